@@ -1,0 +1,47 @@
+import type { Type } from '@nestjs/common';
+import type { RequestHandler } from 'express';
+import type { BridgeMode } from './bridge-tier.js';
+import type { BridgeTierResolverFn, BridgeTierResolver } from './bridge-tier-resolver.js';
+
+/** The `bridge` section of the module options. */
+export interface BridgeOptions {
+  /**
+   * Global mode: `full` runs the full tier for every event, `none` runs nothing, `smart` runs `full` for
+   * bridge-aware states (extending `AppState`, asking for the request/user/session, or carrying guards) and
+   * `none` for plain UI state.
+   * @default 'full'
+   */
+  mode?: BridgeMode;
+  /**
+   * Picks a tier per event before anything else: a function `(stateClass, event) => tier`, or an injectable
+   * class implementing {@link BridgeTierResolver}. An answer that is not a tier falls through to the next rule.
+   * @default undefined
+   */
+  resolver?: BridgeTierResolverFn | Type<BridgeTierResolver>;
+  /**
+   * The session and authentication middleware run by `auth_only` (and first by `full`), e.g.
+   * `[sessionMiddleware, passport.initialize(), passport.session()]`: the same instances the app uses for HTTP.
+   * @default []
+   */
+  authMiddleware?: RequestHandler[];
+  /**
+   * Further middleware `full` runs after `authMiddleware` (locale, flash messages, custom checks).
+   * @default []
+   */
+  fullMiddleware?: RequestHandler[];
+  /**
+   * Refresh `AppState`'s `isAuthenticated` / `username` snapshot vars after every bridged event.
+   * @default true
+   */
+  authAutoSync?: boolean;
+  /**
+   * Response statuses from a middleware that become a client `_redirect` (with the `Location` header as path).
+   * @default [301, 302, 303, 307, 308]
+   */
+  redirectStatuses?: number[];
+  /**
+   * Trust the first `X-Forwarded-For` entry as the client IP (set when the app runs behind a proxy).
+   * @default false
+   */
+  trustProxy?: boolean;
+}

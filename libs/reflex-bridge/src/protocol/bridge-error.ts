@@ -1,0 +1,60 @@
+/**
+ * Machine-readable reasons a client can receive in a `bridge_error` message.
+ *
+ * - `invalid_event`: the frame is not an event object, or its `name` is missing or not a string.
+ * - `unknown_handler`: no event handler is registered under that name (private and unmarked methods included).
+ * - `invalid_payload`: the payload is not an object, carries forbidden keys, or failed DTO validation.
+ * - `payload_too_large`: the frame exceeded `maxMessageBytes`.
+ * - `no_token`: the socket has no client token bound.
+ * - `handler_error`: the handler threw; the state was left as it was before the handler ran.
+ * - `unauthorized` / `forbidden`: the bridge tier's guards or middleware denied the event.
+ * - `state_unavailable`: the state store could not be reached; nothing was changed.
+ */
+export type BridgeErrorCode =
+  | 'invalid_event'
+  | 'unknown_handler'
+  | 'invalid_payload'
+  | 'payload_too_large'
+  | 'no_token'
+  | 'handler_error'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'state_unavailable';
+
+/** The body of a `bridge_error` socket message, the one structured error shape clients receive. */
+export interface BridgeErrorPayload {
+  /** Stable reason, safe to branch on. */
+  code: BridgeErrorCode;
+  /** Human-readable explanation; generic for `handler_error` in production. */
+  message: string;
+  /** The event name the error relates to, when known. */
+  event?: string;
+  /** Field-level problems (validation), when any. */
+  details?: string[];
+}
+
+/** Name of the socket message that carries a {@link BridgeErrorPayload}. */
+export const BRIDGE_ERROR_EVENT = 'bridge_error';
+
+/**
+ * An error the pipeline turns into a `bridge_error` for the one client that caused it.
+ * Throw it from library code only; handler exceptions are wrapped as `handler_error`.
+ */
+export class BridgeError extends Error {
+  constructor(
+    readonly code: BridgeErrorCode,
+    message: string,
+    readonly details?: string[],
+  ) {
+    super(message);
+    this.name = 'BridgeError';
+  }
+
+  /** The payload sent to the client for this error. */
+  toPayload(event?: string): BridgeErrorPayload {
+    const payload: BridgeErrorPayload = { code: this.code, message: this.message };
+    if (event !== undefined) payload.event = event;
+    if (this.details?.length) payload.details = this.details;
+    return payload;
+  }
+}

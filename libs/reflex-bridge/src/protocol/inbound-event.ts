@@ -1,0 +1,89 @@
+import { BridgeError } from './bridge-error.js';
+
+/** What the client sends about the page it is on (Reflex's `router_data`). */
+export interface ClientRouterData {
+  pathname?: string;
+  asPath?: string;
+  query?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** `router_data` after the server added what only it knows (token, socket id, headers, client IP). */
+export interface RouterData extends ClientRouterData {
+  token: string;
+  sid: string;
+  headers: Record<string, string>;
+  ip: string;
+}
+
+/** A validated inbound event, before its handler is looked up. */
+export interface InboundEvent {
+  /** Full handler name: `<full state name>.<method>`. */
+  name: string;
+  /** Handler arguments keyed by parameter name; `{}` when the client sent none. */
+  payload: Record<string, unknown>;
+  /** The page data the client sent (server fields are added by the pipeline). */
+  routerData: ClientRouterData;
+}
+
+/** Keys that could reach an object's prototype if copied blindly; rejected anywhere in a payload. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** How deep a payload may nest before it is refused (protects the validators and the delta code). */
+const MAX_DEPTH = 32;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function findForbiddenKey(value: unknown, depth: number): string | undefined {
+  if (depth > MAX_DEPTH) return '(nesting too deep)';
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const found = findForbiddenKey(item, depth + 1);
+      if (found) return found;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      if (FORBIDDEN_KEYS.has(key)) return key;
+      const found = findForbiddenKey((value as Record<string, unknown>)[key], depth + 1);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Validates the envelope of an inbound `event` frame, the way Reflex reads it: only `name`, `payload` and
+ * `router_data` are kept; a string frame is JSON-parsed first. Throws a {@link BridgeError} for anything else.
+ */
+export function parseInboundEvent(frame: unknown): InboundEvent {
+  let data = frame;
+  if (typeof data === 'string') {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      throw new BridgeError('invalid_event', 'The event is not valid JSON.');
+    }
+  }
+  if (!isPlainObject(data)) throw new BridgeError('invalid_event', 'An event must be a JSON object.');
+  const { name, payload, router_data: routerData } = data;
+  if (typeof name !== 'string' || name.length === 0 || name.length > 512) {
+    throw new BridgeError('invalid_event', 'An event needs a "name" string of at most 512 characters.');
+  }
+  if (payload !== undefined && payload !== null && !isPlainObject(payload)) {
+    throw new BridgeError('invalid_payload', 'The event "payload" must be an object of handler arguments.');
+  }
+  if (routerData !== undefined && routerData !== null && !isPlainObject(routerData)) {
+    throw new BridgeError('invalid_event', 'The event "router_data" must be an object.');
+  }
+  const forbidden = findForbiddenKey(payload, 0) ?? findForbiddenKey(routerData, 0);
+  if (forbidden) throw new BridgeError('invalid_payload', `The event carries a forbidden key: ${forbidden}.`);
+  return {
+    name,
+    payload: (payload as Record<string, unknown> | undefined) ?? {},
+    routerData: (routerData as ClientRouterData | undefined) ?? {},
+  };
+}

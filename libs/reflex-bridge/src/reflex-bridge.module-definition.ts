@@ -1,0 +1,16 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { ReflexBridgeModuleOptions } from './reflex-bridge.options.js';
+
+/** The one `ConfigurableModuleBuilder` call: `forRoot` / `forRootAsync` and the raw options token. */
+export const {
+  ConfigurableModuleClass: ReflexBridgeConfigurableModule,
+  MODULE_OPTIONS_TOKEN: REFLEX_BRIDGE_MODULE_OPTIONS,
+  OPTIONS_TYPE: REFLEX_BRIDGE_OPTIONS_TYPE,
+  ASYNC_OPTIONS_TYPE: REFLEX_BRIDGE_ASYNC_OPTIONS_TYPE,
+} = new ConfigurableModuleBuilder<ReflexBridgeModuleOptions>({ moduleName: 'ReflexBridge' })
+  .setClassMethodName('forRoot')
+  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .build();
+
+/** DI token of the {@link ResolvedReflexBridgeOptions}. */
+export const RESOLVED_OPTIONS = Symbol('ReflexBridgeResolvedOptions');
