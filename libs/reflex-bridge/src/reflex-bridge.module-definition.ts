@@ -9,6 +9,7 @@ export const {
   ASYNC_OPTIONS_TYPE: REFLEX_BRIDGE_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<ReflexBridgeModuleOptions>({ moduleName: 'ReflexBridge' })
   .setClassMethodName('forRoot')
+  .setFactoryMethodName('createReflexBridgeOptions')
   .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
   .build();
 

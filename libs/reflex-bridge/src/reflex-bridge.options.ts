@@ -44,6 +44,12 @@ export interface ReflexBridgeModuleOptions {
    */
   pingTimeoutMs?: number;
   /**
+   * HTTP path (POST `<path>/<token>`) where the client fetches a session cookie changed by an event (login,
+   * logout), so the cookie can stay HttpOnly. Outside the event `path`, which Engine.IO owns.
+   * @default '/_bridge/session-cookie'
+   */
+  cookieHandoffPath?: string;
+  /**
    * Where client states live. An instance of a {@link StateStore} implementation.
    * @default an in-memory store (one process)
    */
@@ -67,6 +73,7 @@ export interface ResolvedReflexBridgeOptions {
   pingIntervalMs: number;
   pingTimeoutMs: number;
   stateStore: StateStore | undefined;
+  cookieHandoffPath: string;
   bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses'>> & BridgeOptions;
 }
 
@@ -78,6 +85,7 @@ export const DEFAULT_OPTIONS = {
   production: false,
   pingIntervalMs: 25_000,
   pingTimeoutMs: 120_000,
+  cookieHandoffPath: '/_bridge/session-cookie',
   bridge: { mode: 'full', authAutoSync: true, redirectStatuses: [301, 302, 303, 307, 308] },
 } as const;
 
@@ -97,9 +105,16 @@ function positiveNumber(name: string, value: unknown): number | undefined {
   return value;
 }
 
+function httpPath(name: string, value: unknown): string {
+  if (typeof value !== 'string' || !/^\/[\w\-/]*$/.test(value) || value.endsWith('/')) {
+    throw new InvalidOptionError(name, `expected a path such as "/_event", got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'stateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
-  'stateStore', 'bridge', 'isGlobal',
+  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -108,9 +123,10 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key)) throw new InvalidOptionError(key, 'unknown option');
   }
-  const path = options.path ?? DEFAULT_OPTIONS.path;
-  if (typeof path !== 'string' || !/^\/[\w\-/]*$/.test(path) || path.endsWith('/')) {
-    throw new InvalidOptionError('path', `expected a path such as "/_event", got ${JSON.stringify(path)}`);
+  const path = httpPath('path', options.path ?? DEFAULT_OPTIONS.path);
+  const cookieHandoffPath = httpPath('cookieHandoffPath', options.cookieHandoffPath ?? DEFAULT_OPTIONS.cookieHandoffPath);
+  if (cookieHandoffPath === path || cookieHandoffPath.startsWith(`${path}/`)) {
+    throw new InvalidOptionError('cookieHandoffPath', `must lie outside the event path "${path}"`);
   }
   if (options.production !== undefined && typeof options.production !== 'boolean') {
     throw new InvalidOptionError('production', 'expected a boolean');
@@ -141,6 +157,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     pingIntervalMs: positiveNumber('pingIntervalMs', options.pingIntervalMs) ?? DEFAULT_OPTIONS.pingIntervalMs,
     pingTimeoutMs: positiveNumber('pingTimeoutMs', options.pingTimeoutMs) ?? DEFAULT_OPTIONS.pingTimeoutMs,
     stateStore: options.stateStore,
+    cookieHandoffPath,
     bridge: {
       ...bridge,
       mode,

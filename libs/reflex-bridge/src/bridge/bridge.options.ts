@@ -44,4 +44,9 @@ export interface BridgeOptions {
    * @default false
    */
   trustProxy?: boolean;
+  /**
+   * The name shown in `AppState.username` for a user.
+   * @default the user's `username`, `email` or `name`, the first that is a string
+   */
+  usernameOf?: (user: Record<string, unknown>) => string;
 }

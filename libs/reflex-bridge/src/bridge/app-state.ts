@@ -1,0 +1,35 @@
+import { registerBaseState } from '../state/base-state.registry.js';
+import { currentRequest, currentUser } from './event-context.js';
+import type { SyntheticRequest } from './synthetic-request.js';
+
+/**
+ * Base class for states that use the app's request: extending it makes a state bridge-aware in `smart`
+ * mode, gives handlers `this.request` / `this.user`, and keeps two snapshot vars fresh after each bridged
+ * event (`bridge.authAutoSync`). The snapshot is a UI hint only: authorise from `this.user`, which is read
+ * live from the request, never from `isAuthenticated`.
+ * @example
+ * ```ts
+ * @State()
+ * export class AccountState extends AppState {
+ *   @EventHandler() whoAmI() { return this.user; }
+ * }
+ * ```
+ */
+export abstract class AppState {
+  /** Snapshot: whether the last bridged event's request was authenticated. */
+  isAuthenticated = false;
+  /** Snapshot: the user name of the last bridged event's user, or `''`. */
+  username = '';
+
+  /** The bridged request of the current event (throws on the `none` tier). */
+  get request(): SyntheticRequest {
+    return currentRequest();
+  }
+
+  /** The current event's authenticated user, or `undefined`. */
+  get user(): unknown {
+    return currentUser();
+  }
+}
+
+registerBaseState(AppState);

@@ -1,0 +1,262 @@
+import { HttpException, Inject, Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
+import { GUARDS_METADATA } from '@nestjs/common/constants.js';
+import { ExternalContextCreator, ModuleRef } from '@nestjs/core';
+import type { RequestHandler } from 'express';
+import { BridgeError } from '../protocol/bridge-error.js';
+import { redirect, type ClientEvent } from '../protocol/client-event.js';
+import type { RouterData } from '../protocol/inbound-event.js';
+import type { HandlerDefinition } from '../state/state-definition.js';
+import type { StateView } from '../state/state-view.js';
+import type { EventClient } from '../pipeline/event-client.js';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { BridgeTierMetadata } from './bridge-tier.decorator.js';
+import type { BridgeTier } from './bridge-tier.js';
+import type { BridgeEventInfo, BridgeTierResolver, BridgeTierResolverFn } from './bridge-tier-resolver.js';
+import { resolveTier } from './resolve-tier.js';
+import { SyntheticRequest } from './synthetic-request.js';
+import { SyntheticResponse } from './synthetic-response.js';
+import { runMiddleware } from './middleware-runner.js';
+import { AppState } from './app-state.js';
+import { CookieHandoffService } from './cookie-handoff.service.js';
+import { currentEventContext } from './event-context.js';
+import { cookieNames, mergeSetCookies } from './cookie-header.js';
+
+/** Socket message a client answers by redeeming a cookie handoff over HTTP. */
+export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
+
+/** The result of running an event's tier, handed back to the bridge after the handler. */
+export interface BridgeOutcome {
+  tier: BridgeTier;
+  request?: SyntheticRequest;
+  response?: SyntheticResponse;
+  /** Set when a middleware answered with a redirect: the event stops and the client navigates. */
+  redirect?: ClientEvent;
+  /** The cookie header the request was built with (to tell later whether the session cookie changed). */
+  cookieHeader?: string;
+}
+
+type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => Promise<unknown>;
+
+/**
+ * The bridge tiers: picks the tier of each event, builds the synthetic request, runs that tier's middleware
+ * and (on `full`) the handler's Nest guards, interceptors and exception filters, keeps `AppState`'s auth
+ * snapshot fresh, and hands changed session cookies back to the browser over HTTP.
+ */
+@Injectable()
+export class BridgeRunner implements OnModuleInit {
+  private readonly logger = new Logger('ReflexBridge');
+  private resolver?: (stateClass: Type, event: BridgeEventInfo) => unknown;
+  private readonly enhanced = new Map<HandlerDefinition, EnhancedHandler>();
+  private readonly tiers = new Map<HandlerDefinition, { handlerTier?: BridgeTier; classTier?: BridgeTier; bridgeAware: boolean }>();
+  /** The cookie header each socket presents now: the handshake's, updated when an event changes the session. */
+  private readonly cookieHeaders = new WeakMap<EventClient, string>();
+
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
+    private readonly moduleRef: ModuleRef,
+    private readonly contextCreator: ExternalContextCreator,
+    private readonly handoffs: CookieHandoffService,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const resolver = this.options.bridge.resolver;
+    if (!resolver) return;
+    if (typeof resolver === 'function' && typeof (resolver.prototype as Partial<BridgeTierResolver> | undefined)?.resolve === 'function') {
+      const instance = await this.moduleRef.create(resolver as Type<BridgeTierResolver>);
+      this.resolver = (stateClass, event) => instance.resolve(stateClass, event);
+    } else {
+      this.resolver = resolver as BridgeTierResolverFn;
+    }
+  }
+
+  /** The tier `handler` runs on for an event from `pathname`. */
+  tierFor(handler: HandlerDefinition, pathname: string): BridgeTier {
+    const upload = handler.options.upload === true || handler.method.toLowerCase().includes('upload') || pathname.startsWith('/_upload');
+    let resolverAnswer: unknown;
+    if (this.resolver) {
+      try {
+        resolverAnswer = this.resolver(handler.state.cls, { name: handler.fullName, handler: handler.method, pathname, upload });
+      } catch (error) {
+        this.logger.warn(`The bridge tier resolver threw for ${handler.fullName}; falling through: ${(error as Error).message}`);
+      }
+    }
+    return resolveTier({ resolverAnswer, ...this.staticTierInputs(handler), mode: this.options.bridge.mode, upload });
+  }
+
+  /** Runs the tier's middleware for one event. A middleware answer short-circuits (redirect or error). */
+  async run(handler: HandlerDefinition, routerData: RouterData, client: EventClient): Promise<BridgeOutcome> {
+    const tier = this.tierFor(handler, typeof routerData.pathname === 'string' ? routerData.pathname : '/');
+    if (tier === 'none') return { tier };
+    const cookieHeader = this.cookieHeaders.get(client) ?? client.headers.cookie ?? '';
+    const headers = { ...client.headers };
+    if (cookieHeader) headers.cookie = cookieHeader;
+    else delete headers.cookie;
+    const request = new SyntheticRequest({
+      path: typeof routerData.pathname === 'string' ? routerData.pathname : '/',
+      query: routerData.query ?? {},
+      headers,
+      ip: routerData.ip,
+      remoteAddress: client.remoteAddress,
+      secure: this.options.bridge.trustProxy === true && headers['x-forwarded-proto'] === 'https',
+    });
+    const response = new SyntheticResponse();
+    const chain: RequestHandler[] =
+      tier === 'auth_only'
+        ? (this.options.bridge.authMiddleware ?? [])
+        : [...(this.options.bridge.authMiddleware ?? []), ...(this.options.bridge.fullMiddleware ?? [])];
+    const outcome: BridgeOutcome = { tier, request, response, cookieHeader };
+    if ((await runMiddleware(chain, request, response)) === 'answered') {
+      const redirectTo = this.redirectTarget(response);
+      if (redirectTo !== undefined) return { ...outcome, redirect: redirect(redirectTo) };
+      throw this.errorFromResponse(response, 'A middleware refused the event.');
+    }
+    return outcome;
+  }
+
+  /** Calls the handler: through the Nest enhancers on `full`, directly otherwise. */
+  async invoke(outcome: BridgeOutcome, handler: HandlerDefinition, target: object, args: unknown[]): Promise<unknown> {
+    const method = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
+    if (outcome.tier !== 'full' || !outcome.request || !outcome.response) return method.apply(target, args);
+    try {
+      const result = await this.enhancedHandler(handler)(outcome.request, outcome.response);
+      if (outcome.response.finished && outcome.response.statusCode >= 400) {
+        // An exception filter answered on the synthetic response: pass its answer on.
+        throw this.errorFromResponse(outcome.response, 'The event was refused.');
+      }
+      return result;
+    } catch (error) {
+      throw error instanceof HttpException ? this.errorFromHttpException(error) : error;
+    }
+  }
+
+  /** After each committed step: refresh `AppState`'s snapshot vars from the live request. */
+  async afterStep(outcome: BridgeOutcome, view: StateView): Promise<void> {
+    if (!outcome.request || !this.options.bridge.authAutoSync || !(view.target instanceof AppState)) return;
+    const user = outcome.request.user as Record<string, unknown> | undefined;
+    const target = view.target as unknown as AppState;
+    const authenticated = Boolean(user);
+    if (target.isAuthenticated !== authenticated) target.isAuthenticated = authenticated;
+    const username = this.usernameOf(user);
+    if (target.username !== username) target.username = username;
+  }
+
+  /**
+   * Ends the synthetic response (so session middleware saves the session) and, when the session cookie
+   * changed (login, logout, regeneration), moves the new cookie to this socket's later events and sends the
+   * client a single-use token to fetch the `Set-Cookie` over HTTP.
+   */
+  async finish(outcome: BridgeOutcome, client: EventClient): Promise<void> {
+    const response = outcome.response;
+    if (!response) return;
+    if (!response.finished) {
+      await new Promise<void>((resolve) => {
+        response.once('finish', () => resolve());
+        response.end();
+      });
+    }
+    const setCookies = response.setCookies();
+    if (setCookies.length === 0) return;
+    const before = outcome.cookieHeader ?? '';
+    const after = mergeSetCookies(before, setCookies);
+    if (after === before) return;
+    this.cookieHeaders.set(client, after);
+    const presented = outcome.request?.cookies ?? {};
+    const expected: Record<string, string | undefined> = {};
+    for (const name of cookieNames(setCookies)) expected[name] = presented[name];
+    const token = this.handoffs.issue(setCookies, expected);
+    client.emitUpdate({ events: [{ name: SESSION_COOKIE_EVENT, payload: { url: `${this.options.cookieHandoffPath}/${token}` } }] });
+  }
+
+  /** The client IP: the first `X-Forwarded-For` entry when the proxy is trusted, else the peer address. */
+  clientIp(client: EventClient): string {
+    const forwarded = client.headers['x-forwarded-for'];
+    if (this.options.bridge.trustProxy && forwarded) return forwarded.split(',')[0].trim();
+    return client.remoteAddress;
+  }
+
+  /** Forgets what the bridge kept for a socket (its updated cookie header). */
+  forget(client: EventClient): void {
+    this.cookieHeaders.delete(client);
+  }
+
+  private staticTierInputs(handler: HandlerDefinition) {
+    let inputs = this.tiers.get(handler);
+    if (!inputs) {
+      const method = handler.state.cls.prototype[handler.method] as object;
+      const cls = handler.state.cls;
+      inputs = {
+        handlerTier: Reflect.getMetadata(BridgeTierMetadata.KEY, method) as BridgeTier | undefined,
+        // Own metadata only: a class's tier is not inherited (reflex-django reads `_rx_bridge` from the class itself).
+        classTier: Reflect.getOwnMetadata(BridgeTierMetadata.KEY, cls) as BridgeTier | undefined,
+        bridgeAware:
+          cls.prototype instanceof AppState ||
+          handler.params.some((param) => param.kind !== 'payload') ||
+          Boolean(Reflect.getMetadata(GUARDS_METADATA, cls)?.length) ||
+          Boolean(Reflect.getMetadata(GUARDS_METADATA, method)?.length),
+      };
+      this.tiers.set(handler, inputs);
+    }
+    return inputs;
+  }
+
+  /**
+   * The handler wrapped by Nest's external context (guards, interceptors, exception filters), created once
+   * per handler. Nest calls the wrapper on the Nest singleton; the wrapper calls the real method on this
+   * event's state view, found through the event context, with the arguments the pipeline resolved.
+   */
+  private enhancedHandler(handler: HandlerDefinition): EnhancedHandler {
+    let enhanced = this.enhanced.get(handler);
+    if (!enhanced) {
+      const original = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
+      const wrapper = function (this: unknown) {
+        const context = currentEventContext();
+        if (!context?.target) throw new Error('ReflexBridge: handler invoked outside an event');
+        return original.apply(context.target, context.args ?? []);
+      };
+      Object.defineProperty(wrapper, 'name', { value: original.name });
+      // Guards and interceptors read metadata from the handler (`context.getHandler()`): copy it over.
+      for (const key of Reflect.getMetadataKeys(original)) Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapper);
+      enhanced = this.contextCreator.create(
+        handler.state.instance as Record<string, unknown>,
+        wrapper,
+        handler.method,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        { guards: true, interceptors: true, filters: true },
+        'http',
+      ) as EnhancedHandler;
+      this.enhanced.set(handler, enhanced);
+    }
+    return enhanced;
+  }
+
+  private usernameOf(user: Record<string, unknown> | undefined): string {
+    if (!user) return '';
+    if (this.options.bridge.usernameOf) return this.options.bridge.usernameOf(user);
+    for (const key of ['username', 'email', 'name']) if (typeof user[key] === 'string') return user[key];
+    return '';
+  }
+
+  private redirectTarget(response: SyntheticResponse): string | undefined {
+    const location = response.getHeader('location');
+    if (typeof location === 'string' && this.options.bridge.redirectStatuses.includes(response.statusCode)) return location;
+    return undefined;
+  }
+
+  private errorFromResponse(response: SyntheticResponse, fallback: string): BridgeError {
+    const body = response.body;
+    let message = fallback;
+    if (typeof body === 'string' && body.length > 0 && body.length < 500) message = body;
+    else if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') message = (body as { message: string }).message;
+    return new BridgeError(response.statusCode === 401 ? 'unauthorized' : 'forbidden', message);
+  }
+
+  private errorFromHttpException(error: HttpException): BridgeError {
+    const status = error.getStatus();
+    const code = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 400 || status === 422 ? 'invalid_payload' : 'handler_error';
+    return new BridgeError(code, error.message);
+  }
+}

@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { Server, type Socket } from 'socket.io';
+import { BRIDGE_ERROR_EVENT, BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
+import type { StateUpdate } from '../protocol/state-update.js';
+import { EventPipeline } from '../pipeline/event-pipeline.service.js';
+import type { EventClient } from '../pipeline/event-client.js';
+import { BridgeRunner } from '../bridge/bridge-runner.service.js';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { ClientRegistry } from './client-registry.js';
+import { ClientErrorLog } from './client-error-log.js';
+
+/** Client tokens Reflex generates are uuid4; accept any similar opaque id, nothing that could smuggle data. */
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
+
+function flattenHeaders(headers: IncomingMessage['headers']): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
+}
+
+/**
+ * The `/_event` Socket.IO endpoint, kept thin: token checks and bookkeeping, then hand-off to the
+ * {@link EventPipeline}. The Socket.IO server is created here, on the app's HTTP server, because its path,
+ * buffer size and timeouts come from the module options at runtime (Nest's `@WebSocketGateway` takes them
+ * statically).
+ */
+@Injectable()
+export class EventGateway implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('ReflexBridge');
+  private readonly clientErrors = new ClientErrorLog(this.logger);
+  private server?: Server;
+
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly pipeline: EventPipeline,
+    private readonly bridge: BridgeRunner,
+    private readonly registry: ClientRegistry,
+  ) {}
+
+  /** The Socket.IO server (for adapters and advanced use); undefined before the module initialised. */
+  get io(): Server | undefined {
+    return this.server;
+  }
+
+  onModuleInit(): void {
+    const httpServer = this.adapterHost.httpAdapter?.getHttpServer();
+    if (!httpServer) {
+      this.logger.warn('No HTTP server found: the /_event socket is not served (is this an HTTP application?)');
+      return;
+    }
+    const { path, maxMessageBytes, pingIntervalMs, pingTimeoutMs, corsOrigins } = this.options;
+    this.server = new Server(httpServer, {
+      path,
+      transports: ['websocket'],
+      allowUpgrades: false,
+      serveClient: false,
+      // The transport refuses frames over twice the limit outright (closing that connection); frames
+      // between the limit and that bound are read, answered with payload_too_large, and dropped.
+      maxHttpBufferSize: maxMessageBytes * 2,
+      pingInterval: pingIntervalMs,
+      pingTimeout: pingTimeoutMs,
+      ...(corsOrigins !== undefined ? { cors: { origin: corsOrigins, credentials: true } } : {}),
+    });
+    const namespace = this.server.of(path);
+    namespace.use((socket, next) => {
+      const token = socket.handshake.query.token;
+      if (typeof token !== 'string' || !TOKEN_PATTERN.test(token)) {
+        const error = new Error('A client token is required: connect with ?token=<uuid> (8-128 letters, digits, "-" or "_").');
+        (error as Error & { data: unknown }).data = { code: 'no_token' };
+        next(error);
+        return;
+      }
+      next();
+    });
+    namespace.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.disconnectSockets(true);
+    // Close the Engine.IO side only: the HTTP server belongs to the app, which closes it itself.
+    server.engine.close();
+    await Promise.all([...server._nsps.values()].map((nsp) => nsp.adapter.close?.()));
+  }
+
+  private onConnection(socket: Socket): void {
+    let token = socket.handshake.query.token as string;
+    const client: EventClient & { token: string } = {
+      token,
+      sid: socket.id,
+      headers: flattenHeaders(socket.handshake.headers),
+      remoteAddress: socket.handshake.address,
+      emitUpdate: (update: StateUpdate) => socket.emit('event', update),
+      emitError: (error: BridgeErrorPayload) => socket.emit(BRIDGE_ERROR_EVENT, error),
+    };
+    if (this.registry.isHeldByOther(token, client)) {
+      // A duplicated tab (sessionStorage is copied): it gets its own token, as in Reflex.
+      token = randomUUID();
+      client.token = token;
+      socket.emit('new_token', token);
+    }
+    this.registry.bind(token, client);
+
+    let oversized = 0;
+    socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
+      // Engine.IO reports each frame before Socket.IO decodes it, so the size check sees the raw frame.
+      if (packet.type === 'message' && typeof packet.data === 'string' && packet.data.length > this.options.maxMessageBytes / 4 &&
+        Buffer.byteLength(packet.data) > this.options.maxMessageBytes) {
+        oversized++;
+        client.emitError(new BridgeError('payload_too_large', `The event exceeds the ${this.options.maxMessageBytes}-byte limit and was dropped.`).toPayload());
+      }
+    });
+    socket.on('event', (frame: unknown) => {
+      if (oversized > 0) {
+        oversized--;
+        return;
+      }
+      void this.pipeline.handle(client, frame);
+    });
+    socket.on('client_error', (report: unknown) => this.clientErrors.record(socket.id, client.token, report));
+    socket.on('ping', () => socket.emit('ping', 'pong'));
+    socket.on('disconnect', () => {
+      this.registry.unbind(client.token, client);
+      this.bridge.forget(client);
+      this.clientErrors.forget(socket.id);
+    });
+  }
+}

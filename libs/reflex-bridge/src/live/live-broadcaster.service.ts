@@ -1,0 +1,273 @@
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import type { OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Observable } from 'rxjs';
+import { LiveSubscription } from './live-subscription.js';
+import { LiveTransport } from './live-transport.js';
+import { LiveTransportError } from './live-transport.error.js';
+import { LIVE_OPTIONS, resolveLiveOptions } from './live.options.js';
+import type { LiveOptions, ResolvedLiveOptions } from './live.options.js';
+import { ModelChange } from './model-change.js';
+import { ChangeSequencer } from './transports/change-sequencer.js';
+import { InProcessTransport } from './transports/in-process.transport.js';
+
+/** Anything the broadcaster delivers to: an async-iterator subscription or an Observable's subscriber. */
+interface Sink {
+  readonly closed: boolean;
+  deliver(change: ModelChange): void;
+  unsubscribe(): void;
+}
+
+/** Options of one {@link LiveBroadcaster.subscribe} call. */
+export interface LiveSubscribeOptions {
+  /** Overrides `live.bufferSize` for this subscriber. */
+  bufferSize?: number;
+}
+
+function checkLabel(label: unknown): asserts label is string {
+  if (typeof label !== 'string' || label.trim() === '') {
+    throw new TypeError(`LiveBroadcaster: a model label must be a non-empty string, got ${JSON.stringify(label)}`);
+  }
+}
+
+/**
+ * Fans model changes out to subscribers: the Nest counterpart of reflex-django's `live_broadcaster()`.
+ *
+ * Every change goes through the configured {@link LiveTransport} (in-process by default, Redis or Postgres for
+ * several workers), and every worker, the sender included, hands each change it receives from the transport to
+ * its local subscribers of that label exactly once. Within one publisher the order is kept.
+ *
+ * `publish` resolves when the change has come back through the transport to this worker, with the number of
+ * this worker's subscribers it reached (other workers' subscribers are not counted: they are not knowable
+ * here). So after `await publish(...)` this worker's subscribers have the change, whichever transport is used.
+ *
+ * @example
+ * constructor(private readonly live: LiveBroadcaster) {}
+ * async rename(id: number, name: string) {
+ *   await this.products.update(id, { name });
+ *   await this.live.publish(new ModelChange('shop.product', 'updated', id));
+ * }
+ */
+@Injectable()
+export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
+  private readonly transport: LiveTransport;
+  private readonly options: ResolvedLiveOptions;
+  private readonly sinks = new Map<string, Set<Sink>>();
+  private readonly sequencer = new ChangeSequencer();
+  private readonly echoes = new Map<number, (reached: number) => void>();
+  private readonly logger = new Logger('ReflexBridge');
+  private starting?: Promise<void>;
+  private closed = false;
+  private echoTimeoutWarned = false;
+
+  /**
+   * @param transport the injected {@link LiveTransport}; falls back to `options.transport`, then to an
+   *   {@link InProcessTransport}.
+   * @param options the `live` options (see {@link LiveOptions}).
+   */
+  constructor(
+    @Optional() transport?: LiveTransport,
+    @Optional() @Inject(LIVE_OPTIONS) options?: LiveOptions,
+  ) {
+    this.options = resolveLiveOptions(options);
+    this.transport = transport ?? this.options.transport ?? new InProcessTransport();
+  }
+
+  /** Starts the transport at bootstrap, so an unreachable Redis or Postgres fails the bootstrap loudly. */
+  async onModuleInit(): Promise<void> {
+    await this.start();
+  }
+
+  /** Closes the transport and ends every subscription at shutdown. */
+  async onModuleDestroy(): Promise<void> {
+    await this.close();
+  }
+
+  /**
+   * Starts the transport. Idempotent; `publish` calls it too, so the broadcaster also works outside Nest. A
+   * failed start is forgotten so the next call tries again.
+   */
+  start(): Promise<void> {
+    if (this.closed) return Promise.reject(new LiveTransportError('closed', 'LiveBroadcaster: start() after close()'));
+    this.starting ??= this.transport.start((change) => this.receive(change)).catch((error: unknown) => {
+      this.starting = undefined;
+      throw error;
+    });
+    return this.starting;
+  }
+
+  /**
+   * Sends `change` to every subscriber of its label on every worker.
+   * @returns how many of this worker's subscribers received it (0 when the echo did not come back within
+   *   `live.echoTimeoutMs`; the other workers may still have received it).
+   * @throws LiveTransportError when the transport refused or could not send the change; then no worker got it.
+   */
+  async publish(change: ModelChange): Promise<number> {
+    if (!(change instanceof ModelChange)) {
+      throw new TypeError('LiveBroadcaster.publish expects a ModelChange (new ModelChange(label, action, pk))');
+    }
+    await this.start();
+    if (this.closed) throw new LiveTransportError('closed', 'LiveBroadcaster: publish() after close()');
+    // Our own stamp (not the transport's) is what lets us recognise this change when it comes back.
+    const stamped = this.sequencer.stamp(change);
+    const seq = stamped.origin!.seq;
+    let timer: NodeJS.Timeout | undefined;
+    const echo = new Promise<number>((resolve) => {
+      this.echoes.set(seq, resolve);
+    });
+    try {
+      await this.transport.publish(stamped);
+    } catch (error) {
+      this.echoes.delete(seq);
+      throw error;
+    }
+    const timeout = new Promise<number>((resolve) => {
+      timer = setTimeout(() => {
+        if (!this.echoes.delete(seq)) return;
+        if (!this.echoTimeoutWarned) {
+          this.echoTimeoutWarned = true;
+          this.logger.warn(
+            `A published live change did not come back through the transport within ${this.options.echoTimeoutMs} ms; ` +
+              "this worker's subscribers may have missed it (is the transport's listening connection down?). " +
+              'Logged once.',
+          );
+        }
+        resolve(0);
+      }, this.options.echoTimeoutMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([echo, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Hands `change` to this worker's subscribers of its label, skipping the transport. Transports and tests use
+   * it; application code should call {@link publish} so the other workers get the change too.
+   * @returns how many subscribers received it.
+   */
+  deliverLocal(change: ModelChange): number {
+    const sinks = this.sinks.get(change.modelLabel);
+    if (!sinks) return 0;
+    let reached = 0;
+    // A snapshot: a subscriber that unsubscribes (or subscribes another) while being called must not disturb
+    // the iteration.
+    for (const sink of [...sinks]) {
+      if (sink.closed) {
+        sinks.delete(sink);
+        continue;
+      }
+      try {
+        sink.deliver(change);
+        reached += 1;
+      } catch (error) {
+        // An Observable subscriber's own error; the other subscribers still get the change.
+        this.logger.error(`A live subscriber of "${change.modelLabel}" failed: ${(error as Error)?.stack ?? String(error)}`);
+      }
+    }
+    if (sinks.size === 0) this.sinks.delete(change.modelLabel);
+    return reached;
+  }
+
+  /**
+   * A stream of the changes to `label`, as an async iterator with a bounded buffer (see
+   * {@link LiveSubscription}). Call `unsubscribe()` (or leave the `for await` loop) when done.
+   */
+  subscribe(label: string, options: LiveSubscribeOptions = {}): LiveSubscription {
+    checkLabel(label);
+    const bufferSize = options.bufferSize ?? this.options.bufferSize;
+    if (!Number.isSafeInteger(bufferSize) || bufferSize <= 0) {
+      throw new TypeError(`LiveBroadcaster.subscribe: bufferSize must be a positive integer, got ${bufferSize}`);
+    }
+    const subscription = new LiveSubscription(label, bufferSize, (ended) => this.remove(label, ended));
+    if (this.closed) {
+      subscription.unsubscribe();
+      return subscription;
+    }
+    this.add(label, subscription);
+    this.startInBackground();
+    return subscription;
+  }
+
+  /**
+   * The changes to `label` as an RxJS Observable. Each Observable subscription is a subscriber, pushed to
+   * synchronously (no buffer; use RxJS operators for back-pressure); unsubscribing removes it. Completes when
+   * the broadcaster is cleared or closed.
+   */
+  observe(label: string): Observable<ModelChange> {
+    checkLabel(label);
+    return new Observable<ModelChange>((subscriber) => {
+      if (this.closed) {
+        subscriber.complete();
+        return undefined;
+      }
+      const sink: Sink = {
+        get closed() {
+          return subscriber.closed;
+        },
+        deliver: (change) => subscriber.next(change),
+        unsubscribe: () => subscriber.complete(),
+      };
+      this.add(label, sink);
+      this.startInBackground();
+      return () => this.remove(label, sink);
+    });
+  }
+
+  /** How many live subscribers `label` has on this worker. */
+  subscriberCount(label: string): number {
+    let count = 0;
+    for (const sink of this.sinks.get(label) ?? []) if (!sink.closed) count += 1;
+    return count;
+  }
+
+  /** Ends every subscription on this worker (iterators finish, Observables complete). */
+  clear(): void {
+    const all = [...this.sinks.values()].flatMap((sinks) => [...sinks]);
+    this.sinks.clear();
+    for (const sink of all) sink.unsubscribe();
+  }
+
+  /** Ends every subscription and closes the transport. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.clear();
+    for (const resolve of this.echoes.values()) resolve(0);
+    this.echoes.clear();
+    await this.transport.close();
+  }
+
+  private receive(change: ModelChange): void {
+    const reached = this.deliverLocal(change);
+    if (change.origin?.publisher === this.sequencer.publisherId) {
+      const resolve = this.echoes.get(change.origin.seq);
+      if (resolve) {
+        this.echoes.delete(change.origin.seq);
+        resolve(reached);
+      }
+    }
+  }
+
+  private add(label: string, sink: Sink): void {
+    let sinks = this.sinks.get(label);
+    if (!sinks) this.sinks.set(label, (sinks = new Set()));
+    sinks.add(sink);
+  }
+
+  private remove(label: string, sink: Sink): void {
+    const sinks = this.sinks.get(label);
+    if (!sinks) return;
+    sinks.delete(sink);
+    if (sinks.size === 0) this.sinks.delete(label);
+  }
+
+  // A subscriber on a worker that never publishes still needs the transport listening for the others' changes.
+  private startInBackground(): void {
+    if (this.starting) return;
+    this.start().catch((error: unknown) => {
+      this.logger.error(`Live transport failed to start: ${(error as Error)?.message ?? String(error)}`);
+    });
+  }
+}

@@ -1,0 +1,71 @@
+import { InvalidOptionError } from '../reflex-bridge.options.js';
+import { LiveTransport } from './live-transport.js';
+
+/** The `live` section of the module options: how model changes fan out. */
+export interface LiveOptions {
+  /**
+   * How changes reach the other workers: `new RedisTransport({ url })`, `new PostgresTransport({
+   * connectionString })`, or your own {@link LiveTransport}. The module owns it: it is started at bootstrap
+   * (an unreachable server fails the bootstrap) and closed at shutdown.
+   * @default an {@link InProcessTransport} (one process)
+   */
+  transport?: LiveTransport;
+  /**
+   * Changes buffered per async-iterator subscriber that has not read them yet. When full, the oldest buffered
+   * change is dropped and a warning is logged once for that subscriber. Observable subscribers are pushed to
+   * synchronously and have no buffer.
+   * @default 1000
+   */
+  bufferSize?: number;
+  /**
+   * How long `LiveBroadcaster.publish` waits for its change to come back through the transport (which is when
+   * this worker's subscribers receive it) before resolving with 0 and logging a warning.
+   * @default 5000
+   */
+  echoTimeoutMs?: number;
+}
+
+/** {@link LiveOptions} after defaults were merged. */
+export interface ResolvedLiveOptions {
+  transport: LiveTransport | undefined;
+  bufferSize: number;
+  echoTimeoutMs: number;
+}
+
+/** The defaults of {@link LiveOptions}, in one place. */
+export const DEFAULT_LIVE_OPTIONS = { bufferSize: 1000, echoTimeoutMs: 5000 } as const;
+
+/** DI token of the {@link LiveOptions} read by `LiveBroadcaster` (optional: defaults apply without it). */
+export const LIVE_OPTIONS = Symbol('ReflexBridgeLiveOptions');
+
+const KNOWN = new Set(['transport', 'bufferSize', 'echoTimeoutMs']);
+
+function positiveInteger(field: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidOptionError(field, `expected a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Merges the defaults into `options` and validates every field; errors name the field as `<prefix>.<field>`.
+ * @param prefix the name of this section in the surrounding options object.
+ */
+export function resolveLiveOptions(options: LiveOptions = {}, prefix = 'live'): ResolvedLiveOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError(prefix, 'expected an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new InvalidOptionError(`${prefix}.${key}`, 'unknown option');
+  }
+  if (options.transport !== undefined && !(options.transport instanceof LiveTransport)) {
+    throw new InvalidOptionError(`${prefix}.transport`, 'expected an instance of a LiveTransport subclass');
+  }
+  return {
+    transport: options.transport,
+    bufferSize: positiveInteger(`${prefix}.bufferSize`, options.bufferSize) ?? DEFAULT_LIVE_OPTIONS.bufferSize,
+    echoTimeoutMs:
+      positiveInteger(`${prefix}.echoTimeoutMs`, options.echoTimeoutMs) ?? DEFAULT_LIVE_OPTIONS.echoTimeoutMs,
+  };
+}

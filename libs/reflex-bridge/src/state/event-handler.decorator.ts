@@ -1,0 +1,29 @@
+import { Reflector } from '@nestjs/core';
+
+/** Options of {@link EventHandler}. */
+export interface EventHandlerOptions {
+  /**
+   * Treat this handler as an upload event (its tier is never below `auth_only`).
+   * @default false (names containing "upload" count as uploads, as in reflex-django)
+   */
+  upload?: boolean;
+}
+
+/** Typed metadata key written by {@link EventHandler}. */
+export const EventHandlerMetadata = Reflector.createDecorator<EventHandlerOptions>();
+
+/**
+ * Marks a state method as callable from clients as `<full state name>.<method>`. Unmarked methods, and
+ * methods whose names start with `_`, can never be called from a client.
+ * The first parameter receives the event payload (an object keyed by argument name); type it with a
+ * class-validator DTO to have it validated before the handler runs.
+ * Return or yield {@link redirect} / {@link serverEvent} results; an async generator sends one delta per `yield`.
+ * @example
+ * ```ts
+ * @EventHandler()
+ * async *load() { this.loading = true; yield; this.rows = await this.repo.find(); this.loading = false; }
+ * ```
+ */
+export function EventHandler(options: EventHandlerOptions = {}): MethodDecorator {
+  return EventHandlerMetadata(options);
+}

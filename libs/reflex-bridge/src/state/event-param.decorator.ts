@@ -1,0 +1,72 @@
+import 'reflect-metadata';
+
+/** What a decorated handler parameter receives. */
+export type EventParamKind = 'payload' | 'request' | 'user' | 'session';
+
+/** One decorated parameter: its position, kind and (for `payload`) an optional key. */
+export interface EventParamDefinition {
+  index: number;
+  kind: EventParamKind;
+  key?: string;
+}
+
+const EVENT_PARAMS = Symbol('reflex-bridge:event-params');
+
+function eventParam(kind: EventParamKind, key?: string): ParameterDecorator {
+  return (target, propertyKey, index) => {
+    if (propertyKey === undefined) throw new Error(`@${kind} decorators belong on event handler parameters`);
+    const existing: EventParamDefinition[] = Reflect.getMetadata(EVENT_PARAMS, target, propertyKey) ?? [];
+    Reflect.defineMetadata(EVENT_PARAMS, [...existing, { index, kind, key }], target, propertyKey);
+  };
+}
+
+/** The decorated parameters of a handler, or `[]`. */
+export function getEventParams(prototype: object, method: string): EventParamDefinition[] {
+  return Reflect.getMetadata(EVENT_PARAMS, prototype, method) ?? [];
+}
+
+/**
+ * Injects the event payload, or one of its keys, into a handler parameter. A parameter typed `number`,
+ * `string` or `boolean` is type-checked; one typed with a class-validator DTO is validated.
+ * @example
+ * ```ts
+ * @EventHandler() add(@Payload('id') id: number) {}
+ * ```
+ */
+export function Payload(key?: string): ParameterDecorator {
+  return eventParam('payload', key);
+}
+
+/**
+ * Injects the bridged request (the synthetic Express request of this event). Only on `auth_only` and `full`
+ * tiers; in `smart` mode, asking for it makes the state bridge-aware.
+ * @example
+ * ```ts
+ * @EventHandler() where(@EventRequest() req: Request) { this.path = req.path; }
+ * ```
+ */
+export function EventRequest(): ParameterDecorator {
+  return eventParam('request');
+}
+
+/**
+ * Injects the authenticated user (`req.user`), or `undefined` for anonymous requests.
+ * @example
+ * ```ts
+ * @EventHandler() greet(@EventUser() user?: User) { this.greeting = `Hi ${user?.name ?? 'there'}`; }
+ * ```
+ */
+export function EventUser(): ParameterDecorator {
+  return eventParam('user');
+}
+
+/**
+ * Injects the request's session (`req.session`).
+ * @example
+ * ```ts
+ * @EventHandler() remember(@EventSession() session: Session) { session.seen = true; }
+ * ```
+ */
+export function EventSession(): ParameterDecorator {
+  return eventParam('session');
+}

@@ -1,0 +1,40 @@
+import { Injectable } from '@nestjs/common';
+import { EventPipeline } from '../pipeline/event-pipeline.service.js';
+import { ClientRegistry } from '../gateway/client-registry.js';
+import { StateStore } from './store/state-store.js';
+import { StateRegistry } from './state-registry.service.js';
+
+/**
+ * Reads and changes client states from outside an event (HTTP routes, jobs, services). Changes take the
+ * client's state lock and queue like events, and the delta is pushed to the client when it is connected.
+ * @example
+ * ```ts
+ * await states.modify(token, CartState, (cart) => { cart.items = []; });
+ * ```
+ */
+@Injectable()
+export class ReflexStateService {
+  constructor(
+    private readonly pipeline: EventPipeline,
+    private readonly clients: ClientRegistry,
+    private readonly store: StateStore,
+    private readonly registry: StateRegistry,
+  ) {}
+
+  /** Applies `change` to the state of class `stateClass` of the client `token`, and pushes the delta. */
+  modify<T extends object>(token: string, stateClass: abstract new (...args: never[]) => T, change: (state: T) => void | Promise<void>): Promise<void> {
+    return this.pipeline.modify(token, stateClass, change, this.clients.get(token));
+  }
+
+  /** The current vars of one state of a client (initial values for a client that has none). */
+  async read<T extends object>(token: string, stateClass: abstract new (...args: never[]) => T): Promise<Record<string, unknown>> {
+    const definition = this.registry.definitionOf(stateClass);
+    const stored = (await this.store.read(token))?.[definition.fullName] ?? {};
+    return { ...Object.fromEntries(definition.vars), ...stored };
+  }
+
+  /** True when a socket holding `token` is connected to this worker. */
+  isConnected(token: string): boolean {
+    return this.clients.get(token) !== undefined;
+  }
+}

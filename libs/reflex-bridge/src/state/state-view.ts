@@ -1,0 +1,108 @@
+import { isDeepStrictEqual } from 'node:util';
+import { isBackendVar, type StateDefinition } from './state-definition.js';
+import { varKey } from '../protocol/state-naming.js';
+
+/** The computed var being evaluated records the vars it reads here. */
+let tracking: Set<string> | null = null;
+
+function cloneValue(value: unknown): unknown {
+  return value !== null && typeof value === 'object' ? structuredClone(value) : value;
+}
+
+/**
+ * One client's state of one class, for the length of one event. The handler runs with `this` bound to
+ * {@link StateView.target}: an object whose prototype is the Nest singleton (so injected services and
+ * methods resolve) and whose own accessors hold this client's vars.
+ *
+ * Vars are copied lazily, on first read or write, so an event that touches one var never pays for the
+ * others (a 10,000-row list left alone costs nothing). Only touched vars are compared for the delta.
+ */
+export class StateView {
+  readonly target: Record<string, unknown>;
+  private readonly values = new Map<string, unknown>();
+  private base: Record<string, unknown>;
+
+  constructor(
+    readonly definition: StateDefinition,
+    stored: Record<string, unknown> | undefined,
+  ) {
+    this.base = stored ?? {};
+    this.target = Object.create(definition.instance) as Record<string, unknown>;
+    for (const name of definition.vars.keys()) {
+      Object.defineProperty(this.target, name, {
+        enumerable: true,
+        configurable: false,
+        get: () => {
+          if (tracking) tracking.add(name);
+          if (!this.values.has(name)) this.values.set(name, cloneValue(this.storedValue(name)));
+          return this.values.get(name);
+        },
+        set: (value: unknown) => {
+          this.values.set(name, value);
+        },
+      });
+    }
+  }
+
+  /** The vars whose values differ from the stored state (deep comparison, touched vars only). */
+  changes(): Record<string, unknown> {
+    const changed: Record<string, unknown> = {};
+    for (const [name, value] of this.values) {
+      const before = this.storedValue(name);
+      if (value === before) continue;
+      if (typeof value === 'object' && value !== null && isDeepStrictEqual(value, before)) continue;
+      changed[name] = value;
+    }
+    return changed;
+  }
+
+  /** After a commit: the committed vars become the new baseline, so the next step diffs from there. */
+  rebase(committed: Record<string, unknown>): void {
+    this.base = committed;
+    // Drop the working copies: they equal the committed values, and reading again re-clones them, so a
+    // caller that mutates a value it already holds cannot change the committed state behind our back.
+    this.values.clear();
+  }
+
+  /** Every var, for hydrate: the stored value, or the initial one for a var the store has not seen. */
+  allVars(): Record<string, unknown> {
+    const all: Record<string, unknown> = {};
+    for (const name of this.definition.vars.keys()) all[name] = this.storedValue(name);
+    return all;
+  }
+
+  /** Evaluates computed vars (all of them, or those depending on `changed`), recording their inputs. */
+  computedValues(changed?: Iterable<string>): Record<string, unknown> {
+    const changedSet = changed ? new Set(changed) : undefined;
+    const result: Record<string, unknown> = {};
+    for (const [name, getter] of this.definition.computed) {
+      const deps = this.definition.computedDeps.get(name);
+      if (changedSet && deps && ![...deps].some((dep) => changedSet.has(dep))) continue;
+      const previous = tracking;
+      const reads = new Set<string>();
+      tracking = reads;
+      try {
+        result[name] = getter.call(this.target);
+      } finally {
+        tracking = previous;
+      }
+      const known = deps ?? new Set<string>();
+      for (const read of reads) known.add(read);
+      this.definition.computedDeps.set(name, known);
+    }
+    return result;
+  }
+
+  private storedValue(name: string): unknown {
+    return name in this.base ? this.base[name] : this.definition.vars.get(name);
+  }
+}
+
+/** Turns `{var: value}` into the wire form `{var_rx_state_: value}`, dropping backend-only vars. */
+export function toWireVars(vars: Record<string, unknown>): Record<string, unknown> {
+  const wire: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(vars)) {
+    if (!isBackendVar(name)) wire[varKey(name)] = value;
+  }
+  return wire;
+}

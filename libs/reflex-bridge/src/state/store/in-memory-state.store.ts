@@ -1,0 +1,94 @@
+import { LockLostError, StateStore, type StateLease, type StoredState } from './state-store.js';
+
+/** Options of {@link InMemoryStateStore}. */
+export interface InMemoryStateStoreOptions {
+  /** Seconds an idle token's state is kept. @default 3600 */
+  ttlSeconds?: number;
+}
+
+interface Entry {
+  state: StoredState | null;
+  lastUsed: number;
+  /** Resolvers of the callers waiting for the lock, in arrival order. */
+  waiters: Array<() => void>;
+  locked: boolean;
+}
+
+/**
+ * The default store: one process, states kept as objects (no serialisation), a FIFO lock per token, and
+ * a sweep that drops tokens idle for longer than the TTL.
+ */
+export class InMemoryStateStore extends StateStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly ttlMs: number;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(options: InMemoryStateStoreOptions = {}) {
+    super();
+    this.ttlMs = (options.ttlSeconds ?? 3600) * 1000;
+    // Sweep a few times per TTL; unref so the timer never keeps a process alive.
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(60_000, this.ttlMs / 4)));
+    this.sweeper.unref();
+  }
+
+  async acquire(token: string): Promise<StateLease> {
+    let entry = this.entries.get(token);
+    if (entry && this.isExpired(entry)) entry.state = null;
+    if (!entry) {
+      entry = { state: null, lastUsed: Date.now(), waiters: [], locked: false };
+      this.entries.set(token, entry);
+    }
+    if (entry.locked) await new Promise<void>((resolve) => entry.waiters.push(resolve));
+    entry.locked = true;
+    entry.lastUsed = Date.now();
+    return this.leaseFor(token, entry);
+  }
+
+  async read(token: string): Promise<StoredState | null> {
+    const entry = this.entries.get(token);
+    return entry && !this.isExpired(entry) ? entry.state : null;
+  }
+
+  async delete(token: string): Promise<void> {
+    const entry = this.entries.get(token);
+    if (!entry) return;
+    entry.state = null;
+    if (!entry.locked) this.entries.delete(token);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+  }
+
+  private leaseFor(token: string, entry: Entry): StateLease {
+    let held = true;
+    return {
+      token,
+      state: entry.state,
+      save: async (state: StoredState) => {
+        if (!held) throw new LockLostError(token);
+        entry.state = state;
+        entry.lastUsed = Date.now();
+      },
+      release: async () => {
+        if (!held) return;
+        held = false;
+        entry.lastUsed = Date.now();
+        const next = entry.waiters.shift();
+        // Hand the lock straight to the next waiter so nobody can barge in between.
+        if (next) next();
+        else entry.locked = false;
+      },
+    };
+  }
+
+  private isExpired(entry: Entry): boolean {
+    return !entry.locked && Date.now() - entry.lastUsed > this.ttlMs;
+  }
+
+  private sweep(): void {
+    for (const [token, entry] of this.entries) {
+      if (this.isExpired(entry) && entry.waiters.length === 0) this.entries.delete(token);
+    }
+  }
+}

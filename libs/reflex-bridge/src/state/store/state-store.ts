@@ -1,0 +1,47 @@
+/** A client's whole state tree: vars per full state name. JSON-serialisable by contract. */
+export type StoredState = Record<string, Record<string, unknown>>;
+
+/**
+ * Exclusive access to one token's state, granted by {@link StateStore.acquire}. Holders must `release()`
+ * in a `finally` block.
+ */
+export interface StateLease {
+  /** The client token this lease is for. */
+  readonly token: string;
+  /** The state when the lease was granted, or `null` for a token with no state yet. Never mutate it. */
+  readonly state: StoredState | null;
+  /**
+   * Writes the token's new state. Rejects with {@link LockLostError} when the lease is no longer held
+   * (released, or expired and taken over), so a stale holder can never overwrite newer state.
+   */
+  save(state: StoredState): Promise<void>;
+  /** Gives the lock to the next waiter. Idempotent. */
+  release(): Promise<void>;
+}
+
+/** Raised by {@link StateLease.save} when the lease is no longer held. */
+export class LockLostError extends Error {
+  constructor(token: string) {
+    super(`The state lock for token ${token.slice(0, 8)}… is no longer held; the write was refused.`);
+    this.name = 'LockLostError';
+  }
+}
+
+/**
+ * Where client states live. Abstract class and DI token: inject `StateStore` to read or change a client's
+ * state outside an event; pass an implementation in the module's `stateStore` option to replace the
+ * in-memory default. Every implementation passes the shared contract suite (`state-store.contract.ts`).
+ */
+export abstract class StateStore {
+  /**
+   * Waits for the token's exclusive lock (first come, first served) and returns a lease on its state.
+   * Idle tokens expire after the store's TTL.
+   */
+  abstract acquire(token: string): Promise<StateLease>;
+  /** The token's current state without locking, or `null`. For inspection only. */
+  abstract read(token: string): Promise<StoredState | null>;
+  /** Forgets a token's state. */
+  abstract delete(token: string): Promise<void>;
+  /** Releases timers and connections. */
+  abstract close(): Promise<void>;
+}

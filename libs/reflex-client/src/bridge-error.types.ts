@@ -1,0 +1,34 @@
+/**
+ * Machine-readable reasons the server gives in a `bridge_error` message.
+ *
+ * - `invalid_event`: the frame is not an event object, or its `name` is missing or not a string.
+ * - `unknown_handler`: no event handler is registered under that name.
+ * - `invalid_payload`: the payload is not an object, carries forbidden keys, or failed validation.
+ * - `payload_too_large`: the frame exceeded the server's size limit.
+ * - `no_token`: the socket has no client token bound.
+ * - `handler_error`: the handler threw; the server state was left as it was before the handler ran.
+ * - `unauthorized` / `forbidden`: the server's guards denied the event.
+ * - `state_unavailable`: the server's state store could not be reached; nothing was changed.
+ */
+export type BridgeErrorCode =
+  | 'invalid_event'
+  | 'unknown_handler'
+  | 'invalid_payload'
+  | 'payload_too_large'
+  | 'no_token'
+  | 'handler_error'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'state_unavailable';
+
+/** The body of a `bridge_error` socket message. */
+export interface BridgeErrorPayload {
+  /** Stable reason, safe to branch on. Typed loosely enough to accept codes added by newer servers. */
+  code: BridgeErrorCode | (string & {});
+  /** Human-readable explanation. */
+  message: string;
+  /** The event name the error relates to, when known. */
+  event?: string;
+  /** Field-level problems (validation), when any. */
+  details?: string[];
+}

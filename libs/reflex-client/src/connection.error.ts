@@ -1,0 +1,40 @@
+/**
+ * What went wrong with the connection.
+ *
+ * - `connect_error`: an attempt failed: the server refused it (e.g. a missing or malformed token; the message
+ *   is the server's reason) or the transport could not connect.
+ * - `disconnect`: an open connection was lost (the server dropped it, the network failed, a ping timed out).
+ * - `timeout`: `connect()` did not see the state hydrated within `connectTimeoutMs`.
+ * - `gave_up`: `reconnect.maxAttempts` failed attempts in a row.
+ * - `closed`: `disconnect()` was called while something (a `connect()`, a `ping()`) was waiting.
+ * - `not_connected`: an operation that needs an open socket was called without one.
+ */
+export type ConnectionErrorKind = 'connect_error' | 'disconnect' | 'timeout' | 'gave_up' | 'closed' | 'not_connected';
+
+/** Extra facts attached to a {@link ConnectionError}. */
+export interface ConnectionErrorDetails {
+  /** The Socket.IO disconnect reason, e.g. `io server disconnect` or `transport close`. */
+  reason?: string;
+  /** The `data` the server attached to a refused connection, if any. */
+  data?: unknown;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/** A connection problem, as passed to `onConnectionError` listeners and used to reject `connect()` and `ping()`. */
+export class ConnectionError extends Error {
+  /** What kind of problem this is. */
+  readonly kind: ConnectionErrorKind;
+  /** The Socket.IO disconnect reason, for `disconnect` errors. */
+  readonly reason: string | undefined;
+  /** The `data` the server attached to a refused connection, if any. */
+  readonly data: unknown;
+
+  constructor(kind: ConnectionErrorKind, message: string, details: ConnectionErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'ConnectionError';
+    this.kind = kind;
+    this.reason = details.reason;
+    this.data = details.data;
+  }
+}

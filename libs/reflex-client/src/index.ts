@@ -1,0 +1,34 @@
+/**
+ * `@reflex-bridge/client`: a typed client for ReflexBridge and Reflex event channels, for browsers and Node.
+ * @packageDocumentation
+ */
+export { ReflexClient, type StateListener } from './reflex.client.js';
+export type { ReflexClientOptions, ReflexSocketOptions } from './reflex-client.options.js';
+export type { ConnectionStatus } from './connection.status.js';
+export { ConnectionError, type ConnectionErrorDetails, type ConnectionErrorKind } from './connection.error.js';
+export { StateStore, stripFieldMarker, type StateVars } from './state.store.js';
+export { TokenStore, defaultTokenStorage, type TokenStorage, type TokenStoreOptions } from './token.store.js';
+export { generateToken, isToken } from './token.generator.js';
+export {
+  ReconnectBackoff,
+  resolveReconnectOptions,
+  type ReconnectOptions,
+  type ResolvedReconnectOptions,
+} from './reconnect.backoff.js';
+export { defaultRedirectHandler, toRedirectOptions, type RedirectHandler } from './redirect.handler.js';
+export { buildRouterData } from './router-data.builder.js';
+export { ListenerSet, type Unsubscribe } from './listener.set.js';
+export {
+  DEFAULT_EVENT_PATH,
+  FIELD_MARKER,
+  HYDRATE_EVENT,
+  IS_HYDRATED_KEY,
+  ON_LOAD_INTERNAL_EVENT,
+  ROOT_STATE_NAME,
+  SocketMessage,
+  TOKEN_STORAGE_KEY,
+} from './protocol.constants.js';
+export type { Delta, StateUpdate } from './state-update.types.js';
+export type { BridgeErrorCode, BridgeErrorPayload } from './bridge-error.types.js';
+export type { ClientEvent, RedirectOptions } from './client-event.types.js';
+export type { OutboundEvent, RouterData } from './outbound-event.types.js';

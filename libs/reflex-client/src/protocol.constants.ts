@@ -1,0 +1,34 @@
+/** Suffix Reflex appends to every var key in a delta (`FIELD_MARKER` in Reflex). */
+export const FIELD_MARKER = '_rx_state_';
+
+/** Full name of Reflex's root state (`reflex.state.State`). */
+export const ROOT_STATE_NAME = 'reflex___state____state';
+
+/** The root var that tells whether the hydrate sequence (and the page's on-load handlers) finished. */
+export const IS_HYDRATED_KEY = `is_hydrated${FIELD_MARKER}`;
+
+/** Handler the client calls first after every (re)connect; the server answers with the whole state tree. */
+export const HYDRATE_EVENT = `${ROOT_STATE_NAME}.hydrate`;
+
+/** Handler the client calls after `hydrate`; it runs the page's on-load handlers and sets `is_hydrated`. */
+export const ON_LOAD_INTERNAL_EVENT = `${ROOT_STATE_NAME}.reflex___state____on_load_internal_state.on_load_internal`;
+
+/** Default Engine.IO path, which is also the default Socket.IO namespace. */
+export const DEFAULT_EVENT_PATH = '/_event';
+
+/** Key under which the client token is kept in browser `sessionStorage` (the key Reflex uses). */
+export const TOKEN_STORAGE_KEY = 'token';
+
+/** Names of the socket messages of the Reflex event channel. */
+export const SocketMessage = {
+  /** Both directions: client → server an event to run; server → client a `StateUpdate`. */
+  Event: 'event',
+  /** Server → client: the token was replaced (the data is the new token string). */
+  NewToken: 'new_token',
+  /** Server → client: a structured error (`BridgeErrorPayload`). */
+  BridgeError: 'bridge_error',
+  /** Client → server: a frontend error report `{message, error_type}`. */
+  ClientError: 'client_error',
+  /** Both directions: liveness probe; the server answers a client `ping` with `ping` carrying `"pong"`. */
+  Ping: 'ping',
+} as const;

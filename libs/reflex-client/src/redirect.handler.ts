@@ -1,0 +1,37 @@
+import type { RedirectOptions } from './client-event.types.js';
+
+/** Called for every `_redirect` event the server sends (Reflex's `rx.redirect`). */
+export type RedirectHandler = (path: string, options: RedirectOptions) => void;
+
+/** The parts of the browser `window` the default redirect uses. */
+interface BrowserWindow {
+  location: { assign(url: string): void; replace(url: string): void };
+  open(url: string, target?: string, features?: string): unknown;
+}
+
+/** Reads the flags of a `_redirect` payload; anything missing or not `true` counts as `false`. */
+export function toRedirectOptions(payload: Record<string, unknown>): RedirectOptions {
+  return { external: payload['external'] === true, popup: payload['popup'] === true, replace: payload['replace'] === true };
+}
+
+/**
+ * The redirect used when no `onRedirect` option is given.
+ *
+ * In a browser: `external` or `popup` opens a new window (a popup window for `popup`), `replace` calls
+ * `location.replace()`, otherwise `location.assign()`. The page therefore reloads, and the next page's client
+ * connects and hydrates again. In Node it is `undefined`: redirects only reach `onClientEvent` listeners.
+ */
+export function defaultRedirectHandler(): RedirectHandler | undefined {
+  const browser = (globalThis as { window?: Partial<BrowserWindow> }).window;
+  if (!browser?.location || typeof browser.location.assign !== 'function') return undefined;
+  const win = browser as BrowserWindow;
+  return (path, options) => {
+    if (options.external || options.popup) {
+      win.open(path, '_blank', options.popup ? 'popup' : 'noopener');
+    } else if (options.replace) {
+      win.location.replace(path);
+    } else {
+      win.location.assign(path);
+    }
+  };
+}

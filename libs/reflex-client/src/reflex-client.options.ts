@@ -1,0 +1,56 @@
+import type { ManagerOptions, SocketOptions } from 'socket.io-client';
+import type { ClientEvent } from './client-event.types.js';
+import type { ReconnectOptions } from './reconnect.backoff.js';
+import type { RedirectHandler } from './redirect.handler.js';
+import type { TokenStorage } from './token.store.js';
+
+/** Socket.IO options passed through to `io()`. The client always sets `reconnection`, `forceNew`, `autoConnect` and the `token` query itself. */
+export type ReflexSocketOptions = Partial<ManagerOptions & SocketOptions>;
+
+/** Options of {@link ReflexClient}. */
+export interface ReflexClientOptions {
+  /**
+   * Base URL of the server: scheme, host and port, e.g. `http://localhost:3000` (`http`, `https`, `ws` or `wss`).
+   * The namespace is appended to it.
+   */
+  url: string;
+  /** Engine.IO path of the event channel. @default '/_event' */
+  path?: string;
+  /** Socket.IO namespace of the event channel. @default the `path` value (Reflex uses the same string for both) */
+  namespace?: string;
+  /**
+   * Client token (a UUID) to use. Defaults to the token in `storage`, or a new random UUID.
+   * The server may replace it (`new_token`); read the current one from `client.token`.
+   */
+  token?: string;
+  /**
+   * Where the token is persisted. Defaults to `sessionStorage` in browsers (key `token`) and to memory in Node.
+   * `null` keeps it in memory only.
+   */
+  storage?: TokenStorage | null;
+  /**
+   * Page the client reports in `router_data` (path with optional query and hash, e.g. `/posts/42?x=1`).
+   * Defaults to the browser's `location`, or `/` in Node. See also `client.navigate()`.
+   */
+  page?: string;
+  /**
+   * Called for every `_redirect` event. Defaults in browsers to navigating with `location.assign()` /
+   * `location.replace()` (or `window.open()` for external and popup redirects); in Node there is no default.
+   * Redirects also reach `client.onClientEvent()` listeners either way.
+   */
+  onRedirect?: RedirectHandler;
+  /**
+   * Called for every frontend event other than `_redirect` (`_call_function`, `_call_script`, storage and DOM
+   * events). The client never evaluates the JavaScript source some of them carry.
+   */
+  onClientEvent?: (event: ClientEvent) => void;
+  /** Reconnect policy, or `false` to never reconnect on its own. */
+  reconnect?: ReconnectOptions | false;
+  /**
+   * How long `connect()` waits for the state to be hydrated before it rejects (kind `timeout`) and the client
+   * disconnects. `0` waits forever. @default 30000
+   */
+  connectTimeoutMs?: number;
+  /** Extra Socket.IO client options (e.g. `transports`, `extraHeaders` in Node, `protocols`). */
+  socketOptions?: ReflexSocketOptions;
+}

@@ -1,0 +1,433 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server, type Namespace, type Socket as ServerSocket } from 'socket.io';
+import type { BridgeErrorPayload } from './bridge-error.types.js';
+import type { ClientEvent, RedirectOptions } from './client-event.types.js';
+import { ConnectionError } from './connection.error.js';
+import type { ConnectionStatus } from './connection.status.js';
+import type { OutboundEvent } from './outbound-event.types.js';
+import { HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, ROOT_STATE_NAME } from './protocol.constants.js';
+import { ReflexClient } from './reflex.client.js';
+import type { ReflexClientOptions } from './reflex-client.options.js';
+import type { StateUpdate } from './state-update.types.js';
+import type { TokenStorage } from './token.store.js';
+
+const ROOT = ROOT_STATE_NAME;
+const COUNTER = `${ROOT}.counter_state`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** One `event` message as the test server received it, with the token of the socket it came on. */
+interface Received extends OutboundEvent {
+  token: string;
+  socketId: string;
+}
+
+/**
+ * A tiny Reflex-speaking socket.io server: the same path and namespace, a token check in the handshake,
+ * the hydrate sequence, a counter state, frontend events and `bridge_error` for unknown handlers.
+ */
+class TestReflexServer {
+  readonly handshakes: string[] = [];
+  readonly received: Received[] = [];
+  readonly clientErrors: unknown[] = [];
+  /** Tokens the server replaces (sends `new_token`) when a socket connects with them. */
+  readonly replaceTokens = new Map<string, string>();
+  private readonly counts = new Map<string, number>();
+  private http!: HttpServer;
+  private io!: Server;
+  private nsp!: Namespace;
+  url = '';
+
+  async start(): Promise<void> {
+    this.http = createServer();
+    this.io = new Server(this.http, { path: '/_event', transports: ['websocket'] });
+    this.nsp = this.io.of('/_event');
+    this.nsp.use((socket, next) => {
+      const token = socket.handshake.query['token'];
+      if (typeof token !== 'string' || token.length === 0) return next(new Error('Missing client token.'));
+      if (!UUID.test(token)) return next(new Error('Malformed client token.'));
+      next();
+    });
+    this.nsp.on('connection', (socket) => this.onConnection(socket));
+    await new Promise<void>((resolve) => this.http.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.io.close(() => resolve()));
+  }
+
+  /** Drops every client socket from the server side. */
+  dropAll(): void {
+    for (const socket of this.nsp.sockets.values()) socket.disconnect(true);
+  }
+
+  get connectedCount(): number {
+    return this.nsp.sockets.size;
+  }
+
+  /** Events received on the n-th connection (0-based) of the test. */
+  eventsOfConnection(index: number): string[] {
+    const ids = [...new Set(this.received.map((event) => event.socketId))];
+    return this.received.filter((event) => event.socketId === ids[index]).map((event) => event.name);
+  }
+
+  private onConnection(socket: ServerSocket): void {
+    let token = socket.handshake.query['token'] as string;
+    this.handshakes.push(token);
+    const replacement = this.replaceTokens.get(token);
+    if (replacement) {
+      this.replaceTokens.delete(token);
+      this.counts.set(replacement, this.counts.get(token) ?? 0);
+      token = replacement;
+      socket.emit('new_token', replacement);
+    }
+    socket.on('event', (event: OutboundEvent) => this.onEvent(socket, token, event));
+    socket.on('client_error', (report: unknown) => this.clientErrors.push(report));
+    socket.on('ping', () => socket.emit('ping', 'pong'));
+  }
+
+  private onEvent(socket: ServerSocket, token: string, event: OutboundEvent): void {
+    this.received.push({ ...event, token, socketId: socket.id });
+    const count = this.counts.get(token) ?? 0;
+    switch (event.name) {
+      case HYDRATE_EVENT:
+        socket.emit('event', {
+          delta: {
+            [ROOT]: { is_hydrated_rx_state_: false, router_rx_state_: { page: { path: event.router_data.pathname } } },
+            [COUNTER]: { count_rx_state_: count, label_rx_state_: 'clicks' },
+          },
+        } satisfies StateUpdate);
+        break;
+      case ON_LOAD_INTERNAL_EVENT:
+        socket.emit('event', { delta: { [ROOT]: { is_hydrated_rx_state_: true } } });
+        break;
+      case `${COUNTER}.increment`: {
+        const next = count + (typeof event.payload['by'] === 'number' ? event.payload['by'] : 1);
+        this.counts.set(token, next);
+        socket.emit('event', { delta: { [COUNTER]: { count_rx_state_: next } } });
+        break;
+      }
+      case `${COUNTER}.checkout`:
+        socket.emit('event', { delta: { [COUNTER]: { label_rx_state_: 'done' } } });
+        socket.emit('event', {
+          events: [
+            { name: '_redirect', payload: { path: '/done', external: false, popup: false, replace: true }, router_data: {} },
+            { name: '_call_function', payload: { function: '() => { globalThis.evaluated = true }', callback: null } },
+            { name: `${COUNTER}.increment`, payload: { by: 10 } },
+          ],
+        });
+        break;
+      default:
+        socket.emit('bridge_error', { code: 'unknown_handler', message: `No handler named ${event.name}.`, event: event.name });
+    }
+  }
+}
+
+/** Resolves on the first status in `statuses` (or rejects after `timeoutMs`). */
+function nextStatus(client: ReflexClient, statuses: ConnectionStatus[], timeoutMs = 3000): Promise<ConnectionStatus> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`status ${statuses.join('/')} not reached; status is ${client.status}`));
+    }, timeoutMs);
+    const stop = client.onStatus((status) => {
+      if (!statuses.includes(status)) return;
+      clearTimeout(timer);
+      stop();
+      resolve(status);
+    });
+  });
+}
+
+async function until(condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('ReflexClient against a real socket.io server', () => {
+  let server: TestReflexServer;
+  const clients: ReflexClient[] = [];
+
+  const makeClient = (options: Partial<ReflexClientOptions> = {}): ReflexClient => {
+    const client = new ReflexClient({ url: server.url, reconnect: { baseDelayMs: 50, maxDelayMs: 500 }, ...options });
+    clients.push(client);
+    return client;
+  };
+
+  beforeEach(async () => {
+    server = new TestReflexServer();
+    await server.start();
+  });
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.disconnect();
+    await server.stop();
+  });
+
+  it('connects to /_event with the token in the query, sends hydrate then on_load_internal, and resolves once hydrated', async () => {
+    const client = makeClient();
+    const statuses: ConnectionStatus[] = [];
+    client.onStatus((status) => statuses.push(status));
+    expect(client.status).toBe('idle');
+    expect(client.url).toBe(`${server.url}/_event`);
+
+    await client.connect();
+
+    expect(server.handshakes).toEqual([client.token]);
+    expect(client.token).toMatch(UUID);
+    expect(server.received.map((event) => event.name)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT]);
+    expect(server.received[0]!.payload).toEqual({});
+    expect(server.received[0]!.router_data).toEqual({ pathname: '/', asPath: '/', query: {} });
+    expect(client.status).toBe('ready');
+    expect(client.hydrated).toBe(true);
+    expect(statuses).toEqual(['connecting', 'connected', 'ready']);
+    expect(client.state(ROOT)).toEqual({ is_hydrated: true, router: { page: { path: '/' } } });
+    expect(client.state(COUNTER)).toEqual({ count: 0, label: 'clicks' });
+    await expect(client.connect()).resolves.toBeUndefined();
+  });
+
+  it('sends events with the configured page as router_data', async () => {
+    const client = makeClient({ page: '/posts/42?x=1#top' });
+    await client.connect();
+    expect(server.received[0]!.router_data).toEqual({ pathname: '/posts/42', asPath: '/posts/42?x=1#top', query: { x: '1' } });
+    expect(client.state(ROOT)!['router']).toEqual({ page: { path: '/posts/42' } });
+
+    client.navigate('/shop');
+    await until(() => server.received.length === 3);
+    expect(server.received[2]).toMatchObject({ name: ON_LOAD_INTERNAL_EVENT, router_data: { pathname: '/shop' } });
+  });
+
+  it('applies deltas, calls subscribers with the new vars and the changed ones, and stops after unsubscribe', async () => {
+    const client = makeClient();
+    await client.connect();
+    const seen: Array<[Record<string, unknown>, Record<string, unknown>]> = [];
+    const unsubscribe = client.subscribe(COUNTER, (vars, changed) => seen.push([vars, changed]));
+    const updates: StateUpdate[] = [];
+    client.onEvent((update) => updates.push(update));
+
+    client.call(COUNTER, 'increment', { by: 2 });
+    const state = await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 2);
+
+    expect(state).toEqual({ count: 2, label: 'clicks' });
+    expect(seen).toEqual([[{ count: 2, label: 'clicks' }, { count: 2 }]]);
+    expect(updates).toEqual([{ delta: { [COUNTER]: { count_rx_state_: 2 } } }]);
+    expect(server.received.at(-1)).toMatchObject({ name: `${COUNTER}.increment`, payload: { by: 2 } });
+
+    unsubscribe();
+    client.send(`${COUNTER}.increment`);
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 3);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('waitFor rejects after its timeout with the last vars', async () => {
+    const client = makeClient();
+    await client.connect();
+    await expect(client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 99, 100)).rejects.toThrow(
+      /timed out after 100 ms; last vars: \{"count":0,"label":"clicks"\}/,
+    );
+  });
+
+  it('delivers bridge_error payloads to onError listeners', async () => {
+    const client = makeClient();
+    await client.connect();
+    const errors: BridgeErrorPayload[] = [];
+    client.onError((error) => errors.push(error));
+
+    client.call(COUNTER, 'nope', { a: 1 });
+    await until(() => errors.length === 1);
+
+    expect(errors[0]).toEqual({
+      code: 'unknown_handler',
+      message: `No handler named ${COUNTER}.nope.`,
+      event: `${COUNTER}.nope`,
+    });
+  });
+
+  it('replaces the token on new_token, persists it, and uses it for the next reconnect', async () => {
+    const storage = new Map<string, string>();
+    const tokenStorage: TokenStorage = { getItem: (key) => storage.get(key) ?? null, setItem: (key, value) => void storage.set(key, value) };
+    const first = '11111111-1111-4111-8111-111111111111';
+    const second = '22222222-2222-4222-8222-222222222222';
+    server.replaceTokens.set(first, second);
+    const client = makeClient({ token: first, storage: tokenStorage });
+    const changes: string[] = [];
+    client.onTokenChange((token) => changes.push(token));
+
+    await client.connect();
+    await until(() => client.token === second);
+    expect(changes).toEqual([second]);
+    expect(storage.get('token')).toBe(second);
+    expect(server.handshakes).toEqual([first]);
+
+    server.dropAll();
+    await nextStatus(client, ['reconnecting']);
+    await nextStatus(client, ['ready']);
+    expect(server.handshakes).toEqual([first, second]);
+  });
+
+  it('reconnects after the server drops the socket and runs the hydrate sequence again', async () => {
+    const client = makeClient();
+    await client.connect();
+    client.call(COUNTER, 'increment');
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 1);
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+    const statuses: ConnectionStatus[] = [];
+    client.onStatus((status) => statuses.push(status));
+
+    server.dropAll();
+    await nextStatus(client, ['ready']);
+
+    expect(statuses).toEqual(['reconnecting', 'connected', 'ready']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(ConnectionError);
+    expect(errors[0]).toMatchObject({ kind: 'disconnect', reason: 'io server disconnect' });
+    expect(server.handshakes).toEqual([client.token, client.token]);
+    expect(server.eventsOfConnection(1)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT]);
+    expect(client.state(COUNTER)).toEqual({ count: 1, label: 'clicks' });
+    expect(server.connectedCount).toBe(1);
+  });
+
+  it('queues events sent while disconnected and sends them after the hydrate sequence of the reconnect', async () => {
+    const client = makeClient();
+    await client.connect();
+    client.onStatus((status) => {
+      if (status !== 'reconnecting') return;
+      client.call(COUNTER, 'increment', { by: 5 });
+      client.call(COUNTER, 'increment', { by: 1 });
+    });
+
+    server.dropAll();
+    await nextStatus(client, ['reconnecting']);
+    expect(client.queued).toBe(2);
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 6);
+
+    expect(client.queued).toBe(0);
+    expect(server.eventsOfConnection(1)).toEqual([
+      HYDRATE_EVENT,
+      ON_LOAD_INTERNAL_EVENT,
+      `${COUNTER}.increment`,
+      `${COUNTER}.increment`,
+    ]);
+  });
+
+  it('queues events sent before the first connect()', async () => {
+    const client = makeClient();
+    client.call(COUNTER, 'increment', { by: 4 });
+    expect(client.queued).toBe(1);
+    await client.connect();
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 4);
+    expect(server.received.map((event) => event.name)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, `${COUNTER}.increment`]);
+  });
+
+  it('does not reconnect after a deliberate disconnect()', async () => {
+    const client = makeClient();
+    await client.connect();
+    client.disconnect();
+    expect(client.status).toBe('disconnected');
+    expect(client.connected).toBe(false);
+    await sleep(300);
+    expect(server.handshakes).toHaveLength(1);
+    expect(server.connectedCount).toBe(0);
+    expect(client.status).toBe('disconnected');
+  });
+
+  it('can connect again after disconnect(), keeping the token', async () => {
+    const client = makeClient();
+    await client.connect();
+    const token = client.token;
+    client.disconnect();
+    await client.connect();
+    expect(server.handshakes).toEqual([token, token]);
+    expect(server.eventsOfConnection(1)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT]);
+  });
+
+  it('rejects connect() with the server reason when the token is malformed, without retrying', async () => {
+    const client = makeClient({ token: 'not-a-uuid' });
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+
+    const failure = await client.connect().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    expect(failure).toBeInstanceOf(ConnectionError);
+    expect(failure).toMatchObject({ kind: 'connect_error', message: 'Malformed client token.' });
+    expect(errors).toEqual([failure]);
+    expect(client.status).toBe('disconnected');
+    await sleep(200);
+    expect(server.handshakes).toEqual([]);
+  });
+
+  it('retries the first connection when retryInitialConnect is set, and gives up after maxAttempts', async () => {
+    const client = makeClient({
+      token: 'not-a-uuid',
+      reconnect: { baseDelayMs: 20, maxDelayMs: 50, maxAttempts: 3, retryInitialConnect: true },
+    });
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+
+    await expect(client.connect()).rejects.toMatchObject({ kind: 'gave_up' });
+    expect(errors.map((error) => error.kind)).toEqual(['connect_error', 'connect_error', 'connect_error', 'gave_up']);
+    expect(client.status).toBe('disconnected');
+  });
+
+  it('rejects a pending connect() when disconnect() is called', async () => {
+    const client = makeClient();
+    const pending = client.connect();
+    client.disconnect();
+    await expect(pending).rejects.toMatchObject({ kind: 'closed' });
+  });
+
+  it('routes _redirect to onRedirect, other frontend events to onClientEvent, never evaluates code, and sends backend events back', async () => {
+    const redirects: Array<[string, RedirectOptions]> = [];
+    const optionEvents: ClientEvent[] = [];
+    const client = makeClient({
+      onRedirect: (path, options) => redirects.push([path, options]),
+      onClientEvent: (event) => optionEvents.push(event),
+    });
+    const allEvents: string[] = [];
+    client.onClientEvent((event) => allEvents.push(event.name));
+    await client.connect();
+
+    client.call(COUNTER, 'checkout');
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 10);
+
+    expect(client.state(COUNTER)).toEqual({ count: 10, label: 'done' });
+    expect(redirects).toEqual([['/done', { external: false, popup: false, replace: true }]]);
+    expect(optionEvents.map((event) => event.name)).toEqual(['_call_function']);
+    expect(allEvents).toEqual(['_redirect', '_call_function']);
+    expect((globalThis as { evaluated?: unknown }).evaluated).toBeUndefined();
+    expect(server.received.at(-1)).toMatchObject({ name: `${COUNTER}.increment`, payload: { by: 10 }, router_data: { pathname: '/' } });
+  });
+
+  it('answers ping() with a round-trip time and reports client errors', async () => {
+    const client = makeClient();
+    await client.connect();
+    const ms = await client.ping();
+    expect(ms).toBeGreaterThanOrEqual(0);
+    expect(client.reportClientError('boom', 'state_update_processing_error')).toBe(true);
+    await until(() => server.clientErrors.length === 1);
+    expect(server.clientErrors).toEqual([{ message: 'boom', error_type: 'state_update_processing_error' }]);
+    client.disconnect();
+    await expect(client.ping()).rejects.toMatchObject({ kind: 'not_connected' });
+    expect(client.reportClientError('late', 'x')).toBe(false);
+  });
+
+  it('does not reconnect when reconnect is false', async () => {
+    const client = makeClient({ reconnect: false });
+    await client.connect();
+    server.dropAll();
+    await nextStatus(client, ['disconnected']);
+    await sleep(200);
+    expect(server.handshakes).toHaveLength(1);
+  });
+});

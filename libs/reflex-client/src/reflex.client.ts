@@ -1,0 +1,629 @@
+import { io, type Socket } from 'socket.io-client';
+import type { BridgeErrorPayload } from './bridge-error.types.js';
+import type { ClientEvent, RedirectOptions } from './client-event.types.js';
+import { ConnectionError } from './connection.error.js';
+import type { ConnectionStatus } from './connection.status.js';
+import { ListenerSet, type Unsubscribe } from './listener.set.js';
+import type { OutboundEvent } from './outbound-event.types.js';
+import {
+  DEFAULT_EVENT_PATH,
+  HYDRATE_EVENT,
+  IS_HYDRATED_KEY,
+  ON_LOAD_INTERNAL_EVENT,
+  ROOT_STATE_NAME,
+  SocketMessage,
+} from './protocol.constants.js';
+import { ReconnectBackoff, resolveReconnectOptions, type ResolvedReconnectOptions } from './reconnect.backoff.js';
+import { defaultRedirectHandler, toRedirectOptions } from './redirect.handler.js';
+import type { ReflexClientOptions } from './reflex-client.options.js';
+import { buildRouterData } from './router-data.builder.js';
+import { StateStore, stripFieldMarker, type StateVars } from './state.store.js';
+import type { StateUpdate } from './state-update.types.js';
+import { TokenStore } from './token.store.js';
+
+/** Called with the new public vars of a state after each delta that touched it, and the vars that delta changed. */
+export type StateListener<T extends StateVars = StateVars> = (vars: T, changed: StateVars) => void;
+
+/** An event waiting in the queue for an open connection. */
+interface QueuedEvent {
+  name: string;
+  payload: Record<string, unknown>;
+}
+
+/** A `ping()` waiting for the server's answer. */
+interface PendingPing {
+  sentAt: number;
+  timer: ReturnType<typeof setTimeout>;
+  resolve(ms: number): void;
+  reject(error: Error): void;
+}
+
+/** The promise `connect()` hands out, settled from the socket callbacks. */
+interface ConnectWaiter {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function createWaiter(): ConnectWaiter {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+function describe(value: unknown): string {
+  try {
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * A client for a Reflex-compatible event channel (ReflexBridge or Reflex itself), for browsers and Node.
+ *
+ * It opens a WebSocket-only Socket.IO connection to the `/_event` namespace with the client token in the query,
+ * runs the hydrate sequence after every (re)connect, keeps a local copy of the state tree from the deltas the
+ * server sends, queues events while offline, and reconnects by hand with a backoff.
+ *
+ * @example
+ * ```ts
+ * const client = new ReflexClient({ url: 'http://localhost:3000' });
+ * await client.connect();
+ * client.call('reflex___state____state.counter_state', 'increment');
+ * const counter = await client.waitFor('reflex___state____state.counter_state', (s) => s.count === 1);
+ * client.disconnect();
+ * ```
+ */
+export class ReflexClient {
+  private readonly store = new StateStore();
+  private readonly tokens: TokenStore;
+  private readonly endpoint: string;
+  private readonly path: string;
+  private readonly reconnectOptions: ResolvedReconnectOptions | undefined;
+  private readonly backoff: ReconnectBackoff | undefined;
+  private readonly connectTimeoutMs: number;
+  private readonly queue: QueuedEvent[] = [];
+  private readonly pings: PendingPing[] = [];
+
+  private page: string | undefined;
+  private socket: Socket | undefined;
+  private currentStatus: ConnectionStatus = 'idle';
+  /** The user wants a connection (between `connect()` and `disconnect()` or a final failure). */
+  private wanted = false;
+  /** No connection of the current `connect()` call has been ready yet. */
+  private initialAttempt = false;
+  /** The current socket has seen `is_hydrated: true`. */
+  private ready = false;
+  /** The root state's `is_hydrated`, as last reported on the current socket. */
+  private rootHydrated = false;
+  private waiter: ConnectWaiter | undefined;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private readonly stateListeners = new Map<string, ListenerSet<[StateVars, StateVars]>>();
+  private readonly bridgeErrorListeners = new ListenerSet<[BridgeErrorPayload]>();
+  private readonly updateListeners = new ListenerSet<[StateUpdate]>();
+  private readonly clientEventListeners = new ListenerSet<[ClientEvent]>();
+  private readonly connectionErrorListeners = new ListenerSet<[ConnectionError]>();
+  private readonly statusListeners = new ListenerSet<[ConnectionStatus]>();
+  private readonly tokenListeners = new ListenerSet<[string]>();
+  /** The `onRedirect` option (or the browser default), called safely. */
+  private readonly redirectCallback = new ListenerSet<[string, RedirectOptions]>();
+  /** The `onClientEvent` option, called safely. */
+  private readonly clientEventCallback = new ListenerSet<[ClientEvent]>();
+
+  /**
+   * Creates a client. Nothing connects until {@link ReflexClient.connect} is called.
+   * @throws TypeError when `url` is not an absolute URL.
+   * @throws RangeError when a reconnect or timeout option is negative.
+   */
+  constructor(private readonly options: ReflexClientOptions) {
+    let base: URL;
+    try {
+      base = new URL(options.url);
+    } catch (error) {
+      throw new TypeError(`ReflexClient: "url" must be an absolute URL, got ${describe(options.url)}.`, { cause: error });
+    }
+    this.path = options.path ?? DEFAULT_EVENT_PATH;
+    const namespace = options.namespace ?? this.path;
+    this.endpoint = base.href.replace(/\/+$/, '') + (namespace.startsWith('/') ? namespace : `/${namespace}`);
+    this.tokens = new TokenStore({ token: options.token, storage: options.storage });
+    this.page = options.page;
+    if (options.reconnect !== false) {
+      this.reconnectOptions = resolveReconnectOptions(options.reconnect);
+      this.backoff = new ReconnectBackoff(this.reconnectOptions);
+    }
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    if (!(this.connectTimeoutMs >= 0)) throw new RangeError('ReflexClient: "connectTimeoutMs" must be a number >= 0.');
+    const redirect = options.onRedirect ?? defaultRedirectHandler();
+    if (redirect) this.redirectCallback.add(redirect);
+    if (options.onClientEvent) this.clientEventCallback.add(options.onClientEvent);
+  }
+
+  /** The current client token: the one sent in the next connection's query, replaced when the server sends `new_token`. */
+  get token(): string {
+    return this.tokens.token;
+  }
+
+  /** Where the client is in its connection life cycle. */
+  get status(): ConnectionStatus {
+    return this.currentStatus;
+  }
+
+  /** True while the socket is open. */
+  get connected(): boolean {
+    return this.socket?.connected === true;
+  }
+
+  /** True while the socket is open and the server reports the state as hydrated (root `is_hydrated`). */
+  get hydrated(): boolean {
+    return this.connected && this.rootHydrated;
+  }
+
+  /** Number of events waiting for a connection. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** The full Socket.IO URL the client connects to (base URL + namespace). */
+  get url(): string {
+    return this.endpoint;
+  }
+
+  /**
+   * Connects and runs the hydrate sequence. Resolves once the server reports the state hydrated
+   * (root `is_hydrated` becomes `true` after `hydrate` and `on_load_internal`), so `state()` holds the whole tree.
+   *
+   * Calling it again while connecting returns the same promise; once ready it resolves at once. It rejects with a
+   * {@link ConnectionError}: `connect_error` when the first attempt fails (e.g. the server refused the token)
+   * unless `reconnect.retryInitialConnect` is set, `timeout` after `connectTimeoutMs`, `gave_up`, or `closed`
+   * when `disconnect()` is called first. After a rejection the client is `disconnected`.
+   */
+  connect(): Promise<void> {
+    if (this.waiter) return this.waiter.promise;
+    if (this.ready && this.connected) return Promise.resolve();
+    const waiter = createWaiter();
+    this.waiter = waiter;
+    if (!this.wanted) {
+      this.wanted = true;
+      this.initialAttempt = true;
+      this.backoff?.reset();
+    }
+    if (this.connectTimeoutMs > 0) {
+      this.connectTimer = setTimeout(() => {
+        this.connectTimer = undefined;
+        const error = new ConnectionError('timeout', `The state was not hydrated within ${this.connectTimeoutMs} ms.`);
+        this.connectionErrorListeners.emit(error);
+        this.stop(error);
+      }, this.connectTimeoutMs);
+    }
+    if (!this.socket && this.reconnectTimer === undefined) this.open();
+    return waiter.promise;
+  }
+
+  /**
+   * Closes the connection and stops reconnecting. A pending `connect()` and pending `ping()`s reject with a
+   * `closed` {@link ConnectionError}. Queued events stay queued for a later `connect()`; the local state is kept.
+   */
+  disconnect(): void {
+    this.stop(new ConnectionError('closed', 'disconnect() was called.'));
+  }
+
+  /**
+   * Sends an event to the server. While there is no open connection the event is queued and sent after the
+   * hydrate sequence of the next connection, in order. `router_data` is filled in when the event goes out.
+   * @param name Full handler name: `<full state name>.<handler>`.
+   * @param payload Handler arguments keyed by parameter name.
+   * @throws TypeError when `name` is empty or `payload` is not an object.
+   */
+  send(name: string, payload: Record<string, unknown> = {}): void {
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError('An event name must be a non-empty string.');
+    if (!isRecord(payload)) throw new TypeError('An event payload must be an object of handler arguments.');
+    const socket = this.socket;
+    if (socket?.connected) this.emitEvent(socket, name, payload);
+    else this.queue.push({ name, payload });
+  }
+
+  /**
+   * Sends an event to a handler of a state: `send(`${stateName}.${handler}`, payload)`.
+   * @param stateName Full state name, e.g. `reflex___state____state.counter_state`.
+   * @param handler Handler (method) name, e.g. `increment`.
+   * @throws TypeError when a name is empty or `payload` is not an object.
+   */
+  call(stateName: string, handler: string, payload: Record<string, unknown> = {}): void {
+    if (typeof stateName !== 'string' || stateName.length === 0) throw new TypeError('A state name must be a non-empty string.');
+    if (typeof handler !== 'string' || handler.length === 0) throw new TypeError('A handler name must be a non-empty string.');
+    this.send(`${stateName}.${handler}`, payload);
+  }
+
+  /**
+   * Tells the server the client moved to another page, like an in-app navigation in Reflex: the page used for
+   * `router_data` changes and `on_load_internal` is sent (it runs the page's on-load handlers and sets
+   * `is_hydrated` again). In a browser, changing the address bar (`history.pushState`) is up to the caller.
+   * @param page Path with optional query and hash, e.g. `/posts/42?tab=comments`.
+   */
+  navigate(page: string): void {
+    if (typeof page !== 'string' || page.length === 0) throw new TypeError('A page must be a non-empty path.');
+    this.page = page;
+    this.rootHydrated = false;
+    this.send(ON_LOAD_INTERNAL_EVENT, {});
+  }
+
+  /**
+   * The current public vars of one state (the `_rx_state_` marker stripped), e.g. `{count: 3}`, as a fresh
+   * object, or `undefined` when the server has not sent that state yet.
+   * @param fullName Full state name, e.g. `reflex___state____state.counter_state`.
+   */
+  state<T extends StateVars = StateVars>(fullName: string): T | undefined {
+    return this.store.get<T>(fullName);
+  }
+
+  /** The public vars of every known state, keyed by full state name. */
+  snapshot(): Record<string, StateVars> {
+    return this.store.snapshot();
+  }
+
+  /**
+   * Listens to one state: `listener(vars, changed)` runs after each delta that touched it, with the state's
+   * new public vars and the (marker-stripped) vars that delta carried.
+   * @returns A function that removes the listener.
+   */
+  subscribe<T extends StateVars = StateVars>(fullName: string, listener: StateListener<T>): Unsubscribe {
+    let listeners = this.stateListeners.get(fullName);
+    if (!listeners) {
+      listeners = new ListenerSet<[StateVars, StateVars]>();
+      this.stateListeners.set(fullName, listeners);
+    }
+    const set = listeners;
+    const remove = set.add(listener as StateListener);
+    return () => {
+      remove();
+      if (set.size === 0 && this.stateListeners.get(fullName) === set) this.stateListeners.delete(fullName);
+    };
+  }
+
+  /**
+   * Waits until `predicate` holds for a state, checking the current vars first and then after each delta that
+   * touches the state.
+   * @returns The vars that satisfied the predicate.
+   * @throws Error (rejects) after `timeoutMs` with the last known vars in the message, or with what the predicate threw.
+   */
+  waitFor<T extends StateVars = StateVars>(fullName: string, predicate: (vars: T) => boolean, timeoutMs = 5000): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      let unsubscribe: Unsubscribe | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (): void => {
+        settled = true;
+        unsubscribe?.();
+        if (timer !== undefined) clearTimeout(timer);
+      };
+      const check = (vars: T): void => {
+        if (settled) return;
+        try {
+          if (!predicate(vars)) return;
+        } catch (error) {
+          finish();
+          reject(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
+        finish();
+        resolve(vars);
+      };
+      const current = this.store.get<T>(fullName);
+      if (current) check(current);
+      if (settled) return;
+      unsubscribe = this.subscribe<T>(fullName, (vars) => check(vars));
+      timer = setTimeout(() => {
+        finish();
+        reject(new Error(`waitFor("${fullName}") timed out after ${timeoutMs} ms; last vars: ${describe(this.store.get(fullName))}.`));
+      }, timeoutMs);
+    });
+  }
+
+  /**
+   * Listens to the server's structured errors (`bridge_error` messages: `{code, message, event?, details?}`).
+   * @returns A function that removes the listener.
+   */
+  onError(listener: (error: BridgeErrorPayload) => void): Unsubscribe {
+    return this.bridgeErrorListeners.add(listener);
+  }
+
+  /**
+   * Listens to every raw `StateUpdate` the server sends, after its delta was applied to the local state.
+   * @returns A function that removes the listener.
+   */
+  onEvent(listener: (update: StateUpdate) => void): Unsubscribe {
+    return this.updateListeners.add(listener);
+  }
+
+  /**
+   * Listens to every frontend event (names starting with `_`, `_redirect` included) the server sends.
+   * @returns A function that removes the listener.
+   */
+  onClientEvent(listener: (event: ClientEvent) => void): Unsubscribe {
+    return this.clientEventListeners.add(listener);
+  }
+
+  /**
+   * Listens to connection problems: refused or failed attempts, lost connections, timeouts.
+   * @returns A function that removes the listener.
+   */
+  onConnectionError(listener: (error: ConnectionError) => void): Unsubscribe {
+    return this.connectionErrorListeners.add(listener);
+  }
+
+  /**
+   * Listens to status changes (see {@link ConnectionStatus}).
+   * @returns A function that removes the listener.
+   */
+  onStatus(listener: (status: ConnectionStatus) => void): Unsubscribe {
+    return this.statusListeners.add(listener);
+  }
+
+  /**
+   * Listens to token replacements (`new_token` from the server).
+   * @returns A function that removes the listener.
+   */
+  onTokenChange(listener: (token: string) => void): Unsubscribe {
+    return this.tokenListeners.add(listener);
+  }
+
+  /**
+   * Reports a frontend problem to the server (`client_error` message). Nothing is queued: without an open
+   * connection the report is dropped.
+   * @param errorType Reflex uses `dispatch_function_missing` and `state_update_processing_error`.
+   * @returns Whether the report was sent.
+   */
+  reportClientError(message: string, errorType: string): boolean {
+    const socket = this.socket;
+    if (!socket?.connected) return false;
+    socket.emit(SocketMessage.ClientError, { message, error_type: errorType });
+    return true;
+  }
+
+  /**
+   * Sends a `ping` and waits for the server's `ping` answer.
+   * @returns The round-trip time in milliseconds.
+   * @throws ConnectionError (rejects) `not_connected` without an open socket, `timeout` after `timeoutMs`,
+   * `disconnect` or `closed` when the connection ends first.
+   */
+  ping(timeoutMs = 5000): Promise<number> {
+    const socket = this.socket;
+    if (!socket?.connected) return Promise.reject(new ConnectionError('not_connected', 'ping() needs an open connection.'));
+    return new Promise<number>((resolve, reject) => {
+      const entry: PendingPing = {
+        sentAt: Date.now(),
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const index = this.pings.indexOf(entry);
+          if (index >= 0) this.pings.splice(index, 1);
+          reject(new ConnectionError('timeout', `No ping answer within ${timeoutMs} ms.`));
+        }, timeoutMs),
+      };
+      this.pings.push(entry);
+      socket.emit(SocketMessage.Ping);
+    });
+  }
+
+  /** Opens a new socket (a new Engine.IO connection) with the current token. */
+  private open(): void {
+    this.setStatus(this.initialAttempt ? 'connecting' : 'reconnecting');
+    const extra = this.options.socketOptions ?? {};
+    const socket = io(this.endpoint, {
+      transports: ['websocket'],
+      ...extra,
+      path: this.path,
+      query: { ...(isRecord(extra.query) ? extra.query : {}), token: this.tokens.token },
+      reconnection: false,
+      forceNew: true,
+      autoConnect: false,
+    });
+    this.socket = socket;
+    socket.on('connect', () => {
+      if (this.socket === socket) this.handleConnect(socket);
+    });
+    socket.on('connect_error', (error: Error & { data?: unknown }) => {
+      if (this.socket !== socket) return;
+      this.handleFailure(
+        new ConnectionError('connect_error', error?.message || 'The connection attempt failed.', { data: error?.data, cause: error }),
+      );
+    });
+    socket.on('disconnect', (reason: string) => {
+      if (this.socket !== socket) return;
+      this.handleFailure(new ConnectionError('disconnect', `The connection was lost (${reason}).`, { reason }));
+    });
+    socket.on(SocketMessage.Event, (update: unknown) => {
+      if (this.socket === socket) this.handleUpdate(update);
+    });
+    socket.on(SocketMessage.NewToken, (token: unknown) => {
+      if (this.socket === socket) this.handleNewToken(token);
+    });
+    socket.on(SocketMessage.BridgeError, (payload: unknown) => {
+      if (this.socket === socket) this.handleBridgeError(payload);
+    });
+    socket.on(SocketMessage.Ping, () => {
+      if (this.socket !== socket) return;
+      const entry = this.pings.shift();
+      if (!entry) return;
+      clearTimeout(entry.timer);
+      entry.resolve(Date.now() - entry.sentAt);
+    });
+    socket.connect();
+  }
+
+  /** A socket opened: send the hydrate sequence, then everything that was queued. */
+  private handleConnect(socket: Socket): void {
+    this.ready = false;
+    this.rootHydrated = false;
+    this.setStatus('connected');
+    this.emitEvent(socket, HYDRATE_EVENT, {});
+    this.emitEvent(socket, ON_LOAD_INTERNAL_EVENT, {});
+    while (this.queue.length > 0 && socket.connected) {
+      const next = this.queue.shift()!;
+      this.emitEvent(socket, next.name, next.payload);
+    }
+  }
+
+  /** An attempt failed or the connection was lost: report it, then retry, or give up. */
+  private handleFailure(error: ConnectionError): void {
+    this.dropSocket();
+    this.rejectPings(error);
+    this.connectionErrorListeners.emit(error);
+    if (!this.wanted) return;
+    if (!this.backoff || (this.initialAttempt && !this.reconnectOptions?.retryInitialConnect)) {
+      this.stop(error);
+      return;
+    }
+    const delay = this.backoff.recordFailure();
+    if (this.backoff.exhausted) {
+      const gaveUp = new ConnectionError('gave_up', `Gave up after ${this.backoff.attempts} failed attempts: ${error.message}`, {
+        cause: error,
+      });
+      this.connectionErrorListeners.emit(gaveUp);
+      this.stop(gaveUp);
+      return;
+    }
+    this.setStatus('reconnecting');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.wanted && !this.socket) this.open();
+    }, delay);
+  }
+
+  /** Applies one server `event` message: delta to the store, then raw listeners, then frontend events. */
+  private handleUpdate(update: unknown): void {
+    if (!isRecord(update)) return;
+    if (isRecord(update['delta'])) this.applyDelta(update['delta'] as Record<string, Record<string, unknown>>);
+    this.updateListeners.emit(update as StateUpdate);
+    const events = update['events'];
+    if (Array.isArray(events)) for (const event of events) this.handleServerEvent(event);
+  }
+
+  private applyDelta(delta: Record<string, Record<string, unknown>>): void {
+    const touched = this.store.apply(delta);
+    const root = delta[ROOT_STATE_NAME];
+    if (isRecord(root) && Object.hasOwn(root, IS_HYDRATED_KEY)) this.rootHydrated = root[IS_HYDRATED_KEY] === true;
+    for (const name of touched) {
+      const listeners = this.stateListeners.get(name);
+      if (!listeners) continue;
+      const changed: StateVars = {};
+      for (const [key, value] of Object.entries(delta[name]!)) {
+        Object.defineProperty(changed, stripFieldMarker(key), { value, enumerable: true, writable: true, configurable: true });
+      }
+      listeners.emit(this.store.get(name)!, changed);
+    }
+    if (this.rootHydrated && !this.ready && this.connected) this.markReady();
+  }
+
+  private markReady(): void {
+    this.ready = true;
+    this.initialAttempt = false;
+    this.backoff?.recordSuccess();
+    this.setStatus('ready');
+    if (this.connectTimer !== undefined) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
+    }
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.resolve();
+  }
+
+  /** Runs one event from `StateUpdate.events`. */
+  private handleServerEvent(raw: unknown): void {
+    if (!isRecord(raw) || typeof raw['name'] !== 'string' || raw['name'].length === 0) return;
+    const event: ClientEvent = { name: raw['name'], payload: isRecord(raw['payload']) ? raw['payload'] : {} };
+    if (isRecord(raw['router_data'])) event.router_data = raw['router_data'];
+    if (!event.name.startsWith('_')) {
+      // Reflex sends a backend event found in `events` straight back, with the client's router data.
+      this.send(event.name, event.payload);
+      return;
+    }
+    this.clientEventListeners.emit(event);
+    if (event.name === '_redirect') {
+      const path = event.payload['path'];
+      if (typeof path === 'string') this.redirectCallback.emit(path, toRedirectOptions(event.payload));
+    } else {
+      this.clientEventCallback.emit(event);
+    }
+  }
+
+  private handleNewToken(token: unknown): void {
+    if (typeof token !== 'string' || token.length === 0) return;
+    if (this.tokens.replace(token)) this.tokenListeners.emit(token);
+  }
+
+  private handleBridgeError(payload: unknown): void {
+    if (!isRecord(payload)) return;
+    const error: BridgeErrorPayload = {
+      code: typeof payload['code'] === 'string' ? payload['code'] : 'unknown',
+      message: typeof payload['message'] === 'string' ? payload['message'] : '',
+    };
+    if (typeof payload['event'] === 'string') error.event = payload['event'];
+    if (Array.isArray(payload['details'])) error.details = payload['details'].map(String);
+    this.bridgeErrorListeners.emit(error);
+  }
+
+  private emitEvent(socket: Socket, name: string, payload: Record<string, unknown>): void {
+    const event: OutboundEvent = { name, payload, router_data: buildRouterData(this.page) };
+    socket.emit(SocketMessage.Event, event);
+  }
+
+  /** Ends everything: no socket, no timers, status `disconnected`; a pending `connect()` rejects with `error`. */
+  private stop(error: ConnectionError): void {
+    this.wanted = false;
+    this.initialAttempt = false;
+    if (this.reconnectTimer !== undefined) {
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+    }
+    if (this.connectTimer !== undefined) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
+    }
+    this.dropSocket();
+    this.rejectPings(error);
+    this.setStatus('disconnected');
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.reject(error);
+  }
+
+  /** Detaches and closes the current socket, if any. */
+  private dropSocket(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    this.ready = false;
+    this.rootHydrated = false;
+    if (!socket) return;
+    socket.off();
+    socket.disconnect();
+  }
+
+  private rejectPings(error: Error): void {
+    for (const entry of this.pings.splice(0)) {
+      clearTimeout(entry.timer);
+      entry.reject(error);
+    }
+  }
+
+  private setStatus(status: ConnectionStatus): void {
+    if (this.currentStatus === status) return;
+    this.currentStatus = status;
+    this.statusListeners.emit(status);
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * The packages as a user gets them: build both libraries, `npm pack` them, install the tarballs into a scratch Nest
+ * app outside the monorepo (so nothing resolves through the workspace), compile that app's TypeScript the way a Nest
+ * CLI project does, start it and drive it over the wire with a raw socket.io-client.
+ *
+ * Set PACK_KEEP_SCRATCH=1 to keep the scratch dir for a look after a failure (its path is printed).
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { io, type Socket } from 'socket.io-client';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+const libs = [
+  { name: '@reflex-bridge/nest', dir: join(repoRoot, 'libs', 'reflex-bridge') },
+  { name: '@reflex-bridge/client', dir: join(repoRoot, 'libs', 'reflex-client') },
+] as const;
+
+const COUNTER_STATE = 'reflex___state____state.counter_state';
+
+/**
+ * The environment for child npm/node processes: without the `npm_*` variables an enclosing `npm test` sets
+ * (npm_config_local_prefix would point the scratch install back at the monorepo).
+ */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/^npm_/i.test(key) || key === 'INIT_CWD') continue;
+    env[key] = value;
+  }
+  return env;
+}
+
+/** Runs a command to completion; rejects with its whole output when it exits non-zero. */
+function run(command: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      command,
+      args,
+      { cwd, env: cleanEnv(), timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) {
+          reject(new Error(`\`${command} ${args.join(' ')}\` in ${cwd} failed: ${error.message}\n${stdout}\n${stderr}`));
+        } else {
+          resolvePromise(stdout);
+        }
+      },
+    );
+  });
+}
+
+interface PackResult {
+  filename: string;
+  files: { path: string }[];
+}
+
+/** A user's Nest app: exactly the README's first example. */
+const APP_SOURCE = `import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ReflexBridgeModule, State, EventHandler } from '@reflex-bridge/nest';
+
+@State()
+class CounterState {
+  count = 0;
+
+  @EventHandler()
+  increment(payload: { by?: number }) {
+    this.count += payload.by ?? 1;
+  }
+}
+
+@Module({ imports: [ReflexBridgeModule.forRoot()], providers: [CounterState] })
+class AppModule {}
+
+const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
+app.enableShutdownHooks();
+await app.listen(0, '127.0.0.1');
+const address = app.getHttpServer().address();
+console.log('LISTENING ' + (typeof address === 'object' && address !== null ? address.port : String(address)));
+`;
+
+/** The client package only has to resolve, with its types, from a plain ESM project. */
+const CLIENT_CHECK_SOURCE = `import * as client from '@reflex-bridge/client';
+console.log(JSON.stringify(Object.keys(client)));
+`;
+
+/** What \`nest new\` generates, reduced to what matters here (TypeScript's own defaults otherwise, e.g. define semantics for fields). */
+const TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2023',
+    module: 'nodenext',
+    moduleResolution: 'nodenext',
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
+    esModuleInterop: true,
+    strict: true,
+    skipLibCheck: true,
+    types: [],
+    rootDir: 'src',
+    outDir: 'dist',
+  },
+  include: ['src/**/*.ts'],
+};
+
+function waitForListening(child: ChildProcess, timeoutMs: number, output: () => string): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`the packed app did not start within ${timeoutMs} ms:\n${output()}`));
+    }, timeoutMs);
+    const onData = (): void => {
+      const match = /LISTENING (\d+)/.exec(output());
+      if (match) {
+        cleanup();
+        resolvePromise(Number(match[1]));
+      }
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      cleanup();
+      reject(new Error(`the packed app exited (code ${code}, signal ${signal}) before listening:\n${output()}`));
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+type Delta = Record<string, Record<string, unknown>>;
+interface Update {
+  delta?: Delta;
+  events?: unknown[];
+}
+
+/** Every `event` message a socket receives, with a way to wait for one that matches. */
+class Inbox {
+  private readonly updates: Update[] = [];
+  private readonly waiters: { match: (u: Update) => boolean; resolve: (u: Update) => void }[] = [];
+
+  constructor(socket: Socket) {
+    socket.on('event', (data: unknown) => {
+      const update = (typeof data === 'string' ? JSON.parse(data) : data) as Update;
+      this.updates.push(update);
+      for (const waiter of [...this.waiters]) {
+        if (waiter.match(update)) {
+          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          waiter.resolve(update);
+        }
+      }
+    });
+  }
+
+  /** Resolves with the first update (already received or still to come) that matches. */
+  waitFor(match: (u: Update) => boolean, what: string, timeoutMs = 15_000): Promise<Update> {
+    const seen = this.updates.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no update with ${what} within ${timeoutMs} ms; got: ${JSON.stringify(this.updates)}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        match,
+        resolve: (u) => {
+          clearTimeout(timer);
+          resolvePromise(u);
+        },
+      });
+    });
+  }
+}
+
+const counterIs = (value: number) => (update: Update) => update.delta?.[COUNTER_STATE]?.['count_rx_state_'] === value;
+
+describe('the packed packages in a fresh Nest app', () => {
+  let scratch = '';
+  let app: ChildProcess | undefined;
+  let appOutput = '';
+  let port = 0;
+  const packs: Record<string, PackResult> = {};
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    // 1. Build the libraries (the same incremental build `npm pack`'s prepack runs again below).
+    await run(process.execPath, [tsc, '-b', ...libs.map((lib) => join(lib.dir, 'tsconfig.build.json'))], repoRoot, 300_000);
+
+    // 2. Pack them, outside the repo.
+    scratch = await mkdtemp(join(tmpdir(), 'reflex-pack-'));
+    if (!relative(repoRoot, scratch).startsWith('..')) throw new Error(`scratch dir ${scratch} is inside the repo`);
+    const tarballs = join(scratch, 'tarballs');
+    const appDir = join(scratch, 'app');
+    await mkdir(tarballs);
+    await mkdir(join(appDir, 'src'), { recursive: true });
+    for (const lib of libs) {
+      const out = await run('npm', ['pack', '--json', '--pack-destination', tarballs], lib.dir, 300_000);
+      // prepack's own output (tsc) may precede the JSON.
+      const [result] = JSON.parse(out.slice(out.indexOf('['))) as PackResult[];
+      if (!result) throw new Error(`npm pack printed no result for ${lib.name}:\n${out}`);
+      packs[lib.name] = result;
+    }
+
+    // 3. A user's project: its own package.json, the tarballs as dependencies, nothing from the monorepo.
+    const pkg = {
+      name: 'reflex-bridge-pack-check',
+      private: true,
+      version: '0.0.0',
+      type: 'module',
+      dependencies: {
+        '@reflex-bridge/nest': `file:${join(tarballs, packs['@reflex-bridge/nest']!.filename)}`,
+        '@reflex-bridge/client': `file:${join(tarballs, packs['@reflex-bridge/client']!.filename)}`,
+        '@nestjs/common': '^12',
+        '@nestjs/core': '^12',
+        '@nestjs/platform-express': '^12',
+        'reflect-metadata': '*',
+        rxjs: '^7',
+        'class-validator': '*',
+        'class-transformer': '*',
+        'socket.io-client': '^4',
+      },
+    };
+    await writeFile(join(appDir, 'package.json'), JSON.stringify(pkg, null, 2));
+    await writeFile(join(appDir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
+    await writeFile(join(appDir, 'src', 'main.ts'), APP_SOURCE);
+    await writeFile(join(appDir, 'src', 'client-check.ts'), CLIENT_CHECK_SOURCE);
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], appDir, 600_000);
+
+    // 4. Compile it against the packed type declarations, then start it.
+    await run(process.execPath, [tsc, '-p', join(appDir, 'tsconfig.json')], appDir);
+    app = spawn(process.execPath, ['dist/main.js'], { cwd: appDir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    app.stdout?.on('data', (chunk: Buffer) => (appOutput += chunk.toString()));
+    app.stderr?.on('data', (chunk: Buffer) => (appOutput += chunk.toString()));
+    port = await waitForListening(app, 30_000, () => appOutput);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    if (app && app.exitCode === null && app.signalCode === null) {
+      const exited = new Promise((r) => app!.once('exit', r));
+      app.kill('SIGTERM');
+      const timer = setTimeout(() => app!.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (scratch && process.env.PACK_KEEP_SCRATCH !== '1') await rm(scratch, { recursive: true, force: true });
+    else if (scratch) console.warn(`pack scratch dir kept: ${scratch}`);
+  }, 30_000);
+
+  it('ships the built code and declarations, and no sources, specs or build caches', () => {
+    for (const lib of libs) {
+      const files = packs[lib.name]!.files.map((f) => f.path);
+      expect(files).toEqual(expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts']));
+      expect(files.filter((f) => f.startsWith('src/') || /\.spec\.|\.e2e-spec\.|\.tsbuildinfo$/.test(f))).toEqual([]);
+    }
+  });
+
+  it('resolves @reflex-bridge/client from the installed tarball', async () => {
+    const out = await run(process.execPath, ['dist/client-check.js'], join(scratch, 'app'));
+    expect((JSON.parse(out) as string[]).length).toBeGreaterThan(0);
+  });
+
+  it('hydrates and runs an event handler over /_event', async () => {
+    const socket = io(`http://127.0.0.1:${port}/_event`, {
+      path: '/_event',
+      transports: ['websocket'],
+      query: { token: randomUUID() },
+      reconnection: false,
+    });
+    sockets.push(socket);
+    const inbox = new Inbox(socket);
+    await new Promise<void>((resolvePromise, reject) => {
+      socket.once('connect', () => resolvePromise());
+      socket.once('connect_error', (error) => reject(new Error(`connect_error: ${error.message}\n${appOutput}`)));
+    });
+
+    socket.emit('event', { name: 'reflex___state____state.hydrate', payload: {}, router_data: { pathname: '/' } });
+    await inbox.waitFor(counterIs(0), `${COUNTER_STATE}.count_rx_state_ === 0 after hydrate`);
+
+    socket.emit('event', {
+      name: `${COUNTER_STATE}.increment`,
+      payload: { by: 2 },
+      router_data: { pathname: '/' },
+    });
+    await inbox.waitFor(counterIs(2), `${COUNTER_STATE}.count_rx_state_ === 2 after increment {by: 2}`);
+  }, 60_000);
+});

@@ -1,0 +1,266 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from './ports.js';
+
+/** The nginx binary the specs use (Debian's package; `scripts/install-test-deps.sh` installs it). */
+export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+
+/** How upstreams are picked: nginx's default round robin, or one of its balancing directives. */
+export type NginxBalance = 'round_robin' | 'least_conn' | 'ip_hash';
+
+export interface NginxOptions {
+  /** Load-balancing method for the upstream pool. @default 'round_robin' */
+  balance?: NginxBalance;
+  /** `client_max_body_size` for `/_upload` (and everything else). @default '100m' */
+  clientMaxBodySize?: string;
+}
+
+/** A running nginx that proxies one free loopback port to an upstream pool. */
+export interface NginxProxy {
+  /** The port nginx listens on (127.0.0.1). */
+  readonly port: number;
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** The temp dir holding nginx.conf, the pid file, the logs and nginx's temp paths. */
+  readonly dir: string;
+  /** The nginx master process. */
+  readonly process: ChildProcess;
+  /** nginx's error log so far (useful in assertion messages). */
+  errorLog(): Promise<string>;
+  /** Stops nginx (fast shutdown, then SIGKILL) and removes its temp dir. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const isCI = (): boolean => process.env.CI === 'true' || process.env.CI === '1';
+
+function nginxInstalled(): boolean {
+  try {
+    accessSync(NGINX_BIN, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether specs that need nginx can run. Returns `undefined` when nginx is there; otherwise a message for the
+ * spec to print before skipping. Under `CI=true` a missing nginx is an error, never a skip: it throws.
+ *
+ * @example
+ * const skip = nginxSkipReason();
+ * if (skip) console.warn(skip);
+ * (skip ? describe.skip : describe)('behind nginx', () => { ... });
+ */
+export function nginxSkipReason(): string | undefined {
+  if (nginxInstalled()) return undefined;
+  const message = `nginx not found at ${NGINX_BIN}; run \`bash scripts/install-test-deps.sh\` (or set NGINX_BIN)`;
+  if (isCI()) throw new Error(`${message}. CI=true: nginx-backed specs must run.`);
+  return `skipping nginx specs: ${message}`;
+}
+
+/** Writes the nginx.conf for a proxy on `port` in front of `upstreamPorts`. Exported for inspection in specs. */
+export function nginxConfig(dir: string, port: number, upstreamPorts: readonly number[], options: NginxOptions = {}): string {
+  const balance = options.balance && options.balance !== 'round_robin' ? `    ${options.balance};\n` : '';
+  const servers = upstreamPorts.map((p) => `    server 127.0.0.1:${p};\n`).join('');
+  const bodySize = options.clientMaxBodySize ?? '100m';
+  // As root the workers would switch to `nobody`, which cannot use the temp dir: keep them as the current user.
+  const user = process.getuid?.() === 0 ? 'user root root;\n' : '';
+  const forwarded = `
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;`;
+  return `${user}daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+
+events {
+  worker_connections 1024;
+}
+
+http {
+  access_log ${dir}/access.log;
+  client_body_temp_path ${dir}/client_body_temp;
+  proxy_temp_path ${dir}/proxy_temp;
+  fastcgi_temp_path ${dir}/fastcgi_temp;
+  uwsgi_temp_path ${dir}/uwsgi_temp;
+  scgi_temp_path ${dir}/scgi_temp;
+  client_max_body_size ${bodySize};
+
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    '' close;
+  }
+
+  upstream app {
+${balance}${servers}    keepalive 16;
+  }
+
+  server {
+    listen 127.0.0.1:${port};
+
+    # The Socket.IO / Engine.IO endpoint: a long-lived WebSocket.
+    location /_event {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;${forwarded}
+      proxy_read_timeout 3600s;
+      proxy_send_timeout 3600s;
+      proxy_buffering off;
+    }
+
+    # File uploads: stream the body through instead of spooling it to disk first.
+    location /_upload {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";${forwarded}
+      proxy_request_buffering off;
+      proxy_read_timeout 300s;
+    }
+
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";${forwarded}
+    }
+  }
+}
+`;
+}
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** Kills any nginx still running when the test process exits (a failed spec, `--forceExit`). */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function readErrorLog(dir: string): Promise<string> {
+  try {
+    return await readFile(join(dir, 'error.log'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Starts one nginx on `port`; resolves once it accepts connections, rejects if it exits first. */
+async function launch(dir: string, port: number, startTimeoutMs: number): Promise<ChildProcess> {
+  const confPath = join(dir, 'nginx.conf');
+  // -p: prefix for relative paths; -e: the error log used before the config is read (else /var/log/nginx).
+  const child = spawn(NGINX_BIN, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', confPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  child.once('exit', (code, signal) => (exited = { code, signal }));
+  let spawnError: Error | undefined;
+  child.once('error', (error) => (spawnError = error));
+
+  const deadline = Date.now() + startTimeoutMs;
+  while (Date.now() < deadline) {
+    if (spawnError) throw spawnError;
+    if (exited) {
+      const log = await readErrorLog(dir);
+      throw new NginxStartError(`nginx exited (code ${exited.code}, signal ${exited.signal}) before listening:\n${output}${log}`, log);
+    }
+    if (await canConnect(port)) return child;
+    await delay(25);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`nginx did not listen on 127.0.0.1:${port} within ${startTimeoutMs} ms:\n${output}${await readErrorLog(dir)}`);
+}
+
+class NginxStartError extends Error {
+  constructor(
+    message: string,
+    readonly errorLog: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Starts a real nginx (`daemon off; master_process on;`) as a child of the test process, listening on a free
+ * 127.0.0.1 port and proxying to `upstreamPorts` on 127.0.0.1: `/_event` with the WebSocket upgrade and a one-hour
+ * read timeout, `/_upload` streamed, everything else plain HTTP/1.1 with keep-alive. All its files (config, pid,
+ * logs, temp paths) live in a fresh temp dir that `stop()` removes.
+ *
+ * Throws when nginx is missing; call `nginxSkipReason()` first to skip outside CI.
+ */
+export async function startNginx(upstreamPorts: readonly number[], options: NginxOptions = {}): Promise<NginxProxy> {
+  if (upstreamPorts.length === 0) throw new Error('startNginx needs at least one upstream port');
+  if (!nginxInstalled()) throw new Error(`nginx not found at ${NGINX_BIN}; run \`bash scripts/install-test-deps.sh\``);
+  installExitHook();
+
+  const dir = await mkdtemp(join(tmpdir(), 'reflex-nginx-'));
+  await chmod(dir, 0o755);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      await writeFile(join(dir, 'nginx.conf'), nginxConfig(dir, port, upstreamPorts, options));
+      let child: ChildProcess;
+      try {
+        child = await launch(dir, port, 10_000);
+      } catch (error) {
+        // Someone took the free port between freePort() and nginx's bind: try another one.
+        if (error instanceof NginxStartError && /Address already in use/.test(error.errorLog) && attempt < 5) continue;
+        throw error;
+      }
+      return makeProxy(dir, port, child);
+    }
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function makeProxy(dir: string, port: number, child: ChildProcess): NginxProxy {
+  let stopping: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM'); // fast shutdown: open WebSockets would hold up a graceful SIGQUIT
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    dir,
+    process: child,
+    errorLog: () => readErrorLog(dir),
+    stop: () => (stopping ??= stop()),
+  };
+}

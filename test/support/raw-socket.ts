@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import { io, type Socket } from 'socket.io-client';
+
+/** A StateUpdate as received. */
+export interface Update {
+  delta?: Record<string, Record<string, unknown>>;
+  events?: Array<{ name: string; payload: Record<string, unknown> }>;
+}
+
+/** A raw Socket.IO client on `/_event` that records every message, to pin the wire format. */
+export class RawSocket {
+  readonly updates: Update[] = [];
+  readonly errors: Array<{ code: string; message: string; event?: string; details?: string[] }> = [];
+  readonly newTokens: string[] = [];
+  readonly socket: Socket;
+  private waiters: Array<() => void> = [];
+
+  constructor(baseUrl: string, readonly token: string = randomUUID(), options: { headers?: Record<string, string>; path?: string } = {}) {
+    const path = options.path ?? '/_event';
+    this.socket = io(`${baseUrl}${path}`, {
+      path,
+      transports: ['websocket'],
+      query: { token },
+      reconnection: false,
+      forceNew: true,
+      extraHeaders: options.headers,
+    });
+    this.socket.on('event', (update: Update) => this.push(() => this.updates.push(update)));
+    this.socket.on('bridge_error', (error: RawSocket['errors'][number]) => this.push(() => this.errors.push(error)));
+    this.socket.on('new_token', (token: string) => this.push(() => this.newTokens.push(token)));
+  }
+
+  /** Resolves once connected; rejects with the server's reason when refused. */
+  connected(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.socket.connected) return resolve();
+      this.socket.once('connect', () => resolve());
+      this.socket.once('connect_error', (error) => reject(error));
+    });
+  }
+
+  send(name: string, payload: Record<string, unknown> = {}, routerData: Record<string, unknown> = { pathname: '/', asPath: '/' }): void {
+    this.socket.emit('event', { name, payload, router_data: routerData });
+  }
+
+  /** Waits until `predicate` holds over what was received, or fails after `timeoutMs`. */
+  async until(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`Timed out waiting for ${what}; updates: ${JSON.stringify(this.updates).slice(0, 2000)}; errors: ${JSON.stringify(this.errors)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** The latest value of `var` of state `fullName` across every delta received. */
+  latest(fullName: string, name: string): unknown {
+    let value: unknown;
+    for (const update of this.updates) {
+      const vars = update.delta?.[fullName];
+      if (vars && `${name}_rx_state_` in vars) value = vars[`${name}_rx_state_`];
+    }
+    return value;
+  }
+
+  /** Waits until `var` of `fullName` equals `expected` (deep). */
+  async untilVar(fullName: string, name: string, expected: unknown, timeoutMs = 5000): Promise<void> {
+    await this.until(() => JSON.stringify(this.latest(fullName, name)) === JSON.stringify(expected), timeoutMs, `${fullName}.${name} = ${JSON.stringify(expected)}`);
+  }
+
+  /** Sends the Reflex hydrate sequence and waits for `is_hydrated` to become true. */
+  async hydrate(routerData: Record<string, unknown> = { pathname: '/', asPath: '/' }): Promise<void> {
+    const before = this.updates.length;
+    this.send('reflex___state____state.hydrate', {}, routerData);
+    this.send('reflex___state____state.reflex___state____on_load_internal_state.on_load_internal', {}, routerData);
+    await this.until(
+      () => this.updates.slice(before).some((u) => u.delta?.['reflex___state____state']?.['is_hydrated_rx_state_'] === true),
+      5000,
+      'hydration',
+    );
+  }
+
+  close(): void {
+    this.socket.disconnect();
+  }
+
+  private push(record: () => void): void {
+    record();
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
