@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,6 +180,48 @@ class Inbox {
   }
 }
 
+/** The package name a bare import specifier resolves to: `@scope/name` or `name`. */
+function packageOf(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+/**
+ * Imports in an installed package's JavaScript that its own package.json does not declare (dependencies or
+ * peerDependencies) and that are not Node built-ins: each would fail, or pick up whatever happens to be installed,
+ * in a user's app.
+ */
+async function undeclaredImports(packageDir: string): Promise<string[]> {
+  const manifest = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as {
+    name: string;
+    dependencies?: Record<string, string>;
+    peerDependencies?: Record<string, string>;
+    optionalDependencies?: Record<string, string>;
+  };
+  const declared = new Set([
+    manifest.name,
+    ...Object.keys(manifest.dependencies ?? {}),
+    ...Object.keys(manifest.peerDependencies ?? {}),
+    ...Object.keys(manifest.optionalDependencies ?? {}),
+  ]);
+  const builtins = new Set(builtinModules);
+  const problems: string[] = [];
+  const entries = await readdir(packageDir, { recursive: true, withFileTypes: true });
+  for (const entry of entries) {
+    const file = join(entry.parentPath, entry.name);
+    if (!entry.isFile() || !/\.(m|c)?js$/.test(entry.name) || relative(packageDir, file).includes('node_modules')) continue;
+    // Comments go first: JSDoc examples are full of import lines.
+    const source = (await readFile(file, 'utf8')).replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const specifiers = source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)['"]([^'"]+)['"]/g);
+    for (const [, specifier] of specifiers) {
+      if (!specifier || specifier.startsWith('.') || specifier.startsWith('/') || specifier.startsWith('node:')) continue;
+      if (builtins.has(specifier) || declared.has(packageOf(specifier))) continue;
+      problems.push(`${relative(packageDir, file)}: ${specifier}`);
+    }
+  }
+  return problems;
+}
+
 const counterIs = (value: number) => (update: Update) => update.delta?.[COUNTER_STATE]?.['count_rx_state_'] === value;
 
 describe('the packed packages in a fresh Nest app', () => {
@@ -259,6 +302,13 @@ describe('the packed packages in a fresh Nest app', () => {
       const files = packs[lib.name]!.files.map((f) => f.path);
       expect(files).toEqual(expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts']));
       expect(files.filter((f) => f.startsWith('src/') || /\.spec\.|\.e2e-spec\.|\.tsbuildinfo$/.test(f))).toEqual([]);
+    }
+  });
+
+  it('imports, in the shipped JavaScript, only what each package.json declares', async () => {
+    for (const lib of libs) {
+      const installed = join(scratch, 'app', 'node_modules', ...lib.name.split('/'));
+      expect(await undeclaredImports(installed)).toEqual([]);
     }
   });
 

@@ -11,7 +11,7 @@ export type ReflexSocketOptions = Partial<ManagerOptions & SocketOptions>;
 export interface ReflexClientOptions {
   /**
    * Base URL of the server: scheme, host and port, e.g. `http://localhost:3000` (`http`, `https`, `ws` or `wss`).
-   * The namespace is appended to it.
+   * The namespace is appended to it. In a browser it may be relative to the page (e.g. `/`).
    */
   url: string;
   /** Engine.IO path of the event channel. @default '/_event' */

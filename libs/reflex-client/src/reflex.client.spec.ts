@@ -234,6 +234,17 @@ describe('ReflexClient against a real socket.io server', () => {
     );
   });
 
+  it('waitFor resolves at once when the predicate already holds, and rejects with what the predicate throws', async () => {
+    const client = makeClient();
+    await client.connect();
+    await expect(client.waitFor(COUNTER, () => true, 10)).resolves.toEqual({ count: 0, label: 'clicks' });
+    await expect(
+      client.waitFor(COUNTER, () => {
+        throw new Error('bad predicate');
+      }),
+    ).rejects.toThrow('bad predicate');
+  });
+
   it('delivers bridge_error payloads to onError listeners', async () => {
     const client = makeClient();
     await client.connect();

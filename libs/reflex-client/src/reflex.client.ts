@@ -126,13 +126,14 @@ export class ReflexClient {
 
   /**
    * Creates a client. Nothing connects until {@link ReflexClient.connect} is called.
-   * @throws TypeError when `url` is not an absolute URL.
+   * @throws TypeError when `url` is not an absolute URL (in a browser, a URL relative to the page also works).
    * @throws RangeError when a reconnect or timeout option is negative.
    */
   constructor(private readonly options: ReflexClientOptions) {
     let base: URL;
     try {
-      base = new URL(options.url);
+      // In a browser a relative URL (e.g. '/') is resolved against the page.
+      base = new URL(options.url, (globalThis as { location?: { href?: string } }).location?.href);
     } catch (error) {
       throw new TypeError(`ReflexClient: "url" must be an absolute URL, got ${describe(options.url)}.`, { cause: error });
     }
@@ -303,30 +304,27 @@ export class ReflexClient {
   waitFor<T extends StateVars = StateVars>(fullName: string, predicate: (vars: T) => boolean, timeoutMs = 5000): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
-      let unsubscribe: Unsubscribe | undefined;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const finish = (): void => {
-        settled = true;
-        unsubscribe?.();
-        if (timer !== undefined) clearTimeout(timer);
-      };
-      const check = (vars: T): void => {
-        if (settled) return;
+      /** Runs the predicate; settles the promise and returns true when it holds or throws. */
+      const evaluate = (vars: T): boolean => {
         try {
-          if (!predicate(vars)) return;
+          if (!predicate(vars)) return false;
+          resolve(vars);
         } catch (error) {
-          finish();
           reject(error instanceof Error ? error : new Error(String(error)));
-          return;
         }
-        finish();
-        resolve(vars);
+        return true;
       };
       const current = this.store.get<T>(fullName);
-      if (current) check(current);
-      if (settled) return;
-      unsubscribe = this.subscribe<T>(fullName, (vars) => check(vars));
-      timer = setTimeout(() => {
+      if (current && evaluate(current)) return;
+      const finish = (): void => {
+        settled = true;
+        unsubscribe();
+        clearTimeout(timer);
+      };
+      const unsubscribe = this.subscribe<T>(fullName, (vars) => {
+        if (!settled && evaluate(vars)) finish();
+      });
+      const timer = setTimeout(() => {
         finish();
         reject(new Error(`waitFor("${fullName}") timed out after ${timeoutMs} ms; last vars: ${describe(this.store.get(fullName))}.`));
       }, timeoutMs);

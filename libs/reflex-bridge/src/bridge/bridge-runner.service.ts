@@ -2,7 +2,7 @@ import { HttpException, Inject, Injectable, Logger, type OnModuleInit, type Type
 import { GUARDS_METADATA } from '@nestjs/common/constants.js';
 import { ExternalContextCreator, ModuleRef } from '@nestjs/core';
 import type { RequestHandler } from 'express';
-import { BridgeError } from '../protocol/bridge-error.js';
+import { BridgeError, type BridgeErrorCode } from '../protocol/bridge-error.js';
 import { redirect, type ClientEvent } from '../protocol/client-event.js';
 import type { RouterData } from '../protocol/inbound-event.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
@@ -118,16 +118,19 @@ export class BridgeRunner implements OnModuleInit {
   async invoke(outcome: BridgeOutcome, handler: HandlerDefinition, target: object, args: unknown[]): Promise<unknown> {
     const method = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
     if (outcome.tier !== 'full' || !outcome.request || !outcome.response) return method.apply(target, args);
+    const response = outcome.response;
+    // An exception filter that answered on the synthetic response decides what the client is told, even
+    // when Nest rethrows (a filter returning nothing counts as "not handled" in external contexts).
+    const answeredByFilter = () => response.finished && response.statusCode >= 400;
+    let result: unknown;
     try {
-      const result = await this.enhancedHandler(handler)(outcome.request, outcome.response);
-      if (outcome.response.finished && outcome.response.statusCode >= 400) {
-        // An exception filter answered on the synthetic response: pass its answer on.
-        throw this.errorFromResponse(outcome.response, 'The event was refused.');
-      }
-      return result;
+      result = await this.enhancedHandler(handler)(outcome.request, response);
     } catch (error) {
+      if (answeredByFilter()) throw this.errorFromResponse(response, 'The event was refused.');
       throw error instanceof HttpException ? this.errorFromHttpException(error) : error;
     }
+    if (answeredByFilter()) throw this.errorFromResponse(response, 'The event was refused.');
+    return result;
   }
 
   /** After each committed step: refresh `AppState`'s snapshot vars from the live request. */
@@ -251,12 +254,18 @@ export class BridgeRunner implements OnModuleInit {
     let message = fallback;
     if (typeof body === 'string' && body.length > 0 && body.length < 500) message = body;
     else if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') message = (body as { message: string }).message;
-    return new BridgeError(response.statusCode === 401 ? 'unauthorized' : 'forbidden', message);
+    return new BridgeError(codeForStatus(response.statusCode), message, undefined, response.statusCode);
   }
 
   private errorFromHttpException(error: HttpException): BridgeError {
-    const status = error.getStatus();
-    const code = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 400 || status === 422 ? 'invalid_payload' : 'handler_error';
-    return new BridgeError(code, error.message);
+    return new BridgeError(codeForStatus(error.getStatus()), error.message, undefined, error.getStatus());
   }
+}
+
+/** The error code clients get for an HTTP status a guard, filter, middleware or HttpException produced. */
+function codeForStatus(status: number): BridgeErrorCode {
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return 'forbidden';
+  if (status === 400 || status === 422) return 'invalid_payload';
+  return 'handler_error';
 }

@@ -31,6 +31,8 @@ export interface BridgeErrorPayload {
   event?: string;
   /** Field-level problems (validation), when any. */
   details?: string[];
+  /** The HTTP status a guard, exception filter or middleware answered with, when one did. */
+  status?: number;
 }
 
 /** Name of the socket message that carries a {@link BridgeErrorPayload}. */
@@ -45,6 +47,7 @@ export class BridgeError extends Error {
     readonly code: BridgeErrorCode,
     message: string,
     readonly details?: string[],
+    readonly status?: number,
   ) {
     super(message);
     this.name = 'BridgeError';
@@ -55,6 +58,7 @@ export class BridgeError extends Error {
     const payload: BridgeErrorPayload = { code: this.code, message: this.message };
     if (event !== undefined) payload.event = event;
     if (this.details?.length) payload.details = this.details;
+    if (this.status !== undefined) payload.status = this.status;
     return payload;
   }
 }

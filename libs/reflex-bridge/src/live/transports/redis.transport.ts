@@ -122,7 +122,7 @@ export class RedisTransport extends LiveTransport {
       this.publisher = this.subscriber = undefined;
       this.down.clear();
       await Promise.allSettled([publisher, subscriber].map((client) => this.shutdown(client)));
-      if (this.state === 'closed') throw new LiveTransportError('closed', 'RedisTransport: closed while starting');
+      if (this.isClosed()) throw new LiveTransportError('closed', 'RedisTransport: closed while starting');
       // Back to 'new' so that a later start() (the broadcaster retries) can try again.
       this.state = 'new';
       throw new LiveTransportError(
@@ -131,7 +131,7 @@ export class RedisTransport extends LiveTransport {
         error,
       );
     }
-    if (this.state === 'closed') {
+    if (this.isClosed()) {
       await Promise.allSettled([publisher, subscriber].map((client) => this.shutdown(client)));
       throw new LiveTransportError('closed', 'RedisTransport: closed while starting');
     }
@@ -190,6 +190,12 @@ export class RedisTransport extends LiveTransport {
     this.publisher = this.subscriber = undefined;
     this.onChange = undefined;
     await Promise.allSettled(clients.map((client) => this.shutdown(client)));
+  }
+
+  // A method rather than an inline comparison: close() may run while start() awaits, which TypeScript's
+  // narrowing of `this.state` cannot see.
+  private isClosed(): boolean {
+    return this.state === 'closed';
   }
 
   private connection(createClient: RedisModule['createClient'], role: Role): RedisClient {

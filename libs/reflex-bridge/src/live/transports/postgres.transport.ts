@@ -1,0 +1,329 @@
+import { Logger } from '@nestjs/common';
+import type { Client as PgClient, Pool as PgPool } from 'pg';
+import { LiveTransport } from '../live-transport.js';
+import { LiveTransportError } from '../live-transport.error.js';
+import { ModelChange } from '../model-change.js';
+import { ChangeSequencer } from './change-sequencer.js';
+
+type PgModule = typeof import('pg');
+
+/** Options of {@link PostgresTransport}. */
+export interface PostgresTransportOptions {
+  /** libpq-style URL, e.g. `postgresql://app:secret@db:5432/app`. */
+  connectionString: string;
+  /**
+   * LISTEN/NOTIFY channel shared by all workers of one app: lowercase letters, digits and `_`, at most 63
+   * characters, starting with a letter or `_` (so it is the same identifier quoted or not).
+   * @default 'reflex_bridge_live'
+   */
+  channel?: string;
+  /**
+   * Milliseconds `publish` waits for a connection and for the NOTIFY to be answered; also the connect timeout of
+   * the listening connection.
+   * @default 5000
+   */
+  publishTimeoutMs?: number;
+  /**
+   * First delay before re-creating a lost listening connection; doubles per failed attempt (with jitter) up to
+   * `maxReconnectDelayMs`. Reconnection never gives up once the transport has started.
+   * @default 100
+   */
+  minReconnectDelayMs?: number;
+  /** @default 5000 */
+  maxReconnectDelayMs?: number;
+  /**
+   * Interval of a `SELECT 1` on the listening connection, which notices a connection that died silently (no
+   * TCP reset, e.g. a network partition) and triggers the reconnection.
+   * @default 30000
+   */
+  heartbeatMs?: number;
+}
+
+const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function redact(connectionString: string): string {
+  try {
+    const parsed = new URL(connectionString);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<unparseable connection string>';
+  }
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`PostgresTransport: "${name}" must be a positive number, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function messageOf(error: unknown): string {
+  return (error as Error)?.message ?? String(error);
+}
+
+/** A failure of the connection rather than of the statement: worth one retry on a fresh connection. */
+function isConnectionFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (/timeout/i.test(messageOf(error))) return false;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true; // no SQLSTATE: socket-level error
+  return code.startsWith('08') || code.startsWith('57P'); // connection exception, admin/crash shutdown
+}
+
+/**
+ * Fans changes out through Postgres LISTEN/NOTIFY (`pg`): a dedicated connection LISTENs, a one-connection pool
+ * sends `pg_notify`. No extra server to run when the app already has Postgres.
+ *
+ * - NOTIFY payloads must be under 8000 bytes: a larger change is refused with code `payload_too_large` before
+ *   anything is sent. Keep `data` small (subscribers re-read the row by primary key).
+ * - A lost listening connection is re-created and LISTEN re-issued, with exponential backoff, without recreating
+ *   the transport. Changes published while it is down do not reach this worker (NOTIFY is not stored).
+ * - Publishes run one at a time in call order, so one publisher's changes are committed, and so delivered, in
+ *   order. A publish that finds its pooled connection dead (server restarted) is retried once on a new one;
+ *   receivers drop the duplicate if the first attempt did go out. Otherwise it rejects with `unavailable` or
+ *   `timeout`, never hangs.
+ */
+export class PostgresTransport extends LiveTransport {
+  /** The channel used when none is given. */
+  static readonly DEFAULT_CHANNEL = 'reflex_bridge_live';
+  /** Largest accepted payload in bytes (UTF-8): Postgres requires NOTIFY payloads shorter than 8000 bytes. */
+  static readonly MAX_PAYLOAD_BYTES = 7999;
+
+  /** The LISTEN/NOTIFY channel. */
+  readonly channel: string;
+  private readonly connectionString: string;
+  private readonly safeUrl: string;
+  private readonly publishTimeoutMs: number;
+  private readonly minReconnectDelayMs: number;
+  private readonly maxReconnectDelayMs: number;
+  private readonly heartbeatMs: number;
+  private readonly sequencer = new ChangeSequencer();
+  private readonly logger = new Logger('ReflexBridge');
+  private state: 'new' | 'starting' | 'started' | 'closed' = 'new';
+  private pg?: PgModule;
+  private listener?: PgClient;
+  private pool?: PgPool;
+  private onChange?: (change: ModelChange) => void;
+  private reconnectTimer?: NodeJS.Timeout;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private reconnectAttempt = 0;
+  private tail: Promise<unknown> = Promise.resolve();
+  private badMessageWarned = false;
+
+  /** @param options see {@link PostgresTransportOptions}. */
+  constructor(options: PostgresTransportOptions) {
+    super();
+    if (typeof options?.connectionString !== 'string' || options.connectionString === '') {
+      throw new TypeError('PostgresTransport: "connectionString" must be a URL such as postgresql://localhost/app');
+    }
+    const channel = options.channel ?? PostgresTransport.DEFAULT_CHANNEL;
+    if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) {
+      throw new TypeError(
+        `PostgresTransport: "channel" must be lowercase letters, digits and "_" (max 63, not starting with a digit), got ${JSON.stringify(channel)}`,
+      );
+    }
+    this.connectionString = options.connectionString;
+    this.safeUrl = redact(options.connectionString);
+    this.channel = channel;
+    this.publishTimeoutMs = positive('publishTimeoutMs', options.publishTimeoutMs, 5000);
+    this.minReconnectDelayMs = positive('minReconnectDelayMs', options.minReconnectDelayMs, 100);
+    this.maxReconnectDelayMs = positive('maxReconnectDelayMs', options.maxReconnectDelayMs, 5000);
+    this.heartbeatMs = positive('heartbeatMs', options.heartbeatMs, 30_000);
+  }
+
+  /** Opens the listening connection and LISTENs. Rejects with code `unavailable` when Postgres cannot be reached. */
+  override async start(onChange: (change: ModelChange) => void): Promise<void> {
+    if (this.state === 'closed') throw new LiveTransportError('closed', 'PostgresTransport: start() after close()');
+    if (this.state !== 'new') throw new Error('PostgresTransport: start() was already called');
+    this.state = 'starting';
+    this.onChange = onChange;
+    // Loaded on first use so applications that never use Postgres need not install `pg`.
+    const loaded = await import('pg');
+    const pg = (this.pg = (loaded as { default?: PgModule }).default ?? loaded);
+    try {
+      await this.listen();
+    } catch (error) {
+      if (this.isClosed()) throw new LiveTransportError('closed', 'PostgresTransport: closed while starting');
+      this.state = 'new'; // so that a later start() can try again
+      throw new LiveTransportError(
+        'unavailable',
+        `PostgresTransport could not LISTEN on ${this.safeUrl}: ${messageOf(error)}`,
+        error,
+      );
+    }
+    if (this.isClosed()) throw new LiveTransportError('closed', 'PostgresTransport: closed while starting');
+    // One connection: NOTIFYs then commit in the order publish() was called, which keeps per-publisher order.
+    this.pool = new pg.Pool({
+      connectionString: this.connectionString,
+      max: 1,
+      connectionTimeoutMillis: this.publishTimeoutMs,
+      query_timeout: this.publishTimeoutMs,
+      keepAlive: true,
+    });
+    // An idle pooled connection that dies (server restart) is reported here; the pool drops it by itself.
+    this.pool.on('error', (error) => this.logger.debug(`PostgresTransport idle publishing connection lost: ${error.message}`));
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
+    this.heartbeatTimer.unref();
+    this.state = 'started';
+  }
+
+  /**
+   * NOTIFYs `change` on the channel.
+   * @throws LiveTransportError `payload_too_large` (nothing sent), `unavailable`, or `timeout`.
+   */
+  override async publish(change: ModelChange): Promise<void> {
+    if (this.state === 'closed') throw new LiveTransportError('closed', 'PostgresTransport: publish() after close()');
+    if (this.state !== 'started') {
+      throw new LiveTransportError('not_started', 'PostgresTransport: publish() before start() completed');
+    }
+    const payload = JSON.stringify(this.sequencer.stampIfMissing(change));
+    const bytes = Buffer.byteLength(payload, 'utf8');
+    if (bytes > PostgresTransport.MAX_PAYLOAD_BYTES) {
+      throw new LiveTransportError(
+        'payload_too_large',
+        `PostgresTransport: the change to "${change.modelLabel}" (pk ${JSON.stringify(change.pk)}) is ${bytes} bytes ` +
+          `as JSON, but Postgres NOTIFY payloads must be under 8000 bytes; nothing was sent. Publish less "data" ` +
+          '(the primary key is enough: subscribers re-read the row).',
+      );
+    }
+    const run = this.tail.then(() => this.notify(payload));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops reconnecting, closes the listening connection and the pool. Idempotent. */
+  override async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.heartbeatTimer);
+    const listener = this.listener;
+    const pool = this.pool;
+    this.listener = this.pool = this.onChange = undefined;
+    await Promise.allSettled([listener?.end(), pool?.end()]);
+  }
+
+  // A method rather than an inline comparison: close() may run while start() awaits, which TypeScript's
+  // narrowing of `this.state` cannot see.
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private async listen(): Promise<void> {
+    const client = new this.pg!.Client({
+      connectionString: this.connectionString,
+      keepAlive: true,
+      connectionTimeoutMillis: this.publishTimeoutMs,
+      query_timeout: this.publishTimeoutMs,
+    });
+    let current = true;
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client));
+    // Notifications can arrive in the same network read as LISTEN's reply, before `this.listener` is set, so the
+    // check is on this connection's own flag.
+    client.on('notification', (message) => {
+      if (current && !this.isClosed() && message.channel === this.channel) this.receive(message.payload ?? '');
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${this.channel}"`);
+    } catch (error) {
+      current = false;
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (this.isClosed()) {
+      current = false;
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.listener = client;
+    client.once('end', () => (current = false));
+  }
+
+  private lost(client: PgClient, error?: Error): void {
+    if (client !== this.listener || this.isClosed()) return;
+    this.listener = undefined;
+    this.logger.warn(
+      `PostgresTransport lost its LISTEN connection to ${this.safeUrl} (${error?.message ?? 'connection ended'}); ` +
+        'reconnecting. Changes published until it is back do not reach this worker.',
+    );
+    client.end().catch(() => undefined);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.isClosed() || this.reconnectTimer) return;
+    // Exponential backoff with jitter, so that many workers do not hammer a recovering server in lock step.
+    const base = Math.min(this.maxReconnectDelayMs, this.minReconnectDelayMs * 2 ** Math.min(this.reconnectAttempt, 16));
+    const delay = Math.round(base * (0.5 + Math.random() / 2));
+    this.reconnectAttempt += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.listen().then(
+        () => {
+          if (this.isClosed()) return;
+          this.logger.log(
+            `PostgresTransport LISTEN connection to ${this.safeUrl} is back after ${this.reconnectAttempt} attempt(s); ` +
+              `listening on "${this.channel}" again`,
+          );
+          this.reconnectAttempt = 0;
+        },
+        (error: unknown) => {
+          this.logger.debug(`PostgresTransport reconnection attempt failed: ${messageOf(error)}`);
+          this.scheduleReconnect();
+        },
+      );
+    }, delay);
+    // The app's server keeps the process alive; a forgotten transport alone should not.
+    this.reconnectTimer.unref();
+  }
+
+  private heartbeat(): void {
+    const client = this.listener;
+    if (!client) return;
+    client.query('SELECT 1').catch((error: unknown) => this.lost(client, error as Error));
+  }
+
+  private async notify(payload: string): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      const pool = this.pool;
+      if (!pool) throw new LiveTransportError('closed', 'PostgresTransport: closed before the change was sent');
+      try {
+        await pool.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
+        return;
+      } catch (error) {
+        // A pooled connection killed by a server restart is only noticed when used: one retry on a fresh
+        // connection covers it (receivers drop the duplicate if the first NOTIFY did go out).
+        if (attempt === 1 && isConnectionFailure(error)) continue;
+        const timedOut = /timeout/i.test(messageOf(error));
+        throw new LiveTransportError(
+          timedOut ? 'timeout' : 'unavailable',
+          `PostgresTransport could not NOTIFY "${this.channel}" on ${this.safeUrl}: ${messageOf(error)}`,
+          error,
+        );
+      }
+    }
+  }
+
+  private receive(payload: string): void {
+    let change: ModelChange;
+    try {
+      change = ModelChange.fromJSON(JSON.parse(payload));
+    } catch (error) {
+      // Something else NOTIFYs on our channel: say so once, loudly, and then only at debug level.
+      const line = `PostgresTransport ignored a notification on "${this.channel}" that is not a ModelChange: ${messageOf(error)}`;
+      if (this.badMessageWarned) this.logger.debug(line);
+      else this.logger.warn(`${line} (further ones are logged at debug level)`);
+      this.badMessageWarned = true;
+      return;
+    }
+    if (!this.sequencer.accept(change)) return;
+    try {
+      this.onChange?.(change);
+    } catch (error) {
+      this.logger.error(`Live change handler failed: ${(error as Error)?.stack ?? String(error)}`);
+    }
+  }
+}

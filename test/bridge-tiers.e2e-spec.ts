@@ -1,0 +1,217 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { ALL_STATES, createAuthStack, startAuthApp, USERS } from './fixtures/auth-app.js';
+import type { RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const ROOT = 'reflex___state____state';
+const UI = `${ROOT}.ui_state`;
+const FILTER = `${ROOT}.filter_state`;
+const SUB_FILTER = `${ROOT}.sub_filter_state`;
+const ACCOUNT = `${ROOT}.account_state`;
+const VAULT = `${ROOT}.vault_state`;
+const REPORT = `${ROOT}.report_state`;
+
+async function httpLogin(url: string, username: string, password: string): Promise<string> {
+  const response = await fetch(`${url}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  expect(response.status).toBe(200);
+  const setCookie = response.headers.get('set-cookie')!;
+  expect(setCookie).toMatch(/HttpOnly/i);
+  return setCookie.split(';')[0];
+}
+
+async function me(url: string, cookie: string): Promise<string | null> {
+  const response = await fetch(`${url}/me`, { headers: { cookie } });
+  return ((await response.json()) as { user: string | null }).user;
+}
+
+describe('bridge tiers with real express-session and passport', () => {
+  let running: (RunningApp & { stack: ReturnType<typeof createAuthStack> }) | undefined;
+  const sockets: RawSocket[] = [];
+  const connect = async (cookie?: string) => {
+    const socket = new RawSocket(running!.url, undefined, { headers: cookie ? { cookie } : {} });
+    sockets.push(socket);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  };
+
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.close();
+    await running?.close();
+    running = undefined;
+  });
+
+  it('denies a guarded full handler to an anonymous socket and allows it with a session cookie from an HTTP login', async () => {
+    running = await startAuthApp({ mode: 'full' });
+    const anonymous = await connect();
+    anonymous.send(`${VAULT}.reveal`);
+    await anonymous.until(() => anonymous.errors.length === 1);
+    expect(anonymous.errors[0]).toMatchObject({ code: 'forbidden', event: `${VAULT}.reveal`, status: 403 });
+    expect(anonymous.latest(VAULT, 'secret')).toBe('');
+
+    const cookie = await httpLogin(running.url, 'alice', 'wonderland');
+    const alice = await connect(cookie);
+    alice.send(`${VAULT}.reveal`);
+    await alice.untilVar(VAULT, 'secret', 'the vault is open');
+    alice.send(`${ACCOUNT}.whoami`);
+    await alice.untilVar(ACCOUNT, 'seen', 'alice');
+    // The AppState snapshot followed the live user.
+    expect(alice.latest(ACCOUNT, 'isAuthenticated')).toBe(true);
+    expect(alice.latest(ACCOUNT, 'username')).toBe('alice');
+  });
+
+  it('never runs the session middleware for none-tier handlers', async () => {
+    running = await startAuthApp({ mode: 'full' });
+    const client = await connect();
+    const before = running.stack.calls.session;
+    for (let i = 1; i <= 5; i++) client.send(`${FILTER}.setQuery`, { value: `q${i}` });
+    await client.untilVar(FILTER, 'query', 'q5');
+    expect(running.stack.calls.session).toBe(before);
+    client.send(`${FILTER}.peek`);
+    await client.until(() => String(client.latest(FILTER, 'problem')).length > 0);
+    expect(client.latest(FILTER, 'problem')).toMatch(/"none" bridge tier/);
+  });
+
+  it('runs the session middleware once for two UI-only events and one bridge-aware event in smart mode, three times in full mode', async () => {
+    for (const [mode, expected] of [['smart', 1], ['full', 3]] as const) {
+      running = await startAuthApp({ mode });
+      const client = await connect();
+      const before = running.stack.calls.session;
+      client.send(`${UI}.click`);
+      client.send(`${UI}.click`);
+      client.send(`${ACCOUNT}.whoami`);
+      await client.untilVar(ACCOUNT, 'seen', 'anonymous');
+      expect(client.latest(UI, 'clicks')).toBe(2);
+      expect([mode, running.stack.calls.session - before]).toEqual([mode, expected]);
+      client.close();
+      await running.close();
+      running = undefined;
+    }
+  });
+
+  it('gives a handler-level tier precedence over its class, and does not let subclasses inherit a class tier', async () => {
+    running = await startAuthApp({ mode: 'full' });
+    const cookie = await httpLogin(running.url, 'bob', 'builder');
+    const client = await connect(cookie);
+    const before = running.stack.calls.session;
+    client.send(`${FILTER}.whoAsks`); // auth_only on a `none` class
+    await client.untilVar(FILTER, 'query', 'bob');
+    expect(running.stack.calls.session - before).toBe(1);
+    client.send(`${SUB_FILTER}.setQuery`, { value: 'x' }); // subclass: the mode (full) applies
+    await client.untilVar(SUB_FILTER, 'query', 'x');
+    expect(running.stack.calls.session - before).toBe(2);
+  });
+
+  it('lets a resolver pick the tier, falls through on an invalid answer, and raises uploads to auth_only', async () => {
+    const answers: Record<string, string> = { ReportState: 'none', UiState: 'bogus', AccountState: 'none' };
+    running = await startAuthApp({ mode: 'full', resolver: (state) => answers[state.name] });
+    const cookie = await httpLogin(running.url, 'alice', 'wonderland');
+    const client = await connect(cookie);
+    const before = running.stack.calls.session;
+    client.send(`${REPORT}.visit`);
+    await client.untilVar(REPORT, 'visits', 1);
+    expect(running.stack.calls.session - before).toBe(0);
+    client.send(`${UI}.click`); // invalid answer: the mode (full) applies
+    await client.untilVar(UI, 'clicks', 1);
+    expect(running.stack.calls.session - before).toBe(1);
+    client.send(`${ACCOUNT}.uploadAvatar`); // the resolver says none; uploads are never below auth_only
+    await client.untilVar(ACCOUNT, 'seen', 'alice');
+    expect(running.stack.calls.session - before).toBe(2);
+  });
+
+  it('turns a middleware redirect into a client _redirect and does not run the handler', async () => {
+    running = await startAuthApp({ mode: 'full' });
+    const client = await connect();
+    client.send(`${ACCOUNT}.where`, {}, { pathname: '/members/area', asPath: '/members/area', query: {} });
+    await client.until(() => client.updates.some((update) => update.events?.length));
+    expect(client.updates.at(-1)).toEqual({
+      events: [{ name: '_redirect', payload: { path: '/login?next=/members', external: false, popup: false, replace: false } }],
+    });
+    expect(client.latest(ACCOUNT, 'path')).toBe('');
+    client.send(`${ACCOUNT}.where`, {}, { pathname: '/shop', asPath: '/shop?page=2', query: { page: '2' } });
+    await client.untilVar(ACCOUNT, 'path', '/shop?page=2');
+  });
+
+  it('runs interceptors and exception filters declared on handlers', async () => {
+    running = await startAuthApp({ mode: 'full' });
+    const client = await connect();
+    client.send(`${VAULT}.shout`);
+    await client.untilVar(VAULT, 'answer', 'set');
+    client.send(`${VAULT}.buy`);
+    await client.until(() => client.errors.length === 1);
+    expect(client.errors[0]).toMatchObject({ code: 'handler_error', message: 'That item is out of stock.', status: 409 });
+    // The handler threw: its change was not kept.
+    expect(client.latest(VAULT, 'answer')).toBe('set');
+  });
+
+  it('logs in over an event: the socket is authenticated at once, and the HttpOnly cookie reaches HTTP through a single-use handoff', async () => {
+    running = await startAuthApp({ mode: 'full' });
+    const client = await connect();
+    client.send(`${ACCOUNT}.login`, { username: 'alice', password: 'wonderland' });
+    await client.untilVar(ACCOUNT, 'seen', 'alice');
+    await client.until(() => client.updates.some((update) => update.events?.[0]?.name === '_bridge_session_cookie'));
+    const handoff = client.updates.find((update) => update.events?.[0]?.name === '_bridge_session_cookie')!.events![0].payload.url as string;
+    expect(client.latest(ACCOUNT, 'isAuthenticated')).toBe(true);
+
+    const response = await fetch(`${running.url}${handoff}`, { method: 'POST' });
+    expect(response.status).toBe(200);
+    const setCookie = response.headers.get('set-cookie')!;
+    expect(setCookie).toMatch(/^connect\.sid=/);
+    expect(setCookie).toMatch(/HttpOnly/i);
+    expect(await me(running.url, setCookie.split(';')[0])).toBe('alice');
+
+    // Replaying the handoff is refused.
+    const replay = await fetch(`${running.url}${handoff}`, { method: 'POST' });
+    expect(replay.status).toBe(410);
+    expect(replay.headers.get('set-cookie')).toBeNull();
+
+    // The same socket's later events see the new session, guards included.
+    client.send(`${VAULT}.reveal`);
+    await client.untilVar(VAULT, 'secret', 'the vault is open');
+  });
+
+  it('logs out over an event: the next event is anonymous and guarded handlers deny it', async () => {
+    running = await startAuthApp({ mode: 'full' });
+    const cookie = await httpLogin(running.url, 'alice', 'wonderland');
+    const client = await connect(cookie);
+    client.send(`${ACCOUNT}.whoami`);
+    await client.untilVar(ACCOUNT, 'seen', 'alice');
+    client.send(`${ACCOUNT}.logout`);
+    await client.untilVar(ACCOUNT, 'isAuthenticated', false);
+    client.send(`${ACCOUNT}.whoami`);
+    client.send(`${VAULT}.reveal`);
+    await client.until(() => client.errors.length === 1);
+    expect(client.errors[0].code).toBe('forbidden');
+    expect(client.latest(ACCOUNT, 'seen')).toBe('anonymous');
+    // The old cookie no longer authenticates HTTP either.
+    expect(await me(running.url, cookie)).toBeNull();
+  });
+
+  it('treats a forged, tampered or expired session cookie as anonymous, never as an error or another user', async () => {
+    running = await startAuthApp({ mode: 'full' }, createAuthStack({ maxAgeMs: 1500 }));
+    const real = await httpLogin(running.url, 'alice', 'wonderland');
+    const [name, value] = real.split('=');
+    const forged = `${name}=s%3Aforged-session-id.invalidsignature`;
+    const tampered = `${name}=${value.replace(/%3A(.)/, (_, first: string) => `%3A${first === 'a' ? 'b' : 'a'}`)}`;
+    for (const cookie of [forged, tampered, `${name}=garbage`]) {
+      const client = await connect(cookie);
+      client.send(`${ACCOUNT}.whoami`);
+      await client.untilVar(ACCOUNT, 'seen', 'anonymous');
+      expect(client.errors).toEqual([]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const expired = await connect(real);
+    expired.send(`${ACCOUNT}.whoami`);
+    await expired.untilVar(ACCOUNT, 'seen', 'anonymous');
+    expect(expired.errors).toEqual([]);
+  });
+
+  it('keeps the seeded users intact for other tests', () => {
+    expect(USERS.map((user) => user.username)).toEqual(['alice', 'bob']);
+    expect(ALL_STATES.length).toBe(6);
+  });
+});

@@ -1,0 +1,161 @@
+import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { LiveBroadcaster } from '../libs/reflex-bridge/src/live/live-broadcaster.service.js';
+import { describeLiveTransportContract, waitUntil } from '../libs/reflex-bridge/src/live/live-transport.contract.js';
+import { LiveTransportError } from '../libs/reflex-bridge/src/live/live-transport.error.js';
+import { ModelChange } from '../libs/reflex-bridge/src/live/model-change.js';
+import { PostgresTransport } from '../libs/reflex-bridge/src/live/transports/postgres.transport.js';
+import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
+
+/** Two workers (broadcaster + transport each) on one channel, recording what their subscribers receive. */
+async function twoWorkers(connectionString: string, channel: string) {
+  const transports = [0, 1].map(
+    () => new PostgresTransport({ connectionString, channel, minReconnectDelayMs: 50, maxReconnectDelayMs: 300 }),
+  );
+  // A short echo timeout: while Postgres is away the sender's own echo cannot come back, and probes should not wait.
+  const brokers = transports.map((transport) => new LiveBroadcaster(transport, { echoTimeoutMs: 300 }));
+  await Promise.all(brokers.map((broker) => broker.start()));
+  const seen: ModelChange[][] = [[], []];
+  brokers.forEach((broker, i) => broker.observe('shop.product').subscribe((change) => seen[i].push(change)));
+  const probes = [0, 0];
+  brokers.forEach((broker, i) => broker.observe('probe.ping').subscribe((change) => (probes[i] = Number(change.pk))));
+  return { transports, brokers, seen, probes };
+}
+
+/** Publishes probes from worker 0 until both workers receive one: proof that both directions work again. */
+async function untilDeliveryResumes(brokers: LiveBroadcaster[], probes: number[], timeoutMs = 30_000): Promise<void> {
+  const started = Date.now();
+  for (let n = 1; ; n += 1) {
+    try {
+      await brokers[0].publish(new ModelChange('probe.ping', 'updated', n));
+    } catch (error) {
+      expect(error).toBeInstanceOf(LiveTransportError);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (probes[0] === n && probes[1] === n) return;
+    if (Date.now() - started > timeoutMs) throw new Error(`delivery did not resume within ${timeoutMs} ms`);
+  }
+}
+
+/** Both workers publish 25 changes each; every worker must get all 50 exactly once, each publisher's in order. */
+async function expectExactlyOnceInOrder(brokers: LiveBroadcaster[], seen: ModelChange[][], tag: string): Promise<void> {
+  const sends: Promise<number>[] = [];
+  for (let i = 0; i < 25; i += 1) {
+    sends.push(brokers[0].publish(new ModelChange('shop.product', 'updated', `${tag}a${i}`)));
+    sends.push(brokers[1].publish(new ModelChange('shop.product', 'updated', `${tag}b${i}`)));
+  }
+  expect(await Promise.all(sends)).toEqual(Array(50).fill(1));
+  const mine = (list: ModelChange[]) => list.map((c) => String(c.pk)).filter((pk) => pk.startsWith(tag));
+  await waitUntil(() => seen.every((list) => mine(list).length >= 50), `the 50 "${tag}" changes on both workers`);
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  for (const list of seen) {
+    expect(mine(list).filter((pk) => pk.startsWith(`${tag}a`))).toEqual(Array.from({ length: 25 }, (_, i) => `${tag}a${i}`));
+    expect(mine(list).filter((pk) => pk.startsWith(`${tag}b`))).toEqual(Array.from({ length: 25 }, (_, i) => `${tag}b${i}`));
+  }
+}
+
+describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
+  let server: PostgresTestServer;
+  const cleanup: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    server = await PostgresTestServer.launch();
+  }, 120_000);
+
+  afterEach(async () => {
+    await Promise.allSettled(cleanup.splice(0).map((close) => close()));
+  });
+
+  afterAll(async () => {
+    await server?.destroy();
+  }, 60_000);
+
+  describeLiveTransportContract(
+    'PostgresTransport',
+    (channel) => new PostgresTransport({ connectionString: server.connectionString, channel }),
+  );
+
+  it('refuses publishing while Postgres is down, then resumes delivery after it restarts, with the same transports', async () => {
+    const { transports, brokers, seen, probes } = await twoWorkers(server.connectionString, 'restart_pg');
+    cleanup.push(...brokers.map((broker) => () => broker.close()));
+    expect(await brokers[0].publish(new ModelChange('shop.product', 'updated', 'before'))).toBe(1);
+    await waitUntil(() => seen[1].length === 1, 'the first change on worker 1');
+
+    await server.stop();
+    const startedAt = Date.now();
+    const refusal = await transports[0].publish(new ModelChange('shop.product', 'updated', 'while-down')).catch((e) => e);
+    expect(Date.now() - startedAt).toBeLessThan(3000);
+    expect(refusal).toBeInstanceOf(LiveTransportError);
+    expect(refusal).toMatchObject({ code: 'unavailable' });
+    expect((refusal as Error).message).toMatch(/PostgresTransport could not NOTIFY "restart_pg" on postgresql:\/\/postgres@127\.0\.0\.1/);
+
+    await server.start();
+    await untilDeliveryResumes(brokers, probes);
+    await expectExactlyOnceInOrder(brokers, seen, 'after-restart-');
+    for (const list of seen) expect(list.filter((c) => c.pk === 'before')).toHaveLength(1);
+  }, 90_000);
+
+  it('re-creates a listening connection the server terminated, and LISTENs again', async () => {
+    const { brokers, seen, probes } = await twoWorkers(server.connectionString, 'terminate_pg');
+    cleanup.push(...brokers.map((broker) => () => broker.close()));
+    const admin = new pg.Client({ connectionString: server.connectionString });
+    await admin.connect();
+    cleanup.push(() => admin.end());
+    const { rows } = await admin.query(
+      `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE query = 'LISTEN "terminate_pg"'`,
+    );
+    expect(rows).toHaveLength(2); // both workers' listening connections
+    await untilDeliveryResumes(brokers, probes);
+    await expectExactlyOnceInOrder(brokers, seen, 'after-terminate-');
+  }, 60_000);
+
+  it('refuses a payload over 8000 bytes before NOTIFY, and accepts one just under', async () => {
+    const [a, b] = [0, 1].map(
+      () => new PostgresTransport({ connectionString: server.connectionString, channel: 'oversize_pg' }),
+    );
+    cleanup.push(() => a.close(), () => b.close());
+    const seen: ModelChange[] = [];
+    await a.start(() => undefined);
+    await b.start((change) => seen.push(change));
+
+    // Multi-byte text: 4500 characters but 9000 bytes, so the limit must be counted in bytes.
+    const tooBig = new ModelChange('shop.product', 'updated', 1, { description: 'é'.repeat(4500) });
+    const refusal = await a.publish(tooBig).catch((e) => e);
+    expect(refusal).toBeInstanceOf(LiveTransportError);
+    expect(refusal).toMatchObject({ code: 'payload_too_large' });
+    expect((refusal as Error).message).toMatch(/"shop\.product" \(pk 1\) is \d+ bytes .* under 8000 bytes; nothing was sent/);
+
+    // Pre-stamped so the exact size is known: 7999 bytes is the largest payload Postgres accepts.
+    const origin = { publisher: 'size-test', seq: 1 };
+    const sized = (bytes: number, seq: number) => {
+      const bare = JSON.stringify(new ModelChange('shop.product', 'updated', 2, { s: '' }, { ...origin, seq }));
+      return new ModelChange('shop.product', 'updated', 2, { s: 'x'.repeat(bytes - Buffer.byteLength(bare)) }, { ...origin, seq });
+    };
+    await expect(a.publish(sized(8000, 2))).rejects.toMatchObject({ code: 'payload_too_large' });
+    await a.publish(sized(PostgresTransport.MAX_PAYLOAD_BYTES, 3));
+    await waitUntil(() => seen.length === 1, 'the 7999-byte change');
+    expect(Buffer.byteLength(JSON.stringify(seen[0]))).toBe(7999);
+
+    // The bound is Postgres' own: the server itself rejects 8000 bytes.
+    const admin = new pg.Client({ connectionString: server.connectionString });
+    await admin.connect();
+    cleanup.push(() => admin.end());
+    await expect(admin.query('SELECT pg_notify($1, $2)', ['oversize_pg', 'x'.repeat(8000)])).rejects.toThrow(/too long/);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(seen).toHaveLength(1);
+  }, 30_000);
+
+  it('rejects start() with a clear error when Postgres cannot be reached', async () => {
+    const transport = new PostgresTransport({ connectionString: 'postgresql://app:secret@127.0.0.1:1/app' });
+    const attempt = transport.start(() => undefined);
+    await expect(attempt).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(attempt).rejects.toThrow(/could not LISTEN on postgresql:\/\/app:\*\*\*@127\.0\.0\.1:1\/app/);
+    await transport.close();
+  }, 20_000);
+
+  it('rejects a channel name that is not a plain lowercase identifier', () => {
+    expect(() => new PostgresTransport({ connectionString: server.connectionString, channel: 'Bad"; DROP' })).toThrow(
+      /"channel" must be lowercase letters/,
+    );
+  });
+});

@@ -1,0 +1,116 @@
+import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { LiveBroadcaster } from '../libs/reflex-bridge/src/live/live-broadcaster.service.js';
+import { describeLiveTransportContract, waitUntil } from '../libs/reflex-bridge/src/live/live-transport.contract.js';
+import { LiveTransportError } from '../libs/reflex-bridge/src/live/live-transport.error.js';
+import { ModelChange } from '../libs/reflex-bridge/src/live/model-change.js';
+import { RedisTransport } from '../libs/reflex-bridge/src/live/transports/redis.transport.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+
+/** Two workers (broadcaster + transport each) on one channel, recording what their subscribers receive. */
+async function twoWorkers(url: string, channel: string) {
+  const transports = [0, 1].map(() => new RedisTransport({ url, channel, maxReconnectDelayMs: 200 }));
+  // A short echo timeout: while Redis is away the sender's own echo cannot come back, and probes should not wait.
+  const brokers = transports.map((transport) => new LiveBroadcaster(transport, { echoTimeoutMs: 300 }));
+  await Promise.all(brokers.map((broker) => broker.start()));
+  const seen: ModelChange[][] = [[], []];
+  brokers.forEach((broker, i) => broker.observe('shop.product').subscribe((change) => seen[i].push(change)));
+  const probes = [0, 0];
+  brokers.forEach((broker, i) => broker.observe('probe.ping').subscribe((change) => (probes[i] = Number(change.pk))));
+  return { transports, brokers, seen, probes };
+}
+
+/** Publishes probes from worker 0 until both workers receive one: proof that both directions work again. */
+async function untilDeliveryResumes(brokers: LiveBroadcaster[], probes: number[], timeoutMs = 20_000): Promise<number> {
+  const started = Date.now();
+  for (let n = 1; ; n += 1) {
+    try {
+      await brokers[0].publish(new ModelChange('probe.ping', 'updated', n));
+    } catch (error) {
+      expect(error).toBeInstanceOf(LiveTransportError);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (probes[0] === n && probes[1] === n) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error(`delivery did not resume within ${timeoutMs} ms`);
+  }
+}
+
+describeWithRedis('RedisTransport against a real redis-server', () => {
+  let server: RedisTestServer;
+  const cleanup: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    server = await RedisTestServer.launch();
+  }, 30_000);
+
+  afterEach(async () => {
+    await Promise.allSettled(cleanup.splice(0).map((close) => close()));
+  });
+
+  afterAll(async () => {
+    await server?.destroy();
+  });
+
+  describeLiveTransportContract('RedisTransport', (channel) => new RedisTransport({ url: server.url, channel }));
+
+  it('refuses publishing while Redis is down, then resumes delivery after it restarts, with the same transports', async () => {
+    const { transports, brokers, seen, probes } = await twoWorkers(server.url, 'restart_redis');
+    cleanup.push(...brokers.map((broker) => () => broker.close()));
+
+    expect(await brokers[0].publish(new ModelChange('shop.product', 'updated', 'before'))).toBe(1);
+    await waitUntil(() => seen[1].length === 1, 'the first change on worker 1');
+
+    await server.stop();
+    // Publishing fails with a clear error, promptly: no offline queue that would hang until Redis returns.
+    let refusal: unknown;
+    const deadline = Date.now() + 5000;
+    while (!refusal && Date.now() < deadline) {
+      const startedAt = Date.now();
+      try {
+        await transports[0].publish(new ModelChange('shop.product', 'updated', 'while-down'));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } catch (error) {
+        refusal = error;
+        expect(Date.now() - startedAt).toBeLessThan(1000);
+      }
+    }
+    expect(refusal).toBeInstanceOf(LiveTransportError);
+    expect(refusal).toMatchObject({ code: 'unavailable' });
+    expect((refusal as Error).message).toMatch(/RedisTransport.*127\.0\.0\.1/);
+
+    await server.start();
+    await untilDeliveryResumes(brokers, probes);
+
+    // Both directions, both subscriber connections re-subscribed: every change exactly once, in order.
+    const sends: Promise<number>[] = [];
+    for (let i = 0; i < 25; i += 1) {
+      sends.push(brokers[0].publish(new ModelChange('shop.product', 'updated', `a${i}`)));
+      sends.push(brokers[1].publish(new ModelChange('shop.product', 'updated', `b${i}`)));
+    }
+    expect(await Promise.all(sends)).toEqual(Array(50).fill(1));
+    const ab = (list: ModelChange[]) => list.map((c) => String(c.pk)).filter((pk) => /^[ab]\d+$/.test(pk));
+    await waitUntil(() => seen.every((list) => ab(list).length >= 50), 'all 50 changes on both workers');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    for (const list of seen) {
+      expect(ab(list).filter((pk) => pk.startsWith('a'))).toEqual(Array.from({ length: 25 }, (_, i) => `a${i}`));
+      expect(ab(list).filter((pk) => pk.startsWith('b'))).toEqual(Array.from({ length: 25 }, (_, i) => `b${i}`));
+      expect(list.filter((c) => c.pk === 'before')).toHaveLength(1);
+    }
+  }, 60_000);
+
+  it('resumes after a quick restart (stop + start at once) too', async () => {
+    const { brokers, seen, probes } = await twoWorkers(server.url, 'quick_restart_redis');
+    cleanup.push(...brokers.map((broker) => () => broker.close()));
+    await server.restart();
+    await untilDeliveryResumes(brokers, probes);
+    expect(await brokers[1].publish(new ModelChange('shop.product', 'deleted', 7))).toBe(1);
+    await waitUntil(() => seen[0].length === 1, 'the change on worker 0');
+  }, 60_000);
+
+  it('rejects start() with a clear error when Redis cannot be reached', async () => {
+    const transport = new RedisTransport({ url: 'redis://:secret@127.0.0.1:1', startupAttempts: 2 });
+    const attempt = transport.start(() => undefined);
+    await expect(attempt).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(attempt).rejects.toThrow(/could not connect to redis:\/\/:\*\*\*@127\.0\.0\.1:1/);
+    await transport.close();
+  }, 20_000);
+});
