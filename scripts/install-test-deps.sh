@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[install-test-deps] %s\n' "$*"; }
 
-# Package name -> binary that proves it is usable. A package counts as present when dpkg says it is installed.
+# A package counts as present when dpkg says it is installed.
 DEBIAN_PACKAGES=${TEST_DEBIAN_PACKAGES:-"redis-server postgresql nginx chromium"}
 
 is_installed() {
@@ -101,16 +101,17 @@ install_npm_dependencies() {
     return
   fi
   if [ -f package-lock.json ]; then
-    # npm ci starts from an empty node_modules every time; locally, skip it while node_modules is newer than
-    # every manifest and the lockfile (npm writes node_modules/.package-lock.json on each install).
-    local stamp=node_modules/.package-lock.json
-    if [ "${CI:-}" != "true" ] && [ -f "$stamp" ] \
-      && [ -z "$(find package-lock.json package.json libs/*/package.json -newer "$stamp" 2>/dev/null)" ]; then
-      log "node_modules is up to date with package-lock.json"
+    # npm ci starts from an empty node_modules every time (minutes: better-sqlite3 builds from source). Outside CI,
+    # skip it while node_modules was installed by this script from the same lockfile.
+    local stamp=node_modules/.install-test-deps.lock-sha256 want
+    want=$(sha256sum package-lock.json | cut -d' ' -f1)
+    if [ "${CI:-}" != "true" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+      log "node_modules already installed from this package-lock.json"
       return
     fi
     log "npm ci"
     npm ci --no-audit --no-fund
+    printf '%s\n' "$want" >node_modules/.install-test-deps.lock-sha256
   else
     log "no package-lock.json: npm install"
     npm install --no-audit --no-fund

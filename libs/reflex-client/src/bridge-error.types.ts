@@ -31,4 +31,6 @@ export interface BridgeErrorPayload {
   event?: string;
   /** Field-level problems (validation), when any. */
   details?: string[];
+  /** The HTTP status a guard, exception filter or middleware answered with, when one did. */
+  status?: number;
 }

@@ -25,6 +25,7 @@ export {
   IS_HYDRATED_KEY,
   ON_LOAD_INTERNAL_EVENT,
   ROOT_STATE_NAME,
+  SESSION_COOKIE_EVENT,
   SocketMessage,
   TOKEN_STORAGE_KEY,
 } from './protocol.constants.js';

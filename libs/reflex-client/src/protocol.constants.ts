@@ -4,6 +4,9 @@ export const FIELD_MARKER = '_rx_state_';
 /** Full name of Reflex's root state (`reflex.state.State`). */
 export const ROOT_STATE_NAME = 'reflex___state____state';
 
+/** Frontend event a ReflexBridge server sends after an event changed the session cookie (login/logout). */
+export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
+
 /** The root var that tells whether the hydrate sequence (and the page's on-load handlers) finished. */
 export const IS_HYDRATED_KEY = `is_hydrated${FIELD_MARKER}`;
 

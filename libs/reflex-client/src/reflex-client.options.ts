@@ -44,6 +44,13 @@ export interface ReflexClientOptions {
    * events). The client never evaluates the JavaScript source some of them carry.
    */
   onClientEvent?: (event: ClientEvent) => void;
+  /**
+   * Completes a login or logout that happened in an event handler: the server sends
+   * `_bridge_session_cookie {url}` and the client POSTs to that URL (same origin, credentials included) to
+   * receive the new HttpOnly session cookie. Pass a function to do it yourself, or `false` to skip it.
+   * @default a `fetch(url, { method: 'POST', credentials: 'include' })` against the server's origin
+   */
+  sessionCookieHandoff?: ((url: string) => Promise<unknown>) | false;
   /** Reconnect policy, or `false` to never reconnect on its own. */
   reconnect?: ReconnectOptions | false;
   /**

@@ -6,6 +6,7 @@ import type { ConnectionStatus } from './connection.status.js';
 import { ListenerSet, type Unsubscribe } from './listener.set.js';
 import type { OutboundEvent } from './outbound-event.types.js';
 import {
+  SESSION_COOKIE_EVENT,
   DEFAULT_EVENT_PATH,
   HYDRATE_EVENT,
   IS_HYDRATED_KEY,
@@ -555,9 +556,25 @@ export class ReflexClient {
     if (event.name === '_redirect') {
       const path = event.payload['path'];
       if (typeof path === 'string') this.redirectCallback.emit(path, toRedirectOptions(event.payload));
+    } else if (event.name === SESSION_COOKIE_EVENT) {
+      const url = event.payload['url'];
+      if (typeof url === 'string') this.redeemSessionCookie(url);
     } else {
       this.clientEventCallback.emit(event);
     }
+  }
+
+  /** POSTs to the one-time URL that hands the browser its new HttpOnly session cookie. */
+  private redeemSessionCookie(path: string): void {
+    const handoff = this.options.sessionCookieHandoff;
+    if (handoff === false) return;
+    const url = new URL(path, this.endpoint).href;
+    const request = handoff
+      ? handoff(url)
+      : globalThis.fetch(url, { method: 'POST', credentials: 'include' });
+    request.catch((error: unknown) => {
+      this.connectionErrorListeners.emit(new ConnectionError('connect_error', `Session cookie handoff failed: ${String(error)}`));
+    });
   }
 
   private handleNewToken(token: unknown): void {
@@ -573,6 +590,7 @@ export class ReflexClient {
     };
     if (typeof payload['event'] === 'string') error.event = payload['event'];
     if (Array.isArray(payload['details'])) error.details = payload['details'].map(String);
+    if (typeof payload['status'] === 'number') error.status = payload['status'];
     this.bridgeErrorListeners.emit(error);
   }
 

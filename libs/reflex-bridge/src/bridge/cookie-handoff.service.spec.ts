@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { CookieHandoffService } from './cookie-handoff.service.js';
 
 describe('CookieHandoffService', () => {
-  afterEach(() => jest.useRealTimers());
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   it('hands the cookies over once, to a browser presenting the expected cookies', () => {
     const service = new CookieHandoffService();

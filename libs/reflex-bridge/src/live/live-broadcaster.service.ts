@@ -162,7 +162,8 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
         sink.deliver(change);
         reached += 1;
       } catch (error) {
-        // An Observable subscriber's own error; the other subscribers still get the change.
+        // A sink's own failure; the other subscribers still get the change. (RxJS consumers' errors do not get
+        // here: RxJS reports them itself.)
         this.logger.error(`A live subscriber of "${change.modelLabel}" failed: ${(error as Error)?.stack ?? String(error)}`);
       }
     }
@@ -193,7 +194,8 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
   /**
    * The changes to `label` as an RxJS Observable. Each Observable subscription is a subscriber, pushed to
    * synchronously (no buffer; use RxJS operators for back-pressure); unsubscribing removes it. Completes when
-   * the broadcaster is cleared or closed.
+   * the broadcaster is cleared or closed. As with any Observable, an error thrown by your `next` callback goes to
+   * RxJS's `config.onUnhandledError` (rethrown asynchronously by default): catch inside the callback.
    */
   observe(label: string): Observable<ModelChange> {
     checkLabel(label);

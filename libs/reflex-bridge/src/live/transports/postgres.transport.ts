@@ -140,7 +140,7 @@ export class PostgresTransport extends LiveTransport {
     this.onChange = onChange;
     // Loaded on first use so applications that never use Postgres need not install `pg`.
     const loaded = await import('pg');
-    const pg = (this.pg = (loaded as { default?: PgModule }).default ?? loaded);
+    const pg = (this.pg = (loaded as unknown as { default?: PgModule }).default ?? loaded);
     try {
       await this.listen();
     } catch (error) {

@@ -1,0 +1,81 @@
+// The shop page: plain DOM rendering driven by server-side state over the ReflexBridge client.
+import { ReflexClient } from '/vendor/reflex-client/index.js';
+
+const ROOT = 'reflex___state____state';
+const FILTER = `${ROOT}.filter_state`;
+const CART = `${ROOT}.cart_state`;
+const ACCOUNT = `${ROOT}.account_state`;
+
+const $ = (id) => document.getElementById(id);
+const money = (cents) => (cents / 100).toFixed(2);
+
+const client = new ReflexClient({ url: window.location.origin });
+
+function renderProducts(filter) {
+  const list = $('products');
+  list.replaceChildren(
+    ...(filter.visible ?? []).map((product) => {
+      const item = document.createElement('li');
+      item.dataset.productId = String(product.id);
+      const name = document.createElement('div');
+      name.textContent = product.name;
+      const price = document.createElement('div');
+      price.className = 'price';
+      price.textContent = money(product.price);
+      const add = document.createElement('button');
+      add.textContent = 'Add to cart';
+      add.addEventListener('click', () => client.call(CART, 'add', { productId: product.id }));
+      item.append(name, price, add);
+      return item;
+    }),
+  );
+  const select = $('category');
+  const current = select.value;
+  select.replaceChildren(new Option('All categories', ''), ...(filter.categories ?? []).map((c) => new Option(c, c)));
+  select.value = current;
+}
+
+function renderCart(cart) {
+  $('cart-count').textContent = String(cart.count ?? 0);
+  $('cart-total').textContent = money(cart.total ?? 0);
+  $('cart-lines').replaceChildren(
+    ...(cart.lines ?? []).map((line) => {
+      const item = document.createElement('li');
+      item.textContent = `${line.quantity} × ${line.name} `;
+      const remove = document.createElement('button');
+      remove.textContent = '✕';
+      remove.addEventListener('click', () => client.call(CART, 'remove', { productId: line.productId }));
+      item.append(remove);
+      return item;
+    }),
+  );
+}
+
+function renderAccount(account) {
+  $('status').textContent = account.isAuthenticated ? `Signed in as ${account.username}` : 'Not signed in';
+  $('login-form').hidden = Boolean(account.isAuthenticated);
+  $('logout').hidden = !account.isAuthenticated;
+  $('login-error').textContent = account.loginError ?? '';
+}
+
+client.subscribe(FILTER, renderProducts);
+client.subscribe(CART, renderCart);
+client.subscribe(ACCOUNT, renderAccount);
+client.onError((error) => {
+  $('cart-error').textContent = error.event?.startsWith(CART) ? error.message : '';
+});
+
+$('query').addEventListener('input', (event) => client.call(FILTER, 'setQuery', { value: event.target.value }));
+$('category').addEventListener('change', (event) => client.call(FILTER, 'setCategory', { value: event.target.value }));
+$('cart-clear').addEventListener('click', () => client.call(CART, 'clear'));
+$('logout').addEventListener('click', () => client.call(ACCOUNT, 'logout'));
+$('login-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  client.call(ACCOUNT, 'login', { username: form.get('username'), password: form.get('password') });
+});
+
+await client.connect();
+client.call(FILTER, 'load');
+// The auth snapshot is refreshed by any bridged event; ask once so the header is right after a reload.
+client.call(ACCOUNT, 'refresh');

@@ -1,0 +1,34 @@
+import { promisify } from 'node:util';
+import type { Request } from 'express';
+import { AppState, EventHandler, EventRequest, Payload, State } from '@reflex-bridge/nest';
+import { UserService } from './user.service.js';
+
+/** Login and logout from the page, over the event socket; the snapshot vars drive the header. */
+@State()
+export class AccountState extends AppState {
+  loginError = '';
+
+  constructor(private readonly users: UserService) {
+    super();
+  }
+
+  @EventHandler()
+  async login(@Payload('username') username: string, @Payload('password') password: string, @EventRequest() request: Request): Promise<void> {
+    const user = await this.users.verify(username, password);
+    if (!user) {
+      this.loginError = 'Unknown user or wrong password.';
+      return;
+    }
+    await promisify(request.logIn.bind(request))(user as never);
+    this.loginError = '';
+  }
+
+  /** Does nothing itself: as a bridged event it refreshes the auth snapshot (after a page load). */
+  @EventHandler()
+  refresh(): void {}
+
+  @EventHandler()
+  async logout(@EventRequest() request: Request): Promise<void> {
+    await promisify(request.logout.bind(request))();
+  }
+}

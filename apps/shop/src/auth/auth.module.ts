@@ -1,0 +1,22 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import type { ShopConfig } from '../shop.config.js';
+import { AUTH_MIDDLEWARE, createAuthMiddleware } from './auth-middleware.js';
+import { UserService } from './user.service.js';
+import { LoggedInGuard } from './logged-in.guard.js';
+import { AccountState } from './account.state.js';
+
+@Module({})
+export class AuthModule {
+  static forRoot(config: ShopConfig): DynamicModule {
+    return {
+      module: AuthModule,
+      providers: [
+        UserService,
+        LoggedInGuard,
+        AccountState,
+        { provide: AUTH_MIDDLEWARE, useFactory: (users: UserService) => createAuthMiddleware(config, users), inject: [UserService] },
+      ],
+      exports: [UserService, LoggedInGuard, AUTH_MIDDLEWARE],
+    };
+  }
+}

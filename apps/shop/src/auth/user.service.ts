@@ -1,0 +1,57 @@
+import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Injectable } from '@nestjs/common';
+import { DataSource, type Repository } from 'typeorm';
+import { User, type SessionUser } from './user.entity.js';
+
+const scrypt = promisify(scryptCallback) as (password: string, salt: string, length: number) => Promise<Buffer>;
+
+/** The seeded demo accounts (README): a shopper and a staff member. */
+export const DEMO_USERS = [
+  { username: 'demo', password: 'demo123', staff: false },
+  { username: 'staff', password: 'staff123', staff: true },
+];
+
+@Injectable()
+export class UserService {
+  private readonly repository: Repository<User>;
+
+  constructor(dataSource: DataSource) {
+    this.repository = dataSource.getRepository(User);
+  }
+
+  async seed(): Promise<void> {
+    for (const demo of DEMO_USERS) {
+      if (await this.repository.findOneBy({ username: demo.username })) continue;
+      await this.repository.save(this.repository.create({ username: demo.username, staff: demo.staff, passwordHash: await hash(demo.password) }));
+    }
+  }
+
+  /** The user for a username and password, or `undefined`. */
+  async verify(username: string, password: string): Promise<SessionUser | undefined> {
+    const user = await this.repository.findOneBy({ username });
+    if (!user || !(await matches(password, user.passwordHash))) return undefined;
+    return toSessionUser(user);
+  }
+
+  async findById(id: number): Promise<SessionUser | undefined> {
+    const user = await this.repository.findOneBy({ id });
+    return user ? toSessionUser(user) : undefined;
+  }
+}
+
+function toSessionUser(user: User): SessionUser {
+  return { id: user.id, username: user.username, staff: user.staff };
+}
+
+async function hash(password: string): Promise<string> {
+  const salt = randomBytes(16).toString('hex');
+  return `${salt}:${(await scrypt(password, salt, 32)).toString('hex')}`;
+}
+
+async function matches(password: string, stored: string): Promise<boolean> {
+  const [salt, expected] = stored.split(':');
+  const actual = await scrypt(password, salt, 32);
+  const wanted = Buffer.from(expected, 'hex');
+  return wanted.length === actual.length && timingSafeEqual(wanted, actual);
+}

@@ -1,0 +1,44 @@
+import { BridgeTier, EventHandler, Payload, State } from '@reflex-bridge/nest';
+import type { ProductRow } from './product.entity.js';
+import { ProductService } from './product.service.js';
+
+/**
+ * The product list and its filter: pure UI state, so it runs on the `none` tier and never pays for
+ * sessions or auth.
+ */
+@State()
+@BridgeTier('none')
+export class FilterState {
+  products: ProductRow[] = [];
+  query = '';
+  category = '';
+
+  constructor(private readonly catalogue: ProductService) {}
+
+  /** The products matching the filter (a computed var, sent whenever its inputs change). */
+  get visible(): ProductRow[] {
+    const query = this.query.trim().toLowerCase();
+    return this.products.filter(
+      (product) => (!query || product.name.toLowerCase().includes(query)) && (!this.category || product.category === this.category),
+    );
+  }
+
+  get categories(): string[] {
+    return [...new Set(this.products.map((product) => product.category))].sort();
+  }
+
+  @EventHandler()
+  async load(): Promise<void> {
+    this.products = await this.catalogue.list();
+  }
+
+  @EventHandler()
+  setQuery(@Payload('value') value: string): void {
+    this.query = value.slice(0, 100);
+  }
+
+  @EventHandler()
+  setCategory(@Payload('value') value: string): void {
+    this.category = value;
+  }
+}

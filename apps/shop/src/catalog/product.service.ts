@@ -1,0 +1,48 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type Repository } from 'typeorm';
+import { Product, toRow, type ProductRow } from './product.entity.js';
+
+const SEED: Array<Omit<Product, 'id'>> = [
+  { name: 'Espresso cup', category: 'kitchen', price: 900 },
+  { name: 'Pour-over kettle', category: 'kitchen', price: 4500 },
+  { name: 'Linen apron', category: 'kitchen', price: 2800 },
+  { name: 'Desk lamp', category: 'office', price: 6200 },
+  { name: 'Notebook (dotted)', category: 'office', price: 1200 },
+  { name: 'Fountain pen', category: 'office', price: 3900 },
+  { name: 'Wool blanket', category: 'home', price: 8900 },
+  { name: 'Ceramic vase', category: 'home', price: 3400 },
+];
+
+@Injectable()
+export class ProductService {
+  private readonly repository: Repository<Product>;
+
+  constructor(dataSource: DataSource) {
+    this.repository = dataSource.getRepository(Product);
+  }
+
+  /** Seeds the catalogue on an empty database. */
+  async seed(): Promise<void> {
+    if ((await this.repository.count()) === 0) await this.repository.save(SEED.map((row) => this.repository.create(row)));
+  }
+
+  async list(): Promise<ProductRow[]> {
+    return (await this.repository.find({ order: { id: 'ASC' } })).map(toRow);
+  }
+
+  async find(id: number): Promise<ProductRow | undefined> {
+    const product = await this.repository.findOneBy({ id });
+    return product ? toRow(product) : undefined;
+  }
+
+  async setPrice(id: number, price: number): Promise<ProductRow | undefined> {
+    const product = await this.repository.findOneBy({ id });
+    if (!product) return undefined;
+    product.price = price;
+    return toRow(await this.repository.save(product));
+  }
+
+  async create(row: Omit<ProductRow, 'id'>): Promise<ProductRow> {
+    return toRow(await this.repository.save(this.repository.create(row)));
+  }
+}

@@ -1,0 +1,29 @@
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { ShopConfig } from './shop.config.js';
+import { Product } from './catalog/product.entity.js';
+import { User } from './auth/user.entity.js';
+
+/** The shop's database: embedded SQLite by default, Postgres when `DATABASE_URL` is set. */
+@Global()
+@Module({})
+export class DatabaseModule {
+  static forRoot(config: ShopConfig): DynamicModule {
+    return {
+      module: DatabaseModule,
+      providers: [
+        {
+          provide: DataSource,
+          useFactory: async () => {
+            const entities = [Product, User];
+            const dataSource = config.databaseUrl
+              ? new DataSource({ type: 'postgres', url: config.databaseUrl, entities, synchronize: true })
+              : new DataSource({ type: 'better-sqlite3', database: config.sqlitePath, entities, synchronize: true });
+            return dataSource.initialize();
+          },
+        },
+      ],
+      exports: [DataSource],
+    };
+  }
+}

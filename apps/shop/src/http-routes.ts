@@ -1,0 +1,36 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { INestApplication } from '@nestjs/common';
+import express from 'express';
+import type { AuthMiddleware } from './auth/auth-middleware.js';
+import type { SessionUser } from './auth/user.entity.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The folder of an installed package (its `exports` hide the browser builds from `require.resolve`). */
+function packageRoot(name: string): string {
+  const entry = fileURLToPath(import.meta.resolve(name));
+  return entry.slice(0, entry.lastIndexOf(`node_modules/${name}`) + `node_modules/${name}`.length);
+}
+
+/**
+ * The shop's plain HTTP side: the page and its scripts, and login/logout/me routes using the same session
+ * and passport middleware the bridge runs for events.
+ */
+export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): void {
+  const http = app.getHttpAdapter().getInstance() as express.Express;
+  app.use(...auth.chain);
+  http.use('/vendor/socket.io-client', express.static(join(packageRoot('socket.io-client'), 'dist')));
+  http.use('/vendor/reflex-client', express.static(dirname(fileURLToPath(import.meta.resolve('@reflex-bridge/client')))));
+  http.use('/', express.static(join(here, '..', 'public')));
+
+  http.post('/auth/login', express.urlencoded({ extended: false }), express.json(), auth.passport.authenticate('local'), (req, res) => {
+    res.json({ username: (req.user as SessionUser).username });
+  });
+  http.post('/auth/logout', (req, res, next) => {
+    req.logout((error) => (error ? next(error) : res.json({ ok: true })));
+  });
+  http.get('/auth/me', (req, res) => {
+    res.json({ user: (req.user as SessionUser | undefined)?.username ?? null });
+  });
+}

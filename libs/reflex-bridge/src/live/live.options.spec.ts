@@ -1,0 +1,23 @@
+import { describe, expect, it } from '@jest/globals';
+import { InvalidOptionError } from '../reflex-bridge.options.js';
+import { DEFAULT_LIVE_OPTIONS, resolveLiveOptions } from './live.options.js';
+import { InProcessTransport } from './transports/in-process.transport.js';
+
+describe('resolveLiveOptions', () => {
+  it('merges the defaults', () => {
+    expect(resolveLiveOptions()).toEqual({ transport: undefined, ...DEFAULT_LIVE_OPTIONS });
+    const transport = new InProcessTransport();
+    expect(resolveLiveOptions({ transport, bufferSize: 10 })).toEqual({ transport, bufferSize: 10, echoTimeoutMs: 5000 });
+  });
+
+  it.each([
+    [{ bufferSize: 0 }, 'live.bufferSize'],
+    [{ bufferSize: 1.5 }, 'live.bufferSize'],
+    [{ echoTimeoutMs: -1 }, 'live.echoTimeoutMs'],
+    [{ transport: { publish() {} } }, 'live.transport'],
+    [{ bufer: 1 }, 'live.bufer'],
+  ])('fails on %j naming %s', (options, field) => {
+    expect(() => resolveLiveOptions(options as never)).toThrow(InvalidOptionError);
+    expect(() => resolveLiveOptions(options as never)).toThrow(`"${field}"`);
+  });
+});

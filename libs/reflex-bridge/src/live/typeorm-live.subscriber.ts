@@ -1,0 +1,190 @@
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import type {
+  DataSource,
+  EntityMetadata,
+  EntitySubscriberInterface,
+  InsertEvent,
+  ObjectLiteral,
+  QueryRunner,
+  RecoverEvent,
+  RemoveEvent,
+  SoftRemoveEvent,
+  TransactionCommitEvent,
+  TransactionRollbackEvent,
+  UpdateEvent,
+} from 'typeorm';
+import { LiveBroadcaster } from './live-broadcaster.service.js';
+import { LiveModelRegistry, liveModelRegistry } from './live-model.registry.js';
+import { ModelChange } from './model-change.js';
+import type { ModelChangeAction } from './model-change.js';
+
+interface Pending {
+  /** Transaction depth when the change was recorded: a rolled-back savepoint drops what was recorded inside it. */
+  depth: number;
+  change: ModelChange;
+}
+
+function keyPart(value: unknown): string | number {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'string') return value;
+  if (value instanceof Date) return value.toISOString();
+  return String(value);
+}
+
+/**
+ * The primary key of a row: the value of its single primary column (a bigint or other non-JSON value as a
+ * string), or a JSON array of the values in primary-column order for a composite key. Looked up in each source in
+ * turn (the entity, the generated id map, the loaded database row); undefined when a part is missing.
+ */
+function primaryKey(metadata: EntityMetadata, ...sources: Array<ObjectLiteral | undefined>): string | number | undefined {
+  const columns = metadata.primaryColumns;
+  if (columns.length === 0) return undefined;
+  const parts: Array<string | number> = [];
+  for (const column of columns) {
+    let value: unknown;
+    for (const source of sources) {
+      if (!source) continue;
+      value = column.getEntityValue(source);
+      if (value !== undefined && value !== null) break;
+    }
+    if (value === undefined || value === null) return undefined;
+    parts.push(keyPart(value));
+  }
+  return parts.length === 1 ? parts[0] : JSON.stringify(parts);
+}
+
+// TypeORM keeps the nesting level protected; reading it is the only way to tell which savepoint a change was
+// made in. Query runners without one (custom drivers) count as a single level.
+function depthOf(runner: QueryRunner): number {
+  return (runner as unknown as { transactionDepth?: number }).transactionDepth ?? 1;
+}
+
+/**
+ * A TypeORM entity subscriber that publishes a {@link ModelChange} after every insert (`created`), update
+ * (`updated`), remove and soft remove (`deleted`) and recover (`created`) of a live entity (see
+ * `registerLiveModel`), with the primary key from the entity metadata's primary column(s).
+ *
+ * Changes made inside a transaction (TypeORM's `save()` and `remove()` open one) are published after it commits,
+ * and dropped if it, or the savepoint they were made in, rolls back: other workers re-reading the row then see
+ * what the change announced. Publishing failures are logged, never thrown into the caller's `save()` (the data
+ * is committed by then). Bulk `QueryBuilder` updates and deletes carry no primary key and publish nothing:
+ * publish those changes yourself with `LiveBroadcaster.publish`.
+ *
+ * @example
+ * // in a provider that has the DataSource and the broadcaster
+ * new TypeormLiveSubscriber(broadcaster).attach(dataSource);
+ */
+@Injectable()
+export class TypeormLiveSubscriber implements EntitySubscriberInterface {
+  private readonly registry: LiveModelRegistry;
+  private readonly pending = new WeakMap<QueryRunner, Pending[]>();
+  private readonly logger = new Logger('ReflexBridge');
+
+  /**
+   * @param broadcaster where changes are published.
+   * @param registry which entities are live; the process-wide registry of `registerLiveModel` by default.
+   */
+  constructor(
+    private readonly broadcaster: LiveBroadcaster,
+    @Optional() registry?: LiveModelRegistry,
+  ) {
+    this.registry = registry ?? liveModelRegistry();
+  }
+
+  /** Adds this subscriber to `dataSource` (once, however often it is called). */
+  attach(dataSource: DataSource): this {
+    if (!dataSource.subscribers.includes(this)) dataSource.subscribers.push(this);
+    return this;
+  }
+
+  /** Removes this subscriber from `dataSource`. */
+  detach(dataSource: DataSource): void {
+    const index = dataSource.subscribers.indexOf(this);
+    if (index >= 0) dataSource.subscribers.splice(index, 1);
+  }
+
+  /** Publishes `created`; the generated id comes from the insert result when the entity lacks it. */
+  afterInsert(event: InsertEvent<ObjectLiteral>): Promise<void> {
+    return this.record(event.queryRunner, event.metadata, 'created', event.entity, event.entityId);
+  }
+
+  /** Publishes `updated`. */
+  afterUpdate(event: UpdateEvent<ObjectLiteral>): Promise<void> {
+    return this.record(event.queryRunner, event.metadata, 'updated', event.entity, event.databaseEntity);
+  }
+
+  /** Publishes `deleted`; TypeORM has cleared the entity's id by now, so the removed id comes first. */
+  afterRemove(event: RemoveEvent<ObjectLiteral>): Promise<void> {
+    return this.record(event.queryRunner, event.metadata, 'deleted', event.entityId, event.databaseEntity, event.entity);
+  }
+
+  /** Publishes `deleted`: a soft-removed row leaves every list that filters deleted rows out. */
+  afterSoftRemove(event: SoftRemoveEvent<ObjectLiteral>): Promise<void> {
+    return this.record(event.queryRunner, event.metadata, 'deleted', event.entityId, event.entity, event.databaseEntity);
+  }
+
+  /** Publishes `created`: a recovered row comes back into lists. */
+  afterRecover(event: RecoverEvent<ObjectLiteral>): Promise<void> {
+    return this.record(event.queryRunner, event.metadata, 'created', event.entityId, event.entity, event.databaseEntity);
+  }
+
+  /** Publishes what the committed transaction recorded, in order; a released savepoint waits for its parent. */
+  async afterTransactionCommit(event: TransactionCommitEvent): Promise<void> {
+    const runner = event.queryRunner;
+    if (runner.isTransactionActive) return;
+    const pending = this.pending.get(runner);
+    if (!pending) return;
+    this.pending.delete(runner);
+    for (const { change } of pending) await this.send(change);
+  }
+
+  /** Drops what the rolled-back transaction (or savepoint) recorded. */
+  afterTransactionRollback(event: TransactionRollbackEvent): void {
+    const runner = event.queryRunner;
+    const pending = this.pending.get(runner);
+    if (!pending) return;
+    if (!runner.isTransactionActive) {
+      this.pending.delete(runner);
+      return;
+    }
+    // The depth has already been decremented: what was recorded deeper belonged to the rolled-back savepoint.
+    const depth = depthOf(runner);
+    this.pending.set(runner, pending.filter((entry) => entry.depth <= depth));
+  }
+
+  private async record(
+    runner: QueryRunner | undefined,
+    metadata: EntityMetadata,
+    action: ModelChangeAction,
+    ...sources: Array<ObjectLiteral | undefined>
+  ): Promise<void> {
+    const label = this.registry.labelOf(metadata.target);
+    if (label === undefined) return;
+    const pk = primaryKey(metadata, ...sources);
+    if (pk === undefined) {
+      this.logger.debug(
+        `No primary key for a ${action} of live model "${label}" (a QueryBuilder bulk operation?); nothing published`,
+      );
+      return;
+    }
+    const change = new ModelChange(label, action, pk);
+    if (runner?.isTransactionActive) {
+      let pending = this.pending.get(runner);
+      if (!pending) this.pending.set(runner, (pending = []));
+      pending.push({ depth: depthOf(runner), change });
+      return;
+    }
+    await this.send(change);
+  }
+
+  private async send(change: ModelChange): Promise<void> {
+    try {
+      await this.broadcaster.publish(change);
+    } catch (error) {
+      this.logger.error(
+        `Could not publish the live change ${change.action} "${change.modelLabel}" #${change.pk}: ` +
+          ((error as Error)?.message ?? String(error)),
+      );
+    }
+  }
+}
