@@ -251,7 +251,11 @@ describe('the packed packages in a fresh Nest app', () => {
       packs[lib.name] = result;
     }
 
-    // 3. A user's project: its own package.json, the tarballs as dependencies, nothing from the monorepo.
+    // 3. A user's project: its own package.json, the tarballs as dependencies, nothing from the monorepo. The
+    //    packages a Nest app already has are taken at the ranges the library's peerDependencies ask for.
+    const { peerDependencies: peers = {} } = JSON.parse(
+      await readFile(join(libs[0].dir, 'package.json'), 'utf8'),
+    ) as { peerDependencies?: Record<string, string> };
     const pkg = {
       name: 'reflex-bridge-pack-check',
       private: true,
@@ -260,13 +264,13 @@ describe('the packed packages in a fresh Nest app', () => {
       dependencies: {
         '@reflex-bridge/nest': `file:${join(tarballs, packs['@reflex-bridge/nest']!.filename)}`,
         '@reflex-bridge/client': `file:${join(tarballs, packs['@reflex-bridge/client']!.filename)}`,
-        '@nestjs/common': '^12',
-        '@nestjs/core': '^12',
+        '@nestjs/common': peers['@nestjs/common'] ?? '^12',
+        '@nestjs/core': peers['@nestjs/core'] ?? '^12',
         '@nestjs/platform-express': '^12',
-        'reflect-metadata': '*',
-        rxjs: '^7',
-        'class-validator': '*',
-        'class-transformer': '*',
+        'reflect-metadata': peers['reflect-metadata'] ?? '^0.2',
+        rxjs: peers['rxjs'] ?? '^7',
+        'class-validator': peers['class-validator'] ?? '^0.15',
+        'class-transformer': peers['class-transformer'] ?? '^0.5',
         'socket.io-client': '^4',
       },
     };

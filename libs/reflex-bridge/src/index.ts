@@ -23,3 +23,9 @@ export { AppState } from './bridge/app-state.js';
 export { currentRequest, currentUser, currentSession, NoRequestError } from './bridge/event-context.js';
 export { SyntheticRequest } from './bridge/synthetic-request.js';
 export { SESSION_COOKIE_EVENT } from './bridge/bridge-runner.service.js';
+
+export { EventCacheService } from './cache/event-cache.service.js';
+export type { EventCacheOptions, FastAuthOptions, AuthSnapshot, EventCacheInvalidation } from './cache/event-cache.options.js';
+export { SessionNotLoadedError } from './bridge/fast-auth.js';
+export type { MetricsOptions, BridgePhase } from './metrics/metrics.options.js';
+export type { MirrorOptions } from './bridge/bridge.options.js';

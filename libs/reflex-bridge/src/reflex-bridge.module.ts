@@ -12,6 +12,8 @@ import { ClientRegistry } from './gateway/client-registry.js';
 import { BridgeRunner } from './bridge/bridge-runner.service.js';
 import { CookieHandoffService } from './bridge/cookie-handoff.service.js';
 import { CookieHandoffRoute } from './bridge/cookie-handoff.route.js';
+import { EventCacheService } from './cache/event-cache.service.js';
+import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -39,11 +41,13 @@ import { CookieHandoffRoute } from './bridge/cookie-handoff.route.js';
     ClientRegistry,
     CookieHandoffService,
     CookieHandoffRoute,
+    EventCacheService,
+    BridgeMetrics,
     BridgeRunner,
     EventPipeline,
     EventGateway,
     ReflexStateService,
   ],
-  exports: [StateStore, ReflexStateService, EventGateway, RESOLVED_OPTIONS],
+  exports: [StateStore, ReflexStateService, EventCacheService, EventGateway, RESOLVED_OPTIONS],
 })
 export class ReflexBridgeModule extends ReflexBridgeConfigurableModule {}

@@ -1,5 +1,7 @@
 import type { StateStore } from './state/store/state-store.js';
-import type { BridgeOptions } from './bridge/bridge.options.js';
+import type { BridgeOptions, MirrorOptions } from './bridge/bridge.options.js';
+import type { EventCacheOptions, FastAuthOptions } from './cache/event-cache.options.js';
+import type { MetricsOptions } from './metrics/metrics.options.js';
 
 /**
  * Options of {@link ReflexBridgeModule}. Every field is optional; {@link resolveOptions} merges the defaults
@@ -57,6 +59,30 @@ export interface ReflexBridgeModuleOptions {
   /** The bridge: which part of the app's request pipeline runs around each event. See {@link BridgeOptions}. */
   bridge?: BridgeOptions;
   /**
+   * The event cache of auth snapshots (per session), read by fast auth. See {@link EventCacheOptions}.
+   * @default in memory, TTL 60 s
+   */
+  eventCache?: EventCacheOptions;
+  /**
+   * Fast auth: on `auth_only` events whose session has a fresh snapshot in the event cache, skip the session
+   * and auth middleware, load the user by id, and give handlers a lazy session. Opt-in: it trades
+   * middleware calls for a staleness window of at most the cache TTL. See {@link FastAuthOptions}.
+   * @default false
+   */
+  fastAuth?: false | FastAuthOptions;
+  /**
+   * Bridge timing: `true` logs one debug line per phase through the `ReflexBridgeMetrics` logger; an object
+   * names the logger and/or adds prom-client metrics. See {@link MetricsOptions}.
+   * @default false
+   */
+  metrics?: boolean | MetricsOptions;
+  /**
+   * `'lean'` turns off, only where you left them unset, `bridge.authAutoSync` and the `bridge.mirrors`
+   * (smaller deltas, less per-event work). Values you set explicitly are kept.
+   * @default 'default'
+   */
+  preset?: 'default' | 'lean';
+  /**
    * Make the module's exported providers available everywhere without importing the module again.
    * @default true
    */
@@ -74,7 +100,11 @@ export interface ResolvedReflexBridgeOptions {
   pingTimeoutMs: number;
   stateStore: StateStore | undefined;
   cookieHandoffPath: string;
-  bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses'>> & BridgeOptions;
+  bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
+  eventCache: Required<Omit<EventCacheOptions, 'store' | 'redisUrl'>> & Pick<EventCacheOptions, 'store' | 'redisUrl'>;
+  fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
+  metrics: (Required<Omit<MetricsOptions, 'registry'>> & Pick<MetricsOptions, 'registry'>) | undefined;
+  preset: 'default' | 'lean';
 }
 
 /** The defaults, in one place. */
@@ -86,7 +116,9 @@ export const DEFAULT_OPTIONS = {
   pingIntervalMs: 25_000,
   pingTimeoutMs: 120_000,
   cookieHandoffPath: '/_bridge/session-cookie',
-  bridge: { mode: 'full', authAutoSync: true, redirectStatuses: [301, 302, 303, 307, 308] },
+  bridge: { mode: 'full', authAutoSync: true, redirectStatuses: [301, 302, 303, 307, 308], mirrors: { flash: true, csrf: true, language: true } },
+  eventCache: { ttlSeconds: 60, keyPrefix: 'rx:event:', operationTimeoutMs: 250 },
+  metrics: { logger: 'ReflexBridgeMetrics', log: true },
 } as const;
 
 /** Thrown at startup for an invalid option; the message names the option. */
@@ -114,7 +146,7 @@ function httpPath(name: string, value: unknown): string {
 
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'stateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
-  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath',
+  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -148,7 +180,29 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   if (options.stateStore !== undefined && typeof (options.stateStore as StateStore).acquire !== 'function') {
     throw new InvalidOptionError('stateStore', 'expected a StateStore instance');
   }
+  const preset = options.preset ?? 'default';
+  if (preset !== 'default' && preset !== 'lean') {
+    throw new InvalidOptionError('preset', `expected "default" or "lean", got ${JSON.stringify(preset)}`);
+  }
+  // The lean preset changes only what the app left unset.
+  const lean = preset === 'lean';
+  const mirrors = bridge.mirrors ?? {};
+  const eventCache = options.eventCache ?? {};
+  const ttlSeconds = eventCache.ttlSeconds ?? DEFAULT_OPTIONS.eventCache.ttlSeconds;
+  if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds < 0) {
+    throw new InvalidOptionError('eventCache.ttlSeconds', `expected a number of seconds ≥ 0, got ${JSON.stringify(ttlSeconds)}`);
+  }
   return {
+    preset,
+    eventCache: {
+      ttlSeconds,
+      keyPrefix: eventCache.keyPrefix ?? DEFAULT_OPTIONS.eventCache.keyPrefix,
+      operationTimeoutMs: positiveNumber('eventCache.operationTimeoutMs', eventCache.operationTimeoutMs) ?? DEFAULT_OPTIONS.eventCache.operationTimeoutMs,
+      store: eventCache.store,
+      redisUrl: eventCache.redisUrl,
+    },
+    fastAuth: resolveFastAuth(options.fastAuth),
+    metrics: resolveMetrics(options.metrics),
     path,
     maxMessageBytes: positiveNumber('maxMessageBytes', options.maxMessageBytes) ?? DEFAULT_OPTIONS.maxMessageBytes,
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
@@ -161,8 +215,34 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     bridge: {
       ...bridge,
       mode,
-      authAutoSync: bridge.authAutoSync ?? DEFAULT_OPTIONS.bridge.authAutoSync,
+      authAutoSync: bridge.authAutoSync ?? (lean ? false : DEFAULT_OPTIONS.bridge.authAutoSync),
+      mirrors: {
+        flash: mirrors.flash ?? (lean ? false : DEFAULT_OPTIONS.bridge.mirrors.flash),
+        csrf: mirrors.csrf ?? (lean ? false : DEFAULT_OPTIONS.bridge.mirrors.csrf),
+        language: mirrors.language ?? (lean ? false : DEFAULT_OPTIONS.bridge.mirrors.language),
+      },
       redirectStatuses: bridge.redirectStatuses ?? [...DEFAULT_OPTIONS.bridge.redirectStatuses],
     },
   };
+}
+
+function resolveFastAuth(fastAuth: ReflexBridgeModuleOptions['fastAuth']): ResolvedReflexBridgeOptions['fastAuth'] {
+  if (fastAuth === undefined || fastAuth === false) return undefined;
+  if (typeof fastAuth !== 'object') throw new InvalidOptionError('fastAuth', 'expected false or an object with sessionSecret and loadUser');
+  const secrets = Array.isArray(fastAuth.sessionSecret) ? fastAuth.sessionSecret : [fastAuth.sessionSecret];
+  if (secrets.length === 0 || secrets.some((secret) => typeof secret !== 'string' || secret.length === 0)) {
+    throw new InvalidOptionError('fastAuth.sessionSecret', 'expected the session middleware\'s secret (a non-empty string or array of strings)');
+  }
+  if (typeof fastAuth.loadUser !== 'function') throw new InvalidOptionError('fastAuth.loadUser', 'expected a function (id) => user');
+  return { ...fastAuth, sessionSecrets: secrets, sessionCookieName: fastAuth.sessionCookieName ?? 'connect.sid' };
+}
+
+function resolveMetrics(metrics: ReflexBridgeModuleOptions['metrics']): ResolvedReflexBridgeOptions['metrics'] {
+  if (metrics === undefined || metrics === false) return undefined;
+  const given = metrics === true ? {} : metrics;
+  if (typeof given !== 'object' || given === null) throw new InvalidOptionError('metrics', 'expected a boolean or an object');
+  if (given.registry !== undefined && typeof given.registry.registerMetric !== 'function') {
+    throw new InvalidOptionError('metrics.registry', 'expected a prom-client Registry');
+  }
+  return { logger: given.logger ?? DEFAULT_OPTIONS.metrics.logger, log: given.log ?? DEFAULT_OPTIONS.metrics.log, registry: given.registry };
 }

@@ -20,6 +20,12 @@ export abstract class AppState {
   isAuthenticated = false;
   /** Snapshot: the user name of the last bridged event's user, or `''`. */
   username = '';
+  /** Mirror (`bridge.mirrors.flash`): the flash messages the last bridged event consumed. */
+  flashMessages: Array<{ level: string; message: string }> = [];
+  /** Mirror (`bridge.mirrors.csrf`): the CSRF token of the last bridged event. */
+  csrfToken = '';
+  /** Mirror (`bridge.mirrors.language`): the active language of the last bridged event. */
+  language = '';
 
   /** The bridged request of the current event (throws on the `none` tier). */
   get request(): SyntheticRequest {

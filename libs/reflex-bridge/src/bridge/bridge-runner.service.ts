@@ -19,6 +19,11 @@ import { SyntheticResponse } from './synthetic-response.js';
 import { runMiddleware } from './middleware-runner.js';
 import { AppState } from './app-state.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
+import { EventCacheService } from '../cache/event-cache.service.js';
+import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
+import type { EventTimer } from '../metrics/event-timer.js';
+import { syncAppState } from './app-state-sync.js';
+import { tryFastAuth } from './fast-auth.js';
 import { currentEventContext } from './event-context.js';
 import { cookieNames, mergeSetCookies } from './cookie-header.js';
 
@@ -34,6 +39,13 @@ export interface BridgeOutcome {
   redirect?: ClientEvent;
   /** The cookie header the request was built with (to tell later whether the session cookie changed). */
   cookieHeader?: string;
+  /** True when fast auth answered instead of the middleware. */
+  fastPath?: boolean;
+  /** The session id and user presence right after the auth chain, to notice logouts. */
+  sessionIdBefore?: string;
+  hadUser?: boolean;
+  /** Per-phase timing, when metrics are on. */
+  timer?: EventTimer;
 }
 
 type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => Promise<unknown>;
@@ -57,6 +69,8 @@ export class BridgeRunner implements OnModuleInit {
     private readonly moduleRef: ModuleRef,
     private readonly contextCreator: ExternalContextCreator,
     private readonly handoffs: CookieHandoffService,
+    private readonly cache: EventCacheService,
+    private readonly metrics: BridgeMetrics,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -84,16 +98,26 @@ export class BridgeRunner implements OnModuleInit {
     return resolveTier({ resolverAnswer, ...this.staticTierInputs(handler), mode: this.options.bridge.mode, upload });
   }
 
-  /** Runs the tier's middleware for one event. A middleware answer short-circuits (redirect or error). */
-  async run(handler: HandlerDefinition, routerData: RouterData, client: EventClient): Promise<BridgeOutcome> {
-    const tier = this.tierFor(handler, typeof routerData.pathname === 'string' ? routerData.pathname : '/');
-    if (tier === 'none') return { tier };
+  /**
+   * Runs the tier's chain for one event: nothing on `none`; on `auth_only` the fast-auth path when it has a
+   * fresh snapshot, else the session and auth middleware; on `full` all middleware. A middleware answer
+   * short-circuits (a redirect, or an error).
+   */
+  async run(handler: HandlerDefinition, routerData: RouterData, client: EventClient, timer?: EventTimer): Promise<BridgeOutcome> {
+    const pathname = typeof routerData.pathname === 'string' ? routerData.pathname : '/';
+    const tierStart = performance.now();
+    const tier = this.tierFor(handler, pathname);
+    if (timer) {
+      timer.tier = tier;
+      timer.add('tier', performance.now() - tierStart);
+    }
+    if (tier === 'none') return { tier, timer };
     const cookieHeader = this.cookieHeaders.get(client) ?? client.headers.cookie ?? '';
     const headers = { ...client.headers };
     if (cookieHeader) headers.cookie = cookieHeader;
     else delete headers.cookie;
     const request = new SyntheticRequest({
-      path: typeof routerData.pathname === 'string' ? routerData.pathname : '/',
+      path: pathname,
       query: routerData.query ?? {},
       headers,
       ip: routerData.ip,
@@ -101,30 +125,60 @@ export class BridgeRunner implements OnModuleInit {
       secure: this.options.bridge.trustProxy === true && headers['x-forwarded-proto'] === 'https',
     });
     const response = new SyntheticResponse();
-    const chain: RequestHandler[] =
-      tier === 'auth_only'
-        ? (this.options.bridge.authMiddleware ?? [])
-        : [...(this.options.bridge.authMiddleware ?? []), ...(this.options.bridge.fullMiddleware ?? [])];
-    const outcome: BridgeOutcome = { tier, request, response, cookieHeader };
-    if ((await runMiddleware(chain, request, response)) === 'answered') {
+    const authChain = this.options.bridge.authMiddleware ?? [];
+    const outcome: BridgeOutcome = { tier, request, response, cookieHeader, timer };
+
+    if (tier === 'auth_only' && this.options.fastAuth && this.cache.enabled) {
+      const start = performance.now();
+      try {
+        const fast = await tryFastAuth(request, this.cache, this.options.fastAuth, async () => {
+          await runMiddleware(authChain, request, response);
+        });
+        this.metrics.cacheLookup(fast.hit);
+        if (fast.hit) {
+          timer?.add('fast_auth', performance.now() - start);
+          return { ...outcome, fastPath: true, sessionIdBefore: fast.sessionId, hadUser: request.user !== undefined };
+        }
+      } catch (error) {
+        this.logger.warn(`Fast auth failed for ${handler.fullName}; using the middleware: ${(error as Error).message}`);
+      }
+    }
+
+    const start = performance.now();
+    const chain: RequestHandler[] = tier === 'auth_only' ? authChain : [...authChain, ...(this.options.bridge.fullMiddleware ?? [])];
+    const answered = (await runMiddleware(chain, request, response)) === 'answered';
+    timer?.add('middleware', performance.now() - start);
+    if (answered) {
       const redirectTo = this.redirectTarget(response);
       if (redirectTo !== undefined) return { ...outcome, redirect: redirect(redirectTo) };
       throw this.errorFromResponse(response, 'A middleware refused the event.');
     }
-    return outcome;
+    // Logouts on the bridged request (req.logout / req.session.destroy) drop the session's snapshot.
+    this.cache.watchLogout(request as never);
+    return { ...outcome, sessionIdBefore: request.sessionID, hadUser: request.user !== undefined };
   }
 
   /** Calls the handler: through the Nest enhancers on `full`, directly otherwise. */
   async invoke(outcome: BridgeOutcome, handler: HandlerDefinition, target: object, args: unknown[]): Promise<unknown> {
     const method = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
-    if (outcome.tier !== 'full' || !outcome.request || !outcome.response) return method.apply(target, args);
+    if (outcome.tier !== 'full' || !outcome.request || !outcome.response) {
+      if (!outcome.timer) return method.apply(target, args);
+      return outcome.timer.measure('handler', () => method.apply(target, args));
+    }
     const response = outcome.response;
     // An exception filter that answered on the synthetic response decides what the client is told, even
     // when Nest rethrows (a filter returning nothing counts as "not handled" in external contexts).
     const answeredByFilter = () => response.finished && response.statusCode >= 400;
     let result: unknown;
     try {
+      const start = performance.now();
       result = await this.enhancedHandler(handler)(outcome.request, response);
+      if (outcome.timer) {
+        // The wrapper stamped when Nest let the call through: before that is guards and interceptors.
+        const entered = (outcome.request as SyntheticRequest & { handlerEnteredAt?: number }).handlerEnteredAt ?? start;
+        outcome.timer.add('guards', entered - start);
+        outcome.timer.add('handler', performance.now() - entered);
+      }
     } catch (error) {
       if (answeredByFilter()) throw this.errorFromResponse(response, 'The event was refused.');
       throw error instanceof HttpException ? this.errorFromHttpException(error) : error;
@@ -133,15 +187,9 @@ export class BridgeRunner implements OnModuleInit {
     return result;
   }
 
-  /** After each committed step: refresh `AppState`'s snapshot vars from the live request. */
-  async afterStep(outcome: BridgeOutcome, view: StateView): Promise<void> {
-    if (!outcome.request || !this.options.bridge.authAutoSync || !(view.target instanceof AppState)) return;
-    const user = outcome.request.user as Record<string, unknown> | undefined;
-    const target = view.target as unknown as AppState;
-    const authenticated = Boolean(user);
-    if (target.isAuthenticated !== authenticated) target.isAuthenticated = authenticated;
-    const username = this.usernameOf(user);
-    if (target.username !== username) target.username = username;
+  /** Before each step is committed: refresh an `AppState`'s snapshot and mirror vars from the live request. */
+  afterStep(outcome: BridgeOutcome, view: StateView): void {
+    if (outcome.request && view.target instanceof AppState) syncAppState(view.target, outcome.request, this.options);
   }
 
   /**
@@ -152,6 +200,7 @@ export class BridgeRunner implements OnModuleInit {
   async finish(outcome: BridgeOutcome, client: EventClient): Promise<void> {
     const response = outcome.response;
     if (!response) return;
+    await this.updateSnapshot(outcome);
     if (!response.finished) {
       await new Promise<void>((resolve) => {
         response.once('finish', () => resolve());
@@ -169,6 +218,31 @@ export class BridgeRunner implements OnModuleInit {
     for (const name of cookieNames(setCookies)) expected[name] = presented[name];
     const token = this.handoffs.issue(setCookies, expected);
     client.emitUpdate({ events: [{ name: SESSION_COOKIE_EVENT, payload: { url: `${this.options.cookieHandoffPath}/${token}` } }] });
+  }
+
+  /**
+   * After an event that ran the auth chain: a logout (the user went away, or the session id changed)
+   * invalidates the old session's snapshot; otherwise the current snapshot is written for fast auth.
+   */
+  private async updateSnapshot(outcome: BridgeOutcome): Promise<void> {
+    const request = outcome.request;
+    if (!request || !this.cache.enabled) return;
+    let sessionId: string | undefined;
+    try {
+      sessionId = request.sessionID;
+    } catch {
+      return;
+    }
+    const before = outcome.sessionIdBefore;
+    if (before && (before !== sessionId || (outcome.hadUser && request.user === undefined))) {
+      await this.cache.invalidate(before, 'logout');
+    }
+    if (outcome.fastPath || !sessionId) return;
+    const user = request.user as Record<string, unknown> | undefined;
+    const userId = user ? (this.options.fastAuth?.userIdOf?.(user) ?? (user.id as string | number | undefined)) : null;
+    // A user without an id cannot be rebuilt by fast auth: keep no snapshot rather than a wrong one.
+    if (userId === undefined) return;
+    await this.cache.set(sessionId, { userId, isAuthenticated: user !== undefined });
   }
 
   /** The client IP: the first `X-Forwarded-For` entry when the proxy is trusted, else the peer address. */
@@ -215,6 +289,7 @@ export class BridgeRunner implements OnModuleInit {
       const wrapper = function (this: unknown) {
         const context = currentEventContext();
         if (!context?.target) throw new Error('ReflexBridge: handler invoked outside an event');
+        if (context.request) (context.request as SyntheticRequest & { handlerEnteredAt?: number }).handlerEnteredAt = performance.now();
         return original.apply(context.target, context.args ?? []);
       };
       Object.defineProperty(wrapper, 'name', { value: original.name });
@@ -234,13 +309,6 @@ export class BridgeRunner implements OnModuleInit {
       this.enhanced.set(handler, enhanced);
     }
     return enhanced;
-  }
-
-  private usernameOf(user: Record<string, unknown> | undefined): string {
-    if (!user) return '';
-    if (this.options.bridge.usernameOf) return this.options.bridge.usernameOf(user);
-    for (const key of ['username', 'email', 'name']) if (typeof user[key] === 'string') return user[key];
-    return '';
   }
 
   private redirectTarget(response: SyntheticResponse): string | undefined {

@@ -30,8 +30,15 @@ export interface BridgeOptions {
    */
   fullMiddleware?: RequestHandler[];
   /**
+   * Which request values `AppState` mirrors into vars after bridged events: flash messages
+   * (`req.flash()`, e.g. connect-flash), the CSRF token (`req.csrfToken()`) and the active language
+   * (`req.language`, else the first `Accept-Language`). Each mirror costs a little per event and delta bytes.
+   * @default { flash: true, csrf: true, language: true } (all off, where unset, with `preset: 'lean'`)
+   */
+  mirrors?: MirrorOptions;
+  /**
    * Refresh `AppState`'s `isAuthenticated` / `username` snapshot vars after every bridged event.
-   * @default true
+   * @default true (false, where unset, with `preset: 'lean'`)
    */
   authAutoSync?: boolean;
   /**
@@ -49,4 +56,14 @@ export interface BridgeOptions {
    * @default the user's `username`, `email` or `name`, the first that is a string
    */
   usernameOf?: (user: Record<string, unknown>) => string;
+}
+
+/** The `bridge.mirrors` switches. */
+export interface MirrorOptions {
+  /** Mirror flash messages into `AppState.flashMessages`. @default true */
+  flash?: boolean;
+  /** Mirror the CSRF token into `AppState.csrfToken`. @default true */
+  csrf?: boolean;
+  /** Mirror the active language into `AppState.language`. @default true */
+  language?: boolean;
 }

@@ -90,12 +90,6 @@ export class LiveSubscription implements AsyncIterableIterator<ModelChange> {
     return Promise.resolve({ value: undefined, done: true });
   }
 
-  /** Ends the subscription; the error is the consumer's own, so it is handed back. */
-  throw(error?: unknown): Promise<IteratorResult<ModelChange>> {
-    this.unsubscribe();
-    return Promise.reject(error);
-  }
-
   /** Stops receiving changes and ends the iteration. Safe to call more than once. */
   unsubscribe(): void {
     if (this.ended) return;

@@ -16,6 +16,7 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { TokenQueue } from './token-queue.js';
 import type { EventClient } from './event-client.js';
 import { buildRouterVar } from './router-var.js';
+import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 
 const HYDRATE = `${ROOT_STATE_NAME}.hydrate`;
 const SET_IS_HYDRATED = `${ROOT_STATE_NAME}.set_is_hydrated`;
@@ -44,6 +45,7 @@ export class EventPipeline {
     private readonly registry: StateRegistry,
     private readonly store: StateStore,
     private readonly bridge: BridgeRunner,
+    private readonly metrics: BridgeMetrics,
   ) {}
 
   /**
@@ -111,7 +113,8 @@ export class EventPipeline {
   }
 
   private async runHandler(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent): Promise<void> {
-    const outcome: BridgeOutcome = await this.bridge.run(handler, event.routerData, client);
+    const timer = this.metrics.start(handler.fullName);
+    const outcome: BridgeOutcome = await this.bridge.run(handler, event.routerData, client, timer);
     if (outcome.redirect) {
       client.emitUpdate({ events: [outcome.redirect] });
       return;
@@ -122,11 +125,15 @@ export class EventPipeline {
       const view = new StateView(handler.state, tree.state[handler.state.fullName]);
       const context = { tier: outcome.tier, handlerName: handler.fullName, request: outcome.request, target: view.target, args };
       const step = async (produced: unknown) => {
-        await this.bridge.afterStep(outcome, view);
+        const commitStart = performance.now();
+        this.bridge.afterStep(outcome, view);
         const delta = await this.commit(lease, tree, view);
+        const emitStart = performance.now();
+        timer?.add('delta', emitStart - commitStart);
         if (delta) client.emitUpdate({ delta });
         const clientEvents = this.collectEvents(produced, followUps);
         if (clientEvents.length) client.emitUpdate({ events: clientEvents });
+        timer?.add('emit', performance.now() - emitStart);
       };
       try {
         const result = await runInEventContext(context, () => this.bridge.invoke(outcome, handler, view.target, args));
@@ -149,6 +156,7 @@ export class EventPipeline {
         }
       } finally {
         await this.bridge.finish(outcome, client);
+        this.metrics.finish(timer);
       }
     });
     for (const followUp of followUps) void this.enqueueServerEvent(client, token, followUp, event);

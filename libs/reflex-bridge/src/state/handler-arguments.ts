@@ -7,7 +7,7 @@ import type { EventParamDefinition } from './event-param.decorator.js';
 /** What a handler's decorated parameters can receive besides the payload. */
 export interface HandlerArgumentSources {
   payload: Record<string, unknown>;
-  request?: { user?: unknown; session?: unknown };
+  request?: { user?: unknown; session?: unknown; loadSession?: () => Promise<unknown> };
 }
 
 const PRIMITIVES = new Map<unknown, string>([
@@ -77,7 +77,8 @@ export async function resolveHandlerArguments(handler: HandlerDefinition, source
         args[param.index] = sources.request?.user;
         break;
       case 'session':
-        args[param.index] = sources.request?.session;
+        // On the fast-auth path the session is lazy: asking for it loads it.
+        args[param.index] = sources.request?.loadSession ? await sources.request.loadSession() : sources.request?.session;
         break;
     }
   }

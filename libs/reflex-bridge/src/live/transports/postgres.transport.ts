@@ -1,11 +1,12 @@
 import { Logger } from '@nestjs/common';
+import type * as Pg from 'pg';
 import type { Client as PgClient, Pool as PgPool } from 'pg';
 import { LiveTransport } from '../live-transport.js';
 import { LiveTransportError } from '../live-transport.error.js';
 import { ModelChange } from '../model-change.js';
 import { ChangeSequencer } from './change-sequencer.js';
 
-type PgModule = typeof import('pg');
+type PgModule = typeof Pg;
 
 /** Options of {@link PostgresTransport}. */
 export interface PostgresTransportOptions {
@@ -139,7 +140,13 @@ export class PostgresTransport extends LiveTransport {
     this.state = 'starting';
     this.onChange = onChange;
     // Loaded on first use so applications that never use Postgres need not install `pg`.
-    const loaded = await import('pg');
+    let loaded: PgModule;
+    try {
+      loaded = await import('pg');
+    } catch (error) {
+      this.state = 'new';
+      throw new Error('PostgresTransport needs the "pg" package: npm install pg', { cause: error });
+    }
     const pg = (this.pg = (loaded as unknown as { default?: PgModule }).default ?? loaded);
     try {
       await this.listen();

@@ -1,11 +1,12 @@
 import { Logger } from '@nestjs/common';
+import type * as Redis from 'redis';
+import type { createClient } from 'redis';
 import { LiveTransport } from '../live-transport.js';
 import { LiveTransportError } from '../live-transport.error.js';
 import { ModelChange } from '../model-change.js';
 import { ChangeSequencer } from './change-sequencer.js';
 
-type RedisModule = typeof import('redis');
-type RedisClient = ReturnType<RedisModule['createClient']>;
+type RedisClient = ReturnType<typeof createClient>;
 type Role = 'publisher' | 'subscriber';
 
 /** Options of {@link RedisTransport}. */
@@ -112,9 +113,15 @@ export class RedisTransport extends LiveTransport {
     this.state = 'starting';
     this.onChange = onChange;
     // Loaded on first use so applications that never use Redis need not install it.
-    const { createClient } = await import('redis');
-    const publisher = (this.publisher = this.connection(createClient, 'publisher'));
-    const subscriber = (this.subscriber = this.connection(createClient, 'subscriber'));
+    let redis: typeof Redis;
+    try {
+      redis = await import('redis');
+    } catch (error) {
+      this.state = 'new';
+      throw new Error('RedisTransport needs the "redis" package (node-redis 5): npm install redis', { cause: error });
+    }
+    const publisher = (this.publisher = this.connection(redis.createClient, 'publisher'));
+    const subscriber = (this.subscriber = this.connection(redis.createClient, 'subscriber'));
     try {
       await Promise.all([publisher.connect(), subscriber.connect()]);
       await subscriber.subscribe(this.channel, (message) => this.receive(message));
@@ -198,9 +205,9 @@ export class RedisTransport extends LiveTransport {
     return this.state === 'closed';
   }
 
-  private connection(createClient: RedisModule['createClient'], role: Role): RedisClient {
+  private connection(create: typeof createClient, role: Role): RedisClient {
     let everReady = false;
-    const client = createClient({
+    const client = create({
       url: this.url,
       disableOfflineQueue: true,
       socket: {

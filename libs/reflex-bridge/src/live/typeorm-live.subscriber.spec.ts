@@ -1,0 +1,197 @@
+import 'reflect-metadata';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { Column, DataSource, DeleteDateColumn, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { LiveBroadcaster } from './live-broadcaster.service.js';
+import { LiveModelRegistry } from './live-model.registry.js';
+import { LiveTransport } from './live-transport.js';
+import { LiveTransportError } from './live-transport.error.js';
+import type { ModelChange } from './model-change.js';
+import { TypeormLiveSubscriber } from './typeorm-live.subscriber.js';
+
+@Entity()
+class Product {
+  @PrimaryGeneratedColumn()
+  id!: number;
+
+  @Column('text')
+  name!: string;
+
+  @DeleteDateColumn({ type: 'datetime', nullable: true })
+  deletedAt?: Date | null;
+}
+
+@Entity()
+class StockLine {
+  @PrimaryColumn('text')
+  warehouse!: string;
+
+  @PrimaryColumn('integer')
+  productId!: number;
+
+  @Column('integer')
+  quantity!: number;
+}
+
+@Entity()
+class AuditEntry {
+  @PrimaryGeneratedColumn()
+  id!: number;
+
+  @Column('text')
+  note!: string;
+}
+
+/** A transport that is down: every publish fails. */
+class DownTransport extends LiveTransport {
+  override async start(): Promise<void> {}
+  override async publish(): Promise<void> {
+    throw new LiveTransportError('unavailable', 'transport down (expected by the test)');
+  }
+  override async close(): Promise<void> {}
+}
+
+describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
+  let dataSource: DataSource;
+  let broadcaster: LiveBroadcaster;
+  let registry: LiveModelRegistry;
+  let seen: ModelChange[];
+
+  const summary = () => seen.map((c) => `${c.modelLabel} ${c.action} ${c.pk}`);
+
+  beforeEach(async () => {
+    registry = new LiveModelRegistry();
+    registry.register(Product, 'shop.product');
+    registry.register(StockLine, 'shop.stock');
+    broadcaster = new LiveBroadcaster();
+    seen = [];
+    for (const label of ['shop.product', 'shop.stock', 'shop.audit']) {
+      broadcaster.observe(label).subscribe((change) => seen.push(change));
+    }
+    dataSource = new DataSource({
+      type: 'better-sqlite3',
+      database: ':memory:',
+      entities: [Product, StockLine, AuditEntry],
+      synchronize: true,
+    });
+    await dataSource.initialize();
+    new TypeormLiveSubscriber(broadcaster, registry).attach(dataSource);
+  });
+
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await dataSource.destroy();
+    await broadcaster.close();
+  });
+
+  it('publishes created / updated / deleted for save and remove, with the primary key', async () => {
+    const products = dataSource.getRepository(Product);
+    const lamp = await products.save(products.create({ name: 'Lamp' }));
+    // Published (and delivered locally) by the time save() resolves.
+    expect(summary()).toEqual([`shop.product created ${lamp.id}`]);
+    lamp.name = 'Desk lamp';
+    await products.save(lamp);
+    const id = lamp.id;
+    await products.remove(lamp);
+    expect(summary()).toEqual([`shop.product created ${id}`, `shop.product updated ${id}`, `shop.product deleted ${id}`]);
+    expect(typeof seen[0].pk).toBe('number');
+  });
+
+  it('publishes deleted for a soft remove and created for a recover', async () => {
+    const products = dataSource.getRepository(Product);
+    const lamp = await products.save(products.create({ name: 'Lamp' }));
+    await products.softRemove(lamp);
+    await products.recover(lamp);
+    expect(summary()).toEqual([
+      `shop.product created ${lamp.id}`,
+      `shop.product deleted ${lamp.id}`,
+      `shop.product created ${lamp.id}`,
+    ]);
+  });
+
+  it('ignores entities that are not live, and stops after unregister', async () => {
+    await dataSource.getRepository(AuditEntry).save({ note: 'x' });
+    registry.unregister(Product);
+    await dataSource.getRepository(Product).save({ name: 'Lamp' });
+    expect(seen).toHaveLength(0);
+  });
+
+  it('encodes a composite primary key as a JSON array in primary-column order', async () => {
+    await dataSource.getRepository(StockLine).save({ warehouse: 'north', productId: 7, quantity: 3 });
+    expect(summary()).toEqual(['shop.stock created ["north",7]']);
+  });
+
+  it('publishes inside a transaction only after it commits', async () => {
+    let duringTransaction = -1;
+    await dataSource.transaction(async (manager) => {
+      await manager.save(Product, { name: 'A' });
+      await manager.save(Product, { name: 'B' });
+      duringTransaction = seen.length;
+    });
+    expect(duringTransaction).toBe(0);
+    expect(summary()).toEqual(['shop.product created 1', 'shop.product created 2']);
+  });
+
+  it('publishes nothing for a transaction that rolls back', async () => {
+    await expect(
+      dataSource.transaction(async (manager) => {
+        await manager.save(Product, { name: 'A' });
+        throw new Error('rollback (expected by the test)');
+      }),
+    ).rejects.toThrow(/rollback/);
+    expect(seen).toHaveLength(0);
+    expect(await dataSource.getRepository(Product).count()).toBe(0);
+  });
+
+  it('drops what a rolled-back savepoint recorded and keeps the outer changes', async () => {
+    const runner = dataSource.createQueryRunner();
+    await runner.startTransaction();
+    await runner.manager.save(Product, { name: 'kept' });
+    await runner.startTransaction(); // savepoint
+    await runner.manager.save(Product, { name: 'rolled back' });
+    await runner.rollbackTransaction(); // to the savepoint
+    await runner.startTransaction(); // another savepoint, released
+    await runner.manager.save(Product, { name: 'released' });
+    await runner.commitTransaction();
+    expect(seen).toHaveLength(0); // the outer transaction is still open
+    await runner.commitTransaction();
+    await runner.release();
+    const rows = await dataSource.getRepository(Product).find({ order: { id: 'ASC' } });
+    expect(rows.map((p) => p.name)).toEqual(['kept', 'released']);
+    // SQLite reuses the rolled-back row's id, so the ids come from the table rather than being assumed.
+    expect(summary()).toEqual(rows.map((p) => `shop.product created ${p.id}`));
+    expect(seen).toHaveLength(2);
+  });
+
+  it('publishes for a QueryBuilder insert (generated id) but not for a bulk update without keys', async () => {
+    jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+    await dataSource.createQueryBuilder().insert().into(Product).values({ name: 'Lamp' }).execute();
+    await dataSource.createQueryBuilder().update(Product).set({ name: 'Renamed' }).where('id = :id', { id: 1 }).execute();
+    expect(summary()).toEqual(['shop.product created 1']);
+  });
+
+  it("never fails the caller's save when publishing fails; it logs instead", async () => {
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const down = new LiveBroadcaster(new DownTransport());
+    const other = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Product], synchronize: true });
+    await other.initialize();
+    try {
+      new TypeormLiveSubscriber(down, registry).attach(other);
+      const saved = await other.getRepository(Product).save({ name: 'Lamp' });
+      expect(saved.id).toBe(1);
+      expect(String(error.mock.calls[0]?.[0])).toMatch(/Could not publish the live change created "shop\.product" #1: transport down/);
+    } finally {
+      await other.destroy();
+      await down.close();
+    }
+  });
+
+  it('attaches once and detaches', () => {
+    const subscriber = new TypeormLiveSubscriber(broadcaster, registry);
+    const before = dataSource.subscribers.length;
+    subscriber.attach(dataSource).attach(dataSource);
+    expect(dataSource.subscribers.length).toBe(before + 1);
+    subscriber.detach(dataSource);
+    expect(dataSource.subscribers.length).toBe(before);
+  });
+});

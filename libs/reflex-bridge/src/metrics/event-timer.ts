@@ -1,0 +1,30 @@
+import type { BridgePhase } from './metrics.options.js';
+
+/** Accumulates the milliseconds one event spends in each phase (streaming handlers add up per yield). */
+export class EventTimer {
+  readonly phases = new Map<BridgePhase, number>();
+  private readonly started = performance.now();
+  tier = 'none';
+
+  constructor(readonly handlerName: string) {}
+
+  /** Adds `ms` to `phase`. */
+  add(phase: BridgePhase, ms: number): void {
+    this.phases.set(phase, (this.phases.get(phase) ?? 0) + ms);
+  }
+
+  /** Runs `work`, adding its duration to `phase`. */
+  async measure<T>(phase: BridgePhase, work: () => Promise<T> | T): Promise<T> {
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.add(phase, performance.now() - start);
+    }
+  }
+
+  /** Milliseconds since the event started. */
+  elapsed(): number {
+    return performance.now() - this.started;
+  }
+}

@@ -1,0 +1,27 @@
+/** A prom-client `Registry` (kept structural so prom-client stays an optional peer dependency). */
+export interface PromRegistryLike {
+  registerMetric(metric: unknown): void;
+}
+
+/** The `metrics` section of the module options, when not just `true`. */
+export interface MetricsOptions {
+  /**
+   * Name of the Nest `Logger` the per-phase debug lines go to.
+   * @default 'ReflexBridgeMetrics'
+   */
+  logger?: string;
+  /**
+   * Log one debug line per bridge phase.
+   * @default true
+   */
+  log?: boolean;
+  /**
+   * A prom-client registry: when given, event duration histograms (by tier and phase) and counters of events
+   * by tier and of event-cache hits and misses are registered on it. Requires the `prom-client` package.
+   * @default undefined
+   */
+  registry?: PromRegistryLike;
+}
+
+/** The phases of one event, in order. `fast_auth` replaces `middleware` when fast auth answered. */
+export type BridgePhase = 'tier' | 'middleware' | 'fast_auth' | 'guards' | 'handler' | 'delta' | 'emit' | 'total';

@@ -1,0 +1,608 @@
+import { randomUUID } from 'node:crypto';
+import { Logger, type LoggerService } from '@nestjs/common';
+import { ACQUIRE_SCRIPT, RELEASE_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
+import { StateStoreError } from './state-store.error.js';
+import { LockLostError, StateStore, type StateLease, type StoredState } from './state-store.js';
+
+type RedisModule = typeof import('redis');
+type RedisClient = ReturnType<RedisModule['createClient']>;
+
+/** Options of {@link RedisStateStore}. */
+export interface RedisStateStoreOptions {
+  /** Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`. */
+  url: string;
+  /**
+   * Prefix of every key and channel the store uses. Give each app (or environment) sharing a Redis its own.
+   * A token's state lives at `<prefix>{<token>}`, its lock at `<prefix>{<token>}:lock`.
+   * @default 'rx:state:'
+   */
+  keyPrefix?: string;
+  /** Seconds an idle token's state is kept (renewed by every acquire and save). May be fractional. @default 3600 */
+  ttlSeconds?: number;
+  /**
+   * Milliseconds a lock lives. A holder that takes longer (or dies) loses it to the next waiter, and its later
+   * saves are refused with {@link LockLostError}.
+   * @default 10_000
+   */
+  lockTimeoutMs?: number;
+  /** A warning is logged when a lock was held longer than this many milliseconds. @default 1_000 */
+  lockWarningMs?: number;
+  /**
+   * Milliseconds `acquire` waits for a busy lock (queue included) before rejecting with a {@link StateStoreError}
+   * of code `timeout`.
+   * @default 3 × lockTimeoutMs (30_000)
+   */
+  acquireTimeoutMs?: number;
+  /**
+   * Milliseconds one Redis command, or the first connection, may take before the operation rejects with a
+   * {@link StateStoreError} (code `timeout`, or `unavailable` for the connection).
+   * @default 5_000
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Safety net for lost wake-ups: a waiter re-checks a busy lock at least this often, even without a release
+   * notification (it also re-checks the moment the holder's lock expires).
+   * @default 1_000
+   */
+  pollIntervalMs?: number;
+  /**
+   * Upper bound of the delay between reconnection attempts after a lost connection (exponential backoff from
+   * 50 ms with jitter). Reconnection never gives up until `close()`.
+   * @default 2_000
+   */
+  maxReconnectDelayMs?: number;
+  /** Where warnings go. @default new Logger('ReflexBridge') */
+  logger?: LoggerService;
+}
+
+/** Redis names of one token. The `{token}` hash tag keeps the lock and the state in one Redis Cluster slot. */
+interface TokenKeys {
+  state: string;
+  lock: string;
+  /** Pub/sub channel announcing releases of this token's lock. */
+  channel: string;
+}
+
+/** One caller waiting in a token's local queue. */
+class Waiter {
+  private pending = false;
+  private resolve?: () => void;
+  private timer?: NodeJS.Timeout;
+
+  /** Ends the current {@link wait}, or makes the next one return at once, so a wake-up is never lost. */
+  wake(): void {
+    const resolve = this.resolve;
+    if (!resolve) {
+      this.pending = true;
+      return;
+    }
+    this.clear();
+    resolve();
+  }
+
+  /** Forgets wake-ups received so far (called right before looking at the lock again). */
+  reset(): void {
+    this.pending = false;
+  }
+
+  /** Resolves when woken, or after `ms`. */
+  wait(ms: number): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.resolve = resolve;
+      this.timer = setTimeout(() => {
+        this.clear();
+        resolve();
+      }, Math.max(0, ms));
+    });
+  }
+
+  private clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.resolve = undefined;
+  }
+}
+
+/** This process's callers for one token, in arrival order; only the first one competes for the Redis lock. */
+interface TokenQueue {
+  readonly waiters: Waiter[];
+  /** Our listener on the token's release channel, while subscribed (or subscribing). */
+  listener?: (message: string) => void;
+}
+
+type AcquireReply = [1, string | null] | [0, number, string];
+
+/** The URL without its password, for log lines and error messages. */
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<unparseable Redis URL>';
+  }
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`RedisStateStore: "${name}" must be a positive number, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+const short = (token: string) => `${token.slice(0, 8)}…`;
+const noop = () => undefined;
+
+/**
+ * Keeps client states in Redis (node-redis 5), so that several workers share them.
+ *
+ * - **State**: one JSON string per token (readable from any language), expiring after `ttlSeconds` without use.
+ * - **Lock**: `SET lock <unique value> NX PX lockTimeoutMs`, taken together with the state read in one Lua script.
+ *   Release is a compare-and-delete, so an expired holder never deletes its successor's lock.
+ * - **Fencing**: every save is a Lua script that writes only while the lock still holds the saver's value;
+ *   otherwise it rejects with {@link LockLostError}, so a worker whose lock expired never overwrites newer state.
+ * - **Waiting**: callers of one process queue per token (FIFO, only the head competes in Redis, so local callers
+ *   never barge past each other). The release script PUBLISHes on the token's channel; a head waiting for a holder
+ *   on another process SUBSCRIBEs to it (second connection) and retries at once when it fires. Without a
+ *   notification it retries when the holder's lock expires (a dead holder's lock is taken over) and at least every
+ *   `pollIntervalMs`. Across processes fairness is best effort: a release lets every process's head compete, and
+ *   the first `SET NX` to arrive wins.
+ * - **Redis down**: commands are not queued while disconnected (`disableOfflineQueue`), so `acquire`, `save`,
+ *   `read` and `delete` reject at once with a {@link StateStoreError} (`unavailable`), and after
+ *   `commandTimeoutMs` when Redis does not answer (`timeout`); queued callers are woken and rejected too. node-redis
+ *   reconnects in the background, and the same store works again once Redis is back.
+ *
+ * Connects on first use; call {@link connect} at startup to fail early on a wrong URL. {@link close} ends both
+ * connections (releasing the locks still held).
+ */
+export class RedisStateStore extends StateStore {
+  /** The key prefix used when none is given. */
+  static readonly DEFAULT_KEY_PREFIX = 'rx:state:';
+
+  private readonly url: string;
+  private readonly safeUrl: string;
+  private readonly keyPrefix: string;
+  private readonly ttlMs: number;
+  private readonly lockTimeoutMs: number;
+  private readonly lockWarningMs: number;
+  private readonly acquireTimeoutMs: number;
+  private readonly commandTimeoutMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly maxReconnectDelayMs: number;
+  private readonly logger: LoggerService;
+  /** Start of every lock value this store writes: tells our own locks and notifications from other stores'. */
+  private readonly ownerPrefix = `${randomUUID()}:`;
+  private sequence = 0;
+  private readonly queues = new Map<string, TokenQueue>();
+  private readonly leases = new Set<StateLease>();
+  private starting?: Promise<void>;
+  private closing?: Promise<void>;
+  private closed = false;
+  private commands?: RedisClient;
+  private subscriber?: RedisClient;
+  /** Set by a connection error on the command connection, cleared when it is ready again. */
+  private down?: string;
+  private subscriberDown = false;
+
+  /** @param options see {@link RedisStateStoreOptions}. */
+  constructor(options: RedisStateStoreOptions) {
+    super();
+    if (typeof options?.url !== 'string' || options.url === '') {
+      throw new TypeError('RedisStateStore: "url" must be a Redis URL such as redis://localhost:6379');
+    }
+    const keyPrefix = options.keyPrefix ?? RedisStateStore.DEFAULT_KEY_PREFIX;
+    if (typeof keyPrefix !== 'string') throw new TypeError('RedisStateStore: "keyPrefix" must be a string');
+    this.url = options.url;
+    this.safeUrl = redact(options.url);
+    this.keyPrefix = keyPrefix;
+    this.ttlMs = Math.max(1, Math.round(positive('ttlSeconds', options.ttlSeconds, 3600) * 1000));
+    this.lockTimeoutMs = Math.max(1, Math.round(positive('lockTimeoutMs', options.lockTimeoutMs, 10_000)));
+    this.lockWarningMs = positive('lockWarningMs', options.lockWarningMs, 1_000);
+    this.acquireTimeoutMs = positive('acquireTimeoutMs', options.acquireTimeoutMs, 3 * this.lockTimeoutMs);
+    this.commandTimeoutMs = positive('commandTimeoutMs', options.commandTimeoutMs, 5_000);
+    this.pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs, 1_000);
+    this.maxReconnectDelayMs = positive('maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
+    this.logger = options.logger ?? new Logger('ReflexBridge');
+  }
+
+  /**
+   * Opens both connections and waits until the command connection is ready. Optional (the store connects on first
+   * use); call it at startup to fail early. Rejects with a {@link StateStoreError} when Redis cannot be reached;
+   * the store keeps trying in the background, so a later `acquire` may still succeed.
+   */
+  async connect(): Promise<void> {
+    await this.ready();
+  }
+
+  /**
+   * Waits (local callers first come, first served) for the token's lock and returns a lease on its state.
+   * @throws StateStoreError `unavailable` / `timeout` when Redis is down or slow, or the lock is not granted within
+   * `acquireTimeoutMs`; `closed` after {@link close}.
+   */
+  async acquire(token: string): Promise<StateLease> {
+    this.assertOpen();
+    const deadline = Date.now() + this.acquireTimeoutMs;
+    let queue = this.queues.get(token);
+    if (!queue) {
+      queue = { waiters: [] };
+      this.queues.set(token, queue);
+    }
+    // Join the queue before any await, so the queue order is the call order.
+    const waiter = new Waiter();
+    queue.waiters.push(waiter);
+    try {
+      await this.ready();
+      while (queue.waiters[0] !== waiter) {
+        this.assertOpen();
+        this.assertBefore(deadline, token);
+        await waiter.wait(deadline - Date.now());
+      }
+      return await this.contend(token, queue, waiter, deadline);
+    } finally {
+      this.leave(token, queue, waiter);
+    }
+  }
+
+  /** The token's current state without locking, or `null`. */
+  async read(token: string): Promise<StoredState | null> {
+    await this.ready();
+    const raw = await this.command('read a state', (client) => client.get(this.keysFor(token).state));
+    return this.parse(token, raw);
+  }
+
+  /** Forgets a token's state (a lock held on it stays with its holder). */
+  async delete(token: string): Promise<void> {
+    await this.ready();
+    await this.command('delete a state', (client) => client.del(this.keysFor(token).state));
+  }
+
+  /**
+   * Rejects the callers still waiting, releases the locks still held (so other workers need not wait for them to
+   * expire) and closes both connections. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (!this.closing) {
+      this.closed = true;
+      this.closing = this.shutdown();
+    }
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const queue of this.queues.values()) for (const waiter of queue.waiters) waiter.wake();
+    await Promise.allSettled([...this.leases].map((lease) => lease.release()));
+    await this.starting?.catch(noop);
+    const clients = [this.commands, this.subscriber].filter((client): client is RedisClient => !!client);
+    this.commands = this.subscriber = undefined;
+    await Promise.allSettled(clients.map((client) => this.disconnect(client)));
+  }
+
+  /** The head of the token's local queue competes for the Redis lock until it gets it. */
+  private async contend(token: string, queue: TokenQueue, waiter: Waiter, deadline: number): Promise<StateLease> {
+    const keys = this.keysFor(token);
+    for (;;) {
+      this.assertOpen();
+      this.assertBefore(deadline, token);
+      // Wake-ups from before this attempt are answered by it; those arriving during it make the wait below return.
+      waiter.reset();
+      const value = `${this.ownerPrefix}${++this.sequence}`;
+      const reply = await this.command(
+        'acquire a lock',
+        (client) => this.script(client, ACQUIRE_SCRIPT, [keys.lock, keys.state], [value, String(this.lockTimeoutMs), String(this.ttlMs)]) as Promise<AcquireReply>,
+        Math.min(this.commandTimeoutMs, Math.max(1, deadline - Date.now())),
+        // Redis answered after we gave up: the lock is ours but nobody will use it, so give it back.
+        (late) => {
+          if (late[0] === 1) this.releaseQuietly(keys, value);
+        },
+      );
+      if (reply[0] === 1) {
+        const lease = this.lease(token, keys, value, this.parse(token, reply[1]), Date.now());
+        if (this.closed) {
+          await lease.release();
+          this.assertOpen();
+        }
+        return lease;
+      }
+      const [, pttl, holder] = reply;
+      if (!holder.startsWith(this.ownerPrefix) && !queue.listener && (await this.subscribe(keys, queue))) {
+        // The holder is another process, whose release arrives by pub/sub. Now that we listen, look again: a
+        // release between our attempt and the subscription would otherwise go unnoticed.
+        continue;
+      }
+      // -2: the lock vanished in between (retry now); -1: a lock without expiry, not ours (poll).
+      const untilExpiry = pttl === -2 ? 0 : pttl < 0 ? this.pollIntervalMs : pttl + 1;
+      await waiter.wait(Math.min(untilExpiry, this.pollIntervalMs, deadline - Date.now()));
+    }
+  }
+
+  private lease(token: string, keys: TokenKeys, value: string, state: StoredState | null, acquiredAt: number): StateLease {
+    let held = true;
+    const lease: StateLease = {
+      token,
+      state,
+      save: async (next: StoredState) => {
+        if (!held) throw new LockLostError(token);
+        const json = JSON.stringify(next);
+        const written = await this.command('save a state', (client) =>
+          this.script(client, SAVE_SCRIPT, [keys.lock, keys.state], [value, json, String(this.ttlMs)]),
+        );
+        if (written !== 1) throw new LockLostError(token);
+      },
+      release: async () => {
+        if (!held) return;
+        held = false;
+        this.leases.delete(lease);
+        const heldMs = Date.now() - acquiredAt;
+        let released: boolean;
+        try {
+          released = (await this.command('release a lock', (client) => this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel]))) === 1;
+        } catch (error) {
+          this.logger.warn(
+            `RedisStateStore could not release the state lock of token ${short(token)} (${(error as Error).message}); ` +
+              `it expires by itself within ${this.lockTimeoutMs} ms.`,
+          );
+          return;
+        } finally {
+          // Our own next caller need not wait for the pub/sub round trip.
+          this.queues.get(token)?.waiters[0]?.wake();
+        }
+        if (!released) {
+          this.logger.warn(
+            `RedisStateStore: the state lock of token ${short(token)} expired before it was released (held ${heldMs} ms, ` +
+              `lockTimeoutMs ${this.lockTimeoutMs}); saves after the expiry were refused.`,
+          );
+        } else if (heldMs > this.lockWarningMs) {
+          this.logger.warn(
+            `RedisStateStore: the state lock of token ${short(token)} was held for ${heldMs} ms (warning threshold ` +
+              `${this.lockWarningMs} ms, expiry ${this.lockTimeoutMs} ms); other events of this client waited meanwhile.`,
+          );
+        }
+      },
+    };
+    this.leases.add(lease);
+    return lease;
+  }
+
+  /**
+   * Listens for releases of the token's lock by other processes. Resolves `true` once Redis confirmed the
+   * subscription, `false` when it could not be confirmed (the caller then relies on expiry and polling).
+   */
+  private async subscribe(keys: TokenKeys, queue: TokenQueue): Promise<boolean> {
+    const subscriber = this.subscriber;
+    if (!subscriber) return false;
+    const listener = (message: string) => {
+      // Our own releases wake our next caller directly.
+      if (!message.startsWith(this.ownerPrefix)) queue.waiters[0]?.wake();
+    };
+    queue.listener = listener;
+    // While disconnected, node-redis keeps the listener and subscribes once it is back.
+    const subscribed = subscriber.subscribe(keys.channel, listener);
+    subscribed.catch(() => {
+      if (queue.listener === listener) queue.listener = undefined;
+    });
+    if (!subscriber.isReady) return false;
+    return this.within(subscribed, this.commandTimeoutMs).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Removes a caller from its token's queue and hands the head position on. */
+  private leave(token: string, queue: TokenQueue, waiter: Waiter): void {
+    const index = queue.waiters.indexOf(waiter);
+    if (index >= 0) queue.waiters.splice(index, 1);
+    if (index === 0) queue.waiters[0]?.wake();
+    if (queue.waiters.length > 0 || this.queues.get(token) !== queue) return;
+    this.queues.delete(token);
+    if (queue.listener && this.subscriber) {
+      this.subscriber.unsubscribe(this.keysFor(token).channel, queue.listener).catch(noop);
+    }
+  }
+
+  /** Starts the connections on first use and waits for the command connection, or fails fast when it is down. */
+  private async ready(): Promise<void> {
+    this.assertOpen();
+    await (this.starting ??= this.start());
+    this.assertOpen();
+    const client = this.commands;
+    if (!client || client.isReady) return;
+    if (this.down) {
+      throw new StateStoreError(
+        'unavailable',
+        `RedisStateStore: not connected to ${this.safeUrl} (${this.down}); reconnecting in the background.`,
+      );
+    }
+    // First connection still in progress: wait for it, but not for long.
+    await new Promise<void>((resolve, reject) => {
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        client.off('ready', onReady);
+        client.off('error', done);
+        if (error) {
+          reject(new StateStoreError('unavailable', `RedisStateStore could not connect to ${this.safeUrl}: ${error.message}`, error));
+        } else resolve();
+      };
+      const onReady = () => done();
+      const timer = setTimeout(() => done(new Error(`no connection within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs);
+      client.on('ready', onReady);
+      client.on('error', done);
+    });
+  }
+
+  private async start(): Promise<void> {
+    // Loaded on first use so applications that never use Redis need not install it.
+    const { createClient } = await import('redis');
+    if (this.closed) return;
+    const commands = createClient({
+      url: this.url,
+      // Fail at once while disconnected instead of queueing until Redis returns (which would make acquire hang).
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout: this.commandTimeoutMs,
+        reconnectStrategy: (retries: number) => {
+          if (this.closed) return false;
+          // Exponential backoff with jitter, so that many workers do not reconnect in lock step.
+          const delay = Math.min(this.maxReconnectDelayMs, 50 * 2 ** Math.min(retries, 16));
+          return Math.round(delay * (0.5 + Math.random() / 2));
+        },
+      },
+    });
+    const subscriber = commands.duplicate();
+    this.watch(commands, 'command');
+    this.watch(subscriber, 'subscriber');
+    this.commands = commands;
+    this.subscriber = subscriber;
+    // Resolve when connected; with a never-giving-up strategy they only end early on close().
+    commands.connect().catch(noop);
+    subscriber.connect().catch(noop);
+  }
+
+  private watch(client: RedisClient, role: 'command' | 'subscriber'): void {
+    // node-redis emits 'error' for every failed (re)connection attempt; without a listener Node would crash.
+    client.on('error', (error: Error) => {
+      if (this.closed) return;
+      if (role === 'command') {
+        const first = this.down === undefined;
+        this.down = error.message;
+        if (!first) return;
+        this.logger.warn(`RedisStateStore lost its connection to ${this.safeUrl} (${error.message}); events fail until it is back.`);
+        // Let waiting callers find out now rather than at their next poll.
+        this.wakeHeads();
+      } else if (!this.subscriberDown) {
+        this.subscriberDown = true;
+        this.logger.warn(
+          `RedisStateStore subscriber connection to ${this.safeUrl} failed (${error.message}); ` +
+            'waiting callers poll until it is back.',
+        );
+      }
+    });
+    client.on('ready', () => {
+      if (role === 'command') {
+        if (this.down !== undefined) this.logger.log(`RedisStateStore connection to ${this.safeUrl} is back.`);
+        this.down = undefined;
+      } else {
+        if (this.subscriberDown) this.logger.log(`RedisStateStore subscriber connection to ${this.safeUrl} is back.`);
+        this.subscriberDown = false;
+        // Releases published while it was away were missed: look again.
+        this.wakeHeads();
+      }
+    });
+  }
+
+  private wakeHeads(): void {
+    for (const queue of this.queues.values()) queue.waiters[0]?.wake();
+  }
+
+  /**
+   * Runs one Redis operation: rejects at once while disconnected and after `timeoutMs` without an answer, always
+   * with a {@link StateStoreError}. `onLate` sees an answer that came after the timeout.
+   */
+  private async command<T>(what: string, run: (client: RedisClient) => Promise<T>, timeoutMs = this.commandTimeoutMs, onLate?: (late: T) => void): Promise<T> {
+    const client = this.commands;
+    if (!client) throw new StateStoreError('closed', 'RedisStateStore is closed');
+    if (!client.isReady) {
+      throw new StateStoreError(
+        'unavailable',
+        `RedisStateStore: not connected to ${this.safeUrl} (${this.down ?? 'connecting'}); could not ${what}.`,
+      );
+    }
+    let pending: Promise<T>;
+    try {
+      pending = run(client);
+    } catch (error) {
+      throw this.failure(what, error);
+    }
+    try {
+      return await this.within(pending, timeoutMs);
+    } catch (error) {
+      if (error === TIMED_OUT) {
+        if (onLate) pending.then(onLate, noop);
+        throw new StateStoreError('timeout', `RedisStateStore: ${this.safeUrl} did not answer within ${timeoutMs} ms; could not ${what}.`);
+      }
+      throw this.failure(what, error);
+    }
+  }
+
+  private failure(what: string, error: unknown): StateStoreError {
+    if (error instanceof StateStoreError) return error;
+    return new StateStoreError(
+      'unavailable',
+      `RedisStateStore could not ${what} on ${this.safeUrl}: ${(error as Error)?.message ?? String(error)}`,
+      error,
+    );
+  }
+
+  /** `promise`, or a rejection with {@link TIMED_OUT} after `ms`. A late rejection of `promise` is ignored. */
+  private within<T>(promise: Promise<T>, ms: number): Promise<T> {
+    promise.catch(noop);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(TIMED_OUT), ms);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** EVALSHA, falling back to EVAL when the server does not know the script (first use, or after a restart). */
+  private async script(client: RedisClient, script: RedisLockScript, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await client.evalSha(script.sha1, { keys, arguments: args });
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return client.eval(script.source, { keys, arguments: args });
+    }
+  }
+
+  private releaseQuietly(keys: TokenKeys, value: string): void {
+    const client = this.commands;
+    if (client?.isReady) this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel]).catch(noop);
+  }
+
+  private keysFor(token: string): TokenKeys {
+    const base = `${this.keyPrefix}{${token}}`;
+    return { state: base, lock: `${base}:lock`, channel: `${base}:released` };
+  }
+
+  private parse(token: string, raw: string | null | undefined): StoredState | null {
+    if (raw === null || raw === undefined) return null;
+    try {
+      const value: unknown = JSON.parse(raw);
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as StoredState;
+    } catch {
+      // reported below
+    }
+    // Like Reflex with an unreadable state: start fresh rather than fail every event of this client.
+    this.logger.warn(`RedisStateStore: the stored state of token ${short(token)} is not a JSON object; it is treated as empty.`);
+    return null;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StateStoreError('closed', 'RedisStateStore is closed');
+  }
+
+  private assertBefore(deadline: number, token: string): void {
+    if (Date.now() >= deadline) {
+      throw new StateStoreError(
+        'timeout',
+        `RedisStateStore: the state lock of token ${short(token)} was not granted within ${this.acquireTimeoutMs} ms.`,
+      );
+    }
+  }
+
+  private async disconnect(client: RedisClient): Promise<void> {
+    try {
+      if (client.isReady) await this.within(client.close(), this.commandTimeoutMs);
+      else if (client.isOpen) client.destroy();
+    } catch {
+      // Not answering or already closed: drop the socket.
+      if (client.isOpen) client.destroy();
+    }
+  }
+}
+
+/** Rejection value of {@link RedisStateStore}'s internal timeouts. */
+const TIMED_OUT = Symbol('timed out');

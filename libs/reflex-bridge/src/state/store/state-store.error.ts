@@ -1,0 +1,29 @@
+/**
+ * Why a state store could not do what was asked:
+ * - `unavailable`: its backend cannot be reached right now (connection lost, reconnecting, refused), or refused
+ *   the command.
+ * - `timeout`: the backend did not answer in time, or the lock was not granted within the acquire timeout.
+ * - `closed`: the store was closed.
+ */
+export type StateStoreErrorCode = 'unavailable' | 'timeout' | 'closed';
+
+/**
+ * Raised by a {@link StateStore} whose backend fails (as opposed to {@link LockLostError}, which is about a lease).
+ * The event pipeline answers such failures with `state_unavailable`; nothing was changed. The driver's own error,
+ * when there is one, is the `cause`.
+ */
+export class StateStoreError extends Error {
+  /**
+   * @param code stable reason, safe to branch on.
+   * @param message what happened and, where it helps, what to do about it.
+   * @param cause the underlying driver error.
+   */
+  constructor(
+    readonly code: StateStoreErrorCode,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'StateStoreError';
+  }
+}

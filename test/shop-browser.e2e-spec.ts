@@ -1,0 +1,381 @@
+/**
+ * The example shop in a real browser (Debian's Chromium driven by playwright-core): what a user notices.
+ *
+ * The spec builds the monorepo (`tsc -b tsconfig.build.json`, idempotent), starts `apps/shop/dist/main.js` as a child
+ * process on a free port (embedded SQLite in memory, in-memory sessions) and drives the page: the catalogue and its
+ * filter over the event socket only, the cart guard for anonymous users, login over an event with the HttpOnly
+ * session cookie handed to the browser by the single-use POST, the cart surviving a reload (same tab token), logout,
+ * and a second browser context that never sees the first user's cart.
+ *
+ * Chromium is expected at /usr/bin/chromium (`bash scripts/install-test-deps.sh`, or set CHROMIUM_BIN). Without it the
+ * spec is skipped, except under CI=true, where it fails.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core';
+import { freePort } from './support/ports.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const shopMain = join(repoRoot, 'apps', 'shop', 'dist', 'main.js');
+const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+
+const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SESSION_COOKIE = 'shop.sid';
+const STEP_TIMEOUT_MS = 15_000;
+const TEST_TIMEOUT_MS = 120_000;
+
+function chromiumInstalled(): boolean {
+  try {
+    accessSync(CHROMIUM_BIN, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const isCI = process.env.CI === 'true';
+const missingChromium = chromiumInstalled()
+  ? undefined
+  : `Chromium not found at ${CHROMIUM_BIN}; run \`bash scripts/install-test-deps.sh\` (or \`apt-get install -y chromium\`, or set CHROMIUM_BIN)`;
+if (missingChromium && !isCI) console.warn(`skipping the shop browser spec: ${missingChromium}`);
+
+/** Runs a command to completion; rejects with its whole output when it fails. */
+function run(command: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(command, args, { cwd: repoRoot, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`\`${command} ${args.join(' ')}\` failed: ${error.message}\n${stdout}\n${stderr}`));
+      else resolvePromise(stdout);
+    });
+  });
+}
+
+interface Shop {
+  child: ChildProcess;
+  baseUrl: string;
+  output: () => string;
+}
+
+/** Starts the built shop on `port`; resolves once it prints "Shop listening on". */
+function startShopOn(port: number): Promise<Shop> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), NODE_ENV: 'development', SQLITE_PATH: ':memory:' };
+  // The defaults this spec relies on: embedded SQLite and in-memory sessions, plain-HTTP cookies.
+  delete env.REDIS_URL;
+  delete env.DATABASE_URL;
+  const child = spawn(process.execPath, [shopMain], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const output = (): string => log;
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the shop did not start within 30 s:\n${log}`));
+    }, 30_000);
+    const onData = (chunk: Buffer): void => {
+      log += chunk.toString();
+      if (log.includes('Shop listening on')) {
+        clearTimeout(timer);
+        resolvePromise({ child, baseUrl: `http://127.0.0.1:${port}`, output });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the shop exited before listening (code ${code}, signal ${signal}):\n${log}`));
+    });
+  });
+}
+
+/** Starts the shop on a free port, trying another port when someone took it in between. */
+async function startShop(): Promise<Shop> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startShopOn(await freePort());
+    } catch (error) {
+      if (attempt < 5 && /EADDRINUSE/.test(String(error))) continue;
+      throw error;
+    }
+  }
+}
+
+async function stopShop(shop: Shop | undefined): Promise<void> {
+  const child = shop?.child;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolvePromise) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolvePromise();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Polls `read` until `check` holds; fails with the last value read. */
+async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      last = await read();
+      lastError = undefined;
+      if (check(last)) return last;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const seen = lastError === undefined ? JSON.stringify(last) : String(lastError);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${seen}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const text = (page: Page, selector: string): Promise<string> => page.locator(selector).innerText();
+const productCount = (page: Page): Promise<number> => page.locator('#products > li').count();
+const cartLineCount = (page: Page): Promise<number> => page.locator('#cart-lines > li').count();
+
+function waitForText(page: Page, selector: string, expected: string, timeoutMs = STEP_TIMEOUT_MS): Promise<string> {
+  return eventually(`${selector} to read ${JSON.stringify(expected)}`, () => text(page, selector), (value) => value.trim() === expected, timeoutMs);
+}
+
+function waitForProducts(page: Page, expected: number): Promise<number> {
+  return eventually(`${expected} products in the list`, () => productCount(page), (count) => count === expected);
+}
+
+/** The `/auth/me` answer as the page's own `fetch` sees it (same origin, the browser's cookies). */
+function me(page: Page): Promise<{ user: string | null }> {
+  return page.evaluate(async () => {
+    const response = await fetch('/auth/me', { credentials: 'same-origin' });
+    return (await response.json()) as { user: string | null };
+  });
+}
+
+/** Parses a money text like "71.00" into cents. */
+const cents = (money: string): number => Math.round(Number(money.trim()) * 100);
+
+/** Opens the shop page and waits until the catalogue and the (anonymous or restored) header are rendered. */
+async function openShop(page: Page, baseUrl: string, status = 'Not signed in'): Promise<void> {
+  await page.goto(`${baseUrl}/`, { waitUntil: 'domcontentloaded' });
+  await waitForProducts(page, 8);
+  await waitForText(page, '#status', status);
+}
+
+/** Logs in with the page's form and waits for the header and the cookie handoff. */
+async function logIn(page: Page, username: string, password: string): Promise<void> {
+  const handoff = page.waitForResponse((response) => response.url().includes('/_bridge/session-cookie/') && response.request().method() === 'POST', {
+    timeout: STEP_TIMEOUT_MS,
+  });
+  await page.locator('#login-form input[name="username"]').fill(username);
+  await page.locator('#login-form input[name="password"]').fill(password);
+  await page.locator('#login-form button[type="submit"]').click();
+  await waitForText(page, '#status', `Signed in as ${username}`);
+  const response = await handoff;
+  expect(response.ok()).toBe(true);
+}
+
+/** Clicks "Add to cart" on the product with this name; returns its price in cents as the page shows it. */
+async function addToCart(page: Page, name: string): Promise<number> {
+  const item = page.locator('#products > li', { hasText: name });
+  const price = cents(await item.locator('.price').innerText());
+  await item.getByRole('button', { name: 'Add to cart' }).click();
+  return price;
+}
+
+if (missingChromium && isCI) {
+  describe('shop in a real browser', () => {
+    it('needs Chromium under CI=true', () => {
+      throw new Error(`${missingChromium}. CI=true: the browser spec must run.`);
+    });
+  });
+} else {
+  (missingChromium ? describe.skip : describe)('shop in a real browser (Chromium + apps/shop/dist/main.js)', () => {
+    let shop: Shop | undefined;
+    let browser: Browser | undefined;
+    let context: BrowserContext;
+    let page: Page;
+    let baseUrl: string;
+    /** Every HTTP request the first page made (websocket handshakes are not `request` events, but are filtered too). */
+    const requests: Request[] = [];
+    /** Frames the first page sent over its websockets (the event channel). */
+    let framesSent = 0;
+    const pageErrors: string[] = [];
+    let firstCartTotal = 0;
+
+    beforeAll(async () => {
+      await run(process.execPath, [tsc, '-b', 'tsconfig.build.json'], 110_000);
+      shop = await startShop();
+      baseUrl = shop.baseUrl;
+      browser = await chromium.launch({ executablePath: CHROMIUM_BIN, args: CHROMIUM_ARGS, timeout: 60_000 });
+      context = await browser.newContext();
+      page = await context.newPage();
+      page.setDefaultTimeout(STEP_TIMEOUT_MS);
+      page.on('request', (request) => requests.push(request));
+      page.on('websocket', (socket) => socket.on('framesent', () => framesSent++));
+      page.on('pageerror', (error) => pageErrors.push(String(error)));
+    }, 180_000);
+
+    afterAll(async () => {
+      try {
+        await browser?.close();
+      } finally {
+        await stopShop(shop);
+      }
+      if (pageErrors.length > 0) console.warn(`page errors during the shop browser spec:\n${pageErrors.join('\n')}`);
+    }, 60_000);
+
+    it(
+      'renders the 8 products of the catalogue, anonymous',
+      async () => {
+        await openShop(page, baseUrl);
+        expect(await productCount(page)).toBe(8);
+        expect(await text(page, '#cart-count')).toBe('0');
+        expect(await page.locator('#login-form').isVisible()).toBe(true);
+        expect(await page.locator('#logout').isVisible()).toBe(false);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      'narrows the list while typing in the filter, with no HTTP request besides the websocket',
+      async () => {
+        expect(requests.length).toBeGreaterThan(0); // the page load itself was seen
+        const before = requests.length;
+        const framesBefore = framesSent;
+        await page.locator('#query').pressSequentially('lamp', { delay: 30 });
+        await waitForProducts(page, 1);
+        expect(await page.locator('#products > li').first().innerText()).toContain('Desk lamp');
+        await page.locator('#query').fill('');
+        await waitForProducts(page, 8);
+        const http = requests.slice(before).filter((request) => request.resourceType() !== 'websocket');
+        expect(http.map((request) => `${request.method()} ${request.url()}`)).toEqual([]);
+        // The filter went over the event socket: one `setQuery` per keystroke, and one for clearing it.
+        expect(framesSent - framesBefore).toBeGreaterThanOrEqual(5);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      'shows the guard error on "Add to cart" while anonymous, and the cart stays empty',
+      async () => {
+        await addToCart(page, 'Espresso cup');
+        await waitForText(page, '#cart-error', 'Please log in first.');
+        expect(await text(page, '#cart-count')).toBe('0');
+        expect(await cartLineCount(page)).toBe(0);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      'logs in with the form; the session cookie is HttpOnly in the jar and /auth/me answers demo',
+      async () => {
+        await logIn(page, 'demo', 'demo123');
+        expect(await page.locator('#login-form').isVisible()).toBe(false);
+        expect(await page.locator('#logout').isVisible()).toBe(true);
+
+        const documentCookie = await page.evaluate(() => document.cookie);
+        expect(documentCookie).not.toContain(SESSION_COOKIE);
+
+        const jar = await context.cookies(baseUrl);
+        const sid = jar.find((cookie) => cookie.name === SESSION_COOKIE);
+        expect(sid).toBeDefined();
+        expect(sid!.httpOnly).toBe(true);
+
+        expect(await me(page)).toEqual({ user: 'demo' });
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      'adds two products: count 2, total is the sum of their prices',
+      async () => {
+        const first = await addToCart(page, 'Espresso cup');
+        await waitForText(page, '#cart-count', '1');
+        const second = await addToCart(page, 'Desk lamp');
+        await waitForText(page, '#cart-count', '2');
+        firstCartTotal = first + second;
+        await eventually('the cart total', () => text(page, '#cart-total'), (value) => cents(value) === firstCartTotal);
+        expect(await cartLineCount(page)).toBe(2);
+        const shot = join(tmpdir(), `reflexbridge-shop-${process.pid}.png`);
+        await page.screenshot({ path: shot, fullPage: true });
+        console.log(`shop screenshot: ${shot}`);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      'keeps the login and the cart across a reload (same tab token, same server state)',
+      async () => {
+        const tokenBefore = await page.evaluate(() => sessionStorage.getItem('token'));
+        expect(tokenBefore).toBeTruthy();
+        await openShop(page, baseUrl, 'Signed in as demo');
+        expect(await page.evaluate(() => sessionStorage.getItem('token'))).toBe(tokenBefore);
+        await waitForText(page, '#cart-count', '2');
+        expect(cents(await text(page, '#cart-total'))).toBe(firstCartTotal);
+        expect(await cartLineCount(page)).toBe(2);
+        expect(await me(page)).toEqual({ user: 'demo' });
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "a second browser context (another user's session) never sees the first user's cart",
+      async () => {
+        const other = await browser!.newContext();
+        try {
+          const otherPage = await other.newPage();
+          otherPage.setDefaultTimeout(STEP_TIMEOUT_MS);
+          await openShop(otherPage, baseUrl);
+          expect(await text(otherPage, '#cart-count')).toBe('0');
+          expect(await cartLineCount(otherPage)).toBe(0);
+          expect(await me(otherPage)).toEqual({ user: null });
+
+          await logIn(otherPage, 'staff', 'staff123');
+          expect(await text(otherPage, '#cart-count')).toBe('0');
+          expect(await cartLineCount(otherPage)).toBe(0);
+          expect(await me(otherPage)).toEqual({ user: 'staff' });
+
+          await addToCart(otherPage, 'Wool blanket');
+          await waitForText(otherPage, '#cart-count', '1');
+          expect(await otherPage.locator('#cart-lines').innerText()).not.toContain('Espresso cup');
+
+          // Neither cart leaked into the other, and the first user is still who they were.
+          expect(await text(page, '#cart-count')).toBe('2');
+          expect(await page.locator('#cart-lines').innerText()).not.toContain('Wool blanket');
+          expect(await me(page)).toEqual({ user: 'demo' });
+        } finally {
+          await other.close();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      'logs out: the header says "Not signed in" and /auth/me answers null',
+      async () => {
+        const handoff = page.waitForResponse((response) => response.url().includes('/_bridge/session-cookie/') && response.request().method() === 'POST', {
+          timeout: STEP_TIMEOUT_MS,
+        });
+        await page.locator('#logout').click();
+        await waitForText(page, '#status', 'Not signed in');
+        expect((await handoff).ok()).toBe(true);
+        expect(await page.locator('#login-form').isVisible()).toBe(true);
+        await eventually('/auth/me to answer null', () => me(page), (answer) => answer.user === null);
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+}
