@@ -309,7 +309,7 @@ if (missingChromium && isCI) {
         firstCartTotal = first + second;
         await eventually('the cart total', () => text(page, '#cart-total'), (value) => cents(value) === firstCartTotal);
         expect(await cartLineCount(page)).toBe(2);
-        const shot = join(tmpdir(), `reflexbridge-shop-${process.pid}.png`);
+        const shot = join(tmpdir(), 'reflexbridge-shop.png');
         await page.screenshot({ path: shot, fullPage: true });
         console.log(`shop screenshot: ${shot}`);
       },

@@ -117,7 +117,7 @@ export class PostgresTestServer {
       await run(...this.command('pg_ctl', ['-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', '-o', options, 'start']));
     } catch (error) {
       const log = existsSync(join(this.dir, 'server.log')) ? readFileSync(join(this.dir, 'server.log'), 'utf8').slice(-3000) : '';
-      throw new Error(`${(error as Error).message}\nserver.log:\n${log}`);
+      throw new Error(`${(error as Error).message}\nserver.log:\n${log}`, { cause: error });
     }
   }
 
@@ -149,9 +149,14 @@ export class PostgresTestServer {
 /**
  * `describe` when PostgreSQL is installed. Otherwise the suite is skipped with a message saying what to
  * install, except under CI (`CI=true`), where a missing server is a failure and this throws.
+ * `installed` is for testing this helper itself.
  */
-export function describeWithPostgres(name: string, fn: () => void): void {
-  if (PostgresTestServer.findBinDir()) {
+export function describeWithPostgres(
+  name: string,
+  fn: () => void,
+  installed = PostgresTestServer.findBinDir() !== undefined,
+): void {
+  if (installed) {
     describe(name, fn);
     return;
   }

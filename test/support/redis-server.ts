@@ -150,9 +150,14 @@ export class RedisTestServer {
 /**
  * `describe` when `redis-server` is installed. Otherwise the suite is skipped with a message saying what to
  * install, except under CI (`CI=true`), where a missing server is a failure and this throws.
+ * `installed` is for testing this helper itself.
  */
-export function describeWithRedis(name: string, fn: () => void): void {
-  if (RedisTestServer.findBinary()) {
+export function describeWithRedis(
+  name: string,
+  fn: () => void,
+  installed = RedisTestServer.findBinary() !== undefined,
+): void {
+  if (installed) {
     describe(name, fn);
     return;
   }

@@ -36,6 +36,8 @@ function renderProducts(filter) {
 }
 
 function renderCart(cart) {
+  // A cart update means the last cart action went through: any earlier refusal no longer applies.
+  $('cart-error').textContent = '';
   $('cart-count').textContent = String(cart.count ?? 0);
   $('cart-total').textContent = money(cart.total ?? 0);
   $('cart-lines').replaceChildren(

@@ -1,7 +1,8 @@
 // The public API of @reflex-bridge/nest. Named exports only; everything else is internal.
 export { ReflexBridgeModule } from './reflex-bridge.module.js';
 export { REFLEX_BRIDGE_MODULE_OPTIONS } from './reflex-bridge.module-definition.js';
-export { InvalidOptionError, type ReflexBridgeModuleOptions } from './reflex-bridge.options.js';
+export type { ReflexBridgeModuleOptions } from './reflex-bridge.options.js';
+export { InvalidOptionError } from './invalid-option.error.js';
 
 export { State, type StateOptions } from './state/state.decorator.js';
 export { EventHandler, type EventHandlerOptions } from './state/event-handler.decorator.js';
@@ -29,3 +30,17 @@ export type { EventCacheOptions, FastAuthOptions, AuthSnapshot, EventCacheInvali
 export { SessionNotLoadedError } from './bridge/fast-auth.js';
 export type { MetricsOptions, BridgePhase } from './metrics/metrics.options.js';
 export type { MirrorOptions } from './bridge/bridge.options.js';
+export { RedisStateStore, type RedisStateStoreOptions } from './state/store/redis-state.store.js';
+export { StateStoreError, type StateStoreErrorCode } from './state/store/state-store.error.js';
+
+export { ModelChange, type ModelChangeAction, type ModelChangeJSON, type ChangeOrigin } from './live/model-change.js';
+export { LiveBroadcaster, type LiveSubscribeOptions } from './live/live-broadcaster.service.js';
+export { LiveSubscription } from './live/live-subscription.js';
+export { LiveTransport } from './live/live-transport.js';
+export { LiveTransportError, type LiveTransportErrorCode } from './live/live-transport.error.js';
+export type { LiveOptions } from './live/live.options.js';
+export { InProcessTransport, type InProcessTransportOptions } from './live/transports/in-process.transport.js';
+export { RedisTransport, type RedisTransportOptions } from './live/transports/redis.transport.js';
+export { PostgresTransport, type PostgresTransportOptions } from './live/transports/postgres.transport.js';
+export { registerLiveModel, unregisterLiveModel, isLiveModel, liveModelLabel, type LiveModelTarget } from './live/live-model.registry.js';
+export { TypeormLiveSubscriber } from './live/typeorm-live.subscriber.js';

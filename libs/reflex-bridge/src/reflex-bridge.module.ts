@@ -1,6 +1,11 @@
-import { Module } from '@nestjs/common';
+import { type DynamicModule, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { REFLEX_BRIDGE_MODULE_OPTIONS, RESOLVED_OPTIONS, ReflexBridgeConfigurableModule } from './reflex-bridge.module-definition.js';
+import {
+  REFLEX_BRIDGE_MODULE_OPTIONS,
+  REFLEX_BRIDGE_OPTIONS_TYPE,
+  RESOLVED_OPTIONS,
+  ReflexBridgeConfigurableModule,
+} from './reflex-bridge.module-definition.js';
 import { resolveOptions, type ReflexBridgeModuleOptions, type ResolvedReflexBridgeOptions } from './reflex-bridge.options.js';
 import { StateStore } from './state/store/state-store.js';
 import { InMemoryStateStore } from './state/store/in-memory-state.store.js';
@@ -14,6 +19,10 @@ import { CookieHandoffService } from './bridge/cookie-handoff.service.js';
 import { CookieHandoffRoute } from './bridge/cookie-handoff.route.js';
 import { EventCacheService } from './cache/event-cache.service.js';
 import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
+import { RedisStateStore } from './state/store/redis-state.store.js';
+import { LIVE_OPTIONS, type LiveOptions } from './live/live.options.js';
+import { LiveBroadcaster } from './live/live-broadcaster.service.js';
+import { RedisTransport } from './live/transports/redis.transport.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -34,9 +43,22 @@ import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
     },
     {
       provide: StateStore,
-      useFactory: (options: ResolvedReflexBridgeOptions) => options.stateStore ?? new InMemoryStateStore({ ttlSeconds: options.stateTtlSeconds }),
+      useFactory: (options: ResolvedReflexBridgeOptions) =>
+        options.stateStore ??
+        (options.redisUrl
+          ? new RedisStateStore({ url: options.redisUrl, ttlSeconds: options.stateTtlSeconds })
+          : new InMemoryStateStore({ ttlSeconds: options.stateTtlSeconds })),
       inject: [RESOLVED_OPTIONS],
     },
+    {
+      provide: LIVE_OPTIONS,
+      useFactory: (options: ResolvedReflexBridgeOptions): LiveOptions => ({
+        ...options.live,
+        transport: options.live.transport ?? (options.redisUrl ? new RedisTransport({ url: options.redisUrl }) : undefined),
+      }),
+      inject: [RESOLVED_OPTIONS],
+    },
+    LiveBroadcaster,
     StateRegistry,
     ClientRegistry,
     CookieHandoffService,
@@ -48,6 +70,20 @@ import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
     EventGateway,
     ReflexStateService,
   ],
-  exports: [StateStore, ReflexStateService, EventCacheService, EventGateway, RESOLVED_OPTIONS],
+  exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, RESOLVED_OPTIONS],
 })
-export class ReflexBridgeModule extends ReflexBridgeConfigurableModule {}
+export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implements OnApplicationShutdown {
+  constructor(private readonly store: StateStore) {
+    super();
+  }
+
+  /** Configures the module; every option has a default, so `forRoot()` alone serves an in-memory app. */
+  static override forRoot(options: typeof REFLEX_BRIDGE_OPTIONS_TYPE = {}): DynamicModule {
+    return super.forRoot(options);
+  }
+
+  /** The module owns the state store (given or default): close its timers and connections with the app. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close();
+  }
+}

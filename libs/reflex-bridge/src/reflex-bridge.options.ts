@@ -2,6 +2,8 @@ import type { StateStore } from './state/store/state-store.js';
 import type { BridgeOptions, MirrorOptions } from './bridge/bridge.options.js';
 import type { EventCacheOptions, FastAuthOptions } from './cache/event-cache.options.js';
 import type { MetricsOptions } from './metrics/metrics.options.js';
+import { InvalidOptionError } from './invalid-option.error.js';
+import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
 
 /**
  * Options of {@link ReflexBridgeModule}. Every field is optional; {@link resolveOptions} merges the defaults
@@ -52,8 +54,17 @@ export interface ReflexBridgeModuleOptions {
    */
   cookieHandoffPath?: string;
   /**
+   * One Redis for everything several workers must share: when set, and unless overridden by the option
+   * of each, client states live in a `RedisStateStore`, the event cache in Redis, and live updates
+   * fan out through a `RedisTransport`.
+   * @default undefined (everything in this process)
+   */
+  redisUrl?: string;
+  /** Live updates: how `LiveBroadcaster` fans model changes out. See {@link LiveOptions}. */
+  live?: LiveOptions;
+  /**
    * Where client states live. An instance of a {@link StateStore} implementation.
-   * @default an in-memory store (one process)
+   * @default a `RedisStateStore` when `redisUrl` is set, else an in-memory store (one process)
    */
   stateStore?: StateStore;
   /** The bridge: which part of the app's request pipeline runs around each event. See {@link BridgeOptions}. */
@@ -105,6 +116,8 @@ export interface ResolvedReflexBridgeOptions {
   fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
   metrics: (Required<Omit<MetricsOptions, 'registry'>> & Pick<MetricsOptions, 'registry'>) | undefined;
   preset: 'default' | 'lean';
+  redisUrl: string | undefined;
+  live: ResolvedLiveOptions;
 }
 
 /** The defaults, in one place. */
@@ -121,13 +134,6 @@ export const DEFAULT_OPTIONS = {
   metrics: { logger: 'ReflexBridgeMetrics', log: true },
 } as const;
 
-/** Thrown at startup for an invalid option; the message names the option. */
-export class InvalidOptionError extends Error {
-  constructor(option: string, problem: string) {
-    super(`ReflexBridgeModule: invalid option "${option}": ${problem}`);
-    this.name = 'InvalidOptionError';
-  }
-}
 
 function positiveNumber(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
@@ -146,7 +152,7 @@ function httpPath(name: string, value: unknown): string {
 
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'stateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
-  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset',
+  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -192,14 +198,19 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds < 0) {
     throw new InvalidOptionError('eventCache.ttlSeconds', `expected a number of seconds ≥ 0, got ${JSON.stringify(ttlSeconds)}`);
   }
+  if (options.redisUrl !== undefined && (typeof options.redisUrl !== 'string' || !/^rediss?:\/\//.test(options.redisUrl))) {
+    throw new InvalidOptionError('redisUrl', 'expected a URL such as redis://localhost:6379');
+  }
   return {
     preset,
+    redisUrl: options.redisUrl,
+    live: resolveLiveOptions(options.live),
     eventCache: {
       ttlSeconds,
       keyPrefix: eventCache.keyPrefix ?? DEFAULT_OPTIONS.eventCache.keyPrefix,
       operationTimeoutMs: positiveNumber('eventCache.operationTimeoutMs', eventCache.operationTimeoutMs) ?? DEFAULT_OPTIONS.eventCache.operationTimeoutMs,
       store: eventCache.store,
-      redisUrl: eventCache.redisUrl,
+      redisUrl: eventCache.redisUrl ?? options.redisUrl,
     },
     fastAuth: resolveFastAuth(options.fastAuth),
     metrics: resolveMetrics(options.metrics),

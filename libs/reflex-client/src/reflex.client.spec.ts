@@ -55,7 +55,9 @@ class TestReflexServer {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.io.close(() => resolve()));
+    await new Promise<void>((resolve) => {
+      void this.io.close(() => resolve());
+    });
   }
 
   /** Drops every client socket from the server side. */

@@ -3,6 +3,7 @@ import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { createKeyv } from '@keyv/redis';
 import { Subject, type Observable } from 'rxjs';
+import type { RequestHandler } from 'express';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { AuthSnapshot, EventCacheInvalidation } from './event-cache.options.js';
@@ -78,9 +79,9 @@ export class EventCacheService implements OnModuleDestroy {
    * over HTTP invalidates the session's snapshot too. One line: `app.use(app.get(EventCacheService).logoutHook())`
    * after the session and passport middleware.
    */
-  logoutHook(): (req: LogoutAwareRequest, res: unknown, next: () => void) => void {
+  logoutHook(): RequestHandler {
     return (req, _res, next) => {
-      this.watchLogout(req);
+      this.watchLogout(req as unknown as LogoutAwareRequest);
       next();
     };
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { Server, type Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
@@ -31,7 +31,7 @@ function flattenHeaders(headers: IncomingMessage['headers']): Record<string, str
  * statically).
  */
 @Injectable()
-export class EventGateway implements OnModuleInit, OnApplicationShutdown {
+export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('ReflexBridge');
   private readonly clientErrors = new ClientErrorLog(this.logger);
   private server?: Server;
@@ -82,7 +82,11 @@ export class EventGateway implements OnModuleInit, OnApplicationShutdown {
     namespace.on('connection', (socket) => this.onConnection(socket));
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Disconnects every client before Nest closes the HTTP server: upgraded WebSocket connections are not
+   * closed by `server.close()`, so leaving them would hang the app's shutdown.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     const server = this.server;
     if (!server) return;
     server.disconnectSockets(true);

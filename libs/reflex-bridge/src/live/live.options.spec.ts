@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { InvalidOptionError } from '../reflex-bridge.options.js';
+import { InvalidOptionError } from '../invalid-option.error.js';
 import { DEFAULT_LIVE_OPTIONS, resolveLiveOptions } from './live.options.js';
 import { InProcessTransport } from './transports/in-process.transport.js';
 

@@ -1,4 +1,4 @@
-import { InvalidOptionError } from '../reflex-bridge.options.js';
+import { InvalidOptionError } from '../invalid-option.error.js';
 import { LiveTransport } from './live-transport.js';
 
 /** The `live` section of the module options: how model changes fan out. */

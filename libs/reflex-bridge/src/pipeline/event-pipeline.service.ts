@@ -90,7 +90,7 @@ export class EventPipeline {
         failure = error;
       }
     });
-    if (failure) throw failure;
+    if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
   }
 
   private async process(client: EventClient, token: string, event: RoutedEvent): Promise<void> {

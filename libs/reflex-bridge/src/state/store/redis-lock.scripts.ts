@@ -19,19 +19,59 @@ function script(source: string): RedisLockScript {
 }
 
 /**
- * Takes the lock if it is free and reads the state in the same step.
- * KEYS: lock, state. ARGV: lock value, lock expiry (ms), state expiry (ms).
- * Returns `{1, state | nil}` when the lock was taken (the state's idle expiry is renewed: acquiring is a use),
- * or `{0, pttl, holder}` when someone holds it: the lock's remaining life in ms (-1 without expiry, -2 if it
- * vanished in between) and the holder's lock value ('' if none).
+ * Takes the lock if it is free and it is the caller's turn, and reads the state in the same step.
+ *
+ * Turns: a caller that finds the lock busy is registered in a queue of waiting callers (one per process: only a
+ * process's first local caller competes in Redis). A free lock goes to the oldest registered caller, so a process
+ * that just released cannot take the lock straight back from a caller of another process that was waiting (which
+ * otherwise happens every time: its retry is a round trip closer to Redis than the waiter's wake-up). Registrations
+ * lapse when not renewed (every attempt renews), so a waiter that died blocks nobody for long.
+ *
+ * KEYS: lock, state, waiters (zset: caller → first arrival), lapses (zset: caller → registration end).
+ * ARGV: lock value, lock expiry (ms), state expiry (ms), caller id, registration lifetime (ms).
+ * Returns `{1, state | nil}` when the lock was taken (the state's idle expiry is renewed: acquiring is a use), or
+ * `{0, wait, blocker}` otherwise: the ms after which the caller should look again at the latest (the lock's
+ * remaining life, -1 for a lock without expiry; or, when the lock is free but another caller's turn, that caller's
+ * remaining registration) and who is in the way (the lock value, or the other caller's id).
  */
 export const ACQUIRE_SCRIPT = script(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
+for _, caller in ipairs(lapsed) do
+  redis.call('ZREM', KEYS[3], caller)
+  redis.call('ZREM', KEYS[4], caller)
+end
+local first = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+if (not first or first == ARGV[4]) and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if first then
+    redis.call('ZREM', KEYS[3], first)
+    redis.call('ZREM', KEYS[4], first)
+  end
   local state = redis.call('GET', KEYS[2])
   if state then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
   return {1, state}
 end
-return {0, redis.call('PTTL', KEYS[1]), redis.call('GET', KEYS[1]) or ''}
+redis.call('ZADD', KEYS[3], 'NX', now, ARGV[4])
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[5]), ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+redis.call('PEXPIRE', KEYS[4], ARGV[5])
+local holder = redis.call('GET', KEYS[1])
+if holder then return {0, redis.call('PTTL', KEYS[1]), holder} end
+first = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+if first == ARGV[4] then return {0, 0, ''} end
+local lapse = tonumber(redis.call('ZSCORE', KEYS[4], first)) - now
+return {0, math.max(0, lapse), first}
+`);
+
+/**
+ * Takes a caller that gave up out of the waiting queue (otherwise its registration just lapses).
+ * KEYS: waiters, lapses. ARGV: caller id.
+ */
+export const LEAVE_SCRIPT = script(`
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 0
 `);
 
 /**

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Logger, type LoggerService } from '@nestjs/common';
-import { ACQUIRE_SCRIPT, RELEASE_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
+import type { createClient } from 'redis';
+import { ACQUIRE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
 import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type StateLease, type StoredState } from './state-store.js';
 
-type RedisModule = typeof import('redis');
-type RedisClient = ReturnType<RedisModule['createClient']>;
+type RedisClient = ReturnType<typeof createClient>;
 
 /** Options of {@link RedisStateStore}. */
 export interface RedisStateStoreOptions {
@@ -61,10 +61,15 @@ interface TokenKeys {
   lock: string;
   /** Pub/sub channel announcing releases of this token's lock. */
   channel: string;
+  /** Callers (one per process) waiting for the lock, by first arrival; and when each registration lapses. */
+  waiters: string;
+  lapses: string;
 }
 
 /** One caller waiting in a token's local queue. */
 class Waiter {
+  /** The id this caller may be registered under in the token's waiting queue in Redis. */
+  registeredAs?: string;
   private pending = false;
   private resolve?: () => void;
   private timer?: NodeJS.Timeout;
@@ -136,6 +141,8 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 }
 
 const short = (token: string) => `${token.slice(0, 8)}…`;
+/** Rejection of the store's internal timeouts; turned into a {@link StateStoreError} before it leaves the store. */
+const TIMED_OUT = new Error('timed out');
 const noop = () => undefined;
 
 /**
@@ -150,8 +157,12 @@ const noop = () => undefined;
  *   never barge past each other). The release script PUBLISHes on the token's channel; a head waiting for a holder
  *   on another process SUBSCRIBEs to it (second connection) and retries at once when it fires. Without a
  *   notification it retries when the holder's lock expires (a dead holder's lock is taken over) and at least every
- *   `pollIntervalMs`. Across processes fairness is best effort: a release lets every process's head compete, and
- *   the first `SET NX` to arrive wins.
+ *   `pollIntervalMs`.
+ * - **Fairness across processes** is best effort: heads that found the lock busy register in a per-token queue in
+ *   Redis, and a free lock goes to the oldest registration, so a process that keeps releasing and re-acquiring
+ *   cannot starve another process's waiter (without this, its retry always arrives first). Registrations lapse
+ *   after 3 × `pollIntervalMs` without renewal, so a waiter that died holds up a free lock for at most that long;
+ *   one that lost its place (slow Redis, lost connection) registers again at the back.
  * - **Redis down**: commands are not queued while disconnected (`disableOfflineQueue`), so `acquire`, `save`,
  *   `read` and `delete` reject at once with a {@link StateStoreError} (`unavailable`), and after
  *   `commandTimeoutMs` when Redis does not answer (`timeout`); queued callers are woken and rejected too. node-redis
@@ -174,6 +185,11 @@ export class RedisStateStore extends StateStore {
   private readonly commandTimeoutMs: number;
   private readonly pollIntervalMs: number;
   private readonly maxReconnectDelayMs: number;
+  /**
+   * How long a waiting caller's registration lasts without renewal. It renews at every attempt, so at least once per
+   * poll interval; a caller that died blocks a free lock for at most this long.
+   */
+  private readonly registrationMs: number;
   private readonly logger: LoggerService;
   /** Start of every lock value this store writes: tells our own locks and notifications from other stores'. */
   private readonly ownerPrefix = `${randomUUID()}:`;
@@ -181,6 +197,8 @@ export class RedisStateStore extends StateStore {
   private readonly queues = new Map<string, TokenQueue>();
   private readonly leases = new Set<StateLease>();
   private starting?: Promise<void>;
+  /** Settles with the command connection's first success or failure. */
+  private firstConnection?: Promise<void>;
   private closing?: Promise<void>;
   private closed = false;
   private commands?: RedisClient;
@@ -207,6 +225,7 @@ export class RedisStateStore extends StateStore {
     this.commandTimeoutMs = positive('commandTimeoutMs', options.commandTimeoutMs, 5_000);
     this.pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs, 1_000);
     this.maxReconnectDelayMs = positive('maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
+    this.registrationMs = Math.ceil(3 * this.pollIntervalMs);
     this.logger = options.logger ?? new Logger('ReflexBridge');
   }
 
@@ -235,6 +254,7 @@ export class RedisStateStore extends StateStore {
     // Join the queue before any await, so the queue order is the call order.
     const waiter = new Waiter();
     queue.waiters.push(waiter);
+    let granted = false;
     try {
       await this.ready();
       while (queue.waiters[0] !== waiter) {
@@ -242,9 +262,11 @@ export class RedisStateStore extends StateStore {
         this.assertBefore(deadline, token);
         await waiter.wait(deadline - Date.now());
       }
-      return await this.contend(token, queue, waiter, deadline);
+      const lease = await this.contend(token, queue, waiter, deadline);
+      granted = true;
+      return lease;
     } finally {
-      this.leave(token, queue, waiter);
+      this.leave(token, queue, waiter, granted);
     }
   }
 
@@ -285,19 +307,28 @@ export class RedisStateStore extends StateStore {
   /** The head of the token's local queue competes for the Redis lock until it gets it. */
   private async contend(token: string, queue: TokenQueue, waiter: Waiter, deadline: number): Promise<StateLease> {
     const keys = this.keysFor(token);
+    const callerId = `${this.ownerPrefix}w${++this.sequence}`;
     for (;;) {
       this.assertOpen();
       this.assertBefore(deadline, token);
       // Wake-ups from before this attempt are answered by it; those arriving during it make the wait below return.
       waiter.reset();
       const value = `${this.ownerPrefix}${++this.sequence}`;
+      // Set before sending: if the answer is lost to a timeout, we still take ourselves out of the queue.
+      waiter.registeredAs = callerId;
       const reply = await this.command(
         'acquire a lock',
-        (client) => this.script(client, ACQUIRE_SCRIPT, [keys.lock, keys.state], [value, String(this.lockTimeoutMs), String(this.ttlMs)]) as Promise<AcquireReply>,
+        (client) =>
+          this.script(
+            client,
+            ACQUIRE_SCRIPT,
+            [keys.lock, keys.state, keys.waiters, keys.lapses],
+            [value, String(this.lockTimeoutMs), String(this.ttlMs), callerId, String(this.registrationMs)],
+          ) as Promise<AcquireReply>,
         Math.min(this.commandTimeoutMs, Math.max(1, deadline - Date.now())),
         // Redis answered after we gave up: the lock is ours but nobody will use it, so give it back.
         (late) => {
-          if (late[0] === 1) this.releaseQuietly(keys, value);
+          if (late[0] === 1) this.releaseQuietly(token, keys, value);
         },
       );
       if (reply[0] === 1) {
@@ -308,15 +339,15 @@ export class RedisStateStore extends StateStore {
         }
         return lease;
       }
-      const [, pttl, holder] = reply;
-      if (!holder.startsWith(this.ownerPrefix) && !queue.listener && (await this.subscribe(keys, queue))) {
-        // The holder is another process, whose release arrives by pub/sub. Now that we listen, look again: a
+      const [, lookAgainMs, blocker] = reply;
+      if (!blocker.startsWith(this.ownerPrefix) && !queue.listener && (await this.subscribe(keys, queue))) {
+        // Another process is in the way; its release arrives by pub/sub. Now that we listen, look again: a
         // release between our attempt and the subscription would otherwise go unnoticed.
         continue;
       }
-      // -2: the lock vanished in between (retry now); -1: a lock without expiry, not ours (poll).
-      const untilExpiry = pttl === -2 ? 0 : pttl < 0 ? this.pollIntervalMs : pttl + 1;
-      await waiter.wait(Math.min(untilExpiry, this.pollIntervalMs, deadline - Date.now()));
+      // -1: a lock without expiry, not ours (poll); otherwise look again once the blocker's lock or turn lapses.
+      const untilLapse = lookAgainMs < 0 ? this.pollIntervalMs : lookAgainMs + 1;
+      await waiter.wait(Math.min(untilLapse, this.pollIntervalMs, deadline - Date.now()));
     }
   }
 
@@ -392,8 +423,13 @@ export class RedisStateStore extends StateStore {
     );
   }
 
-  /** Removes a caller from its token's queue and hands the head position on. */
-  private leave(token: string, queue: TokenQueue, waiter: Waiter): void {
+  /** Removes a caller from its token's queue (and from Redis's, when it gave up) and hands the head position on. */
+  private leave(token: string, queue: TokenQueue, waiter: Waiter, granted: boolean): void {
+    if (waiter.registeredAs && !granted) {
+      const keys = this.keysFor(token);
+      const client = this.commands;
+      if (client?.isReady) this.script(client, LEAVE_SCRIPT, [keys.waiters, keys.lapses], [waiter.registeredAs]).catch(noop);
+    }
     const index = queue.waiters.indexOf(waiter);
     if (index >= 0) queue.waiters.splice(index, 1);
     if (index === 0) queue.waiters[0]?.wake();
@@ -418,27 +454,19 @@ export class RedisStateStore extends StateStore {
       );
     }
     // First connection still in progress: wait for it, but not for long.
-    await new Promise<void>((resolve, reject) => {
-      const done = (error?: Error) => {
-        clearTimeout(timer);
-        client.off('ready', onReady);
-        client.off('error', done);
-        if (error) {
-          reject(new StateStoreError('unavailable', `RedisStateStore could not connect to ${this.safeUrl}: ${error.message}`, error));
-        } else resolve();
-      };
-      const onReady = () => done();
-      const timer = setTimeout(() => done(new Error(`no connection within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs);
-      client.on('ready', onReady);
-      client.on('error', done);
-    });
+    try {
+      await this.within(this.firstConnection ?? Promise.resolve(), this.commandTimeoutMs);
+    } catch (error) {
+      const reason = error === TIMED_OUT ? `no connection within ${this.commandTimeoutMs} ms` : (error as Error).message;
+      throw new StateStoreError('unavailable', `RedisStateStore could not connect to ${this.safeUrl}: ${reason}`, error);
+    }
   }
 
   private async start(): Promise<void> {
     // Loaded on first use so applications that never use Redis need not install it.
-    const { createClient } = await import('redis');
+    const redis = await import('redis');
     if (this.closed) return;
-    const commands = createClient({
+    const commands = redis.createClient({
       url: this.url,
       // Fail at once while disconnected instead of queueing until Redis returns (which would make acquire hang).
       disableOfflineQueue: true,
@@ -453,6 +481,20 @@ export class RedisStateStore extends StateStore {
       },
     });
     const subscriber = commands.duplicate();
+    // One promise for every caller waiting for the first connection (not one listener each).
+    this.firstConnection = new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        commands.off('error', onError);
+        resolve();
+      };
+      const onError = (error: Error) => {
+        commands.off('ready', onReady);
+        reject(error);
+      };
+      commands.once('ready', onReady);
+      commands.once('error', onError);
+    });
+    this.firstConnection.catch(noop);
     this.watch(commands, 'command');
     this.watch(subscriber, 'subscriber');
     this.commands = commands;
@@ -470,7 +512,7 @@ export class RedisStateStore extends StateStore {
         const first = this.down === undefined;
         this.down = error.message;
         if (!first) return;
-        this.logger.warn(`RedisStateStore lost its connection to ${this.safeUrl} (${error.message}); events fail until it is back.`);
+        this.logger.warn(`RedisStateStore is not connected to ${this.safeUrl} (${error.message}); events fail until it is back.`);
         // Let waiting callers find out now rather than at their next poll.
         this.wakeHeads();
       } else if (!this.subscriberDown) {
@@ -537,7 +579,7 @@ export class RedisStateStore extends StateStore {
     );
   }
 
-  /** `promise`, or a rejection with {@link TIMED_OUT} after `ms`. A late rejection of `promise` is ignored. */
+  /** `promise`, or a rejection with `TIMED_OUT` after `ms`. A late rejection of `promise` is ignored. */
   private within<T>(promise: Promise<T>, ms: number): Promise<T> {
     promise.catch(noop);
     let timer: NodeJS.Timeout | undefined;
@@ -557,14 +599,18 @@ export class RedisStateStore extends StateStore {
     }
   }
 
-  private releaseQuietly(keys: TokenKeys, value: string): void {
+  /** Releases a lock nobody uses (granted after its caller gave up), and lets our next caller try at once. */
+  private releaseQuietly(token: string, keys: TokenKeys, value: string): void {
     const client = this.commands;
-    if (client?.isReady) this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel]).catch(noop);
+    if (!client?.isReady) return;
+    this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel])
+      .then(() => this.queues.get(token)?.waiters[0]?.wake())
+      .catch(noop);
   }
 
   private keysFor(token: string): TokenKeys {
     const base = `${this.keyPrefix}{${token}}`;
-    return { state: base, lock: `${base}:lock`, channel: `${base}:released` };
+    return { state: base, lock: `${base}:lock`, channel: `${base}:released`, waiters: `${base}:waiters`, lapses: `${base}:waiters:lapse` };
   }
 
   private parse(token: string, raw: string | null | undefined): StoredState | null {
@@ -603,6 +649,3 @@ export class RedisStateStore extends StateStore {
     }
   }
 }
-
-/** Rejection value of {@link RedisStateStore}'s internal timeouts. */
-const TIMED_OUT = Symbol('timed out');

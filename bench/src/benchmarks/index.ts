@@ -1,0 +1,8 @@
+import type { Benchmark } from '../harness/benchmark.js';
+import { growthBenchmark } from './growth.bench.js';
+import { memoryBenchmark } from './memory.bench.js';
+import { modesBenchmark } from './modes.bench.js';
+import { tiersBenchmark } from './tiers.bench.js';
+
+/** Every benchmark of the harness, in the order `npm run bench` runs them. Add new ones here. */
+export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, growthBenchmark];

@@ -1,0 +1,72 @@
+import { isMain, runBenchmarks, sleep, type Benchmark, type BenchContext } from '../harness/benchmark.js';
+import { LoadProcess, ServerProcess } from '../harness/processes.js';
+import { compared, reported, type BenchResult } from '../harness/results.js';
+import type { ServerConfig, ServerMemory } from '../harness/types.js';
+
+const TARGET_BYTES = 30 * 1024;
+const WARM_CONNECTIONS = 20;
+
+interface PerConnection {
+  heap: number;
+  rss: number;
+  before: ServerMemory;
+  after: ServerMemory;
+}
+
+/**
+ * Opens `connections` connections to a fresh server, hydrates each (so the bridge holds a state per client),
+ * leaves them idle, and divides the growth of the server's heap and RSS (after forced GC) by their number.
+ * A few connections are opened and closed first, so lazily loaded code and first-use caches are in the
+ * "before" figure, not spread over the connections.
+ */
+async function perConnection(context: BenchContext, label: string, config: ServerConfig): Promise<PerConnection> {
+  const server = await ServerProcess.start(label, config);
+  if ('unavailable' in server) throw new Error(server.unavailable);
+  try {
+    const warm = await LoadProcess.setup(`${label} warm-up`, { url: server.url, clients: WARM_CONNECTIONS, hydrate: true, workload: [] });
+    await warm.close();
+    await sleep(500);
+    const before = await server.memory();
+    const connections = context.options.connections;
+    const started = performance.now();
+    const load = await LoadProcess.setup(label, { url: server.url, clients: connections, hydrate: true, workload: [] });
+    try {
+      await sleep(1000); // idle: let pending writes and timers settle
+      const after = await server.memory();
+      const heap = (after.heapUsed - before.heapUsed) / connections;
+      const rss = (after.rss - before.rss) / connections;
+      context.log(
+        `    ${label}: ${connections} connections hydrated in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
+          `heap ${(before.heapUsed / 2 ** 20).toFixed(1)} → ${(after.heapUsed / 2 ** 20).toFixed(1)} MiB, ` +
+          `rss ${(before.rss / 2 ** 20).toFixed(1)} → ${(after.rss / 2 ** 20).toFixed(1)} MiB, ` +
+          `external ${((after.external - before.external) / connections).toFixed(0)} B/conn`,
+      );
+      return { heap, rss, before, after };
+    } finally {
+      await load.close();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+async function run(context: BenchContext): Promise<BenchResult[]> {
+  const echo = await perConnection(context, 'echo', { kind: 'echo' });
+  const bridge = await perConnection(context, 'bridge', { kind: 'bridge', suite: 'memory', mode: 'full', auth: false });
+  const target = { text: '≤ 30 KiB per idle connection', valueAtMost: TARGET_BYTES };
+  const n = context.options.connections;
+  return [
+    reported('memory/echo/heap_per_connection', echo.heap, 'bytes', undefined, `baseline: bare Socket.IO, ${n} idle connections`),
+    reported('memory/echo/rss_per_connection', echo.rss, 'bytes'),
+    compared('memory/bridge/heap_per_connection', bridge.heap, echo.heap, 'bytes', target, `${n} idle hydrated connections, two small states each`),
+    compared('memory/bridge/rss_per_connection', bridge.rss, echo.rss, 'bytes', target),
+  ];
+}
+
+export const memoryBenchmark: Benchmark = {
+  id: 'memory',
+  title: 'server heap and RSS per idle hydrated connection, against bare Socket.IO',
+  run,
+};
+
+if (isMain(import.meta.url)) await runBenchmarks([memoryBenchmark], process.argv.slice(2));

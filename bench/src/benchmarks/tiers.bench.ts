@@ -1,0 +1,109 @@
+import { isMain, measurePlan, otherLoadFigure, runBenchmarks, type Benchmark, type BenchContext, type PlannedRun } from '../harness/benchmark.js';
+import { ServerProcess } from '../harness/processes.js';
+import { compared, reported, unavailable, type BenchResult, type Target } from '../harness/results.js';
+import type { BridgeServerConfig, LoadConfig, WireEvent } from '../harness/types.js';
+import { BENCH_LOGIN, ECHO_STATE, event, TIER_STATES } from '../harness/wire.js';
+
+/** One tier scenario: the bench app it runs against, the event it sends, and its throughput target. */
+export interface TierScenario {
+  id: string;
+  server: BridgeServerConfig;
+  event: WireEvent;
+  /** Target on throughput with `--clients` clients, as a ratio to the bare echo. */
+  throughputTarget?: Target;
+}
+
+const TIERS_APP: BridgeServerConfig = { kind: 'bridge', suite: 'tiers', mode: 'full', auth: true };
+
+/**
+ * The scenarios, in table order. Every client is logged in (its own session), so `auth_only` and `full` do
+ * their real work (session lookup, passport deserialisation, the guard) and `none` shows it skips all of it.
+ * A new scenario (another store, another preset) is one more entry here.
+ */
+export const TIER_SCENARIOS: TierScenario[] = [
+  { id: 'none', server: TIERS_APP, event: event(`${TIER_STATES.none}.bump`), throughputTarget: { text: '≥ 70% of bare echo', ratioAtLeast: 0.7 } },
+  { id: 'auth_only', server: TIERS_APP, event: event(`${TIER_STATES.auth_only}.bump`) },
+  {
+    // Turned on in server/fast-auth.ts; until then the server answers "unavailable" and the rows say so.
+    id: 'auth_only+fast_auth',
+    server: { ...TIERS_APP, fastAuth: true },
+    event: event(`${TIER_STATES.auth_only}.bump`),
+    throughputTarget: { text: '≥ 50% of bare echo', ratioAtLeast: 0.5 },
+  },
+  { id: 'full', server: TIERS_APP, event: event(`${TIER_STATES.full}.bump`), throughputTarget: { text: '≥ 30% of bare echo', ratioAtLeast: 0.3 } },
+];
+
+async function run(context: BenchContext): Promise<BenchResult[]> {
+  const { clients } = context.options;
+  const servers = new Map<string, ServerProcess>();
+  const missing = new Map<string, string>();
+  try {
+    const echo = await ServerProcess.start('echo', { kind: 'echo' });
+    if ('unavailable' in echo) throw new Error(echo.unavailable);
+    servers.set('echo', echo);
+    for (const scenario of TIER_SCENARIOS) {
+      const server = await ServerProcess.start(scenario.id, scenario.server);
+      if ('unavailable' in server) {
+        missing.set(scenario.id, server.unavailable);
+        context.log(`  ${scenario.id}: ${server.unavailable}`);
+      } else {
+        servers.set(scenario.id, server);
+      }
+    }
+
+    const plan: PlannedRun[] = [];
+    const add = (id: string, url: string, load: Omit<LoadConfig, 'url' | 'clients' | 'hydrate'>) => {
+      const server = servers.get(id)!;
+      plan.push({ key: `${id} latency`, server, load: { ...load, url, clients: 1, hydrate: true } });
+      plan.push({ key: `${id} throughput`, server, load: { ...load, url, clients, hydrate: true } });
+    };
+    add('echo', echo.url, { workload: [event(`${ECHO_STATE}.bump`)] });
+    for (const scenario of TIER_SCENARIOS) {
+      const server = servers.get(scenario.id);
+      if (server) add(scenario.id, server.url, { login: BENCH_LOGIN, workload: [scenario.event] });
+    }
+    const measured = await measurePlan(context, plan);
+
+    const base = { latency: measured.get('echo latency')!, throughput: measured.get('echo throughput')! };
+    const results: BenchResult[] = [
+      reported('tiers/echo/latency_p50', base.latency.latency.p50, 'ms', undefined, 'baseline: bare Socket.IO echo, one client'),
+      reported('tiers/echo/latency_p99', base.latency.latency.p99, 'ms'),
+      reported('tiers/echo/throughput', base.throughput.throughput, 'events/s', undefined, `baseline: bare Socket.IO echo, ${clients} clients`),
+      reported('tiers/echo/server_cpu', base.throughput.serverCpuPerEventUs, 'us/event'),
+    ];
+    for (const scenario of TIER_SCENARIOS) {
+      const name = `tiers/${scenario.id}`;
+      const why = missing.get(scenario.id);
+      if (why) {
+        results.push(
+          unavailable(`${name}/latency_p50`, 'ms', undefined, why),
+          unavailable(`${name}/latency_p99`, 'ms', undefined, why),
+          unavailable(`${name}/throughput`, 'events/s', scenario.throughputTarget, why),
+          unavailable(`${name}/server_cpu`, 'us/event', undefined, why),
+        );
+        continue;
+      }
+      const latency = measured.get(`${scenario.id} latency`)!;
+      const throughput = measured.get(`${scenario.id} throughput`)!;
+      results.push(
+        compared(`${name}/latency_p50`, latency.latency.p50, base.latency.latency.p50, 'ms'),
+        compared(`${name}/latency_p99`, latency.latency.p99, base.latency.latency.p99, 'ms'),
+        compared(`${name}/throughput`, throughput.throughput, base.throughput.throughput, 'events/s', scenario.throughputTarget,
+          `session middleware ran on ${(throughput.sessionRunsPerEvent * 100).toFixed(0)}% of events`),
+        compared(`${name}/server_cpu`, throughput.serverCpuPerEventUs, base.throughput.serverCpuPerEventUs, 'us/event'),
+      );
+    }
+    results.push(otherLoadFigure('tiers/machine_other_load', measured.values()));
+    return results;
+  } finally {
+    await Promise.all([...servers.values()].map((server) => server.stop()));
+  }
+}
+
+export const tiersBenchmark: Benchmark = {
+  id: 'tiers',
+  title: 'event round trip per bridge tier against a bare Socket.IO echo (latency: 1 client; throughput: --clients)',
+  run,
+};
+
+if (isMain(import.meta.url)) await runBenchmarks([tiersBenchmark], process.argv.slice(2));

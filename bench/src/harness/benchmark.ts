@@ -1,0 +1,312 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { LoadProcess, type ServerProcess } from './processes.js';
+import { median } from './stats.js';
+import { formatTable, reported, writeResults, type BenchResult } from './results.js';
+import type { LoadConfig, LoadStats } from './types.js';
+
+/** Knobs every benchmark reads; set from the command line (see {@link USAGE}). */
+export interface BenchOptions {
+  warmupMs: number;
+  durationMs: number;
+  /** Clients of the throughput runs (tiers, modes). */
+  clients: number;
+  /** Idle connections of the memory benchmark. */
+  connections: number;
+  /** List sizes of the growth benchmark; the first is its baseline. */
+  sizes: number[];
+  /** Clients of the growth benchmark's throughput runs (each holds its own list). */
+  growthClients: number;
+  /** Measure each figure this many times (interleaving scenarios) and keep the median. */
+  rounds: number;
+  /** Record a CPU profile of each measured server window into `.tmp/bench-profiles/`. */
+  profile: boolean;
+  /** Another build of the library for the bench apps (a `dist` folder), instead of libs/reflex-bridge/dist. */
+  lib?: string;
+}
+
+/** One benchmark of the harness. Its `run` measures its own baseline and returns every figure. */
+export interface Benchmark {
+  id: string;
+  title: string;
+  run(context: BenchContext): Promise<BenchResult[]>;
+}
+
+export interface BenchContext {
+  options: BenchOptions;
+  log(message: string): void;
+}
+
+export const USAGE = `usage: npm run bench -- [benchmark ...] [flags]     (or: node bench/dist/run.js ...)
+benchmarks: tiers modes memory growth (default: all, in that order)
+flags:
+  --duration=S        measured window of each run, seconds           (default 4)
+  --warmup=S          warm-up before each window, seconds            (default 1)
+  --clients=N         concurrent clients of throughput runs          (default 50)
+  --connections=N     idle connections of the memory benchmark       (default 1000)
+  --sizes=A,B,...     list sizes of the growth benchmark             (default 10,100,1000,10000)
+  --growth-clients=N  clients of the growth throughput runs          (default 10)
+  --rounds=N          repeat each measurement, interleaved, and keep
+                      the median (the mean of two)                   (default 2)
+  --profile           CPU-profile each measured server window into .tmp/bench-profiles/
+  --lib=DIR           bench apps import the library from DIR (a built dist folder, inside the
+                      repository so its dependencies resolve) instead of libs/reflex-bridge/dist
+  --quick             a smoke run: --duration=1.5 --warmup=0.5 --rounds=1 --connections=200 --sizes=10,10000
+  --help`;
+
+export function parseOptions(argv: string[]): { options: BenchOptions; selected: string[] } {
+  const options: BenchOptions = {
+    warmupMs: 1000,
+    durationMs: 4000,
+    clients: 50,
+    connections: 1000,
+    sizes: [10, 100, 1000, 10_000],
+    growthClients: 10,
+    rounds: 2,
+    profile: false,
+  };
+  const selected: string[] = [];
+  const flags = new Map<string, string>();
+  for (const arg of argv) {
+    if (!arg.startsWith('--')) {
+      selected.push(arg);
+      continue;
+    }
+    const [name, value = 'true'] = arg.slice(2).split('=', 2);
+    flags.set(name, value);
+  }
+  if (flags.has('help')) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (flags.has('quick')) {
+    Object.assign(options, { warmupMs: 500, durationMs: 1500, rounds: 1, connections: 200, sizes: [10, 10_000] });
+  }
+  const number = (name: string, scale = 1): number | undefined => {
+    const raw = flags.get(name);
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name}: expected a positive number, got "${raw}"\n${USAGE}`);
+    return value * scale;
+  };
+  options.durationMs = number('duration', 1000) ?? options.durationMs;
+  options.warmupMs = number('warmup', 1000) ?? options.warmupMs;
+  options.clients = Math.round(number('clients') ?? options.clients);
+  options.connections = Math.round(number('connections') ?? options.connections);
+  options.growthClients = Math.round(number('growth-clients') ?? options.growthClients);
+  options.rounds = Math.round(number('rounds') ?? options.rounds);
+  options.profile = flags.has('profile');
+  if (flags.has('lib')) {
+    options.lib = resolve(flags.get('lib')!);
+    if (!existsSync(join(options.lib, 'index.js'))) throw new Error(`--lib: no index.js in ${options.lib}`);
+  }
+  if (flags.has('sizes')) {
+    options.sizes = flags.get('sizes')!.split(',').map((size) => Number(size));
+    if (options.sizes.some((size) => !Number.isInteger(size) || size < 0)) throw new Error(`--sizes: expected integers, got "${flags.get('sizes')}"`);
+  }
+  const known = new Set(['duration', 'warmup', 'clients', 'connections', 'growth-clients', 'rounds', 'profile', 'lib', 'sizes', 'quick', 'help']);
+  for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}\n${USAGE}`);
+  return { options, selected };
+}
+
+/** A load run's figures plus the server's CPU time over the same window. */
+export interface Measurement extends LoadStats {
+  /** Server CPU time per completed event, microseconds. */
+  serverCpuPerEventUs: number;
+  /** Server CPU time / wall time over the window (1 = one core saturated). */
+  serverBusy: number;
+  /** Load generator CPU time / wall time over the window. */
+  loadBusy: number;
+  /**
+   * Share of the whole machine's CPU that other processes (not this benchmark's server and load generator)
+   * used during the window, 0..1; NaN where /proc/stat is unavailable. Above ~0.1 the figures are noisy.
+   */
+  otherLoad: number;
+  /** Session middleware runs per completed event (1 on auth_only/full, ~0 with fast auth, 0 on none). */
+  sessionRunsPerEvent: number;
+}
+
+/** Busy and total CPU time of the whole machine so far (Linux /proc/stat), in clock ticks. */
+function machineTicks(): { busy: number; total: number } | undefined {
+  try {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = fields.map(Number);
+    const busy = user + nice + system + irq + softirq + steal;
+    return { busy, total: busy + idle + iowait };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What other processes used of the machine between two {@link machineTicks} readings. */
+function otherLoadBetween(before: ReturnType<typeof machineTicks>, after: ReturnType<typeof machineTicks>, oursUs: number, wallMs: number): number {
+  if (!before || !after || after.total === before.total) return Number.NaN;
+  const machineBusyShare = (after.busy - before.busy) / (after.total - before.total);
+  const oursShare = oursUs / 1000 / (wallMs * availableParallelism());
+  return Math.max(0, machineBusyShare - oursShare);
+}
+
+const PROFILE_DIR = fileURLToPath(new URL('../../../.tmp/bench-profiles/', import.meta.url));
+
+/**
+ * One measured run: a fresh load generator process sets up `load` against `server`, warms up, then the
+ * window opens on both sides (client counters, server CPU time) for `durationMs`. Fails when any event
+ * failed: a run with errors measures something else.
+ */
+export async function measure(context: BenchContext, server: ServerProcess, label: string, load: LoadConfig, durationMs = context.options.durationMs): Promise<Measurement> {
+  const generator = await LoadProcess.setup(label, load);
+  try {
+    await generator.start();
+    await sleep(context.options.warmupMs);
+    if (context.options.profile) await server.profileStart();
+    await Promise.all([server.cpuMark(), generator.mark()]);
+    const ticksBefore = machineTicks();
+    await sleep(durationMs);
+    const ticksAfter = machineTicks();
+    const [stats, cpu] = await Promise.all([generator.stop(), server.cpuRead()]);
+    if (context.options.profile) {
+      const path = await server.profileStop(`${PROFILE_DIR}${label.replace(/[^\w.-]+/g, '_')}.cpuprofile`);
+      context.log(`    profile: ${path}  (summary: node bench/dist/tools/cpuprofile-summary.js ${path})`);
+    }
+    if (stats.errors > 0) throw new Error(`${label}: ${stats.errors} of ${stats.completed} events failed; first: ${stats.firstError}`);
+    if (stats.completed === 0) throw new Error(`${label}: no event completed in the window`);
+    const measurement: Measurement = {
+      ...stats,
+      serverCpuPerEventUs: cpu.cpuUs / stats.completed,
+      serverBusy: cpu.cpuUs / 1000 / cpu.wallMs,
+      loadBusy: stats.loadCpuUs / 1000 / stats.windowMs,
+      otherLoad: otherLoadBetween(ticksBefore, ticksAfter, cpu.cpuUs + stats.loadCpuUs, cpu.wallMs),
+      sessionRunsPerEvent: cpu.sessionCalls / stats.completed,
+    };
+    context.log(
+      `    ${label}: ${Math.round(measurement.throughput)} ev/s, p50 ${measurement.latency.p50.toFixed(3)} ms, p99 ${measurement.latency.p99.toFixed(3)} ms, ` +
+        `server ${measurement.serverCpuPerEventUs.toFixed(1)} us/ev (busy ${(measurement.serverBusy * 100).toFixed(0)}%), ` +
+        `load generator busy ${(measurement.loadBusy * 100).toFixed(0)}%, other processes ${(measurement.otherLoad * 100).toFixed(0)}% of the machine, ` +
+        `session middleware ${measurement.sessionRunsPerEvent.toFixed(2)}/ev`,
+    );
+    return measurement;
+  } finally {
+    await generator.close();
+  }
+}
+
+/** One measured run of a plan: a key, the server it runs against, and the load. */
+export interface PlannedRun {
+  key: string;
+  server: ServerProcess;
+  load: LoadConfig;
+}
+
+/**
+ * Measures every run of `plan`, `rounds` times, interleaved (round 1 of every run, then round 2, ...) so that
+ * drift in the machine's speed hits every scenario alike; returns, per key, the median of each figure.
+ */
+export async function measurePlan(context: BenchContext, plan: PlannedRun[]): Promise<Map<string, Measurement>> {
+  const measured = new Map<string, Measurement[]>();
+  const rounds = context.options.rounds;
+  for (let round = 1; round <= rounds; round++) {
+    for (const run of plan) {
+      const label = rounds > 1 ? `${run.key} (round ${round}/${rounds})` : run.key;
+      const measurement = await measure(context, run.server, label, run.load);
+      measured.set(run.key, [...(measured.get(run.key) ?? []), measurement]);
+    }
+  }
+  return new Map([...measured].map(([key, runs]) => [key, medianMeasurement(runs)]));
+}
+
+/** Field-wise median of repeated measurements (one measurement is returned as is). */
+export function medianMeasurement(runs: Measurement[]): Measurement {
+  if (runs.length === 1) return runs[0];
+  const of = (pick: (run: Measurement) => number) => median(runs.map(pick));
+  return {
+    ...runs[0],
+    completed: of((run) => run.completed),
+    windowMs: of((run) => run.windowMs),
+    throughput: of((run) => run.throughput),
+    latency: {
+      p50: of((run) => run.latency.p50),
+      p90: of((run) => run.latency.p90),
+      p99: of((run) => run.latency.p99),
+      mean: of((run) => run.latency.mean),
+      max: of((run) => run.latency.max),
+    },
+    loadCpuUs: of((run) => run.loadCpuUs),
+    serverCpuPerEventUs: of((run) => run.serverCpuPerEventUs),
+    serverBusy: of((run) => run.serverBusy),
+    loadBusy: of((run) => run.loadBusy),
+    otherLoad: Math.max(...runs.map((run) => run.otherLoad)),
+    sessionRunsPerEvent: of((run) => run.sessionRunsPerEvent),
+  };
+}
+
+/**
+ * The worst share of the machine other processes took during `measured` windows, as a figure: the harness
+ * cannot stop a busy machine from slowing the runs down, but it says when it happened.
+ */
+export function otherLoadFigure(name: string, measured: Iterable<Measurement>): BenchResult {
+  const worst = Math.max(...[...measured].map((measurement) => measurement.otherLoad));
+  if (Number.isNaN(worst)) return { ...reported(name, 0, '%'), value: null, note: 'unknown (no /proc/stat)' };
+  return reported(name, worst * 100, '%', undefined, 'CPU share of the machine other processes took during the windows (worst); above ~10% expect noisy ratios');
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs the selected benchmarks, prints one table, writes `bench/results/latest.json`. */
+export async function runBenchmarks(all: Benchmark[], argv: string[]): Promise<void> {
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(argv);
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exitCode = 2;
+    return;
+  }
+  const { options, selected } = parsed;
+  const unknown = selected.filter((id) => !all.some((benchmark) => benchmark.id === id));
+  if (unknown.length) {
+    console.error(`unknown benchmark(s): ${unknown.join(', ')}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const chosen = selected.length ? all.filter((benchmark) => selected.includes(benchmark.id)) : all;
+  // Inherited by the server processes, which then load the library through library-override.js.
+  if (options.lib) process.env.BENCH_REFLEX_LIB = options.lib;
+  const context: BenchContext = { options, log: (message) => console.log(message) };
+  console.log(
+    `ReflexBridge benchmarks: ${chosen.map((benchmark) => benchmark.id).join(', ')} | node ${process.version}, ${availableParallelism()} CPUs | ` +
+      `window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s warm-up, ${options.clients} clients, rounds ${options.rounds}` +
+      (options.lib ? ` | library: ${options.lib}` : ''),
+  );
+  console.log(`load average before: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
+  const started = performance.now();
+  const results: BenchResult[] = [];
+  let failed = false;
+  for (const benchmark of chosen) {
+    console.log(`\n== ${benchmark.id}: ${benchmark.title}`);
+    const benchStarted = performance.now();
+    try {
+      const figures = await benchmark.run(context);
+      results.push(...figures);
+      console.log(`\n${formatTable(figures)}\n  (${((performance.now() - benchStarted) / 1000).toFixed(1)} s)`);
+    } catch (error) {
+      failed = true;
+      console.error(`!! ${benchmark.id} failed: ${(error as Error).stack ?? String(error)}`);
+    }
+  }
+  console.log(`\nload average after: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
+  console.log(`\n== all figures (${((performance.now() - started) / 1000).toFixed(0)} s)\n${formatTable(results)}`);
+  const path = await writeResults(results);
+  console.log(`\nwritten: ${path}`);
+  const missed = results.filter((result) => !result.met);
+  if (missed.length) console.log(`targets not met: ${missed.map((result) => result.name).join(', ')} (reported, never asserted)`);
+  if (failed) process.exitCode = 1;
+}
+
+/** True when the module at `moduleUrl` is the process's entry point (`node bench/dist/benchmarks/x.js`). */
+export function isMain(moduleUrl: string): boolean {
+  return Boolean(process.argv[1]) && pathToFileURL(resolve(process.argv[1])).href === moduleUrl;
+}

@@ -1,0 +1,95 @@
+import { RpcChild } from './rpc.js';
+import type { LoadConfig, LoadStats, ServerConfig, ServerCpu, ServerMemory, ServerStarted } from './types.js';
+
+const SERVER_MAIN = new URL('../server/server-main.js', import.meta.url);
+const LOAD_GENERATOR = new URL('../load/load-generator.js', import.meta.url);
+const LIBRARY_OVERRIDE = new URL('./library-override.js', import.meta.url);
+
+/** A server process (echo baseline or bench app) on a free loopback port. */
+export class ServerProcess {
+  private constructor(
+    private readonly child: RpcChild,
+    readonly url: string,
+  ) {}
+
+  /**
+   * Forks a server process and starts `config` in it. Resolves `{unavailable}` (the process already gone)
+   * when the server cannot run that configuration yet, e.g. a feature the library does not have.
+   */
+  static async start(label: string, config: ServerConfig): Promise<ServerProcess | { unavailable: string }> {
+    // --lib=<dir> (BENCH_REFLEX_LIB): the server imports that build of the library instead of the workspace's.
+    const override = process.env.BENCH_REFLEX_LIB ? ['--import', LIBRARY_OVERRIDE.href] : [];
+    const child = RpcChild.fork(`server ${label}`, SERVER_MAIN, ['--expose-gc', ...override]);
+    try {
+      const started = await child.call<ServerStarted>('start', config, 60_000);
+      if ('unavailable' in started) {
+        await child.shutdown();
+        return started;
+      }
+      return new ServerProcess(child, started.url);
+    } catch (error) {
+      await child.shutdown();
+      throw error;
+    }
+  }
+
+  cpuMark(): Promise<void> {
+    return this.child.call('cpuMark');
+  }
+
+  cpuRead(): Promise<ServerCpu> {
+    return this.child.call('cpuRead');
+  }
+
+  /** Heap and RSS after forced garbage collection. */
+  memory(): Promise<ServerMemory> {
+    return this.child.call('memory');
+  }
+
+  profileStart(): Promise<void> {
+    return this.child.call('profileStart');
+  }
+
+  /** Writes the CPU profile recorded since `profileStart` to `path` (a `.cpuprofile` for Chrome DevTools). */
+  profileStop(path: string): Promise<string> {
+    return this.child.call('profileStop', path);
+  }
+
+  stop(): Promise<void> {
+    return this.child.shutdown();
+  }
+}
+
+/** A load generator process (see `load/load-generator.ts`). */
+export class LoadProcess {
+  private constructor(private readonly child: RpcChild) {}
+
+  static async setup(label: string, config: LoadConfig): Promise<LoadProcess> {
+    const child = RpcChild.fork(`load ${label}`, LOAD_GENERATOR);
+    try {
+      await child.call('setup', config, 300_000);
+      return new LoadProcess(child);
+    } catch (error) {
+      await child.shutdown();
+      throw error;
+    }
+  }
+
+  start(): Promise<void> {
+    return this.child.call('start');
+  }
+
+  mark(): Promise<void> {
+    return this.child.call('mark');
+  }
+
+  stop(): Promise<LoadStats> {
+    return this.child.call('stop');
+  }
+
+  /** Disconnects the clients and ends the process. */
+  async close(): Promise<void> {
+    await this.child.call('close').catch(() => undefined);
+    await this.child.shutdown();
+  }
+}

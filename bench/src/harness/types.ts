@@ -1,0 +1,102 @@
+// Shapes exchanged between the orchestrator, the server processes and the load generators (over IPC, so
+// JSON only: no functions, no class instances).
+
+/** Which group of bench state classes a bridge server registers (see `server/bench-states.ts`). */
+export type StateSuite = 'tiers' | 'modes' | 'growth' | 'memory';
+
+/** A bare Socket.IO server answering every event with a delta of the same shape: the baseline. */
+export interface EchoServerConfig {
+  kind: 'echo';
+}
+
+/** A Nest app serving ReflexBridge with one suite of bench states. */
+export interface BridgeServerConfig {
+  kind: 'bridge';
+  suite: StateSuite;
+  /** `bridge.mode` of the module options. */
+  mode: 'full' | 'smart' | 'none';
+  /**
+   * Mount the app's auth stack: express-session (MemoryStore) + passport-local, on HTTP (`POST /login`) and
+   * as `bridge.authMiddleware`.
+   */
+  auth: boolean;
+  /** Turn fast auth on (see `server/fast-auth.ts`); the server answers `unavailable` while it cannot. */
+  fastAuth?: boolean;
+}
+
+export type ServerConfig = EchoServerConfig | BridgeServerConfig;
+
+/** What a server process answers to `start`. */
+export type ServerStarted = { url: string } | { unavailable: string };
+
+/** Server-side CPU time over a window opened by `cpuMark`. */
+export interface ServerCpu {
+  /** User + system CPU time, microseconds. */
+  cpuUs: number;
+  wallMs: number;
+  /** Session middleware runs in the window (bench apps with an auth stack; 0 otherwise). */
+  sessionCalls: number;
+}
+
+/** The server process's memory after forced garbage collection. */
+export interface ServerMemory {
+  heapUsed: number;
+  heapTotal: number;
+  rss: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** One event as the client sends it (`router_data` is added by the load generator). */
+export interface WireEvent {
+  name: string;
+  payload?: Record<string, unknown>;
+}
+
+/** What one load generator process does. */
+export interface LoadConfig {
+  /** The server's base URL (`http://127.0.0.1:port`). */
+  url: string;
+  /** Engine.IO path and namespace. @default '/_event' */
+  path?: string;
+  /** Concurrent connections, each sending its events one after another (next one after the reply). */
+  clients: number;
+  /** Connections opened (and hydrated) at the same time during setup. @default 50 */
+  connectConcurrency?: number;
+  /** Log in over HTTP (`POST /login`) before connecting, and present the session cookie on the socket. */
+  login?: { username: string; password: string };
+  /** Send the Reflex hydrate sequence and wait for `is_hydrated` before anything else. */
+  hydrate: boolean;
+  /** Events each client sends once after hydrating, each awaited (e.g. filling a big list). */
+  setup?: WireEvent[];
+  /** The repeating pattern of events the clients send; client `i` starts at position `i`. */
+  workload: WireEvent[];
+  /** Also sum the JSON size of each reply (costs the load generator a little CPU). */
+  measureBytes?: boolean;
+}
+
+/** Latency percentiles over one measured window, milliseconds. */
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  mean: number;
+  max: number;
+}
+
+/** What a load generator measured between `mark` and `stop`. */
+export interface LoadStats {
+  /** Replies received inside the window. */
+  completed: number;
+  /** Of those, `bridge_error` replies. */
+  errors: number;
+  firstError?: string;
+  windowMs: number;
+  /** Completed events per second. */
+  throughput: number;
+  latency: LatencySummary;
+  /** The load generator's own CPU time over the window, microseconds (is the client the bottleneck?). */
+  loadCpuUs: number;
+  /** Mean JSON size of a reply, when `measureBytes` was set. */
+  bytesPerReply?: number;
+}

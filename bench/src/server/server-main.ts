@@ -1,0 +1,75 @@
+// A server process of the benchmarks (forked by the orchestrator; never imported). It starts the baseline echo
+// server or a bench app on a free loopback port and answers the orchestrator's calls: CPU time over a window,
+// memory after forced GC (run with --expose-gc), and an optional CPU profile of the measured window.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Session } from 'node:inspector/promises';
+import { serveRpc } from '../harness/rpc.js';
+import type { ServerConfig, ServerCpu, ServerMemory, ServerStarted } from '../harness/types.js';
+
+let close: (() => Promise<void>) | undefined;
+let sessionCalls: () => number = () => 0;
+let cpuMark: { usage: NodeJS.CpuUsage; at: number; sessionCalls: number } | undefined;
+let profiler: Session | undefined;
+
+async function collectGarbage(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('memory needs the server forked with --expose-gc');
+  // Twice, with a turn of the event loop between, so objects freed by finalizers and weak callbacks go too.
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+serveRpc(
+  {
+    start: async (config: ServerConfig): Promise<ServerStarted> => {
+      if (config.kind === 'echo') {
+        const { startEchoServer } = await import('./echo-server.js');
+        const server = await startEchoServer();
+        close = server.close;
+        return { url: server.url };
+      }
+      // Loaded only here, so the echo process never pays for Nest in its memory baseline.
+      const { startBridgeServer } = await import('./bridge-app.js');
+      const server = await startBridgeServer(config);
+      if ('unavailable' in server) return server;
+      close = server.close;
+      sessionCalls = server.sessionCalls;
+      return { url: server.url };
+    },
+    cpuMark: () => {
+      cpuMark = { usage: process.cpuUsage(), at: performance.now(), sessionCalls: sessionCalls() };
+    },
+    cpuRead: (): ServerCpu => {
+      if (!cpuMark) throw new Error('cpuRead before cpuMark');
+      const used = process.cpuUsage(cpuMark.usage);
+      return { cpuUs: used.user + used.system, wallMs: performance.now() - cpuMark.at, sessionCalls: sessionCalls() - cpuMark.sessionCalls };
+    },
+    memory: async (): Promise<ServerMemory> => {
+      await collectGarbage();
+      const { heapUsed, heapTotal, rss, external, arrayBuffers } = process.memoryUsage();
+      return { heapUsed, heapTotal, rss, external, arrayBuffers };
+    },
+    profileStart: async () => {
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+      await profiler.post('Profiler.start');
+    },
+    profileStop: async (path: string) => {
+      if (!profiler) throw new Error('profileStop before profileStart');
+      const { profile } = await profiler.post('Profiler.stop');
+      profiler.disconnect();
+      profiler = undefined;
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, JSON.stringify(profile));
+      return path;
+    },
+  },
+  async () => {
+    await close?.();
+  },
+);

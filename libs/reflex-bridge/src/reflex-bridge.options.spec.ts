@@ -1,0 +1,50 @@
+import { describe, expect, it } from '@jest/globals';
+import { resolveOptions } from './reflex-bridge.options.js';
+
+describe('resolveOptions', () => {
+  it('applies the defaults', () => {
+    const options = resolveOptions();
+    expect(options).toMatchObject({
+      path: '/_event',
+      maxMessageBytes: 1_000_000,
+      stateTtlSeconds: 3600,
+      preset: 'default',
+      bridge: { mode: 'full', authAutoSync: true, mirrors: { flash: true, csrf: true, language: true } },
+      eventCache: { ttlSeconds: 60, keyPrefix: 'rx:event:' },
+    });
+    expect(options.fastAuth).toBeUndefined();
+    expect(options.metrics).toBeUndefined();
+  });
+
+  it('lean preset: turns off auto-sync and mirrors the app left unset', () => {
+    const options = resolveOptions({ preset: 'lean' });
+    expect(options.bridge.authAutoSync).toBe(false);
+    expect(options.bridge.mirrors).toEqual({ flash: false, csrf: false, language: false });
+  });
+
+  it('lean preset: keeps every value the app set explicitly, true or false', () => {
+    const options = resolveOptions({ preset: 'lean', bridge: { authAutoSync: true, mirrors: { csrf: true, language: false } } });
+    expect(options.bridge.authAutoSync).toBe(true);
+    expect(options.bridge.mirrors).toEqual({ flash: false, csrf: true, language: false });
+    const plain = resolveOptions({ bridge: { authAutoSync: false, mirrors: { flash: false } } });
+    expect(plain.bridge.authAutoSync).toBe(false);
+    expect(plain.bridge.mirrors).toEqual({ flash: false, csrf: true, language: true });
+  });
+
+  it('names the option when a value is invalid', () => {
+    expect(() => resolveOptions({ preset: 'tiny' as never })).toThrow('invalid option "preset"');
+    expect(() => resolveOptions({ bridge: { mode: 'sometimes' as never } })).toThrow('invalid option "bridge.mode"');
+    expect(() => resolveOptions({ eventCache: { ttlSeconds: -1 } })).toThrow('invalid option "eventCache.ttlSeconds"');
+    expect(() => resolveOptions({ fastAuth: { sessionSecret: '', loadUser: () => undefined } })).toThrow('invalid option "fastAuth.sessionSecret"');
+    expect(() => resolveOptions({ fastAuth: { sessionSecret: 's' } as never })).toThrow('invalid option "fastAuth.loadUser"');
+    expect(() => resolveOptions({ metrics: { registry: {} as never } })).toThrow('invalid option "metrics.registry"');
+    expect(() => resolveOptions({ path: 'no-slash' })).toThrow('invalid option "path"');
+    expect(() => resolveOptions({ cookieHandoffPath: '/_event/cookie' })).toThrow('invalid option "cookieHandoffPath"');
+    expect(() => resolveOptions({ bridge: { authMiddleware: ['x' as never] } })).toThrow('invalid option "bridge.authMiddleware"');
+  });
+
+  it('accepts metrics as true or as an object', () => {
+    expect(resolveOptions({ metrics: true }).metrics).toEqual({ logger: 'ReflexBridgeMetrics', log: true, registry: undefined });
+    expect(resolveOptions({ metrics: { logger: 'shop.performance' } }).metrics?.logger).toBe('shop.performance');
+  });
+});

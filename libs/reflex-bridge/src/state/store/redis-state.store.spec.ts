@@ -1,0 +1,53 @@
+import { describe, expect, it } from '@jest/globals';
+import { createServer } from 'node:net';
+import { RedisStateStore } from './redis-state.store.js';
+import { StateStoreError } from './state-store.error.js';
+
+const silent = { log: () => undefined, error: () => undefined, warn: () => undefined };
+
+/** A loopback port with nothing listening on it. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+// No Redis server needed here: the real-Redis behaviour is in test/redis-state-store.e2e-spec.ts.
+describe('RedisStateStore (without a server)', () => {
+  it('validates its options, naming the field', () => {
+    expect(() => new RedisStateStore({ url: '' })).toThrow(/"url" must be a Redis URL/);
+    expect(() => new RedisStateStore({ url: 'redis://x', lockTimeoutMs: 0 })).toThrow(/"lockTimeoutMs" must be a positive number, got 0/);
+    expect(() => new RedisStateStore({ url: 'redis://x', ttlSeconds: -1 })).toThrow(/"ttlSeconds"/);
+    expect(() => new RedisStateStore({ url: 'redis://x', keyPrefix: 3 as unknown as string })).toThrow(/"keyPrefix"/);
+  });
+
+  it('does not connect before it is used, and closes without having connected', async () => {
+    const store = new RedisStateStore({ url: 'redis://127.0.0.1:1', logger: silent });
+    await store.close();
+    await expect(store.acquire('tok')).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('fails fast with a clear error, without the password, when Redis cannot be reached', async () => {
+    const port = await closedPort();
+    const store = new RedisStateStore({ url: `redis://user:secret@127.0.0.1:${port}`, logger: silent });
+    try {
+      const started = Date.now();
+      const error = await store.connect().then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(StateStoreError);
+      expect(error).toMatchObject({ code: 'unavailable' });
+      expect((error as Error).message).toMatch(new RegExp(`could not connect to redis://user:\\*\\*\\*@127\\.0\\.0\\.1:${port}`));
+      expect((error as Error).message).not.toMatch(/secret/);
+      // Later callers are refused at once while the store keeps reconnecting in the background.
+      await expect(store.acquire('tok')).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(store.read('tok')).rejects.toMatchObject({ code: 'unavailable' });
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -1,0 +1,170 @@
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
+import { createClient } from 'redis';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { RawSocket } from './support/raw-socket.js';
+import { CACHED_USERS, loginOverHttp, resetCachedUsers, startCachedAuthApp, type CachedAuthApp } from './fixtures/cached-auth-app.js';
+
+const PROFILE = 'reflex___state____state.profile_state';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describeWithRedis('event cache and fast auth with a real Redis', () => {
+  let redis: RedisTestServer;
+  const apps: CachedAuthApp[] = [];
+  const sockets: RawSocket[] = [];
+
+  const start = async (options: Parameters<typeof startCachedAuthApp>[0]) => {
+    const app = await startCachedAuthApp(options);
+    apps.push(app);
+    return app;
+  };
+  const connect = async (app: CachedAuthApp, cookie: string) => {
+    const socket = new RawSocket(app.url, undefined, { headers: { cookie } });
+    sockets.push(socket);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  };
+  const keys = async () => {
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    const found = await client.keys('rx:event:*');
+    await client.quit();
+    return found;
+  };
+
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+  });
+  afterAll(async () => {
+    await redis.destroy();
+  });
+  beforeEach(() => resetCachedUsers());
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.close();
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    await client.flushAll();
+    await client.quit();
+  });
+
+  it('shares snapshots between two app instances: a fast-auth event on B skips the middleware after A ran it', async () => {
+    const options = { sessionRedisUrl: redis.url, bridge: { eventCache: { redisUrl: redis.url, ttlSeconds: 30 } } };
+    const a = await start(options);
+    const b = await start(options);
+    const cookie = await loginOverHttp(a.url, 'carol', 'secret-carol');
+    const onA = await connect(a, cookie);
+    const onB = await connect(b, cookie);
+    const bBefore = b.calls.session;
+    onA.send(`${PROFILE}.whoami`);
+    await onA.untilVar(PROFILE, 'seen', 'carol');
+    expect(await keys()).toHaveLength(1);
+    onB.send(`${PROFILE}.whoami`);
+    await onB.untilVar(PROFILE, 'seen', 'carol');
+    expect(b.calls.session - bBefore).toBe(0);
+    // Fast auth loads the user by id, so a role change shows at once.
+    CACHED_USERS.get(1)!.role = 'owner';
+    onB.send(`${PROFILE}.whoami`, {}, { pathname: '/again' });
+    await onB.untilVar(PROFILE, 'role', 'owner');
+    expect(b.calls.session - bBefore).toBe(0);
+    // The lazy session: asking for it runs the session middleware once, and only then.
+    onB.send(`${PROFILE}.countVisit`);
+    await onB.untilVar(PROFILE, 'visits', 1);
+    expect(b.calls.session - bBefore).toBe(1);
+  });
+
+  it('expires entries after the TTL, and TTL 0 writes nothing', async () => {
+    const a = await start({ bridge: { eventCache: { redisUrl: redis.url, ttlSeconds: 1 } } });
+    const cookie = await loginOverHttp(a.url, 'carol', 'secret-carol');
+    const socket = await connect(a, cookie);
+    socket.send(`${PROFILE}.whoami`);
+    await socket.untilVar(PROFILE, 'seen', 'carol');
+    expect(await keys()).toHaveLength(1);
+    await sleep(1500);
+    expect(await keys()).toHaveLength(0);
+    const before = a.calls.session;
+    CACHED_USERS.get(1)!.role = 'admin';
+    socket.send(`${PROFILE}.whoami`, {}, { pathname: '/x' });
+    await socket.untilVar(PROFILE, 'role', 'admin');
+    expect(a.calls.session - before).toBe(1); // a miss: the middleware ran, and wrote the snapshot again
+    expect(await keys()).toHaveLength(1);
+
+    const disabled = await start({ bridge: { eventCache: { redisUrl: redis.url, ttlSeconds: 0 } } });
+    await sleep(1100); // let the first app's snapshot expire
+    const cookie2 = await loginOverHttp(disabled.url, 'dave', 'secret-dave');
+    const other = await connect(disabled, cookie2);
+    const calls = disabled.calls.session;
+    for (let i = 0; i < 3; i++) other.send(`${PROFILE}.whoami`, {}, { pathname: `/${i}` });
+    await other.untilVar(PROFILE, 'seen', 'dave');
+    await sleep(100);
+    expect(await keys()).toEqual([]);
+    expect(disabled.calls.session - calls).toBe(3);
+  });
+
+  it('bounds the staleness of fast auth by the TTL when sessions are revoked behind its back', async () => {
+    const options = { sessionRedisUrl: redis.url, bridge: { eventCache: { redisUrl: redis.url, ttlSeconds: 1 } } };
+    const a = await start(options);
+    const cookie = await loginOverHttp(a.url, 'carol', 'secret-carol');
+    const socket = await connect(a, cookie);
+    socket.send(`${PROFILE}.whoami`);
+    await socket.untilVar(PROFILE, 'seen', 'carol');
+    // A password change that deletes the user's sessions directly in the store, bypassing the bridge.
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    for (const key of await client.keys('sess:*')) await client.del(key);
+    await client.quit();
+    socket.send(`${PROFILE}.whoami`, {}, { pathname: '/stale' });
+    await socket.until(() => socket.updates.length > 0);
+    await sleep(100);
+    expect(socket.latest(PROFILE, 'seen')).toBe('carol'); // stale, within the TTL
+    await sleep(1200);
+    socket.send(`${PROFILE}.whoami`, {}, { pathname: '/fresh' });
+    await socket.untilVar(PROFILE, 'seen', 'anonymous');
+  });
+
+  it('sees a logout on one instance at once on the other', async () => {
+    const options = { sessionRedisUrl: redis.url, bridge: { eventCache: { redisUrl: redis.url, ttlSeconds: 60 } } };
+    const a = await start(options);
+    const b = await start(options);
+    const cookie = await loginOverHttp(a.url, 'dave', 'secret-dave');
+    const onB = await connect(b, cookie);
+    onB.send(`${PROFILE}.whoami`);
+    await onB.untilVar(PROFILE, 'seen', 'dave');
+    expect(await keys()).toHaveLength(1);
+    const invalidated: unknown[] = [];
+    a.cache.invalidated$.subscribe((event) => invalidated.push(event));
+    const response = await fetch(`${a.url}/logout`, { method: 'POST', headers: { cookie } });
+    expect(response.status).toBe(200);
+    expect(invalidated).toEqual([expect.objectContaining({ reason: 'logout' })]);
+    onB.send(`${PROFILE}.whoami`, {}, { pathname: '/after-logout' });
+    await onB.untilVar(PROFILE, 'seen', 'anonymous');
+  });
+
+  it('keeps handling events through the middleware while Redis is down, warns, and uses the cache again once it is back', async () => {
+    const a = await start({ bridge: { eventCache: { redisUrl: redis.url, ttlSeconds: 60, operationTimeoutMs: 200 } } });
+    const cookie = await loginOverHttp(a.url, 'carol', 'secret-carol');
+    const socket = await connect(a, cookie);
+    socket.send(`${PROFILE}.whoami`);
+    await socket.untilVar(PROFILE, 'seen', 'carol');
+    await redis.stop();
+    const before = a.calls.session;
+    for (let i = 0; i < 3; i++) {
+      socket.send(`${PROFILE}.countVisit`, {}, { pathname: `/down/${i}` });
+      await socket.untilVar(PROFILE, 'visits', i + 1, 10_000);
+    }
+    expect(socket.errors).toEqual([]);
+    expect(a.calls.session - before).toBeGreaterThanOrEqual(3);
+    expect(a.logger.lines.some((line) => line.level === 'warn' && /event cache is unavailable/.test(line.message))).toBe(true);
+    await redis.start();
+    // Once Redis answers again, a slow-path event re-writes the snapshot and the next one takes the fast path.
+    await socket.until(() => false, 1500).catch(() => undefined);
+    socket.send(`${PROFILE}.whoami`, {}, { pathname: '/back/1' });
+    await sleep(300);
+    const afterRecovery = a.calls.session;
+    socket.send(`${PROFILE}.whoami`, {}, { pathname: '/back/2' });
+    socket.send(`${PROFILE}.whoami`, {}, { pathname: '/back/3' });
+    await sleep(500);
+    expect(a.calls.session - afterRecovery).toBe(0);
+    expect(await keys()).toHaveLength(1);
+  }, 30_000);
+});

@@ -1,0 +1,129 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { UseGuards, type CanActivate, Injectable } from '@nestjs/common';
+import type { RequestHandler } from 'express';
+import { Registry } from 'prom-client';
+import { AppState, BridgeTier, EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const ROOT = 'reflex___state____state';
+const PAGE = `${ROOT}.page_state`;
+
+@Injectable()
+class AllowGuard implements CanActivate {
+  canActivate(): boolean {
+    return true;
+  }
+}
+
+@State()
+class PageState extends AppState {
+  hits = 0;
+
+  @EventHandler()
+  @BridgeTier('none')
+  tap(): void {
+    this.hits++;
+  }
+
+  @EventHandler()
+  @BridgeTier('auth_only')
+  look(): void {
+    this.hits++;
+  }
+
+  @EventHandler()
+  @UseGuards(AllowGuard)
+  act(): void {
+    this.hits++;
+  }
+}
+
+/** Stand-ins for connect-flash, csurf and an i18n middleware: what the mirrors read. */
+const requestExtras: RequestHandler = (req, _res, next) => {
+  const pending = [{ level: 'info', message: 'Saved.' }];
+  Object.assign(req, {
+    flash: () => (pending.length ? { [pending[0].level]: [pending.splice(0, 1)[0].message] } : {}),
+    csrfToken: () => 'csrf-123',
+    language: 'fr',
+  });
+  next();
+};
+
+describe('bridge metrics, AppState mirrors and the lean preset', () => {
+  let running: RunningApp | undefined;
+  let socket: RawSocket | undefined;
+  afterEach(async () => {
+    socket?.close();
+    await running?.close();
+  });
+
+  const start = async (options: ReflexBridgeModuleOptions, logger = new CapturingLogger()) => {
+    running = await startApp(
+      { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: [requestExtras], ...options.bridge } })], providers: [PageState, AllowGuard] },
+      undefined,
+      logger,
+    );
+    socket = new RawSocket(running.url);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  };
+
+  it('logs one debug line per phase with the handler and tier, and fills prom-client metrics', async () => {
+    const logger = new CapturingLogger();
+    const registry = new Registry();
+    const client = await start({ metrics: { logger: 'shop.performance', registry } }, logger);
+    client.send(`${PAGE}.tap`);
+    client.send(`${PAGE}.look`);
+    client.send(`${PAGE}.act`);
+    await client.untilVar(PAGE, 'hits', 3);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const lines = logger.lines.filter((line) => line.context === 'shop.performance' && line.level === 'debug').map((line) => line.message);
+    const phasesOf = (handler: string) =>
+      lines.filter((line) => line.includes(`handler=${PAGE}.${handler} `)).map((line) => /phase=(\w+)/.exec(line)![1]);
+    expect(phasesOf('tap').sort()).toEqual(['delta', 'emit', 'handler', 'tier', 'total'].sort());
+    expect(phasesOf('look').sort()).toEqual(['delta', 'emit', 'handler', 'middleware', 'tier', 'total'].sort());
+    expect(phasesOf('act').sort()).toEqual(['delta', 'emit', 'guards', 'handler', 'middleware', 'tier', 'total'].sort());
+    for (const line of lines) expect(line).toMatch(/^phase=\w+ elapsed_ms=\d+\.\d{3} handler=\S+ tier=(none|auth_only|full)$/);
+    expect(lines.find((line) => line.includes('.act ') && line.startsWith('phase=total'))).toMatch(/tier=full$/);
+
+    const text = await registry.metrics();
+    expect(text).toMatch(/reflex_bridge_events_total\{tier="none"\} 1/);
+    expect(text).toMatch(/reflex_bridge_events_total\{tier="auth_only"\} 1/);
+    expect(text).toMatch(/reflex_bridge_events_total\{tier="full"\} 1/);
+    expect(text).toMatch(/reflex_bridge_event_duration_seconds_count\{tier="full",phase="guards"\} 1/);
+  });
+
+  it('logs nothing when metrics are off', async () => {
+    const logger = new CapturingLogger();
+    const client = await start({}, logger);
+    client.send(`${PAGE}.act`);
+    await client.untilVar(PAGE, 'hits', 1);
+    expect(logger.lines.filter((line) => line.message.startsWith('phase='))).toEqual([]);
+  });
+
+  it('mirrors flash messages, the CSRF token and the language into AppState by default', async () => {
+    const client = await start({});
+    client.send(`${PAGE}.act`);
+    await client.untilVar(PAGE, 'csrfToken', 'csrf-123');
+    expect(client.latest(PAGE, 'flashMessages')).toEqual([{ level: 'info', message: 'Saved.' }]);
+    expect(client.latest(PAGE, 'language')).toBe('fr');
+    expect(client.latest(PAGE, 'isAuthenticated')).toBe(false);
+  });
+
+  it('lean preset: no mirrors and no auth snapshot in the deltas, unless set explicitly', async () => {
+    const client = await start({ preset: 'lean' });
+    const before = client.updates.length;
+    client.send(`${PAGE}.act`);
+    await client.untilVar(PAGE, 'hits', 1);
+    expect(client.updates.slice(before)).toEqual([{ delta: { [PAGE]: { hits_rx_state_: 1 } } }]);
+    await running!.close();
+    socket!.close();
+    const explicit = await start({ preset: 'lean', bridge: { mirrors: { csrf: true } } });
+    explicit.send(`${PAGE}.act`);
+    await explicit.untilVar(PAGE, 'csrfToken', 'csrf-123');
+    expect(explicit.latest(PAGE, 'language')).toBe('');
+    running = undefined;
+  });
+});

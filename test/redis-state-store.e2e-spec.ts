@@ -1,0 +1,330 @@
+import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import type { LoggerService } from '@nestjs/common';
+import { createClient } from 'redis';
+import { RedisStateStore, type RedisStateStoreOptions } from '../libs/reflex-bridge/src/state/store/redis-state.store.js';
+import { describeStateStoreContract } from '../libs/reflex-bridge/src/state/store/state-store.contract.js';
+import { StateStoreError } from '../libs/reflex-bridge/src/state/store/state-store.error.js';
+import { LockLostError, type StateLease } from '../libs/reflex-bridge/src/state/store/state-store.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const newToken = () => `tok-${Math.random().toString(36).slice(2)}`;
+
+/** A logger that records what the store says. */
+function recordingLogger(): LoggerService & { warnings: string[] } {
+  const warnings: string[] = [];
+  return {
+    warnings,
+    log: () => undefined,
+    error: () => undefined,
+    warn: (message: unknown) => void warnings.push(String(message)),
+  };
+}
+
+/** What `promise` gives within `ms`, or 'still waiting' (the timer is cleared, so it never keeps Jest alive). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still waiting'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Rejection of `promise`, with the time it took. Fails when it resolves. */
+async function rejectionOf(promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
+  const started = Date.now();
+  try {
+    await promise;
+  } catch (error) {
+    return { error, ms: Date.now() - started };
+  }
+  throw new Error('expected a rejection');
+}
+
+describeWithRedis('RedisStateStore against a real redis-server', () => {
+  let server: RedisTestServer;
+  let raw: ReturnType<typeof createClient>;
+  const stores: RedisStateStore[] = [];
+  /** A store that is closed after the test; "workers" are separate instances (own connections, own lock ids). */
+  const worker = (options: Partial<RedisStateStoreOptions> = {}) => {
+    const store = new RedisStateStore({ url: server.url, logger: recordingLogger(), ...options });
+    stores.push(store);
+    return store;
+  };
+
+  beforeAll(async () => {
+    server = await RedisTestServer.launch();
+    raw = createClient({ url: server.url });
+    raw.on('error', () => undefined);
+    await raw.connect();
+  }, 30_000);
+
+  afterEach(async () => {
+    await Promise.allSettled(stores.splice(0).map((store) => store.close()));
+    // A test that stopped Redis must not leave it down for the next one.
+    if (!server.running) await server.start();
+  });
+
+  afterAll(async () => {
+    if (raw?.isOpen) raw.destroy();
+    await server?.destroy();
+  });
+
+  describeStateStoreContract('RedisStateStore', ({ ttlSeconds }) => new RedisStateStore({ url: server.url, ttlSeconds }));
+
+  it('stores each state as JSON with the idle TTL, and the lock with its own expiry while held', async () => {
+    const store = worker({ ttlSeconds: 120, lockTimeoutMs: 5000 });
+    await store.connect();
+    const t = newToken();
+    const lease = await store.acquire(t);
+    await lease.save({ 'root.counter': { count: 2, tags: ['x'] } });
+
+    expect(JSON.parse((await raw.get(`rx:state:{${t}}`)) ?? 'null')).toEqual({ 'root.counter': { count: 2, tags: ['x'] } });
+    const statePttl = await raw.pTTL(`rx:state:{${t}}`);
+    expect(statePttl).toBeGreaterThan(100_000);
+    expect(statePttl).toBeLessThanOrEqual(120_000);
+    const lockPttl = await raw.pTTL(`rx:state:{${t}}:lock`);
+    expect(lockPttl).toBeGreaterThan(0);
+    expect(lockPttl).toBeLessThanOrEqual(5000);
+
+    await lease.release();
+    expect(await raw.exists(`rx:state:{${t}}:lock`)).toBe(0);
+  });
+
+  it('two workers racing for one token run one after the other: 2 × 50 increments end at 100', async () => {
+    const workers = [worker(), worker()];
+    const t = newToken();
+    let inside = 0;
+    let maxInside = 0;
+    const grants: number[] = [];
+    await Promise.all(
+      workers.map(async (store, w) => {
+        for (let i = 0; i < 50; i++) {
+          const lease = await store.acquire(t);
+          try {
+            inside++;
+            maxInside = Math.max(maxInside, inside);
+            grants.push(w);
+            const n = (lease.state?.s?.n as number | undefined) ?? 0;
+            await sleep(Math.random() * 2); // let the other worker's attempt land in the middle
+            await lease.save({ s: { n: n + 1 } });
+            inside--;
+          } finally {
+            await lease.release();
+          }
+        }
+      }),
+    );
+    expect(maxInside).toBe(1);
+    expect(grants).toHaveLength(100);
+    expect(await workers[0].read(t)).toEqual({ s: { n: 100 } });
+    expect(await workers[1].read(t)).toEqual({ s: { n: 100 } });
+    // Neither worker is starved until the other has finished: they take turns.
+    expect(new Set(grants.slice(0, 10))).toEqual(new Set([0, 1]));
+    expect(new Set(grants.slice(40, 60))).toEqual(new Set([0, 1]));
+  }, 30_000);
+
+  it('three workers with several callers each stay exclusive and lose no increment', async () => {
+    const workers = [worker(), worker(), worker()];
+    const t = newToken();
+    let inside = 0;
+    let maxInside = 0;
+    const perWorker = [0, 0, 0];
+    await Promise.all(
+      workers.flatMap((store, w) =>
+        [0, 1, 2].map(async () => {
+          for (let i = 0; i < 10; i++) {
+            const lease = await store.acquire(t);
+            try {
+              inside++;
+              maxInside = Math.max(maxInside, inside);
+              const n = (lease.state?.s?.n as number | undefined) ?? 0;
+              await lease.save({ s: { n: n + 1 } });
+              perWorker[w]++;
+              inside--;
+            } finally {
+              await lease.release();
+            }
+          }
+        }),
+      ),
+    );
+    expect(maxInside).toBe(1);
+    expect(perWorker).toEqual([30, 30, 30]);
+    expect(await workers[2].read(t)).toEqual({ s: { n: 90 } });
+  }, 30_000);
+
+  it('refuses the save of a holder whose lock expired, keeps the newer state, and hands the lock over on expiry', async () => {
+    const loggerA = recordingLogger();
+    const a = worker({ lockTimeoutMs: 300, logger: loggerA });
+    const b = worker({ lockTimeoutMs: 300 });
+    const t = newToken();
+
+    const stale = await a.acquire(t);
+    await stale.save({ s: { n: 1 } });
+    // Worker A stalls (or died) without releasing: B gets the lock when it expires, without waiting for a poll.
+    const started = Date.now();
+    const fresh = await b.acquire(t);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(150);
+    expect(waited).toBeLessThan(1000); // the 1 s poll interval was not needed: B woke at the expiry
+    expect(fresh.state).toEqual({ s: { n: 1 } });
+    await fresh.save({ s: { n: 2 } });
+
+    await expect(stale.save({ s: { n: 99 } })).rejects.toBeInstanceOf(LockLostError);
+    // The stale release must not delete B's lock.
+    await stale.release();
+    expect(loggerA.warnings.join('\n')).toMatch(/expired before it was released/);
+    await fresh.save({ s: { n: 3 } });
+    await fresh.release();
+    expect(await a.read(t)).toEqual({ s: { n: 3 } });
+  });
+
+  it('wakes a waiter on another worker as soon as the lock is released, long before any poll or expiry', async () => {
+    // With these settings a waiter that relied on polling or on the expiry would wait 30 s.
+    const slow = { lockTimeoutMs: 30_000, pollIntervalMs: 30_000, acquireTimeoutMs: 60_000 };
+    const a = worker(slow);
+    const b = worker(slow);
+    const t = newToken();
+    const held = await a.acquire(t);
+    await held.save({ s: { n: 1 } });
+
+    const events: string[] = [];
+    const waiting = b.acquire(t).then((lease) => {
+      events.push('b acquired');
+      return lease;
+    });
+    await sleep(300);
+    expect(events).toEqual([]);
+
+    events.push('a released');
+    const releasedAt = Date.now();
+    await held.release();
+    const next = await waiting;
+    const wokenAfter = Date.now() - releasedAt;
+    expect(events).toEqual(['a released', 'b acquired']);
+    expect(next.state).toEqual({ s: { n: 1 } });
+    expect(wokenAfter).toBeLessThan(5000);
+    await next.release();
+  }, 20_000);
+
+  it('falls back to polling when a release notification is lost', async () => {
+    const a = worker({ lockTimeoutMs: 30_000 });
+    const b = worker({ lockTimeoutMs: 30_000, pollIntervalMs: 200 });
+    const t = newToken();
+    const held = await a.acquire(t);
+    const waiting = b.acquire(t);
+    await sleep(100);
+    // The lock disappears without a PUBLISH (as when a notification is lost).
+    await raw.del(`rx:state:{${t}}:lock`);
+    const next = await within(waiting, 3000);
+    expect(next).not.toBe('still waiting');
+    await (next as StateLease).release();
+    await expect(held.save({ s: { n: 1 } })).rejects.toBeInstanceOf(LockLostError);
+    await held.release();
+  });
+
+  it('warns when a lock was held longer than lockWarningMs', async () => {
+    const logger = recordingLogger();
+    const store = worker({ lockWarningMs: 50, logger });
+    const quick = await store.acquire(newToken());
+    await quick.release();
+    expect(logger.warnings).toEqual([]);
+
+    const t = newToken();
+    const slow = await store.acquire(t);
+    await sleep(120);
+    await slow.release();
+    expect(logger.warnings).toHaveLength(1);
+    expect(logger.warnings[0]).toMatch(new RegExp(`lock of token ${t.slice(0, 8)}… was held for \\d+ ms \\(warning threshold 50 ms`));
+  });
+
+  it('close() rejects its waiting callers and releases its locks for the other workers', async () => {
+    const a = worker({ lockTimeoutMs: 30_000, pollIntervalMs: 30_000 });
+    const b = worker({ lockTimeoutMs: 30_000, pollIntervalMs: 30_000 });
+    const t = newToken();
+    const held = await a.acquire(t);
+    const localWaiter = rejectionOf(a.acquire(t));
+    const remoteWaiter = b.acquire(t);
+    await sleep(200);
+
+    await a.close();
+    const { error } = await localWaiter;
+    expect(error).toBeInstanceOf(StateStoreError);
+    expect(error).toMatchObject({ code: 'closed' });
+    const next = await within(remoteWaiter, 5000);
+    expect(next).not.toBe('still waiting');
+    await (next as StateLease).release();
+    await expect(held.save({ s: { n: 1 } })).rejects.toBeInstanceOf(LockLostError);
+    await expect(a.acquire(t)).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('rejects with code "timeout" when Redis stops answering, and gives back a lock granted after the timeout', async () => {
+    const store = worker({ commandTimeoutMs: 300, lockTimeoutMs: 30_000, pollIntervalMs: 30_000 });
+    await store.connect();
+    const t = newToken();
+    await raw.sendCommand(['CLIENT', 'PAUSE', '1000', 'ALL']);
+    const { error, ms } = await rejectionOf(store.acquire(t));
+    expect(error).toBeInstanceOf(StateStoreError);
+    expect(error).toMatchObject({ code: 'timeout' });
+    expect((error as Error).message).toMatch(/127\.0\.0\.1.*did not answer within 300 ms/);
+    expect(ms).toBeLessThan(900);
+
+    // Once Redis answers again, the lock it granted late is released, so the token is not blocked for 30 s.
+    await sleep(900);
+    const lease = await within(store.acquire(t), 5000);
+    expect(lease).not.toBe('still waiting');
+    await (lease as StateLease).release();
+  }, 15_000);
+
+  it('fails cleanly while Redis is down and works again after it restarts, with the same store', async () => {
+    const logger = recordingLogger();
+    const store = worker({ lockTimeoutMs: 2000, maxReconnectDelayMs: 200, logger });
+    const kept = newToken();
+    const saved = await store.acquire(kept);
+    await saved.save({ s: { n: 7 } });
+    await saved.release();
+
+    const t = newToken();
+    const held = await store.acquire(t);
+    const queued = rejectionOf(store.acquire(t));
+    await sleep(50);
+
+    await server.stop();
+
+    // A caller already waiting is rejected promptly, not left hanging.
+    const waiting = await queued;
+    expect(waiting.error).toBeInstanceOf(StateStoreError);
+    expect(waiting.ms).toBeLessThan(3000);
+    // New callers are refused at once, with a message that says what is wrong.
+    for (const attempt of [store.acquire(newToken()), store.read(kept), held.save({ s: { n: 1 } })]) {
+      const { error, ms } = await rejectionOf(attempt);
+      expect(error).toBeInstanceOf(StateStoreError);
+      expect(error).toMatchObject({ code: 'unavailable' });
+      expect((error as Error).message).toMatch(/RedisStateStore.*127\.0\.0\.1/);
+      expect(ms).toBeLessThan(1000);
+    }
+    // Releasing while Redis is away does not throw (the lock expires by itself), it logs.
+    await held.release();
+    expect(logger.warnings.join('\n')).toMatch(/not connected to redis:\/\/127\.0\.0\.1/);
+
+    await server.start();
+    const deadline = Date.now() + 15_000;
+    let lease: StateLease | undefined;
+    while (!lease) {
+      try {
+        lease = await store.acquire(newToken());
+      } catch (error) {
+        expect(error).toBeInstanceOf(StateStoreError);
+        if (Date.now() > deadline) throw error;
+        await sleep(100);
+      }
+    }
+    await lease.save({ s: { n: 1 } });
+    await lease.release();
+    // Data written before the outage is still there (redis-server saved it on shutdown).
+    expect(await store.read(kept)).toEqual({ s: { n: 7 } });
+  }, 40_000);
+});
