@@ -25,6 +25,9 @@ const shared = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testEnvironment: 'node',
+  // Scratch copies (benchmarks, pack tests) and build output are never part of the test run.
+  modulePathIgnorePatterns: ['<rootDir>/.tmp/', '<rootDir>/.*/dist/', '<rootDir>/bench/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/.tmp/'],
 };
 
 export default {

@@ -44,3 +44,4 @@ export { RedisTransport, type RedisTransportOptions } from './live/transports/re
 export { PostgresTransport, type PostgresTransportOptions } from './live/transports/postgres.transport.js';
 export { registerLiveModel, unregisterLiveModel, isLiveModel, liveModelLabel, type LiveModelTarget } from './live/live-model.registry.js';
 export { TypeormLiveSubscriber } from './live/typeorm-live.subscriber.js';
+export { LiveList, type LiveListOptions } from './live/live-list.decorator.js';

@@ -22,6 +22,7 @@ import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
 import { RedisStateStore } from './state/store/redis-state.store.js';
 import { LIVE_OPTIONS, type LiveOptions } from './live/live.options.js';
 import { LiveBroadcaster } from './live/live-broadcaster.service.js';
+import { LiveListSubscriptions } from './live/live-list-subscriptions.service.js';
 import { RedisTransport } from './live/transports/redis.transport.js';
 
 /**
@@ -59,6 +60,7 @@ import { RedisTransport } from './live/transports/redis.transport.js';
       inject: [RESOLVED_OPTIONS],
     },
     LiveBroadcaster,
+    LiveListSubscriptions,
     StateRegistry,
     ClientRegistry,
     CookieHandoffService,

@@ -260,7 +260,8 @@ export class BridgeRunner implements OnModuleInit {
   private staticTierInputs(handler: HandlerDefinition) {
     let inputs = this.tiers.get(handler);
     if (!inputs) {
-      const method = handler.state.cls.prototype[handler.method] as object;
+      // Built-in handlers (such as live_subscribe) have no method: only their class's settings apply.
+      const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
       const cls = handler.state.cls;
       inputs = {
         handlerTier: Reflect.getMetadata(BridgeTierMetadata.KEY, method) as BridgeTier | undefined,

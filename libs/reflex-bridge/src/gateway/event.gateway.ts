@@ -12,6 +12,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { ClientRegistry } from './client-registry.js';
 import { ClientErrorLog } from './client-error-log.js';
+import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
 
 /** Client tokens Reflex generates are uuid4; accept any similar opaque id, nothing that could smuggle data. */
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
@@ -42,6 +43,7 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     private readonly pipeline: EventPipeline,
     private readonly bridge: BridgeRunner,
     private readonly registry: ClientRegistry,
+    private readonly liveLists: LiveListSubscriptions,
   ) {}
 
   /** The Socket.IO server (for adapters and advanced use); undefined before the module initialised. */
@@ -134,6 +136,7 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     socket.on('disconnect', () => {
       this.registry.unbind(client.token, client);
       this.bridge.forget(client);
+      this.liveLists.stop(socket.id);
       this.clientErrors.forget(socket.id);
     });
   }

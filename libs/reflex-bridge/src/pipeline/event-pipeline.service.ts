@@ -17,6 +17,10 @@ import { TokenQueue } from './token-queue.js';
 import type { EventClient } from './event-client.js';
 import { buildRouterVar } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
+import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
+
+/** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
+const LIVE_SUBSCRIBE = 'live_subscribe';
 
 const HYDRATE = `${ROOT_STATE_NAME}.hydrate`;
 const SET_IS_HYDRATED = `${ROOT_STATE_NAME}.set_is_hydrated`;
@@ -46,6 +50,7 @@ export class EventPipeline {
     private readonly store: StateStore,
     private readonly bridge: BridgeRunner,
     private readonly metrics: BridgeMetrics,
+    private readonly liveLists: LiveListSubscriptions,
   ) {}
 
   /**
@@ -104,6 +109,10 @@ export class EventPipeline {
         case UPDATE_VARS_INTERNAL:
           return; // No client-storage vars yet: nothing to apply.
       }
+      if (event.name.endsWith(`.${LIVE_SUBSCRIBE}`)) {
+        const definition = this.registry.stateByFullName(event.name.slice(0, -LIVE_SUBSCRIBE.length - 1));
+        if (definition && this.liveLists.hasLiveLists(definition)) return await this.subscribeLive(client, token, definition, event);
+      }
       const handler = this.registry.findHandler(event.name);
       if (!handler) throw new BridgeError('unknown_handler', `No event handler is registered as "${event.name}".`);
       await this.runHandler(client, token, handler, event);
@@ -160,6 +169,28 @@ export class EventPipeline {
       }
     });
     for (const followUp of followUps) void this.enqueueServerEvent(client, token, followUp, event);
+  }
+
+  /**
+   * Starts the connection's live-list subscription for a state. The subscriber's user (for scope checks) is
+   * the one the state's tier resolves for this event, read once now.
+   */
+  private async subscribeLive(client: EventClient, token: string, definition: StateDefinition, event: RoutedEvent): Promise<void> {
+    const subscribe: HandlerDefinition = {
+      fullName: `${definition.fullName}.${LIVE_SUBSCRIBE}`,
+      method: LIVE_SUBSCRIBE,
+      state: definition,
+      options: {},
+      params: [],
+      paramTypes: [],
+      streaming: false,
+    };
+    const outcome = await this.bridge.run(subscribe, event.routerData, client);
+    const user = outcome.request?.user;
+    await this.bridge.finish(outcome, client);
+    this.liveLists.start(client.sid, definition, user, (change) =>
+      this.modify(token, definition.cls, (state) => change(state as Record<string, unknown>), client),
+    );
   }
 
   private enqueueServerEvent(client: EventClient, token: string, followUp: ServerEvent, origin: RoutedEvent): Promise<void> {

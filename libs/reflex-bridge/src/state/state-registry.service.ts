@@ -51,6 +51,11 @@ export class StateRegistry implements OnModuleInit {
     return [...this.byFullName.values()];
   }
 
+  /** The state with this full name, if registered. */
+  stateByFullName(fullName: string): StateDefinition | undefined {
+    return this.byFullName.get(fullName);
+  }
+
   /** The handler clients address by `fullName`, or `undefined` (unknown, private or unmarked). */
   findHandler(fullName: string): HandlerDefinition | undefined {
     return this.handlers.get(fullName);

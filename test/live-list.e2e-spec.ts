@@ -1,0 +1,146 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { BridgeTier, LiveBroadcaster, LiveList, ModelChange, ReflexBridgeModule, RedisTransport, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { createAuthStack, mountHttpAuth, type DemoUser } from './fixtures/auth-app.js';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+
+const BOARD = 'reflex___state____state.board_state';
+const LABEL = 'test.note';
+
+interface Note {
+  id: number;
+  text: string;
+  owner: string | null;
+}
+
+/** The "database": notes with an optional owner; a note with an owner is visible to that user only. */
+const NOTES = new Map<number, Note>();
+const visibleTo = (note: Note, user?: DemoUser) => note.owner === null || note.owner === user?.username;
+
+@State()
+@BridgeTier('auth_only')
+class BoardState {
+  @LiveList(LABEL)
+  notes: Note[] = [];
+
+  liveRow(change: ModelChange, user?: DemoUser): Note | undefined {
+    const note = NOTES.get(Number(change.pk));
+    return note && visibleTo(note, user) ? { ...note } : undefined;
+  }
+}
+
+async function login(url: string, username: string, password: string): Promise<string> {
+  const response = await fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  return response.headers.get('set-cookie')!.split(';')[0];
+}
+
+async function startBoard(options: ReflexBridgeModuleOptions = {}): Promise<RunningApp> {
+  const stack = createAuthStack();
+  return startApp(
+    { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState] },
+    (app) => mountHttpAuth(app, stack),
+  );
+}
+
+async function subscribe(app: RunningApp, cookie?: string): Promise<RawSocket> {
+  const socket = new RawSocket(app.url, undefined, { headers: cookie ? { cookie } : {} });
+  await socket.connected();
+  await socket.hydrate();
+  socket.send(`${BOARD}.live_subscribe`);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  return socket;
+}
+
+function upsert(note: Note): void {
+  NOTES.set(note.id, note);
+}
+
+describe('live lists', () => {
+  let app: RunningApp;
+  const sockets: RawSocket[] = [];
+  beforeAll(async () => {
+    app = await startBoard();
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await app.close();
+  });
+
+  it('patches the list on created, updated and deleted changes, with no client event', async () => {
+    NOTES.clear();
+    const client = await subscribe(app);
+    sockets.push(client);
+    const live = app.app.get(LiveBroadcaster);
+    upsert({ id: 1, text: 'first', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 1));
+    await client.untilVar(BOARD, 'notes', [{ id: 1, text: 'first', owner: null }]);
+    upsert({ id: 2, text: 'second', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 2));
+    upsert({ id: 1, text: 'first, edited', owner: null });
+    await live.publish(new ModelChange(LABEL, 'updated', 1));
+    await client.untilVar(BOARD, 'notes', [{ id: 1, text: 'first, edited', owner: null }, { id: 2, text: 'second', owner: null }]);
+    NOTES.delete(1);
+    await live.publish(new ModelChange(LABEL, 'deleted', 1));
+    await client.untilVar(BOARD, 'notes', [{ id: 2, text: 'second', owner: null }]);
+  });
+
+  it('never sends a row to a user who may not see it, and removes a row that leaves their scope', async () => {
+    NOTES.clear();
+    const alice = await subscribe(app, await login(app.url, 'alice', 'wonderland'));
+    const bob = await subscribe(app, await login(app.url, 'bob', 'builder'));
+    sockets.push(alice, bob);
+    const live = app.app.get(LiveBroadcaster);
+    upsert({ id: 10, text: 'for everyone', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 10));
+    upsert({ id: 11, text: "alice's secret", owner: 'alice' });
+    await live.publish(new ModelChange(LABEL, 'created', 11));
+    await alice.untilVar(BOARD, 'notes', [{ id: 10, text: 'for everyone', owner: null }, { id: 11, text: "alice's secret", owner: 'alice' }]);
+    await bob.untilVar(BOARD, 'notes', [{ id: 10, text: 'for everyone', owner: null }]);
+    upsert({ id: 10, text: 'now private', owner: 'alice' });
+    await live.publish(new ModelChange(LABEL, 'updated', 10));
+    await bob.untilVar(BOARD, 'notes', []);
+    await alice.untilVar(BOARD, 'notes', [{ id: 10, text: 'now private', owner: 'alice' }, { id: 11, text: "alice's secret", owner: 'alice' }]);
+    expect(JSON.stringify(bob.updates)).not.toContain('secret');
+    expect(JSON.stringify(bob.updates)).not.toContain('now private');
+  });
+
+  it('unsubscribes when the connection closes', async () => {
+    const live = app.app.get(LiveBroadcaster);
+    const before = live.subscriberCount(LABEL);
+    const client = await subscribe(app);
+    expect(live.subscriberCount(LABEL)).toBe(before + 1);
+    client.close();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(live.subscriberCount(LABEL)).toBe(before);
+  });
+});
+
+describeWithRedis('live lists across two app instances sharing Redis', () => {
+  let redis: RedisTestServer;
+  const apps: RunningApp[] = [];
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+  });
+  afterAll(async () => {
+    await redis.destroy();
+  });
+
+  it('delivers a change published on one instance to clients connected to the other', async () => {
+    NOTES.clear();
+    const a = await startBoard({ live: { transport: new RedisTransport({ url: redis.url }) } });
+    const b = await startBoard({ live: { transport: new RedisTransport({ url: redis.url }) } });
+    apps.push(a, b);
+    const onB = await subscribe(b);
+    const onA = await subscribe(a);
+    upsert({ id: 20, text: 'from A', owner: null });
+    await a.app.get(LiveBroadcaster).publish(new ModelChange(LABEL, 'created', 20));
+    await onB.untilVar(BOARD, 'notes', [{ id: 20, text: 'from A', owner: null }]);
+    await onA.untilVar(BOARD, 'notes', [{ id: 20, text: 'from A', owner: null }]);
+    onA.close();
+    onB.close();
+  });
+});
