@@ -79,5 +79,7 @@ $('login-form').addEventListener('submit', (event) => {
 
 await client.connect();
 client.call(FILTER, 'load');
+// Keep the product list live: price changes and new products arrive without reloading.
+client.call(FILTER, 'live_subscribe');
 // The auth snapshot is refreshed by any bridged event; ask once so the header is right after a reload.
 client.call(ACCOUNT, 'refresh');

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { readShopConfig } from './shop.config.js';
 import { ShopModule } from './shop.module.js';
@@ -8,6 +9,7 @@ import { mountHttpRoutes } from './http-routes.js';
 async function bootstrap(): Promise<void> {
   const config = readShopConfig();
   const app = await NestFactory.create(ShopModule.forRoot(config));
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
   app.enableShutdownHooks();
   mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
   await app.listen(config.port);

@@ -1,5 +1,7 @@
-import { type DynamicModule, Inject, Module, type OnApplicationBootstrap } from '@nestjs/common';
-import { ReflexBridgeModule } from '@reflex-bridge/nest';
+import { type DynamicModule, Module, type OnApplicationBootstrap } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { LiveBroadcaster, ReflexBridgeModule, registerLiveModel, TypeormLiveSubscriber } from '@reflex-bridge/nest';
+import { Product } from './catalog/product.entity.js';
 import type { ShopConfig } from './shop.config.js';
 import { DatabaseModule } from './database.module.js';
 import { AuthModule } from './auth/auth.module.js';
@@ -9,14 +11,13 @@ import { CatalogModule } from './catalog/catalog.module.js';
 import { ProductService } from './catalog/product.service.js';
 import { CartModule } from './cart/cart.module.js';
 
-const SHOP_CONFIG = Symbol('ShopConfig');
-
 @Module({})
 export class ShopModule implements OnApplicationBootstrap {
   constructor(
     private readonly products: ProductService,
     private readonly users: UserService,
-    @Inject(SHOP_CONFIG) private readonly config: ShopConfig,
+    private readonly dataSource: DataSource,
+    private readonly live: LiveBroadcaster,
   ) {}
 
   static forRoot(config: ShopConfig): DynamicModule {
@@ -33,15 +34,19 @@ export class ShopModule implements OnApplicationBootstrap {
           inject: [AUTH_MIDDLEWARE],
           useFactory: (middleware: AuthMiddleware) => ({
             production: config.production,
+            // Several workers: states, the event cache, live updates and the socket adapter share this Redis.
+            redisUrl: config.redisUrl,
             bridge: { mode: 'full', authMiddleware: middleware.chain },
           }),
         }),
       ],
-      providers: [{ provide: SHOP_CONFIG, useValue: config }],
     };
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // Every insert, update and delete of a product becomes a live change for open pages.
+    registerLiveModel(Product, 'shop.product');
+    new TypeormLiveSubscriber(this.live).attach(this.dataSource);
     await this.users.seed();
     await this.products.seed();
   }

@@ -2,6 +2,8 @@ import type { RequestHandler } from 'express';
 import session from 'express-session';
 import passportModule from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
+import { RedisStore } from 'connect-redis';
+import { createClient } from 'redis';
 import type { ShopConfig } from '../shop.config.js';
 import type { SessionUser } from './user.entity.js';
 import type { UserService } from './user.service.js';
@@ -36,4 +38,16 @@ export function createAuthMiddleware(config: ShopConfig, users: UserService, sto
     cookie: { httpOnly: true, sameSite: 'lax', secure: config.production },
   });
   return { passport, chain: [sessionMiddleware, passport.initialize(), passport.session()] };
+}
+
+/**
+ * Where sessions live: Redis (connect-redis) when `REDIS_URL` is set, so a login over HTTP on one worker is
+ * seen by events on every worker; otherwise express-session's in-memory store (one process only).
+ */
+export async function createSessionStore(config: ShopConfig): Promise<session.Store | undefined> {
+  if (!config.redisUrl) return undefined;
+  const client = createClient({ url: config.redisUrl });
+  client.on('error', () => undefined); // node-redis reconnects by itself; errors surface per request
+  await client.connect();
+  return new RedisStore({ client, prefix: 'shop:sess:' });
 }

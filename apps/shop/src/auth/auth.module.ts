@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { ShopConfig } from '../shop.config.js';
-import { AUTH_MIDDLEWARE, createAuthMiddleware } from './auth-middleware.js';
+import { AUTH_MIDDLEWARE, createAuthMiddleware, createSessionStore } from './auth-middleware.js';
 import { UserService } from './user.service.js';
 import { LoggedInGuard } from './logged-in.guard.js';
 import { AccountState } from './account.state.js';
@@ -14,7 +14,11 @@ export class AuthModule {
         UserService,
         LoggedInGuard,
         AccountState,
-        { provide: AUTH_MIDDLEWARE, useFactory: (users: UserService) => createAuthMiddleware(config, users), inject: [UserService] },
+        {
+          provide: AUTH_MIDDLEWARE,
+          useFactory: async (users: UserService) => createAuthMiddleware(config, users, await createSessionStore(config)),
+          inject: [UserService],
+        },
       ],
       exports: [UserService, LoggedInGuard, AUTH_MIDDLEWARE],
     };

@@ -1,14 +1,15 @@
-import { BridgeTier, EventHandler, Payload, State } from '@reflex-bridge/nest';
+import { BridgeTier, EventHandler, LiveList, type ModelChange, Payload, State } from '@reflex-bridge/nest';
 import type { ProductRow } from './product.entity.js';
 import { ProductService } from './product.service.js';
 
 /**
  * The product list and its filter: pure UI state, so it runs on the `none` tier and never pays for
- * sessions or auth.
+ * sessions or auth. The list is live: price changes and new products reach every open page.
  */
 @State()
 @BridgeTier('none')
 export class FilterState {
+  @LiveList('shop.product')
   products: ProductRow[] = [];
   query = '';
   category = '';
@@ -25,6 +26,11 @@ export class FilterState {
 
   get categories(): string[] {
     return [...new Set(this.products.map((product) => product.category))].sort();
+  }
+
+  /** The row a live change refers to, as this page shows it (every product is public in this shop). */
+  liveRow(change: ModelChange): Promise<ProductRow | undefined> {
+    return this.catalogue.find(Number(change.pk));
   }
 
   @EventHandler()

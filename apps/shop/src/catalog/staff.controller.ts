@@ -1,0 +1,45 @@
+import { Body, Controller, ForbiddenException, NotFoundException, Param, ParseIntPipe, Patch, Post, Req, UseGuards } from '@nestjs/common';
+import { IsIn, IsInt, IsString, Length, Min } from 'class-validator';
+import type { Request } from 'express';
+import { LoggedInGuard } from '../auth/logged-in.guard.js';
+import type { SessionUser } from '../auth/user.entity.js';
+import { ProductService } from './product.service.js';
+import type { ProductRow } from './product.entity.js';
+
+export class PriceDto {
+  @IsInt() @Min(0) price!: number;
+}
+
+export class NewProductDto {
+  @IsString() @Length(1, 120) name!: string;
+  @IsIn(['kitchen', 'office', 'home']) category!: string;
+  @IsInt() @Min(0) price!: number;
+}
+
+/**
+ * Staff-only HTTP endpoints that change the catalogue. They publish nothing themselves: the TypeORM
+ * live subscriber turns each save into a ModelChange, and every open page updates.
+ */
+@Controller('staff/products')
+@UseGuards(LoggedInGuard)
+export class StaffController {
+  constructor(private readonly catalogue: ProductService) {}
+
+  @Patch(':id')
+  async setPrice(@Req() request: Request, @Param('id', ParseIntPipe) id: number, @Body() body: PriceDto): Promise<ProductRow> {
+    this.requireStaff(request);
+    const product = await this.catalogue.setPrice(id, body.price);
+    if (!product) throw new NotFoundException(`No product ${id}`);
+    return product;
+  }
+
+  @Post()
+  create(@Req() request: Request, @Body() body: NewProductDto): Promise<ProductRow> {
+    this.requireStaff(request);
+    return this.catalogue.create(body);
+  }
+
+  private requireStaff(request: Request): void {
+    if (!(request.user as SessionUser | undefined)?.staff) throw new ForbiddenException('Staff only.');
+  }
+}

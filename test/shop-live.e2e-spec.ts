@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { AddressInfo } from 'node:net';
+import type { INestApplication } from '@nestjs/common';
+import { ShopModule } from '../apps/shop/src/shop.module.js';
+import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
+import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
+import { readShopConfig } from '../apps/shop/src/shop.config.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const FILTER = 'reflex___state____state.filter_state';
+
+describe('the shop: a live product list updated by staff over HTTP', () => {
+  let app: INestApplication;
+  let url: string;
+  beforeAll(async () => {
+    app = await NestFactory.create(ShopModule.forRoot(readShopConfig({ SQLITE_PATH: ':memory:' })), { logger: ['error'] });
+    app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
+    mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
+    await app.listen(0, '127.0.0.1');
+    url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  const login = async (username: string, password: string) => {
+    const response = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+    expect(response.status).toBe(200);
+    return response.headers.get('set-cookie')!.split(';')[0];
+  };
+  const page = async () => {
+    const socket = new RawSocket(url);
+    await socket.connected();
+    await socket.hydrate();
+    socket.send(`${FILTER}.load`);
+    socket.send(`${FILTER}.live_subscribe`);
+    await socket.until(() => ((socket.latest(FILTER, 'products') as unknown[]) ?? []).length === 8);
+    return socket;
+  };
+
+  it('pushes a price change and a new product to every open page', async () => {
+    const [first, second] = [await page(), await page()];
+    const staff = await login('staff', 'staff123');
+    const patch = await fetch(`${url}/staff/products/2`, { method: 'PATCH', headers: { cookie: staff, 'content-type': 'application/json' }, body: JSON.stringify({ price: 4200 }) });
+    expect(patch.status).toBe(200);
+    for (const socket of [first, second]) {
+      await socket.until(() => (socket.latest(FILTER, 'visible') as Array<{ id: number; price: number }>).find((p) => p.id === 2)?.price === 4200);
+    }
+    const created = await fetch(`${url}/staff/products`, {
+      method: 'POST',
+      headers: { cookie: staff, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Tea tin', category: 'kitchen', price: 1500 }),
+    });
+    expect(created.status).toBe(201);
+    for (const socket of [first, second]) {
+      await socket.until(() => (socket.latest(FILTER, 'products') as Array<{ name: string }>).some((p) => p.name === 'Tea tin'));
+    }
+    first.close();
+    second.close();
+  });
+
+  it('refuses catalogue changes from shoppers and anonymous users', async () => {
+    const shopper = await login('demo', 'demo123');
+    const denied = await fetch(`${url}/staff/products/1`, { method: 'PATCH', headers: { cookie: shopper, 'content-type': 'application/json' }, body: JSON.stringify({ price: 1 }) });
+    expect(denied.status).toBe(403);
+    const anonymous = await fetch(`${url}/staff/products/1`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ price: 1 }) });
+    expect(anonymous.status).toBe(401);
+    const invalid = await fetch(`${url}/staff/products/1`, { method: 'PATCH', headers: { cookie: await login('staff', 'staff123'), 'content-type': 'application/json' }, body: JSON.stringify({ price: 'free' }) });
+    expect(invalid.status).toBe(400);
+  });
+});
