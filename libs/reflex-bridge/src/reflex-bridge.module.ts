@@ -17,6 +17,7 @@ import { ClientRegistry } from './gateway/client-registry.js';
 import { BridgeRunner } from './bridge/bridge-runner.service.js';
 import { CookieHandoffService } from './bridge/cookie-handoff.service.js';
 import { CookieHandoffRoute } from './bridge/cookie-handoff.route.js';
+import { SessionTracker } from './bridge/session-tracker.service.js';
 import { EventCacheService } from './cache/event-cache.service.js';
 import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
 import { RedisStateStore } from './state/store/redis-state.store.js';
@@ -68,6 +69,7 @@ import { RedisTransport } from './live/transports/redis.transport.js';
     EventCacheService,
     BridgeMetrics,
     BridgeRunner,
+    SessionTracker,
     EventPipeline,
     EventGateway,
     ReflexStateService,

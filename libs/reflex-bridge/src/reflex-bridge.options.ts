@@ -111,7 +111,7 @@ export interface ResolvedReflexBridgeOptions {
   pingTimeoutMs: number;
   stateStore: StateStore | undefined;
   cookieHandoffPath: string;
-  bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
+  bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses' | 'sessionEndAction'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
   eventCache: Required<Omit<EventCacheOptions, 'store' | 'redisUrl'>> & Pick<EventCacheOptions, 'store' | 'redisUrl'>;
   fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
   metrics: (Required<Omit<MetricsOptions, 'registry'>> & Pick<MetricsOptions, 'registry'>) | undefined;
@@ -129,7 +129,7 @@ export const DEFAULT_OPTIONS = {
   pingIntervalMs: 25_000,
   pingTimeoutMs: 120_000,
   cookieHandoffPath: '/_bridge/session-cookie',
-  bridge: { mode: 'full', authAutoSync: true, redirectStatuses: [301, 302, 303, 307, 308], mirrors: { flash: true, csrf: true, language: true } },
+  bridge: { mode: 'full', authAutoSync: true, sessionEndAction: 'reauthenticate', redirectStatuses: [301, 302, 303, 307, 308], mirrors: { flash: true, csrf: true, language: true } },
   eventCache: { ttlSeconds: 60, keyPrefix: 'rx:event:', operationTimeoutMs: 250 },
   metrics: { logger: 'ReflexBridgeMetrics', log: true },
 } as const;
@@ -173,6 +173,9 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   const mode = bridge.mode ?? DEFAULT_OPTIONS.bridge.mode;
   if (!BRIDGE_MODES.has(mode)) {
     throw new InvalidOptionError('bridge.mode', `expected "full", "smart" or "none", got ${JSON.stringify(mode)}`);
+  }
+  if (bridge.sessionEndAction !== undefined && bridge.sessionEndAction !== 'reauthenticate' && bridge.sessionEndAction !== 'disconnect') {
+    throw new InvalidOptionError('bridge.sessionEndAction', `expected "reauthenticate" or "disconnect", got ${JSON.stringify(bridge.sessionEndAction)}`);
   }
   if (bridge.resolver !== undefined && typeof bridge.resolver !== 'function') {
     throw new InvalidOptionError('bridge.resolver', 'expected a function or an injectable class');
@@ -233,6 +236,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
         language: mirrors.language ?? (lean ? false : DEFAULT_OPTIONS.bridge.mirrors.language),
       },
       redirectStatuses: bridge.redirectStatuses ?? [...DEFAULT_OPTIONS.bridge.redirectStatuses],
+      sessionEndAction: bridge.sessionEndAction ?? DEFAULT_OPTIONS.bridge.sessionEndAction,
     },
   };
 }

@@ -64,6 +64,12 @@ export class BridgeRunner implements OnModuleInit {
   /** The cookie header each socket presents now: the handshake's, updated when an event changes the session. */
   private readonly cookieHeaders = new WeakMap<EventClient, string>();
 
+  /**
+   * Told, after each run of the auth middleware, which session a socket is in and which session store
+   * served it (set by the session tracker, which follows logouts).
+   */
+  onSessionSeen?: (client: EventClient, sessionId: string | undefined, store: unknown) => void;
+
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly moduleRef: ModuleRef,
@@ -112,18 +118,7 @@ export class BridgeRunner implements OnModuleInit {
       timer.add('tier', performance.now() - tierStart);
     }
     if (tier === 'none') return { tier, timer };
-    const cookieHeader = this.cookieHeaders.get(client) ?? client.headers.cookie ?? '';
-    const headers = { ...client.headers };
-    if (cookieHeader) headers.cookie = cookieHeader;
-    else delete headers.cookie;
-    const request = new SyntheticRequest({
-      path: pathname,
-      query: routerData.query ?? {},
-      headers,
-      ip: routerData.ip,
-      remoteAddress: client.remoteAddress,
-      secure: this.options.bridge.trustProxy === true && headers['x-forwarded-proto'] === 'https',
-    });
+    const { request, cookieHeader } = this.buildRequest(client, pathname, routerData.query ?? {}, routerData.ip);
     const response = new SyntheticResponse();
     const authChain = this.options.bridge.authMiddleware ?? [];
     const outcome: BridgeOutcome = { tier, request, response, cookieHeader, timer };
@@ -156,6 +151,20 @@ export class BridgeRunner implements OnModuleInit {
     // Logouts on the bridged request (req.logout / req.session.destroy) drop the session's snapshot.
     this.cache.watchLogout(request as never);
     return { ...outcome, sessionIdBefore: request.sessionID, hadUser: request.user !== undefined };
+  }
+
+  /**
+   * Runs the session and auth middleware for a socket outside any event (at connect, and to re-authenticate
+   * it after its session ended), so the bridge learns its session. Nothing is saved: the response is never
+   * ended. Returns the request, or undefined when no auth middleware is configured.
+   */
+  async authenticate(client: EventClient): Promise<SyntheticRequest | undefined> {
+    const chain = this.options.bridge.authMiddleware ?? [];
+    if (chain.length === 0) return undefined;
+    const { request } = this.buildRequest(client, '/', {}, this.clientIp(client));
+    await runMiddleware(chain, request, new SyntheticResponse());
+    this.onSessionSeen?.(client, request.sessionID, request.sessionStore);
+    return request;
   }
 
   /** Calls the handler: through the Nest enhancers on `full`, directly otherwise. */
@@ -201,6 +210,7 @@ export class BridgeRunner implements OnModuleInit {
     const response = outcome.response;
     if (!response) return;
     await this.updateSnapshot(outcome);
+    if (outcome.request && !outcome.fastPath) this.onSessionSeen?.(client, outcome.request.sessionID, outcome.request.sessionStore);
     if (!response.finished) {
       await new Promise<void>((resolve) => {
         response.once('finish', () => resolve());
@@ -243,6 +253,23 @@ export class BridgeRunner implements OnModuleInit {
     // A user without an id cannot be rebuilt by fast auth: keep no snapshot rather than a wrong one.
     if (userId === undefined) return;
     await this.cache.set(sessionId, { userId, isAuthenticated: user !== undefined });
+  }
+
+  /** The synthetic request for a socket: its handshake headers with its current cookie header. */
+  private buildRequest(client: EventClient, path: string, query: Record<string, unknown>, ip: string): { request: SyntheticRequest; cookieHeader: string } {
+    const cookieHeader = this.cookieHeaders.get(client) ?? client.headers.cookie ?? '';
+    const headers = { ...client.headers };
+    if (cookieHeader) headers.cookie = cookieHeader;
+    else delete headers.cookie;
+    const request = new SyntheticRequest({
+      path,
+      query,
+      headers,
+      ip,
+      remoteAddress: client.remoteAddress,
+      secure: this.options.bridge.trustProxy === true && headers['x-forwarded-proto'] === 'https',
+    });
+    return { request, cookieHeader };
   }
 
   /** The client IP: the first `X-Forwarded-For` entry when the proxy is trusted, else the peer address. */

@@ -52,6 +52,14 @@ export interface BridgeOptions {
    */
   trustProxy?: boolean;
   /**
+   * What happens to the other live connections of a session when it ends (logout, `session.destroy()`,
+   * regeneration), on every worker: `'reauthenticate'` runs the auth middleware again for each and pushes
+   * fresh `AppState` snapshots (so they show as logged out at once); `'disconnect'` drops them (clients
+   * reconnect and re-hydrate). Either way their next event reads the live session, so it is anonymous.
+   * @default 'reauthenticate'
+   */
+  sessionEndAction?: 'reauthenticate' | 'disconnect';
+  /**
    * The name shown in `AppState.username` for a user.
    * @default the user's `username`, `email` or `name`, the first that is a string
    */

@@ -13,9 +13,15 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { ClientRegistry } from './client-registry.js';
 import { ClientErrorLog } from './client-error-log.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
+import { SessionTracker } from '../bridge/session-tracker.service.js';
+import { ClusterLink } from './cluster-link.js';
 
 /** Client tokens Reflex generates are uuid4; accept any similar opaque id, nothing that could smuggle data. */
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
+
+function tokenRoom(token: string): string {
+  return `rx:token:${token}`;
+}
 
 function flattenHeaders(headers: IncomingMessage['headers']): Record<string, string> {
   const flat: Record<string, string> = {};
@@ -44,14 +50,17 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     private readonly bridge: BridgeRunner,
     private readonly registry: ClientRegistry,
     private readonly liveLists: LiveListSubscriptions,
+    private readonly sessions: SessionTracker,
   ) {}
+
+  private cluster?: ClusterLink;
 
   /** The Socket.IO server (for adapters and advanced use); undefined before the module initialised. */
   get io(): Server | undefined {
     return this.server;
   }
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
     const httpServer = this.adapterHost.httpAdapter?.getHttpServer();
     if (!httpServer) {
       this.logger.warn('No HTTP server found: the /_event socket is not served (is this an HTTP application?)');
@@ -81,7 +90,29 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       }
       next();
     });
+    if (this.options.redisUrl) {
+      this.cluster = await ClusterLink.connect(this.options.redisUrl, this.server, path, this.options.stateTtlSeconds, this.logger);
+    }
+    this.sessions.attach(namespace, this.cluster !== undefined);
     namespace.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  /**
+   * Something that delivers updates to the socket holding `token`: the local client, or, with several
+   * workers, the token's room through the Redis adapter (whichever worker the socket is on).
+   */
+  clientFor(token: string): EventClient | undefined {
+    const local = this.registry.get(token);
+    if (local || !this.cluster || !this.server) return local;
+    const room = this.server.of(this.options.path).to(tokenRoom(token));
+    return {
+      token,
+      sid: '',
+      headers: {},
+      remoteAddress: '',
+      emitUpdate: (update: StateUpdate) => room.emit('event', update),
+      emitError: (error: BridgeErrorPayload) => room.emit(BRIDGE_ERROR_EVENT, error),
+    };
   }
 
   /**
@@ -95,26 +126,20 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     // Close the Engine.IO side only: the HTTP server belongs to the app, which closes it itself.
     server.engine.close();
     await Promise.all([...server._nsps.values()].map((nsp) => nsp.adapter.close?.()));
+    await this.cluster?.close();
   }
 
   private onConnection(socket: Socket): void {
-    let token = socket.handshake.query.token as string;
     const client: EventClient & { token: string } = {
-      token,
+      token: socket.handshake.query.token as string,
       sid: socket.id,
       headers: flattenHeaders(socket.handshake.headers),
       remoteAddress: socket.handshake.address,
       emitUpdate: (update: StateUpdate) => socket.emit('event', update),
       emitError: (error: BridgeErrorPayload) => socket.emit(BRIDGE_ERROR_EVENT, error),
     };
-    if (this.registry.isHeldByOther(token, client)) {
-      // A duplicated tab (sessionStorage is copied): it gets its own token, as in Reflex.
-      token = randomUUID();
-      client.token = token;
-      socket.emit('new_token', token);
-    }
-    this.registry.bind(token, client);
-
+    // Events wait for the token check; promise callbacks keep them in arrival order.
+    const admitted = this.admit(socket, client);
     let oversized = 0;
     socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
       // Engine.IO reports each frame before Socket.IO decodes it, so the size check sees the raw frame.
@@ -129,15 +154,36 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
         oversized--;
         return;
       }
-      void this.pipeline.handle(client, frame);
+      void admitted.then(() => this.pipeline.handle(client, frame));
     });
     socket.on('client_error', (report: unknown) => this.clientErrors.record(socket.id, client.token, report));
     socket.on('ping', () => socket.emit('ping', 'pong'));
     socket.on('disconnect', () => {
       this.registry.unbind(client.token, client);
+      this.sessions.untrack(socket.id);
+      void this.cluster?.releaseToken(client.token, socket.id);
       this.bridge.forget(client);
       this.liveLists.stop(socket.id);
       this.clientErrors.forget(socket.id);
     });
+  }
+
+  /**
+   * Binds the socket's token, or gives it a new one when another live socket holds it: on this worker, or
+   * (with several workers) anywhere in the cluster. A token whose socket died keeps its state.
+   */
+  private async admit(socket: Socket, client: EventClient & { token: string }): Promise<void> {
+    let token = client.token;
+    const duplicate = this.registry.isHeldByOther(token, client) || (this.cluster && !(await this.cluster.claimToken(token, socket.id)));
+    if (duplicate) {
+      // A duplicated tab (sessionStorage is copied): it gets its own token, as in Reflex.
+      token = randomUUID();
+      client.token = token;
+      socket.emit('new_token', token);
+      await this.cluster?.claimToken(token, socket.id);
+    }
+    this.registry.bind(token, client);
+    await socket.join(tokenRoom(token));
+    await this.sessions.track({ client, disconnect: () => socket.disconnect(true) });
   }
 }

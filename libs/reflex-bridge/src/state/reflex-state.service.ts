@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import { ClientRegistry } from '../gateway/client-registry.js';
+import { EventGateway } from '../gateway/event.gateway.js';
 import { StateStore } from './store/state-store.js';
 import { StateRegistry } from './state-registry.service.js';
 
@@ -17,13 +18,17 @@ export class ReflexStateService {
   constructor(
     private readonly pipeline: EventPipeline,
     private readonly clients: ClientRegistry,
+    private readonly gateway: EventGateway,
     private readonly store: StateStore,
     private readonly registry: StateRegistry,
   ) {}
 
-  /** Applies `change` to the state of class `stateClass` of the client `token`, and pushes the delta. */
+  /**
+   * Applies `change` to the state of class `stateClass` of the client `token`, and pushes the delta to its
+   * socket, on whichever worker it is connected (with `redisUrl`).
+   */
   modify<T extends object>(token: string, stateClass: abstract new (...args: never[]) => T, change: (state: T) => void | Promise<void>): Promise<void> {
-    return this.pipeline.modify(token, stateClass, change, this.clients.get(token));
+    return this.pipeline.modify(token, stateClass, change, this.gateway.clientFor(token));
   }
 
   /** The current vars of one state of a client (initial values for a client that has none). */

@@ -1,0 +1,127 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Namespace } from 'socket.io';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import type { EventClient } from '../pipeline/event-client.js';
+import { EventPipeline } from '../pipeline/event-pipeline.service.js';
+import { StateRegistry } from '../state/state-registry.service.js';
+import { EventCacheService } from '../cache/event-cache.service.js';
+import { AppState } from './app-state.js';
+import { syncAppState } from './app-state-sync.js';
+import { BridgeRunner } from './bridge-runner.service.js';
+
+/** The server-side message telling every worker that a session ended. */
+const SESSION_ENDED = 'rx:session-ended';
+
+/** A session store as express-session uses it (only `destroy` matters here). */
+interface DestroyableStore {
+  destroy(sid: string, callback?: (error?: unknown) => void): void;
+}
+
+/** A connected socket, as the tracker needs it. */
+export interface TrackedSocket {
+  client: EventClient;
+  disconnect(): void;
+}
+
+/**
+ * Makes a logout reach every live connection of that session on every worker, with no app code beyond
+ * calling logout: the tracker knows each local socket's session id; the session store's `destroy`
+ * (called by `req.logout()`, `req.session.destroy()` and session regeneration, over HTTP or in an event) is
+ * observed, and every worker then re-authenticates (`bridge.sessionEndAction: 'reauthenticate'`) or
+ * disconnects (`'disconnect'`) the sockets of that session.
+ */
+@Injectable()
+export class SessionTracker {
+  private readonly logger = new Logger('ReflexBridge');
+  private readonly sockets = new Map<string, TrackedSocket>();
+  private readonly sessionOf = new Map<string, string>();
+  private readonly observedStores = new WeakSet<object>();
+  private namespace?: Namespace;
+  private clustered = false;
+
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
+    private readonly bridge: BridgeRunner,
+    private readonly pipeline: EventPipeline,
+    private readonly registry: StateRegistry,
+    private readonly cache: EventCacheService,
+  ) {
+    bridge.onSessionSeen = (client, sessionId, store) => {
+      this.observeStore(store);
+      this.place(client.sid, sessionId);
+    };
+  }
+
+  /** Called by the gateway once the socket server exists. */
+  attach(namespace: Namespace, clustered: boolean): void {
+    this.namespace = namespace;
+    this.clustered = clustered;
+    if (clustered) namespace.on(SESSION_ENDED, (sessionId: unknown) => void this.endLocally(String(sessionId)));
+  }
+
+  /** Tracks a new socket and learns its session by running the auth middleware once (when configured). */
+  async track(socket: TrackedSocket): Promise<void> {
+    this.sockets.set(socket.client.sid, socket);
+    if (!this.options.bridge.authMiddleware?.length) return;
+    try {
+      await this.bridge.authenticate(socket.client);
+    } catch (error) {
+      this.logger.warn(`Could not read the session of a new connection: ${(error as Error).message}`);
+    }
+  }
+
+  untrack(sid: string): void {
+    this.sockets.delete(sid);
+    this.sessionOf.delete(sid);
+  }
+
+  /** A session ended (logout, destroy, regeneration) on this worker: act here and tell the others. */
+  async sessionEnded(sessionId: string): Promise<void> {
+    await this.cache.invalidate(sessionId, 'logout');
+    if (this.clustered) this.namespace?.serverSideEmit(SESSION_ENDED, sessionId);
+    await this.endLocally(sessionId);
+  }
+
+  private async endLocally(sessionId: string): Promise<void> {
+    const affected = [...this.sessionOf].filter(([, session]) => session === sessionId).map(([sid]) => this.sockets.get(sid));
+    for (const socket of affected) {
+      if (!socket) continue;
+      if (this.options.bridge.sessionEndAction === 'disconnect') {
+        socket.disconnect();
+        continue;
+      }
+      await this.reauthenticate(socket).catch((error: Error) => this.logger.warn(`Re-authenticating a connection failed: ${error.message}`));
+    }
+  }
+
+  /** Runs the auth chain again for the socket and pushes fresh `AppState` snapshots to it. */
+  private async reauthenticate(socket: TrackedSocket): Promise<void> {
+    const token = socket.client.token;
+    const request = await this.bridge.authenticate(socket.client);
+    if (!token || !request) return;
+    for (const definition of this.registry.states()) {
+      if (!(definition.cls.prototype instanceof AppState)) continue;
+      await this.pipeline.modify(token, definition.cls, (state) => syncAppState(state as AppState, request, this.options), socket.client);
+    }
+  }
+
+  private place(sid: string, sessionId: string | undefined): void {
+    if (!this.sockets.has(sid)) return;
+    if (sessionId) this.sessionOf.set(sid, sessionId);
+    else this.sessionOf.delete(sid);
+  }
+
+  private observeStore(store: unknown): void {
+    if (!store || typeof (store as DestroyableStore).destroy !== 'function' || this.observedStores.has(store as object)) return;
+    this.observedStores.add(store as object);
+    const target = store as DestroyableStore;
+    const destroy = target.destroy.bind(target);
+    target.destroy = (sid: string, callback?: (error?: unknown) => void) => {
+      destroy(sid, (error?: unknown) => {
+        callback?.(error);
+        if (!error) void this.sessionEnded(sid);
+      });
+    };
+  }
+}
