@@ -5,6 +5,7 @@ const ROOT = 'reflex___state____state';
 const FILTER = `${ROOT}.filter_state`;
 const CART = `${ROOT}.cart_state`;
 const ACCOUNT = `${ROOT}.account_state`;
+const LIKES = `${ROOT}.likes_state`;
 
 const $ = (id) => document.getElementById(id);
 const money = (cents) => (cents / 100).toFixed(2);
@@ -63,6 +64,10 @@ function renderAccount(account) {
 client.subscribe(FILTER, renderProducts);
 client.subscribe(CART, renderCart);
 client.subscribe(ACCOUNT, renderAccount);
+client.subscribe(LIKES, (likes) => {
+  $('likes').textContent = String(likes.count ?? 0);
+});
+$('like').addEventListener('click', () => client.call(LIKES, 'like'));
 client.onError((error) => {
   $('cart-error').textContent = error.event?.startsWith(CART) ? error.message : '';
 });

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { readShopConfig } from './shop.config.js';
@@ -13,8 +14,19 @@ async function bootstrap(): Promise<void> {
   app.enableShutdownHooks();
   mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
   await app.listen(config.port);
-  app.get(ShopModule); // fail fast if the module graph is broken
   console.log(`Shop listening on http://localhost:${config.port}`);
 }
 
-await bootstrap();
+// WORKERS=N runs N worker processes sharing the port (Node's cluster module); with REDIS_URL they share
+// states, sessions, the event cache, live updates and sockets. Behind nginx, run one process per port instead.
+const workers = Number(process.env.WORKERS ?? 1);
+if (workers > 1 && cluster.isPrimary) {
+  if (!process.env.REDIS_URL) console.warn('WORKERS > 1 without REDIS_URL: each worker keeps its own states and sessions.');
+  for (let i = 0; i < workers; i++) cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    console.warn(`Worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
+    cluster.fork();
+  });
+} else {
+  await bootstrap();
+}

@@ -10,6 +10,7 @@ import { UserService } from './auth/user.service.js';
 import { CatalogModule } from './catalog/catalog.module.js';
 import { ProductService } from './catalog/product.service.js';
 import { CartModule } from './cart/cart.module.js';
+import { LikesModule } from './likes/likes.module.js';
 
 @Module({})
 export class ShopModule implements OnApplicationBootstrap {
@@ -29,6 +30,7 @@ export class ShopModule implements OnApplicationBootstrap {
         auth,
         CatalogModule,
         CartModule,
+        LikesModule,
         ReflexBridgeModule.forRootAsync({
           imports: [auth],
           inject: [AUTH_MIDDLEWARE],
