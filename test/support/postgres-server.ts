@@ -1,24 +1,13 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { describe } from '@jest/globals';
+import { freePort } from './ports.js';
 
 const INSTALL_HINT = 'install it with: apt-get install -y postgresql';
 
-/** A free loopback TCP port (the OS picks it; a tiny race with other processes is accepted in tests). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function run(command: string, args: string[], timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {

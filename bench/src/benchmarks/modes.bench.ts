@@ -35,7 +35,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     const workload = `${UI_SHARE * 100}% UI-only events, ${context.options.clients} clients`;
     return [
       reported('modes/full/throughput', base.throughput, 'events/s', undefined, `baseline: mode full, ${workload}`),
-      reported('modes/full/server_cpu', base.serverCpuPerEventUs, 'us/event'),
+      reported('modes/full/server_cpu', base.serverCpuPerEventUs, 'us/event', undefined, `server CPU time per event under the ${context.options.clients}-client load`),
       compared('modes/smart/throughput', candidate.throughput, base.throughput, 'events/s', { text: '≥ 2× full mode', ratioAtLeast: 2 }),
       compared('modes/smart/server_cpu', candidate.serverCpuPerEventUs, base.serverCpuPerEventUs, 'us/event'),
       compared('modes/smart/latency_p50', candidate.latency.p50, base.latency.p50, 'ms', undefined, `under load (${context.options.clients} clients)`),

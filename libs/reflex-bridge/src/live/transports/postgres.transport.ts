@@ -5,6 +5,7 @@ import { LiveTransport } from '../live-transport.js';
 import { LiveTransportError } from '../live-transport.error.js';
 import { ModelChange } from '../model-change.js';
 import { ChangeSequencer } from './change-sequencer.js';
+import { positiveOption, redactUrl } from '../../common/connection-options.js';
 
 type PgModule = typeof Pg;
 
@@ -42,23 +43,7 @@ export interface PostgresTransportOptions {
 
 const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
-function redact(connectionString: string): string {
-  try {
-    const parsed = new URL(connectionString);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable connection string>';
-  }
-}
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`PostgresTransport: "${name}" must be a positive number, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
 
 function messageOf(error: unknown): string {
   return (error as Error)?.message ?? String(error);
@@ -125,12 +110,12 @@ export class PostgresTransport extends LiveTransport {
       );
     }
     this.connectionString = options.connectionString;
-    this.safeUrl = redact(options.connectionString);
+    this.safeUrl = redactUrl(options.connectionString);
     this.channel = channel;
-    this.publishTimeoutMs = positive('publishTimeoutMs', options.publishTimeoutMs, 5000);
-    this.minReconnectDelayMs = positive('minReconnectDelayMs', options.minReconnectDelayMs, 100);
-    this.maxReconnectDelayMs = positive('maxReconnectDelayMs', options.maxReconnectDelayMs, 5000);
-    this.heartbeatMs = positive('heartbeatMs', options.heartbeatMs, 30_000);
+    this.publishTimeoutMs = positiveOption('PostgresTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000);
+    this.minReconnectDelayMs = positiveOption('PostgresTransport', 'minReconnectDelayMs', options.minReconnectDelayMs, 100);
+    this.maxReconnectDelayMs = positiveOption('PostgresTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000);
+    this.heartbeatMs = positiveOption('PostgresTransport', 'heartbeatMs', options.heartbeatMs, 30_000);
   }
 
   /** Opens the listening connection and LISTENs. Rejects with code `unavailable` when Postgres cannot be reached. */

@@ -5,6 +5,7 @@ import { LiveTransport } from '../live-transport.js';
 import { LiveTransportError } from '../live-transport.error.js';
 import { ModelChange } from '../model-change.js';
 import { ChangeSequencer } from './change-sequencer.js';
+import { positiveOption, redactUrl } from '../../common/connection-options.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 type Role = 'publisher' | 'subscriber';
@@ -37,24 +38,7 @@ export interface RedisTransportOptions {
   startupAttempts?: number;
 }
 
-/** The URL without its password, for log lines and error messages. */
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable Redis URL>';
-  }
-}
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`RedisTransport: "${name}" must be a positive number, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
 
 /**
  * Fans changes out through Redis pub/sub (node-redis 5): one connection publishes, a second one subscribes
@@ -99,11 +83,11 @@ export class RedisTransport extends LiveTransport {
       throw new TypeError('RedisTransport: "channel" must be a non-empty string');
     }
     this.url = options.url;
-    this.safeUrl = redact(options.url);
+    this.safeUrl = redactUrl(options.url);
     this.channel = channel;
-    this.publishTimeoutMs = positive('publishTimeoutMs', options.publishTimeoutMs, 5000);
-    this.maxReconnectDelayMs = positive('maxReconnectDelayMs', options.maxReconnectDelayMs, 5000);
-    this.startupAttempts = positive('startupAttempts', options.startupAttempts, 5);
+    this.publishTimeoutMs = positiveOption('RedisTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000);
+    this.maxReconnectDelayMs = positiveOption('RedisTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000);
+    this.startupAttempts = positiveOption('RedisTransport', 'startupAttempts', options.startupAttempts, 5);
   }
 
   /** Connects both connections and subscribes. Rejects with code `unavailable` when Redis cannot be reached. */

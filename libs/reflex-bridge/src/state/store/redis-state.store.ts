@@ -4,6 +4,7 @@ import type { createClient } from 'redis';
 import { ACQUIRE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
 import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type StateLease, type StoredState } from './state-store.js';
+import { positiveOption, redactUrl } from '../../common/connection-options.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 
@@ -121,24 +122,7 @@ interface TokenQueue {
 
 type AcquireReply = [1, string | null] | [0, number, string];
 
-/** The URL without its password, for log lines and error messages. */
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable Redis URL>';
-  }
-}
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`RedisStateStore: "${name}" must be a positive number, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
 
 const short = (token: string) => `${token.slice(0, 8)}…`;
 /** Rejection of the store's internal timeouts; turned into a {@link StateStoreError} before it leaves the store. */
@@ -216,15 +200,15 @@ export class RedisStateStore extends StateStore {
     const keyPrefix = options.keyPrefix ?? RedisStateStore.DEFAULT_KEY_PREFIX;
     if (typeof keyPrefix !== 'string') throw new TypeError('RedisStateStore: "keyPrefix" must be a string');
     this.url = options.url;
-    this.safeUrl = redact(options.url);
+    this.safeUrl = redactUrl(options.url);
     this.keyPrefix = keyPrefix;
-    this.ttlMs = Math.max(1, Math.round(positive('ttlSeconds', options.ttlSeconds, 3600) * 1000));
-    this.lockTimeoutMs = Math.max(1, Math.round(positive('lockTimeoutMs', options.lockTimeoutMs, 10_000)));
-    this.lockWarningMs = positive('lockWarningMs', options.lockWarningMs, 1_000);
-    this.acquireTimeoutMs = positive('acquireTimeoutMs', options.acquireTimeoutMs, 3 * this.lockTimeoutMs);
-    this.commandTimeoutMs = positive('commandTimeoutMs', options.commandTimeoutMs, 5_000);
-    this.pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs, 1_000);
-    this.maxReconnectDelayMs = positive('maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
+    this.ttlMs = Math.max(1, Math.round(positiveOption('RedisStateStore', 'ttlSeconds', options.ttlSeconds, 3600) * 1000));
+    this.lockTimeoutMs = Math.max(1, Math.round(positiveOption('RedisStateStore', 'lockTimeoutMs', options.lockTimeoutMs, 10_000)));
+    this.lockWarningMs = positiveOption('RedisStateStore', 'lockWarningMs', options.lockWarningMs, 1_000);
+    this.acquireTimeoutMs = positiveOption('RedisStateStore', 'acquireTimeoutMs', options.acquireTimeoutMs, 3 * this.lockTimeoutMs);
+    this.commandTimeoutMs = positiveOption('RedisStateStore', 'commandTimeoutMs', options.commandTimeoutMs, 5_000);
+    this.pollIntervalMs = positiveOption('RedisStateStore', 'pollIntervalMs', options.pollIntervalMs, 1_000);
+    this.maxReconnectDelayMs = positiveOption('RedisStateStore', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.registrationMs = Math.ceil(3 * this.pollIntervalMs);
     this.logger = options.logger ?? new Logger('ReflexBridge');
   }
