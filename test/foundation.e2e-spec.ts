@@ -309,11 +309,27 @@ describe('ReflexBridgeModule configuration', () => {
     }
   });
 
+  it('refuses a WebSocket handshake from an origin not in corsOrigins', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ corsOrigins: ['http://shop.example'] })], providers: [Clock, CounterState] });
+    const evil = new RawSocket(running.url, undefined, { headers: { origin: 'http://evil.example' } });
+    const good = new RawSocket(running.url, undefined, { headers: { origin: 'http://shop.example' } });
+    try {
+      await expect(evil.connected()).rejects.toThrow();
+      await good.connected();
+      await good.hydrate();
+    } finally {
+      evil.close();
+      good.close();
+      await running.close();
+    }
+  });
+
   it('stops the app at startup with a message naming an invalid option', async () => {
     await expect(
       startApp({ imports: [ReflexBridgeModule.forRoot({ bridge: { mode: 'fastest' as never } })], providers: [Clock, CounterState] }),
     ).rejects.toThrow('invalid option "bridge.mode"');
     await expect(startApp({ imports: [ReflexBridgeModule.forRoot({ maxMessageBytes: -1 })] })).rejects.toThrow('invalid option "maxMessageBytes"');
     await expect(startApp({ imports: [ReflexBridgeModule.forRoot({ colour: 'blue' } as never)] })).rejects.toThrow('invalid option "colour"');
+    await expect(startApp({ imports: [ReflexBridgeModule.forRoot({ bridge: { mood: 'smart' } as never })] })).rejects.toThrow('invalid option "bridge.mood"');
   });
 });

@@ -33,8 +33,9 @@ export interface ReflexBridgeModuleOptions {
    */
   production?: boolean;
   /**
-   * Origins allowed to open the event socket (Socket.IO `cors.origin`). `true` reflects any origin.
-   * @default undefined (same origin only for polling; WebSocket upgrades are not subject to CORS)
+   * Origins allowed to open the event socket. A list is enforced on the WebSocket handshake too (a
+   * browser connection whose `Origin` is not listed is refused); `true` allows any origin.
+   * @default undefined (no CORS headers; any origin may connect, so rely on SameSite session cookies)
    */
   corsOrigins?: string[] | boolean;
   /**
@@ -143,6 +144,12 @@ function positiveNumber(name: string, value: unknown): number | undefined {
   return value;
 }
 
+function rejectUnknownKeys(section: string, value: object, known: string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw new InvalidOptionError(`${section}.${key}`, 'unknown option');
+  }
+}
+
 function httpPath(name: string, value: unknown): string {
   if (typeof value !== 'string' || !/^\/[\w\-/]*$/.test(value) || value.endsWith('/')) {
     throw new InvalidOptionError(name, `expected a path such as "/_event", got ${JSON.stringify(value)}`);
@@ -170,6 +177,11 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     throw new InvalidOptionError('production', 'expected a boolean');
   }
   const bridge = options.bridge ?? {};
+  rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'sessionEndAction', 'usernameOf']);
+  rejectUnknownKeys('bridge.mirrors', bridge.mirrors ?? {}, ['flash', 'csrf', 'language']);
+  rejectUnknownKeys('eventCache', options.eventCache ?? {}, ['ttlSeconds', 'keyPrefix', 'redisUrl', 'store', 'operationTimeoutMs']);
+  if (options.fastAuth) rejectUnknownKeys('fastAuth', options.fastAuth, ['sessionSecret', 'sessionCookieName', 'loadUser', 'userIdOf']);
+  if (typeof options.metrics === 'object') rejectUnknownKeys('metrics', options.metrics, ['logger', 'log', 'registry']);
   const mode = bridge.mode ?? DEFAULT_OPTIONS.bridge.mode;
   if (!BRIDGE_MODES.has(mode)) {
     throw new InvalidOptionError('bridge.mode', `expected "full", "smart" or "none", got ${JSON.stringify(mode)}`);

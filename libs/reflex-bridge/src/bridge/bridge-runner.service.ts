@@ -90,6 +90,24 @@ export class BridgeRunner implements OnModuleInit {
     }
   }
 
+  /**
+   * Warns at startup about handlers whose guards, interceptors or filters will not run because their tier
+   * (before any resolver) is not `full`: only the full tier applies Nest enhancers.
+   */
+  auditEnhancers(handlers: Iterable<HandlerDefinition>): void {
+    for (const handler of handlers) {
+      const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
+      const enhanced = ['__guards__', '__interceptors__', '__exceptionFilters__'].some(
+        (key) => Reflect.getMetadata(key, handler.state.cls)?.length || Reflect.getMetadata(key, method)?.length,
+      );
+      if (!enhanced) continue;
+      const tier = resolveTier({ ...this.staticTierInputs(handler), mode: this.options.bridge.mode, upload: false });
+      if (tier !== 'full') {
+        this.logger.warn(`${handler.fullName} has guards, interceptors or filters but runs on the "${tier}" tier, which does not apply them.`);
+      }
+    }
+  }
+
   /** The tier `handler` runs on for an event from `pathname`. */
   tierFor(handler: HandlerDefinition, pathname: string): BridgeTier {
     const upload = handler.options.upload === true || handler.method.toLowerCase().includes('upload') || pathname.startsWith('/_upload');
@@ -226,7 +244,7 @@ export class BridgeRunner implements OnModuleInit {
     const presented = outcome.request?.cookies ?? {};
     const expected: Record<string, string | undefined> = {};
     for (const name of cookieNames(setCookies)) expected[name] = presented[name];
-    const token = this.handoffs.issue(setCookies, expected);
+    const token = await this.handoffs.issue(setCookies, expected);
     client.emitUpdate({ events: [{ name: SESSION_COOKIE_EVENT, payload: { url: `${this.options.cookieHandoffPath}/${token}` } }] });
   }
 
@@ -247,7 +265,8 @@ export class BridgeRunner implements OnModuleInit {
     if (before && (before !== sessionId || (outcome.hadUser && request.user === undefined))) {
       await this.cache.invalidate(before, 'logout');
     }
-    if (outcome.fastPath || !sessionId) return;
+    // Snapshots only serve fast auth: without it, keep the cache out of the event path.
+    if (outcome.fastPath || !sessionId || !this.options.fastAuth) return;
     const user = request.user as Record<string, unknown> | undefined;
     const userId = user ? (this.options.fastAuth?.userIdOf?.(user) ?? (user.id as string | number | undefined)) : null;
     // A user without an id cannot be rebuilt by fast auth: keep no snapshot rather than a wrong one.

@@ -22,10 +22,10 @@ export class CookieHandoffRoute implements OnModuleInit {
     const adapter = this.adapterHost.httpAdapter;
     if (!adapter) return;
     const prefix = `${this.options.cookieHandoffPath}/`;
-    adapter.post(`${this.options.cookieHandoffPath}/:token`, (req: IncomingMessage, res: ServerResponse) => {
+    adapter.post(`${this.options.cookieHandoffPath}/:token`, async (req: IncomingMessage, res: ServerResponse) => {
       const url = req.url ?? '';
       const token = decodeURIComponent(url.slice(url.indexOf(prefix) + prefix.length).split('?')[0]);
-      const setCookies = this.handoffs.redeem(token, parseCookieHeader(req.headers.cookie));
+      const setCookies = await this.handoffs.redeem(token, parseCookieHeader(req.headers.cookie));
       res.setHeader('Cache-Control', 'no-store');
       res.setHeader('Content-Type', 'application/json');
       if (!setCookies) {

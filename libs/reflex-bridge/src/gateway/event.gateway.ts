@@ -78,6 +78,15 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       pingInterval: pingIntervalMs,
       pingTimeout: pingTimeoutMs,
       ...(corsOrigins !== undefined ? { cors: { origin: corsOrigins, credentials: true } } : {}),
+      // CORS does not govern WebSocket upgrades: check the Origin header ourselves when origins are listed.
+      ...(Array.isArray(corsOrigins)
+        ? {
+            allowRequest: (request: IncomingMessage, callback: (error: string | null | undefined, success: boolean) => void) => {
+              const origin = request.headers.origin;
+              callback(null, origin === undefined || corsOrigins.includes(origin));
+            },
+          }
+        : {}),
     });
     const namespace = this.server.of(path);
     namespace.use((socket, next) => {

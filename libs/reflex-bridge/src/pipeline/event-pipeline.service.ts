@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { BridgeError } from '../protocol/bridge-error.js';
 import { parseInboundEvent, type InboundEvent, type RouterData } from '../protocol/inbound-event.js';
 import { isClientEvent, isServerEvent, type ClientEvent, type ServerEvent } from '../protocol/client-event.js';
@@ -40,7 +40,7 @@ interface RoutedEvent extends InboundEvent {
  * 6. emit deltas, then client events; queue server follow-ups.
  */
 @Injectable()
-export class EventPipeline {
+export class EventPipeline implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
   private readonly queue = new TokenQueue();
 
@@ -52,6 +52,10 @@ export class EventPipeline {
     private readonly metrics: BridgeMetrics,
     private readonly liveLists: LiveListSubscriptions,
   ) {}
+
+  onApplicationBootstrap(): void {
+    this.bridge.auditEnhancers(this.registry.handlerDefinitions());
+  }
 
   /**
    * Handles one inbound `event` frame from `client`. Never throws: every problem becomes a `bridge_error`

@@ -51,6 +51,11 @@ export class StateRegistry implements OnModuleInit {
     return [...this.byFullName.values()];
   }
 
+  /** Every handler clients may call. */
+  handlerDefinitions(): Iterable<HandlerDefinition> {
+    return this.handlers.values();
+  }
+
   /** The state with this full name, if registered. */
   stateByFullName(fullName: string): StateDefinition | undefined {
     return this.byFullName.get(fullName);
