@@ -210,6 +210,33 @@ describe('bridge tiers with real express-session and passport', () => {
     expect(expired.errors).toEqual([]);
   });
 
+  it('re-authenticates every live connection of a session when it logs out over HTTP, with no app code', async () => {
+    running = await startAuthApp({ mode: 'full' });
+    const cookie = await httpLogin(running.url, 'alice', 'wonderland');
+    const tabs = [await connect(cookie), await connect(cookie)];
+    for (const tab of tabs) {
+      tab.send(`${ACCOUNT}.whoami`);
+      await tab.untilVar(ACCOUNT, 'isAuthenticated', true);
+    }
+    const response = await fetch(`${running.url}/logout`, { method: 'POST', headers: { cookie } });
+    expect(response.status).toBe(200);
+    for (const tab of tabs) await tab.untilVar(ACCOUNT, 'isAuthenticated', false, 1000);
+    tabs[0].send(`${VAULT}.reveal`);
+    await tabs[0].until(() => tabs[0].errors.length === 1);
+    expect(tabs[0].errors[0].code).toBe('forbidden');
+  });
+
+  it('disconnects the live connections of an ended session with sessionEndAction "disconnect"', async () => {
+    running = await startAuthApp({ mode: 'full', sessionEndAction: 'disconnect' });
+    const cookie = await httpLogin(running.url, 'bob', 'builder');
+    const tab = await connect(cookie);
+    tab.send(`${ACCOUNT}.whoami`);
+    await tab.untilVar(ACCOUNT, 'seen', 'bob');
+    const disconnected = new Promise((resolve) => tab.socket.once('disconnect', resolve));
+    await fetch(`${running.url}/logout`, { method: 'POST', headers: { cookie } });
+    await expect(disconnected).resolves.toBe('io server disconnect');
+  });
+
   it('keeps the seeded users intact for other tests', () => {
     expect(USERS.map((user) => user.username)).toEqual(['alice', 'bob']);
     expect(ALL_STATES.length).toBe(6);

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Namespace } from 'socket.io';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -32,7 +32,7 @@ export interface TrackedSocket {
  * disconnects (`'disconnect'`) the sockets of that session.
  */
 @Injectable()
-export class SessionTracker {
+export class SessionTracker implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
   private readonly sockets = new Map<string, TrackedSocket>();
   private readonly sessionOf = new Map<string, string>();
@@ -51,6 +51,17 @@ export class SessionTracker {
       this.observeStore(store);
       this.place(client.sid, sessionId);
     };
+  }
+
+  /**
+   * Runs the auth middleware once on an empty request at startup, so the session store is watched from
+   * the start: a logout over HTTP on this worker then reaches the other workers even before any socket
+   * connected here.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.options.bridge.authMiddleware?.length) return;
+    const probe: EventClient = { token: undefined, sid: '', headers: {}, remoteAddress: '127.0.0.1', emitUpdate: () => undefined, emitError: () => undefined };
+    await this.bridge.authenticate(probe).catch((error: Error) => this.logger.warn(`Could not find the session store at startup: ${error.message}`));
   }
 
   /** Called by the gateway once the socket server exists. */
