@@ -45,7 +45,7 @@ describe('the /_event protocol', () => {
     });
     expect(JSON.stringify(delta[ROOT]['router_rx_state_'])).not.toContain('cookie');
     expect(delta[COUNTER]).toEqual({ count_rx_state_: 0, history_rx_state_: [], big_rx_state_: [], doubled_rx_state_: 0 });
-    expect(delta[CHILD]).toEqual({ label_rx_state_: 'child' });
+    expect(delta[CHILD]).toEqual({ label_rx_state_: 'child', tokenSeen_rx_state_: '' });
     // Backend vars and injected services never reach the client.
     expect(JSON.stringify(delta)).not.toMatch(/secret|clock/);
     client.send(`${ROOT}.reflex___state____on_load_internal_state.on_load_internal`);
@@ -124,6 +124,13 @@ describe('the /_event protocol', () => {
     expect(client.updates.at(-1)).toEqual({
       events: [{ name: '_redirect', payload: { path: '/done', external: false, popup: false, replace: false } }],
     });
+  });
+
+  it('tells a handler the client token of its tab', async () => {
+    const client = await open();
+    await client.hydrate();
+    client.send(`${CHILD}.rememberToken`);
+    await client.untilVar(CHILD, 'tokenSeen', client.token);
   });
 
   it('runs server follow-up events after the handler', async () => {

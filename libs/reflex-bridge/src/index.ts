@@ -21,7 +21,7 @@ export type { BridgeMode } from './bridge/bridge-tier.js';
 export type { BridgeOptions } from './bridge/bridge.options.js';
 export type { BridgeTierResolver, BridgeTierResolverFn, BridgeEventInfo } from './bridge/bridge-tier-resolver.js';
 export { AppState } from './bridge/app-state.js';
-export { currentRequest, currentUser, currentSession, NoRequestError } from './bridge/event-context.js';
+export { currentRequest, currentUser, currentSession, currentToken, NoRequestError } from './bridge/event-context.js';
 export { SyntheticRequest } from './bridge/synthetic-request.js';
 export { SESSION_COOKIE_EVENT } from './bridge/bridge-runner.service.js';
 

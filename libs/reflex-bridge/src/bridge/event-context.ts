@@ -6,6 +6,8 @@ import type { SyntheticRequest } from './synthetic-request.js';
 export interface EventContext {
   readonly tier: BridgeTier;
   readonly handlerName: string;
+  /** The client token of the tab that sent the event. */
+  readonly token?: string;
   readonly request?: SyntheticRequest;
   /** The per-event state view the handler runs on (internal: lets enhanced handlers find it). */
   readonly target?: object;
@@ -46,6 +48,14 @@ export function currentRequest(): SyntheticRequest {
   const context = storage.getStore();
   if (!context?.request) throw new NoRequestError('The request', context);
   return context.request;
+}
+
+/**
+ * The client token of the tab whose event is being handled (for `ReflexStateService` calls elsewhere),
+ * or `undefined` outside an event.
+ */
+export function currentToken(): string | undefined {
+  return storage.getStore()?.token;
 }
 
 /** The authenticated user of the current event (`req.user`), or `undefined` when anonymous. */

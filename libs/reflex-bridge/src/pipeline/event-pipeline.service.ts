@@ -136,7 +136,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const followUps: ServerEvent[] = [];
     await this.withLease(token, async (lease, tree) => {
       const view = new StateView(handler.state, tree.state[handler.state.fullName]);
-      const context = { tier: outcome.tier, handlerName: handler.fullName, request: outcome.request, target: view.target, args };
+      const context = { tier: outcome.tier, handlerName: handler.fullName, token, request: outcome.request, target: view.target, args };
       const step = async (produced: unknown) => {
         const commitStart = performance.now();
         this.bridge.afterStep(outcome, view);
