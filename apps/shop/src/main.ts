@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import cluster from 'node:cluster';
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { readShopConfig } from './shop.config.js';
 import { ShopModule } from './shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from './auth/auth-middleware.js';
@@ -9,7 +10,9 @@ import { mountHttpRoutes } from './http-routes.js';
 
 async function bootstrap(): Promise<void> {
   const config = readShopConfig();
-  const app = await NestFactory.create(ShopModule.forRoot(config));
+  const app = await NestFactory.create<NestExpressApplication>(ShopModule.forRoot(config));
+  // Behind a TLS proxy: req.ip and req.secure (and so secure session cookies) come from its headers.
+  if (config.trustProxy) app.set('trust proxy', 1);
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
   app.enableShutdownHooks();
   mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));

@@ -9,6 +9,8 @@ export interface ShopConfig {
   sqlitePath: string;
   sessionSecret: string;
   production: boolean;
+  /** Behind a TLS proxy that sets X-Forwarded-For/-Proto (TRUST_PROXY=1): trust those headers. */
+  trustProxy: boolean;
 }
 
 export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig {
@@ -19,5 +21,6 @@ export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig
     sqlitePath: env.SQLITE_PATH ?? ':memory:',
     sessionSecret: env.SESSION_SECRET ?? 'shop-dev-secret-change-me',
     production: env.NODE_ENV === 'production',
+    trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
   };
 }

@@ -38,7 +38,7 @@ export class ShopModule implements OnApplicationBootstrap {
             production: config.production,
             // Several workers: states, the event cache, live updates and the socket adapter share this Redis.
             redisUrl: config.redisUrl,
-            bridge: { mode: 'full', authMiddleware: middleware.chain },
+            bridge: { mode: 'full', authMiddleware: middleware.chain, trustProxy: config.trustProxy },
           }),
         }),
       ],

@@ -46,7 +46,8 @@ export function createAuthMiddleware(config: ShopConfig, users: UserService, sto
  */
 export async function createSessionStore(config: ShopConfig): Promise<session.Store | undefined> {
   if (!config.redisUrl) return undefined;
-  const client = createClient({ url: config.redisUrl });
+  // Fail at once while Redis is down instead of queueing: the request gets an error, not a silent wait.
+  const client = createClient({ url: config.redisUrl, disableOfflineQueue: true });
   client.on('error', () => undefined); // node-redis reconnects by itself; errors surface per request
   await client.connect();
   return new RedisStore({ client, prefix: 'shop:sess:' });

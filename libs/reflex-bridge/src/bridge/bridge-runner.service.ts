@@ -291,10 +291,13 @@ export class BridgeRunner implements OnModuleInit {
     return { request, cookieHeader };
   }
 
-  /** The client IP: the first `X-Forwarded-For` entry when the proxy is trusted, else the peer address. */
+  /**
+   * The client IP: with a trusted proxy, the last `X-Forwarded-For` entry (the address the proxy itself saw;
+   * earlier entries come from the client and can be forged), else the peer address.
+   */
   clientIp(client: EventClient): string {
     const forwarded = client.headers['x-forwarded-for'];
-    if (this.options.bridge.trustProxy && forwarded) return forwarded.split(',')[0].trim();
+    if (this.options.bridge.trustProxy && forwarded) return forwarded.split(',').at(-1)!.trim();
     return client.remoteAddress;
   }
 

@@ -47,7 +47,8 @@ export interface BridgeOptions {
    */
   redirectStatuses?: number[];
   /**
-   * Trust the proxy in front of the app: the first `X-Forwarded-For` entry becomes the client IP, and
+   * Trust the proxy in front of the app: the last `X-Forwarded-For` entry (what the proxy saw) becomes the
+   * client IP, and
    * `X-Forwarded-Proto: https` makes bridged requests secure (needed for `cookie.secure` sessions to issue
    * cookies on login over an event). Set it when the app runs behind a proxy.
    * @default false

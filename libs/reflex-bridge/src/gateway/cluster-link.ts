@@ -3,8 +3,10 @@ import type { Namespace, Server } from 'socket.io';
 
 type RedisClient = {
   connect(): Promise<unknown>;
-  duplicate(): RedisClient;
+  duplicate(options?: { disableOfflineQueue?: boolean }): RedisClient;
   quit(): Promise<unknown>;
+  destroy(): void;
+  readonly isReady: boolean;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   get(key: string): Promise<string | null>;
   set(key: string, value: string, options?: { EX?: number }): Promise<unknown>;
@@ -37,7 +39,9 @@ export class ClusterLink {
     const [{ createClient }, { createAdapter }] = await Promise.all([import('redis'), import('@socket.io/redis-adapter')]);
     const pub = createClient({ url }) as unknown as RedisClient;
     const sub = pub.duplicate();
-    const data = pub.duplicate();
+    // Token records are read while a socket is admitted: fail at once while Redis is down (claimToken then keeps
+    // the token) instead of queueing until it is back, which would leave the new socket's events unanswered.
+    const data = pub.duplicate({ disableOfflineQueue: true });
     const clients = [pub, sub, data];
     for (const client of clients) client.on('error', (error) => logger.warn(`Cluster Redis connection: ${(error as Error).message}`));
     await Promise.all(clients.map((client) => client.connect()));
@@ -71,7 +75,18 @@ export class ClusterLink {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.clients.map((client) => client.quit().catch(() => undefined)));
+    // QUIT is queued while a connection is down and would never resolve (the app's shutdown would hang): drop
+    // such connections, and give a connected one a bounded time to quit.
+    await Promise.all(
+      this.clients.map(async (client) => {
+        if (!client.isReady) return client.destroy();
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 2000)));
+        const result = await Promise.race([client.quit().catch(() => 'failed' as const), timeout]);
+        clearTimeout(timer);
+        if (result === 'timeout' || result === 'failed') client.destroy();
+      }),
+    );
   }
 
   private recordKey(token: string): string {

@@ -8,7 +8,8 @@ import { StateRegistry } from '../state/state-registry.service.js';
 import { StateView, toWireVars } from '../state/state-view.js';
 import type { HandlerDefinition, StateDefinition } from '../state/state-definition.js';
 import { resolveHandlerArguments } from '../state/handler-arguments.js';
-import { StateStore, type StateLease, type StoredState } from '../state/store/state-store.js';
+import { LockLostError, StateStore, type StateLease, type StoredState } from '../state/store/state-store.js';
+import { StateStoreError } from '../state/store/state-store.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
 import { runInEventContext } from '../bridge/event-context.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
@@ -267,6 +268,13 @@ export class EventPipeline implements OnApplicationBootstrap {
     }
     try {
       await work(lease, { state: lease.state ?? {} });
+    } catch (error) {
+      // A save that failed (Redis gone mid-event) or was refused (lock expired) is the store's failure, not the handler's.
+      if (error instanceof StateStoreError || error instanceof LockLostError) {
+        this.logger.warn(`State store failed during an event: ${error.message}`);
+        throw new BridgeError('state_unavailable', 'The state store is unavailable; the change may not have been saved. Try again.');
+      }
+      throw error;
     } finally {
       await lease.release().catch((error: Error) => this.logger.warn(`Releasing a state lock failed: ${error.message}`));
     }

@@ -180,6 +180,8 @@ export class RedisStateStore extends StateStore {
   private sequence = 0;
   private readonly queues = new Map<string, TokenQueue>();
   private readonly leases = new Set<StateLease>();
+  /** Locks whose release failed (Redis unreachable), by lock value: given back as soon as the connection is ready. */
+  private readonly unreleased = new Map<string, { token: string; keys: TokenKeys; expiresAt: number }>();
   private starting?: Promise<void>;
   /** Settles with the command connection's first success or failure. */
   private firstConnection?: Promise<void>;
@@ -300,6 +302,9 @@ export class RedisStateStore extends StateStore {
       const value = `${this.ownerPrefix}${++this.sequence}`;
       // Set before sending: if the answer is lost to a timeout, we still take ourselves out of the queue.
       waiter.registeredAs = callerId;
+      // Sent (not refused at once as offline): if the answer is lost with the connection, the script may still
+      // have taken the lock, so it is given back once Redis is reachable again (compare-and-delete: harmless if not).
+      const sent = this.commands?.isReady === true;
       const reply = await this.command(
         'acquire a lock',
         (client) =>
@@ -314,7 +319,10 @@ export class RedisStateStore extends StateStore {
         (late) => {
           if (late[0] === 1) this.releaseQuietly(token, keys, value);
         },
-      );
+      ).catch((error: unknown) => {
+        if (sent) this.unreleased.set(value, { token, keys, expiresAt: Date.now() + this.lockTimeoutMs });
+        throw error;
+      });
       if (reply[0] === 1) {
         const lease = this.lease(token, keys, value, this.parse(token, reply[1]), Date.now());
         if (this.closed) {
@@ -357,9 +365,11 @@ export class RedisStateStore extends StateStore {
         try {
           released = (await this.command('release a lock', (client) => this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel]))) === 1;
         } catch (error) {
+          // Redis may have kept the lock (a restart reloads it from its snapshot): give it back once reconnected.
+          this.unreleased.set(value, { token, keys, expiresAt: acquiredAt + this.lockTimeoutMs });
           this.logger.warn(
             `RedisStateStore could not release the state lock of token ${short(token)} (${(error as Error).message}); ` +
-              `it expires by itself within ${this.lockTimeoutMs} ms.`,
+              `it is released once Redis is back, or expires by itself within ${this.lockTimeoutMs} ms.`,
           );
           return;
         } finally {
@@ -511,6 +521,12 @@ export class RedisStateStore extends StateStore {
       if (role === 'command') {
         if (this.down !== undefined) this.logger.log(`RedisStateStore connection to ${this.safeUrl} is back.`);
         this.down = undefined;
+        const now = Date.now();
+        for (const [value, lock] of this.unreleased) {
+          this.unreleased.delete(value);
+          // Compare-and-delete: a lock that expired and was taken by someone else is left alone.
+          if (lock.expiresAt > now) this.releaseQuietly(lock.token, lock.keys, value);
+        }
       } else {
         if (this.subscriberDown) this.logger.log(`RedisStateStore subscriber connection to ${this.safeUrl} is back.`);
         this.subscriberDown = false;
