@@ -136,6 +136,16 @@ describe('bridge tiers with real express-session and passport', () => {
     await client.untilVar(ACCOUNT, 'path', '/shop?page=2');
   });
 
+  it('runs @UsePipes pipes over the payload on the full tier', async () => {
+    running = await startAuthApp({ mode: 'full' });
+    const client = await connect();
+    client.send(`${VAULT}.tag`, { label: '  fragile ' });
+    await client.untilVar(VAULT, 'answer', 'FRAGILE');
+    client.send(`${VAULT}.tag`, { label: '   ' });
+    await client.until(() => client.errors.length === 1);
+    expect(client.errors[0]).toMatchObject({ code: 'invalid_payload', message: 'A label is required.', status: 400 });
+  });
+
   it('runs interceptors and exception filters declared on handlers', async () => {
     running = await startAuthApp({ mode: 'full' });
     const client = await connect();

@@ -1,5 +1,5 @@
-import { HttpException, Inject, Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
-import { GUARDS_METADATA } from '@nestjs/common/constants.js';
+import { HttpException, Inject, Injectable, Logger, type OnModuleInit, type PipeTransform, type Type } from '@nestjs/common';
+import { GUARDS_METADATA, PIPES_METADATA } from '@nestjs/common/constants.js';
 import { ExternalContextCreator, ModuleRef } from '@nestjs/core';
 import type { RequestHandler } from 'express';
 import { BridgeError, type BridgeErrorCode } from '../protocol/bridge-error.js';
@@ -60,6 +60,7 @@ export class BridgeRunner implements OnModuleInit {
   private readonly logger = new Logger('ReflexBridge');
   private resolver?: (stateClass: Type, event: BridgeEventInfo) => unknown;
   private readonly enhanced = new Map<HandlerDefinition, EnhancedHandler>();
+  private readonly pipes = new Map<HandlerDefinition, PipeTransform[]>();
   private readonly tiers = new Map<HandlerDefinition, { handlerTier?: BridgeTier; classTier?: BridgeTier; bridgeAware: boolean }>();
   /** The cookie header each socket presents now: the handshake's, updated when an event changes the session. */
   private readonly cookieHeaders = new WeakMap<EventClient, string>();
@@ -183,6 +184,51 @@ export class BridgeRunner implements OnModuleInit {
     await runMiddleware(chain, request, new SyntheticResponse());
     this.onSessionSeen?.(client, request.sessionID, request.sessionStore);
     return request;
+  }
+
+  /**
+   * On the `full` tier, runs the `@UsePipes` pipes of the state class and the handler over each payload
+   * argument (metadata type `body`, the parameter's declared type as `metatype`), as Nest does for a
+   * controller's `@Body()`. A pipe's HttpException becomes the matching structured error.
+   */
+  async applyPipes(outcome: BridgeOutcome, handler: HandlerDefinition, args: unknown[]): Promise<unknown[]> {
+    if (outcome.tier !== 'full') return args;
+    const pipes = await this.pipesFor(handler);
+    if (pipes.length === 0) return args;
+    const params = handler.params.length ? handler.params : [{ index: 0, kind: 'payload' as const, key: undefined }];
+    const piped = [...args];
+    try {
+      for (const param of params) {
+        if (param.kind !== 'payload') continue;
+        for (const pipe of pipes) {
+          piped[param.index] = await pipe.transform(piped[param.index], { type: 'body', metatype: handler.paramTypes[param.index] as Type, data: param.key });
+        }
+      }
+    } catch (error) {
+      throw error instanceof HttpException ? this.errorFromHttpException(error) : error;
+    }
+    return piped;
+  }
+
+  private async pipesFor(handler: HandlerDefinition): Promise<PipeTransform[]> {
+    let pipes = this.pipes.get(handler);
+    if (!pipes) {
+      const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
+      const declared = [...((Reflect.getMetadata(PIPES_METADATA, handler.state.cls) as unknown[]) ?? []), ...((Reflect.getMetadata(PIPES_METADATA, method) as unknown[]) ?? [])];
+      pipes = await Promise.all(
+        declared.map(async (pipe) => {
+          if (typeof pipe !== 'function') return pipe as PipeTransform;
+          // A pipe class: the app's provider when there is one, else an instance with its dependencies.
+          try {
+            return this.moduleRef.get(pipe as Type<PipeTransform>, { strict: false });
+          } catch {
+            return this.moduleRef.create(pipe as Type<PipeTransform>);
+          }
+        }),
+      );
+      this.pipes.set(handler, pipes);
+    }
+    return pipes;
   }
 
   /** Calls the handler: through the Nest enhancers on `full`, directly otherwise. */

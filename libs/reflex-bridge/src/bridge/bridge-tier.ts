@@ -2,7 +2,7 @@
  * How much of the app's request pipeline runs around one event:
  * - `none`: nothing; no request is bound (fastest; for UI-only state).
  * - `auth_only`: the session and authentication middleware only.
- * - `full`: the full middleware list, then the handler's guards, interceptors and exception filters.
+ * - `full`: the full middleware list, then the handler's guards, interceptors, pipes and exception filters.
  */
 export type BridgeTier = 'none' | 'auth_only' | 'full';
 

@@ -133,7 +133,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       client.emitUpdate({ events: [outcome.redirect] });
       return;
     }
-    const args = await resolveHandlerArguments(handler, { payload: event.payload, request: outcome.request });
+    const args = await this.bridge.applyPipes(outcome, handler, await resolveHandlerArguments(handler, { payload: event.payload, request: outcome.request }));
     const followUps: ServerEvent[] = [];
     await this.withLease(token, async (lease, tree) => {
       const view = new StateView(handler.state, tree.state[handler.state.fullName]);
