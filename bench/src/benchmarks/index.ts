@@ -3,6 +3,8 @@ import { growthBenchmark } from './growth.bench.js';
 import { memoryBenchmark } from './memory.bench.js';
 import { modesBenchmark } from './modes.bench.js';
 import { tiersBenchmark } from './tiers.bench.js';
+import { fastAuthBenchmark } from './fast-auth.bench.js';
+import { stateStoreBenchmark } from './state-store.bench.js';
 
 /** Every benchmark of the harness, in the order `npm run bench` runs them. Add new ones here. */
-export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, growthBenchmark];
+export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, growthBenchmark, fastAuthBenchmark, stateStoreBenchmark];

@@ -1,0 +1,52 @@
+// Issue 7: per-event cost of the RedisStateStore (`redisUrl`) against the in-memory store, same handler.
+import { isMain, measurePlan, otherLoadFigure, runBenchmarks, type Benchmark, type BenchContext } from '../harness/benchmark.js';
+import { compared, reported, unavailable, type BenchResult } from '../harness/results.js';
+import { event } from '../harness/wire.js';
+import { EXT_STATES } from '../ext/ext-states.js';
+import { startExtServer, type ExtServer } from '../ext/ext-server.js';
+import { RedisProcess } from '../ext/redis-process.js';
+
+async function run(context: BenchContext): Promise<BenchResult[]> {
+  const redis = await RedisProcess.start();
+  if ('unavailable' in redis) {
+    return ['latency_p50', 'throughput'].map((figure) => unavailable(`state-store/redis/${figure}`, figure === 'throughput' ? 'events/s' : 'ms', undefined, redis.unavailable));
+  }
+  const servers: ExtServer[] = [];
+  try {
+    const memory = await startExtServer('store memory', { kind: 'store' });
+    servers.push(memory);
+    const redisStore = await startExtServer('store redis', { kind: 'store', redisUrl: redis.url });
+    servers.push(redisStore);
+    const workload = [event(`${EXT_STATES.store}.bump`)];
+    const { clients } = context.options;
+    const plan = [
+      { key: 'memory latency', server: memory.server, load: { url: memory.server.url, clients: 1, hydrate: true, workload } },
+      { key: 'redis latency', server: redisStore.server, load: { url: redisStore.server.url, clients: 1, hydrate: true, workload } },
+      { key: 'memory throughput', server: memory.server, load: { url: memory.server.url, clients, hydrate: true, workload } },
+      { key: 'redis throughput', server: redisStore.server, load: { url: redisStore.server.url, clients, hydrate: true, workload } },
+    ];
+    // One round (the harness default is two) keeps this benchmark under ~40 s.
+    const measured = await measurePlan({ ...context, options: { ...context.options, rounds: 1 } }, plan);
+    const get = (key: string) => measured.get(key)!;
+    return [
+      reported('state-store/memory/latency_p50', get('memory latency').latency.p50, 'ms', undefined, 'baseline: InMemoryStateStore, one client'),
+      reported('state-store/memory/throughput', get('memory throughput').throughput, 'events/s', undefined, `baseline: InMemoryStateStore, ${clients} clients`),
+      compared('state-store/redis/latency_p50', get('redis latency').latency.p50, get('memory latency').latency.p50, 'ms', undefined, 'RedisStateStore (redisUrl), local redis-server'),
+      compared('state-store/redis/latency_p99', get('redis latency').latency.p99, get('memory latency').latency.p99, 'ms'),
+      compared('state-store/redis/throughput', get('redis throughput').throughput, get('memory throughput').throughput, 'events/s'),
+      compared('state-store/redis/server_cpu', get('redis latency').serverCpuPerEventUs, get('memory latency').serverCpuPerEventUs, 'us/event'),
+      otherLoadFigure('state-store/machine_other_load', measured.values()),
+    ];
+  } finally {
+    await Promise.all(servers.map(({ server }) => server.stop()));
+    await redis.stop();
+  }
+}
+
+export const stateStoreBenchmark: Benchmark = {
+  id: 'state-store',
+  title: 'issue 7: RedisStateStore vs in-memory store, same handler (latency: 1 client; throughput: --clients)',
+  run,
+};
+
+if (isMain(import.meta.url)) await runBenchmarks([stateStoreBenchmark], process.argv.slice(2));

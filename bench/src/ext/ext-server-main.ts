@@ -1,0 +1,94 @@
+// Server process of the ext benchmarks (forked by ext-server.ts; never imported). Same RPC as
+// server/server-main.ts (start, cpuMark, cpuRead, ...) plus `publish` (live-latency), for bench apps the
+// harness's own server cannot configure: sessions and event cache in Redis, the lean preset, the Redis state
+// store, live transports.
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { AddressInfo } from 'node:net';
+import { RedisStore } from 'connect-redis';
+import { createClient } from 'redis';
+import { LiveBroadcaster, ModelChange, RedisTransport, ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { serveRpc } from '../harness/rpc.js';
+import type { ServerCpu, ServerStarted } from '../harness/types.js';
+import { createAuthStack, mountHttpAuth } from '../server/auth-stack.js';
+import { fastAuthModuleOptions } from '../server/fast-auth.js';
+import { LiveFeedState, LIVE_LABEL, SessionBenchState, StoreBenchState } from './ext-states.js';
+import type { ExtServerConfig } from './ext-types.js';
+
+@Module({})
+class ExtBenchModule {}
+
+let close: (() => Promise<void>) | undefined;
+let sessionCalls: () => number = () => 0;
+let cpuMark: { usage: NodeJS.CpuUsage; at: number; sessionCalls: number } | undefined;
+let live: LiveBroadcaster | undefined;
+let seq = 0;
+
+async function start(config: ExtServerConfig): Promise<ServerStarted> {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  let options: ReflexBridgeModuleOptions;
+  let providers: unknown[];
+  let stack: ReturnType<typeof createAuthStack> | undefined;
+  if (config.kind === 'session') {
+    const client = createClient({ url: config.redisUrl });
+    await client.connect();
+    cleanups.push(() => client.quit());
+    stack = createAuthStack(new RedisStore({ client, prefix: 'sess:' }));
+    const auth = stack;
+    options = {
+      ...(config.fastAuth ? fastAuthModuleOptions(auth) : {}),
+      ...(config.preset ? { preset: config.preset } : {}),
+      eventCache: { redisUrl: config.redisUrl },
+      bridge: { mode: 'full', authMiddleware: auth.authMiddleware },
+    };
+    providers = [SessionBenchState];
+  } else if (config.kind === 'store') {
+    options = { ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}), bridge: { mode: 'none' } };
+    providers = [StoreBenchState];
+  } else {
+    options = { ...(config.redisUrl ? { live: { transport: new RedisTransport({ url: config.redisUrl }) } } : {}) };
+    providers = [LiveFeedState];
+  }
+  const app = await NestFactory.create(
+    { module: ExtBenchModule, imports: [ReflexBridgeModule.forRoot(options)], providers: providers as never[] },
+    { logger: ['error', 'warn'] },
+  );
+  if (stack) mountHttpAuth(app, stack);
+  await app.listen(0, '127.0.0.1');
+  if (config.kind === 'live') live = app.get(LiveBroadcaster);
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  const auth = stack;
+  sessionCalls = () => auth?.calls.session ?? 0;
+  close = async () => {
+    await app.close();
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+  };
+  return { url: `http://127.0.0.1:${port}` };
+}
+
+serveRpc(
+  {
+    start: (config: ExtServerConfig) => start(config),
+    cpuMark: () => {
+      cpuMark = { usage: process.cpuUsage(), at: performance.now(), sessionCalls: sessionCalls() };
+    },
+    cpuRead: (): ServerCpu => {
+      if (!cpuMark) throw new Error('cpuRead before cpuMark');
+      const used = process.cpuUsage(cpuMark.usage);
+      return { cpuUs: used.user + used.system, wallMs: performance.now() - cpuMark.at, sessionCalls: sessionCalls() - cpuMark.sessionCalls };
+    },
+    subscribers: () => live?.subscriberCount(LIVE_LABEL) ?? 0,
+    /** Publishes one change whose row carries the publish time (ms since the epoch, sub-ms precision). */
+    publish: async () => {
+      if (!live) throw new Error('publish: not a live server');
+      const id = ++seq;
+      const t = performance.timeOrigin + performance.now();
+      await live.publish(new ModelChange(LIVE_LABEL, 'updated', 1, { id: 1, seq: id, t }));
+      return id;
+    },
+  },
+  async () => {
+    await close?.();
+  },
+);
