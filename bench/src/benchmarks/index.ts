@@ -3,8 +3,9 @@ import { growthBenchmark } from './growth.bench.js';
 import { memoryBenchmark } from './memory.bench.js';
 import { modesBenchmark } from './modes.bench.js';
 import { tiersBenchmark } from './tiers.bench.js';
+import { liveLatencyBenchmark } from './live-latency.bench.js';
 import { fastAuthBenchmark } from './fast-auth.bench.js';
 import { stateStoreBenchmark } from './state-store.bench.js';
 
 /** Every benchmark of the harness, in the order `npm run bench` runs them. Add new ones here. */
-export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, growthBenchmark, fastAuthBenchmark, stateStoreBenchmark];
+export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, growthBenchmark, fastAuthBenchmark, liveLatencyBenchmark, stateStoreBenchmark];

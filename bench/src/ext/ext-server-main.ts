@@ -84,7 +84,8 @@ serveRpc(
       if (!live) throw new Error('publish: not a live server');
       const id = ++seq;
       const t = performance.timeOrigin + performance.now();
-      await live.publish(new ModelChange(LIVE_LABEL, 'updated', 1, { id: 1, seq: id, t }));
+      // A new row per change: `created` inserts it into every subscriber's list.
+      await live.publish(new ModelChange(LIVE_LABEL, 'created', id, { id, t }));
       return id;
     },
   },
