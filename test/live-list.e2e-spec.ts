@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { BridgeTier, LiveBroadcaster, LiveList, ModelChange, ReflexBridgeModule, RedisTransport, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { BridgeTier, LiveBroadcaster, LiveList, ModelChange, PostgresTransport, ReflexBridgeModule, RedisTransport, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { createAuthStack, mountHttpAuth, type DemoUser } from './fixtures/auth-app.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 
 const BOARD = 'reflex___state____state.board_state';
 const LABEL = 'test.note';
@@ -141,6 +142,33 @@ describeWithRedis('live lists across two app instances sharing Redis', () => {
     await onB.untilVar(BOARD, 'notes', [{ id: 20, text: 'from A', owner: null }]);
     await onA.untilVar(BOARD, 'notes', [{ id: 20, text: 'from A', owner: null }]);
     onA.close();
+    onB.close();
+  });
+});
+
+describeWithPostgres('live lists across two app instances sharing Postgres LISTEN/NOTIFY', () => {
+  let postgres: PostgresTestServer;
+  const apps: RunningApp[] = [];
+  beforeAll(async () => {
+    postgres = await PostgresTestServer.launch();
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+  });
+  afterAll(async () => {
+    await postgres.destroy();
+  });
+
+  it('delivers a change published on one instance to clients connected to the other', async () => {
+    NOTES.clear();
+    const transport = () => new PostgresTransport({ connectionString: postgres.connectionString });
+    const a = await startBoard({ live: { transport: transport() } });
+    const b = await startBoard({ live: { transport: transport() } });
+    apps.push(a, b);
+    const onB = await subscribe(b);
+    upsert({ id: 30, text: 'through NOTIFY', owner: null });
+    await a.app.get(LiveBroadcaster).publish(new ModelChange(LABEL, 'created', 30));
+    await onB.untilVar(BOARD, 'notes', [{ id: 30, text: 'through NOTIFY', owner: null }]);
     onB.close();
   });
 });

@@ -41,9 +41,13 @@ export interface Benchmark {
 export interface BenchContext {
   options: BenchOptions;
   log(message: string): void;
-  /** Re-measured windows so far in this run (see {@link measure}). */
-  retriesUsed?: number;
 }
+
+/**
+ * Re-measured windows so far in this run (see {@link measure}). Kept here, not on the context, so that a
+ * benchmark passing a copy of its context (`{...context, options: {...}}`) still draws on the run's budget.
+ */
+let retriesUsed = 0;
 
 export const USAGE = `usage: npm run bench -- [benchmark ...] [flags]     (or: node bench/dist/run.js ...)
 benchmarks: tiers modes memory growth (default: all, in that order)
@@ -179,16 +183,12 @@ const PROFILE_DIR = fileURLToPath(new URL('../../../.tmp/bench-profiles/', impor
  */
 export async function measure(context: BenchContext, server: ServerProcess, label: string, load: LoadConfig, durationMs = context.options.durationMs): Promise<Measurement> {
   const first = await measureOnce(context, server, label, load, durationMs);
-  if (!(first.otherLoad > context.options.maxOtherLoad) || retriesLeft(context) <= 0) return first;
-  context.retriesUsed = (context.retriesUsed ?? 0) + 1;
-  context.log(`    ${label}: other processes took ${(first.otherLoad * 100).toFixed(0)}% of the machine; measuring again (retry ${context.retriesUsed}/${context.options.retries} of this run)`);
+  if (!(first.otherLoad > context.options.maxOtherLoad) || retriesUsed >= context.options.retries) return first;
+  retriesUsed++;
+  context.log(`    ${label}: other processes took ${(first.otherLoad * 100).toFixed(0)}% of the machine; measuring again (retry ${retriesUsed}/${context.options.retries} of this run)`);
   await sleep(2000);
   const second = await measureOnce(context, server, label, load, durationMs);
   return second.otherLoad < first.otherLoad ? second : first;
-}
-
-function retriesLeft(context: BenchContext): number {
-  return context.options.retries - (context.retriesUsed ?? 0);
 }
 
 async function measureOnce(context: BenchContext, server: ServerProcess, label: string, load: LoadConfig, durationMs: number): Promise<Measurement> {
@@ -312,6 +312,7 @@ export async function runBenchmarks(all: Benchmark[], argv: string[]): Promise<v
   // Inherited by the server processes, which then load the library through library-override.js.
   if (options.lib) process.env.BENCH_REFLEX_LIB = options.lib;
   const context: BenchContext = { options, log: (message) => console.log(message) };
+  retriesUsed = 0;
   console.log(
     `ReflexBridge benchmarks: ${chosen.map((benchmark) => benchmark.id).join(', ')} | node ${process.version}, ${availableParallelism()} CPUs | ` +
       `window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s warm-up, ${options.clients} clients, rounds ${options.rounds}` +
@@ -335,7 +336,7 @@ export async function runBenchmarks(all: Benchmark[], argv: string[]): Promise<v
   }
   console.log(`\nload average after: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
   console.log(`\n== all figures (${((performance.now() - started) / 1000).toFixed(0)} s)\n${formatTable(results)}`);
-  const path = await writeResults(results);
+  const path = await writeResults(results, chosen.map((benchmark) => benchmark.id));
   console.log(`\nwritten: ${path}`);
   const missed = results.filter((result) => !result.met);
   if (missed.length) console.log(`targets not met: ${missed.map((result) => result.name).join(', ')} (reported, never asserted)`);

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -105,8 +105,20 @@ export function formatTable(results: BenchResult[]): string {
 /** Where `npm run bench` writes the latest run's figures. */
 export const LATEST_JSON = fileURLToPath(new URL('../../results/latest.json', import.meta.url));
 
-export async function writeResults(results: BenchResult[], path = LATEST_JSON): Promise<string> {
+/**
+ * Writes `results` to `path`. The figures of the benchmarks that ran (`ran`: their ids, the prefix of their
+ * figure names) replace that benchmark's earlier figures; figures of benchmarks that did not run this time are
+ * kept, so running one benchmark alone does not wipe the others' latest numbers.
+ */
+export async function writeResults(results: BenchResult[], ran: string[], path = LATEST_JSON): Promise<string> {
+  let kept: BenchResult[] = [];
+  try {
+    const previous = JSON.parse(await readFile(path, 'utf8')) as BenchResult[];
+    if (Array.isArray(previous)) kept = previous.filter((result) => !ran.some((id) => result.name.startsWith(`${id}/`)));
+  } catch {
+    // No earlier results (or unreadable ones): write this run's alone.
+  }
   await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(path, `${JSON.stringify([...kept, ...results], null, 2)}\n`);
   return path;
 }

@@ -34,7 +34,8 @@ export async function startBridgeServer(config: BridgeServerConfig): Promise<Bri
   }
   const options: ReflexBridgeModuleOptions = {
     ...extra,
-    bridge: { mode: config.mode, ...(stack ? { authMiddleware: stack.authMiddleware } : {}) },
+    // BENCH_ASYNC_CONTEXT=0 measures the module with `bridge.asyncContext: false` (see docs/performance.md).
+    bridge: { mode: config.mode, asyncContext: process.env.BENCH_ASYNC_CONTEXT !== '0', ...(stack ? { authMiddleware: stack.authMiddleware } : {}) },
   };
   const app = await NestFactory.create(
     { module: BenchAppModule, imports: [ReflexBridgeModule.forRoot(options)], providers: [...SUITES[config.suite], LoggedInGuard] },

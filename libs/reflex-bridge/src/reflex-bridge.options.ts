@@ -112,7 +112,7 @@ export interface ResolvedReflexBridgeOptions {
   pingTimeoutMs: number;
   stateStore: StateStore | undefined;
   cookieHandoffPath: string;
-  bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses' | 'sessionEndAction'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
+  bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses' | 'sessionEndAction' | 'asyncContext'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
   eventCache: Required<Omit<EventCacheOptions, 'store' | 'redisUrl'>> & Pick<EventCacheOptions, 'store' | 'redisUrl'>;
   fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
   metrics: (Required<Omit<MetricsOptions, 'registry'>> & Pick<MetricsOptions, 'registry'>) | undefined;
@@ -130,7 +130,7 @@ export const DEFAULT_OPTIONS = {
   pingIntervalMs: 25_000,
   pingTimeoutMs: 120_000,
   cookieHandoffPath: '/_bridge/session-cookie',
-  bridge: { mode: 'full', authAutoSync: true, sessionEndAction: 'reauthenticate', redirectStatuses: [301, 302, 303, 307, 308], mirrors: { flash: true, csrf: true, language: true } },
+  bridge: { mode: 'full', authAutoSync: true, sessionEndAction: 'reauthenticate', asyncContext: true, redirectStatuses: [301, 302, 303, 307, 308], mirrors: { flash: true, csrf: true, language: true } },
   eventCache: { ttlSeconds: 60, keyPrefix: 'rx:event:', operationTimeoutMs: 250 },
   metrics: { logger: 'ReflexBridgeMetrics', log: true },
 } as const;
@@ -177,7 +177,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     throw new InvalidOptionError('production', 'expected a boolean');
   }
   const bridge = options.bridge ?? {};
-  rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'sessionEndAction', 'usernameOf']);
+  rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'sessionEndAction', 'usernameOf', 'asyncContext']);
   rejectUnknownKeys('bridge.mirrors', bridge.mirrors ?? {}, ['flash', 'csrf', 'language']);
   rejectUnknownKeys('eventCache', options.eventCache ?? {}, ['ttlSeconds', 'keyPrefix', 'redisUrl', 'store', 'operationTimeoutMs']);
   if (options.fastAuth) rejectUnknownKeys('fastAuth', options.fastAuth, ['sessionSecret', 'sessionCookieName', 'loadUser', 'userIdOf']);
@@ -249,6 +249,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
       },
       redirectStatuses: bridge.redirectStatuses ?? [...DEFAULT_OPTIONS.bridge.redirectStatuses],
       sessionEndAction: bridge.sessionEndAction ?? DEFAULT_OPTIONS.bridge.sessionEndAction,
+      asyncContext: bridge.asyncContext ?? DEFAULT_OPTIONS.bridge.asyncContext,
     },
   };
 }

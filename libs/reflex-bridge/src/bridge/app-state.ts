@@ -1,5 +1,5 @@
 import { registerBaseState } from '../state/base-state.registry.js';
-import { currentRequest, currentUser } from './event-context.js';
+import { contextOf, requestOf } from './event-context.js';
 import type { SyntheticRequest } from './synthetic-request.js';
 
 /**
@@ -29,12 +29,12 @@ export abstract class AppState {
 
   /** The bridged request of the current event (throws on the `none` tier). */
   get request(): SyntheticRequest {
-    return currentRequest();
+    return requestOf(contextOf(this));
   }
 
   /** The current event's authenticated user, or `undefined`. */
   get user(): unknown {
-    return currentUser();
+    return this.request.user;
   }
 }
 

@@ -24,7 +24,7 @@ import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { EventTimer } from '../metrics/event-timer.js';
 import { syncAppState } from './app-state-sync.js';
 import { tryFastAuth } from './fast-auth.js';
-import { currentEventContext } from './event-context.js';
+import { contextOf } from './event-context.js';
 import { cookieNames, mergeSetCookies } from './cookie-header.js';
 
 /** Socket message a client answers by redeeming a cookie handoff over HTTP. */
@@ -216,7 +216,7 @@ export class BridgeRunner implements OnModuleInit {
       const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
       const declared = [...((Reflect.getMetadata(PIPES_METADATA, handler.state.cls) as unknown[]) ?? []), ...((Reflect.getMetadata(PIPES_METADATA, method) as unknown[]) ?? [])];
       pipes = await Promise.all(
-        declared.map(async (pipe) => {
+        declared.map((pipe) => {
           if (typeof pipe !== 'function') return pipe as PipeTransform;
           // A pipe class: the app's provider when there is one, else an instance with its dependencies.
           try {
@@ -248,7 +248,7 @@ export class BridgeRunner implements OnModuleInit {
       result = await this.enhancedHandler(handler)(outcome.request, response);
       if (outcome.timer) {
         // The wrapper stamped when Nest let the call through: before that is guards and interceptors.
-        const entered = (outcome.request as SyntheticRequest & { handlerEnteredAt?: number }).handlerEnteredAt ?? start;
+        const entered = contextOf(outcome.request)?.handlerEnteredAt ?? start;
         outcome.timer.add('guards', entered - start);
         outcome.timer.add('handler', performance.now() - entered);
       }
@@ -376,16 +376,19 @@ export class BridgeRunner implements OnModuleInit {
   /**
    * The handler wrapped by Nest's external context (guards, interceptors, exception filters), created once
    * per handler. Nest calls the wrapper on the Nest singleton; the wrapper calls the real method on this
-   * event's state view, found through the event context, with the arguments the pipeline resolved.
+   * event's state view, found through the context the request carries, with the arguments the pipeline
+   * resolved.
    */
   private enhancedHandler(handler: HandlerDefinition): EnhancedHandler {
     let enhanced = this.enhanced.get(handler);
     if (!enhanced) {
       const original = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
-      const wrapper = function (this: unknown) {
-        const context = currentEventContext();
+      // Nest calls the wrapper with the execution context's arguments (request, response): the request
+      // carries this event's context, so no async context is needed to find the view and arguments.
+      const wrapper = function (this: unknown, ...callArgs: unknown[]) {
+        const context = contextOf(callArgs[0] as object);
         if (!context?.target) throw new Error('ReflexBridge: handler invoked outside an event');
-        if (context.request) (context.request as SyntheticRequest & { handlerEnteredAt?: number }).handlerEnteredAt = performance.now();
+        context.handlerEnteredAt = performance.now();
         return original.apply(context.target, context.args ?? []);
       };
       Object.defineProperty(wrapper, 'name', { value: original.name });

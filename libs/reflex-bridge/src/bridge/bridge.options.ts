@@ -63,6 +63,14 @@ export interface BridgeOptions {
    */
   sessionEndAction?: 'reauthenticate' | 'disconnect';
   /**
+   * Bind each event's context to AsyncLocalStorage, so `currentRequest()`, `currentUser()`,
+   * `currentSession()` and `currentToken()` work in code called from handlers. On Node 20 AsyncLocalStorage
+   * slows every promise in the process once used (see docs/performance.md); turn it off if you only use
+   * `this.request` / `this.user` (AppState) and handler parameters, which work either way.
+   * @default true
+   */
+  asyncContext?: boolean;
+  /**
    * The name shown in `AppState.username` for a user.
    * @default the user's `username`, `email` or `name`, the first that is a string
    */

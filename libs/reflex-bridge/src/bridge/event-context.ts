@@ -13,6 +13,8 @@ export interface EventContext {
   readonly target?: object;
   /** The handler's resolved arguments (internal, as above). */
   readonly args?: unknown[];
+  /** Set when Nest's enhancers let the call through, to time guards apart from the handler (internal). */
+  handlerEnteredAt?: number;
 }
 
 /** Thrown when code asks for the request of an event that has none. */
@@ -30,24 +32,40 @@ export class NoRequestError extends Error {
 
 const storage = new AsyncLocalStorage<EventContext>();
 
-/** Runs `fn` with `context` as the current event context (for the accessors below). */
-export function runInEventContext<T>(context: EventContext, fn: () => T): T {
-  return storage.run(context, fn);
-}
-
-/** The current event context, or `undefined` outside an event. */
-export function currentEventContext(): EventContext | undefined {
-  return storage.getStore();
-}
+/**
+ * Where a handler's view and its request carry their event context, so `this.request` (AppState) and the
+ * enhanced handler find it without AsyncLocalStorage.
+ */
+export const EVENT_CONTEXT = Symbol('reflex-bridge:event-context');
 
 /**
- * The bridged request of the event being handled, for code called from a handler.
- * Throws a {@link NoRequestError} naming the tier when the event has no request (`none` tier).
+ * Runs `fn` with `context` as the current event context for the free accessors below. With
+ * `useAsyncContext` false it just runs `fn`: on Node 20, AsyncLocalStorage slows every promise in the
+ * process once used (`bridge.asyncContext`).
+ */
+export function runInEventContext<T>(context: EventContext, useAsyncContext: boolean, fn: () => T): T {
+  return useAsyncContext ? storage.run(context, fn) : fn();
+}
+
+/** The context a state view or request carries, if any. */
+export function contextOf(carrier: object): EventContext | undefined {
+  return (carrier as { [EVENT_CONTEXT]?: EventContext })[EVENT_CONTEXT];
+}
+
+/** The request of a context, or a {@link NoRequestError} naming the tier. */
+export function requestOf(context: EventContext | undefined, what = 'The request'): SyntheticRequest {
+  if (!context?.request) throw new NoRequestError(what, context);
+  return context.request;
+}
+
+
+/**
+ * The bridged request of the event being handled, for code called from a handler (needs
+ * `bridge.asyncContext`, on by default). Throws a {@link NoRequestError} naming the tier when the event has
+ * no request (`none` tier). Inside an `AppState` handler, `this.request` works without async context.
  */
 export function currentRequest(): SyntheticRequest {
-  const context = storage.getStore();
-  if (!context?.request) throw new NoRequestError('The request', context);
-  return context.request;
+  return requestOf(storage.getStore());
 }
 
 /**

@@ -11,7 +11,7 @@ import { resolveHandlerArguments } from '../state/handler-arguments.js';
 import { LockLostError, StateStore, type StateLease, type StoredState } from '../state/store/state-store.js';
 import { StateStoreError } from '../state/store/state-store.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
-import { runInEventContext } from '../bridge/event-context.js';
+import { EVENT_CONTEXT, runInEventContext, type EventContext } from '../bridge/event-context.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { TokenQueue } from './token-queue.js';
@@ -137,7 +137,12 @@ export class EventPipeline implements OnApplicationBootstrap {
     const followUps: ServerEvent[] = [];
     await this.withLease(token, async (lease, tree) => {
       const view = new StateView(handler.state, tree.state[handler.state.fullName]);
-      const context = { tier: outcome.tier, handlerName: handler.fullName, token, request: outcome.request, target: view.target, args };
+      const context: EventContext = { tier: outcome.tier, handlerName: handler.fullName, token, request: outcome.request, target: view.target, args };
+      // The view and the request carry the context (AppState's getters, the enhanced handler); the free
+      // accessors (currentRequest, ...) read it through AsyncLocalStorage when `bridge.asyncContext` is on.
+      Object.defineProperty(view.target, EVENT_CONTEXT, { value: context });
+      if (outcome.request) Object.defineProperty(outcome.request, EVENT_CONTEXT, { value: context });
+      const useAsyncContext = this.options.bridge.asyncContext;
       const step = async (produced: unknown) => {
         const commitStart = performance.now();
         this.bridge.afterStep(outcome, view);
@@ -150,18 +155,18 @@ export class EventPipeline implements OnApplicationBootstrap {
         timer?.add('emit', performance.now() - emitStart);
       };
       try {
-        const result = await runInEventContext(context, () => this.bridge.invoke(outcome, handler, view.target, args));
+        const result = await runInEventContext(context, useAsyncContext, () => this.bridge.invoke(outcome, handler, view.target, args));
         if (handler.streaming && result && typeof result === 'object' && Symbol.asyncIterator in result) {
           const iterator = (result as AsyncGenerator<unknown, unknown>)[Symbol.asyncIterator]();
           for (;;) {
-            const next = await runInEventContext(context, () => iterator.next());
+            const next = await runInEventContext(context, useAsyncContext, () => iterator.next());
             await step(next.value);
             if (next.done) break;
           }
         } else if (handler.streaming && result && typeof result === 'object' && Symbol.iterator in result) {
           const iterator = (result as Generator<unknown, unknown>)[Symbol.iterator]();
           for (;;) {
-            const next = runInEventContext(context, () => iterator.next());
+            const next = runInEventContext(context, useAsyncContext, () => iterator.next());
             await step(next.value);
             if (next.done) break;
           }
