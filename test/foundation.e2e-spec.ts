@@ -227,6 +227,22 @@ describe('the /_event protocol', () => {
     }
   }, 60_000);
 
+  it('keeps a tab\'s order when a synchronous event follows ones that must wait (DTO validation, a slow handler)', async () => {
+    const client = await open();
+    await client.hydrate();
+    const before = client.updates.length;
+    // `add` validates a DTO (asynchronous) and `slow` awaits: the synchronous `increment` sent right after
+    // each must still run after it, never overtake it.
+    client.send(`${COUNTER}.add`, { amount: 5, note: 'dto' });
+    client.send(`${COUNTER}.increment`);
+    client.send(`${COUNTER}.slow`, { ms: 200 });
+    client.send(`${COUNTER}.increment`);
+    await client.untilVar(COUNTER, 'count', 8);
+    const counts = client.updates.slice(before).filter((u) => u.delta?.[COUNTER]).map((u) => u.delta![COUNTER]['count_rx_state_']);
+    expect(counts).toEqual([5, 6, 7, 8]);
+    expect(client.errors).toEqual([]);
+  });
+
   it('does not hold one client\'s events behind another client\'s slow handler', async () => {
     const slow = await open();
     const fast = await open();

@@ -299,7 +299,7 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     expect(waiting.error).toBeInstanceOf(StateStoreError);
     expect(waiting.ms).toBeLessThan(3000);
     // New callers are refused at once, with a message that says what is wrong.
-    for (const attempt of [store.acquire(newToken()), store.read(kept), held.save({ s: { n: 1 } })]) {
+    for (const attempt of [store.acquire(newToken()), store.read(kept), Promise.resolve(held.save({ s: { n: 1 } }))]) {
       const { error, ms } = await rejectionOf(attempt);
       expect(error).toBeInstanceOf(StateStoreError);
       expect(error).toMatchObject({ code: 'unavailable' });

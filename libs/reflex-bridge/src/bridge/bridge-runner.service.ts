@@ -26,6 +26,7 @@ import { syncAppState } from './app-state-sync.js';
 import { tryFastAuth } from './fast-auth.js';
 import { contextOf } from './event-context.js';
 import { cookieNames, mergeSetCookies } from './cookie-header.js';
+import { then, type MaybePromise } from '../common/maybe-promise.js';
 
 /** Socket message a client answers by redeeming a cookie handoff over HTTP. */
 export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
@@ -128,15 +129,21 @@ export class BridgeRunner implements OnModuleInit {
    * fresh snapshot, else the session and auth middleware; on `full` all middleware. A middleware answer
    * short-circuits (a redirect, or an error).
    */
-  async run(handler: HandlerDefinition, routerData: RouterData, client: EventClient, timer?: EventTimer): Promise<BridgeOutcome> {
+  run(handler: HandlerDefinition, routerData: RouterData, client: EventClient, timer?: EventTimer): MaybePromise<BridgeOutcome> {
     const pathname = typeof routerData.pathname === 'string' ? routerData.pathname : '/';
-    const tierStart = performance.now();
+    const tierStart = timer ? performance.now() : 0;
     const tier = this.tierFor(handler, pathname);
     if (timer) {
       timer.tier = tier;
       timer.add('tier', performance.now() - tierStart);
     }
+    // `none` binds nothing: answered synchronously, so the event can stay on the synchronous path.
     if (tier === 'none') return { tier, timer };
+    return this.runChain(tier, handler, pathname, routerData, client, timer);
+  }
+
+  /** The `auth_only` and `full` tiers: builds the request and runs the tier's middleware (or fast auth). */
+  private async runChain(tier: BridgeTier, handler: HandlerDefinition, pathname: string, routerData: RouterData, client: EventClient, timer?: EventTimer): Promise<BridgeOutcome> {
     const { request, cookieHeader } = this.buildRequest(client, pathname, routerData.query ?? {}, routerData.ip);
     const response = new SyntheticResponse();
     const authChain = this.options.bridge.authMiddleware ?? [];
@@ -191,10 +198,12 @@ export class BridgeRunner implements OnModuleInit {
    * argument (metadata type `body`, the parameter's declared type as `metatype`), as Nest does for a
    * controller's `@Body()`. A pipe's HttpException becomes the matching structured error.
    */
-  async applyPipes(outcome: BridgeOutcome, handler: HandlerDefinition, args: unknown[]): Promise<unknown[]> {
+  applyPipes(outcome: BridgeOutcome, handler: HandlerDefinition, args: unknown[]): MaybePromise<unknown[]> {
     if (outcome.tier !== 'full') return args;
-    const pipes = await this.pipesFor(handler);
-    if (pipes.length === 0) return args;
+    return then(this.pipesFor(handler), (pipes) => (pipes.length === 0 ? args : this.runPipes(pipes, handler, args)));
+  }
+
+  private async runPipes(pipes: PipeTransform[], handler: HandlerDefinition, args: unknown[]): Promise<unknown[]> {
     const params = handler.params.length ? handler.params : [{ index: 0, kind: 'payload' as const, key: undefined }];
     const piped = [...args];
     try {
@@ -210,45 +219,55 @@ export class BridgeRunner implements OnModuleInit {
     return piped;
   }
 
-  private async pipesFor(handler: HandlerDefinition): Promise<PipeTransform[]> {
-    let pipes = this.pipes.get(handler);
-    if (!pipes) {
-      const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
-      const declared = [...((Reflect.getMetadata(PIPES_METADATA, handler.state.cls) as unknown[]) ?? []), ...((Reflect.getMetadata(PIPES_METADATA, method) as unknown[]) ?? [])];
-      pipes = await Promise.all(
-        declared.map((pipe) => {
-          if (typeof pipe !== 'function') return pipe as PipeTransform;
-          // A pipe class: the app's provider when there is one, else an instance with its dependencies.
-          try {
-            return this.moduleRef.get(pipe as Type<PipeTransform>, { strict: false });
-          } catch {
-            return this.moduleRef.create(pipe as Type<PipeTransform>);
-          }
-        }),
-      );
-      this.pipes.set(handler, pipes);
-    }
+  /** The handler's pipe instances: looked up once (asynchronously), then answered synchronously. */
+  private pipesFor(handler: HandlerDefinition): MaybePromise<PipeTransform[]> {
+    return this.pipes.get(handler) ?? this.loadPipes(handler);
+  }
+
+  private async loadPipes(handler: HandlerDefinition): Promise<PipeTransform[]> {
+    const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
+    const declared = [...((Reflect.getMetadata(PIPES_METADATA, handler.state.cls) as unknown[]) ?? []), ...((Reflect.getMetadata(PIPES_METADATA, method) as unknown[]) ?? [])];
+    const pipes = await Promise.all(
+      declared.map((pipe) => {
+        if (typeof pipe !== 'function') return pipe as PipeTransform;
+        // A pipe class: the app's provider when there is one, else an instance with its dependencies.
+        try {
+          return this.moduleRef.get(pipe as Type<PipeTransform>, { strict: false });
+        } catch {
+          return this.moduleRef.create(pipe as Type<PipeTransform>);
+        }
+      }),
+    );
+    this.pipes.set(handler, pipes);
     return pipes;
   }
 
-  /** Calls the handler: through the Nest enhancers on `full`, directly otherwise. */
-  async invoke(outcome: BridgeOutcome, handler: HandlerDefinition, target: object, args: unknown[]): Promise<unknown> {
-    const method = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
+
+  /**
+   * Calls the handler: through the Nest enhancers on `full`, directly otherwise (returning whatever the
+   * method returns, so a synchronous handler keeps the event synchronous).
+   */
+  invoke(outcome: BridgeOutcome, handler: HandlerDefinition, target: object, args: unknown[]): unknown {
     if (outcome.tier !== 'full' || !outcome.request || !outcome.response) {
+      const method = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
       if (!outcome.timer) return method.apply(target, args);
       return outcome.timer.measure('handler', () => method.apply(target, args));
     }
-    const response = outcome.response;
+    return this.invokeEnhanced(outcome, handler, outcome.request, outcome.response);
+  }
+
+  /** The `full` tier's call: through the handler's guards, interceptors and exception filters. */
+  private async invokeEnhanced(outcome: BridgeOutcome, handler: HandlerDefinition, request: SyntheticRequest, response: SyntheticResponse): Promise<unknown> {
     // An exception filter that answered on the synthetic response decides what the client is told, even
     // when Nest rethrows (a filter returning nothing counts as "not handled" in external contexts).
     const answeredByFilter = () => response.finished && response.statusCode >= 400;
     let result: unknown;
     try {
       const start = performance.now();
-      result = await this.enhancedHandler(handler)(outcome.request, response);
+      result = await this.enhancedHandler(handler)(request, response);
       if (outcome.timer) {
         // The wrapper stamped when Nest let the call through: before that is guards and interceptors.
-        const entered = contextOf(outcome.request)?.handlerEnteredAt ?? start;
+        const entered = contextOf(request)?.handlerEnteredAt ?? start;
         outcome.timer.add('guards', entered - start);
         outcome.timer.add('handler', performance.now() - entered);
       }
@@ -270,9 +289,13 @@ export class BridgeRunner implements OnModuleInit {
    * changed (login, logout, regeneration), moves the new cookie to this socket's later events and sends the
    * client a single-use token to fetch the `Set-Cookie` over HTTP.
    */
-  async finish(outcome: BridgeOutcome, client: EventClient): Promise<void> {
-    const response = outcome.response;
-    if (!response) return;
+  finish(outcome: BridgeOutcome, client: EventClient): MaybePromise<void> {
+    // Nothing to end on `none`: stay synchronous.
+    if (!outcome.response) return;
+    return this.finishResponse(outcome, outcome.response, client);
+  }
+
+  private async finishResponse(outcome: BridgeOutcome, response: SyntheticResponse, client: EventClient): Promise<void> {
     await this.updateSnapshot(outcome);
     if (outcome.request && !outcome.fastPath) this.onSessionSeen?.(client, outcome.request.sessionID, outcome.request.sessionStore);
     if (!response.finished) {

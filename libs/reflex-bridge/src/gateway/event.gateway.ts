@@ -147,8 +147,13 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       emitUpdate: (update: StateUpdate) => socket.emit('event', update),
       emitError: (error: BridgeErrorPayload) => socket.emit(BRIDGE_ERROR_EVENT, error),
     };
-    // Events wait for the token check; promise callbacks keep them in arrival order.
-    const admitted = this.admit(socket, client);
+    // Events wait for the token check; promise callbacks keep them in arrival order. Once it has passed,
+    // events go straight to the pipeline (no promise per event). The flag is set by the first callback on
+    // `admitted`, so events that arrived earlier still run, in order, before any later one.
+    let isAdmitted = false;
+    const admitted = this.admit(socket, client).then(() => {
+      isAdmitted = true;
+    });
     let oversized = 0;
     socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
       // Engine.IO reports each frame before Socket.IO decodes it, so the size check sees the raw frame.
@@ -163,7 +168,8 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
         oversized--;
         return;
       }
-      void admitted.then(() => this.pipeline.handle(client, frame));
+      if (isAdmitted) void this.pipeline.handle(client, frame);
+      else void admitted.then(() => this.pipeline.handle(client, frame));
     });
     socket.on('client_error', (report: unknown) => this.clientErrors.record(socket.id, client.token, report));
     socket.on('ping', () => socket.emit('ping', 'pong'));

@@ -1,4 +1,5 @@
 import type { BridgePhase } from './metrics.options.js';
+import { tryFinally, type MaybePromise } from '../common/maybe-promise.js';
 
 /** Accumulates the milliseconds one event spends in each phase (streaming handlers add up per yield). */
 export class EventTimer {
@@ -13,14 +14,10 @@ export class EventTimer {
     this.phases.set(phase, (this.phases.get(phase) ?? 0) + ms);
   }
 
-  /** Runs `work`, adding its duration to `phase`. */
-  async measure<T>(phase: BridgePhase, work: () => Promise<T> | T): Promise<T> {
+  /** Runs `work`, adding its duration to `phase` (synchronously when `work` is synchronous). */
+  measure<T>(phase: BridgePhase, work: () => MaybePromise<T>): MaybePromise<T> {
     const start = performance.now();
-    try {
-      return await work();
-    } finally {
-      this.add(phase, performance.now() - start);
-    }
+    return tryFinally(work, () => this.add(phase, performance.now() - start));
   }
 
   /** Milliseconds since the event started. */

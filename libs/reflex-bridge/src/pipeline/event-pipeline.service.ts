@@ -11,7 +11,8 @@ import { resolveHandlerArguments } from '../state/handler-arguments.js';
 import { LockLostError, StateStore, type StateLease, type StoredState } from '../state/store/state-store.js';
 import { StateStoreError } from '../state/store/state-store.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
-import { EVENT_CONTEXT, runInEventContext, type EventContext } from '../bridge/event-context.js';
+import { attachEventContext, runInEventContext, type EventContext } from '../bridge/event-context.js';
+import { isThenable, then, tryCatch, tryFinally, type MaybePromise } from '../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { TokenQueue } from './token-queue.js';
@@ -28,6 +29,19 @@ const SET_IS_HYDRATED = `${ROOT_STATE_NAME}.set_is_hydrated`;
 const ON_LOAD_INTERNAL = `${ON_LOAD_INTERNAL_STATE}.on_load_internal`;
 const UPDATE_VARS_INTERNAL = `${UPDATE_VARS_INTERNAL_STATE}.update_vars_internal`;
 
+/** What one handler call works with, from its lease to its follow-up events. */
+interface HandlerRun {
+  client: EventClient;
+  token: string;
+  handler: HandlerDefinition;
+  outcome: BridgeOutcome;
+  args: unknown[];
+  lease: StateLease;
+  tree: { state: StoredState };
+  /** Server events the handler returned, queued after it finishes. */
+  followUps: ServerEvent[];
+}
+
 /** An event after parsing, with the server's additions to `router_data`. */
 interface RoutedEvent extends InboundEvent {
   routerData: RouterData;
@@ -39,11 +53,16 @@ interface RoutedEvent extends InboundEvent {
  * 3. queue behind the client's earlier events      4. run the bridge tier (`bridge`)
  * 5. lock the state, run the handler on a per-event view, commit each step's delta (`state/store`)
  * 6. emit deltas, then client events; queue server follow-ups.
+ *
+ * Steps are written with the `MaybePromise` helpers: an event that needs no I/O (tier `none`, a synchronous
+ * handler, the in-memory store, an uncontended lock) runs start to finish synchronously, without a
+ * promise; the first step that must wait turns the rest of that event asynchronous.
  */
 @Injectable()
 export class EventPipeline implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
   private readonly queue = new TokenQueue();
+  private readonly routerHeaders = new WeakMap<EventClient, Readonly<Record<string, string>>>();
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -60,9 +79,10 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /**
    * Handles one inbound `event` frame from `client`. Never throws: every problem becomes a `bridge_error`
-   * for that client alone.
+   * for that client alone. Returns nothing when the event completed synchronously, else a promise that
+   * settles once it has been handled.
    */
-  async handle(client: EventClient, frame: unknown): Promise<void> {
+  handle(client: EventClient, frame: unknown): MaybePromise<void> {
     let event: InboundEvent;
     try {
       if (!client.token) throw new BridgeError('no_token', 'This connection has no client token.');
@@ -72,8 +92,8 @@ export class EventPipeline implements OnApplicationBootstrap {
       return;
     }
     const token = client.token;
-    const routed: RoutedEvent = { ...event, routerData: this.routerDataFor(client, token, event) };
-    await this.queue.run(token, () => this.process(client, token, routed));
+    const routed: RoutedEvent = { name: event.name, payload: event.payload, routerData: this.routerDataFor(client, token, event) };
+    return this.queue.run(token, () => this.process(client, token, routed));
   }
 
   /**
@@ -103,82 +123,105 @@ export class EventPipeline implements OnApplicationBootstrap {
     if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
   }
 
-  private async process(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
-    try {
-      switch (event.name) {
-        case HYDRATE:
-          return await this.hydrate(client, token, event);
-        case ON_LOAD_INTERNAL:
-        case SET_IS_HYDRATED:
-          return await this.setHydrated(client, token, event);
-        case UPDATE_VARS_INTERNAL:
-          return; // No client-storage vars yet: nothing to apply.
+  /** Runs one event and reports its failure to the client. Never throws. */
+  private process(client: EventClient, token: string, event: RoutedEvent): MaybePromise<void> {
+    return tryCatch(
+      () => this.dispatch(client, token, event),
+      (error) => this.reportError(client, error, event.name),
+    );
+  }
+
+  private dispatch(client: EventClient, token: string, event: RoutedEvent): MaybePromise<void> {
+    switch (event.name) {
+      case HYDRATE:
+        return this.hydrate(client, token, event);
+      case ON_LOAD_INTERNAL:
+      case SET_IS_HYDRATED:
+        return this.setHydrated(client, token, event);
+      case UPDATE_VARS_INTERNAL:
+        return; // No client-storage vars yet: nothing to apply.
+    }
+    if (event.name.endsWith(`.${LIVE_SUBSCRIBE}`)) {
+      const definition = this.registry.stateByFullName(event.name.slice(0, -LIVE_SUBSCRIBE.length - 1));
+      if (definition && this.liveLists.hasLiveLists(definition)) return this.subscribeLive(client, token, definition, event);
+    }
+    const handler = this.registry.findHandler(event.name);
+    if (!handler) throw new BridgeError('unknown_handler', `No event handler is registered as "${event.name}".`);
+    return this.runHandler(client, token, handler, event);
+  }
+
+  /** The bridge tier, the handler's arguments, then the handler under the state lock; finally the follow-ups. */
+  private runHandler(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent): MaybePromise<void> {
+    const timer = this.metrics.start(handler.fullName);
+    return then(this.bridge.run(handler, event.routerData, client, timer), (outcome) => {
+      if (outcome.redirect) {
+        client.emitUpdate({ events: [outcome.redirect] });
+        return;
       }
-      if (event.name.endsWith(`.${LIVE_SUBSCRIBE}`)) {
-        const definition = this.registry.stateByFullName(event.name.slice(0, -LIVE_SUBSCRIBE.length - 1));
-        if (definition && this.liveLists.hasLiveLists(definition)) return await this.subscribeLive(client, token, definition, event);
-      }
-      const handler = this.registry.findHandler(event.name);
-      if (!handler) throw new BridgeError('unknown_handler', `No event handler is registered as "${event.name}".`);
-      await this.runHandler(client, token, handler, event);
-    } catch (error) {
-      this.reportError(client, error, event.name);
+      const resolved = resolveHandlerArguments(handler, { payload: event.payload, request: outcome.request });
+      return then(
+        then(resolved, (values) => this.bridge.applyPipes(outcome, handler, values)),
+        (args) => {
+          const followUps: ServerEvent[] = [];
+          const ran = this.withLease(token, (lease, tree) =>
+            tryFinally(
+              () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
+              () => then(this.bridge.finish(outcome, client), () => this.metrics.finish(timer)),
+            ),
+          );
+          return then(ran, () => {
+            for (const followUp of followUps) void this.enqueueServerEvent(client, token, followUp, event);
+          });
+        },
+      );
+    });
+  }
+
+  /** Calls the handler on a fresh view of the client's state, then commits what it did. */
+  private runOnView(run: HandlerRun): MaybePromise<void> {
+    const { handler, outcome, args } = run;
+    const view = new StateView(handler.state, run.tree.state[handler.state.fullName]);
+    const context: EventContext = { tier: outcome.tier, handlerName: handler.fullName, token: run.token, request: outcome.request, target: view.target, args };
+    // The view and the request carry the context (AppState's getters, the enhanced handler); the free
+    // accessors (currentRequest, ...) read it through AsyncLocalStorage when `bridge.asyncContext` is on.
+    attachEventContext(view.target, context);
+    if (outcome.request) attachEventContext(outcome.request, context);
+    const result = runInEventContext(context, this.options.bridge.asyncContext, () => this.bridge.invoke(outcome, handler, view.target, args));
+    if (isThenable(result)) return Promise.resolve(result).then((value) => this.settle(run, view, context, value));
+    return this.settle(run, view, context, result);
+  }
+
+  /** What the handler returned: a stream of steps (generators), or one step. */
+  private settle(run: HandlerRun, view: StateView, context: EventContext, result: unknown): MaybePromise<void> {
+    if (run.handler.streaming && result !== null && typeof result === 'object') {
+      if (Symbol.asyncIterator in result) return this.stream(run, view, context, (result as AsyncGenerator<unknown, unknown>)[Symbol.asyncIterator]());
+      if (Symbol.iterator in result) return this.stream(run, view, context, (result as Generator<unknown, unknown>)[Symbol.iterator]());
+    }
+    return this.step(run, view, result);
+  }
+
+  /** A streaming handler: one committed and emitted step per yield, and one for its return value. */
+  private async stream(run: HandlerRun, view: StateView, context: EventContext, iterator: AsyncIterator<unknown, unknown> | Iterator<unknown, unknown>): Promise<void> {
+    for (;;) {
+      const next = await runInEventContext(context, this.options.bridge.asyncContext, () => iterator.next());
+      await this.step(run, view, next.value);
+      if (next.done) break;
     }
   }
 
-  private async runHandler(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent): Promise<void> {
-    const timer = this.metrics.start(handler.fullName);
-    const outcome: BridgeOutcome = await this.bridge.run(handler, event.routerData, client, timer);
-    if (outcome.redirect) {
-      client.emitUpdate({ events: [outcome.redirect] });
-      return;
-    }
-    const args = await this.bridge.applyPipes(outcome, handler, await resolveHandlerArguments(handler, { payload: event.payload, request: outcome.request }));
-    const followUps: ServerEvent[] = [];
-    await this.withLease(token, async (lease, tree) => {
-      const view = new StateView(handler.state, tree.state[handler.state.fullName]);
-      const context: EventContext = { tier: outcome.tier, handlerName: handler.fullName, token, request: outcome.request, target: view.target, args };
-      // The view and the request carry the context (AppState's getters, the enhanced handler); the free
-      // accessors (currentRequest, ...) read it through AsyncLocalStorage when `bridge.asyncContext` is on.
-      Object.defineProperty(view.target, EVENT_CONTEXT, { value: context });
-      if (outcome.request) Object.defineProperty(outcome.request, EVENT_CONTEXT, { value: context });
-      const useAsyncContext = this.options.bridge.asyncContext;
-      const step = async (produced: unknown) => {
-        const commitStart = performance.now();
-        this.bridge.afterStep(outcome, view);
-        const delta = await this.commit(lease, tree, view);
-        const emitStart = performance.now();
-        timer?.add('delta', emitStart - commitStart);
-        if (delta) client.emitUpdate({ delta });
-        const clientEvents = this.collectEvents(produced, followUps);
-        if (clientEvents.length) client.emitUpdate({ events: clientEvents });
-        timer?.add('emit', performance.now() - emitStart);
-      };
-      try {
-        const result = await runInEventContext(context, useAsyncContext, () => this.bridge.invoke(outcome, handler, view.target, args));
-        if (handler.streaming && result && typeof result === 'object' && Symbol.asyncIterator in result) {
-          const iterator = (result as AsyncGenerator<unknown, unknown>)[Symbol.asyncIterator]();
-          for (;;) {
-            const next = await runInEventContext(context, useAsyncContext, () => iterator.next());
-            await step(next.value);
-            if (next.done) break;
-          }
-        } else if (handler.streaming && result && typeof result === 'object' && Symbol.iterator in result) {
-          const iterator = (result as Generator<unknown, unknown>)[Symbol.iterator]();
-          for (;;) {
-            const next = runInEventContext(context, useAsyncContext, () => iterator.next());
-            await step(next.value);
-            if (next.done) break;
-          }
-        } else {
-          await step(result);
-        }
-      } finally {
-        await this.bridge.finish(outcome, client);
-        this.metrics.finish(timer);
-      }
+  /** Commits the view's changes, then emits the delta and the step's client events. */
+  private step(run: HandlerRun, view: StateView, produced: unknown): MaybePromise<void> {
+    const timer = run.outcome.timer;
+    const commitStart = timer ? performance.now() : 0;
+    this.bridge.afterStep(run.outcome, view);
+    return then(this.commit(run.lease, run.tree, view), (delta) => {
+      const emitStart = timer ? performance.now() : 0;
+      timer?.add('delta', emitStart - commitStart);
+      if (delta) run.client.emitUpdate({ delta });
+      const clientEvents = this.collectEvents(produced, run.followUps);
+      if (clientEvents.length) run.client.emitUpdate({ events: clientEvents });
+      timer?.add('emit', performance.now() - emitStart);
     });
-    for (const followUp of followUps) void this.enqueueServerEvent(client, token, followUp, event);
   }
 
   /**
@@ -208,23 +251,28 @@ export class EventPipeline implements OnApplicationBootstrap {
       typeof followUp.target === 'string'
         ? followUp.target
         : `${this.registry.definitionOf(followUp.target.state).fullName}.${followUp.target.method}`;
-    // Follow-ups inherit the originating event's router data, and run after everything already queued.
+    // Follow-ups inherit the originating event's router data, and run after everything already queued
+    // (never inside the event that produced them, even when that one ran synchronously).
     const event: RoutedEvent = { name, payload: followUp.payload, routerData: origin.routerData };
-    return this.queue.run(token, () => this.process(client, token, event));
+    return this.queue.enqueue(token, () => this.process(client, token, event));
   }
 
   /** Writes the view's changes into a new tree (copy on write), saves it and returns the wire delta. */
-  private async commit(lease: StateLease, tree: { state: StoredState }, view: StateView): Promise<Delta | undefined> {
+  private commit(lease: StateLease, tree: { state: StoredState }, view: StateView): MaybePromise<Delta | undefined> {
     const changes = view.changes();
     const changedNames = Object.keys(changes);
     if (changedNames.length === 0) return undefined;
     const fullName = view.definition.fullName;
-    const committed = { ...view.allVars(), ...tree.state[fullName], ...changes };
+    // A var the stored state lacks (a new client, a var added since) reads as its initial value.
+    const stored = tree.state[fullName];
+    const committed = stored ? { ...stored, ...changes } : { ...view.allVars(), ...changes };
     tree.state = { ...tree.state, [fullName]: committed };
-    await lease.save(tree.state);
-    view.rebase(committed);
-    const wire = { ...toWireVars(changes), ...toWireVars(view.computedValues(changedNames)) };
-    return Object.keys(wire).length ? { [fullName]: wire } : undefined;
+    return then(lease.save(tree.state), () => {
+      view.rebase(committed);
+      const wire = toWireVars(changes);
+      if (view.definition.computed.size > 0) Object.assign(wire, toWireVars(view.computedValues(changedNames)));
+      return Object.keys(wire).length ? { [fullName]: wire } : undefined;
+    });
   }
 
   private collectEvents(produced: unknown, followUps: ServerEvent[]): ClientEvent[] {
@@ -262,40 +310,65 @@ export class EventPipeline implements OnApplicationBootstrap {
     client.emitUpdate({ delta: { [ROOT_STATE_NAME]: { [varKey('is_hydrated')]: value } } });
   }
 
-  /** Acquires the token's lease, hands the current tree to `work`, and always releases. */
-  private async withLease(token: string, work: (lease: StateLease, tree: { state: StoredState }) => Promise<void>): Promise<void> {
-    let lease: StateLease;
+  /**
+   * Runs `work` under the token's lease and always releases it. The lease is taken synchronously when the
+   * store can grant it at once (the in-memory store, lock free), else awaited.
+   */
+  private withLease(token: string, work: (lease: StateLease, tree: { state: StoredState }) => MaybePromise<void>): MaybePromise<void> {
+    const lease = this.store.tryAcquireSync?.(token);
+    if (lease) return this.underLease(lease, work);
+    return this.acquireLease(token).then((acquired) => this.underLease(acquired, work));
+  }
+
+  private async acquireLease(token: string): Promise<StateLease> {
     try {
-      lease = await this.store.acquire(token);
+      return await this.store.acquire(token);
     } catch (error) {
       this.logger.warn(`State store unavailable: ${(error as Error).message}`);
       throw new BridgeError('state_unavailable', 'The state store is unavailable; nothing was changed. Try again.');
     }
-    try {
-      await work(lease, { state: lease.state ?? {} });
-    } catch (error) {
+  }
+
+  private underLease(lease: StateLease, work: (lease: StateLease, tree: { state: StoredState }) => MaybePromise<void>): MaybePromise<void> {
+    const storeFailure = (error: unknown) => {
       // A save that failed (Redis gone mid-event) or was refused (lock expired) is the store's failure, not the handler's.
       if (error instanceof StateStoreError || error instanceof LockLostError) {
         this.logger.warn(`State store failed during an event: ${error.message}`);
         throw new BridgeError('state_unavailable', 'The state store is unavailable; the change may not have been saved. Try again.');
       }
       throw error;
-    } finally {
-      await lease.release().catch((error: Error) => this.logger.warn(`Releasing a state lock failed: ${error.message}`));
-    }
+    };
+    return tryFinally(
+      () => tryCatch(() => work(lease, { state: lease.state ?? {} }), storeFailure),
+      () => this.release(lease),
+    );
   }
 
+  /** Releases a lease. A failure is logged, never thrown: the event's own outcome stands. */
+  private release(lease: StateLease): MaybePromise<void> {
+    return tryCatch(
+      () => lease.release(),
+      (error) => this.logger.warn(`Releasing a state lock failed: ${(error as Error).message}`),
+    );
+  }
+
+  /** The client's `router_data` plus the server's additions: token, socket id, headers and client IP. */
   private routerDataFor(client: EventClient, token: string, event: InboundEvent): RouterData {
     const query: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(event.routerData.query ?? {})) query[key.replace(/-/g, '_')] = value;
-    return {
-      ...event.routerData,
-      query,
-      token,
-      sid: client.sid,
-      headers: { ...client.headers, 'asgi-scope-client': client.remoteAddress },
-      ip: this.bridge.clientIp(client),
-    };
+    const sent = event.routerData.query;
+    if (sent) for (const key of Object.keys(sent)) query[key.replace(/-/g, '_')] = sent[key];
+    // Object.assign rather than spreads: spreads cost about a microsecond per key on Node 20.
+    return Object.assign({}, event.routerData, { query, token, sid: client.sid, headers: this.routerHeadersOf(client), ip: this.bridge.clientIp(client) });
+  }
+
+  /** The headers router data carries, built once per connection: a socket's handshake headers never change. */
+  private routerHeadersOf(client: EventClient): Readonly<Record<string, string>> {
+    let headers = this.routerHeaders.get(client);
+    if (!headers) {
+      headers = Object.freeze({ ...client.headers, 'asgi-scope-client': client.remoteAddress });
+      this.routerHeaders.set(client, headers);
+    }
+    return headers;
   }
 
   private reportError(client: EventClient, error: unknown, eventName?: string): void {

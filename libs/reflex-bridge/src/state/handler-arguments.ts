@@ -3,6 +3,7 @@ import { validate, type ValidationError } from 'class-validator';
 import { BridgeError } from '../protocol/bridge-error.js';
 import type { HandlerDefinition } from './state-definition.js';
 import type { EventParamDefinition } from './event-param.decorator.js';
+import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
 
 /** What a handler's decorated parameters can receive besides the payload. */
 export interface HandlerArgumentSources {
@@ -28,7 +29,8 @@ function flatten(errors: ValidationError[], prefix = ''): string[] {
   });
 }
 
-async function coerce(value: unknown, type: unknown, label: string): Promise<unknown> {
+/** Checks a payload value against its declared type: synchronous except for DTO validation. */
+function coerce(value: unknown, type: unknown, label: string): MaybePromise<unknown> {
   const primitive = PRIMITIVES.get(type);
   if (primitive) {
     if (typeof value !== primitive) {
@@ -44,9 +46,10 @@ async function coerce(value: unknown, type: unknown, label: string): Promise<unk
       throw new BridgeError('invalid_payload', `${label} must be an object.`);
     }
     const instance = plainToInstance(type, value);
-    const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: false });
-    if (errors.length) throw new BridgeError('invalid_payload', `${label} failed validation.`, flatten(errors));
-    return instance;
+    return validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: false }).then((errors) => {
+      if (errors.length) throw new BridgeError('invalid_payload', `${label} failed validation.`, flatten(errors));
+      return instance;
+    });
   }
   return value;
 }
@@ -55,32 +58,44 @@ async function coerce(value: unknown, type: unknown, label: string): Promise<unk
  * Builds a handler's argument list: the payload (whole, or one key with `@Payload('key')`), validated
  * against the parameter's type (a class-validator DTO, or `number` / `string` / `boolean`), and the request,
  * user or session for the parameters that ask for them. Throws `invalid_payload` before the handler runs.
+ * Synchronous unless a DTO is validated or a lazy session is loaded; parameters resolve in order either way.
  */
-export async function resolveHandlerArguments(handler: HandlerDefinition, sources: HandlerArgumentSources): Promise<unknown[]> {
+export function resolveHandlerArguments(handler: HandlerDefinition, sources: HandlerArgumentSources): MaybePromise<unknown[]> {
   const params: EventParamDefinition[] = handler.params.length ? handler.params : [{ index: 0, kind: 'payload' }];
-  const args: unknown[] = [];
-  for (const param of params) {
-    switch (param.kind) {
-      case 'payload': {
-        const value = param.key === undefined ? sources.payload : sources.payload[param.key];
-        const label = param.key === undefined ? 'payload' : `payload.${param.key}`;
-        if (param.key !== undefined && value === undefined) {
-          throw new BridgeError('invalid_payload', `${label} is required.`, [`${label}: missing`]);
-        }
-        args[param.index] = await coerce(value, handler.paramTypes[param.index], label);
-        break;
-      }
-      case 'request':
-        args[param.index] = sources.request;
-        break;
-      case 'user':
-        args[param.index] = sources.request?.user;
-        break;
-      case 'session':
-        // On the fast-auth path the session is lazy: asking for it loads it.
-        args[param.index] = sources.request?.loadSession ? await sources.request.loadSession() : sources.request?.session;
-        break;
+  return resolveFrom(0, params, handler, sources, []);
+}
+
+function resolveFrom(first: number, params: EventParamDefinition[], handler: HandlerDefinition, sources: HandlerArgumentSources, args: unknown[]): MaybePromise<unknown[]> {
+  for (let i = first; i < params.length; i++) {
+    const param = params[i];
+    const value = argumentFor(param, handler, sources);
+    if (isPromise(value)) {
+      return value.then((resolved) => {
+        args[param.index] = resolved;
+        return resolveFrom(i + 1, params, handler, sources, args);
+      });
     }
+    args[param.index] = value;
   }
   return args;
+}
+
+function argumentFor(param: EventParamDefinition, handler: HandlerDefinition, sources: HandlerArgumentSources): MaybePromise<unknown> {
+  switch (param.kind) {
+    case 'payload': {
+      const value = param.key === undefined ? sources.payload : sources.payload[param.key];
+      const label = param.key === undefined ? 'payload' : `payload.${param.key}`;
+      if (param.key !== undefined && value === undefined) {
+        throw new BridgeError('invalid_payload', `${label} is required.`, [`${label}: missing`]);
+      }
+      return coerce(value, handler.paramTypes[param.index], label);
+    }
+    case 'request':
+      return sources.request;
+    case 'user':
+      return sources.request?.user;
+    case 'session':
+      // On the fast-auth path the session is lazy: asking for it loads it.
+      return sources.request?.loadSession ? sources.request.loadSession() : sources.request?.session;
+  }
 }

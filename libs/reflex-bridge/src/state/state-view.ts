@@ -9,10 +9,40 @@ function cloneValue(value: unknown): unknown {
   return value !== null && typeof value === 'object' ? structuredClone(value) : value;
 }
 
+/** Where a view's target points back to its view (own property of each per-event target). */
+const VIEW = Symbol('reflex-bridge:state-view');
+
+type ViewTarget = Record<string | symbol, unknown> & { [VIEW]: StateView };
+
+/** Per state class, built once: inherits from the Nest singleton and routes each var to the target's view. */
+const accessorPrototypes = new WeakMap<StateDefinition, object>();
+
+function accessorPrototypeOf(definition: StateDefinition): object {
+  let prototype = accessorPrototypes.get(definition);
+  if (!prototype) {
+    prototype = Object.create(definition.instance) as object;
+    for (const name of definition.vars.keys()) {
+      Object.defineProperty(prototype, name, {
+        enumerable: true,
+        configurable: false,
+        get(this: ViewTarget) {
+          return this[VIEW].read(name);
+        },
+        set(this: ViewTarget, value: unknown) {
+          this[VIEW].write(name, value);
+        },
+      });
+    }
+    accessorPrototypes.set(definition, prototype);
+  }
+  return prototype;
+}
+
 /**
  * One client's state of one class, for the length of one event. The handler runs with `this` bound to
- * {@link StateView.target}: an object whose prototype is the Nest singleton (so injected services and
- * methods resolve) and whose own accessors hold this client's vars.
+ * {@link StateView.target}: an object whose prototype chain holds the var accessors and then the Nest
+ * singleton (so injected services and methods resolve). The accessors are built once per class, so a new
+ * view costs one object, not one property definition per var.
  *
  * Vars are copied lazily, on first read or write, so an event that touches one var never pays for the
  * others (a 10,000-row list left alone costs nothing). Only touched vars are compared for the delta.
@@ -27,21 +57,21 @@ export class StateView {
     stored: Record<string, unknown> | undefined,
   ) {
     this.base = stored ?? {};
-    this.target = Object.create(definition.instance) as Record<string, unknown>;
-    for (const name of definition.vars.keys()) {
-      Object.defineProperty(this.target, name, {
-        enumerable: true,
-        configurable: false,
-        get: () => {
-          if (tracking) tracking.add(name);
-          if (!this.values.has(name)) this.values.set(name, cloneValue(this.storedValue(name)));
-          return this.values.get(name);
-        },
-        set: (value: unknown) => {
-          this.values.set(name, value);
-        },
-      });
-    }
+    const target = Object.create(accessorPrototypeOf(definition)) as ViewTarget;
+    target[VIEW] = this;
+    this.target = target;
+  }
+
+  /** @internal The var accessors' getter: a lazy copy of the stored value, recorded for computed vars. */
+  read(name: string): unknown {
+    if (tracking) tracking.add(name);
+    if (!this.values.has(name)) this.values.set(name, cloneValue(this.storedValue(name)));
+    return this.values.get(name);
+  }
+
+  /** @internal The var accessors' setter. */
+  write(name: string, value: unknown): void {
+    this.values.set(name, value);
   }
 
   /** The vars whose values differ from the stored state (deep comparison, touched vars only). */

@@ -32,16 +32,15 @@ export class InMemoryStateStore extends StateStore {
   }
 
   async acquire(token: string): Promise<StateLease> {
-    let entry = this.entries.get(token);
-    if (entry && this.isExpired(entry)) entry.state = null;
-    if (!entry) {
-      entry = { state: null, lastUsed: Date.now(), waiters: [], locked: false };
-      this.entries.set(token, entry);
-    }
+    const entry = this.entryFor(token);
     if (entry.locked) await new Promise<void>((resolve) => entry.waiters.push(resolve));
-    entry.locked = true;
-    entry.lastUsed = Date.now();
-    return this.leaseFor(token, entry);
+    return this.grant(token, entry);
+  }
+
+  /** The lease at once when nobody holds the token's lock (the uncontended event needs no promise). */
+  override tryAcquireSync(token: string): StateLease | undefined {
+    const entry = this.entryFor(token);
+    return entry.locked ? undefined : this.grant(token, entry);
   }
 
   async read(token: string): Promise<StoredState | null> {
@@ -60,17 +59,30 @@ export class InMemoryStateStore extends StateStore {
     clearInterval(this.sweeper);
   }
 
-  private leaseFor(token: string, entry: Entry): StateLease {
+  private entryFor(token: string): Entry {
+    let entry = this.entries.get(token);
+    if (entry && this.isExpired(entry)) entry.state = null;
+    if (!entry) {
+      entry = { state: null, lastUsed: Date.now(), waiters: [], locked: false };
+      this.entries.set(token, entry);
+    }
+    return entry;
+  }
+
+  /** Locks the entry for the caller. Save and release complete synchronously: the state is an object here. */
+  private grant(token: string, entry: Entry): StateLease {
+    entry.locked = true;
+    entry.lastUsed = Date.now();
     let held = true;
     return {
       token,
       state: entry.state,
-      save: async (state: StoredState) => {
+      save: (state: StoredState) => {
         if (!held) throw new LockLostError(token);
         entry.state = state;
         entry.lastUsed = Date.now();
       },
-      release: async () => {
+      release: () => {
         if (!held) return;
         held = false;
         entry.lastUsed = Date.now();

@@ -93,7 +93,8 @@ export function describeStateStoreContract(name: string, factory: StateStoreFact
       const t = token();
       const lease = await store.acquire(t);
       await lease.release();
-      await expect(lease.save({ s: { n: 9 } })).rejects.toBeInstanceOf(LockLostError);
+      // A store may refuse synchronously or asynchronously: either way the caller's await fails.
+      await expect(async () => lease.save({ s: { n: 9 } })).rejects.toBeInstanceOf(LockLostError);
       expect(await store.read(t)).toBeNull();
     });
 

@@ -11,12 +11,13 @@ export interface StateLease {
   /** The state when the lease was granted, or `null` for a token with no state yet. Never mutate it. */
   readonly state: StoredState | null;
   /**
-   * Writes the token's new state. Rejects with {@link LockLostError} when the lease is no longer held
-   * (released, or expired and taken over), so a stale holder can never overwrite newer state.
+   * Writes the token's new state. Fails with {@link LockLostError} when the lease is no longer held
+   * (released, or expired and taken over), so a stale holder can never overwrite newer state. A store that
+   * keeps state in-process may complete (or throw) synchronously; callers await the result either way.
    */
-  save(state: StoredState): Promise<void>;
-  /** Gives the lock to the next waiter. Idempotent. */
-  release(): Promise<void>;
+  save(state: StoredState): void | Promise<void>;
+  /** Gives the lock to the next waiter. Idempotent. May complete synchronously, like `save`. */
+  release(): void | Promise<void>;
 }
 
 /** Raised by {@link StateLease.save} when the lease is no longer held. */
@@ -38,6 +39,12 @@ export abstract class StateStore {
    * Idle tokens expire after the store's TTL.
    */
   abstract acquire(token: string): Promise<StateLease>;
+  /**
+   * Optional: the lease at once when the token's lock is free, else `undefined` (then use `acquire`). Stores
+   * that keep state in-process implement it so an uncontended event needs no promise at all; stores that
+   * must ask a server leave it out.
+   */
+  tryAcquireSync?(token: string): StateLease | undefined;
   /** The token's current state without locking, or `null`. For inspection only. */
   abstract read(token: string): Promise<StoredState | null>;
   /** Forgets a token's state. */
