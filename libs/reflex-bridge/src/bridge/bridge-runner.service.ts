@@ -62,7 +62,9 @@ export class BridgeRunner implements OnModuleInit {
   private resolver?: (stateClass: Type, event: BridgeEventInfo) => unknown;
   private readonly enhanced = new Map<HandlerDefinition, EnhancedHandler>();
   private readonly pipes = new Map<HandlerDefinition, PipeTransform[]>();
-  private readonly tiers = new Map<HandlerDefinition, { handlerTier?: BridgeTier; classTier?: BridgeTier; bridgeAware: boolean }>();
+  private readonly tiers = new Map<HandlerDefinition, { handlerTier?: BridgeTier; classTier?: BridgeTier; bridgeAware: boolean; uploadHandler: boolean }>();
+  /** Per handler, its tier for ordinary and upload events, when no resolver can change the answer. */
+  private readonly staticTiers = new Map<HandlerDefinition, { plain: BridgeTier; upload: BridgeTier }>();
   /** The cookie header each socket presents now: the handshake's, updated when an event changes the session. */
   private readonly cookieHeaders = new WeakMap<EventClient, string>();
 
@@ -112,16 +114,26 @@ export class BridgeRunner implements OnModuleInit {
 
   /** The tier `handler` runs on for an event from `pathname`. */
   tierFor(handler: HandlerDefinition, pathname: string): BridgeTier {
-    const upload = handler.options.upload === true || handler.method.toLowerCase().includes('upload') || pathname.startsWith('/_upload');
+    const upload = pathname.startsWith('/_upload') || this.staticTierInputs(handler).uploadHandler;
+    if (!this.resolver) {
+      // Without a resolver the answer depends on the handler and `upload` only: work it out once per pair.
+      const tiers = this.staticTiers.get(handler) ?? this.staticTiersOf(handler);
+      return upload ? tiers.upload : tiers.plain;
+    }
     let resolverAnswer: unknown;
-    if (this.resolver) {
-      try {
-        resolverAnswer = this.resolver(handler.state.cls, { name: handler.fullName, handler: handler.method, pathname, upload });
-      } catch (error) {
-        this.logger.warn(`The bridge tier resolver threw for ${handler.fullName}; falling through: ${(error as Error).message}`);
-      }
+    try {
+      resolverAnswer = this.resolver(handler.state.cls, { name: handler.fullName, handler: handler.method, pathname, upload });
+    } catch (error) {
+      this.logger.warn(`The bridge tier resolver threw for ${handler.fullName}; falling through: ${(error as Error).message}`);
     }
     return resolveTier({ resolverAnswer, ...this.staticTierInputs(handler), mode: this.options.bridge.mode, upload });
+  }
+
+  private staticTiersOf(handler: HandlerDefinition): { plain: BridgeTier; upload: BridgeTier } {
+    const inputs = { ...this.staticTierInputs(handler), mode: this.options.bridge.mode };
+    const tiers = { plain: resolveTier({ ...inputs, upload: inputs.uploadHandler }), upload: resolveTier({ ...inputs, upload: true }) };
+    this.staticTiers.set(handler, tiers);
+    return tiers;
   }
 
   /**
@@ -382,6 +394,7 @@ export class BridgeRunner implements OnModuleInit {
       const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
       const cls = handler.state.cls;
       inputs = {
+        uploadHandler: handler.options.upload === true || handler.method.toLowerCase().includes('upload'),
         handlerTier: Reflect.getMetadata(BridgeTierMetadata.KEY, method) as BridgeTier | undefined,
         // Own metadata only: a class's tier is not inherited (reflex-django reads `_rx_bridge` from the class itself).
         classTier: Reflect.getOwnMetadata(BridgeTierMetadata.KEY, cls) as BridgeTier | undefined,
