@@ -150,7 +150,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     return this.runHandler(client, token, handler, event);
   }
 
-  /** The bridge tier, the handler's arguments, then the handler under the state lock; finally the follow-ups. */
+  /** The bridge tier, then the handler's arguments, then the handler under the state lock. */
   private runHandler(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent): MaybePromise<void> {
     const timer = this.metrics.start(handler.fullName);
     return then(this.bridge.run(handler, event.routerData, client, timer), (outcome) => {
@@ -159,21 +159,22 @@ export class EventPipeline implements OnApplicationBootstrap {
         return;
       }
       const resolved = resolveHandlerArguments(handler, { payload: event.payload, request: outcome.request });
-      return then(
-        then(resolved, (values) => this.bridge.applyPipes(outcome, handler, values)),
-        (args) => {
-          const followUps: ServerEvent[] = [];
-          const ran = this.withLease(token, (lease, tree) =>
-            tryFinally(
-              () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
-              () => then(this.bridge.finish(outcome, client), () => this.metrics.finish(timer)),
-            ),
-          );
-          return then(ran, () => {
-            for (const followUp of followUps) void this.enqueueServerEvent(client, token, followUp, event);
-          });
-        },
-      );
+      const args = then(resolved, (values) => this.bridge.applyPipes(outcome, handler, values));
+      return then(args, (values) => this.runLocked(client, token, handler, event, outcome, values));
+    });
+  }
+
+  /** Runs the handler under the token's lease, ends the bridge's response, then queues the follow-ups. */
+  private runLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[]): MaybePromise<void> {
+    const followUps: ServerEvent[] = [];
+    const ran = this.withLease(token, (lease, tree) =>
+      tryFinally(
+        () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
+        () => then(this.bridge.finish(outcome, client), () => this.metrics.finish(outcome.timer)),
+      ),
+    );
+    return then(ran, () => {
+      for (const followUp of followUps) void this.enqueueServerEvent(client, token, followUp, event);
     });
   }
 
