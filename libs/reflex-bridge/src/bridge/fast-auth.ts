@@ -1,6 +1,7 @@
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { EventCacheService } from '../cache/event-cache.service.js';
 import type { AuthSnapshot } from '../cache/event-cache.options.js';
+import { isThenable } from '../common/maybe-promise.js';
 import { parseCookieHeaderShared } from './cookie-header.js';
 import { SessionCookieVerifier } from './signed-session-cookie.js';
 import { SyntheticRequest } from './synthetic-request.js';
@@ -25,10 +26,6 @@ export interface FastAuthResult {
 }
 
 const NO_SESSION: FastAuthResult = Object.freeze({ hit: false });
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null | undefined)?.then === 'function';
-}
 
 /** Where a {@link FastAuthRequest} keeps its lazy-session state (a symbol: invisible to middleware). */
 const LAZY_SESSION = Symbol('reflex-bridge:lazy-session');
