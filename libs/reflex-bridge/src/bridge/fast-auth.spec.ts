@@ -73,11 +73,13 @@ describe('FastAuth', () => {
     const request = requestWith(signedCookie('sid-1'));
     let seenWhileLoading: unknown = 'not called';
     let loads = 0;
-    fastAuth.authenticate(request, async () => {
-      loads++;
-      seenWhileLoading = request.session;
-      request.session = { id: 'sid-1', visits: 1 };
-    });
+    expect(
+      fastAuth.authenticate(request, async () => {
+        loads++;
+        seenWhileLoading = request.session;
+        request.session = { id: 'sid-1', visits: 1 };
+      }),
+    ).toEqual({ hit: true, sessionId: 'sid-1' });
     const loadSession = request.loadSession as () => Promise<unknown>;
     expect(await loadSession()).toEqual({ id: 'sid-1', visits: 1 });
     expect(await loadSession()).toEqual({ id: 'sid-1', visits: 1 });
@@ -95,7 +97,7 @@ describe('FastAuth', () => {
     const { cache, fastAuth } = setup();
     void cache.set('sid-1', { userId: 1, isAuthenticated: true });
     const request = requestWith(signedCookie('sid-1'));
-    fastAuth.authenticate(request, async () => undefined);
+    expect(fastAuth.authenticate(request, async () => undefined)).toEqual({ hit: true, sessionId: 'sid-1' });
     expect(await (request.loadSession as () => Promise<unknown>)()).toBeUndefined();
   });
 
