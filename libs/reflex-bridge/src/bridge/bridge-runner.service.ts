@@ -16,17 +16,18 @@ import type { BridgeEventInfo, BridgeTierResolver, BridgeTierResolverFn } from '
 import { resolveTier } from './resolve-tier.js';
 import { SyntheticRequest } from './synthetic-request.js';
 import { SyntheticResponse } from './synthetic-response.js';
-import { runMiddleware } from './middleware-runner.js';
+import { runMiddleware, runMiddlewareChain } from './middleware-runner.js';
 import { AppState } from './app-state.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { EventCacheService } from '../cache/event-cache.service.js';
+import type { AuthSnapshot } from '../cache/event-cache.options.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { EventTimer } from '../metrics/event-timer.js';
 import { syncAppState } from './app-state-sync.js';
-import { tryFastAuth } from './fast-auth.js';
+import { FastAuth, FastAuthRequest, type FastAuthResult } from './fast-auth.js';
 import { contextOf } from './event-context.js';
 import { cookieNames, mergeSetCookies } from './cookie-header.js';
-import { then, type MaybePromise } from '../common/maybe-promise.js';
+import { then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
 
 /** Socket message a client answers by redeeming a cookie handoff over HTTP. */
 export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
@@ -67,6 +68,9 @@ export class BridgeRunner implements OnModuleInit {
   private readonly staticTiers = new Map<HandlerDefinition, { plain: BridgeTier; upload: BridgeTier }>();
   /** The cookie header each socket presents now: the handshake's, updated when an event changes the session. */
   private readonly cookieHeaders = new WeakMap<EventClient, string>();
+  private fullChainCache?: readonly RequestHandler[];
+  /** Fast auth; `null` once known to be off. */
+  private fastAuthInstance?: FastAuth | null;
 
   /**
    * Told, after each run of the auth middleware, which session a socket is in and which session store
@@ -154,41 +158,75 @@ export class BridgeRunner implements OnModuleInit {
     return this.runChain(tier, handler, pathname, routerData, client, timer);
   }
 
-  /** The `auth_only` and `full` tiers: builds the request and runs the tier's middleware (or fast auth). */
-  private async runChain(tier: BridgeTier, handler: HandlerDefinition, pathname: string, routerData: RouterData, client: EventClient, timer?: EventTimer): Promise<BridgeOutcome> {
-    const { request, cookieHeader } = this.buildRequest(client, pathname, routerData.query ?? {}, routerData.ip);
+  /**
+   * The `auth_only` and `full` tiers: builds the request and runs fast auth or the tier's middleware.
+   * Synchronous when fast auth answers from the in-memory cache with a synchronous `loadUser`, so such an
+   * event stays on the synchronous path like a `none` one.
+   */
+  private runChain(tier: BridgeTier, handler: HandlerDefinition, pathname: string, routerData: RouterData, client: EventClient, timer?: EventTimer): MaybePromise<BridgeOutcome> {
+    const fastAuth = tier === 'auth_only' ? this.fastAuth() : undefined;
+    const { request, cookieHeader } = this.buildRequest(client, pathname, routerData.query ?? {}, routerData.ip, fastAuth !== undefined);
     const response = new SyntheticResponse();
-    const authChain = this.options.bridge.authMiddleware ?? [];
     const outcome: BridgeOutcome = { tier, request, response, cookieHeader, timer };
+    if (!fastAuth) return this.runTierMiddleware(outcome, request, response, timer);
 
-    if (tier === 'auth_only' && this.options.fastAuth && this.cache.enabled) {
-      const start = performance.now();
-      try {
-        const fast = await tryFastAuth(request, this.cache, this.options.fastAuth, async () => {
-          await runMiddleware(authChain, request, response);
-        });
-        this.metrics.cacheLookup(fast.hit);
-        if (fast.hit) {
-          timer?.add('fast_auth', performance.now() - start);
-          return { ...outcome, fastPath: true, sessionIdBefore: fast.sessionId, hadUser: request.user !== undefined };
-        }
-      } catch (error) {
+    const start = timer ? performance.now() : 0;
+    const authChain = this.authChain;
+    const fast = tryCatch<FastAuthResult | undefined>(
+      () => fastAuth.authenticate(request as FastAuthRequest, () => runMiddleware(authChain, request, response)),
+      (error) => {
         this.logger.warn(`Fast auth failed for ${handler.fullName}; using the middleware: ${(error as Error).message}`);
-      }
-    }
+        return undefined;
+      },
+    );
+    return then(fast, (result) => {
+      if (result) this.metrics.cacheLookup(result.hit);
+      if (!result?.hit) return this.runTierMiddleware(outcome, request, response, timer);
+      timer?.add('fast_auth', performance.now() - start);
+      // Filled in place: spreading the outcome into a new object costs about 1 µs per key.
+      outcome.fastPath = true;
+      outcome.sessionIdBefore = result.sessionId;
+      outcome.hadUser = request.user !== undefined;
+      return outcome;
+    });
+  }
 
-    const start = performance.now();
-    const chain: RequestHandler[] = tier === 'auth_only' ? authChain : [...authChain, ...(this.options.bridge.fullMiddleware ?? [])];
-    const answered = (await runMiddleware(chain, request, response)) === 'answered';
-    timer?.add('middleware', performance.now() - start);
-    if (answered) {
-      const redirectTo = this.redirectTarget(response);
-      if (redirectTo !== undefined) return { ...outcome, redirect: redirect(redirectTo) };
-      throw this.errorFromResponse(response, 'A middleware refused the event.');
+  /** Runs the tier's middleware chain on the request; a middleware answer becomes a redirect or an error. */
+  private runTierMiddleware(outcome: BridgeOutcome, request: SyntheticRequest, response: SyntheticResponse, timer?: EventTimer): MaybePromise<BridgeOutcome> {
+    const start = timer ? performance.now() : 0;
+    const chain = outcome.tier === 'auth_only' ? this.authChain : this.fullChain;
+    return then(runMiddlewareChain(chain, request, response), (ran) => {
+      timer?.add('middleware', performance.now() - start);
+      if (ran === 'answered') {
+        const redirectTo = this.redirectTarget(response);
+        if (redirectTo === undefined) throw this.errorFromResponse(response, 'A middleware refused the event.');
+        outcome.redirect = redirect(redirectTo);
+        return outcome;
+      }
+      // Logouts on the bridged request (req.logout / req.session.destroy) drop the session's snapshot.
+      this.cache.watchLogout(request as never);
+      outcome.sessionIdBefore = request.sessionID;
+      outcome.hadUser = request.user !== undefined;
+      return outcome;
+    });
+  }
+
+  /** The `auth_only` chain: `bridge.authMiddleware`. */
+  private get authChain(): readonly RequestHandler[] {
+    return this.options.bridge.authMiddleware ?? NO_MIDDLEWARE;
+  }
+
+  /** The `full` chain: auth then full middleware, joined once. */
+  private get fullChain(): readonly RequestHandler[] {
+    return (this.fullChainCache ??= [...this.authChain, ...(this.options.bridge.fullMiddleware ?? [])]);
+  }
+
+  /** Fast auth, when configured and the event cache is on; created on first use. */
+  private fastAuth(): FastAuth | undefined {
+    if (this.fastAuthInstance === undefined) {
+      this.fastAuthInstance = this.options.fastAuth && this.cache.enabled ? new FastAuth(this.options.fastAuth, this.cache) : null;
     }
-    // Logouts on the bridged request (req.logout / req.session.destroy) drop the session's snapshot.
-    this.cache.watchLogout(request as never);
-    return { ...outcome, sessionIdBefore: request.sessionID, hadUser: request.user !== undefined };
+    return this.fastAuthInstance ?? undefined;
   }
 
   /**
@@ -269,27 +307,37 @@ export class BridgeRunner implements OnModuleInit {
   }
 
   /** The `full` tier's call: through the handler's guards, interceptors and exception filters. */
-  private async invokeEnhanced(outcome: BridgeOutcome, handler: HandlerDefinition, request: SyntheticRequest, response: SyntheticResponse): Promise<unknown> {
+  private invokeEnhanced(outcome: BridgeOutcome, handler: HandlerDefinition, request: SyntheticRequest, response: SyntheticResponse): Promise<unknown> {
     // An exception filter that answered on the synthetic response decides what the client is told, even
     // when Nest rethrows (a filter returning nothing counts as "not handled" in external contexts).
     const answeredByFilter = () => response.finished && response.statusCode >= 400;
-    let result: unknown;
+    const start = outcome.timer ? performance.now() : 0;
+    let called: Promise<unknown>;
     try {
-      const start = performance.now();
-      result = await this.enhancedHandler(handler)(request, response);
-      if (outcome.timer) {
-        // The wrapper stamped when Nest let the call through: before that is guards and interceptors.
-        const entered = contextOf(request)?.handlerEnteredAt ?? start;
-        outcome.timer.add('guards', entered - start);
-        outcome.timer.add('handler', performance.now() - entered);
-      }
+      // Nest's handler is async already: one `.then` on its promise instead of an async wrapper around it
+      // (each promise costs extra once AsyncLocalStorage is in use).
+      called = Promise.resolve(this.enhancedHandler(handler)(request, response));
     } catch (error) {
-      if (answeredByFilter()) throw this.errorFromResponse(response, 'The event was refused.');
-      throw error instanceof HttpException ? this.errorFromHttpException(error) : error;
+      called = Promise.reject(error as Error);
     }
-    if (answeredByFilter()) throw this.errorFromResponse(response, 'The event was refused.');
-    return result;
+    return called.then(
+      (result) => {
+        if (outcome.timer) {
+          // The wrapper stamped when Nest let the call through: before that is guards and interceptors.
+          const entered = contextOf(request)?.handlerEnteredAt ?? start;
+          outcome.timer.add('guards', entered - start);
+          outcome.timer.add('handler', performance.now() - entered);
+        }
+        if (answeredByFilter()) throw this.errorFromResponse(response, 'The event was refused.');
+        return result;
+      },
+      (error: unknown) => {
+        if (answeredByFilter()) throw this.errorFromResponse(response, 'The event was refused.');
+        throw error instanceof HttpException ? this.errorFromHttpException(error) : error;
+      },
+    );
   }
+
 
   /** Before each step is committed: refresh an `AppState`'s snapshot and mirror vars from the live request. */
   afterStep(outcome: BridgeOutcome, view: StateView): void {
@@ -307,15 +355,32 @@ export class BridgeRunner implements OnModuleInit {
     return this.finishResponse(outcome, outcome.response, client);
   }
 
-  private async finishResponse(outcome: BridgeOutcome, response: SyntheticResponse, client: EventClient): Promise<void> {
-    await this.updateSnapshot(outcome);
-    if (outcome.request && !outcome.fastPath) this.onSessionSeen?.(client, outcome.request.sessionID, outcome.request.sessionStore);
-    if (!response.finished) {
-      await new Promise<void>((resolve) => {
-        response.once('finish', () => resolve());
+  private finishResponse(outcome: BridgeOutcome, response: SyntheticResponse, client: EventClient): MaybePromise<void> {
+    return then(this.updateSnapshot(outcome), () => {
+      if (outcome.request && !outcome.fastPath) this.onSessionSeen?.(client, outcome.request.sessionID, outcome.request.sessionStore);
+      if (!response.finished) {
+        // Usually the end is synchronous (nothing to save, or no session middleware on the fast path); only
+        // a session middleware that saves first (express-session's wrapped `end`) makes this wait. 'finish'
+        // is emitted when the response becomes finished, so listening after `end()` misses nothing.
         response.end();
-      });
-    }
+        if (!response.finished) {
+          return new Promise<void>((resolve, reject) =>
+            response.once('finish', () => {
+              try {
+                resolve(this.handOffCookies(outcome, response, client));
+              } catch (error) {
+                reject(error as Error);
+              }
+            }),
+          );
+        }
+      }
+      return this.handOffCookies(outcome, response, client);
+    });
+  }
+
+  /** When the response changed the socket's cookies: keeps them for its later events and starts the handoff. */
+  private handOffCookies(outcome: BridgeOutcome, response: SyntheticResponse, client: EventClient): MaybePromise<void> {
     const setCookies = response.setCookies();
     if (setCookies.length === 0) return;
     const before = outcome.cookieHeader ?? '';
@@ -325,15 +390,17 @@ export class BridgeRunner implements OnModuleInit {
     const presented = outcome.request?.cookies ?? {};
     const expected: Record<string, string | undefined> = {};
     for (const name of cookieNames(setCookies)) expected[name] = presented[name];
-    const token = await this.handoffs.issue(setCookies, expected);
-    client.emitUpdate({ events: [{ name: SESSION_COOKIE_EVENT, payload: { url: `${this.options.cookieHandoffPath}/${token}` } }] });
+    return this.handoffs.issue(setCookies, expected).then((token) => {
+      client.emitUpdate({ events: [{ name: SESSION_COOKIE_EVENT, payload: { url: `${this.options.cookieHandoffPath}/${token}` } }] });
+    });
   }
 
   /**
    * After an event that ran the auth chain: a logout (the user went away, or the session id changed)
    * invalidates the old session's snapshot; otherwise the current snapshot is written for fast auth.
+   * Synchronous with the in-memory cache.
    */
-  private async updateSnapshot(outcome: BridgeOutcome): Promise<void> {
+  private updateSnapshot(outcome: BridgeOutcome): MaybePromise<void> {
     const request = outcome.request;
     if (!request || !this.cache.enabled) return;
     let sessionId: string | undefined;
@@ -343,32 +410,44 @@ export class BridgeRunner implements OnModuleInit {
       return;
     }
     const before = outcome.sessionIdBefore;
-    if (before && (before !== sessionId || (outcome.hadUser && request.user === undefined))) {
-      await this.cache.invalidate(before, 'logout');
-    }
+    const loggedOut = before !== undefined && before !== '' && (before !== sessionId || (outcome.hadUser === true && request.user === undefined));
     // Snapshots only serve fast auth: without it, keep the cache out of the event path.
-    if (outcome.fastPath || !sessionId || !this.options.fastAuth) return;
+    const snapshot = !outcome.fastPath && sessionId && this.options.fastAuth ? this.snapshotOf(request) : undefined;
+    const write = () => (snapshot ? this.cache.put(sessionId!, snapshot) : undefined);
+    return loggedOut ? this.cache.invalidate(before, 'logout').then(write) : write();
+  }
+
+  /** The snapshot to keep for a request's user; undefined for a user without an id, whom fast auth could not rebuild. */
+  private snapshotOf(request: SyntheticRequest): AuthSnapshot | undefined {
     const user = request.user as Record<string, unknown> | undefined;
     const userId = user ? (this.options.fastAuth?.userIdOf?.(user) ?? (user.id as string | number | undefined)) : null;
-    // A user without an id cannot be rebuilt by fast auth: keep no snapshot rather than a wrong one.
-    if (userId === undefined) return;
-    await this.cache.set(sessionId, { userId, isAuthenticated: user !== undefined });
+    if (userId === undefined) return undefined;
+    return { userId, isAuthenticated: user !== undefined };
   }
 
   /** The synthetic request for a socket: its handshake headers with its current cookie header. */
-  private buildRequest(client: EventClient, path: string, query: Record<string, unknown>, ip: string): { request: SyntheticRequest; cookieHeader: string } {
+  private buildRequest(
+    client: EventClient,
+    path: string,
+    query: Record<string, unknown>,
+    ip: string,
+    fastAuth = false,
+  ): { request: SyntheticRequest; cookieHeader: string } {
     const cookieHeader = this.cookieHeaders.get(client) ?? client.headers.cookie ?? '';
+    // A copy per request (about 0.1 µs): middleware may change `req.headers`, and must not change the socket's.
     const headers = { ...client.headers };
     if (cookieHeader) headers.cookie = cookieHeader;
     else delete headers.cookie;
-    const request = new SyntheticRequest({
+    const init = {
       path,
       query,
       headers,
       ip,
       remoteAddress: client.remoteAddress,
       secure: this.options.bridge.trustProxy === true && headers['x-forwarded-proto'] === 'https',
-    });
+    };
+    // A request that may take the fast path carries the lazy session (see FastAuthRequest).
+    const request = fastAuth ? new FastAuthRequest(init) : new SyntheticRequest(init);
     return { request, cookieHeader };
   }
 
@@ -464,6 +543,8 @@ export class BridgeRunner implements OnModuleInit {
     return new BridgeError(codeForStatus(error.getStatus()), error.message, undefined, error.getStatus());
   }
 }
+
+const NO_MIDDLEWARE: readonly RequestHandler[] = Object.freeze([]);
 
 /** The error code clients get for an HTTP status a guard, filter, middleware or HttpException produced. */
 function codeForStatus(status: number): BridgeErrorCode {

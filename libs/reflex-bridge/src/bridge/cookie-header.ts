@@ -18,6 +18,29 @@ export function parseCookieHeader(header: string | undefined): Record<string, st
   return cookies;
 }
 
+/** Parsed `Cookie` headers by header string, oldest first (see {@link parseCookieHeaderShared}). */
+const parsedHeaders = new Map<string, Readonly<Record<string, string>>>();
+/** How many distinct cookie headers {@link parseCookieHeaderShared} remembers. */
+export const PARSED_COOKIE_HEADERS_MAX = 1_000;
+
+/**
+ * {@link parseCookieHeader} memoised per header string, for the bridge: a socket presents the same cookie
+ * header on every event, so it is parsed once. The result is shared and frozen: copy it before handing it
+ * to code that may change it. At most {@link PARSED_COOKIE_HEADERS_MAX} headers are kept, oldest dropped first.
+ */
+export function parseCookieHeaderShared(header: string | undefined): Readonly<Record<string, string>> {
+  if (!header) return EMPTY_COOKIES;
+  let parsed = parsedHeaders.get(header);
+  if (!parsed) {
+    parsed = Object.freeze(parseCookieHeader(header));
+    if (parsedHeaders.size >= PARSED_COOKIE_HEADERS_MAX) parsedHeaders.delete(parsedHeaders.keys().next().value!);
+    parsedHeaders.set(header, parsed);
+  }
+  return parsed;
+}
+
+const EMPTY_COOKIES: Readonly<Record<string, string>> = Object.freeze({});
+
 /** The cookie names a list of `Set-Cookie` headers sets. */
 export function cookieNames(setCookies: string[]): string[] {
   return setCookies.map((header) => header.slice(0, header.indexOf('=')).trim()).filter(Boolean);

@@ -1,8 +1,12 @@
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { EventCacheService } from '../cache/event-cache.service.js';
 import type { AuthSnapshot } from '../cache/event-cache.options.js';
-import { unsignSessionCookie } from './signed-session-cookie.js';
-import type { SyntheticRequest } from './synthetic-request.js';
+import { isThenable } from '../common/maybe-promise.js';
+import { parseCookieHeaderShared } from './cookie-header.js';
+import { SessionCookieVerifier } from './signed-session-cookie.js';
+import { SyntheticRequest } from './synthetic-request.js';
+
+type FastAuthConfig = NonNullable<ResolvedReflexBridgeOptions['fastAuth']>;
 
 /** Thrown when a handler reads `req.session` on the fast path before loading it. */
 export class SessionNotLoadedError extends Error {
@@ -15,57 +19,127 @@ export class SessionNotLoadedError extends Error {
   }
 }
 
-/** The session id in a request's signed session cookie, when the signature checks out. */
-export function sessionIdOf(request: SyntheticRequest, fastAuth: NonNullable<ResolvedReflexBridgeOptions['fastAuth']>): string | undefined {
-  return unsignSessionCookie(request.cookies[fastAuth.sessionCookieName], fastAuth.sessionSecrets);
+/** What {@link FastAuth.authenticate} found: a hit binds the request; the session id is known once the cookie verified. */
+export interface FastAuthResult {
+  hit: boolean;
+  sessionId?: string;
+}
+
+const NO_SESSION: FastAuthResult = Object.freeze({ hit: false });
+
+/** Where a {@link FastAuthRequest} keeps its lazy-session state (a symbol: invisible to middleware). */
+const LAZY_SESSION = Symbol('reflex-bridge:lazy-session');
+
+interface LazySessionState {
+  loading: boolean;
+  loaded: boolean;
 }
 
 /**
- * The fast-auth path: with a fresh snapshot for the request's session, sets `req.user` from the snapshot
- * (loading the user by id; anonymous when the snapshot says so or the user is gone) and gives the request
- * a lazy session that `loadSession()` fills by running the real middleware. Returns false when there is no
- * usable snapshot; any failure is left to the caller, which falls back to the middleware.
+ * The request of an event that may take the fast-auth path. Once {@link FastAuthRequest.bindLazySession}
+ * ran, its `session` is lazy: reading it before `loadSession()` throws a {@link SessionNotLoadedError}, and
+ * `loadSession()` fills it by running the session middleware. The accessor lives on the prototype, so a
+ * request pays nothing for it per event (a per-request `Object.defineProperty` accessor costs about 2 µs);
+ * the first assignment (by the session middleware, on a miss or a lazy load) turns `session` into an
+ * ordinary own property, so `delete req.session` (express-session's `destroy`) and later assignments behave
+ * exactly as on any request.
  */
-export async function tryFastAuth(
-  request: SyntheticRequest,
-  cache: EventCacheService,
-  fastAuth: NonNullable<ResolvedReflexBridgeOptions['fastAuth']>,
-  loadSession: () => Promise<void>,
-): Promise<{ hit: boolean; sessionId?: string }> {
-  const sessionId = sessionIdOf(request, fastAuth);
-  if (!sessionId) return { hit: false };
-  const snapshot: AuthSnapshot | undefined = await cache.get(sessionId);
-  if (!snapshot) return { hit: false, sessionId };
-  const user = snapshot.isAuthenticated && snapshot.userId !== null ? await fastAuth.loadUser(snapshot.userId) : undefined;
-  request.user = user ?? undefined;
-  request.sessionID = sessionId;
-  request.isAuthenticated = () => request.user !== undefined;
-  let session: SyntheticRequest['session'];
-  let loaded = false;
-  let loading = false;
-  Object.defineProperty(request, 'session', {
-    configurable: true,
-    enumerable: true,
-    get: () => {
-      // While loading, the session middleware itself checks `req.session`: it must see "none yet".
-      if (!loaded && !loading) throw new SessionNotLoadedError();
-      return session;
-    },
-    set: (value: SyntheticRequest['session']) => {
-      loaded = true;
-      session = value;
-    },
-  });
-  request.loadSession = async () => {
-    if (!loaded) {
-      loading = true;
-      try {
-        await loadSession();
-      } finally {
-        loading = false;
+export class FastAuthRequest extends SyntheticRequest {
+  /** Set by a fast-auth hit: whether the lazy session is being loaded, or was. */
+  [LAZY_SESSION]?: LazySessionState;
+
+  /** Marks the session lazy, loaded on demand by `load` (which runs the session middleware). */
+  bindLazySession(load: () => Promise<unknown>): void {
+    const lazy: LazySessionState = { loading: false, loaded: false };
+    this[LAZY_SESSION] = lazy;
+    this.loadSession = async () => {
+      if (!lazy.loaded) {
+        lazy.loading = true;
+        try {
+          await load();
+        } finally {
+          lazy.loading = false;
+        }
       }
-    }
-    return session;
-  };
-  return { hit: true, sessionId };
+      // The middleware may have set no session at all: answer "none" rather than the not-loaded error.
+      return lazy.loaded ? this.session : undefined;
+    };
+  }
+}
+
+// Declared outside the class body: a TypeScript accessor cannot replace the base class's `session` field
+// declaration. Only reached while `session` is not an own property of the request.
+Object.defineProperty(FastAuthRequest.prototype, 'session', {
+  configurable: true,
+  enumerable: false,
+  get(this: FastAuthRequest): SyntheticRequest['session'] {
+    const lazy = this[LAZY_SESSION];
+    // While loading, the session middleware itself checks `req.session`: it must see "none yet".
+    if (lazy && !lazy.loaded && !lazy.loading) throw new SessionNotLoadedError();
+    return undefined;
+  },
+  set(this: FastAuthRequest, value: SyntheticRequest['session']) {
+    const lazy = this[LAZY_SESSION];
+    if (lazy) lazy.loaded = true;
+    Object.defineProperty(this, 'session', { value, writable: true, enumerable: true, configurable: true });
+  },
+});
+
+/**
+ * Fast auth for one bridge: with a fresh snapshot for the request's session, sets `req.user` from the
+ * snapshot (loading the user by id; anonymous when the snapshot says so or the user is gone) and gives the
+ * request a lazy session. Never trusts a cookie whose signature does not verify. Answers synchronously when
+ * the snapshot and the user are at hand (the in-memory cache and a synchronous `loadUser`), so the common
+ * event costs no promise.
+ */
+export class FastAuth {
+  private readonly verifier: SessionCookieVerifier;
+
+  constructor(
+    private readonly config: FastAuthConfig,
+    private readonly cache: EventCacheService,
+  ) {
+    this.verifier = new SessionCookieVerifier(config.sessionSecrets);
+  }
+
+  /** The session id in a request's signed session cookie, when the signature checks out. */
+  sessionIdOf(request: SyntheticRequest): string | undefined {
+    return this.verifier.unsign(parseCookieHeaderShared(request.headers.cookie)[this.config.sessionCookieName]);
+  }
+
+  /**
+   * Tries the fast path for `request`. `loadSession` runs the session middleware when a handler asks for
+   * the session. A miss (no verified cookie, no snapshot) leaves the request untouched; any failure is left
+   * to the caller, which falls back to the middleware.
+   */
+  authenticate(request: FastAuthRequest, loadSession: () => Promise<unknown>): FastAuthResult | Promise<FastAuthResult> {
+    const sessionId = this.sessionIdOf(request);
+    if (!sessionId) return NO_SESSION;
+    const snapshot = this.cache.peek(sessionId);
+    return isThenable(snapshot)
+      ? Promise.resolve(snapshot).then((found) => this.withSnapshot(request, sessionId, found, loadSession))
+      : this.withSnapshot(request, sessionId, snapshot, loadSession);
+  }
+
+  private withSnapshot(
+    request: FastAuthRequest,
+    sessionId: string,
+    snapshot: AuthSnapshot | undefined,
+    loadSession: () => Promise<unknown>,
+  ): FastAuthResult | Promise<FastAuthResult> {
+    if (!snapshot) return { hit: false, sessionId };
+    if (!snapshot.isAuthenticated || snapshot.userId === null) return this.bind(request, sessionId, undefined, loadSession);
+    const user = this.config.loadUser(snapshot.userId);
+    return isThenable(user)
+      ? Promise.resolve(user).then((loaded) => this.bind(request, sessionId, loaded, loadSession))
+      : this.bind(request, sessionId, user, loadSession);
+  }
+
+  private bind(request: FastAuthRequest, sessionId: string, user: unknown, loadSession: () => Promise<unknown>): FastAuthResult {
+    request.user = user ?? undefined;
+    request.sessionID = sessionId;
+    request.isAuthenticated = () => request.user !== undefined;
+    request.bindLazySession(loadSession);
+    return { hit: true, sessionId };
+  }
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { parseCookieHeader } from './cookie-header.js';
+import { parseCookieHeaderShared } from './cookie-header.js';
 
 /** Inputs for one event's {@link SyntheticRequest}. */
 export interface SyntheticRequestInit {
@@ -25,6 +25,7 @@ export class SyntheticRequest extends EventEmitter {
   readonly path: string;
   readonly query: Record<string, unknown>;
   readonly headers: Record<string, string>;
+  /** Parsed from the cookie header (memoised per header string); the request's own copy, which middleware may change. */
   readonly cookies: Record<string, string>;
   readonly ip: string;
   readonly ips: string[];
@@ -48,17 +49,13 @@ export class SyntheticRequest extends EventEmitter {
 
   constructor(init: SyntheticRequestInit) {
     super();
-    const search = new URLSearchParams();
-    for (const [key, value] of Object.entries(init.query)) {
-      for (const item of Array.isArray(value) ? value : [value]) if (item !== undefined && item !== null) search.append(key, String(item));
-    }
-    const queryString = search.toString();
+    const queryString = queryStringOf(init.query);
     this.path = init.path.startsWith('/') ? init.path : `/${init.path}`;
     this.url = queryString ? `${this.path}?${queryString}` : this.path;
     this.originalUrl = this.url;
     this.query = init.query;
     this.headers = init.headers;
-    this.cookies = parseCookieHeader(init.headers.cookie);
+    this.cookies = { ...parseCookieHeaderShared(init.headers.cookie) };
     this.ip = init.ip;
     this.ips = [init.ip];
     this.secure = init.secure;
@@ -76,4 +73,17 @@ export class SyntheticRequest extends EventEmitter {
   header(name: string): string | undefined {
     return this.get(name);
   }
+}
+
+/** The query string of `query` (`a=1&b=2`, arrays repeated, null and undefined left out), or `''`. */
+function queryStringOf(query: Record<string, unknown>): string {
+  let search: URLSearchParams | undefined;
+  for (const key in query) {
+    if (!Object.prototype.hasOwnProperty.call(query, key)) continue;
+    const value = query[key];
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item !== undefined && item !== null) (search ??= new URLSearchParams()).append(key, String(item));
+    }
+  }
+  return search ? search.toString() : '';
 }

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { createCache, type Cache } from 'cache-manager';
-import { Keyv } from 'keyv';
+import type { Keyv } from 'keyv';
 import { createKeyv } from '@keyv/redis';
 import { Subject, type Observable } from 'rxjs';
 import type { RequestHandler } from 'express';
@@ -17,8 +17,9 @@ interface LogoutAwareRequest {
 
 /**
  * The event cache: per session id, the auth snapshot `{userId, isAuthenticated}` written after an event
- * ran the session and auth middleware, read by fast auth. Backed by cache-manager over Keyv: in memory by
- * default, Redis when `eventCache.redisUrl` (or a Keyv `store`) is given, so every worker shares it.
+ * ran the session and auth middleware, read by fast auth. In memory by default (a plain map with the TTL,
+ * read synchronously: no serialisation, no deadline, since nothing can hang); with `eventCache.redisUrl` (or
+ * a Keyv `store`) it goes through cache-manager over Keyv, so every worker shares it.
  *
  * The cache is an optimisation, never a dependency: a failing or slow backend counts as a miss, is logged
  * once per outage, and the event goes through the middleware.
@@ -28,21 +29,26 @@ export class EventCacheService implements OnModuleDestroy {
   private readonly logger = new Logger('ReflexBridge');
   private readonly cache?: Cache;
   private readonly keyv?: Keyv;
+  private readonly memory?: MemorySnapshots;
   private readonly invalidations = new Subject<EventCacheInvalidation>();
   private failing = false;
 
   constructor(@Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions) {
     const { ttlSeconds, store, redisUrl } = options.eventCache;
     if (ttlSeconds === 0) return;
+    if (!store && !redisUrl) {
+      this.memory = new MemorySnapshots(ttlSeconds * 1000);
+      return;
+    }
     const namespace = options.eventCache.keyPrefix.replace(/:$/, '');
-    this.keyv = store ?? (redisUrl ? createRedisKeyv(redisUrl, namespace) : new Keyv({ namespace }));
+    this.keyv = store ?? createRedisKeyv(redisUrl!, namespace);
     this.keyv.on('error', (error: Error) => this.reportFailure(error));
     this.cache = createCache({ stores: [this.keyv], ttl: ttlSeconds * 1000 });
   }
 
   /** False when `ttlSeconds` is 0: nothing is read or written. */
   get enabled(): boolean {
-    return this.cache !== undefined;
+    return this.cache !== undefined || this.memory !== undefined;
   }
 
   /** Every invalidation, as it happens (logout on this worker, or an explicit call). */
@@ -52,25 +58,47 @@ export class EventCacheService implements OnModuleDestroy {
 
   /** The snapshot for a session, or `undefined` (none, expired, disabled, or the backend failed). */
   async get(sessionId: string): Promise<AuthSnapshot | undefined> {
-    if (!this.cache) return undefined;
-    return this.guard(() => this.cache!.get<AuthSnapshot>(this.key(sessionId)), undefined);
+    return this.peek(sessionId);
   }
 
   /** Stores the snapshot for a session (TTL from the options). */
   async set(sessionId: string, snapshot: AuthSnapshot): Promise<void> {
+    return this.put(sessionId, snapshot);
+  }
+
+  /**
+   * {@link EventCacheService.get} for the bridge's hot path: the in-memory cache answers synchronously, so
+   * fast auth costs no promise; a shared backend answers with a promise (never rejecting).
+   * @internal
+   */
+  peek(sessionId: string): AuthSnapshot | undefined | Promise<AuthSnapshot | undefined> {
+    if (this.memory) return this.memory.get(sessionId);
+    if (!this.cache) return undefined;
+    return this.guard(() => this.cache!.get<AuthSnapshot>(this.key(sessionId)), undefined);
+  }
+
+  /**
+   * {@link EventCacheService.set} for the bridge's hot path: synchronous in memory, a promise (never
+   * rejecting) on a shared backend.
+   * @internal
+   */
+  put(sessionId: string, snapshot: AuthSnapshot): void | Promise<void> {
+    if (this.memory) return this.memory.set(sessionId, snapshot);
     if (!this.cache) return;
-    await this.guard(() => this.cache!.set(this.key(sessionId), snapshot), undefined);
+    return this.guard(() => this.cache!.set(this.key(sessionId), snapshot), undefined).then(() => undefined);
   }
 
   /** Drops one session's snapshot: call it on logout (the bridge does for logouts it sees). */
   async invalidate(sessionId: string, reason: EventCacheInvalidation['reason'] = 'manual'): Promise<void> {
-    if (this.cache) await this.guard(() => this.cache!.del(this.key(sessionId)), undefined);
+    if (this.memory) this.memory.delete(sessionId);
+    else if (this.cache) await this.guard(() => this.cache!.del(this.key(sessionId)), undefined);
     this.invalidations.next({ sessionId, reason });
   }
 
   /** Drops every snapshot under this cache's prefix. */
   async invalidateAll(): Promise<void> {
-    if (this.keyv) await this.guard(() => this.keyv!.clear(), undefined);
+    if (this.memory) this.memory.clear();
+    else if (this.keyv) await this.guard(() => this.keyv!.clear(), undefined);
     this.invalidations.next({ reason: 'all' });
   }
 
@@ -144,6 +172,57 @@ export class EventCacheService implements OnModuleDestroy {
     if (this.failing) return;
     this.failing = true;
     this.logger.warn(`The event cache is unavailable; events go through the middleware until it is back: ${error?.message ?? error}`);
+  }
+}
+
+/**
+ * The default, in-process snapshot store: a map of frozen snapshots with their expiry. Expired entries are
+ * dropped when read, and swept whenever the map has doubled since the last sweep, so sessions that never
+ * come back do not pile up.
+ */
+export class MemorySnapshots {
+  private readonly entries = new Map<string, { snapshot: AuthSnapshot; expiresAt: number }>();
+  private sweepAt = 1_024;
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(sessionId: string): AuthSnapshot | undefined {
+    const entry = this.entries.get(sessionId);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.now()) {
+      this.entries.delete(sessionId);
+      return undefined;
+    }
+    return entry.snapshot;
+  }
+
+  set(sessionId: string, snapshot: AuthSnapshot): void {
+    // A copy, frozen: readers share it, and the caller's object stays its own (as with a serialising store).
+    const stored: AuthSnapshot = Object.freeze({ userId: snapshot.userId, isAuthenticated: snapshot.isAuthenticated });
+    this.entries.delete(sessionId);
+    this.entries.set(sessionId, { snapshot: stored, expiresAt: this.now() + this.ttlMs });
+    if (this.entries.size >= this.sweepAt) this.sweep();
+  }
+
+  delete(sessionId: string): void {
+    this.entries.delete(sessionId);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [sessionId, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(sessionId);
+    this.sweepAt = Math.max(1_024, this.entries.size * 2);
   }
 }
 

@@ -1,0 +1,45 @@
+import { describe, expect, it } from '@jest/globals';
+import { PARSED_COOKIE_HEADERS_MAX, parseCookieHeader, parseCookieHeaderShared } from './cookie-header.js';
+import { SyntheticRequest } from './synthetic-request.js';
+
+describe('parseCookieHeaderShared', () => {
+  it('parses like parseCookieHeader, once per header string, into a frozen shared object', () => {
+    const header = 'a=1; b="two"; c=%20three; a=ignored';
+    const first = parseCookieHeaderShared(header);
+    expect(first).toEqual(parseCookieHeader(header));
+    expect(first).toEqual({ a: '1', b: 'two', c: ' three' });
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(parseCookieHeaderShared(header)).toBe(first);
+  });
+
+  it('parses a different header anew', () => {
+    expect(parseCookieHeaderShared('sid=one')).toEqual({ sid: 'one' });
+    expect(parseCookieHeaderShared('sid=two')).toEqual({ sid: 'two' });
+    expect(parseCookieHeaderShared(undefined)).toEqual({});
+  });
+
+  it('is bounded: the oldest header is forgotten first, and parsed again when it comes back', () => {
+    const oldest = parseCookieHeaderShared('bound=oldest');
+    for (let i = 0; i < PARSED_COOKIE_HEADERS_MAX; i++) parseCookieHeaderShared(`bound=${i}`);
+    const again = parseCookieHeaderShared('bound=oldest');
+    expect(again).not.toBe(oldest);
+    expect(again).toEqual(oldest);
+  });
+
+  it('gives every synthetic request its own cookies object, which middleware may change', () => {
+    const init = { path: '/', query: {}, headers: { cookie: 'sid=abc' }, ip: '1.2.3.4', remoteAddress: '1.2.3.4', secure: false };
+    const first = new SyntheticRequest(init);
+    const second = new SyntheticRequest({ ...init, headers: { cookie: 'sid=abc' } });
+    first.cookies.sid = 'changed';
+    expect(second.cookies).toEqual({ sid: 'abc' });
+    expect(parseCookieHeaderShared('sid=abc')).toEqual({ sid: 'abc' });
+  });
+});
+
+describe('SyntheticRequest', () => {
+  it('builds the URL from the path and query (arrays repeated, null and undefined left out)', () => {
+    const base = { headers: {}, ip: '1.2.3.4', remoteAddress: '1.2.3.4', secure: false };
+    expect(new SyntheticRequest({ ...base, path: 'shop', query: {} }).url).toBe('/shop');
+    expect(new SyntheticRequest({ ...base, path: '/shop', query: { a: 1, b: ['x', 'y'], c: null, d: undefined } }).url).toBe('/shop?a=1&b=x&b=y');
+  });
+});
