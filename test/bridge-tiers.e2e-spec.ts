@@ -65,7 +65,8 @@ describe('bridge tiers with real express-session and passport', () => {
   });
 
   it('never runs the session middleware for none-tier handlers', async () => {
-    running = await startAuthApp({ mode: 'full' });
+    // Async context on, so `currentRequest()` in FilterState.peek reaches the event and names its tier.
+    running = await startAuthApp({ mode: 'full', asyncContext: true });
     const client = await connect();
     const before = running.stack.calls.session;
     for (let i = 1; i <= 5; i++) client.send(`${FILTER}.setQuery`, { value: `q${i}` });

@@ -24,7 +24,8 @@ describe('the /_event protocol', () => {
 
   beforeAll(async () => {
     running = await startApp({
-      imports: [ReflexBridgeModule.forRoot({ maxMessageBytes: 10_000 })],
+      // Async context on: `currentToken()` (ChildState.rememberToken) needs it.
+      imports: [ReflexBridgeModule.forRoot({ maxMessageBytes: 10_000, bridge: { asyncContext: true } })],
       providers: [Clock, CounterState, ChildState],
     });
   });
@@ -290,6 +291,26 @@ describe('ReflexBridgeModule configuration', () => {
 
   it('works with forRoot', async () => {
     await roundTrip(await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [Clock, CounterState] }));
+  });
+
+  it('says what to use instead when a handler calls a free accessor with asyncContext off (the default)', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [Clock, CounterState, ChildState] });
+    const client = new RawSocket(running.url);
+    try {
+      await client.connected();
+      await client.hydrate();
+      client.send(`${CHILD}.rememberToken`);
+      await client.until(() => client.errors.length > 0, 5000, 'a bridge_error');
+      expect(client.errors[0]).toMatchObject({ code: 'handler_error', event: `${CHILD}.rememberToken` });
+      expect(client.errors[0].message).toMatch(/currentToken\(\) is not available in .*rememberToken: `bridge\.asyncContext` is off/);
+      // The state is untouched and the connection keeps working.
+      client.send(`${COUNTER}.increment`);
+      await client.untilVar(COUNTER, 'count', 1);
+      expect(client.latest(CHILD, 'tokenSeen')).toBe('');
+    } finally {
+      client.close();
+      await running.close();
+    }
   });
 
   it('works with forRootAsync useFactory + inject', async () => {

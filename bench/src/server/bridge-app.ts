@@ -34,8 +34,12 @@ export async function startBridgeServer(config: BridgeServerConfig): Promise<Bri
   }
   const options: ReflexBridgeModuleOptions = {
     ...extra,
-    // BENCH_ASYNC_CONTEXT=0 measures the module with `bridge.asyncContext: false` (see docs/performance.md).
-    bridge: { mode: config.mode, asyncContext: process.env.BENCH_ASYNC_CONTEXT !== '0', ...(stack ? { authMiddleware: stack.authMiddleware } : {}) },
+    // Library defaults; BENCH_ASYNC_CONTEXT=1 measures the module with `bridge.asyncContext: true` (see docs/performance.md).
+    bridge: {
+      mode: config.mode,
+      ...(process.env.BENCH_ASYNC_CONTEXT === '1' ? { asyncContext: true } : {}),
+      ...(stack ? { authMiddleware: stack.authMiddleware } : {}),
+    },
   };
   const app = await NestFactory.create(
     { module: BenchAppModule, imports: [ReflexBridgeModule.forRoot(options)], providers: [...SUITES[config.suite], LoggedInGuard] },

@@ -130,7 +130,7 @@ export const DEFAULT_OPTIONS = {
   pingIntervalMs: 25_000,
   pingTimeoutMs: 120_000,
   cookieHandoffPath: '/_bridge/session-cookie',
-  bridge: { mode: 'full', authAutoSync: true, sessionEndAction: 'reauthenticate', asyncContext: true, redirectStatuses: [301, 302, 303, 307, 308], mirrors: { flash: true, csrf: true, language: true } },
+  bridge: { mode: 'full', authAutoSync: true, sessionEndAction: 'reauthenticate', asyncContext: false, redirectStatuses: [301, 302, 303, 307, 308], mirrors: { flash: true, csrf: true, language: true } },
   eventCache: { ttlSeconds: 60, keyPrefix: 'rx:event:', operationTimeoutMs: 250 },
   metrics: { logger: 'ReflexBridgeMetrics', log: true },
 } as const;

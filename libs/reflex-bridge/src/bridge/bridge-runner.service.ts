@@ -338,7 +338,6 @@ export class BridgeRunner implements OnModuleInit {
     );
   }
 
-
   /** Before each step is committed: refresh an `AppState`'s snapshot and mirror vars from the live request. */
   afterStep(outcome: BridgeOutcome, view: StateView): void {
     if (outcome.request && view.target instanceof AppState) syncAppState(view.target, outcome.request, this.options);

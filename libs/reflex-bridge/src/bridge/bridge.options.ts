@@ -63,11 +63,15 @@ export interface BridgeOptions {
    */
   sessionEndAction?: 'reauthenticate' | 'disconnect';
   /**
-   * Bind each event's context to AsyncLocalStorage, so `currentRequest()`, `currentUser()`,
-   * `currentSession()` and `currentToken()` work in code called from handlers. On Node 20 AsyncLocalStorage
-   * slows every promise in the process once used (see docs/performance.md); turn it off if you only use
-   * `this.request` / `this.user` (AppState) and handler parameters, which work either way.
-   * @default true
+   * Bind each event's context to AsyncLocalStorage, so the free accessors `currentRequest()`,
+   * `currentUser()`, `currentSession()` and `currentToken()` work in code called from handlers (services,
+   * helpers). Off by default: on Node 20 AsyncLocalStorage slows every promise in the process once used,
+   * which costs the `full` tier about a third of its throughput (see docs/performance.md). Handler
+   * parameters (`@EventRequest()`, `@EventUser()`, `@EventSession()`), `this.request` / `this.user` on
+   * `AppState` and Nest's guards, interceptors and filters work either way. Turn it on when your code uses
+   * the free accessors, or when the app already uses AsyncLocalStorage (nestjs-cls, OpenTelemetry), which
+   * pays that cost anyway.
+   * @default false
    */
   asyncContext?: boolean;
   /**

@@ -17,15 +17,34 @@ export interface EventContext {
   handlerEnteredAt?: number;
 }
 
-/** Thrown when code asks for the request of an event that has none. */
+/** Where the free accessors stand: inside an event with async context, inside one without, or outside any. */
+type AccessorScope = { context: EventContext } | { withoutAsyncContext: EventContext } | { outsideEvent: true };
+
+const ASYNC_CONTEXT_HINT =
+  'In a handler, use @EventRequest(), @EventUser() or @EventSession(), or this.request / this.user on an AppState; ' +
+  'for the free accessors, set `bridge.asyncContext: true` in the ReflexBridgeModule options.';
+
+/**
+ * Thrown when code asks for the request of an event that has none (a `none`-tier event), or calls a free
+ * accessor (`currentRequest()`, ...) where it cannot work: outside an event, or with `bridge.asyncContext`
+ * off. The message says which, and what to use instead.
+ */
 export class NoRequestError extends Error {
-  constructor(what: string, context: EventContext | undefined) {
-    super(
-      context
-        ? `${what} is not available: ${context.handlerName} runs on the "${context.tier}" bridge tier, which binds no request. ` +
-            `Use @BridgeTier('auth_only') or @BridgeTier('full') on the handler or its state.`
-        : `${what} is only available inside a ReflexBridge event handler.`,
-    );
+  constructor(what: string, scope: EventContext | AccessorScope | undefined) {
+    const context = scope && 'tier' in scope ? scope : scope && 'context' in scope ? scope.context : undefined;
+    let message: string;
+    if (context) {
+      message =
+        `${what} is not available: ${context.handlerName} runs on the "${context.tier}" bridge tier, which binds no request. ` +
+        `Use @BridgeTier('auth_only') or @BridgeTier('full') on the handler or its state.`;
+    } else if (scope && 'withoutAsyncContext' in scope) {
+      message = `${what} is not available in ${scope.withoutAsyncContext.handlerName}: \`bridge.asyncContext\` is off (the default). ${ASYNC_CONTEXT_HINT}`;
+    } else if (scope && 'outsideEvent' in scope) {
+      message = `${what} is only available inside a ReflexBridge event handler, with \`bridge.asyncContext: true\`. ${ASYNC_CONTEXT_HINT}`;
+    } else {
+      message = `${what} is only available inside a ReflexBridge event handler.`;
+    }
+    super(message);
     this.name = 'NoRequestError';
   }
 }
@@ -39,12 +58,32 @@ const storage = new AsyncLocalStorage<EventContext>();
 export const EVENT_CONTEXT = Symbol('reflex-bridge:event-context');
 
 /**
+ * The event whose handler is running synchronously right now when `bridge.asyncContext` is off: only so
+ * that a free accessor called there can say that async context is off, rather than "outside an event".
+ */
+let runningWithoutAsyncContext: EventContext | undefined;
+
+/**
  * Runs `fn` with `context` as the current event context for the free accessors below. With
- * `useAsyncContext` false it just runs `fn`: on Node 20, AsyncLocalStorage slows every promise in the
- * process once used (`bridge.asyncContext`).
+ * `useAsyncContext` false it just runs `fn` (remembering the context only to explain accessor errors): on
+ * Node 20, AsyncLocalStorage slows every promise in the process once used (`bridge.asyncContext`).
  */
 export function runInEventContext<T>(context: EventContext, useAsyncContext: boolean, fn: () => T): T {
-  return useAsyncContext ? storage.run(context, fn) : fn();
+  if (useAsyncContext) return storage.run(context, fn);
+  const previous = runningWithoutAsyncContext;
+  runningWithoutAsyncContext = context;
+  try {
+    return fn();
+  } finally {
+    runningWithoutAsyncContext = previous;
+  }
+}
+
+/** Where a free accessor is being called from. */
+function accessorScope(): AccessorScope {
+  const context = storage.getStore();
+  if (context) return { context };
+  return runningWithoutAsyncContext ? { withoutAsyncContext: runningWithoutAsyncContext } : { outsideEvent: true };
 }
 
 /** Makes `carrier` (a state view's target, a synthetic request) carry `context` for the length of the event. */
@@ -64,22 +103,27 @@ export function requestOf(context: EventContext | undefined, what = 'The request
   return context.request;
 }
 
-
 /**
- * The bridged request of the event being handled, for code called from a handler (needs
- * `bridge.asyncContext`, on by default). Throws a {@link NoRequestError} naming the tier when the event has
- * no request (`none` tier). Inside an `AppState` handler, `this.request` works without async context.
+ * The bridged request of the event being handled, for code called from a handler. Needs
+ * `bridge.asyncContext: true` (off by default). Throws a {@link NoRequestError} naming the tier when the
+ * event has no request (`none` tier), and one saying what to use instead outside an event or without async
+ * context. Inside an `AppState` handler, `this.request` works without async context.
  */
 export function currentRequest(): SyntheticRequest {
-  return requestOf(storage.getStore());
+  const scope = accessorScope();
+  if ('context' in scope) return requestOf(scope.context, 'currentRequest()');
+  throw new NoRequestError('currentRequest()', scope);
 }
 
 /**
  * The client token of the tab whose event is being handled (for `ReflexStateService` calls elsewhere),
- * or `undefined` outside an event.
+ * or `undefined` outside an event. Needs `bridge.asyncContext: true`; without it, a call from a handler
+ * throws a {@link NoRequestError} saying so (or, after the handler's first `await`, returns `undefined`).
  */
 export function currentToken(): string | undefined {
-  return storage.getStore()?.token;
+  const scope = accessorScope();
+  if ('withoutAsyncContext' in scope) throw new NoRequestError('currentToken()', scope);
+  return 'context' in scope ? scope.context.token : undefined;
 }
 
 /** The authenticated user of the current event (`req.user`), or `undefined` when anonymous. */
