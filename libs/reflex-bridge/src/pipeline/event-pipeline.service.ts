@@ -42,6 +42,12 @@ interface HandlerRun {
   followUps: ServerEvent[];
 }
 
+/** The part of `router_data` that is the same for every event of a connection. */
+interface ConnectionRouterData {
+  headers: Readonly<Record<string, string>>;
+  ip: string;
+}
+
 /** An event after parsing, with the server's additions to `router_data`. */
 interface RoutedEvent extends InboundEvent {
   routerData: RouterData;
@@ -62,7 +68,7 @@ interface RoutedEvent extends InboundEvent {
 export class EventPipeline implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
   private readonly queue = new TokenQueue();
-  private readonly routerHeaders = new WeakMap<EventClient, Readonly<Record<string, string>>>();
+  private readonly connectionData = new WeakMap<EventClient, ConnectionRouterData>();
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -264,15 +270,19 @@ export class EventPipeline implements OnApplicationBootstrap {
     const changedNames = Object.keys(changes);
     if (changedNames.length === 0) return undefined;
     const fullName = view.definition.fullName;
-    // A var the stored state lacks (a new client, a var added since) reads as its initial value.
+    // A var the stored state lacks (a new client, a var added since) reads as its initial value. Copies are
+    // made with Object.assign: object spreads cost about a microsecond per key on Node 20.
     const stored = tree.state[fullName];
-    const committed = stored ? { ...stored, ...changes } : { ...view.allVars(), ...changes };
-    tree.state = { ...tree.state, [fullName]: committed };
-    return then(lease.save(tree.state), () => {
+    const committed = Object.assign({}, stored ?? view.allVars(), changes);
+    const state = Object.assign({}, tree.state);
+    state[fullName] = committed;
+    tree.state = state;
+    return then(lease.save(state), () => {
       view.rebase(committed);
       const wire = toWireVars(changes);
       if (view.definition.computed.size > 0) Object.assign(wire, toWireVars(view.computedValues(changedNames)));
-      return Object.keys(wire).length ? { [fullName]: wire } : undefined;
+      // Only backend vars changed: nothing to send.
+      return Object.keys(wire).length > 0 ? { [fullName]: wire } : undefined;
     });
   }
 
@@ -355,21 +365,22 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /** The client's `router_data` plus the server's additions: token, socket id, headers and client IP. */
   private routerDataFor(client: EventClient, token: string, event: InboundEvent): RouterData {
-    const query: Record<string, unknown> = {};
     const sent = event.routerData.query;
-    if (sent) for (const key of Object.keys(sent)) query[key.replace(/-/g, '_')] = sent[key];
+    const query: Record<string, unknown> = {};
+    if (sent) for (const key in sent) query[key.replace(/-/g, '_')] = sent[key];
+    const connection = this.connectionDataOf(client);
     // Object.assign rather than spreads: spreads cost about a microsecond per key on Node 20.
-    return Object.assign({}, event.routerData, { query, token, sid: client.sid, headers: this.routerHeadersOf(client), ip: this.bridge.clientIp(client) });
+    return Object.assign({}, event.routerData, { query, token, sid: client.sid, headers: connection.headers, ip: connection.ip });
   }
 
-  /** The headers router data carries, built once per connection: a socket's handshake headers never change. */
-  private routerHeadersOf(client: EventClient): Readonly<Record<string, string>> {
-    let headers = this.routerHeaders.get(client);
-    if (!headers) {
-      headers = Object.freeze({ ...client.headers, 'asgi-scope-client': client.remoteAddress });
-      this.routerHeaders.set(client, headers);
+  /** The headers and client IP router data carries, worked out once per connection: they cannot change while it lives. */
+  private connectionDataOf(client: EventClient): ConnectionRouterData {
+    let data = this.connectionData.get(client);
+    if (!data) {
+      data = { headers: Object.freeze({ ...client.headers, 'asgi-scope-client': client.remoteAddress }), ip: this.bridge.clientIp(client) };
+      this.connectionData.set(client, data);
     }
-    return headers;
+    return data;
   }
 
   private reportError(client: EventClient, error: unknown, eventName?: string): void {

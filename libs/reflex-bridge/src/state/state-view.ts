@@ -128,11 +128,19 @@ export class StateView {
   }
 }
 
+/** Wire keys by var name (`count` → `count_rx_state_`), `null` for backend-only vars. Var names are few. */
+const wireKeys = new Map<string, string | null>();
+
 /** Turns `{var: value}` into the wire form `{var_rx_state_: value}`, dropping backend-only vars. */
 export function toWireVars(vars: Record<string, unknown>): Record<string, unknown> {
   const wire: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(vars)) {
-    if (!isBackendVar(name)) wire[varKey(name)] = value;
+  for (const name in vars) {
+    let key = wireKeys.get(name);
+    if (key === undefined) {
+      key = isBackendVar(name) ? null : varKey(name);
+      wireKeys.set(name, key);
+    }
+    if (key !== null) wire[key] = vars[name];
   }
   return wire;
 }
