@@ -7,6 +7,7 @@ import type { RequestHandler } from 'express';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { AuthSnapshot, EventCacheInvalidation } from './event-cache.options.js';
+import { MemorySnapshots } from './memory-snapshots.js';
 
 /** A request shape with what logout detection needs (Express + express-session + passport). */
 interface LogoutAwareRequest {
@@ -172,57 +173,6 @@ export class EventCacheService implements OnModuleDestroy {
     if (this.failing) return;
     this.failing = true;
     this.logger.warn(`The event cache is unavailable; events go through the middleware until it is back: ${error?.message ?? error}`);
-  }
-}
-
-/**
- * The default, in-process snapshot store: a map of frozen snapshots with their expiry. Expired entries are
- * dropped when read, and swept whenever the map has doubled since the last sweep, so sessions that never
- * come back do not pile up.
- */
-export class MemorySnapshots {
-  private readonly entries = new Map<string, { snapshot: AuthSnapshot; expiresAt: number }>();
-  private sweepAt = 1_024;
-
-  constructor(
-    private readonly ttlMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  get(sessionId: string): AuthSnapshot | undefined {
-    const entry = this.entries.get(sessionId);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= this.now()) {
-      this.entries.delete(sessionId);
-      return undefined;
-    }
-    return entry.snapshot;
-  }
-
-  set(sessionId: string, snapshot: AuthSnapshot): void {
-    // A copy, frozen: readers share it, and the caller's object stays its own (as with a serialising store).
-    const stored: AuthSnapshot = Object.freeze({ userId: snapshot.userId, isAuthenticated: snapshot.isAuthenticated });
-    this.entries.delete(sessionId);
-    this.entries.set(sessionId, { snapshot: stored, expiresAt: this.now() + this.ttlMs });
-    if (this.entries.size >= this.sweepAt) this.sweep();
-  }
-
-  delete(sessionId: string): void {
-    this.entries.delete(sessionId);
-  }
-
-  clear(): void {
-    this.entries.clear();
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  private sweep(): void {
-    const now = this.now();
-    for (const [sessionId, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(sessionId);
-    this.sweepAt = Math.max(1_024, this.entries.size * 2);
   }
 }
 
