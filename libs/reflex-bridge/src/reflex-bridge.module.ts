@@ -48,8 +48,8 @@ import { RedisTransport } from './live/transports/redis.transport.js';
       useFactory: (options: ResolvedReflexBridgeOptions) =>
         options.stateStore ??
         (options.redisUrl
-          ? new RedisStateStore({ url: options.redisUrl, ttlSeconds: options.stateTtlSeconds })
-          : new InMemoryStateStore({ ttlSeconds: options.stateTtlSeconds })),
+          ? new RedisStateStore({ url: options.redisUrl, ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds })
+          : new InMemoryStateStore({ ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds })),
       inject: [RESOLVED_OPTIONS],
     },
     {

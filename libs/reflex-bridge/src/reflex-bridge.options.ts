@@ -22,10 +22,30 @@ export interface ReflexBridgeModuleOptions {
    */
   maxMessageBytes?: number;
   /**
+   * Largest amount of output, in bytes, the server holds for one connection that is not reading it. A client
+   * that stops reading while it keeps sending events would otherwise make the server buffer without bound; past
+   * this the connection is closed (the client reconnects and hydrates as usual).
+   * @default 16_000_000
+   */
+  maxOutboundBytes?: number;
+  /**
+   * Largest state of one client token, in bytes of its JSON form. An event (or a step of a streaming handler)
+   * whose changes would take the state past it is refused with `state_too_large` and its changes are dropped.
+   * @default 2_000_000
+   */
+  maxStateBytes?: number;
+  /**
    * Seconds a client token's state is kept after its last use.
    * @default 3600
    */
   stateTtlSeconds?: number;
+  /**
+   * Seconds the state of a token that never ran a handler (no state, or only hydrated) is kept: such a state
+   * holds nothing but defaults, so losing it costs nothing, while throw-away tokens must not pin memory for
+   * `stateTtlSeconds`. The first handler that changes the state gives it the full TTL.
+   * @default 120
+   */
+  unusedStateTtlSeconds?: number;
   /**
    * Production mode: errors sent to clients say only what kind of error happened, never the exception's
    * message. Stack traces are never sent, in any mode.
@@ -105,7 +125,10 @@ export interface ReflexBridgeModuleOptions {
 export interface ResolvedReflexBridgeOptions {
   path: string;
   maxMessageBytes: number;
+  maxOutboundBytes: number;
+  maxStateBytes: number;
   stateTtlSeconds: number;
+  unusedStateTtlSeconds: number;
   production: boolean;
   corsOrigins: string[] | boolean | undefined;
   pingIntervalMs: number;
@@ -125,7 +148,10 @@ export interface ResolvedReflexBridgeOptions {
 export const DEFAULT_OPTIONS = {
   path: '/_event',
   maxMessageBytes: 1_000_000,
+  maxOutboundBytes: 16_000_000,
+  maxStateBytes: 2_000_000,
   stateTtlSeconds: 3600,
+  unusedStateTtlSeconds: 120,
   production: false,
   pingIntervalMs: 25_000,
   pingTimeoutMs: 120_000,
@@ -158,7 +184,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'stateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
@@ -231,7 +257,10 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     metrics: resolveMetrics(options.metrics),
     path,
     maxMessageBytes: positiveNumber('maxMessageBytes', options.maxMessageBytes) ?? DEFAULT_OPTIONS.maxMessageBytes,
+    maxOutboundBytes: positiveNumber('maxOutboundBytes', options.maxOutboundBytes) ?? DEFAULT_OPTIONS.maxOutboundBytes,
+    maxStateBytes: positiveNumber('maxStateBytes', options.maxStateBytes) ?? DEFAULT_OPTIONS.maxStateBytes,
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
+    unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
     production: options.production ?? DEFAULT_OPTIONS.production,
     corsOrigins: options.corsOrigins,
     pingIntervalMs: positiveNumber('pingIntervalMs', options.pingIntervalMs) ?? DEFAULT_OPTIONS.pingIntervalMs,

@@ -9,6 +9,8 @@
  * - `handler_error`: the handler threw; the server state was left as it was before the handler ran.
  * - `unauthorized` / `forbidden`: the server's guards denied the event.
  * - `state_unavailable`: the server's state store could not be reached; nothing was changed.
+ * - `state_outcome_unknown`: the server's state store lost its answer: the change may have been applied.
+ * - `state_too_large`: the change would have taken the state past the server's size cap; nothing was changed.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -19,7 +21,9 @@ export type BridgeErrorCode =
   | 'handler_error'
   | 'unauthorized'
   | 'forbidden'
-  | 'state_unavailable';
+  | 'state_unavailable'
+  | 'state_outcome_unknown'
+  | 'state_too_large';
 
 /** The body of a `bridge_error` socket message. */
 export interface BridgeErrorPayload {

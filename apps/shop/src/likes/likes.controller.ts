@@ -1,5 +1,5 @@
-import { Controller, HttpCode, Param, Post } from '@nestjs/common';
-import { ReflexStateService } from '@reflex-bridge/nest';
+import { Controller, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
+import { ReflexStateService, UnknownClientTokenError } from '@reflex-bridge/nest';
 import { LikesState } from './likes.state.js';
 
 /**
@@ -13,8 +13,14 @@ export class LikesController {
   @Post(':token')
   @HttpCode(204)
   async gift(@Param('token') token: string): Promise<void> {
-    await this.states.modify(token, LikesState, (likes) => {
-      likes.count++;
-    });
+    try {
+      await this.states.modify(token, LikesState, (likes) => {
+        likes.count++;
+      });
+    } catch (error) {
+      // A token nobody holds (malformed, never connected, expired) gets no state created for it.
+      if (error instanceof UnknownClientTokenError) throw new NotFoundException(error.message);
+      throw error;
+    }
   }
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { Server, type Socket } from 'socket.io';
-import { BRIDGE_ERROR_EVENT, BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
+import { BRIDGE_ERROR_EVENT, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import type { EventClient } from '../pipeline/event-client.js';
@@ -15,9 +15,10 @@ import { ClientErrorLog } from './client-error-log.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
 import { SessionTracker } from '../bridge/session-tracker.service.js';
 import { ClusterLink } from './cluster-link.js';
+import { isClientToken } from '../protocol/client-token.js';
+import { InboundFrameGuard } from '../security/inbound-frame-guard.js';
+import { OutboundBufferLimit } from '../security/outbound-buffer-limit.js';
 
-/** Client tokens Reflex generates are uuid4; accept any similar opaque id, nothing that could smuggle data. */
-const TOKEN_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
 
 function tokenRoom(token: string): string {
   return `rx:token:${token}`;
@@ -91,7 +92,7 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     const namespace = this.server.of(path);
     namespace.use((socket, next) => {
       const token = socket.handshake.query.token;
-      if (typeof token !== 'string' || !TOKEN_PATTERN.test(token)) {
+      if (!isClientToken(token)) {
         const error = new Error('A client token is required: connect with ?token=<uuid> (8-128 letters, digits, "-" or "_").');
         (error as Error & { data: unknown }).data = { code: 'no_token' };
         next(error);
@@ -154,25 +155,24 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     const admitted = this.admit(socket, client).then(() => {
       isAdmitted = true;
     });
-    let oversized = 0;
-    socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
-      // Engine.IO reports each frame before Socket.IO decodes it, so the size check sees the raw frame.
-      if (packet.type === 'message' && typeof packet.data === 'string' && packet.data.length > this.options.maxMessageBytes / 4 &&
-        Buffer.byteLength(packet.data) > this.options.maxMessageBytes) {
-        oversized++;
-        client.emitError(new BridgeError('payload_too_large', `The event exceeds the ${this.options.maxMessageBytes}-byte limit and was dropped.`).toPayload());
-      }
+    const frames = new InboundFrameGuard(this.options.maxMessageBytes, {
+      report: (error) => client.emitError(error.toPayload()),
+      disconnect: () => socket.disconnect(true),
     });
+    frames.watch(socket.conn);
+    new OutboundBufferLimit(this.options.maxOutboundBytes, (pending) => {
+      this.logger.warn(`Closing the connection of client ${client.token.slice(0, 8)}…: ${pending} bytes of output are waiting for it to read (maxOutboundBytes ${this.options.maxOutboundBytes}).`);
+      socket.disconnect(true);
+    }).watch(socket.conn);
     socket.on('event', (frame: unknown) => {
-      if (oversized > 0) {
-        oversized--;
-        return;
-      }
+      if (frames.takeDropped()) return;
       if (isAdmitted) void this.pipeline.handle(client, frame);
       else void admitted.then(() => this.pipeline.handle(client, frame));
     });
-    socket.on('client_error', (report: unknown) => this.clientErrors.record(socket.id, client.token, report));
-    socket.on('ping', () => socket.emit('ping', 'pong'));
+    // Listeners run inside Socket.IO's packet handling: an exception there would end the process, so the cold
+    // ones are guarded (the `event` path never throws: the pipeline reports every failure to its client).
+    socket.on('client_error', this.guarded((report: unknown) => this.clientErrors.record(socket.id, client.token, report)));
+    socket.on('ping', this.guarded(() => socket.emit('ping', 'pong')));
     socket.on('disconnect', () => {
       this.registry.unbind(client.token, client);
       this.sessions.untrack(socket.id);
@@ -181,6 +181,17 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       this.liveLists.stop(socket.id);
       this.clientErrors.forget(socket.id);
     });
+  }
+
+  /** `listener`, with any exception logged instead of thrown into Socket.IO. */
+  private guarded<A extends unknown[]>(listener: (...args: A) => void): (...args: A) => void {
+    return (...args: A) => {
+      try {
+        listener(...args);
+      } catch (error) {
+        this.logger.error(`A socket message handler failed: ${(error as Error)?.stack ?? String(error)}`);
+      }
+    };
   }
 
   /**

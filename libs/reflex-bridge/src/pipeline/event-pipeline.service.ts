@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { BridgeError } from '../protocol/bridge-error.js';
-import { parseInboundEvent, type InboundEvent, type RouterData } from '../protocol/inbound-event.js';
+import { isForbiddenKey, parseInboundEvent, type InboundEvent, type RouterData } from '../protocol/inbound-event.js';
 import { isClientEvent, isServerEvent, type ClientEvent, type ServerEvent } from '../protocol/client-event.js';
 import { ON_LOAD_INTERNAL_STATE, ROOT_STATE_NAME, UPDATE_VARS_INTERNAL_STATE, varKey } from '../protocol/state-naming.js';
 import type { Delta } from '../protocol/state-update.js';
@@ -20,6 +20,8 @@ import type { EventClient } from './event-client.js';
 import { buildRouterVar } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
+import { StateSizeMeter } from '../security/state-size-meter.js';
+import { UnknownClientTokenError } from '../state/unknown-client-token.error.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -40,6 +42,15 @@ interface HandlerRun {
   tree: { state: StoredState };
   /** Server events the handler returned, queued after it finishes. */
   followUps: ServerEvent[];
+}
+
+/**
+ * A tree that holds nothing a handler made (nothing, or only the root state hydration sets) is saved as provisional:
+ * the store keeps it only briefly, so tokens that connect, hydrate and leave do not pin memory.
+ */
+function isProvisional(state: StoredState): boolean {
+  for (const name in state) if (name !== ROOT_STATE_NAME) return false;
+  return true;
 }
 
 /** The part of `router_data` that is the same for every event of a connection. */
@@ -69,6 +80,7 @@ export class EventPipeline implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
   private readonly queue = new TokenQueue();
   private readonly connectionData = new WeakMap<EventClient, ConnectionRouterData>();
+  private readonly stateSize = new StateSizeMeter();
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -89,16 +101,16 @@ export class EventPipeline implements OnApplicationBootstrap {
    * settles once it has been handled.
    */
   handle(client: EventClient, frame: unknown): MaybePromise<void> {
-    let event: InboundEvent;
+    const token = client.token;
+    let routed: RoutedEvent;
     try {
-      if (!client.token) throw new BridgeError('no_token', 'This connection has no client token.');
-      event = parseInboundEvent(frame);
+      if (!token) throw new BridgeError('no_token', 'This connection has no client token.');
+      const event = parseInboundEvent(frame);
+      routed = { name: event.name, payload: event.payload, routerData: this.routerDataFor(client, token, event) };
     } catch (error) {
       this.reportError(client, error);
       return;
     }
-    const token = client.token;
-    const routed: RoutedEvent = { name: event.name, payload: event.payload, routerData: this.routerDataFor(client, token, event) };
     return this.queue.run(token, () => this.process(client, token, routed));
   }
 
@@ -117,6 +129,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     await this.queue.run(token, async () => {
       try {
         await this.withLease(token, async (lease, tree) => {
+          if (lease.state === null) throw new UnknownClientTokenError('unknown');
           const view = new StateView(definition, tree.state[definition.fullName]);
           await change(view.target as T);
           const delta = await this.commit(lease, tree, view);
@@ -264,6 +277,14 @@ export class EventPipeline implements OnApplicationBootstrap {
     return this.queue.enqueue(token, () => this.process(client, token, event));
   }
 
+  /** Refuses a state tree over `maxStateBytes`: the event's changes are dropped, the stored state stays as it was. */
+  private checkSize(state: StoredState): void {
+    const size = this.stateSize.sizeOf(state);
+    if (size > this.options.maxStateBytes) {
+      throw new BridgeError('state_too_large', `This change would make the client's state about ${size} bytes, over the ${this.options.maxStateBytes}-byte limit; it was not applied.`);
+    }
+  }
+
   /** Writes the view's changes into a new tree (copy on write), saves it and returns the wire delta. */
   private commit(lease: StateLease, tree: { state: StoredState }, view: StateView): MaybePromise<Delta | undefined> {
     const changes = view.changes();
@@ -276,6 +297,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const committed = Object.assign({}, stored ?? view.allVars(), changes);
     const state = Object.assign({}, tree.state);
     state[fullName] = committed;
+    this.checkSize(state);
     tree.state = state;
     return then(lease.save(state), () => {
       view.rebase(committed);
@@ -300,7 +322,8 @@ export class EventPipeline implements OnApplicationBootstrap {
     await this.withLease(token, async (lease, tree) => {
       const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: false, router: buildRouterVar(event.routerData) };
       tree.state = { ...tree.state, [ROOT_STATE_NAME]: root };
-      await lease.save(tree.state);
+      this.checkSize(tree.state);
+      await lease.save(tree.state, { provisional: isProvisional(tree.state) });
       const delta: Delta = { [ROOT_STATE_NAME]: toWireVars(root) };
       for (const definition of this.registry.states()) delta[definition.fullName] = this.wholeState(definition, tree.state);
       client.emitUpdate({ delta });
@@ -316,7 +339,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const value = event.name === SET_IS_HYDRATED ? event.payload.value !== false : true;
     await this.withLease(token, async (lease, tree) => {
       tree.state = { ...tree.state, [ROOT_STATE_NAME]: { ...tree.state[ROOT_STATE_NAME], is_hydrated: value } };
-      await lease.save(tree.state);
+      await lease.save(tree.state, { provisional: isProvisional(tree.state) });
     });
     client.emitUpdate({ delta: { [ROOT_STATE_NAME]: { [varKey('is_hydrated')]: value } } });
   }
@@ -343,6 +366,10 @@ export class EventPipeline implements OnApplicationBootstrap {
   private underLease(lease: StateLease, work: (lease: StateLease, tree: { state: StoredState }) => MaybePromise<void>): MaybePromise<void> {
     const storeFailure = (error: unknown) => {
       // A save that failed (Redis gone mid-event) or was refused (lock expired) is the store's failure, not the handler's.
+      if (error instanceof StateStoreError && error.code === 'outcome_unknown') {
+        this.logger.warn(`State store lost the answer to a write during an event: ${error.message}`);
+        throw new BridgeError('state_outcome_unknown', 'The state store lost its answer: the change may have been saved. Reload before trying again.');
+      }
       if (error instanceof StateStoreError || error instanceof LockLostError) {
         this.logger.warn(`State store failed during an event: ${error.message}`);
         throw new BridgeError('state_unavailable', 'The state store is unavailable; the change may not have been saved. Try again.');
@@ -366,8 +393,16 @@ export class EventPipeline implements OnApplicationBootstrap {
   /** The client's `router_data` plus the server's additions: token, socket id, headers and client IP. */
   private routerDataFor(client: EventClient, token: string, event: InboundEvent): RouterData {
     const sent = event.routerData.query;
-    const query: Record<string, unknown> = {};
-    if (sent) for (const key in sent) query[key.replace(/-/g, '_')] = sent[key];
+    // Reflex normalises query keys (`-` → `_`): check the names after normalising (`-_proto__` is `__proto__`),
+    // and keep them in an object without a prototype to reach.
+    const query: Record<string, unknown> = Object.create(null);
+    if (sent) {
+      for (const key in sent) {
+        const name = key.includes('-') ? key.replace(/-/g, '_') : key;
+        if (isForbiddenKey(name)) throw new BridgeError('invalid_payload', `The event carries a forbidden query key: ${name}.`);
+        query[name] = sent[key];
+      }
+    }
     const connection = this.connectionDataOf(client);
     // Object.assign rather than spreads: spreads cost about a microsecond per key on Node 20.
     return Object.assign({}, event.routerData, { query, token, sid: client.sid, headers: connection.headers, ip: connection.ip });

@@ -9,6 +9,9 @@
  * - `handler_error`: the handler threw; the state was left as it was before the handler ran.
  * - `unauthorized` / `forbidden`: the bridge tier's guards or middleware denied the event.
  * - `state_unavailable`: the state store could not be reached; nothing was changed.
+ * - `state_outcome_unknown`: the state store lost its answer to the save (connection dropped, timeout): the change
+ *   may have been applied. Do not resend the event blindly; reload (hydrate) first.
+ * - `state_too_large`: the event would have taken the client's state past `maxStateBytes`; nothing was changed.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -19,7 +22,9 @@ export type BridgeErrorCode =
   | 'handler_error'
   | 'unauthorized'
   | 'forbidden'
-  | 'state_unavailable';
+  | 'state_unavailable'
+  | 'state_outcome_unknown'
+  | 'state_too_large';
 
 /** The body of a `bridge_error` socket message, the one structured error shape clients receive. */
 export interface BridgeErrorPayload {

@@ -32,27 +32,54 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** How deep a payload may nest before it is refused (protects the validators and the delta code). */
 const MAX_DEPTH = 32;
 
+/**
+ * How many values (keys and array items) one event may carry. A JSON frame within `maxMessageBytes` stays far
+ * below it; the bound keeps the validation walk's work fixed whatever reached the parser.
+ */
+export const MAX_EVENT_VALUES = 200_000;
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
-function findForbiddenKey(value: unknown, depth: number): string | undefined {
-  if (depth > MAX_DEPTH) return '(nesting too deep)';
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      const found = findForbiddenKey(item, depth + 1);
+/** Walks a payload once, bounded in depth and in the number of values it visits. */
+class PayloadWalk {
+  private budget = MAX_EVENT_VALUES;
+
+  /** The first problem found in `value`, or `undefined`. */
+  problem(value: unknown, depth: number): BridgeError | undefined {
+    if (value === null || typeof value !== 'object') return undefined;
+    if (depth > MAX_DEPTH) return new BridgeError('invalid_payload', `The event nests deeper than ${MAX_DEPTH} levels.`);
+    if (Array.isArray(value)) {
+      if ((this.budget -= value.length) < 0) return this.tooMany();
+      for (const item of value) {
+        const found = this.problem(item, depth + 1);
+        if (found) return found;
+      }
+      return undefined;
+    }
+    // Socket.IO turns binary attachments into Buffers: events are JSON, and walking a Buffer's indexes would
+    // cost a tick per byte. Anything else that is not a plain object did not come from JSON either.
+    if (!isPlainObject(value)) return new BridgeError('invalid_event', 'Events are JSON: binary attachments and other non-JSON values are refused.');
+    for (const key in value) {
+      if (--this.budget < 0) return this.tooMany();
+      if (FORBIDDEN_KEYS.has(key)) return new BridgeError('invalid_payload', `The event carries a forbidden key: ${key}.`);
+      const found = this.problem(value[key], depth + 1);
       if (found) return found;
     }
-  } else if (value !== null && typeof value === 'object') {
-    for (const key of Object.keys(value)) {
-      if (FORBIDDEN_KEYS.has(key)) return key;
-      const found = findForbiddenKey((value as Record<string, unknown>)[key], depth + 1);
-      if (found) return found;
-    }
+    return undefined;
   }
-  return undefined;
+
+  private tooMany(): BridgeError {
+    return new BridgeError('invalid_payload', `The event carries more than ${MAX_EVENT_VALUES} values.`);
+  }
+}
+
+/** `true` for the names {@link parseInboundEvent} refuses anywhere (`__proto__`, `constructor`, `prototype`). */
+export function isForbiddenKey(key: string): boolean {
+  return FORBIDDEN_KEYS.has(key);
 }
 
 /**
@@ -79,8 +106,9 @@ export function parseInboundEvent(frame: unknown): InboundEvent {
   if (routerData !== undefined && routerData !== null && !isPlainObject(routerData)) {
     throw new BridgeError('invalid_event', 'The event "router_data" must be an object.');
   }
-  const forbidden = findForbiddenKey(payload, 0) ?? findForbiddenKey(routerData, 0);
-  if (forbidden) throw new BridgeError('invalid_payload', `The event carries a forbidden key: ${forbidden}.`);
+  const walk = new PayloadWalk();
+  const problem = walk.problem(payload, 0) ?? walk.problem(routerData, 0);
+  if (problem) throw problem;
   return {
     name,
     payload: (payload as Record<string, unknown> | undefined) ?? {},

@@ -4,6 +4,8 @@ import { ClientRegistry } from '../gateway/client-registry.js';
 import { EventGateway } from '../gateway/event.gateway.js';
 import { StateStore } from './store/state-store.js';
 import { StateRegistry } from './state-registry.service.js';
+import { UnknownClientTokenError } from './unknown-client-token.error.js';
+import { isClientToken } from '../protocol/client-token.js';
 
 /**
  * Reads and changes client states from outside an event (HTTP routes, jobs, services). Changes take the
@@ -26,8 +28,11 @@ export class ReflexStateService {
   /**
    * Applies `change` to the state of class `stateClass` of the client `token`, and pushes the delta to its
    * socket, on whichever worker it is connected (with `redisUrl`).
+   * @throws UnknownClientTokenError for a malformed token, or one with no state (never connected, or expired):
+   * nothing is created for it.
    */
-  modify<T extends object>(token: string, stateClass: abstract new (...args: never[]) => T, change: (state: T) => void | Promise<void>): Promise<void> {
+  async modify<T extends object>(token: string, stateClass: abstract new (...args: never[]) => T, change: (state: T) => void | Promise<void>): Promise<void> {
+    if (!isClientToken(token)) throw new UnknownClientTokenError('malformed');
     return this.pipeline.modify(token, stateClass, change, this.gateway.clientFor(token));
   }
 

@@ -1,14 +1,18 @@
-import { LockLostError, StateStore, type StateLease, type StoredState } from './state-store.js';
+import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
 
 /** Options of {@link InMemoryStateStore}. */
 export interface InMemoryStateStoreOptions {
   /** Seconds an idle token's state is kept. @default 3600 */
   ttlSeconds?: number;
+  /** Seconds an idle token's state is kept while it is provisional (see {@link SaveOptions}). @default 120 */
+  unusedTtlSeconds?: number;
 }
 
 interface Entry {
   state: StoredState | null;
   lastUsed: number;
+  /** Saved as provisional: expires after the short TTL. */
+  provisional: boolean;
   /** Resolvers of the callers waiting for the lock, in arrival order. */
   waiters: Array<() => void>;
   locked: boolean;
@@ -21,13 +25,15 @@ interface Entry {
 export class InMemoryStateStore extends StateStore {
   private readonly entries = new Map<string, Entry>();
   private readonly ttlMs: number;
+  private readonly unusedTtlMs: number;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(options: InMemoryStateStoreOptions = {}) {
     super();
     this.ttlMs = (options.ttlSeconds ?? 3600) * 1000;
+    this.unusedTtlMs = Math.min(this.ttlMs, (options.unusedTtlSeconds ?? 120) * 1000);
     // Sweep a few times per TTL; unref so the timer never keeps a process alive.
-    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(60_000, this.ttlMs / 4)));
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(60_000, this.unusedTtlMs / 4)));
     this.sweeper.unref();
   }
 
@@ -61,9 +67,12 @@ export class InMemoryStateStore extends StateStore {
 
   private entryFor(token: string): Entry {
     let entry = this.entries.get(token);
-    if (entry && this.isExpired(entry)) entry.state = null;
+    if (entry && this.isExpired(entry)) {
+      entry.state = null;
+      entry.provisional = true;
+    }
     if (!entry) {
-      entry = { state: null, lastUsed: Date.now(), waiters: [], locked: false };
+      entry = { state: null, lastUsed: Date.now(), provisional: true, waiters: [], locked: false };
       this.entries.set(token, entry);
     }
     return entry;
@@ -77,9 +86,10 @@ export class InMemoryStateStore extends StateStore {
     return {
       token,
       state: entry.state,
-      save: (state: StoredState) => {
+      save: (state: StoredState, options?: SaveOptions) => {
         if (!held) throw new LockLostError(token);
         entry.state = state;
+        entry.provisional = options?.provisional === true;
         entry.lastUsed = Date.now();
       },
       release: () => {
@@ -95,7 +105,7 @@ export class InMemoryStateStore extends StateStore {
   }
 
   private isExpired(entry: Entry): boolean {
-    return !entry.locked && Date.now() - entry.lastUsed > this.ttlMs;
+    return !entry.locked && Date.now() - entry.lastUsed > (entry.provisional ? this.unusedTtlMs : this.ttlMs);
   }
 
   private sweep(): void {

@@ -28,7 +28,8 @@ function script(source: string): RedisLockScript {
  * lapse when not renewed (every attempt renews), so a waiter that died blocks nobody for long.
  *
  * KEYS: lock, state, waiters (zset: caller → first arrival), lapses (zset: caller → registration end).
- * ARGV: lock value, lock expiry (ms), state expiry (ms), caller id, registration lifetime (ms).
+ * ARGV: lock value, lock expiry (ms), state expiry (ms), caller id, registration lifetime (ms), provisional state
+ * expiry (ms).
  * Returns `{1, state | nil}` when the lock was taken (the state's idle expiry is renewed: acquiring is a use), or
  * `{0, wait, blocker}` otherwise: the ms after which the caller should look again at the latest (the lock's
  * remaining life, -1 for a lock without expiry; or, when the lock is free but another caller's turn, that caller's
@@ -49,7 +50,10 @@ if (not first or first == ARGV[4]) and redis.call('SET', KEYS[1], ARGV[1], 'NX',
     redis.call('ZREM', KEYS[4], first)
   end
   local state = redis.call('GET', KEYS[2])
-  if state then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+  -- A provisional state (saved with the short TTL, see SaveOptions) keeps a short expiry while only read.
+  if state then
+    if redis.call('PTTL', KEYS[2]) > tonumber(ARGV[6]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) else redis.call('PEXPIRE', KEYS[2], ARGV[6]) end
+  end
   return {1, state}
 end
 redis.call('ZADD', KEYS[3], 'NX', now, ARGV[4])

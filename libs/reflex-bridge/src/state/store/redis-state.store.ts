@@ -3,7 +3,7 @@ import { Logger, type LoggerService } from '@nestjs/common';
 import type { createClient } from 'redis';
 import { ACQUIRE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
 import { StateStoreError } from './state-store.error.js';
-import { LockLostError, StateStore, type StateLease, type StoredState } from './state-store.js';
+import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
 import { positiveOption, redactUrl } from '../../common/connection-options.js';
 
 type RedisClient = ReturnType<typeof createClient>;
@@ -20,6 +20,11 @@ export interface RedisStateStoreOptions {
   keyPrefix?: string;
   /** Seconds an idle token's state is kept (renewed by every acquire and save). May be fractional. @default 3600 */
   ttlSeconds?: number;
+  /**
+   * Seconds an idle provisional state (saved with `provisional`, see {@link SaveOptions}) is kept. May be fractional.
+   * @default 120
+   */
+  unusedTtlSeconds?: number;
   /**
    * Milliseconds a lock lives. A holder that takes longer (or dies) loses it to the next waiter, and its later
    * saves are refused with {@link LockLostError}.
@@ -163,6 +168,7 @@ export class RedisStateStore extends StateStore {
   private readonly safeUrl: string;
   private readonly keyPrefix: string;
   private readonly ttlMs: number;
+  private readonly unusedTtlMs: number;
   private readonly lockTimeoutMs: number;
   private readonly lockWarningMs: number;
   private readonly acquireTimeoutMs: number;
@@ -205,6 +211,7 @@ export class RedisStateStore extends StateStore {
     this.safeUrl = redactUrl(options.url);
     this.keyPrefix = keyPrefix;
     this.ttlMs = Math.max(1, Math.round(positiveOption('RedisStateStore', 'ttlSeconds', options.ttlSeconds, 3600) * 1000));
+    this.unusedTtlMs = Math.min(this.ttlMs, Math.max(1, Math.round(positiveOption('RedisStateStore', 'unusedTtlSeconds', options.unusedTtlSeconds, 120) * 1000)));
     this.lockTimeoutMs = Math.max(1, Math.round(positiveOption('RedisStateStore', 'lockTimeoutMs', options.lockTimeoutMs, 10_000)));
     this.lockWarningMs = positiveOption('RedisStateStore', 'lockWarningMs', options.lockWarningMs, 1_000);
     this.acquireTimeoutMs = positiveOption('RedisStateStore', 'acquireTimeoutMs', options.acquireTimeoutMs, 3 * this.lockTimeoutMs);
@@ -312,7 +319,7 @@ export class RedisStateStore extends StateStore {
             client,
             ACQUIRE_SCRIPT,
             [keys.lock, keys.state, keys.waiters, keys.lapses],
-            [value, String(this.lockTimeoutMs), String(this.ttlMs), callerId, String(this.registrationMs)],
+            [value, String(this.lockTimeoutMs), String(this.ttlMs), callerId, String(this.registrationMs), String(this.unusedTtlMs)],
           ) as Promise<AcquireReply>,
         Math.min(this.commandTimeoutMs, Math.max(1, deadline - Date.now())),
         // Redis answered after we gave up: the lock is ours but nobody will use it, so give it back.
@@ -348,11 +355,16 @@ export class RedisStateStore extends StateStore {
     const lease: StateLease = {
       token,
       state,
-      save: async (next: StoredState) => {
+      save: async (next: StoredState, options?: SaveOptions) => {
         if (!held) throw new LockLostError(token);
         const json = JSON.stringify(next);
-        const written = await this.command('save a state', (client) =>
-          this.script(client, SAVE_SCRIPT, [keys.lock, keys.state], [value, json, String(this.ttlMs)]),
+        const ttlMs = options?.provisional ? this.unusedTtlMs : this.ttlMs;
+        const written = await this.command(
+          'save a state',
+          (client) => this.script(client, SAVE_SCRIPT, [keys.lock, keys.state], [value, json, String(ttlMs)]),
+          this.commandTimeoutMs,
+          undefined,
+          true,
         );
         if (written !== 1) throw new LockLostError(token);
       },
@@ -542,9 +554,11 @@ export class RedisStateStore extends StateStore {
 
   /**
    * Runs one Redis operation: rejects at once while disconnected and after `timeoutMs` without an answer, always
-   * with a {@link StateStoreError}. `onLate` sees an answer that came after the timeout.
+   * with a {@link StateStoreError}. `onLate` sees an answer that came after the timeout. For a `write`, a failure after the
+   * command was sent (a timeout, the connection lost before the answer) is `outcome_unknown`: Redis may have
+   * applied it, so the caller must not report it as not done.
    */
-  private async command<T>(what: string, run: (client: RedisClient) => Promise<T>, timeoutMs = this.commandTimeoutMs, onLate?: (late: T) => void): Promise<T> {
+  private async command<T>(what: string, run: (client: RedisClient) => Promise<T>, timeoutMs = this.commandTimeoutMs, onLate?: (late: T) => void, write = false): Promise<T> {
     const client = this.commands;
     if (!client) throw new StateStoreError('closed', 'RedisStateStore is closed');
     if (!client.isReady) {
@@ -562,6 +576,10 @@ export class RedisStateStore extends StateStore {
     try {
       return await this.within(pending, timeoutMs);
     } catch (error) {
+      if (write && !(error instanceof StateStoreError)) {
+        const reason = error === TIMED_OUT ? `no answer within ${timeoutMs} ms` : ((error as Error)?.message ?? String(error));
+        throw new StateStoreError('outcome_unknown', `RedisStateStore: sent to ${this.safeUrl} but ${reason}; it may or may not have been applied (${what}).`, error === TIMED_OUT ? undefined : error);
+      }
       if (error === TIMED_OUT) {
         if (onLate) pending.then(onLate, noop);
         throw new StateStoreError('timeout', `RedisStateStore: ${this.safeUrl} did not answer within ${timeoutMs} ms; could not ${what}.`);

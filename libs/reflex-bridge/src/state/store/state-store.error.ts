@@ -4,8 +4,10 @@
  *   the command.
  * - `timeout`: the backend did not answer in time, or the lock was not granted within the acquire timeout.
  * - `closed`: the store was closed.
+ * - `outcome_unknown`: a write was sent but its answer was lost (connection dropped, timeout): it may have been
+ *   applied. Never report it as "nothing changed".
  */
-export type StateStoreErrorCode = 'unavailable' | 'timeout' | 'closed';
+export type StateStoreErrorCode = 'unavailable' | 'timeout' | 'closed' | 'outcome_unknown';
 
 /**
  * Raised by a {@link StateStore} whose backend fails (as opposed to {@link LockLostError}, which is about a lease).

@@ -1,6 +1,16 @@
 /** A client's whole state tree: vars per full state name. JSON-serialisable by contract. */
 export type StoredState = Record<string, Record<string, unknown>>;
 
+/** How a state is saved. */
+export interface SaveOptions {
+  /**
+   * The state holds nothing a handler made (no state yet, or only what hydration sets): the store keeps it for
+   * its short `unusedTtlSeconds` instead of its full TTL, so throw-away tokens do not pin memory. A later save
+   * without the flag gives the state the full TTL again. Stores without a short TTL may ignore it.
+   */
+  provisional?: boolean;
+}
+
 /**
  * Exclusive access to one token's state, granted by {@link StateStore.acquire}. Holders must `release()`
  * in a `finally` block.
@@ -15,7 +25,7 @@ export interface StateLease {
    * (released, or expired and taken over), so a stale holder can never overwrite newer state. A store that
    * keeps state in-process may complete (or throw) synchronously; callers await the result either way.
    */
-  save(state: StoredState): void | Promise<void>;
+  save(state: StoredState, options?: SaveOptions): void | Promise<void>;
   /** Gives the lock to the next waiter. Idempotent. May complete synchronously, like `save`. */
   release(): void | Promise<void>;
 }

@@ -1,0 +1,260 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import WebSocket from 'ws';
+import { ReflexBridgeModule, ReflexStateService, StateStore, UnknownClientTokenError } from '@reflex-bridge/nest';
+import { HoardState } from './fixtures/hostile.states.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const ROOT = 'reflex___state____state';
+const HOARD = `${ROOT}.hoard_state`;
+const WAIT_MS = 20_000;
+
+/** Polls `predicate` until it holds (a condition, never a duration), failing after a generous deadline. */
+async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
+ * A raw Engine.IO/Socket.IO connection, written the way an attacker sends bytes: text and binary frames exactly
+ * as given, no client library in between.
+ */
+class RawFrames {
+  readonly ws: WebSocket;
+  readonly received: Array<string | Buffer> = [];
+  closed = false;
+
+  constructor(url: string, query: string, headers: Record<string, string> = {}) {
+    this.ws = new WebSocket(`${url.replace('http', 'ws')}/_event/?EIO=4&transport=websocket${query}`, { headers });
+    this.ws.on('message', (data, isBinary) => this.received.push(isBinary ? (data as Buffer) : data.toString()));
+    this.ws.on('close', () => (this.closed = true));
+    this.ws.on('error', () => (this.closed = true));
+  }
+
+  async open(namespacePacket = '40/_event,'): Promise<boolean> {
+    await until(() => this.closed || this.received.length > 0, 'the Engine.IO open packet');
+    if (this.closed) return false;
+    this.ws.send(namespacePacket);
+    await until(() => this.closed || this.received.some((frame) => typeof frame === 'string' && (frame.startsWith('40/_event') || frame.startsWith('44/_event'))), 'the namespace answer');
+    return !this.closed && this.received.some((frame) => typeof frame === 'string' && frame.startsWith('40/_event'));
+  }
+
+  send(frame: string | Buffer): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
+
+describe('hostile clients', () => {
+  let running: RunningApp;
+  const logger = new CapturingLogger();
+  let victim: RawSocket;
+  const sockets: RawSocket[] = [];
+  const open = async (token?: string) => {
+    const socket = new RawSocket(running.url, token);
+    sockets.push(socket);
+    await socket.connected();
+    return socket;
+  };
+  /** The victim is still served: an event round trip completes. */
+  const victimServed = async () => {
+    const before = (victim.latest(HOARD, 'count') as number | undefined) ?? 0;
+    victim.send(`${HOARD}.increment`);
+    await victim.untilVar(HOARD, 'count', before + 1, WAIT_MS);
+  };
+
+  beforeAll(async () => {
+    running = await startApp(
+      {
+        imports: [
+          ReflexBridgeModule.forRoot({ maxMessageBytes: 100_000, maxOutboundBytes: 1_000_000, maxStateBytes: 300_000, unusedStateTtlSeconds: 1 }),
+        ],
+        providers: [HoardState],
+      },
+      undefined,
+      logger,
+    );
+    victim = await open();
+    await victim.hydrate();
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running.close();
+  });
+
+  describe('messages that used to crash or stall the process', () => {
+    it('a client_error whose message has a non-callable toString is logged, not thrown', async () => {
+      const attacker = await open();
+      attacker.socket.emit('client_error', { message: { toString: 1 }, error_type: { toString: 1 } });
+      attacker.socket.emit('client_error', { message: 'line one\nFAKE log line', error_type: ['x'] });
+      await until(() => logger.lines.some((line) => line.message.includes('client_error') && line.message.includes('(object)')), 'the client_error log line');
+      expect(logger.lines.some((line) => line.message.includes('line one FAKE log line'))).toBe(true);
+      await victimServed();
+    });
+
+    it('an event with binary attachments is refused up front, and large attachments close only that connection', async () => {
+      const attacker = await open();
+      attacker.socket.emit('event', { name: `${HOARD}.increment`, payload: { data: Buffer.alloc(50_000, 1) }, router_data: {} });
+      await attacker.until(() => attacker.errors.some((error) => error.code === 'invalid_event'), WAIT_MS);
+      // Ten attachments of 50 kB each: each frame is under the limit, together they are five times over it.
+      let closed = false;
+      attacker.socket.on('disconnect', () => (closed = true));
+      attacker.socket.emit('event', { name: `${HOARD}.increment`, payload: Array.from({ length: 10 }, () => Buffer.alloc(50_000, 2)), router_data: {} });
+      await until(() => closed, 'the attacker connection to close');
+      expect(attacker.errors.some((error) => error.code === 'payload_too_large')).toBe(true);
+      await victimServed();
+    });
+
+    it('attachments promised but never sent are bounded: the binary bytes count against the limit', async () => {
+      const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
+      expect(await raw.open()).toBe(true);
+      raw.send(`51000-/_event,["event",{"_placeholder":true,"num":0}]`);
+      for (let i = 0; i < 5 && !raw.closed; i++) raw.send(Buffer.alloc(40_000, i));
+      await until(() => raw.closed, 'the connection promising attachments to close');
+      await victimServed();
+    });
+  });
+
+  describe('property-based: no message or handshake field can hurt another client', () => {
+    const dangerousKey = fc.constantFrom('toString', 'valueOf', '__proto__', 'constructor', 'prototype', 'then', 'message', 'error_type', 'name', 'payload', 'router_data', 'query', 'pathname', 'asPath', '-_proto__', 'length');
+    const hostileValue = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.jsonValue({ maxDepth: 3 }),
+        fc.dictionary(fc.oneof(dangerousKey, fc.string()), tie('value'), { maxKeys: 5 }),
+        fc.array(tie('value'), { maxLength: 4 }),
+      ),
+    })).value;
+    const messageName = fc.oneof(fc.constantFrom('event', 'client_error', 'ping', 'bridge_error', 'new_token', 'hydrate', 'disconnecting', 'newListener', 'error'), fc.string({ maxLength: 20 }));
+
+    it('Socket.IO messages of every name with hostile arguments', async () => {
+      const attacker = await open();
+      await fc.assert(
+        fc.asyncProperty(messageName, fc.array(hostileValue, { maxLength: 3 }), async (name, args) => {
+          // A raw Socket.IO EVENT packet: reserved names and all, as bytes the client library would refuse to send.
+          attacker.socket.io.engine.write(`42/_event,${JSON.stringify([name, ...args])}`);
+          await victimServed();
+        }),
+        { numRuns: 150 },
+      );
+    });
+
+    it('event frames built from hostile envelopes', async () => {
+      const attacker = await open();
+      const envelope = fc.record(
+        {
+          name: fc.oneof(fc.constantFrom(`${HOARD}.increment`, `${HOARD}.fill`, `${HOARD}.inspectQuery`, `${ROOT}.hydrate`, `${HOARD}.constructor`, `${HOARD}._private`), fc.string()),
+          payload: hostileValue,
+          router_data: fc.oneof(hostileValue, fc.record({ pathname: hostileValue, query: hostileValue, asPath: hostileValue })),
+        },
+        { requiredKeys: [] },
+      );
+      await fc.assert(
+        fc.asyncProperty(envelope, fc.boolean(), async (frame, asString) => {
+          attacker.socket.emit('event', asString ? JSON.stringify(frame) : frame);
+          await victimServed();
+        }),
+        { numRuns: 200 },
+      );
+    });
+
+    it('handshake query fields and namespace packets', async () => {
+      const queryValue = fc.oneof(fc.string(), fc.constantFrom(randomUUID(), '', '../../etc', '%00', 'a'.repeat(200)));
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.tuple(fc.constantFrom('token', 'token', 'EIO', 'transport', 'sid', 'x'), queryValue), { maxLength: 4 }),
+          fc.oneof(fc.constant('40/_event,'), fc.jsonValue({ maxDepth: 2 }).map((auth) => `40/_event,${JSON.stringify(auth)}`), fc.string().map((junk) => `4${junk}`)),
+          async (pairs, namespacePacket) => {
+            const query = pairs.map(([key, value]) => `&${encodeURIComponent(key)}=${encodeURIComponent(value)}`).join('');
+            const raw = new RawFrames(running.url, query);
+            await raw.open(namespacePacket).catch(() => undefined);
+            raw.close();
+            await victimServed();
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
+  });
+
+  describe('bounded memory', () => {
+    it('closes a connection that stops reading while it keeps asking for output', async () => {
+      const reader = await open();
+      await reader.hydrate();
+      reader.send(`${HOARD}.fill`, { chars: 200_000 });
+      await reader.until(() => (reader.latest(HOARD, 'blob') as string | undefined)?.length === 200_000, WAIT_MS);
+      let disconnected = false;
+      reader.socket.on('disconnect', () => (disconnected = true));
+      // Stop reading at the TCP level, then keep asking for the 200 kB state.
+      const transport = reader.socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void; resume(): void } } };
+      transport.ws._socket.pause();
+      const closing = () => logger.lines.some((line) => line.message.includes('Closing the connection') && line.message.includes(reader.token.slice(0, 8)));
+      for (let i = 0; i < 400 && !closing(); i++) {
+        reader.send(`${ROOT}.hydrate`);
+        if (i % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await until(closing, 'the server to close the slow reader');
+      transport.ws._socket.resume();
+      await until(() => disconnected, 'the slow reader to see the close');
+      await victimServed();
+    });
+
+    it('refuses a change that takes the state past maxStateBytes, keeping the state as it was', async () => {
+      const client = await open();
+      await client.hydrate();
+      client.send(`${HOARD}.fill`, { chars: 1000 });
+      await client.until(() => (client.latest(HOARD, 'blob') as string | undefined)?.length === 1000, WAIT_MS);
+      client.send(`${HOARD}.fill`, { chars: 400_000 });
+      await client.until(() => client.errors.some((error) => error.code === 'state_too_large'), WAIT_MS);
+      const stored = await running.app.get(StateStore).read(client.token);
+      expect((stored?.[HOARD]?.blob as string).length).toBe(1000);
+      // Through a hydrate too: what the client sees is the state before the refused change.
+      await client.hydrate();
+      expect((client.latest(HOARD, 'blob') as string).length).toBe(1000);
+    });
+
+    it('lets states that only hydrated expire after unusedStateTtlSeconds, and keeps states a handler changed', async () => {
+      const store = running.app.get(StateStore);
+      const [idle, used] = [await open(), await open()];
+      await idle.hydrate();
+      await used.hydrate();
+      used.send(`${HOARD}.increment`);
+      await used.untilVar(HOARD, 'count', 1, WAIT_MS);
+      idle.close();
+      used.close();
+      await until(async () => (await store.read(idle.token)) === null, 'the hydrate-only state to expire');
+      expect((await store.read(used.token))?.[HOARD]?.count).toBe(1);
+    });
+
+    it('ReflexStateService.modify refuses malformed and unknown tokens instead of creating state', async () => {
+      const states = running.app.get(ReflexStateService);
+      const store = running.app.get(StateStore);
+      const unknown = randomUUID();
+      await expect(states.modify(unknown, HoardState, (state) => void state.count++)).rejects.toBeInstanceOf(UnknownClientTokenError);
+      await expect(states.modify('../../x', HoardState, (state) => void state.count++)).rejects.toMatchObject({ reason: 'malformed' });
+      expect(await store.read(unknown)).toBeNull();
+      await states.modify(victim.token, HoardState, (state) => void state.count++);
+    });
+  });
+
+  describe('smaller holes', () => {
+    it('checks query keys after normalising them, and gives req.query no prototype', async () => {
+      const client = await open();
+      await client.hydrate();
+      client.send(`${HOARD}.inspectQuery`, {}, { pathname: '/', query: { '-_proto__': { polluted: true } } });
+      await client.until(() => client.errors.some((error) => error.code === 'invalid_payload' && error.message.includes('__proto__')), WAIT_MS);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      client.send(`${HOARD}.inspectQuery`, {}, { pathname: '/', query: { 'sort-by': 'price' } });
+      await client.untilVar(HOARD, 'queryProto', 'null', WAIT_MS);
+    });
+  });
+});
