@@ -31,6 +31,25 @@ describeWithRedis('event cache and fast auth with a real Redis', () => {
     await client.quit();
     return found;
   };
+  /**
+   * Waits until Redis holds `count` snapshots. Snapshots are written after the event's delta is emitted, and
+   * expire on Redis's clock: wait for the condition, never for a duration.
+   */
+  const untilKeys = async (count: number, timeoutMs = 20_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = await keys();
+      if (found.length === count) return;
+      if (Date.now() > deadline) throw new Error(`expected ${count} event-cache keys, found ${found.length}`);
+      await sleep(20);
+    }
+  };
+  /** Sends whoami and waits until it ran (its `checks` counter moved), whatever it saw. */
+  const whoami = async (socket: RawSocket, pathname: string) => {
+    const before = (socket.latest(PROFILE, 'checks') as number | undefined) ?? 0;
+    socket.send(`${PROFILE}.whoami`, {}, { pathname });
+    await socket.untilVar(PROFILE, 'checks', before + 1, 20_000);
+  };
 
   beforeAll(async () => {
     redis = await RedisTestServer.launch();
@@ -58,7 +77,7 @@ describeWithRedis('event cache and fast auth with a real Redis', () => {
     const bBefore = b.calls.session;
     onA.send(`${PROFILE}.whoami`);
     await onA.untilVar(PROFILE, 'seen', 'carol');
-    expect(await keys()).toHaveLength(1);
+    await untilKeys(1);
     onB.send(`${PROFILE}.whoami`);
     await onB.untilVar(PROFILE, 'seen', 'carol');
     expect(b.calls.session - bBefore).toBe(0);
@@ -79,18 +98,17 @@ describeWithRedis('event cache and fast auth with a real Redis', () => {
     const socket = await connect(a, cookie);
     socket.send(`${PROFILE}.whoami`);
     await socket.untilVar(PROFILE, 'seen', 'carol');
-    expect(await keys()).toHaveLength(1);
-    await sleep(1500);
-    expect(await keys()).toHaveLength(0);
+    await untilKeys(1);
+    await untilKeys(0);
     const before = a.calls.session;
     CACHED_USERS.get(1)!.role = 'admin';
     socket.send(`${PROFILE}.whoami`, {}, { pathname: '/x' });
     await socket.untilVar(PROFILE, 'role', 'admin');
     expect(a.calls.session - before).toBe(1); // a miss: the middleware ran, and wrote the snapshot again
-    expect(await keys()).toHaveLength(1);
+    await untilKeys(1);
 
     const disabled = await start({ bridge: { eventCache: { redisUrl: redis.url, ttlSeconds: 0 } } });
-    await sleep(1100); // let the first app's snapshot expire
+    await untilKeys(0); // the first app's snapshot expired
     const cookie2 = await loginOverHttp(disabled.url, 'dave', 'secret-dave');
     const other = await connect(disabled, cookie2);
     const calls = disabled.calls.session;
@@ -130,7 +148,7 @@ describeWithRedis('event cache and fast auth with a real Redis', () => {
     const onB = await connect(b, cookie);
     onB.send(`${PROFILE}.whoami`);
     await onB.untilVar(PROFILE, 'seen', 'dave');
-    expect(await keys()).toHaveLength(1);
+    await untilKeys(1);
     const invalidated: unknown[] = [];
     a.cache.invalidated$.subscribe((event) => invalidated.push(event));
     const response = await fetch(`${a.url}/logout`, { method: 'POST', headers: { cookie } });
@@ -157,13 +175,17 @@ describeWithRedis('event cache and fast auth with a real Redis', () => {
     expect(a.logger.lines.some((line) => line.level === 'warn' && /event cache is unavailable/.test(line.message))).toBe(true);
     await redis.start();
     // Once Redis answers again, a slow-path event re-writes the snapshot and the next one takes the fast path.
-    await socket.until(() => false, 1500).catch(() => undefined);
-    socket.send(`${PROFILE}.whoami`, {}, { pathname: '/back/1' });
-    await sleep(300);
+    // The cache's reconnect takes its own time: events until one is answered from the cache (no middleware call).
+    const deadline = Date.now() + 20_000;
+    for (let i = 1; ; i++) {
+      if (Date.now() > deadline) throw new Error('the event cache was never used again after Redis came back');
+      const calls = a.calls.session;
+      await whoami(socket, `/back/${i}`);
+      if (a.calls.session === calls) break;
+    }
     const afterRecovery = a.calls.session;
-    socket.send(`${PROFILE}.whoami`, {}, { pathname: '/back/2' });
-    socket.send(`${PROFILE}.whoami`, {}, { pathname: '/back/3' });
-    await sleep(500);
+    await whoami(socket, '/fast/1');
+    await whoami(socket, '/fast/2');
     expect(a.calls.session - afterRecovery).toBe(0);
     expect(await keys()).toHaveLength(1);
   }, 30_000);
