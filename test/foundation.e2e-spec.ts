@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Module } from '@nestjs/common';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
-import { ReflexBridgeModule } from '@reflex-bridge/nest';
+import { ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
 import { ChildState, Clock, CounterState } from './fixtures/counter.states.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -107,7 +107,8 @@ describe('the /_event protocol', () => {
     first.send(`${COUNTER}.setCount`, { value: 7 });
     await first.untilVar(COUNTER, 'count', 7);
     first.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const states = running.app.get(ReflexStateService);
+    await first.until(() => !states.isConnected(token), undefined, 'the server to see the first socket leave');
     const again = await open(token);
     await again.hydrate();
     expect(again.newTokens).toEqual([]);

@@ -48,8 +48,10 @@ async function subscribe(app: RunningApp, cookie?: string): Promise<RawSocket> {
   const socket = new RawSocket(app.url, undefined, { headers: cookie ? { cookie } : {} });
   await socket.connected();
   await socket.hydrate();
+  const live = app.app.get(LiveBroadcaster);
+  const before = live.subscriberCount(LABEL);
   socket.send(`${BOARD}.live_subscribe`);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await socket.until(() => live.subscriberCount(LABEL) > before, undefined, 'the live subscription');
   return socket;
 }
 
@@ -112,8 +114,7 @@ describe('live lists', () => {
     const client = await subscribe(app);
     expect(live.subscriberCount(LABEL)).toBe(before + 1);
     client.close();
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(live.subscriberCount(LABEL)).toBe(before);
+    await client.until(() => live.subscriberCount(LABEL) === before, undefined, 'the subscription to end with the socket');
   });
 });
 

@@ -78,7 +78,9 @@ describe('bridge metrics, AppState mirrors and the lean preset', () => {
     client.send(`${PAGE}.look`);
     client.send(`${PAGE}.act`);
     await client.untilVar(PAGE, 'hits', 3);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The total line is logged once the event's response ended, after its delta went out: wait for all three.
+    const totals = () => logger.lines.filter((line) => line.context === 'shop.performance' && line.message.startsWith('phase=total')).length;
+    await client.until(() => totals() === 3, 20_000, 'three phase=total lines');
     const lines = logger.lines.filter((line) => line.context === 'shop.performance' && line.level === 'debug').map((line) => line.message);
     const phasesOf = (handler: string) =>
       lines.filter((line) => line.includes(`handler=${PAGE}.${handler} `)).map((line) => /phase=(\w+)/.exec(line)![1]);

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 
+/** How long `until` and its relatives wait by default before failing. */
+const DEFAULT_WAIT_MS = 20_000;
+
 /** A StateUpdate as received. */
 export interface Update {
   delta?: Record<string, Record<string, unknown>>;
@@ -43,14 +46,18 @@ export class RawSocket {
     this.socket.emit('event', { name, payload, router_data: routerData });
   }
 
-  /** Waits until `predicate` holds over what was received, or fails after `timeoutMs`. */
-  async until(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  /**
+   * Waits until `predicate` holds, or fails after `timeoutMs`. It is checked on every message received and at
+   * least every 20 ms (for conditions outside this socket, such as a log line). The default deadline is generous:
+   * a loaded CI machine may take seconds for what takes milliseconds here, and a deadline only bounds a failure.
+   */
+  async until(predicate: () => boolean, timeoutMs = DEFAULT_WAIT_MS, what = 'condition'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`Timed out waiting for ${what}; updates: ${JSON.stringify(this.updates).slice(0, 2000)}; errors: ${JSON.stringify(this.errors)}`);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
+        const timer = setTimeout(resolve, Math.min(left, 20));
         this.waiters.push(() => {
           clearTimeout(timer);
           resolve();
@@ -70,7 +77,7 @@ export class RawSocket {
   }
 
   /** Waits until `var` of `fullName` equals `expected` (deep). */
-  async untilVar(fullName: string, name: string, expected: unknown, timeoutMs = 5000): Promise<void> {
+  async untilVar(fullName: string, name: string, expected: unknown, timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
     await this.until(() => JSON.stringify(this.latest(fullName, name)) === JSON.stringify(expected), timeoutMs, `${fullName}.${name} = ${JSON.stringify(expected)}`);
   }
 
@@ -81,7 +88,7 @@ export class RawSocket {
     this.send('reflex___state____state.reflex___state____on_load_internal_state.on_load_internal', {}, routerData);
     await this.until(
       () => this.updates.slice(before).some((u) => u.delta?.['reflex___state____state']?.['is_hydrated_rx_state_'] === true),
-      5000,
+      DEFAULT_WAIT_MS,
       'hydration',
     );
   }
