@@ -265,19 +265,59 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     const store = worker({ commandTimeoutMs: 300, lockTimeoutMs: 30_000, pollIntervalMs: 30_000 });
     await store.connect();
     const t = newToken();
-    await raw.sendCommand(['CLIENT', 'PAUSE', '1000', 'ALL']);
+    await raw.sendCommand(['CLIENT', 'PAUSE', '5000', 'ALL']);
     const { error, ms } = await rejectionOf(store.acquire(t));
     expect(error).toBeInstanceOf(StateStoreError);
     expect(error).toMatchObject({ code: 'timeout' });
     expect((error as Error).message).toMatch(/127\.0\.0\.1.*did not answer within 300 ms/);
-    expect(ms).toBeLessThan(900);
+    expect(ms).toBeLessThan(4000); // gave up on its own timeout, not when the pause ended
 
-    // Once Redis answers again, the lock it granted late is released, so the token is not blocked for 30 s.
-    await sleep(900);
-    const lease = await within(store.acquire(t), 5000);
+    // Once Redis answers again (the raw client's PING waits out the pause), the lock it granted late is released,
+    // so the token is not blocked for 30 s.
+    await raw.ping();
+    const lease = await within(store.acquire(t), 10_000);
     expect(lease).not.toBe('still waiting');
     await (lease as StateLease).release();
   }, 15_000);
+
+  it('answers outcome_unknown when a save was sent and its answer lost, since Redis may still apply it', async () => {
+    const store = worker({ commandTimeoutMs: 300, lockTimeoutMs: 30_000 });
+    await store.connect();
+    const t = newToken();
+    const lease = await store.acquire(t);
+    // Writes (scripts included) wait out the pause: the save is sent, times out, and lands afterwards.
+    await raw.sendCommand(['CLIENT', 'PAUSE', '3000', 'WRITE']);
+    const { error } = await rejectionOf(Promise.resolve().then(() => lease.save({ 'root.counter': { count: 5 } })));
+    expect(error).toBeInstanceOf(StateStoreError);
+    expect(error).toMatchObject({ code: 'outcome_unknown' });
+    expect((error as Error).message).toMatch(/may or may not have been applied/);
+    const deadline = Date.now() + 15_000;
+    while ((await raw.get(`rx:state:{${t}}`)) === null) {
+      if (Date.now() > deadline) throw new Error('the paused save never landed');
+      await sleep(20);
+    }
+    expect(JSON.parse((await raw.get(`rx:state:{${t}}`))!)).toEqual({ 'root.counter': { count: 5 } });
+    await lease.release();
+  }, 30_000);
+
+  it('keeps a provisional state for unusedTtlSeconds only, and gives it the full TTL once a handler saved it', async () => {
+    const store = worker({ ttlSeconds: 3600, unusedTtlSeconds: 60 });
+    await store.connect();
+    const t = newToken();
+    let lease = await store.acquire(t);
+    await lease.save({ root: { is_hydrated: true } }, { provisional: true });
+    await lease.release();
+    expect(await raw.pTTL(`rx:state:{${t}}`)).toBeLessThanOrEqual(60_000);
+    // Acquiring (a use that changes nothing) keeps the short expiry.
+    lease = await store.acquire(t);
+    expect(await raw.pTTL(`rx:state:{${t}}`)).toBeLessThanOrEqual(60_000);
+    await lease.save({ root: { is_hydrated: true }, 'root.counter': { count: 1 } });
+    await lease.release();
+    expect(await raw.pTTL(`rx:state:{${t}}`)).toBeGreaterThan(60_000);
+    lease = await store.acquire(t);
+    expect(await raw.pTTL(`rx:state:{${t}}`)).toBeGreaterThan(60_000);
+    await lease.release();
+  });
 
   it('fails cleanly while Redis is down and works again after it restarts, with the same store', async () => {
     const logger = recordingLogger();
