@@ -8,6 +8,8 @@ import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { RawSocket } from './support/raw-socket.js';
+import { randomUUID } from 'node:crypto';
+import { StateStore } from '@reflex-bridge/nest';
 
 const FILTER = 'reflex___state____state.filter_state';
 
@@ -69,5 +71,19 @@ describe('the shop: a live product list updated by staff over HTTP', () => {
     expect(anonymous.status).toBe(401);
     const invalid = await fetch(`${url}/staff/products/1`, { method: 'PATCH', headers: { cookie: await login('staff', 'staff123'), 'content-type': 'application/json' }, body: JSON.stringify({ price: 'free' }) });
     expect(invalid.status).toBe(400);
+  });
+
+  it('gives a like over HTTP only to a token that has state, and creates none for others', async () => {
+    const LIKES = 'reflex___state____state.likes_state';
+    const tab = new RawSocket(url);
+    await tab.connected();
+    await tab.hydrate();
+    expect((await fetch(`${url}/likes/${tab.token}`, { method: 'POST' })).status).toBe(204);
+    await tab.untilVar(LIKES, 'count', 1);
+    const stranger = randomUUID();
+    expect((await fetch(`${url}/likes/${stranger}`, { method: 'POST' })).status).toBe(404);
+    expect((await fetch(`${url}/likes/${encodeURIComponent('not a token!')}`, { method: 'POST' })).status).toBe(404);
+    expect(await app.get(StateStore).read(stranger)).toBeNull();
+    tab.close();
   });
 });
