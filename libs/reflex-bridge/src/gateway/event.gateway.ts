@@ -15,6 +15,7 @@ import { ClientErrorLog } from './client-error-log.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
 import { SessionTracker } from '../bridge/session-tracker.service.js';
 import { ClusterLink } from './cluster-link.js';
+import { OriginPolicy } from '../security/origin-policy.js';
 
 /** Client tokens Reflex generates are uuid4; accept any similar opaque id, nothing that could smuggle data. */
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
@@ -51,6 +52,7 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     private readonly registry: ClientRegistry,
     private readonly liveLists: LiveListSubscriptions,
     private readonly sessions: SessionTracker,
+    private readonly origins: OriginPolicy,
   ) {}
 
   private cluster?: ClusterLink;
@@ -78,15 +80,9 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       pingInterval: pingIntervalMs,
       pingTimeout: pingTimeoutMs,
       ...(corsOrigins !== undefined ? { cors: { origin: corsOrigins, credentials: true } } : {}),
-      // CORS does not govern WebSocket upgrades: check the Origin header ourselves when origins are listed.
-      ...(Array.isArray(corsOrigins)
-        ? {
-            allowRequest: (request: IncomingMessage, callback: (error: string | null | undefined, success: boolean) => void) => {
-              const origin = request.headers.origin;
-              callback(null, origin === undefined || corsOrigins.includes(origin));
-            },
-          }
-        : {}),
+      // CORS does not govern WebSocket upgrades, and browsers send cookies with them from any page: the
+      // origin policy refuses handshakes from other origins than the app's own and the listed ones.
+      allowRequest: this.origins.allowRequest,
     });
     const namespace = this.server.of(path);
     namespace.use((socket, next) => {
