@@ -165,10 +165,13 @@ describe('bridge tiers with real express-session and passport', () => {
     client.send(`${ACCOUNT}.login`, { username: 'alice', password: 'wonderland' });
     await client.untilVar(ACCOUNT, 'seen', 'alice');
     await client.until(() => client.updates.some((update) => update.events?.[0]?.name === '_bridge_session_cookie'));
-    const handoff = client.updates.find((update) => update.events?.[0]?.name === '_bridge_session_cookie')!.events![0].payload.url as string;
+    const { url: handoff, secret } = client.updates.find((update) => update.events?.[0]?.name === '_bridge_session_cookie')!.events![0].payload as { url: string; secret: string };
     expect(client.latest(ACCOUNT, 'isAuthenticated')).toBe(true);
+    // The secret comes over the socket only, never in the URL; the tab proves itself with it and its token.
+    expect(handoff).not.toContain(secret);
+    const proof = { 'x-reflex-handoff': secret, 'reflex-client-token': client.token };
 
-    const response = await fetch(`${running.url}${handoff}`, { method: 'POST' });
+    const response = await fetch(`${running.url}${handoff}`, { method: 'POST', headers: proof });
     expect(response.status).toBe(200);
     const setCookie = response.headers.get('set-cookie')!;
     expect(setCookie).toMatch(/^connect\.sid=/);
@@ -176,7 +179,7 @@ describe('bridge tiers with real express-session and passport', () => {
     expect(await me(running.url, setCookie.split(';')[0])).toBe('alice');
 
     // Replaying the handoff is refused.
-    const replay = await fetch(`${running.url}${handoff}`, { method: 'POST' });
+    const replay = await fetch(`${running.url}${handoff}`, { method: 'POST', headers: proof });
     expect(replay.status).toBe(410);
     expect(replay.headers.get('set-cookie')).toBeNull();
 

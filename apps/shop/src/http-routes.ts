@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { INestApplication } from '@nestjs/common';
 import express from 'express';
+import { SameOriginMiddleware } from '@reflex-bridge/nest';
 import type { AuthMiddleware } from './auth/auth-middleware.js';
 import type { SessionUser } from './auth/user.entity.js';
 
@@ -19,6 +20,9 @@ function packageRoot(name: string): string {
  */
 export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): void {
   const http = app.getHttpAdapter().getInstance() as express.Express;
+  // CSRF defence for every state-changing route below and in the controllers (login, logout, staff, likes):
+  // a browser POST/PATCH/DELETE from another origin than the shop's own or FRONTEND_ORIGINS gets a 403.
+  app.use(app.get(SameOriginMiddleware).use);
   app.use(...auth.chain);
   http.use('/vendor/socket.io-client', express.static(join(packageRoot('socket.io-client'), 'dist')));
   http.use('/vendor/reflex-client', express.static(dirname(fileURLToPath(import.meta.resolve('@reflex-bridge/client')))));

@@ -11,6 +11,12 @@ export interface ShopConfig {
   production: boolean;
   /** Behind a TLS proxy that sets X-Forwarded-For/-Proto (TRUST_PROXY=1): trust those headers. */
   trustProxy: boolean;
+  /**
+   * Origins besides the shop's own that browsers may use it from (FRONTEND_ORIGINS, comma-separated, e.g.
+   * `http://localhost:5173` for a frontend dev server): they may open the event socket, complete logins and post
+   * to the HTTP routes. Unset: the shop's own origin only.
+   */
+  frontendOrigins?: string[];
 }
 
 export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig {
@@ -22,5 +28,12 @@ export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig
     sessionSecret: env.SESSION_SECRET ?? 'shop-dev-secret-change-me',
     production: env.NODE_ENV === 'production',
     trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
+    frontendOrigins: listOf(env.FRONTEND_ORIGINS),
   };
+}
+
+/** `a, b,c` → `['a', 'b', 'c']`; unset or blank → undefined. */
+function listOf(value: string | undefined): string[] | undefined {
+  const items = (value ?? '').split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+  return items.length > 0 ? items : undefined;
 }

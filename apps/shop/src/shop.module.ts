@@ -38,6 +38,9 @@ export class ShopModule implements OnApplicationBootstrap {
             production: config.production,
             // Several workers: states, the event cache, live updates and the socket adapter share this Redis.
             redisUrl: config.redisUrl,
+            // Browsers may act with the user's cookies from the shop's own origin and these only (socket,
+            // login handoff, and the POST routes through SameOriginMiddleware).
+            corsOrigins: config.frontendOrigins,
             bridge: { mode: 'full', authMiddleware: middleware.chain, trustProxy: config.trustProxy },
           }),
         }),

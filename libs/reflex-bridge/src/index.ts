@@ -25,6 +25,10 @@ export { AppState } from './bridge/app-state.js';
 export { currentRequest, currentUser, currentSession, currentToken, NoRequestError } from './bridge/event-context.js';
 export { SyntheticRequest } from './bridge/synthetic-request.js';
 export { SESSION_COOKIE_EVENT } from './bridge/bridge-runner.service.js';
+export { HANDOFF_SECRET_HEADER, CLIENT_TOKEN_HEADER } from './bridge/cookie-handoff.route.js';
+
+export { OriginPolicy, ORIGIN_NOT_ALLOWED_MESSAGE, type OriginPolicyOptions, type OriginVerdict, type OriginCheckedRequest } from './security/origin-policy.js';
+export { SameOriginMiddleware } from './security/same-origin.middleware.js';
 
 export { EventCacheService } from './cache/event-cache.service.js';
 export type { EventCacheOptions, FastAuthOptions, AuthSnapshot, EventCacheInvalidation } from './cache/event-cache.options.js';

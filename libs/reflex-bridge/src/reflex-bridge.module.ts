@@ -25,6 +25,8 @@ import { LIVE_OPTIONS, type LiveOptions } from './live/live.options.js';
 import { LiveBroadcaster } from './live/live-broadcaster.service.js';
 import { LiveListSubscriptions } from './live/live-list-subscriptions.service.js';
 import { RedisTransport } from './live/transports/redis.transport.js';
+import { OriginPolicy } from './security/origin-policy.js';
+import { SameOriginMiddleware } from './security/same-origin.middleware.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -60,6 +62,13 @@ import { RedisTransport } from './live/transports/redis.transport.js';
       }),
       inject: [RESOLVED_OPTIONS],
     },
+    {
+      // One policy for the event socket, the cookie handoff and the app's SameOriginMiddleware.
+      provide: OriginPolicy,
+      useFactory: (options: ResolvedReflexBridgeOptions) => new OriginPolicy({ allowedOrigins: options.corsOrigins, trustProxy: options.bridge.trustProxy }),
+      inject: [RESOLVED_OPTIONS],
+    },
+    SameOriginMiddleware,
     LiveBroadcaster,
     LiveListSubscriptions,
     StateRegistry,
@@ -74,7 +83,7 @@ import { RedisTransport } from './live/transports/redis.transport.js';
     EventGateway,
     ReflexStateService,
   ],
-  exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, RESOLVED_OPTIONS],
+  exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, OriginPolicy, SameOriginMiddleware, RESOLVED_OPTIONS],
 })
 export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implements OnApplicationShutdown {
   constructor(private readonly store: StateStore) {

@@ -43,6 +43,16 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ bridge: { authMiddleware: ['x' as never] } })).toThrow('invalid option "bridge.authMiddleware"');
   });
 
+  it('normalises corsOrigins to origins and refuses entries that are not origins', () => {
+    expect(resolveOptions({ corsOrigins: ['http://localhost:3000/', 'HTTPS://App.Example.com:443'] }).corsOrigins).toEqual(['http://localhost:3000', 'https://app.example.com']);
+    expect(resolveOptions({ corsOrigins: true }).corsOrigins).toBe(true);
+    expect(resolveOptions({}).corsOrigins).toBeUndefined();
+    for (const bad of ['*', 'null', 'localhost:3000', 'https://app.example.com/app', 'https://app.example.com?x=1', 'https://user@app.example.com']) {
+      expect(() => resolveOptions({ corsOrigins: ['http://ok.example', bad] })).toThrow('invalid option "corsOrigins[1]"');
+    }
+    expect(() => resolveOptions({ corsOrigins: 'https://app.example.com' as never })).toThrow('invalid option "corsOrigins"');
+  });
+
   it('accepts metrics as true or as an object', () => {
     expect(resolveOptions({ metrics: true }).metrics).toEqual({ logger: 'ReflexBridgeMetrics', log: true, registry: undefined });
     expect(resolveOptions({ metrics: { logger: 'shop.performance' } }).metrics?.logger).toBe('shop.performance');

@@ -53,9 +53,13 @@ export interface ReflexBridgeModuleOptions {
    */
   production?: boolean;
   /**
-   * Origins allowed to open the event socket. A list is enforced on the WebSocket handshake too (a
-   * browser connection whose `Origin` is not listed is refused); `true` allows any origin.
-   * @default undefined (no CORS headers; any origin may connect, so rely on SameSite session cookies)
+   * Origins besides the app's own that browsers may act from with the user's cookies: open the event socket,
+   * redeem a session cookie handoff, and pass `SameOriginMiddleware`. Each entry is an origin
+   * (`scheme://host[:port]`, e.g. `http://localhost:3000` for a frontend served by its own dev server); they also
+   * get CORS headers (with credentials) on the event channel and the handoff route. `true` allows every origin,
+   * explicitly. A browser request from any other origin is refused; requests without `Origin` and
+   * `Sec-Fetch-Site` (non-browser clients) are not affected. See docs/security.md, "The origin policy".
+   * @default undefined (the app's own origin only: scheme, host and port of the request, see `bridge.trustProxy`)
    */
   corsOrigins?: string[] | boolean;
   /**
@@ -239,6 +243,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds < 0) {
     throw new InvalidOptionError('eventCache.ttlSeconds', `expected a number of seconds ≥ 0, got ${JSON.stringify(ttlSeconds)}`);
   }
+  const corsOrigins = resolveCorsOrigins(options.corsOrigins);
   if (options.redisUrl !== undefined && (typeof options.redisUrl !== 'string' || !/^rediss?:\/\//.test(options.redisUrl))) {
     throw new InvalidOptionError('redisUrl', 'expected a URL such as redis://localhost:6379');
   }
@@ -262,7 +267,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
     unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
     production: options.production ?? DEFAULT_OPTIONS.production,
-    corsOrigins: options.corsOrigins,
+    corsOrigins,
     pingIntervalMs: positiveNumber('pingIntervalMs', options.pingIntervalMs) ?? DEFAULT_OPTIONS.pingIntervalMs,
     pingTimeoutMs: positiveNumber('pingTimeoutMs', options.pingTimeoutMs) ?? DEFAULT_OPTIONS.pingTimeoutMs,
     stateStore: options.stateStore,
@@ -281,6 +286,25 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
       asyncContext: bridge.asyncContext ?? DEFAULT_OPTIONS.bridge.asyncContext,
     },
   };
+}
+
+/** A list of origins, each normalised as browsers send it (`https://app.example.com`, no path, no default port). */
+function resolveCorsOrigins(value: unknown): string[] | boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  if (!Array.isArray(value)) throw new InvalidOptionError('corsOrigins', 'expected an array of origins such as "https://app.example.com", or true for any origin');
+  return value.map((entry: unknown, index) => {
+    let url: URL | undefined;
+    try {
+      url = typeof entry === 'string' ? new URL(entry) : undefined;
+    } catch {
+      url = undefined;
+    }
+    // An origin has no path, query or credentials; "*" and "null" are not origins (use `true` for any origin).
+    if (!url || url.origin === 'null' || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password) {
+      throw new InvalidOptionError(`corsOrigins[${index}]`, `expected an origin such as "https://app.example.com" (scheme, host, optional port), got ${JSON.stringify(entry)}`);
+    }
+    return url.origin;
+  });
 }
 
 function resolveFastAuth(fastAuth: ReflexBridgeModuleOptions['fastAuth']): ResolvedReflexBridgeOptions['fastAuth'] {

@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { ReflexClient, type StateListener } from './reflex.client.js';
-export type { ReflexClientOptions, ReflexSocketOptions } from './reflex-client.options.js';
+export type { ReflexClientOptions, ReflexSocketOptions, SessionCookieHandoff } from './reflex-client.options.js';
 export type { ConnectionStatus } from './connection.status.js';
 export { ConnectionError, type ConnectionErrorDetails, type ConnectionErrorKind } from './connection.error.js';
 export { StateStore, stripFieldMarker, type StateVars } from './state.store.js';
@@ -26,6 +26,8 @@ export {
   ON_LOAD_INTERNAL_EVENT,
   ROOT_STATE_NAME,
   SESSION_COOKIE_EVENT,
+  HANDOFF_SECRET_HEADER,
+  CLIENT_TOKEN_HEADER,
   SocketMessage,
   TOKEN_STORAGE_KEY,
 } from './protocol.constants.js';

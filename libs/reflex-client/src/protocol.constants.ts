@@ -4,8 +4,18 @@ export const FIELD_MARKER = '_rx_state_';
 /** Full name of Reflex's root state (`reflex.state.State`). */
 export const ROOT_STATE_NAME = 'reflex___state____state';
 
-/** Frontend event a ReflexBridge server sends after an event changed the session cookie (login/logout). */
+/**
+ * Frontend event a ReflexBridge server sends after an event changed the session cookie (login/logout). Its
+ * payload is `{ url, secret }`: POST to `url` with {@link HANDOFF_SECRET_HEADER} set to `secret` and
+ * {@link CLIENT_TOKEN_HEADER} set to the tab's token, credentials included.
+ */
 export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
+
+/** Request header that carries a session cookie handoff's secret back to the server. */
+export const HANDOFF_SECRET_HEADER = 'X-Reflex-Handoff';
+
+/** Request header that carries the tab's client token on HTTP calls (the cookie handoff, Reflex uploads). */
+export const CLIENT_TOKEN_HEADER = 'Reflex-Client-Token';
 
 /** The root var that tells whether the hydrate sequence (and the page's on-load handlers) finished. */
 export const IS_HYDRATED_KEY = `is_hydrated${FIELD_MARKER}`;

@@ -7,6 +7,16 @@ import type { TokenStorage } from './token.store.js';
 /** Socket.IO options passed through to `io()`. The client always sets `reconnection`, `forceNew`, `autoConnect` and the `token` query itself. */
 export type ReflexSocketOptions = Partial<ManagerOptions & SocketOptions>;
 
+/** What a session cookie handoff needs besides its URL: the proof that this tab is the one whose event ran. */
+export interface SessionCookieHandoff {
+  /** The handoff's secret, received over this tab's socket. */
+  secret: string;
+  /** This tab's client token. */
+  token: string;
+  /** The request headers carrying both (`X-Reflex-Handoff`, `Reflex-Client-Token`). */
+  headers: Record<string, string>;
+}
+
 /** Options of {@link ReflexClient}. */
 export interface ReflexClientOptions {
   /**
@@ -46,11 +56,14 @@ export interface ReflexClientOptions {
   onClientEvent?: (event: ClientEvent) => void;
   /**
    * Completes a login or logout that happened in an event handler: the server sends
-   * `_bridge_session_cookie {url}` and the client POSTs to that URL (same origin, credentials included) to
-   * receive the new HttpOnly session cookie. Pass a function to do it yourself, or `false` to skip it.
-   * @default a `fetch(url, { method: 'POST', credentials: 'include' })` against the server's origin
+   * `_bridge_session_cookie {url, secret}` and the client POSTs to that URL, credentials included, with the
+   * headers `X-Reflex-Handoff: <secret>` and `Reflex-Client-Token: <token>`, to receive the new HttpOnly session
+   * cookie. The server refuses the POST without those headers. Pass a function to do it yourself (send
+   * `handoff.headers`), or `false` to skip it.
+   * @default `fetch(url, { method: 'POST', credentials: 'include', headers: handoff.headers })` against the server's
+   * origin; a non-2xx answer is reported to `onConnectionError` listeners
    */
-  sessionCookieHandoff?: ((url: string) => Promise<unknown>) | false;
+  sessionCookieHandoff?: ((url: string, handoff: SessionCookieHandoff) => Promise<unknown>) | false;
   /** Reconnect policy, or `false` to never reconnect on its own. */
   reconnect?: ReconnectOptions | false;
   /**

@@ -31,6 +31,10 @@ class TestReflexServer {
   readonly handshakes: string[] = [];
   readonly received: Received[] = [];
   readonly clientErrors: unknown[] = [];
+  /** HTTP requests to the server (the session cookie handoff): method, path and headers. */
+  readonly httpRequests: Array<{ method: string; url: string; headers: Record<string, unknown> }> = [];
+  /** Status the handoff URL answers with. */
+  handoffStatus = 200;
   /** Tokens the server replaces (sends `new_token`) when a socket connects with them. */
   readonly replaceTokens = new Map<string, string>();
   private readonly counts = new Map<string, number>();
@@ -40,7 +44,11 @@ class TestReflexServer {
   url = '';
 
   async start(): Promise<void> {
-    this.http = createServer();
+    this.http = createServer((request, response) => {
+      this.httpRequests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+      response.statusCode = this.handoffStatus;
+      response.end('{}');
+    });
     this.io = new Server(this.http, { path: '/_event', transports: ['websocket'] });
     this.nsp = this.io.of('/_event');
     this.nsp.use((socket, next) => {
@@ -120,6 +128,9 @@ class TestReflexServer {
             { name: `${COUNTER}.increment`, payload: { by: 10 } },
           ],
         });
+        break;
+      case `${COUNTER}.login`:
+        socket.emit('event', { events: [{ name: '_bridge_session_cookie', payload: { url: '/_bridge/session-cookie/abc', secret: 's3cret' } }] });
         break;
       default:
         socket.emit('bridge_error', { code: 'unknown_handler', message: `No handler named ${event.name}.`, event: event.name });
@@ -420,6 +431,39 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(allEvents).toEqual(['_redirect', '_call_function']);
     expect((globalThis as { evaluated?: unknown }).evaluated).toBeUndefined();
     expect(server.received.at(-1)).toMatchObject({ name: `${COUNTER}.increment`, payload: { by: 10 }, router_data: { pathname: '/' } });
+  });
+
+  it('redeems a session cookie handoff with a POST carrying the secret and the tab token, and reports a refusal', async () => {
+    const errors: ConnectionError[] = [];
+    const client = makeClient();
+    client.onConnectionError((error) => errors.push(error));
+    await client.connect();
+    client.call(COUNTER, 'login');
+    await until(() => server.httpRequests.length === 1);
+    expect(server.httpRequests[0]).toMatchObject({
+      method: 'POST',
+      url: '/_bridge/session-cookie/abc',
+      headers: { 'x-reflex-handoff': 's3cret', 'reflex-client-token': client.token },
+    });
+    expect(errors).toEqual([]);
+
+    server.handoffStatus = 403;
+    client.call(COUNTER, 'login');
+    await until(() => errors.length === 1);
+    expect(errors[0].message).toMatch(/Session cookie handoff failed: .*403/);
+  });
+
+  it('hands a custom sessionCookieHandoff the URL, the secret, the token and the headers to send', async () => {
+    const calls: Array<[string, unknown]> = [];
+    const client = makeClient({ sessionCookieHandoff: async (url, handoff) => void calls.push([url, handoff]) });
+    await client.connect();
+    client.call(COUNTER, 'login');
+    await until(() => calls.length === 1);
+    expect(calls[0]).toEqual([
+      `${server.url}/_bridge/session-cookie/abc`,
+      { secret: 's3cret', token: client.token, headers: { 'X-Reflex-Handoff': 's3cret', 'Reflex-Client-Token': client.token } },
+    ]);
+    expect(server.httpRequests).toEqual([]);
   });
 
   it('answers ping() with a round-trip time and reports client errors', async () => {

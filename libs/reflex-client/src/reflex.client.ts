@@ -7,6 +7,8 @@ import { ListenerSet, type Unsubscribe } from './listener.set.js';
 import type { OutboundEvent } from './outbound-event.types.js';
 import {
   SESSION_COOKIE_EVENT,
+  HANDOFF_SECRET_HEADER,
+  CLIENT_TOKEN_HEADER,
   DEFAULT_EVENT_PATH,
   HYDRATE_EVENT,
   IS_HYDRATED_KEY,
@@ -558,20 +560,29 @@ export class ReflexClient {
       if (typeof path === 'string') this.redirectCallback.emit(path, toRedirectOptions(event.payload));
     } else if (event.name === SESSION_COOKIE_EVENT) {
       const url = event.payload['url'];
-      if (typeof url === 'string') this.redeemSessionCookie(url);
+      const secret = event.payload['secret'];
+      if (typeof url === 'string') this.redeemSessionCookie(url, typeof secret === 'string' ? secret : '');
     } else {
       this.clientEventCallback.emit(event);
     }
   }
 
-  /** POSTs to the one-time URL that hands the browser its new HttpOnly session cookie. */
-  private redeemSessionCookie(path: string): void {
+  /**
+   * POSTs to the one-time URL that hands the browser its new HttpOnly session cookie, proving it is this tab:
+   * the secret that came over this socket and the tab's token go in headers (which a page on another site
+   * cannot send without the server approving its CORS preflight).
+   */
+  private redeemSessionCookie(path: string, secret: string): void {
     const handoff = this.options.sessionCookieHandoff;
     if (handoff === false) return;
     const url = new URL(path, this.endpoint).href;
+    const headers = { [HANDOFF_SECRET_HEADER]: secret, [CLIENT_TOKEN_HEADER]: this.tokens.token };
+    // `include` so a frontend served from another (listed) origin than the server still receives the cookie.
     const request = handoff
-      ? handoff(url)
-      : globalThis.fetch(url, { method: 'POST', credentials: 'include' });
+      ? handoff(url, { secret, token: this.tokens.token, headers })
+      : globalThis.fetch(url, { method: 'POST', credentials: 'include', headers }).then((response) => {
+          if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        });
     request.catch((error: unknown) => {
       this.connectionErrorListeners.emit(new ConnectionError('connect_error', `Session cookie handoff failed: ${String(error)}`));
     });

@@ -29,7 +29,10 @@ import { contextOf } from './event-context.js';
 import { cookieNames, mergeSetCookies } from './cookie-header.js';
 import { then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
 
-/** Socket message a client answers by redeeming a cookie handoff over HTTP. */
+/**
+ * Frontend event a client answers by redeeming a cookie handoff over HTTP. Payload `{ url, secret }`: the client
+ * POSTs to `url` with the headers `X-Reflex-Handoff: <secret>` and `Reflex-Client-Token: <its token>`.
+ */
 export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
 
 /** The result of running an event's tier, handed back to the bridge after the handler. */
@@ -389,8 +392,9 @@ export class BridgeRunner implements OnModuleInit {
     const presented = outcome.request?.cookies ?? {};
     const expected: Record<string, string | undefined> = {};
     for (const name of cookieNames(setCookies)) expected[name] = presented[name];
-    return this.handoffs.issue(setCookies, expected).then((token) => {
-      client.emitUpdate({ events: [{ name: SESSION_COOKIE_EVENT, payload: { url: `${this.options.cookieHandoffPath}/${token}` } }] });
+    // The secret travels over this socket only; the tab sends it back in a header with its token.
+    return this.handoffs.issue(setCookies, expected, client.token ?? '').then(({ id, secret }) => {
+      client.emitUpdate({ events: [{ name: SESSION_COOKIE_EVENT, payload: { url: `${this.options.cookieHandoffPath}/${id}`, secret } }] });
     });
   }
 

@@ -50,7 +50,9 @@ export interface BridgeOptions {
    * Trust the proxy in front of the app: the last `X-Forwarded-For` entry (what the proxy saw) becomes the
    * client IP, and
    * `X-Forwarded-Proto: https` makes bridged requests secure (needed for `cookie.secure` sessions to issue
-   * cookies on login over an event). Set it when the app runs behind a proxy.
+   * cookies on login over an event). The origin policy then takes the app's own origin from the last
+   * `X-Forwarded-Proto` and `X-Forwarded-Host` entries (else the `Host` header), so a page served over HTTPS by
+   * the proxy counts as same-origin. Set it when the app runs behind a proxy.
    * @default false
    */
   trustProxy?: boolean;

@@ -3,12 +3,40 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { OriginPolicy } from '../security/origin-policy.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { parseCookieHeader } from './cookie-header.js';
 
+/** Request header carrying the handoff's secret, which the tab received over its socket. */
+export const HANDOFF_SECRET_HEADER = 'x-reflex-handoff';
+/** Request header carrying the redeeming tab's client token (the header Reflex uses for uploads too). */
+export const CLIENT_TOKEN_HEADER = 'reflex-client-token';
+
+/** Longest header value read: a secret or token is far shorter; anything longer is not one. */
+const MAX_PROOF_CHARS = 256;
+
+function singleHeader(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_PROOF_CHARS ? value : undefined;
+}
+
+function answer(res: ServerResponse, status: number, body: { code: string; message: string } | { ok: true }): void {
+  res.statusCode = status;
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify(body));
+}
+
 /**
- * Serves `POST <cookieHandoffPath>/<token>`: answers with the `Set-Cookie` headers an event parked under that
- * single-use token (see {@link CookieHandoffService}), or 410 when the token is spent, expired or unknown.
+ * Serves `POST <cookieHandoffPath>/<id>`: answers with the `Set-Cookie` headers an event parked under that
+ * single-use id (see {@link CookieHandoffService}), to the tab that ran the event only.
+ *
+ * - A browser request from an origin the {@link OriginPolicy} refuses (another site's page posting a form, say)
+ *   gets 403 `origin_not_allowed`, and the handoff stays unspent.
+ * - A request without the `X-Reflex-Handoff` secret and `Reflex-Client-Token` headers gets 403 `handoff_refused`.
+ *   Custom headers also mean a cross-origin page needs a CORS preflight, which is approved only for origins in
+ *   `corsOrigins` (a frontend served from its own origin).
+ * - A spent, expired or unknown id, a wrong secret, another tab's token, or other session cookies than the
+ *   socket had get 410 `handoff_invalid`.
  */
 @Injectable()
 export class CookieHandoffRoute implements OnModuleInit {
@@ -16,25 +44,70 @@ export class CookieHandoffRoute implements OnModuleInit {
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly handoffs: CookieHandoffService,
+    private readonly origins: OriginPolicy,
   ) {}
 
   onModuleInit(): void {
     const adapter = this.adapterHost.httpAdapter;
     if (!adapter) return;
     const prefix = `${this.options.cookieHandoffPath}/`;
-    adapter.post(`${this.options.cookieHandoffPath}/:token`, async (req: IncomingMessage, res: ServerResponse) => {
+    const route = `${this.options.cookieHandoffPath}/:id`;
+    adapter.options(route, (req: IncomingMessage, res: ServerResponse) => {
+      // The preflight of a frontend on a listed origin; nothing else is approved.
+      if (!this.allowCrossOrigin(req, res)) {
+        answer(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
+        return;
+      }
+      res.setHeader('Access-Control-Allow-Methods', 'POST');
+      res.setHeader('Access-Control-Allow-Headers', `${HANDOFF_SECRET_HEADER}, ${CLIENT_TOKEN_HEADER}`);
+      res.setHeader('Access-Control-Max-Age', '600');
+      res.statusCode = 204;
+      res.end();
+    });
+    adapter.post(route, async (req: IncomingMessage, res: ServerResponse) => {
+      const verdict = this.origins.check(req);
+      if (!verdict.allowed) {
+        this.origins.reportRefusal(verdict, 'a session cookie handoff');
+        answer(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
+        return;
+      }
+      this.allowCrossOrigin(req, res);
+      const secret = singleHeader(req.headers[HANDOFF_SECRET_HEADER]);
+      const clientToken = singleHeader(req.headers[CLIENT_TOKEN_HEADER]);
+      if (!secret || !clientToken) {
+        answer(res, 403, {
+          code: 'handoff_refused',
+          message: `Redeem the handoff from the tab it was sent to, with the ${HANDOFF_SECRET_HEADER} and ${CLIENT_TOKEN_HEADER} headers.`,
+        });
+        return;
+      }
       const url = req.url ?? '';
-      const token = decodeURIComponent(url.slice(url.indexOf(prefix) + prefix.length).split('?')[0]);
-      const setCookies = await this.handoffs.redeem(token, parseCookieHeader(req.headers.cookie));
-      res.setHeader('Cache-Control', 'no-store');
-      res.setHeader('Content-Type', 'application/json');
+      let id: string;
+      try {
+        id = decodeURIComponent(url.slice(url.indexOf(prefix) + prefix.length).split('?')[0]);
+      } catch {
+        id = '';
+      }
+      const setCookies = await this.handoffs.redeem(id, { cookies: parseCookieHeader(req.headers.cookie), secret, clientToken });
       if (!setCookies) {
-        res.statusCode = 410;
-        res.end(JSON.stringify({ code: 'handoff_invalid', message: 'This session cookie handoff is spent, expired or unknown.' }));
+        answer(res, 410, { code: 'handoff_invalid', message: 'This session cookie handoff is spent, expired, unknown or not this tab\'s.' });
         return;
       }
       res.setHeader('Set-Cookie', setCookies);
-      res.end(JSON.stringify({ ok: true }));
+      answer(res, 200, { ok: true });
     });
+  }
+
+  /**
+   * CORS headers (with credentials) for a request whose `Origin` is listed in `corsOrigins` and is not the
+   * app's own: what lets a frontend served from another origin read the answer. Returns whether it is one.
+   */
+  private allowCrossOrigin(req: IncomingMessage, res: ServerResponse): boolean {
+    res.setHeader('Vary', 'Origin');
+    const origin = req.headers.origin;
+    if (typeof origin !== 'string' || origin === 'null' || !this.origins.isListed(origin)) return false;
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Access-Control-Allow-Credentials', 'true');
+    return true;
   }
 }

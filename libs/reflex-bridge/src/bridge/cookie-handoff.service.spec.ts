@@ -6,33 +6,42 @@ describe('CookieHandoffService', () => {
     jest.useRealTimers();
   });
   const service = () => new CookieHandoffService({ redisUrl: undefined });
+  const TAB = 'tab-token-1';
 
-  it('hands the cookies over once, to a browser presenting the expected cookies', async () => {
+  it('hands the cookies over once, to the tab presenting its secret, its token and the expected cookies', async () => {
     const handoffs = service();
-    const token = await handoffs.issue(['sid=new; HttpOnly'], { sid: 'old' });
-    expect(await handoffs.redeem(token, { sid: 'other' })).toBeUndefined();
-    const second = await handoffs.issue(['sid=new; HttpOnly'], { sid: 'old' });
-    expect(await handoffs.redeem(second, { sid: 'old' })).toEqual(['sid=new; HttpOnly']);
-    expect(await handoffs.redeem(second, { sid: 'old' })).toBeUndefined();
+    const { id, secret } = await handoffs.issue(['sid=new; HttpOnly'], { sid: 'old' }, TAB);
+    expect(await handoffs.redeem(id, { cookies: { sid: 'other' }, secret, clientToken: TAB })).toBeUndefined();
+    // A refused attempt does not spend it.
+    expect(await handoffs.redeem(id, { cookies: { sid: 'old' }, secret, clientToken: TAB })).toEqual(['sid=new; HttpOnly']);
+    expect(await handoffs.redeem(id, { cookies: { sid: 'old' }, secret, clientToken: TAB })).toBeUndefined();
+  });
+
+  it('refuses a wrong secret and another tab\'s token', async () => {
+    const handoffs = service();
+    const { id, secret } = await handoffs.issue(['sid=new'], { sid: undefined }, TAB);
+    expect(await handoffs.redeem(id, { cookies: {}, secret: `${secret}x`, clientToken: TAB })).toBeUndefined();
+    expect(await handoffs.redeem(id, { cookies: {}, secret: '', clientToken: TAB })).toBeUndefined();
+    expect(await handoffs.redeem(id, { cookies: {}, secret, clientToken: 'another-tab' })).toBeUndefined();
+    expect(await handoffs.redeem(id, { cookies: {}, secret, clientToken: TAB })).toEqual(['sid=new']);
   });
 
   it('expects "no cookie" when the browser had none', async () => {
     const handoffs = service();
-    const token = await handoffs.issue(['sid=new'], { sid: undefined });
-    expect(await handoffs.redeem(token, { sid: 'planted' })).toBeUndefined();
-    const again = await handoffs.issue(['sid=new'], { sid: undefined });
-    expect(await handoffs.redeem(again, {})).toEqual(['sid=new']);
+    const { id, secret } = await handoffs.issue(['sid=new'], { sid: undefined }, TAB);
+    expect(await handoffs.redeem(id, { cookies: { sid: 'planted' }, secret, clientToken: TAB })).toBeUndefined();
+    expect(await handoffs.redeem(id, { cookies: {}, secret, clientToken: TAB })).toEqual(['sid=new']);
   });
 
-  it('refuses an expired token', async () => {
+  it('refuses an expired handoff', async () => {
     jest.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z'), doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
     const handoffs = service();
-    const token = await handoffs.issue(['sid=new'], {});
+    const { id, secret } = await handoffs.issue(['sid=new'], {}, TAB);
     jest.setSystemTime(new Date('2026-01-01T00:00:31Z'));
-    expect(await handoffs.redeem(token, {})).toBeUndefined();
+    expect(await handoffs.redeem(id, { cookies: {}, secret, clientToken: TAB })).toBeUndefined();
   });
 
-  it('refuses unknown tokens', async () => {
-    expect(await service().redeem('made-up', {})).toBeUndefined();
+  it('refuses unknown ids', async () => {
+    expect(await service().redeem('made-up', { cookies: {}, secret: 'x', clientToken: TAB })).toBeUndefined();
   });
 });

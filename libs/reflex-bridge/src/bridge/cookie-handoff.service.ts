@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { createKeyv } from '@keyv/redis';
 import { Keyv } from 'keyv';
@@ -7,6 +7,10 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 
 interface Handoff {
   setCookies: string[];
+  /** SHA-256 (base64url) of the secret sent to the tab over its socket; the secret itself is not kept. */
+  secretHash: string;
+  /** The client token of the tab whose event changed the cookie: only that tab may redeem. */
+  clientToken: string;
   /** The cookies (name → value) the browser must still present, so a leaked token alone is useless. */
   expectedCookies: Record<string, string | null>;
   expiresAt: number;
@@ -15,12 +19,35 @@ interface Handoff {
 /** How long a handoff token can be redeemed. */
 const HANDOFF_TTL_MS = 30_000;
 
+/** An issued handoff: the id goes in the URL, the secret only over the tab's socket. */
+export interface IssuedHandoff {
+  id: string;
+  secret: string;
+}
+
+/** What the redeeming request presents. */
+export interface HandoffProof {
+  /** The cookies the browser sent (name → value). */
+  cookies: Record<string, string>;
+  /** The secret from the `X-Reflex-Handoff` header. */
+  secret: string;
+  /** The tab's client token from the `Reflex-Client-Token` header. */
+  clientToken: string;
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
 /**
  * Login and logout over an event change the session cookie, which a WebSocket cannot set and page
  * scripts must not read (it stays HttpOnly). The bridge parks the `Set-Cookie` headers here under a
- * single-use, short-lived token; the client redeems it with one HTTP call that receives them.
- * Redeeming also requires the browser to present the session cookies it had when the event ran.
- * With `redisUrl` the handoffs live in Redis, so the HTTP call may reach any worker.
+ * single-use, short-lived id; the client redeems it with one HTTP call that receives them.
+ * Redeeming requires proof that the call comes from the tab whose event ran: the per-handoff secret that
+ * was sent over that tab's socket only (never in the URL), the same client token, and the session cookies the
+ * browser had when the event ran. A page on another site that learnt the URL can therefore not make a
+ * victim's browser redeem it (login CSRF). With `redisUrl` the handoffs live in Redis, so the HTTP call may
+ * reach any worker.
  */
 @Injectable()
 export class CookieHandoffService implements OnModuleDestroy {
@@ -33,26 +60,41 @@ export class CookieHandoffService implements OnModuleDestroy {
     this.handoffs.on('error', () => undefined); // a failed handoff is reported to the browser as spent
   }
 
-  /** Parks `setCookies` and returns the token to redeem them with. */
-  async issue(setCookies: string[], expectedCookies: Record<string, string | undefined>): Promise<string> {
-    const token = randomBytes(24).toString('base64url');
+  /** Parks `setCookies` for the tab holding `clientToken`; returns the id (for the URL) and the secret (for the socket). */
+  async issue(setCookies: string[], expectedCookies: Record<string, string | undefined>, clientToken: string): Promise<IssuedHandoff> {
+    const id = randomBytes(24).toString('base64url');
+    const secret = randomBytes(32).toString('base64url');
     const expected = Object.fromEntries(Object.entries(expectedCookies).map(([name, value]) => [name, value ?? null]));
-    await this.handoffs.set(token, { setCookies, expectedCookies: expected, expiresAt: Date.now() + HANDOFF_TTL_MS }, HANDOFF_TTL_MS);
-    return token;
+    const handoff: Handoff = {
+      setCookies,
+      secretHash: digest(secret).toString('base64url'),
+      clientToken,
+      expectedCookies: expected,
+      expiresAt: Date.now() + HANDOFF_TTL_MS,
+    };
+    await this.handoffs.set(id, handoff, HANDOFF_TTL_MS);
+    return { id, secret };
   }
 
   /**
-   * The `Set-Cookie` headers for `token`, once: a replayed, expired or unknown token, or a browser that
-   * does not present the expected cookies, gets `undefined`.
+   * The `Set-Cookie` headers for `id`, once, to the tab it was issued to: a replayed, expired or unknown id, a
+   * wrong secret, another tab's token, or a browser that does not present the expected cookies gets
+   * `undefined`. A refused attempt does not spend the handoff (its owner can still redeem it); the secret has 256
+   * bits, so guessing it is not an option.
    */
-  async redeem(token: string, presentedCookies: Record<string, string>): Promise<string[] | undefined> {
-    const handoff = await this.handoffs.get(token).catch(() => undefined);
-    // Whoever deletes the entry redeems it: a concurrent replay finds it gone.
-    if (!handoff || !(await this.handoffs.delete(token).catch(() => false))) return undefined;
-    if (handoff.expiresAt < Date.now()) return undefined;
+  async redeem(id: string, proof: HandoffProof): Promise<string[] | undefined> {
+    const handoff = await this.handoffs.get(id).catch(() => undefined);
+    if (!handoff || handoff.expiresAt < Date.now()) return undefined;
+    // Compare digests: equal lengths, and no timing signal about the stored secret.
+    const stored = Buffer.from(String(handoff.secretHash), 'base64url');
+    const presented = digest(proof.secret);
+    if (stored.length !== presented.length || !timingSafeEqual(presented, stored)) return undefined;
+    if (proof.clientToken !== handoff.clientToken) return undefined;
     for (const [name, value] of Object.entries(handoff.expectedCookies)) {
-      if ((presentedCookies[name] ?? null) !== value) return undefined;
+      if ((proof.cookies[name] ?? null) !== value) return undefined;
     }
+    // Whoever deletes the entry redeems it: a concurrent replay finds it gone.
+    if (!(await this.handoffs.delete(id).catch(() => false))) return undefined;
     return handoff.setCookies;
   }
 

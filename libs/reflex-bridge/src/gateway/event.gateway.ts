@@ -18,6 +18,7 @@ import { ClusterLink } from './cluster-link.js';
 import { isClientToken } from '../protocol/client-token.js';
 import { InboundFrameGuard } from '../security/inbound-frame-guard.js';
 import { OutboundBufferLimit } from '../security/outbound-buffer-limit.js';
+import { OriginPolicy } from '../security/origin-policy.js';
 
 
 function tokenRoom(token: string): string {
@@ -52,6 +53,7 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     private readonly registry: ClientRegistry,
     private readonly liveLists: LiveListSubscriptions,
     private readonly sessions: SessionTracker,
+    private readonly origins: OriginPolicy,
   ) {}
 
   private cluster?: ClusterLink;
@@ -79,15 +81,9 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       pingInterval: pingIntervalMs,
       pingTimeout: pingTimeoutMs,
       ...(corsOrigins !== undefined ? { cors: { origin: corsOrigins, credentials: true } } : {}),
-      // CORS does not govern WebSocket upgrades: check the Origin header ourselves when origins are listed.
-      ...(Array.isArray(corsOrigins)
-        ? {
-            allowRequest: (request: IncomingMessage, callback: (error: string | null | undefined, success: boolean) => void) => {
-              const origin = request.headers.origin;
-              callback(null, origin === undefined || corsOrigins.includes(origin));
-            },
-          }
-        : {}),
+      // CORS does not govern WebSocket upgrades, and browsers send cookies with them from any page: the
+      // origin policy refuses handshakes from other origins than the app's own and the listed ones.
+      allowRequest: this.origins.allowRequest,
     });
     const namespace = this.server.of(path);
     namespace.use((socket, next) => {
