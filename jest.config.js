@@ -21,6 +21,7 @@ const shared = {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
     '^@reflex-bridge/nest$': '<rootDir>/libs/reflex-bridge/src/index.ts',
+    '^@reflex-bridge/nest/testing$': '<rootDir>/libs/reflex-bridge/src/testing.ts',
     '^@reflex-bridge/client$': '<rootDir>/libs/reflex-client/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

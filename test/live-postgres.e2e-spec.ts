@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
+import { describeLiveTransportContract } from '@reflex-bridge/nest/testing';
 import { LiveBroadcaster } from '../libs/reflex-bridge/src/live/live-broadcaster.service.js';
-import { describeLiveTransportContract, waitUntil } from '../libs/reflex-bridge/src/live/live-transport.contract.js';
+import { waitUntil } from '../libs/reflex-bridge/src/live/live-transport.contract.js';
 import { LiveTransportError } from '../libs/reflex-bridge/src/live/live-transport.error.js';
 import { ModelChange } from '../libs/reflex-bridge/src/live/model-change.js';
 import { PostgresTransport } from '../libs/reflex-bridge/src/live/transports/postgres.transport.js';

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { describeLiveTransportContract } from '@reflex-bridge/nest/testing';
 import { LiveBroadcaster } from '../libs/reflex-bridge/src/live/live-broadcaster.service.js';
-import { describeLiveTransportContract, waitUntil } from '../libs/reflex-bridge/src/live/live-transport.contract.js';
+import { waitUntil } from '../libs/reflex-bridge/src/live/live-transport.contract.js';
 import { LiveTransportError } from '../libs/reflex-bridge/src/live/live-transport.error.js';
 import { ModelChange } from '../libs/reflex-bridge/src/live/model-change.js';
 import { RedisTransport } from '../libs/reflex-bridge/src/live/transports/redis.transport.js';

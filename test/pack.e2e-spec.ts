@@ -3,6 +3,9 @@
  * app outside the monorepo (so nothing resolves through the workspace), compile that app's TypeScript the way a Nest
  * CLI project does, start it and drive it over the wire with a raw socket.io-client.
  *
+ * The app also runs the contract suites from `@reflex-bridge/nest/testing` under its own Jest, against the packed
+ * InMemoryStateStore and InProcessTransport, the way a third-party store or transport would run them.
+ *
  * Set PACK_KEEP_SCRATCH=1 to keep the scratch dir for a look after a failure (its path is printed).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -55,6 +58,14 @@ function run(command: string, args: string[], cwd: string, timeoutMs = 120_000):
   });
 }
 
+/** The part of \`jest --json\` output the contract run checks. */
+interface JestReport {
+  success: boolean;
+  numPassedTests: number;
+  numFailedTests: number;
+  testResults: { assertionResults: { ancestorTitles: string[]; status: string }[] }[];
+}
+
 interface PackResult {
   filename: string;
   files: { path: string }[];
@@ -90,6 +101,22 @@ console.log('LISTENING ' + (typeof address === 'object' && address !== null ? ad
 const CLIENT_CHECK_SOURCE = `import * as client from '@reflex-bridge/client';
 console.log(JSON.stringify(Object.keys(client)));
 `;
+
+/**
+ * A third-party implementation's spec, reduced to the built-in in-memory store and in-process transport: the
+ * `testing` entry must resolve from the tarball, with its types, and its suites must run and pass under the app's
+ * own Jest (which provides `@jest/globals`, the entry's optional peer dependency).
+ */
+const CONTRACTS_SOURCE = `import 'reflect-metadata';
+import { InMemoryStateStore, InProcessTransport } from '@reflex-bridge/nest';
+import { describeLiveTransportContract, describeStateStoreContract } from '@reflex-bridge/nest/testing';
+
+describeStateStoreContract('packed InMemoryStateStore', ({ ttlSeconds }) => new InMemoryStateStore({ ttlSeconds }));
+describeLiveTransportContract('packed InProcessTransport', (channel) => new InProcessTransport({ channel }));
+`;
+
+/** The app's Jest: native ESM on the compiled output, nothing transformed. */
+const JEST_CONFIG = { testMatch: ['<rootDir>/dist/**/*.test.js'], transform: {}, testEnvironment: 'node' };
 
 /** What \`nest new\` generates, reduced to what matters here (TypeScript's own defaults otherwise, e.g. define semantics for fields). */
 const TSCONFIG = {
@@ -256,6 +283,10 @@ describe('the packed packages in a fresh Nest app', () => {
     const { peerDependencies: peers = {} } = JSON.parse(
       await readFile(join(libs[0].dir, 'package.json'), 'utf8'),
     ) as { peerDependencies?: Record<string, string> };
+    // The app's test runner: the monorepo's own Jest version, as a user of the `testing` entry would install it.
+    const { devDependencies: devDeps = {} } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
+      devDependencies?: Record<string, string>;
+    };
     const pkg = {
       name: 'reflex-bridge-pack-check',
       private: true,
@@ -273,11 +304,17 @@ describe('the packed packages in a fresh Nest app', () => {
         'class-transformer': peers['class-transformer'] ?? '^0.5',
         'socket.io-client': '^4',
       },
+      devDependencies: {
+        jest: devDeps['jest'] ?? '^30',
+        '@jest/globals': devDeps['@jest/globals'] ?? '^30',
+      },
+      jest: JEST_CONFIG,
     };
     await writeFile(join(appDir, 'package.json'), JSON.stringify(pkg, null, 2));
     await writeFile(join(appDir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
     await writeFile(join(appDir, 'src', 'main.ts'), APP_SOURCE);
     await writeFile(join(appDir, 'src', 'client-check.ts'), CLIENT_CHECK_SOURCE);
+    await writeFile(join(appDir, 'src', 'contracts.test.ts'), CONTRACTS_SOURCE);
     await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], appDir, 600_000);
 
     // 4. Compile it against the packed type declarations, then start it.
@@ -286,7 +323,7 @@ describe('the packed packages in a fresh Nest app', () => {
     app.stdout?.on('data', (chunk: Buffer) => (appOutput += chunk.toString()));
     app.stderr?.on('data', (chunk: Buffer) => (appOutput += chunk.toString()));
     port = await waitForListening(app, 30_000, () => appOutput);
-  }, 180_000);
+  }, 300_000);
 
   afterAll(async () => {
     for (const socket of sockets) socket.close();
@@ -307,6 +344,15 @@ describe('the packed packages in a fresh Nest app', () => {
       expect(files).toEqual(expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts']));
       expect(files.filter((f) => f.startsWith('src/') || /\.spec\.|\.e2e-spec\.|\.tsbuildinfo$/.test(f))).toEqual([]);
     }
+    // The contract suites are public (the `testing` entry), so they ship.
+    expect(packs['@reflex-bridge/nest']!.files.map((f) => f.path)).toEqual(
+      expect.arrayContaining([
+        'dist/testing.js',
+        'dist/testing.d.ts',
+        'dist/state/store/state-store.contract.js',
+        'dist/live/live-transport.contract.js',
+      ]),
+    );
   });
 
   it('imports, in the shipped JavaScript, only what each package.json declares', async () => {
@@ -320,6 +366,33 @@ describe('the packed packages in a fresh Nest app', () => {
     const out = await run(process.execPath, ['dist/client-check.js'], join(scratch, 'app'));
     expect((JSON.parse(out) as string[]).length).toBeGreaterThan(0);
   });
+
+  it('runs the contract suites of @reflex-bridge/nest/testing under the app\'s own Jest', async () => {
+    const appDir = join(scratch, 'app');
+    // The report goes to a file: the library's Nest logger writes to stdout, which would garble a report there.
+    await run(
+      process.execPath,
+      [
+        '--experimental-vm-modules',
+        '--disable-warning=ExperimentalWarning',
+        'node_modules/jest/bin/jest.js',
+        '--ci',
+        '--json',
+        '--outputFile=jest-report.json',
+      ],
+      appDir,
+      240_000,
+    );
+    const report = JSON.parse(await readFile(join(appDir, 'jest-report.json'), 'utf8')) as JestReport;
+    const suites = new Set(
+      report.testResults.flatMap((file) => file.assertionResults.map((result) => result.ancestorTitles[0])),
+    );
+    expect(suites).toEqual(
+      new Set(['StateStore contract: packed InMemoryStateStore', 'packed InProcessTransport (LiveTransport contract)']),
+    );
+    expect(report).toMatchObject({ success: true, numFailedTests: 0 });
+    expect(report.numPassedTests).toBeGreaterThanOrEqual(10);
+  }, 300_000);
 
   it('hydrates and runs an event handler over /_event', async () => {
     const socket = io(`http://127.0.0.1:${port}/_event`, {

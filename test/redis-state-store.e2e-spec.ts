@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
 import { createClient } from 'redis';
+import { describeStateStoreContract } from '@reflex-bridge/nest/testing';
 import { RedisStateStore, type RedisStateStoreOptions } from '../libs/reflex-bridge/src/state/store/redis-state.store.js';
-import { describeStateStoreContract } from '../libs/reflex-bridge/src/state/store/state-store.contract.js';
 import { StateStoreError } from '../libs/reflex-bridge/src/state/store/state-store.error.js';
 import { LockLostError, type StateLease } from '../libs/reflex-bridge/src/state/store/state-store.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';

@@ -26,8 +26,14 @@ const SETTLE_MS = 150;
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
 /**
- * Registers the shared test suite every {@link LiveTransport} implementation must pass (see its contract).
- * Call it inside a spec file; each test creates its own transports through `factory` and closes them after.
+ * Registers the shared Jest suite every {@link LiveTransport} implementation must pass (see its contract):
+ * delivery to every worker exactly once and in publish order, data kept intact, `closed` and `not_started`
+ * refusals, and delivery surviving a throwing change handler. Call it at the top level of a spec file (third-party
+ * transports import it from `@reflex-bridge/nest/testing` and need `@jest/globals` installed); each test creates
+ * its own transports through `factory` and closes them after.
+ *
+ * @param name shown in the suite's title.
+ * @param factory see {@link LiveTransportFactory}: two calls with the same channel must reach each other.
  */
 export function describeLiveTransportContract(name: string, factory: LiveTransportFactory): void {
   describe(`${name} (LiveTransport contract)`, () => {

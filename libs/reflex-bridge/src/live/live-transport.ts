@@ -4,7 +4,8 @@ import type { ModelChange } from './model-change.js';
  * How changes travel between workers. An abstract class so it doubles as the DI token: provide an instance
  * (`{ provide: LiveTransport, useValue: new RedisTransport({ url }) }`) and {@link LiveBroadcaster} uses it.
  *
- * The contract every implementation keeps (checked by `describeLiveTransportContract`):
+ * The contract every implementation keeps (checked by `describeLiveTransportContract` from
+ * `@reflex-bridge/nest/testing`):
  * - After `start(onChange)` resolves, every change published by any started transport on the same medium
  *   (this one included) is passed to `onChange` exactly once, and the changes of one publisher arrive in the
  *   order they were published. Changes published while this transport was disconnected may be lost:

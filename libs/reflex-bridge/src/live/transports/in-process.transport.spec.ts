@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { describeLiveTransportContract } from '../live-transport.contract.js';
+import { describeLiveTransportContract } from '@reflex-bridge/nest/testing';
 import { ModelChange } from '../model-change.js';
 import { InProcessTransport } from './in-process.transport.js';
 

@@ -1,11 +1,9 @@
-import { Logger } from '@nestjs/common';
 import type * as Pg from 'pg';
 import type { Client as PgClient, Pool as PgPool } from 'pg';
-import { LiveTransport } from '../live-transport.js';
 import { LiveTransportError } from '../live-transport.error.js';
-import { ModelChange } from '../model-change.js';
-import { ChangeSequencer } from './change-sequencer.js';
-import { positiveOption, redactUrl } from '../../common/connection-options.js';
+import type { ModelChange } from '../model-change.js';
+import { ReconnectingTransport } from './reconnecting.transport.js';
+import { positiveOption } from '../../common/connection-options.js';
 
 type PgModule = typeof Pg;
 
@@ -43,8 +41,6 @@ export interface PostgresTransportOptions {
 
 const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
-
-
 function messageOf(error: unknown): string {
   return (error as Error)?.message ?? String(error);
 }
@@ -61,6 +57,8 @@ function isConnectionFailure(error: unknown): boolean {
  * Fans changes out through Postgres LISTEN/NOTIFY (`pg`): a dedicated connection LISTENs, a one-connection pool
  * sends `pg_notify`. No extra server to run when the app already has Postgres.
  *
+ * - `start` opens the listening connection and LISTENs; it rejects with code `unavailable` when Postgres cannot
+ *   be reached. `close` stops reconnecting and closes the listening connection and the publishing pool.
  * - NOTIFY payloads must be under 8000 bytes: a larger change is refused with code `payload_too_large` before
  *   anything is sent. Keep `data` small (subscribers re-read the row by primary key).
  * - A lost listening connection is re-created and LISTEN re-issued, with exponential backoff, without recreating
@@ -70,36 +68,23 @@ function isConnectionFailure(error: unknown): boolean {
  *   receivers drop the duplicate if the first attempt did go out. Otherwise it rejects with `unavailable` or
  *   `timeout`, never hangs.
  */
-export class PostgresTransport extends LiveTransport {
+export class PostgresTransport extends ReconnectingTransport<PgModule> {
   /** The channel used when none is given. */
   static readonly DEFAULT_CHANNEL = 'reflex_bridge_live';
   /** Largest accepted payload in bytes (UTF-8): Postgres requires NOTIFY payloads shorter than 8000 bytes. */
   static readonly MAX_PAYLOAD_BYTES = 7999;
 
-  /** The LISTEN/NOTIFY channel. */
-  readonly channel: string;
-  private readonly connectionString: string;
-  private readonly safeUrl: string;
-  private readonly publishTimeoutMs: number;
-  private readonly minReconnectDelayMs: number;
-  private readonly maxReconnectDelayMs: number;
   private readonly heartbeatMs: number;
-  private readonly sequencer = new ChangeSequencer();
-  private readonly logger = new Logger('ReflexBridge');
-  private state: 'new' | 'starting' | 'started' | 'closed' = 'new';
   private pg?: PgModule;
   private listener?: PgClient;
   private pool?: PgPool;
-  private onChange?: (change: ModelChange) => void;
   private reconnectTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
   private reconnectAttempt = 0;
   private tail: Promise<unknown> = Promise.resolve();
-  private badMessageWarned = false;
 
   /** @param options see {@link PostgresTransportOptions}. */
   constructor(options: PostgresTransportOptions) {
-    super();
     if (typeof options?.connectionString !== 'string' || options.connectionString === '') {
       throw new TypeError('PostgresTransport: "connectionString" must be a URL such as postgresql://localhost/app');
     }
@@ -109,45 +94,35 @@ export class PostgresTransport extends LiveTransport {
         `PostgresTransport: "channel" must be lowercase letters, digits and "_" (max 63, not starting with a digit), got ${JSON.stringify(channel)}`,
       );
     }
-    this.connectionString = options.connectionString;
-    this.safeUrl = redactUrl(options.connectionString);
-    this.channel = channel;
-    this.publishTimeoutMs = positiveOption('PostgresTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000);
-    this.minReconnectDelayMs = positiveOption('PostgresTransport', 'minReconnectDelayMs', options.minReconnectDelayMs, 100);
-    this.maxReconnectDelayMs = positiveOption('PostgresTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000);
+    super({
+      name: 'PostgresTransport',
+      url: options.connectionString,
+      channel,
+      publishTimeoutMs: positiveOption('PostgresTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000),
+      minReconnectDelayMs: positiveOption('PostgresTransport', 'minReconnectDelayMs', options.minReconnectDelayMs, 100),
+      maxReconnectDelayMs: positiveOption('PostgresTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000),
+      driverHint: 'the "pg" package: npm install pg',
+      connectPhrase: 'LISTEN on',
+      deliveryNoun: 'notification',
+    });
     this.heartbeatMs = positiveOption('PostgresTransport', 'heartbeatMs', options.heartbeatMs, 30_000);
   }
 
-  /** Opens the listening connection and LISTENs. Rejects with code `unavailable` when Postgres cannot be reached. */
-  override async start(onChange: (change: ModelChange) => void): Promise<void> {
-    if (this.state === 'closed') throw new LiveTransportError('closed', 'PostgresTransport: start() after close()');
-    if (this.state !== 'new') throw new Error('PostgresTransport: start() was already called');
-    this.state = 'starting';
-    this.onChange = onChange;
-    // Loaded on first use so applications that never use Postgres need not install `pg`.
-    let loaded: PgModule;
-    try {
-      loaded = await import('pg');
-    } catch (error) {
-      this.state = 'new';
-      throw new Error('PostgresTransport needs the "pg" package: npm install pg', { cause: error });
-    }
-    const pg = (this.pg = (loaded as unknown as { default?: PgModule }).default ?? loaded);
-    try {
-      await this.listen();
-    } catch (error) {
-      if (this.isClosed()) throw new LiveTransportError('closed', 'PostgresTransport: closed while starting');
-      this.state = 'new'; // so that a later start() can try again
-      throw new LiveTransportError(
-        'unavailable',
-        `PostgresTransport could not LISTEN on ${this.safeUrl}: ${messageOf(error)}`,
-        error,
-      );
-    }
-    if (this.isClosed()) throw new LiveTransportError('closed', 'PostgresTransport: closed while starting');
+  // Loaded on first use so applications that never use Postgres need not install `pg`.
+  protected override async loadDriver(): Promise<PgModule> {
+    const loaded = await import('pg');
+    return (loaded as unknown as { default?: PgModule }).default ?? loaded;
+  }
+
+  protected override open(pg: PgModule): Promise<void> {
+    this.pg = pg;
+    return this.listen();
+  }
+
+  protected override opened(): void {
     // One connection: NOTIFYs then commit in the order publish() was called, which keeps per-publisher order.
-    this.pool = new pg.Pool({
-      connectionString: this.connectionString,
+    this.pool = new this.pg!.Pool({
+      connectionString: this.url,
       max: 1,
       connectionTimeoutMillis: this.publishTimeoutMs,
       query_timeout: this.publishTimeoutMs,
@@ -157,19 +132,9 @@ export class PostgresTransport extends LiveTransport {
     this.pool.on('error', (error) => this.logger.debug(`PostgresTransport idle publishing connection lost: ${error.message}`));
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.heartbeatTimer.unref();
-    this.state = 'started';
   }
 
-  /**
-   * NOTIFYs `change` on the channel.
-   * @throws LiveTransportError `payload_too_large` (nothing sent), `unavailable`, or `timeout`.
-   */
-  override async publish(change: ModelChange): Promise<void> {
-    if (this.state === 'closed') throw new LiveTransportError('closed', 'PostgresTransport: publish() after close()');
-    if (this.state !== 'started') {
-      throw new LiveTransportError('not_started', 'PostgresTransport: publish() before start() completed');
-    }
-    const payload = JSON.stringify(this.sequencer.stampIfMissing(change));
+  protected override async send(payload: string, change: ModelChange): Promise<void> {
     const bytes = Buffer.byteLength(payload, 'utf8');
     if (bytes > PostgresTransport.MAX_PAYLOAD_BYTES) {
       throw new LiveTransportError(
@@ -184,27 +149,18 @@ export class PostgresTransport extends LiveTransport {
     return run;
   }
 
-  /** Stops reconnecting, closes the listening connection and the pool. Idempotent. */
-  override async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
+  protected override async release(): Promise<void> {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeatTimer);
     const listener = this.listener;
     const pool = this.pool;
-    this.listener = this.pool = this.onChange = undefined;
+    this.listener = this.pool = undefined;
     await Promise.allSettled([listener?.end(), pool?.end()]);
-  }
-
-  // A method rather than an inline comparison: close() may run while start() awaits, which TypeScript's
-  // narrowing of `this.state` cannot see.
-  private isClosed(): boolean {
-    return this.state === 'closed';
   }
 
   private async listen(): Promise<void> {
     const client = new this.pg!.Client({
-      connectionString: this.connectionString,
+      connectionString: this.url,
       keepAlive: true,
       connectionTimeoutMillis: this.publishTimeoutMs,
       query_timeout: this.publishTimeoutMs,
@@ -247,9 +203,7 @@ export class PostgresTransport extends LiveTransport {
 
   private scheduleReconnect(): void {
     if (this.isClosed() || this.reconnectTimer) return;
-    // Exponential backoff with jitter, so that many workers do not hammer a recovering server in lock step.
-    const base = Math.min(this.maxReconnectDelayMs, this.minReconnectDelayMs * 2 ** Math.min(this.reconnectAttempt, 16));
-    const delay = Math.round(base * (0.5 + Math.random() / 2));
+    const delay = this.reconnectDelay(this.reconnectAttempt);
     this.reconnectAttempt += 1;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
@@ -296,26 +250,6 @@ export class PostgresTransport extends LiveTransport {
           error,
         );
       }
-    }
-  }
-
-  private receive(payload: string): void {
-    let change: ModelChange;
-    try {
-      change = ModelChange.fromJSON(JSON.parse(payload));
-    } catch (error) {
-      // Something else NOTIFYs on our channel: say so once, loudly, and then only at debug level.
-      const line = `PostgresTransport ignored a notification on "${this.channel}" that is not a ModelChange: ${messageOf(error)}`;
-      if (this.badMessageWarned) this.logger.debug(line);
-      else this.logger.warn(`${line} (further ones are logged at debug level)`);
-      this.badMessageWarned = true;
-      return;
-    }
-    if (!this.sequencer.accept(change)) return;
-    try {
-      this.onChange?.(change);
-    } catch (error) {
-      this.logger.error(`Live change handler failed: ${(error as Error)?.stack ?? String(error)}`);
     }
   }
 }

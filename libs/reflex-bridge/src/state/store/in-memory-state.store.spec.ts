@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { describeStateStoreContract } from './state-store.contract.js';
+import { describeStateStoreContract } from '@reflex-bridge/nest/testing';
 import { InMemoryStateStore } from './in-memory-state.store.js';
 import { LockLostError } from './state-store.js';
 

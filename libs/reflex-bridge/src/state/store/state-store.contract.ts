@@ -7,7 +7,14 @@ export type StateStoreFactory = (options: { ttlSeconds: number }) => Promise<Sta
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * The behaviour every {@link StateStore} must have. Each implementation's spec calls this once, unchanged.
+ * Registers the Jest suite of the behaviour every {@link StateStore} must have: locking per token in arrival
+ * order, save/read/delete round trips as JSON data, {@link LockLostError} after release, and expiry after the TTL.
+ * Each implementation's spec calls this once, unchanged, at the top level of a spec file; third-party stores
+ * import it from `@reflex-bridge/nest/testing` and need `@jest/globals` installed.
+ *
+ * @param name shown in the suite's title.
+ * @param factory builds a fresh, empty store for one test; the suite closes it after the test. Stores that share
+ *   a server between tests are fine: every test uses its own random tokens.
  */
 export function describeStateStoreContract(name: string, factory: StateStoreFactory): void {
   describe(`StateStore contract: ${name}`, () => {

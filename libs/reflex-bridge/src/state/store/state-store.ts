@@ -41,7 +41,8 @@ export class LockLostError extends Error {
 /**
  * Where client states live. Abstract class and DI token: inject `StateStore` to read or change a client's
  * state outside an event; pass an implementation in the module's `stateStore` option to replace the
- * in-memory default. Every implementation passes the shared contract suite (`state-store.contract.ts`).
+ * in-memory default. Every implementation passes the shared contract suite (`describeStateStoreContract` from
+ * `@reflex-bridge/nest/testing`).
  */
 export abstract class StateStore {
   /**
