@@ -9,6 +9,7 @@
  * - `handler_error`: the handler threw; the server state was left as it was before the handler ran.
  * - `unauthorized` / `forbidden`: the server's guards denied the event.
  * - `state_unavailable`: the server's state store could not be reached; nothing was changed.
+ * - `rate_limited`: a server rate limit refused the event; nothing was changed. Retry after `retryAfterMs`.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -19,7 +20,8 @@ export type BridgeErrorCode =
   | 'handler_error'
   | 'unauthorized'
   | 'forbidden'
-  | 'state_unavailable';
+  | 'state_unavailable'
+  | 'rate_limited';
 
 /** The body of a `bridge_error` socket message. */
 export interface BridgeErrorPayload {
@@ -33,4 +35,6 @@ export interface BridgeErrorPayload {
   details?: string[];
   /** The HTTP status a guard, exception filter or middleware answered with, when one did. */
   status?: number;
+  /** With `rate_limited`: milliseconds until the server accepts such events again. */
+  retryAfterMs?: number;
 }

@@ -9,6 +9,8 @@
  * - `handler_error`: the handler threw; the state was left as it was before the handler ran.
  * - `unauthorized` / `forbidden`: the bridge tier's guards or middleware denied the event.
  * - `state_unavailable`: the state store could not be reached; nothing was changed.
+ * - `rate_limited`: a rate limit refused the event (the connection's budget, or the handler's `@Throttle`); the
+ *   handler did not run and nothing was changed. `retryAfterMs` says when the limit lets events through again.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -19,7 +21,8 @@ export type BridgeErrorCode =
   | 'handler_error'
   | 'unauthorized'
   | 'forbidden'
-  | 'state_unavailable';
+  | 'state_unavailable'
+  | 'rate_limited';
 
 /** The body of a `bridge_error` socket message, the one structured error shape clients receive. */
 export interface BridgeErrorPayload {
@@ -33,6 +36,11 @@ export interface BridgeErrorPayload {
   details?: string[];
   /** The HTTP status a guard, exception filter or middleware answered with, when one did. */
   status?: number;
+  /**
+   * With `rate_limited`: milliseconds until the limit that refused the event lets events through again. Sending
+   * again sooner is refused as well (and does not prolong the wait).
+   */
+  retryAfterMs?: number;
 }
 
 /** Name of the socket message that carries a {@link BridgeErrorPayload}. */
