@@ -1,4 +1,4 @@
-import { Controller, Inject, Next, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, HttpCode, Inject, Next, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { Throttle, ThrottlerGuard } from '@nestjs/throttler';
 import type { NextFunction, Request, Response } from 'express';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from './auth-middleware.js';
@@ -15,6 +15,7 @@ export class LoginController {
   constructor(@Inject(AUTH_MIDDLEWARE) private readonly auth: AuthMiddleware) {}
 
   @Post('login')
+  @HttpCode(200)
   @Throttle({ default: LOGIN_LIMIT })
   login(@Req() req: Request, @Res() res: Response, @Next() next: NextFunction): void {
     // Wrong credentials: passport answers 401 itself.
