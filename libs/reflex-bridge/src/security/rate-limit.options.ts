@@ -28,8 +28,7 @@ export interface RateLimitOptions {
    */
   perConnection?: false | RateLimitWindow;
   /**
-   * Where `@Throttle` handler limits count: any `@nestjs/throttler` `ThrottlerStorage`. The module closes only the
-   * storage it created itself.
+   * Where `@Throttle` handler limits count: any `@nestjs/throttler` `ThrottlerStorage`.
    * @default a `RedisThrottlerStorage` on `redisUrl` when that is set (every worker shares the counters), else an
    * `InMemoryThrottlerStorage` (this process)
    */
