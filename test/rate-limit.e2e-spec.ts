@@ -138,7 +138,7 @@ describe('rate limits on events', () => {
     expect(refusals(guesser).every((each) => each.retryAfterMs! > 0 && each.retryAfterMs! <= 5_000)).toBe(true);
   }, 60_000);
 
-  it('a. counts per client IP, not per socket: a new socket from the same address is refused too', async () => {
+  it('a. counts per client IP, not per socket or claimed address: a new socket from the same address is refused too', async () => {
     const first = await openSocket(running.url, '203.0.113.3', sockets);
     for (let i = 0; i < 3; i++) first.send(`${GUESS}.guessSlowly`);
     await first.untilVar(GUESS, 'slowGuesses', 3);
@@ -146,6 +146,9 @@ describe('rate limits on events', () => {
     second.send(`${GUESS}.guessSlowly`);
     await second.until(() => refusals(second).length === 1);
     expect(refusals(second)[0]).toMatchObject({ code: 'rate_limited', event: `${GUESS}.guessSlowly` });
+    // An address claimed in router_data changes nothing: the server's own view of the client wins.
+    second.send(`${GUESS}.guessSlowly`, {}, { pathname: '/', asPath: '/', ip: '198.18.0.1', headers: { 'x-forwarded-for': '198.18.0.1' } });
+    await second.until(() => refusals(second).length === 2);
     expect(count(second, 'slowGuesses')).toBe(0);
   });
 

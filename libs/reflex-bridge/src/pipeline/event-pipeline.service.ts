@@ -172,8 +172,9 @@ export class EventPipeline implements OnApplicationBootstrap {
     const handler = this.registry.findHandler(event.name);
     if (!handler) throw new BridgeError('unknown_handler', `No event handler is registered as "${event.name}".`);
     if (!fromClient) return this.runHandler(client, token, handler, event);
-    // The handler's @Throttle limits, before the bridge tier spends anything on the event.
-    const wait = this.rateLimiter.checkHandler(handler, this.connectionDataOf(client).ip);
+    // The handler's @Throttle limits, before the bridge tier spends anything on the event. The IP in the router
+    // data is the server's (routerDataFor overwrites whatever the client sent).
+    const wait = this.rateLimiter.checkHandler(handler, event.routerData.ip);
     if (wait === 0) return this.runHandler(client, token, handler, event);
     return then(wait, (ms) => {
       if (ms === 0) return this.runHandler(client, token, handler, event);
