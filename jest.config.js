@@ -18,7 +18,13 @@ const swc = [
 
 const shared = {
   extensionsToTreatAsEsm: ['.ts'],
-  transform: { '^.+\\.ts$': swc },
+  transform: {
+    '^.+\\.ts$': swc,
+    // @nestjs/throttler is CommonJS requiring Nest's ES modules: see test/support/jest-cjs-esm-interop.cjs.
+    '/node_modules/@nestjs/throttler/dist/.+\\.js$': '<rootDir>/test/support/jest-cjs-esm-interop.cjs',
+  },
+  transformIgnorePatterns: ['/node_modules/(?!@nestjs/throttler/)'],
+  setupFilesAfterEnv: ['<rootDir>/test/support/jest-cjs-esm-interop.setup.ts'],
   moduleNameMapper: {
     '^@reflex-bridge/nest$': '<rootDir>/libs/reflex-bridge/src/index.ts',
     '^@reflex-bridge/nest/testing$': '<rootDir>/libs/reflex-bridge/src/testing.ts',

@@ -70,6 +70,8 @@ client.subscribe(LIKES, (likes) => {
 $('like').addEventListener('click', () => client.call(LIKES, 'like'));
 client.onError((error) => {
   $('cart-error').textContent = error.event?.startsWith(CART) ? error.message : '';
+  // Too many login attempts from this address: the server refused this one without checking it.
+  if (error.code === 'rate_limited' && error.event === `${ACCOUNT}.login`) $('login-error').textContent = error.message;
 });
 
 $('query').addEventListener('input', (event) => client.call(FILTER, 'setQuery', { value: event.target.value }));

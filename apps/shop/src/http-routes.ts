@@ -15,8 +15,8 @@ function packageRoot(name: string): string {
 }
 
 /**
- * The shop's plain HTTP side: the page and its scripts, and login/logout/me routes using the same session
- * and passport middleware the bridge runs for events.
+ * The shop's plain HTTP side: the page and its scripts, and logout/me routes using the same session and passport
+ * middleware the bridge runs for events. `POST /auth/login` is `LoginController` (rate limited).
  */
 export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): void {
   const http = app.getHttpAdapter().getInstance() as express.Express;
@@ -28,9 +28,6 @@ export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): vo
   http.use('/vendor/reflex-client', express.static(dirname(fileURLToPath(import.meta.resolve('@reflex-bridge/client')))));
   http.use('/', express.static(join(here, '..', 'public')));
 
-  http.post('/auth/login', express.urlencoded({ extended: false }), express.json(), auth.passport.authenticate('local'), (req, res) => {
-    res.json({ username: (req.user as SessionUser).username });
-  });
   http.post('/auth/logout', (req, res, next) => {
     req.logout((error) => (error ? next(error) : res.json({ ok: true })));
   });

@@ -1,12 +1,14 @@
 import { type DynamicModule, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { LiveBroadcaster, ReflexBridgeModule, registerLiveModel, TypeormLiveSubscriber } from '@reflex-bridge/nest';
+import { ThrottlerModule, type ThrottlerStorage } from '@nestjs/throttler';
+import { LiveBroadcaster, RATE_LIMIT_STORAGE, ReflexBridgeModule, registerLiveModel, TypeormLiveSubscriber } from '@reflex-bridge/nest';
 import { Product } from './catalog/product.entity.js';
 import type { ShopConfig } from './shop.config.js';
 import { DatabaseModule } from './database.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from './auth/auth-middleware.js';
 import { UserService } from './auth/user.service.js';
+import { LOGIN_LIMIT } from './auth/login-limit.js';
 import { CatalogModule } from './catalog/catalog.module.js';
 import { ProductService } from './catalog/product.service.js';
 import { CartModule } from './cart/cart.module.js';
@@ -43,6 +45,12 @@ export class ShopModule implements OnApplicationBootstrap {
             corsOrigins: config.frontendOrigins,
             bridge: { mode: 'full', authMiddleware: middleware.chain, trustProxy: config.trustProxy },
           }),
+        }),
+        // HTTP rate limits (the login route) count in the bridge's rate-limit storage: Redis with REDIS_URL, so
+        // every worker shares them, as the event limits do.
+        ThrottlerModule.forRootAsync({
+          inject: [RATE_LIMIT_STORAGE],
+          useFactory: (storage: ThrottlerStorage) => ({ throttlers: [{ name: 'default', ...LOGIN_LIMIT }], storage }),
         }),
       ],
     };

@@ -13,6 +13,7 @@ import { serveRpc } from '../harness/rpc.js';
 import type { ServerCpu, ServerStarted } from '../harness/types.js';
 import { createAuthStack, mountHttpAuth } from '../server/auth-stack.js';
 import { fastAuthModuleOptions } from '../server/fast-auth.js';
+import { BENCH_RATE_LIMIT } from '../server/bench-rate-limit.js';
 import { LiveFeedState, LIVE_LABEL, SessionBenchState, StoreBenchState } from './ext-states.js';
 import type { ExtServerConfig } from './ext-types.js';
 
@@ -50,6 +51,8 @@ async function start(config: ExtServerConfig): Promise<ServerStarted> {
     options = { ...(config.redisUrl ? { live: { transport: new RedisTransport({ url: config.redisUrl }) } } : {}) };
     providers = [LiveFeedState];
   }
+  // Budget per connection on but never refusing (see BENCH_RATE_LIMIT).
+  options.rateLimit = BENCH_RATE_LIMIT;
   const app = await NestFactory.create(
     { module: ExtBenchModule, imports: [ReflexBridgeModule.forRoot(options)], providers: providers as never[] },
     { logger: ['error', 'warn'] },

@@ -7,6 +7,7 @@ import type { BridgeServerConfig } from '../harness/types.js';
 import { createAuthStack, mountHttpAuth, type AuthStack } from './auth-stack.js';
 import { LoggedInGuard, SUITES } from './bench-states.js';
 import { FAST_AUTH_UNAVAILABLE, fastAuthModuleOptions } from './fast-auth.js';
+import { BENCH_RATE_LIMIT } from './bench-rate-limit.js';
 
 @Module({})
 class BenchAppModule {}
@@ -34,6 +35,7 @@ export async function startBridgeServer(config: BridgeServerConfig): Promise<Bri
   }
   const options: ReflexBridgeModuleOptions = {
     ...extra,
+    rateLimit: BENCH_RATE_LIMIT,
     // Library defaults; BENCH_ASYNC_CONTEXT=1 measures the module with `bridge.asyncContext: true` (see docs/performance.md).
     bridge: {
       mode: config.mode,

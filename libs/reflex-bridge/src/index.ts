@@ -50,3 +50,8 @@ export { PostgresTransport, type PostgresTransportOptions } from './live/transpo
 export { registerLiveModel, unregisterLiveModel, isLiveModel, liveModelLabel, type LiveModelTarget } from './live/live-model.registry.js';
 export { TypeormLiveSubscriber } from './live/typeorm-live.subscriber.js';
 export { LiveList, type LiveListOptions } from './live/live-list.decorator.js';
+
+export { RATE_LIMIT_STORAGE, type RateLimitStorage } from './security/rate-limit-storage.js';
+export type { RateLimitOptions, RateLimitWindow } from './security/rate-limit.options.js';
+export { InMemoryThrottlerStorage, type InMemoryThrottlerStorageOptions } from './security/in-memory-throttler.storage.js';
+export { RedisThrottlerStorage, type RedisThrottlerStorageOptions } from './security/redis-throttler.storage.js';

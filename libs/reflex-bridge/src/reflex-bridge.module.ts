@@ -27,6 +27,10 @@ import { LiveListSubscriptions } from './live/live-list-subscriptions.service.js
 import { RedisTransport } from './live/transports/redis.transport.js';
 import { OriginPolicy } from './security/origin-policy.js';
 import { SameOriginMiddleware } from './security/same-origin.middleware.js';
+import { RATE_LIMIT_STORAGE } from './security/rate-limit-storage.js';
+import { InMemoryThrottlerStorage } from './security/in-memory-throttler.storage.js';
+import { RedisThrottlerStorage } from './security/redis-throttler.storage.js';
+import { EventRateLimiter } from './security/event-rate-limiter.service.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -69,6 +73,17 @@ import { SameOriginMiddleware } from './security/same-origin.middleware.js';
       inject: [RESOLVED_OPTIONS],
     },
     SameOriginMiddleware,
+    {
+      // Where @Throttle handler limits count; exported so the app's ThrottlerModule can share it for HTTP routes.
+      provide: RATE_LIMIT_STORAGE,
+      useFactory: (options: ResolvedReflexBridgeOptions) =>
+        options.rateLimit.storage ??
+        (options.redisUrl
+          ? new RedisThrottlerStorage({ url: options.redisUrl, keyPrefix: options.rateLimit.keyPrefix })
+          : new InMemoryThrottlerStorage()),
+      inject: [RESOLVED_OPTIONS],
+    },
+    EventRateLimiter,
     LiveBroadcaster,
     LiveListSubscriptions,
     StateRegistry,
@@ -83,7 +98,7 @@ import { SameOriginMiddleware } from './security/same-origin.middleware.js';
     EventGateway,
     ReflexStateService,
   ],
-  exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, OriginPolicy, SameOriginMiddleware, RESOLVED_OPTIONS],
+  exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, OriginPolicy, SameOriginMiddleware, RESOLVED_OPTIONS, RATE_LIMIT_STORAGE],
 })
 export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implements OnApplicationShutdown {
   constructor(private readonly store: StateStore) {

@@ -4,6 +4,7 @@ import type { EventCacheOptions, FastAuthOptions } from './cache/event-cache.opt
 import type { MetricsOptions } from './metrics/metrics.options.js';
 import { InvalidOptionError } from './invalid-option.error.js';
 import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
+import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './security/rate-limit.options.js';
 
 /**
  * Options of {@link ReflexBridgeModule}. Every field is optional; {@link resolveOptions} merges the defaults
@@ -88,6 +89,12 @@ export interface ReflexBridgeModuleOptions {
   /** Live updates: how `LiveBroadcaster` fans model changes out. See {@link LiveOptions}. */
   live?: LiveOptions;
   /**
+   * Rate limits of events: a budget per connection, and the `@Throttle()` limits of handlers (per client IP, in
+   * Redis with `redisUrl`). `false` turns both off. See {@link RateLimitOptions}.
+   * @default { perConnection: { limit: 500, ttlMs: 10_000 } }, handler limits where `@Throttle()` asks for them
+   */
+  rateLimit?: false | RateLimitOptions;
+  /**
    * Where client states live. An instance of a {@link StateStore} implementation.
    * @default a `RedisStateStore` when `redisUrl` is set, else an in-memory store (one process)
    */
@@ -146,6 +153,7 @@ export interface ResolvedReflexBridgeOptions {
   preset: 'default' | 'lean';
   redisUrl: string | undefined;
   live: ResolvedLiveOptions;
+  rateLimit: ResolvedRateLimitOptions;
 }
 
 /** The defaults, in one place. */
@@ -189,7 +197,7 @@ function httpPath(name: string, value: unknown): string {
 
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
-  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live',
+  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -251,6 +259,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     preset,
     redisUrl: options.redisUrl,
     live: resolveLiveOptions(options.live),
+    rateLimit: resolveRateLimitOptions(options.rateLimit),
     eventCache: {
       ttlSeconds,
       keyPrefix: eventCache.keyPrefix ?? DEFAULT_OPTIONS.eventCache.keyPrefix,

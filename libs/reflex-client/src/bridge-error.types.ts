@@ -11,6 +11,7 @@
  * - `state_unavailable`: the server's state store could not be reached; nothing was changed.
  * - `state_outcome_unknown`: the server's state store lost its answer: the change may have been applied.
  * - `state_too_large`: the change would have taken the state past the server's size cap; nothing was changed.
+ * - `rate_limited`: a server rate limit refused the event; nothing was changed. Retry after `retryAfterMs`.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -23,7 +24,8 @@ export type BridgeErrorCode =
   | 'forbidden'
   | 'state_unavailable'
   | 'state_outcome_unknown'
-  | 'state_too_large';
+  | 'state_too_large'
+  | 'rate_limited';
 
 /** The body of a `bridge_error` socket message. */
 export interface BridgeErrorPayload {
@@ -37,4 +39,6 @@ export interface BridgeErrorPayload {
   details?: string[];
   /** The HTTP status a guard, exception filter or middleware answered with, when one did. */
   status?: number;
+  /** With `rate_limited`: milliseconds until the server accepts such events again. */
+  retryAfterMs?: number;
 }

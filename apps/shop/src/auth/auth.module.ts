@@ -4,12 +4,14 @@ import { AUTH_MIDDLEWARE, createAuthMiddleware, createSessionStore } from './aut
 import { UserService } from './user.service.js';
 import { LoggedInGuard } from './logged-in.guard.js';
 import { AccountState } from './account.state.js';
+import { LoginController } from './login.controller.js';
 
 @Module({})
 export class AuthModule {
   static forRoot(config: ShopConfig): DynamicModule {
     return {
       module: AuthModule,
+      controllers: [LoginController],
       providers: [
         UserService,
         LoggedInGuard,

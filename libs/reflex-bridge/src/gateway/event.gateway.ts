@@ -174,6 +174,7 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       this.sessions.untrack(socket.id);
       void this.cluster?.releaseToken(client.token, socket.id);
       this.bridge.forget(client);
+      this.pipeline.forget(client);
       this.liveLists.stop(socket.id);
       this.clientErrors.forget(socket.id);
     });

@@ -22,6 +22,7 @@ import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
 import { StateSizeMeter } from '../security/state-size-meter.js';
 import { UnknownClientTokenError } from '../state/unknown-client-token.error.js';
+import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -66,8 +67,9 @@ interface RoutedEvent extends InboundEvent {
 
 /**
  * One event, top to bottom. Each step's logic lives in its own folder; this file only composes them:
- * 1. parse and validate the envelope (`protocol`)  2. find the handler (`state`)
- * 3. queue behind the client's earlier events      4. run the bridge tier (`bridge`)
+ * 1. parse and validate the envelope (`protocol`), count it against the connection's budget (`security`)
+ * 2. queue behind the client's earlier events      3. find the handler (`state`), check its `@Throttle` limits
+ * 4. run the bridge tier (`bridge`)
  * 5. lock the state, run the handler on a per-event view, commit each step's delta (`state/store`)
  * 6. emit deltas, then client events; queue server follow-ups.
  *
@@ -89,6 +91,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     private readonly bridge: BridgeRunner,
     private readonly metrics: BridgeMetrics,
     private readonly liveLists: LiveListSubscriptions,
+    private readonly rateLimiter: EventRateLimiter,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -111,7 +114,19 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.reportError(client, error);
       return;
     }
-    return this.queue.run(token, () => this.process(client, token, routed));
+    // The connection's budget is counted on arrival, before queueing: a flood is refused at the door instead of
+    // piling up behind a slow handler.
+    const wait = this.rateLimiter.admitConnection(client.sid, routed.name);
+    if (wait !== 0) {
+      client.emitError(this.rateLimiter.refusal(routed.name, wait));
+      return;
+    }
+    return this.queue.run(token, () => this.process(client, token, routed, true));
+  }
+
+  /** Forgets what the pipeline kept for a closed connection (its rate-limit budget). */
+  forget(client: EventClient): void {
+    this.rateLimiter.forget(client.sid);
   }
 
   /**
@@ -142,15 +157,18 @@ export class EventPipeline implements OnApplicationBootstrap {
     if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
   }
 
-  /** Runs one event and reports its failure to the client. Never throws. */
-  private process(client: EventClient, token: string, event: RoutedEvent): MaybePromise<void> {
+  /**
+   * Runs one event and reports its failure to the client. Never throws. `fromClient` is false for the server
+   * events handlers return: those are the app's own, not subject to rate limits.
+   */
+  private process(client: EventClient, token: string, event: RoutedEvent, fromClient: boolean): MaybePromise<void> {
     return tryCatch(
-      () => this.dispatch(client, token, event),
+      () => this.dispatch(client, token, event, fromClient),
       (error) => this.reportError(client, error, event.name),
     );
   }
 
-  private dispatch(client: EventClient, token: string, event: RoutedEvent): MaybePromise<void> {
+  private dispatch(client: EventClient, token: string, event: RoutedEvent, fromClient: boolean): MaybePromise<void> {
     switch (event.name) {
       case HYDRATE:
         return this.hydrate(client, token, event);
@@ -166,7 +184,15 @@ export class EventPipeline implements OnApplicationBootstrap {
     }
     const handler = this.registry.findHandler(event.name);
     if (!handler) throw new BridgeError('unknown_handler', `No event handler is registered as "${event.name}".`);
-    return this.runHandler(client, token, handler, event);
+    if (!fromClient) return this.runHandler(client, token, handler, event);
+    // The handler's @Throttle limits, before the bridge tier spends anything on the event. The IP in the router
+    // data is the server's (routerDataFor overwrites whatever the client sent).
+    const wait = this.rateLimiter.checkHandler(handler, event.routerData.ip);
+    if (wait === 0) return this.runHandler(client, token, handler, event);
+    return then(wait, (ms) => {
+      if (ms === 0) return this.runHandler(client, token, handler, event);
+      client.emitError(this.rateLimiter.refusal(event.name, ms));
+    });
   }
 
   /** The bridge tier, then the handler's arguments, then the handler under the state lock. */
@@ -274,7 +300,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     // Follow-ups inherit the originating event's router data, and run after everything already queued
     // (never inside the event that produced them, even when that one ran synchronously).
     const event: RoutedEvent = { name, payload: followUp.payload, routerData: origin.routerData };
-    return this.queue.enqueue(token, () => this.process(client, token, event));
+    return this.queue.enqueue(token, () => this.process(client, token, event, false));
   }
 
   /** Refuses a state tree over `maxStateBytes`: the event's changes are dropped, the stored state stays as it was. */

@@ -12,6 +12,8 @@
  * - `state_outcome_unknown`: the state store lost its answer to the save (connection dropped, timeout): the change
  *   may have been applied. Do not resend the event blindly; reload (hydrate) first.
  * - `state_too_large`: the event would have taken the client's state past `maxStateBytes`; nothing was changed.
+ * - `rate_limited`: a rate limit refused the event (the connection's budget, or the handler's `@Throttle`); the
+ *   handler did not run and nothing was changed. `retryAfterMs` says when the limit lets events through again.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -24,7 +26,8 @@ export type BridgeErrorCode =
   | 'forbidden'
   | 'state_unavailable'
   | 'state_outcome_unknown'
-  | 'state_too_large';
+  | 'state_too_large'
+  | 'rate_limited';
 
 /** The body of a `bridge_error` socket message, the one structured error shape clients receive. */
 export interface BridgeErrorPayload {
@@ -38,6 +41,11 @@ export interface BridgeErrorPayload {
   details?: string[];
   /** The HTTP status a guard, exception filter or middleware answered with, when one did. */
   status?: number;
+  /**
+   * With `rate_limited`: milliseconds until the limit that refused the event lets events through again. Sending
+   * again sooner is refused as well (and does not prolong the wait).
+   */
+  retryAfterMs?: number;
 }
 
 /** Name of the socket message that carries a {@link BridgeErrorPayload}. */

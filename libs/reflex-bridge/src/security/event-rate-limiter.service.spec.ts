@@ -1,0 +1,146 @@
+import { describe, expect, it } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { SkipThrottle, Throttle, ThrottlerStorageService, type ThrottlerStorage } from '@nestjs/throttler';
+import { resolveOptions, type ReflexBridgeModuleOptions } from '../reflex-bridge.options.js';
+import type { HandlerDefinition, StateDefinition } from '../state/state-definition.js';
+import type { StateRegistry } from '../state/state-registry.service.js';
+import { EventRateLimiter } from './event-rate-limiter.service.js';
+import { InMemoryThrottlerStorage } from './in-memory-throttler.storage.js';
+
+@Throttle({ default: { limit: 3, ttl: 60_000 } })
+class GuardedState {
+  login(): void {}
+  /** Overrides the class's limit for itself. */
+  @Throttle({ default: { limit: 1, ttl: 60_000 } })
+  reset(): void {}
+  /** Skips the class's `default` limit, and the connection budget. */
+  @SkipThrottle()
+  ping(): void {}
+  /** Two named limits. */
+  @Throttle({ burst: { limit: 2, ttl: 60_000, blockDuration: 5_000 } })
+  search(): void {}
+}
+
+class PlainState {
+  bump(): void {}
+}
+
+/** Handler definitions as the registry builds them (only what the limiter reads). */
+function handlersOf(cls: new () => object, stateName: string): HandlerDefinition[] {
+  const state = { cls, fullName: `root.${stateName}` } as unknown as StateDefinition;
+  return Object.getOwnPropertyNames(cls.prototype)
+    .filter((method) => method !== 'constructor')
+    .map((method) => ({ fullName: `root.${stateName}.${method}`, method, state, options: {}, params: [], paramTypes: [], streaming: false }));
+}
+
+const HANDLERS = [...handlersOf(GuardedState, 'guarded_state'), ...handlersOf(PlainState, 'plain_state')];
+const handler = (fullName: string) => HANDLERS.find((candidate) => candidate.fullName === fullName)!;
+
+function limiter(options: ReflexBridgeModuleOptions = {}, storage: ThrottlerStorage = new InMemoryThrottlerStorage(), handlers = HANDLERS): EventRateLimiter {
+  const registry = { handlerDefinitions: () => handlers } as unknown as StateRegistry;
+  const created = new EventRateLimiter(resolveOptions(options), storage, registry, new Reflector());
+  created.onApplicationBootstrap();
+  return created;
+}
+
+const IP = '203.0.113.7';
+
+describe('EventRateLimiter', () => {
+  it('counts every event of a connection against its budget, synchronously, and refuses the one over it', () => {
+    const rate = limiter({ rateLimit: { perConnection: { limit: 3, ttlMs: 60_000 } } });
+    for (let i = 0; i < 3; i++) expect(rate.admitConnection('sid-1', 'root.plain_state.bump')).toBe(0);
+    const wait = rate.admitConnection('sid-1', 'root.plain_state.bump');
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(60_000);
+    // Another connection has its own budget; a closed one is forgotten (a new socket id starts afresh anyway).
+    expect(rate.admitConnection('sid-2', 'root.plain_state.bump')).toBe(0);
+    rate.forget('sid-1');
+    expect(rate.admitConnection('sid-1', 'root.plain_state.bump')).toBe(0);
+    rate.onApplicationShutdown();
+  });
+
+  it('does not count @SkipThrottle() handlers against the connection budget, and has no budget when it is off', () => {
+    const rate = limiter({ rateLimit: { perConnection: { limit: 1, ttlMs: 60_000 } } });
+    for (let i = 0; i < 10; i++) expect(rate.admitConnection('sid', 'root.guarded_state.ping')).toBe(0);
+    expect(rate.admitConnection('sid', 'root.plain_state.bump')).toBe(0);
+    expect(rate.admitConnection('sid', 'root.plain_state.bump')).toBeGreaterThan(0);
+    const off = limiter({ rateLimit: { perConnection: false } });
+    for (let i = 0; i < 1000; i++) expect(off.admitConnection('sid', 'root.plain_state.bump')).toBe(0);
+  });
+
+  it('applies @Throttle per handler and client IP: class limit, method override, skip, named limits', () => {
+    const rate = limiter();
+    const hits = (name: string, ip = IP, times = 1) => Array.from({ length: times }, () => rate.checkHandler(handler(name), ip));
+    expect(hits('root.guarded_state.login', IP, 3)).toEqual([0, 0, 0]);
+    expect(rate.checkHandler(handler('root.guarded_state.login'), IP)).toBeGreaterThan(0);
+    // Another address is not affected; nor is another handler of the class (its own counter).
+    expect(rate.checkHandler(handler('root.guarded_state.login'), '198.51.100.1')).toBe(0);
+    expect(hits('root.guarded_state.reset', IP, 2)[1]).toBeGreaterThan(0);
+    expect(hits('root.guarded_state.ping', IP, 20).every((wait) => wait === 0)).toBe(true);
+    expect(hits('root.plain_state.bump', IP, 20).every((wait) => wait === 0)).toBe(true);
+    // search: the class's default (3) and its own burst (2, then a 5 s block): burst refuses first.
+    const search = hits('root.guarded_state.search', IP, 3);
+    expect(search.slice(0, 2)).toEqual([0, 0]);
+    expect(search[2]).toBeGreaterThan(0);
+    expect(search[2]).toBeLessThanOrEqual(5_000);
+  });
+
+  it('groups IPv6 clients by their /64, as ThrottlerGuard does', () => {
+    const rate = limiter();
+    const reset = handler('root.guarded_state.reset');
+    expect(rate.checkHandler(reset, '2001:db8:1:2::a')).toBe(0);
+    expect(rate.checkHandler(reset, '2001:db8:1:2::b')).toBeGreaterThan(0);
+    expect(rate.checkHandler(reset, '2001:db8:1:3::a')).toBe(0);
+  });
+
+  it('works over any ThrottlerStorage, such as the throttler\'s own (asynchronous, whole seconds)', async () => {
+    const storage = new ThrottlerStorageService();
+    const rate = limiter({}, storage);
+    const reset = handler('root.guarded_state.reset');
+    expect(await rate.checkHandler(reset, IP)).toBe(0);
+    const wait = await rate.checkHandler(reset, IP);
+    expect(wait).toBeGreaterThanOrEqual(1000);
+    expect(wait).toBeLessThanOrEqual(60_000);
+    storage.onApplicationShutdown();
+  });
+
+  it('lets events through, with a warning, when the storage fails', async () => {
+    const failing: ThrottlerStorage = { increment: () => Promise.reject(new Error('Redis is gone')) };
+    const warnings: string[] = [];
+    const warn = Logger.prototype.warn;
+    Logger.prototype.warn = function (message: unknown) {
+      warnings.push(String(message));
+    };
+    try {
+      const rate = limiter({}, failing);
+      expect(await rate.checkHandler(handler('root.guarded_state.reset'), IP)).toBe(0);
+      expect(await rate.checkHandler(handler('root.guarded_state.reset'), IP)).toBe(0);
+      expect(warnings).toEqual([expect.stringContaining('Redis is gone')]);
+    } finally {
+      Logger.prototype.warn = warn;
+    }
+  });
+
+  it('reads nothing with rateLimit: false', () => {
+    const rate = limiter({ rateLimit: false });
+    for (let i = 0; i < 10; i++) expect(rate.checkHandler(handler('root.guarded_state.reset'), IP)).toBe(0);
+  });
+
+  it('stops the app at bootstrap on a limit events cannot use, naming the handler', () => {
+    class BadState {
+      @Throttle({ default: { limit: () => 3, ttl: 1000 } })
+      dynamic(): void {}
+    }
+    class MissingTtl {
+      @Throttle({ default: { limit: 3 } })
+      short(): void {}
+    }
+    expect(() => limiter({}, undefined, handlersOf(BadState, 'bad_state'))).toThrow(/@Throttle on BadState\.dynamic: "limit" of throttler "default" must be an integer ≥ 0 .* a function/);
+    expect(() => limiter({}, undefined, handlersOf(MissingTtl, 'missing_ttl'))).toThrow(/MissingTtl\.short: "ttl"/);
+  });
+
+  it('answers a refusal as rate_limited with a whole-millisecond retry delay', () => {
+    expect(limiter().refusal('root.a.b', 1234.2)).toEqual({ code: 'rate_limited', message: 'Too many events; try again in 2 s.', event: 'root.a.b', retryAfterMs: 1235 });
+  });
+});

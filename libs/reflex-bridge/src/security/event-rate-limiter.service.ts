@@ -1,0 +1,201 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { normalizeIp, type ThrottlerStorage } from '@nestjs/throttler';
+import {
+  THROTTLER_BLOCK_DURATION,
+  THROTTLER_KEY_GENERATOR,
+  THROTTLER_LIMIT,
+  THROTTLER_SKIP,
+  THROTTLER_TRACKER,
+  THROTTLER_TTL,
+} from '@nestjs/throttler/dist/throttler.constants.js';
+import type { BridgeErrorPayload } from '../protocol/bridge-error.js';
+import type { HandlerDefinition } from '../state/state-definition.js';
+import { StateRegistry } from '../state/state-registry.service.js';
+import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import type { ResolvedRateLimitOptions } from './rate-limit.options.js';
+import { InMemoryThrottlerStorage } from './in-memory-throttler.storage.js';
+import { isRateLimitStorage, RATE_LIMIT_STORAGE } from './rate-limit-storage.js';
+
+/** Throttler name of the per-connection budget in the connection counters. */
+const CONNECTION = 'connection';
+/** The name `@SkipThrottle()` and `@Throttle({ default: ... })` use. */
+const DEFAULT_NAME = 'default';
+/** At most one "storage failed" warning per this many milliseconds. */
+const WARN_EVERY_MS = 30_000;
+
+/** One `@Throttle` limit of one handler, read once at bootstrap. */
+interface HandlerLimit {
+  name: string;
+  limit: number;
+  ttl: number;
+  blockDuration: number;
+  /** `<state.handler>@`: the counter key is this plus the client IP. */
+  keyBase: string;
+}
+
+/**
+ * The rate limits of the event pipeline, built on `@nestjs/throttler`:
+ *
+ * - **Per connection** ({@link admitConnection}): a budget of events per socket (`rateLimit.perConnection`),
+ *   counted when an event arrives, before it is queued, in this process (a socket lives on one worker). It is a
+ *   `Map` lookup and a counter, synchronous, with no allocation once the connection's counter exists.
+ * - **Per handler** ({@link checkHandler}): `@Throttle({ <name>: { limit, ttl, blockDuration? } })` on an
+ *   `@EventHandler()` method or its `@State()` class (the method's value wins, per name and field, as with
+ *   `ThrottlerGuard`), counted per handler and **per client IP** in the rate-limit storage (Redis with
+ *   `redisUrl`). The IP, not the socket or token: a guesser opens as many sockets and tokens as it likes. The
+ *   metadata is read once per handler at bootstrap; an invalid value stops the app there.
+ * - `@SkipThrottle({ <name>: true })` drops that named limit for a handler; `@SkipThrottle()` (the `default` name)
+ *   also exempts the handler's events from the connection budget.
+ *
+ * A refused event gets a `rate_limited` error with `retryAfterMs`; the handler does not run. If the storage fails
+ * (Redis unreachable), the event is let through and a warning logged: a limit that cannot count does not take
+ * the app down with it (with `redisUrl`, states usually live in the same Redis, so the event fails there anyway).
+ */
+@Injectable()
+export class EventRateLimiter implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('ReflexBridge');
+  private readonly options: ResolvedRateLimitOptions;
+  /** Connection budgets: always this process's memory, keyed by socket id. */
+  private readonly connections = new InMemoryThrottlerStorage();
+  private readonly budget: ResolvedRateLimitOptions['perConnection'];
+  /** Handler limits by handler; handlers without limits are absent. */
+  private readonly limits = new Map<HandlerDefinition, HandlerLimit[]>();
+  /** Full names of handlers marked `@SkipThrottle()`: not counted against the connection budget. */
+  private readonly exempt = new Set<string>();
+  private warnedAt = -Infinity;
+
+  constructor(
+    @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
+    @Inject(RATE_LIMIT_STORAGE) private readonly storage: ThrottlerStorage,
+    private readonly registry: StateRegistry,
+    private readonly reflector: Reflector,
+  ) {
+    this.options = options.rateLimit;
+    this.budget = this.options.perConnection;
+  }
+
+  /** Reads every handler's `@Throttle` / `@SkipThrottle` metadata once. */
+  onApplicationBootstrap(): void {
+    if (!this.options.enabled) return;
+    for (const handler of this.registry.handlerDefinitions()) this.compile(handler);
+  }
+
+  onApplicationShutdown(): void {
+    this.connections.close();
+  }
+
+  /**
+   * Counts one event of connection `sid` against its budget. Returns 0 when it may go on, else the milliseconds
+   * until the budget lets events through again. Synchronous: it runs for every event.
+   */
+  admitConnection(sid: string, eventName: string): number {
+    const budget = this.budget;
+    if (budget === undefined || (this.exempt.size !== 0 && this.exempt.has(eventName))) return 0;
+    return this.connections.hit(sid, budget.ttlMs, budget.limit, budget.blockDurationMs, CONNECTION);
+  }
+
+  /**
+   * Counts one call of `handler` from client address `ip` against the handler's `@Throttle` limits. Returns 0 when
+   * it may run, else the milliseconds to wait (the longest of the limits that refused). Synchronous with the
+   * in-memory storage; a promise with Redis. Never rejects.
+   */
+  checkHandler(handler: HandlerDefinition, ip: string): MaybePromise<number> {
+    const limits = this.limits.get(handler);
+    if (limits === undefined) return 0;
+    const tracker = normalizeIp(ip, this.options.ipv6SubnetPrefix);
+    let wait = 0;
+    let pending: Array<Promise<number>> | undefined;
+    for (const limit of limits) {
+      const result = this.count(limit, `${limit.keyBase}${tracker}`);
+      if (isPromise(result)) (pending ??= []).push(result);
+      else if (result > wait) wait = result;
+    }
+    if (!pending) return wait;
+    return Promise.all(pending).then((waits) => Math.max(wait, ...waits));
+  }
+
+  /** Forgets a closed connection's budget. */
+  forget(sid: string): void {
+    this.connections.forget(sid, CONNECTION);
+  }
+
+  /** The `bridge_error` payload of an event refused for `waitMs` milliseconds. */
+  refusal(eventName: string, waitMs: number): BridgeErrorPayload {
+    const retryAfterMs = Math.max(1, Math.ceil(waitMs));
+    return {
+      code: 'rate_limited',
+      message: `Too many events; try again in ${Math.ceil(retryAfterMs / 1000)} s.`,
+      event: eventName,
+      retryAfterMs,
+    };
+  }
+
+  /** One hit on one limit, in milliseconds to wait; a storage failure lets the event through. */
+  private count(limit: HandlerLimit, key: string): MaybePromise<number> {
+    const storage = this.storage;
+    let result: MaybePromise<number>;
+    try {
+      if (isRateLimitStorage(storage)) {
+        result = storage.hit(key, limit.ttl, limit.limit, limit.blockDuration, limit.name);
+      } else {
+        // Any other ThrottlerStorage: its record speaks in whole seconds.
+        result = storage
+          .increment(key, limit.ttl, limit.limit, limit.blockDuration, limit.name)
+          .then((record) => (record.isBlocked ? Math.max(1, record.timeToBlockExpire) * 1000 : 0));
+      }
+    } catch (error) {
+      return this.failed(error);
+    }
+    return isPromise(result) ? result.catch((error: unknown) => this.failed(error)) : result;
+  }
+
+  private failed(error: unknown): number {
+    const now = Date.now();
+    if (now - this.warnedAt >= WARN_EVERY_MS) {
+      this.warnedAt = now;
+      this.logger.warn(`Rate limits could not be counted, events are let through: ${(error as Error)?.message ?? String(error)}`);
+    }
+    return 0;
+  }
+
+  private compile(handler: HandlerDefinition): void {
+    const cls = handler.state.cls;
+    const method = cls.prototype[handler.method] as object | undefined;
+    if (typeof method !== 'function') return;
+    const targets = [method as () => void, cls];
+    const where = `${cls.name}.${handler.method}`;
+    if (this.reflector.getAllAndOverride<boolean | undefined>(THROTTLER_SKIP + DEFAULT_NAME, targets) === true) this.exempt.add(handler.fullName);
+    const names = new Set<string>();
+    for (const target of targets) {
+      for (const key of Reflect.getMetadataKeys(target) as unknown[]) {
+        if (typeof key === 'string' && key.startsWith(THROTTLER_LIMIT)) names.add(key.slice(THROTTLER_LIMIT.length));
+      }
+    }
+    const limits: HandlerLimit[] = [];
+    for (const name of names) {
+      if (this.reflector.getAllAndOverride<boolean | undefined>(THROTTLER_SKIP + name, targets) === true) continue;
+      const read = (key: string) => this.reflector.getAllAndOverride<unknown>(key + name, targets);
+      const limit = read(THROTTLER_LIMIT);
+      const ttl = read(THROTTLER_TTL);
+      const blockDuration = read(THROTTLER_BLOCK_DURATION) ?? ttl;
+      const problem = (field: string, expected: string, value: unknown) =>
+        new Error(
+          `ReflexBridgeModule: @Throttle on ${where}: "${field}" of throttler "${name}" must be ${expected} for an event handler, got ` +
+            `${typeof value === 'function' ? 'a function (functions of an ExecutionContext work for HTTP routes only)' : JSON.stringify(value)}`,
+        );
+      if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) throw problem('limit', 'an integer ≥ 0', limit);
+      if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) throw problem('ttl', 'a positive number of milliseconds', ttl);
+      if (typeof blockDuration !== 'number' || !Number.isFinite(blockDuration) || blockDuration < 0) {
+        throw problem('blockDuration', 'a number of milliseconds ≥ 0', blockDuration);
+      }
+      if (read(THROTTLER_TRACKER) !== undefined || read(THROTTLER_KEY_GENERATOR) !== undefined) {
+        this.logger.warn(`@Throttle on ${where}: getTracker and generateKey are ignored for events; event limits count per handler and client IP.`);
+      }
+      limits.push({ name, limit, ttl, blockDuration, keyBase: `${handler.fullName}@` });
+    }
+    if (limits.length > 0) this.limits.set(handler, limits);
+  }
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from '@jest/globals';
+import { resolveOptions } from '../reflex-bridge.options.js';
+import { InMemoryThrottlerStorage } from './in-memory-throttler.storage.js';
+
+describe('rateLimit options', () => {
+  it('defaults to a generous per-connection budget', () => {
+    expect(resolveOptions().rateLimit).toEqual({
+      enabled: true,
+      perConnection: { limit: 500, ttlMs: 10_000, blockDurationMs: 0 },
+      storage: undefined,
+      keyPrefix: 'rx:throttle:',
+      ipv6SubnetPrefix: 64,
+    });
+  });
+
+  it('takes a budget, a storage, a prefix, or false', () => {
+    const storage = new InMemoryThrottlerStorage();
+    const resolved = resolveOptions({ rateLimit: { perConnection: { limit: 10, ttlMs: 1000, blockDurationMs: 5000 }, storage, keyPrefix: 'shop:rl:' } }).rateLimit;
+    expect(resolved).toMatchObject({ perConnection: { limit: 10, ttlMs: 1000, blockDurationMs: 5000 }, storage, keyPrefix: 'shop:rl:' });
+    expect(resolveOptions({ rateLimit: { perConnection: false } }).rateLimit.perConnection).toBeUndefined();
+    expect(resolveOptions({ rateLimit: false }).rateLimit).toMatchObject({ enabled: false, perConnection: undefined });
+  });
+
+  it('refuses invalid values, naming the field', () => {
+    expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 0, ttlMs: 1000 } } })).toThrow(/"rateLimit\.perConnection\.limit": expected an integer ≥ 1/);
+    expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 5, ttlMs: -1 } } })).toThrow(/"rateLimit\.perConnection\.ttlMs"/);
+    expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 5, ttlMs: 10, ttl: 3 } as never } })).toThrow(/"rateLimit\.perConnection\.ttl": unknown option/);
+    expect(() => resolveOptions({ rateLimit: { storage: {} as never } })).toThrow(/"rateLimit\.storage"/);
+    expect(() => resolveOptions({ rateLimit: { ipv6SubnetPrefix: 129 } })).toThrow(/"rateLimit\.ipv6SubnetPrefix"/);
+    expect(() => resolveOptions({ rateLimit: { limit: 5 } as never })).toThrow(/"rateLimit\.limit": unknown option/);
+    expect(() => resolveOptions({ rateLimit: true as never })).toThrow(/"rateLimit": expected false or an object/);
+  });
+});

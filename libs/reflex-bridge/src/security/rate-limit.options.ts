@@ -1,0 +1,114 @@
+import type { ThrottlerStorage } from '@nestjs/throttler';
+import { InvalidOptionError } from '../invalid-option.error.js';
+
+/** One limit: at most `limit` hits per window of `ttlMs` milliseconds. */
+export interface RateLimitWindow {
+  /** Hits allowed per window. An integer ≥ 1. */
+  limit: number;
+  /** Length of the window in milliseconds, counted from its first hit. */
+  ttlMs: number;
+  /**
+   * Milliseconds the counter stays blocked after the first refused hit; then counting starts afresh. `0` refuses
+   * until the window ends.
+   * @default 0
+   */
+  blockDurationMs?: number;
+}
+
+/**
+ * The `rateLimit` section of the module options. Handler limits themselves are written with `@nestjs/throttler`'s
+ * `@Throttle()` / `@SkipThrottle()` on `@EventHandler()` methods or their `@State()` class.
+ */
+export interface RateLimitOptions {
+  /**
+   * The budget of every connection: events it may send, all handlers together (built-in ones such as hydrate
+   * included), counted in the process that holds the socket. An event over it is answered with `rate_limited`
+   * before it is queued. `false` turns the budget off. Handlers marked `@SkipThrottle()` do not count.
+   * @default { limit: 500, ttlMs: 10_000, blockDurationMs: 0 }
+   */
+  perConnection?: false | RateLimitWindow;
+  /**
+   * Where `@Throttle` handler limits count: any `@nestjs/throttler` `ThrottlerStorage`.
+   * @default a `RedisThrottlerStorage` on `redisUrl` when that is set (every worker shares the counters), else an
+   * `InMemoryThrottlerStorage` (this process)
+   */
+  storage?: ThrottlerStorage;
+  /**
+   * Key prefix of the `RedisThrottlerStorage` that `redisUrl` creates. Counters live at
+   * `<prefix><throttler name>:<state.handler>@<client IP>`.
+   * @default 'rx:throttle:'
+   */
+  keyPrefix?: string;
+  /**
+   * Handler limits are keyed by client IP; IPv6 addresses are grouped by this prefix length (as `ThrottlerGuard`
+   * does), since one client usually holds a whole /64.
+   * @default 64
+   */
+  ipv6SubnetPrefix?: number;
+}
+
+/** {@link RateLimitOptions} after defaults were merged; `undefined` sections are off. */
+export interface ResolvedRateLimitOptions {
+  /** False when `rateLimit: false`: no budget and `@Throttle` is not read. */
+  enabled: boolean;
+  perConnection: Required<RateLimitWindow> | undefined;
+  storage: ThrottlerStorage | undefined;
+  keyPrefix: string;
+  ipv6SubnetPrefix: number;
+}
+
+/** The defaults of {@link RateLimitOptions}, in one place. */
+export const DEFAULT_RATE_LIMIT_OPTIONS = {
+  perConnection: { limit: 500, ttlMs: 10_000, blockDurationMs: 0 },
+  keyPrefix: 'rx:throttle:',
+  ipv6SubnetPrefix: 64,
+} as const;
+
+const KNOWN = new Set(['perConnection', 'storage', 'keyPrefix', 'ipv6SubnetPrefix']);
+
+function resolveWindow(field: string, value: unknown): Required<RateLimitWindow> {
+  if (value === null || typeof value !== 'object') throw new InvalidOptionError(field, 'expected false or { limit, ttlMs }');
+  for (const key of Object.keys(value)) {
+    if (key !== 'limit' && key !== 'ttlMs' && key !== 'blockDurationMs') throw new InvalidOptionError(`${field}.${key}`, 'unknown option');
+  }
+  const { limit, ttlMs, blockDurationMs = 0 } = value as RateLimitWindow;
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new InvalidOptionError(`${field}.limit`, `expected an integer ≥ 1, got ${JSON.stringify(limit)}`);
+  }
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new InvalidOptionError(`${field}.ttlMs`, `expected a positive number of milliseconds, got ${JSON.stringify(ttlMs)}`);
+  }
+  if (typeof blockDurationMs !== 'number' || !Number.isFinite(blockDurationMs) || blockDurationMs < 0) {
+    throw new InvalidOptionError(`${field}.blockDurationMs`, `expected a number of milliseconds ≥ 0, got ${JSON.stringify(blockDurationMs)}`);
+  }
+  return { limit, ttlMs, blockDurationMs };
+}
+
+/**
+ * Merges the defaults into `options` and validates every field; errors name the field as `<prefix>.<field>`.
+ * @param prefix the name of this section in the surrounding options object.
+ */
+export function resolveRateLimitOptions(options: false | RateLimitOptions = {}, prefix = 'rateLimit'): ResolvedRateLimitOptions {
+  if (options === false) {
+    return { enabled: false, perConnection: undefined, storage: undefined, keyPrefix: DEFAULT_RATE_LIMIT_OPTIONS.keyPrefix, ipv6SubnetPrefix: DEFAULT_RATE_LIMIT_OPTIONS.ipv6SubnetPrefix };
+  }
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError(prefix, 'expected false or an object');
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new InvalidOptionError(`${prefix}.${key}`, 'unknown option');
+  }
+  const storage = options.storage;
+  if (storage !== undefined && (storage === null || typeof (storage as ThrottlerStorage).increment !== 'function')) {
+    throw new InvalidOptionError(`${prefix}.storage`, 'expected a @nestjs/throttler ThrottlerStorage (an object with increment())');
+  }
+  const keyPrefix = options.keyPrefix ?? DEFAULT_RATE_LIMIT_OPTIONS.keyPrefix;
+  if (typeof keyPrefix !== 'string') throw new InvalidOptionError(`${prefix}.keyPrefix`, `expected a string, got ${JSON.stringify(keyPrefix)}`);
+  const ipv6SubnetPrefix = options.ipv6SubnetPrefix ?? DEFAULT_RATE_LIMIT_OPTIONS.ipv6SubnetPrefix;
+  if (typeof ipv6SubnetPrefix !== 'number' || !Number.isInteger(ipv6SubnetPrefix) || ipv6SubnetPrefix < 1 || ipv6SubnetPrefix > 128) {
+    throw new InvalidOptionError(`${prefix}.ipv6SubnetPrefix`, `expected an integer from 1 to 128, got ${JSON.stringify(ipv6SubnetPrefix)}`);
+  }
+  const perConnection =
+    options.perConnection === false
+      ? undefined
+      : resolveWindow(`${prefix}.perConnection`, options.perConnection ?? DEFAULT_RATE_LIMIT_OPTIONS.perConnection);
+  return { enabled: true, perConnection, storage, keyPrefix, ipv6SubnetPrefix };
+}

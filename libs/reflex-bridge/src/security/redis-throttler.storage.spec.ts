@@ -1,0 +1,46 @@
+import { describe, expect, it } from '@jest/globals';
+import { createServer } from 'node:net';
+import { RedisThrottlerStorage } from './redis-throttler.storage.js';
+
+const silent = { log: () => undefined, error: () => undefined, warn: () => undefined };
+
+/** A loopback port with nothing listening on it. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+// No Redis server needed here: the contract against a real Redis runs in test/rate-limit.e2e-spec.ts.
+describe('RedisThrottlerStorage (without a server)', () => {
+  it('validates its options, naming the field', () => {
+    expect(() => new RedisThrottlerStorage({ url: '' })).toThrow(/"url" must be a Redis URL/);
+    expect(() => new RedisThrottlerStorage({ url: 'redis://x', commandTimeoutMs: 0 })).toThrow(/"commandTimeoutMs" must be a positive number/);
+    expect(() => new RedisThrottlerStorage({ url: 'redis://x', keyPrefix: 3 as unknown as string })).toThrow(/"keyPrefix"/);
+    expect(new RedisThrottlerStorage({ url: 'redis://x' }).keyPrefix).toBe('rx:throttle:');
+  });
+
+  it('does not connect before it is used, and refuses counts after close()', async () => {
+    const storage = new RedisThrottlerStorage({ url: 'redis://127.0.0.1:1', logger: silent });
+    await storage.close();
+    await expect(storage.hit('k', 1000, 1, 0)).rejects.toThrow(/closed/);
+  });
+
+  it('rejects a count with a clear error, without the password, when Redis cannot be reached', async () => {
+    const port = await closedPort();
+    const storage = new RedisThrottlerStorage({ url: `redis://user:secret@127.0.0.1:${port}`, logger: silent, commandTimeoutMs: 500 });
+    try {
+      const error = (await storage.hit('k', 1000, 1, 0).then(() => undefined, (e: unknown) => e)) as Error;
+      expect(error).toBeInstanceOf(Error);
+      expect(error.message).toMatch(/RedisThrottlerStorage/);
+      expect(error.message).not.toContain('secret');
+    } finally {
+      await storage.close();
+    }
+  });
+});

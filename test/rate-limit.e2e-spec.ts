@@ -1,0 +1,300 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { SkipThrottle, Throttle } from '@nestjs/throttler';
+import type { AddressInfo } from 'node:net';
+import { createClient } from 'redis';
+import { EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { RedisThrottlerStorage } from '../libs/reflex-bridge/src/security/redis-throttler.storage.js';
+import { describeRateLimitStorageContract } from '../libs/reflex-bridge/src/security/rate-limit-storage.contract.js';
+import { ShopModule } from '../apps/shop/src/shop.module.js';
+import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
+import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
+import { readShopConfig } from '../apps/shop/src/shop.config.js';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+
+const ROOT = 'reflex___state____state';
+const GUESS = `${ROOT}.guess_state`;
+const ACCOUNT = `${ROOT}.account_state`;
+
+/** A state with a rate-limited handler, unlimited ones, and one exempt from the connection budget. */
+@State()
+class GuessState {
+  guesses = 0;
+  slowGuesses = 0;
+  bumps = 0;
+  pings = 0;
+
+  /** 3 per 5 s per client IP (blocked for 5 s after the 4th). */
+  @EventHandler()
+  @Throttle({ default: { limit: 3, ttl: 5_000 } })
+  guess(): void {
+    this.guesses++;
+  }
+
+  /** 3 per minute per client IP: a window that cannot end during a test. */
+  @EventHandler()
+  @Throttle({ default: { limit: 3, ttl: 60_000 } })
+  guessSlowly(): void {
+    this.slowGuesses++;
+  }
+
+  @EventHandler()
+  bump(): void {
+    this.bumps++;
+  }
+
+  @EventHandler()
+  @SkipThrottle()
+  ping(): void {
+    this.pings++;
+  }
+}
+
+interface Refusal {
+  code: string;
+  event?: string;
+  retryAfterMs?: number;
+}
+
+const refusals = (socket: RawSocket) => (socket.errors as Refusal[]).filter((error) => error.code === 'rate_limited');
+const count = (socket: RawSocket, name: string) => (socket.latest(GUESS, name) as number | undefined) ?? 0;
+
+/** Starts an app serving {@link GuessState}; `bridge.trustProxy` lets each socket say its address in X-Forwarded-For. */
+function startGuessApp(options: ReflexBridgeModuleOptions = {}): Promise<RunningApp> {
+  return startApp({ imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { trustProxy: true } })], providers: [GuessState] });
+}
+
+/** A hydrated socket whose client address is `ip` (through X-Forwarded-For, honoured with trustProxy). */
+async function openSocket(url: string, ip?: string, opened?: RawSocket[]): Promise<RawSocket> {
+  const socket = new RawSocket(url, undefined, { headers: ip ? { 'x-forwarded-for': ip } : {} });
+  opened?.push(socket);
+  await socket.connected();
+  await socket.hydrate();
+  return socket;
+}
+
+/** Polls `predicate` (it reads several sockets, so no one socket's messages can wake the wait) until it holds. */
+async function eventually(predicate: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Sends `event` again and again (a short pause between tries) until the server runs it, seen as `name` reaching
+ * `expected`; every try before must be refused with `rate_limited`. Fails after `timeoutMs`.
+ */
+async function resendUntilAccepted(socket: RawSocket, event: string, name: string, expected: number, timeoutMs = 30_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (let tries = 1; ; tries++) {
+    const before = refusals(socket).length;
+    socket.send(event);
+    await socket.until(() => count(socket, name) === expected || refusals(socket).length > before, 10_000, `an answer to try ${tries}`);
+    if (count(socket, name) === expected) return tries;
+    if (Date.now() > deadline) throw new Error(`${event} was still refused after ${timeoutMs} ms (${tries} tries)`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('rate limits on events', () => {
+  let running: RunningApp;
+  const sockets: RawSocket[] = [];
+  beforeAll(async () => {
+    running = await startGuessApp();
+  });
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('a. @Throttle on a handler: the 4th call in the window is refused with a retry delay, state unchanged, others unaffected, then it works again', async () => {
+    const guesser = await openSocket(running.url, '203.0.113.1', sockets);
+    for (let i = 0; i < 4; i++) guesser.send(`${GUESS}.guess`);
+    await guesser.until(() => count(guesser, 'guesses') === 3 && refusals(guesser).length === 1, 10_000, '3 guesses and 1 refusal');
+    const [refusal] = refusals(guesser);
+    expect(refusal).toMatchObject({ code: 'rate_limited', event: `${GUESS}.guess` });
+    expect(refusal.retryAfterMs).toBeGreaterThan(0);
+    expect(refusal.retryAfterMs).toBeLessThanOrEqual(5_000);
+    // Events run in order per client: once a later event's change arrives, the refused one would have shown.
+    guesser.send(`${GUESS}.bump`);
+    await guesser.untilVar(GUESS, 'bumps', 1);
+    expect(count(guesser, 'guesses')).toBe(3);
+
+    // Another address has its own counter.
+    const other = await openSocket(running.url, '203.0.113.2', sockets);
+    other.send(`${GUESS}.guess`);
+    await other.untilVar(GUESS, 'guesses', 1);
+    expect(other.errors).toEqual([]);
+
+    // Once the block is over, the handler runs again.
+    await resendUntilAccepted(guesser, `${GUESS}.guess`, 'guesses', 4);
+    expect(refusals(guesser).every((each) => each.retryAfterMs! > 0 && each.retryAfterMs! <= 5_000)).toBe(true);
+  }, 60_000);
+
+  it('a. counts per client IP, not per socket or claimed address: a new socket from the same address is refused too', async () => {
+    const first = await openSocket(running.url, '203.0.113.3', sockets);
+    for (let i = 0; i < 3; i++) first.send(`${GUESS}.guessSlowly`);
+    await first.untilVar(GUESS, 'slowGuesses', 3);
+    const second = await openSocket(running.url, '203.0.113.3', sockets);
+    second.send(`${GUESS}.guessSlowly`);
+    await second.until(() => refusals(second).length === 1);
+    expect(refusals(second)[0]).toMatchObject({ code: 'rate_limited', event: `${GUESS}.guessSlowly` });
+    // An address claimed in router_data changes nothing: the server's own view of the client wins.
+    second.send(`${GUESS}.guessSlowly`, {}, { pathname: '/', asPath: '/', ip: '198.18.0.1', headers: { 'x-forwarded-for': '198.18.0.1' } });
+    await second.until(() => refusals(second).length === 2);
+    expect(count(second, 'slowGuesses')).toBe(0);
+  });
+
+  it('b. the module default budget per connection: 500 events per 10 s, then rate_limited; @SkipThrottle handlers and other sockets go on', async () => {
+    const flooder = await openSocket(running.url, '203.0.113.4', sockets);
+    // The two hydration events counted too: 498 bumps fit in the budget, the other 102 are refused.
+    for (let i = 0; i < 600; i++) flooder.send(`${GUESS}.bump`);
+    await flooder.until(() => refusals(flooder).length === 102 && count(flooder, 'bumps') === 498, 30_000, '498 bumps and 102 refusals');
+    for (const refusal of refusals(flooder)) {
+      expect(refusal.event).toBe(`${GUESS}.bump`);
+      expect(refusal.retryAfterMs).toBeGreaterThan(0);
+      expect(refusal.retryAfterMs).toBeLessThanOrEqual(10_000);
+    }
+    flooder.send(`${GUESS}.ping`);
+    await flooder.untilVar(GUESS, 'pings', 1);
+    expect(count(flooder, 'bumps')).toBe(498);
+    expect(refusals(flooder)).toHaveLength(102);
+
+    const neighbour = await openSocket(running.url, '203.0.113.4', sockets);
+    neighbour.send(`${GUESS}.bump`);
+    await neighbour.untilVar(GUESS, 'bumps', 1);
+    expect(neighbour.errors).toEqual([]);
+  }, 60_000);
+
+  it('b. a custom budget, and none with perConnection: false', async () => {
+    const strict = await startGuessApp({ rateLimit: { perConnection: { limit: 5, ttlMs: 60_000 } } });
+    const loose = await startGuessApp({ rateLimit: { perConnection: false } });
+    try {
+      const a = await openSocket(strict.url, undefined, sockets);
+      for (let i = 0; i < 5; i++) a.send(`${GUESS}.bump`);
+      await a.until(() => count(a, 'bumps') === 3 && refusals(a).length === 2);
+      const b = await openSocket(loose.url, undefined, sockets);
+      for (let i = 0; i < 700; i++) b.send(`${GUESS}.bump`);
+      await b.untilVar(GUESS, 'bumps', 700, 30_000);
+      expect(b.errors).toEqual([]);
+    } finally {
+      for (const socket of sockets.splice(0)) socket.close();
+      await Promise.all([strict.close(), loose.close()]);
+    }
+  }, 60_000);
+});
+
+describe('the shop: login guessing is limited per client IP, over events and over HTTP', () => {
+  let app: INestApplication;
+  let url: string;
+  const sockets: RawSocket[] = [];
+  beforeAll(async () => {
+    // TRUST_PROXY: the bridge reads the client IP from X-Forwarded-For, so a test can come from two addresses.
+    app = await NestFactory.create(ShopModule.forRoot(readShopConfig({ SQLITE_PATH: ':memory:', TRUST_PROXY: '1' })), { logger: ['error'] });
+    app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
+    mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
+    await app.listen(0, '127.0.0.1');
+    url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const socket of sockets.splice(0)) socket.close();
+    await app.close();
+  });
+
+  it('c. ten sockets from one address guessing passwords get rate_limited after 5 attempts in all', async () => {
+    const guessers = await Promise.all(Array.from({ length: 10 }, () => openSocket(url, '198.51.100.7', sockets)));
+    for (let round = 0; round < 3; round++) {
+      for (const [i, socket] of guessers.entries()) socket.send(`${ACCOUNT}.login`, { username: 'demo', password: `guess-${round}-${i}` });
+    }
+    const refused = () => guessers.reduce((sum, socket) => sum + refusals(socket).length, 0);
+    const answered = () => guessers.filter((socket) => socket.latest(ACCOUNT, 'loginError') === 'Unknown user or wrong password.').length;
+    // 30 guesses: 5 were checked (each on a different socket, or the same: every answer is the same), 25 refused.
+    await eventually(() => refused() === 25 && answered() >= 1, 20_000, () => `25 refusals (got ${refused()})`);
+    for (const socket of guessers) {
+      for (const refusal of refusals(socket)) {
+        expect(refusal.event).toBe(`${ACCOUNT}.login`);
+        expect(refusal.retryAfterMs).toBeGreaterThan(0);
+        expect(refusal.retryAfterMs).toBeLessThanOrEqual(60_000);
+      }
+    }
+    // Even the right password is refused from that address now...
+    const late = await openSocket(url, '198.51.100.7', sockets);
+    late.send(`${ACCOUNT}.login`, { username: 'demo', password: 'demo123' });
+    await late.until(() => refusals(late).length === 1);
+    expect(late.latest(ACCOUNT, 'isAuthenticated')).toBe(false);
+    // ...while the user logs in from their own address.
+    const user = await openSocket(url, '198.51.100.8', sockets);
+    user.send(`${ACCOUNT}.login`, { username: 'demo', password: 'demo123' });
+    await user.untilVar(ACCOUNT, 'isAuthenticated', true);
+    expect(user.errors).toEqual([]);
+    expect(refused()).toBe(25);
+  }, 60_000);
+
+  it('c. POST /auth/login answers 429 with Retry-After after 5 attempts per minute', async () => {
+    const attempt = () =>
+      fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'demo', password: 'nope' }) });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await attempt()).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401]);
+    const refused = await attempt();
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Even with the right password, while the block lasts.
+    const right = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'demo', password: 'demo123' }) });
+    expect(right.status).toBe(429);
+  });
+});
+
+describeWithRedis('rate limits shared through Redis', () => {
+  let server: RedisTestServer;
+  beforeAll(async () => {
+    server = await RedisTestServer.launch();
+  }, 30_000);
+  afterAll(async () => {
+    await server?.destroy();
+  });
+
+  describeRateLimitStorageContract('RedisThrottlerStorage', () => new RedisThrottlerStorage({ url: server.url, keyPrefix: `contract-${Math.random().toString(36).slice(2)}:` }));
+
+  it('d. two app instances with redisUrl count against the same limits: hits on A count on B', async () => {
+    const [a, b] = [await startGuessApp({ redisUrl: server.url }), await startGuessApp({ redisUrl: server.url })];
+    const sockets: RawSocket[] = [];
+    const raw = createClient({ url: server.url });
+    raw.on('error', () => undefined);
+    try {
+      const onA = await openSocket(a.url, '192.0.2.10', sockets);
+      onA.send(`${GUESS}.guessSlowly`);
+      onA.send(`${GUESS}.guessSlowly`);
+      await onA.untilVar(GUESS, 'slowGuesses', 2);
+      const onB = await openSocket(b.url, '192.0.2.10', sockets);
+      onB.send(`${GUESS}.guessSlowly`);
+      onB.send(`${GUESS}.guessSlowly`);
+      await onB.until(() => count(onB, 'slowGuesses') === 1 && refusals(onB).length === 1);
+      expect(refusals(onB)[0]).toMatchObject({ code: 'rate_limited', event: `${GUESS}.guessSlowly` });
+      expect(refusals(onB)[0].retryAfterMs).toBeLessThanOrEqual(60_000);
+      // And back on A, the shared counter refuses too; another address is still free on both.
+      onA.send(`${GUESS}.guessSlowly`);
+      await onA.until(() => refusals(onA).length === 1);
+      const elsewhere = await openSocket(b.url, '192.0.2.11', sockets);
+      elsewhere.send(`${GUESS}.guessSlowly`);
+      await elsewhere.untilVar(GUESS, 'slowGuesses', 1);
+
+      // The counter, as documented: <prefix><throttler name>:<state.handler>@<client IP>, expiring with its window.
+      await raw.connect();
+      const ttl = await raw.pTTL(`rx:throttle:default:${GUESS}.guessSlowly@192.0.2.10`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    } finally {
+      for (const socket of sockets) socket.close();
+      await raw.close().catch(() => undefined);
+      await Promise.all([a.close(), b.close()]);
+    }
+  }, 60_000);
+});
