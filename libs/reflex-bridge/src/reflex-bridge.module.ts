@@ -25,6 +25,7 @@ import { LIVE_OPTIONS, type LiveOptions } from './live/live.options.js';
 import { LiveBroadcaster } from './live/live-broadcaster.service.js';
 import { LiveListSubscriptions } from './live/live-list-subscriptions.service.js';
 import { RedisTransport } from './live/transports/redis.transport.js';
+import { TokenOwnership } from './security/token-ownership.service.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -70,6 +71,7 @@ import { RedisTransport } from './live/transports/redis.transport.js';
     BridgeMetrics,
     BridgeRunner,
     SessionTracker,
+    TokenOwnership,
     EventPipeline,
     EventGateway,
     ReflexStateService,

@@ -9,6 +9,7 @@ import { EventCacheService } from '../cache/event-cache.service.js';
 import { AppState } from './app-state.js';
 import { syncAppState } from './app-state-sync.js';
 import { BridgeRunner } from './bridge-runner.service.js';
+import type { ConnectingSession } from '../security/token-ownership.service.js';
 
 /** The server-side message telling every worker that a session ended. */
 const SESSION_ENDED = 'rx:session-ended';
@@ -71,14 +72,19 @@ export class SessionTracker implements OnApplicationBootstrap {
     if (clustered) namespace.on(SESSION_ENDED, (sessionId: unknown) => void this.endLocally(String(sessionId)));
   }
 
-  /** Tracks a new socket and learns its session by running the auth middleware once (when configured). */
-  async track(socket: TrackedSocket): Promise<void> {
+  /**
+   * Tracks a new socket and learns its session by running the auth middleware once (when configured).
+   * Returns the session id the middleware found (`known: false` when it failed, so the session is unknown).
+   */
+  async track(socket: TrackedSocket): Promise<ConnectingSession> {
     this.sockets.set(socket.client.sid, socket);
-    if (!this.options.bridge.authMiddleware?.length) return;
+    if (!this.options.bridge.authMiddleware?.length) return { known: true };
     try {
-      await this.bridge.authenticate(socket.client);
+      const request = await this.bridge.authenticate(socket.client);
+      return { known: true, sessionId: typeof request?.sessionID === 'string' && request.sessionID !== '' ? request.sessionID : undefined };
     } catch (error) {
       this.logger.warn(`Could not read the session of a new connection: ${(error as Error).message}`);
+      return { known: false };
     }
   }
 
@@ -92,6 +98,21 @@ export class SessionTracker implements OnApplicationBootstrap {
     await this.cache.invalidate(sessionId, 'logout');
     if (this.clustered) this.namespace?.serverSideEmit(SESSION_ENDED, sessionId);
     await this.endLocally(sessionId);
+  }
+
+  /**
+   * A session was deleted, expired or evicted in the session store itself (every worker hears of it from the
+   * store, so nothing is forwarded): drops its fast-auth snapshot and ends its connections on this worker.
+   */
+  async sessionDeleted(sessionId: string): Promise<void> {
+    await this.cache.invalidate(sessionId, 'deleted');
+    await this.endLocally(sessionId);
+  }
+
+  /** Whether a socket of `sessionId` is open on this worker (for tests and diagnostics). */
+  hasSession(sessionId: string): boolean {
+    for (const session of this.sessionOf.values()) if (session === sessionId) return true;
+    return false;
   }
 
   private async endLocally(sessionId: string): Promise<void> {

@@ -20,6 +20,7 @@ import type { EventClient } from './event-client.js';
 import { buildRouterVar } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
+import { TokenOwnership } from '../security/token-ownership.service.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -77,6 +78,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     private readonly bridge: BridgeRunner,
     private readonly metrics: BridgeMetrics,
     private readonly liveLists: LiveListSubscriptions,
+    private readonly ownership: TokenOwnership,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -176,7 +178,12 @@ export class EventPipeline implements OnApplicationBootstrap {
     const ran = this.withLease(token, (lease, tree) =>
       tryFinally(
         () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
-        () => then(this.bridge.finish(outcome, client), () => this.metrics.finish(outcome.timer)),
+        () =>
+          then(this.bridge.finish(outcome, client), () => {
+            this.metrics.finish(outcome.timer);
+            // Still under the lease: an authenticated event binds the token to its session (see TokenOwnership).
+            return this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree);
+          }),
       ),
     );
     return then(ran, () => {
