@@ -5,7 +5,7 @@ import { Product } from './catalog/product.entity.js';
 import type { ShopConfig } from './shop.config.js';
 import { DatabaseModule } from './database.module.js';
 import { AuthModule } from './auth/auth.module.js';
-import { AUTH_MIDDLEWARE, type AuthMiddleware } from './auth/auth-middleware.js';
+import { AUTH_MIDDLEWARE, SESSION_KEY_PREFIX, type AuthMiddleware } from './auth/auth-middleware.js';
 import { UserService } from './auth/user.service.js';
 import { CatalogModule } from './catalog/catalog.module.js';
 import { ProductService } from './catalog/product.service.js';
@@ -38,6 +38,8 @@ export class ShopModule implements OnApplicationBootstrap {
             production: config.production,
             // Several workers: states, the event cache, live updates and the socket adapter share this Redis.
             redisUrl: config.redisUrl,
+            // Sessions in Redis: one deleted or expired there (not through a logout) ends at once on every worker.
+            sessionStore: config.redisUrl ? { prefix: SESSION_KEY_PREFIX } : undefined,
             bridge: { mode: 'full', authMiddleware: middleware.chain, trustProxy: config.trustProxy },
           }),
         }),

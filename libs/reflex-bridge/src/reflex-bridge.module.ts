@@ -26,6 +26,7 @@ import { LiveBroadcaster } from './live/live-broadcaster.service.js';
 import { LiveListSubscriptions } from './live/live-list-subscriptions.service.js';
 import { RedisTransport } from './live/transports/redis.transport.js';
 import { TokenOwnership } from './security/token-ownership.service.js';
+import { SessionStoreWatcher } from './security/session-store.watcher.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -72,6 +73,7 @@ import { TokenOwnership } from './security/token-ownership.service.js';
     BridgeRunner,
     SessionTracker,
     TokenOwnership,
+    SessionStoreWatcher,
     EventPipeline,
     EventGateway,
     ReflexStateService,

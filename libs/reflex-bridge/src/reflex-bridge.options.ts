@@ -4,6 +4,7 @@ import type { EventCacheOptions, FastAuthOptions } from './cache/event-cache.opt
 import type { MetricsOptions } from './metrics/metrics.options.js';
 import { InvalidOptionError } from './invalid-option.error.js';
 import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
+import { resolveSessionStoreOptions, type ResolvedSessionStoreOptions, type SessionStoreOptions } from './security/session-store.options.js';
 
 /**
  * Options of {@link ReflexBridgeModule}. Every field is optional; {@link resolveOptions} merges the defaults
@@ -83,6 +84,13 @@ export interface ReflexBridgeModuleOptions {
    */
   fastAuth?: false | FastAuthOptions;
   /**
+   * The app's session store, when sessions live in Redis (connect-redis): sessions deleted, expired or
+   * evicted in Redis itself then end at once (fast-auth snapshots dropped on every worker, connections
+   * re-authenticated or disconnected per `bridge.sessionEndAction`). See {@link SessionStoreOptions}.
+   * @default undefined (only logouts through the session store's `destroy` end sessions at once)
+   */
+  sessionStore?: SessionStoreOptions;
+  /**
    * Bridge timing: `true` logs one debug line per phase through the `ReflexBridgeMetrics` logger; an object
    * names the logger and/or adds prom-client metrics. See {@link MetricsOptions}.
    * @default false
@@ -119,6 +127,7 @@ export interface ResolvedReflexBridgeOptions {
   preset: 'default' | 'lean';
   redisUrl: string | undefined;
   live: ResolvedLiveOptions;
+  sessionStore: ResolvedSessionStoreOptions | undefined;
 }
 
 /** The defaults, in one place. */
@@ -160,6 +169,7 @@ function httpPath(name: string, value: unknown): string {
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'stateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live',
+  'sessionStore',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -220,6 +230,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     preset,
     redisUrl: options.redisUrl,
     live: resolveLiveOptions(options.live),
+    sessionStore: resolveSessionStoreOptions(options.sessionStore, options.redisUrl),
     eventCache: {
       ttlSeconds,
       keyPrefix: eventCache.keyPrefix ?? DEFAULT_OPTIONS.eventCache.keyPrefix,

@@ -14,6 +14,10 @@ import type { ConnectingSession } from '../security/token-ownership.service.js';
 /** The server-side message telling every worker that a session ended. */
 const SESSION_ENDED = 'rx:session-ended';
 
+/** How long, and for how many sessions, a session's end is remembered so that hearing it twice acts once. */
+const RECENTLY_ENDED_MS = 10_000;
+const RECENTLY_ENDED_MAX = 1000;
+
 /** A session store as express-session uses it (only `destroy` matters here). */
 interface DestroyableStore {
   destroy(sid: string, callback?: (error?: unknown) => void): void;
@@ -38,6 +42,8 @@ export class SessionTracker implements OnApplicationBootstrap {
   private readonly sockets = new Map<string, TrackedSocket>();
   private readonly sessionOf = new Map<string, string>();
   private readonly observedStores = new WeakSet<object>();
+  /** Sessions ended lately (id → when), oldest first. */
+  private readonly recentlyEnded = new Map<string, number>();
   private namespace?: Namespace;
   private clustered = false;
 
@@ -109,13 +115,13 @@ export class SessionTracker implements OnApplicationBootstrap {
     await this.endLocally(sessionId);
   }
 
-  /** Whether a socket of `sessionId` is open on this worker (for tests and diagnostics). */
-  hasSession(sessionId: string): boolean {
-    for (const session of this.sessionOf.values()) if (session === sessionId) return true;
-    return false;
-  }
-
   private async endLocally(sessionId: string): Promise<void> {
+    // One end can be heard twice (the store's destroy and its keyspace notification): act once.
+    const now = Date.now();
+    const endedAt = this.recentlyEnded.get(sessionId);
+    if (endedAt !== undefined && now - endedAt < RECENTLY_ENDED_MS) return;
+    this.recentlyEnded.set(sessionId, now);
+    if (this.recentlyEnded.size > RECENTLY_ENDED_MAX) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
     const affected = [...this.sessionOf].filter(([, session]) => session === sessionId).map(([sid]) => this.sockets.get(sid));
     for (const socket of affected) {
       if (!socket) continue;
