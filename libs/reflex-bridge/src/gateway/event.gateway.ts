@@ -209,9 +209,11 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
    */
   private async admit(socket: Socket, client: EventClient & { token: string }): Promise<boolean> {
     // The disconnect handler may already have run during the last await: undo what admission did since.
+    const presented = client.token;
     const left = (): boolean => {
       if (socket.connected) return false;
       this.leave(socket, client);
+      this.logger.debug(`A connection left while it was being admitted (token ${presented.slice(0, 8)}…): nothing of it was kept.`);
       return true;
     };
     // The socket's session, from its handshake cookie (the auth middleware runs once).
