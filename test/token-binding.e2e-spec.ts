@@ -71,11 +71,14 @@ async function loginOverEvent(url: string, tab: RawSocket, username: string, pas
   return redeemHandoff(url, tab, before);
 }
 
-/** Redeems the first cookie handoff received after update `from`, returning the cookie it sets. */
-async function redeemHandoff(url: string, tab: RawSocket, from: number): Promise<string> {
+/**
+ * Redeems the first cookie handoff received after update `from` as the browser does (presenting the cookie it
+ * holds, which the handoff checks), returning the cookie it sets.
+ */
+async function redeemHandoff(url: string, tab: RawSocket, from: number, cookie?: string): Promise<string> {
   const handoff = () => tab.updates.slice(from).find((update) => update.events?.[0]?.name === HANDOFF_EVENT);
   await tab.until(() => handoff() !== undefined, 20_000, 'the cookie handoff');
-  const response = await fetch(`${url}${handoff()!.events![0].payload.url as string}`, { method: 'POST' });
+  const response = await fetch(`${url}${handoff()!.events![0].payload.url as string}`, { method: 'POST', headers: cookie ? { cookie } : {} });
   expect(response.status).toBe(200);
   return response.headers.get('set-cookie')!.split(';')[0];
 }
@@ -145,12 +148,13 @@ function bindingCases(deployment: () => Deployment): void {
   it('keeps a tab that logs out working, and its token follows it to the session it has after the logout', async () => {
     const token = randomUUID();
     const tab = await openTab(url(0), token);
-    await loginOverEvent(url(0), tab, 'demo', 'demo123');
+    const loggedIn = await loginOverEvent(url(0), tab, 'demo', 'demo123');
     await addToCart(tab);
     const before = tab.updates.length;
     tab.send(`${ACCOUNT}.logout`);
     await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
-    const afterLogout = await redeemHandoff(url(0), tab, before);
+    const afterLogout = await redeemHandoff(url(0), tab, before, loggedIn);
+    expect(afterLogout).not.toBe(loggedIn);
     // Still working on the same socket: anonymous UI state changes.
     tab.send(`${LIKES}.like`);
     await tab.untilVar(LIKES, 'count', 1);
