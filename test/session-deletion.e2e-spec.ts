@@ -6,7 +6,9 @@
  * session ended) and the next `auth_only` event is anonymous, with no snapshot left to serve it.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import { createClient } from 'redis';
+import { freePort } from './support/ports.js';
 import { loginOverHttp, resetCachedUsers, startCachedAuthApp, type CachedAuthApp } from './fixtures/cached-auth-app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
@@ -30,6 +32,8 @@ describeWithRedis('sessions deleted or expired directly in Redis end at once on 
     redis = await RedisTestServer.launch();
     data = createClient({ url: redis.url });
     await data.connect();
+    // Flags someone else needs (keyevent notifications of list commands): the module must keep them.
+    await data.configSet('notify-keyspace-events', 'El');
     for (let i = 0; i < 2; i++) {
       apps.push(await startCachedAuthApp({ sessionRedisUrl: redis.url, bridge: { redisUrl: redis.url, sessionStore: { prefix: 'sess:' } } }));
     }
@@ -68,7 +72,7 @@ describeWithRedis('sessions deleted or expired directly in Redis end at once on 
 
   it('turns keyspace notifications on at startup (CONFIG SET), keeping what was set', async () => {
     const flags = (await data.configGet('notify-keyspace-events'))['notify-keyspace-events'];
-    for (const flag of 'Kgxe') expect(flags).toContain(flag);
+    for (const flag of 'KgxeEl') expect(flags).toContain(flag);
     expect(apps[0].logger.lines.filter((line) => /keyspace/i.test(line.message))).toEqual([]);
   });
 
@@ -120,5 +124,33 @@ describeWithRedis('sessions deleted or expired directly in Redis end at once on 
     tab.send(`${PROFILE}.countVisit`);
     await tab.untilVar(PROFILE, 'visits', 1);
     expect(tab.latest(PROFILE, 'seen')).toBe('carol');
+  });
+
+  it('says what to set when the server refuses CONFIG (managed Redis)', async () => {
+    // A Redis that refuses CONFIG, as managed services do.
+    const port = await freePort();
+    const server = spawn(RedisTestServer.findBinary()!, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--rename-command', 'CONFIG', ''], { stdio: 'ignore' });
+    const url = `redis://127.0.0.1:${port}`;
+    const probe = createClient({ url, socket: { reconnectStrategy: 50 } });
+    probe.on('error', () => undefined);
+    let app: CachedAuthApp | undefined;
+    try {
+      await probe.connect();
+      app = await startCachedAuthApp({ sessionRedisUrl: url, bridge: { sessionStore: { redisUrl: url } } });
+      const warning = app.logger.lines.find((line) => line.level === 'warn' && /keyspace notifications/.test(line.message));
+      expect(warning?.message).toMatch(/notify-keyspace-events to include "Kgxe"/);
+      // Still serving: logins and events work; only deletions in Redis wait for the snapshot's TTL.
+      const cookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
+      const tab = new RawSocket(app.url, undefined, { headers: { cookie } });
+      sockets.push(tab);
+      await tab.connected();
+      await tab.hydrate();
+      tab.send(`${PROFILE}.whoami`);
+      await tab.untilVar(PROFILE, 'seen', 'dave');
+    } finally {
+      await app?.close();
+      await probe.close().catch(() => undefined);
+      server.kill('SIGKILL');
+    }
   });
 });

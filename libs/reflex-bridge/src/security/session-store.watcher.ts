@@ -73,15 +73,16 @@ export class SessionStoreWatcher implements OnApplicationBootstrap, OnApplicatio
         this.lastError = message;
       });
     }
-    if (config.configureNotifications) {
-      // 'ready' comes after every (re)connection: a restarted Redis has forgotten an earlier CONFIG SET.
-      commands.on('ready', () => {
-        this.lastError = '';
-        void this.enableNotifications(commands);
-      });
-    }
+    let connected = false;
+    commands.on('ready', () => {
+      this.lastError = '';
+      // 'ready' comes after every reconnection too: a restarted Redis has forgotten an earlier CONFIG SET.
+      if (connected && config.configureNotifications) void this.enableNotifications(commands);
+    });
     await Promise.all(this.clients.map((client) => client.connect()));
-    if (!config.configureNotifications) void this.checkNotifications(commands);
+    connected = true;
+    if (config.configureNotifications) await this.enableNotifications(commands);
+    else await this.checkNotifications(commands);
     const channelPrefix = `__keyspace@${config.database}__:`;
     await subscriber.pSubscribe(`${channelPrefix}${escapeGlob(config.prefix)}*`, (event, channel) => this.onKeyspaceEvent(config, channelPrefix, event, channel));
   }
