@@ -12,11 +12,13 @@ import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { createClient } from 'redis';
 import { io } from 'socket.io-client';
+import { StateStore } from '@reflex-bridge/nest';
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { ShopModule } from '../apps/shop/src/shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
+import { CapturingLogger } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { buildShop, ShopWorkers } from './support/shop-workers.js';
@@ -189,8 +191,11 @@ function bindingCases(deployment: () => Deployment): void {
 describe('client token binding: the shop in one process (in-memory states and sessions)', () => {
   let app: INestApplication;
   let base: string;
+  const logger = new CapturingLogger();
+  const socketsWithToken = (token: string) =>
+    [...app.get(EventGateway).io!.of('/_event').sockets.values()].filter((socket) => socket.handshake.query.token === token || socket.rooms.has(`rx:token:${token}`));
   beforeAll(async () => {
-    app = await NestFactory.create(ShopModule.forRoot(readShopConfig({ SQLITE_PATH: ':memory:' })), { logger: ['error'] });
+    app = await NestFactory.create(ShopModule.forRoot(readShopConfig({ SQLITE_PATH: ':memory:' })), { logger });
     app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
     mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
     await app.listen(0, '127.0.0.1');
@@ -202,12 +207,50 @@ describe('client token binding: the shop in one process (in-memory states and se
 
   bindingCases(() => ({
     urls: [base],
-    released: (token) =>
-      until(() => {
-        const sockets = app.get(EventGateway).io!.of('/_event').sockets;
-        return ![...sockets.values()].some((socket) => socket.rooms.has(`rx:token:${token}`));
-      }, `token ${token} to be released`),
+    released: (token) => until(() => socketsWithToken(token).length === 0, `token ${token} to be released`),
   }));
+
+  it('a connection dropped while it is being admitted keeps nothing: the real tab reconnecting keeps its token and cart', async () => {
+    const token = randomUUID();
+    const cookie = await httpLogin(base, 'demo', 'demo123');
+    const tab = await openTab(base, token, cookie);
+    tab.send(`${ACCOUNT}.refresh`);
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', true);
+    await addToCart(tab);
+    tab.close();
+    await until(() => socketsWithToken(token).length === 0, 'the tab to be released');
+
+    // Admission reads the token's owner from the state store: hold that read until the socket is gone, so the
+    // drop lands inside admission whatever the timing.
+    const store = app.get(StateStore);
+    const read = store.read.bind(store);
+    let open = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    store.read = async (key: string) => {
+      await gate;
+      return read(key);
+    };
+    try {
+      const dropper = io(`${base}/_event`, { path: '/_event', transports: ['websocket'], query: { token }, reconnection: false, forceNew: true });
+      await new Promise<void>((resolve, reject) => {
+        dropper.once('connect', () => {
+          dropper.disconnect();
+          resolve();
+        });
+        dropper.once('connect_error', reject);
+      });
+      await until(() => socketsWithToken(token).length === 0, 'the server to drop the socket');
+    } finally {
+      store.read = read;
+      open();
+    }
+    await until(() => logger.lines.some((line) => line.message.includes(`left while it was being admitted (token ${token.slice(0, 8)}`)), 'the dropped admission to finish');
+
+    const back = await openTab(base, token, cookie);
+    expect(back.newTokens).toEqual([]);
+    expect(cartLines(back)).toHaveLength(1);
+    back.close();
+  });
 });
 
 describeWithRedis('client token binding: three shop workers sharing Redis', () => {
