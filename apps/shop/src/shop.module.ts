@@ -6,7 +6,7 @@ import { Product } from './catalog/product.entity.js';
 import type { ShopConfig } from './shop.config.js';
 import { DatabaseModule } from './database.module.js';
 import { AuthModule } from './auth/auth.module.js';
-import { AUTH_MIDDLEWARE, type AuthMiddleware } from './auth/auth-middleware.js';
+import { AUTH_MIDDLEWARE, SESSION_KEY_PREFIX, type AuthMiddleware } from './auth/auth-middleware.js';
 import { UserService } from './auth/user.service.js';
 import { LOGIN_LIMIT } from './auth/login-limit.js';
 import { CatalogModule } from './catalog/catalog.module.js';
@@ -43,6 +43,8 @@ export class ShopModule implements OnApplicationBootstrap {
             // Browsers may act with the user's cookies from the shop's own origin and these only (socket,
             // login handoff, and the POST routes through SameOriginMiddleware).
             corsOrigins: config.frontendOrigins,
+            // Sessions in Redis: one deleted or expired there (not through a logout) ends at once on every worker.
+            sessionStore: config.redisUrl ? { prefix: SESSION_KEY_PREFIX } : undefined,
             bridge: { mode: 'full', authMiddleware: middleware.chain, trustProxy: config.trustProxy },
           }),
         }),

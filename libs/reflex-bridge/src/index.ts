@@ -3,6 +3,7 @@ export { ReflexBridgeModule } from './reflex-bridge.module.js';
 export { REFLEX_BRIDGE_MODULE_OPTIONS } from './reflex-bridge.module-definition.js';
 export type { ReflexBridgeModuleOptions } from './reflex-bridge.options.js';
 export { InvalidOptionError } from './invalid-option.error.js';
+export type { SessionStoreOptions } from './security/session-store.options.js';
 
 export { State, type StateOptions } from './state/state.decorator.js';
 export { EventHandler, type EventHandlerOptions } from './state/event-handler.decorator.js';

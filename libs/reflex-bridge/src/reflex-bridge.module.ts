@@ -31,6 +31,8 @@ import { RATE_LIMIT_STORAGE } from './security/rate-limit-storage.js';
 import { InMemoryThrottlerStorage } from './security/in-memory-throttler.storage.js';
 import { RedisThrottlerStorage } from './security/redis-throttler.storage.js';
 import { EventRateLimiter } from './security/event-rate-limiter.service.js';
+import { TokenOwnership } from './security/token-ownership.service.js';
+import { SessionStoreWatcher } from './security/session-store.watcher.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -94,6 +96,8 @@ import { EventRateLimiter } from './security/event-rate-limiter.service.js';
     BridgeMetrics,
     BridgeRunner,
     SessionTracker,
+    TokenOwnership,
+    SessionStoreWatcher,
     EventPipeline,
     EventGateway,
     ReflexStateService,

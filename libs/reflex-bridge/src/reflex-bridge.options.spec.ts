@@ -57,4 +57,29 @@ describe('resolveOptions', () => {
     expect(resolveOptions({ metrics: true }).metrics).toEqual({ logger: 'ReflexBridgeMetrics', log: true, registry: undefined });
     expect(resolveOptions({ metrics: { logger: 'shop.performance' } }).metrics?.logger).toBe('shop.performance');
   });
+
+  it('sessionStore: defaults to the module redisUrl and the "sess:" prefix, reads the database from the URL', () => {
+    expect(resolveOptions().sessionStore).toBeUndefined();
+    expect(resolveOptions({ redisUrl: 'redis://cache:6379', sessionStore: {} }).sessionStore).toEqual({
+      redisUrl: 'redis://cache:6379',
+      prefix: 'sess:',
+      configureNotifications: true,
+      database: 0,
+    });
+    expect(resolveOptions({ sessionStore: { redisUrl: 'redis://sessions:6379/3', prefix: 'shop:sess:', configureNotifications: false } }).sessionStore).toEqual({
+      redisUrl: 'redis://sessions:6379/3',
+      prefix: 'shop:sess:',
+      configureNotifications: false,
+      database: 3,
+    });
+  });
+
+  it('sessionStore: invalid values fail at startup naming the field', () => {
+    expect(() => resolveOptions({ sessionStore: {} })).toThrow(/"sessionStore.redisUrl": required/);
+    expect(() => resolveOptions({ sessionStore: { redisUrl: 'http://x' } })).toThrow(/"sessionStore.redisUrl"/);
+    expect(() => resolveOptions({ sessionStore: { redisUrl: 'redis://x/abc' } })).toThrow(/"sessionStore.redisUrl"/);
+    expect(() => resolveOptions({ redisUrl: 'redis://x', sessionStore: { prefix: '' } })).toThrow(/"sessionStore.prefix"/);
+    expect(() => resolveOptions({ redisUrl: 'redis://x', sessionStore: { configureNotifications: 'yes' as never } })).toThrow(/"sessionStore.configureNotifications"/);
+    expect(() => resolveOptions({ redisUrl: 'redis://x', sessionStore: { db: 1 } as never })).toThrow(/"sessionStore.db": unknown option/);
+  });
 });

@@ -5,6 +5,7 @@ import type { MetricsOptions } from './metrics/metrics.options.js';
 import { InvalidOptionError } from './invalid-option.error.js';
 import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
 import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './security/rate-limit.options.js';
+import { resolveSessionStoreOptions, type ResolvedSessionStoreOptions, type SessionStoreOptions } from './security/session-store.options.js';
 
 /**
  * Options of {@link ReflexBridgeModule}. Every field is optional; {@link resolveOptions} merges the defaults
@@ -114,6 +115,13 @@ export interface ReflexBridgeModuleOptions {
    */
   fastAuth?: false | FastAuthOptions;
   /**
+   * The app's session store, when sessions live in Redis (connect-redis): sessions deleted, expired or
+   * evicted in Redis itself then end at once (fast-auth snapshots dropped on every worker, connections
+   * re-authenticated or disconnected per `bridge.sessionEndAction`). See {@link SessionStoreOptions}.
+   * @default undefined (only logouts through the session store's `destroy` end sessions at once)
+   */
+  sessionStore?: SessionStoreOptions;
+  /**
    * Bridge timing: `true` logs one debug line per phase through the `ReflexBridgeMetrics` logger; an object
    * names the logger and/or adds prom-client metrics. See {@link MetricsOptions}.
    * @default false
@@ -154,6 +162,7 @@ export interface ResolvedReflexBridgeOptions {
   redisUrl: string | undefined;
   live: ResolvedLiveOptions;
   rateLimit: ResolvedRateLimitOptions;
+  sessionStore: ResolvedSessionStoreOptions | undefined;
 }
 
 /** The defaults, in one place. */
@@ -197,7 +206,7 @@ function httpPath(name: string, value: unknown): string {
 
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
-  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit',
+  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -260,6 +269,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     redisUrl: options.redisUrl,
     live: resolveLiveOptions(options.live),
     rateLimit: resolveRateLimitOptions(options.rateLimit),
+    sessionStore: resolveSessionStoreOptions(options.sessionStore, options.redisUrl),
     eventCache: {
       ttlSeconds,
       keyPrefix: eventCache.keyPrefix ?? DEFAULT_OPTIONS.eventCache.keyPrefix,

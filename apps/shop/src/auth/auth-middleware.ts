@@ -8,6 +8,9 @@ import type { ShopConfig } from '../shop.config.js';
 import type { SessionUser } from './user.entity.js';
 import type { UserService } from './user.service.js';
 
+/** Where connect-redis keeps the shop's sessions (`<prefix><session id>`); the bridge watches these keys. */
+export const SESSION_KEY_PREFIX = 'shop:sess:';
+
 /** DI token of the shop's {@link AuthMiddleware}. */
 export const AUTH_MIDDLEWARE = Symbol('AuthMiddleware');
 
@@ -50,5 +53,5 @@ export async function createSessionStore(config: ShopConfig): Promise<session.St
   const client = createClient({ url: config.redisUrl, disableOfflineQueue: true });
   client.on('error', () => undefined); // node-redis reconnects by itself; errors surface per request
   await client.connect();
-  return new RedisStore({ client, prefix: 'shop:sess:' });
+  return new RedisStore({ client, prefix: SESSION_KEY_PREFIX });
 }

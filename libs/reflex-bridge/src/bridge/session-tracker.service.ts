@@ -9,9 +9,14 @@ import { EventCacheService } from '../cache/event-cache.service.js';
 import { AppState } from './app-state.js';
 import { syncAppState } from './app-state-sync.js';
 import { BridgeRunner } from './bridge-runner.service.js';
+import type { ConnectingSession } from '../security/token-ownership.service.js';
 
 /** The server-side message telling every worker that a session ended. */
 const SESSION_ENDED = 'rx:session-ended';
+
+/** How long, and for how many sessions, a session's end is remembered so that hearing it twice acts once. */
+const RECENTLY_ENDED_MS = 10_000;
+const RECENTLY_ENDED_MAX = 1000;
 
 /** A session store as express-session uses it (only `destroy` matters here). */
 interface DestroyableStore {
@@ -37,6 +42,8 @@ export class SessionTracker implements OnApplicationBootstrap {
   private readonly sockets = new Map<string, TrackedSocket>();
   private readonly sessionOf = new Map<string, string>();
   private readonly observedStores = new WeakSet<object>();
+  /** Sessions ended lately (id → when), oldest first. */
+  private readonly recentlyEnded = new Map<string, number>();
   private namespace?: Namespace;
   private clustered = false;
 
@@ -71,14 +78,19 @@ export class SessionTracker implements OnApplicationBootstrap {
     if (clustered) namespace.on(SESSION_ENDED, (sessionId: unknown) => void this.endLocally(String(sessionId)));
   }
 
-  /** Tracks a new socket and learns its session by running the auth middleware once (when configured). */
-  async track(socket: TrackedSocket): Promise<void> {
+  /**
+   * Tracks a new socket and learns its session by running the auth middleware once (when configured).
+   * Returns the session id the middleware found (`known: false` when it failed, so the session is unknown).
+   */
+  async track(socket: TrackedSocket): Promise<ConnectingSession> {
     this.sockets.set(socket.client.sid, socket);
-    if (!this.options.bridge.authMiddleware?.length) return;
+    if (!this.options.bridge.authMiddleware?.length) return { known: true };
     try {
-      await this.bridge.authenticate(socket.client);
+      const request = await this.bridge.authenticate(socket.client);
+      return { known: true, sessionId: typeof request?.sessionID === 'string' && request.sessionID !== '' ? request.sessionID : undefined };
     } catch (error) {
       this.logger.warn(`Could not read the session of a new connection: ${(error as Error).message}`);
+      return { known: false };
     }
   }
 
@@ -94,7 +106,22 @@ export class SessionTracker implements OnApplicationBootstrap {
     await this.endLocally(sessionId);
   }
 
+  /**
+   * A session was deleted, expired or evicted in the session store itself (every worker hears of it from the
+   * store, so nothing is forwarded): drops its fast-auth snapshot and ends its connections on this worker.
+   */
+  async sessionDeleted(sessionId: string): Promise<void> {
+    await this.cache.invalidate(sessionId, 'deleted');
+    await this.endLocally(sessionId);
+  }
+
   private async endLocally(sessionId: string): Promise<void> {
+    // One end can be heard twice (the store's destroy and its keyspace notification): act once.
+    const now = Date.now();
+    const endedAt = this.recentlyEnded.get(sessionId);
+    if (endedAt !== undefined && now - endedAt < RECENTLY_ENDED_MS) return;
+    this.recentlyEnded.set(sessionId, now);
+    if (this.recentlyEnded.size > RECENTLY_ENDED_MAX) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
     const affected = [...this.sessionOf].filter(([, session]) => session === sessionId).map(([sid]) => this.sockets.get(sid));
     for (const socket of affected) {
       if (!socket) continue;

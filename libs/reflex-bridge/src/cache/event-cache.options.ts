@@ -63,5 +63,10 @@ export interface AuthSnapshot {
 export interface EventCacheInvalidation {
   /** The session id, or `undefined` when every entry was dropped. */
   sessionId?: string;
-  reason: 'logout' | 'manual' | 'all';
+  /**
+   * `logout`: the app ended the session (logout, destroy, regeneration); `deleted`: the session was deleted,
+   * expired or evicted in the session store itself (see the `sessionStore` option); `manual`: `invalidate()`;
+   * `all`: `invalidateAll()`.
+   */
+  reason: 'logout' | 'deleted' | 'manual' | 'all';
 }

@@ -13,6 +13,14 @@ type RedisClient = {
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 };
 
+/**
+ * Takes the token's socket record for ARGV[2] only if it still holds ARGV[1] (empty: absent): two sockets that
+ * both found the previous holder dead cannot both win.
+ */
+const CLAIM_SCRIPT =
+  "local current = redis.call('GET', KEYS[1]) if (current or '') ~= ARGV[1] and current ~= ARGV[2] then return 0 end " +
+  "redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3])) return 1";
+
 /** Deletes the token's socket record only if it still names this socket (a newer one may have taken over). */
 const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -39,8 +47,8 @@ export class ClusterLink {
     const [{ createClient }, { createAdapter }] = await Promise.all([import('redis'), import('@socket.io/redis-adapter')]);
     const pub = createClient({ url }) as unknown as RedisClient;
     const sub = pub.duplicate();
-    // Token records are read while a socket is admitted: fail at once while Redis is down (claimToken then keeps
-    // the token) instead of queueing until it is back, which would leave the new socket's events unanswered.
+    // Token records are read while a socket is admitted: fail at once while Redis is down (claimToken then fails
+    // closed: a new token) instead of queueing until it is back, which would leave the new socket's events unanswered.
     const data = pub.duplicate({ disableOfflineQueue: true });
     const clients = [pub, sub, data];
     for (const client of clients) client.on('error', (error) => logger.warn(`Cluster Redis connection: ${(error as Error).message}`));
@@ -52,21 +60,43 @@ export class ClusterLink {
   /**
    * Claims `token` for socket `sid`. Returns false when another live socket anywhere holds it (a duplicated
    * tab: the caller issues a new token). A record left by a dead socket or worker is taken over.
+   *
+   * Fails closed: when the holder's liveness cannot be established (the cluster-wide check timed out because
+   * a worker is frozen or overloaded, or Redis is down), or another socket took the record meanwhile, the
+   * answer is false. A live token is never shared; the cost of a wrong "no" is a fresh state for that tab.
    */
   async claimToken(token: string, sid: string): Promise<boolean> {
     const key = this.recordKey(token);
     try {
       const holder = await this.data.get(key);
-      if (holder && holder !== sid) {
-        const alive = await this.namespace.in(holder).fetchSockets();
-        if (alive.length > 0) return false;
-      }
-      await this.data.set(key, sid, { EX: this.recordTtlSeconds });
+      if (holder && holder !== sid && (await this.holderAlive(holder))) return false;
+      // Compare and set: only if the record still names the holder we judged (or is still absent).
+      const claimed = await this.data.eval(CLAIM_SCRIPT, { keys: [key], arguments: [holder ?? '', sid, String(this.recordTtlSeconds)] });
+      return claimed === 1;
     } catch (error) {
-      // Without Redis we cannot tell: keeping the token is the choice that never loses state.
-      this.logger.warn(`Could not check the owner of a client token: ${(error as Error).message}`);
+      this.logger.warn(`Could not prove a client token free, so the connection gets a new one: ${(error as Error).message}`);
+      return false;
     }
-    return true;
+  }
+
+  /**
+   * Whether socket `holder` is alive on some worker. The cluster-wide question rejects after the adapter's
+   * `requestsTimeout` when a worker does not answer (frozen, or very busy): asked once more, then the
+   * rejection reaches the caller, which fails closed.
+   */
+  private async holderAlive(holder: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.namespace.in(holder).fetchSockets()).length > 0;
+      } catch (error) {
+        if (attempt >= 2) throw error;
+      }
+    }
+  }
+
+  /** Records a token the caller just generated (nobody else can hold it); a failure is harmless. */
+  async recordNewToken(token: string, sid: string): Promise<void> {
+    await this.data.set(this.recordKey(token), sid, { EX: this.recordTtlSeconds }).catch(() => undefined);
   }
 
   /** Forgets the token's record if it still names `sid`. */

@@ -19,6 +19,7 @@ import { isClientToken } from '../protocol/client-token.js';
 import { InboundFrameGuard } from '../security/inbound-frame-guard.js';
 import { OutboundBufferLimit } from '../security/outbound-buffer-limit.js';
 import { OriginPolicy } from '../security/origin-policy.js';
+import { TokenOwnership } from '../security/token-ownership.service.js';
 
 
 function tokenRoom(token: string): string {
@@ -54,6 +55,7 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     private readonly liveLists: LiveListSubscriptions,
     private readonly sessions: SessionTracker,
     private readonly origins: OriginPolicy,
+    private readonly ownership: TokenOwnership,
   ) {}
 
   private cluster?: ClusterLink;
@@ -146,11 +148,17 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     };
     // Events wait for the token check; promise callbacks keep them in arrival order. Once it has passed,
     // events go straight to the pipeline (no promise per event). The flag is set by the first callback on
-    // `admitted`, so events that arrived earlier still run, in order, before any later one.
+    // `admitted`, so events that arrived earlier still run, in order, before any later one. A socket that left
+    // during admission runs nothing.
     let isAdmitted = false;
-    const admitted = this.admit(socket, client).then(() => {
-      isAdmitted = true;
-    });
+    const admitted = this.admit(socket, client).then(
+      (stayed) => (isAdmitted = stayed),
+      (error: Error) => {
+        this.logger.warn(`Admitting a connection failed; closing it: ${error.message}`);
+        socket.disconnect(true);
+        return false;
+      },
+    );
     const frames = new InboundFrameGuard(this.options.maxMessageBytes, {
       report: (error) => client.emitError(error.toPayload()),
       disconnect: () => socket.disconnect(true),
@@ -163,21 +171,13 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     socket.on('event', (frame: unknown) => {
       if (frames.takeDropped()) return;
       if (isAdmitted) void this.pipeline.handle(client, frame);
-      else void admitted.then(() => this.pipeline.handle(client, frame));
+      else void admitted.then((stayed) => (stayed ? this.pipeline.handle(client, frame) : undefined));
     });
     // Listeners run inside Socket.IO's packet handling: an exception there would end the process, so the cold
     // ones are guarded (the `event` path never throws: the pipeline reports every failure to its client).
     socket.on('client_error', this.guarded((report: unknown) => this.clientErrors.record(socket.id, client.token, report)));
     socket.on('ping', this.guarded(() => socket.emit('ping', 'pong')));
-    socket.on('disconnect', () => {
-      this.registry.unbind(client.token, client);
-      this.sessions.untrack(socket.id);
-      void this.cluster?.releaseToken(client.token, socket.id);
-      this.bridge.forget(client);
-      this.pipeline.forget(client);
-      this.liveLists.stop(socket.id);
-      this.clientErrors.forget(socket.id);
-    });
+    socket.on('disconnect', () => this.leave(socket, client));
   }
 
   /** `listener`, with any exception logged instead of thrown into Socket.IO. */
@@ -192,21 +192,68 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /**
-   * Binds the socket's token, or gives it a new one when another live socket holds it: on this worker, or
-   * (with several workers) anywhere in the cluster. A token whose socket died keeps its state.
+   * Forgets everything kept for a socket that left. Idempotent: admission calls it again when it finds, after
+   * one of its awaits, that the socket left meanwhile, so nothing it did after the disconnect handler ran
+   * (binding the token here, claiming it in the cluster, tracking the session) outlives the socket.
    */
-  private async admit(socket: Socket, client: EventClient & { token: string }): Promise<void> {
-    let token = client.token;
-    const duplicate = this.registry.isHeldByOther(token, client) || (this.cluster && !(await this.cluster.claimToken(token, socket.id)));
-    if (duplicate) {
-      // A duplicated tab (sessionStorage is copied): it gets its own token, as in Reflex.
-      token = randomUUID();
-      client.token = token;
-      socket.emit('new_token', token);
-      await this.cluster?.claimToken(token, socket.id);
+  private leave(socket: Socket, client: EventClient & { token: string }): void {
+    this.registry.unbind(client.token, client);
+    this.sessions.untrack(socket.id);
+    void this.cluster?.releaseToken(client.token, socket.id);
+    this.bridge.forget(client);
+    this.pipeline.forget(client);
+    this.liveLists.stop(socket.id);
+    this.clientErrors.forget(socket.id);
+  }
+
+  /**
+   * Binds the socket's token, or gives it a new one (`new_token`, a fresh state) when the socket may not have
+   * it: another live socket holds it, on this worker or (with several workers) anywhere in the cluster (a
+   * duplicated tab, as in Reflex); or the token is bound to another session than the socket's (see
+   * {@link TokenOwnership}). Fails closed: when either cannot be checked, the socket gets a new token. A token
+   * whose socket died keeps its state for the next socket of its session.
+   *
+   * Resolves to false when the socket left during admission; whatever was done for it by then is undone.
+   */
+  private async admit(socket: Socket, client: EventClient & { token: string }): Promise<boolean> {
+    // The disconnect handler may already have run during the last await: undo what admission did since.
+    const presented = client.token;
+    const left = (): boolean => {
+      if (socket.connected) return false;
+      this.leave(socket, client);
+      this.logger.debug(`A connection left while it was being admitted (token ${presented.slice(0, 8)}…): nothing of it was kept.`);
+      return true;
+    };
+    // The socket's session, from its handshake cookie (the auth middleware runs once).
+    const session = await this.sessions.track({ client, disconnect: () => socket.disconnect(true) });
+    if (left()) return false;
+    const token = client.token;
+    let fresh = this.ownership.enabled && !(await this.ownership.mayTake(token, session));
+    if (left()) return false;
+    fresh ||= this.registry.isHeldByOther(token, client);
+    if (!fresh && this.cluster) {
+      fresh = !(await this.cluster.claimToken(token, socket.id));
+      if (left()) return false;
+      // Another socket of this worker may have bound the token while the claim was out.
+      if (!fresh && this.registry.isHeldByOther(token, client)) {
+        fresh = true;
+        void this.cluster.releaseToken(token, socket.id);
+      }
     }
-    this.registry.bind(token, client);
-    await socket.join(tokenRoom(token));
-    await this.sessions.track({ client, disconnect: () => socket.disconnect(true) });
+    if (fresh) {
+      // A duplicated tab (sessionStorage is copied), or a token this socket may not have: its own token.
+      const renewed = randomUUID();
+      client.token = renewed;
+      socket.emit('new_token', renewed);
+      if (this.cluster) {
+        await this.cluster.recordNewToken(renewed, socket.id);
+        if (left()) return false;
+      }
+    }
+    // Synchronously after the last check that the socket is connected: its disconnect handler, still to come,
+    // unbinds it.
+    this.registry.bind(client.token, client);
+    await socket.join(tokenRoom(client.token));
+    return !left();
   }
 }

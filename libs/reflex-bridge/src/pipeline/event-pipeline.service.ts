@@ -23,6 +23,7 @@ import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.j
 import { StateSizeMeter } from '../security/state-size-meter.js';
 import { UnknownClientTokenError } from '../state/unknown-client-token.error.js';
 import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
+import { TokenOwnership } from '../security/token-ownership.service.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -92,6 +93,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     private readonly metrics: BridgeMetrics,
     private readonly liveLists: LiveListSubscriptions,
     private readonly rateLimiter: EventRateLimiter,
+    private readonly ownership: TokenOwnership,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -215,7 +217,12 @@ export class EventPipeline implements OnApplicationBootstrap {
     const ran = this.withLease(token, (lease, tree) =>
       tryFinally(
         () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
-        () => then(this.bridge.finish(outcome, client), () => this.metrics.finish(outcome.timer)),
+        () =>
+          then(this.bridge.finish(outcome, client), () => {
+            this.metrics.finish(outcome.timer);
+            // Still under the lease: an authenticated event binds the token to its session (see TokenOwnership).
+            return this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree);
+          }),
       ),
     );
     return then(ran, () => {

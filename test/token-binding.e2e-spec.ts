@@ -1,0 +1,343 @@
+/**
+ * Client tokens as an attacker presents them. A client token is a bearer capability in Reflex: whoever presents
+ * it on the handshake (`?token=T`) gets that tab's state. Here a token an authenticated session used is bound to
+ * that session; the shop serves the attacks, once in one process (in-memory states and sessions) and once as
+ * three worker processes sharing a real Redis (states, sessions, sockets), where the binding must hold across
+ * workers. The Redis deployment also freezes a worker (SIGSTOP) and drops a connection during its admission.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { createClient } from 'redis';
+import { io } from 'socket.io-client';
+import { StateStore } from '@reflex-bridge/nest';
+import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
+import { ShopModule } from '../apps/shop/src/shop.module.js';
+import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
+import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
+import { readShopConfig } from '../apps/shop/src/shop.config.js';
+import { CapturingLogger } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { buildShop, ShopWorkers } from './support/shop-workers.js';
+
+const ROOT = 'reflex___state____state';
+const LIKES = `${ROOT}.likes_state`;
+const CART = `${ROOT}.cart_state`;
+const ACCOUNT = `${ROOT}.account_state`;
+const HANDOFF_EVENT = '_bridge_session_cookie';
+
+/** Where the tests run the shop: one process, or several workers sharing Redis. */
+interface Deployment {
+  /** Base URL of each worker (one entry in the single-process deployment). */
+  urls: string[];
+  /** Resolves once no socket holds `token` anywhere (its tab's disconnect was processed). */
+  released(token: string): Promise<void>;
+}
+
+async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function httpLogin(url: string, username: string, password: string): Promise<string> {
+  const response = await fetch(`${url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  expect(response.status).toBe(200);
+  return response.headers.get('set-cookie')!.split(';')[0];
+}
+
+/** Opens a tab's socket (optionally with a session cookie) and hydrates it. */
+async function openTab(url: string, token: string, cookie?: string): Promise<RawSocket> {
+  const tab = new RawSocket(url, token, { headers: cookie ? { cookie } : {} });
+  await tab.connected();
+  await tab.hydrate();
+  return tab;
+}
+
+const cartLines = (tab: RawSocket) => (tab.latest(CART, 'lines') as unknown[] | undefined) ?? [];
+
+/** Logs in over an event, redeems the cookie handoff as the browser does, and returns the new session cookie. */
+async function loginOverEvent(url: string, tab: RawSocket, username: string, password: string): Promise<string> {
+  const before = tab.updates.length;
+  tab.send(`${ACCOUNT}.login`, { username, password });
+  await tab.untilVar(ACCOUNT, 'isAuthenticated', true, 20_000);
+  return redeemHandoff(url, tab, before);
+}
+
+/**
+ * Redeems the first cookie handoff received after update `from` as the browser does (presenting the cookie it
+ * holds, which the handoff checks), returning the cookie it sets.
+ */
+async function redeemHandoff(url: string, tab: RawSocket, from: number, cookie?: string): Promise<string> {
+  const handoff = () => tab.updates.slice(from).find((update) => update.events?.[0]?.name === HANDOFF_EVENT);
+  await tab.until(() => handoff() !== undefined, 20_000, 'the cookie handoff');
+  const response = await fetch(`${url}${handoff()!.events![0].payload.url as string}`, { method: 'POST', headers: cookie ? { cookie } : {} });
+  expect(response.status).toBe(200);
+  return response.headers.get('set-cookie')!.split(';')[0];
+}
+
+/** Adds product 1 to the cart and waits for the line. */
+async function addToCart(tab: RawSocket): Promise<void> {
+  tab.send(`${CART}.add`, { productId: 1 });
+  await tab.until(() => cartLines(tab).length === 1, 20_000, 'a cart line');
+}
+
+/** The binding cases, on either deployment. Worker `i % n` spreads the sockets of a case across workers. */
+function bindingCases(deployment: () => Deployment): void {
+  const url = (i: number) => deployment().urls[i % deployment().urls.length];
+
+  it("refuses a logged-in tab's token to another user's socket: new_token and an empty cart; the owner's cart is intact", async () => {
+    const token = randomUUID();
+    const alice = await openTab(url(0), token);
+    const aliceCookie = await loginOverEvent(url(0), alice, 'demo', 'demo123');
+    await addToCart(alice);
+    alice.close();
+    await deployment().released(token);
+
+    // Another logged-in user presents the victim's token.
+    const staffCookie = await httpLogin(url(1), 'staff', 'staff123');
+    const mallory = await openTab(url(1), token, staffCookie);
+    expect(mallory.newTokens).toHaveLength(1);
+    expect(mallory.newTokens[0]).not.toBe(token);
+    expect(cartLines(mallory)).toEqual([]);
+    // What Mallory does now lands on her own new token.
+    await addToCart(mallory);
+    mallory.close();
+    await deployment().released(mallory.newTokens[0]);
+
+    // The victim's tab, reconnecting with the cookie the handoff gave it (its session now), keeps everything.
+    const back = await openTab(url(2), token, aliceCookie);
+    expect(back.newTokens).toEqual([]);
+    expect(cartLines(back)).toEqual([expect.objectContaining({ productId: 1, quantity: 1 })]);
+    expect(back.latest(ACCOUNT, 'username')).toBe('demo');
+    back.close();
+  });
+
+  it("gives an anonymous socket presenting a logged-in tab's closed token a new token: neither the cart nor the login shows", async () => {
+    const token = randomUUID();
+    const cookie = await httpLogin(url(0), 'demo', 'demo123');
+    const tab = await openTab(url(0), token, cookie);
+    tab.send(`${ACCOUNT}.refresh`);
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', true);
+    await addToCart(tab);
+    tab.close();
+    await deployment().released(token);
+
+    const stranger = await openTab(url(1), token);
+    expect(stranger.newTokens).toHaveLength(1);
+    expect(cartLines(stranger)).toEqual([]);
+    expect(stranger.latest(ACCOUNT, 'username')).toBe('');
+    expect(stranger.latest(ACCOUNT, 'isAuthenticated')).toBe(false);
+    stranger.close();
+    await deployment().released(stranger.newTokens[0]);
+
+    // The same session reconnecting keeps its token and state.
+    const again = await openTab(url(2), token, cookie);
+    expect(again.newTokens).toEqual([]);
+    expect(cartLines(again)).toHaveLength(1);
+    again.close();
+  });
+
+  it('keeps a tab that logs out working, and its token follows it to the session it has after the logout', async () => {
+    const token = randomUUID();
+    const tab = await openTab(url(0), token);
+    const loggedIn = await loginOverEvent(url(0), tab, 'demo', 'demo123');
+    await addToCart(tab);
+    const before = tab.updates.length;
+    tab.send(`${ACCOUNT}.logout`);
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
+    const afterLogout = await redeemHandoff(url(0), tab, before, loggedIn);
+    expect(afterLogout).not.toBe(loggedIn);
+    // Still working on the same socket: anonymous UI state changes.
+    tab.send(`${LIKES}.like`);
+    await tab.untilVar(LIKES, 'count', 1);
+    tab.close();
+    await deployment().released(token);
+
+    // The browser presents the cookie it got at logout: same tab, same token, same state.
+    const reloaded = await openTab(url(1), token, afterLogout);
+    expect(reloaded.newTokens).toEqual([]);
+    expect(reloaded.latest(LIKES, 'count')).toBe(1);
+    expect(cartLines(reloaded)).toHaveLength(1);
+    reloaded.close();
+  });
+
+  it('leaves tokens no authenticated event used as bearer tokens, as in Reflex (documented)', async () => {
+    const token = randomUUID();
+    const tab = await openTab(url(0), token);
+    for (let i = 1; i <= 3; i++) {
+      tab.send(`${LIKES}.like`);
+      await tab.untilVar(LIKES, 'count', i);
+    }
+    tab.close();
+    await deployment().released(token);
+
+    const other = await openTab(url(1), token);
+    expect(other.newTokens).toEqual([]);
+    expect(other.latest(LIKES, 'count')).toBe(3);
+    other.close();
+  });
+}
+
+describe('client token binding: the shop in one process (in-memory states and sessions)', () => {
+  let app: INestApplication;
+  let base: string;
+  const logger = new CapturingLogger();
+  const socketsWithToken = (token: string) =>
+    [...app.get(EventGateway).io!.of('/_event').sockets.values()].filter((socket) => socket.handshake.query.token === token || socket.rooms.has(`rx:token:${token}`));
+  beforeAll(async () => {
+    app = await NestFactory.create(ShopModule.forRoot(readShopConfig({ SQLITE_PATH: ':memory:' })), { logger });
+    app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
+    mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
+    await app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  bindingCases(() => ({
+    urls: [base],
+    released: (token) => until(() => socketsWithToken(token).length === 0, `token ${token} to be released`),
+  }));
+
+  it('a connection dropped while it is being admitted keeps nothing: the real tab reconnecting keeps its token and cart', async () => {
+    const token = randomUUID();
+    const cookie = await httpLogin(base, 'demo', 'demo123');
+    const tab = await openTab(base, token, cookie);
+    tab.send(`${ACCOUNT}.refresh`);
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', true);
+    await addToCart(tab);
+    tab.close();
+    await until(() => socketsWithToken(token).length === 0, 'the tab to be released');
+
+    // Admission reads the token's owner from the state store: hold that read until the socket is gone, so the
+    // drop lands inside admission whatever the timing.
+    const store = app.get(StateStore);
+    const read = store.read.bind(store);
+    let open = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    store.read = async (key: string) => {
+      await gate;
+      return read(key);
+    };
+    try {
+      const dropper = io(`${base}/_event`, { path: '/_event', transports: ['websocket'], query: { token }, reconnection: false, forceNew: true });
+      await new Promise<void>((resolve, reject) => {
+        dropper.once('connect', () => {
+          dropper.disconnect();
+          resolve();
+        });
+        dropper.once('connect_error', reject);
+      });
+      await until(() => socketsWithToken(token).length === 0, 'the server to drop the socket');
+    } finally {
+      store.read = read;
+      open();
+    }
+    await until(() => logger.lines.some((line) => line.message.includes(`left while it was being admitted (token ${token.slice(0, 8)}`)), 'the dropped admission to finish');
+
+    const back = await openTab(base, token, cookie);
+    expect(back.newTokens).toEqual([]);
+    expect(cartLines(back)).toHaveLength(1);
+    back.close();
+  });
+});
+
+describeWithRedis('client token binding: three shop workers sharing Redis', () => {
+  let redis: RedisTestServer;
+  let workers: ShopWorkers;
+  let data: ReturnType<typeof createClient>;
+  /** The cluster's record of the socket holding a token (ClusterLink's key). */
+  const holderOf = (token: string) => data.get(`rx:socket:${token}`);
+
+  beforeAll(async () => {
+    await buildShop();
+    redis = await RedisTestServer.launch();
+    workers = await ShopWorkers.start(3, { env: { REDIS_URL: redis.url, SQLITE_PATH: ':memory:', NODE_ENV: 'development' } });
+    data = createClient({ url: redis.url });
+    await data.connect();
+  }, 240_000);
+
+  afterAll(async () => {
+    await data?.close().catch(() => undefined);
+    await workers?.stop();
+    await redis?.destroy();
+  }, 60_000);
+
+  bindingCases(() => ({
+    urls: workers.workers.map((worker) => worker.url),
+    released: (token) => until(async () => (await holderOf(token)) === null, `token ${token} to be released`),
+  }));
+
+  it('a connection dropped while it is being admitted keeps nothing: the real tab reconnecting keeps its token and cart', async () => {
+    const [a] = workers.workers;
+    const token = randomUUID();
+    const cookie = await httpLogin(a.url, 'demo', 'demo123');
+    const tab = await openTab(a.url, token, cookie);
+    tab.send(`${ACCOUNT}.refresh`);
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', true);
+    await addToCart(tab);
+    tab.close();
+    await until(async () => (await holderOf(token)) === null, 'the tab to be released');
+
+    // Redis holds every command for a while, so the admission of the next connection is stuck at its first
+    // Redis command (the token's owner) when that connection goes away: the drop lands inside admission.
+    await data.sendCommand(['CLIENT', 'PAUSE', '1500', 'ALL']);
+    const dropper = io(`${a.url}/_event`, { path: '/_event', transports: ['websocket'], query: { token }, reconnection: false, forceNew: true });
+    await new Promise<void>((resolve, reject) => {
+      dropper.once('connect', () => {
+        dropper.disconnect();
+        resolve();
+      });
+      dropper.once('connect_error', reject);
+    });
+    // The server says when the admission that lost its socket has finished and undone what it did.
+    await until(() => a.output().includes(`left while it was being admitted (token ${token.slice(0, 8)}`), 'the dropped admission to finish');
+    expect(await holderOf(token)).toBeNull();
+
+    const back = await openTab(a.url, token, cookie);
+    expect(back.newTokens).toEqual([]);
+    expect(cartLines(back)).toHaveLength(1);
+    back.close();
+  }, 60_000);
+
+  it('a claim that cannot reach a frozen worker fails closed: new_token, never the live tab\'s token; the tab keeps it', async () => {
+    const [a, b] = workers.workers;
+    const token = randomUUID();
+    const tab = await openTab(a.url, token);
+    tab.send(`${LIKES}.like`);
+    await tab.untilVar(LIKES, 'count', 1);
+    expect(await holderOf(token)).toBe(tab.socket.id);
+
+    process.kill(a.pid!, 'SIGSTOP');
+    let claimer: RawSocket | undefined;
+    try {
+      // The liveness check on worker A cannot be answered: the claim on B must not take the token.
+      claimer = new RawSocket(b.url, token);
+      await claimer.connected();
+      await claimer.until(() => claimer!.newTokens.length === 1, 30_000, 'new_token');
+      expect(claimer.newTokens[0]).not.toBe(token);
+      await claimer.hydrate();
+      expect(claimer.latest(LIKES, 'count')).toBe(0);
+    } finally {
+      process.kill(a.pid!, 'SIGCONT');
+    }
+    // A's tab still holds the token and its state.
+    tab.send(`${LIKES}.like`);
+    await tab.untilVar(LIKES, 'count', 2, 20_000);
+    expect(tab.newTokens).toEqual([]);
+    expect(await holderOf(token)).toBe(tab.socket.id);
+    claimer.close();
+    tab.close();
+  }, 90_000);
+});
