@@ -80,7 +80,10 @@ async function loginOverEvent(url: string, tab: RawSocket, username: string, pas
 async function redeemHandoff(url: string, tab: RawSocket, from: number, cookie?: string): Promise<string> {
   const handoff = () => tab.updates.slice(from).find((update) => update.events?.[0]?.name === HANDOFF_EVENT);
   await tab.until(() => handoff() !== undefined, 20_000, 'the cookie handoff');
-  const response = await fetch(`${url}${handoff()!.events![0].payload.url as string}`, { method: 'POST', headers: cookie ? { cookie } : {} });
+  const { url: path, secret } = handoff()!.events![0].payload as { url: string; secret: string };
+  // The owning tab's proof: the secret that came over its socket, and its token.
+  const proof: Record<string, string> = { 'x-reflex-handoff': secret, 'reflex-client-token': tab.token };
+  const response = await fetch(`${url}${path}`, { method: 'POST', headers: cookie ? { ...proof, cookie } : proof });
   expect(response.status).toBe(200);
   return response.headers.get('set-cookie')!.split(';')[0];
 }
