@@ -22,6 +22,21 @@ export interface ReflexBridgeModuleOptions {
    */
   maxMessageBytes?: number;
   /**
+   * Events of one client (one token) that may wait behind the one being handled. An event arriving over
+   * the limit is answered with a `busy` error and dropped (never queued), and while the queue is full the
+   * server stops reading that client's socket, so a flooding client cannot hold memory or starve others.
+   * A browser tab has one or two events waiting at most; this is for clients that send far faster than
+   * they are answered. Server follow-up events are never refused.
+   * @default 100
+   */
+  maxQueuedEvents?: number;
+  /**
+   * Total size in bytes (characters of the frames as received) of the events waiting for one client, as
+   * for `maxQueuedEvents`. A queue holding no event takes any one event up to `maxMessageBytes`.
+   * @default 4_000_000
+   */
+  maxQueuedBytes?: number;
+  /**
    * Seconds a client token's state is kept after its last use.
    * @default 3600
    */
@@ -105,6 +120,8 @@ export interface ReflexBridgeModuleOptions {
 export interface ResolvedReflexBridgeOptions {
   path: string;
   maxMessageBytes: number;
+  maxQueuedEvents: number;
+  maxQueuedBytes: number;
   stateTtlSeconds: number;
   production: boolean;
   corsOrigins: string[] | boolean | undefined;
@@ -125,6 +142,8 @@ export interface ResolvedReflexBridgeOptions {
 export const DEFAULT_OPTIONS = {
   path: '/_event',
   maxMessageBytes: 1_000_000,
+  maxQueuedEvents: 100,
+  maxQueuedBytes: 4_000_000,
   stateTtlSeconds: 3600,
   production: false,
   pingIntervalMs: 25_000,
@@ -144,6 +163,14 @@ function positiveNumber(name: string, value: unknown): number | undefined {
   return value;
 }
 
+function positiveInteger(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidOptionError(name, `expected a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 function rejectUnknownKeys(section: string, value: object, known: string[]): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) throw new InvalidOptionError(`${section}.${key}`, 'unknown option');
@@ -158,7 +185,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'stateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
@@ -231,6 +258,8 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     metrics: resolveMetrics(options.metrics),
     path,
     maxMessageBytes: positiveNumber('maxMessageBytes', options.maxMessageBytes) ?? DEFAULT_OPTIONS.maxMessageBytes,
+    maxQueuedEvents: positiveInteger('maxQueuedEvents', options.maxQueuedEvents) ?? DEFAULT_OPTIONS.maxQueuedEvents,
+    maxQueuedBytes: positiveInteger('maxQueuedBytes', options.maxQueuedBytes) ?? DEFAULT_OPTIONS.maxQueuedBytes,
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
     production: options.production ?? DEFAULT_OPTIONS.production,
     corsOrigins: options.corsOrigins,

@@ -9,6 +9,8 @@
  * - `handler_error`: the handler threw; the server state was left as it was before the handler ran.
  * - `unauthorized` / `forbidden`: the server's guards denied the event.
  * - `state_unavailable`: the server's state store could not be reached; nothing was changed.
+ * - `busy`: too many of this client's events were already waiting on the server; this one was dropped and
+ *   nothing was changed. Send it again once earlier events were answered.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -19,7 +21,8 @@ export type BridgeErrorCode =
   | 'handler_error'
   | 'unauthorized'
   | 'forbidden'
-  | 'state_unavailable';
+  | 'state_unavailable'
+  | 'busy';
 
 /** The body of a `bridge_error` socket message. */
 export interface BridgeErrorPayload {

@@ -15,6 +15,8 @@ import { ClientErrorLog } from './client-error-log.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
 import { SessionTracker } from '../bridge/session-tracker.service.js';
 import { ClusterLink } from './cluster-link.js';
+import { EventFrameSizeMeter } from '../security/event-frame-size.meter.js';
+import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 
 /** Client tokens Reflex generates are uuid4; accept any similar opaque id, nothing that could smuggle data. */
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
@@ -155,25 +157,34 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       isAdmitted = true;
     });
     let oversized = 0;
-    socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
+    // Fairness and queue limits: each event carries its frame's size to the queue, and the socket is not
+    // read while the token's queue is full.
+    const frameSizes = new EventFrameSizeMeter(this.options.path, this.options.maxMessageBytes);
+    const reading = new SocketReadThrottle(socket);
+    const onPacket = (packet: { type: string; data?: unknown }) => {
+      if (packet.type === 'message') frameSizes.record(packet.data);
       // Engine.IO reports each frame before Socket.IO decodes it, so the size check sees the raw frame.
       if (packet.type === 'message' && typeof packet.data === 'string' && packet.data.length > this.options.maxMessageBytes / 4 &&
         Buffer.byteLength(packet.data) > this.options.maxMessageBytes) {
         oversized++;
         client.emitError(new BridgeError('payload_too_large', `The event exceeds the ${this.options.maxMessageBytes}-byte limit and was dropped.`).toPayload());
       }
-    });
+    };
+    socket.conn.on('packet', onPacket);
     socket.on('event', (frame: unknown) => {
+      const bytes = frameSizes.next();
       if (oversized > 0) {
         oversized--;
         return;
       }
-      if (isAdmitted) void this.pipeline.handle(client, frame);
-      else void admitted.then(() => this.pipeline.handle(client, frame));
+      if (isAdmitted) void this.pipeline.handle(client, frame, bytes);
+      else void admitted.then(() => this.pipeline.handle(client, frame, bytes));
+      if (this.pipeline.isQueueFull(client.token)) reading.pauseUntil((resume) => this.pipeline.onQueueDrained(client.token, resume));
     });
     socket.on('client_error', (report: unknown) => this.clientErrors.record(socket.id, client.token, report));
     socket.on('ping', () => socket.emit('ping', 'pong'));
     socket.on('disconnect', () => {
+      socket.conn.off('packet', onPacket);
       this.registry.unbind(client.token, client);
       this.sessions.untrack(socket.id);
       void this.cluster?.releaseToken(client.token, socket.id);

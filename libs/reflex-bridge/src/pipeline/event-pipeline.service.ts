@@ -67,7 +67,9 @@ interface RoutedEvent extends InboundEvent {
 @Injectable()
 export class EventPipeline implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
-  private readonly queue = new TokenQueue();
+  private readonly queue: TokenQueue;
+  /** Answer to a client event over its queue's limits (one instance: refusals stay cheap under a flood). */
+  private readonly busy: BridgeError;
   private readonly connectionData = new WeakMap<EventClient, ConnectionRouterData>();
 
   constructor(
@@ -77,7 +79,11 @@ export class EventPipeline implements OnApplicationBootstrap {
     private readonly bridge: BridgeRunner,
     private readonly metrics: BridgeMetrics,
     private readonly liveLists: LiveListSubscriptions,
-  ) {}
+  ) {
+    const { maxQueuedEvents, maxQueuedBytes } = options;
+    this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes });
+    this.busy = new BridgeError('busy', `Too many events are waiting for this client (at most ${maxQueuedEvents} events or ${maxQueuedBytes} bytes); this one was dropped. Send it again once earlier events were answered.`);
+  }
 
   onApplicationBootstrap(): void {
     this.bridge.auditEnhancers(this.registry.handlerDefinitions());
@@ -86,9 +92,10 @@ export class EventPipeline implements OnApplicationBootstrap {
   /**
    * Handles one inbound `event` frame from `client`. Never throws: every problem becomes a `bridge_error`
    * for that client alone. Returns nothing when the event completed synchronously, else a promise that
-   * settles once it has been handled.
+   * settles once it has been handled. `bytes` is the frame's size as received; an event that would take
+   * the client's queue over `maxQueuedEvents` / `maxQueuedBytes` is answered with `busy` and dropped.
    */
-  handle(client: EventClient, frame: unknown): MaybePromise<void> {
+  handle(client: EventClient, frame: unknown, bytes = 0): MaybePromise<void> {
     let event: InboundEvent;
     try {
       if (!client.token) throw new BridgeError('no_token', 'This connection has no client token.');
@@ -98,8 +105,22 @@ export class EventPipeline implements OnApplicationBootstrap {
       return;
     }
     const token = client.token;
+    if (!this.queue.accepts(token, bytes)) {
+      this.reportError(client, this.busy, event.name);
+      return;
+    }
     const routed: RoutedEvent = { name: event.name, payload: event.payload, routerData: this.routerDataFor(client, token, event) };
-    return this.queue.run(token, () => this.process(client, token, routed));
+    return this.queue.run(token, () => this.process(client, token, routed), bytes);
+  }
+
+  /** True while `token`'s queue is full (its next event would get `busy`): the gateway stops reading its socket. */
+  isQueueFull(token: string): boolean {
+    return this.queue.isFull(token);
+  }
+
+  /** Calls `callback` once `token`'s queue has drained to half its limits (at once when it has). */
+  onQueueDrained(token: string, callback: () => void): void {
+    this.queue.onDrained(token, callback);
   }
 
   /**

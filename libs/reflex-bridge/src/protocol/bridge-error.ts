@@ -9,6 +9,8 @@
  * - `handler_error`: the handler threw; the state was left as it was before the handler ran.
  * - `unauthorized` / `forbidden`: the bridge tier's guards or middleware denied the event.
  * - `state_unavailable`: the state store could not be reached; nothing was changed.
+ * - `busy`: too many of this client's events are already waiting (`maxQueuedEvents` / `maxQueuedBytes`);
+ *   this one was dropped, nothing was changed. Send it again once earlier events were answered.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -19,7 +21,8 @@ export type BridgeErrorCode =
   | 'handler_error'
   | 'unauthorized'
   | 'forbidden'
-  | 'state_unavailable';
+  | 'state_unavailable'
+  | 'busy';
 
 /** The body of a `bridge_error` socket message, the one structured error shape clients receive. */
 export interface BridgeErrorPayload {
