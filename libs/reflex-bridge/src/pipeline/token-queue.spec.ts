@@ -175,7 +175,7 @@ describe('TokenQueue', () => {
     expect(queue.has('a')).toBe(false);
 
     const second = new TokenQueue({ maxQueuedEvents: 100, maxQueuedBytes: 1000 });
-    const slow = second.run('a', () => tick(), 1);
+    const slow = second.run('a', async () => void (await tick()), 1);
     const first = second.run('a', () => undefined, 600);
     expect(second.accepts('a', 400)).toBe(true);
     expect(second.accepts('a', 401)).toBe(false);
