@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
-import { Gate, gate, GateState, PingState, SequenceState } from './fixtures/flood.states.js';
+import { Gate, gate, GateState, PingState, SequenceState, sequenceProgress } from './fixtures/flood.states.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawFlooder } from './support/raw-flood.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -86,6 +86,33 @@ describe('one flooding socket against everyone else', () => {
     const newcomer = await client();
     newcomer.send(`${PING}.ping`);
     await newcomer.untilVar(PING, 'pings', 1, 30_000);
+  });
+
+  it('works through a queue of events that never wait for I/O a few at a time, letting the event loop turn in between', async () => {
+    await start();
+    gate.current = new Gate();
+    const attacker = await flooder();
+    attacker.send(attacker.eventPacket(`${GATE}.hold`));
+    await gate.current.entered;
+    // 100 events fill the queue behind the held one; the 5 after them are refused, which tells us all were read.
+    attacker.writeAtOnce(Array.from({ length: 105 }, (_, i) => attacker.eventPacket(`${SEQUENCE}.record`, { seq: i + 1 })));
+    await attacker.until(() => attacker.errors().length === 5, 30_000, 'five busy errors');
+    expect(attacker.errors().every((error) => error.code === 'busy')).toBe(true);
+
+    // The queued handlers finish in microtasks. Chained as promises they would all run before the event loop
+    // could serve anything else (another socket's frame, a timer); here a callback queued for the loop's next
+    // turn runs while most of them are still waiting.
+    const appliedBefore = sequenceProgress.applied;
+    gate.current.release();
+    const appliedAtNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(sequenceProgress.applied - appliedBefore)));
+    expect(appliedAtNextTurn).toBeLessThan(100);
+
+    await attacker.until(() => attacker.updates().some((update) => update.delta?.[SEQUENCE]?.['count_rx_state_'] === 100), 30_000, 'all 100 applied');
+    const sequence = attacker
+      .updates()
+      .map((update) => update.delta?.[SEQUENCE]?.['last_rx_state_'])
+      .filter((seq) => seq !== undefined && seq !== 0);
+    expect(sequence).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   });
 
   it('refuses client events over maxQueuedEvents with busy, never queueing them, and reads the socket again once the queue drained', async () => {
