@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { Gate, gate, GateState, PingState, SequenceState, sequenceProgress } from './fixtures/flood.states.js';
+import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawFlooder } from './support/raw-flood.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -31,6 +32,13 @@ describe('one flooding socket against everyone else', () => {
     await socket.connected();
     await socket.hydrate();
     return socket;
+  };
+
+  /** The server's end of a client's WebSocket (the app runs in this process). */
+  const serverWebSocket = (token: string): { isPaused: boolean } => {
+    const sockets = running!.app.get(EventGateway).io!.of('/_event').sockets;
+    const socket = [...sockets.values()].find((candidate) => candidate.handshake.query.token === token)!;
+    return (socket.conn.request as unknown as { websocket: { isPaused: boolean } }).websocket;
   };
 
   afterEach(async () => {
@@ -115,7 +123,7 @@ describe('one flooding socket against everyone else', () => {
     expect(sequence).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   });
 
-  it('refuses client events over maxQueuedEvents with busy, never queueing them, and reads the socket again once the queue drained', async () => {
+  it('refuses client events over maxQueuedEvents with busy, stops reading the socket while the queue is full, and reads it again once it drained', async () => {
     await start({ maxQueuedEvents: 3 });
     gate.current = new Gate();
     const attacker = await flooder();
@@ -130,11 +138,18 @@ describe('one flooding socket against everyone else', () => {
       expect.objectContaining({ code: 'busy', event: `${PING}.ping` }),
     ]);
 
-    gate.current.release();
-    await attacker.until(() => attacker.updates().some((update) => update.delta?.[PING]?.['pings_rx_state_'] === 3), 30_000, 'the three queued pings');
-    expect(attacker.updates().some((update) => update.delta?.[GATE]?.['held_rx_state_'] === 1)).toBe(true);
+    // The queue is full, so the server stopped reading this socket (its WebSocket is paused): a frame sent now
+    // waits in the TCP buffers; it is read, and runs, once the queue has drained.
+    const serverSide = serverWebSocket(attacker.token);
+    expect(serverSide.isPaused).toBe(true);
     attacker.send(attacker.eventPacket(`${PING}.ping`));
-    await attacker.until(() => attacker.updates().some((update) => update.delta?.[PING]?.['pings_rx_state_'] === 4), 30_000, 'a ping after the queue drained');
+    gate.current.release();
+    await attacker.until(() => attacker.updates().some((update) => update.delta?.[PING]?.['pings_rx_state_'] === 4), 30_000, 'the three queued pings and the one sent while full');
+    expect(attacker.updates().some((update) => update.delta?.[GATE]?.['held_rx_state_'] === 1)).toBe(true);
+    expect(attacker.errors()).toHaveLength(2);
+    expect(serverSide.isPaused).toBe(false);
+    attacker.send(attacker.eventPacket(`${PING}.ping`));
+    await attacker.until(() => attacker.updates().some((update) => update.delta?.[PING]?.['pings_rx_state_'] === 5), 30_000, 'a ping after the queue drained');
     expect(attacker.errors()).toHaveLength(2);
   });
 
