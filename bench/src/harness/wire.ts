@@ -17,6 +17,9 @@ export const TIER_STATES = {
   full: `${ROOT}.full_tier_state`,
 } as const;
 
+/** `tiers` suite: a `none`-tier state whose async handler finishes in microtasks (no I/O). */
+export const LOOKUP_STATE = `${ROOT}.lookup_state`;
+
 /** `modes` suite: plain UI state (80% of the mixed workload) and a bridge-aware one (20%). */
 export const MODE_STATES = {
   ui: `${ROOT}.panel_state`,

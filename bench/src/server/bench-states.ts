@@ -53,6 +53,23 @@ export class FullTierState {
   }
 }
 
+/**
+ * `none`, with an async handler whose await is answered from memory (a cache hit): the event finishes in
+ * microtasks, never waiting for I/O. The flood benchmark uses it: a queue of such events, chained as
+ * promises, would never give the event loop back to other sockets on its own.
+ */
+@State()
+@BridgeTier('none')
+export class LookupState {
+  count = 0;
+
+  @EventHandler()
+  async bump(): Promise<void> {
+    await Promise.resolve();
+    this.count++;
+  }
+}
+
 // --- modes: the mixed workload ----------------------------------------------------------------------------
 
 /** Plain UI state, no request needed: `smart` runs it on `none`, `full` bridges it anyway. */
@@ -138,7 +155,7 @@ export class GreetingState {
 
 /** The state classes each suite registers. */
 export const SUITES: Record<StateSuite, Type[]> = {
-  tiers: [NoneTierState, AuthTierState, FullTierState],
+  tiers: [NoneTierState, AuthTierState, FullTierState, LookupState],
   modes: [PanelState, ProfileState],
   growth: [CatalogState],
   memory: [PrefsState, GreetingState],

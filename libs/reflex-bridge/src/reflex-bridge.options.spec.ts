@@ -53,6 +53,15 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ corsOrigins: 'https://app.example.com' as never })).toThrow('invalid option "corsOrigins"');
   });
 
+  it('limits each client\'s queue to 100 events and 4,000,000 bytes unless told otherwise, and names a bad limit', () => {
+    expect(resolveOptions()).toMatchObject({ maxQueuedEvents: 100, maxQueuedBytes: 4_000_000 });
+    expect(resolveOptions({ maxQueuedEvents: 10, maxQueuedBytes: 50_000 })).toMatchObject({ maxQueuedEvents: 10, maxQueuedBytes: 50_000 });
+    for (const bad of [0, -1, 1.5, Number.POSITIVE_INFINITY, '100' as never]) {
+      expect(() => resolveOptions({ maxQueuedEvents: bad })).toThrow('invalid option "maxQueuedEvents"');
+      expect(() => resolveOptions({ maxQueuedBytes: bad })).toThrow('invalid option "maxQueuedBytes"');
+    }
+  });
+
   it('accepts metrics as true or as an object', () => {
     expect(resolveOptions({ metrics: true }).metrics).toEqual({ logger: 'ReflexBridgeMetrics', log: true, registry: undefined });
     expect(resolveOptions({ metrics: { logger: 'shop.performance' } }).metrics?.logger).toBe('shop.performance');

@@ -37,6 +37,21 @@ export interface ReflexBridgeModuleOptions {
    */
   maxStateBytes?: number;
   /**
+   * Events of one client (one token) that may wait behind the one being handled. An event arriving over
+   * the limit is answered with a `busy` error and dropped (never queued), and while the queue is full the
+   * server stops reading that client's socket, so a flooding client cannot hold memory or starve others.
+   * A browser tab has one or two events waiting at most; this is for clients that send far faster than
+   * they are answered. Server follow-up events are never refused.
+   * @default 100
+   */
+  maxQueuedEvents?: number;
+  /**
+   * Total size in bytes (characters of the frames as received) of the events waiting for one client, as
+   * for `maxQueuedEvents`. A queue holding no event takes any one event up to `maxMessageBytes`.
+   * @default 4_000_000
+   */
+  maxQueuedBytes?: number;
+  /**
    * Seconds a client token's state is kept after its last use.
    * @default 3600
    */
@@ -146,6 +161,8 @@ export interface ResolvedReflexBridgeOptions {
   maxMessageBytes: number;
   maxOutboundBytes: number;
   maxStateBytes: number;
+  maxQueuedEvents: number;
+  maxQueuedBytes: number;
   stateTtlSeconds: number;
   unusedStateTtlSeconds: number;
   production: boolean;
@@ -171,6 +188,8 @@ export const DEFAULT_OPTIONS = {
   maxMessageBytes: 1_000_000,
   maxOutboundBytes: 16_000_000,
   maxStateBytes: 2_000_000,
+  maxQueuedEvents: 100,
+  maxQueuedBytes: 4_000_000,
   stateTtlSeconds: 3600,
   unusedStateTtlSeconds: 120,
   production: false,
@@ -191,6 +210,14 @@ function positiveNumber(name: string, value: unknown): number | undefined {
   return value;
 }
 
+function positiveInteger(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidOptionError(name, `expected a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 function rejectUnknownKeys(section: string, value: object, known: string[]): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) throw new InvalidOptionError(`${section}.${key}`, 'unknown option');
@@ -205,7 +232,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
@@ -283,6 +310,8 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     maxMessageBytes: positiveNumber('maxMessageBytes', options.maxMessageBytes) ?? DEFAULT_OPTIONS.maxMessageBytes,
     maxOutboundBytes: positiveNumber('maxOutboundBytes', options.maxOutboundBytes) ?? DEFAULT_OPTIONS.maxOutboundBytes,
     maxStateBytes: positiveNumber('maxStateBytes', options.maxStateBytes) ?? DEFAULT_OPTIONS.maxStateBytes,
+    maxQueuedEvents: positiveInteger('maxQueuedEvents', options.maxQueuedEvents) ?? DEFAULT_OPTIONS.maxQueuedEvents,
+    maxQueuedBytes: positiveInteger('maxQueuedBytes', options.maxQueuedBytes) ?? DEFAULT_OPTIONS.maxQueuedBytes,
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
     unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
     production: options.production ?? DEFAULT_OPTIONS.production,

@@ -12,6 +12,8 @@
  * - `state_outcome_unknown`: the server's state store lost its answer: the change may have been applied.
  * - `state_too_large`: the change would have taken the state past the server's size cap; nothing was changed.
  * - `rate_limited`: a server rate limit refused the event; nothing was changed. Retry after `retryAfterMs`.
+ * - `busy`: too many of this client's events were already waiting on the server; this one was dropped and
+ *   nothing was changed. Send it again once earlier events were answered.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -25,7 +27,8 @@ export type BridgeErrorCode =
   | 'state_unavailable'
   | 'state_outcome_unknown'
   | 'state_too_large'
-  | 'rate_limited';
+  | 'rate_limited'
+  | 'busy';
 
 /** The body of a `bridge_error` socket message. */
 export interface BridgeErrorPayload {

@@ -20,6 +20,8 @@ import { InboundFrameGuard } from '../security/inbound-frame-guard.js';
 import { OutboundBufferLimit } from '../security/outbound-buffer-limit.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
+import { EventFrameSizeMeter } from '../security/event-frame-size.meter.js';
+import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 
 
 function tokenRoom(token: string): string {
@@ -159,25 +161,41 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
         return false;
       },
     );
+    // Engine.IO reports each frame before Socket.IO decodes it: the size limits see the raw frames, and each
+    // event carries its frame's size to the queue (whose limits count bytes).
     const frames = new InboundFrameGuard(this.options.maxMessageBytes, {
       report: (error) => client.emitError(error.toPayload()),
       disconnect: () => socket.disconnect(true),
     });
-    frames.watch(socket.conn);
-    new OutboundBufferLimit(this.options.maxOutboundBytes, (pending) => {
+    const frameSizes = new EventFrameSizeMeter(this.options.path, this.options.maxMessageBytes);
+    const onPacket = (packet: { type: string; data?: unknown }) => {
+      if (packet.type !== 'message') return;
+      frames.inspect(packet.data);
+      frameSizes.record(packet.data);
+    };
+    socket.conn.on('packet', onPacket);
+    const stopCountingOutput = new OutboundBufferLimit(this.options.maxOutboundBytes, (pending) => {
       this.logger.warn(`Closing the connection of client ${client.token.slice(0, 8)}…: ${pending} bytes of output are waiting for it to read (maxOutboundBytes ${this.options.maxOutboundBytes}).`);
       socket.disconnect(true);
     }).watch(socket.conn);
+    // The socket is not read while the token's queue is full.
+    const reading = new SocketReadThrottle(socket);
     socket.on('event', (frame: unknown) => {
+      const bytes = frameSizes.next();
       if (frames.takeDropped()) return;
-      if (isAdmitted) void this.pipeline.handle(client, frame);
-      else void admitted.then((stayed) => (stayed ? this.pipeline.handle(client, frame) : undefined));
+      if (isAdmitted) void this.pipeline.handle(client, frame, bytes);
+      else void admitted.then((stayed) => (stayed ? this.pipeline.handle(client, frame, bytes) : undefined));
+      if (this.pipeline.isQueueFull(client.token)) reading.pauseUntil((resume) => this.pipeline.onQueueDrained(client.token, resume));
     });
     // Listeners run inside Socket.IO's packet handling: an exception there would end the process, so the cold
     // ones are guarded (the `event` path never throws: the pipeline reports every failure to its client).
     socket.on('client_error', this.guarded((report: unknown) => this.clientErrors.record(socket.id, client.token, report)));
     socket.on('ping', this.guarded(() => socket.emit('ping', 'pong')));
-    socket.on('disconnect', () => this.leave(socket, client));
+    socket.on('disconnect', () => {
+      socket.conn.off('packet', onPacket);
+      stopCountingOutput();
+      this.leave(socket, client);
+    });
   }
 
   /** `listener`, with any exception logged instead of thrown into Socket.IO. */

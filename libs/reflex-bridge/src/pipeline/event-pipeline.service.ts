@@ -81,7 +81,9 @@ interface RoutedEvent extends InboundEvent {
 @Injectable()
 export class EventPipeline implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
-  private readonly queue = new TokenQueue();
+  private readonly queue: TokenQueue;
+  /** Answer to a client event over its queue's limits (one instance: refusals stay cheap under a flood). */
+  private readonly busy: BridgeError;
   private readonly connectionData = new WeakMap<EventClient, ConnectionRouterData>();
   private readonly stateSize = new StateSizeMeter();
 
@@ -94,7 +96,11 @@ export class EventPipeline implements OnApplicationBootstrap {
     private readonly liveLists: LiveListSubscriptions,
     private readonly rateLimiter: EventRateLimiter,
     private readonly ownership: TokenOwnership,
-  ) {}
+  ) {
+    const { maxQueuedEvents, maxQueuedBytes } = options;
+    this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes });
+    this.busy = new BridgeError('busy', `Too many events are waiting for this client (at most ${maxQueuedEvents} events or ${maxQueuedBytes} bytes); this one was dropped. Send it again once earlier events were answered.`);
+  }
 
   onApplicationBootstrap(): void {
     this.bridge.auditEnhancers(this.registry.handlerDefinitions());
@@ -103,9 +109,10 @@ export class EventPipeline implements OnApplicationBootstrap {
   /**
    * Handles one inbound `event` frame from `client`. Never throws: every problem becomes a `bridge_error`
    * for that client alone. Returns nothing when the event completed synchronously, else a promise that
-   * settles once it has been handled.
+   * settles once it has been handled. `bytes` is the frame's size as received; an event that would take
+   * the client's queue over `maxQueuedEvents` / `maxQueuedBytes` is answered with `busy` and dropped.
    */
-  handle(client: EventClient, frame: unknown): MaybePromise<void> {
+  handle(client: EventClient, frame: unknown, bytes = 0): MaybePromise<void> {
     const token = client.token;
     let routed: RoutedEvent;
     try {
@@ -123,12 +130,26 @@ export class EventPipeline implements OnApplicationBootstrap {
       client.emitError(this.rateLimiter.refusal(routed.name, wait));
       return;
     }
-    return this.queue.run(token, () => this.process(client, token, routed, true));
+    if (!this.queue.accepts(token, bytes)) {
+      this.reportError(client, this.busy, routed.name);
+      return;
+    }
+    return this.queue.run(token, () => this.process(client, token, routed, true), bytes);
   }
 
   /** Forgets what the pipeline kept for a closed connection (its rate-limit budget). */
   forget(client: EventClient): void {
     this.rateLimiter.forget(client.sid);
+  }
+
+  /** True while `token`'s queue is full (its next event would get `busy`): the gateway stops reading its socket. */
+  isQueueFull(token: string): boolean {
+    return this.queue.isFull(token);
+  }
+
+  /** Calls `callback` once `token`'s queue has drained to half its limits (at once when it has). */
+  onQueueDrained(token: string, callback: () => void): void {
+    this.queue.onDrained(token, callback);
   }
 
   /**

@@ -1,7 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
-import { TokenQueue } from './token-queue.js';
+import { SYNC_BURST, TokenQueue } from './token-queue.js';
 
 const tick = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms));
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A task that finishes in microtasks only (an async handler answered from memory), recording its index. */
+const microtaskTask = (ran: number[], index: number) => async () => {
+  await Promise.resolve();
+  await Promise.resolve();
+  ran.push(index);
+};
 
 describe('TokenQueue', () => {
   it('runs a task for an idle token at once, and a synchronous one leaves nothing queued', () => {
@@ -37,8 +45,10 @@ describe('TokenQueue', () => {
       await tick();
       throw new Error('async failure');
     });
+    const thrownBehind = queue.run('a', () => { throw new Error('queued sync failure'); });
     const next = queue.run('a', () => void ran.push('after'));
     await expect(failed).resolves.toBeUndefined();
+    await expect(thrownBehind).resolves.toBeUndefined();
     await next;
     expect(ran).toEqual(['after']);
   });
@@ -50,5 +60,132 @@ describe('TokenQueue', () => {
     ran.push('caller done');
     await later;
     expect(ran).toEqual(['caller done', 'follow-up']);
+  });
+
+  it('keeps each token\'s order through a long backlog of asynchronous tasks', async () => {
+    const queue = new TokenQueue();
+    const ran: Record<string, number[]> = { a: [], b: [] };
+    const all: Array<Promise<void> | void> = [];
+    for (let i = 0; i < 500; i++) {
+      for (const token of ['a', 'b']) {
+        all.push(queue.run(token, i % 3 === 0 ? microtaskTask(ran[token], i) : () => void ran[token].push(i), 0));
+      }
+    }
+    await Promise.all(all);
+    const expected = Array.from({ length: 500 }, (_, i) => i);
+    expect(ran.a).toEqual(expected);
+    expect(ran.b).toEqual(expected);
+    expect(queue.size).toBe(0);
+  });
+
+  it('lets the event loop turn while a token works through a backlog of microtask-only tasks', async () => {
+    const queue = new TokenQueue();
+    const ran: number[] = [];
+    const flood = 2000;
+    let last: Promise<void> | void = undefined;
+    for (let i = 0; i < flood; i++) last = queue.run('flooder', microtaskTask(ran, i), 0);
+    // Scheduled after the whole flood was queued: without yielding it would run only once the flood ended.
+    let doneWhenOtherRan = -1;
+    setImmediate(() => {
+      doneWhenOtherRan = ran.length;
+    });
+    await last;
+    expect(ran).toHaveLength(flood);
+    expect(doneWhenOtherRan).toBeGreaterThanOrEqual(0);
+    expect(doneWhenOtherRan).toBeLessThan(flood / 2);
+  });
+
+  it('runs another token\'s event at once, synchronously, while one token has a backlog', async () => {
+    const queue = new TokenQueue();
+    const ran: number[] = [];
+    let last: Promise<void> | void = undefined;
+    for (let i = 0; i < 1000; i++) last = queue.run('flooder', microtaskTask(ran, i), 0);
+    await turn();
+    let victim = false;
+    expect(queue.run('victim', () => void (victim = true), 0)).toBeUndefined();
+    expect(victim).toBe(true);
+    expect(ran.length).toBeLessThan(1000);
+    await last;
+  });
+
+  it('runs at most SYNC_BURST synchronous events of one token in one turn; the rest follow, in order, after a turn', async () => {
+    const queue = new TokenQueue();
+    const ran: number[] = [];
+    const results: Array<Promise<void> | void> = [];
+    for (let i = 0; i < SYNC_BURST * 3; i++) results.push(queue.run('flooder', () => void ran.push(i), 0));
+    // The first burst ran inside the calls, without a promise; the rest waits in the queue.
+    expect(ran).toEqual(Array.from({ length: SYNC_BURST }, (_, i) => i));
+    expect(results.slice(0, SYNC_BURST).every((result) => result === undefined)).toBe(true);
+    expect(queue.queuedEvents('flooder')).toBe(SYNC_BURST * 2);
+    // Another token still runs at once.
+    expect(queue.run('other', () => undefined, 0)).toBeUndefined();
+    await Promise.all(results);
+    expect(ran).toEqual(Array.from({ length: SYNC_BURST * 3 }, (_, i) => i));
+    // Once the turn has passed, the token is idle again and runs synchronously.
+    await turn();
+    let again = false;
+    expect(queue.run('flooder', () => void (again = true), 0)).toBeUndefined();
+    expect(again).toBe(true);
+  });
+
+  it('an ordinary client (one event per turn) always runs synchronously', async () => {
+    const queue = new TokenQueue();
+    for (let i = 0; i < SYNC_BURST * 4; i++) {
+      let ran = false;
+      expect(queue.run('a', () => void (ran = true), 0)).toBeUndefined();
+      expect(ran).toBe(true);
+      await turn();
+    }
+  });
+
+  it('refuses client events over the count limit while the queue is full, and takes them again once it drained', async () => {
+    const queue = new TokenQueue({ maxQueuedEvents: 3, maxQueuedBytes: 1_000_000 });
+    let release!: () => void;
+    const running = queue.run('a', () => new Promise<void>((resolve) => (release = resolve)), 10);
+    expect(queue.accepts('a', 10)).toBe(true);
+    const queued = [1, 2, 3].map((i) => queue.run('a', () => undefined, i));
+    expect(queue.queuedEvents('a')).toBe(3);
+    expect(queue.isFull('a')).toBe(true);
+    expect(queue.accepts('a', 1)).toBe(false);
+    // Other tokens and internal work are not limited by it.
+    expect(queue.accepts('b', 1)).toBe(true);
+    void queue.enqueue('a', () => undefined);
+    expect(queue.queuedEvents('a')).toBe(3);
+    let drained = false;
+    queue.onDrained('a', () => (drained = true));
+    expect(drained).toBe(false);
+    release();
+    await running;
+    await Promise.all(queued);
+    expect(drained).toBe(true);
+    expect(queue.isFull('a')).toBe(false);
+    expect(queue.accepts('a', 1)).toBe(true);
+  });
+
+  it('refuses a client event that would take the queued bytes over the limit, but an empty queue takes any one', async () => {
+    const queue = new TokenQueue({ maxQueuedEvents: 100, maxQueuedBytes: 1000 });
+    let release!: () => void;
+    const running = queue.run('a', () => new Promise<void>((resolve) => (release = resolve)), 5000);
+    expect(queue.accepts('a', 5000)).toBe(true); // nothing waits yet: one event of any size
+    const big = queue.run('a', () => undefined, 5000);
+    expect(queue.isFull('a')).toBe(true);
+    expect(queue.accepts('a', 1)).toBe(false);
+    release();
+    await Promise.all([running, big]);
+    expect(queue.has('a')).toBe(false);
+
+    const second = new TokenQueue({ maxQueuedEvents: 100, maxQueuedBytes: 1000 });
+    const slow = second.run('a', async () => void (await tick()), 1);
+    const first = second.run('a', () => undefined, 600);
+    expect(second.accepts('a', 400)).toBe(true);
+    expect(second.accepts('a', 401)).toBe(false);
+    await Promise.all([slow, first]);
+  });
+
+  it('calls a drained callback at once when the queue is not full', () => {
+    const queue = new TokenQueue({ maxQueuedEvents: 2, maxQueuedBytes: 100 });
+    let called = 0;
+    queue.onDrained('idle', () => called++);
+    expect(called).toBe(1);
   });
 });

@@ -1,53 +1,252 @@
 import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
 
+/** How much client work one token may have waiting (see `maxQueuedEvents` / `maxQueuedBytes`). */
+export interface TokenQueueLimits {
+  /** Client events that may wait behind the running one. */
+  maxQueuedEvents: number;
+  /** Their total size as received (characters of the frames), once the queue holds at least one. */
+  maxQueuedBytes: number;
+}
+
+/**
+ * Events of one idle token that run synchronously, back to back, in one turn of the event loop before the
+ * rest wait in its queue. Socket.IO delivers every frame of a socket read in one go (a flood brings
+ * thousands per read); without this bound a client sending `none`-tier events (synchronous end to end)
+ * would hold the process for as long as its whole read takes.
+ */
+export const SYNC_BURST = 32;
+
+/** Tasks a token with a backlog runs back to back before it lets the event loop turn (other sockets' I/O). */
+export const YIELD_EVERY = 4;
+
+/** A task waiting in a token's line. */
+interface Waiting {
+  task: () => MaybePromise<void>;
+  /** Size charged against the byte limit. */
+  bytes: number;
+  /** A client event, counted against the limits (server follow-ups and `modify` are not). */
+  counted: boolean;
+  done: () => void;
+}
+
+/**
+ * One token's queued work. It exists exactly while something drives it: a task running asynchronously, or
+ * the next task scheduled (a microtask or a turn of the event loop away). One driver at a time keeps order.
+ */
+class Line {
+  readonly waiting: Waiting[] = [];
+  events = 0;
+  bytes = 0;
+  /** Tasks run back to back since this line last let the event loop turn. */
+  ranSinceYield = 0;
+  /** Called once the line has drained to half its limits (or emptied). */
+  drained?: Array<() => void>;
+
+  constructor(readonly token: string) {}
+}
+
+const NO_LIMITS: TokenQueueLimits = { maxQueuedEvents: Number.POSITIVE_INFINITY, maxQueuedBytes: Number.POSITIVE_INFINITY };
+
 /**
  * Runs tasks one at a time per client token, in arrival order, while different tokens run concurrently
  * (Reflex's per-token event queue). A failing task never blocks the ones behind it.
  *
  * A task for a token with nothing queued starts at once and may finish synchronously: then the queue never
  * holds it (no promise at all, the common case of an event handled without I/O). A task that goes async
- * becomes the token's tail before anything else can arrive, so later tasks still wait for it.
+ * becomes the token's line before anything else can arrive, so later tasks wait for it.
+ *
+ * Fairness: a token with a backlog never runs its whole queue in one go. Every {@link YIELD_EVERY} tasks
+ * it waits for a turn of the event loop (`setImmediate`), so other sockets' frames and I/O are served
+ * between a flooding client's events; otherwise a chain of promise tasks would run entirely in microtasks
+ * and hold every other client until it ended. Likewise an idle token runs at most {@link SYNC_BURST}
+ * events synchronously in one turn; the rest of a large read waits in its queue.
+ *
+ * Limits: client events waiting in one token's queue are capped in number and size ({@link accepts});
+ * the caller refuses an event over the cap instead of queueing it. Internal work is never refused.
  */
 export class TokenQueue {
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly lines = new Map<string, Line>();
+  /** The idle token whose events ran synchronously back to back most recently, and how many did. */
+  private burstToken: string | undefined;
+  private burstLength = 0;
+  private burstResetScheduled = false;
+  private readonly resetBurst = (): void => {
+    this.burstToken = undefined;
+    this.burstLength = 0;
+    this.burstResetScheduled = false;
+  };
+  private readonly resume = (line: Line): void => {
+    line.ranSinceYield = 0;
+    this.next(line);
+  };
+
+  constructor(private readonly limits: TokenQueueLimits = NO_LIMITS) {}
 
   /**
    * Runs `task` now when nothing is queued for `token`, else behind everything already queued. Returns
    * nothing when the task finished synchronously, else a promise that resolves when it has run.
+   *
+   * `bytes` marks a client event: it counts against the limits with that size. Check {@link accepts}
+   * first; `run` itself never refuses. Without `bytes` the task is internal work and not counted.
    */
-  run(token: string, task: () => MaybePromise<void>): MaybePromise<void> {
-    const previous = this.tails.get(token);
-    if (previous) return this.track(token, previous.then(task));
+  run(token: string, task: () => MaybePromise<void>, bytes?: number): MaybePromise<void> {
+    const queued = this.lines.get(token);
+    if (queued) return this.wait(queued, task, bytes);
+    if (this.inBurst(token)) {
+      const line = this.open(token);
+      const ran = this.wait(line, task, bytes);
+      setImmediate(this.resume, line);
+      return ran;
+    }
     let pending: MaybePromise<void>;
     try {
       pending = task();
     } catch {
       return;
     }
-    return isPromise(pending) ? this.track(token, pending) : undefined;
+    if (!isPromise(pending)) return;
+    const line = this.open(token);
+    line.ranSinceYield = 1;
+    const settled = () => this.finished(line);
+    return pending.then(settled, settled);
   }
 
   /** Queues `task` behind everything queued for `token`, starting it no sooner than the next microtask. */
   enqueue(token: string, task: () => MaybePromise<void>): Promise<void> {
-    return this.track(token, (this.tails.get(token) ?? Promise.resolve()).then(task));
+    const queued = this.lines.get(token);
+    if (queued) return this.wait(queued, task, undefined);
+    const line = this.open(token);
+    const ran = this.wait(line, task, undefined);
+    queueMicrotask(() => this.next(line));
+    return ran;
+  }
+
+  /**
+   * Whether a client event of `bytes` may join `token`'s queue: no when the queue already holds
+   * `maxQueuedEvents` client events, or when it holds some and this one would take their size over
+   * `maxQueuedBytes` (an empty queue takes any one event, whatever its size).
+   */
+  accepts(token: string, bytes: number): boolean {
+    const line = this.lines.get(token);
+    if (!line || line.events === 0) return true;
+    return line.events < this.limits.maxQueuedEvents && line.bytes + bytes <= this.limits.maxQueuedBytes;
+  }
+
+  /** True while `token`'s queue is at one of its limits: its next client event would be refused. */
+  isFull(token: string): boolean {
+    const line = this.lines.get(token);
+    return line !== undefined && line.events > 0 && (line.events >= this.limits.maxQueuedEvents || line.bytes >= this.limits.maxQueuedBytes);
+  }
+
+  /**
+   * Calls `callback` once `token`'s queue has drained to half its limits (at once when it already has),
+   * so that whoever stopped feeding it can start again with room to spare.
+   */
+  onDrained(token: string, callback: () => void): void {
+    const line = this.lines.get(token);
+    if (!line || this.isBelowHalf(line)) {
+      callback();
+      return;
+    }
+    (line.drained ??= []).push(callback);
   }
 
   /** True while `token` has queued or running asynchronous work. */
   has(token: string): boolean {
-    return this.tails.has(token);
+    return this.lines.has(token);
+  }
+
+  /** Client events waiting in `token`'s queue (not counting the one running). */
+  queuedEvents(token: string): number {
+    return this.lines.get(token)?.events ?? 0;
   }
 
   /** Tokens with queued or running work (for shutdown and tests). */
   get size(): number {
-    return this.tails.size;
+    return this.lines.size;
   }
 
-  private track(token: string, pending: Promise<void>): Promise<void> {
-    const next = pending.catch(() => undefined);
-    this.tails.set(token, next);
-    void next.then(() => {
-      if (this.tails.get(token) === next) this.tails.delete(token);
+  /**
+   * Counts the synchronous run of one idle token's events; true once it exceeds {@link SYNC_BURST} in this
+   * turn. A reset is scheduled only once a run reaches half the burst, so an ordinary client (one event per
+   * turn, other tokens in between) never schedules anything.
+   */
+  private inBurst(token: string): boolean {
+    if (token !== this.burstToken) {
+      this.burstToken = token;
+      this.burstLength = 1;
+      return false;
+    }
+    const length = ++this.burstLength;
+    if (length >= SYNC_BURST / 2 && !this.burstResetScheduled) {
+      this.burstResetScheduled = true;
+      setImmediate(this.resetBurst);
+    }
+    return length > SYNC_BURST;
+  }
+
+  private open(token: string): Line {
+    const line = new Line(token);
+    this.lines.set(token, line);
+    return line;
+  }
+
+  private wait(line: Line, task: () => MaybePromise<void>, bytes: number | undefined): Promise<void> {
+    const counted = bytes !== undefined;
+    if (counted) {
+      line.events++;
+      line.bytes += bytes;
+    }
+    return new Promise<void>((done) => {
+      line.waiting.push({ task, bytes: bytes ?? 0, counted, done });
     });
-    return next;
+  }
+
+  /** The running task has settled: close the line, or start the next task now or after a turn. */
+  private finished(line: Line): void {
+    if (line.waiting.length === 0) {
+      this.lines.delete(line.token);
+      this.notifyDrained(line);
+      return;
+    }
+    if (line.ranSinceYield >= YIELD_EVERY) setImmediate(this.resume, line);
+    else this.next(line);
+  }
+
+  private next(line: Line): void {
+    const item = line.waiting.shift()!;
+    if (item.counted) {
+      line.events--;
+      line.bytes -= item.bytes;
+      if (line.drained && this.isBelowHalf(line)) this.notifyDrained(line);
+    }
+    line.ranSinceYield++;
+    let pending: MaybePromise<void>;
+    try {
+      pending = item.task();
+    } catch {
+      pending = undefined;
+    }
+    if (isPromise(pending)) {
+      const settled = () => {
+        item.done();
+        this.finished(line);
+      };
+      pending.then(settled, settled);
+      return;
+    }
+    item.done();
+    this.finished(line);
+  }
+
+  private isBelowHalf(line: Line): boolean {
+    return line.events <= this.limits.maxQueuedEvents / 2 && line.bytes <= this.limits.maxQueuedBytes / 2;
+  }
+
+  private notifyDrained(line: Line): void {
+    const callbacks = line.drained;
+    if (!callbacks) return;
+    line.drained = undefined;
+    for (const callback of callbacks) callback();
   }
 }

@@ -14,6 +14,8 @@
  * - `state_too_large`: the event would have taken the client's state past `maxStateBytes`; nothing was changed.
  * - `rate_limited`: a rate limit refused the event (the connection's budget, or the handler's `@Throttle`); the
  *   handler did not run and nothing was changed. `retryAfterMs` says when the limit lets events through again.
+ * - `busy`: too many of this client's events are already waiting (`maxQueuedEvents` / `maxQueuedBytes`);
+ *   this one was dropped, nothing was changed. Send it again once earlier events were answered.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -27,7 +29,8 @@ export type BridgeErrorCode =
   | 'state_unavailable'
   | 'state_outcome_unknown'
   | 'state_too_large'
-  | 'rate_limited';
+  | 'rate_limited'
+  | 'busy';
 
 /** The body of a `bridge_error` socket message, the one structured error shape clients receive. */
 export interface BridgeErrorPayload {

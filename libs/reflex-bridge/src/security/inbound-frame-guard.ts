@@ -1,10 +1,5 @@
 import { BridgeError } from '../protocol/bridge-error.js';
 
-/** The part of an Engine.IO connection the guard listens to. */
-export interface InboundConnection {
-  on(event: 'packet', listener: (packet: { type: string; data?: unknown }) => void): unknown;
-}
-
 /** What the guard does when a frame breaks the limit. */
 export interface InboundFrameGuardHooks {
   /** Tells the client (a `payload_too_large` error). */
@@ -18,7 +13,8 @@ const BINARY_EVENT = '5';
 const BINARY_ACK = '6';
 
 /**
- * Enforces `maxMessageBytes` on the raw Engine.IO frames of one connection, before Socket.IO decodes them:
+ * Enforces `maxMessageBytes` on the raw Engine.IO frames of one connection, before Socket.IO decodes them (the
+ * gateway hands it every `message` packet):
  *
  * - a text frame over the limit is answered with `payload_too_large`, and the event Socket.IO decodes from it is
  *   dropped ({@link takeDropped});
@@ -40,13 +36,6 @@ export class InboundFrameGuard {
     private readonly hooks: InboundFrameGuardHooks,
   ) {}
 
-  /** Starts watching `connection`'s frames. */
-  watch(connection: InboundConnection): void {
-    connection.on('packet', (packet) => {
-      if (packet.type === 'message') this.inspect(packet.data);
-    });
-  }
-
   /**
    * `true` (once per oversized frame) when the next decoded event comes from a frame that was over the limit
    * and must be dropped. Socket.IO decodes frames in order, so the n-th dropped frame is the n-th such event.
@@ -57,7 +46,8 @@ export class InboundFrameGuard {
     return true;
   }
 
-  private inspect(data: unknown): void {
+  /** Looks at the data of one inbound Engine.IO `message` packet, before Socket.IO decodes it. */
+  inspect(data: unknown): void {
     if (typeof data === 'string') {
       this.inspectText(data);
       return;

@@ -1,7 +1,8 @@
 /** The parts of an Engine.IO connection the limit listens to. */
 export interface OutboundConnection {
   on(event: 'packetCreate', listener: (packet: { data?: unknown }) => void): unknown;
-  readonly transport: { on(event: 'drain', listener: () => void): unknown };
+  off(event: 'packetCreate', listener: (packet: { data?: unknown }) => void): unknown;
+  readonly transport: { on(event: 'drain', listener: () => void): unknown; off(event: 'drain', listener: () => void): unknown };
 }
 
 /**
@@ -22,12 +23,23 @@ export class OutboundBufferLimit {
     private readonly onExceeded: (pendingBytes: number) => void,
   ) {}
 
-  /** Starts counting `connection`'s output. */
-  watch(connection: OutboundConnection): void {
-    connection.on('packetCreate', (packet) => this.add(packet.data));
-    connection.transport.on('drain', () => {
+  /**
+   * Starts counting `connection`'s output; returns the function that stops it. The Engine.IO connection can
+   * outlive the Socket.IO socket (a client may join the namespace again on it), so the listeners are removed
+   * when the socket goes.
+   */
+  watch(connection: OutboundConnection): () => void {
+    const onPacket = (packet: { data?: unknown }) => this.add(packet.data);
+    const onDrain = () => {
       this.pending = 0;
-    });
+    };
+    const transport = connection.transport;
+    connection.on('packetCreate', onPacket);
+    transport.on('drain', onDrain);
+    return () => {
+      connection.off('packetCreate', onPacket);
+      transport.off('drain', onDrain);
+    };
   }
 
   /** Bytes queued and not yet handed to the kernel, as counted. */

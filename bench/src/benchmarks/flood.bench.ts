@@ -1,0 +1,158 @@
+import { fileURLToPath } from 'node:url';
+// Fairness under a flood: one victim client's event latency while another socket writes bursts of 20,000 events
+// as fast as it can, against the victim's latency on an idle server in the same run.
+import { isMain, measure, runBenchmarks, sleep, type Benchmark, type BenchContext, type Measurement } from '../harness/benchmark.js';
+import { LoadProcess, ServerProcess } from '../harness/processes.js';
+import { compared, reported, type BenchResult, type Target } from '../harness/results.js';
+import { RpcChild } from '../harness/rpc.js';
+import { median } from '../harness/stats.js';
+import type { BridgeServerConfig, LoadConfig, LoadStats, WireEvent } from '../harness/types.js';
+import { BENCH_LOGIN, event, LOOKUP_STATE, TIER_STATES } from '../harness/wire.js';
+import type { FloodConfig, FloodStats } from '../load/flooder.js';
+
+const FLOODER_MAIN = new URL('../load/flooder.js', import.meta.url);
+const PROFILE_DIR = fileURLToPath(new URL('../../../.tmp/bench-profiles/', import.meta.url));
+
+/** Frames per burst: one socket write of about 3 MB. */
+const BURST = 20_000;
+
+const APP: BridgeServerConfig = { kind: 'bridge', suite: 'tiers', mode: 'full', auth: true };
+
+/** The victim: one logged-in client sending `full`-tier events one after another. */
+const VICTIM_EVENT = event(`${TIER_STATES.full}.bump`);
+
+const MAX_TARGET: Target = { text: 'max < 20 ms while another socket floods', valueAtMost: 20 };
+
+/** The floods, in table order. */
+const FLOODS: Array<{ id: string; event: WireEvent }> = [
+  { id: 'full', event: event(`${TIER_STATES.full}.bump`) },
+  { id: 'none', event: event(`${TIER_STATES.none}.bump`) },
+  // An async handler that never waits for I/O: the token's queue is a chain of microtasks.
+  { id: 'none_async', event: event(`${LOOKUP_STATE}.bump`) },
+];
+
+/** The flooding process (see `load/flooder.ts`). */
+class FloodProcess {
+  private constructor(private readonly child: RpcChild) {}
+
+  static async setup(label: string, config: FloodConfig): Promise<FloodProcess> {
+    const child = RpcChild.fork(`flooder ${label}`, FLOODER_MAIN);
+    try {
+      await child.call('setup', config, 60_000);
+      return new FloodProcess(child);
+    } catch (error) {
+      await child.shutdown();
+      throw error;
+    }
+  }
+
+  start(): Promise<void> {
+    return this.child.call('start');
+  }
+
+  mark(): Promise<void> {
+    return this.child.call('mark');
+  }
+
+  stop(): Promise<FloodStats> {
+    return this.child.call('stop', undefined, 180_000);
+  }
+
+  async close(): Promise<void> {
+    await this.child.call('close').catch(() => undefined);
+    await this.child.shutdown();
+  }
+}
+
+interface FloodedRun {
+  victim: LoadStats;
+  flood: FloodStats;
+}
+
+/**
+ * One window with a flood running: the victim and the flooder set up, the flooder starts its bursts, the victim
+ * its loop; after the warm-up both windows open together. The machine is busy by design here (the flooder takes
+ * a core), so there is no "other load" check: the idle figures come from an ordinary {@link measure}.
+ */
+async function measureFlooded(context: BenchContext, server: ServerProcess, label: string, load: LoadConfig, flood: FloodConfig): Promise<FloodedRun> {
+  const victim = await LoadProcess.setup(`${label} victim`, load);
+  let flooder: FloodProcess | undefined;
+  try {
+    flooder = await FloodProcess.setup(label, flood);
+    await flooder.start();
+    await victim.start();
+    await sleep(context.options.warmupMs);
+    if (context.options.profile) await server.profileStart();
+    await Promise.all([victim.mark(), flooder.mark()]);
+    await sleep(context.options.durationMs);
+    const [stats, floodStats] = await Promise.all([victim.stop(), flooder.stop()]);
+    if (context.options.profile) {
+      const path = await server.profileStop(`${PROFILE_DIR}${label.replace(/[^\w.-]+/g, '_')}.cpuprofile`);
+      context.log(`    profile: ${path}  (summary: node bench/dist/tools/cpuprofile-summary.js ${path})`);
+    }
+    if (stats.errors > 0) throw new Error(`${label}: ${stats.errors} of the victim's ${stats.completed} events failed; first: ${stats.firstError}`);
+    if (stats.completed === 0) throw new Error(`${label}: no victim event completed in the window`);
+    const busy = floodStats.errors.busy ?? 0;
+    context.log(
+      `    ${label}: victim ${stats.completed} events, p50 ${stats.latency.p50.toFixed(3)} ms, p99 ${stats.latency.p99.toFixed(3)} ms, max ${stats.latency.max.toFixed(3)} ms; ` +
+        `flooder ${floodStats.sent} sent, ${floodStats.answered} answered (${busy} busy) in ${floodStats.bursts} complete bursts, errors ${JSON.stringify(floodStats.errors)}`,
+    );
+    return { victim: stats, flood: floodStats };
+  } finally {
+    await Promise.all([victim.close(), flooder?.close()]);
+  }
+}
+
+async function run(context: BenchContext): Promise<BenchResult[]> {
+  const server = await ServerProcess.start('flood', APP);
+  if ('unavailable' in server) throw new Error(server.unavailable);
+  try {
+    const load: LoadConfig = { url: server.url, clients: 1, hydrate: true, login: BENCH_LOGIN, workload: [VICTIM_EVENT] };
+    const idle: Measurement[] = [];
+    const flooded = new Map<string, FloodedRun[]>();
+    for (let round = 1; round <= context.options.rounds; round++) {
+      const suffix = context.options.rounds > 1 ? ` (round ${round}/${context.options.rounds})` : '';
+      idle.push(await measure(context, server, `idle${suffix}`, load));
+      for (const flood of FLOODS) {
+        const config: FloodConfig = { url: server.url, login: BENCH_LOGIN, event: flood.event, burst: BURST };
+        const measured = await measureFlooded(context, server, `${flood.id} flood${suffix}`, load, config);
+        flooded.set(flood.id, [...(flooded.get(flood.id) ?? []), measured]);
+      }
+    }
+    const of = <T>(runs: T[], pick: (run: T) => number) => median(runs.map(pick));
+    const base = { p50: of(idle, (run) => run.latency.p50), p99: of(idle, (run) => run.latency.p99), max: of(idle, (run) => run.latency.max) };
+    const results: BenchResult[] = [
+      reported('flood/idle/latency_p50', base.p50, 'ms', undefined, 'baseline: the victim alone (one client, full-tier events, one after another)'),
+      reported('flood/idle/latency_p99', base.p99, 'ms'),
+      reported('flood/idle/latency_max', base.max, 'ms'),
+    ];
+    for (const flood of FLOODS) {
+      const runs = flooded.get(flood.id)!;
+      const name = `flood/${flood.id}`;
+      const sent = of(runs, (run) => run.flood.sent);
+      const answered = of(runs, (run) => run.flood.answered);
+      const busy = of(runs, (run) => run.flood.errors.busy ?? 0);
+      const windowMs = of(runs, (run) => run.flood.windowMs);
+      results.push(
+        compared(`${name}/latency_p50`, of(runs, (run) => run.victim.latency.p50), base.p50, 'ms', undefined,
+          `the victim while another socket writes ${flood.id} events in bursts of ${BURST.toLocaleString('en-US')}`),
+        compared(`${name}/latency_p99`, of(runs, (run) => run.victim.latency.p99), base.p99, 'ms'),
+        compared(`${name}/latency_max`, of(runs, (run) => run.victim.latency.max), base.max, 'ms', MAX_TARGET),
+        reported(`${name}/flooder_answered`, (answered / windowMs) * 1000, 'events/s', undefined,
+          `the flooder's frames answered per second (${sent.toLocaleString('en-US')} sent in the window)`),
+        reported(`${name}/flooder_busy`, answered ? (busy / answered) * 100 : 0, '%', undefined, 'share of the answers that were `busy` (refused over the per-token queue cap)'),
+      );
+    }
+    return results;
+  } finally {
+    await server.stop();
+  }
+}
+
+export const floodBenchmark: Benchmark = {
+  id: 'flood',
+  title: 'fairness: one client\'s latency while another socket floods (bursts of 20,000 events), against the same client idle',
+  run,
+};
+
+if (isMain(import.meta.url)) await runBenchmarks([floodBenchmark], process.argv.slice(2));

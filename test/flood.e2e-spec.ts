@@ -1,0 +1,174 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { Gate, gate, GateState, PingState, SequenceState, sequenceProgress } from './fixtures/flood.states.js';
+import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawFlooder } from './support/raw-flood.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const ROOT = 'reflex___state____state';
+const SEQUENCE = `${ROOT}.sequence_state`;
+const PING = `${ROOT}.ping_state`;
+const GATE = `${ROOT}.gate_state`;
+
+describe('one flooding socket against everyone else', () => {
+  let running: RunningApp | undefined;
+  const closers: Array<{ close(): void }> = [];
+
+  const start = async (options: ReflexBridgeModuleOptions = {}) => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot(options)], providers: [SequenceState, PingState, GateState] });
+    return running;
+  };
+  const flooder = async () => {
+    const socket = new RawFlooder(running!.url);
+    closers.push(socket);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  };
+  const client = async () => {
+    const socket = new RawSocket(running!.url);
+    closers.push(socket);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  };
+
+  /** The server's end of a client's WebSocket (the app runs in this process). */
+  const serverWebSocket = (token: string): { isPaused: boolean } => {
+    const sockets = running!.app.get(EventGateway).io!.of('/_event').sockets;
+    const socket = [...sockets.values()].find((candidate) => candidate.handshake.query.token === token)!;
+    return (socket.conn.request as unknown as { websocket: { isPaused: boolean } }).websocket;
+  };
+
+  afterEach(async () => {
+    for (const socket of closers.splice(0)) socket.close();
+    await running?.close();
+    running = undefined;
+  });
+
+  it('serves another client while thousands of frames from one socket are still being worked through, refuses what is over the cap with busy, and applies the rest in order', async () => {
+    await start();
+    const attacker = await flooder();
+    const victim = await client();
+    const frames = 20_000;
+    const before = attacker.received.length;
+    const answered = () => attacker.received.length - before;
+
+    // Every frame in one socket write: the server reads them in a few large chunks.
+    attacker.writeAtOnce(Array.from({ length: frames }, (_, i) => attacker.eventPacket(`${SEQUENCE}.record`, { seq: i + 1 })));
+    await attacker.until(() => answered() > 0, 30_000, 'the first answer to the flood');
+
+    victim.send(`${PING}.ping`);
+    await victim.untilVar(PING, 'pings', 1, 30_000);
+    // The victim was answered while most of the flood was still waiting: it did not queue behind it.
+    expect(answered()).toBeLessThan(frames);
+
+    // Every frame gets exactly one answer: a delta for an accepted event, `busy` for a refused one.
+    await attacker.until(() => answered() >= frames, 120_000, 'an answer to every frame of the flood');
+    const errors = attacker.errors();
+    const busy = errors.filter((error) => error.code === 'busy');
+    expect(errors).toHaveLength(busy.length);
+    expect(busy.length).toBeGreaterThan(0);
+    expect(busy[0]).toMatchObject({ code: 'busy', event: `${SEQUENCE}.record` });
+    expect(busy[0].message).toMatch(/waiting/);
+
+    // The accepted events all applied, one by one, in the order they were sent.
+    const accepted = frames - busy.length;
+    const applied = attacker.received
+      .slice(before)
+      .filter((message) => message.kind === 'event')
+      .map((message) => message.body as { delta?: Record<string, Record<string, unknown>> })
+      .map((update) => update.delta?.[SEQUENCE])
+      .filter((vars): vars is Record<string, unknown> => vars !== undefined);
+    expect(applied).toHaveLength(accepted);
+    expect(applied.map((vars) => vars['count_rx_state_'])).toEqual(Array.from({ length: accepted }, (_, i) => i + 1));
+    const sequence = applied.map((vars) => vars['last_rx_state_'] as number);
+    expect(sequence.every((seq, i) => i === 0 || seq > sequence[i - 1])).toBe(true);
+    expect(applied.some((vars) => 'outOfOrder_rx_state_' in vars)).toBe(false);
+
+    // The process is up, the flooder's socket is still served, and so is a newcomer.
+    expect(attacker.isClosed).toBe(false);
+    attacker.send(attacker.eventPacket(`${SEQUENCE}.record`, { seq: frames + 1 }));
+    await attacker.until(() => attacker.updates().some((update) => update.delta?.[SEQUENCE]?.['last_rx_state_'] === frames + 1), 30_000, 'one more event');
+    const newcomer = await client();
+    newcomer.send(`${PING}.ping`);
+    await newcomer.untilVar(PING, 'pings', 1, 30_000);
+  });
+
+  it('works through a queue of events that never wait for I/O a few at a time, letting the event loop turn in between', async () => {
+    await start();
+    gate.current = new Gate();
+    const attacker = await flooder();
+    attacker.send(attacker.eventPacket(`${GATE}.hold`));
+    await gate.current.entered;
+    // 100 events fill the queue behind the held one; the 5 after them are refused, which tells us all were read.
+    attacker.writeAtOnce(Array.from({ length: 105 }, (_, i) => attacker.eventPacket(`${SEQUENCE}.record`, { seq: i + 1 })));
+    await attacker.until(() => attacker.errors().length === 5, 30_000, 'five busy errors');
+    expect(attacker.errors().every((error) => error.code === 'busy')).toBe(true);
+
+    // The queued handlers finish in microtasks. Chained as promises they would all run before the event loop
+    // could serve anything else (another socket's frame, a timer); here a callback queued for the loop's next
+    // turn runs while most of them are still waiting.
+    const appliedBefore = sequenceProgress.applied;
+    gate.current.release();
+    const appliedAtNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(sequenceProgress.applied - appliedBefore)));
+    expect(appliedAtNextTurn).toBeLessThan(100);
+
+    await attacker.until(() => attacker.updates().some((update) => update.delta?.[SEQUENCE]?.['count_rx_state_'] === 100), 30_000, 'all 100 applied');
+    const sequence = attacker
+      .updates()
+      .map((update) => update.delta?.[SEQUENCE]?.['last_rx_state_'])
+      .filter((seq) => seq !== undefined && seq !== 0);
+    expect(sequence).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+
+  it('refuses client events over maxQueuedEvents with busy, stops reading the socket while the queue is full, and reads it again once it drained', async () => {
+    await start({ maxQueuedEvents: 3 });
+    gate.current = new Gate();
+    const attacker = await flooder();
+    attacker.send(attacker.eventPacket(`${GATE}.hold`));
+    await gate.current.entered;
+
+    // Five events while one is running: three wait, two are refused.
+    attacker.writeAtOnce(Array.from({ length: 5 }, () => attacker.eventPacket(`${PING}.ping`)));
+    await attacker.until(() => attacker.errors().length === 2, 30_000, 'two busy errors');
+    expect(attacker.errors()).toEqual([
+      expect.objectContaining({ code: 'busy', event: `${PING}.ping` }),
+      expect.objectContaining({ code: 'busy', event: `${PING}.ping` }),
+    ]);
+
+    // The queue is full, so the server stopped reading this socket (its WebSocket is paused): a frame sent now
+    // waits in the TCP buffers; it is read, and runs, once the queue has drained.
+    const serverSide = serverWebSocket(attacker.token);
+    expect(serverSide.isPaused).toBe(true);
+    attacker.send(attacker.eventPacket(`${PING}.ping`));
+    gate.current.release();
+    await attacker.until(() => attacker.updates().some((update) => update.delta?.[PING]?.['pings_rx_state_'] === 4), 30_000, 'the three queued pings and the one sent while full');
+    expect(attacker.updates().some((update) => update.delta?.[GATE]?.['held_rx_state_'] === 1)).toBe(true);
+    expect(attacker.errors()).toHaveLength(2);
+    expect(serverSide.isPaused).toBe(false);
+    attacker.send(attacker.eventPacket(`${PING}.ping`));
+    await attacker.until(() => attacker.updates().some((update) => update.delta?.[PING]?.['pings_rx_state_'] === 5), 30_000, 'a ping after the queue drained');
+    expect(attacker.errors()).toHaveLength(2);
+  });
+
+  it('refuses a client event that would take its queue over maxQueuedBytes with busy', async () => {
+    await start({ maxQueuedBytes: 20_000, maxMessageBytes: 100_000 });
+    gate.current = new Gate();
+    const user = await client();
+    user.send(`${GATE}.hold`);
+    await gate.current.entered;
+
+    // About 8,100 bytes each: two fit in 20,000, the other three are refused.
+    const text = 'x'.repeat(8000);
+    for (let i = 0; i < 5; i++) user.send(`${GATE}.note`, { text });
+    await user.until(() => user.errors.length === 3, 30_000, 'three busy errors');
+    expect(user.errors.every((error) => error.code === 'busy' && error.event === `${GATE}.note`)).toBe(true);
+
+    gate.current.release();
+    await user.untilVar(GATE, 'notes', 2, 30_000);
+    expect(user.latest(GATE, 'held')).toBe(1);
+    expect(user.latest(GATE, 'noteLength')).toBe(8000);
+  });
+});
