@@ -62,9 +62,13 @@ interface Refusal {
 const refusals = (socket: RawSocket) => (socket.errors as Refusal[]).filter((error) => error.code === 'rate_limited');
 const count = (socket: RawSocket, name: string) => (socket.latest(GUESS, name) as number | undefined) ?? 0;
 
-/** Starts an app serving {@link GuessState}; `bridge.trustProxy` lets each socket say its address in X-Forwarded-For. */
+/**
+ * Starts an app serving {@link GuessState}; `bridge.trustProxy` lets each socket say its address in X-Forwarded-For.
+ * The per-token queue is made deep enough for the bursts sent here, so what refuses them is the rate limit alone
+ * (a burst over `maxQueuedEvents` would be answered `busy` first).
+ */
 function startGuessApp(options: ReflexBridgeModuleOptions = {}): Promise<RunningApp> {
-  return startApp({ imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { trustProxy: true } })], providers: [GuessState] });
+  return startApp({ imports: [ReflexBridgeModule.forRoot({ maxQueuedEvents: 10_000, ...options, bridge: { trustProxy: true } })], providers: [GuessState] });
 }
 
 /** A hydrated socket whose client address is `ip` (through X-Forwarded-For, honoured with trustProxy). */
