@@ -1,6 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { normalizeIp, type ThrottlerStorage } from '@nestjs/throttler';
+import type { ThrottlerStorage } from '@nestjs/throttler';
+// Deep imports of two dependency-free files: the package root is CommonJS that require()s Nest 12's ES modules,
+// which Node 20 itself handles but Jest on Node 20 cannot, so loading it here would break every app's Jest suite.
+import { normalizeIp } from '@nestjs/throttler/dist/ip.js';
 import {
   THROTTLER_BLOCK_DURATION,
   THROTTLER_KEY_GENERATOR,
