@@ -186,6 +186,33 @@ describe('hostile clients', () => {
     });
   });
 
+  describe('property-based: the HTTP route the module mounts', () => {
+    it('answers every request to the cookie handoff route with a structured 4xx, never a crash or a 5xx', async () => {
+      const headerValue = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('null', 'https://evil.example', running.url, 'cross-site', 'same-origin', 'none', randomUUID()));
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom('%', '%E0%A4%A', '..%2F..%2Fetc', 'a'.repeat(2000), '')),
+          fc.dictionary(fc.constantFrom('origin', 'sec-fetch-site', 'x-reflex-handoff', 'reflex-client-token', 'cookie', 'content-type'), headerValue, { maxKeys: 6 }),
+          fc.constantFrom('POST', 'OPTIONS'),
+          async (id, headers, method) => {
+            const safeHeaders = Object.fromEntries(Object.entries(headers).filter(([, value]) => /^[\t\x20-\x7e]*$/.test(value)));
+            const response = await fetch(`${running.url}/_bridge/session-cookie/${encodeURI(id)}`, { method, headers: safeHeaders });
+            expect(response.status).toBeLessThan(500);
+            if (method === 'POST' && (response.status === 403 || response.status === 410)) {
+              // The route's own refusals are structured; other paths get the app's 404.
+              const body = (await response.json()) as { code?: unknown };
+              expect(typeof body.code).toBe('string');
+            } else {
+              await response.arrayBuffer();
+            }
+          },
+        ),
+        { numRuns: 150 },
+      );
+      await victimServed();
+    });
+  });
+
   describe('bounded memory', () => {
     it('closes a connection that stops reading while it keeps asking for output', async () => {
       const reader = await open();

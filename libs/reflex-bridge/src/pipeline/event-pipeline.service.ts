@@ -331,9 +331,8 @@ export class EventPipeline implements OnApplicationBootstrap {
     return this.queue.enqueue(token, () => this.process(client, token, event, false));
   }
 
-  /** Refuses a state tree over `maxStateBytes`: the event's changes are dropped, the stored state stays as it was. */
-  private checkSize(state: StoredState): void {
-    const size = this.stateSize.sizeOf(state);
+  /** Refuses a state tree of `size` bytes over `maxStateBytes`: the event's changes are dropped, the stored state stays as it was. */
+  private refuseOver(size: number): void {
     if (size > this.options.maxStateBytes) {
       throw new BridgeError('state_too_large', `This change would make the client's state about ${size} bytes, over the ${this.options.maxStateBytes}-byte limit; it was not applied.`);
     }
@@ -351,7 +350,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const committed = Object.assign({}, stored ?? view.allVars(), changes);
     const state = Object.assign({}, tree.state);
     state[fullName] = committed;
-    this.checkSize(state);
+    this.refuseOver(this.stateSize.sizeOfCommit(tree.state, state, fullName, changes));
     tree.state = state;
     return then(lease.save(state), () => {
       view.rebase(committed);
@@ -376,7 +375,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     await this.withLease(token, async (lease, tree) => {
       const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: false, router: buildRouterVar(event.routerData) };
       tree.state = { ...tree.state, [ROOT_STATE_NAME]: root };
-      this.checkSize(tree.state);
+      this.refuseOver(this.stateSize.sizeOf(tree.state));
       await lease.save(tree.state, { provisional: isProvisional(tree.state) });
       const delta: Delta = { [ROOT_STATE_NAME]: toWireVars(root) };
       for (const definition of this.registry.states()) delta[definition.fullName] = this.wholeState(definition, tree.state);

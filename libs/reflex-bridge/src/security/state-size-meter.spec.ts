@@ -1,0 +1,42 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { StateSizeMeter } from './state-size-meter.js';
+import type { StoredState } from '../state/store/state-store.js';
+
+const vars = fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 });
+const tree = fc.dictionary(fc.constantFrom('root', 'root.a', 'root.b'), vars, { maxKeys: 3 }) as fc.Arbitrary<StoredState>;
+
+describe('StateSizeMeter', () => {
+  it('measures about the JSON length of a state', () => {
+    const state = { root: { is_hydrated: true, name: 'x'.repeat(1000) }, 'root.list': { rows: Array.from({ length: 100 }, (_, i) => ({ id: i })) } };
+    const size = new StateSizeMeter().sizeOf(state);
+    const json = JSON.stringify(state).length;
+    expect(size).toBeGreaterThan(json * 0.7);
+    expect(size).toBeLessThan(json * 1.5);
+  });
+
+  it('gives a commit the size a full measure of the new tree gives', () => {
+    fc.assert(
+      fc.property(tree, fc.constantFrom('root', 'root.a', 'root.c'), vars, (previous, name, changes) => {
+        const meter = new StateSizeMeter();
+        meter.sizeOf(previous);
+        const next = { ...previous, [name]: { ...(previous[name] ?? {}), ...changes } };
+        expect(meter.sizeOfCommit(previous, next, name, changes)).toBe(new StateSizeMeter().sizeOf(next));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('does not walk a large value the commit left alone', () => {
+    const meter = new StateSizeMeter();
+    const rows = Array.from({ length: 10_000 }, (_, i) => ({ id: i, name: `row ${i}` }));
+    const previous: StoredState = { 'root.list': { rows, count: 0 } };
+    const full = meter.sizeOf(previous);
+    // A getter on a row would run if the meter walked the list again.
+    let walked = false;
+    Object.defineProperty(rows[0], 'probe', { enumerable: true, get: () => ((walked = true), 1) });
+    const next = { 'root.list': { ...previous['root.list'], count: 1 } };
+    expect(meter.sizeOfCommit(previous, next, 'root.list', { count: 1 })).toBe(full);
+    expect(walked).toBe(false);
+  });
+});
