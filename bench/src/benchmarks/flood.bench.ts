@@ -2,9 +2,8 @@ import { fileURLToPath } from 'node:url';
 // Fairness under a flood: one victim client's event latency while another socket writes bursts of 20,000 events
 // as fast as it can, against the victim's latency on an idle server in the same run.
 import { isMain, measure, runBenchmarks, sleep, type Benchmark, type BenchContext, type Measurement } from '../harness/benchmark.js';
-import { LoadProcess, ServerProcess } from '../harness/processes.js';
+import { LoadProcess, RpcLoadProcess, ServerProcess } from '../harness/processes.js';
 import { compared, reported, type BenchResult, type Target } from '../harness/results.js';
-import { RpcChild } from '../harness/rpc.js';
 import { median } from '../harness/stats.js';
 import type { BridgeServerConfig, LoadConfig, LoadStats, WireEvent } from '../harness/types.js';
 import { BENCH_LOGIN, event, LOOKUP_STATE, TIER_STATES } from '../harness/wire.js';
@@ -32,35 +31,13 @@ const FLOODS: Array<{ id: string; event: WireEvent }> = [
 ];
 
 /** The flooding process (see `load/flooder.ts`). */
-class FloodProcess {
-  private constructor(private readonly child: RpcChild) {}
-
+class FloodProcess extends RpcLoadProcess<FloodStats> {
   static async setup(label: string, config: FloodConfig): Promise<FloodProcess> {
-    const child = RpcChild.fork(`flooder ${label}`, FLOODER_MAIN);
-    try {
-      await child.call('setup', config, 60_000);
-      return new FloodProcess(child);
-    } catch (error) {
-      await child.shutdown();
-      throw error;
-    }
+    return new FloodProcess(await RpcLoadProcess.forkAndSetUp(`flooder ${label}`, FLOODER_MAIN, config, 60_000));
   }
 
-  start(): Promise<void> {
-    return this.child.call('start');
-  }
-
-  mark(): Promise<void> {
-    return this.child.call('mark');
-  }
-
-  stop(): Promise<FloodStats> {
-    return this.child.call('stop', undefined, 180_000);
-  }
-
-  async close(): Promise<void> {
-    await this.child.call('close').catch(() => undefined);
-    await this.child.shutdown();
+  override stop(): Promise<FloodStats> {
+    return super.stop(180_000);
   }
 }
 

@@ -60,15 +60,19 @@ export class ServerProcess {
   }
 }
 
-/** A load generator process (see `load/load-generator.ts`). */
-export class LoadProcess {
-  private constructor(private readonly child: RpcChild) {}
+/**
+ * A child process that drives load over the RPC protocol: forked and set up with a config, then started, marked
+ * (the measured window opens) and stopped with its statistics, and closed.
+ */
+export class RpcLoadProcess<Stats> {
+  protected constructor(private readonly child: RpcChild) {}
 
-  static async setup(label: string, config: LoadConfig): Promise<LoadProcess> {
-    const child = RpcChild.fork(`load ${label}`, LOAD_GENERATOR);
+  /** Forks `main` and runs its `setup`; the child is shut down when setup fails. */
+  protected static async forkAndSetUp(label: string, main: URL, config: unknown, timeoutMs: number): Promise<RpcChild> {
+    const child = RpcChild.fork(label, main);
     try {
-      await child.call('setup', config, 300_000);
-      return new LoadProcess(child);
+      await child.call('setup', config, timeoutMs);
+      return child;
     } catch (error) {
       await child.shutdown();
       throw error;
@@ -83,13 +87,20 @@ export class LoadProcess {
     return this.child.call('mark');
   }
 
-  stop(): Promise<LoadStats> {
-    return this.child.call('stop');
+  stop(timeoutMs?: number): Promise<Stats> {
+    return this.child.call('stop', undefined, timeoutMs);
   }
 
   /** Disconnects the clients and ends the process. */
   async close(): Promise<void> {
     await this.child.call('close').catch(() => undefined);
     await this.child.shutdown();
+  }
+}
+
+/** A load generator process (see `load/load-generator.ts`). */
+export class LoadProcess extends RpcLoadProcess<LoadStats> {
+  static async setup(label: string, config: LoadConfig): Promise<LoadProcess> {
+    return new LoadProcess(await RpcLoadProcess.forkAndSetUp(`load ${label}`, LOAD_GENERATOR, config, 300_000));
   }
 }
