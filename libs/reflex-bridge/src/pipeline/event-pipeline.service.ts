@@ -350,7 +350,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const committed = Object.assign({}, stored ?? view.allVars(), changes);
     const state = Object.assign({}, tree.state);
     state[fullName] = committed;
-    this.refuseOver(this.stateSize.sizeOfCommit(tree.state, state, fullName, changes));
+    if (this.stateSize.mayGrow(changes)) this.refuseOver(this.stateSize.sizeOf(state));
     tree.state = state;
     return then(lease.save(state), () => {
       view.rebase(committed);

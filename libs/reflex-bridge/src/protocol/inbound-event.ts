@@ -44,37 +44,35 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** Walks a payload once, bounded in depth and in the number of values it visits. */
-class PayloadWalk {
-  private budget = MAX_EVENT_VALUES;
+/** Values the current walk may still visit (one walk at a time: validation is synchronous, so no allocation per event). */
+let budget = 0;
 
-  /** The first problem found in `value`, or `undefined`. */
-  problem(value: unknown, depth: number): BridgeError | undefined {
-    if (value === null || typeof value !== 'object') return undefined;
-    if (depth > MAX_DEPTH) return new BridgeError('invalid_payload', `The event nests deeper than ${MAX_DEPTH} levels.`);
-    if (Array.isArray(value)) {
-      if ((this.budget -= value.length) < 0) return this.tooMany();
-      for (const item of value) {
-        const found = this.problem(item, depth + 1);
-        if (found) return found;
-      }
-      return undefined;
-    }
-    // Socket.IO turns binary attachments into Buffers: events are JSON, and walking a Buffer's indexes would
-    // cost a tick per byte. Anything else that is not a plain object did not come from JSON either.
-    if (!isPlainObject(value)) return new BridgeError('invalid_event', 'Events are JSON: binary attachments and other non-JSON values are refused.');
-    for (const key in value) {
-      if (--this.budget < 0) return this.tooMany();
-      if (FORBIDDEN_KEYS.has(key)) return new BridgeError('invalid_payload', `The event carries a forbidden key: ${key}.`);
-      const found = this.problem(value[key], depth + 1);
+function tooMany(): BridgeError {
+  return new BridgeError('invalid_payload', `The event carries more than ${MAX_EVENT_VALUES} values.`);
+}
+
+/** The first problem found in `value`, walking it once, bounded in depth and by {@link budget}. */
+function problemIn(value: unknown, depth: number): BridgeError | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth > MAX_DEPTH) return new BridgeError('invalid_payload', `The event nests deeper than ${MAX_DEPTH} levels.`);
+  if (Array.isArray(value)) {
+    if ((budget -= value.length) < 0) return tooMany();
+    for (const item of value) {
+      const found = problemIn(item, depth + 1);
       if (found) return found;
     }
     return undefined;
   }
-
-  private tooMany(): BridgeError {
-    return new BridgeError('invalid_payload', `The event carries more than ${MAX_EVENT_VALUES} values.`);
+  // Socket.IO turns binary attachments into Buffers: events are JSON, and walking a Buffer's indexes would
+  // cost a tick per byte. Anything else that is not a plain object did not come from JSON either.
+  if (!isPlainObject(value)) return new BridgeError('invalid_event', 'Events are JSON: binary attachments and other non-JSON values are refused.');
+  for (const key in value) {
+    if (--budget < 0) return tooMany();
+    if (FORBIDDEN_KEYS.has(key)) return new BridgeError('invalid_payload', `The event carries a forbidden key: ${key}.`);
+    const found = problemIn(value[key], depth + 1);
+    if (found) return found;
   }
+  return undefined;
 }
 
 /** `true` for the names {@link parseInboundEvent} refuses anywhere (`__proto__`, `constructor`, `prototype`). */
@@ -106,8 +104,8 @@ export function parseInboundEvent(frame: unknown): InboundEvent {
   if (routerData !== undefined && routerData !== null && !isPlainObject(routerData)) {
     throw new BridgeError('invalid_event', 'The event "router_data" must be an object.');
   }
-  const walk = new PayloadWalk();
-  const problem = walk.problem(payload, 0) ?? walk.problem(routerData, 0);
+  budget = MAX_EVENT_VALUES;
+  const problem = problemIn(payload, 0) ?? problemIn(routerData, 0);
   if (problem) throw problem;
   return {
     name,

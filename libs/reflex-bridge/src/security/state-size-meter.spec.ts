@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { StateSizeMeter } from './state-size-meter.js';
+import { SMALL_VALUE_CHARS, StateSizeMeter } from './state-size-meter.js';
 import type { StoredState } from '../state/store/state-store.js';
 
 const vars = fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 });
@@ -15,13 +15,21 @@ describe('StateSizeMeter', () => {
     expect(size).toBeLessThan(json * 1.5);
   });
 
-  it('gives a commit the size a full measure of the new tree gives', () => {
+  it('says a change may grow the state only when it sets an object or a long string', () => {
+    const meter = new StateSizeMeter();
+    expect(meter.mayGrow({ count: 1, flag: true, label: 'x'.repeat(SMALL_VALUE_CHARS), nothing: null })).toBe(false);
+    expect(meter.mayGrow({ count: 1, label: 'x'.repeat(SMALL_VALUE_CHARS + 1) })).toBe(true);
+    expect(meter.mayGrow({ rows: [] })).toBe(true);
+    expect(meter.mayGrow({ row: {} })).toBe(true);
+  });
+
+  it('measures a tree the same whether its parts were seen before or not', () => {
     fc.assert(
       fc.property(tree, fc.constantFrom('root', 'root.a', 'root.c'), vars, (previous, name, changes) => {
         const meter = new StateSizeMeter();
         meter.sizeOf(previous);
         const next = { ...previous, [name]: { ...(previous[name] ?? {}), ...changes } };
-        expect(meter.sizeOfCommit(previous, next, name, changes)).toBe(new StateSizeMeter().sizeOf(next));
+        expect(meter.sizeOf(next)).toBe(new StateSizeMeter().sizeOf(next));
       }),
       { numRuns: 500 },
     );
@@ -36,7 +44,7 @@ describe('StateSizeMeter', () => {
     let walked = false;
     Object.defineProperty(rows[0], 'probe', { enumerable: true, get: () => ((walked = true), 1) });
     const next = { 'root.list': { ...previous['root.list'], count: 1 } };
-    expect(meter.sizeOfCommit(previous, next, 'root.list', { count: 1 })).toBe(full);
+    expect(meter.sizeOf(next)).toBe(full);
     expect(walked).toBe(false);
   });
 });

@@ -1,11 +1,15 @@
 import type { StoredState } from '../state/store/state-store.js';
 
+/** Strings up to this length count as small: changing them cannot grow a state by more than that. */
+export const SMALL_VALUE_CHARS = 256;
+
 /**
  * Measures a client's state tree in bytes of JSON, about, without serialising it on every event: states are
  * copy-on-write (an event replaces the substates and values it changed and keeps the others by reference), so
- * the size of each tree, substate and object value is remembered by identity and only new objects are measured;
- * a commit adjusts the previous tree's size by the changed values alone. An event next to a 10,000-row list
- * that it does not touch therefore measures only what it changed.
+ * the size of each tree, substate and object value is remembered by identity and only new objects are measured.
+ * An event next to a 10,000-row list that it does not touch therefore measures only what it changed, and an event
+ * that changes only small primitives is not measured at all ({@link StateSizeMeter.mayGrow}): the cap is kept
+ * within a few hundred bytes per var, never exceeded by more.
  *
  * Sizes are estimates (strings by length, numbers as 8 characters): close enough for a cap of megabytes, and
  * the same on every worker for the same state.
@@ -24,30 +28,17 @@ export class StateSizeMeter {
   }
 
   /**
-   * About how many bytes `next` takes as JSON, where `next` is `previous` with substate `name` replaced by a
-   * copy carrying `changes`: worked out from `previous`'s size and the changed values alone, so an event's
-   * cost does not grow with the vars it left alone.
+   * Whether `changes` can take a state much past its previous size: only an object or a string of more than
+   * {@link SMALL_VALUE_CHARS} characters can. A var holds one value, so a state whose changes are all small
+   * primitives stays within that much of the size it had, and the event needs no measure at all (the common
+   * case: counters, flags, short texts).
    */
-  sizeOfCommit(previous: StoredState, next: StoredState, name: string, changes: Record<string, unknown>): number {
-    const before = this.sizeOf(previous);
-    const old = previous[name];
-    const committed = next[name];
-    let substate: number;
-    let total: number;
-    if (old === undefined) {
-      substate = this.objectSize(committed);
-      total = before + name.length + 4 + substate;
-    } else {
-      const oldSize = this.objectSize(old);
-      substate = oldSize;
-      for (const key in changes) {
-        substate += this.valueSize(changes[key]) - (Object.hasOwn(old, key) ? this.valueSize(old[key]) : -(key.length + 4));
-      }
-      this.sizes.set(committed, substate);
-      total = before - oldSize + substate;
+  mayGrow(changes: Record<string, unknown>): boolean {
+    for (const key in changes) {
+      const value = changes[key];
+      if (typeof value === 'object' ? value !== null : typeof value === 'string' && value.length > SMALL_VALUE_CHARS) return true;
     }
-    this.sizes.set(next, total);
-    return total;
+    return false;
   }
 
   private objectSize(value: object): number {
