@@ -9,7 +9,6 @@
  * CI=true, where it fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { accessSync, constants as fsConstants } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
@@ -20,23 +19,13 @@ import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { RawSocket } from './support/raw-socket.js';
+import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
 
-const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ACCOUNT = 'reflex___state____state.account_state';
 const STEP_TIMEOUT_MS = 15_000;
 
-function chromiumInstalled(): boolean {
-  try {
-    accessSync(CHROMIUM_BIN, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const isCI = process.env.CI === 'true';
-const missingChromium = chromiumInstalled() ? undefined : `Chromium not found at ${CHROMIUM_BIN} (apt-get install -y chromium, or set CHROMIUM_BIN)`;
+const missingChromium = chromiumMissing();
 if (missingChromium && !isCI) console.warn(`skipping the handoff CSRF browser spec: ${missingChromium}`);
 
 /** The attacker's page: a credentialed fetch with the (attacker's own) proof headers, then an auto-submitted form. */

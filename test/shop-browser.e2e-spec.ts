@@ -12,44 +12,23 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { freePort } from './support/ports.js';
+import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const shopMain = join(repoRoot, 'apps', 'shop', 'dist', 'main.js');
 const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
 
-const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SESSION_COOKIE = 'shop.sid';
 const STEP_TIMEOUT_MS = 15_000;
 const TEST_TIMEOUT_MS = 120_000;
 
-function chromiumInstalled(): boolean {
-  try {
-    accessSync(CHROMIUM_BIN, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const isCI = process.env.CI === 'true';
-const missingChromium = chromiumInstalled()
-  ? undefined
-  : `Chromium not found at ${CHROMIUM_BIN}; run \`bash scripts/install-test-deps.sh\` (or \`apt-get install -y chromium\`, or set CHROMIUM_BIN)`;
+const missingChromium = chromiumMissing();
 if (missingChromium && !isCI) console.warn(`skipping the shop browser spec: ${missingChromium}`);
 
 /** Runs a command to completion; rejects with its whole output when it fails. */
