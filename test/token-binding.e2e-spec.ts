@@ -125,6 +125,27 @@ function bindingCases(deployment: () => Deployment): void {
     back.close();
   });
 
+  it('redeems a login handoff on any worker, only for the owning tab and never cross-site', async () => {
+    const tab = await openTab(url(0), randomUUID());
+    const before = tab.updates.length;
+    tab.send(`${ACCOUNT}.login`, { username: 'demo', password: 'demo123' });
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', true, 20_000);
+    await tab.until(() => tab.updates.slice(before).some((update) => update.events?.[0]?.name === HANDOFF_EVENT), 20_000, 'the cookie handoff');
+    const { url: path, secret } = tab.updates.slice(before).find((update) => update.events?.[0]?.name === HANDOFF_EVENT)!.events![0].payload as { url: string; secret: string };
+    const proof = { 'x-reflex-handoff': secret, 'reflex-client-token': tab.token };
+    // Another site's page posting it (the login CSRF attack), and a request without the tab's proof: refused, not spent.
+    expect((await fetch(`${url(1)}${path}`, { method: 'POST', headers: { ...proof, origin: 'http://evil.example' } })).status).toBe(403);
+    expect((await fetch(`${url(1)}${path}`, { method: 'POST' })).status).toBe(403);
+    // The owning tab, through another worker: the session cookie comes back, and it is the logged-in session.
+    const redeemed = await fetch(`${url(1)}${path}`, { method: 'POST', headers: proof });
+    expect(redeemed.status).toBe(200);
+    const cookie = redeemed.headers.get('set-cookie')!.split(';')[0];
+    expect((await fetch(`${url(2)}/auth/me`, { headers: { cookie } }).then((response) => response.json())) as unknown).toEqual({ user: 'demo' });
+    // Once only.
+    expect((await fetch(`${url(2)}${path}`, { method: 'POST', headers: proof })).status).toBe(410);
+    tab.close();
+  });
+
   it("gives an anonymous socket presenting a logged-in tab's closed token a new token: neither the cart nor the login shows", async () => {
     const token = randomUUID();
     const cookie = await httpLogin(url(0), 'demo', 'demo123');
