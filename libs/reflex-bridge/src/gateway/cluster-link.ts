@@ -7,6 +7,7 @@ type RedisClient = {
   quit(): Promise<unknown>;
   destroy(): void;
   readonly isReady: boolean;
+  readonly isOpen: boolean;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   get(key: string): Promise<string | null>;
   set(key: string, value: string, options?: { EX?: number }): Promise<unknown>;
@@ -109,12 +110,13 @@ export class ClusterLink {
     // such connections, and give a connected one a bounded time to quit.
     await Promise.all(
       this.clients.map(async (client) => {
-        if (!client.isReady) return client.destroy();
+        // `destroy` throws on a client that is already closed: a shutdown that throws exits with an error.
+        if (!client.isReady) return client.isOpen ? client.destroy() : undefined;
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 2000)));
         const result = await Promise.race([client.quit().catch(() => 'failed' as const), timeout]);
         clearTimeout(timer);
-        if (result === 'timeout' || result === 'failed') client.destroy();
+        if ((result === 'timeout' || result === 'failed') && client.isOpen) client.destroy();
       }),
     );
   }

@@ -5,6 +5,7 @@ import type { createClient } from 'redis';
 import { positiveOption, redactUrl } from '../common/connection-options.js';
 import type { ThrottlerStorageRecord } from './in-memory-throttler.storage.js';
 import type { RateLimitStorage } from './rate-limit-storage.js';
+import { failFastRedisOptions } from '../common/fail-fast-redis.options.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 
@@ -200,20 +201,9 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
       throw new Error('RedisThrottlerStorage needs the "redis" package (node-redis 5): npm install redis', { cause: error });
     }
     if (this.closed) return;
-    const client = redis.createClient({
-      url: this.url,
-      // Fail at once while disconnected instead of queueing until Redis returns.
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: this.commandTimeoutMs,
-        reconnectStrategy: (retries: number) => {
-          if (this.closed) return false;
-          // Exponential backoff with jitter, so that many workers do not reconnect in lock step.
-          const delay = Math.min(this.maxReconnectDelayMs, 50 * 2 ** Math.min(retries, 16));
-          return Math.round(delay * (0.5 + Math.random() / 2));
-        },
-      },
-    });
+    const client = redis.createClient(
+      failFastRedisOptions({ url: this.url, connectTimeoutMs: this.commandTimeoutMs, maxReconnectDelayMs: this.maxReconnectDelayMs, isClosed: () => this.closed }),
+    );
     this.firstConnection = new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
       client.once('error', reject);

@@ -11,6 +11,7 @@ type RedisClient = {
   quit(): Promise<unknown>;
   destroy(): void;
   readonly isReady: boolean;
+  readonly isOpen: boolean;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   configGet(parameter: string): Promise<Record<string, string>>;
   configSet(parameter: string, value: string): Promise<unknown>;
@@ -91,9 +92,13 @@ export class SessionStoreWatcher implements OnApplicationBootstrap, OnApplicatio
     const clients = this.clients.splice(0);
     await Promise.all(
       clients.map(async (client) => {
-        // QUIT would wait for a connection that is down: drop such connections at once.
-        if (!client.isReady) return client.destroy();
-        await client.quit().catch(() => client.destroy());
+        // QUIT would wait for a connection that is down: drop such connections at once. `destroy` throws on a
+        // client that is already closed, and a shutdown hook that throws makes the process exit with an error.
+        const drop = () => {
+          if (client.isOpen) client.destroy();
+        };
+        if (!client.isReady) return drop();
+        await client.quit().catch(drop);
       }),
     );
   }

@@ -5,6 +5,7 @@ import { ACQUIRE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, SAVE_SCRIPT, type RedisLo
 import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
 import { positiveOption, redactUrl } from '../../common/connection-options.js';
+import { failFastRedisOptions } from '../../common/fail-fast-redis.options.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 
@@ -472,20 +473,9 @@ export class RedisStateStore extends StateStore {
     // Loaded on first use so applications that never use Redis need not install it.
     const redis = await import('redis');
     if (this.closed) return;
-    const commands = redis.createClient({
-      url: this.url,
-      // Fail at once while disconnected instead of queueing until Redis returns (which would make acquire hang).
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: this.commandTimeoutMs,
-        reconnectStrategy: (retries: number) => {
-          if (this.closed) return false;
-          // Exponential backoff with jitter, so that many workers do not reconnect in lock step.
-          const delay = Math.min(this.maxReconnectDelayMs, 50 * 2 ** Math.min(retries, 16));
-          return Math.round(delay * (0.5 + Math.random() / 2));
-        },
-      },
-    });
+    const commands = redis.createClient(
+      failFastRedisOptions({ url: this.url, connectTimeoutMs: this.commandTimeoutMs, maxReconnectDelayMs: this.maxReconnectDelayMs, isClosed: () => this.closed }),
+    );
     const subscriber = commands.duplicate();
     // One promise for every caller waiting for the first connection (not one listener each).
     this.firstConnection = new Promise<void>((resolve, reject) => {
