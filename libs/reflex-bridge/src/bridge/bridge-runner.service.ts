@@ -7,7 +7,7 @@ import { redirect, type ClientEvent } from '../protocol/client-event.js';
 import type { RouterData } from '../protocol/inbound-event.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import type { StateView } from '../state/state-view.js';
-import type { EventClient } from '../pipeline/event-client.js';
+import type { EventClient } from '../common/event-client.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { BridgeTierMetadata } from './bridge-tier.decorator.js';

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import type { Namespace } from 'socket.io';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import type { EventClient } from '../pipeline/event-client.js';
+import type { EventClient } from '../common/event-client.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import { EventCacheService } from '../cache/event-cache.service.js';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { EventClient } from '../pipeline/event-client.js';
+import type { EventClient } from '../common/event-client.js';
 
 /**
  * Which live socket holds which client token on this worker, so out-of-band updates find their client and

@@ -6,7 +6,7 @@ import { Server, type Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
-import type { EventClient } from '../pipeline/event-client.js';
+import type { EventClient } from '../common/event-client.js';
 import { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';

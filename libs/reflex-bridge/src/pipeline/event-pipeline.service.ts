@@ -16,7 +16,7 @@ import { isThenable, then, tryCatch, tryFinally, type MaybePromise } from '../co
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { TokenQueue } from './token-queue.js';
-import type { EventClient } from './event-client.js';
+import type { EventClient } from '../common/event-client.js';
 import { buildRouterVar } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import type { EventClient } from '../pipeline/event-client.js';
+import type { EventClient } from '../common/event-client.js';
 import type { SyntheticRequest } from '../bridge/synthetic-request.js';
 import type { StateLease, StoredState } from '../state/store/state-store.js';
 import { StateStore } from '../state/store/state-store.js';
