@@ -38,7 +38,7 @@ describe('one flooding socket against everyone else', () => {
 
   /** The server's end of a client's WebSocket (the app runs in this process). */
   const serverWebSocket = (token: string): { isPaused: boolean } => {
-    const sockets = running!.app.get(EventGateway).io!.of('/_event').sockets;
+    const sockets = running!.app.get(EventGateway).server!.sockets;
     const socket = [...sockets.values()].find((candidate) => candidate.handshake.query.token === token)!;
     return (socket.conn.request as unknown as { websocket: { isPaused: boolean } }).websocket;
   };

@@ -217,7 +217,7 @@ describe('client token binding: the shop in one process (in-memory states and se
   let base: string;
   const logger = new CapturingLogger();
   const socketsWithToken = (token: string) =>
-    [...app.get(EventGateway).io!.of('/_event').sockets.values()].filter((socket) => socket.handshake.query.token === token || socket.rooms.has(`rx:token:${token}`));
+    [...app.get(EventGateway).server!.sockets.values()].filter((socket) => socket.handshake.query.token === token || socket.rooms.has(`rx:token:${token}`));
   beforeAll(async () => {
     app = await NestFactory.create(ShopModule.forRoot(readShopConfig({ SQLITE_PATH: ':memory:' })), { logger });
     app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));

@@ -12,12 +12,12 @@ export interface RunningApp {
 /** Compiles `metadata` into an app, listens on port 0 and returns its base URL. */
 export async function startApp(
   metadata: ModuleMetadata,
-  configure?: (app: INestApplication) => void,
+  configure?: (app: INestApplication) => void | Promise<void>,
   logger: LoggerService | ['error'] = ['error'],
 ): Promise<RunningApp> {
   const moduleRef = await Test.createTestingModule(metadata).compile();
   const app = moduleRef.createNestApplication({ logger });
-  configure?.(app);
+  await configure?.(app);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   return { app, url: `http://127.0.0.1:${port}`, close: () => app.close() };

@@ -1,6 +1,7 @@
 import { type DynamicModule, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import {
+  REFLEX_BRIDGE_ASYNC_OPTIONS_TYPE,
   REFLEX_BRIDGE_MODULE_OPTIONS,
   REFLEX_BRIDGE_OPTIONS_TYPE,
   RESOLVED_OPTIONS,
@@ -13,6 +14,7 @@ import { StateRegistry } from './state/state-registry.service.js';
 import { ReflexStateService } from './state/reflex-state.service.js';
 import { EventPipeline } from './pipeline/event-pipeline.service.js';
 import { EventGateway } from './gateway/event.gateway.js';
+import { clusterLinkProvider } from './gateway/cluster-link.provider.js';
 import { ClientRegistry } from './gateway/client-registry.js';
 import { BridgeRunner } from './bridge/bridge-runner.service.js';
 import { CookieHandoffService } from './bridge/cookie-handoff.service.js';
@@ -99,7 +101,7 @@ import { SessionStoreWatcher } from './security/session-store.watcher.js';
     TokenOwnership,
     SessionStoreWatcher,
     EventPipeline,
-    EventGateway,
+    clusterLinkProvider,
     ReflexStateService,
   ],
   exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, OriginPolicy, SameOriginMiddleware, RESOLVED_OPTIONS, RATE_LIMIT_STORAGE],
@@ -111,11 +113,26 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
 
   /** Configures the module; every option has a default, so `forRoot()` alone serves an in-memory app. */
   static override forRoot(options: typeof REFLEX_BRIDGE_OPTIONS_TYPE = {}): DynamicModule {
-    return super.forRoot(options);
+    return withEventGateway(super.forRoot(options));
+  }
+
+  /** Configures the module from a factory (`useFactory`, `useClass` or `useExisting`), for options known only at runtime. */
+  static override forRootAsync(options: typeof REFLEX_BRIDGE_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return withEventGateway(super.forRootAsync(options));
   }
 
   /** The module owns the state store (given or default): close its timers and connections with the app. */
   async onApplicationShutdown(): Promise<void> {
     await this.store.close();
   }
+}
+
+/**
+ * Adds this configuration's `/_event` gateway: a subclass of {@link EventGateway} of its own, because the gateway
+ * writes its options (resolved, possibly asynchronously) onto its class, which Nest reads when the app initialises.
+ * Two apps in one process then never share gateway options.
+ */
+function withEventGateway(module: DynamicModule): DynamicModule {
+  class ReflexEventGateway extends EventGateway {}
+  return { ...module, providers: [...(module.providers ?? []), ReflexEventGateway, { provide: EventGateway, useExisting: ReflexEventGateway }] };
 }

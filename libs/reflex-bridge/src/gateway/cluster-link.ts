@@ -1,5 +1,6 @@
-import type { Logger } from '@nestjs/common';
-import type { Namespace, Server } from 'socket.io';
+import type { Logger, OnApplicationShutdown } from '@nestjs/common';
+import type { Namespace } from 'socket.io';
+import { isSingleProcessAdapter } from './single-process-adapter.js';
 
 type RedisClient = {
   connect(): Promise<unknown>;
@@ -33,17 +34,19 @@ const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return red
  * (and loses its state) when it reconnects elsewhere. Here a record only counts while its socket is alive
  * somewhere in the cluster (asked through the adapter), so only a genuinely duplicated tab gets `new_token`.
  */
-export class ClusterLink {
+export class ClusterLink implements OnApplicationShutdown {
+  private namespace?: Namespace;
+
   private constructor(
     private readonly clients: RedisClient[],
+    private readonly createAdapter: () => ReturnType<typeof import('@socket.io/redis-adapter').createAdapter>,
     private readonly data: RedisClient,
-    private readonly namespace: Namespace,
     private readonly recordTtlSeconds: number,
     private readonly logger: Logger,
   ) {}
 
-  /** Connects to Redis and installs the adapter on `server`. */
-  static async connect(url: string, server: Server, path: string, recordTtlSeconds: number, logger: Logger): Promise<ClusterLink> {
+  /** Connects to Redis (before the gateway's server exists: Nest creates gateways before `onModuleInit`). */
+  static async connect(url: string, recordTtlSeconds: number, logger: Logger): Promise<ClusterLink> {
     // Optional peers: loaded only when the app runs several workers.
     const [{ createClient }, { createAdapter }] = await Promise.all([import('redis'), import('@socket.io/redis-adapter')]);
     const pub = createClient({ url }) as unknown as RedisClient;
@@ -54,8 +57,21 @@ export class ClusterLink {
     const clients = [pub, sub, data];
     for (const client of clients) client.on('error', (error) => logger.warn(`Cluster Redis connection: ${(error as Error).message}`));
     await Promise.all(clients.map((client) => client.connect()));
-    server.adapter(createAdapter(pub, sub, { key: 'rx:io', requestsTimeout: 2000 }));
-    return new ClusterLink(clients, data, server.of(path), recordTtlSeconds, logger);
+    return new ClusterLink(clients, () => createAdapter(pub, sub, { key: 'rx:io', requestsTimeout: 2000 }), data, recordTtlSeconds, logger);
+  }
+
+  /**
+   * Links the event namespace to the cluster: installs the Socket.IO Redis adapter on its server, unless the app
+   * installed a cluster adapter of its own (`app.useWebSocketAdapter` with, for example, Nest's Redis adapter
+   * recipe), which then carries the cross-worker traffic instead.
+   */
+  attach(namespace: Namespace): void {
+    this.namespace = namespace;
+    if (!isSingleProcessAdapter(namespace.adapter)) {
+      this.logger.log('The app installed a cluster adapter for Socket.IO: /_event uses it.');
+      return;
+    }
+    namespace.server.adapter(this.createAdapter());
   }
 
   /**
@@ -88,7 +104,7 @@ export class ClusterLink {
   private async holderAlive(holder: string): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await this.namespace.in(holder).fetchSockets()).length > 0;
+        return (await this.namespace!.in(holder).fetchSockets()).length > 0;
       } catch (error) {
         if (attempt >= 2) throw error;
       }
@@ -103,6 +119,11 @@ export class ClusterLink {
   /** Forgets the token's record if it still names `sid`. */
   async releaseToken(token: string, sid: string): Promise<void> {
     await this.data.eval(RELEASE_SCRIPT, { keys: [this.recordKey(token)], arguments: [sid] }).catch(() => undefined);
+  }
+
+  /** After Nest closed the Socket.IO server (and with it the adapter's subscriptions). */
+  async onApplicationShutdown(): Promise<void> {
+    await this.close();
   }
 
   async close(): Promise<void> {

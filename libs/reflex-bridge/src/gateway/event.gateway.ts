@@ -1,8 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
-import { Server, type Socket } from 'socket.io';
+import { Inject, Logger, Optional } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+  type OnGatewayInit,
+  SubscribeMessage,
+  WebSocketGateway,
+  WebSocketServer,
+} from '@nestjs/websockets';
+import type { Namespace, Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
@@ -15,6 +24,9 @@ import { ClientErrorLog } from './client-error-log.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
 import { SessionTracker } from '../bridge/session-tracker.service.js';
 import { ClusterLink } from './cluster-link.js';
+import { CLUSTER_LINK } from './cluster-link.provider.js';
+import { eventGatewayOptions } from './event-gateway.options.js';
+import { isSingleProcessAdapter } from './single-process-adapter.js';
 import { isClientToken } from '../protocol/client-token.js';
 import { InboundFrameGuard } from '../security/inbound-frame-guard.js';
 import { OutboundBufferLimit } from '../security/outbound-buffer-limit.js';
@@ -23,6 +35,12 @@ import { TokenOwnership } from '../security/token-ownership.service.js';
 import { EventFrameSizeMeter } from '../security/event-frame-size.meter.js';
 import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 
+/** What the gateway keeps per connected socket. */
+interface Connection {
+  client: EventClient & { token: string };
+  /** Stops the socket's frame and output watchers. */
+  stopWatching(): void;
+}
 
 function tokenRoom(token: string): string {
   return `rx:token:${token}`;
@@ -37,59 +55,48 @@ function flattenHeaders(headers: IncomingMessage['headers']): Record<string, str
 }
 
 /**
- * The `/_event` Socket.IO endpoint, kept thin: token checks and bookkeeping, then hand-off to the
- * {@link EventPipeline}. The Socket.IO server is created here, on the app's HTTP server, because its path,
- * buffer size and timeouts come from the module options at runtime (Nest's `@WebSocketGateway` takes them
- * statically).
+ * The `/_event` Socket.IO endpoint: a Nest `@WebSocketGateway` whose options (path, namespace, frame limit, ping
+ * timings, CORS, origin check) come from the module options, created by whichever adapter the app installed
+ * (`app.useWebSocketAdapter`, Nest's `IoAdapter` by default). Kept thin: token checks and bookkeeping, then
+ * hand-off to the {@link EventPipeline}.
+ *
+ * The hot `event` listener is attached to each socket directly in {@link handleConnection}: routing it through
+ * `@SubscribeMessage` would cost several promises per event and undo the synchronous event path. The cold
+ * messages (`client_error`, `ping`) are ordinary `@SubscribeMessage` handlers.
+ *
+ * The module registers a subclass per `forRoot`/`forRootAsync` (see `ReflexBridgeModule`): Nest reads a gateway's
+ * options when the app initialises, after every provider is built, so the constructor can give that subclass
+ * options resolved asynchronously.
+ * @publicApi
  */
-@Injectable()
-export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
+@WebSocketGateway()
+export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<Socket>, OnGatewayDisconnect<Socket> {
   private readonly logger = new Logger('ReflexBridge');
   private readonly clientErrors = new ClientErrorLog(this.logger);
-  private server?: Server;
+  private readonly connections = new WeakMap<Socket, Connection>();
+  /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
+  private clustered = false;
+
+  /** The `/_event` namespace; set by Nest when the app initialises. */
+  @WebSocketServer()
+  readonly server?: Namespace;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
-    private readonly adapterHost: HttpAdapterHost,
     private readonly pipeline: EventPipeline,
     private readonly bridge: BridgeRunner,
     private readonly registry: ClientRegistry,
     private readonly liveLists: LiveListSubscriptions,
     private readonly sessions: SessionTracker,
-    private readonly origins: OriginPolicy,
+    origins: OriginPolicy,
     private readonly ownership: TokenOwnership,
-  ) {}
-
-  private cluster?: ClusterLink;
-
-  /** The Socket.IO server (for adapters and advanced use); undefined before the module initialised. */
-  get io(): Server | undefined {
-    return this.server;
+    @Optional() @Inject(CLUSTER_LINK) private readonly cluster?: ClusterLink,
+  ) {
+    WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
   }
 
-  async onModuleInit(): Promise<void> {
-    const httpServer = this.adapterHost.httpAdapter?.getHttpServer();
-    if (!httpServer) {
-      this.logger.warn('No HTTP server found: the /_event socket is not served (is this an HTTP application?)');
-      return;
-    }
-    const { path, maxMessageBytes, pingIntervalMs, pingTimeoutMs, corsOrigins } = this.options;
-    this.server = new Server(httpServer, {
-      path,
-      transports: ['websocket'],
-      allowUpgrades: false,
-      serveClient: false,
-      // The transport refuses frames over twice the limit outright (closing that connection); frames
-      // between the limit and that bound are read, answered with payload_too_large, and dropped.
-      maxHttpBufferSize: maxMessageBytes * 2,
-      pingInterval: pingIntervalMs,
-      pingTimeout: pingTimeoutMs,
-      ...(corsOrigins !== undefined ? { cors: { origin: corsOrigins, credentials: true } } : {}),
-      // CORS does not govern WebSocket upgrades, and browsers send cookies with them from any page: the
-      // origin policy refuses handshakes from other origins than the app's own and the listed ones.
-      allowRequest: this.origins.allowRequest,
-    });
-    const namespace = this.server.of(path);
+  /** Called by Nest once the adapter created the namespace: the token check, and the cluster adapter with `redisUrl`. */
+  afterInit(namespace: Namespace): void {
     namespace.use((socket, next) => {
       const token = socket.handshake.query.token;
       if (!isClientToken(token)) {
@@ -100,21 +107,19 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       }
       next();
     });
-    if (this.options.redisUrl) {
-      this.cluster = await ClusterLink.connect(this.options.redisUrl, this.server, path, this.options.stateTtlSeconds, this.logger);
-    }
-    this.sessions.attach(namespace, this.cluster !== undefined);
-    namespace.on('connection', (socket) => this.onConnection(socket));
+    this.cluster?.attach(namespace);
+    this.clustered = !isSingleProcessAdapter(namespace.adapter);
+    this.sessions.attach(namespace, this.clustered);
   }
 
   /**
-   * Something that delivers updates to the socket holding `token`: the local client, or, with several
-   * workers, the token's room through the Redis adapter (whichever worker the socket is on).
+   * Something that delivers updates to the socket holding `token`: the local client, or, with a cluster adapter,
+   * the token's room (whichever worker the socket is on).
    */
   clientFor(token: string): EventClient | undefined {
     const local = this.registry.get(token);
-    if (local || !this.cluster || !this.server) return local;
-    const room = this.server.of(this.options.path).to(tokenRoom(token));
+    if (local || !this.clustered || !this.server) return local;
+    const room = this.server.to(tokenRoom(token));
     return {
       token,
       sid: '',
@@ -125,21 +130,8 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
     };
   }
 
-  /**
-   * Disconnects every client before Nest closes the HTTP server: upgraded WebSocket connections are not
-   * closed by `server.close()`, so leaving them would hang the app's shutdown.
-   */
-  async beforeApplicationShutdown(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.disconnectSockets(true);
-    // Close the Engine.IO side only: the HTTP server belongs to the app, which closes it itself.
-    server.engine.close();
-    await Promise.all([...server._nsps.values()].map((nsp) => nsp.adapter.close?.()));
-    await this.cluster?.close();
-  }
-
-  private onConnection(socket: Socket): void {
+  /** Sets up a new socket: admission (token, session), the frame and output limits, and the hot `event` listener. */
+  handleConnection(socket: Socket): void {
     const client: EventClient & { token: string } = {
       token: socket.handshake.query.token as string,
       sid: socket.id,
@@ -178,6 +170,13 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       this.logger.warn(`Closing the connection of client ${client.token.slice(0, 8)}…: ${pending} bytes of output are waiting for it to read (maxOutboundBytes ${this.options.maxOutboundBytes}).`);
       socket.disconnect(true);
     }).watch(socket.conn);
+    this.connections.set(socket, {
+      client,
+      stopWatching: () => {
+        socket.conn.off('packet', onPacket);
+        stopCountingOutput();
+      },
+    });
     // The socket is not read while the token's queue is full.
     const reading = new SocketReadThrottle(socket);
     socket.on('event', (frame: unknown) => {
@@ -187,26 +186,27 @@ export class EventGateway implements OnModuleInit, BeforeApplicationShutdown {
       else void admitted.then((stayed) => (stayed ? this.pipeline.handle(client, frame, bytes) : undefined));
       if (this.pipeline.isQueueFull(client.token)) reading.pauseUntil((resume) => this.pipeline.onQueueDrained(client.token, resume));
     });
-    // Listeners run inside Socket.IO's packet handling: an exception there would end the process, so the cold
-    // ones are guarded (the `event` path never throws: the pipeline reports every failure to its client).
-    socket.on('client_error', this.guarded((report: unknown) => this.clientErrors.record(socket.id, client.token, report)));
-    socket.on('ping', this.guarded(() => socket.emit('ping', 'pong')));
-    socket.on('disconnect', () => {
-      socket.conn.off('packet', onPacket);
-      stopCountingOutput();
-      this.leave(socket, client);
-    });
   }
 
-  /** `listener`, with any exception logged instead of thrown into Socket.IO. */
-  private guarded<A extends unknown[]>(listener: (...args: A) => void): (...args: A) => void {
-    return (...args: A) => {
-      try {
-        listener(...args);
-      } catch (error) {
-        this.logger.error(`A socket message handler failed: ${(error as Error)?.stack ?? String(error)}`);
-      }
-    };
+  /** Forgets everything kept for a socket that left. */
+  handleDisconnect(socket: Socket): void {
+    const connection = this.connections.get(socket);
+    if (!connection) return;
+    this.connections.delete(socket);
+    connection.stopWatching();
+    this.leave(socket, connection.client);
+  }
+
+  /** `client_error`: a browser's report of an error on its side, logged within limits (never trusted). */
+  @SubscribeMessage('client_error')
+  onClientError(@ConnectedSocket() socket: Socket, @MessageBody() report: unknown): void {
+    this.clientErrors.record(socket.id, this.connections.get(socket)?.client.token ?? '', report);
+  }
+
+  /** `ping`: answered with `pong`, as Reflex's backend does. */
+  @SubscribeMessage('ping')
+  onPing(): { event: string; data: string } {
+    return { event: 'ping', data: 'pong' };
   }
 
   /**

@@ -1,0 +1,29 @@
+import type { GatewayMetadata } from '@nestjs/websockets';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import type { OriginPolicy } from '../security/origin-policy.js';
+
+/**
+ * The `@WebSocketGateway` options of `/_event`, from the module options: the Engine.IO path and the Socket.IO
+ * namespace (both the event `path`, as Reflex clients expect), WebSocket only, the frame limit, ping timings,
+ * CORS and the origin check. Whichever adapter the app installed (`app.useWebSocketAdapter`) creates the server
+ * from these.
+ */
+export function eventGatewayOptions(options: ResolvedReflexBridgeOptions, origins: OriginPolicy): GatewayMetadata {
+  const { path, maxMessageBytes, pingIntervalMs, pingTimeoutMs, corsOrigins } = options;
+  return {
+    path,
+    namespace: path,
+    transports: ['websocket'],
+    allowUpgrades: false,
+    serveClient: false,
+    // The transport refuses frames over twice the limit outright (closing that connection); frames between the
+    // limit and that bound are read, answered with payload_too_large, and dropped (see InboundFrameGuard).
+    maxHttpBufferSize: maxMessageBytes * 2,
+    pingInterval: pingIntervalMs,
+    pingTimeout: pingTimeoutMs,
+    ...(corsOrigins !== undefined ? { cors: { origin: corsOrigins, credentials: true } } : {}),
+    // CORS does not govern WebSocket upgrades, and browsers send cookies with them from any page: the origin
+    // policy refuses handshakes from other origins than the app's own and the listed ones.
+    allowRequest: origins.allowRequest,
+  };
+}

@@ -1,0 +1,173 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { INestApplicationContext } from '@nestjs/common';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { createClient } from 'redis';
+import type { ServerOptions } from 'socket.io';
+import { EventGateway, InMemoryStateStore, ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
+import { Clock, CounterState } from './fixtures/counter.states.js';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+
+const COUNTER = 'reflex___state____state.counter_state';
+
+/** An app's own adapter, as a Nest developer writes one: it records the servers it creates. */
+class RecordingIoAdapter extends IoAdapter {
+  readonly created: Array<Partial<ServerOptions> | undefined> = [];
+  override createIOServer(port: number, options?: ServerOptions): unknown {
+    this.created.push(options);
+    return super.createIOServer(port, options);
+  }
+}
+
+/** Nest's documented Redis adapter recipe ("Adapters" chapter of the WebSockets docs), as an app writes it. */
+class RedisIoAdapter extends IoAdapter {
+  private adapterConstructor?: ReturnType<typeof createAdapter>;
+  private readonly clients: Array<ReturnType<typeof createClient>> = [];
+
+  constructor(app: INestApplicationContext, private readonly url: string) {
+    super(app);
+  }
+
+  async connectToRedis(): Promise<void> {
+    const pubClient = createClient({ url: this.url });
+    const subClient = pubClient.duplicate();
+    await Promise.all([pubClient.connect(), subClient.connect()]);
+    this.clients.push(pubClient, subClient);
+    this.adapterConstructor = createAdapter(pubClient, subClient);
+  }
+
+  override createIOServer(port: number, options?: ServerOptions): unknown {
+    const server = super.createIOServer(port, options) as { adapter(value: unknown): void };
+    server.adapter(this.adapterConstructor);
+    return server;
+  }
+
+  override async dispose(): Promise<void> {
+    await Promise.all(this.clients.map((client) => (client.isOpen ? client.quit() : undefined)));
+  }
+}
+
+/** The adapter behind the app's `/_event` namespace. */
+const adapterOf = (running: RunningApp) => running.app.get(EventGateway).server!.adapter as unknown as { constructor: { name: string }; channel?: string };
+
+describe('the /_event gateway on @nestjs/websockets', () => {
+  const sockets: RawSocket[] = [];
+  const apps: RunningApp[] = [];
+  const open = async (running: RunningApp, path = '/_event') => {
+    const socket = new RawSocket(running.url, undefined, { path });
+    sockets.push(socket);
+    await socket.connected();
+    return socket;
+  };
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.close();
+    for (const running of apps.splice(0)) await running.close();
+  });
+
+  it("is created by the app's own IoAdapter subclass, with the module's options", async () => {
+    let adapter: RecordingIoAdapter | undefined;
+    const running = await startApp(
+      { imports: [ReflexBridgeModule.forRoot({ pingIntervalMs: 12_345, maxMessageBytes: 50_000 })], providers: [Clock, CounterState] },
+      (app) => app.useWebSocketAdapter((adapter = new RecordingIoAdapter(app))),
+    );
+    apps.push(running);
+    expect(adapter!.created).toEqual([expect.objectContaining({ path: '/_event', pingInterval: 12_345, maxHttpBufferSize: 100_000, transports: ['websocket'] })]);
+    const client = await open(running);
+    await client.hydrate();
+    client.send(`${COUNTER}.increment`);
+    await client.untilVar(COUNTER, 'count', 1);
+  });
+
+  it('takes its path, namespace and timings from forRootAsync options resolved at runtime', async () => {
+    let adapter: RecordingIoAdapter | undefined;
+    const running = await startApp(
+      {
+        imports: [ReflexBridgeModule.forRootAsync({ useFactory: async () => ({ path: '/_live', pingTimeoutMs: 7_000 }) })],
+        providers: [Clock, CounterState],
+      },
+      (app) => app.useWebSocketAdapter((adapter = new RecordingIoAdapter(app))),
+    );
+    apps.push(running);
+    expect(adapter!.created).toEqual([expect.objectContaining({ path: '/_live', pingTimeout: 7_000 })]);
+    expect(running.app.get(EventGateway).server!.name).toBe('/_live');
+    const client = await open(running, '/_live');
+    await client.hydrate();
+    expect(client.latest(COUNTER, 'count')).toBe(0);
+  });
+
+  it('gives two apps in one process their own gateway options', async () => {
+    const [first, second] = await Promise.all([
+      startApp({ imports: [ReflexBridgeModule.forRoot({ path: '/_one' })], providers: [Clock, CounterState] }),
+      startApp({ imports: [ReflexBridgeModule.forRootAsync({ useFactory: () => ({ path: '/_two' }) })], providers: [Clock, CounterState] }),
+    ]);
+    apps.push(first, second);
+    expect(first.app.get(EventGateway).server!.name).toBe('/_one');
+    expect(second.app.get(EventGateway).server!.name).toBe('/_two');
+    await (await open(first, '/_one')).hydrate();
+    await (await open(second, '/_two')).hydrate();
+  });
+});
+
+describeWithRedis('the /_event gateway with a cluster adapter', () => {
+  let redis: RedisTestServer;
+  const sockets: RawSocket[] = [];
+  const apps: RunningApp[] = [];
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+  });
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.close();
+    for (const running of apps.splice(0)) await running.close();
+  });
+  afterAll(async () => {
+    await redis.destroy();
+  });
+
+  const withRedisRecipe = async (options: Parameters<typeof ReflexBridgeModule.forRoot>[0]) => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot(options)], providers: [Clock, CounterState] }, async (app) => {
+      const adapter = new RedisIoAdapter(app, redis.url);
+      await adapter.connectToRedis();
+      app.useWebSocketAdapter(adapter);
+    });
+    apps.push(running);
+    return running;
+  };
+
+  it("with Nest's Redis adapter recipe, a change made on app B reaches a client connected to app A", async () => {
+    // One state store for both apps (in memory, shared in this process): the apps' only link is the app's adapter.
+    const stateStore = new InMemoryStateStore();
+    const a = await withRedisRecipe({ stateStore });
+    const b = await withRedisRecipe({ stateStore });
+    expect(adapterOf(a).constructor.name).toBe('RedisAdapter');
+    const client = new RawSocket(a.url);
+    sockets.push(client);
+    await client.connected();
+    await client.hydrate();
+    expect(b.app.get(ReflexStateService).isConnected(client.token)).toBe(false);
+    await b.app.get(ReflexStateService).modify(client.token, CounterState, (counter) => {
+      counter.count = 41;
+    });
+    await client.untilVar(COUNTER, 'count', 41);
+  });
+
+  it('with only redisUrl installs its own Redis adapter; an adapter the app installs wins', async () => {
+    const own = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url })], providers: [Clock, CounterState] });
+    apps.push(own);
+    expect(adapterOf(own).constructor.name).toBe('RedisAdapter');
+    expect(adapterOf(own).channel).toMatch(/^rx:io#/);
+    const theirs = await withRedisRecipe({ redisUrl: redis.url });
+    expect(adapterOf(theirs).constructor.name).toBe('RedisAdapter');
+    // The recipe's adapter uses socket.io's default key, not the module's.
+    expect(adapterOf(theirs).channel).toMatch(/^socket\.io#/);
+    const client = new RawSocket(theirs.url);
+    sockets.push(client);
+    await client.connected();
+    await client.hydrate();
+    await theirs.app.get(ReflexStateService).modify(client.token, CounterState, (counter) => {
+      counter.count = 8;
+    });
+    await client.untilVar(COUNTER, 'count', 8);
+  });
+});
