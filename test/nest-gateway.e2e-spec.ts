@@ -3,7 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { createClient } from 'redis';
-import type { ServerOptions } from 'socket.io';
+import type { Server, ServerOptions } from 'socket.io';
 import { EventGateway, InMemoryStateStore, ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { startApp, type RunningApp } from './support/app.js';
@@ -15,7 +15,7 @@ const COUNTER = 'reflex___state____state.counter_state';
 /** An app's own adapter, as a Nest developer writes one: it records the servers it creates. */
 class RecordingIoAdapter extends IoAdapter {
   readonly created: Array<Partial<ServerOptions> | undefined> = [];
-  override createIOServer(port: number, options?: ServerOptions): unknown {
+  override createIOServer(port: number, options?: ServerOptions): Server {
     this.created.push(options);
     return super.createIOServer(port, options);
   }
@@ -38,9 +38,9 @@ class RedisIoAdapter extends IoAdapter {
     this.adapterConstructor = createAdapter(pubClient, subClient);
   }
 
-  override createIOServer(port: number, options?: ServerOptions): unknown {
-    const server = super.createIOServer(port, options) as { adapter(value: unknown): void };
-    server.adapter(this.adapterConstructor);
+  override createIOServer(port: number, options?: ServerOptions): Server {
+    const server = super.createIOServer(port, options);
+    server.adapter(this.adapterConstructor!);
     return server;
   }
 
@@ -70,7 +70,9 @@ describe('the /_event gateway on @nestjs/websockets', () => {
     let adapter: RecordingIoAdapter | undefined;
     const running = await startApp(
       { imports: [ReflexBridgeModule.forRoot({ pingIntervalMs: 12_345, maxMessageBytes: 50_000 })], providers: [Clock, CounterState] },
-      (app) => app.useWebSocketAdapter((adapter = new RecordingIoAdapter(app))),
+      (app) => {
+        app.useWebSocketAdapter((adapter = new RecordingIoAdapter(app)));
+      },
     );
     apps.push(running);
     expect(adapter!.created).toEqual([expect.objectContaining({ path: '/_event', pingInterval: 12_345, maxHttpBufferSize: 100_000, transports: ['websocket'] })]);
@@ -87,7 +89,9 @@ describe('the /_event gateway on @nestjs/websockets', () => {
         imports: [ReflexBridgeModule.forRootAsync({ useFactory: async () => ({ path: '/_live', pingTimeoutMs: 7_000 }) })],
         providers: [Clock, CounterState],
       },
-      (app) => app.useWebSocketAdapter((adapter = new RecordingIoAdapter(app))),
+      (app) => {
+        app.useWebSocketAdapter((adapter = new RecordingIoAdapter(app)));
+      },
     );
     apps.push(running);
     expect(adapter!.created).toEqual([expect.objectContaining({ path: '/_live', pingTimeout: 7_000 })]);

@@ -1,5 +1,6 @@
 import type { Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { Namespace } from 'socket.io';
+import type { createAdapter as createRedisAdapter } from '@socket.io/redis-adapter';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
 
 type RedisClient = {
@@ -39,7 +40,7 @@ export class ClusterLink implements OnApplicationShutdown {
 
   private constructor(
     private readonly clients: RedisClient[],
-    private readonly createAdapter: () => ReturnType<typeof import('@socket.io/redis-adapter').createAdapter>,
+    private readonly createAdapter: () => ReturnType<typeof createRedisAdapter>,
     private readonly data: RedisClient,
     private readonly recordTtlSeconds: number,
     private readonly logger: Logger,
