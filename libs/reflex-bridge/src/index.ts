@@ -8,7 +8,7 @@ export type { SessionStoreOptions } from './security/session-store.options.js';
 export { State, type StateOptions } from './state/state.decorator.js';
 export { EventHandler, type EventHandlerOptions } from './state/event-handler.decorator.js';
 export { Payload, EventRequest, EventUser, EventSession } from './state/event-param.decorator.js';
-export { ReflexStateService } from './state/reflex-state.service.js';
+export { ReflexStateService } from './reflex-state.service.js';
 export { EventGateway } from './gateway/event.gateway.js';
 export { UnknownClientTokenError } from './state/unknown-client-token.error.js';
 export { StateStore, LockLostError, type StateLease, type StoredState, type SaveOptions } from './state/store/state-store.js';

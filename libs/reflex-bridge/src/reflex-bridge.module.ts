@@ -11,7 +11,7 @@ import { resolveOptions, type ReflexBridgeModuleOptions, type ResolvedReflexBrid
 import { StateStore } from './state/store/state-store.js';
 import { InMemoryStateStore } from './state/store/in-memory-state.store.js';
 import { StateRegistry } from './state/state-registry.service.js';
-import { ReflexStateService } from './state/reflex-state.service.js';
+import { ReflexStateService } from './reflex-state.service.js';
 import { EventPipeline } from './pipeline/event-pipeline.service.js';
 import { EventGateway } from './gateway/event.gateway.js';
 import { clusterLinkProvider } from './gateway/cluster-link.provider.js';

@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { EventPipeline } from '../pipeline/event-pipeline.service.js';
-import { ClientRegistry } from '../gateway/client-registry.js';
-import { EventGateway } from '../gateway/event.gateway.js';
-import { StateStore } from './store/state-store.js';
-import { StateRegistry } from './state-registry.service.js';
-import { UnknownClientTokenError } from './unknown-client-token.error.js';
-import { isClientToken } from '../protocol/client-token.js';
+import { EventPipeline } from './pipeline/event-pipeline.service.js';
+import { ClientRegistry } from './gateway/client-registry.js';
+import { EventGateway } from './gateway/event.gateway.js';
+import { StateStore } from './state/store/state-store.js';
+import { StateRegistry } from './state/state-registry.service.js';
+import { UnknownClientTokenError } from './state/unknown-client-token.error.js';
+import { isClientToken } from './protocol/client-token.js';
 
 /**
  * Reads and changes client states from outside an event (HTTP routes, jobs, services). Changes take the
