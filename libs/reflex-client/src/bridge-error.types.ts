@@ -1,18 +1,23 @@
 /**
- * Machine-readable reasons the server gives in a `bridge_error` message.
+ * Machine-readable reasons the server gives in a `bridge_error` message. The one definition of the codes: the
+ * server (`@reflex-bridge/nest`) imports it from here. Server option names are given where one sets the limit.
  *
  * - `invalid_event`: the frame is not an event object, or its `name` is missing or not a string.
- * - `unknown_handler`: no event handler is registered under that name.
- * - `invalid_payload`: the payload is not an object, carries forbidden keys, or failed validation.
- * - `payload_too_large`: the frame exceeded the server's size limit.
+ * - `unknown_handler`: no event handler is registered under that name (private and unmarked methods included).
+ * - `invalid_payload`: the payload is not an object, carries forbidden keys, or failed DTO validation.
+ * - `payload_too_large`: the frame exceeded the server's size limit (`maxMessageBytes`).
  * - `no_token`: the socket has no client token bound.
  * - `handler_error`: the handler threw; the server state was left as it was before the handler ran.
- * - `unauthorized` / `forbidden`: the server's guards denied the event.
+ * - `unauthorized` / `forbidden`: the bridge tier's guards or middleware denied the event.
  * - `state_unavailable`: the server's state store could not be reached; nothing was changed.
- * - `state_outcome_unknown`: the server's state store lost its answer: the change may have been applied.
- * - `state_too_large`: the change would have taken the state past the server's size cap; nothing was changed.
- * - `rate_limited`: a server rate limit refused the event; nothing was changed. Retry after `retryAfterMs`.
- * - `busy`: too many of this client's events were already waiting on the server; this one was dropped and
+ * - `state_outcome_unknown`: the server's state store lost its answer to the save (connection dropped, timeout):
+ *   the change may have been applied. Do not resend the event blindly; reload (hydrate) first.
+ * - `state_too_large`: the change would have taken the state past the server's size cap (`maxStateBytes`);
+ *   nothing was changed.
+ * - `rate_limited`: a server rate limit refused the event (the connection's budget, or the handler's `@Throttle`);
+ *   the handler did not run and nothing was changed. Retry after `retryAfterMs`.
+ * - `busy`: too many of this client's events were already waiting on the server (`maxQueuedEvents` /
+ *   `maxQueuedBytes`); this one was dropped and
  *   nothing was changed. Send it again once earlier events were answered.
  */
 export type BridgeErrorCode =
