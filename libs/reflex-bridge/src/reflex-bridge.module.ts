@@ -19,7 +19,8 @@ import { ClientRegistry } from './gateway/client-registry.js';
 import { BridgeRunner } from './bridge/bridge-runner.service.js';
 import { CookieHandoffService } from './bridge/cookie-handoff.service.js';
 import { CookieHandoffRoute } from './bridge/cookie-handoff.route.js';
-import { SessionTracker } from './bridge/session-tracker.service.js';
+import { SessionTracker } from './gateway/session-tracker.service.js';
+import { SessionEndings } from './common/session-endings.js';
 import { EventCacheService } from './cache/event-cache.service.js';
 import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
 import { RedisStateStore } from './state/store/redis-state.store.js';
@@ -98,6 +99,7 @@ import { SessionStoreWatcher } from './security/session-store.watcher.js';
     BridgeMetrics,
     BridgeRunner,
     SessionTracker,
+    SessionEndings,
     TokenOwnership,
     SessionStoreWatcher,
     EventPipeline,

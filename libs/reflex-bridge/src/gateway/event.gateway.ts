@@ -22,7 +22,7 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { ClientRegistry } from './client-registry.js';
 import { ClientErrorLog } from './client-error-log.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
-import { SessionTracker } from '../bridge/session-tracker.service.js';
+import { SessionTracker } from './session-tracker.service.js';
 import { ClusterLink } from './cluster-link.js';
 import { CLUSTER_LINK } from './cluster-link.provider.js';
 import { eventGatewayOptions } from './event-gateway.options.js';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import { SessionTracker } from '../bridge/session-tracker.service.js';
+import { SessionEndings } from '../common/session-endings.js';
 import type { ResolvedSessionStoreOptions } from './session-store.options.js';
 
 /** The part of a node-redis client the watcher uses (redis is an optional peer: loaded only when configured). */
@@ -40,8 +40,8 @@ export function withKeyspaceFlags(current: string): string {
 /**
  * Ends sessions deleted, expired or evicted in Redis itself, on every worker, at once. Each worker subscribes
  * to the keyspace notifications of the session keys, so each hears of every deletion and ends the session
- * locally (drops its fast-auth snapshot, re-authenticates or disconnects its sockets through the
- * {@link SessionTracker}); nothing needs forwarding between workers.
+ * locally (reported to {@link SessionEndings}: the event cache drops its snapshot, the connection tracker
+ * re-authenticates or disconnects its sockets); nothing needs forwarding between workers.
  *
  * Why: the tracker sees logouts that go through the session store's `destroy`, but a session removed in Redis
  * directly (an admin revoking it, its TTL running out, eviction) would otherwise keep authenticating fast-auth
@@ -56,7 +56,7 @@ export class SessionStoreWatcher implements OnApplicationBootstrap, OnApplicatio
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
-    private readonly sessions: SessionTracker,
+    private readonly endings: SessionEndings,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -107,7 +107,7 @@ export class SessionStoreWatcher implements OnApplicationBootstrap, OnApplicatio
     if (!GONE.has(event)) return;
     const sessionId = channel.slice(channelPrefix.length + config.prefix.length);
     if (sessionId === '') return;
-    this.sessions.sessionDeleted(sessionId).catch((error: Error) => this.logger.warn(`Ending a deleted session failed: ${error.message}`));
+    void this.endings.report({ sessionId, reason: 'deleted', remote: false });
   }
 
   /** Adds the needed flags to `notify-keyspace-events`, or says what to set when CONFIG is refused. */

@@ -6,10 +6,11 @@ import type { EventClient } from '../common/event-client.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import { EventCacheService } from '../cache/event-cache.service.js';
-import { AppState } from './app-state.js';
-import { syncAppState } from './app-state-sync.js';
-import { BridgeRunner } from './bridge-runner.service.js';
+import { AppState } from '../bridge/app-state.js';
+import { syncAppState } from '../bridge/app-state-sync.js';
+import { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import type { ConnectingSession } from '../security/token-ownership.service.js';
+import { SessionEndings, type SessionEnd } from '../common/session-endings.js';
 
 /** The server-side message telling every worker that a session ended. */
 const SESSION_ENDED = 'rx:session-ended';
@@ -33,8 +34,9 @@ export interface TrackedSocket {
  * Makes a logout reach every live connection of that session on every worker, with no app code beyond
  * calling logout: the tracker knows each local socket's session id; the session store's `destroy`
  * (called by `req.logout()`, `req.session.destroy()` and session regeneration, over HTTP or in an event) is
- * observed, and every worker then re-authenticates (`bridge.sessionEndAction: 'reauthenticate'`) or
- * disconnects (`'disconnect'`) the sockets of that session.
+ * observed and reported to {@link SessionEndings}, relayed to the other workers, and every worker then
+ * re-authenticates (`bridge.sessionEndAction: 'reauthenticate'`) or disconnects (`'disconnect'`) the sockets
+ * of that session.
  */
 @Injectable()
 export class SessionTracker implements OnApplicationBootstrap {
@@ -53,7 +55,10 @@ export class SessionTracker implements OnApplicationBootstrap {
     private readonly pipeline: EventPipeline,
     private readonly registry: StateRegistry,
     private readonly cache: EventCacheService,
+    private readonly endings: SessionEndings,
   ) {
+    endings.subscribe('caches', (end) => this.forgetSnapshot(end));
+    endings.subscribe('connections', (end) => this.endConnections(end));
     bridge.onSessionSeen = (client, sessionId, store) => {
       this.observeStore(store);
       this.place(client.sid, sessionId);
@@ -75,7 +80,7 @@ export class SessionTracker implements OnApplicationBootstrap {
   attach(namespace: Namespace, clustered: boolean): void {
     this.namespace = namespace;
     this.clustered = clustered;
-    if (clustered) namespace.on(SESSION_ENDED, (sessionId: unknown) => void this.endLocally(String(sessionId)));
+    if (clustered) namespace.on(SESSION_ENDED, (sessionId: unknown) => void this.endings.report({ sessionId: String(sessionId), reason: 'logout', remote: true }));
   }
 
   /**
@@ -99,20 +104,18 @@ export class SessionTracker implements OnApplicationBootstrap {
     this.sessionOf.delete(sid);
   }
 
-  /** A session ended (logout, destroy, regeneration) on this worker: act here and tell the others. */
-  async sessionEnded(sessionId: string): Promise<void> {
-    await this.cache.invalidate(sessionId, 'logout');
-    if (this.clustered) this.namespace?.serverSideEmit(SESSION_ENDED, sessionId);
-    await this.endLocally(sessionId);
+  /** The session's fast-auth snapshot goes; a remote end was already cleared from the shared cache by its worker. */
+  private async forgetSnapshot(end: SessionEnd): Promise<void> {
+    if (!end.remote) await this.cache.invalidate(end.sessionId, end.reason);
   }
 
   /**
-   * A session was deleted, expired or evicted in the session store itself (every worker hears of it from the
-   * store, so nothing is forwarded): drops its fast-auth snapshot and ends its connections on this worker.
+   * The session's sockets on this worker are re-authenticated or closed; an end this worker saw in its own session
+   * store's `destroy` is relayed to the others (a deletion in the store itself is heard by every worker).
    */
-  async sessionDeleted(sessionId: string): Promise<void> {
-    await this.cache.invalidate(sessionId, 'deleted');
-    await this.endLocally(sessionId);
+  private async endConnections(end: SessionEnd): Promise<void> {
+    if (end.reason === 'logout' && !end.remote && this.clustered) this.namespace?.serverSideEmit(SESSION_ENDED, end.sessionId);
+    await this.endLocally(end.sessionId);
   }
 
   private async endLocally(sessionId: string): Promise<void> {
@@ -158,7 +161,7 @@ export class SessionTracker implements OnApplicationBootstrap {
     target.destroy = (sid: string, callback?: (error?: unknown) => void) => {
       destroy(sid, (error?: unknown) => {
         callback?.(error);
-        if (!error) void this.sessionEnded(sid);
+        if (!error) void this.endings.report({ sessionId: sid, reason: 'logout', remote: false });
       });
     };
   }

@@ -1,0 +1,57 @@
+import { Injectable, Logger } from '@nestjs/common';
+
+/**
+ * Why a session ended: `logout` when the app ended it (logout, `session.destroy()`, regeneration: the session
+ * store's `destroy` ran); `deleted` when it was deleted, expired or evicted in the session store itself.
+ */
+export type SessionEndReason = 'logout' | 'deleted';
+
+/** One session's end, as reported to {@link SessionEndings}. */
+export interface SessionEnd {
+  readonly sessionId: string;
+  readonly reason: SessionEndReason;
+  /** True when another worker saw the end and told this one (its shared caches are already cleared). */
+  readonly remote: boolean;
+}
+
+/**
+ * Who hears an end first: `caches` forget the session's snapshots before `connections` re-authenticate or close
+ * its sockets, so nothing re-reads a stale snapshot.
+ */
+export type SessionEndStage = 'caches' | 'connections';
+
+type SessionEndListener = (end: SessionEnd) => void | Promise<void>;
+
+/**
+ * The one signal for "a session ended". Whoever notices an end reports it here (the bridge watching the session
+ * store's `destroy`, the session store watcher, the cluster link relaying another worker's report); whoever keeps
+ * something per session subscribes (the event cache, the connection tracker).
+ */
+@Injectable()
+export class SessionEndings {
+  private readonly logger = new Logger('ReflexBridge');
+  private readonly listeners: Record<SessionEndStage, SessionEndListener[]> = { caches: [], connections: [] };
+
+  /** Calls `listener` for every end reported from now on, in `stage`. */
+  subscribe(stage: SessionEndStage, listener: SessionEndListener): void {
+    this.listeners[stage].push(listener);
+  }
+
+  /**
+   * Reports an end: resolves once every listener has acted (a listener's failure is logged and does not stop
+   * the others).
+   */
+  async report(end: SessionEnd): Promise<void> {
+    for (const stage of ['caches', 'connections'] as const) {
+      await Promise.all(
+        this.listeners[stage].map(async (listener) => {
+          try {
+            await listener(end);
+          } catch (error) {
+            this.logger.warn(`Acting on the end of a session failed: ${(error as Error)?.message ?? String(error)}`);
+          }
+        }),
+      );
+    }
+  }
+}
