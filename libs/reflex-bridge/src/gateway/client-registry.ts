@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EventClient } from '../common/event-client.js';
+import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 
 /**
  * Which live socket holds which client token on this worker, so out-of-band updates find their client and
@@ -8,6 +9,12 @@ import type { EventClient } from '../common/event-client.js';
 @Injectable()
 export class ClientRegistry {
   private readonly byToken = new Map<string, EventClient>();
+
+  constructor(connections: ConnectionLifecycle) {
+    connections.onClosed((client) => {
+      if (client.token) this.unbind(client.token, client);
+    });
+  }
 
   /** The client holding `token` on this worker, if connected. */
   get(token: string): EventClient | undefined {

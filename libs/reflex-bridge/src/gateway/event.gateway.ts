@@ -21,7 +21,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { ClientRegistry } from './client-registry.js';
 import { ClientErrorLog } from './client-error-log.js';
-import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
+import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import { SessionTracker } from './session-tracker.service.js';
 import { ClusterLink } from './cluster-link.js';
 import { CLUSTER_LINK } from './cluster-link.provider.js';
@@ -86,10 +86,10 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     private readonly pipeline: EventPipeline,
     private readonly bridge: BridgeRunner,
     private readonly registry: ClientRegistry,
-    private readonly liveLists: LiveListSubscriptions,
     private readonly sessions: SessionTracker,
     origins: OriginPolicy,
     private readonly ownership: TokenOwnership,
+    private readonly lifecycle: ConnectionLifecycle,
     @Optional() @Inject(CLUSTER_LINK) private readonly cluster?: ClusterLink,
   ) {
     WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
@@ -215,12 +215,9 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
    * (binding the token here, claiming it in the cluster, tracking the session) outlives the socket.
    */
   private leave(socket: Socket, client: EventClient & { token: string }): void {
-    this.registry.unbind(client.token, client);
-    this.sessions.untrack(socket.id);
+    this.lifecycle.closed(client);
     void this.cluster?.releaseToken(client.token, socket.id);
     this.bridge.forget(client);
-    this.pipeline.forget(client);
-    this.liveLists.stop(socket.id);
     this.clientErrors.forget(socket.id);
   }
 

@@ -11,6 +11,7 @@ import { syncAppState } from '../bridge/app-state-sync.js';
 import { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import type { ConnectingSession } from '../security/token-ownership.service.js';
 import { SessionEndings, type SessionEnd } from '../common/session-endings.js';
+import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 
 /** The server-side message telling every worker that a session ended. */
 const SESSION_ENDED = 'rx:session-ended';
@@ -56,7 +57,9 @@ export class SessionTracker implements OnApplicationBootstrap {
     private readonly registry: StateRegistry,
     private readonly cache: EventCacheService,
     private readonly endings: SessionEndings,
+    connections: ConnectionLifecycle,
   ) {
+    connections.onClosed((client) => this.untrack(client.sid));
     endings.subscribe('caches', (end) => this.forgetSnapshot(end));
     endings.subscribe('connections', (end) => this.endConnections(end));
     bridge.onSessionSeen = (client, sessionId, store) => {

@@ -1,3 +1,4 @@
+import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import { Injectable, Logger } from '@nestjs/common';
 import type { StateDefinition } from '../state/state-definition.js';
 import { LiveBroadcaster } from './live-broadcaster.service.js';
@@ -17,7 +18,12 @@ export class LiveListSubscriptions {
   private readonly logger = new Logger('ReflexBridge');
   private readonly byConnection = new Map<string, Map<StateDefinition, LiveSubscription[]>>();
 
-  constructor(private readonly broadcaster: LiveBroadcaster) {}
+  constructor(
+    private readonly broadcaster: LiveBroadcaster,
+    connections: ConnectionLifecycle,
+  ) {
+    connections.onClosed((client) => this.stop(client.sid));
+  }
 
   /** True when the state declares at least one `@LiveList`. */
   hasLiveLists(definition: StateDefinition): boolean {

@@ -137,10 +137,6 @@ export class EventPipeline implements OnApplicationBootstrap {
     return this.queue.run(token, () => this.process(client, token, routed, true), bytes);
   }
 
-  /** Forgets what the pipeline kept for a closed connection (its rate-limit budget). */
-  forget(client: EventClient): void {
-    this.rateLimiter.forget(client.sid);
-  }
 
   /** True while `token`'s queue is full (its next event would get `busy`): the gateway stops reading its socket. */
   isQueueFull(token: string): boolean {

@@ -5,6 +5,7 @@ import { SkipThrottle, Throttle, ThrottlerStorageService, type ThrottlerStorage 
 import { resolveOptions, type ReflexBridgeModuleOptions } from '../reflex-bridge.options.js';
 import type { HandlerDefinition, StateDefinition } from '../state/state-definition.js';
 import type { StateRegistry } from '../state/state-registry.service.js';
+import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import { EventRateLimiter } from './event-rate-limiter.service.js';
 import { InMemoryThrottlerStorage } from './in-memory-throttler.storage.js';
 
@@ -39,7 +40,7 @@ const handler = (fullName: string) => HANDLERS.find((candidate) => candidate.ful
 
 function limiter(options: ReflexBridgeModuleOptions = {}, storage: ThrottlerStorage = new InMemoryThrottlerStorage(), handlers = HANDLERS): EventRateLimiter {
   const registry = { handlerDefinitions: () => handlers } as unknown as StateRegistry;
-  const created = new EventRateLimiter(resolveOptions(options), storage, registry, new Reflector());
+  const created = new EventRateLimiter(resolveOptions(options), storage, registry, new Reflector(), new ConnectionLifecycle());
   created.onApplicationBootstrap();
   return created;
 }

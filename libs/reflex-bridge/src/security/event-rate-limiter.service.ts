@@ -16,6 +16,7 @@ import type { BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
+import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { ResolvedRateLimitOptions } from './rate-limit.options.js';
@@ -75,7 +76,9 @@ export class EventRateLimiter implements OnApplicationBootstrap, OnApplicationSh
     @Inject(RATE_LIMIT_STORAGE) private readonly storage: ThrottlerStorage,
     private readonly registry: StateRegistry,
     private readonly reflector: Reflector,
+    connections: ConnectionLifecycle,
   ) {
+    connections.onClosed((client) => this.forget(client.sid));
     this.options = options.rateLimit;
     this.budget = this.options.perConnection;
   }

@@ -1,0 +1,31 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { EventClient } from './event-client.js';
+
+type ClosedListener = (client: EventClient) => void;
+
+/**
+ * The end of a socket's life, for everything that keeps something per connection (token bindings, session
+ * tracking, rate-limit counters, live-list subscriptions, the bridge's cookie header): each subscribes here
+ * instead of the gateway calling each by hand. The gateway reports every closed connection, once.
+ */
+@Injectable()
+export class ConnectionLifecycle {
+  private readonly logger = new Logger('ReflexBridge');
+  private readonly closedListeners: ClosedListener[] = [];
+
+  /** Calls `listener` with every connection that closes from now on. */
+  onClosed(listener: ClosedListener): void {
+    this.closedListeners.push(listener);
+  }
+
+  /** Reports that `client`'s socket closed (idempotent for listeners: each forgets what it kept, if anything). */
+  closed(client: EventClient): void {
+    for (const listener of this.closedListeners) {
+      try {
+        listener(client);
+      } catch (error) {
+        this.logger.error(`Forgetting a closed connection failed: ${(error as Error)?.stack ?? String(error)}`);
+      }
+    }
+  }
+}
