@@ -151,7 +151,7 @@ describeWithRedis('event cache keys and local layers with a real Redis', () => {
       const socket = await connect(app, cookie);
       expect(await whoami(socket, '/')).toBe('carol');
       const key = `${prefix}${sessionIdOf(cookie)}`;
-      const stored = await eventually(() => withClient((client) => client.get(key)), `${key} in Redis`);
+      const stored = await eventually(() => withClient(async (client) => (await client.get(key)) ?? undefined), `${key} in Redis`);
       expect(JSON.parse(stored)).toMatchObject({ value: SNAPSHOT_OF_CAROL });
       expect(await withClient((client) => client.keys(`${prefix}*`))).toEqual([key]);
     }

@@ -56,7 +56,7 @@ describe('EventCacheService with its own in-memory cache (the default)', () => {
     await fc.assert(
       fc.asyncProperty(sessionIds, fc.oneof(fc.integer(), fc.string(), fc.constant(null)), async (sid, userId) => {
         const snapshot = { userId, isAuthenticated: userId !== null };
-        cache.put(sid, snapshot);
+        expect(cache.put(sid, snapshot)).toBeUndefined();
         const found = cache.peek(sid);
         expect(isThenable(found)).toBe(false);
         expect(found).toEqual(snapshot);
