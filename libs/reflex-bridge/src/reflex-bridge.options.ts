@@ -1,6 +1,6 @@
 import type { StateStore } from './state/store/state-store.js';
 import type { BridgeOptions, MirrorOptions } from './bridge/bridge.options.js';
-import type { EventCacheOptions, FastAuthOptions } from './cache/event-cache.options.js';
+import { EVENT_CACHE_DEFAULTS, resolveEventCacheOptions, type EventCacheOptions, type FastAuthOptions, type ResolvedEventCacheOptions } from './cache/event-cache.options.js';
 import type { MetricsOptions } from './metrics/metrics.options.js';
 import { InvalidOptionError } from './invalid-option.error.js';
 import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
@@ -172,7 +172,7 @@ export interface ResolvedReflexBridgeOptions {
   stateStore: StateStore | undefined;
   cookieHandoffPath: string;
   bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses' | 'sessionEndAction' | 'asyncContext'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
-  eventCache: Required<Omit<EventCacheOptions, 'store' | 'redisUrl'>> & Pick<EventCacheOptions, 'store' | 'redisUrl'>;
+  eventCache: ResolvedEventCacheOptions;
   fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
   metrics: (Required<Omit<MetricsOptions, 'registry'>> & Pick<MetricsOptions, 'registry'>) | undefined;
   preset: 'default' | 'lean';
@@ -197,7 +197,7 @@ export const DEFAULT_OPTIONS = {
   pingTimeoutMs: 120_000,
   cookieHandoffPath: '/_bridge/session-cookie',
   bridge: { mode: 'full', authAutoSync: true, sessionEndAction: 'reauthenticate', asyncContext: false, redirectStatuses: [301, 302, 303, 307, 308], mirrors: { flash: true, csrf: true, language: true } },
-  eventCache: { ttlSeconds: 60, keyPrefix: 'rx:event:', operationTimeoutMs: 250 },
+  eventCache: EVENT_CACHE_DEFAULTS,
   metrics: { logger: 'ReflexBridgeMetrics', log: true },
 } as const;
 
@@ -253,7 +253,6 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   const bridge = options.bridge ?? {};
   rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'sessionEndAction', 'usernameOf', 'asyncContext']);
   rejectUnknownKeys('bridge.mirrors', bridge.mirrors ?? {}, ['flash', 'csrf', 'language']);
-  rejectUnknownKeys('eventCache', options.eventCache ?? {}, ['ttlSeconds', 'keyPrefix', 'redisUrl', 'store', 'operationTimeoutMs']);
   if (options.fastAuth) rejectUnknownKeys('fastAuth', options.fastAuth, ['sessionSecret', 'sessionCookieName', 'loadUser', 'userIdOf']);
   if (typeof options.metrics === 'object') rejectUnknownKeys('metrics', options.metrics, ['logger', 'log', 'registry']);
   const mode = bridge.mode ?? DEFAULT_OPTIONS.bridge.mode;
@@ -282,11 +281,6 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   // The lean preset changes only what the app left unset.
   const lean = preset === 'lean';
   const mirrors = bridge.mirrors ?? {};
-  const eventCache = options.eventCache ?? {};
-  const ttlSeconds = eventCache.ttlSeconds ?? DEFAULT_OPTIONS.eventCache.ttlSeconds;
-  if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds < 0) {
-    throw new InvalidOptionError('eventCache.ttlSeconds', `expected a number of seconds ≥ 0, got ${JSON.stringify(ttlSeconds)}`);
-  }
   const corsOrigins = resolveCorsOrigins(options.corsOrigins);
   if (options.redisUrl !== undefined && (typeof options.redisUrl !== 'string' || !/^rediss?:\/\//.test(options.redisUrl))) {
     throw new InvalidOptionError('redisUrl', 'expected a URL such as redis://localhost:6379');
@@ -297,13 +291,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     live: resolveLiveOptions(options.live),
     rateLimit: resolveRateLimitOptions(options.rateLimit),
     sessionStore: resolveSessionStoreOptions(options.sessionStore, options.redisUrl),
-    eventCache: {
-      ttlSeconds,
-      keyPrefix: eventCache.keyPrefix ?? DEFAULT_OPTIONS.eventCache.keyPrefix,
-      operationTimeoutMs: positiveNumber('eventCache.operationTimeoutMs', eventCache.operationTimeoutMs) ?? DEFAULT_OPTIONS.eventCache.operationTimeoutMs,
-      store: eventCache.store,
-      redisUrl: eventCache.redisUrl ?? options.redisUrl,
-    },
+    eventCache: resolveEventCacheOptions(options.eventCache, options.redisUrl),
     fastAuth: resolveFastAuth(options.fastAuth),
     metrics: resolveMetrics(options.metrics),
     path,

@@ -1,4 +1,6 @@
+import type { InjectionToken } from '@nestjs/common';
 import type { Keyv } from 'keyv';
+import { InvalidOptionError } from '../invalid-option.error.js';
 
 /** The `eventCache` section of the module options. */
 export interface EventCacheOptions {
@@ -8,17 +10,34 @@ export interface EventCacheOptions {
    */
   ttlSeconds?: number;
   /**
-   * Prefix of every cache key (`<prefix><session id>`).
+   * Prefix of every cache key: a snapshot is stored under exactly `<keyPrefix><session id>`. Must not be empty
+   * (`invalidateAll()` drops the keys under it).
    * @default 'rx:event:'
    */
   keyPrefix?: string;
   /**
-   * A Redis URL: the cache lives in Redis (through `@keyv/redis`), shared by every worker.
-   * @default undefined (in memory, this process only)
+   * The injection token of a cache-manager `Cache` the app provides, such as `CACHE_MANAGER` from
+   * `CacheModule.register(...)` (`@nestjs/cache-manager`), or an alias of it
+   * (`{ provide: 'reflex_events', useExisting: CACHE_MANAGER }`). Resolved from the app's container at startup;
+   * a token nothing provides fails the startup. Takes precedence over `redisUrl` and `store`.
+   * @default undefined (the module builds its own cache: in memory, or in Redis with `redisUrl`)
+   * @example
+   * ```ts
+   * imports: [
+   *   CacheModule.register({ isGlobal: true, stores: [new KeyvRedis(process.env.REDIS_URL)] }),
+   *   ReflexBridgeModule.forRoot({ eventCache: { cache: CACHE_MANAGER } }),
+   * ]
+   * ```
+   */
+  cache?: InjectionToken;
+  /**
+   * A Redis URL: the module's own cache lives in Redis (through `@keyv/redis`), shared by every worker.
+   * @default undefined (in memory, this process only); falls back to the top-level `redisUrl`
    */
   redisUrl?: string;
   /**
-   * A ready Keyv instance to use instead (any Keyv store). Takes precedence over `redisUrl`.
+   * A ready Keyv instance to back the module's own cache (any Keyv store). Takes precedence over `redisUrl`.
+   * @deprecated Give the app's cache-manager `Cache` with `cache` instead (`CacheModule.register({ stores: [keyv] })`).
    * @default undefined
    */
   store?: Keyv;
@@ -28,6 +47,84 @@ export interface EventCacheOptions {
    * @default 250
    */
   operationTimeoutMs?: number;
+  /**
+   * Milliseconds a snapshot is served from this process's synchronous in-process layer without asking the
+   * cache. With a shared cache (`cache`, `redisUrl`, `store`) this bounds how long a worker may still serve a
+   * snapshot another worker invalidated without telling it: keep it short. `0` turns the layer off (every
+   * lookup asks the cache). At most `ttlSeconds` × 1000.
+   * @default ttlSeconds × 1000 with the module's own in-memory cache (nothing else can invalidate it); 1000 with a shared cache
+   */
+  localTtlMs?: number;
+  /**
+   * Most snapshots the in-process layer holds (the oldest are dropped first); also bounds the module's own
+   * in-memory cache.
+   * @default 10000
+   */
+  localMaxEntries?: number;
+}
+
+/** The `eventCache` section with every default filled in. */
+export interface ResolvedEventCacheOptions {
+  ttlSeconds: number;
+  keyPrefix: string;
+  operationTimeoutMs: number;
+  localTtlMs: number;
+  localMaxEntries: number;
+  cache: InjectionToken | undefined;
+  redisUrl: string | undefined;
+  store: Keyv | undefined;
+  /** Whether other processes may write or delete entries (`cache`, `redisUrl` or `store`). */
+  shared: boolean;
+}
+
+/** The defaults of the `eventCache` section. */
+export const EVENT_CACHE_DEFAULTS = { ttlSeconds: 60, keyPrefix: 'rx:event:', operationTimeoutMs: 250, sharedLocalTtlMs: 1000, localMaxEntries: 10_000 } as const;
+
+const KNOWN_KEYS = ['ttlSeconds', 'keyPrefix', 'cache', 'redisUrl', 'store', 'operationTimeoutMs', 'localTtlMs', 'localMaxEntries'];
+
+/** Merges the defaults into the `eventCache` section and validates it; `moduleRedisUrl` is the top-level `redisUrl`. */
+export function resolveEventCacheOptions(options: EventCacheOptions = {}, moduleRedisUrl?: string): ResolvedEventCacheOptions {
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_KEYS.includes(key)) throw new InvalidOptionError(`eventCache.${key}`, 'unknown option');
+  }
+  const ttlSeconds = options.ttlSeconds ?? EVENT_CACHE_DEFAULTS.ttlSeconds;
+  if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds < 0) {
+    throw new InvalidOptionError('eventCache.ttlSeconds', `expected a number of seconds ≥ 0, got ${JSON.stringify(ttlSeconds)}`);
+  }
+  const keyPrefix = options.keyPrefix ?? EVENT_CACHE_DEFAULTS.keyPrefix;
+  if (typeof keyPrefix !== 'string' || keyPrefix === '') {
+    throw new InvalidOptionError('eventCache.keyPrefix', `expected a non-empty string, got ${JSON.stringify(keyPrefix)}`);
+  }
+  const cache = options.cache;
+  if (cache !== undefined && typeof cache !== 'string' && typeof cache !== 'symbol' && typeof cache !== 'function') {
+    throw new InvalidOptionError('eventCache.cache', 'expected an injection token (a string, a symbol or a class), such as CACHE_MANAGER');
+  }
+  if (cache !== undefined && (options.redisUrl !== undefined || options.store !== undefined)) {
+    throw new InvalidOptionError('eventCache.cache', 'give either the app\'s cache (cache) or the module\'s own (redisUrl, store), not both');
+  }
+  if (options.redisUrl !== undefined && (typeof options.redisUrl !== 'string' || !/^rediss?:\/\//.test(options.redisUrl))) {
+    throw new InvalidOptionError('eventCache.redisUrl', 'expected a URL such as redis://localhost:6379');
+  }
+  const store = options.store;
+  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.get !== 'function' || typeof store.set !== 'function')) {
+    throw new InvalidOptionError('eventCache.store', 'expected a Keyv instance');
+  }
+  const operationTimeoutMs = options.operationTimeoutMs ?? EVENT_CACHE_DEFAULTS.operationTimeoutMs;
+  if (typeof operationTimeoutMs !== 'number' || !Number.isFinite(operationTimeoutMs) || operationTimeoutMs <= 0) {
+    throw new InvalidOptionError('eventCache.operationTimeoutMs', `expected a positive number, got ${JSON.stringify(operationTimeoutMs)}`);
+  }
+  const redisUrl = cache === undefined ? (options.redisUrl ?? moduleRedisUrl) : undefined;
+  const shared = cache !== undefined || store !== undefined || redisUrl !== undefined;
+  const ttlMs = ttlSeconds * 1000;
+  const localTtlMs = options.localTtlMs ?? (shared ? Math.min(EVENT_CACHE_DEFAULTS.sharedLocalTtlMs, ttlMs) : ttlMs);
+  if (typeof localTtlMs !== 'number' || !Number.isFinite(localTtlMs) || localTtlMs < 0 || localTtlMs > ttlMs) {
+    throw new InvalidOptionError('eventCache.localTtlMs', `expected milliseconds from 0 to ttlSeconds × 1000 (${ttlMs}), got ${JSON.stringify(localTtlMs)}`);
+  }
+  const localMaxEntries = options.localMaxEntries ?? EVENT_CACHE_DEFAULTS.localMaxEntries;
+  if (typeof localMaxEntries !== 'number' || !Number.isSafeInteger(localMaxEntries) || localMaxEntries <= 0) {
+    throw new InvalidOptionError('eventCache.localMaxEntries', `expected a positive integer, got ${JSON.stringify(localMaxEntries)}`);
+  }
+  return { ttlSeconds, keyPrefix, operationTimeoutMs, localTtlMs, localMaxEntries, cache, redisUrl, store, shared };
 }
 
 /** The `fastAuth` section: skip session and auth middleware on `auth_only` events with a fresh snapshot. */

@@ -1,13 +1,16 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { createCache, type Cache } from 'cache-manager';
+import { Inject, Injectable, Logger, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { Cache } from 'cache-manager';
 import type { Keyv } from 'keyv';
-import { createKeyv } from '@keyv/redis';
 import { Subject, type Observable } from 'rxjs';
 import type { RequestHandler } from 'express';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import type { AuthSnapshot, EventCacheInvalidation } from './event-cache.options.js';
-import { MemorySnapshots } from './memory-snapshots.js';
+import { InvalidOptionError } from '../invalid-option.error.js';
+import type { AuthSnapshot, EventCacheInvalidation, ResolvedEventCacheOptions } from './event-cache.options.js';
+import { LocalSnapshotLayer } from './local-snapshot-layer.js';
+import { createOwnEventCache } from './own-event-cache.factory.js';
+import { deleteByPrefix } from './delete-by-prefix.js';
 
 /** A request shape with what logout detection needs (Express + express-session + passport). */
 interface LogoutAwareRequest {
@@ -16,45 +19,120 @@ interface LogoutAwareRequest {
   logout?: (...args: unknown[]) => unknown;
 }
 
+/** What cache-manager reports of a failed operation (its `get`/`set`/`del` events). */
+interface CacheOperationEvent {
+  key?: string;
+  error?: unknown;
+}
+
+type CacheEventName = 'get' | 'set' | 'del';
+type CacheEventListener = (event: CacheOperationEvent) => void;
+const WATCHED_EVENTS: readonly CacheEventName[] = ['get', 'set', 'del'];
+
 /**
- * The event cache: per session id, the auth snapshot `{userId, isAuthenticated}` written after an event
- * ran the session and auth middleware, read by fast auth. In memory by default (a plain map with the TTL,
- * read synchronously: no serialisation, no deadline, since nothing can hang); with `eventCache.redisUrl` (or
- * a Keyv `store`) it goes through cache-manager over Keyv, so every worker shares it.
+ * The event cache: per session id, the auth snapshot `{userId, isAuthenticated}` written after an event ran
+ * the session and auth middleware, read by fast auth. It lives in a cache-manager `Cache`: the app's own
+ * (`eventCache.cache`: the injection token of, say, `CACHE_MANAGER` from `@nestjs/cache-manager`), or one the
+ * module builds (in memory; in Redis through `@keyv/redis` with `eventCache.redisUrl`). A snapshot is stored
+ * under exactly `<keyPrefix><session id>`.
+ *
+ * In front of that asynchronous cache sits a small synchronous in-process layer ({@link LocalSnapshotLayer}),
+ * so that a fast-auth hit costs no promise. With the module's own in-memory cache it holds every snapshot for
+ * the full TTL; with a shared cache it holds what this worker read for `localTtlMs` only (another worker may
+ * invalidate the entry: {@link EventCacheService.forgetLocally} is how this worker hears of it).
  *
  * The cache is an optimisation, never a dependency: a failing or slow backend counts as a miss, is logged
  * once per outage, and the event goes through the middleware.
  */
 @Injectable()
-export class EventCacheService implements OnModuleDestroy {
+export class EventCacheService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('ReflexBridge');
-  private readonly cache?: Cache;
-  private readonly keyv?: Keyv;
-  private readonly memory?: MemorySnapshots;
+  private readonly settings: ResolvedEventCacheOptions;
+  private readonly local?: LocalSnapshotLayer;
   private readonly invalidations = new Subject<EventCacheInvalidation>();
+  private cache?: Cache;
+  /** The Keyv store the module created for its own cache, closed on shutdown. */
+  private ownedKeyv?: Keyv;
+  private readonly listeners = new Map<CacheEventName, CacheEventListener>();
+  /** Moves on every invalidation: a read from the cache that began before one must not refill the local layer. */
+  private epoch = 0;
   private failing = false;
+  /** Counts failures, so that an operation that "succeeded" while cache-manager reported an error is no recovery. */
+  private failures = 0;
+  private readonly ttlMs: number;
+  /** Whether a write also fills the local layer: only when no other process can delete the entry. */
+  private readonly fillOnWrite: boolean;
+  /**
+   * Whether the local layer holds everything the cache holds (the module's own in-memory cache, with the
+   * local TTL equal to the cache's: both see the same writes and deletes, in the same order, under the same
+   * bound). Then a local miss is a miss, answered synchronously, and the cache is written in the background.
+   */
+  private readonly localIsComplete: boolean;
 
-  constructor(@Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions) {
-    const { ttlSeconds, store, redisUrl } = options.eventCache;
-    if (ttlSeconds === 0) return;
-    if (!store && !redisUrl) {
-      this.memory = new MemorySnapshots(ttlSeconds * 1000);
-      return;
+  constructor(
+    @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
+    @Optional() private readonly moduleRef?: ModuleRef,
+  ) {
+    this.settings = options.eventCache;
+    this.ttlMs = this.settings.ttlSeconds * 1000;
+    this.fillOnWrite = !this.settings.shared;
+    this.localIsComplete = !this.settings.shared && this.settings.localTtlMs === this.ttlMs && this.ttlMs > 0;
+    if (this.settings.ttlSeconds === 0) return;
+    if (this.settings.localTtlMs > 0) this.local = new LocalSnapshotLayer(this.settings.localMaxEntries);
+    // The app's cache is looked up once every provider exists (onModuleInit); the module's own is built now.
+    if (this.settings.cache === undefined) {
+      const own = createOwnEventCache(this.settings);
+      if (own.owned) this.ownedKeyv = own.keyv;
+      // Connection errors of the module's own store (cache-manager reports only failed operations).
+      own.keyv.on('error', (error: Error) => this.reportFailure(error));
+      this.use(own.cache);
     }
-    const namespace = options.eventCache.keyPrefix.replace(/:$/, '');
-    this.keyv = store ?? createRedisKeyv(redisUrl!, namespace);
-    this.keyv.on('error', (error: Error) => this.reportFailure(error));
-    this.cache = createCache({ stores: [this.keyv], ttl: ttlSeconds * 1000 });
+  }
+
+  /** Resolves the app's cache (`eventCache.cache`) from the app's container. */
+  onModuleInit(): void {
+    const token = this.settings.cache;
+    if (token === undefined || this.settings.ttlSeconds === 0 || this.cache) return;
+    const name = typeof token === 'function' ? token.name : String(token);
+    let found: unknown;
+    try {
+      if (!this.moduleRef) throw new Error('no module reference');
+      found = this.moduleRef.get(token, { strict: false });
+    } catch {
+      throw new InvalidOptionError(
+        'eventCache.cache',
+        `no provider for ${name}: provide a cache-manager Cache under that token (CacheModule.register({ isGlobal: true }) for CACHE_MANAGER, or { provide: ${JSON.stringify(name)}, useExisting: CACHE_MANAGER })`,
+      );
+    }
+    const candidate = found as Partial<Cache> | null | undefined;
+    if (!candidate || typeof candidate.get !== 'function' || typeof candidate.set !== 'function' || typeof candidate.del !== 'function') {
+      throw new InvalidOptionError('eventCache.cache', `the provider for ${name} is not a cache-manager Cache (it needs get, set and del)`);
+    }
+    this.use(candidate as Cache);
+  }
+
+  /** Closes the store the module created (never the app's cache), and stops listening to the app's. */
+  async onModuleDestroy(): Promise<void> {
+    if (this.cache && typeof this.cache.off === 'function') {
+      for (const [event, listener] of this.listeners) this.cache.off(event, listener as never);
+    }
+    this.listeners.clear();
+    await this.ownedKeyv?.disconnect().catch(() => undefined);
   }
 
   /** False when `ttlSeconds` is 0: nothing is read or written. */
   get enabled(): boolean {
-    return this.cache !== undefined || this.memory !== undefined;
+    return this.settings.ttlSeconds > 0;
   }
 
   /** Every invalidation, as it happens (logout on this worker, or an explicit call). */
   get invalidated$(): Observable<EventCacheInvalidation> {
     return this.invalidations.asObservable();
+  }
+
+  /** The key a session's snapshot is stored under in the cache: `<keyPrefix><session id>`. */
+  keyOf(sessionId: string): string {
+    return this.settings.keyPrefix + sessionId;
   }
 
   /** The snapshot for a session, or `undefined` (none, expired, disabled, or the backend failed). */
@@ -68,38 +146,70 @@ export class EventCacheService implements OnModuleDestroy {
   }
 
   /**
-   * {@link EventCacheService.get} for the bridge's hot path: the in-memory cache answers synchronously, so
-   * fast auth costs no promise; a shared backend answers with a promise (never rejecting).
+   * {@link EventCacheService.get} for the bridge's hot path: a hit in the in-process layer answers
+   * synchronously, so fast auth costs no promise; a miss there asks the cache (a promise, never rejecting),
+   * and a hit from the cache fills the in-process layer.
    * @internal
    */
   peek(sessionId: string): AuthSnapshot | undefined | Promise<AuthSnapshot | undefined> {
-    if (this.memory) return this.memory.get(sessionId);
-    if (!this.cache) return undefined;
-    return this.guard(() => this.cache!.get<AuthSnapshot>(this.key(sessionId)), undefined);
+    const hit = this.local?.get(sessionId);
+    if (hit !== undefined || !this.cache || this.localIsComplete) return hit;
+    const epoch = this.epoch;
+    return this.guard(() => this.cache!.get<AuthSnapshot>(this.keyOf(sessionId)), undefined).then((found) => {
+      if (!isSnapshot(found)) return undefined;
+      // An invalidation while the read was under way wins: the value read may be the one it dropped.
+      if (this.local && epoch === this.epoch) return this.local.set(sessionId, found, this.settings.localTtlMs);
+      return found;
+    });
   }
 
   /**
-   * {@link EventCacheService.set} for the bridge's hot path: synchronous in memory, a promise (never
-   * rejecting) on a shared backend.
+   * {@link EventCacheService.set} for the bridge's hot path: fills the in-process layer at once (with the
+   * module's own in-memory cache) and writes the cache: in the background when the local layer is complete
+   * (so the default configuration stays synchronous), else as a promise (never rejecting).
    * @internal
    */
   put(sessionId: string, snapshot: AuthSnapshot): void | Promise<void> {
-    if (this.memory) return this.memory.set(sessionId, snapshot);
+    if (!this.enabled) return;
+    const stored =
+      this.local && this.fillOnWrite
+        ? this.local.set(sessionId, snapshot, this.settings.localTtlMs)
+        : { userId: snapshot.userId, isAuthenticated: snapshot.isAuthenticated };
     if (!this.cache) return;
-    return this.guard(() => this.cache!.set(this.key(sessionId), snapshot), undefined).then(() => undefined);
+    const write = this.guard(() => this.cache!.set(this.keyOf(sessionId), stored, this.ttlMs), undefined).then(() => undefined);
+    if (!this.localIsComplete) return write;
   }
 
-  /** Drops one session's snapshot: call it on logout (the bridge does for logouts it sees). */
+  /**
+   * Drops one session's snapshot from this process's in-process layer only, not from the cache. For the
+   * signal that a session ended elsewhere: the worker that saw the end invalidated the shared entry already.
+   */
+  forgetLocally(sessionId: string): void {
+    this.epoch++;
+    this.local?.delete(sessionId);
+  }
+
+  /** Drops one session's snapshot from both layers: call it on logout (the bridge does for logouts it sees). */
   async invalidate(sessionId: string, reason: EventCacheInvalidation['reason'] = 'manual'): Promise<void> {
-    if (this.memory) this.memory.delete(sessionId);
-    else if (this.cache) await this.guard(() => this.cache!.del(this.key(sessionId)), undefined);
+    this.forgetLocally(sessionId);
+    if (this.cache) await this.guard(() => this.cache!.del(this.keyOf(sessionId)), undefined);
     this.invalidations.next({ sessionId, reason });
   }
 
-  /** Drops every snapshot under this cache's prefix. */
+  /**
+   * Drops every snapshot under `keyPrefix`: this process's in-process layer, and the keys under the prefix in
+   * each store of the cache that can list its keys (in memory, Redis). Never clears the whole cache, which
+   * the app may share. A store that cannot list keys keeps its snapshots until they expire (a warning says so).
+   */
   async invalidateAll(): Promise<void> {
-    if (this.memory) this.memory.clear();
-    else if (this.keyv) await this.guard(() => this.keyv!.clear(), undefined);
+    this.epoch++;
+    this.local?.clear();
+    if (this.cache) {
+      const listedAll = await this.guard(() => deleteByPrefix(this.cache!, this.settings.keyPrefix), true, Math.max(this.settings.operationTimeoutMs, 10_000));
+      if (!listedAll) {
+        this.logger.warn(`invalidateAll(): a store of the event cache cannot list its keys; its snapshots under "${this.settings.keyPrefix}" expire after ${this.settings.ttlSeconds} s`);
+      }
+    }
     this.invalidations.next({ reason: 'all' });
   }
 
@@ -137,26 +247,32 @@ export class EventCacheService implements OnModuleDestroy {
     }
   }
 
-  async onModuleDestroy(): Promise<void> {
-    await this.keyv?.disconnect().catch(() => undefined);
-  }
-
-  /** Keys are session ids; the Keyv namespace adds the prefix (`rx:event:<session id>`). */
-  private key(sessionId: string): string {
-    return sessionId;
+  /** Adopts `cache`, and hears of its failed operations on this cache's keys (cache-manager reports them as events, then answers a miss). */
+  private use(cache: Cache): void {
+    this.cache = cache;
+    if (typeof cache.on !== 'function') return;
+    const prefix = this.settings.keyPrefix;
+    for (const event of WATCHED_EVENTS) {
+      const listener: CacheEventListener = (data) => {
+        if (data?.error !== undefined && typeof data.key === 'string' && data.key.startsWith(prefix)) this.reportFailure(data.error as Error);
+      };
+      this.listeners.set(event, listener);
+      cache.on(event, listener as never);
+    }
   }
 
   /** Runs a cache operation with a deadline; a failure or timeout yields `fallback`. */
-  private async guard<T>(operation: () => Promise<T>, fallback: T): Promise<T> {
+  private async guard<T>(operation: () => Promise<T>, fallback: T, timeoutMs = this.settings.operationTimeoutMs): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    const failuresBefore = this.failures;
     try {
       const result = await Promise.race([
         operation(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${this.options.eventCache.operationTimeoutMs} ms`)), this.options.eventCache.operationTimeoutMs);
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
-      if (this.failing) {
+      if (this.failing && this.failures === failuresBefore) {
         this.failing = false;
         this.logger.log('The event cache answers again.');
       }
@@ -170,13 +286,16 @@ export class EventCacheService implements OnModuleDestroy {
   }
 
   private reportFailure(error: Error): void {
+    this.failures++;
     if (this.failing) return;
     this.failing = true;
     this.logger.warn(`The event cache is unavailable; events go through the middleware until it is back: ${error?.message ?? error}`);
   }
 }
 
-/** Keyv over Redis (`@keyv/redis`), failing fast instead of queueing commands while Redis is down. */
-function createRedisKeyv(url: string, namespace: string): Keyv {
-  return createKeyv({ url, disableOfflineQueue: true }, { namespace, throwOnConnectError: false, throwOnErrors: true });
+/** Whether a value read from the cache is a snapshot (the cache may be shared: trust nothing else under the key). */
+function isSnapshot(value: unknown): value is AuthSnapshot {
+  if (typeof value !== 'object' || value === null) return false;
+  const { userId, isAuthenticated } = value as Record<string, unknown>;
+  return typeof isAuthenticated === 'boolean' && (userId === null || typeof userId === 'string' || typeof userId === 'number');
 }

@@ -1,0 +1,37 @@
+import { createCache, type Cache } from 'cache-manager';
+import { Keyv } from 'keyv';
+import type { ResolvedEventCacheOptions } from './event-cache.options.js';
+import { BoundedMap } from './bounded-map.js';
+import { createRedisKeyv } from './redis-keyv.factory.js';
+
+/** The module's own event cache, and what it must close on shutdown. */
+export interface OwnEventCache {
+  cache: Cache;
+  /** The Keyv store behind `cache`. */
+  keyv: Keyv;
+  /** Whether the module created `keyv` (and so disconnects it); a Keyv given as `eventCache.store` stays the app's. */
+  owned: boolean;
+}
+
+/**
+ * Builds the event cache when the app gives none (`eventCache.cache` unset): a cache-manager `Cache` over one
+ * Keyv store, the way `CacheModule.register({ stores: [keyv] })` of `@nestjs/cache-manager` builds
+ * `CACHE_MANAGER`. The store is `eventCache.store` when given, Redis (`@keyv/redis`) with a `redisUrl`, else
+ * this process's memory (bounded by `localMaxEntries`). Keys are used as given: no Keyv namespace.
+ */
+export function createOwnEventCache(options: ResolvedEventCacheOptions): OwnEventCache {
+  let keyv: Keyv;
+  let owned = true;
+  if (options.store) {
+    keyv = options.store;
+    owned = false;
+  } else if (options.redisUrl) {
+    keyv = createRedisKeyv(options.redisUrl);
+  } else {
+    // Values kept as they are (no serialisation), as cache-manager's own in-memory default does.
+    keyv = new Keyv({ store: new BoundedMap(options.localMaxEntries), namespace: undefined, useKeyPrefix: false });
+    keyv.serialize = undefined;
+    keyv.deserialize = undefined;
+  }
+  return { cache: createCache({ stores: [keyv] }), keyv, owned };
+}
