@@ -186,4 +186,22 @@ describeWithRedis('event cache keys and local layers with a real Redis', () => {
     expect(await whoami(onB, '/b3')).toBe('anonymous');
     expect(b.calls.session).toBeGreaterThan(bCalls);
   });
+
+  it('with redisUrl, a logout on worker A drops the copy in B\'s local layer at once, with no call', async () => {
+    // redisUrl links the workers: the end of a session on A is relayed, and B forgets its local copy.
+    const options = { sessionRedisUrl: redis.url, bridge: { redisUrl: redis.url, eventCache: { localTtlMs: 60_000 } } };
+    const a = await start(options);
+    const b = await start(options);
+    const cookie = await loginOverHttp(a.url, 'carol', 'secret-carol');
+    const onA = await connect(a, cookie);
+    const onB = await connect(b, cookie);
+    expect(await whoami(onA, '/a')).toBe('carol');
+    await eventually(() => withClient((client) => client.get(`rx:event:${sessionIdOf(cookie)}`)), 'the snapshot in Redis');
+    const bCalls = b.calls.session;
+    expect(await whoami(onB, '/b1')).toBe('carol');
+    expect(b.calls.session).toBe(bCalls); // served from the snapshot (B's local layer keeps it for a minute)
+    const response = await fetch(`${a.url}/logout`, { method: 'POST', headers: { cookie } });
+    expect(response.status).toBe(200);
+    await eventually(async () => ((await whoami(onB, '/b2')) === 'anonymous' ? true : undefined), 'B to see the logout');
+  });
 });

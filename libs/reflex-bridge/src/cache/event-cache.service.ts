@@ -4,6 +4,7 @@ import type { Cache } from 'cache-manager';
 import type { Keyv } from 'keyv';
 import { Subject, type Observable } from 'rxjs';
 import type { RequestHandler } from 'express';
+import { SessionEndings } from '../common/session-endings.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { InvalidOptionError } from '../invalid-option.error.js';
@@ -72,7 +73,11 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
     @Optional() private readonly moduleRef?: ModuleRef,
+    @Optional() endings?: SessionEndings,
   ) {
+    // A session that ended loses its snapshot: here and in the shared cache when this worker saw the end; only
+    // from this worker's local layer when another worker did (it cleared the shared cache itself).
+    endings?.subscribe('caches', (end) => (end.remote ? this.forgetLocally(end.sessionId) : this.invalidate(end.sessionId, end.reason)));
     this.settings = options.eventCache;
     this.ttlMs = this.settings.ttlSeconds * 1000;
     this.fillOnWrite = !this.settings.shared;

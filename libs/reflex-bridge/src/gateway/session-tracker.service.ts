@@ -5,7 +5,6 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { EventClient } from '../common/event-client.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import { StateRegistry } from '../state/state-registry.service.js';
-import { EventCacheService } from '../cache/event-cache.service.js';
 import { AppState } from '../bridge/app-state.js';
 import { syncAppState } from '../bridge/app-state-sync.js';
 import { BridgeRunner } from '../bridge/bridge-runner.service.js';
@@ -55,12 +54,10 @@ export class SessionTracker implements OnApplicationBootstrap {
     private readonly bridge: BridgeRunner,
     private readonly pipeline: EventPipeline,
     private readonly registry: StateRegistry,
-    private readonly cache: EventCacheService,
     private readonly endings: SessionEndings,
     connections: ConnectionLifecycle,
   ) {
     connections.onClosed((client) => this.untrack(client.sid));
-    endings.subscribe('caches', (end) => this.forgetSnapshot(end));
     endings.subscribe('connections', (end) => this.endConnections(end));
     bridge.onSessionSeen = (client, sessionId, store) => {
       this.observeStore(store);
@@ -105,11 +102,6 @@ export class SessionTracker implements OnApplicationBootstrap {
   untrack(sid: string): void {
     this.sockets.delete(sid);
     this.sessionOf.delete(sid);
-  }
-
-  /** The session's fast-auth snapshot goes; a remote end was already cleared from the shared cache by its worker. */
-  private async forgetSnapshot(end: SessionEnd): Promise<void> {
-    if (!end.remote) await this.cache.invalidate(end.sessionId, end.reason);
   }
 
   /**
