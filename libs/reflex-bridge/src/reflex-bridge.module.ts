@@ -21,6 +21,7 @@ import { CookieHandoffService } from './bridge/cookie-handoff.service.js';
 import { CookieHandoffRoute } from './bridge/cookie-handoff.route.js';
 import { SessionTracker } from './gateway/session-tracker.service.js';
 import { SessionEndings } from './common/session-endings.js';
+import { SessionStoreObserver } from './common/session-store-observer.js';
 import { ConnectionLifecycle } from './common/connection-lifecycle.js';
 import { EventCacheService } from './cache/event-cache.service.js';
 import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
@@ -101,6 +102,7 @@ import { SessionStoreWatcher } from './security/session-store.watcher.js';
     BridgeRunner,
     SessionTracker,
     SessionEndings,
+    SessionStoreObserver,
     ConnectionLifecycle,
     TokenOwnership,
     SessionStoreWatcher,

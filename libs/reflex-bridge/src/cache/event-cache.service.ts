@@ -5,6 +5,7 @@ import type { Keyv } from 'keyv';
 import { Subject, type Observable } from 'rxjs';
 import type { RequestHandler } from 'express';
 import { SessionEndings } from '../common/session-endings.js';
+import { SessionStoreObserver } from '../common/session-store-observer.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { InvalidOptionError } from '../invalid-option.error.js';
@@ -13,11 +14,9 @@ import { LocalSnapshotLayer } from './local-snapshot-layer.js';
 import { createOwnEventCache } from './own-event-cache.factory.js';
 import { deleteByPrefix } from './delete-by-prefix.js';
 
-/** A request shape with what logout detection needs (Express + express-session + passport). */
+/** A request as express-session leaves it: its session store. */
 interface LogoutAwareRequest {
-  sessionID?: string;
-  session?: { destroy?: (callback?: (error?: unknown) => void) => unknown } | null;
-  logout?: (...args: unknown[]) => unknown;
+  sessionStore?: unknown;
 }
 
 /** What cache-manager reports of a failed operation (its `get`/`set`/`del` events). */
@@ -74,6 +73,7 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
     @Optional() private readonly moduleRef?: ModuleRef,
     @Optional() endings?: SessionEndings,
+    @Optional() private readonly storeObserver?: SessionStoreObserver,
   ) {
     // A session that ended loses its snapshot: here and in the shared cache when this worker saw the end; only
     // from this worker's local layer when another worker did (it cleared the shared cache itself).
@@ -219,9 +219,11 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Express middleware for the app's HTTP side: wraps `req.logout()` and `req.session.destroy()` so a logout
-   * over HTTP invalidates the session's snapshot too. One line: `app.use(app.get(EventCacheService).logoutHook())`
-   * after the session and passport middleware.
+   * Express middleware for the app's HTTP side: makes sure the session store your session middleware uses is
+   * observed, so a logout over HTTP (`req.logout()`, `req.session.destroy()`, regeneration) drops the session's
+   * snapshot, on every worker with `redisUrl`. Needed only before the first event ran your `bridge.authMiddleware`
+   * (the module observes that store at startup and on every bridged event). One line:
+   * `app.use(app.get(EventCacheService).logoutHook())` after the session and passport middleware.
    */
   logoutHook(): RequestHandler {
     return (req, _res, next) => {
@@ -230,27 +232,11 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     };
   }
 
-  /** Wraps a request's logout and session destroy so they invalidate its snapshot first. */
+  /** Observes the request's session store (see {@link EventCacheService.logoutHook}). */
   watchLogout(req: LogoutAwareRequest): void {
-    const sessionId = req.sessionID;
-    if (!sessionId) return;
-    const invalidate = () => this.invalidate(sessionId, 'logout');
-    const logout = req.logout;
-    if (typeof logout === 'function') {
-      req.logout = (...args: unknown[]) => {
-        void invalidate();
-        return logout.apply(req, args);
-      };
-    }
-    const session = req.session;
-    const destroy = session?.destroy;
-    if (session && typeof destroy === 'function') {
-      session.destroy = (callback?: (error?: unknown) => void) => {
-        void invalidate();
-        return destroy.call(session, callback);
-      };
-    }
+    this.storeObserver?.observe(req.sessionStore);
   }
+
 
   /** Adopts `cache`, and hears of its failed operations on this cache's keys (cache-manager reports them as events, then answers a miss). */
   private use(cache: Cache): void {

@@ -11,6 +11,7 @@ import { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import type { ConnectingSession } from '../security/token-ownership.service.js';
 import { SessionEndings, type SessionEnd } from '../common/session-endings.js';
 import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
+import { SessionStoreObserver } from '../common/session-store-observer.js';
 
 /** The server-side message telling every worker that a session ended. */
 const SESSION_ENDED = 'rx:session-ended';
@@ -18,11 +19,6 @@ const SESSION_ENDED = 'rx:session-ended';
 /** How long, and for how many sessions, a session's end is remembered so that hearing it twice acts once. */
 const RECENTLY_ENDED_MS = 10_000;
 const RECENTLY_ENDED_MAX = 1000;
-
-/** A session store as express-session uses it (only `destroy` matters here). */
-interface DestroyableStore {
-  destroy(sid: string, callback?: (error?: unknown) => void): void;
-}
 
 /** A connected socket, as the tracker needs it. */
 export interface TrackedSocket {
@@ -43,7 +39,6 @@ export class SessionTracker implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
   private readonly sockets = new Map<string, TrackedSocket>();
   private readonly sessionOf = new Map<string, string>();
-  private readonly observedStores = new WeakSet<object>();
   /** Sessions ended lately (id → when), oldest first. */
   private readonly recentlyEnded = new Map<string, number>();
   private namespace?: Namespace;
@@ -56,11 +51,12 @@ export class SessionTracker implements OnApplicationBootstrap {
     private readonly registry: StateRegistry,
     private readonly endings: SessionEndings,
     connections: ConnectionLifecycle,
+    private readonly storeObserver: SessionStoreObserver,
   ) {
     connections.onClosed((client) => this.untrack(client.sid));
     endings.subscribe('connections', (end) => this.endConnections(end));
     bridge.onSessionSeen = (client, sessionId, store) => {
-      this.observeStore(store);
+      this.storeObserver.observe(store);
       this.place(client.sid, sessionId);
     };
   }
@@ -148,16 +144,4 @@ export class SessionTracker implements OnApplicationBootstrap {
     else this.sessionOf.delete(sid);
   }
 
-  private observeStore(store: unknown): void {
-    if (!store || typeof (store as DestroyableStore).destroy !== 'function' || this.observedStores.has(store as object)) return;
-    this.observedStores.add(store as object);
-    const target = store as DestroyableStore;
-    const destroy = target.destroy.bind(target);
-    target.destroy = (sid: string, callback?: (error?: unknown) => void) => {
-      destroy(sid, (error?: unknown) => {
-        callback?.(error);
-        if (!error) void this.endings.report({ sessionId: sid, reason: 'logout', remote: false });
-      });
-    };
-  }
 }

@@ -1,0 +1,35 @@
+import { Injectable } from '@nestjs/common';
+import { SessionEndings } from './session-endings.js';
+
+/** A session store as express-session uses it (only `destroy` matters here). */
+interface DestroyableStore {
+  destroy(sid: string, callback?: (error?: unknown) => void): void;
+}
+
+/**
+ * Notices the end of every session of a session store: wraps the store's `destroy`, which express-session calls for
+ * `req.session.destroy()` and `req.session.regenerate()` (passport's `req.logout()` and login regenerate), over HTTP
+ * or inside an event, and reports each successful one to {@link SessionEndings}. One store, wrapped once, however
+ * many requests point to it.
+ */
+@Injectable()
+export class SessionStoreObserver {
+  private readonly observed = new WeakSet<object>();
+
+  constructor(private readonly endings: SessionEndings) {}
+
+  /** Starts observing `store` (a request's `sessionStore`); anything else, or a store already observed, is ignored. */
+  observe(store: unknown): void {
+    if (!store || typeof (store as Partial<DestroyableStore>).destroy !== 'function' || this.observed.has(store as object)) return;
+    this.observed.add(store as object);
+    const target = store as DestroyableStore;
+    const destroy = target.destroy.bind(target);
+    target.destroy = (sid: string, callback?: (error?: unknown) => void) => {
+      destroy(sid, (error?: unknown) => {
+        // Reported before the caller continues, so the caches start forgetting before a logout's response goes out.
+        if (!error) void this.endings.report({ sessionId: sid, reason: 'logout', remote: false });
+        callback?.(error);
+      });
+    };
+  }
+}
