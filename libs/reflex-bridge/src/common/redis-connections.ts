@@ -1,4 +1,5 @@
 import { Injectable, Logger, type LoggerService } from '@nestjs/common';
+import type * as Redis from 'redis';
 import type { createClient } from 'redis';
 import { positiveOption, redactUrl } from './connection-options.js';
 import { failFastRedisOptions } from './fail-fast-redis.options.js';
@@ -128,7 +129,7 @@ export class RedisConnections {
     if (options.namePrefix !== undefined && (typeof options.namePrefix !== 'string' || !/^[\w:.-]*$/.test(options.namePrefix))) {
       throw new TypeError('RedisConnections: "namePrefix" may hold only letters, digits and ":._-"');
     }
-    let redis: typeof import('redis');
+    let redis: typeof Redis;
     try {
       redis = await import('redis');
     } catch (error) {
