@@ -193,10 +193,12 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     this.publisher = this.subscriber = undefined;
     if (this.shared) {
       // Shared connections stay open for their owner: take back only our subscription (our listener alone, so
-      // another user of the same channel keeps its own) and our event listeners.
+      // another user of the same channel keeps its own) and our event listeners. Not awaited: while Redis is down
+      // the UNSUBSCRIBE waits for the reconnection, and a shutdown must not wait for Redis (nothing is delivered to
+      // a closed transport anyway).
       for (const { client, event, listener } of this.listeners.splice(0)) client.off(event, listener);
       this.down.clear();
-      await subscriber?.unsubscribe(this.channel, this.onMessage).catch(() => undefined);
+      subscriber?.unsubscribe(this.channel, this.onMessage).catch(() => undefined);
       return;
     }
     await Promise.allSettled(clients.map((client) => this.shutdown(client)));
