@@ -5,11 +5,29 @@ import { waitUntil } from '../libs/reflex-bridge/src/live/live-transport.contrac
 import { LiveTransportError } from '../libs/reflex-bridge/src/live/live-transport.error.js';
 import { ModelChange } from '../libs/reflex-bridge/src/live/model-change.js';
 import { RedisTransport } from '../libs/reflex-bridge/src/live/transports/redis.transport.js';
+import { RedisConnections } from '../libs/reflex-bridge/src/common/redis-connections.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
-/** Two workers (broadcaster + transport each) on one channel, recording what their subscribers receive. */
-async function twoWorkers(url: string, channel: string) {
-  const transports = [0, 1].map(() => new RedisTransport({ url, channel, maxReconnectDelayMs: 200 }));
+/** Connections created by a test, closed after its transports. */
+const connectionsToClose: RedisConnections[] = [];
+
+/** A worker's shared connections, as the module creates them with `redisUrl`. */
+async function sharedConnections(url: string): Promise<RedisConnections> {
+  const connections = await RedisConnections.create({ url, maxReconnectDelayMs: 200 });
+  connectionsToClose.push(connections);
+  return connections;
+}
+
+/**
+ * Two workers (broadcaster + transport each) on one channel, recording what their subscribers receive. `shared`:
+ * each worker's transport runs on that worker's shared {@link RedisConnections} instead of connections of its own.
+ */
+async function twoWorkers(url: string, channel: string, shared = false) {
+  const transports = await Promise.all(
+    [0, 1].map(async () =>
+      shared ? new RedisTransport({ connections: await sharedConnections(url), channel }) : new RedisTransport({ url, channel, maxReconnectDelayMs: 200 }),
+    ),
+  );
   // A short echo timeout: while Redis is away the sender's own echo cannot come back, and probes should not wait.
   const brokers = transports.map((transport) => new LiveBroadcaster(transport, { echoTimeoutMs: 300 }));
   await Promise.all(brokers.map((broker) => broker.start()));
@@ -45,6 +63,7 @@ describeWithRedis('RedisTransport against a real redis-server', () => {
 
   afterEach(async () => {
     await Promise.allSettled(cleanup.splice(0).map((close) => close()));
+    await Promise.allSettled(connectionsToClose.splice(0).map((connections) => connections.close()));
   });
 
   afterAll(async () => {
@@ -52,9 +71,13 @@ describeWithRedis('RedisTransport against a real redis-server', () => {
   });
 
   describeLiveTransportContract('RedisTransport', (channel) => new RedisTransport({ url: server.url, channel }));
+  describeLiveTransportContract('RedisTransport on shared RedisConnections', async (channel) => new RedisTransport({ connections: await sharedConnections(server.url), channel }));
 
-  it('refuses publishing while Redis is down, then resumes delivery after it restarts, with the same transports', async () => {
-    const { transports, brokers, seen, probes } = await twoWorkers(server.url, 'restart_redis');
+  it.each([
+    ['its own connections', false],
+    ['shared connections (re-subscribed by node-redis when the shared subscriber reconnects)', true],
+  ])('refuses publishing while Redis is down, then resumes delivery after it restarts, with the same transports: %s', async (_, shared) => {
+    const { transports, brokers, seen, probes } = await twoWorkers(server.url, shared ? 'restart_redis_shared' : 'restart_redis', shared);
     cleanup.push(...brokers.map((broker) => () => broker.close()));
 
     expect(await brokers[0].publish(new ModelChange('shop.product', 'updated', 'before'))).toBe(1);
@@ -98,14 +121,39 @@ describeWithRedis('RedisTransport against a real redis-server', () => {
     }
   }, 60_000);
 
-  it('resumes after a quick restart (stop + start at once) too', async () => {
-    const { brokers, seen, probes } = await twoWorkers(server.url, 'quick_restart_redis');
+  it.each([
+    ['its own connections', false],
+    ['shared connections', true],
+  ])('resumes after a quick restart (stop + start at once) too: %s', async (_, shared) => {
+    const { brokers, seen, probes } = await twoWorkers(server.url, shared ? 'quick_restart_redis_shared' : 'quick_restart_redis', shared);
     cleanup.push(...brokers.map((broker) => () => broker.close()));
     await server.restart();
     await untilDeliveryResumes(brokers, probes);
     expect(await brokers[1].publish(new ModelChange('shop.product', 'deleted', 7))).toBe(1);
     await waitUntil(() => seen[0].length === 1, 'the change on worker 0');
   }, 60_000);
+
+  it('on one shared subscriber, closing one transport leaves the others on the same channel receiving, and the connections open', async () => {
+    const connections = await sharedConnections(server.url);
+    const [a, b] = [0, 1].map(() => new RedisTransport({ connections, channel: 'shared_subscriber' }));
+    const other = new RedisTransport({ url: server.url, channel: 'shared_subscriber' });
+    cleanup.push(() => a.close(), () => b.close(), () => other.close());
+    const seen: ModelChange[][] = [[], []];
+    await a.start((change) => seen[0].push(change));
+    await b.start((change) => seen[1].push(change));
+    await other.start(() => undefined);
+    await other.publish(new ModelChange('shop.product', 'updated', 1));
+    await waitUntil(() => seen[0].length === 1 && seen[1].length === 1, 'the first change on both transports');
+
+    await a.close();
+    await other.publish(new ModelChange('shop.product', 'updated', 2));
+    await waitUntil(() => seen[1].length === 2, 'the second change on the transport still open');
+    expect(seen[0]).toHaveLength(1);
+    // The closed transport did not close what it shares: b still publishes on them.
+    expect(connections.commands.isReady && connections.subscriber.isReady).toBe(true);
+    await b.publish(new ModelChange('shop.product', 'updated', 3));
+    await waitUntil(() => seen[1].some((change) => change.pk === 3), 'b\'s own change');
+  });
 
   it('rejects start() with a clear error when Redis cannot be reached', async () => {
     const transport = new RedisTransport({ url: 'redis://:secret@127.0.0.1:1', startupAttempts: 2 });

@@ -5,6 +5,7 @@ import { describeStateStoreContract } from '@reflex-bridge/nest/testing';
 import { RedisStateStore, type RedisStateStoreOptions } from '../libs/reflex-bridge/src/state/store/redis-state.store.js';
 import { StateStoreError } from '../libs/reflex-bridge/src/state/store/state-store.error.js';
 import { LockLostError, type StateLease } from '../libs/reflex-bridge/src/state/store/state-store.js';
+import { RedisConnections } from '../libs/reflex-bridge/src/common/redis-connections.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -53,6 +54,14 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     stores.push(store);
     return store;
   };
+  /** Connections created by a test, closed after its stores. */
+  const connectionsToClose: RedisConnections[] = [];
+  /** A worker's shared connections, as the module creates them with `redisUrl`. */
+  const sharedConnections = async () => {
+    const connections = await RedisConnections.create({ url: server.url, maxReconnectDelayMs: 200 });
+    connectionsToClose.push(connections);
+    return connections;
+  };
 
   beforeAll(async () => {
     server = await RedisTestServer.launch();
@@ -63,6 +72,7 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
 
   afterEach(async () => {
     await Promise.allSettled(stores.splice(0).map((store) => store.close()));
+    await Promise.allSettled(connectionsToClose.splice(0).map((connections) => connections.close()));
     // A test that stopped Redis must not leave it down for the next one.
     if (!server.running) await server.start();
   });
@@ -73,6 +83,34 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
   });
 
   describeStateStoreContract('RedisStateStore', ({ ttlSeconds }) => new RedisStateStore({ url: server.url, ttlSeconds }));
+  describeStateStoreContract('RedisStateStore on shared RedisConnections', async ({ ttlSeconds }) => new RedisStateStore({ connections: await sharedConnections(), ttlSeconds }));
+
+  it('two stores on one shared RedisConnections: exclusive, woken by the shared subscriber, and closing one leaves the other working', async () => {
+    const connections = await sharedConnections();
+    // Polling every minute: only a release notification on the shared subscriber can hand the lock over in time.
+    const [a, b] = [0, 1].map(() => worker({ url: undefined, connections, pollIntervalMs: 60_000, lockTimeoutMs: 60_000 }));
+    const t = newToken();
+    const held = await a.acquire(t);
+    const waiting = b.acquire(t);
+    expect(await within(waiting, 300)).toBe('still waiting');
+    await held.save({ s: { by: 'a' } });
+    await held.release();
+    const next = await waiting;
+    expect(next.state).toEqual({ s: { by: 'a' } });
+
+    // b waits on a's lock too, then a is closed: a releases what it holds, and b (same connections) gets it.
+    const t2 = newToken();
+    const heldByA = await a.acquire(t2);
+    const waitingB = b.acquire(t2);
+    expect(await within(waitingB, 300)).toBe('still waiting');
+    await a.close();
+    expect(heldByA).toBeDefined();
+    await (await waitingB).release();
+    await next.release();
+    // a's close() left the shared connections open for b.
+    expect(connections.commands.isReady).toBe(true);
+    expect(await b.read(t)).toEqual({ s: { by: 'a' } });
+  }, 30_000);
 
   it('stores each state as JSON with the idle TTL, and the lock with its own expiry while held', async () => {
     const store = worker({ ttlSeconds: 120, lockTimeoutMs: 5000 });
@@ -319,9 +357,14 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await lease.release();
   });
 
-  it('fails cleanly while Redis is down and works again after it restarts, with the same store', async () => {
+  it.each([
+    ['its own connections', false],
+    ['shared RedisConnections', true],
+  ])('fails cleanly while Redis is down and works again after it restarts, with the same store: %s', async (_, shared) => {
     const logger = recordingLogger();
-    const store = worker({ lockTimeoutMs: 2000, maxReconnectDelayMs: 200, logger });
+    const store = shared
+      ? worker({ url: undefined, connections: await sharedConnections(), lockTimeoutMs: 2000, logger })
+      : worker({ lockTimeoutMs: 2000, maxReconnectDelayMs: 200, logger });
     const kept = newToken();
     const saved = await store.acquire(kept);
     await saved.save({ s: { n: 7 } });

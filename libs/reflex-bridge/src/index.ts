@@ -38,6 +38,7 @@ export { SessionNotLoadedError } from './bridge/fast-auth.js';
 export type { MetricsOptions, BridgePhase } from './metrics/metrics.options.js';
 export type { MirrorOptions } from './bridge/bridge.options.js';
 export { RedisStateStore, type RedisStateStoreOptions } from './state/store/redis-state.store.js';
+export { RedisConnections, type RedisConnectionsOptions, type RedisAdapterClients } from './common/redis-connections.js';
 export { StateStoreError, type StateStoreErrorCode } from './state/store/state-store.error.js';
 
 export { ModelChange, type ModelChangeAction, type ModelChangeJSON, type ChangeOrigin } from './live/model-change.js';

@@ -1,4 +1,4 @@
-import { type DynamicModule, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { type DynamicModule, Inject, Module, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import {
   REFLEX_BRIDGE_ASYNC_OPTIONS_TYPE,
@@ -38,6 +38,7 @@ import { RedisThrottlerStorage } from './security/redis-throttler.storage.js';
 import { EventRateLimiter } from './security/event-rate-limiter.service.js';
 import { TokenOwnership } from './security/token-ownership.service.js';
 import { SessionStoreWatcher } from './security/session-store.watcher.js';
+import { RedisConnections } from './common/redis-connections.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -57,21 +58,28 @@ import { SessionStoreWatcher } from './security/session-store.watcher.js';
       inject: [REFLEX_BRIDGE_MODULE_OPTIONS],
     },
     {
-      provide: StateStore,
-      useFactory: (options: ResolvedReflexBridgeOptions) =>
-        options.stateStore ??
-        (options.redisUrl
-          ? new RedisStateStore({ url: options.redisUrl, ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds })
-          : new InMemoryStateStore({ ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds })),
+      // With redisUrl: the worker's two Redis connections (rx:commands, rx:subscriber), shared by everything below
+      // that talks to Redis; closed by the module after all of them. Without it: null.
+      provide: RedisConnections,
+      useFactory: (options: ResolvedReflexBridgeOptions) => (options.redisUrl ? RedisConnections.create({ url: options.redisUrl }) : null),
       inject: [RESOLVED_OPTIONS],
     },
     {
+      provide: StateStore,
+      useFactory: (options: ResolvedReflexBridgeOptions, connections: RedisConnections | null) =>
+        options.stateStore ??
+        (connections
+          ? new RedisStateStore({ connections, ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds })
+          : new InMemoryStateStore({ ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds })),
+      inject: [RESOLVED_OPTIONS, RedisConnections],
+    },
+    {
       provide: LIVE_OPTIONS,
-      useFactory: (options: ResolvedReflexBridgeOptions): LiveOptions => ({
+      useFactory: (options: ResolvedReflexBridgeOptions, connections: RedisConnections | null): LiveOptions => ({
         ...options.live,
-        transport: options.live.transport ?? (options.redisUrl ? new RedisTransport({ url: options.redisUrl }) : undefined),
+        transport: options.live.transport ?? (connections ? new RedisTransport({ connections }) : undefined),
       }),
-      inject: [RESOLVED_OPTIONS],
+      inject: [RESOLVED_OPTIONS, RedisConnections],
     },
     {
       // One policy for the event socket, the cookie handoff and the app's SameOriginMiddleware.
@@ -83,12 +91,12 @@ import { SessionStoreWatcher } from './security/session-store.watcher.js';
     {
       // Where @Throttle handler limits count; exported so the app's ThrottlerModule can share it for HTTP routes.
       provide: RATE_LIMIT_STORAGE,
-      useFactory: (options: ResolvedReflexBridgeOptions) =>
+      useFactory: (options: ResolvedReflexBridgeOptions, connections: RedisConnections | null) =>
         options.rateLimit.storage ??
-        (options.redisUrl
-          ? new RedisThrottlerStorage({ url: options.redisUrl, keyPrefix: options.rateLimit.keyPrefix })
+        (connections
+          ? new RedisThrottlerStorage({ connections, keyPrefix: options.rateLimit.keyPrefix })
           : new InMemoryThrottlerStorage()),
-      inject: [RESOLVED_OPTIONS],
+      inject: [RESOLVED_OPTIONS, RedisConnections],
     },
     EventRateLimiter,
     LiveBroadcaster,
@@ -110,10 +118,13 @@ import { SessionStoreWatcher } from './security/session-store.watcher.js';
     clusterLinkProvider,
     ReflexStateService,
   ],
-  exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, OriginPolicy, SameOriginMiddleware, RESOLVED_OPTIONS, RATE_LIMIT_STORAGE],
+  exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, OriginPolicy, SameOriginMiddleware, RESOLVED_OPTIONS, RATE_LIMIT_STORAGE, RedisConnections],
 })
 export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implements OnApplicationShutdown {
-  constructor(private readonly store: StateStore) {
+  constructor(
+    private readonly store: StateStore,
+    @Optional() @Inject(RedisConnections) private readonly connections?: RedisConnections | null,
+  ) {
     super();
   }
 
@@ -127,9 +138,14 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
     return withEventGateway(super.forRootAsync(options));
   }
 
-  /** The module owns the state store (given or default): close its timers and connections with the app. */
+  /**
+   * The module owns the state store (given or default) and the shared Redis connections: close them with the app.
+   * Nest calls this after every provider's own shutdown hook, so the connections close last, once nothing uses
+   * them any more (the store still releases its locks over them first).
+   */
   async onApplicationShutdown(): Promise<void> {
     await this.store.close();
+    await this.connections?.close();
   }
 }
 

@@ -49,8 +49,9 @@ export function createAuthMiddleware(config: ShopConfig, users: UserService, sto
  */
 export async function createSessionStore(config: ShopConfig): Promise<session.Store | undefined> {
   if (!config.redisUrl) return undefined;
-  // Fail at once while Redis is down instead of queueing: the request gets an error, not a silent wait.
-  const client = createClient({ url: config.redisUrl, disableOfflineQueue: true });
+  // Fail at once while Redis is down instead of queueing: the request gets an error, not a silent wait. Named, so
+  // that CLIENT LIST tells it from the bridge's own connections (rx:commands, rx:subscriber).
+  const client = createClient({ url: config.redisUrl, disableOfflineQueue: true, name: 'shop:sessions' });
   client.on('error', () => undefined); // node-redis reconnects by itself; errors surface per request
   await client.connect();
   return new RedisStore({ client, prefix: SESSION_KEY_PREFIX });

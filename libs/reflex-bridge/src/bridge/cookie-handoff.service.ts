@@ -1,9 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { createKeyv } from '@keyv/redis';
+import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
+import { createKeyv, type RedisClientType } from '@keyv/redis';
 import { Keyv } from 'keyv';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { RedisConnections } from '../common/redis-connections.js';
 
 interface Handoff {
   setCookies: string[];
@@ -47,21 +48,31 @@ function digest(text: string): Buffer {
  * was sent over that tab's socket only (never in the URL), the same client token, and the session cookies the
  * browser had when the event ran. A page on another site that learnt the URL can therefore not make a
  * victim's browser redeem it (login CSRF). With `redisUrl` the handoffs live in Redis, so the HTTP call may
- * reach any worker.
+ * reach any worker: on the worker's shared {@link RedisConnections} when the module provides them (they are never
+ * closed here), else on a connection of its own to `redisUrl`.
  */
 @Injectable()
 export class CookieHandoffService implements OnModuleDestroy {
   private readonly handoffs: Keyv<Handoff>;
 
-  constructor(@Inject(RESOLVED_OPTIONS) options: Pick<ResolvedReflexBridgeOptions, 'redisUrl'>) {
-    this.handoffs = options.redisUrl
-      ? (createKeyv({ url: options.redisUrl, disableOfflineQueue: true }, { namespace: 'rx:handoff', throwOnConnectError: false }) as Keyv<Handoff>)
-      : new Keyv<Handoff>({ namespace: 'rx:handoff' });
+  constructor(
+    @Inject(RESOLVED_OPTIONS) options: Pick<ResolvedReflexBridgeOptions, 'redisUrl'>,
+    @Optional() @Inject(RedisConnections) private readonly shared?: RedisConnections | null,
+  ) {
+    const keyvOptions = { namespace: 'rx:handoff', throwOnConnectError: false };
+    this.handoffs = shared
+      ? // The same node-redis client: the \`redis\` package's type lists its bundled modules, @keyv/redis's does not.
+        (createKeyv(shared.commands as unknown as RedisClientType, keyvOptions) as Keyv<Handoff>)
+      : options.redisUrl
+        ? (createKeyv({ url: options.redisUrl, disableOfflineQueue: true }, keyvOptions) as Keyv<Handoff>)
+        : new Keyv<Handoff>({ namespace: 'rx:handoff' });
     this.handoffs.on('error', () => undefined); // a failed handoff is reported to the browser as spent
   }
 
   /** Parks `setCookies` for the tab holding `clientToken`; returns the id (for the URL) and the secret (for the socket). */
   async issue(setCookies: string[], expectedCookies: Record<string, string | undefined>, clientToken: string): Promise<IssuedHandoff> {
+    // @keyv/redis reconnects a closed client on use: never touch shared connections once their owner closed them.
+    if (this.shared?.isClosed) throw new Error('CookieHandoffService: the Redis connections are closed');
     const id = randomBytes(24).toString('base64url');
     const secret = randomBytes(32).toString('base64url');
     const expected = Object.fromEntries(Object.entries(expectedCookies).map(([name, value]) => [name, value ?? null]));
@@ -83,6 +94,7 @@ export class CookieHandoffService implements OnModuleDestroy {
    * bits, so guessing it is not an option.
    */
   async redeem(id: string, proof: HandoffProof): Promise<string[] | undefined> {
+    if (this.shared?.isClosed) return undefined;
     const handoff = await this.handoffs.get(id).catch(() => undefined);
     if (!handoff || handoff.expiresAt < Date.now()) return undefined;
     // Compare digests: equal lengths, and no timing signal about the stored secret.
@@ -99,6 +111,8 @@ export class CookieHandoffService implements OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
+    // Keyv's disconnect closes the client it was given: shared connections are closed by their owner only.
+    if (this.shared) return;
     await this.handoffs.disconnect().catch(() => undefined);
   }
 }

@@ -5,6 +5,7 @@ import type { Keyv } from 'keyv';
 import { Subject, type Observable } from 'rxjs';
 import type { RequestHandler } from 'express';
 import { SessionEndings } from '../common/session-endings.js';
+import { RedisConnections } from '../common/redis-connections.js';
 import { SessionStoreObserver } from '../common/session-store-observer.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -74,6 +75,7 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     @Optional() private readonly moduleRef?: ModuleRef,
     @Optional() endings?: SessionEndings,
     @Optional() private readonly storeObserver?: SessionStoreObserver,
+    @Optional() @Inject(RedisConnections) connections?: RedisConnections | null,
   ) {
     // A session that ended loses its snapshot: here and in the shared cache when this worker saw the end; only
     // from this worker's local layer when another worker did (it cleared the shared cache itself).
@@ -86,7 +88,7 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     if (this.settings.localTtlMs > 0) this.local = new LocalSnapshotLayer(this.settings.localMaxEntries);
     // The app's cache is looked up once every provider exists (onModuleInit); the module's own is built now.
     if (this.settings.cache === undefined) {
-      const own = createOwnEventCache(this.settings);
+      const own = createOwnEventCache(this.settings, connections);
       if (own.owned) this.ownedKeyv = own.keyv;
       // Connection errors of the module's own store (cache-manager reports only failed operations).
       own.keyv.on('error', (error: Error) => this.reportFailure(error));

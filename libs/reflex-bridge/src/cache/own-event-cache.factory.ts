@@ -2,7 +2,8 @@ import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import type { ResolvedEventCacheOptions } from './event-cache.options.js';
 import { BoundedMap } from './bounded-map.js';
-import { createRedisKeyv } from './redis-keyv.factory.js';
+import { createRedisKeyv, createSharedRedisKeyv } from './redis-keyv.factory.js';
+import type { RedisConnections } from '../common/redis-connections.js';
 
 /** The module's own event cache, and what it must close on shutdown. */
 export interface OwnEventCache {
@@ -16,14 +17,18 @@ export interface OwnEventCache {
 /**
  * Builds the event cache when the app gives none (`eventCache.cache` unset): a cache-manager `Cache` over one
  * Keyv store, the way `CacheModule.register({ stores: [keyv] })` of `@nestjs/cache-manager` builds
- * `CACHE_MANAGER`. The store is `eventCache.store` when given, Redis (`@keyv/redis`) with a `redisUrl`, else
+ * `CACHE_MANAGER`. The store is `eventCache.store` when given, Redis (`@keyv/redis`, on the worker's shared
+ * connection when `eventCache.redisUrl` is the module's `redisUrl`) with a `redisUrl`, else
  * this process's memory (bounded by `localMaxEntries`). Keys are used as given: no Keyv namespace.
  */
-export function createOwnEventCache(options: ResolvedEventCacheOptions): OwnEventCache {
+export function createOwnEventCache(options: ResolvedEventCacheOptions, shared?: RedisConnections | null): OwnEventCache {
   let keyv: Keyv;
   let owned = true;
   if (options.store) {
     keyv = options.store;
+    owned = false;
+  } else if (options.redisUrl && shared && shared.isFor(options.redisUrl)) {
+    keyv = createSharedRedisKeyv(shared);
     owned = false;
   } else if (options.redisUrl) {
     keyv = createRedisKeyv(options.redisUrl);

@@ -1,5 +1,6 @@
 import type { Keyv } from 'keyv';
-import { createKeyv } from '@keyv/redis';
+import { createKeyv, type RedisClientType } from '@keyv/redis';
+import type { RedisConnections } from '../common/redis-connections.js';
 
 /**
  * The Keyv store of the module's own event cache in Redis (`eventCache.redisUrl`), through `@keyv/redis`.
@@ -8,5 +9,16 @@ import { createKeyv } from '@keyv/redis';
  * (`<keyPrefix><session id>`), not `<namespace>::<key>`.
  */
 export function createRedisKeyv(url: string): Keyv {
-  return createKeyv({ url, disableOfflineQueue: true }, { throwOnConnectError: false, throwOnErrors: true });
+  return createKeyv({ url, disableOfflineQueue: true }, KEYV_OPTIONS);
 }
+
+/**
+ * The same store on the worker's shared command connection (`redisUrl`): one connection fewer. The connection
+ * belongs to {@link RedisConnections}: never disconnect this Keyv (it would close the shared client).
+ */
+export function createSharedRedisKeyv(connections: RedisConnections): Keyv {
+  // The cast: the `redis` package's client type lists its bundled modules; it is the same client at runtime.
+  return createKeyv(connections.commands as unknown as RedisClientType, KEYV_OPTIONS);
+}
+
+const KEYV_OPTIONS = { throwOnConnectError: false, throwOnErrors: true };

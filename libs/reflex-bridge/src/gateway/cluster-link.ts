@@ -1,20 +1,8 @@
-import type { Logger, OnApplicationShutdown } from '@nestjs/common';
+import type { Logger } from '@nestjs/common';
 import type { Namespace } from 'socket.io';
 import type { createAdapter as createRedisAdapter } from '@socket.io/redis-adapter';
+import type { RedisConnections } from '../common/redis-connections.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
-
-type RedisClient = {
-  connect(): Promise<unknown>;
-  duplicate(options?: { disableOfflineQueue?: boolean }): RedisClient;
-  quit(): Promise<unknown>;
-  destroy(): void;
-  readonly isReady: boolean;
-  readonly isOpen: boolean;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  get(key: string): Promise<string | null>;
-  set(key: string, value: string, options?: { EX?: number }): Promise<unknown>;
-  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
-};
 
 /**
  * Takes the token's socket record for ARGV[2] only if it still holds ARGV[1] (empty: absent): two sockets that
@@ -35,30 +23,25 @@ const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return red
  * (and loses its state) when it reconnects elsewhere. Here a record only counts while its socket is alive
  * somewhere in the cluster (asked through the adapter), so only a genuinely duplicated tab gets `new_token`.
  */
-export class ClusterLink implements OnApplicationShutdown {
+export class ClusterLink {
   private namespace?: Namespace;
 
   private constructor(
-    private readonly clients: RedisClient[],
-    private readonly createAdapter: () => ReturnType<typeof createRedisAdapter>,
-    private readonly data: RedisClient,
+    private readonly connections: RedisConnections,
+    private readonly createAdapter: typeof createRedisAdapter,
     private readonly recordTtlSeconds: number,
     private readonly logger: Logger,
   ) {}
 
-  /** Connects to Redis (before the gateway's server exists: Nest creates gateways before `onModuleInit`). */
-  static async connect(url: string, recordTtlSeconds: number, logger: Logger): Promise<ClusterLink> {
-    // Optional peers: loaded only when the app runs several workers.
-    const [{ createClient }, { createAdapter }] = await Promise.all([import('redis'), import('@socket.io/redis-adapter')]);
-    const pub = createClient({ url }) as unknown as RedisClient;
-    const sub = pub.duplicate();
-    // Token records are read while a socket is admitted: fail at once while Redis is down (claimToken then fails
-    // closed: a new token) instead of queueing until it is back, which would leave the new socket's events unanswered.
-    const data = pub.duplicate({ disableOfflineQueue: true });
-    const clients = [pub, sub, data];
-    for (const client of clients) client.on('error', (error) => logger.warn(`Cluster Redis connection: ${(error as Error).message}`));
-    await Promise.all(clients.map((client) => client.connect()));
-    return new ClusterLink(clients, () => createAdapter(pub, sub, { key: 'rx:io', requestsTimeout: 2000 }), data, recordTtlSeconds, logger);
+  /**
+   * A link over the worker's shared Redis connections (which it never closes: {@link RedisConnections} does). Made
+   * while the module's providers are built: Nest creates gateways before any `onModuleInit`, and the gateway
+   * installs the adapter synchronously once its namespace exists.
+   */
+  static async create(connections: RedisConnections, recordTtlSeconds: number, logger: Logger): Promise<ClusterLink> {
+    // An optional peer: loaded only when the app runs several workers.
+    const { createAdapter } = await import('@socket.io/redis-adapter');
+    return new ClusterLink(connections, createAdapter, recordTtlSeconds, logger);
   }
 
   /**
@@ -72,7 +55,8 @@ export class ClusterLink implements OnApplicationShutdown {
       this.logger.log('The app installed a cluster adapter for Socket.IO: /_event uses it.');
       return;
     }
-    namespace.server.adapter(this.createAdapter());
+    const { pub, sub } = this.connections.adapterClients();
+    namespace.server.adapter(this.createAdapter(pub, sub, { key: 'rx:io', requestsTimeout: 2000 }));
   }
 
   /**
@@ -86,10 +70,10 @@ export class ClusterLink implements OnApplicationShutdown {
   async claimToken(token: string, sid: string): Promise<boolean> {
     const key = this.recordKey(token);
     try {
-      const holder = await this.data.get(key);
+      const holder = await this.connections.commands.get(key);
       if (holder && holder !== sid && (await this.holderAlive(holder))) return false;
       // Compare and set: only if the record still names the holder we judged (or is still absent).
-      const claimed = await this.data.eval(CLAIM_SCRIPT, { keys: [key], arguments: [holder ?? '', sid, String(this.recordTtlSeconds)] });
+      const claimed = await this.connections.commands.eval(CLAIM_SCRIPT, { keys: [key], arguments: [holder ?? '', sid, String(this.recordTtlSeconds)] });
       return claimed === 1;
     } catch (error) {
       this.logger.warn(`Could not prove a client token free, so the connection gets a new one: ${(error as Error).message}`);
@@ -114,33 +98,12 @@ export class ClusterLink implements OnApplicationShutdown {
 
   /** Records a token the caller just generated (nobody else can hold it); a failure is harmless. */
   async recordNewToken(token: string, sid: string): Promise<void> {
-    await this.data.set(this.recordKey(token), sid, { EX: this.recordTtlSeconds }).catch(() => undefined);
+    await this.connections.commands.set(this.recordKey(token), sid, { EX: this.recordTtlSeconds }).catch(() => undefined);
   }
 
   /** Forgets the token's record if it still names `sid`. */
   async releaseToken(token: string, sid: string): Promise<void> {
-    await this.data.eval(RELEASE_SCRIPT, { keys: [this.recordKey(token)], arguments: [sid] }).catch(() => undefined);
-  }
-
-  /** After Nest closed the Socket.IO server (and with it the adapter's subscriptions). */
-  async onApplicationShutdown(): Promise<void> {
-    await this.close();
-  }
-
-  async close(): Promise<void> {
-    // QUIT is queued while a connection is down and would never resolve (the app's shutdown would hang): drop
-    // such connections, and give a connected one a bounded time to quit.
-    await Promise.all(
-      this.clients.map(async (client) => {
-        // `destroy` throws on a client that is already closed: a shutdown that throws exits with an error.
-        if (!client.isReady) return client.isOpen ? client.destroy() : undefined;
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 2000)));
-        const result = await Promise.race([client.quit().catch(() => 'failed' as const), timeout]);
-        clearTimeout(timer);
-        if ((result === 'timeout' || result === 'failed') && client.isOpen) client.destroy();
-      }),
-    );
+    await this.connections.commands.eval(RELEASE_SCRIPT, { keys: [this.recordKey(token)], arguments: [sid] }).catch(() => undefined);
   }
 
   private recordKey(token: string): string {

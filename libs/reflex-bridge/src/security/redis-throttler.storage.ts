@@ -1,18 +1,22 @@
 import { createHash } from 'node:crypto';
 import { Logger, type LoggerService, type OnApplicationShutdown } from '@nestjs/common';
-import type * as Redis from 'redis';
-import type { createClient } from 'redis';
 import { positiveOption, redactUrl } from '../common/connection-options.js';
+import { RedisConnections, type RedisClient } from '../common/redis-connections.js';
 import type { ThrottlerStorageRecord } from './in-memory-throttler.storage.js';
 import type { RateLimitStorage } from './rate-limit-storage.js';
-import { failFastRedisOptions } from '../common/fail-fast-redis.options.js';
-
-type RedisClient = ReturnType<typeof createClient>;
 
 /** Options of {@link RedisThrottlerStorage}. */
 export interface RedisThrottlerStorageOptions {
-  /** Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`. */
-  url: string;
+  /**
+   * Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`: the storage opens its own
+   * connection (named `rx:throttle:commands`) and closes it in `close()`. Give either `url` or `connections`.
+   */
+  url?: string;
+  /**
+   * Shared connections to count on instead (`connections.commands`; what the module does with `redisUrl`). The
+   * storage never closes them.
+   */
+  connections?: RedisConnections;
   /**
    * Prefix of every key. A counter lives at `<prefix><throttler name>:<key>` and expires with its window. Give each
    * app (or environment) sharing a Redis its own.
@@ -27,7 +31,7 @@ export interface RedisThrottlerStorageOptions {
   commandTimeoutMs?: number;
   /**
    * Upper bound of the delay between reconnection attempts after a lost connection (exponential backoff from 50 ms
-   * with jitter). Reconnection never gives up until `close()`.
+   * with jitter). Reconnection never gives up until `close()`. Only for the storage's own connection (`url`).
    * @default 2_000
    */
   maxReconnectDelayMs?: number;
@@ -60,6 +64,8 @@ const HIT_SHA1 = createHash('sha1').update(HIT_SCRIPT).digest('hex');
 /** Rejection of the internal timeout; turned into a clear error before it leaves the storage. */
 const TIMED_OUT = new Error('timed out');
 const noop = () => undefined;
+/** The logger of the storage's own connection: the storage reports its outages itself, in its own words. */
+const QUIET = { log: noop, warn: noop, error: noop };
 
 /**
  * A `@nestjs/throttler` storage in Redis (node-redis 5), so that every worker counts against the same limits.
@@ -83,7 +89,11 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
 
   /** Prefix of every key. */
   readonly keyPrefix: string;
-  private readonly url: string;
+  private readonly url?: string;
+  private readonly shared?: RedisConnections;
+  private connections?: RedisConnections;
+  /** Our listeners on the connection, removed at close: a shared connection outlives the storage. */
+  private readonly listeners: { event: 'error' | 'ready'; listener: (error: Error) => void }[] = [];
   private readonly safeUrl: string;
   private readonly commandTimeoutMs: number;
   private readonly maxReconnectDelayMs: number;
@@ -97,13 +107,17 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
 
   /** @param options see {@link RedisThrottlerStorageOptions}. */
   constructor(options: RedisThrottlerStorageOptions) {
-    if (typeof options?.url !== 'string' || options.url === '') {
+    if (options?.connections !== undefined) {
+      if (!(options.connections instanceof RedisConnections)) throw new TypeError('RedisThrottlerStorage: "connections" must be a RedisConnections');
+      if (options.url !== undefined) throw new TypeError('RedisThrottlerStorage: give either "url" or "connections", not both');
+    } else if (typeof options?.url !== 'string' || options.url === '') {
       throw new TypeError('RedisThrottlerStorage: "url" must be a Redis URL such as redis://localhost:6379');
     }
     const keyPrefix = options.keyPrefix ?? RedisThrottlerStorage.DEFAULT_KEY_PREFIX;
     if (typeof keyPrefix !== 'string') throw new TypeError('RedisThrottlerStorage: "keyPrefix" must be a string');
     this.url = options.url;
-    this.safeUrl = redactUrl(options.url);
+    this.shared = options.connections;
+    this.safeUrl = options.connections?.safeUrl ?? redactUrl(options.url!);
     this.keyPrefix = keyPrefix;
     this.commandTimeoutMs = positiveOption('RedisThrottlerStorage', 'commandTimeoutMs', options.commandTimeoutMs, 1_000);
     this.maxReconnectDelayMs = positiveOption('RedisThrottlerStorage', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
@@ -129,20 +143,15 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
     await this.ready();
   }
 
-  /** Closes the connection. Counts after this reject. */
+  /** Closes its own connection (a shared one stays open for its owner). Counts after this reject. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const client = this.client;
     this.client = undefined;
-    if (!client) return;
-    try {
-      if (client.isReady) await this.within(client.close(), this.commandTimeoutMs);
-      else if (client.isOpen) client.destroy();
-    } catch {
-      // Not answering or already closed: drop the socket.
-      if (client.isOpen) client.destroy();
-    }
+    if (client) for (const { event, listener } of this.listeners.splice(0)) client.off(event, listener);
+    await this.starting?.catch(noop);
+    if (!this.shared) await this.connections?.close();
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -193,35 +202,40 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
   }
 
   private async start(): Promise<void> {
-    // Loaded on first use so applications that never use Redis need not install it.
-    let redis: typeof Redis;
-    try {
-      redis = await import('redis');
-    } catch (error) {
-      throw new Error('RedisThrottlerStorage needs the "redis" package (node-redis 5): npm install redis', { cause: error });
+    // Our own connection is created (and the driver loaded) on first use, so apps that never use Redis need not
+    // install it; it retries without giving up until close(), failing counts at once while down.
+    const connections =
+      this.shared ??
+      (await RedisConnections.create({
+        url: this.url!,
+        namePrefix: 'rx:throttle:',
+        connectTimeoutMs: this.commandTimeoutMs,
+        maxReconnectDelayMs: this.maxReconnectDelayMs,
+        logger: QUIET,
+      }));
+    if (this.closed) {
+      if (!this.shared) await connections.close();
+      return;
     }
-    if (this.closed) return;
-    const client = redis.createClient(
-      failFastRedisOptions({ url: this.url, connectTimeoutMs: this.commandTimeoutMs, maxReconnectDelayMs: this.maxReconnectDelayMs, isClosed: () => this.closed }),
-    );
-    this.firstConnection = new Promise<void>((resolve, reject) => {
-      client.once('ready', () => resolve());
-      client.once('error', reject);
-    });
-    this.firstConnection.catch(noop);
-    // node-redis emits 'error' for every failed (re)connection attempt; without a listener Node would crash.
-    client.on('error', (error: Error) => {
+    this.connections = connections;
+    this.firstConnection = connections.firstConnection;
+    const client = connections.commands;
+    this.listen(client, 'error', (error: Error) => {
       if (this.closed) return;
       const first = this.down === undefined;
       this.down = error.message;
       if (first) this.logger.warn(`RedisThrottlerStorage is not connected to ${this.safeUrl} (${error.message}); rate limits cannot count until it is back.`);
     });
-    client.on('ready', () => {
+    this.listen(client, 'ready', () => {
       if (this.down !== undefined) this.logger.log(`RedisThrottlerStorage connection to ${this.safeUrl} is back.`);
       this.down = undefined;
     });
     this.client = client;
-    client.connect().catch(noop);
+  }
+
+  private listen(client: RedisClient, event: 'error' | 'ready', listener: (error: Error) => void): void {
+    client.on(event, listener);
+    this.listeners.push({ event, listener });
   }
 
   /** `promise`, or a rejection with `TIMED_OUT` after `ms`. A late rejection of `promise` is ignored. */

@@ -1,22 +1,9 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { SessionEndings } from '../common/session-endings.js';
+import { RedisConnections, type RedisClient } from '../common/redis-connections.js';
 import type { ResolvedSessionStoreOptions } from './session-store.options.js';
-
-/** The part of a node-redis client the watcher uses (redis is an optional peer: loaded only when configured). */
-type RedisClient = {
-  connect(): Promise<unknown>;
-  duplicate(): RedisClient;
-  quit(): Promise<unknown>;
-  destroy(): void;
-  readonly isReady: boolean;
-  readonly isOpen: boolean;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  configGet(parameter: string): Promise<Record<string, string>>;
-  configSet(parameter: string, value: string): Promise<unknown>;
-  pSubscribe(pattern: string, listener: (message: string, channel: string) => void): Promise<unknown>;
-};
 
 /** The keyspace events that mean "this session is gone". `set`, `expire` and the like do not. */
 const GONE = new Set(['del', 'unlink', 'expired', 'evicted']);
@@ -46,61 +33,60 @@ export function withKeyspaceFlags(current: string): string {
  * Why: the tracker sees logouts that go through the session store's `destroy`, but a session removed in Redis
  * directly (an admin revoking it, its TTL running out, eviction) would otherwise keep authenticating fast-auth
  * events until its snapshot's TTL, and keep live sockets looking logged in.
+ *
+ * Connections: when the sessions live in the module's `redisUrl`, the watcher uses the worker's shared
+ * {@link RedisConnections} (`CONFIG` on the command connection, its pattern subscription on the shared subscriber);
+ * sessions in another Redis (`sessionStore.redisUrl`) get two connections of their own, `rx:sessions:commands` and
+ * `rx:sessions:subscriber`.
  */
 @Injectable()
 export class SessionStoreWatcher implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('ReflexBridge');
-  private readonly clients: RedisClient[] = [];
-  /** The last connection error logged, so a Redis outage logs once rather than per reconnection attempt. */
-  private lastError = '';
+  /** Connections opened for a session Redis other than the module's: closed by the watcher. */
+  private own?: RedisConnections;
+  /** What to undo at shutdown on connections that may be shared (they outlive the watcher). */
+  private readonly undo: (() => void)[] = [];
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly endings: SessionEndings,
+    @Optional() @Inject(RedisConnections) private readonly shared?: RedisConnections | null,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     const config = this.options.sessionStore;
     if (!config) return;
-    const { createClient } = await import('redis');
-    const commands = createClient({ url: config.redisUrl }) as unknown as RedisClient;
-    // A subscribed connection cannot send CONFIG: one connection for commands, one for notifications.
-    const subscriber = commands.duplicate();
-    this.clients.push(commands, subscriber);
-    for (const client of this.clients) {
-      client.on('error', (error) => {
-        const message = (error as Error).message;
-        if (message !== this.lastError) this.logger.warn(`Session store watcher's Redis connection: ${message}`);
-        this.lastError = message;
-      });
-    }
+    const connections =
+      this.shared && config.redisUrl === this.options.redisUrl
+        ? this.shared
+        : (this.own = await RedisConnections.create({ url: config.redisUrl, namePrefix: 'rx:sessions:', logger: this.logger }));
+    // A subscribed connection cannot send CONFIG: commands on one connection, notifications on the other.
+    const commands = connections.commands;
+    const subscriber = connections.subscriber;
     let connected = false;
-    commands.on('ready', () => {
-      this.lastError = '';
+    const onReady = () => {
       // 'ready' comes after every reconnection too: a restarted Redis has forgotten an earlier CONFIG SET.
       if (connected && config.configureNotifications) void this.enableNotifications(commands);
-    });
-    await Promise.all(this.clients.map((client) => client.connect()));
+    };
+    commands.on('ready', onReady);
+    this.undo.push(() => commands.off('ready', onReady));
+    await connections.ready();
     connected = true;
     if (config.configureNotifications) await this.enableNotifications(commands);
     else await this.checkNotifications(commands);
     const channelPrefix = `__keyspace@${config.database}__:`;
-    await subscriber.pSubscribe(`${channelPrefix}${escapeGlob(config.prefix)}*`, (event, channel) => this.onKeyspaceEvent(config, channelPrefix, event, channel));
+    const pattern = `${channelPrefix}${escapeGlob(config.prefix)}*`;
+    const listener = (event: string, channel: string) => this.onKeyspaceEvent(config, channelPrefix, event, channel);
+    await subscriber.pSubscribe(pattern, listener);
+    // Our listener only: another user of the shared subscriber keeps its own subscriptions.
+    this.undo.push(() => void subscriber.pUnsubscribe(pattern, listener).catch(() => undefined));
   }
 
   async onApplicationShutdown(): Promise<void> {
-    const clients = this.clients.splice(0);
-    await Promise.all(
-      clients.map(async (client) => {
-        // QUIT would wait for a connection that is down: drop such connections at once. `destroy` throws on a
-        // client that is already closed, and a shutdown hook that throws makes the process exit with an error.
-        const drop = () => {
-          if (client.isOpen) client.destroy();
-        };
-        if (!client.isReady) return drop();
-        await client.quit().catch(drop);
-      }),
-    );
+    for (const undo of this.undo.splice(0)) undo();
+    // Only connections of our own are closed here; the module closes the shared ones after everything using them.
+    await this.own?.close();
+    this.own = undefined;
   }
 
   private onKeyspaceEvent(config: ResolvedSessionStoreOptions, channelPrefix: string, event: string, channel: string): void {

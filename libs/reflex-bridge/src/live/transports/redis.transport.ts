@@ -4,14 +4,24 @@ import { LiveTransportError } from '../live-transport.error.js';
 import type { ModelChange } from '../model-change.js';
 import { ReconnectingTransport } from './reconnecting.transport.js';
 import { positiveOption } from '../../common/connection-options.js';
+import { RedisConnections, type RedisClient } from '../../common/redis-connections.js';
 
-type RedisClient = ReturnType<typeof createClient>;
 type Role = 'publisher' | 'subscriber';
 
 /** Options of {@link RedisTransport}. */
 export interface RedisTransportOptions {
-  /** Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`. */
-  url: string;
+  /**
+   * Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`: the transport opens its own two
+   * connections (named `rx:live:publisher` and `rx:live:subscriber`) in `start` and closes them in `close`. Give
+   * either `url` or `connections`.
+   */
+  url?: string;
+  /**
+   * Shared connections to use instead (what the module does with `redisUrl`): changes are published on
+   * `connections.commands` and received on `connections.subscriber`. `start` waits for them to be ready (up to their
+   * `connectTimeoutMs`; `startupAttempts` does not apply) and subscribes; `close` unsubscribes and leaves them open.
+   */
+  connections?: RedisConnections;
   /**
    * Pub/sub channel shared by all workers of one app. Give each app (or environment) sharing a Redis its own.
    * @default 'reflex-bridge:live'
@@ -30,7 +40,7 @@ export interface RedisTransportOptions {
   maxReconnectDelayMs?: number;
   /**
    * Connection attempts `start` makes before rejecting, so a wrong URL or a missing server fails the bootstrap
-   * instead of hanging it.
+   * instead of hanging it. Only for the transport's own connections (`url`).
    * @default 5
    */
   startupAttempts?: number;
@@ -38,7 +48,8 @@ export interface RedisTransportOptions {
 
 /**
  * Fans changes out through Redis pub/sub (node-redis 5): one connection publishes, a second one subscribes
- * (a subscribed Redis connection cannot run other commands).
+ * (a subscribed Redis connection cannot run other commands). Both are its own (`url`), or a worker's shared
+ * {@link RedisConnections} (`connections`), where the channel is one subscription among the other users'.
  *
  * - Lost connections are re-established by node-redis with exponential backoff, and node-redis re-issues the
  *   SUBSCRIBE before the connection is reported ready again, so delivery resumes without recreating anything.
@@ -56,13 +67,21 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
   static readonly DEFAULT_CHANNEL = 'reflex-bridge:live';
 
   private readonly startupAttempts: number;
+  private readonly shared?: RedisConnections;
   private readonly down = new Set<Role>();
   private publisher?: RedisClient;
   private subscriber?: RedisClient;
+  /** Our subscription's listener, to unsubscribe exactly it from a shared subscriber. */
+  private readonly onMessage = (message: string) => this.receive(message);
+  /** Our listeners on shared connections, removed at close: they outlive the transport. */
+  private readonly listeners: { client: RedisClient; event: 'error' | 'ready'; listener: (error: Error) => void }[] = [];
 
   /** @param options see {@link RedisTransportOptions}. */
   constructor(options: RedisTransportOptions) {
-    if (typeof options?.url !== 'string' || options.url === '') {
+    if (options?.connections !== undefined) {
+      if (!(options.connections instanceof RedisConnections)) throw new TypeError('RedisTransport: "connections" must be a RedisConnections');
+      if (options.url !== undefined) throw new TypeError('RedisTransport: give either "url" or "connections", not both');
+    } else if (typeof options?.url !== 'string' || options.url === '') {
       throw new TypeError('RedisTransport: "url" must be a Redis URL such as redis://localhost:6379');
     }
     const channel = options.channel ?? RedisTransport.DEFAULT_CHANNEL;
@@ -71,7 +90,8 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     }
     super({
       name: 'RedisTransport',
-      url: options.url,
+      // Only ever shown redacted; shared connections are reached through `connections`, never through this URL.
+      url: options.url ?? options.connections!.safeUrl,
       channel,
       publishTimeoutMs: positiveOption('RedisTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000),
       // node-redis runs the reconnection loop; only its ceiling is an option.
@@ -82,6 +102,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
       deliveryNoun: 'message',
     });
     this.startupAttempts = positiveOption('RedisTransport', 'startupAttempts', options.startupAttempts, 5);
+    this.shared = options.connections;
   }
 
   // Loaded on first use so applications that never use Redis need not install it.
@@ -90,11 +111,12 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
   }
 
   protected override async open(redis: typeof Redis): Promise<void> {
+    if (this.shared) return this.openShared(this.shared);
     const publisher = (this.publisher = this.connection(redis.createClient, 'publisher'));
     const subscriber = (this.subscriber = this.connection(redis.createClient, 'subscriber'));
     try {
       await Promise.all([publisher.connect(), subscriber.connect()]);
-      await subscriber.subscribe(this.channel, (message) => this.receive(message));
+      await subscriber.subscribe(this.channel, this.onMessage);
     } catch (error) {
       // Nothing stays open after a failed start: a retried start() begins from scratch.
       this.publisher = this.subscriber = undefined;
@@ -104,6 +126,29 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     }
     // close() ran while connecting: it may have found the clients half-open, so shut them down once more.
     if (this.isClosed()) await Promise.allSettled([publisher, subscriber].map((client) => this.shutdown(client)));
+  }
+
+  /**
+   * Subscribes on the shared subscriber. node-redis re-subscribes it after every reconnection, before it reports the
+   * connection ready, so nothing needs re-creating here; our listeners only log the outage in the transport's words.
+   */
+  private async openShared(connections: RedisConnections): Promise<void> {
+    const publisher = connections.commands;
+    // Opened on first use: touch it before waiting, so that the wait covers it too.
+    const subscriber = connections.subscriber;
+    await connections.ready();
+    for (const [client, role] of [[publisher, 'publisher'], [subscriber, 'subscriber']] as const) {
+      for (const [event, listener] of this.watch(client, role)) this.listeners.push({ client, event, listener });
+    }
+    this.publisher = publisher;
+    this.subscriber = subscriber;
+    try {
+      await subscriber.subscribe(this.channel, this.onMessage);
+    } catch (error) {
+      await this.release();
+      throw error;
+    }
+    if (this.isClosed()) await this.release();
   }
 
   protected override async send(payload: string, change: ModelChange): Promise<void> {
@@ -144,7 +189,18 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
 
   protected override async release(): Promise<void> {
     const clients = [this.publisher, this.subscriber].filter((client): client is RedisClient => !!client);
+    const subscriber = this.subscriber;
     this.publisher = this.subscriber = undefined;
+    if (this.shared) {
+      // Shared connections stay open for their owner: take back only our subscription (our listener alone, so
+      // another user of the same channel keeps its own) and our event listeners. Not awaited: while Redis is down
+      // the UNSUBSCRIBE waits for the reconnection, and a shutdown must not wait for Redis (nothing is delivered to
+      // a closed transport anyway).
+      for (const { client, event, listener } of this.listeners.splice(0)) client.off(event, listener);
+      this.down.clear();
+      subscriber?.unsubscribe(this.channel, this.onMessage).catch(() => undefined);
+      return;
+    }
     await Promise.allSettled(clients.map((client) => this.shutdown(client)));
   }
 
@@ -152,6 +208,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     let everReady = false;
     const client = create({
       url: this.url,
+      name: `rx:live:${role}`,
       disableOfflineQueue: true,
       socket: {
         reconnectStrategy: (retries: number) => {
@@ -163,8 +220,18 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
         },
       },
     });
+    client.once('ready', () => (everReady = true));
+    this.watch(client, role);
+    return client;
+  }
+
+  /**
+   * Logs the outages of one connection in the transport's words. Returns the listeners it added, so that those on
+   * a shared connection can be taken back at close.
+   */
+  private watch(client: RedisClient, role: Role): ['error' | 'ready', (error: Error) => void][] {
     // node-redis emits 'error' for every failed reconnection attempt; without a listener Node would crash.
-    client.on('error', (error: Error) => {
+    const onError = (error: Error) => {
       if (this.state === 'closed' || this.state === 'starting') return;
       if (this.down.has(role)) {
         this.logger.debug(`RedisTransport ${role} still disconnected from ${this.safeUrl}: ${error.message}`);
@@ -177,18 +244,22 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
             ? 'Changes published until it is back do not reach this worker.'
             : 'Publishing fails until it is back.'),
       );
-    });
+    };
     // 'ready' comes after node-redis has re-sent SUBSCRIBE on a reconnected subscriber connection.
-    client.on('ready', () => {
-      everReady = true;
+    const onReady = () => {
       if (this.down.delete(role)) {
         this.logger.log(
           `RedisTransport ${role} connection to ${this.safeUrl} is back` +
             (role === 'subscriber' ? `; subscribed to "${this.channel}" again` : ''),
         );
       }
-    });
-    return client;
+    };
+    client.on('error', onError);
+    client.on('ready', onReady);
+    return [
+      ['error', onError],
+      ['ready', onReady],
+    ];
   }
 
   private async shutdown(client: RedisClient): Promise<void> {

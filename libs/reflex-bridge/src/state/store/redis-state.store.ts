@@ -1,18 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Logger, type LoggerService } from '@nestjs/common';
-import type { createClient } from 'redis';
 import { ACQUIRE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
 import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
 import { positiveOption, redactUrl } from '../../common/connection-options.js';
-import { failFastRedisOptions } from '../../common/fail-fast-redis.options.js';
-
-type RedisClient = ReturnType<typeof createClient>;
+import { RedisConnections, type RedisClient } from '../../common/redis-connections.js';
 
 /** Options of {@link RedisStateStore}. */
 export interface RedisStateStoreOptions {
-  /** Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`. */
-  url: string;
+  /**
+   * Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`: the store opens its own two
+   * connections (named `rx:state:commands` and `rx:state:subscriber`) and closes them in `close()`. Give either
+   * `url` or `connections`.
+   */
+  url?: string;
+  /**
+   * Shared connections to use instead of opening its own (what the module does with `redisUrl`): commands go on
+   * `connections.commands`, lock-release notifications on `connections.subscriber`. The store never closes them.
+   */
+  connections?: RedisConnections;
   /**
    * Prefix of every key and channel the store uses. Give each app (or environment) sharing a Redis its own.
    * A token's state lives at `<prefix>{<token>}`, its lock at `<prefix>{<token>}:lock`.
@@ -54,7 +60,7 @@ export interface RedisStateStoreOptions {
   pollIntervalMs?: number;
   /**
    * Upper bound of the delay between reconnection attempts after a lost connection (exponential backoff from
-   * 50 ms with jitter). Reconnection never gives up until `close()`.
+   * 50 ms with jitter). Reconnection never gives up until `close()`. Only for the store's own connections (`url`).
    * @default 2_000
    */
   maxReconnectDelayMs?: number;
@@ -134,6 +140,8 @@ const short = (token: string) => `${token.slice(0, 8)}…`;
 /** Rejection of the store's internal timeouts; turned into a {@link StateStoreError} before it leaves the store. */
 const TIMED_OUT = new Error('timed out');
 const noop = () => undefined;
+/** The logger of the store's own connections: the store reports their outages itself, in its own words. */
+const QUIET = { log: noop, warn: noop, error: noop };
 
 /**
  * Keeps client states in Redis (node-redis 5), so that several workers share them.
@@ -158,14 +166,15 @@ const noop = () => undefined;
  *   `commandTimeoutMs` when Redis does not answer (`timeout`); queued callers are woken and rejected too. node-redis
  *   reconnects in the background, and the same store works again once Redis is back.
  *
- * Connects on first use; call {@link connect} at startup to fail early on a wrong URL. {@link close} ends both
- * connections (releasing the locks still held).
+ * Connects on first use; call {@link connect} at startup to fail early on a wrong URL. {@link close} releases the
+ * locks still held and ends the store's own connections; shared ones (`connections`) stay open for their owner.
  */
 export class RedisStateStore extends StateStore {
   /** The key prefix used when none is given. */
   static readonly DEFAULT_KEY_PREFIX = 'rx:state:';
 
-  private readonly url: string;
+  private readonly url?: string;
+  private readonly shared?: RedisConnections;
   private readonly safeUrl: string;
   private readonly keyPrefix: string;
   private readonly ttlMs: number;
@@ -196,6 +205,10 @@ export class RedisStateStore extends StateStore {
   private closed = false;
   private commands?: RedisClient;
   private subscriber?: RedisClient;
+  /** The connections in use (shared or the store's own), once started. */
+  private connections?: RedisConnections;
+  /** Our listeners on the connections, removed at close: shared connections outlive the store. */
+  private readonly listeners: { client: RedisClient; event: 'error' | 'ready'; listener: (error: Error) => void }[] = [];
   /** Set by a connection error on the command connection, cleared when it is ready again. */
   private down?: string;
   private subscriberDown = false;
@@ -203,13 +216,17 @@ export class RedisStateStore extends StateStore {
   /** @param options see {@link RedisStateStoreOptions}. */
   constructor(options: RedisStateStoreOptions) {
     super();
-    if (typeof options?.url !== 'string' || options.url === '') {
+    if (options?.connections !== undefined) {
+      if (!(options.connections instanceof RedisConnections)) throw new TypeError('RedisStateStore: "connections" must be a RedisConnections');
+      if (options.url !== undefined) throw new TypeError('RedisStateStore: give either "url" or "connections", not both');
+    } else if (typeof options?.url !== 'string' || options.url === '') {
       throw new TypeError('RedisStateStore: "url" must be a Redis URL such as redis://localhost:6379');
     }
     const keyPrefix = options.keyPrefix ?? RedisStateStore.DEFAULT_KEY_PREFIX;
     if (typeof keyPrefix !== 'string') throw new TypeError('RedisStateStore: "keyPrefix" must be a string');
     this.url = options.url;
-    this.safeUrl = redactUrl(options.url);
+    this.shared = options.connections;
+    this.safeUrl = options.connections?.safeUrl ?? redactUrl(options.url!);
     this.keyPrefix = keyPrefix;
     this.ttlMs = Math.max(1, Math.round(positiveOption('RedisStateStore', 'ttlSeconds', options.ttlSeconds, 3600) * 1000));
     this.unusedTtlMs = Math.min(this.ttlMs, Math.max(1, Math.round(positiveOption('RedisStateStore', 'unusedTtlSeconds', options.unusedTtlSeconds, 120) * 1000)));
@@ -293,9 +310,16 @@ export class RedisStateStore extends StateStore {
     for (const queue of this.queues.values()) for (const waiter of queue.waiters) waiter.wake();
     await Promise.allSettled([...this.leases].map((lease) => lease.release()));
     await this.starting?.catch(noop);
-    const clients = [this.commands, this.subscriber].filter((client): client is RedisClient => !!client);
+    // Our release-channel subscriptions go now: a shared subscriber stays open after us.
+    const subscriber = this.subscriber;
+    for (const [token, queue] of this.queues) {
+      if (queue.listener && subscriber) subscriber.unsubscribe(this.keysFor(token).channel, queue.listener).catch(noop);
+      queue.listener = undefined;
+    }
+    for (const { client, event, listener } of this.listeners.splice(0)) client.off(event, listener);
     this.commands = this.subscriber = undefined;
-    await Promise.allSettled(clients.map((client) => this.disconnect(client)));
+    // Only the owner closes connections: ours, never shared ones.
+    if (!this.shared) await this.connections?.close();
   }
 
   /** The head of the token's local queue competes for the Redis lock until it gets it. */
@@ -470,39 +494,42 @@ export class RedisStateStore extends StateStore {
   }
 
   private async start(): Promise<void> {
-    // Loaded on first use so applications that never use Redis need not install it.
-    const redis = await import('redis');
-    if (this.closed) return;
-    const commands = redis.createClient(
-      failFastRedisOptions({ url: this.url, connectTimeoutMs: this.commandTimeoutMs, maxReconnectDelayMs: this.maxReconnectDelayMs, isClosed: () => this.closed }),
-    );
-    const subscriber = commands.duplicate();
+    // Our own connections are created (and the driver loaded) on first use, so apps that never use Redis need not
+    // install it; they retry without giving up until close(), failing commands at once while down.
+    const connections =
+      this.shared ??
+      (await RedisConnections.create({
+        url: this.url!,
+        namePrefix: 'rx:state:',
+        connectTimeoutMs: this.commandTimeoutMs,
+        maxReconnectDelayMs: this.maxReconnectDelayMs,
+        logger: QUIET,
+      }));
+    if (this.closed) {
+      if (!this.shared) await connections.close();
+      return;
+    }
+    this.connections = connections;
     // One promise for every caller waiting for the first connection (not one listener each).
-    this.firstConnection = new Promise<void>((resolve, reject) => {
-      const onReady = () => {
-        commands.off('error', onError);
-        resolve();
-      };
-      const onError = (error: Error) => {
-        commands.off('ready', onReady);
-        reject(error);
-      };
-      commands.once('ready', onReady);
-      commands.once('error', onError);
-    });
-    this.firstConnection.catch(noop);
+    this.firstConnection = connections.firstConnection;
+    const commands = connections.commands;
+    const subscriber = connections.subscriber;
     this.watch(commands, 'command');
     this.watch(subscriber, 'subscriber');
     this.commands = commands;
     this.subscriber = subscriber;
-    // Resolve when connected; with a never-giving-up strategy they only end early on close().
-    commands.connect().catch(noop);
-    subscriber.connect().catch(noop);
+  }
+
+  private on(client: RedisClient, event: 'error', listener: (error: Error) => void): void;
+  private on(client: RedisClient, event: 'ready', listener: () => void): void;
+  private on(client: RedisClient, event: 'error' | 'ready', listener: (error: Error) => void): void {
+    client.on(event, listener);
+    this.listeners.push({ client, event, listener });
   }
 
   private watch(client: RedisClient, role: 'command' | 'subscriber'): void {
     // node-redis emits 'error' for every failed (re)connection attempt; without a listener Node would crash.
-    client.on('error', (error: Error) => {
+    this.on(client, 'error', (error: Error) => {
       if (this.closed) return;
       if (role === 'command') {
         const first = this.down === undefined;
@@ -519,7 +546,7 @@ export class RedisStateStore extends StateStore {
         );
       }
     });
-    client.on('ready', () => {
+    this.on(client, 'ready', () => {
       if (role === 'command') {
         if (this.down !== undefined) this.logger.log(`RedisStateStore connection to ${this.safeUrl} is back.`);
         this.down = undefined;
@@ -644,16 +671,6 @@ export class RedisStateStore extends StateStore {
         'timeout',
         `RedisStateStore: the state lock of token ${short(token)} was not granted within ${this.acquireTimeoutMs} ms.`,
       );
-    }
-  }
-
-  private async disconnect(client: RedisClient): Promise<void> {
-    try {
-      if (client.isReady) await this.within(client.close(), this.commandTimeoutMs);
-      else if (client.isOpen) client.destroy();
-    } catch {
-      // Not answering or already closed: drop the socket.
-      if (client.isOpen) client.destroy();
     }
   }
 }

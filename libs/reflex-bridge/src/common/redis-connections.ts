@@ -1,0 +1,320 @@
+import { Injectable, Logger, type LoggerService } from '@nestjs/common';
+import type * as Redis from 'redis';
+import type { createClient } from 'redis';
+import { positiveOption, redactUrl } from './connection-options.js';
+import { failFastRedisOptions } from './fail-fast-redis.options.js';
+
+/** A node-redis 5 client, as `createClient` from the `redis` package returns it. */
+export type RedisClient = ReturnType<typeof createClient>;
+
+/** Options of {@link RedisConnections}. */
+export interface RedisConnectionsOptions {
+  /** Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`. */
+  url: string;
+  /**
+   * Start of each connection's name (`CLIENT SETNAME`), so an operator's `CLIENT LIST` tells the connections
+   * apart: `<namePrefix>commands` and `<namePrefix>subscriber`. Only letters, digits and `:._-`.
+   * @default 'rx:'
+   */
+  namePrefix?: string;
+  /**
+   * Milliseconds one connection attempt may take; also how long {@link RedisConnections.ready} waits.
+   * @default 5_000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Upper bound of the delay between reconnection attempts after a lost connection (exponential backoff from
+   * 50 ms with jitter). Reconnection never gives up until `close()`.
+   * @default 2_000
+   */
+  maxReconnectDelayMs?: number;
+  /** Where connection warnings go. @default new Logger('ReflexBridge') */
+  logger?: LoggerService;
+}
+
+/** The two clients the Socket.IO Redis adapter takes: `createAdapter(pub, sub)`. */
+export interface RedisAdapterClients {
+  /** Publishes on the shared command connection; a publish that fails while Redis is down is dropped, never thrown. */
+  pub: RedisAdapterPublisher;
+  /** The shared subscriber connection. */
+  sub: RedisClient;
+}
+
+const noop = () => undefined;
+/** Rejection of the internal timeout. */
+const TIMED_OUT = new Error('timed out');
+/** Several owners listen to one client's `error` and `ready`: more than Node's default of 10 listeners is expected. */
+const MAX_LISTENERS = 64;
+
+/**
+ * The Redis connections of one worker, shared by every part of the library that talks to Redis, so that a worker
+ * opens two connections whatever it uses (state store, event cache, cookie handoffs, rate-limit storage, live
+ * transport, session-store watcher, Socket.IO adapter):
+ *
+ * - **`commands`** (`rx:commands`): every ordinary command. Fail-fast: while Redis is down a command rejects at
+ *   once instead of waiting in a queue (see `failFastRedisOptions`), so every user keeps answering with a clean
+ *   error. Nothing the library sends needs a connection of its own: the state lock is Lua scripts (no `WATCH`, no
+ *   blocking command), and `MULTI`/`EXEC` without `WATCH` is sent as one uninterrupted batch by node-redis.
+ * - **`subscriber`** (`rx:subscriber`, opened on first use): every `SUBSCRIBE`/`PSUBSCRIBE`. node-redis dispatches
+ *   each message to the listeners of its own channel or pattern, and unsubscribing with a listener removes only
+ *   that listener (the channel is left only when no listener remains), so owners never disturb each other. After a
+ *   reconnection node-redis re-subscribes every channel and pattern before it reports the connection ready. Its
+ *   commands are queued while it reconnects (they are only (un)subscriptions, which must survive an outage).
+ *
+ * The module creates one when `redisUrl` is set and closes it at shutdown, after everything using it. A class
+ * given these connections (`new RedisStateStore({ connections })`, ...) never closes them.
+ *
+ * @example
+ * ```ts
+ * const connections = await RedisConnections.create({ url: 'redis://localhost:6379' });
+ * const store = new RedisStateStore({ connections });
+ * // ... later
+ * await store.close();
+ * await connections.close();
+ * ```
+ */
+@Injectable()
+export class RedisConnections {
+  /** The URL with its password redacted, for log lines and error messages. */
+  readonly safeUrl: string;
+  private readonly url: string;
+  private readonly namePrefix: string;
+  private readonly connectTimeoutMs: number;
+  private readonly maxReconnectDelayMs: number;
+  private readonly logger: LoggerService;
+  private readonly commandsClient: RedisClient;
+  private subscriberClient?: RedisClient;
+  /** Settles with the command connection's first success or first failure. */
+  private readonly firstCommandsConnection: Promise<void>;
+  /** Why each connection is down, while it is (logged once per outage). */
+  private readonly down = new Map<string, string>();
+  private closing?: Promise<void>;
+  private closed = false;
+
+  private constructor(
+    options: RedisConnectionsOptions,
+    private readonly create: typeof createClient,
+  ) {
+    this.url = options.url;
+    this.safeUrl = redactUrl(options.url);
+    this.namePrefix = options.namePrefix ?? 'rx:';
+    this.connectTimeoutMs = positiveOption('RedisConnections', 'connectTimeoutMs', options.connectTimeoutMs, 5_000);
+    this.maxReconnectDelayMs = positiveOption('RedisConnections', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
+    this.logger = options.logger ?? new Logger('ReflexBridge');
+    const commands = (this.commandsClient = this.open('commands', true));
+    this.firstCommandsConnection = new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        commands.off('error', onError);
+        resolve();
+      };
+      const onError = (error: Error) => {
+        commands.off('ready', onReady);
+        reject(error);
+      };
+      commands.once('ready', onReady);
+      commands.once('error', onError);
+    });
+    this.firstCommandsConnection.catch(noop);
+  }
+
+  /**
+   * Creates the connections and starts connecting the command connection in the background (node-redis keeps
+   * trying until {@link close}). Loads the `redis` package, an optional peer dependency, on first use.
+   * @throws TypeError for invalid options; Error when the `redis` package is not installed.
+   */
+  static async create(options: RedisConnectionsOptions): Promise<RedisConnections> {
+    if (typeof options?.url !== 'string' || options.url === '') {
+      throw new TypeError('RedisConnections: "url" must be a Redis URL such as redis://localhost:6379');
+    }
+    if (options.namePrefix !== undefined && (typeof options.namePrefix !== 'string' || !/^[\w:.-]*$/.test(options.namePrefix))) {
+      throw new TypeError('RedisConnections: "namePrefix" may hold only letters, digits and ":._-"');
+    }
+    let redis: typeof Redis;
+    try {
+      redis = await import('redis');
+    } catch (error) {
+      throw new Error('Redis support needs the "redis" package (node-redis 5): npm install redis', { cause: error });
+    }
+    return new RedisConnections(options, redis.createClient);
+  }
+
+  /** The shared command connection (fail-fast). Never close it: the owner of these connections does. */
+  /** True when these are the connections to `url` (so a part configured with the same URL can share them). */
+  isFor(url: string): boolean {
+    return url === this.url;
+  }
+
+  get commands(): RedisClient {
+    return this.commandsClient;
+  }
+
+  /** The shared subscriber connection, opened on first use. Subscribe with a listener; unsubscribe with the same one. */
+  get subscriber(): RedisClient {
+    return (this.subscriberClient ??= this.open('subscriber', false));
+  }
+
+  /** True once {@link close} was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Settles with the command connection's first success (resolves) or first failure (rejects), whichever comes
+   * first; a user that starts before the connection is up waits on this rather than on a listener of its own.
+   */
+  get firstConnection(): Promise<void> {
+    return this.firstCommandsConnection;
+  }
+
+  /**
+   * What the Socket.IO Redis adapter takes: `createAdapter(pub, sub)`. `sub` is the shared subscriber (the adapter
+   * subscribes and unsubscribes with its own listeners, in buffer mode); `pub` publishes on the shared command
+   * connection. The adapter does not handle the promise of its publishes, and a fail-fast connection rejects them
+   * while Redis is down: `pub` drops such a publish (pub/sub is at most once anyway) instead of letting the
+   * rejection end the process.
+   */
+  adapterClients(): RedisAdapterClients {
+    return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger), sub: this.subscriber };
+  }
+
+  /**
+   * Resolves once the command connection (and the subscriber, when opened) is ready; rejects when that takes longer
+   * than `connectTimeoutMs`, naming the URL without its password. The connections keep trying in the background.
+   */
+  async ready(timeoutMs = this.connectTimeoutMs): Promise<void> {
+    if (this.closed) throw new Error('RedisConnections are closed');
+    const clients = [this.commandsClient, this.subscriberClient].filter((client): client is RedisClient => !!client);
+    const pending = clients.filter((client) => !client.isReady);
+    if (pending.length === 0) return;
+    const cleanups: (() => void)[] = [];
+    const waiting = pending.map(
+      (client) =>
+        new Promise<void>((resolve) => {
+          const onReady = () => resolve();
+          client.once('ready', onReady);
+          cleanups.push(() => client.off('ready', onReady));
+        }),
+    );
+    try {
+      await within(Promise.all(waiting), timeoutMs);
+    } catch {
+      const reasons = [...this.down.values()];
+      throw new Error(
+        `Could not connect to Redis at ${this.safeUrl} within ${timeoutMs} ms` + (reasons.length > 0 ? ` (${reasons.join('; ')})` : ''),
+      );
+    } finally {
+      for (const cleanup of cleanups) cleanup();
+    }
+  }
+
+  /**
+   * Closes both connections: gracefully when connected (bounded by `connectTimeoutMs`), at once otherwise.
+   * Idempotent. Only the owner calls this, after everything using the connections was closed.
+   */
+  async close(): Promise<void> {
+    if (!this.closing) {
+      this.closed = true;
+      const clients = [this.commandsClient, this.subscriberClient].filter((client): client is RedisClient => !!client);
+      this.closing = Promise.all(clients.map((client) => this.shutdown(client))).then(noop);
+    }
+    return this.closing;
+  }
+
+  private open(role: 'commands' | 'subscriber', failFast: boolean): RedisClient {
+    const options = failFastRedisOptions({
+      url: this.url,
+      connectTimeoutMs: this.connectTimeoutMs,
+      maxReconnectDelayMs: this.maxReconnectDelayMs,
+      isClosed: () => this.closed,
+    });
+    const name = `${this.namePrefix}${role}`;
+    // The subscriber's only commands are (un)subscriptions: they wait for the reconnection rather than fail, so a
+    // subscription made during an outage is not lost (node-redis re-subscribes the others by itself).
+    const client = this.create({ ...options, name, disableOfflineQueue: failFast });
+    client.setMaxListeners(MAX_LISTENERS);
+    // node-redis emits 'error' for every failed (re)connection attempt; without a listener Node would crash.
+    client.on('error', (error: Error) => {
+      if (this.closed) return;
+      const first = !this.down.has(role);
+      this.down.set(role, error.message);
+      if (first) this.logger.warn(`Redis connection ${name} to ${this.safeUrl} failed (${error.message}); reconnecting.`);
+    });
+    client.on('ready', () => {
+      if (this.down.delete(role)) this.logger.log(`Redis connection ${name} to ${this.safeUrl} is back.`);
+    });
+    client.connect().catch(noop);
+    return client;
+  }
+
+  private async shutdown(client: RedisClient): Promise<void> {
+    try {
+      if (client.isReady) await within(client.close(), this.connectTimeoutMs);
+      // node-redis 5's destroy throws on a client that is already closed.
+      else if (client.isOpen) client.destroy();
+    } catch {
+      // Not answering: drop the socket.
+      if (client.isOpen) client.destroy();
+    }
+  }
+}
+
+/**
+ * The publishing side handed to the Socket.IO Redis adapter: exactly what it calls on its `pubClient` with
+ * node-redis 4/5 (`publish`, `sendCommand` for `PUBSUB NUMSUB`, `on`/`off` of `error`), on the shared command
+ * connection. `pSubscribe`/`sSubscribe` exist only because the adapter recognises node-redis by them; they refuse,
+ * since a command connection must never enter subscribed mode.
+ */
+class RedisAdapterPublisher {
+  private warned = false;
+
+  constructor(
+    private readonly client: RedisClient,
+    private readonly logger: LoggerService,
+  ) {
+    client.on('ready', () => (this.warned = false));
+  }
+
+  /** PUBLISH; resolves to 0 (nobody reached) when Redis is down, instead of rejecting unobserved. */
+  publish(channel: string, message: string | Buffer): Promise<number> {
+    return this.client.publish(channel, message).catch((error: Error) => {
+      if (!this.warned) this.logger.warn(`Socket.IO adapter: a broadcast was not published (${error.message}); further ones are dropped silently until Redis is back.`);
+      this.warned = true;
+      return 0;
+    });
+  }
+
+  /** Raw command (the adapter counts the servers with `PUBSUB NUMSUB`); rejections reach the adapter's caller. */
+  sendCommand(args: string[]): Promise<unknown> {
+    return this.client.sendCommand(args);
+  }
+
+  on(event: string, listener: (...args: unknown[]) => void): this {
+    this.client.on(event, listener);
+    return this;
+  }
+
+  off(event: string, listener: (...args: unknown[]) => void): this {
+    this.client.off(event, listener);
+    return this;
+  }
+
+  pSubscribe(): never {
+    throw new Error('The adapter publisher cannot subscribe: use the subscriber connection');
+  }
+
+  sSubscribe(): never {
+    throw new Error('The adapter publisher cannot subscribe: use the subscriber connection');
+  }
+}
+
+export type { RedisAdapterPublisher };
+
+/** `promise`, or a rejection with `TIMED_OUT` after `ms`. A late rejection of `promise` is ignored. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  promise.catch(noop);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(TIMED_OUT), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
