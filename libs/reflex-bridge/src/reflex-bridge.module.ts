@@ -15,6 +15,16 @@ import { EventPipeline } from './pipeline/event-pipeline.service.js';
 import { EventGateway } from './gateway/event.gateway.js';
 import { ClientRegistry } from './gateway/client-registry.js';
 import { BridgeRunner } from './bridge/bridge-runner.service.js';
+import { TierResolution } from './bridge/tier-resolution.service.js';
+import { RequestBuilder } from './bridge/request-builder.service.js';
+import { SessionHandoff } from './bridge/session-handoff.service.js';
+import { SnapshotWriter } from './bridge/snapshot-writer.service.js';
+import { UserEnhancers } from './bridge/user-enhancers.service.js';
+import { BridgeTierGuard } from './bridge/bridge-tier.guard.js';
+import { NoneTierGuard } from './bridge/none-tier.guard.js';
+import { AuthOnlyTierGuard } from './bridge/auth-only-tier.guard.js';
+import { FullTierGuard } from './bridge/full-tier.guard.js';
+import { tierGuardProviders } from './bridge/tier-guard.providers.js';
 import { CookieHandoffService } from './bridge/cookie-handoff.service.js';
 import { CookieHandoffRoute } from './bridge/cookie-handoff.route.js';
 import { SessionTracker } from './bridge/session-tracker.service.js';
@@ -94,6 +104,13 @@ import { SessionStoreWatcher } from './security/session-store.watcher.js';
     CookieHandoffRoute,
     EventCacheService,
     BridgeMetrics,
+    TierResolution,
+    RequestBuilder,
+    SessionHandoff,
+    SnapshotWriter,
+    UserEnhancers,
+    ...tierGuardProviders(),
+    BridgeTierGuard,
     BridgeRunner,
     SessionTracker,
     TokenOwnership,
@@ -102,7 +119,7 @@ import { SessionStoreWatcher } from './security/session-store.watcher.js';
     EventGateway,
     ReflexStateService,
   ],
-  exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, OriginPolicy, SameOriginMiddleware, RESOLVED_OPTIONS, RATE_LIMIT_STORAGE],
+  exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, OriginPolicy, SameOriginMiddleware, RESOLVED_OPTIONS, RATE_LIMIT_STORAGE, BridgeTierGuard, NoneTierGuard, AuthOnlyTierGuard, FullTierGuard],
 })
 export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implements OnApplicationShutdown {
   constructor(private readonly store: StateStore) {
