@@ -36,7 +36,7 @@ function contextMock(request: SyntheticRequest, response = new SyntheticResponse
   return { context, event, response };
 }
 
-const init = (cookie?: string) => ({ path: '/', query: {}, headers: cookie ? { cookie } : {}, ip: '::1', remoteAddress: '::1', secure: false });
+const init = (cookie?: string) => ({ path: '/', query: {}, headers: (cookie ? { cookie } : {}) as Record<string, string>, ip: '::1', remoteAddress: '::1', secure: false });
 
 async function setup(options: ReflexBridgeModuleOptions, guardClass: typeof AuthOnlyTierGuard = AuthOnlyTierGuard) {
   const session = { watchLogout: jest.fn() };
@@ -82,7 +82,7 @@ describe('AuthOnlyTierGuard', () => {
     const { context } = contextMock(new SyntheticRequest(init()));
     expect(() => guard.canActivate(context)).toThrow(BridgeError);
     try {
-      guard.canActivate(contextMock(new SyntheticRequest(init())).context);
+      void guard.canActivate(contextMock(new SyntheticRequest(init())).context);
     } catch (error) {
       expect((error as BridgeError).toPayload()).toMatchObject({ code: 'unauthorized', message: 'Log in first.', status: 401 });
     }

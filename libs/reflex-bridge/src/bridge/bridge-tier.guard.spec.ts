@@ -107,13 +107,13 @@ describe('BridgeTierGuard', () => {
   it('lets a resolver answer first, and raises upload events to auth_only', async () => {
     const guard = await guardWith({ bridge: { mode: 'full', resolver: () => 'none' } });
     const plain = eventFor('bump');
-    guard.canActivate(contextMock(plain));
+    void guard.canActivate(contextMock(plain));
     expect(plain.tier).toBe('none');
     const upload = eventFor('uploadAvatar');
-    guard.canActivate(contextMock(upload));
+    void guard.canActivate(contextMock(upload));
     expect(upload.tier).toBe('auth_only');
     const uploadPage = eventFor('bump', '/_upload/files');
-    guard.canActivate(contextMock(uploadPage));
+    void guard.canActivate(contextMock(uploadPage));
     expect(uploadPage.tier).toBe('auth_only');
   });
 

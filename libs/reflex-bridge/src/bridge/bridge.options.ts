@@ -81,8 +81,8 @@ export interface BridgeOptions {
   asyncContext?: boolean;
   /**
    * Subclasses of the tier guards to use instead of the built-in ones: `{ none?, authOnly?, full? }`, each a
-   * class extending {@link NoneTierGuard}, {@link AuthOnlyTierGuard} or {@link FullTierGuard}. The app's own
-   * provider of that class is used when it has one, else the module creates it with DI. In tests,
+   * class extending {@link NoneTierGuard}, {@link AuthOnlyTierGuard} or {@link FullTierGuard}, created by the
+   * module with DI (its dependencies: the base class's, and global providers). In tests,
    * `overrideProvider(AuthOnlyTierGuard).useClass(...)` does the same. See docs/bridge-tiers.md.
    * @default the built-in guards
    */

@@ -10,8 +10,8 @@ import { NoneTierGuard } from './none-tier.guard.js';
 
 /**
  * The providers of the three tier guards, under their own class as token: the built-in guard, or the
- * subclass named in `bridge.tierGuards` (the app's provider of it when the app has one, else created with DI
- * in the module). `overrideProvider(AuthOnlyTierGuard)` in a testing module replaces them as usual.
+ * subclass named in `bridge.tierGuards`, created with DI in the module (so `app.get(AuthOnlyTierGuard)` is the
+ * subclass). `overrideProvider(AuthOnlyTierGuard)` in a testing module replaces them as usual.
  */
 export function tierGuardProviders(): FactoryProvider[] {
   return [provider(NoneTierGuard, 'none'), provider(AuthOnlyTierGuard, 'authOnly'), provider(FullTierGuard, 'full')];
@@ -26,13 +26,7 @@ function provider<T extends object>(base: Type<T>, key: keyof TierGuardOptions):
       if (chosen !== base && !(chosen.prototype instanceof base)) {
         throw new InvalidOptionError(`bridge.tierGuards.${key}`, `expected a class extending ${base.name}, got ${chosen.name || 'an anonymous function'}`);
       }
-      if (chosen !== base) {
-        try {
-          return moduleRef.get(chosen, { strict: false });
-        } catch {
-          // Not one of the app's providers: created below, with the module's dependencies.
-        }
-      }
+      // Created in the module's scope: the guard's own dependencies (the base class's, plus any global provider).
       return moduleRef.create(chosen);
     },
   };
