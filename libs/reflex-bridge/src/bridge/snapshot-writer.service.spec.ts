@@ -30,7 +30,7 @@ function bridgedEvent(sessionId: string, options: { cookie?: string; setsCookie?
   return { tier: 'auth_only', request, response, cookieHeader: options.cookie ?? '', sessionIdBefore: sessionId, hadUser: options.user !== undefined };
 }
 
-describe('SnapshotWriter', async () => {
+describe('SnapshotWriter', () => {
   it('writes nothing for anonymous, cookie-less events: five events, no entry', async () => {
     const { cache, writer } = setup();
     const sessions = ['anon-1', 'anon-2', 'anon-3', 'anon-4', 'anon-5'];
