@@ -3,7 +3,7 @@ import type { RouterData } from '../protocol/inbound-event.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import type { StateView } from '../state/state-view.js';
 import type { EventClient } from '../common/event-client.js';
-import type { MaybePromise } from '../common/maybe-promise.js';
+import { then, type MaybePromise } from '../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { EventTimer } from '../metrics/event-timer.js';
@@ -39,11 +39,11 @@ export class BridgeRunner {
     private readonly requests: RequestBuilder,
     tierGuard: BridgeTierGuard,
     private readonly enhancers: UserEnhancers,
-    snapshots: SnapshotWriter,
+    private readonly snapshots: SnapshotWriter,
     private readonly session: SessionHandoff,
   ) {
     this.guards = [tierGuard];
-    this.afterEnd = (outcome) => snapshots.update(outcome);
+    this.afterEnd = (outcome) => snapshots.afterEnd(outcome);
   }
 
   /**
@@ -120,8 +120,9 @@ export class BridgeRunner {
    * changed session cookie handed to the browser. Nothing to do on `none`: stays synchronous.
    */
   finish(outcome: BridgeOutcome, client: EventClient): MaybePromise<void> {
-    if (!outcome.response) return;
-    return this.session.finish(outcome, outcome.response, client, this.afterEnd);
+    const response = outcome.response;
+    if (!response) return;
+    return then(this.snapshots.beforeEnd(outcome), () => this.session.finish(outcome, response, client, this.afterEnd));
   }
 
   /** Runs the auth middleware for a socket outside any event (see {@link SessionHandoff.authenticate}). */

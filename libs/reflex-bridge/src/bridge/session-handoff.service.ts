@@ -61,7 +61,7 @@ export class SessionHandoff {
    * Ends the synthetic response (so session middleware saves the session and writes its cookie) and, when
    * the session cookie changed (login, logout, regeneration), moves the new cookie to this socket's later
    * events and sends the client a single-use token to fetch the `Set-Cookie` over HTTP. `afterEnd` runs once
-   * the response has ended, before the handoff (the snapshot write, which needs to see the new cookie).
+   * the response has ended, before the handoff (the snapshot write for a cookie the middleware just set).
    */
   finish(outcome: BridgeOutcome, response: SyntheticResponse, client: EventClient, afterEnd: (outcome: BridgeOutcome) => MaybePromise<void>): MaybePromise<void> {
     if (outcome.request && !outcome.fastPath) this.onSessionSeen?.(client, outcome.request.sessionID, outcome.request.sessionStore);

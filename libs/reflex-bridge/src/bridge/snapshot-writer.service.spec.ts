@@ -30,19 +30,25 @@ function bridgedEvent(sessionId: string, options: { cookie?: string; setsCookie?
   return { tier: 'auth_only', request, response, cookieHeader: options.cookie ?? '', sessionIdBefore: sessionId, hadUser: options.user !== undefined };
 }
 
+/** What the bridge does at the end of an event: the write before the response ends, and the one after. */
+async function finish(writer: SnapshotWriter, outcome: BridgeOutcome): Promise<void> {
+  await writer.beforeEnd(outcome);
+  await writer.afterEnd(outcome);
+}
+
 describe('SnapshotWriter', () => {
   it('writes nothing for anonymous, cookie-less events: five events, no entry', async () => {
     const { cache, writer } = setup();
     const sessions = ['anon-1', 'anon-2', 'anon-3', 'anon-4', 'anon-5'];
-    for (const id of sessions) void writer.update(bridgedEvent(id));
+    for (const id of sessions) void finish(writer, bridgedEvent(id));
     expect(sessions.filter((id) => cache.peek(id) !== undefined)).toHaveLength(0);
   });
 
   it('writes a snapshot for a session that arrived with its cookie, and for one whose cookie the middleware just set', async () => {
     const { cache, writer } = setup();
-    await writer.update(bridgedEvent('returning', { cookie: cookieFor('returning'), user: { id: 7 } }));
-    await writer.update(bridgedEvent('new-login', { setsCookie: true, user: { id: 8 } }));
-    await writer.update(bridgedEvent('anonymous-with-cookie', { cookie: cookieFor('anonymous-with-cookie') }));
+    await finish(writer, bridgedEvent('returning', { cookie: cookieFor('returning'), user: { id: 7 } }));
+    await finish(writer, bridgedEvent('new-login', { setsCookie: true, user: { id: 8 } }));
+    await finish(writer, bridgedEvent('anonymous-with-cookie', { cookie: cookieFor('anonymous-with-cookie') }));
     expect(cache.peek('returning')).toEqual({ userId: 7, isAuthenticated: true });
     expect(cache.peek('new-login')).toEqual({ userId: 8, isAuthenticated: true });
     expect(cache.peek('anonymous-with-cookie')).toEqual({ userId: null, isAuthenticated: false });
@@ -50,10 +56,10 @@ describe('SnapshotWriter', () => {
 
   it('writes nothing without fast auth, and nothing on the fast path itself', async () => {
     const without = setup({});
-    await without.writer.update(bridgedEvent('s1', { cookie: cookieFor('s1'), user: { id: 1 } }));
+    await finish(without.writer, bridgedEvent('s1', { cookie: cookieFor('s1'), user: { id: 1 } }));
     expect(without.cache.peek('s1')).toBeUndefined();
     const { cache, writer } = setup();
-    await writer.update({ ...bridgedEvent('s2', { cookie: cookieFor('s2'), user: { id: 2 } }), fastPath: true });
+    await finish(writer, { ...bridgedEvent('s2', { cookie: cookieFor('s2'), user: { id: 2 } }), fastPath: true });
     expect(cache.peek('s2')).toBeUndefined();
   });
 
@@ -63,7 +69,7 @@ describe('SnapshotWriter', () => {
     const loggedOut = bridgedEvent('new', { cookie: cookieFor('old') });
     loggedOut.sessionIdBefore = 'old';
     loggedOut.hadUser = true;
-    await writer.update(loggedOut);
+    await finish(writer, loggedOut);
     expect(cache.peek('old')).toBeUndefined();
   });
 });
