@@ -26,7 +26,15 @@ export type { BridgeTierResolver, BridgeTierResolverFn, BridgeEventInfo } from '
 export { AppState } from './bridge/app-state.js';
 export { currentRequest, currentUser, currentSession, currentToken, NoRequestError } from './bridge/event-context.js';
 export { SyntheticRequest } from './bridge/synthetic-request.js';
-export { SESSION_COOKIE_EVENT } from './bridge/bridge-runner.service.js';
+export { SESSION_COOKIE_EVENT } from './bridge/session-handoff.service.js';
+export { BridgeTierGuard } from './bridge/bridge-tier.guard.js';
+export { NoneTierGuard } from './bridge/none-tier.guard.js';
+export { AuthOnlyTierGuard } from './bridge/auth-only-tier.guard.js';
+export { FullTierGuard } from './bridge/full-tier.guard.js';
+export { MiddlewareTierGuard } from './bridge/middleware-tier.guard.js';
+export { TierExecutionContext, REFLEX_CONTEXT_TYPE, outcomeOf, type TierEvent } from './bridge/tier-execution-context.js';
+export type { BridgeOutcome } from './bridge/bridge-outcome.js';
+export type { TierGuardOptions } from './bridge/bridge.options.js';
 export { HANDOFF_SECRET_HEADER, CLIENT_TOKEN_HEADER } from './bridge/cookie-handoff.route.js';
 
 export { OriginPolicy, ORIGIN_NOT_ALLOWED_MESSAGE, type OriginPolicyOptions, type OriginVerdict, type OriginCheckedRequest } from './security/origin-policy.js';

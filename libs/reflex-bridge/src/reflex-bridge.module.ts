@@ -17,11 +17,22 @@ import { EventGateway } from './gateway/event.gateway.js';
 import { clusterLinkProvider } from './gateway/cluster-link.provider.js';
 import { ClientRegistry } from './gateway/client-registry.js';
 import { BridgeRunner } from './bridge/bridge-runner.service.js';
+import { TierResolution } from './bridge/tier-resolution.service.js';
+import { RequestBuilder } from './bridge/request-builder.service.js';
+import { SessionHandoff } from './bridge/session-handoff.service.js';
+import { SnapshotWriter } from './bridge/snapshot-writer.service.js';
+import { UserEnhancers } from './bridge/user-enhancers.service.js';
+import { BridgeTierGuard } from './bridge/bridge-tier.guard.js';
+import { NoneTierGuard } from './bridge/none-tier.guard.js';
+import { AuthOnlyTierGuard } from './bridge/auth-only-tier.guard.js';
+import { FullTierGuard } from './bridge/full-tier.guard.js';
+import { tierGuardProviders } from './bridge/tier-guard.providers.js';
 import { CookieHandoffService } from './bridge/cookie-handoff.service.js';
 import { CookieHandoffRoute } from './bridge/cookie-handoff.route.js';
 import { SessionTracker } from './gateway/session-tracker.service.js';
 import { SessionEndings } from './common/session-endings.js';
 import { SessionStoreObserver } from './common/session-store-observer.js';
+import { SessionSightings } from './common/session-sightings.js';
 import { ConnectionLifecycle } from './common/connection-lifecycle.js';
 import { EventCacheService } from './cache/event-cache.service.js';
 import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
@@ -107,10 +118,18 @@ import { RedisConnections } from './common/redis-connections.js';
     CookieHandoffRoute,
     EventCacheService,
     BridgeMetrics,
+    TierResolution,
+    RequestBuilder,
+    SessionHandoff,
+    SnapshotWriter,
+    UserEnhancers,
+    ...tierGuardProviders(),
+    BridgeTierGuard,
     BridgeRunner,
     SessionTracker,
     SessionEndings,
     SessionStoreObserver,
+    SessionSightings,
     ConnectionLifecycle,
     TokenOwnership,
     SessionStoreWatcher,
@@ -118,7 +137,22 @@ import { RedisConnections } from './common/redis-connections.js';
     clusterLinkProvider,
     ReflexStateService,
   ],
-  exports: [StateStore, ReflexStateService, EventCacheService, LiveBroadcaster, EventGateway, OriginPolicy, SameOriginMiddleware, RESOLVED_OPTIONS, RATE_LIMIT_STORAGE, RedisConnections],
+  exports: [
+    StateStore,
+    ReflexStateService,
+    EventCacheService,
+    LiveBroadcaster,
+    EventGateway,
+    OriginPolicy,
+    SameOriginMiddleware,
+    RESOLVED_OPTIONS,
+    RATE_LIMIT_STORAGE,
+    RedisConnections,
+    BridgeTierGuard,
+    NoneTierGuard,
+    AuthOnlyTierGuard,
+    FullTierGuard,
+  ],
 })
 export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implements OnApplicationShutdown {
   constructor(

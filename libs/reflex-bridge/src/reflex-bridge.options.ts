@@ -218,6 +218,16 @@ function positiveInteger(name: string, value: unknown): number | undefined {
   return value;
 }
 
+/** `bridge.tierGuards`: known keys, each a class (that it extends the right guard is checked when the module builds it). */
+function validateTierGuards(tierGuards: BridgeOptions['tierGuards']): void {
+  if (tierGuards === undefined) return;
+  if (tierGuards === null || typeof tierGuards !== 'object') throw new InvalidOptionError('bridge.tierGuards', 'expected an object { none?, authOnly?, full? } of guard classes');
+  rejectUnknownKeys('bridge.tierGuards', tierGuards, ['none', 'authOnly', 'full']);
+  for (const [key, value] of Object.entries(tierGuards)) {
+    if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(`bridge.tierGuards.${key}`, 'expected a guard class');
+  }
+}
+
 function rejectUnknownKeys(section: string, value: object, known: string[]): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) throw new InvalidOptionError(`${section}.${key}`, 'unknown option');
@@ -251,8 +261,9 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     throw new InvalidOptionError('production', 'expected a boolean');
   }
   const bridge = options.bridge ?? {};
-  rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'sessionEndAction', 'usernameOf', 'asyncContext']);
+  rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'sessionEndAction', 'usernameOf', 'asyncContext', 'tierGuards']);
   rejectUnknownKeys('bridge.mirrors', bridge.mirrors ?? {}, ['flash', 'csrf', 'language']);
+  validateTierGuards(bridge.tierGuards);
   if (options.fastAuth) rejectUnknownKeys('fastAuth', options.fastAuth, ['sessionSecret', 'sessionCookieName', 'loadUser', 'userIdOf']);
   if (typeof options.metrics === 'object') rejectUnknownKeys('metrics', options.metrics, ['logger', 'log', 'registry']);
   const mode = bridge.mode ?? DEFAULT_OPTIONS.bridge.mode;

@@ -2,6 +2,9 @@ import type { Type } from '@nestjs/common';
 import type { RequestHandler } from 'express';
 import type { BridgeMode } from './bridge-tier.js';
 import type { BridgeTierResolverFn, BridgeTierResolver } from './bridge-tier-resolver.js';
+import type { AuthOnlyTierGuard } from './auth-only-tier.guard.js';
+import type { FullTierGuard } from './full-tier.guard.js';
+import type { NoneTierGuard } from './none-tier.guard.js';
 
 /** The `bridge` section of the module options. */
 export interface BridgeOptions {
@@ -77,6 +80,14 @@ export interface BridgeOptions {
    */
   asyncContext?: boolean;
   /**
+   * Subclasses of the tier guards to use instead of the built-in ones: `{ none?, authOnly?, full? }`, each a
+   * class extending {@link NoneTierGuard}, {@link AuthOnlyTierGuard} or {@link FullTierGuard}, created by the
+   * module with DI (its dependencies: the base class's, and global providers). In tests,
+   * `overrideProvider(AuthOnlyTierGuard).useClass(...)` does the same. See docs/bridge-tiers.md.
+   * @default the built-in guards
+   */
+  tierGuards?: TierGuardOptions;
+  /**
    * The name shown in `AppState.username` for a user.
    * @default the user's `username`, `email` or `name`, the first that is a string
    */
@@ -91,4 +102,14 @@ export interface MirrorOptions {
   csrf?: boolean;
   /** Mirror the active language into `AppState.language`. @default true */
   language?: boolean;
+}
+
+/** The `bridge.tierGuards` classes. */
+export interface TierGuardOptions {
+  /** Replaces {@link NoneTierGuard}. */
+  none?: Type<NoneTierGuard>;
+  /** Replaces {@link AuthOnlyTierGuard}. */
+  authOnly?: Type<AuthOnlyTierGuard>;
+  /** Replaces {@link FullTierGuard}. */
+  full?: Type<FullTierGuard>;
 }

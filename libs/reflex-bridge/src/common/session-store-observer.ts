@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { SessionEndings } from './session-endings.js';
+import { SessionSightings } from './session-sightings.js';
 
 /** A session store as express-session uses it (only `destroy` matters here). */
 interface DestroyableStore {
@@ -16,7 +17,13 @@ interface DestroyableStore {
 export class SessionStoreObserver {
   private readonly observed = new WeakSet<object>();
 
-  constructor(private readonly endings: SessionEndings) {}
+  constructor(
+    private readonly endings: SessionEndings,
+    sightings: SessionSightings,
+  ) {
+    // Every store a socket's session was seen in (at startup, connect and bridged events) is observed.
+    sightings.onSeen((_client, _sessionId, store) => this.observe(store));
+  }
 
   /** Starts observing `store` (a request's `sessionStore`); anything else, or a store already observed, is ignored. */
   observe(store: unknown): void {

@@ -6,7 +6,6 @@ import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import type { EventClient } from '../common/event-client.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import type { EventPipeline } from '../pipeline/event-pipeline.service.js';
-import type { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import type { TokenOwnership } from '../security/token-ownership.service.js';
 import { ClientRegistry } from './client-registry.js';
 import { EventGateway } from './event.gateway.js';
@@ -63,11 +62,10 @@ function gatewayWith(options: { admit?: Promise<void> } = {}) {
     attach: jest.fn(),
   } as unknown as SessionTracker;
   const ownership = { enabled: false } as unknown as TokenOwnership;
-  const bridge = { forget: jest.fn() } as unknown as BridgeRunner;
   const lifecycle = new ConnectionLifecycle();
   const registry = new ClientRegistry(lifecycle);
   class SpecGateway extends EventGateway {}
-  const gateway = new SpecGateway(resolveOptions({}), pipeline, bridge, registry, sessions, new OriginPolicy(), ownership, lifecycle);
+  const gateway = new SpecGateway(resolveOptions({}), pipeline, registry, sessions, new OriginPolicy(), ownership, lifecycle);
   return { gateway, handled, registry, lifecycle, sessions };
 }
 

@@ -16,7 +16,6 @@ import { BRIDGE_ERROR_EVENT, type BridgeErrorPayload } from '../protocol/bridge-
 import type { StateUpdate } from '../protocol/state-update.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import type { EventClient } from '../common/event-client.js';
-import { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { ClientRegistry } from './client-registry.js';
@@ -84,7 +83,6 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly pipeline: EventPipeline,
-    private readonly bridge: BridgeRunner,
     private readonly registry: ClientRegistry,
     private readonly sessions: SessionTracker,
     origins: OriginPolicy,
@@ -217,7 +215,6 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   private leave(socket: Socket, client: EventClient & { token: string }): void {
     this.lifecycle.closed(client);
     void this.cluster?.releaseToken(client.token, socket.id);
-    this.bridge.forget(client);
     this.clientErrors.forget(socket.id);
   }
 

@@ -11,7 +11,7 @@ import { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import type { ConnectingSession } from '../security/token-ownership.service.js';
 import { SessionEndings, type SessionEnd } from '../common/session-endings.js';
 import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
-import { SessionStoreObserver } from '../common/session-store-observer.js';
+import { SessionSightings } from '../common/session-sightings.js';
 
 /** The server-side message telling every worker that a session ended. */
 const SESSION_ENDED = 'rx:session-ended';
@@ -51,14 +51,11 @@ export class SessionTracker implements OnApplicationBootstrap {
     private readonly registry: StateRegistry,
     private readonly endings: SessionEndings,
     connections: ConnectionLifecycle,
-    private readonly storeObserver: SessionStoreObserver,
+    sightings: SessionSightings,
   ) {
     connections.onClosed((client) => this.untrack(client.sid));
     endings.subscribe('connections', (end) => this.endConnections(end));
-    bridge.onSessionSeen = (client, sessionId, store) => {
-      this.storeObserver.observe(store);
-      this.place(client.sid, sessionId);
-    };
+    sightings.onSeen((client, sessionId) => this.place(client.sid, sessionId));
   }
 
   /**

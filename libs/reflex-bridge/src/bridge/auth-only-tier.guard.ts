@@ -1,0 +1,90 @@
+import { Inject, Injectable, Logger, type ExecutionContext } from '@nestjs/common';
+import type { RequestHandler } from 'express';
+import { then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { EventCacheService } from '../cache/event-cache.service.js';
+import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
+import { phaseEnd, phaseStart } from './bridge-timing.js';
+import { FastAuth, FastAuthRequest, type FastAuthResult } from './fast-auth.js';
+import { runMiddleware } from './middleware-runner.js';
+import { MiddlewareTierGuard } from './middleware-tier.guard.js';
+import { SessionHandoff } from './session-handoff.service.js';
+import type { SyntheticResponse } from './synthetic-response.js';
+import { outcomeOf } from './tier-execution-context.js';
+
+/**
+ * The `auth_only` tier: the fast-auth path when it has a fresh snapshot for the session cookie, else
+ * `bridge.authMiddleware` on the event's synthetic request. Synchronous when fast auth answers from the
+ * in-memory cache with a synchronous `loadUser`, so such an event stays on the synchronous path.
+ *
+ * Hooks for a subclass: `shouldSkip(context)` (let the event through running nothing), `getChain(context)`
+ * (the middleware to run), `tryFastAuth(context)` (the fast path: `true` when it bound the request), and
+ * `runChain(context, chain)`.
+ * @publicApi
+ */
+@Injectable()
+export class AuthOnlyTierGuard extends MiddlewareTierGuard {
+  protected readonly logger = new Logger('ReflexBridge');
+  /** Fast auth; `null` once known to be off. */
+  private fastAuthInstance?: FastAuth | null;
+
+  constructor(
+    @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
+    session: SessionHandoff,
+    protected readonly cache: EventCacheService,
+    protected readonly metrics: BridgeMetrics,
+  ) {
+    super(options, session);
+  }
+
+  canActivate(context: ExecutionContext): MaybePromise<boolean> {
+    if (this.shouldSkip(context)) return true;
+    const fast = this.tryFastAuth(context);
+    if (fast === true) return true;
+    if (fast === false) return this.runChain(context, this.getChain(context));
+    return fast.then((hit) => hit || this.runChain(context, this.getChain(context)));
+  }
+
+  /** The middleware this tier runs: `bridge.authMiddleware`. */
+  protected getChain(_context: ExecutionContext): readonly RequestHandler[] {
+    return this.authChain;
+  }
+
+  /**
+   * The fast-auth path, when configured: `true` when a fresh snapshot bound the request (user, session id, lazy
+   * session), `false` to run the middleware. A failure is logged and counts as `false`.
+   */
+  protected tryFastAuth(context: ExecutionContext): MaybePromise<boolean> {
+    const fastAuth = this.fastAuth();
+    if (!fastAuth) return false;
+    const request = context.switchToHttp().getRequest<FastAuthRequest>();
+    if (!(request instanceof FastAuthRequest)) return false;
+    const response = context.switchToHttp().getResponse<SyntheticResponse>();
+    const outcome = outcomeOf(context);
+    const start = phaseStart(outcome.timer);
+    const authChain = this.authChain;
+    const result = tryCatch<FastAuthResult | undefined>(
+      () => fastAuth.authenticate(request, () => runMiddleware(authChain, request, response)),
+      (error) => {
+        this.logger.warn(`Fast auth failed for ${context.switchToWs().getPattern()}; using the middleware: ${(error as Error).message}`);
+        return undefined;
+      },
+    );
+    return then(result, (found) => {
+      if (found) this.metrics.cacheLookup(found.hit);
+      if (!found?.hit) return false;
+      phaseEnd(outcome.timer, 'fast_auth', start);
+      outcome.fastPath = true;
+      return true;
+    });
+  }
+
+  /** Fast auth, when configured and the event cache is on; created on first use. */
+  private fastAuth(): FastAuth | undefined {
+    if (this.fastAuthInstance === undefined) {
+      this.fastAuthInstance = this.options.fastAuth && this.cache.enabled ? new FastAuth(this.options.fastAuth, this.cache) : null;
+    }
+    return this.fastAuthInstance ?? undefined;
+  }
+}

@@ -1,0 +1,28 @@
+import type { ClientEvent } from '../protocol/client-event.js';
+import type { EventTimer } from '../metrics/event-timer.js';
+import type { BridgeTier } from './bridge-tier.js';
+import type { SyntheticRequest } from './synthetic-request.js';
+import type { SyntheticResponse } from './synthetic-response.js';
+
+/**
+ * What running an event's tier left for the rest of the event: the tier, and on bridged tiers the synthetic
+ * request and response. The pipeline reads it after the tier guards, and hands it back to the bridge for the
+ * handler call, each step, and the end of the event.
+ * @publicApi
+ */
+export interface BridgeOutcome {
+  tier: BridgeTier;
+  request?: SyntheticRequest;
+  response?: SyntheticResponse;
+  /** Set when a middleware answered with a redirect: the event stops and the client navigates. */
+  redirect?: ClientEvent;
+  /** The cookie header the request was built with (to tell later whether the session cookie changed). */
+  cookieHeader?: string;
+  /** True when fast auth answered instead of the middleware. */
+  fastPath?: boolean;
+  /** The session id and user presence right after the auth chain, to notice logouts. */
+  sessionIdBefore?: string;
+  hadUser?: boolean;
+  /** Per-phase timing, when metrics are on. */
+  timer?: EventTimer;
+}

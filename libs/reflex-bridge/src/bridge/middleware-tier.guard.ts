@@ -1,0 +1,70 @@
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import type { RequestHandler } from 'express';
+import { then, type MaybePromise } from '../common/maybe-promise.js';
+import { redirect } from '../protocol/client-event.js';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { errorFromResponse, redirectTarget } from './bridge-error-mapping.js';
+import { phaseEnd, phaseStart } from './bridge-timing.js';
+import { runMiddlewareChain } from './middleware-runner.js';
+import { SessionHandoff } from './session-handoff.service.js';
+import type { SyntheticRequest } from './synthetic-request.js';
+import type { SyntheticResponse } from './synthetic-response.js';
+import { outcomeOf } from './tier-execution-context.js';
+
+/** No middleware configured. */
+export const NO_MIDDLEWARE: readonly RequestHandler[] = Object.freeze([]);
+
+/**
+ * What the bridged tier guards (`auth_only`, `full`) share: running a middleware chain on the event's
+ * synthetic request. A middleware that answers stops the event: a redirect (a status in
+ * `bridge.redirectStatuses` with a `Location`) is recorded as the event's redirect and the guard answers
+ * `false`; any other answer throws the structured error its status maps to.
+ * @publicApi
+ */
+@Injectable()
+export abstract class MiddlewareTierGuard implements CanActivate {
+  constructor(
+    @Inject(RESOLVED_OPTIONS) protected readonly options: ResolvedReflexBridgeOptions,
+    protected readonly session: SessionHandoff,
+  ) {}
+
+  abstract canActivate(context: ExecutionContext): MaybePromise<boolean>;
+
+  /** Whether to let the event through without running anything (its handler then sees the bare request). */
+  protected shouldSkip(_context: ExecutionContext): boolean {
+    return false;
+  }
+
+  /** The `auth_only` chain: `bridge.authMiddleware`. */
+  protected get authChain(): readonly RequestHandler[] {
+    return this.options.bridge.authMiddleware ?? NO_MIDDLEWARE;
+  }
+
+  /**
+   * Runs `chain` on the event's request: `true` when every middleware called `next()`; on an answer, the
+   * redirect is recorded (`false`) or the error thrown. Synchronous when every middleware was.
+   */
+  protected runChain(context: ExecutionContext, chain: readonly RequestHandler[]): MaybePromise<boolean> {
+    const http = context.switchToHttp();
+    const request = http.getRequest<SyntheticRequest>();
+    const response = http.getResponse<SyntheticResponse>();
+    const outcome = outcomeOf(context);
+    const start = phaseStart(outcome.timer);
+    return then(runMiddlewareChain(chain, request, response), (ran) => {
+      phaseEnd(outcome.timer, 'middleware', start);
+      if (ran === 'answered') return this.answered(context, response);
+      // Logouts on the bridged request (req.logout / req.session.destroy) drop the session's snapshot.
+      this.session.watchLogout(request);
+      return true;
+    });
+  }
+
+  /** A middleware answered: a redirect becomes the event's redirect (and `false`), anything else the error. */
+  protected answered(context: ExecutionContext, response: SyntheticResponse): boolean {
+    const to = redirectTarget(response, this.options.bridge.redirectStatuses);
+    if (to === undefined) throw errorFromResponse(response, 'A middleware refused the event.');
+    outcomeOf(context).redirect = redirect(to);
+    return false;
+  }
+}

@@ -1,0 +1,100 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { EventClient } from '../common/event-client.js';
+import { then, type MaybePromise } from '../common/maybe-promise.js';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { SessionSightings } from '../common/session-sightings.js';
+import { SessionStoreObserver } from '../common/session-store-observer.js';
+import type { BridgeOutcome } from './bridge-outcome.js';
+import { CookieHandoffService } from './cookie-handoff.service.js';
+import { cookieNames, mergeSetCookies } from './cookie-header.js';
+import { runMiddleware } from './middleware-runner.js';
+import { RequestBuilder } from './request-builder.service.js';
+import type { SyntheticRequest } from './synthetic-request.js';
+import { SyntheticResponse } from './synthetic-response.js';
+
+/**
+ * Frontend event a client answers by redeeming a cookie handoff over HTTP. Payload `{ url, secret }`: the client
+ * POSTs to `url` with the headers `X-Reflex-Handoff: <secret>` and `Reflex-Client-Token: <its token>`.
+ */
+export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
+
+/**
+ * The session side of bridged events: reports which session each socket is in ({@link SessionSightings}),
+ * has logouts on bridged requests observed, ends the synthetic response so the session middleware saves the
+ * session, and hands a changed session cookie back to the browser over HTTP.
+ */
+@Injectable()
+export class SessionHandoff {
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
+    private readonly handoffs: CookieHandoffService,
+    private readonly requests: RequestBuilder,
+    private readonly sightings: SessionSightings,
+    private readonly storeObserver: SessionStoreObserver,
+  ) {}
+
+  /** After the auth middleware ran on a bridged request: its session store is observed, so a logout in the handler is noticed. */
+  watchLogout(request: SyntheticRequest): void {
+    this.storeObserver.observe(request.sessionStore);
+  }
+
+  /**
+   * Runs the session and auth middleware for a socket outside any event (at connect, and to re-authenticate
+   * it after its session ended), so the bridge learns its session. Nothing is saved: the response is never
+   * ended. Returns the request, or undefined when no auth middleware is configured.
+   */
+  async authenticate(client: EventClient): Promise<SyntheticRequest | undefined> {
+    const chain = this.options.bridge.authMiddleware ?? [];
+    if (chain.length === 0) return undefined;
+    const { request } = this.requests.build(client, '/', {}, this.requests.clientIp(client));
+    await runMiddleware(chain, request, new SyntheticResponse());
+    this.sightings.seen(client, request.sessionID, request.sessionStore);
+    return request;
+  }
+
+  /**
+   * Ends the synthetic response (so session middleware saves the session and writes its cookie) and, when
+   * the session cookie changed (login, logout, regeneration), moves the new cookie to this socket's later
+   * events and sends the client a single-use token to fetch the `Set-Cookie` over HTTP. `afterEnd` runs once
+   * the response has ended, before the handoff (the snapshot write for a cookie the middleware just set).
+   */
+  finish(outcome: BridgeOutcome, response: SyntheticResponse, client: EventClient, afterEnd: (outcome: BridgeOutcome) => MaybePromise<void>): MaybePromise<void> {
+    if (outcome.request && !outcome.fastPath) this.sightings.seen(client, outcome.request.sessionID, outcome.request.sessionStore);
+    if (!response.finished) {
+      // Usually the end is synchronous (nothing to save, or no session middleware on the fast path); only
+      // a session middleware that saves first (express-session's wrapped `end`) makes this wait. 'finish'
+      // is emitted when the response becomes finished, so listening after `end()` misses nothing.
+      response.end();
+      if (!response.finished) {
+        return new Promise<void>((resolve, reject) =>
+          response.once('finish', () => {
+            try {
+              resolve(then(afterEnd(outcome), () => this.handOffCookies(outcome, response, client)));
+            } catch (error) {
+              reject(error as Error);
+            }
+          }),
+        );
+      }
+    }
+    return then(afterEnd(outcome), () => this.handOffCookies(outcome, response, client));
+  }
+
+  /** When the response changed the socket's cookies: keeps them for its later events and starts the handoff. */
+  private handOffCookies(outcome: BridgeOutcome, response: SyntheticResponse, client: EventClient): MaybePromise<void> {
+    const setCookies = response.setCookies();
+    if (setCookies.length === 0) return;
+    const before = outcome.cookieHeader ?? '';
+    const after = mergeSetCookies(before, setCookies);
+    if (after === before) return;
+    this.requests.useCookieHeader(client, after);
+    const presented = outcome.request?.cookies ?? {};
+    const expected: Record<string, string | undefined> = {};
+    for (const name of cookieNames(setCookies)) expected[name] = presented[name];
+    // The secret travels over this socket only; the tab sends it back in a header with its token.
+    return this.handoffs.issue(setCookies, expected, client.token ?? '').then(({ id, secret }) => {
+      client.emitUpdate({ events: [{ name: SESSION_COOKIE_EVENT, payload: { url: `${this.options.cookieHandoffPath}/${id}`, secret } }] });
+    });
+  }
+}

@@ -1,0 +1,86 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { MaybePromise } from '../common/maybe-promise.js';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { EventCacheService } from '../cache/event-cache.service.js';
+import type { AuthSnapshot } from '../cache/event-cache.options.js';
+import type { BridgeOutcome } from './bridge-outcome.js';
+import { cookieNames, parseCookieHeaderShared } from './cookie-header.js';
+import type { SyntheticRequest } from './synthetic-request.js';
+
+/**
+ * Keeps the fast-auth snapshots in the event cache up to date after a bridged event that ran the auth chain:
+ * a logout (the user went away, or the session id changed) drops the old session's snapshot; otherwise the
+ * current one is written, with fast auth on, for a session that has a cookie: before the response ends when the
+ * request presented it (so the next event finds it at once), after the end when the session middleware has just
+ * set it. Snapshots serve fast auth only, and fast auth finds them through the session cookie: an event without
+ * one (anonymous, no session saved) writes nothing.
+ */
+@Injectable()
+export class SnapshotWriter {
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
+    private readonly cache: EventCacheService,
+  ) {}
+
+  /**
+   * Before the response ends: a logout drops the old session's snapshot, and a session whose cookie the request
+   * presented gets its snapshot written. Synchronous with the in-memory cache.
+   */
+  beforeEnd(outcome: BridgeOutcome): MaybePromise<void> {
+    const request = outcome.request;
+    if (!request || !this.cache.enabled) return;
+    const sessionId = sessionIdOf(request);
+    const before = outcome.sessionIdBefore;
+    const loggedOut = before !== undefined && before !== '' && (before !== sessionId || (outcome.hadUser === true && request.user === undefined));
+    // Snapshots only serve fast auth: without it, keep the cache out of the event path.
+    const snapshot = sessionId && this.wanted(outcome) && this.presentedCookie(outcome) ? this.snapshotOf(request) : undefined;
+    const write = () => (snapshot ? this.cache.put(sessionId!, snapshot) : undefined);
+    return loggedOut ? this.cache.invalidate(before, 'logout').then(write) : write();
+  }
+
+  /**
+   * Once the response ended: a session that arrived without a cookie gets its snapshot only when the session
+   * middleware set the cookie (a login, a new session it saved); an anonymous event without one writes nothing.
+   */
+  afterEnd(outcome: BridgeOutcome): MaybePromise<void> {
+    const request = outcome.request;
+    if (!request || !this.cache.enabled || !this.wanted(outcome) || this.presentedCookie(outcome) || !this.setCookie(outcome)) return;
+    const sessionId = sessionIdOf(request);
+    const snapshot = sessionId ? this.snapshotOf(request) : undefined;
+    return snapshot ? this.cache.put(sessionId!, snapshot) : undefined;
+  }
+
+  /** The snapshot to keep for a request's user; undefined for a user without an id, whom fast auth could not rebuild. */
+  snapshotOf(request: SyntheticRequest): AuthSnapshot | undefined {
+    const user = request.user as Record<string, unknown> | undefined;
+    const userId = user ? (this.options.fastAuth?.userIdOf?.(user) ?? (user.id as string | number | undefined)) : null;
+    if (userId === undefined) return undefined;
+    return { userId, isAuthenticated: user !== undefined };
+  }
+
+  /** Fast auth is on and did not answer this event (its snapshot is fresh already). */
+  private wanted(outcome: BridgeOutcome): boolean {
+    return this.options.fastAuth !== undefined && !outcome.fastPath;
+  }
+
+  /** The request arrived with the session cookie. */
+  private presentedCookie(outcome: BridgeOutcome): boolean {
+    return parseCookieHeaderShared(outcome.cookieHeader)[this.options.fastAuth!.sessionCookieName] !== undefined;
+  }
+
+  /** The response sets the session cookie. */
+  private setCookie(outcome: BridgeOutcome): boolean {
+    const setCookies = outcome.response?.setCookies();
+    return setCookies !== undefined && setCookies.length > 0 && cookieNames(setCookies).includes(this.options.fastAuth!.sessionCookieName);
+  }
+}
+
+/** The request's session id; undefined when there is none, or reading it throws. */
+function sessionIdOf(request: SyntheticRequest): string | undefined {
+  try {
+    return request.sessionID;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,75 @@
+import { describe, expect, it } from '@jest/globals';
+import { Injectable, UseGuards, type CanActivate, type Type } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { Test } from '@nestjs/testing';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import { resolveOptions, type ReflexBridgeModuleOptions } from '../reflex-bridge.options.js';
+import type { HandlerDefinition } from '../state/state-definition.js';
+import { BridgeTier } from './bridge-tier.decorator.js';
+import type { BridgeTierResolver } from './bridge-tier-resolver.js';
+import { TierResolution } from './tier-resolution.service.js';
+
+class Allow implements CanActivate {
+  canActivate(): boolean {
+    return true;
+  }
+}
+
+@BridgeTier('none')
+class FilterState {
+  setQuery(): void {}
+  @BridgeTier('auth_only')
+  mine(): void {}
+}
+
+class SubFilterState extends FilterState {}
+
+class VaultState {
+  @UseGuards(Allow)
+  reveal(): void {}
+  peek(): void {}
+}
+
+function handler(cls: Type, method: string): HandlerDefinition {
+  return { fullName: `root.${cls.name}.${method}`, method, state: { cls } as HandlerDefinition['state'], options: {}, params: [], paramTypes: [], streaming: false };
+}
+
+async function resolution(options: ReflexBridgeModuleOptions, extra: Type[] = []): Promise<TierResolution> {
+  const moduleRef = await Test.createTestingModule({ providers: [TierResolution, Reflector, { provide: RESOLVED_OPTIONS, useValue: resolveOptions(options) }, ...extra] }).compile();
+  await moduleRef.init();
+  return moduleRef.get(TierResolution);
+}
+
+describe('TierResolution', () => {
+  it('reads the handler\'s tier before its class\'s, and a class tier only from that class itself', async () => {
+    const tiers = await resolution({ bridge: { mode: 'full' } });
+    expect(tiers.tierFor(handler(FilterState, 'setQuery'), '/')).toBe('none');
+    expect(tiers.tierFor(handler(FilterState, 'mine'), '/')).toBe('auth_only');
+    expect(tiers.tierFor(handler(SubFilterState, 'setQuery'), '/')).toBe('full');
+    expect(tiers.tierFor(handler(SubFilterState, 'mine'), '/')).toBe('auth_only');
+  });
+
+  it('in smart mode, runs guarded handlers on full and the others on none', async () => {
+    const tiers = await resolution({ bridge: { mode: 'smart' } });
+    expect(tiers.tierFor(handler(VaultState, 'reveal'), '/')).toBe('full');
+    expect(tiers.tierFor(handler(VaultState, 'peek'), '/')).toBe('none');
+    expect(tiers.staticTierOf(handler(VaultState, 'peek'))).toBe('none');
+  });
+
+  it('asks an injectable resolver first; a throwing resolver or a non-tier answer falls through', async () => {
+    @Injectable()
+    class PageResolver implements BridgeTierResolver {
+      resolve(_cls: Type, event: { pathname: string }) {
+        if (event.pathname === '/boom') throw new Error('boom');
+        return event.pathname === '/open' ? 'none' : 'nonsense';
+      }
+    }
+    const tiers = await resolution({ bridge: { mode: 'full', resolver: PageResolver } });
+    const reveal = handler(VaultState, 'reveal');
+    expect(tiers.tierFor(reveal, '/open')).toBe('none');
+    expect(tiers.tierFor(reveal, '/other')).toBe('full');
+    expect(tiers.tierFor(reveal, '/boom')).toBe('full');
+    expect(tiers.tierFor(reveal, '/_upload/x')).toBe('full');
+    expect(tiers.tierFor(handler(FilterState, 'setQuery'), '/_upload/x')).toBe('auth_only');
+  });
+});

@@ -1,0 +1,166 @@
+import { HttpException, Injectable, Logger, type PipeTransform, type Type } from '@nestjs/common';
+import { PIPES_METADATA } from '@nestjs/common/constants.js';
+import { ExternalContextCreator, ModuleRef } from '@nestjs/core';
+import { then, type MaybePromise } from '../common/maybe-promise.js';
+import type { HandlerDefinition } from '../state/state-definition.js';
+import type { BridgeOutcome } from './bridge-outcome.js';
+import { errorFromHttpException, errorFromResponse } from './bridge-error-mapping.js';
+import { contextOf } from './event-context.js';
+import type { SyntheticRequest } from './synthetic-request.js';
+import type { SyntheticResponse } from './synthetic-response.js';
+import { TierResolution } from './tier-resolution.service.js';
+
+type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => Promise<unknown>;
+
+const ENHANCER_KEYS = ['__guards__', '__interceptors__', '__exceptionFilters__'];
+
+/**
+ * The app's own Nest enhancers around a `full`-tier handler: its guards, interceptors and exception filters
+ * through Nest's `ExternalContextCreator` (context type `'http'`, the synthetic request and response as
+ * arguments), and its `@UsePipes` pipes over the payload arguments. No enhancer runs on `none` or `auth_only`.
+ */
+@Injectable()
+export class UserEnhancers {
+  private readonly logger = new Logger('ReflexBridge');
+  private readonly enhanced = new Map<HandlerDefinition, EnhancedHandler>();
+  private readonly pipes = new Map<HandlerDefinition, PipeTransform[]>();
+
+  constructor(
+    private readonly moduleRef: ModuleRef,
+    private readonly contextCreator: ExternalContextCreator,
+    private readonly tiers: TierResolution,
+  ) {}
+
+  /**
+   * Warns at startup about handlers whose guards, interceptors or filters will not run because their tier
+   * (before any resolver) is not `full`: only the full tier applies Nest enhancers.
+   */
+  audit(handlers: Iterable<HandlerDefinition>): void {
+    for (const handler of handlers) {
+      const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
+      const enhanced = ENHANCER_KEYS.some((key) => Reflect.getMetadata(key, handler.state.cls)?.length || Reflect.getMetadata(key, method)?.length);
+      if (!enhanced) continue;
+      const tier = this.tiers.staticTierOf(handler);
+      if (tier !== 'full') {
+        this.logger.warn(`${handler.fullName} has guards, interceptors or filters but runs on the "${tier}" tier, which does not apply them.`);
+      }
+    }
+  }
+
+  /** The `full` tier's call: through the handler's guards, interceptors and exception filters. */
+  invoke(outcome: BridgeOutcome, handler: HandlerDefinition, request: SyntheticRequest, response: SyntheticResponse): Promise<unknown> {
+    // An exception filter that answered on the synthetic response decides what the client is told, even
+    // when Nest rethrows (a filter returning nothing counts as "not handled" in external contexts).
+    const answeredByFilter = () => response.finished && response.statusCode >= 400;
+    const start = outcome.timer ? performance.now() : 0;
+    let called: Promise<unknown>;
+    try {
+      // Nest's handler is async already: one `.then` on its promise instead of an async wrapper around it
+      // (each promise costs extra once AsyncLocalStorage is in use).
+      called = Promise.resolve(this.enhancedHandler(handler)(request, response));
+    } catch (error) {
+      called = Promise.reject(error as Error);
+    }
+    return called.then(
+      (result) => {
+        if (outcome.timer) {
+          // The wrapper stamped when Nest let the call through: before that is guards and interceptors.
+          const entered = contextOf(request)?.handlerEnteredAt ?? start;
+          outcome.timer.add('guards', entered - start);
+          outcome.timer.add('handler', performance.now() - entered);
+        }
+        if (answeredByFilter()) throw errorFromResponse(response, 'The event was refused.');
+        return result;
+      },
+      (error: unknown) => {
+        if (answeredByFilter()) throw errorFromResponse(response, 'The event was refused.');
+        throw error instanceof HttpException ? errorFromHttpException(error) : error;
+      },
+    );
+  }
+
+  /**
+   * Runs the `@UsePipes` pipes of the state class and the handler over each payload argument (metadata type
+   * `body`, the parameter's declared type as `metatype`), as Nest does for a controller's `@Body()`. A pipe's
+   * HttpException becomes the matching structured error.
+   */
+  applyPipes(handler: HandlerDefinition, args: unknown[]): MaybePromise<unknown[]> {
+    return then(this.pipesFor(handler), (pipes) => (pipes.length === 0 ? args : this.runPipes(pipes, handler, args)));
+  }
+
+  private async runPipes(pipes: PipeTransform[], handler: HandlerDefinition, args: unknown[]): Promise<unknown[]> {
+    const params = handler.params.length ? handler.params : [{ index: 0, kind: 'payload' as const, key: undefined }];
+    const piped = [...args];
+    try {
+      for (const param of params) {
+        if (param.kind !== 'payload') continue;
+        for (const pipe of pipes) {
+          piped[param.index] = await pipe.transform(piped[param.index], { type: 'body', metatype: handler.paramTypes[param.index] as Type, data: param.key });
+        }
+      }
+    } catch (error) {
+      throw error instanceof HttpException ? errorFromHttpException(error) : error;
+    }
+    return piped;
+  }
+
+  /** The handler's pipe instances: looked up once (asynchronously), then answered synchronously. */
+  private pipesFor(handler: HandlerDefinition): MaybePromise<PipeTransform[]> {
+    return this.pipes.get(handler) ?? this.loadPipes(handler);
+  }
+
+  private async loadPipes(handler: HandlerDefinition): Promise<PipeTransform[]> {
+    const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
+    const declared = [...((Reflect.getMetadata(PIPES_METADATA, handler.state.cls) as unknown[]) ?? []), ...((Reflect.getMetadata(PIPES_METADATA, method) as unknown[]) ?? [])];
+    const pipes = await Promise.all(
+      declared.map((pipe) => {
+        if (typeof pipe !== 'function') return pipe as PipeTransform;
+        // A pipe class: the app's provider when there is one, else an instance with its dependencies.
+        try {
+          return this.moduleRef.get(pipe as Type<PipeTransform>, { strict: false });
+        } catch {
+          return this.moduleRef.create(pipe as Type<PipeTransform>);
+        }
+      }),
+    );
+    this.pipes.set(handler, pipes);
+    return pipes;
+  }
+
+  /**
+   * The handler wrapped by Nest's external context (guards, interceptors, exception filters), created once
+   * per handler. Nest calls the wrapper on the Nest singleton; the wrapper calls the real method on this
+   * event's state view, found through the context the request carries, with the arguments the pipeline
+   * resolved.
+   */
+  private enhancedHandler(handler: HandlerDefinition): EnhancedHandler {
+    let enhanced = this.enhanced.get(handler);
+    if (!enhanced) {
+      const original = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
+      // Nest calls the wrapper with the execution context's arguments (request, response): the request
+      // carries this event's context, so no async context is needed to find the view and arguments.
+      const wrapper = function (this: unknown, ...callArgs: unknown[]) {
+        const context = contextOf(callArgs[0] as object);
+        if (!context?.target) throw new Error('ReflexBridge: handler invoked outside an event');
+        context.handlerEnteredAt = performance.now();
+        return original.apply(context.target, context.args ?? []);
+      };
+      Object.defineProperty(wrapper, 'name', { value: original.name });
+      // Guards and interceptors read metadata from the handler (`context.getHandler()`): copy it over.
+      for (const key of Reflect.getMetadataKeys(original)) Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapper);
+      enhanced = this.contextCreator.create(
+        handler.state.instance as Record<string, unknown>,
+        wrapper,
+        handler.method,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        { guards: true, interceptors: true, filters: true },
+        'http',
+      ) as EnhancedHandler;
+      this.enhanced.set(handler, enhanced);
+    }
+    return enhanced;
+  }
+}

@@ -1,0 +1,114 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Test, type TestingModule } from '@nestjs/testing';
+import type { EventClient } from '../common/event-client.js';
+import { isPromise } from '../common/maybe-promise.js';
+import type { BridgeErrorPayload } from '../protocol/bridge-error.js';
+import type { StateUpdate } from '../protocol/state-update.js';
+import { varKey } from '../protocol/state-naming.js';
+import { ReflexBridgeModule } from '../reflex-bridge.module.js';
+import { EventHandler } from '../state/event-handler.decorator.js';
+import { Payload } from '../state/event-param.decorator.js';
+import { State } from '../state/state.decorator.js';
+import { StateStore } from '../state/store/state-store.js';
+import { InMemoryStateStore } from '../state/store/in-memory-state.store.js';
+import { EventPipeline } from './event-pipeline.service.js';
+
+const COUNTER = 'reflex___state____state.counter_state';
+
+@State()
+class CounterState {
+  count = 0;
+  log: string[] = [];
+
+  @EventHandler()
+  bump(@Payload('by') by: number): void {
+    this.count += by;
+  }
+
+  @EventHandler()
+  async note(@Payload('text') text: string, @Payload('waitMs') waitMs: number): Promise<void> {
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    this.log = [...this.log, text];
+  }
+}
+
+/** A client that records what it is sent. */
+function recordingClient(token = 'token-1'): EventClient & { updates: StateUpdate[]; errors: BridgeErrorPayload[] } {
+  const updates: StateUpdate[] = [];
+  const errors: BridgeErrorPayload[] = [];
+  return {
+    token,
+    sid: `sid-${token}`,
+    headers: {},
+    remoteAddress: '127.0.0.1',
+    emitUpdate: (update) => void updates.push(update),
+    emitError: (error) => void errors.push(error),
+    updates,
+    errors,
+  };
+}
+
+const frame = (name: string, payload: Record<string, unknown> = {}) => ({ token: 'token-1', name, router_data: { pathname: '/', query: {} }, payload });
+
+async function until(predicate: () => boolean, deadlineMs = 10_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('EventPipeline', () => {
+  let moduleRef: TestingModule | undefined;
+
+  async function pipeline(): Promise<EventPipeline> {
+    moduleRef = await Test.createTestingModule({
+      imports: [ReflexBridgeModule.forRoot({ bridge: { mode: 'none' }, stateStore: new InMemoryStateStore() })],
+      providers: [CounterState],
+    }).compile();
+    await moduleRef.init();
+    expect(moduleRef.get(StateStore, { strict: false })).toBeInstanceOf(InMemoryStateStore);
+    return moduleRef.get(EventPipeline, { strict: false });
+  }
+
+  afterEach(async () => {
+    await moduleRef?.close();
+    moduleRef = undefined;
+  });
+
+  it('answers an unknown handler with a structured error, and nothing else', async () => {
+    const events = await pipeline();
+    const client = recordingClient();
+    void events.handle(client, frame(`${COUNTER}.nope`));
+    await until(() => client.errors.length === 1);
+    expect(client.errors[0]).toMatchObject({ code: 'unknown_handler', event: `${COUNTER}.nope` });
+    expect(client.updates).toEqual([]);
+  });
+
+  it('runs a none-tier event with a synchronous handler synchronously: no promise, the delta already sent', async () => {
+    const events = await pipeline();
+    const client = recordingClient();
+    const result = events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
+    expect(isPromise(result)).toBe(false);
+    expect(client.updates).toEqual([{ delta: { [COUNTER]: { [varKey('count')]: 2 } } }]);
+  });
+
+  it('sends only what changed, computed on the stored state', async () => {
+    const events = await pipeline();
+    const client = recordingClient();
+    void events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
+    void events.handle(client, frame(`${COUNTER}.bump`, { by: 3 }));
+    expect(client.updates.at(-1)).toEqual({ delta: { [COUNTER]: { [varKey('count')]: 5 } } });
+    expect(Object.keys(client.updates.at(-1)!.delta![COUNTER])).toEqual([varKey('count')]);
+  });
+
+  it('runs one client\'s events one at a time, in the order they arrived', async () => {
+    const events = await pipeline();
+    const client = recordingClient();
+    void events.handle(client, frame(`${COUNTER}.note`, { text: 'slow first', waitMs: 30 }));
+    void events.handle(client, frame(`${COUNTER}.note`, { text: 'fast second', waitMs: 0 }));
+    await until(() => client.updates.length === 2);
+    const logs = client.updates.map((update) => update.delta![COUNTER][varKey('log')]);
+    expect(logs).toEqual([['slow first'], ['slow first', 'fast second']]);
+  });
+});
