@@ -38,20 +38,25 @@ export class SessionEndings {
   }
 
   /**
-   * Reports an end: resolves once every listener has acted (a listener's failure is logged and does not stop
-   * the others).
+   * Reports an end. Resolves once the caches have forgotten the session, so a logout can wait for that before it
+   * answers; the connections act after, without being waited for (re-authenticating a socket queues behind its
+   * token's running event, which may be the very event that logged out). A listener's failure is logged and
+   * does not stop the others.
    */
   async report(end: SessionEnd): Promise<void> {
-    for (const stage of ['caches', 'connections'] as const) {
-      await Promise.all(
-        this.listeners[stage].map(async (listener) => {
-          try {
-            await listener(end);
-          } catch (error) {
-            this.logger.warn(`Acting on the end of a session failed: ${(error as Error)?.message ?? String(error)}`);
-          }
-        }),
-      );
-    }
+    await this.notify('caches', end);
+    void this.notify('connections', end);
+  }
+
+  private async notify(stage: SessionEndStage, end: SessionEnd): Promise<void> {
+    await Promise.all(
+      this.listeners[stage].map(async (listener) => {
+        try {
+          await listener(end);
+        } catch (error) {
+          this.logger.warn(`Acting on the end of a session failed: ${(error as Error)?.message ?? String(error)}`);
+        }
+      }),
+    );
   }
 }

@@ -33,9 +33,10 @@ export class SessionStoreObserver {
     const destroy = target.destroy.bind(target);
     target.destroy = (sid: string, callback?: (error?: unknown) => void) => {
       destroy(sid, (error?: unknown) => {
-        // Reported before the caller continues, so the caches start forgetting before a logout's response goes out.
-        if (!error) void this.endings.report({ sessionId: sid, reason: 'logout', remote: false });
-        callback?.(error);
+        if (error) return callback?.(error);
+        // The caller (a logout) continues once the caches forgot the session: its answer never races a fast-auth
+        // event still authenticated by the old snapshot, here or on another worker.
+        void this.endings.report({ sessionId: sid, reason: 'logout', remote: false }).then(() => callback?.());
       });
     };
   }
