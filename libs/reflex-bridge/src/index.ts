@@ -19,30 +19,30 @@ export { BRIDGE_ERROR_EVENT, type BridgeErrorCode, type BridgeErrorPayload } fro
 export type { StateUpdate, Delta } from './protocol/state-update.js';
 export { ROOT_STATE_NAME, FIELD_MARKER } from './protocol/state-naming.js';
 
-export { BridgeTier } from './bridge/bridge-tier.decorator.js';
-export type { BridgeMode } from './bridge/bridge-tier.js';
+export { BridgeTier } from './bridge/tiers/bridge-tier.decorator.js';
+export type { BridgeMode } from './bridge/tiers/bridge-tier.js';
 export type { BridgeOptions } from './bridge/bridge.options.js';
-export type { BridgeTierResolver, BridgeTierResolverFn, BridgeEventInfo } from './bridge/bridge-tier-resolver.js';
-export { AppState } from './bridge/app-state.js';
-export { currentRequest, currentUser, currentSession, currentToken, NoRequestError } from './bridge/event-context.js';
-export { SyntheticRequest } from './bridge/synthetic-request.js';
-export { SESSION_COOKIE_EVENT } from './bridge/session-handoff.service.js';
-export { BridgeTierGuard } from './bridge/bridge-tier.guard.js';
-export { NoneTierGuard } from './bridge/none-tier.guard.js';
-export { AuthOnlyTierGuard } from './bridge/auth-only-tier.guard.js';
-export { FullTierGuard } from './bridge/full-tier.guard.js';
-export { MiddlewareTierGuard } from './bridge/middleware-tier.guard.js';
-export { TierExecutionContext, REFLEX_CONTEXT_TYPE, outcomeOf, type TierEvent } from './bridge/tier-execution-context.js';
+export type { BridgeTierResolver, BridgeTierResolverFn, BridgeEventInfo } from './bridge/tiers/bridge-tier-resolver.js';
+export { AppState } from './bridge/session/app-state.js';
+export { currentRequest, currentUser, currentSession, currentToken, NoRequestError } from './bridge/request/event-context.js';
+export { SyntheticRequest } from './bridge/request/synthetic-request.js';
+export { SESSION_COOKIE_EVENT } from './bridge/session/session-handoff.service.js';
+export { BridgeTierGuard } from './bridge/tiers/bridge-tier.guard.js';
+export { NoneTierGuard } from './bridge/tiers/none-tier.guard.js';
+export { AuthOnlyTierGuard } from './bridge/tiers/auth-only-tier.guard.js';
+export { FullTierGuard } from './bridge/tiers/full-tier.guard.js';
+export { MiddlewareTierGuard } from './bridge/tiers/middleware-tier.guard.js';
+export { TierExecutionContext, REFLEX_CONTEXT_TYPE, outcomeOf, type TierEvent } from './bridge/tiers/tier-execution-context.js';
 export type { BridgeOutcome } from './bridge/bridge-outcome.js';
 export type { TierGuardOptions } from './bridge/bridge.options.js';
-export { HANDOFF_SECRET_HEADER, CLIENT_TOKEN_HEADER } from './bridge/cookie-handoff.route.js';
+export { HANDOFF_SECRET_HEADER, CLIENT_TOKEN_HEADER } from './bridge/session/cookie-handoff.route.js';
 
 export { OriginPolicy, ORIGIN_NOT_ALLOWED_MESSAGE, type OriginPolicyOptions, type OriginVerdict, type OriginCheckedRequest } from './security/origin-policy.js';
 export { SameOriginMiddleware } from './security/same-origin.middleware.js';
 
 export { EventCacheService } from './cache/event-cache.service.js';
 export type { EventCacheOptions, FastAuthOptions, AuthSnapshot, EventCacheInvalidation } from './cache/event-cache.options.js';
-export { SessionNotLoadedError } from './bridge/fast-auth.js';
+export { SessionNotLoadedError } from './bridge/session/fast-auth.js';
 export type { MetricsOptions, BridgePhase } from './metrics/metrics.options.js';
 export type { MirrorOptions } from './bridge/bridge.options.js';
 export { RedisStateStore, type RedisStateStoreOptions } from './state/store/redis-state.store.js';

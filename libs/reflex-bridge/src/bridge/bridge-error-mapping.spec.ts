@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { BadRequestException, ForbiddenException, HttpException, UnauthorizedException } from '@nestjs/common';
 import { codeForStatus, errorForRefusal, errorFromHttpException, errorFromResponse, redirectTarget } from './bridge-error-mapping.js';
-import { SyntheticResponse } from './synthetic-response.js';
+import { SyntheticResponse } from './request/synthetic-response.js';
 
 const answered = (status: number, body?: unknown) => {
   const response = new SyntheticResponse();

@@ -1,6 +1,6 @@
 import type { HttpException } from '@nestjs/common';
 import { BridgeError, type BridgeErrorCode } from '../protocol/bridge-error.js';
-import type { SyntheticResponse } from './synthetic-response.js';
+import type { SyntheticResponse } from './request/synthetic-response.js';
 
 /**
  * How HTTP answers become client errors: a middleware's or exception filter's answer on the synthetic

@@ -1,8 +1,8 @@
 import type { ClientEvent } from '../protocol/client-event.js';
 import type { EventTimer } from '../metrics/event-timer.js';
-import type { BridgeTier } from './bridge-tier.js';
-import type { SyntheticRequest } from './synthetic-request.js';
-import type { SyntheticResponse } from './synthetic-response.js';
+import type { BridgeTier } from './tiers/bridge-tier.js';
+import type { SyntheticRequest } from './request/synthetic-request.js';
+import type { SyntheticResponse } from './request/synthetic-response.js';
 
 /**
  * What running an event's tier left for the rest of the event: the tier, and on bridged tiers the synthetic

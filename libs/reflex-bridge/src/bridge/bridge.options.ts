@@ -1,10 +1,10 @@
 import type { Type } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import type { BridgeMode } from './bridge-tier.js';
-import type { BridgeTierResolverFn, BridgeTierResolver } from './bridge-tier-resolver.js';
-import type { AuthOnlyTierGuard } from './auth-only-tier.guard.js';
-import type { FullTierGuard } from './full-tier.guard.js';
-import type { NoneTierGuard } from './none-tier.guard.js';
+import type { BridgeMode } from './tiers/bridge-tier.js';
+import type { BridgeTierResolverFn, BridgeTierResolver } from './tiers/bridge-tier-resolver.js';
+import type { AuthOnlyTierGuard } from './tiers/auth-only-tier.guard.js';
+import type { FullTierGuard } from './tiers/full-tier.guard.js';
+import type { NoneTierGuard } from './tiers/none-tier.guard.js';
 
 /** The `bridge` section of the module options. */
 export interface BridgeOptions {

@@ -5,10 +5,10 @@ import { then, type MaybePromise } from '../common/maybe-promise.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import type { BridgeOutcome } from './bridge-outcome.js';
 import { errorFromHttpException, errorFromResponse } from './bridge-error-mapping.js';
-import { contextOf } from './event-context.js';
-import type { SyntheticRequest } from './synthetic-request.js';
-import type { SyntheticResponse } from './synthetic-response.js';
-import { TierResolution } from './tier-resolution.service.js';
+import { contextOf } from './request/event-context.js';
+import type { SyntheticRequest } from './request/synthetic-request.js';
+import type { SyntheticResponse } from './request/synthetic-response.js';
+import { TierResolution } from './tiers/tier-resolution.service.js';
 
 type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => Promise<unknown>;
 

@@ -11,7 +11,7 @@ import { resolveHandlerArguments } from '../state/handler-arguments.js';
 import { LockLostError, StateStore, type StateLease, type StoredState } from '../state/store/state-store.js';
 import { StateStoreError } from '../state/store/state-store.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
-import { attachEventContext, runInEventContext, type EventContext } from '../bridge/event-context.js';
+import { attachEventContext, runInEventContext, type EventContext } from '../bridge/request/event-context.js';
 import { isThenable, then, tryCatch, tryFinally, type MaybePromise } from '../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { resolveOptions } from '../reflex-bridge.options.js';
 import { InMemoryStateStore } from '../state/store/in-memory-state.store.js';
 import type { EventClient } from '../common/event-client.js';
-import type { SyntheticRequest } from '../bridge/synthetic-request.js';
+import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import { TOKEN_OWNER_KEY, TokenOwnership } from './token-ownership.service.js';
 
 const client: EventClient = { token: 't', sid: 's', headers: {}, remoteAddress: '', emitUpdate: () => undefined, emitError: () => undefined };

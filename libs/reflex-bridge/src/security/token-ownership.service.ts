@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { EventClient } from '../common/event-client.js';
-import type { SyntheticRequest } from '../bridge/synthetic-request.js';
+import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import type { StateLease, StoredState } from '../state/store/state-store.js';
 import { StateStore } from '../state/store/state-store.js';
 import { then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import type { AppState } from './app-state.js';
-import type { SyntheticRequest } from './synthetic-request.js';
+import type { SyntheticRequest } from '../request/synthetic-request.js';
 
 type Target = Record<string, unknown>;
 type SyncedVar = 'isAuthenticated' | 'username' | 'flashMessages' | 'csrfToken' | 'language';

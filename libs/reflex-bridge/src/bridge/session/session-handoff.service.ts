@@ -1,17 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { EventClient } from '../common/event-client.js';
-import { then, type MaybePromise } from '../common/maybe-promise.js';
-import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import { SessionSightings } from '../common/session-sightings.js';
-import { SessionStoreObserver } from '../common/session-store-observer.js';
-import type { BridgeOutcome } from './bridge-outcome.js';
+import type { EventClient } from '../../common/event-client.js';
+import { then, type MaybePromise } from '../../common/maybe-promise.js';
+import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import { SessionSightings } from '../../common/session-sightings.js';
+import { SessionStoreObserver } from '../../common/session-store-observer.js';
+import type { BridgeOutcome } from '../bridge-outcome.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
-import { cookieNames, mergeSetCookies } from './cookie-header.js';
-import { runMiddleware } from './middleware-runner.js';
-import { RequestBuilder } from './request-builder.service.js';
-import type { SyntheticRequest } from './synthetic-request.js';
-import { SyntheticResponse } from './synthetic-response.js';
+import { cookieNames, mergeSetCookies } from '../request/cookie-header.js';
+import { runMiddleware } from '../request/middleware-runner.js';
+import { RequestBuilder } from '../request/request-builder.service.js';
+import type { SyntheticRequest } from '../request/synthetic-request.js';
+import { SyntheticResponse } from '../request/synthetic-response.js';
 
 /**
  * Frontend event a client answers by redeeming a cookie handoff over HTTP. Payload `{ url, secret }`: the client

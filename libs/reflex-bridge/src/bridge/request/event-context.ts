@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { BridgeTier } from './bridge-tier.js';
+import type { BridgeTier } from '../tiers/bridge-tier.js';
 import type { SyntheticRequest } from './synthetic-request.js';
 
 /** What code running inside an event can reach: the tier and, on bridged tiers, the request. */

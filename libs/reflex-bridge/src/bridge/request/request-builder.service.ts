@@ -1,14 +1,14 @@
-import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
+import { ConnectionLifecycle } from '../../common/connection-lifecycle.js';
 import { Inject, Injectable } from '@nestjs/common';
-import type { EventClient } from '../common/event-client.js';
-import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import { EventCacheService } from '../cache/event-cache.service.js';
-import { FastAuthRequest } from './fast-auth.js';
+import type { EventClient } from '../../common/event-client.js';
+import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import { EventCacheService } from '../../cache/event-cache.service.js';
+import { FastAuthRequest } from '../session/fast-auth.js';
 import { splitPathname } from './router-path.js';
 import { SyntheticRequest } from './synthetic-request.js';
 import { SyntheticResponse } from './synthetic-response.js';
-import type { RequestSource, TierExecutionContext } from './tier-execution-context.js';
+import type { RequestSource, TierExecutionContext } from '../tiers/tier-execution-context.js';
 
 
 /**

@@ -1,11 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { EventCacheService } from '../cache/event-cache.service.js';
-import { resolveOptions, type ReflexBridgeModuleOptions } from '../reflex-bridge.options.js';
-import type { BridgeOutcome } from './bridge-outcome.js';
+import { EventCacheService } from '../../cache/event-cache.service.js';
+import { resolveOptions, type ReflexBridgeModuleOptions } from '../../reflex-bridge.options.js';
+import type { BridgeOutcome } from '../bridge-outcome.js';
 import { SnapshotWriter } from './snapshot-writer.service.js';
-import { SyntheticRequest } from './synthetic-request.js';
-import { SyntheticResponse } from './synthetic-response.js';
+import { SyntheticRequest } from '../request/synthetic-request.js';
+import { SyntheticResponse } from '../request/synthetic-response.js';
 
 const SECRET = 'snapshot writer spec';
 const FAST_AUTH: ReflexBridgeModuleOptions = { fastAuth: { sessionSecret: SECRET, loadUser: (id) => ({ id }) } };

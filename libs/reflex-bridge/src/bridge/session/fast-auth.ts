@@ -1,10 +1,10 @@
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import type { EventCacheService } from '../cache/event-cache.service.js';
-import type { AuthSnapshot } from '../cache/event-cache.options.js';
-import { isThenable } from '../common/maybe-promise.js';
-import { parseCookieHeaderShared } from './cookie-header.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import type { EventCacheService } from '../../cache/event-cache.service.js';
+import type { AuthSnapshot } from '../../cache/event-cache.options.js';
+import { isThenable } from '../../common/maybe-promise.js';
+import { parseCookieHeaderShared } from '../request/cookie-header.js';
 import { SessionCookieVerifier } from './signed-session-cookie.js';
-import { SyntheticRequest } from './synthetic-request.js';
+import { SyntheticRequest } from '../request/synthetic-request.js';
 
 type FastAuthConfig = NonNullable<ResolvedReflexBridgeOptions['fastAuth']>;
 

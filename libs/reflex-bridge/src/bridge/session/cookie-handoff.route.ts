@@ -1,11 +1,11 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import { OriginPolicy } from '../security/origin-policy.js';
+import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import { OriginPolicy } from '../../security/origin-policy.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
-import { parseCookieHeader } from './cookie-header.js';
+import { parseCookieHeader } from '../request/cookie-header.js';
 
 /** Request header carrying the handoff's secret, which the tab received over its socket. */
 export const HANDOFF_SECRET_HEADER = 'x-reflex-handoff';

@@ -2,12 +2,12 @@ import { describe, expect, it } from '@jest/globals';
 import type { ExecutionContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { RequestHandler } from 'express';
-import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import { resolveOptions, type ReflexBridgeModuleOptions } from '../reflex-bridge.options.js';
+import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
+import { resolveOptions, type ReflexBridgeModuleOptions } from '../../reflex-bridge.options.js';
 import { FullTierGuard } from './full-tier.guard.js';
-import { SessionHandoff } from './session-handoff.service.js';
-import { SyntheticRequest } from './synthetic-request.js';
-import { SyntheticResponse } from './synthetic-response.js';
+import { SessionHandoff } from '../session/session-handoff.service.js';
+import { SyntheticRequest } from '../request/synthetic-request.js';
+import { SyntheticResponse } from '../request/synthetic-response.js';
 import type { TierEvent } from './tier-execution-context.js';
 
 function contextMock(request: SyntheticRequest) {

@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, type OnModuleInit, type Type } from '@nestjs/common';
 import { GUARDS_METADATA } from '@nestjs/common/constants.js';
 import { ModuleRef, Reflector } from '@nestjs/core';
-import type { HandlerDefinition } from '../state/state-definition.js';
-import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import { AppState } from './app-state.js';
+import type { HandlerDefinition } from '../../state/state-definition.js';
+import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import { AppState } from '../session/app-state.js';
 import { BridgeTierMetadata } from './bridge-tier.decorator.js';
 import type { BridgeTier } from './bridge-tier.js';
 import type { BridgeEventInfo, BridgeTierResolver, BridgeTierResolverFn } from './bridge-tier-resolver.js';

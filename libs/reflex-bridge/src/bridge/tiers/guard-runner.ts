@@ -1,6 +1,6 @@
 import type { CanActivate, ExecutionContext } from '@nestjs/common';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { isThenable, type MaybePromise } from '../common/maybe-promise.js';
+import { isThenable, type MaybePromise } from '../../common/maybe-promise.js';
 
 /**
  * Runs guards in order under Nest's guard contract: each answers `boolean | Promise<boolean> |

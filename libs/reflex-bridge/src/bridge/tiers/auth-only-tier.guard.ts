@@ -1,16 +1,16 @@
 import { Inject, Injectable, Logger, type ExecutionContext } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import { then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
-import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import { EventCacheService } from '../cache/event-cache.service.js';
-import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
-import { phaseEnd, phaseStart } from './bridge-timing.js';
-import { FastAuth, FastAuthRequest, type FastAuthResult } from './fast-auth.js';
-import { runMiddleware } from './middleware-runner.js';
+import { then, tryCatch, type MaybePromise } from '../../common/maybe-promise.js';
+import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import { EventCacheService } from '../../cache/event-cache.service.js';
+import { BridgeMetrics } from '../../metrics/bridge-metrics.service.js';
+import { phaseEnd, phaseStart } from '../bridge-timing.js';
+import { FastAuth, FastAuthRequest, type FastAuthResult } from '../session/fast-auth.js';
+import { runMiddleware } from '../request/middleware-runner.js';
 import { MiddlewareTierGuard } from './middleware-tier.guard.js';
-import { SessionHandoff } from './session-handoff.service.js';
-import type { SyntheticResponse } from './synthetic-response.js';
+import { SessionHandoff } from '../session/session-handoff.service.js';
+import type { SyntheticResponse } from '../request/synthetic-response.js';
 import { outcomeOf } from './tier-execution-context.js';
 
 /**

@@ -1,6 +1,6 @@
-import { registerBaseState } from '../state/base-state.registry.js';
-import { contextOf, requestOf } from './event-context.js';
-import type { SyntheticRequest } from './synthetic-request.js';
+import { registerBaseState } from '../../state/base-state.registry.js';
+import { contextOf, requestOf } from '../request/event-context.js';
+import type { SyntheticRequest } from '../request/synthetic-request.js';
 
 /**
  * Base class for states that use the app's request: extending it makes a state bridge-aware in `smart`

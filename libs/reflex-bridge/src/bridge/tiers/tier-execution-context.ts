@@ -1,14 +1,14 @@
 import type { ContextType, ExecutionContext, Type } from '@nestjs/common';
 import type { HttpArgumentsHost, RpcArgumentsHost, WsArgumentsHost } from '@nestjs/common/interfaces/features/arguments-host.interface.js';
-import type { ClientEvent } from '../protocol/client-event.js';
-import type { RouterData } from '../protocol/inbound-event.js';
-import type { HandlerDefinition } from '../state/state-definition.js';
-import type { EventClient } from '../common/event-client.js';
-import type { EventTimer } from '../metrics/event-timer.js';
-import type { BridgeOutcome } from './bridge-outcome.js';
+import type { ClientEvent } from '../../protocol/client-event.js';
+import type { RouterData } from '../../protocol/inbound-event.js';
+import type { HandlerDefinition } from '../../state/state-definition.js';
+import type { EventClient } from '../../common/event-client.js';
+import type { EventTimer } from '../../metrics/event-timer.js';
+import type { BridgeOutcome } from '../bridge-outcome.js';
 import type { BridgeTier } from './bridge-tier.js';
-import type { SyntheticRequest } from './synthetic-request.js';
-import type { SyntheticResponse } from './synthetic-response.js';
+import type { SyntheticRequest } from '../request/synthetic-request.js';
+import type { SyntheticResponse } from '../request/synthetic-response.js';
 
 /** What `getType()` answers on a tier guard's context: an event on the `/_event` socket, not an HTTP request. */
 export const REFLEX_CONTEXT_TYPE = 'reflex';

@@ -1,4 +1,4 @@
-import { isForbiddenKey } from '../protocol/inbound-event.js';
+import { isForbiddenKey } from '../../protocol/inbound-event.js';
 
 /** The longest page path a bridged request keeps; a longer `router_data.pathname` is cut (it is client input). */
 export const MAX_PATHNAME_LENGTH = 8192;

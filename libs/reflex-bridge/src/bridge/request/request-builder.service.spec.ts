@@ -1,9 +1,9 @@
-import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
+import { ConnectionLifecycle } from '../../common/connection-lifecycle.js';
 import { describe, expect, it } from '@jest/globals';
-import { EventCacheService } from '../cache/event-cache.service.js';
-import type { EventClient } from '../common/event-client.js';
-import { resolveOptions, type ReflexBridgeModuleOptions } from '../reflex-bridge.options.js';
-import { FastAuthRequest } from './fast-auth.js';
+import { EventCacheService } from '../../cache/event-cache.service.js';
+import type { EventClient } from '../../common/event-client.js';
+import { resolveOptions, type ReflexBridgeModuleOptions } from '../../reflex-bridge.options.js';
+import { FastAuthRequest } from '../session/fast-auth.js';
 import { RequestBuilder } from './request-builder.service.js';
 
 const client = (headers: Record<string, string> = {}): EventClient => ({

@@ -1,6 +1,6 @@
 import { Injectable, type ExecutionContext } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import type { MaybePromise } from '../common/maybe-promise.js';
+import type { MaybePromise } from '../../common/maybe-promise.js';
 import { MiddlewareTierGuard } from './middleware-tier.guard.js';
 
 /**

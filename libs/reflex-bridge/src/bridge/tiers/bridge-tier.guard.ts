@@ -1,12 +1,12 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import type { MaybePromise } from '../common/maybe-promise.js';
+import type { MaybePromise } from '../../common/maybe-promise.js';
 import type { BridgeTier } from './bridge-tier.js';
 import { AuthOnlyTierGuard } from './auth-only-tier.guard.js';
 import { FullTierGuard } from './full-tier.guard.js';
 import { NoneTierGuard } from './none-tier.guard.js';
 import { outcomeOf } from './tier-execution-context.js';
 import { TierResolution } from './tier-resolution.service.js';
-import { phaseEnd, phaseStart } from './bridge-timing.js';
+import { phaseEnd, phaseStart } from '../bridge-timing.js';
 
 /**
  * The guard every event passes first: picks the event's tier (the resolver, then `@BridgeTier` on the handler,

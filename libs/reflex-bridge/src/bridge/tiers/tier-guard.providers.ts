@@ -1,9 +1,9 @@
 import type { FactoryProvider, Type } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { InvalidOptionError } from '../invalid-option.error.js';
-import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import type { TierGuardOptions } from './bridge.options.js';
+import { InvalidOptionError } from '../../invalid-option.error.js';
+import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import type { TierGuardOptions } from '../bridge.options.js';
 import { AuthOnlyTierGuard } from './auth-only-tier.guard.js';
 import { FullTierGuard } from './full-tier.guard.js';
 import { NoneTierGuard } from './none-tier.guard.js';

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { EventCacheService } from '../cache/event-cache.service.js';
-import { resolveOptions } from '../reflex-bridge.options.js';
+import { EventCacheService } from '../../cache/event-cache.service.js';
+import { resolveOptions } from '../../reflex-bridge.options.js';
 import { FastAuth, FastAuthRequest, SessionNotLoadedError } from './fast-auth.js';
 
 const SECRET = 'fast auth spec secret';

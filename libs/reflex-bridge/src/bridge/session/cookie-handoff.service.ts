@@ -2,9 +2,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
 import { createKeyv, type RedisClientType } from '@keyv/redis';
 import { Keyv } from 'keyv';
-import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import { RedisConnections } from '../common/redis-connections.js';
+import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import { RedisConnections } from '../../common/redis-connections.js';
 
 interface Handoff {
   setCookies: string[];

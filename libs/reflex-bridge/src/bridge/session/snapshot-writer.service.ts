@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { MaybePromise } from '../common/maybe-promise.js';
-import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import { EventCacheService } from '../cache/event-cache.service.js';
-import type { AuthSnapshot } from '../cache/event-cache.options.js';
-import type { BridgeOutcome } from './bridge-outcome.js';
-import { cookieNames, parseCookieHeaderShared } from './cookie-header.js';
-import type { SyntheticRequest } from './synthetic-request.js';
+import type { MaybePromise } from '../../common/maybe-promise.js';
+import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import { EventCacheService } from '../../cache/event-cache.service.js';
+import type { AuthSnapshot } from '../../cache/event-cache.options.js';
+import type { BridgeOutcome } from '../bridge-outcome.js';
+import { cookieNames, parseCookieHeaderShared } from '../request/cookie-header.js';
+import type { SyntheticRequest } from '../request/synthetic-request.js';
 
 /**
  * Keeps the fast-auth snapshots in the event cache up to date after a bridged event that ran the auth chain:

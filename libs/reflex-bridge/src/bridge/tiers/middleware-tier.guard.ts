@@ -1,15 +1,15 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import { then, type MaybePromise } from '../common/maybe-promise.js';
-import { redirect } from '../protocol/client-event.js';
-import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import { errorFromResponse, redirectTarget } from './bridge-error-mapping.js';
-import { phaseEnd, phaseStart } from './bridge-timing.js';
-import { runMiddlewareChain } from './middleware-runner.js';
-import { SessionHandoff } from './session-handoff.service.js';
-import type { SyntheticRequest } from './synthetic-request.js';
-import type { SyntheticResponse } from './synthetic-response.js';
+import { then, type MaybePromise } from '../../common/maybe-promise.js';
+import { redirect } from '../../protocol/client-event.js';
+import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import { errorFromResponse, redirectTarget } from '../bridge-error-mapping.js';
+import { phaseEnd, phaseStart } from '../bridge-timing.js';
+import { runMiddlewareChain } from '../request/middleware-runner.js';
+import { SessionHandoff } from '../session/session-handoff.service.js';
+import type { SyntheticRequest } from '../request/synthetic-request.js';
+import type { SyntheticResponse } from '../request/synthetic-response.js';
 import { outcomeOf } from './tier-execution-context.js';
 
 /** No middleware configured. */
