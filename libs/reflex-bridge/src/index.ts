@@ -1,32 +1,38 @@
-// The public API of @reflex-bridge/nest. Named exports only; everything else is internal.
+/**
+ * The public API of `@reflex-bridge/nest`, in sections. Named exports only; everything else is internal and may
+ * change. Each exported class or function carries `@publicApi` in its documentation.
+ * @packageDocumentation
+ */
+
+// ─── The module and its options ────────────────────────────────────────────────────────────────────────────────
 export { ReflexBridgeModule } from './reflex-bridge.module.js';
 export { REFLEX_BRIDGE_MODULE_OPTIONS } from './reflex-bridge.module-definition.js';
 export type { ReflexBridgeModuleOptions } from './reflex-bridge.options.js';
-export { InvalidOptionError } from './invalid-option.error.js';
+export type { BridgeOptions, MirrorOptions, TierGuardOptions } from './bridge/bridge.options.js';
+export type { EventCacheOptions, FastAuthOptions, AuthSnapshot, EventCacheInvalidation } from './cache/event-cache.options.js';
 export type { SessionStoreOptions } from './security/session-store.options.js';
+export type { RateLimitOptions, RateLimitWindow } from './security/rate-limit.options.js';
+export type { MetricsOptions, BridgePhase } from './metrics/metrics.options.js';
+export type { LiveOptions } from './live/live.options.js';
+export { InvalidOptionError } from './invalid-option.error.js';
 
+// ─── States and handlers ───────────────────────────────────────────────────────────────────────────────────────
 export { State, type StateOptions } from './state/state.decorator.js';
 export { EventHandler, type EventHandlerOptions } from './state/event-handler.decorator.js';
 export { Payload, EventRequest, EventUser, EventSession } from './state/event-param.decorator.js';
-export { ReflexStateService } from './reflex-state.service.js';
-export { EventGateway } from './gateway/event.gateway.js';
-export { UnknownClientTokenError } from './state/unknown-client-token.error.js';
-export { StateStore, LockLostError, type StateLease, type StoredState, type SaveOptions } from './state/store/state-store.js';
-export { InMemoryStateStore, type InMemoryStateStoreOptions } from './state/store/in-memory-state.store.js';
-
-export { redirect, serverEvent, type ClientEvent, type ServerEvent, type RedirectOptions } from './protocol/client-event.js';
-export { BRIDGE_ERROR_EVENT, type BridgeErrorCode, type BridgeErrorPayload } from './protocol/bridge-error.js';
-export type { StateUpdate, Delta } from './protocol/state-update.js';
-export { ROOT_STATE_NAME, FIELD_MARKER } from './protocol/state-naming.js';
-
-export { BridgeTier } from './bridge/tiers/bridge-tier.decorator.js';
-export type { BridgeMode } from './bridge/tiers/bridge-tier.js';
-export type { BridgeOptions } from './bridge/bridge.options.js';
-export type { BridgeTierResolver, BridgeTierResolverFn, BridgeEventInfo } from './bridge/tiers/bridge-tier-resolver.js';
 export { AppState } from './bridge/session/app-state.js';
 export { currentRequest, currentUser, currentSession, currentToken, NoRequestError } from './bridge/request/event-context.js';
-export { SyntheticRequest } from './bridge/request/synthetic-request.js';
-export { SESSION_COOKIE_EVENT } from './bridge/session/session-handoff.service.js';
+export { redirect, serverEvent, type ClientEvent, type ServerEvent, type RedirectOptions } from './protocol/client-event.js';
+
+// ─── Reaching clients from outside events ──────────────────────────────────────────────────────────────────────
+export { ReflexStateService } from './reflex-state.service.js';
+export { UnknownClientTokenError } from './state/unknown-client-token.error.js';
+export { EventGateway } from './gateway/event.gateway.js';
+
+// ─── Bridge tiers: decorator, resolver, guards ─────────────────────────────────────────────────────────────────
+export { BridgeTier } from './bridge/tiers/bridge-tier.decorator.js';
+export type { BridgeMode } from './bridge/tiers/bridge-tier.js';
+export type { BridgeTierResolver, BridgeTierResolverFn, BridgeEventInfo } from './bridge/tiers/bridge-tier-resolver.js';
 export { BridgeTierGuard } from './bridge/tiers/bridge-tier.guard.js';
 export { NoneTierGuard } from './bridge/tiers/none-tier.guard.js';
 export { AuthOnlyTierGuard } from './bridge/tiers/auth-only-tier.guard.js';
@@ -34,35 +40,42 @@ export { FullTierGuard } from './bridge/tiers/full-tier.guard.js';
 export { MiddlewareTierGuard } from './bridge/tiers/middleware-tier.guard.js';
 export { TierExecutionContext, REFLEX_CONTEXT_TYPE, outcomeOf, type TierEvent } from './bridge/tiers/tier-execution-context.js';
 export type { BridgeOutcome } from './bridge/bridge-outcome.js';
-export type { TierGuardOptions } from './bridge/bridge.options.js';
+export { SyntheticRequest } from './bridge/request/synthetic-request.js';
+
+// ─── Sessions, cookies, the event cache ────────────────────────────────────────────────────────────────────────
+export { EventCacheService } from './cache/event-cache.service.js';
+export { SessionNotLoadedError } from './bridge/session/fast-auth.js';
+export { SESSION_COOKIE_EVENT } from './bridge/session/session-handoff.service.js';
 export { HANDOFF_SECRET_HEADER, CLIENT_TOKEN_HEADER } from './bridge/session/cookie-handoff.route.js';
 
+// ─── Security ──────────────────────────────────────────────────────────────────────────────────────────────────
 export { OriginPolicy, ORIGIN_NOT_ALLOWED_MESSAGE, type OriginPolicyOptions, type OriginVerdict, type OriginCheckedRequest } from './security/origin-policy.js';
 export { SameOriginMiddleware } from './security/same-origin.middleware.js';
+export { RATE_LIMIT_STORAGE, type RateLimitStorage } from './security/rate-limit-storage.js';
+export { InMemoryThrottlerStorage, type InMemoryThrottlerStorageOptions } from './security/in-memory-throttler.storage.js';
+export { RedisThrottlerStorage, type RedisThrottlerStorageOptions } from './security/redis-throttler.storage.js';
 
-export { EventCacheService } from './cache/event-cache.service.js';
-export type { EventCacheOptions, FastAuthOptions, AuthSnapshot, EventCacheInvalidation } from './cache/event-cache.options.js';
-export { SessionNotLoadedError } from './bridge/session/fast-auth.js';
-export type { MetricsOptions, BridgePhase } from './metrics/metrics.options.js';
-export type { MirrorOptions } from './bridge/bridge.options.js';
+// ─── State stores and Redis ────────────────────────────────────────────────────────────────────────────────────
+export { StateStore, LockLostError, type StateLease, type StoredState, type SaveOptions } from './state/store/state-store.js';
+export { StateStoreError, type StateStoreErrorCode } from './state/store/state-store.error.js';
+export { InMemoryStateStore, type InMemoryStateStoreOptions } from './state/store/in-memory-state.store.js';
 export { RedisStateStore, type RedisStateStoreOptions } from './state/store/redis-state.store.js';
 export { RedisConnections, type RedisConnectionsOptions, type RedisAdapterClients } from './common/redis-connections.js';
-export { StateStoreError, type StateStoreErrorCode } from './state/store/state-store.error.js';
 
+// ─── Live updates ──────────────────────────────────────────────────────────────────────────────────────────────
 export { ModelChange, type ModelChangeAction, type ModelChangeJSON, type ChangeOrigin } from './live/model-change.js';
 export { LiveBroadcaster, type LiveSubscribeOptions } from './live/live-broadcaster.service.js';
 export { LiveSubscription } from './live/live-subscription.js';
+export { LiveList, type LiveListOptions } from './live/live-list.decorator.js';
 export { LiveTransport } from './live/live-transport.js';
 export { LiveTransportError, type LiveTransportErrorCode } from './live/live-transport.error.js';
-export type { LiveOptions } from './live/live.options.js';
 export { InProcessTransport, type InProcessTransportOptions } from './live/transports/in-process.transport.js';
 export { RedisTransport, type RedisTransportOptions } from './live/transports/redis.transport.js';
 export { PostgresTransport, type PostgresTransportOptions } from './live/transports/postgres.transport.js';
 export { registerLiveModel, unregisterLiveModel, isLiveModel, liveModelLabel, type LiveModelTarget } from './live/live-model.registry.js';
 export { TypeormLiveSubscriber } from './live/typeorm-live.subscriber.js';
-export { LiveList, type LiveListOptions } from './live/live-list.decorator.js';
 
-export { RATE_LIMIT_STORAGE, type RateLimitStorage } from './security/rate-limit-storage.js';
-export type { RateLimitOptions, RateLimitWindow } from './security/rate-limit.options.js';
-export { InMemoryThrottlerStorage, type InMemoryThrottlerStorageOptions } from './security/in-memory-throttler.storage.js';
-export { RedisThrottlerStorage, type RedisThrottlerStorageOptions } from './security/redis-throttler.storage.js';
+// ─── The wire protocol ─────────────────────────────────────────────────────────────────────────────────────────
+export { BRIDGE_ERROR_EVENT, type BridgeErrorCode, type BridgeErrorPayload } from './protocol/bridge-error.js';
+export type { StateUpdate, Delta } from './protocol/state-update.js';
+export { ROOT_STATE_NAME, FIELD_MARKER } from './protocol/state-naming.js';

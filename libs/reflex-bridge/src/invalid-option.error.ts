@@ -1,4 +1,4 @@
-/** Thrown at startup for an invalid module option; the message names the option. */
+/** Thrown at startup for an invalid module option; the message names the option. @publicApi */
 export class InvalidOptionError extends Error {
   constructor(option: string, problem: string) {
     super(`ReflexBridgeModule: invalid option "${option}": ${problem}`);

@@ -1,7 +1,11 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import type { ReflexBridgeModuleOptions } from './reflex-bridge.options.js';
 
-/** The one `ConfigurableModuleBuilder` call: `forRoot` / `forRootAsync` and the raw options token. */
+/**
+ * The one `ConfigurableModuleBuilder` call: `forRoot` / `forRootAsync` and the raw options token
+ * (`REFLEX_BRIDGE_MODULE_OPTIONS`, public: the options as the app gave them).
+ * @publicApi
+ */
 export const {
   ConfigurableModuleClass: ReflexBridgeConfigurableModule,
   MODULE_OPTIONS_TOKEN: REFLEX_BRIDGE_MODULE_OPTIONS,

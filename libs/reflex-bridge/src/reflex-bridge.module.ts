@@ -59,6 +59,7 @@ import { RedisConnections } from './common/redis-connections.js';
  * @Module({ imports: [ReflexBridgeModule.forRoot({ bridge: { mode: 'smart' } })], providers: [CounterState] })
  * export class AppModule {}
  * ```
+ * @publicApi
  */
 @Module({
   imports: [DiscoveryModule],

@@ -14,6 +14,7 @@ import { isClientToken } from './protocol/client-token.js';
  * ```ts
  * await states.modify(token, CartState, (cart) => { cart.items = []; });
  * ```
+ * @publicApi
  */
 @Injectable()
 export class ReflexStateService {

@@ -44,6 +44,7 @@ const WATCHED_EVENTS: readonly CacheEventName[] = ['get', 'set', 'del'];
  *
  * The cache is an optimisation, never a dependency: a failing or slow backend counts as a miss, is logged
  * once per outage, and the event goes through the middleware.
+ * @publicApi
  */
 @Injectable()
 export class EventCacheService implements OnModuleInit, OnModuleDestroy {

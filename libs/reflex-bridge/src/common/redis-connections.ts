@@ -72,6 +72,7 @@ const MAX_LISTENERS = 64;
  * await store.close();
  * await connections.close();
  * ```
+ * @publicApi
  */
 @Injectable()
 export class RedisConnections {

@@ -46,6 +46,7 @@ function checkLabel(label: unknown): asserts label is string {
  *   await this.products.update(id, { name });
  *   await this.live.publish(new ModelChange('shop.product', 'updated', id));
  * }
+ * @publicApi
  */
 @Injectable()
 export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {

@@ -39,6 +39,7 @@ const LIVE_LISTS = Symbol('reflex-bridge:live-lists');
  *   liveRow(change: ModelChange) { return this.catalogue.find(Number(change.pk)); }
  * }
  * ```
+ * @publicApi
  */
 export function LiveList(label: string, options: LiveListOptions = {}): PropertyDecorator {
   return (target, property) => {

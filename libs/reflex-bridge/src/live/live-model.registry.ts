@@ -72,22 +72,23 @@ export function liveModelRegistry(): LiveModelRegistry {
  * `TypeormLiveSubscriber`.
  * @example
  * registerLiveModel(Product, 'shop.product');
+ * @publicApi
  */
 export function registerLiveModel(target: LiveModelTarget, label: string): void {
   processRegistry.register(target, label);
 }
 
-/** Stops publishing changes of `target`. Returns whether it was registered. */
+/** Stops publishing changes of `target`. Returns whether it was registered. @publicApi */
 export function unregisterLiveModel(target: LiveModelTarget): boolean {
   return processRegistry.unregister(target);
 }
 
-/** Whether changes of `target` (a class, an instance of one, or a schema name) are published. */
+/** Whether changes of `target` (a class, an instance of one, or a schema name) are published. @publicApi */
 export function isLiveModel(target: LiveModelTarget | object): boolean {
   return processRegistry.isLive(target);
 }
 
-/** The label `target` is published under, or undefined when it is not live. */
+/** The label `target` is published under, or undefined when it is not live. @publicApi */
 export function liveModelLabel(target: LiveModelTarget | object): string | undefined {
   return processRegistry.labelOf(target);
 }

@@ -17,6 +17,7 @@ import type { ModelChange } from './model-change.js';
  * for await (const change of subscription) {
  *   if (change.isDelete) removeRow(change.pk);
  * }
+ * @publicApi
  */
 export class LiveSubscription implements AsyncIterableIterator<ModelChange> {
   private readonly buffer: ModelChange[] = [];

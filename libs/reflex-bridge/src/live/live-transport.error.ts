@@ -11,6 +11,7 @@ export type LiveTransportErrorCode = 'payload_too_large' | 'unavailable' | 'time
 /**
  * The one error type live transports throw, so callers can branch on {@link LiveTransportError.code} instead of
  * parsing driver-specific messages. The driver's own error, when there is one, is the `cause`.
+ * @publicApi
  */
 export class LiveTransportError extends Error {
   /**

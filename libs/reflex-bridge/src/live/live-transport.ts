@@ -15,6 +15,7 @@ import type { ModelChange } from './model-change.js';
  *   its own so it can recognise its echo); otherwise the transport stamps one.
  * - `close` is idempotent; afterwards `onChange` is not called again and `publish` rejects with `closed`.
  * - An exception thrown by `onChange` is logged and does not stop delivery of later changes.
+ * @publicApi
  */
 export abstract class LiveTransport {
   /** Connects and starts delivering every change on the medium to `onChange`. Call once. */

@@ -86,6 +86,7 @@ function checkOrigin(value: unknown): asserts value is ChangeOrigin | undefined 
  *
  * @example
  * await broadcaster.publish(new ModelChange('shop.product', 'updated', 42));
+ * @publicApi
  */
 export class ModelChange {
   /**

@@ -73,6 +73,7 @@ function depthOf(runner: QueryRunner): number {
  * @example
  * // in a provider that has the DataSource and the broadcaster
  * new TypeormLiveSubscriber(broadcaster).attach(dataSource);
+ * @publicApi
  */
 @Injectable()
 export class TypeormLiveSubscriber implements EntitySubscriberInterface {

@@ -10,7 +10,7 @@ export interface BridgeErrorPayload extends Omit<ClientBridgeErrorPayload, 'code
   code: BridgeErrorCode;
 }
 
-/** Name of the socket message that carries a {@link BridgeErrorPayload}. */
+/** Name of the socket message that carries a {@link BridgeErrorPayload}. @publicApi */
 export const BRIDGE_ERROR_EVENT = 'bridge_error';
 
 /**

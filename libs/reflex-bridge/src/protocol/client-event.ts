@@ -36,6 +36,7 @@ export interface RedirectOptions {
  * @EventHandler()
  * checkout() { return redirect('/checkout'); }
  * ```
+ * @publicApi
  */
 export function redirect(path: string, options: RedirectOptions = {}): ClientEvent {
   return {
@@ -52,6 +53,7 @@ export function redirect(path: string, options: RedirectOptions = {}): ClientEve
  * @EventHandler()
  * save() { return serverEvent(CartState, 'reload'); }
  * ```
+ * @publicApi
  */
 export function serverEvent(
   state: abstract new (...args: never[]) => object,

@@ -1,7 +1,7 @@
-/** Suffix Reflex appends to every var key in a delta (`FIELD_MARKER`). */
+/** Suffix Reflex appends to every var key in a delta (`FIELD_MARKER`). @publicApi */
 export const FIELD_MARKER = '_rx_state_';
 
-/** Full name of Reflex's root state (`reflex.state.State`). */
+/** Full name of Reflex's root state (`reflex.state.State`). @publicApi */
 export const ROOT_STATE_NAME = 'reflex___state____state';
 
 /** Name of the internal on-load substate, addressed by the client's hydrate sequence. */

@@ -33,6 +33,7 @@ interface Counter {
  * counter object per key (fixed window, see {@link RateLimitStorage}): {@link hit} is two `Map` lookups and a few
  * comparisons, and allocates only when a key is new. It still implements `ThrottlerStorage`, so an app can pass it
  * to `ThrottlerModule` (`storage`) for its HTTP routes.
+ * @publicApi
  */
 export class InMemoryThrottlerStorage implements RateLimitStorage, OnApplicationShutdown {
   /** Counters by throttler name, then by key. */

@@ -42,7 +42,7 @@ const LOGGED_ORIGINS_MAX = 100;
 /** Longest origin text put in a log line: the header is the sender's, so it is bounded and quoted. */
 const LOGGED_ORIGIN_CHARS = 200;
 
-/** What a refused request is told; it never echoes the sender's `Origin`. */
+/** What a refused request is told; it never echoes the sender's `Origin`. @publicApi */
 export const ORIGIN_NOT_ALLOWED_MESSAGE = 'origin_not_allowed: requests from this origin are not allowed here.';
 
 /** The last entry of a proxy header such as `X-Forwarded-Proto: https, http`: what the nearest proxy set. */
@@ -84,6 +84,7 @@ function normaliseOrigin(text: string): string | undefined {
  * `X-Forwarded-Proto`) and its `Host` (with `trustProxy`, the last `X-Forwarded-Host` when the proxy sends one).
  *
  * Refusals are logged once per origin, for at most {@link LOGGED_ORIGINS_MAX} origins per process.
+ * @publicApi
  */
 export class OriginPolicy {
   private readonly logger = new Logger('ReflexBridge');

@@ -30,5 +30,6 @@ export function isRateLimitStorage(storage: ThrottlerStorage): storage is RateLi
  * DI token of the storage the module counts `@Throttle` handler limits in (the in-memory one, a
  * `RedisThrottlerStorage` with `redisUrl`, or `rateLimit.storage`). Exported so an app can hand the same storage to
  * `ThrottlerModule` for its HTTP routes: with Redis, every worker then shares the HTTP counters too.
+ * @publicApi
  */
 export const RATE_LIMIT_STORAGE = Symbol('ReflexBridgeRateLimitStorage');

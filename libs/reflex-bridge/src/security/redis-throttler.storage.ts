@@ -82,6 +82,7 @@ const QUIET = { log: noop, warn: noop, error: noop };
  * ```ts
  * ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: 10 }], storage: new RedisThrottlerStorage({ url }) })
  * ```
+ * @publicApi
  */
 export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShutdown {
   /** The key prefix used when none is given. */

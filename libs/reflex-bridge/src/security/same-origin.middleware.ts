@@ -18,6 +18,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
  * app.use(app.get(SameOriginMiddleware).use);
  * // or in a module: consumer.apply(SameOriginMiddleware).forRoutes('*');
  * ```
+ * @publicApi
  */
 @Injectable()
 export class SameOriginMiddleware implements NestMiddleware {

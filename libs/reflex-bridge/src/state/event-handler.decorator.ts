@@ -23,6 +23,7 @@ export const EventHandlerMetadata = Reflector.createDecorator<EventHandlerOption
  * @EventHandler()
  * async *load() { this.loading = true; yield; this.rows = await this.repo.find(); this.loading = false; }
  * ```
+ * @publicApi
  */
 export function EventHandler(options: EventHandlerOptions = {}): MethodDecorator {
   return EventHandlerMetadata(options);

@@ -32,6 +32,7 @@ export function getEventParams(prototype: object, method: string): EventParamDef
  * ```ts
  * @EventHandler() add(@Payload('id') id: number) {}
  * ```
+ * @publicApi
  */
 export function Payload(key?: string): ParameterDecorator {
   return eventParam('payload', key);
@@ -44,6 +45,7 @@ export function Payload(key?: string): ParameterDecorator {
  * ```ts
  * @EventHandler() where(@EventRequest() req: Request) { this.path = req.path; }
  * ```
+ * @publicApi
  */
 export function EventRequest(): ParameterDecorator {
   return eventParam('request');
@@ -55,6 +57,7 @@ export function EventRequest(): ParameterDecorator {
  * ```ts
  * @EventHandler() greet(@EventUser() user?: User) { this.greeting = `Hi ${user?.name ?? 'there'}`; }
  * ```
+ * @publicApi
  */
 export function EventUser(): ParameterDecorator {
   return eventParam('user');
@@ -66,6 +69,7 @@ export function EventUser(): ParameterDecorator {
  * ```ts
  * @EventHandler() remember(@EventSession() session: Session) { session.seen = true; }
  * ```
+ * @publicApi
  */
 export function EventSession(): ParameterDecorator {
   return eventParam('session');

@@ -33,6 +33,7 @@ export const StateMetadata = Reflector.createDecorator<StateOptions>();
  *   @EventHandler() increment() { this.count++; }
  * }
  * ```
+ * @publicApi
  */
 export function State(options: StateOptions = {}): ClassDecorator {
   return applyDecorators(Injectable(), StateMetadata(options));

@@ -28,6 +28,7 @@ const ASYNC_CONTEXT_HINT =
  * Thrown when code asks for the request of an event that has none (a `none`-tier event), or calls a free
  * accessor (`currentRequest()`, ...) where it cannot work: outside an event, or with `bridge.asyncContext`
  * off. The message says which, and what to use instead.
+ * @publicApi
  */
 export class NoRequestError extends Error {
   constructor(what: string, scope: EventContext | AccessorScope | undefined) {
@@ -108,6 +109,7 @@ export function requestOf(context: EventContext | undefined, what = 'The request
  * `bridge.asyncContext: true` (off by default). Throws a {@link NoRequestError} naming the tier when the
  * event has no request (`none` tier), and one saying what to use instead outside an event or without async
  * context. Inside an `AppState` handler, `this.request` works without async context.
+ * @publicApi
  */
 export function currentRequest(): SyntheticRequest {
   const scope = accessorScope();
@@ -119,6 +121,7 @@ export function currentRequest(): SyntheticRequest {
  * The client token of the tab whose event is being handled (for `ReflexStateService` calls elsewhere),
  * or `undefined` outside an event. Needs `bridge.asyncContext: true`; without it, a call from a handler
  * throws a {@link NoRequestError} saying so (or, after the handler's first `await`, returns `undefined`).
+ * @publicApi
  */
 export function currentToken(): string | undefined {
   const scope = accessorScope();
@@ -126,12 +129,12 @@ export function currentToken(): string | undefined {
   return 'context' in scope ? scope.context.token : undefined;
 }
 
-/** The authenticated user of the current event (`req.user`), or `undefined` when anonymous. */
+/** The authenticated user of the current event (`req.user`), or `undefined` when anonymous. @publicApi */
 export function currentUser<TUser = unknown>(): TUser | undefined {
   return currentRequest().user as TUser | undefined;
 }
 
-/** The session of the current event (`req.session`). */
+/** The session of the current event (`req.session`). @publicApi */
 export function currentSession<TSession = Record<string, unknown>>(): TSession {
   return currentRequest().session as TSession;
 }

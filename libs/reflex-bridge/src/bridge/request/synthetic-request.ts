@@ -17,6 +17,7 @@ export interface SyntheticRequestInit {
  * The request an event is bridged through: shaped like an Express request so session, passport and other
  * middleware, and Nest HTTP guards (`switchToHttp().getRequest()`), work unchanged. Method `GET`, URL from
  * the page the user is on, headers and cookies from the socket handshake.
+ * @publicApi
  */
 export class SyntheticRequest extends EventEmitter {
   readonly method = 'GET';

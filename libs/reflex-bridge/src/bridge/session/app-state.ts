@@ -14,6 +14,7 @@ import type { SyntheticRequest } from '../request/synthetic-request.js';
  *   @EventHandler() whoAmI() { return this.user; }
  * }
  * ```
+ * @publicApi
  */
 export abstract class AppState {
   /** Snapshot: whether the last bridged event's request was authenticated. */

@@ -7,9 +7,9 @@ import { OriginPolicy } from '../../security/origin-policy.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
 
-/** Request header carrying the handoff's secret, which the tab received over its socket. */
+/** Request header carrying the handoff's secret, which the tab received over its socket. @publicApi */
 export const HANDOFF_SECRET_HEADER = 'x-reflex-handoff';
-/** Request header carrying the redeeming tab's client token (the header Reflex uses for uploads too). */
+/** Request header carrying the redeeming tab's client token (the header Reflex uses for uploads too). @publicApi */
 export const CLIENT_TOKEN_HEADER = 'reflex-client-token';
 
 /** Longest header value read: a secret or token is far shorter; anything longer is not one. */

@@ -8,7 +8,7 @@ import { SyntheticRequest } from '../request/synthetic-request.js';
 
 type FastAuthConfig = NonNullable<ResolvedReflexBridgeOptions['fastAuth']>;
 
-/** Thrown when a handler reads `req.session` on the fast path before loading it. */
+/** Thrown when a handler reads `req.session` on the fast path before loading it. @publicApi */
 export class SessionNotLoadedError extends Error {
   constructor() {
     super(

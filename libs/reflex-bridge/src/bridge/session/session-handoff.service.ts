@@ -16,6 +16,7 @@ import { SyntheticResponse } from '../request/synthetic-response.js';
 /**
  * Frontend event a client answers by redeeming a cookie handoff over HTTP. Payload `{ url, secret }`: the client
  * POSTs to `url` with the headers `X-Reflex-Handoff: <secret>` and `Reflex-Client-Token: <its token>`.
+ * @publicApi
  */
 export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
 

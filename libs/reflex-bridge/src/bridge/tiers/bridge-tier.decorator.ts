@@ -13,6 +13,7 @@ export const BridgeTierMetadata = Reflector.createDecorator<Tier>();
  * @State() @BridgeTier('none')
  * export class FilterState { query = ''; @EventHandler() setQuery(@Payload('value') value: string) { this.query = value; } }
  * ```
+ * @publicApi
  */
 export function BridgeTier(tier: Tier): ClassDecorator & MethodDecorator {
   return BridgeTierMetadata(tier);

@@ -10,7 +10,7 @@ import type { BridgeTier } from './bridge-tier.js';
 import type { SyntheticRequest } from '../request/synthetic-request.js';
 import type { SyntheticResponse } from '../request/synthetic-response.js';
 
-/** What `getType()` answers on a tier guard's context: an event on the `/_event` socket, not an HTTP request. */
+/** What `getType()` answers on a tier guard's context: an event on the `/_event` socket, not an HTTP request. @publicApi */
 export const REFLEX_CONTEXT_TYPE = 'reflex';
 
 /** Builds a bridged event's synthetic request and response on first use (the request builder). */
@@ -132,7 +132,7 @@ export class TierExecutionContext implements ExecutionContext, HttpArgumentsHost
   }
 }
 
-/** The event behind a tier guard's context (its third argument), where the guard records what it did. */
+/** The event behind a tier guard's context (its third argument), where the guard records what it did. @publicApi */
 export function outcomeOf(context: ExecutionContext): TierEvent {
   return context.getArgByIndex<TierEvent>(2);
 }

@@ -23,6 +23,7 @@ const channels = new Map<string, Set<Listener>>();
 /**
  * The default transport: one process, no server. `publish` calls every started transport of the same channel
  * synchronously, so when it resolves the change has been delivered everywhere it is going to be.
+ * @publicApi
  */
 export class InProcessTransport extends LiveTransport {
   /** The channel name (random unless given). */

@@ -67,6 +67,7 @@ function isConnectionFailure(error: unknown): boolean {
  *   order. A publish that finds its pooled connection dead (server restarted) is retried once on a new one;
  *   receivers drop the duplicate if the first attempt did go out. Otherwise it rejects with `unavailable` or
  *   `timeout`, never hangs.
+ * @publicApi
  */
 export class PostgresTransport extends ReconnectingTransport<PgModule> {
   /** The channel used when none is given. */

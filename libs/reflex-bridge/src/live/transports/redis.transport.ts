@@ -61,6 +61,7 @@ export interface RedisTransportOptions {
  * - Pub/sub delivers at most once: changes published while a worker's subscriber connection is down never reach
  *   that worker. Live lists that must not miss an update should re-query after the `...is back` log line.
  * - Each change carries its publisher's id and sequence number; duplicates and stale changes are dropped.
+ * @publicApi
  */
 export class RedisTransport extends ReconnectingTransport<typeof Redis> {
   /** The channel used when none is given. */

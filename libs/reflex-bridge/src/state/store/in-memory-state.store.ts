@@ -21,6 +21,7 @@ interface Entry {
 /**
  * The default store: one process, states kept as objects (no serialisation), a FIFO lock per token, and
  * a sweep that drops tokens idle for longer than the TTL.
+ * @publicApi
  */
 export class InMemoryStateStore extends StateStore {
   private readonly entries = new Map<string, Entry>();

@@ -168,6 +168,7 @@ const QUIET = { log: noop, warn: noop, error: noop };
  *
  * Connects on first use; call {@link connect} at startup to fail early on a wrong URL. {@link close} releases the
  * locks still held and ends the store's own connections; shared ones (`connections`) stay open for their owner.
+ * @publicApi
  */
 export class RedisStateStore extends StateStore {
   /** The key prefix used when none is given. */

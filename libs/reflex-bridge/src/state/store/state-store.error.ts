@@ -13,6 +13,7 @@ export type StateStoreErrorCode = 'unavailable' | 'timeout' | 'closed' | 'outcom
  * Raised by a {@link StateStore} whose backend fails (as opposed to {@link LockLostError}, which is about a lease).
  * The event pipeline answers such failures with `state_unavailable`; nothing was changed. The driver's own error,
  * when there is one, is the `cause`.
+ * @publicApi
  */
 export class StateStoreError extends Error {
   /**

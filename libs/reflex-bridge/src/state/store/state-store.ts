@@ -30,7 +30,7 @@ export interface StateLease {
   release(): void | Promise<void>;
 }
 
-/** Raised by {@link StateLease.save} when the lease is no longer held. */
+/** Raised by {@link StateLease.save} when the lease is no longer held. @publicApi */
 export class LockLostError extends Error {
   constructor(token: string) {
     super(`The state lock for token ${token.slice(0, 8)}… is no longer held; the write was refused.`);
@@ -43,6 +43,7 @@ export class LockLostError extends Error {
  * state outside an event; pass an implementation in the module's `stateStore` option to replace the
  * in-memory default. Every implementation passes the shared contract suite (`describeStateStoreContract` from
  * `@reflex-bridge/nest/testing`).
+ * @publicApi
  */
 export abstract class StateStore {
   /**
