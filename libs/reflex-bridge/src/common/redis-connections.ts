@@ -3,6 +3,7 @@ import type * as Redis from 'redis';
 import type { createClient } from 'redis';
 import { positiveOption, redactUrl } from './connection-options.js';
 import { failFastRedisOptions } from './fail-fast-redis.options.js';
+import { withinDeadline } from './deadline.js';
 
 /** A node-redis 5 client, as `createClient` from the `redis` package returns it. */
 export type RedisClient = ReturnType<typeof createClient>;
@@ -41,8 +42,8 @@ export interface RedisAdapterClients {
 }
 
 const noop = () => undefined;
-/** Rejection of the internal timeout. */
-const TIMED_OUT = new Error('timed out');
+/** The logger of connections whose owner logs their outages itself. */
+const SILENT = { log: noop, warn: noop, error: noop };
 /** Several owners listen to one client's `error` and `ready`: more than Node's default of 10 listeners is expected. */
 const MAX_LISTENERS = 64;
 
@@ -116,6 +117,14 @@ export class RedisConnections {
       commands.once('error', onError);
     });
     this.firstCommandsConnection.catch(noop);
+  }
+
+  /**
+   * `shared` when given; else connections of the caller's own, named `<namePrefix>commands` / `…subscriber` and
+   * silent (the caller reports outages in its own words). A class that got `shared` must never close it.
+   */
+  static async sharedOr(shared: RedisConnections | undefined, own: Omit<RedisConnectionsOptions, 'logger'>): Promise<RedisConnections> {
+    return shared ?? RedisConnections.create({ ...own, logger: SILENT });
   }
 
   /**
@@ -197,7 +206,7 @@ export class RedisConnections {
         }),
     );
     try {
-      await within(Promise.all(waiting), timeoutMs);
+      await withinDeadline(Promise.all(waiting), timeoutMs);
     } catch {
       const reasons = [...this.down.values()];
       throw new Error(
@@ -249,7 +258,7 @@ export class RedisConnections {
 
   private async shutdown(client: RedisClient): Promise<void> {
     try {
-      if (client.isReady) await within(client.close(), this.connectTimeoutMs);
+      if (client.isReady) await withinDeadline(client.close(), this.connectTimeoutMs);
       // node-redis 5's destroy throws on a client that is already closed.
       else if (client.isOpen) client.destroy();
     } catch {
@@ -309,13 +318,3 @@ class RedisAdapterPublisher {
 }
 
 export type { RedisAdapterPublisher };
-
-/** `promise`, or a rejection with `TIMED_OUT` after `ms`. A late rejection of `promise` is ignored. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  promise.catch(noop);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(TIMED_OUT), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}

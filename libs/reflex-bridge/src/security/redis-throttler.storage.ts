@@ -4,6 +4,7 @@ import { positiveOption, redactUrl } from '../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../common/redis-connections.js';
 import type { ThrottlerStorageRecord } from './in-memory-throttler.storage.js';
 import type { RateLimitStorage } from './rate-limit-storage.js';
+import { DEADLINE_PASSED, withinDeadline } from '../common/deadline.js';
 
 /** Options of {@link RedisThrottlerStorage}. */
 export interface RedisThrottlerStorageOptions {
@@ -62,10 +63,8 @@ return {hits, left}
 `;
 const HIT_SHA1 = createHash('sha1').update(HIT_SCRIPT).digest('hex');
 /** Rejection of the internal timeout; turned into a clear error before it leaves the storage. */
-const TIMED_OUT = new Error('timed out');
 const noop = () => undefined;
 /** The logger of the storage's own connection: the storage reports its outages itself, in its own words. */
-const QUIET = { log: noop, warn: noop, error: noop };
 
 /**
  * A `@nestjs/throttler` storage in Redis (node-redis 5), so that every worker counts against the same limits.
@@ -176,9 +175,9 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
     };
     let reply: unknown;
     try {
-      reply = await this.within(run(), this.commandTimeoutMs);
+      reply = await withinDeadline(run(), this.commandTimeoutMs);
     } catch (error) {
-      const reason = error === TIMED_OUT ? `no answer within ${this.commandTimeoutMs} ms` : (error as Error)?.message ?? String(error);
+      const reason = error === DEADLINE_PASSED ? `no answer within ${this.commandTimeoutMs} ms` : (error as Error)?.message ?? String(error);
       throw new Error(`RedisThrottlerStorage could not count a hit on ${this.safeUrl}: ${reason}`, { cause: error });
     }
     const [hits, left] = reply as [number, number];
@@ -194,9 +193,9 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
     if (client.isReady) return client;
     if (this.down) throw new Error(`RedisThrottlerStorage: not connected to ${this.safeUrl} (${this.down}); reconnecting in the background.`);
     try {
-      await this.within(this.firstConnection ?? Promise.resolve(), this.commandTimeoutMs);
+      await withinDeadline(this.firstConnection ?? Promise.resolve(), this.commandTimeoutMs);
     } catch (error) {
-      const reason = error === TIMED_OUT ? `no connection within ${this.commandTimeoutMs} ms` : (error as Error).message;
+      const reason = error === DEADLINE_PASSED ? `no connection within ${this.commandTimeoutMs} ms` : (error as Error).message;
       throw new Error(`RedisThrottlerStorage could not connect to ${this.safeUrl}: ${reason}`, { cause: error });
     }
     return client;
@@ -205,15 +204,12 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
   private async start(): Promise<void> {
     // Our own connection is created (and the driver loaded) on first use, so apps that never use Redis need not
     // install it; it retries without giving up until close(), failing counts at once while down.
-    const connections =
-      this.shared ??
-      (await RedisConnections.create({
-        url: this.url!,
-        namePrefix: 'rx:throttle:',
-        connectTimeoutMs: this.commandTimeoutMs,
-        maxReconnectDelayMs: this.maxReconnectDelayMs,
-        logger: QUIET,
-      }));
+    const connections = await RedisConnections.sharedOr(this.shared, {
+      url: this.url!,
+      namePrefix: 'rx:throttle:',
+      connectTimeoutMs: this.commandTimeoutMs,
+      maxReconnectDelayMs: this.maxReconnectDelayMs,
+    });
     if (this.closed) {
       if (!this.shared) await connections.close();
       return;
@@ -239,13 +235,4 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
     this.listeners.push({ event, listener });
   }
 
-  /** `promise`, or a rejection with `TIMED_OUT` after `ms`. A late rejection of `promise` is ignored. */
-  private within<T>(promise: Promise<T>, ms: number): Promise<T> {
-    promise.catch(noop);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(TIMED_OUT), ms);
-    });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-  }
 }

@@ -5,6 +5,7 @@ import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
 import { positiveOption, redactUrl } from '../../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../../common/redis-connections.js';
+import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 
 /** Options of {@link RedisStateStore}. */
 export interface RedisStateStoreOptions {
@@ -138,10 +139,8 @@ type AcquireReply = [1, string | null] | [0, number, string];
 
 const short = (token: string) => `${token.slice(0, 8)}…`;
 /** Rejection of the store's internal timeouts; turned into a {@link StateStoreError} before it leaves the store. */
-const TIMED_OUT = new Error('timed out');
 const noop = () => undefined;
 /** The logger of the store's own connections: the store reports their outages itself, in its own words. */
-const QUIET = { log: noop, warn: noop, error: noop };
 
 /**
  * Keeps client states in Redis (node-redis 5), so that several workers share them.
@@ -449,7 +448,7 @@ export class RedisStateStore extends StateStore {
       if (queue.listener === listener) queue.listener = undefined;
     });
     if (!subscriber.isReady) return false;
-    return this.within(subscribed, this.commandTimeoutMs).then(
+    return withinDeadline(subscribed, this.commandTimeoutMs).then(
       () => true,
       () => false,
     );
@@ -487,9 +486,9 @@ export class RedisStateStore extends StateStore {
     }
     // First connection still in progress: wait for it, but not for long.
     try {
-      await this.within(this.firstConnection ?? Promise.resolve(), this.commandTimeoutMs);
+      await withinDeadline(this.firstConnection ?? Promise.resolve(), this.commandTimeoutMs);
     } catch (error) {
-      const reason = error === TIMED_OUT ? `no connection within ${this.commandTimeoutMs} ms` : (error as Error).message;
+      const reason = error === DEADLINE_PASSED ? `no connection within ${this.commandTimeoutMs} ms` : (error as Error).message;
       throw new StateStoreError('unavailable', `RedisStateStore could not connect to ${this.safeUrl}: ${reason}`, error);
     }
   }
@@ -497,15 +496,12 @@ export class RedisStateStore extends StateStore {
   private async start(): Promise<void> {
     // Our own connections are created (and the driver loaded) on first use, so apps that never use Redis need not
     // install it; they retry without giving up until close(), failing commands at once while down.
-    const connections =
-      this.shared ??
-      (await RedisConnections.create({
-        url: this.url!,
-        namePrefix: 'rx:state:',
-        connectTimeoutMs: this.commandTimeoutMs,
-        maxReconnectDelayMs: this.maxReconnectDelayMs,
-        logger: QUIET,
-      }));
+    const connections = await RedisConnections.sharedOr(this.shared, {
+      url: this.url!,
+      namePrefix: 'rx:state:',
+      connectTimeoutMs: this.commandTimeoutMs,
+      maxReconnectDelayMs: this.maxReconnectDelayMs,
+    });
     if (this.closed) {
       if (!this.shared) await connections.close();
       return;
@@ -592,13 +588,13 @@ export class RedisStateStore extends StateStore {
       throw this.failure(what, error);
     }
     try {
-      return await this.within(pending, timeoutMs);
+      return await withinDeadline(pending, timeoutMs);
     } catch (error) {
       if (write && !(error instanceof StateStoreError)) {
-        const reason = error === TIMED_OUT ? `no answer within ${timeoutMs} ms` : ((error as Error)?.message ?? String(error));
-        throw new StateStoreError('outcome_unknown', `RedisStateStore: sent to ${this.safeUrl} but ${reason}; it may or may not have been applied (${what}).`, error === TIMED_OUT ? undefined : error);
+        const reason = error === DEADLINE_PASSED ? `no answer within ${timeoutMs} ms` : ((error as Error)?.message ?? String(error));
+        throw new StateStoreError('outcome_unknown', `RedisStateStore: sent to ${this.safeUrl} but ${reason}; it may or may not have been applied (${what}).`, error === DEADLINE_PASSED ? undefined : error);
       }
-      if (error === TIMED_OUT) {
+      if (error === DEADLINE_PASSED) {
         if (onLate) pending.then(onLate, noop);
         throw new StateStoreError('timeout', `RedisStateStore: ${this.safeUrl} did not answer within ${timeoutMs} ms; could not ${what}.`);
       }
@@ -615,15 +611,6 @@ export class RedisStateStore extends StateStore {
     );
   }
 
-  /** `promise`, or a rejection with `TIMED_OUT` after `ms`. A late rejection of `promise` is ignored. */
-  private within<T>(promise: Promise<T>, ms: number): Promise<T> {
-    promise.catch(noop);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(TIMED_OUT), ms);
-    });
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-  }
 
   /** EVALSHA, falling back to EVAL when the server does not know the script (first use, or after a restart). */
   private async script(client: RedisClient, script: RedisLockScript, keys: string[], args: string[]): Promise<unknown> {
