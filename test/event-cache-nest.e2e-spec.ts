@@ -5,10 +5,8 @@ import type { Cache } from 'cache-manager';
 import KeyvRedis from '@keyv/redis';
 import { createClient } from 'redis';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
-import { RawSocket } from './support/raw-socket.js';
-import { loginOverHttp, resetCachedUsers, startCachedAuthApp, type CachedAuthApp } from './fixtures/cached-auth-app.js';
+import { cachedAuthHarness, loginOverHttp, resetCachedUsers, type CachedAuthApp } from './fixtures/cached-auth-app.js';
 
-const PROFILE = 'reflex___state____state.profile_state';
 const SNAPSHOT_OF_CAROL = { userId: 1, isAuthenticated: true };
 
 /** A service of the app that reads the app's cache the way any app code would: injected by its token. */
@@ -34,37 +32,9 @@ async function eventually<T>(read: () => Promise<T | undefined>, what: string, t
   }
 }
 
-function harness() {
-  const apps: CachedAuthApp[] = [];
-  const sockets: RawSocket[] = [];
-  const start = async (options: Parameters<typeof startCachedAuthApp>[0]) => {
-    const app = await startCachedAuthApp(options);
-    apps.push(app);
-    return app;
-  };
-  const connect = async (app: CachedAuthApp, cookie: string) => {
-    const socket = new RawSocket(app.url, undefined, { headers: { cookie } });
-    sockets.push(socket);
-    await socket.connected();
-    await socket.hydrate();
-    return socket;
-  };
-  /** Sends whoami and waits until it ran (its `checks` counter moved); returns who it saw. */
-  const whoami = async (socket: RawSocket, pathname: string) => {
-    const before = (socket.latest(PROFILE, 'checks') as number | undefined) ?? 0;
-    socket.send(`${PROFILE}.whoami`, {}, { pathname });
-    await socket.untilVar(PROFILE, 'checks', before + 1);
-    return socket.latest(PROFILE, 'seen');
-  };
-  const closeAll = async () => {
-    for (const socket of sockets.splice(0)) socket.close();
-    await Promise.all(apps.splice(0).map((app) => app.close()));
-  };
-  return { start, connect, whoami, closeAll };
-}
 
 describe('event cache on the app\'s @nestjs/cache-manager Cache', () => {
-  const { start, connect, whoami, closeAll } = harness();
+  const { start, connect, whoami, closeAll } = cachedAuthHarness();
   beforeEach(() => resetCachedUsers());
   afterEach(closeAll);
 
@@ -116,7 +86,7 @@ describe('event cache on the app\'s @nestjs/cache-manager Cache', () => {
 
 describeWithRedis('event cache keys and local layers with a real Redis', () => {
   let redis: RedisTestServer;
-  const { start, connect, whoami, closeAll } = harness();
+  const { start, connect, whoami, closeAll } = cachedAuthHarness();
   const withClient = async <T>(use: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T> => {
     const client = createClient({ url: redis.url });
     await client.connect();

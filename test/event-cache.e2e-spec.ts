@@ -1,29 +1,15 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
-import { RawSocket } from './support/raw-socket.js';
-import { CACHED_USERS, loginOverHttp, resetCachedUsers, startCachedAuthApp, type CachedAuthApp } from './fixtures/cached-auth-app.js';
+import type { RawSocket } from './support/raw-socket.js';
+import { CACHED_USERS, cachedAuthHarness, loginOverHttp, resetCachedUsers } from './fixtures/cached-auth-app.js';
 
 const PROFILE = 'reflex___state____state.profile_state';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describeWithRedis('event cache and fast auth with a real Redis', () => {
   let redis: RedisTestServer;
-  const apps: CachedAuthApp[] = [];
-  const sockets: RawSocket[] = [];
-
-  const start = async (options: Parameters<typeof startCachedAuthApp>[0]) => {
-    const app = await startCachedAuthApp(options);
-    apps.push(app);
-    return app;
-  };
-  const connect = async (app: CachedAuthApp, cookie: string) => {
-    const socket = new RawSocket(app.url, undefined, { headers: { cookie } });
-    sockets.push(socket);
-    await socket.connected();
-    await socket.hydrate();
-    return socket;
-  };
+  const { start, connect, closeAll } = cachedAuthHarness();
   const keys = async () => {
     const client = createClient({ url: redis.url });
     await client.connect();
@@ -59,8 +45,7 @@ describeWithRedis('event cache and fast auth with a real Redis', () => {
   });
   beforeEach(() => resetCachedUsers());
   afterEach(async () => {
-    for (const socket of sockets.splice(0)) socket.close();
-    await Promise.all(apps.splice(0).map((app) => app.close()));
+    await closeAll();
     const client = createClient({ url: redis.url });
     await client.connect();
     await client.flushAll();
