@@ -36,7 +36,9 @@ describe('FrontendExceptionLog', () => {
       lines.push(String(message));
     });
   });
-  afterEach(() => jest.restoreAllMocks());
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
 
   it("logs what state.js sends from window.onerror: info and component_stack, with Reflex's prefix", () => {
     new FrontendExceptionLog().record(client(), { info: 'TypeError: x is undefined\n    at App (app.js:1:2)', component_stack: '' });

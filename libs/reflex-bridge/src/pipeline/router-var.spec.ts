@@ -105,7 +105,7 @@ describe('buildRouterVar', () => {
         fc.anything(),
         fc.anything(),
         (headers, pathname, asPath, query) => {
-          const value = buildRouterVar({ headers: headers as Record<string, string>, pathname: pathname as string, asPath: asPath as string, query: query as Record<string, unknown>, token: 't' });
+          const value = buildRouterVar({ headers: headers as Record<string, string>, pathname: pathname as string, asPath: asPath as string, query: query as Record<string, unknown>, token: 't', sid: 's', ip: '' });
           const raw = (value.headers as { raw_headers: Record<string, unknown> }).raw_headers;
           expect(Object.keys(raw).length).toBeLessThanOrEqual(100);
           for (const item of Object.values(raw)) expect(typeof item).toBe('string');
