@@ -130,7 +130,7 @@ describe('bridge tiers with real express-session and passport', () => {
     client.send(`${ACCOUNT}.where`, {}, { pathname: '/members/area', asPath: '/members/area', query: {} });
     await client.until(() => client.updates.some((update) => update.events?.length));
     expect(client.updates.at(-1)).toEqual({
-      events: [{ name: '_redirect', payload: { path: '/login?next=/members', external: false, popup: false, replace: false } }],
+      events: [{ name: '_redirect', payload: { path: '/login?next=/members', external: false, popup: false, replace: true } }],
     });
     expect(client.latest(ACCOUNT, 'path')).toBe('');
     client.send(`${ACCOUNT}.where`, {}, { pathname: '/shop', asPath: '/shop?page=2', query: { page: '2' } });

@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { INestApplication } from '@nestjs/common';
 import express from 'express';
-import { SameOriginMiddleware } from '@reflex-bridge/nest';
+import { OriginPolicy, SameOriginMiddleware } from '@reflex-bridge/nest';
 import type { AuthMiddleware } from './auth/auth-middleware.js';
 import type { SessionUser } from './auth/user.entity.js';
 
@@ -20,6 +20,13 @@ function packageRoot(name: string): string {
  */
 export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): void {
   const http = app.getHttpAdapter().getInstance() as express.Express;
+  // A frontend served from its own origin (FRONTEND_ORIGINS: the corsOrigins of the bridge's origin policy) calls
+  // these routes with the user's cookies and must read the answers: CORS with credentials, for those origins only.
+  const origins = app.get(OriginPolicy);
+  app.enableCors({
+    origin: (origin: string | undefined, allow: (error: Error | null, allowed?: boolean) => void) => allow(null, typeof origin === 'string' && origin !== 'null' && origins.isListed(origin)),
+    credentials: true,
+  });
   // CSRF defence for every state-changing route below and in the controllers (login, logout, staff, likes):
   // a browser POST/PATCH/DELETE from another origin than the shop's own or FRONTEND_ORIGINS gets a 403.
   app.use(app.get(SameOriginMiddleware).use);

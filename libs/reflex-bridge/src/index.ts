@@ -14,6 +14,7 @@ export type { SessionStoreOptions } from './security/session-store.options.js';
 export type { RateLimitOptions, RateLimitWindow } from './security/rate-limit.options.js';
 export type { MetricsOptions, BridgePhase } from './metrics/metrics.options.js';
 export type { LiveOptions } from './live/live.options.js';
+export type { ReflexRoutesOptions } from './health/reflex-routes.options.js';
 export { InvalidOptionError } from './invalid-option.error.js';
 
 // ─── States and handlers ───────────────────────────────────────────────────────────────────────────────────────
@@ -74,6 +75,12 @@ export { RedisTransport, type RedisTransportOptions } from './live/transports/re
 export { PostgresTransport, type PostgresTransportOptions } from './live/transports/postgres.transport.js';
 export { registerLiveModel, unregisterLiveModel, isLiveModel, liveModelLabel, type LiveModelTarget } from './live/live-model.registry.js';
 export { TypeormLiveSubscriber } from './live/typeorm-live.subscriber.js';
+
+// ─── Reflex's HTTP routes and health ───────────────────────────────────────────────────────────────────────────
+export { ReflexHealth, type ReflexHealthBody } from './health/reflex-health.service.js';
+export { StateStoreHealthIndicator } from './health/state-store.health-indicator.js';
+export { LiveTransportHealthIndicator } from './health/live-transport.health-indicator.js';
+export { DatabaseHealthIndicator } from './health/database.health-indicator.js';
 
 // ─── The wire protocol ─────────────────────────────────────────────────────────────────────────────────────────
 export { BRIDGE_ERROR_EVENT, type BridgeErrorCode, type BridgeErrorPayload } from './protocol/bridge-error.js';

@@ -18,6 +18,7 @@ const LAYERS: Record<string, number> = {
   metrics: 2,
   bridge: 2,
   pipeline: 3,
+  health: 3,
   gateway: 4,
   '.': 5,
 };

@@ -1,5 +1,6 @@
 import { type DynamicModule, Inject, Module, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 import {
   REFLEX_BRIDGE_ASYNC_OPTIONS_TYPE,
   REFLEX_BRIDGE_MODULE_OPTIONS,
@@ -13,6 +14,7 @@ import { InMemoryStateStore } from './state/store/in-memory-state.store.js';
 import { StateRegistry } from './state/state-registry.service.js';
 import { ReflexStateService } from './reflex-state.service.js';
 import { EventPipeline } from './pipeline/event-pipeline.service.js';
+import { FrontendExceptionLog } from './pipeline/frontend-exception-log.js';
 import { EventGateway } from './gateway/event.gateway.js';
 import { clusterLinkProvider } from './gateway/cluster-link.provider.js';
 import { ClientRegistry } from './gateway/client-registry.js';
@@ -50,6 +52,11 @@ import { EventRateLimiter } from './security/event-rate-limiter.service.js';
 import { TokenOwnership } from './security/token-ownership.service.js';
 import { SessionStoreWatcher } from './security/session-store.watcher.js';
 import { RedisConnections } from './common/redis-connections.js';
+import { ReflexRoutes } from './health/reflex-routes.route.js';
+import { ReflexHealth } from './health/reflex-health.service.js';
+import { StateStoreHealthIndicator } from './health/state-store.health-indicator.js';
+import { LiveTransportHealthIndicator } from './health/live-transport.health-indicator.js';
+import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -62,7 +69,7 @@ import { RedisConnections } from './common/redis-connections.js';
  * @publicApi
  */
 @Module({
-  imports: [DiscoveryModule],
+  imports: [DiscoveryModule, TerminusModule],
   providers: [
     {
       provide: RESOLVED_OPTIONS,
@@ -135,8 +142,15 @@ import { RedisConnections } from './common/redis-connections.js';
     TokenOwnership,
     SessionStoreWatcher,
     EventPipeline,
+    FrontendExceptionLog,
     clusterLinkProvider,
     ReflexStateService,
+    // Reflex's HTTP routes (ping, health) and the health indicators behind them.
+    StateStoreHealthIndicator,
+    LiveTransportHealthIndicator,
+    DatabaseHealthIndicator,
+    ReflexHealth,
+    ReflexRoutes,
   ],
   exports: [
     StateStore,
@@ -153,6 +167,10 @@ import { RedisConnections } from './common/redis-connections.js';
     NoneTierGuard,
     AuthOnlyTierGuard,
     FullTierGuard,
+    StateStoreHealthIndicator,
+    LiveTransportHealthIndicator,
+    DatabaseHealthIndicator,
+    ReflexHealth,
   ],
 })
 export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implements OnApplicationShutdown {

@@ -6,6 +6,7 @@ import { InvalidOptionError } from './invalid-option.error.js';
 import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
 import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './security/rate-limit.options.js';
 import { resolveSessionStoreOptions, type ResolvedSessionStoreOptions, type SessionStoreOptions } from './security/session-store.options.js';
+import { resolveReflexRoutesOptions, type ReflexRoutesOptions, type ResolvedReflexRoutesOptions } from './health/reflex-routes.options.js';
 
 /**
  * Options of {@link ReflexBridgeModule}. Every field is optional; {@link resolveOptions} merges the defaults
@@ -96,6 +97,13 @@ export interface ReflexBridgeModuleOptions {
    */
   cookieHandoffPath?: string;
   /**
+   * The HTTP routes Reflex frontends call: `GET /ping` and `GET /_health` (on `@nestjs/terminus`), under the
+   * prefix of `path` (`/api/_event` → `/api/ping`). Move either, turn either off (`false`), or both (`false`).
+   * See {@link ReflexRoutesOptions}.
+   * @default { ping: '<prefix>/ping', health: '<prefix>/_health', checkTimeoutMs: 2000 }
+   */
+  reflexRoutes?: false | ReflexRoutesOptions;
+  /**
    * One Redis for everything several workers must share: when set, and unless overridden by the option
    * of each, client states live in a `RedisStateStore`, the event cache in Redis, and live updates
    * fan out through a `RedisTransport`.
@@ -171,6 +179,7 @@ export interface ResolvedReflexBridgeOptions {
   pingTimeoutMs: number;
   stateStore: StateStore | undefined;
   cookieHandoffPath: string;
+  reflexRoutes: ResolvedReflexRoutesOptions;
   bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses' | 'sessionEndAction' | 'asyncContext'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
   eventCache: ResolvedEventCacheOptions;
   fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
@@ -243,7 +252,7 @@ function httpPath(name: string, value: unknown): string {
 
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
-  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore',
+  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -319,6 +328,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     pingTimeoutMs: positiveNumber('pingTimeoutMs', options.pingTimeoutMs) ?? DEFAULT_OPTIONS.pingTimeoutMs,
     stateStore: options.stateStore,
     cookieHandoffPath,
+    reflexRoutes: resolveReflexRoutesOptions(options.reflexRoutes, path),
     bridge: {
       ...bridge,
       mode,

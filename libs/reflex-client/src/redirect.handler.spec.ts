@@ -30,7 +30,8 @@ describe('defaultRedirectHandler', () => {
     redirect('/a', { external: false, popup: false, replace: false });
     redirect('/b', { external: false, popup: false, replace: true });
     redirect('https://example.com', { external: true, popup: false, replace: false });
+    redirect('https://example.com/p', { external: true, popup: true, replace: false });
     redirect('/c', { external: false, popup: true, replace: false });
-    expect(calls).toEqual(['assign /a', 'replace /b', 'open https://example.com _blank noopener', 'open /c _blank popup']);
+    expect(calls).toEqual(['assign /a', 'replace /b', 'open https://example.com _blank noopener', 'open https://example.com/p _blank noopener,popup', 'assign /c']);
   });
 });

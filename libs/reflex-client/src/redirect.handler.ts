@@ -17,7 +17,8 @@ export function toRedirectOptions(payload: Record<string, unknown>): RedirectOpt
 /**
  * The redirect used when no `onRedirect` option is given.
  *
- * In a browser: `external` or `popup` opens a new window (a popup window for `popup`), `replace` calls
+ * In a browser, as Reflex's `state.js`: `external` opens a new window without an opener (a popup window with
+ * `popup`; `popup` alone does nothing), `replace` calls
  * `location.replace()`, otherwise `location.assign()`. The page therefore reloads, and the next page's client
  * connects and hydrates again. In Node it is `undefined`: redirects only reach `onClientEvent` listeners.
  */
@@ -26,8 +27,9 @@ export function defaultRedirectHandler(): RedirectHandler | undefined {
   if (!browser?.location || typeof browser.location.assign !== 'function') return undefined;
   const win = browser as BrowserWindow;
   return (path, options) => {
-    if (options.external || options.popup) {
-      win.open(path, '_blank', options.popup ? 'popup' : 'noopener');
+    // As Reflex's state.js: only `external` opens a window (`popup` only shapes it), always without an opener.
+    if (options.external) {
+      win.open(path, '_blank', options.popup ? 'noopener,popup' : 'noopener');
     } else if (options.replace) {
       win.location.replace(path);
     } else {

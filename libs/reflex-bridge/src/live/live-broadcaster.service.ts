@@ -73,6 +73,11 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
     this.transport = transport ?? this.options.transport ?? new InProcessTransport();
   }
 
+  /** The transport changes travel on (the injected one, `live.transport`, or the in-process default). */
+  get liveTransport(): LiveTransport {
+    return this.transport;
+  }
+
   /** Starts the transport at bootstrap, so an unreachable Redis or Postgres fails the bootstrap loudly. */
   async onModuleInit(): Promise<void> {
     await this.start();

@@ -26,4 +26,13 @@ export abstract class LiveTransport {
 
   /** Stops delivering and releases connections. Safe to call more than once. */
   abstract close(): Promise<void>;
+
+  /**
+   * Whether the transport is started and connected now: changes published now reach the other workers, and
+   * theirs reach this one. Health checks read it (`LiveTransportHealthIndicator`). The default, for transports
+   * with nothing to lose (in process), is `true`; transports over a network override it.
+   */
+  isConnected(): boolean {
+    return true;
+  }
 }

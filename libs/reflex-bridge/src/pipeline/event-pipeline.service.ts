@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { BridgeError } from '../protocol/bridge-error.js';
 import { isForbiddenKey, parseInboundEvent, type InboundEvent, type RouterData } from '../protocol/inbound-event.js';
 import { isClientEvent, isServerEvent, type ClientEvent, type ServerEvent } from '../protocol/client-event.js';
-import { ON_LOAD_INTERNAL_STATE, ROOT_STATE_NAME, UPDATE_VARS_INTERNAL_STATE, varKey } from '../protocol/state-naming.js';
+import { FRONTEND_EXCEPTION_STATE, ON_LOAD_INTERNAL_STATE, ROOT_STATE_NAME, UPDATE_VARS_INTERNAL_STATE, varKey } from '../protocol/state-naming.js';
 import type { Delta } from '../protocol/state-update.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import { StateView, toWireVars } from '../state/state-view.js';
@@ -24,6 +24,7 @@ import { StateSizeMeter } from '../security/state-size-meter.js';
 import { UnknownClientTokenError } from '../state/unknown-client-token.error.js';
 import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
+import { FrontendExceptionLog } from './frontend-exception-log.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -32,6 +33,7 @@ const HYDRATE = `${ROOT_STATE_NAME}.hydrate`;
 const SET_IS_HYDRATED = `${ROOT_STATE_NAME}.set_is_hydrated`;
 const ON_LOAD_INTERNAL = `${ON_LOAD_INTERNAL_STATE}.on_load_internal`;
 const UPDATE_VARS_INTERNAL = `${UPDATE_VARS_INTERNAL_STATE}.update_vars_internal`;
+const HANDLE_FRONTEND_EXCEPTION = `${FRONTEND_EXCEPTION_STATE}.handle_frontend_exception`;
 
 /** What one handler call works with, from its lease to its follow-up events. */
 interface HandlerRun {
@@ -96,6 +98,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     private readonly liveLists: LiveListSubscriptions,
     private readonly rateLimiter: EventRateLimiter,
     private readonly ownership: TokenOwnership,
+    private readonly frontendExceptions: FrontendExceptionLog,
   ) {
     const { maxQueuedEvents, maxQueuedBytes } = options;
     this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes });
@@ -196,6 +199,10 @@ export class EventPipeline implements OnApplicationBootstrap {
         return this.setHydrated(client, token, event);
       case UPDATE_VARS_INTERNAL:
         return; // No client-storage vars yet: nothing to apply.
+      case HANDLE_FRONTEND_EXCEPTION:
+        // The browser's uncaught error: logged (bounded), never answered, no state touched.
+        this.frontendExceptions.record(client, event.payload);
+        return;
     }
     if (event.name.endsWith(`.${LIVE_SUBSCRIBE}`)) {
       const definition = this.registry.stateByFullName(event.name.slice(0, -LIVE_SUBSCRIBE.length - 1));

@@ -1,21 +1,136 @@
 import type { RouterData } from '../protocol/inbound-event.js';
 
 /**
- * The root `router` var sent to the client, in Reflex's shape (a subset). The `cookie` header is left out
- * on purpose: the session cookie is HttpOnly and must never reach page scripts through state.
+ * The header fields Reflex's `HeaderData` names, in its order: each is the request header whose snake_case name
+ * it is (`user-agent` → `user_agent`), or `''`.
+ */
+const HEADER_FIELDS = [
+  'host', 'origin', 'upgrade', 'connection', 'cookie', 'pragma', 'cache_control', 'user_agent', 'sec_websocket_version',
+  'sec_websocket_key', 'sec_websocket_extensions', 'accept_encoding', 'accept_language',
+] as const;
+
+/**
+ * Headers never copied into the `router` var, which page scripts read: the session cookie is HttpOnly, and
+ * credentials must not become readable through state. (`headers.cookie` stays in the shape, always `''`.)
+ */
+const WITHHELD_HEADERS = new Set(['cookie', 'authorization', 'proxy-authorization']);
+
+/** At most this many headers go into `headers.raw_headers`; a handshake carrying more is hostile or broken. */
+const MAX_HEADERS = 100;
+/** Longest header value or URL part copied (characters); longer ones are cut. */
+const MAX_TEXT = 8192;
+
+/** What the client sent as a string, cut to {@link MAX_TEXT}; anything else is `''`. */
+function text(value: unknown): string {
+  if (typeof value !== 'string') return '';
+  return value.length > MAX_TEXT ? value.slice(0, MAX_TEXT) : value;
+}
+
+/**
+ * Python's `urllib.parse.unquote`: each run of `%XX` escapes is decoded as UTF-8 with replacement characters,
+ * and a `%` not followed by two hex digits stays as it is. Never throws (`decodeURIComponent` would).
+ */
+function unquote(value: string): string {
+  if (!value.includes('%')) return value;
+  const decoder = new TextDecoder('utf-8', { fatal: false });
+  return value.replace(/(?:%[0-9a-fA-F]{2})+/g, (run) => {
+    const bytes = new Uint8Array(run.length / 3);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(run.slice(i * 3 + 1, i * 3 + 3), 16);
+    return decoder.decode(bytes);
+  });
+}
+
+/** Python's `dict(parse_qsl(query))`, keys sorted as Reflex's frozen dict keeps them: blank values are dropped, the last value of a key wins. */
+function queryParameters(query: string): Record<string, string> {
+  const pairs: Record<string, string> = Object.create(null);
+  for (const part of query.split('&')) {
+    const equals = part.indexOf('=');
+    if (equals < 0 || equals === part.length - 1) continue;
+    pairs[unquote(part.slice(0, equals).replace(/\+/g, ' '))] = unquote(part.slice(equals + 1).replace(/\+/g, ' '));
+  }
+  const sorted: Record<string, string> = Object.create(null);
+  for (const key of Object.keys(pairs).sort()) sorted[key] = pairs[key]!;
+  return sorted;
+}
+
+/** Reflex's serialised `ReflexURL`: Python's `urlsplit` of `url`, its origin, parsed query and the whole URL. */
+export function splitReflexUrl(url: string): Record<string, unknown> {
+  let rest = url;
+  let scheme = '';
+  const schemeMatch = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(rest);
+  if (schemeMatch) {
+    scheme = schemeMatch[1]!.toLowerCase();
+    rest = rest.slice(schemeMatch[0].length);
+  }
+  let netloc = '';
+  if (rest.startsWith('//')) {
+    const end = rest.slice(2).search(/[/?#]/);
+    netloc = end < 0 ? rest.slice(2) : rest.slice(2, end + 2);
+    rest = end < 0 ? '' : rest.slice(end + 2);
+  }
+  let fragment = '';
+  const hash = rest.indexOf('#');
+  if (hash >= 0) {
+    fragment = rest.slice(hash + 1);
+    rest = rest.slice(0, hash);
+  }
+  let query = '';
+  const question = rest.indexOf('?');
+  if (question >= 0) {
+    query = rest.slice(question + 1);
+    rest = rest.slice(0, question);
+  }
+  return {
+    scheme,
+    netloc,
+    origin: `${scheme}://${netloc}`,
+    path: rest,
+    query,
+    query_parameters: queryParameters(query),
+    fragment,
+    href: url,
+  };
+}
+
+/** Reflex's `HeaderData`: the named fields, then every non-empty header (names sorted) as `raw_headers`. */
+function headerData(headers: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const data: Record<string, unknown> = {};
+  for (const field of HEADER_FIELDS) data[field] = field === 'cookie' ? '' : text(headers[field.replace(/_/g, '-')]);
+  const names = Object.keys(headers).filter((name) => !WITHHELD_HEADERS.has(name) && text(headers[name]) !== '');
+  const raw: Record<string, string> = Object.create(null);
+  for (const name of names.sort().slice(0, MAX_HEADERS)) raw[name] = text(headers[name]);
+  data.raw_headers = raw;
+  return data;
+}
+
+/**
+ * The root `router` var sent to the client, as Reflex serialises its `RouterData`: `session`, `headers`, `page`
+ * (deprecated in Reflex but still sent), `url` and `route_id`. Hosts and URLs are the frontend's: Reflex takes
+ * them from the `Origin` header, so `page.host` is the page's origin, not the backend's `Host`.
+ *
+ * Deliberate differences: the `cookie`, `authorization` and `proxy-authorization` headers are left out (page
+ * scripts read this var; the session cookie is HttpOnly), and long or numerous headers are cut (see
+ * {@link MAX_HEADERS}, {@link MAX_TEXT}). Reflex's `frontend_path` prefix is not applied: `raw_path` is the
+ * client's `asPath`. Never throws, whatever the client and its headers sent.
  */
 export function buildRouterVar(routerData: RouterData): Record<string, unknown> {
-  const headers = routerData.headers;
-  const path = typeof routerData.pathname === 'string' ? routerData.pathname : '/';
-  const rawPath = typeof routerData.asPath === 'string' ? routerData.asPath : path;
+  const headers: Readonly<Record<string, unknown>> = routerData.headers ?? {};
+  const origin = text(headers.origin);
+  const path = text(routerData.pathname);
+  const rawPath = text(routerData.asPath);
+  const query = routerData.query;
   return {
-    session: { client_token: routerData.token, client_ip: routerData.ip, session_id: routerData.sid },
-    headers: {
-      host: headers.host ?? '',
-      origin: headers.origin ?? '',
-      user_agent: headers['user-agent'] ?? '',
-      accept_language: headers['accept-language'] ?? '',
+    session: { client_token: text(routerData.token), client_ip: text(routerData.ip), session_id: text(routerData.sid) },
+    headers: headerData(headers),
+    page: {
+      host: origin,
+      path,
+      raw_path: rawPath,
+      full_path: origin + path,
+      full_raw_path: origin + rawPath,
+      params: query !== null && typeof query === 'object' && !Array.isArray(query) ? query : {},
     },
-    page: { host: headers.host ?? '', path, raw_path: rawPath, full_path: path, params: routerData.query ?? {} },
+    url: splitReflexUrl(origin + rawPath),
+    route_id: path,
   };
 }

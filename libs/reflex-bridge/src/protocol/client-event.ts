@@ -39,10 +39,29 @@ export interface RedirectOptions {
  * @publicApi
  */
 export function redirect(path: string, options: RedirectOptions = {}): ClientEvent {
+  assertNavigable(path);
   return {
     name: '_redirect',
     payload: { path, external: options.external ?? false, popup: options.popup ?? false, replace: options.replace ?? false },
   };
+}
+
+/**
+ * Refuses a redirect target `state.js` would run rather than navigate to: it hands absolute URLs to
+ * `window.location.assign` / `window.open`, so a `javascript:` or `data:` URL (often built from a `?next=`
+ * parameter) would run in the page. Paths and http(s) URLs pass.
+ */
+function assertNavigable(path: string): void {
+  if (typeof path !== 'string') throw new TypeError('redirect(path): path must be a string');
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(path).protocol;
+  } catch {
+    return; // Not an absolute URL: a path, navigated to inside the app.
+  }
+  if (protocol !== 'http:' && protocol !== 'https:' && protocol !== 'mailto:' && protocol !== 'tel:') {
+    throw new TypeError(`redirect(path): refusing a ${protocol} URL; redirect to a path or an http(s) URL`);
+  }
 }
 
 /**

@@ -31,3 +31,6 @@ export function varKey(name: string): string {
 export function isValidStateName(name: string): boolean {
   return /^[a-z_][a-z0-9_]*$/.test(name);
 }
+
+/** Name of Reflex's internal substate receiving the browser's uncaught errors (`window.onerror`, unhandled rejections). */
+export const FRONTEND_EXCEPTION_STATE = `${ROOT_STATE_NAME}.reflex___state____frontend_event_exception_state`;

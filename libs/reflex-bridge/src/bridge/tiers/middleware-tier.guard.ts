@@ -1,7 +1,7 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { RequestHandler } from 'express';
 import { then, type MaybePromise } from '../../common/maybe-promise.js';
-import { redirect } from '../../protocol/client-event.js';
+import { redirectForLocation } from '../../protocol/redirect-location.js';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import { errorFromResponse, redirectTarget } from '../bridge-error-mapping.js';
@@ -53,7 +53,7 @@ export abstract class MiddlewareTierGuard implements CanActivate {
     const start = phaseStart(outcome.timer);
     return then(runMiddlewareChain(chain, request, response), (ran) => {
       phaseEnd(outcome.timer, 'middleware', start);
-      if (ran === 'answered') return this.answered(context, response);
+      if (ran === 'answered') return this.answered(context, response, request);
       // Logouts on the bridged request (req.logout / req.session.destroy) drop the session's snapshot.
       this.session.watchLogout(request);
       return true;
@@ -61,10 +61,23 @@ export abstract class MiddlewareTierGuard implements CanActivate {
   }
 
   /** A middleware answered: a redirect becomes the event's redirect (and `false`), anything else the error. */
-  protected answered(context: ExecutionContext, response: SyntheticResponse): boolean {
+  protected answered(context: ExecutionContext, response: SyntheticResponse, request?: SyntheticRequest): boolean {
     const to = redirectTarget(response, this.options.bridge.redirectStatuses);
-    if (to === undefined) throw errorFromResponse(response, 'A middleware refused the event.');
-    outcomeOf(context).redirect = redirect(to);
+    // The location as state.js expects it: in-app paths for the app's own origins, absolute elsewhere, history
+    // replaced; a location that is not an http(s) URL is refused like any other answer.
+    const event = to === undefined ? undefined : redirectForLocation(to, redirectBaseOf(request));
+    if (event === undefined) throw errorFromResponse(response, 'A middleware refused the event.');
+    outcomeOf(context).redirect = event;
     return false;
   }
+}
+
+/** The bridged request's own URL and the page's origin, for resolving a middleware's `Location`. */
+function redirectBaseOf(request: SyntheticRequest | undefined): { requestUrl: string; pageOrigin?: string } {
+  const host = request?.headers.host;
+  const origin = request?.headers.origin;
+  return {
+    requestUrl: `${request?.protocol ?? 'http'}://${typeof host === 'string' ? host : 'localhost'}${request?.originalUrl ?? '/'}`,
+    pageOrigin: typeof origin === 'string' ? origin : undefined,
+  };
 }

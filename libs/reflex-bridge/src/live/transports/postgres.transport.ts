@@ -150,6 +150,11 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     return run;
   }
 
+  /** Started, and the LISTEN connection is up (none while reconnecting). */
+  override isConnected(): boolean {
+    return this.state === 'started' && this.listener !== undefined;
+  }
+
   protected override async release(): Promise<void> {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeatTimer);

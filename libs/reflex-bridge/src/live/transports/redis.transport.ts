@@ -152,6 +152,11 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     if (this.isClosed()) await this.release();
   }
 
+  /** Started, and both the publishing and the subscribed connection are ready. */
+  override isConnected(): boolean {
+    return this.state === 'started' && !!this.publisher?.isReady && !!this.subscriber?.isReady;
+  }
+
   protected override async send(payload: string, change: ModelChange): Promise<void> {
     const publisher = this.publisher;
     if (!publisher) throw this.notStarted();

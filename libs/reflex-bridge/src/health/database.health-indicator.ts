@@ -1,0 +1,60 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { HealthIndicatorService, type HealthCheckAttempt } from '@nestjs/terminus';
+
+/** What the check needs of a TypeORM `DataSource`. */
+interface PingableDataSource {
+  readonly isInitialized: boolean;
+  query(sql: string): Promise<unknown>;
+}
+
+/**
+ * A `@nestjs/terminus` health indicator for the app's TypeORM `DataSource`, found in the app's container (the
+ * `DataSource` class as token, which `@nestjs/typeorm` also uses for the default data source). Up when it is
+ * initialised and answers `SELECT 1` within the timeout. Without TypeORM installed, or without a `DataSource`
+ * provider, {@link hasDatabase} is false and the module's `/_health` reports no `db`, as Reflex does without a
+ * database. (Terminus's own `TypeOrmHealthIndicator` needs `@nestjs/typeorm`; this one does not.)
+ * @publicApi
+ */
+@Injectable()
+export class DatabaseHealthIndicator implements OnModuleInit {
+  private dataSource?: PingableDataSource;
+
+  constructor(
+    private readonly health: HealthIndicatorService,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    let token: unknown;
+    try {
+      // Optional peer dependency: loaded only to find the app's data source.
+      token = (await import('typeorm')).DataSource;
+    } catch {
+      return;
+    }
+    try {
+      this.dataSource = this.moduleRef.get(token as never, { strict: false }) as PingableDataSource;
+    } catch {
+      this.dataSource = undefined;
+    }
+  }
+
+  /** Whether the app has a TypeORM `DataSource` to check. */
+  hasDatabase(): boolean {
+    return this.dataSource !== undefined;
+  }
+
+  /** Checks the data source under `key`; down when it is not initialised, fails, or takes over `timeoutMs`. */
+  isHealthy<const Key extends string>(key: Key, timeoutMs = 2000): HealthCheckAttempt<Key> {
+    const dataSource = this.dataSource;
+    return this.health
+      .check(key)
+      .attempt(async () => {
+        if (!dataSource) throw new Error('no TypeORM DataSource in the application');
+        if (!dataSource.isInitialized) throw new Error('the DataSource is not initialised');
+        await dataSource.query('SELECT 1');
+      })
+      .withTimeout(timeoutMs);
+  }
+}

@@ -1,0 +1,123 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { buildRouterVar, splitReflexUrl } from './router-var.js';
+import type { RouterData } from '../protocol/inbound-event.js';
+
+const routerData = (overrides: Partial<RouterData> = {}): RouterData => ({
+  pathname: '/product/[id]',
+  asPath: '/product/7?x=1#top',
+  query: { id: '7', x: '1' },
+  token: 'tok-1',
+  sid: 'sid-1',
+  ip: '10.0.0.9',
+  headers: {
+    host: '127.0.0.1:8000',
+    origin: 'http://localhost:3000',
+    'user-agent': 'Chromium',
+    'accept-language': 'fr',
+    cookie: 'connect.sid=secret',
+    authorization: 'Bearer secret',
+    'sec-websocket-version': '13',
+    'asgi-scope-client': '10.0.0.9',
+  },
+  ...overrides,
+});
+
+describe('buildRouterVar', () => {
+  it("serialises Reflex's RouterData: session, headers, page, url, route_id, with the frontend's origin as host", () => {
+    expect(buildRouterVar(routerData())).toEqual({
+      session: { client_token: 'tok-1', client_ip: '10.0.0.9', session_id: 'sid-1' },
+      headers: {
+        host: '127.0.0.1:8000',
+        origin: 'http://localhost:3000',
+        upgrade: '',
+        connection: '',
+        cookie: '',
+        pragma: '',
+        cache_control: '',
+        user_agent: 'Chromium',
+        sec_websocket_version: '13',
+        sec_websocket_key: '',
+        sec_websocket_extensions: '',
+        accept_encoding: '',
+        accept_language: 'fr',
+        raw_headers: {
+          'accept-language': 'fr',
+          'asgi-scope-client': '10.0.0.9',
+          host: '127.0.0.1:8000',
+          origin: 'http://localhost:3000',
+          'sec-websocket-version': '13',
+          'user-agent': 'Chromium',
+        },
+      },
+      page: {
+        host: 'http://localhost:3000',
+        path: '/product/[id]',
+        raw_path: '/product/7?x=1#top',
+        full_path: 'http://localhost:3000/product/[id]',
+        full_raw_path: 'http://localhost:3000/product/7?x=1#top',
+        params: { id: '7', x: '1' },
+      },
+      url: {
+        scheme: 'http',
+        netloc: 'localhost:3000',
+        origin: 'http://localhost:3000',
+        path: '/product/7',
+        query: 'x=1',
+        query_parameters: { x: '1' },
+        fragment: 'top',
+        href: 'http://localhost:3000/product/7?x=1#top',
+      },
+      route_id: '/product/[id]',
+    });
+  });
+
+  it('keeps the key order Reflex sends (raw_headers sorted by name)', () => {
+    const value = buildRouterVar(routerData());
+    expect(Object.keys(value)).toEqual(['session', 'headers', 'page', 'url', 'route_id']);
+    expect(Object.keys((value.headers as { raw_headers: object }).raw_headers)).toEqual([...Object.keys((value.headers as { raw_headers: object }).raw_headers)].sort());
+  });
+
+  it('never carries the cookie or authorization headers', () => {
+    const serialised = JSON.stringify(buildRouterVar(routerData()));
+    expect(serialised).not.toContain('secret');
+  });
+
+  it("splits URLs as Python's urlsplit and parse_qsl do (blank values dropped, last value wins, %-runs decoded as UTF-8)", () => {
+    expect(splitReflexUrl('http://localhost:3000/p?x=1&y=&z=a+b&z=%E2%9C%93#top')).toMatchObject({ query_parameters: { x: '1', z: '✓' }, fragment: 'top' });
+    expect(splitReflexUrl('/cart?a=1')).toMatchObject({ scheme: '', netloc: '', origin: '://', path: '/cart', query: 'a=1' });
+    expect(splitReflexUrl('HTTP://Ex.com')).toMatchObject({ scheme: 'http', netloc: 'Ex.com', path: '', origin: 'http://Ex.com' });
+    expect(splitReflexUrl('http://h:1/p?bad=%zz%41&q')).toMatchObject({ query_parameters: { bad: '%zzA' } });
+  });
+
+  it('a client without an Origin header (not a browser) gets empty hosts, as with Reflex', () => {
+    const value = buildRouterVar(routerData({ headers: { host: 'backend:8000' }, pathname: '/', asPath: '/' }));
+    expect(value.page).toMatchObject({ host: '', full_path: '/', full_raw_path: '/' });
+    expect(value.url).toMatchObject({ origin: '://', path: '/', href: '/' });
+  });
+
+  it('never throws and stays bounded, whatever the client and its headers sent', () => {
+    const hostileText = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('%', '%E2%9C', '__proto__', 'constructor', '%zz', '?#//'));
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.oneof(hostileText, fc.constant('__proto__')), fc.oneof(hostileText, fc.anything()), { maxKeys: 200 }),
+        fc.anything(),
+        fc.anything(),
+        fc.anything(),
+        (headers, pathname, asPath, query) => {
+          const value = buildRouterVar({ headers: headers as Record<string, string>, pathname: pathname as string, asPath: asPath as string, query: query as Record<string, unknown>, token: 't', sid: 's', ip: '' });
+          const raw = (value.headers as { raw_headers: Record<string, unknown> }).raw_headers;
+          expect(Object.keys(raw).length).toBeLessThanOrEqual(100);
+          for (const item of Object.values(raw)) expect(typeof item).toBe('string');
+          expect(Object.getPrototypeOf({})).toBe(Object.prototype);
+          expect(JSON.stringify(value).length).toBeLessThan(2_000_000);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    const long = 'x'.repeat(100_000);
+    const value = buildRouterVar(routerData({ headers: { origin: long, 'user-agent': long }, asPath: long }));
+    expect((value.headers as { user_agent: string }).user_agent.length).toBe(8192);
+    expect((value.page as { raw_path: string }).raw_path.length).toBe(8192);
+  });
+});

@@ -1,0 +1,16 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { OriginPolicy } from './origin-policy.js';
+
+/**
+ * Sets the CORS headers (with credentials) the module's HTTP routes give a request whose `Origin` is listed in
+ * `corsOrigins` (or any origin with `corsOrigins: true`): what lets a frontend served from another origin read
+ * the answer. Always sets `Vary: Origin`. Returns whether the origin was one.
+ */
+export function allowCrossOrigin(policy: OriginPolicy, req: IncomingMessage, res: ServerResponse): boolean {
+  res.setHeader('Vary', 'Origin');
+  const origin = req.headers.origin;
+  if (typeof origin !== 'string' || origin === 'null' || !policy.isListed(origin)) return false;
+  res.setHeader('Access-Control-Allow-Origin', origin);
+  res.setHeader('Access-Control-Allow-Credentials', 'true');
+  return true;
+}

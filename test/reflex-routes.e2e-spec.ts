@@ -1,0 +1,326 @@
+/**
+ * What a Reflex-compiled frontend gets from us besides state: the HTTP routes its env.json points at (ping,
+ * health), the frames state.js sends from window.onerror, the `router` var it reads, and the `_redirect` events it
+ * applies. Written at the wire level: the exact frames state.js sends (see its `ReflexEvent`, `window.onerror`,
+ * `applyEvent`), and raw HTTP.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Injectable, ValidationPipe, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NextFunction, Request, Response } from 'express';
+import { EventHandler, ReflexBridgeModule, State, redirect, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { ShopModule } from '../apps/shop/src/shop.module.js';
+import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
+import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
+import { readShopConfig } from '../apps/shop/src/shop.config.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+import { RedisTestServer, describeWithRedis } from './support/redis-server.js';
+
+const ROOT = 'reflex___state____state';
+const FRONTEND_EXCEPTION = `${ROOT}.reflex___state____frontend_event_exception_state.handle_frontend_exception`;
+const NAV = `${ROOT}.nav_state`;
+const FRONTEND = 'http://localhost:3000';
+const FOREIGN = 'http://evil.example';
+
+@State()
+@Injectable()
+class NavState {
+  visits = 0;
+
+  @EventHandler()
+  checkout(): unknown {
+    this.visits++;
+    return redirect('/checkout');
+  }
+
+  @EventHandler()
+  docs(): unknown {
+    return redirect('https://docs.example/guide', { external: true, popup: true });
+  }
+
+  @EventHandler()
+  replaceWith(): unknown {
+    return redirect('/cart?step=2#pay', { replace: true });
+  }
+
+  /** Reached only when the middleware let the event through. */
+  @EventHandler()
+  members(): void {
+    this.visits++;
+  }
+}
+
+/** The app's auth middleware: pages under /members redirect as an Express app does, absolutely or elsewhere. */
+function membersOnly(req: Request, res: Response, next: NextFunction): void {
+  if (req.path === '/members/abs') return res.redirect(302, `http://${req.headers.host}/login?next=/members`);
+  if (req.path === '/members/sso') return res.redirect(302, 'https://sso.example/authorize?client=shop');
+  if (req.path === '/members/js') return res.redirect(302, 'javascript:alert(document.cookie)');
+  if (req.path === '/members/rel') return res.redirect(302, 'login');
+  next();
+}
+
+const json = async (url: string, headers: Record<string, string> = {}) => {
+  const response = await fetch(url, { headers });
+  return { status: response.status, headers: response.headers, body: await response.json() as unknown, type: response.headers.get('content-type') };
+};
+
+async function until(predicate: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('Reflex routes, frontend exceptions, the router var and redirects (in memory)', () => {
+  let running: RunningApp;
+  const logger = new CapturingLogger();
+  const sockets: RawSocket[] = [];
+  const open = async (headers: Record<string, string> = {}) => {
+    const socket = new RawSocket(running.url, randomUUID(), { headers });
+    sockets.push(socket);
+    await socket.connected();
+    return socket;
+  };
+
+  beforeAll(async () => {
+    const options: ReflexBridgeModuleOptions = { corsOrigins: [FRONTEND], bridge: { mode: 'full', authMiddleware: [membersOnly] } };
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot(options)], providers: [NavState] }, undefined, logger);
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running.close();
+  });
+
+  describe('GET /ping and /_health', () => {
+    it('answers /ping with the JSON string "pong", as Reflex', async () => {
+      const ping = await json(`${running.url}/ping`);
+      expect(ping).toMatchObject({ status: 200, body: 'pong' });
+      expect(ping.type).toMatch(/^application\/json/);
+    });
+
+    it('answers /_health with {"status": true} when nothing it uses is external (no db, no redis keys)', async () => {
+      expect(await json(`${running.url}/_health`)).toMatchObject({ status: 200, body: { status: true } });
+    });
+
+    it('gives a listed frontend origin CORS headers with credentials, and refuses another site', async () => {
+      const allowed = await json(`${running.url}/_health`, { origin: FRONTEND, 'sec-fetch-site': 'same-site' });
+      expect(allowed.status).toBe(200);
+      expect(allowed.headers.get('access-control-allow-origin')).toBe(FRONTEND);
+      expect(allowed.headers.get('access-control-allow-credentials')).toBe('true');
+      const refused = await json(`${running.url}/ping`, { origin: FOREIGN, 'sec-fetch-site': 'cross-site' });
+      expect(refused).toMatchObject({ status: 403, body: { code: 'origin_not_allowed' } });
+      expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+    });
+  });
+
+  describe('handle_frontend_exception', () => {
+    it('accepts the frame state.js sends from window.onerror, logs it, and answers nothing', async () => {
+      const tab = await open({ origin: FRONTEND });
+      // state.js: ReflexEvent(`${exception_state_name}.handle_frontend_exception`, {info, component_stack: ""}).
+      tab.socket.emit('event', { name: FRONTEND_EXCEPTION, payload: { info: 'TypeError: x is undefined\nat App (app.js:3:9)', component_stack: '' }, router_data: { pathname: '/', asPath: '/' } });
+      await until(() => logger.lines.some((line) => line.message.includes('TypeError: x is undefined')), 'the log line');
+      const line = logger.lines.find((entry) => entry.message.includes('TypeError: x is undefined'))!;
+      expect(line.level).toBe('error');
+      expect(line.message).toContain('[Reflex Frontend Exception]');
+      expect(line.message).toContain('TypeError: x is undefined\\nat App (app.js:3:9)');
+      // An event after it is answered normally, and nothing was sent for the report.
+      tab.send(`${NAV}.checkout`);
+      await tab.until(() => tab.updates.some((update) => update.events?.length));
+      expect(tab.errors).toEqual([]);
+    });
+
+    it('caps reports per connection and in size, and survives hostile payloads', async () => {
+      const tab = await open();
+      const before = logger.lines.length;
+      const hostile: unknown[] = [
+        { info: 'x'.repeat(200_000), component_stack: 'y'.repeat(50_000) },
+        { info: { toString: 'not a function' } },
+        { info: ['a', 'b'], component_stack: 42 },
+        { __proto__: { info: 'inherited' } },
+        null,
+        'just a string',
+        { info: 'fifth object' },
+        { info: 'sixth: over the per-connection limit' },
+      ];
+      for (const payload of hostile) tab.socket.emit('event', { name: FRONTEND_EXCEPTION, payload, router_data: {} });
+      tab.send(`${NAV}.checkout`);
+      await tab.until(() => tab.updates.some((update) => update.events?.length));
+      const lines = logger.lines.slice(before).filter((line) => line.message.includes('[Reflex Frontend Exception]'));
+      // Payloads that are not objects are refused by the envelope check; the object ones are logged up to 5.
+      expect(lines.length).toBeLessThanOrEqual(5);
+      expect(lines.some((line) => line.message.includes('sixth'))).toBe(false);
+      for (const line of lines) expect(line.message.length).toBeLessThan(7_000);
+      expect(lines[0]!.message).toContain('more characters');
+      expect(tab.errors.every((error) => error.code === 'invalid_payload')).toBe(true);
+    });
+  });
+
+  describe('the router var', () => {
+    it("carries Reflex's RouterData: the frontend's origin as host, url, route_id, full_raw_path, no cookie", async () => {
+      const tab = await open({ origin: FRONTEND, cookie: 'session=secret-cookie', 'user-agent': 'Chromium-test' });
+      tab.send(`${ROOT}.hydrate`, {}, { pathname: '/product/[id]', asPath: '/product/7?ref=home#reviews', query: { id: '7', ref: 'home' } });
+      await tab.until(() => tab.updates.length > 0);
+      const router = tab.updates[0]!.delta![ROOT]!['router_rx_state_'] as Record<string, Record<string, unknown>>;
+      expect(Object.keys(router)).toEqual(['session', 'headers', 'page', 'url', 'route_id']);
+      expect(router.session).toEqual({ client_token: tab.token, client_ip: '127.0.0.1', session_id: tab.socket.id });
+      expect(router.page).toEqual({
+        host: FRONTEND,
+        path: '/product/[id]',
+        raw_path: '/product/7?ref=home#reviews',
+        full_path: `${FRONTEND}/product/[id]`,
+        full_raw_path: `${FRONTEND}/product/7?ref=home#reviews`,
+        params: { id: '7', ref: 'home' },
+      });
+      expect(router.url).toEqual({
+        scheme: 'http',
+        netloc: 'localhost:3000',
+        origin: FRONTEND,
+        path: '/product/7',
+        query: 'ref=home',
+        query_parameters: { ref: 'home' },
+        fragment: 'reviews',
+        href: `${FRONTEND}/product/7?ref=home#reviews`,
+      });
+      expect(router.route_id).toBe('/product/[id]');
+      expect(router.headers).toMatchObject({ origin: FRONTEND, user_agent: 'Chromium-test', cookie: '' });
+      expect(JSON.stringify(router)).not.toContain('secret-cookie');
+    });
+  });
+
+  describe('redirects, as state.js applyEvent reads `_redirect`', () => {
+    const redirectOf = async (tab: RawSocket, handler: string, pathname = '/') => {
+      const before = tab.updates.length;
+      tab.send(`${NAV}.${handler}`, {}, { pathname, asPath: pathname });
+      await tab.until(() => tab.updates.slice(before).some((update) => update.events?.length) || tab.errors.length > 0);
+      return tab.updates.slice(before).find((update) => update.events?.length)?.events;
+    };
+
+    it('sends a handler redirect with the exact payload: path, external, popup, replace', async () => {
+      const tab = await open({ origin: FRONTEND });
+      expect(await redirectOf(tab, 'checkout')).toEqual([{ name: '_redirect', payload: { path: '/checkout', external: false, popup: false, replace: false } }]);
+      expect(await redirectOf(tab, 'docs')).toEqual([{ name: '_redirect', payload: { path: 'https://docs.example/guide', external: true, popup: true, replace: false } }]);
+      expect(await redirectOf(tab, 'replaceWith')).toEqual([{ name: '_redirect', payload: { path: '/cart?step=2#pay', external: false, popup: false, replace: true } }]);
+    });
+
+    it("turns a middleware redirect to the backend's own URL into an in-app path, replacing history", async () => {
+      const tab = await open({ origin: FRONTEND });
+      expect(await redirectOf(tab, 'members', '/members/abs')).toEqual([{ name: '_redirect', payload: { path: '/login?next=/members', external: false, popup: false, replace: true } }]);
+      expect(await redirectOf(tab, 'members', '/members/rel')).toEqual([{ name: '_redirect', payload: { path: '/members/login', external: false, popup: false, replace: true } }]);
+      expect(tab.latest(NAV, 'visits')).toBeUndefined();
+    });
+
+    it('keeps a redirect to another site absolute (same tab, state.js assigns it) and refuses a javascript: one', async () => {
+      const tab = await open({ origin: FRONTEND });
+      expect(await redirectOf(tab, 'members', '/members/sso')).toEqual([{ name: '_redirect', payload: { path: 'https://sso.example/authorize?client=shop', external: false, popup: false, replace: true } }]);
+      expect(await redirectOf(tab, 'members', '/members/js')).toBeUndefined();
+      expect(tab.errors.at(-1)).toMatchObject({ code: 'handler_error', event: `${NAV}.members` });
+    });
+  });
+});
+
+describe('Reflex routes: options', () => {
+  it('follows the event path prefix, moves or turns routes off', async () => {
+    const prefixed = await startApp({ imports: [ReflexBridgeModule.forRoot({ path: '/api/_event' })] });
+    const moved = await startApp({ imports: [ReflexBridgeModule.forRoot({ reflexRoutes: { ping: '/healthz/ping', health: false } })] });
+    const off = await startApp({ imports: [ReflexBridgeModule.forRoot({ reflexRoutes: false })] });
+    try {
+      expect(await json(`${prefixed.url}/api/ping`)).toMatchObject({ status: 200, body: 'pong' });
+      expect(await json(`${prefixed.url}/api/_health`)).toMatchObject({ status: 200, body: { status: true } });
+      expect((await fetch(`${prefixed.url}/ping`)).status).toBe(404);
+      expect(await json(`${moved.url}/healthz/ping`)).toMatchObject({ status: 200, body: 'pong' });
+      expect((await fetch(`${moved.url}/_health`)).status).toBe(404);
+      expect((await fetch(`${off.url}/ping`)).status).toBe(404);
+      expect((await fetch(`${off.url}/_health`)).status).toBe(404);
+    } finally {
+      await Promise.all([prefixed.close(), moved.close(), off.close()]);
+    }
+  });
+});
+
+describeWithRedis('/_health with Redis', () => {
+  let redis: RedisTestServer;
+  let running: RunningApp;
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url })], providers: [NavState] }, undefined, new CapturingLogger());
+  });
+  afterAll(async () => {
+    await running?.close();
+    await redis?.destroy();
+  });
+
+  it('reports redis, goes 503 when Redis stops and back to 200 when it returns', async () => {
+    expect(await json(`${running.url}/_health`)).toEqual(expect.objectContaining({ status: 200, body: { status: true, redis: true } }));
+    await redis.stop();
+    await until(async () => (await fetch(`${running.url}/_health`)).status === 503, '503 with Redis stopped');
+    expect(await json(`${running.url}/_health`)).toMatchObject({ status: 503, body: { status: false, redis: false } });
+    await redis.start();
+    await until(async () => (await fetch(`${running.url}/_health`)).status === 200, '200 with Redis back');
+    expect(await json(`${running.url}/_health`)).toMatchObject({ status: 200, body: { status: true, redis: true } });
+  });
+});
+
+describe('the shop with FRONTEND_ORIGINS', () => {
+  let app: INestApplication;
+  let url: string;
+  beforeAll(async () => {
+    app = await NestFactory.create(ShopModule.forRoot(readShopConfig({ SQLITE_PATH: ':memory:', FRONTEND_ORIGINS: `${FRONTEND}, https://ui.example` })), { logger: ['error'] });
+    app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
+    mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
+    await app.listen(0, '127.0.0.1');
+    url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('gives a listed frontend CORS with credentials on the routes it calls, and nothing to another site', async () => {
+    const login = await fetch(`${url}/auth/login`, {
+      method: 'POST',
+      headers: { origin: FRONTEND, 'sec-fetch-site': 'same-site', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'username=demo&password=demo123',
+    });
+    expect(login.status).toBe(200);
+    expect(login.headers.get('access-control-allow-origin')).toBe(FRONTEND);
+    expect(login.headers.get('access-control-allow-credentials')).toBe('true');
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+
+    const me = await json(`${url}/auth/me`, { origin: FRONTEND, cookie });
+    expect(me).toMatchObject({ status: 200, body: { user: 'demo' } });
+    expect(me.headers.get('access-control-allow-origin')).toBe(FRONTEND);
+    expect(me.headers.get('access-control-allow-credentials')).toBe('true');
+
+    for (const path of ['/ping', '/_health']) {
+      const route = await json(`${url}${path}`, { origin: FRONTEND });
+      expect(route.status).toBe(200);
+      expect(route.headers.get('access-control-allow-origin')).toBe(FRONTEND);
+    }
+
+    const preflight = await fetch(`${url}/auth/logout`, { method: 'OPTIONS', headers: { origin: FRONTEND, 'access-control-request-method': 'POST' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(FRONTEND);
+    expect(preflight.headers.get('access-control-allow-credentials')).toBe('true');
+
+    // Another site: no CORS grant (the browser hides the answers), and its state-changing requests are refused.
+    const foreignMe = await fetch(`${url}/auth/me`, { headers: { origin: FOREIGN, cookie } });
+    expect(foreignMe.headers.get('access-control-allow-origin')).toBeNull();
+    const foreignLogout = await fetch(`${url}/auth/logout`, { method: 'POST', headers: { origin: FOREIGN, 'sec-fetch-site': 'cross-site', cookie } });
+    expect(foreignLogout.status).toBe(403);
+    expect(foreignLogout.headers.get('access-control-allow-origin')).toBeNull();
+    const foreignPreflight = await fetch(`${url}/auth/logout`, { method: 'OPTIONS', headers: { origin: FOREIGN, 'access-control-request-method': 'POST' } });
+    expect(foreignPreflight.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('opens the event socket for a listed frontend and refuses another site', async () => {
+    const allowed = new RawSocket(url, randomUUID(), { headers: { origin: FRONTEND } });
+    await allowed.connected();
+    allowed.close();
+    const refused = new RawSocket(url, randomUUID(), { headers: { origin: FOREIGN } });
+    await expect(refused.connected()).rejects.toBeDefined();
+    refused.close();
+  });
+});
