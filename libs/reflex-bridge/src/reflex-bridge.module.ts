@@ -13,6 +13,7 @@ import { InMemoryStateStore } from './state/store/in-memory-state.store.js';
 import { StateRegistry } from './state/state-registry.service.js';
 import { ReflexStateService } from './reflex-state.service.js';
 import { EventPipeline } from './pipeline/event-pipeline.service.js';
+import { bridgeErrorPresenterProvider } from './pipeline/bridge-error-presenter.provider.js';
 import { EventGateway } from './gateway/event.gateway.js';
 import { clusterLinkProvider } from './gateway/cluster-link.provider.js';
 import { ClientRegistry } from './gateway/client-registry.js';
@@ -135,6 +136,7 @@ import { RedisConnections } from './common/redis-connections.js';
     TokenOwnership,
     SessionStoreWatcher,
     EventPipeline,
+    bridgeErrorPresenterProvider,
     clusterLinkProvider,
     ReflexStateService,
   ],
