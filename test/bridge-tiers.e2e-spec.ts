@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { ALL_STATES, createAuthStack, startAuthApp, USERS } from './fixtures/auth-app.js';
 import type { RunningApp } from './support/app.js';
-import { RawSocket } from './support/raw-socket.js';
+import { RawSocket, handoffOf } from './support/raw-socket.js';
 
 const ROOT = 'reflex___state____state';
 const UI = `${ROOT}.ui_state`;
@@ -164,8 +164,8 @@ describe('bridge tiers with real express-session and passport', () => {
     const client = await connect();
     client.send(`${ACCOUNT}.login`, { username: 'alice', password: 'wonderland' });
     await client.untilVar(ACCOUNT, 'seen', 'alice');
-    await client.until(() => client.updates.some((update) => update.events?.[0]?.name === '_bridge_session_cookie'));
-    const { url: handoff, secret } = client.updates.find((update) => update.events?.[0]?.name === '_bridge_session_cookie')!.events![0].payload as { url: string; secret: string };
+    await client.until(() => client.updates.some((update) => handoffOf(update) !== undefined));
+    const { url: handoff, secret } = handoffOf(client.updates.find((update) => handoffOf(update) !== undefined)!)!;
     expect(client.latest(ACCOUNT, 'isAuthenticated')).toBe(true);
     // The secret comes over the socket only, never in the URL; the tab proves itself with it and its token.
     expect(handoff).not.toContain(secret);

@@ -18,7 +18,7 @@ import { ShopModule } from '../apps/shop/src/shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
-import { RawSocket } from './support/raw-socket.js';
+import { RawSocket, handoffOf } from './support/raw-socket.js';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
 
 const ACCOUNT = 'reflex___state____state.account_state';
@@ -97,8 +97,8 @@ if (missingChromium && isCI) {
         await own.connected();
         await own.hydrate();
         own.send(`${ACCOUNT}.login`, { username: 'demo', password: 'demo123' });
-        await own.until(() => own.updates.some((update) => update.events?.[0]?.name === '_bridge_session_cookie'), STEP_TIMEOUT_MS);
-        const { url, secret } = own.updates.find((update) => update.events?.[0]?.name === '_bridge_session_cookie')!.events![0].payload as { url: string; secret: string };
+        await own.until(() => own.updates.some((update) => handoffOf(update) !== undefined), STEP_TIMEOUT_MS);
+        const { url, secret } = handoffOf(own.updates.find((update) => handoffOf(update) !== undefined)!)!;
         const handoffUrl = `${shopUrl}${url}`;
         page = attackPage(handoffUrl, secret, own.token);
 

@@ -17,7 +17,7 @@ import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { ALL_STATES, createAuthStack, startAuthApp } from './fixtures/auth-app.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
-import { RawSocket } from './support/raw-socket.js';
+import { RawSocket, handoffOf } from './support/raw-socket.js';
 
 const ACCOUNT = 'reflex___state____state.account_state';
 const FOREIGN = 'http://evil.example';
@@ -182,8 +182,8 @@ describe('the session cookie handoff cannot be redeemed cross-site', () => {
   const loginOverEvent = async (): Promise<{ tab: RawSocket; url: string; secret: string }> => {
     const tab = await connect();
     tab.send(`${ACCOUNT}.login`, { username: 'alice', password: 'wonderland' });
-    await tab.until(() => tab.updates.some((update) => update.events?.[0]?.name === '_bridge_session_cookie'));
-    const { url, secret } = tab.updates.find((update) => update.events?.[0]?.name === '_bridge_session_cookie')!.events![0].payload as { url: string; secret: string };
+    await tab.until(() => tab.updates.some((update) => handoffOf(update) !== undefined));
+    const { url, secret } = handoffOf(tab.updates.find((update) => handoffOf(update) !== undefined)!)!;
     expect(typeof secret).toBe('string');
     expect(url).not.toContain(secret);
     return { tab, url, secret };

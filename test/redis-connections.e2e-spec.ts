@@ -12,14 +12,13 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
-import { RawSocket } from './support/raw-socket.js';
+import { RawSocket, handoffOf } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { buildShop, ShopWorker } from './support/shop-workers.js';
 
 const ROOT = 'reflex___state____state';
 const LIKES = `${ROOT}.likes_state`;
 const ACCOUNT = `${ROOT}.account_state`;
-const HANDOFF_EVENT = '_bridge_session_cookie';
 
 /** The library's shared connections, by name: what every worker opens with `redisUrl`, whatever it uses. */
 const LIBRARY_CONNECTIONS = ['rx:commands', 'rx:subscriber'];
@@ -82,9 +81,9 @@ describeWithRedis('Redis connections per worker', () => {
       const before = tab.updates.length;
       tab.send(`${ACCOUNT}.login`, { username: 'demo', password: 'demo123' });
       await tab.untilVar(ACCOUNT, 'isAuthenticated', true, 20_000);
-      const handoff = () => tab.updates.slice(before).find((update) => update.events?.[0]?.name === HANDOFF_EVENT);
+      const handoff = () => tab.updates.slice(before).find((update) => handoffOf(update) !== undefined);
       await tab.until(() => handoff() !== undefined, 20_000, 'the cookie handoff');
-      const { url: path, secret } = handoff()!.events![0].payload as { url: string; secret: string };
+      const { url: path, secret } = handoffOf(handoff()!)!;
       const redeemed = await fetch(`${worker.url}${path}`, { method: 'POST', headers: { 'x-reflex-handoff': secret, 'reflex-client-token': tab.token } });
       expect(redeemed.status).toBe(200);
       tab.send(`${ACCOUNT}.logout`, {});

@@ -19,7 +19,7 @@ import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { CapturingLogger } from './support/app.js';
-import { RawSocket } from './support/raw-socket.js';
+import { RawSocket, handoffOf } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { buildShop, ShopWorkers } from './support/shop-workers.js';
 
@@ -27,7 +27,6 @@ const ROOT = 'reflex___state____state';
 const LIKES = `${ROOT}.likes_state`;
 const CART = `${ROOT}.cart_state`;
 const ACCOUNT = `${ROOT}.account_state`;
-const HANDOFF_EVENT = '_bridge_session_cookie';
 
 /** Where the tests run the shop: one process, or several workers sharing Redis. */
 interface Deployment {
@@ -78,9 +77,9 @@ async function loginOverEvent(url: string, tab: RawSocket, username: string, pas
  * holds, which the handoff checks), returning the cookie it sets.
  */
 async function redeemHandoff(url: string, tab: RawSocket, from: number, cookie?: string): Promise<string> {
-  const handoff = () => tab.updates.slice(from).find((update) => update.events?.[0]?.name === HANDOFF_EVENT);
+  const handoff = () => tab.updates.slice(from).find((update) => handoffOf(update) !== undefined);
   await tab.until(() => handoff() !== undefined, 20_000, 'the cookie handoff');
-  const { url: path, secret } = handoff()!.events![0].payload as { url: string; secret: string };
+  const { url: path, secret } = handoffOf(handoff()!)!;
   // The owning tab's proof: the secret that came over its socket, and its token.
   const proof: Record<string, string> = { 'x-reflex-handoff': secret, 'reflex-client-token': tab.token };
   const response = await fetch(`${url}${path}`, { method: 'POST', headers: cookie ? { ...proof, cookie } : proof });
@@ -130,8 +129,8 @@ function bindingCases(deployment: () => Deployment): void {
     const before = tab.updates.length;
     tab.send(`${ACCOUNT}.login`, { username: 'demo', password: 'demo123' });
     await tab.untilVar(ACCOUNT, 'isAuthenticated', true, 20_000);
-    await tab.until(() => tab.updates.slice(before).some((update) => update.events?.[0]?.name === HANDOFF_EVENT), 20_000, 'the cookie handoff');
-    const { url: path, secret } = tab.updates.slice(before).find((update) => update.events?.[0]?.name === HANDOFF_EVENT)!.events![0].payload as { url: string; secret: string };
+    await tab.until(() => tab.updates.slice(before).some((update) => handoffOf(update) !== undefined), 20_000, 'the cookie handoff');
+    const { url: path, secret } = handoffOf(tab.updates.slice(before).find((update) => handoffOf(update) !== undefined)!)!;
     const proof = { 'x-reflex-handoff': secret, 'reflex-client-token': tab.token };
     // Another site's page posting it (the login CSRF attack), and a request without the tab's proof: refused, not spent.
     expect((await fetch(`${url(1)}${path}`, { method: 'POST', headers: { ...proof, origin: 'http://evil.example' } })).status).toBe(403);

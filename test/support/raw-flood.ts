@@ -14,6 +14,11 @@ export interface Received {
  */
 export class RawFlooder {
   readonly received: Received[] = [];
+  /**
+   * The `event` messages that only present an error to a Reflex page (every event carries `bridge_error`), kept
+   * apart: each accompanies a `bridge_error` in `received`, so `received` holds one answer per event.
+   */
+  readonly presentations: Array<Record<string, unknown>> = [];
   private readonly ws: WebSocket;
   private readonly namespace: string;
   private waiters: Array<() => void> = [];
@@ -109,7 +114,9 @@ export class RawFlooder {
       this.namespaceOpen = true;
     } else if (message.startsWith(`42${this.namespace},`)) {
       const [name, body] = JSON.parse(message.slice(`42${this.namespace},`.length)) as [string, Record<string, unknown>];
-      this.received.push({ kind: name === 'event' || name === 'bridge_error' ? name : 'other', body });
+      const events = name === 'event' ? (body['events'] as Array<{ payload?: Record<string, unknown> }> | undefined) : undefined;
+      if (events?.length && events.every((event) => event.payload?.['bridge_error'] !== undefined)) this.presentations.push(body);
+      else this.received.push({ kind: name === 'event' || name === 'bridge_error' ? name : 'other', body });
     }
     this.wake();
   }

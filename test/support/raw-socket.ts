@@ -10,10 +10,22 @@ export interface Update {
   events?: Array<{ name: string; payload: Record<string, unknown> }>;
 }
 
+/**
+ * The session cookie handoff an update carries, if any: the `{url, secret}` of a `_call_function` event under
+ * `bridge_session_cookie`.
+ */
+export function handoffOf(update: Update): { url: string; secret: string } | undefined {
+  for (const event of update.events ?? []) {
+    const handoff = event.payload['bridge_session_cookie'] as { url: string; secret: string } | undefined;
+    if (event.name === '_call_function' && handoff) return handoff;
+  }
+  return undefined;
+}
+
 /** A raw Socket.IO client on `/_event` that records every message, to pin the wire format. */
 export class RawSocket {
   readonly updates: Update[] = [];
-  readonly errors: Array<{ code: string; message: string; event?: string; details?: string[] }> = [];
+  readonly errors: Array<{ code: string; message: string; event?: string; details?: string[]; status?: number; retryAfterMs?: number }> = [];
   readonly newTokens: string[] = [];
   readonly socket: Socket;
   private waiters: Array<() => void> = [];
@@ -91,6 +103,27 @@ export class RawSocket {
       DEFAULT_WAIT_MS,
       'hydration',
     );
+  }
+
+  /**
+   * The session cookie handoffs received, in order: the `{url, secret}` a `_call_function` event carries under
+   * `bridge_session_cookie` (what Reflex's client runs and `@reflex-bridge/client` reads).
+   */
+  handoffs(): Array<{ url: string; secret: string; function: string }> {
+    const found: Array<{ url: string; secret: string; function: string }> = [];
+    for (const update of this.updates) {
+      for (const event of update.events ?? []) {
+        const handoff = event.payload['bridge_session_cookie'] as { url: string; secret: string } | undefined;
+        if (event.name === '_call_function' && handoff) found.push({ ...handoff, function: event.payload['function'] as string });
+      }
+    }
+    return found;
+  }
+
+  /** Waits for the next session cookie handoff (the `count`-th overall, 1-based) and returns it. */
+  async untilHandoff(count = 1, timeoutMs = DEFAULT_WAIT_MS): Promise<{ url: string; secret: string; function: string }> {
+    await this.until(() => this.handoffs().length >= count, timeoutMs, 'a session cookie handoff');
+    return this.handoffs()[count - 1]!;
   }
 
   close(): void {

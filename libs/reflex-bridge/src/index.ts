@@ -23,7 +23,35 @@ export { EventHandler, type EventHandlerOptions } from './state/event-handler.de
 export { Payload, EventRequest, EventUser, EventSession } from './state/event-param.decorator.js';
 export { AppState } from './bridge/session/app-state.js';
 export { currentRequest, currentUser, currentSession, currentToken, NoRequestError } from './bridge/request/event-context.js';
-export { redirect, serverEvent, type ClientEvent, type ServerEvent, type RedirectOptions } from './protocol/client-event.js';
+export {
+  redirect,
+  serverEvent,
+  callFunction,
+  runScript,
+  callScript,
+  consoleLog,
+  windowAlert,
+  toast,
+  setFocus,
+  blurFocus,
+  setValue,
+  download,
+  removeCookie,
+  clearLocalStorage,
+  removeLocalStorage,
+  clearSessionStorage,
+  removeSessionStorage,
+  type ClientEvent,
+  type ServerEvent,
+  type RedirectOptions,
+  type ScriptOptions,
+  type ToastOptions,
+  type ToastLevel,
+  type DownloadOptions,
+  type DownloadData,
+  type RemoveCookieOptions,
+} from './protocol/client-event.js';
+export { jsString, jsValue } from './protocol/js-literal.js';
 
 // ─── Reaching clients from outside events ──────────────────────────────────────────────────────────────────────
 export { ReflexStateService } from './reflex-state.service.js';
@@ -47,6 +75,7 @@ export { SyntheticRequest } from './bridge/request/synthetic-request.js';
 export { EventCacheService } from './cache/event-cache.service.js';
 export { SessionNotLoadedError } from './bridge/session/fast-auth.js';
 export { SESSION_COOKIE_EVENT } from './bridge/session/session-handoff.service.js';
+export { SESSION_COOKIE_PAYLOAD_KEY } from './bridge/session/cookie-handoff.event.js';
 export { HANDOFF_SECRET_HEADER, CLIENT_TOKEN_HEADER } from './bridge/session/cookie-handoff.route.js';
 
 // ─── Security ──────────────────────────────────────────────────────────────────────────────────────────────────
@@ -84,5 +113,7 @@ export { DatabaseHealthIndicator } from './health/database.health-indicator.js';
 
 // ─── The wire protocol ─────────────────────────────────────────────────────────────────────────────────────────
 export { BRIDGE_ERROR_EVENT, type BridgeErrorCode, type BridgeErrorPayload } from './protocol/bridge-error.js';
+export { BridgeErrorPresenter } from './pipeline/bridge-error.presenter.js';
+export { BRIDGE_ERROR_PAYLOAD_KEY } from './pipeline/presented-error.js';
 export type { StateUpdate, Delta } from './protocol/state-update.js';
 export { ROOT_STATE_NAME, FIELD_MARKER } from './protocol/state-naming.js';

@@ -15,6 +15,7 @@ import { StateRegistry } from './state/state-registry.service.js';
 import { ReflexStateService } from './reflex-state.service.js';
 import { EventPipeline } from './pipeline/event-pipeline.service.js';
 import { FrontendExceptionLog } from './pipeline/frontend-exception-log.js';
+import { bridgeErrorPresenterProvider } from './pipeline/bridge-error-presenter.provider.js';
 import { EventGateway } from './gateway/event.gateway.js';
 import { clusterLinkProvider } from './gateway/cluster-link.provider.js';
 import { ClientRegistry } from './gateway/client-registry.js';
@@ -143,6 +144,7 @@ import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
     SessionStoreWatcher,
     EventPipeline,
     FrontendExceptionLog,
+    bridgeErrorPresenterProvider,
     clusterLinkProvider,
     ReflexStateService,
     // Reflex's HTTP routes (ping, health) and the health indicators behind them.

@@ -1,4 +1,6 @@
+import type { Type } from '@nestjs/common';
 import type { StateStore } from './state/store/state-store.js';
+import type { BridgeErrorPresenter } from './pipeline/bridge-error.presenter.js';
 import type { BridgeOptions, MirrorOptions } from './bridge/bridge.options.js';
 import { EVENT_CACHE_DEFAULTS, resolveEventCacheOptions, type EventCacheOptions, type FastAuthOptions, type ResolvedEventCacheOptions } from './cache/event-cache.options.js';
 import type { MetricsOptions } from './metrics/metrics.options.js';
@@ -70,6 +72,13 @@ export interface ReflexBridgeModuleOptions {
    * @default false
    */
   production?: boolean;
+  /**
+   * What users see when one of their events is refused or fails: a subclass of {@link BridgeErrorPresenter}
+   * whose `present(error)` returns the client events to send (a toast, an alert, a redirect, or none), created
+   * with DI. The structured error is sent either way (`bridge_error`, and alongside the presented events).
+   * @default BridgeErrorPresenter: the message in Reflex's toaster, or a `window.alert` where the page has none
+   */
+  errorPresenter?: Type<BridgeErrorPresenter>;
   /**
    * Origins besides the app's own that browsers may act from with the user's cookies: open the event socket,
    * redeem a session cookie handoff, and pass `SameOriginMiddleware`. Each entry is an origin
@@ -174,6 +183,7 @@ export interface ResolvedReflexBridgeOptions {
   stateTtlSeconds: number;
   unusedStateTtlSeconds: number;
   production: boolean;
+  errorPresenter: Type<BridgeErrorPresenter> | undefined;
   corsOrigins: string[] | boolean | undefined;
   pingIntervalMs: number;
   pingTimeoutMs: number;
@@ -251,7 +261,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
@@ -268,6 +278,9 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   }
   if (options.production !== undefined && typeof options.production !== 'boolean') {
     throw new InvalidOptionError('production', 'expected a boolean');
+  }
+  if (options.errorPresenter !== undefined && typeof options.errorPresenter !== 'function') {
+    throw new InvalidOptionError('errorPresenter', 'expected a class extending BridgeErrorPresenter');
   }
   const bridge = options.bridge ?? {};
   rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'sessionEndAction', 'usernameOf', 'asyncContext', 'tierGuards']);
@@ -323,6 +336,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
     unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
     production: options.production ?? DEFAULT_OPTIONS.production,
+    errorPresenter: options.errorPresenter,
     corsOrigins,
     pingIntervalMs: positiveNumber('pingIntervalMs', options.pingIntervalMs) ?? DEFAULT_OPTIONS.pingIntervalMs,
     pingTimeoutMs: positiveNumber('pingTimeoutMs', options.pingTimeoutMs) ?? DEFAULT_OPTIONS.pingTimeoutMs,

@@ -16,6 +16,7 @@ export {
   type ResolvedReconnectOptions,
 } from './reconnect.backoff.js';
 export { defaultRedirectHandler, toRedirectOptions, type RedirectHandler } from './redirect.handler.js';
+export { applyBrowserStorageEvent, STORAGE_EVENTS } from './storage-event.handler.js';
 export { buildRouterData } from './router-data.builder.js';
 export { ListenerSet, type Unsubscribe } from './listener.set.js';
 export {
@@ -26,6 +27,8 @@ export {
   ON_LOAD_INTERNAL_EVENT,
   ROOT_STATE_NAME,
   SESSION_COOKIE_EVENT,
+  SESSION_COOKIE_PAYLOAD_KEY,
+  BRIDGE_ERROR_PAYLOAD_KEY,
   HANDOFF_SECRET_HEADER,
   CLIENT_TOKEN_HEADER,
   SocketMessage,

@@ -5,11 +5,27 @@ export const FIELD_MARKER = '_rx_state_';
 export const ROOT_STATE_NAME = 'reflex___state____state';
 
 /**
- * Frontend event a ReflexBridge server sends after an event changed the session cookie (login/logout). Its
- * payload is `{ url, secret }`: POST to `url` with {@link HANDOFF_SECRET_HEADER} set to `secret` and
- * {@link CLIENT_TOKEN_HEADER} set to the tab's token, credentials included.
+ * The frontend event earlier ReflexBridge servers sent after an event changed the session cookie (payload
+ * `{ url, secret }`). The client still redeems it.
+ * @deprecated Servers now send a `_call_function` event (which Reflex's own client runs) whose payload carries
+ * `{ url, secret }` under {@link SESSION_COOKIE_PAYLOAD_KEY}.
  */
 export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
+
+/**
+ * Payload key of the `_call_function` event a ReflexBridge server sends after an event changed the session cookie
+ * (login/logout): `{ url, secret }`. POST to `url` with {@link HANDOFF_SECRET_HEADER} set to `secret` and
+ * {@link CLIENT_TOKEN_HEADER} set to the tab's token, credentials included. The client does it itself and never
+ * evaluates the event's function (which does the same in a Reflex frontend).
+ */
+export const SESSION_COOKIE_PAYLOAD_KEY = 'bridge_session_cookie';
+
+/**
+ * Payload key under which each client event that presents an error (a toast, an alert) carries the structured
+ * error (`BridgeErrorPayload`). The same error also arrives as a `bridge_error` message, which is what
+ * `onError` listeners get.
+ */
+export const BRIDGE_ERROR_PAYLOAD_KEY = 'bridge_error';
 
 /** Request header that carries a session cookie handoff's secret back to the server. */
 export const HANDOFF_SECRET_HEADER = 'X-Reflex-Handoff';

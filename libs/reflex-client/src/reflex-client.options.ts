@@ -50,13 +50,20 @@ export interface ReflexClientOptions {
    */
   onRedirect?: RedirectHandler;
   /**
-   * Called for every frontend event other than `_redirect` (`_call_function`, `_call_script`, storage and DOM
-   * events). The client never evaluates the JavaScript source some of them carry.
+   * Called for every frontend event the client does not complete itself: `_call_function` and `_call_script`
+   * (the client never evaluates the JavaScript source they carry), the DOM events `_set_focus`, `_blur_focus`,
+   * `_set_value` and `_download` (the client knows no components), and the storage events `_remove_cookie`,
+   * `_clear_local_storage`, `_remove_local_storage`, `_clear_session_storage`, `_remove_session_storage` (in a
+   * browser the client has already applied those to the page's storage and runs the hydrate sequence again, as
+   * Reflex's client does). Not called for `_redirect` (see `onRedirect`), the session cookie handoff (the client
+   * redeems it) or a toast/alert that only presents an error (see `onError`). `client.onClientEvent()` listeners
+   * receive every frontend event.
    */
   onClientEvent?: (event: ClientEvent) => void;
   /**
-   * Completes a login or logout that happened in an event handler: the server sends
-   * `_bridge_session_cookie {url, secret}` and the client POSTs to that URL, credentials included, with the
+   * Completes a login or logout that happened in an event handler: the server sends a `_call_function` event
+   * carrying `bridge_session_cookie: {url, secret}` (older servers: `_bridge_session_cookie {url, secret}`), and
+   * the client (without evaluating the function) POSTs to that URL, credentials included, with the
    * headers `X-Reflex-Handoff: <secret>` and `Reflex-Client-Token: <token>`, to receive the new HttpOnly session
    * cookie. The server refuses the POST without those headers. Pass a function to do it yourself (send
    * `handoff.headers`), or `false` to skip it.

@@ -130,7 +130,29 @@ class TestReflexServer {
         });
         break;
       case `${COUNTER}.login`:
+        // A ReflexBridge server's handoff: a function Reflex's client runs, the handoff alongside for this client.
+        socket.emit('event', {
+          events: [
+            {
+              name: '_call_function',
+              payload: { function: '(() => { globalThis.evaluated = true })', callback: null, bridge_session_cookie: { url: '/_bridge/session-cookie/abc', secret: 's3cret' } },
+            },
+          ],
+        });
+        break;
+      case `${COUNTER}.legacyLogin`:
         socket.emit('event', { events: [{ name: '_bridge_session_cookie', payload: { url: '/_bridge/session-cookie/abc', secret: 's3cret' } }] });
+        break;
+      case `${COUNTER}.refused`: {
+        const error = { code: 'rate_limited', message: 'Too many events.', event: event.name, retryAfterMs: 1500 };
+        socket.emit('bridge_error', error);
+        socket.emit('event', {
+          events: [{ name: '_call_function', payload: { function: '(() => { globalThis.evaluated = true })', callback: null, bridge_error: error } }],
+        });
+        break;
+      }
+      case `${COUNTER}.storage`:
+        socket.emit('event', { events: [{ name: '_remove_local_storage', payload: { key: 'k' } }, { name: '_set_focus', payload: { ref: 'ref_name' } }] });
         break;
       default:
         socket.emit('bridge_error', { code: 'unknown_handler', message: `No handler named ${event.name}.`, event: event.name });
@@ -451,6 +473,45 @@ describe('ReflexClient against a real socket.io server', () => {
     client.call(COUNTER, 'login');
     await until(() => errors.length === 1);
     expect(errors[0].message).toMatch(/Session cookie handoff failed: .*403/);
+  });
+
+  it('still redeems the handoff of older servers (_bridge_session_cookie)', async () => {
+    const client = makeClient();
+    await client.connect();
+    client.call(COUNTER, 'legacyLogin');
+    await until(() => server.httpRequests.length === 1);
+    expect(server.httpRequests[0]).toMatchObject({ method: 'POST', url: '/_bridge/session-cookie/abc', headers: { 'x-reflex-handoff': 's3cret', 'reflex-client-token': client.token } });
+  });
+
+  it('reports a refused event to onError (retryAfterMs included) once, and keeps its toast from onClientEvent without evaluating it', async () => {
+    const optionEvents: ClientEvent[] = [];
+    const client = makeClient({ onClientEvent: (event) => optionEvents.push(event) });
+    const errors: BridgeErrorPayload[] = [];
+    client.onError((error) => errors.push(error));
+    const raw: string[] = [];
+    client.onClientEvent((event) => raw.push(event.name));
+    await client.connect();
+    client.call(COUNTER, 'refused');
+    await until(() => errors.length === 1 && raw.length === 1);
+    client.call(COUNTER, 'increment');
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 1);
+    expect(errors).toEqual([{ code: 'rate_limited', message: 'Too many events.', event: `${COUNTER}.refused`, retryAfterMs: 1500 }]);
+    expect(optionEvents).toEqual([]);
+    expect((globalThis as { evaluated?: unknown }).evaluated).toBeUndefined();
+  });
+
+  it('passes storage and DOM events to onClientEvent outside a browser (nothing to apply, no new hydrate)', async () => {
+    const optionEvents: ClientEvent[] = [];
+    const client = makeClient({ onClientEvent: (event) => optionEvents.push(event) });
+    await client.connect();
+    const hydrates = server.received.filter((event) => event.name === HYDRATE_EVENT).length;
+    client.call(COUNTER, 'storage');
+    await until(() => optionEvents.length === 2);
+    expect(optionEvents.map((event) => [event.name, event.payload])).toEqual([
+      ['_remove_local_storage', { key: 'k' }],
+      ['_set_focus', { ref: 'ref_name' }],
+    ]);
+    expect(server.received.filter((event) => event.name === HYDRATE_EVENT)).toHaveLength(hydrates);
   });
 
   it('hands a custom sessionCookieHandoff the URL, the secret, the token and the headers to send', async () => {

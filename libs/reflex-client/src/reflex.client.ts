@@ -7,6 +7,8 @@ import { ListenerSet, type Unsubscribe } from './listener.set.js';
 import type { OutboundEvent } from './outbound-event.types.js';
 import {
   SESSION_COOKIE_EVENT,
+  SESSION_COOKIE_PAYLOAD_KEY,
+  BRIDGE_ERROR_PAYLOAD_KEY,
   HANDOFF_SECRET_HEADER,
   CLIENT_TOKEN_HEADER,
   DEFAULT_EVENT_PATH,
@@ -18,6 +20,7 @@ import {
 } from './protocol.constants.js';
 import { ReconnectBackoff, resolveReconnectOptions, type ResolvedReconnectOptions } from './reconnect.backoff.js';
 import { defaultRedirectHandler, toRedirectOptions } from './redirect.handler.js';
+import { applyBrowserStorageEvent, STORAGE_EVENTS } from './storage-event.handler.js';
 import type { ReflexClientOptions } from './reflex-client.options.js';
 import { buildRouterData } from './router-data.builder.js';
 import { StateStore, stripFieldMarker, type StateVars } from './state.store.js';
@@ -558,13 +561,26 @@ export class ReflexClient {
     if (event.name === '_redirect') {
       const path = event.payload['path'];
       if (typeof path === 'string') this.redirectCallback.emit(path, toRedirectOptions(event.payload));
-    } else if (event.name === SESSION_COOKIE_EVENT) {
-      const url = event.payload['url'];
-      const secret = event.payload['secret'];
-      if (typeof url === 'string') this.redeemSessionCookie(url, typeof secret === 'string' ? secret : '');
-    } else {
-      this.clientEventCallback.emit(event);
+      return;
     }
+    const handoff = event.name === SESSION_COOKIE_EVENT ? event.payload : event.payload[SESSION_COOKIE_PAYLOAD_KEY];
+    if (isRecord(handoff) && (event.name === SESSION_COOKIE_EVENT || event.name === '_call_function')) {
+      // The server's cookie handoff: done here, without evaluating the function a Reflex frontend runs for it.
+      const { url, secret } = handoff;
+      if (typeof url === 'string') this.redeemSessionCookie(url, typeof secret === 'string' ? secret : '');
+      return;
+    }
+    // A toast or alert that only shows an error: it already reached onError listeners (as `bridge_error`).
+    if ((event.name === '_call_function' || event.name === '_call_script') && isRecord(event.payload[BRIDGE_ERROR_PAYLOAD_KEY])) return;
+    if (STORAGE_EVENTS.has(event.name) && applyBrowserStorageEvent(event)) this.rehydrate();
+    this.clientEventCallback.emit(event);
+  }
+
+  /** After a storage event changed the browser's storage: the hydrate sequence again, as Reflex's client does. */
+  private rehydrate(): void {
+    this.rootHydrated = false;
+    this.send(HYDRATE_EVENT, {});
+    this.send(ON_LOAD_INTERNAL_EVENT, {});
   }
 
   /**
@@ -602,6 +618,7 @@ export class ReflexClient {
     if (typeof payload['event'] === 'string') error.event = payload['event'];
     if (Array.isArray(payload['details'])) error.details = payload['details'].map(String);
     if (typeof payload['status'] === 'number') error.status = payload['status'];
+    if (typeof payload['retryAfterMs'] === 'number') error.retryAfterMs = payload['retryAfterMs'];
     this.bridgeErrorListeners.emit(error);
   }
 

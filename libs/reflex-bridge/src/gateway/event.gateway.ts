@@ -154,7 +154,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // Engine.IO reports each frame before Socket.IO decodes it: the size limits see the raw frames, and each
     // event carries its frame's size to the queue (whose limits count bytes).
     const frames = new InboundFrameGuard(this.options.maxMessageBytes, {
-      report: (error) => client.emitError(error.toPayload()),
+      report: (error) => this.pipeline.reportError(client, error),
       disconnect: () => socket.disconnect(true),
     });
     const frameSizes = new EventFrameSizeMeter(this.options.path, this.options.maxMessageBytes);

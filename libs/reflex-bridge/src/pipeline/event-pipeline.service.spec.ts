@@ -76,13 +76,15 @@ describe('EventPipeline', () => {
     moduleRef = undefined;
   });
 
-  it('answers an unknown handler with a structured error, and nothing else', async () => {
+  it('answers an unknown handler with a structured error and its presentation (a toast carrying the same error), and nothing else', async () => {
     const events = await pipeline();
     const client = recordingClient();
     void events.handle(client, frame(`${COUNTER}.nope`));
     await until(() => client.errors.length === 1);
     expect(client.errors[0]).toMatchObject({ code: 'unknown_handler', event: `${COUNTER}.nope` });
-    expect(client.updates).toEqual([]);
+    expect(client.updates).toEqual([
+      { events: [{ name: '_call_function', payload: { function: expect.stringContaining('refs["__toast"]'), callback: null, bridge_error: client.errors[0] } }] },
+    ]);
   });
 
   it('runs a none-tier event with a synchronous handler synchronously: no promise, the delta already sent', async () => {

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { BridgeError } from '../protocol/bridge-error.js';
+import { BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import { isForbiddenKey, parseInboundEvent, type InboundEvent, type RouterData } from '../protocol/inbound-event.js';
 import { isClientEvent, isServerEvent, type ClientEvent, type ServerEvent } from '../protocol/client-event.js';
 import { FRONTEND_EXCEPTION_STATE, ON_LOAD_INTERNAL_STATE, ROOT_STATE_NAME, UPDATE_VARS_INTERNAL_STATE, varKey } from '../protocol/state-naming.js';
@@ -25,6 +25,8 @@ import { UnknownClientTokenError } from '../state/unknown-client-token.error.js'
 import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 import { FrontendExceptionLog } from './frontend-exception-log.js';
+import { BridgeErrorPresenter } from './bridge-error.presenter.js';
+import { presentedError } from './presented-error.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -99,6 +101,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     private readonly rateLimiter: EventRateLimiter,
     private readonly ownership: TokenOwnership,
     private readonly frontendExceptions: FrontendExceptionLog,
+    private readonly errorPresenter: BridgeErrorPresenter,
   ) {
     const { maxQueuedEvents, maxQueuedBytes } = options;
     this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes });
@@ -130,7 +133,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     // piling up behind a slow handler.
     const wait = this.rateLimiter.admitConnection(client.sid, routed.name);
     if (wait !== 0) {
-      client.emitError(this.rateLimiter.refusal(routed.name, wait));
+      this.sendError(client, this.rateLimiter.refusal(routed.name, wait));
       return;
     }
     if (!this.queue.accepts(token, bytes)) {
@@ -217,7 +220,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     if (wait === 0) return this.runHandler(client, token, handler, event);
     return then(wait, (ms) => {
       if (ms === 0) return this.runHandler(client, token, handler, event);
-      client.emitError(this.rateLimiter.refusal(event.name, ms));
+      this.sendError(client, this.rateLimiter.refusal(event.name, ms));
     });
   }
 
@@ -474,14 +477,36 @@ export class EventPipeline implements OnApplicationBootstrap {
     return data;
   }
 
-  private reportError(client: EventClient, error: unknown, eventName?: string): void {
+  /**
+   * Tells `client` its event was refused or failed: a {@link BridgeError} as it is, anything else as a
+   * `handler_error` (logged with its stack; the client gets a generic text in production, never the stack).
+   */
+  reportError(client: EventClient, error: unknown, eventName?: string): void {
     if (error instanceof BridgeError) {
-      client.emitError(error.toPayload(eventName));
+      this.sendError(client, error.toPayload(eventName));
       return;
     }
     const exception = error as Error;
     this.logger.error(`Event ${eventName ?? '(unparsed)'} failed: ${exception?.stack ?? String(error)}`);
     const message = this.options.production ? 'An error occurred while handling the event.' : `${exception?.name ?? 'Error'}: ${exception?.message ?? String(error)}`;
-    client.emitError({ code: 'handler_error', message, ...(eventName ? { event: eventName } : {}) });
+    this.sendError(client, { code: 'handler_error', message, ...(eventName ? { event: eventName } : {}) });
+  }
+
+  /**
+   * The structured error as a `bridge_error` message (`@reflex-bridge/client` and other clients that listen to
+   * it; Reflex's client has no listener and ignores it), then what {@link BridgeErrorPresenter} chose to show as
+   * an `event` message Reflex's client runs, each event carrying the structured error in `payload.bridge_error`.
+   */
+  private sendError(client: EventClient, error: BridgeErrorPayload): void {
+    client.emitError(error);
+    let presented: ClientEvent[];
+    try {
+      presented = this.errorPresenter.present(error);
+    } catch (failure) {
+      this.logger.error(`The error presenter failed: ${(failure as Error)?.stack ?? String(failure)}`);
+      return;
+    }
+    const events = presentedError(presented, error);
+    if (events.length > 0) client.emitUpdate({ events });
   }
 }

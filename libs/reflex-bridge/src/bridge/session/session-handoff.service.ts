@@ -7,6 +7,7 @@ import { SessionSightings } from '../../common/session-sightings.js';
 import { SessionStoreObserver } from '../../common/session-store-observer.js';
 import type { BridgeOutcome } from '../bridge-outcome.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
+import { cookieHandoffEvent, type HandoffOrigin } from './cookie-handoff.event.js';
 import { cookieNames, mergeSetCookies } from '../request/cookie-header.js';
 import { runMiddleware } from '../request/middleware-runner.js';
 import { RequestBuilder } from '../request/request-builder.service.js';
@@ -14,8 +15,10 @@ import type { SyntheticRequest } from '../request/synthetic-request.js';
 import { SyntheticResponse } from '../request/synthetic-response.js';
 
 /**
- * Frontend event a client answers by redeeming a cookie handoff over HTTP. Payload `{ url, secret }`: the client
- * POSTs to `url` with the headers `X-Reflex-Handoff: <secret>` and `Reflex-Client-Token: <its token>`.
+ * The name of the frontend event earlier versions sent for a cookie handoff (payload `{ url, secret }`).
+ * @deprecated No longer sent: Reflex's client does not know it and sent it back. The handoff now arrives as a
+ * `_call_function` event whose payload carries `{ url, secret }` under `SESSION_COOKIE_PAYLOAD_KEY`
+ * (`bridge_session_cookie`); `@reflex-bridge/client` still understands both.
  * @publicApi
  */
 export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
@@ -25,6 +28,12 @@ export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
  * has logouts on bridged requests observed, ends the synthetic response so the session middleware saves the
  * session, and hands a changed session cookie back to the browser over HTTP.
  */
+/** The last entry of a proxy header (`X-Forwarded-Host: a, b`): what the nearest proxy set. */
+function lastEntry(value: string | undefined): string | undefined {
+  const entry = value?.split(',').at(-1)?.trim();
+  return entry ? entry : undefined;
+}
+
 @Injectable()
 export class SessionHandoff {
   constructor(
@@ -95,7 +104,16 @@ export class SessionHandoff {
     for (const name of cookieNames(setCookies)) expected[name] = presented[name];
     // The secret travels over this socket only; the tab sends it back in a header with its token.
     return this.handoffs.issue(setCookies, expected, client.token ?? '').then(({ id, secret }) => {
-      client.emitUpdate({ events: [{ name: SESSION_COOKIE_EVENT, payload: { url: `${this.options.cookieHandoffPath}/${id}`, secret } }] });
+      client.emitUpdate({ events: [cookieHandoffEvent(`${this.options.cookieHandoffPath}/${id}`, secret, this.originOf(client))] });
     });
+  }
+
+  /** Where the browser reached this server: the handshake's host (and, behind a trusted proxy, its scheme). */
+  private originOf(client: EventClient): HandoffOrigin {
+    const headers = client.headers;
+    const trusted = this.options.bridge.trustProxy === true;
+    const forwardedHost = trusted ? lastEntry(headers['x-forwarded-host']) : undefined;
+    const forwardedProto = trusted ? lastEntry(headers['x-forwarded-proto'])?.toLowerCase() : undefined;
+    return { host: forwardedHost ?? headers.host, scheme: forwardedProto === 'https' || forwardedProto === 'http' ? forwardedProto : undefined };
   }
 }

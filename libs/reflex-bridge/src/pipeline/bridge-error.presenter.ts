@@ -1,0 +1,38 @@
+import { Injectable } from '@nestjs/common';
+import type { BridgeErrorPayload } from '../protocol/bridge-error.js';
+import { toast, type ClientEvent } from '../protocol/client-event.js';
+
+/**
+ * Decides what a user sees when one of their events is refused or fails: given the structured error, it returns
+ * the client events to send (a toast, an alert, a redirect, or nothing). Reflex frontends run them as they run
+ * the events of Reflex's own backend exception handler; `@reflex-bridge/client` reports the structured error to
+ * its `onError` listeners either way.
+ *
+ * The default shows the error's message in Reflex's toaster, or in a `window.alert` where the page has none. To
+ * change it, extend this class and name the subclass in the module's `errorPresenter` option (it is created with
+ * DI, so it may inject the app's services).
+ * @example
+ * ```ts
+ * @Injectable()
+ * export class QuietErrors extends BridgeErrorPresenter {
+ *   override present(error: BridgeErrorPayload): ClientEvent[] {
+ *     if (error.code === 'unauthorized') return [redirect('/login')];
+ *     return error.code === 'rate_limited' ? [] : super.present(error);
+ *   }
+ * }
+ * // ReflexBridgeModule.forRoot({ errorPresenter: QuietErrors })
+ * ```
+ * @publicApi
+ */
+@Injectable()
+export class BridgeErrorPresenter {
+  /**
+   * The client events that show `error` to the user. The message is production-safe already (a handler's
+   * exception becomes a generic `handler_error` text with `production: true`), and any text is safe to show:
+   * the helpers encode it. Called on the error path only, once per refused event.
+   */
+  present(error: BridgeErrorPayload): ClientEvent[] {
+    // One id: a burst of refusals (a flood of clicks) replaces one toast instead of stacking many.
+    return [toast(error.message, { level: 'error', fallbackToAlert: true, id: 'bridge_error', position: 'top-center' })];
+  }
+}
