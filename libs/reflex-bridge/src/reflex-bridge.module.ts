@@ -11,6 +11,8 @@ import { resolveOptions, type ReflexBridgeModuleOptions, type ResolvedReflexBrid
 import { StateStore } from './state/store/state-store.js';
 import { InMemoryStateStore } from './state/store/in-memory-state.store.js';
 import { StateRegistry } from './state/state-registry.service.js';
+import { OnLoadRoutes } from './state/on-load-routes.service.js';
+import { ClientStorageVars } from './state/client-storage-vars.service.js';
 import { ReflexStateService } from './reflex-state.service.js';
 import { EventPipeline } from './pipeline/event-pipeline.service.js';
 import { EventGateway } from './gateway/event.gateway.js';
@@ -114,6 +116,8 @@ import { RedisConnections } from './common/redis-connections.js';
     LiveBroadcaster,
     LiveListSubscriptions,
     StateRegistry,
+    OnLoadRoutes,
+    ClientStorageVars,
     ClientRegistry,
     CookieHandoffService,
     CookieHandoffRoute,
