@@ -17,6 +17,13 @@ export {
 } from './reconnect.backoff.js';
 export { defaultRedirectHandler, toRedirectOptions, type RedirectHandler } from './redirect.handler.js';
 export { buildRouterData } from './router-data.builder.js';
+export {
+  ClientStorage,
+  type ClientStorageMap,
+  type ClientStorageCookieOptions,
+  type ClientStorageLocalOptions,
+  type ClientStorageSessionOptions,
+} from './client-storage.js';
 export { ListenerSet, type Unsubscribe } from './listener.set.js';
 export {
   DEFAULT_EVENT_PATH,
@@ -30,6 +37,7 @@ export {
   CLIENT_TOKEN_HEADER,
   SocketMessage,
   TOKEN_STORAGE_KEY,
+  UPDATE_VARS_INTERNAL_EVENT,
 } from './protocol.constants.js';
 export type { Delta, StateUpdate } from './state-update.types.js';
 export type { BridgeErrorCode, BridgeErrorPayload } from './bridge-error.types.js';

@@ -28,7 +28,9 @@ export type ClientStorageUpdate = Map<StateDefinition, Record<string, string>>;
 /**
  * The vars declared with `@Cookie`, `@LocalStorage` and `@SessionStorage`: checks them at startup, reads the
  * values a client sends in `update_vars_internal` (only declared vars, strings only, bounded), and resets them at
- * hydration, as Reflex does, so a value the browser dropped is dropped on the server too.
+ * hydration, as Reflex does, so a value the browser dropped is dropped on the server too. Inject it to hand a
+ * frontend the client storage map ({@link ClientStorageVars.map}).
+ * @publicApi
  */
 @Injectable()
 export class ClientStorageVars implements OnApplicationBootstrap {
@@ -64,8 +66,8 @@ export class ClientStorageVars implements OnApplicationBootstrap {
 
   /**
    * Reads the `vars` of an `update_vars_internal` payload: `{ "<full state name>.<var>_rx_state_": "value" }`.
-   * Names that are not declared client storage vars are ignored (as Reflex ignores them). A declared var with a
-   * value that is not a string, or longer than `maxClientStorageValueLength`, refuses the whole event with
+   * Names that are not declared client storage vars are ignored (as Reflex ignores them); `null` (a key another
+   * tab removed) sets the var back to its initial value. A declared var with any other value that is not a string, or longer than `maxClientStorageValueLength`, refuses the whole event with
    * `invalid_payload`: nothing is applied.
    */
   parse(payload: Record<string, unknown>): ClientStorageUpdate {
@@ -82,7 +84,9 @@ export class ClientStorageVars implements OnApplicationBootstrap {
     for (const wireName of Object.keys(vars)) {
       const entry = known.get(wireName);
       if (!entry) continue;
-      const value = (vars as Record<string, unknown>)[wireName];
+      let value = (vars as Record<string, unknown>)[wireName];
+      // `null`: another tab removed the key (a storage event's newValue); the var goes back to its initial value.
+      if (value === null) value = entry.definition.vars.get(entry.name);
       if (typeof value !== 'string') {
         problems.push(`${wireName}: expected a string, got ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value}`);
       } else if (value.length > limit) {
