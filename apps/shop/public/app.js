@@ -10,7 +10,12 @@ const LIKES = `${ROOT}.likes_state`;
 const $ = (id) => document.getElementById(id);
 const money = (cents) => (cents / 100).toFixed(2);
 
-const client = new ReflexClient({ url: window.location.origin });
+// The vars the server keeps in the browser (FilterState's @LocalStorage category), in the shape of a Reflex
+// frontend's compiled client storage map: the client sends their values when the page loads and writes them back
+// when they change, under the keys Reflex's own client uses.
+const clientStorage = { local_storage: { [`${FILTER}.category_rx_state_`]: { sync: true } } };
+
+const client = new ReflexClient({ url: window.location.origin, clientStorage });
 
 function renderProducts(filter) {
   const list = $('products');
@@ -31,9 +36,9 @@ function renderProducts(filter) {
     }),
   );
   const select = $('category');
-  const current = select.value;
   select.replaceChildren(new Option('All categories', ''), ...(filter.categories ?? []).map((c) => new Option(c, c)));
-  select.value = current;
+  // The server's category (kept in localStorage, so a new tab opens on the last one chosen).
+  select.value = filter.category ?? '';
 }
 
 function renderCart(cart) {
@@ -84,8 +89,8 @@ $('login-form').addEventListener('submit', (event) => {
   client.call(ACCOUNT, 'login', { username: form.get('username'), password: form.get('password') });
 });
 
+// The catalogue loads itself: FilterState.load is the on-load handler of this page ('/').
 await client.connect();
-client.call(FILTER, 'load');
 // Keep the product list live: price changes and new products arrive without reloading.
 client.call(FILTER, 'live_subscribe');
 // The auth snapshot is refreshed by any bridged event; ask once so the header is right after a reload.

@@ -20,7 +20,11 @@ export { InvalidOptionError } from './invalid-option.error.js';
 // ─── States and handlers ───────────────────────────────────────────────────────────────────────────────────────
 export { State, type StateOptions } from './state/state.decorator.js';
 export { EventHandler, type EventHandlerOptions } from './state/event-handler.decorator.js';
-export { Payload, EventRequest, EventUser, EventSession } from './state/event-param.decorator.js';
+export { Payload, EventRequest, EventUser, EventSession, RouteParam } from './state/event-param.decorator.js';
+export { OnLoad } from './state/on-load.decorator.js';
+export type { RouteParams } from './protocol/route-pattern.js';
+export { Cookie, LocalStorage, SessionStorage, type CookieOptions, type LocalStorageOptions, type SessionStorageOptions, type ClientStorageKind } from './state/client-storage.decorator.js';
+export { ClientStorageVars, type ClientStorageMap } from './state/client-storage-vars.service.js';
 export { AppState } from './bridge/session/app-state.js';
 export { currentRequest, currentUser, currentSession, currentToken, NoRequestError } from './bridge/request/event-context.js';
 export {

@@ -12,6 +12,8 @@ import { resolveOptions, type ReflexBridgeModuleOptions, type ResolvedReflexBrid
 import { StateStore } from './state/store/state-store.js';
 import { InMemoryStateStore } from './state/store/in-memory-state.store.js';
 import { StateRegistry } from './state/state-registry.service.js';
+import { OnLoadRoutes } from './state/on-load-routes.service.js';
+import { ClientStorageVars } from './state/client-storage-vars.service.js';
 import { ReflexStateService } from './reflex-state.service.js';
 import { EventPipeline } from './pipeline/event-pipeline.service.js';
 import { FrontendExceptionLog } from './pipeline/frontend-exception-log.js';
@@ -122,6 +124,8 @@ import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
     LiveBroadcaster,
     LiveListSubscriptions,
     StateRegistry,
+    OnLoadRoutes,
+    ClientStorageVars,
     ClientRegistry,
     CookieHandoffService,
     CookieHandoffRoute,

@@ -40,6 +40,13 @@ export interface ReflexBridgeModuleOptions {
    */
   maxStateBytes?: number;
   /**
+   * Longest value, in characters, a client may send for one client storage var (`@Cookie`, `@LocalStorage`,
+   * `@SessionStorage`) in `update_vars_internal`. A longer one refuses the event with `invalid_payload`, and none
+   * of its values is applied.
+   * @default 65_536
+   */
+  maxClientStorageValueLength?: number;
+  /**
    * Events of one client (one token) that may wait behind the one being handled. An event arriving over
    * the limit is answered with a `busy` error and dropped (never queued), and while the queue is full the
    * server stops reading that client's socket, so a flooding client cannot hold memory or starve others.
@@ -178,6 +185,7 @@ export interface ResolvedReflexBridgeOptions {
   maxMessageBytes: number;
   maxOutboundBytes: number;
   maxStateBytes: number;
+  maxClientStorageValueLength: number;
   maxQueuedEvents: number;
   maxQueuedBytes: number;
   stateTtlSeconds: number;
@@ -207,6 +215,7 @@ export const DEFAULT_OPTIONS = {
   maxMessageBytes: 1_000_000,
   maxOutboundBytes: 16_000_000,
   maxStateBytes: 2_000_000,
+  maxClientStorageValueLength: 65_536,
   maxQueuedEvents: 100,
   maxQueuedBytes: 4_000_000,
   stateTtlSeconds: 3600,
@@ -261,7 +270,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
@@ -331,6 +340,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     maxMessageBytes: positiveNumber('maxMessageBytes', options.maxMessageBytes) ?? DEFAULT_OPTIONS.maxMessageBytes,
     maxOutboundBytes: positiveNumber('maxOutboundBytes', options.maxOutboundBytes) ?? DEFAULT_OPTIONS.maxOutboundBytes,
     maxStateBytes: positiveNumber('maxStateBytes', options.maxStateBytes) ?? DEFAULT_OPTIONS.maxStateBytes,
+    maxClientStorageValueLength: positiveInteger('maxClientStorageValueLength', options.maxClientStorageValueLength) ?? DEFAULT_OPTIONS.maxClientStorageValueLength,
     maxQueuedEvents: positiveInteger('maxQueuedEvents', options.maxQueuedEvents) ?? DEFAULT_OPTIONS.maxQueuedEvents,
     maxQueuedBytes: positiveInteger('maxQueuedBytes', options.maxQueuedBytes) ?? DEFAULT_OPTIONS.maxQueuedBytes,
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,

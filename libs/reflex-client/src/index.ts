@@ -18,6 +18,13 @@ export {
 export { defaultRedirectHandler, toRedirectOptions, type RedirectHandler } from './redirect.handler.js';
 export { applyBrowserStorageEvent, STORAGE_EVENTS } from './storage-event.handler.js';
 export { buildRouterData } from './router-data.builder.js';
+export {
+  ClientStorage,
+  type ClientStorageMap,
+  type ClientStorageCookieOptions,
+  type ClientStorageLocalOptions,
+  type ClientStorageSessionOptions,
+} from './client-storage.js';
 export { ListenerSet, type Unsubscribe } from './listener.set.js';
 export {
   DEFAULT_EVENT_PATH,
@@ -33,6 +40,7 @@ export {
   CLIENT_TOKEN_HEADER,
   SocketMessage,
   TOKEN_STORAGE_KEY,
+  UPDATE_VARS_INTERNAL_EVENT,
 } from './protocol.constants.js';
 export type { Delta, StateUpdate } from './state-update.types.js';
 export type { BridgeErrorCode, BridgeErrorPayload } from './bridge-error.types.js';

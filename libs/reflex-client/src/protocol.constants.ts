@@ -42,6 +42,12 @@ export const HYDRATE_EVENT = `${ROOT_STATE_NAME}.hydrate`;
 /** Handler the client calls after `hydrate`; it runs the page's on-load handlers and sets `is_hydrated`. */
 export const ON_LOAD_INTERNAL_EVENT = `${ROOT_STATE_NAME}.reflex___state____on_load_internal_state.on_load_internal`;
 
+/**
+ * Handler the client calls before `on_load_internal` when the browser holds values of client storage vars
+ * (cookies, localStorage, sessionStorage), with `{ vars: { "<full state name>.<var>_rx_state_": value } }`.
+ */
+export const UPDATE_VARS_INTERNAL_EVENT = `${ROOT_STATE_NAME}.reflex___state____update_vars_internal_state.update_vars_internal`;
+
 /** Default Engine.IO path, which is also the default Socket.IO namespace. */
 export const DEFAULT_EVENT_PATH = '/_event';
 

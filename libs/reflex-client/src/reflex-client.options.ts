@@ -1,5 +1,6 @@
 import type { ManagerOptions, SocketOptions } from 'socket.io-client';
 import type { ClientEvent } from './client-event.types.js';
+import type { ClientStorageMap } from './client-storage.js';
 import type { ReconnectOptions } from './reconnect.backoff.js';
 import type { RedirectHandler } from './redirect.handler.js';
 import type { TokenStorage } from './token.store.js';
@@ -71,6 +72,15 @@ export interface ReflexClientOptions {
    * origin; a non-2xx answer is reported to `onConnectionError` listeners
    */
   sessionCookieHandoff?: ((url: string, handoff: SessionCookieHandoff) => Promise<unknown>) | false;
+  /**
+   * The client storage vars of the app (the server's `ClientStorageVars.map()`, or a Reflex frontend's compiled
+   * `clientStorage`). When the page loads (each hydration and `navigate()`), the values the browser holds are sent
+   * in `update_vars_internal` before `on_load_internal`; a delta that changes such a var writes it to its cookie
+   * or storage key; a change another tab makes to a `sync` localStorage var is sent at once. In Node nothing is
+   * read or written.
+   * @default none
+   */
+  clientStorage?: ClientStorageMap;
   /** Reconnect policy, or `false` to never reconnect on its own. */
   reconnect?: ReconnectOptions | false;
   /**

@@ -16,6 +16,7 @@ import {
   IS_HYDRATED_KEY,
   ON_LOAD_INTERNAL_EVENT,
   ROOT_STATE_NAME,
+  UPDATE_VARS_INTERNAL_EVENT,
   SocketMessage,
 } from './protocol.constants.js';
 import { ReconnectBackoff, resolveReconnectOptions, type ResolvedReconnectOptions } from './reconnect.backoff.js';
@@ -26,6 +27,7 @@ import { buildRouterData } from './router-data.builder.js';
 import { StateStore, stripFieldMarker, type StateVars } from './state.store.js';
 import type { StateUpdate } from './state-update.types.js';
 import { TokenStore } from './token.store.js';
+import { ClientStorage } from './client-storage.js';
 
 /** Called with the new public vars of a state after each delta that touched it, and the vars that delta changed. */
 export type StateListener<T extends StateVars = StateVars> = (vars: T, changed: StateVars) => void;
@@ -104,6 +106,10 @@ export class ReflexClient {
   private readonly pings: PendingPing[] = [];
 
   private page: string | undefined;
+  /** The app's client storage vars, when the `clientStorage` option declares any. */
+  private readonly clientStorage: ClientStorage | undefined;
+  /** Stops listening to other tabs' storage changes. */
+  private unwatchStorage: (() => void) | undefined;
   private socket: Socket | undefined;
   private currentStatus: ConnectionStatus = 'idle';
   /** The user wants a connection (between `connect()` and `disconnect()` or a final failure). */
@@ -157,6 +163,8 @@ export class ReflexClient {
     const redirect = options.onRedirect ?? defaultRedirectHandler();
     if (redirect) this.redirectCallback.add(redirect);
     if (options.onClientEvent) this.clientEventCallback.add(options.onClientEvent);
+    const storage = options.clientStorage ? new ClientStorage(options.clientStorage) : undefined;
+    if (storage?.declared) this.clientStorage = storage;
   }
 
   /** The current client token: the one sent in the next connection's query, replaced when the server sends `new_token`. */
@@ -216,6 +224,8 @@ export class ReflexClient {
         this.stop(error);
       }, this.connectTimeoutMs);
     }
+    // Another tab changed a synced localStorage var: tell the server, as Reflex's client does.
+    this.unwatchStorage ??= this.clientStorage?.watch((vars) => this.send(UPDATE_VARS_INTERNAL_EVENT, { vars }));
     if (!this.socket && this.reconnectTimer === undefined) this.open();
     return waiter.promise;
   }
@@ -265,6 +275,8 @@ export class ReflexClient {
     if (typeof page !== 'string' || page.length === 0) throw new TypeError('A page must be a non-empty path.');
     this.page = page;
     this.rootHydrated = false;
+    const vars = this.clientStorage?.read();
+    if (vars && Object.keys(vars).length > 0) this.send(UPDATE_VARS_INTERNAL_EVENT, { vars });
     this.send(ON_LOAD_INTERNAL_EVENT, {});
   }
 
@@ -475,6 +487,9 @@ export class ReflexClient {
     this.rootHydrated = false;
     this.setStatus('connected');
     this.emitEvent(socket, HYDRATE_EVENT, {});
+    // The browser's client storage values, between hydrate and on_load_internal (Reflex's order).
+    const vars = this.clientStorage?.read();
+    if (vars && Object.keys(vars).length > 0) this.emitEvent(socket, UPDATE_VARS_INTERNAL_EVENT, { vars });
     this.emitEvent(socket, ON_LOAD_INTERNAL_EVENT, {});
     while (this.queue.length > 0 && socket.connected) {
       const next = this.queue.shift()!;
@@ -519,6 +534,7 @@ export class ReflexClient {
 
   private applyDelta(delta: Record<string, Record<string, unknown>>): void {
     const touched = this.store.apply(delta);
+    this.clientStorage?.write(delta);
     const root = delta[ROOT_STATE_NAME];
     if (isRecord(root) && Object.hasOwn(root, IS_HYDRATED_KEY)) this.rootHydrated = root[IS_HYDRATED_KEY] === true;
     for (const name of touched) {
@@ -630,6 +646,8 @@ export class ReflexClient {
   /** Ends everything: no socket, no timers, status `disconnected`; a pending `connect()` rejects with `error`. */
   private stop(error: ConnectionError): void {
     this.wanted = false;
+    this.unwatchStorage?.();
+    this.unwatchStorage = undefined;
     this.initialAttempt = false;
     if (this.reconnectTimer !== undefined) {
       clearTimeout(this.reconnectTimer);

@@ -1,10 +1,12 @@
-import { BridgeTier, EventHandler, LiveList, type ModelChange, Payload, State } from '@reflex-bridge/nest';
+import { BridgeTier, EventHandler, LiveList, LocalStorage, type ModelChange, OnLoad, Payload, State } from '@reflex-bridge/nest';
 import type { ProductRow } from './product.entity.js';
 import { ProductService } from './product.service.js';
 
 /**
  * The product list and its filter: pure UI state, so it runs on the `none` tier and never pays for
- * sessions or auth. The list is live: price changes and new products reach every open page.
+ * sessions or auth. The list is live: price changes and new products reach every open page. The catalogue page
+ * loads it through an on-load handler, and the chosen category is kept in the browser's localStorage, so a new
+ * tab opens on it (and, with `sync`, open tabs follow a change).
  */
 @State()
 @BridgeTier('none')
@@ -12,6 +14,7 @@ export class FilterState {
   @LiveList('shop.product')
   products: ProductRow[] = [];
   query = '';
+  @LocalStorage({ sync: true })
   category = '';
 
   constructor(private readonly catalogue: ProductService) {}
@@ -33,7 +36,7 @@ export class FilterState {
     return this.catalogue.find(Number(change.pk));
   }
 
-  @EventHandler()
+  @OnLoad('/')
   async load(): Promise<void> {
     this.products = await this.catalogue.list();
   }
@@ -45,6 +48,6 @@ export class FilterState {
 
   @EventHandler()
   setCategory(@Payload('value') value: string): void {
-    this.category = value;
+    this.category = value.slice(0, 100);
   }
 }

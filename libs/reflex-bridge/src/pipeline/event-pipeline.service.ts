@@ -27,6 +27,8 @@ import { TokenOwnership } from '../security/token-ownership.service.js';
 import { FrontendExceptionLog } from './frontend-exception-log.js';
 import { BridgeErrorPresenter } from './bridge-error.presenter.js';
 import { presentedError } from './presented-error.js';
+import { OnLoadRoutes } from '../state/on-load-routes.service.js';
+import { ClientStorageVars } from '../state/client-storage-vars.service.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -102,6 +104,8 @@ export class EventPipeline implements OnApplicationBootstrap {
     private readonly ownership: TokenOwnership,
     private readonly frontendExceptions: FrontendExceptionLog,
     private readonly errorPresenter: BridgeErrorPresenter,
+    private readonly onLoad: OnLoadRoutes,
+    private readonly clientStorage: ClientStorageVars,
   ) {
     const { maxQueuedEvents, maxQueuedBytes } = options;
     this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes });
@@ -198,10 +202,11 @@ export class EventPipeline implements OnApplicationBootstrap {
       case HYDRATE:
         return this.hydrate(client, token, event);
       case ON_LOAD_INTERNAL:
+        return this.onLoadInternal(client, token, event);
       case SET_IS_HYDRATED:
         return this.setHydrated(client, token, event);
       case UPDATE_VARS_INTERNAL:
-        return; // No client-storage vars yet: nothing to apply.
+        return this.updateVars(client, token, event);
       case HANDLE_FRONTEND_EXCEPTION:
         // The browser's uncaught error: logged (bounded), never answered, no state touched.
         this.frontendExceptions.record(client, event.payload);
@@ -232,7 +237,7 @@ export class EventPipeline implements OnApplicationBootstrap {
         client.emitUpdate({ events: [outcome.redirect] });
         return;
       }
-      const resolved = resolveHandlerArguments(handler, { payload: event.payload, request: outcome.request });
+      const resolved = resolveHandlerArguments(handler, { payload: event.payload, params: event.routerData.query, request: outcome.request });
       const args = then(resolved, (values) => this.bridge.applyPipes(outcome, handler, values));
       return then(args, (values) => this.runLocked(client, token, handler, event, outcome, values));
     });
@@ -379,6 +384,8 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   private async hydrate(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
     await this.withLease(token, async (lease, tree) => {
+      // Client storage vars start from their initial values: the client sends what the browser holds next.
+      tree.state = this.clientStorage.reset(tree.state);
       const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: false, router: buildRouterVar(event.routerData) };
       tree.state = { ...tree.state, [ROOT_STATE_NAME]: root };
       this.refuseOver(this.stateSize.sizeOf(tree.state));
@@ -392,6 +399,50 @@ export class EventPipeline implements OnApplicationBootstrap {
   private wholeState(definition: StateDefinition, state: StoredState): Record<string, unknown> {
     const view = new StateView(definition, state[definition.fullName]);
     return { ...toWireVars(view.allVars()), ...toWireVars(view.computedValues()) };
+  }
+
+  /**
+   * Reflex's `on_load_internal`: the page's on-load handlers (the `@OnLoad` routes matching `router_data.pathname`)
+   * are queued as server events, each run like any event, then `set_is_hydrated(true)`. Without any, the state is
+   * hydrated at once. The root `router` var follows the page, with the route's arguments in `page.params`.
+   */
+  private async onLoadInternal(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
+    const match = this.onLoad.match(event.routerData.pathname);
+    const routed: RoutedEvent = match ? { ...event, routerData: { ...event.routerData, query: Object.assign(Object.create(null) as Record<string, unknown>, event.routerData.query, match.params) } } : event;
+    const router = buildRouterVar(routed.routerData);
+    const hydrated = match === undefined;
+    await this.withLease(token, async (lease, tree) => {
+      const root = tree.state[ROOT_STATE_NAME] ?? {};
+      const routerChanged = JSON.stringify(root['router']) !== JSON.stringify(router);
+      if (root['is_hydrated'] !== hydrated || routerChanged) {
+        tree.state = { ...tree.state, [ROOT_STATE_NAME]: { ...root, is_hydrated: hydrated, router } };
+        await lease.save(tree.state, { provisional: isProvisional(tree.state) });
+      }
+      // Always sent, as Reflex marks it changed whatever it was: a client that navigated set it false itself, and
+      // waits for `true` to run what it held back.
+      const delta: Record<string, unknown> = { [varKey('is_hydrated')]: hydrated };
+      if (routerChanged) delta[varKey('router')] = router;
+      client.emitUpdate({ delta: { [ROOT_STATE_NAME]: delta } });
+    });
+    if (!match) return;
+    for (const handler of match.handlers) void this.enqueueServerEvent(client, token, { kind: 'server', target: handler.fullName, payload: {} }, routed);
+    void this.enqueueServerEvent(client, token, { kind: 'server', target: SET_IS_HYDRATED, payload: { value: true } }, routed);
+  }
+
+  /** Reflex's `update_vars_internal`: the browser's values of the declared client storage vars, checked, then applied. */
+  private async updateVars(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
+    const update = this.clientStorage.parse(event.payload);
+    if (update.size === 0) return;
+    await this.withLease(token, async (lease, tree) => {
+      const delta: Delta = {};
+      for (const [definition, values] of update) {
+        const view = new StateView(definition, tree.state[definition.fullName]);
+        for (const name in values) view.write(name, values[name]);
+        const part = await this.commit(lease, tree, view);
+        if (part) Object.assign(delta, part);
+      }
+      if (Object.keys(delta).length > 0) client.emitUpdate({ delta });
+    });
   }
 
   private async setHydrated(client: EventClient, token: string, event: RoutedEvent): Promise<void> {

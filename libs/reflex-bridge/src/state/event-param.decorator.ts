@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 
 /** What a decorated handler parameter receives. */
-export type EventParamKind = 'payload' | 'request' | 'user' | 'session';
+export type EventParamKind = 'payload' | 'request' | 'user' | 'session' | 'route';
 
 /** One decorated parameter: its position, kind and (for `payload`) an optional key. */
 export interface EventParamDefinition {
@@ -73,4 +73,20 @@ export function EventUser(): ParameterDecorator {
  */
 export function EventSession(): ParameterDecorator {
   return eventParam('session');
+}
+
+/**
+ * Injects the page's route params (the `page.params` of the root `router` var): one argument of the route, or
+ * all of them. For an {@link OnLoad} handler they are the arguments of the route that matched, e.g. `id` of
+ * `/product/[id]` (a string) or `splat` of a catch-all (a list of segments), merged over the page's query. For
+ * other handlers they are what the client sent as the page's query and params. They are client input: a
+ * parameter typed `string` or `number` is type-checked (`invalid_payload` otherwise); a missing one is `undefined`.
+ * @example
+ * ```ts
+ * @OnLoad('/product/[id]') show(@RouteParam('id') id: string) {}
+ * ```
+ * @publicApi
+ */
+export function RouteParam(key?: string): ParameterDecorator {
+  return eventParam('route', key);
 }

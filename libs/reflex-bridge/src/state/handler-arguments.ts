@@ -8,6 +8,8 @@ import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
 /** What a handler's decorated parameters can receive besides the payload. */
 export interface HandlerArgumentSources {
   payload: Record<string, unknown>;
+  /** The page's params (`router_data.query`, with an on-load route's arguments merged in). */
+  params?: Record<string, unknown>;
   request?: { user?: unknown; session?: unknown; loadSession?: () => Promise<unknown> };
 }
 
@@ -87,6 +89,21 @@ function argumentFor(param: EventParamDefinition, handler: HandlerDefinition, so
       const label = param.key === undefined ? 'payload' : `payload.${param.key}`;
       if (param.key !== undefined && value === undefined) {
         throw new BridgeError('invalid_payload', `${label} is required.`, [`${label}: missing`]);
+      }
+      return coerce(value, handler.paramTypes[param.index], label);
+    }
+    case 'route': {
+      if (param.key === undefined) return sources.params ?? {};
+      // Own keys only: the params come from the client, and a name like `constructor` must not reach Object.prototype.
+      const params = sources.params;
+      const value = params && Object.hasOwn(params, param.key) ? params[param.key] : undefined;
+      if (value === undefined) return undefined;
+      const label = `route param ${param.key}`;
+      // Route arguments are strings on the wire; a parameter typed `number` gets the number a numeric one spells.
+      if (handler.paramTypes[param.index] === Number && typeof value === 'string') {
+        const number = Number(value);
+        if (value.trim() === '' || !Number.isFinite(number)) throw new BridgeError('invalid_payload', `${label} must be a number.`, [`${label}: expected a number, got ${JSON.stringify(value.slice(0, 50))}`]);
+        return number;
       }
       return coerce(value, handler.paramTypes[param.index], label);
     }

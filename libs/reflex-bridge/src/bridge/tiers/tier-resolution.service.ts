@@ -91,7 +91,8 @@ export class TierResolution implements OnModuleInit {
     const classTier = Reflect.hasOwnMetadata(BridgeTierMetadata.KEY, cls) ? this.reflector.get(BridgeTierMetadata, cls) : undefined;
     const bridgeAware =
       cls.prototype instanceof AppState ||
-      handler.params.some((param) => param.kind !== 'payload') ||
+      // Route params come from router_data, not from the request: they need no bridge.
+      handler.params.some((param) => param.kind !== 'payload' && param.kind !== 'route') ||
       Boolean(this.reflector.get<unknown[]>(GUARDS_METADATA, cls)?.length) ||
       Boolean(method && this.reflector.get<unknown[]>(GUARDS_METADATA, method)?.length);
     const base = { handlerTier, classTier, bridgeAware, mode };

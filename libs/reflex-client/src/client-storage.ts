@@ -1,0 +1,170 @@
+import { FIELD_MARKER, ROOT_STATE_NAME } from './protocol.constants.js';
+
+/** Options of one cookie var, as a Reflex frontend's compiled client storage map holds them. */
+export interface ClientStorageCookieOptions {
+  name?: string;
+  path?: string;
+  maxAge?: number;
+  domain?: string;
+  secure?: boolean;
+  sameSite?: 'lax' | 'strict' | 'none' | boolean;
+}
+
+/** Options of one localStorage var. */
+export interface ClientStorageLocalOptions {
+  name?: string;
+  sync?: boolean;
+}
+
+/** Options of one sessionStorage var. */
+export interface ClientStorageSessionOptions {
+  name?: string;
+}
+
+/**
+ * Which vars live in the browser, by wire name (`<full state name>.<var>_rx_state_`): the shape of a Reflex
+ * frontend's compiled `clientStorage`, and of `ClientStorageVars.map()` on a ReflexBridge server. The browser key
+ * is `options.name`, or the wire name when there is none.
+ */
+export interface ClientStorageMap {
+  cookies?: Record<string, ClientStorageCookieOptions>;
+  local_storage?: Record<string, ClientStorageLocalOptions>;
+  session_storage?: Record<string, ClientStorageSessionOptions>;
+}
+
+/** The Web Storage calls used (`localStorage`, `sessionStorage`). */
+interface WebStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
+/** The browser globals used; each may be missing (Node, a sandboxed frame). */
+interface BrowserGlobals {
+  localStorage?: WebStorage;
+  sessionStorage?: WebStorage;
+  document?: { cookie: string };
+  addEventListener?: (type: 'storage', listener: (event: { key: string | null; newValue: string | null }) => void) => void;
+  removeEventListener?: (type: 'storage', listener: (event: { key: string | null; newValue: string | null }) => void) => void;
+}
+
+/** Storage access can throw (disabled storage, a sandbox): treat that as "not available". */
+function storageOf(name: 'localStorage' | 'sessionStorage'): WebStorage | undefined {
+  try {
+    return (globalThis as BrowserGlobals)[name];
+  } catch {
+    return undefined;
+  }
+}
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+function readCookie(name: string): string | undefined {
+  const jar = (globalThis as BrowserGlobals).document?.cookie;
+  if (typeof jar !== 'string' || jar === '') return undefined;
+  for (const pair of jar.split(/;\s*/)) {
+    const equals = pair.indexOf('=');
+    if (equals !== -1 && pair.slice(0, equals) === name) return decode(pair.slice(equals + 1));
+  }
+  return undefined;
+}
+
+function writeCookie(name: string, value: string, options: ClientStorageCookieOptions): void {
+  const document = (globalThis as BrowserGlobals).document;
+  if (!document) return;
+  let cookie = `${name}=${encodeURIComponent(value)}`;
+  if (options.path) cookie += `; Path=${options.path}`;
+  if (typeof options.maxAge === 'number') cookie += `; Max-Age=${Math.floor(options.maxAge)}`;
+  if (options.domain) cookie += `; Domain=${options.domain}`;
+  if (options.secure) cookie += '; Secure';
+  // As the cookie library Reflex's client uses reads it: `true` is Strict, `false` leaves the attribute out.
+  const sameSite = options.sameSite === true ? 'Strict' : typeof options.sameSite === 'string' ? options.sameSite[0]!.toUpperCase() + options.sameSite.slice(1).toLowerCase() : undefined;
+  if (sameSite) cookie += `; SameSite=${sameSite}`;
+  document.cookie = cookie;
+}
+
+/**
+ * The browser side of client storage vars, as Reflex's client does it: reads the stored values to send in
+ * `update_vars_internal` when a page loads, writes a var's new value to its cookie or storage key when a delta
+ * carries it, and reports changes other tabs make to `sync` localStorage vars. Without a browser (Node) it reads
+ * nothing and writes nothing.
+ */
+export class ClientStorage {
+  constructor(private readonly map: ClientStorageMap) {}
+
+  /** True when the map declares any var. */
+  get declared(): boolean {
+    return Object.keys(this.map.cookies ?? {}).length + Object.keys(this.map.local_storage ?? {}).length + Object.keys(this.map.session_storage ?? {}).length > 0;
+  }
+
+  /** The values the browser holds, by wire name: what `update_vars_internal` carries (vars not set are left out). */
+  read(): Record<string, string> {
+    const values: Record<string, string> = {};
+    for (const [wireName, options] of Object.entries(this.map.cookies ?? {})) {
+      const value = readCookie(options.name || wireName);
+      if (value !== undefined) values[wireName] = value;
+    }
+    const local = storageOf('localStorage');
+    for (const [wireName, options] of Object.entries(this.map.local_storage ?? {})) {
+      const value = local?.getItem(options.name || wireName);
+      if (typeof value === 'string') values[wireName] = value;
+    }
+    const session = storageOf('sessionStorage');
+    for (const [wireName, options] of Object.entries(this.map.session_storage ?? {})) {
+      const value = session?.getItem(options.name || wireName);
+      if (typeof value === 'string') values[wireName] = value;
+    }
+    return values;
+  }
+
+  /**
+   * Writes the client storage vars a delta carries to the browser. A delta that reports the root state not
+   * hydrated (the hydrate answer) is skipped: the browser's values are what the client sends next.
+   */
+  write(delta: Record<string, Record<string, unknown>>): void {
+    const root = delta[ROOT_STATE_NAME];
+    if (root && Object.hasOwn(root, `is_hydrated${FIELD_MARKER}`) && !root[`is_hydrated${FIELD_MARKER}`]) return;
+    for (const [state, vars] of Object.entries(delta)) {
+      for (const [key, raw] of Object.entries(vars)) {
+        const wireName = `${state}.${key}`;
+        const value = typeof raw === 'string' ? raw : String(raw);
+        const cookie = this.map.cookies?.[wireName];
+        if (cookie) {
+          const { name, ...options } = cookie;
+          writeCookie(name || wireName, value, options);
+          continue;
+        }
+        try {
+          const local = this.map.local_storage?.[wireName];
+          if (local) storageOf('localStorage')?.setItem(local.name || wireName, value);
+          const session = this.map.session_storage?.[wireName];
+          if (session) storageOf('sessionStorage')?.setItem(session.name || wireName, value);
+        } catch {
+          // A full or disabled storage: the server keeps the value, the browser cannot.
+        }
+      }
+    }
+  }
+
+  /**
+   * Calls `onChange({ [wireName]: newValue })` when another tab changes a `sync` localStorage var.
+   * @returns A function that stops listening.
+   */
+  watch(onChange: (vars: Record<string, string | null>) => void): () => void {
+    const byKey = new Map<string, string>();
+    for (const [wireName, options] of Object.entries(this.map.local_storage ?? {})) if (options.sync) byKey.set(options.name || wireName, wireName);
+    const globals = globalThis as BrowserGlobals;
+    if (byKey.size === 0 || typeof globals.addEventListener !== 'function') return () => {};
+    const listener = (event: { key: string | null; newValue: string | null }) => {
+      const wireName = event.key === null ? undefined : byKey.get(event.key);
+      if (wireName) onChange({ [wireName]: event.newValue });
+    };
+    globals.addEventListener('storage', listener);
+    return () => globals.removeEventListener?.('storage', listener);
+  }
+}

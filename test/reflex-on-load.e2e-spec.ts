@@ -1,0 +1,230 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Injectable, UseGuards, type CanActivate } from '@nestjs/common';
+import { OnLoad, ReflexBridgeModule, RouteParam, State, EventHandler } from '@reflex-bridge/nest';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { RawSocket, type Update } from './support/raw-socket.js';
+
+const ROOT = 'reflex___state____state';
+const HYDRATE = `${ROOT}.hydrate`;
+const ON_LOAD_INTERNAL = `${ROOT}.reflex___state____on_load_internal_state.on_load_internal`;
+const CATALOGUE = `${ROOT}.catalogue`;
+const BANNER = `${ROOT}.banner`;
+const PRODUCT = `${ROOT}.product`;
+const DOCS = `${ROOT}.docs`;
+
+/** Records the on-load handlers that ran, in order, so the test can read the order across states. */
+@Injectable()
+class CallLog {
+  readonly calls: string[] = [];
+}
+
+@Injectable()
+class Deny implements CanActivate {
+  canActivate(): boolean {
+    return false;
+  }
+}
+
+@State({ name: 'catalogue' })
+class CatalogueState {
+  items: string[] = [];
+  loads = 0;
+  constructor(private readonly log: CallLog) {}
+
+  @OnLoad('/products')
+  async load(): Promise<void> {
+    this.log.calls.push('catalogue.load');
+    await new Promise((resolve) => setImmediate(resolve));
+    this.items = ['tea', 'coffee'];
+    this.loads += 1;
+  }
+}
+
+@State({ name: 'banner' })
+class BannerState {
+  text = '';
+  constructor(private readonly log: CallLog) {}
+
+  @OnLoad('/products')
+  @OnLoad('/')
+  show(): void {
+    this.log.calls.push('banner.show');
+    this.text = 'Welcome';
+  }
+
+  @OnLoad('/broken')
+  fail(): void {
+    throw new Error('on-load failed');
+  }
+
+  @OnLoad('/guarded')
+  @UseGuards(Deny)
+  @EventHandler()
+  guarded(): void {
+    this.text = 'should not run';
+  }
+}
+
+@State({ name: 'product' })
+class ProductState {
+  shown = '';
+  numeric = 0;
+
+  @OnLoad('/product/[id]')
+  show(@RouteParam('id') id: string): void {
+    this.shown = id;
+  }
+
+  @OnLoad('/item/[id]')
+  showNumber(@RouteParam('id') id: number): void {
+    this.numeric = id;
+  }
+}
+
+@State({ name: 'docs' })
+class DocsState {
+  path = '';
+
+  @OnLoad('/docs/[[...splat]]')
+  open(@RouteParam('splat') splat: string[] | undefined): void {
+    this.path = splat ? splat.join('/') : '(index)';
+  }
+}
+
+/** `router_data` as Reflex's state.js builds it: pathname, asPath, and `query` only when it has keys. */
+function routerData(pathname: string, query?: Record<string, unknown>): Record<string, unknown> {
+  return query ? { pathname, asPath: pathname, query } : { pathname, asPath: pathname };
+}
+
+const hydratedAt = (updates: Update[], from = 0) => updates.findIndex((u, i) => i >= from && u.delta?.[ROOT]?.['is_hydrated_rx_state_'] === true);
+
+describe('per-route on-load handlers', () => {
+  let running: RunningApp;
+  let log: CallLog;
+  const logger = new CapturingLogger();
+  const sockets: RawSocket[] = [];
+  const open = async (token?: string) => {
+    const socket = new RawSocket(running.url, token);
+    sockets.push(socket);
+    await socket.connected();
+    return socket;
+  };
+  /** The frames state.js sends on (re)connect: hydrate then on_load_internal (no payload key when it is empty). */
+  const pageLoad = (socket: RawSocket, data: Record<string, unknown>) => {
+    socket.socket.emit('event', { name: HYDRATE, router_data: data });
+    socket.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: data });
+  };
+
+  beforeAll(async () => {
+    running = await startApp({
+      imports: [ReflexBridgeModule.forRoot()],
+      providers: [CallLog, Deny, CatalogueState, BannerState, ProductState, DocsState],
+    }, undefined, logger);
+    log = running.app.get(CallLog);
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running.close();
+  });
+
+  it('runs the page’s handlers after on_load_internal on hydrate, in order, then sets is_hydrated', async () => {
+    log.calls.length = 0;
+    const client = await open();
+    pageLoad(client, routerData('/products'));
+    await client.until(() => hydratedAt(client.updates) !== -1);
+    const loaded = client.updates.findIndex((u) => (u.delta?.[CATALOGUE]?.['items_rx_state_'] as string[] | undefined)?.length === 2);
+    const bannered = client.updates.findIndex((u) => u.delta?.[BANNER]?.['text_rx_state_'] === 'Welcome');
+    expect(loaded).toBeGreaterThan(0);
+    expect(bannered).toBeGreaterThan(loaded);
+    // is_hydrated stays false until the last handler ran: Reflex's client holds its queued events until then.
+    expect(hydratedAt(client.updates)).toBeGreaterThan(bannered);
+    expect(client.updates.slice(1, loaded).every((u) => u.delta?.[ROOT]?.['is_hydrated_rx_state_'] !== true)).toBe(true);
+    expect(log.calls).toEqual(['catalogue.load', 'banner.show']);
+    expect(client.errors).toEqual([]);
+  });
+
+  it('gives a dynamic segment to the handler and to router.page.params, as state.js sends it', async () => {
+    const client = await open();
+    pageLoad(client, routerData('/product/42', { id: '42' }));
+    await client.untilVar(PRODUCT, 'shown', '42');
+    await client.until(() => hydratedAt(client.updates) !== -1);
+    const router = client.latest(ROOT, 'router') as { page: { params: Record<string, unknown> } };
+    expect(router.page.params).toEqual({ id: '42' });
+  });
+
+  it('reads the argument from the path when the client does not send it (our client), and updates the router var', async () => {
+    const client = await open();
+    pageLoad(client, routerData('/product/7/'));
+    await client.untilVar(PRODUCT, 'shown', '7');
+    const router = client.latest(ROOT, 'router') as { page: { params: Record<string, unknown> } };
+    expect(router.page.params).toEqual({ id: '7' });
+    // A parameter typed number gets the number; a non-numeric one is refused as bad input, and hydration completes.
+    client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: routerData('/item/12') });
+    await client.untilVar(PRODUCT, 'numeric', 12);
+    const before = client.updates.length;
+    client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: routerData('/item/abc') });
+    await client.until(() => client.errors.some((e) => e.code === 'invalid_payload' && e.event === `${PRODUCT}.showNumber`));
+    await client.until(() => hydratedAt(client.updates, before) !== -1);
+  });
+
+  it('gives the catch-all its segments', async () => {
+    const client = await open();
+    pageLoad(client, routerData('/docs/guide/setup', { splat: ['guide', 'setup'] }));
+    await client.untilVar(DOCS, 'path', 'guide/setup');
+    client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: routerData('/docs') });
+    await client.untilVar(DOCS, 'path', '(index)');
+  });
+
+  it('runs them again on client-side navigation, and just sets is_hydrated on a page without any', async () => {
+    log.calls.length = 0;
+    const client = await open();
+    pageLoad(client, routerData('/about'));
+    await client.until(() => hydratedAt(client.updates) !== -1);
+    expect(log.calls).toEqual([]);
+    // Navigation: state.js sets is_hydrated false itself and sends on_load_internal for the new page.
+    const before = client.updates.length;
+    client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: routerData('/products') });
+    await client.until(() => hydratedAt(client.updates, before) !== -1);
+    const page = client.updates.slice(before);
+    expect(page[0]!.delta![ROOT]).toMatchObject({ is_hydrated_rx_state_: false, router_rx_state_: { page: { path: '/products' } } });
+    expect(client.latest(CATALOGUE, 'items')).toEqual(['tea', 'coffee']);
+    expect(log.calls).toEqual(['catalogue.load', 'banner.show']);
+  });
+
+  it('runs them again after a reconnect with the same token', async () => {
+    const first = await open();
+    pageLoad(first, routerData('/products'));
+    await first.untilVar(CATALOGUE, 'loads', 1);
+    first.close();
+    await first.until(() => !first.socket.connected);
+    const again = await open(first.token);
+    pageLoad(again, routerData('/products'));
+    await again.untilVar(CATALOGUE, 'loads', 2);
+    await again.until(() => hydratedAt(again.updates) !== -1);
+  });
+
+  it('reports a failing or refused handler to the client like any event, and still completes hydration', async () => {
+    const client = await open();
+    pageLoad(client, routerData('/broken'));
+    await client.until(() => hydratedAt(client.updates) !== -1);
+    expect(client.errors).toEqual([expect.objectContaining({ code: 'handler_error', event: `${BANNER}.fail` })]);
+    expect(logger.lines.some((line) => line.level === 'error' && line.message.includes('on-load failed'))).toBe(true);
+
+    const guarded = await open();
+    pageLoad(guarded, routerData('/guarded'));
+    await guarded.until(() => hydratedAt(guarded.updates) !== -1);
+    expect(guarded.errors).toEqual([expect.objectContaining({ code: 'forbidden', event: `${BANNER}.guarded` })]);
+    expect(guarded.latest(BANNER, 'text')).toBe('');
+  });
+
+  it('never fails on a hostile pathname', async () => {
+    const client = await open();
+    for (const pathname of [42, null, { toString: 'x' }, '/'.repeat(100_000), '/product/%E0%A4%A', '/product/__proto__']) {
+      const before = client.updates.length;
+      client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: { pathname } });
+      await client.until(() => hydratedAt(client.updates, before) !== -1 || client.errors.length > 0);
+    }
+    expect(client.socket.connected).toBe(true);
+    expect(client.latest(PRODUCT, 'shown')).toBe('__proto__');
+  });
+});
