@@ -194,9 +194,12 @@ describe('Reflex routes, frontend exceptions, the router var and redirects (in m
   describe('redirects, as state.js applyEvent reads `_redirect`', () => {
     const redirectOf = async (tab: RawSocket, handler: string, pathname = '/') => {
       const before = tab.updates.length;
+      const errorsBefore = tab.errors.length;
       tab.send(`${NAV}.${handler}`, {}, { pathname, asPath: pathname });
-      await tab.until(() => tab.updates.slice(before).some((update) => update.events?.length) || tab.errors.length > 0);
-      return tab.updates.slice(before).find((update) => update.events?.length)?.events;
+      // Only the redirect frames: a refusal also sends the events that show the error (a toast), never a `_redirect`.
+      const redirects = () => tab.updates.slice(before).find((update) => update.events?.some((event) => event.name === '_redirect'))?.events;
+      await tab.until(() => redirects() !== undefined || tab.errors.length > errorsBefore);
+      return redirects();
     };
 
     it('sends a handler redirect with the exact payload: path, external, popup, replace', async () => {
