@@ -15,6 +15,7 @@ export type { RateLimitOptions, RateLimitWindow } from './security/rate-limit.op
 export type { MetricsOptions, BridgePhase } from './metrics/metrics.options.js';
 export type { LiveOptions } from './live/live.options.js';
 export type { ReflexRoutesOptions } from './health/reflex-routes.options.js';
+export type { UploadOptions } from './upload/upload.options.js';
 export { InvalidOptionError } from './invalid-option.error.js';
 
 // ─── States and handlers ───────────────────────────────────────────────────────────────────────────────────────
@@ -108,6 +109,13 @@ export { RedisTransport, type RedisTransportOptions } from './live/transports/re
 export { PostgresTransport, type PostgresTransportOptions } from './live/transports/postgres.transport.js';
 export { registerLiveModel, unregisterLiveModel, isLiveModel, liveModelLabel, type LiveModelTarget } from './live/live-model.registry.js';
 export { TypeormLiveSubscriber } from './live/typeorm-live.subscriber.js';
+
+// ─── Uploads ───────────────────────────────────────────────────────────────────────────────────────────────────
+export { UploadFile } from './upload/upload-file.js';
+export type { UploadChunk } from './upload/upload-chunk.js';
+export { UploadChunkIterator } from './upload/upload-chunk-iterator.js';
+export { UploadError, UploadAbortedError, type UploadErrorCode, type UploadErrorBody } from './upload/upload.error.js';
+export { cleanUploadFileName } from './upload/upload-file-name.js';
 
 // ─── Reflex's HTTP routes and health ───────────────────────────────────────────────────────────────────────────
 export { ReflexHealth, type ReflexHealthBody } from './health/reflex-health.service.js';

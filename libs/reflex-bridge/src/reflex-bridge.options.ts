@@ -9,6 +9,7 @@ import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from '
 import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './security/rate-limit.options.js';
 import { resolveSessionStoreOptions, type ResolvedSessionStoreOptions, type SessionStoreOptions } from './security/session-store.options.js';
 import { resolveReflexRoutesOptions, type ReflexRoutesOptions, type ResolvedReflexRoutesOptions } from './health/reflex-routes.options.js';
+import { resolveUploadOptions, type ResolvedUploadOptions, type UploadOptions } from './upload/upload.options.js';
 
 /**
  * Options of {@link ReflexBridgeModule}. Every field is optional; {@link resolveOptions} merges the defaults
@@ -120,6 +121,13 @@ export interface ReflexBridgeModuleOptions {
    */
   reflexRoutes?: false | ReflexRoutesOptions;
   /**
+   * File uploads on `POST <prefix>/_upload` and serving stored files on `GET <prefix>/_upload/<path>`: where files
+   * go and the limits of one request (each answered `413` when passed). `false` turns both routes off. See
+   * {@link UploadOptions}.
+   * @default { directory: 'uploaded_files', tempDirectory: os.tmpdir(), maxFileBytes: 100 MiB, maxFiles: 20, maxTotalBytes: 1 GiB, maxEventArgsBytes: 1 MiB, chunkQueueLength: 8 }
+   */
+  uploads?: false | UploadOptions;
+  /**
    * One Redis for everything several workers must share: when set, and unless overridden by the option
    * of each, client states live in a `RedisStateStore`, the event cache in Redis, and live updates
    * fan out through a `RedisTransport`.
@@ -198,6 +206,8 @@ export interface ResolvedReflexBridgeOptions {
   stateStore: StateStore | undefined;
   cookieHandoffPath: string;
   reflexRoutes: ResolvedReflexRoutesOptions;
+  /** Undefined when uploads are off (`uploads: false`). */
+  uploads: ResolvedUploadOptions | undefined;
   bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses' | 'sessionEndAction' | 'asyncContext'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
   eventCache: ResolvedEventCacheOptions;
   fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
@@ -271,7 +281,7 @@ function httpPath(name: string, value: unknown): string {
 
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
-  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore',
+  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore', 'uploads',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -353,6 +363,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     stateStore: options.stateStore,
     cookieHandoffPath,
     reflexRoutes: resolveReflexRoutesOptions(options.reflexRoutes, path),
+    uploads: resolveUploadOptions(options.uploads),
     bridge: {
       ...bridge,
       mode,

@@ -1,0 +1,367 @@
+import busboy, { type Busboy } from 'busboy';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { UploadChunkIterator } from './upload-chunk-iterator.js';
+import { cleanUploadFileName } from './upload-file-name.js';
+import { UploadFile } from './upload-file.js';
+import type { ResolvedUploadOptions } from './upload.options.js';
+import { UploadAbortedError, UploadError } from './upload.error.js';
+
+/** The multipart field holding the handler's extra arguments as a JSON object (Reflex's name). */
+export const UPLOAD_EVENT_ARGS_FIELD = '__reflex_event_args';
+/** The multipart field name of file parts (Reflex's name). */
+export const UPLOAD_FILES_FIELD = 'files';
+
+/** Text fields besides `__reflex_event_args` are read (each bounded by `maxEventArgsBytes`) and ignored, up to this many. */
+const MAX_TEXT_FIELDS = 32;
+/** Keys that could reach an object's prototype if the arguments were ever merged into one. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** A buffered upload, parsed: the extra arguments and the files on disk. */
+export interface BufferedUpload {
+  /** The `__reflex_event_args` object, `{}` when the field was not sent. */
+  args: Record<string, unknown>;
+  /** The files, in the order sent, each in a temp file. */
+  files: UploadFile[];
+  /** Removes the temp files (those not moved away with `UploadFile.moveTo`). Idempotent; call it when the handler ends. */
+  dispose(): Promise<void>;
+}
+
+/** A streaming upload in progress. */
+export interface StreamingUpload {
+  /** The `__reflex_event_args` object: resolves at the first file part (or at the end of a form with no file). */
+  args: Promise<Record<string, unknown>>;
+  /** The files' chunks as they arrive; the request is paused while it is full. */
+  chunks: UploadChunkIterator;
+  /** Resolves when the whole request was read and every chunk pushed (`chunks` has ended); rejects on any failure. */
+  done: Promise<void>;
+}
+
+/** One file part on its way: its cleaned name, declared type, and its bytes as they arrive (counted against the limits). */
+interface IncomingFilePart {
+  name: string;
+  contentType: string;
+  data: AsyncIterable<Buffer>;
+}
+
+/** What each mode does with the parts the reader finds. */
+interface PartSink {
+  args(args: Record<string, unknown>): void;
+  firstFile(): void;
+  file(part: IncomingFilePart): Promise<void>;
+  /** Called once, at the moment of the first failure (before anything is awaited). */
+  failed(error: unknown): void;
+  /** Called once after a failure, when no part is being handled any more: remove what the mode stored. */
+  cleanup(): Promise<void>;
+}
+
+function noop(): void {}
+
+/**
+ * Parses `__reflex_event_args`: a JSON object (an empty field counts as `{}`), with no `__proto__`, `constructor` or
+ * `prototype` key at any depth.
+ */
+function parseEventArgs(value: string): Record<string, unknown> {
+  if (value === '') return {};
+  let parsed: unknown;
+  let forbidden: string | undefined;
+  try {
+    parsed = JSON.parse(value, (key, item: unknown) => {
+      if (FORBIDDEN_KEYS.has(key)) forbidden ??= key;
+      return item;
+    });
+  } catch {
+    throw new UploadError(400, 'upload_bad_args', `${UPLOAD_EVENT_ARGS_FIELD} must be JSON.`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new UploadError(400, 'upload_bad_args', `${UPLOAD_EVENT_ARGS_FIELD} must be a JSON object.`);
+  }
+  if (forbidden !== undefined) throw new UploadError(400, 'upload_bad_args', `${UPLOAD_EVENT_ARGS_FIELD} must not use the key "${forbidden}".`);
+  return parsed as Record<string, unknown>;
+}
+
+function isMultipart(req: IncomingMessage): boolean {
+  const type = req.headers['content-type'];
+  return typeof type === 'string' && type.split(';', 1)[0]!.trim().toLowerCase() === 'multipart/form-data';
+}
+
+/**
+ * Reads one multipart request with busboy and hands its parts to a {@link PartSink}, one file at a time, enforcing the
+ * limits. Memory stays bounded: busboy stops asking for request data while a file stream is not read, and the sinks
+ * read a file only as fast as they can store or hand it on.
+ *
+ * On the first failure (a limit, a bad form, the signal, the client gone) the request is unpiped, the file streams
+ * are destroyed with the error, the sink is told, and once the part being handled has stopped the sink cleans up;
+ * then {@link run} rejects. The rest of a refused request's body is read and discarded (without keeping it), so the
+ * client can read the answer; the route may close the connection instead.
+ */
+class MultipartReader {
+  private failure: { error: unknown } | undefined;
+  private finished = false;
+  private argsSeen = false;
+  private fileSeen = false;
+  private totalBytes = 0;
+  private work: Promise<void> = Promise.resolve();
+  private readonly liveStreams = new Set<Readable>();
+  private bb: Busboy | undefined;
+  private settle: { resolve(): void; reject(error: unknown): void } = { resolve: noop, reject: noop };
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limits: ResolvedUploadOptions,
+    private readonly signal: AbortSignal,
+    private readonly sink: PartSink,
+  ) {}
+
+  run(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+      this.start();
+    });
+  }
+
+  private readonly onAbort = (): void => this.fail(new UploadAbortedError(undefined, { cause: this.signal.reason }));
+  private readonly onRequestClose = (): void => {
+    if (!this.req.complete) this.fail(new UploadAbortedError('The client disconnected before the upload finished.'));
+  };
+
+  private start(): void {
+    if (this.signal.aborted) return this.onAbort();
+    if (!isMultipart(this.req)) {
+      return this.fail(new UploadError(415, 'upload_not_multipart', 'Uploads must be sent as multipart/form-data.'));
+    }
+    let bb: Busboy;
+    try {
+      bb = busboy({
+        headers: this.req.headers,
+        // Keep the client's relative path (`photos/cat.png`): cleanUploadFileName makes it safe.
+        preservePath: true,
+        // Browsers send file names as raw UTF-8.
+        defParamCharset: 'utf8',
+        limits: {
+          // busboy counts a part that reaches its limit as truncated: one more byte lets a part of exactly the limit pass.
+          fileSize: this.limits.maxFileBytes + 1,
+          files: this.limits.maxFiles,
+          fieldSize: this.limits.maxEventArgsBytes + 1,
+          fields: MAX_TEXT_FIELDS,
+        },
+      });
+    } catch (error) {
+      return this.fail(new UploadError(400, 'upload_bad_form', `Malformed multipart request: ${(error as Error).message}.`));
+    }
+    this.bb = bb;
+    bb.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
+    bb.on('file', (name, stream, info) => this.onFile(name, stream, info.filename, info.mimeType));
+    bb.on('filesLimit', () => this.fail(new UploadError(413, 'upload_too_many_files', `An upload may carry at most ${this.limits.maxFiles} files.`, this.limits.maxFiles)));
+    bb.on('fieldsLimit', () => this.fail(new UploadError(400, 'upload_bad_form', `An upload form may have at most ${MAX_TEXT_FIELDS} text fields.`)));
+    bb.on('error', (error) => this.fail(new UploadError(400, 'upload_bad_form', `Malformed multipart request: ${(error as Error).message}.`)));
+    bb.on('close', () => {
+      if (this.failure) return;
+      // Every part was read; the last file may still be on its way to disk or into the iterator.
+      void this.work.then(() => this.finish());
+    });
+    this.signal.addEventListener('abort', this.onAbort, { once: true });
+    this.req.on('aborted', this.onRequestClose);
+    this.req.on('close', this.onRequestClose);
+    // A socket error after we are done must not go unhandled: the route sees it through its own listeners.
+    this.req.on('error', this.onRequestClose);
+    this.req.pipe(bb);
+  }
+
+  private finish(): void {
+    if (this.failure || this.finished) return;
+    this.finished = true;
+    this.detach();
+    this.settle.resolve();
+  }
+
+  private detach(): void {
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.req.off('aborted', this.onRequestClose);
+    this.req.off('close', this.onRequestClose);
+  }
+
+  private onField(name: string, value: string, truncated: boolean): void {
+    if (this.failure) return;
+    // Other text fields are read (bounded) and ignored, as Reflex does.
+    if (name !== UPLOAD_EVENT_ARGS_FIELD) return;
+    if (this.fileSeen) return this.fail(new UploadError(400, 'upload_args_after_files', `${UPLOAD_EVENT_ARGS_FIELD} must come before the files.`));
+    if (this.argsSeen) return this.fail(new UploadError(400, 'upload_bad_args', `${UPLOAD_EVENT_ARGS_FIELD} was sent twice.`));
+    this.argsSeen = true;
+    if (truncated) {
+      return this.fail(new UploadError(413, 'upload_args_too_large', `${UPLOAD_EVENT_ARGS_FIELD} may be at most ${this.limits.maxEventArgsBytes} bytes.`, this.limits.maxEventArgsBytes));
+    }
+    try {
+      this.sink.args(parseEventArgs(value));
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private onFile(field: string, stream: Readable & { truncated?: boolean }, filename: string | undefined, mimeType: string): void {
+    if (this.failure) {
+      stream.resume();
+      return;
+    }
+    let name: string;
+    try {
+      if (field === UPLOAD_EVENT_ARGS_FIELD) throw new UploadError(400, 'upload_bad_form', `${UPLOAD_EVENT_ARGS_FIELD} must be a text field, not a file.`);
+      if (field !== UPLOAD_FILES_FIELD) throw new UploadError(400, 'upload_bad_form', `File parts must be named "${UPLOAD_FILES_FIELD}".`);
+      if (filename === undefined) throw new UploadError(400, 'upload_bad_filename', 'A file part has no file name.');
+      name = cleanUploadFileName(filename);
+    } catch (error) {
+      stream.resume();
+      return this.fail(error);
+    }
+    if (!this.fileSeen) {
+      this.fileSeen = true;
+      this.sink.firstFile();
+    }
+    this.liveStreams.add(stream);
+    stream.once('end', () => this.liveStreams.delete(stream));
+    stream.once('limit', () => this.fail(this.fileTooLarge()));
+    const part: IncomingFilePart = { name, contentType: mimeType, data: this.bytesOf(stream) };
+    // One file at a time, in order: the next file's stream waits (and with it the request) until this one is stored.
+    this.work = this.work.then(() => (this.failure ? undefined : this.sink.file(part))).catch((error: unknown) => this.fail(error));
+  }
+
+  private fileTooLarge(): UploadError {
+    return new UploadError(413, 'upload_too_large', `Each uploaded file may be at most ${this.limits.maxFileBytes} bytes.`, this.limits.maxFileBytes);
+  }
+
+  /** A file's bytes as they arrive, counted against the total; busboy's own errors become 400s. */
+  private async *bytesOf(stream: Readable & { truncated?: boolean }): AsyncGenerator<Buffer> {
+    try {
+      for await (const data of stream as AsyncIterable<Buffer>) {
+        this.totalBytes += data.length;
+        if (this.totalBytes > this.limits.maxTotalBytes) {
+          throw new UploadError(413, 'upload_too_large', `An upload may carry at most ${this.limits.maxTotalBytes} bytes of files.`, this.limits.maxTotalBytes);
+        }
+        yield data;
+      }
+    } catch (error) {
+      if (error instanceof UploadError || error instanceof UploadAbortedError || this.failure) throw error;
+      throw new UploadError(400, 'upload_bad_form', `Malformed multipart request: ${(error as Error).message}.`);
+    }
+    if (stream.truncated) throw this.fileTooLarge();
+  }
+
+  private fail(error: unknown): void {
+    if (this.failure || this.finished) return;
+    this.failure = { error };
+    this.detach();
+    if (this.bb) this.req.unpipe(this.bb);
+    // Read and drop the rest, so the client can finish sending and read the answer (nothing is kept).
+    if (!(error instanceof UploadAbortedError)) this.req.resume();
+    for (const stream of this.liveStreams) stream.destroy(error as Error);
+    this.liveStreams.clear();
+    this.sink.failed(error);
+    const cleanup = (): Promise<void> => this.sink.cleanup();
+    void this.work
+      .then(cleanup, cleanup)
+      .catch(noop)
+      .then(() => this.settle.reject(error));
+  }
+}
+
+/**
+ * Parses a buffered upload (a handler with an `@EventUploads()` parameter): the whole form, each file streamed to its
+ * own temp file under `limits.tempDirectory` as it arrives (never whole in memory; the request is paused while the disk
+ * is behind).
+ *
+ * Resolves when the request was read to its end. Rejects with an {@link UploadError} (400 bad form or arguments, 413 a
+ * limit with the limit, 415 not multipart), an {@link UploadAbortedError} (`signal` aborted, the client gone), or a
+ * file system error; in every case after the temp files were removed. After it resolves, the caller owns the files
+ * and must call `dispose()` when the handler ends, whatever happens.
+ */
+export async function parseBufferedUpload(req: IncomingMessage, limits: ResolvedUploadOptions, signal: AbortSignal): Promise<BufferedUpload> {
+  let args: Record<string, unknown> = {};
+  const files: UploadFile[] = [];
+  let directory: string | undefined;
+  const dispose = async (): Promise<void> => {
+    if (directory !== undefined) await rm(directory, { recursive: true, force: true });
+  };
+  const sink: PartSink = {
+    args: (value) => {
+      args = value;
+    },
+    firstFile: noop,
+    file: async (part) => {
+      // Created lazily, inside the serial work, so cleanup (which waits for that work) always sees it.
+      directory ??= await mkdtemp(join(limits.tempDirectory, 'reflex-upload-'));
+      const path = join(directory, String(files.length));
+      const out = createWriteStream(path, { flags: 'wx' });
+      let size = 0;
+      try {
+        await pipeline(async function* counted() {
+          for await (const data of part.data) {
+            size += data.length;
+            yield data;
+          }
+        }, out);
+      } catch (error) {
+        // The file must be closed before the directory goes, or its late open could outlive the cleanup.
+        if (!out.closed) await once(out, 'close').catch(noop);
+        throw error;
+      }
+      files.push(new UploadFile(part.name, size, part.contentType, path));
+    },
+    failed: noop,
+    cleanup: dispose,
+  };
+  await new MultipartReader(req, limits, signal, sink).run();
+  return { args, files, dispose };
+}
+
+/**
+ * Starts reading a streaming upload (a handler with an `@EventUploadChunks()` parameter): nothing is stored; each file's
+ * bytes are pushed into `chunks` as they arrive, and the request is paused while the iterator is full. `args` resolves
+ * at the first file part (start the handler then), `done` when the request was read to its end and `chunks` ended.
+ *
+ * On a failure (as for {@link parseBufferedUpload}) `args` (if still pending) and `done` reject with it and `chunks`
+ * fails with it, so the handler's `for await` throws it (`UploadAbortedError` when the client went away). Neither
+ * promise is left unhandled if the caller ignores one.
+ */
+export function streamUpload(req: IncomingMessage, limits: ResolvedUploadOptions, signal: AbortSignal): StreamingUpload {
+  const chunks = new UploadChunkIterator(limits.chunkQueueLength);
+  let parsedArgs: Record<string, unknown> = {};
+  let resolveArgs: (value: Record<string, unknown>) => void = noop;
+  let rejectArgs: (error: unknown) => void = noop;
+  const args = new Promise<Record<string, unknown>>((resolve, reject) => {
+    resolveArgs = resolve;
+    rejectArgs = reject;
+  });
+  const sink: PartSink = {
+    args: (value) => {
+      parsedArgs = value;
+    },
+    firstFile: () => resolveArgs(parsedArgs),
+    file: async (part) => {
+      let offset = 0;
+      for await (const data of part.data) {
+        await chunks.push({ filename: part.name, offset, contentType: part.contentType, data });
+        offset += data.length;
+      }
+      // A zero-length file still yields one (empty) chunk, so the handler learns of it.
+      if (offset === 0) await chunks.push({ filename: part.name, offset: 0, contentType: part.contentType, data: Buffer.alloc(0) });
+    },
+    failed: (error) => {
+      rejectArgs(error);
+      chunks.fail(error);
+    },
+    cleanup: () => Promise.resolve(),
+  };
+  const done = new MultipartReader(req, limits, signal, sink).run().then(() => {
+    resolveArgs(parsedArgs);
+    chunks.end();
+  });
+  // Callers may await only one of them; a failure must not also surface as an unhandled rejection.
+  args.catch(noop);
+  done.catch(noop);
+  return { args, chunks, done };
+}

@@ -1,0 +1,105 @@
+import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
+import { InvalidOptionError } from '../invalid-option.error.js';
+
+/**
+ * The `uploads` section of the module options: where uploads go and how big they may be. Every limit passed is
+ * answered `413` with the limit in the body.
+ */
+export interface UploadOptions {
+  /**
+   * Where the app stores uploaded files, and where `GET <prefix>/_upload/<path>` serves them from. A relative path
+   * is resolved against the working directory at startup.
+   * @default 'uploaded_files'
+   */
+  directory?: string;
+  /**
+   * Where buffered uploads are written while their handler runs (one directory per request, removed when the
+   * handler ends). Put it on the same device as `directory` so `UploadFile.moveTo` is a rename.
+   * @default os.tmpdir()
+   */
+  tempDirectory?: string;
+  /**
+   * Largest file of an upload, in bytes.
+   * @default 104_857_600 (100 MiB)
+   */
+  maxFileBytes?: number;
+  /**
+   * Most files in one upload request.
+   * @default 20
+   */
+  maxFiles?: number;
+  /**
+   * Largest total of all files of one upload request, in bytes.
+   * @default 1_073_741_824 (1 GiB)
+   */
+  maxTotalBytes?: number;
+  /**
+   * Largest `__reflex_event_args` field (the handler's extra arguments as JSON), in bytes; also the cap of any other
+   * text field, which is read and ignored.
+   * @default 1_048_576 (1 MiB, as Reflex's streaming mode)
+   */
+  maxEventArgsBytes?: number;
+  /**
+   * Chunks a streaming upload's iterator holds while its handler is busy; when it is full the request is paused.
+   * @default 8
+   */
+  chunkQueueLength?: number;
+}
+
+/** {@link UploadOptions} after defaults: absolute directories and every limit set. */
+export interface ResolvedUploadOptions {
+  directory: string;
+  tempDirectory: string;
+  maxFileBytes: number;
+  maxFiles: number;
+  maxTotalBytes: number;
+  maxEventArgsBytes: number;
+  chunkQueueLength: number;
+}
+
+/** The defaults of {@link UploadOptions} (directories are resolved when the options are). */
+export const DEFAULT_UPLOAD_OPTIONS = {
+  directory: 'uploaded_files',
+  maxFileBytes: 100 * 1024 * 1024,
+  maxFiles: 20,
+  maxTotalBytes: 1024 * 1024 * 1024,
+  maxEventArgsBytes: 1024 * 1024,
+  chunkQueueLength: 8,
+} as const;
+
+const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength'] as const;
+const KNOWN = new Set<string>(['directory', 'tempDirectory', ...LIMITS]);
+
+function directoryOption(field: string, value: unknown, fallback: string): string {
+  const given = value ?? fallback;
+  if (typeof given !== 'string' || given.trim() === '' || given.includes('\0')) {
+    throw new InvalidOptionError(field, `expected a directory path, got ${JSON.stringify(value)}`);
+  }
+  return resolve(process.cwd(), given);
+}
+
+/**
+ * Merges the defaults into `options` and validates every field; errors name the field as `<prefix>.<field>`.
+ * @returns undefined when uploads are off (`false`): no upload routes are served.
+ */
+export function resolveUploadOptions(options: false | UploadOptions | undefined, prefix = 'uploads'): ResolvedUploadOptions | undefined {
+  if (options === false) return undefined;
+  const given = options ?? {};
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new InvalidOptionError(prefix, 'expected false or an object');
+  for (const key of Object.keys(given)) {
+    if (!KNOWN.has(key)) throw new InvalidOptionError(`${prefix}.${key}`, 'unknown option');
+  }
+  const resolved = {
+    directory: directoryOption(`${prefix}.directory`, given.directory, DEFAULT_UPLOAD_OPTIONS.directory),
+    tempDirectory: directoryOption(`${prefix}.tempDirectory`, given.tempDirectory, tmpdir()),
+  } as ResolvedUploadOptions;
+  for (const key of LIMITS) {
+    const value = given[key] ?? DEFAULT_UPLOAD_OPTIONS[key];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+      throw new InvalidOptionError(`${prefix}.${key}`, `expected a positive integer, got ${JSON.stringify(value)}`);
+    }
+    resolved[key] = value;
+  }
+  return resolved;
+}
