@@ -1,0 +1,47 @@
+import { describe, expect, it } from '@jest/globals';
+import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
+import { InvalidOptionError } from '../invalid-option.error.js';
+import { resolveOptions } from '../reflex-bridge.options.js';
+import { resolveUploadOptions } from './upload.options.js';
+
+describe('uploads options', () => {
+  it('defaults: uploaded_files under the working directory, the OS temp dir, Reflex-like limits', () => {
+    expect(resolveOptions({}).uploads).toEqual({
+      directory: resolve(process.cwd(), 'uploaded_files'),
+      tempDirectory: resolve(tmpdir()),
+      maxFileBytes: 100 * 1024 * 1024,
+      maxFiles: 20,
+      maxTotalBytes: 1024 * 1024 * 1024,
+      maxEventArgsBytes: 1024 * 1024,
+      chunkQueueLength: 8,
+    });
+  });
+
+  it('false turns uploads off', () => {
+    expect(resolveOptions({ uploads: false }).uploads).toBeUndefined();
+  });
+
+  it('takes given values, resolving relative directories', () => {
+    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2 });
+    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2 });
+  });
+
+  it.each([
+    [{ maxFileBytes: 0 }, 'uploads.maxFileBytes'],
+    [{ maxFiles: 1.5 }, 'uploads.maxFiles'],
+    [{ maxTotalBytes: -1 }, 'uploads.maxTotalBytes'],
+    [{ maxEventArgsBytes: '1mb' }, 'uploads.maxEventArgsBytes'],
+    [{ chunkQueueLength: Number.NaN }, 'uploads.chunkQueueLength'],
+    [{ directory: '' }, 'uploads.directory'],
+    [{ tempDirectory: 'a\0b' }, 'uploads.tempDirectory'],
+    [{ maxSize: 3 }, 'uploads.maxSize'],
+  ])('refuses %j naming %s', (uploads, field) => {
+    expect(() => resolveOptions({ uploads } as never)).toThrow(InvalidOptionError);
+    expect(() => resolveOptions({ uploads } as never)).toThrow(`"${field}"`);
+  });
+
+  it('refuses a value that is neither false nor an object', () => {
+    expect(() => resolveOptions({ uploads: true } as never)).toThrow('"uploads"');
+  });
+});
