@@ -223,6 +223,8 @@ class MultipartReader {
       this.sink.firstFile();
     }
     this.liveStreams.add(stream);
+    // A failure destroys it with the error, maybe before anyone reads it: that must not be an unhandled 'error'.
+    stream.on('error', noop);
     stream.once('end', () => this.liveStreams.delete(stream));
     stream.once('limit', () => this.fail(this.fileTooLarge()));
     const part: IncomingFilePart = { name, contentType: mimeType, data: this.bytesOf(stream) };
