@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveOptions } from '../reflex-bridge.options.js';
+import { UploadedFileServer } from './uploaded-file-server.js';
+
+const PREFIX = '/_upload/';
+
+let root: string;
+let directory: string;
+let server: Server;
+let port: number;
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A raw request, so paths reach the server exactly as written (no client-side normalisation of `..`). */
+function get(path: string, method = 'GET'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
+      const data: Buffer[] = [];
+      res.on('data', (d: Buffer) => data.push(d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(data) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'uploaded-file-server-spec-'));
+  directory = join(root, 'uploaded_files');
+  mkdirSync(join(directory, 'photos'), { recursive: true });
+  writeFileSync(join(directory, 'photos', 'cat.png'), 'png!');
+  writeFileSync(join(directory, 'report.pdf'), '%PDF-1.4');
+  writeFileSync(join(directory, 'page.html'), '<script>alert(1)</script>');
+  writeFileSync(join(directory, 'space name.txt'), 'spaced');
+  writeFileSync(join(directory, 'big.bin'), Buffer.alloc(3_000_000, 1));
+  writeFileSync(join(root, 'secret.txt'), 'outside');
+  mkdirSync(join(root, 'uploaded_files_evil'));
+  writeFileSync(join(root, 'uploaded_files_evil', 'x.txt'), 'sibling');
+  symlinkSync(join(root, 'secret.txt'), join(directory, 'link-out.txt'));
+  symlinkSync(join(directory, 'photos', 'cat.png'), join(directory, 'link-in.png'));
+  symlinkSync(root, join(directory, 'dir-out'));
+  execFileSync('mkfifo', [join(directory, 'fifo')]);
+  const files = new UploadedFileServer(resolveOptions({ uploads: { directory } }));
+  server = createServer((req, res) => {
+    const url = req.url ?? '';
+    if (!url.startsWith(PREFIX)) {
+      res.statusCode = 400;
+      res.end();
+      return;
+    }
+    void files.serve(req, res, url.slice(PREFIX.length));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('UploadedFileServer', () => {
+  it('serves a stored file as a download, with nosniff and its content type', async () => {
+    const reply = await get('/_upload/photos/cat.png');
+    expect(reply.status).toBe(200);
+    expect(reply.body.toString()).toBe('png!');
+    expect(reply.headers['content-type']).toBe('image/png');
+    expect(reply.headers['content-length']).toBe('4');
+    expect(reply.headers['x-content-type-options']).toBe('nosniff');
+    expect(reply.headers['content-disposition']).toBe('attachment');
+  });
+
+  it('serves PDFs inline, and HTML only as a download', async () => {
+    const pdf = await get('/_upload/report.pdf');
+    expect(pdf.status).toBe(200);
+    expect(pdf.headers['content-type']).toBe('application/pdf');
+    expect(pdf.headers['content-disposition']).toBeUndefined();
+    expect(pdf.headers['x-content-type-options']).toBe('nosniff');
+    const html = await get('/_upload/page.html');
+    expect(html.headers['content-disposition']).toBe('attachment');
+    expect(html.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('decodes percent-encoded names, ignores a query, and streams large files whole', async () => {
+    expect((await get('/_upload/space%20name.txt?v=2')).body.toString()).toBe('spaced');
+    const big = await get('/_upload/big.bin');
+    expect(big.status).toBe(200);
+    expect(big.body.length).toBe(3_000_000);
+    expect(big.headers['content-type']).toBe('application/octet-stream');
+  });
+
+  it('answers HEAD with the headers only, and other methods with 405', async () => {
+    const head = await get('/_upload/photos/cat.png', 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe('4');
+    expect(head.body.length).toBe(0);
+    expect((await get('/_upload/photos/cat.png', 'DELETE')).status).toBe(405);
+  });
+
+  it('follows a symlink that stays inside the directory', async () => {
+    expect((await get('/_upload/link-in.png')).body.toString()).toBe('png!');
+  });
+
+  it.each([
+    ['a missing file', '/_upload/nope.txt'],
+    ['a directory', '/_upload/photos'],
+    ['a directory with a trailing slash', '/_upload/photos/'],
+    ['the directory itself', '/_upload/'],
+    ['a .. segment', '/_upload/../secret.txt'],
+    ['a nested .. segment', '/_upload/photos/../../secret.txt'],
+    ['an encoded ..', '/_upload/%2e%2e/secret.txt'],
+    ['an upper-case encoded ..', '/_upload/%2E%2E/secret.txt'],
+    ['an encoded slash', '/_upload/..%2fsecret.txt'],
+    ['an encoded backslash', '/_upload/..%5csecret.txt'],
+    ['a double-encoded ..', '/_upload/%252e%252e/secret.txt'],
+    ['a sibling directory with the same prefix', '/_upload/../uploaded_files_evil/x.txt'],
+    ['a NUL', '/_upload/photos/cat.png%00.txt'],
+    ['a control character', '/_upload/photos/cat%0a.png'],
+    ['malformed percent-encoding', '/_upload/%e0%a4%a.txt'],
+    ['a . segment', '/_upload/./photos/cat.png'],
+    ['an empty segment', '/_upload/photos//cat.png'],
+    ['a symlink out of the directory', '/_upload/link-out.txt'],
+    ['a path through a symlinked directory out of it', '/_upload/dir-out/secret.txt'],
+    ['a FIFO', '/_upload/fifo'],
+  ])('answers 404 for %s', async (_what, path) => {
+    const reply = await get(path);
+    expect(reply.status).toBe(404);
+    expect(reply.headers['x-content-type-options']).toBe('nosniff');
+    expect(JSON.parse(reply.body.toString())).toEqual({ detail: 'Not Found', code: 'upload_not_found' });
+  });
+
+  it('answers 404 while the directory does not exist yet, and serves once it does', async () => {
+    const later = join(root, 'later');
+    const files = new UploadedFileServer(resolveOptions({ uploads: { directory: later } }));
+    const local = createServer((req, res) => void files.serve(req, res, (req.url ?? '').slice(PREFIX.length)));
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+    const localPort = (local.address() as AddressInfo).port;
+    const fetchStatus = async (): Promise<number> => (await fetch(`http://127.0.0.1:${localPort}/_upload/a.txt`)).status;
+    try {
+      expect(await fetchStatus()).toBe(404);
+      mkdirSync(later);
+      writeFileSync(join(later, 'a.txt'), 'a');
+      expect(await fetchStatus()).toBe(200);
+    } finally {
+      local.closeAllConnections();
+      await new Promise((resolve) => local.close(resolve));
+    }
+  });
+
+  it('answers 404 for everything when uploads are off', async () => {
+    const files = new UploadedFileServer(resolveOptions({ uploads: false }));
+    const local = createServer((req, res) => void files.serve(req, res, 'photos/cat.png'));
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+    try {
+      expect((await fetch(`http://127.0.0.1:${(local.address() as AddressInfo).port}/x`)).status).toBe(404);
+    } finally {
+      local.closeAllConnections();
+      await new Promise((resolve) => local.close(resolve));
+    }
+  });
+});
