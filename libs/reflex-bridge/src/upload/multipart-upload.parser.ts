@@ -55,12 +55,16 @@ interface PartSink {
   firstFile(): void;
   file(part: IncomingFilePart): Promise<void>;
   /** Called once, at the moment of the first failure (before anything is awaited). */
-  failed(error: unknown): void;
+  failed(error: Error): void;
   /** Called once after a failure, when no part is being handled any more: remove what the mode stored. */
   cleanup(): Promise<void>;
 }
 
 function noop(): void {}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
 
 /**
  * Parses `__reflex_event_args`: a JSON object (an empty field counts as `{}`), with no `__proto__`, `constructor` or
@@ -101,7 +105,7 @@ function isMultipart(req: IncomingMessage): boolean {
  * client can read the answer; the route may close the connection instead.
  */
 class MultipartReader {
-  private failure: { error: unknown } | undefined;
+  private failure: { error: Error } | undefined;
   private finished = false;
   private argsSeen = false;
   private fileSeen = false;
@@ -109,7 +113,7 @@ class MultipartReader {
   private work: Promise<void> = Promise.resolve();
   private readonly liveStreams = new Set<Readable>();
   private bb: Busboy | undefined;
-  private settle: { resolve(): void; reject(error: unknown): void } = { resolve: noop, reject: noop };
+  private settle: { resolve(): void; reject(error: Error): void } = { resolve: noop, reject: noop };
 
   constructor(
     private readonly req: IncomingMessage,
@@ -253,14 +257,15 @@ class MultipartReader {
     if (stream.truncated) throw this.fileTooLarge();
   }
 
-  private fail(error: unknown): void {
+  private fail(thrown: unknown): void {
     if (this.failure || this.finished) return;
+    const error = asError(thrown);
     this.failure = { error };
     this.detach();
     if (this.bb) this.req.unpipe(this.bb);
     // Read and drop the rest, so the client can finish sending and read the answer (nothing is kept).
     if (!(error instanceof UploadAbortedError)) this.req.resume();
-    for (const stream of this.liveStreams) stream.destroy(error as Error);
+    for (const stream of this.liveStreams) stream.destroy(error);
     this.liveStreams.clear();
     this.sink.failed(error);
     const cleanup = (): Promise<void> => this.sink.cleanup();
@@ -333,7 +338,7 @@ export function streamUpload(req: IncomingMessage, limits: ResolvedUploadOptions
   const chunks = new UploadChunkIterator(limits.chunkQueueLength);
   let parsedArgs: Record<string, unknown> = {};
   let resolveArgs: (value: Record<string, unknown>) => void = noop;
-  let rejectArgs: (error: unknown) => void = noop;
+  let rejectArgs: (error: Error) => void = noop;
   const args = new Promise<Record<string, unknown>>((resolve, reject) => {
     resolveArgs = resolve;
     rejectArgs = reject;

@@ -5,7 +5,7 @@ export const DEFAULT_CHUNK_QUEUE_LENGTH = 8;
 
 interface Waiter<T> {
   resolve(value: T): void;
-  reject(error: unknown): void;
+  reject(error: Error): void;
 }
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
@@ -29,7 +29,7 @@ export class UploadChunkIterator implements AsyncIterableIterator<UploadChunk> {
   private readonly writers: { chunk: UploadChunk; waiter: Waiter<void> }[] = [];
   private ended = false;
   private returned = false;
-  private error: { reason: unknown } | undefined;
+  private error: { reason: Error } | undefined;
 
   /** @param capacity chunks held at most (`uploads.chunkQueueLength`). */
   constructor(readonly capacity: number = DEFAULT_CHUNK_QUEUE_LENGTH) {
@@ -73,7 +73,7 @@ export class UploadChunkIterator implements AsyncIterableIterator<UploadChunk> {
    * The upload failed: queued chunks are dropped, the handler's loop throws `error` (now, or at its next read), and
    * pending pushes reject with it. Only the first failure counts; does nothing after {@link end}.
    */
-  fail(error: unknown): void {
+  fail(error: Error): void {
     if (this.ended || this.error) return;
     this.error = { reason: error };
     this.queue.length = 0;
