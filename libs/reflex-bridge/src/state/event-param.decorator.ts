@@ -1,7 +1,13 @@
 import 'reflect-metadata';
 
 /** What a decorated handler parameter receives. */
-export type EventParamKind = 'payload' | 'request' | 'user' | 'session' | 'route';
+export type EventParamKind = 'payload' | 'request' | 'user' | 'session' | 'route' | 'uploads' | 'upload-chunks';
+
+/**
+ * How a handler takes uploads, from its upload parameter: `buffered` (`@EventUploads()`: the whole form, files on
+ * disk) or `streaming` (`@EventUploadChunks()`: chunks as they arrive). A handler without one accepts no upload.
+ */
+export type HandlerUploadMode = 'buffered' | 'streaming';
 
 /** One decorated parameter: its position, kind and (for `payload`) an optional key. */
 export interface EventParamDefinition {
@@ -18,6 +24,20 @@ function eventParam(kind: EventParamKind, key?: string): ParameterDecorator {
     const existing: EventParamDefinition[] = Reflect.getMetadata(EVENT_PARAMS, target, propertyKey) ?? [];
     Reflect.defineMetadata(EVENT_PARAMS, [...existing, { index, kind, key }], target, propertyKey);
   };
+}
+
+/**
+ * The upload mode a handler's decorated parameters declare, or `undefined` when it has no upload parameter. A
+ * handler may declare one upload parameter only: two are refused at startup with an error naming the handler.
+ */
+export function uploadModeOf(params: readonly EventParamDefinition[], handlerName: string): HandlerUploadMode | undefined {
+  let mode: HandlerUploadMode | undefined;
+  for (const param of params) {
+    if (param.kind !== 'uploads' && param.kind !== 'upload-chunks') continue;
+    if (mode !== undefined) throw new Error(`${handlerName} declares more than one upload parameter (@EventUploads() / @EventUploadChunks()); it may take one.`);
+    mode = param.kind === 'uploads' ? 'buffered' : 'streaming';
+  }
+  return mode;
 }
 
 /** The decorated parameters of a handler, or `[]`. */
@@ -89,4 +109,40 @@ export function EventSession(): ParameterDecorator {
  */
 export function RouteParam(key?: string): ParameterDecorator {
   return eventParam('route', key);
+}
+
+/**
+ * Makes the handler an upload handler in buffered mode, and injects the uploaded files: an `UploadFile[]`, in the
+ * order sent, each in a temp file on disk (removed when the handler ends unless moved with `moveTo`). The browser
+ * posts the files to `POST <prefix>/_upload`; the handler runs on the client's queue under its state lock like any
+ * event, at least on the `auth_only` tier, and its deltas stream back in the upload's NDJSON answer.
+ * `@Payload(...)` parameters receive the form's `__reflex_event_args`. Only handlers with an upload parameter
+ * accept uploads, and they accept nothing else: a socket event to one is refused.
+ * @example
+ * ```ts
+ * @EventHandler() async attachImage(@EventUploads() files: UploadFile[], @Payload('productId') productId: number) {
+ *   await files[0].moveTo(join(uploadDir, `${productId}.png`));
+ * }
+ * ```
+ * @publicApi
+ */
+export function EventUploads(): ParameterDecorator {
+  return eventParam('uploads');
+}
+
+/**
+ * Makes the handler an upload handler in streaming mode, and injects an `UploadChunkIterator`: each file's bytes as
+ * they arrive, in bounded chunks (`{ filename, offset, contentType, data }`), the request paused while the handler
+ * is behind. Nothing is stored on disk. The upload is answered `202 {}` once the whole request was read and the
+ * handler ended; its deltas go over the socket. A client that goes away makes the loop throw `UploadAbortedError`.
+ * @example
+ * ```ts
+ * @EventHandler() async importRows(@EventUploadChunks() chunks: UploadChunkIterator) {
+ *   for await (const chunk of chunks) this.bytes += chunk.data.length;
+ * }
+ * ```
+ * @publicApi
+ */
+export function EventUploadChunks(): ParameterDecorator {
+  return eventParam('upload-chunks');
 }

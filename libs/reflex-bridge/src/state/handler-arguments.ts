@@ -11,6 +11,11 @@ export interface HandlerArgumentSources {
   /** The page's params (`router_data.query`, with an on-load route's arguments merged in). */
   params?: Record<string, unknown>;
   request?: { user?: unknown; session?: unknown; loadSession?: () => Promise<unknown> };
+  /**
+   * What an `@EventUploads()` / `@EventUploadChunks()` parameter receives (the files, or the chunk iterator): given
+   * by the upload route only, opaque here. Without it an upload parameter refuses the event.
+   */
+  upload?: unknown;
 }
 
 const PRIMITIVES = new Map<unknown, string>([
@@ -107,6 +112,11 @@ function argumentFor(param: EventParamDefinition, handler: HandlerDefinition, so
       }
       return coerce(value, handler.paramTypes[param.index], label);
     }
+    case 'uploads':
+    case 'upload-chunks':
+      // Files arrive over `POST <prefix>/_upload` only: a socket event cannot stand in for them.
+      if (sources.upload === undefined) throw new BridgeError('invalid_payload', `${handler.fullName} takes an upload: send it as a POST to the _upload route, not as an event.`);
+      return sources.upload;
     case 'request':
       return sources.request;
     case 'user':

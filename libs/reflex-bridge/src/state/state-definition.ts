@@ -1,5 +1,5 @@
 import type { Type } from '@nestjs/common';
-import type { EventParamDefinition } from './event-param.decorator.js';
+import type { EventParamDefinition, HandlerUploadMode } from './event-param.decorator.js';
 import type { EventHandlerOptions } from './event-handler.decorator.js';
 
 /** A handler clients may call, as found at bootstrap. */
@@ -15,6 +15,8 @@ export interface HandlerDefinition {
   readonly paramTypes: unknown[];
   /** True when the method is a generator or async generator (streams one delta per yield). */
   readonly streaming: boolean;
+  /** How the handler takes uploads (its `@EventUploads()` / `@EventUploadChunks()` parameter); `undefined`: it takes none. */
+  readonly upload?: HandlerUploadMode;
 }
 
 /** A state class as the registry knows it. */

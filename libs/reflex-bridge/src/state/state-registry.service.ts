@@ -3,7 +3,7 @@ import { DiscoveryService, Reflector } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import { StateMetadata, type StateOptions } from './state.decorator.js';
 import { EventHandlerMetadata } from './event-handler.decorator.js';
-import { getEventParams } from './event-param.decorator.js';
+import { getEventParams, uploadModeOf } from './event-param.decorator.js';
 import type { HandlerDefinition, StateDefinition } from './state-definition.js';
 import { isValidStateName, ROOT_STATE_NAME, toSnakeCase } from '../protocol/state-naming.js';
 import { isBaseStatePrototype } from './base-state.registry.js';
@@ -100,14 +100,16 @@ export class StateRegistry implements OnModuleInit {
     };
     for (const method of this.findHandlerMethods(cls)) {
       const fn = cls.prototype[method] as (...args: unknown[]) => unknown;
+      const params = getEventParams(cls.prototype, method);
       const handler: HandlerDefinition = {
         fullName: `${fullName}.${method}`,
         method,
         state: definition,
         options: this.reflector.get(EventHandlerMetadata, fn) ?? {},
-        params: getEventParams(cls.prototype, method),
+        params,
         paramTypes: Reflect.getMetadata('design:paramtypes', cls.prototype, method) ?? [],
         streaming: isGeneratorFunction(fn),
+        upload: uploadModeOf(params, `${cls.name}.${method}`),
       };
       definition.handlers.set(method, handler);
       this.handlers.set(handler.fullName, handler);

@@ -18,7 +18,7 @@ export interface HandlerTierInputs {
   classTier?: BridgeTier;
   /** For `smart` mode: the handler uses the request (AppState, request/user/session params, guards). */
   bridgeAware: boolean;
-  /** Declared `@EventHandler({ upload: true })`, or a method name containing "upload". */
+  /** Has an upload parameter (`@EventUploads()` / `@EventUploadChunks()`), declared `@EventHandler({ upload: true })`, or a method name containing "upload". */
   uploadHandler: boolean;
   /** The tier of an ordinary and of an upload event, when no resolver can change the answer. */
   plain: BridgeTier;
@@ -85,14 +85,15 @@ export class TierResolution implements OnModuleInit {
     const method = (handler.state.cls.prototype[handler.method] as ((...args: unknown[]) => unknown) | undefined) ?? undefined;
     const cls = handler.state.cls;
     const mode = this.options.bridge.mode;
-    const uploadHandler = handler.options.upload === true || handler.method.toLowerCase().includes('upload');
+    const uploadHandler = handler.upload !== undefined || handler.options.upload === true || handler.method.toLowerCase().includes('upload');
     const handlerTier = method ? this.reflector.get(BridgeTierMetadata, method) : undefined;
     // Own metadata only: a class's tier is not inherited (reflex-django reads `_rx_bridge` from the class itself).
     const classTier = Reflect.hasOwnMetadata(BridgeTierMetadata.KEY, cls) ? this.reflector.get(BridgeTierMetadata, cls) : undefined;
     const bridgeAware =
       cls.prototype instanceof AppState ||
-      // Route params come from router_data, not from the request: they need no bridge.
-      handler.params.some((param) => param.kind !== 'payload' && param.kind !== 'route') ||
+      // Route params come from router_data, not from the request: they need no bridge. Upload parameters raise the
+      // tier to the upload floor (auth_only) by themselves, not to `full`.
+      handler.params.some((param) => param.kind === 'request' || param.kind === 'user' || param.kind === 'session') ||
       Boolean(this.reflector.get<unknown[]>(GUARDS_METADATA, cls)?.length) ||
       Boolean(method && this.reflector.get<unknown[]>(GUARDS_METADATA, method)?.length);
     const base = { handlerTier, classTier, bridgeAware, mode };
