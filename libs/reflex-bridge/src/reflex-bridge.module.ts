@@ -56,6 +56,8 @@ import { TokenOwnership } from './security/token-ownership.service.js';
 import { SessionStoreWatcher } from './security/session-store.watcher.js';
 import { RedisConnections } from './common/redis-connections.js';
 import { ReflexRoutes } from './health/reflex-routes.route.js';
+import { UploadRoute } from './upload/upload.route.js';
+import { UploadedFileServer } from './upload/uploaded-file-server.js';
 import { ReflexHealth } from './health/reflex-health.service.js';
 import { StateStoreHealthIndicator } from './health/state-store.health-indicator.js';
 import { LiveTransportHealthIndicator } from './health/live-transport.health-indicator.js';
@@ -157,6 +159,9 @@ import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
     DatabaseHealthIndicator,
     ReflexHealth,
     ReflexRoutes,
+    // Reflex's uploads (`POST <prefix>/_upload`) and the files stored for them (`GET <prefix>/_upload/<path>`).
+    UploadedFileServer,
+    UploadRoute,
   ],
   exports: [
     StateStore,

@@ -23,6 +23,11 @@ export interface BridgeOutcome {
   /** The session id and user presence right after the auth chain, to notice logouts. */
   sessionIdBefore?: string;
   hadUser?: boolean;
+  /**
+   * True when the handler's Nest guards already ran (an upload's, before its body was read): the handler call
+   * then runs its interceptors and filters only.
+   */
+  guardsChecked?: boolean;
   /** Per-phase timing, when metrics are on. */
   timer?: EventTimer;
 }

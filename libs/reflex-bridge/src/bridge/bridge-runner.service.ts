@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, type CanActivate } from '@nestjs/common';
 import type { RouterData } from '../protocol/inbound-event.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
@@ -17,6 +18,7 @@ import { RequestBuilder } from './request/request-builder.service.js';
 import { SessionHandoff } from './session/session-handoff.service.js';
 import { SnapshotWriter } from './session/snapshot-writer.service.js';
 import type { SyntheticRequest } from './request/synthetic-request.js';
+import type { SyntheticResponse } from './request/synthetic-response.js';
 import { TierExecutionContext } from './tiers/tier-execution-context.js';
 import { UserEnhancers } from './user-enhancers.service.js';
 
@@ -62,6 +64,26 @@ export class BridgeRunner {
     if (allowed === true) return this.allowed(event);
     if (allowed === false) return this.refused(event);
     return allowed.then((ok) => (ok ? this.allowed(event) : this.refused(event)));
+  }
+
+  /**
+   * Runs the tier of an HTTP request that calls `handler` (an upload) on that request itself: its middleware
+   * (session, auth) sees the request's real cookies and headers and may answer on the real response, and on
+   * `full` the handler's Nest guards run now, before the caller reads the body (the handler call later skips
+   * them). Resolves to the outcome (a middleware's redirect, already answered on `response`, in `redirect`);
+   * a refusal rejects with the structured error. Fast auth does not apply: it is for synthetic requests.
+   */
+  async runOnRequest(handler: HandlerDefinition, routerData: RouterData, client: EventClient, request: IncomingMessage, response: ServerResponse): Promise<BridgeOutcome> {
+    const event = new TierExecutionContext(handler, client, routerData, undefined, this.requests);
+    event.request = request as unknown as SyntheticRequest;
+    event.response = response as unknown as SyntheticResponse;
+    event.cookieHeader = request.headers.cookie ?? '';
+    const allowed = await runGuards(this.guards, event);
+    const outcome = allowed ? this.allowed(event) : this.refused(event);
+    if (outcome.tier !== 'full' || outcome.redirect) return outcome;
+    await this.enhancers.checkGuards(handler, event.request, event.response);
+    event.guardsChecked = true;
+    return event;
   }
 
   private allowed(event: TierExecutionContext): BridgeOutcome {

@@ -14,6 +14,20 @@ type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) 
 
 const ENHANCER_KEYS = ['__guards__', '__interceptors__', '__exceptionFilters__'];
 
+/** Which enhancers a wrapped handler runs: all of them, the guards alone (checked early), or all but the guards. */
+type EnhancerSet = 'all' | 'guards' | 'after-guards';
+
+const ENHANCER_SETS: Record<EnhancerSet, { guards: boolean; interceptors: boolean; filters: boolean }> = {
+  all: { guards: true, interceptors: true, filters: true },
+  guards: { guards: true, interceptors: false, filters: false },
+  'after-guards': { guards: false, interceptors: true, filters: true },
+};
+
+/** What the guards-only wrapper calls once every guard let the request through. */
+function passed(): boolean {
+  return true;
+}
+
 /**
  * The app's own Nest enhancers around a `full`-tier handler: its guards, interceptors and exception filters
  * through Nest's `ExternalContextCreator` (context type `'http'`, the synthetic request and response as
@@ -23,6 +37,9 @@ const ENHANCER_KEYS = ['__guards__', '__interceptors__', '__exceptionFilters__']
 export class UserEnhancers {
   private readonly logger = new Logger('ReflexBridge');
   private readonly enhanced = new Map<HandlerDefinition, EnhancedHandler>();
+  /** The guards-only and the guards-already-checked wrappers (uploads), created on first use. */
+  private readonly guardsOnly = new Map<HandlerDefinition, EnhancedHandler>();
+  private readonly afterGuards = new Map<HandlerDefinition, EnhancedHandler>();
   private readonly pipes = new Map<HandlerDefinition, PipeTransform[]>();
 
   constructor(
@@ -57,7 +74,8 @@ export class UserEnhancers {
     try {
       // Nest's handler is async already: one `.then` on its promise instead of an async wrapper around it
       // (each promise costs extra once AsyncLocalStorage is in use).
-      called = Promise.resolve(this.enhancedHandler(handler)(request, response));
+      const enhanced = outcome.guardsChecked ? this.enhancedHandler(handler, 'after-guards') : this.enhancedHandler(handler);
+      called = Promise.resolve(enhanced(request, response));
     } catch (error) {
       called = Promise.reject(error as Error);
     }
@@ -74,6 +92,27 @@ export class UserEnhancers {
       },
       (error: unknown) => {
         if (answeredByFilter()) throw errorFromResponse(response, 'The event was refused.');
+        throw error instanceof HttpException ? errorFromHttpException(error) : error;
+      },
+    );
+  }
+
+  /**
+   * Runs only the handler's guards (the state class's and the method's `@UseGuards`) on `request`, before the
+   * handler is called: an upload's guards decide before any byte of its body is read. Resolves when every guard
+   * let it through; a refusal rejects with the structured error (`forbidden` for a guard answering false, the
+   * mapped status for an `HttpException`). The call that follows then skips the guards (`guardsChecked`).
+   */
+  checkGuards(handler: HandlerDefinition, request: SyntheticRequest, response: SyntheticResponse): Promise<void> {
+    let checked: Promise<unknown>;
+    try {
+      checked = Promise.resolve(this.enhancedHandler(handler, 'guards')(request, response));
+    } catch (error) {
+      checked = Promise.reject(error as Error);
+    }
+    return checked.then(
+      () => undefined,
+      (error: unknown) => {
         throw error instanceof HttpException ? errorFromHttpException(error) : error;
       },
     );
@@ -133,18 +172,26 @@ export class UserEnhancers {
    * event's state view, found through the context the request carries, with the arguments the pipeline
    * resolved.
    */
-  private enhancedHandler(handler: HandlerDefinition): EnhancedHandler {
-    let enhanced = this.enhanced.get(handler);
+  private enhancedHandler(handler: HandlerDefinition, set: EnhancerSet = 'all'): EnhancedHandler {
+    const cache = set === 'all' ? this.enhanced : set === 'guards' ? this.guardsOnly : this.afterGuards;
+    let enhanced = cache.get(handler);
     if (!enhanced) {
       const original = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
       // Nest calls the wrapper with the execution context's arguments (request, response): the request
       // carries this event's context, so no async context is needed to find the view and arguments.
-      const wrapper = function (this: unknown, ...callArgs: unknown[]) {
-        const context = contextOf(callArgs[0] as object);
-        if (!context?.target) throw new Error('ReflexBridge: handler invoked outside an event');
-        context.handlerEnteredAt = performance.now();
-        return original.apply(context.target, context.args ?? []);
-      };
+      // The guards-only wrapper runs before any state is read (an upload, before its body): it calls nothing.
+      // A function of its own per handler, as it carries that handler's metadata.
+      const wrapper =
+        set === 'guards'
+          ? function (this: unknown) {
+              return passed();
+            }
+          : function (this: unknown, ...callArgs: unknown[]) {
+              const context = contextOf(callArgs[0] as object);
+              if (!context?.target) throw new Error('ReflexBridge: handler invoked outside an event');
+              context.handlerEnteredAt = performance.now();
+              return original.apply(context.target, context.args ?? []);
+            };
       Object.defineProperty(wrapper, 'name', { value: original.name });
       // Guards and interceptors read metadata from the handler (`context.getHandler()`): copy it over.
       for (const key of Reflect.getMetadataKeys(original)) Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapper);
@@ -156,10 +203,10 @@ export class UserEnhancers {
         undefined,
         undefined,
         undefined,
-        { guards: true, interceptors: true, filters: true },
+        ENHANCER_SETS[set],
         'http',
       ) as EnhancedHandler;
-      this.enhanced.set(handler, enhanced);
+      cache.set(handler, enhanced);
     }
     return enhanced;
   }

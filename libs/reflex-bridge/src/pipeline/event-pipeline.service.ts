@@ -29,6 +29,7 @@ import { BridgeErrorPresenter } from './bridge-error.presenter.js';
 import { presentedError } from './presented-error.js';
 import { OnLoadRoutes } from '../state/on-load-routes.service.js';
 import { ClientStorageVars } from '../state/client-storage-vars.service.js';
+import type { UploadCall } from './upload-call.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -187,6 +188,50 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   /**
+   * Runs an upload's handler: on the token's queue, behind its earlier events, under its state lease (the same
+   * lock as events, cluster-wide with the Redis store), with the upload's arguments. The tier already ran on
+   * the upload's own request (see `BridgeRunner.runOnRequest`); the session is saved when the route ends that
+   * request's response. Deltas and client events go to `call.client`, step by step as for events; server
+   * events the handler returns are queued after it. An upload never creates state: a token without state is
+   * refused (`UnknownClientTokenError`). Resolves when the handler ended and its steps were committed; rejects
+   * with what failed (the caller reports it: nothing is sent to any client here).
+   */
+  runUpload(token: string, call: UploadCall): Promise<void> {
+    const { client, handler, outcome, routerData } = call;
+    const event: RoutedEvent = { name: handler.fullName, payload: call.payload, routerData };
+    let failure: { error: unknown } | undefined;
+    const ran = this.queue.enqueue(token, () =>
+      tryCatch(
+        () => {
+          const sources = { payload: call.payload, params: routerData.query, request: outcome.request, upload: call.upload };
+          const args = then(resolveHandlerArguments(handler, sources), (values) => this.bridge.applyPipes(outcome, handler, values));
+          return then(args, (values) => this.runUploadLocked(client, token, handler, event, outcome, values));
+        },
+        (error) => void (failure = { error }),
+      ),
+    );
+    return ran.then(() => {
+      if (failure) throw failure.error;
+    });
+  }
+
+  /** {@link runLocked} for an upload: the token must have state, and the route, not the bridge, ends the response. */
+  private runUploadLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[]): MaybePromise<void> {
+    const followUps: ServerEvent[] = [];
+    const ran = this.withLease(token, (lease, tree) => {
+      if (lease.state === null) throw new UnknownClientTokenError('unknown');
+      return tryFinally(
+        () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
+        // Still under the lease: an authenticated upload binds the token to its session, as an event does.
+        () => this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree),
+      );
+    });
+    return then(ran, () => {
+      for (const followUp of followUps) void this.enqueueServerEvent(client, token, followUp, event);
+    });
+  }
+
+  /**
    * Runs one event and reports its failure to the client. Never throws. `fromClient` is false for the server
    * events handlers return: those are the app's own, not subject to rate limits.
    */
@@ -322,6 +367,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       params: [],
       paramTypes: [],
       streaming: false,
+      upload: undefined,
     };
     const outcome = await this.bridge.run(subscribe, event.routerData, client);
     const user = outcome.request?.user;

@@ -52,6 +52,8 @@ export class TierExecutionContext implements ExecutionContext, HttpArgumentsHost
   fastPath?: boolean = undefined;
   sessionIdBefore?: string = undefined;
   hadUser?: boolean = undefined;
+  /** Only set on uploads (declared, not initialised: events keep their shape and cost). */
+  declare guardsChecked?: boolean;
 
   constructor(
     /** The handler the event calls. */

@@ -1,0 +1,343 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
+import { isClientToken } from '../protocol/client-token.js';
+import type { RouterData } from '../protocol/inbound-event.js';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { pathPrefixOf } from '../health/reflex-routes.options.js';
+import { StateRegistry } from '../state/state-registry.service.js';
+import type { HandlerDefinition } from '../state/state-definition.js';
+import { StateStore, type StoredState } from '../state/store/state-store.js';
+import { UnknownClientTokenError } from '../state/unknown-client-token.error.js';
+import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
+import { OriginPolicy } from '../security/origin-policy.js';
+import { TokenOwnership } from '../security/token-ownership.service.js';
+import { EventPipeline } from '../pipeline/event-pipeline.service.js';
+import { EventGateway } from '../gateway/event.gateway.js';
+import type { EventClient } from '../common/event-client.js';
+import type { ResolvedUploadOptions } from './upload.options.js';
+import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
+import { parseBufferedUpload, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
+import { UploadUpdateStream, NDJSON_CONTENT_TYPE, type UploadClientIdentity } from './upload-update.stream.js';
+import { UploadedFileServer } from './uploaded-file-server.js';
+
+/** The request header naming the tab's client token (Reflex's). @publicApi */
+export const UPLOAD_TOKEN_HEADER = 'reflex-client-token';
+/** The request header naming the handler, by its full name as events name it (Reflex's). @publicApi */
+export const UPLOAD_HANDLER_HEADER = 'reflex-event-handler';
+
+/** Reflex's own answer to a request without either header. */
+const MISSING_HEADERS = 'Missing reflex-client-token or reflex-event-handler header.';
+/** Longest handler name read from the header: full names are far shorter. */
+const MAX_HANDLER_NAME_CHARS = 512;
+
+/** The HTTP status an event error code stands for, when the error carries none. */
+const STATUS_OF_CODE: Partial<Record<string, number>> = {
+  invalid_payload: 400,
+  invalid_event: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  unknown_handler: 404,
+  state_too_large: 413,
+  payload_too_large: 413,
+  rate_limited: 429,
+  busy: 429,
+  state_unavailable: 503,
+  state_outcome_unknown: 503,
+};
+
+function singleHeader(value: string | string[] | undefined, maxChars: number): string | undefined {
+  return typeof value === 'string' && value.length > 0 && value.length <= maxChars ? value : undefined;
+}
+
+function flattenHeaders(headers: IncomingMessage['headers']): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
+}
+
+function answer(res: ServerResponse, status: number, body: UploadErrorBody | Record<string, never>, contentType = 'application/json'): void {
+  if (res.headersSent || res.destroyed) return;
+  res.statusCode = status;
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Content-Type', contentType);
+  res.end(`${JSON.stringify(body)}${contentType === NDJSON_CONTENT_TYPE ? '\n' : ''}`);
+}
+
+/** What a failure is answered with: its status and structured body, `undefined` when nobody is left to answer. */
+function failureAnswer(error: unknown, production: boolean): { status: number; body: UploadErrorBody } | undefined {
+  if (error instanceof UploadAbortedError) return undefined;
+  if (error instanceof UploadError) return { status: error.status, body: error.toBody() };
+  if (error instanceof UnknownClientTokenError) return { status: 410, body: { detail: 'No client state exists for this token: reload the page.', code: 'unknown_token' } };
+  if (error instanceof BridgeError) return { status: error.status ?? STATUS_OF_CODE[error.code] ?? 500, body: { detail: error.message, code: error.code } };
+  const detail = production ? 'An error occurred while handling the upload.' : `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`;
+  return { status: 500, body: { detail, code: 'handler_error' } };
+}
+
+/**
+ * Reflex's upload endpoint, `POST <prefix>/_upload` (the prefix of the event `path`, as for `/ping`), and the
+ * files the app stored, `GET <prefix>/_upload/<path>` ({@link UploadedFileServer}). Registered on the HTTP adapter
+ * when `uploads` is not `false`, with the event channel's origin policy and CORS (`corsOrigins`).
+ *
+ * A `multipart/form-data` request with `Reflex-Client-Token` and `Reflex-Event-Handler` headers calls that handler,
+ * which must have an upload parameter. In order, before any byte of the body is read: the origin (403), the
+ * headers (400, Reflex's message), the handler (404 `upload_not_accepted`), the content type (415), the token
+ * (410 `unknown_token` when it has no state), then the handler's tier on this very request (at least `auth_only`:
+ * the auth middleware with the request's own cookies; on `full` all middleware and the handler's guards), and a
+ * token bound to another session (403). Then:
+ * - buffered (`@EventUploads()`): the whole form is read into temp files, the handler runs on the token's queue
+ *   under its state lock, and the answer is `200 application/x-ndjson`, one `{"delta": …}` line per delta, the
+ *   last `"final": true`. Temp files are removed when the handler ends, whatever happens.
+ * - streaming (`@EventUploadChunks()`): the handler starts at the first file part and reads chunks as they
+ *   arrive; the answer is `202 {}` once the request was read and the handler ended. Deltas go over the socket.
+ * A client that goes away cancels the upload: the form is no longer read, a streaming handler's loop throws
+ * `UploadAbortedError`, and nothing of the upload stays on disk.
+ */
+@Injectable()
+export class UploadRoute implements OnModuleInit {
+  private readonly logger = new Logger('ReflexBridge');
+  /** `<prefix>/_upload`. */
+  readonly path: string;
+
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly registry: StateRegistry,
+    private readonly store: StateStore,
+    private readonly bridge: BridgeRunner,
+    private readonly pipeline: EventPipeline,
+    private readonly gateway: EventGateway,
+    private readonly origins: OriginPolicy,
+    private readonly ownership: TokenOwnership,
+    private readonly files: UploadedFileServer,
+  ) {
+    this.path = `${pathPrefixOf(options.path)}/_upload`;
+  }
+
+  onModuleInit(): void {
+    const adapter = this.adapterHost.httpAdapter;
+    const limits = this.options.uploads;
+    if (!adapter || !limits) return;
+    adapter.options(this.path, (req: IncomingMessage, res: ServerResponse) => this.preflight(req, res));
+    adapter.post(this.path, (req: IncomingMessage, res: ServerResponse) => {
+      // Refusals before the body (tier, token, session) arrive here as errors; anything else is a bug, logged.
+      this.upload(req, res, limits).catch((error: unknown) => {
+        const failure = failureAnswer(error, this.options.production);
+        if (!failure || failure.status >= 500) this.logger.error(`An upload failed: ${(error as Error)?.stack ?? String(error)}`);
+        if (failure) answer(res, failure.status, failure.body);
+        else if (!res.writableEnded) res.destroy();
+      });
+    });
+    const filesPrefix = `${this.path}/`;
+    adapter.get(`${filesPrefix}*path`, (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse) => {
+      const url = req.originalUrl ?? req.url ?? '';
+      void this.files.serve(req, res, url.slice(url.indexOf(filesPrefix) + filesPrefix.length));
+    });
+  }
+
+  /** The CORS preflight of a frontend on a listed origin (the upload's custom headers need one). */
+  private preflight(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.allowCrossOrigin(req, res)) {
+      answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
+      return;
+    }
+    res.setHeader('Access-Control-Allow-Methods', 'POST');
+    res.setHeader('Access-Control-Allow-Headers', `${UPLOAD_TOKEN_HEADER}, ${UPLOAD_HANDLER_HEADER}, content-type`);
+    res.setHeader('Access-Control-Max-Age', '600');
+    res.statusCode = 204;
+    res.end();
+  }
+
+  /** One upload, from its headers to its answer. */
+  private async upload(req: IncomingMessage, res: ServerResponse, limits: ResolvedUploadOptions): Promise<void> {
+    const verdict = this.origins.check(req);
+    if (!verdict.allowed) {
+      this.origins.reportRefusal(verdict, 'an upload');
+      answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
+      return;
+    }
+    this.allowCrossOrigin(req, res);
+    const token = singleHeader(req.headers[UPLOAD_TOKEN_HEADER], 256);
+    const name = singleHeader(req.headers[UPLOAD_HANDLER_HEADER], MAX_HANDLER_NAME_CHARS);
+    if (token === undefined || name === undefined) {
+      answer(res, 400, { detail: MISSING_HEADERS, code: 'upload_headers_missing' });
+      return;
+    }
+    const handler = this.registry.findHandler(name);
+    if (!handler?.upload) {
+      const detail = handler ? `${name} takes no upload: give it an @EventUploads() or @EventUploadChunks() parameter.` : `No event handler is registered as "${name.slice(0, 200)}".`;
+      answer(res, 404, { detail, code: 'upload_not_accepted' });
+      return;
+    }
+    if (!/^multipart\/form-data\s*;/i.test(req.headers['content-type'] ?? '')) {
+      answer(res, 415, { detail: 'An upload is a multipart/form-data request.', code: 'upload_not_multipart' });
+      return;
+    }
+    // An upload never creates state: the token is one a tab hydrated. Read without the lock: the handler's
+    // lease checks again.
+    const state = isClientToken(token) ? await this.store.read(token) : null;
+    if (state === null) throw new UnknownClientTokenError('unknown');
+
+    const socket = this.gateway.clientFor(token);
+    const identity: UploadClientIdentity = { token, sid: socket?.sid ?? '', headers: flattenHeaders(req.headers), remoteAddress: req.socket.remoteAddress ?? '' };
+    const routerData: RouterData = {
+      pathname: this.path,
+      asPath: this.path,
+      query: {},
+      token,
+      sid: identity.sid,
+      headers: identity.headers as Record<string, string>,
+      ip: this.bridge.clientIp(identity as EventClient),
+    };
+    // The tier on this request, before its body: a refusal stores nothing.
+    const outcome = await this.bridge.runOnRequest(handler, routerData, { ...identity, emitUpdate: () => undefined, emitError: () => undefined }, req, res);
+    // A middleware answered (a redirect to a login page): that is the answer.
+    if (outcome.redirect || res.headersSent || res.writableEnded) return;
+    this.refuseOtherSession(state, outcome);
+
+    // The client going away cancels the upload: the parser stops and cleans up, a streaming handler's loop throws.
+    const cancel = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) cancel.abort(new UploadAbortedError('The client went away before the upload finished.'));
+    };
+    res.once('close', onClose);
+    try {
+      if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket });
+      else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket });
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+
+  /** Buffered mode: the form into temp files, then the handler, its deltas as NDJSON lines. */
+  private async buffered(req: IncomingMessage, res: ServerResponse, limits: ResolvedUploadOptions, signal: AbortSignal, call: UploadContext): Promise<void> {
+    let form: BufferedUpload;
+    try {
+      form = await parseBufferedUpload(req, limits, signal);
+    } catch (error) {
+      this.answerFailure(res, error, call);
+      return;
+    }
+    const stream = new UploadUpdateStream(res, call.identity, call.socket);
+    try {
+      await this.pipeline.runUpload(call.identity.token, { handler: call.handler, client: stream, outcome: call.outcome, routerData: call.routerData, payload: form.args, upload: form.files });
+      stream.end();
+    } catch (error) {
+      const failure = this.reportHandlerFailure(error, call);
+      if (!failure) res.destroy();
+      else if (stream.started) stream.end(this.payloadOf(failure.body, call.handler));
+      else answer(res, failure.status, failure.body);
+    } finally {
+      await form.dispose().catch((error: unknown) => this.logger.warn(`Removing an upload's temp files failed: ${(error as Error).message}`));
+    }
+  }
+
+  /** Streaming mode: the handler reads chunks as they arrive; `202 {}` once both the request and the handler ended. */
+  private async streaming(req: IncomingMessage, res: ServerResponse, limits: ResolvedUploadOptions, signal: AbortSignal, call: UploadContext): Promise<void> {
+    const upload = streamUpload(req, limits, signal);
+    let payload: Record<string, unknown>;
+    try {
+      payload = await upload.args;
+    } catch (error) {
+      // A bad form before the first file: the handler never starts.
+      await upload.done.catch(() => undefined);
+      this.answerFailure(res, error, call);
+      return;
+    }
+    const client = call.socket ?? { ...call.identity, emitUpdate: () => undefined, emitError: () => undefined };
+    const ran = this.pipeline.runUpload(call.identity.token, { handler: call.handler, client, outcome: call.outcome, routerData: call.routerData, payload, upload: upload.chunks });
+    // A handler that ended without reading every chunk (or never started its loop) lets the rest be read and dropped.
+    const handled = ran.finally(() => void upload.chunks.return());
+    const [read, handledResult] = await Promise.allSettled([upload.done, handled]);
+    if (read.status === 'rejected') {
+      // The request failed (a limit, a bad part, the client gone): that is the answer, whatever the handler did.
+      if (handledResult.status === 'rejected' && handledResult.reason !== read.reason && !(handledResult.reason instanceof UploadError) && !(handledResult.reason instanceof UploadAbortedError)) {
+        this.reportHandlerFailure(handledResult.reason, call);
+      }
+      this.answerFailure(res, read.reason, call);
+      return;
+    }
+    if (handledResult.status === 'rejected') {
+      const failure = this.reportHandlerFailure(handledResult.reason, call);
+      if (failure) answer(res, failure.status, failure.body);
+      else res.destroy();
+      return;
+    }
+    answer(res, 202, {}, NDJSON_CONTENT_TYPE);
+  }
+
+  /** A refused or failed request before the handler ran: its status and body, or nothing for a client that left. */
+  private answerFailure(res: ServerResponse, error: unknown, call: UploadContext): void {
+    const failure = failureAnswer(error, this.options.production);
+    if (!failure) {
+      this.logger.debug(`An upload to ${call.handler.fullName} was cancelled: the client went away.`);
+      res.destroy();
+      return;
+    }
+    if (failure.status >= 500) this.logger.error(`An upload to ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}`);
+    answer(res, failure.status, failure.body);
+  }
+
+  /**
+   * The handler (or its state lock) failed: the tab is told over its socket as for an event (a toast), and the
+   * caller answers the request. Returns the answer, or undefined when the client left (nothing to tell).
+   */
+  private reportHandlerFailure(error: unknown, call: UploadContext): { status: number; body: UploadErrorBody } | undefined {
+    const failure = failureAnswer(error, this.options.production);
+    if (!failure) {
+      this.logger.debug(`An upload to ${call.handler.fullName} was cancelled: the client went away.`);
+      return undefined;
+    }
+    if (error instanceof UploadError || error instanceof UnknownClientTokenError) return failure;
+    // As for an event: the socket gets the structured error (and what the presenter shows); a handler's own
+    // failure is logged with its stack by the pipeline.
+    if (call.socket) this.pipeline.reportError(call.socket, error, call.handler.fullName);
+    else if (!(error instanceof BridgeError)) this.logger.error(`Upload ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}`);
+    return failure;
+  }
+
+  private payloadOf(body: UploadErrorBody, handler: HandlerDefinition): BridgeErrorPayload {
+    return { code: body.code as BridgeErrorPayload['code'], message: body.detail, event: handler.fullName };
+  }
+
+  /**
+   * A token bound to a session (see {@link TokenOwnership}) takes uploads from that session only, as its socket
+   * would: the session is the one the tier's middleware found for this request's cookies.
+   */
+  private refuseOtherSession(state: StoredState, outcome: BridgeOutcome): void {
+    if (!this.ownership.enabled) return;
+    const owner = TokenOwnership.ownerOf(state);
+    if (owner === undefined) return;
+    const sessionId = outcome.request?.sessionID;
+    if (typeof sessionId === 'string' && sessionId !== '' && TokenOwnership.hashOf(sessionId) === owner) return;
+    throw new BridgeError('forbidden', 'This client token belongs to another session.', undefined, 403);
+  }
+
+  /**
+   * CORS headers (with credentials) for a request whose `Origin` is listed in `corsOrigins`, as the event channel
+   * allows it. Returns whether it is one.
+   */
+  private allowCrossOrigin(req: IncomingMessage, res: ServerResponse): boolean {
+    res.setHeader('Vary', 'Origin');
+    const origin = req.headers.origin;
+    if (typeof origin !== 'string' || origin === 'null' || !this.origins.isListed(origin)) return false;
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Access-Control-Allow-Credentials', 'true');
+    return true;
+  }
+}
+
+/** What one upload's modes work with once its tier passed. */
+interface UploadContext {
+  handler: HandlerDefinition;
+  outcome: BridgeOutcome;
+  routerData: RouterData;
+  identity: UploadClientIdentity;
+  /** The tab's socket (here or, on several workers, its room), when connected. */
+  socket: EventClient | undefined;
+}
