@@ -1,0 +1,356 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { Injectable, UnauthorizedException, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import type { RequestHandler } from 'express';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  EventHandler, EventUploadChunks, EventUploads, EventUser, Payload, ReflexBridgeModule, State, UploadAbortedError, toast,
+  type UploadChunkIterator, type UploadFile,
+} from '@reflex-bridge/nest';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const PHOTO = 'reflex___state____state.photo_state';
+const AVATAR = 'reflex___state____state.avatar_state';
+const DEFAULT_WAIT_MS = 20_000;
+
+/** What the handlers and the auth middleware saw, for the assertions (module-level: handlers run on views). */
+const seen = {
+  /** Per buffered upload: each file's name, size, content type, contents and temp path. */
+  files: [] as Array<{ name: string; size: number; contentType: string; text: string; path: string }>,
+  /** The cookie header of each request the auth middleware ran on, and whether it was a bridged (synthetic) one. */
+  auth: [] as Array<{ cookie: string | undefined; synthetic: boolean }>,
+  /** Chunks a streaming handler received. */
+  chunks: [] as Array<{ filename: string; offset: number; size: number }>,
+  /** Streaming handlers that saw the client go away. */
+  aborted: [] as string[],
+  /** Avatar uploads that reached their handler. */
+  avatars: [] as string[],
+};
+
+/** The app's auth middleware: a `user=<name>` cookie logs in (enough to test that the upload's real cookies reach it). */
+const auth: RequestHandler = (req, _res, next) => {
+  const cookie = req.headers.cookie;
+  seen.auth.push({ cookie, synthetic: (req as { isReflexEvent?: boolean }).isReflexEvent === true });
+  const user = /(?:^|;\s*)user=(\w+)/.exec(cookie ?? '')?.[1];
+  if (user) (req as { user?: unknown }).user = { name: user };
+  next();
+};
+
+@Injectable()
+class LoggedInGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    if (!context.switchToHttp().getRequest<{ user?: unknown }>().user) throw new UnauthorizedException('Please log in first.');
+    return true;
+  }
+}
+
+@State()
+class PhotoState {
+  names: string[] = [];
+  note = '';
+  steps = 0;
+  streamed = 0;
+
+  @EventHandler()
+  async attach(@EventUploads() files: UploadFile[], @Payload('note') note: string): Promise<unknown> {
+    for (const file of files) {
+      seen.files.push({ name: file.name, size: file.size, contentType: file.contentType, text: await readFile(file.path, 'utf8'), path: file.path });
+    }
+    this.names = files.map((file) => file.name);
+    this.note = note;
+    return toast(`${files.length} files attached`);
+  }
+
+  /** Two steps: two delta lines in the answer. */
+  @EventHandler()
+  async *attachInSteps(@EventUploads() files: UploadFile[]): AsyncGenerator<void> {
+    this.steps = 1;
+    yield;
+    this.steps = files.length + 1;
+  }
+
+  @EventHandler()
+  async importRows(@EventUploadChunks() chunks: UploadChunkIterator): Promise<void> {
+    try {
+      for await (const chunk of chunks) {
+        seen.chunks.push({ filename: chunk.filename, offset: chunk.offset, size: chunk.data.length });
+        this.streamed += chunk.data.length;
+      }
+    } catch (error) {
+      if (error instanceof UploadAbortedError) seen.aborted.push('importRows');
+      throw error;
+    }
+  }
+
+  @EventHandler()
+  rename(@Payload('note') note: string): void {
+    this.note = note;
+  }
+}
+
+@State()
+@UseGuards(LoggedInGuard)
+class AvatarState {
+  avatar = '';
+
+  @EventHandler()
+  setAvatar(@EventUploads() files: UploadFile[], @EventUser() user: { name: string }): void {
+    seen.avatars.push(user.name);
+    this.avatar = `${user.name}:${files[0]?.name ?? ''}`;
+  }
+}
+
+async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Everything left in the upload temp directory (the parser puts each buffered upload in its own folder). */
+async function leftovers(directory: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(directory, { recursive: true })) found.push(String(entry));
+  return found;
+}
+
+/** A form: `__reflex_event_args` first when given, then the files. */
+function form(files: Array<{ name: string; text: string; type?: string }>, args?: unknown): FormData {
+  const data = new FormData();
+  if (args !== undefined) data.append('__reflex_event_args', typeof args === 'string' ? args : JSON.stringify(args));
+  for (const file of files) data.append('files', new Blob([file.text], { type: file.type ?? 'text/plain' }), file.name);
+  return data;
+}
+
+describe('POST /_upload', () => {
+  let running: RunningApp;
+  let tempDirectory: string;
+  const sockets: RawSocket[] = [];
+
+  const upload = (handler: string | undefined, token: string | undefined, body: FormData, headers: Record<string, string> = {}) =>
+    fetch(`${running.url}/_upload`, {
+      method: 'POST',
+      headers: { ...(token ? { 'Reflex-Client-Token': token } : {}), ...(handler ? { 'Reflex-Event-Handler': handler } : {}), ...headers },
+      body,
+    });
+
+  const connect = async (): Promise<RawSocket> => {
+    const socket = new RawSocket(running.url);
+    sockets.push(socket);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  };
+
+  /** A multipart request written by hand, left open: what a slow or vanishing client looks like. */
+  const openUpload = (handler: string, token: string, head: string): { request: ClientRequest; response: Promise<IncomingMessage> } => {
+    const boundary = 'xBoundaryx';
+    const { port } = new URL(running.url);
+    const request = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/_upload',
+      headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${boundary}` },
+    });
+    const response = new Promise<IncomingMessage>((resolve, reject) => {
+      request.once('response', resolve);
+      request.once('error', reject);
+    });
+    response.catch(() => undefined);
+    request.write(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.csv"\r\nContent-Type: text/csv\r\n\r\n${head}`);
+    return { request, response };
+  };
+
+  beforeAll(async () => {
+    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-e2e-'));
+    running = await startApp({
+      imports: [
+        ReflexBridgeModule.forRoot({
+          bridge: { mode: 'smart', authMiddleware: [auth] },
+          uploads: { tempDirectory, maxFileBytes: 64 * 1024, maxFiles: 3, maxEventArgsBytes: 256, chunkQueueLength: 2 },
+        }),
+      ],
+      providers: [PhotoState, AvatarState, LoggedInGuard],
+    });
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await rm(tempDirectory, { recursive: true, force: true });
+  });
+
+  it('buffered: the handler gets the files and its args, its deltas stream back as NDJSON and stay in the state', async () => {
+    const socket = await connect();
+    const response = await upload(`${PHOTO}.attach`, socket.token, form([{ name: '/photos/../cat.txt', text: 'meow' }, { name: 'C:\\docs\\a.txt', text: 'aa', type: 'text/html' }], { note: 'hello' }));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/x-ndjson');
+    const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { delta: Record<string, Record<string, unknown>>; events: unknown[]; final: boolean });
+    expect(lines.at(-1)).toEqual({ delta: {}, events: [], final: true });
+    expect(lines.slice(0, -1)).toEqual([{ delta: { [PHOTO]: { names_rx_state_: ['cat.txt', 'docs/a.txt'], note_rx_state_: 'hello' } }, events: [], final: false }]);
+    expect(seen.files.slice(-2).map(({ name, size, contentType, text }) => ({ name, size, contentType, text }))).toEqual([
+      { name: 'cat.txt', size: 4, contentType: 'text/plain', text: 'meow' },
+      { name: 'docs/a.txt', size: 2, contentType: 'text/html', text: 'aa' },
+    ]);
+    // The toast the handler returned went over the socket; the delta did not (it was in the answer).
+    await socket.until(() => socket.updates.some((update) => update.events?.some((event) => JSON.stringify(event).includes('2 files attached'))), DEFAULT_WAIT_MS, 'the toast');
+    expect(socket.updates.some((update) => update.delta?.[PHOTO]?.['note_rx_state_'] === 'hello')).toBe(false);
+    // Temp files are gone once the handler ended.
+    await until(async () => (await leftovers(tempDirectory)).length === 0, 'the temp files to go');
+    // The state holds what the upload did: a later hydrate shows it.
+    await socket.hydrate();
+    expect(socket.latest(PHOTO, 'note')).toBe('hello');
+    expect(socket.latest(PHOTO, 'names')).toEqual(['cat.txt', 'docs/a.txt']);
+    // The auth middleware ran on the upload's own request (not a synthetic one).
+    expect(seen.auth.some((entry) => !entry.synthetic)).toBe(true);
+  });
+
+  it('buffered: a streaming handler sends one line per step', async () => {
+    const socket = await connect();
+    const response = await upload(`${PHOTO}.attachInSteps`, socket.token, form([{ name: 'a.txt', text: 'a' }, { name: 'b.txt', text: 'b' }]));
+    expect(response.status).toBe(200);
+    const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { delta: Record<string, Record<string, unknown>>; final: boolean });
+    expect(lines.map((line) => [line.delta[PHOTO]?.['steps_rx_state_'], line.final])).toEqual([[1, false], [3, false], [undefined, true]]);
+  });
+
+  it('streaming: chunks reach the handler as they arrive, 202 {} at the end, deltas over the socket', async () => {
+    const socket = await connect();
+    const before = seen.chunks.length;
+    const big = 'x'.repeat(40 * 1024);
+    const response = await upload(`${PHOTO}.importRows`, socket.token, form([{ name: 'rows.csv', text: big }, { name: 'empty.csv', text: '' }]));
+    expect(response.status).toBe(202);
+    expect(await response.text()).toBe('{}\n');
+    const chunks = seen.chunks.slice(before);
+    expect(chunks.filter((chunk) => chunk.filename === 'rows.csv').reduce((sum, chunk) => sum + chunk.size, 0)).toBe(big.length);
+    expect(chunks.at(-1)).toEqual({ filename: 'empty.csv', offset: 0, size: 0 });
+    await socket.untilVar(PHOTO, 'streamed', big.length);
+  });
+
+  it('answers a request without either header with Reflex\'s 400', async () => {
+    const socket = await connect();
+    for (const [handler, token] of [[undefined, socket.token], [`${PHOTO}.attach`, undefined], [undefined, undefined]] as const) {
+      const response = await upload(handler, token, form([{ name: 'a.txt', text: 'a' }]));
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({ detail: 'Missing reflex-client-token or reflex-event-handler header.', code: 'upload_headers_missing' });
+    }
+  });
+
+  it('refuses unknown handlers, handlers without an upload parameter, unknown tokens and non-multipart bodies', async () => {
+    const socket = await connect();
+    const unknown = await upload(`${PHOTO}.nope`, socket.token, form([{ name: 'a.txt', text: 'a' }]));
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ code: 'upload_not_accepted' });
+    const plain = await upload(`${PHOTO}.rename`, socket.token, form([{ name: 'a.txt', text: 'a' }]));
+    expect(plain.status).toBe(404);
+    expect(await plain.json()).toMatchObject({ code: 'upload_not_accepted', detail: expect.stringContaining('takes no upload') });
+    const stranger = await upload(`${PHOTO}.attach`, '0f0e7c2a-5b7e-4a43-9a0e-000000000000', form([{ name: 'a.txt', text: 'a' }], { note: 'x' }));
+    expect(stranger.status).toBe(410);
+    expect(await stranger.json()).toMatchObject({ code: 'unknown_token' });
+    const json = await fetch(`${running.url}/_upload`, {
+      method: 'POST',
+      headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${PHOTO}.attach`, 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    expect(json.status).toBe(415);
+    // An upload handler takes nothing over the socket.
+    socket.send(`${PHOTO}.attach`, { note: 'x' });
+    await socket.until(() => socket.errors.length === 1);
+    expect(socket.errors[0]).toMatchObject({ code: 'invalid_payload', event: `${PHOTO}.attach` });
+  });
+
+  it('runs the tier on the upload\'s own request: a logged-out upload to a login-guarded handler is refused before its body is read', async () => {
+    const socket = await connect();
+    const filesBefore = seen.files.length;
+    // The body never ends: only a refusal that does not wait for it can answer.
+    const { request, response } = openUpload(`${AVATAR}.setAvatar`, socket.token, 'some,bytes\n');
+    const refused = await response;
+    expect(refused.statusCode).toBe(401);
+    const chunks: Buffer[] = [];
+    for await (const chunk of refused) chunks.push(chunk as Buffer);
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({ detail: 'Please log in first.', code: 'unauthorized' });
+    request.destroy();
+    expect(seen.avatars).toEqual([]);
+    expect(seen.files.length).toBe(filesBefore);
+    expect(await leftovers(tempDirectory)).toEqual([]);
+
+    // With the session cookie, the same upload goes through, and the guard and handler see the user.
+    const accepted = await upload(`${AVATAR}.setAvatar`, socket.token, form([{ name: 'me.png', text: 'png' }]), { Cookie: 'user=alice' });
+    expect(accepted.status).toBe(200);
+    await accepted.text();
+    expect(seen.avatars).toEqual(['alice']);
+    expect(seen.auth.some((entry) => entry.cookie === 'user=alice' && !entry.synthetic)).toBe(true);
+    await socket.hydrate();
+    expect(socket.latest(AVATAR, 'avatar')).toBe('alice:me.png');
+  });
+
+  it('answers each limit with 413 and the limit, and keeps nothing on disk', async () => {
+    const socket = await connect();
+    const tooBig = await upload(`${PHOTO}.attach`, socket.token, form([{ name: 'big.txt', text: 'x'.repeat(64 * 1024 + 1) }], { note: 'x' }));
+    expect(tooBig.status).toBe(413);
+    expect(await tooBig.json()).toMatchObject({ code: 'upload_too_large', limit: 64 * 1024 });
+    const tooMany = await upload(`${PHOTO}.attach`, socket.token, form([1, 2, 3, 4].map((n) => ({ name: `${n}.txt`, text: 'n' })), { note: 'x' }));
+    expect(tooMany.status).toBe(413);
+    expect(await tooMany.json()).toMatchObject({ code: 'upload_too_many_files', limit: 3 });
+    const bigArgs = await upload(`${PHOTO}.attach`, socket.token, form([{ name: 'a.txt', text: 'a' }], { note: 'n'.repeat(300) }));
+    expect(bigArgs.status).toBe(413);
+    expect(await bigArgs.json()).toMatchObject({ code: 'upload_args_too_large', limit: 256 });
+    const streamedTooBig = await upload(`${PHOTO}.importRows`, socket.token, form([{ name: 'big.csv', text: 'x'.repeat(64 * 1024 + 1) }]));
+    expect(streamedTooBig.status).toBe(413);
+    expect(await streamedTooBig.json()).toMatchObject({ code: 'upload_too_large', limit: 64 * 1024 });
+    await until(async () => (await leftovers(tempDirectory)).length === 0, 'the temp files to go');
+    await socket.hydrate();
+    expect(socket.latest(PHOTO, 'names')).toEqual([]);
+  });
+
+  it('cancels a streaming handler when the client goes away mid-upload', async () => {
+    const socket = await connect();
+    const before = seen.chunks.length;
+    const { request } = openUpload(`${PHOTO}.importRows`, socket.token, 'first,row\n');
+    await until(() => seen.chunks.length > before, 'the first chunk to reach the handler');
+    request.destroy();
+    await until(() => seen.aborted.length === 1, 'the handler to see the client go');
+    // Nothing was reported to the tab: nobody is left to answer, and the tab did nothing wrong.
+    expect(socket.errors).toEqual([]);
+    // The token's queue is free again: a later event runs.
+    socket.send(`${PHOTO}.rename`, { note: 'after' });
+    await socket.untilVar(PHOTO, 'note', 'after');
+  });
+
+  it('leaves no temp file when the client goes away during a buffered upload', async () => {
+    const socket = await connect();
+    const { request } = openUpload(`${PHOTO}.attach`, socket.token, 'y'.repeat(16 * 1024));
+    await until(async () => (await leftovers(tempDirectory)).length > 0, 'the upload to reach the disk');
+    request.destroy();
+    await until(async () => (await leftovers(tempDirectory)).length === 0, 'the temp files to go');
+    socket.send(`${PHOTO}.rename`, { note: 'still here' });
+    await socket.untilVar(PHOTO, 'note', 'still here');
+  });
+
+  it('answers the CORS preflight for listed origins only', async () => {
+    const preflight = await fetch(`${running.url}/_upload`, { method: 'OPTIONS', headers: { Origin: 'https://elsewhere.example', 'Access-Control-Request-Method': 'POST' } });
+    expect(preflight.status).toBe(403);
+    const crossSite = await upload(`${PHOTO}.attach`, 'whatever-token', form([{ name: 'a.txt', text: 'a' }]), { Origin: 'https://elsewhere.example' });
+    expect(crossSite.status).toBe(403);
+  });
+});
+
+describe('uploads: false', () => {
+  it('serves no upload route', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: false })], providers: [PhotoState] });
+    try {
+      const response = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': 'abcdefgh', 'Reflex-Event-Handler': `${PHOTO}.attach` }, body: form([]) });
+      expect(response.status).toBe(404);
+      expect((await fetch(`${running.url}/_upload/x.txt`)).status).toBe(404);
+    } finally {
+      await running.close();
+    }
+  });
+});
