@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { Injectable, UnauthorizedException, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { RequestHandler } from 'express';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -11,6 +11,7 @@ import {
 } from '@reflex-bridge/nest';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
 const PHOTO = 'reflex___state____state.photo_state';
 const AVATAR = 'reflex___state____state.avatar_state';
@@ -83,6 +84,19 @@ class PhotoState {
       if (error instanceof UploadAbortedError) seen.aborted.push('importRows');
       throw error;
     }
+  }
+
+  /** Fails after its first step. */
+  @EventHandler()
+  async *attachThenFail(@EventUploads() files: UploadFile[]): AsyncGenerator<void> {
+    this.steps = files.length;
+    yield;
+    throw new Error('the disk is full');
+  }
+
+  @EventHandler()
+  async attachNothing(@EventUploads() _files: UploadFile[]): Promise<void> {
+    throw new Error('refused by the app');
   }
 
   @EventHandler()
@@ -334,11 +348,113 @@ describe('POST /_upload', () => {
     await socket.untilVar(PHOTO, 'note', 'still here');
   });
 
+  it('reports a failing handler: a proper status before any line, the error on the final line after one, a bridge_error on the socket', async () => {
+    const socket = await connect();
+    const early = await upload(`${PHOTO}.attachNothing`, socket.token, form([{ name: 'a.txt', text: 'a' }]));
+    expect(early.status).toBe(500);
+    expect(await early.json()).toEqual({ code: 'handler_error', detail: 'Error: refused by the app' });
+    const late = await upload(`${PHOTO}.attachThenFail`, socket.token, form([{ name: 'a.txt', text: 'a' }, { name: 'b.txt', text: 'b' }]));
+    expect(late.status).toBe(200);
+    const lines = (await late.text()).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toEqual([
+      { delta: { [PHOTO]: { steps_rx_state_: 2 } }, events: [], final: false },
+      { delta: {}, events: [], final: true, error: { code: 'handler_error', message: 'Error: the disk is full', event: `${PHOTO}.attachThenFail` } },
+    ]);
+    await socket.until(() => socket.errors.length === 2);
+    expect(socket.errors.map((error) => error.event)).toEqual([`${PHOTO}.attachNothing`, `${PHOTO}.attachThenFail`]);
+    await until(async () => (await leftovers(tempDirectory)).length === 0, 'the temp files to go');
+  });
+
   it('answers the CORS preflight for listed origins only', async () => {
     const preflight = await fetch(`${running.url}/_upload`, { method: 'OPTIONS', headers: { Origin: 'https://elsewhere.example', 'Access-Control-Request-Method': 'POST' } });
     expect(preflight.status).toBe(403);
     const crossSite = await upload(`${PHOTO}.attach`, 'whatever-token', form([{ name: 'a.txt', text: 'a' }]), { Origin: 'https://elsewhere.example' });
     expect(crossSite.status).toBe(403);
+  });
+});
+
+describe('uploads under the path prefix, and the stored files', () => {
+  it('serves POST <prefix>/_upload and GET <prefix>/_upload/<path> from the upload directory', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'uploads-dir-'));
+    await mkdir(join(directory, 'docs'));
+    await writeFile(join(directory, 'docs', 'page.html'), '<script>alert(1)</script>');
+    const running = await startApp({
+      imports: [ReflexBridgeModule.forRoot({ path: '/api/_event', uploads: { directory }, corsOrigins: ['https://front.example'] })],
+      providers: [PhotoState],
+    });
+    try {
+      const socket = new RawSocket(running.url, undefined, { path: '/api/_event' });
+      await socket.connected();
+      await socket.hydrate();
+      const response = await fetch(`${running.url}/api/_upload`, {
+        method: 'POST',
+        headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${PHOTO}.attach`, Origin: 'https://front.example' },
+        body: form([{ name: 'a.txt', text: 'a' }], { note: 'prefixed' }),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('access-control-allow-origin')).toBe('https://front.example');
+      expect(response.headers.get('access-control-allow-credentials')).toBe('true');
+      await response.text();
+      const preflight = await fetch(`${running.url}/api/_upload`, { method: 'OPTIONS', headers: { Origin: 'https://front.example', 'Access-Control-Request-Method': 'POST' } });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-headers')).toContain('reflex-event-handler');
+      const stored = await fetch(`${running.url}/api/_upload/docs/page.html`);
+      expect(stored.status).toBe(200);
+      expect(stored.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(stored.headers.get('content-disposition')).toBe('attachment');
+      expect(await stored.text()).toBe('<script>alert(1)</script>');
+      expect((await fetch(`${running.url}/api/_upload/docs/%2e%2e/%2e%2e/etc/passwd`)).status).toBe(404);
+      socket.close();
+    } finally {
+      await running.close();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+describeWithRedis('uploads on another worker than the socket', () => {
+  let redis: RedisTestServer;
+  const apps: RunningApp[] = [];
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+  });
+  afterAll(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+    await redis.destroy();
+  });
+
+  it('runs the handler under the token\'s shared state and reaches the socket on the other worker', async () => {
+    const start = () => startApp({ imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url })], providers: [PhotoState] });
+    const a = await start();
+    const b = await start();
+    apps.push(a, b);
+    const socket = new RawSocket(a.url);
+    await socket.connected();
+    await socket.hydrate();
+    try {
+      // Buffered, on B: the answer carries the delta, the toast reaches the socket on A, the state is shared.
+      const buffered = await fetch(`${b.url}/_upload`, {
+        method: 'POST',
+        headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${PHOTO}.attach` },
+        body: form([{ name: 'a.txt', text: 'a' }], { note: 'from B' }),
+      });
+      expect(buffered.status).toBe(200);
+      expect(await buffered.text()).toContain('"note_rx_state_":"from B"');
+      await socket.until(() => socket.updates.some((update) => JSON.stringify(update.events ?? []).includes('1 files attached')), DEFAULT_WAIT_MS, 'the toast on A');
+      // Streaming, on B: the deltas go over the socket on A.
+      const streamed = await fetch(`${b.url}/_upload`, {
+        method: 'POST',
+        headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${PHOTO}.importRows` },
+        body: form([{ name: 'rows.csv', text: 'r'.repeat(1000) }]),
+      });
+      expect(streamed.status).toBe(202);
+      await socket.untilVar(PHOTO, 'streamed', 1000);
+      // An event on A sees what the uploads on B did.
+      await socket.hydrate();
+      expect(socket.latest(PHOTO, 'note')).toBe('from B');
+    } finally {
+      socket.close();
+    }
   });
 });
 
