@@ -32,9 +32,15 @@ const seen = {
 };
 
 /** The app's auth middleware: a `user=<name>` cookie logs in (enough to test that the upload's real cookies reach it). */
-const auth: RequestHandler = (req, _res, next) => {
+const auth: RequestHandler = (req, res, next) => {
   const cookie = req.headers.cookie;
   seen.auth.push({ cookie, synthetic: (req as { isReflexEvent?: boolean }).isReflexEvent === true });
+  if (cookie?.includes('banned=1')) {
+    // The middleware answers by itself, on whatever response it was given.
+    res.statusCode = 403;
+    res.end('banned');
+    return;
+  }
   const user = /(?:^|;\s*)user=(\w+)/.exec(cookie ?? '')?.[1];
   if (user) (req as { user?: unknown }).user = { name: user };
   next();
@@ -161,7 +167,7 @@ describe('POST /_upload', () => {
   };
 
   /** A multipart request written by hand, left open: what a slow or vanishing client looks like. */
-  const openUpload = (handler: string, token: string, head: string): { request: ClientRequest; response: Promise<IncomingMessage> } => {
+  const openUpload = (handler: string, token: string, head: string, headers: Record<string, string> = {}): { request: ClientRequest; response: Promise<IncomingMessage> } => {
     const boundary = 'xBoundaryx';
     const { port } = new URL(running.url);
     const request = httpRequest({
@@ -169,7 +175,7 @@ describe('POST /_upload', () => {
       port,
       method: 'POST',
       path: '/_upload',
-      headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${boundary}` },
+      headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${boundary}`, ...headers },
     });
     const response = new Promise<IncomingMessage>((resolve, reject) => {
       request.once('response', resolve);
@@ -303,6 +309,18 @@ describe('POST /_upload', () => {
     expect(seen.auth.some((entry) => entry.cookie === 'user=alice' && !entry.synthetic)).toBe(true);
     await socket.hydrate();
     expect(socket.latest(AVATAR, 'avatar')).toBe('alice:me.png');
+  });
+
+  it('lets the tier\'s middleware answer the upload itself, before its body is read', async () => {
+    const socket = await connect();
+    const { request, response } = openUpload(`${PHOTO}.attach`, socket.token, 'some bytes', { Cookie: 'banned=1' });
+    const answered = await response;
+    expect(answered.statusCode).toBe(403);
+    const chunks: Buffer[] = [];
+    for await (const chunk of answered) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('banned');
+    request.destroy();
+    expect(await leftovers(tempDirectory)).toEqual([]);
   });
 
   it('answers each limit with 413 and the limit, and keeps nothing on disk', async () => {

@@ -3,7 +3,7 @@ import { Inject, Injectable, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { EventHandler } from './event-handler.decorator.js';
-import { Payload } from './event-param.decorator.js';
+import { EventUploadChunks, EventUploads, Payload } from './event-param.decorator.js';
 import { StateRegistry } from './state-registry.service.js';
 import { State } from './state.decorator.js';
 import { toWireVars } from './state-view.js';
@@ -136,6 +136,37 @@ describe('StateRegistry', () => {
     }
     throw new Error('the module booted, but it should not have');
   }
+
+  describe('upload handlers', () => {
+    @State()
+    class MediaState {
+      @EventHandler()
+      attach(@EventUploads() _files: unknown[], @Payload('id') _id: number): void {}
+
+      @EventHandler()
+      importRows(@EventUploadChunks() _chunks: unknown): void {}
+
+      @EventHandler()
+      rename(@Payload('name') _name: string): void {}
+    }
+
+    it('knows each handler\'s upload mode from its upload parameter, and none for the others', async () => {
+      const registry = await registryWith(MediaState);
+      const handlers = registry.definitionOf(MediaState).handlers;
+      expect(handlers.get('attach')?.upload).toBe('buffered');
+      expect(handlers.get('importRows')?.upload).toBe('streaming');
+      expect(handlers.get('rename')?.upload).toBeUndefined();
+    });
+
+    it('refuses at startup a handler with two upload parameters, naming it', async () => {
+      @State()
+      class GreedyState {
+        @EventHandler()
+        both(@EventUploads() _files: unknown[], @EventUploadChunks() _chunks: unknown): void {}
+      }
+      expect((await bootError(GreedyState)).message).toContain('GreedyState.both declares more than one upload parameter');
+    });
+  });
 
   describe('discovery and full names', () => {
     it('finds every @State() provider and nothing else, parents before children', async () => {

@@ -56,6 +56,16 @@ describe('TierResolution', () => {
     expect(tiers.staticTierOf(handler(VaultState, 'peek'))).toBe('none');
   });
 
+  it('runs a handler with an upload parameter on at least auth_only, even when its class says none', async () => {
+    const tiers = await resolution({ bridge: { mode: 'smart' } });
+    const attach: HandlerDefinition = { ...handler(FilterState, 'setQuery'), params: [{ index: 0, kind: 'uploads' }], upload: 'buffered' };
+    expect(tiers.tierFor(attach, '/')).toBe('auth_only');
+    expect(tiers.staticTierOf(attach)).toBe('auth_only');
+    // An upload parameter alone does not make a handler bridge-aware: smart mode keeps it at the floor.
+    const chunks: HandlerDefinition = { ...handler(VaultState, 'peek'), params: [{ index: 0, kind: 'upload-chunks' }], upload: 'streaming' };
+    expect(tiers.tierFor(chunks, '/')).toBe('auth_only');
+  });
+
   it('asks an injectable resolver first; a throwing resolver or a non-tier answer falls through', async () => {
     @Injectable()
     class PageResolver implements BridgeTierResolver {
