@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable, UnauthorizedException, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { RequestHandler } from 'express';
+import { Throttle } from '@nestjs/throttler';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -103,6 +104,12 @@ class PhotoState {
   @EventHandler()
   async attachNothing(@EventUploads() _files: UploadFile[]): Promise<void> {
     throw new Error('refused by the app');
+  }
+
+  @EventHandler()
+  @Throttle({ default: { limit: 1, ttl: 60_000 } })
+  attachOnce(@EventUploads() files: UploadFile[]): void {
+    this.names = files.map((file) => file.name);
   }
 
   @EventHandler()
@@ -381,6 +388,17 @@ describe('POST /_upload', () => {
     await socket.until(() => socket.errors.length === 2);
     expect(socket.errors.map((error) => error.event)).toEqual([`${PHOTO}.attachNothing`, `${PHOTO}.attachThenFail`]);
     await until(async () => (await leftovers(tempDirectory)).length === 0, 'the temp files to go');
+  });
+
+  it('counts uploads against the handler\'s @Throttle limits, refusing before the body', async () => {
+    const socket = await connect();
+    const first = await upload(`${PHOTO}.attachOnce`, socket.token, form([{ name: 'a.txt', text: 'a' }]));
+    expect(first.status).toBe(200);
+    await first.text();
+    const second = await upload(`${PHOTO}.attachOnce`, socket.token, form([{ name: 'b.txt', text: 'b' }]));
+    expect(second.status).toBe(429);
+    expect(Number(second.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await second.json()).toMatchObject({ code: 'rate_limited' });
   });
 
   it('answers the CORS preflight for listed origins only', async () => {

@@ -14,6 +14,7 @@ import { UnknownClientTokenError } from '../state/unknown-client-token.error.js'
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
+import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import { EventGateway } from '../gateway/event.gateway.js';
 import type { EventClient } from '../common/event-client.js';
@@ -97,6 +98,7 @@ function failureAnswer(error: unknown, production: boolean): { status: number; b
  *   arrive; the answer is `202 {}` once the request was read and the handler ended. Deltas go over the socket.
  * A client that goes away cancels the upload: the form is no longer read, a streaming handler's loop throws
  * `UploadAbortedError`, and nothing of the upload stays on disk.
+ * @publicApi
  */
 @Injectable()
 export class UploadRoute implements OnModuleInit {
@@ -115,6 +117,7 @@ export class UploadRoute implements OnModuleInit {
     private readonly origins: OriginPolicy,
     private readonly ownership: TokenOwnership,
     private readonly files: UploadedFileServer,
+    private readonly rateLimiter: EventRateLimiter,
   ) {
     this.path = `${pathPrefixOf(options.path)}/_upload`;
   }
@@ -180,7 +183,7 @@ export class UploadRoute implements OnModuleInit {
     }
     // An upload never creates state: the token is one a tab hydrated. Read without the lock: the handler's
     // lease checks again.
-    const state = isClientToken(token) ? await this.store.read(token) : null;
+    const state = isClientToken(token) ? await this.readState(token) : null;
     if (state === null) throw new UnknownClientTokenError('unknown');
 
     const socket = this.gateway.clientFor(token);
@@ -194,6 +197,14 @@ export class UploadRoute implements OnModuleInit {
       headers: identity.headers as Record<string, string>,
       ip: this.bridge.clientIp(identity as EventClient),
     };
+    // The handler's @Throttle limits, as for its events, before the tier spends anything.
+    const wait = await this.rateLimiter.checkHandler(handler, routerData.ip);
+    if (wait > 0) {
+      const refusal = this.rateLimiter.refusal(handler.fullName, wait);
+      res.setHeader('Retry-After', String(Math.ceil((refusal.retryAfterMs ?? wait) / 1000)));
+      answer(res, 429, { detail: refusal.message, code: 'rate_limited' });
+      return;
+    }
     // The tier on this request, before its body: a refusal stores nothing.
     const outcome = await this.bridge.runOnRequest(handler, routerData, { ...identity, emitUpdate: () => undefined, emitError: () => undefined }, req, res);
     // A middleware answered (a redirect to a login page): that is the answer.
@@ -224,17 +235,22 @@ export class UploadRoute implements OnModuleInit {
       return;
     }
     const stream = new UploadUpdateStream(res, call.identity, call.socket);
+    let failed: { error: unknown } | undefined;
     try {
       await this.pipeline.runUpload(call.identity.token, { handler: call.handler, client: stream, outcome: call.outcome, routerData: call.routerData, payload: form.args, upload: form.files });
-      stream.end();
     } catch (error) {
-      const failure = this.reportHandlerFailure(error, call);
-      if (!failure) res.destroy();
-      else if (stream.started) stream.end(this.payloadOf(failure.body, call.handler));
-      else answer(res, failure.status, failure.body);
-    } finally {
-      await form.dispose().catch((error: unknown) => this.logger.warn(`Removing an upload's temp files failed: ${(error as Error).message}`));
+      failed = { error };
     }
+    // The temp files go before the answer ends: a client that read the last line finds nothing left on disk.
+    await form.dispose().catch((error: unknown) => this.logger.warn(`Removing an upload's temp files failed: ${(error as Error).message}`));
+    if (!failed) {
+      stream.end();
+      return;
+    }
+    const failure = this.reportHandlerFailure(failed.error, call);
+    if (!failure) res.destroy();
+    else if (stream.started) stream.end(this.payloadOf(failure.body, call.handler));
+    else answer(res, failure.status, failure.body);
   }
 
   /** Streaming mode: the handler reads chunks as they arrive; `202 {}` once both the request and the handler ended. */
@@ -303,6 +319,16 @@ export class UploadRoute implements OnModuleInit {
 
   private payloadOf(body: UploadErrorBody, handler: HandlerDefinition): BridgeErrorPayload {
     return { code: body.code as BridgeErrorPayload['code'], message: body.detail, event: handler.fullName };
+  }
+
+  /** The token's state, read without its lock; a store that cannot answer refuses the upload (503). */
+  private async readState(token: string): Promise<StoredState | null> {
+    try {
+      return await this.store.read(token);
+    } catch (error) {
+      this.logger.warn(`State store unavailable for an upload: ${(error as Error).message}`);
+      throw new BridgeError('state_unavailable', 'The state store is unavailable; nothing was uploaded. Try again.');
+    }
   }
 
   /**
