@@ -116,7 +116,7 @@ export type { UploadChunk } from './upload/upload-chunk.js';
 export { UploadChunkIterator } from './upload/upload-chunk-iterator.js';
 export { UploadError, UploadAbortedError, type UploadErrorCode, type UploadErrorBody } from './upload/upload.error.js';
 export { cleanUploadFileName } from './upload/upload-file-name.js';
-export { UploadRoute, UPLOAD_TOKEN_HEADER, UPLOAD_HANDLER_HEADER } from './upload/upload.route.js';
+export { UploadRoute, UPLOAD_HANDLER_HEADER } from './upload/upload.route.js';
 
 // ─── Reflex's HTTP routes and health ───────────────────────────────────────────────────────────────────────────
 export { ReflexHealth, type ReflexHealthBody } from './health/reflex-health.service.js';

@@ -15,6 +15,7 @@ import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.servic
 import { OriginPolicy } from '../security/origin-policy.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
+import { CLIENT_TOKEN_HEADER } from '../bridge/session/cookie-handoff.route.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import { EventGateway } from '../gateway/event.gateway.js';
 import type { EventClient } from '../common/event-client.js';
@@ -24,8 +25,6 @@ import { parseBufferedUpload, streamUpload, type BufferedUpload } from './multip
 import { UploadUpdateStream, NDJSON_CONTENT_TYPE, type UploadClientIdentity } from './upload-update.stream.js';
 import { UploadedFileServer } from './uploaded-file-server.js';
 
-/** The request header naming the tab's client token (Reflex's). @publicApi */
-export const UPLOAD_TOKEN_HEADER = 'reflex-client-token';
 /** The request header naming the handler, by its full name as events name it (Reflex's). @publicApi */
 export const UPLOAD_HANDLER_HEADER = 'reflex-event-handler';
 
@@ -150,7 +149,7 @@ export class UploadRoute implements OnModuleInit {
       return;
     }
     res.setHeader('Access-Control-Allow-Methods', 'POST');
-    res.setHeader('Access-Control-Allow-Headers', `${UPLOAD_TOKEN_HEADER}, ${UPLOAD_HANDLER_HEADER}, content-type`);
+    res.setHeader('Access-Control-Allow-Headers', `${CLIENT_TOKEN_HEADER}, ${UPLOAD_HANDLER_HEADER}, content-type`);
     res.setHeader('Access-Control-Max-Age', '600');
     res.statusCode = 204;
     res.end();
@@ -165,7 +164,7 @@ export class UploadRoute implements OnModuleInit {
       return;
     }
     this.allowCrossOrigin(req, res);
-    const token = singleHeader(req.headers[UPLOAD_TOKEN_HEADER], 256);
+    const token = singleHeader(req.headers[CLIENT_TOKEN_HEADER], 256);
     const name = singleHeader(req.headers[UPLOAD_HANDLER_HEADER], MAX_HANDLER_NAME_CHARS);
     if (token === undefined || name === undefined) {
       answer(res, 400, { detail: MISSING_HEADERS, code: 'upload_headers_missing' });
