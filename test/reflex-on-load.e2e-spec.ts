@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable, UseGuards, type CanActivate } from '@nestjs/common';
-import { OnLoad, ReflexBridgeModule, RouteParam, State, EventHandler } from '@reflex-bridge/nest';
+import { OnLoad, Payload, ReflexBridgeModule, RouteParam, State, EventHandler } from '@reflex-bridge/nest';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket, type Update } from './support/raw-socket.js';
 
@@ -50,6 +50,11 @@ class BannerState {
   show(): void {
     this.log.calls.push('banner.show');
     this.text = 'Welcome';
+  }
+
+  @EventHandler()
+  say(@Payload('text') text: string): void {
+    this.text = text;
   }
 
   @OnLoad('/broken')
@@ -226,5 +231,35 @@ describe('per-route on-load handlers', () => {
     }
     expect(client.socket.connected).toBe(true);
     expect(client.latest(PRODUCT, 'shown')).toBe('__proto__');
+  });
+
+  it('rehydrates a tab whose state the server lost: the whole state first, then the event, then the page loads', async () => {
+    log.calls.length = 0;
+    // A token this server has never seen, as after a restart of an in-memory server: the tab sends an event
+    // without hydrating again.
+    const client = await open();
+    client.socket.emit('event', { name: `${BANNER}.say`, router_data: routerData('/products'), payload: { text: 'Hi' } });
+    await client.until(() => hydratedAt(client.updates) !== -1);
+    const [whole] = client.updates;
+    expect(whole!.delta![ROOT]).toMatchObject({ is_hydrated_rx_state_: false, router_rx_state_: { page: { path: '/products' } } });
+    expect(whole!.delta![CATALOGUE]).toMatchObject({ items_rx_state_: [], loads_rx_state_: 0 });
+    const said = client.updates.findIndex((u) => u.delta?.[BANNER]?.['text_rx_state_'] === 'Hi');
+    const loaded = client.updates.findIndex((u) => (u.delta?.[CATALOGUE]?.['items_rx_state_'] as string[] | undefined)?.length === 2);
+    expect(said).toBeGreaterThan(0);
+    expect(loaded).toBeGreaterThan(said);
+    expect(hydratedAt(client.updates)).toBeGreaterThan(loaded);
+    expect(log.calls).toEqual(['catalogue.load', 'banner.show']);
+    expect(client.errors).toEqual([]);
+  });
+
+  it('rehydrates a tab that reconnects to a server that lost its state, running the page loads once', async () => {
+    log.calls.length = 0;
+    // On reconnect state.js sends on_load_internal without hydrate.
+    const client = await open();
+    client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: routerData('/products') });
+    await client.until(() => hydratedAt(client.updates) !== -1);
+    expect(client.updates[0]!.delta![CATALOGUE]).toMatchObject({ items_rx_state_: [] });
+    expect(client.latest(CATALOGUE, 'items')).toEqual(['tea', 'coffee']);
+    expect(log.calls).toEqual(['catalogue.load', 'banner.show']);
   });
 });

@@ -50,6 +50,15 @@ function recordingClient(token = 'token-1'): EventClient & { updates: StateUpdat
 
 const frame = (name: string, payload: Record<string, unknown> = {}) => ({ token: 'token-1', name, router_data: { pathname: '/', query: {} }, payload });
 
+/** A client whose page has loaded (`hydrate` answered), as every browser tab is before its first event. */
+async function hydratedClient(events: EventPipeline): Promise<ReturnType<typeof recordingClient>> {
+  const client = recordingClient();
+  void events.handle(client, frame('reflex___state____state.hydrate'));
+  await until(() => client.updates.length === 1);
+  client.updates.length = 0;
+  return client;
+}
+
 async function until(predicate: () => boolean, deadlineMs = 10_000): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   while (!predicate()) {
@@ -89,7 +98,7 @@ describe('EventPipeline', () => {
 
   it('runs a none-tier event with a synchronous handler synchronously: no promise, the delta already sent', async () => {
     const events = await pipeline();
-    const client = recordingClient();
+    const client = await hydratedClient(events);
     const result = events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
     expect(isPromise(result)).toBe(false);
     expect(client.updates).toEqual([{ delta: { [COUNTER]: { [varKey('count')]: 2 } } }]);
@@ -97,7 +106,7 @@ describe('EventPipeline', () => {
 
   it('sends only what changed, computed on the stored state', async () => {
     const events = await pipeline();
-    const client = recordingClient();
+    const client = await hydratedClient(events);
     void events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
     void events.handle(client, frame(`${COUNTER}.bump`, { by: 3 }));
     expect(client.updates.at(-1)).toEqual({ delta: { [COUNTER]: { [varKey('count')]: 5 } } });
@@ -106,11 +115,26 @@ describe('EventPipeline', () => {
 
   it('runs one client\'s events one at a time, in the order they arrived', async () => {
     const events = await pipeline();
-    const client = recordingClient();
+    const client = await hydratedClient(events);
     void events.handle(client, frame(`${COUNTER}.note`, { text: 'slow first', waitMs: 30 }));
     void events.handle(client, frame(`${COUNTER}.note`, { text: 'fast second', waitMs: 0 }));
     await until(() => client.updates.length === 2);
     const logs = client.updates.map((update) => update.delta![COUNTER][varKey('log')]);
     expect(logs).toEqual([['slow first'], ['slow first', 'fast second']]);
+  });
+
+  it('sends a token with no state the whole state before its first event, then runs the event (Reflex\'s implicit rehydrate)', async () => {
+    const events = await pipeline();
+    const client = recordingClient();
+    void events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
+    await until(() => client.updates.length === 2);
+    const [whole, own] = client.updates;
+    expect(whole!.delta![COUNTER]).toEqual({ [varKey('count')]: 0, [varKey('log')]: [] });
+    expect(whole!.delta!['reflex___state____state']).toMatchObject({ [varKey('is_hydrated')]: true, [varKey('router')]: expect.objectContaining({ page: expect.objectContaining({ path: '/' }) }) });
+    expect(own).toEqual({ delta: { [COUNTER]: { [varKey('count')]: 2 } } });
+    // Once the state has seen a page, events carry only their own delta.
+    void events.handle(client, frame(`${COUNTER}.bump`, { by: 1 }));
+    await until(() => client.updates.length === 3);
+    expect(client.updates[2]).toEqual({ delta: { [COUNTER]: { [varKey('count')]: 3 } } });
   });
 });

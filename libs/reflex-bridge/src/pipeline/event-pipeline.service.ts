@@ -27,7 +27,7 @@ import { TokenOwnership } from '../security/token-ownership.service.js';
 import { FrontendExceptionLog } from './frontend-exception-log.js';
 import { BridgeErrorPresenter } from './bridge-error.presenter.js';
 import { presentedError } from './presented-error.js';
-import { OnLoadRoutes } from '../state/on-load-routes.service.js';
+import { OnLoadRoutes, type OnLoadMatch } from '../state/on-load-routes.service.js';
 import { ClientStorageVars } from '../state/client-storage-vars.service.js';
 import type { UploadCall } from './upload-call.js';
 
@@ -57,6 +57,11 @@ interface HandlerRun {
  * A tree that holds nothing a handler made (nothing, or only the root state hydration sets) is saved as provisional:
  * the store keeps it only briefly, so tokens that connect, hydrate and leave do not pin memory.
  */
+/** False for a state no `hydrate` or `on_load_internal` has reached: it has no `router` var (Reflex: empty `router_data`). */
+function hasSeenAPage(state: StoredState): boolean {
+  return state[ROOT_STATE_NAME]?.['router'] !== undefined;
+}
+
 function isProvisional(state: StoredState): boolean {
   for (const name in state) if (name !== ROOT_STATE_NAME) return false;
   return true;
@@ -293,7 +298,11 @@ export class EventPipeline implements OnApplicationBootstrap {
     const followUps: ServerEvent[] = [];
     const ran = this.withLease(token, (lease, tree) =>
       tryFinally(
-        () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
+        () => {
+          const run: HandlerRun = { client, token, handler, outcome, args, lease, tree, followUps };
+          if (!hasSeenAPage(tree.state)) return then(this.rehydrate(client, token, lease, tree, event, true), () => this.runOnView(run));
+          return this.runOnView(run);
+        },
         () =>
           then(this.bridge.finish(outcome, client), () => {
             this.metrics.finish(outcome.timer);
@@ -428,6 +437,29 @@ export class EventPipeline implements OnApplicationBootstrap {
     return clientEvents;
   }
 
+  /**
+   * Reflex's implicit rehydrate, for an event on a state that has never seen a page (a new or expired token, or
+   * one a restarted in-memory server forgot): the client first gets the whole state, as `hydrate` sends it, with
+   * the page's `router` var; then, when `loadPage` is set, the page's on-load handlers are queued after the event,
+   * as `on_load_internal` queues them. Without it the browser would go on showing vars the server no longer has.
+   */
+  private rehydrate(client: EventClient, token: string, lease: StateLease, tree: { state: StoredState }, event: RoutedEvent, loadPage: boolean): MaybePromise<void> {
+    const page = loadPage ? this.pageOf(event) : undefined;
+    const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: page !== undefined && page.match === undefined, router: buildRouterVar(page?.routed.routerData ?? event.routerData) };
+    tree.state = { ...tree.state, [ROOT_STATE_NAME]: root };
+    return then(lease.save(tree.state, { provisional: isProvisional(tree.state) }), () => {
+      client.emitUpdate({ delta: this.wholeTree(tree.state) });
+      if (page?.match) this.queuePageLoad(client, token, page.match, page.routed);
+    });
+  }
+
+  /** Every state's vars and computed vars, as `hydrate` sends them. */
+  private wholeTree(state: StoredState): Delta {
+    const delta: Delta = { [ROOT_STATE_NAME]: toWireVars(state[ROOT_STATE_NAME] ?? {}) };
+    for (const definition of this.registry.states()) delta[definition.fullName] = this.wholeState(definition, state);
+    return delta;
+  }
+
   private async hydrate(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
     await this.withLease(token, async (lease, tree) => {
       // Client storage vars start from their initial values: the client sends what the browser holds next.
@@ -436,9 +468,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       tree.state = { ...tree.state, [ROOT_STATE_NAME]: root };
       this.refuseOver(this.stateSize.sizeOf(tree.state));
       await lease.save(tree.state, { provisional: isProvisional(tree.state) });
-      const delta: Delta = { [ROOT_STATE_NAME]: toWireVars(root) };
-      for (const definition of this.registry.states()) delta[definition.fullName] = this.wholeState(definition, tree.state);
-      client.emitUpdate({ delta });
+      client.emitUpdate({ delta: this.wholeTree(tree.state) });
     });
   }
 
@@ -453,11 +483,11 @@ export class EventPipeline implements OnApplicationBootstrap {
    * hydrated at once. The root `router` var follows the page, with the route's arguments in `page.params`.
    */
   private async onLoadInternal(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
-    const match = this.onLoad.match(event.routerData.pathname);
-    const routed: RoutedEvent = match ? { ...event, routerData: { ...event.routerData, query: Object.assign(Object.create(null) as Record<string, unknown>, event.routerData.query, match.params) } } : event;
+    const { match, routed } = this.pageOf(event);
     const router = buildRouterVar(routed.routerData);
     const hydrated = match === undefined;
     await this.withLease(token, async (lease, tree) => {
+      if (!hasSeenAPage(tree.state)) await this.rehydrate(client, token, lease, tree, event, false);
       const root = tree.state[ROOT_STATE_NAME] ?? {};
       const routerChanged = JSON.stringify(root['router']) !== JSON.stringify(router);
       if (root['is_hydrated'] !== hydrated || routerChanged) {
@@ -470,7 +500,19 @@ export class EventPipeline implements OnApplicationBootstrap {
       if (routerChanged) delta[varKey('router')] = router;
       client.emitUpdate({ delta: { [ROOT_STATE_NAME]: delta } });
     });
-    if (!match) return;
+    if (match) this.queuePageLoad(client, token, match, routed);
+  }
+
+  /** The on-load route matching the event's page, and the event with that route's arguments in its query. */
+  private pageOf(event: RoutedEvent): { match: OnLoadMatch | undefined; routed: RoutedEvent } {
+    const match = this.onLoad.match(event.routerData.pathname);
+    if (!match) return { match, routed: event };
+    const query = Object.assign(Object.create(null) as Record<string, unknown>, event.routerData.query, match.params);
+    return { match, routed: { ...event, routerData: { ...event.routerData, query } } };
+  }
+
+  /** Queues the page's on-load handlers, then `set_is_hydrated(true)`, each run like any server event. */
+  private queuePageLoad(client: EventClient, token: string, match: OnLoadMatch, routed: RoutedEvent): void {
     for (const handler of match.handlers) void this.enqueueServerEvent(client, token, { kind: 'server', target: handler.fullName, payload: {} }, routed);
     void this.enqueueServerEvent(client, token, { kind: 'server', target: SET_IS_HYDRATED, payload: { value: true } }, routed);
   }
@@ -480,6 +522,8 @@ export class EventPipeline implements OnApplicationBootstrap {
     const update = this.clientStorage.parse(event.payload);
     if (update.size === 0) return;
     await this.withLease(token, async (lease, tree) => {
+      // No page load here: state.js sends `on_load_internal` right after this event, and it loads the page.
+      if (!hasSeenAPage(tree.state)) await this.rehydrate(client, token, lease, tree, event, false);
       const delta: Delta = {};
       for (const [definition, values] of update) {
         const view = new StateView(definition, tree.state[definition.fullName]);
