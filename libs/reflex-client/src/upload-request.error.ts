@@ -56,3 +56,8 @@ export class UploadRequestError extends Error {
     this.limit = details.limit;
   }
 }
+
+/** The error an aborted upload rejects with, carrying the abort reason as its cause. */
+export function abortedUploadError(reason: unknown): UploadRequestError {
+  return new UploadRequestError(0, 'aborted', 'The upload was aborted.', { cause: reason });
+}

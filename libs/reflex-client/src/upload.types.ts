@@ -4,11 +4,11 @@ import type { StateUpdate } from './state-update.types.js';
  * The bytes of one file to upload.
  *
  * - `Blob` (a `File` too): read as a stream, never copied whole.
- * - `Uint8Array` (a Node `Buffer` too) or `ArrayBuffer`: sent as is.
+ * - `Uint8Array` (a Node `Buffer` too), another `ArrayBufferView` or `ArrayBuffer`: sent as is.
  * - `AsyncIterable` of byte chunks (a Node `Readable`, a web `ReadableStream` in Node): read one chunk at a time,
  *   waiting for the socket to drain before the next (Node only).
  */
-export type UploadFileData = Blob | ArrayBuffer | Uint8Array | AsyncIterable<Uint8Array | string>;
+export type UploadFileData = Blob | ArrayBuffer | ArrayBufferView | AsyncIterable<Uint8Array | string>;
 
 /** A file described by hand, e.g. `{ name: 'rows.csv', data: createReadStream('rows.csv') }` in Node. */
 export interface UploadFileDescriptor {
