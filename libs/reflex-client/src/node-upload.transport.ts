@@ -1,3 +1,4 @@
+import type * as NodeHttp from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { buildMultipartForm } from './multipart-form.builder.js';
 import { abortedUploadError, UploadRequestError } from './upload-request.error.js';
@@ -44,7 +45,7 @@ async function* chunksOf(file: PreparedUploadFile): AsyncGenerator<Uint8Array> {
  */
 export async function sendNodeUpload(request: UploadRequest): Promise<UploadResult> {
   const url = new URL(request.url);
-  const http = await nodeModule<typeof import('node:http')>(url.protocol === 'https:' ? 'https' : 'http');
+  const http = await nodeModule<typeof NodeHttp>(url.protocol === 'https:' ? 'https' : 'http');
   const form = buildMultipartForm(request.extraArgs, request.files);
   const headers: Record<string, string> = { ...request.headers, 'Content-Type': form.contentType };
   if (form.length !== undefined) headers['Content-Length'] = String(form.length);

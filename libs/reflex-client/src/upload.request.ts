@@ -34,7 +34,14 @@ export interface UploadRequest {
   onUpdate(update: StateUpdate): void;
 }
 
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/** True when the text has a control character (it would break the part's header lines). */
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
 
 function isBlob(value: unknown): value is Blob {
   return typeof Blob === 'function' && value instanceof Blob;
@@ -74,7 +81,7 @@ export function prepareUploadFiles(files: readonly UploadFileInput[]): PreparedU
     if (!isBlob(data) && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data) && !isAsyncIterable(data)) {
       throw new TypeError(`upload(): files[${index}].data must be a Blob, bytes or an async iterable of chunks (a Readable).`);
     }
-    if (contentType !== undefined && (typeof contentType !== 'string' || CONTROL.test(contentType))) {
+    if (contentType !== undefined && (typeof contentType !== 'string' || hasControl(contentType))) {
       throw new TypeError(`upload(): files[${index}].contentType must be a string without control characters.`);
     }
     const own = byteSize(data);
