@@ -1,9 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { transformSync } from '@swc/core';
 import busboy from 'busboy';
 import { createHash } from 'node:crypto';
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { ROOT_STATE_NAME } from './protocol.constants.js';
 import { ReflexClient } from './reflex.client.js';
 import type { StateUpdate } from './state-update.types.js';
@@ -14,6 +18,9 @@ const CATALOG = `${ROOT_STATE_NAME}.catalog_state`;
 const IMPORTS = `${ROOT_STATE_NAME}.import_state`;
 const TOKEN = '0b5c9d7e-1f2a-4b3c-8d4e-5f6a7b8c9d0e';
 const DEADLINE_MS = 20_000;
+
+// Conditions are polled with generous deadlines; the test timeout must outlast them on a loaded machine.
+jest.setTimeout(60_000);
 
 /** Polls until `predicate` holds (no fixed sleeps: the machine may be slow). */
 async function until(predicate: () => boolean, what: string): Promise<void> {
@@ -63,6 +70,8 @@ class UploadTestServer {
   /** Bytes of the body after which `slow_import` stops reading until `resumeGate` opens. */
   pauseAfter = Infinity;
   resumeGate = gate();
+  /** Serves anything but uploads (the browser spec's page and modules); returns false to fall through. */
+  serveOther: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
   private http!: Server;
   origin = '';
 
@@ -85,6 +94,11 @@ class UploadTestServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET') {
+      if (this.serveOther?.(req, res)) return;
+      res.writeHead(404).end();
+      return;
+    }
     res.socket?.setNoDelay(true);
     const record: ReceivedUpload = { url: req.url ?? '', headers: req.headers, parts: [], bodyBytes: 0, complete: false, aborted: false };
     this.received.push(record);
@@ -420,5 +434,182 @@ describe('ReflexClient.upload (Node, against a real HTTP server)', () => {
     await expect(client.upload(CATALOG, 'x', [{ name: 'a', data: Buffer.from('a'), size: 5 }])).rejects.toThrow(TypeError);
     await expect(client.upload(CATALOG, 'x', [], { extraArgs: [] as never })).rejects.toThrow(TypeError);
     expect(server.received).toHaveLength(0);
+  });
+});
+
+const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const hasChromium = ((): boolean => {
+  try {
+    accessSync(CHROMIUM_BIN, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+if (!hasChromium && process.env.CI === 'true') throw new Error(`Chromium not found at ${CHROMIUM_BIN}; CI=true: the browser upload spec must run.`);
+
+/** The client's own sources, compiled on request, and socket.io-client's ESM build: the page imports the real client. */
+function servePage(req: IncomingMessage, res: ServerResponse): boolean {
+  const url = new URL(req.url ?? '/', 'http://x');
+  if (url.pathname === '/') {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><html><head>
+<script type="importmap">{ "imports": { "socket.io-client": "/vendor/socket.io-client.js" } }</script>
+<script type="module">import * as rc from '/src/index.js'; window.rc = rc; window.ready = true;</script>
+</head><body></body></html>`);
+    return true;
+  }
+  if (url.pathname === '/vendor/socket.io-client.js') {
+    res.writeHead(200, { 'content-type': 'text/javascript' });
+    res.end(readFileSync(fileURLToPath(new URL('../../../node_modules/socket.io-client/dist/socket.io.esm.min.js', import.meta.url))));
+    return true;
+  }
+  const match = /^\/src\/([\w.-]+)\.js$/.exec(url.pathname);
+  if (match) {
+    const source = fileURLToPath(new URL(`./${match[1]}.ts`, import.meta.url));
+    const { code } = transformSync(readFileSync(source, 'utf8'), {
+      filename: source,
+      jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+      module: { type: 'es6' },
+    });
+    res.writeHead(200, { 'content-type': 'text/javascript' });
+    res.end(code);
+    return true;
+  }
+  return false;
+}
+
+/** The page's view of one upload: what it resolved or rejected with, and its progress reports. */
+interface PageOutcome {
+  result?: { status: number; mode: string; updates: number };
+  error?: { name: string; status: number; code: string; detail: string; limit?: number };
+  progress: UploadProgress[];
+}
+
+(hasChromium ? describe : describe.skip)('ReflexClient.upload (browser: XMLHttpRequest in Chromium)', () => {
+  let server: UploadTestServer;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM_BIN, args: CHROMIUM_ARGS, timeout: 60_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  beforeEach(async () => {
+    server = new UploadTestServer();
+    server.serveOther = servePage;
+    await server.start();
+    page = await browser.newPage();
+    await page.goto(`${server.origin}/`);
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true, undefined, { timeout: DEADLINE_MS });
+    // The page's client, and a helper that runs one upload and records its outcome under window.outcomes[key].
+    await page.evaluate(
+      ({ token }) => {
+        const w = window as unknown as Record<string, any>;
+        w.client = new w.rc.ReflexClient({ url: location.origin, token, storage: null, reconnect: false });
+        w.outcomes = {};
+        w.start = (key: string, state: string, handler: string, files: unknown[], options: Record<string, unknown> = {}) => {
+          const outcome: Record<string, unknown> = { progress: [] };
+          w.outcomes[key] = outcome;
+          return w.client
+            .upload(state, handler, files, { ...options, onProgress: (p: unknown) => (outcome.progress as unknown[]).push(p) })
+            .then((r: { status: number; mode: string; updates: unknown[] }) => (outcome.result = { status: r.status, mode: r.mode, updates: r.updates.length }))
+            .catch((e: any) => (outcome.error = { name: e.name, status: e.status, code: e.code, detail: e.detail ?? e.message, limit: e.limit }));
+        };
+        document.cookie = 'session=browser-cookie';
+      },
+      { token: TOKEN },
+    );
+  });
+
+  afterEach(async () => {
+    await page?.close();
+    await server.stop();
+  });
+
+  const outcome = (key: string): Promise<PageOutcome | undefined> =>
+    page.evaluate((k) => (window as unknown as { outcomes: Record<string, PageOutcome> }).outcomes[k], key);
+  const settled = async (key: string): Promise<PageOutcome> => {
+    await page.waitForFunction((k) => {
+      const o = (window as unknown as { outcomes: Record<string, PageOutcome> }).outcomes[k];
+      return o !== undefined && (o.result !== undefined || o.error !== undefined);
+    }, key, { timeout: DEADLINE_MS });
+    return (await outcome(key))!;
+  };
+
+  it('sends the form with credentials, reports progress to 100% and applies NDJSON lines as they arrive', async () => {
+    await page.evaluate((catalog) => {
+      const w = window as unknown as Record<string, any>;
+      const file = new File([new Uint8Array(2 * 1024 * 1024).fill(7)], 'cat.png', { type: 'image/png' });
+      Object.defineProperty(file, 'path', { value: 'photos/cat.png' }); // as a drop zone sets it
+      void w.start('image', catalog, 'attach_image', [file], { extraArgs: { productId: 42 } });
+    }, CATALOG);
+    // The first line is applied while the answer is still open, with half of the next line already received.
+    await page.waitForFunction((catalog) => (window as any).client.state(catalog)?.step === 1, CATALOG, { timeout: DEADLINE_MS });
+    expect(await page.evaluate((catalog) => (window as any).client.state(catalog), CATALOG)).toEqual({ step: 1 });
+    server.splitGate.open();
+    const image = await settled('image');
+    expect(image.error).toBeUndefined();
+    expect(image.result).toEqual({ status: 200, mode: 'buffered', updates: 3 });
+    expect(await page.evaluate((catalog) => (window as any).client.state(catalog), CATALOG)).toEqual({ step: 2, caption: 'café 🐱 ok' });
+
+    const received = server.received[0]!;
+    expect(received.headers['reflex-client-token']).toBe(TOKEN);
+    expect(received.headers['reflex-event-handler']).toBe(`${CATALOG}.attach_image`);
+    expect(received.headers['cookie']).toBe('session=browser-cookie');
+    expect(received.parts[0]).toBe('field:__reflex_event_args={"productId":42}');
+    expect(received.parts[1]).toMatch(/^file:files:photos\/cat\.png:image\/png:2097152:/);
+    const total = Number(received.headers['content-length']);
+    expect(image.progress.at(-1)).toEqual({ loaded: total, total, progress: 1 });
+  });
+
+  it('rejects a refusal with its structured body, even when it comes before the body was sent', async () => {
+    await page.evaluate((catalog) => {
+      const w = window as unknown as Record<string, any>;
+      void w.start('big', catalog, 'too_large', [new Blob([new Uint8Array(8 * 1024 * 1024)])]);
+    }, CATALOG);
+    const big = await settled('big');
+    expect(big.error).toEqual({ name: 'UploadRequestError', status: 413, code: 'upload_too_large', detail: 'A file is larger than 1024 bytes.', limit: 1024 });
+  });
+
+  it('resolves a streaming upload with 202, aborts through the signal, and refuses a duplicate uploadId', async () => {
+    const streamed = await page.evaluate(async (imports) => {
+      const w = window as unknown as Record<string, any>;
+      await w.start('rows', imports, 'import_rows', [new File(['a,b\n'], 'rows.csv')]);
+      return w.outcomes.rows;
+    }, IMPORTS);
+    expect(streamed.result).toEqual({ status: 202, mode: 'streaming', updates: 0 });
+
+    server.pauseAfter = 1024 * 1024;
+    await page.evaluate((imports) => {
+      const w = window as unknown as Record<string, any>;
+      w.controller = new AbortController();
+      const big = new Blob([new Uint8Array(32 * 1024 * 1024)]);
+      void w.start('slow', imports, 'slow_import', [big], { signal: w.controller.signal, uploadId: 'slow' });
+      void w.start('dup', imports, 'import_rows', [new Blob(['x'])], { uploadId: 'slow' });
+    }, IMPORTS);
+    expect((await settled('dup')).error).toMatchObject({ status: 0, code: 'upload_in_progress' });
+    await until(() => (server.received[1]?.bodyBytes ?? 0) >= server.pauseAfter, 'the server to read its first MiB');
+    await page.evaluate(() => (window as any).controller.abort());
+    const slow = await settled('slow');
+    expect(slow.error).toMatchObject({ status: 0, code: 'aborted' });
+    // The paused server reads again, and finds the connection closed mid-body.
+    server.resumeGate.open();
+    await until(() => server.received[1]!.aborted, 'the server to see the request end');
+    expect(server.received[1]!.complete).toBe(false);
+    expect(server.received).toHaveLength(2);
+  });
+
+  it('refuses a stream as file data in a browser', async () => {
+    await page.evaluate((catalog) => {
+      const w = window as unknown as Record<string, any>;
+      void w.start('stream', catalog, 'echo', [{ name: 'a', data: new Blob(['a']).stream() }]);
+    }, CATALOG);
+    expect((await settled('stream')).error).toMatchObject({ name: 'TypeError' });
   });
 });
