@@ -56,17 +56,23 @@ export async function sendNodeUpload(request: UploadRequest): Promise<UploadResu
     const reader = new UploadResponseReader(request.onUpdate);
     let settled = false;
     let bodyDone = false;
-    let stopBody: (() => void) | undefined;
-    const stopped = new Promise<never>((_, rejectStop) => {
-      stopBody = () => rejectStop(new StopWriting());
+    /** Set when the rest of the body will not be sent: the answer already decided, or the upload ended. */
+    let stopping = false;
+    let rejectStop: ((error: Error) => void) | undefined;
+    const stopped = new Promise<never>((_, reject) => {
+      rejectStop = reject;
     });
     stopped.catch(() => undefined);
+    const stopBody = (): void => {
+      stopping = true;
+      rejectStop?.(new StopWriting());
+    };
 
     const settle = (error: Error | undefined, result?: UploadResult): void => {
       if (settled) return;
       settled = true;
       request.signal.removeEventListener('abort', onAbort);
-      stopBody?.();
+      stopBody();
       // A request cut off mid-body cannot be reused: drop its connection.
       if (error || !bodyDone) req.destroy();
       if (error) reject(error);
@@ -78,7 +84,7 @@ export async function sendNodeUpload(request: UploadRequest): Promise<UploadResu
     req.on('response', (res: IncomingMessage) => {
       reader.begin(res.statusCode ?? 0);
       // A refusal (413, 404, …) can come before the body is sent: stop sending, read the reason.
-      if (reader.failed) stopBody?.();
+      if (reader.failed) stopBody();
       res.on('data', (chunk: Buffer) => {
         if (settled) return;
         try {
@@ -120,7 +126,7 @@ export async function sendNodeUpload(request: UploadRequest): Promise<UploadResu
       const counted = { bytes: 0 };
       let total = 0;
       for (const part of form.parts) {
-        if (settled) throw new StopWriting();
+        if (stopping) throw new StopWriting();
         if (part instanceof Uint8Array) {
           total += part.byteLength;
           await write(part, counted);
@@ -129,7 +135,7 @@ export async function sendNodeUpload(request: UploadRequest): Promise<UploadResu
         let fileBytes = 0;
         try {
           for await (const chunk of chunksOf(part)) {
-            if (settled) throw new StopWriting();
+            if (stopping) throw new StopWriting();
             fileBytes += chunk.byteLength;
             if (part.size !== undefined && fileBytes > part.size) break;
             await write(chunk, counted);

@@ -335,6 +335,25 @@ describe('ReflexClient.upload (Node, against a real HTTP server)', () => {
     expect(client.state(CATALOG)).toBeUndefined();
   });
 
+  it('stops sending the body once a refusal arrived', async () => {
+    const total = 1024 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024);
+    let produced = 0;
+    const source = new Readable({
+      read() {
+        if (produced >= total) return void this.push(null);
+        produced += chunk.length;
+        this.push(chunk);
+      },
+    });
+    await expect(client.upload(CATALOG, 'too_large', [{ name: 'huge.bin', data: source, size: total }])).rejects.toMatchObject({
+      status: 413,
+      code: 'upload_too_large',
+    });
+    expect(produced).toBeLessThan(total / 4);
+    expect(source.destroyed).toBe(true);
+  });
+
   it('names an error without a structured body after its status', async () => {
     const error = await client.upload(CATALOG, 'plain_error', []).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'UploadRequestError', status: 502, code: 'http_502', detail: '<h1>Bad Gateway</h1>' });
