@@ -56,6 +56,8 @@ export async function sendNodeUpload(request: UploadRequest): Promise<UploadResu
     const reader = new UploadResponseReader(request.onUpdate);
     let settled = false;
     let bodyDone = false;
+    /** The file whose data is being read. */
+    let reading: PreparedUploadFile | undefined;
     /** Set when the rest of the body will not be sent: the answer already decided, or the upload ended. */
     let stopping = false;
     let rejectStop: ((error: Error) => void) | undefined;
@@ -73,8 +75,13 @@ export async function sendNodeUpload(request: UploadRequest): Promise<UploadResu
       settled = true;
       request.signal.removeEventListener('abort', onAbort);
       stopBody();
-      // A request cut off mid-body cannot be reused: drop its connection.
-      if (error || !bodyDone) req.destroy();
+      // A request cut off mid-body cannot be reused: drop its connection, and the stream it was reading (which may
+      // be waiting for data that will never be sent).
+      if (error || !bodyDone) {
+        req.destroy();
+        const source = reading?.data as { destroy?: unknown } | undefined;
+        if (source && typeof source.destroy === 'function') (source as { destroy(): void }).destroy();
+      }
       if (error) reject(error);
       else resolve(result!);
     };
@@ -133,6 +140,7 @@ export async function sendNodeUpload(request: UploadRequest): Promise<UploadResu
           continue;
         }
         let fileBytes = 0;
+        reading = part;
         try {
           for await (const chunk of chunksOf(part)) {
             if (stopping) throw new StopWriting();
@@ -148,6 +156,7 @@ export async function sendNodeUpload(request: UploadRequest): Promise<UploadResu
           throw new UploadRequestError(0, 'source_error', `"${part.name}" was declared as ${part.size} bytes but yielded ${fileBytes > part.size ? 'more' : fileBytes}.`);
         }
         total += fileBytes;
+        reading = undefined;
       }
       await new Promise<void>((resolveEnd) => req.end(resolveEnd));
       bodyDone = true;

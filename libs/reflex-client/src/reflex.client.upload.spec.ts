@@ -380,6 +380,7 @@ describe('ReflexClient.upload (Node, against a real HTTP server)', () => {
     expect(error).toBeInstanceOf(UploadRequestError);
     expect(error.code).toBe('aborted');
     expect((error.cause as Error).message).toBe('user cancelled');
+    expect(source.destroyed).toBe(true);
     await until(() => server.received[0]!.aborted, 'the server to see the request end');
     expect(server.received[0]!.complete).toBe(false);
     expect(progress.every((p) => p.progress !== 1)).toBe(true);
