@@ -46,3 +46,15 @@ export type { Delta, StateUpdate } from './state-update.types.js';
 export type { BridgeErrorCode, BridgeErrorPayload } from './bridge-error.types.js';
 export type { ClientEvent, RedirectOptions } from './client-event.types.js';
 export type { OutboundEvent, RouterData } from './outbound-event.types.js';
+export type {
+  UploadFileData,
+  UploadFileDescriptor,
+  UploadFileInput,
+  UploadProgress,
+  UploadRequestOptions,
+  UploadResult,
+} from './upload.types.js';
+export { UploadRequestError, type UploadErrorCode, type UploadRequestErrorDetails } from './upload-request.error.js';
+export { NdjsonLineSplitter } from './ndjson-line.splitter.js';
+export { uploadUrlOf } from './upload-url.builder.js';
+export { EVENT_HANDLER_HEADER, UPLOAD_EVENT_ARGS_FIELD, UPLOAD_FILES_FIELD } from './upload.request.js';

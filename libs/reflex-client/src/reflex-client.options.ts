@@ -88,6 +88,14 @@ export interface ReflexClientOptions {
    * disconnects. `0` waits forever. @default 30000
    */
   connectTimeoutMs?: number;
-  /** Extra Socket.IO client options (e.g. `transports`, `extraHeaders` in Node, `protocols`). */
+  /**
+   * Absolute URL of the upload endpoint `client.upload()` posts to (e.g. when a proxy serves it elsewhere).
+   * @default the server's origin + the prefix of `path` before `/_event` + `/_upload` (`/api/_event` → `/api/_upload`)
+   */
+  uploadUrl?: string;
+  /**
+   * Extra Socket.IO client options (e.g. `transports`, `extraHeaders` in Node, `protocols`). In Node,
+   * `extraHeaders` (a `Cookie`, an `Origin`) are sent with `client.upload()` requests too.
+   */
   socketOptions?: ReflexSocketOptions;
 }

@@ -28,6 +28,13 @@ import { StateStore, stripFieldMarker, type StateVars } from './state.store.js';
 import type { StateUpdate } from './state-update.types.js';
 import { TokenStore } from './token.store.js';
 import { ClientStorage } from './client-storage.js';
+import { sendBrowserUpload } from './browser-upload.transport.js';
+import { sendNodeUpload } from './node-upload.transport.js';
+import { UploadProgressReporter } from './upload-progress.reporter.js';
+import { abortedUploadError, UploadRequestError } from './upload-request.error.js';
+import { EVENT_HANDLER_HEADER, prepareUploadFiles, type UploadRequest } from './upload.request.js';
+import { uploadUrlOf } from './upload-url.builder.js';
+import type { UploadFileInput, UploadRequestOptions, UploadResult } from './upload.types.js';
 
 /** Called with the new public vars of a state after each delta that touched it, and the vars that delta changed. */
 export type StateListener<T extends StateVars = StateVars> = (vars: T, changed: StateVars) => void;
@@ -104,6 +111,9 @@ export class ReflexClient {
   private readonly connectTimeoutMs: number;
   private readonly queue: QueuedEvent[] = [];
   private readonly pings: PendingPing[] = [];
+  private readonly uploadEndpoint: string;
+  /** Uploads in flight that were given an `uploadId`, to refuse a second one and to cancel them. */
+  private readonly uploads = new Map<string, AbortController>();
 
   private page: string | undefined;
   /** The app's client storage vars, when the `clientStorage` option declares any. */
@@ -152,6 +162,7 @@ export class ReflexClient {
     this.path = options.path ?? DEFAULT_EVENT_PATH;
     const namespace = options.namespace ?? this.path;
     this.endpoint = base.href.replace(/\/+$/, '') + (namespace.startsWith('/') ? namespace : `/${namespace}`);
+    this.uploadEndpoint = uploadUrlOf(base, this.path, options.uploadUrl);
     this.tokens = new TokenStore({ token: options.token, storage: options.storage });
     this.page = options.page;
     if (options.reconnect !== false) {
@@ -195,6 +206,11 @@ export class ReflexClient {
   /** The full Socket.IO URL the client connects to (base URL + namespace). */
   get url(): string {
     return this.endpoint;
+  }
+
+  /** The URL `upload()` posts to (see the `uploadUrl` option). */
+  get uploadUrl(): string {
+    return this.uploadEndpoint;
   }
 
   /**
@@ -263,6 +279,71 @@ export class ReflexClient {
     if (typeof stateName !== 'string' || stateName.length === 0) throw new TypeError('A state name must be a non-empty string.');
     if (typeof handler !== 'string' || handler.length === 0) throw new TypeError('A handler name must be a non-empty string.');
     this.send(`${stateName}.${handler}`, payload);
+  }
+
+  /**
+   * Uploads files to an upload handler of a state (one with an `@EventUploads()` or `@EventUploadChunks()`
+   * parameter): a `multipart/form-data` POST to {@link ReflexClient.uploadUrl} with this tab's token and the
+   * handler's full name in headers, credentials included (in Node: the socket's `extraHeaders`).
+   *
+   * In buffered mode the server answers `200` with one `StateUpdate` per line as the handler runs; each is applied
+   * to the local state as it arrives, exactly like a socket `event` message (state listeners, `onEvent`, frontend
+   * events). In streaming mode it answers `202` once the whole body was consumed, and the deltas come over the
+   * socket. Browsers send with `XMLHttpRequest`; Node streams with `node:http`/`node:https` and never holds a
+   * stream source whole in memory. The socket should be connected, so the server knows the token.
+   *
+   * @param stateName Full state name, e.g. `reflex___state____state.catalog_state`.
+   * @param handler Handler (method) name, e.g. `attach_image`.
+   * @param files Blobs/Files, or `{ name, data, size?, contentType? }` with `data` a Blob, bytes or (Node) a Readable.
+   * @returns The status, the mode and the applied updates.
+   * @throws TypeError (rejects) for an empty name, bad files or `extraArgs` that are not an object.
+   * @throws UploadRequestError (rejects) with `status`, `code` and `detail`: the server's refusal (400, 403, 404,
+   * 409/410, 413, 415, …), or `aborted`, `network_error`, `upload_in_progress`, `invalid_response`, `source_error`.
+   */
+  async upload(stateName: string, handler: string, files: readonly UploadFileInput[], options: UploadRequestOptions = {}): Promise<UploadResult> {
+    if (typeof stateName !== 'string' || stateName.length === 0) throw new TypeError('A state name must be a non-empty string.');
+    if (typeof handler !== 'string' || handler.length === 0) throw new TypeError('A handler name must be a non-empty string.');
+    const { extraArgs, onProgress, signal, uploadId } = options;
+    if (extraArgs !== undefined && !isRecord(extraArgs)) throw new TypeError('upload(): "extraArgs" must be an object of handler arguments.');
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('upload(): "onProgress" must be a function.');
+    if (uploadId !== undefined && (typeof uploadId !== 'string' || uploadId.length === 0)) throw new TypeError('upload(): "uploadId" must be a non-empty string.');
+    const prepared = prepareUploadFiles(files);
+    if (uploadId !== undefined && this.uploads.has(uploadId)) {
+      throw new UploadRequestError(0, 'upload_in_progress', `An upload with id "${uploadId}" is already in flight.`);
+    }
+    if (signal?.aborted) throw abortedUploadError(signal.reason);
+    // One controller per upload: the caller's signal and cancelUpload() both abort it.
+    const controller = new AbortController();
+    const forward = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', forward, { once: true });
+    if (uploadId !== undefined) this.uploads.set(uploadId, controller);
+    const browser = typeof globalThis.XMLHttpRequest === 'function';
+    const request: UploadRequest = {
+      url: this.uploadEndpoint,
+      headers: { ...(browser ? {} : this.nodeUploadHeaders()), [CLIENT_TOKEN_HEADER]: this.tokens.token, [EVENT_HANDLER_HEADER]: `${stateName}.${handler}` },
+      extraArgs: extraArgs !== undefined && Object.keys(extraArgs).length > 0 ? extraArgs : undefined,
+      files: prepared,
+      signal: controller.signal,
+      progress: new UploadProgressReporter(onProgress),
+      onUpdate: (update) => this.handleUpdate(update),
+    };
+    try {
+      return await (browser ? sendBrowserUpload(request) : sendNodeUpload(request));
+    } finally {
+      signal?.removeEventListener('abort', forward);
+      if (uploadId !== undefined && this.uploads.get(uploadId) === controller) this.uploads.delete(uploadId);
+    }
+  }
+
+  /**
+   * Aborts the upload in flight under `uploadId` (its `upload()` rejects with an `aborted` error).
+   * @returns Whether there was one.
+   */
+  cancelUpload(uploadId: string): boolean {
+    const controller = this.uploads.get(uploadId);
+    if (!controller) return false;
+    controller.abort(new Error(`cancelUpload("${uploadId}")`));
+    return true;
   }
 
   /**
@@ -641,6 +722,21 @@ export class ReflexClient {
   private emitEvent(socket: Socket, name: string, payload: Record<string, unknown>): void {
     const event: OutboundEvent = { name, payload, router_data: buildRouterData(this.page) };
     socket.emit(SocketMessage.Event, event);
+  }
+
+  /**
+   * In Node, the headers the socket sends (`socketOptions.extraHeaders`: a `Cookie`, an `Origin`) go with uploads
+   * too, so the server sees the same session and origin; those the upload sets itself are left out.
+   */
+  private nodeUploadHeaders(): Record<string, string> {
+    const extra = this.options.socketOptions?.extraHeaders;
+    const headers: Record<string, string> = {};
+    if (!isRecord(extra)) return headers;
+    const reserved = new Set(['content-type', 'content-length', 'transfer-encoding', 'host', 'connection', CLIENT_TOKEN_HEADER.toLowerCase(), EVENT_HANDLER_HEADER.toLowerCase()]);
+    for (const [name, value] of Object.entries(extra)) {
+      if (typeof value === 'string' && !reserved.has(name.toLowerCase())) headers[name] = value;
+    }
+    return headers;
   }
 
   /** Ends everything: no socket, no timers, status `disconnected`; a pending `connect()` rejects with `error`. */

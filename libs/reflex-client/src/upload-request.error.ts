@@ -1,0 +1,63 @@
+/**
+ * Why an upload failed.
+ *
+ * Server codes (from the JSON error body), e.g. `upload_headers_missing` (400), `upload_not_accepted` (404),
+ * `unknown_token` (409/410), `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (413). A body
+ * without a code gets `http_<status>`.
+ *
+ * Client codes (`status` 0):
+ * - `aborted`: the `signal` fired or `cancelUpload()` was called.
+ * - `network_error`: no answer: the connection failed or dropped before the response was complete.
+ * - `upload_in_progress`: an upload with the same `uploadId` is still in flight; nothing was sent.
+ * - `invalid_response`: a success answer whose body is not NDJSON of objects.
+ * - `source_error`: reading a file failed, or yielded another number of bytes than its declared `size`.
+ */
+export type UploadErrorCode =
+  | 'aborted'
+  | 'network_error'
+  | 'upload_in_progress'
+  | 'invalid_response'
+  | 'source_error'
+  | 'upload_headers_missing'
+  | 'upload_not_accepted'
+  | 'unknown_token'
+  | 'upload_too_large'
+  | 'upload_too_many_files'
+  | 'upload_args_too_large'
+  | (string & {});
+
+/** Extra facts of an {@link UploadRequestError}. */
+export interface UploadRequestErrorDetails {
+  /** The limit the server named (413 answers). */
+  limit?: number;
+  /** The underlying error (the abort reason, a socket error). */
+  cause?: unknown;
+}
+
+/** A failed upload: the server refused it (an HTTP status with a structured body) or it never completed. */
+export class UploadRequestError extends Error {
+  /** The HTTP status, or `0` when there was no (complete) answer. */
+  readonly status: number;
+  /** Stable reason, safe to branch on (see {@link UploadErrorCode}). */
+  readonly code: UploadErrorCode;
+  /** The server's `detail` message (Reflex's field), or the client's explanation. */
+  readonly detail: string;
+  /** The limit the server named, for 413 answers. */
+  readonly limit: number | undefined;
+
+  constructor(status: number, code: UploadErrorCode, detail: string, details: UploadRequestErrorDetails = {}) {
+    super(status > 0 ? `Upload refused (${status} ${code}): ${detail}` : `Upload failed (${code}): ${detail}`, {
+      cause: details.cause,
+    });
+    this.name = 'UploadRequestError';
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+    this.limit = details.limit;
+  }
+}
+
+/** The error an aborted upload rejects with, carrying the abort reason as its cause. */
+export function abortedUploadError(reason: unknown): UploadRequestError {
+  return new UploadRequestError(0, 'aborted', 'The upload was aborted.', { cause: reason });
+}

@@ -1,0 +1,100 @@
+import { NdjsonLineSplitter } from './ndjson-line.splitter.js';
+import type { StateUpdate } from './state-update.types.js';
+import { UploadRequestError } from './upload-request.error.js';
+import type { UploadResult } from './upload.types.js';
+
+/** How much of an error answer is kept: enough for any structured body, bounded against a hostile one. */
+const MAX_ERROR_BODY_CHARS = 64 * 1024;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reads an upload's answer as it arrives, whichever transport carries it.
+ *
+ * A `200` body is NDJSON: each whole line is parsed and handed to `onUpdate` at once, in order, so deltas reach
+ * the state while the handler still runs. A `202` body (`{}`) carries nothing to apply. Any other status is an
+ * error whose JSON body `{detail, code, limit?}` becomes an {@link UploadRequestError}.
+ */
+export class UploadResponseReader {
+  private readonly splitter = new NdjsonLineSplitter();
+  private readonly updates: StateUpdate[] = [];
+  private status = 0;
+  private errorText = '';
+  private readonly decoder = new TextDecoder('utf-8');
+
+  constructor(private readonly onUpdate: (update: StateUpdate) => void) {}
+
+  /** True once the status is known and is not a success. */
+  get failed(): boolean {
+    return this.status !== 0 && (this.status < 200 || this.status > 299);
+  }
+
+  /** The response's status line arrived. */
+  begin(status: number): void {
+    this.status = status;
+  }
+
+  /**
+   * Adds a piece of the body.
+   * @throws UploadRequestError `invalid_response` when a success body holds a line that is not a JSON object.
+   */
+  push(chunk: Uint8Array | string): void {
+    if (this.failed) {
+      if (this.errorText.length < MAX_ERROR_BODY_CHARS) {
+        this.errorText += typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+      }
+      return;
+    }
+    let lines: string[];
+    try {
+      lines = this.splitter.push(chunk);
+    } catch (error) {
+      throw new UploadRequestError(0, 'invalid_response', 'The upload answer has a line too long to be a state update.', { cause: error });
+    }
+    for (const line of lines) this.line(line);
+  }
+
+  /**
+   * The body ended.
+   * @returns The result of a successful upload.
+   * @throws UploadRequestError the server's structured error, or `invalid_response`.
+   */
+  end(): UploadResult {
+    if (this.failed) throw this.error();
+    for (const line of this.splitter.flush()) this.line(line);
+    const status = this.status;
+    return { status, mode: status === 202 ? 'streaming' : 'buffered', updates: this.updates };
+  }
+
+  /** The error for a failed status, from whatever part of its body arrived. */
+  error(): UploadRequestError {
+    const status = this.status;
+    let body: unknown;
+    try {
+      body = JSON.parse(this.errorText);
+    } catch {
+      body = undefined;
+    }
+    const fields = isRecord(body) ? body : {};
+    const code = typeof fields['code'] === 'string' && fields['code'].length > 0 ? fields['code'] : `http_${status}`;
+    const detail = typeof fields['detail'] === 'string' ? fields['detail'] : this.errorText.slice(0, 500) || `HTTP ${status}`;
+    const limit = typeof fields['limit'] === 'number' ? fields['limit'] : undefined;
+    return new UploadRequestError(status, code, detail, { limit });
+  }
+
+  private line(line: string): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      throw new UploadRequestError(0, 'invalid_response', `The upload answer has a line that is not JSON: ${line.slice(0, 200)}`, { cause: error });
+    }
+    if (!isRecord(value)) throw new UploadRequestError(0, 'invalid_response', `The upload answer has a line that is not an object: ${line.slice(0, 200)}`);
+    if (this.status === 202) return;
+    const update = value as StateUpdate;
+    this.updates.push(update);
+    this.onUpdate(update);
+  }
+}
