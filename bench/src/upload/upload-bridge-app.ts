@@ -137,7 +137,9 @@ export async function startUploadBridgeServer(config: BridgeUploadServerConfig):
   try {
     app = await NestFactory.create(
       { module: UploadBenchModule, imports: [ReflexBridgeModule.forRoot(options)], providers: uploadStates(api, config.directory, stored) },
-      { logger: ['error', 'warn'] },
+      // abortOnError: false, so that a library that refuses the options (no `uploads` yet) throws here, and
+      // the benchmark reports why, instead of Nest ending the process.
+      { logger: ['error', 'warn'], abortOnError: false },
     );
     await app.listen(0, '127.0.0.1');
   } catch (error) {
