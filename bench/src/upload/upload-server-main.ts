@@ -5,6 +5,9 @@
 import { serveRpc } from '../harness/rpc.js';
 import type { ServerCpu } from '../harness/types.js';
 import type { StoredFiles, UploadServerConfig, UploadServerStarted } from './upload-types.js';
+import type { startUploadBridgeServer as StartUploadBridgeServerFn } from './upload-bridge-app.js';
+
+type StartUploadBridgeServer = typeof StartUploadBridgeServerFn;
 
 let close: (() => Promise<void>) | undefined;
 let stored: () => StoredFiles = () => ({ files: 0, bytes: 0 });
@@ -21,14 +24,14 @@ serveRpc(
         stored = server.stored;
         return { url: server.url, pid: process.pid };
       }
-      let module: typeof import('./upload-bridge-app.js');
+      let startUploadBridgeServer: StartUploadBridgeServer;
       try {
-        module = await import('./upload-bridge-app.js');
+        ({ startUploadBridgeServer } = await import('./upload-bridge-app.js'));
       } catch (error) {
         // E.g. a library build whose exports the bench app's static imports no longer find.
         return { unavailable: `the upload bench app did not load: ${(error as Error).message}` };
       }
-      const server = await module.startUploadBridgeServer(config);
+      const server = await startUploadBridgeServer(config);
       if ('unavailable' in server) return server;
       close = server.close;
       stored = server.stored;
