@@ -60,28 +60,28 @@ function uploadStates(api: UploadApi, directory: string, stored: StoredFiles): T
 
     @EventHandler()
     async store(@api.EventUploadChunks() chunks: AsyncIterable<BenchUploadChunk>): Promise<void> {
-      const open_ = new Map<string, { handle: FileHandle; path: string }>();
+      const files = new Map<string, { handle: FileHandle; path: string }>();
       try {
         for await (const chunk of chunks) {
-          let file = open_.get(chunk.filename);
+          let file = files.get(chunk.filename);
           if (!file) {
             const path = join(directory, randomUUID());
             file = { handle: await open(path, 'w'), path };
-            open_.set(chunk.filename, file);
+            files.set(chunk.filename, file);
           }
           // Written at the chunk's offset: one positional write per chunk, awaited, so the iterator's bound
           // (and through it the request) waits for the disk like the baseline's pipe does.
           if (chunk.data.length) await file.handle.write(chunk.data, 0, chunk.data.length, chunk.offset);
           stored.bytes += chunk.data.length;
         }
-        stored.files += open_.size;
+        stored.files += files.size;
       } finally {
-        for (const { handle, path } of open_.values()) {
+        for (const { handle, path } of files.values()) {
           await handle.close();
           await unlink(path);
         }
       }
-      this.received += open_.size;
+      this.received += files.size;
     }
   }
 
