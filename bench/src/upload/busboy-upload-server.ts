@@ -35,23 +35,27 @@ export async function startBusboyUploadServer(directory: string): Promise<Busboy
       return answer(res, 415, { detail: (error as Error).message });
     }
     const writes: Promise<void>[] = [];
+    let failure: unknown;
     parser.on('file', (_field, file) => {
       // A name of our own: the client's file name is not a path to trust (the bridge side cleans it too).
       const path = join(directory, randomUUID());
       const out = createWriteStream(path);
       writes.push(
-        pipeline(file, out).then(async () => {
-          stored.files++;
-          stored.bytes += out.bytesWritten;
-          await unlink(path);
-        }),
+        pipeline(file, out)
+          .then(async () => {
+            stored.files++;
+            stored.bytes += out.bytesWritten;
+            await unlink(path);
+          })
+          // Caught here, at once: the form may still be arriving, and a rejection nobody awaits yet ends the process.
+          .catch((error: unknown) => {
+            failure ??= error;
+            file.resume();
+          }),
       );
     });
     parser.on('close', () => {
-      Promise.all(writes).then(
-        () => answer(res, 202, {}),
-        (error: unknown) => answer(res, 500, { detail: String(error) }),
-      );
+      void Promise.all(writes).then(() => (failure === undefined ? answer(res, 202, {}) : answer(res, 500, { detail: String(failure) })));
     });
     parser.on('error', (error: Error) => {
       req.unpipe(parser);
