@@ -7,6 +7,7 @@ import { liveLatencyBenchmark } from './live-latency.bench.js';
 import { fastAuthBenchmark } from './fast-auth.bench.js';
 import { stateStoreBenchmark } from './state-store.bench.js';
 import { floodBenchmark } from './flood.bench.js';
+import { uploadBenchmark } from './upload.bench.js';
 
 /** Every benchmark of the harness, in the order `npm run bench` runs them. Add new ones here. */
-export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, growthBenchmark, fastAuthBenchmark, liveLatencyBenchmark, stateStoreBenchmark, floodBenchmark];
+export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, growthBenchmark, fastAuthBenchmark, liveLatencyBenchmark, stateStoreBenchmark, floodBenchmark, uploadBenchmark];

@@ -29,6 +29,15 @@ export interface BenchOptions {
   maxOtherLoad: number;
   /** How many disturbed windows the whole run may measure again (each at most once). */
   retries: number;
+  /** Size of each file of the upload benchmark's throughput runs, MiB. */
+  uploadMb: number;
+  /** Size of the one file the upload benchmark streams through while it samples the server's RSS, MiB. */
+  uploadRssMb: number;
+  /**
+   * Our side of the upload benchmark: `auto` measures it when the library serves uploads (else the baseline
+   * alone, saying why), `on` fails the benchmark when it cannot, `off` measures the baseline only.
+   */
+  uploadBridge: 'auto' | 'on' | 'off';
 }
 
 /** One benchmark of the harness. Its `run` measures its own baseline and returns every figure. */
@@ -50,7 +59,7 @@ export interface BenchContext {
 let retriesUsed = 0;
 
 export const USAGE = `usage: npm run bench -- [benchmark ...] [flags]     (or: node bench/dist/run.js ...)
-benchmarks: tiers modes memory growth (default: all, in that order)
+benchmarks: tiers modes memory growth fast-auth live-latency state-store flood upload (default: all, in that order)
 flags:
   --duration=S        measured window of each run, seconds           (default 4)
   --warmup=S          warm-up before each window, seconds            (default 1)
@@ -66,8 +75,13 @@ flags:
   --profile           CPU-profile each measured server window into .tmp/bench-profiles/
   --lib=DIR           bench apps import the library from DIR (a built dist folder, inside the
                       repository so its dependencies resolve) instead of libs/reflex-bridge/dist
+  --upload-mb=N       file size of the upload throughput runs, MiB   (default 16)
+  --upload-rss-mb=N   file streamed through during the upload RSS run, MiB (default 1024)
+  --upload-bridge=M   upload: our endpoint auto|on|off (auto: measured when the library
+                      serves uploads, else the baseline alone)       (default auto)
   --quick             a smoke run: --duration=1.5 --warmup=0.5 --rounds=1 --retries=0
                       --connections=200 --sizes=10,10000
+                      --upload-rss-mb=256
   --help`;
 
 export function parseOptions(argv: string[]): { options: BenchOptions; selected: string[] } {
@@ -82,6 +96,9 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     profile: false,
     maxOtherLoad: 0.15,
     retries: 8,
+    uploadMb: 16,
+    uploadRssMb: 1024,
+    uploadBridge: 'auto',
   };
   const selected: string[] = [];
   const flags = new Map<string, string>();
@@ -98,7 +115,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     process.exit(0);
   }
   if (flags.has('quick')) {
-    Object.assign(options, { warmupMs: 500, durationMs: 1500, rounds: 1, retries: 0, connections: 200, sizes: [10, 10_000] });
+    Object.assign(options, { warmupMs: 500, durationMs: 1500, rounds: 1, retries: 0, connections: 200, sizes: [10, 10_000], uploadRssMb: 256 });
   }
   const number = (name: string, scale = 1): number | undefined => {
     const raw = flags.get(name);
@@ -118,6 +135,13 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     options.retries = Number(flags.get('retries'));
     if (!Number.isInteger(options.retries) || options.retries < 0) throw new Error(`--retries: expected an integer ≥ 0, got "${flags.get('retries')}"`);
   }
+  options.uploadMb = number('upload-mb') ?? options.uploadMb;
+  options.uploadRssMb = number('upload-rss-mb') ?? options.uploadRssMb;
+  if (flags.has('upload-bridge')) {
+    const mode = flags.get('upload-bridge');
+    if (mode !== 'auto' && mode !== 'on' && mode !== 'off') throw new Error(`--upload-bridge: expected auto, on or off, got "${mode}"`);
+    options.uploadBridge = mode;
+  }
   options.profile = flags.has('profile');
   if (flags.has('lib')) {
     options.lib = resolve(flags.get('lib')!);
@@ -129,6 +153,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
   }
   const known = new Set([
     'duration', 'warmup', 'clients', 'connections', 'growth-clients', 'rounds', 'profile', 'lib', 'sizes', 'quick', 'help', 'max-other-load', 'retries',
+    'upload-mb', 'upload-rss-mb', 'upload-bridge',
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}\n${USAGE}`);
   return { options, selected };
@@ -152,7 +177,7 @@ export interface Measurement extends LoadStats {
 }
 
 /** Busy and total CPU time of the whole machine so far (Linux /proc/stat), in clock ticks. */
-function machineTicks(): { busy: number; total: number } | undefined {
+export function machineTicks(): { busy: number; total: number } | undefined {
   try {
     const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/);
     const [user, nice, system, idle, iowait, irq, softirq, steal] = fields.map(Number);
@@ -164,7 +189,7 @@ function machineTicks(): { busy: number; total: number } | undefined {
 }
 
 /** What other processes used of the machine between two {@link machineTicks} readings. */
-function otherLoadBetween(before: ReturnType<typeof machineTicks>, after: ReturnType<typeof machineTicks>, oursUs: number, wallMs: number): number {
+export function otherLoadBetween(before: ReturnType<typeof machineTicks>, after: ReturnType<typeof machineTicks>, oursUs: number, wallMs: number): number {
   if (!before || !after || after.total === before.total) return Number.NaN;
   const machineBusyShare = (after.busy - before.busy) / (after.total - before.total);
   const oursShare = oursUs / 1000 / (wallMs * availableParallelism());
@@ -281,7 +306,7 @@ export function medianMeasurement(runs: Measurement[]): Measurement {
  * The worst share of the machine other processes took during `measured` windows, as a figure: the harness
  * cannot stop a busy machine from slowing the runs down, but it says when it happened.
  */
-export function otherLoadFigure(name: string, measured: Iterable<Measurement>): BenchResult {
+export function otherLoadFigure(name: string, measured: Iterable<{ otherLoad: number }>): BenchResult {
   const worst = Math.max(...[...measured].map((measurement) => measurement.otherLoad));
   if (Number.isNaN(worst)) return { ...reported(name, 0, '%'), value: null, note: 'unknown (no /proc/stat)' };
   return reported(name, worst * 100, '%', undefined, 'CPU share of the machine other processes took during the windows (worst); above ~10% expect noisy ratios');

@@ -65,7 +65,7 @@ export class ServerProcess {
  * (the measured window opens) and stopped with its statistics, and closed.
  */
 export class RpcLoadProcess<Stats> {
-  protected constructor(private readonly child: RpcChild) {}
+  protected constructor(protected readonly child: RpcChild) {}
 
   /** Forks `main` and runs its `setup`; the child is shut down when setup fails. */
   protected static async forkAndSetUp(label: string, main: URL, config: unknown, timeoutMs: number): Promise<RpcChild> {

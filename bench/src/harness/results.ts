@@ -30,7 +30,7 @@ export interface Target {
 
 export const NO_TARGET = 'reported only (no target)';
 
-const DECIMALS: Record<string, number> = { ms: 3, 'events/s': 0, 'us/event': 1, bytes: 0, KiB: 2, '%': 1 };
+const DECIMALS: Record<string, number> = { ms: 3, 'events/s': 0, 'us/event': 1, bytes: 0, KiB: 2, MiB: 1, 'MiB/s': 1, '%': 1 };
 
 function round(value: number, unit: string): number {
   const factor = 10 ** (DECIMALS[unit] ?? 3);

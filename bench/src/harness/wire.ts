@@ -38,3 +38,12 @@ export const BENCH_LOGIN = { username: 'bench', password: 'bench-password' } as 
 export function event(name: string, payload: Record<string, unknown> = {}): WireEvent {
   return { name, payload };
 }
+
+/**
+ * `upload` benchmark: the handlers `POST /_upload` runs (`Reflex-Event-Handler`), one per mode; see
+ * `upload/upload-bridge-app.ts`.
+ */
+export const UPLOAD_HANDLERS = {
+  streaming: `${ROOT}.upload_stream_state.store`,
+  buffered: `${ROOT}.upload_buffer_state.store`,
+} as const;

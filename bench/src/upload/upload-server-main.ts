@@ -1,0 +1,53 @@
+// Server process of the upload benchmark (forked by upload-processes.ts; never imported). Starts the busboy
+// baseline or the bridge app on a free loopback port and answers: CPU time over a window, and what the server
+// stored so far. Its RSS is read from outside, from /proc/<pid>/status (see proc-rss.ts), so that sampling it
+// costs this process nothing.
+import { serveRpc } from '../harness/rpc.js';
+import type { ServerCpu } from '../harness/types.js';
+import type { StoredFiles, UploadServerConfig, UploadServerStarted } from './upload-types.js';
+import type { startUploadBridgeServer as StartUploadBridgeServerFn } from './upload-bridge-app.js';
+
+type StartUploadBridgeServer = typeof StartUploadBridgeServerFn;
+
+let close: (() => Promise<void>) | undefined;
+let stored: () => StoredFiles = () => ({ files: 0, bytes: 0 });
+let cpuMark: { usage: NodeJS.CpuUsage; at: number } | undefined;
+
+serveRpc(
+  {
+    start: async (config: UploadServerConfig): Promise<UploadServerStarted> => {
+      if (config.kind === 'busboy') {
+        // Loaded only here, so the baseline process never pays for Nest in its memory figures.
+        const { startBusboyUploadServer } = await import('./busboy-upload-server.js');
+        const server = await startBusboyUploadServer(config.directory);
+        close = server.close;
+        stored = server.stored;
+        return { url: server.url, pid: process.pid };
+      }
+      let startUploadBridgeServer: StartUploadBridgeServer;
+      try {
+        ({ startUploadBridgeServer } = await import('./upload-bridge-app.js'));
+      } catch (error) {
+        // E.g. a library build whose exports the bench app's static imports no longer find.
+        return { unavailable: `the upload bench app did not load: ${(error as Error).message}` };
+      }
+      const server = await startUploadBridgeServer(config);
+      if ('unavailable' in server) return server;
+      close = server.close;
+      stored = server.stored;
+      return { url: server.url, pid: process.pid };
+    },
+    cpuMark: () => {
+      cpuMark = { usage: process.cpuUsage(), at: performance.now() };
+    },
+    cpuRead: (): ServerCpu => {
+      if (!cpuMark) throw new Error('cpuRead before cpuMark');
+      const used = process.cpuUsage(cpuMark.usage);
+      return { cpuUs: used.user + used.system, wallMs: performance.now() - cpuMark.at, sessionCalls: 0 };
+    },
+    stored: (): StoredFiles => stored(),
+  },
+  async () => {
+    await close?.();
+  },
+);
