@@ -4,6 +4,7 @@ import type { BridgeErrorPresenter } from './pipeline/bridge-error.presenter.js'
 import type { BridgeOptions, MirrorOptions } from './bridge/bridge.options.js';
 import { EVENT_CACHE_DEFAULTS, resolveEventCacheOptions, type EventCacheOptions, type FastAuthOptions, type ResolvedEventCacheOptions } from './cache/event-cache.options.js';
 import type { MetricsOptions } from './metrics/metrics.options.js';
+import { DEVTOOLS_DEFAULTS, type DevtoolsOptions, type ResolvedDevtoolsOptions } from './devtools/devtools.options.js';
 import { InvalidOptionError } from './invalid-option.error.js';
 import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
 import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './security/rate-limit.options.js';
@@ -167,6 +168,14 @@ export interface ReflexBridgeModuleOptions {
    */
   metrics?: boolean | MetricsOptions;
   /**
+   * Devtools (development only): every event's tier and why, its phases (each middleware, guard and
+   * interceptor by name), queries, delta, user and errors in a bounded buffer, served as JSON and as a page
+   * under `/_bridge/devtools`, with a tier advisor. `true` for the defaults, or {@link DevtoolsOptions}.
+   * Refused at startup with `production: true`. Off, it costs nothing per event.
+   * @default false
+   */
+  devtools?: boolean | DevtoolsOptions;
+  /**
    * `'lean'` turns off, only where you left them unset, `bridge.authAutoSync` and the `bridge.mirrors`
    * (smaller deltas, less per-event work). Values you set explicitly are kept.
    * @default 'default'
@@ -202,6 +211,7 @@ export interface ResolvedReflexBridgeOptions {
   eventCache: ResolvedEventCacheOptions;
   fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
   metrics: (Required<Omit<MetricsOptions, 'registry'>> & Pick<MetricsOptions, 'registry'>) | undefined;
+  devtools: ResolvedDevtoolsOptions | undefined;
   preset: 'default' | 'lean';
   redisUrl: string | undefined;
   live: ResolvedLiveOptions;
@@ -271,7 +281,7 @@ function httpPath(name: string, value: unknown): string {
 
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
-  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore',
+  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -336,6 +346,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     eventCache: resolveEventCacheOptions(options.eventCache, options.redisUrl),
     fastAuth: resolveFastAuth(options.fastAuth),
     metrics: resolveMetrics(options.metrics),
+    devtools: resolveDevtools(options.devtools, options.production === true, path),
     path,
     maxMessageBytes: positiveNumber('maxMessageBytes', options.maxMessageBytes) ?? DEFAULT_OPTIONS.maxMessageBytes,
     maxOutboundBytes: positiveNumber('maxOutboundBytes', options.maxOutboundBytes) ?? DEFAULT_OPTIONS.maxOutboundBytes,
@@ -397,6 +408,24 @@ function resolveFastAuth(fastAuth: ReflexBridgeModuleOptions['fastAuth']): Resol
   }
   if (typeof fastAuth.loadUser !== 'function') throw new InvalidOptionError('fastAuth.loadUser', 'expected a function (id) => user');
   return { ...fastAuth, sessionSecrets: secrets, sessionCookieName: fastAuth.sessionCookieName ?? 'connect.sid' };
+}
+
+function resolveDevtools(devtools: ReflexBridgeModuleOptions['devtools'], production: boolean, eventPath: string): ResolvedDevtoolsOptions | undefined {
+  if (devtools === undefined || devtools === false) return undefined;
+  const given = devtools === true ? {} : devtools;
+  if (typeof given !== 'object' || given === null) throw new InvalidOptionError('devtools', 'expected a boolean or an object');
+  // They show users, session hashes, SQL and state: never on a production server.
+  if (production) throw new InvalidOptionError('devtools', 'devtools are for development only and are refused with production: true');
+  rejectUnknownKeys('devtools', given, ['maxEvents', 'path', 'logAdviceOnShutdown']);
+  const path = given.path ?? DEVTOOLS_DEFAULTS.path;
+  if (typeof path !== 'string' || !/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/.test(path)) throw new InvalidOptionError('devtools.path', `expected a path such as "/_bridge/devtools", got ${JSON.stringify(path)}`);
+  if (path === eventPath || path.startsWith(`${eventPath}/`)) throw new InvalidOptionError('devtools.path', `must lie outside the event path "${eventPath}"`);
+  if (given.logAdviceOnShutdown !== undefined && typeof given.logAdviceOnShutdown !== 'boolean') throw new InvalidOptionError('devtools.logAdviceOnShutdown', 'expected a boolean');
+  return {
+    maxEvents: positiveInteger('devtools.maxEvents', given.maxEvents) ?? DEVTOOLS_DEFAULTS.maxEvents,
+    path,
+    logAdviceOnShutdown: given.logAdviceOnShutdown ?? DEVTOOLS_DEFAULTS.logAdviceOnShutdown,
+  };
 }
 
 function resolveMetrics(metrics: ReflexBridgeModuleOptions['metrics']): ResolvedReflexBridgeOptions['metrics'] {

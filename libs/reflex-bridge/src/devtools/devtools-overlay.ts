@@ -1,0 +1,1 @@
+export const DEVTOOLS_OVERLAY = '/* __DEVTOOLS_PATH__ */';
