@@ -19,6 +19,7 @@ import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
+import { Registry } from 'prom-client';
 import { cachedAuthHarness, loginOverHttp, resetCachedUsers } from './fixtures/cached-auth-app.js';
 
 const ROOT = 'reflex___state____state';
@@ -194,6 +195,28 @@ describe('devtools: auth_only with fast auth, the advisor, production', () => {
       expect(body.advice.find((item) => item.handler === `${name}.whoIsThere`)).toMatchObject({ kind: 'needs_request', tier: 'none' });
       const failed = running.app.get(BridgeDevtools).recent({ handler: 'whoIsThere' })[0];
       expect(failed.error).toMatchObject({ name: 'NoRequestError' });
+      socket.close();
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('serves the registry to Prometheus at metrics.path, and the bridge histograms to the devtools page', async () => {
+    const registry = new Registry();
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, metrics: { registry, path: '/metrics', log: false } }), AdvisedModule] });
+    try {
+      const socket = new RawSocket(running.url);
+      await socket.connected();
+      await socket.hydrate();
+      socket.send(`${ROOT}.advised_state.bump`);
+      await socket.untilVar(`${ROOT}.advised_state`, 'n', 1);
+      const scrape = await until(async () => {
+        const text = await (await fetch(`${running.url}/metrics`)).text();
+        return text.includes('reflex_bridge_events_total{tier="full"} 1') ? text : undefined;
+      }, 'the event in the scrape');
+      expect(scrape).toContain('reflex_bridge_event_duration_seconds_bucket');
+      const { body } = await getJson<{ histograms: Array<{ name: string }> }>(`${running.url}/_bridge/devtools/metrics`);
+      expect(body.histograms.map((metric) => metric.name)).toContain('reflex_bridge_event_duration_seconds');
       socket.close();
     } finally {
       await running.close();

@@ -42,6 +42,7 @@ import { ConnectionLifecycle } from './common/connection-lifecycle.js';
 import { EventCacheService } from './cache/event-cache.service.js';
 import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
 import { EventRecorder } from './metrics/event-recorder.js';
+import { MetricsRoute } from './metrics/metrics.route.js';
 import { BridgeDevtools } from './devtools/bridge-devtools.service.js';
 import { DevtoolsHistograms } from './devtools/devtools-histograms.js';
 import { DevtoolsRoute } from './devtools/devtools.route.js';
@@ -135,6 +136,7 @@ import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
     CookieHandoffRoute,
     EventCacheService,
     BridgeMetrics,
+    MetricsRoute,
     TierResolution,
     RequestBuilder,
     SessionHandoff,

@@ -210,7 +210,7 @@ export interface ResolvedReflexBridgeOptions {
   bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses' | 'sessionEndAction' | 'asyncContext'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
   eventCache: ResolvedEventCacheOptions;
   fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
-  metrics: (Required<Omit<MetricsOptions, 'registry'>> & Pick<MetricsOptions, 'registry'>) | undefined;
+  metrics: (Required<Omit<MetricsOptions, 'registry' | 'path'>> & Pick<MetricsOptions, 'registry' | 'path'>) | undefined;
   devtools: ResolvedDevtoolsOptions | undefined;
   preset: 'default' | 'lean';
   redisUrl: string | undefined;
@@ -306,7 +306,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   rejectUnknownKeys('bridge.mirrors', bridge.mirrors ?? {}, ['flash', 'csrf', 'language']);
   validateTierGuards(bridge.tierGuards);
   if (options.fastAuth) rejectUnknownKeys('fastAuth', options.fastAuth, ['sessionSecret', 'sessionCookieName', 'loadUser', 'userIdOf']);
-  if (typeof options.metrics === 'object') rejectUnknownKeys('metrics', options.metrics, ['logger', 'log', 'registry']);
+  if (typeof options.metrics === 'object') rejectUnknownKeys('metrics', options.metrics, ['logger', 'log', 'registry', 'path']);
   const mode = bridge.mode ?? DEFAULT_OPTIONS.bridge.mode;
   if (!BRIDGE_MODES.has(mode)) {
     throw new InvalidOptionError('bridge.mode', `expected "full", "smart" or "none", got ${JSON.stringify(mode)}`);
@@ -435,5 +435,9 @@ function resolveMetrics(metrics: ReflexBridgeModuleOptions['metrics']): Resolved
   if (given.registry !== undefined && typeof given.registry.registerMetric !== 'function') {
     throw new InvalidOptionError('metrics.registry', 'expected a prom-client Registry');
   }
-  return { logger: given.logger ?? DEFAULT_OPTIONS.metrics.logger, log: given.log ?? DEFAULT_OPTIONS.metrics.log, registry: given.registry };
+  if (given.path !== undefined) {
+    if (typeof given.path !== 'string' || !/^\/[A-Za-z0-9_\-/.]*$/.test(given.path)) throw new InvalidOptionError('metrics.path', `expected a path such as "/metrics", got ${JSON.stringify(given.path)}`);
+    if (!given.registry) throw new InvalidOptionError('metrics.path', 'needs metrics.registry (the prom-client Registry it serves)');
+  }
+  return { logger: given.logger ?? DEFAULT_OPTIONS.metrics.logger, log: given.log ?? DEFAULT_OPTIONS.metrics.log, registry: given.registry, path: given.path };
 }

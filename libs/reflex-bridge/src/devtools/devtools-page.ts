@@ -90,6 +90,7 @@ export const DEVTOOLS_PAGE = `<!doctype html>
       <div class="empty" id="empty">No events yet: use the app, they appear here as they happen.</div>
     </div>
     <div class="advice"><h4 style="margin-top:0">Tier advisor</h4><ul id="advice"><li class="muted">Nothing to advise yet.</li></ul></div>
+    <div class="advice"><h4 style="margin-top:0">Histograms (all events since start)</h4><div id="histograms" class="muted">Give the module <code>metrics: { registry }</code> (prom-client) to see them here.</div></div>
   </section>
   <section>
     <h2>Event</h2>
@@ -233,6 +234,29 @@ export const DEVTOOLS_PAGE = `<!doctype html>
     } catch {}
   }
 
+  /** The duration histogram by tier and phase: count, mean and the bucket holding the 95th percentile. */
+  async function loadHistograms() {
+    try {
+      const { histograms } = await (await fetch(BASE + '/metrics')).json();
+      const duration = histograms.find((metric) => metric.name === 'reflex_bridge_event_duration_seconds');
+      if (!duration) return;
+      const series = new Map();
+      for (const value of duration.values) {
+        const key = value.labels.tier + ' ' + value.labels.phase;
+        const entry = series.get(key) || { tier: value.labels.tier, phase: value.labels.phase, buckets: [], sum: 0, count: 0 };
+        if (value.metricName.endsWith('_bucket')) entry.buckets.push([Number(value.labels.le === '+Inf' ? Infinity : value.labels.le), value.value]);
+        else if (value.metricName.endsWith('_sum')) entry.sum = value.value;
+        else if (value.metricName.endsWith('_count')) entry.count = value.value;
+        series.set(key, entry);
+      }
+      const rows = [...series.values()].filter((entry) => entry.count > 0).sort((a, b) => a.tier.localeCompare(b.tier) || a.phase.localeCompare(b.phase));
+      const p95 = (entry) => { const bucket = entry.buckets.sort((a, b) => a[0] - b[0]).find(([, n]) => n >= entry.count * 0.95); return bucket && bucket[0] !== Infinity ? '≤ ' + ms(bucket[0] * 1000) : '> 2500'; };
+      const table = el('table', { class: 'hist' }, el('thead', null, el('tr', null, ...['Tier', 'Phase', 'Events', 'Mean ms', 'p95 ms'].map((name) => el('th', { text: name })))),
+        el('tbody', null, ...rows.map((entry) => el('tr', null, el('td', null, tierBadge(entry.tier)), el('td', { text: entry.phase }), el('td', { class: 'num', text: String(entry.count) }), el('td', { class: 'num', text: ms((entry.sum / entry.count) * 1000) }), el('td', { class: 'num', text: p95(entry) })))));
+      $('histograms').replaceChildren(table);
+    } catch {}
+  }
+
   async function start() {
     const { events: recent } = await (await fetch(BASE + '/events?limit=' + MAX_ROWS)).json();
     for (const event of recent.reverse()) events.set(event.id, event);
@@ -242,7 +266,8 @@ export const DEVTOOLS_PAGE = `<!doctype html>
     stream.onerror = () => { $('dot').classList.remove('on'); $('status').textContent = 'reconnecting…'; };
     stream.onmessage = (message) => add(JSON.parse(message.data));
     loadAdvice();
-    setInterval(loadAdvice, 3000);
+    loadHistograms();
+    setInterval(() => { loadAdvice(); loadHistograms(); }, 3000);
   }
 
   for (const id of ['f-handler', 'f-token']) $(id).addEventListener('input', render);
