@@ -284,14 +284,14 @@ export class EventPipeline implements OnApplicationBootstrap {
   private runOnView(run: HandlerRun): MaybePromise<void> {
     const { handler, outcome, args } = run;
     const view = new StateView(handler.state, run.tree.state[handler.state.fullName]);
-    const context: EventContext = { tier: outcome.tier, handlerName: handler.fullName, token: run.token, request: outcome.request, target: view.target, args };
+    const trace = outcome.timer?.trace;
+    const context: EventContext = { tier: outcome.tier, handlerName: handler.fullName, token: run.token, request: outcome.request, target: view.target, args, trace };
     // The view and the request carry the context (AppState's getters, the enhanced handler); the free
     // accessors (currentRequest, ...) read it through AsyncLocalStorage when `bridge.asyncContext` is on.
     attachEventContext(view.target, context);
     if (outcome.request) attachEventContext(outcome.request, context);
     const call = () => this.bridge.invoke(outcome, handler, view.target, args);
-    // Devtools on: the handler runs with its trace current, where a query logger finds it.
-    const trace = outcome.timer?.trace;
+    // Devtools on: the handler runs with its trace current, where the query subscriber finds it.
     const result = runInEventContext(context, this.options.bridge.asyncContext, trace ? () => trace.run(call) : call);
     if (isThenable(result)) return Promise.resolve(result).then((value) => this.settle(run, view, context, value));
     return this.settle(run, view, context, result);
