@@ -122,10 +122,11 @@ export class BridgeDevtools extends EventRecorder implements OnApplicationShutdo
     return this.advisor.advise(this.ring.newestFirst());
   }
 
-  /** In development, logs the advisor's findings once as the app stops. */
+  /** Ends the event streams; in development, logs the advisor's findings once as the app stops. */
   onApplicationShutdown(): void {
-    if (!this.enabled || !this.options.devtools?.logAdviceOnShutdown) return;
+    // Ends the pages' event streams, so the HTTP server can close.
     this.inspections.complete();
+    if (!this.enabled || !this.options.devtools?.logAdviceOnShutdown) return;
     const advice = this.advice();
     if (advice.length === 0) return;
     this.logger.log(`Tier advisor (${this.ring.length} recent events):\n${advice.map((item) => `  - ${item.message}`).join('\n')}`);

@@ -21,10 +21,10 @@ export interface TraceQuery {
 }
 
 /** The longest SQL text and delta kept per event: the buffer stays bounded whatever handlers do. */
-const MAX_SQL_CHARS = 2_000;
+const MAX_SQL_CHARS = 1_000;
 const MAX_DELTA_CHARS = 8_000;
 /** The most queries kept per event (the count goes on). */
-const MAX_QUERIES = 200;
+const MAX_QUERIES = 50;
 
 const current = new AsyncLocalStorage<EventTrace>();
 
