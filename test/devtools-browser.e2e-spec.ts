@@ -107,7 +107,7 @@ if (missingChromium && isCI) {
       // The waterfall of one cart event: the auth chain by name, the guard by class name, the handler, its query.
       await page.locator('#rows tr').first().click();
       const labels = await page.locator('.waterfall .label').allInnerTexts();
-      for (const label of ['session', 'initialize', 'authenticate', 'LoggedInGuard', 'handler', 'delta', 'total']) expect(labels).toContain(label);
+      for (const label of ['session', 'initialize', 'authenticate', 'LoggedInGuard', 'handler', 'delta', 'session save & end', 'total']) expect(labels).toContain(label);
       expect(labels.some((label) => /SELECT/i.test(label))).toBe(true);
       expect(await page.locator('.facts').innerText()).toMatch(/full\s+bridge\.mode "full"/);
       expect(await page.locator('.facts').innerText()).toContain('demo');

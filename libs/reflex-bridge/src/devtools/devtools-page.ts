@@ -101,8 +101,8 @@ export const DEVTOOLS_PAGE = `<!doctype html>
 (() => {
   const BASE = '__DEVTOOLS_PATH__';
   const MAX_ROWS = 500;
-  const COLORS = { total:'#4b5563', tier:'var(--tier)', middleware:'var(--mw)', fast_auth:'var(--fast)', guards:'var(--guard)', handler:'var(--handler)', query:'var(--query)', delta:'var(--delta)', emit:'var(--emit)' };
-  const LABELS = { tier:'tier', middleware:'middleware', fast_auth:'fast auth', guards:'guards & interceptors', handler:'handler', query:'query', delta:'delta', emit:'emit' };
+  const COLORS = { total:'#4b5563', tier:'var(--tier)', middleware:'var(--mw)', fast_auth:'var(--fast)', guards:'var(--guard)', handler:'var(--handler)', query:'var(--query)', delta:'var(--delta)', emit:'var(--emit)', finish:'#e3b341' };
+  const LABELS = { tier:'tier', middleware:'middleware', fast_auth:'fast auth', guards:'guards & interceptors', handler:'handler', query:'query', delta:'delta', emit:'emit', finish:'session save & end' };
   const events = new Map();
   let selected;
   const $ = (id) => document.getElementById(id);

@@ -266,13 +266,17 @@ export class EventPipeline implements OnApplicationBootstrap {
           if (!hasSeenAPage(tree.state)) return then(this.rehydrate(client, token, lease, tree, event, true), () => this.runOnView(run));
           return this.runOnView(run);
         },
-        () =>
-          then(this.bridge.finish(outcome, client), () => {
+        () => {
+          // Devtools on: the session save and cookie handoff are drawn as the event's last step.
+          const ending = outcome.timer?.trace && outcome.response ? performance.now() : 0;
+          return then(this.bridge.finish(outcome, client), () => {
+            if (ending) outcome.timer!.trace!.step('finish', 'finish', ending);
             outcome.timer?.trace?.who(outcome.request);
             this.metrics.finish(outcome.timer);
             // Still under the lease: an authenticated event binds the token to its session (see TokenOwnership).
             return this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree);
-          }),
+          });
+        },
       ),
     );
     return then(ran, () => {
