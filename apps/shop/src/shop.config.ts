@@ -17,6 +17,8 @@ export interface ShopConfig {
    * to the HTTP routes. Unset: the shop's own origin only.
    */
   frontendOrigins?: string[];
+  /** DEVTOOLS=1: the bridge's devtools at /_bridge/devtools (never in production, whatever DEVTOOLS says). */
+  devtools: boolean;
 }
 
 export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig {
@@ -29,6 +31,7 @@ export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig
     production: env.NODE_ENV === 'production',
     trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
     frontendOrigins: listOf(env.FRONTEND_ORIGINS),
+    devtools: (env.DEVTOOLS === '1' || env.DEVTOOLS === 'true') && env.NODE_ENV !== 'production',
   };
 }
 

@@ -1,7 +1,7 @@
-import { type DynamicModule, Module, type OnApplicationBootstrap } from '@nestjs/common';
+import { type DynamicModule, Inject, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ThrottlerModule, type ThrottlerStorage } from '@nestjs/throttler';
-import { LiveBroadcaster, RATE_LIMIT_STORAGE, ReflexBridgeModule, registerLiveModel, TypeormLiveSubscriber } from '@reflex-bridge/nest';
+import { DevtoolsQuerySubscriber, LiveBroadcaster, RATE_LIMIT_STORAGE, ReflexBridgeModule, registerLiveModel, TypeormLiveSubscriber } from '@reflex-bridge/nest';
 import { Product } from './catalog/product.entity.js';
 import type { ShopConfig } from './shop.config.js';
 import { DatabaseModule } from './database.module.js';
@@ -14,6 +14,9 @@ import { ProductService } from './catalog/product.service.js';
 import { CartModule } from './cart/cart.module.js';
 import { LikesModule } from './likes/likes.module.js';
 
+/** DI token of the shop's {@link ShopConfig}. */
+const SHOP_CONFIG = Symbol('ShopConfig');
+
 @Module({})
 export class ShopModule implements OnApplicationBootstrap {
   constructor(
@@ -21,12 +24,14 @@ export class ShopModule implements OnApplicationBootstrap {
     private readonly users: UserService,
     private readonly dataSource: DataSource,
     private readonly live: LiveBroadcaster,
+    @Inject(SHOP_CONFIG) private readonly config: ShopConfig,
   ) {}
 
   static forRoot(config: ShopConfig): DynamicModule {
     const auth = AuthModule.forRoot(config);
     return {
       module: ShopModule,
+      providers: [{ provide: SHOP_CONFIG, useValue: config }],
       imports: [
         DatabaseModule.forRoot(config),
         auth,
@@ -46,6 +51,8 @@ export class ShopModule implements OnApplicationBootstrap {
             // Sessions in Redis: one deleted or expired there (not through a logout) ends at once on every worker.
             sessionStore: config.redisUrl ? { prefix: SESSION_KEY_PREFIX } : undefined,
             bridge: { mode: 'full', authMiddleware: middleware.chain, trustProxy: config.trustProxy },
+            // DEVTOOLS=1 (development only): what each event cost, at /_bridge/devtools.
+            devtools: config.devtools,
           }),
         }),
         // HTTP rate limits (the login route) count in the bridge's rate-limit storage: Redis with REDIS_URL, so
@@ -62,6 +69,8 @@ export class ShopModule implements OnApplicationBootstrap {
     // Every insert, update and delete of a product becomes a live change for open pages.
     registerLiveModel(Product, 'shop.product');
     new TypeormLiveSubscriber(this.live).attach(this.dataSource);
+    // Devtools count and time each handler's queries.
+    if (this.config.devtools) new DevtoolsQuerySubscriber().attach(this.dataSource);
     await this.users.seed();
     await this.products.seed();
   }

@@ -13,6 +13,13 @@ export type { EventCacheOptions, FastAuthOptions, AuthSnapshot, EventCacheInvali
 export type { SessionStoreOptions } from './security/session-store.options.js';
 export type { RateLimitOptions, RateLimitWindow } from './security/rate-limit.options.js';
 export type { MetricsOptions, BridgePhase } from './metrics/metrics.options.js';
+export type { DevtoolsOptions } from './devtools/devtools.options.js';
+export { BridgeDevtools } from './devtools/bridge-devtools.service.js';
+export type { InspectionFilter } from './devtools/bridge-devtools.service.js';
+export type { EventInspection } from './devtools/event-inspection.js';
+export type { TierAdvice } from './devtools/tier-advice.js';
+export type { TraceStep, TraceQuery } from './metrics/event-trace.js';
+export { DevtoolsQuerySubscriber } from './devtools/devtools-query.subscriber.js';
 export type { LiveOptions } from './live/live.options.js';
 export type { ReflexRoutesOptions } from './health/reflex-routes.options.js';
 export type { UploadOptions } from './upload/upload.options.js';

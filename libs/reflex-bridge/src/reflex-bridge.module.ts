@@ -41,6 +41,11 @@ import { SessionSightings } from './common/session-sightings.js';
 import { ConnectionLifecycle } from './common/connection-lifecycle.js';
 import { EventCacheService } from './cache/event-cache.service.js';
 import { BridgeMetrics } from './metrics/bridge-metrics.service.js';
+import { EventRecorder } from './metrics/event-recorder.js';
+import { MetricsRoute } from './metrics/metrics.route.js';
+import { BridgeDevtools } from './devtools/bridge-devtools.service.js';
+import { DevtoolsHistograms } from './devtools/devtools-histograms.js';
+import { DevtoolsRoute } from './devtools/devtools.route.js';
 import { RedisStateStore } from './state/store/redis-state.store.js';
 import { LIVE_OPTIONS, type LiveOptions } from './live/live.options.js';
 import { LiveBroadcaster } from './live/live-broadcaster.service.js';
@@ -133,6 +138,7 @@ import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
     CookieHandoffRoute,
     EventCacheService,
     BridgeMetrics,
+    MetricsRoute,
     TierResolution,
     RequestBuilder,
     SessionHandoff,
@@ -162,9 +168,15 @@ import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
     // Reflex's uploads (`POST <prefix>/_upload`) and the files stored for them (`GET <prefix>/_upload/<path>`).
     UploadedFileServer,
     UploadRoute,
+    // Devtools (development only): the recorder the metrics layer hands each event to, and their routes.
+    BridgeDevtools,
+    { provide: EventRecorder, useExisting: BridgeDevtools },
+    DevtoolsHistograms,
+    DevtoolsRoute,
   ],
   exports: [
     StateStore,
+    BridgeDevtools,
     ReflexStateService,
     EventCacheService,
     LiveBroadcaster,

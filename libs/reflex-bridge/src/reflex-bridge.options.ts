@@ -4,6 +4,7 @@ import type { BridgeErrorPresenter } from './pipeline/bridge-error.presenter.js'
 import type { BridgeOptions, MirrorOptions } from './bridge/bridge.options.js';
 import { EVENT_CACHE_DEFAULTS, resolveEventCacheOptions, type EventCacheOptions, type FastAuthOptions, type ResolvedEventCacheOptions } from './cache/event-cache.options.js';
 import type { MetricsOptions } from './metrics/metrics.options.js';
+import { DEVTOOLS_DEFAULTS, type DevtoolsOptions, type ResolvedDevtoolsOptions } from './devtools/devtools.options.js';
 import { InvalidOptionError } from './invalid-option.error.js';
 import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
 import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './security/rate-limit.options.js';
@@ -175,6 +176,14 @@ export interface ReflexBridgeModuleOptions {
    */
   metrics?: boolean | MetricsOptions;
   /**
+   * Devtools (development only): every event's tier and why, its phases (each middleware, guard and
+   * interceptor by name), queries, delta, user and errors in a bounded buffer, served as JSON and as a page
+   * under `/_bridge/devtools`, with a tier advisor. `true` for the defaults, or {@link DevtoolsOptions}.
+   * Refused at startup with `production: true`. Off, it costs nothing per event.
+   * @default false
+   */
+  devtools?: boolean | DevtoolsOptions;
+  /**
    * `'lean'` turns off, only where you left them unset, `bridge.authAutoSync` and the `bridge.mirrors`
    * (smaller deltas, less per-event work). Values you set explicitly are kept.
    * @default 'default'
@@ -211,7 +220,8 @@ export interface ResolvedReflexBridgeOptions {
   bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses' | 'sessionEndAction' | 'asyncContext'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
   eventCache: ResolvedEventCacheOptions;
   fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
-  metrics: (Required<Omit<MetricsOptions, 'registry'>> & Pick<MetricsOptions, 'registry'>) | undefined;
+  metrics: (Required<Omit<MetricsOptions, 'registry' | 'path'>> & Pick<MetricsOptions, 'registry' | 'path'>) | undefined;
+  devtools: ResolvedDevtoolsOptions | undefined;
   preset: 'default' | 'lean';
   redisUrl: string | undefined;
   live: ResolvedLiveOptions;
@@ -281,7 +291,7 @@ function httpPath(name: string, value: unknown): string {
 
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
-  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore', 'uploads',
+  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore', 'uploads',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -306,7 +316,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   rejectUnknownKeys('bridge.mirrors', bridge.mirrors ?? {}, ['flash', 'csrf', 'language']);
   validateTierGuards(bridge.tierGuards);
   if (options.fastAuth) rejectUnknownKeys('fastAuth', options.fastAuth, ['sessionSecret', 'sessionCookieName', 'loadUser', 'userIdOf']);
-  if (typeof options.metrics === 'object') rejectUnknownKeys('metrics', options.metrics, ['logger', 'log', 'registry']);
+  if (typeof options.metrics === 'object') rejectUnknownKeys('metrics', options.metrics, ['logger', 'log', 'registry', 'path']);
   const mode = bridge.mode ?? DEFAULT_OPTIONS.bridge.mode;
   if (!BRIDGE_MODES.has(mode)) {
     throw new InvalidOptionError('bridge.mode', `expected "full", "smart" or "none", got ${JSON.stringify(mode)}`);
@@ -346,6 +356,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     eventCache: resolveEventCacheOptions(options.eventCache, options.redisUrl),
     fastAuth: resolveFastAuth(options.fastAuth),
     metrics: resolveMetrics(options.metrics),
+    devtools: resolveDevtools(options.devtools, options.production === true, path),
     path,
     maxMessageBytes: positiveNumber('maxMessageBytes', options.maxMessageBytes) ?? DEFAULT_OPTIONS.maxMessageBytes,
     maxOutboundBytes: positiveNumber('maxOutboundBytes', options.maxOutboundBytes) ?? DEFAULT_OPTIONS.maxOutboundBytes,
@@ -410,6 +421,24 @@ function resolveFastAuth(fastAuth: ReflexBridgeModuleOptions['fastAuth']): Resol
   return { ...fastAuth, sessionSecrets: secrets, sessionCookieName: fastAuth.sessionCookieName ?? 'connect.sid' };
 }
 
+function resolveDevtools(devtools: ReflexBridgeModuleOptions['devtools'], production: boolean, eventPath: string): ResolvedDevtoolsOptions | undefined {
+  if (devtools === undefined || devtools === false) return undefined;
+  const given = devtools === true ? {} : devtools;
+  if (typeof given !== 'object' || given === null) throw new InvalidOptionError('devtools', 'expected a boolean or an object');
+  // They show users, session hashes, SQL and state: never on a production server.
+  if (production) throw new InvalidOptionError('devtools', 'devtools are for development only and are refused with production: true');
+  rejectUnknownKeys('devtools', given, ['maxEvents', 'path', 'logAdviceOnShutdown']);
+  const path = given.path ?? DEVTOOLS_DEFAULTS.path;
+  if (typeof path !== 'string' || !/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/.test(path)) throw new InvalidOptionError('devtools.path', `expected a path such as "/_bridge/devtools", got ${JSON.stringify(path)}`);
+  if (path === eventPath || path.startsWith(`${eventPath}/`)) throw new InvalidOptionError('devtools.path', `must lie outside the event path "${eventPath}"`);
+  if (given.logAdviceOnShutdown !== undefined && typeof given.logAdviceOnShutdown !== 'boolean') throw new InvalidOptionError('devtools.logAdviceOnShutdown', 'expected a boolean');
+  return {
+    maxEvents: positiveInteger('devtools.maxEvents', given.maxEvents) ?? DEVTOOLS_DEFAULTS.maxEvents,
+    path,
+    logAdviceOnShutdown: given.logAdviceOnShutdown ?? DEVTOOLS_DEFAULTS.logAdviceOnShutdown,
+  };
+}
+
 function resolveMetrics(metrics: ReflexBridgeModuleOptions['metrics']): ResolvedReflexBridgeOptions['metrics'] {
   if (metrics === undefined || metrics === false) return undefined;
   const given = metrics === true ? {} : metrics;
@@ -417,5 +446,9 @@ function resolveMetrics(metrics: ReflexBridgeModuleOptions['metrics']): Resolved
   if (given.registry !== undefined && typeof given.registry.registerMetric !== 'function') {
     throw new InvalidOptionError('metrics.registry', 'expected a prom-client Registry');
   }
-  return { logger: given.logger ?? DEFAULT_OPTIONS.metrics.logger, log: given.log ?? DEFAULT_OPTIONS.metrics.log, registry: given.registry };
+  if (given.path !== undefined) {
+    if (typeof given.path !== 'string' || !/^\/[A-Za-z0-9_\-/.]*$/.test(given.path)) throw new InvalidOptionError('metrics.path', `expected a path such as "/metrics", got ${JSON.stringify(given.path)}`);
+    if (!given.registry) throw new InvalidOptionError('metrics.path', 'needs metrics.registry (the prom-client Registry it serves)');
+  }
+  return { logger: given.logger ?? DEFAULT_OPTIONS.metrics.logger, log: given.log ?? DEFAULT_OPTIONS.metrics.log, registry: given.registry, path: given.path };
 }

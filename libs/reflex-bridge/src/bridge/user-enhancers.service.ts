@@ -41,6 +41,7 @@ export class UserEnhancers {
   private readonly guardsOnly = new Map<HandlerDefinition, EnhancedHandler>();
   private readonly afterGuards = new Map<HandlerDefinition, EnhancedHandler>();
   private readonly pipes = new Map<HandlerDefinition, PipeTransform[]>();
+  private readonly names = new Map<HandlerDefinition, Record<'guards' | 'interceptors' | 'pipes' | 'filters', string[]>>();
 
   constructor(
     private readonly moduleRef: ModuleRef,
@@ -84,6 +85,13 @@ export class UserEnhancers {
         if (outcome.timer) {
           // The wrapper stamped when Nest let the call through: before that is guards and interceptors.
           const entered = contextOf(request)?.handlerEnteredAt ?? start;
+          const trace = outcome.timer.trace;
+          // Devtools draw the guards and interceptors where they ran, under their class names.
+          if (trace) {
+            trace.enhancers = this.enhancerNames(handler);
+            const names = [...trace.enhancers.guards, ...trace.enhancers.interceptors];
+            if (names.length > 0) trace.steps.push({ phase: 'guards', name: names.join(', '), startMs: trace.offset(start), durationMs: entered - start });
+          }
           outcome.timer.add('guards', entered - start);
           outcome.timer.add('handler', performance.now() - entered);
         }
@@ -95,6 +103,21 @@ export class UserEnhancers {
         throw error instanceof HttpException ? errorFromHttpException(error) : error;
       },
     );
+  }
+
+  /** Class names of the handler's guards, interceptors, pipes and exception filters (class first), for devtools. */
+  enhancerNames(handler: HandlerDefinition): Record<'guards' | 'interceptors' | 'pipes' | 'filters', string[]> {
+    let names = this.names.get(handler);
+    if (!names) {
+      const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
+      const read = (key: string) =>
+        [...((Reflect.getMetadata(key, handler.state.cls) as unknown[]) ?? []), ...((Reflect.getMetadata(key, method) as unknown[]) ?? [])].map((enhancer) =>
+          typeof enhancer === 'function' ? enhancer.name : ((enhancer as object | null)?.constructor?.name ?? 'anonymous'),
+        );
+      names = { guards: read('__guards__'), interceptors: read('__interceptors__'), pipes: read(PIPES_METADATA), filters: read('__exceptionFilters__') };
+      this.names.set(handler, names);
+    }
+    return names;
   }
 
   /**

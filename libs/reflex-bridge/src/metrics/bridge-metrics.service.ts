@@ -1,7 +1,9 @@
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs/common';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { EventTimer } from './event-timer.js';
+import { tryCatch, type MaybePromise } from '../common/maybe-promise.js';
+import { EventRecorder } from './event-recorder.js';
 
 interface HistogramLike {
   observe(labels: Record<string, string>, value: number): void;
@@ -21,10 +23,19 @@ export class BridgeMetrics implements OnModuleInit {
   private duration?: HistogramLike;
   private events?: CounterLike;
   private cache?: CounterLike;
+  /** The devtools, when on: each finished event goes to them. */
+  private readonly recorder?: EventRecorder;
+  /** Whether events are timed at all: metrics or devtools on. */
+  private readonly timed: boolean;
 
-  constructor(@Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions) {
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
+    @Optional() recorder?: EventRecorder,
+  ) {
     const metrics = options.metrics;
     if (metrics && metrics.log) this.logger = new Logger(metrics.logger);
+    if (recorder?.enabled) this.recorder = recorder;
+    this.timed = options.metrics !== undefined || this.recorder !== undefined;
   }
 
   async onModuleInit(): Promise<void> {
@@ -44,14 +55,14 @@ export class BridgeMetrics implements OnModuleInit {
     this.cache = new prom.Counter({ name: 'reflex_bridge_event_cache_total', help: 'Event cache lookups by fast auth, by result', labelNames: ['result'], registers });
   }
 
-  /** True when anything is recorded; callers skip timing work otherwise. */
+  /** True when anything is recorded (metrics or devtools); callers skip timing work otherwise. */
   get enabled(): boolean {
-    return this.options.metrics !== undefined;
+    return this.timed;
   }
 
-  /** A timer for one event, or `undefined` when metrics are off. */
+  /** A timer for one event (with a devtools trace when devtools are on), or `undefined` when both are off. */
   start(handlerName: string): EventTimer | undefined {
-    return this.enabled ? new EventTimer(handlerName) : undefined;
+    return this.timed ? new EventTimer(handlerName, this.recorder !== undefined) : undefined;
   }
 
   /** Records a fast-auth cache lookup. */
@@ -61,12 +72,36 @@ export class BridgeMetrics implements OnModuleInit {
 
   /** Logs and observes a finished event. */
   finish(timer: EventTimer | undefined): void {
-    if (!timer) return;
+    if (!timer || timer.finished) return;
+    timer.finished = true;
     timer.add('total', timer.elapsed());
+    if (timer.trace) this.recorder?.record(timer);
     this.events?.inc({ tier: timer.tier });
     for (const [phase, ms] of timer.phases) {
       this.logger?.debug(`phase=${phase} elapsed_ms=${ms.toFixed(3)} handler=${timer.handlerName} tier=${timer.tier}`);
       this.duration?.observe({ tier: timer.tier, phase }, ms / 1000);
     }
+  }
+
+  /**
+   * Runs a traced event (devtools on): notes its token and path, and when it fails, its error; an event that
+   * failed before it finished (refused by its tier) is finished here, so devtools see refusals too.
+   */
+  traced(timer: EventTimer, token: string, path: unknown, work: () => MaybePromise<void>): MaybePromise<void> {
+    const trace = timer.trace!;
+    trace.token = token;
+    trace.path = typeof path === 'string' ? path : undefined;
+    return tryCatch(work, (error) => {
+      this.fail(timer, error);
+      throw error;
+    });
+  }
+
+  /** An event that failed: its error goes into its trace, and the event is finished if it was not yet. */
+  fail(timer: EventTimer | undefined, error: unknown): void {
+    if (!timer) return;
+    if (timer.trace) timer.trace.fail(error);
+    if (!timer.finished) this.finish(timer);
+    else if (timer.trace) this.recorder?.record(timer);
   }
 }

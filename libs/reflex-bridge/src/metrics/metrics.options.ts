@@ -3,6 +3,12 @@ export interface PromRegistryLike {
   registerMetric(metric: unknown): void;
 }
 
+/** What the metrics route reads from a prom-client `Registry`. */
+export interface PromExpositionLike {
+  metrics(): Promise<string> | string;
+  readonly contentType?: string;
+}
+
 /** The `metrics` section of the module options, when not just `true`. */
 export interface MetricsOptions {
   /**
@@ -21,6 +27,13 @@ export interface MetricsOptions {
    * @default undefined
    */
   registry?: PromRegistryLike;
+  /**
+   * With `registry`: serve the registry in the Prometheus text format at this path (`GET`), for a Prometheus
+   * scraper. The route is open to any client that reaches it: keep it off the public proxy, or leave it unset
+   * and serve the registry from your own controller.
+   * @default undefined
+   */
+  path?: string;
 }
 
 /** The phases of one event, in order. `fast_auth` replaces `middleware` when fast auth answered. */

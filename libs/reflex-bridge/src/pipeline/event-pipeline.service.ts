@@ -19,6 +19,7 @@ import { TokenQueue } from './token-queue.js';
 import type { EventClient } from '../common/event-client.js';
 import { buildRouterVar } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
+import type { EventTimer } from '../metrics/event-timer.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
 import { StateSizeMeter } from '../security/state-size-meter.js';
 import { UnknownClientTokenError } from '../state/unknown-client-token.error.js';
@@ -282,9 +283,16 @@ export class EventPipeline implements OnApplicationBootstrap {
   /** The bridge tier, then the handler's arguments, then the handler under the state lock. */
   private runHandler(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent): MaybePromise<void> {
     const timer = this.metrics.start(handler.fullName);
+    // Devtools on: the event's trace also records where it came from and how it failed.
+    if (timer?.trace) return this.metrics.traced(timer, token, event.routerData.pathname, () => this.runTimed(client, token, handler, event, timer));
+    return this.runTimed(client, token, handler, event, timer);
+  }
+
+  private runTimed(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, timer: EventTimer | undefined): MaybePromise<void> {
     return then(this.bridge.run(handler, event.routerData, client, timer), (outcome) => {
       if (outcome.redirect) {
         client.emitUpdate({ events: [outcome.redirect] });
+        this.metrics.finish(outcome.timer);
         return;
       }
       const resolved = resolveHandlerArguments(handler, { payload: event.payload, params: event.routerData.query, request: outcome.request });
@@ -303,12 +311,17 @@ export class EventPipeline implements OnApplicationBootstrap {
           if (!hasSeenAPage(tree.state)) return then(this.rehydrate(client, token, lease, tree, event, true), () => this.runOnView(run));
           return this.runOnView(run);
         },
-        () =>
-          then(this.bridge.finish(outcome, client), () => {
+        () => {
+          // Devtools on: the session save and cookie handoff are drawn as the event's last step.
+          const ending = outcome.timer?.trace && outcome.response ? performance.now() : 0;
+          return then(this.bridge.finish(outcome, client), () => {
+            if (ending) outcome.timer!.trace!.step('finish', 'finish', ending);
+            outcome.timer?.trace?.who(outcome.request);
             this.metrics.finish(outcome.timer);
             // Still under the lease: an authenticated event binds the token to its session (see TokenOwnership).
             return this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree);
-          }),
+          });
+        },
       ),
     );
     return then(ran, () => {
@@ -320,12 +333,15 @@ export class EventPipeline implements OnApplicationBootstrap {
   private runOnView(run: HandlerRun): MaybePromise<void> {
     const { handler, outcome, args } = run;
     const view = new StateView(handler.state, run.tree.state[handler.state.fullName]);
-    const context: EventContext = { tier: outcome.tier, handlerName: handler.fullName, token: run.token, request: outcome.request, target: view.target, args };
+    const trace = outcome.timer?.trace;
+    const context: EventContext = { tier: outcome.tier, handlerName: handler.fullName, token: run.token, request: outcome.request, target: view.target, args, trace };
     // The view and the request carry the context (AppState's getters, the enhanced handler); the free
     // accessors (currentRequest, ...) read it through AsyncLocalStorage when `bridge.asyncContext` is on.
     attachEventContext(view.target, context);
     if (outcome.request) attachEventContext(outcome.request, context);
-    const result = runInEventContext(context, this.options.bridge.asyncContext, () => this.bridge.invoke(outcome, handler, view.target, args));
+    const call = () => this.bridge.invoke(outcome, handler, view.target, args);
+    // Devtools on: the handler runs with its trace current, where the query subscriber finds it.
+    const result = runInEventContext(context, this.options.bridge.asyncContext, trace ? () => trace.run(call) : call);
     if (isThenable(result)) return Promise.resolve(result).then((value) => this.settle(run, view, context, value));
     return this.settle(run, view, context, result);
   }
@@ -356,7 +372,10 @@ export class EventPipeline implements OnApplicationBootstrap {
     return then(this.commit(run.lease, run.tree, view), (delta) => {
       const emitStart = timer ? performance.now() : 0;
       timer?.add('delta', emitStart - commitStart);
-      if (delta) run.client.emitUpdate({ delta });
+      if (delta) {
+        run.client.emitUpdate({ delta });
+        timer?.trace?.sent(delta);
+      }
       const clientEvents = this.collectEvents(produced, run.followUps);
       if (clientEvents.length) run.client.emitUpdate({ events: clientEvents });
       timer?.add('emit', performance.now() - emitStart);

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { BridgeTier } from '../tiers/bridge-tier.js';
 import type { SyntheticRequest } from './synthetic-request.js';
+import type { EventTrace } from '../../metrics/event-trace.js';
 
 /** What code running inside an event can reach: the tier and, on bridged tiers, the request. */
 export interface EventContext {
@@ -13,6 +14,8 @@ export interface EventContext {
   readonly target?: object;
   /** The handler's resolved arguments (internal, as above). */
   readonly args?: unknown[];
+  /** The event's devtools trace, when devtools are on (internal). */
+  readonly trace?: EventTrace;
   /** Set when Nest's enhancers let the call through, to time guards apart from the handler (internal). */
   handlerEnteredAt?: number;
 }
@@ -100,6 +103,8 @@ export function contextOf(carrier: object): EventContext | undefined {
 
 /** The request of a context, or a {@link NoRequestError} naming the tier. */
 export function requestOf(context: EventContext | undefined, what = 'The request'): SyntheticRequest {
+  // Devtools on: the tier advisor learns that this handler reads the request.
+  context?.trace?.usedRequest();
   if (!context?.request) throw new NoRequestError(what, context);
   return context.request;
 }

@@ -72,7 +72,10 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
       },
     );
     return then(result, (found) => {
-      if (found) this.metrics.cacheLookup(found.hit);
+      if (found) {
+        this.metrics.cacheLookup(found.hit);
+        outcome.timer?.trace?.cacheLookup(found.hit);
+      }
       if (!found?.hit) return false;
       phaseEnd(outcome.timer, 'fast_auth', start);
       outcome.fastPath = true;

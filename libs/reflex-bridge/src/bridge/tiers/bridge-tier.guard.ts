@@ -34,6 +34,7 @@ export class BridgeTierGuard implements CanActivate {
     if (outcome.timer) {
       outcome.timer.tier = tier;
       phaseEnd(outcome.timer, 'tier', start);
+      if (outcome.timer.trace) outcome.timer.trace.tierReason = this.tiers.reasonFor(outcome.handler, outcome.routerData.pathname, tier);
     }
     return this.guardFor(tier).canActivate(context) as MaybePromise<boolean>;
   }

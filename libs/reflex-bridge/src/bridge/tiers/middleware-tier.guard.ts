@@ -11,6 +11,7 @@ import { SessionHandoff } from '../session/session-handoff.service.js';
 import type { SyntheticRequest } from '../request/synthetic-request.js';
 import type { SyntheticResponse } from '../request/synthetic-response.js';
 import { outcomeOf } from './tier-execution-context.js';
+import type { EventTrace } from '../../metrics/event-trace.js';
 
 /** No middleware configured. */
 export const NO_MIDDLEWARE: readonly RequestHandler[] = Object.freeze([]);
@@ -51,7 +52,9 @@ export abstract class MiddlewareTierGuard implements CanActivate {
     const response = http.getResponse<SyntheticResponse>();
     const outcome = outcomeOf(context);
     const start = phaseStart(outcome.timer);
-    return then(runMiddlewareChain(chain, request, response), (ran) => {
+    // Devtools on: each middleware is timed under its own name.
+    const run = outcome.timer?.trace ? namedSteps(chain, outcome.timer.trace) : chain;
+    return then(runMiddlewareChain(run, request, response), (ran) => {
       phaseEnd(outcome.timer, 'middleware', start);
       if (ran === 'answered') return this.answered(context, response, request);
       // Logouts on the bridged request (req.logout / req.session.destroy) drop the session's snapshot.
@@ -70,6 +73,29 @@ export abstract class MiddlewareTierGuard implements CanActivate {
     outcomeOf(context).redirect = event;
     return false;
   }
+}
+
+/** `chain` with each middleware timed into `trace` as a `middleware` step named after its function. */
+function namedSteps(chain: readonly RequestHandler[], trace: EventTrace): RequestHandler[] {
+  return chain.map((middleware) => {
+    const name = middleware.name || 'anonymous';
+    return ((req, res, next) => {
+      const start = performance.now();
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        trace.step('middleware', name, start);
+      };
+      // Whichever comes first ends the step: next() (the middleware let the event through) or its answer.
+      res.once('finish', end);
+      return (middleware as (req: unknown, res: unknown, next: unknown) => unknown)(req, res, (error?: unknown) => {
+        end();
+        res.off('finish', end);
+        next(error);
+      });
+    }) as RequestHandler;
+  });
 }
 
 /** The bridged request's own URL and the page's origin, for resolving a middleware's `Location`. */

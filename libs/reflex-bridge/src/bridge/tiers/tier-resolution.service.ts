@@ -70,6 +70,25 @@ export class TierResolution implements OnModuleInit {
     return resolveTier({ resolverAnswer, ...inputs, mode: this.options.bridge.mode, upload });
   }
 
+  /**
+   * Why `handler` got `tier` for an event from `pathname` (devtools): the resolver, `@BridgeTier` on the handler
+   * or its class, the mode, or the upload floor. Read only when devtools are on.
+   */
+  reasonFor(handler: HandlerDefinition, pathname: unknown, tier: BridgeTier): string {
+    const inputs = this.inputsOf(handler);
+    const upload = inputs.uploadHandler || (typeof pathname === 'string' && pathname.startsWith('/_upload'));
+    if (this.resolver && tier !== (upload ? inputs.upload : inputs.plain)) return 'bridge.resolver';
+    const mode = this.options.bridge.mode;
+    let reason: string;
+    let base: BridgeTier;
+    if (inputs.handlerTier) [reason, base] = ['@BridgeTier on the handler', inputs.handlerTier];
+    else if (inputs.classTier) [reason, base] = ['@BridgeTier on the class', inputs.classTier];
+    else if (mode === 'smart') [reason, base] = inputs.bridgeAware ? ['smart mode: uses the request', 'full'] : ['smart mode: never uses the request', 'none'];
+    else [reason, base] = [`bridge.mode "${mode}"`, mode];
+    if (upload && base === 'none' && tier === 'auth_only') return `upload floor (${reason} said none)`;
+    return reason;
+  }
+
   /** The tier of an ordinary (non-upload) event of `handler` before any resolver: what the startup audit checks. */
   staticTierOf(handler: HandlerDefinition): BridgeTier {
     return this.inputsOf(handler).plain;

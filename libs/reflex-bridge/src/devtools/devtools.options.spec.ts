@@ -1,0 +1,24 @@
+import { describe, expect, it } from '@jest/globals';
+import { resolveOptions } from '../reflex-bridge.options.js';
+
+describe('the devtools option', () => {
+  it('is off by default; true takes the defaults', () => {
+    expect(resolveOptions().devtools).toBeUndefined();
+    expect(resolveOptions({ devtools: false }).devtools).toBeUndefined();
+    expect(resolveOptions({ devtools: true }).devtools).toEqual({ maxEvents: 500, path: '/_bridge/devtools', logAdviceOnShutdown: true });
+    expect(resolveOptions({ devtools: { maxEvents: 20, path: '/dev/bridge', logAdviceOnShutdown: false } }).devtools).toEqual({ maxEvents: 20, path: '/dev/bridge', logAdviceOnShutdown: false });
+  });
+
+  it('is refused with production: true', () => {
+    expect(() => resolveOptions({ production: true, devtools: true })).toThrow(/devtools.*production/);
+    expect(resolveOptions({ production: true, devtools: false }).devtools).toBeUndefined();
+  });
+
+  it('names the field of an invalid value', () => {
+    expect(() => resolveOptions({ devtools: { maxEvents: 0 } })).toThrow(/devtools\.maxEvents/);
+    expect(() => resolveOptions({ devtools: { path: 'nope' } })).toThrow(/devtools\.path/);
+    expect(() => resolveOptions({ devtools: { path: '/_event/dev' } })).toThrow(/devtools\.path/);
+    expect(() => resolveOptions({ devtools: { colour: 'red' } as never })).toThrow(/devtools\.colour/);
+    expect(() => resolveOptions({ devtools: 'yes' as never })).toThrow(/devtools/);
+  });
+});

@@ -1,0 +1,25 @@
+/** The `devtools` section of the module options, when not just `true`. */
+export interface DevtoolsOptions {
+  /**
+   * How many events each worker keeps (a ring buffer: the oldest is dropped first).
+   * @default 500
+   */
+  maxEvents?: number;
+  /**
+   * Where the devtools page is served; the JSON routes, the event stream and the overlay script live under it.
+   * Must lie outside the event path.
+   * @default '/_bridge/devtools'
+   */
+  path?: string;
+  /**
+   * Log the tier advisor's findings once when the app shuts down.
+   * @default true
+   */
+  logAdviceOnShutdown?: boolean;
+}
+
+/** The devtools options after defaults. */
+export type ResolvedDevtoolsOptions = Required<DevtoolsOptions>;
+
+/** The defaults of {@link DevtoolsOptions}. */
+export const DEVTOOLS_DEFAULTS: ResolvedDevtoolsOptions = Object.freeze({ maxEvents: 500, path: '/_bridge/devtools', logAdviceOnShutdown: true });

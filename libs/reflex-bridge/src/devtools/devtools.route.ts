@@ -1,0 +1,136 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { OriginPolicy } from '../security/origin-policy.js';
+import { BridgeDevtools, type InspectionFilter } from './bridge-devtools.service.js';
+import { DevtoolsHistograms } from './devtools-histograms.js';
+import { DEVTOOLS_PAGE } from './devtools-page.js';
+import { DEVTOOLS_OVERLAY } from './devtools-overlay.js';
+
+/** Longest query value read (a handler name, a token): anything longer is not one. */
+const MAX_QUERY_VALUE = 256;
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.statusCode = status;
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Type', type);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.end(body);
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
+}
+
+function notFound(res: ServerResponse, what: string): void {
+  json(res, 404, { code: 'not_found', message: `${what} is not held by this worker's devtools.` });
+}
+
+/** The query of a request URL, each value bounded. */
+function queryOf(req: IncomingMessage): URLSearchParams {
+  const url = req.url ?? '';
+  const at = url.indexOf('?');
+  const params = new URLSearchParams(at < 0 ? '' : url.slice(at + 1));
+  for (const [key, value] of [...params]) if (value.length > MAX_QUERY_VALUE) params.delete(key);
+  return params;
+}
+
+/**
+ * Serves the devtools under `devtools.path` (default `/_bridge/devtools`), only when devtools are on:
+ * - `GET <path>` the page; `GET <path>/overlay.js` the overlay script;
+ * - `GET <path>/events` the recent events, newest first (`?handler=&tier=&token=&limit=`); `GET <path>/events/<id>`;
+ *   `DELETE <path>/events` clears them; `GET <path>/stream` each new event as server-sent events;
+ * - `GET <path>/state/<token>` a token's state tree; `GET <path>/advice` the tier advisor;
+ *   `GET <path>/metrics` the bridge's histograms (with `metrics.registry`).
+ * A browser request from an origin the {@link OriginPolicy} refuses gets 403 `origin_not_allowed`.
+ */
+@Injectable()
+export class DevtoolsRoute implements OnModuleInit {
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly devtools: BridgeDevtools,
+    private readonly origins: OriginPolicy,
+    private readonly histograms: DevtoolsHistograms,
+  ) {}
+
+  onModuleInit(): void {
+    const adapter = this.adapterHost.httpAdapter;
+    const devtools = this.options.devtools;
+    if (!adapter || !devtools) return;
+    const base = devtools.path;
+    const guarded = (handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>) => async (req: IncomingMessage, res: ServerResponse) => {
+      const verdict = this.origins.check(req);
+      if (!verdict.allowed) {
+        this.origins.reportRefusal(verdict, 'the devtools');
+        json(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
+        return;
+      }
+      try {
+        await handler(req, res);
+      } catch (error) {
+        if (!res.headersSent) json(res, 500, { code: 'devtools_error', message: (error as Error).message });
+      }
+    };
+    adapter.get(base, guarded((_req, res) => send(res, 200, 'text/html; charset=utf-8', DEVTOOLS_PAGE.replace('__DEVTOOLS_PATH__', base))));
+    adapter.get(`${base}/overlay.js`, guarded((_req, res) => send(res, 200, 'text/javascript; charset=utf-8', DEVTOOLS_OVERLAY.replace('__DEVTOOLS_PATH__', base))));
+    adapter.get(`${base}/events`, guarded((req, res) => json(res, 200, { events: this.devtools.recent(this.filterOf(req)), size: this.devtools.size, maxEvents: devtools.maxEvents })));
+    adapter.delete(`${base}/events`, guarded((_req, res) => {
+      this.devtools.clear();
+      json(res, 200, { ok: true });
+    }));
+    adapter.get(`${base}/events/:id`, guarded((req, res) => {
+      const id = Number(lastSegment(req));
+      const event = Number.isSafeInteger(id) ? this.devtools.get(id) : undefined;
+      if (!event) return notFound(res, 'This event');
+      json(res, 200, event);
+    }));
+    adapter.get(`${base}/state/:token`, guarded(async (req, res) => {
+      const token = lastSegment(req);
+      const state = token.length > 0 && token.length <= MAX_QUERY_VALUE ? await this.devtools.stateOf(token) : null;
+      if (!state) return notFound(res, 'This token\'s state');
+      json(res, 200, { token, state });
+    }));
+    adapter.get(`${base}/advice`, guarded((_req, res) => json(res, 200, { advice: this.devtools.advice() })));
+    adapter.get(`${base}/metrics`, guarded(async (_req, res) => json(res, 200, { histograms: await this.histograms.read() })));
+    adapter.get(`${base}/stream`, guarded((req, res) => this.stream(req, res)));
+  }
+
+  private filterOf(req: IncomingMessage): InspectionFilter {
+    const query = queryOf(req);
+    const limit = Number(query.get('limit'));
+    return {
+      handler: query.get('handler') || undefined,
+      tier: query.get('tier') || undefined,
+      token: query.get('token') || undefined,
+      limit: Number.isSafeInteger(limit) && limit > 0 ? limit : undefined,
+    };
+  }
+
+  /** Server-sent events: one `data:` line of JSON per new event, until the browser goes away. */
+  private stream(req: IncomingMessage, res: ServerResponse): void {
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'text/event-stream');
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Accel-Buffering', 'no');
+    res.flushHeaders();
+    res.write(': devtools\n\n');
+    const subscription = this.devtools.stream().subscribe({
+      next: (event) => res.write(`data: ${JSON.stringify(event)}\n\n`),
+      complete: () => res.end(),
+    });
+    req.on('close', () => subscription.unsubscribe());
+  }
+}
+
+/** The last path segment of a request URL, decoded ('' when it cannot be). */
+function lastSegment(req: IncomingMessage): string {
+  const path = (req.url ?? '').split('?')[0];
+  try {
+    return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
+  } catch {
+    return '';
+  }
+}

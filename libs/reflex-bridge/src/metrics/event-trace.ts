@@ -1,0 +1,158 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
+
+/** One named step inside a phase (a middleware, a guard group, a query), with its offset and duration. */
+export interface TraceStep {
+  phase: string;
+  name: string;
+  /** Milliseconds from the start of the event. */
+  startMs: number;
+  durationMs: number;
+}
+
+/** One database query a handler ran. */
+export interface TraceQuery {
+  sql: string;
+  /** Milliseconds from the start of the event. */
+  startMs: number;
+  /** Until the database answered (absent while it has not). */
+  durationMs?: number;
+  failed?: boolean;
+}
+
+/** The longest SQL text and delta kept per event: the buffer stays bounded whatever handlers do. */
+const MAX_SQL_CHARS = 1_000;
+const MAX_DELTA_CHARS = 8_000;
+/** The most queries kept per event (the count goes on). */
+const MAX_QUERIES = 50;
+
+const current = new AsyncLocalStorage<EventTrace>();
+
+/**
+ * What devtools record about one event beyond the phase timings of its {@link EventTimer}: named steps, the
+ * tier's reason, fast-auth and event-cache lookups, queries, the delta, the user and a hash of the session id.
+ * Exists only when devtools are on (an event then carries one on its timer): with devtools off nothing here
+ * is allocated or called.
+ */
+export class EventTrace {
+  readonly steps: TraceStep[] = [];
+  readonly queries: TraceQuery[] = [];
+  queryCount = 0;
+  tierReason = '';
+  fastAuth: 'hit' | 'miss' | undefined = undefined;
+  cacheHits = 0;
+  cacheMisses = 0;
+  /** Class names of the Nest enhancers around the handler on `full`, by kind. */
+  enhancers: Record<string, string[]> | undefined = undefined;
+  deltaBytes = 0;
+  delta: string | undefined = undefined;
+  error: { name: string; code?: string; message: string } | undefined = undefined;
+  token: string | undefined = undefined;
+  path: string | undefined = undefined;
+  user: string | undefined = undefined;
+  authenticated = false;
+  sessionHash: string | undefined = undefined;
+  /** Whether the handler read the request, user or session (the tier advisor reads it). */
+  readRequest = false;
+  /** The recorder's id for the event, once recorded (0 before): an error after that updates the same record. */
+  id = 0;
+  /** When the event was recorded (epoch milliseconds). */
+  at = 0;
+
+  constructor(private readonly started: number) {}
+
+  /** The trace of the event whose handler is running (through its own async context), if any. */
+  static current(): EventTrace | undefined {
+    return current.getStore();
+  }
+
+  /** Runs `fn` with this trace current, so hooks such as a query logger find it. */
+  run<T>(fn: () => T): T {
+    return current.run(this, fn);
+  }
+
+  /** Milliseconds since the event started. */
+  now(): number {
+    return performance.now() - this.started;
+  }
+
+  /** Records a phase that ended now and lasted `ms`. */
+  phase(phase: string, ms: number): void {
+    if (phase === 'total') return;
+    const end = performance.now() - this.started;
+    this.steps.push({ phase, name: phase, startMs: end - ms, durationMs: ms });
+  }
+
+  /** Records a named step that began at `start` (a `performance.now()` reading) and ends now. */
+  step(phase: string, name: string, start: number): void {
+    const end = performance.now();
+    this.steps.push({ phase, name, startMs: start - this.started, durationMs: end - start });
+  }
+
+  /** Notes that the handler read the request, user or session. */
+  usedRequest(): void {
+    this.readRequest = true;
+  }
+
+  /** Milliseconds from the event's start to `at` (a `performance.now()` reading). */
+  offset(at: number): number {
+    return at - this.started;
+  }
+
+  /** Records a fast-auth event-cache lookup. */
+  cacheLookup(hit: boolean): void {
+    if (hit) this.cacheHits++;
+    else this.cacheMisses++;
+    this.fastAuth = hit ? 'hit' : 'miss';
+  }
+
+  /** Records a query as it starts. */
+  queryStarted(sql: string): void {
+    this.queryCount++;
+    if (this.queries.length < MAX_QUERIES) this.queries.push({ sql: sql.length > MAX_SQL_CHARS ? `${sql.slice(0, MAX_SQL_CHARS)}…` : sql, startMs: this.now() });
+  }
+
+  /** Ends the latest unfinished query with this text (its duration runs from its start to now). */
+  queryEnded(sql: string, failed = false): void {
+    const text = sql.length > MAX_SQL_CHARS ? `${sql.slice(0, MAX_SQL_CHARS)}…` : sql;
+    const now = this.now();
+    for (let index = this.queries.length - 1; index >= 0; index--) {
+      const query = this.queries[index];
+      if (query.sql === text && query.durationMs === undefined) {
+        query.durationMs = now - query.startMs;
+        if (failed) query.failed = true;
+        return;
+      }
+    }
+  }
+
+  /** Records a delta sent to the client (its size in bytes, and its text up to a bound). */
+  sent(delta: unknown): void {
+    const text = JSON.stringify(delta);
+    this.deltaBytes += Buffer.byteLength(text);
+    this.delta = this.delta === undefined ? text : `${this.delta}\n${text}`;
+    if (this.delta.length > MAX_DELTA_CHARS) this.delta = `${this.delta.slice(0, MAX_DELTA_CHARS)}…`;
+  }
+
+  /** Records who sent the event: the user (by id or name), and a hash of the session id (never the id). */
+  who(request: { user?: unknown; sessionID?: string } | undefined): void {
+    if (!request) return;
+    const user = request.user as Record<string, unknown> | undefined | null;
+    this.authenticated = user !== undefined && user !== null;
+    if (this.authenticated) {
+      const label = user?.['username'] ?? user?.['name'] ?? user?.['email'] ?? user?.['id'];
+      this.user = label === undefined ? 'authenticated' : String(label);
+    }
+    if (request.sessionID) this.sessionHash = createHash('sha256').update(request.sessionID).digest('hex').slice(0, 12);
+  }
+
+  /** Records the error the event ended with. */
+  fail(error: unknown): void {
+    const failure = error as { name?: string; code?: unknown; message?: string } | undefined;
+    this.error = {
+      name: failure?.name ?? 'Error',
+      ...(typeof failure?.code === 'string' ? { code: failure.code } : {}),
+      message: failure?.message ?? String(error),
+    };
+  }
+}

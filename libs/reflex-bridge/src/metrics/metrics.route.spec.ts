@@ -1,0 +1,49 @@
+import { describe, expect, it } from '@jest/globals';
+import type { HttpAdapterHost } from '@nestjs/core';
+import { resolveOptions } from '../reflex-bridge.options.js';
+import { MetricsRoute } from './metrics.route.js';
+
+type Handler = (req: unknown, res: { statusCode: number; headers: Record<string, string>; setHeader(name: string, value: string): void; end(body?: string): void; body?: string }) => Promise<void>;
+
+function adapterHost(routes: Map<string, Handler>): HttpAdapterHost {
+  return { httpAdapter: { get: (path: string, handler: Handler) => routes.set(path, handler) } } as unknown as HttpAdapterHost;
+}
+
+function response() {
+  return {
+    statusCode: 0,
+    headers: {} as Record<string, string>,
+    body: undefined as string | undefined,
+    setHeader(name: string, value: string) {
+      this.headers[name.toLowerCase()] = value;
+    },
+    end(body?: string) {
+      this.body = body;
+    },
+  };
+}
+
+describe('metrics.path', () => {
+  const registry = { registerMetric: () => undefined, metrics: async () => 'reflex_bridge_events_total{tier="none"} 3\n', contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+
+  it('serves the registry in the Prometheus text format', async () => {
+    const routes = new Map<string, Handler>();
+    new MetricsRoute(resolveOptions({ metrics: { registry, path: '/metrics' } }), adapterHost(routes)).onModuleInit();
+    const res = response();
+    await routes.get('/metrics')!({}, res);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('version=0.0.4');
+    expect(res.body).toContain('reflex_bridge_events_total');
+  });
+
+  it('registers nothing without a path', () => {
+    const routes = new Map<string, Handler>();
+    new MetricsRoute(resolveOptions({ metrics: { registry } }), adapterHost(routes)).onModuleInit();
+    expect(routes.size).toBe(0);
+  });
+
+  it('refuses a path without a registry, or an invalid path, naming the field', () => {
+    expect(() => resolveOptions({ metrics: { path: '/metrics' } })).toThrow(/metrics\.path/);
+    expect(() => resolveOptions({ metrics: { registry, path: 'metrics' } })).toThrow(/metrics\.path/);
+  });
+});

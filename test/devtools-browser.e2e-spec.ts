@@ -1,0 +1,131 @@
+/**
+ * The devtools page in a real browser (Debian's Chromium driven by playwright-core): the shop runs with DEVTOOLS=1,
+ * the page is opened, events sent by a tab arrive in its table as they happen, a filter narrows it, a click opens
+ * one event's waterfall (the shop's middleware and the cart's guard by name, the handler, its SQL query), and a
+ * screenshot is saved under .tmp/. The overlay script shows the latest event on any page.
+ *
+ * Chromium is expected at /usr/bin/chromium (or CHROMIUM_BIN). Without it the spec is skipped, except under
+ * CI=true, where it fails.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { ShopModule } from '../apps/shop/src/shop.module.js';
+import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
+import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
+import { readShopConfig } from '../apps/shop/src/shop.config.js';
+import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = 'reflex___state____state';
+const LIKES = `${ROOT}.likes_state`;
+const CART = `${ROOT}.cart_state`;
+const ACCOUNT = `${ROOT}.account_state`;
+const STEP_TIMEOUT_MS = 15_000;
+
+const isCI = process.env.CI === 'true';
+const missingChromium = chromiumMissing();
+
+/** Polls `read` until `check` holds; fails with the last value read. */
+async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await read();
+    if (check(last)) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const rowHandlers = (page: Page): Promise<string[]> => page.locator('#rows td.handler').allInnerTexts();
+
+if (missingChromium && isCI) {
+  describe('devtools in a real browser', () => {
+    it('needs Chromium under CI=true', () => {
+      throw new Error(`${missingChromium}. CI=true: the browser spec must run.`);
+    });
+  });
+} else {
+  (missingChromium ? describe.skip : describe)('devtools in a real browser (Chromium, the shop with DEVTOOLS=1)', () => {
+    let app: INestApplication;
+    let base: string;
+    let browser: Browser | undefined;
+    let page: Page;
+    let tab: RawSocket;
+    const pageErrors: string[] = [];
+
+    beforeAll(async () => {
+      app = await NestFactory.create(ShopModule.forRoot(readShopConfig({ SQLITE_PATH: ':memory:', DEVTOOLS: '1' })), { logger: ['error'] });
+      app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
+      mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
+      await app.listen(0, '127.0.0.1');
+      base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+      browser = await chromium.launch({ executablePath: CHROMIUM_BIN, args: CHROMIUM_ARGS });
+      page = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      tab = new RawSocket(base);
+      await tab.connected();
+      await tab.hydrate();
+    }, 60_000);
+
+    afterAll(async () => {
+      tab?.close();
+      await browser?.close();
+      await app?.close();
+    });
+
+    it('streams events into the table as they happen, filters them, and opens a waterfall', async () => {
+      await page.goto(`${base}/_bridge/devtools`);
+      await eventually('the stream to be live', () => page.locator('#status').innerText(), (status) => status === 'live');
+
+      // Events sent after the page opened arrive through the stream.
+      tab.send(`${LIKES}.like`);
+      tab.send(`${ACCOUNT}.login`, { username: 'demo', password: 'demo123' });
+      await tab.untilVar(ACCOUNT, 'isAuthenticated', true, 20_000);
+      tab.send(`${CART}.add`, { productId: 1 });
+      tab.send(`${CART}.add`, { productId: 2 });
+      tab.send(`${LIKES}.like`);
+      const handlers = await eventually('the events in the table', () => rowHandlers(page), (rows) => rows.filter((row) => row === 'cart_state.add').length === 2 && rows.filter((row) => row === 'likes_state.like').length === 2);
+      expect(handlers[0]).toBe('likes_state.like');
+
+      // Filter by tier: only the none-tier likes remain.
+      await page.selectOption('#f-tier', 'none');
+      expect(new Set(await page.locator('#rows .tier').allInnerTexts())).toEqual(new Set(['none']));
+      expect(await rowHandlers(page)).toContain('likes_state.like');
+      expect(await rowHandlers(page)).not.toContain('cart_state.add');
+      await page.selectOption('#f-tier', '');
+      await page.fill('#f-handler', 'cart_state');
+      expect(new Set(await rowHandlers(page))).toEqual(new Set(['cart_state.add']));
+
+      // The waterfall of one cart event: the auth chain by name, the guard by class name, the handler, its query.
+      await page.locator('#rows tr').first().click();
+      const labels = await page.locator('.waterfall .label').allInnerTexts();
+      for (const label of ['session', 'initialize', 'authenticate', 'LoggedInGuard', 'handler', 'delta', 'session save & end', 'total']) expect(labels).toContain(label);
+      expect(labels.some((label) => /SELECT/i.test(label))).toBe(true);
+      expect(await page.locator('.facts').innerText()).toMatch(/full\s+bridge\.mode "full"/);
+      expect(await page.locator('.facts').innerText()).toContain('demo');
+      await page.fill('#f-handler', '');
+
+      mkdirSync(join(repoRoot, '.tmp'), { recursive: true });
+      await page.screenshot({ path: join(repoRoot, '.tmp', 'devtools-page.png') });
+      expect(pageErrors).toEqual([]);
+    }, 90_000);
+
+    it('the overlay script shows the latest event on any page', async () => {
+      const other = await page.context().newPage();
+      await other.route(`${base}/overlay-host`, (route) => route.fulfill({ contentType: 'text/html', body: `<!doctype html><h1>App</h1><script src="/_bridge/devtools/overlay.js"></script>` }));
+      await other.goto(`${base}/overlay-host`);
+      tab.send(`${LIKES}.like`);
+      const text = await eventually('the overlay to show a like', () => other.locator('a[title^="ReflexBridge devtools"]').innerText(), (value) => value.includes('likes_state.like'));
+      expect(text).toMatch(/none\s*likes_state\.like · [\d.]+ ms · 0 q/);
+      await other.close();
+    }, 60_000);
+  });
+}
