@@ -21,6 +21,7 @@ const LAYERS: Record<string, number> = {
   health: 3,
   gateway: 4,
   '.': 5,
+  codegen: 6,
 };
 const READ_BY_EVERY_LAYER = new Set(['reflex-bridge.options.ts', 'reflex-bridge.module-definition.ts', 'invalid-option.error.ts']);
 

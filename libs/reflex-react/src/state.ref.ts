@@ -25,7 +25,7 @@ export interface HandlerRef<Payload extends object = Record<string, unknown>> {
   /** The handler (method) name, e.g. `add`. */
   readonly $handler: string;
   /** Type only: the payload the handler takes (handler arguments keyed by name). */
-  readonly [PAYLOAD]?: (payload: Payload) => void;
+  readonly [PAYLOAD]?: Payload;
 }
 
 /** The vars of a {@link StateRef}. */
