@@ -38,7 +38,7 @@ export type PayloadOf<H> = H extends HandlerRef<infer Payload> ? Payload : never
 export type EmptyPayload = Record<string, never>;
 
 /** The function {@link useReflexEvent} returns: the payload is optional when the handler takes none. */
-export type EventSender<Payload extends object> = {} extends Payload ? (payload?: Payload) => void : (payload: Payload) => void;
+export type EventSender<Payload extends object> = Record<never, never> extends Payload ? (payload?: Payload) => void : (payload: Payload) => void;
 
 /**
  * An untyped reference to a state by its full wire name, for apps that do not run codegen.
