@@ -29,6 +29,7 @@ const shared = {
     '^@reflex-bridge/nest$': '<rootDir>/libs/reflex-bridge/src/index.ts',
     '^@reflex-bridge/nest/testing$': '<rootDir>/libs/reflex-bridge/src/testing.ts',
     '^@reflex-bridge/client$': '<rootDir>/libs/reflex-client/src/index.ts',
+    '^@reflex-bridge/react$': '<rootDir>/libs/reflex-react/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testEnvironment: 'node',

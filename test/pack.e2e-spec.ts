@@ -23,6 +23,7 @@ const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
 const libs = [
   { name: '@reflex-bridge/nest', dir: join(repoRoot, 'libs', 'reflex-bridge') },
   { name: '@reflex-bridge/client', dir: join(repoRoot, 'libs', 'reflex-client') },
+  { name: '@reflex-bridge/react', dir: join(repoRoot, 'libs', 'reflex-react') },
 ] as const;
 
 const COUNTER_STATE = 'reflex___state____state.counter_state';
@@ -114,6 +115,62 @@ import { describeLiveTransportContract, describeStateStoreContract } from '@refl
 describeStateStoreContract('packed InMemoryStateStore', ({ ttlSeconds }) => new InMemoryStateStore({ ttlSeconds }));
 describeLiveTransportContract('packed InProcessTransport', (channel) => new InProcessTransport({ channel }));
 `;
+
+/** The app's root module for codegen, in its own file: what `reflex-bridge codegen --app` boots (nothing listens). */
+const CODEGEN_APP_SOURCE = `import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { ReflexBridgeModule, State, EventHandler, Payload } from '@reflex-bridge/nest';
+
+@State()
+export class CounterState {
+  count = 0;
+
+  @EventHandler()
+  add(@Payload('by') by: number) {
+    this.count += by;
+  }
+}
+
+@Module({ imports: [ReflexBridgeModule.forRoot()], providers: [CounterState] })
+export default class CodegenAppModule {}
+`;
+
+/** A React frontend typed by the generated module (web/, its own tsconfig: it is checked after codegen ran). */
+const FRONTEND_SOURCE = `import { createElement } from 'react';
+import { ReflexProvider, useReflexEvent, useReflexVar } from '@reflex-bridge/react';
+import { CounterState } from './states.js';
+
+export function Counter() {
+  const count = useReflexVar(CounterState, 'count');
+  const add = useReflexEvent(CounterState.add);
+  return createElement('button', { onClick: () => add({ by: 1 }) }, String(count ?? 0));
+}
+
+export const app = createElement(ReflexProvider, { options: { url: '/' } }, createElement(Counter));
+`;
+
+/** The same frontend with a wrong payload: the type check must fail. */
+const BAD_FRONTEND_SOURCE = `import { useReflexEvent } from '@reflex-bridge/react';
+import { CounterState } from './states.js';
+
+export function useBad() {
+  useReflexEvent(CounterState.add)({ by: 'one' });
+}
+`;
+
+const WEB_TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'nodenext',
+    moduleResolution: 'nodenext',
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    lib: ['ES2023', 'DOM'],
+    types: [],
+  },
+  include: ['*.ts'],
+};
 
 /** The app's Jest: native ESM on the compiled output, nothing transformed. */
 const JEST_CONFIG = { testMatch: ['<rootDir>/dist/**/*.test.js'], transform: {}, testEnvironment: 'node' };
@@ -295,6 +352,9 @@ describe('the packed packages in a fresh Nest app', () => {
       dependencies: {
         '@reflex-bridge/nest': `file:${join(tarballs, packs['@reflex-bridge/nest']!.filename)}`,
         '@reflex-bridge/client': `file:${join(tarballs, packs['@reflex-bridge/client']!.filename)}`,
+        '@reflex-bridge/react': `file:${join(tarballs, packs['@reflex-bridge/react']!.filename)}`,
+        react: devDeps['react'] ?? '^19',
+        '@types/react': devDeps['@types/react'] ?? '^19',
         '@nestjs/common': peers['@nestjs/common'] ?? '^12',
         '@nestjs/core': peers['@nestjs/core'] ?? '^12',
         '@nestjs/platform-express': '^12',
@@ -315,6 +375,11 @@ describe('the packed packages in a fresh Nest app', () => {
     await writeFile(join(appDir, 'src', 'main.ts'), APP_SOURCE);
     await writeFile(join(appDir, 'src', 'client-check.ts'), CLIENT_CHECK_SOURCE);
     await writeFile(join(appDir, 'src', 'contracts.test.ts'), CONTRACTS_SOURCE);
+    await writeFile(join(appDir, 'src', 'codegen-app.ts'), CODEGEN_APP_SOURCE);
+    await mkdir(join(appDir, 'web'));
+    await writeFile(join(appDir, 'web', 'tsconfig.json'), JSON.stringify(WEB_TSCONFIG, null, 2));
+    await writeFile(join(appDir, 'web', 'package.json'), JSON.stringify({ type: 'module' }));
+    await writeFile(join(appDir, 'web', 'counter.ts'), FRONTEND_SOURCE);
     await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], appDir, 600_000);
 
     // 4. Compile it against the packed type declarations, then start it.
@@ -361,6 +426,24 @@ describe('the packed packages in a fresh Nest app', () => {
       expect(await undeclaredImports(installed)).toEqual([]);
     }
   });
+
+  it('generates the typed states with the `reflex-bridge` bin, and a React frontend type-checks against them', async () => {
+    const appDir = join(scratch, 'app');
+    const out = await run(
+      process.execPath,
+      ['node_modules/.bin/reflex-bridge', 'codegen', '--app', 'dist/codegen-app.js', '--out', 'web/states.ts'],
+      appDir,
+    );
+    expect(out).toContain('wrote');
+    expect(await readFile(join(appDir, 'web', 'states.ts'), 'utf8')).toContain('readonly add: HandlerRef<{ by: number }>;');
+    await run(process.execPath, [tsc, '-p', join(appDir, 'web', 'tsconfig.json')], appDir);
+    await writeFile(join(appDir, 'web', 'bad.ts'), BAD_FRONTEND_SOURCE);
+    try {
+      await expect(run(process.execPath, [tsc, '-p', join(appDir, 'web', 'tsconfig.json')], appDir)).rejects.toThrow(/bad\.ts.*TS2322/s);
+    } finally {
+      await rm(join(appDir, 'web', 'bad.ts'));
+    }
+  }, 120_000);
 
   it('resolves @reflex-bridge/client from the installed tarball', async () => {
     const out = await run(process.execPath, ['dist/client-check.js'], join(scratch, 'app'));

@@ -23,6 +23,7 @@ const LAYERS: Record<string, number> = {
   upload: 4,
   devtools: 4,
   '.': 5,
+  codegen: 6,
 };
 const READ_BY_EVERY_LAYER = new Set(['reflex-bridge.options.ts', 'reflex-bridge.module-definition.ts', 'invalid-option.error.ts']);
 

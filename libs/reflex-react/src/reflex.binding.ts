@@ -1,0 +1,109 @@
+import type { BridgeErrorPayload, ConnectionError, ConnectionStatus, ReflexClient, StateVars, Unsubscribe } from '@reflex-bridge/client';
+
+/** What {@link useReflexErrors} reads: the server's recent refusals and the last connection problem. */
+export interface ReflexErrorLog {
+  /** The most recent `bridge_error` messages, oldest first (at most `errorLimit`). */
+  readonly errors: readonly BridgeErrorPayload[];
+  /** The last connection problem, cleared once the client is `ready` again. */
+  readonly connectionError: ConnectionError | undefined;
+}
+
+/**
+ * The React side of one {@link ReflexClient}: stable snapshots for `useSyncExternalStore` (the client hands out a
+ * fresh object per read, which React would take for a change every time) and a log of errors that outlives the
+ * components showing it. One per {@link ReflexProvider}.
+ */
+export class ReflexBinding {
+  /** The last vars seen per state: the same object until a delta touches that state. */
+  private readonly snapshots = new Map<string, StateVars | undefined>();
+  private readonly stateSubscriptions = new Map<string, { listeners: Set<() => void>; unsubscribe: Unsubscribe }>();
+  private readonly errorListeners = new Set<() => void>();
+  private errorLog: ReflexErrorLog = { errors: [], connectionError: undefined };
+
+  constructor(
+    readonly client: ReflexClient,
+    private readonly errorLimit = 20,
+  ) {}
+
+  /**
+   * Starts recording the client's errors; returns the function that stops it. Called from the provider's effect,
+   * so that React's development double mount attaches once.
+   */
+  attach(): Unsubscribe {
+    const client = this.client;
+    const detach = [
+      client.onError((error) => this.setErrors({ ...this.errorLog, errors: [...this.errorLog.errors, error].slice(-this.errorLimit) })),
+      client.onConnectionError((error) => this.setErrors({ ...this.errorLog, connectionError: error })),
+      client.onStatus((status) => {
+        if (status === 'ready' && this.errorLog.connectionError) this.setErrors({ ...this.errorLog, connectionError: undefined });
+      }),
+    ];
+    return () => {
+      for (const stop of detach) stop();
+    };
+  }
+
+  /** The vars of one state, the same object until it changes; `undefined` until the server sent the state. */
+  state(fullName: string): StateVars | undefined {
+    if (!this.snapshots.has(fullName)) this.snapshots.set(fullName, this.client.state(fullName));
+    return this.snapshots.get(fullName);
+  }
+
+  /** Calls `onChange` after each delta that touches the state; one client listener per state, however many components. */
+  subscribeState(fullName: string, onChange: () => void): Unsubscribe {
+    let entry = this.stateSubscriptions.get(fullName);
+    if (!entry) {
+      const listeners = new Set<() => void>();
+      const unsubscribe = this.client.subscribe(fullName, (vars) => {
+        this.snapshots.set(fullName, vars);
+        for (const listener of [...listeners]) listener();
+      });
+      entry = { listeners, unsubscribe };
+      this.stateSubscriptions.set(fullName, entry);
+      // A delta may have arrived between the first read and this subscription.
+      this.snapshots.set(fullName, this.client.state(fullName));
+    }
+    const own = entry;
+    const listener = (): void => onChange();
+    own.listeners.add(listener);
+    return () => {
+      own.listeners.delete(listener);
+      if (own.listeners.size === 0 && this.stateSubscriptions.get(fullName) === own) {
+        own.unsubscribe();
+        this.stateSubscriptions.delete(fullName);
+      }
+    };
+  }
+
+  /** The client's connection status. */
+  status(): ConnectionStatus {
+    return this.client.status;
+  }
+
+  /** Calls `onChange` on each status change. */
+  subscribeStatus(onChange: () => void): Unsubscribe {
+    return this.client.onStatus(() => onChange());
+  }
+
+  /** The error log, the same object until it changes. */
+  errors(): ReflexErrorLog {
+    return this.errorLog;
+  }
+
+  /** Calls `onChange` when the error log changes. */
+  subscribeErrors(onChange: () => void): Unsubscribe {
+    this.errorListeners.add(onChange);
+    return () => this.errorListeners.delete(onChange);
+  }
+
+  /** Empties the error log (or removes one error from it). */
+  clearErrors(error?: BridgeErrorPayload): void {
+    if (error) this.setErrors({ ...this.errorLog, errors: this.errorLog.errors.filter((e) => e !== error) });
+    else this.setErrors({ errors: [], connectionError: undefined });
+  }
+
+  private setErrors(log: ReflexErrorLog): void {
+    this.errorLog = log;
+    for (const listener of [...this.errorListeners]) listener();
+  }
+}

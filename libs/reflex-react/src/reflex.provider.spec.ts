@@ -1,0 +1,219 @@
+/**
+ * @jest-environment jsdom
+ * @jest-environment-options {"customExportConditions": ["node", "node-addons"]}
+ */
+// React renders into jsdom; the server (and so its dependencies, `ws` among them) runs in the same process, so
+// packages resolve to their Node builds.
+import 'reflect-metadata';
+import * as nodeTimers from 'node:timers';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { createElement as h, useEffect } from 'react';
+import type { AddressInfo } from 'node:net';
+import type { ReflexClient } from '@reflex-bridge/client';
+import { EventHandler, Payload, ReflexBridgeModule, State, redirect, type ClientEvent } from '@reflex-bridge/nest';
+import { ReflexProvider, type ReflexNavigate } from './reflex.provider.js';
+import { useReflexClient } from './reflex.context.js';
+import { useReflexState } from './use-reflex-state.js';
+import { useReflexVar } from './use-reflex-var.js';
+import { useReflexEvent } from './use-reflex-event.js';
+import { useConnectionStatus } from './use-connection-status.js';
+import { useReflexErrors } from './use-reflex-errors.js';
+import type { EmptyPayload, HandlerRef, StateRef } from './state.ref.js';
+
+@State()
+class BoardState {
+  count = 0;
+  label = 'start';
+
+  @EventHandler() increment(): void {
+    this.count++;
+  }
+
+  @EventHandler() setLabel(@Payload('value') value: string): void {
+    this.label = value;
+  }
+
+  @EventHandler() explode(): void {
+    throw new Error('boom');
+  }
+
+  @EventHandler() leave(): ClientEvent {
+    return redirect('/next');
+  }
+}
+
+/** What `reflex-bridge codegen` writes for BoardState (written by hand here: the codegen has its own spec). */
+interface BoardStateVars {
+  count: number;
+  label: string;
+}
+const Board: StateRef<BoardStateVars> & {
+  increment: HandlerRef<EmptyPayload>;
+  setLabel: HandlerRef<{ value: string }>;
+  explode: HandlerRef<EmptyPayload>;
+  leave: HandlerRef<EmptyPayload>;
+} = {
+  $state: 'reflex___state____state.board_state',
+  increment: { $state: 'reflex___state____state.board_state', $handler: 'increment' },
+  setLabel: { $state: 'reflex___state____state.board_state', $handler: 'setLabel' },
+  explode: { $state: 'reflex___state____state.board_state', $handler: 'explode' },
+  leave: { $state: 'reflex___state____state.board_state', $handler: 'leave' },
+};
+
+// The server runs in this test's process, under jsdom: its timers must be Node's (`unref()`), which browser code
+// (React, socket.io-client) uses just as well.
+Object.assign(globalThis, {
+  setTimeout: nodeTimers.setTimeout,
+  clearTimeout: nodeTimers.clearTimeout,
+  setInterval: nodeTimers.setInterval,
+  clearInterval: nodeTimers.clearInterval,
+});
+
+let app: INestApplication;
+let url = '';
+
+beforeAll(async () => {
+  const moduleRef = await Test.createTestingModule({ imports: [ReflexBridgeModule.forRoot()], providers: [BoardState] }).compile();
+  app = moduleRef.createNestApplication({ logger: false });
+  await app.listen(0, '127.0.0.1');
+  url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+}, 60_000);
+
+afterAll(async () => {
+  await app?.close();
+});
+
+afterEach(() => cleanup());
+
+/** Counts renders per component name. */
+const renders = new Map<string, number>();
+const rendered = (name: string): void => {
+  renders.set(name, (renders.get(name) ?? 0) + 1);
+};
+
+function Status() {
+  return h('p', { 'data-testid': 'status' }, useConnectionStatus());
+}
+
+function Counter() {
+  rendered('Counter');
+  const board = useReflexState(Board);
+  const increment = useReflexEvent(Board.increment);
+  return h('button', { 'data-testid': 'count', onClick: () => increment() }, board ? `count ${board.count}` : 'loading');
+}
+
+function Label() {
+  rendered('Label');
+  const label = useReflexVar(Board, 'label');
+  const setLabel = useReflexEvent(Board.setLabel);
+  return h('button', { 'data-testid': 'label', onClick: () => setLabel({ value: 'changed' }) }, `label ${label ?? '…'}`);
+}
+
+function Errors() {
+  const { errors, dismiss } = useReflexErrors();
+  const explode = useReflexEvent(Board.explode);
+  return h(
+    'div',
+    null,
+    h('button', { 'data-testid': 'explode', onClick: () => explode() }, 'explode'),
+    h('button', { 'data-testid': 'dismiss', onClick: () => dismiss() }, 'dismiss'),
+    h('ul', { 'data-testid': 'errors' }, ...errors.map((error, i) => h('li', { key: i }, error.code))),
+  );
+}
+
+function Leave() {
+  const leave = useReflexEvent(Board.leave);
+  return h('button', { 'data-testid': 'leave', onClick: () => leave() }, 'leave');
+}
+
+function ClientProbe({ onClient }: { onClient: (client: ReflexClient) => void }) {
+  const client = useReflexClient();
+  useEffect(() => {
+    onClient(client);
+  }, [client, onClient]);
+  return null;
+}
+
+function renderApp(navigate?: ReflexNavigate, onClient: (client: ReflexClient) => void = () => undefined) {
+  return render(
+    h(
+      ReflexProvider,
+      { options: { url, storage: null, reconnect: false }, navigate },
+      h(Status),
+      h(Counter),
+      h(Label),
+      h(Errors),
+      h(Leave),
+      h(ClientProbe, { onClient }),
+    ),
+  );
+}
+
+const READY = { timeout: 20_000 };
+
+describe('ReflexProvider and the hooks, against a real server', () => {
+  it('connects, shows the state, and sends typed events that change it', async () => {
+    renderApp();
+    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), READY);
+    expect(screen.getByTestId('count').textContent).toBe('count 0');
+    expect(screen.getByTestId('label').textContent).toBe('label start');
+    fireEvent.click(screen.getByTestId('count'));
+    await waitFor(() => expect(screen.getByTestId('count').textContent).toBe('count 1'), READY);
+    fireEvent.click(screen.getByTestId('label'));
+    await waitFor(() => expect(screen.getByTestId('label').textContent).toBe('label changed'), READY);
+  }, 60_000);
+
+  it('re-renders a component only when a var it reads changes', async () => {
+    renderApp();
+    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), READY);
+    const labelRenders = renders.get('Label')!;
+    fireEvent.click(screen.getByTestId('count'));
+    await waitFor(() => expect(screen.getByTestId('count').textContent).toBe('count 1'), READY);
+    // The count changed; the Label component reads only `label`.
+    expect(renders.get('Label')).toBe(labelRenders);
+    const counterRenders = renders.get('Counter')!;
+    fireEvent.click(screen.getByTestId('label'));
+    await waitFor(() => expect(screen.getByTestId('label').textContent).toBe('label changed'), READY);
+    // The label changed; the Counter component read only `count` from useReflexState.
+    expect(renders.get('Counter')).toBe(counterRenders);
+  }, 60_000);
+
+  it("shows the server's structured errors until dismissed", async () => {
+    renderApp();
+    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), READY);
+    fireEvent.click(screen.getByTestId('explode'));
+    await waitFor(() => expect(screen.getByTestId('errors').textContent).toBe('handler_error'), READY);
+    fireEvent.click(screen.getByTestId('dismiss'));
+    expect(screen.getByTestId('errors').textContent).toBe('');
+  }, 60_000);
+
+  it("routes the server's redirects through the app's navigate function", async () => {
+    const paths: string[] = [];
+    renderApp((path) => paths.push(path));
+    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), READY);
+    fireEvent.click(screen.getByTestId('leave'));
+    await waitFor(() => expect(paths).toEqual(['/next']), READY);
+  }, 60_000);
+
+  it('disconnects the client it owns when unmounted', async () => {
+    let client: ReflexClient | undefined;
+    const view = renderApp(undefined, (c) => (client = c));
+    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), READY);
+    act(() => view.unmount());
+    expect(client!.status).toBe('disconnected');
+    expect(client!.connected).toBe(false);
+  }, 60_000);
+
+  it('refuses a hook outside a provider with a clear message', () => {
+    const quiet = console.error;
+    console.error = () => undefined;
+    try {
+      expect(() => render(h(Counter))).toThrow('Reflex hooks need a <ReflexProvider> above the component.');
+    } finally {
+      console.error = quiet;
+    }
+  });
+});
