@@ -10,7 +10,8 @@ export interface MultipartForm {
   length: number | undefined;
 }
 
-const encoder = new TextEncoder();
+// Made on first use: importing this file must not need TextEncoder (test environments such as jsdom lack it).
+let encoder: TextEncoder | undefined;
 
 /** Quotes a file name for `Content-Disposition` the way browsers do (HTML's form encoding): `"`, CR, LF escaped. */
 export function quoteFormFileName(name: string): string {
@@ -32,7 +33,7 @@ export function buildMultipartForm(extraArgs: Record<string, unknown> | undefine
   const parts: Array<Uint8Array | PreparedUploadFile> = [];
   let length: number | undefined = 0;
   const bytes = (text: string): void => {
-    const encoded = encoder.encode(text);
+    const encoded = (encoder ??= new TextEncoder()).encode(text);
     parts.push(encoded);
     if (length !== undefined) length += encoded.byteLength;
   };
