@@ -13,6 +13,7 @@ import { StateStore, type StoredState } from '../state/store/state-store.js';
 import { UnknownClientTokenError } from '../state/unknown-client-token.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
 import { OriginPolicy } from '../security/origin-policy.js';
+import { allowCrossOrigin, approvePreflight } from '../security/cross-origin-headers.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
 import { CLIENT_TOKEN_HEADER } from '../bridge/session/cookie-handoff.route.js';
@@ -144,15 +145,8 @@ export class UploadRoute implements OnModuleInit {
 
   /** The CORS preflight of a frontend on a listed origin (the upload's custom headers need one). */
   private preflight(req: IncomingMessage, res: ServerResponse): void {
-    if (!this.allowCrossOrigin(req, res)) {
-      answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
-      return;
-    }
-    res.setHeader('Access-Control-Allow-Methods', 'POST');
-    res.setHeader('Access-Control-Allow-Headers', `${CLIENT_TOKEN_HEADER}, ${UPLOAD_HANDLER_HEADER}, content-type`);
-    res.setHeader('Access-Control-Max-Age', '600');
-    res.statusCode = 204;
-    res.end();
+    if (approvePreflight(this.origins, req, res, `${CLIENT_TOKEN_HEADER}, ${UPLOAD_HANDLER_HEADER}, content-type`)) return;
+    answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
   }
 
   /** One upload, from its headers to its answer. */
@@ -163,7 +157,7 @@ export class UploadRoute implements OnModuleInit {
       answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
       return;
     }
-    this.allowCrossOrigin(req, res);
+    allowCrossOrigin(this.origins, req, res);
     const token = singleHeader(req.headers[CLIENT_TOKEN_HEADER], 256);
     const name = singleHeader(req.headers[UPLOAD_HANDLER_HEADER], MAX_HANDLER_NAME_CHARS);
     if (token === undefined || name === undefined) {
@@ -343,18 +337,6 @@ export class UploadRoute implements OnModuleInit {
     throw new BridgeError('forbidden', 'This client token belongs to another session.', undefined, 403);
   }
 
-  /**
-   * CORS headers (with credentials) for a request whose `Origin` is listed in `corsOrigins`, as the event channel
-   * allows it. Returns whether it is one.
-   */
-  private allowCrossOrigin(req: IncomingMessage, res: ServerResponse): boolean {
-    res.setHeader('Vary', 'Origin');
-    const origin = req.headers.origin;
-    if (typeof origin !== 'string' || origin === 'null' || !this.origins.isListed(origin)) return false;
-    res.setHeader('Access-Control-Allow-Origin', origin);
-    res.setHeader('Access-Control-Allow-Credentials', 'true');
-    return true;
-  }
 }
 
 /** What one upload's modes work with once its tier passed. */

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import { OriginPolicy } from '../../security/origin-policy.js';
+import { allowCrossOrigin, approvePreflight } from '../../security/cross-origin-headers.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
 
@@ -54,15 +55,8 @@ export class CookieHandoffRoute implements OnModuleInit {
     const route = `${this.options.cookieHandoffPath}/:id`;
     adapter.options(route, (req: IncomingMessage, res: ServerResponse) => {
       // The preflight of a frontend on a listed origin; nothing else is approved.
-      if (!this.allowCrossOrigin(req, res)) {
-        answer(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
-        return;
-      }
-      res.setHeader('Access-Control-Allow-Methods', 'POST');
-      res.setHeader('Access-Control-Allow-Headers', `${HANDOFF_SECRET_HEADER}, ${CLIENT_TOKEN_HEADER}`);
-      res.setHeader('Access-Control-Max-Age', '600');
-      res.statusCode = 204;
-      res.end();
+      if (approvePreflight(this.origins, req, res, `${HANDOFF_SECRET_HEADER}, ${CLIENT_TOKEN_HEADER}`)) return;
+      answer(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
     });
     adapter.post(route, async (req: IncomingMessage, res: ServerResponse) => {
       const verdict = this.origins.check(req);
@@ -71,7 +65,7 @@ export class CookieHandoffRoute implements OnModuleInit {
         answer(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
         return;
       }
-      this.allowCrossOrigin(req, res);
+      allowCrossOrigin(this.origins, req, res);
       const secret = singleHeader(req.headers[HANDOFF_SECRET_HEADER]);
       const clientToken = singleHeader(req.headers[CLIENT_TOKEN_HEADER]);
       if (!secret || !clientToken) {
@@ -102,12 +96,4 @@ export class CookieHandoffRoute implements OnModuleInit {
    * CORS headers (with credentials) for a request whose `Origin` is listed in `corsOrigins` and is not the
    * app's own: what lets a frontend served from another origin read the answer. Returns whether it is one.
    */
-  private allowCrossOrigin(req: IncomingMessage, res: ServerResponse): boolean {
-    res.setHeader('Vary', 'Origin');
-    const origin = req.headers.origin;
-    if (typeof origin !== 'string' || origin === 'null' || !this.origins.isListed(origin)) return false;
-    res.setHeader('Access-Control-Allow-Origin', origin);
-    res.setHeader('Access-Control-Allow-Credentials', 'true');
-    return true;
-  }
 }
