@@ -1,7 +1,11 @@
 import { promisify } from 'node:util';
+import { UseGuards } from '@nestjs/common';
 import { Throttle } from '@nestjs/throttler';
 import type { Request } from 'express';
-import { AppState, EventHandler, EventRequest, Payload, State } from '@reflex-bridge/nest';
+import { AppState, EventHandler, EventRequest, EventUploads, Payload, State, type UploadFile } from '@reflex-bridge/nest';
+import { ImageStore } from '../uploads/image-store.js';
+import { LoggedInGuard } from './logged-in.guard.js';
+import type { SessionUser } from './user.entity.js';
 import { UserService } from './user.service.js';
 import { LOGIN_LIMIT } from './login-limit.js';
 
@@ -9,8 +13,13 @@ import { LOGIN_LIMIT } from './login-limit.js';
 @State()
 export class AccountState extends AppState {
   loginError = '';
+  /** The signed-in shopper's avatar, served by `GET /_upload/avatars/...`; empty until one is uploaded. */
+  avatarUrl = '';
 
-  constructor(private readonly users: UserService) {
+  constructor(
+    private readonly users: UserService,
+    private readonly images: ImageStore,
+  ) {
     super();
   }
 
@@ -34,5 +43,16 @@ export class AccountState extends AppState {
   @EventHandler()
   async logout(@EventRequest() request: Request): Promise<void> {
     await promisify(request.logout.bind(request))();
+  }
+
+  /**
+   * The shopper's avatar (buffered upload). Login-guarded: a logged-out upload is refused before its body is read.
+   * The file is kept only when its first bytes say it is an image, under a name made from the user id.
+   */
+  @EventHandler()
+  @UseGuards(LoggedInGuard)
+  async uploadAvatar(@EventUploads() files: UploadFile[], @EventRequest() request: Request): Promise<void> {
+    const user = request.user as SessionUser;
+    this.avatarUrl = await this.images.keep(files, 'avatars', `user-${user.id}`);
   }
 }
