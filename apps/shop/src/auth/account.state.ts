@@ -15,6 +15,8 @@ export class AccountState extends AppState {
   loginError = '';
   /** The signed-in shopper's avatar, served by `GET /_upload/avatars/...`; empty until one is uploaded. */
   avatarUrl = '';
+  /** Whether the signed-in user is staff: a UI hint (the page shows staff controls), never an authorisation. */
+  isStaff = false;
 
   constructor(
     private readonly users: UserService,
@@ -34,15 +36,20 @@ export class AccountState extends AppState {
     }
     await promisify(request.logIn.bind(request))(user as never);
     this.loginError = '';
+    this.isStaff = user.staff;
   }
 
-  /** Does nothing itself: as a bridged event it refreshes the auth snapshot (after a page load). */
+  /** As a bridged event it refreshes the auth snapshot (after a page load), and the staff hint with it. */
   @EventHandler()
-  refresh(): void {}
+  refresh(@EventRequest() request: Request): void {
+    this.isStaff = (request.user as SessionUser | undefined)?.staff === true;
+  }
 
   @EventHandler()
   async logout(@EventRequest() request: Request): Promise<void> {
     await promisify(request.logout.bind(request))();
+    this.isStaff = false;
+    this.avatarUrl = '';
   }
 
   /**
@@ -53,6 +60,8 @@ export class AccountState extends AppState {
   @UseGuards(LoggedInGuard)
   async uploadAvatar(@EventUploads() files: UploadFile[], @EventRequest() request: Request): Promise<void> {
     const user = request.user as SessionUser;
-    this.avatarUrl = await this.images.keep(files, 'avatars', `user-${user.id}`);
+    // A new avatar of the same format has the same path: the version makes browsers fetch it again (the file
+    // server ignores the query string).
+    this.avatarUrl = `${await this.images.keep(files, 'avatars', `user-${user.id}`)}?v=${Date.now()}`;
   }
 }
