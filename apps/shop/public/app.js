@@ -6,9 +6,33 @@ const FILTER = `${ROOT}.filter_state`;
 const CART = `${ROOT}.cart_state`;
 const ACCOUNT = `${ROOT}.account_state`;
 const LIKES = `${ROOT}.likes_state`;
+const STAFF = `${ROOT}.staff_state`;
 
 const $ = (id) => document.getElementById(id);
 const money = (cents) => (cents / 100).toFixed(2);
+// Whether the signed-in user is staff (from the auth snapshot): staff get a picture input on each product.
+let isStaff = false;
+let lastFilter = {};
+
+/**
+ * Uploads the file chosen in `input` to an upload handler, showing its progress in `bar`; a refusal (not an
+ * image, too large, logged out) is shown under the cart.
+ */
+async function uploadChosen(input, bar, state, handler, extraArgs) {
+  const file = input.files?.[0];
+  if (!file) return;
+  $('upload-error').textContent = '';
+  bar.hidden = false;
+  bar.value = 0;
+  try {
+    await client.upload(state, handler, [file], { extraArgs, onProgress: ({ progress }) => (bar.value = progress ?? 0) });
+  } catch (error) {
+    $('upload-error').textContent = error.detail || error.message;
+  } finally {
+    bar.hidden = true;
+    input.value = '';
+  }
+}
 
 // The vars the server keeps in the browser (FilterState's @LocalStorage category), in the shape of a Reflex
 // frontend's compiled client storage map: the client sends their values when the page loads and writes them back
@@ -18,6 +42,7 @@ const clientStorage = { local_storage: { [`${FILTER}.category_rx_state_`]: { syn
 const client = new ReflexClient({ url: window.location.origin, clientStorage });
 
 function renderProducts(filter) {
+  lastFilter = filter;
   const list = $('products');
   list.replaceChildren(
     ...(filter.visible ?? []).map((product) => {
@@ -32,6 +57,26 @@ function renderProducts(filter) {
       add.textContent = 'Add to cart';
       add.addEventListener('click', () => client.call(CART, 'add', { productId: product.id }));
       item.append(name, price, add);
+      if (product.image) {
+        const picture = document.createElement('img');
+        picture.src = product.image;
+        picture.alt = product.name;
+        picture.className = 'product-image';
+        item.prepend(picture);
+      }
+      if (isStaff) {
+        const label = document.createElement('label');
+        label.textContent = 'Picture ';
+        const input = document.createElement('input');
+        input.type = 'file';
+        input.accept = 'image/png,image/jpeg,image/gif,image/webp';
+        const bar = document.createElement('progress');
+        bar.max = 1;
+        bar.hidden = true;
+        input.addEventListener('change', () => uploadChosen(input, bar, STAFF, 'attachImage', { productId: product.id }));
+        label.append(input);
+        item.append(label, bar);
+      }
       return item;
     }),
   );
@@ -64,6 +109,15 @@ function renderAccount(account) {
   $('login-form').hidden = Boolean(account.isAuthenticated);
   $('logout').hidden = !account.isAuthenticated;
   $('login-error').textContent = account.loginError ?? '';
+  $('avatar-box').hidden = !account.isAuthenticated;
+  const avatar = $('avatar');
+  avatar.hidden = !account.isAuthenticated || !account.avatarUrl;
+  if (account.avatarUrl && avatar.getAttribute('src') !== account.avatarUrl) avatar.src = account.avatarUrl;
+  const staff = Boolean(account.isAuthenticated && account.isStaff);
+  if (staff !== isStaff) {
+    isStaff = staff;
+    renderProducts(lastFilter);
+  }
 }
 
 client.subscribe(FILTER, renderProducts);
@@ -81,6 +135,7 @@ client.onError((error) => {
 
 $('query').addEventListener('input', (event) => client.call(FILTER, 'setQuery', { value: event.target.value }));
 $('category').addEventListener('change', (event) => client.call(FILTER, 'setCategory', { value: event.target.value }));
+$('avatar-file').addEventListener('change', () => uploadChosen($('avatar-file'), $('avatar-progress'), ACCOUNT, 'uploadAvatar'));
 $('cart-clear').addEventListener('click', () => client.call(CART, 'clear'));
 $('logout').addEventListener('click', () => client.call(ACCOUNT, 'logout'));
 $('login-form').addEventListener('submit', (event) => {

@@ -19,6 +19,11 @@ export interface ShopConfig {
   frontendOrigins?: string[];
   /** DEVTOOLS=1: the bridge's devtools at /_bridge/devtools (never in production, whatever DEVTOOLS says). */
   devtools: boolean;
+  /**
+   * Where uploaded avatars and product pictures are kept and served from at `/_upload/...` (UPLOAD_DIR; relative
+   * paths against the working directory). Default: `data/uploads`, beside the shop's other files.
+   */
+  uploadDir: string;
 }
 
 export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig {
@@ -31,6 +36,7 @@ export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig
     production: env.NODE_ENV === 'production',
     trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
     frontendOrigins: listOf(env.FRONTEND_ORIGINS),
+    uploadDir: env.UPLOAD_DIR || 'data/uploads',
     devtools: (env.DEVTOOLS === '1' || env.DEVTOOLS === 'true') && env.NODE_ENV !== 'production',
   };
 }

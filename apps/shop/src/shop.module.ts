@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { type DynamicModule, Inject, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ThrottlerModule, type ThrottlerStorage } from '@nestjs/throttler';
@@ -13,6 +14,8 @@ import { CatalogModule } from './catalog/catalog.module.js';
 import { ProductService } from './catalog/product.service.js';
 import { CartModule } from './cart/cart.module.js';
 import { LikesModule } from './likes/likes.module.js';
+import { UploadsModule } from './uploads/uploads.module.js';
+import { MAX_IMAGE_BYTES } from './uploads/image-store.js';
 
 /** DI token of the shop's {@link ShopConfig}. */
 const SHOP_CONFIG = Symbol('ShopConfig');
@@ -29,11 +32,13 @@ export class ShopModule implements OnApplicationBootstrap {
 
   static forRoot(config: ShopConfig): DynamicModule {
     const auth = AuthModule.forRoot(config);
+    const uploadDirectory = resolve(config.uploadDir);
     return {
       module: ShopModule,
       providers: [{ provide: SHOP_CONFIG, useValue: config }],
       imports: [
         DatabaseModule.forRoot(config),
+        UploadsModule.forRoot(uploadDirectory),
         auth,
         CatalogModule,
         CartModule,
@@ -53,6 +58,8 @@ export class ShopModule implements OnApplicationBootstrap {
             bridge: { mode: 'full', authMiddleware: middleware.chain, trustProxy: config.trustProxy },
             // DEVTOOLS=1 (development only): what each event cost, at /_bridge/devtools.
             devtools: config.devtools,
+            // Avatars and product pictures: one image per upload, refused (413) past the shop's image cap.
+            uploads: { directory: uploadDirectory, maxFiles: 1, maxFileBytes: MAX_IMAGE_BYTES },
           }),
         }),
         // HTTP rate limits (the login route) count in the bridge's rate-limit storage: Redis with REDIS_URL, so

@@ -1,7 +1,11 @@
 import { promisify } from 'node:util';
+import { UseGuards } from '@nestjs/common';
 import { Throttle } from '@nestjs/throttler';
 import type { Request } from 'express';
-import { AppState, EventHandler, EventRequest, Payload, State } from '@reflex-bridge/nest';
+import { AppState, EventHandler, EventRequest, EventUploads, Payload, State, type UploadFile } from '@reflex-bridge/nest';
+import { ImageStore } from '../uploads/image-store.js';
+import { LoggedInGuard } from './logged-in.guard.js';
+import type { SessionUser } from './user.entity.js';
 import { UserService } from './user.service.js';
 import { LOGIN_LIMIT } from './login-limit.js';
 
@@ -9,8 +13,15 @@ import { LOGIN_LIMIT } from './login-limit.js';
 @State()
 export class AccountState extends AppState {
   loginError = '';
+  /** The signed-in shopper's avatar, served by `GET /_upload/avatars/...`; empty until one is uploaded. */
+  avatarUrl = '';
+  /** Whether the signed-in user is staff: a UI hint (the page shows staff controls), never an authorisation. */
+  isStaff = false;
 
-  constructor(private readonly users: UserService) {
+  constructor(
+    private readonly users: UserService,
+    private readonly images: ImageStore,
+  ) {
     super();
   }
 
@@ -25,14 +36,32 @@ export class AccountState extends AppState {
     }
     await promisify(request.logIn.bind(request))(user as never);
     this.loginError = '';
+    this.isStaff = user.staff;
   }
 
-  /** Does nothing itself: as a bridged event it refreshes the auth snapshot (after a page load). */
+  /** As a bridged event it refreshes the auth snapshot (after a page load), and the staff hint with it. */
   @EventHandler()
-  refresh(): void {}
+  refresh(@EventRequest() request: Request): void {
+    this.isStaff = (request.user as SessionUser | undefined)?.staff === true;
+  }
 
   @EventHandler()
   async logout(@EventRequest() request: Request): Promise<void> {
     await promisify(request.logout.bind(request))();
+    this.isStaff = false;
+    this.avatarUrl = '';
+  }
+
+  /**
+   * The shopper's avatar (buffered upload). Login-guarded: a logged-out upload is refused before its body is read.
+   * The file is kept only when its first bytes say it is an image, under a name made from the user id.
+   */
+  @EventHandler()
+  @UseGuards(LoggedInGuard)
+  async uploadAvatar(@EventUploads() files: UploadFile[], @EventRequest() request: Request): Promise<void> {
+    const user = request.user as SessionUser;
+    // A new avatar of the same format has the same path: the version makes browsers fetch it again (the file
+    // server ignores the query string).
+    this.avatarUrl = `${await this.images.keep(files, 'avatars', `user-${user.id}`)}?v=${Date.now()}`;
   }
 }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type Repository } from 'typeorm';
 import { Product, toRow, type ProductRow } from './product.entity.js';
 
-const SEED: Array<Omit<Product, 'id'>> = [
+const SEED: Array<Omit<Product, 'id' | 'image'>> = [
   { name: 'Espresso cup', category: 'kitchen', price: 900 },
   { name: 'Pour-over kettle', category: 'kitchen', price: 4500 },
   { name: 'Linen apron', category: 'kitchen', price: 2800 },
@@ -42,7 +42,15 @@ export class ProductService {
     return toRow(await this.repository.save(product));
   }
 
-  async create(row: Omit<ProductRow, 'id'>): Promise<ProductRow> {
+  /** Sets the product's picture; the save becomes a live change for every open catalogue. */
+  async setImage(id: number, image: string): Promise<ProductRow | undefined> {
+    const product = await this.repository.findOneBy({ id });
+    if (!product) return undefined;
+    product.image = image;
+    return toRow(await this.repository.save(product));
+  }
+
+  async create(row: Omit<ProductRow, 'id' | 'image'>): Promise<ProductRow> {
     return toRow(await this.repository.save(this.repository.create(row)));
   }
 }

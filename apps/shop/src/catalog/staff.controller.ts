@@ -1,9 +1,9 @@
-import { Body, Controller, ForbiddenException, NotFoundException, Param, ParseIntPipe, Patch, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, NotFoundException, Param, ParseIntPipe, Patch, Post, Req, UseGuards } from '@nestjs/common';
 import { IsIn, IsInt, IsString, Length, Min } from 'class-validator';
 import type { Request } from 'express';
 import { LoggedInGuard } from '../auth/logged-in.guard.js';
-import type { SessionUser } from '../auth/user.entity.js';
 import { ProductService } from './product.service.js';
+import { requireStaff } from './require-staff.js';
 import type { ProductRow } from './product.entity.js';
 
 export class PriceDto {
@@ -27,7 +27,7 @@ export class StaffController {
 
   @Patch(':id')
   async setPrice(@Req() request: Request, @Param('id', ParseIntPipe) id: number, @Body() body: PriceDto): Promise<ProductRow> {
-    this.requireStaff(request);
+    requireStaff(request);
     const product = await this.catalogue.setPrice(id, body.price);
     if (!product) throw new NotFoundException(`No product ${id}`);
     return product;
@@ -35,11 +35,7 @@ export class StaffController {
 
   @Post()
   create(@Req() request: Request, @Body() body: NewProductDto): Promise<ProductRow> {
-    this.requireStaff(request);
+    requireStaff(request);
     return this.catalogue.create(body);
-  }
-
-  private requireStaff(request: Request): void {
-    if (!(request.user as SessionUser | undefined)?.staff) throw new ForbiddenException('Staff only.');
   }
 }

@@ -1,0 +1,37 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Inject, Injectable, PayloadTooLargeException, UnsupportedMediaTypeException, BadRequestException } from '@nestjs/common';
+import type { UploadFile } from '@reflex-bridge/nest';
+import { imageKindOfFile } from './image-kind.js';
+
+/** DI token of the directory uploaded files are kept in (the bridge's `uploads.directory`). */
+export const UPLOAD_DIRECTORY = Symbol('UploadDirectory');
+
+/** Largest image the shop keeps (avatars and product pictures), in bytes. */
+export const MAX_IMAGE_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Keeps uploaded images under the upload directory, where `GET /_upload/<path>` serves them. A file is kept only
+ * when its first bytes say PNG, JPEG, GIF or WebP and it is within {@link MAX_IMAGE_BYTES}.
+ */
+@Injectable()
+export class ImageStore {
+  constructor(@Inject(UPLOAD_DIRECTORY) private readonly directory: string) {}
+
+  /**
+   * Moves the single image of `files` to `<name>.<ext>` under `folder` (names chosen by the shop, never from the
+   * upload) and returns its URL. Throws 400/413/415 without keeping anything otherwise.
+   */
+  async keep(files: UploadFile[], folder: string, name: string): Promise<string> {
+    if (files.length !== 1) throw new BadRequestException('Send exactly one image.');
+    const file = files[0];
+    if (file.size > MAX_IMAGE_BYTES) throw new PayloadTooLargeException(`Images are limited to ${MAX_IMAGE_BYTES} bytes.`);
+    const kind = await imageKindOfFile(file.path);
+    if (!kind) throw new UnsupportedMediaTypeException('Only PNG, JPEG, GIF and WebP images are accepted.');
+    const relative = `${folder}/${name}.${kind}`;
+    const destination = join(this.directory, folder, `${name}.${kind}`);
+    await mkdir(dirname(destination), { recursive: true });
+    await file.moveTo(destination);
+    return `/_upload/${relative}`;
+  }
+}
