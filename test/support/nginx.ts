@@ -16,8 +16,18 @@ export type NginxBalance = 'round_robin' | 'least_conn' | 'ip_hash';
 export interface NginxOptions {
   /** Load-balancing method for the upstream pool. @default 'round_robin' */
   balance?: NginxBalance;
-  /** `client_max_body_size` for `/_upload` (and everything else). @default '100m' */
+  /** `client_max_body_size` for everything but `/_upload` (and for `/_upload` too unless `uploadMaxBodySize` is set). @default '100m' */
   clientMaxBodySize?: string;
+  /**
+   * `client_max_body_size` for `/_upload`. Default: `clientMaxBodySize` when given, else deploy/nginx.conf's `1025m`
+   * (the module's default `uploads.maxTotalBytes` plus 1 MiB for the event args and the multipart framing).
+   */
+  uploadMaxBodySize?: string;
+  /**
+   * A separate upstream pool for `/_upload` (POST and GET), e.g. to send uploads to another worker than the one
+   * holding the socket. @default the same pool as every other location
+   */
+  uploadUpstreamPorts?: readonly number[];
 }
 
 /** A running nginx that proxies one free loopback port to an upstream pool. */
@@ -32,6 +42,11 @@ export interface NginxProxy {
   readonly process: ChildProcess;
   /** nginx's error log so far (useful in assertion messages). */
   errorLog(): Promise<string>;
+  /**
+   * nginx's access log so far: the combined format plus ` upstream=<address>` (the worker that answered). A request
+   * is logged when it ends, so a WebSocket appears once it closed.
+   */
+  accessLog(): Promise<string>;
   /** Stops nginx (fast shutdown, then SIGKILL) and removes its temp dir. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -68,6 +83,11 @@ export function nginxConfig(dir: string, port: number, upstreamPorts: readonly n
   const balance = options.balance && options.balance !== 'round_robin' ? `    ${options.balance};\n` : '';
   const servers = upstreamPorts.map((p) => `    server 127.0.0.1:${p};\n`).join('');
   const bodySize = options.clientMaxBodySize ?? '100m';
+  const uploadBodySize = options.uploadMaxBodySize ?? options.clientMaxBodySize ?? '1025m';
+  const uploadServers = options.uploadUpstreamPorts?.map((p) => `    server 127.0.0.1:${p};\n`).join('');
+  if (options.uploadUpstreamPorts?.length === 0) throw new Error('uploadUpstreamPorts needs at least one port');
+  const uploadPool = uploadServers ? 'app_upload' : 'app';
+  const uploadUpstream = uploadServers ? `\n  upstream app_upload {\n${uploadServers}    keepalive 16;\n  }\n` : '';
   // As root the workers would switch to `nobody`, which cannot use the temp dir: keep them as the current user.
   const user = process.getuid?.() === 0 ? 'user root root;\n' : '';
   const forwarded = `
@@ -86,7 +106,9 @@ events {
 }
 
 http {
-  access_log ${dir}/access.log;
+  log_format upstreams '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+                       '"$http_referer" "$http_user_agent" upstream=$upstream_addr';
+  access_log ${dir}/access.log upstreams;
   client_body_temp_path ${dir}/client_body_temp;
   proxy_temp_path ${dir}/proxy_temp;
   fastcgi_temp_path ${dir}/fastcgi_temp;
@@ -102,7 +124,7 @@ http {
   upstream app {
 ${balance}${servers}    keepalive 16;
   }
-
+${uploadUpstream}
   server {
     listen 127.0.0.1:${port};
 
@@ -117,19 +139,26 @@ ${balance}${servers}    keepalive 16;
       proxy_buffering off;
     }
 
-    # File uploads: stream the body through instead of spooling it to disk first.
+    # File uploads, as in deploy/nginx.conf: the body streams through instead of being spooled to disk first, and
+    # the buffered mode's NDJSON lines are passed on as they come. X-Upstream names the worker that answered.
     location /_upload {
-      proxy_pass http://app;
+      proxy_pass http://${uploadPool};
       proxy_http_version 1.1;
       proxy_set_header Connection "";${forwarded}
+      client_max_body_size ${uploadBodySize};
       proxy_request_buffering off;
+      proxy_buffering off;
+      client_body_timeout 60s;
+      proxy_send_timeout 300s;
       proxy_read_timeout 300s;
+      add_header X-Upstream $upstream_addr always;
     }
 
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";${forwarded}
+      add_header X-Upstream $upstream_addr always;
     }
   }
 }
@@ -211,7 +240,7 @@ class NginxStartError extends Error {
 /**
  * Starts a real nginx (`daemon off; master_process on;`) as a child of the test process, listening on a free
  * 127.0.0.1 port and proxying to `upstreamPorts` on 127.0.0.1: `/_event` with the WebSocket upgrade and a one-hour
- * read timeout, `/_upload` streamed, everything else plain HTTP/1.1 with keep-alive. All its files (config, pid,
+ * read timeout, `/_upload` streamed both ways with its own body limit (optionally to its own pool), everything else plain HTTP/1.1 with keep-alive. All its files (config, pid,
  * logs, temp paths) live in a fresh temp dir that `stop()` removes.
  *
  * Throws when nginx is missing; call `nginxSkipReason()` first to skip outside CI.
@@ -261,6 +290,7 @@ function makeProxy(dir: string, port: number, child: ChildProcess): NginxProxy {
     dir,
     process: child,
     errorLog: () => readErrorLog(dir),
+    accessLog: () => readFile(join(dir, 'access.log'), 'utf8').catch(() => ''),
     stop: () => (stopping ??= stop()),
   };
 }
