@@ -1,9 +1,8 @@
-import { Body, Controller, NotFoundException, Param, ParseIntPipe, Patch, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, NotFoundException, Param, ParseIntPipe, Patch, Post, UseGuards } from '@nestjs/common';
 import { IsIn, IsInt, IsString, Length, Min } from 'class-validator';
-import type { Request } from 'express';
 import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import { ProductService } from './product.service.js';
-import { requireStaff } from './require-staff.js';
+import { StaffGuard } from './staff.guard.js';
 import type { ProductRow } from './product.entity.js';
 
 export class PriceDto {
@@ -18,24 +17,22 @@ export class NewProductDto {
 
 /**
  * Staff-only HTTP endpoints that change the catalogue. They publish nothing themselves: the TypeORM
- * live subscriber turns each save into a ModelChange, and every open page updates.
+ * live subscriber turns each save into a ModelChange, and every open page updates. Logged out: 401; not staff: 403.
  */
 @Controller('staff/products')
-@UseGuards(LoggedInGuard)
+@UseGuards(LoggedInGuard, StaffGuard)
 export class StaffController {
   constructor(private readonly catalogue: ProductService) {}
 
   @Patch(':id')
-  async setPrice(@Req() request: Request, @Param('id', ParseIntPipe) id: number, @Body() body: PriceDto): Promise<ProductRow> {
-    requireStaff(request);
+  async setPrice(@Param('id', ParseIntPipe) id: number, @Body() body: PriceDto): Promise<ProductRow> {
     const product = await this.catalogue.setPrice(id, body.price);
     if (!product) throw new NotFoundException(`No product ${id}`);
     return product;
   }
 
   @Post()
-  create(@Req() request: Request, @Body() body: NewProductDto): Promise<ProductRow> {
-    requireStaff(request);
+  create(@Body() body: NewProductDto): Promise<ProductRow> {
     return this.catalogue.create(body);
   }
 }

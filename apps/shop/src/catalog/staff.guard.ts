@@ -1,15 +1,16 @@
-import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, ForbiddenException, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { requireStaff } from './require-staff.js';
+import type { SessionUser } from '../auth/user.entity.js';
 
 /**
- * The staff check of the HTTP staff routes as a guard, for event handlers: on the `full` tier it runs before an
- * upload's body is read, so a shopper's upload to a staff handler is refused without storing anything.
+ * Staff only: the staff HTTP routes and the staff's event handlers refuse anyone else with 403. On an event handler
+ * (`full` tier) it runs before an upload's body is read, so a shopper's upload to a staff handler stores nothing.
  */
 @Injectable()
 export class StaffGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
-    requireStaff(context.switchToHttp().getRequest<Request>());
+    const user = context.switchToHttp().getRequest<Request>().user as SessionUser | undefined;
+    if (!user?.staff) throw new ForbiddenException('Staff only.');
     return true;
   }
 }

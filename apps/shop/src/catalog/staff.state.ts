@@ -8,7 +8,7 @@ import { StaffGuard } from './staff.guard.js';
 /**
  * What staff do from the shop page: attach a product picture (buffered upload). Runs on the `full` tier for
  * logged-in users (a logged-out upload is refused before its body is read) and for staff only (the HTTP staff routes'
- * check, as {@link StaffGuard}). It publishes nothing itself: saving the product is a live change, and every open catalogue updates.
+ * check: {@link StaffGuard}). It publishes nothing itself: saving the product is a live change, and every open catalogue updates.
  */
 @State()
 @UseGuards(LoggedInGuard)
