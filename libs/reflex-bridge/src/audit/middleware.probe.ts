@@ -19,17 +19,22 @@ export interface SessionProbe {
   acceptedCommonSecret: string | undefined;
 }
 
-/** A request the middleware sees as HTTPS, whose cookies answer `value` for every name (and note the first name asked). */
-function probeRequest(cookieValue: string | undefined, headers: Record<string, string> = {}): { request: SyntheticRequest; askedName: () => string | undefined } {
-  const request = new SyntheticRequest({ path: '/', query: {}, headers: { host: 'localhost', ...headers }, ip: '127.0.0.1', remoteAddress: '127.0.0.1', secure: true });
+/** A request the middleware sees as HTTPS, with these extra headers. */
+function probeRequest(headers: Record<string, string> = {}): SyntheticRequest {
+  return new SyntheticRequest({ path: '/', query: {}, headers: { host: 'localhost', ...headers }, ip: '127.0.0.1', remoteAddress: '127.0.0.1', secure: true });
+}
+
+/**
+ * A probe request without cookies whose `req.cookies` notes the first name read: express-session looks there
+ * (cookie-parser's place) when the Cookie header has nothing for it, which reveals its cookie's name.
+ */
+function namingRequest(): { request: SyntheticRequest; askedName: () => string | undefined } {
+  const request = probeRequest();
   let asked: string | undefined;
-  // express-session reads `req.cookies[name]` (cookie-parser's place) when there is no Cookie header: a proxy
-  // answering for any name needs no knowledge of the cookie's name, and reveals it.
   const cookies = new Proxy({} as Record<string, string>, {
     get: (_target, key) => {
-      if (typeof key !== 'string') return undefined;
-      asked ??= key;
-      return cookieValue;
+      if (typeof key === 'string') asked ??= key;
+      return undefined;
     },
   });
   Object.defineProperty(request, 'cookies', { value: cookies });
@@ -74,16 +79,17 @@ async function callOnce(middleware: RequestHandler, request: SyntheticRequest, r
  * the responses are never ended.
  */
 export async function probeSessionMiddleware(middleware: RequestHandler): Promise<SessionProbe | undefined> {
-  const first = probeRequest(undefined);
+  const first = namingRequest();
   const outcome = await callOnce(middleware, first.request, new SyntheticResponse());
   const store = first.request.sessionStore as { constructor?: { name?: string } } | undefined;
   const cookie = (first.request.session as { cookie?: { secure?: unknown; httpOnly?: unknown; sameSite?: unknown } } | undefined)?.cookie;
   if (outcome.failed || !store || !cookie) return undefined;
+  const cookieName = first.askedName();
   let acceptedCommonSecret: string | undefined;
-  for (const secret of COMMON_SESSION_SECRETS) {
+  for (const secret of cookieName === undefined ? [] : COMMON_SESSION_SECRETS) {
     const sessionId = randomBytes(24).toString('base64url');
-    const probe = probeRequest(signedSessionCookie(sessionId, secret));
-    const { sessionIdAtReturn } = await callOnce(middleware, probe.request, new SyntheticResponse());
+    const request = probeRequest({ cookie: `${cookieName}=${encodeURIComponent(signedSessionCookie(sessionId, secret))}` });
+    const { sessionIdAtReturn } = await callOnce(middleware, request, new SyntheticResponse());
     if (sessionIdAtReturn === sessionId) {
       acceptedCommonSecret = secret;
       break;
@@ -92,7 +98,7 @@ export async function probeSessionMiddleware(middleware: RequestHandler): Promis
   return {
     cookie: { secure: cookie.secure === true, httpOnly: cookie.httpOnly === true, sameSite: cookie.sameSite as string | boolean | undefined },
     storeName: store.constructor?.name,
-    cookieName: first.askedName(),
+    cookieName,
     acceptedCommonSecret,
   };
 }
@@ -105,7 +111,7 @@ export const PROBE_ORIGIN = 'https://audit-probe.invalid';
  * listed, and reports whether it allowed that origin (`*` or echoed) with credentials.
  */
 export async function probeCorsMiddleware(middleware: RequestHandler): Promise<{ allowOrigin: string; credentials: boolean } | undefined> {
-  const { request } = probeRequest(undefined, { origin: PROBE_ORIGIN });
+  const request = probeRequest({ origin: PROBE_ORIGIN });
   const response = new SyntheticResponse();
   await callOnce(middleware, request, response);
   const allowOrigin = response.getHeader('access-control-allow-origin');
