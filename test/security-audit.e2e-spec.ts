@@ -171,6 +171,12 @@ describe('the security audit at startup', () => {
     expect(audited.codes()).toEqual(['session_secret_default']);
   });
 
+  it('reads a session middleware wrapped in a function of the app, through the bridge chain', async () => {
+    const wrapped = sessionMiddleware({ secret: 'keyboard cat', cookie: { httpOnly: false } });
+    const audited = await startAudited({ session: null, bridge: { authMiddleware: [(req, res, next) => wrapped(req, res, next)] } });
+    expect(audited.codes()).toEqual(['session_cookie_not_httponly', 'session_secret_default']);
+  });
+
   it('accepts SameSite=None with Secure when a frontend on another origin is listed', async () => {
     const audited = await startAudited({ session: { cookie: { sameSite: 'none' } }, corsOrigins: ['https://frontend.example.net'] });
     expect(audited.codes()).toEqual([]);

@@ -13,6 +13,9 @@ import { describeFinding, FAST_AUTH_TTL_THRESHOLD_SECONDS, MAX_MESSAGE_BYTES_THR
 import { SecurityAuditError } from './security-audit.error.js';
 import { probeCorsMiddleware, probeSessionMiddleware, type SessionProbe } from './middleware.probe.js';
 import { secretWeakness } from './session-secret.check.js';
+import { runMiddlewareChain } from '../bridge/request/middleware-runner.js';
+import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
+import type { SyntheticResponse } from '../bridge/request/synthetic-response.js';
 
 /** An Express app's middleware stack, as far as the audit reads it (Express 5 `app.router`, Express 4 `app._router`). */
 interface ExpressLike {
@@ -134,15 +137,22 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
 
   /**
    * The session middleware the bridge runs (`bridge.authMiddleware`), else one the app mounted with `app.use`:
-   * express-session's function is named `session`; the probe then checks that it behaves like it.
+   * express-session's function is named `session`, and the probe checks that it behaves like it. A session
+   * middleware wrapped in another function is reached by probing the whole `bridge.authMiddleware` chain, as the
+   * bridge runs it when a socket connects.
    */
   private async probeSession(): Promise<SessionProbe | undefined> {
-    const candidates = [...(this.options.bridge.authMiddleware ?? []), ...this.appMiddleware()].filter((fn) => fn.name === 'session');
+    const chain = this.options.bridge.authMiddleware ?? [];
+    const candidates = [...chain, ...this.appMiddleware()].filter((fn) => fn.name === 'session');
     for (const candidate of new Set(candidates)) {
       const probe = await probeSessionMiddleware(candidate);
       if (probe) return probe;
     }
-    return undefined;
+    if (chain.length === 0) return undefined;
+    const wholeChain: RequestHandler = (request, response, next) => {
+      void Promise.resolve(runMiddlewareChain(chain, request as unknown as SyntheticRequest, response as unknown as SyntheticResponse)).then(() => next(), next);
+    };
+    return probeSessionMiddleware(wholeChain);
   }
 
   /** The app's CORS (`app.enableCors()`, or the `cors` package mounted with `app.use`), probed with an unlisted origin. */
