@@ -90,6 +90,11 @@ const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'probl
   },
 };
 
+/** Every finding code the audit knows. */
+export function securityFindingCodes(): SecurityFindingCode[] {
+  return Object.keys(CATALOG) as SecurityFindingCode[];
+}
+
 /** A finding of `code` with this app's `problem`, completed from the catalogue. */
 export function securityFinding(code: SecurityFindingCode, problem: string, seen: SecurityFinding['seen'] = 'startup'): SecurityFinding {
   return { code, problem, ...CATALOG[code], seen };
