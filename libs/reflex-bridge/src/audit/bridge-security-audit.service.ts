@@ -63,6 +63,10 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
     return [...this.found];
   }
 
+  /**
+   * Runs the review once, at bootstrap: by then the app's `app.use` middleware (session, CORS) is mounted. A throw
+   * here (strict) makes `app.init()` / `app.listen()` reject, so the app never serves.
+   */
   async onApplicationBootstrap(): Promise<void> {
     if (this.mode === 'off') return;
     const findings = await this.review();
@@ -73,6 +77,7 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
     if (!this.options.bridge.trustProxy) this.watchForProxy();
   }
 
+  /** Stops watching for proxy headers (the listeners sit on the app's HTTP server). */
   onApplicationShutdown(): void {
     this.stopWatching?.();
   }
