@@ -125,6 +125,12 @@ export { UploadError, UploadAbortedError, type UploadErrorCode, type UploadError
 export { cleanUploadFileName } from './upload/upload-file-name.js';
 export { UploadRoute, UPLOAD_HANDLER_HEADER } from './upload/upload.route.js';
 
+// ─── The security audit at startup ─────────────────────────────────────────────────────────────────────────────
+export { BridgeSecurityAudit } from './audit/bridge-security-audit.service.js';
+export { SecurityAuditError } from './audit/security-audit.error.js';
+export type { SecurityFinding, SecurityFindingCode } from './audit/security-finding.js';
+export type { AuditMode } from './audit/audit.options.js';
+
 // ─── Reflex's HTTP routes and health ───────────────────────────────────────────────────────────────────────────
 export { ReflexHealth, type ReflexHealthBody } from './health/reflex-health.service.js';
 export { StateStoreHealthIndicator } from './health/state-store.health-indicator.js';

@@ -67,6 +67,7 @@ import { ReflexHealth } from './health/reflex-health.service.js';
 import { StateStoreHealthIndicator } from './health/state-store.health-indicator.js';
 import { LiveTransportHealthIndicator } from './health/live-transport.health-indicator.js';
 import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
+import { BridgeSecurityAudit } from './audit/bridge-security-audit.service.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -173,6 +174,8 @@ import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
     { provide: EventRecorder, useExisting: BridgeDevtools },
     DevtoolsHistograms,
     DevtoolsRoute,
+    // The security review at startup (production: true, or an explicit `audit`).
+    BridgeSecurityAudit,
   ],
   exports: [
     StateStore,
@@ -194,6 +197,7 @@ import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
     LiveTransportHealthIndicator,
     DatabaseHealthIndicator,
     ReflexHealth,
+    BridgeSecurityAudit,
   ],
 })
 export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implements OnApplicationShutdown {

@@ -11,6 +11,7 @@ import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitO
 import { resolveSessionStoreOptions, type ResolvedSessionStoreOptions, type SessionStoreOptions } from './security/session-store.options.js';
 import { resolveReflexRoutesOptions, type ReflexRoutesOptions, type ResolvedReflexRoutesOptions } from './health/reflex-routes.options.js';
 import { resolveUploadOptions, type ResolvedUploadOptions, type UploadOptions } from './upload/upload.options.js';
+import { resolveAuditMode, resolveWorkers, type AuditMode } from './audit/audit.options.js';
 
 /**
  * Options of {@link ReflexBridgeModule}. Every field is optional; {@link resolveOptions} merges the defaults
@@ -81,6 +82,22 @@ export interface ReflexBridgeModuleOptions {
    * @default false
    */
   production?: boolean;
+  /**
+   * The security review at startup (see docs/security.md, "The startup security audit"): once the app is
+   * bootstrapped, its configuration (these options, the session middleware, the state store, the app's CORS) is
+   * checked, and each finding is logged as a warning with why it matters and the fix. `'strict'` refuses to start
+   * instead (an error listing every finding); `'off'` skips it. Findings are readable from
+   * `BridgeSecurityAudit.findings()`.
+   * @default 'warn' with `production: true`, else 'off'
+   */
+  audit?: AuditMode;
+  /**
+   * How many processes serve this app (one port each behind a proxy, or a process manager's instances). Only the
+   * security audit reads it: several workers need shared stores (`redisUrl`, a shared session store). A
+   * `node:cluster` worker counts as several without it.
+   * @default 1 (several in a `node:cluster` worker)
+   */
+  workers?: number;
   /**
    * What users see when one of their events is refused or fails: a subclass of {@link BridgeErrorPresenter}
    * whose `present(error)` returns the client events to send (a toast, an alert, a redirect, or none), created
@@ -208,6 +225,9 @@ export interface ResolvedReflexBridgeOptions {
   stateTtlSeconds: number;
   unusedStateTtlSeconds: number;
   production: boolean;
+  audit: AuditMode;
+  /** Undefined when not set (one process, unless it is a `node:cluster` worker). */
+  workers: number | undefined;
   errorPresenter: Type<BridgeErrorPresenter> | undefined;
   corsOrigins: string[] | boolean | undefined;
   pingIntervalMs: number;
@@ -292,6 +312,7 @@ function httpPath(name: string, value: unknown): string {
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore', 'uploads',
+  'audit', 'workers',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -367,6 +388,8 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
     unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
     production: options.production ?? DEFAULT_OPTIONS.production,
+    audit: resolveAuditMode(options.audit, options.production ?? DEFAULT_OPTIONS.production),
+    workers: resolveWorkers(options.workers),
     errorPresenter: options.errorPresenter,
     corsOrigins,
     pingIntervalMs: positiveNumber('pingIntervalMs', options.pingIntervalMs) ?? DEFAULT_OPTIONS.pingIntervalMs,

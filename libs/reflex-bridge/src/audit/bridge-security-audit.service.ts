@@ -1,0 +1,195 @@
+import cluster from 'node:cluster';
+import type { IncomingMessage } from 'node:http';
+import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { RequestHandler } from 'express';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { StateStore } from '../state/store/state-store.js';
+import { InMemoryStateStore } from '../state/store/in-memory-state.store.js';
+import type { AuditMode } from './audit.options.js';
+import type { SecurityFinding } from './security-finding.js';
+import { describeFinding, FAST_AUTH_TTL_THRESHOLD_SECONDS, MAX_MESSAGE_BYTES_THRESHOLD, securityFinding } from './security-finding.catalog.js';
+import { SecurityAuditError } from './security-audit.error.js';
+import { probeCorsMiddleware, probeSessionMiddleware, type SessionProbe } from './middleware.probe.js';
+import { secretWeakness } from './session-secret.check.js';
+import { runMiddlewareChain } from '../bridge/request/middleware-runner.js';
+import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
+import type { SyntheticResponse } from '../bridge/request/synthetic-response.js';
+
+/** An Express app's middleware stack, as far as the audit reads it (Express 5 `app.router`, Express 4 `app._router`). */
+interface ExpressLike {
+  router?: { stack?: { handle?: unknown }[] };
+  _router?: { stack?: { handle?: unknown }[] };
+}
+
+/** The HTTP server events on which a request's headers arrive: plain requests (and polling) and WebSocket upgrades. */
+type ServerLike = { on(event: string, listener: (request: IncomingMessage) => void): unknown; off(event: string, listener: (request: IncomingMessage) => void): unknown; listenerCount(event: string): number };
+
+/**
+ * The security review of the running configuration: once the app is bootstrapped (its middleware known), checks
+ * the module options, the session middleware (`bridge.authMiddleware`, or `app.use`d), the state store and the
+ * app's CORS, and logs each finding as a warning with why it matters and the fix; with `audit: 'strict'` it
+ * refuses to start instead. On with `production: true` (`audit: 'warn'`), or with an explicit `audit`.
+ *
+ * One check needs traffic: `X-Forwarded-For` on a request or handshake while `bridge.trustProxy` is unset (the app
+ * is behind a proxy it does not trust). That finding is logged when first seen, once, and added to {@link findings}.
+ * @example
+ * ```ts
+ * const findings = app.get(BridgeSecurityAudit).findings();
+ * if (findings.length) alert(findings.map((f) => f.code));
+ * ```
+ * @publicApi
+ */
+@Injectable()
+export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('ReflexBridgeAudit');
+  private readonly found: SecurityFinding[] = [];
+  private stopWatching?: () => void;
+
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
+    private readonly stateStore: StateStore,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
+  ) {}
+
+  /** What the audit does in this app: `'warn'`, `'strict'` or `'off'`. */
+  get mode(): AuditMode {
+    return this.options.audit;
+  }
+
+  /** Every finding so far: the startup review's, then any seen in traffic. Empty when the audit is off. */
+  findings(): SecurityFinding[] {
+    return [...this.found];
+  }
+
+  /**
+   * Runs the review once, at bootstrap: by then the app's `app.use` middleware (session, CORS) is mounted. A throw
+   * here (strict) makes `app.init()` / `app.listen()` reject, so the app never serves.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.mode === 'off') return;
+    const findings = await this.review();
+    this.found.push(...findings);
+    if (this.mode === 'strict' && findings.length > 0) throw new SecurityAuditError(findings);
+    for (const finding of findings) this.logger.warn(describeFinding(finding));
+    if (findings.length === 0) this.logger.log('Security audit: no findings');
+    if (!this.options.bridge.trustProxy) this.watchForProxy();
+  }
+
+  /** Stops watching for proxy headers (the listeners sit on the app's HTTP server). */
+  onApplicationShutdown(): void {
+    this.stopWatching?.();
+  }
+
+  /** The startup review: every check that the configuration alone answers. */
+  private async review(): Promise<SecurityFinding[]> {
+    const options = this.options;
+    const findings: SecurityFinding[] = [];
+    const session = await this.probeSession();
+    if (session) {
+      const { secure, httpOnly, sameSite } = session.cookie;
+      const cookie = session.cookieName ? `The session cookie "${session.cookieName}"` : 'The session cookie';
+      if (!secure) findings.push(securityFinding('session_cookie_not_secure', `${cookie} is not Secure, even on HTTPS requests`));
+      if (!httpOnly) findings.push(securityFinding('session_cookie_not_httponly', `${cookie} is not HttpOnly`));
+      if (typeof sameSite === 'string' && sameSite.toLowerCase() === 'none') {
+        const listed = Array.isArray(options.corsOrigins) && options.corsOrigins.length > 0;
+        if (!secure) findings.push(securityFinding('session_cookie_samesite_none', 'The session cookie is SameSite=None without Secure (browsers refuse it)'));
+        else if (!listed) findings.push(securityFinding('session_cookie_samesite_none', 'The session cookie is SameSite=None, and no frontend on another origin is listed in corsOrigins to need it'));
+      }
+      if (session.acceptedCommonSecret !== undefined) {
+        findings.push(securityFinding('session_secret_default', 'The session middleware accepts cookies signed with a well-known default secret'));
+      }
+    }
+    for (const secret of options.fastAuth?.sessionSecrets ?? []) {
+      const weakness = secretWeakness(secret);
+      if (!weakness) continue;
+      if (weakness.kind === 'default' && findings.some((finding) => finding.code === 'session_secret_default')) continue;
+      findings.push(securityFinding(weakness.kind === 'default' ? 'session_secret_default' : 'session_secret_weak', `The session secret given as fastAuth.sessionSecret is ${weakness.reason}`));
+    }
+    const several = this.severalWorkers();
+    if (several) {
+      const workers = options.workers !== undefined ? `${options.workers} workers (option workers)` : 'a node:cluster worker';
+      if (session?.storeName === 'MemoryStore') findings.push(securityFinding('session_store_in_memory', `Sessions are kept in express-session's MemoryStore while ${workers} serve the app`));
+      if (this.stateStore instanceof InMemoryStateStore) findings.push(securityFinding('state_store_in_memory', `Client states are kept in an InMemoryStateStore while ${workers} serve the app`));
+      if (!options.redisUrl) findings.push(securityFinding('workers_without_redis', `redisUrl is not set while ${workers} serve the app`));
+    }
+    if (options.corsOrigins === true) findings.push(securityFinding('origin_allowlist_off', 'corsOrigins is true: every origin may use the event socket and the cookie handoff with credentials'));
+    const cors = await this.probeHttpCors();
+    if (cors) findings.push(securityFinding('http_cors_any_origin', `The app's CORS middleware answers an unlisted origin with Access-Control-Allow-Origin: ${cors.allowOrigin === '*' ? '*' : 'that origin'} and Access-Control-Allow-Credentials: true`));
+    if (options.devtools) findings.push(securityFinding('devtools_enabled', `Devtools are on at ${options.devtools.path}`));
+    if (options.fastAuth && options.eventCache.ttlSeconds > FAST_AUTH_TTL_THRESHOLD_SECONDS) {
+      findings.push(securityFinding('fast_auth_ttl_long', `Fast auth is on with eventCache.ttlSeconds ${options.eventCache.ttlSeconds} (more than ${FAST_AUTH_TTL_THRESHOLD_SECONDS})`));
+    }
+    if (!options.production) findings.push(securityFinding('error_detail_exposed', 'production is false: clients receive exception messages'));
+    if (options.maxMessageBytes > MAX_MESSAGE_BYTES_THRESHOLD) {
+      findings.push(securityFinding('max_message_bytes_high', `maxMessageBytes is ${options.maxMessageBytes} (more than ${MAX_MESSAGE_BYTES_THRESHOLD})`));
+    }
+    return findings;
+  }
+
+  /** Several processes serve the app: the `workers` option says so, or this process is a `node:cluster` worker. */
+  private severalWorkers(): boolean {
+    return (this.options.workers ?? 1) > 1 || (this.options.workers === undefined && cluster.isWorker);
+  }
+
+  /** The app's Express middleware (`app.use`), when the HTTP adapter is Express. */
+  private appMiddleware(): RequestHandler[] {
+    const app = this.adapterHost?.httpAdapter?.getInstance?.() as ExpressLike | undefined;
+    const stack = app?.router?.stack ?? app?._router?.stack ?? [];
+    return stack.map((layer) => layer.handle).filter((handle): handle is RequestHandler => typeof handle === 'function');
+  }
+
+  /**
+   * The session middleware the bridge runs (`bridge.authMiddleware`), else one the app mounted with `app.use`:
+   * express-session's function is named `session`, and the probe checks that it behaves like it. A session
+   * middleware wrapped in another function is reached by probing the whole `bridge.authMiddleware` chain, as the
+   * bridge runs it when a socket connects.
+   */
+  private async probeSession(): Promise<SessionProbe | undefined> {
+    const chain = this.options.bridge.authMiddleware ?? [];
+    const candidates = [...chain, ...this.appMiddleware()].filter((fn) => fn.name === 'session');
+    for (const candidate of new Set(candidates)) {
+      const probe = await probeSessionMiddleware(candidate);
+      if (probe) return probe;
+    }
+    if (chain.length === 0) return undefined;
+    const wholeChain: RequestHandler = (request, response, next) => {
+      void Promise.resolve(runMiddlewareChain(chain, request as unknown as SyntheticRequest, response as unknown as SyntheticResponse)).then(() => next(), next);
+    };
+    return probeSessionMiddleware(wholeChain);
+  }
+
+  /** The app's CORS (`app.enableCors()`, or the `cors` package mounted with `app.use`), probed with an unlisted origin. */
+  private async probeHttpCors(): Promise<{ allowOrigin: string; credentials: boolean } | undefined> {
+    for (const candidate of this.appMiddleware().filter((fn) => fn.name === 'corsMiddleware')) {
+      const answer = await probeCorsMiddleware(candidate);
+      if (answer?.credentials) return answer;
+    }
+    return undefined;
+  }
+
+  /**
+   * Until the first request or handshake carrying `X-Forwarded-For`: that request came through a proxy, which the
+   * bridge does not trust (`bridge.trustProxy` unset). Reported once, then the listeners are removed.
+   */
+  private watchForProxy(): void {
+    const server = this.adapterHost?.httpAdapter?.getHttpServer?.() as ServerLike | undefined;
+    if (!server || typeof server.on !== 'function') return;
+    // Only listen to upgrades when something (Engine.IO) already does: a listener makes Node keep upgrade sockets open.
+    const events = server.listenerCount('upgrade') > 0 ? ['request', 'upgrade'] : ['request'];
+    const listener = (request: IncomingMessage) => {
+      if (request.headers['x-forwarded-for'] === undefined) return;
+      this.stopWatching?.();
+      const kind = request.headers.upgrade ? 'A WebSocket handshake' : 'A request';
+      const finding = securityFinding('trust_proxy_unset', `${kind} arrived with X-Forwarded-For (the app is behind a proxy) while bridge.trustProxy is unset`, 'traffic');
+      this.found.push(finding);
+      this.logger.warn(describeFinding(finding));
+    };
+    for (const event of events) server.on(event, listener);
+    this.stopWatching = () => {
+      for (const event of events) server.off(event, listener);
+      this.stopWatching = undefined;
+    };
+  }
+}

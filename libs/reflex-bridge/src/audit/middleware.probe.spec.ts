@@ -1,0 +1,37 @@
+import { describe, expect, it } from '@jest/globals';
+import session from 'express-session';
+import cors from 'cors';
+import { probeCorsMiddleware, probeSessionMiddleware } from './middleware.probe.js';
+
+describe('probeSessionMiddleware (real express-session)', () => {
+  it("reports the cookie's flags, name and store, and saves no session", async () => {
+    const store = new session.MemoryStore();
+    const middleware = session({ name: 'app.sid', secret: 'kL9#qv2!Zp0@wX7$rT4^yB1&nM6*cD3(', store, resave: false, saveUninitialized: true, cookie: { secure: 'auto', httpOnly: true, sameSite: 'strict' } });
+    const probe = await probeSessionMiddleware(middleware);
+    expect(probe).toEqual({ cookie: { secure: true, httpOnly: true, sameSite: 'strict' }, storeName: 'MemoryStore', cookieName: 'app.sid', acceptedCommonSecret: undefined });
+    const count = await new Promise<number>((resolve) => store.length((_error, length) => resolve(length ?? -1)));
+    expect(count).toBe(0);
+  });
+
+  it('finds a well-known secret among several', async () => {
+    const middleware = session({ secret: ['a-real-looking-secret-of-some-length-0123', 'keyboard cat'], resave: false, saveUninitialized: false });
+    expect((await probeSessionMiddleware(middleware))?.acceptedCommonSecret).toBe('keyboard cat');
+  });
+
+  it('answers undefined for a middleware that is not a session middleware', async () => {
+    expect(await probeSessionMiddleware((_req, _res, next) => next())).toBeUndefined();
+    expect(
+      await probeSessionMiddleware(() => {
+        throw new Error('boom');
+      }),
+    ).toBeUndefined();
+  });
+});
+
+describe('probeCorsMiddleware (the cors package)', () => {
+  it('reports an unlisted origin allowed with credentials, and nothing for a list', async () => {
+    expect(await probeCorsMiddleware(cors({ origin: true, credentials: true }))).toEqual({ allowOrigin: 'https://audit-probe.invalid', credentials: true });
+    expect(await probeCorsMiddleware(cors())).toEqual({ allowOrigin: '*', credentials: false });
+    expect(await probeCorsMiddleware(cors({ origin: ['https://app.example.com'], credentials: true }))).toBeUndefined();
+  });
+});

@@ -1,0 +1,106 @@
+import type { SecurityFinding, SecurityFindingCode } from './security-finding.js';
+
+/**
+ * The largest `maxMessageBytes` the audit accepts: 1 MiB. Events carry form values, ids and small objects; files
+ * travel over HTTP (`POST /_upload`, streamed to disk with their own limits), so no legitimate event frame comes
+ * near this. Every connection may make the server buffer up to twice the limit and parse it as JSON, so a larger
+ * limit only buys an attacker memory and CPU per connection. The default (1,000,000) is under it.
+ */
+export const MAX_MESSAGE_BYTES_THRESHOLD = 1_048_576;
+
+/** The longest fast-auth window the audit accepts, in seconds. */
+export const FAST_AUTH_TTL_THRESHOLD_SECONDS = 60;
+
+/** Why each finding matters, how to fix it, and the option involved: fixed per code, documented in docs/security.md. */
+const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'problem' | 'seen'>> = {
+  session_cookie_not_secure: {
+    why: 'browsers send a cookie without Secure over plain HTTP too, where anyone on the network path can read it and take over the session',
+    fix: "set cookie: { secure: true } (or 'auto') in express-session and serve the app over HTTPS; behind a TLS proxy also set bridge.trustProxy: true",
+    option: 'express-session cookie.secure',
+  },
+  session_cookie_not_httponly: {
+    why: 'page scripts can read a cookie without HttpOnly, so one XSS flaw hands the session id to an attacker; the bridge never needs scripts to read it (logins over events use the cookie handoff)',
+    fix: 'set cookie: { httpOnly: true } in express-session (its default; remove httpOnly: false)',
+    option: 'express-session cookie.httpOnly',
+  },
+  session_cookie_samesite_none: {
+    why: 'SameSite=None sends the session cookie on requests other sites start (forms, images, fetches), which opens cross-site request forgery; browsers reject SameSite=None without Secure altogether',
+    fix: "use sameSite: 'lax' (or 'strict'); keep 'none' (with secure: true) only for a frontend on another site, listed in corsOrigins",
+    option: 'express-session cookie.sameSite',
+  },
+  session_secret_default: {
+    why: 'session cookies are signed with this secret; a published default lets anyone forge a signed cookie for any session id they learn or plant (session fixation)',
+    fix: 'generate a random secret of at least 32 bytes (openssl rand -base64 48), pass it from the environment or a secret manager, and give fastAuth.sessionSecret the same value',
+    option: 'express-session secret (and fastAuth.sessionSecret)',
+  },
+  session_secret_weak: {
+    why: 'a short or repetitive secret can be brute-forced offline from one signed cookie, after which cookies can be forged',
+    fix: 'use a random secret of at least 32 characters (openssl rand -base64 48) from the environment or a secret manager',
+    option: 'express-session secret (and fastAuth.sessionSecret)',
+  },
+  session_store_in_memory: {
+    why: "express-session's MemoryStore keeps sessions in one process: with several workers a login on one is unknown to the others (users appear logged out at random), and it leaks memory",
+    fix: 'use a shared session store, e.g. connect-redis on the same Redis, and set the sessionStore option so session ends reach every worker',
+    option: 'express-session store',
+  },
+  state_store_in_memory: {
+    why: "an in-memory state store keeps each tab's state in one process: with several workers a tab that reconnects to another worker loses its state",
+    fix: 'set redisUrl (a RedisStateStore is then used) or pass a shared stateStore',
+    option: 'stateStore / redisUrl',
+  },
+  workers_without_redis: {
+    why: 'without redisUrl each worker has its own event cache, token records, live fan-out and Socket.IO adapter: live updates and logouts do not reach sockets on other workers, and a token can be held twice',
+    fix: 'set redisUrl to one Redis shared by every worker',
+    option: 'redisUrl',
+  },
+  origin_allowlist_off: {
+    why: 'corsOrigins: true lets a page on any site open the event socket and redeem cookie handoffs with the user\'s cookies, so any site the user visits can act as them',
+    fix: 'list the frontends that need access, e.g. corsOrigins: [\'https://app.example.com\'], or leave corsOrigins unset (your own origin only)',
+    option: 'corsOrigins',
+  },
+  http_cors_any_origin: {
+    why: "the app's own CORS answers any origin with credentials: a page on any site can read responses made with the user's cookies (or, with '*', browsers refuse every credentialed response, so the setting is broken as well as unsafe)",
+    fix: 'give app.enableCors({ origin: [...] , credentials: true }) the list of your frontends, not true, a reflecting function or "*"',
+    option: 'app.enableCors / cors middleware origin',
+  },
+  devtools_enabled: {
+    why: 'devtools show users, session hashes, SQL and state of every event to whoever opens their page',
+    fix: 'turn devtools off outside development (with production: true they are refused at startup)',
+    option: 'devtools',
+  },
+  trust_proxy_unset: {
+    why: "behind a proxy, without bridge.trustProxy every client has the proxy's address (rate limits per IP then count everyone together), HTTPS is not seen (secure cookies are not issued over events) and the origin policy computes the wrong own origin",
+    fix: 'set bridge.trustProxy: true when a proxy you control sets X-Forwarded-For / X-Forwarded-Proto; if nothing should set these headers, strip them at the edge',
+    option: 'bridge.trustProxy',
+  },
+  fast_auth_ttl_long: {
+    why: 'fast auth trusts a cached "still logged in" for up to eventCache.ttlSeconds: a session revoked where the module cannot see it keeps working on auth_only events that long',
+    fix: `set eventCache.ttlSeconds to ${FAST_AUTH_TTL_THRESHOLD_SECONDS} or less (the default is 60), and set sessionStore when sessions live in Redis`,
+    option: 'eventCache.ttlSeconds (with fastAuth)',
+  },
+  error_detail_exposed: {
+    why: "without production: true clients receive exception names and messages, which can reveal SQL, file paths, internal hosts or other users' data",
+    fix: 'set production: true on every server users reach',
+    option: 'production',
+  },
+  max_message_bytes_high: {
+    why: `events carry form values and ids, and files go over HTTP (/_upload); every connection can make the server buffer up to twice maxMessageBytes and parse it, so a limit above ${MAX_MESSAGE_BYTES_THRESHOLD} bytes only gives attackers memory and CPU`,
+    fix: `set maxMessageBytes to what your largest event needs (at most ${MAX_MESSAGE_BYTES_THRESHOLD}; the default is 1000000) and send files as uploads`,
+    option: 'maxMessageBytes',
+  },
+};
+
+/** Every finding code the audit knows. */
+export function securityFindingCodes(): SecurityFindingCode[] {
+  return Object.keys(CATALOG) as SecurityFindingCode[];
+}
+
+/** A finding of `code` with this app's `problem`, completed from the catalogue. */
+export function securityFinding(code: SecurityFindingCode, problem: string, seen: SecurityFinding['seen'] = 'startup'): SecurityFinding {
+  return { code, problem, ...CATALOG[code], seen };
+}
+
+/** One log line: `[code] problem. Why: ... Fix: ...`. */
+export function describeFinding(finding: SecurityFinding): string {
+  return `[${finding.code}] ${finding.problem}. Why: ${finding.why}. Fix: ${finding.fix} (${finding.option}).`;
+}
