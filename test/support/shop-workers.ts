@@ -59,7 +59,8 @@ export function buildShop(timeoutMs = 170_000): Promise<void> {
     await run([TSC, '-b', 'tsconfig.build.json'], timeoutMs);
     const states = newest([join(repoRoot, 'apps', 'shop', 'dist')], (path) => path.endsWith('.js'));
     if (newest([GENERATED]) < states) {
-      await run([CODEGEN, 'codegen', '--app', join(repoRoot, 'apps', 'shop', 'dist', 'shop.codegen.js'), '--out', GENERATED], timeoutMs);
+      // Relative paths, as `npm run codegen:shop` gives them: the generated module names its source.
+      await run([CODEGEN, 'codegen', '--app', 'apps/shop/dist/shop.codegen.js', '--out', 'apps/shop/web/src/generated/reflex-states.ts'], timeoutMs);
     }
     const web = join(repoRoot, 'apps', 'shop', 'web');
     const inputs = [join(web, 'src'), join(web, 'index.html'), join(web, 'vite.config.ts'), join(repoRoot, 'libs', 'reflex-react', 'dist'), join(repoRoot, 'libs', 'reflex-client', 'dist')];

@@ -30,9 +30,14 @@ export async function declarationFiles(dir: string): Promise<string[]> {
  * number; … }[]` rather than `unknown[]`. Types are spelt out structurally (the generated module cannot import the
  * server's types) as JSON carries them: a `Date` is a `string`, methods are dropped, `undefined` in a list is `null`.
  * A class name declared more than once in the files is skipped (the caller falls back to the initial values).
- * `typescript` is loaded only here: without it the result is empty.
+ * The files may be sources (`.ts`) too; `paths` maps module names as a tsconfig's `paths` does (packages of a
+ * monorepo that are not built). `typescript` is loaded only here: without it the result is empty.
  */
-export async function readDeclaredTypes(files: string[], classNames: Iterable<string>): Promise<DeclaredStateTypes> {
+export async function readDeclaredTypes(
+  files: string[],
+  classNames: Iterable<string>,
+  paths?: Record<string, string[]>,
+): Promise<DeclaredStateTypes> {
   const result: DeclaredStateTypes = new Map();
   let ts: typeof TS;
   try {
@@ -49,6 +54,8 @@ export async function readDeclaredTypes(files: string[], classNames: Iterable<st
     noEmit: true,
     skipLibCheck: true,
     types: [],
+    experimentalDecorators: true,
+    ...(paths ? { paths } : {}),
   });
   const checker = program.getTypeChecker();
   const declarations = new Map<string, TS.ClassDeclaration[]>();

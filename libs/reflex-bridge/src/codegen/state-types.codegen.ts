@@ -11,6 +11,10 @@ export interface StateTypesForOptions extends Omit<StateTypesOptions, 'declared'
    * Unset: types come from the initial values only.
    */
   declarationsDir?: string;
+  /** Files to read the declared types from instead (declarations or sources), e.g. the app's `src/**\/*.ts`. */
+  typeFiles?: string[];
+  /** Module name mappings for {@link typeFiles}, as a tsconfig's `paths` (absolute targets). */
+  typePaths?: Record<string, string[]>;
 }
 
 /**
@@ -22,10 +26,9 @@ export async function generateStateTypesFor(module: Type | DynamicModule, option
   try {
     const registry = app.get(StateRegistry, { strict: false });
     const states = registry.states();
-    const { declarationsDir, ...rest } = options;
-    const declared = declarationsDir
-      ? await readDeclaredTypes(await declarationFiles(declarationsDir), states.map((state) => state.cls.name))
-      : undefined;
+    const { declarationsDir, typeFiles, typePaths, ...rest } = options;
+    const files = typeFiles ?? (declarationsDir ? await declarationFiles(declarationsDir) : undefined);
+    const declared = files ? await readDeclaredTypes(files, states.map((state) => state.cls.name), typePaths) : undefined;
     return generateStateTypes(states, { ...rest, declared });
   } finally {
     await app.close();

@@ -10,7 +10,7 @@ export type Product = FilterStateVars['products'][number];
 export function ProductCard({ product, staff }: { product: Product; staff: boolean }) {
   const add = useReflexEvent(CartState.add);
   return (
-    <li data-product-id={product.id} className="product">
+    <li data-product-id={product.id} data-category={product.category} className="product">
       {product.image ? <img className="product-image" src={product.image} alt={product.name} /> : null}
       <div className="name">
         <Link to={`/product/${product.id}`}>{product.name}</Link>
