@@ -122,7 +122,8 @@ class WireTypePrinter {
       const args = checker.getTypeArguments(type as TS.TypeReference);
       if (checker.isTupleType(type)) return `[${args.map((arg) => this.inList(arg, depth + 1)).join(', ')}]`;
       const item = this.inList(args[0]!, depth + 1);
-      return /^[\w"$.]+(\[\])*$/.test(item) ? `${item}[]` : `Array<${item}>`;
+      // As the value printer writes lists: `T[]`, or `Array<…>` around a union.
+      return item.includes('|') ? `Array<${item}>` : `${item}[]`;
     }
     const symbol = type.getSymbol();
     if (symbol?.name === 'Date') return 'string';
@@ -134,7 +135,9 @@ class WireTypePrinter {
       const propertyType = declaration ? checker.getTypeOfSymbolAtLocation(property, declaration) : checker.getDeclaredTypeOfSymbol(property);
       if (propertyType.getCallSignatures().length > 0 && checker.getPropertiesOfType(propertyType).length === 0) continue;
       const optional = (property.flags & ts.SymbolFlags.Optional) !== 0;
-      fields.push(`${propertyName(property.name)}${optional ? '?' : ''}: ${this.type(propertyType, depth + 1)}`);
+      // An optional property's `| undefined` (strict mode adds it) is what the `?` says already.
+      const text = optional ? this.withoutUndefined(propertyType, depth + 1) : this.type(propertyType, depth + 1);
+      fields.push(`${propertyName(property.name)}${optional ? '?' : ''}: ${text}`);
     }
     const index = checker.getIndexInfosOfType(type).find((info) => info.keyType.flags & ts.TypeFlags.String);
     if (index) fields.push(`[key: string]: ${this.type(index.type, depth + 1)}`);
@@ -146,8 +149,16 @@ class WireTypePrinter {
     return this.type(type, depth).replace(/(^|\| )undefined( \||$)/g, '$1null$2');
   }
 
+  private withoutUndefined(type: TS.Type, depth: number): string {
+    if (!type.isUnion()) return this.type(type, depth);
+    const defined = type.types.filter((member) => !(member.flags & this.ts.TypeFlags.Undefined));
+    return defined.length === 0 ? 'undefined' : this.union(defined, depth);
+  }
+
   private union(types: readonly TS.Type[], depth: number): string {
     let members = [...new Set(types.map((member) => this.type(member, depth)))];
+    // `T | null` as people write it: the checker lists null and undefined first.
+    members = [...members.filter((member) => member !== 'null' && member !== 'undefined'), ...members.filter((member) => member === 'null' || member === 'undefined')];
     // `true | false` is how the checker keeps `boolean` inside a union.
     if (members.includes('true') && members.includes('false')) {
       members = members.map((member) => (member === 'true' ? 'boolean' : member)).filter((member) => member !== 'false');

@@ -6,7 +6,7 @@ import type { EmptyPayload, HandlerRef, StateRef } from "@reflex-bridge/react";
 export interface AccountStateVars {
   isAuthenticated: boolean;
   username: string;
-  flashMessages: Array<{ level: string; message: string }>;
+  flashMessages: { level: string; message: string }[];
   csrfToken: string;
   language: string;
   loginError: string;
@@ -30,10 +30,10 @@ export const AccountState: StateRef<AccountStateVars, "reflex___state____state.a
 
 /** The vars of FilterState (`reflex___state____state.filter_state`), as the client receives them. */
 export interface FilterStateVars {
-  products: Array<{ id: number; name: string; category: string; price: number; image: string }>;
+  products: { id: number; name: string; category: string; price: number; image: string }[];
   query: string;
   category: string;
-  readonly visible: Array<{ id: number; name: string; category: string; price: number; image: string }>;
+  readonly visible: { id: number; name: string; category: string; price: number; image: string }[];
   readonly categories: string[];
 }
 
@@ -64,7 +64,7 @@ export const StaffState: StateRef<StaffStateVars, "reflex___state____state.staff
 
 /** The vars of CartState (`reflex___state____state.cart_state`), as the client receives them. */
 export interface CartStateVars {
-  lines: Array<{ productId: number; name: string; price: number; quantity: number }>;
+  lines: { productId: number; name: string; price: number; quantity: number }[];
   readonly total: number;
   readonly count: number;
 }
