@@ -1,6 +1,7 @@
 // ESLint 10 flat config with typescript-eslint 8.
 // TypeScript files are linted with type information (the project service reads tsconfig.json, which covers
-// libs/*/src, apps/*/src, test and bench), so rules like no-floating-promises see real types.
+// libs/*/src, apps/*/src, test and bench, and apps/shop/web/tsconfig.json for the shop's web app), so rules like
+// no-floating-promises see real types.
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
@@ -32,16 +33,9 @@ export default defineConfig(
     },
   },
 
-  // Browser scripts served as static files (the shop's page). The browser's globals are many and not type-checked
-  // here, so undefined-name checks are left to the browser; the rest of the recommended rules apply.
-  {
-    files: ['apps/*/public/**/*.{js,mjs}'],
-    rules: { 'no-undef': 'off' },
-  },
-
   // TypeScript: recommended + the type-aware rules that catch real bugs (lost promises, wrong awaits).
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     extends: [js.configs.recommended, tseslint.configs.recommended],
     languageOptions: {
       parserOptions: {

@@ -1,7 +1,7 @@
 /**
  * The example shop in a real browser (Debian's Chromium driven by playwright-core): what a user notices.
  *
- * The spec builds the monorepo (`tsc -b tsconfig.build.json`, idempotent), starts `apps/shop/dist/main.js` as a child
+ * The spec builds the monorepo and the shop's web app (`buildShop`, incremental), starts `apps/shop/dist/main.js` as a child
  * process on a free port (embedded SQLite in memory, in-memory sessions) and drives the page: the catalogue and its
  * filter over the event socket only, the cart guard for anonymous users, login over an event with the HttpOnly
  * session cookie handed to the browser by the single-use POST, the cart surviving a reload (same tab token), logout,
@@ -11,17 +11,17 @@
  * spec is skipped, except under CI=true, where it fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { freePort } from './support/ports.js';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
+import { buildShop } from './support/shop-workers.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const shopMain = join(repoRoot, 'apps', 'shop', 'dist', 'main.js');
-const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
 
 const SESSION_COOKIE = 'shop.sid';
 const STEP_TIMEOUT_MS = 15_000;
@@ -32,15 +32,6 @@ const missingChromium = chromiumMissing();
 if (missingChromium && !isCI) console.warn(`skipping the shop browser spec: ${missingChromium}`);
 
 /** Runs a command to completion; rejects with its whole output when it fails. */
-function run(command: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(command, args, { cwd: repoRoot, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`\`${command} ${args.join(' ')}\` failed: ${error.message}\n${stdout}\n${stderr}`));
-      else resolvePromise(stdout);
-    });
-  });
-}
-
 interface Shop {
   child: ChildProcess;
   baseUrl: string;
@@ -195,7 +186,7 @@ if (missingChromium && isCI) {
     let firstCartTotal = 0;
 
     beforeAll(async () => {
-      await run(process.execPath, [tsc, '-b', 'tsconfig.build.json'], 110_000);
+      await buildShop();
       shop = await startShop();
       baseUrl = shop.baseUrl;
       browser = await chromium.launch({ executablePath: CHROMIUM_BIN, args: CHROMIUM_ARGS, timeout: 60_000 });
@@ -306,6 +297,52 @@ if (missingChromium && isCI) {
         expect(cents(await text(page, '#cart-total'))).toBe(firstCartTotal);
         expect(await cartLineCount(page)).toBe(2);
         expect(await me(page)).toEqual({ user: 'demo' });
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      'a deep link to /cart, loaded and reloaded, shows the cart page; its links navigate without a reload',
+      async () => {
+        const documents = (): number => requests.filter((request) => request.resourceType() === 'document').length;
+        await page.goto(`${baseUrl}/cart`, { waitUntil: 'domcontentloaded' });
+        await page.getByTestId('cart-page').waitFor();
+        await waitForText(page, '#cart-count', '2');
+        expect(await cartLineCount(page)).toBe(2);
+        await page.reload({ waitUntil: 'domcontentloaded' });
+        await page.getByTestId('cart-page').waitFor();
+        await waitForText(page, '#cart-count', '2');
+        await waitForText(page, '#status', 'Signed in as demo');
+        expect(await page.locator('#cart-lines').innerText()).toContain('Desk lamp');
+        expect(cents(await text(page, '#cart-total'))).toBe(firstCartTotal);
+
+        // A cart line links to its product page, and back: client-side routes, no document load.
+        const loads = documents();
+        await page.locator('#cart-lines a', { hasText: 'Desk lamp' }).click();
+        await waitForText(page, '[data-testid="product-name"]', 'Desk lamp');
+        expect(new URL(page.url()).pathname).toMatch(/^\/product\/\d+$/);
+        await page.getByRole('link', { name: '← Catalogue' }).click();
+        await waitForProducts(page, 8);
+        expect(new URL(page.url()).pathname).toBe('/');
+        expect(documents()).toBe(loads);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      'a deep link to /product/2 shows that product, and adds it to the cart from there',
+      async () => {
+        await page.goto(`${baseUrl}/product/2`, { waitUntil: 'domcontentloaded' });
+        await waitForText(page, '[data-testid="product-name"]', 'Pour-over kettle');
+        expect(await page.getByTestId('product-page').innerText()).toContain('45.00');
+        await page.getByTestId('product-page').getByRole('button', { name: 'Add to cart' }).click();
+        await waitForText(page, '#cart-count', '3');
+        await page.locator('#cart-lines li', { hasText: 'Pour-over kettle' }).getByRole('button').click();
+        await waitForText(page, '#cart-count', '2');
+        expect(cents(await text(page, '#cart-total'))).toBe(firstCartTotal);
+        // A product that does not exist: the page says so (the app's own route, not a server 404).
+        await page.goto(`${baseUrl}/product/999`, { waitUntil: 'domcontentloaded' });
+        await page.getByTestId('product-missing').waitFor();
       },
       TEST_TIMEOUT_MS,
     );

@@ -3,21 +3,21 @@
  * asks for the catalogue (FilterState.load is the on-load handler of `/`), and the category chosen in one tab is
  * preselected in a new tab and followed by the tabs already open (a `sync` local-storage var).
  *
- * Builds the monorepo (`tsc -b tsconfig.build.json`, idempotent), starts `apps/shop/dist/main.js` on a free port
+ * Builds the monorepo and the shop's web app (`buildShop`, incremental), starts `apps/shop/dist/main.js` on a free port
  * (SQLite in memory, in-memory sessions). Chromium is expected at /usr/bin/chromium (or CHROMIUM_BIN); without it the
  * spec is skipped, except under CI=true, where it fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { freePort } from './support/ports.js';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
+import { buildShop } from './support/shop-workers.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const shopMain = join(repoRoot, 'apps', 'shop', 'dist', 'main.js');
-const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
 const STEP_TIMEOUT_MS = 15_000;
 const TEST_TIMEOUT_MS = 120_000;
 /** The localStorage key Reflex's client uses for FilterState.category: its wire name. */
@@ -26,15 +26,6 @@ const CATEGORY_KEY = 'reflex___state____state.filter_state.category_rx_state_';
 const isCI = process.env.CI === 'true';
 const missingChromium = chromiumMissing();
 if (missingChromium && !isCI) console.warn(`skipping the shop on-load/storage browser spec: ${missingChromium}`);
-
-function run(command: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(command, args, { cwd: repoRoot, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`\`${command} ${args.join(' ')}\` failed: ${error.message}\n${stdout}\n${stderr}`));
-      else resolvePromise(stdout);
-    });
-  });
-}
 
 /** Starts the built shop on a free port; resolves with its child process and URL once it listens. */
 async function startShop(): Promise<{ child: ChildProcess; baseUrl: string }> {
@@ -107,7 +98,7 @@ if (missingChromium && isCI) {
     const sent: string[] = [];
 
     beforeAll(async () => {
-      await run(process.execPath, [tsc, '-b', 'tsconfig.build.json'], 110_000);
+      await buildShop();
       shop = await startShop();
       browser = await chromium.launch({ executablePath: CHROMIUM_BIN, args: CHROMIUM_ARGS, timeout: 60_000 });
       context = await browser.newContext();

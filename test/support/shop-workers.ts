@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
@@ -13,18 +14,65 @@ const TSC = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
 /** How much of a worker's output is kept for failure messages. */
 const OUTPUT_LIMIT = 64 * 1024;
 
-/**
- * Builds the monorepo (`tsc -b tsconfig.build.json`: the libraries and `apps/shop/dist`). Incremental, so a second
- * call in the same checkout takes about a second. Rejects with the compiler's output when the build fails.
- */
-export function buildShop(timeoutMs = 170_000): Promise<void> {
+/** The built web app's page (`vite build` of apps/shop/web writes it). */
+export const SHOP_WEB_INDEX = join(repoRoot, 'apps', 'shop', 'web', 'dist', 'index.html');
+
+const VITE = join(repoRoot, 'node_modules', 'vite', 'bin', 'vite.js');
+const CODEGEN = join(repoRoot, 'libs', 'reflex-bridge', 'dist', 'codegen', 'reflex-bridge.cli.js');
+const GENERATED = join(repoRoot, 'apps', 'shop', 'web', 'src', 'generated', 'reflex-states.ts');
+
+function run(args: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    execFile(process.execPath, [TSC, '-b', 'tsconfig.build.json'], { cwd: repoRoot, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`building the shop failed: ${error.message}\n${stdout}\n${stderr}`));
+    execFile(process.execPath, args, { cwd: repoRoot, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`building the shop failed (${args.slice(0, 2).join(' ')}): ${error.message}\n${stdout}\n${stderr}`));
       else resolvePromise();
     });
   });
 }
+
+/** The newest modification time among these files and folders (recursively), 0 when none exists. */
+function newest(paths: string[], filter: (path: string) => boolean = () => true): number {
+  let latest = 0;
+  const visit = (path: string): void => {
+    let stat;
+    try {
+      stat = statSync(path);
+    } catch {
+      return;
+    }
+    if (stat.isDirectory()) {
+      for (const entry of readdirSync(path)) if (entry !== 'dist' && entry !== 'node_modules') visit(join(path, entry));
+    } else if (filter(path)) latest = Math.max(latest, stat.mtimeMs);
+  };
+  for (const path of paths) visit(path);
+  return latest;
+}
+
+/**
+ * Builds the monorepo (`tsc -b tsconfig.build.json`: the libraries and `apps/shop/dist`), then, when their inputs
+ * changed since the last time, the shop's typed states (`reflex-bridge codegen`) and its web app (`vite build` into
+ * apps/shop/web/dist), as `npm run build` does. Incremental, so a second call in the same checkout takes a few
+ * seconds. Rejects with the compiler's output when the build fails.
+ */
+export function buildShop(timeoutMs = 170_000): Promise<void> {
+  building ??= (async () => {
+    await run([TSC, '-b', 'tsconfig.build.json'], timeoutMs);
+    const states = newest([join(repoRoot, 'apps', 'shop', 'dist')], (path) => path.endsWith('.js'));
+    if (newest([GENERATED]) < states) {
+      // Relative paths, as `npm run codegen:shop` gives them: the generated module names its source.
+      await run([CODEGEN, 'codegen', '--app', 'apps/shop/dist/shop.codegen.js', '--out', 'apps/shop/web/src/generated/reflex-states.ts'], timeoutMs);
+    }
+    const web = join(repoRoot, 'apps', 'shop', 'web');
+    const inputs = [join(web, 'src'), join(web, 'index.html'), join(web, 'vite.config.ts'), join(repoRoot, 'libs', 'reflex-react', 'dist'), join(repoRoot, 'libs', 'reflex-client', 'dist')];
+    if (newest([SHOP_WEB_INDEX]) < newest(inputs)) await run([VITE, 'build', '--config', join(web, 'vite.config.ts'), '--logLevel', 'warn'], timeoutMs);
+  })();
+  // A failed build is not cached: the next call tries again.
+  building.catch(() => (building = undefined));
+  return building;
+}
+
+/** The build running or done in this process (each spec file builds at most once). */
+let building: Promise<void> | undefined;
 
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;

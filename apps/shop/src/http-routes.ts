@@ -8,14 +8,11 @@ import type { SessionUser } from './auth/user.entity.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** The folder of an installed package (its `exports` hide the browser builds from `require.resolve`). */
-function packageRoot(name: string): string {
-  const entry = fileURLToPath(import.meta.resolve(name));
-  return entry.slice(0, entry.lastIndexOf(`node_modules/${name}`) + `node_modules/${name}`.length);
-}
+/** The built web app (`vite build` of apps/shop/web; `npm run build` makes it). */
+const WEB_DIST = join(here, '..', 'web', 'dist');
 
 /**
- * The shop's plain HTTP side: the page and its scripts, and logout/me routes using the same session and passport
+ * The shop's plain HTTP side: the web app (its built files and its deep links), and logout/me routes using the same session and passport
  * middleware the bridge runs for events. `POST /auth/login` is `LoginController` (rate limited).
  */
 export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): void {
@@ -31,9 +28,10 @@ export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): vo
   // a browser POST/PATCH/DELETE from another origin than the shop's own or FRONTEND_ORIGINS gets a 403.
   app.use(app.get(SameOriginMiddleware).use);
   app.use(...auth.chain);
-  http.use('/vendor/socket.io-client', express.static(join(packageRoot('socket.io-client'), 'dist')));
-  http.use('/vendor/reflex-client', express.static(dirname(fileURLToPath(import.meta.resolve('@reflex-bridge/client')))));
-  http.use('/', express.static(join(here, '..', 'public')));
+  // TEMPORARY, until the library's `spa` option serves the built app (with caching and a complete deep-link
+  // fallback): the built files, and index.html for the app's own client-side routes (/cart, /product/:id).
+  http.use('/', express.static(WEB_DIST));
+  http.get(['/cart', '/product/*rest'], (_req, res) => res.sendFile(join(WEB_DIST, 'index.html')));
 
   http.post('/auth/logout', (req, res, next) => {
     req.logout((error) => (error ? next(error) : res.json({ ok: true })));

@@ -4,8 +4,8 @@ import { ProductService } from './product.service.js';
 
 /**
  * The product list and its filter: pure UI state, so it runs on the `none` tier and never pays for
- * sessions or auth. The list is live: price changes and new products reach every open page. The catalogue page
- * loads it through an on-load handler, and the chosen category is kept in the browser's localStorage, so a new
+ * sessions or auth. The list is live: price changes and new products reach every open page. The web app's pages
+ * load it through an on-load handler, and the chosen category is kept in the browser's localStorage, so a new
  * tab opens on it (and, with `sync`, open tabs follow a change).
  */
 @State()
@@ -36,7 +36,8 @@ export class FilterState {
     return this.catalogue.find(Number(change.pk));
   }
 
-  @OnLoad('/')
+  /** The catalogue, on each page of the web app that shows products (the list, a product, the cart's links). */
+  @OnLoad('/', '/cart', '/product/[id]')
   async load(): Promise<void> {
     this.products = await this.catalogue.list();
   }

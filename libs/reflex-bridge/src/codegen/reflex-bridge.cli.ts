@@ -6,13 +6,15 @@ import { parseArgs } from 'node:util';
 import { loadAppModule } from './app-module.loader.js';
 import { generateStateTypesFor } from './state-types.codegen.js';
 
-const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <file.ts> [--export <name>] [--types-package <package>]
+const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <file.ts> [--export <name>] [--types-package <package>] [--declarations <dir>]
 
   --app          the app's built JavaScript file exporting its root Nest module (a class, a dynamic module, or a
                  function returning one); it is booted without listening to read its @State() classes
   --out          the TypeScript module to write (wire names, var types, handler payload types)
   --export       which export of --app to use (default: the default export, else the only module export)
   --types-package  the package the generated module imports its types from (default: @reflex-bridge/react)
+  --declarations the folder of the app's built .d.ts files, where the vars' declared types are read (default: the
+                 folder of --app; needs the package typescript, else types come from the initial values)
 `;
 
 /** `reflex-bridge codegen …`: exits 0 after writing the file, 1 with a message on any problem, 2 on bad usage. */
@@ -22,11 +24,11 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(command === undefined || command === '--help' ? USAGE : `Unknown command "${command}".\n\n${USAGE}`);
     return command === '--help' ? 0 : 2;
   }
-  let values: { app?: string; out?: string; export?: string; 'types-package'?: string };
+  let values: { app?: string; out?: string; export?: string; 'types-package'?: string; declarations?: string };
   try {
     ({ values } = parseArgs({
       args: rest,
-      options: { app: { type: 'string' }, out: { type: 'string' }, export: { type: 'string' }, 'types-package': { type: 'string' } },
+      options: { app: { type: 'string' }, out: { type: 'string' }, export: { type: 'string' }, 'types-package': { type: 'string' }, declarations: { type: 'string' } },
       strict: true,
     }));
   } catch (error) {
@@ -38,7 +40,8 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const module = await loadAppModule(values.app, values.export);
-  const text = await generateStateTypesFor(module, { importFrom: values['types-package'], source: values.app });
+  const declarationsDir = resolve(values.declarations ?? dirname(values.app));
+  const text = await generateStateTypesFor(module, { importFrom: values['types-package'], source: values.app, declarationsDir });
   const out = resolve(values.out);
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, text);

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Module } from '@nestjs/common';
 import { IsInt, IsOptional, IsString } from 'class-validator';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,15 +18,27 @@ class ReviewDto {
   @IsString() @IsOptional() text?: string;
 }
 
+interface Loan {
+  bookId: number;
+  due: Date;
+  note?: string;
+}
+
 @State()
 class ShelfState {
   items = [{ id: 1, title: 'Dune', tags: ['sf'] }];
+  loans: Loan[] = [];
+  mood: 'calm' | 'busy' | null = null;
   query = '';
   open = false;
   _secret = 'never on the wire';
 
   get count(): number {
     return this.items.length;
+  }
+
+  get overdue(): Loan[] {
+    return this.loans.filter((loan) => loan.due.getTime() < Date.now());
   }
 
   @EventHandler() add(@Payload('id') id: number, @Payload('title') title: string): void {
@@ -53,6 +65,30 @@ class ShelfFilterState {
 @Module({ imports: [ReflexBridgeModule.forRoot()], providers: [ShelfState, ShelfFilterState] })
 class ShelfModule {}
 
+/**
+ * What the build's declaration file of ShelfState says (tsc writes it beside the JavaScript): the declared types
+ * the initial values cannot tell (`loans: Loan[] = []`, a getter over them, a union with null).
+ */
+const SHELF_DECLARATIONS = `interface Loan {
+  bookId: number;
+  due: Date;
+  note?: string;
+  renew(): void;
+}
+export declare class ShelfState {
+  items: { id: number; title: string; tags: string[] }[];
+  loans: Loan[];
+  mood: 'calm' | 'busy' | null;
+  query: string;
+  open: boolean;
+  _secret: string;
+  private readonly helper;
+  get count(): number;
+  get overdue(): Loan[];
+  add(id: number, title: string): void;
+}
+`;
+
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
 /** A frontend file that uses the generated module as a developer would. */
@@ -70,7 +106,8 @@ export function Shelf(): string {
   const count: number | undefined = useReflexVar(ShelfState, 'count');
   const firstTitle: string | undefined = shelf?.items[0]?.title;
   const open: boolean | undefined = shelf?.open;
-  return \`\${count} \${firstTitle} \${open} \${ShelfFilterState.$state}\`;
+  const due: string | undefined = shelf?.loans[0]?.due;
+  return \`\${count} \${firstTitle} \${open} \${due} \${ShelfFilterState.$state}\`;
 }
 `;
 
@@ -85,6 +122,8 @@ export function Shelf(): void {
   useReflexVar(ShelfState, 'cuont'); // BAD: misspelt var
   useReflexState(ShelfState)?._secret; // BAD: backend-only var
   useReflexEvent(ShelfState.remove); // BAD: no such handler
+  useReflexState(ShelfState)?.loans[0]?.renew(); // BAD: methods are not on the wire
+  const mood: 'calm' | null | undefined = useReflexState(ShelfState)?.mood; // BAD: 'busy' is possible too
 }
 `;
 
@@ -111,10 +150,14 @@ function typeCheck(dir: string, file: string): ts.Diagnostic[] {
 describe('reflex-bridge codegen', () => {
   let dir = '';
   let generated = '';
+  let fromValues = '';
 
   beforeAll(async () => {
-    generated = await generateStateTypesFor(ShelfModule, { source: 'shelf.module.js' });
     dir = await mkdtemp(join(tmpdir(), 'reflex-codegen-'));
+    await mkdir(join(dir, 'dist'));
+    await writeFile(join(dir, 'dist', 'shelf.state.d.ts'), SHELF_DECLARATIONS);
+    generated = await generateStateTypesFor(ShelfModule, { source: 'shelf.module.js', declarationsDir: join(dir, 'dist') });
+    fromValues = await generateStateTypesFor(ShelfModule, { source: 'shelf.module.js' });
     await writeFile(join(dir, 'package.json'), '{"type":"module"}');
     await writeFile(join(dir, 'states.ts'), generated);
     await writeFile(join(dir, 'good.ts'), GOOD);
@@ -134,6 +177,15 @@ describe('reflex-bridge codegen', () => {
     expect(generated).toContain('readonly review: HandlerRef<{ stars: number; text?: string }>;');
     expect(generated).toContain('readonly clear: HandlerRef<EmptyPayload>;');
     expect(generated).not.toContain('_secret');
+  });
+
+  it("types vars from the app's declaration files where the initial values say too little", () => {
+    expect(generated).toContain('loans: { bookId: number; due: string; note?: string }[];');
+    expect(generated).toContain('readonly overdue: { bookId: number; due: string; note?: string }[];');
+    expect(generated).toContain(`mood: "calm" | "busy" | null;`);
+    // Without declarations: the values' types, which cannot see into an empty list.
+    expect(fromValues).toContain('loans: unknown[];');
+    expect(fromValues).toContain('mood: null;');
   });
 
   it('type-checks a frontend that uses the states correctly', () => {

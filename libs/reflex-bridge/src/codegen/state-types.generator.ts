@@ -1,5 +1,6 @@
 import type { HandlerDefinition, StateDefinition } from '../state/state-definition.js';
 import { isBackendVar } from '../state/state-definition.js';
+import type { DeclaredStateTypes } from './declared-type.reader.js';
 import { propertyName, typeOfDesignType, typeOfValue } from './wire-type.printer.js';
 
 /** Options of {@link generateStateTypes}. */
@@ -8,6 +9,11 @@ export interface StateTypesOptions {
   importFrom?: string;
   /** Said in the header comment: what the module was generated from. */
   source?: string;
+  /**
+   * The vars' declared types, read from the app's declaration files ({@link readDeclaredTypes}): preferred over the
+   * initial values' types, which say no more than `unknown[]` for `lines: CartLine[] = []`.
+   */
+  declared?: DeclaredStateTypes;
 }
 
 /** The TypeScript type of a handler's payload: its `@Payload('key')` keys, merged with a whole-payload DTO. */
@@ -69,12 +75,18 @@ export function generateStateTypes(states: StateDefinition[], options: StateType
   for (const state of states) {
     const name = names.get(state)!;
     const wire = JSON.stringify(state.fullName);
+    const declared = options.declared?.get(state.cls.name);
+    // The declared type when the declarations tell more than `unknown`; else the type of the initial value.
+    const typeOf = (key: string, value: () => unknown): string => {
+      const type = declared?.get(key);
+      return type !== undefined && type !== 'unknown' ? type : typeOfValue(value());
+    };
     const vars: string[] = [];
     for (const [key, value] of state.vars) {
-      if (!isBackendVar(key)) vars.push(`  ${propertyName(key)}: ${typeOfValue(value)};`);
+      if (!isBackendVar(key)) vars.push(`  ${propertyName(key)}: ${typeOf(key, () => value)};`);
     }
     for (const [key, getter] of state.computed) {
-      if (!state.vars.has(key)) vars.push(`  readonly ${propertyName(key)}: ${typeOfValue(initialComputed(state, getter))};`);
+      if (!state.vars.has(key)) vars.push(`  readonly ${propertyName(key)}: ${typeOf(key, () => initialComputed(state, getter))};`);
     }
     const handlers = [...state.handlers.values()];
     const clash = handlers.find((handler) => handler.method === '$state');

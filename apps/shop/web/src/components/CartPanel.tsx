@@ -1,0 +1,54 @@
+import { useEffect, useRef } from 'react';
+import { useReflexErrors, useReflexEvent, useReflexState } from '@reflex-bridge/react';
+import { CartState } from '../generated/reflex-states.js';
+import { money } from '../money.js';
+import { Link } from '../router.js';
+
+/** The cart: its lines, total and clear button; beside the catalogue, or the whole `/cart` page (`full`). */
+export function CartPanel({ full = false }: { full?: boolean }) {
+  const cart = useReflexState(CartState);
+  const remove = useReflexEvent(CartState.remove);
+  const clear = useReflexEvent(CartState.clear);
+  const { errors, dismiss } = useReflexErrors();
+  // A cart update means the last cart action went through: any earlier refusal no longer applies.
+  const lines = cart?.lines;
+  const firstRender = useRef(true);
+  useEffect(() => {
+    if (firstRender.current) {
+      firstRender.current = false;
+      return;
+    }
+    for (const error of errors) if (error.event?.startsWith(CartState.$state)) dismiss(error);
+    // Only a change of the cart clears its errors, not a new error (so `errors` is left out of the dependencies).
+  }, [lines]);
+  return (
+    <div className={full ? 'cart full' : 'cart'} data-testid={full ? 'cart-page' : 'cart'}>
+      <h2>
+        {full ? 'Your cart' : 'Cart'} (<span id="cart-count">{cart?.count ?? 0}</span>)
+      </h2>
+      <ul id="cart-lines" className="cart-lines">
+        {(lines ?? []).map((line) => (
+          <li key={line.productId}>
+            <span>
+              {line.quantity} × <Link to={`/product/${line.productId}`}>{line.name}</Link>
+            </span>
+            {full && <span className="line-total">{money(line.price * line.quantity)}</span>}
+            <button type="button" className="remove" aria-label={`Remove ${line.name}`} onClick={() => remove({ productId: line.productId })}>
+              ✕
+            </button>
+          </li>
+        ))}
+      </ul>
+      {cart && cart.count === 0 && <p className="muted">The cart is empty.</p>}
+      <p className="total">
+        Total: <strong id="cart-total">{money(cart?.total ?? 0)}</strong>
+      </p>
+      <div className="actions">
+        <button id="cart-clear" type="button" onClick={() => clear()}>
+          Clear
+        </button>
+        {!full && <Link to="/cart">View cart →</Link>}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,61 @@
+import { useEffect, useState } from 'react';
+import { useReflexEvent, useReflexState, useReflexVar } from '@reflex-bridge/react';
+import { AccountState, FilterState } from '../generated/reflex-states.js';
+import { ProductCard } from './ProductCard.js';
+
+/** The catalogue: the text and category filter, and the live list of the products that match. */
+export function Catalogue() {
+  const filter = useReflexState(FilterState);
+  const account = useReflexState(AccountState);
+  const setQuery = useReflexEvent(FilterState.setQuery);
+  const setCategory = useReflexEvent(FilterState.setCategory);
+  const serverCategory = useReflexVar(FilterState, 'category') ?? '';
+  // The choice shows at once; the server's value (kept in localStorage, so a new tab opens on it) wins when it comes.
+  const [category, chooseCategory] = useState(serverCategory);
+  useEffect(() => chooseCategory(serverCategory), [serverCategory]);
+  const staff = Boolean(account?.isAuthenticated && account.isStaff);
+  const visible = filter?.visible ?? [];
+  return (
+    <section id="catalogue" className="panel">
+      <div className="filters">
+        <input
+          id="query"
+          data-testid="query"
+          type="search"
+          placeholder="Filter products…"
+          aria-label="Filter products"
+          onInput={(event) => setQuery({ value: event.currentTarget.value })}
+        />
+        <select
+          id="category"
+          data-testid="category"
+          aria-label="Category"
+          value={category}
+          onChange={(event) => {
+            chooseCategory(event.currentTarget.value);
+            setCategory({ value: event.currentTarget.value });
+          }}
+        >
+          <option value="">All categories</option>
+          {(filter?.categories ?? []).map((name) => (
+            <option key={name} value={name}>
+              {name}
+            </option>
+          ))}
+        </select>
+      </div>
+      {filter === undefined ? (
+        <p className="muted">Loading the catalogue…</p>
+      ) : (
+        <>
+          <ul id="products" data-testid="products" className="products">
+            {visible.map((product) => (
+              <ProductCard key={product.id} product={product} staff={staff} />
+            ))}
+          </ul>
+          {visible.length === 0 && filter.products.length > 0 && <p className="muted">No product matches the filter.</p>}
+        </>
+      )}
+    </section>
+  );
+}
