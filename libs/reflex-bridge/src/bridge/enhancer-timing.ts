@@ -105,11 +105,15 @@ export function timedInterceptor(interceptor: NestInterceptor): NestInterceptor 
         return next.handle().pipe(tap({ next: answered, complete: answered, error: answered }));
       },
     };
+    // Its own answer (the first value, or the end) closes its step: recorded once.
+    let recorded = false;
     const ended = () => {
+      if (recorded) return;
+      recorded = true;
       if (!handled) trace.step('interceptors', name, start);
       else if (innerAnswered !== 0) trace.step('interceptors', after, innerAnswered);
     };
-    const own = (result: Observable<unknown>) => from(result).pipe(tap({ complete: ended, error: ended }));
+    const own = (result: Observable<unknown>) => from(result).pipe(tap({ next: ended, complete: ended, error: ended }));
     let result: Observable<unknown> | Promise<Observable<unknown>>;
     try {
       result = interceptor.intercept(context, timedNext);
