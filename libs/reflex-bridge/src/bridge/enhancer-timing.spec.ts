@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { Catch, type CallHandler, type CanActivate, type ExceptionFilter, type NestInterceptor } from '@nestjs/common';
+import { Catch, type ArgumentsHost, type CallHandler, type CanActivate, type ExceptionFilter, type NestInterceptor } from '@nestjs/common';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { firstValueFrom, lastValueFrom, map, of, throwError, type Observable } from 'rxjs';
 import { EventTrace } from '../metrics/event-trace.js';
@@ -118,7 +118,7 @@ class Sold extends Error {}
 
 @Catch(Sold)
 class SoldFilter implements ExceptionFilter {
-  catch(): string {
+  catch(_error: Sold, _host: ArgumentsHost): string {
     return 'answered';
   }
 }
