@@ -151,10 +151,15 @@ export class UserEnhancers {
   /**
    * Runs the `@UsePipes` pipes of the state class and the handler over each payload argument (metadata type
    * `body`, the parameter's declared type as `metatype`), as Nest does for a controller's `@Body()`. A pipe's
-   * HttpException becomes the matching structured error.
+   * HttpException becomes the matching structured error. With devtools on, `trace` is the event's: each pipe's
+   * run is a `pipes` step named after its class.
    */
   applyPipes(handler: HandlerDefinition, args: unknown[], trace?: EventTrace): MaybePromise<unknown[]> {
-    return then(this.pipesFor(handler), (pipes) => (pipes.length === 0 ? args : this.runPipes(pipes, handler, args, trace)));
+    return then(this.pipesFor(handler), (pipes) => {
+      if (pipes.length === 0) return args;
+      // Devtools on: the pipes run with the trace current, so a pipe's queries count for the event.
+      return trace ? trace.run(() => this.runPipes(pipes, handler, args, trace)) : this.runPipes(pipes, handler, args, undefined);
+    });
   }
 
   /** With devtools on (`trace`), each pipe's run over each argument is a `pipes` step named after its class. */
