@@ -39,11 +39,14 @@ class OpenGuard implements CanActivate {
   }
 }
 
-/** A guard that answers after a macrotask hop (as one asking a database would). */
+/** A guard that asks the database after a macrotask hop. */
 @Injectable()
 class LaterGuard implements CanActivate {
+  constructor(private readonly db: DataSource) {}
+
   async canActivate(): Promise<boolean> {
     await nextTurn();
+    await this.db.query("SELECT 'guard' AS guard_query");
     return true;
   }
 }
@@ -65,10 +68,13 @@ class AuditInterceptor implements NestInterceptor {
   }
 }
 
-/** Upper-cases `payload.label`. */
+/** Upper-cases `payload.label`, after asking the database. */
 @Injectable()
 class LabelPipe implements PipeTransform {
-  transform(value: { label?: string }): { label: string } {
+  constructor(private readonly db: DataSource) {}
+
+  async transform(value: { label?: string }): Promise<{ label: string }> {
+    await this.db.query("SELECT 'pipe' AS pipe_query");
     return { label: String(value?.label ?? '').toUpperCase() };
   }
 }
@@ -155,6 +161,7 @@ class ReportState {
     },
     ReportState,
     ShelfState,
+    LabelPipe,
   ],
 })
 class ReportModule {}
@@ -195,6 +202,8 @@ describe('devtools: queries after the first await', () => {
     expect(at('AuditInterceptor (after)').startMs).toBeGreaterThanOrEqual(handler.startMs);
     expect(at('EnvelopeInterceptor (after)').startMs).toBeGreaterThanOrEqual(at('AuditInterceptor (after)').startMs);
     for (const step of [...steps('guards'), ...steps('interceptors'), ...steps('pipes')]) expect(step.durationMs).toBeGreaterThanOrEqual(0);
+    // The pipe's and the guard's queries belong to the event too.
+    expect(named.queries.map((query) => query.sql)).toEqual([expect.stringContaining('pipe_query'), expect.stringContaining('guard_query')]);
     expect(named.enhancers).toEqual({ guards: ['OpenGuard', 'LaterGuard'], interceptors: ['EnvelopeInterceptor', 'AuditInterceptor'], pipes: ['LabelPipe'], filters: [] });
 
     // The filter that caught the handler's error, by class; the client gets the filter's answer.
