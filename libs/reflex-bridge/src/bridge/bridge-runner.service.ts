@@ -104,7 +104,7 @@ export class BridgeRunner {
   /** On `full`, the `@UsePipes` pipes over the payload arguments; the arguments as they are otherwise. */
   applyPipes(outcome: BridgeOutcome, handler: HandlerDefinition, args: unknown[]): MaybePromise<unknown[]> {
     if (outcome.tier !== 'full') return args;
-    return this.enhancers.applyPipes(handler, args);
+    return this.enhancers.applyPipes(handler, args, outcome.timer?.trace);
   }
 
   /**

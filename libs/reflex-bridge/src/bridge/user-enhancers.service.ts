@@ -1,14 +1,19 @@
-import { HttpException, Injectable, Logger, type PipeTransform, type Type } from '@nestjs/common';
+import { HttpException, Inject, Injectable, Logger, type PipeTransform, type Type } from '@nestjs/common';
 import { PIPES_METADATA } from '@nestjs/common/constants.js';
 import { ExternalContextCreator, ModuleRef } from '@nestjs/core';
 import { then, type MaybePromise } from '../common/maybe-promise.js';
+import type { EventTrace } from '../metrics/event-trace.js';
+import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import type { BridgeOutcome } from './bridge-outcome.js';
 import { errorFromHttpException, errorFromResponse } from './bridge-error-mapping.js';
+import { enhancerName } from './enhancer-timing.js';
 import { contextOf } from './request/event-context.js';
 import type { SyntheticRequest } from './request/synthetic-request.js';
 import type { SyntheticResponse } from './request/synthetic-response.js';
 import { TierResolution } from './tiers/tier-resolution.service.js';
+import { timedContextCreator } from './timed-context-creator.js';
 
 type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => Promise<unknown>;
 
@@ -42,12 +47,18 @@ export class UserEnhancers {
   private readonly afterGuards = new Map<HandlerDefinition, EnhancedHandler>();
   private readonly pipes = new Map<HandlerDefinition, PipeTransform[]>();
   private readonly names = new Map<HandlerDefinition, Record<'guards' | 'interceptors' | 'pipes' | 'filters', string[]>>();
+  /** Nest's external context creator; with devtools on, one that times each guard, interceptor and filter. */
+  private readonly contextCreator: ExternalContextCreator;
 
   constructor(
     private readonly moduleRef: ModuleRef,
-    private readonly contextCreator: ExternalContextCreator,
+    contextCreator: ExternalContextCreator,
     private readonly tiers: TierResolution,
-  ) {}
+    @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
+  ) {
+    // Decided once: with devtools off, handlers are wrapped by Nest's own creator and nothing is timed.
+    this.contextCreator = options.devtools ? timedContextCreator(contextCreator) : contextCreator;
+  }
 
   /**
    * Warns at startup about handlers whose guards, interceptors or filters will not run because their tier
@@ -86,12 +97,8 @@ export class UserEnhancers {
           // The wrapper stamped when Nest let the call through: before that is guards and interceptors.
           const entered = contextOf(request)?.handlerEnteredAt ?? start;
           const trace = outcome.timer.trace;
-          // Devtools draw the guards and interceptors where they ran, under their class names.
-          if (trace) {
-            trace.enhancers = this.enhancerNames(handler);
-            const names = [...trace.enhancers.guards, ...trace.enhancers.interceptors];
-            if (names.length > 0) trace.steps.push({ phase: 'guards', name: names.join(', '), startMs: trace.offset(start), durationMs: entered - start });
-          }
+          // Devtools list the enhancers by class; each one's own step was recorded as it ran (enhancer-timing.ts).
+          if (trace) trace.enhancers = this.enhancerNames(handler);
           outcome.timer.add('guards', entered - start);
           outcome.timer.add('handler', performance.now() - entered);
         }
@@ -144,20 +151,31 @@ export class UserEnhancers {
   /**
    * Runs the `@UsePipes` pipes of the state class and the handler over each payload argument (metadata type
    * `body`, the parameter's declared type as `metatype`), as Nest does for a controller's `@Body()`. A pipe's
-   * HttpException becomes the matching structured error.
+   * HttpException becomes the matching structured error. With devtools on, `trace` is the event's: each pipe's
+   * run is a `pipes` step named after its class.
    */
-  applyPipes(handler: HandlerDefinition, args: unknown[]): MaybePromise<unknown[]> {
-    return then(this.pipesFor(handler), (pipes) => (pipes.length === 0 ? args : this.runPipes(pipes, handler, args)));
+  applyPipes(handler: HandlerDefinition, args: unknown[], trace?: EventTrace): MaybePromise<unknown[]> {
+    return then(this.pipesFor(handler), (pipes) => {
+      if (pipes.length === 0) return args;
+      // Devtools on: the pipes run with the trace current, so a pipe's queries count for the event.
+      return trace ? trace.run(() => this.runPipes(pipes, handler, args, trace)) : this.runPipes(pipes, handler, args, undefined);
+    });
   }
 
-  private async runPipes(pipes: PipeTransform[], handler: HandlerDefinition, args: unknown[]): Promise<unknown[]> {
+  /** With devtools on (`trace`), each pipe's run over each argument is a `pipes` step named after its class. */
+  private async runPipes(pipes: PipeTransform[], handler: HandlerDefinition, args: unknown[], trace: EventTrace | undefined): Promise<unknown[]> {
     const params = handler.params.length ? handler.params : [{ index: 0, kind: 'payload' as const, key: undefined }];
     const piped = [...args];
     try {
       for (const param of params) {
         if (param.kind !== 'payload') continue;
         for (const pipe of pipes) {
-          piped[param.index] = await pipe.transform(piped[param.index], { type: 'body', metatype: handler.paramTypes[param.index] as Type, data: param.key });
+          const start = trace ? performance.now() : 0;
+          try {
+            piped[param.index] = await pipe.transform(piped[param.index], { type: 'body', metatype: handler.paramTypes[param.index] as Type, data: param.key });
+          } finally {
+            if (trace) trace.step('pipes', enhancerName(pipe), start);
+          }
         }
       }
     } catch (error) {

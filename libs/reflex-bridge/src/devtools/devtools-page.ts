@@ -12,7 +12,7 @@ export const DEVTOOLS_PAGE = `<!doctype html>
 <title>ReflexBridge devtools</title>
 <style>
   :root { --bg:#0f1419; --panel:#171d24; --line:#26303b; --text:#e6edf3; --dim:#8b98a5; --accent:#58a6ff;
-    --none:#3fb950; --auth:#d29922; --full:#f85149; --mw:#a371f7; --guard:#f0883e; --handler:#58a6ff; --delta:#39c5cf; --emit:#8b98a5; --query:#db61a2; --fast:#3fb950; --tier:#6e7681; }
+    --none:#3fb950; --auth:#d29922; --full:#f85149; --mw:#a371f7; --guard:#f0883e; --intercept:#ffa657; --pipe:#d2a8ff; --filter:#ff7b72; --handler:#58a6ff; --delta:#39c5cf; --emit:#8b98a5; --query:#db61a2; --fast:#3fb950; --tier:#6e7681; }
   * { box-sizing: border-box; }
   body { margin:0; font:13px/1.45 ui-sans-serif, system-ui, -apple-system, "Segoe UI", sans-serif; background:var(--bg); color:var(--text); }
   header { display:flex; align-items:center; gap:16px; padding:10px 18px; border-bottom:1px solid var(--line); background:var(--panel); }
@@ -101,8 +101,10 @@ export const DEVTOOLS_PAGE = `<!doctype html>
 (() => {
   const BASE = '__DEVTOOLS_PATH__';
   const MAX_ROWS = 500;
-  const COLORS = { total:'#4b5563', tier:'var(--tier)', middleware:'var(--mw)', fast_auth:'var(--fast)', guards:'var(--guard)', handler:'var(--handler)', query:'var(--query)', delta:'var(--delta)', emit:'var(--emit)', finish:'#e3b341' };
-  const LABELS = { tier:'tier', middleware:'middleware', fast_auth:'fast auth', guards:'guards & interceptors', handler:'handler', query:'query', delta:'delta', emit:'emit', finish:'session save & end' };
+  const COLORS = { total:'#4b5563', tier:'var(--tier)', middleware:'var(--mw)', fast_auth:'var(--fast)', guards:'var(--guard)', interceptors:'var(--intercept)', pipes:'var(--pipe)', filters:'var(--filter)', handler:'var(--handler)', query:'var(--query)', delta:'var(--delta)', emit:'var(--emit)', finish:'#e3b341' };
+  const LABELS = { tier:'tier', middleware:'middleware', fast_auth:'fast auth', pipes:'pipes', guards:'guards', interceptors:'interceptors', handler:'handler', query:'query', filters:'exception filters', delta:'delta', emit:'emit', finish:'session save & end' };
+  // The "guards" phase total covers the guards and interceptors before the handler.
+  const SUMMARY = { guards:'guards & interceptors' };
   const events = new Map();
   let selected;
   const $ = (id) => document.getElementById(id);
@@ -164,10 +166,10 @@ export const DEVTOOLS_PAGE = `<!doctype html>
     const named = new Set(event.phases.filter((step) => step.name !== step.phase).map((step) => step.phase));
     const rows = [];
     for (const step of event.phases) {
-      // A phase with named steps (each middleware, the guards by class) shows those instead of its summary row.
-      if (step.name === step.phase && named.has(step.phase) && step.phase !== 'guards') continue;
-      if (step.name === step.phase && step.phase === 'guards' && named.has('guards')) continue;
-      rows.push({ label: step.name === step.phase ? LABELS[step.phase] || step.phase : step.name, sub: step.name !== step.phase, phase: step.phase, start: step.startMs, duration: step.durationMs, title: (LABELS[step.phase] || step.phase) + (step.name !== step.phase ? ': ' + step.name : '') });
+      // A phase with named steps (each middleware; each guard and interceptor by class) shows those instead
+      // of its summary row.
+      if (step.name === step.phase && (named.has(step.phase) || (step.phase === 'guards' && named.has('interceptors')))) continue;
+      rows.push({ label: step.name === step.phase ? SUMMARY[step.phase] || LABELS[step.phase] || step.phase : step.name, sub: step.name !== step.phase, phase: step.phase, start: step.startMs, duration: step.durationMs, title: (LABELS[step.phase] || step.phase) + (step.name !== step.phase ? ': ' + step.name : '') });
     }
     for (const query of event.queries) rows.push({ label: query.sql, sub: true, phase: 'query', start: query.startMs, duration: query.durationMs || 0, title: query.sql });
     rows.sort((a, b) => a.start - b.start);

@@ -16,7 +16,7 @@ export interface EventInspection {
   /** Why the event got its tier: the resolver, `@BridgeTier` on the handler or class, the mode, the upload floor. */
   tierReason: string;
   durationMs: number;
-  /** Each phase and named step (middleware, guards, handler, delta, emit) with its offset from the event's start. */
+  /** Each phase and named step (middleware; pipes, guards, interceptors and filters by class; handler, delta, emit) with its offset from the event's start. */
   phases: TraceStep[];
   /** Milliseconds per phase. */
   phaseTotals: Record<string, number>;

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 
-/** One named step inside a phase (a middleware, a guard group, a query), with its offset and duration. */
+/** One named step inside a phase (a middleware; a pipe, guard, interceptor or filter by class), with its offset and duration. */
 export interface TraceStep {
   phase: string;
   name: string;

@@ -357,8 +357,12 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /** A streaming handler: one committed and emitted step per yield, and one for its return value. */
   private async stream(run: HandlerRun, view: StateView, context: EventContext, iterator: AsyncIterator<unknown, unknown> | Iterator<unknown, unknown>): Promise<void> {
+    // The generator's body runs in `next()`, not in the handler call: devtools on, each step runs with the
+    // trace current too, so the query subscriber counts the queries of every step.
+    const trace = context.trace;
+    const advance = trace ? () => trace.run(() => iterator.next()) : () => iterator.next();
     for (;;) {
-      const next = await runInEventContext(context, this.options.bridge.asyncContext, () => iterator.next());
+      const next = await runInEventContext(context, this.options.bridge.asyncContext, advance);
       await this.step(run, view, next.value);
       if (next.done) break;
     }
