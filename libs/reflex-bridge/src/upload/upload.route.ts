@@ -47,6 +47,7 @@ const STATUS_OF_CODE: Partial<Record<string, number>> = {
   busy: 429,
   state_unavailable: 503,
   state_outcome_unknown: 503,
+  state_lock_lost: 409,
 };
 
 function singleHeader(value: string | string[] | undefined, maxChars: number): string | undefined {
@@ -211,8 +212,8 @@ export class UploadRoute implements OnModuleInit {
     };
     res.once('close', onClose);
     try {
-      if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket });
-      else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket });
+      if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket, cancel });
+      else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket, cancel });
     } finally {
       res.off('close', onClose);
     }
@@ -230,7 +231,7 @@ export class UploadRoute implements OnModuleInit {
     const stream = new UploadUpdateStream(res, call.identity, call.socket);
     let failed: { error: unknown } | undefined;
     try {
-      await this.pipeline.runUpload(call.identity.token, { handler: call.handler, client: stream, outcome: call.outcome, routerData: call.routerData, payload: form.args, upload: form.files });
+      await this.pipeline.runUpload(call.identity.token, { handler: call.handler, client: stream, outcome: call.outcome, routerData: call.routerData, payload: form.args, upload: form.files, cancel: call.cancel });
     } catch (error) {
       failed = { error };
     }
@@ -240,7 +241,11 @@ export class UploadRoute implements OnModuleInit {
       stream.end();
       return;
     }
-    const failure = this.reportHandlerFailure(failed.error, call);
+    // The client went away and the handler stopped on its signal (with whatever it threw): a cancellation, not a
+    // failure; nobody is left to answer, and the tab did nothing wrong.
+    const reason: unknown = call.cancel.signal.reason;
+    const failure = reason instanceof UploadAbortedError ? undefined : this.reportHandlerFailure(reason instanceof BridgeError ? reason : failed.error, call);
+    if (reason instanceof UploadAbortedError) this.logger.debug(`An upload to ${call.handler.fullName} was cancelled: the client went away.`);
     if (!failure) res.destroy();
     else if (stream.started) stream.end(this.payloadOf(failure.body, call.handler));
     else answer(res, failure.status, failure.body);
@@ -259,10 +264,18 @@ export class UploadRoute implements OnModuleInit {
       return;
     }
     const client = call.socket ?? { ...call.identity, emitUpdate: () => undefined, emitError: () => undefined };
-    const ran = this.pipeline.runUpload(call.identity.token, { handler: call.handler, client, outcome: call.outcome, routerData: call.routerData, payload, upload: upload.chunks });
+    const ran = this.pipeline.runUpload(call.identity.token, { handler: call.handler, client, outcome: call.outcome, routerData: call.routerData, payload, upload: upload.chunks, cancel: call.cancel });
     // A handler that ended without reading every chunk (or never started its loop) lets the rest be read and dropped.
     const handled = ran.finally(() => void upload.chunks.return());
     const [read, handledResult] = await Promise.allSettled([upload.done, handled]);
+    // The pipeline cancelled the upload (its state lock was lost): its structured error is the answer, and the tab
+    // is told, whatever the cancelled read and handler threw.
+    const cancelled: unknown = call.cancel.signal.reason;
+    if (cancelled instanceof BridgeError) {
+      const failure = this.reportHandlerFailure(cancelled, call);
+      if (failure) answer(res, failure.status, failure.body);
+      return;
+    }
     if (read.status === 'rejected') {
       // The request failed (a limit, a bad part, the client gone): that is the answer, whatever the handler did.
       if (handledResult.status === 'rejected' && handledResult.reason !== read.reason && !(handledResult.reason instanceof UploadError) && !(handledResult.reason instanceof UploadAbortedError)) {
@@ -347,4 +360,6 @@ interface UploadContext {
   identity: UploadClientIdentity;
   /** The tab's socket (here or, on several workers, its room), when connected. */
   socket: EventClient | undefined;
+  /** Aborted by the client going away (here) or by a lost state lock (the pipeline). */
+  cancel: AbortController;
 }
