@@ -19,6 +19,8 @@ import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
 import { CLIENT_TOKEN_HEADER } from '../bridge/session/cookie-handoff.route.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import { EventGateway } from '../gateway/event.gateway.js';
+import { SessionTracker } from '../gateway/session-tracker.service.js';
+import { mergeSetCookies } from '../bridge/request/cookie-header.js';
 import type { EventClient } from '../common/event-client.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
@@ -119,6 +121,7 @@ export class UploadRoute implements OnModuleInit {
     private readonly ownership: TokenOwnership,
     private readonly files: UploadedFileServer,
     private readonly rateLimiter: EventRateLimiter,
+    private readonly sessions: SessionTracker,
   ) {
     this.path = `${pathPrefixOf(options.path)}/_upload`;
   }
@@ -216,7 +219,21 @@ export class UploadRoute implements OnModuleInit {
       else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket, cancel });
     } finally {
       res.off('close', onClose);
+      this.followBrowserSession(token, req, res, outcome);
     }
+  }
+
+  /**
+   * The upload showed the browser's current cookies, and its session (with what the answer set, a session the
+   * handler regenerated): a tab socket still in an older session (a login or logout in another tab since it
+   * connected) moves to them, so its later events do not go on with a stale user (see {@link SessionTracker}).
+   */
+  private followBrowserSession(token: string, req: IncomingMessage, res: ServerResponse, outcome: BridgeOutcome): void {
+    const setCookie = res.getHeader('set-cookie');
+    const setCookies = setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [String(setCookie)];
+    const cookieHeader = mergeSetCookies(req.headers.cookie ?? '', setCookies);
+    const sessionId = outcome.request?.sessionID;
+    void this.sessions.followBrowserSession(token, cookieHeader, typeof sessionId === 'string' && sessionId !== '' ? sessionId : undefined);
   }
 
   /** Buffered mode: the form into temp files, then the handler, its deltas as NDJSON lines. */
