@@ -1,5 +1,4 @@
 import type { BridgeOutcome } from '../bridge/bridge-outcome.js';
-import type { BridgeError } from '../protocol/bridge-error.js';
 import type { EventClient } from '../common/event-client.js';
 import type { RouterData } from '../protocol/inbound-event.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
@@ -23,7 +22,7 @@ export interface UploadCall {
   upload: unknown;
   /**
    * Cancels the upload. The route aborts it when the client goes away; the pipeline aborts it with a
-   * `state_lock_lost` {@link BridgeError} when the token's state lock could not be kept while the handler ran. Its
+   * `state_lock_lost` `BridgeError` when the token's state lock could not be kept while the handler ran. Its
    * signal is what an `@EventUploadSignal()` parameter receives.
    */
   cancel: AbortController;

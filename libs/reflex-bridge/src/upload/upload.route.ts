@@ -224,11 +224,15 @@ export class UploadRoute implements OnModuleInit {
   }
 
   /**
-   * The upload showed the browser's current cookies, and its session (with what the answer set, a session the
-   * handler regenerated): a tab socket still in an older session (a login or logout in another tab since it
-   * connected) moves to them, so its later events do not go on with a stale user (see {@link SessionTracker}).
+   * An authenticated upload showed the browser's current cookies, and its session (with what the answer set, a
+   * session the handler regenerated): a tab socket still in an older session (the user logged in in another tab
+   * since it connected) moves to them, so its later events do not go on with a stale user (see
+   * {@link SessionTracker}). Anonymous uploads move nothing: a client that sent no cookies (a script) must not take
+   * the socket out of its session, and a logout elsewhere already reaches the socket as the session's end.
    */
   private followBrowserSession(token: string, req: IncomingMessage, res: ServerResponse, outcome: BridgeOutcome): void {
+    const user = outcome.request?.user;
+    if (user === undefined || user === null) return;
     const setCookie = res.getHeader('set-cookie');
     const setCookies = setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [String(setCookie)];
     const cookieHeader = mergeSetCookies(req.headers.cookie ?? '', setCookies);
