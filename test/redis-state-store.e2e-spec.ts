@@ -230,20 +230,21 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
   });
 
   it('renew() keeps a lock past lockTimeoutMs while its holder renews it, and never takes back an expired one', async () => {
-    const a = worker({ lockTimeoutMs: 600 });
-    const b = worker({ lockTimeoutMs: 600, acquireTimeoutMs: 60_000 });
+    // A lock long enough that a busy CI machine's event-loop stalls between two renewals cannot outlast it.
+    const a = worker({ lockTimeoutMs: 2000 });
+    const b = worker({ lockTimeoutMs: 2000, acquireTimeoutMs: 60_000 });
     const t = newToken();
     const lockKey = `${RedisStateStore.DEFAULT_KEY_PREFIX}{${t}}:lock`;
     const holder = await a.acquire(t);
-    expect(holder.lockTimeoutMs).toBe(600);
+    expect(holder.lockTimeoutMs).toBe(2000);
     const value = await raw.get(lockKey);
     let waiterGotIt = false;
     const waiting = b.acquire(t).then((lease) => {
       waiterGotIt = true;
       return lease;
     });
-    // Renew every 150 ms until four lifetimes of the lock have passed: it keeps the holder's value all along.
-    const lifetimesLater = Date.now() + 4 * 600;
+    // Renew every 150 ms until three lifetimes of the lock have passed: it keeps the holder's value all along.
+    const lifetimesLater = Date.now() + 3 * 2000;
     while (Date.now() < lifetimesLater) {
       await holder.renew!();
       expect(await raw.get(lockKey)).toBe(value);

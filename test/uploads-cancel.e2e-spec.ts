@@ -118,7 +118,9 @@ function openUpload(baseUrl: string, handler: string, token: string, args: Recor
 }
 
 describeWithRedis('uploads longer than the Redis state lock\'s lifetime', () => {
-  const LOCK_MS = 600;
+  // Short enough that the upload outlasts it several times, long enough that a busy CI machine's event-loop stalls
+  // between two renewals (every LOCK_MS / 3) cannot outlast it.
+  const LOCK_MS = 2000;
   let redis: RedisTestServer;
   let raw: ReturnType<typeof createClient>;
   let a: RunningApp;
@@ -169,13 +171,13 @@ describeWithRedis('uploads longer than the Redis state lock\'s lifetime', () => 
     expect(holder).not.toBeNull();
     // An event on the same token, on A, while B's handler holds the lock: it must wait for the upload.
     socket.send(`${SLOW}.rename`, { note: 'after' });
-    // The client keeps the upload open for four lifetimes of the lock: without renewal the lock would expire,
+    // The client keeps the upload open for three lifetimes of the lock: without renewal the lock would expire,
     // A's event would run in between and B's final save would be refused.
-    const openUntil = Date.now() + 4 * LOCK_MS;
+    const openUntil = Date.now() + 3 * LOCK_MS;
     await until(async () => {
       expect(await raw.get(lockKey)).toBe(holder);
       return Date.now() > openUntil;
-    }, 'four lock lifetimes to pass');
+    }, 'three lock lifetimes to pass');
     expect(socket.latest(SLOW, 'note')).toBe('');
     upload.finish('b'.repeat(500));
     const answered = await upload.response;
