@@ -289,10 +289,10 @@ export class UploadRoute implements OnModuleInit {
     // A handler that ended without reading every chunk (or never started its loop) lets the rest be read and dropped.
     const handled = ran.finally(() => void upload.chunks.return());
     const [read, handledResult] = await Promise.allSettled([upload.done, handled]);
-    // The pipeline cancelled the upload (its state lock was lost): its structured error is the answer, and the tab
-    // is told, whatever the cancelled read and handler threw.
+    // The pipeline cancelled the upload (its state lock was lost) and that stopped the read or the handler: its
+    // structured error is the answer, and the tab is told, whatever the cancelled read and handler threw.
     const cancelled: unknown = call.cancel.signal.reason;
-    if (cancelled instanceof BridgeError) {
+    if (cancelled instanceof BridgeError && (read.status === 'rejected' || handledResult.status === 'rejected')) {
       const failure = this.reportHandlerFailure(cancelled, call);
       if (failure) answer(res, failure.status, failure.body);
       return;
