@@ -87,9 +87,10 @@ export class SessionTracker implements OnApplicationBootstrap {
   /**
    * An HTTP request of the tab's own browser (an upload, sent with the tab's token) ran in session `sessionId` with
    * the browser's current cookies `cookieHeader`. When the tab's socket is in another session (the user logged in
-   * or out in another tab since the socket connected), its later events present these cookies, as a reconnect
+   * in another tab since the socket connected), its later events present these cookies, as a reconnect
    * would, and it is re-authenticated (its `AppState` snapshots are pushed again), so it does not go on with a
-   * stale user. The socket's worker does it: on several workers the others are told. Never rejects.
+   * stale user. The socket's worker does it: on several workers the others are told (the cookies go over the
+   * cluster adapter's Redis pub/sub).
    */
   async followBrowserSession(token: string, cookieHeader: string, sessionId: string | undefined): Promise<void> {
     if (!this.options.bridge.authMiddleware?.length) return;

@@ -237,7 +237,9 @@ export class UploadRoute implements OnModuleInit {
     const setCookies = setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [String(setCookie)];
     const cookieHeader = mergeSetCookies(req.headers.cookie ?? '', setCookies);
     const sessionId = outcome.request?.sessionID;
-    void this.sessions.followBrowserSession(token, cookieHeader, typeof sessionId === 'string' && sessionId !== '' ? sessionId : undefined);
+    this.sessions
+      .followBrowserSession(token, cookieHeader, typeof sessionId === 'string' && sessionId !== '' ? sessionId : undefined)
+      .catch((error: unknown) => this.logger.warn(`Moving a tab's socket to its browser's session failed: ${(error as Error)?.message ?? String(error)}`));
   }
 
   /** Buffered mode: the form into temp files, then the handler, its deltas as NDJSON lines. */
