@@ -11,6 +11,15 @@ import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const newToken = () => `tok-${Math.random().toString(36).slice(2)}`;
 
+/** Resolves once `predicate` holds (polled), or fails after a generous deadline. */
+async function until(predicate: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 /** A logger that records what the store says. */
 function recordingLogger(): LoggerService & { warnings: string[] } {
   const warnings: string[] = [];
@@ -218,6 +227,39 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await fresh.save({ s: { n: 3 } });
     await fresh.release();
     expect(await a.read(t)).toEqual({ s: { n: 3 } });
+  });
+
+  it('renew() keeps a lock past lockTimeoutMs while its holder renews it, and never takes back an expired one', async () => {
+    // A lock long enough that a busy CI machine's event-loop stalls between two renewals cannot outlast it.
+    const a = worker({ lockTimeoutMs: 2000 });
+    const b = worker({ lockTimeoutMs: 2000, acquireTimeoutMs: 60_000 });
+    const t = newToken();
+    const lockKey = `${RedisStateStore.DEFAULT_KEY_PREFIX}{${t}}:lock`;
+    const holder = await a.acquire(t);
+    expect(holder.lockTimeoutMs).toBe(2000);
+    const value = await raw.get(lockKey);
+    let waiterGotIt = false;
+    const waiting = b.acquire(t).then((lease) => {
+      waiterGotIt = true;
+      return lease;
+    });
+    // Renew every 150 ms until three lifetimes of the lock have passed: it keeps the holder's value all along.
+    const lifetimesLater = Date.now() + 3 * 2000;
+    while (Date.now() < lifetimesLater) {
+      await holder.renew!();
+      expect(await raw.get(lockKey)).toBe(value);
+      expect(waiterGotIt).toBe(false);
+      await sleep(150);
+    }
+    await holder.save({ s: { n: 1 } });
+    await holder.release();
+    const next = await waiting;
+    expect(next.state).toEqual({ s: { n: 1 } });
+    // The new holder stops renewing: once its lock expired, renewing is refused and does not bring it back.
+    await until(async () => (await raw.exists(lockKey)) === 0, 'the unrenewed lock to expire');
+    await expect(next.renew!()).rejects.toBeInstanceOf(LockLostError);
+    expect(await raw.exists(lockKey)).toBe(0);
+    await next.release();
   });
 
   it('wakes a waiter on another worker as soon as the lock is released, long before any poll or expiry', async () => {

@@ -12,6 +12,8 @@
  * - `state_unavailable`: the server's state store could not be reached; nothing was changed.
  * - `state_outcome_unknown`: the server's state store lost its answer to the save (connection dropped, timeout):
  *   the change may have been applied. Do not resend the event blindly; reload (hydrate) first.
+ * - `state_lock_lost`: a long upload handler could no longer hold the client's state lock (the state store stopped
+ *   renewing it, or another holder took it over); the upload was cancelled and its later changes were not saved.
  * - `state_too_large`: the change would have taken the state past the server's size cap (`maxStateBytes`);
  *   nothing was changed.
  * - `rate_limited`: a server rate limit refused the event (the connection's budget, or the handler's `@Throttle`);
@@ -31,6 +33,7 @@ export type BridgeErrorCode =
   | 'forbidden'
   | 'state_unavailable'
   | 'state_outcome_unknown'
+  | 'state_lock_lost'
   | 'state_too_large'
   | 'rate_limited'
   | 'busy';

@@ -140,6 +140,16 @@ export class BridgeRunner {
     return this.session.authenticate(client);
   }
 
+  /** The cookie header a socket's events present now (its handshake's, or the last one it was moved to). */
+  cookieHeaderOf(client: EventClient): string {
+    return this.requests.cookieHeaderOf(client);
+  }
+
+  /** Makes a socket's later events present `cookieHeader` (the browser's cookies, as a later HTTP request showed them). */
+  useCookieHeader(client: EventClient, cookieHeader: string): void {
+    this.requests.useCookieHeader(client, cookieHeader);
+  }
+
   /** The client IP (see {@link RequestBuilder.clientIp}). */
   clientIp(client: EventClient): string {
     return this.requests.clientIp(client);

@@ -16,6 +16,9 @@ import { SessionSightings } from '../common/session-sightings.js';
 /** The server-side message telling every worker that a session ended. */
 const SESSION_ENDED = 'rx:session-ended';
 
+/** The server-side message telling the other workers which session a token's browser showed in an upload. */
+const BROWSER_SESSION = 'rx:browser-session';
+
 /** How long, and for how many sessions, a session's end is remembered so that hearing it twice acts once. */
 const RECENTLY_ENDED_MS = 10_000;
 const RECENTLY_ENDED_MAX = 1000;
@@ -73,7 +76,41 @@ export class SessionTracker implements OnApplicationBootstrap {
   attach(namespace: Namespace, clustered: boolean): void {
     this.namespace = namespace;
     this.clustered = clustered;
-    if (clustered) namespace.on(SESSION_ENDED, (sessionId: unknown) => void this.endings.report({ sessionId: String(sessionId), reason: 'logout', remote: true }));
+    if (!clustered) return;
+    namespace.on(SESSION_ENDED, (sessionId: unknown) => void this.endings.report({ sessionId: String(sessionId), reason: 'logout', remote: true }));
+    namespace.on(BROWSER_SESSION, (token: unknown, cookieHeader: unknown, sessionId: unknown) => {
+      if (typeof token !== 'string' || typeof cookieHeader !== 'string' || typeof sessionId !== 'string') return;
+      void this.followLocally(token, cookieHeader, sessionId === '' ? undefined : sessionId);
+    });
+  }
+
+  /**
+   * An HTTP request of the tab's own browser (an upload, sent with the tab's token) ran in session `sessionId` with
+   * the browser's current cookies `cookieHeader`. When the tab's socket is in another session (the user logged in
+   * in another tab since the socket connected), its later events present these cookies, as a reconnect
+   * would, and it is re-authenticated (its `AppState` snapshots are pushed again), so it does not go on with a
+   * stale user. The socket's worker does it: on several workers the others are told (the cookies go over the
+   * cluster adapter's Redis pub/sub).
+   */
+  async followBrowserSession(token: string, cookieHeader: string, sessionId: string | undefined): Promise<void> {
+    if (!this.options.bridge.authMiddleware?.length) return;
+    if (await this.followLocally(token, cookieHeader, sessionId)) return;
+    if (this.clustered) this.namespace?.serverSideEmit(BROWSER_SESSION, token, cookieHeader, sessionId ?? '');
+  }
+
+  /** {@link followBrowserSession} for this worker's sockets of `token`; false when none is here. */
+  private async followLocally(token: string, cookieHeader: string, sessionId: string | undefined): Promise<boolean> {
+    let found = false;
+    for (const socket of this.sockets.values()) {
+      if (socket.client.token !== token) continue;
+      found = true;
+      // Same session, or the same cookies: nothing went stale.
+      if (sessionId !== undefined && this.sessionOf.get(socket.client.sid) === sessionId) continue;
+      if (this.bridge.cookieHeaderOf(socket.client) === cookieHeader) continue;
+      this.bridge.useCookieHeader(socket.client, cookieHeader);
+      await this.reauthenticate(socket).catch((error: Error) => this.logger.warn(`Re-authenticating a connection after its browser's session changed failed: ${error.message}`));
+    }
+    return found;
   }
 
   /**

@@ -31,6 +31,7 @@ import { presentedError } from './presented-error.js';
 import { OnLoadRoutes, type OnLoadMatch } from '../state/on-load-routes.service.js';
 import { ClientStorageVars } from '../state/client-storage-vars.service.js';
 import type { UploadCall } from './upload-call.js';
+import { LeaseRenewal } from './lease-renewal.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -209,9 +210,9 @@ export class EventPipeline implements OnApplicationBootstrap {
     const ran = this.queue.enqueue(token, () =>
       tryCatch(
         () => {
-          const sources = { payload: call.payload, params: routerData.query, request: outcome.request, upload: call.upload };
+          const sources = { payload: call.payload, params: routerData.query, request: outcome.request, upload: call.upload, uploadSignal: call.cancel.signal };
           const args = then(resolveHandlerArguments(handler, sources), (values) => this.bridge.applyPipes(outcome, handler, values));
-          return then(args, (values) => this.runUploadLocked(client, token, handler, event, outcome, values));
+          return then(args, (values) => this.runUploadLocked(client, token, handler, event, outcome, values, call.cancel));
         },
         (error) => void (failure = { error }),
       ),
@@ -221,15 +222,31 @@ export class EventPipeline implements OnApplicationBootstrap {
     });
   }
 
-  /** {@link runLocked} for an upload: the token must have state, and the route, not the bridge, ends the response. */
-  private runUploadLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[]): MaybePromise<void> {
+  /**
+   * {@link runLocked} for an upload: the token must have state, and the route, not the bridge, ends the response.
+   * An upload may outlast the lock's expiry (a slow client, a big file), so the lock is renewed while the handler
+   * runs; when it is lost, `cancel` is aborted (the handler's signal fires, a streaming loop throws) and the upload
+   * fails with `state_lock_lost` whatever the handler then did (its later saves are refused by the store anyway).
+   */
+  private runUploadLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[], cancel: AbortController): MaybePromise<void> {
     const followUps: ServerEvent[] = [];
     const ran = this.withLease(token, (lease, tree) => {
       if (lease.state === null) throw new UnknownClientTokenError('unknown');
+      const renewal = LeaseRenewal.start(lease, (lost) => cancel.abort(lost), this.logger);
+      const body = () =>
+        tryFinally(
+          () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
+          // Still under the lease: an authenticated upload binds the token to its session, as an event does.
+          () => this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree),
+        );
+      if (!renewal) return body();
       return tryFinally(
-        () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
-        // Still under the lease: an authenticated upload binds the token to its session, as an event does.
-        () => this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree),
+        () =>
+          tryCatch(body, (error) => {
+            throw renewal.lost ?? error;
+          }),
+        // Before the lease is released, whatever happened.
+        () => renewal.stop(),
       );
     });
     return then(ran, () => {

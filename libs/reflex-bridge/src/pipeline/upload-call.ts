@@ -20,4 +20,10 @@ export interface UploadCall {
   payload: Record<string, unknown>;
   /** What the upload parameter receives: the files (buffered) or the chunk iterator (streaming). */
   upload: unknown;
+  /**
+   * Cancels the upload. The route aborts it when the client goes away; the pipeline aborts it with a
+   * `state_lock_lost` `BridgeError` when the token's state lock could not be kept while the handler ran. Its
+   * signal is what an `@EventUploadSignal()` parameter receives.
+   */
+  cancel: AbortController;
 }

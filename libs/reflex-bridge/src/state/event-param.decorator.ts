@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 
 /** What a decorated handler parameter receives. */
-export type EventParamKind = 'payload' | 'request' | 'user' | 'session' | 'route' | 'uploads' | 'upload-chunks';
+export type EventParamKind = 'payload' | 'request' | 'user' | 'session' | 'route' | 'uploads' | 'upload-chunks' | 'upload-signal';
 
 /**
  * How a handler takes uploads, from its upload parameter: `buffered` (`@EventUploads()`: the whole form, files on
@@ -36,6 +36,9 @@ export function uploadModeOf(params: readonly EventParamDefinition[], handlerNam
     if (param.kind !== 'uploads' && param.kind !== 'upload-chunks') continue;
     if (mode !== undefined) throw new Error(`${handlerName} declares more than one upload parameter (@EventUploads() / @EventUploadChunks()); it may take one.`);
     mode = param.kind === 'uploads' ? 'buffered' : 'streaming';
+  }
+  if (mode === undefined && params.some((param) => param.kind === 'upload-signal')) {
+    throw new Error(`${handlerName} has an @EventUploadSignal() parameter but no upload parameter (@EventUploads() / @EventUploadChunks()): only uploads are cancelled this way.`);
   }
   return mode;
 }
@@ -145,4 +148,24 @@ export function EventUploads(): ParameterDecorator {
  */
 export function EventUploadChunks(): ParameterDecorator {
   return eventParam('upload-chunks');
+}
+
+/**
+ * Injects the upload's `AbortSignal`, on a handler with an upload parameter (`@EventUploads()` or
+ * `@EventUploadChunks()`; anywhere else it is refused at startup). It fires when the upload is cancelled: the HTTP
+ * client went away (`signal.reason` is an `UploadAbortedError`), or the client's state lock could not be kept while
+ * the handler ran (a `BridgeError` with code `state_lock_lost`). Pass it on to what the handler awaits (`fetch`,
+ * `stream.pipeline`, timers) or check `signal.aborted`; a handler that ignores it runs to its end, and what it
+ * saves while its lock holds is kept. A streaming handler's `for await` loop also throws when the upload is cancelled.
+ * @example
+ * ```ts
+ * @EventHandler()
+ * async importCsv(@EventUploads() files: UploadFile[], @EventUploadSignal() signal: AbortSignal) {
+ *   await pipeline(files[0].stream(), parser, { signal });
+ * }
+ * ```
+ * @publicApi
+ */
+export function EventUploadSignal(): ParameterDecorator {
+  return eventParam('upload-signal');
 }

@@ -16,6 +16,8 @@ export interface HandlerArgumentSources {
    * by the upload route only, opaque here. Without it an upload parameter refuses the event.
    */
   upload?: unknown;
+  /** What an `@EventUploadSignal()` parameter receives: the upload's cancellation signal (upload route only). */
+  uploadSignal?: AbortSignal;
 }
 
 const PRIMITIVES = new Map<unknown, string>([
@@ -117,6 +119,9 @@ function argumentFor(param: EventParamDefinition, handler: HandlerDefinition, so
       // Files arrive over `POST <prefix>/_upload` only: a socket event cannot stand in for them.
       if (sources.upload === undefined) throw new BridgeError('invalid_payload', `${handler.fullName} takes an upload: send it as a POST to the _upload route, not as an event.`);
       return sources.upload;
+    case 'upload-signal':
+      if (sources.uploadSignal === undefined) throw new BridgeError('invalid_payload', `${handler.fullName} takes an upload: send it as a POST to the _upload route, not as an event.`);
+      return sources.uploadSignal;
     case 'request':
       return sources.request;
     case 'user':

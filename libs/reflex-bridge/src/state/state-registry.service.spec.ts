@@ -3,7 +3,7 @@ import { Inject, Injectable, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { EventHandler } from './event-handler.decorator.js';
-import { EventUploadChunks, EventUploads, Payload } from './event-param.decorator.js';
+import { EventUploadChunks, EventUploadSignal, EventUploads, Payload } from './event-param.decorator.js';
 import { StateRegistry } from './state-registry.service.js';
 import { State } from './state.decorator.js';
 import { toWireVars } from './state-view.js';
@@ -165,6 +165,15 @@ describe('StateRegistry', () => {
         both(@EventUploads() _files: unknown[], @EventUploadChunks() _chunks: unknown): void {}
       }
       expect((await bootError(GreedyState)).message).toContain('GreedyState.both declares more than one upload parameter');
+    });
+
+    it('refuses at startup an @EventUploadSignal() on a handler that takes no upload, naming it', async () => {
+      @State()
+      class SignalOnlyState {
+        @EventHandler()
+        wait(@EventUploadSignal() _signal: AbortSignal): void {}
+      }
+      expect((await bootError(SignalOnlyState)).message).toContain('SignalOnlyState.wait has an @EventUploadSignal() parameter but no upload parameter');
     });
   });
 

@@ -19,6 +19,8 @@ import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
 import { CLIENT_TOKEN_HEADER } from '../bridge/session/cookie-handoff.route.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import { EventGateway } from '../gateway/event.gateway.js';
+import { SessionTracker } from '../gateway/session-tracker.service.js';
+import { mergeSetCookies } from '../bridge/request/cookie-header.js';
 import type { EventClient } from '../common/event-client.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
@@ -47,6 +49,7 @@ const STATUS_OF_CODE: Partial<Record<string, number>> = {
   busy: 429,
   state_unavailable: 503,
   state_outcome_unknown: 503,
+  state_lock_lost: 409,
 };
 
 function singleHeader(value: string | string[] | undefined, maxChars: number): string | undefined {
@@ -118,6 +121,7 @@ export class UploadRoute implements OnModuleInit {
     private readonly ownership: TokenOwnership,
     private readonly files: UploadedFileServer,
     private readonly rateLimiter: EventRateLimiter,
+    private readonly sessions: SessionTracker,
   ) {
     this.path = `${pathPrefixOf(options.path)}/_upload`;
   }
@@ -211,11 +215,31 @@ export class UploadRoute implements OnModuleInit {
     };
     res.once('close', onClose);
     try {
-      if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket });
-      else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket });
+      if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket, cancel });
+      else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket, cancel });
     } finally {
       res.off('close', onClose);
+      this.followBrowserSession(token, req, res, outcome);
     }
+  }
+
+  /**
+   * An authenticated upload showed the browser's current cookies, and its session (with what the answer set, a
+   * session the handler regenerated): a tab socket still in an older session (the user logged in in another tab
+   * since it connected) moves to them, so its later events do not go on with a stale user (see
+   * {@link SessionTracker}). Anonymous uploads move nothing: a client that sent no cookies (a script) must not take
+   * the socket out of its session, and a logout elsewhere already reaches the socket as the session's end.
+   */
+  private followBrowserSession(token: string, req: IncomingMessage, res: ServerResponse, outcome: BridgeOutcome): void {
+    const user = outcome.request?.user;
+    if (user === undefined || user === null) return;
+    const setCookie = res.getHeader('set-cookie');
+    const setCookies = setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [String(setCookie)];
+    const cookieHeader = mergeSetCookies(req.headers.cookie ?? '', setCookies);
+    const sessionId = outcome.request?.sessionID;
+    this.sessions
+      .followBrowserSession(token, cookieHeader, typeof sessionId === 'string' && sessionId !== '' ? sessionId : undefined)
+      .catch((error: unknown) => this.logger.warn(`Moving a tab's socket to its browser's session failed: ${(error as Error)?.message ?? String(error)}`));
   }
 
   /** Buffered mode: the form into temp files, then the handler, its deltas as NDJSON lines. */
@@ -230,7 +254,7 @@ export class UploadRoute implements OnModuleInit {
     const stream = new UploadUpdateStream(res, call.identity, call.socket);
     let failed: { error: unknown } | undefined;
     try {
-      await this.pipeline.runUpload(call.identity.token, { handler: call.handler, client: stream, outcome: call.outcome, routerData: call.routerData, payload: form.args, upload: form.files });
+      await this.pipeline.runUpload(call.identity.token, { handler: call.handler, client: stream, outcome: call.outcome, routerData: call.routerData, payload: form.args, upload: form.files, cancel: call.cancel });
     } catch (error) {
       failed = { error };
     }
@@ -240,7 +264,11 @@ export class UploadRoute implements OnModuleInit {
       stream.end();
       return;
     }
-    const failure = this.reportHandlerFailure(failed.error, call);
+    // The client went away and the handler stopped on its signal (with whatever it threw): a cancellation, not a
+    // failure; nobody is left to answer, and the tab did nothing wrong.
+    const reason: unknown = call.cancel.signal.reason;
+    const failure = reason instanceof UploadAbortedError ? undefined : this.reportHandlerFailure(reason instanceof BridgeError ? reason : failed.error, call);
+    if (reason instanceof UploadAbortedError) this.logger.debug(`An upload to ${call.handler.fullName} was cancelled: the client went away.`);
     if (!failure) res.destroy();
     else if (stream.started) stream.end(this.payloadOf(failure.body, call.handler));
     else answer(res, failure.status, failure.body);
@@ -259,10 +287,18 @@ export class UploadRoute implements OnModuleInit {
       return;
     }
     const client = call.socket ?? { ...call.identity, emitUpdate: () => undefined, emitError: () => undefined };
-    const ran = this.pipeline.runUpload(call.identity.token, { handler: call.handler, client, outcome: call.outcome, routerData: call.routerData, payload, upload: upload.chunks });
+    const ran = this.pipeline.runUpload(call.identity.token, { handler: call.handler, client, outcome: call.outcome, routerData: call.routerData, payload, upload: upload.chunks, cancel: call.cancel });
     // A handler that ended without reading every chunk (or never started its loop) lets the rest be read and dropped.
     const handled = ran.finally(() => void upload.chunks.return());
     const [read, handledResult] = await Promise.allSettled([upload.done, handled]);
+    // The pipeline cancelled the upload (its state lock was lost) and that stopped the read or the handler: its
+    // structured error is the answer, and the tab is told, whatever the cancelled read and handler threw.
+    const cancelled: unknown = call.cancel.signal.reason;
+    if (cancelled instanceof BridgeError && (read.status === 'rejected' || handledResult.status === 'rejected')) {
+      const failure = this.reportHandlerFailure(cancelled, call);
+      if (failure) answer(res, failure.status, failure.body);
+      return;
+    }
     if (read.status === 'rejected') {
       // The request failed (a limit, a bad part, the client gone): that is the answer, whatever the handler did.
       if (handledResult.status === 'rejected' && handledResult.reason !== read.reason && !(handledResult.reason instanceof UploadError) && !(handledResult.reason instanceof UploadAbortedError)) {
@@ -347,4 +383,6 @@ interface UploadContext {
   identity: UploadClientIdentity;
   /** The tab's socket (here or, on several workers, its room), when connected. */
   socket: EventClient | undefined;
+  /** Aborted by the client going away (here) or by a lost state lock (the pipeline). */
+  cancel: AbortController;
 }

@@ -93,6 +93,10 @@ export class InMemoryStateStore extends StateStore {
         entry.provisional = options?.provisional === true;
         entry.lastUsed = Date.now();
       },
+      // The lock lives until released: renewing only checks it is still held.
+      renew: () => {
+        if (!held) throw new LockLostError(token);
+      },
       release: () => {
         if (!held) return;
         held = false;

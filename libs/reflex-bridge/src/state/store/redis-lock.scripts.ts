@@ -103,3 +103,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 `);
+
+/**
+ * Lease renewal: gives the lock another full lifetime, only while it still holds our value (a lock that expired,
+ * and maybe went to someone else, is never taken back).
+ * KEYS: lock. ARGV: lock value, lock expiry (ms). Returns 1 when renewed, 0 when the lock was no longer ours.
+ */
+export const RENEW_SCRIPT = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Logger, type LoggerService } from '@nestjs/common';
-import { ACQUIRE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
+import { ACQUIRE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
 import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
 import { positiveOption, redactUrl } from '../../common/connection-options.js';
@@ -377,6 +377,8 @@ export class RedisStateStore extends StateStore {
 
   private lease(token: string, keys: TokenKeys, value: string, state: StoredState | null, acquiredAt: number): StateLease {
     let held = true;
+    /** When the lock's current lifetime began: its grant, or its last renewal. */
+    let renewedAt = acquiredAt;
     const lease: StateLease = {
       token,
       state,
@@ -393,6 +395,14 @@ export class RedisStateStore extends StateStore {
         );
         if (written !== 1) throw new LockLostError(token);
       },
+      lockTimeoutMs: this.lockTimeoutMs,
+      renew: async () => {
+        if (!held) throw new LockLostError(token);
+        const sentAt = Date.now();
+        const renewed = await this.command('renew a lock', (client) => this.script(client, RENEW_SCRIPT, [keys.lock], [value, String(this.lockTimeoutMs)]));
+        if (renewed !== 1) throw new LockLostError(token);
+        renewedAt = sentAt;
+      },
       release: async () => {
         if (!held) return;
         held = false;
@@ -403,7 +413,7 @@ export class RedisStateStore extends StateStore {
           released = (await this.command('release a lock', (client) => this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel]))) === 1;
         } catch (error) {
           // Redis may have kept the lock (a restart reloads it from its snapshot): give it back once reconnected.
-          this.unreleased.set(value, { token, keys, expiresAt: acquiredAt + this.lockTimeoutMs });
+          this.unreleased.set(value, { token, keys, expiresAt: renewedAt + this.lockTimeoutMs });
           this.logger.warn(
             `RedisStateStore could not release the state lock of token ${short(token)} (${(error as Error).message}); ` +
               `it is released once Redis is back, or expires by itself within ${this.lockTimeoutMs} ms.`,

@@ -105,6 +105,24 @@ export function describeStateStoreContract(name: string, factory: StateStoreFact
       expect(await store.read(t)).toBeNull();
     });
 
+    it('renews a held lease, and refuses renewing it after release', async () => {
+      const store = await open();
+      const t = token();
+      const lease = await store.acquire(t);
+      // Stores whose locks never expire may leave renewal out.
+      if (lease.renew) {
+        await lease.renew();
+        await lease.save({ s: { n: 1 } });
+        await lease.release();
+        await expect(async () => lease.renew!()).rejects.toBeInstanceOf(LockLostError);
+      } else {
+        await lease.release();
+      }
+      const next = await store.acquire(t);
+      expect(next.state).toEqual(lease.renew ? { s: { n: 1 } } : null);
+      await next.release();
+    });
+
     it('forgets a deleted token', async () => {
       const store = await open();
       const t = token();

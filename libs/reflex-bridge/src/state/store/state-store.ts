@@ -28,6 +28,19 @@ export interface StateLease {
   save(state: StoredState, options?: SaveOptions): void | Promise<void>;
   /** Gives the lock to the next waiter. Idempotent. May complete synchronously, like `save`. */
   release(): void | Promise<void>;
+  /**
+   * Milliseconds the lock lives from its grant or its last {@link renew} before another waiter may take it over, or
+   * `undefined` when it lives until released (an in-process store). Long holders (an upload handler) renew it
+   * about every third of this.
+   */
+  readonly lockTimeoutMs?: number;
+  /**
+   * Extends the lock by another {@link lockTimeoutMs}, only while this lease still holds it. Fails with
+   * {@link LockLostError} when it does not (released, or expired and maybe taken over): a renewal never takes a
+   * lock back. May complete synchronously, like `save`. Optional for third-party stores: without it, a holder
+   * keeps the lock only for `lockTimeoutMs`.
+   */
+  renew?(): void | Promise<void>;
 }
 
 /** Raised by {@link StateLease.save} when the lease is no longer held. @publicApi */

@@ -1,0 +1,282 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'redis';
+import {
+  EventHandler, EventUploadChunks, EventUploadSignal, EventUploads, Payload, RedisStateStore, ReflexBridgeModule, State,
+  type UploadChunkIterator, type UploadFile,
+} from '@reflex-bridge/nest';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+
+const SLOW = 'reflex___state____state.slow_upload_state';
+const DEFAULT_WAIT_MS = 20_000;
+const BOUNDARY = 'xCancelBoundaryx';
+
+/** What the handlers saw, for the assertions (module-level: handlers run on per-event views). */
+const seen = {
+  /** Bytes each streaming upload's handler has read so far, by its `run` arg. */
+  streamed: new Map<string, number>(),
+  /** Buffered handlers that started waiting, with their temp files' paths. */
+  started: new Map<string, string[]>(),
+  /** What each handler saw of its cancellation: the signal's reason, and whether its loop threw. */
+  cancelled: new Map<string, { reason?: string; loopThrew?: string }>(),
+};
+
+function noteCancel(run: string, entry: { reason?: string; loopThrew?: string }): void {
+  seen.cancelled.set(run, { ...seen.cancelled.get(run), ...entry });
+}
+
+@State()
+class SlowUploadState {
+  streamed = 0;
+  note = '';
+  files = 0;
+
+  /** Reads chunks as slowly as the client sends them; the state is saved once, at the end. */
+  @EventHandler()
+  async importSlowly(@EventUploadChunks() chunks: UploadChunkIterator, @EventUploadSignal() signal: AbortSignal, @Payload('run') run: string): Promise<void> {
+    signal.addEventListener('abort', () => noteCancel(run, { reason: (signal.reason as Error)?.name }));
+    try {
+      for await (const chunk of chunks) {
+        this.streamed += chunk.data.length;
+        seen.streamed.set(run, (seen.streamed.get(run) ?? 0) + chunk.data.length);
+      }
+    } catch (error) {
+      noteCancel(run, { loopThrew: (error as Error).name });
+      throw error;
+    }
+  }
+
+  /** A buffered handler that waits for its upload's cancellation, as long work that honours the signal would. */
+  @EventHandler()
+  async processUntilCancelled(@EventUploads() files: UploadFile[], @EventUploadSignal() signal: AbortSignal, @Payload('run') run: string): Promise<void> {
+    seen.started.set(run, files.map((file) => file.path));
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    noteCancel(run, { reason: (signal.reason as Error)?.name });
+    throw signal.reason;
+  }
+
+  @EventHandler()
+  attach(@EventUploads() files: UploadFile[]): void {
+    this.files += files.length;
+  }
+
+  /** Records the upload's total as it was when this event ran: it runs after the upload, or its total is stale. */
+  @EventHandler()
+  rename(@Payload('note') note: string): void {
+    this.note = `${note}:${this.streamed}`;
+  }
+}
+
+async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The JSON body of a response. */
+async function jsonOf(response: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString());
+}
+
+/**
+ * A multipart upload written by hand, `__reflex_event_args` then one file whose first bytes are `head`, left open:
+ * `finish(rest)` sends the rest and ends it; `request.destroy()` is a client that goes away.
+ */
+function openUpload(baseUrl: string, handler: string, token: string, args: Record<string, unknown>, head: string): { request: ClientRequest; response: Promise<IncomingMessage>; finish(rest?: string): void } {
+  const { port } = new URL(baseUrl);
+  const request = httpRequest({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/_upload',
+    headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}` },
+  });
+  const response = new Promise<IncomingMessage>((resolve, reject) => {
+    request.once('response', resolve);
+    request.once('error', reject);
+  });
+  response.catch(() => undefined);
+  request.write(
+    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="__reflex_event_args"\r\n\r\n${JSON.stringify(args)}\r\n` +
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="rows.csv"\r\nContent-Type: text/csv\r\n\r\n${head}`,
+  );
+  return {
+    request,
+    response,
+    finish: (rest = '') => request.end(`${rest}\r\n--${BOUNDARY}--\r\n`),
+  };
+}
+
+describeWithRedis('uploads longer than the Redis state lock\'s lifetime', () => {
+  // Short enough that the upload outlasts it several times, long enough that a busy CI machine's event-loop stalls
+  // between two renewals (every LOCK_MS / 3) cannot outlast it.
+  const LOCK_MS = 2000;
+  let redis: RedisTestServer;
+  let raw: ReturnType<typeof createClient>;
+  let a: RunningApp;
+  let b: RunningApp;
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+    raw = createClient({ url: redis.url });
+    raw.on('error', () => undefined);
+    await raw.connect();
+    // Two workers on one Redis; a short lock, and waiters on the other worker that wait long enough.
+    const start = () =>
+      startApp({
+        imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url, stateStore: new RedisStateStore({ url: redis.url, lockTimeoutMs: LOCK_MS, acquireTimeoutMs: 60_000 }) })],
+        providers: [SlowUploadState],
+      });
+    a = await start();
+    b = await start();
+  }, 60_000);
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    if (raw?.isOpen) raw.destroy();
+    await redis?.destroy();
+  });
+
+  const connectToA = async (): Promise<RawSocket> => {
+    const socket = new RawSocket(a.url);
+    sockets.push(socket);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  };
+
+  it('keeps the lock while a slow streaming upload runs: its state is saved, and an event sent meanwhile applies after it', async () => {
+    const socket = await connectToA();
+    const lockKey = `${RedisStateStore.DEFAULT_KEY_PREFIX}{${socket.token}}:lock`;
+    // The upload goes to worker B, the socket is on worker A: only the cluster-wide lock orders them.
+    const upload = openUpload(b.url, `${SLOW}.importSlowly`, socket.token, { run: 'slow' }, 'a'.repeat(1000));
+    await until(() => (seen.streamed.get('slow') ?? 0) === 1000, 'the first bytes to reach the handler');
+    const holder = await raw.get(lockKey);
+    expect(holder).not.toBeNull();
+    // An event on the same token, on A, while B's handler holds the lock: it must wait for the upload.
+    socket.send(`${SLOW}.rename`, { note: 'after' });
+    // The client keeps the upload open for three lifetimes of the lock: without renewal the lock would expire,
+    // A's event would run in between and B's final save would be refused.
+    const openUntil = Date.now() + 3 * LOCK_MS;
+    await until(async () => {
+      expect(await raw.get(lockKey)).toBe(holder);
+      return Date.now() > openUntil;
+    }, 'three lock lifetimes to pass');
+    expect(socket.latest(SLOW, 'note')).toBe('');
+    upload.finish('b'.repeat(500));
+    const answered = await upload.response;
+    expect(answered.statusCode).toBe(202);
+    expect(await jsonOf(answered)).toEqual({});
+    // The upload's delta reaches the socket on A, then the waiting event runs on the saved state.
+    await socket.untilVar(SLOW, 'streamed', 1500);
+    await socket.untilVar(SLOW, 'note', 'after:1500');
+    expect(socket.errors).toEqual([]);
+    await socket.hydrate();
+    expect(socket.latest(SLOW, 'streamed')).toBe(1500);
+  });
+
+  it('ends the upload with a structured state_lock_lost error when its lock is lost, and tells the tab', async () => {
+    const socket = await connectToA();
+    const lockKey = `${RedisStateStore.DEFAULT_KEY_PREFIX}{${socket.token}}:lock`;
+    const upload = openUpload(b.url, `${SLOW}.importSlowly`, socket.token, { run: 'lost' }, 'x'.repeat(100));
+    await until(() => (seen.streamed.get('lost') ?? 0) === 100, 'the first bytes to reach the handler');
+    // Someone else takes the lock over (what an expiry under a stalled worker looks like).
+    await raw.set(lockKey, 'another-holder', { PX: 60_000 });
+    const answered = await upload.response;
+    expect(answered.statusCode).toBe(409);
+    expect(await jsonOf(answered)).toMatchObject({ code: 'state_lock_lost' });
+    upload.request.destroy();
+    await until(() => seen.cancelled.get('lost')?.loopThrew !== undefined, 'the handler\'s loop to stop');
+    expect(seen.cancelled.get('lost')).toEqual({ reason: 'BridgeError', loopThrew: 'UploadAbortedError' });
+    await socket.until(() => socket.errors.some((error) => error.code === 'state_lock_lost'), DEFAULT_WAIT_MS, 'the bridge_error on the socket');
+    // The other holder's lock was left alone; once it is gone the tab works again, without the lost upload's bytes.
+    expect(await raw.get(lockKey)).toBe('another-holder');
+    await raw.del(lockKey);
+    socket.send(`${SLOW}.rename`, { note: 'later' });
+    await socket.untilVar(SLOW, 'note', 'later:0');
+  });
+});
+
+describe('an upload whose client goes away', () => {
+  let running: RunningApp;
+  let tempDirectory: string;
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-cancel-e2e-'));
+    running = await startApp({
+      imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, chunkQueueLength: 2 } })],
+      providers: [SlowUploadState],
+    });
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await rm(tempDirectory, { recursive: true, force: true });
+  });
+
+  const connect = async (): Promise<RawSocket> => {
+    const socket = new RawSocket(running.url);
+    sockets.push(socket);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  };
+
+  it('fires a running buffered handler\'s @EventUploadSignal(), removes its temp files and keeps serving', async () => {
+    const socket = await connect();
+    const upload = openUpload(running.url, `${SLOW}.processUntilCancelled`, socket.token, { run: 'buffered' }, 'some,rows\n');
+    upload.finish();
+    await until(() => seen.started.has('buffered'), 'the handler to start');
+    const [tempFile] = seen.started.get('buffered')!;
+    expect(existsSync(tempFile)).toBe(true);
+    // The whole body was sent; the client leaves while the handler works.
+    upload.request.destroy();
+    await until(() => seen.cancelled.get('buffered')?.reason !== undefined, 'the handler\'s signal to fire');
+    expect(seen.cancelled.get('buffered')).toEqual({ reason: 'UploadAbortedError' });
+    await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+    // A cancellation is nobody's error: the tab is told nothing, its queue is free, and the server keeps serving.
+    expect(socket.errors).toEqual([]);
+    socket.send(`${SLOW}.rename`, { note: 'still here' });
+    await socket.untilVar(SLOW, 'note', 'still here:0');
+    const form = new FormData();
+    form.append('files', new Blob(['a']), 'a.txt');
+    const next = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form });
+    expect(next.status).toBe(200);
+    await next.text();
+    await socket.hydrate();
+    expect(socket.latest(SLOW, 'files')).toBe(1);
+  });
+
+  it('fires a streaming handler\'s signal and throws UploadAbortedError into its loop', async () => {
+    const socket = await connect();
+    const upload = openUpload(running.url, `${SLOW}.importSlowly`, socket.token, { run: 'streaming' }, 'z'.repeat(10));
+    await until(() => (seen.streamed.get('streaming') ?? 0) === 10, 'the first bytes to reach the handler');
+    upload.request.destroy();
+    await until(() => seen.cancelled.get('streaming')?.loopThrew !== undefined, 'the handler\'s loop to stop');
+    expect(seen.cancelled.get('streaming')).toEqual({ reason: 'UploadAbortedError', loopThrew: 'UploadAbortedError' });
+    expect(socket.errors).toEqual([]);
+    socket.send(`${SLOW}.rename`, { note: 'again' });
+    await socket.untilVar(SLOW, 'note', 'again:0');
+  });
+});
