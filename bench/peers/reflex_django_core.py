@@ -30,8 +30,8 @@ import threading
 
 ROOT = 'reflex___state____state'
 ON_LOAD_INTERNAL = f'{ROOT}.reflex___state____on_load_internal_state.on_load_internal'
-# The state the peer answers for; the load generator only reads `delta`, so the name only has to be stable.
-PEER_STATE = f'{ROOT}.full_tier_state'
+# The state the peer answers for (bench/src/peers/peer-wire.ts); the load generator reads only `delta`.
+PEER_STATE = f'{ROOT}.peer_state'
 NAMESPACE = '/_event'
 BENCH_USER = ('bench', 'bench-password')
 
