@@ -14,9 +14,10 @@ Users: django.contrib.auth's User model in SQLite (a file in a temporary directo
 the user is loaded by id on every event, as Django's auth middleware does.
 
 `POST /login` (JSON `{username, password}`) is a Django view behind the same middleware; it answers the session
-cookie the load generator then presents on its socket. Started by the benchmark harness as a child process
-(bench/src/peers/python-peer.ts): it prints one JSON line `{"listening": port, ...}` on stdout once it accepts
-connections, and exits when its stdin closes (the harness went away). Bench code: never for production.
+cookie the load generator then presents on its socket. `--bare` leaves Django out of the events (see
+create_app). Started by the benchmark harness as a child process (bench/src/peers/python-peer.ts): it prints one
+JSON line `{"listening": port, ...}` on stdout once it accepts connections, and exits when its stdin closes (the
+harness went away). Bench code: never for production.
 """
 
 import asyncio
@@ -133,8 +134,12 @@ def build_request(meta, router_data):
     return request
 
 
-def create_app():
-    """The ASGI app: Socket.IO on `/_event`, everything else (`POST /login`) to Django."""
+def create_app(bare):
+    """The ASGI app: Socket.IO on `/_event`, everything else (`POST /login`) to Django.
+
+    With `bare`, events skip the request, the middleware and the user: python-socketio on uvicorn alone, to tell
+    the transport's share of the cost from Django's.
+    """
     import socketio
     from asgiref.sync import sync_to_async
     from django.contrib.auth import get_user
@@ -166,12 +171,13 @@ def create_app():
         if frame['name'] == ON_LOAD_INTERNAL:
             await sio.emit('event', {'delta': {ROOT: {'is_hydrated_rx_state_': True}}, 'events': [], 'final': True}, to=sid, namespace=NAMESPACE)
             return
-        request = build_request(connection['meta'], frame.get('router_data'))
-        response = await handler._middleware_chain(request)
-        request.user = await aget_user(request)
-        if response.status_code >= 300 or not request.user.is_authenticated:
-            await fail(sid, 'unauthenticated', 'the event request has no logged-in user')
-            return
+        if not bare:
+            request = build_request(connection['meta'], frame.get('router_data'))
+            response = await handler._middleware_chain(request)
+            request.user = await aget_user(request)
+            if response.status_code >= 300 or not request.user.is_authenticated:
+                await fail(sid, 'unauthenticated', 'the event request has no logged-in user')
+                return
         connection['count'] += 1
         delta = {'delta': {PEER_STATE: {'count_rx_state_': connection['count']}}, 'events': [], 'final': True}
         await sio.emit('event', delta, to=sid, namespace=NAMESPACE)
@@ -193,7 +199,7 @@ def main():
     database_dir = tempfile.mkdtemp(prefix='reflex-django-peer-')
     configure_django(os.path.join(database_dir, 'peer.sqlite3'))
     urlpatterns.append(path('login', login_view))
-    app = create_app()
+    app = create_app(bare='--bare' in sys.argv[1:])
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -42,6 +42,13 @@ export const TIER_SCENARIOS: TierScenario[] = [
     event: event(`${PEER_STATE}.bump`),
     note: 'peer: python-socketio on uvicorn, Django SessionMiddleware + AuthenticationMiddleware and the user lookup on every event',
   },
+  {
+    // The same Python server with Django left out of the events: how much of the peer's cost is its transport.
+    id: 'python_socketio',
+    server: { kind: 'peer', peer: 'python-socketio' },
+    event: event(`${PEER_STATE}.bump`),
+    note: 'peer: the reflex_django server with Django left out of the events (python-socketio on uvicorn alone)',
+  },
 ];
 
 /** A figure of ours against the same figure of a peer, from the same run. */

@@ -23,11 +23,12 @@ export interface PythonPeer {
 }
 
 /**
- * Starts the reflex-django core peer (`bench/peers/reflex_django_core.py`) on a free loopback port. When its
+ * Starts the reflex-django core peer (`bench/peers/reflex_django_core.py`) on a free loopback port (`bare`: its
+ * events skip Django, python-socketio on uvicorn alone). When its
  * Python packages are missing it resolves `{unavailable}` with the command that installs them, except under
  * `CI=true`, where a benchmark that silently drops a peer would hide a broken set-up: there it throws.
  */
-export async function startReflexDjangoCore(): Promise<PythonPeer | { unavailable: string }> {
+export async function startReflexDjangoCore(bare = false): Promise<PythonPeer | { unavailable: string }> {
   try {
     await promisify(execFile)(PEER_PYTHON, ['-c', `import ${REQUIRED_MODULES.join(', ')}`], { timeout: 60_000 });
   } catch (error) {
@@ -38,7 +39,7 @@ export async function startReflexDjangoCore(): Promise<PythonPeer | { unavailabl
     return { unavailable: `skipped: ${why}` };
   }
   // stdin stays open for the peer's lifetime: when this process ends, however it ends, the peer sees EOF and exits.
-  const child = spawn(PEER_PYTHON, [REFLEX_DJANGO_CORE], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(PEER_PYTHON, [REFLEX_DJANGO_CORE, ...(bare ? ['--bare'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const lines = createInterface({ input: child.stdout });
   const started = await new Promise<{ listening: number; loop: string; http: string; ws: string; python: string }>((resolve, reject) => {

@@ -25,8 +25,9 @@ export async function startPeer(config: PeerServerConfig): Promise<StartedPeer |
     return startNestGatewayServer();
   }
   const { startReflexDjangoCore } = await import('./python-peer.js');
-  const peer = await startReflexDjangoCore();
+  const bare = config.peer === 'python-socketio';
+  const peer = await startReflexDjangoCore(bare);
   if ('unavailable' in peer) return peer;
-  console.log(`    reflex-django core peer: ${peer.describe}`);
+  if (!bare) console.log(`    reflex-django core peer: ${peer.describe}`);
   return { url: peer.url, sessionCalls: () => 0, cpuNowUs: () => processCpuUs(peer.pid), close: peer.close };
 }
