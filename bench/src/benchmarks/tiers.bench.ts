@@ -1,16 +1,19 @@
 import { isMain, measurePlan, otherLoadFigure, runBenchmarks, type Benchmark, type BenchContext, type PlannedRun } from '../harness/benchmark.js';
 import { ServerProcess } from '../harness/processes.js';
 import { compared, reported, unavailable, type BenchResult, type Target } from '../harness/results.js';
-import type { BridgeServerConfig, LoadConfig, WireEvent } from '../harness/types.js';
+import type { BridgeServerConfig, LoadConfig, ServerConfig, WireEvent } from '../harness/types.js';
 import { BENCH_LOGIN, ECHO_STATE, event, TIER_STATES } from '../harness/wire.js';
+import { PEER_STATE } from '../peers/peer-wire.js';
 
 /** One tier scenario: the bench app it runs against, the event it sends, and its throughput target. */
 export interface TierScenario {
   id: string;
-  server: BridgeServerConfig;
+  server: ServerConfig;
   event: WireEvent;
   /** Target on throughput with `--clients` clients, as a ratio to the bare echo. */
   throughputTarget?: Target;
+  /** The throughput row's note, where the harness cannot count the session middleware's runs (another process). */
+  note?: string;
 }
 
 const TIERS_APP: BridgeServerConfig = { kind: 'bridge', suite: 'tiers', mode: 'full', auth: true };
@@ -31,6 +34,39 @@ export const TIER_SCENARIOS: TierScenario[] = [
     throughputTarget: { text: '≥ 50% of bare echo', ratioAtLeast: 0.5 },
   },
   { id: 'full', server: TIERS_APP, event: event(`${TIER_STATES.full}.bump`), throughputTarget: { text: '≥ 30% of bare echo', ratioAtLeast: 0.3 } },
+  // Peers a user might pick instead (bench/src/peers/, bench/peers/), measured like the tiers, same clients, same login.
+  { id: 'nest_gateway', server: { kind: 'peer', peer: 'nest-gateway' }, event: event(`${PEER_STATE}.bump`) },
+  {
+    id: 'reflex_django',
+    server: { kind: 'peer', peer: 'reflex-django-core' },
+    event: event(`${PEER_STATE}.bump`),
+    note: 'peer: python-socketio on uvicorn, Django SessionMiddleware + AuthenticationMiddleware and the user lookup on every event',
+  },
+  {
+    // The same Python server with Django left out of the events: how much of the peer's cost is its transport.
+    id: 'python_socketio',
+    server: { kind: 'peer', peer: 'python-socketio' },
+    event: event(`${PEER_STATE}.bump`),
+    note: 'peer: the reflex_django server with Django left out of the events (python-socketio on uvicorn alone)',
+  },
+];
+
+/** A figure of ours against the same figure of a peer, from the same run. */
+interface PeerComparison {
+  ours: string;
+  peer: string;
+  figure: 'throughput' | 'server_cpu';
+  target?: Target;
+}
+
+/** The peer targets, and the like-for-like comparisons reported beside them. */
+export const PEER_COMPARISONS: PeerComparison[] = [
+  { ours: 'full', peer: 'reflex_django', figure: 'throughput', target: { text: '≥ 5× the reflex-django core', ratioAtLeast: 5 } },
+  { ours: 'full', peer: 'reflex_django', figure: 'server_cpu', target: { text: '≤ 0.2× the reflex-django core', ratioAtMost: 0.2 } },
+  { ours: 'auth_only+fast_auth', peer: 'nest_gateway', figure: 'server_cpu', target: { text: '< 1× the hand-written Nest gateway', ratioBelow: 1 } },
+  // The same work as the gateway (the session loaded from the store on every event), for reference.
+  { ours: 'auth_only', peer: 'nest_gateway', figure: 'server_cpu' },
+  { ours: 'auth_only+fast_auth', peer: 'nest_gateway', figure: 'throughput' },
 ];
 
 async function run(context: BenchContext): Promise<BenchResult[]> {
@@ -89,9 +125,22 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         compared(`${name}/latency_p50`, latency.latency.p50, base.latency.latency.p50, 'ms'),
         compared(`${name}/latency_p99`, latency.latency.p99, base.latency.latency.p99, 'ms'),
         compared(`${name}/throughput`, throughput.throughput, base.throughput.throughput, 'events/s', scenario.throughputTarget,
-          `session middleware ran on ${(throughput.sessionRunsPerEvent * 100).toFixed(0)}% of events`),
+          scenario.note ?? `session middleware ran on ${(throughput.sessionRunsPerEvent * 100).toFixed(0)}% of events`),
         compared(`${name}/server_cpu`, latency.serverCpuPerEventUs, base.latency.serverCpuPerEventUs, 'us/event'),
       );
+    }
+    for (const comparison of PEER_COMPARISONS) {
+      const name = `tiers/${comparison.ours}/vs_${comparison.peer}/${comparison.figure}`;
+      const unit = comparison.figure === 'throughput' ? 'events/s' : 'us/event';
+      const why = missing.get(comparison.peer) ?? missing.get(comparison.ours);
+      if (why) {
+        results.push(unavailable(name, unit, comparison.target, why));
+        continue;
+      }
+      // Server CPU from the one-client runs (each event handled alone), throughput from the --clients runs.
+      const pick = (id: string) =>
+        comparison.figure === 'throughput' ? measured.get(`${id} throughput`)!.throughput : measured.get(`${id} latency`)!.serverCpuPerEventUs;
+      results.push(compared(name, pick(comparison.ours), pick(comparison.peer), unit, comparison.target, `baseline: the ${comparison.peer} peer, same run`));
     }
     results.push(otherLoadFigure('tiers/machine_other_load', measured.values()));
     return results;
@@ -102,7 +151,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
 
 export const tiersBenchmark: Benchmark = {
   id: 'tiers',
-  title: 'event round trip per bridge tier against a bare Socket.IO echo (latency: 1 client; throughput: --clients)',
+  title: 'event round trip per bridge tier against a bare Socket.IO echo, and against peers (latency: 1 client; throughput: --clients)',
   run,
 };
 

@@ -25,6 +25,8 @@ export interface Target {
   text: string;
   ratioAtLeast?: number;
   ratioAtMost?: number;
+  /** Strictly below (a peer's cost, say: "costs less than it"). */
+  ratioBelow?: number;
   valueAtMost?: number;
 }
 
@@ -41,6 +43,7 @@ function check(target: Target | undefined, value: number, ratio: number | null):
   if (!target) return true;
   if (target.ratioAtLeast !== undefined && !(ratio !== null && ratio >= target.ratioAtLeast)) return false;
   if (target.ratioAtMost !== undefined && !(ratio !== null && ratio <= target.ratioAtMost)) return false;
+  if (target.ratioBelow !== undefined && !(ratio !== null && ratio < target.ratioBelow)) return false;
   if (target.valueAtMost !== undefined && !(value <= target.valueAtMost)) return false;
   return true;
 }

@@ -24,7 +24,18 @@ export interface BridgeServerConfig {
   fastAuth?: boolean;
 }
 
-export type ServerConfig = EchoServerConfig | BridgeServerConfig;
+/**
+ * A peer a user might pick instead of this module (see `peers/`): `nest-gateway` is a hand-written Nest
+ * `@WebSocketGateway` with a session guard; `reflex-django-core` is python-socketio on uvicorn running Django's
+ * session and auth middleware per event (a Python process; its CPU time is read from /proc/<pid>/stat), and
+ * `python-socketio` the same server with Django left out of the events.
+ */
+export interface PeerServerConfig {
+  kind: 'peer';
+  peer: 'nest-gateway' | 'reflex-django-core' | 'python-socketio';
+}
+
+export type ServerConfig = EchoServerConfig | BridgeServerConfig | PeerServerConfig;
 
 /** What a server process answers to `start`. */
 export type ServerStarted = { url: string } | { unavailable: string };

@@ -9,7 +9,12 @@ import type { ServerConfig, ServerCpu, ServerMemory, ServerStarted } from '../ha
 
 let close: (() => Promise<void>) | undefined;
 let sessionCalls: () => number = () => 0;
-let cpuMark: { usage: NodeJS.CpuUsage; at: number; sessionCalls: number } | undefined;
+/** The measured server's CPU time so far, µs: this process's, or a peer process's read from /proc (see peers/). */
+let cpuNowUs = (): number => {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+};
+let cpuMark: { cpuUs: number; at: number; sessionCalls: number } | undefined;
 let profiler: Session | undefined;
 
 async function collectGarbage(): Promise<void> {
@@ -31,6 +36,15 @@ serveRpc(
         close = server.close;
         return { url: server.url };
       }
+      if (config.kind === 'peer') {
+        const { startPeer } = await import('../peers/start-peer.js');
+        const server = await startPeer(config);
+        if ('unavailable' in server) return server;
+        close = server.close;
+        sessionCalls = server.sessionCalls;
+        cpuNowUs = server.cpuNowUs ?? cpuNowUs;
+        return { url: server.url };
+      }
       // Loaded only here, so the echo process never pays for Nest in its memory baseline.
       const { startBridgeServer } = await import('./bridge-app.js');
       const server = await startBridgeServer(config);
@@ -40,12 +54,11 @@ serveRpc(
       return { url: server.url };
     },
     cpuMark: () => {
-      cpuMark = { usage: process.cpuUsage(), at: performance.now(), sessionCalls: sessionCalls() };
+      cpuMark = { cpuUs: cpuNowUs(), at: performance.now(), sessionCalls: sessionCalls() };
     },
     cpuRead: (): ServerCpu => {
       if (!cpuMark) throw new Error('cpuRead before cpuMark');
-      const used = process.cpuUsage(cpuMark.usage);
-      return { cpuUs: used.user + used.system, wallMs: performance.now() - cpuMark.at, sessionCalls: sessionCalls() - cpuMark.sessionCalls };
+      return { cpuUs: cpuNowUs() - cpuMark.cpuUs, wallMs: performance.now() - cpuMark.at, sessionCalls: sessionCalls() - cpuMark.sessionCalls };
     },
     memory: async (): Promise<ServerMemory> => {
       await collectGarbage();
