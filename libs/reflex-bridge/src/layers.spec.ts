@@ -22,6 +22,7 @@ const LAYERS: Record<string, number> = {
   gateway: 4,
   upload: 4,
   devtools: 4,
+  spa: 4,
   '.': 5,
   codegen: 6,
 };
