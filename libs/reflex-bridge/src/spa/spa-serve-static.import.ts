@@ -1,5 +1,6 @@
 import type { DynamicModule, Provider } from '@nestjs/common';
-import { ServeStaticModule } from '@nestjs/serve-static';
+import { AbstractLoader, ServeStaticModule } from '@nestjs/serve-static';
+import { SpaStaticLoader } from './spa-static.loader.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import { resolveOptions, type ReflexBridgeModuleOptions, type ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { fallbackExclusion, serveStaticOptionsOf } from './spa-serve-static.options.js';
@@ -13,7 +14,7 @@ const SPA_SOURCE_OPTIONS = Symbol('ReflexSpaSourceOptions');
  * - from `forRoot`, with the options given (resolved again inside it: pure and cheap), only when `spa` is set;
  * - from `forRootAsync`, reading the module's resolved options through DI (the bridge module is global by default,
  *   so they are in reach); it serves nothing when the options turn out to have no `spa`.
- * Its providers: serve-static's options, and the {@link SpaFallbackGate} that keeps JSON requests off the fallback.
+ * Its providers: serve-static's options, its loader ({@link SpaStaticLoader}), and the {@link SpaFallbackGate} that keeps JSON requests off the fallback.
  */
 export function spaServeStaticImport(source: { options: ReflexBridgeModuleOptions } | { fromResolvedOptions: true }): DynamicModule {
   const optionsProvider: Provider =
@@ -25,6 +26,8 @@ export function spaServeStaticImport(source: { options: ReflexBridgeModuleOption
     inject: [SPA_SOURCE_OPTIONS],
     extraProviders: [
       optionsProvider,
+      // Replaces serve-static's own loader choice (made too early for testing modules; see SpaStaticLoader).
+      { provide: AbstractLoader, useClass: SpaStaticLoader },
       {
         provide: SPA_FALLBACK_RULES,
         useFactory: (options: ResolvedReflexBridgeOptions): SpaFallbackRules => ({
