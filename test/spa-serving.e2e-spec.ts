@@ -238,7 +238,10 @@ describe('SPA serving under a base path', () => {
 
   it('serves files and deep links under the base only', async () => {
     expect((await get(`${running.url}/app/assets/app-3f2a1c.js`, { accept: '*/*' })).cacheControl).toBe('public, max-age=31536000, immutable');
-    for (const path of ['/app', '/app/', '/app/cart', '/app/product/3']) {
+    const bare = await fetch(`${running.url}/app`, { redirect: 'manual', headers: { accept: BROWSER } });
+    expect(bare.status).toBe(301);
+    expect(bare.headers.get('location')).toBe('/app/');
+    for (const path of ['/app/', '/app/cart', '/app/product/3']) {
       const answer = await get(`${running.url}${path}`);
       expect(answer).toMatchObject({ status: 200, cacheControl: 'no-cache' });
       expect(answer.text).toContain(INDEX_MARKER);

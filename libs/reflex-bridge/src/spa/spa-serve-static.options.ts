@@ -36,8 +36,9 @@ export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): Serv
       renderPath: '{*any}',
       exclude: spa.fallback ? fallbackExclusion(options) : /^/,
       serveStaticOptions: {
-        // Files only: a directory without index.html is not listed, and `/assets` is not redirected to `/assets/`.
-        redirect: false,
+        // Under a base, `/app` redirects to `/app/` (the page's relative URLs need the slash); at the root, no
+        // directory redirects (`/assets` is not a page).
+        redirect: spa.base !== '/',
         dotfiles: 'ignore',
         // serve-static calls this for files and for the fallback's index.html, before it sets its own default.
         setHeaders: (res: ServerResponse, path: string) => {
