@@ -13,7 +13,7 @@ import { Controller, Get, Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { NextFunction, Request, Response } from 'express';
 import WebSocket from 'ws';
-import { BridgeTier, EventHandler, EventRequest, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { BridgeTier, currentRequest, EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { startViteDevServer, type ViteDevServer } from './support/vite-dev-server.js';
@@ -39,8 +39,8 @@ class ProfileState {
   /** Reads what the app's middleware put on the request: only possible when the pipeline runs. */
   @EventHandler()
   @BridgeTier('full')
-  whoIsThere(@EventRequest() req: VisitorRequest): void {
-    this.visitor = req.visitor ?? 'nobody';
+  whoIsThere(): void {
+    this.visitor = (currentRequest() as VisitorRequest).visitor ?? 'nobody';
   }
 }
 
@@ -86,7 +86,7 @@ describe.each([
   const app = pipeline();
 
   beforeAll(async () => {
-    const options: ReflexBridgeModuleOptions = { profile, spa: { rootPath: SPA_ROOT }, bridge: { authMiddleware: [app.middleware as never] } };
+    const options: ReflexBridgeModuleOptions = { profile, spa: { rootPath: SPA_ROOT }, bridge: { authMiddleware: [app.middleware as never], asyncContext: true } };
     running = await startApp({ imports: [ReflexBridgeModule.forRoot(options)], controllers: [ApiController], providers: [ProfileState] });
   });
   afterAll(async () => {
