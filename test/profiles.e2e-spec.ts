@@ -40,7 +40,7 @@ class ProfileState {
   @EventHandler()
   @BridgeTier('full')
   whoIsThere(): void {
-    this.visitor = (currentRequest() as VisitorRequest).visitor ?? 'nobody';
+    this.visitor = (currentRequest() as { visitor?: string }).visitor ?? 'nobody';
   }
 }
 
