@@ -270,3 +270,19 @@ describe('SPA serving with the fallback off', () => {
     expect(deep.text).not.toContain(INDEX_MARKER);
   });
 });
+
+describe('SPA serving with forRootAsync and a non-global module', () => {
+  it('refuses spa at startup instead of serving nothing', async () => {
+    const module = ReflexBridgeModule.forRootAsync({ isGlobal: false, useFactory: (): ReflexBridgeModuleOptions => ({ spa: { rootPath: SPA_ROOT } }) });
+    await expect(startApp({ imports: [module] })).rejects.toThrow(/invalid option "spa".*isGlobal/);
+  });
+
+  it('starts without spa', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRootAsync({ isGlobal: false, useFactory: (): ReflexBridgeModuleOptions => ({}) })] });
+    try {
+      expect((await get(`${running.url}/cart`)).status).toBe(404);
+    } finally {
+      await running.close();
+    }
+  });
+});
