@@ -194,7 +194,8 @@ export interface ReflexBridgeModuleOptions {
    * Which pillars are on, as reflex-django's `profile`: `'integrated'` (the app's pipeline around events per tier,
    * the SPA served when `spa` is given), `'split_dev'` (development: the frontend proxied to `devServer.url`, HMR
    * WebSocket included; refused with `production: true`), `'reflex_only'` (every event on tier `none`, the SPA
-   * served when `spa` is given). Conflicting settings are refused at startup. See docs/spa-and-profiles.md.
+   * served when `spa` is given; `bridge.authMiddleware`, `bridge.fullMiddleware` and `fastAuth` are not run, at connect
+   * either). Conflicting settings are refused at startup. See docs/spa-and-profiles.md.
    * @default 'integrated'
    */
   profile?: ReflexProfile;
@@ -378,6 +379,9 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     bridgeMode: bridge.mode,
     bridgeResolver: bridge.resolver !== undefined,
   });
+  // reflex_only: nothing of the app's pipeline runs, on events or at connect (the lists are still validated above).
+  const reflexOnly = serving.profile === 'reflex_only';
+  const fastAuth = resolveFastAuth(options.fastAuth);
   return {
     ...serving,
     preset,
@@ -386,7 +390,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     rateLimit: resolveRateLimitOptions(options.rateLimit),
     sessionStore: resolveSessionStoreOptions(options.sessionStore, options.redisUrl),
     eventCache: resolveEventCacheOptions(options.eventCache, options.redisUrl),
-    fastAuth: resolveFastAuth(options.fastAuth),
+    fastAuth: reflexOnly ? undefined : fastAuth,
     metrics: resolveMetrics(options.metrics),
     devtools: resolveDevtools(options.devtools, options.production === true, path),
     path,
@@ -409,8 +413,9 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     uploads: resolveUploadOptions(options.uploads),
     bridge: {
       ...bridge,
+      ...(reflexOnly ? { authMiddleware: [], fullMiddleware: [] } : {}),
       // reflex_only: no event runs the app's pipeline (TierResolution also overrides @BridgeTier).
-      mode: serving.profile === 'reflex_only' ? 'none' : mode,
+      mode: reflexOnly ? 'none' : mode,
       authAutoSync: bridge.authAutoSync ?? (lean ? false : DEFAULT_OPTIONS.bridge.authAutoSync),
       mirrors: {
         flash: mirrors.flash ?? (lean ? false : DEFAULT_OPTIONS.bridge.mirrors.flash),

@@ -29,6 +29,15 @@ describe('profile, spa and devServer options', () => {
     expect(resolveOptions({ profile: 'reflex_only', bridge: { mode: 'none' } }).bridge.mode).toBe('none');
   });
 
+  it('reflex_only runs none of the app pipeline: its middleware lists and fast auth are dropped (still validated)', () => {
+    const middleware = () => undefined;
+    const options = resolveOptions({ profile: 'reflex_only', bridge: { authMiddleware: [middleware], fullMiddleware: [middleware] }, fastAuth: { sessionSecret: 's', loadUser: () => undefined } });
+    expect(options.bridge).toMatchObject({ authMiddleware: [], fullMiddleware: [] });
+    expect(options.fastAuth).toBeUndefined();
+    expect(() => resolveOptions({ profile: 'reflex_only', bridge: { authMiddleware: ['x' as never] } })).toThrow('invalid option "bridge.authMiddleware"');
+    expect(resolveOptions({ bridge: { authMiddleware: [middleware] } }).bridge.authMiddleware).toEqual([middleware]);
+  });
+
   it('reflex_only refuses what would ask for the pipeline, naming the conflict', () => {
     expect(() => resolveOptions({ profile: 'reflex_only', bridge: { mode: 'full' } })).toThrow(/invalid option "bridge.mode".*reflex_only.*"full"/);
     expect(() => resolveOptions({ profile: 'reflex_only', bridge: { mode: 'smart' } })).toThrow(/invalid option "bridge.mode".*reflex_only/);
