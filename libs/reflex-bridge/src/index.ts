@@ -23,6 +23,7 @@ export { DevtoolsQuerySubscriber } from './devtools/devtools-query.subscriber.js
 export type { LiveOptions } from './live/live.options.js';
 export type { ReflexRoutesOptions } from './health/reflex-routes.options.js';
 export type { UploadOptions } from './upload/upload.options.js';
+export type { SpaOptions, DevServerOptions, ReflexProfile } from './spa/spa.options.js';
 export { InvalidOptionError } from './invalid-option.error.js';
 
 // ─── States and handlers ───────────────────────────────────────────────────────────────────────────────────────

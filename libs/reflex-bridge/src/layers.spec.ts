@@ -23,6 +23,7 @@ const LAYERS: Record<string, number> = {
   upload: 4,
   devtools: 4,
   audit: 4,
+  spa: 4,
   '.': 5,
   codegen: 6,
 };

@@ -68,6 +68,9 @@ import { StateStoreHealthIndicator } from './health/state-store.health-indicator
 import { LiveTransportHealthIndicator } from './health/live-transport.health-indicator.js';
 import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
 import { BridgeSecurityAudit } from './audit/bridge-security-audit.service.js';
+import { DevServerProxy } from './spa/dev-server.proxy.js';
+import { spaServeStaticImport } from './spa/spa-serve-static.import.js';
+import { InvalidOptionError } from './invalid-option.error.js';
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -176,6 +179,8 @@ import { BridgeSecurityAudit } from './audit/bridge-security-audit.service.js';
     DevtoolsRoute,
     // The security review at startup (production: true, or an explicit `audit`).
     BridgeSecurityAudit,
+    // profile "split_dev": the frontend proxied to its dev server (registers nothing in the other profiles).
+    DevServerProxy,
   ],
   exports: [
     StateStore,
@@ -210,12 +215,14 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
 
   /** Configures the module; every option has a default, so `forRoot()` alone serves an in-memory app. */
   static override forRoot(options: typeof REFLEX_BRIDGE_OPTIONS_TYPE = {}): DynamicModule {
-    return withEventGateway(super.forRoot(options));
+    const module = withEventGateway(super.forRoot(options));
+    // The SPA (`spa`), served on @nestjs/serve-static: imported only when asked for.
+    return options.spa ? { ...module, imports: [...(module.imports ?? []), spaServeStaticImport({ options })] } : module;
   }
 
   /** Configures the module from a factory (`useFactory`, `useClass` or `useExisting`), for options known only at runtime. */
   static override forRootAsync(options: typeof REFLEX_BRIDGE_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return withEventGateway(super.forRootAsync(options));
+    return withAsyncSpa(withEventGateway(super.forRootAsync(options)), options.isGlobal !== false);
   }
 
   /**
@@ -237,4 +244,22 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
 function withEventGateway(module: DynamicModule): DynamicModule {
   class ReflexEventGateway extends EventGateway {}
   return { ...module, providers: [...(module.providers ?? []), ReflexEventGateway, { provide: EventGateway, useExisting: ReflexEventGateway }] };
+}
+
+/**
+ * With `forRootAsync` whether `spa` is set is known only once the factory ran, so the SPA's serve-static module is
+ * always imported (it serves nothing without `spa`). It reads the resolved options through DI, which reaches them
+ * when the module is global (the default); a non-global async module refuses `spa` at startup rather than ignore it.
+ */
+function withAsyncSpa(module: DynamicModule, global: boolean): DynamicModule {
+  if (global) return { ...module, imports: [...(module.imports ?? []), spaServeStaticImport({ fromResolvedOptions: true })] };
+  const refuseSpa = {
+    provide: Symbol('ReflexSpaNeedsGlobal'),
+    useFactory: (options: ResolvedReflexBridgeOptions) => {
+      if (options.spa) throw new InvalidOptionError('spa', 'with forRootAsync, serving the SPA needs the module to be global (isGlobal: true, the default), or use forRoot');
+      return true;
+    },
+    inject: [RESOLVED_OPTIONS],
+  };
+  return { ...module, providers: [...(module.providers ?? []), refuseSpa] };
 }

@@ -12,6 +12,7 @@ import { resolveSessionStoreOptions, type ResolvedSessionStoreOptions, type Sess
 import { resolveReflexRoutesOptions, type ReflexRoutesOptions, type ResolvedReflexRoutesOptions } from './health/reflex-routes.options.js';
 import { resolveUploadOptions, type ResolvedUploadOptions, type UploadOptions } from './upload/upload.options.js';
 import { resolveAuditMode, resolveWorkers, type AuditMode } from './audit/audit.options.js';
+import { resolveServingOptions, type DevServerOptions, type ReflexProfile, type ResolvedDevServerOptions, type ResolvedSpaOptions, type SpaOptions } from './spa/spa.options.js';
 
 /**
  * Options of {@link ReflexBridgeModule}. Every field is optional; {@link resolveOptions} merges the defaults
@@ -207,6 +208,26 @@ export interface ReflexBridgeModuleOptions {
    */
   preset?: 'default' | 'lean';
   /**
+   * Which pillars are on, as reflex-django's `profile`: `'integrated'` (the app's pipeline around events per tier,
+   * the SPA served when `spa` is given), `'split_dev'` (development: the frontend proxied to `devServer.url`, HMR
+   * WebSocket included; refused with `production: true`), `'reflex_only'` (every event on tier `none`, the SPA
+   * served when `spa` is given; `bridge.authMiddleware`, `bridge.fullMiddleware` and `fastAuth` are not run, at connect
+   * either). Conflicting settings are refused at startup. See docs/spa-and-profiles.md.
+   * @default 'integrated'
+   */
+  profile?: ReflexProfile;
+  /**
+   * Serve a built single-page app (index.html + hashed assets) with caching and a deep-link fallback. See
+   * {@link SpaOptions}.
+   * @default undefined (not served)
+   */
+  spa?: false | SpaOptions;
+  /**
+   * The frontend's dev server, proxied to with `profile: 'split_dev'`. See {@link DevServerOptions}.
+   * @default undefined
+   */
+  devServer?: DevServerOptions;
+  /**
    * Make the module's exported providers available everywhere without importing the module again.
    * @default true
    */
@@ -247,6 +268,11 @@ export interface ResolvedReflexBridgeOptions {
   live: ResolvedLiveOptions;
   rateLimit: ResolvedRateLimitOptions;
   sessionStore: ResolvedSessionStoreOptions | undefined;
+  profile: ReflexProfile;
+  /** Undefined when no SPA is served. */
+  spa: ResolvedSpaOptions | undefined;
+  /** Set with `profile: 'split_dev'` only. */
+  devServer: ResolvedDevServerOptions | undefined;
 }
 
 /** The defaults, in one place. */
@@ -313,6 +339,7 @@ const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore', 'uploads',
   'audit', 'workers',
+  'profile', 'spa', 'devServer',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
 
@@ -368,14 +395,23 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   if (options.redisUrl !== undefined && (typeof options.redisUrl !== 'string' || !/^rediss?:\/\//.test(options.redisUrl))) {
     throw new InvalidOptionError('redisUrl', 'expected a URL such as redis://localhost:6379');
   }
+  const serving = resolveServingOptions(options.profile, options.spa, options.devServer, {
+    production: options.production === true,
+    bridgeMode: bridge.mode,
+    bridgeResolver: bridge.resolver !== undefined,
+  });
+  // reflex_only: nothing of the app's pipeline runs, on events or at connect (the lists are still validated above).
+  const reflexOnly = serving.profile === 'reflex_only';
+  const fastAuth = resolveFastAuth(options.fastAuth);
   return {
+    ...serving,
     preset,
     redisUrl: options.redisUrl,
     live: resolveLiveOptions(options.live),
     rateLimit: resolveRateLimitOptions(options.rateLimit),
     sessionStore: resolveSessionStoreOptions(options.sessionStore, options.redisUrl),
     eventCache: resolveEventCacheOptions(options.eventCache, options.redisUrl),
-    fastAuth: resolveFastAuth(options.fastAuth),
+    fastAuth: reflexOnly ? undefined : fastAuth,
     metrics: resolveMetrics(options.metrics),
     devtools: resolveDevtools(options.devtools, options.production === true, path),
     path,
@@ -400,7 +436,9 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     uploads: resolveUploadOptions(options.uploads),
     bridge: {
       ...bridge,
-      mode,
+      ...(reflexOnly ? { authMiddleware: [], fullMiddleware: [] } : {}),
+      // reflex_only: no event runs the app's pipeline (TierResolution also overrides @BridgeTier).
+      mode: reflexOnly ? 'none' : mode,
       authAutoSync: bridge.authAutoSync ?? (lean ? false : DEFAULT_OPTIONS.bridge.authAutoSync),
       mirrors: {
         flash: mirrors.flash ?? (lean ? false : DEFAULT_OPTIONS.bridge.mirrors.flash),

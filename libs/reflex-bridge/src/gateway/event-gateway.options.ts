@@ -25,5 +25,8 @@ export function eventGatewayOptions(options: ResolvedReflexBridgeOptions, origin
     // CORS does not govern WebSocket upgrades, and browsers send cookies with them from any page: the origin
     // policy refuses handshakes from other origins than the app's own and the listed ones.
     allowRequest: origins.allowRequest,
+    // split_dev: other upgrades on this server (Vite's HMR socket) belong to the dev-server proxy, which may take
+    // longer than Engine.IO's one-second grace to reach the dev server; it closes the ones it does not proxy.
+    ...(options.profile === 'split_dev' ? { destroyUpgrade: false } : {}),
   };
 }

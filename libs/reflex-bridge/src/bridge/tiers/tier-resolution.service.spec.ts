@@ -66,6 +66,15 @@ describe('TierResolution', () => {
     expect(tiers.tierFor(chunks, '/')).toBe('auth_only');
   });
 
+  it('profile reflex_only: every event on none, whatever @BridgeTier, guards or uploads say', async () => {
+    const tiers = await resolution({ profile: 'reflex_only' });
+    const attach: HandlerDefinition = { ...handler(FilterState, 'setQuery'), params: [{ index: 0, kind: 'uploads' }], upload: 'buffered' };
+    for (const [definition, pathname] of [[handler(FilterState, 'mine'), '/'], [handler(VaultState, 'reveal'), '/'], [attach, '/_upload']] as const) {
+      expect(tiers.tierFor(definition, pathname)).toBe('none');
+      expect(tiers.reasonFor(definition, pathname, 'none')).toBe('profile "reflex_only"');
+    }
+  });
+
   it('asks an injectable resolver first; a throwing resolver or a non-tier answer falls through', async () => {
     @Injectable()
     class PageResolver implements BridgeTierResolver {

@@ -78,6 +78,7 @@ export class TierResolution implements OnModuleInit {
     const inputs = this.inputsOf(handler);
     const upload = inputs.uploadHandler || (typeof pathname === 'string' && pathname.startsWith('/_upload'));
     if (this.resolver && tier !== (upload ? inputs.upload : inputs.plain)) return 'bridge.resolver';
+    if (this.options.profile === 'reflex_only') return 'profile "reflex_only"';
     const mode = this.options.bridge.mode;
     let reason: string;
     let base: BridgeTier;
@@ -116,13 +117,16 @@ export class TierResolution implements OnModuleInit {
       Boolean(this.reflector.get<unknown[]>(GUARDS_METADATA, cls)?.length) ||
       Boolean(method && this.reflector.get<unknown[]>(GUARDS_METADATA, method)?.length);
     const base = { handlerTier, classTier, bridgeAware, mode };
+    // profile "reflex_only": events never run the app's pipeline, whatever the decorators say (it refuses a
+    // resolver and a bridge.mode other than none at startup, so this per-handler answer is final).
+    const reflexOnly = this.options.profile === 'reflex_only';
     const inputs: HandlerTierInputs = {
       handlerTier,
       classTier,
       bridgeAware,
       uploadHandler,
-      plain: resolveTier({ ...base, upload: uploadHandler }),
-      upload: resolveTier({ ...base, upload: true }),
+      plain: reflexOnly ? 'none' : resolveTier({ ...base, upload: uploadHandler }),
+      upload: reflexOnly ? 'none' : resolveTier({ ...base, upload: true }),
     };
     this.inputs.set(handler, inputs);
     return inputs;

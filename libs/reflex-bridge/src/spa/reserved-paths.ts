@@ -1,0 +1,29 @@
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { pathPrefixOf } from '../health/reflex-routes.options.js';
+import { pathRule } from './spa.options.js';
+
+/** A pathname whose last segment has a file extension (`/assets/app.js`, `/favicon.ico`): a file, never a page. */
+export const FILE_EXTENSION = /\/[^/]*\.[^/]*$/;
+
+/**
+ * The paths the module itself answers, which neither the SPA fallback nor the dev-server proxy may ever take:
+ * the event socket (`<prefix>/_event`), uploads (`<prefix>/_upload*`), everything under `/_bridge` (devtools,
+ * cookie handoff) and wherever those were moved, ping, health and the metrics route.
+ */
+export function reservedPaths(options: ResolvedReflexBridgeOptions): RegExp[] {
+  const prefix = pathPrefixOf(options.path);
+  const paths = [options.path, '/_bridge', options.cookieHandoffPath, options.reflexRoutes.ping, options.reflexRoutes.health, options.devtools?.path, options.metrics?.path];
+  const rules = paths.filter((path): path is string => typeof path === 'string').map((path) => pathRule('path', path));
+  // `/_upload` and anything it starts (`/_upload`, `/_upload/<file>`, `/_uploads`): Reflex's upload routes.
+  rules.push(new RegExp(`^${escape(prefix)}/_upload`));
+  return rules;
+}
+
+/** One RegExp matching what any of `rules` matches (serve-static's `exclude` takes one RegExp). */
+export function anyOf(rules: RegExp[]): RegExp {
+  return new RegExp(rules.map((rule) => `(?:${rule.source})`).join('|'));
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

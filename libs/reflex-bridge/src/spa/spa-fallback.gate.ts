@@ -1,0 +1,51 @@
+import { Inject, Injectable, NotFoundException, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** DI token of the {@link SpaFallbackRules} the SPA's serve-static module reads. */
+export const SPA_FALLBACK_RULES = Symbol('ReflexSpaFallbackRules');
+
+/** What the fallback gate needs: where the SPA lives and what the fallback leaves alone. */
+export interface SpaFallbackRules {
+  /** False when no SPA is served or its fallback is off: the gate registers nothing. */
+  enabled: boolean;
+  base: string;
+  exclusion: RegExp;
+}
+
+/** True when `accept` asks for JSON and not for HTML (`application/json`, `application/problem+json`). */
+export function wantsJsonOnly(accept: string | undefined): boolean {
+  return accept !== undefined && /\bapplication\/([\w.-]+\+)?json\b/i.test(accept) && !/\btext\/html\b/i.test(accept);
+}
+
+/**
+ * Keeps the deep-link fallback from answering a request that wants JSON: a `fetch('/api/missing')` must get a 404
+ * with a JSON body, not `index.html` with 200 (which a client would fail to parse, far from the cause).
+ *
+ * A provider of the SPA's `ServeStaticModule` (its `extraProviders`): Nest runs a module's providers' init hooks
+ * before the module class's own, so this handler is registered after the app's routes and before serve-static's
+ * files and fallback. It hands the request on as a `NotFoundException`, which Nest's exception handler answers
+ * like any unmatched route (`{"statusCode":404,"message":"Cannot GET /x","error":"Not Found"}`).
+ */
+@Injectable()
+export class SpaFallbackGate implements OnModuleInit {
+  constructor(
+    @Inject(SPA_FALLBACK_RULES) private readonly rules: SpaFallbackRules,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  onModuleInit(): void {
+    const adapter = this.adapterHost.httpAdapter;
+    if (!adapter || !this.rules.enabled) return;
+    const { base, exclusion } = this.rules;
+    const under = base === '/' ? () => true : (path: string) => path === base || path.startsWith(`${base}/`);
+    adapter.use((req: IncomingMessage, _res: ServerResponse, next: (error?: unknown) => void) => {
+      if ((req.method !== 'GET' && req.method !== 'HEAD') || !wantsJsonOnly(req.headers.accept)) return next();
+      const url = req.url ?? '/';
+      const query = url.indexOf('?');
+      const path = query === -1 ? url : url.slice(0, query);
+      if (!under(path) || exclusion.test(path)) return next();
+      next(new NotFoundException(`Cannot ${req.method} ${path}`));
+    });
+  }
+}

@@ -1,0 +1,50 @@
+import { join, sep } from 'node:path';
+import type { ServerResponse } from 'node:http';
+import type { ServeStaticModuleOptions } from '@nestjs/serve-static';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { anyOf, FILE_EXTENSION, reservedPaths } from './reserved-paths.js';
+
+/** `Cache-Control` of the bundler's content-hashed files: a new build gives them new names. */
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** `Cache-Control` of HTML: always revalidated, so a deploy's new asset names are seen at once. */
+export const NO_CACHE = 'no-cache';
+
+/**
+ * What the SPA fallback leaves alone, as one RegExp tested against the pathname: the module's own routes, the app's
+ * `spa.exclude`, and any path whose last segment has a file extension (a missing asset must be a 404, not HTML).
+ */
+export function fallbackExclusion(options: ResolvedReflexBridgeOptions): RegExp {
+  return anyOf([...reservedPaths(options), ...(options.spa?.exclude ?? []), FILE_EXTENSION]);
+}
+
+/**
+ * The `ServeStaticModule` options serving `options.spa` (none when no SPA is served): the build directory under
+ * `spa.base`, `Cache-Control` per file kind, and the deep-link fallback to `index.html` (serve-static's render
+ * path) unless excluded. serve-static registers them when its module initialises, after Nest registered the app's
+ * controllers, so those answer first.
+ */
+export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): ServeStaticModuleOptions[] {
+  const spa = options.spa;
+  if (!spa) return [];
+  const assetsDir = join(spa.rootPath, spa.assetsPrefix) + (spa.assetsPrefix.endsWith('/') ? '' : sep);
+  const otherFiles = `public, max-age=${spa.maxAgeSeconds}`;
+  return [
+    {
+      rootPath: spa.rootPath,
+      ...(spa.base === '/' ? {} : { serveRoot: spa.base }),
+      // Every path (under serveRoot when a base is set); the exclusion narrows it, or turns the fallback off.
+      renderPath: '{*any}',
+      exclude: spa.fallback ? fallbackExclusion(options) : /^/,
+      serveStaticOptions: {
+        // Under a base, `/app` redirects to `/app/` (the page's relative URLs need the slash); at the root, no
+        // directory redirects (`/assets` is not a page).
+        redirect: spa.base !== '/',
+        dotfiles: 'ignore',
+        // serve-static calls this for files and for the fallback's index.html, before it sets its own default.
+        setHeaders: (res: ServerResponse, path: string) => {
+          res.setHeader('Cache-Control', path.endsWith('.html') ? NO_CACHE : path.startsWith(assetsDir) ? IMMUTABLE : otherFiles);
+        },
+      },
+    },
+  ];
+}

@@ -1,0 +1,22 @@
+import { Injectable } from '@nestjs/common';
+import type { AbstractHttpAdapter, ApplicationConfig } from '@nestjs/core';
+import { AbstractLoader, ExpressLoader, type ServeStaticModuleOptions } from '@nestjs/serve-static';
+
+/**
+ * serve-static's loader for the SPA, picked when the module initialises rather than when it is built.
+ *
+ * serve-static chooses its loader in a factory that runs when its providers are created and falls back to a loader
+ * that serves nothing when no HTTP adapter is known yet. `Test.createTestingModule(...).compile()` creates providers
+ * before `createNestApplication()` attaches the adapter, so an app's e2e tests would get no SPA at all. The adapter
+ * is always known at `onModuleInit`, where serve-static calls `register`. The module's HTTP routes are Express's
+ * (as the rest of the bridge), so this is serve-static's own Express loader.
+ */
+@Injectable()
+export class SpaStaticLoader extends AbstractLoader {
+  private readonly express = new ExpressLoader();
+
+  register(httpAdapter: AbstractHttpAdapter | undefined, config: ApplicationConfig, options: ServeStaticModuleOptions[]): void {
+    if (!httpAdapter || options.length === 0) return;
+    this.express.register(httpAdapter, config, options);
+  }
+}

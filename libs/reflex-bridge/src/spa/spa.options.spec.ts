@@ -1,0 +1,131 @@
+import { describe, expect, it } from '@jest/globals';
+import { resolveOptions } from '../reflex-bridge.options.js';
+import { fallbackExclusion, IMMUTABLE, NO_CACHE, serveStaticOptionsOf } from './spa-serve-static.options.js';
+import { wantsJsonOnly } from './spa-fallback.gate.js';
+
+const ROOT = '/srv/shop/web/dist';
+
+describe('profile, spa and devServer options', () => {
+  it('defaults to the integrated profile, serving nothing', () => {
+    const options = resolveOptions();
+    expect(options).toMatchObject({ profile: 'integrated', spa: undefined, devServer: undefined, bridge: { mode: 'full' } });
+    expect(serveStaticOptionsOf(options)).toEqual([]);
+  });
+
+  it('fills the spa defaults', () => {
+    expect(resolveOptions({ spa: { rootPath: ROOT } }).spa).toEqual({ rootPath: ROOT, base: '/', assetsPrefix: '/assets/', fallback: true, exclude: [], maxAgeSeconds: 300 });
+    expect(resolveOptions({ spa: false }).spa).toBeUndefined();
+  });
+
+  it('integrated and reflex_only serve the spa; explicit spa: false turns serving off in either', () => {
+    for (const profile of ['integrated', 'reflex_only'] as const) {
+      expect(resolveOptions({ profile, spa: { rootPath: ROOT } }).spa?.rootPath).toBe(ROOT);
+      expect(resolveOptions({ profile, spa: false }).spa).toBeUndefined();
+    }
+  });
+
+  it('reflex_only runs every event on tier none (bridge.mode none), and accepts an explicit mode none', () => {
+    expect(resolveOptions({ profile: 'reflex_only' }).bridge.mode).toBe('none');
+    expect(resolveOptions({ profile: 'reflex_only', bridge: { mode: 'none' } }).bridge.mode).toBe('none');
+  });
+
+  it('reflex_only runs none of the app pipeline: its middleware lists and fast auth are dropped (still validated)', () => {
+    const middleware = () => undefined;
+    const options = resolveOptions({ profile: 'reflex_only', bridge: { authMiddleware: [middleware], fullMiddleware: [middleware] }, fastAuth: { sessionSecret: 's', loadUser: () => undefined } });
+    expect(options.bridge).toMatchObject({ authMiddleware: [], fullMiddleware: [] });
+    expect(options.fastAuth).toBeUndefined();
+    expect(() => resolveOptions({ profile: 'reflex_only', bridge: { authMiddleware: ['x' as never] } })).toThrow('invalid option "bridge.authMiddleware"');
+    expect(resolveOptions({ bridge: { authMiddleware: [middleware] } }).bridge.authMiddleware).toEqual([middleware]);
+  });
+
+  it('reflex_only refuses what would ask for the pipeline, naming the conflict', () => {
+    expect(() => resolveOptions({ profile: 'reflex_only', bridge: { mode: 'full' } })).toThrow(/invalid option "bridge.mode".*reflex_only.*"full"/);
+    expect(() => resolveOptions({ profile: 'reflex_only', bridge: { mode: 'smart' } })).toThrow(/invalid option "bridge.mode".*reflex_only/);
+    expect(() => resolveOptions({ profile: 'reflex_only', bridge: { resolver: () => 'full' } })).toThrow(/invalid option "bridge.resolver".*reflex_only/);
+  });
+
+  it('split_dev needs devServer.url, is refused in production, and conflicts with spa', () => {
+    const dev = resolveOptions({ profile: 'split_dev', devServer: { url: 'http://localhost:5173/' } });
+    expect(dev).toMatchObject({ profile: 'split_dev', spa: undefined, devServer: { url: 'http://localhost:5173', exclude: [] } });
+    expect(() => resolveOptions({ profile: 'split_dev' })).toThrow(/invalid option "devServer.url".*split_dev/);
+    expect(() => resolveOptions({ profile: 'split_dev', production: true, devServer: { url: 'http://localhost:5173' } })).toThrow(/invalid option "profile".*split_dev.*production: true/);
+    expect(() => resolveOptions({ profile: 'split_dev', devServer: { url: 'http://localhost:5173' }, spa: { rootPath: ROOT } })).toThrow(/invalid option "spa".*split_dev/);
+    // spa: false is not serving: no conflict.
+    expect(resolveOptions({ profile: 'split_dev', devServer: { url: 'http://localhost:5173' }, spa: false }).spa).toBeUndefined();
+  });
+
+  it('refuses devServer outside split_dev', () => {
+    expect(() => resolveOptions({ devServer: { url: 'http://localhost:5173' } })).toThrow(/invalid option "devServer".*"split_dev" only.*"integrated"/);
+    expect(() => resolveOptions({ profile: 'reflex_only', devServer: { url: 'http://localhost:5173' } })).toThrow(/invalid option "devServer"/);
+  });
+
+  it('names the field of every invalid value', () => {
+    expect(() => resolveOptions({ profile: 'dev' as never })).toThrow('invalid option "profile"');
+    expect(() => resolveOptions({ spa: {} as never })).toThrow('invalid option "spa.rootPath"');
+    expect(() => resolveOptions({ spa: { rootPath: 'web/dist' } })).toThrow('invalid option "spa.rootPath"');
+    expect(() => resolveOptions({ spa: { rootPath: ROOT, base: 'app' } })).toThrow('invalid option "spa.base"');
+    expect(() => resolveOptions({ spa: { rootPath: ROOT, base: '/app/' } })).toThrow('invalid option "spa.base"');
+    expect(() => resolveOptions({ spa: { rootPath: ROOT, assetsPrefix: '/assets' } })).toThrow('invalid option "spa.assetsPrefix"');
+    expect(() => resolveOptions({ spa: { rootPath: ROOT, fallback: 'yes' as never } })).toThrow('invalid option "spa.fallback"');
+    expect(() => resolveOptions({ spa: { rootPath: ROOT, exclude: ['api'] } })).toThrow('invalid option "spa.exclude[0]"');
+    expect(() => resolveOptions({ spa: { rootPath: ROOT, maxAgeSeconds: -1 } })).toThrow('invalid option "spa.maxAgeSeconds"');
+    expect(() => resolveOptions({ spa: { rootPath: ROOT, index: 'x' } as never })).toThrow('invalid option "spa.index"');
+    expect(() => resolveOptions({ profile: 'split_dev', devServer: { url: 'localhost:5173' } })).toThrow('invalid option "devServer.url"');
+    expect(() => resolveOptions({ profile: 'split_dev', devServer: { url: 'ftp://x' } })).toThrow('invalid option "devServer.url"');
+  });
+});
+
+describe('what the fallback leaves alone', () => {
+  const exclusion = (extra = {}) => fallbackExclusion(resolveOptions({ spa: { rootPath: ROOT, exclude: ['/api', /^\/reports\/\d+$/] }, devtools: true, ...extra }));
+
+  it('leaves the module routes, the app exclude list and file paths; takes deep links', () => {
+    const rule = exclusion();
+    for (const path of ['/_event', '/_event/', '/_upload', '/_upload/a/b.png', '/_bridge/devtools', '/_bridge/session-cookie', '/ping', '/_health', '/api', '/api/x', '/reports/3', '/assets/x.js', '/favicon.ico', '/product/3.json']) {
+      expect([path, rule.test(path)]).toEqual([path, true]);
+    }
+    for (const path of ['/', '/cart', '/product/3', '/apiary', '/reports/latest', '/pinged', '/_eventful']) {
+      expect([path, rule.test(path)]).toEqual([path, false]);
+    }
+  });
+
+  it('follows the event path prefix and moved routes', () => {
+    const rule = exclusion({ path: '/api/_event', reflexRoutes: { health: '/healthz' }, spa: { rootPath: ROOT } });
+    for (const path of ['/api/_event/', '/api/_upload', '/api/ping', '/healthz']) expect([path, rule.test(path)]).toEqual([path, true]);
+    for (const path of ['/ping', '/_upload', '/cart']) expect([path, rule.test(path)]).toEqual([path, false]);
+  });
+
+  it('knows a request that wants JSON only', () => {
+    expect(wantsJsonOnly('application/json')).toBe(true);
+    expect(wantsJsonOnly('application/problem+json')).toBe(true);
+    expect(wantsJsonOnly('application/json, text/plain, */*')).toBe(true);
+    expect(wantsJsonOnly('text/html,application/xhtml+xml,application/json;q=0.9')).toBe(false);
+    expect(wantsJsonOnly('*/*')).toBe(false);
+    expect(wantsJsonOnly(undefined)).toBe(false);
+  });
+});
+
+describe('serve-static options', () => {
+  const headerFor = (path: string, spa = {}) => {
+    const [options] = serveStaticOptionsOf(resolveOptions({ spa: { rootPath: ROOT, ...spa } }));
+    const headers: Record<string, string> = {};
+    options!.serveStaticOptions!.setHeaders!({ setHeader: (name: string, value: string) => (headers[name] = value) }, path, undefined);
+    return headers['Cache-Control'];
+  };
+
+  it('caches hashed assets for a year, HTML never without revalidation, other files briefly', () => {
+    expect(headerFor(`${ROOT}/assets/app-3f2a1c.js`)).toBe(IMMUTABLE);
+    expect(headerFor(`${ROOT}/index.html`)).toBe(NO_CACHE);
+    expect(headerFor(`${ROOT}/favicon.ico`)).toBe('public, max-age=300');
+    expect(headerFor(`${ROOT}/favicon.ico`, { maxAgeSeconds: 60 })).toBe('public, max-age=60');
+    // A folder merely starting like the assets folder is not it.
+    expect(headerFor(`${ROOT}/assets-old/x.js`)).toBe('public, max-age=300');
+    expect(headerFor(`${ROOT}/static/x.js`, { assetsPrefix: '/static/' })).toBe(IMMUTABLE);
+  });
+
+  it('mounts under the base and turns the fallback off by excluding everything', () => {
+    const [based] = serveStaticOptionsOf(resolveOptions({ spa: { rootPath: ROOT, base: '/app' } }));
+    expect(based).toMatchObject({ rootPath: ROOT, serveRoot: '/app', renderPath: '{*any}' });
+    const [off] = serveStaticOptionsOf(resolveOptions({ spa: { rootPath: ROOT, fallback: false } }));
+    expect((off!.exclude as RegExp).test('/cart')).toBe(true);
+  });
+});

@@ -1,0 +1,214 @@
+/**
+ * The `profile` option on a fixture app: `integrated` (the app's pipeline around events, the SPA served),
+ * `reflex_only` (the SPA served, events without the pipeline: a handler that reads the request gets NoRequestError),
+ * and `split_dev` against a real Vite dev server (pages, deep links, modules and the HMR WebSocket proxied; the
+ * bridge's own socket, routes and the app's controllers untouched). Startup conflicts are refused with a message
+ * naming them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Controller, Get, Injectable } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import type { NextFunction, Request, Response } from 'express';
+import WebSocket from 'ws';
+import { BridgeTier, currentRequest, EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+import { startViteDevServer, type ViteDevServer } from './support/vite-dev-server.js';
+
+const SPA_ROOT = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'spa');
+const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
+const STATE = 'reflex___state____state.profile_state';
+const DEADLINE = 30_000;
+
+type VisitorRequest = Request & { visitor?: string };
+
+@State()
+@Injectable()
+class ProfileState {
+  n = 0;
+  visitor = '';
+
+  @EventHandler()
+  bump(): void {
+    this.n++;
+  }
+
+  /** Reads what the app's middleware put on the request: only possible when the pipeline runs. */
+  @EventHandler()
+  @BridgeTier('full')
+  whoIsThere(): void {
+    this.visitor = (currentRequest() as { visitor?: string }).visitor ?? 'nobody';
+  }
+}
+
+@Controller('api')
+class ApiController {
+  @Get('x')
+  x(): { from: string } {
+    return { from: 'api controller' };
+  }
+}
+
+/** The app's pipeline: one middleware that names the visitor and counts its runs. */
+function pipeline(): { middleware: (req: VisitorRequest, res: Response, next: NextFunction) => void; runs: () => number } {
+  let runs = 0;
+  return {
+    middleware: (req, _res, next) => {
+      runs++;
+      req.visitor = 'ada';
+      next();
+    },
+    runs: () => runs,
+  };
+}
+
+async function page(url: string, accept = BROWSER): Promise<{ status: number; type: string | null; text: string }> {
+  const response = await fetch(url, { headers: { accept } });
+  return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
+}
+
+async function openTab(running: RunningApp, sockets: RawSocket[]): Promise<RawSocket> {
+  const tab = new RawSocket(running.url, randomUUID());
+  sockets.push(tab);
+  await tab.connected();
+  return tab;
+}
+
+describe.each([
+  { profile: 'integrated' as const, pipelineRuns: true },
+  { profile: 'reflex_only' as const, pipelineRuns: false },
+])('profile $profile', ({ profile, pipelineRuns }) => {
+  let running: RunningApp;
+  const sockets: RawSocket[] = [];
+  const app = pipeline();
+
+  beforeAll(async () => {
+    const options: ReflexBridgeModuleOptions = { profile, spa: { rootPath: SPA_ROOT }, bridge: { authMiddleware: [app.middleware as never], asyncContext: true } };
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot(options)], controllers: [ApiController], providers: [ProfileState] });
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running.close();
+  });
+
+  it('serves the built SPA: a deep link and a hashed asset', async () => {
+    const deep = await page(`${running.url}/product/3`);
+    expect(deep.status).toBe(200);
+    expect(deep.text).toContain('data-fixture="spa-index"');
+    expect((await page(`${running.url}/assets/app-3f2a1c.js`, '*/*')).status).toBe(200);
+    expect(JSON.parse((await page(`${running.url}/api/x`)).text)).toEqual({ from: 'api controller' });
+  });
+
+  it(pipelineRuns ? 'runs the app pipeline around events' : 'runs events without the app pipeline (NoRequestError where the request is read)', async () => {
+    const tab = await openTab(running, sockets);
+    const before = app.runs();
+    if (pipelineRuns) expect(before).toBeGreaterThan(0);
+    tab.send(`${STATE}.bump`);
+    await tab.untilVar(STATE, 'n', 1, DEADLINE);
+    tab.send(`${STATE}.whoIsThere`);
+    if (pipelineRuns) {
+      await tab.untilVar(STATE, 'visitor', 'ada', DEADLINE);
+      expect(app.runs()).toBeGreaterThan(before);
+    } else {
+      await tab.until(() => tab.errors.length > 0, DEADLINE, 'the NoRequestError');
+      expect(tab.errors[0]!.message).toMatch(/not available.*"none" bridge tier/);
+      // Not for events, not at connect either.
+      expect(app.runs()).toBe(0);
+      // The connection stays usable.
+      tab.send(`${STATE}.bump`);
+      await tab.untilVar(STATE, 'n', 2, DEADLINE);
+    }
+  });
+});
+
+describe('profile split_dev (a real Vite dev server)', () => {
+  let vite: ViteDevServer;
+  let running: RunningApp;
+  const sockets: RawSocket[] = [];
+  const hmr: WebSocket[] = [];
+
+  beforeAll(async () => {
+    vite = await startViteDevServer();
+    const options: ReflexBridgeModuleOptions = { profile: 'split_dev', devServer: { url: vite.url }, devtools: true };
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot(options)], controllers: [ApiController], providers: [ProfileState] });
+  }, 180_000);
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    for (const socket of hmr) socket.terminate();
+    await running?.close();
+    await vite?.close();
+  });
+
+  it('proxies a deep link to the dev server: its index.html with the Vite client', async () => {
+    for (const path of ['/', '/cart', '/product/3']) {
+      const answer = await page(`${running.url}${path}`);
+      expect(answer.status).toBe(200);
+      expect(answer.type).toMatch(/^text\/html/);
+      expect(answer.text).toContain('data-fixture="vite-dev-index"');
+      expect(answer.text).toContain('/@vite/client');
+    }
+  });
+
+  it("proxies the dev server's module and asset paths", async () => {
+    const main = await page(`${running.url}/src/main.js`, '*/*');
+    expect(main.status).toBe(200);
+    expect(main.type).toMatch(/javascript/);
+    expect(main.text).toContain('vite-dev-main');
+    const client = await page(`${running.url}/@vite/client`, '*/*');
+    expect(client.status).toBe(200);
+    expect(client.type).toMatch(/javascript/);
+  });
+
+  it('passes the HMR WebSocket through to the dev server, which echoes', async () => {
+    const socket = new WebSocket(`${running.url.replace('http', 'ws')}/?token=${vite.token}`, 'vite-hmr');
+    hmr.push(socket);
+    const messages: Array<{ type: string; event?: string; data?: unknown }> = [];
+    socket.on('message', (data) => messages.push(JSON.parse(data.toString()) as (typeof messages)[number]));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    await until(() => messages.some((message) => message.type === 'connected'), 'the HMR "connected" message');
+    socket.send(JSON.stringify({ type: 'custom', event: 'fixture:echo', data: { hello: 'through the proxy' } }));
+    await until(() => messages.some((message) => message.event === 'fixture:echo'), 'the echo');
+    expect(messages.find((message) => message.event === 'fixture:echo')).toMatchObject({ type: 'custom', data: { hello: 'through the proxy' } });
+  });
+
+  it('keeps /_event with the bridge: a socket connects and events run', async () => {
+    const tab = await openTab(running, sockets);
+    tab.send(`${STATE}.bump`);
+    await tab.untilVar(STATE, 'n', 1, DEADLINE);
+    expect(tab.errors).toEqual([]);
+  });
+
+  it("keeps the module's routes and the app's controllers", async () => {
+    expect(JSON.parse((await page(`${running.url}/ping`)).text)).toBe('pong');
+    expect(JSON.parse((await page(`${running.url}/_health`)).text)).toMatchObject({ status: true });
+    expect((await page(`${running.url}/_bridge/devtools`)).text).toContain('ReflexBridge devtools');
+    expect(JSON.parse((await page(`${running.url}/api/x`)).text)).toEqual({ from: 'api controller' });
+    const upload = await fetch(`${running.url}/_upload`, { method: 'POST' });
+    expect(await upload.json()).toMatchObject({ code: 'upload_headers_missing' });
+  });
+});
+
+describe('profile conflicts at startup', () => {
+  it.each<[string, ReflexBridgeModuleOptions, RegExp]>([
+    ['split_dev in production', { profile: 'split_dev', production: true, devServer: { url: 'http://127.0.0.1:5173' } }, /"profile".*split_dev.*production: true/],
+    ['split_dev without devServer.url', { profile: 'split_dev' }, /"devServer.url".*split_dev/],
+    ['split_dev with spa', { profile: 'split_dev', devServer: { url: 'http://127.0.0.1:5173' }, spa: { rootPath: SPA_ROOT } }, /"spa".*split_dev/],
+    ['reflex_only with bridge.mode full', { profile: 'reflex_only', bridge: { mode: 'full' } }, /"bridge.mode".*reflex_only/],
+  ])('refuses %s', async (_name, options, message) => {
+    await expect(Test.createTestingModule({ imports: [ReflexBridgeModule.forRoot(options)] }).compile()).rejects.toThrow(message);
+  });
+});
+
+async function until(predicate: () => boolean, what: string, timeoutMs = DEADLINE): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * The `spa` option over HTTP, on the fixture SPA in test/fixtures/spa (index.html, a hashed bundle, a favicon):
+ * caching per file kind, the deep-link fallback to index.html, and everything the fallback must never swallow (the
+ * module's routes, the event socket, the app's controllers, missing files, JSON requests, other methods). Once with
+ * the default event path, once with the event path under a prefix (`/api/_event`), once through `forRootAsync`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Body, Controller, Get, Injectable, Post, type DynamicModule } from '@nestjs/common';
+import { EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const SPA_ROOT = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'spa');
+const INDEX_MARKER = 'data-fixture="spa-index"';
+/** What a browser sends for a page (navigation, reload of a deep link). */
+const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
+const ROOT = 'reflex___state____state';
+
+@State()
+@Injectable()
+class SpaCounterState {
+  count = 0;
+
+  @EventHandler()
+  bump(): void {
+    this.count++;
+  }
+}
+
+@Controller('api')
+class ApiController {
+  @Get('x')
+  x(): { from: string } {
+    return { from: 'api controller' };
+  }
+
+  @Post('orders')
+  order(@Body() body: { item?: string }): { ordered: string | undefined } {
+    return { ordered: body.item };
+  }
+}
+
+@Controller()
+class PlainController {
+  @Get('about-json')
+  about(): { page: string } {
+    return { page: 'about' };
+  }
+}
+
+interface Answer {
+  status: number;
+  type: string | null;
+  cacheControl: string | null;
+  text: string;
+}
+
+async function get(url: string, init: RequestInit & { accept?: string } = {}): Promise<Answer> {
+  const response = await fetch(url, { ...init, headers: { accept: init.accept ?? BROWSER, ...(init.headers as Record<string, string> | undefined) } });
+  return { status: response.status, type: response.headers.get('content-type'), cacheControl: response.headers.get('cache-control'), text: await response.text() };
+}
+
+const spa = { rootPath: SPA_ROOT, exclude: ['/legacy', /^\/reports\/\d+$/] };
+
+const cases: Array<{ name: string; prefix: string; module: () => DynamicModule }> = [
+  {
+    name: 'forRoot, default event path',
+    prefix: '',
+    module: () => ReflexBridgeModule.forRoot({ spa, devtools: true }),
+  },
+  {
+    name: 'forRoot, event path under /api',
+    prefix: '/api',
+    module: () => ReflexBridgeModule.forRoot({ path: '/api/_event', spa, devtools: true }),
+  },
+  {
+    name: 'forRootAsync, default event path',
+    prefix: '',
+    module: () => ReflexBridgeModule.forRootAsync({ useFactory: async (): Promise<ReflexBridgeModuleOptions> => ({ spa, devtools: true }) }),
+  },
+];
+
+describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
+  let running: RunningApp;
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    running = await startApp({ imports: [module()], controllers: [ApiController, PlainController], providers: [SpaCounterState] });
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running.close();
+  });
+
+  describe('files and caching', () => {
+    it('serves index.html at / and /index.html with no-cache', async () => {
+      for (const path of ['/', '/index.html']) {
+        const answer = await get(`${running.url}${path}`);
+        expect(answer).toMatchObject({ status: 200, cacheControl: 'no-cache' });
+        expect(answer.type).toMatch(/^text\/html/);
+        expect(answer.text).toContain(INDEX_MARKER);
+      }
+    });
+
+    it('serves hashed assets as immutable for a year', async () => {
+      const answer = await get(`${running.url}/assets/app-3f2a1c.js`, { accept: '*/*' });
+      expect(answer).toMatchObject({ status: 200, cacheControl: 'public, max-age=31536000, immutable' });
+      expect(answer.type).toMatch(/javascript/);
+      expect(answer.text).toContain('fixture spa at');
+    });
+
+    it('serves other files with a short cache', async () => {
+      const answer = await get(`${running.url}/favicon.ico`, { accept: 'image/*' });
+      expect(answer).toMatchObject({ status: 200, cacheControl: 'public, max-age=300' });
+      expect(answer.type).toMatch(/icon/);
+    });
+  });
+
+  describe('deep-link fallback', () => {
+    it.each(['/cart', '/product/3', '/account/orders/7?tab=items', '/'])('answers GET %s with index.html (200, text/html, no-cache)', async (path) => {
+      const answer = await get(`${running.url}${path}`);
+      expect(answer).toMatchObject({ status: 200, cacheControl: 'no-cache' });
+      expect(answer.type).toMatch(/^text\/html/);
+      expect(answer.text).toContain(INDEX_MARKER);
+    });
+
+    it('answers HEAD of a deep link as its GET, and a fetch that accepts anything', async () => {
+      const head = await fetch(`${running.url}/product/3`, { method: 'HEAD', headers: { accept: BROWSER } });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toMatch(/^text\/html/);
+      expect((await get(`${running.url}/cart`, { accept: '*/*' })).text).toContain(INDEX_MARKER);
+    });
+
+    it.each(['/assets/x.js', '/assets/app-000000.css', '/robots.txt', '/product/3.json', '/cart/photo.png'])('answers a missing file %s with 404, not HTML', async (path) => {
+      const answer = await get(`${running.url}${path}`);
+      expect(answer.status).toBe(404);
+      expect(answer.text).not.toContain(INDEX_MARKER);
+    });
+
+    it('answers a request that wants JSON with a 404 JSON body', async () => {
+      for (const accept of ['application/json', 'application/json, text/plain, */*', 'application/problem+json']) {
+        const answer = await get(`${running.url}/cart`, { accept });
+        expect(answer.status).toBe(404);
+        expect(answer.type).toMatch(/^application\/json/);
+        expect(JSON.parse(answer.text)).toMatchObject({ statusCode: 404 });
+      }
+    });
+
+    it('falls back for GET and HEAD only', async () => {
+      for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+        const answer = await get(`${running.url}/cart`, { method, accept: BROWSER });
+        expect(answer.status).toBe(404);
+        expect(answer.text).not.toContain(INDEX_MARKER);
+      }
+    });
+
+    it("leaves the app's exclude list alone (prefixes and RegExps)", async () => {
+      for (const path of ['/legacy', '/legacy/page', '/reports/12']) {
+        const answer = await get(`${running.url}${path}`);
+        expect(answer.status).toBe(404);
+        expect(answer.text).not.toContain(INDEX_MARKER);
+      }
+      // The prefix is a path prefix, not a string prefix; the RegExp matches what it says.
+      expect((await get(`${running.url}/legacyish`)).text).toContain(INDEX_MARKER);
+      expect((await get(`${running.url}/reports/latest`)).text).toContain(INDEX_MARKER);
+    });
+  });
+
+  describe("never swallows the app's and the module's routes", () => {
+    it("lets the app's controllers answer, GET and POST, whatever the request accepts", async () => {
+      for (const accept of [BROWSER, 'application/json']) {
+        const x = await get(`${running.url}/api/x`, { accept });
+        expect(x.status).toBe(200);
+        expect(JSON.parse(x.text)).toEqual({ from: 'api controller' });
+      }
+      expect(JSON.parse((await get(`${running.url}/about-json`)).text)).toEqual({ page: 'about' });
+      const order = await fetch(`${running.url}/api/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ item: 'tea' }) });
+      expect(order.status).toBe(201);
+      expect(await order.json()).toEqual({ ordered: 'tea' });
+    });
+
+    it('leaves ping and health to the module', async () => {
+      const ping = await get(`${running.url}${prefix}/ping`);
+      expect(ping.status).toBe(200);
+      expect(JSON.parse(ping.text)).toBe('pong');
+      const health = await get(`${running.url}${prefix}/_health`);
+      expect(health.status).toBe(200);
+      expect(JSON.parse(health.text)).toMatchObject({ status: true });
+    });
+
+    it('leaves /_bridge/* to the module (devtools page and JSON, unknown paths are 404s)', async () => {
+      const page = await get(`${running.url}/_bridge/devtools`);
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('ReflexBridge devtools');
+      expect(page.text).not.toContain(INDEX_MARKER);
+      const events = await get(`${running.url}/_bridge/devtools/events`, { accept: 'application/json' });
+      expect(events.status).toBe(200);
+      expect(JSON.parse(events.text)).toHaveProperty('events');
+      const unknown = await get(`${running.url}/_bridge/nothing-here`);
+      expect(unknown.status).toBe(404);
+      expect(unknown.text).not.toContain(INDEX_MARKER);
+    });
+
+    it('leaves <prefix>/_upload* to the module', async () => {
+      const post = await fetch(`${running.url}${prefix}/_upload`, { method: 'POST', headers: { accept: BROWSER } });
+      expect(post.status).toBe(400);
+      expect(await post.json()).toMatchObject({ code: 'upload_headers_missing' });
+      for (const path of [`${prefix}/_upload`, `${prefix}/_upload/some/file`, `${prefix}/_upload/x.png`]) {
+        const answer = await get(`${running.url}${path}`);
+        expect(answer.status).toBe(404);
+        expect(answer.text).not.toContain(INDEX_MARKER);
+      }
+    });
+
+    it('leaves <prefix>/_event to Socket.IO: HTTP to it is not the page, and a socket reaches the bridge', async () => {
+      const polling = await get(`${running.url}${prefix}/_event/?EIO=4&transport=polling`);
+      expect(polling.status).toBeGreaterThanOrEqual(400);
+      expect(polling.text).not.toContain(INDEX_MARKER);
+      const tab = new RawSocket(running.url, randomUUID(), { path: `${prefix}/_event` });
+      sockets.push(tab);
+      await tab.connected();
+      tab.send(`${ROOT}.spa_counter_state.bump`);
+      await tab.until(() => tab.updates.some((update) => update.delta?.[`${ROOT}.spa_counter_state`]?.['count_rx_state_'] === 1), undefined, 'the bump delta');
+      expect(tab.errors).toEqual([]);
+    });
+  });
+});
+
+describe('SPA serving under a base path', () => {
+  let running: RunningApp;
+  beforeAll(async () => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ spa: { rootPath: SPA_ROOT, base: '/app' } })], controllers: [ApiController] });
+  });
+  afterAll(() => running.close());
+
+  it('serves files and deep links under the base only', async () => {
+    expect((await get(`${running.url}/app/assets/app-3f2a1c.js`, { accept: '*/*' })).cacheControl).toBe('public, max-age=31536000, immutable');
+    const bare = await fetch(`${running.url}/app`, { redirect: 'manual', headers: { accept: BROWSER } });
+    expect(bare.status).toBe(301);
+    expect(bare.headers.get('location')).toBe('/app/');
+    for (const path of ['/app/', '/app/cart', '/app/product/3']) {
+      const answer = await get(`${running.url}${path}`);
+      expect(answer).toMatchObject({ status: 200, cacheControl: 'no-cache' });
+      expect(answer.text).toContain(INDEX_MARKER);
+    }
+    for (const path of ['/cart', '/application', '/assets/app-3f2a1c.js']) {
+      const answer = await get(`${running.url}${path}`);
+      expect(answer.status).toBe(404);
+      expect(answer.text).not.toContain(INDEX_MARKER);
+    }
+    expect(JSON.parse((await get(`${running.url}/api/x`)).text)).toEqual({ from: 'api controller' });
+  });
+});
+
+describe('SPA serving with the fallback off', () => {
+  let running: RunningApp;
+  beforeAll(async () => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ spa: { rootPath: SPA_ROOT, fallback: false } })] });
+  });
+  afterAll(() => running.close());
+
+  it('serves the files but answers deep links with 404', async () => {
+    expect((await get(`${running.url}/`)).text).toContain(INDEX_MARKER);
+    expect((await get(`${running.url}/assets/app-3f2a1c.js`, { accept: '*/*' })).status).toBe(200);
+    const deep = await get(`${running.url}/cart`);
+    expect(deep.status).toBe(404);
+    expect(deep.text).not.toContain(INDEX_MARKER);
+  });
+});
+
+describe('SPA serving with forRootAsync and a non-global module', () => {
+  it('refuses spa at startup instead of serving nothing', async () => {
+    const module = ReflexBridgeModule.forRootAsync({ isGlobal: false, useFactory: (): ReflexBridgeModuleOptions => ({ spa: { rootPath: SPA_ROOT } }) });
+    await expect(startApp({ imports: [module] })).rejects.toThrow(/invalid option "spa".*isGlobal/);
+  });
+
+  it('starts without spa', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRootAsync({ isGlobal: false, useFactory: (): ReflexBridgeModuleOptions => ({}) })] });
+    try {
+      expect((await get(`${running.url}/cart`)).status).toBe(404);
+    } finally {
+      await running.close();
+    }
+  });
+});
