@@ -11,7 +11,7 @@ import { RedisProcess } from '../ext/redis-process.js';
 
 const SUBSCRIBER_MAIN = new URL('../ext/live-subscriber.js', import.meta.url);
 const BROADCAST_MAIN = new URL('../ext/broadcast-server-main.js', import.meta.url);
-const COUNTS = [1000];
+const COUNTS = [1, 1000, 10_000];
 /** Counts the p99 target applies to (the 1,000 and 10,000 subscribers). */
 const TARGETED = new Set([1000, 10_000]);
 const PUBLISHES = 40;
