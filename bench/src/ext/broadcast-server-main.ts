@@ -67,8 +67,7 @@ serveRpc(
     },
   },
   async () => {
-    io?.close();
-    emitter?.close();
+    await Promise.all([io?.close(), emitter?.close()]);
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   },
 );
