@@ -104,6 +104,8 @@ async function measurePair(context: BenchContext, where: 'in_process' | 'redis',
     context.log(`live-latency: ${clients} subscriber(s) ${how}: bridge`);
     const measured = await measureDelivery(bridge, clients);
     const name = `live-latency/${where}/${clients}`;
+    // Printed at once: a long run that is cut short still tells what it measured.
+    context.log(`  ${name}: p99 ${measured.p99.toFixed(1)} ms vs baseline ${base.p99.toFixed(1)} ms; p50 ${measured.p50.toFixed(1)} vs ${base.p50.toFixed(1)} ms; frame ${measured.frameBytes} vs ${base.frameBytes} bytes`);
     results.push(
       compared(`${name}/p99`, measured.p99, base.p99, 'ms', TARGETED.has(clients) ? P99_TARGET : undefined, `change committed → frame at each of ${clients} client(s), ${PUBLISHES} changes; baseline: bare socket.io broadcast ${how}`),
       compared(`${name}/p50`, measured.p50, base.p50, 'ms'),
