@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LoadProcess, type ServerProcess } from './processes.js';
 import { median } from './stats.js';
 import { formatTable, reported, writeResults, type BenchResult } from './results.js';
+import { writeResultsChart } from './results-chart.js';
 import type { LoadConfig, LoadStats } from './types.js';
 
 /** Knobs every benchmark reads; set from the command line (see {@link USAGE}). */
@@ -316,7 +317,7 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Runs the selected benchmarks, prints one table, writes `bench/results/latest.json`. */
+/** Runs the selected benchmarks, prints one table, writes `bench/results/latest.json` and its chart `latest.svg`. */
 export async function runBenchmarks(all: Benchmark[], argv: string[]): Promise<void> {
   let parsed: ReturnType<typeof parseOptions>;
   try {
@@ -363,6 +364,7 @@ export async function runBenchmarks(all: Benchmark[], argv: string[]): Promise<v
   console.log(`\n== all figures (${((performance.now() - started) / 1000).toFixed(0)} s)\n${formatTable(results)}`);
   const path = await writeResults(results, chosen.map((benchmark) => benchmark.id));
   console.log(`\nwritten: ${path}`);
+  console.log(`chart: ${await writeResultsChart(path)}`);
   const missed = results.filter((result) => !result.met);
   if (missed.length) console.log(`targets not met: ${missed.map((result) => result.name).join(', ')} (reported, never asserted)`);
   if (failed) process.exitCode = 1;

@@ -4,6 +4,7 @@ import type { StateDefinition } from '../state/state-definition.js';
 import { LiveBroadcaster } from './live-broadcaster.service.js';
 import { getLiveLists } from './live-list.decorator.js';
 import { applyLiveChange } from './live-list-apply.js';
+import { LiveRowCache } from './live-row.cache.js';
 import type { LiveSubscription } from './live-subscription.js';
 
 /** Changes one client's state under its lock and pushes the delta (the pipeline's `modify`). */
@@ -17,6 +18,8 @@ export type ModifyState = (change: (state: Record<string, unknown>) => Promise<v
 export class LiveListSubscriptions {
   private readonly logger = new Logger('ReflexBridge');
   private readonly byConnection = new Map<string, Map<StateDefinition, LiveSubscription[]>>();
+  /** Each change's row, once per scope (change, list, user) for all of this worker's subscribers. */
+  private readonly rows = new LiveRowCache();
 
   constructor(
     private readonly broadcaster: LiveBroadcaster,
@@ -48,7 +51,7 @@ export class LiveListSubscriptions {
       void (async () => {
         for await (const change of subscription) {
           try {
-            await modify((state) => applyLiveChange(state, list, change, user));
+            await modify((state) => applyLiveChange(state, list, change, user, this.rows));
           } catch (error) {
             this.logger.warn(`Applying ${change.modelLabel} ${change.action} ${String(change.pk)} to ${definition.fullName}.${list.property} failed: ${(error as Error).message}`);
           }

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Type } from '@nestjs/common';
 import type { StateDefinition } from './state-definition.js';
-import { StateView, toWireVars } from './state-view.js';
+import { peekVar, StateView, toWireVars } from './state-view.js';
 
 interface Row {
   id: number;
@@ -100,6 +100,20 @@ describe('StateView', () => {
       cart.rows.push({ id: 9, name: 'x' });
       expect((definition.instance as CartState).rows).toEqual([]);
       expect(definition.vars.get('rows')).toEqual([]);
+    });
+
+    it('peekVar reads the stored value itself (no copy), then the working value once the var is assigned', () => {
+      const stored = { items: [{ id: 1, name: 'tea' }] };
+      const view = new StateView(cartDefinition(), stored);
+      const cart = view.target as unknown as CartState;
+      expect(peekVar(cart, 'items')).toBe(stored.items);
+      const next = [...stored.items, { id: 2, name: 'cake' }];
+      cart.items = next;
+      expect(peekVar(cart, 'items')).toBe(next);
+      expect(view.changes()).toEqual({ items: next });
+      // A var the store lacks peeks as its initial value; a plain object's property is read as is.
+      expect(peekVar(cart, 'rows')).toEqual([]);
+      expect(peekVar({ rows: [1] }, 'rows')).toEqual([1]);
     });
 
     it('returns the same copy for every read within the event', () => {

@@ -69,6 +69,15 @@ export class StateView {
     return this.values.get(name);
   }
 
+  /**
+   * @internal The var's current value without the copy {@link read} makes: the working value when the var was
+   * touched, else the stored one. For readers that never mutate it (they build a new value instead), so
+   * unchanged elements keep their identity, and the size meter and the next reader see them as known.
+   */
+  peek(name: string): unknown {
+    return this.values.has(name) ? this.values.get(name) : this.storedValue(name);
+  }
+
   /** @internal The var accessors' setter. */
   write(name: string, value: unknown): void {
     this.values.set(name, value);
@@ -126,6 +135,16 @@ export class StateView {
   private storedValue(name: string): unknown {
     return name in this.base ? this.base[name] : this.definition.vars.get(name);
   }
+}
+
+/**
+ * Reads var `name` of a view target (`this` of a handler, the state a `modify` callback gets) without copying
+ * it; on any other object, its property. The caller must treat the value as read-only: assign a new value to
+ * change the var. Live lists use it so that a change to a long list does not copy every row for each client.
+ */
+export function peekVar(target: object, name: string): unknown {
+  const view = (target as Partial<ViewTarget>)[VIEW];
+  return view ? view.peek(name) : (target as Record<string, unknown>)[name];
 }
 
 /** Wire keys by var name (`count` → `count_rx_state_`), `null` for backend-only vars. Var names are few. */

@@ -1,0 +1,128 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Type } from '@nestjs/common';
+import type { StateDefinition } from '../state/state-definition.js';
+import { StateView } from '../state/state-view.js';
+import { applyLiveChange } from './live-list-apply.js';
+import type { LiveListDefinition } from './live-list.decorator.js';
+import { LiveRowCache } from './live-row.cache.js';
+import { ModelChange } from './model-change.js';
+
+interface Row {
+  id: number;
+  name: string;
+  owner?: string;
+}
+
+const LIST: LiveListDefinition = { property: 'rows', label: 'test.row', key: 'id', paginated: false };
+
+/** A catalogue state: `liveRow` counts its calls (a database read in an app) and hides owned rows from others. */
+class CatalogueState {
+  rows: Row[] = [];
+  static reads = 0;
+  static readonly db = new Map<number, Row>();
+
+  liveRow(change: ModelChange, user?: string): Row | undefined {
+    CatalogueState.reads += 1;
+    const row = CatalogueState.db.get(Number(change.pk));
+    return row && (!row.owner || row.owner === user) ? row : undefined;
+  }
+}
+
+function definition(): StateDefinition {
+  const instance = new CatalogueState();
+  return {
+    cls: CatalogueState as Type,
+    name: 'catalogue_state',
+    fullName: 'reflex___state____state.catalogue_state',
+    instance,
+    vars: new Map(Object.entries(instance)),
+    computed: new Map(),
+    computedDeps: new Map(),
+    handlers: new Map(),
+  };
+}
+
+/** One subscriber's stored state and the view a live change is applied through, as the pipeline's `modify` does. */
+function subscriber(def: StateDefinition, rows: Row[]): { view: StateView; state: Record<string, unknown>; stored: { rows: Row[] } } {
+  const stored = { rows };
+  const view = new StateView(def, stored);
+  return { view, state: view.target, stored };
+}
+
+describe('applyLiveChange', () => {
+  it('computes a change’s row once per scope: once for every anonymous subscriber, once per user', async () => {
+    const def = definition();
+    CatalogueState.reads = 0;
+    CatalogueState.db.set(1, { id: 1, name: 'tea' });
+    const cache = new LiveRowCache();
+    const change = new ModelChange('test.row', 'created', 1);
+    const anonymous = Array.from({ length: 50 }, () => subscriber(def, []));
+    await Promise.all(anonymous.map(({ state }) => applyLiveChange(state, LIST, change, undefined, cache)));
+    expect(CatalogueState.reads).toBe(1);
+    for (const { view } of anonymous) expect(view.changes()).toEqual({ rows: [{ id: 1, name: 'tea' }] });
+
+    const users = ['ann', 'bob', 'ann'].map((user) => ({ user, ...subscriber(def, []) }));
+    await Promise.all(users.map(({ state, user }) => applyLiveChange(state, LIST, change, user, cache)));
+    expect(CatalogueState.reads).toBe(3); // ann and bob; the second ann subscriber shares the first one's row
+
+    // A new change is a new scope.
+    await applyLiveChange(anonymous[0].state, LIST, new ModelChange('test.row', 'updated', 1), undefined, cache);
+    expect(CatalogueState.reads).toBe(4);
+  });
+
+  it('keeps per-user scoping: a row only its owner may see reaches the owner alone, and leaves the others’ lists', async () => {
+    const def = definition();
+    const owned = { id: 2, name: 'private note', owner: 'ann' };
+    CatalogueState.db.set(2, owned);
+    const cache = new LiveRowCache();
+    const shownBefore = { id: 2, name: 'was public' };
+    const ann = subscriber(def, [shownBefore]);
+    const bob = subscriber(def, [shownBefore]);
+    const change = new ModelChange('test.row', 'updated', 2);
+    await applyLiveChange(ann.state, LIST, change, 'ann', cache);
+    await applyLiveChange(bob.state, LIST, change, 'bob', cache);
+    expect(ann.view.changes()).toEqual({ rows: [owned] });
+    expect(bob.view.changes()).toEqual({ rows: [] });
+  });
+
+  it('does not copy the rows a list keeps: the new list holds the same row objects and the stored list is untouched', async () => {
+    const def = definition();
+    const kept = Array.from({ length: 1000 }, (_, id) => ({ id: id + 100, name: `row ${id}` }));
+    const sub = subscriber(def, kept);
+    CatalogueState.db.set(3, { id: 3, name: 'new' });
+    await applyLiveChange(sub.state, LIST, new ModelChange('test.row', 'created', 3), undefined, new LiveRowCache());
+    const next = sub.view.changes()['rows'] as Row[];
+    expect(next).toHaveLength(1001);
+    expect(next[0]).toBe(kept[0]);
+    expect(next[999]).toBe(kept[999]);
+    expect(sub.stored.rows).toHaveLength(1000);
+  });
+
+  it('removes deleted rows and does not insert into a paginated list', async () => {
+    const def = definition();
+    CatalogueState.db.set(4, { id: 4, name: 'four' });
+    const sub = subscriber(def, [{ id: 4, name: 'four' }, { id: 5, name: 'five' }]);
+    await applyLiveChange(sub.state, LIST, new ModelChange('test.row', 'deleted', 4), undefined, new LiveRowCache());
+    expect(sub.view.changes()).toEqual({ rows: [{ id: 5, name: 'five' }] });
+
+    const page = subscriber(def, []);
+    await applyLiveChange(page.state, { ...LIST, paginated: true }, new ModelChange('test.row', 'created', 4), undefined, new LiveRowCache());
+    expect(page.view.changes()).toEqual({});
+  });
+
+  it('shares a failing row computation’s error with every subscriber of the scope, computed once', async () => {
+    const cache = new LiveRowCache();
+    let calls = 0;
+    const failing = {
+      rows: [] as Row[],
+      liveRow: () => {
+        calls += 1;
+        return Promise.reject(new Error('database down'));
+      },
+    };
+    const change = new ModelChange('test.row', 'created', 9);
+    await expect(applyLiveChange(failing, LIST, change, undefined, cache)).rejects.toThrow('database down');
+    await expect(applyLiveChange({ ...failing, rows: [] }, LIST, change, undefined, cache)).rejects.toThrow('database down');
+    expect(calls).toBe(1);
+  });
+});
