@@ -226,6 +226,8 @@ export class RedisStateStore extends StateStore {
   private readonly lockTimeoutMs: number;
   private readonly lockWarningMs: number;
   private readonly lockLingerMs: number;
+  /** How long after its last renewal a kept lock may still be used (see `trusted`). */
+  private readonly keepForMs: number;
   private readonly acquireTimeoutMs: number;
   private readonly commandTimeoutMs: number;
   private readonly pollIntervalMs: number;
@@ -293,6 +295,7 @@ export class RedisStateStore extends StateStore {
     this.pollIntervalMs = positiveOption('RedisStateStore', 'pollIntervalMs', options.pollIntervalMs, 1_000);
     this.maxReconnectDelayMs = positiveOption('RedisStateStore', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.registrationMs = Math.ceil(3 * this.pollIntervalMs);
+    this.keepForMs = Math.min(this.lockTimeoutMs, this.unusedTtlMs) / 2;
     this.logger = options.logger ?? new Logger('ReflexBridge');
     this.ownerChannelPrefix = `${keyPrefix}v2:owner:`;
     this.ownerChannel = `${this.ownerChannelPrefix}${this.ownerPrefix.slice(0, -1)}`;
@@ -473,10 +476,11 @@ export class RedisStateStore extends StateStore {
 
   /**
    * A kept lock may be used again while it surely has not expired (half its life left: an event's saves renew it)
-   * and the connection it was taken on never dropped.
+   * and the connection it was taken on never dropped. Half the provisional TTL bounds it too: a kept lock skips the
+   * acquire script, which is what renews the state's expiry when an event only reads it.
    */
   private trusted(held: HeldLock): boolean {
-    return !held.wanted && !held.uncertain && held.epoch === this.epoch && this.commands?.isReady === true && Date.now() - held.renewedAt < this.lockTimeoutMs / 2;
+    return !held.wanted && !held.uncertain && held.epoch === this.epoch && this.commands?.isReady === true && Date.now() - held.renewedAt < this.keepForMs;
   }
 
   /** Another process asked for the token's lock (or deleted its state): a kept lock goes back now, one in use at its release. */
