@@ -495,7 +495,7 @@ export class RedisStateStore extends StateStore {
   }
 
   private lease(held: HeldLock): StateLease {
-    const { token, keys, value } = held;
+    const { token, keys } = held;
     let isHeld = true;
     this.active.set(token, held);
     const lease: StateLease = {
