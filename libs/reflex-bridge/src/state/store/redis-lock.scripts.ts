@@ -89,9 +89,9 @@ return 0
 `);
 
 /**
- * The fencing write: changes the state only while the lock still holds our value, and renews the lock (a holder
- * that keeps saving keeps its lock). Only the substates an event changed are written, one hash field each.
- * KEYS: lock, state. ARGV: lock value, state expiry (ms), lock expiry (ms), mode (`f`: the whole state, replacing
+ * The fencing write: changes the state only while the lock still holds our value. Only the substates an event
+ * changed are written, one hash field each.
+ * KEYS: lock, state. ARGV: lock value, state expiry (ms), mode (`f`: the whole state, replacing
  * what is stored; `d`: only the given fields, on top of the stored state), count of fields to delete, their names,
  * then field/value pairs to set (the `#` field marks a stored state, so even an empty one exists).
  * Returns 1 when written, 0 when the lock was lost, 2 when a `d` write found no stored state (deleted or expired
@@ -99,20 +99,19 @@ return 0
  */
 export const SAVE_SCRIPT = script(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[4] == 'f' then
+if ARGV[3] == 'f' then
   redis.call('DEL', KEYS[2])
 elseif redis.call('EXISTS', KEYS[2]) == 0 then
   return 2
 end
-local deletions = tonumber(ARGV[5])
-local i = 6
+local deletions = tonumber(ARGV[4])
+local i = 5
 for _ = 1, deletions do
   redis.call('HDEL', KEYS[2], ARGV[i])
   i = i + 1
 end
 if i <= #ARGV then redis.call('HSET', KEYS[2], unpack(ARGV, i)) end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `);
 

@@ -47,7 +47,8 @@ export interface RedisStateStoreOptions {
    * Milliseconds a released lock is kept by this process, with the state it saved, in case the same token's next
    * event comes soon: that event then needs no lock round trip and no state read (the lock is still in Redis and
    * every save is fenced by it, so no other process can have written meanwhile). Another process that wants the
-   * lock tells the holder through Redis, and gets it at once. The price: a process that dies keeps, until
+   * lock tells the holder through Redis, and gets it at once. A kept lock is given back and taken again at least
+   * every `pollIntervalMs` (and half `lockTimeoutMs`), even while events keep coming. The price: a process that dies keeps, until
    * `lockTimeoutMs`, the locks of the tokens it served in its last `lockLingerMs` (not only of those it was
    * serving). `0`: every release gives the lock back at once.
    * @default 50
@@ -158,8 +159,8 @@ interface HeldLock {
   readonly value: string;
   /** What Redis holds for the token, as far as this holder knows (what it loaded, then what it saved). */
   state: StoredState | null;
-  /** Local clock when the last command that set the lock's expiry was sent: the lock lives at least until + lockTimeoutMs. */
-  renewedAt: number;
+  /** Local clock when the command that took the lock was sent: the lock lives at least until + lockTimeoutMs. */
+  readonly takenAt: number;
   /** When the current lease started. */
   acquiredAt: number;
   /** Connection generation it was taken on: a lost connection may have lost the lock too (a restarted Redis). */
@@ -295,7 +296,7 @@ export class RedisStateStore extends StateStore {
     this.pollIntervalMs = positiveOption('RedisStateStore', 'pollIntervalMs', options.pollIntervalMs, 1_000);
     this.maxReconnectDelayMs = positiveOption('RedisStateStore', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.registrationMs = Math.ceil(3 * this.pollIntervalMs);
-    this.keepForMs = Math.min(this.lockTimeoutMs, this.unusedTtlMs) / 2;
+    this.keepForMs = Math.min(this.lockTimeoutMs / 2, this.unusedTtlMs / 2, this.pollIntervalMs);
     this.logger = options.logger ?? new Logger('ReflexBridge');
     this.ownerChannelPrefix = `${keyPrefix}v2:owner:`;
     this.ownerChannel = `${this.ownerChannelPrefix}${this.ownerPrefix.slice(0, -1)}`;
@@ -441,7 +442,7 @@ export class RedisStateStore extends StateStore {
         throw error;
       });
       if (reply[0] === 1) {
-        const held: HeldLock = { token, keys, value, state: this.parse(token, reply[1]), renewedAt: sentAt, acquiredAt: Date.now(), epoch, wanted: false, uncertain: false };
+        const held: HeldLock = { token, keys, value, state: this.parse(token, reply[1]), takenAt: sentAt, acquiredAt: Date.now(), epoch, wanted: false, uncertain: false };
         const lease = this.lease(held);
         if (this.closed) {
           await lease.release();
@@ -475,12 +476,13 @@ export class RedisStateStore extends StateStore {
   }
 
   /**
-   * A kept lock may be used again while it surely has not expired (half its life left: an event's saves renew it)
-   * and the connection it was taken on never dropped. Half the provisional TTL bounds it too: a kept lock skips the
-   * acquire script, which is what renews the state's expiry when an event only reads it.
+   * A kept lock may be used again while it surely has not expired (half its life left) and the connection it was
+   * taken on never dropped. Half the provisional TTL bounds it too (a kept lock skips the acquire script, which is
+   * what renews the state's expiry when an event only reads it), and so does `pollIntervalMs`: a lock is given back
+   * and taken again at least that often, so a waiter whose request was lost (subscriber down) still gets its turn.
    */
   private trusted(held: HeldLock): boolean {
-    return !held.wanted && !held.uncertain && held.epoch === this.epoch && this.commands?.isReady === true && Date.now() - held.renewedAt < this.keepForMs;
+    return !held.wanted && !held.uncertain && held.epoch === this.epoch && this.commands?.isReady === true && Date.now() - held.takenAt < this.keepForMs;
   }
 
   /** Another process asked for the token's lock (or deleted its state): a kept lock goes back now, one in use at its release. */
@@ -504,7 +506,6 @@ export class RedisStateStore extends StateStore {
       save: async (next: StoredState, options?: SaveOptions) => {
         if (!isHeld) throw new LockLostError(token);
         const ttl = String(options?.provisional ? this.unusedTtlMs : this.ttlMs);
-        const sentAt = Date.now();
         let written: unknown;
         try {
           written = await this.command('save a state', (client) => this.script(client, SAVE_SCRIPT, [keys.lock, keys.state], this.saveArguments(held, next, ttl, false)), this.commandTimeoutMs, undefined, true);
@@ -521,7 +522,6 @@ export class RedisStateStore extends StateStore {
           throw new LockLostError(token);
         }
         held.state = next;
-        held.renewedAt = sentAt;
       },
       release: () => {
         if (!isHeld) return;
@@ -555,16 +555,16 @@ export class RedisStateStore extends StateStore {
    */
   private saveArguments(held: HeldLock, next: StoredState, ttl: string, whole: boolean): string[] {
     const base = whole ? null : held.state;
-    const args = [held.value, ttl, String(this.lockTimeoutMs), base ? 'd' : 'f', '0'];
+    const args = [held.value, ttl, base ? 'd' : 'f', '0'];
     if (base) {
       let deletions = 0;
       for (const name in base) {
         if (Object.hasOwn(base, name) && !Object.hasOwn(next, name)) {
-          args.splice(5 + deletions, 0, name);
+          args.splice(4 + deletions, 0, name);
           deletions++;
         }
       }
-      args[4] = String(deletions);
+      args[3] = String(deletions);
     }
     for (const name in next) {
       if (!Object.hasOwn(next, name)) continue;
@@ -603,7 +603,7 @@ export class RedisStateStore extends StateStore {
       released = (await this.command('release a lock', (client) => this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel]))) === 1;
     } catch (error) {
       // Redis may have kept the lock (a restart reloads it from its snapshot): give it back once reconnected.
-      this.unreleased.set(value, { token, keys, expiresAt: held.renewedAt + this.lockTimeoutMs });
+      this.unreleased.set(value, { token, keys, expiresAt: held.takenAt + this.lockTimeoutMs });
       this.logger.warn(
         `RedisStateStore could not release the state lock of token ${short(token)} (${(error as Error).message}); ` +
           `it is released once Redis is back, or expires by itself within ${this.lockTimeoutMs} ms.`,
@@ -765,7 +765,7 @@ export class RedisStateStore extends StateStore {
     for (const held of this.parked.values()) {
       clearTimeout(held.timer);
       held.timer = undefined;
-      this.unreleased.set(held.value, { token: held.token, keys: held.keys, expiresAt: held.renewedAt + this.lockTimeoutMs });
+      this.unreleased.set(held.value, { token: held.token, keys: held.keys, expiresAt: held.takenAt + this.lockTimeoutMs });
     }
     this.parked.clear();
   }
