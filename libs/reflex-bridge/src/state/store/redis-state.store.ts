@@ -385,7 +385,14 @@ export class RedisStateStore extends StateStore {
   }
 
   private async shutdown(): Promise<void> {
-    for (const queue of this.queues.values()) for (const waiter of queue.waiters) waiter.wake();
+    for (const [token, queue] of this.queues) {
+      for (const waiter of queue.waiters) {
+        // Out of Redis's waiting queue before our locks are released (same connection, so in this order): else the
+        // free lock would be held for a registration of ours until it lapses, while another worker waits.
+        if (waiter.registeredAs) this.leaveQuietly(token, waiter.registeredAs);
+        waiter.wake();
+      }
+    }
     const kept = [...this.parked.values()];
     this.parked.clear();
     await Promise.allSettled([...kept.map((held) => this.giveBack(held)), ...[...this.leases].map((lease) => lease.release())]);
@@ -647,11 +654,7 @@ export class RedisStateStore extends StateStore {
 
   /** Removes a caller from its token's queue (and from Redis's, when it gave up) and hands the head position on. */
   private leave(token: string, queue: TokenQueue, waiter: Waiter, granted: boolean): void {
-    if (waiter.registeredAs && !granted) {
-      const keys = this.keysFor(token);
-      const client = this.commands;
-      if (client?.isReady) this.script(client, LEAVE_SCRIPT, [keys.waiters, keys.lapses], [waiter.registeredAs]).catch(noop);
-    }
+    if (waiter.registeredAs && !granted) this.leaveQuietly(token, waiter.registeredAs);
     const index = queue.waiters.indexOf(waiter);
     if (index >= 0) queue.waiters.splice(index, 1);
     if (index === 0) queue.waiters[0]?.wake();
@@ -660,6 +663,13 @@ export class RedisStateStore extends StateStore {
     if (queue.listener && this.subscriber) {
       this.subscriber.unsubscribe(this.keysFor(token).channel, queue.listener).catch(noop);
     }
+  }
+
+  /** Takes a caller out of the token's waiting queue in Redis, when connected (else its registration lapses). */
+  private leaveQuietly(token: string, callerId: string): void {
+    const keys = this.keysFor(token);
+    const client = this.commands;
+    if (client?.isReady) this.script(client, LEAVE_SCRIPT, [keys.waiters, keys.lapses], [callerId]).catch(noop);
   }
 
   /** Starts the connections on first use and waits for the command connection, or fails fast when it is down. */
