@@ -10,6 +10,9 @@ import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const newToken = () => `tok-${Math.random().toString(36).slice(2)}`;
+/** The store's keys of a token (default prefix, layout v2): the state hash and the lock. */
+const stateKey = (token: string) => `rx:state:v2:{${token}}`;
+const lockKey = (token: string) => `rx:state:v2:{${token}}:lock`;
 
 /** Resolves once `predicate` holds (polled), or fails after a generous deadline. */
 async function until(predicate: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
@@ -121,23 +124,110 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     expect(await b.read(t)).toEqual({ s: { by: 'a' } });
   }, 30_000);
 
-  it('stores each state as JSON with the idle TTL, and the lock with its own expiry while held', async () => {
+  it('stores each state as JSON in a hash field with the idle TTL, and the lock with its own expiry while held', async () => {
     const store = worker({ ttlSeconds: 120, lockTimeoutMs: 5000 });
     await store.connect();
     const t = newToken();
     const lease = await store.acquire(t);
     await lease.save({ 'root.counter': { count: 2, tags: ['x'] } });
 
-    expect(JSON.parse((await raw.get(`rx:state:{${t}}`)) ?? 'null')).toEqual({ 'root.counter': { count: 2, tags: ['x'] } });
-    const statePttl = await raw.pTTL(`rx:state:{${t}}`);
+    expect(JSON.parse((await raw.hGet(stateKey(t), 'root.counter')) ?? 'null')).toEqual({ count: 2, tags: ['x'] });
+    const statePttl = await raw.pTTL(stateKey(t));
     expect(statePttl).toBeGreaterThan(100_000);
     expect(statePttl).toBeLessThanOrEqual(120_000);
-    const lockPttl = await raw.pTTL(`rx:state:{${t}}:lock`);
+    const lockPttl = await raw.pTTL(lockKey(t));
     expect(lockPttl).toBeGreaterThan(0);
     expect(lockPttl).toBeLessThanOrEqual(5000);
 
     await lease.release();
-    expect(await raw.exists(`rx:state:{${t}}:lock`)).toBe(0);
+    // Kept for lockLingerMs (50 ms by default) in case the token's next event comes soon, then given back.
+    const deadline = Date.now() + 10_000;
+    while ((await raw.exists(lockKey(t))) !== 0) {
+      if (Date.now() > deadline) throw new Error('the lock was never given back');
+      await sleep(20);
+    }
+  });
+
+  it('writes only the states a save changed, and the whole state again when it was deleted meanwhile', async () => {
+    const store = worker({ lockLingerMs: 0 });
+    await store.connect();
+    const t = newToken();
+    const first = await store.acquire(t);
+    const untouched = { n: 1 };
+    await first.save({ a: { n: 1 }, b: untouched });
+    // Written behind the store's back: a save that rewrote every state would overwrite it.
+    await raw.hSet(stateKey(t), 'b', JSON.stringify({ n: 99 }));
+    await first.save({ a: { n: 2 }, b: untouched });
+    expect(await store.read(t)).toEqual({ a: { n: 2 }, b: { n: 99 } });
+    // A state removed from the tree is removed from the hash.
+    await first.save({ a: { n: 3 } });
+    expect(await store.read(t)).toEqual({ a: { n: 3 } });
+    // Deleted under the holder: its next save writes everything it has, not just the change.
+    await store.delete(t);
+    const kept = { n: 5 };
+    await first.save({ a: { n: 4 }, c: kept });
+    expect(await store.read(t)).toEqual({ a: { n: 4 }, c: { n: 5 } });
+    await first.release();
+  });
+
+  it('keeps a released lock for the next event of this worker, and gives it at once to a worker that asks', async () => {
+    // Linger, lock and polls of a minute: only the owner-channel request can hand the lock over in time.
+    const slow = { lockLingerMs: 60_000, lockTimeoutMs: 60_000, pollIntervalMs: 60_000, acquireTimeoutMs: 120_000 };
+    const a = worker(slow);
+    const b = worker(slow);
+    await Promise.all([a.connect(), b.connect()]);
+    const t = newToken();
+    const lease = await a.acquire(t);
+    await lease.save({ s: { n: 1 } });
+    await lease.release();
+    expect(await raw.exists(lockKey(t))).toBe(1);
+    // The same worker takes it back without waiting, with the state it saved.
+    const again = a.tryAcquireSync(t);
+    expect(again?.state).toEqual({ s: { n: 1 } });
+    await again!.save({ s: { n: 2 } });
+    await again!.release();
+    // Another worker asks, and gets it (with the latest state) long before the linger or the lock would end.
+    const other = await within(b.acquire(t), 20_000);
+    expect(other).not.toBe('still waiting');
+    expect((other as StateLease).state).toEqual({ s: { n: 2 } });
+    await (other as StateLease).save({ s: { n: 3 } });
+    await (other as StateLease).release();
+    // a's kept lock is gone: its next lease reads the state b wrote.
+    expect(a.tryAcquireSync(t)).toBeUndefined();
+    const fromA = await within(a.acquire(t), 20_000);
+    expect(fromA).not.toBe('still waiting');
+    expect((fromA as StateLease).state).toEqual({ s: { n: 3 } });
+    await (fromA as StateLease).release();
+  }, 60_000);
+
+  it('a state deleted by another worker is read afresh by the worker that kept its lock', async () => {
+    const a = worker({ lockLingerMs: 60_000, lockTimeoutMs: 60_000 });
+    const b = worker();
+    await Promise.all([a.connect(), b.connect()]);
+    const t = newToken();
+    const lease = await a.acquire(t);
+    await lease.save({ s: { n: 1 } });
+    await lease.release();
+    await b.delete(t);
+    // The deletion reaches a through Redis: poll until its kept lock is gone, then its next lease sees no state.
+    const deadline = Date.now() + 10_000;
+    while ((await raw.exists(lockKey(t))) !== 0) {
+      if (Date.now() > deadline) throw new Error('the kept lock was never given back');
+      await sleep(20);
+    }
+    const next = await a.acquire(t);
+    expect(next.state).toBeNull();
+    await next.release();
+  }, 30_000);
+
+  it('ignores states of the earlier layout (one JSON string per token)', async () => {
+    const store = worker();
+    const t = newToken();
+    await raw.set(`rx:state:{${t}}`, JSON.stringify({ s: { n: 1 } }));
+    expect(await store.read(t)).toBeNull();
+    const lease = await store.acquire(t);
+    expect(lease.state).toBeNull();
+    await lease.release();
   });
 
   it('two workers racing for one token run one after the other: 2 × 50 increments end at 100', async () => {
@@ -298,7 +388,7 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     const waiting = b.acquire(t);
     await sleep(100);
     // The lock disappears without a PUBLISH (as when a notification is lost).
-    await raw.del(`rx:state:{${t}}:lock`);
+    await raw.del(lockKey(t));
     const next = await within(waiting, 3000);
     expect(next).not.toBe('still waiting');
     await (next as StateLease).release();
@@ -372,11 +462,11 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     expect(error).toMatchObject({ code: 'outcome_unknown' });
     expect((error as Error).message).toMatch(/may or may not have been applied/);
     const deadline = Date.now() + 15_000;
-    while ((await raw.get(`rx:state:{${t}}`)) === null) {
+    while ((await raw.hGet(stateKey(t), 'root.counter')) == null) {
       if (Date.now() > deadline) throw new Error('the paused save never landed');
       await sleep(20);
     }
-    expect(JSON.parse((await raw.get(`rx:state:{${t}}`))!)).toEqual({ 'root.counter': { count: 5 } });
+    expect(JSON.parse((await raw.hGet(stateKey(t), 'root.counter'))!)).toEqual({ count: 5 });
     await lease.release();
   }, 30_000);
 
@@ -387,15 +477,15 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     let lease = await store.acquire(t);
     await lease.save({ root: { is_hydrated: true } }, { provisional: true });
     await lease.release();
-    expect(await raw.pTTL(`rx:state:{${t}}`)).toBeLessThanOrEqual(60_000);
+    expect(await raw.pTTL(stateKey(t))).toBeLessThanOrEqual(60_000);
     // Acquiring (a use that changes nothing) keeps the short expiry.
     lease = await store.acquire(t);
-    expect(await raw.pTTL(`rx:state:{${t}}`)).toBeLessThanOrEqual(60_000);
+    expect(await raw.pTTL(stateKey(t))).toBeLessThanOrEqual(60_000);
     await lease.save({ root: { is_hydrated: true }, 'root.counter': { count: 1 } });
     await lease.release();
-    expect(await raw.pTTL(`rx:state:{${t}}`)).toBeGreaterThan(60_000);
+    expect(await raw.pTTL(stateKey(t))).toBeGreaterThan(60_000);
     lease = await store.acquire(t);
-    expect(await raw.pTTL(`rx:state:{${t}}`)).toBeGreaterThan(60_000);
+    expect(await raw.pTTL(stateKey(t))).toBeGreaterThan(60_000);
     await lease.release();
   });
 

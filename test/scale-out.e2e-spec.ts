@@ -43,7 +43,8 @@ const ACCOUNT = `${ROOT}.account_state`;
 const CART = `${ROOT}.cart_state`;
 const ROUTER = { pathname: '/', asPath: '/' };
 /** Where the Redis state store keeps a token's state (RedisStateStore's default prefix). */
-const stateKey = (token: string) => `rx:state:{${token}}`;
+/** The state store's hash of a token (layout v2: one field per state, as JSON). */
+const stateKey = (token: string) => `rx:state:v2:{${token}}`;
 
 interface BridgeErrorPayload {
   code: string;
@@ -325,11 +326,11 @@ suite('scale out: 3 shop worker processes behind nginx, sharing Redis', () => {
   let nginx: NginxProxy;
   let data: ReturnType<typeof createClient>;
 
-  /** The count stored in Redis for `token` (read straight from the state store's key, as JSON). */
+  /** The count stored in Redis for `token` (read straight from the state store's hash field, as JSON). */
   const storedLikes = async (token: string): Promise<number | undefined> => {
-    const raw = await data.get(stateKey(token));
-    if (raw === null) return undefined;
-    return (JSON.parse(raw) as Record<string, { count?: number }>)[LIKES]?.count;
+    const raw = await data.hGet(stateKey(token), LIKES);
+    if (raw === null || raw === undefined) return undefined;
+    return (JSON.parse(raw) as { count?: number }).count;
   };
   const diagnostics = async () => `\n${workers.output().slice(-12_000)}\n----- nginx error log -----\n${(await nginx.errorLog()).slice(-3000)}`;
 

@@ -32,9 +32,9 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       reported('state-store/memory/latency_p50', get('memory latency').latency.p50, 'ms', undefined, 'baseline: InMemoryStateStore, one client'),
       reported('state-store/memory/throughput', get('memory throughput').throughput, 'events/s', undefined, `baseline: InMemoryStateStore, ${clients} clients`),
       compared('state-store/redis/latency_p50', get('redis latency').latency.p50, get('memory latency').latency.p50, 'ms', undefined, 'RedisStateStore (redisUrl), local redis-server'),
-      compared('state-store/redis/latency_p99', get('redis latency').latency.p99, get('memory latency').latency.p99, 'ms'),
-      compared('state-store/redis/throughput', get('redis throughput').throughput, get('memory throughput').throughput, 'events/s'),
-      compared('state-store/redis/server_cpu', get('redis latency').serverCpuPerEventUs, get('memory latency').serverCpuPerEventUs, 'us/event'),
+      compared('state-store/redis/latency_p99', get('redis latency').latency.p99, get('memory latency').latency.p99, 'ms', { text: '≤ 2.5× in-memory', ratioAtMost: 2.5 }),
+      compared('state-store/redis/throughput', get('redis throughput').throughput, get('memory throughput').throughput, 'events/s', { text: '≥ 0.7× in-memory', ratioAtLeast: 0.7 }),
+      compared('state-store/redis/server_cpu', get('redis latency').serverCpuPerEventUs, get('memory latency').serverCpuPerEventUs, 'us/event', { text: '≤ 1.5× in-memory', ratioAtMost: 1.5 }),
       otherLoadFigure('state-store/machine_other_load', measured.values()),
     ];
   } finally {

@@ -6,6 +6,9 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 import { LiveBroadcaster, ModelChange, RedisTransport, ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
@@ -25,6 +28,7 @@ let sessionCalls: () => number = () => 0;
 let cpuMark: { usage: NodeJS.CpuUsage; at: number; sessionCalls: number } | undefined;
 let live: LiveBroadcaster | undefined;
 let seq = 0;
+let profiler: Session | undefined;
 
 async function start(config: ExtServerConfig): Promise<ServerStarted> {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -80,6 +84,23 @@ serveRpc(
       if (!cpuMark) throw new Error('cpuRead before cpuMark');
       const used = process.cpuUsage(cpuMark.usage);
       return { cpuUs: used.user + used.system, wallMs: performance.now() - cpuMark.at, sessionCalls: sessionCalls() - cpuMark.sessionCalls };
+    },
+    // `--profile`: the same CPU profile of each measured window as the harness's own server records.
+    profileStart: async () => {
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+      await profiler.post('Profiler.start');
+    },
+    profileStop: async (path: string) => {
+      if (!profiler) throw new Error('profileStop before profileStart');
+      const { profile } = await profiler.post('Profiler.stop');
+      profiler.disconnect();
+      profiler = undefined;
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, JSON.stringify(profile));
+      return path;
     },
     subscribers: () => live?.subscriberCount(LIVE_LABEL) ?? 0,
     /** Publishes one change whose row carries the publish time (ms since the epoch, sub-ms precision). */

@@ -27,13 +27,19 @@ function script(source: string): RedisLockScript {
  * otherwise happens every time: its retry is a round trip closer to Redis than the waiter's wake-up). Registrations
  * lapse when not renewed (every attempt renews), so a waiter that died blocks nobody for long.
  *
- * KEYS: lock, state, waiters (zset: caller → first arrival), lapses (zset: caller → registration end).
+ * A busy lock held by another process is also announced to that process (PUBLISH on `<owner channel prefix><holder's
+ * owner id>`, message: the token): a holder keeping the lock between events (see `lockLingerMs`) gives it back at
+ * once instead of at the end of its linger.
+ *
+ * KEYS: lock, state (hash: one field per substate), waiters (zset: caller → first arrival), lapses (zset: caller →
+ * registration end).
  * ARGV: lock value, lock expiry (ms), state expiry (ms), caller id, registration lifetime (ms), provisional state
- * expiry (ms).
- * Returns `{1, state | nil}` when the lock was taken (the state's idle expiry is renewed: acquiring is a use), or
- * `{0, wait, blocker}` otherwise: the ms after which the caller should look again at the latest (the lock's
- * remaining life, -1 for a lock without expiry; or, when the lock is free but another caller's turn, that caller's
- * remaining registration) and who is in the way (the lock value, or the other caller's id).
+ * expiry (ms), owner channel prefix, token.
+ * Returns `{1, fields | {}}` when the lock was taken (the state hash's fields and values, flat; the state's idle
+ * expiry is renewed: acquiring is a use), or `{0, wait, blocker}` otherwise: the ms after which the caller should
+ * look again at the latest (the lock's remaining life, -1 for a lock without expiry; or, when the lock is free but
+ * another caller's turn, that caller's remaining registration) and who is in the way (the lock value, or the other
+ * caller's id).
  */
 export const ACQUIRE_SCRIPT = script(`
 local t = redis.call('TIME')
@@ -49,9 +55,9 @@ if (not first or first == ARGV[4]) and redis.call('SET', KEYS[1], ARGV[1], 'NX',
     redis.call('ZREM', KEYS[3], first)
     redis.call('ZREM', KEYS[4], first)
   end
-  local state = redis.call('GET', KEYS[2])
+  local state = redis.call('HGETALL', KEYS[2])
   -- A provisional state (saved with the short TTL, see SaveOptions) keeps a short expiry while only read.
-  if state then
+  if #state > 0 then
     if redis.call('PTTL', KEYS[2]) > tonumber(ARGV[6]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) else redis.call('PEXPIRE', KEYS[2], ARGV[6]) end
   end
   return {1, state}
@@ -61,7 +67,11 @@ redis.call('ZADD', KEYS[4], now + tonumber(ARGV[5]), ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 redis.call('PEXPIRE', KEYS[4], ARGV[5])
 local holder = redis.call('GET', KEYS[1])
-if holder then return {0, redis.call('PTTL', KEYS[1]), holder} end
+if holder then
+  local owner = string.match(holder, '^([^:]+):')
+  if owner and string.sub(ARGV[1], 1, #owner + 1) ~= owner .. ':' then redis.call('PUBLISH', ARGV[7] .. owner, ARGV[8]) end
+  return {0, redis.call('PTTL', KEYS[1]), holder}
+end
 first = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
 if first == ARGV[4] then return {0, 0, ''} end
 local lapse = tonumber(redis.call('ZSCORE', KEYS[4], first)) - now
@@ -79,13 +89,43 @@ return 0
 `);
 
 /**
- * The fencing write: stores the state only while the lock still holds our value.
- * KEYS: lock, state. ARGV: lock value, state JSON, state expiry (ms). Returns 1 when written, 0 when the lock was lost.
+ * The fencing write: changes the state only while the lock still holds our value. Only the substates an event
+ * changed are written, one hash field each.
+ * KEYS: lock, state. ARGV: lock value, state expiry (ms), mode (`f`: the whole state, replacing
+ * what is stored; `d`: only the given fields, on top of the stored state), count of fields to delete, their names,
+ * then field/value pairs to set (the `#` field marks a stored state, so even an empty one exists).
+ * Returns 1 when written, 0 when the lock was lost, 2 when a `d` write found no stored state (deleted or expired
+ * meanwhile: the caller sends the whole state instead).
  */
 export const SAVE_SCRIPT = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-  return 1
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == 'f' then
+  redis.call('DEL', KEYS[2])
+elseif redis.call('EXISTS', KEYS[2]) == 0 then
+  return 2
+end
+local deletions = tonumber(ARGV[4])
+local i = 5
+for _ = 1, deletions do
+  redis.call('HDEL', KEYS[2], ARGV[i])
+  i = i + 1
+end
+if i <= #ARGV then redis.call('HSET', KEYS[2], unpack(ARGV, i)) end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+`);
+
+/**
+ * Forgets a token's state, and tells a process holding its lock (maybe keeping it between events, with the state
+ * in memory) to let it go, so its next event reads the state afresh.
+ * KEYS: lock, state. ARGV: owner channel prefix, token.
+ */
+export const DELETE_SCRIPT = script(`
+redis.call('DEL', KEYS[2])
+local holder = redis.call('GET', KEYS[1])
+if holder then
+  local owner = string.match(holder, '^([^:]+):')
+  if owner then redis.call('PUBLISH', ARGV[1] .. owner, ARGV[2]) end
 end
 return 0
 `);

@@ -24,6 +24,8 @@ describe('RedisStateStore (without a server)', () => {
     expect(() => new RedisStateStore({ url: 'redis://x', lockTimeoutMs: 0 })).toThrow(/"lockTimeoutMs" must be a positive number, got 0/);
     expect(() => new RedisStateStore({ url: 'redis://x', ttlSeconds: -1 })).toThrow(/"ttlSeconds"/);
     expect(() => new RedisStateStore({ url: 'redis://x', keyPrefix: 3 as unknown as string })).toThrow(/"keyPrefix"/);
+    expect(() => new RedisStateStore({ url: 'redis://x', lockLingerMs: -1 })).toThrow(/"lockLingerMs" must be a positive number, got -1/);
+    expect(() => new RedisStateStore({ url: 'redis://x', lockLingerMs: 0 })).not.toThrow();
   });
 
   it('does not connect before it is used, and closes without having connected', async () => {

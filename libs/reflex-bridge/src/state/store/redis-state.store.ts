@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Logger, type LoggerService } from '@nestjs/common';
-import { ACQUIRE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
+import { ACQUIRE_SCRIPT, DELETE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
 import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
 import { positiveOption, redactUrl } from '../../common/connection-options.js';
@@ -22,7 +22,9 @@ export interface RedisStateStoreOptions {
   connections?: RedisConnections;
   /**
    * Prefix of every key and channel the store uses. Give each app (or environment) sharing a Redis its own.
-   * A token's state lives at `<prefix>{<token>}`, its lock at `<prefix>{<token>}:lock`.
+   * A token's state lives at `<prefix>v2:{<token>}` (a hash, one field per state), its lock at
+   * `<prefix>v2:{<token>}:lock`. (`v2`: the layout version; states of the earlier layout, one JSON string at
+   * `<prefix>{<token>}`, are ignored and expire by themselves.)
    * @default 'rx:state:'
    */
   keyPrefix?: string;
@@ -41,6 +43,17 @@ export interface RedisStateStoreOptions {
   lockTimeoutMs?: number;
   /** A warning is logged when a lock was held longer than this many milliseconds. @default 1_000 */
   lockWarningMs?: number;
+  /**
+   * Milliseconds a released lock is kept by this process, with the state it saved, in case the same token's next
+   * event comes soon: that event then needs no lock round trip and no state read (the lock is still in Redis and
+   * every save is fenced by it, so no other process can have written meanwhile). Another process that wants the
+   * lock tells the holder through Redis, and gets it at once. A kept lock is given back and taken again at least
+   * every `pollIntervalMs` (and half `lockTimeoutMs`), even while events keep coming. The price: a process that dies keeps, until
+   * `lockTimeoutMs`, the locks of the tokens it served in its last `lockLingerMs` (not only of those it was
+   * serving). `0`: every release gives the lock back at once.
+   * @default 50
+   */
+  lockLingerMs?: number;
   /**
    * Milliseconds `acquire` waits for a busy lock (queue included) before rejecting with a {@link StateStoreError}
    * of code `timeout`.
@@ -71,6 +84,7 @@ export interface RedisStateStoreOptions {
 
 /** Redis names of one token. The `{token}` hash tag keeps the lock and the state in one Redis Cluster slot. */
 interface TokenKeys {
+  /** Hash: one field per state (full name → JSON), plus {@link STORED_MARK}. */
   state: string;
   lock: string;
   /** Pub/sub channel announcing releases of this token's lock. */
@@ -133,9 +147,37 @@ interface TokenQueue {
   listener?: (message: string) => void;
 }
 
-type AcquireReply = [1, string | null] | [0, number, string];
+type AcquireReply = [1, string[]] | [0, number, string];
 
+/**
+ * A lock this process holds: in use by a lease, or kept after its release (see `lockLingerMs`) together with the
+ * state it knows to be in Redis.
+ */
+interface HeldLock {
+  readonly token: string;
+  readonly keys: TokenKeys;
+  readonly value: string;
+  /** What Redis holds for the token, as far as this holder knows (what it loaded, then what it saved). */
+  state: StoredState | null;
+  /**
+   * Local clock when the command that took (or last renewed) the lock was sent: the lock lives at least until
+   * + lockTimeoutMs.
+   */
+  takenAt: number;
+  /** When the current lease started. */
+  acquiredAt: number;
+  /** Connection generation it was taken on: a lost connection may have lost the lock too (a restarted Redis). */
+  readonly epoch: number;
+  /** Another process asked for the lock (or deleted the state): give it back at the next release. */
+  wanted: boolean;
+  /** A save failed or its outcome is unknown: what Redis holds is uncertain, so the lock is not kept. */
+  uncertain: boolean;
+  /** Ends the linger; one per lock, re-armed with `refresh()` rather than allocated per event. */
+  timer?: NodeJS.Timeout;
+}
 
+/** Hash field present in every stored state, so that even an empty state exists. Never a state's full name. */
+const STORED_MARK = '#';
 
 const short = (token: string) => `${token.slice(0, 8)}…`;
 /** Rejection of the store's internal timeouts; turned into a {@link StateStoreError} before it leaves the store. */
@@ -145,11 +187,17 @@ const noop = () => undefined;
 /**
  * Keeps client states in Redis (node-redis 5), so that several workers share them.
  *
- * - **State**: one JSON string per token (readable from any language), expiring after `ttlSeconds` without use.
+ * - **State**: one hash per token, one field per state holding its vars as JSON (readable from any language),
+ *   expiring after `ttlSeconds` without use. A save writes only the states an event changed.
  * - **Lock**: `SET lock <unique value> NX PX lockTimeoutMs`, taken together with the state read in one Lua script.
  *   Release is a compare-and-delete, so an expired holder never deletes its successor's lock.
- * - **Fencing**: every save is a Lua script that writes only while the lock still holds the saver's value;
- *   otherwise it rejects with {@link LockLostError}, so a worker whose lock expired never overwrites newer state.
+ * - **Fencing**: every save is a Lua script that writes only while the lock still holds the saver's value (and
+ *   renews it); otherwise it rejects with {@link LockLostError}, so a worker whose lock expired never overwrites
+ *   newer state.
+ * - **Keeping the lock between events** (`lockLingerMs`): a released lock stays with this process for a moment,
+ *   with the state it saved. The token's next event here then takes it synchronously ({@link tryAcquireSync}):
+ *   one round trip per event (the fenced save) instead of three. A waiter on another process announces itself
+ *   through the holder's owner channel (the acquire script publishes it), and the kept lock goes back at once.
  * - **Waiting**: callers of one process queue per token (FIFO, only the head competes in Redis, so local callers
  *   never barge past each other). The release script PUBLISHes on the token's channel; a head waiting for a holder
  *   on another process SUBSCRIBEs to it (second connection) and retries at once when it fires. Without a
@@ -181,6 +229,9 @@ export class RedisStateStore extends StateStore {
   private readonly unusedTtlMs: number;
   private readonly lockTimeoutMs: number;
   private readonly lockWarningMs: number;
+  private readonly lockLingerMs: number;
+  /** How long after its last renewal a kept lock may still be used (see `trusted`). */
+  private readonly keepForMs: number;
   private readonly acquireTimeoutMs: number;
   private readonly commandTimeoutMs: number;
   private readonly pollIntervalMs: number;
@@ -196,6 +247,16 @@ export class RedisStateStore extends StateStore {
   private sequence = 0;
   private readonly queues = new Map<string, TokenQueue>();
   private readonly leases = new Set<StateLease>();
+  /** Locks in use by a lease, by token. */
+  private readonly active = new Map<string, HeldLock>();
+  /** Released locks this process still keeps (see `lockLingerMs`), by token. */
+  private readonly parked = new Map<string, HeldLock>();
+  /** Channel on which other processes ask this one for a lock it holds (and `delete` tells it to forget a state). */
+  private ownerChannel = '';
+  private readonly ownerChannelPrefix: string;
+  private readonly onOwnerMessage = (token: string) => this.wanted(token);
+  /** Bumped by every lost command connection: locks kept from before are not trusted after it. */
+  private epoch = 0;
   /** Locks whose release failed (Redis unreachable), by lock value: given back as soon as the connection is ready. */
   private readonly unreleased = new Map<string, { token: string; keys: TokenKeys; expiresAt: number }>();
   private starting?: Promise<void>;
@@ -232,12 +293,16 @@ export class RedisStateStore extends StateStore {
     this.unusedTtlMs = Math.min(this.ttlMs, Math.max(1, Math.round(positiveOption('RedisStateStore', 'unusedTtlSeconds', options.unusedTtlSeconds, 120) * 1000)));
     this.lockTimeoutMs = Math.max(1, Math.round(positiveOption('RedisStateStore', 'lockTimeoutMs', options.lockTimeoutMs, 10_000)));
     this.lockWarningMs = positiveOption('RedisStateStore', 'lockWarningMs', options.lockWarningMs, 1_000);
+    this.lockLingerMs = options.lockLingerMs === 0 ? 0 : positiveOption('RedisStateStore', 'lockLingerMs', options.lockLingerMs, 50);
     this.acquireTimeoutMs = positiveOption('RedisStateStore', 'acquireTimeoutMs', options.acquireTimeoutMs, 3 * this.lockTimeoutMs);
     this.commandTimeoutMs = positiveOption('RedisStateStore', 'commandTimeoutMs', options.commandTimeoutMs, 5_000);
     this.pollIntervalMs = positiveOption('RedisStateStore', 'pollIntervalMs', options.pollIntervalMs, 1_000);
     this.maxReconnectDelayMs = positiveOption('RedisStateStore', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.registrationMs = Math.ceil(3 * this.pollIntervalMs);
+    this.keepForMs = Math.min(this.lockTimeoutMs / 2, this.unusedTtlMs / 2, this.pollIntervalMs);
     this.logger = options.logger ?? new Logger('ReflexBridge');
+    this.ownerChannelPrefix = `${keyPrefix}v2:owner:`;
+    this.ownerChannel = `${this.ownerChannelPrefix}${this.ownerPrefix.slice(0, -1)}`;
   }
 
   /**
@@ -281,17 +346,33 @@ export class RedisStateStore extends StateStore {
     }
   }
 
+  /**
+   * The lease at once when this process still holds the token's lock from its previous event (see `lockLingerMs`)
+   * and no local caller waits for it; else `undefined` (then use `acquire`).
+   */
+  override tryAcquireSync(token: string): StateLease | undefined {
+    if (this.closed || this.parked.size === 0) return undefined;
+    const queue = this.queues.get(token);
+    if (queue && queue.waiters.length > 0) return undefined;
+    return this.unpark(token);
+  }
+
   /** The token's current state without locking, or `null`. */
   async read(token: string): Promise<StoredState | null> {
     await this.ready();
-    const raw = await this.command('read a state', (client) => client.get(this.keysFor(token).state));
+    const raw = await this.command('read a state', (client) => client.sendCommand(['HGETALL', this.keysFor(token).state]) as Promise<string[]>);
     return this.parse(token, raw);
   }
 
-  /** Forgets a token's state (a lock held on it stays with its holder). */
+  /**
+   * Forgets a token's state (a lock held on it stays with its holder; a holder keeping it between events is told
+   * to give it back, so its next event reads the state afresh).
+   */
   async delete(token: string): Promise<void> {
     await this.ready();
-    await this.command('delete a state', (client) => client.del(this.keysFor(token).state));
+    const keys = this.keysFor(token);
+    this.wanted(token);
+    await this.command('delete a state', (client) => this.script(client, DELETE_SCRIPT, [keys.lock, keys.state], [this.ownerChannelPrefix, token]));
   }
 
   /**
@@ -307,8 +388,17 @@ export class RedisStateStore extends StateStore {
   }
 
   private async shutdown(): Promise<void> {
-    for (const queue of this.queues.values()) for (const waiter of queue.waiters) waiter.wake();
-    await Promise.allSettled([...this.leases].map((lease) => lease.release()));
+    for (const [token, queue] of this.queues) {
+      for (const waiter of queue.waiters) {
+        // Out of Redis's waiting queue before our locks are released (same connection, so in this order): else the
+        // free lock would be held for a registration of ours until it lapses, while another worker waits.
+        if (waiter.registeredAs) this.leaveQuietly(token, waiter.registeredAs);
+        waiter.wake();
+      }
+    }
+    const kept = [...this.parked.values()];
+    this.parked.clear();
+    await Promise.allSettled([...kept.map((held) => this.giveBack(held)), ...[...this.leases].map((lease) => lease.release())]);
     await this.starting?.catch(noop);
     // Our release-channel subscriptions go now: a shared subscriber stays open after us.
     const subscriber = this.subscriber;
@@ -316,6 +406,7 @@ export class RedisStateStore extends StateStore {
       if (queue.listener && subscriber) subscriber.unsubscribe(this.keysFor(token).channel, queue.listener).catch(noop);
       queue.listener = undefined;
     }
+    if (subscriber) subscriber.unsubscribe(this.ownerChannel, this.onOwnerMessage).catch(noop);
     for (const { client, event, listener } of this.listeners.splice(0)) client.off(event, listener);
     this.commands = this.subscriber = undefined;
     // Only the owner closes connections: ours, never shared ones.
@@ -329,6 +420,9 @@ export class RedisStateStore extends StateStore {
     for (;;) {
       this.assertOpen();
       this.assertBefore(deadline, token);
+      // This process kept the lock from the token's previous lease (maybe while we waited): no Redis round trip.
+      const kept = this.unpark(token);
+      if (kept) return kept;
       // Wake-ups from before this attempt are answered by it; those arriving during it make the wait below return.
       waiter.reset();
       const value = `${this.ownerPrefix}${++this.sequence}`;
@@ -337,6 +431,8 @@ export class RedisStateStore extends StateStore {
       // Sent (not refused at once as offline): if the answer is lost with the connection, the script may still
       // have taken the lock, so it is given back once Redis is reachable again (compare-and-delete: harmless if not).
       const sent = this.commands?.isReady === true;
+      const sentAt = Date.now();
+      const epoch = this.epoch;
       const reply = await this.command(
         'acquire a lock',
         (client) =>
@@ -344,7 +440,7 @@ export class RedisStateStore extends StateStore {
             client,
             ACQUIRE_SCRIPT,
             [keys.lock, keys.state, keys.waiters, keys.lapses],
-            [value, String(this.lockTimeoutMs), String(this.ttlMs), callerId, String(this.registrationMs), String(this.unusedTtlMs)],
+            [value, String(this.lockTimeoutMs), String(this.ttlMs), callerId, String(this.registrationMs), String(this.unusedTtlMs), this.ownerChannelPrefix, token],
           ) as Promise<AcquireReply>,
         Math.min(this.commandTimeoutMs, Math.max(1, deadline - Date.now())),
         // Redis answered after we gave up: the lock is ours but nobody will use it, so give it back.
@@ -356,7 +452,8 @@ export class RedisStateStore extends StateStore {
         throw error;
       });
       if (reply[0] === 1) {
-        const lease = this.lease(token, keys, value, this.parse(token, reply[1]), Date.now());
+        const held: HeldLock = { token, keys, value, state: this.parse(token, reply[1]), takenAt: sentAt, acquiredAt: Date.now(), epoch, wanted: false, uncertain: false };
+        const lease = this.lease(held);
         if (this.closed) {
           await lease.release();
           this.assertOpen();
@@ -375,69 +472,174 @@ export class RedisStateStore extends StateStore {
     }
   }
 
-  private lease(token: string, keys: TokenKeys, value: string, state: StoredState | null, acquiredAt: number): StateLease {
-    let held = true;
-    /** When the lock's current lifetime began: its grant, or its last renewal. */
-    let renewedAt = acquiredAt;
+  /** Takes a kept lock back into use when it is still safely ours, else gives it back (asynchronously). */
+  private unpark(token: string): StateLease | undefined {
+    const held = this.parked.get(token);
+    if (!held) return undefined;
+    this.parked.delete(token);
+    if (!this.trusted(held)) {
+      this.giveBack(held).catch(noop);
+      return undefined;
+    }
+    held.acquiredAt = Date.now();
+    return this.lease(held);
+  }
+
+  /**
+   * A kept lock may be used again while it surely has not expired (half its life left) and the connection it was
+   * taken on never dropped. Half the provisional TTL bounds it too (a kept lock skips the acquire script, which is
+   * what renews the state's expiry when an event only reads it), and so does `pollIntervalMs`: a lock is given back
+   * and taken again at least that often, so a waiter whose request was lost (subscriber down) still gets its turn.
+   */
+  private trusted(held: HeldLock): boolean {
+    return !held.wanted && !held.uncertain && held.epoch === this.epoch && this.commands?.isReady === true && Date.now() - held.takenAt < this.keepForMs;
+  }
+
+  /** Another process asked for the token's lock (or deleted its state): a kept lock goes back now, one in use at its release. */
+  private wanted(token: string): void {
+    const active = this.active.get(token);
+    if (active) active.wanted = true;
+    const parked = this.parked.get(token);
+    if (parked) {
+      this.parked.delete(token);
+      this.giveBack(parked).catch(noop);
+    }
+  }
+
+  private lease(held: HeldLock): StateLease {
+    const { token, keys } = held;
+    let isHeld = true;
+    this.active.set(token, held);
     const lease: StateLease = {
       token,
-      state,
+      state: held.state,
       save: async (next: StoredState, options?: SaveOptions) => {
-        if (!held) throw new LockLostError(token);
-        const json = JSON.stringify(next);
-        const ttlMs = options?.provisional ? this.unusedTtlMs : this.ttlMs;
-        const written = await this.command(
-          'save a state',
-          (client) => this.script(client, SAVE_SCRIPT, [keys.lock, keys.state], [value, json, String(ttlMs)]),
-          this.commandTimeoutMs,
-          undefined,
-          true,
-        );
-        if (written !== 1) throw new LockLostError(token);
+        if (!isHeld) throw new LockLostError(token);
+        const ttl = String(options?.provisional ? this.unusedTtlMs : this.ttlMs);
+        let written: unknown;
+        try {
+          written = await this.command('save a state', (client) => this.script(client, SAVE_SCRIPT, [keys.lock, keys.state], this.saveArguments(held, next, ttl, false)), this.commandTimeoutMs, undefined, true);
+          // Deleted (or expired) since this holder read it: write it whole.
+          if (written === 2) {
+            written = await this.command('save a state', (client) => this.script(client, SAVE_SCRIPT, [keys.lock, keys.state], this.saveArguments(held, next, ttl, true)), this.commandTimeoutMs, undefined, true);
+          }
+        } catch (error) {
+          held.uncertain = true;
+          throw error;
+        }
+        if (written !== 1) {
+          held.uncertain = true;
+          throw new LockLostError(token);
+        }
+        held.state = next;
       },
       lockTimeoutMs: this.lockTimeoutMs,
       renew: async () => {
-        if (!held) throw new LockLostError(token);
+        if (!isHeld) throw new LockLostError(token);
         const sentAt = Date.now();
-        const renewed = await this.command('renew a lock', (client) => this.script(client, RENEW_SCRIPT, [keys.lock], [value, String(this.lockTimeoutMs)]));
-        if (renewed !== 1) throw new LockLostError(token);
-        renewedAt = sentAt;
-      },
-      release: async () => {
-        if (!held) return;
-        held = false;
-        this.leases.delete(lease);
-        const heldMs = Date.now() - acquiredAt;
-        let released: boolean;
-        try {
-          released = (await this.command('release a lock', (client) => this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel]))) === 1;
-        } catch (error) {
-          // Redis may have kept the lock (a restart reloads it from its snapshot): give it back once reconnected.
-          this.unreleased.set(value, { token, keys, expiresAt: renewedAt + this.lockTimeoutMs });
-          this.logger.warn(
-            `RedisStateStore could not release the state lock of token ${short(token)} (${(error as Error).message}); ` +
-              `it is released once Redis is back, or expires by itself within ${this.lockTimeoutMs} ms.`,
-          );
-          return;
-        } finally {
-          // Our own next caller need not wait for the pub/sub round trip.
-          this.queues.get(token)?.waiters[0]?.wake();
+        const renewed = await this.command('renew a lock', (client) => this.script(client, RENEW_SCRIPT, [keys.lock], [held.value, String(this.lockTimeoutMs)]));
+        if (renewed !== 1) {
+          held.uncertain = true;
+          throw new LockLostError(token);
         }
-        if (!released) {
-          this.logger.warn(
-            `RedisStateStore: the state lock of token ${short(token)} expired before it was released (held ${heldMs} ms, ` +
-              `lockTimeoutMs ${this.lockTimeoutMs}); saves after the expiry were refused.`,
-          );
-        } else if (heldMs > this.lockWarningMs) {
+        held.takenAt = sentAt;
+      },
+      release: () => {
+        if (!isHeld) return;
+        isHeld = false;
+        this.leases.delete(lease);
+        if (this.active.get(token) === held) this.active.delete(token);
+        const heldMs = Date.now() - held.acquiredAt;
+        if (heldMs > this.lockWarningMs) {
           this.logger.warn(
             `RedisStateStore: the state lock of token ${short(token)} was held for ${heldMs} ms (warning threshold ` +
               `${this.lockWarningMs} ms, expiry ${this.lockTimeoutMs} ms); other events of this client waited meanwhile.`,
           );
         }
+        if (this.lockLingerMs > 0 && !this.closed && this.trusted(held)) {
+          this.park(held);
+          // A local caller waiting for this token takes the kept lock without asking Redis.
+          this.queues.get(token)?.waiters[0]?.wake();
+          return;
+        }
+        return this.giveBack(held, heldMs);
       },
     };
     this.leases.add(lease);
     return lease;
+  }
+
+  /**
+   * The SAVE_SCRIPT arguments: the substates that differ (by identity: states are copied on write, so an unchanged
+   * substate is the very object this holder loaded or saved) and those that were removed; or, with `whole` or when
+   * the holder knows of no stored state, every substate.
+   */
+  private saveArguments(held: HeldLock, next: StoredState, ttl: string, whole: boolean): string[] {
+    const base = whole ? null : held.state;
+    const args = [held.value, ttl, base ? 'd' : 'f', '0'];
+    if (base) {
+      let deletions = 0;
+      for (const name in base) {
+        if (Object.hasOwn(base, name) && !Object.hasOwn(next, name)) {
+          args.splice(4 + deletions, 0, name);
+          deletions++;
+        }
+      }
+      args[3] = String(deletions);
+    }
+    for (const name in next) {
+      if (!Object.hasOwn(next, name)) continue;
+      const substate = next[name];
+      if (base && base[name] === substate) continue;
+      if (name === STORED_MARK) throw new TypeError(`RedisStateStore: "${STORED_MARK}" cannot be the name of a state`);
+      args.push(name, JSON.stringify(substate));
+    }
+    if (!base) args.push(STORED_MARK, '1');
+    return args;
+  }
+
+  /** Keeps a released lock for `lockLingerMs` (see {@link HeldLock}). */
+  private park(held: HeldLock): void {
+    this.parked.set(held.token, held);
+    if (held.timer) {
+      held.timer.refresh();
+      return;
+    }
+    held.timer = setTimeout(() => {
+      held.timer = undefined;
+      if (this.parked.get(held.token) !== held) return;
+      this.parked.delete(held.token);
+      this.giveBack(held).catch(noop);
+    }, this.lockLingerMs);
+    held.timer.unref();
+  }
+
+  /** Gives a lock back in Redis (compare-and-delete) and lets the token's next local caller try at once. */
+  private async giveBack(held: HeldLock, heldMs?: number): Promise<void> {
+    const { token, keys, value } = held;
+    clearTimeout(held.timer);
+    held.timer = undefined;
+    let released: boolean;
+    try {
+      released = (await this.command('release a lock', (client) => this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel]))) === 1;
+    } catch (error) {
+      // Redis may have kept the lock (a restart reloads it from its snapshot): give it back once reconnected.
+      this.unreleased.set(value, { token, keys, expiresAt: held.takenAt + this.lockTimeoutMs });
+      this.logger.warn(
+        `RedisStateStore could not release the state lock of token ${short(token)} (${(error as Error).message}); ` +
+          `it is released once Redis is back, or expires by itself within ${this.lockTimeoutMs} ms.`,
+      );
+      return;
+    } finally {
+      // Our own next caller need not wait for the pub/sub round trip.
+      this.queues.get(token)?.waiters[0]?.wake();
+    }
+    if (!released && heldMs !== undefined) {
+      this.logger.warn(
+        `RedisStateStore: the state lock of token ${short(token)} expired before it was released (held ${heldMs} ms, ` +
+          `lockTimeoutMs ${this.lockTimeoutMs}); saves after the expiry were refused.`,
+      );
+    }
   }
 
   /**
@@ -466,11 +668,7 @@ export class RedisStateStore extends StateStore {
 
   /** Removes a caller from its token's queue (and from Redis's, when it gave up) and hands the head position on. */
   private leave(token: string, queue: TokenQueue, waiter: Waiter, granted: boolean): void {
-    if (waiter.registeredAs && !granted) {
-      const keys = this.keysFor(token);
-      const client = this.commands;
-      if (client?.isReady) this.script(client, LEAVE_SCRIPT, [keys.waiters, keys.lapses], [waiter.registeredAs]).catch(noop);
-    }
+    if (waiter.registeredAs && !granted) this.leaveQuietly(token, waiter.registeredAs);
     const index = queue.waiters.indexOf(waiter);
     if (index >= 0) queue.waiters.splice(index, 1);
     if (index === 0) queue.waiters[0]?.wake();
@@ -479,6 +677,13 @@ export class RedisStateStore extends StateStore {
     if (queue.listener && this.subscriber) {
       this.subscriber.unsubscribe(this.keysFor(token).channel, queue.listener).catch(noop);
     }
+  }
+
+  /** Takes a caller out of the token's waiting queue in Redis, when connected (else its registration lapses). */
+  private leaveQuietly(token: string, callerId: string): void {
+    const keys = this.keysFor(token);
+    const client = this.commands;
+    if (client?.isReady) this.script(client, LEAVE_SCRIPT, [keys.waiters, keys.lapses], [callerId]).catch(noop);
   }
 
   /** Starts the connections on first use and waits for the command connection, or fails fast when it is down. */
@@ -525,6 +730,8 @@ export class RedisStateStore extends StateStore {
     this.watch(subscriber, 'subscriber');
     this.commands = commands;
     this.subscriber = subscriber;
+    // Other processes ask for the locks this one keeps on this channel (node-redis re-subscribes after an outage).
+    subscriber.subscribe(this.ownerChannel, this.onOwnerMessage).catch(noop);
   }
 
   private on(client: RedisClient, event: 'error', listener: (error: Error) => void): void;
@@ -541,6 +748,7 @@ export class RedisStateStore extends StateStore {
       if (role === 'command') {
         const first = this.down === undefined;
         this.down = error.message;
+        this.forgetKept();
         if (!first) return;
         this.logger.warn(`RedisStateStore is not connected to ${this.safeUrl} (${error.message}); events fail until it is back.`);
         // Let waiting callers find out now rather than at their next poll.
@@ -570,6 +778,20 @@ export class RedisStateStore extends StateStore {
         this.wakeHeads();
       }
     });
+  }
+
+  /**
+   * The command connection dropped: a restarted Redis may have lost our locks, and another process may take them,
+   * so kept locks are not used again; they are given back once the connection is ready (if still ours).
+   */
+  private forgetKept(): void {
+    this.epoch++;
+    for (const held of this.parked.values()) {
+      clearTimeout(held.timer);
+      held.timer = undefined;
+      this.unreleased.set(held.value, { token: held.token, keys: held.keys, expiresAt: held.takenAt + this.lockTimeoutMs });
+    }
+    this.parked.clear();
   }
 
   private wakeHeads(): void {
@@ -622,14 +844,19 @@ export class RedisStateStore extends StateStore {
   }
 
 
-  /** EVALSHA, falling back to EVAL when the server does not know the script (first use, or after a restart). */
-  private async script(client: RedisClient, script: RedisLockScript, keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await client.evalSha(script.sha1, { keys, arguments: args });
-    } catch (error) {
+  /**
+   * EVALSHA, falling back to EVAL when the server does not know the script (first use, or after a restart). Sent as
+   * a raw command: it runs on every event, and node-redis's `evalSha` option parsing and an async wrapper cost
+   * more than the command's own encoding.
+   */
+  private script(client: RedisClient, script: RedisLockScript, keys: string[], args: string[]): Promise<unknown> {
+    const command = ['EVALSHA', script.sha1, String(keys.length), ...keys, ...args];
+    return client.sendCommand(command).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return client.eval(script.source, { keys, arguments: args });
-    }
+      command[0] = 'EVAL';
+      command[1] = script.source;
+      return client.sendCommand(command);
+    });
   }
 
   /** Releases a lock nobody uses (granted after its caller gave up), and lets our next caller try at once. */
@@ -642,21 +869,31 @@ export class RedisStateStore extends StateStore {
   }
 
   private keysFor(token: string): TokenKeys {
-    const base = `${this.keyPrefix}{${token}}`;
+    const base = `${this.keyPrefix}v2:{${token}}`;
     return { state: base, lock: `${base}:lock`, channel: `${base}:released`, waiters: `${base}:waiters`, lapses: `${base}:waiters:lapse` };
   }
 
-  private parse(token: string, raw: string | null | undefined): StoredState | null {
-    if (raw === null || raw === undefined) return null;
-    try {
-      const value: unknown = JSON.parse(raw);
-      if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as StoredState;
-    } catch {
-      // reported below
+  /** A state hash (HGETALL's flat field/value list) as a state tree; `null` when there is none. */
+  private parse(token: string, raw: string[] | null | undefined): StoredState | null {
+    if (!raw || raw.length === 0) return null;
+    const state: StoredState = {};
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name === STORED_MARK) continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(raw[i + 1]!);
+      } catch {
+        // reported below
+      }
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+        state[name] = value as Record<string, unknown>;
+      } else {
+        // Like Reflex with an unreadable state: start this one fresh rather than fail every event of this client.
+        this.logger.warn(`RedisStateStore: the stored state "${name}" of token ${short(token)} is not a JSON object; it is treated as empty.`);
+      }
     }
-    // Like Reflex with an unreadable state: start fresh rather than fail every event of this client.
-    this.logger.warn(`RedisStateStore: the stored state of token ${short(token)} is not a JSON object; it is treated as empty.`);
-    return null;
+    return state;
   }
 
   private assertOpen(): void {

@@ -67,7 +67,8 @@ export abstract class StateStore {
   /**
    * Optional: the lease at once when the token's lock is free, else `undefined` (then use `acquire`). Stores
    * that keep state in-process implement it so an uncontended event needs no promise at all; stores that
-   * must ask a server leave it out.
+   * must ask a server implement it only for what they can grant without asking (the `RedisStateStore`: a lock
+   * this process kept from the token's previous event), or leave it out.
    */
   tryAcquireSync?(token: string): StateLease | undefined;
   /** The token's current state without locking, or `null`. For inspection only. */
