@@ -295,18 +295,15 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
 
   it('refuses the save of a holder whose lock expired, keeps the newer state, and hands the lock over on expiry', async () => {
     const loggerA = recordingLogger();
+    // B never polls within the test: it can only get the lock by waking at the expiry, as the acquire script tells it to.
     const a = worker({ lockTimeoutMs: 300, logger: loggerA });
-    const b = worker({ lockTimeoutMs: 300 });
+    const b = worker({ lockTimeoutMs: 300, pollIntervalMs: 600_000, acquireTimeoutMs: 600_000 });
     const t = newToken();
 
     const stale = await a.acquire(t);
     await stale.save({ s: { n: 1 } });
-    // Worker A stalls (or died) without releasing: B gets the lock when it expires, without waiting for a poll.
-    const started = Date.now();
+    // Worker A stalls (or died) without releasing: B gets the lock when it expires.
     const fresh = await b.acquire(t);
-    const waited = Date.now() - started;
-    expect(waited).toBeGreaterThanOrEqual(150);
-    expect(waited).toBeLessThan(1000); // the 1 s poll interval was not needed: B woke at the expiry
     expect(fresh.state).toEqual({ s: { n: 1 } });
     await fresh.save({ s: { n: 2 } });
 
@@ -324,10 +321,9 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     const a = worker({ lockTimeoutMs: 2000 });
     const b = worker({ lockTimeoutMs: 2000, acquireTimeoutMs: 60_000 });
     const t = newToken();
-    const lockKey = `${RedisStateStore.DEFAULT_KEY_PREFIX}{${t}}:lock`;
     const holder = await a.acquire(t);
     expect(holder.lockTimeoutMs).toBe(2000);
-    const value = await raw.get(lockKey);
+    const value = await raw.get(lockKey(t));
     let waiterGotIt = false;
     const waiting = b.acquire(t).then((lease) => {
       waiterGotIt = true;
@@ -337,7 +333,7 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     const lifetimesLater = Date.now() + 3 * 2000;
     while (Date.now() < lifetimesLater) {
       await holder.renew!();
-      expect(await raw.get(lockKey)).toBe(value);
+      expect(await raw.get(lockKey(t))).toBe(value);
       expect(waiterGotIt).toBe(false);
       await sleep(150);
     }
@@ -346,9 +342,9 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     const next = await waiting;
     expect(next.state).toEqual({ s: { n: 1 } });
     // The new holder stops renewing: once its lock expired, renewing is refused and does not bring it back.
-    await until(async () => (await raw.exists(lockKey)) === 0, 'the unrenewed lock to expire');
+    await until(async () => (await raw.exists(lockKey(t))) === 0, 'the unrenewed lock to expire');
     await expect(next.renew!()).rejects.toBeInstanceOf(LockLostError);
-    expect(await raw.exists(lockKey)).toBe(0);
+    expect(await raw.exists(lockKey(t))).toBe(0);
     await next.release();
   });
 
@@ -412,19 +408,25 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
   });
 
   it('close() rejects its waiting callers and releases its locks for the other workers', async () => {
-    const a = worker({ lockTimeoutMs: 30_000, pollIntervalMs: 30_000 });
-    const b = worker({ lockTimeoutMs: 30_000, pollIntervalMs: 30_000 });
+    // Locks and polls far longer than the test: only close()'s release can let B in.
+    const slow = { lockTimeoutMs: 600_000, pollIntervalMs: 600_000, acquireTimeoutMs: 600_000 };
+    const a = worker(slow);
+    const b = worker(slow);
     const t = newToken();
     const held = await a.acquire(t);
     const localWaiter = rejectionOf(a.acquire(t));
     const remoteWaiter = b.acquire(t);
-    await sleep(200);
+    // B is queued in Redis (its acquire found the lock busy, after subscribing to the release) before A closes.
+    // Callers are named after their process's owner id, the lock value's first part: B's is not A's.
+    const ownerA = `${(await raw.get(lockKey(t)))!.split(':')[0]}:`;
+    const waitersKey = `${lockKey(t).slice(0, -':lock'.length)}:waiters`;
+    await until(async () => (await raw.zRange(waitersKey, 0, -1)).some((caller) => !caller.startsWith(ownerA)), "B's waiter registered in Redis");
 
     await a.close();
     const { error } = await localWaiter;
     expect(error).toBeInstanceOf(StateStoreError);
     expect(error).toMatchObject({ code: 'closed' });
-    const next = await within(remoteWaiter, 5000);
+    const next = await within(remoteWaiter, 40_000);
     expect(next).not.toBe('still waiting');
     await (next as StateLease).release();
     await expect(held.save({ s: { n: 1 } })).rejects.toBeInstanceOf(LockLostError);

@@ -163,7 +163,7 @@ describeWithRedis('uploads longer than the Redis state lock\'s lifetime', () => 
 
   it('keeps the lock while a slow streaming upload runs: its state is saved, and an event sent meanwhile applies after it', async () => {
     const socket = await connectToA();
-    const lockKey = `${RedisStateStore.DEFAULT_KEY_PREFIX}{${socket.token}}:lock`;
+    const lockKey = `${RedisStateStore.DEFAULT_KEY_PREFIX}v2:{${socket.token}}:lock`;
     // The upload goes to worker B, the socket is on worker A: only the cluster-wide lock orders them.
     const upload = openUpload(b.url, `${SLOW}.importSlowly`, socket.token, { run: 'slow' }, 'a'.repeat(1000));
     await until(() => (seen.streamed.get('slow') ?? 0) === 1000, 'the first bytes to reach the handler');
@@ -193,7 +193,7 @@ describeWithRedis('uploads longer than the Redis state lock\'s lifetime', () => 
 
   it('ends the upload with a structured state_lock_lost error when its lock is lost, and tells the tab', async () => {
     const socket = await connectToA();
-    const lockKey = `${RedisStateStore.DEFAULT_KEY_PREFIX}{${socket.token}}:lock`;
+    const lockKey = `${RedisStateStore.DEFAULT_KEY_PREFIX}v2:{${socket.token}}:lock`;
     const upload = openUpload(b.url, `${SLOW}.importSlowly`, socket.token, { run: 'lost' }, 'x'.repeat(100));
     await until(() => (seen.streamed.get('lost') ?? 0) === 100, 'the first bytes to reach the handler');
     // Someone else takes the lock over (what an expiry under a stalled worker looks like).
