@@ -14,7 +14,9 @@
  * nginx, redis-server or Postgres the spec is skipped, except under CI=true, where it fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -110,6 +112,30 @@ async function logIn(page: Page, username: string, password: string): Promise<vo
   expect((await handoff).ok()).toBe(true);
 }
 
+const CURL = '/usr/bin/curl';
+const curlMissing = ((): string | undefined => {
+  try {
+    accessSync(CURL, fsConstants.X_OK);
+    return undefined;
+  } catch {
+    return `curl not found at ${CURL} (apt-get install -y curl)`;
+  }
+})();
+
+/**
+ * Runs curl as docs/deploy.md's verification commands do (plus `-k`: the test certificate is self-signed); resolves
+ * with its stdout. `okExitCodes` lists exit codes besides 0 that are expected (28: `--max-time` reached).
+ */
+function curl(args: string[], okExitCodes: number[] = []): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(CURL, ['-k', ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = (error as { code?: unknown } | null)?.code;
+      if (error && !(typeof code === 'number' && okExitCodes.includes(code))) reject(new Error(`curl ${args.join(' ')} failed: ${error.message}\n${stderr}`));
+      else resolvePromise(stdout);
+    });
+  });
+}
+
 /** A plain-HTTP GET that does not follow redirects: status and Location. */
 function getNoRedirect(url: string): Promise<{ status: number; location?: string }> {
   return new Promise((resolvePromise, reject) => {
@@ -122,8 +148,12 @@ function getNoRedirect(url: string): Promise<{ status: number; location?: string
   });
 }
 
+/** Nest colours its console output; the docs and the assertions read the plain text. */
+// eslint-disable-next-line no-control-regex
+const stripAnsi = (line: string): string => line.replace(/\x1b\[[0-9;]*m/g, '');
+
 /** The audit's lines (context ReflexBridgeAudit) in a worker's output. */
-const auditLines = (output: string): string[] => output.split('\n').filter((line) => line.includes('ReflexBridgeAudit'));
+const auditLines = (output: string): string[] => output.split('\n').filter((line) => line.includes('ReflexBridgeAudit')).map(stripAnsi);
 
 if (setupError !== undefined || (skipReason && isCI)) {
   describe('the production deployment in a real browser', () => {
@@ -201,6 +231,8 @@ if (setupError !== undefined || (skipReason && isCI)) {
           // even with a mistake; REDIS_URL makes them moot: states and sessions are in Redis.)
           expect({ worker: worker.name, lines }).toEqual({ worker: worker.name, lines: [expect.stringContaining('Security audit: no findings')] });
         }
+        // What docs/deploy.md shows as a clean startup.
+        console.log(`worker-0's audit line: ${auditLines(workers!.workers[0].output())[0]}`);
       },
       TEST_TIMEOUT_MS,
     );
@@ -214,7 +246,8 @@ if (setupError !== undefined || (skipReason && isCI)) {
 
         const health = await context.request.get(`${url}/_health`);
         expect(health.status()).toBe(200);
-        expect(await health.json()).toMatchObject({ status: true });
+        // Reflex's shape: Postgres (the shop's DataSource) as `db`, the Redis state store and live transport as `redis`.
+        expect(await health.json()).toEqual({ status: true, db: true, redis: true });
       },
       TEST_TIMEOUT_MS,
     );
@@ -332,6 +365,34 @@ if (setupError !== undefined || (skipReason && isCI)) {
       TEST_TIMEOUT_MS,
     );
 
+    (curlMissing && !isCI ? it.skip : it)(
+      "docs/deploy.md's verification commands answer as the page says",
+      async () => {
+        if (curlMissing) throw new Error(`${curlMissing}. CI=true: this test must run.`);
+        const shop = url;
+        // 1. Plain HTTP only redirects to HTTPS.
+        expect(await curl(['-s', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', `http://127.0.0.1:${nginx!.httpPort}/cart`])).toMatch(/^301 https:\/\/127\.0\.0\.1\/cart$/);
+        // 2. Health through nginx, and of each worker directly.
+        expect(JSON.parse(await curl(['-s', `${shop}/_health`]))).toEqual({ status: true, db: true, redis: true });
+        for (const port of workers!.ports) expect(JSON.parse(await curl(['-s', `http://127.0.0.1:${port}/_health`]))).toEqual({ status: true, db: true, redis: true });
+        // 3. A deep link answers the SPA's index.html, which names its hashed script.
+        const page = await curl(['-s', `${shop}/product/2`]);
+        const script = /\/assets\/index-[^"]*\.js/.exec(page)?.[0];
+        expect(script).toBeDefined();
+        // 4. The script itself, through nginx.
+        const head = await curl(['-sI', `${shop}${script}`]);
+        expect(head).toMatch(/^HTTP\/1\.1 200/);
+        expect(head).toMatch(/^content-type: .*javascript/im);
+        // 5. The event socket's WebSocket upgrade through nginx (the socket then stays open until --max-time).
+        const upgrade = await curl(
+          ['-s', '--http1.1', '-i', '-N', '--max-time', '3', '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', '-H', 'Sec-WebSocket-Version: 13', '-H', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', `${shop}/_event/?EIO=4&transport=websocket`],
+          [28],
+        );
+        expect(upgrade.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols');
+      },
+      TEST_TIMEOUT_MS,
+    );
+
     // TODO(spa option): enable once the shop serves its web app with the library's `spa` option (on
     // @nestjs/serve-static), which sets `Cache-Control: public, max-age=31536000, immutable` on /assets/*. The
     // shop's TEMPORARY express.static block in apps/shop/src/http-routes.ts answers `public, max-age=0`.
@@ -355,7 +416,9 @@ if (setupError !== undefined || (skipReason && isCI)) {
           expect({ worker: worker.name, lines: auditLines(worker.output()) }).toEqual({ worker: worker.name, lines: [expect.stringContaining('Security audit: no findings')] });
         }
         // The forwarded headers reached the workers through nginx: every request above passed the origin policy.
-        expect(await nginx!.errorLog()).not.toMatch(/\[(emerg|crit|alert)\]/);
+        // (Not counted: `worker_rlimit_nofile` cannot raise the hard limit in a container without CAP_SYS_RESOURCE.)
+        const nginxProblems = (await nginx!.errorLog()).split('\n').filter((line) => /\[(emerg|crit|alert)\]/.test(line) && !/setrlimit\(RLIMIT_NOFILE/.test(line));
+        expect(nginxProblems).toEqual([]);
       },
       TEST_TIMEOUT_MS,
     );
