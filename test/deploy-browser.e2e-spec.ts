@@ -17,13 +17,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
-import { startDeployNginx, type DeployNginx } from './support/deploy-nginx.js';
+import { DEPLOY_NGINX_CONF, startDeployNginx, type DeployNginx } from './support/deploy-nginx.js';
 import { nginxSkipReason } from './support/nginx.js';
 import { PostgresTestServer } from './support/postgres-server.js';
 import { RedisTestServer } from './support/redis-server.js';
@@ -148,6 +149,26 @@ function getNoRedirect(url: string): Promise<{ status: number; location?: string
   });
 }
 
+/** A valid `size`×`size` PNG of one RGB colour, so the browser decodes it to a real image. */
+function solidPng(size: number, [r, g, b]: [number, number, number]): Buffer {
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(typed));
+    return Buffer.concat([length, typed, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(size, 0);
+  header.writeUInt32BE(size, 4);
+  header.writeUInt8(8, 8); // bit depth
+  header.writeUInt8(2, 9); // colour type: truecolour
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: size }, () => [r, g, b]).flat())]);
+  const pixels = Buffer.concat(Array.from({ length: size }, () => row));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(pixels)), chunk('IEND', Buffer.alloc(0))]);
+}
+
 /** Nest colours its console output; the docs and the assertions read the plain text. */
 // eslint-disable-next-line no-control-regex
 const stripAnsi = (line: string): string => line.replace(/\x1b\[[0-9;]*m/g, '');
@@ -238,6 +259,17 @@ if (setupError !== undefined || (skipReason && isCI)) {
     );
 
     it(
+      'nginx runs the shipped deploy/nginx.conf: every line of it but the ports and certificate paths, unchanged',
+      async () => {
+        const rendered = new Set((await readFile(join(nginx!.dir, 'nginx.conf'), 'utf8')).split('\n').map((line) => line.trim()));
+        const shipped = (await readFile(DEPLOY_NGINX_CONF, 'utf8')).split('\n').map((line) => line.trim());
+        const substituted = /^(server 127\.0\.0\.1:\d+|listen |ssl_certificate)/;
+        expect(shipped.filter((line) => line !== '' && !substituted.test(line) && !rendered.has(line))).toEqual([]);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
       'plain HTTP only redirects to HTTPS; /_health answers through nginx',
       async () => {
         const redirect = await getNoRedirect(`http://127.0.0.1:${nginx!.httpPort}/cart`);
@@ -271,6 +303,26 @@ if (setupError !== undefined || (skipReason && isCI)) {
         // The cart through the event socket, with the live user (the guarded `full` tier).
         await page.locator('#products > li', { hasText: 'Desk lamp' }).getByRole('button', { name: 'Add to cart' }).click();
         await waitForText(page, '#cart-count', '1');
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "uploads an avatar through nginx's streamed /_upload; every worker serves the stored file (shared UPLOAD_DIR)",
+      async () => {
+        await page.locator('#avatar-file').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: solidPng(8, [200, 40, 40]) });
+        const src = await eventually(
+          'the avatar in the header, loaded',
+          () => page.evaluate(() => {
+            const image = document.querySelector<HTMLImageElement>('#avatar');
+            return image ? { src: image.getAttribute('src') ?? '', complete: image.complete, width: image.naturalWidth } : null;
+          }),
+          (seen) => seen !== null && /^\/_upload\/avatars\/user-\d+\.png\?v=\d+$/.test(seen.src) && seen.complete && seen.width === 8,
+        );
+        for (const port of workers!.ports) {
+          const response = await context.request.get(`http://127.0.0.1:${port}${src!.src}`);
+          expect({ port, status: response.status(), type: response.headers()['content-type'] }).toEqual({ port, status: 200, type: 'image/png' });
+        }
       },
       TEST_TIMEOUT_MS,
     );
