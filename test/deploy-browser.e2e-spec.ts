@@ -6,9 +6,10 @@
  * file paths substituted: test/support/deploy-nginx.ts), over HTTPS with a self-signed certificate. No sticky
  * sessions: nginx's `least_conn` sends each request and socket to whichever worker it picks.
  *
- * Chromium (playwright-core) logs in, opens deep links and reloads them, sees a staff price change made in a second
- * browser context (another user, likely on another worker) appear live, and logs out. The workers' startup logs
- * must carry the security audit's clean result.
+ * Chromium (playwright-core) logs in, uploads an avatar (the streamed `/_upload` location), opens deep links and
+ * reloads them, sees a staff price change made in a second browser context (another user, likely on another worker)
+ * appear live, and logs out. The workers' startup logs must carry the security audit's clean result, and the curl
+ * commands docs/deploy.md gives for verifying a deployment must answer as the page says.
  *
  * Every step waits for a condition with a generous deadline; nothing sleeps and nothing is timed. Without Chromium,
  * nginx, redis-server or Postgres the spec is skipped, except under CI=true, where it fails.
