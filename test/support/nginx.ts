@@ -294,3 +294,31 @@ function makeProxy(dir: string, port: number, child: ChildProcess): NginxProxy {
     stop: () => (stopping ??= stop()),
   };
 }
+
+/**
+ * Starts a real nginx on a config of the caller's own (e.g. deploy/nginx.conf rendered for the test), written by
+ * `render(dir, port)`: `dir` is the temp dir for the pid file, logs and temp paths, `port` the free 127.0.0.1 port
+ * nginx must listen on (the one this waits for). Retries on another port when the bind loses a race, like
+ * `startNginx`. The config must set `daemon off;` so that nginx stays a child of the test process.
+ */
+export async function startNginxWithConfig(render: (dir: string, port: number) => string | Promise<string>): Promise<NginxProxy> {
+  if (!nginxInstalled()) throw new Error(`nginx not found at ${NGINX_BIN}; run \`bash scripts/install-test-deps.sh\``);
+  installExitHook();
+  const dir = await mkdtemp(join(tmpdir(), 'reflex-nginx-'));
+  await chmod(dir, 0o755);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      await writeFile(join(dir, 'nginx.conf'), await render(dir, port));
+      try {
+        return makeProxy(dir, port, await launch(dir, port, 10_000));
+      } catch (error) {
+        if (error instanceof NginxStartError && /Address already in use/.test(error.errorLog) && attempt < 5) continue;
+        throw error;
+      }
+    }
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
