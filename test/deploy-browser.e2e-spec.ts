@@ -446,10 +446,8 @@ if (setupError !== undefined || (skipReason && isCI)) {
       TEST_TIMEOUT_MS,
     );
 
-    // TODO(spa option): enable once the shop serves its web app with the library's `spa` option (on
-    // @nestjs/serve-static), which sets `Cache-Control: public, max-age=31536000, immutable` on /assets/*. The
-    // shop's TEMPORARY express.static block in apps/shop/src/http-routes.ts answers `public, max-age=0`.
-    it.skip(
+    // The shop serves its web app with the library's `spa` option: through nginx the caching rules arrive intact.
+    it(
       "hashed assets are served with Cache-Control: immutable, and index.html is not cached",
       async () => {
         const index = await context.request.get(`${url}/cart`);

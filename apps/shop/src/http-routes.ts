@@ -1,18 +1,11 @@
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { INestApplication } from '@nestjs/common';
-import express from 'express';
+import type express from 'express';
 import { OriginPolicy, SameOriginMiddleware } from '@reflex-bridge/nest';
 import type { AuthMiddleware } from './auth/auth-middleware.js';
 import type { SessionUser } from './auth/user.entity.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-
-/** The built web app (`vite build` of apps/shop/web; `npm run build` makes it). */
-const WEB_DIST = join(here, '..', 'web', 'dist');
-
 /**
- * The shop's plain HTTP side: the web app (its built files and its deep links), and logout/me routes using the same session and passport
+ * The shop's plain HTTP side: CORS, the same-origin check, and logout/me routes using the same session and passport
  * middleware the bridge runs for events. `POST /auth/login` is `LoginController` (rate limited).
  */
 export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): void {
@@ -28,11 +21,6 @@ export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): vo
   // a browser POST/PATCH/DELETE from another origin than the shop's own or FRONTEND_ORIGINS gets a 403.
   app.use(app.get(SameOriginMiddleware).use);
   app.use(...auth.chain);
-  // TEMPORARY, until the library's `spa` option serves the built app (with caching and a complete deep-link
-  // fallback): the built files, and index.html for the app's own client-side routes (/cart, /product/:id).
-  http.use('/', express.static(WEB_DIST));
-  http.get(['/cart', '/product/*rest'], (_req, res) => res.sendFile(join(WEB_DIST, 'index.html')));
-
   http.post('/auth/logout', (req, res, next) => {
     req.logout((error) => (error ? next(error) : res.json({ ok: true })));
   });

@@ -24,7 +24,18 @@ export interface ShopConfig {
    * paths against the working directory). Default: `data/uploads`, beside the shop's other files.
    */
   uploadDir: string;
+  /**
+   * How the shop serves its frontend (PROFILE): `integrated` (default: the built web app from apps/shop/web/dist, the
+   * app's middleware around events), `split_dev` (development: the web app from Vite's dev server at
+   * VITE_DEV_URL, default http://localhost:5173, proxied with its HMR socket), `reflex_only` (the built web app, events
+   * without the app's middleware: no login, cart or uploads).
+   */
+  profile: 'integrated' | 'split_dev' | 'reflex_only';
+  /** Vite's dev server, for the `split_dev` profile (VITE_DEV_URL). */
+  devServerUrl: string;
 }
+
+const PROFILES = new Set(['integrated', 'split_dev', 'reflex_only']);
 
 export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig {
   return {
@@ -38,7 +49,15 @@ export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig
     frontendOrigins: listOf(env.FRONTEND_ORIGINS),
     uploadDir: env.UPLOAD_DIR || 'data/uploads',
     devtools: (env.DEVTOOLS === '1' || env.DEVTOOLS === 'true') && env.NODE_ENV !== 'production',
+    profile: profileOf(env.PROFILE),
+    devServerUrl: env.VITE_DEV_URL || 'http://localhost:5173',
   };
+}
+
+function profileOf(value: string | undefined): ShopConfig['profile'] {
+  if (!value) return 'integrated';
+  if (!PROFILES.has(value)) throw new Error(`PROFILE must be one of ${[...PROFILES].join(', ')} (got "${value}")`);
+  return value as ShopConfig['profile'];
 }
 
 /** `a, b,c` → `['a', 'b', 'c']`; unset or blank → undefined. */

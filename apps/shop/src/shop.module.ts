@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type DynamicModule, Inject, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ThrottlerModule, type ThrottlerStorage } from '@nestjs/throttler';
@@ -16,6 +17,9 @@ import { CartModule } from './cart/cart.module.js';
 import { LikesModule } from './likes/likes.module.js';
 import { UploadsModule } from './uploads/uploads.module.js';
 import { MAX_IMAGE_BYTES } from './uploads/image-store.js';
+
+/** The built web app (`vite build` of apps/shop/web; `npm run build` makes it). */
+const WEB_DIST = join(dirname(fileURLToPath(import.meta.url)), '..', 'web', 'dist');
 
 /** DI token of the shop's {@link ShopConfig}. */
 const SHOP_CONFIG = Symbol('ShopConfig');
@@ -55,7 +59,13 @@ export class ShopModule implements OnApplicationBootstrap {
             corsOrigins: config.frontendOrigins,
             // Sessions in Redis: one deleted or expired there (not through a logout) ends at once on every worker.
             sessionStore: config.redisUrl ? { prefix: SESSION_KEY_PREFIX } : undefined,
-            bridge: { mode: 'full', authMiddleware: middleware.chain, trustProxy: config.trustProxy },
+            // PROFILE: integrated (the built web app, served with its deep links and asset caching), split_dev (Vite's
+            // dev server behind the shop's port) or reflex_only (events without the app's middleware).
+            profile: config.profile,
+            spa: config.profile === 'split_dev' ? undefined : { rootPath: WEB_DIST },
+            devServer: config.profile === 'split_dev' ? { url: config.devServerUrl } : undefined,
+            // Every event through the app's session and passport chain, except in reflex_only, which runs none.
+            bridge: { mode: config.profile === 'reflex_only' ? undefined : 'full', authMiddleware: middleware.chain, trustProxy: config.trustProxy },
             // DEVTOOLS=1 (development only): what each event cost, at /_bridge/devtools.
             devtools: config.devtools,
             // Avatars and product pictures: one image per upload, refused (413) past the shop's image cap.
