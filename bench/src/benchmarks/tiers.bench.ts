@@ -14,7 +14,15 @@ export interface TierScenario {
   throughputTarget?: Target;
   /** The throughput row's note, where the harness cannot count the session middleware's runs (another process). */
   note?: string;
+  /** Target on server CPU per event (one client), as a ratio to the bare echo's. */
+  serverCpuTarget?: Target;
 }
+
+/**
+ * Target on `full` minus the chain baseline (bare Socket.IO running the same express-session + passport chain per
+ * event on a plain request): what the bridge itself costs beyond the app's middleware.
+ */
+const BRIDGE_COST_TARGET: Target = { text: '≤ 20 us/event beyond the chain', valueAtMost: 20 };
 
 const TIERS_APP: BridgeServerConfig = { kind: 'bridge', suite: 'tiers', mode: 'full', auth: true };
 
@@ -24,7 +32,13 @@ const TIERS_APP: BridgeServerConfig = { kind: 'bridge', suite: 'tiers', mode: 'f
  * A new scenario (another store, another preset) is one more entry here.
  */
 export const TIER_SCENARIOS: TierScenario[] = [
-  { id: 'none', server: TIERS_APP, event: event(`${TIER_STATES.none}.bump`), throughputTarget: { text: '≥ 70% of bare echo', ratioAtLeast: 0.7 } },
+  {
+    id: 'none',
+    server: TIERS_APP,
+    event: event(`${TIER_STATES.none}.bump`),
+    throughputTarget: { text: '≥ 70% of bare echo', ratioAtLeast: 0.7 },
+    serverCpuTarget: { text: '≤ 1.05× bare echo', ratioAtMost: 1.05 },
+  },
   { id: 'auth_only', server: TIERS_APP, event: event(`${TIER_STATES.auth_only}.bump`) },
   {
     // Turned on in server/fast-auth.ts; until then the server answers "unavailable" and the rows say so.
@@ -32,6 +46,7 @@ export const TIER_SCENARIOS: TierScenario[] = [
     server: { ...TIERS_APP, fastAuth: true },
     event: event(`${TIER_STATES.auth_only}.bump`),
     throughputTarget: { text: '≥ 50% of bare echo', ratioAtLeast: 0.5 },
+    serverCpuTarget: { text: '≤ 1.15× bare echo', ratioAtMost: 1.15 },
   },
   { id: 'full', server: TIERS_APP, event: event(`${TIER_STATES.full}.bump`), throughputTarget: { text: '≥ 30% of bare echo', ratioAtLeast: 0.3 } },
   // Peers a user might pick instead (bench/src/peers/, bench/peers/), measured like the tiers, same clients, same login.
@@ -77,6 +92,9 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     const echo = await ServerProcess.start('echo', { kind: 'echo' });
     if ('unavailable' in echo) throw new Error(echo.unavailable);
     servers.set('echo', echo);
+    const chain = await ServerProcess.start('chain', { kind: 'echo', chain: true });
+    if ('unavailable' in chain) throw new Error(chain.unavailable);
+    servers.set('chain', chain);
     for (const scenario of TIER_SCENARIOS) {
       const server = await ServerProcess.start(scenario.id, scenario.server);
       if ('unavailable' in server) {
@@ -94,6 +112,8 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       plan.push({ key: `${id} throughput`, server, load: { ...load, url, clients, hydrate: true } });
     };
     add('echo', echo.url, { workload: [event(`${ECHO_STATE}.bump`)] });
+    // Only its one-client server CPU is used; the throughput run keeps it interleaved like the others.
+    add('chain', chain.url, { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] });
     for (const scenario of TIER_SCENARIOS) {
       const server = servers.get(scenario.id);
       if (server) add(scenario.id, server.url, { login: BENCH_LOGIN, workload: [scenario.event] });
@@ -107,6 +127,11 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       reported('tiers/echo/throughput', base.throughput.throughput, 'events/s', undefined, `baseline: bare Socket.IO echo, ${clients} clients`),
       reported('tiers/echo/server_cpu', base.latency.serverCpuPerEventUs, 'us/event', undefined, 'server CPU time per event, one client (each event handled alone)'),
     ];
+    const chainCpu = measured.get('chain latency')!;
+    results.push(
+      compared('tiers/chain/server_cpu', chainCpu.serverCpuPerEventUs, base.latency.serverCpuPerEventUs, 'us/event', undefined,
+        `baseline of full: bare Socket.IO running the express-session + passport chain per event (session middleware ran on ${(chainCpu.sessionRunsPerEvent * 100).toFixed(0)}% of events)`),
+    );
     for (const scenario of TIER_SCENARIOS) {
       const name = `tiers/${scenario.id}`;
       const why = missing.get(scenario.id);
@@ -126,8 +151,14 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         compared(`${name}/latency_p99`, latency.latency.p99, base.latency.latency.p99, 'ms'),
         compared(`${name}/throughput`, throughput.throughput, base.throughput.throughput, 'events/s', scenario.throughputTarget,
           scenario.note ?? `session middleware ran on ${(throughput.sessionRunsPerEvent * 100).toFixed(0)}% of events`),
-        compared(`${name}/server_cpu`, latency.serverCpuPerEventUs, base.latency.serverCpuPerEventUs, 'us/event'),
+        compared(`${name}/server_cpu`, latency.serverCpuPerEventUs, base.latency.serverCpuPerEventUs, 'us/event', scenario.serverCpuTarget),
       );
+      if (scenario.id === 'full') {
+        results.push(
+          reported(`${name}/bridge_cost`, latency.serverCpuPerEventUs - chainCpu.serverCpuPerEventUs, 'us/event', BRIDGE_COST_TARGET,
+            `full − chain server CPU per event (one client): ${latency.serverCpuPerEventUs.toFixed(1)} − ${chainCpu.serverCpuPerEventUs.toFixed(1)} us`),
+        );
+      }
     }
     for (const comparison of PEER_COMPARISONS) {
       const name = `tiers/${comparison.ours}/vs_${comparison.peer}/${comparison.figure}`;

@@ -7,6 +7,11 @@ export type StateSuite = 'tiers' | 'modes' | 'growth' | 'memory';
 /** A bare Socket.IO server answering every event with a delta of the same shape: the baseline. */
 export interface EchoServerConfig {
   kind: 'echo';
+  /**
+   * Also serve `POST /login` with the bench app's auth stack and run its express-session + passport chain once
+   * per event on a plain request (the baseline of the bridge's own cost on `full`).
+   */
+  chain?: boolean;
 }
 
 /** A Nest app serving ReflexBridge with one suite of bench states. */

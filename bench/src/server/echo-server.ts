@@ -1,12 +1,16 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { RequestHandler } from 'express';
 import { Server } from 'socket.io';
 import { ECHO_STATE, ON_LOAD_INTERNAL, ROOT } from '../harness/wire.js';
+import { PlainResponse } from './plain-response.js';
 
 /** A running baseline server. */
 export interface EchoServer {
   url: string;
   close(): Promise<void>;
+  /** Session middleware runs so far (the `chain` variant; 0 otherwise). */
+  sessionCalls(): number;
 }
 
 /**
@@ -14,29 +18,71 @@ export interface EchoServer {
  * namespace (`/_event`) and the same message shape: it receives `event` `{name, payload, router_data}` and
  * answers `event` `{delta: {...}}`. It does the least a server can do per event (bump a per-socket counter),
  * so the bridge's ratio to it is the price of everything the bridge adds.
+ *
+ * With `chain`, it also serves `POST /login` with the bench app's auth stack (`auth-stack.ts`: express-session on
+ * a MemoryStore + passport) and runs that same chain once per event, alone, on a plain request carrying the
+ * socket's handshake cookie, ending the response before it answers (as a `full` event does). `full` minus this is
+ * what the bridge itself costs beyond the app's own middleware.
  */
-export async function startEchoServer(): Promise<EchoServer> {
-  const http = createServer();
+export async function startEchoServer(options: { chain?: boolean } = {}): Promise<EchoServer> {
+  const chain = options.chain ? await authChain() : undefined;
+  const http = createServer(chain?.app);
   const io = new Server(http, { path: '/_event', transports: ['websocket'], allowUpgrades: false, serveClient: false });
   const namespace = io.of('/_event');
   namespace.on('connection', (socket) => {
     let count = 0;
-    socket.on('event', (frame: { name?: unknown }) => {
+    const headers = socket.handshake.headers;
+    const answer = (frame: { name?: unknown }) => {
       // The hydrate sequence ends with is_hydrated, as the bridge does, so the load generator needs no special case.
       if (frame?.name === ON_LOAD_INTERNAL) {
         socket.emit('event', { delta: { [ROOT]: { is_hydrated_rx_state_: true } } });
         return;
       }
       socket.emit('event', { delta: { [ECHO_STATE]: { count_rx_state_: ++count } } });
+    };
+    socket.on('event', (frame: { name?: unknown }) => {
+      if (!chain) answer(frame);
+      else chain.run(headers, () => answer(frame));
     });
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const { port } = http.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    sessionCalls: () => chain?.calls.session ?? 0,
     close: async () => {
       io.disconnectSockets(true);
       await io.close();
     },
   };
+}
+
+/** The bench app's auth stack on a bare express app (for `POST /login`), and a runner of its chain per event. */
+async function authChain() {
+  // Loaded only for this variant, so the plain echo's memory baseline stays bare.
+  const { default: express } = await import('express');
+  const { createAuthStack } = await import('./auth-stack.js');
+  const stack = createAuthStack();
+  const app = express();
+  app.use(stack.authMiddleware);
+  app.post('/login', express.json(), stack.passport.authenticate('local'), (_req, res) => {
+    res.json({ ok: true });
+  });
+  const middleware: RequestHandler[] = stack.authMiddleware;
+  const run = (headers: Record<string, unknown>, done: () => void) => {
+    const request = { method: 'POST', url: '/', originalUrl: '/', headers } as unknown as Parameters<RequestHandler>[0];
+    const response = new PlainResponse() as unknown as Parameters<RequestHandler>[1];
+    const step = (index: number) => (error?: unknown) => {
+      if (error) throw error instanceof Error ? error : new Error(String(error));
+      if (index < middleware.length) {
+        middleware[index](request, response, step(index + 1));
+        return;
+      }
+      // The app's handler would run here; the response ends (express-session touches the session) and then answers.
+      response.end();
+      done();
+    };
+    step(0)();
+  };
+  return { app, calls: stack.calls, run };
 }

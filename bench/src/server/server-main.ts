@@ -32,8 +32,9 @@ serveRpc(
     start: async (config: ServerConfig): Promise<ServerStarted> => {
       if (config.kind === 'echo') {
         const { startEchoServer } = await import('./echo-server.js');
-        const server = await startEchoServer();
+        const server = await startEchoServer({ chain: config.chain });
         close = server.close;
+        sessionCalls = server.sessionCalls;
         return { url: server.url };
       }
       if (config.kind === 'peer') {

@@ -397,8 +397,11 @@ export class EventPipeline implements OnApplicationBootstrap {
         run.client.emitUpdate({ delta });
         timer?.trace?.sent(delta);
       }
-      const clientEvents = this.collectEvents(produced, run.followUps);
-      if (clientEvents.length) run.client.emitUpdate({ events: clientEvents });
+      // Most handlers return nothing: no arrays are made for them.
+      if (produced !== undefined && produced !== null) {
+        const clientEvents = this.collectEvents(produced, run.followUps);
+        if (clientEvents.length) run.client.emitUpdate({ events: clientEvents });
+      }
       timer?.add('emit', performance.now() - emitStart);
     });
   }
@@ -645,7 +648,13 @@ export class EventPipeline implements OnApplicationBootstrap {
     }
     const connection = this.connectionDataOf(client);
     // Object.assign rather than spreads: spreads cost about a microsecond per key on Node 20.
-    return Object.assign({}, event.routerData, { query, token, sid: client.sid, headers: connection.headers, ip: connection.ip });
+    const data = Object.assign({}, event.routerData) as RouterData;
+    data.query = query;
+    data.token = token;
+    data.sid = client.sid;
+    data.headers = connection.headers;
+    data.ip = connection.ip;
+    return data;
   }
 
   /** The headers and client IP router data carries, worked out once per connection: they cannot change while it lives. */

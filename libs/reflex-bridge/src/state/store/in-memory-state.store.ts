@@ -1,4 +1,5 @@
-import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
+import { InMemoryStateLease, type InMemoryEntry as Entry } from './in-memory-state.lease.js';
+import { StateStore, type StateLease, type StoredState } from './state-store.js';
 
 /** Options of {@link InMemoryStateStore}. */
 export interface InMemoryStateStoreOptions {
@@ -6,16 +7,6 @@ export interface InMemoryStateStoreOptions {
   ttlSeconds?: number;
   /** Seconds an idle token's state is kept while it is provisional (see {@link SaveOptions}). @default 120 */
   unusedTtlSeconds?: number;
-}
-
-interface Entry {
-  state: StoredState | null;
-  lastUsed: number;
-  /** Saved as provisional: expires after the short TTL. */
-  provisional: boolean;
-  /** Resolvers of the callers waiting for the lock, in arrival order. */
-  waiters: Array<() => void>;
-  locked: boolean;
 }
 
 /**
@@ -79,34 +70,13 @@ export class InMemoryStateStore extends StateStore {
     return entry;
   }
 
-  /** Locks the entry for the caller. Save and release complete synchronously: the state is an object here. */
+  /**
+   * Locks the entry for the caller. Its idle time is not touched here: an entry only expires while unlocked,
+   * and releasing the lease stamps it.
+   */
   private grant(token: string, entry: Entry): StateLease {
     entry.locked = true;
-    entry.lastUsed = Date.now();
-    let held = true;
-    return {
-      token,
-      state: entry.state,
-      save: (state: StoredState, options?: SaveOptions) => {
-        if (!held) throw new LockLostError(token);
-        entry.state = state;
-        entry.provisional = options?.provisional === true;
-        entry.lastUsed = Date.now();
-      },
-      // The lock lives until released: renewing only checks it is still held.
-      renew: () => {
-        if (!held) throw new LockLostError(token);
-      },
-      release: () => {
-        if (!held) return;
-        held = false;
-        entry.lastUsed = Date.now();
-        const next = entry.waiters.shift();
-        // Hand the lock straight to the next waiter so nobody can barge in between.
-        if (next) next();
-        else entry.locked = false;
-      },
-    };
+    return new InMemoryStateLease(token, entry);
   }
 
   private isExpired(entry: Entry): boolean {

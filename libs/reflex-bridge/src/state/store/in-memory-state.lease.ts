@@ -1,0 +1,51 @@
+import { LockLostError, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
+
+/** One token's entry in the in-memory store. */
+export interface InMemoryEntry {
+  state: StoredState | null;
+  /** When the lock was last released (an entry is idle, and can expire, only while unlocked). */
+  lastUsed: number;
+  /** Saved as provisional: expires after the short TTL. */
+  provisional: boolean;
+  /** Resolvers of the callers waiting for the lock, in arrival order. */
+  waiters: Array<() => void>;
+  locked: boolean;
+}
+
+/**
+ * The in-memory store's lease on one entry. A class rather than an object of closures: one lease is made per
+ * event, and this is one allocation instead of three. Save and release complete synchronously.
+ */
+export class InMemoryStateLease implements StateLease {
+  readonly state: StoredState | null;
+  private held = true;
+
+  constructor(
+    readonly token: string,
+    private readonly entry: InMemoryEntry,
+  ) {
+    this.state = entry.state;
+  }
+
+  save(state: StoredState, options?: SaveOptions): void {
+    if (!this.held) throw new LockLostError(this.token);
+    this.entry.state = state;
+    this.entry.provisional = options?.provisional === true;
+  }
+
+  /** The lock lives until released: renewing only checks it is still held. */
+  renew(): void {
+    if (!this.held) throw new LockLostError(this.token);
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    const entry = this.entry;
+    entry.lastUsed = Date.now();
+    const next = entry.waiters.shift();
+    // Hand the lock straight to the next waiter so nobody can barge in between.
+    if (next) next();
+    else entry.locked = false;
+  }
+}
