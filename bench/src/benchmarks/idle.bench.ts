@@ -10,8 +10,11 @@ const WARM_CONNECTIONS = 20;
 const HEAP_TARGET = { text: '≤ 1.1× bare Socket.IO', ratioAtMost: 1.1 };
 const LATENCY_TARGET = { text: '≤ 1.1× without the idle connections', ratioAtMost: 1.1 };
 
-/** The one client's event: a small state's handler (the echo server answers any name alike). */
-const PROBE = event(`${MEMORY_STATES[0]}.set_theme`, { theme: 'dark' });
+/**
+ * The one client's events: a small state's handler, alternating between two values so that every event changes
+ * a var and is answered with a delta (the echo server answers any name alike).
+ */
+const PROBE = [event(`${MEMORY_STATES[0]}.setTheme`, { theme: 'dark' }), event(`${MEMORY_STATES[0]}.setTheme`, { theme: 'light' })];
 
 interface Scenario {
   id: 'echo' | 'bridge';
@@ -67,7 +70,7 @@ async function measureServer(context: BenchContext, scenario: Scenario): Promise
   const n = context.options.idleConnections;
   const server = await ServerProcess.start(`idle ${scenario.id}`, scenario.config);
   if ('unavailable' in server) throw new Error(server.unavailable);
-  const probe: LoadConfig = { url: server.url, clients: 1, hydrate: true, workload: [PROBE] };
+  const probe: LoadConfig = { url: server.url, clients: 1, hydrate: true, workload: PROBE };
   const result: IdleRun = { heapPerConnection: 0, rssPerConnection: 0, without: [], with: [] };
   try {
     const warm = await LoadProcess.setup(`${scenario.id} warm-up`, { url: server.url, clients: WARM_CONNECTIONS, hydrate: true, workload: [] });
@@ -76,6 +79,7 @@ async function measureServer(context: BenchContext, scenario: Scenario): Promise
     for (let round = 1; round <= context.options.rounds; round++) {
       const tag = `${scenario.id} (round ${round}/${context.options.rounds})`;
       result.without.push(await measure(context, server, `${tag} latency without idle`, probe));
+      if (round === 1 && context.options.heapSnapshot) context.log(`    heap snapshot: ${await server.heapSnapshot(`${scenario.id}-0`)}`);
       const before = await server.memory();
       const started = performance.now();
       const idle = await openIdle(scenario.id, server.url, n);

@@ -1,16 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Inject, Logger, Optional } from '@nestjs/common';
-import {
-  ConnectedSocket,
-  MessageBody,
-  type OnGatewayConnection,
-  type OnGatewayDisconnect,
-  type OnGatewayInit,
-  SubscribeMessage,
-  WebSocketGateway,
-  WebSocketServer,
-} from '@nestjs/websockets';
+import { type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
@@ -45,6 +36,31 @@ function tokenRoom(token: string): string {
   return `rx:token:${token}`;
 }
 
+/**
+ * A message's payload as Nest's Socket.IO adapter maps it: the acknowledgement callback (a trailing function)
+ * left off, one argument as itself, several as an array.
+ */
+function payloadOf(args: unknown[]): unknown {
+  const count = typeof args[args.length - 1] === 'function' ? args.length - 1 : args.length;
+  return count <= 1 ? args[0] : args.slice(0, count);
+}
+
+/**
+ * The listeners of the cold messages, made once per gateway and shared by every socket: Socket.IO calls a
+ * listener with the socket as `this`, so no socket needs closures of its own for them.
+ */
+function coldMessageListeners(gateway: EventGateway): { client_error: (this: Socket, ...args: unknown[]) => void; ping: (this: Socket) => void } {
+  return {
+    client_error(this: Socket, ...args: unknown[]): void {
+      gateway.onClientError(this, payloadOf(args));
+    },
+    ping(this: Socket): void {
+      const { event, data } = gateway.onPing();
+      this.emit(event, data);
+    },
+  };
+}
+
 function flattenHeaders(headers: IncomingMessage['headers']): Record<string, string> {
   const flat: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -61,7 +77,9 @@ function flattenHeaders(headers: IncomingMessage['headers']): Record<string, str
  *
  * The hot `event` listener is attached to each socket directly in {@link handleConnection}: routing it through
  * `@SubscribeMessage` would cost several promises per event and undo the synchronous event path. The cold
- * messages (`client_error`, `ping`) are ordinary `@SubscribeMessage` handlers.
+ * messages (`client_error`, `ping`) are attached there too, as listeners shared by every socket:
+ * `@SubscribeMessage` would give every connection its own RxJS subscriptions (about 5 KiB of heap per idle
+ * connection for these two messages).
  *
  * The module registers a subclass per `forRoot`/`forRootAsync` (see `ReflexBridgeModule`): Nest reads a gateway's
  * options when the app initialises, after every provider is built, so the constructor can give that subclass
@@ -75,6 +93,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   private readonly connections = new WeakMap<Socket, Connection>();
   /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
   private clustered = false;
+  private readonly coldListeners = coldMessageListeners(this);
 
   /** The `/_event` namespace; set by Nest when the app initialises. */
   @WebSocketServer()
@@ -175,6 +194,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
         stopCountingOutput();
       },
     });
+    socket.on('client_error', this.coldListeners.client_error);
+    socket.on('ping', this.coldListeners.ping);
     // The socket is not read while the token's queue is full.
     const reading = new SocketReadThrottle(socket);
     socket.on('event', (frame: unknown) => {
@@ -195,14 +216,17 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     this.leave(socket, connection.client);
   }
 
-  /** `client_error`: a browser's report of an error on its side, logged within limits (never trusted). */
-  @SubscribeMessage('client_error')
-  onClientError(@ConnectedSocket() socket: Socket, @MessageBody() report: unknown): void {
-    this.clientErrors.record(socket.id, this.connections.get(socket)?.client.token ?? '', report);
+  /** `client_error`: a browser's report of an error on its side, logged within limits (never trusted, never thrown). */
+  onClientError(socket: Socket, report: unknown): void {
+    try {
+      this.clientErrors.record(socket.id, this.connections.get(socket)?.client.token ?? '', report);
+    } catch (error) {
+      // A listener's throw would be an uncaught exception: a report that breaks the log is dropped instead.
+      this.logger.warn(`A client_error report could not be logged: ${(error as Error)?.message}`);
+    }
   }
 
   /** `ping`: answered with `pong`, as Reflex's backend does. */
-  @SubscribeMessage('ping')
   onPing(): { event: string; data: string } {
     return { event: 'ping', data: 'pong' };
   }
