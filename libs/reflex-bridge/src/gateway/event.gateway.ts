@@ -17,6 +17,7 @@ import { ClusterLink } from './cluster-link.js';
 import { CLUSTER_LINK } from './cluster-link.provider.js';
 import { eventGatewayOptions } from './event-gateway.options.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
+import { SocketConnection } from './socket-connection.js';
 import { isClientToken } from '../protocol/client-token.js';
 import { InboundFrameGuard } from '../security/inbound-frame-guard.js';
 import { OutboundBufferLimit } from '../security/outbound-buffer-limit.js';
@@ -24,13 +25,6 @@ import { OriginPolicy } from '../security/origin-policy.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 import { EventFrameSizeMeter } from '../security/event-frame-size.meter.js';
 import { SocketReadThrottle } from '../security/socket-read.throttle.js';
-
-/** What the gateway keeps per connected socket. */
-interface Connection {
-  client: EventClient & { token: string };
-  /** Stops the socket's frame and output watchers. */
-  stopWatching(): void;
-}
 
 function tokenRoom(token: string): string {
   return `rx:token:${token}`;
@@ -61,12 +55,18 @@ function coldMessageListeners(gateway: EventGateway): { client_error: (this: Soc
   };
 }
 
-function flattenHeaders(headers: IncomingMessage['headers']): Record<string, string> {
-  const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+function flattenHeaders(headers: IncomingMessage['headers']): Readonly<Record<string, string>> {
+  // Node gives a request's headers as strings (only `set-cookie` can be a list): the handshake's own object is
+  // then used as it is, and no connection holds a copy of it.
+  let flat: Record<string, string> | undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value === 'string') continue;
+    flat ??= Object.assign({}, headers) as Record<string, string>;
+    if (value === undefined) delete flat[name];
+    else flat[name] = value.join(', ');
   }
-  return flat;
+  return flat ?? (headers as Record<string, string>);
 }
 
 /**
@@ -90,7 +90,7 @@ function flattenHeaders(headers: IncomingMessage['headers']): Record<string, str
 export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<Socket>, OnGatewayDisconnect<Socket> {
   private readonly logger = new Logger('ReflexBridge');
   private readonly clientErrors = new ClientErrorLog(this.logger);
-  private readonly connections = new WeakMap<Socket, Connection>();
+  private readonly connections = new WeakMap<Socket, SocketConnection>();
   /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
   private clustered = false;
   private readonly coldListeners = coldMessageListeners(this);
@@ -149,21 +149,15 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
 
   /** Sets up a new socket: admission (token, session), the frame and output limits, and the hot `event` listener. */
   handleConnection(socket: Socket): void {
-    const client: EventClient & { token: string } = {
-      token: socket.handshake.query.token as string,
-      sid: socket.id,
-      headers: flattenHeaders(socket.handshake.headers),
-      remoteAddress: socket.handshake.address,
-      emitUpdate: (update: StateUpdate) => socket.emit('event', update),
-      emitError: (error: BridgeErrorPayload) => socket.emit(BRIDGE_ERROR_EVENT, error),
-    };
+    // One object per socket (client, guard hooks, tracked socket) and as few closures as can be: 10,000 idle
+    // connections on a worker hold 10,000 of each.
+    const connection = new SocketConnection(socket, this.pipeline, flattenHeaders(socket.handshake.headers));
     // Events wait for the token check; promise callbacks keep them in arrival order. Once it has passed,
     // events go straight to the pipeline (no promise per event). The flag is set by the first callback on
     // `admitted`, so events that arrived earlier still run, in order, before any later one. A socket that left
     // during admission runs nothing.
-    let isAdmitted = false;
-    const admitted = this.admit(socket, client).then(
-      (stayed) => (isAdmitted = stayed),
+    const admitted = this.admit(socket, connection).then(
+      (stayed) => (connection.isAdmitted = stayed),
       (error: Error) => {
         this.logger.warn(`Admitting a connection failed; closing it: ${error.message}`);
         socket.disconnect(true);
@@ -172,10 +166,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     );
     // Engine.IO reports each frame before Socket.IO decodes it: the size limits see the raw frames, and each
     // event carries its frame's size to the queue (whose limits count bytes).
-    const frames = new InboundFrameGuard(this.options.maxMessageBytes, {
-      report: (error) => this.pipeline.reportError(client, error),
-      disconnect: () => socket.disconnect(true),
-    });
+    const frames = new InboundFrameGuard(this.options.maxMessageBytes, connection);
     const frameSizes = new EventFrameSizeMeter(this.options.path, this.options.maxMessageBytes);
     const onPacket = (packet: { type: string; data?: unknown }) => {
       if (packet.type !== 'message') return;
@@ -184,16 +175,14 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     };
     socket.conn.on('packet', onPacket);
     const stopCountingOutput = new OutboundBufferLimit(this.options.maxOutboundBytes, (pending) => {
-      this.logger.warn(`Closing the connection of client ${client.token.slice(0, 8)}…: ${pending} bytes of output are waiting for it to read (maxOutboundBytes ${this.options.maxOutboundBytes}).`);
+      this.logger.warn(`Closing the connection of client ${connection.token.slice(0, 8)}…: ${pending} bytes of output are waiting for it to read (maxOutboundBytes ${this.options.maxOutboundBytes}).`);
       socket.disconnect(true);
     }).watch(socket.conn);
-    this.connections.set(socket, {
-      client,
-      stopWatching: () => {
-        socket.conn.off('packet', onPacket);
-        stopCountingOutput();
-      },
-    });
+    connection.stopWatchingOutput = () => {
+      socket.conn.off('packet', onPacket);
+      stopCountingOutput();
+    };
+    this.connections.set(socket, connection);
     socket.on('client_error', this.coldListeners.client_error);
     socket.on('ping', this.coldListeners.ping);
     // The socket is not read while the token's queue is full.
@@ -201,9 +190,9 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     socket.on('event', (frame: unknown) => {
       const bytes = frameSizes.next();
       if (frames.takeDropped()) return;
-      if (isAdmitted) void this.pipeline.handle(client, frame, bytes);
-      else void admitted.then((stayed) => (stayed ? this.pipeline.handle(client, frame, bytes) : undefined));
-      if (this.pipeline.isQueueFull(client.token)) reading.pauseUntil((resume) => this.pipeline.onQueueDrained(client.token, resume));
+      if (connection.isAdmitted) void this.pipeline.handle(connection, frame, bytes);
+      else void admitted.then((stayed) => (stayed ? this.pipeline.handle(connection, frame, bytes) : undefined));
+      if (this.pipeline.isQueueFull(connection.token)) reading.pauseUntil((resume) => this.pipeline.onQueueDrained(connection.token, resume));
     });
   }
 
@@ -212,14 +201,14 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     const connection = this.connections.get(socket);
     if (!connection) return;
     this.connections.delete(socket);
-    connection.stopWatching();
-    this.leave(socket, connection.client);
+    connection.stopWatchingOutput?.();
+    this.leave(socket, connection);
   }
 
   /** `client_error`: a browser's report of an error on its side, logged within limits (never trusted, never thrown). */
   onClientError(socket: Socket, report: unknown): void {
     try {
-      this.clientErrors.record(socket.id, this.connections.get(socket)?.client.token ?? '', report);
+      this.clientErrors.record(socket.id, this.connections.get(socket)?.token ?? '', report);
     } catch (error) {
       // A listener's throw would be an uncaught exception: a report that breaks the log is dropped instead.
       this.logger.warn(`A client_error report could not be logged: ${(error as Error)?.message}`);
@@ -251,7 +240,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
    *
    * Resolves to false when the socket left during admission; whatever was done for it by then is undone.
    */
-  private async admit(socket: Socket, client: EventClient & { token: string }): Promise<boolean> {
+  private async admit(socket: Socket, client: SocketConnection): Promise<boolean> {
     // The disconnect handler may already have run during the last await: undo what admission did since.
     const presented = client.token;
     const left = (): boolean => {
@@ -261,7 +250,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       return true;
     };
     // The socket's session, from its handshake cookie (the auth middleware runs once).
-    const session = await this.sessions.track({ client, disconnect: () => socket.disconnect(true) });
+    const session = await this.sessions.track(client);
     if (left()) return false;
     const token = client.token;
     let fresh = this.ownership.enabled && !(await this.ownership.mayTake(token, session));
