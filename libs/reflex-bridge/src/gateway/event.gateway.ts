@@ -278,7 +278,9 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // Synchronously after the last check that the socket is connected: its disconnect handler, still to come,
     // unbinds it.
     this.registry.bind(client.token, client);
-    await socket.join(tokenRoom(client.token));
+    // The token's room carries updates from other workers (see clientFor); on one worker nobody sends to it,
+    // and each room costs every connection a Set and a map entry.
+    if (this.clustered) await socket.join(tokenRoom(client.token));
     return !left();
   }
 }
