@@ -78,7 +78,7 @@ function flattenHeaders(headers: IncomingMessage['headers']): Readonly<Record<st
  * The hot `event` listener is attached to each socket directly in {@link handleConnection}: routing it through
  * `@SubscribeMessage` would cost several promises per event and undo the synchronous event path. The cold
  * messages (`client_error`, `ping`) are attached there too, as listeners shared by every socket:
- * `@SubscribeMessage` would give every connection its own RxJS subscriptions (about 5 KiB of heap per idle
+ * `@SubscribeMessage` would give every connection its own RxJS subscriptions (about 9 KB of heap per idle
  * connection for these two messages).
  *
  * The module registers a subclass per `forRoot`/`forRootAsync` (see `ReflexBridgeModule`): Nest reads a gateway's
