@@ -1,5 +1,6 @@
 import type { Benchmark } from '../harness/benchmark.js';
 import { growthBenchmark } from './growth.bench.js';
+import { idleBenchmark } from './idle.bench.js';
 import { memoryBenchmark } from './memory.bench.js';
 import { modesBenchmark } from './modes.bench.js';
 import { tiersBenchmark } from './tiers.bench.js';
@@ -10,4 +11,4 @@ import { floodBenchmark } from './flood.bench.js';
 import { uploadBenchmark } from './upload.bench.js';
 
 /** Every benchmark of the harness, in the order `npm run bench` runs them. Add new ones here. */
-export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, growthBenchmark, fastAuthBenchmark, liveLatencyBenchmark, stateStoreBenchmark, floodBenchmark, uploadBenchmark];
+export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, idleBenchmark, growthBenchmark, fastAuthBenchmark, liveLatencyBenchmark, stateStoreBenchmark, floodBenchmark, uploadBenchmark];

@@ -16,6 +16,10 @@ export interface BenchOptions {
   clients: number;
   /** Idle connections of the memory benchmark. */
   connections: number;
+  /** Idle connections of the idle benchmark (one server, several load processes). */
+  idleConnections: number;
+  /** Idle benchmark: write a heap snapshot of each server with its idle connections open (`.tmp/bench-heap/`). */
+  heapSnapshot: boolean;
   /** List sizes of the growth benchmark; the first is its baseline. */
   sizes: number[];
   /** Clients of the growth benchmark's throughput runs (each holds its own list). */
@@ -60,12 +64,15 @@ export interface BenchContext {
 let retriesUsed = 0;
 
 export const USAGE = `usage: npm run bench -- [benchmark ...] [flags]     (or: node bench/dist/run.js ...)
-benchmarks: tiers modes memory growth fast-auth live-latency state-store flood upload (default: all, in that order)
+benchmarks: tiers modes memory idle growth fast-auth live-latency state-store flood upload (default: all, in that order)
 flags:
   --duration=S        measured window of each run, seconds           (default 4)
   --warmup=S          warm-up before each window, seconds            (default 1)
   --clients=N         concurrent clients of throughput runs          (default 50)
   --connections=N     idle connections of the memory benchmark       (default 1000)
+  --idle-connections=N idle connections of the idle benchmark        (default 10000)
+  --heap-snapshot     idle: write a heap snapshot of each server with its idle connections open
+                      into .tmp/bench-heap/
   --sizes=A,B,...     list sizes of the growth benchmark             (default 10,100,1000,10000)
   --growth-clients=N  clients of the growth throughput runs          (default 10)
   --rounds=N          repeat each measurement, interleaved, and keep
@@ -81,7 +88,7 @@ flags:
   --upload-bridge=M   upload: our endpoint auto|on|off (auto: measured when the library
                       serves uploads, else the baseline alone)       (default auto)
   --quick             a smoke run: --duration=1.5 --warmup=0.5 --rounds=1 --retries=0
-                      --connections=200 --sizes=10,10000
+                      --connections=200 --idle-connections=1000 --sizes=10,10000
                       --upload-rss-mb=256
   --help`;
 
@@ -91,6 +98,8 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     durationMs: 4000,
     clients: 50,
     connections: 1000,
+    idleConnections: 10_000,
+    heapSnapshot: false,
     sizes: [10, 100, 1000, 10_000],
     growthClients: 10,
     rounds: 2,
@@ -116,7 +125,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     process.exit(0);
   }
   if (flags.has('quick')) {
-    Object.assign(options, { warmupMs: 500, durationMs: 1500, rounds: 1, retries: 0, connections: 200, sizes: [10, 10_000], uploadRssMb: 256 });
+    Object.assign(options, { warmupMs: 500, durationMs: 1500, rounds: 1, retries: 0, connections: 200, idleConnections: 1000, sizes: [10, 10_000], uploadRssMb: 256 });
   }
   const number = (name: string, scale = 1): number | undefined => {
     const raw = flags.get(name);
@@ -129,6 +138,8 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
   options.warmupMs = number('warmup', 1000) ?? options.warmupMs;
   options.clients = Math.round(number('clients') ?? options.clients);
   options.connections = Math.round(number('connections') ?? options.connections);
+  options.idleConnections = Math.round(number('idle-connections') ?? options.idleConnections);
+  options.heapSnapshot = flags.has('heap-snapshot');
   options.growthClients = Math.round(number('growth-clients') ?? options.growthClients);
   options.rounds = Math.round(number('rounds') ?? options.rounds);
   options.maxOtherLoad = number('max-other-load', 0.01) ?? options.maxOtherLoad;
@@ -154,7 +165,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
   }
   const known = new Set([
     'duration', 'warmup', 'clients', 'connections', 'growth-clients', 'rounds', 'profile', 'lib', 'sizes', 'quick', 'help', 'max-other-load', 'retries',
-    'upload-mb', 'upload-rss-mb', 'upload-bridge',
+    'upload-mb', 'upload-rss-mb', 'upload-bridge', 'idle-connections', 'heap-snapshot',
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}\n${USAGE}`);
   return { options, selected };

@@ -46,6 +46,11 @@ export class ServerProcess {
     return this.child.call('memory');
   }
 
+  /** Writes a heap snapshot of the server (after forced GC) into `.tmp/bench-heap/<name>.heapsnapshot`; returns its path. */
+  heapSnapshot(name: string): Promise<string> {
+    return this.child.call('heapSnapshot', name, 300_000);
+  }
+
   profileStart(): Promise<void> {
     return this.child.call('profileStart');
   }

@@ -4,6 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Session } from 'node:inspector/promises';
+import { writeHeapSnapshot } from 'node:v8';
 import { serveRpc } from '../harness/rpc.js';
 import type { ServerConfig, ServerCpu, ServerMemory, ServerStarted } from '../harness/types.js';
 
@@ -65,6 +66,12 @@ serveRpc(
       await collectGarbage();
       const { heapUsed, heapTotal, rss, external, arrayBuffers } = process.memoryUsage();
       return { heapUsed, heapTotal, rss, external, arrayBuffers };
+    },
+    heapSnapshot: async (name: string): Promise<string> => {
+      await collectGarbage();
+      const dir = new URL('../../../.tmp/bench-heap/', import.meta.url);
+      await mkdir(dir, { recursive: true });
+      return writeHeapSnapshot(new URL(`${name.replace(/[^\w.-]+/g, '_')}.heapsnapshot`, dir).pathname);
     },
     profileStart: async () => {
       profiler = new Session();

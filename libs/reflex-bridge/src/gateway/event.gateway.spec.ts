@@ -100,7 +100,8 @@ describe('EventGateway', () => {
     socket.receive('event', { name: 'third' });
     expect(handled.map((event) => (event.frame as { name: string }).name)).toEqual(['first', 'second', 'third']);
     expect(registry.get(TOKEN)).toBeDefined();
-    expect(socket.rooms.has(`rx:token:${TOKEN}`)).toBe(true);
+    // One worker: no token room (it only carries updates from other workers, and costs every connection memory).
+    expect(socket.rooms.has(`rx:token:${TOKEN}`)).toBe(false);
   });
 
   it('runs nothing for a socket that left during admission, and keeps nothing of it', async () => {

@@ -41,6 +41,11 @@ function unquote(value: string): string {
 }
 
 /** Python's `dict(parse_qsl(query))`, keys sorted as Reflex's frozen dict keeps them: blank values are dropped, the last value of a key wins. */
+function hasKeys(object: object): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return true;
+  return false;
+}
+
 function queryParameters(query: string): Record<string, string> {
   const pairs: Record<string, string> = Object.create(null);
   for (const part of query.split('&')) {
@@ -48,8 +53,12 @@ function queryParameters(query: string): Record<string, string> {
     if (equals < 0 || equals === part.length - 1) continue;
     pairs[unquote(part.slice(0, equals).replace(/\+/g, ' '))] = unquote(part.slice(equals + 1).replace(/\+/g, ' '));
   }
+  const keys = Object.keys(pairs);
+  // Most URLs carry no query: a plain empty object, not a prototype-less one (those are dictionaries, 160 bytes
+  // each), since every hydrated client keeps its router var.
+  if (keys.length === 0) return {};
   const sorted: Record<string, string> = Object.create(null);
-  for (const key of Object.keys(pairs).sort()) sorted[key] = pairs[key]!;
+  for (const key of keys.sort()) sorted[key] = pairs[key]!;
   return sorted;
 }
 
@@ -97,8 +106,11 @@ function headerData(headers: Readonly<Record<string, unknown>>): Record<string, 
   const data: Record<string, unknown> = {};
   for (const field of HEADER_FIELDS) data[field] = field === 'cookie' ? '' : text(headers[field.replace(/_/g, '-')]);
   const names = Object.keys(headers).filter((name) => !WITHHELD_HEADERS.has(name) && text(headers[name]) !== '');
-  const raw: Record<string, string> = Object.create(null);
-  for (const name of names.sort().slice(0, MAX_HEADERS)) raw[name] = text(headers[name]);
+  // A plain object filled in sorted order: clients with the same header names share one hidden class, where a
+  // prototype-less object would be a dictionary of its own (about 450 bytes) in every hydrated client's state.
+  // `__proto__` is the one name a plain object cannot hold as data; it is left out.
+  const raw: Record<string, string> = {};
+  for (const name of names.sort().slice(0, MAX_HEADERS)) if (name !== '__proto__') raw[name] = text(headers[name]);
   data.raw_headers = raw;
   return data;
 }
@@ -128,7 +140,7 @@ export function buildRouterVar(routerData: RouterData): Record<string, unknown> 
       raw_path: rawPath,
       full_path: origin + path,
       full_raw_path: origin + rawPath,
-      params: query !== null && typeof query === 'object' && !Array.isArray(query) ? query : {},
+      params: query !== null && typeof query === 'object' && !Array.isArray(query) && hasKeys(query) ? query : {},
     },
     url: splitReflexUrl(origin + rawPath),
     route_id: path,
