@@ -5,7 +5,7 @@ import { freePort } from './ports.js';
 
 const SERVE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'vite-dev', 'serve.mjs');
 
-/** A real Vite dev server on test/fixtures/vite-dev, in a child process. */
+/** A real Vite dev server in a child process: on test/fixtures/vite-dev, or on an app's own Vite config. */
 export interface ViteDevServer {
   url: string;
   /** The HMR socket's token (`?token=`), which Vite requires of every HMR connection. */
@@ -34,11 +34,23 @@ function once(child: ChildProcess, timeoutMs: number): Promise<{ url: string; to
   });
 }
 
+export interface ViteDevServerOptions {
+  /**
+   * An app's Vite config (absolute path, e.g. apps/shop/web/vite.config.ts): serve that app, with its plugins and
+   * dependency pre-bundling. Unset: the fixture root test/fixtures/vite-dev.
+   */
+  configFile?: string;
+  /** Milliseconds to wait for Vite to listen. @default 120_000 */
+  timeoutMs?: number;
+}
+
 /** Starts Vite on a free loopback port (a new port when another process took it first); waits until it listens. */
-export async function startViteDevServer(timeoutMs = 120_000): Promise<ViteDevServer> {
+export async function startViteDevServer(options: ViteDevServerOptions = {}): Promise<ViteDevServer> {
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const args = options.configFile ? [options.configFile] : [];
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const child = spawn(process.execPath, [SERVE, String(await freePort())], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SERVE, String(await freePort()), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const { url, token } = await once(child, timeoutMs);
       return {

@@ -28,7 +28,8 @@ export interface ShopConfig {
    * How the shop serves its frontend (PROFILE): `integrated` (default: the built web app from apps/shop/web/dist, the
    * app's middleware around events), `split_dev` (development: the web app from Vite's dev server at
    * VITE_DEV_URL, default http://localhost:5173, proxied with its HMR socket), `reflex_only` (the built web app, events
-   * without the app's middleware: no login, cart or uploads).
+   * without the app's middleware or guards: no session or user on events, so no login; the cart's login guard does
+   * not run).
    */
   profile: 'integrated' | 'split_dev' | 'reflex_only';
   /** Vite's dev server, for the `split_dev` profile (VITE_DEV_URL). */

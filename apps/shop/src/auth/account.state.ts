@@ -28,7 +28,12 @@ export class AccountState extends AppState {
   /** At most {@link LOGIN_LIMIT} attempts per client IP, whatever the number of sockets (then `rate_limited`). */
   @EventHandler()
   @Throttle({ default: LOGIN_LIMIT })
-  async login(@Payload('username') username: string, @Payload('password') password: string, @EventRequest() request: Request): Promise<void> {
+  async login(@Payload('username') username: string, @Payload('password') password: string, @EventRequest() request: Request | undefined): Promise<void> {
+    // PROFILE=reflex_only runs every event on tier none: no request, so no session to log into.
+    if (!request) {
+      this.loginError = 'Logging in is not available here: events run without the session (reflex_only).';
+      return;
+    }
     const user = await this.users.verify(username, password);
     if (!user) {
       this.loginError = 'Unknown user or wrong password.';
@@ -41,8 +46,9 @@ export class AccountState extends AppState {
 
   /** As a bridged event it refreshes the auth snapshot (after a page load), and the staff hint with it. */
   @EventHandler()
-  refresh(@EventRequest() request: Request): void {
-    this.isStaff = (request.user as SessionUser | undefined)?.staff === true;
+  refresh(@EventRequest() request: Request | undefined): void {
+    // No request under PROFILE=reflex_only (tier none): nobody is signed in as far as events know.
+    this.isStaff = (request?.user as SessionUser | undefined)?.staff === true;
   }
 
   @EventHandler()
