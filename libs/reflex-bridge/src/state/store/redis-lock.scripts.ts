@@ -79,13 +79,21 @@ return {0, math.max(0, lapse), first}
 `);
 
 /**
- * Takes a caller that gave up out of the waiting queue (otherwise its registration just lapses).
- * KEYS: waiters, lapses. ARGV: caller id.
+ * Takes a caller that gave up out of the waiting queue (otherwise its registration just lapses). When it was first
+ * in line and the lock is free, the next caller may be waiting for exactly this turn (a free lock goes to the oldest
+ * registration, and a caller told "not your turn" waits until that registration lapses): it is told on the release
+ * channel, like after a release, so it tries again at once. This makes the order of a leave and a release (of the
+ * same process, or of two) irrelevant: whichever lands last wakes the next caller.
+ * KEYS: waiters, lapses, lock. ARGV: caller id, release channel. Returns 1 when the caller was registered, else 0.
  */
 export const LEAVE_SCRIPT = script(`
-redis.call('ZREM', KEYS[1], ARGV[1])
+local first = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return 0
+if removed == 1 and first == ARGV[1] and redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('PUBLISH', ARGV[2], ARGV[1])
+end
+return removed
 `);
 
 /**

@@ -388,14 +388,18 @@ export class RedisStateStore extends StateStore {
   }
 
   private async shutdown(): Promise<void> {
+    const leaving: Promise<unknown>[] = [];
     for (const [token, queue] of this.queues) {
       for (const waiter of queue.waiters) {
-        // Out of Redis's waiting queue before our locks are released (same connection, so in this order): else the
-        // free lock would be held for a registration of ours until it lapses, while another worker waits.
-        if (waiter.registeredAs) this.leaveQuietly(token, waiter.registeredAs);
+        // Out of Redis's waiting queue before our locks are released, else a lock we free would go to a
+        // registration of ours while another worker waits. Awaited, not just sent first: a script unknown to Redis
+        // (NOSCRIPT) is sent again as EVAL, after commands sent later. (LEAVE_SCRIPT also wakes the next waiter,
+        // should it land after a release anyway.)
+        if (waiter.registeredAs) leaving.push(this.leaveQuietly(token, waiter.registeredAs));
         waiter.wake();
       }
     }
+    await Promise.allSettled(leaving);
     const kept = [...this.parked.values()];
     this.parked.clear();
     await Promise.allSettled([...kept.map((held) => this.giveBack(held)), ...[...this.leases].map((lease) => lease.release())]);
@@ -650,7 +654,8 @@ export class RedisStateStore extends StateStore {
     const subscriber = this.subscriber;
     if (!subscriber) return false;
     const listener = (message: string) => {
-      // Our own releases wake our next caller directly.
+      // A release, or a caller first in line leaving while the lock is free (LEAVE_SCRIPT). Our own releases and
+      // leaves wake our next caller directly.
       if (!message.startsWith(this.ownerPrefix)) queue.waiters[0]?.wake();
     };
     queue.listener = listener;
@@ -668,7 +673,7 @@ export class RedisStateStore extends StateStore {
 
   /** Removes a caller from its token's queue (and from Redis's, when it gave up) and hands the head position on. */
   private leave(token: string, queue: TokenQueue, waiter: Waiter, granted: boolean): void {
-    if (waiter.registeredAs && !granted) this.leaveQuietly(token, waiter.registeredAs);
+    if (waiter.registeredAs && !granted) void this.leaveQuietly(token, waiter.registeredAs);
     const index = queue.waiters.indexOf(waiter);
     if (index >= 0) queue.waiters.splice(index, 1);
     if (index === 0) queue.waiters[0]?.wake();
@@ -679,11 +684,15 @@ export class RedisStateStore extends StateStore {
     }
   }
 
-  /** Takes a caller out of the token's waiting queue in Redis, when connected (else its registration lapses). */
-  private leaveQuietly(token: string, callerId: string): void {
+  /**
+   * Takes a caller out of the token's waiting queue in Redis, when connected (else its registration lapses); the
+   * script wakes the next waiter when this caller was first in line for a free lock. Never rejects.
+   */
+  private leaveQuietly(token: string, callerId: string): Promise<unknown> {
     const keys = this.keysFor(token);
     const client = this.commands;
-    if (client?.isReady) this.script(client, LEAVE_SCRIPT, [keys.waiters, keys.lapses], [callerId]).catch(noop);
+    if (!client?.isReady) return Promise.resolve();
+    return withinDeadline(this.script(client, LEAVE_SCRIPT, [keys.waiters, keys.lapses, keys.lock], [callerId, keys.channel]), this.commandTimeoutMs).catch(noop);
   }
 
   /** Starts the connections on first use and waits for the command connection, or fails fast when it is down. */
