@@ -22,6 +22,8 @@ export interface ShopPageHelpers {
   openShop(page: Page, baseUrl: string, status?: string): Promise<void>;
   /** Logs in with the page's form (an event) and waits for the header and the session cookie handoff's answer. */
   logIn(page: Page, username: string, password: string): Promise<void>;
+  /** Logs out with the header's button and waits for the anonymous header and the session cookie handoff's answer. */
+  logOut(page: Page): Promise<void>;
   /** Clicks "Add to cart" on the product with this name; resolves with its price in cents as the page shows it. */
   addToCart(page: Page, name: string): Promise<number>;
 }
@@ -49,14 +51,23 @@ export function shopPageHelpers(stepTimeoutMs = DEFAULT_EVENTUALLY_TIMEOUT_MS): 
     await waitForText(page, '#status', status);
   };
 
+  /** The session cookie handoff's POST that a login or logout starts (register it before the click). */
+  const handoffAnswer = (page: Page) =>
+    page.waitForResponse((response) => response.url().includes('/_bridge/session-cookie/') && response.request().method() === 'POST', { timeout: stepTimeoutMs });
+
   const logIn = async (page: Page, username: string, password: string): Promise<void> => {
-    const handoff = page.waitForResponse((response) => response.url().includes('/_bridge/session-cookie/') && response.request().method() === 'POST', {
-      timeout: stepTimeoutMs,
-    });
+    const handoff = handoffAnswer(page);
     await page.locator('#login-form input[name="username"]').fill(username);
     await page.locator('#login-form input[name="password"]').fill(password);
     await page.locator('#login-form button[type="submit"]').click();
     await waitForText(page, '#status', `Signed in as ${username}`);
+    expect((await handoff).ok()).toBe(true);
+  };
+
+  const logOut = async (page: Page): Promise<void> => {
+    const handoff = handoffAnswer(page);
+    await page.locator('#logout').click();
+    await waitForText(page, '#status', 'Not signed in');
     expect((await handoff).ok()).toBe(true);
   };
 
@@ -67,5 +78,5 @@ export function shopPageHelpers(stepTimeoutMs = DEFAULT_EVENTUALLY_TIMEOUT_MS): 
     return price;
   };
 
-  return { eventually: eventuallyInStep, waitForText, waitForProducts, me, openShop, logIn, addToCart };
+  return { eventually: eventuallyInStep, waitForText, waitForProducts, me, openShop, logIn, logOut, addToCart };
 }
