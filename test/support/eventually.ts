@@ -25,3 +25,17 @@ export async function eventually<T>(what: string, read: () => Promise<T> | T, ch
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * Polls `probe` until it answers something (not `undefined`, not `false`) and resolves with that answer: for waits
+ * whose condition is "the thing exists" (an event in devtools' buffer, a log line). Fails naming `what`.
+ */
+export async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
