@@ -22,13 +22,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
 import { DEPLOY_NGINX_CONF, startDeployNginx, type DeployNginx } from './support/deploy-nginx.js';
 import { nginxSkipReason } from './support/nginx.js';
 import { PostgresTestServer } from './support/postgres-server.js';
 import { RedisTestServer } from './support/redis-server.js';
+import { solidPng } from './support/png.js';
+import { shopPageHelpers } from './support/shop-page.js';
 import { buildShop, ShopWorkers } from './support/shop-workers.js';
 
 const STEP_TIMEOUT_MS = 30_000;
@@ -58,61 +59,8 @@ try {
 }
 if (skipReason && !isCI) console.warn(`skipping the deploy browser spec: ${skipReason}`);
 
-/** Polls `read` until `check` holds; fails with the last value read. */
-async function eventually<T>(what: string, read: () => Promise<T> | T, check: (value: T) => boolean, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      last = await read();
-      lastError = undefined;
-      if (check(last)) return last;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const seen = lastError === undefined ? JSON.stringify(last) : String(lastError);
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${seen?.slice(0, 2000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
+const { eventually, waitForText, me, openShop, logIn, logOut } = shopPageHelpers(STEP_TIMEOUT_MS);
 const text = (page: Page, selector: string): Promise<string> => page.locator(selector).innerText();
-const productCount = (page: Page): Promise<number> => page.locator('#products > li').count();
-
-function waitForText(page: Page, selector: string, expected: string): Promise<string> {
-  return eventually(`${selector} to read ${JSON.stringify(expected)}`, () => text(page, selector), (value) => value.trim() === expected);
-}
-
-function waitForProducts(page: Page, expected: number): Promise<number> {
-  return eventually(`${expected} products in the list`, () => productCount(page), (count) => count === expected);
-}
-
-/** `/auth/me` as the page's own `fetch` sees it (same origin, the browser's cookies). */
-function me(page: Page): Promise<{ user: string | null }> {
-  return page.evaluate(async () => (await (await fetch('/auth/me', { credentials: 'same-origin' })).json()) as { user: string | null });
-}
-
-/** Opens the catalogue and waits for the list and the header. */
-async function openShop(page: Page, url: string, status = 'Not signed in'): Promise<void> {
-  await page.goto(`${url}/`, { waitUntil: 'domcontentloaded' });
-  await waitForProducts(page, 8);
-  await waitForText(page, '#status', status);
-}
-
-/** Logs in with the page's form (an event), and waits for the header and the cookie handoff's answer. */
-async function logIn(page: Page, username: string, password: string): Promise<void> {
-  const handoff = page.waitForResponse((response) => response.url().includes('/_bridge/session-cookie/') && response.request().method() === 'POST', {
-    timeout: STEP_TIMEOUT_MS,
-  });
-  await page.locator('#login-form input[name="username"]').fill(username);
-  await page.locator('#login-form input[name="password"]').fill(password);
-  await page.locator('#login-form button[type="submit"]').click();
-  await waitForText(page, '#status', `Signed in as ${username}`);
-  expect((await handoff).ok()).toBe(true);
-}
 
 const CURL = '/usr/bin/curl';
 const curlMissing = ((): string | undefined => {
@@ -148,26 +96,6 @@ function getNoRedirect(url: string): Promise<{ status: number; location?: string
     request.once('error', reject);
     request.end();
   });
-}
-
-/** A valid `size`×`size` PNG of one RGB colour, so the browser decodes it to a real image. */
-function solidPng(size: number, [r, g, b]: [number, number, number]): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(typed));
-    return Buffer.concat([length, typed, crc]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(size, 0);
-  header.writeUInt32BE(size, 4);
-  header.writeUInt8(8, 8); // bit depth
-  header.writeUInt8(2, 9); // colour type: truecolour
-  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: size }, () => [r, g, b]).flat())]);
-  const pixels = Buffer.concat(Array.from({ length: size }, () => row));
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(pixels)), chunk('IEND', Buffer.alloc(0))]);
 }
 
 /** Nest colours its console output; the docs and the assertions read the plain text. */
@@ -385,12 +313,7 @@ if (setupError !== undefined || (skipReason && isCI)) {
     it(
       'logs out: the header says "Not signed in", /auth/me answers null, and "Add to cart" is refused',
       async () => {
-        const handoff = page.waitForResponse((response) => response.url().includes('/_bridge/session-cookie/') && response.request().method() === 'POST', {
-          timeout: STEP_TIMEOUT_MS,
-        });
-        await page.locator('#logout').click();
-        await waitForText(page, '#status', 'Not signed in');
-        expect((await handoff).ok()).toBe(true);
+        await logOut(page);
         await eventually('/auth/me to answer null', () => me(page), (answer) => answer.user === null);
 
         const count = await text(page, '#cart-count');

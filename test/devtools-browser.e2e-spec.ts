@@ -20,6 +20,7 @@ import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
+import { eventually } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,22 +28,9 @@ const ROOT = 'reflex___state____state';
 const LIKES = `${ROOT}.likes_state`;
 const CART = `${ROOT}.cart_state`;
 const ACCOUNT = `${ROOT}.account_state`;
-const STEP_TIMEOUT_MS = 15_000;
 
 const isCI = process.env.CI === 'true';
 const missingChromium = chromiumMissing();
-
-/** Polls `read` until `check` holds; fails with the last value read. */
-async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await read();
-    if (check(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const rowHandlers = (page: Page): Promise<string[]> => page.locator('#rows td.handler').allInnerTexts();
 

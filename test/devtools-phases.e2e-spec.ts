@@ -12,19 +12,10 @@ import { map, type Observable } from 'rxjs';
 import { DataSource } from 'typeorm';
 import { BridgeDevtools, BridgeTier, DevtoolsQuerySubscriber, EventHandler, ReflexBridgeModule, State, type EventInspection } from '@reflex-bridge/nest';
 import { startApp, type RunningApp } from './support/app.js';
+import { until } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
 
 const ROOT = 'reflex___state____state';
-
-async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** A macrotask hop: whatever follows runs in a later turn of the event loop, as after real I/O. */
 function nextTurn(): Promise<void> {

@@ -18,6 +18,7 @@ import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { until } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
 import { Registry } from 'prom-client';
 import { cachedAuthHarness, loginOverHttp, resetCachedUsers } from './fixtures/cached-auth-app.js';
@@ -26,16 +27,6 @@ const ROOT = 'reflex___state____state';
 const LIKES = `${ROOT}.likes_state`;
 const CART = `${ROOT}.cart_state`;
 const ACCOUNT = `${ROOT}.account_state`;
-
-async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 async function getJson<T>(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
   const response = await fetch(url, { headers });

@@ -6,33 +6,23 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { Injectable, ValidationPipe, type INestApplication } from '@nestjs/common';
+import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
-import { EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { ShopModule } from '../apps/shop/src/shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { ALL_STATES, createAuthStack, startAuthApp } from './fixtures/auth-app.js';
+import { PingState } from './fixtures/ping.state.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket, handoffOf } from './support/raw-socket.js';
 
 const ACCOUNT = 'reflex___state____state.account_state';
 const FOREIGN = 'http://evil.example';
 const FRONTEND = 'http://localhost:5173';
-
-@State()
-@Injectable()
-class PingState {
-  count = 0;
-
-  @EventHandler()
-  bump(): void {
-    this.count++;
-  }
-}
 
 type Handshake = { opened: true; firstFrame: string } | { opened: false; status: number; body: string };
 

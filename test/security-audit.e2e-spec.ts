@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Injectable, type INestApplication } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import session from 'express-session';
 import { RedisStore } from 'connect-redis';
@@ -14,26 +14,14 @@ import { createClient } from 'redis';
 import WebSocket from 'ws';
 import {
   BridgeSecurityAudit,
-  EventHandler,
   ReflexBridgeModule,
   SecurityAuditError,
-  State,
   type ReflexBridgeModuleOptions,
   type SecurityFindingCode,
 } from '@reflex-bridge/nest';
+import { PingState } from './fixtures/ping.state.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
-
-@State()
-@Injectable()
-class PingState {
-  count = 0;
-
-  @EventHandler()
-  bump(): void {
-    this.count++;
-  }
-}
 
 /** A secret the audit must accept: 48 random bytes. */
 const STRONG_SECRET = randomBytes(48).toString('base64');

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { freePort } from './support/ports.js';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
+import { cents, shopPageHelpers } from './support/shop-page.js';
 import { buildShop } from './support/shop-workers.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -93,77 +94,10 @@ async function stopShop(shop: Shop | undefined): Promise<void> {
   });
 }
 
-/** Polls `read` until `check` holds; fails with the last value read. */
-async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      last = await read();
-      lastError = undefined;
-      if (check(last)) return last;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const seen = lastError === undefined ? JSON.stringify(last) : String(lastError);
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${seen}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
+const { eventually, waitForText, waitForProducts, me, openShop, logIn, logOut, addToCart } = shopPageHelpers(STEP_TIMEOUT_MS);
 const text = (page: Page, selector: string): Promise<string> => page.locator(selector).innerText();
 const productCount = (page: Page): Promise<number> => page.locator('#products > li').count();
 const cartLineCount = (page: Page): Promise<number> => page.locator('#cart-lines > li').count();
-
-function waitForText(page: Page, selector: string, expected: string, timeoutMs = STEP_TIMEOUT_MS): Promise<string> {
-  return eventually(`${selector} to read ${JSON.stringify(expected)}`, () => text(page, selector), (value) => value.trim() === expected, timeoutMs);
-}
-
-function waitForProducts(page: Page, expected: number): Promise<number> {
-  return eventually(`${expected} products in the list`, () => productCount(page), (count) => count === expected);
-}
-
-/** The `/auth/me` answer as the page's own `fetch` sees it (same origin, the browser's cookies). */
-function me(page: Page): Promise<{ user: string | null }> {
-  return page.evaluate(async () => {
-    const response = await fetch('/auth/me', { credentials: 'same-origin' });
-    return (await response.json()) as { user: string | null };
-  });
-}
-
-/** Parses a money text like "71.00" into cents. */
-const cents = (money: string): number => Math.round(Number(money.trim()) * 100);
-
-/** Opens the shop page and waits until the catalogue and the (anonymous or restored) header are rendered. */
-async function openShop(page: Page, baseUrl: string, status = 'Not signed in'): Promise<void> {
-  await page.goto(`${baseUrl}/`, { waitUntil: 'domcontentloaded' });
-  await waitForProducts(page, 8);
-  await waitForText(page, '#status', status);
-}
-
-/** Logs in with the page's form and waits for the header and the cookie handoff. */
-async function logIn(page: Page, username: string, password: string): Promise<void> {
-  const handoff = page.waitForResponse((response) => response.url().includes('/_bridge/session-cookie/') && response.request().method() === 'POST', {
-    timeout: STEP_TIMEOUT_MS,
-  });
-  await page.locator('#login-form input[name="username"]').fill(username);
-  await page.locator('#login-form input[name="password"]').fill(password);
-  await page.locator('#login-form button[type="submit"]').click();
-  await waitForText(page, '#status', `Signed in as ${username}`);
-  const response = await handoff;
-  expect(response.ok()).toBe(true);
-}
-
-/** Clicks "Add to cart" on the product with this name; returns its price in cents as the page shows it. */
-async function addToCart(page: Page, name: string): Promise<number> {
-  const item = page.locator('#products > li', { hasText: name });
-  const price = cents(await item.locator('.price').innerText());
-  await item.getByRole('button', { name: 'Add to cart' }).click();
-  return price;
-}
 
 if (missingChromium && isCI) {
   describe('shop in a real browser', () => {
@@ -382,12 +316,7 @@ if (missingChromium && isCI) {
     it(
       'logs out: the header says "Not signed in" and /auth/me answers null',
       async () => {
-        const handoff = page.waitForResponse((response) => response.url().includes('/_bridge/session-cookie/') && response.request().method() === 'POST', {
-          timeout: STEP_TIMEOUT_MS,
-        });
-        await page.locator('#logout').click();
-        await waitForText(page, '#status', 'Not signed in');
-        expect((await handoff).ok()).toBe(true);
+        await logOut(page);
         expect(await page.locator('#login-form').isVisible()).toBe(true);
         await eventually('/auth/me to answer null', () => me(page), (answer) => answer.user === null);
       },

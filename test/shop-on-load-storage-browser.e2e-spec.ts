@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { freePort } from './support/ports.js';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
+import { shopPageHelpers } from './support/shop-page.js';
 import { buildShop } from './support/shop-workers.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,24 +63,8 @@ async function startShop(): Promise<{ child: ChildProcess; baseUrl: string }> {
   }
 }
 
-/** Polls `read` until `check` holds; fails with the last value read. */
-async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + STEP_TIMEOUT_MS;
-  let last: T | undefined;
-  for (;;) {
-    try {
-      last = await read();
-      if (check(last)) return last;
-    } catch {
-      // the page may be navigating: read again
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const productNames = (page: Page): Promise<string[]> => page.locator('#products > li > div:first-child').allInnerTexts();
-const waitForProducts = (page: Page, expected: number) => eventually(`${expected} products`, () => page.locator('#products > li').count(), (count) => count === expected);
+const { eventually, waitForProducts } = shopPageHelpers(STEP_TIMEOUT_MS);
 const selectedCategory = (page: Page): Promise<string> => page.locator('#category').inputValue();
 
 if (missingChromium && isCI) {

@@ -14,9 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
+import { solidPng } from './support/png.js';
+import { shopPageHelpers } from './support/shop-page.js';
 import { buildShop, ShopWorker } from './support/shop-workers.js';
 
 const STEP_TIMEOUT_MS = 20_000;
@@ -26,53 +27,7 @@ const isCI = process.env.CI === 'true';
 const missingChromium = chromiumMissing();
 if (missingChromium && !isCI) console.warn(`skipping the shop uploads browser spec: ${missingChromium}`);
 
-/** One PNG chunk: length, type, data, CRC of type and data. */
-function pngChunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(typed));
-  return Buffer.concat([length, typed, crc]);
-}
-
-/** A valid `size`×`size` PNG of one RGB colour, so the browser decodes it to a real image. */
-function solidPng(size: number, [r, g, b]: [number, number, number]): Buffer {
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(size, 0);
-  header.writeUInt32BE(size, 4);
-  header.writeUInt8(8, 8); // bit depth
-  header.writeUInt8(2, 9); // colour type: truecolour
-  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: size }, () => [r, g, b]).flat())]);
-  const pixels = Buffer.concat(Array.from({ length: size }, () => row));
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', header),
-    pngChunk('IDAT', deflateSync(pixels)),
-    pngChunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
-/** Polls `read` until `check` holds; fails with the last value read. */
-async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      last = await read();
-      lastError = undefined;
-      if (check(last)) return last;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const seen = lastError === undefined ? JSON.stringify(last) : String(lastError);
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${seen}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const { eventually, openShop, logIn } = shopPageHelpers(STEP_TIMEOUT_MS);
 
 interface ImageSeen {
   src: string | null;
@@ -97,29 +52,6 @@ function waitForLoadedImage(page: Page, selector: string, url: RegExp): Promise<
     () => imageSeen(page, selector),
     (seen) => seen !== null && !seen.hidden && url.test(seen.src ?? '') && seen.complete && seen.naturalWidth > 0,
   );
-}
-
-function waitForText(page: Page, selector: string, expected: string): Promise<string> {
-  return eventually(`${selector} to read ${JSON.stringify(expected)}`, () => page.locator(selector).innerText(), (value) => value.trim() === expected);
-}
-
-/** Opens the shop page and waits until the catalogue and the anonymous header are rendered. */
-async function openShop(page: Page, baseUrl: string): Promise<void> {
-  await page.goto(`${baseUrl}/`, { waitUntil: 'domcontentloaded' });
-  await eventually('the 8 products of the catalogue', () => page.locator('#products > li').count(), (count) => count === 8);
-  await waitForText(page, '#status', 'Not signed in');
-}
-
-/** Logs in with the page's form and waits for the header and the session cookie handoff. */
-async function logIn(page: Page, username: string, password: string): Promise<void> {
-  const handoff = page.waitForResponse((response) => response.url().includes('/_bridge/session-cookie/') && response.request().method() === 'POST', {
-    timeout: STEP_TIMEOUT_MS,
-  });
-  await page.locator('#login-form input[name="username"]').fill(username);
-  await page.locator('#login-form input[name="password"]').fill(password);
-  await page.locator('#login-form button[type="submit"]').click();
-  await waitForText(page, '#status', `Signed in as ${username}`);
-  expect((await handoff).ok()).toBe(true);
 }
 
 if (missingChromium && isCI) {

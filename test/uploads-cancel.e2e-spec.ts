@@ -153,13 +153,7 @@ describeWithRedis('uploads longer than the Redis state lock\'s lifetime', () => 
     await redis?.destroy();
   });
 
-  const connectToA = async (): Promise<RawSocket> => {
-    const socket = new RawSocket(a.url);
-    sockets.push(socket);
-    await socket.connected();
-    await socket.hydrate();
-    return socket;
-  };
+  const connectToA = (): Promise<RawSocket> => RawSocket.hydrated(a.url, sockets);
 
   it('keeps the lock while a slow streaming upload runs: its state is saved, and an event sent meanwhile applies after it', async () => {
     const socket = await connectToA();
@@ -235,13 +229,7 @@ describe('an upload whose client goes away', () => {
     await rm(tempDirectory, { recursive: true, force: true });
   });
 
-  const connect = async (): Promise<RawSocket> => {
-    const socket = new RawSocket(running.url);
-    sockets.push(socket);
-    await socket.connected();
-    await socket.hydrate();
-    return socket;
-  };
+  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
 
   it('fires a running buffered handler\'s @EventUploadSignal(), removes its temp files and keeps serving', async () => {
     const socket = await connect();

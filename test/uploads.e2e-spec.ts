@@ -165,13 +165,7 @@ describe('POST /_upload', () => {
       body,
     });
 
-  const connect = async (): Promise<RawSocket> => {
-    const socket = new RawSocket(running.url);
-    sockets.push(socket);
-    await socket.connected();
-    await socket.hydrate();
-    return socket;
-  };
+  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
 
   /** A multipart request written by hand, left open: what a slow or vanishing client looks like. */
   const openUpload = (handler: string, token: string, head: string, headers: Record<string, string> = {}): { request: ClientRequest; response: Promise<IncomingMessage> } => {

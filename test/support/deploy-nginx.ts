@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
-import { startNginxWithConfig, type NginxProxy } from './nginx.js';
+import { nginxScratchDirectives, startNginxWithConfig, type NginxProxy } from './nginx.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -65,12 +65,7 @@ export function renderDeployNginxConf(source: string, paths: DeployNginxPaths): 
     /^http \{\n/m,
     `http {
   log_format upstreams '$remote_addr [$time_local] "$request" $status $body_bytes_sent upstream=$upstream_addr';
-  access_log ${dir}/access.log upstreams;
-  client_body_temp_path ${dir}/client_body_temp;
-  proxy_temp_path ${dir}/proxy_temp;
-  fastcgi_temp_path ${dir}/fastcgi_temp;
-  uwsgi_temp_path ${dir}/uwsgi_temp;
-  scgi_temp_path ${dir}/scgi_temp;
+${nginxScratchDirectives(dir)}
 `,
     'the http block',
   );

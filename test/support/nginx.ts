@@ -78,6 +78,19 @@ export function nginxSkipReason(): string | undefined {
   return `skipping nginx specs: ${message}`;
 }
 
+/**
+ * The `http` block's directives that keep every file nginx writes inside the test's temp dir `dir`: the access log
+ * (format `upstreams`, which the caller defines) and the temp paths. Indented for the `http` block, one per line.
+ */
+export function nginxScratchDirectives(dir: string): string {
+  return [
+    `access_log ${dir}/access.log upstreams;`,
+    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `${kind}_temp_path ${dir}/${kind}_temp;`),
+  ]
+    .map((line) => `  ${line}`)
+    .join('\n');
+}
+
 /** Writes the nginx.conf for a proxy on `port` in front of `upstreamPorts`. Exported for inspection in specs. */
 export function nginxConfig(dir: string, port: number, upstreamPorts: readonly number[], options: NginxOptions = {}): string {
   const balance = options.balance && options.balance !== 'round_robin' ? `    ${options.balance};\n` : '';
@@ -108,12 +121,7 @@ events {
 http {
   log_format upstreams '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
                        '"$http_referer" "$http_user_agent" upstream=$upstream_addr';
-  access_log ${dir}/access.log upstreams;
-  client_body_temp_path ${dir}/client_body_temp;
-  proxy_temp_path ${dir}/proxy_temp;
-  fastcgi_temp_path ${dir}/fastcgi_temp;
-  uwsgi_temp_path ${dir}/uwsgi_temp;
-  scgi_temp_path ${dir}/scgi_temp;
+${nginxScratchDirectives(dir)}
   client_max_body_size ${bodySize};
 
   map $http_upgrade $connection_upgrade {
@@ -247,29 +255,7 @@ class NginxStartError extends Error {
  */
 export async function startNginx(upstreamPorts: readonly number[], options: NginxOptions = {}): Promise<NginxProxy> {
   if (upstreamPorts.length === 0) throw new Error('startNginx needs at least one upstream port');
-  if (!nginxInstalled()) throw new Error(`nginx not found at ${NGINX_BIN}; run \`bash scripts/install-test-deps.sh\``);
-  installExitHook();
-
-  const dir = await mkdtemp(join(tmpdir(), 'reflex-nginx-'));
-  await chmod(dir, 0o755);
-  try {
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
-      await writeFile(join(dir, 'nginx.conf'), nginxConfig(dir, port, upstreamPorts, options));
-      let child: ChildProcess;
-      try {
-        child = await launch(dir, port, 10_000);
-      } catch (error) {
-        // Someone took the free port between freePort() and nginx's bind: try another one.
-        if (error instanceof NginxStartError && /Address already in use/.test(error.errorLog) && attempt < 5) continue;
-        throw error;
-      }
-      return makeProxy(dir, port, child);
-    }
-  } catch (error) {
-    await rm(dir, { recursive: true, force: true });
-    throw error;
-  }
+  return startNginxWithConfig((dir, port) => nginxConfig(dir, port, upstreamPorts, options));
 }
 
 function makeProxy(dir: string, port: number, child: ChildProcess): NginxProxy {
@@ -298,8 +284,7 @@ function makeProxy(dir: string, port: number, child: ChildProcess): NginxProxy {
 /**
  * Starts a real nginx on a config of the caller's own (e.g. deploy/nginx.conf rendered for the test), written by
  * `render(dir, port)`: `dir` is the temp dir for the pid file, logs and temp paths, `port` the free 127.0.0.1 port
- * nginx must listen on (the one this waits for). Retries on another port when the bind loses a race, like
- * `startNginx`. The config must set `daemon off;` so that nginx stays a child of the test process.
+ * nginx must listen on (the one this waits for). Retries on another port when the bind loses a race. The config must set `daemon off;` so that nginx stays a child of the test process.
  */
 export async function startNginxWithConfig(render: (dir: string, port: number) => string | Promise<string>): Promise<NginxProxy> {
   if (!nginxInstalled()) throw new Error(`nginx not found at ${NGINX_BIN}; run \`bash scripts/install-test-deps.sh\``);
@@ -313,6 +298,7 @@ export async function startNginxWithConfig(render: (dir: string, port: number) =
       try {
         return makeProxy(dir, port, await launch(dir, port, 10_000));
       } catch (error) {
+        // Someone took the free port between freePort() and nginx's bind: try another one.
         if (error instanceof NginxStartError && /Address already in use/.test(error.errorLog) && attempt < 5) continue;
         throw error;
       }

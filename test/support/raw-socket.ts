@@ -45,6 +45,18 @@ export class RawSocket {
     this.socket.on('new_token', (token: string) => this.push(() => this.newTokens.push(token)));
   }
 
+  /**
+   * A socket on `baseUrl` that is connected and hydrated (the page's first event answered), ready to send events;
+   * pushed onto `track` first, so the spec's cleanup closes it even when connecting fails.
+   */
+  static async hydrated(baseUrl: string, track?: RawSocket[]): Promise<RawSocket> {
+    const socket = new RawSocket(baseUrl);
+    track?.push(socket);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  }
+
   /** Resolves once connected; rejects with the server's reason when refused. */
   connected(): Promise<void> {
     return new Promise((resolve, reject) => {

@@ -6,9 +6,6 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { Session } from 'node:inspector/promises';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 import { LiveBroadcaster, ModelChange, RedisTransport, ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
@@ -17,6 +14,7 @@ import type { ServerCpu, ServerStarted } from '../harness/types.js';
 import { createAuthStack, mountHttpAuth } from '../server/auth-stack.js';
 import { fastAuthModuleOptions } from '../server/fast-auth.js';
 import { BENCH_RATE_LIMIT } from '../server/bench-rate-limit.js';
+import { CpuProfiler } from '../server/cpu-profiler.js';
 import { LiveFeedState, LIVE_LABEL, SessionBenchState, StoreBenchState } from './ext-states.js';
 import type { ExtServerConfig } from './ext-types.js';
 
@@ -28,7 +26,7 @@ let sessionCalls: () => number = () => 0;
 let cpuMark: { usage: NodeJS.CpuUsage; at: number; sessionCalls: number } | undefined;
 let live: LiveBroadcaster | undefined;
 let seq = 0;
-let profiler: Session | undefined;
+const profiler = new CpuProfiler();
 
 async function start(config: ExtServerConfig): Promise<ServerStarted> {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -86,22 +84,8 @@ serveRpc(
       return { cpuUs: used.user + used.system, wallMs: performance.now() - cpuMark.at, sessionCalls: sessionCalls() - cpuMark.sessionCalls };
     },
     // `--profile`: the same CPU profile of each measured window as the harness's own server records.
-    profileStart: async () => {
-      profiler = new Session();
-      profiler.connect();
-      await profiler.post('Profiler.enable');
-      await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
-      await profiler.post('Profiler.start');
-    },
-    profileStop: async (path: string) => {
-      if (!profiler) throw new Error('profileStop before profileStart');
-      const { profile } = await profiler.post('Profiler.stop');
-      profiler.disconnect();
-      profiler = undefined;
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, JSON.stringify(profile));
-      return path;
-    },
+    profileStart: () => profiler.start(),
+    profileStop: (path: string) => profiler.stop(path),
     subscribers: () => live?.subscriberCount(LIVE_LABEL) ?? 0,
     /** Publishes one change whose row carries the publish time (ms since the epoch, sub-ms precision). */
     publish: async () => {

@@ -1,11 +1,10 @@
 // A server process of the benchmarks (forked by the orchestrator; never imported). It starts the baseline echo
 // server or a bench app on a free loopback port and answers the orchestrator's calls: CPU time over a window,
 // memory after forced GC (run with --expose-gc), and an optional CPU profile of the measured window.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { Session } from 'node:inspector/promises';
+import { mkdir } from 'node:fs/promises';
 import { writeHeapSnapshot } from 'node:v8';
 import { serveRpc } from '../harness/rpc.js';
+import { CpuProfiler } from './cpu-profiler.js';
 import type { ServerConfig, ServerCpu, ServerMemory, ServerStarted } from '../harness/types.js';
 
 let close: (() => Promise<void>) | undefined;
@@ -16,7 +15,7 @@ let cpuNowUs = (): number => {
   return usage.user + usage.system;
 };
 let cpuMark: { cpuUs: number; at: number; sessionCalls: number } | undefined;
-let profiler: Session | undefined;
+const profiler = new CpuProfiler();
 
 async function collectGarbage(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -73,22 +72,8 @@ serveRpc(
       await mkdir(dir, { recursive: true });
       return writeHeapSnapshot(new URL(`${name.replace(/[^\w.-]+/g, '_')}.heapsnapshot`, dir).pathname);
     },
-    profileStart: async () => {
-      profiler = new Session();
-      profiler.connect();
-      await profiler.post('Profiler.enable');
-      await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
-      await profiler.post('Profiler.start');
-    },
-    profileStop: async (path: string) => {
-      if (!profiler) throw new Error('profileStop before profileStart');
-      const { profile } = await profiler.post('Profiler.stop');
-      profiler.disconnect();
-      profiler = undefined;
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, JSON.stringify(profile));
-      return path;
-    },
+    profileStart: () => profiler.start(),
+    profileStop: (path: string) => profiler.stop(path),
   },
   async () => {
     await close?.();

@@ -1,27 +1,15 @@
-import { type ChangeEvent } from 'react';
 import { useReflexUpload } from '@reflex-bridge/react';
 import { StaffState } from '../generated/reflex-states.js';
-import { uploadMessage, useUploadError } from '../upload-error.context.js';
+import { IMAGE_TYPES, useFileInputUpload } from '../file-input-upload.hook.js';
 
 /** Staff only: attach a picture to a product (every open catalogue shows it, as a live update). */
 export function ProductImageUpload({ productId }: { productId: number }) {
   const { upload, uploading, progress } = useReflexUpload(StaffState.attachImage);
-  const uploadError = useUploadError();
-  const choose = (event: ChangeEvent<HTMLInputElement>): void => {
-    const input = event.currentTarget;
-    const file = input.files?.[0];
-    if (!file) return;
-    uploadError.report('');
-    upload([file], { productId })
-      .catch((error: unknown) => uploadError.report(uploadMessage(error)))
-      .finally(() => {
-        input.value = '';
-      });
-  };
+  const choose = useFileInputUpload((file) => upload([file], { productId }));
   return (
     <>
       <label className="file-button staff">
-        Picture <input type="file" accept="image/png,image/jpeg,image/gif,image/webp" onChange={choose} />
+        Picture <input type="file" accept={IMAGE_TYPES} onChange={choose} />
       </label>
       {uploading && <progress max={1} value={progress?.progress ?? 0} />}
     </>
