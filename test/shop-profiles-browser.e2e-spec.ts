@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page, type Response, type WebSocket } from 'playwright-core';
 import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium.js';
 import { buildShop, ShopWorker } from './support/shop-workers.js';
+import { shopPageHelpers } from './support/shop-page.js';
 import { startViteDevServer, type ViteDevServer } from './support/vite-dev-server.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -30,50 +31,8 @@ const isCI = process.env.CI === 'true';
 const missingChromium = chromiumMissing();
 if (missingChromium && !isCI) console.warn(`skipping the shop profiles browser spec: ${missingChromium}`);
 
-/** Polls `read` until `check` holds; fails with the last value read. */
-async function eventually<T>(what: string, read: () => Promise<T> | T, check: (value: T) => boolean, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      last = await read();
-      lastError = undefined;
-      if (check(last)) return last;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const seen = lastError === undefined ? JSON.stringify(last) : String(lastError);
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${seen}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
+const { eventually, waitForText, waitForProducts, logIn, addToCart } = shopPageHelpers(STEP_TIMEOUT_MS);
 const text = (page: Page, selector: string): Promise<string> => page.locator(selector).innerText();
-const productCount = (page: Page): Promise<number> => page.locator('#products > li').count();
-
-function waitForText(page: Page, selector: string, expected: string, timeoutMs = STEP_TIMEOUT_MS): Promise<string> {
-  return eventually(`${selector} to read ${JSON.stringify(expected)}`, () => text(page, selector), (value) => value.trim() === expected, timeoutMs);
-}
-
-function waitForProducts(page: Page, expected: number, timeoutMs = STEP_TIMEOUT_MS): Promise<number> {
-  return eventually(`${expected} products in the list`, () => productCount(page), (count) => count === expected, timeoutMs);
-}
-
-/** Logs in with the page's form (an `AccountState.login` event) and waits for the header to say so. */
-async function logInWithForm(page: Page, username: string, password: string): Promise<void> {
-  await page.locator('#login-form input[name="username"]').fill(username);
-  await page.locator('#login-form input[name="password"]').fill(password);
-  await page.locator('#login-form button[type="submit"]').click();
-  await waitForText(page, '#status', `Signed in as ${username}`);
-}
-
-/** Clicks "Add to cart" on the product with this name in the catalogue. */
-async function addToCart(page: Page, name: string): Promise<void> {
-  await page.locator('#products > li', { hasText: name }).getByRole('button', { name: 'Add to cart' }).click();
-}
 
 /** A page in a fresh browser context (its own cookies and tab token), with its page errors collected. */
 async function newPage(browser: Browser, errors: string[]): Promise<{ context: BrowserContext; page: Page }> {
@@ -145,7 +104,7 @@ if (missingChromium && isCI) {
           await page.goto(`${shop!.url}/`, { waitUntil: 'domcontentloaded' });
           await waitForProducts(page, 8);
           await waitForText(page, '#status', 'Not signed in');
-          await logInWithForm(page, 'demo', 'demo123');
+          await logIn(page, 'demo', 'demo123');
           await addToCart(page, 'Desk lamp');
           await waitForText(page, '#cart-count', '1');
           expect(await page.locator('#cart-lines').innerText()).toContain('Desk lamp');

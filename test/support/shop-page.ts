@@ -15,7 +15,7 @@ export interface ShopPageHelpers {
   /** Waits until the element under `selector` reads `expected` (trimmed). */
   waitForText(page: Page, selector: string, expected: string, timeoutMs?: number): Promise<string>;
   /** Waits until the catalogue lists `expected` products. */
-  waitForProducts(page: Page, expected: number): Promise<number>;
+  waitForProducts(page: Page, expected: number, timeoutMs?: number): Promise<number>;
   /** `/auth/me` as the page's own `fetch` sees it (same origin, the browser's cookies). */
   me(page: Page): Promise<{ user: string | null }>;
   /** Opens the shop at `baseUrl` and waits until the catalogue and the (anonymous or restored) header are rendered. */
@@ -39,8 +39,8 @@ export function shopPageHelpers(stepTimeoutMs = DEFAULT_EVENTUALLY_TIMEOUT_MS): 
   const waitForText = (page: Page, selector: string, expected: string, timeoutMs = stepTimeoutMs): Promise<string> =>
     eventually(`${selector} to read ${JSON.stringify(expected)}`, () => page.locator(selector).innerText(), (value) => value.trim() === expected, timeoutMs);
 
-  const waitForProducts = (page: Page, expected: number): Promise<number> =>
-    eventually(`${expected} products in the list`, () => page.locator('#products > li').count(), (count) => count === expected, stepTimeoutMs);
+  const waitForProducts = (page: Page, expected: number, timeoutMs = stepTimeoutMs): Promise<number> =>
+    eventually(`${expected} products in the list`, () => page.locator('#products > li').count(), (count) => count === expected, timeoutMs);
 
   const me = (page: Page): Promise<{ user: string | null }> =>
     page.evaluate(async () => (await (await fetch('/auth/me', { credentials: 'same-origin' })).json()) as { user: string | null });
