@@ -126,11 +126,14 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       reported('tiers/echo/latency_p99', base.latency.latency.p99, 'ms'),
       reported('tiers/echo/throughput', base.throughput.throughput, 'events/s', undefined, `baseline: bare Socket.IO echo, ${clients} clients`),
       reported('tiers/echo/server_cpu', base.latency.serverCpuPerEventUs, 'us/event', undefined, 'server CPU time per event, one client (each event handled alone)'),
+      reported('tiers/echo/server_wakeups', base.latency.serverWakeupsPerEvent, 'per event', undefined,
+        "times the server's main thread slept and was woken up per event, one client: each wake-up is kernel and event-loop time inside server CPU"),
     ];
     const chainCpu = measured.get('chain latency')!;
     results.push(
       compared('tiers/chain/server_cpu', chainCpu.serverCpuPerEventUs, base.latency.serverCpuPerEventUs, 'us/event', undefined,
         `baseline of full: bare Socket.IO running the express-session + passport chain per event (session middleware ran on ${(chainCpu.sessionRunsPerEvent * 100).toFixed(0)}% of events)`),
+      compared('tiers/chain/server_wakeups', chainCpu.serverWakeupsPerEvent, base.latency.serverWakeupsPerEvent, 'per event'),
     );
     for (const scenario of TIER_SCENARIOS) {
       const name = `tiers/${scenario.id}`;
@@ -152,6 +155,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         compared(`${name}/throughput`, throughput.throughput, base.throughput.throughput, 'events/s', scenario.throughputTarget,
           scenario.note ?? `session middleware ran on ${(throughput.sessionRunsPerEvent * 100).toFixed(0)}% of events`),
         compared(`${name}/server_cpu`, latency.serverCpuPerEventUs, base.latency.serverCpuPerEventUs, 'us/event', scenario.serverCpuTarget),
+        compared(`${name}/server_wakeups`, latency.serverWakeupsPerEvent, base.latency.serverWakeupsPerEvent, 'per event'),
       );
       if (scenario.id === 'full') {
         results.push(

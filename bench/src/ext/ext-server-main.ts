@@ -15,6 +15,7 @@ import { createAuthStack, mountHttpAuth } from '../server/auth-stack.js';
 import { fastAuthModuleOptions } from '../server/fast-auth.js';
 import { BENCH_RATE_LIMIT } from '../server/bench-rate-limit.js';
 import { CpuProfiler } from '../server/cpu-profiler.js';
+import { CpuWindow } from '../server/cpu-window.js';
 import { LiveFeedState, LIVE_LABEL, SessionBenchState, StoreBenchState } from './ext-states.js';
 import type { ExtServerConfig } from './ext-types.js';
 
@@ -23,7 +24,7 @@ class ExtBenchModule {}
 
 let close: (() => Promise<void>) | undefined;
 let sessionCalls: () => number = () => 0;
-let cpuMark: { usage: NodeJS.CpuUsage; at: number; sessionCalls: number } | undefined;
+const cpuWindow = new CpuWindow(() => sessionCalls());
 let live: LiveBroadcaster | undefined;
 let seq = 0;
 const profiler = new CpuProfiler();
@@ -75,14 +76,8 @@ async function start(config: ExtServerConfig): Promise<ServerStarted> {
 serveRpc(
   {
     start: (config: ExtServerConfig) => start(config),
-    cpuMark: () => {
-      cpuMark = { usage: process.cpuUsage(), at: performance.now(), sessionCalls: sessionCalls() };
-    },
-    cpuRead: (): ServerCpu => {
-      if (!cpuMark) throw new Error('cpuRead before cpuMark');
-      const used = process.cpuUsage(cpuMark.usage);
-      return { cpuUs: used.user + used.system, wallMs: performance.now() - cpuMark.at, sessionCalls: sessionCalls() - cpuMark.sessionCalls };
-    },
+    cpuMark: () => cpuWindow.mark(),
+    cpuRead: (): ServerCpu => cpuWindow.read(),
     // `--profile`: the same CPU profile of each measured window as the harness's own server records.
     profileStart: () => profiler.start(),
     profileStop: (path: string) => profiler.stop(path),

@@ -49,6 +49,8 @@ export type ServerStarted = { url: string } | { unavailable: string };
 export interface ServerCpu {
   /** User + system CPU time, microseconds. */
   cpuUs: number;
+  /** Times the server's main thread slept and was woken up in the window (NaN without /proc). */
+  wakeups: number;
   wallMs: number;
   /** Session middleware runs in the window (bench apps with an auth stack; 0 otherwise). */
   sessionCalls: number;

@@ -26,3 +26,20 @@ export function processCpuUs(pid: number): number {
   if (!Number.isFinite(ticks)) throw new Error(`unexpected /proc/${pid}/stat: ${stat.slice(0, 120)}`);
   return (ticks / CLOCK_TICKS_PER_SECOND) * 1e6;
 }
+
+/**
+ * How many times process `pid`'s main thread went to sleep waiting (Linux: `voluntary_ctxt_switches` of
+ * /proc/<pid>/status, the thread-group leader's own count). A server that answers one client's events one after
+ * another sleeps and is woken up at least once per event; each wake-up costs kernel and event-loop time that
+ * server CPU per event includes, so wake-ups per event tell that cost apart from the JavaScript work.
+ * NaN where /proc is unavailable.
+ */
+export function mainThreadWakeups(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = /^voluntary_ctxt_switches:\s*(\d+)/m.exec(status);
+    return match ? Number(match[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}

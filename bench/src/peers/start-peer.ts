@@ -1,5 +1,5 @@
 import type { PeerServerConfig } from '../harness/types.js';
-import { processCpuUs } from './proc-cpu.js';
+import { mainThreadWakeups, processCpuUs } from './proc-cpu.js';
 
 /** A running peer, as the server process (server/server-main.ts) drives it. */
 export interface StartedPeer {
@@ -11,6 +11,8 @@ export interface StartedPeer {
    * when it runs in this process, whose own `process.cpuUsage()` is then the figure.
    */
   cpuNowUs?: () => number;
+  /** The peer's main-thread wake-ups so far (see `mainThreadWakeups`), when it is another process than this one. */
+  wakeupsNow?: () => number;
   close(): Promise<void>;
 }
 
@@ -29,5 +31,5 @@ export async function startPeer(config: PeerServerConfig): Promise<StartedPeer |
   const peer = await startReflexDjangoCore(bare);
   if ('unavailable' in peer) return peer;
   if (!bare) console.log(`    reflex-django core peer: ${peer.describe}`);
-  return { url: peer.url, sessionCalls: () => 0, cpuNowUs: () => processCpuUs(peer.pid), close: peer.close };
+  return { url: peer.url, sessionCalls: () => 0, cpuNowUs: () => processCpuUs(peer.pid), wakeupsNow: () => mainThreadWakeups(peer.pid), close: peer.close };
 }

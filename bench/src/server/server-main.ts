@@ -5,16 +5,12 @@ import { mkdir } from 'node:fs/promises';
 import { writeHeapSnapshot } from 'node:v8';
 import { serveRpc } from '../harness/rpc.js';
 import { CpuProfiler } from './cpu-profiler.js';
+import { CpuWindow } from './cpu-window.js';
 import type { ServerConfig, ServerCpu, ServerMemory, ServerStarted } from '../harness/types.js';
 
 let close: (() => Promise<void>) | undefined;
-let sessionCalls: () => number = () => 0;
-/** The measured server's CPU time so far, µs: this process's, or a peer process's read from /proc (see peers/). */
-let cpuNowUs = (): number => {
-  const usage = process.cpuUsage();
-  return usage.user + usage.system;
-};
-let cpuMark: { cpuUs: number; at: number; sessionCalls: number } | undefined;
+/** The measured window: this process's CPU time, or a peer process's (see peers/). */
+const cpuWindow = new CpuWindow();
 const profiler = new CpuProfiler();
 
 async function collectGarbage(): Promise<void> {
@@ -34,7 +30,7 @@ serveRpc(
         const { startEchoServer } = await import('./echo-server.js');
         const server = await startEchoServer({ chain: config.chain });
         close = server.close;
-        sessionCalls = server.sessionCalls;
+        cpuWindow.measure({ sessionCalls: server.sessionCalls });
         return { url: server.url };
       }
       if (config.kind === 'peer') {
@@ -42,8 +38,7 @@ serveRpc(
         const server = await startPeer(config);
         if ('unavailable' in server) return server;
         close = server.close;
-        sessionCalls = server.sessionCalls;
-        cpuNowUs = server.cpuNowUs ?? cpuNowUs;
+        cpuWindow.measure(server);
         return { url: server.url };
       }
       // Loaded only here, so the echo process never pays for Nest in its memory baseline.
@@ -51,16 +46,11 @@ serveRpc(
       const server = await startBridgeServer(config);
       if ('unavailable' in server) return server;
       close = server.close;
-      sessionCalls = server.sessionCalls;
+      cpuWindow.measure({ sessionCalls: server.sessionCalls });
       return { url: server.url };
     },
-    cpuMark: () => {
-      cpuMark = { cpuUs: cpuNowUs(), at: performance.now(), sessionCalls: sessionCalls() };
-    },
-    cpuRead: (): ServerCpu => {
-      if (!cpuMark) throw new Error('cpuRead before cpuMark');
-      return { cpuUs: cpuNowUs() - cpuMark.cpuUs, wallMs: performance.now() - cpuMark.at, sessionCalls: sessionCalls() - cpuMark.sessionCalls };
-    },
+    cpuMark: () => cpuWindow.mark(),
+    cpuRead: (): ServerCpu => cpuWindow.read(),
     memory: async (): Promise<ServerMemory> => {
       await collectGarbage();
       const { heapUsed, heapTotal, rss, external, arrayBuffers } = process.memoryUsage();

@@ -4,6 +4,7 @@
 // costs this process nothing.
 import { serveRpc } from '../harness/rpc.js';
 import type { ServerCpu } from '../harness/types.js';
+import { CpuWindow } from '../server/cpu-window.js';
 import type { StoredFiles, UploadServerConfig, UploadServerStarted } from './upload-types.js';
 import type { startUploadBridgeServer as StartUploadBridgeServerFn } from './upload-bridge-app.js';
 
@@ -11,7 +12,7 @@ type StartUploadBridgeServer = typeof StartUploadBridgeServerFn;
 
 let close: (() => Promise<void>) | undefined;
 let stored: () => StoredFiles = () => ({ files: 0, bytes: 0 });
-let cpuMark: { usage: NodeJS.CpuUsage; at: number } | undefined;
+const cpuWindow = new CpuWindow();
 
 serveRpc(
   {
@@ -37,14 +38,8 @@ serveRpc(
       stored = server.stored;
       return { url: server.url, pid: process.pid };
     },
-    cpuMark: () => {
-      cpuMark = { usage: process.cpuUsage(), at: performance.now() };
-    },
-    cpuRead: (): ServerCpu => {
-      if (!cpuMark) throw new Error('cpuRead before cpuMark');
-      const used = process.cpuUsage(cpuMark.usage);
-      return { cpuUs: used.user + used.system, wallMs: performance.now() - cpuMark.at, sessionCalls: 0 };
-    },
+    cpuMark: () => cpuWindow.mark(),
+    cpuRead: (): ServerCpu => cpuWindow.read(),
     stored: (): StoredFiles => stored(),
   },
   async () => {
