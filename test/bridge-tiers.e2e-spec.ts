@@ -147,6 +147,20 @@ describe('bridge tiers with real express-session and passport', () => {
     expect(client.errors[0]).toMatchObject({ code: 'invalid_payload', message: 'A label is required.', status: 400 });
   });
 
+  it('runs a handler\'s guards before its pipes: a logged-out client is refused before its payload is read', async () => {
+    running = await startAuthApp({ mode: 'full' });
+    const anonymous = await connect();
+    anonymous.send(`${VAULT}.sealedTag`, { label: '   ' });
+    await anonymous.until(() => anonymous.errors.length === 1);
+    expect(anonymous.errors[0]).toMatchObject({ code: 'forbidden', event: `${VAULT}.sealedTag`, status: 403 });
+    const member = await connect(await httpLogin(running.url, 'alice', 'wonderland'));
+    member.send(`${VAULT}.sealedTag`, { label: '   ' });
+    await member.until(() => member.errors.length === 1);
+    expect(member.errors[0]).toMatchObject({ code: 'invalid_payload', message: 'A label is required.', status: 400 });
+    member.send(`${VAULT}.sealedTag`, { label: ' gold ' });
+    await member.untilVar(VAULT, 'answer', 'sealed GOLD');
+  });
+
   it('runs interceptors and exception filters declared on handlers', async () => {
     running = await startAuthApp({ mode: 'full' });
     const client = await connect();

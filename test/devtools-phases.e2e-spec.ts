@@ -193,8 +193,9 @@ describe('devtools: queries after the first await', () => {
     expect(at('AuditInterceptor (after)').startMs).toBeGreaterThanOrEqual(handler.startMs);
     expect(at('EnvelopeInterceptor (after)').startMs).toBeGreaterThanOrEqual(at('AuditInterceptor (after)').startMs);
     for (const step of [...steps('guards'), ...steps('interceptors'), ...steps('pipes')]) expect(step.durationMs).toBeGreaterThanOrEqual(0);
-    // The pipe's and the guard's queries belong to the event too.
-    expect(named.queries.map((query) => query.sql)).toEqual([expect.stringContaining('pipe_query'), expect.stringContaining('guard_query')]);
+    // The guard's and the pipe's queries belong to the event too, in the order they ran: guards, then pipes.
+    expect(named.queries.map((query) => query.sql)).toEqual([expect.stringContaining('guard_query'), expect.stringContaining('pipe_query')]);
+    expect(at('LabelPipe').startMs).toBeGreaterThanOrEqual(at('AuditInterceptor').startMs);
     expect(named.enhancers).toEqual({ guards: ['OpenGuard', 'LaterGuard'], interceptors: ['EnvelopeInterceptor', 'AuditInterceptor'], pipes: ['LabelPipe'], filters: [] });
 
     // The filter that caught the handler's error, by class; the client gets the filter's answer.

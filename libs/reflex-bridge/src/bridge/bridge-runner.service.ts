@@ -26,7 +26,7 @@ export type { BridgeOutcome } from './bridge-outcome.js';
 
 /**
  * The bridge tiers as the event pipeline sees them, one call per step of an event: `run` (the tier guards on
- * the event's context), `applyPipes` and `invoke` (the app's enhancers on `full`), `afterStep` (AppState's
+ * the event's context), `invoke` (the app's enhancers and pipes on `full`), `afterStep` (AppState's
  * snapshot vars), `finish` (session save, fast-auth snapshot, cookie handoff). Each step's logic lives in its
  * own file in bridge/; this class only puts them in order.
  */
@@ -99,12 +99,6 @@ export class BridgeRunner {
   private refused(event: TierExecutionContext): BridgeOutcome {
     if (event.redirect) return event;
     throw errorForRefusal(event.response);
-  }
-
-  /** On `full`, the `@UsePipes` pipes over the payload arguments; the arguments as they are otherwise. */
-  applyPipes(outcome: BridgeOutcome, handler: HandlerDefinition, args: unknown[]): MaybePromise<unknown[]> {
-    if (outcome.tier !== 'full') return args;
-    return this.enhancers.applyPipes(handler, args, outcome.timer?.trace);
   }
 
   /**

@@ -9,7 +9,7 @@ import type { HandlerDefinition } from '../state/state-definition.js';
 import type { BridgeOutcome } from './bridge-outcome.js';
 import { errorFromHttpException, errorFromResponse } from './bridge-error-mapping.js';
 import { enhancerName } from './enhancer-timing.js';
-import { contextOf } from './request/event-context.js';
+import { contextOf, type EventContext } from './request/event-context.js';
 import type { SyntheticRequest } from './request/synthetic-request.js';
 import type { SyntheticResponse } from './request/synthetic-response.js';
 import { TierResolution } from './tiers/tier-resolution.service.js';
@@ -150,36 +150,32 @@ export class UserEnhancers {
 
   /**
    * Runs the `@UsePipes` pipes of the state class and the handler over each payload argument (metadata type
-   * `body`, the parameter's declared type as `metatype`), as Nest does for a controller's `@Body()`. A pipe's
-   * HttpException becomes the matching structured error. With devtools on, `trace` is the event's: each pipe's
-   * run is a `pipes` step named after its class.
+   * `body`, the parameter's declared type as `metatype`), as Nest does for a controller's `@Body()`. Called inside
+   * the enhanced handler, so pipes run where Nest runs them: after the guards and the interceptors' work before
+   * the handler, and a pipe's exception reaches the exception filters. With devtools on (`trace`), each pipe's
+   * run over each argument is a `pipes` step named after its class, and the pipes run with the trace current
+   * (a pipe's queries count for the event).
    */
-  applyPipes(handler: HandlerDefinition, args: unknown[], trace?: EventTrace): MaybePromise<unknown[]> {
+  private applyPipes(handler: HandlerDefinition, args: unknown[], trace: EventTrace | undefined): MaybePromise<unknown[]> {
     return then(this.pipesFor(handler), (pipes) => {
       if (pipes.length === 0) return args;
-      // Devtools on: the pipes run with the trace current, so a pipe's queries count for the event.
       return trace ? trace.run(() => this.runPipes(pipes, handler, args, trace)) : this.runPipes(pipes, handler, args, undefined);
     });
   }
 
-  /** With devtools on (`trace`), each pipe's run over each argument is a `pipes` step named after its class. */
   private async runPipes(pipes: PipeTransform[], handler: HandlerDefinition, args: unknown[], trace: EventTrace | undefined): Promise<unknown[]> {
     const params = handler.params.length ? handler.params : [{ index: 0, kind: 'payload' as const, key: undefined }];
     const piped = [...args];
-    try {
-      for (const param of params) {
-        if (param.kind !== 'payload') continue;
-        for (const pipe of pipes) {
-          const start = trace ? performance.now() : 0;
-          try {
-            piped[param.index] = await pipe.transform(piped[param.index], { type: 'body', metatype: handler.paramTypes[param.index] as Type, data: param.key });
-          } finally {
-            if (trace) trace.step('pipes', enhancerName(pipe), start);
-          }
+    for (const param of params) {
+      if (param.kind !== 'payload') continue;
+      for (const pipe of pipes) {
+        const start = trace ? performance.now() : 0;
+        try {
+          piped[param.index] = await pipe.transform(piped[param.index], { type: 'body', metatype: handler.paramTypes[param.index] as Type, data: param.key });
+        } finally {
+          if (trace) trace.step('pipes', enhancerName(pipe), start);
         }
       }
-    } catch (error) {
-      throw error instanceof HttpException ? errorFromHttpException(error) : error;
     }
     return piped;
   }
@@ -217,22 +213,28 @@ export class UserEnhancers {
     const cache = set === 'all' ? this.enhanced : set === 'guards' ? this.guardsOnly : this.afterGuards;
     let enhanced = cache.get(handler);
     if (!enhanced) {
+      // eslint-disable-next-line @typescript-eslint/no-this-alias -- the wrapper's own `this` is Nest's, not ours
+      const enhancers = this;
       const original = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
+      const call = (context: EventContext, args: unknown[]) => {
+        context.handlerEnteredAt = performance.now();
+        return original.apply(context.target, args);
+      };
       // Nest calls the wrapper with the execution context's arguments (request, response): the request
       // carries this event's context, so no async context is needed to find the view and arguments.
       // The guards-only wrapper runs before any state is read (an upload, before its body): it calls nothing.
+      // The others run the pipes (after the guards and interceptors, as Nest orders them), then the method.
       // A function of its own per handler, as it carries that handler's metadata.
       const wrapper =
         set === 'guards'
           ? function (this: unknown) {
               return passed();
             }
-          : function (this: unknown, ...callArgs: unknown[]) {
+          : (function (this: unknown, ...callArgs: unknown[]) {
               const context = contextOf(callArgs[0] as object);
               if (!context?.target) throw new Error('ReflexBridge: handler invoked outside an event');
-              context.handlerEnteredAt = performance.now();
-              return original.apply(context.target, context.args ?? []);
-            };
+              return then(enhancers.applyPipes(handler, context.args ?? [], context.trace), (args) => call(context, args));
+            } as (...callArgs: unknown[]) => unknown);
       Object.defineProperty(wrapper, 'name', { value: original.name });
       // Guards and interceptors read metadata from the handler (`context.getHandler()`): copy it over.
       for (const key of Reflect.getMetadataKeys(original)) Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapper);

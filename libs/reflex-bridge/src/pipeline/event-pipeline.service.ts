@@ -211,8 +211,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       tryCatch(
         () => {
           const sources = { payload: call.payload, params: routerData.query, request: outcome.request, upload: call.upload, uploadSignal: call.cancel.signal };
-          const args = then(resolveHandlerArguments(handler, sources), (values) => this.bridge.applyPipes(outcome, handler, values));
-          return then(args, (values) => this.runUploadLocked(client, token, handler, event, outcome, values, call.cancel));
+          return then(resolveHandlerArguments(handler, sources), (values) => this.runUploadLocked(client, token, handler, event, outcome, values, call.cancel));
         },
         (error) => void (failure = { error }),
       ),
@@ -313,8 +312,7 @@ export class EventPipeline implements OnApplicationBootstrap {
         return;
       }
       const resolved = resolveHandlerArguments(handler, { payload: event.payload, params: event.routerData.query, request: outcome.request });
-      const args = then(resolved, (values) => this.bridge.applyPipes(outcome, handler, values));
-      return then(args, (values) => this.runLocked(client, token, handler, event, outcome, values));
+      return then(resolved, (values) => this.runLocked(client, token, handler, event, outcome, values));
     });
   }
 
