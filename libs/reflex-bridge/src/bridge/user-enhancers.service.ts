@@ -1,7 +1,7 @@
 import { HttpException, Inject, Injectable, Logger, type PipeTransform, type Type } from '@nestjs/common';
 import { PIPES_METADATA } from '@nestjs/common/constants.js';
 import { ExternalContextCreator, ModuleRef } from '@nestjs/core';
-import { then, type MaybePromise } from '../common/maybe-promise.js';
+import { then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
 import type { EventTrace } from '../metrics/event-trace.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -14,8 +14,9 @@ import type { SyntheticRequest } from './request/synthetic-request.js';
 import type { SyntheticResponse } from './request/synthetic-response.js';
 import { TierResolution } from './tiers/tier-resolution.service.js';
 import { timedContextCreator } from './timed-context-creator.js';
+import { directEnhancedHandler, EnhancerCapture } from './direct-enhancers.js';
 
-type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => Promise<unknown>;
+type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => MaybePromise<unknown>;
 
 const ENHANCER_KEYS = ['__guards__', '__interceptors__', '__exceptionFilters__'];
 
@@ -49,6 +50,8 @@ export class UserEnhancers {
   private readonly names = new Map<HandlerDefinition, Record<'guards' | 'interceptors' | 'pipes' | 'filters', string[]>>();
   /** Nest's external context creator; with devtools on, one that times each guard, interceptor and filter. */
   private readonly contextCreator: ExternalContextCreator;
+  /** With devtools off: what Nest resolved for each handler, so that one without interceptors skips Nest's promises. */
+  private readonly capture?: EnhancerCapture;
 
   constructor(
     private readonly moduleRef: ModuleRef,
@@ -56,8 +59,14 @@ export class UserEnhancers {
     private readonly tiers: TierResolution,
     @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
   ) {
-    // Decided once: with devtools off, handlers are wrapped by Nest's own creator and nothing is timed.
-    this.contextCreator = options.devtools ? timedContextCreator(contextCreator) : contextCreator;
+    // Decided once: with devtools off, nothing is timed, and a handler without interceptors is called through its
+    // guards and filters directly (see direct-enhancers.ts); devtools time each enhancer in Nest's own wrapper.
+    if (options.devtools) {
+      this.contextCreator = timedContextCreator(contextCreator);
+    } else {
+      this.capture = new EnhancerCapture(contextCreator);
+      this.contextCreator = this.capture.creator;
+    }
   }
 
   /**
@@ -76,35 +85,31 @@ export class UserEnhancers {
     }
   }
 
-  /** The `full` tier's call: through the handler's guards, interceptors and exception filters. */
-  invoke(outcome: BridgeOutcome, handler: HandlerDefinition, request: SyntheticRequest, response: SyntheticResponse): Promise<unknown> {
+  /**
+   * The `full` tier's call: through the handler's guards, interceptors, pipes and exception filters. Synchronous
+   * when the handler has no interceptors and its guards, pipes and method answer synchronously (devtools off).
+   */
+  invoke(outcome: BridgeOutcome, handler: HandlerDefinition, request: SyntheticRequest, response: SyntheticResponse): MaybePromise<unknown> {
     // An exception filter that answered on the synthetic response decides what the client is told, even
     // when Nest rethrows (a filter returning nothing counts as "not handled" in external contexts).
     const answeredByFilter = () => response.finished && response.statusCode >= 400;
     const start = outcome.timer ? performance.now() : 0;
-    let called: Promise<unknown>;
-    try {
-      // Nest's handler is async already: one `.then` on its promise instead of an async wrapper around it
-      // (each promise costs extra once AsyncLocalStorage is in use).
-      const enhanced = outcome.guardsChecked ? this.enhancedHandler(handler, 'after-guards') : this.enhancedHandler(handler);
-      called = Promise.resolve(enhanced(request, response));
-    } catch (error) {
-      called = Promise.reject(error as Error);
-    }
-    return called.then(
-      (result) => {
-        if (outcome.timer) {
-          // The wrapper stamped when Nest let the call through: before that is guards and interceptors.
-          const entered = contextOf(request)?.handlerEnteredAt ?? start;
-          const trace = outcome.timer.trace;
-          // Devtools list the enhancers by class; each one's own step was recorded as it ran (enhancer-timing.ts).
-          if (trace) trace.enhancers = this.enhancerNames(handler);
-          outcome.timer.add('guards', entered - start);
-          outcome.timer.add('handler', performance.now() - entered);
-        }
-        if (answeredByFilter()) throw errorFromResponse(response, 'The event was refused.');
-        return result;
-      },
+    const enhanced = outcome.guardsChecked ? this.enhancedHandler(handler, 'after-guards') : this.enhancedHandler(handler);
+    return tryCatch(
+      () =>
+        then(enhanced(request, response), (result) => {
+          if (outcome.timer) {
+            // The wrapper stamped when the call got through: before that is guards, interceptors and pipes.
+            const entered = contextOf(request)?.handlerEnteredAt ?? start;
+            const trace = outcome.timer.trace;
+            // Devtools list the enhancers by class; each one's own step was recorded as it ran (enhancer-timing.ts).
+            if (trace) trace.enhancers = this.enhancerNames(handler);
+            outcome.timer.add('guards', entered - start);
+            outcome.timer.add('handler', performance.now() - entered);
+          }
+          if (answeredByFilter()) throw errorFromResponse(response, 'The event was refused.');
+          return result;
+        }),
       (error: unknown) => {
         if (answeredByFilter()) throw errorFromResponse(response, 'The event was refused.');
         throw error instanceof HttpException ? errorFromHttpException(error) : error;
@@ -238,7 +243,7 @@ export class UserEnhancers {
       Object.defineProperty(wrapper, 'name', { value: original.name });
       // Guards and interceptors read metadata from the handler (`context.getHandler()`): copy it over.
       for (const key of Reflect.getMetadataKeys(original)) Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapper);
-      enhanced = this.contextCreator.create(
+      const viaNest = this.contextCreator.create(
         handler.state.instance as Record<string, unknown>,
         wrapper,
         handler.method,
@@ -249,6 +254,9 @@ export class UserEnhancers {
         ENHANCER_SETS[set],
         'http',
       ) as EnhancedHandler;
+      const resolved = this.capture?.take();
+      const direct = set === 'all' && resolved ? directEnhancedHandler(resolved, handler.state.cls, wrapper) : undefined;
+      enhanced = (direct as EnhancedHandler | undefined) ?? viaNest;
       cache.set(handler, enhanced);
     }
     return enhanced;
