@@ -44,11 +44,10 @@ export class EnhancerCapture {
     const record = <K extends keyof ResolvedEnhancers>(creator: { create(...args: unknown[]): unknown } | undefined, key: K) => {
       if (typeof creator?.create !== 'function') return undefined;
       const derived = Object.create(creator) as { create(...args: unknown[]): unknown };
-      const capture = this;
+      const keep = (made: ResolvedEnhancers[K]) => (this.captured[key] = made);
+      // Called on the derived object, so what Nest stores while creating (the module key) stays on it.
       derived.create = function (this: object, ...args: unknown[]) {
-        const made = creator.create.apply(this, args) as ResolvedEnhancers[K];
-        capture.captured[key] = made;
-        return made;
+        return keep(creator.create.apply(this, args) as ResolvedEnhancers[K]);
       };
       return derived;
     };
