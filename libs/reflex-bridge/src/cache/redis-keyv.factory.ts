@@ -1,5 +1,5 @@
 import type { Keyv } from 'keyv';
-import { createKeyv, type RedisClientType, type RedisClusterType } from '@keyv/redis';
+import { createKeyv, type RedisClientType } from '@keyv/redis';
 import type { RedisConnections } from '../common/redis-connections.js';
 
 /**
@@ -20,7 +20,8 @@ export function createSharedRedisKeyv(connections: RedisConnections): Keyv {
   // On a Redis Cluster, @keyv/redis takes the node-redis cluster client itself: it routes each key to its slot's
   // master, groups multi-key commands by slot, and lists keys (SCAN) on every master.
   const cluster = connections.clusterCommands?.cluster;
-  if (cluster) return createKeyv(cluster as unknown as RedisClusterType, KEYV_OPTIONS);
+  // (@keyv/redis tells a cluster from a client at runtime; its createKeyv is typed for a client only.)
+  if (cluster) return createKeyv(cluster as unknown as RedisClientType, KEYV_OPTIONS);
   // The cast: the `redis` package's client type lists its bundled modules; it is the same client at runtime.
   return createKeyv(connections.commands as unknown as RedisClientType, KEYV_OPTIONS);
 }

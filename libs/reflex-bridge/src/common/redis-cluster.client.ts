@@ -123,7 +123,7 @@ export class RedisClusterClient extends EventEmitter {
   }
 
   unsubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.cluster.unsubscribe(channel, listener);
+    return this.cluster.unsubscribe(channel, listener as never);
   }
 
   sSubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
