@@ -38,6 +38,7 @@ const KEYS_AFTER_COUNT = new Set(['EVAL', 'EVALSHA', 'EVAL_RO', 'EVALSHA_RO', 'F
  * Events: `error` once per outage (the first node connection that failed), `ready` at start and when every node
  * in use is reachable again. `isReady` stays true during a node's outage: the other masters' slots keep working,
  * and a command for the lost slots fails at once (no offline queue) until the replica took over.
+ * @publicApi
  */
 export class RedisClusterClient extends EventEmitter {
   private connected = false;
