@@ -66,14 +66,17 @@ class Clicker {
       if (update) {
         this.acked = Math.max(this.acked, update.delta![COUNTER]!['count_rx_state_'] as number);
         this.acks++;
+        // About 30 events a second: a steady user, well inside the connection's event budget (500 per 10 s).
+        await new Promise((resolve) => setTimeout(resolve, 30));
         continue;
       }
       const error = this.socket.errors[errors];
       if (error) {
         this.codes.push(error.code);
         if (error.code === 'state_outcome_unknown') this.uncertain++;
-        // Like a client backing off after an error, without hammering a shard that is being replaced.
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        // Like a client backing off after an error, without hammering a shard that is being replaced (nor running
+        // into its connection's event budget).
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
   }

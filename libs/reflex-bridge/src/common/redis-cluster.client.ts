@@ -6,6 +6,7 @@ export type RedisCluster = ReturnType<typeof createCluster>;
 
 /** One sharded channel's listeners, as node-redis keeps them (`getPubSubListeners('SHARDED')`). */
 type ChannelListener = (message: never, channel: never) => unknown;
+type ShardedCall = (channel: string, listener?: ChannelListener, bufferMode?: boolean) => Promise<void>;
 type ChannelListeners = { buffers: Set<ChannelListener>; strings: Set<ChannelListener>; unsubscribing?: boolean };
 
 /** The parts of node-redis's cluster internals this class reads (declared, not private, in its typings). */
@@ -47,6 +48,8 @@ export class RedisClusterClient extends EventEmitter {
   private down?: string;
   private refreshTimer?: NodeJS.Timeout;
   private starting?: Promise<void>;
+  /** The last (un)subscription queued (see `serially`). */
+  private pubSubChain: Promise<unknown> = Promise.resolve();
 
   /**
    * @param cluster the node-redis cluster client (not connected yet; this class connects it).
@@ -119,20 +122,49 @@ export class RedisClusterClient extends EventEmitter {
     return this.cluster.sPublish(channel, message);
   }
 
+  // Subscriptions wait for the first connection (node-redis routes them by the layout it learns then) and run one
+  // at a time (see `serially`).
   subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.cluster.subscribe(channel, listener);
+    return this.serially(() => this.cluster.subscribe(channel, listener));
   }
 
   unsubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.cluster.unsubscribe(channel, listener as never);
+    return this.serially(() => this.cluster.unsubscribe(channel, listener as never));
   }
 
   sSubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.cluster.sSubscribe(channel, listener);
+    return this.serially(() => this.cluster.sSubscribe(channel, listener));
   }
 
   sUnsubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.cluster.sUnsubscribe(channel, listener);
+    return this.serially(() => this.cluster.sUnsubscribe(channel, listener));
+  }
+
+  /**
+   * The subscribing side of Socket.IO's sharded Redis adapter (`createShardedAdapter(pub, sub)`): what it calls on
+   * its `subClient` with node-redis (`sSubscribe` in buffer mode, `sUnsubscribe`), one at a time like ours. The
+   * adapter does not handle the promises of these calls: a failure is dropped here instead of ending the process.
+   */
+  adapterSubscriber(onFailure: (error: Error) => void): { sSubscribe: ShardedCall; sUnsubscribe: ShardedCall } {
+    const cluster = this.cluster as unknown as Record<'sSubscribe' | 'sUnsubscribe', ShardedCall>;
+    return {
+      sSubscribe: (channel, listener, bufferMode) => this.serially(() => cluster.sSubscribe(channel, listener, bufferMode)).catch(onFailure),
+      sUnsubscribe: (channel, listener, bufferMode) => this.serially(() => cluster.sUnsubscribe(channel, listener, bufferMode)).catch(() => undefined),
+    };
+  }
+
+  /**
+   * Runs a (un)subscription after the ones before it. node-redis closes a node's subscriber connection when its
+   * last channel is left; two of these at once for one node end in "The client is closed" (the second closes it
+   * again), and a subscription sent while the connection is being closed is lost with it.
+   */
+  private serially<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.pubSubChain.then(async () => {
+      await this.connect();
+      return operation();
+    });
+    this.pubSubChain = run.catch(() => undefined);
+    return run;
   }
 
   /** Keyspace notifications are per node: a pattern subscription on one node misses the others' events. */
@@ -229,12 +261,10 @@ export class RedisClusterClient extends EventEmitter {
 
   /** Subscribes each listener again, where the channel's slot now lives (a failure is retried by the next refresh). */
   private resubscribe(listeners: Map<string, ChannelListeners>): void {
-    const cluster = this.cluster as unknown as {
-      sSubscribe(channel: string, listener: ChannelListener, bufferMode?: boolean): Promise<void>;
-    };
+    const cluster = this.cluster as unknown as Record<'sSubscribe', ShardedCall>;
     for (const [channel, { buffers, strings }] of listeners) {
-      for (const listener of buffers) cluster.sSubscribe(channel, listener, true).catch(() => this.scheduleRefresh());
-      for (const listener of strings) cluster.sSubscribe(channel, listener).catch(() => this.scheduleRefresh());
+      for (const listener of buffers) this.serially(() => cluster.sSubscribe(channel, listener, true)).catch(() => this.scheduleRefresh());
+      for (const listener of strings) this.serially(() => cluster.sSubscribe(channel, listener)).catch(() => this.scheduleRefresh());
     }
   }
 }

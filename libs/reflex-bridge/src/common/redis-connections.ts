@@ -47,8 +47,8 @@ export interface RedisConnectionsOptions {
 export interface RedisAdapterClients {
   /** Publishes on the shared command connection; a publish that fails while Redis is down is dropped, never thrown. */
   pub: RedisAdapterPublisher;
-  /** The shared subscriber connection (the node-redis cluster client itself on a Redis Cluster). */
-  sub: RedisClient | RedisCluster;
+  /** The shared subscriber connection (on a Redis Cluster: its sharded (un)subscriptions, see `RedisClusterClient.adapterSubscriber`). */
+  sub: RedisClient | ReturnType<RedisClusterClient['adapterSubscriber']>;
   /** True on a Redis Cluster: use `createShardedAdapter`. */
   sharded: boolean;
 }
@@ -246,7 +246,10 @@ export class RedisConnections {
    */
   adapterClients(): RedisAdapterClients {
     const subscriber = this.clusterSubscriber;
-    if (subscriber) return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.commandsCluster!.cluster), sub: subscriber.cluster, sharded: true };
+    if (subscriber) {
+      const sub = subscriber.adapterSubscriber((error) => this.logger.warn(`Socket.IO adapter: a subscription failed (${error.message}); broadcasts to that room may not reach this worker.`));
+      return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.commandsCluster!.cluster), sub, sharded: true };
+    }
     return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger), sub: this.subscriber, sharded: false };
   }
 

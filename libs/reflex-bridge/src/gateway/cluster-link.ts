@@ -42,6 +42,9 @@ export class ClusterLink {
   static async create(connections: RedisConnections, recordTtlSeconds: number, logger: Logger): Promise<ClusterLink> {
     // An optional peer: loaded only when the app runs several workers.
     const { createAdapter, createShardedAdapter } = await import('@socket.io/redis-adapter');
+    // node-redis's cluster client routes a subscription by the cluster's layout, which it learns on connecting (a
+    // one-node client queues subscriptions instead): the sharded adapter subscribes as soon as it is installed.
+    if (connections.isCluster) await connections.clusterSubscriber!.connect();
     return new ClusterLink(connections, createAdapter, createShardedAdapter, recordTtlSeconds, logger);
   }
 
