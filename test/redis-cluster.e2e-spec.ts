@@ -14,7 +14,8 @@
  */
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import { createCluster } from 'redis';
-import { EventGateway, ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
+import { EventCacheService, EventGateway, RATE_LIMIT_STORAGE, ReflexBridgeModule, ReflexStateService, type RateLimitStorage } from '@reflex-bridge/nest';
+import { CookieHandoffService } from '../libs/reflex-bridge/src/bridge/session/cookie-handoff.service.js';
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -156,6 +157,25 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster (3 masters + 3 re
     );
     for (const tab of tabs) expect(tab.errors).toEqual([]);
   }, 120_000);
+
+  it('shares rate-limit counters and cookie handoffs between the workers through the cluster', async () => {
+    const [a, b] = workers.map((worker) => worker.app);
+    const limits = [a!, b!].map((app) => app.get<RateLimitStorage>(RATE_LIMIT_STORAGE));
+    const key = `counter.add@10.0.0.${Math.floor(Math.random() * 250)}`;
+    expect((await limits[0]!.increment(key, 60_000, 10, 0, 'default')).totalHits).toBe(1);
+    expect((await limits[1]!.increment(key, 60_000, 10, 0, 'default')).totalHits).toBe(2);
+    expect((await limits[0]!.increment(key, 60_000, 10, 0, 'default')).totalHits).toBe(3);
+
+    const token = 'cluster-handoff-token';
+    const issued = await a!.get(CookieHandoffService).issue(['sid=abc; HttpOnly'], { sid: 'old' }, token);
+    const proof = { secret: issued.secret, clientToken: token, cookies: { sid: 'old' } };
+    expect(await b!.get(CookieHandoffService).redeem(issued.id, proof)).toEqual(['sid=abc; HttpOnly']);
+    // Single use, whichever worker is asked.
+    expect(await a!.get(CookieHandoffService).redeem(issued.id, proof)).toBeUndefined();
+
+    // The event cache lists and deletes its keys on every master (SCAN per node) without failing.
+    await expect(b!.get(EventCacheService).invalidateAll()).resolves.toBeUndefined();
+  });
 
   it('survives SIGKILL of a master: structured errors while a replica takes over, then events on every token; no acknowledged update lost', async () => {
     const tabs = await clients(16);
