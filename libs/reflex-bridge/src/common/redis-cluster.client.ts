@@ -195,7 +195,10 @@ export class RedisClusterClient extends EventEmitter {
     for (;;) {
       if (this.closed) throw new Error('Redis Cluster connection closed');
       try {
-        await this.cluster.connect();
+        // Another user of the same node-redis client (@keyv/redis connects a closed client on use) may have
+        // connected it between two of our attempts: then wait for its layout instead of failing "already open".
+        if (this.cluster.isOpen) await this.untilLayoutKnown();
+        else await this.cluster.connect();
         this.connected = true;
         if (this.closed) return;
         this.down = undefined;
@@ -206,6 +209,14 @@ export class RedisClusterClient extends EventEmitter {
         this.emit('error', error instanceof Error ? error : new Error(String(error)));
         await new Promise((resolve) => setTimeout(resolve, this.refreshIntervalMs).unref());
       }
+    }
+  }
+
+  /** Resolves once the cluster, opened by someone else, knows its masters; rejects when it closed meanwhile. */
+  private async untilLayoutKnown(): Promise<void> {
+    while ((this.cluster as unknown as ClusterInternals).masters.length === 0) {
+      if (!this.cluster.isOpen) throw new Error('Redis Cluster connection failed');
+      await new Promise((resolve) => setTimeout(resolve, 20).unref());
     }
   }
 

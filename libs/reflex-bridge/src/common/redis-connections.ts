@@ -74,7 +74,11 @@ const MAX_LISTENERS = 64;
  *   reconnection node-redis re-subscribes every channel and pattern before it reports the connection ready. Its
  *   commands are queued while it reconnects (they are only (un)subscriptions, which must survive an outage).
  *
- * The module creates one when `redisUrl` is set and closes it at shutdown, after everything using it. A class
+ * On a Redis Cluster (`cluster`, the module's `redisCluster`), both are {@link RedisClusterClient}s over node-redis
+ * cluster clients (the subscriber connects only to the nodes its subscriptions need), with the same fail-fast and
+ * reconnection settings on every node; they also follow a failover (see {@link RedisClusterClient}).
+ *
+ * The module creates one when `redisUrl` (or `redisCluster`) is set and closes it at shutdown, after everything using it. A class
  * given these connections (`new RedisStateStore({ connections })`, ...) never closes them.
  *
  * @example

@@ -19,6 +19,8 @@ export interface RedisStateStoreOptions {
   /**
    * Shared connections to use instead of opening its own (what the module does with `redisUrl`): commands go on
    * `connections.commands`, lock-release notifications on `connections.subscriber`. The store never closes them.
+   * Connections to a Redis Cluster work too: a token's keys share its slot, its release channel is sharded, and
+   * state writes wait for replicas (`waitReplicas` of the connections' `cluster` options).
    */
   connections?: RedisConnections;
   /**
