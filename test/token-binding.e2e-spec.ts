@@ -281,7 +281,7 @@ describeWithRedis('client token binding: three shop workers sharing Redis', () =
   let workers: ShopWorkers;
   let data: ReturnType<typeof createClient>;
   /** The cluster's record of the socket holding a token (ClusterLink's key). */
-  const holderOf = (token: string) => data.get(`rx:socket:${token}`);
+  const holderOf = (token: string) => data.get(`rx:socket:{${token}}`);
 
   beforeAll(async () => {
     await buildShop();

@@ -9,6 +9,7 @@ import { fastAuthBenchmark } from './fast-auth.bench.js';
 import { stateStoreBenchmark } from './state-store.bench.js';
 import { floodBenchmark } from './flood.bench.js';
 import { uploadBenchmark } from './upload.bench.js';
+import { redisClusterBenchmark } from './redis-cluster.bench.js';
 
 /** Every benchmark of the harness, in the order `npm run bench` runs them. Add new ones here. */
-export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, idleBenchmark, growthBenchmark, fastAuthBenchmark, liveLatencyBenchmark, stateStoreBenchmark, floodBenchmark, uploadBenchmark];
+export const BENCHMARKS: Benchmark[] = [tiersBenchmark, modesBenchmark, memoryBenchmark, idleBenchmark, growthBenchmark, fastAuthBenchmark, liveLatencyBenchmark, stateStoreBenchmark, floodBenchmark, uploadBenchmark, redisClusterBenchmark];

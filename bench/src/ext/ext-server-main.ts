@@ -48,7 +48,11 @@ async function start(config: ExtServerConfig): Promise<ServerStarted> {
     };
     providers = [SessionBenchState];
   } else if (config.kind === 'store') {
-    options = { ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}), bridge: { mode: 'none' } };
+    options = {
+      ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+      ...(config.redisCluster ? { redisCluster: { rootNodes: config.redisCluster } } : {}),
+      bridge: { mode: 'none' },
+    };
     providers = [StoreBenchState];
   } else {
     options = { ...(config.redisUrl ? { live: { transport: new RedisTransport({ url: config.redisUrl }) } } : {}) };

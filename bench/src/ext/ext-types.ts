@@ -12,6 +12,8 @@ export interface SessionServerConfig {
 export interface StoreServerConfig {
   kind: 'store';
   redisUrl?: string;
+  /** Root node URLs of a Redis Cluster (`redisCluster`), instead of `redisUrl`. */
+  redisCluster?: string[];
 }
 
 /** A live list; the live transport is Redis when `redisUrl` is set, else in-process. */

@@ -32,7 +32,7 @@ export interface Target {
 
 export const NO_TARGET = 'reported only (no target)';
 
-const DECIMALS: Record<string, number> = { ms: 3, 'events/s': 0, 'us/event': 1, bytes: 0, KiB: 2, MiB: 1, 'MiB/s': 1, '%': 1 };
+const DECIMALS: Record<string, number> = { ms: 3, 'events/s': 0, 'us/event': 1, bytes: 0, KiB: 2, MiB: 1, 'MiB/s': 1, '%': 1, keys: 0, 'commands/event': 2, 'requests/event': 2 };
 
 function round(value: number, unit: string): number {
   const factor = 10 ** (DECIMALS[unit] ?? 3);

@@ -104,6 +104,8 @@ export { StateStoreError, type StateStoreErrorCode } from './state/store/state-s
 export { InMemoryStateStore, type InMemoryStateStoreOptions } from './state/store/in-memory-state.store.js';
 export { RedisStateStore, type RedisStateStoreOptions } from './state/store/redis-state.store.js';
 export { RedisConnections, type RedisConnectionsOptions, type RedisAdapterClients } from './common/redis-connections.js';
+export { RedisClusterClient, type RedisCluster } from './common/redis-cluster.client.js';
+export type { RedisClusterOptions } from './common/redis-cluster.options.js';
 
 // ─── Live updates ──────────────────────────────────────────────────────────────────────────────────────────────
 export { ModelChange, type ModelChangeAction, type ModelChangeJSON, type ChangeOrigin } from './live/model-change.js';

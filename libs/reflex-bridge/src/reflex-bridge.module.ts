@@ -91,10 +91,15 @@ import { InvalidOptionError } from './invalid-option.error.js';
       inject: [REFLEX_BRIDGE_MODULE_OPTIONS],
     },
     {
-      // With redisUrl: the worker's two Redis connections (rx:commands, rx:subscriber), shared by everything below
-      // that talks to Redis; closed by the module after all of them. Without it: null.
+      // With redisUrl (or redisCluster): the worker's two Redis connections (rx:commands, rx:subscriber), shared by
+      // everything below that talks to Redis; closed by the module after all of them. Without either: null.
       provide: RedisConnections,
-      useFactory: (options: ResolvedReflexBridgeOptions) => (options.redisUrl ? RedisConnections.create({ url: options.redisUrl }) : null),
+      useFactory: (options: ResolvedReflexBridgeOptions) =>
+        options.redisUrl
+          ? RedisConnections.create({ url: options.redisUrl })
+          : options.redisCluster
+            ? RedisConnections.create({ cluster: options.redisCluster })
+            : null,
       inject: [RESOLVED_OPTIONS],
     },
     {

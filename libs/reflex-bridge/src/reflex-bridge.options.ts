@@ -12,6 +12,7 @@ import { resolveSessionStoreOptions, type ResolvedSessionStoreOptions, type Sess
 import { resolveReflexRoutesOptions, type ReflexRoutesOptions, type ResolvedReflexRoutesOptions } from './health/reflex-routes.options.js';
 import { resolveUploadOptions, type ResolvedUploadOptions, type UploadOptions } from './upload/upload.options.js';
 import { resolveAuditMode, resolveWorkers, type AuditMode } from './audit/audit.options.js';
+import { resolveRedisClusterOptions, type RedisClusterOptions, type ResolvedRedisClusterOptions } from './common/redis-cluster.options.js';
 import { resolveServingOptions, type DevServerOptions, type ReflexProfile, type ResolvedDevServerOptions, type ResolvedSpaOptions, type SpaOptions } from './spa/spa.options.js';
 
 /**
@@ -153,6 +154,14 @@ export interface ReflexBridgeModuleOptions {
    * @default undefined (everything in this process)
    */
   redisUrl?: string;
+  /**
+   * A Redis Cluster instead of one Redis, for the same purposes as `redisUrl` (give one of the two): states,
+   * locks and handoffs shard by client token, Socket.IO uses the sharded Redis adapter (Redis 7 sharded pub/sub).
+   * See {@link RedisClusterOptions} and the deployment guide's "Redis Cluster" section.
+   * @example { rootNodes: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000', 'redis://10.0.0.3:7000'] }
+   * @default undefined
+   */
+  redisCluster?: RedisClusterOptions;
   /** Live updates: how `LiveBroadcaster` fans model changes out. See {@link LiveOptions}. */
   live?: LiveOptions;
   /**
@@ -265,6 +274,7 @@ export interface ResolvedReflexBridgeOptions {
   devtools: ResolvedDevtoolsOptions | undefined;
   preset: 'default' | 'lean';
   redisUrl: string | undefined;
+  redisCluster: ResolvedRedisClusterOptions | undefined;
   live: ResolvedLiveOptions;
   rateLimit: ResolvedRateLimitOptions;
   sessionStore: ResolvedSessionStoreOptions | undefined;
@@ -337,7 +347,7 @@ function httpPath(name: string, value: unknown): string {
 
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
-  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'live', 'rateLimit', 'sessionStore', 'uploads',
+  'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'redisCluster', 'live', 'rateLimit', 'sessionStore', 'uploads',
   'audit', 'workers',
   'profile', 'spa', 'devServer',
 ]);
@@ -395,6 +405,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   if (options.redisUrl !== undefined && (typeof options.redisUrl !== 'string' || !/^rediss?:\/\//.test(options.redisUrl))) {
     throw new InvalidOptionError('redisUrl', 'expected a URL such as redis://localhost:6379');
   }
+  const redisCluster = resolveRedisClusterOptions(options.redisCluster, options.redisUrl);
   const serving = resolveServingOptions(options.profile, options.spa, options.devServer, {
     production: options.production === true,
     bridgeMode: bridge.mode,
@@ -407,10 +418,11 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     ...serving,
     preset,
     redisUrl: options.redisUrl,
+    redisCluster,
     live: resolveLiveOptions(options.live),
     rateLimit: resolveRateLimitOptions(options.rateLimit),
-    sessionStore: resolveSessionStoreOptions(options.sessionStore, options.redisUrl),
-    eventCache: resolveEventCacheOptions(options.eventCache, options.redisUrl),
+    sessionStore: resolveSessionStoreOptions(options.sessionStore, options.redisUrl, redisCluster !== undefined),
+    eventCache: resolveEventCacheOptions(options.eventCache, options.redisUrl, redisCluster !== undefined),
     fastAuth: reflexOnly ? undefined : fastAuth,
     metrics: resolveMetrics(options.metrics),
     devtools: resolveDevtools(options.devtools, options.production === true, path),

@@ -112,7 +112,7 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
       const workers = options.workers !== undefined ? `${options.workers} workers (option workers)` : 'a node:cluster worker';
       if (session?.storeName === 'MemoryStore') findings.push(securityFinding('session_store_in_memory', `Sessions are kept in express-session's MemoryStore while ${workers} serve the app`));
       if (this.stateStore instanceof InMemoryStateStore) findings.push(securityFinding('state_store_in_memory', `Client states are kept in an InMemoryStateStore while ${workers} serve the app`));
-      if (!options.redisUrl) findings.push(securityFinding('workers_without_redis', `redisUrl is not set while ${workers} serve the app`));
+      if (!options.redisUrl && !options.redisCluster) findings.push(securityFinding('workers_without_redis', `redisUrl is not set while ${workers} serve the app`));
     }
     if (options.corsOrigins === true) findings.push(securityFinding('origin_allowlist_off', 'corsOrigins is true: every origin may use the event socket and the cookie handoff with credentials'));
     const cors = await this.probeHttpCors();

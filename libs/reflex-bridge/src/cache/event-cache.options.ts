@@ -73,8 +73,10 @@ export interface ResolvedEventCacheOptions {
   cache: InjectionToken | undefined;
   redisUrl: string | undefined;
   store: Keyv | undefined;
-  /** Whether other processes may write or delete entries (`cache`, `redisUrl` or `store`). */
+  /** Whether other processes may write or delete entries (`cache`, `redisUrl`, `store`, or the module's `redisCluster`). */
   shared: boolean;
+  /** The cache lives on the module's Redis Cluster (`redisCluster`, no cache, store or URL of the section's own). */
+  onModuleCluster?: boolean;
 }
 
 /** The defaults of the `eventCache` section. */
@@ -83,7 +85,7 @@ export const EVENT_CACHE_DEFAULTS = { ttlSeconds: 60, keyPrefix: 'rx:event:', op
 const KNOWN_KEYS = ['ttlSeconds', 'keyPrefix', 'cache', 'redisUrl', 'store', 'operationTimeoutMs', 'localTtlMs', 'localMaxEntries'];
 
 /** Merges the defaults into the `eventCache` section and validates it; `moduleRedisUrl` is the top-level `redisUrl`. */
-export function resolveEventCacheOptions(options: EventCacheOptions = {}, moduleRedisUrl?: string): ResolvedEventCacheOptions {
+export function resolveEventCacheOptions(options: EventCacheOptions = {}, moduleRedisUrl?: string, moduleRedisCluster = false): ResolvedEventCacheOptions {
   for (const key of Object.keys(options)) {
     if (!KNOWN_KEYS.includes(key)) throw new InvalidOptionError(`eventCache.${key}`, 'unknown option');
   }
@@ -114,7 +116,9 @@ export function resolveEventCacheOptions(options: EventCacheOptions = {}, module
     throw new InvalidOptionError('eventCache.operationTimeoutMs', `expected a positive number, got ${JSON.stringify(operationTimeoutMs)}`);
   }
   const redisUrl = cache === undefined ? (options.redisUrl ?? moduleRedisUrl) : undefined;
-  const shared = cache !== undefined || store !== undefined || redisUrl !== undefined;
+  // With the module's redisCluster (and no cache, store or URL of its own), the cache lives on the cluster.
+  const onModuleCluster = moduleRedisCluster && cache === undefined && store === undefined && redisUrl === undefined;
+  const shared = cache !== undefined || store !== undefined || redisUrl !== undefined || onModuleCluster;
   const ttlMs = ttlSeconds * 1000;
   const localTtlMs = options.localTtlMs ?? (shared ? Math.min(EVENT_CACHE_DEFAULTS.sharedLocalTtlMs, ttlMs) : ttlMs);
   if (typeof localTtlMs !== 'number' || !Number.isFinite(localTtlMs) || localTtlMs < 0 || localTtlMs > ttlMs) {
@@ -124,7 +128,7 @@ export function resolveEventCacheOptions(options: EventCacheOptions = {}, module
   if (typeof localMaxEntries !== 'number' || !Number.isSafeInteger(localMaxEntries) || localMaxEntries <= 0) {
     throw new InvalidOptionError('eventCache.localMaxEntries', `expected a positive integer, got ${JSON.stringify(localMaxEntries)}`);
   }
-  return { ttlSeconds, keyPrefix, operationTimeoutMs, localTtlMs, localMaxEntries, cache, redisUrl, store, shared };
+  return { ttlSeconds, keyPrefix, operationTimeoutMs, localTtlMs, localMaxEntries, cache, redisUrl, store, shared, onModuleCluster };
 }
 
 /** The `fastAuth` section: skip session and auth middleware on `auth_only` events with a fresh snapshot. */

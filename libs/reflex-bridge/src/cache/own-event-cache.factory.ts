@@ -18,7 +18,8 @@ export interface OwnEventCache {
  * Builds the event cache when the app gives none (`eventCache.cache` unset): a cache-manager `Cache` over one
  * Keyv store, the way `CacheModule.register({ stores: [keyv] })` of `@nestjs/cache-manager` builds
  * `CACHE_MANAGER`. The store is `eventCache.store` when given, Redis (`@keyv/redis`, on the worker's shared
- * connection when `eventCache.redisUrl` is the module's `redisUrl`) with a `redisUrl`, else
+ * connection when `eventCache.redisUrl` is the module's `redisUrl`) with a `redisUrl`, on the module's Redis Cluster
+ * with `redisCluster`, else
  * this process's memory (bounded by `localMaxEntries`). Keys are used as given: no Keyv namespace.
  */
 export function createOwnEventCache(options: ResolvedEventCacheOptions, shared?: RedisConnections | null): OwnEventCache {
@@ -27,7 +28,7 @@ export function createOwnEventCache(options: ResolvedEventCacheOptions, shared?:
   if (options.store) {
     keyv = options.store;
     owned = false;
-  } else if (options.redisUrl && shared && shared.isFor(options.redisUrl)) {
+  } else if ((options.redisUrl && shared && shared.isFor(options.redisUrl)) || (options.onModuleCluster && shared?.isCluster)) {
     keyv = createSharedRedisKeyv(shared);
     owned = false;
   } else if (options.redisUrl) {

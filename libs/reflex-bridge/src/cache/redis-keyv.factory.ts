@@ -17,6 +17,11 @@ export function createRedisKeyv(url: string): Keyv {
  * belongs to {@link RedisConnections}: never disconnect this Keyv (it would close the shared client).
  */
 export function createSharedRedisKeyv(connections: RedisConnections): Keyv {
+  // On a Redis Cluster, @keyv/redis takes the node-redis cluster client itself: it routes each key to its slot's
+  // master, groups multi-key commands by slot, and lists keys (SCAN) on every master.
+  const cluster = connections.clusterCommands?.cluster;
+  // (@keyv/redis tells a cluster from a client at runtime; its createKeyv is typed for a client only.)
+  if (cluster) return createKeyv(cluster as unknown as RedisClientType, KEYV_OPTIONS);
   // The cast: the `redis` package's client type lists its bundled modules; it is the same client at runtime.
   return createKeyv(connections.commands as unknown as RedisClientType, KEYV_OPTIONS);
 }

@@ -1,7 +1,9 @@
 import { Injectable, Logger, type LoggerService } from '@nestjs/common';
 import type * as Redis from 'redis';
-import type { createClient } from 'redis';
+import type { createClient, createCluster } from 'redis';
 import { positiveOption, redactUrl } from './connection-options.js';
+import { RedisClusterClient, type RedisCluster } from './redis-cluster.client.js';
+import type { RedisClusterOptions } from './redis-cluster.options.js';
 import { failFastRedisOptions } from './fail-fast-redis.options.js';
 import { withinDeadline } from './deadline.js';
 
@@ -10,8 +12,13 @@ export type RedisClient = ReturnType<typeof createClient>;
 
 /** Options of {@link RedisConnections}. */
 export interface RedisConnectionsOptions {
-  /** Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`. */
-  url: string;
+  /** Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`. Give either `url` or `cluster`. */
+  url?: string;
+  /**
+   * A Redis Cluster instead of one Redis (see {@link RedisClusterOptions}; `rootNodes` and `defaults` are used
+   * here). `commands` and `subscriber` are then {@link RedisClusterClient}s.
+   */
+  cluster?: RedisClusterOptions;
   /**
    * Start of each connection's name (`CLIENT SETNAME`), so an operator's `CLIENT LIST` tells the connections
    * apart: `<namePrefix>commands` and `<namePrefix>subscriber`. Only letters, digits and `:._-`.
@@ -33,12 +40,17 @@ export interface RedisConnectionsOptions {
   logger?: LoggerService;
 }
 
-/** The two clients the Socket.IO Redis adapter takes: `createAdapter(pub, sub)`. */
+/**
+ * The two clients the Socket.IO Redis adapter takes: `createAdapter(pub, sub)`, or, with `sharded` (a Redis
+ * Cluster), `createShardedAdapter(pub, sub)` (Redis 7 sharded pub/sub).
+ */
 export interface RedisAdapterClients {
   /** Publishes on the shared command connection; a publish that fails while Redis is down is dropped, never thrown. */
   pub: RedisAdapterPublisher;
-  /** The shared subscriber connection. */
-  sub: RedisClient;
+  /** The shared subscriber connection (on a Redis Cluster: its sharded (un)subscriptions, see `RedisClusterClient.adapterSubscriber`). */
+  sub: RedisClient | ReturnType<RedisClusterClient['adapterSubscriber']>;
+  /** True on a Redis Cluster: use `createShardedAdapter`. */
+  sharded: boolean;
 }
 
 const noop = () => undefined;
@@ -62,7 +74,11 @@ const MAX_LISTENERS = 64;
  *   reconnection node-redis re-subscribes every channel and pattern before it reports the connection ready. Its
  *   commands are queued while it reconnects (they are only (un)subscriptions, which must survive an outage).
  *
- * The module creates one when `redisUrl` is set and closes it at shutdown, after everything using it. A class
+ * On a Redis Cluster (`cluster`, the module's `redisCluster`), both are {@link RedisClusterClient}s over node-redis
+ * cluster clients (the subscriber connects only to the nodes its subscriptions need), with the same fail-fast and
+ * reconnection settings on every node; they also follow a failover (see {@link RedisClusterClient}).
+ *
+ * The module creates one when `redisUrl` (or `redisCluster`) is set and closes it at shutdown, after everything using it. A class
  * given these connections (`new RedisStateStore({ connections })`, ...) never closes them.
  *
  * @example
@@ -79,13 +95,17 @@ const MAX_LISTENERS = 64;
 export class RedisConnections {
   /** The URL with its password redacted, for log lines and error messages. */
   readonly safeUrl: string;
-  private readonly url: string;
+  private readonly url?: string;
+  private readonly clusterOptions?: RedisConnectionsOptions['cluster'];
   private readonly namePrefix: string;
   private readonly connectTimeoutMs: number;
   private readonly maxReconnectDelayMs: number;
   private readonly logger: LoggerService;
   private readonly commandsClient: RedisClient;
   private subscriberClient?: RedisClient;
+  /** On a Redis Cluster: the same objects as `commandsClient` / `subscriberClient`, with their real type. */
+  private readonly commandsCluster?: RedisClusterClient;
+  private subscriberCluster?: RedisClusterClient;
   /** Settles with the command connection's first success or first failure. */
   private readonly firstCommandsConnection: Promise<void>;
   /** Why each connection is down, while it is (logged once per outage). */
@@ -96,14 +116,23 @@ export class RedisConnections {
   private constructor(
     options: RedisConnectionsOptions,
     private readonly create: typeof createClient,
+    private readonly createClusterClient: typeof createCluster,
   ) {
     this.url = options.url;
-    this.safeUrl = redactUrl(options.url);
+    this.clusterOptions = options.cluster;
+    this.replicaWait = options.cluster && { replicas: options.cluster.waitReplicas ?? 1, timeoutMs: options.cluster.waitTimeoutMs ?? 1_000 };
+    this.safeUrl = options.cluster ? `Redis Cluster ${options.cluster.rootNodes.map(redactUrl).join(', ')}` : redactUrl(options.url!);
     this.namePrefix = options.namePrefix ?? 'rx:';
     this.connectTimeoutMs = positiveOption('RedisConnections', 'connectTimeoutMs', options.connectTimeoutMs, 5_000);
     this.maxReconnectDelayMs = positiveOption('RedisConnections', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.logger = options.logger ?? new Logger('ReflexBridge');
-    const commands = (this.commandsClient = this.open('commands', true));
+    if (options.cluster) {
+      this.commandsCluster = this.openCluster('commands', true);
+      this.commandsClient = this.commandsCluster as unknown as RedisClient;
+    } else {
+      this.commandsClient = this.open('commands', true);
+    }
+    const commands = this.commandsClient;
     this.firstCommandsConnection = new Promise<void>((resolve, reject) => {
       const onReady = () => {
         commands.off('error', onError);
@@ -133,7 +162,12 @@ export class RedisConnections {
    * @throws TypeError for invalid options; Error when the `redis` package is not installed.
    */
   static async create(options: RedisConnectionsOptions): Promise<RedisConnections> {
-    if (typeof options?.url !== 'string' || options.url === '') {
+    if (options?.cluster !== undefined) {
+      if (options.url !== undefined) throw new TypeError('RedisConnections: give either "url" or "cluster", not both');
+      if (!Array.isArray(options.cluster?.rootNodes) || options.cluster.rootNodes.length === 0 || options.cluster.rootNodes.some((url) => typeof url !== 'string' || url === '')) {
+        throw new TypeError('RedisConnections: "cluster.rootNodes" must list Redis URLs such as redis://127.0.0.1:7000');
+      }
+    } else if (typeof options?.url !== 'string' || options.url === '') {
       throw new TypeError('RedisConnections: "url" must be a Redis URL such as redis://localhost:6379');
     }
     if (options.namePrefix !== undefined && (typeof options.namePrefix !== 'string' || !/^[\w:.-]*$/.test(options.namePrefix))) {
@@ -145,22 +179,53 @@ export class RedisConnections {
     } catch (error) {
       throw new Error('Redis support needs the "redis" package (node-redis 5): npm install redis', { cause: error });
     }
-    return new RedisConnections(options, redis.createClient);
+    return new RedisConnections(options, redis.createClient, redis.createCluster);
   }
 
-  /** The shared command connection (fail-fast). Never close it: the owner of these connections does. */
   /** True when these are the connections to `url` (so a part configured with the same URL can share them). */
   isFor(url: string): boolean {
     return url === this.url;
   }
 
+  /** True when these are connections to a Redis Cluster (`cluster`). */
+  get isCluster(): boolean {
+    return this.commandsCluster !== undefined;
+  }
+
+  /**
+   * The shared command connection (fail-fast). Never close it: the owner of these connections does. On a Redis
+   * Cluster, a {@link RedisClusterClient} (see {@link clusterCommands}): it offers the commands the library sends
+   * (`sendCommand` routed by the first key, `get`, `set`, `eval`, `evalSha`, `publish`), not every method of a
+   * single-node client.
+   */
   get commands(): RedisClient {
     return this.commandsClient;
   }
 
   /** The shared subscriber connection, opened on first use. Subscribe with a listener; unsubscribe with the same one. */
   get subscriber(): RedisClient {
-    return (this.subscriberClient ??= this.open('subscriber', false));
+    if (this.subscriberClient) return this.subscriberClient;
+    if (!this.clusterOptions) return (this.subscriberClient = this.open('subscriber', false));
+    this.subscriberCluster = this.openCluster('subscriber', false);
+    return (this.subscriberClient = this.subscriberCluster as unknown as RedisClient);
+  }
+
+  /**
+   * On a Redis Cluster, how many replicas must confirm a state write, and how long that may take
+   * (`cluster.waitReplicas`, default 1; `cluster.waitTimeoutMs`, default 1000); `undefined` on one Redis.
+   */
+  readonly replicaWait: { replicas: number; timeoutMs: number } | undefined;
+
+  /** On a Redis Cluster, the command connection with its real type; `undefined` otherwise. */
+  get clusterCommands(): RedisClusterClient | undefined {
+    return this.commandsCluster;
+  }
+
+  /** On a Redis Cluster, the subscriber (opened on first use) with its real type; `undefined` otherwise. */
+  get clusterSubscriber(): RedisClusterClient | undefined {
+    if (!this.clusterOptions) return undefined;
+    void this.subscriber;
+    return this.subscriberCluster;
   }
 
   /** True once {@link close} was called. */
@@ -184,7 +249,12 @@ export class RedisConnections {
    * rejection end the process.
    */
   adapterClients(): RedisAdapterClients {
-    return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger), sub: this.subscriber };
+    const subscriber = this.clusterSubscriber;
+    if (subscriber) {
+      const sub = subscriber.adapterSubscriber((error) => this.logger.warn(`Socket.IO adapter: a subscription failed (${error.message}); broadcasts to that room may not reach this worker.`));
+      return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.commandsCluster!.cluster), sub, sharded: true };
+    }
+    return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger), sub: this.subscriber, sharded: false };
   }
 
   /**
@@ -232,7 +302,7 @@ export class RedisConnections {
 
   private open(role: 'commands' | 'subscriber', failFast: boolean): RedisClient {
     const options = failFastRedisOptions({
-      url: this.url,
+      url: this.url!,
       connectTimeoutMs: this.connectTimeoutMs,
       maxReconnectDelayMs: this.maxReconnectDelayMs,
       isClosed: () => this.closed,
@@ -243,6 +313,48 @@ export class RedisConnections {
     const client = this.create({ ...options, name, disableOfflineQueue: failFast });
     client.setMaxListeners(MAX_LISTENERS);
     // node-redis emits 'error' for every failed (re)connection attempt; without a listener Node would crash.
+    client.on('error', (error: Error) => {
+      if (this.closed) return;
+      const first = !this.down.has(role);
+      this.down.set(role, error.message);
+      if (first) this.logger.warn(`Redis connection ${name} to ${this.safeUrl} failed (${error.message}); reconnecting.`);
+    });
+    client.on('ready', () => {
+      if (this.down.delete(role)) this.logger.log(`Redis connection ${name} to ${this.safeUrl} is back.`);
+    });
+    client.connect().catch(noop);
+    return client;
+  }
+
+  /**
+   * A cluster connection: one node-redis cluster client (its connections to every master are opened eagerly for
+   * commands, on demand for the subscriber), with the same fail-fast and reconnection settings on every node.
+   */
+  private openCluster(role: 'commands' | 'subscriber', failFast: boolean): RedisClusterClient {
+    const cluster = this.clusterOptions!;
+    const settings = failFastRedisOptions({
+      url: '',
+      connectTimeoutMs: this.connectTimeoutMs,
+      maxReconnectDelayMs: this.maxReconnectDelayMs,
+      isClosed: () => this.closed,
+    });
+    const name = `${this.namePrefix}${role}`;
+    const given = cluster.defaults ?? {};
+    const created = this.createClusterClient(<Parameters<typeof createCluster>[0]>{
+      rootNodes: cluster.rootNodes.map((url) => ({ url })),
+      defaults: {
+        ...given,
+        name,
+        disableOfflineQueue: failFast,
+        socket: { ...settings.socket, ...(given.socket as object | undefined) },
+      },
+      // The subscriber connects only to the nodes its subscriptions need.
+      minimizeConnections: !failFast,
+      ...(cluster.nodeAddressMap ? { nodeAddressMap: cluster.nodeAddressMap } : {}),
+    });
+    const client = new RedisClusterClient(created as RedisCluster, Math.min(500, this.maxReconnectDelayMs));
+    client.setMaxListeners(MAX_LISTENERS);
+    created.setMaxListeners(MAX_LISTENERS);
     client.on('error', (error: Error) => {
       if (this.closed) return;
       const first = !this.down.has(role);
@@ -280,17 +392,30 @@ class RedisAdapterPublisher {
   constructor(
     private readonly client: RedisClient,
     private readonly logger: LoggerService,
+    private readonly cluster?: RedisCluster,
   ) {
     client.on('ready', () => (this.warned = false));
   }
 
   /** PUBLISH; resolves to 0 (nobody reached) when Redis is down, instead of rejecting unobserved. */
   publish(channel: string, message: string | Buffer): Promise<number> {
-    return this.client.publish(channel, message).catch((error: Error) => {
-      if (!this.warned) this.logger.warn(`Socket.IO adapter: a broadcast was not published (${error.message}); further ones are dropped silently until Redis is back.`);
-      this.warned = true;
-      return 0;
-    });
+    return this.client.publish(channel, message).catch((error: Error) => this.dropped(error));
+  }
+
+  /** SPUBLISH (the sharded adapter, on a Redis Cluster); like {@link publish}, never rejects. */
+  sPublish(channel: string, message: string | Buffer): Promise<number> {
+    return this.cluster!.sPublish(channel, message).catch((error: Error) => this.dropped(error));
+  }
+
+  /** The cluster's masters: the sharded adapter counts the servers with `PUBSUB SHARDNUMSUB` on each. */
+  get masters(): unknown {
+    return this.cluster?.masters;
+  }
+
+  private dropped(error: Error): number {
+    if (!this.warned) this.logger.warn(`Socket.IO adapter: a broadcast was not published (${error.message}); further ones are dropped silently until Redis is back.`);
+    this.warned = true;
+    return 0;
   }
 
   /** Raw command (the adapter counts the servers with `PUBSUB NUMSUB`); rejections reach the adapter's caller. */

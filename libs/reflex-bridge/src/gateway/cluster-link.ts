@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { Namespace } from 'socket.io';
-import type { createAdapter as createRedisAdapter } from '@socket.io/redis-adapter';
+import type { createAdapter as createRedisAdapter, createShardedAdapter as createShardedRedisAdapter } from '@socket.io/redis-adapter';
 import type { RedisConnections } from '../common/redis-connections.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
 
@@ -29,6 +29,7 @@ export class ClusterLink {
   private constructor(
     private readonly connections: RedisConnections,
     private readonly createAdapter: typeof createRedisAdapter,
+    private readonly createShardedAdapter: typeof createShardedRedisAdapter,
     private readonly recordTtlSeconds: number,
     private readonly logger: Logger,
   ) {}
@@ -40,8 +41,11 @@ export class ClusterLink {
    */
   static async create(connections: RedisConnections, recordTtlSeconds: number, logger: Logger): Promise<ClusterLink> {
     // An optional peer: loaded only when the app runs several workers.
-    const { createAdapter } = await import('@socket.io/redis-adapter');
-    return new ClusterLink(connections, createAdapter, recordTtlSeconds, logger);
+    const { createAdapter, createShardedAdapter } = await import('@socket.io/redis-adapter');
+    // node-redis's cluster client routes a subscription by the cluster's layout, which it learns on connecting (a
+    // one-node client queues subscriptions instead): the sharded adapter subscribes as soon as it is installed.
+    if (connections.isCluster) await connections.clusterSubscriber!.connect();
+    return new ClusterLink(connections, createAdapter, createShardedAdapter, recordTtlSeconds, logger);
   }
 
   /**
@@ -55,8 +59,14 @@ export class ClusterLink {
       this.logger.log('The app installed a cluster adapter for Socket.IO: /_event uses it.');
       return;
     }
-    const { pub, sub } = this.connections.adapterClients();
-    namespace.server.adapter(this.createAdapter(pub, sub, { key: 'rx:io', requestsTimeout: 2000 }));
+    const { pub, sub, sharded } = this.connections.adapterClients();
+    namespace.server.adapter(
+      sharded
+        ? // A Redis Cluster: sharded pub/sub (Redis 7), each channel on one shard instead of every message on every
+          // node; 'dynamic': a public room gets a channel of its own, so rooms spread over the shards too.
+          this.createShardedAdapter(pub, sub, { channelPrefix: 'rx:io', subscriptionMode: 'dynamic' })
+        : this.createAdapter(pub, sub, { key: 'rx:io', requestsTimeout: 2000 }),
+    );
   }
 
   /**
@@ -106,7 +116,8 @@ export class ClusterLink {
     await this.connections.commands.eval(RELEASE_SCRIPT, { keys: [this.recordKey(token)], arguments: [sid] }).catch(() => undefined);
   }
 
+  /** Hash-tagged by token, like every per-token key: on a Redis Cluster it lives in the token's slot. */
   private recordKey(token: string): string {
-    return `rx:socket:${token}`;
+    return `rx:socket:{${token}}`;
   }
 }

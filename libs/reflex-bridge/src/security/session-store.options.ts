@@ -40,7 +40,7 @@ export interface ResolvedSessionStoreOptions {
 }
 
 /** Validates the `sessionStore` option; `undefined` when it is not set. */
-export function resolveSessionStoreOptions(value: SessionStoreOptions | undefined, moduleRedisUrl: string | undefined): ResolvedSessionStoreOptions | undefined {
+export function resolveSessionStoreOptions(value: SessionStoreOptions | undefined, moduleRedisUrl: string | undefined, moduleRedisCluster = false): ResolvedSessionStoreOptions | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new InvalidOptionError('sessionStore', 'expected an object such as { prefix: "sess:" }');
@@ -49,6 +49,13 @@ export function resolveSessionStoreOptions(value: SessionStoreOptions | undefine
     if (!['redisUrl', 'prefix', 'configureNotifications'].includes(key)) throw new InvalidOptionError(`sessionStore.${key}`, 'unknown option');
   }
   const redisUrl = value.redisUrl ?? moduleRedisUrl;
+  if (redisUrl === undefined && moduleRedisCluster) {
+    // Keyspace notifications stay on the node that emitted them: one subscription cannot hear a whole cluster.
+    throw new InvalidOptionError(
+      'sessionStore.redisUrl',
+      'required with redisCluster: watching sessions needs keyspace notifications, which a Redis Cluster sends only from the node holding each key; keep the sessions in one Redis and give its URL here, or leave sessionStore out (logouts through the session store are still seen)',
+    );
+  }
   if (redisUrl === undefined) throw new InvalidOptionError('sessionStore.redisUrl', 'required when the module has no redisUrl');
   let database = 0;
   try {

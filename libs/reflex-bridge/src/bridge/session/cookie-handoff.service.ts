@@ -61,8 +61,9 @@ export class CookieHandoffService implements OnModuleDestroy {
   ) {
     const keyvOptions = { namespace: 'rx:handoff', throwOnConnectError: false };
     this.handoffs = shared
-      ? // The same node-redis client: the \`redis\` package's type lists its bundled modules, @keyv/redis's does not.
-        (createKeyv(shared.commands as unknown as RedisClientType, keyvOptions) as Keyv<Handoff>)
+      ? // The same node-redis client (on a Redis Cluster, the cluster client itself: @keyv/redis routes each handoff
+        // to its slot): the \`redis\` package's type lists its bundled modules, @keyv/redis's does not.
+        (createKeyv((shared.clusterCommands?.cluster ?? shared.commands) as unknown as RedisClientType, keyvOptions) as Keyv<Handoff>)
       : options.redisUrl
         ? (createKeyv({ url: options.redisUrl, disableOfflineQueue: true }, keyvOptions) as Keyv<Handoff>)
         : new Keyv<Handoff>({ namespace: 'rx:handoff' });

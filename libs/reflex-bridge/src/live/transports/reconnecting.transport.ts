@@ -20,6 +20,8 @@ export interface ReconnectingTransportSettings {
   name: string;
   /** The server's URL; logs and errors only ever show it with its password redacted. */
   url: string;
+  /** How logs and errors name the server, when not `url` redacted (shared connections name themselves). */
+  safeUrl?: string;
   /** The channel changes travel on. */
   channel: string;
   /** Milliseconds a publish waits for the server. */
@@ -82,7 +84,7 @@ export abstract class ReconnectingTransport<Driver> extends LiveTransport {
     super();
     this.name = settings.name;
     this.url = settings.url;
-    this.safeUrl = redactUrl(settings.url);
+    this.safeUrl = settings.safeUrl ?? redactUrl(settings.url);
     this.channel = settings.channel;
     this.publishTimeoutMs = settings.publishTimeoutMs;
     this.minReconnectDelayMs = settings.minReconnectDelayMs;

@@ -93,6 +93,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
       name: 'RedisTransport',
       // Only ever shown redacted; shared connections are reached through `connections`, never through this URL.
       url: options.url ?? options.connections!.safeUrl,
+      safeUrl: options.connections?.safeUrl,
       channel,
       publishTimeoutMs: positiveOption('RedisTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000),
       // node-redis runs the reconnection loop; only its ceiling is an option.

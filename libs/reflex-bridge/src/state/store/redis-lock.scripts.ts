@@ -5,17 +5,37 @@ import { createHash } from 'node:crypto';
  * check and the write one step: no other client can slip a command in between.
  *
  * Keys are always passed as KEYS (never built inside a script) so the scripts stay valid on a Redis Cluster, where
- * the store's `{token}` hash tag puts a token's lock and state in the same slot.
+ * the store's `{token}` hash tag puts a token's lock, state, waiting queue and release channel in the same slot.
+ * A script publishes on a token's release channel with `TOKEN_PUBLISH`: `PUBLISH` on one Redis, sharded `SPUBLISH`
+ * in {@link RedisLockScript.cluster} (Redis 7: the message stays on the token's shard instead of going to every
+ * node). The owner channels (one per process, not per token) keep classic `PUBLISH`, which a cluster forwards to
+ * every node.
  */
 export interface RedisLockScript {
   /** Lua source, sent with EVAL when the server does not know the script yet. */
   readonly source: string;
   /** SHA1 of the source, sent with EVALSHA. */
   readonly sha1: string;
+  /** The same script for a Redis Cluster (sharded publishes on token channels). */
+  readonly cluster: { readonly source: string; readonly sha1: string };
+  /**
+   * The script writes a token's state: on a Redis Cluster its effect is confirmed by replicas (`WAIT`) before the
+   * caller is told it is done (see `redisCluster.waitReplicas`).
+   */
+  readonly writesState: boolean;
 }
 
-function script(source: string): RedisLockScript {
-  return { source, sha1: createHash('sha1').update(source).digest('hex') };
+/** Stands for the publish command of a token's channel in a script's source. */
+const TOKEN_PUBLISH = 'TOKEN_PUBLISH';
+
+function script(template: string, writesState = false): RedisLockScript {
+  const source = template.replaceAll(TOKEN_PUBLISH, "'PUBLISH'");
+  const cluster = template.replaceAll(TOKEN_PUBLISH, "'SPUBLISH'");
+  return { source, sha1: sha1(source), cluster: { source: cluster, sha1: sha1(cluster) }, writesState };
+}
+
+function sha1(source: string): string {
+  return createHash('sha1').update(source).digest('hex');
 }
 
 /**
@@ -91,7 +111,7 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if removed == 1 and first == ARGV[1] and redis.call('EXISTS', KEYS[3]) == 0 then
-  redis.call('PUBLISH', ARGV[2], ARGV[1])
+  redis.call(TOKEN_PUBLISH, ARGV[2], ARGV[1])
 end
 return removed
 `);
@@ -121,7 +141,7 @@ end
 if i <= #ARGV then redis.call('HSET', KEYS[2], unpack(ARGV, i)) end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
-`);
+`, true);
 
 /**
  * Forgets a token's state, and tells a process holding its lock (maybe keeping it between events, with the state
@@ -136,7 +156,7 @@ if holder then
   if owner then redis.call('PUBLISH', ARGV[1] .. owner, ARGV[2]) end
 end
 return 0
-`);
+`, true);
 
 /**
  * Compare-and-delete release, then a wake-up for waiters on other processes.
@@ -146,7 +166,7 @@ return 0
 export const RELEASE_SCRIPT = script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[1])
+  redis.call(TOKEN_PUBLISH, ARGV[2], ARGV[1])
   return 1
 end
 return 0

@@ -5,6 +5,7 @@ import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
 import { positiveOption, redactUrl } from '../../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../../common/redis-connections.js';
+import type { RedisClusterClient } from '../../common/redis-cluster.client.js';
 import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 
 /** Options of {@link RedisStateStore}. */
@@ -18,6 +19,8 @@ export interface RedisStateStoreOptions {
   /**
    * Shared connections to use instead of opening its own (what the module does with `redisUrl`): commands go on
    * `connections.commands`, lock-release notifications on `connections.subscriber`. The store never closes them.
+   * Connections to a Redis Cluster work too: a token's keys share its slot, its release channel is sharded, and
+   * state writes wait for replicas (`waitReplicas` of the connections' `cluster` options).
    */
   connections?: RedisConnections;
   /**
@@ -266,6 +269,12 @@ export class RedisStateStore extends StateStore {
   private closed = false;
   private commands?: RedisClient;
   private subscriber?: RedisClient;
+  /**
+   * On a Redis Cluster (shared connections to one): the same connections with their cluster type. Scripts are then
+   * sent in their cluster form (sharded publishes), state writes wait for replicas, and token channels are sharded.
+   */
+  private cluster?: RedisClusterClient;
+  private clusterSubscriber?: RedisClusterClient;
   /** The connections in use (shared or the store's own), once started. */
   private connections?: RedisConnections;
   /** Our listeners on the connections, removed at close: shared connections outlive the store. */
@@ -407,12 +416,12 @@ export class RedisStateStore extends StateStore {
     // Our release-channel subscriptions go now: a shared subscriber stays open after us.
     const subscriber = this.subscriber;
     for (const [token, queue] of this.queues) {
-      if (queue.listener && subscriber) subscriber.unsubscribe(this.keysFor(token).channel, queue.listener).catch(noop);
+      if (queue.listener && subscriber) this.unsubscribe(subscriber, this.keysFor(token).channel, queue.listener);
       queue.listener = undefined;
     }
     if (subscriber) subscriber.unsubscribe(this.ownerChannel, this.onOwnerMessage).catch(noop);
     for (const { client, event, listener } of this.listeners.splice(0)) client.off(event, listener);
-    this.commands = this.subscriber = undefined;
+    this.commands = this.subscriber = this.cluster = this.clusterSubscriber = undefined;
     // Only the owner closes connections: ours, never shared ones.
     if (!this.shared) await this.connections?.close();
   }
@@ -660,7 +669,7 @@ export class RedisStateStore extends StateStore {
     };
     queue.listener = listener;
     // While disconnected, node-redis keeps the listener and subscribes once it is back.
-    const subscribed = subscriber.subscribe(keys.channel, listener);
+    const subscribed = this.clusterSubscriber ? this.clusterSubscriber.sSubscribe(keys.channel, listener) : subscriber.subscribe(keys.channel, listener);
     subscribed.catch(() => {
       if (queue.listener === listener) queue.listener = undefined;
     });
@@ -679,9 +688,7 @@ export class RedisStateStore extends StateStore {
     if (index === 0) queue.waiters[0]?.wake();
     if (queue.waiters.length > 0 || this.queues.get(token) !== queue) return;
     this.queues.delete(token);
-    if (queue.listener && this.subscriber) {
-      this.subscriber.unsubscribe(this.keysFor(token).channel, queue.listener).catch(noop);
-    }
+    if (queue.listener && this.subscriber) this.unsubscribe(this.subscriber, this.keysFor(token).channel, queue.listener);
   }
 
   /**
@@ -739,6 +746,8 @@ export class RedisStateStore extends StateStore {
     this.watch(subscriber, 'subscriber');
     this.commands = commands;
     this.subscriber = subscriber;
+    this.cluster = connections.clusterCommands;
+    this.clusterSubscriber = connections.clusterSubscriber;
     // Other processes ask for the locks this one keeps on this channel (node-redis re-subscribes after an outage).
     subscriber.subscribe(this.ownerChannel, this.onOwnerMessage).catch(noop);
   }
@@ -859,6 +868,7 @@ export class RedisStateStore extends StateStore {
    * more than the command's own encoding.
    */
   private script(client: RedisClient, script: RedisLockScript, keys: string[], args: string[]): Promise<unknown> {
+    if (this.cluster) return this.clusterScript(this.cluster, script, keys, args);
     const command = ['EVALSHA', script.sha1, String(keys.length), ...keys, ...args];
     return client.sendCommand(command).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
@@ -866,6 +876,41 @@ export class RedisStateStore extends StateStore {
       command[1] = script.source;
       return client.sendCommand(command);
     });
+  }
+
+  /**
+   * A script on a Redis Cluster: its cluster form (sharded publishes), routed to the master of the token's slot;
+   * a state write then waits until `waitReplicas` replicas confirmed it, so that an acknowledged save survives a
+   * failover. A write not confirmed in time is `outcome_unknown`: applied, but maybe lost with its master.
+   */
+  private async clusterScript(cluster: RedisClusterClient, script: RedisLockScript, keys: string[], args: string[]): Promise<unknown> {
+    const command = ['EVALSHA', script.cluster.sha1, String(keys.length), ...keys, ...args];
+    let reply: unknown;
+    try {
+      reply = await cluster.sendCommand(command);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      command[0] = 'EVAL';
+      command[1] = script.cluster.source;
+      reply = await cluster.sendCommand(command);
+    }
+    const wait = this.connections?.replicaWait;
+    if (script.writesState && wait && wait.replicas > 0) {
+      const confirmed = await cluster.waitForReplicas(keys[0]!, wait.replicas, wait.timeoutMs);
+      if (confirmed < wait.replicas) {
+        throw new StateStoreError(
+          'outcome_unknown',
+          `RedisStateStore: a state write on ${this.safeUrl} was confirmed by ${confirmed} of ${wait.replicas} replicas within ` +
+            `${wait.timeoutMs} ms; it is applied, but lost if its master fails now.`,
+        );
+      }
+    }
+    return reply;
+  }
+
+  /** Leaves a token's release channel (sharded on a Redis Cluster); never rejects. */
+  private unsubscribe(subscriber: RedisClient, channel: string, listener: (message: string) => void): void {
+    (this.clusterSubscriber ? this.clusterSubscriber.sUnsubscribe(channel, listener) : subscriber.unsubscribe(channel, listener)).catch(noop);
   }
 
   /** Releases a lock nobody uses (granted after its caller gave up), and lets our next caller try at once. */

@@ -1,0 +1,294 @@
+import { EventEmitter } from 'node:events';
+import type { createCluster } from 'redis';
+
+/** A node-redis 5 cluster client, as `createCluster` from the `redis` package returns it. */
+export type RedisCluster = ReturnType<typeof createCluster>;
+
+/** One sharded channel's listeners, as node-redis keeps them (`getPubSubListeners('SHARDED')`). */
+type ChannelListener = (message: never, channel: never) => unknown;
+type ShardedCall = (channel: string, listener?: ChannelListener, bufferMode?: boolean) => Promise<void>;
+type ChannelListeners = { buffers: Set<ChannelListener>; strings: Set<ChannelListener>; unsubscribing?: boolean };
+
+/** The parts of node-redis's cluster internals this class reads (declared, not private, in its typings). */
+interface ClusterInternals {
+  _slots: { rediscover(startWith: unknown): Promise<void> };
+  masters: {
+    address: string;
+    client?: { isReady: boolean };
+    pubSub?: { client: { isReady: boolean; getPubSubListeners(type: 'SHARDED'): Map<string, ChannelListeners> } };
+  }[];
+  pubSubNode?: { client: { isReady: boolean } };
+}
+
+/** Commands whose keys follow a key count (`EVALSHA sha numkeys key…`): their first key is the fourth word. */
+const KEYS_AFTER_COUNT = new Set(['EVAL', 'EVALSHA', 'EVAL_RO', 'EVALSHA_RO', 'FCALL', 'FCALL_RO']);
+
+/**
+ * A node-redis cluster client in the shape of a single-node client, for the library's Redis users that share the
+ * worker's {@link RedisConnections}: the same commands (`sendCommand(args)` is routed by its first key, `get`,
+ * `set`, `eval`, `evalSha`, `publish`, (un)subscriptions), `isReady`, and `error` / `ready` events. On top of what
+ * node-redis does itself, it keeps up with a failover:
+ *
+ * - node-redis learns of a new layout only from a `MOVED` reply, and a dead master never sends one: its slots'
+ *   commands would fail until the process restarts. Here the first failed node connection starts a refresh of the
+ *   layout (every `refreshIntervalMs`) until every node in use is connected again, that is once a replica took the
+ *   dead master's place.
+ * - A refresh drops the connections of a node that left the layout, with the sharded (`SSUBSCRIBE`) subscriptions
+ *   they carried: they are made again on the slot's new master.
+ *
+ * Events: `error` once per outage (the first node connection that failed), `ready` at start and when every node
+ * in use is reachable again. `isReady` stays true during a node's outage: the other masters' slots keep working,
+ * and a command for the lost slots fails at once (no offline queue) until the replica took over.
+ * @publicApi
+ */
+export class RedisClusterClient extends EventEmitter {
+  private connected = false;
+  private closed = false;
+  /** Why the cluster is degraded (a node unreachable), while it is. */
+  private down?: string;
+  private refreshTimer?: NodeJS.Timeout;
+  private starting?: Promise<void>;
+  /** The last (un)subscription queued (see `serially`). */
+  private pubSubChain: Promise<unknown> = Promise.resolve();
+
+  /**
+   * @param cluster the node-redis cluster client (not connected yet; this class connects it).
+   * @param refreshIntervalMs how often the layout is asked for again while a node is unreachable.
+   */
+  constructor(
+    readonly cluster: RedisCluster,
+    private readonly refreshIntervalMs: number,
+  ) {
+    super();
+    cluster.on('node-error', (error: Error) => this.failed(error));
+    // Discovery errors (no root node reachable) come as the cluster's own 'error'.
+    cluster.on('error', (error: Error) => this.failed(error));
+  }
+
+  /** True once the layout is known and the connections to its masters are open (also during a node's outage). */
+  get isReady(): boolean {
+    return this.connected && !this.closed && this.cluster.isOpen;
+  }
+
+  /** True from {@link connect} until {@link close}. */
+  get isOpen(): boolean {
+    return !this.closed && this.starting !== undefined;
+  }
+
+  /**
+   * Connects, and keeps trying (every `refreshIntervalMs`) while no root node answers, until {@link close}:
+   * node-redis's cluster `connect` gives up after one round over the root nodes. Resolves once connected.
+   */
+  connect(): Promise<void> {
+    return (this.starting ??= this.connectUntilClosed());
+  }
+
+  /** Any command, routed to the master of its first key (a random node for a command without a key). */
+  sendCommand(args: readonly string[]): Promise<unknown> {
+    return this.cluster.sendCommand(firstKeyOf(args), false, args as string[]);
+  }
+
+  /**
+   * Redis `WAIT` on the master of `key`, after the commands sent there before: how many replicas confirmed them
+   * within `timeoutMs`.
+   */
+  async waitForReplicas(key: string, replicas: number, timeoutMs: number): Promise<number> {
+    return Number(await this.cluster.sendCommand(key, false, ['WAIT', String(replicas), String(timeoutMs)]));
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.cluster.get(key) as Promise<string | null>;
+  }
+
+  set(key: string, value: string, options?: { EX?: number }): Promise<unknown> {
+    return options?.EX !== undefined ? this.cluster.set(key, value, { expiration: { type: 'EX', value: options.EX } }) : this.cluster.set(key, value);
+  }
+
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown> {
+    return this.cluster.eval(script, options);
+  }
+
+  evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown> {
+    return this.cluster.evalSha(sha1, options);
+  }
+
+  /** Classic PUBLISH: Redis Cluster forwards it to every node, so a subscriber on any node receives it. */
+  publish(channel: string, message: string | Buffer): Promise<number> {
+    return this.cluster.publish(channel, message);
+  }
+
+  /** Sharded SPUBLISH: reaches only the subscribers of the channel's slot (its master and replicas). */
+  sPublish(channel: string, message: string | Buffer): Promise<number> {
+    return this.cluster.sPublish(channel, message);
+  }
+
+  // Subscriptions wait for the first connection (node-redis routes them by the layout it learns then) and run one
+  // at a time (see `serially`).
+  subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
+    return this.serially(() => this.cluster.subscribe(channel, listener));
+  }
+
+  unsubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
+    return this.serially(() => this.cluster.unsubscribe(channel, listener as never));
+  }
+
+  sSubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
+    return this.serially(() => this.cluster.sSubscribe(channel, listener));
+  }
+
+  sUnsubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
+    return this.serially(() => this.cluster.sUnsubscribe(channel, listener));
+  }
+
+  /**
+   * The subscribing side of Socket.IO's sharded Redis adapter (`createShardedAdapter(pub, sub)`): what it calls on
+   * its `subClient` with node-redis (`sSubscribe` in buffer mode, `sUnsubscribe`), one at a time like ours. The
+   * adapter does not handle the promises of these calls: a failure is dropped here instead of ending the process.
+   */
+  adapterSubscriber(onFailure: (error: Error) => void): { sSubscribe: ShardedCall; sUnsubscribe: ShardedCall } {
+    const cluster = this.cluster as unknown as Record<'sSubscribe' | 'sUnsubscribe', ShardedCall>;
+    return {
+      sSubscribe: (channel, listener, bufferMode) => this.serially(() => cluster.sSubscribe(channel, listener, bufferMode)).catch(onFailure),
+      sUnsubscribe: (channel, listener, bufferMode) => this.serially(() => cluster.sUnsubscribe(channel, listener, bufferMode)).catch(() => undefined),
+    };
+  }
+
+  /**
+   * Runs a (un)subscription after the ones before it. node-redis closes a node's subscriber connection when its
+   * last channel is left; two of these at once for one node end in "The client is closed" (the second closes it
+   * again), and a subscription sent while the connection is being closed is lost with it.
+   */
+  private serially<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.pubSubChain.then(async () => {
+      await this.connect();
+      return operation();
+    });
+    this.pubSubChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Keyspace notifications are per node: a pattern subscription on one node misses the others' events. */
+  pSubscribe(): never {
+    throw new Error('Pattern subscriptions are not supported on a Redis Cluster: keyspace notifications stay on the node that emitted them');
+  }
+
+  /** Closes every node connection (gracefully). */
+  async close(): Promise<void> {
+    this.stop();
+    await this.starting?.catch(() => undefined);
+    if (this.cluster.isOpen) await this.cluster.close();
+  }
+
+  /** Drops every node connection at once. */
+  destroy(): void {
+    this.stop();
+    if (this.cluster.isOpen) this.cluster.destroy();
+  }
+
+  private stop(): void {
+    this.closed = true;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+  }
+
+  private async connectUntilClosed(): Promise<void> {
+    for (;;) {
+      if (this.closed) throw new Error('Redis Cluster connection closed');
+      try {
+        // Another user of the same node-redis client (@keyv/redis connects a closed client on use) may have
+        // connected it between two of our attempts: then wait for its layout instead of failing "already open".
+        if (this.cluster.isOpen) await this.untilLayoutKnown();
+        else await this.cluster.connect();
+        this.connected = true;
+        if (this.closed) return;
+        this.down = undefined;
+        this.emit('ready');
+        return;
+      } catch (error) {
+        if (this.closed) throw error;
+        this.emit('error', error instanceof Error ? error : new Error(String(error)));
+        await new Promise((resolve) => setTimeout(resolve, this.refreshIntervalMs).unref());
+      }
+    }
+  }
+
+  /** Resolves once the cluster, opened by someone else, knows its masters; rejects when it closed meanwhile. */
+  private async untilLayoutKnown(): Promise<void> {
+    while ((this.cluster as unknown as ClusterInternals).masters.length === 0) {
+      if (!this.cluster.isOpen) throw new Error('Redis Cluster connection failed');
+      await new Promise((resolve) => setTimeout(resolve, 20).unref());
+    }
+  }
+
+  private failed(error: Error): void {
+    if (this.closed || !this.connected) return;
+    if (this.down === undefined) {
+      this.down = error.message;
+      this.emit('error', error);
+    }
+    this.scheduleRefresh();
+  }
+
+  private scheduleRefresh(): void {
+    if (this.refreshTimer || this.closed) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.refresh().catch(() => this.scheduleRefresh());
+    }, this.refreshIntervalMs);
+    this.refreshTimer.unref();
+  }
+
+  /** Asks for the layout again; done once every connection in use is ready, else tried again later. */
+  private async refresh(): Promise<void> {
+    if (this.closed) return;
+    const cluster = this.cluster as unknown as ClusterInternals;
+    const sharded = new Map<string, Map<string, ChannelListeners>>();
+    for (const master of cluster.masters) {
+      const listeners = master.pubSub?.client.getPubSubListeners('SHARDED');
+      if (listeners && listeners.size > 0) sharded.set(master.address, copyListeners(listeners));
+    }
+    const startWith = cluster.masters.find((master) => master.client?.isReady)?.client ?? cluster.masters[0]?.client;
+    // node-redis asks `startWith`, then each root node, for the layout (discovery errors come as 'error' events).
+    if (startWith) await cluster._slots.rediscover(startWith).catch(() => undefined);
+    if (this.closed) return;
+    const masters = new Set(cluster.masters.map((master) => master.address));
+    for (const [address, listeners] of sharded) {
+      // That node left the layout (a replica took its slots): its subscriptions were dropped with its connection.
+      if (!masters.has(address)) this.resubscribe(listeners);
+    }
+    const healthy =
+      cluster.masters.length > 0 &&
+      cluster.masters.every((master) => (master.client?.isReady ?? true) && (master.pubSub?.client.isReady ?? true)) &&
+      (cluster.pubSubNode?.client.isReady ?? true);
+    if (!healthy) {
+      this.scheduleRefresh();
+      return;
+    }
+    if (this.down !== undefined) {
+      this.down = undefined;
+      this.emit('ready');
+    }
+  }
+
+  /** Subscribes each listener again, where the channel's slot now lives (a failure is retried by the next refresh). */
+  private resubscribe(listeners: Map<string, ChannelListeners>): void {
+    const cluster = this.cluster as unknown as Record<'sSubscribe', ShardedCall>;
+    for (const [channel, { buffers, strings }] of listeners) {
+      for (const listener of buffers) this.serially(() => cluster.sSubscribe(channel, listener, true)).catch(() => this.scheduleRefresh());
+      for (const listener of strings) this.serially(() => cluster.sSubscribe(channel, listener)).catch(() => this.scheduleRefresh());
+    }
+  }
+}
+
+/** The key a command is routed by: the first key of a script call, else its first argument. */
+export function firstKeyOf(args: readonly string[]): string | undefined {
+  const name = args[0]?.toUpperCase();
+  if (name !== undefined && KEYS_AFTER_COUNT.has(name)) return args[2] !== undefined && args[2] !== '0' ? args[3] : undefined;
+  return args[1];
+}
+
+function copyListeners(listeners: Map<string, ChannelListeners>): Map<string, ChannelListeners> {
+  const copy = new Map<string, ChannelListeners>();
+  for (const [channel, { buffers, strings }] of listeners) copy.set(channel, { buffers: new Set(buffers), strings: new Set(strings) });
+  return copy;
+}
