@@ -19,10 +19,10 @@ interface EncodedUpdate {
 type EncodingAdapter = { _encode?(packet: unknown, options: object): unknown[] };
 
 /** The parts of a socket this writer uses beyond Socket.IO's typed API (both are what a room broadcast calls). */
-type WritableSocket = Socket & {
+interface WritableSocket {
   client: { _packet(packets: unknown, options: object): void };
   notifyOutgoingListeners?(packet: unknown): void;
-};
+}
 
 /**
  * Writes a shared `event` message to one socket, encoding it only the first time (per namespace): every other
@@ -44,7 +44,7 @@ export function writeSharedUpdate(socket: Socket, shared: SharedUpdate): void {
     encoded = { namespace, packets: adapter._encode(packet, options), options, packet };
     shared.encoded = encoded;
   }
-  const writable = socket as WritableSocket;
+  const writable = socket as unknown as WritableSocket;
   writable.notifyOutgoingListeners?.(encoded.packet);
   // Checks the connection is open, as `socket.emit` does, then writes the packets unchanged.
   writable.client._packet(encoded.packets, encoded.options);

@@ -144,7 +144,7 @@ describe('applyLiveChange', () => {
         const list: LiveListDefinition = { ...LIST, paginated: paginated ? (state: object) => (peek(state).length >= 3) : false };
         const db = new Map<number, Row>();
         const starts: Row[][] = [[], [{ id: 1, name: 'one' }], [{ id: 1, name: 'one' }, { id: 2, name: 'two' }]];
-        const liveRow = (change: ModelChange, user?: string): Row | undefined => {
+        const liveRow = (change: ModelChange, user: unknown): Row | undefined => {
           const row = db.get(Number(change.pk));
           return row && (!row.owner || row.owner === user) ? row : undefined;
         };
