@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { Type } from '@nestjs/common';
 import type { StateDefinition } from '../state/state-definition.js';
-import { StateView } from '../state/state-view.js';
+import { StateView, peekVar } from '../state/state-view.js';
 import { applyLiveChange } from './live-list-apply.js';
 import type { LiveListDefinition } from './live-list.decorator.js';
 import { LiveRowCache } from './live-row.cache.js';
@@ -185,6 +185,7 @@ describe('applyLiveChange', () => {
   });
 });
 
+/** The list without the copy a read through the view makes (as a real `paginated` function should read it). */
 function peek(state: object): unknown[] {
-  return ((state as Record<string, unknown>)['rows'] as unknown[] | undefined) ?? [];
+  return (peekVar(state, 'rows') as unknown[] | undefined) ?? [];
 }
