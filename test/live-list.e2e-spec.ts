@@ -108,6 +108,39 @@ describe('live lists', () => {
     expect(JSON.stringify(bob.updates)).not.toContain('now private');
   });
 
+  it('leaves every one of many subscribers of a public list with the list a fresh hydrate of its token gives', async () => {
+    NOTES.clear();
+    const clients: RawSocket[] = [];
+    for (let i = 0; i < 12; i++) clients.push(await subscribe(app));
+    sockets.push(...clients);
+    const live = app.app.get(LiveBroadcaster);
+    for (let id = 21; id <= 25; id++) {
+      upsert({ id, text: `note ${id}`, owner: null });
+      await live.publish(new ModelChange(LABEL, 'created', id));
+    }
+    upsert({ id: 22, text: 'note 22, edited', owner: null });
+    await live.publish(new ModelChange(LABEL, 'updated', 22));
+    NOTES.delete(23);
+    await live.publish(new ModelChange(LABEL, 'deleted', 23));
+    upsert({ id: 24, text: 'now private', owner: 'alice' });
+    await live.publish(new ModelChange(LABEL, 'updated', 24));
+    const expected = [
+      { id: 21, text: 'note 21', owner: null },
+      { id: 22, text: 'note 22, edited', owner: null },
+      { id: 25, text: 'note 25', owner: null },
+    ];
+    for (const client of clients) await client.untilVar(BOARD, 'notes', expected);
+    // What the server holds for each tab is what it was sent: a new connection with the same token hydrates to it.
+    for (const client of clients.slice(0, 3)) {
+      client.close();
+      const again = new RawSocket(app.url, client.token);
+      sockets.push(again);
+      await again.connected();
+      await again.hydrate();
+      expect(again.latest(BOARD, 'notes')).toEqual(expected);
+    }
+  });
+
   it('unsubscribes when the connection closes', async () => {
     const live = app.app.get(LiveBroadcaster);
     const before = live.subscriberCount(LABEL);

@@ -2,6 +2,7 @@
 // in one process and over Redis, each against its baseline measured in the same run: a bare socket.io server
 // broadcasting a frame of the same JSON size to the same number of sockets (over Redis through the socket.io
 // Redis adapter), timed the same way by the same subscriber processes.
+import { fileURLToPath } from 'node:url';
 import { isMain, runBenchmarks, sleep, type Benchmark, type BenchContext } from '../harness/benchmark.js';
 import { compared, unavailable, type BenchResult, type Target } from '../harness/results.js';
 import { RpcChild } from '../harness/rpc.js';
@@ -11,7 +12,10 @@ import { RedisProcess } from '../ext/redis-process.js';
 
 const SUBSCRIBER_MAIN = new URL('../ext/live-subscriber.js', import.meta.url);
 const BROADCAST_MAIN = new URL('../ext/broadcast-server-main.js', import.meta.url);
+/** Subscriber counts measured unless `--subscribers` picks others. */
 const COUNTS = [1, 1000, 10_000];
+/** `--profile`: the bridge server's CPU profile of each measured series of changes. */
+const PROFILE_DIR = fileURLToPath(new URL('../../../.tmp/bench-profiles/', import.meta.url));
 /** Counts the p99 target applies to (the issue's 1,000 and 10,000 subscribers). */
 const TARGETED = new Set([1000, 10_000]);
 const PUBLISHES = 40;
@@ -28,6 +32,8 @@ interface Publisher {
   subscribed(): Promise<number>;
   /** Before a measurement: start from the list a new subscriber has (the bridge's clients start empty anyway). */
   clear(): Promise<void>;
+  /** The bridge's server records CPU profiles (`--profile`); the baseline's does not. */
+  profiles: boolean;
 }
 
 interface Delivery {
@@ -38,14 +44,14 @@ interface Delivery {
 
 async function startBridge(label: string, redisUrl?: string): Promise<Publisher> {
   const { server, child } = await startExtServer(label, { kind: 'live', ...(redisUrl ? { redisUrl } : {}) });
-  return { label, url: server.url, child, subscribed: () => child.call<number>('subscribers'), clear: async () => undefined };
+  return { label, url: server.url, child, subscribed: () => child.call<number>('subscribers'), clear: async () => undefined, profiles: true };
 }
 
 async function startBaseline(label: string, redisUrl?: string): Promise<Publisher> {
   const child = RpcChild.fork(`server ${label}`, BROADCAST_MAIN);
   try {
     const { url } = await child.call<{ url: string }>('start', redisUrl ? { redisUrl } : {}, 60_000);
-    return { label, url, child, subscribed: () => child.call<number>('subscribers'), clear: () => child.call('clear') };
+    return { label, url, child, subscribed: () => child.call<number>('subscribers'), clear: () => child.call('clear'), profiles: false };
   } catch (error) {
     await child.shutdown();
     throw error;
@@ -69,7 +75,7 @@ async function received(processes: RpcChild[]): Promise<number> {
  * Subscribes `clients` sockets (in several processes past SOCKETS_PER_PROCESS), then publishes PUBLISHES
  * changes one at a time, each once every subscriber has the previous one (delivery, not a backlog, is timed).
  */
-async function measureDelivery(publisher: Publisher, clients: number): Promise<Delivery> {
+async function measureDelivery(context: BenchContext, publisher: Publisher, clients: number): Promise<Delivery> {
   const shares: number[] = [];
   for (let left = clients; left > 0; left -= SOCKETS_PER_PROCESS) shares.push(Math.min(SOCKETS_PER_PROCESS, left));
   const processes = shares.map((share, index) => RpcChild.fork(`live subscribers ${index + 1}/${shares.length} ×${share}`, SUBSCRIBER_MAIN));
@@ -81,9 +87,15 @@ async function measureDelivery(publisher: Publisher, clients: number): Promise<D
     await publisher.child.call('publish'); // warm-up change, not measured
     await until('the warm-up change', 60_000, async () => (await received(processes)) >= clients);
     await Promise.all(processes.map((child) => child.call('reset')));
+    const profiling = context.options.profile && publisher.profiles;
+    if (profiling) await publisher.child.call('profileStart');
     for (let i = 1; i <= PUBLISHES; i++) {
       await publisher.child.call('publish');
       await until(`change ${i} at ${clients} subscribers`, 60_000, async () => (await received(processes)) >= clients * i);
+    }
+    if (profiling) {
+      const path = await publisher.child.call<string>('profileStop', `${PROFILE_DIR}live-latency_${publisher.label.replace(/[^\w.-]+/g, '_')}_${clients}.cpuprofile`, 60_000);
+      context.log(`    CPU profile: ${path}`);
     }
     const all = await Promise.all(processes.map((child) => child.call<number[]>('latencies', undefined, 60_000)));
     const summary = summarize(Float64Array.from(all.flat()));
@@ -98,11 +110,11 @@ async function measureDelivery(publisher: Publisher, clients: number): Promise<D
 async function measurePair(context: BenchContext, where: 'in_process' | 'redis', bridge: Publisher, baseline: Publisher): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const how = where === 'redis' ? 'over Redis (bridge: Redis transport; baseline: socket.io Redis adapter)' : 'in one process';
-  for (const clients of COUNTS) {
+  for (const clients of context.options.subscribers ?? COUNTS) {
     context.log(`live-latency: ${clients} subscriber(s) ${how}: baseline`);
-    const base = await measureDelivery(baseline, clients);
+    const base = await measureDelivery(context, baseline, clients);
     context.log(`live-latency: ${clients} subscriber(s) ${how}: bridge`);
-    const measured = await measureDelivery(bridge, clients);
+    const measured = await measureDelivery(context, bridge, clients);
     const name = `live-latency/${where}/${clients}`;
     // Printed at once: a long run that is cut short still tells what it measured.
     context.log(`  ${name}: p99 ${measured.p99.toFixed(1)} ms vs baseline ${base.p99.toFixed(1)} ms; p50 ${measured.p50.toFixed(1)} vs ${base.p50.toFixed(1)} ms; frame ${measured.frameBytes} vs ${base.frameBytes} bytes`);
@@ -126,12 +138,16 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
   };
   try {
     // One pair of servers at a time, so the idle pair's sockets do not share the cores with the measured one.
-    const inBridge = await started(startBridge('live in-process'));
-    const inBase = await started(startBaseline('socket.io in-process'));
-    results.push(...(await measurePair(context, 'in_process', inBridge, inBase)));
-    await Promise.all(publishers.splice(0).map((publisher) => publisher.child.shutdown()));
+    const where = context.options.liveWhere;
+    if (where !== 'redis') {
+      const inBridge = await started(startBridge('live in-process'));
+      const inBase = await started(startBaseline('socket.io in-process'));
+      results.push(...(await measurePair(context, 'in_process', inBridge, inBase)));
+      await Promise.all(publishers.splice(0).map((publisher) => publisher.child.shutdown()));
+    }
+    if (where === 'in_process') return results;
     if ('unavailable' in redis) {
-      for (const clients of COUNTS) results.push(unavailable(`live-latency/redis/${clients}/p99`, 'ms', TARGETED.has(clients) ? P99_TARGET : undefined, redis.unavailable));
+      for (const clients of context.options.subscribers ?? COUNTS) results.push(unavailable(`live-latency/redis/${clients}/p99`, 'ms', TARGETED.has(clients) ? P99_TARGET : undefined, redis.unavailable));
       return results;
     }
     const redisBridge = await started(startBridge('live redis', redis.url));

@@ -43,6 +43,10 @@ export interface BenchOptions {
    * alone, saying why), `on` fails the benchmark when it cannot, `off` measures the baseline only.
    */
   uploadBridge: 'auto' | 'on' | 'off';
+  /** Subscriber counts of the live-latency benchmark (default 1, 1,000 and 10,000). */
+  subscribers?: number[];
+  /** Which live-latency pairs run: in one process, over Redis, or both (default). */
+  liveWhere: 'both' | 'in_process' | 'redis';
 }
 
 /** One benchmark of the harness. Its `run` measures its own baseline and returns every figure. */
@@ -87,6 +91,8 @@ flags:
   --upload-rss-mb=N   file streamed through during the upload RSS run, MiB (default 1024)
   --upload-bridge=M   upload: our endpoint auto|on|off (auto: measured when the library
                       serves uploads, else the baseline alone)       (default auto)
+  --subscribers=A,B   subscriber counts of live-latency                (default 1,1000,10000)
+  --live-where=W      live-latency pairs: both|in_process|redis      (default both)
   --quick             a smoke run: --duration=1.5 --warmup=0.5 --rounds=1 --retries=0
                       --connections=200 --idle-connections=1000 --sizes=10,10000
                       --upload-rss-mb=256
@@ -109,6 +115,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     uploadMb: 16,
     uploadRssMb: 1024,
     uploadBridge: 'auto',
+    liveWhere: 'both',
   };
   const selected: string[] = [];
   const flags = new Map<string, string>();
@@ -163,9 +170,18 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     options.sizes = flags.get('sizes')!.split(',').map((size) => Number(size));
     if (options.sizes.some((size) => !Number.isInteger(size) || size < 0)) throw new Error(`--sizes: expected integers, got "${flags.get('sizes')}"`);
   }
+  if (flags.has('subscribers')) {
+    options.subscribers = flags.get('subscribers')!.split(',').map((count) => Number(count));
+    if (options.subscribers.some((count) => !Number.isInteger(count) || count <= 0)) throw new Error(`--subscribers: expected positive integers, got "${flags.get('subscribers')}"`);
+  }
+  if (flags.has('live-where')) {
+    const where = flags.get('live-where');
+    if (where !== 'both' && where !== 'in_process' && where !== 'redis') throw new Error(`--live-where: expected both, in_process or redis, got "${where}"`);
+    options.liveWhere = where;
+  }
   const known = new Set([
     'duration', 'warmup', 'clients', 'connections', 'growth-clients', 'rounds', 'profile', 'lib', 'sizes', 'quick', 'help', 'max-other-load', 'retries',
-    'upload-mb', 'upload-rss-mb', 'upload-bridge', 'idle-connections', 'heap-snapshot',
+    'upload-mb', 'upload-rss-mb', 'upload-bridge', 'idle-connections', 'heap-snapshot', 'subscribers', 'live-where',
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}\n${USAGE}`);
   return { options, selected };

@@ -1,4 +1,5 @@
 import type { BridgeErrorPayload } from '../protocol/bridge-error.js';
+import type { SharedUpdate } from '../protocol/shared-update.js';
 import type { StateUpdate } from '../protocol/state-update.js';
 
 /**
@@ -16,6 +17,11 @@ export interface EventClient {
   readonly remoteAddress: string;
   /** Sends one `event` message. */
   emitUpdate(update: StateUpdate): void;
+  /**
+   * Sends one `event` message that other clients receive too, encoding it only once for all of them. Optional:
+   * without it, callers send `shared.update` with {@link emitUpdate}.
+   */
+  emitSharedUpdate?(shared: SharedUpdate): void;
   /** Sends one `bridge_error` message. */
   emitError(error: BridgeErrorPayload): void;
 }

@@ -1,9 +1,11 @@
 import type { Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
+import type { SharedUpdate } from '../protocol/shared-update.js';
 import type { EventClient } from '../common/event-client.js';
 import type { InboundFrameGuardHooks } from '../security/inbound-frame-guard.js';
 import type { TrackedSocket } from './session-tracker.service.js';
+import { writeSharedUpdate } from './shared-update.writer.js';
 
 /** What a {@link SocketConnection} needs from the gateway that made it, shared by every connection. */
 export interface SocketConnectionOwner {
@@ -44,6 +46,11 @@ export class SocketConnection implements EventClient, InboundFrameGuardHooks, Tr
 
   emitUpdate(update: StateUpdate): void {
     this.socket.emit('event', update);
+  }
+
+  /** A message other sockets get too: encoded once for all of them (see {@link writeSharedUpdate}). */
+  emitSharedUpdate(shared: SharedUpdate): void {
+    writeSharedUpdate(this.socket, shared);
   }
 
   emitError(error: BridgeErrorPayload): void {

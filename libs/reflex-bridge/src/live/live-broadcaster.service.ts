@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Observable } from 'rxjs';
+import type { LiveSink } from './live-sink.js';
 import { LiveSubscription } from './live-subscription.js';
 import { LiveTransport } from './live-transport.js';
 import { LiveTransportError } from './live-transport.error.js';
@@ -9,13 +10,6 @@ import type { LiveOptions, ResolvedLiveOptions } from './live.options.js';
 import { ModelChange } from './model-change.js';
 import { ChangeSequencer } from './transports/change-sequencer.js';
 import { InProcessTransport } from './transports/in-process.transport.js';
-
-/** Anything the broadcaster delivers to: an async-iterator subscription or an Observable's subscriber. */
-interface Sink {
-  readonly closed: boolean;
-  deliver(change: ModelChange): void;
-  unsubscribe(): void;
-}
 
 /** Options of one {@link LiveBroadcaster.subscribe} call. */
 export interface LiveSubscribeOptions {
@@ -52,7 +46,7 @@ function checkLabel(label: unknown): asserts label is string {
 export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
   private readonly transport: LiveTransport;
   private readonly options: ResolvedLiveOptions;
-  private readonly sinks = new Map<string, Set<Sink>>();
+  private readonly sinks = new Map<string, Set<LiveSink>>();
   private readonly sequencer = new ChangeSequencer();
   private readonly echoes = new Map<number, (reached: number) => void>();
   private readonly logger = new Logger('ReflexBridge');
@@ -210,7 +204,7 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
         subscriber.complete();
         return undefined;
       }
-      const sink: Sink = {
+      const sink: LiveSink = {
         get closed() {
           return subscriber.closed;
         },
@@ -221,6 +215,35 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
       this.startInBackground();
       return () => this.remove(label, sink);
     });
+  }
+
+  /**
+   * Adds a subscriber of `label` that takes each change synchronously (live lists use it: one plain object per
+   * subscribed connection, no iterator or Observable). It counts in {@link subscriberCount} until it closes or
+   * {@link detach} removes it.
+   * @internal
+   */
+  attach(label: string, sink: LiveSink): void {
+    checkLabel(label);
+    if (this.closed) {
+      sink.unsubscribe();
+      return;
+    }
+    this.add(label, sink);
+    this.startInBackground();
+  }
+
+  /**
+   * Removes a subscriber {@link attach} added.
+   * @internal
+   */
+  detach(label: string, sink: LiveSink): void {
+    this.remove(label, sink);
+  }
+
+  /** The resolved `live.bufferSize`: how many changes a subscriber that is not keeping up may have waiting. */
+  get bufferSize(): number {
+    return this.options.bufferSize;
   }
 
   /** How many live subscribers `label` has on this worker. */
@@ -258,13 +281,13 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  private add(label: string, sink: Sink): void {
+  private add(label: string, sink: LiveSink): void {
     let sinks = this.sinks.get(label);
     if (!sinks) this.sinks.set(label, (sinks = new Set()));
     sinks.add(sink);
   }
 
-  private remove(label: string, sink: Sink): void {
+  private remove(label: string, sink: LiveSink): void {
     const sinks = this.sinks.get(label);
     if (!sinks) return;
     sinks.delete(sink);

@@ -1,11 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import type { Type } from '@nestjs/common';
 import type { StateDefinition } from '../state/state-definition.js';
-import { StateView } from '../state/state-view.js';
+import { StateView, peekVar } from '../state/state-view.js';
 import { applyLiveChange } from './live-list-apply.js';
 import type { LiveListDefinition } from './live-list.decorator.js';
 import { LiveRowCache } from './live-row.cache.js';
-import { ModelChange } from './model-change.js';
+import { ModelChange, type ModelChangeAction } from './model-change.js';
 
 interface Row {
   id: number;
@@ -125,4 +126,66 @@ describe('applyLiveChange', () => {
     await expect(applyLiveChange({ ...failing, rows: [] }, LIST, change, undefined, cache)).rejects.toThrow('database down');
     expect(calls).toBe(1);
   });
+
+  it('shares the new list between subscribers that showed the same rows, and gives each the list it would get alone', async () => {
+    const USERS = [undefined, 'ann', 'bob'] as const;
+    const scenario = fc.record({
+      // Subscribers: a user, and which of three starting lists they show (as the same array, or a copy of it).
+      subscribers: fc.array(fc.record({ user: fc.constantFrom(...USERS), start: fc.nat(2), copy: fc.boolean() }), { minLength: 1, maxLength: 12 }),
+      changes: fc.array(
+        fc.record({ action: fc.constantFrom<ModelChangeAction>('created', 'updated', 'deleted'), pk: fc.integer({ min: 1, max: 6 }), owner: fc.constantFrom(undefined, 'ann', 'bob') }),
+        { maxLength: 15 },
+      ),
+      paginated: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ subscribers, changes, paginated }) => {
+        const def = definition();
+        const list: LiveListDefinition = { ...LIST, paginated: paginated ? (state: object) => (peek(state).length >= 3) : false };
+        const db = new Map<number, Row>();
+        const starts: Row[][] = [[], [{ id: 1, name: 'one' }], [{ id: 1, name: 'one' }, { id: 2, name: 'two' }]];
+        const liveRow = (change: ModelChange, user: unknown): Row | undefined => {
+          const row = db.get(Number(change.pk));
+          return row && (!row.owner || row.owner === user) ? row : undefined;
+        };
+        const shared = subscribers.map(({ start, copy }) => ({ rows: copy ? [...starts[start]] : starts[start] }) as Record<string, unknown>);
+        const alone = subscribers.map(({ start }) => ({ rows: starts[start] }) as Record<string, unknown>);
+        const touched = subscribers.map(() => false);
+        const apply = async (stored: Record<string, unknown>, change: ModelChange, user: string | undefined, cache?: LiveRowCache) => {
+          const view = new StateView(def, stored);
+          const state = view.target as Record<string, unknown> & { liveRow: typeof liveRow };
+          state.liveRow = liveRow;
+          await applyLiveChange(state, list, change, user, cache);
+          return { ...stored, ...view.changes() };
+        };
+        for (const { action, pk, owner } of changes) {
+          if (action === 'deleted') db.delete(pk);
+          else db.set(pk, { id: pk, name: `${action} ${pk}`, ...(owner ? { owner } : {}) });
+          const change = new ModelChange('test.row', action, pk);
+          const cache = new LiveRowCache();
+          for (const [i, { user }] of subscribers.entries()) {
+            const before = shared[i]['rows'];
+            shared[i] = await apply(shared[i], change, user, cache);
+            if (shared[i]['rows'] !== before) touched[i] = true;
+            alone[i] = await apply(alone[i], change, user);
+          }
+          // What each subscriber holds is what it would hold had the change been applied to it alone.
+          expect(shared).toEqual(alone);
+        }
+        // Subscribers of one user that started from the same rows have the same history: once a change changed
+        // their lists, they hold the very same array (so their deltas share one frame).
+        for (const [i, a] of subscribers.entries()) {
+          for (const [j, b] of subscribers.entries()) {
+            if (a.user === b.user && a.start === b.start && touched[i] && touched[j]) expect(shared[i]['rows']).toBe(shared[j]['rows']);
+          }
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
 });
+
+/** The list without the copy a read through the view makes (as a real `paginated` function should read it). */
+function peek(state: object): unknown[] {
+  return (peekVar(state, 'rows') as unknown[] | undefined) ?? [];
+}

@@ -1,3 +1,4 @@
+import { isThenable, type MaybePromise } from '../common/maybe-promise.js';
 import { peekVar } from '../state/state-view.js';
 import type { ModelChange } from './model-change.js';
 import type { LiveListDefinition } from './live-list.decorator.js';
@@ -12,38 +13,49 @@ interface LiveListState {
 }
 
 /**
+ * The list after `change`, given the list shown and the change's row as the subscriber's user sees it (`null` or
+ * `undefined`: not visible to them). Returns `shown` itself when nothing changes. A pure function of its
+ * arguments, so one answer serves every subscriber that showed the same list.
+ */
+export function listAfterChange(shown: readonly Row[], key: string, change: ModelChange, row: Row | null | undefined, paginated: boolean): readonly Row[] {
+  const pk = String(change.pk);
+  const index = shown.findIndex((existing) => String(existing[key]) === pk);
+  const without = () => shown.filter((_, position) => position !== index);
+  if (change.isDelete || !row) return index >= 0 ? without() : shown; // deleted, or no longer in this user's scope
+  if (index >= 0) return shown.map((existing, position) => (position === index ? row : existing));
+  return change.isCreate && !paginated ? [...shown, row] : shown;
+}
+
+/**
  * Applies one model change to one live list of a client's state view: created → insert the row (unless the
  * list is paginated), updated → replace the row if shown, deleted → remove it; a row the client's user may
  * no longer see (`liveRow` answers `undefined`) is removed. A state's own `applyLiveChange` wins.
  *
- * With `rows`, the row is computed once per scope (change, list, user) and shared by the subscribers in it. The
- * list is read without a copy and replaced by a new array, so the rows it keeps stay the same objects: nothing
- * is copied or measured again per subscriber but the array itself.
+ * Completes synchronously when the row is at hand (no `liveRow`, or one that answers without a promise, or a
+ * row another subscriber already computed): a fan-out to thousands of subscribers then makes no promise per
+ * subscriber.
+ *
+ * With `rows`, the row is computed once per scope (change, list, user) and shared by the subscribers in it, and
+ * so is the new list for subscribers that showed the same list. The list is read without a copy and replaced by
+ * a new array, so the rows it keeps stay the same objects: nothing is copied or measured again per subscriber.
  */
-export async function applyLiveChange(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown, rows?: LiveRowCache): Promise<void> {
+export function applyLiveChange(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown, rows?: LiveRowCache): MaybePromise<void> {
   if (typeof state.applyLiveChange === 'function') {
-    await state.applyLiveChange(change, list.property, user);
-    return;
+    const applied = state.applyLiveChange(change, list.property, user);
+    return isThenable(applied) ? Promise.resolve(applied).then(() => undefined) : undefined;
   }
-  const shown = (peekVar(state, list.property) as Row[] | undefined) ?? [];
-  const pk = String(change.pk);
-  const index = shown.findIndex((row) => String(row[list.key]) === pk);
-  const without = () => shown.filter((_, position) => position !== index);
-  if (change.isDelete) {
-    if (index >= 0) state[list.property] = without();
-    return;
-  }
+  if (change.isDelete) return place(state, list, change, user, null, rows);
   const liveRow = state.liveRow;
   const compute = typeof liveRow === 'function' ? () => liveRow.call(state, change, user) : () => change.data;
-  const row = (await (rows ? rows.rowOf(change, list, user, compute) : compute())) as Row | undefined | null;
-  if (!row) {
-    if (index >= 0) state[list.property] = without(); // no longer in this user's scope
-    return;
-  }
-  if (index >= 0) {
-    state[list.property] = shown.map((existing, position) => (position === index ? row : existing));
-    return;
-  }
-  const paginated = typeof list.paginated === 'function' ? list.paginated(state) : list.paginated;
-  if (change.isCreate && !paginated) state[list.property] = [...shown, row];
+  const row = rows ? rows.rowOf(change, list, user, compute) : compute();
+  if (isThenable(row)) return Promise.resolve(row).then((value) => place(state, list, change, user, value as Row | null | undefined, rows));
+  return place(state, list, change, user, row as Row | null | undefined, rows);
+}
+
+function place(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown, row: Row | null | undefined, rows: LiveRowCache | undefined): void {
+  const shown = (peekVar(state, list.property) as Row[] | undefined) ?? [];
+  const paginated = change.isCreate && !!row && (typeof list.paginated === 'function' ? list.paginated(state) : list.paginated);
+  const compute = () => listAfterChange(shown, list.key, change, row, paginated);
+  const next = rows ? rows.listAfter(change, list, user, shown, paginated, compute) : compute();
+  if (next !== shown) state[list.property] = next;
 }

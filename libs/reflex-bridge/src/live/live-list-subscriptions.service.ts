@@ -1,25 +1,38 @@
 import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import { Injectable, Logger } from '@nestjs/common';
+import type { MaybePromise } from '../common/maybe-promise.js';
 import type { StateDefinition } from '../state/state-definition.js';
 import { LiveBroadcaster } from './live-broadcaster.service.js';
+import { LiveFanoutScheduler } from './live-fanout.scheduler.js';
+import type { LiveFramePool } from './live-frame.pool.js';
 import { getLiveLists } from './live-list.decorator.js';
 import { applyLiveChange } from './live-list-apply.js';
+import { LiveListSubscriber } from './live-list.subscriber.js';
 import { LiveRowCache } from './live-row.cache.js';
-import type { LiveSubscription } from './live-subscription.js';
 
-/** Changes one client's state under its lock and pushes the delta (the pipeline's `modify`). */
-export type ModifyState = (change: (state: Record<string, unknown>) => Promise<void>) => Promise<void>;
+/**
+ * Changes one client's state under its lock and pushes the delta (the pipeline's live-list step): `change`
+ * edits the state, and the delta goes out through `frames`, shared with the subscribers whose delta is the same.
+ * Synchronous when the state could be changed at once.
+ */
+export type ModifyState = (change: (state: Record<string, unknown>) => MaybePromise<void>, frames: LiveFramePool) => MaybePromise<void>;
 
 /**
  * The live-list subscriptions of connected clients: one per (connection, state), started by the state's
  * `live_subscribe` event, ended when the connection closes.
+ *
+ * A change's row is computed once per scope (change, list, user), the new list once per distinct list shown,
+ * and the resulting delta encoded once per distinct delta (see {@link LiveRowCache}); what stays per subscriber
+ * is applying the change to its own state under its lock and writing the frame to its socket, run in slices by
+ * one {@link LiveFanoutScheduler} for the worker.
  */
 @Injectable()
 export class LiveListSubscriptions {
   private readonly logger = new Logger('ReflexBridge');
-  private readonly byConnection = new Map<string, Map<StateDefinition, LiveSubscription[]>>();
-  /** Each change's row, once per scope (change, list, user) for all of this worker's subscribers. */
+  private readonly byConnection = new Map<string, Map<StateDefinition, LiveListSubscriber[]>>();
+  /** Each change's rows, lists and frames, once per scope for all of this worker's subscribers. */
   private readonly rows = new LiveRowCache();
+  private readonly scheduler = new LiveFanoutScheduler();
 
   constructor(
     private readonly broadcaster: LiveBroadcaster,
@@ -44,21 +57,21 @@ export class LiveListSubscriptions {
       this.byConnection.set(sid, states);
     }
     if (states.has(definition)) return;
-    const subscriptions: LiveSubscription[] = [];
+    const subscribers: LiveListSubscriber[] = [];
     for (const list of getLiveLists(definition.cls)) {
-      const subscription = this.broadcaster.subscribe(list.label);
-      subscriptions.push(subscription);
-      void (async () => {
-        for await (const change of subscription) {
-          try {
-            await modify((state) => applyLiveChange(state, list, change, user, this.rows));
-          } catch (error) {
-            this.logger.warn(`Applying ${change.modelLabel} ${change.action} ${String(change.pk)} to ${definition.fullName}.${list.property} failed: ${(error as Error).message}`);
-          }
-        }
-      })();
+      const subscriber = new LiveListSubscriber(
+        list.label,
+        this.broadcaster.bufferSize,
+        this.scheduler,
+        (change) => modify((state) => applyLiveChange(state, list, change, user, this.rows), this.rows.framesOf(change)),
+        (change, error) =>
+          this.logger.warn(`Applying ${change.modelLabel} ${change.action} ${String(change.pk)} to ${definition.fullName}.${list.property} failed: ${(error as Error)?.message ?? String(error)}`),
+        (ended) => this.broadcaster.detach(list.label, ended),
+      );
+      subscribers.push(subscriber);
+      this.broadcaster.attach(list.label, subscriber);
     }
-    states.set(definition, subscriptions);
+    states.set(definition, subscribers);
   }
 
   /** Ends every subscription of a connection. */
@@ -66,7 +79,7 @@ export class LiveListSubscriptions {
     const states = this.byConnection.get(sid);
     if (!states) return;
     this.byConnection.delete(sid);
-    for (const subscriptions of states.values()) for (const subscription of subscriptions) subscription.unsubscribe();
+    for (const subscribers of states.values()) for (const subscriber of subscribers) subscriber.unsubscribe();
   }
 
   /** Connections with live subscriptions (for tests and metrics). */

@@ -1,17 +1,41 @@
 import type { LiveListDefinition } from './live-list.decorator.js';
+import { LiveFramePool } from './live-frame.pool.js';
 import type { ModelChange } from './model-change.js';
 
+/** Distinct lists (by content) one scope shares results for; subscribers past that many still get correct lists. */
+export const MAX_SHARED_LISTS = 8;
+
+/** What one scope (change, list, user) computed, shared by the subscribers in it. */
+class Scope {
+  hasRow = false;
+  row: unknown = undefined;
+  /** The list after the change, by the list before it (identity), for unpaginated and paginated lists. */
+  readonly after: [Map<readonly unknown[], readonly unknown[]>, Map<readonly unknown[], readonly unknown[]>] = [new Map(), new Map()];
+  /** Lists before the change with distinct contents, the keys a list equal by content is matched against. */
+  readonly distinct: [Array<readonly unknown[]>, Array<readonly unknown[]>] = [[], []];
+}
+
+/** Same length and the very same elements in the same order. */
+function sameElements(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
- * The rows of live changes, computed once per scope instead of once per subscriber: a scope is one change, one
- * live list (so one state class's `liveRow`) and one subscriber user (`undefined` on a `none`-tier state, so
- * every subscriber of a public list shares one row). A change published to 10,000 subscribers of a public list
- * runs `liveRow` (often a database read) once, not 10,000 times.
+ * What live changes compute, once per scope instead of once per subscriber: a scope is one change, one live
+ * list (so one state class's `liveRow`) and one subscriber user (`undefined` on a `none`-tier state, so every
+ * subscriber of a public list shares one scope). A change published to 10,000 subscribers of a public list
+ * runs `liveRow` (often a database read) once, not 10,000 times; and subscribers that showed the same list
+ * (the same rows, as objects) get the very same new list, so their deltas are the same and share one encoded
+ * frame ({@link framesOf}).
  *
  * Entries live as long as the change does: the broadcaster hands every subscriber the same `ModelChange`, and
- * once the last one has applied it nothing holds it and its rows go with it.
+ * once the last one has applied it nothing holds it and its entries go with it.
  */
 export class LiveRowCache {
-  private readonly rows = new WeakMap<ModelChange, Map<LiveListDefinition, Map<unknown, unknown>>>();
+  private readonly scopes = new WeakMap<ModelChange, Map<LiveListDefinition, Map<unknown, Scope>>>();
+  private readonly frames = new WeakMap<ModelChange, LiveFramePool>();
 
   /**
    * The row for `change` in `list` as `user` sees it: `compute()`'s answer, computed by the first subscriber of
@@ -19,13 +43,60 @@ export class LiveRowCache {
    * others.
    */
   rowOf(change: ModelChange, list: LiveListDefinition, user: unknown, compute: () => unknown): unknown {
-    let byList = this.rows.get(change);
-    if (!byList) this.rows.set(change, (byList = new Map()));
+    const scope = this.scopeOf(change, list, user);
+    if (!scope.hasRow) {
+      scope.row = compute();
+      scope.hasRow = true;
+    }
+    return scope.row;
+  }
+
+  /**
+   * The list after `change` for a subscriber in scope (change, list, user) that showed `shown`: `compute()`'s
+   * answer for the first subscriber that showed a list with these elements, the same array for the others. A
+   * list is matched by identity, then by its elements (the same objects in the same order), so subscribers that
+   * hydrated their own copies of an equal list converge on one array after the first change.
+   */
+  listAfter<T>(change: ModelChange, list: LiveListDefinition, user: unknown, shown: readonly T[], paginated: boolean, compute: () => readonly T[]): readonly T[] {
+    const scope = this.scopeOf(change, list, user);
+    const index = paginated ? 1 : 0;
+    const after = scope.after[index];
+    const known = after.get(shown);
+    if (known !== undefined) return known as readonly T[];
+    const distinct = scope.distinct[index];
+    for (const other of distinct) {
+      if (sameElements(other, shown)) {
+        const shared = after.get(other)!;
+        // Unchanged by the change: this subscriber keeps its own list (writing the other's would only be
+        // compared back to equal).
+        if (shared === other) return shown;
+        after.set(shown, shared);
+        return shared as readonly T[];
+      }
+    }
+    const next = compute();
+    // Past MAX_SHARED_LISTS distinct lists, each further one is computed on its own (still correct, not shared).
+    if (distinct.length < MAX_SHARED_LISTS) {
+      distinct.push(shown);
+      after.set(shown, next);
+    }
+    return next;
+  }
+
+  /** The frames of `change`'s deltas, shared by the subscribers whose delta is the same. */
+  framesOf(change: ModelChange): LiveFramePool {
+    let pool = this.frames.get(change);
+    if (!pool) this.frames.set(change, (pool = new LiveFramePool()));
+    return pool;
+  }
+
+  private scopeOf(change: ModelChange, list: LiveListDefinition, user: unknown): Scope {
+    let byList = this.scopes.get(change);
+    if (!byList) this.scopes.set(change, (byList = new Map()));
     let byUser = byList.get(list);
     if (!byUser) byList.set(list, (byUser = new Map()));
-    if (byUser.has(user)) return byUser.get(user);
-    const row = compute();
-    byUser.set(user, row);
-    return row;
+    let scope = byUser.get(user);
+    if (!scope) byUser.set(user, (scope = new Scope()));
+    return scope;
   }
 }

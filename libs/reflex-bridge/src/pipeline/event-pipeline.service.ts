@@ -21,6 +21,7 @@ import { buildRouterVar } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { EventTimer } from '../metrics/event-timer.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
+import type { LiveFramePool } from '../live/live-frame.pool.js';
 import { StateSizeMeter } from '../security/state-size-meter.js';
 import { UnknownClientTokenError } from '../state/unknown-client-token.error.js';
 import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
@@ -422,9 +423,38 @@ export class EventPipeline implements OnApplicationBootstrap {
     const outcome = await this.bridge.run(subscribe, event.routerData, client);
     const user = outcome.request?.user;
     await this.bridge.finish(outcome, client);
-    this.liveLists.start(client.sid, definition, user, (change) =>
-      this.modify(token, definition.cls, (state) => change(state as Record<string, unknown>), client),
+    this.liveLists.start(client.sid, definition, user, (change, frames) => this.applyLive(client, token, definition, change, frames));
+  }
+
+  /**
+   * One live change to one subscriber's state: {@link modify}'s steps (the token's queue, its lease, commit, the
+   * delta to the client), synchronous when none of them must wait (the in-memory store, nothing queued for the
+   * token), and the delta written as the frame it shares with the subscribers whose delta is the same. Rejects
+   * (or throws) with what failed; nothing is sent then.
+   */
+  private applyLive(client: EventClient, token: string, definition: StateDefinition, change: (state: Record<string, unknown>) => MaybePromise<void>, frames: LiveFramePool): MaybePromise<void> {
+    let failure: { error: unknown } | undefined;
+    const ran = this.queue.run(token, () =>
+      tryCatch(
+        () =>
+          this.withLease(token, (lease, tree) => {
+            if (lease.state === null) throw new UnknownClientTokenError('unknown');
+            const view = new StateView(definition, tree.state[definition.fullName]);
+            return then(change(view.target), () =>
+              then(this.commit(lease, tree, view), (delta) => {
+                if (!delta) return;
+                const shared = client.emitSharedUpdate ? frames.share(delta) : undefined;
+                if (shared) client.emitSharedUpdate!(shared);
+                else client.emitUpdate({ delta });
+              }),
+            );
+          }),
+        (error) => void (failure = { error }),
+      ),
     );
+    return then(ran, () => {
+      if (failure) throw failure.error;
+    });
   }
 
   private enqueueServerEvent(client: EventClient, token: string, followUp: ServerEvent, origin: RoutedEvent): Promise<void> {

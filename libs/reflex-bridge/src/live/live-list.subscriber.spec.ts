@@ -1,0 +1,96 @@
+import { describe, expect, it } from '@jest/globals';
+import { LiveFanoutScheduler } from './live-fanout.scheduler.js';
+import { LiveListSubscriber } from './live-list.subscriber.js';
+import { ModelChange } from './model-change.js';
+
+function until(predicate: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => (predicate() ? resolve() : setImmediate(check));
+    check();
+  });
+}
+
+const change = (pk: number) => new ModelChange('test.row', 'created', pk);
+
+/** A subscriber whose apply records the changes, finishing each at once or when `release()` is called. */
+function recording(options: { bufferSize?: number; async?: boolean; failOn?: number } = {}) {
+  const applied: number[] = [];
+  const failures: number[] = [];
+  const releases: Array<() => void> = [];
+  let ended = 0;
+  const subscriber = new LiveListSubscriber(
+    'test.row',
+    options.bufferSize ?? 100,
+    new LiveFanoutScheduler(),
+    (next) => {
+      if (next.pk === options.failOn) throw new Error('cannot apply');
+      if (!options.async) {
+        applied.push(Number(next.pk));
+        return undefined;
+      }
+      return new Promise<void>((resolve) =>
+        releases.push(() => {
+          applied.push(Number(next.pk));
+          resolve();
+        }),
+      );
+    },
+    (failed) => failures.push(Number(failed.pk)),
+    () => void ended++,
+  );
+  return { subscriber, applied, failures, releases, ended: () => ended };
+}
+
+describe('LiveListSubscriber', () => {
+  it('applies changes in the order they came, one at a time, even when applying waits', async () => {
+    const { subscriber, applied, releases } = recording({ async: true });
+    for (let pk = 1; pk <= 5; pk++) subscriber.deliver(change(pk));
+    for (let round = 0; round < 5; round++) {
+      await until(() => releases.length === round + 1);
+      expect(subscriber.waiting).toBe(4 - round); // the others wait until this one is applied
+      releases[round]();
+    }
+    await until(() => applied.length === 5);
+    expect(applied).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('drops the oldest waiting change when more than bufferSize wait, and counts it', async () => {
+    const { subscriber, applied, releases } = recording({ async: true, bufferSize: 2 });
+    subscriber.deliver(change(1));
+    await until(() => releases.length === 1); // 1 is being applied
+    for (let pk = 2; pk <= 5; pk++) subscriber.deliver(change(pk)); // 2 and 3 are dropped
+    expect(subscriber.dropped).toBe(2);
+    releases[0]();
+    await until(() => releases.length === 2);
+    releases[1]();
+    await until(() => releases.length === 3);
+    releases[2]();
+    await until(() => applied.length === 3);
+    expect(applied).toEqual([1, 4, 5]);
+  });
+
+  it('reports a change it could not apply and goes on with the next', async () => {
+    const { subscriber, applied, failures } = recording({ failOn: 2 });
+    for (let pk = 1; pk <= 3; pk++) subscriber.deliver(change(pk));
+    await until(() => applied.length === 2);
+    expect(applied).toEqual([1, 3]);
+    expect(failures).toEqual([2]);
+  });
+
+  it('stops at unsubscribe: waiting changes are dropped, later ones ignored, the owner told once', async () => {
+    const { subscriber, applied, releases, ended } = recording({ async: true });
+    subscriber.deliver(change(1));
+    subscriber.deliver(change(2));
+    await until(() => releases.length === 1);
+    subscriber.unsubscribe();
+    subscriber.unsubscribe();
+    subscriber.deliver(change(3));
+    releases[0]();
+    await until(() => applied.length === 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(applied).toEqual([1]);
+    expect(releases).toHaveLength(1);
+    expect(subscriber.closed).toBe(true);
+    expect(ended()).toBe(1);
+  });
+});

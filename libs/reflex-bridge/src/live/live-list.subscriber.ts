@@ -1,0 +1,115 @@
+import { Logger } from '@nestjs/common';
+import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
+import type { LiveFanoutScheduler, LiveFanoutTask } from './live-fanout.scheduler.js';
+import type { LiveSink } from './live-sink.js';
+import type { ModelChange } from './model-change.js';
+
+const logger = new Logger('ReflexBridge');
+
+/**
+ * One connection's subscription to one live list: takes each change of the list's label from the broadcaster
+ * and applies them, in order, one at a time, through `apply` (the client's state under its lock, then the
+ * delta to its socket). Changes that arrive while one is being applied wait, at most `bufferSize` of them:
+ * when full the oldest waiting change is dropped (the newest state matters most for a live list) and a warning
+ * is logged once for this subscriber.
+ *
+ * A plain object with no promise, iterator or timer of its own: the {@link LiveFanoutScheduler} runs it, so a
+ * change to 10,000 subscribers costs 10,000 synchronous calls when their states can be changed at once.
+ */
+export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
+  private readonly pending: ModelChange[] = [];
+  /** Queued in the scheduler or applying a change: a further change waits in `pending`. */
+  private busy = false;
+  private ended = false;
+  private droppedCount = 0;
+
+  /**
+   * @param label the model label subscribed to.
+   * @param bufferSize how many changes may wait.
+   * @param scheduler runs the subscriber when it has a change waiting.
+   * @param apply applies one change; its failure is passed to `failed`.
+   * @param failed reports a change `apply` failed to apply (the next ones still apply).
+   * @param onEnd called once when the subscriber ends, so the broadcaster forgets it.
+   */
+  constructor(
+    readonly label: string,
+    private readonly bufferSize: number,
+    private readonly scheduler: LiveFanoutScheduler,
+    private readonly apply: (change: ModelChange) => MaybePromise<void>,
+    private readonly failed: (change: ModelChange, error: unknown) => void,
+    private readonly onEnd: (subscriber: LiveListSubscriber) => void,
+  ) {}
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** Changes dropped because too many were waiting. */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** Changes waiting to be applied (not counting one being applied). */
+  get waiting(): number {
+    return this.pending.length;
+  }
+
+  /** Takes a change from the broadcaster: queued, applied when the scheduler gets to this subscriber. */
+  deliver(change: ModelChange): void {
+    if (this.ended) return;
+    if (this.pending.length >= this.bufferSize) {
+      this.pending.shift();
+      this.droppedCount += 1;
+      if (this.droppedCount === 1) {
+        logger.warn(
+          `Live list subscriber of "${this.label}" is not keeping up: ${this.bufferSize} changes are waiting, ` +
+            'dropping the oldest (logged once per subscriber; raise live.bufferSize or make the store faster)',
+        );
+      }
+    }
+    this.pending.push(change);
+    if (this.busy) return;
+    this.busy = true;
+    this.scheduler.schedule(this);
+  }
+
+  /** Applies the oldest waiting change (called by the scheduler). */
+  runNext(): void {
+    const change = this.pending.shift();
+    if (change === undefined || this.ended) {
+      this.busy = false;
+      return;
+    }
+    let applied: MaybePromise<void>;
+    try {
+      applied = this.apply(change);
+    } catch (error) {
+      this.failed(change, error);
+      applied = undefined;
+    }
+    if (isPromise(applied)) {
+      applied.then(
+        () => this.settled(),
+        (error: unknown) => {
+          this.failed(change, error);
+          this.settled();
+        },
+      );
+      return;
+    }
+    this.settled();
+  }
+
+  /** Stops taking changes; waiting ones are dropped. Safe to call more than once. */
+  unsubscribe(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.pending.length = 0;
+    this.onEnd(this);
+  }
+
+  private settled(): void {
+    if (this.pending.length > 0 && !this.ended) this.scheduler.schedule(this);
+    else this.busy = false;
+  }
+}
