@@ -26,6 +26,8 @@ const RECENTLY_ENDED_MAX = 1000;
 /** A connected socket, as the tracker needs it. */
 export interface TrackedSocket {
   client: EventClient;
+  /** The session the socket was last seen in; kept here by the tracker (one map entry fewer per connection). */
+  sessionId?: string;
   disconnect(): void;
 }
 
@@ -41,7 +43,6 @@ export interface TrackedSocket {
 export class SessionTracker implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
   private readonly sockets = new Map<string, TrackedSocket>();
-  private readonly sessionOf = new Map<string, string>();
   /** Sessions ended lately (id → when), oldest first. */
   private readonly recentlyEnded = new Map<string, number>();
   private namespace?: Namespace;
@@ -105,7 +106,7 @@ export class SessionTracker implements OnApplicationBootstrap {
       if (socket.client.token !== token) continue;
       found = true;
       // Same session, or the same cookies: nothing went stale.
-      if (sessionId !== undefined && this.sessionOf.get(socket.client.sid) === sessionId) continue;
+      if (sessionId !== undefined && socket.sessionId === sessionId) continue;
       if (this.bridge.cookieHeaderOf(socket.client) === cookieHeader) continue;
       this.bridge.useCookieHeader(socket.client, cookieHeader);
       await this.reauthenticate(socket).catch((error: Error) => this.logger.warn(`Re-authenticating a connection after its browser's session changed failed: ${error.message}`));
@@ -130,8 +131,10 @@ export class SessionTracker implements OnApplicationBootstrap {
   }
 
   untrack(sid: string): void {
+    const socket = this.sockets.get(sid);
+    if (!socket) return;
     this.sockets.delete(sid);
-    this.sessionOf.delete(sid);
+    socket.sessionId = undefined;
   }
 
   /**
@@ -150,9 +153,8 @@ export class SessionTracker implements OnApplicationBootstrap {
     if (endedAt !== undefined && now - endedAt < RECENTLY_ENDED_MS) return;
     this.recentlyEnded.set(sessionId, now);
     if (this.recentlyEnded.size > RECENTLY_ENDED_MAX) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
-    const affected = [...this.sessionOf].filter(([, session]) => session === sessionId).map(([sid]) => this.sockets.get(sid));
+    const affected = [...this.sockets.values()].filter((socket) => socket.sessionId === sessionId);
     for (const socket of affected) {
-      if (!socket) continue;
       if (this.options.bridge.sessionEndAction === 'disconnect') {
         socket.disconnect();
         continue;
@@ -173,9 +175,8 @@ export class SessionTracker implements OnApplicationBootstrap {
   }
 
   private place(sid: string, sessionId: string | undefined): void {
-    if (!this.sockets.has(sid)) return;
-    if (sessionId) this.sessionOf.set(sid, sessionId);
-    else this.sessionOf.delete(sid);
+    const socket = this.sockets.get(sid);
+    if (socket) socket.sessionId = sessionId || undefined;
   }
 
 }

@@ -131,18 +131,52 @@ export function buildRouterVar(routerData: RouterData): Record<string, unknown> 
   const path = text(routerData.pathname);
   const rawPath = text(routerData.asPath);
   const query = routerData.query;
+  const params = query !== null && typeof query === 'object' && !Array.isArray(query) && hasKeys(query) ? query : undefined;
   return {
     session: { client_token: text(routerData.token), client_ip: text(routerData.ip), session_id: text(routerData.sid) },
     headers: headerData(headers),
-    page: {
-      host: origin,
-      path,
-      raw_path: rawPath,
-      full_path: origin + path,
-      full_raw_path: origin + rawPath,
-      params: query !== null && typeof query === 'object' && !Array.isArray(query) && hasKeys(query) ? query : {},
-    },
-    url: splitReflexUrl(origin + rawPath),
+    page: params ? pageOf(origin, path, rawPath, params) : sharedPage(origin, path, rawPath),
+    url: sharedUrl(origin + rawPath),
     route_id: path,
   };
+}
+
+function pageOf(origin: string, path: string, rawPath: string, params: Record<string, unknown>): Record<string, unknown> {
+  return { host: origin, path, raw_path: rawPath, full_path: origin + path, full_raw_path: origin + rawPath, params };
+}
+
+/**
+ * Parts of the `router` var that depend only on the page, shared by every client on that page: each hydrated client
+ * keeps its `router` var in its state, and tabs open on the same pages would otherwise each hold equal copies (about
+ * 400 bytes). Frozen, so a shared part cannot change under another client: states are copy-on-write, and handlers
+ * read copies of vars anyway. The most recent {@link SHARED_PARTS} pages are kept, and only pages of short URLs
+ * (a client could otherwise make the cache hold long texts of its own).
+ */
+const SHARED_PARTS = 512;
+const SHARED_KEY_CHARS = 1024;
+const sharedPages = new Map<string, Readonly<Record<string, unknown>>>();
+const sharedUrls = new Map<string, Readonly<Record<string, unknown>>>();
+
+function remember(cache: Map<string, Readonly<Record<string, unknown>>>, key: string, value: Record<string, unknown>): Readonly<Record<string, unknown>> {
+  if (cache.size >= SHARED_PARTS) cache.delete(cache.keys().next().value!);
+  for (const name in value) {
+    const part = value[name];
+    if (typeof part === 'object' && part !== null) Object.freeze(part);
+  }
+  const frozen = Object.freeze(value);
+  cache.set(key, frozen);
+  return frozen;
+}
+
+/** `page` for a route without params. */
+function sharedPage(origin: string, path: string, rawPath: string): Readonly<Record<string, unknown>> {
+  // Lengths make the key unambiguous whatever characters the parts hold.
+  const key = `${origin.length}:${path.length}:${origin}${path}${rawPath}`;
+  if (key.length > SHARED_KEY_CHARS) return pageOf(origin, path, rawPath, {});
+  return sharedPages.get(key) ?? remember(sharedPages, key, pageOf(origin, path, rawPath, {}));
+}
+
+function sharedUrl(href: string): Readonly<Record<string, unknown>> {
+  if (href.length > SHARED_KEY_CHARS) return splitReflexUrl(href);
+  return sharedUrls.get(href) ?? remember(sharedUrls, href, splitReflexUrl(href));
 }

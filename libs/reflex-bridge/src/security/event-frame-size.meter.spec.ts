@@ -28,4 +28,16 @@ describe('EventFrameSizeMeter', () => {
     expect(meter.pending).toBe(0);
     expect(meter.next()).toBe(1_000_000);
   });
+
+  it('keeps order when sizes are taken while others arrive', () => {
+    const meter = new EventFrameSizeMeter('/_event', 1_000_000);
+    const frames = [1, 2, 3, 4].map((n) => engineMessageData('/_event', 'event', { name: 'a.b', payload: { text: 'x'.repeat(n * 10) } }));
+    meter.record(frames[0]);
+    expect(meter.next()).toBe(frames[0]!.length);
+    meter.record(frames[1]);
+    meter.record(frames[2]);
+    expect(meter.next()).toBe(frames[1]!.length);
+    meter.record(frames[3]);
+    expect([meter.next(), meter.next(), meter.pending, meter.next()]).toEqual([frames[2]!.length, frames[3]!.length, 0, 1_000_000]);
+  });
 });

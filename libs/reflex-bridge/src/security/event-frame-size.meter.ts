@@ -1,3 +1,12 @@
+/** The frame prefix of each namespace, made once: every connection shares the string. */
+const prefixes = new Map<string, string>();
+
+function prefixOf(namespace: string): string {
+  let prefix = prefixes.get(namespace);
+  if (prefix === undefined) prefixes.set(namespace, (prefix = `2${namespace},["event",`));
+  return prefix;
+}
+
 /**
  * The size of each inbound `event` frame as it arrived, handed to the event it carries, so the per-token
  * queue can bound the bytes it holds without serialising anything again.
@@ -14,28 +23,45 @@
  * many events as recorded sizes.
  */
 export class EventFrameSizeMeter {
-  private readonly sizes: number[] = [];
+  /**
+   * The oldest size waiting for its event (-1: none), and the ones after it. Usually one frame waits at a
+   * time: an idle connection then holds no array (an array that ever held a size keeps a backing store of
+   * its own, about 150 bytes, for the life of the connection).
+   */
+  private head = -1;
+  private rest?: number[];
   private readonly prefix: string;
 
   constructor(
     namespace: string,
     private readonly unknownSize: number,
   ) {
-    this.prefix = `2${namespace},["event",`;
+    this.prefix = prefixOf(namespace);
   }
 
   /** Records the size of an Engine.IO `message` packet's data when it carries an `event`. */
   record(data: unknown): void {
-    if (typeof data === 'string' && data.startsWith(this.prefix)) this.sizes.push(data.length);
+    if (typeof data !== 'string' || !data.startsWith(this.prefix)) return;
+    if (this.head < 0) this.head = data.length;
+    else (this.rest ??= []).push(data.length);
   }
 
   /** The size of the event being delivered now (call once per `event`, in order). */
   next(): number {
-    return this.sizes.length > 0 ? this.sizes.shift()! : this.unknownSize;
+    const size = this.head;
+    if (size < 0) return this.unknownSize;
+    const rest = this.rest;
+    if (rest === undefined) {
+      this.head = -1;
+    } else {
+      this.head = rest.shift()!;
+      if (rest.length === 0) this.rest = undefined;
+    }
+    return size;
   }
 
   /** Sizes recorded whose events have not been delivered yet (for tests). */
   get pending(): number {
-    return this.sizes.length;
+    return (this.head < 0 ? 0 : 1) + (this.rest?.length ?? 0);
   }
 }
