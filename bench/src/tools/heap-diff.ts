@@ -74,27 +74,29 @@ function classOf(g: Graph, i: number): string {
   return `(${type})`;
 }
 
-/** Classes that name what an object belongs to, when found among its retainers. */
-const OWNERS = /^(Socket|Client|WebSocket|IncomingMessage|SocketConnection|Subscriber|SafeSubscriber|Observable|Map|WeakMap|Set|Object|Array|OperatorSubscriber|InboundFrameGuard|EventFrameSizeMeter|OutboundBufferLimit|SocketReadThrottle|Promise|Timeout|TimersList)$/;
+/** Edge kinds that say how an object is held, best first (internal edges name nothing a reader knows). */
+const EDGE_RANK: Record<string, number> = { property: 0, element: 1, context: 2, shortcut: 3, internal: 4, hidden: 5 };
 
-function ownerOf(g: Graph, i: number, fresh: (j: number) => boolean): string {
-  // Breadth-first up the retainers, through new objects only, to the first one whose class is an owner.
+/**
+ * How a new object is held, as a chain of at most `depth` retainers: `class .edge <- class .edge ...`, following
+ * the most telling retainer at each step (a property before an internal link), through new objects only.
+ */
+function ownerOf(g: Graph, i: number, fresh: (j: number) => boolean, depth = 4): string {
+  const chain: string[] = [];
   const seen = new Set([i]);
-  let frontier = [i];
-  for (let depth = 0; depth < 8 && frontier.length; depth++) {
-    const next: number[] = [];
-    for (const node of frontier) {
-      for (const { from, edge } of g.retainers[node]!) {
-        if (seen.has(from)) continue;
-        seen.add(from);
-        const cls = g.type[from] === 'object' ? g.name[from]! : '';
-        if (from !== i && OWNERS.test(cls)) return `${cls} .${edge.replace(/^property:/, '')}`;
-        if (fresh(from)) next.push(from);
-      }
-    }
-    frontier = next;
+  let node = i;
+  for (let step = 0; step < depth; step++) {
+    const retainers = g.retainers[node]!.filter(({ from }) => !seen.has(from) && g.type[from] !== 'synthetic');
+    if (retainers.length === 0) break;
+    retainers.sort((a, b) => (EDGE_RANK[a.edge.split(':')[0]!] ?? 9) - (EDGE_RANK[b.edge.split(':')[0]!] ?? 9));
+    const { from, edge } = retainers[0]!;
+    seen.add(from);
+    const label = edge.replace(/^(property|context|shortcut):/, '.').replace(/^(element|internal|hidden):/, '');
+    chain.push(`${label} ${classOf(g, from)}`);
+    if (!fresh(from)) break;
+    node = from;
   }
-  return '?';
+  return chain.join(' <- ') || '?';
 }
 
 const [beforePath, afterPath, nText, rowsText] = process.argv.slice(2);
