@@ -3,8 +3,11 @@
 // holds that the first did not, grouped by constructor (or V8 type), and by the nearest owner that names what
 // they belong to. Bytes are divided by N, so each row reads as "bytes per connection".
 //
-//   node bench/dist/tools/heap-diff.js <before.heapsnapshot> <after.heapsnapshot> <N> [rows]
-import { readFileSync } from 'node:fs';
+//   node bench/dist/tools/heap-diff.js <before.heapsnapshot> <after.heapsnapshot> <N> [rows] [rows.tsv]
+//
+// With a fifth argument, every new object is also written to that file as `bytes<TAB>class<TAB>retainer chain`
+// (eight retainers deep), to sum by any pattern of the chain.
+import { readFileSync, writeFileSync } from 'node:fs';
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[]]; edge_fields: string[]; edge_types: [string[]] }; node_count: number };
@@ -99,7 +102,7 @@ function ownerOf(g: Graph, i: number, fresh: (j: number) => boolean, depth = 4):
   return chain.join(' <- ') || '?';
 }
 
-const [beforePath, afterPath, nText, rowsText] = process.argv.slice(2);
+const [beforePath, afterPath, nText, rowsText, tsvPath] = process.argv.slice(2);
 if (!beforePath || !afterPath || !nText) {
   process.stderr.write('usage: heap-diff <before.heapsnapshot> <after.heapsnapshot> <connections> [rows]\n');
   process.exit(2);
@@ -132,6 +135,14 @@ for (let i = 0; i < after.type.length; i++) {
   entry.count++;
   entry.bytes += after.size[i]!;
   byOwner.set(key, entry);
+}
+if (tsvPath) {
+  const lines: string[] = [];
+  for (let i = 0; i < after.type.length; i++) {
+    if (!fresh(i) || after.type[i] === 'synthetic') continue;
+    lines.push(`${after.size[i]}\t${classOf(after, i)}\t${ownerOf(after, i, fresh, 8)}`);
+  }
+  writeFileSync(tsvPath, lines.join('\n') + '\n');
 }
 const print = (title: string, table: Map<string, { count: number; bytes: number }>) => {
   process.stdout.write(`\n${title}\n`);

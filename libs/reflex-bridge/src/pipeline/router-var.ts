@@ -1,15 +1,6 @@
 import type { RouterData } from '../protocol/inbound-event.js';
 
 /**
- * The header fields Reflex's `HeaderData` names, in its order: each is the request header whose snake_case name
- * it is (`user-agent` → `user_agent`), or `''`.
- */
-const HEADER_FIELDS = [
-  'host', 'origin', 'upgrade', 'connection', 'cookie', 'pragma', 'cache_control', 'user_agent', 'sec_websocket_version',
-  'sec_websocket_key', 'sec_websocket_extensions', 'accept_encoding', 'accept_language',
-] as const;
-
-/**
  * Headers never copied into the `router` var, which page scripts read: the session cookie is HttpOnly, and
  * credentials must not become readable through state. (`headers.cookie` stays in the shape, always `''`.)
  */
@@ -101,18 +92,34 @@ export function splitReflexUrl(url: string): Record<string, unknown> {
   };
 }
 
-/** Reflex's `HeaderData`: the named fields, then every non-empty header (names sorted) as `raw_headers`. */
+/**
+ * Reflex's `HeaderData`: the header fields it names, in its order (each the request header whose snake_case name it
+ * is, `user-agent` → `user_agent`, or `''`), then every non-empty header (names sorted) as `raw_headers`. Written as
+ * one literal so that V8 keeps every field inside the object: each hydrated client keeps one in its state.
+ */
 function headerData(headers: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const data: Record<string, unknown> = {};
-  for (const field of HEADER_FIELDS) data[field] = field === 'cookie' ? '' : text(headers[field.replace(/_/g, '-')]);
   const names = Object.keys(headers).filter((name) => !WITHHELD_HEADERS.has(name) && text(headers[name]) !== '');
   // A plain object filled in sorted order: clients with the same header names share one hidden class, where a
   // prototype-less object would be a dictionary of its own (about 450 bytes) in every hydrated client's state.
   // `__proto__` is the one name a plain object cannot hold as data; it is left out.
   const raw: Record<string, string> = {};
   for (const name of names.sort().slice(0, MAX_HEADERS)) if (name !== '__proto__') raw[name] = text(headers[name]);
-  data.raw_headers = raw;
-  return data;
+  return {
+    host: text(headers['host']),
+    origin: text(headers['origin']),
+    upgrade: text(headers['upgrade']),
+    connection: text(headers['connection']),
+    cookie: '',
+    pragma: text(headers['pragma']),
+    cache_control: text(headers['cache-control']),
+    user_agent: text(headers['user-agent']),
+    sec_websocket_version: text(headers['sec-websocket-version']),
+    sec_websocket_key: text(headers['sec-websocket-key']),
+    sec_websocket_extensions: text(headers['sec-websocket-extensions']),
+    accept_encoding: text(headers['accept-encoding']),
+    accept_language: text(headers['accept-language']),
+    raw_headers: raw,
+  };
 }
 
 /**

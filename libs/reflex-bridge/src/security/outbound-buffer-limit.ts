@@ -46,7 +46,7 @@ export class OutboundBufferLimit {
   private pending = 0;
   private exceeded = false;
   /** Listeners of its own, when the connection already carried another limit. */
-  private ownListeners?: { packet: (packet: { data?: unknown }) => void; drain: () => void };
+  private ownListeners: { packet: (packet: { data?: unknown }) => void; drain: () => void } | undefined = undefined;
 
   constructor(
     private readonly maxBytes: number,

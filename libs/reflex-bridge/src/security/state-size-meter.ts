@@ -8,7 +8,7 @@ export const SMALL_VALUE_CHARS = 256;
  * while remembering it costs a weak map entry for as long as the object lives. Every hydrated client keeps its
  * `router` var (a dozen small objects), so remembering all of them cost an idle connection a few hundred bytes.
  */
-export const REMEMBERED_MIN_CHARS = 512;
+export const REMEMBERED_MIN_CHARS = 2048;
 
 /**
  * Measures a client's state tree in bytes of JSON, about, without serialising it on every event: states are

@@ -7,8 +7,11 @@ export interface InMemoryEntry {
   lastUsed: number;
   /** Saved as provisional: expires after the short TTL. */
   provisional: boolean;
-  /** Resolvers of the callers waiting for the lock, in arrival order. */
-  waiters: Array<() => void>;
+  /**
+   * Resolvers of the callers waiting for the lock, in arrival order; `undefined` while nobody waits (most tokens,
+   * most of the time: an idle connection's entry then holds no array).
+   */
+  waiters: Array<() => void> | undefined;
   locked: boolean;
 }
 
@@ -43,7 +46,9 @@ export class InMemoryStateLease implements StateLease {
     this.held = false;
     const entry = this.entry;
     entry.lastUsed = Date.now();
-    const next = entry.waiters.shift();
+    const waiters = entry.waiters;
+    const next = waiters?.shift();
+    if (waiters?.length === 0) entry.waiters = undefined;
     // Hand the lock straight to the next waiter so nobody can barge in between.
     if (next) next();
     else entry.locked = false;
