@@ -17,7 +17,8 @@ import { ClusterLink } from './cluster-link.js';
 import { CLUSTER_LINK } from './cluster-link.provider.js';
 import { eventGatewayOptions } from './event-gateway.options.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
-import { SocketConnection, type SocketConnectionLimits } from './socket-connection.js';
+import { SocketConnection } from './socket-connection.js';
+import { connectionLimitSettings, type ConnectionLimitSettings } from '../security/connection-limits.js';
 import { isClientToken } from '../protocol/client-token.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
@@ -90,7 +91,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   private clustered = false;
   private readonly coldListeners = coldMessageListeners(this);
   /** The limits every connection of this gateway applies (one object, shared). */
-  private readonly limits: SocketConnectionLimits;
+  private readonly limits: ConnectionLimitSettings;
 
   /** The `/_event` namespace; set by Nest when the app initialises. */
   @WebSocketServer()
@@ -107,7 +108,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     @Optional() @Inject(CLUSTER_LINK) private readonly cluster?: ClusterLink,
   ) {
     WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
-    this.limits = { namespace: options.path, maxMessageBytes: options.maxMessageBytes, maxOutboundBytes: options.maxOutboundBytes };
+    this.limits = connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes);
   }
 
   /** Called by Nest once the adapter created the namespace: the token check, and the cluster adapter with `redisUrl`. */

@@ -4,9 +4,7 @@ import { BRIDGE_ERROR_EVENT, type BridgeError, type BridgeErrorPayload } from '.
 import type { StateUpdate } from '../protocol/state-update.js';
 import type { EventClient } from '../common/event-client.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
-import { InboundFrameGuard, type InboundFrameGuardHooks } from '../security/inbound-frame-guard.js';
-import { EventFrameSizeMeter } from '../security/event-frame-size.meter.js';
-import { OutboundBufferLimit, type OutboundBufferHooks, type OutboundConnection } from '../security/outbound-buffer-limit.js';
+import { ConnectionLimits, type ConnectionLimitSettings } from '../security/connection-limits.js';
 import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 import type { TrackedSocket } from './session-tracker.service.js';
 
@@ -18,15 +16,7 @@ export interface SocketConnectionOwner {
   reportError(client: EventClient, error: BridgeError): void;
 }
 
-/** The gateway's limits, one object shared by every connection of a gateway. */
-export interface SocketConnectionLimits {
-  /** The namespace the frame sizes are read for. */
-  namespace: string;
-  maxMessageBytes: number;
-  maxOutboundBytes: number;
-}
-
-/** Where a socket keeps its connection, so listeners shared by every socket find it. */
+/** Where a socket, its Engine.IO connection and that connection's transport keep their connection, so listeners shared by every socket find it. */
 const CONNECTION = Symbol('reflexBridgeConnection');
 
 interface Carrier {
@@ -40,19 +30,40 @@ function onPacket(this: Carrier, packet: { type: string; data?: unknown }): void
   if (packet.type === 'message') this[CONNECTION]?.inspectFrame(packet.data);
 }
 
+/** `packetCreate` of the Engine.IO connection: a packet queued for the client. */
+function onPacketCreate(this: Carrier, packet: { data?: unknown }): void {
+  this[CONNECTION]?.countOutput(packet.data);
+}
+
+/** `drain` of the connection's transport: everything written was handed to the kernel. */
+function onDrain(this: Carrier): void {
+  this[CONNECTION]?.outputDrained();
+}
+
 /** The hot `event` listener of every socket (Socket.IO calls a listener with its socket as `this`). */
 function onEvent(this: Carrier, frame: unknown): void {
   this[CONNECTION]?.receive(frame);
 }
 
+/** Listeners of a connection's own, when its Engine.IO connection already carries another (see {@link SocketConnection.attach}). */
+interface OwnListeners {
+  packet: (packet: { type: string; data?: unknown }) => void;
+  packetCreate: (packet: { data?: unknown }) => void;
+  drain: () => void;
+}
+
+/** The transport of an Engine.IO connection, as far as the output count listens to it. */
+type Transport = Socket['conn']['transport'] & Carrier;
+
 /**
  * Everything the gateway keeps for one connected socket, in one object: the client the pipeline sees, its
- * admission, the hooks of its frame guard and output limit, and what the session tracker holds. Its methods live
- * on the prototype and its listeners are shared by every socket (the socket and its Engine.IO connection carry it
- * under a private symbol), so an idle connection holds no closures: 10,000 idle tabs on a worker are 10,000 of
- * these. Every field is set in the constructor, so V8 keeps them all inside the object.
+ * admission, its limits (inbound frames, frame sizes, output: {@link ConnectionLimits}), and what the session
+ * tracker holds. Its methods live on the prototype and its listeners are shared by every socket (the socket, its
+ * Engine.IO connection and that connection's transport carry it under a private symbol), so an idle connection
+ * holds no closures: 10,000 idle tabs on a worker are 10,000 of these. Every field is set in the constructor, so
+ * V8 keeps them all inside the object.
  */
-export class SocketConnection implements EventClient, InboundFrameGuardHooks, OutboundBufferHooks, TrackedSocket {
+export class SocketConnection extends ConnectionLimits implements EventClient, TrackedSocket {
   /** The token the socket presented; admission may replace it with a fresh one (`new_token`). */
   token: string;
   readonly sid: string;
@@ -62,25 +73,20 @@ export class SocketConnection implements EventClient, InboundFrameGuardHooks, Ou
   admission: Promise<boolean> | undefined = undefined;
   /** The session the socket was last seen in (kept by the session tracker). */
   sessionId: string | undefined = undefined;
-  private readonly frames: InboundFrameGuard;
-  private readonly frameSizes: EventFrameSizeMeter;
-  private readonly output: OutboundBufferLimit;
   /** Made the first time the token's queue fills up: most connections never need one. */
   private reading: SocketReadThrottle | undefined = undefined;
-  /** A listener of its own, only when the Engine.IO connection already carries another of these. */
-  private ownPacketListener: ((packet: { type: string; data?: unknown }) => void) | undefined = undefined;
+  /** Listeners of its own, only when the Engine.IO connection already carries another of these. */
+  private ownListeners: OwnListeners | undefined = undefined;
 
   constructor(
     readonly socket: Socket,
     private readonly owner: SocketConnectionOwner,
     readonly headers: Readonly<Record<string, string>>,
-    private readonly limits: SocketConnectionLimits,
+    settings: ConnectionLimitSettings,
   ) {
+    super(settings);
     this.token = socket.handshake.query.token as string;
     this.sid = socket.id;
-    this.frames = new InboundFrameGuard(limits.maxMessageBytes, this);
-    this.frameSizes = new EventFrameSizeMeter(limits.namespace, limits.maxMessageBytes);
-    this.output = new OutboundBufferLimit(limits.maxOutboundBytes, this);
   }
 
   /** The connection of a socket {@link attach}ed to one, if any. */
@@ -89,23 +95,34 @@ export class SocketConnection implements EventClient, InboundFrameGuardHooks, Ou
   }
 
   /**
-   * Starts listening: the raw frames (the size limits see them before Socket.IO decodes them), the output
-   * watcher, and the hot `event` listener.
+   * Starts listening: the raw inbound frames (the size limits see them before Socket.IO decodes them), the
+   * output and its transport's drains, and the hot `event` listener.
    */
   attach(): void {
     const socket = this.socket as Socket & Carrier;
     const conn = socket.conn as Socket['conn'] & Carrier;
+    const transport = conn.transport as Transport;
     socket[CONNECTION] = this;
-    if (conn[CONNECTION] === undefined) {
+    if (conn[CONNECTION] === undefined && transport[CONNECTION] === undefined) {
       conn[CONNECTION] = this;
+      transport[CONNECTION] = this;
       conn.on('packet', onPacket);
+      conn.on('packetCreate', onPacketCreate);
+      transport.on('drain', onDrain);
     } else {
-      this.ownPacketListener = (packet) => {
-        if (packet.type === 'message') this.inspectFrame(packet.data);
+      // A client that joined the namespace twice on one Engine.IO connection: the second gets listeners of its own.
+      const own: OwnListeners = {
+        packet: (packet) => {
+          if (packet.type === 'message') this.inspectFrame(packet.data);
+        },
+        packetCreate: (packet) => this.countOutput(packet.data),
+        drain: () => this.outputDrained(),
       };
-      conn.on('packet', this.ownPacketListener);
+      this.ownListeners = own;
+      conn.on('packet', own.packet);
+      conn.on('packetCreate', own.packetCreate);
+      transport.on('drain', own.drain);
     }
-    this.output.watch(conn as unknown as OutboundConnection);
     socket.on('event', onEvent);
   }
 
@@ -117,15 +134,21 @@ export class SocketConnection implements EventClient, InboundFrameGuardHooks, Ou
     const socket = this.socket as Socket & Carrier;
     if (socket[CONNECTION] === this) socket[CONNECTION] = undefined;
     const conn = socket.conn as Socket['conn'] & Carrier;
-    if (this.ownPacketListener) {
-      conn.off('packet', this.ownPacketListener);
-      this.ownPacketListener = undefined;
+    const transport = conn.transport as Transport;
+    const own = this.ownListeners;
+    if (own) {
+      conn.off('packet', own.packet);
+      conn.off('packetCreate', own.packetCreate);
+      transport.off('drain', own.drain);
+      this.ownListeners = undefined;
     } else if (conn[CONNECTION] === this) {
       // Undefined rather than deleted: every connection keeps the same shape.
       conn[CONNECTION] = undefined;
+      transport[CONNECTION] = undefined;
       conn.off('packet', onPacket);
+      conn.off('packetCreate', onPacketCreate);
+      transport.off('drain', onDrain);
     }
-    this.output.unwatch(conn as unknown as OutboundConnection);
   }
 
   get remoteAddress(): string {
@@ -145,7 +168,7 @@ export class SocketConnection implements EventClient, InboundFrameGuardHooks, Ou
     this.socket.emit(BRIDGE_ERROR_EVENT, error);
   }
 
-  /** A frame the guard refused: told to the client as a structured error. */
+  /** A frame the limits refused: told to the client as a structured error. */
   report(error: BridgeError): void {
     this.owner.reportError(this, error);
   }
@@ -156,14 +179,8 @@ export class SocketConnection implements EventClient, InboundFrameGuardHooks, Ou
 
   /** More output waits for the client than `maxOutboundBytes`: it does not read, and is closed. */
   outputExceeded(pendingBytes: number): void {
-    logger.warn(`Closing the connection of client ${this.token.slice(0, 8)}…: ${pendingBytes} bytes of output are waiting for it to read (maxOutboundBytes ${this.limits.maxOutboundBytes}).`);
+    logger.warn(`Closing the connection of client ${this.token.slice(0, 8)}…: ${pendingBytes} bytes of output are waiting for it to read (maxOutboundBytes ${this.settings.maxOutboundBytes}).`);
     this.socket.disconnect(true);
-  }
-
-  /** One inbound Engine.IO `message` packet's data, before Socket.IO decodes it. */
-  inspectFrame(data: unknown): void {
-    this.frames.inspect(data);
-    this.frameSizes.record(data);
   }
 
   /**
@@ -172,8 +189,8 @@ export class SocketConnection implements EventClient, InboundFrameGuardHooks, Ou
    * queue is full.
    */
   receive(frame: unknown): void {
-    const bytes = this.frameSizes.next();
-    if (this.frames.takeDropped()) return;
+    const bytes = this.takeFrameSize();
+    if (this.takeDropped()) return;
     const owner = this.owner;
     if (this.isAdmitted) void owner.handle(this, frame, bytes);
     else if (this.admission) void this.admission.then((stayed) => (stayed ? owner.handle(this, frame, bytes) : undefined));
