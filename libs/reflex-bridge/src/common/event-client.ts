@@ -18,4 +18,11 @@ export interface EventClient {
   emitUpdate(update: StateUpdate): void;
   /** Sends one `bridge_error` message. */
   emitError(error: BridgeErrorPayload): void;
+  /**
+   * The router data's headers and client IP, worked out by the pipeline on the connection's first event (they
+   * cannot change while it lives) and kept on the client itself: a map keyed by client would cost every open
+   * connection an entry. Unset until then.
+   */
+  routerHeaders?: Readonly<Record<string, string>>;
+  routerIp?: string;
 }

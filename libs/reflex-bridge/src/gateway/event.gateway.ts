@@ -125,7 +125,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     });
     this.cluster?.attach(namespace);
     this.clustered = !isSingleProcessAdapter(namespace.adapter);
-    this.sessions.attach(namespace, this.clustered);
+    this.sessions.attach(namespace, this.clustered, (socket) => SocketConnection.of(socket));
   }
 
   /**

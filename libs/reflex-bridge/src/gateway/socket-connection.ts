@@ -73,6 +73,9 @@ export class SocketConnection extends ConnectionLimits implements EventClient, T
   admission: Promise<boolean> | undefined = undefined;
   /** The session the socket was last seen in (kept by the session tracker). */
   sessionId: string | undefined = undefined;
+  /** Kept by the pipeline (see {@link EventClient.routerHeaders}). */
+  routerHeaders: Readonly<Record<string, string>> | undefined = undefined;
+  routerIp: string | undefined = undefined;
   /** Made the first time the token's queue fills up: most connections never need one. */
   private reading: SocketReadThrottle | undefined = undefined;
   /** Listeners of its own, only when the Engine.IO connection already carries another of these. */
