@@ -16,7 +16,7 @@ export interface SocketConnectionOwner {
   reportError(client: EventClient, error: BridgeError): void;
 }
 
-/** Where a socket, its Engine.IO connection and that connection's transport keep their connection, so listeners shared by every socket find it. */
+/** Where a socket and its Engine.IO connection keep their connection, so listeners shared by every socket find it. */
 const CONNECTION = Symbol('reflexBridgeConnection');
 
 interface Carrier {
@@ -30,14 +30,21 @@ function onPacket(this: Carrier, packet: { type: string; data?: unknown }): void
   if (packet.type === 'message') this[CONNECTION]?.inspectFrame(packet.data);
 }
 
-/** `packetCreate` of the Engine.IO connection: a packet queued for the client. */
-function onPacketCreate(this: Carrier, packet: { data?: unknown }): void {
-  this[CONNECTION]?.countOutput(packet.data);
+/** The parts of an Engine.IO connection the output count reads. */
+interface EngineConnection {
+  writeBuffer: unknown[];
+  transport: { socket?: { bufferedAmount?: unknown } };
 }
 
-/** `drain` of the connection's transport: everything written was handed to the kernel. */
-function onDrain(this: Carrier): void {
-  this[CONNECTION]?.outputDrained();
+/** What the connection's WebSocket was given and has not handed to the kernel yet (`ws`'s `bufferedAmount`). */
+function inFlightBytes(conn: EngineConnection): number {
+  const buffered = conn.transport.socket?.bufferedAmount;
+  return typeof buffered === 'number' ? buffered : 0;
+}
+
+/** `packetCreate` of the Engine.IO connection (called with it as `this`): a packet about to be queued for the client. */
+function onPacketCreate(this: Carrier & EngineConnection, packet: { data?: unknown }): void {
+  this[CONNECTION]?.countOutput(packet.data, this.writeBuffer.length, inFlightBytes(this));
 }
 
 /** The hot `event` listener of every socket (Socket.IO calls a listener with its socket as `this`). */
@@ -49,17 +56,13 @@ function onEvent(this: Carrier, frame: unknown): void {
 interface OwnListeners {
   packet: (packet: { type: string; data?: unknown }) => void;
   packetCreate: (packet: { data?: unknown }) => void;
-  drain: () => void;
 }
-
-/** The transport of an Engine.IO connection, as far as the output count listens to it. */
-type Transport = Socket['conn']['transport'] & Carrier;
 
 /**
  * Everything the gateway keeps for one connected socket, in one object: the client the pipeline sees, its
  * admission, its limits (inbound frames, frame sizes, output: {@link ConnectionLimits}), and what the session
- * tracker holds. Its methods live on the prototype and its listeners are shared by every socket (the socket, its
- * Engine.IO connection and that connection's transport carry it under a private symbol), so an idle connection
+ * tracker holds. Its methods live on the prototype and its listeners are shared by every socket (the socket and its
+ * Engine.IO connection carry it under a private symbol), so an idle connection
  * holds no closures: 10,000 idle tabs on a worker are 10,000 of these. Every field is set in the constructor, so
  * V8 keeps them all inside the object.
  */
@@ -99,32 +102,30 @@ export class SocketConnection extends ConnectionLimits implements EventClient, T
 
   /**
    * Starts listening: the raw inbound frames (the size limits see them before Socket.IO decodes them), the
-   * output and its transport's drains, and the hot `event` listener.
+   * output, and the hot `event` listener.
    */
   attach(): void {
     const socket = this.socket as Socket & Carrier;
     const conn = socket.conn as Socket['conn'] & Carrier;
-    const transport = conn.transport as Transport;
     socket[CONNECTION] = this;
-    if (conn[CONNECTION] === undefined && transport[CONNECTION] === undefined) {
+    if (conn[CONNECTION] === undefined) {
       conn[CONNECTION] = this;
-      transport[CONNECTION] = this;
       conn.on('packet', onPacket);
       conn.on('packetCreate', onPacketCreate);
-      transport.on('drain', onDrain);
     } else {
       // A client that joined the namespace twice on one Engine.IO connection: the second gets listeners of its own.
       const own: OwnListeners = {
         packet: (packet) => {
           if (packet.type === 'message') this.inspectFrame(packet.data);
         },
-        packetCreate: (packet) => this.countOutput(packet.data),
-        drain: () => this.outputDrained(),
+        packetCreate: (packet) => {
+          const engine = conn as unknown as EngineConnection;
+          this.countOutput(packet.data, engine.writeBuffer.length, inFlightBytes(engine));
+        },
       };
       this.ownListeners = own;
       conn.on('packet', own.packet);
       conn.on('packetCreate', own.packetCreate);
-      transport.on('drain', own.drain);
     }
     socket.on('event', onEvent);
   }
@@ -137,20 +138,16 @@ export class SocketConnection extends ConnectionLimits implements EventClient, T
     const socket = this.socket as Socket & Carrier;
     if (socket[CONNECTION] === this) socket[CONNECTION] = undefined;
     const conn = socket.conn as Socket['conn'] & Carrier;
-    const transport = conn.transport as Transport;
     const own = this.ownListeners;
     if (own) {
       conn.off('packet', own.packet);
       conn.off('packetCreate', own.packetCreate);
-      transport.off('drain', own.drain);
       this.ownListeners = undefined;
     } else if (conn[CONNECTION] === this) {
       // Undefined rather than deleted: every connection keeps the same shape.
       conn[CONNECTION] = undefined;
-      transport[CONNECTION] = undefined;
       conn.off('packet', onPacket);
       conn.off('packetCreate', onPacketCreate);
-      transport.off('drain', onDrain);
     }
   }
 

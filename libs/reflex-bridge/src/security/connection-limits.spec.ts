@@ -88,16 +88,21 @@ describe('ConnectionLimits', () => {
     expect(connection.closed).toBe(1);
   });
 
-  it('counts output until the transport drains, and says once when too much waits', () => {
+  it("counts what waits in Engine.IO's queue and the WebSocket's buffer, and says once when too much waits", () => {
     const connection = new RecordingConnection(1000, 100);
-    connection.countOutput('x'.repeat(60));
-    connection.outputDrained();
-    connection.countOutput('x'.repeat(60));
+    // Queued behind nothing: each counts alone.
+    connection.countOutput('x'.repeat(60), 0, 0);
+    connection.countOutput('x'.repeat(60), 0, 0);
     expect(connection.pendingOutputBytes).toBe(60);
-    connection.countOutput(Buffer.alloc(50));
-    connection.countOutput('x');
-    connection.countOutput(undefined);
+    // Queued behind the first: together 110, over the limit.
+    connection.countOutput(Buffer.alloc(50), 1, 0);
+    connection.countOutput('x', 2, 0);
+    connection.countOutput(undefined, 3, 0);
     expect(connection.exceeded).toEqual([110]);
     expect(connection.pendingOutputBytes).toBe(111);
+    // What the WebSocket still holds counts too.
+    const other = new RecordingConnection(1000, 100);
+    other.countOutput('x'.repeat(10), 0, 95);
+    expect(other.exceeded).toEqual([105]);
   });
 });

@@ -43,11 +43,13 @@ const BINARY_ACK = '6';
  * differently by hand still reaches the `event` listener and takes the next size or, when none waits, the largest
  * allowed: such a client can only be charged more than it sent, never less.
  *
- * **Output** ({@link countOutput}, {@link outputDrained}): every packet queued for the connection adds its size; the
- * transport's `drain` (everything handed to the kernel) sets the count back to zero. Past `maxOutboundBytes` of
- * unsent output {@link outputExceeded} runs once (the gateway closes the connection): a client that stops reading
- * while it keeps asking would otherwise make the server buffer without end. Sizes are counted in string length
- * (UTF-16 units) for text frames and bytes for binary ones: cheap, and close enough for a bound of megabytes.
+ * **Output** ({@link countOutput}): what waits for the client is what waits in Engine.IO's queue (every packet adds
+ * its size when it is queued; the queue is handed to the transport whole, so an empty queue counts from zero again)
+ * plus what the WebSocket was given and has not handed to the kernel yet (its `bufferedAmount`). Past
+ * `maxOutboundBytes` of unsent output {@link outputExceeded} runs once (the gateway closes the connection): a client
+ * that stops reading while it keeps asking would otherwise make the server buffer without end. Reading both when a
+ * packet is queued needs no `drain` listener on every transport. Sizes are counted in string length (UTF-16 units)
+ * for text frames and bytes for binary ones: cheap, and close enough for a bound of megabytes.
  */
 export abstract class ConnectionLimits {
   private dropped = 0;
@@ -115,22 +117,22 @@ export abstract class ConnectionLimits {
     return (this.sizeHead < 0 ? 0 : 1) + (this.sizeRest?.length ?? 0);
   }
 
-  /** Counts one packet queued for the connection. */
-  countOutput(data: unknown): void {
-    if (data === undefined) return;
-    this.pendingOutput += typeof data === 'string' ? data.length : ((data as { byteLength?: number }).byteLength ?? 0);
-    if (this.pendingOutput > this.settings.maxOutboundBytes && !this.outputOverLimit) {
+  /**
+   * Counts one packet as Engine.IO queues it: `queuedPackets` is how many packets its queue holds before this one
+   * (0: everything before was handed to the transport), `inFlightBytes` what the transport holds that the kernel
+   * has not taken yet.
+   */
+  countOutput(data: unknown, queuedPackets: number, inFlightBytes: number): void {
+    if (queuedPackets === 0) this.pendingOutput = 0;
+    if (data !== undefined) this.pendingOutput += typeof data === 'string' ? data.length : ((data as { byteLength?: number }).byteLength ?? 0);
+    const pending = this.pendingOutput + inFlightBytes;
+    if (pending > this.settings.maxOutboundBytes && !this.outputOverLimit) {
       this.outputOverLimit = true;
-      this.outputExceeded(this.pendingOutput);
+      this.outputExceeded(pending);
     }
   }
 
-  /** Everything queued so far was handed to the kernel. */
-  outputDrained(): void {
-    this.pendingOutput = 0;
-  }
-
-  /** Bytes queued and not yet handed to the kernel, as counted. */
+  /** Bytes in Engine.IO's queue, as counted. */
   get pendingOutputBytes(): number {
     return this.pendingOutput;
   }
