@@ -25,4 +25,8 @@ export interface EventClient {
    */
   routerHeaders?: Readonly<Record<string, string>>;
   routerIp?: string;
+  /** The connection's event budget (`rateLimit.perConnection`), counted by the rate limiter: events in the window. */
+  budgetHits?: number;
+  /** When the budget's window (or block) ends, on the rate limiter's clock. */
+  budgetEndsAt?: number;
 }

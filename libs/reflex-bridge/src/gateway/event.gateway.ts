@@ -17,8 +17,8 @@ import { ClusterLink } from './cluster-link.js';
 import { CLUSTER_LINK } from './cluster-link.provider.js';
 import { eventGatewayOptions } from './event-gateway.options.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
-import { SocketConnection } from './socket-connection.js';
-import { connectionLimitSettings, type ConnectionLimitSettings } from '../security/connection-limits.js';
+import { SocketConnection, type SocketConnectionContext } from './socket-connection.js';
+import { connectionLimitSettings } from '../security/connection-limits.js';
 import { isClientToken } from '../protocol/client-token.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
@@ -90,8 +90,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
   private clustered = false;
   private readonly coldListeners = coldMessageListeners(this);
-  /** The limits every connection of this gateway applies (one object, shared). */
-  private readonly limits: ConnectionLimitSettings;
+  /** What every connection of this gateway shares: its limits and the pipeline (one object). */
+  private readonly connectionContext: SocketConnectionContext;
 
   /** The `/_event` namespace; set by Nest when the app initialises. */
   @WebSocketServer()
@@ -108,7 +108,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     @Optional() @Inject(CLUSTER_LINK) private readonly cluster?: ClusterLink,
   ) {
     WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
-    this.limits = connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes);
+    this.connectionContext = { ...connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes), owner: pipeline };
   }
 
   /** Called by Nest once the adapter created the namespace: the token check, and the cluster adapter with `redisUrl`. */
@@ -150,7 +150,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   handleConnection(socket: Socket): void {
     // One object per socket (client, admission, guard hooks, tracked socket) and listeners shared by every socket:
     // 10,000 idle connections on a worker hold 10,000 of each.
-    const connection = new SocketConnection(socket, this.pipeline, flattenHeaders(socket.handshake.headers), this.limits);
+    const connection = new SocketConnection(socket, flattenHeaders(socket.handshake.headers), this.connectionContext);
     // Events wait for the token check; promise callbacks keep them in arrival order. Once it has passed,
     // events go straight to the pipeline (no promise per event). The flag is set by the first callback on
     // the admission, so events that arrived earlier still run, in order, before any later one. A socket that left

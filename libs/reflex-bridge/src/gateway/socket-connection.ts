@@ -16,6 +16,11 @@ export interface SocketConnectionOwner {
   reportError(client: EventClient, error: BridgeError): void;
 }
 
+/** What every connection of one gateway shares: its limits and the pipeline that handles its events. */
+export interface SocketConnectionContext extends ConnectionLimitSettings {
+  readonly owner: SocketConnectionOwner;
+}
+
 /** Where a socket and its Engine.IO connection keep their connection, so listeners shared by every socket find it. */
 const CONNECTION = Symbol('reflexBridgeConnection');
 
@@ -66,10 +71,9 @@ interface OwnListeners {
  * holds no closures: 10,000 idle tabs on a worker are 10,000 of these. Every field is set in the constructor, so
  * V8 keeps them all inside the object.
  */
-export class SocketConnection extends ConnectionLimits implements EventClient, TrackedSocket {
+export class SocketConnection extends ConnectionLimits<SocketConnectionContext> implements EventClient, TrackedSocket {
   /** The token the socket presented; admission may replace it with a fresh one (`new_token`). */
   token: string;
-  readonly sid: string;
   /** Set once admission has passed: events then go straight to the pipeline. */
   isAdmitted = false;
   /** Admission while it runs: events that arrive meanwhile wait for it, in order. Cleared once it settled. */
@@ -79,6 +83,9 @@ export class SocketConnection extends ConnectionLimits implements EventClient, T
   /** Kept by the pipeline (see {@link EventClient.routerHeaders}). */
   routerHeaders: Readonly<Record<string, string>> | undefined = undefined;
   routerIp: string | undefined = undefined;
+  /** Kept by the rate limiter (see {@link EventClient.budgetHits}). */
+  budgetHits: number | undefined = undefined;
+  budgetEndsAt: number | undefined = undefined;
   /** Made the first time the token's queue fills up: most connections never need one. */
   private reading: SocketReadThrottle | undefined = undefined;
   /** Listeners of its own, only when the Engine.IO connection already carries another of these. */
@@ -86,13 +93,16 @@ export class SocketConnection extends ConnectionLimits implements EventClient, T
 
   constructor(
     readonly socket: Socket,
-    private readonly owner: SocketConnectionOwner,
     readonly headers: Readonly<Record<string, string>>,
-    settings: ConnectionLimitSettings,
+    context: SocketConnectionContext,
   ) {
-    super(settings);
+    super(context);
     this.token = socket.handshake.query.token as string;
-    this.sid = socket.id;
+  }
+
+  /** The socket id (read from the socket: one field fewer per connection). */
+  get sid(): string {
+    return this.socket.id;
   }
 
   /** The connection of a socket {@link attach}ed to one, if any. */
@@ -170,7 +180,7 @@ export class SocketConnection extends ConnectionLimits implements EventClient, T
 
   /** A frame the limits refused: told to the client as a structured error. */
   report(error: BridgeError): void {
-    this.owner.reportError(this, error);
+    this.settings.owner.reportError(this, error);
   }
 
   disconnect(): void {
@@ -191,7 +201,7 @@ export class SocketConnection extends ConnectionLimits implements EventClient, T
   receive(frame: unknown): void {
     const bytes = this.takeFrameSize();
     if (this.takeDropped()) return;
-    const owner = this.owner;
+    const owner = this.settings.owner;
     if (this.isAdmitted) void owner.handle(this, frame, bytes);
     else if (this.admission) void this.admission.then((stayed) => (stayed ? owner.handle(this, frame, bytes) : undefined));
     else return;

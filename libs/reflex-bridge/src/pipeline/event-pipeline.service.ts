@@ -136,7 +136,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     }
     // The connection's budget is counted on arrival, before queueing: a flood is refused at the door instead of
     // piling up behind a slow handler.
-    const wait = this.rateLimiter.admitConnection(client.sid, routed.name);
+    const wait = this.rateLimiter.admitConnection(client, routed.name);
     if (wait !== 0) {
       this.sendError(client, this.rateLimiter.refusal(routed.name, wait));
       return;

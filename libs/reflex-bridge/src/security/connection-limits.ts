@@ -51,7 +51,7 @@ const BINARY_ACK = '6';
  * packet is queued needs no `drain` listener on every transport. Sizes are counted in string length (UTF-16 units)
  * for text frames and bytes for binary ones: cheap, and close enough for a bound of megabytes.
  */
-export abstract class ConnectionLimits {
+export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings = ConnectionLimitSettings> {
   private dropped = 0;
   private binaryBytes = 0;
   private attachmentsLeft = 0;
@@ -64,7 +64,7 @@ export abstract class ConnectionLimits {
   private pendingOutput = 0;
   private outputOverLimit = false;
 
-  protected constructor(protected readonly settings: ConnectionLimitSettings) {}
+  protected constructor(protected readonly settings: Settings) {}
 
   /** Tells the client that a frame broke the limit (a `payload_too_large` error). */
   abstract report(error: BridgeError): void;

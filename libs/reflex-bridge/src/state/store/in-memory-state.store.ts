@@ -1,4 +1,4 @@
-import { InMemoryStateLease, type InMemoryEntry as Entry } from './in-memory-state.lease.js';
+import { InMemoryStateLease, storeClock, type InMemoryEntry as Entry } from './in-memory-state.lease.js';
 import { StateStore, type StateLease, type StoredState } from './state-store.js';
 
 /** Options of {@link InMemoryStateStore}. */
@@ -64,7 +64,7 @@ export class InMemoryStateStore extends StateStore {
       entry.provisional = true;
     }
     if (!entry) {
-      entry = { state: null, lastUsed: Date.now(), provisional: true, waiters: undefined, locked: false };
+      entry = { state: null, lastUsed: storeClock(), provisional: true, waiters: undefined, locked: false };
       this.entries.set(token, entry);
     }
     return entry;
@@ -80,7 +80,7 @@ export class InMemoryStateStore extends StateStore {
   }
 
   private isExpired(entry: Entry): boolean {
-    return !entry.locked && Date.now() - entry.lastUsed > (entry.provisional ? this.unusedTtlMs : this.ttlMs);
+    return !entry.locked && storeClock() - entry.lastUsed > (entry.provisional ? this.unusedTtlMs : this.ttlMs);
   }
 
   private sweep(): void {
