@@ -156,16 +156,11 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // the admission, so events that arrived earlier still run, in order, before any later one. A socket that left
     // during admission runs nothing.
     connection.admission = this.admit(socket, connection).then(
-      (stayed) => {
-        connection.isAdmitted = stayed;
-        connection.admission = undefined;
-        return stayed;
-      },
+      (stayed) => (connection.admission = stayed),
       (error: Error) => {
         this.logger.warn(`Admitting a connection failed; closing it: ${error.message}`);
-        connection.admission = undefined;
         socket.disconnect(true);
-        return false;
+        return (connection.admission = false);
       },
     );
     connection.attach();

@@ -30,6 +30,13 @@ interface Carrier {
 
 const logger = new Logger('ReflexBridge');
 
+/**
+ * What few connections need, kept beside them rather than in a field of every one: the read throttle of a socket
+ * whose token's queue filled up, and the listeners of a connection whose Engine.IO connection carries another.
+ */
+const readThrottles = new WeakMap<SocketConnection, SocketReadThrottle>();
+const ownListenersOf = new WeakMap<SocketConnection, OwnListeners>();
+
 /** A message packet of the Engine.IO connection (Socket.IO calls it with the connection as `this`). */
 function onPacket(this: Carrier, packet: { type: string; data?: unknown }): void {
   if (packet.type === 'message') this[CONNECTION]?.inspectFrame(packet.data);
@@ -74,10 +81,11 @@ interface OwnListeners {
 export class SocketConnection extends ConnectionLimits<SocketConnectionContext> implements EventClient, TrackedSocket {
   /** The token the socket presented; admission may replace it with a fresh one (`new_token`). */
   token: string;
-  /** Set once admission has passed: events then go straight to the pipeline. */
-  isAdmitted = false;
-  /** Admission while it runs: events that arrive meanwhile wait for it, in order. Cleared once it settled. */
-  admission: Promise<boolean> | undefined = undefined;
+  /**
+   * Admission while it runs (events that arrive meanwhile wait for it, in order), then whether the socket was
+   * admitted (`true`: events go straight to the pipeline; `false`: it left or was refused, and nothing runs).
+   */
+  admission: Promise<boolean> | boolean = false;
   /** The session the socket was last seen in (kept by the session tracker). */
   sessionId: string | undefined = undefined;
   /** Kept by the pipeline (see {@link EventClient.routerHeaders}). */
@@ -86,10 +94,6 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   /** Kept by the rate limiter (see {@link EventClient.budgetHits}). */
   budgetHits: number | undefined = undefined;
   budgetEndsAt: number | undefined = undefined;
-  /** Made the first time the token's queue fills up: most connections never need one. */
-  private reading: SocketReadThrottle | undefined = undefined;
-  /** Listeners of its own, only when the Engine.IO connection already carries another of these. */
-  private ownListeners: OwnListeners | undefined = undefined;
 
   constructor(
     readonly socket: Socket,
@@ -133,7 +137,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
           this.countOutput(packet.data, engine.writeBuffer.length, inFlightBytes(engine));
         },
       };
-      this.ownListeners = own;
+      ownListenersOf.set(this, own);
       conn.on('packet', own.packet);
       conn.on('packetCreate', own.packetCreate);
     }
@@ -148,11 +152,11 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     const socket = this.socket as Socket & Carrier;
     if (socket[CONNECTION] === this) socket[CONNECTION] = undefined;
     const conn = socket.conn as Socket['conn'] & Carrier;
-    const own = this.ownListeners;
+    const own = ownListenersOf.get(this);
     if (own) {
       conn.off('packet', own.packet);
       conn.off('packetCreate', own.packetCreate);
-      this.ownListeners = undefined;
+      ownListenersOf.delete(this);
     } else if (conn[CONNECTION] === this) {
       // Undefined rather than deleted: every connection keeps the same shape.
       conn[CONNECTION] = undefined;
@@ -202,9 +206,16 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     const bytes = this.takeFrameSize();
     if (this.takeDropped()) return;
     const owner = this.settings.owner;
-    if (this.isAdmitted) void owner.handle(this, frame, bytes);
-    else if (this.admission) void this.admission.then((stayed) => (stayed ? owner.handle(this, frame, bytes) : undefined));
+    const admission = this.admission;
+    if (admission === true) void owner.handle(this, frame, bytes);
+    else if (admission !== false) void admission.then((stayed) => (stayed ? owner.handle(this, frame, bytes) : undefined));
     else return;
-    if (owner.isQueueFull(this.token)) (this.reading ??= new SocketReadThrottle(this.socket)).pauseUntil((resume) => owner.onQueueDrained(this.token, resume));
+    if (owner.isQueueFull(this.token)) this.readThrottle().pauseUntil((resume) => owner.onQueueDrained(this.token, resume));
+  }
+
+  private readThrottle(): SocketReadThrottle {
+    let throttle = readThrottles.get(this);
+    if (!throttle) readThrottles.set(this, (throttle = new SocketReadThrottle(this.socket)));
+    return throttle;
   }
 }

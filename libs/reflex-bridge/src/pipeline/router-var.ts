@@ -1,4 +1,5 @@
 import type { RouterData } from '../protocol/inbound-event.js';
+import { plainRecord } from '../common/plain-record.js';
 
 /**
  * Headers never copied into the `router` var, which page scripts read: the session cookie is HttpOnly, and
@@ -102,7 +103,7 @@ function headerData(headers: Readonly<Record<string, unknown>>): Record<string, 
   // A plain object filled in sorted order: clients with the same header names share one hidden class, where a
   // prototype-less object would be a dictionary of its own (about 450 bytes) in every hydrated client's state.
   // `__proto__` is the one name a plain object cannot hold as data; it is left out.
-  const raw: Record<string, string> = {};
+  const raw = plainRecord<string>();
   for (const name of names.sort().slice(0, MAX_HEADERS)) if (name !== '__proto__') raw[name] = text(headers[name]);
   return {
     host: text(headers['host']),
