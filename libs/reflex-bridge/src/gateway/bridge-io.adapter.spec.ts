@@ -71,11 +71,12 @@ describe('BridgeIoAdapter', () => {
     socket.receive('manual', 'hi', (value: unknown) => acks.push(value));
     socket.receive('args', 'a', 'b');
     socket.receive('args', 'c', () => undefined);
+    socket.receive('args');
     await settle();
     // The manual acknowledgement runs inside the handler; the others once its result settled.
     expect(acks).toEqual(['by hand: hi', { n: 4 }, 42]);
     expect(socket.sent).toEqual([['echoed', { x: 1 }]]);
-    expect(seen).toEqual([['a', 'b'], 'c']);
+    expect(seen).toEqual([['a', 'b'], 'c', undefined]);
   });
 
   it('shares one listener per message between sockets, and runs every handler bound to a message', async () => {

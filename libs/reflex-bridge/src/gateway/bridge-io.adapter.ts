@@ -97,8 +97,8 @@ export class BridgeIoAdapter extends IoAdapter {
       const entry = sockets.get(this);
       const handlers = entry?.byMessage.get(name);
       if (!entry || !handlers) return;
-      // As `fromEvent` hands it over: one argument as itself, several as an array.
-      const { data, ack } = mapPayload(args.length === 1 ? args[0] : args);
+      // As `fromEvent` hands it over: several arguments as an array, else the one (or none) as itself.
+      const { data, ack } = mapPayload(args.length > 1 ? args : args[0]);
       for (const handler of handlers) run(this, entry, handler, data, ack);
     };
     this.listeners.set(name, listener);
