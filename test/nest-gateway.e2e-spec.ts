@@ -1,10 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { INestApplicationContext } from '@nestjs/common';
+import { Injectable, UseGuards, UseInterceptors, UsePipes, type CallHandler, type CanActivate, type ExecutionContext, type INestApplicationContext, type NestInterceptor, type PipeTransform } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
+import { Ack, MessageBody, SubscribeMessage, WebSocketGateway, WsException, type OnGatewayDisconnect, type WsResponse } from '@nestjs/websockets';
+import { finalize, interval, map, type Observable } from 'rxjs';
+import { io, type Socket as ClientSocket } from 'socket.io-client';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { createClient } from 'redis';
 import type { Server, ServerOptions } from 'socket.io';
-import { EventGateway, InMemoryStateStore, ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
+import { BridgeIoAdapter, EventGateway, InMemoryStateStore, ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -49,6 +52,86 @@ class RedisIoAdapter extends IoAdapter {
   }
 }
 
+/** Refuses messages whose body asks for it: Nest answers with an `exception` event. */
+@Injectable()
+class RefusingGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    return (context.switchToWs().getData() as { refuse?: boolean } | undefined)?.refuse !== true;
+  }
+}
+
+@Injectable()
+class MarkingInterceptor implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(map((value: unknown) => ({ ...(value as object), intercepted: true })));
+  }
+}
+
+class DoublingPipe implements PipeTransform {
+  transform(value: unknown): unknown {
+    const body = value as { n?: unknown };
+    return typeof body?.n === 'number' ? { ...body, n: body.n * 2 } : value;
+  }
+}
+
+/** An app's own gateway next to the bridge's, using the Nest features a gateway relies on. */
+@WebSocketGateway({ namespace: 'app', transports: ['websocket'] })
+@UseGuards(RefusingGuard)
+class AppGateway implements OnGatewayDisconnect {
+  readonly left: string[] = [];
+  streamsEnded = 0;
+
+  @SubscribeMessage('double')
+  @UsePipes(DoublingPipe)
+  @UseInterceptors(MarkingInterceptor)
+  double(@MessageBody() body: { n: number }): { n: number } {
+    return { n: body.n };
+  }
+
+  @SubscribeMessage('echo')
+  echo(@MessageBody() body: unknown): WsResponse<unknown> {
+    return { event: 'echoed', data: body };
+  }
+
+  @SubscribeMessage('later')
+  async later(@MessageBody() body: { n: number }): Promise<number> {
+    await new Promise((resolve) => setImmediate(resolve));
+    return body.n + 1;
+  }
+
+  @SubscribeMessage('ticks')
+  ticks(): Observable<WsResponse<number>> {
+    return interval(5).pipe(
+      map((i) => ({ event: 'tick', data: i })),
+      finalize(() => this.streamsEnded++),
+    );
+  }
+
+  @SubscribeMessage('manual')
+  manual(@MessageBody() body: string, @Ack() ack: (value: string) => void): string {
+    ack(`by hand: ${body}`);
+    return 'not sent';
+  }
+
+  @SubscribeMessage('fail')
+  fail(): never {
+    throw new WsException('no way');
+  }
+
+  handleDisconnect(client: { id: string }): void {
+    this.left.push(client.id);
+  }
+}
+
+/** Waits until `predicate` holds (a generous deadline: CI machines are busy). */
+async function until(predicate: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** The adapter behind the app's `/_event` namespace. */
 const adapterOf = (running: RunningApp) => running.app.get(EventGateway).server!.adapter as unknown as { constructor: { name: string }; channel?: string };
 
@@ -80,6 +163,60 @@ describe('the /_event gateway on @nestjs/websockets', () => {
     await client.hydrate();
     client.send(`${COUNTER}.increment`);
     await client.untilVar(COUNTER, 'count', 1);
+  });
+
+  it.each([
+    ['IoAdapter', (app: INestApplicationContext) => new IoAdapter(app)],
+    ['BridgeIoAdapter', (app: INestApplicationContext) => new BridgeIoAdapter(app)],
+  ])("with Nest's %s, the bridge and an app's own gateway (guards, pipes, interceptors, filters, acks, streams, disconnect hooks) work", async (_name, adapterFor) => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [Clock, CounterState, AppGateway] }, (app) => {
+      app.useWebSocketAdapter(adapterFor(app));
+    });
+    apps.push(running);
+    const bridgeClient = await open(running);
+    await bridgeClient.hydrate();
+    bridgeClient.send(`${COUNTER}.increment`);
+    await bridgeClient.untilVar(COUNTER, 'count', 1);
+
+    const client: ClientSocket = io(`${running.url}/app`, { transports: ['websocket'], forceNew: true });
+    try {
+      await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('connect_error', reject));
+      expect(await client.timeout(20_000).emitWithAck('double', { n: 2 })).toEqual({ n: 4, intercepted: true });
+      expect(await client.timeout(20_000).emitWithAck('later', { n: 41 })).toBe(42);
+      expect(await client.timeout(20_000).emitWithAck('manual', 'hi')).toBe('by hand: hi');
+      const echoed = new Promise((resolve) => client.once('echoed', resolve));
+      client.emit('echo', { x: 1 });
+      expect(await echoed).toEqual({ x: 1 });
+      const exceptions: unknown[] = [];
+      client.on('exception', (error: unknown) => exceptions.push(error));
+      client.emit('fail');
+      client.emit('double', { n: 1, refuse: true });
+      await until(() => exceptions.length === 2, 'two exceptions');
+      // In either order: the guard's refusal settles asynchronously. A message without a body has no data.
+      expect(exceptions).toHaveLength(2);
+      expect(exceptions).toEqual(
+        expect.arrayContaining([
+          { status: 'error', message: 'no way', cause: { pattern: 'fail' } },
+          { status: 'error', message: 'Forbidden resource', cause: { pattern: 'double', data: { n: 1, refuse: true } } },
+        ]),
+      );
+      // A failed message does not silence the next ones.
+      expect(await client.timeout(20_000).emitWithAck('double', { n: 5 })).toEqual({ n: 10, intercepted: true });
+      const ticks: number[] = [];
+      client.on('tick', (i: number) => ticks.push(i));
+      client.emit('ticks');
+      await until(() => ticks.length >= 3, 'three ticks');
+      const gateway = running.app.get(AppGateway);
+      const id = client.id;
+      client.disconnect();
+      // The disconnect hook runs, and the stream the socket started ends with it.
+      await until(() => gateway.left.includes(id!) && gateway.streamsEnded === 1, 'the disconnect hook and the end of the stream');
+    } finally {
+      client.disconnect();
+    }
+    // The bridge's own socket was not disturbed.
+    bridgeClient.send(`${COUNTER}.increment`);
+    await bridgeClient.untilVar(COUNTER, 'count', 2);
   });
 
   it('takes its path, namespace and timings from forRootAsync options resolved at runtime', async () => {

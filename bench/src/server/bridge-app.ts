@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
+import * as library from '@reflex-bridge/nest';
 import { ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import type { BridgeServerConfig } from '../harness/types.js';
 import { createAuthStack, mountHttpAuth, type AuthStack } from './auth-stack.js';
@@ -48,6 +49,11 @@ export async function startBridgeServer(config: BridgeServerConfig): Promise<Bri
     { logger: ['error', 'warn'] },
   );
   if (stack) mountHttpAuth(app, stack);
+  // As the docs recommend and the shop does: Nest's Socket.IO adapter without its RxJS pipelines per socket.
+  // BENCH_NEST_IO_ADAPTER=1 keeps Nest's default `IoAdapter` instead, to measure what it costs; so does a library
+  // from before the adapter existed (`--lib`), read through the namespace so that importing it still works.
+  const { BridgeIoAdapter } = library as Partial<typeof library>;
+  if (BridgeIoAdapter && process.env.BENCH_NEST_IO_ADAPTER !== '1') app.useWebSocketAdapter(new BridgeIoAdapter(app));
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, sessionCalls: () => stack?.calls.session ?? 0, close: () => app.close() };

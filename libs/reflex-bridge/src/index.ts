@@ -70,6 +70,7 @@ export { jsString, jsValue } from './protocol/js-literal.js';
 export { ReflexStateService } from './reflex-state.service.js';
 export { UnknownClientTokenError } from './state/unknown-client-token.error.js';
 export { EventGateway } from './gateway/event.gateway.js';
+export { BridgeIoAdapter } from './gateway/bridge-io.adapter.js';
 
 // ─── Bridge tiers: decorator, resolver, guards ─────────────────────────────────────────────────────────────────
 export { BridgeTier } from './bridge/tiers/bridge-tier.decorator.js';

@@ -4,8 +4,8 @@ import type { EventClient } from './event-client.js';
 type ClosedListener = (client: EventClient) => void;
 
 /**
- * The end of a socket's life, for everything that keeps something per connection (token bindings, session
- * tracking, rate-limit counters, live-list subscriptions, the bridge's cookie header): each subscribes here
+ * The end of a socket's life, for everything that keeps something per connection (token bindings, rate-limit
+ * counters, live-list subscriptions, the bridge's cookie header): each subscribes here
  * instead of the gateway calling each by hand. The gateway reports every closed connection, once.
  */
 @Injectable()

@@ -24,4 +24,15 @@ export interface EventClient {
   emitSharedUpdate?(shared: SharedUpdate): void;
   /** Sends one `bridge_error` message. */
   emitError(error: BridgeErrorPayload): void;
+  /**
+   * The router data's headers and client IP, worked out by the pipeline on the connection's first event (they
+   * cannot change while it lives) and kept on the client itself: a map keyed by client would cost every open
+   * connection an entry. Unset until then.
+   */
+  routerHeaders?: Readonly<Record<string, string>>;
+  routerIp?: string;
+  /** The connection's event budget (`rateLimit.perConnection`), counted by the rate limiter: events in the window. */
+  budgetHits?: number;
+  /** When the budget's window (or block) ends, on the rate limiter's clock. */
+  budgetEndsAt?: number;
 }

@@ -17,7 +17,7 @@ export function eventGatewayOptions(options: ResolvedReflexBridgeOptions, origin
     allowUpgrades: false,
     serveClient: false,
     // The transport refuses frames over twice the limit outright (closing that connection); frames between the
-    // limit and that bound are read, answered with payload_too_large, and dropped (see InboundFrameGuard).
+    // limit and that bound are read, answered with payload_too_large, and dropped (see ConnectionLimits).
     maxHttpBufferSize: maxMessageBytes * 2,
     pingInterval: pingIntervalMs,
     pingTimeout: pingTimeoutMs,

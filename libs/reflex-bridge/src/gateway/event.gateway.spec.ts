@@ -78,7 +78,7 @@ describe('EventGateway', () => {
     // Any adapter other than socket.io's in-memory one counts as a cluster adapter.
     const namespace = { use: (fn: typeof middleware) => (middleware = fn), adapter: new (class ClusterAdapter {})() } as unknown as Namespace;
     gateway.afterInit(namespace);
-    expect(sessions.attach).toHaveBeenCalledWith(namespace, true);
+    expect(sessions.attach).toHaveBeenCalledWith(namespace, true, expect.any(Function));
     const outcomes: Array<unknown> = [];
     for (const token of [undefined, '', 'short', ['a', 'b'], 'x'.repeat(200), TOKEN]) {
       middleware!({ handshake: { query: { token } } }, (error) => outcomes.push(error ? error.data : 'accepted'));

@@ -17,14 +17,11 @@ import { ClusterLink } from './cluster-link.js';
 import { CLUSTER_LINK } from './cluster-link.provider.js';
 import { eventGatewayOptions } from './event-gateway.options.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
-import { SocketConnection } from './socket-connection.js';
+import { SocketConnection, type SocketConnectionContext } from './socket-connection.js';
+import { connectionLimitSettings } from '../security/connection-limits.js';
 import { isClientToken } from '../protocol/client-token.js';
-import { InboundFrameGuard } from '../security/inbound-frame-guard.js';
-import { OutboundBufferLimit } from '../security/outbound-buffer-limit.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
-import { EventFrameSizeMeter } from '../security/event-frame-size.meter.js';
-import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 
 function tokenRoom(token: string): string {
   return `rx:token:${token}`;
@@ -90,10 +87,11 @@ function flattenHeaders(headers: IncomingMessage['headers']): Readonly<Record<st
 export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<Socket>, OnGatewayDisconnect<Socket> {
   private readonly logger = new Logger('ReflexBridge');
   private readonly clientErrors = new ClientErrorLog(this.logger);
-  private readonly connections = new WeakMap<Socket, SocketConnection>();
   /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
   private clustered = false;
   private readonly coldListeners = coldMessageListeners(this);
+  /** What every connection of this gateway shares: its limits and the pipeline (one object). */
+  private readonly connectionContext: SocketConnectionContext;
 
   /** The `/_event` namespace; set by Nest when the app initialises. */
   @WebSocketServer()
@@ -110,6 +108,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     @Optional() @Inject(CLUSTER_LINK) private readonly cluster?: ClusterLink,
   ) {
     WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
+    this.connectionContext = { ...connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes), owner: pipeline };
   }
 
   /** Called by Nest once the adapter created the namespace: the token check, and the cluster adapter with `redisUrl`. */
@@ -126,7 +125,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     });
     this.cluster?.attach(namespace);
     this.clustered = !isSingleProcessAdapter(namespace.adapter);
-    this.sessions.attach(namespace, this.clustered);
+    this.sessions.attach(namespace, this.clustered, (socket) => SocketConnection.of(socket));
   }
 
   /**
@@ -149,66 +148,38 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
 
   /** Sets up a new socket: admission (token, session), the frame and output limits, and the hot `event` listener. */
   handleConnection(socket: Socket): void {
-    // One object per socket (client, guard hooks, tracked socket) and as few closures as can be: 10,000 idle
-    // connections on a worker hold 10,000 of each.
-    const connection = new SocketConnection(socket, this.pipeline, flattenHeaders(socket.handshake.headers));
+    // One object per socket (client, admission, guard hooks, tracked socket) and listeners shared by every socket:
+    // 10,000 idle connections on a worker hold 10,000 of each.
+    const connection = new SocketConnection(socket, flattenHeaders(socket.handshake.headers), this.connectionContext);
     // Events wait for the token check; promise callbacks keep them in arrival order. Once it has passed,
     // events go straight to the pipeline (no promise per event). The flag is set by the first callback on
-    // `admitted`, so events that arrived earlier still run, in order, before any later one. A socket that left
+    // the admission, so events that arrived earlier still run, in order, before any later one. A socket that left
     // during admission runs nothing.
-    const admitted = this.admit(socket, connection).then(
-      (stayed) => (connection.isAdmitted = stayed),
+    connection.admission = this.admit(socket, connection).then(
+      (stayed) => (connection.admission = stayed),
       (error: Error) => {
         this.logger.warn(`Admitting a connection failed; closing it: ${error.message}`);
         socket.disconnect(true);
-        return false;
+        return (connection.admission = false);
       },
     );
-    // Engine.IO reports each frame before Socket.IO decodes it: the size limits see the raw frames, and each
-    // event carries its frame's size to the queue (whose limits count bytes).
-    const frames = new InboundFrameGuard(this.options.maxMessageBytes, connection);
-    const frameSizes = new EventFrameSizeMeter(this.options.path, this.options.maxMessageBytes);
-    const onPacket = (packet: { type: string; data?: unknown }) => {
-      if (packet.type !== 'message') return;
-      frames.inspect(packet.data);
-      frameSizes.record(packet.data);
-    };
-    socket.conn.on('packet', onPacket);
-    const stopCountingOutput = new OutboundBufferLimit(this.options.maxOutboundBytes, (pending) => {
-      this.logger.warn(`Closing the connection of client ${connection.token.slice(0, 8)}…: ${pending} bytes of output are waiting for it to read (maxOutboundBytes ${this.options.maxOutboundBytes}).`);
-      socket.disconnect(true);
-    }).watch(socket.conn);
-    connection.stopWatchingOutput = () => {
-      socket.conn.off('packet', onPacket);
-      stopCountingOutput();
-    };
-    this.connections.set(socket, connection);
+    connection.attach();
     socket.on('client_error', this.coldListeners.client_error);
     socket.on('ping', this.coldListeners.ping);
-    // The socket is not read while the token's queue is full.
-    const reading = new SocketReadThrottle(socket);
-    socket.on('event', (frame: unknown) => {
-      const bytes = frameSizes.next();
-      if (frames.takeDropped()) return;
-      if (connection.isAdmitted) void this.pipeline.handle(connection, frame, bytes);
-      else void admitted.then((stayed) => (stayed ? this.pipeline.handle(connection, frame, bytes) : undefined));
-      if (this.pipeline.isQueueFull(connection.token)) reading.pauseUntil((resume) => this.pipeline.onQueueDrained(connection.token, resume));
-    });
   }
 
   /** Forgets everything kept for a socket that left. */
   handleDisconnect(socket: Socket): void {
-    const connection = this.connections.get(socket);
+    const connection = SocketConnection.of(socket);
     if (!connection) return;
-    this.connections.delete(socket);
-    connection.stopWatchingOutput?.();
+    connection.detach();
     this.leave(socket, connection);
   }
 
   /** `client_error`: a browser's report of an error on its side, logged within limits (never trusted, never thrown). */
   onClientError(socket: Socket, report: unknown): void {
     try {
-      this.clientErrors.record(socket.id, this.connections.get(socket)?.token ?? '', report);
+      this.clientErrors.record(socket.id, SocketConnection.of(socket)?.token ?? '', report);
     } catch (error) {
       // A listener's throw would be an uncaught exception: a report that breaks the log is dropped instead.
       this.logger.warn(`A client_error report could not be logged: ${(error as Error)?.message}`);

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import type { Namespace } from 'socket.io';
+import type { Namespace, Socket } from 'socket.io';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { EventClient } from '../common/event-client.js';
@@ -10,7 +10,6 @@ import { syncAppState } from '../bridge/session/app-state-sync.js';
 import { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import type { ConnectingSession } from '../security/token-ownership.service.js';
 import { SessionEndings, type SessionEnd } from '../common/session-endings.js';
-import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import { SessionSightings } from '../common/session-sightings.js';
 
 /** The server-side message telling every worker that a session ended. */
@@ -26,8 +25,13 @@ const RECENTLY_ENDED_MAX = 1000;
 /** A connected socket, as the tracker needs it. */
 export interface TrackedSocket {
   client: EventClient;
+  /** The session the socket was last seen in; kept here by the tracker (no map entry per connection). */
+  sessionId?: string;
   disconnect(): void;
 }
+
+/** Finds the tracked socket of each of a namespace's sockets (the gateway's connection objects). */
+export type TrackedSocketOf = (socket: Socket) => TrackedSocket | undefined;
 
 /**
  * Makes a logout reach every live connection of that session on every worker, with no app code beyond
@@ -40,11 +44,10 @@ export interface TrackedSocket {
 @Injectable()
 export class SessionTracker implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
-  private readonly sockets = new Map<string, TrackedSocket>();
-  private readonly sessionOf = new Map<string, string>();
   /** Sessions ended lately (id → when), oldest first. */
   private readonly recentlyEnded = new Map<string, number>();
   private namespace?: Namespace;
+  private trackedOf: TrackedSocketOf = () => undefined;
   private clustered = false;
 
   constructor(
@@ -53,12 +56,10 @@ export class SessionTracker implements OnApplicationBootstrap {
     private readonly pipeline: EventPipeline,
     private readonly registry: StateRegistry,
     private readonly endings: SessionEndings,
-    connections: ConnectionLifecycle,
     sightings: SessionSightings,
   ) {
-    connections.onClosed((client) => this.untrack(client.sid));
     endings.subscribe('connections', (end) => this.endConnections(end));
-    sightings.onSeen((client, sessionId) => this.place(client.sid, sessionId));
+    sightings.onSeen((client, sessionId) => this.place(client, sessionId));
   }
 
   /**
@@ -72,9 +73,13 @@ export class SessionTracker implements OnApplicationBootstrap {
     await this.bridge.authenticate(probe).catch((error: Error) => this.logger.warn(`Could not find the session store at startup: ${error.message}`));
   }
 
-  /** Called by the gateway once the socket server exists. */
-  attach(namespace: Namespace, clustered: boolean): void {
+  /**
+   * Called by the gateway once the socket server exists. The namespace already keeps every socket of this worker,
+   * and `trackedOf` finds what the gateway keeps for each: the tracker keeps no map of its own.
+   */
+  attach(namespace: Namespace, clustered: boolean, trackedOf: TrackedSocketOf): void {
     this.namespace = namespace;
+    this.trackedOf = trackedOf;
     this.clustered = clustered;
     if (!clustered) return;
     namespace.on(SESSION_ENDED, (sessionId: unknown) => void this.endings.report({ sessionId: String(sessionId), reason: 'logout', remote: true }));
@@ -101,11 +106,11 @@ export class SessionTracker implements OnApplicationBootstrap {
   /** {@link followBrowserSession} for this worker's sockets of `token`; false when none is here. */
   private async followLocally(token: string, cookieHeader: string, sessionId: string | undefined): Promise<boolean> {
     let found = false;
-    for (const socket of this.sockets.values()) {
+    for (const socket of this.trackedSockets()) {
       if (socket.client.token !== token) continue;
       found = true;
       // Same session, or the same cookies: nothing went stale.
-      if (sessionId !== undefined && this.sessionOf.get(socket.client.sid) === sessionId) continue;
+      if (sessionId !== undefined && socket.sessionId === sessionId) continue;
       if (this.bridge.cookieHeaderOf(socket.client) === cookieHeader) continue;
       this.bridge.useCookieHeader(socket.client, cookieHeader);
       await this.reauthenticate(socket).catch((error: Error) => this.logger.warn(`Re-authenticating a connection after its browser's session changed failed: ${error.message}`));
@@ -114,11 +119,10 @@ export class SessionTracker implements OnApplicationBootstrap {
   }
 
   /**
-   * Tracks a new socket and learns its session by running the auth middleware once (when configured).
-   * Returns the session id the middleware found (`known: false` when it failed, so the session is unknown).
+   * Learns a new socket's session by running the auth middleware once (when configured). Returns the session id
+   * the middleware found (`known: false` when it failed, so the session is unknown).
    */
   async track(socket: TrackedSocket): Promise<ConnectingSession> {
-    this.sockets.set(socket.client.sid, socket);
     if (!this.options.bridge.authMiddleware?.length) return { known: true };
     try {
       const request = await this.bridge.authenticate(socket.client);
@@ -127,11 +131,6 @@ export class SessionTracker implements OnApplicationBootstrap {
       this.logger.warn(`Could not read the session of a new connection: ${(error as Error).message}`);
       return { known: false };
     }
-  }
-
-  untrack(sid: string): void {
-    this.sockets.delete(sid);
-    this.sessionOf.delete(sid);
   }
 
   /**
@@ -150,9 +149,8 @@ export class SessionTracker implements OnApplicationBootstrap {
     if (endedAt !== undefined && now - endedAt < RECENTLY_ENDED_MS) return;
     this.recentlyEnded.set(sessionId, now);
     if (this.recentlyEnded.size > RECENTLY_ENDED_MAX) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
-    const affected = [...this.sessionOf].filter(([, session]) => session === sessionId).map(([sid]) => this.sockets.get(sid));
+    const affected = this.trackedSockets().filter((socket) => socket.sessionId === sessionId);
     for (const socket of affected) {
-      if (!socket) continue;
       if (this.options.bridge.sessionEndAction === 'disconnect') {
         socket.disconnect();
         continue;
@@ -172,10 +170,21 @@ export class SessionTracker implements OnApplicationBootstrap {
     }
   }
 
-  private place(sid: string, sessionId: string | undefined): void {
-    if (!this.sockets.has(sid)) return;
-    if (sessionId) this.sessionOf.set(sid, sessionId);
-    else this.sessionOf.delete(sid);
+  /** This worker's connected sockets, as the gateway tracks them (sockets still being admitted included). */
+  private trackedSockets(): TrackedSocket[] {
+    const tracked: TrackedSocket[] = [];
+    for (const socket of this.namespace?.sockets.values() ?? []) {
+      const found = this.trackedOf(socket);
+      if (found) tracked.push(found);
+    }
+    return tracked;
+  }
+
+  /** A sighting of a socket of this worker: its session, kept on what the gateway keeps for it. */
+  private place(client: EventClient, sessionId: string | undefined): void {
+    const socket = this.namespace?.sockets.get(client.sid);
+    const tracked = socket ? this.trackedOf(socket) : undefined;
+    if (tracked && tracked.client === client) tracked.sessionId = sessionId || undefined;
   }
 
 }

@@ -1,38 +1,170 @@
+import { Logger } from '@nestjs/common';
 import type { Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
 import type { SharedUpdate } from '../protocol/shared-update.js';
 import type { EventClient } from '../common/event-client.js';
-import type { InboundFrameGuardHooks } from '../security/inbound-frame-guard.js';
+import type { MaybePromise } from '../common/maybe-promise.js';
+import { ConnectionLimits, type ConnectionLimitSettings } from '../security/connection-limits.js';
+import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 import type { TrackedSocket } from './session-tracker.service.js';
 import { writeSharedUpdate } from './shared-update.writer.js';
 
-/** What a {@link SocketConnection} needs from the gateway that made it, shared by every connection. */
+/** What a {@link SocketConnection} needs from the pipeline, shared by every connection. */
 export interface SocketConnectionOwner {
+  handle(client: EventClient, frame: unknown, bytes: number): MaybePromise<void>;
+  isQueueFull(token: string): boolean;
+  onQueueDrained(token: string, callback: () => void): void;
   reportError(client: EventClient, error: BridgeError): void;
 }
 
+/** What every connection of one gateway shares: its limits and the pipeline that handles its events. */
+export interface SocketConnectionContext extends ConnectionLimitSettings {
+  readonly owner: SocketConnectionOwner;
+}
+
+/** Where a socket and its Engine.IO connection keep their connection, so listeners shared by every socket find it. */
+const CONNECTION = Symbol('reflexBridgeConnection');
+
+interface Carrier {
+  [CONNECTION]?: SocketConnection;
+}
+
+const logger = new Logger('ReflexBridge');
+
 /**
- * Everything the gateway keeps for one connected socket, in one object: the client the pipeline sees, the
- * hooks of its frame guard and what the session tracker holds. Its methods live on the prototype, so an idle
- * connection holds no closures of its own for them (10,000 idle tabs on a worker are 10,000 of these).
+ * What few connections need, kept beside them rather than in a field of every one: the read throttle of a socket
+ * whose token's queue filled up, and the listeners of a connection whose Engine.IO connection carries another.
  */
-export class SocketConnection implements EventClient, InboundFrameGuardHooks, TrackedSocket {
+const readThrottles = new WeakMap<SocketConnection, SocketReadThrottle>();
+const ownListenersOf = new WeakMap<SocketConnection, OwnListeners>();
+
+/** A message packet of the Engine.IO connection (Socket.IO calls it with the connection as `this`). */
+function onPacket(this: Carrier, packet: { type: string; data?: unknown }): void {
+  if (packet.type === 'message') this[CONNECTION]?.inspectFrame(packet.data);
+}
+
+/** The parts of an Engine.IO connection the output count reads. */
+interface EngineConnection {
+  writeBuffer: unknown[];
+  transport: { socket?: { bufferedAmount?: unknown } };
+}
+
+/** What the connection's WebSocket was given and has not handed to the kernel yet (`ws`'s `bufferedAmount`). */
+function inFlightBytes(conn: EngineConnection): number {
+  const buffered = conn.transport.socket?.bufferedAmount;
+  return typeof buffered === 'number' ? buffered : 0;
+}
+
+/** `packetCreate` of the Engine.IO connection (called with it as `this`): a packet about to be queued for the client. */
+function onPacketCreate(this: Carrier & EngineConnection, packet: { data?: unknown }): void {
+  this[CONNECTION]?.countOutput(packet.data, this.writeBuffer.length, inFlightBytes(this));
+}
+
+/** The hot `event` listener of every socket (Socket.IO calls a listener with its socket as `this`). */
+function onEvent(this: Carrier, frame: unknown): void {
+  this[CONNECTION]?.receive(frame);
+}
+
+/** Listeners of a connection's own, when its Engine.IO connection already carries another (see {@link SocketConnection.attach}). */
+interface OwnListeners {
+  packet: (packet: { type: string; data?: unknown }) => void;
+  packetCreate: (packet: { data?: unknown }) => void;
+}
+
+/**
+ * Everything the gateway keeps for one connected socket, in one object: the client the pipeline sees, its
+ * admission, its limits (inbound frames, frame sizes, output: {@link ConnectionLimits}), and what the session
+ * tracker holds. Its methods live on the prototype and its listeners are shared by every socket (the socket and its
+ * Engine.IO connection carry it under a private symbol), so an idle connection
+ * holds no closures: 10,000 idle tabs on a worker are 10,000 of these. Every field is set in the constructor, so
+ * V8 keeps them all inside the object.
+ */
+export class SocketConnection extends ConnectionLimits<SocketConnectionContext> implements EventClient, TrackedSocket {
   /** The token the socket presented; admission may replace it with a fresh one (`new_token`). */
   token: string;
-  readonly sid: string;
-  /** Set once admission has passed: events then go straight to the pipeline. */
-  isAdmitted = false;
-  /** Stops the socket's output watcher; set by the gateway. */
-  stopWatchingOutput?: () => void;
+  /**
+   * Admission while it runs (events that arrive meanwhile wait for it, in order), then whether the socket was
+   * admitted (`true`: events go straight to the pipeline; `false`: it left or was refused, and nothing runs).
+   */
+  admission: Promise<boolean> | boolean = false;
+  /** The session the socket was last seen in (kept by the session tracker). */
+  sessionId: string | undefined = undefined;
+  /** Kept by the pipeline (see {@link EventClient.routerHeaders}). */
+  routerHeaders: Readonly<Record<string, string>> | undefined = undefined;
+  routerIp: string | undefined = undefined;
+  /** Kept by the rate limiter (see {@link EventClient.budgetHits}). */
+  budgetHits: number | undefined = undefined;
+  budgetEndsAt: number | undefined = undefined;
 
   constructor(
     readonly socket: Socket,
-    private readonly owner: SocketConnectionOwner,
     readonly headers: Readonly<Record<string, string>>,
+    context: SocketConnectionContext,
   ) {
+    super(context);
     this.token = socket.handshake.query.token as string;
-    this.sid = socket.id;
+  }
+
+  /** The socket id (read from the socket: one field fewer per connection). */
+  get sid(): string {
+    return this.socket.id;
+  }
+
+  /** The connection of a socket {@link attach}ed to one, if any. */
+  static of(socket: Socket): SocketConnection | undefined {
+    return (socket as Socket & Carrier)[CONNECTION];
+  }
+
+  /**
+   * Starts listening: the raw inbound frames (the size limits see them before Socket.IO decodes them), the
+   * output, and the hot `event` listener.
+   */
+  attach(): void {
+    const socket = this.socket as Socket & Carrier;
+    const conn = socket.conn as Socket['conn'] & Carrier;
+    socket[CONNECTION] = this;
+    if (conn[CONNECTION] === undefined) {
+      conn[CONNECTION] = this;
+      conn.on('packet', onPacket);
+      conn.on('packetCreate', onPacketCreate);
+    } else {
+      // A client that joined the namespace twice on one Engine.IO connection: the second gets listeners of its own.
+      const own: OwnListeners = {
+        packet: (packet) => {
+          if (packet.type === 'message') this.inspectFrame(packet.data);
+        },
+        packetCreate: (packet) => {
+          const engine = conn as unknown as EngineConnection;
+          this.countOutput(packet.data, engine.writeBuffer.length, inFlightBytes(engine));
+        },
+      };
+      ownListenersOf.set(this, own);
+      conn.on('packet', own.packet);
+      conn.on('packetCreate', own.packetCreate);
+    }
+    socket.on('event', onEvent);
+  }
+
+  /**
+   * Forgets the socket (its listeners find no connection any more, and {@link of} answers `undefined`) and stops
+   * watching the Engine.IO connection, which may outlive the socket (a client may join the namespace again on it).
+   */
+  detach(): void {
+    const socket = this.socket as Socket & Carrier;
+    if (socket[CONNECTION] === this) socket[CONNECTION] = undefined;
+    const conn = socket.conn as Socket['conn'] & Carrier;
+    const own = ownListenersOf.get(this);
+    if (own) {
+      conn.off('packet', own.packet);
+      conn.off('packetCreate', own.packetCreate);
+      ownListenersOf.delete(this);
+    } else if (conn[CONNECTION] === this) {
+      // Undefined rather than deleted: every connection keeps the same shape.
+      conn[CONNECTION] = undefined;
+      conn.off('packet', onPacket);
+      conn.off('packetCreate', onPacketCreate);
+    }
   }
 
   get remoteAddress(): string {
@@ -57,12 +189,40 @@ export class SocketConnection implements EventClient, InboundFrameGuardHooks, Tr
     this.socket.emit(BRIDGE_ERROR_EVENT, error);
   }
 
-  /** A frame the guard refused: told to the client as a structured error. */
+  /** A frame the limits refused: told to the client as a structured error. */
   report(error: BridgeError): void {
-    this.owner.reportError(this, error);
+    this.settings.owner.reportError(this, error);
   }
 
   disconnect(): void {
     this.socket.disconnect(true);
+  }
+
+  /** More output waits for the client than `maxOutboundBytes`: it does not read, and is closed. */
+  outputExceeded(pendingBytes: number): void {
+    logger.warn(`Closing the connection of client ${this.token.slice(0, 8)}…: ${pendingBytes} bytes of output are waiting for it to read (maxOutboundBytes ${this.settings.maxOutboundBytes}).`);
+    this.socket.disconnect(true);
+  }
+
+  /**
+   * One decoded `event`: to the pipeline, once admission has passed (events that arrive during admission wait for
+   * it, in order; a socket that left during admission runs nothing). The socket is not read while the token's
+   * queue is full.
+   */
+  receive(frame: unknown): void {
+    const bytes = this.takeFrameSize();
+    if (this.takeDropped()) return;
+    const owner = this.settings.owner;
+    const admission = this.admission;
+    if (admission === true) void owner.handle(this, frame, bytes);
+    else if (admission !== false) void admission.then((stayed) => (stayed ? owner.handle(this, frame, bytes) : undefined));
+    else return;
+    if (owner.isQueueFull(this.token)) this.readThrottle().pauseUntil((resume) => owner.onQueueDrained(this.token, resume));
+  }
+
+  private readThrottle(): SocketReadThrottle {
+    let throttle = readThrottles.get(this);
+    if (!throttle) readThrottles.set(this, (throttle = new SocketReadThrottle(this.socket)));
+    return throttle;
   }
 }

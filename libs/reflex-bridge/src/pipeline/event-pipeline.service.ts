@@ -33,6 +33,7 @@ import { OnLoadRoutes, type OnLoadMatch } from '../state/on-load-routes.service.
 import { ClientStorageVars } from '../state/client-storage-vars.service.js';
 import type { UploadCall } from './upload-call.js';
 import { LeaseRenewal } from './lease-renewal.js';
+import { plainRecord } from '../common/plain-record.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -70,12 +71,6 @@ function isProvisional(state: StoredState): boolean {
   return true;
 }
 
-/** The part of `router_data` that is the same for every event of a connection. */
-interface ConnectionRouterData {
-  headers: Readonly<Record<string, string>>;
-  ip: string;
-}
-
 /** An event after parsing, with the server's additions to `router_data`. */
 interface RoutedEvent extends InboundEvent {
   routerData: RouterData;
@@ -99,7 +94,6 @@ export class EventPipeline implements OnApplicationBootstrap {
   private readonly queue: TokenQueue;
   /** Answer to a client event over its queue's limits (one instance: refusals stay cheap under a flood). */
   private readonly busy: BridgeError;
-  private readonly connectionData = new WeakMap<EventClient, ConnectionRouterData>();
   private readonly stateSize = new StateSizeMeter();
 
   constructor(
@@ -144,7 +138,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     }
     // The connection's budget is counted on arrival, before queueing: a flood is refused at the door instead of
     // piling up behind a slow handler.
-    const wait = this.rateLimiter.admitConnection(client.sid, routed.name);
+    const wait = this.rateLimiter.admitConnection(client, routed.name);
     if (wait !== 0) {
       this.sendError(client, this.rateLimiter.refusal(routed.name, wait));
       return;
@@ -674,31 +668,35 @@ export class EventPipeline implements OnApplicationBootstrap {
         query[name] = sent[key];
       }
     }
-    const connection = this.connectionDataOf(client);
+    const headers = this.connectionHeadersOf(client);
     // Object.assign rather than spreads: spreads cost about a microsecond per key on Node 20.
     const data = Object.assign({}, event.routerData) as RouterData;
     data.query = query;
     data.token = token;
     data.sid = client.sid;
-    data.headers = connection.headers;
-    data.ip = connection.ip;
+    data.headers = headers;
+    data.ip = client.routerIp!;
     return data;
   }
 
-  /** The headers and client IP router data carries, worked out once per connection: they cannot change while it lives. */
-  private connectionDataOf(client: EventClient): ConnectionRouterData {
-    let data = this.connectionData.get(client);
-    if (!data) {
+  /**
+   * The headers router data carries, worked out once per connection (they cannot change while it lives), with the
+   * client IP beside it on the client (see {@link EventClient.routerHeaders}).
+   */
+  private connectionHeadersOf(client: EventClient): Readonly<Record<string, string>> {
+    let headers = client.routerHeaders;
+    if (!headers) {
       // Copied key by key into a fresh object before freezing: clients sending the same header names then share
       // one hidden class. A frozen spread of the handshake's headers got a hidden class of its own per connection
       // (about 350 bytes more for every connected client).
-      const headers: Record<string, string> = {};
-      for (const name in client.headers) if (name !== '__proto__') headers[name] = client.headers[name]!;
-      headers['asgi-scope-client'] = client.remoteAddress;
-      data = { headers: Object.freeze(headers), ip: this.bridge.clientIp(client) };
-      this.connectionData.set(client, data);
+      const copy = plainRecord<string>();
+      for (const name in client.headers) if (name !== '__proto__') copy[name] = client.headers[name]!;
+      copy['asgi-scope-client'] = client.remoteAddress;
+      headers = Object.freeze(copy);
+      client.routerIp = this.bridge.clientIp(client);
+      client.routerHeaders = headers;
     }
-    return data;
+    return headers;
   }
 
   /**

@@ -120,4 +120,20 @@ describe('buildRouterVar', () => {
     expect((value.headers as { user_agent: string }).user_agent.length).toBe(8192);
     expect((value.page as { raw_path: string }).raw_path.length).toBe(8192);
   });
+
+  it('shares the parts that depend only on the page between clients, frozen, and never mixes pages up', () => {
+    const first = buildRouterVar(routerData({ query: {}, asPath: '/product/7' }));
+    const second = buildRouterVar(routerData({ query: {}, asPath: '/product/7', token: 'tok-2', sid: 'sid-2' }));
+    expect(second.page).toBe(first.page);
+    expect(second.url).toBe(first.url);
+    expect(second.session).not.toBe(first.session);
+    expect(Object.isFrozen(first.page) && Object.isFrozen((first.url as { query_parameters: object }).query_parameters)).toBe(true);
+    // The same characters split differently between path and raw path are different pages.
+    const a = buildRouterVar(routerData({ query: {}, pathname: '/a', asPath: '/bc' }));
+    const b = buildRouterVar(routerData({ query: {}, pathname: '/a/b', asPath: 'c' }));
+    expect(a.page).toMatchObject({ path: '/a', raw_path: '/bc' });
+    expect(b.page).toMatchObject({ path: '/a/b', raw_path: 'c' });
+    // A page with params keeps its own.
+    expect(buildRouterVar(routerData()).page).not.toBe(buildRouterVar(routerData()).page);
+  });
 });

@@ -1,13 +1,5 @@
 import type { RouterData } from '../protocol/inbound-event.js';
-
-/**
- * The header fields Reflex's `HeaderData` names, in its order: each is the request header whose snake_case name
- * it is (`user-agent` → `user_agent`), or `''`.
- */
-const HEADER_FIELDS = [
-  'host', 'origin', 'upgrade', 'connection', 'cookie', 'pragma', 'cache_control', 'user_agent', 'sec_websocket_version',
-  'sec_websocket_key', 'sec_websocket_extensions', 'accept_encoding', 'accept_language',
-] as const;
+import { plainRecord } from '../common/plain-record.js';
 
 /**
  * Headers never copied into the `router` var, which page scripts read: the session cookie is HttpOnly, and
@@ -101,18 +93,34 @@ export function splitReflexUrl(url: string): Record<string, unknown> {
   };
 }
 
-/** Reflex's `HeaderData`: the named fields, then every non-empty header (names sorted) as `raw_headers`. */
+/**
+ * Reflex's `HeaderData`: the header fields it names, in its order (each the request header whose snake_case name it
+ * is, `user-agent` → `user_agent`, or `''`), then every non-empty header (names sorted) as `raw_headers`. Written as
+ * one literal so that V8 keeps every field inside the object: each hydrated client keeps one in its state.
+ */
 function headerData(headers: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const data: Record<string, unknown> = {};
-  for (const field of HEADER_FIELDS) data[field] = field === 'cookie' ? '' : text(headers[field.replace(/_/g, '-')]);
   const names = Object.keys(headers).filter((name) => !WITHHELD_HEADERS.has(name) && text(headers[name]) !== '');
   // A plain object filled in sorted order: clients with the same header names share one hidden class, where a
   // prototype-less object would be a dictionary of its own (about 450 bytes) in every hydrated client's state.
   // `__proto__` is the one name a plain object cannot hold as data; it is left out.
-  const raw: Record<string, string> = {};
+  const raw = plainRecord<string>();
   for (const name of names.sort().slice(0, MAX_HEADERS)) if (name !== '__proto__') raw[name] = text(headers[name]);
-  data.raw_headers = raw;
-  return data;
+  return {
+    host: text(headers['host']),
+    origin: text(headers['origin']),
+    upgrade: text(headers['upgrade']),
+    connection: text(headers['connection']),
+    cookie: '',
+    pragma: text(headers['pragma']),
+    cache_control: text(headers['cache-control']),
+    user_agent: text(headers['user-agent']),
+    sec_websocket_version: text(headers['sec-websocket-version']),
+    sec_websocket_key: text(headers['sec-websocket-key']),
+    sec_websocket_extensions: text(headers['sec-websocket-extensions']),
+    accept_encoding: text(headers['accept-encoding']),
+    accept_language: text(headers['accept-language']),
+    raw_headers: raw,
+  };
 }
 
 /**
@@ -131,18 +139,52 @@ export function buildRouterVar(routerData: RouterData): Record<string, unknown> 
   const path = text(routerData.pathname);
   const rawPath = text(routerData.asPath);
   const query = routerData.query;
+  const params = query !== null && typeof query === 'object' && !Array.isArray(query) && hasKeys(query) ? query : undefined;
   return {
     session: { client_token: text(routerData.token), client_ip: text(routerData.ip), session_id: text(routerData.sid) },
     headers: headerData(headers),
-    page: {
-      host: origin,
-      path,
-      raw_path: rawPath,
-      full_path: origin + path,
-      full_raw_path: origin + rawPath,
-      params: query !== null && typeof query === 'object' && !Array.isArray(query) && hasKeys(query) ? query : {},
-    },
-    url: splitReflexUrl(origin + rawPath),
+    page: params ? pageOf(origin, path, rawPath, params) : sharedPage(origin, path, rawPath),
+    url: sharedUrl(origin + rawPath),
     route_id: path,
   };
+}
+
+function pageOf(origin: string, path: string, rawPath: string, params: Record<string, unknown>): Record<string, unknown> {
+  return { host: origin, path, raw_path: rawPath, full_path: origin + path, full_raw_path: origin + rawPath, params };
+}
+
+/**
+ * Parts of the `router` var that depend only on the page, shared by every client on that page: each hydrated client
+ * keeps its `router` var in its state, and tabs open on the same pages would otherwise each hold equal copies (about
+ * 400 bytes). Frozen, so a shared part cannot change under another client: states are copy-on-write, and handlers
+ * read copies of vars anyway. The most recent {@link SHARED_PARTS} pages are kept, and only pages of short URLs
+ * (a client could otherwise make the cache hold long texts of its own).
+ */
+const SHARED_PARTS = 512;
+const SHARED_KEY_CHARS = 1024;
+const sharedPages = new Map<string, Readonly<Record<string, unknown>>>();
+const sharedUrls = new Map<string, Readonly<Record<string, unknown>>>();
+
+function remember(cache: Map<string, Readonly<Record<string, unknown>>>, key: string, value: Record<string, unknown>): Readonly<Record<string, unknown>> {
+  if (cache.size >= SHARED_PARTS) cache.delete(cache.keys().next().value!);
+  for (const name in value) {
+    const part = value[name];
+    if (typeof part === 'object' && part !== null) Object.freeze(part);
+  }
+  const frozen = Object.freeze(value);
+  cache.set(key, frozen);
+  return frozen;
+}
+
+/** `page` for a route without params. */
+function sharedPage(origin: string, path: string, rawPath: string): Readonly<Record<string, unknown>> {
+  // Lengths make the key unambiguous whatever characters the parts hold.
+  const key = `${origin.length}:${path.length}:${origin}${path}${rawPath}`;
+  if (key.length > SHARED_KEY_CHARS) return pageOf(origin, path, rawPath, {});
+  return sharedPages.get(key) ?? remember(sharedPages, key, pageOf(origin, path, rawPath, {}));
+}
+
+function sharedUrl(href: string): Readonly<Record<string, unknown>> {
+  if (href.length > SHARED_KEY_CHARS) return splitReflexUrl(href);
+  return sharedUrls.get(href) ?? remember(sharedUrls, href, splitReflexUrl(href));
 }

@@ -5,7 +5,7 @@ import { SkipThrottle, Throttle, ThrottlerStorageService, type ThrottlerStorage 
 import { resolveOptions, type ReflexBridgeModuleOptions } from '../reflex-bridge.options.js';
 import type { HandlerDefinition, StateDefinition } from '../state/state-definition.js';
 import type { StateRegistry } from '../state/state-registry.service.js';
-import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
+import type { EventClient } from '../common/event-client.js';
 import { EventRateLimiter } from './event-rate-limiter.service.js';
 import { InMemoryThrottlerStorage } from './in-memory-throttler.storage.js';
 
@@ -40,34 +40,40 @@ const handler = (fullName: string) => HANDLERS.find((candidate) => candidate.ful
 
 function limiter(options: ReflexBridgeModuleOptions = {}, storage: ThrottlerStorage = new InMemoryThrottlerStorage(), handlers = HANDLERS): EventRateLimiter {
   const registry = { handlerDefinitions: () => handlers } as unknown as StateRegistry;
-  const created = new EventRateLimiter(resolveOptions(options), storage, registry, new Reflector(), new ConnectionLifecycle());
+  const created = new EventRateLimiter(resolveOptions(options), storage, registry, new Reflector());
   created.onApplicationBootstrap();
   return created;
 }
 
 const IP = '203.0.113.7';
 
+/** A client as the limiter sees it: it keeps the connection's budget. */
+const client = (sid: string): EventClient => ({ token: 't', sid, headers: {}, remoteAddress: IP, emitUpdate: () => undefined, emitError: () => undefined });
+
 describe('EventRateLimiter', () => {
   it('counts every event of a connection against its budget, synchronously, and refuses the one over it', () => {
     const rate = limiter({ rateLimit: { perConnection: { limit: 3, ttlMs: 60_000 } } });
-    for (let i = 0; i < 3; i++) expect(rate.admitConnection('sid-1', 'root.plain_state.bump')).toBe(0);
-    const wait = rate.admitConnection('sid-1', 'root.plain_state.bump');
+    const first = client('sid-1');
+    for (let i = 0; i < 3; i++) expect(rate.admitConnection(first, 'root.plain_state.bump')).toBe(0);
+    const wait = rate.admitConnection(first, 'root.plain_state.bump');
     expect(wait).toBeGreaterThan(0);
     expect(wait).toBeLessThanOrEqual(60_000);
-    // Another connection has its own budget; a closed one is forgotten (a new socket id starts afresh anyway).
-    expect(rate.admitConnection('sid-2', 'root.plain_state.bump')).toBe(0);
-    rate.forget('sid-1');
-    expect(rate.admitConnection('sid-1', 'root.plain_state.bump')).toBe(0);
-    rate.onApplicationShutdown();
+    // Another connection has its own budget.
+    expect(rate.admitConnection(client('sid-2'), 'root.plain_state.bump')).toBe(0);
+    // A window that ended starts afresh.
+    first.budgetEndsAt = -1;
+    expect(rate.admitConnection(first, 'root.plain_state.bump')).toBe(0);
   });
 
   it('does not count @SkipThrottle() handlers against the connection budget, and has no budget when it is off', () => {
     const rate = limiter({ rateLimit: { perConnection: { limit: 1, ttlMs: 60_000 } } });
-    for (let i = 0; i < 10; i++) expect(rate.admitConnection('sid', 'root.guarded_state.ping')).toBe(0);
-    expect(rate.admitConnection('sid', 'root.plain_state.bump')).toBe(0);
-    expect(rate.admitConnection('sid', 'root.plain_state.bump')).toBeGreaterThan(0);
+    const one = client('sid');
+    for (let i = 0; i < 10; i++) expect(rate.admitConnection(one, 'root.guarded_state.ping')).toBe(0);
+    expect(rate.admitConnection(one, 'root.plain_state.bump')).toBe(0);
+    expect(rate.admitConnection(one, 'root.plain_state.bump')).toBeGreaterThan(0);
     const off = limiter({ rateLimit: { perConnection: false } });
-    for (let i = 0; i < 1000; i++) expect(off.admitConnection('sid', 'root.plain_state.bump')).toBe(0);
+    const other = client('sid');
+    for (let i = 0; i < 1000; i++) expect(off.admitConnection(other, 'root.plain_state.bump')).toBe(0);
   });
 
   it('applies @Throttle per handler and client IP: class limit, method override, skip, named limits', () => {

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 // Deep imports of two dependency-free files: the package root is CommonJS that require()s Nest 12's ES modules,
@@ -16,15 +16,18 @@ import type { BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
-import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
+import type { EventClient } from '../common/event-client.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { ResolvedRateLimitOptions } from './rate-limit.options.js';
-import { InMemoryThrottlerStorage } from './in-memory-throttler.storage.js';
 import { isRateLimitStorage, RATE_LIMIT_STORAGE } from './rate-limit-storage.js';
 
-/** Throttler name of the per-connection budget in the connection counters. */
-const CONNECTION = 'connection';
+/**
+ * The connection budgets' clock: milliseconds since this module was loaded, small integers that V8 keeps inside
+ * the client object (a `Date.now()` value would be a number object of its own per connection).
+ */
+const STARTED = Date.now();
+
 /** The name `@SkipThrottle()` and `@Throttle({ default: ... })` use. */
 const DEFAULT_NAME = 'default';
 /** At most one "storage failed" warning per this many milliseconds. */
@@ -44,8 +47,9 @@ interface HandlerLimit {
  * The rate limits of the event pipeline, built on `@nestjs/throttler`:
  *
  * - **Per connection** ({@link admitConnection}): a budget of events per socket (`rateLimit.perConnection`),
- *   counted when an event arrives, before it is queued, in this process (a socket lives on one worker). It is a
- *   `Map` lookup and a counter, synchronous, with no allocation once the connection's counter exists.
+ *   counted when an event arrives, before it is queued, in this process (a socket lives on one worker): a fixed
+ *   window, as the throttler's storages count, kept on the client object itself (no map entry per connection, and
+ *   nothing to forget when it closes). Synchronous, with no allocation.
  * - **Per handler** ({@link checkHandler}): `@Throttle({ <name>: { limit, ttl, blockDuration? } })` on an
  *   `@EventHandler()` method or its `@State()` class (the method's value wins, per name and field, as with
  *   `ThrottlerGuard`), counted per handler and **per client IP** in the rate-limit storage (Redis with
@@ -59,11 +63,9 @@ interface HandlerLimit {
  * the app down with it (with `redisUrl`, states usually live in the same Redis, so the event fails there anyway).
  */
 @Injectable()
-export class EventRateLimiter implements OnApplicationBootstrap, OnApplicationShutdown {
+export class EventRateLimiter implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
   private readonly options: ResolvedRateLimitOptions;
-  /** Connection budgets: always this process's memory, keyed by socket id. */
-  private readonly connections = new InMemoryThrottlerStorage();
   private readonly budget: ResolvedRateLimitOptions['perConnection'];
   /** Handler limits by handler; handlers without limits are absent. */
   private readonly limits = new Map<HandlerDefinition, HandlerLimit[]>();
@@ -76,9 +78,7 @@ export class EventRateLimiter implements OnApplicationBootstrap, OnApplicationSh
     @Inject(RATE_LIMIT_STORAGE) private readonly storage: ThrottlerStorage,
     private readonly registry: StateRegistry,
     private readonly reflector: Reflector,
-    connections: ConnectionLifecycle,
   ) {
-    connections.onClosed((client) => this.forget(client.sid));
     this.options = options.rateLimit;
     this.budget = this.options.perConnection;
   }
@@ -89,18 +89,25 @@ export class EventRateLimiter implements OnApplicationBootstrap, OnApplicationSh
     for (const handler of this.registry.handlerDefinitions()) this.compile(handler);
   }
 
-  onApplicationShutdown(): void {
-    this.connections.close();
-  }
-
   /**
-   * Counts one event of connection `sid` against its budget. Returns 0 when it may go on, else the milliseconds
-   * until the budget lets events through again. Synchronous: it runs for every event.
+   * Counts one event of `client`'s connection against its budget. Returns 0 when it may go on, else the
+   * milliseconds until the budget lets events through again. Synchronous: it runs for every event.
    */
-  admitConnection(sid: string, eventName: string): number {
+  admitConnection(client: EventClient, eventName: string): number {
     const budget = this.budget;
     if (budget === undefined || (this.exempt.size !== 0 && this.exempt.has(eventName))) return 0;
-    return this.connections.hit(sid, budget.ttlMs, budget.limit, budget.blockDurationMs, CONNECTION);
+    const now = Date.now() - STARTED;
+    let endsAt = client.budgetEndsAt;
+    let hits = client.budgetHits ?? 0;
+    if (endsAt === undefined || endsAt <= now) {
+      // The window (or the block) is over: counting starts afresh.
+      hits = 0;
+      endsAt = client.budgetEndsAt = now + budget.ttlMs;
+    }
+    client.budgetHits = ++hits;
+    // The first refused event starts the block; later refused events leave it as it is.
+    if (hits === budget.limit + 1 && budget.blockDurationMs > 0) endsAt = client.budgetEndsAt = now + budget.blockDurationMs;
+    return hits > budget.limit ? endsAt - now : 0;
   }
 
   /**
@@ -121,11 +128,6 @@ export class EventRateLimiter implements OnApplicationBootstrap, OnApplicationSh
     }
     if (!pending) return wait;
     return Promise.all(pending).then((waits) => Math.max(wait, ...waits));
-  }
-
-  /** Forgets a closed connection's budget. */
-  forget(sid: string): void {
-    this.connections.forget(sid, CONNECTION);
   }
 
   /** The `bridge_error` payload of an event refused for `waitMs` milliseconds. */

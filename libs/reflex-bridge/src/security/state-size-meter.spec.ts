@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { SMALL_VALUE_CHARS, StateSizeMeter } from './state-size-meter.js';
+import { REMEMBERED_MIN_CHARS, SMALL_VALUE_CHARS, StateSizeMeter } from './state-size-meter.js';
 import type { StoredState } from '../state/store/state-store.js';
 
 const vars = fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 });
@@ -46,5 +46,22 @@ describe('StateSizeMeter', () => {
     const next = { 'root.list': { ...previous['root.list'], count: 1 } };
     expect(meter.sizeOf(next)).toBe(full);
     expect(walked).toBe(false);
+  });
+
+  it('remembers large objects only', () => {
+    const meter = new StateSizeMeter();
+    const small = { theme: 'light', pageSize: 20 };
+    const large = { text: 'x'.repeat(REMEMBERED_MIN_CHARS) };
+    const state: StoredState = { 'root.a': { small, large } };
+    const size = meter.sizeOf(state);
+    // A getter runs when the meter walks an object again: the small one is walked, the large one is not.
+    let walkedSmall = false;
+    let walkedLarge = false;
+    Object.defineProperty(small, 'probe', { enumerable: true, get: () => ((walkedSmall = true), 1) });
+    Object.defineProperty(large, 'probe', { enumerable: true, get: () => ((walkedLarge = true), 1) });
+    meter.sizeOf({ 'root.a': { small, large, count: 1 } });
+    expect(walkedSmall).toBe(true);
+    expect(walkedLarge).toBe(false);
+    expect(size).toBeGreaterThan(REMEMBERED_MIN_CHARS);
   });
 });

@@ -4,6 +4,13 @@ import type { StoredState } from '../state/store/state-store.js';
 export const SMALL_VALUE_CHARS = 256;
 
 /**
+ * Objects measured below this size are not remembered: measuring one again costs about what looking it up does,
+ * while remembering it costs a weak map entry for as long as the object lives. Every hydrated client keeps its
+ * `router` var (a dozen small objects), so remembering all of them cost an idle connection a few hundred bytes.
+ */
+export const REMEMBERED_MIN_CHARS = 2048;
+
+/**
  * Measures a client's state tree in bytes of JSON, about, without serialising it on every event: states are
  * copy-on-write (an event replaces the substates and values it changed and keeps the others by reference), so
  * the size of each tree, substate and object value is remembered by identity and only new objects are measured.
@@ -12,7 +19,8 @@ export const SMALL_VALUE_CHARS = 256;
  * within a few hundred bytes per var, never exceeded by more.
  *
  * Sizes are estimates (strings by length, numbers as 8 characters): close enough for a cap of megabytes, and
- * the same on every worker for the same state.
+ * the same on every worker for the same state. Only trees and objects of at least {@link REMEMBERED_MIN_CHARS}
+ * are remembered: the walk skips what is large, and small objects are cheaper to measure again than to remember.
  */
 export class StateSizeMeter {
   private readonly sizes = new WeakMap<object, number>();
@@ -23,7 +31,7 @@ export class StateSizeMeter {
     if (known !== undefined) return known;
     let total = 2;
     for (const name in state) total += name.length + 4 + this.objectSize(state[name]);
-    this.sizes.set(state, total);
+    if (total >= REMEMBERED_MIN_CHARS) this.sizes.set(state, total);
     return total;
   }
 
@@ -50,7 +58,7 @@ export class StateSizeMeter {
     } else {
       for (const key in value) size += key.length + 4 + this.valueSize((value as Record<string, unknown>)[key]);
     }
-    this.sizes.set(value, size);
+    if (size >= REMEMBERED_MIN_CHARS) this.sizes.set(value, size);
     return size;
   }
 

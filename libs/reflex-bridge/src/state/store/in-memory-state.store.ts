@@ -1,4 +1,4 @@
-import { InMemoryStateLease, type InMemoryEntry as Entry } from './in-memory-state.lease.js';
+import { InMemoryStateLease, storeClock, type InMemoryEntry as Entry } from './in-memory-state.lease.js';
 import { StateStore, type StateLease, type StoredState } from './state-store.js';
 
 /** Options of {@link InMemoryStateStore}. */
@@ -31,7 +31,7 @@ export class InMemoryStateStore extends StateStore {
 
   async acquire(token: string): Promise<StateLease> {
     const entry = this.entryFor(token);
-    if (entry.locked) await new Promise<void>((resolve) => entry.waiters.push(resolve));
+    if (entry.locked) await new Promise<void>((resolve) => (entry.waiters ??= []).push(resolve));
     return this.grant(token, entry);
   }
 
@@ -64,7 +64,7 @@ export class InMemoryStateStore extends StateStore {
       entry.provisional = true;
     }
     if (!entry) {
-      entry = { state: null, lastUsed: Date.now(), provisional: true, waiters: [], locked: false };
+      entry = { state: null, lastUsed: storeClock(), provisional: true, waiters: undefined, locked: false };
       this.entries.set(token, entry);
     }
     return entry;
@@ -80,12 +80,12 @@ export class InMemoryStateStore extends StateStore {
   }
 
   private isExpired(entry: Entry): boolean {
-    return !entry.locked && Date.now() - entry.lastUsed > (entry.provisional ? this.unusedTtlMs : this.ttlMs);
+    return !entry.locked && storeClock() - entry.lastUsed > (entry.provisional ? this.unusedTtlMs : this.ttlMs);
   }
 
   private sweep(): void {
     for (const [token, entry] of this.entries) {
-      if (this.isExpired(entry) && entry.waiters.length === 0) this.entries.delete(token);
+      if (this.isExpired(entry) && entry.waiters === undefined) this.entries.delete(token);
     }
   }
 }

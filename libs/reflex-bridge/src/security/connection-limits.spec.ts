@@ -1,0 +1,108 @@
+import { describe, expect, it } from '@jest/globals';
+import { Encoder } from 'socket.io-parser';
+import type { BridgeError } from '../protocol/bridge-error.js';
+import { ConnectionLimits, connectionLimitSettings } from './connection-limits.js';
+
+/** The data of the Engine.IO `message` packet a Socket.IO client sends for `socket.emit(name, body)`. */
+function engineMessageData(namespace: string, name: string, body: unknown): string {
+  const [encoded] = new Encoder().encode({ type: 2, nsp: namespace, data: [name, body] });
+  return encoded as string;
+}
+
+/** A connection that records what its limits did. */
+class RecordingConnection extends ConnectionLimits {
+  readonly reported: string[] = [];
+  closed = 0;
+  exceeded: number[] = [];
+  constructor(maxMessageBytes = 1_000_000, maxOutboundBytes = 1_000_000) {
+    super(connectionLimitSettings('/_event', maxMessageBytes, maxOutboundBytes));
+  }
+  report(error: BridgeError): void {
+    this.reported.push(error.code);
+  }
+  disconnect(): void {
+    this.closed++;
+  }
+  outputExceeded(pendingBytes: number): void {
+    this.exceeded.push(pendingBytes);
+  }
+}
+
+describe('ConnectionLimits', () => {
+  it('hands each event the size of its own frame, in arrival order', () => {
+    const connection = new RecordingConnection();
+    const small = engineMessageData('/_event', 'event', { name: 'a.b', payload: {} });
+    const large = engineMessageData('/_event', 'event', { name: 'a.b', payload: { text: 'x'.repeat(5000) } });
+    connection.inspectFrame(small);
+    connection.inspectFrame(large);
+    connection.inspectFrame(small);
+    expect(connection.pendingFrameSizes).toBe(3);
+    expect([connection.takeFrameSize(), connection.takeFrameSize(), connection.takeFrameSize()]).toEqual([small.length, large.length, small.length]);
+  });
+
+  it('keeps the order when sizes are taken while others arrive', () => {
+    const connection = new RecordingConnection();
+    const frames = [1, 2, 3, 4].map((n) => engineMessageData('/_event', 'event', { name: 'a.b', payload: { text: 'x'.repeat(n * 10) } }));
+    connection.inspectFrame(frames[0]);
+    expect(connection.takeFrameSize()).toBe(frames[0]!.length);
+    connection.inspectFrame(frames[1]);
+    connection.inspectFrame(frames[2]);
+    expect(connection.takeFrameSize()).toBe(frames[1]!.length);
+    connection.inspectFrame(frames[3]);
+    expect([connection.takeFrameSize(), connection.takeFrameSize(), connection.pendingFrameSizes, connection.takeFrameSize()]).toEqual([
+      frames[2]!.length,
+      frames[3]!.length,
+      0,
+      1_000_000,
+    ]);
+  });
+
+  it('records no size for other packets and namespaces, and charges an event it did not see the largest size', () => {
+    const connection = new RecordingConnection();
+    connection.inspectFrame(engineMessageData('/_event', 'client_error', { message: 'x' }));
+    connection.inspectFrame(engineMessageData('/', 'event', { name: 'a.b' }));
+    expect(connection.pendingFrameSizes).toBe(0);
+    expect(connection.takeFrameSize()).toBe(1_000_000);
+  });
+
+  it('drops the event of a text frame over the limit and tells the client, once per such frame', () => {
+    const connection = new RecordingConnection(1000);
+    const large = engineMessageData('/_event', 'event', { name: 'a.b', payload: { text: 'x'.repeat(2000) } });
+    const small = engineMessageData('/_event', 'event', { name: 'a.b', payload: {} });
+    connection.inspectFrame(large);
+    connection.inspectFrame(small);
+    expect(connection.reported).toEqual(['payload_too_large']);
+    expect([connection.takeDropped(), connection.takeDropped()]).toEqual([true, false]);
+    expect(connection.closed).toBe(0);
+  });
+
+  it('closes the connection when a packet and its binary attachments together break the limit', () => {
+    const connection = new RecordingConnection(1000);
+    connection.inspectFrame('51-/_event,["event",{"_placeholder":true,"num":0}]');
+    connection.inspectFrame(Buffer.alloc(400));
+    expect(connection.closed).toBe(0);
+    connection.inspectFrame('52-/_event,["event",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
+    connection.inspectFrame(Buffer.alloc(600));
+    connection.inspectFrame(Buffer.alloc(600));
+    expect(connection.reported).toEqual(['payload_too_large']);
+    expect(connection.closed).toBe(1);
+  });
+
+  it("counts what waits in Engine.IO's queue and the WebSocket's buffer, and says once when too much waits", () => {
+    const connection = new RecordingConnection(1000, 100);
+    // Queued behind nothing: each counts alone.
+    connection.countOutput('x'.repeat(60), 0, 0);
+    connection.countOutput('x'.repeat(60), 0, 0);
+    expect(connection.pendingOutputBytes).toBe(60);
+    // Queued behind the first: together 110, over the limit.
+    connection.countOutput(Buffer.alloc(50), 1, 0);
+    connection.countOutput('x', 2, 0);
+    connection.countOutput(undefined, 3, 0);
+    expect(connection.exceeded).toEqual([110]);
+    expect(connection.pendingOutputBytes).toBe(111);
+    // What the WebSocket still holds counts too.
+    const other = new RecordingConnection(1000, 100);
+    other.countOutput('x'.repeat(10), 0, 95);
+    expect(other.exceeded).toEqual([105]);
+  });
+});
