@@ -552,7 +552,7 @@ export class RedisStateStore extends StateStore {
       let command: string[];
       let whole = false;
       const entry: DeadlineEntry = { deadline: 0, settled: false, expire: () => fail(this.unknownOutcome('save a state', DEADLINE_PASSED)) };
-      const fail = (error: unknown) => {
+      const fail = (error: Error) => {
         entry.settled = true;
         held.uncertain = true;
         reject(error);
