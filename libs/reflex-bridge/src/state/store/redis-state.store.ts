@@ -572,20 +572,23 @@ export class RedisStateStore extends StateStore {
         }
       };
       const refused = (error: unknown) => {
-        if (entry.settled) return;
         if (command[0] === 'EVALSHA' && isNoScript(error)) {
-          // The server does not know the script (first use, or after a restart): send its source once.
+          // The server does not know the script (first use, or after a restart): send its source once. Even after
+          // the time limit (the caller was told the outcome is unknown): the save may still land, fenced as ever.
           command[0] = 'EVAL';
           command[1] = SAVE_SCRIPT.source;
           send(command);
-        } else {
+        } else if (!entry.settled) {
           fail(error instanceof StateStoreError ? error : this.unknownOutcome('save a state', error));
         }
       };
       const send = (args: string[]) => {
         command = args;
         // Nothing was written by an earlier attempt (answered 2, or NOSCRIPT): offline now means not written.
-        if (!client.isReady) return fail(this.offline('save a state'));
+        if (!client.isReady) {
+          if (!entry.settled) fail(this.offline('save a state'));
+          return;
+        }
         client.sendCommand(args).then(answered, refused);
       };
       try {
