@@ -539,7 +539,8 @@ export class RedisStateStore extends StateStore {
   /**
    * The fenced save of one event: one EVALSHA with the changed substates, sent straight to node-redis (its write
    * is deferred to the end of the tick, so the saves of several tokens issued in one tick share one socket write).
-   * Its time limit is watched by the store's {@link DeadlineQueue} rather than a timer and a promise race per save.
+   * Its time limit is watched by the store's {@link DeadlineQueue} rather than a timer and a promise race per save; a
+   * second attempt (the whole state after a `2`, or the script's source after `NOSCRIPT`) runs within the same limit.
    * A failure after the command was sent (connection lost, no answer in time) is `outcome_unknown`: Redis may have
    * applied it.
    */
