@@ -170,6 +170,35 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await first.release();
   });
 
+  it('lands saves after Redis forgot its scripts, and saves of several tokens sent in one tick', async () => {
+    const store = worker();
+    await store.connect();
+    const tokens = [newToken(), newToken(), newToken()];
+    const leases = await Promise.all(tokens.map((t) => store.acquire(t)));
+    // The server forgets the save script (as after a restart): the store sends its source instead.
+    await raw.sendCommand(['SCRIPT', 'FLUSH']);
+    await leases[0]!.save({ s: { n: 0 } });
+    // The others in one tick (node-redis writes them together).
+    await Promise.all(leases.slice(1).map((lease, i) => lease.save({ s: { n: i + 1 } })));
+    await Promise.all(leases.map((lease) => lease.release()));
+    expect(await Promise.all(tokens.map((t) => store.read(t)))).toEqual([{ s: { n: 0 } }, { s: { n: 1 } }, { s: { n: 2 } }]);
+  });
+
+  it('gives a kept lock back by itself once lockLingerMs passed after its last release', async () => {
+    const store = worker({ lockLingerMs: 100 });
+    await store.connect();
+    const t = newToken();
+    // A few events in a row: each takes the kept lock when it is still there, or the lock afresh.
+    for (let n = 1; n <= 5; n++) {
+      const lease = store.tryAcquireSync(t) ?? (await store.acquire(t));
+      await lease.save({ s: { n } });
+      await lease.release();
+    }
+    await until(async () => (await raw.exists(lockKey(t))) === 0, 'the kept lock to be given back');
+    expect(store.tryAcquireSync(t)).toBeUndefined();
+    expect(await store.read(t)).toEqual({ s: { n: 5 } });
+  });
+
   it('keeps a released lock for the next event of this worker, and gives it at once to a worker that asks', async () => {
     // Linger, lock and polls of a minute: only the owner-channel request can hand the lock over in time.
     const slow = { lockLingerMs: 60_000, lockTimeoutMs: 60_000, pollIntervalMs: 60_000, acquireTimeoutMs: 120_000 };

@@ -1,10 +1,11 @@
 // Issue 7: per-event cost of the RedisStateStore (`redisUrl`) against the in-memory store, same handler.
 import { isMain, measurePlan, otherLoadFigure, runBenchmarks, type Benchmark, type BenchContext } from '../harness/benchmark.js';
 import { compared, reported, unavailable, type BenchResult } from '../harness/results.js';
-import { event } from '../harness/wire.js';
+import { ECHO_STATE, event } from '../harness/wire.js';
 import { EXT_STATES } from '../ext/ext-states.js';
 import { startExtServer, type ExtServer } from '../ext/ext-server.js';
 import { RedisProcess } from '../ext/redis-process.js';
+import { ServerProcess } from '../harness/processes.js';
 
 async function run(context: BenchContext): Promise<BenchResult[]> {
   const redis = await RedisProcess.start();
@@ -12,6 +13,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     return ['latency_p50', 'throughput'].map((figure) => unavailable(`state-store/redis/${figure}`, figure === 'throughput' ? 'events/s' : 'ms', undefined, redis.unavailable));
   }
   const servers: ExtServer[] = [];
+  const floors: ServerProcess[] = [];
   try {
     const memory = await startExtServer('store memory', { kind: 'store' });
     servers.push(memory);
@@ -19,7 +21,17 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     servers.push(redisStore);
     const workload = [event(`${EXT_STATES.store}.bump`)];
     const { clients } = context.options;
+    // The floor: bare Socket.IO echoing each event, without and with one fenced EVALSHA per event before it answers.
+    const echo = await ServerProcess.start('echo', { kind: 'echo' });
+    if ('unavailable' in echo) throw new Error(echo.unavailable);
+    floors.push(echo);
+    const echoRedis = await ServerProcess.start('echo + redis', { kind: 'echo', redisUrl: redis.url });
+    if ('unavailable' in echoRedis) throw new Error(echoRedis.unavailable);
+    floors.push(echoRedis);
+    const echoWorkload = [event(`${ECHO_STATE}.bump`)];
     const plan = [
+      { key: 'echo latency', server: echo, load: { url: echo.url, clients: 1, hydrate: true, workload: echoWorkload } },
+      { key: 'echo+redis latency', server: echoRedis, load: { url: echoRedis.url, clients: 1, hydrate: true, workload: echoWorkload } },
       { key: 'memory latency', server: memory.server, load: { url: memory.server.url, clients: 1, hydrate: true, workload } },
       { key: 'redis latency', server: redisStore.server, load: { url: redisStore.server.url, clients: 1, hydrate: true, workload } },
       { key: 'memory throughput', server: memory.server, load: { url: memory.server.url, clients, hydrate: true, workload } },
@@ -35,10 +47,27 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       compared('state-store/redis/latency_p99', get('redis latency').latency.p99, get('memory latency').latency.p99, 'ms', { text: '≤ 2.5× in-memory', ratioAtMost: 2.5 }),
       compared('state-store/redis/throughput', get('redis throughput').throughput, get('memory throughput').throughput, 'events/s', { text: '≥ 0.7× in-memory', ratioAtLeast: 0.7 }),
       compared('state-store/redis/server_cpu', get('redis latency').serverCpuPerEventUs, get('memory latency').serverCpuPerEventUs, 'us/event', { text: '≤ 1.5× in-memory', ratioAtMost: 1.5 }),
+      reported('state-store/echo/server_cpu', get('echo latency').serverCpuPerEventUs, 'us/event', undefined, 'floor baseline: bare Socket.IO echo, one client'),
+      compared(
+        'state-store/echo+redis/server_cpu',
+        get('echo+redis latency').serverCpuPerEventUs,
+        get('echo latency').serverCpuPerEventUs,
+        'us/event',
+        undefined,
+        'the floor of a Redis-backed event: the same echo with one fenced EVALSHA (node-redis) per event before it answers',
+      ),
+      compared(
+        'state-store/redis/round_trip_cost',
+        get('redis latency').serverCpuPerEventUs - get('memory latency').serverCpuPerEventUs,
+        get('echo+redis latency').serverCpuPerEventUs - get('echo latency').serverCpuPerEventUs,
+        'us/event',
+        undefined,
+        'what the Redis store adds per event over the in-memory one, against what one bare round trip adds to the echo',
+      ),
       otherLoadFigure('state-store/machine_other_load', measured.values()),
     ];
   } finally {
-    await Promise.all(servers.map(({ server }) => server.stop()));
+    await Promise.all([...servers.map(({ server }) => server.stop()), ...floors.map((server) => server.stop())]);
     await redis.stop();
   }
 }

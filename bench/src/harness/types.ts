@@ -12,6 +12,11 @@ export interface EchoServerConfig {
    * per event on a plain request (the baseline of the bridge's own cost on `full`).
    */
   chain?: boolean;
+  /**
+   * Also send one fenced EVALSHA (the shape of the Redis state store's save) to this Redis per event, answering after
+   * its reply: the floor of a Redis-backed event (see the `state-store` benchmark).
+   */
+  redisUrl?: string;
 }
 
 /** A Nest app serving ReflexBridge with one suite of bench states. */

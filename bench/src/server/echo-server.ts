@@ -24,8 +24,9 @@ export interface EchoServer {
  * socket's handshake cookie, ending the response before it answers (as a `full` event does). `full` minus this is
  * what the bridge itself costs beyond the app's own middleware.
  */
-export async function startEchoServer(options: { chain?: boolean } = {}): Promise<EchoServer> {
+export async function startEchoServer(options: { chain?: boolean; redisUrl?: string } = {}): Promise<EchoServer> {
   const chain = options.chain ? await authChain() : undefined;
+  const redis = options.redisUrl ? await redisRoundTrip(options.redisUrl) : undefined;
   const http = createServer(chain?.app);
   const io = new Server(http, { path: '/_event', transports: ['websocket'], allowUpgrades: false, serveClient: false });
   const namespace = io.of('/_event');
@@ -41,7 +42,8 @@ export async function startEchoServer(options: { chain?: boolean } = {}): Promis
       socket.emit('event', { delta: { [ECHO_STATE]: { count_rx_state_: ++count } } });
     };
     socket.on('event', (frame: { name?: unknown }) => {
-      if (!chain) answer(frame);
+      if (redis) redis.send(socket.id).then(() => answer(frame), (error: unknown) => socket.emit('bridge_error', { code: 'redis', message: String(error) }));
+      else if (!chain) answer(frame);
       else chain.run(headers, () => answer(frame));
     });
   });
@@ -53,6 +55,7 @@ export async function startEchoServer(options: { chain?: boolean } = {}): Promis
     close: async () => {
       io.disconnectSockets(true);
       await io.close();
+      await redis?.close();
     },
   };
 }
@@ -85,4 +88,37 @@ async function authChain() {
     step(0)();
   };
   return { app, calls: stack.calls, run };
+}
+
+/**
+ * The `redisUrl` variant: one Redis round trip per event, the least a Redis-backed state store can do (the save must
+ * be answered before the reply, or a killed worker loses a change its client saw): the same shape of fenced EVALSHA
+ * the `RedisStateStore` sends (check the lock, HSET the changed state, PEXPIRE), sent with node-redis's
+ * `sendCommand` on a fail-fast connection. The state-store benchmark's floor.
+ */
+async function redisRoundTrip(url: string) {
+  const { createClient } = await import('redis');
+  const client = createClient({ url, disableOfflineQueue: true });
+  client.on('error', () => undefined);
+  await client.connect();
+  const script = [
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end",
+    "redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])",
+    "redis.call('PEXPIRE', KEYS[2], ARGV[2])",
+    'return 1',
+  ].join('\n');
+  const sha = (await client.sendCommand(['SCRIPT', 'LOAD', script])) as string;
+  const value = '0b8f6c9e-8e57-4d7b-a6a4-1c0f2b0e6a11:1';
+  const counts = new Map<string, number>();
+  return {
+    send: async (sid: string) => {
+      const count = (counts.get(sid) ?? 0) + 1;
+      counts.set(sid, count);
+      const lock = `echo:{${sid}}:lock`;
+      if (count === 1) await client.sendCommand(['SET', lock, value]);
+      const written = await client.sendCommand(['EVALSHA', sha, '2', lock, `echo:{${sid}}`, value, '3600000', ECHO_STATE, JSON.stringify({ count_rx_state_: count })]);
+      if ((written as unknown) !== 1) throw new Error(`the fenced write was refused (${String(written)})`);
+    },
+    close: () => client.quit().then(() => undefined, () => undefined),
+  };
 }

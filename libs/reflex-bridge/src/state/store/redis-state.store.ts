@@ -7,6 +7,8 @@ import { positiveOption, redactUrl } from '../../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../../common/redis-connections.js';
 import type { RedisClusterClient } from '../../common/redis-cluster.client.js';
 import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
+import { DeadlineQueue, type DeadlineEntry } from '../../common/deadline-queue.js';
+import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
 
 /** Options of {@link RedisStateStore}. */
 export interface RedisStateStoreOptions {
@@ -175,7 +177,9 @@ interface HeldLock {
   wanted: boolean;
   /** A save failed or its outcome is unknown: what Redis holds is uncertain, so the lock is not kept. */
   uncertain: boolean;
-  /** Ends the linger; one per lock, re-armed with `refresh()` rather than allocated per event. */
+  /** When its last lease was released (it is kept until `lockLingerMs` after that). */
+  parkedAt: number;
+  /** Ends the linger; one per lock, armed when it is first parked and re-armed only from its own callback. */
   timer?: NodeJS.Timeout;
 }
 
@@ -183,6 +187,8 @@ interface HeldLock {
 const STORED_MARK = '#';
 
 const short = (token: string) => `${token.slice(0, 8)}…`;
+/** The server does not know a script sent by its SHA1 (first use, or after a restart or SCRIPT FLUSH). */
+const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith('NOSCRIPT');
 /** Rejection of the store's internal timeouts; turned into a {@link StateStoreError} before it leaves the store. */
 const noop = () => undefined;
 /** The logger of the store's own connections: the store reports their outages itself, in its own words. */
@@ -249,9 +255,19 @@ export class RedisStateStore extends StateStore {
   private readonly ownerPrefix = `${randomUUID()}:`;
   private sequence = 0;
   private readonly queues = new Map<string, TokenQueue>();
-  private readonly leases = new Set<StateLease>();
-  /** Locks in use by a lease, by token. */
-  private readonly active = new Map<string, HeldLock>();
+  /** Leases in use, by token. */
+  private readonly active = new Map<string, RedisStateLease<HeldLock>>();
+  /** What the store's leases call back into. */
+  private readonly leaseHost: RedisLeaseHost<HeldLock> = {
+    save: (held, next, options) => this.save(held, next, options),
+    renew: (held) => this.renew(held),
+    release: (lease) => this.release(lease),
+  };
+  /** Time limits of the saves in flight, watched by one timer (see {@link save}). */
+  private readonly saveDeadlines: DeadlineQueue;
+  /** `ttlMs` and `unusedTtlMs` as command arguments, made once rather than per save. */
+  private readonly ttlArgument: string;
+  private readonly unusedTtlArgument: string;
   /** Released locks this process still keeps (see `lockLingerMs`), by token. */
   private readonly parked = new Map<string, HeldLock>();
   /** Channel on which other processes ask this one for a lock it holds (and `delete` tells it to forget a state). */
@@ -308,6 +324,9 @@ export class RedisStateStore extends StateStore {
     this.pollIntervalMs = positiveOption('RedisStateStore', 'pollIntervalMs', options.pollIntervalMs, 1_000);
     this.maxReconnectDelayMs = positiveOption('RedisStateStore', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.registrationMs = Math.ceil(3 * this.pollIntervalMs);
+    this.ttlArgument = String(this.ttlMs);
+    this.unusedTtlArgument = String(this.unusedTtlMs);
+    this.saveDeadlines = new DeadlineQueue(this.commandTimeoutMs);
     this.keepForMs = Math.min(this.lockTimeoutMs / 2, this.unusedTtlMs / 2, this.pollIntervalMs);
     this.logger = options.logger ?? new Logger('ReflexBridge');
     this.ownerChannelPrefix = `${keyPrefix}v2:owner:`;
@@ -411,7 +430,8 @@ export class RedisStateStore extends StateStore {
     await Promise.allSettled(leaving);
     const kept = [...this.parked.values()];
     this.parked.clear();
-    await Promise.allSettled([...kept.map((held) => this.giveBack(held)), ...[...this.leases].map((lease) => lease.release())]);
+    await Promise.allSettled([...kept.map((held) => this.giveBack(held)), ...[...this.active.values()].map((lease) => lease.release())]);
+    this.saveDeadlines.close();
     await this.starting?.catch(noop);
     // Our release-channel subscriptions go now: a shared subscriber stays open after us.
     const subscriber = this.subscriber;
@@ -465,7 +485,7 @@ export class RedisStateStore extends StateStore {
         throw error;
       });
       if (reply[0] === 1) {
-        const held: HeldLock = { token, keys, value, state: this.parse(token, reply[1]), takenAt: sentAt, acquiredAt: Date.now(), epoch, wanted: false, uncertain: false };
+        const held: HeldLock = { token, keys, value, state: this.parse(token, reply[1]), takenAt: sentAt, acquiredAt: Date.now(), epoch, wanted: false, uncertain: false, parkedAt: 0 };
         const lease = this.lease(held);
         if (this.closed) {
           await lease.release();
@@ -504,14 +524,14 @@ export class RedisStateStore extends StateStore {
    * what renews the state's expiry when an event only reads it), and so does `pollIntervalMs`: a lock is given back
    * and taken again at least that often, so a waiter whose request was lost (subscriber down) still gets its turn.
    */
-  private trusted(held: HeldLock): boolean {
-    return !held.wanted && !held.uncertain && held.epoch === this.epoch && this.commands?.isReady === true && Date.now() - held.takenAt < this.keepForMs;
+  private trusted(held: HeldLock, now = Date.now()): boolean {
+    return !held.wanted && !held.uncertain && held.epoch === this.epoch && this.commands?.isReady === true && now - held.takenAt < this.keepForMs;
   }
 
   /** Another process asked for the token's lock (or deleted its state): a kept lock goes back now, one in use at its release. */
   private wanted(token: string): void {
     const active = this.active.get(token);
-    if (active) active.wanted = true;
+    if (active) active.lock.wanted = true;
     const parked = this.parked.get(token);
     if (parked) {
       this.parked.delete(token);
@@ -520,110 +540,165 @@ export class RedisStateStore extends StateStore {
   }
 
   private lease(held: HeldLock): StateLease {
-    const { token, keys } = held;
-    let isHeld = true;
-    this.active.set(token, held);
-    const lease: StateLease = {
-      token,
-      state: held.state,
-      save: async (next: StoredState, options?: SaveOptions) => {
-        if (!isHeld) throw new LockLostError(token);
-        const ttl = String(options?.provisional ? this.unusedTtlMs : this.ttlMs);
-        let written: unknown;
-        try {
-          written = await this.command('save a state', (client) => this.script(client, SAVE_SCRIPT, [keys.lock, keys.state], this.saveArguments(held, next, ttl, false)), this.commandTimeoutMs, undefined, true);
-          // Deleted (or expired) since this holder read it: write it whole.
-          if (written === 2) {
-            written = await this.command('save a state', (client) => this.script(client, SAVE_SCRIPT, [keys.lock, keys.state], this.saveArguments(held, next, ttl, true)), this.commandTimeoutMs, undefined, true);
-          }
-        } catch (error) {
-          held.uncertain = true;
-          throw error;
-        }
-        if (written !== 1) {
-          held.uncertain = true;
-          throw new LockLostError(token);
-        }
-        held.state = next;
-      },
-      lockTimeoutMs: this.lockTimeoutMs,
-      renew: async () => {
-        if (!isHeld) throw new LockLostError(token);
-        const sentAt = Date.now();
-        const renewed = await this.command('renew a lock', (client) => this.script(client, RENEW_SCRIPT, [keys.lock], [held.value, String(this.lockTimeoutMs)]));
-        if (renewed !== 1) {
-          held.uncertain = true;
-          throw new LockLostError(token);
-        }
-        held.takenAt = sentAt;
-      },
-      release: () => {
-        if (!isHeld) return;
-        isHeld = false;
-        this.leases.delete(lease);
-        if (this.active.get(token) === held) this.active.delete(token);
-        const heldMs = Date.now() - held.acquiredAt;
-        if (heldMs > this.lockWarningMs) {
-          this.logger.warn(
-            `RedisStateStore: the state lock of token ${short(token)} was held for ${heldMs} ms (warning threshold ` +
-              `${this.lockWarningMs} ms, expiry ${this.lockTimeoutMs} ms); other events of this client waited meanwhile.`,
-          );
-        }
-        if (this.lockLingerMs > 0 && !this.closed && this.trusted(held)) {
-          this.park(held);
-          // A local caller waiting for this token takes the kept lock without asking Redis.
-          this.queues.get(token)?.waiters[0]?.wake();
-          return;
-        }
-        return this.giveBack(held, heldMs);
-      },
-    };
-    this.leases.add(lease);
+    const lease = new RedisStateLease(held, this.leaseHost, this.lockTimeoutMs);
+    this.active.set(held.token, lease);
     return lease;
   }
 
   /**
-   * The SAVE_SCRIPT arguments: the substates that differ (by identity: states are copied on write, so an unchanged
-   * substate is the very object this holder loaded or saved) and those that were removed; or, with `whole` or when
-   * the holder knows of no stored state, every substate.
+   * The fenced save of one event: one EVALSHA with the changed substates, sent straight to node-redis (its write
+   * is deferred to the end of the tick, so the saves of several tokens issued in one tick share one socket write).
+   * Its time limit is watched by the store's {@link DeadlineQueue} rather than a timer and a promise race per save; a
+   * second attempt (the whole state after a `2`, or the script's source after `NOSCRIPT`) runs within the same limit.
+   * A failure after the command was sent (connection lost, no answer in time) is `outcome_unknown`: Redis may have
+   * applied it.
    */
-  private saveArguments(held: HeldLock, next: StoredState, ttl: string, whole: boolean): string[] {
+  private save(held: HeldLock, next: StoredState, options: SaveOptions | undefined): Promise<void> {
+    const client = this.commands;
+    if (!client) return Promise.reject(new StateStoreError('closed', 'RedisStateStore is closed'));
+    if (!client.isReady) return Promise.reject(this.offline('save a state'));
+    const ttl = options?.provisional ? this.unusedTtlArgument : this.ttlArgument;
+    return new Promise<void>((resolve, reject) => {
+      let command: string[];
+      let whole = false;
+      const entry: DeadlineEntry = { deadline: 0, settled: false, expire: () => fail(this.unknownOutcome('save a state', DEADLINE_PASSED)) };
+      const fail = (error: Error) => {
+        entry.settled = true;
+        held.uncertain = true;
+        reject(error);
+      };
+      const answered = (written: unknown) => {
+        if (entry.settled) return;
+        if (written === 1) {
+          entry.settled = true;
+          held.state = next;
+          resolve();
+        } else if (written === 2 && !whole) {
+          // Deleted (or expired) since this holder read it: write it whole.
+          whole = true;
+          send(this.saveCommand(held, next, ttl, true));
+        } else {
+          fail(new LockLostError(held.token));
+        }
+      };
+      const refused = (error: unknown) => {
+        if (command[0] === 'EVALSHA' && isNoScript(error)) {
+          // The server does not know the script (first use, or after a restart): send its source once. Even after
+          // the time limit (the caller was told the outcome is unknown): the save may still land, fenced as ever.
+          command[0] = 'EVAL';
+          command[1] = SAVE_SCRIPT.source;
+          send(command);
+        } else if (!entry.settled) {
+          fail(error instanceof StateStoreError ? error : this.unknownOutcome('save a state', error));
+        }
+      };
+      const send = (args: string[]) => {
+        command = args;
+        // Nothing was written by an earlier attempt (answered 2, or NOSCRIPT): offline now means not written.
+        if (!client.isReady) {
+          if (!entry.settled) fail(this.offline('save a state'));
+          return;
+        }
+        // On a Redis Cluster the save goes as the cluster script (routed to the token's slot, then WAIT for replicas).
+        const cluster = this.cluster;
+        const sent = cluster ? this.clusterScript(cluster, SAVE_SCRIPT, args.slice(3, 5), args.slice(5)) : client.sendCommand(args);
+        sent.then(answered, refused);
+      };
+      try {
+        send(this.saveCommand(held, next, ttl, false));
+      } catch (error) {
+        fail(this.failure('save a state', error));
+        return;
+      }
+      this.saveDeadlines.track(entry);
+    });
+  }
+
+  /**
+   * The save's EVALSHA, argument list ready for `sendCommand`: the substates that differ (by identity: states are
+   * copied on write, so an unchanged substate is the very object this holder loaded or saved) and those that were
+   * removed; or, with `whole` or when the holder knows of no stored state, every substate (see SAVE_SCRIPT).
+   */
+  private saveCommand(held: HeldLock, next: StoredState, ttl: string, whole: boolean): string[] {
     const base = whole ? null : held.state;
-    const args = [held.value, ttl, base ? 'd' : 'f', '0'];
+    const command = ['EVALSHA', SAVE_SCRIPT.sha1, '2', held.keys.lock, held.keys.state, held.value, ttl, base ? 'd' : 'f', '0'];
     if (base) {
       let deletions = 0;
       for (const name in base) {
         if (Object.hasOwn(base, name) && !Object.hasOwn(next, name)) {
-          args.splice(4 + deletions, 0, name);
+          command.push(name);
           deletions++;
         }
       }
-      args[3] = String(deletions);
+      if (deletions > 0) command[8] = String(deletions);
     }
     for (const name in next) {
       if (!Object.hasOwn(next, name)) continue;
       const substate = next[name];
       if (base && base[name] === substate) continue;
       if (name === STORED_MARK) throw new TypeError(`RedisStateStore: "${STORED_MARK}" cannot be the name of a state`);
-      args.push(name, JSON.stringify(substate));
+      command.push(name, JSON.stringify(substate));
     }
-    if (!base) args.push(STORED_MARK, '1');
-    return args;
+    if (!base) command.push(STORED_MARK, '1');
+    return command;
   }
 
-  /** Keeps a released lock for `lockLingerMs` (see {@link HeldLock}). */
-  private park(held: HeldLock): void {
-    this.parked.set(held.token, held);
-    if (held.timer) {
-      held.timer.refresh();
+  private async renew(held: HeldLock): Promise<void> {
+    const sentAt = Date.now();
+    const renewed = await this.command('renew a lock', (client) => this.script(client, RENEW_SCRIPT, [held.keys.lock], [held.value, String(this.lockTimeoutMs)]));
+    if (renewed !== 1) {
+      held.uncertain = true;
+      throw new LockLostError(held.token);
+    }
+    held.takenAt = sentAt;
+  }
+
+  /** Ends a lease: the lock is kept for the token's next event when it may be (see `lockLingerMs`), else given back. */
+  private release(lease: RedisStateLease<HeldLock>): void | Promise<void> {
+    const held = lease.lock;
+    const token = held.token;
+    if (this.active.get(token) === lease) this.active.delete(token);
+    const now = Date.now();
+    const heldMs = now - held.acquiredAt;
+    if (heldMs > this.lockWarningMs) {
+      this.logger.warn(
+        `RedisStateStore: the state lock of token ${short(token)} was held for ${heldMs} ms (warning threshold ` +
+          `${this.lockWarningMs} ms, expiry ${this.lockTimeoutMs} ms); other events of this client waited meanwhile.`,
+      );
+    }
+    if (this.lockLingerMs > 0 && !this.closed && this.trusted(held, now)) {
+      this.park(held, now);
+      // A local caller waiting for this token takes the kept lock without asking Redis.
+      if (this.queues.size > 0) this.queues.get(token)?.waiters[0]?.wake();
       return;
     }
+    return this.giveBack(held, heldMs);
+  }
+
+  /**
+   * Keeps a released lock for `lockLingerMs` (see {@link HeldLock}). Parking only stamps the time: the lock's one
+   * timer, armed when it is first parked, looks at the stamp when it fires and waits out the rest, so a stream of
+   * events re-arms no timer per event.
+   */
+  private park(held: HeldLock, now: number): void {
+    this.parked.set(held.token, held);
+    held.parkedAt = now;
+    if (!held.timer) this.armLinger(held, this.lockLingerMs);
+  }
+
+  private armLinger(held: HeldLock, ms: number): void {
     held.timer = setTimeout(() => {
       held.timer = undefined;
+      // In use again (its next release parks it anew) or already given back.
       if (this.parked.get(held.token) !== held) return;
+      const left = held.parkedAt + this.lockLingerMs - Date.now();
+      if (left > 0) {
+        this.armLinger(held, left);
+        return;
+      }
       this.parked.delete(held.token);
       this.giveBack(held).catch(noop);
-    }, this.lockLingerMs);
+    }, ms);
     held.timer.unref();
   }
 
@@ -825,12 +900,7 @@ export class RedisStateStore extends StateStore {
   private async command<T>(what: string, run: (client: RedisClient) => Promise<T>, timeoutMs = this.commandTimeoutMs, onLate?: (late: T) => void, write = false): Promise<T> {
     const client = this.commands;
     if (!client) throw new StateStoreError('closed', 'RedisStateStore is closed');
-    if (!client.isReady) {
-      throw new StateStoreError(
-        'unavailable',
-        `RedisStateStore: not connected to ${this.safeUrl} (${this.down ?? 'connecting'}); could not ${what}.`,
-      );
-    }
+    if (!client.isReady) throw this.offline(what);
     let pending: Promise<T>;
     try {
       pending = run(client);
@@ -840,16 +910,24 @@ export class RedisStateStore extends StateStore {
     try {
       return await withinDeadline(pending, timeoutMs);
     } catch (error) {
-      if (write && !(error instanceof StateStoreError)) {
-        const reason = error === DEADLINE_PASSED ? `no answer within ${timeoutMs} ms` : ((error as Error)?.message ?? String(error));
-        throw new StateStoreError('outcome_unknown', `RedisStateStore: sent to ${this.safeUrl} but ${reason}; it may or may not have been applied (${what}).`, error === DEADLINE_PASSED ? undefined : error);
-      }
+      if (write && !(error instanceof StateStoreError)) throw this.unknownOutcome(what, error, timeoutMs);
       if (error === DEADLINE_PASSED) {
         if (onLate) pending.then(onLate, noop);
         throw new StateStoreError('timeout', `RedisStateStore: ${this.safeUrl} did not answer within ${timeoutMs} ms; could not ${what}.`);
       }
       throw this.failure(what, error);
     }
+  }
+
+  /** The command connection is not ready: nothing was sent. */
+  private offline(what: string): StateStoreError {
+    return new StateStoreError('unavailable', `RedisStateStore: not connected to ${this.safeUrl} (${this.down ?? 'connecting'}); could not ${what}.`);
+  }
+
+  /** A write was sent but failed or got no answer within `timeoutMs` ({@link DEADLINE_PASSED}): Redis may have applied it. */
+  private unknownOutcome(what: string, error: unknown, timeoutMs = this.commandTimeoutMs): StateStoreError {
+    const reason = error === DEADLINE_PASSED ? `no answer within ${timeoutMs} ms` : ((error as Error)?.message ?? String(error));
+    return new StateStoreError('outcome_unknown', `RedisStateStore: sent to ${this.safeUrl} but ${reason}; it may or may not have been applied (${what}).`, error === DEADLINE_PASSED ? undefined : error);
   }
 
   private failure(what: string, error: unknown): StateStoreError {
@@ -871,7 +949,7 @@ export class RedisStateStore extends StateStore {
     if (this.cluster) return this.clusterScript(this.cluster, script, keys, args);
     const command = ['EVALSHA', script.sha1, String(keys.length), ...keys, ...args];
     return client.sendCommand(command).catch((error: unknown) => {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      if (!isNoScript(error)) throw error;
       command[0] = 'EVAL';
       command[1] = script.source;
       return client.sendCommand(command);

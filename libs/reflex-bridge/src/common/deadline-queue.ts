@@ -1,0 +1,96 @@
+/** One operation watched by a {@link DeadlineQueue}. */
+export interface DeadlineEntry {
+  /** Set by {@link DeadlineQueue.track}: when the entry expires (local clock, ms). */
+  deadline: number;
+  /** Set by the operation's owner once it completed: a settled entry is dropped without being expired. */
+  settled: boolean;
+  /** Called once when the deadline passed before the entry settled. */
+  expire(): void;
+}
+
+/**
+ * Deadlines of many short operations that all get the same time limit (the commands a store sends on every event),
+ * watched by one timer instead of one each. Entries are checked in the order they were tracked; with one time limit
+ * that is also their deadline order, so the timer only ever looks at the oldest unsettled entry. The timer is armed
+ * when the first entry arrives and re-armed from its own callback while entries remain, so a steady stream of
+ * operations costs one timer per time limit, not one per operation. An entry expires at most a few milliseconds
+ * after its deadline, never before it.
+ */
+export class DeadlineQueue {
+  private entries: DeadlineEntry[] = [];
+  /** Index of the oldest entry still in `entries` (the array is compacted now and then, not shifted per entry). */
+  private head = 0;
+  private timer?: NodeJS.Timeout;
+  private closed = false;
+
+  /** @param timeoutMs how long each tracked entry may take. */
+  constructor(private readonly timeoutMs: number) {}
+
+  /** Watches `entry`: its `expire()` runs once `timeoutMs` from now has passed, unless it settled by then. */
+  track(entry: DeadlineEntry): void {
+    if (this.closed) return;
+    entry.deadline = Date.now() + this.timeoutMs;
+    this.dropSettled();
+    this.entries.push(entry);
+    if (this.timer === undefined) this.arm(this.timeoutMs);
+  }
+
+  /** Entries tracked and neither settled nor expired yet (settled ones may be counted until the next check). */
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** Stops the timer and forgets every entry without expiring it. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.entries = [];
+    this.head = 0;
+  }
+
+  private arm(ms: number): void {
+    // Unref: an operation in flight keeps the process alive through its own socket, not through this timer.
+    this.timer = setTimeout(this.check, Math.max(1, ms));
+    this.timer.unref();
+  }
+
+  private readonly check = (): void => {
+    this.timer = undefined;
+    const now = Date.now();
+    const entries = this.entries;
+    while (this.head < entries.length) {
+      const entry = entries[this.head]!;
+      if (!entry.settled && entry.deadline > now) break;
+      entries[this.head++] = undefined as never;
+      if (!entry.settled) {
+        entry.settled = true;
+        entry.expire();
+      }
+    }
+    this.compact();
+    if (this.head < this.entries.length) this.arm(this.entries[this.head]!.deadline - now);
+  };
+
+  /** Drops the settled entries at the front (operations mostly complete in order), so the array stays short. */
+  private dropSettled(): void {
+    const entries = this.entries;
+    while (this.head < entries.length && entries[this.head]!.settled) entries[this.head++] = undefined as never;
+    if (this.head === entries.length) {
+      entries.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > entries.length) {
+      this.compact();
+    }
+  }
+
+  private compact(): void {
+    if (this.head === 0) return;
+    if (this.head === this.entries.length) {
+      this.entries.length = 0;
+    } else {
+      this.entries = this.entries.slice(this.head);
+    }
+    this.head = 0;
+  }
+}
