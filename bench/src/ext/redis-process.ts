@@ -1,18 +1,7 @@
 // A throwaway redis-server child process on a free loopback port (no persistence), for the benchmarks that
 // need Redis (sessions, event cache, state store, live transport). Started and stopped by the orchestrator.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './free-port.js';
 
 export class RedisProcess {
   private constructor(

@@ -311,19 +311,7 @@ export class RedisConnections {
     // The subscriber's only commands are (un)subscriptions: they wait for the reconnection rather than fail, so a
     // subscription made during an outage is not lost (node-redis re-subscribes the others by itself).
     const client = this.create({ ...options, name, disableOfflineQueue: failFast });
-    client.setMaxListeners(MAX_LISTENERS);
-    // node-redis emits 'error' for every failed (re)connection attempt; without a listener Node would crash.
-    client.on('error', (error: Error) => {
-      if (this.closed) return;
-      const first = !this.down.has(role);
-      this.down.set(role, error.message);
-      if (first) this.logger.warn(`Redis connection ${name} to ${this.safeUrl} failed (${error.message}); reconnecting.`);
-    });
-    client.on('ready', () => {
-      if (this.down.delete(role)) this.logger.log(`Redis connection ${name} to ${this.safeUrl} is back.`);
-    });
-    client.connect().catch(noop);
-    return client;
+    return this.connect(client, role, name);
   }
 
   /**
@@ -353,8 +341,17 @@ export class RedisConnections {
       ...(cluster.nodeAddressMap ? { nodeAddressMap: cluster.nodeAddressMap } : {}),
     });
     const client = new RedisClusterClient(created as RedisCluster, Math.min(500, this.maxReconnectDelayMs));
-    client.setMaxListeners(MAX_LISTENERS);
     created.setMaxListeners(MAX_LISTENERS);
+    return this.connect(client, role, name);
+  }
+
+  /**
+   * Starts connecting `client` in the background (node-redis keeps trying until {@link close}) and logs each
+   * outage of it once, and its end.
+   */
+  private connect<C extends RedisClient | RedisClusterClient>(client: C, role: 'commands' | 'subscriber', name: string): C {
+    client.setMaxListeners(MAX_LISTENERS);
+    // node-redis emits 'error' for every failed (re)connection attempt; without a listener Node would crash.
     client.on('error', (error: Error) => {
       if (this.closed) return;
       const first = !this.down.has(role);
