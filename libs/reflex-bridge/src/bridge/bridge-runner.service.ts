@@ -48,9 +48,13 @@ export class BridgeRunner {
     this.afterEnd = (outcome) => snapshots.afterEnd(outcome);
   }
 
-  /** Warns at startup about handlers whose Nest enhancers their tier will not apply. */
-  auditEnhancers(handlers: Iterable<HandlerDefinition>): void {
+  /**
+   * At startup: warns about handlers whose Nest enhancers their tier will not apply, and looks up every handler's
+   * pipes (so no event waits for that lookup).
+   */
+  prepareEnhancers(handlers: readonly HandlerDefinition[]): Promise<void> {
     this.enhancers.audit(handlers);
+    return this.enhancers.preparePipes(handlers);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { HttpException, Inject, Injectable, Logger, type PipeTransform, type Type } from '@nestjs/common';
 import { PIPES_METADATA } from '@nestjs/common/constants.js';
 import { ExternalContextCreator, ModuleRef } from '@nestjs/core';
-import { then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
+import { isThenable, then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
 import type { EventTrace } from '../metrics/event-trace.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -168,24 +168,57 @@ export class UserEnhancers {
     });
   }
 
-  private async runPipes(pipes: PipeTransform[], handler: HandlerDefinition, args: unknown[], trace: EventTrace | undefined): Promise<unknown[]> {
+  /** Synchronous while every pipe answers synchronously (so is the handler's call then). */
+  private runPipes(pipes: PipeTransform[], handler: HandlerDefinition, args: unknown[], trace: EventTrace | undefined): MaybePromise<unknown[]> {
     const params = handler.params.length ? handler.params : [{ index: 0, kind: 'payload' as const, key: undefined }];
-    const piped = [...args];
+    const steps: Array<{ index: number; key: string | undefined; pipe: PipeTransform }> = [];
     for (const param of params) {
-      if (param.kind !== 'payload') continue;
-      for (const pipe of pipes) {
-        const start = trace ? performance.now() : 0;
-        try {
-          piped[param.index] = await pipe.transform(piped[param.index], { type: 'body', metatype: handler.paramTypes[param.index] as Type, data: param.key });
-        } finally {
-          if (trace) trace.step('pipes', enhancerName(pipe), start);
-        }
-      }
+      if (param.kind === 'payload') for (const pipe of pipes) steps.push({ index: param.index, key: param.key, pipe });
     }
-    return piped;
+    const piped = [...args];
+    const run = (from: number): MaybePromise<unknown[]> => {
+      for (let i = from; i < steps.length; i++) {
+        const { index, key, pipe } = steps[i];
+        const start = trace ? performance.now() : 0;
+        const done = () => trace?.step('pipes', enhancerName(pipe), start);
+        let value: unknown;
+        try {
+          value = pipe.transform(piped[index], { type: 'body', metatype: handler.paramTypes[index] as Type, data: key });
+        } catch (error) {
+          done();
+          throw error;
+        }
+        if (isThenable(value)) {
+          return Promise.resolve(value).then(
+            (resolved) => {
+              done();
+              piped[index] = resolved;
+              return run(i + 1);
+            },
+            (error: unknown) => {
+              done();
+              throw error;
+            },
+          );
+        }
+        done();
+        piped[index] = value;
+      }
+      return piped;
+    };
+    return run(0);
   }
 
-  /** The handler's pipe instances: looked up once (asynchronously), then answered synchronously. */
+  /**
+   * Looks up every handler's `@UsePipes` pipe instances at startup, so that a handler's call never waits for the
+   * lookup: the handler then runs in the same synchronous stretch as on every later event (where free accessors
+   * without `bridge.asyncContext` can explain themselves), from the first event on.
+   */
+  async preparePipes(handlers: Iterable<HandlerDefinition>): Promise<void> {
+    for (const handler of handlers) await this.pipesFor(handler);
+  }
+
+  /** The handler's pipe instances: looked up once (asynchronously, at startup), then answered synchronously. */
   private pipesFor(handler: HandlerDefinition): MaybePromise<PipeTransform[]> {
     return this.pipes.get(handler) ?? this.loadPipes(handler);
   }

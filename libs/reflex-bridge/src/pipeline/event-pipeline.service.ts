@@ -115,8 +115,8 @@ export class EventPipeline implements OnApplicationBootstrap {
     this.busy = new BridgeError('busy', `Too many events are waiting for this client (at most ${maxQueuedEvents} events or ${maxQueuedBytes} bytes); this one was dropped. Send it again once earlier events were answered.`);
   }
 
-  onApplicationBootstrap(): void {
-    this.bridge.auditEnhancers(this.registry.handlerDefinitions());
+  onApplicationBootstrap(): Promise<void> {
+    return this.bridge.prepareEnhancers([...this.registry.handlerDefinitions()]);
   }
 
   /**
