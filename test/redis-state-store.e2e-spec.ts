@@ -229,6 +229,30 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await (fromA as StateLease).release();
   }, 60_000);
 
+  it('does not keep a lock it took while another worker was still waiting in line behind it', async () => {
+    // Linger, lock and polls of a minute: a kept lock would stay in Redis for the whole test.
+    const slow = { lockLingerMs: 60_000, lockTimeoutMs: 120_000, pollIntervalMs: 60_000, acquireTimeoutMs: 120_000 };
+    const a = worker(slow);
+    const b = worker(slow);
+    await Promise.all([a.connect(), b.connect()]);
+    const t = newToken();
+    const waitersKey = `rx:state:v2:{${t}}:waiters`;
+    const held = await a.acquire(t);
+    const bTurn = b.acquire(t);
+    await until(async () => (await raw.zCard(waitersKey)) === 1, "b's registration");
+    // A third process queues behind b. Told "not your turn" while the lock is free, such a caller announces itself
+    // to nobody: b must learn from its own acquire that someone waits, or it would keep the lock for the linger.
+    await raw.zAdd(waitersKey, { score: Date.now() + 60_000, value: 'other-process:w1' });
+    await raw.zAdd(`${waitersKey}:lapse`, { score: Date.now() + 120_000, value: 'other-process:w1' });
+    await held.release();
+    const lease = await bTurn;
+    await lease.save({ s: { n: 1 } });
+    await lease.release();
+    await until(async () => (await raw.exists(lockKey(t))) === 0, "b's lock to be given back to the caller in line");
+    expect(b.tryAcquireSync(t)).toBeUndefined();
+    await raw.del([waitersKey, `${waitersKey}:lapse`]);
+  }, 60_000);
+
   it('a state deleted by another worker is read afresh by the worker that kept its lock', async () => {
     const a = worker({ lockLingerMs: 60_000, lockTimeoutMs: 60_000 });
     const b = worker();

@@ -55,8 +55,10 @@ function sha1(source: string): string {
  * registration end).
  * ARGV: lock value, lock expiry (ms), state expiry (ms), caller id, registration lifetime (ms), provisional state
  * expiry (ms), owner channel prefix, token.
- * Returns `{1, fields | {}}` when the lock was taken (the state hash's fields and values, flat; the state's idle
- * expiry is renewed: acquiring is a use), or `{0, wait, blocker}` otherwise: the ms after which the caller should
+ * Returns `{1, fields | {}, waiting}` when the lock was taken (the state hash's fields and values, flat; the state's
+ * idle expiry is renewed: acquiring is a use; `waiting`: how many other callers are still registered, so a holder
+ * that would keep the lock between events gives it back at once instead: a caller told "not your turn" while the
+ * lock was free announces itself to nobody, and would otherwise wait for the whole linger), or `{0, wait, blocker}` otherwise: the ms after which the caller should
  * look again at the latest (the lock's remaining life, -1 for a lock without expiry; or, when the lock is free but
  * another caller's turn, that caller's remaining registration) and who is in the way (the lock value, or the other
  * caller's id).
@@ -80,7 +82,7 @@ if (not first or first == ARGV[4]) and redis.call('SET', KEYS[1], ARGV[1], 'NX',
   if #state > 0 then
     if redis.call('PTTL', KEYS[2]) > tonumber(ARGV[6]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) else redis.call('PEXPIRE', KEYS[2], ARGV[6]) end
   end
-  return {1, state}
+  return {1, state, redis.call('ZCARD', KEYS[3])}
 end
 redis.call('ZADD', KEYS[3], 'NX', now, ARGV[4])
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[5]), ARGV[4])

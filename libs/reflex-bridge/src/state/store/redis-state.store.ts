@@ -152,7 +152,7 @@ interface TokenQueue {
   listener?: (message: string) => void;
 }
 
-type AcquireReply = [1, string[]] | [0, number, string];
+type AcquireReply = [1, string[], number] | [0, number, string];
 
 /**
  * A lock this process holds: in use by a lease, or kept after its release (see `lockLingerMs`) together with the
@@ -173,7 +173,7 @@ interface HeldLock {
   acquiredAt: number;
   /** Connection generation it was taken on: a lost connection may have lost the lock too (a restarted Redis). */
   readonly epoch: number;
-  /** Another process asked for the lock (or deleted the state): give it back at the next release. */
+  /** Another process waits for the lock (registered when it was taken, or asked since), or deleted the state: give it back at the next release. */
   wanted: boolean;
   /** A save failed or its outcome is unknown: what Redis holds is uncertain, so the lock is not kept. */
   uncertain: boolean;
@@ -485,7 +485,7 @@ export class RedisStateStore extends StateStore {
         throw error;
       });
       if (reply[0] === 1) {
-        const held: HeldLock = { token, keys, value, state: this.parse(token, reply[1]), takenAt: sentAt, acquiredAt: Date.now(), epoch, wanted: false, uncertain: false, parkedAt: 0 };
+        const held: HeldLock = { token, keys, value, state: this.parse(token, reply[1]), takenAt: sentAt, acquiredAt: Date.now(), epoch, wanted: reply[2] > 0, uncertain: false, parkedAt: 0 };
         const lease = this.lease(held);
         if (this.closed) {
           await lease.release();
