@@ -74,6 +74,10 @@ describe('one flooding socket against everyone else', () => {
     expect(busy.length).toBeGreaterThan(0);
     expect(busy[0]).toMatchObject({ code: 'busy', event: `${SEQUENCE}.record` });
     expect(busy[0].message).toMatch(/waiting/);
+    // Each `busy` comes with the toast that shows it on a Reflex page, carrying the same structured error.
+    await attacker.until(() => attacker.presentations.length >= busy.length, 30_000, 'the presentation of every busy answer');
+    expect(attacker.presentations).toHaveLength(busy.length);
+    expect(attacker.presentations.at(-1)).toMatchObject({ events: [{ payload: { bridge_error: busy[0] } }] });
 
     // The accepted events all applied, one by one, in the order they were sent.
     const accepted = frames - busy.length;

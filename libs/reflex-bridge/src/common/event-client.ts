@@ -1,5 +1,5 @@
 import type { BridgeErrorPayload } from '../protocol/bridge-error.js';
-import type { SharedUpdate } from '../protocol/shared-update.js';
+import type { SharedMessage } from '../protocol/shared-message.js';
 import type { StateUpdate } from '../protocol/state-update.js';
 
 /**
@@ -18,10 +18,11 @@ export interface EventClient {
   /** Sends one `event` message. */
   emitUpdate(update: StateUpdate): void;
   /**
-   * Sends one `event` message that other clients receive too, encoding it only once for all of them. Optional:
-   * without it, callers send `shared.update` with {@link emitUpdate}.
+   * Sends one message that other sends repeat exactly (other clients, or further refusals of this one), encoding it
+   * only once for all of them. Optional: without it, callers send the message with {@link emitUpdate} or
+   * {@link emitError}.
    */
-  emitSharedUpdate?(shared: SharedUpdate): void;
+  emitShared?(shared: SharedMessage): void;
   /** Sends one `bridge_error` message. */
   emitError(error: BridgeErrorPayload): void;
   /**

@@ -2,13 +2,13 @@ import { Logger } from '@nestjs/common';
 import type { Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
-import type { SharedUpdate } from '../protocol/shared-update.js';
+import type { SharedMessage } from '../protocol/shared-message.js';
 import type { EventClient } from '../common/event-client.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
 import { ConnectionLimits, type ConnectionLimitSettings } from '../security/connection-limits.js';
 import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 import type { TrackedSocket } from './session-tracker.service.js';
-import { writeSharedUpdate } from './shared-update.writer.js';
+import { writeSharedMessage } from './shared-message.writer.js';
 
 /** What a {@link SocketConnection} needs from the pipeline, shared by every connection. */
 export interface SocketConnectionOwner {
@@ -180,9 +180,9 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     this.socket.emit('event', update);
   }
 
-  /** A message other sockets get too: encoded once for all of them (see {@link writeSharedUpdate}). */
-  emitSharedUpdate(shared: SharedUpdate): void {
-    writeSharedUpdate(this.socket, shared);
+  /** A message other sends repeat too: encoded once for all of them (see {@link writeSharedMessage}). */
+  emitShared(shared: SharedMessage): void {
+    writeSharedMessage(this.socket, shared);
   }
 
   emitError(error: BridgeErrorPayload): void {

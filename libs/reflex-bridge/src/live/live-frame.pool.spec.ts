@@ -10,7 +10,7 @@ describe('LiveFramePool', () => {
     const first = pool.share({ [STATE]: { notes_rx_state_: list, count_rx_state_: 1 } });
     const second = pool.share({ [STATE]: { count_rx_state_: 1, notes_rx_state_: list } });
     expect(second).toBe(first);
-    expect(first!.update).toEqual({ delta: { [STATE]: { notes_rx_state_: list, count_rx_state_: 1 } } });
+    expect(first!.data).toEqual({ delta: { [STATE]: { notes_rx_state_: list, count_rx_state_: 1 } } });
     expect(pool.size).toBe(1);
   });
 
@@ -33,6 +33,6 @@ describe('LiveFramePool', () => {
     const pool = new LiveFramePool();
     for (let i = 0; i < MAX_SHARED_FRAMES; i++) expect(pool.share({ [STATE]: { n_rx_state_: i } })).toBeDefined();
     expect(pool.share({ [STATE]: { n_rx_state_: 'one more' } })).toBeUndefined();
-    expect(pool.share({ [STATE]: { n_rx_state_: 0 } })?.update.delta).toEqual({ [STATE]: { n_rx_state_: 0 } });
+    expect(pool.share({ [STATE]: { n_rx_state_: 0 } })?.data).toEqual({ delta: { [STATE]: { n_rx_state_: 0 } } });
   });
 });

@@ -1,4 +1,4 @@
-import { SharedUpdate } from '../protocol/shared-update.js';
+import { SharedMessage } from '../protocol/shared-message.js';
 import type { Delta } from '../protocol/state-update.js';
 
 /** Distinct deltas one change shares frames for; subscribers past that many distinct views get their own frames. */
@@ -26,23 +26,23 @@ function sameDelta(a: Delta, b: Delta): boolean {
 
 /**
  * The frames of one live change: subscribers whose resulting delta is the same (the same vars holding the very
- * same values, as the shared list results of {@link LiveRowCache} make them) share one {@link SharedUpdate},
+ * same values, as the shared list results of {@link LiveRowCache} make them) share one {@link SharedMessage},
  * so it is encoded once for all of them. Values are compared by identity, never walked: a delta whose values are
  * new objects per subscriber (a computed var building a fresh array) is simply not shared.
  */
 export class LiveFramePool {
-  private readonly frames: SharedUpdate[] = [];
+  private readonly frames: { delta: Delta; message: SharedMessage }[] = [];
 
   /**
-   * The shared update carrying `delta`: an earlier subscriber's when its delta was the same, else a new one
+   * The shared `event` message carrying `delta`: an earlier subscriber's when its delta was the same, else a new one
    * (while fewer than {@link MAX_SHARED_FRAMES} exist), else `undefined` (send `delta` on its own).
    */
-  share(delta: Delta): SharedUpdate | undefined {
-    for (const frame of this.frames) if (sameDelta(frame.update.delta!, delta)) return frame;
+  share(delta: Delta): SharedMessage | undefined {
+    for (const frame of this.frames) if (sameDelta(frame.delta, delta)) return frame.message;
     if (this.frames.length >= MAX_SHARED_FRAMES) return undefined;
-    const frame = new SharedUpdate({ delta });
-    this.frames.push(frame);
-    return frame;
+    const message = new SharedMessage('event', { delta });
+    this.frames.push({ delta, message });
+    return message;
   }
 
   /** Distinct frames made so far (for tests). */

@@ -33,6 +33,7 @@ import { OnLoadRoutes, type OnLoadMatch } from '../state/on-load-routes.service.
 import { ClientStorageVars } from '../state/client-storage-vars.service.js';
 import type { UploadCall } from './upload-call.js';
 import { LeaseRenewal } from './lease-renewal.js';
+import { BusyAnswers } from './busy-answers.js';
 import { plainRecord } from '../common/plain-record.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
@@ -94,6 +95,8 @@ export class EventPipeline implements OnApplicationBootstrap {
   private readonly queue: TokenQueue;
   /** Answer to a client event over its queue's limits (one instance: refusals stay cheap under a flood). */
   private readonly busy: BridgeError;
+  /** The `busy` answers as shared messages, encoded once per event name (see {@link BusyAnswers}). */
+  private readonly busyAnswers: BusyAnswers;
   private readonly stateSize = new StateSizeMeter();
 
   constructor(
@@ -113,6 +116,11 @@ export class EventPipeline implements OnApplicationBootstrap {
     const { maxQueuedEvents, maxQueuedBytes } = options;
     this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes });
     this.busy = new BridgeError('busy', `Too many events are waiting for this client (at most ${maxQueuedEvents} events or ${maxQueuedBytes} bytes); this one was dropped. Send it again once earlier events were answered.`);
+    const busy = this.busy;
+    this.busyAnswers = new BusyAnswers(
+      (eventName) => busy.toPayload(eventName),
+      (payload) => this.presented(payload),
+    );
   }
 
   onApplicationBootstrap(): Promise<void> {
@@ -144,7 +152,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       return;
     }
     if (!this.queue.accepts(token, bytes)) {
-      this.reportError(client, this.busy, routed.name);
+      this.refuseBusy(client, routed.name);
       return;
     }
     return this.queue.run(token, () => this.process(client, token, routed, true), bytes);
@@ -437,8 +445,8 @@ export class EventPipeline implements OnApplicationBootstrap {
             return then(change(view.target), () =>
               then(this.commit(lease, tree, view), (delta) => {
                 if (!delta) return;
-                const shared = client.emitSharedUpdate ? frames.share(delta) : undefined;
-                if (shared) client.emitSharedUpdate!(shared);
+                const shared = client.emitShared ? frames.share(delta) : undefined;
+                if (shared) client.emitShared!(shared);
                 else client.emitUpdate({ delta });
               }),
             );
@@ -721,14 +729,31 @@ export class EventPipeline implements OnApplicationBootstrap {
    */
   private sendError(client: EventClient, error: BridgeErrorPayload): void {
     client.emitError(error);
-    let presented: ClientEvent[];
-    try {
-      presented = this.errorPresenter.present(error);
-    } catch (failure) {
-      this.logger.error(`The error presenter failed: ${(failure as Error)?.stack ?? String(failure)}`);
+    const events = this.presented(error);
+    if (events.length > 0) client.emitUpdate({ events });
+  }
+
+  /**
+   * {@link sendError} for `busy`, the refusal a flood gets for every frame over its queue's limits: the same
+   * messages, made and encoded once per event name (see {@link BusyAnswers}).
+   */
+  private refuseBusy(client: EventClient, eventName: string): void {
+    if (!client.emitShared) {
+      this.reportError(client, this.busy, eventName);
       return;
     }
-    const events = presentedError(presented, error);
-    if (events.length > 0) client.emitUpdate({ events });
+    const answer = this.busyAnswers.answerTo(eventName);
+    client.emitShared(answer.error);
+    if (answer.presented) client.emitShared(answer.presented);
+  }
+
+  /** What the error presenter shows for `error`, ready to send (nothing when the presenter failed: logged). */
+  private presented(error: BridgeErrorPayload): ClientEvent[] {
+    try {
+      return presentedError(this.errorPresenter.present(error), error);
+    } catch (failure) {
+      this.logger.error(`The error presenter failed: ${(failure as Error)?.stack ?? String(failure)}`);
+      return [];
+    }
   }
 }

@@ -1,10 +1,10 @@
 import type { Namespace, Socket } from 'socket.io';
-import type { SharedUpdate } from '../protocol/shared-update.js';
+import type { SharedMessage } from '../protocol/shared-message.js';
 
 /** Socket.IO's packet type of an event (socket.io-parser's `PacketType.EVENT`). */
 const EVENT_PACKET = 2;
 
-/** What a {@link SharedUpdate} holds once encoded for one namespace. */
+/** What a {@link SharedMessage} holds once encoded for one namespace. */
 interface EncodedUpdate {
   namespace: Namespace;
   /** The encoded packets, written as they are to each socket. */
@@ -25,21 +25,21 @@ interface WritableSocket {
 }
 
 /**
- * Writes a shared `event` message to one socket, encoding it only the first time (per namespace): every other
- * socket gets the same encoded packets, and the same WebSocket frame, as a Socket.IO room broadcast writes them.
- * So 10,000 subscribers with the same delta cost one JSON encoding, not 10,000. Falls back to `socket.emit` when
- * the adapter offers no encoder of its own.
+ * Writes a shared message to one socket, encoding it only the first time (per namespace): every other write gets
+ * the same encoded packets, and the same WebSocket frame, as a Socket.IO room broadcast writes them. So 10,000
+ * subscribers with the same delta cost one JSON encoding, not 10,000. Falls back to `socket.emit` when the adapter
+ * offers no encoder of its own.
  */
-export function writeSharedUpdate(socket: Socket, shared: SharedUpdate): void {
+export function writeSharedMessage(socket: Socket, shared: SharedMessage): void {
   const namespace = socket.nsp;
   let encoded = shared.encoded as EncodedUpdate | undefined;
   if (encoded?.namespace !== namespace) {
     const adapter = namespace.adapter as unknown as EncodingAdapter;
     if (typeof adapter._encode !== 'function') {
-      socket.emit('event', shared.update);
+      socket.emit(shared.name, shared.data);
       return;
     }
-    const packet = { type: EVENT_PACKET, data: ['event', shared.update], nsp: namespace.name };
+    const packet = { type: EVENT_PACKET, data: [shared.name, shared.data], nsp: namespace.name };
     const options = { preEncoded: true as const, compress: true };
     encoded = { namespace, packets: adapter._encode(packet, options), options, packet };
     shared.encoded = encoded;

@@ -3,8 +3,8 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Socket } from 'socket.io';
 import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
-import { SharedUpdate } from '../protocol/shared-update.js';
-import { writeSharedUpdate } from './shared-update.writer.js';
+import { SharedMessage } from '../protocol/shared-message.js';
+import { writeSharedMessage } from './shared-message.writer.js';
 
 const PATH = '/_event';
 
@@ -15,7 +15,7 @@ function until(predicate: () => boolean): Promise<void> {
   });
 }
 
-describe('writeSharedUpdate (a real Socket.IO server and clients)', () => {
+describe('writeSharedMessage (a real Socket.IO server and clients)', () => {
   let http: HttpServer;
   let io: Server;
   const serverSockets: Socket[] = [];
@@ -51,25 +51,25 @@ describe('writeSharedUpdate (a real Socket.IO server and clients)', () => {
       encodings++;
       return encode(packet, options);
     };
-    const shared = new SharedUpdate({ delta: { 'reflex___state____state.board_state': { notes_rx_state_: [{ id: 1, text: 'é ✓' }] } } });
+    const shared = new SharedMessage('event', { delta: { 'reflex___state____state.board_state': { notes_rx_state_: [{ id: 1, text: 'é ✓' }] } } });
     for (const socket of serverSockets) {
       socket.emit('event', { delta: { before: { n_rx_state_: 1 } } });
-      writeSharedUpdate(socket, shared);
+      writeSharedMessage(socket, shared);
       socket.emit('event', { delta: { after: { n_rx_state_: 2 } } });
     }
     await until(() => received.every((frames) => frames.length === 3));
-    for (const frames of received) expect(frames).toEqual([{ delta: { before: { n_rx_state_: 1 } } }, shared.update, { delta: { after: { n_rx_state_: 2 } } }]);
+    for (const frames of received) expect(frames).toEqual([{ delta: { before: { n_rx_state_: 1 } } }, shared.data, { delta: { after: { n_rx_state_: 2 } } }]);
     expect(encodings).toBe(1);
   });
 
   it('writes nothing to a socket that has disconnected, and still serves the others', async () => {
-    const shared = new SharedUpdate({ delta: { s: { v_rx_state_: 'second' } } });
+    const shared = new SharedMessage('event', { delta: { s: { v_rx_state_: 'second' } } });
     const gone = serverSockets[0];
     clients[0].disconnect();
     await until(() => gone.disconnected);
-    for (const socket of serverSockets) expect(() => writeSharedUpdate(socket, shared)).not.toThrow();
+    for (const socket of serverSockets) expect(() => writeSharedMessage(socket, shared)).not.toThrow();
     await until(() => received[1].length === 4 && received[2].length === 4);
-    expect(received[1][3]).toEqual(shared.update);
+    expect(received[1][3]).toEqual(shared.data);
     expect(received[0]).toHaveLength(3);
   });
 });
