@@ -7,6 +7,7 @@ import type { EventClient } from '../common/event-client.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
 import { ConnectionLimits, type ConnectionLimitSettings } from '../security/connection-limits.js';
 import { SocketReadThrottle } from '../security/socket-read.throttle.js';
+import { batchFlushedWrites } from '../security/flushed-writes.batch.js';
 import type { TrackedSocket } from './session-tracker.service.js';
 import { writeSharedMessage } from './shared-message.writer.js';
 
@@ -217,7 +218,11 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     if (admission === true) void owner.handle(this, frame, bytes);
     else if (admission !== false) void admission.then((stayed) => (stayed ? owner.handle(this, frame, bytes) : undefined));
     else return;
-    if (owner.isQueueFull(this.token)) this.readThrottle().pauseUntil((resume) => owner.onQueueDrained(this.token, resume));
+    if (owner.isQueueFull(this.token)) {
+      this.readThrottle().pauseUntil((resume) => owner.onQueueDrained(this.token, resume));
+      // What was already read is refused: its answers leave in batches.
+      batchFlushedWrites(this.socket.conn);
+    }
   }
 
   private readThrottle(): SocketReadThrottle {
