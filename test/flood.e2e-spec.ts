@@ -159,6 +159,27 @@ describe('one flooding socket against everyone else', () => {
     expect(attacker.errors()).toHaveLength(2);
   });
 
+  it('reads a socket over its rate budget about once a second, refusing what it read, while another client is served', async () => {
+    // Five events per minute per connection (hydrating takes two): a flood is refused by the budget, not by the queue.
+    await start({ rateLimit: { perConnection: { limit: 5, ttlMs: 60_000 } } });
+    const attacker = await flooder();
+    const victim = await client();
+    const frames = 20_000;
+    attacker.writeAtOnce(Array.from({ length: frames }, () => attacker.eventPacket(`${PING}.ping`)));
+    await attacker.until(() => attacker.errors().length > 0, 30_000, 'the first refusal');
+    expect(attacker.errors()[0]).toMatchObject({ code: 'rate_limited', event: `${PING}.ping` });
+
+    // The server stopped reading the flooder: its frames wait in the TCP buffers, a read's worth refused per second.
+    const serverSide = serverWebSocket(attacker.token);
+    await attacker.until(() => serverSide.isPaused, 30_000, "the flooder's socket paused");
+    victim.send(`${PING}.ping`);
+    await victim.untilVar(PING, 'pings', 1, 30_000);
+    // The victim was answered while most of the flood was still unread, let alone refused.
+    expect(attacker.errors().length).toBeLessThan(frames / 2);
+    expect(attacker.errors().every((error) => error.code === 'rate_limited')).toBe(true);
+    expect(attacker.isClosed).toBe(false);
+  });
+
   it('refuses a client event that would take its queue over maxQueuedBytes with busy', async () => {
     await start({ maxQueuedBytes: 20_000, maxMessageBytes: 100_000 });
     gate.current = new Gate();

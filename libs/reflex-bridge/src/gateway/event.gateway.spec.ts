@@ -52,6 +52,7 @@ function gatewayWith(options: { admit?: Promise<void> } = {}) {
   const pipeline = {
     handle: jest.fn((client: EventClient, frame: unknown) => void handled.push({ token: client.token, frame })),
     isQueueFull: () => false,
+    connectionBlockedForMs: () => 0,
     onQueueDrained: () => undefined,
   } as unknown as EventPipeline;
   const sessions = {

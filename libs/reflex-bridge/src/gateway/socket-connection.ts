@@ -15,6 +15,7 @@ import { writeSharedMessage } from './shared-message.writer.js';
 export interface SocketConnectionOwner {
   handle(client: EventClient, frame: unknown, bytes: number): MaybePromise<void>;
   isQueueFull(token: string): boolean;
+  connectionBlockedForMs(client: EventClient): number;
   onQueueDrained(token: string, callback: () => void): void;
   reportError(client: EventClient, error: BridgeError): void;
 }
@@ -32,6 +33,13 @@ interface Carrier {
 }
 
 const logger = new Logger('ReflexBridge');
+
+/**
+ * The longest a socket over its rate budget goes unread at a time: well within Engine.IO's ping timeout, so a
+ * client blocked for longer (a long `blockDurationMs`) keeps its connection, and is read (and refused) about once
+ * a second meanwhile.
+ */
+const MAX_BLOCKED_PAUSE_MS = 1_000;
 
 /**
  * What few connections need, kept beside them rather than in a field of every one: the read throttle of a socket
@@ -221,6 +229,14 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     if (owner.isQueueFull(this.token)) {
       this.readThrottle().pauseUntil((resume) => owner.onQueueDrained(this.token, resume));
       // What was already read is refused: its answers leave in batches.
+      batchFlushedWrites(this.socket.conn);
+      return;
+    }
+    const blockedMs = owner.connectionBlockedForMs(this);
+    if (blockedMs > 0) {
+      // Over its rate budget: what it sends meanwhile would only be refused, so it waits in TCP buffers instead,
+      // read again at the latest after MAX_BLOCKED_PAUSE_MS (a paused socket reads no heartbeat either).
+      this.readThrottle().pauseUntil((resume) => setTimeout(resume, Math.min(blockedMs, MAX_BLOCKED_PAUSE_MS)).unref());
       batchFlushedWrites(this.socket.conn);
     }
   }

@@ -164,6 +164,14 @@ export class EventPipeline implements OnApplicationBootstrap {
     return this.queue.isFull(token);
   }
 
+  /**
+   * Milliseconds until `client`'s connection budget (`rateLimit.perConnection`) lets its events through again, 0
+   * while it does: the gateway does not read a socket whose events would only be refused.
+   */
+  connectionBlockedForMs(client: EventClient): number {
+    return this.rateLimiter.connectionBlockedForMs(client);
+  }
+
   /** Calls `callback` once `token`'s queue has drained to half its limits (at once when it has). */
   onQueueDrained(token: string, callback: () => void): void {
     this.queue.onDrained(token, callback);

@@ -55,13 +55,20 @@ describe('EventRateLimiter', () => {
     const rate = limiter({ rateLimit: { perConnection: { limit: 3, ttlMs: 60_000 } } });
     const first = client('sid-1');
     for (let i = 0; i < 3; i++) expect(rate.admitConnection(first, 'root.plain_state.bump')).toBe(0);
+    // Within its budget, the connection is not blocked (the gateway reads its socket).
+    expect(rate.connectionBlockedForMs(first)).toBe(0);
     const wait = rate.admitConnection(first, 'root.plain_state.bump');
     expect(wait).toBeGreaterThan(0);
     expect(wait).toBeLessThanOrEqual(60_000);
+    // Over it, blocked for as long as the refusal says.
+    expect(rate.connectionBlockedForMs(first)).toBeGreaterThan(wait - 1_000);
+    expect(rate.connectionBlockedForMs(first)).toBeLessThanOrEqual(wait);
     // Another connection has its own budget.
     expect(rate.admitConnection(client('sid-2'), 'root.plain_state.bump')).toBe(0);
+    expect(rate.connectionBlockedForMs(client('sid-3'))).toBe(0);
     // A window that ended starts afresh.
     first.budgetEndsAt = -1;
+    expect(rate.connectionBlockedForMs(first)).toBe(0);
     expect(rate.admitConnection(first, 'root.plain_state.bump')).toBe(0);
   });
 

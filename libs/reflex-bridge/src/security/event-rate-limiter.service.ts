@@ -111,6 +111,18 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   }
 
   /**
+   * Milliseconds until `client`'s connection budget lets events through again, 0 while it does. Reads what
+   * {@link admitConnection} counted; no clock is read for a client within its budget.
+   */
+  connectionBlockedForMs(client: EventClient): number {
+    const budget = this.budget;
+    const hits = client.budgetHits;
+    if (budget === undefined || hits === undefined || hits <= budget.limit) return 0;
+    const left = client.budgetEndsAt! - (Date.now() - STARTED);
+    return left > 0 ? left : 0;
+  }
+
+  /**
    * Counts one call of `handler` from client address `ip` against the handler's `@Throttle` limits. Returns 0 when
    * it may run, else the milliseconds to wait (the longest of the limits that refused). Synchronous with the
    * in-memory storage; a promise with Redis. Never rejects.
