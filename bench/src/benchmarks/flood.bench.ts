@@ -22,12 +22,21 @@ const VICTIM_EVENT = event(`${TIER_STATES.full}.bump`);
 
 const MAX_TARGET: Target = { text: 'max < 20 ms while another socket floods', valueAtMost: 20 };
 
-/** The floods, in table order. */
-const FLOODS: Array<{ id: string; event: WireEvent }> = [
+/**
+ * The same app with a connection budget (`rateLimit.perConnection`, as every app has by default): high enough for
+ * the victim (about 25,000 events in its warm-up and window here), so that only the flooder is refused, with
+ * `rate_limited`, after its first second or two.
+ */
+const LIMITED_APP: BridgeServerConfig = { ...APP, connectionBudget: 40_000 };
+
+/** The floods, in table order; `limited` ones run against {@link LIMITED_APP}. */
+const FLOODS: Array<{ id: string; event: WireEvent; limited?: boolean }> = [
   { id: 'full', event: event(`${TIER_STATES.full}.bump`) },
   { id: 'none', event: event(`${TIER_STATES.none}.bump`) },
   // An async handler that never waits for I/O: the token's queue is a chain of microtasks.
   { id: 'none_async', event: event(`${LOOKUP_STATE}.bump`) },
+  // The flooder over its connection budget: refused at the door, before any queue.
+  { id: 'none_rate_limited', event: event(`${TIER_STATES.none}.bump`), limited: true },
 ];
 
 /** The flooding process (see `load/flooder.ts`). */
@@ -83,7 +92,11 @@ async function measureFlooded(context: BenchContext, server: ServerProcess, labe
 async function run(context: BenchContext): Promise<BenchResult[]> {
   const server = await ServerProcess.start('flood', APP);
   if ('unavailable' in server) throw new Error(server.unavailable);
+  let limited: ServerProcess | undefined;
   try {
+    const started = await ServerProcess.start('flood, rate-limited', LIMITED_APP);
+    if ('unavailable' in started) throw new Error(started.unavailable);
+    limited = started;
     const load: LoadConfig = { url: server.url, clients: 1, hydrate: true, login: BENCH_LOGIN, workload: [VICTIM_EVENT] };
     const idle: Measurement[] = [];
     const flooded = new Map<string, FloodedRun[]>();
@@ -91,8 +104,9 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       const suffix = context.options.rounds > 1 ? ` (round ${round}/${context.options.rounds})` : '';
       idle.push(await measure(context, server, `idle${suffix}`, load));
       for (const flood of FLOODS) {
-        const config: FloodConfig = { url: server.url, login: BENCH_LOGIN, event: flood.event, burst: BURST };
-        const measured = await measureFlooded(context, server, `${flood.id} flood${suffix}`, load, config);
+        const target = flood.limited ? limited : server;
+        const config: FloodConfig = { url: target.url, login: BENCH_LOGIN, event: flood.event, burst: BURST };
+        const measured = await measureFlooded(context, target, `${flood.id} flood${suffix}`, { ...load, url: target.url }, config);
         flooded.set(flood.id, [...(flooded.get(flood.id) ?? []), measured]);
       }
     }
@@ -109,6 +123,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       const sent = of(runs, (run) => run.flood.sent);
       const answered = of(runs, (run) => run.flood.answered);
       const busy = of(runs, (run) => run.flood.errors.busy ?? 0);
+      const rateLimited = of(runs, (run) => run.flood.errors.rate_limited ?? 0);
       const windowMs = of(runs, (run) => run.flood.windowMs);
       results.push(
         compared(`${name}/latency_p50`, of(runs, (run) => run.victim.latency.p50), base.p50, 'ms', undefined,
@@ -118,10 +133,12 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         reported(`${name}/flooder_answered`, (answered / windowMs) * 1000, 'events/s', undefined,
           `the flooder's frames answered per second (${sent.toLocaleString('en-US')} sent in the window)`),
         reported(`${name}/flooder_busy`, answered ? (busy / answered) * 100 : 0, '%', undefined, 'share of the answers that were `busy` (refused over the per-token queue cap)'),
+        reported(`${name}/flooder_rate_limited`, answered ? (rateLimited / answered) * 100 : 0, '%', undefined, 'share of the answers that were `rate_limited` (refused over the connection budget)'),
       );
     }
     return results;
   } finally {
+    await limited?.stop();
     await server.stop();
   }
 }

@@ -32,6 +32,11 @@ export interface BridgeServerConfig {
   auth: boolean;
   /** Turn fast auth on (see `server/fast-auth.ts`); the server answers `unavailable` while it cannot. */
   fastAuth?: boolean;
+  /**
+   * Events per connection per 10 s (`rateLimit.perConnection`) before `rate_limited`; by default the budget is
+   * counted but never refuses (see `server/bench-rate-limit.ts`).
+   */
+  connectionBudget?: number;
 }
 
 /**

@@ -36,7 +36,7 @@ export async function startBridgeServer(config: BridgeServerConfig): Promise<Bri
   }
   const options: ReflexBridgeModuleOptions = {
     ...extra,
-    rateLimit: BENCH_RATE_LIMIT,
+    rateLimit: config.connectionBudget ? { perConnection: { limit: config.connectionBudget, ttlMs: 10_000 } } : BENCH_RATE_LIMIT,
     // Library defaults; BENCH_ASYNC_CONTEXT=1 measures the module with `bridge.asyncContext: true` (see docs/performance.md).
     bridge: {
       mode: config.mode,
