@@ -29,7 +29,9 @@ export class BridgeErrorPresenter {
   /**
    * The client events that show `error` to the user. The message is production-safe already (a handler's
    * exception becomes a generic `handler_error` text with `production: true`), and any text is safe to show:
-   * the helpers encode it. Called on the error path only, once per refused event.
+   * the helpers encode it. Called on the error path only: once per refused or failed event, except for `busy`
+   * (a flood's refusals), where its answer for an event name is made once and sent again for that name's later
+   * refusals.
    */
   present(error: BridgeErrorPayload): ClientEvent[] {
     // One id: a burst of refusals (a flood of clicks) replaces one toast instead of stacking many.
