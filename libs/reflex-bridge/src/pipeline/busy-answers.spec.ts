@@ -36,5 +36,9 @@ describe('BusyAnswers', () => {
     // Long forgotten: made again, as a new answer.
     expect(answers.answerTo('name-0')).not.toBe(first);
     expect(present).toHaveBeenCalledTimes(1_001);
+    // A name as long as a frame allows is answered, but its answer is not kept.
+    const long = 'x'.repeat(100_000);
+    expect(answers.answerTo(long).error.data).toMatchObject({ event: long });
+    expect(answers.answerTo(long)).not.toBe(answers.answerTo(long));
   });
 });

@@ -12,13 +12,20 @@ export interface BusyAnswer {
 const MAX_NAMES = 64;
 
 /**
+ * The longest event name whose answer is kept (handler names are far shorter): a name is the client's, and up to
+ * `maxMessageBytes` long, so answers to longer ones are made for each refusal and not kept.
+ */
+const MAX_KEPT_NAME_LENGTH = 256;
+
+/**
  * The answers to events refused with `busy`, one per event name, built once and written as shared messages.
  *
  * Why: `busy` is what a flooding socket gets for every frame over its queue's limits, hundreds per socket read.
  * Presenting, encoding and framing each answer anew made a flood's refusals most of the server's work (the text of
  * the presented toast alone was a tenth), and every other client waits while one read's refusals are written. The
  * answer to a refused event depends only on its name, so it is made once and every further refusal of that name
- * writes the same encoded packets. At most {@link MAX_NAMES} names are kept (the cache starts afresh past that).
+ * writes the same encoded packets. At most {@link MAX_NAMES} names of at most {@link MAX_KEPT_NAME_LENGTH} characters
+ * are kept (the cache starts afresh past that).
  */
 export class BusyAnswers {
   private readonly byName = new Map<string, BusyAnswer>();
@@ -32,17 +39,22 @@ export class BusyAnswers {
 
   /** The answer to a refused event named `eventName`. */
   answerTo(eventName: string): BusyAnswer {
+    if (eventName.length > MAX_KEPT_NAME_LENGTH) return this.make(eventName);
     let answer = this.byName.get(eventName);
     if (answer === undefined) {
       if (this.byName.size >= MAX_NAMES) this.byName.clear();
-      const payload = this.payloadFor(eventName);
-      const events = this.present(payload);
-      answer = {
-        error: new SharedMessage(BRIDGE_ERROR_EVENT, payload),
-        presented: events.length > 0 ? new SharedMessage('event', { events }) : undefined,
-      };
+      answer = this.make(eventName);
       this.byName.set(eventName, answer);
     }
     return answer;
+  }
+
+  private make(eventName: string): BusyAnswer {
+    const payload = this.payloadFor(eventName);
+    const events = this.present(payload);
+    return {
+      error: new SharedMessage(BRIDGE_ERROR_EVENT, payload),
+      presented: events.length > 0 ? new SharedMessage('event', { events }) : undefined,
+    };
   }
 }
