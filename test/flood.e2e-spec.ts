@@ -180,6 +180,23 @@ describe('one flooding socket against everyone else', () => {
     expect(attacker.isClosed).toBe(false);
   });
 
+  it('counts malformed frames against the rate budget too: a socket flooding them is paused like any other', async () => {
+    await start({ rateLimit: { perConnection: { limit: 5, ttlMs: 60_000 } } });
+    const attacker = await flooder();
+    const victim = await client();
+    const frames = 20_000;
+    // Frames whose event is not an object: refused as invalid before any handler is looked up.
+    attacker.writeAtOnce(Array.from({ length: frames }, () => `42/_event,["event",1]`));
+    await attacker.until(() => attacker.errors().length > 0, 30_000, 'the first refusal');
+    expect(attacker.errors()[0]).toMatchObject({ code: 'invalid_event' });
+    const serverSide = serverWebSocket(attacker.token);
+    await attacker.until(() => serverSide.isPaused, 30_000, "the flooder's socket paused");
+    victim.send(`${PING}.ping`);
+    await victim.untilVar(PING, 'pings', 1, 30_000);
+    expect(attacker.errors().length).toBeLessThan(frames / 2);
+    expect(attacker.isClosed).toBe(false);
+  });
+
   it('refuses a client event that would take its queue over maxQueuedBytes with busy', async () => {
     await start({ maxQueuedBytes: 20_000, maxMessageBytes: 100_000 });
     gate.current = new Gate();

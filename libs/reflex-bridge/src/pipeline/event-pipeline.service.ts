@@ -141,6 +141,9 @@ export class EventPipeline implements OnApplicationBootstrap {
       const event = parseInboundEvent(frame);
       routed = { name: event.name, payload: event.payload, routerData: this.routerDataFor(client, token, event) };
     } catch (error) {
+      // A frame that is no event counts against the connection's budget too (under a name no handler has, so no
+      // `@SkipThrottle()` exempts it): a flood of malformed frames is stopped like any other (see the gateway).
+      this.rateLimiter.admitConnection(client, '');
       this.reportError(client, error);
       return;
     }
