@@ -216,7 +216,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   /**
    * One decoded `event`: to the pipeline, once admission has passed (events that arrive during admission wait for
    * it, in order; a socket that left during admission runs nothing). The socket is not read while the token's
-   * queue is full.
+   * queue is full, nor while the connection is over its rate budget (at most {@link MAX_BLOCKED_PAUSE_MS} at a time).
    */
   receive(frame: unknown): void {
     const bytes = this.takeFrameSize();

@@ -7,7 +7,8 @@ interface PausableWebSocket {
 }
 
 /**
- * Stops reading one client's socket while its event queue is full, and starts again once it has drained.
+ * Stops reading one client's socket while its event queue is full (until it has drained) or while it is over its
+ * rate budget (for a moment at a time), and starts again when told.
  *
  * Why: every event over the queue's limit is refused with `busy`, but refusing still costs a decode and a
  * reply per frame, and the operating system hands over megabytes of frames per read. Pausing the WebSocket
