@@ -9,6 +9,7 @@ import { ConnectionLimits, type ConnectionLimitSettings } from '../security/conn
 import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 import { batchFlushedWrites } from '../security/flushed-writes.batch.js';
 import type { TrackedSocket } from './session-tracker.service.js';
+import { writeJsonEvent } from './json-event.writer.js';
 import { writeSharedMessage } from './shared-message.writer.js';
 
 /** What a {@link SocketConnection} needs from the pipeline, shared by every connection. */
@@ -185,8 +186,9 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     return this;
   }
 
+  /** Written as JSON without Socket.IO's search for binary parts (see {@link writeJsonEvent}). */
   emitUpdate(update: StateUpdate): void {
-    this.socket.emit('event', update);
+    writeJsonEvent(this.socket, 'event', update);
   }
 
   /** A message other sends repeat too: encoded once for all of them (see {@link writeSharedMessage}). */
@@ -195,7 +197,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   }
 
   emitError(error: BridgeErrorPayload): void {
-    this.socket.emit(BRIDGE_ERROR_EVENT, error);
+    writeJsonEvent(this.socket, BRIDGE_ERROR_EVENT, error);
   }
 
   /** A frame the limits refused: told to the client as a structured error. */

@@ -66,6 +66,11 @@ function problemIn(value: unknown, depth: number): BridgeError | undefined {
   // Socket.IO turns binary attachments into Buffers: events are JSON, and walking a Buffer's indexes would
   // cost a tick per byte. Anything else that is not a plain object did not come from JSON either.
   if (!isPlainObject(value)) return new BridgeError('invalid_event', 'Events are JSON: binary attachments and other non-JSON values are refused.');
+  return problemInEntries(value, depth);
+}
+
+/** The first problem found in the keys and values of `value`, a plain object (see {@link problemIn}). */
+function problemInEntries(value: Record<string, unknown>, depth: number): BridgeError | undefined {
   for (const key in value) {
     if (--budget < 0) return tooMany();
     if (FORBIDDEN_KEYS.has(key)) return new BridgeError('invalid_payload', `The event carries a forbidden key: ${key}.`);
@@ -105,7 +110,9 @@ export function parseInboundEvent(frame: unknown): InboundEvent {
     throw new BridgeError('invalid_event', 'The event "router_data" must be an object.');
   }
   budget = MAX_EVENT_VALUES;
-  const problem = problemIn(payload, 0) ?? problemIn(routerData, 0);
+  // Both are plain objects (or absent) by now: their entries are walked without checking them again.
+  const problem = (payload ? problemInEntries(payload as Record<string, unknown>, 0) : undefined) ??
+    (routerData ? problemInEntries(routerData as Record<string, unknown>, 0) : undefined);
   if (problem) throw problem;
   return {
     name,
