@@ -1,4 +1,4 @@
-import { RpcChild } from './rpc.js';
+import { RpcChild, type ProcessWrapper } from './rpc.js';
 import type { LoadConfig, LoadStats, ServerConfig, ServerCpu, ServerMemory, ServerStarted } from './types.js';
 
 const SERVER_MAIN = new URL('../server/server-main.js', import.meta.url);
@@ -13,15 +13,17 @@ export class ServerProcess {
   ) {}
 
   /**
-   * Forks a server process and starts `config` in it. Resolves `{unavailable}` (the process already gone)
-   * when the server cannot run that configuration yet, e.g. a feature the library does not have.
+   * Forks a server process and starts `config` in it (under `wrapper` when given). Resolves `{unavailable}` (the
+   * process already gone) when the server cannot run that configuration yet, e.g. a feature the library does not
+   * have.
    */
-  static async start(label: string, config: ServerConfig): Promise<ServerProcess | { unavailable: string }> {
+  static async start(label: string, config: ServerConfig, wrapper?: ProcessWrapper): Promise<ServerProcess | { unavailable: string }> {
     // --lib=<dir> (BENCH_REFLEX_LIB): the server imports that build of the library instead of the workspace's.
     const override = process.env.BENCH_REFLEX_LIB ? ['--import', LIBRARY_OVERRIDE.href] : [];
-    const child = RpcChild.fork(`server ${label}`, SERVER_MAIN, ['--expose-gc', ...override]);
+    const child = RpcChild.fork(`server ${label}`, SERVER_MAIN, ['--expose-gc', ...override], wrapper);
     try {
-      const started = await child.call<ServerStarted>('start', config, 60_000);
+      // Under a wrapper (valgrind runs Node some 50 times slower) the app takes longer to start.
+      const started = await child.call<ServerStarted>('start', config, wrapper ? 600_000 : 60_000);
       if ('unavailable' in started) {
         await child.shutdown();
         return started;
@@ -31,6 +33,11 @@ export class ServerProcess {
       await child.shutdown();
       throw error;
     }
+  }
+
+  /** The server's process id (the wrapper's, when it runs under one). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   cpuMark(): Promise<void> {

@@ -15,6 +15,12 @@ interface RpcReply {
   error?: string;
 }
 
+/** A program a child process runs under, given Node and its arguments after its own (a profiler, valgrind). */
+export interface ProcessWrapper {
+  command: string;
+  args: string[];
+}
+
 /** Handlers a child process serves, by method name. */
 export type RpcHandlers = Record<string, (params: never) => unknown>;
 
@@ -45,10 +51,15 @@ export class RpcChild {
     });
   }
 
-  /** Forks `moduleUrl` (a compiled `.js` file URL) with the given Node flags. */
-  static fork(label: string, moduleUrl: URL, execArgv: string[] = []): RpcChild {
+  /**
+   * Forks `moduleUrl` (a compiled `.js` file URL) with the given Node flags. With `wrapper`, the child runs
+   * under that program (`wrapper.command ...wrapper.args node <flags> <module>`, e.g. valgrind); its process id is
+   * the wrapper's.
+   */
+  static fork(label: string, moduleUrl: URL, execArgv: string[] = [], wrapper?: ProcessWrapper): RpcChild {
+    const nodeArgs = ['--disable-warning=ExperimentalWarning', ...execArgv];
     const child = fork(fileURLToPath(moduleUrl), [], {
-      execArgv: ['--disable-warning=ExperimentalWarning', ...execArgv],
+      ...(wrapper ? { execPath: wrapper.command, execArgv: [...wrapper.args, process.execPath, ...nodeArgs] } : { execArgv: nodeArgs }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     return new RpcChild(label, child);

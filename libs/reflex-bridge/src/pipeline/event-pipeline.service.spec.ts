@@ -96,6 +96,18 @@ describe('EventPipeline', () => {
     ]);
   });
 
+  it('builds the router data from the server’s own token, socket id and IP, whatever the client claims, and keeps its page', async () => {
+    const events = await pipeline();
+    const client = recordingClient();
+    const claimed = { pathname: '/items/7', asPath: '/items/7?tab=a-b', query: { 'my-tab': 'a-b' }, token: 'forged', sid: 'forged', ip: '6.6.6.6', headers: { cookie: 'forged' } };
+    void events.handle(client, { name: 'reflex___state____state.hydrate', payload: {}, router_data: claimed });
+    await until(() => client.updates.length === 1);
+    const router = client.updates[0].delta!['reflex___state____state'][varKey('router')] as Record<string, Record<string, unknown>>;
+    expect(router.session).toEqual({ client_token: 'token-1', client_ip: '127.0.0.1', session_id: 'sid-token-1' });
+    expect(router.page).toMatchObject({ path: '/items/7', raw_path: '/items/7?tab=a-b', params: { my_tab: 'a-b' } });
+    expect(router.headers).not.toMatchObject({ cookie: 'forged' });
+  });
+
   it('runs a none-tier event with a synchronous handler synchronously: no promise, the delta already sent', async () => {
     const events = await pipeline();
     const client = await hydratedClient(events);
