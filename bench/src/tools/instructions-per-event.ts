@@ -7,29 +7,48 @@
 // next to `tiers/*/server_cpu`.
 //
 // Each server runs under callgrind with counting off; it is switched on for a window once the server is warm (the
-// JIT has compiled the event path), and the load generator counts the events completed in it.
+// JIT has compiled the event path), and the load generator counts the events completed in it. Only the main thread
+// is counted: the JIT compiler's and the garbage collector's helper threads work in bursts that would make the
+// figure jump between runs.
 //
-// Usage: node bench/dist/tools/instructions-per-event.js [--window=6000] [--warmup=15000] [--lib=DIR] [echo|none|fast|auth_only|full|chain ...]
-// (default: echo none fast full). Needs valgrind (Debian's `valgrind` package: callgrind and callgrind_control).
+// `store-memory` and `store-redis` are the `state-store` benchmark's servers (the same plain handler on the in-memory
+// store and on the Redis store, against a redis-server started for the run), and `echo-redis` its floor: the echo
+// sending one fenced EVALSHA per event before it answers. `--clients=50` counts them under load, as its throughput
+// window does.
+//
+// `--keep=DIR` keeps the callgrind files there (one per thread; `-01` is the main thread) for callgrind_annotate,
+// and has the servers write /tmp/perf-<pid>.map, where the addresses of their JIT-compiled functions are named.
+//
+// Usage: node bench/dist/tools/instructions-per-event.js [--window=6000] [--warmup=30000] [--clients=1] [--lib=DIR] [--keep=DIR]
+//   [echo|chain|none|auth_only|fast|full|store-memory|store-redis|echo-redis ...]   (default: echo none fast full)
+// Needs valgrind (Debian's `valgrind` package: callgrind and callgrind_control).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { EXT_STATES } from '../ext/ext-states.js';
+import { startExtServer } from '../ext/ext-server.js';
+import { RedisProcess } from '../ext/redis-process.js';
 import { LoadProcess, ServerProcess } from '../harness/processes.js';
+import type { ProcessWrapper } from '../harness/rpc.js';
 import type { LoadConfig, ServerConfig } from '../harness/types.js';
 import { BENCH_LOGIN, ECHO_STATE, event, TIER_STATES } from '../harness/wire.js';
 
 const flag = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
 const windowMs = Number(flag('window') ?? 6_000);
-const warmupMs = Number(flag('warmup') ?? 15_000);
+const warmupMs = Number(flag('warmup') ?? 30_000);
+const clients = Number(flag('clients') ?? 1);
+const keep = flag('keep');
 const lib = flag('lib');
 if (lib) process.env.BENCH_REFLEX_LIB = resolve(lib);
 const ids = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 
 const TIERS_APP: ServerConfig = { kind: 'bridge', suite: 'tiers', mode: 'full', auth: true };
 
-/** What each id runs: the server, and the event its one client sends (as `npm run bench -- tiers` does). */
-const SCENARIOS: Record<string, { server: ServerConfig; load: Omit<LoadConfig, 'url' | 'clients' | 'hydrate'> }> = {
+type Load = Omit<LoadConfig, 'url' | 'clients' | 'hydrate'>;
+
+/** What each id runs: the server, and the event its clients send (as `npm run bench -- tiers` does). */
+const SCENARIOS: Record<string, { server: ServerConfig; load: Load }> = {
   echo: { server: { kind: 'echo' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
   chain: { server: { kind: 'echo', chain: true }, load: { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] } },
   none: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.none}.bump`)] } },
@@ -38,30 +57,61 @@ const SCENARIOS: Record<string, { server: ServerConfig; load: Omit<LoadConfig, '
   full: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.full}.bump`)] } },
 };
 
+const STORE_LOAD: Load = { workload: [event(`${EXT_STATES.store}.bump`)] };
+
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 function callgrindControl(...args: string[]): void {
   execFileSync('callgrind_control', args, { stdio: 'ignore' });
 }
 
-/** The instructions counted in a callgrind dump: the largest `totals:`/`summary:` line of its files. */
+/**
+ * The instructions the main thread executed in the counted window: the largest `totals:`/`summary:` line of its dump
+ * files (`<pid>.out[.<part>]-01`: callgrind writes one file per thread).
+ */
 function countedInstructions(dir: string, pid: number): number {
   let total = 0;
-  for (const file of readdirSync(dir).filter((name) => name.startsWith(`${pid}.out`))) {
+  const mainThread = new RegExp(`^${pid}\\.out(\\.\\d+)?-01$`);
+  for (const file of readdirSync(dir).filter((name) => mainThread.test(name))) {
     for (const match of readFileSync(join(dir, file), 'utf8').matchAll(/^(?:totals|summary): (\d+)/gm)) total = Math.max(total, Number(match[1]));
   }
   return total;
 }
 
-/** Instructions per event of one scenario: its server under callgrind, counting during one window. */
-async function measure(id: string, dir: string): Promise<{ events: number; perEvent: number }> {
+/** A redis-server for the `store-redis` and `echo-redis` scenarios, started on first use. */
+let redis: RedisProcess | undefined;
+
+async function redisUrl(): Promise<string> {
+  if (!redis) {
+    const started = await RedisProcess.start();
+    if ('unavailable' in started) throw new Error(`redis-server: ${started.unavailable}`);
+    redis = started;
+  }
+  return redis.url;
+}
+
+/** Starts the server of scenario `id` under `wrapper`, with the load its clients send. */
+async function startScenario(id: string, wrapper: ProcessWrapper): Promise<{ server: ServerProcess; load: Load }> {
+  if (id === 'store-memory') return { server: (await startExtServer(id, { kind: 'store' }, wrapper)).server, load: STORE_LOAD };
+  if (id === 'store-redis') return { server: (await startExtServer(id, { kind: 'store', redisUrl: await redisUrl() }, wrapper)).server, load: STORE_LOAD };
+  if (id === 'echo-redis') {
+    const server = await ServerProcess.start(id, { kind: 'echo', redisUrl: await redisUrl() }, wrapper);
+    if (!(server instanceof ServerProcess)) throw new Error(`${id}: ${server.unavailable}`);
+    return { server, load: SCENARIOS.echo.load };
+  }
   const scenario = SCENARIOS[id];
-  if (!scenario) throw new Error(`Unknown scenario "${id}" (known: ${Object.keys(SCENARIOS).join(', ')})`);
-  const wrapper = { command: 'valgrind', args: ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${dir}/%p.out`, '-q'] };
+  if (!scenario) throw new Error(`Unknown scenario "${id}" (known: ${[...Object.keys(SCENARIOS), 'store-memory', 'store-redis', 'echo-redis'].join(', ')})`);
   const server = await ServerProcess.start(id, scenario.server, wrapper);
   if (!(server instanceof ServerProcess)) throw new Error(`${id}: ${server.unavailable}`);
+  return { server, load: scenario.load };
+}
+
+/** Instructions per event of one scenario: its server under callgrind, counting during one window. */
+async function measure(id: string, dir: string): Promise<{ events: number; perEvent: number; pid: number }> {
+  const wrapper: ProcessWrapper = { command: 'valgrind', args: ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${dir}/%p.out`, '-q'] };
+  const { server, load: workload } = await startScenario(id, wrapper);
   const pid = String(server.pid);
-  const load = await LoadProcess.setup(id, { ...scenario.load, url: server.url, clients: 1, hydrate: true });
+  const load = await LoadProcess.setup(id, { ...workload, url: server.url, clients, hydrate: true });
   try {
     await load.start();
     await sleep(warmupMs);
@@ -73,7 +123,7 @@ async function measure(id: string, dir: string): Promise<{ events: number; perEv
     callgrindControl('--instr=off', pid);
     callgrindControl('--dump', pid);
     if (stats.errors > 0) throw new Error(`${id}: ${stats.errors} events failed; first: ${stats.firstError}`);
-    return { events: stats.completed, perEvent: countedInstructions(dir, Number(pid)) / stats.completed };
+    return { events: stats.completed, perEvent: countedInstructions(dir, Number(pid)) / stats.completed, pid: Number(pid) };
   } finally {
     await load.close();
     await server.stop();
@@ -86,18 +136,25 @@ async function main(): Promise<void> {
   } catch {
     throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
   }
-  const dir = mkdtempSync(join(tmpdir(), 'bench-callgrind-'));
+  const dir = keep ? resolve(keep) : mkdtempSync(join(tmpdir(), 'bench-callgrind-'));
+  // Kept files are for callgrind_annotate: the servers then write /tmp/perf-<pid>.map, which names their JIT code.
+  if (keep) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
+  mkdirSync(dir, { recursive: true });
   try {
-    const figures = new Map<string, { events: number; perEvent: number }>();
+    const figures = new Map<string, { events: number; perEvent: number; pid: number }>();
     for (const id of ids.length > 0 ? ids : ['echo', 'none', 'fast', 'full']) {
       figures.set(id, await measure(id, dir));
-      const { events, perEvent } = figures.get(id)!;
-      const echo = figures.get('echo');
-      const ratio = echo && id !== 'echo' ? `  ${(perEvent / echo.perEvent).toFixed(3)}× echo` : '';
-      console.log(`${id.padEnd(10)} ${Math.round(perEvent).toLocaleString('en-US').padStart(9)} instructions/event  (${events} events)${ratio}`);
+      const { events, perEvent, pid } = figures.get(id)!;
+      // Each figure against its baseline, when it was measured first: echo for the tiers, the in-memory store for Redis.
+      const baselineId = id === 'store-redis' ? 'store-memory' : id === 'store-memory' || id === 'echo' ? undefined : 'echo';
+      const baseline = baselineId ? figures.get(baselineId) : undefined;
+      const ratio = baseline ? `  ${(perEvent / baseline.perEvent).toFixed(3)}× ${baselineId}` : '';
+      const kept = keep ? `  [${dir}/${pid}.out*, /tmp/perf-${pid}.map]` : '';
+      console.log(`${id.padEnd(12)} ${Math.round(perEvent).toLocaleString('en-US').padStart(9)} instructions/event  (${events} events)${ratio}${kept}`);
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await redis?.stop();
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   }
 }
 
