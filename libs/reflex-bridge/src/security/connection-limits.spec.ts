@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import { Encoder } from 'socket.io-parser';
 import type { BridgeError } from '../protocol/bridge-error.js';
 import { ConnectionLimits, connectionLimitSettings } from './connection-limits.js';
@@ -63,6 +64,23 @@ describe('ConnectionLimits', () => {
     connection.inspectFrame(engineMessageData('/', 'event', { name: 'a.b' }));
     expect(connection.pendingFrameSizes).toBe(0);
     expect(connection.takeFrameSize()).toBe(1_000_000);
+  });
+
+  it('records a size for exactly the frames that start with the event prefix, whatever else a client writes', () => {
+    const prefix = '2/_event,["event",';
+    // Near misses of the prefix (cut short, one character changed) as well as any text, each as Engine.IO hands it
+    // over: a slice of the whole WebSocket message.
+    const nearMiss = fc.tuple(fc.nat(prefix.length), fc.string({ maxLength: 1 })).map(([at, char]) => prefix.slice(0, at) + char + prefix.slice(at + 1));
+    const text = fc.tuple(fc.oneof(nearMiss, fc.constant(prefix), fc.string()), fc.string({ maxLength: 40 })).map(([head, tail]) => `4${head}${tail}`.substring(1));
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 20 }), (frames) => {
+        const connection = new RecordingConnection();
+        for (const frame of frames) connection.inspectFrame(frame);
+        const expected = frames.filter((frame) => frame.startsWith(prefix));
+        expect(connection.pendingFrameSizes).toBe(expected.length);
+        expect(expected.map(() => connection.takeFrameSize())).toEqual(expected.map((frame) => frame.length));
+      }),
+    );
   });
 
   it('drops the event of a text frame over the limit and tells the client, once per such frame', () => {
