@@ -36,6 +36,8 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       { key: 'redis latency', server: redisStore.server, load: { url: redisStore.server.url, clients: 1, hydrate: true, workload } },
       { key: 'memory throughput', server: memory.server, load: { url: memory.server.url, clients, hydrate: true, workload } },
       { key: 'redis throughput', server: redisStore.server, load: { url: redisStore.server.url, clients, hydrate: true, workload } },
+      { key: 'echo throughput', server: echo, load: { url: echo.url, clients, hydrate: true, workload: echoWorkload } },
+      { key: 'echo+redis throughput', server: echoRedis, load: { url: echoRedis.url, clients, hydrate: true, workload: echoWorkload } },
     ];
     // One round (the harness default is two) keeps this benchmark under ~40 s.
     const measured = await measurePlan({ ...context, options: { ...context.options, rounds: 1 } }, plan);
@@ -55,6 +57,14 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         'us/event',
         undefined,
         'the floor of a Redis-backed event: the same echo with one fenced EVALSHA (node-redis) per event before it answers',
+      ),
+      compared(
+        'state-store/echo+redis/throughput',
+        get('echo+redis throughput').throughput,
+        get('echo throughput').throughput,
+        'events/s',
+        undefined,
+        `the floor of the throughput target: the same echo with one fenced EVALSHA per event, against the bare echo, ${clients} clients`,
       ),
       compared(
         'state-store/redis/round_trip_cost',
