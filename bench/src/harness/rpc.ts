@@ -19,6 +19,8 @@ interface RpcReply {
 export interface ProcessWrapper {
   command: string;
   args: string[];
+  /** Node flags the child gets besides its usual ones (e.g. `--perf-basic-prof` for the wrapper's profile). */
+  nodeArgs?: string[];
 }
 
 /** Handlers a child process serves, by method name. */
@@ -59,7 +61,7 @@ export class RpcChild {
   static fork(label: string, moduleUrl: URL, execArgv: string[] = [], wrapper?: ProcessWrapper): RpcChild {
     const nodeArgs = ['--disable-warning=ExperimentalWarning', ...execArgv];
     const child = fork(fileURLToPath(moduleUrl), [], {
-      ...(wrapper ? { execPath: wrapper.command, execArgv: [...wrapper.args, process.execPath, ...nodeArgs] } : { execArgv: nodeArgs }),
+      ...(wrapper ? { execPath: wrapper.command, execArgv: [...wrapper.args, process.execPath, ...(wrapper.nodeArgs ?? []), ...nodeArgs] } : { execArgv: nodeArgs }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     return new RpcChild(label, child);

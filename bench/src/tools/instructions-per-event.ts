@@ -108,7 +108,13 @@ async function startScenario(id: string, wrapper: ProcessWrapper): Promise<{ ser
 
 /** Instructions per event of one scenario: its server under callgrind, counting during one window. */
 async function measure(id: string, dir: string): Promise<{ events: number; perEvent: number; pid: number }> {
-  const wrapper: ProcessWrapper = { command: 'valgrind', args: ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${dir}/%p.out`, '-q'] };
+  const wrapper: ProcessWrapper = {
+    command: 'valgrind',
+    args: ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${dir}/%p.out`, '-q'],
+    // Kept files are for callgrind_annotate: the server writes /tmp/perf-<pid>.map, which names its JIT code (and
+    // no V8 log file into the working directory).
+    nodeArgs: keep ? ['--perf-basic-prof', '--logfile=/dev/null'] : [],
+  };
   const { server, load: workload } = await startScenario(id, wrapper);
   const pid = String(server.pid);
   const load = await LoadProcess.setup(id, { ...workload, url: server.url, clients, hydrate: true });
@@ -137,8 +143,6 @@ async function main(): Promise<void> {
     throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
   }
   const dir = keep ? resolve(keep) : mkdtempSync(join(tmpdir(), 'bench-callgrind-'));
-  // Kept files are for callgrind_annotate: the servers then write /tmp/perf-<pid>.map, which names their JIT code.
-  if (keep) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
   mkdirSync(dir, { recursive: true });
   try {
     const figures = new Map<string, { events: number; perEvent: number; pid: number }>();
