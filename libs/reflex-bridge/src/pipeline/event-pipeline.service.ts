@@ -499,8 +499,8 @@ export class EventPipeline implements OnApplicationBootstrap {
     if (changedNames.length === 0) return undefined;
     const fullName = view.definition.fullName;
     // A var the stored state lacks (a new client, a var added since) reads as its initial value. The copies are
-    // spreads of one object, which V8 clones whole when its shape was seen before (a third of Object.assign's
-    // cost); the changes and the new state are written after, not inside the literal, which would be slower.
+    // spreads of one object, which V8 clones more cheaply than Object.assign copies when it has seen the shape
+    // before; the changes and the new state are written after, not inside the literal, which would be slower.
     const stored = tree.state[fullName];
     const committed = Object.assign({ ...(stored ?? view.allVars()) }, changes);
     const state = { ...tree.state };
