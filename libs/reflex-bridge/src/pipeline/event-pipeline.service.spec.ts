@@ -7,7 +7,11 @@ import type { StateUpdate } from '../protocol/state-update.js';
 import { varKey } from '../protocol/state-naming.js';
 import { ReflexBridgeModule } from '../reflex-bridge.module.js';
 import { EventHandler } from '../state/event-handler.decorator.js';
-import { Payload } from '../state/event-param.decorator.js';
+import { EventRequest, Payload } from '../state/event-param.decorator.js';
+import { BridgeTier } from '../bridge/tiers/bridge-tier.decorator.js';
+import { contextOf } from '../bridge/request/event-context.js';
+import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
+import { isCollected } from '../common/collectable.spec.support.js';
 import { State } from '../state/state.decorator.js';
 import { StateStore } from '../state/store/state-store.js';
 import { InMemoryStateStore } from '../state/store/in-memory-state.store.js';
@@ -29,6 +33,24 @@ class CounterState {
   async note(@Payload('text') text: string, @Payload('waitMs') waitMs: number): Promise<void> {
     if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
     this.log = [...this.log, text];
+  }
+}
+
+const NOTE = 'reflex___state____state.note_state';
+
+/** What NoteState's handler saw, kept after the event as app code holding on to a request might. */
+const keptAfterEvent: { request?: SyntheticRequest; view?: WeakRef<object> } = {};
+
+@State()
+@BridgeTier('auth_only')
+class NoteState {
+  text = '';
+
+  @EventHandler()
+  write(@Payload('text') text: string, @EventRequest() request: SyntheticRequest): void {
+    this.text = text;
+    keptAfterEvent.request = request;
+    keptAfterEvent.view = new WeakRef(this);
   }
 }
 
@@ -70,10 +92,10 @@ async function until(predicate: () => boolean, deadlineMs = 10_000): Promise<voi
 describe('EventPipeline', () => {
   let moduleRef: TestingModule | undefined;
 
-  async function pipeline(): Promise<EventPipeline> {
+  async function pipeline(states: Array<new () => object> = [CounterState]): Promise<EventPipeline> {
     moduleRef = await Test.createTestingModule({
       imports: [ReflexBridgeModule.forRoot({ bridge: { mode: 'none' }, stateStore: new InMemoryStateStore() })],
-      providers: [CounterState],
+      providers: states,
     }).compile();
     await moduleRef.init();
     expect(moduleRef.get(StateStore, { strict: false })).toBeInstanceOf(InMemoryStateStore);
@@ -148,5 +170,15 @@ describe('EventPipeline', () => {
     void events.handle(client, frame(`${COUNTER}.bump`, { by: 1 }));
     await until(() => client.updates.length === 3);
     expect(client.updates[2]).toEqual({ delta: { [COUNTER]: { [varKey('count')]: 3 } } });
+  });
+
+  it('leaves a request the app keeps after its event without the event: no context, and the state view it ran on is collected', async () => {
+    const events = await pipeline([NoteState]);
+    const client = await hydratedClient(events);
+    void events.handle(client, frame(`${NOTE}.write`, { text: 'kept' }));
+    await until(() => client.updates.length === 1);
+    expect(client.updates[0]).toEqual({ delta: { [NOTE]: { [varKey('text')]: 'kept' } } });
+    expect(contextOf(keptAfterEvent.request!)).toBeUndefined();
+    expect(await isCollected(keptAfterEvent.view!)).toBe(true);
   });
 });

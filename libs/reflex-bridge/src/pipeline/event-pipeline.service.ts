@@ -11,7 +11,7 @@ import { resolveHandlerArguments } from '../state/handler-arguments.js';
 import { LockLostError, StateStore, type StateLease, type StoredState } from '../state/store/state-store.js';
 import { StateStoreError } from '../state/store/state-store.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
-import { attachEventContext, runInEventContext, type EventContext } from '../bridge/request/event-context.js';
+import { attachEventContext, detachEventContext, runInEventContext, type EventContext } from '../bridge/request/event-context.js';
 import { isThenable, then, tryCatch, tryFinally, type MaybePromise } from '../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -254,7 +254,10 @@ export class EventPipeline implements OnApplicationBootstrap {
         tryFinally(
           () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
           // Still under the lease: an authenticated upload binds the token to its session, as an event does.
-          () => this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree),
+          () => {
+            if (outcome.request) detachEventContext(outcome.request);
+            return this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree);
+          },
         );
       if (!renewal) return body();
       return tryFinally(
@@ -345,6 +348,8 @@ export class EventPipeline implements OnApplicationBootstrap {
           return this.runOnView(run);
         },
         () => {
+          // The handler is done: the request stops carrying its context (see detachEventContext).
+          if (outcome.request) detachEventContext(outcome.request);
           // Devtools on: the session save and cookie handoff are drawn as the event's last step.
           const ending = outcome.timer?.trace && outcome.response ? performance.now() : 0;
           return then(this.bridge.finish(outcome, client), () => {

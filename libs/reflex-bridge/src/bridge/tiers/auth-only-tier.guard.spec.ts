@@ -14,6 +14,7 @@ import { SessionHandoff } from '../session/session-handoff.service.js';
 import { SyntheticRequest } from '../request/synthetic-request.js';
 import { SyntheticResponse } from '../request/synthetic-response.js';
 import type { TierEvent } from './tier-execution-context.js';
+import { isCollected } from '../../common/collectable.spec.support.js';
 
 const SECRET = 'auth-only guard spec';
 
@@ -101,6 +102,21 @@ describe('AuthOnlyTierGuard', () => {
     expect(event.fastPath).toBe(true);
     expect(request.user).toEqual({ id: 9 });
     expect(middleware).not.toHaveBeenCalled();
+  });
+
+  it('leaves a fast-auth request holding its lazy session loader but nothing else of its event (a request may outlive it)', async () => {
+    const { guard, cache } = await setup({ bridge: { authMiddleware: [settingUser] }, fastAuth: { sessionSecret: SECRET, loadUser: (id) => ({ id }) } });
+    await cache.set('sid-9', { userId: 9, isAuthenticated: true });
+    const request = new FastAuthRequest(init(signedCookie('sid-9')));
+    const event = ((): WeakRef<TierEvent> => {
+      const { context, event } = contextMock(request);
+      expect(guard.canActivate(context)).toBe(true);
+      return new WeakRef(event);
+    })();
+    expect(await isCollected(event)).toBe(true);
+    // The kept request still loads its session through the auth chain.
+    await (request.loadSession as () => Promise<unknown>)();
+    expect(request.user).toEqual({ id: 1 });
   });
 
   it('falls back to the middleware on a fast-auth miss', async () => {

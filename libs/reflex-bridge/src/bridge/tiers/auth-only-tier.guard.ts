@@ -63,9 +63,9 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
     const response = context.switchToHttp().getResponse<SyntheticResponse>();
     const outcome = outcomeOf(context);
     const start = phaseStart(outcome.timer);
-    const authChain = this.authChain;
+    const loadSession = sessionLoader(this.authChain, request, response);
     const result = tryCatch<FastAuthResult | undefined>(
-      () => fastAuth.authenticate(request, () => runMiddleware(authChain, request, response)),
+      () => fastAuth.authenticate(request, loadSession),
       (error) => {
         this.logger.warn(`Fast auth failed for ${context.switchToWs().getPattern()}; using the middleware: ${(error as Error).message}`);
         return undefined;
@@ -90,4 +90,14 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
     }
     return this.fastAuthInstance ?? undefined;
   }
+}
+
+/**
+ * What a fast-auth request's `loadSession()` runs: the auth chain on that request. Made here, not inline in
+ * `tryFastAuth`, so the closure the request keeps holds the chain, the request and the response only, not
+ * the whole event (a closure keeps every variable its function shares with other closures): a request that
+ * outlives its event then holds nothing more of it.
+ */
+function sessionLoader(chain: readonly RequestHandler[], request: FastAuthRequest, response: SyntheticResponse): () => Promise<unknown> {
+  return () => runMiddleware(chain, request, response);
 }
