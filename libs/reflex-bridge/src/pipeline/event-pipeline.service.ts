@@ -253,9 +253,9 @@ export class EventPipeline implements OnApplicationBootstrap {
       const body = () =>
         tryFinally(
           () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
-          // Still under the lease: an authenticated upload binds the token to its session, as an event does.
           () => {
             if (outcome.request) detachEventContext(outcome.request);
+            // Still under the lease: an authenticated upload binds the token to its session, as an event does.
             return this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree);
           },
         );
