@@ -7,7 +7,8 @@ import type { StateUpdate } from '../protocol/state-update.js';
 import { varKey } from '../protocol/state-naming.js';
 import { ReflexBridgeModule } from '../reflex-bridge.module.js';
 import { EventHandler } from '../state/event-handler.decorator.js';
-import { EventRequest, Payload } from '../state/event-param.decorator.js';
+import { EventRequest, EventUploads, Payload } from '../state/event-param.decorator.js';
+import { StateRegistry } from '../state/state-registry.service.js';
 import { BridgeTier } from '../bridge/tiers/bridge-tier.decorator.js';
 import { contextOf } from '../bridge/request/event-context.js';
 import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
@@ -49,6 +50,20 @@ class NoteState {
   @EventHandler()
   write(@Payload('text') text: string, @EventRequest() request: SyntheticRequest): void {
     this.text = text;
+    keptAfterEvent.request = request;
+    keptAfterEvent.view = new WeakRef(this);
+  }
+}
+
+/** An upload handler that keeps what it saw, as NoteState does for events. */
+@State()
+@BridgeTier('auth_only')
+class AttachmentState {
+  files = 0;
+
+  @EventHandler()
+  attach(@EventUploads() files: unknown[], @EventRequest() request: SyntheticRequest): void {
+    this.files += files.length;
     keptAfterEvent.request = request;
     keptAfterEvent.view = new WeakRef(this);
   }
@@ -179,6 +194,19 @@ describe('EventPipeline', () => {
     await until(() => client.updates.length === 1);
     expect(client.updates[0]).toEqual({ delta: { [NOTE]: { [varKey('text')]: 'kept' } } });
     expect(contextOf(keptAfterEvent.request!)).toBeUndefined();
+    expect(await isCollected(keptAfterEvent.view!)).toBe(true);
+  });
+
+  it('leaves an upload\'s request, kept after the upload, without the upload\'s context and state view', async () => {
+    const events = await pipeline([AttachmentState]);
+    const client = await hydratedClient(events);
+    const handler = moduleRef!.get(StateRegistry, { strict: false }).findHandler('reflex___state____state.attachment_state.attach')!;
+    const request = { headers: {} } as unknown as SyntheticRequest;
+    const routerData = { pathname: '/', query: {}, token: 'token-1', sid: 'sid-token-1', headers: {}, ip: '127.0.0.1' };
+    await events.runUpload('token-1', { handler, client, outcome: { tier: 'auth_only', request }, routerData, payload: {}, upload: ['a.txt'], cancel: new AbortController() });
+    expect(client.updates).toEqual([{ delta: { 'reflex___state____state.attachment_state': { [varKey('files')]: 1 } } }]);
+    expect(keptAfterEvent.request).toBe(request);
+    expect(contextOf(request)).toBeUndefined();
     expect(await isCollected(keptAfterEvent.view!)).toBe(true);
   });
 });
