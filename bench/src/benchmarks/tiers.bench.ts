@@ -128,12 +128,15 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       reported('tiers/echo/server_cpu', base.latency.serverCpuPerEventUs, 'us/event', undefined, 'server CPU time per event, one client (each event handled alone)'),
       reported('tiers/echo/server_wakeups', base.latency.serverWakeupsPerEvent, 'per event', undefined,
         "times the server's main thread slept and was woken up per event, one client: each wake-up is kernel and event-loop time inside server CPU"),
+      reported('tiers/echo/server_gc_pause', base.latency.serverGcPausePerEventUs, 'us/event', undefined,
+        "garbage-collection pauses of the server's main thread per event, one client (Node's gc performance entries)"),
     ];
     const chainCpu = measured.get('chain latency')!;
     results.push(
       compared('tiers/chain/server_cpu', chainCpu.serverCpuPerEventUs, base.latency.serverCpuPerEventUs, 'us/event', undefined,
         `baseline of full: bare Socket.IO running the express-session + passport chain per event (session middleware ran on ${(chainCpu.sessionRunsPerEvent * 100).toFixed(0)}% of events)`),
       compared('tiers/chain/server_wakeups', chainCpu.serverWakeupsPerEvent, base.latency.serverWakeupsPerEvent, 'per event'),
+      compared('tiers/chain/server_gc_pause', chainCpu.serverGcPausePerEventUs, base.latency.serverGcPausePerEventUs, 'us/event'),
     );
     for (const scenario of TIER_SCENARIOS) {
       const name = `tiers/${scenario.id}`;
@@ -157,6 +160,10 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         compared(`${name}/server_cpu`, latency.serverCpuPerEventUs, base.latency.serverCpuPerEventUs, 'us/event', scenario.serverCpuTarget),
         compared(`${name}/server_wakeups`, latency.serverWakeupsPerEvent, base.latency.serverWakeupsPerEvent, 'per event'),
       );
+      // A peer's figures come from its own process; its garbage collector is not Node's.
+      if (scenario.server.kind === 'bridge') {
+        results.push(compared(`${name}/server_gc_pause`, latency.serverGcPausePerEventUs, base.latency.serverGcPausePerEventUs, 'us/event'));
+      }
       if (scenario.id === 'full') {
         results.push(
           reported(`${name}/bridge_cost`, latency.serverCpuPerEventUs - chainCpu.serverCpuPerEventUs, 'us/event', BRIDGE_COST_TARGET,

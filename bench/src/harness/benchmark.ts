@@ -193,6 +193,8 @@ export interface Measurement extends LoadStats {
   serverCpuPerEventUs: number;
   /** Times the server's main thread was woken up per completed event (see `mainThreadWakeups`). */
   serverWakeupsPerEvent: number;
+  /** The server's garbage-collection pauses per completed event, microseconds (its main thread, stopped). */
+  serverGcPausePerEventUs: number;
   /** Server CPU time / wall time over the window (1 = one core saturated). */
   serverBusy: number;
   /** Load generator CPU time / wall time over the window. */
@@ -267,6 +269,7 @@ async function measureOnce(context: BenchContext, server: ServerProcess, label: 
       ...stats,
       serverCpuPerEventUs: cpu.cpuUs / stats.completed,
       serverWakeupsPerEvent: cpu.wakeups / stats.completed,
+      serverGcPausePerEventUs: (cpu.gcPauseMs * 1000) / stats.completed,
       serverBusy: cpu.cpuUs / 1000 / cpu.wallMs,
       loadBusy: stats.loadCpuUs / 1000 / stats.windowMs,
       otherLoad: otherLoadBetween(ticksBefore, ticksAfter, cpu.cpuUs + stats.loadCpuUs, cpu.wallMs),
@@ -274,7 +277,8 @@ async function measureOnce(context: BenchContext, server: ServerProcess, label: 
     };
     context.log(
       `    ${label}: ${Math.round(measurement.throughput)} ev/s, p50 ${measurement.latency.p50.toFixed(3)} ms, p99 ${measurement.latency.p99.toFixed(3)} ms, ` +
-        `server ${measurement.serverCpuPerEventUs.toFixed(1)} us/ev (busy ${(measurement.serverBusy * 100).toFixed(0)}%, ${measurement.serverWakeupsPerEvent.toFixed(2)} wake-ups/ev), ` +
+        `server ${measurement.serverCpuPerEventUs.toFixed(1)} us/ev (busy ${(measurement.serverBusy * 100).toFixed(0)}%, ${measurement.serverWakeupsPerEvent.toFixed(2)} wake-ups/ev, ` +
+        `GC pauses ${measurement.serverGcPausePerEventUs.toFixed(2)} us/ev), ` +
         `load generator busy ${(measurement.loadBusy * 100).toFixed(0)}%, other processes ${(measurement.otherLoad * 100).toFixed(0)}% of the machine, ` +
         `session middleware ${measurement.sessionRunsPerEvent.toFixed(2)}/ev`,
     );
@@ -327,6 +331,7 @@ export function medianMeasurement(runs: Measurement[]): Measurement {
     loadCpuUs: of((run) => run.loadCpuUs),
     serverCpuPerEventUs: of((run) => run.serverCpuPerEventUs),
     serverWakeupsPerEvent: of((run) => run.serverWakeupsPerEvent),
+    serverGcPausePerEventUs: of((run) => run.serverGcPausePerEventUs),
     serverBusy: of((run) => run.serverBusy),
     loadBusy: of((run) => run.loadBusy),
     otherLoad: Math.max(...runs.map((run) => run.otherLoad)),

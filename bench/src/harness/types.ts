@@ -64,6 +64,11 @@ export interface ServerCpu {
   wallMs: number;
   /** Session middleware runs in the window (bench apps with an auth stack; 0 otherwise). */
   sessionCalls: number;
+  /**
+   * Garbage-collection pauses of the server process's main thread in the window, ms (Node's `gc` performance
+   * entries; this process's own, also when the CPU figures are a peer's).
+   */
+  gcPauseMs: number;
 }
 
 /** The server process's memory after forced garbage collection. */

@@ -1,3 +1,4 @@
+import { PerformanceObserver } from 'node:perf_hooks';
 import { mainThreadWakeups } from '../peers/proc-cpu.js';
 import type { ServerCpu } from '../harness/types.js';
 
@@ -15,9 +16,16 @@ function ownCpuUs(): number {
 export class CpuWindow {
   private cpuNowUs: () => number = ownCpuUs;
   private wakeupsNow: () => number = () => mainThreadWakeups(process.pid);
-  private start?: { cpuUs: number; wakeups: number; at: number; sessionCalls: number };
+  private start?: { cpuUs: number; wakeups: number; at: number; sessionCalls: number; gcPauseMs: number };
+  /** This process's garbage-collection pauses so far, ms. */
+  private gcPauseMs = 0;
 
-  constructor(private sessionCalls: () => number = () => 0) {}
+  constructor(private sessionCalls: () => number = () => 0) {
+    // Entries arrive in batches a little after each collection: a window may miss its last one or two.
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) this.gcPauseMs += entry.duration;
+    }).observe({ entryTypes: ['gc'] });
+  }
 
   /** Measures another process's CPU time and wake-ups, and/or counts session runs with `sessionCalls`. */
   measure(sources: { cpuNowUs?: () => number; wakeupsNow?: () => number; sessionCalls?: () => number }): void {
@@ -27,7 +35,7 @@ export class CpuWindow {
   }
 
   mark(): void {
-    this.start = { cpuUs: this.cpuNowUs(), wakeups: this.wakeupsNow(), at: performance.now(), sessionCalls: this.sessionCalls() };
+    this.start = { cpuUs: this.cpuNowUs(), wakeups: this.wakeupsNow(), at: performance.now(), sessionCalls: this.sessionCalls(), gcPauseMs: this.gcPauseMs };
   }
 
   read(): ServerCpu {
@@ -38,6 +46,7 @@ export class CpuWindow {
       wakeups: this.wakeupsNow() - start.wakeups,
       wallMs: performance.now() - start.at,
       sessionCalls: this.sessionCalls() - start.sessionCalls,
+      gcPauseMs: this.gcPauseMs - start.gcPauseMs,
     };
   }
 }
