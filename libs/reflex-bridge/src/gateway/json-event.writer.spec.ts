@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
 import * as defaultParser from 'socket.io-parser';
-import { writeJsonEvent } from './json-event.writer.js';
+import { writeJsonEvent, writeStateUpdate } from './json-event.writer.js';
 
 const PATH = '/_event';
 
@@ -24,6 +24,16 @@ const customParser = {
     encode(packet: defaultParser.Packet) {
       this.encodings++;
       return this.inner.encode(packet);
+    }
+  },
+};
+
+/** Socket.IO's own parser with a replacer, as an app that sends dates its own way would set it up. */
+const replacingParser = {
+  ...defaultParser,
+  Encoder: class extends defaultParser.Encoder {
+    constructor() {
+      super((_key: string, value: unknown) => (typeof value === 'number' ? value * 10 : value));
     }
   },
 };
@@ -97,10 +107,33 @@ describe('writeJsonEvent (a real Socket.IO server and client)', () => {
     expect(emitted).toEqual(['event']);
   });
 
+  it('writes a state update as socket.emit would, with or without outgoing listeners, whatever its values', async () => {
+    const { socket, received } = await connected();
+    const outgoing: unknown[][] = [];
+    const primitive = { delta: { 'reflex___state____state.counter_state': { count_rx_state_: 3, label_rx_state_: 'say "hi"\n', on_rx_state_: true, gone_rx_state_: null } } };
+    const rows = { delta: { 'reflex___state____state.board_state': { rows_rx_state_: [{ id: 1 }] } } };
+    writeStateUpdate(socket, primitive);
+    socket.onAnyOutgoing((...args: unknown[]) => void outgoing.push(args));
+    writeStateUpdate(socket, primitive);
+    writeStateUpdate(socket, rows);
+    writeStateUpdate(socket, { events: [{ name: '_call_script', payload: { javascript_code: '1' } }] });
+    await until(() => received.length === 4);
+    expect(received).toEqual([primitive, primitive, rows, { events: [{ name: '_call_script', payload: { javascript_code: '1' } }] }]);
+    expect(outgoing.map((args) => args[1])).toEqual([primitive, rows, { events: [{ name: '_call_script', payload: { javascript_code: '1' } }] }]);
+  });
+
+  it("applies the server's replacer to a state update: its encoder writes it", async () => {
+    const { socket, received } = await connected({ parser: replacingParser });
+    writeStateUpdate(socket, { delta: { s: { n_rx_state_: 3 } } });
+    await until(() => received.length === 1);
+    expect(received[0]).toEqual({ delta: { s: { n_rx_state_: 30 } } });
+  });
+
   it('writes nothing, and does not throw, once the connection has closed', async () => {
     const { socket } = await connected();
     client!.disconnect();
     await until(() => socket.disconnected);
     expect(() => writeJsonEvent(socket, 'event', { delta: {} })).not.toThrow();
+    expect(() => writeStateUpdate(socket, { delta: { s: { n_rx_state_: 1 } } })).not.toThrow();
   });
 });

@@ -9,7 +9,7 @@ import { ConnectionLimits, type ConnectionLimitSettings } from '../security/conn
 import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 import { batchFlushedWrites } from '../security/flushed-writes.batch.js';
 import type { TrackedSocket } from './session-tracker.service.js';
-import { writeJsonEvent } from './json-event.writer.js';
+import { writeJsonEvent, writeStateUpdate } from './json-event.writer.js';
 import { writeSharedMessage } from './shared-message.writer.js';
 
 /** What a {@link SocketConnection} needs from the pipeline, shared by every connection. */
@@ -186,9 +186,9 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     return this;
   }
 
-  /** Written as JSON without Socket.IO's search for binary parts (see {@link writeJsonEvent}). */
+  /** Written as JSON without Socket.IO's search for binary parts (see {@link writeStateUpdate}). */
   emitUpdate(update: StateUpdate): void {
-    writeJsonEvent(this.socket, 'event', update);
+    writeStateUpdate(this.socket, update);
   }
 
   /** A message other sends repeat too: encoded once for all of them (see {@link writeSharedMessage}). */
