@@ -38,8 +38,13 @@ import { plainRecord } from '../common/plain-record.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
-/** The router data fields the server sets itself; a client's own value for any of them is not kept. */
-const ROUTER_DATA_KEYS = new Set(['pathname', 'asPath', 'query', 'token', 'sid', 'headers', 'ip']);
+/**
+ * The router data fields the server sets itself; a client's own value for any of them is not kept. Compared inline:
+ * keys from JSON.parse are internalized strings, so each comparison is a pointer test, where a `Set` hashes.
+ */
+function isRouterDataKey(key: string): boolean {
+  return key === 'pathname' || key === 'asPath' || key === 'query' || key === 'token' || key === 'sid' || key === 'headers' || key === 'ip';
+}
 /** What the name of a live-list subscription event ends with (one string, not one built per event). */
 const LIVE_SUBSCRIBE_SUFFIX = `.${LIVE_SUBSCRIBE}`;
 
@@ -300,11 +305,15 @@ export class EventPipeline implements OnApplicationBootstrap {
         this.frontendExceptions.record(client, event.payload);
         return;
     }
-    if (event.name.endsWith(LIVE_SUBSCRIBE_SUFFIX)) {
-      const definition = this.registry.stateByFullName(event.name.slice(0, -LIVE_SUBSCRIBE_SUFFIX.length));
-      if (definition && this.liveLists.hasLiveLists(definition)) return this.subscribeLive(client, token, definition, event);
-    }
     const handler = this.registry.findHandler(event.name);
+    // `<state>.live_subscribe` of a state with live lists is the subscription, even where the state has a handler
+    // of that name: checked only for such names (a registered handler's method name tells, without a string search).
+    if (handler === undefined || handler.method === LIVE_SUBSCRIBE) {
+      if (event.name.endsWith(LIVE_SUBSCRIBE_SUFFIX)) {
+        const definition = this.registry.stateByFullName(event.name.slice(0, -LIVE_SUBSCRIBE_SUFFIX.length));
+        if (definition && this.liveLists.hasLiveLists(definition)) return this.subscribeLive(client, token, definition, event);
+      }
+    }
     if (!handler) throw new BridgeError('unknown_handler', `No event handler is registered as "${event.name}".`);
     if (!fromClient) return this.runHandler(client, token, handler, event);
     // The handler's @Throttle limits, before the bridge tier spends anything on the event. The IP in the router
@@ -714,7 +723,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       ip: client.routerIp!,
     };
     // Whatever else the client sent stays readable (Reflex's frontend sends only pathname, query and asPath).
-    for (const key in clientData) if (!ROUTER_DATA_KEYS.has(key)) data[key] = clientData[key];
+    for (const key in clientData) if (!isRouterDataKey(key)) data[key] = clientData[key];
     return data;
   }
 

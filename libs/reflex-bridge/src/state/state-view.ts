@@ -49,7 +49,7 @@ function accessorPrototypeOf(definition: StateDefinition): object {
  */
 export class StateView {
   readonly target: Record<string, unknown>;
-  private readonly values = new Map<string, unknown>();
+  private values = new Map<string, unknown>();
   private base: Record<string, unknown>;
 
   constructor(
@@ -99,8 +99,9 @@ export class StateView {
   rebase(committed: Record<string, unknown>): void {
     this.base = committed;
     // Drop the working copies: they equal the committed values, and reading again re-clones them, so a
-    // caller that mutates a value it already holds cannot change the committed state behind our back.
-    this.values.clear();
+    // caller that mutates a value it already holds cannot change the committed state behind our back. A new map
+    // costs less than `clear()`, which calls into V8's runtime.
+    this.values = new Map();
   }
 
   /** Every var, for hydrate: the stored value, or the initial one for a var the store has not seen. */

@@ -1,39 +1,47 @@
-import { EventEmitter } from 'node:events';
+import { LazyEventEmitter } from './lazy-event-emitter.js';
+
+/** Where the response keeps its headers: made on the first header set (most bridged events set none). */
+const HEADERS = Symbol('reflex-bridge:response-headers');
 
 /**
  * The response side of a bridged event: records what middleware, guards and exception filters answer
  * (status, headers, body, redirects) instead of writing to a socket. `finished` tells the bridge that a
  * middleware answered, which short-circuits the event.
+ *
+ * An `EventEmitter` (`instanceof` holds, `on`/`once`/`emit` work as on Node's response) whose emitter state is made
+ * on its first listener: Node's emitters start with an empty listener table each, and most bridged events never
+ * listen. `res.locals` is likewise made on first use.
  */
-export class SyntheticResponse extends EventEmitter {
+export class SyntheticResponse extends LazyEventEmitter {
   statusCode = 200;
   statusMessage = '';
   headersSent = false;
   finished = false;
   writableEnded = false;
   body: unknown;
-  readonly locals: Record<string, unknown> = {};
-  private readonly headerMap = new Map<string, number | string | string[]>();
+  /** Express's `res.locals` (made on first read, see below). */
+  declare locals: Record<string, unknown>;
+  private [HEADERS]: Map<string, number | string | string[]> | undefined = undefined;
 
   setHeader(name: string, value: number | string | readonly string[]): this {
-    this.headerMap.set(name.toLowerCase(), Array.isArray(value) ? [...value] : (value as number | string));
+    (this[HEADERS] ??= new Map()).set(name.toLowerCase(), Array.isArray(value) ? [...value] : (value as number | string));
     return this;
   }
 
   getHeader(name: string): number | string | string[] | undefined {
-    return this.headerMap.get(name.toLowerCase());
+    return this[HEADERS]?.get(name.toLowerCase());
   }
 
   getHeaders(): Record<string, number | string | string[]> {
-    return Object.fromEntries(this.headerMap);
+    return Object.fromEntries(this[HEADERS] ?? []);
   }
 
   hasHeader(name: string): boolean {
-    return this.headerMap.has(name.toLowerCase());
+    return this[HEADERS]?.has(name.toLowerCase()) ?? false;
   }
 
   removeHeader(name: string): void {
-    this.headerMap.delete(name.toLowerCase());
+    this[HEADERS]?.delete(name.toLowerCase());
   }
 
   /** Express's `res.set` / `res.header`. */
@@ -45,10 +53,13 @@ export class SyntheticResponse extends EventEmitter {
     return this.setHeader(name, value);
   }
 
-  writeHead(status: number, ...rest: unknown[]): this {
+  /** Node's `writeHead(status[, statusMessage][, headers])`. */
+  writeHead(status: number, messageOrHeaders?: unknown, maybeHeaders?: unknown): this {
     this.statusCode = status;
-    const headers = rest.find((item) => typeof item === 'object' && item !== null) as Record<string, string> | undefined;
-    for (const [name, value] of Object.entries(headers ?? {})) this.setHeader(name, value);
+    const headers = typeof messageOrHeaders === 'object' && messageOrHeaders !== null ? messageOrHeaders : maybeHeaders;
+    if (typeof headers === 'object' && headers !== null) {
+      for (const [name, value] of Object.entries(headers as Record<string, string>)) this.setHeader(name, value);
+    }
     this.headersSent = true;
     return this;
   }
@@ -89,7 +100,7 @@ export class SyntheticResponse extends EventEmitter {
     return true;
   }
 
-  end(chunk?: unknown, ..._rest: unknown[]): this {
+  end(chunk?: unknown): this {
     if (this.finished) return this;
     if (typeof chunk === 'function') chunk = undefined;
     if (chunk !== undefined) this.write(chunk);
@@ -118,3 +129,16 @@ export class SyntheticResponse extends EventEmitter {
     return Array.isArray(value) ? value : [String(value)];
   }
 }
+
+Object.defineProperty(SyntheticResponse.prototype, 'locals', {
+  configurable: true,
+  enumerable: false,
+  get(this: SyntheticResponse): Record<string, unknown> {
+    const locals: Record<string, unknown> = {};
+    Object.defineProperty(this, 'locals', { value: locals, writable: true, enumerable: true, configurable: true });
+    return locals;
+  },
+  set(this: SyntheticResponse, value: Record<string, unknown>) {
+    Object.defineProperty(this, 'locals', { value, writable: true, enumerable: true, configurable: true });
+  },
+});
