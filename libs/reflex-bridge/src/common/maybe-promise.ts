@@ -33,21 +33,29 @@ export function tryFinally<T>(body: () => MaybePromise<T>, cleanup: () => MaybeP
   try {
     result = body();
   } catch (error) {
-    return then(cleanup(), () => {
-      throw error;
-    });
+    return rethrowAfter(cleanup(), error);
   }
   if (isPromise(result)) {
     return result.then(
-      (value) => then(cleanup(), () => value),
-      (error: unknown) =>
-        then(cleanup(), () => {
-          throw error;
-        }),
+      (value) => valueAfter(cleanup(), value),
+      (error: unknown) => rethrowAfter(cleanup(), error),
     );
   }
-  const value = result;
-  return then(cleanup(), () => value);
+  // The synchronous path makes no closure: it runs for most events.
+  return valueAfter(cleanup(), result);
+}
+
+/** `value`, once `done` has settled (at once when it is plain); `done`'s own failure wins. */
+function valueAfter<T>(done: MaybePromise<void>, value: T): MaybePromise<T> {
+  return isPromise(done) ? done.then(() => value) : value;
+}
+
+/** Throws `error` once `done` has settled (at once when it is plain); `done`'s own failure wins. */
+function rethrowAfter(done: MaybePromise<void>, error: unknown): never | Promise<never> {
+  if (!isPromise(done)) throw error;
+  return done.then(() => {
+    throw error;
+  });
 }
 
 /** `try { return body() } catch (e) { return onError(e) }` for a body that may be synchronous or not. */

@@ -12,7 +12,7 @@ import { LockLostError, StateStore, type StateLease, type StoredState } from '..
 import { StateStoreError } from '../state/store/state-store.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
 import { attachEventContext, detachEventContext, runInEventContext, type EventContext } from '../bridge/request/event-context.js';
-import { isThenable, then, tryCatch, tryFinally, type MaybePromise } from '../common/maybe-promise.js';
+import { isPromise, isThenable, then, tryCatch, tryFinally, type MaybePromise } from '../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { TokenQueue } from './token-queue.js';
@@ -38,6 +38,12 @@ import { plainRecord } from '../common/plain-record.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
+/** Whether a plain record has any key (`Object.keys(record).length > 0` without making the array). */
+function hasKeys(record: Record<string, unknown>): boolean {
+  for (const _key in record) return true;
+  return false;
+}
+
 /**
  * The router data fields the server sets itself; a client's own value for any of them is not kept. Compared inline:
  * keys from JSON.parse are internalized strings, so each comparison is a pointer test, where a `Set` hashes.
@@ -284,10 +290,15 @@ export class EventPipeline implements OnApplicationBootstrap {
    * events handlers return: those are the app's own, not subject to rate limits.
    */
   private process(client: EventClient, token: string, event: RoutedEvent, fromClient: boolean): MaybePromise<void> {
-    return tryCatch(
-      () => this.dispatch(client, token, event, fromClient),
-      (error) => this.reportError(client, error, event.name),
-    );
+    // `tryCatch` written out: this runs for every event, and the synchronous path then makes no closure.
+    let result: MaybePromise<void>;
+    try {
+      result = this.dispatch(client, token, event, fromClient);
+    } catch (error) {
+      this.reportError(client, error, event.name);
+      return;
+    }
+    return isPromise(result) ? result.catch((error: unknown) => this.reportError(client, error, event.name)) : undefined;
   }
 
   private dispatch(client: EventClient, token: string, event: RoutedEvent, fromClient: boolean): MaybePromise<void> {
@@ -335,15 +346,22 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   private runTimed(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, timer: EventTimer | undefined): MaybePromise<void> {
-    return then(this.bridge.run(handler, event.routerData, client, timer), (outcome) => {
-      if (outcome.redirect) {
-        client.emitUpdate({ events: [outcome.redirect] });
-        this.metrics.finish(outcome.timer);
-        return;
-      }
-      const resolved = resolveHandlerArguments(handler, { payload: event.payload, params: event.routerData.query, request: outcome.request });
-      return then(resolved, (values) => this.runLocked(client, token, handler, event, outcome, values));
-    });
+    // Each step's promise case written out (here and below), so that a synchronous event makes no closure.
+    const outcome = this.bridge.run(handler, event.routerData, client, timer);
+    if (isPromise(outcome)) return outcome.then((ran) => this.afterTier(client, token, handler, event, ran));
+    return this.afterTier(client, token, handler, event, outcome);
+  }
+
+  /** After the tier: a redirect ends the event; else the handler's arguments, then the handler under the state lock. */
+  private afterTier(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome): MaybePromise<void> {
+    if (outcome.redirect) {
+      client.emitUpdate({ events: [outcome.redirect] });
+      this.metrics.finish(outcome.timer);
+      return;
+    }
+    const resolved = resolveHandlerArguments(handler, { payload: event.payload, params: event.routerData.query, request: outcome.request });
+    if (isPromise(resolved)) return resolved.then((values) => this.runLocked(client, token, handler, event, outcome, values));
+    return this.runLocked(client, token, handler, event, outcome, resolved);
   }
 
   /** Runs the handler under the token's lease, ends the bridge's response, then queues the follow-ups. */
@@ -417,23 +435,28 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /** Commits the view's changes, then emits the delta and the step's client events. */
   private step(run: HandlerRun, view: StateView, produced: unknown): MaybePromise<void> {
-    const timer = run.outcome.timer;
-    const commitStart = timer ? performance.now() : 0;
+    const commitStart = run.outcome.timer ? performance.now() : 0;
     this.bridge.afterStep(run.outcome, view);
-    return then(this.commit(run.lease, run.tree, view), (delta) => {
-      const emitStart = timer ? performance.now() : 0;
-      timer?.add('delta', emitStart - commitStart);
-      if (delta) {
-        run.client.emitUpdate({ delta });
-        timer?.trace?.sent(delta);
-      }
-      // Most handlers return nothing: no arrays are made for them.
-      if (produced !== undefined && produced !== null) {
-        const clientEvents = this.collectEvents(produced, run.followUps);
-        if (clientEvents.length) run.client.emitUpdate({ events: clientEvents });
-      }
-      timer?.add('emit', performance.now() - emitStart);
-    });
+    const delta = this.commit(run.lease, run.tree, view);
+    if (isPromise(delta)) return delta.then((committed) => this.emitStep(run, produced, committed, commitStart));
+    this.emitStep(run, produced, delta, commitStart);
+  }
+
+  /** Sends a committed step: its delta, then the client events the handler produced (server events are queued). */
+  private emitStep(run: HandlerRun, produced: unknown, delta: Delta | undefined, commitStart: number): void {
+    const timer = run.outcome.timer;
+    const emitStart = timer ? performance.now() : 0;
+    timer?.add('delta', emitStart - commitStart);
+    if (delta) {
+      run.client.emitUpdate({ delta });
+      timer?.trace?.sent(delta);
+    }
+    // Most handlers return nothing: no arrays are made for them.
+    if (produced !== undefined && produced !== null) {
+      const clientEvents = this.collectEvents(produced, run.followUps);
+      if (clientEvents.length) run.client.emitUpdate({ events: clientEvents });
+    }
+    timer?.add('emit', performance.now() - emitStart);
   }
 
   /**
@@ -509,8 +532,7 @@ export class EventPipeline implements OnApplicationBootstrap {
   /** Writes the view's changes into a new tree (copy on write), saves it and returns the wire delta. */
   private commit(lease: StateLease, tree: { state: StoredState }, view: StateView): MaybePromise<Delta | undefined> {
     const changes = view.changes();
-    const changedNames = Object.keys(changes);
-    if (changedNames.length === 0) return undefined;
+    if (!hasKeys(changes)) return undefined;
     const fullName = view.definition.fullName;
     // A var the stored state lacks (a new client, a var added since) reads as its initial value. The copies are
     // spreads of one object, which V8 clones more cheaply than Object.assign copies when it has seen the shape
@@ -521,17 +543,21 @@ export class EventPipeline implements OnApplicationBootstrap {
     state[fullName] = committed;
     if (this.stateSize.mayGrow(changes)) this.refuseOver(this.stateSize.sizeOf(state));
     tree.state = state;
-    return then(lease.save(state), () => {
-      view.rebase(committed);
-      const wire = toWireVars(changes);
-      if (view.definition.computed.size > 0) Object.assign(wire, toWireVars(view.computedValues(changedNames)));
-      // Only backend vars changed: nothing to send.
-      if (Object.keys(wire).length === 0) return undefined;
-      // Not `{ [fullName]: wire }`: a computed key in a literal is a call into V8's runtime, ten times the cost.
-      const delta: Delta = {};
-      delta[fullName] = wire;
-      return delta;
-    });
+    const saved = lease.save(state);
+    if (isPromise(saved)) return saved.then(() => this.committedDelta(view, committed, changes));
+    return this.committedDelta(view, committed, changes);
+  }
+
+  /** Once saved: `committed` is the view's new baseline; returns the wire delta (none when only backend vars changed). */
+  private committedDelta(view: StateView, committed: Record<string, unknown>, changes: Record<string, unknown>): Delta | undefined {
+    view.rebase(committed);
+    const wire = toWireVars(changes);
+    if (view.definition.computed.size > 0) Object.assign(wire, toWireVars(view.computedValues(Object.keys(changes))));
+    if (!hasKeys(wire)) return undefined;
+    // Not `{ [fullName]: wire }`: a computed key in a literal is a call into V8's runtime, ten times the cost.
+    const delta: Delta = {};
+    delta[view.definition.fullName] = wire;
+    return delta;
   }
 
   private collectEvents(produced: unknown, followUps: ServerEvent[]): ClientEvent[] {
@@ -670,31 +696,65 @@ export class EventPipeline implements OnApplicationBootstrap {
     }
   }
 
+  /**
+   * Runs `work` on the lease, then releases it whatever happened; a failure of the store (see {@link storeFailure})
+   * becomes the client's structured error. Written out rather than with `tryFinally`: it runs for every event.
+   */
   private underLease(lease: StateLease, work: (lease: StateLease, tree: { state: StoredState }) => MaybePromise<void>): MaybePromise<void> {
-    const storeFailure = (error: unknown) => {
-      // A save that failed (Redis gone mid-event) or was refused (lock expired) is the store's failure, not the handler's.
-      if (error instanceof StateStoreError && error.code === 'outcome_unknown') {
-        this.logger.warn(`State store lost the answer to a write during an event: ${error.message}`);
-        throw new BridgeError('state_outcome_unknown', 'The state store lost its answer: the change may have been saved. Reload before trying again.');
-      }
-      if (error instanceof StateStoreError || error instanceof LockLostError) {
-        this.logger.warn(`State store failed during an event: ${error.message}`);
-        throw new BridgeError('state_unavailable', 'The state store is unavailable; the change may not have been saved. Try again.');
-      }
+    let result: MaybePromise<void>;
+    try {
+      result = work(lease, { state: lease.state ?? {} });
+    } catch (error) {
+      return this.releaseAndThrow(lease, this.storeFailure(error));
+    }
+    if (isPromise(result)) {
+      return result.then(
+        () => this.release(lease),
+        (error: unknown) => this.releaseAndThrow(lease, this.storeFailure(error)),
+      );
+    }
+    return this.release(lease);
+  }
+
+  /**
+   * What an event's failure under the lease is reported as: a save that failed (Redis gone mid-event) or was
+   * refused (lock expired) is the store's failure, not the handler's; anything else is the error itself.
+   */
+  private storeFailure(error: unknown): unknown {
+    if (error instanceof StateStoreError && error.code === 'outcome_unknown') {
+      this.logger.warn(`State store lost the answer to a write during an event: ${error.message}`);
+      return new BridgeError('state_outcome_unknown', 'The state store lost its answer: the change may have been saved. Reload before trying again.');
+    }
+    if (error instanceof StateStoreError || error instanceof LockLostError) {
+      this.logger.warn(`State store failed during an event: ${error.message}`);
+      return new BridgeError('state_unavailable', 'The state store is unavailable; the change may not have been saved. Try again.');
+    }
+    return error;
+  }
+
+  /** Releases the lease, then throws `error`. */
+  private releaseAndThrow(lease: StateLease, error: unknown): Promise<never> {
+    const released = this.release(lease);
+    if (!isPromise(released)) throw error;
+    return released.then(() => {
       throw error;
-    };
-    return tryFinally(
-      () => tryCatch(() => work(lease, { state: lease.state ?? {} }), storeFailure),
-      () => this.release(lease),
-    );
+    });
   }
 
   /** Releases a lease. A failure is logged, never thrown: the event's own outcome stands. */
   private release(lease: StateLease): MaybePromise<void> {
-    return tryCatch(
-      () => lease.release(),
-      (error) => this.logger.warn(`Releasing a state lock failed: ${(error as Error).message}`),
-    );
+    let released: MaybePromise<void>;
+    try {
+      released = lease.release();
+    } catch (error) {
+      this.logReleaseFailure(error);
+      return;
+    }
+    return isPromise(released) ? released.catch((error: unknown) => this.logReleaseFailure(error)) : undefined;
+  }
+
+  private logReleaseFailure(error: unknown): void {
+    this.logger.warn(`Releasing a state lock failed: ${(error as Error).message}`);
   }
 
   /** The client's `router_data` plus the server's additions: token, socket id, headers and client IP. */

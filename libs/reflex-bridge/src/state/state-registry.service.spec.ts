@@ -278,6 +278,17 @@ describe('StateRegistry', () => {
       );
     });
 
+    it('answers each name with its own handler, whatever was asked before (names arrive as new strings)', async () => {
+      const registry = await registryWith(...cartDeps, ShopState, CartState);
+      const cart = `${ROOT_STATE_NAME}.shop_state.cart_state`;
+      const asked = ['add', 'add', 'checkout', 'missing', 'add', 'attach', 'attach', '_secret', 'checkout'];
+      // Built anew each time, as each event's JSON gives a new string.
+      const found = asked.map((method) => registry.findHandler([cart, method].join('.'))?.method);
+      expect(found).toEqual(['add', 'add', 'checkout', undefined, 'add', 'attach', 'attach', undefined, 'checkout']);
+      expect(registry.findHandler(`${ROOT_STATE_NAME}.shop_state.rename`)?.state).toBe(registry.definitionOf(ShopState));
+      expect(registry.findHandler(`${cart}.ad`)).toBeUndefined();
+    });
+
     it('finds handlers a state inherits from a base class', async () => {
       const registry = await registryWith(ProductListState);
       expect(registry.findHandler(`${ROOT_STATE_NAME}.product_list.next`)?.method).toBe('next');

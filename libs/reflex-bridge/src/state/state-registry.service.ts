@@ -31,6 +31,8 @@ export class StateRegistry implements OnModuleInit {
   private readonly byClass = new Map<Type, StateDefinition>();
   private readonly byFullName = new Map<string, StateDefinition>();
   private readonly handlers = new Map<string, HandlerDefinition>();
+  /** The last handler found, by the name it was asked for (see {@link findHandler}). */
+  private lastFound: { name: string; handler: HandlerDefinition } | undefined = undefined;
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -63,7 +65,13 @@ export class StateRegistry implements OnModuleInit {
 
   /** The handler clients address by `fullName`, or `undefined` (unknown, private or unmarked). */
   findHandler(fullName: string): HandlerDefinition | undefined {
-    return this.handlers.get(fullName);
+    // Each event's name is a new string, which a map lookup first hashes, character by character. Events mostly
+    // come in runs of one name, and comparing with the last name found costs a fraction of that.
+    const last = this.lastFound;
+    if (last !== undefined && last.name === fullName) return last.handler;
+    const handler = this.handlers.get(fullName);
+    if (handler !== undefined) this.lastFound = { name: handler.fullName, handler };
+    return handler;
   }
 
   /** The definition of a state class; throws when the class is not a registered state. */
