@@ -4,7 +4,7 @@ import type { RouterData } from '../protocol/inbound-event.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import type { StateView } from '../state/state-view.js';
 import type { EventClient } from '../common/event-client.js';
-import { then, type MaybePromise } from '../common/maybe-promise.js';
+import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { EventTimer } from '../metrics/event-timer.js';
@@ -130,7 +130,9 @@ export class BridgeRunner {
   finish(outcome: BridgeOutcome, client: EventClient): MaybePromise<void> {
     const response = outcome.response;
     if (!response) return;
-    return then(this.snapshots.beforeEnd(outcome), () => this.session.finish(outcome, response, client, this.afterEnd));
+    const snapshotted = this.snapshots.beforeEnd(outcome);
+    if (isPromise(snapshotted)) return snapshotted.then(() => this.session.finish(outcome, response, client, this.afterEnd));
+    return this.session.finish(outcome, response, client, this.afterEnd);
   }
 
   /** Runs the auth middleware for a socket outside any event (see {@link SessionHandoff.authenticate}). */

@@ -374,24 +374,35 @@ export class EventPipeline implements OnApplicationBootstrap {
           if (!hasSeenAPage(tree.state)) return then(this.rehydrate(client, token, lease, tree, event, true), () => this.runOnView(run));
           return this.runOnView(run);
         },
-        () => {
-          // The handler is done: the request stops carrying its context (see detachEventContext).
-          if (outcome.request) detachEventContext(outcome.request);
-          // Devtools on: the session save and cookie handoff are drawn as the event's last step.
-          const ending = outcome.timer?.trace && outcome.response ? performance.now() : 0;
-          return then(this.bridge.finish(outcome, client), () => {
-            if (ending) outcome.timer!.trace!.step('finish', 'finish', ending);
-            outcome.timer?.trace?.who(outcome.request);
-            this.metrics.finish(outcome.timer);
-            // Still under the lease: an authenticated event binds the token to its session (see TokenOwnership).
-            return this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree);
-          });
-        },
+        () => this.endEvent(client, outcome, lease, tree),
       ),
     );
-    return then(ran, () => {
-      for (const followUp of followUps) void this.enqueueServerEvent(client, token, followUp, event);
-    });
+    if (isPromise(ran)) return ran.then(() => this.queueFollowUps(client, token, followUps, event));
+    this.queueFollowUps(client, token, followUps, event);
+  }
+
+  /** After the handler, still under the lease: the bridge's response ends (session saved, cookies handed off). */
+  private endEvent(client: EventClient, outcome: BridgeOutcome, lease: StateLease, tree: { state: StoredState }): MaybePromise<void> {
+    // The handler is done: the request stops carrying its context (see detachEventContext).
+    if (outcome.request) detachEventContext(outcome.request);
+    // Devtools on: the session save and cookie handoff are drawn as the event's last step.
+    const ending = outcome.timer?.trace && outcome.response ? performance.now() : 0;
+    const finished = this.bridge.finish(outcome, client);
+    if (isPromise(finished)) return finished.then(() => this.eventEnded(client, outcome, lease, tree, ending));
+    return this.eventEnded(client, outcome, lease, tree, ending);
+  }
+
+  private eventEnded(client: EventClient, outcome: BridgeOutcome, lease: StateLease, tree: { state: StoredState }, ending: number): MaybePromise<void> {
+    if (ending) outcome.timer!.trace!.step('finish', 'finish', ending);
+    outcome.timer?.trace?.who(outcome.request);
+    this.metrics.finish(outcome.timer);
+    // Still under the lease: an authenticated event binds the token to its session (see TokenOwnership).
+    return this.ownership.afterEvent(outcome.request, outcome.sessionIdBefore, client, lease, tree);
+  }
+
+  /** The server events the handler returned, each run after everything already queued for the token. */
+  private queueFollowUps(client: EventClient, token: string, followUps: ServerEvent[], event: RoutedEvent): void {
+    for (const followUp of followUps) void this.enqueueServerEvent(client, token, followUp, event);
   }
 
   /** Calls the handler on a fresh view of the client's state, then commits what it did. */

@@ -117,7 +117,12 @@ export class TokenOwnership {
 
   private hashFor(client: EventClient, sessionId: string): string {
     const known = this.hashes.get(client);
-    if (known?.sessionId === sessionId) return known.hash;
+    if (known?.sessionId === sessionId) {
+      // Keep the string the events now carry (fast auth's): the next comparison is then one pointer test, not a
+      // comparison of two copies character by character.
+      known.sessionId = sessionId;
+      return known.hash;
+    }
     const hash = TokenOwnership.hashOf(sessionId);
     this.hashes.set(client, { sessionId, hash });
     return hash;

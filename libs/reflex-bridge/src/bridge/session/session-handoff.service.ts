@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { EventClient } from '../../common/event-client.js';
-import { then, type MaybePromise } from '../../common/maybe-promise.js';
+import { isPromise, then, type MaybePromise } from '../../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import { SessionSightings } from '../../common/session-sightings.js';
@@ -88,7 +88,9 @@ export class SessionHandoff {
         );
       }
     }
-    return then(afterEnd(outcome), () => this.handOffCookies(outcome, response, client));
+    const ended = afterEnd(outcome);
+    if (isPromise(ended)) return ended.then(() => this.handOffCookies(outcome, response, client));
+    return this.handOffCookies(outcome, response, client);
   }
 
   /** When the response changed the socket's cookies: keeps them for its later events and starts the handoff. */

@@ -35,8 +35,8 @@ export class SnapshotWriter {
     const loggedOut = before !== undefined && before !== '' && (before !== sessionId || (outcome.hadUser === true && request.user === undefined));
     // Snapshots only serve fast auth: without it, keep the cache out of the event path.
     const snapshot = sessionId && this.wanted(outcome) && this.presentedCookie(outcome) ? this.snapshotOf(request) : undefined;
-    const write = () => (snapshot ? this.cache.put(sessionId!, snapshot) : undefined);
-    return loggedOut ? this.cache.invalidate(before, 'logout').then(write) : write();
+    if (loggedOut) return this.cache.invalidate(before, 'logout').then(() => (snapshot ? this.cache.put(sessionId!, snapshot) : undefined));
+    return snapshot ? this.cache.put(sessionId!, snapshot) : undefined;
   }
 
   /**

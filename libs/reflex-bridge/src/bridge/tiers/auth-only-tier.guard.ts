@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type ExecutionContext } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import { then, tryCatch, type MaybePromise } from '../../common/maybe-promise.js';
+import { isPromise, type MaybePromise } from '../../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import { EventCacheService } from '../../cache/event-cache.service.js';
@@ -11,7 +11,7 @@ import { runMiddleware } from '../request/middleware-runner.js';
 import { MiddlewareTierGuard } from './middleware-tier.guard.js';
 import { SessionHandoff } from '../session/session-handoff.service.js';
 import type { SyntheticResponse } from '../request/synthetic-response.js';
-import { outcomeOf } from './tier-execution-context.js';
+import { outcomeOf, type TierEvent } from './tier-execution-context.js';
 
 /**
  * The `auth_only` tier: the fast-auth path when it has a fresh snapshot for the session cookie, else
@@ -64,23 +64,38 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
     const outcome = outcomeOf(context);
     const start = phaseStart(outcome.timer);
     const loadSession = sessionLoader(this.authChain, request, response);
-    const result = tryCatch<FastAuthResult | undefined>(
-      () => fastAuth.authenticate(request, loadSession),
-      (error) => {
-        this.logger.warn(`Fast auth failed for ${context.switchToWs().getPattern()}; using the middleware: ${(error as Error).message}`);
-        return undefined;
-      },
-    );
-    return then(result, (found) => {
-      if (found) {
-        this.metrics.cacheLookup(found.hit);
-        outcome.timer?.trace?.cacheLookup(found.hit);
-      }
-      if (!found?.hit) return false;
-      phaseEnd(outcome.timer, 'fast_auth', start);
-      outcome.fastPath = true;
-      return true;
-    });
+    // The promise cases written out: a hit from the in-memory cache (the usual event) then makes no closure.
+    let result: MaybePromise<FastAuthResult | undefined>;
+    try {
+      result = fastAuth.authenticate(request, loadSession);
+    } catch (error) {
+      result = this.fastAuthFailed(context, error);
+    }
+    if (isPromise(result)) {
+      return result.then(
+        (found) => this.fastAuthAnswered(outcome, start, found),
+        (error: unknown) => this.fastAuthAnswered(outcome, start, this.fastAuthFailed(context, error)),
+      );
+    }
+    return this.fastAuthAnswered(outcome, start, result);
+  }
+
+  /** What fast auth found: `true` for a hit (the request is bound), counted in the metrics either way. */
+  private fastAuthAnswered(outcome: TierEvent, start: number, found: FastAuthResult | undefined): boolean {
+    if (found) {
+      this.metrics.cacheLookup(found.hit);
+      outcome.timer?.trace?.cacheLookup(found.hit);
+    }
+    if (!found?.hit) return false;
+    phaseEnd(outcome.timer, 'fast_auth', start);
+    outcome.fastPath = true;
+    return true;
+  }
+
+  /** A failure of fast auth is logged, and the middleware runs instead. */
+  private fastAuthFailed(context: ExecutionContext, error: unknown): undefined {
+    this.logger.warn(`Fast auth failed for ${context.switchToWs().getPattern()}; using the middleware: ${(error as Error).message}`);
+    return undefined;
   }
 
   /** Fast auth, when configured and the event cache is on; created on first use. */
