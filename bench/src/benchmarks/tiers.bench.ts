@@ -108,7 +108,8 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     const plan: PlannedRun[] = [];
     const add = (id: string, url: string, load: Omit<LoadConfig, 'url' | 'clients' | 'hydrate'>) => {
       const server = servers.get(id)!;
-      plan.push({ key: `${id} latency`, server, load: { ...load, url, clients: 1, hydrate: true } });
+      // The one-client windows carry the server CPU targets: more rounds than the throughput ones (see --cpu-rounds).
+      plan.push({ key: `${id} latency`, server, load: { ...load, url, clients: 1, hydrate: true }, rounds: context.options.cpuRounds });
       plan.push({ key: `${id} throughput`, server, load: { ...load, url, clients, hydrate: true } });
     };
     add('echo', echo.url, { workload: [event(`${ECHO_STATE}.bump`)] });

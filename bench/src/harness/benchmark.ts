@@ -26,6 +26,8 @@ export interface BenchOptions {
   growthClients: number;
   /** Measure each figure this many times (interleaving scenarios) and keep the median. */
   rounds: number;
+  /** Rounds of `tiers`' one-client windows, whose server CPU per event carries the tier targets (see `--cpu-rounds`). */
+  cpuRounds: number;
   /** Record a CPU profile of each measured server window into `.tmp/bench-profiles/`. */
   profile: boolean;
   /** Another build of the library for the bench apps (a `dist` folder), instead of libs/reflex-bridge/dist. */
@@ -81,6 +83,8 @@ flags:
   --growth-clients=N  clients of the growth throughput runs          (default 10)
   --rounds=N          repeat each measurement, interleaved, and keep
                       the median (the mean of two)                   (default 2)
+  --cpu-rounds=N      rounds of tiers' one-client windows (server CPU per event, the tier
+                      targets): one window moves by ±20% on a shared VM (default 6)
   --max-other-load=P  measure a window again when other processes took more than P% of
                       the machine during it                          (default 15)
   --retries=N         at most N such windows per run, each once      (default 8)
@@ -93,7 +97,7 @@ flags:
                       serves uploads, else the baseline alone)       (default auto)
   --subscribers=A,B   subscriber counts of live-latency                (default 1,1000,10000)
   --live-where=W      live-latency pairs: both|in_process|redis      (default both)
-  --quick             a smoke run: --duration=1.5 --warmup=0.5 --rounds=1 --retries=0
+  --quick             a smoke run: --duration=1.5 --warmup=0.5 --rounds=1 --cpu-rounds=1 --retries=0
                       --connections=200 --idle-connections=1000 --sizes=10,10000
                       --upload-rss-mb=256
   --help`;
@@ -109,6 +113,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     sizes: [10, 100, 1000, 10_000],
     growthClients: 10,
     rounds: 2,
+    cpuRounds: 6,
     profile: false,
     maxOtherLoad: 0.15,
     retries: 8,
@@ -132,7 +137,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     process.exit(0);
   }
   if (flags.has('quick')) {
-    Object.assign(options, { warmupMs: 500, durationMs: 1500, rounds: 1, retries: 0, connections: 200, idleConnections: 1000, sizes: [10, 10_000], uploadRssMb: 256 });
+    Object.assign(options, { warmupMs: 500, durationMs: 1500, rounds: 1, cpuRounds: 1, retries: 0, connections: 200, idleConnections: 1000, sizes: [10, 10_000], uploadRssMb: 256 });
   }
   const number = (name: string, scale = 1): number | undefined => {
     const raw = flags.get(name);
@@ -149,6 +154,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
   options.heapSnapshot = flags.has('heap-snapshot');
   options.growthClients = Math.round(number('growth-clients') ?? options.growthClients);
   options.rounds = Math.round(number('rounds') ?? options.rounds);
+  options.cpuRounds = Math.round(number('cpu-rounds') ?? options.cpuRounds);
   options.maxOtherLoad = number('max-other-load', 0.01) ?? options.maxOtherLoad;
   if (flags.has('retries')) {
     options.retries = Number(flags.get('retries'));
@@ -180,7 +186,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     options.liveWhere = where;
   }
   const known = new Set([
-    'duration', 'warmup', 'clients', 'connections', 'growth-clients', 'rounds', 'profile', 'lib', 'sizes', 'quick', 'help', 'max-other-load', 'retries',
+    'duration', 'warmup', 'clients', 'connections', 'growth-clients', 'rounds', 'cpu-rounds', 'profile', 'lib', 'sizes', 'quick', 'help', 'max-other-load', 'retries',
     'upload-mb', 'upload-rss-mb', 'upload-bridge', 'idle-connections', 'heap-snapshot', 'subscribers', 'live-where',
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}\n${USAGE}`);
@@ -293,17 +299,22 @@ export interface PlannedRun {
   key: string;
   server: ServerProcess;
   load: LoadConfig;
+  /** Rounds of this run (default: the run's `--rounds`). */
+  rounds?: number;
 }
 
 /**
- * Measures every run of `plan`, `rounds` times, interleaved (round 1 of every run, then round 2, ...) so that
- * drift in the machine's speed hits every scenario alike; returns, per key, the median of each figure.
+ * Measures every run of `plan`, `rounds` times (or its own), interleaved (round 1 of every run, then round 2, ...)
+ * so that drift in the machine's speed hits every scenario alike; returns, per key, the median of each figure.
  */
 export async function measurePlan(context: BenchContext, plan: PlannedRun[]): Promise<Map<string, Measurement>> {
   const measured = new Map<string, Measurement[]>();
-  const rounds = context.options.rounds;
-  for (let round = 1; round <= rounds; round++) {
+  const roundsOf = (run: PlannedRun) => run.rounds ?? context.options.rounds;
+  const most = Math.max(...plan.map(roundsOf));
+  for (let round = 1; round <= most; round++) {
     for (const run of plan) {
+      const rounds = roundsOf(run);
+      if (round > rounds) continue;
       const label = rounds > 1 ? `${run.key} (round ${round}/${rounds})` : run.key;
       const measurement = await measure(context, run.server, label, run.load);
       measured.set(run.key, [...(measured.get(run.key) ?? []), measurement]);
