@@ -102,6 +102,22 @@ describe('the /_event protocol', () => {
     expect(second.latest(COUNTER, 'count')).toBe(0);
   });
 
+  it('keeps the token and state of a reloaded tab whose old socket closes only after the new one connected', async () => {
+    const first = await open();
+    await first.hydrate();
+    first.send(`${COUNTER}.setCount`, { value: 9 });
+    await first.untilVar(COUNTER, 'count', 9);
+    // The reloaded page's socket is in (and admitted as far as the token check) before the old page's one closes:
+    // the order a busy worker, or a proxy in between, can see them in.
+    const reloaded = new RawSocket(running.url, first.token);
+    sockets.push(reloaded);
+    await reloaded.connected();
+    first.close();
+    await reloaded.hydrate();
+    expect(reloaded.newTokens).toEqual([]);
+    expect(reloaded.latest(COUNTER, 'count')).toBe(9);
+  });
+
   it('keeps the state when a client reconnects with the same token', async () => {
     const token = randomUUID();
     const first = await open(token);

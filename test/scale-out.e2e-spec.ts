@@ -645,6 +645,25 @@ suite('scale out: 3 shop worker processes behind nginx, sharing Redis', () => {
     }
   }, 60_000);
 
+  it('e2. a tab reloaded onto another worker keeps its token and state when its old socket closes after the new one connected', async () => {
+    const [, b, c] = workers.workers;
+    const token = randomUUID();
+    const first = new LikeClient(b.url, token);
+    const reloaded = new LikeClient(c.url, token);
+    try {
+      await first.open();
+      await likeUntil(first, 1);
+      // The reloaded page's socket is in before the old page's one closes (a busy worker or the proxy saw them so).
+      await reloaded.connect(10_000);
+      first.close();
+      expect(await reloaded.hydrate(30_000)).toBe(1);
+      expect(reloaded.newTokens).toEqual([]);
+    } finally {
+      first.close();
+      reloaded.close();
+    }
+  }, 60_000);
+
   it('f. a worker stopped (SIGTERM) while Redis is down still shuts down', async () => {
     const worker = workers.workers[2];
     await redis.stop();

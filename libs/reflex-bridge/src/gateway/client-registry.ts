@@ -9,6 +9,8 @@ import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 @Injectable()
 export class ClientRegistry {
   private readonly byToken = new Map<string, EventClient>();
+  /** Sockets waiting for a token's holder to leave (see {@link whenFree}), by token. */
+  private readonly waiting = new Map<string, Set<() => void>>();
 
   constructor(connections: ConnectionLifecycle) {
     connections.onClosed((client) => {
@@ -33,7 +35,34 @@ export class ClientRegistry {
 
   /** Forgets `token` if `client` still holds it (a newer socket may have taken it over). */
   unbind(token: string, client: EventClient): void {
-    if (this.byToken.get(token) === client) this.byToken.delete(token);
+    if (this.byToken.get(token) !== client) return;
+    this.byToken.delete(token);
+    const waiters = this.waiting.get(token);
+    if (waiters) for (const wake of [...waiters]) wake();
+  }
+
+  /**
+   * Resolves `true` once no client other than `client` holds `token` (at once when none does), `false` when one
+   * still does after `withinMs`. A reloaded tab's new socket can arrive before its old socket is seen to close;
+   * this gives the old one that long to leave. The caller must check again before it binds: several sockets may
+   * have waited for the same holder.
+   */
+  whenFree(token: string, client: EventClient, withinMs: number): Promise<boolean> {
+    if (!this.isHeldByOther(token, client)) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const waiters = this.waiting.get(token) ?? new Set<() => void>();
+      this.waiting.set(token, waiters);
+      const settle = (free: boolean) => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+        if (waiters.size === 0 && this.waiting.get(token) === waiters) this.waiting.delete(token);
+        resolve(free);
+      };
+      const wake = () => settle(true);
+      const timer = setTimeout(() => settle(false), withinMs);
+      timer.unref();
+      waiters.add(wake);
+    });
   }
 
   get size(): number {

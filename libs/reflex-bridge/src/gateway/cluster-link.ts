@@ -12,6 +12,9 @@ const CLAIM_SCRIPT =
   "local current = redis.call('GET', KEYS[1]) if (current or '') ~= ARGV[1] and current ~= ARGV[2] then return 0 end " +
   "redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3])) return 1";
 
+/** How often a token held by a live socket elsewhere is asked for again while a reload's grace lasts. */
+const CLAIM_RETRY_MS = 100;
+
 /** Deletes the token's socket record only if it still names this socket (a newer one may have taken over). */
 const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -70,24 +73,35 @@ export class ClusterLink {
   }
 
   /**
-   * Claims `token` for socket `sid`. Returns false when another live socket anywhere holds it (a duplicated
-   * tab: the caller issues a new token). A record left by a dead socket or worker is taken over.
+   * Claims `token` for socket `sid`. Returns false when another live socket anywhere holds it after `graceMs`
+   * (a duplicated tab: the caller issues a new token; a reloaded tab's old socket leaves within it). A record left
+   * by a dead socket or worker is taken over.
    *
    * Fails closed: when the holder's liveness cannot be established (the cluster-wide check timed out because
    * a worker is frozen or overloaded, or Redis is down), or another socket took the record meanwhile, the
    * answer is false. A live token is never shared; the cost of a wrong "no" is a fresh state for that tab.
    */
-  async claimToken(token: string, sid: string): Promise<boolean> {
+  async claimToken(token: string, sid: string, graceMs = 0): Promise<boolean> {
+    // A live holder may be a reloaded tab's old socket, about to close: asked again until `graceMs` has passed.
+    const deadline = Date.now() + graceMs;
+    for (;;) {
+      const outcome = await this.tryClaim(token, sid);
+      if (outcome !== 'held' || Date.now() >= deadline) return outcome === 'claimed';
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_RETRY_MS));
+    }
+  }
+
+  private async tryClaim(token: string, sid: string): Promise<'claimed' | 'held' | 'refused'> {
     const key = this.recordKey(token);
     try {
       const holder = await this.connections.commands.get(key);
-      if (holder && holder !== sid && (await this.holderAlive(holder))) return false;
+      if (holder && holder !== sid && (await this.holderAlive(holder))) return 'held';
       // Compare and set: only if the record still names the holder we judged (or is still absent).
       const claimed = await this.connections.commands.eval(CLAIM_SCRIPT, { keys: [key], arguments: [holder ?? '', sid, String(this.recordTtlSeconds)] });
-      return claimed === 1;
+      return claimed === 1 ? 'claimed' : 'refused';
     } catch (error) {
       this.logger.warn(`Could not prove a client token free, so the connection gets a new one: ${(error as Error).message}`);
-      return false;
+      return 'refused';
     }
   }
 

@@ -47,6 +47,11 @@ class FakeSocket extends EventEmitter {
 }
 
 /** A gateway over fakes: the pipeline records what it was handed; admission resolves when the test says. */
+/** Waits for `condition`, checking every few milliseconds. */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 function gatewayWith(options: { admit?: Promise<void> } = {}) {
   const handled: Array<{ token: string | undefined; frame: unknown }> = [];
   const pipeline = {
@@ -128,7 +133,8 @@ describe('EventGateway', () => {
     gateway.handleConnection(first as unknown as Socket);
     await settle();
     gateway.handleConnection(second as unknown as Socket);
-    await settle();
+    // The holder stays: once its grace to leave has passed, the second socket gets its own token.
+    await until(() => second.sent.some(([name]) => name === 'new_token'));
     const renewed = second.sent.find(([name]) => name === 'new_token')?.[1] as string;
     expect(renewed).toMatch(/^[0-9a-f-]{36}$/);
     expect(registry.get(renewed)?.sid).toBe('s2');
@@ -137,6 +143,27 @@ describe('EventGateway', () => {
     gateway.handleDisconnect(first as unknown as Socket);
     expect(closed).toEqual(['s1']);
     expect(registry.get(TOKEN)).toBeUndefined();
+  });
+
+  it('lets a second socket presenting a held token keep it when the holder leaves meanwhile (a reloaded tab)', async () => {
+    const { gateway, registry } = gatewayWith();
+    const first = new FakeSocket('s1');
+    const second = new FakeSocket('s2');
+    const third = new FakeSocket('s3');
+    gateway.handleConnection(first as unknown as Socket);
+    await settle();
+    gateway.handleConnection(second as unknown as Socket);
+    gateway.handleConnection(third as unknown as Socket);
+    await settle();
+    first.connected = false;
+    gateway.handleDisconnect(first as unknown as Socket);
+    // Both waited for the same holder: one takes the token over, the other is a duplicate of it.
+    await until(() => [second, third].some((socket) => socket.sent.some(([name]) => name === 'new_token')));
+    const renewedOf = (socket: FakeSocket) => socket.sent.find(([name]) => name === 'new_token')?.[1];
+    const [kept, duplicate] = renewedOf(second) === undefined ? [second, third] : [third, second];
+    expect(renewedOf(kept)).toBeUndefined();
+    expect(registry.get(TOKEN)?.sid).toBe(kept.id);
+    expect(registry.get(renewedOf(duplicate) as string)?.sid).toBe(duplicate.id);
   });
 
   it('delivers out-of-band updates to the local socket holding a token, and to nobody for an unknown one', async () => {
