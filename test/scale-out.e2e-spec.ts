@@ -11,7 +11,9 @@
  *    B's socket sees the HTTP-triggered deltas too.
  * d. Logout over HTTP on worker A re-authenticates a live socket of that session on worker B within a second, and its
  *    next `full` event is denied.
- * e. `new_token` only for a genuinely duplicated tab (two live sockets, same token, two workers).
+ * e. `new_token` only for a genuinely duplicated tab (two live sockets, same token, two workers); e2. a tab reloaded
+ *    onto another worker while its old socket still closes keeps its token (the races inside the claim are made
+ *    deterministic in cluster-link.e2e-spec.ts).
  * f. A worker stopped with SIGTERM while Redis is down still exits (rolling restarts, orchestrated shutdowns).
  *
  * Workers: test/support/shop-workers.ts. Each test starts from three live workers and a live Redis (beforeEach starts
@@ -656,8 +658,8 @@ suite('scale out: 3 shop worker processes behind nginx, sharing Redis', () => {
       // The reloaded page's socket is in before the old page's one closes (a busy worker or the proxy saw them so).
       await reloaded.connect(10_000);
       first.close();
-      expect(await reloaded.hydrate(30_000)).toBe(1);
-      expect(reloaded.newTokens).toEqual([]);
+      // A new token here means the claim judged the old socket alive, or lost its record while it left.
+      expect({ count: await reloaded.hydrate(30_000), newTokens: reloaded.newTokens }).toEqual({ count: 1, newTokens: [] });
     } finally {
       first.close();
       reloaded.close();

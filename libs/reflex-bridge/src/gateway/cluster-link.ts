@@ -5,11 +5,12 @@ import type { RedisConnections } from '../common/redis-connections.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
 
 /**
- * Takes the token's socket record for ARGV[2] only if it still holds ARGV[1] (empty: absent): two sockets that
- * both found the previous holder dead cannot both win.
+ * Takes the token's socket record for ARGV[2] only if it still holds ARGV[1], the holder judged gone (empty: none),
+ * or is absent: two sockets that both found the previous holder dead cannot both win. Absent counts as free: the
+ * holder judged gone may have released its record (on leaving) between the judgement and this script.
  */
 const CLAIM_SCRIPT =
-  "local current = redis.call('GET', KEYS[1]) if (current or '') ~= ARGV[1] and current ~= ARGV[2] then return 0 end " +
+  "local current = redis.call('GET', KEYS[1]) if current and current ~= ARGV[1] and current ~= ARGV[2] then return 0 end " +
   "redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3])) return 1";
 
 /** How often a token held by a live socket elsewhere is asked for again while a reload's grace lasts. */
@@ -78,27 +79,33 @@ export class ClusterLink {
    * by a dead socket or worker is taken over.
    *
    * Fails closed: when the holder's liveness cannot be established (the cluster-wide check timed out because
-   * a worker is frozen or overloaded, or Redis is down), or another socket took the record meanwhile, the
-   * answer is false. A live token is never shared; the cost of a wrong "no" is a fresh state for that tab.
+   * a worker is frozen or overloaded, or Redis is down), the answer is false at once; when another socket took
+   * the record meanwhile and still holds it after `graceMs`, too. A live token is never shared; the cost of a
+   * wrong "no" is a fresh state for that tab.
    */
   async claimToken(token: string, sid: string, graceMs = 0): Promise<boolean> {
     // A live holder may be a reloaded tab's old socket, about to close: asked again until `graceMs` has passed.
     const deadline = Date.now() + graceMs;
     for (;;) {
       const outcome = await this.tryClaim(token, sid);
-      if (outcome !== 'held' || Date.now() >= deadline) return outcome === 'claimed';
+      if (outcome === 'claimed' || outcome === 'refused' || Date.now() >= deadline) return outcome === 'claimed';
       await new Promise((resolve) => setTimeout(resolve, CLAIM_RETRY_MS));
     }
   }
 
-  private async tryClaim(token: string, sid: string): Promise<'claimed' | 'held' | 'refused'> {
+  /**
+   * One attempt: 'held' when a live socket holds the token, 'taken' when another socket took the record while this
+   * one judged the previous holder (asked again within the grace: the new holder may be gone by then), 'refused'
+   * when Redis or the cluster could not answer (fails closed at once).
+   */
+  private async tryClaim(token: string, sid: string): Promise<'claimed' | 'held' | 'taken' | 'refused'> {
     const key = this.recordKey(token);
     try {
       const holder = await this.connections.commands.get(key);
       if (holder && holder !== sid && (await this.holderAlive(holder))) return 'held';
       // Compare and set: only if the record still names the holder we judged (or is still absent).
       const claimed = await this.connections.commands.eval(CLAIM_SCRIPT, { keys: [key], arguments: [holder ?? '', sid, String(this.recordTtlSeconds)] });
-      return claimed === 1 ? 'claimed' : 'refused';
+      return claimed === 1 ? 'claimed' : 'taken';
     } catch (error) {
       this.logger.warn(`Could not prove a client token free, so the connection gets a new one: ${(error as Error).message}`);
       return 'refused';

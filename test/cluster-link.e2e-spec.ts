@@ -1,0 +1,194 @@
+/**
+ * The cluster-wide token claim (gateway/cluster-link.ts) against a real Redis and two real Socket.IO servers joined
+ * by the Redis adapter, the way two workers are. A reloaded tab's new socket reaches one worker while its old socket,
+ * on the other, is still closing; the claim must go to the new socket once the old one is gone, whenever in the
+ * claim the old one leaves. Each race is made deterministic by running the old socket's exit at a chosen point:
+ * the record's `GET` is wrapped so a test can act right after it answered.
+ */
+import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server, type Namespace } from 'socket.io';
+import { io, type Socket as ClientSocket } from 'socket.io-client';
+import { ClusterLink } from '../libs/reflex-bridge/src/gateway/cluster-link.js';
+import { RedisConnections } from '../libs/reflex-bridge/src/common/redis-connections.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+
+const NAMESPACE = '/_event';
+const RECORD_TTL_SECONDS = 60;
+
+/** What a test runs right after the record's `GET` answered, once. */
+type AfterGet = (() => Promise<void>) | undefined;
+
+/** One worker: a Socket.IO server on loopback, its Redis connections and its cluster link. */
+interface Worker {
+  http: HttpServer;
+  server: Server;
+  namespace: Namespace;
+  connections: RedisConnections;
+  link: ClusterLink;
+  url: string;
+  /** Set by a test: runs once after this worker's next `GET`. */
+  afterGet: AfterGet;
+  gets: number;
+}
+
+/**
+ * The worker's connections, with `commands.get` running the test's hook after it answered: the only change to the
+ * real client, so the race's steps happen in a chosen order.
+ */
+function withGetHook(connections: RedisConnections, worker: () => Worker): RedisConnections {
+  const commands = connections.commands;
+  const hooked = new Proxy(commands, {
+    get(target, property, receiver) {
+      if (property !== 'get') return Reflect.get(target, property, receiver);
+      return async (key: string) => {
+        const value = await target.get(key);
+        const self = worker();
+        self.gets++;
+        const hook = self.afterGet;
+        self.afterGet = undefined;
+        await hook?.();
+        return value;
+      };
+    },
+  });
+  return Object.create(connections, { commands: { get: () => hooked } }) as RedisConnections;
+}
+
+async function startWorker(redisUrl: string): Promise<Worker> {
+  const connections = await RedisConnections.create({ url: redisUrl, namePrefix: 'test:' });
+  await connections.ready();
+  const http = createServer();
+  const server = new Server(http);
+  const namespace = server.of(NAMESPACE);
+  const worker = { http, server, namespace, connections, afterGet: undefined, gets: 0 } as unknown as Worker;
+  worker.link = await ClusterLink.create(withGetHook(connections, () => worker), RECORD_TTL_SECONDS, new Logger('ClusterLinkSpec'));
+  worker.link.attach(namespace);
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  worker.url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  return worker;
+}
+
+async function stopWorker(worker: Worker | undefined): Promise<void> {
+  if (!worker) return;
+  await worker.server.close();
+  await worker.connections.close();
+}
+
+/** Waits for a condition, polling; never for a duration. */
+async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describeWithRedis('ClusterLink: a token claimed across workers', () => {
+  let redis: RedisTestServer;
+  let a: Worker;
+  let b: Worker;
+  const clients: ClientSocket[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+    a = await startWorker(redis.url);
+    b = await startWorker(redis.url);
+    // Each adapter answers the other's cluster-wide questions once both are subscribed.
+    await until(async () => (await a.connections.commands.sendCommand(['PUBSUB', 'NUMSUB', 'rx:io-request#/_event#']) as unknown[])[1] === 2, 'both adapters to subscribe');
+  }, 60_000);
+
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.close();
+    a.afterGet = b.afterGet = undefined;
+  });
+
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    await stopWorker(a);
+    await stopWorker(b);
+    await redis?.destroy();
+  }, 60_000);
+
+  /** A socket connected to `worker` that holds `token` in the cluster, as an admitted tab does. */
+  async function holder(worker: Worker, token: string): Promise<{ client: ClientSocket; sid: string }> {
+    const client = io(`${worker.url}${NAMESPACE}`, { transports: ['websocket'], forceNew: true, reconnection: false });
+    clients.push(client);
+    await until(() => client.connected && worker.namespace.sockets.has(client.id!), 'the holder to connect');
+    const sid = client.id!;
+    expect(await worker.link.claimToken(token, sid)).toBe(true);
+    return { client, sid };
+  }
+
+  /** The old tab leaves as a worker sees it: its socket closes, then its record is released (the gateway's leave). */
+  async function leave(worker: Worker, token: string, held: { client: ClientSocket; sid: string }): Promise<void> {
+    held.client.close();
+    await until(() => !worker.namespace.sockets.has(held.sid), 'the server to see the holder leave');
+    await worker.link.releaseToken(token, held.sid);
+  }
+
+  it('a socket on another worker gets a token whose holder is gone', async () => {
+    const token = randomUUID();
+    const old = await holder(a, token);
+    await leave(a, token, old);
+    expect(await b.link.claimToken(token, 'new-socket')).toBe(true);
+    expect(await b.connections.commands.get(`rx:socket:{${token}}`)).toBe('new-socket');
+  });
+
+  it('a live holder keeps its token: a duplicated tab is refused once the grace has passed', async () => {
+    const token = randomUUID();
+    await holder(a, token);
+    expect(await b.link.claimToken(token, 'duplicate', 300)).toBe(false);
+    expect(b.gets).toBeGreaterThan(1); // asked again during the grace
+  });
+
+  it('a holder that leaves during the grace hands its token over', async () => {
+    const token = randomUUID();
+    const old = await holder(a, token);
+    const getsBefore = b.gets;
+    const claim = b.link.claimToken(token, 'reloaded', 30_000);
+    // The first attempt found the holder alive; it leaves while the claim waits to ask again.
+    await until(() => b.gets > getsBefore, 'the first attempt');
+    await leave(a, token, old);
+    expect(await claim).toBe(true);
+  });
+
+  it('the holder leaving and releasing its record between the claim reading the record and taking it', async () => {
+    const token = randomUUID();
+    const old = await holder(a, token);
+    // Right after the claim read the record (naming the live holder): the holder's socket closes and its worker
+    // deletes the record. The claim then finds the holder gone and the record absent: the token is free.
+    b.afterGet = () => leave(a, token, old);
+    expect(await b.link.claimToken(token, 'reloaded', 0)).toBe(true);
+    expect(await b.connections.commands.get(`rx:socket:{${token}}`)).toBe('reloaded');
+  });
+
+  it('another socket that took the record meanwhile and stays keeps it', async () => {
+    const token = randomUUID();
+    const old = await holder(a, token);
+    let rival: { client: ClientSocket; sid: string } | undefined;
+    b.afterGet = async () => {
+      await leave(a, token, old);
+      rival = await holder(a, token);
+    };
+    expect(await b.link.claimToken(token, 'late', 300)).toBe(false);
+    expect(await b.connections.commands.get(`rx:socket:{${token}}`)).toBe(rival!.sid);
+  });
+
+  it('another socket that took the record meanwhile and leaves within the grace hands it over', async () => {
+    const token = randomUUID();
+    const old = await holder(a, token);
+    let rival: { client: ClientSocket; sid: string } | undefined;
+    b.afterGet = async () => {
+      await leave(a, token, old);
+      rival = await holder(a, token);
+      // The claim, having lost the compare-and-set, asks again: by then the rival left too.
+      b.afterGet = () => leave(a, token, rival!);
+    };
+    expect(await b.link.claimToken(token, 'late', 30_000)).toBe(true);
+    expect(await b.connections.commands.get(`rx:socket:{${token}}`)).toBe('late');
+  });
+});
