@@ -372,6 +372,48 @@ describe('ReflexBridgeModule configuration', () => {
     }
   });
 
+  it('tokenHandoverGraceMs: 0 sends new_token at once to a socket presenting a live token, even a reload\'s', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ tokenHandoverGraceMs: 0 })], providers: [Clock, CounterState] });
+    const first = new RawSocket(running.url);
+    const second = new RawSocket(running.url, first.token);
+    try {
+      await first.connected();
+      await first.hydrate();
+      await second.connected();
+      // No grace: the second socket is a duplicated tab from the start.
+      await second.until(() => second.newTokens.length === 1, 5000, 'new_token');
+      expect(second.newTokens[0]).not.toBe(first.token);
+    } finally {
+      first.close();
+      second.close();
+      await running.close();
+    }
+  });
+
+  it('tokenHandoverGraceMs: a longer grace keeps a reload\'s token however late its old socket closes', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ tokenHandoverGraceMs: 600_000 })], providers: [Clock, CounterState] });
+    const first = new RawSocket(running.url);
+    const reloaded = new RawSocket(running.url, first.token);
+    try {
+      await first.connected();
+      await first.hydrate();
+      first.send(`${COUNTER}.setCount`, { value: 5 });
+      await first.untilVar(COUNTER, 'count', 5);
+      await reloaded.connected();
+      // Past the default grace (2 s), measured from after the new socket was admitted as far as the wait: with the
+      // default, it would have been given a new token by now.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      first.close();
+      await reloaded.hydrate();
+      expect(reloaded.newTokens).toEqual([]);
+      expect(reloaded.latest(COUNTER, 'count')).toBe(5);
+    } finally {
+      first.close();
+      reloaded.close();
+      await running.close();
+    }
+  });
+
   it('refuses a WebSocket handshake from an origin not in corsOrigins', async () => {
     const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ corsOrigins: ['http://shop.example'] })], providers: [Clock, CounterState] });
     const evil = new RawSocket(running.url, undefined, { headers: { origin: 'http://evil.example' } });

@@ -62,6 +62,15 @@ describe('resolveOptions', () => {
     }
   });
 
+  it('gives a live token\'s holder 2 s to leave unless told otherwise; 0 is allowed, and a bad grace is named', () => {
+    expect(resolveOptions().tokenHandoverGraceMs).toBe(2_000);
+    expect(resolveOptions({ tokenHandoverGraceMs: 0 }).tokenHandoverGraceMs).toBe(0);
+    expect(resolveOptions({ tokenHandoverGraceMs: 500 }).tokenHandoverGraceMs).toBe(500);
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, '2000' as never]) {
+      expect(() => resolveOptions({ tokenHandoverGraceMs: bad })).toThrow('invalid option "tokenHandoverGraceMs"');
+    }
+  });
+
   it('accepts metrics as true or as an object', () => {
     expect(resolveOptions({ metrics: true }).metrics).toEqual({ logger: 'ReflexBridgeMetrics', log: true, registry: undefined });
     expect(resolveOptions({ metrics: { logger: 'shop.performance' } }).metrics?.logger).toBe('shop.performance');

@@ -79,6 +79,15 @@ export interface ReflexBridgeModuleOptions {
    */
   unusedStateTtlSeconds?: number;
   /**
+   * Milliseconds a new socket presenting a token that another live socket holds (on this worker or, with
+   * `redisUrl`, anywhere in the cluster) waits for that socket to leave before it gets `new_token` and a fresh
+   * state. A reload closes the old socket as the new page loads, but a busy worker or a proxy can deliver the new
+   * socket first: within the grace it keeps its token and state. A duplicated tab, whose twin stays, gets its new
+   * token this much later. `0` tells duplicated tabs at once, and a late-closing reload loses its state.
+   * @default 2_000
+   */
+  tokenHandoverGraceMs?: number;
+  /**
    * Production mode: errors sent to clients say only what kind of error happened, never the exception's
    * message. Stack traces are never sent, in any mode.
    * @default false
@@ -254,6 +263,7 @@ export interface ResolvedReflexBridgeOptions {
   maxQueuedBytes: number;
   stateTtlSeconds: number;
   unusedStateTtlSeconds: number;
+  tokenHandoverGraceMs: number;
   production: boolean;
   audit: AuditMode;
   /** Undefined when not set (one process, unless it is a `node:cluster` worker). */
@@ -296,6 +306,7 @@ export const DEFAULT_OPTIONS = {
   maxQueuedBytes: 4_000_000,
   stateTtlSeconds: 3600,
   unusedStateTtlSeconds: 120,
+  tokenHandoverGraceMs: 2_000,
   production: false,
   pingIntervalMs: 25_000,
   pingTimeoutMs: 120_000,
@@ -310,6 +321,14 @@ function positiveNumber(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new InvalidOptionError(name, `expected a positive number, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeNumber(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionError(name, `expected a number of milliseconds, 0 or more, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -346,7 +365,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'redisCluster', 'live', 'rateLimit', 'sessionStore', 'uploads',
   'audit', 'workers',
   'profile', 'spa', 'devServer',
@@ -435,6 +454,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     maxQueuedBytes: positiveInteger('maxQueuedBytes', options.maxQueuedBytes) ?? DEFAULT_OPTIONS.maxQueuedBytes,
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
     unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
+    tokenHandoverGraceMs: nonNegativeNumber('tokenHandoverGraceMs', options.tokenHandoverGraceMs) ?? DEFAULT_OPTIONS.tokenHandoverGraceMs,
     production: options.production ?? DEFAULT_OPTIONS.production,
     audit: resolveAuditMode(options.audit, options.production ?? DEFAULT_OPTIONS.production),
     workers: resolveWorkers(options.workers),

@@ -28,13 +28,6 @@ function tokenRoom(token: string): string {
 }
 
 /**
- * How long a socket presenting a token another live socket holds waits for that one to leave before it gets a new
- * token. A reload closes the old socket as the new page loads, but a busy worker (or a proxy in between) can see
- * the new socket first; a duplicated tab, whose twin stays, gets its new token this much later.
- */
-const TOKEN_HANDOVER_GRACE_MS = 2_000;
-
-/**
  * A message's payload as Nest's Socket.IO adapter maps it: the acknowledgement callback (a trailing function)
  * left off, one argument as itself, several as an array.
  */
@@ -236,11 +229,11 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // A reloaded tab's new socket can arrive before its old one is seen to close (on a busy worker, or behind a
     // proxy): the holder gets a moment to leave before this socket counts as a duplicated tab.
     if (!fresh && this.registry.isHeldByOther(token, client)) {
-      fresh = !(await this.registry.whenFree(token, client, TOKEN_HANDOVER_GRACE_MS));
+      fresh = !(await this.registry.whenFree(token, client, this.options.tokenHandoverGraceMs));
       if (left()) return false;
     }
     if (!fresh && this.cluster) {
-      fresh = !(await this.cluster.claimToken(token, socket.id, TOKEN_HANDOVER_GRACE_MS));
+      fresh = !(await this.cluster.claimToken(token, socket.id, this.options.tokenHandoverGraceMs));
       if (left()) return false;
       // Another socket of this worker may have bound the token while the claim was out.
       if (!fresh && this.registry.isHeldByOther(token, client)) {
