@@ -19,7 +19,12 @@
 // `--keep=DIR` keeps the callgrind files there (one per thread; `-01` is the main thread) for callgrind_annotate,
 // and has the servers write /tmp/perf-<pid>.map, where the addresses of their JIT-compiled functions are named.
 //
-// Usage: node bench/dist/tools/instructions-per-event.js [--window=6000] [--warmup=30000] [--clients=1] [--lib=DIR] [--keep=DIR]
+// `--cache-sim` also has callgrind simulate the CPU's caches (sizes read from this CPU), and prints per event the
+// first-level data misses (reads and writes, D1mr+D1mw), the last-level data misses (DLmr+DLmw) and the
+// instruction-cache misses (I1mr). The simulation sees only this process, on one warm core: no other process evicts
+// its lines between events, so it shows the event path's own footprint, not what a shared machine adds.
+//
+// Usage: node bench/dist/tools/instructions-per-event.js [--window=6000] [--warmup=30000] [--clients=1] [--lib=DIR] [--keep=DIR] [--cache-sim]
 //   [echo|chain|none|auth_only|fast|full|store-memory|store-redis|echo-redis ...]   (default: echo none fast full)
 // Needs valgrind (Debian's `valgrind` package: callgrind and callgrind_control).
 import { execFileSync } from 'node:child_process';
@@ -39,6 +44,7 @@ const windowMs = Number(flag('window') ?? 6_000);
 const warmupMs = Number(flag('warmup') ?? 30_000);
 const clients = Number(flag('clients') ?? 1);
 const keep = flag('keep');
+const cacheSim = process.argv.includes('--cache-sim');
 const lib = flag('lib');
 if (lib) process.env.BENCH_REFLEX_LIB = resolve(lib);
 const ids = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
@@ -65,17 +71,26 @@ function callgrindControl(...args: string[]): void {
   execFileSync('callgrind_control', args, { stdio: 'ignore' });
 }
 
+/** Callgrind's counts of one thread for the counted window, by event name (`Ir`, and with `--cache-sim` `D1mr`, ...). */
+type Counts = Record<string, number>;
+
 /**
- * The instructions the main thread executed in the counted window: the largest `totals:`/`summary:` line of its dump
- * files (`<pid>.out[.<part>]-01`: callgrind writes one file per thread).
+ * What the main thread counted in the window: the `totals:`/`summary:` line with the most instructions among its dump
+ * files (`<pid>.out[.<part>]-01`: callgrind writes one file per thread), named by the file's `events:` line.
  */
-function countedInstructions(dir: string, pid: number): number {
-  let total = 0;
+function countedOnMainThread(dir: string, pid: number): Counts {
+  let best: Counts = { Ir: 0 };
   const mainThread = new RegExp(`^${pid}\\.out(\\.\\d+)?-01$`);
   for (const file of readdirSync(dir).filter((name) => mainThread.test(name))) {
-    for (const match of readFileSync(join(dir, file), 'utf8').matchAll(/^(?:totals|summary): (\d+)/gm)) total = Math.max(total, Number(match[1]));
+    const text = readFileSync(join(dir, file), 'utf8');
+    const names = /^events: (.+)$/m.exec(text)?.[1].trim().split(/\s+/) ?? ['Ir'];
+    for (const match of text.matchAll(/^(?:totals|summary): ([\d ]+)$/gm)) {
+      const values = match[1].trim().split(/\s+/).map(Number);
+      const counts = Object.fromEntries(names.map((name, i) => [name, values[i] ?? 0]));
+      if (counts.Ir > best.Ir) best = counts;
+    }
   }
-  return total;
+  return best;
 }
 
 /** A redis-server for the `store-redis` and `echo-redis` scenarios, started on first use. */
@@ -106,11 +121,21 @@ async function startScenario(id: string, wrapper: ProcessWrapper): Promise<{ ser
   return { server, load: scenario.load };
 }
 
+/** Per event in the counted window; the misses are 0 without `--cache-sim`. */
+interface Measured {
+  events: number;
+  perEvent: number;
+  d1Misses: number;
+  llMisses: number;
+  i1Misses: number;
+  pid: number;
+}
+
 /** Instructions per event of one scenario: its server under callgrind, counting during one window. */
-async function measure(id: string, dir: string): Promise<{ events: number; perEvent: number; pid: number }> {
+async function measure(id: string, dir: string): Promise<Measured> {
   const wrapper: ProcessWrapper = {
     command: 'valgrind',
-    args: ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${dir}/%p.out`, '-q'],
+    args: ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', ...(cacheSim ? ['--cache-sim=yes'] : []), `--callgrind-out-file=${dir}/%p.out`, '-q'],
     // Kept files are for callgrind_annotate: the server writes /tmp/perf-<pid>.map, which names its JIT code (and
     // no V8 log file into the working directory).
     nodeArgs: keep ? ['--perf-basic-prof', '--logfile=/dev/null'] : [],
@@ -129,7 +154,9 @@ async function measure(id: string, dir: string): Promise<{ events: number; perEv
     callgrindControl('--instr=off', pid);
     callgrindControl('--dump', pid);
     if (stats.errors > 0) throw new Error(`${id}: ${stats.errors} events failed; first: ${stats.firstError}`);
-    return { events: stats.completed, perEvent: countedInstructions(dir, Number(pid)) / stats.completed, pid: Number(pid) };
+    const counts = countedOnMainThread(dir, Number(pid));
+    const perEvent = (...names: string[]) => names.reduce((sum, name) => sum + (counts[name] ?? 0), 0) / stats.completed;
+    return { events: stats.completed, perEvent: perEvent('Ir'), d1Misses: perEvent('D1mr', 'D1mw'), llMisses: perEvent('DLmr', 'DLmw'), i1Misses: perEvent('I1mr'), pid: Number(pid) };
   } finally {
     await load.close();
     await server.stop();
@@ -145,16 +172,17 @@ async function main(): Promise<void> {
   const dir = keep ? resolve(keep) : mkdtempSync(join(tmpdir(), 'bench-callgrind-'));
   mkdirSync(dir, { recursive: true });
   try {
-    const figures = new Map<string, { events: number; perEvent: number; pid: number }>();
+    const figures = new Map<string, Measured>();
     for (const id of ids.length > 0 ? ids : ['echo', 'none', 'fast', 'full']) {
       figures.set(id, await measure(id, dir));
-      const { events, perEvent, pid } = figures.get(id)!;
+      const { events, perEvent, d1Misses, llMisses, i1Misses, pid } = figures.get(id)!;
       // Each figure against its baseline, when it was measured first: echo for the tiers, the in-memory store for Redis.
       const baselineId = id === 'store-redis' ? 'store-memory' : id === 'store-memory' || id === 'echo' ? undefined : 'echo';
       const baseline = baselineId ? figures.get(baselineId) : undefined;
       const ratio = baseline ? `  ${(perEvent / baseline.perEvent).toFixed(3)}× ${baselineId}` : '';
       const kept = keep ? `  [${dir}/${pid}.out*, /tmp/perf-${pid}.map]` : '';
-      console.log(`${id.padEnd(12)} ${Math.round(perEvent).toLocaleString('en-US').padStart(9)} instructions/event  (${events} events)${ratio}${kept}`);
+      const misses = cacheSim ? `  D1 misses ${Math.round(d1Misses)}, LL data misses ${Math.round(llMisses)}, I1 misses ${Math.round(i1Misses)} per event` : '';
+      console.log(`${id.padEnd(12)} ${Math.round(perEvent).toLocaleString('en-US').padStart(9)} instructions/event  (${events} events)${ratio}${misses}${kept}`);
     }
   } finally {
     await redis?.stop();
