@@ -1,3 +1,4 @@
+import { canonicalString } from '../common/canonical-string.js';
 import type { AuthSnapshot } from './event-cache.options.js';
 
 interface LocalEntry {
@@ -36,9 +37,10 @@ export class LocalSnapshotLayer {
     // A copy, frozen: readers share it, and the caller's object stays its own (as with a serialising store).
     const stored: AuthSnapshot = Object.freeze({ userId: snapshot.userId, isAuthenticated: snapshot.isAuthenticated });
     if (ttlMs <= 0) return stored;
-    // Re-inserted, so that the map's order stays the order of writes.
+    // Re-inserted, so that the map's order stays the order of writes. Keyed by the canonical copy of the id, as fast
+    // auth's verified ids are: a lookup then matches by identity instead of comparing characters.
     this.entries.delete(sessionId);
-    this.entries.set(sessionId, { snapshot: stored, expiresAt: this.now() + ttlMs });
+    this.entries.set(canonicalString(sessionId), { snapshot: stored, expiresAt: this.now() + ttlMs });
     if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     return stored;
   }

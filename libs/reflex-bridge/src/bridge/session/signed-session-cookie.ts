@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { canonicalString } from '../../common/canonical-string.js';
 
 /**
  * The session id inside an express-session cookie (`s:<id>.<signature>`, cookie-signature's format), or
@@ -43,8 +44,10 @@ export class SessionCookieVerifier {
     if (value === undefined) return undefined;
     const known = this.verified.get(value);
     if (known !== undefined) return known;
-    const id = unsignSessionCookie(value, this.secrets);
-    if (id === undefined || this.maxEntries <= 0) return id;
+    const unsigned = unsignSessionCookie(value, this.secrets);
+    if (unsigned === undefined || this.maxEntries <= 0) return unsigned;
+    // The id is a slice of the cookie; the snapshot cache keys its entries by the canonical copy.
+    const id = canonicalString(unsigned);
     if (this.verified.size >= this.maxEntries) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(value, id);
     return id;
