@@ -14,6 +14,7 @@ import { Server, type Namespace } from 'socket.io';
 import { io, type Socket as ClientSocket } from 'socket.io-client';
 import { ClusterLink } from '../libs/reflex-bridge/src/gateway/cluster-link.js';
 import { RedisConnections } from '../libs/reflex-bridge/src/common/redis-connections.js';
+import { until } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
 const NAMESPACE = '/_event';
@@ -78,15 +79,6 @@ async function stopWorker(worker: Worker | undefined): Promise<void> {
   await worker.connections.close();
 }
 
-/** Waits for a condition, polling; never for a duration. */
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describeWithRedis('ClusterLink: a token claimed across workers', () => {
   let redis: RedisTestServer;
   let a: Worker;
@@ -141,8 +133,9 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
   it('a live holder keeps its token: a duplicated tab is refused once the grace has passed', async () => {
     const token = randomUUID();
     await holder(a, token);
-    expect(await b.link.claimToken(token, 'duplicate', 300)).toBe(false);
-    expect(b.gets).toBeGreaterThan(1); // asked again during the grace
+    const getsBefore = b.gets;
+    expect(await b.link.claimToken(token, 'duplicate', 1500)).toBe(false);
+    expect(b.gets - getsBefore).toBeGreaterThan(1); // asked again during the grace
   });
 
   it('a holder that leaves during the grace hands its token over', async () => {
@@ -166,29 +159,31 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
     expect(await b.connections.commands.get(`rx:socket:{${token}}`)).toBe('reloaded');
   });
 
-  it('another socket that took the record meanwhile and stays keeps it', async () => {
+  /**
+   * Right after `b`'s claim read the record: the holder leaves and a rival socket on `a` takes the token, so the
+   * claim's compare-and-set fails. With `rivalLeaves`, the rival leaves too before the claim asks again.
+   */
+  async function claimAgainstRival(graceMs: number, rivalLeaves: boolean): Promise<{ claimed: boolean; record: string | null; rivalSid: string }> {
     const token = randomUUID();
     const old = await holder(a, token);
     let rival: { client: ClientSocket; sid: string } | undefined;
     b.afterGet = async () => {
       await leave(a, token, old);
       rival = await holder(a, token);
+      if (rivalLeaves) b.afterGet = () => leave(a, token, rival!);
     };
-    expect(await b.link.claimToken(token, 'late', 300)).toBe(false);
-    expect(await b.connections.commands.get(`rx:socket:{${token}}`)).toBe(rival!.sid);
+    const claimed = await b.link.claimToken(token, 'late', graceMs);
+    return { claimed, record: await b.connections.commands.get(`rx:socket:{${token}}`), rivalSid: rival!.sid };
+  }
+
+  it('another socket that took the record meanwhile and stays keeps it', async () => {
+    const { claimed, record, rivalSid } = await claimAgainstRival(300, false);
+    expect({ claimed, record }).toEqual({ claimed: false, record: rivalSid });
   });
 
   it('another socket that took the record meanwhile and leaves within the grace hands it over', async () => {
-    const token = randomUUID();
-    const old = await holder(a, token);
-    let rival: { client: ClientSocket; sid: string } | undefined;
-    b.afterGet = async () => {
-      await leave(a, token, old);
-      rival = await holder(a, token);
-      // The claim, having lost the compare-and-set, asks again: by then the rival left too.
-      b.afterGet = () => leave(a, token, rival!);
-    };
-    expect(await b.link.claimToken(token, 'late', 30_000)).toBe(true);
-    expect(await b.connections.commands.get(`rx:socket:{${token}}`)).toBe('late');
+    // The claim, having lost the compare-and-set, asks again: by then the rival left too.
+    const { claimed, record } = await claimAgainstRival(30_000, true);
+    expect({ claimed, record }).toEqual({ claimed: true, record: 'late' });
   });
 });
