@@ -133,9 +133,8 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
   it('a live holder keeps its token: a duplicated tab is refused once the grace has passed', async () => {
     const token = randomUUID();
     await holder(a, token);
-    const getsBefore = b.gets;
-    expect(await b.link.claimToken(token, 'duplicate', 1500)).toBe(false);
-    expect(b.gets - getsBefore).toBeGreaterThan(1); // asked again during the grace
+    // (That the claim asks again during the grace is the next test's, without depending on how long a try takes.)
+    expect(await b.link.claimToken(token, 'duplicate', 300)).toBe(false);
   });
 
   it('a holder that leaves during the grace hands its token over', async () => {
