@@ -96,7 +96,7 @@ describe('the /_event protocol', () => {
     const second = new RawSocket(running.url, first.token);
     sockets.push(second);
     await second.connected();
-    await second.until(() => second.newTokens.length === 1, 5000, 'new_token');
+    await second.until(() => second.newTokens.length === 1, 15_000, 'new_token');
     expect(second.newTokens[0]).not.toBe(first.token);
     await second.hydrate();
     expect(second.latest(COUNTER, 'count')).toBe(0);
@@ -381,7 +381,7 @@ describe('ReflexBridgeModule configuration', () => {
       await first.hydrate();
       await second.connected();
       // No grace: the second socket is a duplicated tab from the start.
-      await second.until(() => second.newTokens.length === 1, 5000, 'new_token');
+      await second.until(() => second.newTokens.length === 1, 15_000, 'new_token');
       expect(second.newTokens[0]).not.toBe(first.token);
     } finally {
       first.close();
