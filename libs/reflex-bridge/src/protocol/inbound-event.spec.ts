@@ -54,7 +54,7 @@ describe('parseInboundEvent', () => {
       expect(errorOf({ name: 's.h', payload: { file: value } })?.code).toBe('invalid_event');
       expect(errorOf({ name: 's.h', payload: { list: [1, { deep: value }] } })?.code).toBe('invalid_event');
       expect(errorOf({ name: 's.h', router_data: { query: value } })?.code).toBe('invalid_event');
-      expect(errorOf({ name: 's.h', payload: value })?.code).toBe(Array.isArray(value) ? undefined : 'invalid_payload');
+      expect(errorOf({ name: 's.h', payload: value })?.code).toBe('invalid_payload');
     }
     expect(errorOf(Buffer.from('{"name":"s.h"}'))?.code).toBe('invalid_event');
   });
