@@ -184,6 +184,40 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     expect(await Promise.all(tokens.map((t) => store.read(t)))).toEqual([{ s: { n: 0 } }, { s: { n: 1 } }, { s: { n: 2 } }]);
   });
 
+  it('saves of tokens that come while one is in flight go in one script call, each fenced and answered on its own', async () => {
+    const store = worker();
+    await store.connect();
+    const tokens = Array.from({ length: 6 }, () => newToken());
+    const leases = await Promise.all(tokens.map((t) => store.acquire(t)));
+    // Every token has a stored state (and Redis knows the save script) before the calls are counted.
+    // `keep` is the same object in both saves: unchanged, so the second save does not write it.
+    const kept = tokens.map((_, i) => ({ k: i }));
+    for (const [i, lease] of leases.entries()) await lease.save({ s: { n: i }, keep: kept[i]! });
+    // Token 3's lock went to someone else meanwhile; token 4's state was deleted behind its holder's back.
+    await raw.set(lockKey(tokens[3]!), 'another-worker:1');
+    await raw.del(stateKey(tokens[4]!));
+    await raw.sendCommand(['CONFIG', 'RESETSTAT']);
+
+    const saved = leases.map((lease, i) => lease.save({ s: { n: 10 + i }, keep: kept[i]! }).then(() => 'saved', (error: unknown) => error));
+    const outcomes = await Promise.all(saved);
+
+    expect(outcomes.map((outcome) => (outcome instanceof LockLostError ? 'lock lost' : outcome))).toEqual(['saved', 'saved', 'saved', 'lock lost', 'saved', 'saved']);
+    const stats = String(await raw.sendCommand(['INFO', 'commandstats']));
+    // The first save alone, the five that waited for it together, then token 4's whole state again.
+    expect(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1]).toBe('3');
+    const states = await Promise.all(tokens.map((t) => store.read(t)));
+    expect(states).toEqual([
+      { s: { n: 10 }, keep: { k: 0 } },
+      { s: { n: 11 }, keep: { k: 1 } },
+      { s: { n: 12 }, keep: { k: 2 } },
+      { s: { n: 3 }, keep: { k: 3 } },
+      { s: { n: 14 }, keep: { k: 4 } },
+      { s: { n: 15 }, keep: { k: 5 } },
+    ]);
+    await raw.del(lockKey(tokens[3]!));
+    await Promise.all(leases.map((lease) => lease.release()));
+  });
+
   it('gives a kept lock back by itself once lockLingerMs passed after its last release', async () => {
     const store = worker({ lockLingerMs: 100 });
     await store.connect();

@@ -34,6 +34,11 @@ export class RedisProcess {
     });
   }
 
+  /** The redis-server's process id, to measure its CPU time. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode !== null) return;
     await new Promise<void>((resolve) => {

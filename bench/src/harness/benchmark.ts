@@ -3,6 +3,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LoadProcess, type ServerProcess } from './processes.js';
+import { processCpuUs } from '../peers/proc-cpu.js';
 import { median } from './stats.js';
 import { formatTable, reported, writeResults, type BenchResult } from './results.js';
 import { writeResultsChart } from './results-chart.js';
@@ -212,6 +213,11 @@ export interface Measurement extends LoadStats {
   otherLoad: number;
   /** Session middleware runs per completed event (1 on auth_only/full, ~0 with fast auth, 0 on none). */
   sessionRunsPerEvent: number;
+  /**
+   * CPU time per completed event of the run's sidecar (the redis-server it uses, see {@link PlannedRun.sidecarPid}),
+   * microseconds; NaN without one. Its CPU is part of the run, not counted in `otherLoad`.
+   */
+  sidecarCpuPerEventUs: number;
 }
 
 /** Busy and total CPU time of the whole machine so far (Linux /proc/stat), in clock ticks. */
@@ -244,17 +250,24 @@ const PROFILE_DIR = fileURLToPath(new URL('../../../.tmp/bench-profiles/', impor
  * machine that stays busy would otherwise only make the run longer); the figure `<benchmark>/machine_other_load`
  * reports what the kept windows saw.
  */
-export async function measure(context: BenchContext, server: ServerProcess, label: string, load: LoadConfig, durationMs = context.options.durationMs): Promise<Measurement> {
-  const first = await measureOnce(context, server, label, load, durationMs);
+export async function measure(
+  context: BenchContext,
+  server: ServerProcess,
+  label: string,
+  load: LoadConfig,
+  durationMs = context.options.durationMs,
+  sidecarPid?: number,
+): Promise<Measurement> {
+  const first = await measureOnce(context, server, label, load, durationMs, sidecarPid);
   if (!(first.otherLoad > context.options.maxOtherLoad) || retriesUsed >= context.options.retries) return first;
   retriesUsed++;
   context.log(`    ${label}: other processes took ${(first.otherLoad * 100).toFixed(0)}% of the machine; measuring again (retry ${retriesUsed}/${context.options.retries} of this run)`);
   await sleep(2000);
-  const second = await measureOnce(context, server, label, load, durationMs);
+  const second = await measureOnce(context, server, label, load, durationMs, sidecarPid);
   return second.otherLoad < first.otherLoad ? second : first;
 }
 
-async function measureOnce(context: BenchContext, server: ServerProcess, label: string, load: LoadConfig, durationMs: number): Promise<Measurement> {
+async function measureOnce(context: BenchContext, server: ServerProcess, label: string, load: LoadConfig, durationMs: number, sidecarPid?: number): Promise<Measurement> {
   const generator = await LoadProcess.setup(label, load);
   try {
     await generator.start();
@@ -262,8 +275,10 @@ async function measureOnce(context: BenchContext, server: ServerProcess, label: 
     if (context.options.profile) await server.profileStart();
     await Promise.all([server.cpuMark(), generator.mark()]);
     const ticksBefore = machineTicks();
+    const sidecarBefore = sidecarPid === undefined ? Number.NaN : processCpuUs(sidecarPid);
     await sleep(durationMs);
     const ticksAfter = machineTicks();
+    const sidecarUs = sidecarPid === undefined ? Number.NaN : processCpuUs(sidecarPid) - sidecarBefore;
     const [stats, cpu] = await Promise.all([generator.stop(), server.cpuRead()]);
     if (context.options.profile) {
       const path = await server.profileStop(`${PROFILE_DIR}${label.replace(/[^\w.-]+/g, '_')}.cpuprofile`);
@@ -278,14 +293,17 @@ async function measureOnce(context: BenchContext, server: ServerProcess, label: 
       serverGcPausePerEventUs: (cpu.gcPauseMs * 1000) / stats.completed,
       serverBusy: cpu.cpuUs / 1000 / cpu.wallMs,
       loadBusy: stats.loadCpuUs / 1000 / stats.windowMs,
-      otherLoad: otherLoadBetween(ticksBefore, ticksAfter, cpu.cpuUs + stats.loadCpuUs, cpu.wallMs),
+      otherLoad: otherLoadBetween(ticksBefore, ticksAfter, cpu.cpuUs + stats.loadCpuUs + (sidecarUs || 0), cpu.wallMs),
       sessionRunsPerEvent: cpu.sessionCalls / stats.completed,
+      sidecarCpuPerEventUs: sidecarUs / stats.completed,
     };
     context.log(
       `    ${label}: ${Math.round(measurement.throughput)} ev/s, p50 ${measurement.latency.p50.toFixed(3)} ms, p99 ${measurement.latency.p99.toFixed(3)} ms, ` +
         `server ${measurement.serverCpuPerEventUs.toFixed(1)} us/ev (busy ${(measurement.serverBusy * 100).toFixed(0)}%, ${measurement.serverWakeupsPerEvent.toFixed(2)} wake-ups/ev, ` +
         `GC pauses ${measurement.serverGcPausePerEventUs.toFixed(2)} us/ev), ` +
-        `load generator busy ${(measurement.loadBusy * 100).toFixed(0)}%, other processes ${(measurement.otherLoad * 100).toFixed(0)}% of the machine, ` +
+        `load generator busy ${(measurement.loadBusy * 100).toFixed(0)}%, ` +
+        (sidecarPid === undefined ? '' : `redis-server ${measurement.sidecarCpuPerEventUs.toFixed(1)} us/ev, `) +
+        `other processes ${(measurement.otherLoad * 100).toFixed(0)}% of the machine, ` +
         `session middleware ${measurement.sessionRunsPerEvent.toFixed(2)}/ev`,
     );
     return measurement;
@@ -301,6 +319,8 @@ export interface PlannedRun {
   load: LoadConfig;
   /** Rounds of this run (default: the run's `--rounds`). */
   rounds?: number;
+  /** A process the run also uses (its redis-server): its CPU per event is measured, and not counted as other load. */
+  sidecarPid?: number;
 }
 
 /**
@@ -316,7 +336,7 @@ export async function measurePlan(context: BenchContext, plan: PlannedRun[]): Pr
       const rounds = roundsOf(run);
       if (round > rounds) continue;
       const label = rounds > 1 ? `${run.key} (round ${round}/${rounds})` : run.key;
-      const measurement = await measure(context, run.server, label, run.load);
+      const measurement = await measure(context, run.server, label, run.load, undefined, run.sidecarPid);
       measured.set(run.key, [...(measured.get(run.key) ?? []), measurement]);
     }
   }
@@ -347,6 +367,7 @@ export function medianMeasurement(runs: Measurement[]): Measurement {
     loadBusy: of((run) => run.loadBusy),
     otherLoad: Math.max(...runs.map((run) => run.otherLoad)),
     sessionRunsPerEvent: of((run) => run.sessionRunsPerEvent),
+    sidecarCpuPerEventUs: of((run) => run.sidecarCpuPerEventUs),
   };
 }
 

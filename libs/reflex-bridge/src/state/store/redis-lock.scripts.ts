@@ -119,30 +119,44 @@ return removed
 `);
 
 /**
- * The fencing write: changes the state only while the lock still holds our value. Only the substates an event
- * changed are written, one hash field each.
- * KEYS: lock, state. ARGV: lock value, state expiry (ms), mode (`f`: the whole state, replacing
- * what is stored; `d`: only the given fields, on top of the stored state), count of fields to delete, their names,
- * then field/value pairs to set (the `#` field marks a stored state, so even an empty one exists).
- * Returns 1 when written, 0 when the lock was lost, 2 when a `d` write found no stored state (deleted or expired
- * meanwhile: the caller sends the whole state instead).
+ * The fencing write of one or more saves (several tokens' saves go in one call, see `RedisSaveQueue`): each changes
+ * its token's state only while the token's lock still holds the saver's value, and writes only the substates its
+ * event changed, one hash field each. The saves are independent: one whose lock was lost leaves the others written.
+ * KEYS: per save, its lock and its state. ARGV: per save, the count of its own arguments, then: lock value, state
+ * expiry (ms), mode (`f`: the whole state, replacing what is stored; `d`: only the given fields, on top of the
+ * stored state), count of fields to delete, their names, then field/value pairs to set (the `#` field marks a
+ * stored state, so even an empty one exists).
+ * Returns one answer per save, in order: 1 when written, 0 when the lock was lost, 2 when a `d` write found no
+ * stored state (deleted or expired meanwhile: the caller sends the whole state instead). In `d` mode the expiry is
+ * renewed first: `PEXPIRE` answering 0 is also the test that the state exists, one call fewer than `EXISTS`.
  */
 export const SAVE_SCRIPT = script(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[3] == 'f' then
-  redis.call('DEL', KEYS[2])
-elseif redis.call('EXISTS', KEYS[2]) == 0 then
-  return 2
+local answers = {}
+local a = 1
+for k = 1, #KEYS, 2 do
+  local last = a + tonumber(ARGV[a])
+  local state = KEYS[k + 1]
+  local written = 1
+  if redis.call('GET', KEYS[k]) ~= ARGV[a + 1] then
+    written = 0
+  elseif ARGV[a + 3] == 'f' then
+    redis.call('DEL', state)
+  elseif redis.call('PEXPIRE', state, ARGV[a + 2]) == 0 then
+    written = 2
+  end
+  if written == 1 then
+    local i = a + 5
+    for _ = 1, tonumber(ARGV[a + 4]) do
+      redis.call('HDEL', state, ARGV[i])
+      i = i + 1
+    end
+    if i <= last then redis.call('HSET', state, unpack(ARGV, i, last)) end
+    if ARGV[a + 3] == 'f' then redis.call('PEXPIRE', state, ARGV[a + 2]) end
+  end
+  answers[#answers + 1] = written
+  a = last + 1
 end
-local deletions = tonumber(ARGV[4])
-local i = 5
-for _ = 1, deletions do
-  redis.call('HDEL', KEYS[2], ARGV[i])
-  i = i + 1
-end
-if i <= #ARGV then redis.call('HSET', KEYS[2], unpack(ARGV, i)) end
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return 1
+return answers
 `, true);
 
 /**

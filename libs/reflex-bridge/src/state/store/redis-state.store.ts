@@ -9,6 +9,7 @@ import type { RedisClusterClient } from '../../common/redis-cluster.client.js';
 import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 import { DeadlineQueue, type DeadlineEntry } from '../../common/deadline-queue.js';
 import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
+import { RedisSaveQueue, saveCommand, type QueuedSave } from './redis-save-queue.js';
 
 /** Options of {@link RedisStateStore}. */
 export interface RedisStateStoreOptions {
@@ -203,6 +204,9 @@ const noop = () => undefined;
  * - **Fencing**: every save is a Lua script that writes only while the lock still holds the saver's value (and
  *   renews it); otherwise it rejects with {@link LockLostError}, so a worker whose lock expired never overwrites
  *   newer state.
+ * - **Group commit**: while a save is in flight, saves of other tokens wait and go together in the next call of
+ *   the save script, each fenced by its own lock and answered on its own (one Redis; on a Redis Cluster each
+ *   token's save is its own call).
  * - **Keeping the lock between events** (`lockLingerMs`): a released lock stays with this process for a moment,
  *   with the state it saved. The token's next event here then takes it synchronously ({@link tryAcquireSync}):
  *   one round trip per event (the fenced save) instead of three. A waiter on another process announces itself
@@ -265,6 +269,8 @@ export class RedisStateStore extends StateStore {
   };
   /** Time limits of the saves in flight, watched by one timer (see {@link save}). */
   private readonly saveDeadlines: DeadlineQueue;
+  /** Saves on a single Redis: several tokens' saves share one script call while one is in flight. */
+  private readonly saves = new RedisSaveQueue(() => this.commands);
   /** `ttlMs` and `unusedTtlMs` as command arguments, made once rather than per save. */
   private readonly ttlArgument: string;
   private readonly unusedTtlArgument: string;
@@ -546,12 +552,12 @@ export class RedisStateStore extends StateStore {
   }
 
   /**
-   * The fenced save of one event: one EVALSHA with the changed substates, sent straight to node-redis (its write
-   * is deferred to the end of the tick, so the saves of several tokens issued in one tick share one socket write).
+   * The fenced save of one event: the changed substates, sent by the store's {@link RedisSaveQueue} (at once, or
+   * together with other tokens' saves while one is in flight) or, on a Redis Cluster, as one call of its own.
    * Its time limit is watched by the store's {@link DeadlineQueue} rather than a timer and a promise race per save; a
-   * second attempt (the whole state after a `2`, or the script's source after `NOSCRIPT`) runs within the same limit.
-   * A failure after the command was sent (connection lost, no answer in time) is `outcome_unknown`: Redis may have
-   * applied it.
+   * second attempt (the whole state after a `2`) runs within the same limit. A save whose limit passes while it still
+   * waits in the queue is never sent. A failure after the command was sent (connection lost, no answer in time) is
+   * `outcome_unknown`: Redis may have applied it.
    */
   private save(held: HeldLock, next: StoredState, options: SaveOptions | undefined): Promise<void> {
     const client = this.commands;
@@ -559,88 +565,84 @@ export class RedisStateStore extends StateStore {
     if (!client.isReady) return Promise.reject(this.offline('save a state'));
     const ttl = options?.provisional ? this.unusedTtlArgument : this.ttlArgument;
     return new Promise<void>((resolve, reject) => {
-      let command: string[];
       let whole = false;
-      const entry: DeadlineEntry = { deadline: 0, settled: false, expire: () => fail(this.unknownOutcome('save a state', DEADLINE_PASSED)) };
       const fail = (error: Error) => {
-        entry.settled = true;
+        save.settled = true;
         held.uncertain = true;
         reject(error);
       };
-      const answered = (written: unknown) => {
-        if (entry.settled) return;
-        if (written === 1) {
-          entry.settled = true;
-          held.state = next;
-          resolve();
-        } else if (written === 2 && !whole) {
-          // Deleted (or expired) since this holder read it: write it whole.
-          whole = true;
-          send(this.saveCommand(held, next, ttl, true));
-        } else {
-          fail(new LockLostError(held.token));
-        }
-      };
-      const refused = (error: unknown) => {
-        if (command[0] === 'EVALSHA' && isNoScript(error)) {
-          // The server does not know the script (first use, or after a restart): send its source once. Even after
-          // the time limit (the caller was told the outcome is unknown): the save may still land, fenced as ever.
-          command[0] = 'EVAL';
-          command[1] = SAVE_SCRIPT.source;
-          send(command);
-        } else if (!entry.settled) {
-          fail(error instanceof StateStoreError ? error : this.unknownOutcome('save a state', error));
-        }
-      };
-      const send = (args: string[]) => {
-        command = args;
-        // Nothing was written by an earlier attempt (answered 2, or NOSCRIPT): offline now means not written.
-        if (!client.isReady) {
-          if (!entry.settled) fail(this.offline('save a state'));
-          return;
-        }
-        // On a Redis Cluster the save goes as the cluster script (routed to the token's slot, then WAIT for replicas).
+      const send = () => {
         const cluster = this.cluster;
-        const sent = cluster ? this.clusterScript(cluster, SAVE_SCRIPT, args.slice(3, 5), args.slice(5)) : client.sendCommand(args);
-        sent.then(answered, refused);
+        if (!cluster) return this.saves.submit(save);
+        // On a Redis Cluster the save goes as the cluster script (routed to the token's slot, then WAIT for replicas).
+        const command = saveCommand([save]);
+        this.clusterScript(cluster, SAVE_SCRIPT, command.slice(3, 5), command.slice(5)).then(
+          (answers) => save.answered((answers as unknown[])[0]),
+          (error: unknown) => save.failed(error),
+        );
       };
-      try {
-        send(this.saveCommand(held, next, ttl, false));
-      } catch (error) {
-        fail(this.failure('save a state', error));
-        return;
-      }
-      this.saveDeadlines.track(entry);
+      const save: QueuedSave & DeadlineEntry = {
+        lock: held.keys.lock,
+        state: held.keys.state,
+        args: this.saveArguments(held, next, ttl, false),
+        deadline: 0,
+        settled: false,
+        expire: () => fail(this.unknownOutcome('save a state', DEADLINE_PASSED)),
+        answered: (written) => {
+          if (save.settled) return;
+          if (written === 1) {
+            save.settled = true;
+            held.state = next;
+            resolve();
+          } else if (written === 2 && !whole) {
+            // Deleted (or expired) since this holder read it: write it whole.
+            whole = true;
+            save.args = this.saveArguments(held, next, ttl, true);
+            send();
+          } else {
+            fail(new LockLostError(held.token));
+          }
+        },
+        failed: (error) => {
+          if (!save.settled) fail(error instanceof StateStoreError ? error : this.unknownOutcome('save a state', error));
+        },
+        // Nothing was written by an earlier attempt (answered 2, or NOSCRIPT): offline now means not written.
+        notSent: () => {
+          if (!save.settled) fail(this.offline('save a state'));
+        },
+      };
+      send();
+      this.saveDeadlines.track(save);
     });
   }
 
   /**
-   * The save's EVALSHA, argument list ready for `sendCommand`: the substates that differ (by identity: states are
-   * copied on write, so an unchanged substate is the very object this holder loaded or saved) and those that were
-   * removed; or, with `whole` or when the holder knows of no stored state, every substate (see SAVE_SCRIPT).
+   * One save's arguments of SAVE_SCRIPT: the substates that differ (by identity: states are copied on write, so an
+   * unchanged substate is the very object this holder loaded or saved) and those that were removed; or, with
+   * `whole` or when the holder knows of no stored state, every substate.
    */
-  private saveCommand(held: HeldLock, next: StoredState, ttl: string, whole: boolean): string[] {
+  private saveArguments(held: HeldLock, next: StoredState, ttl: string, whole: boolean): string[] {
     const base = whole ? null : held.state;
-    const command = ['EVALSHA', SAVE_SCRIPT.sha1, '2', held.keys.lock, held.keys.state, held.value, ttl, base ? 'd' : 'f', '0'];
+    const args = [held.value, ttl, base ? 'd' : 'f', '0'];
     if (base) {
       let deletions = 0;
       for (const name in base) {
         if (Object.hasOwn(base, name) && !Object.hasOwn(next, name)) {
-          command.push(name);
+          args.push(name);
           deletions++;
         }
       }
-      if (deletions > 0) command[8] = String(deletions);
+      if (deletions > 0) args[3] = String(deletions);
     }
     for (const name in next) {
       if (!Object.hasOwn(next, name)) continue;
       const substate = next[name];
       if (base && base[name] === substate) continue;
       if (name === STORED_MARK) throw new TypeError(`RedisStateStore: "${STORED_MARK}" cannot be the name of a state`);
-      command.push(name, JSON.stringify(substate));
+      args.push(name, JSON.stringify(substate));
     }
-    if (!base) command.push(STORED_MARK, '1');
-    return command;
+    if (!base) args.push(STORED_MARK, '1');
+    return args;
   }
 
   private async renew(held: HeldLock): Promise<void> {
