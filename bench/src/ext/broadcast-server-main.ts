@@ -67,7 +67,8 @@ serveRpc(
     },
   },
   async () => {
-    await Promise.all([io?.close(), emitter?.close()]);
+    // The emitter is never attached to an HTTP server (Server.close() would throw): closing its adapter is enough.
+    await Promise.all([io?.close(), emitter?.of(NAMESPACE).adapter.close()]);
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   },
 );
