@@ -42,8 +42,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       { key: 'echo throughput', server: echo, load: { url: echo.url, clients, hydrate: true, workload: echoWorkload }, sidecarPid },
       { key: 'echo+redis throughput', server: echoRedis, load: { url: echoRedis.url, clients, hydrate: true, workload: echoWorkload }, sidecarPid },
     ];
-    // One round (the harness default is two) keeps this benchmark under ~40 s.
-    const measured = await measurePlan({ ...context, options: { ...context.options, rounds: 1 } }, plan);
+    const measured = await measurePlan(context, plan);
     const get = (key: string) => measured.get(key)!;
     return [
       reported('state-store/memory/latency_p50', get('memory latency').latency.p50, 'ms', undefined, 'baseline: InMemoryStateStore, one client'),
