@@ -198,7 +198,7 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await raw.del(stateKey(tokens[4]!));
     await raw.sendCommand(['CONFIG', 'RESETSTAT']);
 
-    const saved = leases.map((lease, i) => lease.save({ s: { n: 10 + i }, keep: kept[i]! }).then(() => 'saved', (error: unknown) => error));
+    const saved = leases.map((lease, i) => Promise.resolve(lease.save({ s: { n: 10 + i }, keep: kept[i]! })).then(() => 'saved', (error: unknown) => error));
     const outcomes = await Promise.all(saved);
 
     expect(outcomes.map((outcome) => (outcome instanceof LockLostError ? 'lock lost' : outcome))).toEqual(['saved', 'saved', 'saved', 'lock lost', 'saved', 'saved']);
@@ -216,6 +216,21 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     ]);
     await raw.del(lockKey(tokens[3]!));
     await Promise.all(leases.map((lease) => lease.release()));
+  });
+
+  it('refuses a state it cannot write as JSON with a StateStoreError, sends nothing, and saves the next one', async () => {
+    const store = worker();
+    await store.connect();
+    const t = newToken();
+    const lease = await store.acquire(t);
+    await lease.save({ s: { n: 1 } });
+    const { error } = await rejectionOf(Promise.resolve().then(() => lease.save({ s: { n: 2n } })));
+    expect(error).toBeInstanceOf(StateStoreError);
+    expect((error as Error).message).toMatch(/could not save a state.*BigInt/);
+    expect(await store.read(t)).toEqual({ s: { n: 1 } });
+    await lease.save({ s: { n: 3 } });
+    await lease.release();
+    expect(await store.read(t)).toEqual({ s: { n: 3 } });
   });
 
   it('gives a kept lock back by itself once lockLingerMs passed after its last release', async () => {

@@ -149,6 +149,22 @@ describe('RedisSaveQueue', () => {
     expect(connection.sent).toHaveLength(1);
   });
 
+  it('fails a save whose send threw, and sends the next one at once', async () => {
+    const connection = new ScriptedConnection();
+    const queue = new RedisSaveQueue(() => connection);
+    const send = connection.sendCommand.bind(connection);
+    connection.sendCommand = () => {
+      throw new Error('encoder broke');
+    };
+    const broken = queuedSave('a');
+    queue.submit(broken);
+    await flush();
+    expect(broken.outcomes).toEqual(['failed encoder broke']);
+    connection.sendCommand = send;
+    queue.submit(queuedSave('b'));
+    expect(connection.sent).toHaveLength(1);
+  });
+
   it('splits a long queue into calls of at most 64 saves, sent together', async () => {
     const connection = new ScriptedConnection();
     const queue = new RedisSaveQueue(() => connection);

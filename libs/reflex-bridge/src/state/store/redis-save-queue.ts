@@ -76,8 +76,14 @@ export class RedisSaveQueue {
   private call(client: SaveConnection, saves: QueuedSave[]): void {
     const command = saveCommand(saves);
     this.inFlight++;
-    client
-      .sendCommand(command)
+    let sent: Promise<unknown>;
+    try {
+      sent = client.sendCommand(command);
+    } catch (error) {
+      // Not expected from node-redis (it rejects), but a throw here must not leave the queue waiting forever.
+      sent = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    sent
       .catch((error: unknown) => {
         if (!isNoScript(error)) throw error;
         if (!client.isReady) return NOT_SENT;

@@ -564,6 +564,14 @@ export class RedisStateStore extends StateStore {
     if (!client) return Promise.reject(new StateStoreError('closed', 'RedisStateStore is closed'));
     if (!client.isReady) return Promise.reject(this.offline('save a state'));
     const ttl = options?.provisional ? this.unusedTtlArgument : this.ttlArgument;
+    let args: string[];
+    try {
+      args = this.saveArguments(held, next, ttl, false);
+    } catch (error) {
+      // A state that cannot be written (not JSON-serialisable, a reserved name): nothing was sent.
+      held.uncertain = true;
+      return Promise.reject(this.failure('save a state', error));
+    }
     return new Promise<void>((resolve, reject) => {
       let whole = false;
       const fail = (error: Error) => {
@@ -584,7 +592,7 @@ export class RedisStateStore extends StateStore {
       const save: QueuedSave & DeadlineEntry = {
         lock: held.keys.lock,
         state: held.keys.state,
-        args: this.saveArguments(held, next, ttl, false),
+        args,
         deadline: 0,
         settled: false,
         expire: () => fail(this.unknownOutcome('save a state', DEADLINE_PASSED)),
