@@ -126,8 +126,9 @@ return removed
  * expiry (ms), mode (`f`: the whole state, replacing what is stored; `d`: only the given fields, on top of the
  * stored state), count of fields to delete, their names, then field/value pairs to set (the `#` field marks a
  * stored state, so even an empty one exists).
- * Returns one answer per save, in order: 1 when written, 0 when the lock was lost, 2 when a `d` write found no
- * stored state (deleted or expired meanwhile: the caller sends the whole state instead). In `d` mode the expiry is
+ * Returns one answer per save, in order (a lone save's answer alone, not in a list: cheaper to read): 1 when
+ * written, 0 when the lock was lost, 2 when a `d` write found no stored state (deleted or expired meanwhile: the
+ * caller sends the whole state instead). In `d` mode the expiry is
  * renewed first: `PEXPIRE` answering 0 is also the test that the state exists, one call fewer than `EXISTS`.
  */
 export const SAVE_SCRIPT = script(`
@@ -156,6 +157,7 @@ for k = 1, #KEYS, 2 do
   answers[#answers + 1] = written
   a = last + 1
 end
+if #answers == 1 then return answers[1] end
 return answers
 `, true);
 

@@ -21,7 +21,10 @@ class ScriptedConnection implements SaveConnection {
   /** Answers the oldest command: `answer(lockValues)` gives the reply from its saves' lock values. */
   answerOldest(answer: (locks: string[]) => unknown): void {
     const { command, resolve, reject } = this.inFlight.shift()!;
-    const reply = answer(savesIn(command).map((save) => save.args[0]!));
+    const locks = savesIn(command).map((save) => save.args[0]!);
+    let reply = answer(locks);
+    // The script answers a lone save alone, not in a list (see SAVE_SCRIPT).
+    if (locks.length === 1 && Array.isArray(reply)) reply = reply[0];
     if (reply instanceof Error) reject(reply);
     else resolve(reply);
   }

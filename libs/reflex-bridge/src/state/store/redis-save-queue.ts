@@ -28,8 +28,6 @@ const MAX_SAVES_PER_CALL = 64;
 
 /** The server does not know a script sent by its SHA1 (first use, or after a restart or SCRIPT FLUSH). */
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith('NOSCRIPT');
-/** The connection went down before the script's source could follow a NOSCRIPT: nothing was written. */
-const NOT_SENT = Symbol('not sent');
 
 /**
  * Group commit of the state saves on one Redis connection. While a save command is in flight, saves of other
@@ -83,26 +81,28 @@ export class RedisSaveQueue {
       // Not expected from node-redis (it rejects), but a throw here must not leave the queue waiting forever.
       sent = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    sent
-      .catch((error: unknown) => {
-        if (!isNoScript(error)) throw error;
-        if (!client.isReady) return NOT_SENT;
+    const answered = (answers: unknown) => {
+      this.answered();
+      if (saves.length === 1) saves[0]!.answered(answers);
+      else for (let i = 0; i < saves.length; i++) saves[i]!.answered(Array.isArray(answers) ? answers[i] : undefined);
+    };
+    const failed = (error: unknown) => {
+      if (isNoScript(error) && command[0] === 'EVALSHA') {
         // The server does not know the script (first use, or after a restart): send its source once.
+        if (!client.isReady) {
+          this.answered();
+          for (const save of saves) save.notSent();
+          return;
+        }
         command[0] = 'EVAL';
         command[1] = SAVE_SCRIPT.source;
-        return client.sendCommand(command);
-      })
-      .then(
-        (answers) => {
-          this.answered();
-          if (answers === NOT_SENT) for (const save of saves) save.notSent();
-          else for (let i = 0; i < saves.length; i++) saves[i]!.answered(Array.isArray(answers) ? answers[i] : undefined);
-        },
-        (error: unknown) => {
-          this.answered();
-          for (const save of saves) save.failed(error);
-        },
-      );
+        client.sendCommand(command).then(answered, failed);
+        return;
+      }
+      this.answered();
+      for (const save of saves) save.failed(error);
+    };
+    sent.then(answered, failed);
   }
 
   /** A command was answered: once none is in flight, the saves that waited go, minus those whose callers gave up. */

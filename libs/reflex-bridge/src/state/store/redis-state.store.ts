@@ -585,7 +585,8 @@ export class RedisStateStore extends StateStore {
         // On a Redis Cluster the save goes as the cluster script (routed to the token's slot, then WAIT for replicas).
         const command = saveCommand([save]);
         this.clusterScript(cluster, SAVE_SCRIPT, command.slice(3, 5), command.slice(5)).then(
-          (answers) => save.answered((answers as unknown[])[0]),
+          // One save: the script answers it alone (see SAVE_SCRIPT).
+          (written) => save.answered(written),
           (error: unknown) => save.failed(error),
         );
       };
