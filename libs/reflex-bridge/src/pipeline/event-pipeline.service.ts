@@ -71,7 +71,12 @@ interface HandlerRun {
   tree: { state: StoredState };
   /** Server events the handler returned, queued after it finishes. */
   followUps: ServerEvent[];
+  /** The event the handler runs for: its router data goes to the follow-ups. */
+  event: RoutedEvent;
 }
+
+/** What {@link EventPipeline}'s end of a leased run gets when the handler did not fail (`undefined` can be thrown). */
+const NO_FAILURE: unique symbol = Symbol('no failure');
 
 /**
  * A tree that holds nothing a handler made (nothing, or only the root state hydration sets) is saved as provisional:
@@ -263,7 +268,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       const renewal = LeaseRenewal.start(lease, (lost) => cancel.abort(lost), this.logger);
       const body = () =>
         tryFinally(
-          () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps }),
+          () => this.runOnView({ client, token, handler, outcome, args, lease, tree, followUps, event }),
           () => {
             if (outcome.request) detachEventContext(outcome.request);
             // Still under the lease: an authenticated upload binds the token to its session, as an event does.
@@ -366,19 +371,46 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /** Runs the handler under the token's lease, ends the bridge's response, then queues the follow-ups. */
   private runLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[]): MaybePromise<void> {
-    const followUps: ServerEvent[] = [];
-    const ran = this.withLease(token, (lease, tree) =>
-      tryFinally(
-        () => {
-          const run: HandlerRun = { client, token, handler, outcome, args, lease, tree, followUps };
-          if (!hasSeenAPage(tree.state)) return then(this.rehydrate(client, token, lease, tree, event, true), () => this.runOnView(run));
-          return this.runOnView(run);
-        },
-        () => this.endEvent(client, outcome, lease, tree),
-      ),
+    const lease = this.store.tryAcquireSync?.(token);
+    if (lease) return this.runLeased({ client, token, handler, outcome, args, lease, tree: { state: lease.state ?? {} }, followUps: [], event });
+    return this.acquireLease(token).then((acquired) =>
+      this.runLeased({ client, token, handler, outcome, args, lease: acquired, tree: { state: acquired.state ?? {} }, followUps: [], event }),
     );
-    if (isPromise(ran)) return ran.then(() => this.queueFollowUps(client, token, followUps, event));
-    this.queueFollowUps(client, token, followUps, event);
+  }
+
+  /**
+   * The handler on its lease; then, whatever happened, the end of the event ({@link endEvent}, whose own failure wins)
+   * and the release; then the follow-ups, or the failure as the client's error (see {@link storeFailure}). It is
+   * {@link withLease} around `tryFinally` written out as one step: when the handler or its save waits (an async
+   * handler, the Redis store), the rest of the event is one continuation instead of one promise per layer.
+   */
+  private runLeased(run: HandlerRun): MaybePromise<void> {
+    let ran: MaybePromise<void>;
+    try {
+      ran = hasSeenAPage(run.tree.state) ? this.runOnView(run) : then(this.rehydrate(run.client, run.token, run.lease, run.tree, run.event, true), () => this.runOnView(run));
+    } catch (error) {
+      return this.endLeased(run, error);
+    }
+    if (isPromise(ran)) return ran.then(() => this.endLeased(run, NO_FAILURE), (error: unknown) => this.endLeased(run, error));
+    return this.endLeased(run, NO_FAILURE);
+  }
+
+  private endLeased(run: HandlerRun, failure: unknown): MaybePromise<void> {
+    let ended: MaybePromise<void>;
+    try {
+      ended = this.endEvent(run.client, run.outcome, run.lease, run.tree);
+    } catch (error) {
+      return this.releaseLeased(run, error);
+    }
+    if (isPromise(ended)) return ended.then(() => this.releaseLeased(run, failure), (error: unknown) => this.releaseLeased(run, error));
+    return this.releaseLeased(run, failure);
+  }
+
+  private releaseLeased(run: HandlerRun, failure: unknown): MaybePromise<void> {
+    if (failure !== NO_FAILURE) return this.releaseAndThrow(run.lease, this.storeFailure(failure));
+    const released = this.release(run.lease);
+    if (isPromise(released)) return released.then(() => this.queueFollowUps(run.client, run.token, run.followUps, run.event));
+    this.queueFollowUps(run.client, run.token, run.followUps, run.event);
   }
 
   /** After the handler, still under the lease: the bridge's response ends (session saved, cookies handed off). */
@@ -448,9 +480,13 @@ export class EventPipeline implements OnApplicationBootstrap {
   private step(run: HandlerRun, view: StateView, produced: unknown): MaybePromise<void> {
     const commitStart = run.outcome.timer ? performance.now() : 0;
     this.bridge.afterStep(run.outcome, view);
-    const delta = this.commit(run.lease, run.tree, view);
-    if (isPromise(delta)) return delta.then((committed) => this.emitStep(run, produced, committed, commitStart));
-    this.emitStep(run, produced, delta, commitStart);
+    // {@link commit} written out: a save that waits (the Redis store) then makes one promise here, not two.
+    const changes = this.stage(run.tree, view);
+    if (!changes) return this.emitStep(run, produced, undefined, commitStart);
+    const committed = run.tree.state[view.definition.fullName]!;
+    const saved = run.lease.save(run.tree.state);
+    if (isPromise(saved)) return saved.then(() => this.emitStep(run, produced, this.committedDelta(view, committed, changes), commitStart));
+    this.emitStep(run, produced, this.committedDelta(view, committed, changes), commitStart);
   }
 
   /** Sends a committed step: its delta, then the client events the handler produced (server events are queued). */
@@ -542,6 +578,19 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /** Writes the view's changes into a new tree (copy on write), saves it and returns the wire delta. */
   private commit(lease: StateLease, tree: { state: StoredState }, view: StateView): MaybePromise<Delta | undefined> {
+    const changes = this.stage(tree, view);
+    if (!changes) return undefined;
+    const committed = tree.state[view.definition.fullName]!;
+    const saved = lease.save(tree.state);
+    if (isPromise(saved)) return saved.then(() => this.committedDelta(view, committed, changes));
+    return this.committedDelta(view, committed, changes);
+  }
+
+  /**
+   * Writes the view's changes into a new tree (copy on write) and returns them, or `undefined` when it changed
+   * nothing. Refuses a change that would take the tree over `maxStateBytes` (nothing is written then).
+   */
+  private stage(tree: { state: StoredState }, view: StateView): Record<string, unknown> | undefined {
     const changes = view.changes();
     if (!hasKeys(changes)) return undefined;
     const fullName = view.definition.fullName;
@@ -554,9 +603,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     state[fullName] = committed;
     if (this.stateSize.mayGrow(changes)) this.refuseOver(this.stateSize.sizeOf(state));
     tree.state = state;
-    const saved = lease.save(state);
-    if (isPromise(saved)) return saved.then(() => this.committedDelta(view, committed, changes));
-    return this.committedDelta(view, committed, changes);
+    return changes;
   }
 
   /** Once saved: `committed` is the view's new baseline; returns the wire delta (none when only backend vars changed). */

@@ -7,9 +7,10 @@ import { positiveOption, redactUrl } from '../../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../../common/redis-connections.js';
 import type { RedisClusterClient } from '../../common/redis-cluster.client.js';
 import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
-import { DeadlineQueue, type DeadlineEntry } from '../../common/deadline-queue.js';
+import { DeadlineQueue } from '../../common/deadline-queue.js';
 import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
-import { RedisSaveQueue, saveCommand, type QueuedSave } from './redis-save-queue.js';
+import { RedisSaveQueue, saveCommand } from './redis-save-queue.js';
+import { PendingSave, type PendingSaveHost } from './redis-pending-save.js';
 
 /** Options of {@link RedisStateStore}. */
 export interface RedisStateStoreOptions {
@@ -266,6 +267,13 @@ export class RedisStateStore extends StateStore {
     save: (held, next, options) => this.save(held, next, options),
     renew: (held) => this.renew(held),
     release: (lease) => this.release(lease),
+  };
+  /** What the store's pending saves call back into. */
+  private readonly saveHost: PendingSaveHost<HeldLock> = {
+    send: (save) => this.sendSave(save),
+    wholeArguments: (save) => this.saveArguments(save.held, save.next, save.ttl, true),
+    unknownOutcome: (error) => this.unknownOutcome('save a state', error),
+    offline: () => this.offline('save a state'),
   };
   /** Time limits of the saves in flight, watched by one timer (see {@link save}). */
   private readonly saveDeadlines: DeadlineQueue;
@@ -572,57 +580,22 @@ export class RedisStateStore extends StateStore {
       held.uncertain = true;
       return Promise.reject(this.failure('save a state', error));
     }
-    return new Promise<void>((resolve, reject) => {
-      let whole = false;
-      const fail = (error: Error) => {
-        save.settled = true;
-        held.uncertain = true;
-        reject(error);
-      };
-      const send = () => {
-        const cluster = this.cluster;
-        if (!cluster) return this.saves.submit(save);
-        // On a Redis Cluster the save goes as the cluster script (routed to the token's slot, then WAIT for replicas).
-        const command = saveCommand([save]);
-        this.clusterScript(cluster, SAVE_SCRIPT, command.slice(3, 5), command.slice(5)).then(
-          // One save: the script answers it alone (see SAVE_SCRIPT).
-          (written) => save.answered(written),
-          (error: unknown) => save.failed(error),
-        );
-      };
-      const save: QueuedSave & DeadlineEntry = {
-        lock: held.keys.lock,
-        state: held.keys.state,
-        args,
-        deadline: 0,
-        settled: false,
-        expire: () => fail(this.unknownOutcome('save a state', DEADLINE_PASSED)),
-        answered: (written) => {
-          if (save.settled) return;
-          if (written === 1) {
-            save.settled = true;
-            held.state = next;
-            resolve();
-          } else if (written === 2 && !whole) {
-            // Deleted (or expired) since this holder read it: write it whole.
-            whole = true;
-            save.args = this.saveArguments(held, next, ttl, true);
-            send();
-          } else {
-            fail(new LockLostError(held.token));
-          }
-        },
-        failed: (error) => {
-          if (!save.settled) fail(error instanceof StateStoreError ? error : this.unknownOutcome('save a state', error));
-        },
-        // Nothing was written by an earlier attempt (answered 2, or NOSCRIPT): offline now means not written.
-        notSent: () => {
-          if (!save.settled) fail(this.offline('save a state'));
-        },
-      };
-      send();
-      this.saveDeadlines.track(save);
-    });
+    const save = new PendingSave(this.saveHost, held, next, ttl, args);
+    this.sendSave(save);
+    this.saveDeadlines.track(save);
+    return save.done;
+  }
+
+  /** Sends a save: by the save queue, or on a Redis Cluster as one call of the cluster script (its token's slot, then WAIT for replicas). */
+  private sendSave(save: PendingSave<HeldLock>): void {
+    const cluster = this.cluster;
+    if (!cluster) return this.saves.submit(save);
+    const command = saveCommand([save]);
+    this.clusterScript(cluster, SAVE_SCRIPT, command.slice(3, 5), command.slice(5)).then(
+      // One save: the script answers it alone (see SAVE_SCRIPT).
+      (written) => save.answered(written),
+      (error: unknown) => save.failed(error),
+    );
   }
 
   /**
