@@ -86,9 +86,9 @@ export class PendingSave<L extends SavingLock = SavingLock> implements QueuedSav
     if (!this.settled) this.fail(this.host.offline());
   }
 
-  /** Its time limit passed first (see `DeadlineQueue`): the outcome is unknown. */
+  /** Its time limit passed first: the outcome is unknown. Called once by the `DeadlineQueue`, which marks it settled first. */
   expire(): void {
-    if (!this.settled) this.fail(this.host.unknownOutcome(DEADLINE_PASSED));
+    this.fail(this.host.unknownOutcome(DEADLINE_PASSED));
   }
 
   private fail(error: Error): void {

@@ -181,6 +181,8 @@ interface HeldLock {
   uncertain: boolean;
   /** When its last lease was released (it is kept until `lockLingerMs` after that). */
   parkedAt: number;
+  /** Its lease in use, if any; without one, a lock still in the store's `locks` is kept (parked) for the next event. */
+  lease?: RedisStateLease<HeldLock>;
   /** Ends the linger; one per lock, armed when it is first parked and re-armed only from its own callback. */
   timer?: NodeJS.Timeout;
 }
@@ -260,8 +262,12 @@ export class RedisStateStore extends StateStore {
   private readonly ownerPrefix = `${randomUUID()}:`;
   private sequence = 0;
   private readonly queues = new Map<string, TokenQueue>();
-  /** Leases in use, by token. */
-  private readonly active = new Map<string, RedisStateLease<HeldLock>>();
+  /**
+   * The locks this process holds, by token: in use (with their lease) or kept between events (parked, see
+   * `lockLingerMs`). One map whose entry stays while a token's events follow each other, rather than a map of leases
+   * and one of kept locks that each gained and lost the token at every event.
+   */
+  private readonly locks = new Map<string, HeldLock>();
   /** What the store's leases call back into. */
   private readonly leaseHost: RedisLeaseHost<HeldLock> = {
     save: (held, next, options) => this.save(held, next, options),
@@ -282,8 +288,6 @@ export class RedisStateStore extends StateStore {
   /** `ttlMs` and `unusedTtlMs` as command arguments, made once rather than per save. */
   private readonly ttlArgument: string;
   private readonly unusedTtlArgument: string;
-  /** Released locks this process still keeps (see `lockLingerMs`), by token. */
-  private readonly parked = new Map<string, HeldLock>();
   /** Channel on which other processes ask this one for a lock it holds (and `delete` tells it to forget a state). */
   private ownerChannel = '';
   private readonly ownerChannelPrefix: string;
@@ -393,7 +397,7 @@ export class RedisStateStore extends StateStore {
    * and no local caller waits for it; else `undefined` (then use `acquire`).
    */
   override tryAcquireSync(token: string): StateLease | undefined {
-    if (this.closed || this.parked.size === 0) return undefined;
+    if (this.closed) return undefined;
     const queue = this.queues.get(token);
     if (queue && queue.waiters.length > 0) return undefined;
     return this.unpark(token);
@@ -442,9 +446,8 @@ export class RedisStateStore extends StateStore {
       }
     }
     await Promise.allSettled(leaving);
-    const kept = [...this.parked.values()];
-    this.parked.clear();
-    await Promise.allSettled([...kept.map((held) => this.giveBack(held)), ...[...this.active.values()].map((lease) => lease.release())]);
+    const held = [...this.locks.values()];
+    await Promise.allSettled(held.map((lock) => (lock.lease ? lock.lease.release() : this.giveBack(lock))));
     this.saveDeadlines.close();
     await this.starting?.catch(noop);
     // Our release-channel subscriptions go now: a shared subscriber stays open after us.
@@ -521,9 +524,8 @@ export class RedisStateStore extends StateStore {
 
   /** Takes a kept lock back into use when it is still safely ours, else gives it back (asynchronously). */
   private unpark(token: string): StateLease | undefined {
-    const held = this.parked.get(token);
-    if (!held) return undefined;
-    this.parked.delete(token);
+    const held = this.locks.get(token);
+    if (!held || held.lease) return undefined;
     if (!this.trusted(held)) {
       this.giveBack(held).catch(noop);
       return undefined;
@@ -544,18 +546,17 @@ export class RedisStateStore extends StateStore {
 
   /** Another process asked for the token's lock (or deleted its state): a kept lock goes back now, one in use at its release. */
   private wanted(token: string): void {
-    const active = this.active.get(token);
-    if (active) active.lock.wanted = true;
-    const parked = this.parked.get(token);
-    if (parked) {
-      this.parked.delete(token);
-      this.giveBack(parked).catch(noop);
-    }
+    const held = this.locks.get(token);
+    if (!held) return;
+    if (held.lease) held.wanted = true;
+    else this.giveBack(held).catch(noop);
   }
 
   private lease(held: HeldLock): StateLease {
     const lease = new RedisStateLease(held, this.leaseHost, this.lockTimeoutMs);
-    this.active.set(held.token, lease);
+    held.lease = lease;
+    // A lock kept from the token's previous event is in the map already; a newly taken one joins it.
+    if (this.locks.get(held.token) !== held) this.locks.set(held.token, held);
     return lease;
   }
 
@@ -641,7 +642,7 @@ export class RedisStateStore extends StateStore {
   private release(lease: RedisStateLease<HeldLock>): void | Promise<void> {
     const held = lease.lock;
     const token = held.token;
-    if (this.active.get(token) === lease) this.active.delete(token);
+    if (held.lease === lease) held.lease = undefined;
     const now = Date.now();
     const heldMs = now - held.acquiredAt;
     if (heldMs > this.lockWarningMs) {
@@ -665,7 +666,6 @@ export class RedisStateStore extends StateStore {
    * events re-arms no timer per event.
    */
   private park(held: HeldLock, now: number): void {
-    this.parked.set(held.token, held);
     held.parkedAt = now;
     if (!held.timer) this.armLinger(held, this.lockLingerMs);
   }
@@ -674,13 +674,12 @@ export class RedisStateStore extends StateStore {
     held.timer = setTimeout(() => {
       held.timer = undefined;
       // In use again (its next release parks it anew) or already given back.
-      if (this.parked.get(held.token) !== held) return;
+      if (held.lease || this.locks.get(held.token) !== held) return;
       const left = held.parkedAt + this.lockLingerMs - Date.now();
       if (left > 0) {
         this.armLinger(held, left);
         return;
       }
-      this.parked.delete(held.token);
       this.giveBack(held).catch(noop);
     }, ms);
     held.timer.unref();
@@ -689,6 +688,7 @@ export class RedisStateStore extends StateStore {
   /** Gives a lock back in Redis (compare-and-delete) and lets the token's next local caller try at once. */
   private async giveBack(held: HeldLock, heldMs?: number): Promise<void> {
     const { token, keys, value } = held;
+    if (this.locks.get(token) === held) this.locks.delete(token);
     clearTimeout(held.timer);
     held.timer = undefined;
     let released: boolean;
@@ -863,12 +863,14 @@ export class RedisStateStore extends StateStore {
    */
   private forgetKept(): void {
     this.epoch++;
-    for (const held of this.parked.values()) {
+    for (const held of this.locks.values()) {
+      // One in use is given back at its release: its epoch is no longer trusted.
+      if (held.lease) continue;
       clearTimeout(held.timer);
       held.timer = undefined;
       this.unreleased.set(held.value, { token: held.token, keys: held.keys, expiresAt: held.takenAt + this.lockTimeoutMs });
+      this.locks.delete(held.token);
     }
-    this.parked.clear();
   }
 
   private wakeHeads(): void {
