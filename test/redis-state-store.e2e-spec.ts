@@ -159,7 +159,8 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await raw.hSet(stateKey(t), 'b', JSON.stringify({ n: 99 }));
     await first.save({ a: { n: 2 }, b: untouched });
     expect(await store.read(t)).toEqual({ a: { n: 2 }, b: { n: 99 } });
-    // A state removed from the tree is removed from the hash.
+    // States removed from the tree are removed from the hash (three at once here).
+    await first.save({ a: { n: 2 }, b: untouched, x: { n: 1 }, y: { n: 2 } });
     await first.save({ a: { n: 3 } });
     expect(await store.read(t)).toEqual({ a: { n: 3 } });
     // Deleted under the holder: its next save writes everything it has, not just the change.

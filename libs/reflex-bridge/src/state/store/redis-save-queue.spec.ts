@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { SAVE_SCRIPT } from './redis-lock.scripts.js';
+import { SAVE_SCRIPT, saveHeader } from './redis-lock.scripts.js';
 import { RedisSaveQueue, saveCommand, type QueuedSave, type SaveConnection } from './redis-save-queue.js';
 
 /** A connection whose commands stay in flight until the test answers them, oldest first (as Redis does). */
@@ -21,7 +21,7 @@ class ScriptedConnection implements SaveConnection {
   /** Answers the oldest command: `answer(lockValues)` gives the reply from its saves' lock values. */
   answerOldest(answer: (locks: string[]) => unknown): void {
     const { command, resolve, reject } = this.inFlight.shift()!;
-    const locks = savesIn(command).map((save) => save.args[0]!);
+    const locks = savesIn(command).map((save) => idOf(save.args));
     let reply = answer(locks);
     // The script answers a lone save alone, not in a list (see SAVE_SCRIPT).
     if (locks.length === 1 && Array.isArray(reply)) reply = reply[0];
@@ -30,18 +30,23 @@ class ScriptedConnection implements SaveConnection {
   }
 }
 
-/** The saves a save-script command carries: its keys in pairs, then each save's counted arguments. */
+/** The saves a save-script command carries: its keys in pairs, then each save's arguments, counted by its header. */
 function savesIn(command: string[]): { lock: string; state: string; args: string[] }[] {
   const keys = Number(command[2]);
   const saves = [];
   let at = 3 + keys;
   for (let k = 0; k < keys; k += 2) {
-    const count = Number(command[at]);
-    saves.push({ lock: command[3 + k]!, state: command[4 + k]!, args: command.slice(at + 1, at + 1 + count) });
+    const count = Number(/^[fd]\d+:(\d+):/.exec(command[at]!)![1]);
+    saves.push({ lock: command[3 + k]!, state: command[4 + k]!, args: command.slice(at, at + 1 + count) });
     at += 1 + count;
   }
   expect(at).toBe(command.length);
   return saves;
+}
+
+/** The lock value a save's header carries: the tests' saves use their id as lock value. */
+function idOf(args: string[]): string {
+  return /^[fd]\d+:\d+:\d+:(.*)$/.exec(args[0]!)![1]!;
 }
 
 interface RecordedSave extends QueuedSave {
@@ -53,7 +58,7 @@ function queuedSave(id: string, fields: string[] = ['s', '{"n":1}']): RecordedSa
   const save: RecordedSave = {
     lock: `{${id}}:lock`,
     state: `{${id}}`,
-    args: [id, '60000', 'd', '0', ...fields],
+    args: [saveHeader('d', 0, fields.length, '60000', id), ...fields],
     settled: false,
     outcomes: [],
     answered: (written) => void save.outcomes.push(`answered ${String(written)}`),
@@ -82,7 +87,7 @@ describe('RedisSaveQueue', () => {
     await flush();
     expect(first.outcomes).toEqual(['answered 1']);
     expect(connection.sent).toHaveLength(2);
-    expect(savesIn(connection.sent[1]!).map((save) => save.args[0])).toEqual(['b', 'c', 'd']);
+    expect(savesIn(connection.sent[1]!).map((save) => idOf(save.args))).toEqual(['b', 'c', 'd']);
     expect(connection.sent[1]!.slice(0, 3)).toEqual(['EVALSHA', SAVE_SCRIPT.sha1, '6']);
 
     // Each save gets its own answer: one lost lock does not fail the others.
@@ -103,7 +108,7 @@ describe('RedisSaveQueue', () => {
     expired.settled = true;
     connection.answerOldest(() => [1]);
     await flush();
-    expect(savesIn(connection.sent[1]!).map((save) => save.args[0])).toEqual(['c']);
+    expect(savesIn(connection.sent[1]!).map((save) => idOf(save.args))).toEqual(['c']);
     expect(expired.outcomes).toEqual([]);
   });
 
@@ -137,7 +142,7 @@ describe('RedisSaveQueue', () => {
     connection.answerOldest(() => [1]);
     await flush();
     expect(first.outcomes).toEqual(['answered 1']);
-    expect(savesIn(connection.sent[2]!).map((save) => save.args[0])).toEqual(['b']);
+    expect(savesIn(connection.sent[2]!).map((save) => idOf(save.args))).toEqual(['b']);
   });
 
   it('tells the saves of a call refused with NOSCRIPT that nothing was written when the connection is down by then', async () => {
@@ -202,7 +207,7 @@ describe('RedisSaveQueue', () => {
         const queue = new RedisSaveQueue(() => connection);
         const saves: RecordedSave[] = [];
         const gaveUpBeforeSent = new Set<string>();
-        const sentIds = () => connection.sent.flatMap((command) => savesIn(command).map((save) => save.args[0]!));
+        const sentIds = () => connection.sent.flatMap((command) => savesIn(command).map((save) => idOf(save.args)));
         const answer = (fail: boolean, lostEvery: number) =>
           connection.answerOldest((locks) => (fail ? new Error('connection lost') : locks.map((_, i) => (i % lostEvery === lostEvery - 1 ? 0 : 1))));
         for (const action of steps) {
@@ -221,7 +226,7 @@ describe('RedisSaveQueue', () => {
             await flush();
           } else if (action.kind === 'give up' && saves.length > 0) {
             const save = saves[action.pick % saves.length]!;
-            if (!sentIds().includes(save.args[0]!)) gaveUpBeforeSent.add(save.args[0]!);
+            if (!sentIds().includes(idOf(save.args))) gaveUpBeforeSent.add(idOf(save.args));
             save.settled = true;
           }
         }
@@ -232,15 +237,15 @@ describe('RedisSaveQueue', () => {
         const sent = sentIds();
         // Each save is sent once, in the order saves were submitted, with its own keys and arguments, unless its
         // caller gave up before its turn.
-        expect(sent).toEqual(saves.map((save) => save.args[0]!).filter((id) => !gaveUpBeforeSent.has(id)));
+        expect(sent).toEqual(saves.map((save) => idOf(save.args)).filter((id) => !gaveUpBeforeSent.has(id)));
         for (const command of connection.sent) {
           for (const carried of savesIn(command)) {
-            const save = saves[Number(carried.args[0]!.slice(1))]!;
+            const save = saves[Number(idOf(carried.args).slice(1))]!;
             expect(carried).toEqual({ lock: save.lock, state: save.state, args: save.args });
           }
         }
         for (const save of saves) {
-          expect(save.outcomes).toHaveLength(gaveUpBeforeSent.has(save.args[0]!) ? 0 : 1);
+          expect(save.outcomes).toHaveLength(gaveUpBeforeSent.has(idOf(save.args)) ? 0 : 1);
         }
         expect(queue.queued).toBe(0);
       }),
@@ -248,11 +253,11 @@ describe('RedisSaveQueue', () => {
     );
   });
 
-  it('saveCommand lays out keys in pairs, then each save as its argument count and arguments', () => {
+  it('saveCommand lays out keys in pairs, then each save as its header and arguments', () => {
     const command = saveCommand([
-      { lock: 'l1', state: 's1', args: ['v1', '10', 'f', '0', '#', '1'] },
-      { lock: 'l2', state: 's2', args: ['v2', '10', 'd', '1', 'gone'] },
+      { lock: 'l1', state: 's1', args: [saveHeader('f', 0, 2, '10', 'v:1'), '#', '1'] },
+      { lock: 'l2', state: 's2', args: [saveHeader('d', 1, 3, '10', 'v:2'), 'gone', 'root.a', '{"n":1}'] },
     ]);
-    expect(command).toEqual(['EVALSHA', SAVE_SCRIPT.sha1, '4', 'l1', 's1', 'l2', 's2', '6', 'v1', '10', 'f', '0', '#', '1', '5', 'v2', '10', 'd', '1', 'gone']);
+    expect(command).toEqual(['EVALSHA', SAVE_SCRIPT.sha1, '4', 'l1', 's1', 'l2', 's2', 'f0:2:10:v:1', '#', '1', 'd1:3:10:v:2', 'gone', 'root.a', '{"n":1}']);
   });
 });

@@ -5,7 +5,7 @@ export interface QueuedSave {
   /** The token's lock key and state key: the save script's KEYS for this save. */
   readonly lock: string;
   readonly state: string;
-  /** This save's own arguments of the save script (lock value, expiry, mode, deletions, names, field/value pairs). */
+  /** This save's own arguments of the save script: its header (see `saveHeader`), then deleted names and field/value pairs. */
   args: string[];
   /** True once its caller stopped waiting (answered, failed, or past its deadline): a save still queued is dropped. */
   readonly settled: boolean;
@@ -115,13 +115,20 @@ export class RedisSaveQueue {
   }
 }
 
-/** The save script's EVALSHA for `saves`: their keys in pairs, then each one's argument count and arguments. */
+/** The save script's EVALSHA for `saves`: their keys in pairs, then each one's arguments (each begins with its header). */
 export function saveCommand(saves: readonly Pick<QueuedSave, 'lock' | 'state' | 'args'>[]): string[] {
-  const command = ['EVALSHA', SAVE_SCRIPT.sha1, String(saves.length * 2)];
-  for (const save of saves) command.push(save.lock, save.state);
+  let size = 3 + saves.length * 2;
+  for (const save of saves) size += save.args.length;
+  // Filled by index at its final size: no growing of the array, which a command of many saves would do several times.
+  const command = new Array<string>(size);
+  command[0] = 'EVALSHA';
+  command[1] = SAVE_SCRIPT.sha1;
+  command[2] = String(saves.length * 2);
+  let at = 3;
   for (const save of saves) {
-    command.push(String(save.args.length));
-    for (const arg of save.args) command.push(arg);
+    command[at++] = save.lock;
+    command[at++] = save.state;
   }
+  for (const save of saves) for (const arg of save.args) command[at++] = arg;
   return command;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Logger, type LoggerService } from '@nestjs/common';
-import { ACQUIRE_SCRIPT, DELETE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, SAVE_SCRIPT, type RedisLockScript } from './redis-lock.scripts.js';
+import { ACQUIRE_SCRIPT, DELETE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, SAVE_SCRIPT, saveHeader, type RedisLockScript } from './redis-lock.scripts.js';
 import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
 import { positiveOption, redactUrl } from '../../common/connection-options.js';
@@ -606,16 +606,16 @@ export class RedisStateStore extends StateStore {
    */
   private saveArguments(held: HeldLock, next: StoredState, ttl: string, whole: boolean): string[] {
     const base = whole ? null : held.state;
-    const args = [held.value, ttl, base ? 'd' : 'f', '0'];
+    // The header goes first, once the counts are known.
+    const args = [''];
+    let deletions = 0;
     if (base) {
-      let deletions = 0;
       for (const name in base) {
         if (Object.hasOwn(base, name) && !Object.hasOwn(next, name)) {
           args.push(name);
           deletions++;
         }
       }
-      if (deletions > 0) args[3] = String(deletions);
     }
     for (const name in next) {
       if (!Object.hasOwn(next, name)) continue;
@@ -625,6 +625,7 @@ export class RedisStateStore extends StateStore {
       args.push(name, JSON.stringify(substate));
     }
     if (!base) args.push(STORED_MARK, '1');
+    args[0] = saveHeader(base ? 'd' : 'f', deletions, args.length - 1, ttl, held.value);
     return args;
   }
 
