@@ -14,7 +14,8 @@ import { contextOf } from '../bridge/request/event-context.js';
 import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import { isCollected } from '../common/collectable.spec.support.js';
 import { State } from '../state/state.decorator.js';
-import { StateStore } from '../state/store/state-store.js';
+import { StateStore, type SaveOptions, type StateLease, type StoredState } from '../state/store/state-store.js';
+import { StateStoreError } from '../state/store/state-store.error.js';
 import { InMemoryStateStore } from '../state/store/in-memory-state.store.js';
 import { EventPipeline } from './event-pipeline.service.js';
 
@@ -34,6 +35,14 @@ class CounterState {
   async note(@Payload('text') text: string, @Payload('waitMs') waitMs: number): Promise<void> {
     if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
     this.log = [...this.log, text];
+  }
+
+  /** Changes the state, then fails after a wait: none of its changes may land. */
+  @EventHandler()
+  async failLater(): Promise<void> {
+    this.count = 999;
+    await new Promise((resolve) => setImmediate(resolve));
+    throw new Error('failed after a wait');
   }
 }
 
@@ -66,6 +75,43 @@ class AttachmentState {
     this.files += files.length;
     keptAfterEvent.request = request;
     keptAfterEvent.view = new WeakRef(this);
+  }
+}
+
+/**
+ * The in-memory store with saves that answer later, in a turn of the event loop, as a Redis store's do; `failSaves`
+ * makes them fail as when Redis is unreachable (nothing written). Its lease is taken asynchronously too.
+ */
+class LaterSavingStore extends StateStore {
+  readonly inner = new InMemoryStateStore();
+  failSaves = false;
+
+  async acquire(token: string): Promise<StateLease> {
+    const lease = await this.inner.acquire(token);
+    return {
+      token,
+      state: lease.state,
+      save: (state: StoredState, options?: SaveOptions) =>
+        new Promise<void>((resolve, reject) =>
+          setImmediate(() => {
+            if (this.failSaves) reject(new StateStoreError('unavailable', 'the store is down'));
+            else resolve(lease.save(state, options));
+          }),
+        ),
+      release: () => lease.release(),
+    };
+  }
+
+  read(token: string): Promise<StoredState | null> {
+    return this.inner.read(token);
+  }
+
+  delete(token: string): Promise<void> {
+    return this.inner.delete(token);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
   }
 }
 
@@ -107,13 +153,13 @@ async function until(predicate: () => boolean, deadlineMs = 10_000): Promise<voi
 describe('EventPipeline', () => {
   let moduleRef: TestingModule | undefined;
 
-  async function pipeline(states: Array<new () => object> = [CounterState]): Promise<EventPipeline> {
+  async function pipeline(states: Array<new () => object> = [CounterState], store: StateStore = new InMemoryStateStore()): Promise<EventPipeline> {
     moduleRef = await Test.createTestingModule({
-      imports: [ReflexBridgeModule.forRoot({ bridge: { mode: 'none' }, stateStore: new InMemoryStateStore() })],
+      imports: [ReflexBridgeModule.forRoot({ bridge: { mode: 'none' }, stateStore: store })],
       providers: states,
     }).compile();
     await moduleRef.init();
-    expect(moduleRef.get(StateStore, { strict: false })).toBeInstanceOf(InMemoryStateStore);
+    expect(moduleRef.get(StateStore, { strict: false })).toBe(store);
     return moduleRef.get(EventPipeline, { strict: false });
   }
 
@@ -170,6 +216,47 @@ describe('EventPipeline', () => {
     await until(() => client.updates.length === 2);
     const logs = client.updates.map((update) => update.delta![COUNTER][varKey('log')]);
     expect(logs).toEqual([['slow first'], ['slow first', 'fast second']]);
+  });
+
+  it('with saves that answer later, sends each delta once its save is answered, and runs the token\'s next event after it', async () => {
+    const store = new LaterSavingStore();
+    const events = await pipeline([CounterState], store);
+    const client = await hydratedClient(events);
+    const first = events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
+    void events.handle(client, frame(`${COUNTER}.bump`, { by: 3 }));
+    // Nothing is sent before the save is answered: a client never sees a change the store may not have.
+    expect(isPromise(first)).toBe(true);
+    expect(client.updates).toEqual([]);
+    await until(() => client.updates.length === 2);
+    expect(client.updates.map((update) => update.delta![COUNTER][varKey('count')])).toEqual([2, 5]);
+    expect((await store.read('token-1'))?.[COUNTER]).toMatchObject({ count: 5 });
+  });
+
+  it('answers a save that fails with state_unavailable, keeps the stored state, and releases the lock for the next event', async () => {
+    const store = new LaterSavingStore();
+    const events = await pipeline([CounterState], store);
+    const client = await hydratedClient(events);
+    await events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
+    store.failSaves = true;
+    await events.handle(client, frame(`${COUNTER}.bump`, { by: 3 }));
+    expect(client.errors.map((error) => error.code)).toEqual(['state_unavailable']);
+    expect((await store.read('token-1'))?.[COUNTER]).toMatchObject({ count: 2 });
+    store.failSaves = false;
+    await events.handle(client, frame(`${COUNTER}.bump`, { by: 4 }));
+    expect(client.updates.map((update) => update.delta?.[COUNTER]?.[varKey('count')]).filter((count) => count !== undefined)).toEqual([2, 6]);
+  });
+
+  it('answers an async handler that throws with its error, keeps the state, and releases the lock for the next event', async () => {
+    const store = new LaterSavingStore();
+    const events = await pipeline([CounterState], store);
+    const client = await hydratedClient(events);
+    await events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
+    await events.handle(client, frame(`${COUNTER}.failLater`));
+    expect(client.errors).toHaveLength(1);
+    expect(client.errors[0]!.message).toContain('failed after a wait');
+    await events.handle(client, frame(`${COUNTER}.bump`, { by: 3 }));
+    expect((await store.read('token-1'))?.[COUNTER]).toMatchObject({ count: 5 });
+    expect(client.updates.map((update) => update.delta?.[COUNTER]?.[varKey('count')]).filter((count) => count !== undefined)).toEqual([2, 5]);
   });
 
   it('sends a token with no state the whole state before its first event, then runs the event (Reflex\'s implicit rehydrate)', async () => {
