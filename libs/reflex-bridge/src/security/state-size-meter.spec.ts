@@ -48,7 +48,7 @@ describe('StateSizeMeter', () => {
     expect(walked).toBe(false);
   });
 
-  it('remembers large objects only', () => {
+  it('remembers only the large objects of a tree it walks', () => {
     const meter = new StateSizeMeter();
     const small = { theme: 'light', pageSize: 20 };
     const large = { text: 'x'.repeat(REMEMBERED_MIN_CHARS) };
@@ -63,5 +63,36 @@ describe('StateSizeMeter', () => {
     expect(walkedSmall).toBe(true);
     expect(walkedLarge).toBe(false);
     expect(size).toBeGreaterThan(REMEMBERED_MIN_CHARS);
+  });
+
+  it('measures a value an event set once, whatever its size, for every state that holds it', () => {
+    const meter = new StateSizeMeter();
+    const rows = Array.from({ length: 20 }, (_, i) => ({ id: i }));
+    const router = { page: { path: '/' } };
+    const first: StoredState = { root: { router }, 'root.feed': { rows } };
+    const size = meter.sizeAfter(first, { rows });
+    expect(size).toBe(new StateSizeMeter().sizeOf(first));
+    // Another client's state gets the very same list (a live fan-out): its rows are not walked again, while its
+    // own small parts still are.
+    let walkedRows = false;
+    let walkedRouter = false;
+    Object.defineProperty(rows[0], 'probe', { enumerable: true, get: () => ((walkedRows = true), 1) });
+    const other: StoredState = { root: { router: { ...router, probe: 1 } }, 'root.feed': { rows } };
+    Object.defineProperty(other.root.router, 'probe', { enumerable: true, get: () => ((walkedRouter = true), 1) });
+    expect(meter.sizeAfter(other, { rows })).toBeGreaterThan(size);
+    expect(walkedRows).toBe(false);
+    expect(walkedRouter).toBe(true);
+  });
+
+  it('measures a tree after changes as a fresh meter measures it', () => {
+    fc.assert(
+      fc.property(tree, fc.constantFrom('root', 'root.a', 'root.c'), vars, (previous, name, changes) => {
+        const meter = new StateSizeMeter();
+        meter.sizeOf(previous);
+        const next = { ...previous, [name]: { ...(previous[name] ?? {}), ...changes } };
+        expect(meter.sizeAfter(next, changes)).toBe(new StateSizeMeter().sizeOf(next));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -19,8 +19,9 @@ export const REMEMBERED_MIN_CHARS = 2048;
  * within a few hundred bytes per var, never exceeded by more.
  *
  * Sizes are estimates (strings by length, numbers as 8 characters): close enough for a cap of megabytes, and
- * the same on every worker for the same state. Only trees and objects of at least {@link REMEMBERED_MIN_CHARS}
- * are remembered: the walk skips what is large, and small objects are cheaper to measure again than to remember.
+ * the same on every worker for the same state. Of a tree it walks, only trees and objects of at least
+ * {@link REMEMBERED_MIN_CHARS} are remembered: the walk skips what is large, and small objects are cheaper to
+ * measure again than to remember. What an event set is remembered whatever its size ({@link StateSizeMeter.sizeAfter}).
  */
 export class StateSizeMeter {
   private readonly sizes = new WeakMap<object, number>();
@@ -33,6 +34,20 @@ export class StateSizeMeter {
     for (const name in state) total += name.length + 4 + this.objectSize(state[name]);
     if (total >= REMEMBERED_MIN_CHARS) this.sizes.set(state, total);
     return total;
+  }
+
+  /**
+   * About how many bytes `state` takes after an event set `changes` in it. The object values among `changes` are
+   * remembered whatever their size: a live list's fan-out puts one new array into every subscriber's state, which
+   * is then measured once rather than once per subscriber. It costs a weak entry per object value an event set,
+   * for as long as that value lives.
+   */
+  sizeAfter(state: StoredState, changes: Record<string, unknown>): number {
+    for (const key in changes) {
+      const value = changes[key];
+      if (typeof value === 'object' && value !== null && !this.sizes.has(value)) this.sizes.set(value, this.objectSize(value));
+    }
+    return this.sizeOf(state);
   }
 
   /**
