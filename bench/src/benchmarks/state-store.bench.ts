@@ -61,6 +61,14 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         'the floor of a Redis-backed event: the same echo with one fenced EVALSHA (node-redis) per event before it answers',
       ),
       compared(
+        'state-store/echo+redis/latency_p99',
+        get('echo+redis latency').latency.p99,
+        get('echo latency').latency.p99,
+        'ms',
+        undefined,
+        'the floor of the p99 target: the same echo with one fenced EVALSHA per event, against the bare echo, one client',
+      ),
+      compared(
         'state-store/echo+redis/throughput',
         get('echo+redis throughput').throughput,
         get('echo throughput').throughput,
