@@ -601,7 +601,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const committed = Object.assign({ ...(stored ?? view.allVars()) }, changes);
     const state = { ...tree.state };
     state[fullName] = committed;
-    if (this.stateSize.mayGrow(changes)) this.refuseOver(this.stateSize.sizeAfter(tree.state, state, fullName, changes));
+    if (this.stateSize.mayGrow(changes)) this.refuseOver(this.stateSize.sizeAfter(state, changes));
     tree.state = state;
     return changes;
   }

@@ -37,24 +37,17 @@ export class StateSizeMeter {
   }
 
   /**
-   * About how many bytes the tree `next` takes: `previous` with its state `name` replaced by one in which an event
-   * set `changes`. When `previous` was measured here too, only the state replaced is walked, not the tree's other
-   * states; `next` is then remembered for the event after, whatever its size.
-   *
-   * The object values among `changes` are remembered whatever their size as well: a live list's fan-out puts one
-   * new array into every subscriber's state, which is then walked once rather than once per subscriber. Both cost
-   * a weak entry per value (and per client's latest tree) for as long as it lives.
+   * About how many bytes `state` takes after an event set `changes` in it. The object values among `changes` are
+   * remembered whatever their size: a live list's fan-out puts one new array into every subscriber's state, which
+   * is then measured once rather than once per subscriber. It costs a weak entry per object value an event set,
+   * for as long as that value lives.
    */
-  sizeAfter(previous: StoredState, next: StoredState, name: string, changes: Record<string, unknown>): number {
+  sizeAfter(state: StoredState, changes: Record<string, unknown>): number {
     for (const key in changes) {
       const value = changes[key];
       if (typeof value === 'object' && value !== null && !this.sizes.has(value)) this.sizes.set(value, this.objectSize(value));
     }
-    const before = this.sizes.get(previous);
-    if (before === undefined) return this.remembered(next, this.sizeOf(next));
-    const replaced = previous[name];
-    const withoutIt = replaced === undefined ? before + name.length + 4 : before - this.objectSize(replaced);
-    return this.remembered(next, withoutIt + this.objectSize(next[name]));
+    return this.sizeOf(state);
   }
 
   /**
@@ -69,11 +62,6 @@ export class StateSizeMeter {
       if (typeof value === 'object' ? value !== null : typeof value === 'string' && value.length > SMALL_VALUE_CHARS) return true;
     }
     return false;
-  }
-
-  private remembered(tree: StoredState, size: number): number {
-    this.sizes.set(tree, size);
-    return size;
   }
 
   private objectSize(value: object): number {
