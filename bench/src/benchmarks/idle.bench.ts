@@ -9,6 +9,12 @@ const CONNECTIONS_PER_PROCESS = 2500;
 const WARM_CONNECTIONS = 20;
 const HEAP_TARGET = { text: '≤ 1.1× bare Socket.IO', ratioAtMost: 1.1 };
 const LATENCY_TARGET = { text: '≤ 1.1× without the idle connections', ratioAtMost: 1.1 };
+/**
+ * Engine.IO's heartbeat interval on both servers (Socket.IO's and the bridge's default `pingInterval`). What idle
+ * connections make a server do is answer their heartbeats, and connections opened together ping together: a
+ * shorter window sees a burst, part of one or none, by chance.
+ */
+const HEARTBEAT_INTERVAL_MS = 25_000;
 
 /**
  * The one client's events: a small state's handler, alternating between two values so that every event changes
@@ -71,6 +77,15 @@ function idleRounds(context: BenchContext): number {
 }
 
 /**
+ * One latency window: a whole heartbeat interval, so that each idle connection pings once in the window with them,
+ * and as long without them, so that both sides' p99 is taken over as many events and as much of the machine's drift
+ * (not with `--quick`).
+ */
+function latencyWindowMs(context: BenchContext): number {
+  return context.options.rounds <= 1 ? context.options.durationMs : Math.max(context.options.durationMs, HEARTBEAT_INTERVAL_MS);
+}
+
+/**
  * One server: its heap per idle hydrated connection at `--idle-connections`, and one client's latency without
  * and with them, alternating (without, with, and again per round: the idle connections are closed and opened
  * anew between rounds).
@@ -88,7 +103,7 @@ async function measureServer(context: BenchContext, scenario: Scenario): Promise
     const rounds = idleRounds(context);
     for (let round = 1; round <= rounds; round++) {
       const tag = `${scenario.id} (round ${round}/${rounds})`;
-      result.without.push(await measure(context, server, `${tag} latency without idle`, probe));
+      result.without.push(await measure(context, server, `${tag} latency without idle`, probe, latencyWindowMs(context)));
       if (round === 1 && context.options.heapSnapshot) context.log(`    heap snapshot: ${await server.heapSnapshot(`${scenario.id}-0`)}`);
       const before = await server.memory();
       const started = performance.now();
@@ -102,7 +117,7 @@ async function measureServer(context: BenchContext, scenario: Scenario): Promise
           result.rssPerConnection = (after.rss - before.rss) / n;
           if (context.options.heapSnapshot) context.log(`    heap snapshot: ${await server.heapSnapshot(`${scenario.id}-${n}`)}`);
         }
-        result.with.push(await measure(context, server, `${tag} latency with ${n} idle`, probe));
+        result.with.push(await measure(context, server, `${tag} latency with ${n} idle`, probe, latencyWindowMs(context)));
       } finally {
         await closeIdle(idle);
       }

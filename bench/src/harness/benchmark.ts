@@ -321,6 +321,11 @@ export interface PlannedRun {
   rounds?: number;
   /** A process the run also uses (its redis-server): its CPU per event is measured, and not counted as other load. */
   sidecarPid?: number;
+  /**
+   * Run the load once, unmeasured, before round 1: for a server whose code paths under this load keep compiling
+   * (V8's optimizing compiler) well past one window's warm-up, so that round 1 does not time the compiler.
+   */
+  warmUp?: boolean;
 }
 
 /**
@@ -331,6 +336,9 @@ export async function measurePlan(context: BenchContext, plan: PlannedRun[]): Pr
   const measured = new Map<string, Measurement[]>();
   const roundsOf = (run: PlannedRun) => run.rounds ?? context.options.rounds;
   const most = Math.max(...plan.map(roundsOf));
+  for (const run of plan) {
+    if (run.warmUp) await measureOnce(context, run.server, `${run.key} (warm-up, not counted)`, run.load, context.options.durationMs, run.sidecarPid);
+  }
   for (let round = 1; round <= most; round++) {
     for (const run of plan) {
       const rounds = roundsOf(run);
