@@ -3,12 +3,13 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { ReflexBridgeModule, ReflexStateService, StateStore, UnknownClientTokenError } from '@reflex-bridge/nest';
-import { HoardState } from './fixtures/hostile.states.js';
+import { HoardState, StashState } from './fixtures/hostile.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 
 const ROOT = 'reflex___state____state';
 const HOARD = `${ROOT}.hoard_state`;
+const STASH = `${ROOT}.stash_state`;
 const WAIT_MS = 20_000;
 
 /** Polls `predicate` until it holds (a condition, never a duration), failing after a generous deadline. */
@@ -78,7 +79,7 @@ describe('hostile clients', () => {
         imports: [
           ReflexBridgeModule.forRoot({ maxMessageBytes: 100_000, maxOutboundBytes: 1_000_000, maxStateBytes: 300_000, unusedStateTtlSeconds: 1 }),
         ],
-        providers: [HoardState],
+        providers: [HoardState, StashState],
       },
       undefined,
       logger,
@@ -247,6 +248,29 @@ describe('hostile clients', () => {
       // Through a hydrate too: what the client sees is the state before the refused change.
       await client.hydrate();
       expect((client.latest(HOARD, 'blob') as string).length).toBe(1000);
+    });
+
+    it('counts every state of a client against maxStateBytes, event after event', async () => {
+      // Each event measures only the state it replaced and carries the size of the others from the event before:
+      // a wrong carry would forget the first state (and let the stash through) or keep the replaced blob (and
+      // refuse the second fill).
+      const client = await open();
+      await client.hydrate();
+      const blobOf = (state: string) => (client.latest(state, 'blob') as string | undefined)?.length;
+      const refusals = () => client.errors.filter((error) => error.code === 'state_too_large').length;
+      client.send(`${HOARD}.fill`, { chars: 200_000 });
+      await client.until(() => blobOf(HOARD) === 200_000, WAIT_MS);
+      client.send(`${HOARD}.fill`, { chars: 250_000 });
+      await client.until(() => blobOf(HOARD) === 250_000, WAIT_MS);
+      client.send(`${STASH}.fill`, { chars: 100_000 });
+      await client.until(() => refusals() === 1, WAIT_MS);
+      client.send(`${STASH}.fill`, { chars: 40_000 });
+      await client.until(() => blobOf(STASH) === 40_000, WAIT_MS);
+      client.send(`${HOARD}.fill`, { chars: 270_000 });
+      await client.until(() => refusals() === 2, WAIT_MS);
+      const stored = await running.app.get(StateStore).read(client.token);
+      expect((stored?.[HOARD]?.blob as string).length).toBe(250_000);
+      expect((stored?.[STASH]?.blob as string).length).toBe(40_000);
     });
 
     it('lets states that only hydrated expire after unusedStateTtlSeconds, and keeps states a handler changed', async () => {

@@ -263,12 +263,19 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     // The same worker takes it back without waiting, with the state it saved.
     const again = a.tryAcquireSync(t);
     expect(again?.state).toEqual({ s: { n: 1 } });
-    await again!.save({ s: { n: 2 } });
+    expect(again?.stateSize).toBeUndefined();
+    await again!.save({ s: { n: 2 } }, { stateSize: 15 });
     await again!.release();
-    // Another worker asks, and gets it (with the latest state) long before the linger or the lock would end.
+    // The size a save came with comes back with the kept lock's state, for the token's next event here.
+    const sized = a.tryAcquireSync(t);
+    expect(sized?.stateSize).toBe(15);
+    await sized!.release();
+    // Another worker asks, and gets it (with the latest state) long before the linger or the lock would end; the
+    // size stays with the worker that measured it: what b reads from Redis comes without one.
     const other = await within(b.acquire(t), 20_000);
     expect(other).not.toBe('still waiting');
     expect((other as StateLease).state).toEqual({ s: { n: 2 } });
+    expect((other as StateLease).stateSize).toBeUndefined();
     await (other as StateLease).save({ s: { n: 3 } });
     await (other as StateLease).release();
     // a's kept lock is gone: its next lease reads the state b wrote.

@@ -16,6 +16,7 @@ import { isPromise, isThenable, then, tryCatch, tryFinally, type MaybePromise } 
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { TokenQueue } from './token-queue.js';
+import { knownSize, sizedSave, treeOf, type StateTree } from './state-tree.js';
 import type { EventClient } from '../common/event-client.js';
 import { buildRouterVar } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
@@ -68,7 +69,7 @@ interface HandlerRun {
   outcome: BridgeOutcome;
   args: unknown[];
   lease: StateLease;
-  tree: { state: StoredState };
+  tree: StateTree;
   /** Server events the handler returned, queued after it finishes. */
   followUps: ServerEvent[];
   /** The event the handler runs for: its router data goes to the follow-ups. */
@@ -372,9 +373,9 @@ export class EventPipeline implements OnApplicationBootstrap {
   /** Runs the handler under the token's lease, ends the bridge's response, then queues the follow-ups. */
   private runLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[]): MaybePromise<void> {
     const lease = this.store.tryAcquireSync?.(token);
-    if (lease) return this.runLeased({ client, token, handler, outcome, args, lease, tree: { state: lease.state ?? {} }, followUps: [], event });
+    if (lease) return this.runLeased({ client, token, handler, outcome, args, lease, tree: treeOf(lease), followUps: [], event });
     return this.acquireLease(token).then((acquired) =>
-      this.runLeased({ client, token, handler, outcome, args, lease: acquired, tree: { state: acquired.state ?? {} }, followUps: [], event }),
+      this.runLeased({ client, token, handler, outcome, args, lease: acquired, tree: treeOf(acquired), followUps: [], event }),
     );
   }
 
@@ -484,7 +485,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const changes = this.stage(run.tree, view);
     if (!changes) return this.emitStep(run, produced, undefined, commitStart);
     const committed = run.tree.state[view.definition.fullName]!;
-    const saved = run.lease.save(run.tree.state);
+    const saved = run.lease.save(run.tree.state, sizedSave(run.tree));
     if (isPromise(saved)) return saved.then(() => this.emitStep(run, produced, this.committedDelta(view, committed, changes), commitStart));
     this.emitStep(run, produced, this.committedDelta(view, committed, changes), commitStart);
   }
@@ -577,11 +578,11 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   /** Writes the view's changes into a new tree (copy on write), saves it and returns the wire delta. */
-  private commit(lease: StateLease, tree: { state: StoredState }, view: StateView): MaybePromise<Delta | undefined> {
+  private commit(lease: StateLease, tree: StateTree, view: StateView): MaybePromise<Delta | undefined> {
     const changes = this.stage(tree, view);
     if (!changes) return undefined;
     const committed = tree.state[view.definition.fullName]!;
-    const saved = lease.save(tree.state);
+    const saved = lease.save(tree.state, sizedSave(tree));
     if (isPromise(saved)) return saved.then(() => this.committedDelta(view, committed, changes));
     return this.committedDelta(view, committed, changes);
   }
@@ -590,7 +591,7 @@ export class EventPipeline implements OnApplicationBootstrap {
    * Writes the view's changes into a new tree (copy on write) and returns them, or `undefined` when it changed
    * nothing. Refuses a change that would take the tree over `maxStateBytes` (nothing is written then).
    */
-  private stage(tree: { state: StoredState }, view: StateView): Record<string, unknown> | undefined {
+  private stage(tree: StateTree, view: StateView): Record<string, unknown> | undefined {
     const changes = view.changes();
     if (!hasKeys(changes)) return undefined;
     const fullName = view.definition.fullName;
@@ -601,7 +602,14 @@ export class EventPipeline implements OnApplicationBootstrap {
     const committed = Object.assign({ ...(stored ?? view.allVars()) }, changes);
     const state = { ...tree.state };
     state[fullName] = committed;
-    if (this.stateSize.mayGrow(changes)) this.refuseOver(this.stateSize.sizeAfter(state, changes));
+    if (this.stateSize.mayGrow(changes)) {
+      // The tree's size before the event, when known, spares walking the states the event did not touch.
+      const before = knownSize(tree);
+      const size = before === undefined ? this.stateSize.sizeAfter(state, changes) : this.stateSize.sizeReplacing(before, fullName, stored, committed, changes);
+      this.refuseOver(size);
+      tree.measured = state;
+      tree.bytes = size;
+    }
     tree.state = state;
     return changes;
   }
@@ -739,7 +747,7 @@ export class EventPipeline implements OnApplicationBootstrap {
    * Runs `work` under the token's lease and always releases it. The lease is taken synchronously when the
    * store can grant it at once (the in-memory store, lock free), else awaited.
    */
-  private withLease(token: string, work: (lease: StateLease, tree: { state: StoredState }) => MaybePromise<void>): MaybePromise<void> {
+  private withLease(token: string, work: (lease: StateLease, tree: StateTree) => MaybePromise<void>): MaybePromise<void> {
     const lease = this.store.tryAcquireSync?.(token);
     if (lease) return this.underLease(lease, work);
     return this.acquireLease(token).then((acquired) => this.underLease(acquired, work));
@@ -758,10 +766,10 @@ export class EventPipeline implements OnApplicationBootstrap {
    * Runs `work` on the lease, then releases it whatever happened; a failure of the store (see {@link storeFailure})
    * becomes the client's structured error. Written out rather than with `tryFinally`: it runs for every event.
    */
-  private underLease(lease: StateLease, work: (lease: StateLease, tree: { state: StoredState }) => MaybePromise<void>): MaybePromise<void> {
+  private underLease(lease: StateLease, work: (lease: StateLease, tree: StateTree) => MaybePromise<void>): MaybePromise<void> {
     let result: MaybePromise<void>;
     try {
-      result = work(lease, { state: lease.state ?? {} });
+      result = work(lease, treeOf(lease));
     } catch (error) {
       return this.releaseAndThrow(lease, this.storeFailure(error));
     }

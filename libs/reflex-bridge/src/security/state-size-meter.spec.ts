@@ -100,4 +100,46 @@ describe('StateSizeMeter', () => {
       { numRuns: 500 },
     );
   });
+
+  it('measures a tree from its size before and the state an event replaced as a fresh meter measures the whole', () => {
+    // A run of events, each replacing one state; the size is carried from event to event when known, as the
+    // pipeline carries it in the store, and measured whole when not (an event that was not measured).
+    const step = fc.tuple(fc.constantFrom('root', 'root.a', 'root.c'), vars, fc.boolean());
+    fc.assert(
+      fc.property(tree, fc.array(step, { maxLength: 8 }), (start, steps) => {
+        const meter = new StateSizeMeter();
+        let previous = start;
+        let known: number | undefined = meter.sizeOf(start);
+        for (const [name, changes, measured] of steps) {
+          const replaced = { ...(previous[name] ?? {}), ...changes };
+          const next = { ...previous, [name]: replaced };
+          if (measured) {
+            const size: number = known === undefined ? meter.sizeAfter(next, changes) : meter.sizeReplacing(known, name, previous[name], replaced, changes);
+            expect(size).toBe(new StateSizeMeter().sizeOf(next));
+            known = size;
+          } else {
+            known = undefined;
+          }
+          previous = next;
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('does not walk the states an event left alone when the size before is known', () => {
+    const meter = new StateSizeMeter();
+    const router = { page: { path: '/' }, session: { client_token: 't' } };
+    const rows = [{ id: 1 }];
+    const before: StoredState = { root: { router }, 'root.feed': { rows } };
+    const size = meter.sizeOf(before);
+    // A getter runs if the meter walks the router again.
+    let walkedRouter = false;
+    Object.defineProperty(router, 'probe', { enumerable: true, get: () => ((walkedRouter = true), 1) });
+    const more = [...rows, { id: 2 }];
+    const replaced = { rows: more };
+    const after = meter.sizeReplacing(size, 'root.feed', before['root.feed'], replaced, { rows: more });
+    expect(walkedRouter).toBe(false);
+    expect(after).toBe(size + new StateSizeMeter().sizeOf({ x: { rows: more } }) - new StateSizeMeter().sizeOf({ x: { rows } }));
+  });
 });

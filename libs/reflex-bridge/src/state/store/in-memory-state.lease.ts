@@ -14,6 +14,8 @@ export function storeClock(): number {
 /** One token's entry in the in-memory store. */
 export interface InMemoryEntry {
   state: StoredState | null;
+  /** The size `state` was saved with (see {@link SaveOptions.stateSize}), when the saver measured it. */
+  stateSize: number | undefined;
   /** When the lock was last released, on {@link storeClock} (an entry is idle, and can expire, only while unlocked). */
   lastUsed: number;
   /** Saved as provisional: expires after the short TTL. */
@@ -32,6 +34,7 @@ export interface InMemoryEntry {
  */
 export class InMemoryStateLease implements StateLease {
   readonly state: StoredState | null;
+  readonly stateSize: number | undefined;
   private held = true;
 
   constructor(
@@ -39,11 +42,13 @@ export class InMemoryStateLease implements StateLease {
     private readonly entry: InMemoryEntry,
   ) {
     this.state = entry.state;
+    this.stateSize = entry.state === null ? undefined : entry.stateSize;
   }
 
   save(state: StoredState, options?: SaveOptions): void {
     if (!this.held) throw new LockLostError(this.token);
     this.entry.state = state;
+    this.entry.stateSize = options?.stateSize;
     this.entry.provisional = options?.provisional === true;
   }
 

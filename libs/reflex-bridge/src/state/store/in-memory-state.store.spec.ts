@@ -35,3 +35,27 @@ describe('InMemoryStateStore.tryAcquireSync', () => {
     await store.close();
   });
 });
+
+describe('InMemoryStateStore stateSize', () => {
+  it('hands back the size a state was saved with, until a save without one or the state is gone', async () => {
+    const store = new InMemoryStateStore();
+    const first = store.tryAcquireSync('t')!;
+    expect(first.stateSize).toBeUndefined();
+    expect(first.save({ s: { n: 1 } }, { stateSize: 17 })).toBeUndefined();
+    expect(first.release()).toBeUndefined();
+    const second = store.tryAcquireSync('t')!;
+    expect(second.stateSize).toBe(17);
+    expect(second.save({ s: { n: 2 } })).toBeUndefined();
+    expect(second.release()).toBeUndefined();
+    const third = store.tryAcquireSync('t')!;
+    expect(third.stateSize).toBeUndefined();
+    expect(third.save({ s: { n: 3 } }, { stateSize: 18 })).toBeUndefined();
+    expect(third.release()).toBeUndefined();
+    await store.delete('t');
+    const fourth = store.tryAcquireSync('t')!;
+    expect(fourth.state).toBeNull();
+    expect(fourth.stateSize).toBeUndefined();
+    expect(fourth.release()).toBeUndefined();
+    await store.close();
+  });
+});

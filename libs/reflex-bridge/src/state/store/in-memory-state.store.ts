@@ -64,7 +64,7 @@ export class InMemoryStateStore extends StateStore {
       entry.provisional = true;
     }
     if (!entry) {
-      entry = { state: null, lastUsed: storeClock(), provisional: true, waiters: undefined, locked: false };
+      entry = { state: null, stateSize: undefined, lastUsed: storeClock(), provisional: true, waiters: undefined, locked: false };
       this.entries.set(token, entry);
     }
     return entry;

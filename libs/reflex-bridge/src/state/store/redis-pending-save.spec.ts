@@ -50,9 +50,12 @@ function expireAsTheQueueDoes(save: PendingSave): void {
 describe('PendingSave', () => {
   it('is written on an answer of 1: the holder now knows the saved state', async () => {
     const { save, held, outcome } = pending();
+    save.stateSize = 42;
     save.answered(1);
     await expect(outcome()).resolves.toBe('written');
     expect(held.state).toBe(NEXT);
+    // With the size the saver measured for it, for the token's next event on this lock.
+    expect(held.stateSize).toBe(42);
     expect(held.uncertain).toBe(false);
     expect(save.settled).toBe(true);
   });

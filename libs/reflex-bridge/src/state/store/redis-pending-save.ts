@@ -10,6 +10,8 @@ export interface SavingLock {
   readonly keys: { readonly lock: string; readonly state: string };
   /** What Redis holds for the token, as far as the holder knows: `next` once the save is written. */
   state: StoredState | null;
+  /** The size `state` was saved with, when the saver measured it (see `SaveOptions.stateSize`). */
+  stateSize?: number;
   /** Set when the save failed or its outcome is unknown: the holder no longer knows what Redis holds. */
   uncertain: boolean;
 }
@@ -36,6 +38,8 @@ export class PendingSave<L extends SavingLock = SavingLock> implements QueuedSav
   readonly state: string;
   deadline = 0;
   settled = false;
+  /** The size of `next`, when the saver measured it: the holder keeps it with `next` once written. */
+  stateSize: number | undefined = undefined;
   /** Sent whole already (after an answer of `2`): a second `2` means the lock was lost meanwhile. */
   private whole = false;
   private resolve!: () => void;
@@ -66,6 +70,7 @@ export class PendingSave<L extends SavingLock = SavingLock> implements QueuedSav
     if (written === 1) {
       this.settled = true;
       this.held.state = this.next;
+      this.held.stateSize = this.stateSize;
       this.resolve();
     } else if (written === 2 && !this.whole) {
       // Deleted (or expired) since this holder read it: write it whole.

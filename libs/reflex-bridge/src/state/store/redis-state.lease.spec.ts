@@ -37,6 +37,13 @@ describe('RedisStateLease', () => {
     expect(new RedisStateLease(lock, host, 10_000).state).toEqual({ s: { n: 2 } });
   });
 
+  it('hands on the size its lock\'s state was saved with, and none for a token without state', () => {
+    const { host } = recordingHost();
+    expect(new RedisStateLease({ token: 'tok-3', state: { s: { n: 1 } }, stateSize: 20 }, host, 10_000).stateSize).toBe(20);
+    expect(new RedisStateLease({ token: 'tok-3', state: { s: { n: 1 } } }, host, 10_000).stateSize).toBeUndefined();
+    expect(new RedisStateLease({ token: 'tok-3', state: null, stateSize: 20 }, host, 10_000).stateSize).toBeUndefined();
+  });
+
   it('releases once, and refuses saves and renewals after its release with LockLostError', async () => {
     const { host, calls } = recordingHost();
     const lease = new RedisStateLease({ token: 'tok-2', state: null }, host, 10_000);

@@ -5,6 +5,8 @@ export interface LeasedLock {
   readonly token: string;
   /** What Redis holds for the token, as far as the holder knows. */
   state: StoredState | null;
+  /** The size `state` was saved with, when the saver measured it. */
+  stateSize?: number;
 }
 
 /** The store behind a {@link RedisStateLease}: the lease checks it is still held, the store does the work. */
@@ -22,6 +24,7 @@ export interface RedisLeaseHost<L extends LeasedLock> {
 export class RedisStateLease<L extends LeasedLock = LeasedLock> implements StateLease {
   readonly token: string;
   readonly state: StoredState | null;
+  readonly stateSize: number | undefined;
   /** True until {@link release}. */
   private held = true;
 
@@ -33,6 +36,7 @@ export class RedisStateLease<L extends LeasedLock = LeasedLock> implements State
   ) {
     this.token = lock.token;
     this.state = lock.state;
+    this.stateSize = lock.state === null ? undefined : lock.stateSize;
   }
 
   /** True until released. */

@@ -166,6 +166,8 @@ interface HeldLock {
   readonly value: string;
   /** What Redis holds for the token, as far as this holder knows (what it loaded, then what it saved). */
   state: StoredState | null;
+  /** The size `state` was saved with by this holder, when the saver measured it; `undefined` for a loaded state. */
+  stateSize: number | undefined;
   /**
    * Local clock when the command that took (or last renewed) the lock was sent: the lock lives at least until
    * + lockTimeoutMs.
@@ -502,7 +504,7 @@ export class RedisStateStore extends StateStore {
         throw error;
       });
       if (reply[0] === 1) {
-        const held: HeldLock = { token, keys, value, state: this.parse(token, reply[1]), takenAt: sentAt, acquiredAt: Date.now(), epoch, wanted: reply[2] > 0, uncertain: false, parkedAt: 0 };
+        const held: HeldLock = { token, keys, value, state: this.parse(token, reply[1]), stateSize: undefined, takenAt: sentAt, acquiredAt: Date.now(), epoch, wanted: reply[2] > 0, uncertain: false, parkedAt: 0 };
         const lease = this.lease(held);
         if (this.closed) {
           await lease.release();
@@ -582,6 +584,7 @@ export class RedisStateStore extends StateStore {
       return Promise.reject(this.failure('save a state', error));
     }
     const save = new PendingSave(this.saveHost, held, next, ttl, args);
+    save.stateSize = options?.stateSize;
     this.sendSave(save);
     this.saveDeadlines.track(save);
     return save.done;

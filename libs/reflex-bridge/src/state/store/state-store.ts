@@ -9,6 +9,12 @@ export interface SaveOptions {
    * without the flag gives the state the full TTL again. Stores without a short TTL may ignore it.
    */
   provisional?: boolean;
+  /**
+   * About how many bytes of JSON `state` takes, as the module's state-size check measured it. A store that keeps
+   * it beside the state hands it back as {@link StateLease.stateSize}, so that the next event measures only the
+   * state it replaces; stores may ignore it.
+   */
+  stateSize?: number;
 }
 
 /**
@@ -20,6 +26,11 @@ export interface StateLease {
   readonly token: string;
   /** The state when the lease was granted, or `null` for a token with no state yet. Never mutate it. */
   readonly state: StoredState | null;
+  /**
+   * The {@link SaveOptions.stateSize} that {@link state} was saved with, when the store kept it; else `undefined`
+   * (then the next event that may grow the state measures the whole of it). Optional for third-party stores.
+   */
+  readonly stateSize?: number;
   /**
    * Writes the token's new state. Fails with {@link LockLostError} when the lease is no longer held
    * (released, or expired and taken over), so a stale holder can never overwrite newer state. A store that
