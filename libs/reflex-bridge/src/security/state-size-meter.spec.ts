@@ -5,6 +5,8 @@ import type { StoredState } from '../state/store/state-store.js';
 
 const vars = fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 });
 const tree = fc.dictionary(fc.constantFrom('root', 'root.a', 'root.b'), vars, { maxKeys: 3 }) as fc.Arbitrary<StoredState>;
+/** One event of a run: the state it replaces, the vars it sets, and whether it was measured (see `mayGrow`). */
+const step = fc.tuple(fc.constantFrom('root', 'root.a', 'root.c'), vars, fc.boolean());
 
 describe('StateSizeMeter', () => {
   it('measures about the JSON length of a state', () => {
@@ -85,7 +87,6 @@ describe('StateSizeMeter', () => {
   });
 
   it('measures each tree of a run of events as a fresh meter measures it', () => {
-    const step = fc.tuple(fc.constantFrom('root', 'root.a', 'root.c'), vars, fc.boolean());
     fc.assert(
       fc.property(tree, fc.array(step, { maxLength: 8 }), (start, steps) => {
         const meter = new StateSizeMeter();
@@ -104,7 +105,6 @@ describe('StateSizeMeter', () => {
   it('measures a tree from its size before and the state an event replaced as a fresh meter measures the whole', () => {
     // A run of events, each replacing one state; the size is carried from event to event when known, as the
     // pipeline carries it in the store, and measured whole when not (an event that was not measured).
-    const step = fc.tuple(fc.constantFrom('root', 'root.a', 'root.c'), vars, fc.boolean());
     fc.assert(
       fc.property(tree, fc.array(step, { maxLength: 8 }), (start, steps) => {
         const meter = new StateSizeMeter();
