@@ -95,6 +95,9 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     const chain = await ServerProcess.start('chain', { kind: 'echo', chain: true });
     if ('unavailable' in chain) throw new Error(chain.unavailable);
     servers.set('chain', chain);
+    const floor = await ServerProcess.start('state_floor', { kind: 'echo', stateFloor: true });
+    if ('unavailable' in floor) throw new Error(floor.unavailable);
+    servers.set('state_floor', floor);
     for (const scenario of TIER_SCENARIOS) {
       const server = await ServerProcess.start(scenario.id, scenario.server);
       if ('unavailable' in server) {
@@ -115,6 +118,8 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     add('echo', echo.url, { workload: [event(`${ECHO_STATE}.bump`)] });
     // Only its one-client server CPU is used; the throughput run keeps it interleaved like the others.
     add('chain', chain.url, { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] });
+    // The floor of `none`: only its one-client server CPU is used.
+    plan.push({ key: 'state_floor latency', server: floor, load: { url: floor.url, clients: 1, hydrate: true, workload: [event(`${ECHO_STATE}.bump`)] }, rounds: context.options.cpuRounds });
     for (const scenario of TIER_SCENARIOS) {
       const server = servers.get(scenario.id);
       if (server) add(scenario.id, server.url, { login: BENCH_LOGIN, workload: [scenario.event] });
@@ -140,6 +145,11 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         `baseline of full: bare Socket.IO running the express-session + passport chain per event (session middleware ran on ${(chainCpu.sessionRunsPerEvent * 100).toFixed(0)}% of events)`),
       compared('tiers/chain/server_wakeups', chainCpu.serverWakeupsPerEvent, base.latency.serverWakeupsPerEvent, 'per event'),
       compared('tiers/chain/server_gc_pause', chainCpu.serverGcPausePerEventUs, base.latency.serverGcPausePerEventUs, 'us/event'),
+    );
+    const floorCpu = measured.get('state_floor latency')!.serverCpuPerEventUs;
+    results.push(
+      compared('tiers/state_floor/server_cpu', floorCpu, base.latency.serverCpuPerEventUs, 'us/event', undefined,
+        "floor of none: a hand-written state server on bare Socket.IO (validate, route, run the handler, answer what changed; server/state-floor.ts), one client"),
     );
     for (const scenario of TIER_SCENARIOS) {
       const name = `tiers/${scenario.id}`;
@@ -167,6 +177,9 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       // A peer's figures come from its own process; its garbage collector is not Node's.
       if (scenario.server.kind === 'bridge') {
         results.push(compared(`${name}/server_gc_pause`, latency.serverGcPausePerEventUs, base.latency.serverGcPausePerEventUs, 'us/event'));
+      }
+      if (scenario.id === 'none') {
+        results.push(compared(`${name}/server_cpu_vs_state_floor`, latency.serverCpuPerEventUs, floorCpu, 'us/event', undefined, 'what the module adds beyond the floor'));
       }
       if (scenario.id === 'full') {
         results.push(

@@ -17,6 +17,11 @@ export interface EchoServerConfig {
    * its reply: the floor of a Redis-backed event (see the `state-store` benchmark).
    */
   redisUrl?: string;
+  /**
+   * Answer as the floor of a `none` event instead (`server/state-floor.ts`): validate, route, run a handler on the
+   * connection's state, answer what changed, by hand on bare Socket.IO.
+   */
+  stateFloor?: boolean;
 }
 
 /** A Nest app serving ReflexBridge with one suite of bench states. */

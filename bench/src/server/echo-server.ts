@@ -4,6 +4,7 @@ import type { RequestHandler } from 'express';
 import { Server } from 'socket.io';
 import { ECHO_STATE, ON_LOAD_INTERNAL, ROOT } from '../harness/wire.js';
 import { PlainResponse } from './plain-response.js';
+import { serveStateFloor } from './state-floor.js';
 
 /** A running baseline server. */
 export interface EchoServer {
@@ -24,13 +25,17 @@ export interface EchoServer {
  * socket's handshake cookie, ending the response before it answers (as a `full` event does). `full` minus this is
  * what the bridge itself costs beyond the app's own middleware.
  */
-export async function startEchoServer(options: { chain?: boolean; redisUrl?: string } = {}): Promise<EchoServer> {
+export async function startEchoServer(options: { chain?: boolean; redisUrl?: string; stateFloor?: boolean } = {}): Promise<EchoServer> {
   const chain = options.chain ? await authChain() : undefined;
   const redis = options.redisUrl ? await redisRoundTrip(options.redisUrl) : undefined;
   const http = createServer(chain?.app);
   const io = new Server(http, { path: '/_event', transports: ['websocket'], allowUpgrades: false, serveClient: false });
   const namespace = io.of('/_event');
   namespace.on('connection', (socket) => {
+    if (options.stateFloor) {
+      serveStateFloor(socket);
+      return;
+    }
     let count = 0;
     const headers = socket.handshake.headers;
     const answer = (frame: { name?: unknown }) => {

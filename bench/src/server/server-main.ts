@@ -28,7 +28,7 @@ serveRpc(
     start: async (config: ServerConfig): Promise<ServerStarted> => {
       if (config.kind === 'echo') {
         const { startEchoServer } = await import('./echo-server.js');
-        const server = await startEchoServer({ chain: config.chain, redisUrl: config.redisUrl });
+        const server = await startEchoServer({ chain: config.chain, redisUrl: config.redisUrl, stateFloor: config.stateFloor });
         close = server.close;
         cpuWindow.measure({ sessionCalls: server.sessionCalls });
         return { url: server.url };
