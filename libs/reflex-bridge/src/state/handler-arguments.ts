@@ -70,8 +70,11 @@ function coerce(value: unknown, type: unknown, label: string): MaybePromise<unkn
  * Synchronous unless a DTO is validated or a lazy session is loaded; parameters resolve in order either way.
  */
 export function resolveHandlerArguments(handler: HandlerDefinition, sources: HandlerArgumentSources): MaybePromise<unknown[]> {
-  const params: EventParamDefinition[] = handler.params.length ? handler.params : [{ index: 0, kind: 'payload' }];
-  return resolveFrom(0, params, handler, sources, []);
+  if (handler.params.length) return resolveFrom(0, handler.params, handler, sources, []);
+  // No decorated parameter: the whole payload, checked against the first parameter's type when it declares one.
+  const type = handler.paramTypes[0];
+  if (type === undefined) return [sources.payload];
+  return resolveFrom(0, [{ index: 0, kind: 'payload' }], handler, sources, []);
 }
 
 function resolveFrom(first: number, params: EventParamDefinition[], handler: HandlerDefinition, sources: HandlerArgumentSources, args: unknown[]): MaybePromise<unknown[]> {

@@ -49,7 +49,8 @@ function accessorPrototypeOf(definition: StateDefinition): object {
  */
 export class StateView {
   readonly target: Record<string, unknown>;
-  private values = new Map<string, unknown>();
+  /** The vars touched in this step, with their working values; made on the first touch (many steps touch none). */
+  private values: Map<string, unknown> | undefined = undefined;
   private base: Record<string, unknown>;
 
   constructor(
@@ -65,8 +66,12 @@ export class StateView {
   /** @internal The var accessors' getter: a lazy copy of the stored value, recorded for computed vars. */
   read(name: string): unknown {
     if (tracking) tracking.add(name);
-    if (!this.values.has(name)) this.values.set(name, cloneValue(this.storedValue(name)));
-    return this.values.get(name);
+    let values = this.values;
+    if (values === undefined) this.values = values = new Map();
+    else if (values.has(name)) return values.get(name);
+    const value = cloneValue(this.storedValue(name));
+    values.set(name, value);
+    return value;
   }
 
   /**
@@ -75,17 +80,19 @@ export class StateView {
    * unchanged elements keep their identity, and the size meter and the next reader see them as known.
    */
   peek(name: string): unknown {
-    return this.values.has(name) ? this.values.get(name) : this.storedValue(name);
+    const values = this.values;
+    return values !== undefined && values.has(name) ? values.get(name) : this.storedValue(name);
   }
 
   /** @internal The var accessors' setter. */
   write(name: string, value: unknown): void {
-    this.values.set(name, value);
+    (this.values ??= new Map()).set(name, value);
   }
 
   /** The vars whose values differ from the stored state (deep comparison, touched vars only). */
   changes(): Record<string, unknown> {
     const changed: Record<string, unknown> = {};
+    if (this.values === undefined) return changed;
     for (const [name, value] of this.values) {
       const before = this.storedValue(name);
       if (value === before) continue;
@@ -99,9 +106,9 @@ export class StateView {
   rebase(committed: Record<string, unknown>): void {
     this.base = committed;
     // Drop the working copies: they equal the committed values, and reading again re-clones them, so a
-    // caller that mutates a value it already holds cannot change the committed state behind our back. A new map
-    // costs less than `clear()`, which calls into V8's runtime.
-    this.values = new Map();
+    // caller that mutates a value it already holds cannot change the committed state behind our back. The next
+    // touch makes a new map (less than `clear()`, which calls into V8's runtime).
+    this.values = undefined;
   }
 
   /** Every var, for hydrate: the stored value, or the initial one for a var the store has not seen. */
@@ -134,7 +141,9 @@ export class StateView {
   }
 
   private storedValue(name: string): unknown {
-    return name in this.base ? this.base[name] : this.definition.vars.get(name);
+    // One lookup for a var the state holds (the usual case); `in` only tells a stored `undefined` from a missing var.
+    const value = this.base[name];
+    return value !== undefined || name in this.base ? value : this.definition.vars.get(name);
   }
 }
 
