@@ -62,7 +62,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
 
 export const fastAuthBenchmark: Benchmark = {
   id: 'fast-auth',
-  title: 'issue 5: auth_only with/without fast auth, sessions in Redis (connect-redis); delta bytes default vs lean preset',
+  title: 'auth_only with/without fast auth, sessions in Redis (connect-redis); delta bytes default vs lean preset',
   run,
 };
 

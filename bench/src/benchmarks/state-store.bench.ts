@@ -106,7 +106,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
 
 export const stateStoreBenchmark: Benchmark = {
   id: 'state-store',
-  title: 'issue 7: RedisStateStore vs in-memory store, same handler (latency: 1 client; throughput: --clients)',
+  title: 'RedisStateStore vs in-memory store, same handler (latency: 1 client; throughput: --clients)',
   run,
 };
 
