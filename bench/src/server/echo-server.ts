@@ -24,6 +24,9 @@ export interface EchoServer {
  * a MemoryStore + passport) and runs that same chain once per event, alone, on a plain request carrying the
  * socket's handshake cookie, ending the response before it answers (as a `full` event does). `full` minus this is
  * what the bridge itself costs beyond the app's own middleware.
+ *
+ * With `stateFloor`, every connection is answered by the floor of a `none` event instead (`state-floor.ts`): what a
+ * state server must do per event beyond this echo, written by hand.
  */
 export async function startEchoServer(options: { chain?: boolean; redisUrl?: string; stateFloor?: boolean } = {}): Promise<EchoServer> {
   const chain = options.chain ? await authChain() : undefined;
