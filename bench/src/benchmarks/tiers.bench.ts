@@ -95,9 +95,12 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     const chain = await ServerProcess.start('chain', { kind: 'echo', chain: true });
     if ('unavailable' in chain) throw new Error(chain.unavailable);
     servers.set('chain', chain);
-    const floor = await ServerProcess.start('state_floor', { kind: 'echo', stateFloor: true });
+    const floor = await ServerProcess.start('state_floor', { kind: 'echo', stateFloor: 'plain' });
     if ('unavailable' in floor) throw new Error(floor.unavailable);
     servers.set('state_floor', floor);
+    const guarded = await ServerProcess.start('guarded_floor', { kind: 'echo', stateFloor: 'guarded' });
+    if ('unavailable' in guarded) throw new Error(guarded.unavailable);
+    servers.set('guarded_floor', guarded);
     for (const scenario of TIER_SCENARIOS) {
       const server = await ServerProcess.start(scenario.id, scenario.server);
       if ('unavailable' in server) {
@@ -120,6 +123,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     add('chain', chain.url, { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] });
     // The floor of `none`: only its one-client server CPU is used.
     plan.push({ key: 'state_floor latency', server: floor, load: { url: floor.url, clients: 1, hydrate: true, workload: [event(`${ECHO_STATE}.bump`)] }, rounds: context.options.cpuRounds });
+    plan.push({ key: 'guarded_floor latency', server: guarded, load: { url: guarded.url, clients: 1, hydrate: true, workload: [event(`${ECHO_STATE}.bump`)] }, rounds: context.options.cpuRounds });
     for (const scenario of TIER_SCENARIOS) {
       const server = servers.get(scenario.id);
       if (server) add(scenario.id, server.url, { login: BENCH_LOGIN, workload: [scenario.event] });
@@ -147,9 +151,12 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       compared('tiers/chain/server_gc_pause', chainCpu.serverGcPausePerEventUs, base.latency.serverGcPausePerEventUs, 'us/event'),
     );
     const floorCpu = measured.get('state_floor latency')!.serverCpuPerEventUs;
+    const guardedCpu = measured.get('guarded_floor latency')!.serverCpuPerEventUs;
     results.push(
       compared('tiers/state_floor/server_cpu', floorCpu, base.latency.serverCpuPerEventUs, 'us/event', undefined,
         "floor of none: a hand-written state server on bare Socket.IO (validate, route, run the handler, answer what changed; server/state-floor.ts), one client"),
+      compared('tiers/guarded_floor/server_cpu', guardedCpu, base.latency.serverCpuPerEventUs, 'us/event', undefined,
+        'the floor with the guarantees the module gives a none event (budget, token lock and order, per-event view, copy-on-write commit; server/guarded-state-floor.ts), one client'),
     );
     for (const scenario of TIER_SCENARIOS) {
       const name = `tiers/${scenario.id}`;
@@ -179,7 +186,10 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         results.push(compared(`${name}/server_gc_pause`, latency.serverGcPausePerEventUs, base.latency.serverGcPausePerEventUs, 'us/event'));
       }
       if (scenario.id === 'none') {
-        results.push(compared(`${name}/server_cpu_vs_state_floor`, latency.serverCpuPerEventUs, floorCpu, 'us/event', undefined, 'what the module adds beyond the floor'));
+        results.push(
+          compared(`${name}/server_cpu_vs_state_floor`, latency.serverCpuPerEventUs, floorCpu, 'us/event', undefined, 'what the module adds beyond the floor'),
+          compared(`${name}/server_cpu_vs_guarded_floor`, latency.serverCpuPerEventUs, guardedCpu, 'us/event', undefined, 'what the module adds beyond the floor with its guarantees'),
+        );
       }
       if (scenario.id === 'full') {
         results.push(

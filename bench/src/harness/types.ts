@@ -18,10 +18,12 @@ export interface EchoServerConfig {
    */
   redisUrl?: string;
   /**
-   * Answer as the floor of a `none` event instead (`server/state-floor.ts`): validate, route, run a handler on the
-   * connection's state, answer what changed, by hand on bare Socket.IO.
+   * Answer as a floor of a `none` event instead, written by hand on bare Socket.IO: `plain` (`server/state-floor.ts`)
+   * validates, routes, runs a handler on the connection's state and answers what changed; `guarded`
+   * (`server/guarded-state-floor.ts`) adds the guarantees the library gives such an event (connection budget, state
+   * per token under a lock, ordered events, a per-event view, copy-on-write commit).
    */
-  stateFloor?: boolean;
+  stateFloor?: 'plain' | 'guarded';
 }
 
 /** A Nest app serving ReflexBridge with one suite of bench states. */

@@ -5,6 +5,7 @@ import { Server } from 'socket.io';
 import { ECHO_STATE, ON_LOAD_INTERNAL, ROOT } from '../harness/wire.js';
 import { PlainResponse } from './plain-response.js';
 import { serveStateFloor } from './state-floor.js';
+import { serveGuardedStateFloor, type FloorLock, type FloorTree } from './guarded-state-floor.js';
 
 /** A running baseline server. */
 export interface EchoServer {
@@ -25,18 +26,26 @@ export interface EchoServer {
  * socket's handshake cookie, ending the response before it answers (as a `full` event does). `full` minus this is
  * what the bridge itself costs beyond the app's own middleware.
  *
- * With `stateFloor`, every connection is answered by the floor of a `none` event instead (`state-floor.ts`): what a
- * state server must do per event beyond this echo, written by hand.
+ * With `stateFloor`, every connection is answered by a floor of a `none` event instead: what a state server must do
+ * per event beyond this echo, written by hand (`state-floor.ts`), or that with the library's guarantees
+ * (`guarded-state-floor.ts`).
  */
-export async function startEchoServer(options: { chain?: boolean; redisUrl?: string; stateFloor?: boolean } = {}): Promise<EchoServer> {
+export async function startEchoServer(options: { chain?: boolean; redisUrl?: string; stateFloor?: 'plain' | 'guarded' } = {}): Promise<EchoServer> {
   const chain = options.chain ? await authChain() : undefined;
   const redis = options.redisUrl ? await redisRoundTrip(options.redisUrl) : undefined;
   const http = createServer(chain?.app);
   const io = new Server(http, { path: '/_event', transports: ['websocket'], allowUpgrades: false, serveClient: false });
   const namespace = io.of('/_event');
+  // The guarded floor's states and locks, by client token (shared by its connections, as a store is).
+  const floorTrees = new Map<string, FloorTree>();
+  const floorLocks = new Map<string, FloorLock>();
   namespace.on('connection', (socket) => {
-    if (options.stateFloor) {
+    if (options.stateFloor === 'plain') {
       serveStateFloor(socket);
+      return;
+    }
+    if (options.stateFloor === 'guarded') {
+      serveGuardedStateFloor(socket, floorTrees, floorLocks);
       return;
     }
     let count = 0;

@@ -38,10 +38,24 @@ function problemIn(value: Record<string, unknown>, depth: number, budget: { left
   return undefined;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
+}
+
+/**
+ * What is wrong with an event's envelope, as the library checks it: a plain object, a name of at most 512 characters,
+ * plain-object payload and router data walked for forbidden keys, depth and size. `budget` is reused between events.
+ */
+export function problemInEnvelope(frame: unknown, budget: { left: number } = { left: 0 }): { code: string; message: string } | undefined {
+  if (!isPlainObject(frame)) return { code: 'invalid_event', message: 'An event must be a JSON object.' };
+  const { name, payload, router_data: routerData } = frame;
+  if (typeof name !== 'string' || name.length === 0 || name.length > 512) return { code: 'invalid_event', message: 'An event needs a "name".' };
+  if ((payload != null && !isPlainObject(payload)) || (routerData != null && !isPlainObject(routerData))) return { code: 'invalid_event', message: 'Not an object.' };
+  budget.left = MAX_EVENT_VALUES;
+  const problem = (payload ? problemIn(payload, 0, budget) : undefined) ?? (routerData ? problemIn(routerData, 0, budget) : undefined);
+  return problem ? { code: 'invalid_payload', message: problem } : undefined;
 }
 
 /**
@@ -57,13 +71,9 @@ export function serveStateFloor(socket: Socket): void {
   const budget = { left: 0 };
   const refuse = (code: string, message: string) => socket.emit('bridge_error', { code, message });
   socket.on('event', (frame: unknown) => {
-    if (!isPlainObject(frame)) return refuse('invalid_event', 'An event must be a JSON object.');
-    const { name, payload, router_data: routerData } = frame;
-    if (typeof name !== 'string' || name.length === 0 || name.length > 512) return refuse('invalid_event', 'An event needs a "name".');
-    if ((payload != null && !isPlainObject(payload)) || (routerData != null && !isPlainObject(routerData))) return refuse('invalid_event', 'Not an object.');
-    budget.left = MAX_EVENT_VALUES;
-    const problem = (payload ? problemIn(payload, 0, budget) : undefined) ?? (routerData ? problemIn(routerData, 0, budget) : undefined);
-    if (problem) return refuse('invalid_payload', problem);
+    const problem = problemInEnvelope(frame, budget);
+    if (problem) return refuse(problem.code, problem.message);
+    const { name } = frame as { name: string };
     // The hydrate sequence, as the echo answers it.
     if (name === HYDRATE) return socket.emit('event', { delta: { [ECHO_STATE]: { count_rx_state_: 0 } } });
     if (name === ON_LOAD_INTERNAL) return socket.emit('event', { delta: { [ROOT]: { is_hydrated_rx_state_: true } } });

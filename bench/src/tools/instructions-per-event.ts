@@ -25,7 +25,7 @@
 // its lines between events, so it shows the event path's own footprint, not what a shared machine adds.
 //
 // Usage: node bench/dist/tools/instructions-per-event.js [--window=6000] [--warmup=30000] [--clients=1] [--lib=DIR] [--keep=DIR] [--cache-sim]
-//   [echo|floor|chain|none|auth_only|fast|full|store-memory|store-redis|echo-redis ...]   (default: echo none fast full)
+//   [echo|floor|guarded|chain|none|auth_only|fast|full|store-memory|store-redis|echo-redis ...]   (default: echo none fast full)
 // Needs valgrind (Debian's `valgrind` package: callgrind and callgrind_control).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -56,7 +56,8 @@ type Load = Omit<LoadConfig, 'url' | 'clients' | 'hydrate'>;
 /** What each id runs: the server, and the event its clients send (as `npm run bench -- tiers` does). */
 const SCENARIOS: Record<string, { server: ServerConfig; load: Load }> = {
   echo: { server: { kind: 'echo' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
-  floor: { server: { kind: 'echo', stateFloor: true }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
+  floor: { server: { kind: 'echo', stateFloor: 'plain' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
+  guarded: { server: { kind: 'echo', stateFloor: 'guarded' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
   chain: { server: { kind: 'echo', chain: true }, load: { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] } },
   none: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.none}.bump`)] } },
   auth_only: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.auth_only}.bump`)] } },

@@ -55,18 +55,24 @@ const PROBE_UPDATE: StateUpdate = { delta: { 'probe.state': { a_rx_state_: 1.5, 
 
 /** Encoders checked by {@link writesSocketIoText}, with the answer. */
 const checkedEncoders = new WeakMap<TextEncoder, boolean>();
+/** The encoder checked last, and its answer. Holds one encoder (its server's) alive; the map holds none. */
+let lastChecked: { encoder: TextEncoder | undefined; same: boolean } = { encoder: undefined, same: false };
 
 /**
  * Whether `encoder` writes an event packet as this module does: socket.io-parser's text format, without a replacer
  * (which could change any value). Checked once per encoder (Socket.IO shares one per server), by encoding a probe.
  */
 function writesSocketIoText(encoder: TextEncoder): boolean {
+  // The last encoder's answer first: a process has one Socket.IO server, and the map's lookup is one more table
+  // each event would read.
+  if (encoder === lastChecked.encoder) return lastChecked.same;
   let same = checkedEncoders.get(encoder);
   if (same === undefined) {
     const packet = { type: EVENT_PACKET, data: ['event', PROBE_UPDATE], nsp: '/probe' };
     same = encoder.replacer == null && encoder.encodeAsString!(packet) === updatePacketText(packet.nsp, primitiveDeltaJson(PROBE_UPDATE)!);
     checkedEncoders.set(encoder, same);
   }
+  lastChecked = { encoder, same };
   return same;
 }
 

@@ -11,7 +11,7 @@ import { resolveHandlerArguments } from '../state/handler-arguments.js';
 import { LockLostError, StateStore, type StateLease, type StoredState } from '../state/store/state-store.js';
 import { StateStoreError } from '../state/store/state-store.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
-import { attachEventContext, detachEventContext, runInEventContext, type EventContext } from '../bridge/request/event-context.js';
+import { attachEventContext, detachEventContext, enterEventContext, leaveEventContext, runInEventContext, type EventContext } from '../bridge/request/event-context.js';
 import { isPromise, isThenable, then, tryCatch, tryFinally, type MaybePromise } from '../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -175,11 +175,22 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.sendError(client, this.rateLimiter.refusal(routed.name, wait));
       return;
     }
+    // Nothing queued for the token (the common case): the event runs here, without a task closure for the queue.
+    if (this.queue.startsNow(token)) {
+      let result: MaybePromise<void>;
+      try {
+        result = this.process(client, token, routed, true);
+      } catch {
+        // process reports every failure itself; what escapes it (the client's socket failing) ends here, as in the queue.
+        return;
+      }
+      return isPromise(result) ? this.queue.track(token, result) : undefined;
+    }
     if (!this.queue.accepts(token, bytes)) {
       this.refuseBusy(client, routed.name);
       return;
     }
-    return this.queue.run(token, () => this.process(client, token, routed, true), bytes);
+    return this.queue.runLater(token, () => this.process(client, token, routed, true), bytes);
   }
 
 
@@ -448,9 +459,21 @@ export class EventPipeline implements OnApplicationBootstrap {
     // accessors (currentRequest, ...) read it through AsyncLocalStorage when `bridge.asyncContext` is on.
     attachEventContext(view.target, context);
     if (outcome.request) attachEventContext(outcome.request, context);
-    const call = () => this.bridge.invoke(outcome, handler, view.target, args);
-    // Devtools on: the handler runs with its trace current, where the query subscriber finds it.
-    const result = runInEventContext(context, this.options.bridge.asyncContext, trace ? () => trace.run(call) : call);
+    let result: unknown;
+    const asyncContext = this.options.bridge.asyncContext;
+    if (trace || asyncContext) {
+      const call = () => this.bridge.invoke(outcome, handler, view.target, args);
+      // Devtools on: the handler runs with its trace current, where the query subscriber finds it.
+      result = runInEventContext(context, asyncContext, trace ? () => trace.run(call) : call);
+    } else {
+      // runInEventContext written out for the common event: no closure made and called per event.
+      const previous = enterEventContext(context);
+      try {
+        result = this.bridge.invoke(outcome, handler, view.target, args);
+      } finally {
+        leaveEventContext(previous);
+      }
+    }
     if (isThenable(result)) return Promise.resolve(result).then((value) => this.settle(run, view, context, value));
     return this.settle(run, view, context, result);
   }

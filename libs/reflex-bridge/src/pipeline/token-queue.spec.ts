@@ -128,6 +128,33 @@ describe('TokenQueue', () => {
     expect(again).toBe(true);
   });
 
+  it('startsNow, track and runLater keep run\'s order and burst when the caller runs the task itself', async () => {
+    const queue = new TokenQueue();
+    const ran: string[] = [];
+    // As the pipeline does: start when allowed, hand a promise to track, else queue.
+    const submit = (token: string, task: () => void | Promise<void>) => {
+      if (!queue.startsNow(token)) return queue.runLater(token, task);
+      const pending = task();
+      return pending instanceof Promise ? queue.track(token, pending) : undefined;
+    };
+    const slow = submit('a', async () => {
+      await tick(10);
+      ran.push('slow');
+    });
+    expect(queue.has('a')).toBe(true);
+    const behind = submit('a', () => void ran.push('behind'));
+    expect(ran).toEqual([]);
+    await Promise.all([slow, behind]);
+    expect(ran).toEqual(['slow', 'behind']);
+    // An idle token's synchronous burst counts the tasks started this way too.
+    ran.length = 0;
+    const later: Array<Promise<void> | undefined> = [];
+    for (let index = 0; index < SYNC_BURST + 3; index++) later.push(submit('b', () => void ran.push(`${index}`)));
+    expect(ran).toHaveLength(SYNC_BURST);
+    await Promise.all(later);
+    expect(ran).toEqual(Array.from({ length: SYNC_BURST + 3 }, (_, index) => `${index}`));
+  });
+
   it('an ordinary client (one event per turn) always runs synchronously', async () => {
     const queue = new TokenQueue();
     for (let i = 0; i < SYNC_BURST * 4; i++) {

@@ -90,25 +90,42 @@ export class TokenQueue {
    * first; `run` itself never refuses. Without `bytes` the task is internal work and not counted.
    */
   run(token: string, task: () => MaybePromise<void>, bytes?: number): MaybePromise<void> {
-    const queued = this.lines.get(token);
-    if (queued) return this.wait(queued, task, bytes);
-    if (this.inBurst(token)) {
-      const line = this.open(token);
-      const ran = this.wait(line, task, bytes);
-      setImmediate(this.resume, line);
-      return ran;
-    }
+    if (!this.startsNow(token)) return this.runLater(token, task, bytes);
     let pending: MaybePromise<void>;
     try {
       pending = task();
     } catch {
       return;
     }
-    if (!isPromise(pending)) return;
+    return isPromise(pending) ? this.track(token, pending) : undefined;
+  }
+
+  /**
+   * {@link run} in two halves, for a caller that runs the task itself (the event pipeline: no closure per event).
+   * True when a task for `token` may run now, in the caller: nothing is queued for the token and its synchronous
+   * burst is not used up. Counts the task against that burst: call it once per task, then either run the task
+   * (handing a promise it returns to {@link track}) or, on false, give it to {@link runLater}.
+   */
+  startsNow(token: string): boolean {
+    return !this.lines.has(token) && !this.inBurst(token);
+  }
+
+  /** A task that {@link startsNow} let run went asynchronous: it becomes the token's line, so later tasks wait for it. */
+  track(token: string, pending: Promise<void>): Promise<void> {
     const line = this.open(token);
     line.ranSinceYield = 1;
     const settled = () => this.finished(line);
     return pending.then(settled, settled);
+  }
+
+  /** Queues `task` after {@link startsNow} said no: behind `token`'s queue, or, past its burst, after a turn of the event loop. */
+  runLater(token: string, task: () => MaybePromise<void>, bytes?: number): Promise<void> {
+    const queued = this.lines.get(token);
+    if (queued) return this.wait(queued, task, bytes);
+    const line = this.open(token);
+    const ran = this.wait(line, task, bytes);
+    setImmediate(this.resume, line);
+    return ran;
   }
 
   /** Queues `task` behind everything queued for `token`, starting it no sooner than the next microtask. */

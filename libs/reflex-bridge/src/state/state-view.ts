@@ -14,11 +14,17 @@ const VIEW = Symbol('reflex-bridge:state-view');
 
 type ViewTarget = Record<string | symbol, unknown> & { [VIEW]: StateView };
 
-/** Per state class, built once: inherits from the Nest singleton and routes each var to the target's view. */
-const accessorPrototypes = new WeakMap<StateDefinition, object>();
+/**
+ * Where a state's definition keeps its views' prototype, built on the first view: a property of the definition,
+ * which every view reads anyway, rather than a `WeakMap`, whose hash table is one more thing each event reads.
+ */
+const ACCESSOR_PROTOTYPE = Symbol('reflex-bridge:accessor-prototype');
 
-function accessorPrototypeOf(definition: StateDefinition): object {
-  let prototype = accessorPrototypes.get(definition);
+type WithAccessorPrototype = StateDefinition & { [ACCESSOR_PROTOTYPE]?: object };
+
+/** Per state class, built once: inherits from the Nest singleton and routes each var to the target's view. */
+function accessorPrototypeOf(definition: WithAccessorPrototype): object {
+  let prototype = definition[ACCESSOR_PROTOTYPE];
   if (!prototype) {
     prototype = Object.create(definition.instance) as object;
     for (const name of definition.vars.keys()) {
@@ -33,7 +39,7 @@ function accessorPrototypeOf(definition: StateDefinition): object {
         },
       });
     }
-    accessorPrototypes.set(definition, prototype);
+    definition[ACCESSOR_PROTOTYPE] = prototype;
   }
   return prototype;
 }

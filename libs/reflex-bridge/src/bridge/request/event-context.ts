@@ -74,13 +74,28 @@ let runningWithoutAsyncContext: EventContext | undefined;
  */
 export function runInEventContext<T>(context: EventContext, useAsyncContext: boolean, fn: () => T): T {
   if (useAsyncContext) return storage.run(context, fn);
-  const previous = runningWithoutAsyncContext;
-  runningWithoutAsyncContext = context;
+  const previous = enterEventContext(context);
   try {
     return fn();
   } finally {
-    runningWithoutAsyncContext = previous;
+    leaveEventContext(previous);
   }
+}
+
+/**
+ * {@link runInEventContext} without async context, for a caller that makes the call itself (the pipeline's common
+ * event: no closure to run): makes `context` the running event's until {@link leaveEventContext}, which the caller
+ * calls in a `finally` with what this returned.
+ */
+export function enterEventContext(context: EventContext): EventContext | undefined {
+  const previous = runningWithoutAsyncContext;
+  runningWithoutAsyncContext = context;
+  return previous;
+}
+
+/** Ends what {@link enterEventContext} started. */
+export function leaveEventContext(previous: EventContext | undefined): void {
+  runningWithoutAsyncContext = previous;
 }
 
 /** Where a free accessor is being called from. */
