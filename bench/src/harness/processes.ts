@@ -15,12 +15,12 @@ export class ServerProcess {
   /**
    * Forks a server process and starts `config` in it (under `wrapper` when given). Resolves `{unavailable}` (the
    * process already gone) when the server cannot run that configuration yet, e.g. a feature the library does not
-   * have.
+   * have. `nodeFlags` go to the server's Node process only (V8 flags, say).
    */
-  static async start(label: string, config: ServerConfig, wrapper?: ProcessWrapper): Promise<ServerProcess | { unavailable: string }> {
+  static async start(label: string, config: ServerConfig, wrapper?: ProcessWrapper, nodeFlags: string[] = []): Promise<ServerProcess | { unavailable: string }> {
     // --lib=<dir> (BENCH_REFLEX_LIB): the server imports that build of the library instead of the workspace's.
     const override = process.env.BENCH_REFLEX_LIB ? ['--import', LIBRARY_OVERRIDE.href] : [];
-    const child = RpcChild.fork(`server ${label}`, SERVER_MAIN, ['--expose-gc', ...override], wrapper);
+    const child = RpcChild.fork(`server ${label}`, SERVER_MAIN, ['--expose-gc', ...override, ...nodeFlags], wrapper);
     try {
       // Under a wrapper (valgrind runs Node some 50 times slower) the app takes longer to start.
       const started = await child.call<ServerStarted>('start', config, wrapper ? 600_000 : 60_000);

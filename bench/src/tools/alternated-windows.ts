@@ -1,0 +1,114 @@
+// One-client server CPU per event of several servers, in alternated windows: each cycle measures every server once,
+// in turn (the order reversed every other cycle), so a machine whose speed drifts during the run favours none of them.
+// Prints each cycle, then per server the median of its windows and the median (and quartiles) of its ratio to the
+// first server's window of the same cycle, with the server's system time per event (socket reads and writes, from
+// /proc/<pid>/stat; 10-ms ticks, fine over seconds). For ratios of a few percent, which the `tiers` benchmark's medians
+// per server cannot tell from the spread between its windows on a shared VM.
+//
+// Usage: node bench/dist/tools/alternated-windows.js [--cycles=12] [--window=2000] [--warmup=500] SPEC ...
+//   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | none | fast
+//         e.g. echo=echo none=none before=none@.tmp/before/libs/reflex-bridge/dist semi1=none+--max-semi-space-size=1
+//   (default: echo=echo floor=floor guarded=guarded none=none)
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { LoadProcess, ServerProcess } from '../harness/processes.js';
+import type { LoadConfig, ServerConfig } from '../harness/types.js';
+import { BENCH_LOGIN, ECHO_STATE, event, TIER_STATES } from '../harness/wire.js';
+
+const flag = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
+const cycles = Number(flag('cycles') ?? 12);
+const windowMs = Number(flag('window') ?? 2_000);
+const warmupMs = Number(flag('warmup') ?? 500);
+const specs = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+
+const TIERS_APP: ServerConfig = { kind: 'bridge', suite: 'tiers', mode: 'full', auth: true };
+type Load = Omit<LoadConfig, 'url' | 'clients' | 'hydrate'>;
+
+/** What each kind runs: the server, and the event its client sends (as `tiers` does). */
+const KINDS: Record<string, { server: ServerConfig; load: Load }> = {
+  echo: { server: { kind: 'echo' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
+  floor: { server: { kind: 'echo', stateFloor: 'plain' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
+  guarded: { server: { kind: 'echo', stateFloor: 'guarded' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
+  none: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.none}.bump`)] } },
+  fast: { server: { ...TIERS_APP, fastAuth: true }, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.auth_only}.bump`)] } },
+};
+
+interface Side {
+  label: string;
+  server: ServerProcess;
+  load: Load;
+  cpuUs: number[];
+  systemUs: number[];
+}
+
+/** `label=kind[@lib][+flag...]` */
+function parseSpec(spec: string): { label: string; kind: string; lib?: string; nodeFlags: string[] } {
+  const equals = spec.indexOf('=');
+  const label = spec.slice(0, Math.max(equals, 0));
+  const rest = spec.slice(equals + 1);
+  const [head = '', ...nodeFlags] = rest.split('+');
+  const [kind = '', lib] = head.split('@');
+  if (!label || !KINDS[kind]) throw new Error(`unknown server "${spec}": expected label=kind[@lib][+flag...], kind one of ${Object.keys(KINDS).join(', ')}`);
+  return { label, kind, lib, nodeFlags };
+}
+
+/** System CPU time of a process so far, in microseconds (`stime`, in 10-ms ticks). */
+function systemTimeUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(fields[12]) * 10_000;
+}
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+const median = (values: number[]) => sorted(values)[Math.floor((values.length - 1) / 2)]!;
+const quantile = (values: number[], q: number) => sorted(values)[Math.floor(q * (values.length - 1))]!;
+
+/** Starts one server, of the workspace's build or of `spec.lib`. */
+async function start(spec: ReturnType<typeof parseSpec>): Promise<ServerProcess> {
+  if (spec.lib) process.env.BENCH_REFLEX_LIB = resolve(spec.lib);
+  try {
+    const server = await ServerProcess.start(spec.label, KINDS[spec.kind]!.server, undefined, spec.nodeFlags);
+    if ('unavailable' in server) throw new Error(`${spec.label}: ${server.unavailable}`);
+    return server;
+  } finally {
+    delete process.env.BENCH_REFLEX_LIB;
+  }
+}
+
+async function measureWindow(side: Side): Promise<void> {
+  const generator = await LoadProcess.setup(side.label, { ...side.load, url: side.server.url, clients: 1, hydrate: true });
+  try {
+    await generator.start();
+    await sleep(warmupMs);
+    await Promise.all([side.server.cpuMark(), generator.mark()]);
+    const systemBefore = systemTimeUs(side.server.pid!);
+    await sleep(windowMs);
+    const [stats, cpu] = await Promise.all([generator.stop(), side.server.cpuRead()]);
+    if (stats.errors > 0 || stats.completed === 0) throw new Error(`${side.label}: ${stats.errors} of ${stats.completed} events failed; first: ${stats.firstError}`);
+    side.cpuUs.push(cpu.cpuUs / stats.completed);
+    side.systemUs.push((systemTimeUs(side.server.pid!) - systemBefore) / stats.completed);
+  } finally {
+    await generator.close();
+  }
+}
+
+const sides: Side[] = [];
+try {
+  for (const spec of (specs.length ? specs : ['echo=echo', 'floor=floor', 'guarded=guarded', 'none=none']).map(parseSpec)) {
+    sides.push({ label: spec.label, server: await start(spec), load: KINDS[spec.kind]!.load, cpuUs: [], systemUs: [] });
+  }
+  for (let cycle = 1; cycle <= cycles; cycle++) {
+    for (const side of cycle % 2 ? sides : [...sides].reverse()) await measureWindow(side);
+    console.log(`cycle ${cycle}: ${sides.map((side) => `${side.label} ${side.cpuUs.at(-1)!.toFixed(1)} us (system ${side.systemUs.at(-1)!.toFixed(1)})`).join('  ')}`);
+  }
+  const base = sides[0]!;
+  for (const side of sides) {
+    const ratios = side.cpuUs.map((us, index) => us / base.cpuUs[index]!);
+    console.log(
+      `${side.label.padEnd(12)} ${median(side.cpuUs).toFixed(1)} us/event (system ${median(side.systemUs).toFixed(1)})  ` +
+        `vs ${base.label}: median ${median(ratios).toFixed(3)}×, quartiles ${quantile(ratios, 0.25).toFixed(3)}-${quantile(ratios, 0.75).toFixed(3)}`,
+    );
+  }
+} finally {
+  for (const side of sides) await side.server.stop();
+}
