@@ -6,14 +6,13 @@
 // per server cannot tell from the spread between its windows on a shared VM.
 //
 // Usage: node bench/dist/tools/alternated-windows.js [--cycles=12] [--window=2000] [--warmup=500] SPEC ...
-//   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | none | fast
+//   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | chain | none | auth_only | fast | full
 //         e.g. echo=echo none=none before=none@.tmp/before/libs/reflex-bridge/dist semi1=none+--max-semi-space-size=1
 //   (default: echo=echo floor=floor guarded=guarded none=none)
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LoadProcess, ServerProcess } from '../harness/processes.js';
-import type { LoadConfig, ServerConfig } from '../harness/types.js';
-import { BENCH_LOGIN, ECHO_STATE, event, TIER_STATES } from '../harness/wire.js';
+import { ONE_CLIENT_SCENARIOS, type ScenarioLoad } from '../harness/one-client-scenarios.js';
 
 const flag = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
 const cycles = Number(flag('cycles') ?? 12);
@@ -21,17 +20,9 @@ const windowMs = Number(flag('window') ?? 2_000);
 const warmupMs = Number(flag('warmup') ?? 500);
 const specs = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 
-const TIERS_APP: ServerConfig = { kind: 'bridge', suite: 'tiers', mode: 'full', auth: true };
-type Load = Omit<LoadConfig, 'url' | 'clients' | 'hydrate'>;
-
-/** What each kind runs: the server, and the event its client sends (as `tiers` does). */
-const KINDS: Record<string, { server: ServerConfig; load: Load }> = {
-  echo: { server: { kind: 'echo' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
-  floor: { server: { kind: 'echo', stateFloor: 'plain' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
-  guarded: { server: { kind: 'echo', stateFloor: 'guarded' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
-  none: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.none}.bump`)] } },
-  fast: { server: { ...TIERS_APP, fastAuth: true }, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.auth_only}.bump`)] } },
-};
+/** The kinds a server can be: the measuring tools' one-client scenarios. */
+const KINDS = ONE_CLIENT_SCENARIOS;
+type Load = ScenarioLoad;
 
 interface Side {
   label: string;

@@ -36,8 +36,8 @@ import { startExtServer } from '../ext/ext-server.js';
 import { RedisProcess } from '../ext/redis-process.js';
 import { LoadProcess, ServerProcess } from '../harness/processes.js';
 import type { ProcessWrapper } from '../harness/rpc.js';
-import type { LoadConfig, ServerConfig } from '../harness/types.js';
-import { BENCH_LOGIN, ECHO_STATE, event, TIER_STATES } from '../harness/wire.js';
+import { event } from '../harness/wire.js';
+import { ONE_CLIENT_SCENARIOS, type ScenarioLoad } from '../harness/one-client-scenarios.js';
 
 const flag = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
 const windowMs = Number(flag('window') ?? 6_000);
@@ -49,21 +49,8 @@ const lib = flag('lib');
 if (lib) process.env.BENCH_REFLEX_LIB = resolve(lib);
 const ids = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 
-const TIERS_APP: ServerConfig = { kind: 'bridge', suite: 'tiers', mode: 'full', auth: true };
-
-type Load = Omit<LoadConfig, 'url' | 'clients' | 'hydrate'>;
-
-/** What each id runs: the server, and the event its clients send (as `npm run bench -- tiers` does). */
-const SCENARIOS: Record<string, { server: ServerConfig; load: Load }> = {
-  echo: { server: { kind: 'echo' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
-  floor: { server: { kind: 'echo', stateFloor: 'plain' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
-  guarded: { server: { kind: 'echo', stateFloor: 'guarded' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
-  chain: { server: { kind: 'echo', chain: true }, load: { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] } },
-  none: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.none}.bump`)] } },
-  auth_only: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.auth_only}.bump`)] } },
-  fast: { server: { ...TIERS_APP, fastAuth: true }, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.auth_only}.bump`)] } },
-  full: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.full}.bump`)] } },
-};
+type Load = ScenarioLoad;
+const SCENARIOS = ONE_CLIENT_SCENARIOS;
 
 const STORE_LOAD: Load = { workload: [event(`${EXT_STATES.store}.bump`)] };
 
