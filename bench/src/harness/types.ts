@@ -24,6 +24,13 @@ export interface EchoServerConfig {
    * per token under a lock, ordered events, a per-event view, copy-on-write commit).
    */
   stateFloor?: 'plain' | 'guarded';
+  /**
+   * Start the `tiers` bench app (a Nest app with the module, the one `none` is measured on) in the same process first,
+   * left idle on its own port: the echo or floor then runs in a process with a Nest app's heap, loaded code and young
+   * generation, which the module's servers have and the bare echo lacks (see docs/performance.md, "The floors in a
+   * Nest app's process").
+   */
+  besideBridgeApp?: boolean;
 }
 
 /** A Nest app serving ReflexBridge with one suite of bench states. */

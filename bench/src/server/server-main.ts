@@ -23,13 +23,25 @@ async function collectGarbage(): Promise<void> {
   }
 }
 
+/** The `tiers` bench app, started only to sit idle in this process (see `EchoServerConfig.besideBridgeApp`). */
+async function startIdleBridgeApp(): Promise<{ close(): Promise<void> }> {
+  const { startBridgeServer } = await import('./bridge-app.js');
+  const app = await startBridgeServer({ kind: 'bridge', suite: 'tiers', mode: 'full', auth: true });
+  if ('unavailable' in app) throw new Error(`the bridge app could not start: ${app.unavailable}`);
+  return app;
+}
+
 serveRpc(
   {
     start: async (config: ServerConfig): Promise<ServerStarted> => {
       if (config.kind === 'echo') {
         const { startEchoServer } = await import('./echo-server.js');
+        const beside = config.besideBridgeApp ? await startIdleBridgeApp() : undefined;
         const server = await startEchoServer({ chain: config.chain, redisUrl: config.redisUrl, stateFloor: config.stateFloor });
-        close = server.close;
+        close = async () => {
+          await server.close();
+          await beside?.close();
+        };
         cpuWindow.measure({ sessionCalls: server.sessionCalls });
         return { url: server.url };
       }

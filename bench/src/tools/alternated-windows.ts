@@ -6,7 +6,7 @@
 // per server cannot tell from the spread between its windows on a shared VM.
 //
 // Usage: node bench/dist/tools/alternated-windows.js [--cycles=12] [--window=2000] [--warmup=500] SPEC ...
-//   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | chain | none | auth_only | fast | full
+//   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | echo-in-nest | guarded-in-nest | chain | none | auth_only | fast | full
 //         e.g. echo=echo none=none before=none@.tmp/before/libs/reflex-bridge/dist semi1=none+--max-semi-space-size=1
 //   (default: echo=echo floor=floor guarded=guarded none=none)
 import { readFileSync } from 'node:fs';
