@@ -101,6 +101,12 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     const guarded = await ServerProcess.start('guarded_floor', { kind: 'echo', stateFloor: 'guarded' });
     if ('unavailable' in guarded) throw new Error(guarded.unavailable);
     servers.set('guarded_floor', guarded);
+    // The echo and the guarded floor again, each in a process that also holds the idle tiers app: a Nest app's process.
+    for (const [id, config] of [['echo_in_nest', { kind: 'echo', besideApp: 'tiers' }], ['guarded_in_nest', { kind: 'echo', stateFloor: 'guarded', besideApp: 'tiers' }]] as const) {
+      const server = await ServerProcess.start(id, config);
+      if ('unavailable' in server) throw new Error(server.unavailable);
+      servers.set(id, server);
+    }
     for (const scenario of TIER_SCENARIOS) {
       const server = await ServerProcess.start(scenario.id, scenario.server);
       if ('unavailable' in server) {
@@ -123,7 +129,10 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     add('chain', chain.url, { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] });
     // The floor of `none`: only its one-client server CPU is used.
     plan.push({ key: 'state_floor latency', server: floor, load: { url: floor.url, clients: 1, hydrate: true, workload: [event(`${ECHO_STATE}.bump`)] }, rounds: context.options.cpuRounds });
-    plan.push({ key: 'guarded_floor latency', server: guarded, load: { url: guarded.url, clients: 1, hydrate: true, workload: [event(`${ECHO_STATE}.bump`)] }, rounds: context.options.cpuRounds });
+    for (const id of ['guarded_floor', 'echo_in_nest', 'guarded_in_nest']) {
+      const server = servers.get(id)!;
+      plan.push({ key: `${id} latency`, server, load: { url: server.url, clients: 1, hydrate: true, workload: [event(`${ECHO_STATE}.bump`)] }, rounds: context.options.cpuRounds });
+    }
     for (const scenario of TIER_SCENARIOS) {
       const server = servers.get(scenario.id);
       if (server) add(scenario.id, server.url, { login: BENCH_LOGIN, workload: [scenario.event] });
@@ -152,11 +161,17 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     );
     const floorCpu = measured.get('state_floor latency')!.serverCpuPerEventUs;
     const guardedCpu = measured.get('guarded_floor latency')!.serverCpuPerEventUs;
+    const echoInNestCpu = measured.get('echo_in_nest latency')!.serverCpuPerEventUs;
+    const guardedInNestCpu = measured.get('guarded_in_nest latency')!.serverCpuPerEventUs;
     results.push(
       compared('tiers/state_floor/server_cpu', floorCpu, base.latency.serverCpuPerEventUs, 'us/event', undefined,
         "floor of none: a hand-written state server on bare Socket.IO (validate, route, run the handler, answer what changed; server/state-floor.ts), one client"),
       compared('tiers/guarded_floor/server_cpu', guardedCpu, base.latency.serverCpuPerEventUs, 'us/event', undefined,
         'the floor with the guarantees the module gives a none event (budget, token lock and order, per-event view, copy-on-write commit; server/guarded-state-floor.ts), one client'),
+      compared('tiers/echo_in_nest/server_cpu', echoInNestCpu, base.latency.serverCpuPerEventUs, 'us/event', undefined,
+        "the bare echo in a process that also holds the idle tiers app (a Nest app with the module, on its own port): what a Nest app's process adds to every event, one client"),
+      compared('tiers/guarded_in_nest/server_cpu', guardedInNestCpu, base.latency.serverCpuPerEventUs, 'us/event', undefined,
+        "the guarded floor in such a process: the floor of none for a server that lives in a Nest app, one client"),
     );
     for (const scenario of TIER_SCENARIOS) {
       const name = `tiers/${scenario.id}`;
@@ -189,6 +204,8 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         results.push(
           compared(`${name}/server_cpu_vs_state_floor`, latency.serverCpuPerEventUs, floorCpu, 'us/event', undefined, 'what the module adds beyond the floor'),
           compared(`${name}/server_cpu_vs_guarded_floor`, latency.serverCpuPerEventUs, guardedCpu, 'us/event', undefined, 'what the module adds beyond the floor with its guarantees'),
+          compared(`${name}/server_cpu_vs_guarded_in_nest`, latency.serverCpuPerEventUs, guardedInNestCpu, 'us/event', undefined,
+            "what the module adds beyond the floor with its guarantees run in a Nest app's process, as the module is"),
         );
       }
       if (scenario.id === 'full') {

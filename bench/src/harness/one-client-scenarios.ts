@@ -14,10 +14,11 @@ export const ONE_CLIENT_SCENARIOS: Record<string, { server: ServerConfig; load: 
   echo: { server: { kind: 'echo' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
   floor: { server: { kind: 'echo', stateFloor: 'plain' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
   guarded: { server: { kind: 'echo', stateFloor: 'guarded' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
-  // The echo and the guarded floor in a process that also holds the idle `tiers` app: what the process adds, apart
-  // from the module's event path.
-  'echo-in-nest': { server: { kind: 'echo', besideBridgeApp: true }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
-  'guarded-in-nest': { server: { kind: 'echo', stateFloor: 'guarded', besideBridgeApp: true }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
+  // The echo and the guarded floor in a process that also holds an idle Nest app (the `tiers` app, or an empty one):
+  // what the process adds, apart from the module's event path.
+  'echo-in-nest': { server: { kind: 'echo', besideApp: 'tiers' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
+  'guarded-in-nest': { server: { kind: 'echo', stateFloor: 'guarded', besideApp: 'tiers' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
+  'echo-in-empty-nest': { server: { kind: 'echo', besideApp: 'nest' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
   chain: { server: { kind: 'echo', chain: true }, load: { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] } },
   none: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.none}.bump`)] } },
   auth_only: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.auth_only}.bump`)] } },

@@ -25,12 +25,11 @@ export interface EchoServerConfig {
    */
   stateFloor?: 'plain' | 'guarded';
   /**
-   * Start the `tiers` bench app (a Nest app with the module, the one `none` is measured on) in the same process first,
-   * left idle on its own port: the echo or floor then runs in a process with a Nest app's heap, loaded code and young
-   * generation, which the module's servers have and the bare echo lacks (see docs/performance.md, "The floors in a
-   * Nest app's process").
+   * Start a Nest app in the same process first, left idle on its own port, so that the echo or floor runs in a process
+   * like the module's servers: `tiers` is the bench app `none` is measured on (the module and the auth stack), `nest`
+   * an empty Nest app on Express (no module). See docs/performance.md, "The floors in a Nest app's process".
    */
-  besideBridgeApp?: boolean;
+  besideApp?: 'tiers' | 'nest';
 }
 
 /** A Nest app serving ReflexBridge with one suite of bench states. */

@@ -23,8 +23,12 @@ async function collectGarbage(): Promise<void> {
   }
 }
 
-/** The `tiers` bench app, started only to sit idle in this process (see `EchoServerConfig.besideBridgeApp`). */
-async function startIdleBridgeApp(): Promise<{ close(): Promise<void> }> {
+/** A Nest app started only to sit idle in this process (see `EchoServerConfig.besideApp`). */
+async function startIdleApp(kind: 'tiers' | 'nest'): Promise<{ close(): Promise<void> }> {
+  if (kind === 'nest') {
+    const { startEmptyNestApp } = await import('./empty-nest-app.js');
+    return startEmptyNestApp();
+  }
   const { startBridgeServer } = await import('./bridge-app.js');
   const app = await startBridgeServer({ kind: 'bridge', suite: 'tiers', mode: 'full', auth: true });
   if ('unavailable' in app) throw new Error(`the bridge app could not start: ${app.unavailable}`);
@@ -36,7 +40,7 @@ serveRpc(
     start: async (config: ServerConfig): Promise<ServerStarted> => {
       if (config.kind === 'echo') {
         const { startEchoServer } = await import('./echo-server.js');
-        const beside = config.besideBridgeApp ? await startIdleBridgeApp() : undefined;
+        const beside = config.besideApp ? await startIdleApp(config.besideApp) : undefined;
         const server = await startEchoServer({ chain: config.chain, redisUrl: config.redisUrl, stateFloor: config.stateFloor });
         close = async () => {
           await server.close();

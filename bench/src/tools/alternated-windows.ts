@@ -1,15 +1,17 @@
 // One-client server CPU per event of several servers, in alternated windows: each cycle measures every server once,
 // in turn (the order reversed every other cycle), so a machine whose speed drifts during the run favours none of them.
 // Prints each cycle, then per server the median of its windows and the median (and quartiles) of its ratio to the
-// first server's window of the same cycle, with the server's system time per event (socket reads and writes, from
-// /proc/<pid>/stat; 10-ms ticks, fine over seconds). For ratios of a few percent, which the `tiers` benchmark's medians
+// first server's window of the same cycle, with where the server's time per event went, from /proc/<pid>/task/*/stat
+// (10-ms ticks, fine over seconds): its main thread's user time, its main thread's system time (socket reads and
+// writes), and its other threads' time (the GC's helpers, the JIT compiler). A cycle's line shows them as
+// `total (user+system+other)`. For ratios of a few percent, which the `tiers` benchmark's medians
 // per server cannot tell from the spread between its windows on a shared VM.
 //
 // Usage: node bench/dist/tools/alternated-windows.js [--cycles=12] [--window=2000] [--warmup=500] SPEC ...
-//   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | echo-in-nest | guarded-in-nest | chain | none | auth_only | fast | full
+//   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | echo-in-nest | guarded-in-nest | echo-in-empty-nest | chain | none | auth_only | fast | full
 //         e.g. echo=echo none=none before=none@.tmp/before/libs/reflex-bridge/dist semi1=none+--max-semi-space-size=1
 //   (default: echo=echo floor=floor guarded=guarded none=none)
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LoadProcess, ServerProcess } from '../harness/processes.js';
 import { ONE_CLIENT_SCENARIOS, type ScenarioLoad } from '../harness/one-client-scenarios.js';
@@ -29,7 +31,10 @@ interface Side {
   server: ServerProcess;
   load: Load;
   cpuUs: number[];
+  /** Per event, each window: the main thread's system time, its user time, and the other threads' time. */
   systemUs: number[];
+  mainUserUs: number[];
+  otherThreadsUs: number[];
 }
 
 /** `label=kind[@lib][+flag...]` */
@@ -43,10 +48,32 @@ function parseSpec(spec: string): { label: string; kind: string; lib?: string; n
   return { label, kind, lib, nodeFlags };
 }
 
-/** System CPU time of a process so far, in microseconds (`stime`, in 10-ms ticks). */
-function systemTimeUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(fields[12]) * 10_000;
+/** CPU time of a process so far, in microseconds (10-ms ticks: fine over seconds): its main thread's user and system time, and its other threads' (GC helpers, the JIT compiler, libuv's pool). */
+interface ProcessTimes {
+  mainUser: number;
+  mainSystem: number;
+  otherThreads: number;
+}
+
+/** `utime` and `stime` of one `/proc/.../stat` file, in microseconds. */
+function statTimesUs(path: string): [user: number, system: number] {
+  const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
+  return [Number(fields[11]) * 10_000, Number(fields[12]) * 10_000];
+}
+
+function processTimesUs(pid: number): ProcessTimes {
+  const times: ProcessTimes = { mainUser: 0, mainSystem: 0, otherThreads: 0 };
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let user: number, system: number;
+    try {
+      [user, system] = statTimesUs(`/proc/${pid}/task/${task}/stat`);
+    } catch {
+      continue; // a thread that ended while listed
+    }
+    if (Number(task) === pid) [times.mainUser, times.mainSystem] = [user, system];
+    else times.otherThreads += user + system;
+  }
+  return times;
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
@@ -72,12 +99,15 @@ async function measureWindow(side: Side): Promise<void> {
     await generator.start();
     await sleep(warmupMs);
     await Promise.all([side.server.cpuMark(), generator.mark()]);
-    const systemBefore = systemTimeUs(side.server.pid!);
+    const before = processTimesUs(side.server.pid!);
     await sleep(windowMs);
     const [stats, cpu] = await Promise.all([generator.stop(), side.server.cpuRead()]);
     if (stats.errors > 0 || stats.completed === 0) throw new Error(`${side.label}: ${stats.errors} of ${stats.completed} events failed; first: ${stats.firstError}`);
     side.cpuUs.push(cpu.cpuUs / stats.completed);
-    side.systemUs.push((systemTimeUs(side.server.pid!) - systemBefore) / stats.completed);
+    const after = processTimesUs(side.server.pid!);
+    side.systemUs.push((after.mainSystem - before.mainSystem) / stats.completed);
+    side.mainUserUs.push((after.mainUser - before.mainUser) / stats.completed);
+    side.otherThreadsUs.push((after.otherThreads - before.otherThreads) / stats.completed);
   } finally {
     await generator.close();
   }
@@ -86,17 +116,17 @@ async function measureWindow(side: Side): Promise<void> {
 const sides: Side[] = [];
 try {
   for (const spec of (specs.length ? specs : ['echo=echo', 'floor=floor', 'guarded=guarded', 'none=none']).map(parseSpec)) {
-    sides.push({ label: spec.label, server: await start(spec), load: KINDS[spec.kind]!.load, cpuUs: [], systemUs: [] });
+    sides.push({ label: spec.label, server: await start(spec), load: KINDS[spec.kind]!.load, cpuUs: [], systemUs: [], mainUserUs: [], otherThreadsUs: [] });
   }
   for (let cycle = 1; cycle <= cycles; cycle++) {
     for (const side of cycle % 2 ? sides : [...sides].reverse()) await measureWindow(side);
-    console.log(`cycle ${cycle}: ${sides.map((side) => `${side.label} ${side.cpuUs.at(-1)!.toFixed(1)} us (system ${side.systemUs.at(-1)!.toFixed(1)})`).join('  ')}`);
+    console.log(`cycle ${cycle}: ${sides.map((side) => `${side.label} ${side.cpuUs.at(-1)!.toFixed(1)} us (${side.mainUserUs.at(-1)!.toFixed(1)}+${side.systemUs.at(-1)!.toFixed(1)}+${side.otherThreadsUs.at(-1)!.toFixed(1)})`).join('  ')}`);
   }
   const base = sides[0]!;
   for (const side of sides) {
     const ratios = side.cpuUs.map((us, index) => us / base.cpuUs[index]!);
     console.log(
-      `${side.label.padEnd(12)} ${median(side.cpuUs).toFixed(1)} us/event (system ${median(side.systemUs).toFixed(1)})  ` +
+      `${side.label.padEnd(12)} ${median(side.cpuUs).toFixed(1)} us/event (main thread user ${median(side.mainUserUs).toFixed(1)}, system ${median(side.systemUs).toFixed(1)}; other threads ${median(side.otherThreadsUs).toFixed(1)})  ` +
         `vs ${base.label}: median ${median(ratios).toFixed(3)}×, quartiles ${quantile(ratios, 0.25).toFixed(3)}-${quantile(ratios, 0.75).toFixed(3)}`,
     );
   }

@@ -25,7 +25,7 @@
 // its lines between events, so it shows the event path's own footprint, not what a shared machine adds.
 //
 // Usage: node bench/dist/tools/instructions-per-event.js [--window=6000] [--warmup=30000] [--clients=1] [--lib=DIR] [--keep=DIR] [--cache-sim]
-//   [echo|floor|guarded|echo-in-nest|guarded-in-nest|chain|none|auth_only|fast|full|store-memory|store-redis|echo-redis ...]   (default: echo none fast full)
+//   [echo|floor|guarded|echo-in-nest|guarded-in-nest|echo-in-empty-nest|chain|none|auth_only|fast|full|store-memory|store-redis|echo-redis ...]   (default: echo none fast full)
 // Needs valgrind (Debian's `valgrind` package: callgrind and callgrind_control).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
