@@ -24,7 +24,11 @@
 // instruction-cache misses (I1mr). The simulation sees only this process, on one warm core: no other process evicts
 // its lines between events, so it shows the event path's own footprint, not what a shared machine adds.
 //
-// Usage: node bench/dist/tools/instructions-per-event.js [--window=6000] [--warmup=30000] [--clients=1] [--lib=DIR] [--keep=DIR] [--cache-sim]
+// `--ll=BYTES` (with `--cache-sim`) simulates a last-level cache of that size (8-way, 64-byte lines) instead of the one
+// this CPU reports: a VM may report a last level far larger than any real one (512 MB seen here), where a miss only
+// means memory touched for the first time; `--ll=1048576` counts what leaves a 1 MB second-level cache instead.
+//
+// Usage: node bench/dist/tools/instructions-per-event.js [--window=6000] [--warmup=30000] [--clients=1] [--lib=DIR] [--keep=DIR] [--cache-sim [--ll=BYTES]]
 //   [echo|floor|guarded|echo-in-nest|guarded-in-nest|echo-in-empty-nest|chain|none|auth_only|fast|full|store-memory|store-redis|echo-redis ...]   (default: echo none fast full)
 // Needs valgrind (Debian's `valgrind` package: callgrind and callgrind_control).
 import { execFileSync } from 'node:child_process';
@@ -45,6 +49,7 @@ const warmupMs = Number(flag('warmup') ?? 30_000);
 const clients = Number(flag('clients') ?? 1);
 const keep = flag('keep');
 const cacheSim = process.argv.includes('--cache-sim');
+const lastLevelBytes = flag('ll');
 const lib = flag('lib');
 if (lib) process.env.BENCH_REFLEX_LIB = resolve(lib);
 const ids = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
@@ -124,7 +129,7 @@ interface Measured {
 async function measure(id: string, dir: string): Promise<Measured> {
   const wrapper: ProcessWrapper = {
     command: 'valgrind',
-    args: ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', ...(cacheSim ? ['--cache-sim=yes'] : []), `--callgrind-out-file=${dir}/%p.out`, '-q'],
+    args: ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', ...(cacheSim ? ['--cache-sim=yes'] : []), ...(cacheSim && lastLevelBytes ? [`--LL=${lastLevelBytes},8,64`] : []), `--callgrind-out-file=${dir}/%p.out`, '-q'],
     // Kept files are for callgrind_annotate: the server writes /tmp/perf-<pid>.map, which names its JIT code (and
     // no V8 log file into the working directory).
     nodeArgs: keep ? ['--perf-basic-prof', '--logfile=/dev/null'] : [],
