@@ -7,7 +7,9 @@
 // `total (user+system+other)`. For ratios of a few percent, which the `tiers` benchmark's medians
 // per server cannot tell from the spread between its windows on a shared VM.
 //
-// Usage: node bench/dist/tools/alternated-windows.js [--cycles=12] [--window=2000] [--warmup=500] SPEC ...
+// `--clients=N` has N clients send at once instead of one (the server CPU under load, as `server_cpu_loaded`).
+//
+// Usage: node bench/dist/tools/alternated-windows.js [--cycles=12] [--window=2000] [--warmup=500] [--clients=1] SPEC ...
 //   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | echo-in-nest | guarded-in-nest | echo-in-empty-nest | chain | none | auth_only | fast | full
 //         e.g. echo=echo none=none before=none@.tmp/before/libs/reflex-bridge/dist semi1=none+--max-semi-space-size=1
 //   (default: echo=echo floor=floor guarded=guarded none=none)
@@ -20,6 +22,7 @@ const flag = (name: string) => process.argv.find((arg) => arg.startsWith(`--${na
 const cycles = Number(flag('cycles') ?? 12);
 const windowMs = Number(flag('window') ?? 2_000);
 const warmupMs = Number(flag('warmup') ?? 500);
+const clients = Number(flag('clients') ?? 1);
 const specs = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 
 /** The kinds a server can be: the measuring tools' one-client scenarios. */
@@ -94,7 +97,7 @@ async function start(spec: ReturnType<typeof parseSpec>): Promise<ServerProcess>
 }
 
 async function measureWindow(side: Side): Promise<void> {
-  const generator = await LoadProcess.setup(side.label, { ...side.load, url: side.server.url, clients: 1, hydrate: true });
+  const generator = await LoadProcess.setup(side.label, { ...side.load, url: side.server.url, clients, hydrate: true });
   try {
     await generator.start();
     await sleep(warmupMs);
