@@ -77,6 +77,20 @@ export async function startEchoServer(options: { chain?: boolean; redisUrl?: str
   };
 }
 
+/**
+ * The plain request the chain runs on, one per event. A class, as Express's own request is, not an object literal:
+ * V8 may allocate a literal's objects straight into the old generation (allocation-site pretenuring), and a dead
+ * old request keeps everything the middleware hung on it alive through young collections (measured: 1.8 MB promoted
+ * per scavenge at 50 clients in every run with a literal here).
+ */
+class PlainRequest {
+  readonly method = 'POST';
+  url = '/';
+  originalUrl = '/';
+
+  constructor(readonly headers: Record<string, unknown>) {}
+}
+
 /** The bench app's auth stack on a bare express app (for `POST /login`), and a runner of its chain per event. */
 async function authChain() {
   // Loaded only for this variant, so the plain echo's memory baseline stays bare.
@@ -90,7 +104,7 @@ async function authChain() {
   });
   const middleware: RequestHandler[] = stack.authMiddleware;
   const run = (headers: Record<string, unknown>, done: () => void) => {
-    const request = { method: 'POST', url: '/', originalUrl: '/', headers } as unknown as Parameters<RequestHandler>[0];
+    const request = new PlainRequest(headers) as unknown as Parameters<RequestHandler>[0];
     const response = new PlainResponse() as unknown as Parameters<RequestHandler>[1];
     const step = (index: number) => (error?: unknown) => {
       if (error) throw error instanceof Error ? error : new Error(String(error));

@@ -18,7 +18,11 @@ const script: { guards: Answer[]; handler: Outcome; calls: string[] } = { guards
 class Refused extends Error {}
 
 function answer(index: number, context: ExecutionContext): boolean | Promise<boolean> | Observable<boolean> {
-  script.calls.push(`guard ${index} ${context.getType()} ${context.getClass().name}.${context.getHandler().name}`);
+  const http = context.switchToHttp();
+  script.calls.push(
+    `guard ${index} ${context.getType()} ${context.getClass().name}.${context.getHandler().name} ` +
+      `${JSON.stringify(http.getRequest())} ${JSON.stringify(http.getResponse())} ${typeof http.getNext()}`,
+  );
   switch (script.guards[index]) {
     case 'true':
       return true;

@@ -1,4 +1,5 @@
 import { ForbiddenException, type CanActivate, type NestInterceptor } from '@nestjs/common';
+import type { HttpArgumentsHost } from '@nestjs/common/interfaces/features/arguments-host.interface.js';
 import type { ExternalContextCreator } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { isObservable, lastValueFrom } from 'rxjs';
@@ -88,9 +89,34 @@ function activate(guards: CanActivate[], context: ExecutionContextHost, index: n
   return true;
 }
 
+/**
+ * The context a guard gets: Nest's `ExecutionContextHost`, except that `switchToHttp()` answers the context itself,
+ * with `getRequest()`, `getResponse()` and `getNext()` on the prototype. Nest's assigns an object literal of three
+ * closures on every call, and a guard calls it on every event: V8 pretenured that literal's site under load (`full`
+ * with 50 clients), and each dead old copy kept the context, and through it the event's request and response,
+ * alive through young collections, about 2 MB promoted per scavenge.
+ */
+class GuardExecutionContext extends ExecutionContextHost implements HttpArgumentsHost {
+  override switchToHttp(): HttpArgumentsHost {
+    return this;
+  }
+
+  getRequest<T = unknown>(): T {
+    return this.getArgByIndex<T>(0);
+  }
+
+  getResponse<T = unknown>(): T {
+    return this.getArgByIndex<T>(1);
+  }
+
+  getNext<T = unknown>(): T {
+    return this.getArgByIndex<T>(2);
+  }
+}
+
 /** The context each guard gets, as Nest's `GuardsConsumer` makes it. */
 function guardContext(args: unknown[], classRef: object, callback: (...args: unknown[]) => unknown): ExecutionContextHost {
-  const context = new ExecutionContextHost(args, classRef as never, callback);
+  const context = new GuardExecutionContext(args, classRef as never, callback);
   context.setType('http');
   return context;
 }

@@ -55,6 +55,22 @@ describe('SyntheticRequest', () => {
     expect(req.listenerCount('close')).toBe(1);
     expect(() => req.emit('error', new Error('boom'))).toThrow('boom');
   });
+
+  it('adds listeners every way Node does, first or last, once or always', () => {
+    for (const add of ['on', 'addListener', 'once', 'prependListener', 'prependOnceListener'] as const) {
+      const req = request();
+      const heard: string[] = [];
+      req.on('data', () => heard.push('on'));
+      req[add]('data', () => heard.push(add));
+      req.emit('data');
+      req.emit('data');
+      const first = add.startsWith('prepend') ? [add, 'on'] : ['on', add];
+      const second = add.toLowerCase().includes('once') ? ['on'] : first;
+      expect(heard).toEqual([...first, ...second]);
+      // The listener table has no prototype, as Node's own: an event named `toString` is an ordinary event.
+      expect(Object.getPrototypeOf((req as unknown as { _events: object })._events)).toBeNull();
+    }
+  });
 });
 
 describe('SyntheticResponse', () => {
