@@ -102,7 +102,13 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     if ('unavailable' in guarded) throw new Error(guarded.unavailable);
     servers.set('guarded_floor', guarded);
     // The echo and the guarded floor again, each in a process that also holds the idle tiers app: a Nest app's process.
-    for (const [id, config] of [['echo_in_nest', { kind: 'echo', besideApp: 'tiers' }], ['guarded_in_nest', { kind: 'echo', stateFloor: 'guarded', besideApp: 'tiers' }]] as const) {
+    // And the chain baseline in such a process: the app's own middleware, alone, where `full` runs it.
+    const inNest = [
+      ['echo_in_nest', { kind: 'echo', besideApp: 'tiers' }],
+      ['guarded_in_nest', { kind: 'echo', stateFloor: 'guarded', besideApp: 'tiers' }],
+      ['chain_in_nest', { kind: 'echo', chain: true, besideApp: 'tiers' }],
+    ] as const;
+    for (const [id, config] of inNest) {
       const server = await ServerProcess.start(id, config);
       if ('unavailable' in server) throw new Error(server.unavailable);
       servers.set(id, server);
@@ -129,9 +135,10 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     add('chain', chain.url, { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] });
     // The floor of `none`: only its one-client server CPU is used.
     plan.push({ key: 'state_floor latency', server: floor, load: { url: floor.url, clients: 1, hydrate: true, workload: [event(`${ECHO_STATE}.bump`)] }, rounds: context.options.cpuRounds });
-    for (const id of ['guarded_floor', 'echo_in_nest', 'guarded_in_nest']) {
+    for (const id of ['guarded_floor', 'echo_in_nest', 'guarded_in_nest', 'chain_in_nest']) {
       const server = servers.get(id)!;
-      plan.push({ key: `${id} latency`, server, load: { url: server.url, clients: 1, hydrate: true, workload: [event(`${ECHO_STATE}.bump`)] }, rounds: context.options.cpuRounds });
+      const login = id === 'chain_in_nest' ? { login: BENCH_LOGIN } : {};
+      plan.push({ key: `${id} latency`, server, load: { url: server.url, clients: 1, hydrate: true, ...login, workload: [event(`${ECHO_STATE}.bump`)] }, rounds: context.options.cpuRounds });
     }
     for (const scenario of TIER_SCENARIOS) {
       const server = servers.get(scenario.id);
@@ -163,6 +170,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     const guardedCpu = measured.get('guarded_floor latency')!.serverCpuPerEventUs;
     const echoInNestCpu = measured.get('echo_in_nest latency')!.serverCpuPerEventUs;
     const guardedInNestCpu = measured.get('guarded_in_nest latency')!.serverCpuPerEventUs;
+    const chainInNestCpu = measured.get('chain_in_nest latency')!.serverCpuPerEventUs;
     results.push(
       compared('tiers/state_floor/server_cpu', floorCpu, base.latency.serverCpuPerEventUs, 'us/event', undefined,
         "floor of none: a hand-written state server on bare Socket.IO (validate, route, run the handler, answer what changed; server/state-floor.ts), one client"),
@@ -172,6 +180,8 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         "the bare echo in a process that also holds the idle tiers app (a Nest app with the module, on its own port): what a Nest app's process adds to every event, one client"),
       compared('tiers/guarded_in_nest/server_cpu', guardedInNestCpu, base.latency.serverCpuPerEventUs, 'us/event', undefined,
         "the guarded floor in such a process: the floor of none for a server that lives in a Nest app, one client"),
+      compared('tiers/chain_in_nest/server_cpu', chainInNestCpu, chainCpu.serverCpuPerEventUs, 'us/event', undefined,
+        "the chain baseline in such a process (against the chain's own): the app's middleware where full runs it, one client"),
     );
     for (const scenario of TIER_SCENARIOS) {
       const name = `tiers/${scenario.id}`;
@@ -212,6 +222,8 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         results.push(
           reported(`${name}/bridge_cost`, latency.serverCpuPerEventUs - chainCpu.serverCpuPerEventUs, 'us/event', BRIDGE_COST_TARGET,
             `full − chain server CPU per event (one client): ${latency.serverCpuPerEventUs.toFixed(1)} − ${chainCpu.serverCpuPerEventUs.toFixed(1)} us`),
+          reported(`${name}/bridge_cost_in_nest`, latency.serverCpuPerEventUs - chainInNestCpu, 'us/event', undefined,
+            `full − chain_in_nest server CPU per event (one client): what the bridge costs beyond the app's middleware run in the same kind of process`),
         );
       }
     }

@@ -20,6 +20,8 @@ export const ONE_CLIENT_SCENARIOS: Record<string, { server: ServerConfig; load: 
   'guarded-in-nest': { server: { kind: 'echo', stateFloor: 'guarded', besideApp: 'tiers' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
   'echo-in-empty-nest': { server: { kind: 'echo', besideApp: 'nest' }, load: { workload: [event(`${ECHO_STATE}.bump`)] } },
   chain: { server: { kind: 'echo', chain: true }, load: { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] } },
+  // The chain beside an idle `tiers` app: the app's own middleware, run alone, in a Nest app's process as `full` is.
+  'chain-in-nest': { server: { kind: 'echo', chain: true, besideApp: 'tiers' }, load: { login: BENCH_LOGIN, workload: [event(`${ECHO_STATE}.bump`)] } },
   none: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.none}.bump`)] } },
   auth_only: { server: TIERS_APP, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.auth_only}.bump`)] } },
   fast: { server: { ...TIERS_APP, fastAuth: true }, load: { login: BENCH_LOGIN, workload: [event(`${TIER_STATES.auth_only}.bump`)] } },
