@@ -19,7 +19,8 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       if ('unavailable' in server) throw new Error(server.unavailable);
       servers.set(size, server);
       const load = { url: server.url, hydrate: true, setup: [event(`${CATALOG_STATE}.fill`, { rows: size })], workload: [event(`${CATALOG_STATE}.bump`)] };
-      plan.push({ key: `rows=${size} latency`, server, load: { ...load, clients: 1, measureBytes: true } });
+      // The one-client windows carry the targets: as many rounds as tiers' (one window moves by ±20% on a shared VM).
+      plan.push({ key: `rows=${size} latency`, server, load: { ...load, clients: 1, measureBytes: true }, rounds: context.options.cpuRounds });
       plan.push({ key: `rows=${size} throughput`, server, load: { ...load, clients: growthClients } });
     }
     const measured = await measurePlan(context, plan);

@@ -27,7 +27,7 @@ export interface BenchOptions {
   growthClients: number;
   /** Measure each figure this many times (interleaving scenarios) and keep the median. */
   rounds: number;
-  /** Rounds of `tiers`' one-client windows, whose server CPU per event carries the tier targets (see `--cpu-rounds`). */
+  /** Rounds of the one-client windows whose server CPU per event carries a target (`tiers`, `growth`; see `--cpu-rounds`). */
   cpuRounds: number;
   /** Record a CPU profile of each measured server window into `.tmp/bench-profiles/`. */
   profile: boolean;
@@ -84,8 +84,8 @@ flags:
   --growth-clients=N  clients of the growth throughput runs          (default 10)
   --rounds=N          repeat each measurement, interleaved, and keep
                       the median (the mean of two)                   (default 2)
-  --cpu-rounds=N      rounds of tiers' one-client windows (server CPU per event, the tier
-                      targets): one window moves by ±20% on a shared VM (default 6)
+  --cpu-rounds=N      rounds of tiers' and growth's one-client windows (server CPU per event,
+                      their targets): one window moves by ±20% on a shared VM (default 6)
   --max-other-load=P  measure a window again when other processes took more than P% of
                       the machine during it                          (default 15)
   --retries=N         at most N such windows per run, each once      (default 8)

@@ -82,7 +82,7 @@ function callMiddleware(
   const settle = (value: Settled) => {
     settled = value;
     if (!returned) return;
-    response.off('finish', onFinish);
+    response.cancelWhenFinished(onFinish);
     late(value);
   };
   const onFinish = () => {
@@ -105,6 +105,6 @@ function callMiddleware(
   returned = true;
   if (settled !== undefined) return settled;
   if (response.finished) return (settled = 'answered');
-  response.once('finish', onFinish);
+  response.whenFinished(onFinish);
   return PENDING;
 }

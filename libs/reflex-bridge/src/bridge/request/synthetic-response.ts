@@ -22,6 +22,25 @@ export class SyntheticResponse extends LazyEventEmitter {
   /** Express's `res.locals` (made on first read, see below). */
   declare locals: Record<string, unknown>;
   private [HEADERS]: Map<string, number | string | string[]> | undefined = undefined;
+  /** The bridge's own waits for the end (see {@link whenFinished}), made on the first one. */
+  private finishCallbacks: Array<() => void> | undefined = undefined;
+
+  /**
+   * Calls `callback` once, when the response finishes (right after its `'finish'` listeners). The bridge's own
+   * waits use this rather than `once('finish')`: a bridged event waits twice (a session middleware that loads
+   * late, and express-session's save at the end), and Node's `once` makes a listener table, a wrapper and its state
+   * each time, then a new table when the last listener is removed.
+   */
+  whenFinished(callback: () => void): void {
+    (this.finishCallbacks ??= []).push(callback);
+  }
+
+  /** Cancels a {@link whenFinished} callback that has not been called. */
+  cancelWhenFinished(callback: () => void): void {
+    const callbacks = this.finishCallbacks;
+    const index = callbacks ? callbacks.indexOf(callback) : -1;
+    if (index >= 0) callbacks!.splice(index, 1);
+  }
 
   setHeader(name: string, value: number | string | readonly string[]): this {
     (this[HEADERS] ??= new Map()).set(name.toLowerCase(), Array.isArray(value) ? [...value] : (value as number | string));
@@ -109,6 +128,11 @@ export class SyntheticResponse extends LazyEventEmitter {
     this.finished = true;
     this.writableEnded = true;
     this.emit('finish');
+    const callbacks = this.finishCallbacks;
+    if (callbacks) {
+      this.finishCallbacks = undefined;
+      for (const callback of callbacks) callback();
+    }
     return this;
   }
 

@@ -73,12 +73,12 @@ export class SessionHandoff {
     if (outcome.request && !outcome.fastPath) this.sightings.seen(client, outcome.request.sessionID, outcome.request.sessionStore);
     if (!response.finished) {
       // Usually the end is synchronous (nothing to save, or no session middleware on the fast path); only
-      // a session middleware that saves first (express-session's wrapped `end`) makes this wait. 'finish'
-      // is emitted when the response becomes finished, so listening after `end()` misses nothing.
+      // a session middleware that saves first (express-session's wrapped `end`) makes this wait. Its
+      // `whenFinished` callbacks run when it becomes finished, so waiting after `end()` misses nothing.
       response.end();
       if (!response.finished) {
         return new Promise<void>((resolve, reject) =>
-          response.once('finish', () => {
+          response.whenFinished(() => {
             try {
               resolve(then(afterEnd(outcome), () => this.handOffCookies(outcome, response, client)));
             } catch (error) {
