@@ -10,7 +10,7 @@
 // `--clients=N` has N clients send at once instead of one (the server CPU under load, as `server_cpu_loaded`).
 //
 // Usage: node bench/dist/tools/alternated-windows.js [--cycles=12] [--window=2000] [--warmup=500] [--clients=1] SPEC ...
-//   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | echo-in-nest | guarded-in-nest | echo-in-empty-nest | chain | none | auth_only | fast | full
+//   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | echo-in-nest | guarded-in-nest | echo-in-empty-nest | chain | chain-in-nest | none | auth_only | fast | full
 //         e.g. echo=echo none=none before=none@.tmp/before/libs/reflex-bridge/dist semi1=none+--max-semi-space-size=1
 //   (default: echo=echo floor=floor guarded=guarded none=none)
 import { readdirSync, readFileSync } from 'node:fs';

@@ -29,7 +29,7 @@
 // means memory touched for the first time; `--ll=1048576` counts what leaves a 1 MB second-level cache instead.
 //
 // Usage: node bench/dist/tools/instructions-per-event.js [--window=6000] [--warmup=30000] [--clients=1] [--lib=DIR] [--keep=DIR] [--cache-sim [--ll=BYTES]]
-//   [echo|floor|guarded|echo-in-nest|guarded-in-nest|echo-in-empty-nest|chain|none|auth_only|fast|full|store-memory|store-redis|echo-redis ...]   (default: echo none fast full)
+//   [echo|floor|guarded|echo-in-nest|guarded-in-nest|echo-in-empty-nest|chain|chain-in-nest|none|auth_only|fast|full|store-memory|store-redis|echo-redis ...]   (default: echo none fast full)
 // Needs valgrind (Debian's `valgrind` package: callgrind and callgrind_control).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
