@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { readableChunks } from './readable-chunks.js';
 import { UploadChunkIterator } from './upload-chunk-iterator.js';
 import { cleanUploadFileName } from './upload-file-name.js';
 import { UploadFile } from './upload-file.js';
@@ -243,7 +244,7 @@ class MultipartReader {
   /** A file's bytes as they arrive, counted against the total; busboy's own errors become 400s. */
   private async *bytesOf(stream: Readable & { truncated?: boolean }): AsyncGenerator<Buffer> {
     try {
-      for await (const data of stream as AsyncIterable<Buffer>) {
+      for await (const data of readableChunks(stream)) {
         this.totalBytes += data.length;
         if (this.totalBytes > this.limits.maxTotalBytes) {
           throw new UploadError(413, 'upload_too_large', `An upload may carry at most ${this.limits.maxTotalBytes} bytes of files.`, this.limits.maxTotalBytes);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { RequestHandler } from 'express';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { runMiddleware, runMiddlewareChain } from './middleware-runner.js';
 import { SyntheticRequest } from './synthetic-request.js';
 import { SyntheticResponse } from './synthetic-response.js';
@@ -87,5 +89,28 @@ describe('runMiddlewareChain', () => {
     );
     expect(await outcome).toBe('continue');
     expect(response.listenerCount('finish')).toBe(0);
+  });
+
+  it("runs on a real HTTP response too (an upload's chain), a middleware answering it later or letting it through", async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const outcomes: unknown[] = [];
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const answerLater: Handler = (_req, answer) => void setImmediate(() => answer.end('refused'));
+      const passLater: Handler = (_req, _res, next) => void setImmediate(() => next());
+      const chain = req.url === '/answer' ? chainOf(passLater, answerLater) : chainOf(passLater);
+      void runMiddleware(chain, req as unknown as SyntheticRequest, res as unknown as SyntheticResponse).then((outcome) => {
+        outcomes.push(outcome);
+        if (!res.writableEnded) res.end('through');
+      });
+    });
+    try {
+      const { port } = server.address() as AddressInfo;
+      expect(await (await fetch(`http://127.0.0.1:${port}/answer`)).text()).toBe('refused');
+      expect(await (await fetch(`http://127.0.0.1:${port}/pass`)).text()).toBe('through');
+      expect(outcomes).toEqual(['answered', 'continue']);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { SyntheticRequest } from './synthetic-request.js';
-import type { SyntheticResponse } from './synthetic-response.js';
+import type { EventEmitter } from 'node:events';
+import { SyntheticResponse } from './synthetic-response.js';
 
 /** How a middleware chain ended: every middleware called `next()`, or one answered the request. */
 export type MiddlewareOutcome = 'continue' | 'answered';
@@ -82,7 +83,7 @@ function callMiddleware(
   const settle = (value: Settled) => {
     settled = value;
     if (!returned) return;
-    response.cancelWhenFinished(onFinish);
+    stopWaitingForFinish(response, onFinish);
     late(value);
   };
   const onFinish = () => {
@@ -105,6 +106,21 @@ function callMiddleware(
   returned = true;
   if (settled !== undefined) return settled;
   if (response.finished) return (settled = 'answered');
-  response.whenFinished(onFinish);
+  waitForFinish(response, onFinish);
   return PENDING;
+}
+
+/**
+ * Calls `onFinish` when the response finishes. An event's synthetic response has a cheaper hook than `once('finish')`;
+ * an upload's chain runs on the real HTTP response, an ordinary emitter.
+ */
+function waitForFinish(response: SyntheticResponse, onFinish: () => void): void {
+  if (response instanceof SyntheticResponse) response.whenFinished(onFinish);
+  else (response as EventEmitter).once('finish', onFinish);
+}
+
+/** Undoes {@link waitForFinish}. */
+function stopWaitingForFinish(response: SyntheticResponse, onFinish: () => void): void {
+  if (response instanceof SyntheticResponse) response.cancelWhenFinished(onFinish);
+  else (response as EventEmitter).off('finish', onFinish);
 }
