@@ -5,8 +5,8 @@ import { finished, type Readable } from 'node:stream';
  *
  * Why not `for await (const chunk of stream)`: Node's iterator reads in paused mode, where `read()` hands over all
  * that is buffered as one new Buffer, so each time the consumer falls more than a chunk behind (a disk write, a
- * handler's await) every byte is copied once more (measured on uploads: twice the young-generation collections of
- * busboy alone). In flowing mode each `'data'` event is one chunk as pushed; the stream is paused while a chunk waits
+ * handler's await) every byte is copied once more: the upload benchmark's server spent 3.2-4.4 ms of CPU per MiB
+ * with that, 2.1-2.7 without, busboy alone 1.9-2.5. In flowing mode each `'data'` event is one chunk as pushed; the stream is paused while a chunk waits
  * for the consumer, so at most the stream's own buffer (its `highWaterMark`) is held, and the source (busboy, then the
  * request) is held back as before.
  *
