@@ -15,6 +15,7 @@ import { createAuthStack, mountHttpAuth } from '../server/auth-stack.js';
 import { fastAuthModuleOptions } from '../server/fast-auth.js';
 import { BENCH_RATE_LIMIT } from '../server/bench-rate-limit.js';
 import { CpuProfiler } from '../server/cpu-profiler.js';
+import { AllocationSampler } from '../server/allocation-sampler.js';
 import { CpuWindow } from '../server/cpu-window.js';
 import { LiveFeedState, LIVE_LABEL, SessionBenchState, StoreBenchState } from './ext-states.js';
 import type { ExtServerConfig } from './ext-types.js';
@@ -28,6 +29,7 @@ const cpuWindow = new CpuWindow(() => sessionCalls());
 let live: LiveBroadcaster | undefined;
 let seq = 0;
 const profiler = new CpuProfiler();
+const allocations = new AllocationSampler();
 
 async function start(config: ExtServerConfig): Promise<ServerStarted> {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -85,6 +87,9 @@ serveRpc(
     // `--profile`: the same CPU profile of each measured window as the harness's own server records.
     profileStart: () => profiler.start(),
     profileStop: (path: string) => profiler.stop(path),
+    // `--allocations`: the bytes allocated over each measured window, sampled.
+    allocationStart: () => allocations.start(),
+    allocationStop: (path: string) => allocations.stop(path),
     subscribers: () => live?.subscriberCount(LIVE_LABEL) ?? 0,
     /** Publishes one change whose row carries the publish time (ms since the epoch, sub-ms precision). */
     publish: async () => {

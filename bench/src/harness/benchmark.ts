@@ -31,6 +31,8 @@ export interface BenchOptions {
   cpuRounds: number;
   /** Record a CPU profile of each measured server window into `.tmp/bench-profiles/`. */
   profile: boolean;
+  /** Sample the allocations of each measured server window into `.tmp/bench-profiles/` and log the bytes per event. */
+  allocations: boolean;
   /** Another build of the library for the bench apps (a `dist` folder), instead of libs/reflex-bridge/dist. */
   lib?: string;
   /** Share of the machine (0..1) other processes may take during a window before it is measured again. */
@@ -90,6 +92,9 @@ flags:
                       the machine during it                          (default 15)
   --retries=N         at most N such windows per run, each once      (default 8)
   --profile           CPU-profile each measured server window into .tmp/bench-profiles/
+  --allocations       sample the allocations of each measured server window (freed objects
+                      included) into .tmp/bench-profiles/ and log the bytes per event; the
+                      sampling costs CPU, so read no CPU figure of such a run
   --lib=DIR           bench apps import the library from DIR (a built dist folder, inside the
                       repository so its dependencies resolve) instead of libs/reflex-bridge/dist
   --upload-mb=N       file size of the upload throughput runs, MiB   (default 16)
@@ -116,6 +121,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     rounds: 2,
     cpuRounds: 6,
     profile: false,
+    allocations: false,
     maxOtherLoad: 0.15,
     retries: 8,
     uploadMb: 16,
@@ -169,6 +175,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     options.uploadBridge = mode;
   }
   options.profile = flags.has('profile');
+  options.allocations = flags.has('allocations');
   if (flags.has('lib')) {
     options.lib = resolve(flags.get('lib')!);
     if (!existsSync(join(options.lib, 'index.js'))) throw new Error(`--lib: no index.js in ${options.lib}`);
@@ -187,7 +194,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     options.liveWhere = where;
   }
   const known = new Set([
-    'duration', 'warmup', 'clients', 'connections', 'growth-clients', 'rounds', 'cpu-rounds', 'profile', 'lib', 'sizes', 'quick', 'help', 'max-other-load', 'retries',
+    'duration', 'warmup', 'clients', 'connections', 'growth-clients', 'rounds', 'cpu-rounds', 'profile', 'allocations', 'lib', 'sizes', 'quick', 'help', 'max-other-load', 'retries',
     'upload-mb', 'upload-rss-mb', 'upload-bridge', 'idle-connections', 'heap-snapshot', 'subscribers', 'live-where',
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}\n${USAGE}`);
@@ -273,6 +280,7 @@ async function measureOnce(context: BenchContext, server: ServerProcess, label: 
     await generator.start();
     await sleep(context.options.warmupMs);
     if (context.options.profile) await server.profileStart();
+    if (context.options.allocations) await server.allocationStart();
     await Promise.all([server.cpuMark(), generator.mark()]);
     const ticksBefore = machineTicks();
     const sidecarBefore = sidecarPid === undefined ? Number.NaN : processCpuUs(sidecarPid);
@@ -283,6 +291,12 @@ async function measureOnce(context: BenchContext, server: ServerProcess, label: 
     if (context.options.profile) {
       const path = await server.profileStop(`${PROFILE_DIR}${label.replace(/[^\w.-]+/g, '_')}.cpuprofile`);
       context.log(`    profile: ${path}  (summary: node bench/dist/tools/cpuprofile-summary.js ${path})`);
+    }
+    if (context.options.allocations) {
+      // Sampled from the start of the window to the end of its load: a little more than its events, never less.
+      const { path, bytes } = await server.allocationStop(`${PROFILE_DIR}${label.replace(/[^\w.-]+/g, '_')}.heapprofile`);
+      const perEvent = bytes / Math.max(1, stats.completed);
+      context.log(`    allocations: ${(perEvent / 1024).toFixed(1)} KiB/event (${path}; node bench/dist/tools/heapprofile-summary.js ${path} --events=${stats.completed})`);
     }
     if (stats.errors > 0) throw new Error(`${label}: ${stats.errors} of ${stats.completed} events failed; first: ${stats.firstError}`);
     if (stats.completed === 0) throw new Error(`${label}: no event completed in the window`);

@@ -1,5 +1,5 @@
 import { RpcChild, type ProcessWrapper } from './rpc.js';
-import type { LoadConfig, LoadStats, ServerConfig, ServerCpu, ServerMemory, ServerStarted } from './types.js';
+import type { AllocationProfile, LoadConfig, LoadStats, ServerConfig, ServerCpu, ServerMemory, ServerStarted } from './types.js';
 
 const SERVER_MAIN = new URL('../server/server-main.js', import.meta.url);
 const LOAD_GENERATOR = new URL('../load/load-generator.js', import.meta.url);
@@ -65,6 +65,16 @@ export class ServerProcess {
   /** Writes the CPU profile recorded since `profileStart` to `path` (a `.cpuprofile` for Chrome DevTools). */
   profileStop(path: string): Promise<string> {
     return this.child.call('profileStop', path);
+  }
+
+  /** Starts sampling the server's allocations (see `AllocationSampler`). */
+  allocationStart(): Promise<void> {
+    return this.child.call('allocationStart');
+  }
+
+  /** Writes the allocations sampled since `allocationStart` to `path` (a `.heapprofile`); resolves with it and the bytes they add up to. */
+  allocationStop(path: string): Promise<AllocationProfile> {
+    return this.child.call('allocationStop', path, 60_000);
   }
 
   stop(): Promise<void> {

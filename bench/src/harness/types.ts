@@ -84,6 +84,12 @@ export interface ServerCpu {
   gcPauseMs: number;
 }
 
+/** A server's allocations over one window (`--allocations`): the `.heapprofile` written, and the bytes it samples. */
+export interface AllocationProfile {
+  path: string;
+  bytes: number;
+}
+
 /** The server process's memory after forced garbage collection. */
 export interface ServerMemory {
   heapUsed: number;

@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { writeHeapSnapshot } from 'node:v8';
 import { serveRpc } from '../harness/rpc.js';
 import { CpuProfiler } from './cpu-profiler.js';
+import { AllocationSampler } from './allocation-sampler.js';
 import { CpuWindow } from './cpu-window.js';
 import type { ServerConfig, ServerCpu, ServerMemory, ServerStarted } from '../harness/types.js';
 
@@ -12,6 +13,7 @@ let close: (() => Promise<void>) | undefined;
 /** The measured window: this process's CPU time, or a peer process's (see peers/). */
 const cpuWindow = new CpuWindow();
 const profiler = new CpuProfiler();
+const allocations = new AllocationSampler();
 
 async function collectGarbage(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -80,6 +82,9 @@ serveRpc(
     },
     profileStart: () => profiler.start(),
     profileStop: (path: string) => profiler.stop(path),
+    // `--allocations`: the bytes allocated over each measured window, sampled.
+    allocationStart: () => allocations.start(),
+    allocationStop: (path: string) => allocations.stop(path),
   },
   async () => {
     await close?.();

@@ -4,6 +4,7 @@
 // --match, the functions whose file matches by inclusive ("total") time. Open the file in Chrome DevTools
 // (Performance panel) or speedscope for the full picture.
 import { readFile } from 'node:fs/promises';
+import { groupOf, location } from './profile-frames.js';
 
 interface ProfileNode {
   id: number;
@@ -18,24 +19,6 @@ interface CpuProfile {
   endTime: number;
   samples?: number[];
   timeDeltas?: number[];
-}
-
-/** Where a function lives: a package, a library folder, node internals, or V8 itself. */
-function groupOf(url: string, functionName: string): string {
-  if (!url) return functionName.startsWith('(') ? functionName : '(native)';
-  if (url.startsWith('node:')) return 'node: internals';
-  const lib = /libs\/reflex-bridge\/(?:dist|src)\/([^/]+)\//.exec(url);
-  if (lib) return `reflex-bridge/${lib[1]}`;
-  if (/libs\/reflex-bridge\//.test(url)) return 'reflex-bridge';
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-  if (pkg) return pkg[1];
-  if (/\/bench\//.test(url)) return 'bench';
-  return url.replace(/^file:\/\//, '');
-}
-
-function location(frame: ProfileNode['callFrame']): string {
-  const file = frame.url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '').replace(/^.*\/libs\//, 'libs/');
-  return file ? `${file}:${frame.lineNumber + 1}` : '';
 }
 
 async function main(): Promise<void> {
