@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import type { RequestHandler } from 'express';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -112,5 +113,76 @@ describe('runMiddlewareChain', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('ends any chain as its first deciding middleware says, running nothing after it and ignoring what it does later', async () => {
+    /** What a middleware does: how it settles, at once or on a later turn, and what it does after that. */
+    type Behaviour = 'next' | 'next-late' | 'next-twice' | 'next-and-again-later' | 'skip-route' | 'answer' | 'answer-late' | 'answer-then-next' | 'error' | 'error-late' | 'throw' | 'reject';
+    const behaviours: Behaviour[] = ['next', 'next-late', 'next-twice', 'next-and-again-later', 'skip-route', 'answer', 'answer-late', 'answer-then-next', 'error', 'error-late', 'throw', 'reject'];
+    const later = (action: () => void) => void setImmediate(action);
+    const handlerFor = (behaviour: Behaviour, index: number, ran: number[]): Handler => (_req, res, next) => {
+      ran.push(index);
+      switch (behaviour) {
+        case 'next':
+          return next();
+        case 'next-late':
+          return later(() => next());
+        case 'next-twice':
+          next();
+          return next();
+        case 'next-and-again-later':
+          // The second call comes while a later middleware may be pending: it must not settle that one.
+          next();
+          return later(() => next(new Error('a stale next')));
+        case 'skip-route':
+          return next('route');
+        case 'answer':
+          return void res.status(403).end();
+        case 'answer-late':
+          return later(() => res.status(403).end());
+        case 'answer-then-next':
+          res.status(403).end();
+          return next();
+        case 'error':
+          return next(new Error(`error ${index}`));
+        case 'error-late':
+          return later(() => next(new Error(`error ${index}`)));
+        case 'throw':
+          throw new Error(`error ${index}`);
+        case 'reject':
+          return Promise.reject(new Error(`error ${index}`));
+      }
+    };
+    /** The model: the first middleware that does not let the event through decides; errors always come as a rejection. */
+    const settlesLater = new Set<Behaviour>(['next-late', 'answer-late', 'error-late', 'reject']);
+    const expected = (chain: Behaviour[]) => {
+      let sync = true;
+      for (let index = 0; index < chain.length; index++) {
+        const behaviour = chain[index]!;
+        if (settlesLater.has(behaviour)) sync = false;
+        if (behaviour.startsWith('answer')) return { outcome: 'answered', ran: index + 1, sync };
+        if (behaviour.startsWith('error') || behaviour === 'throw' || behaviour === 'reject') return { outcome: `error ${index}`, ran: index + 1, sync: false };
+      }
+      return { outcome: 'continue', ran: chain.length, sync };
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.constantFrom(...behaviours), { maxLength: 6 }), async (chain) => {
+        const ran: number[] = [];
+        const response = new SyntheticResponse();
+        const result = runMiddlewareChain(chainOf(...chain.map((behaviour, index) => handlerFor(behaviour, index, ran))), request(), response);
+        const model = expected(chain);
+        expect(!(result instanceof Promise)).toBe(model.sync);
+        const outcome = await Promise.resolve(result).then(
+          (value) => value,
+          (error: Error) => error.message,
+        );
+        // Whatever the deciding middleware does later (a second next, an answer) changes nothing.
+        await new Promise((resolve) => setImmediate(resolve));
+        expect({ outcome, ran: ran.length }).toEqual({ outcome: model.outcome, ran: model.ran });
+        expect(ran).toEqual([...Array(model.ran).keys()]);
+        expect(response.listenerCount('finish')).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -34,80 +34,98 @@ export function runMiddlewareChain(
   request: SyntheticRequest,
   response: SyntheticResponse,
 ): MiddlewareOutcome | Promise<MiddlewareOutcome> {
-  let done: ((value: Settled) => void) | undefined;
-  // `done` is set below, before any late settlement can arrive: those come from later ticks only.
-  const outcome = runFrom(chain, 0, request, response, (value) => done!(value));
+  const run = new ChainRun(chain, request, response);
+  const outcome = run.from(0);
   if (outcome === PENDING) {
+    // Set before any late settlement can arrive: those come from later ticks only.
     return new Promise<MiddlewareOutcome>((resolve, reject) => {
-      done = (value) => (value instanceof Error ? reject(value) : resolve(value));
+      run.resolve = resolve;
+      run.reject = reject;
     });
   }
   return outcome instanceof Error ? Promise.reject(outcome) : outcome;
 }
 
-/** Runs the chain from `index`; when a middleware settles late, the rest runs from there and ends in `done`. */
-function runFrom(
-  chain: readonly RequestHandler[],
-  index: number,
-  request: SyntheticRequest,
-  response: SyntheticResponse,
-  done: (value: Settled) => void,
-): Settled | typeof PENDING {
-  for (; index < chain.length; index++) {
-    if (response.finished) return 'answered';
-    const current = index;
-    const step = callMiddleware(chain[current], request, response, (late) => {
-      if (late !== 'continue') return done(late);
-      const rest = runFrom(chain, current + 1, request, response, done);
-      if (rest !== PENDING) done(rest);
-    });
-    if (step === PENDING) return PENDING;
-    if (step !== 'continue') return step;
-  }
-  return 'continue';
-}
-
 /**
- * Calls one middleware. Whichever comes first decides: `next()` (continue), `next(err)` (the error), or the
- * response finishing (answered). Settled before the middleware returned: the outcome itself; later: it is
- * handed to `late`.
+ * One run of a chain: which middleware runs, and how it settled. Whichever comes first decides for a middleware:
+ * `next()` (continue), `next(err)` (the error), or the response finishing (answered); what it does after that is
+ * ignored. One object per run and one `next` per middleware (as Express makes), rather than a set of closures per
+ * middleware: every bridged event runs its chain.
  */
-function callMiddleware(
-  middleware: RequestHandler,
-  request: SyntheticRequest,
-  response: SyntheticResponse,
-  late: (value: Settled) => void,
-): Settled | typeof PENDING {
-  let settled: Settled | undefined;
-  let returned = false;
-  const settle = (value: Settled) => {
-    settled = value;
-    if (!returned) return;
-    stopWaitingForFinish(response, onFinish);
-    late(value);
-  };
-  const onFinish = () => {
-    if (settled === undefined) settle('answered');
-  };
-  const next = (error?: unknown) => {
-    if (settled !== undefined) return;
-    // A response that finished before `next` was called means the middleware answered first.
-    if (response.finished) settle('answered');
-    // Express treats next('route') / next('router') as "skip", not as an error.
-    else if (error && error !== 'route' && error !== 'router') settle(error instanceof Error ? error : new Error(String(error)));
-    else settle('continue');
-  };
-  try {
-    const result = (middleware as unknown as (req: unknown, res: unknown, next: unknown) => unknown)(request, response, next);
-    if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(undefined, next);
-  } catch (error) {
-    next(error);
+class ChainRun {
+  /** The middleware running now (its `next` is the only one listened to). */
+  private current = 0;
+  /** How the current middleware settled, once it did. */
+  private settled: Settled | undefined = undefined;
+  /** True once the current middleware returned: a settlement after that is late and carries the chain on. */
+  private returned = false;
+  /** Waits for the response to finish while a middleware is pending; made on the first such wait. */
+  private onFinish: (() => void) | undefined = undefined;
+  /** Settle the promise of a chain that went asynchronous. */
+  resolve: ((outcome: MiddlewareOutcome) => void) | undefined = undefined;
+  reject: ((error: Error) => void) | undefined = undefined;
+
+  constructor(
+    private readonly chain: readonly RequestHandler[],
+    private readonly request: SyntheticRequest,
+    private readonly response: SyntheticResponse,
+  ) {}
+
+  /** Runs the chain from `index`: its outcome, or {@link PENDING} when a middleware settles later (then the run ends in `resolve`/`reject`). */
+  from(index: number): Settled | typeof PENDING {
+    for (; index < this.chain.length; index++) {
+      if (this.response.finished) return 'answered';
+      const step = this.call(index);
+      if (step === PENDING) return PENDING;
+      if (step !== 'continue') return step;
+    }
+    return 'continue';
   }
-  returned = true;
-  if (settled !== undefined) return settled;
-  if (response.finished) return (settled = 'answered');
-  waitForFinish(response, onFinish);
-  return PENDING;
+
+  /** Calls middleware `index`: its outcome when it settled before returning, else {@link PENDING}. */
+  private call(index: number): Settled | typeof PENDING {
+    this.current = index;
+    this.settled = undefined;
+    this.returned = false;
+    const next = (error?: unknown) => this.next(index, error);
+    try {
+      const result = (this.chain[index] as unknown as (req: unknown, res: unknown, next: unknown) => unknown)(this.request, this.response, next);
+      if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(undefined, next);
+    } catch (error) {
+      next(error);
+    }
+    this.returned = true;
+    if (this.settled !== undefined) return this.settled;
+    if (this.response.finished) return (this.settled = 'answered');
+    waitForFinish(this.response, (this.onFinish ??= () => this.finished()));
+    return PENDING;
+  }
+
+  /** `next` of middleware `index`: ignored once that middleware settled (or the chain moved past it). */
+  private next(index: number, error: unknown): void {
+    if (index !== this.current || this.settled !== undefined) return;
+    // A response that finished before `next` was called means the middleware answered first.
+    if (this.response.finished) this.settle('answered');
+    // Express treats next('route') / next('router') as "skip", not as an error.
+    else if (error && error !== 'route' && error !== 'router') this.settle(error instanceof Error ? error : new Error(String(error)));
+    else this.settle('continue');
+  }
+
+  /** The response finished while the current middleware was pending: it answered. */
+  private finished(): void {
+    if (this.settled === undefined) this.settle('answered');
+  }
+
+  private settle(value: Settled): void {
+    this.settled = value;
+    if (!this.returned) return;
+    // Late: the chain was waiting for this middleware, and goes on (or ends) from here.
+    stopWaitingForFinish(this.response, this.onFinish!);
+    const outcome = value === 'continue' ? this.from(this.current + 1) : value;
+    if (outcome === PENDING) return;
+    if (outcome instanceof Error) this.reject!(outcome);
+    else this.resolve!(outcome);
+  }
 }
 
 /**
