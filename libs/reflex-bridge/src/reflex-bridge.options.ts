@@ -153,7 +153,7 @@ export interface ReflexBridgeModuleOptions {
    * File uploads on `POST <prefix>/_upload` and serving stored files on `GET <prefix>/_upload/<path>`: where files
    * go and the limits of one request (each answered `413` when passed). `false` turns both routes off. See
    * {@link UploadOptions}.
-   * @default { directory: 'uploaded_files', tempDirectory: os.tmpdir(), maxFileBytes: 100 MiB, maxFiles: 20, maxTotalBytes: 1 GiB, maxEventArgsBytes: 1 MiB, chunkQueueLength: 8 }
+   * @default { directory: 'uploaded_files', tempDirectory: os.tmpdir(), maxFileBytes: 100 MiB, maxFiles: 20, maxTotalBytes: 1 GiB, maxEventArgsBytes: 1 MiB, chunkQueueLength: 4 }
    */
   uploads?: false | UploadOptions;
   /**

@@ -1,7 +1,12 @@
 import type { UploadChunk } from './upload-chunk.js';
 
-/** Default number of chunks an iterator holds, as Reflex's. */
-export const DEFAULT_CHUNK_QUEUE_LENGTH = 8;
+/**
+ * Default number of chunks an iterator holds. Reflex's holds 8; here 8 made a handler that writes each chunk to disk
+ * cost 2.3-4.7 ms of CPU per MiB one upload at a time (4 of 6 runs above 2.9), against 2.2-2.8 with 4 or 2 (none of
+ * 11 runs above 2.9; busboy alone 2.0-2.7): chunks waiting longer cost the process more than the deeper queue
+ * saves, and the request is paused while the queue is full anyway (see docs/performance.md, "Uploads").
+ */
+export const DEFAULT_CHUNK_QUEUE_LENGTH = 4;
 
 interface Waiter<T> {
   resolve(value: T): void;

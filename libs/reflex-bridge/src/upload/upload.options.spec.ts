@@ -14,7 +14,7 @@ describe('uploads options', () => {
       maxFiles: 20,
       maxTotalBytes: 1024 * 1024 * 1024,
       maxEventArgsBytes: 1024 * 1024,
-      chunkQueueLength: 8,
+      chunkQueueLength: 4,
     });
   });
 

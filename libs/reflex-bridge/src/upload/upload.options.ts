@@ -1,6 +1,7 @@
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { InvalidOptionError } from '../invalid-option.error.js';
+import { DEFAULT_CHUNK_QUEUE_LENGTH } from './upload-chunk-iterator.js';
 
 /**
  * The `uploads` section of the module options: where uploads go and how big they may be. Every limit passed is
@@ -42,7 +43,7 @@ export interface UploadOptions {
   maxEventArgsBytes?: number;
   /**
    * Chunks a streaming upload's iterator holds while its handler is busy; when it is full the request is paused.
-   * @default 8
+   * @default 4 (Reflex: 8)
    */
   chunkQueueLength?: number;
 }
@@ -65,7 +66,7 @@ export const DEFAULT_UPLOAD_OPTIONS = {
   maxFiles: 20,
   maxTotalBytes: 1024 * 1024 * 1024,
   maxEventArgsBytes: 1024 * 1024,
-  chunkQueueLength: 8,
+  chunkQueueLength: DEFAULT_CHUNK_QUEUE_LENGTH,
 } as const;
 
 const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength'] as const;
