@@ -1,7 +1,6 @@
-import { fileURLToPath } from 'node:url';
 // Fairness under a flood: one victim client's event latency while another socket writes bursts of 20,000 events
 // as fast as it can, against the victim's latency on an idle server in the same run.
-import { isMain, measure, runBenchmarks, sleep, type Benchmark, type BenchContext, type Measurement } from '../harness/benchmark.js';
+import { isMain, measure, profilePath, runBenchmarks, sleep, type Benchmark, type BenchContext, type Measurement } from '../harness/benchmark.js';
 import { LoadProcess, RpcLoadProcess, ServerProcess } from '../harness/processes.js';
 import { compared, reported, type BenchResult, type Target } from '../harness/results.js';
 import { median } from '../harness/stats.js';
@@ -10,7 +9,6 @@ import { BENCH_LOGIN, event, LOOKUP_STATE, TIER_STATES } from '../harness/wire.j
 import type { FloodConfig, FloodStats } from '../load/flooder.js';
 
 const FLOODER_MAIN = new URL('../load/flooder.js', import.meta.url);
-const PROFILE_DIR = fileURLToPath(new URL('../../../.tmp/bench-profiles/', import.meta.url));
 
 /** Frames per burst: one socket write of about 3 MB. */
 const BURST = 20_000;
@@ -75,7 +73,7 @@ async function measureFlooded(context: BenchContext, server: ServerProcess, labe
     await sleep(context.options.durationMs);
     const [stats, floodStats] = await Promise.all([victim.stop(), flooder.stop()]);
     if (context.options.profile) {
-      const path = await server.profileStop(`${PROFILE_DIR}${label.replace(/[^\w.-]+/g, '_')}.cpuprofile`);
+      const path = await server.profileStop(profilePath(label, 'cpuprofile'));
       context.log(`    profile: ${path}  (summary: node bench/dist/tools/cpuprofile-summary.js ${path})`);
     }
     if (stats.errors > 0) throw new Error(`${label}: ${stats.errors} of the victim's ${stats.completed} events failed; first: ${stats.firstError}`);

@@ -2,8 +2,7 @@
 // in one process and over Redis, each against its baseline measured in the same run: a bare socket.io server
 // broadcasting a frame of the same JSON size to the same number of sockets (over Redis through the socket.io
 // Redis adapter), timed the same way by the same subscriber processes.
-import { fileURLToPath } from 'node:url';
-import { isMain, runBenchmarks, sleep, type Benchmark, type BenchContext } from '../harness/benchmark.js';
+import { isMain, profilePath, runBenchmarks, sleep, type Benchmark, type BenchContext } from '../harness/benchmark.js';
 import { compared, unavailable, type BenchResult, type Target } from '../harness/results.js';
 import { RpcChild } from '../harness/rpc.js';
 import { median, summarize } from '../harness/stats.js';
@@ -15,7 +14,6 @@ const BROADCAST_MAIN = new URL('../ext/broadcast-server-main.js', import.meta.ur
 /** Subscriber counts measured unless `--subscribers` picks others. */
 const COUNTS = [1, 1000, 10_000];
 /** `--profile`: the bridge server's CPU profile of each measured series of changes. */
-const PROFILE_DIR = fileURLToPath(new URL('../../../.tmp/bench-profiles/', import.meta.url));
 /** Counts the p99 target applies to (the issue's 1,000 and 10,000 subscribers). */
 const TARGETED = new Set([1000, 10_000]);
 const PUBLISHES = 40;
@@ -113,7 +111,7 @@ async function measureDelivery(context: BenchContext, publisher: Publisher, clie
       await until(`change ${i} at ${clients} subscribers`, 60_000, async () => (await received(processes)) >= clients * i);
     }
     if (profiling) {
-      const path = await publisher.child.call<string>('profileStop', `${PROFILE_DIR}live-latency_${publisher.label.replace(/[^\w.-]+/g, '_')}_${clients}.cpuprofile`, 60_000);
+      const path = await publisher.child.call<string>('profileStop', profilePath(`live-latency_${publisher.label}_${clients}`, 'cpuprofile'), 60_000);
       context.log(`    CPU profile: ${path}`);
     }
     const all = await Promise.all(processes.map((child) => child.call<number[]>('latencies', undefined, 60_000)));

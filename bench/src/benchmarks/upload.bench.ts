@@ -4,7 +4,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isMain, machineTicks, otherLoadBetween, otherLoadFigure, runBenchmarks, sleep, type Benchmark, type BenchContext } from '../harness/benchmark.js';
+import { isMain, machineTicks, otherLoadBetween, otherLoadFigure, profilePath, runBenchmarks, sleep, type Benchmark, type BenchContext } from '../harness/benchmark.js';
 import { compared, reported, unavailable, type BenchResult, type Target } from '../harness/results.js';
 import { median } from '../harness/stats.js';
 import { UPLOAD_HANDLERS } from '../harness/wire.js';
@@ -74,11 +74,18 @@ async function measureUploads(context: BenchContext, server: UploadServerProcess
   try {
     await generator.start();
     await sleep(context.options.warmupMs);
+    if (context.options.allocations) await server.allocationStart();
     await Promise.all([server.cpuMark(), generator.mark()]);
     const ticksBefore = machineTicks();
     await sleep(context.options.durationMs);
     const ticksAfter = machineTicks();
     const [stats, cpu] = await Promise.all([generator.stop(), server.cpuRead()]);
+    if (context.options.allocations) {
+      // Sampled from the start of the window to the end of its load: a little more than its bytes, never less.
+      const { path, bytes } = await server.allocationStop(profilePath(label, 'heapprofile'));
+      const mib = Math.max(1, stats.bytes) / MiB;
+      context.log(`    allocations: ${(bytes / 1024 / mib).toFixed(1)} KiB per MiB received (${path}; per MiB: node bench/dist/tools/heapprofile-summary.js ${path} --events=${mib.toFixed(2)})`);
+    }
     if (stats.errors > 0) throw new Error(`${label}: ${stats.errors} upload(s) failed; first: ${stats.firstError}`);
     if (stats.bytes === 0) throw new Error(`${label}: no byte was sent in the window`);
     // Every upload the generator finished (warm-up, window, drain) must be on the server's disk in full: a

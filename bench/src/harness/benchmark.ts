@@ -249,6 +249,11 @@ export function otherLoadBetween(before: ReturnType<typeof machineTicks>, after:
 
 const PROFILE_DIR = fileURLToPath(new URL('../../../.tmp/bench-profiles/', import.meta.url));
 
+/** Where `--profile` and `--allocations` write the profile of the window `label`: `.tmp/bench-profiles/<label>.<extension>`. */
+export function profilePath(label: string, extension: 'cpuprofile' | 'heapprofile'): string {
+  return `${PROFILE_DIR}${label.replace(/[^\w.-]+/g, '_')}.${extension}`;
+}
+
 /**
  * One measured run: a fresh load generator process sets up `load` against `server`, warms up, then the
  * window opens on both sides (client counters, server CPU time) for `durationMs`. Fails when any event
@@ -289,12 +294,12 @@ async function measureOnce(context: BenchContext, server: ServerProcess, label: 
     const sidecarUs = sidecarPid === undefined ? Number.NaN : processCpuUs(sidecarPid) - sidecarBefore;
     const [stats, cpu] = await Promise.all([generator.stop(), server.cpuRead()]);
     if (context.options.profile) {
-      const path = await server.profileStop(`${PROFILE_DIR}${label.replace(/[^\w.-]+/g, '_')}.cpuprofile`);
+      const path = await server.profileStop(profilePath(label, 'cpuprofile'));
       context.log(`    profile: ${path}  (summary: node bench/dist/tools/cpuprofile-summary.js ${path})`);
     }
     if (context.options.allocations) {
       // Sampled from the start of the window to the end of its load: a little more than its events, never less.
-      const { path, bytes } = await server.allocationStop(`${PROFILE_DIR}${label.replace(/[^\w.-]+/g, '_')}.heapprofile`);
+      const { path, bytes } = await server.allocationStop(profilePath(label, 'heapprofile'));
       const perEvent = bytes / Math.max(1, stats.completed);
       context.log(`    allocations: ${(perEvent / 1024).toFixed(1)} KiB/event (${path}; node bench/dist/tools/heapprofile-summary.js ${path} --events=${stats.completed})`);
     }

@@ -1,5 +1,6 @@
 // Summarises a V8 sampling heap profile (as written by `npm run bench -- --allocations`):
 //   node bench/dist/tools/heapprofile-summary.js <file.heapprofile> --events=N [--top=25] [--base=<other.heapprofile> --base-events=M]
+// (`--events`: what the bytes are divided by: the events of the window, or the MiB an upload window received.)
 // Prints the bytes allocated per event by package / library folder and by function (self: allocated in that
 // function's own frame, inlined callees included when V8 reports them as the caller). With --base, each row also
 // shows the other profile's bytes per event and the difference: where one server allocates more than another.

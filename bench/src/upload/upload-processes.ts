@@ -1,7 +1,7 @@
 // The upload benchmark's child processes, as the orchestrator drives them.
 import { RpcLoadProcess } from '../harness/processes.js';
 import { RpcChild } from '../harness/rpc.js';
-import type { ServerCpu } from '../harness/types.js';
+import type { AllocationProfile, ServerCpu } from '../harness/types.js';
 import type { SingleUpload, StoredFiles, UploadLoadConfig, UploadServerConfig, UploadServerStarted, UploadStats } from './upload-types.js';
 
 const UPLOAD_SERVER_MAIN = new URL('./upload-server-main.js', import.meta.url);
@@ -46,6 +46,16 @@ export class UploadServerProcess {
   /** Files and bytes the server has written to disk so far. */
   stored(): Promise<StoredFiles> {
     return this.child.call('stored');
+  }
+
+  /** Starts sampling the server's allocations (see `AllocationSampler`). */
+  allocationStart(): Promise<void> {
+    return this.child.call('allocationStart');
+  }
+
+  /** Writes the allocations sampled since `allocationStart` to `path` (a `.heapprofile`); resolves with it and the bytes they add up to. */
+  allocationStop(path: string): Promise<AllocationProfile> {
+    return this.child.call('allocationStop', path, 60_000);
   }
 
   stop(): Promise<void> {

@@ -5,6 +5,7 @@
 import { serveRpc } from '../harness/rpc.js';
 import type { ServerCpu } from '../harness/types.js';
 import { CpuWindow } from '../server/cpu-window.js';
+import { AllocationSampler } from '../server/allocation-sampler.js';
 import type { StoredFiles, UploadServerConfig, UploadServerStarted } from './upload-types.js';
 import type { startUploadBridgeServer as StartUploadBridgeServerFn } from './upload-bridge-app.js';
 
@@ -13,6 +14,7 @@ type StartUploadBridgeServer = typeof StartUploadBridgeServerFn;
 let close: (() => Promise<void>) | undefined;
 let stored: () => StoredFiles = () => ({ files: 0, bytes: 0 });
 const cpuWindow = new CpuWindow();
+const allocations = new AllocationSampler();
 
 serveRpc(
   {
@@ -41,6 +43,9 @@ serveRpc(
     cpuMark: () => cpuWindow.mark(),
     cpuRead: (): ServerCpu => cpuWindow.read(),
     stored: (): StoredFiles => stored(),
+    // `--allocations`: the bytes allocated over each measured window, sampled.
+    allocationStart: () => allocations.start(),
+    allocationStop: (path: string) => allocations.stop(path),
   },
   async () => {
     await close?.();
