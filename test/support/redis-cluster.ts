@@ -43,6 +43,25 @@ async function until(predicate: () => Promise<boolean>, what: string, timeoutMs 
   }
 }
 
+/** A node's `redis-server` could not bind one of its ports: another process has it. */
+class PortTakenError extends Error {}
+
+/**
+ * A client port and a cluster bus port for a new node, both free now and neither handed out before: two free-port
+ * probes may return the same port, and two nodes given one port would fail to start.
+ */
+async function freshPorts(handedOut: Set<number>): Promise<{ port: number; busPort: number }> {
+  const next = async () => {
+    for (;;) {
+      const port = await freePort();
+      if (handedOut.has(port)) continue;
+      handedOut.add(port);
+      return port;
+    }
+  };
+  return { port: await next(), busPort: await next() };
+}
+
 /**
  * A real Redis Cluster for e2e specs: `masters` masters with one replica each (three and three by default), every
  * node a `redis-server` on a free loopback port with its data and `nodes.conf` in a temporary directory, joined with
@@ -87,11 +106,12 @@ export class RedisTestCluster {
     const cliBinary = RedisTestCluster.findCli();
     if (!serverBinary || !cliBinary) throw new Error(`redis-server or redis-cli not found; ${INSTALL_HINT}`);
     const nodes: ClusterNode[] = [];
-    for (let i = 0; i < masters * 2; i++) nodes.push({ port: await freePort(), busPort: await freePort() });
+    const handedOut = new Set<number>();
+    for (let i = 0; i < masters * 2; i++) nodes.push(await freshPorts(handedOut));
     const cluster = new RedisTestCluster(serverBinary, cliBinary, mkdtempSync(join(tmpdir(), 'reflex-redis-cluster-')), nodes);
     process.once('exit', cluster.killOnExit);
     try {
-      await Promise.all(nodes.map((node) => cluster.start(node)));
+      await Promise.all(nodes.map((node) => cluster.startOnFreePorts(node, handedOut)));
       await run(cliBinary, ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 });
       await cluster.untilHealthy();
     } catch (error) {
@@ -265,15 +285,33 @@ export class RedisTestCluster {
     const collect = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
-    await until(
-      async () => {
-        if (!this.running(node)) throw new Error(`redis-server exited on port ${node.port}:\n${output}`);
-        return (await this.cli(node.port, 'PING')).trim() === 'PONG';
-      },
-      `redis-server on port ${node.port} to answer PING`,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}\n${output}`);
-    });
+    const deadline = Date.now() + DEFAULT_WAIT_MS;
+    for (;;) {
+      // Checked before each PING, and never swallowed: a node that exited is not waited for until the deadline.
+      if (!this.running(node)) {
+        const exited = `redis-server exited on port ${node.port} (cluster bus ${node.busPort}):\n${output}`;
+        throw output.includes('Address already in use') ? new PortTakenError(exited) : new Error(exited);
+      }
+      if (await this.cli(node.port, 'PING').then((reply) => reply.trim() === 'PONG', () => false)) return;
+      if (Date.now() > deadline) throw new Error(`Redis Cluster: timed out waiting for redis-server on port ${node.port} to answer PING\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /**
+   * Starts a new node, on other ports when another process took one of its ports between {@link freshPorts} and the
+   * bind (a port is only known to be free when it is checked).
+   */
+  private async startOnFreePorts(node: ClusterNode, handedOut: Set<number>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.start(node);
+        return;
+      } catch (error) {
+        if (!(error instanceof PortTakenError) || attempt === 5) throw error;
+        Object.assign(node, await freshPorts(handedOut));
+      }
+    }
   }
 }
 
