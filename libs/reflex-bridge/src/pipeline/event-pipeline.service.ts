@@ -172,7 +172,8 @@ export class EventPipeline implements OnApplicationBootstrap {
     // piling up behind a slow handler.
     const wait = this.rateLimiter.admitConnection(client, routed.name);
     if (wait !== 0) {
-      this.sendError(client, this.rateLimiter.refusal(routed.name, wait));
+      // Shown once per block (its first refusal); the refusals after it get the structured error alone.
+      this.sendError(client, this.rateLimiter.refusal(routed.name, wait), this.rateLimiter.isFirstRefusal(client));
       return;
     }
     // Nothing queued for the token (the common case): the event runs here, without a task closure for the queue.
@@ -187,7 +188,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       return isPromise(result) ? this.queue.track(token, result) : undefined;
     }
     if (!this.queue.accepts(token, bytes)) {
-      this.refuseBusy(client, routed.name);
+      this.refuseBusy(client, routed.name, this.queue.refused(token));
       return;
     }
     return this.queue.runLater(token, () => this.process(client, token, routed, true), bytes);
@@ -918,24 +919,28 @@ export class EventPipeline implements OnApplicationBootstrap {
    * it; Reflex's client has no listener and ignores it), then what {@link BridgeErrorPresenter} chose to show as
    * an `event` message Reflex's client runs, each event carrying the structured error in `payload.bridge_error`.
    */
-  private sendError(client: EventClient, error: BridgeErrorPayload): void {
+  private sendError(client: EventClient, error: BridgeErrorPayload, present = true): void {
     client.emitError(error);
+    if (!present) return;
     const events = this.presented(error);
     if (events.length > 0) client.emitUpdate({ events });
   }
 
   /**
    * {@link sendError} for `busy`, the refusal a flood gets for every frame over its queue's limits: the same
-   * messages, made and encoded once per event name (see {@link BusyAnswers}).
+   * messages, made and encoded once per event name (see {@link BusyAnswers}). Presented only when `present`
+   * (the first refusal since the queue was last below half its limits): one read of a flood brings hundreds of
+   * refused frames, and the user needs to be told once, not hundreds of times, while every other client waits
+   * for those messages to be written.
    */
-  private refuseBusy(client: EventClient, eventName: string): void {
+  private refuseBusy(client: EventClient, eventName: string, present: boolean): void {
     if (!client.emitShared) {
-      this.reportError(client, this.busy, eventName);
+      this.sendError(client, this.busy.toPayload(eventName), present);
       return;
     }
     const answer = this.busyAnswers.answerTo(eventName);
     client.emitShared(answer.error);
-    if (answer.presented) client.emitShared(answer.presented);
+    if (present && answer.presented) client.emitShared(answer.presented);
   }
 
   /** What the error presenter shows for `error`, ready to send (nothing when the presenter failed: logged). */

@@ -209,6 +209,38 @@ describe('TokenQueue', () => {
     await Promise.all([slow, first]);
   });
 
+  it('tells the first refusal since the queue was last below half its limits from the ones after it', async () => {
+    const queue = new TokenQueue({ maxQueuedEvents: 4, maxQueuedBytes: 1_000_000 });
+    const gates: Array<() => void> = [];
+    const held = () => new Promise<void>((resolve) => gates.push(resolve));
+    /** Lets the running task finish, and waits until the next one started (or none is left). */
+    const finishOne = async () => {
+      gates.shift()!();
+      while (gates.length === 0 && queue.has('a')) await turn();
+    };
+    const all = [queue.run('a', held, 1), ...[1, 2, 3, 4].map(() => queue.run('a', held, 1))];
+    expect(queue.accepts('a', 1)).toBe(false);
+    expect(queue.refused('a')).toBe(true);
+    expect(queue.refused('a')).toBe(false);
+    expect(queue.refused('a')).toBe(false);
+    // Three still wait: more than half, so the same episode.
+    await finishOne();
+    expect(queue.queuedEvents('a')).toBe(3);
+    expect(queue.refused('a')).toBe(false);
+    // Down to half: the next time the queue fills, its first refusal is a first again.
+    await finishOne();
+    expect(queue.queuedEvents('a')).toBe(2);
+    all.push(queue.run('a', held, 1), queue.run('a', held, 1));
+    expect(queue.accepts('a', 1)).toBe(false);
+    expect(queue.refused('a')).toBe(true);
+    expect(queue.refused('a')).toBe(false);
+    // Another token keeps its own.
+    expect(queue.refused('b')).toBe(true);
+    while (gates.length > 0) await finishOne();
+    await Promise.all(all);
+    expect(queue.has('a')).toBe(false);
+  });
+
   it('calls a drained callback at once when the queue is not full', () => {
     const queue = new TokenQueue({ maxQueuedEvents: 2, maxQueuedBytes: 100 });
     let called = 0;

@@ -41,6 +41,8 @@ class Line {
   ranSinceYield = 0;
   /** Called once the line has drained to half its limits (or emptied). */
   drained?: Array<() => void>;
+  /** A client event was refused since the line was last below half its limits (see {@link TokenQueue.refused}). */
+  refusing = false;
 
   constructor(readonly token: string) {}
 }
@@ -156,6 +158,19 @@ export class TokenQueue {
   }
 
   /**
+   * Records that a client event of `token` was refused over the limits (its queue is not below half of them).
+   * True for the first refusal since the queue was last below half its limits, false for the ones after it: a
+   * client told once that its queue is full need not be shown it again for every frame of the same read.
+   */
+  refused(token: string): boolean {
+    const line = this.lines.get(token);
+    if (line === undefined) return true;
+    if (line.refusing) return false;
+    line.refusing = true;
+    return true;
+  }
+
+  /**
    * Calls `callback` once `token`'s queue has drained to half its limits (at once when it already has),
    * so that whoever stopped feeding it can start again with room to spare.
    */
@@ -235,7 +250,10 @@ export class TokenQueue {
     if (item.counted) {
       line.events--;
       line.bytes -= item.bytes;
-      if (line.drained && this.isBelowHalf(line)) this.notifyDrained(line);
+      if ((line.drained !== undefined || line.refusing) && this.isBelowHalf(line)) {
+        line.refusing = false;
+        this.notifyDrained(line);
+      }
     }
     line.ranSinceYield++;
     let pending: MaybePromise<void>;

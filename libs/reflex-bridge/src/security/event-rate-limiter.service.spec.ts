@@ -60,6 +60,10 @@ describe('EventRateLimiter', () => {
     const wait = rate.admitConnection(first, 'root.plain_state.bump');
     expect(wait).toBeGreaterThan(0);
     expect(wait).toBeLessThanOrEqual(60_000);
+    // The first refusal of the block is the one shown to the user; the ones after it are not.
+    expect(rate.isFirstRefusal(first)).toBe(true);
+    expect(rate.admitConnection(first, 'root.plain_state.bump')).toBeGreaterThan(0);
+    expect(rate.isFirstRefusal(first)).toBe(false);
     // Over it, blocked for as long as the refusal says.
     expect(rate.connectionBlockedForMs(first)).toBeGreaterThan(wait - 1_000);
     expect(rate.connectionBlockedForMs(first)).toBeLessThanOrEqual(wait);

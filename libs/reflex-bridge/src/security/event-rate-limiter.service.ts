@@ -111,6 +111,15 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   }
 
   /**
+   * True when the event {@link admitConnection} just refused for `client` was the first one its budget refused in
+   * this block (or window): the one whose refusal is shown to the user. The refusals after it, until the budget
+   * lets events through again, are answered with the structured error alone.
+   */
+  isFirstRefusal(client: EventClient): boolean {
+    return this.budget !== undefined && client.budgetHits === this.budget.limit + 1;
+  }
+
+  /**
    * Milliseconds until `client`'s connection budget lets events through again, 0 while it does. Reads what
    * {@link admitConnection} counted; no clock is read for a client within its budget.
    */
