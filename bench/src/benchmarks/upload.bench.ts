@@ -8,6 +8,7 @@ import { isMain, machineTicks, otherLoadBetween, otherLoadFigure, profilePath, r
 import { compared, reported, unavailable, type BenchResult, type Target } from '../harness/results.js';
 import { median } from '../harness/stats.js';
 import { UPLOAD_HANDLERS } from '../harness/wire.js';
+import { minorFaults, threadCpuUs, type ThreadCpu } from '../peers/proc-cpu.js';
 import { readRss, RssSampler } from '../upload/proc-rss.js';
 import { UploadLoadProcess, UploadServerProcess } from '../upload/upload-processes.js';
 import type { SingleUpload, UploadLoadConfig, UploadServerConfig, UploadStats } from '../upload/upload-types.js';
@@ -64,6 +65,12 @@ async function startServer(context: BenchContext, label: string, kind: 'busboy' 
   }
 }
 
+/** Where the server's CPU per MiB went: its main thread (user + system), and its other threads. */
+function threadShares(before: ThreadCpu, after: ThreadCpu, mib: number): string {
+  const perMiB = (us: number) => (us / 1000 / mib).toFixed(2);
+  return `main thread ${perMiB(after.mainUser - before.mainUser)} user + ${perMiB(after.mainSystem - before.mainSystem)} system, other threads ${perMiB(after.otherThreads - before.otherThreads)}`;
+}
+
 /**
  * One measured run: a fresh load generator sets up `load` against `server`, warms up, then the window opens on
  * both sides for `durationMs`. Fails when an upload failed, or when the server did not store what it received.
@@ -77,9 +84,13 @@ async function measureUploads(context: BenchContext, server: UploadServerProcess
     if (context.options.allocations) await server.allocationStart();
     await Promise.all([server.cpuMark(), generator.mark()]);
     const ticksBefore = machineTicks();
+    const threadsBefore = threadCpuUs(server.pid);
+    const faultsBefore = minorFaults(server.pid);
     await sleep(context.options.durationMs);
     const ticksAfter = machineTicks();
     const [stats, cpu] = await Promise.all([generator.stop(), server.cpuRead()]);
+    const threadsAfter = threadCpuUs(server.pid);
+    const faults = minorFaults(server.pid) - faultsBefore;
     if (context.options.allocations) {
       // Sampled from the start of the window to the end of its load: a little more than its bytes, never less.
       const { path, bytes } = await server.allocationStop(profilePath(label, 'heapprofile'));
@@ -104,7 +115,7 @@ async function measureUploads(context: BenchContext, server: UploadServerProcess
     };
     context.log(
       `    ${label}: ${measurement.throughput.toFixed(1)} MiB/s, ${stats.completed} uploads in the window, p50 ${stats.latency.p50.toFixed(1)} ms/upload, ` +
-        `server ${measurement.serverCpuPerMiBMs.toFixed(2)} ms CPU/MiB (busy ${(measurement.serverBusy * 100).toFixed(0)}%), ` +
+        `server ${measurement.serverCpuPerMiBMs.toFixed(2)} ms CPU/MiB (busy ${(measurement.serverBusy * 100).toFixed(0)}%; ${threadShares(threadsBefore, threadsAfter, stats.bytes / MiB)}; ${(faults / (stats.bytes / MiB)).toFixed(0)} page faults/MiB), ` +
         `load generator busy ${((stats.loadCpuUs / 1000 / stats.windowMs) * 100).toFixed(0)}%, other processes ${(measurement.otherLoad * 100).toFixed(0)}% of the machine`,
     );
     return measurement;

@@ -13,9 +13,9 @@
 //   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | echo-in-nest | guarded-in-nest | echo-in-empty-nest | chain | chain-in-nest | none | auth_only | fast | full
 //         e.g. echo=echo none=none before=none@.tmp/before/libs/reflex-bridge/dist semi1=none+--max-semi-space-size=1
 //   (default: echo=echo floor=floor guarded=guarded none=none)
-import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LoadProcess, ServerProcess } from '../harness/processes.js';
+import { threadCpuUs } from '../peers/proc-cpu.js';
 import { ONE_CLIENT_SCENARIOS, type ScenarioLoad } from '../harness/one-client-scenarios.js';
 
 const flag = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -51,34 +51,6 @@ function parseSpec(spec: string): { label: string; kind: string; lib?: string; n
   return { label, kind, lib, nodeFlags };
 }
 
-/** CPU time of a process so far, in microseconds (10-ms ticks: fine over seconds): its main thread's user and system time, and its other threads' (GC helpers, the JIT compiler, libuv's pool). */
-interface ProcessTimes {
-  mainUser: number;
-  mainSystem: number;
-  otherThreads: number;
-}
-
-/** `utime` and `stime` of one `/proc/.../stat` file, in microseconds. */
-function statTimesUs(path: string): [user: number, system: number] {
-  const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
-  return [Number(fields[11]) * 10_000, Number(fields[12]) * 10_000];
-}
-
-function processTimesUs(pid: number): ProcessTimes {
-  const times: ProcessTimes = { mainUser: 0, mainSystem: 0, otherThreads: 0 };
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    let user: number, system: number;
-    try {
-      [user, system] = statTimesUs(`/proc/${pid}/task/${task}/stat`);
-    } catch {
-      continue; // a thread that ended while listed
-    }
-    if (Number(task) === pid) [times.mainUser, times.mainSystem] = [user, system];
-    else times.otherThreads += user + system;
-  }
-  return times;
-}
-
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
 const median = (values: number[]) => sorted(values)[Math.floor((values.length - 1) / 2)]!;
@@ -102,12 +74,12 @@ async function measureWindow(side: Side): Promise<void> {
     await generator.start();
     await sleep(warmupMs);
     await Promise.all([side.server.cpuMark(), generator.mark()]);
-    const before = processTimesUs(side.server.pid!);
+    const before = threadCpuUs(side.server.pid!);
     await sleep(windowMs);
     const [stats, cpu] = await Promise.all([generator.stop(), side.server.cpuRead()]);
     if (stats.errors > 0 || stats.completed === 0) throw new Error(`${side.label}: ${stats.errors} of ${stats.completed} events failed; first: ${stats.firstError}`);
     side.cpuUs.push(cpu.cpuUs / stats.completed);
-    const after = processTimesUs(side.server.pid!);
+    const after = threadCpuUs(side.server.pid!);
     side.systemUs.push((after.mainSystem - before.mainSystem) / stats.completed);
     side.mainUserUs.push((after.mainUser - before.mainUser) / stats.completed);
     side.otherThreadsUs.push((after.otherThreads - before.otherThreads) / stats.completed);
