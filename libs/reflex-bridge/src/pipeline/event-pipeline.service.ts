@@ -163,9 +163,10 @@ export class EventPipeline implements OnApplicationBootstrap {
       routed = { name: event.name, payload: event.payload, routerData: this.routerDataFor(client, token, event) };
     } catch (error) {
       // A frame that is no event counts against the connection's budget too (under a name no handler has, so no
-      // `@SkipThrottle()` exempts it): a flood of malformed frames is stopped like any other (see the gateway).
-      this.rateLimiter.admitConnection(client, '');
-      this.reportError(client, error);
+      // `@SkipThrottle()` exempts it): a flood of malformed frames is stopped like any other (see the gateway), and
+      // past the budget only its first refusal is shown to the user, as for events.
+      const wait = this.rateLimiter.admitConnection(client, '');
+      this.reportError(client, error, undefined, wait === 0 || this.rateLimiter.isFirstRefusal(client));
       return;
     }
     // The connection's budget is counted on arrival, before queueing: a flood is refused at the door instead of
@@ -902,10 +903,11 @@ export class EventPipeline implements OnApplicationBootstrap {
   /**
    * Tells `client` its event was refused or failed: a {@link BridgeError} as it is, anything else as a
    * `handler_error` (logged with its stack; the client gets a generic text in production, never the stack).
+   * `present: false` sends the structured error alone, without what the error presenter would show.
    */
-  reportError(client: EventClient, error: unknown, eventName?: string): void {
+  reportError(client: EventClient, error: unknown, eventName?: string, present = true): void {
     if (error instanceof BridgeError) {
-      this.sendError(client, error.toPayload(eventName));
+      this.sendError(client, error.toPayload(eventName), present);
       return;
     }
     const exception = error as Error;
