@@ -82,6 +82,7 @@ async function measureUploads(context: BenchContext, server: UploadServerProcess
     await generator.start();
     await sleep(context.options.warmupMs);
     if (context.options.allocations) await server.allocationStart();
+    if (context.options.profile) await server.profileStart();
     await Promise.all([server.cpuMark(), generator.mark()]);
     const ticksBefore = machineTicks();
     const threadsBefore = threadCpuUs(server.pid);
@@ -90,6 +91,10 @@ async function measureUploads(context: BenchContext, server: UploadServerProcess
     const ticksAfter = machineTicks();
     const [stats, cpu] = await Promise.all([generator.stop(), server.cpuRead()]);
     const threadsAfter = threadCpuUs(server.pid);
+    if (context.options.profile) {
+      const path = await server.profileStop(profilePath(label, 'cpuprofile'));
+      context.log(`    profile: ${path}  (summary: node bench/dist/tools/cpuprofile-summary.js ${path})`);
+    }
     const faults = minorFaults(server.pid) - faultsBefore;
     if (context.options.allocations) {
       // Sampled from the start of the window to the end of its load: a little more than its bytes, never less.

@@ -58,6 +58,16 @@ export class UploadServerProcess {
     return this.child.call('allocationStop', path, 60_000);
   }
 
+  /** Starts a CPU profile of the server (see `CpuProfiler`). */
+  profileStart(): Promise<void> {
+    return this.child.call('profileStart');
+  }
+
+  /** Writes the CPU profile recorded since `profileStart` to `path` (a `.cpuprofile`); resolves with the path. */
+  profileStop(path: string): Promise<string> {
+    return this.child.call('profileStop', path, 60_000);
+  }
+
   stop(): Promise<void> {
     return this.child.shutdown();
   }

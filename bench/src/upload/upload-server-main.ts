@@ -6,6 +6,7 @@ import { serveRpc } from '../harness/rpc.js';
 import type { ServerCpu } from '../harness/types.js';
 import { CpuWindow } from '../server/cpu-window.js';
 import { AllocationSampler } from '../server/allocation-sampler.js';
+import { CpuProfiler } from '../server/cpu-profiler.js';
 import type { StoredFiles, UploadServerConfig, UploadServerStarted } from './upload-types.js';
 import type { startUploadBridgeServer as StartUploadBridgeServerFn } from './upload-bridge-app.js';
 
@@ -15,6 +16,7 @@ let close: (() => Promise<void>) | undefined;
 let stored: () => StoredFiles = () => ({ files: 0, bytes: 0 });
 const cpuWindow = new CpuWindow();
 const allocations = new AllocationSampler();
+const profiler = new CpuProfiler();
 
 serveRpc(
   {
@@ -46,6 +48,9 @@ serveRpc(
     // `--allocations`: the bytes allocated over each measured window, sampled.
     allocationStart: () => allocations.start(),
     allocationStop: (path: string) => allocations.stop(path),
+    // `--profile`: a CPU profile of each measured window.
+    profileStart: () => profiler.start(),
+    profileStop: (path: string) => profiler.stop(path),
   },
   async () => {
     await close?.();
