@@ -5,12 +5,54 @@ const SERVER_MAIN = new URL('../server/server-main.js', import.meta.url);
 const LOAD_GENERATOR = new URL('../load/load-generator.js', import.meta.url);
 const LIBRARY_OVERRIDE = new URL('./library-override.js', import.meta.url);
 
+/**
+ * What every measured server process answers over RPC, whatever it serves: its CPU over a window, a CPU profile
+ * (`--profile`) and sampled allocations (`--allocations`) of the window, and shutdown.
+ */
+export class MeasuredServerProcess {
+  protected constructor(protected readonly child: RpcChild) {}
+
+  cpuMark(): Promise<void> {
+    return this.child.call('cpuMark');
+  }
+
+  cpuRead(): Promise<ServerCpu> {
+    return this.child.call('cpuRead');
+  }
+
+  /** Starts a CPU profile of the server (see `CpuProfiler`). */
+  profileStart(): Promise<void> {
+    return this.child.call('profileStart');
+  }
+
+  /** Writes the CPU profile recorded since `profileStart` to `path` (a `.cpuprofile` for Chrome DevTools); resolves with the path. */
+  profileStop(path: string): Promise<string> {
+    return this.child.call('profileStop', path, 60_000);
+  }
+
+  /** Starts sampling the server's allocations (see `AllocationSampler`). */
+  allocationStart(): Promise<void> {
+    return this.child.call('allocationStart');
+  }
+
+  /** Writes the allocations sampled since `allocationStart` to `path` (a `.heapprofile`); resolves with it and the bytes they add up to. */
+  allocationStop(path: string): Promise<AllocationProfile> {
+    return this.child.call('allocationStop', path, 60_000);
+  }
+
+  stop(): Promise<void> {
+    return this.child.shutdown();
+  }
+}
+
 /** A server process (echo baseline or bench app) on a free loopback port. */
-export class ServerProcess {
+export class ServerProcess extends MeasuredServerProcess {
   private constructor(
-    private readonly child: RpcChild,
+    child: RpcChild,
     readonly url: string,
-  ) {}
+  ) {
+    super(child);
+  }
 
   /**
    * Forks a server process and starts `config` in it (under `wrapper` when given). Resolves `{unavailable}` (the
@@ -40,14 +82,6 @@ export class ServerProcess {
     return this.child.pid;
   }
 
-  cpuMark(): Promise<void> {
-    return this.child.call('cpuMark');
-  }
-
-  cpuRead(): Promise<ServerCpu> {
-    return this.child.call('cpuRead');
-  }
-
   /** Heap and RSS after forced garbage collection. */
   memory(): Promise<ServerMemory> {
     return this.child.call('memory');
@@ -58,28 +92,6 @@ export class ServerProcess {
     return this.child.call('heapSnapshot', name, 300_000);
   }
 
-  profileStart(): Promise<void> {
-    return this.child.call('profileStart');
-  }
-
-  /** Writes the CPU profile recorded since `profileStart` to `path` (a `.cpuprofile` for Chrome DevTools). */
-  profileStop(path: string): Promise<string> {
-    return this.child.call('profileStop', path);
-  }
-
-  /** Starts sampling the server's allocations (see `AllocationSampler`). */
-  allocationStart(): Promise<void> {
-    return this.child.call('allocationStart');
-  }
-
-  /** Writes the allocations sampled since `allocationStart` to `path` (a `.heapprofile`); resolves with it and the bytes they add up to. */
-  allocationStop(path: string): Promise<AllocationProfile> {
-    return this.child.call('allocationStop', path, 60_000);
-  }
-
-  stop(): Promise<void> {
-    return this.child.shutdown();
-  }
 }
 
 /**

@@ -1,7 +1,6 @@
 // The upload benchmark's child processes, as the orchestrator drives them.
-import { RpcLoadProcess } from '../harness/processes.js';
+import { MeasuredServerProcess, RpcLoadProcess } from '../harness/processes.js';
 import { RpcChild } from '../harness/rpc.js';
-import type { AllocationProfile, ServerCpu } from '../harness/types.js';
 import type { SingleUpload, StoredFiles, UploadLoadConfig, UploadServerConfig, UploadServerStarted, UploadStats } from './upload-types.js';
 
 const UPLOAD_SERVER_MAIN = new URL('./upload-server-main.js', import.meta.url);
@@ -9,13 +8,15 @@ const UPLOAD_LOAD = new URL('./upload-load.js', import.meta.url);
 const LIBRARY_OVERRIDE = new URL('../harness/library-override.js', import.meta.url);
 
 /** An upload server process (busboy baseline or bridge app) on a free loopback port. */
-export class UploadServerProcess {
+export class UploadServerProcess extends MeasuredServerProcess {
   private constructor(
-    private readonly child: RpcChild,
+    child: RpcChild,
     readonly url: string,
     /** The server's process id (its RSS is read from /proc/<pid>/status). */
     readonly pid: number,
-  ) {}
+  ) {
+    super(child);
+  }
 
   /** Forks a server process and starts `config`; resolves `{unavailable}` (the process gone) when it cannot. */
   static async start(label: string, config: UploadServerConfig): Promise<UploadServerProcess | { unavailable: string }> {
@@ -35,41 +36,9 @@ export class UploadServerProcess {
     }
   }
 
-  cpuMark(): Promise<void> {
-    return this.child.call('cpuMark');
-  }
-
-  cpuRead(): Promise<ServerCpu> {
-    return this.child.call('cpuRead');
-  }
-
   /** Files and bytes the server has written to disk so far. */
   stored(): Promise<StoredFiles> {
     return this.child.call('stored');
-  }
-
-  /** Starts sampling the server's allocations (see `AllocationSampler`). */
-  allocationStart(): Promise<void> {
-    return this.child.call('allocationStart');
-  }
-
-  /** Writes the allocations sampled since `allocationStart` to `path` (a `.heapprofile`); resolves with it and the bytes they add up to. */
-  allocationStop(path: string): Promise<AllocationProfile> {
-    return this.child.call('allocationStop', path, 60_000);
-  }
-
-  /** Starts a CPU profile of the server (see `CpuProfiler`). */
-  profileStart(): Promise<void> {
-    return this.child.call('profileStart');
-  }
-
-  /** Writes the CPU profile recorded since `profileStart` to `path` (a `.cpuprofile`); resolves with the path. */
-  profileStop(path: string): Promise<string> {
-    return this.child.call('profileStop', path, 60_000);
-  }
-
-  stop(): Promise<void> {
-    return this.child.shutdown();
   }
 }
 
