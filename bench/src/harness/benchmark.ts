@@ -462,6 +462,10 @@ export async function runBenchmarks(all: Benchmark[], argv: string[]): Promise<v
   console.log(`chart: ${await writeResultsChart(path)}`);
   const missed = results.filter((result) => !result.met);
   if (missed.length) console.log(`targets not met: ${missed.map((result) => result.name).join(', ')} (reported, never asserted)`);
+  const floorBound = missed.filter((result) => result.floorBound);
+  if (floorBound.length) {
+    console.log(`of which floor-bound in this run (the floor, measured beside them, misses the same target): ${floorBound.map((result) => `${result.name} (${result.floorBound})`).join(', ')}`);
+  }
   if (failed) process.exitCode = 1;
 }
 

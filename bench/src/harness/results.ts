@@ -18,6 +18,12 @@ export interface BenchResult {
   met: boolean;
   /** Why a figure is missing, or what to keep in mind reading it. */
   note?: string;
+  /**
+   * Present only on a missed target whose floor, measured in the same run, misses the same target too (see
+   * {@link boundedBy}): the floor's name and ratio. Such a figure cannot meet its target in that run whatever the
+   * module does.
+   */
+  floorBound?: string;
 }
 
 /** A target on the ratio to the baseline, or on the value itself. */
@@ -77,6 +83,16 @@ export function compared(name: string, value: number, baseline: number, unit: st
   };
 }
 
+/**
+ * `result` with its floor: `floor` is a figure of the same run that does the same work with less (the same event
+ * with nothing of the module, say), so `result` cannot do better than it. When both miss `target`, `result` is
+ * marked {@link BenchResult.floorBound}; it stays missed (a floor explains a miss, it never turns it into a pass).
+ */
+export function boundedBy(result: BenchResult, target: Target, floor: BenchResult): BenchResult {
+  if (result.met || floor.value === null || check(target, floor.value, floor.ratio)) return result;
+  return { ...result, floorBound: `${floor.name} read ${floor.ratio === null ? formatNumber(floor.value, floor.unit) : `${floor.ratio.toFixed(3)}×`}` };
+}
+
 /** A figure that could not be measured in this run (a feature not there yet): never faked. */
 export function unavailable(name: string, unit: string, target: Target | undefined, note: string): BenchResult {
   return { name, value: null, unit, baseline: null, ratio: null, target: target?.text ?? NO_TARGET, met: false, note };
@@ -101,7 +117,9 @@ export function formatTable(results: BenchResult[]): string {
   const header = ['figure', 'value', 'baseline', 'ratio', 'target', 'met'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
   const line = (cells: string[]) => cells.map((cell, column) => (column === 1 || column === 2 || column === 3 ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ').trimEnd();
-  const notes = results.filter((result) => result.note).map((result) => `  note ${result.name}: ${result.note}`);
+  const notes = results
+    .filter((result) => result.note || result.floorBound)
+    .map((result) => `  note ${result.name}: ${[result.note, result.floorBound && `floor-bound: its floor in this run, ${result.floorBound}, misses the target too`].filter(Boolean).join('; ')}`);
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line), ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
 
