@@ -1,8 +1,6 @@
 // `upload`: `POST /_upload` against a bare busboy endpoint on node:http that writes files to disk (the
 // baseline, measured in the same run), in both modes of the endpoint, and the server's RSS growth while one big
-// file streams through. The targets are read with both servers on the same tuned malloc settings; the same windows with
-// glibc's defaults are reported beside them (see upload/upload-allocator.ts). See upload/ for the servers and the load
-// generator.
+// file streams through. See upload/ for the servers and the load generator.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +10,6 @@ import { median } from '../harness/stats.js';
 import { UPLOAD_HANDLERS } from '../harness/wire.js';
 import { minorFaults, threadCpuUs, type ThreadCpu } from '../peers/proc-cpu.js';
 import { readRss, RssSampler } from '../upload/proc-rss.js';
-import { TUNED_MALLOC, uploadServerEnv, type UploadAllocator } from '../upload/upload-allocator.js';
 import { UploadLoadProcess, UploadServerProcess } from '../upload/upload-processes.js';
 import type { SingleUpload, UploadLoadConfig, UploadServerConfig, UploadStats } from '../upload/upload-types.js';
 
@@ -21,13 +18,10 @@ const MiB = 2 ** 20;
 const CONCURRENCY = [1, 4] as const;
 const THROUGHPUT_TARGET: Target = { text: '≥ 0.8× busboy', ratioAtLeast: 0.8 };
 const RSS_TARGET: Target = { text: '< 64 MiB', valueAtMost: 64 };
-const TUNED_NOTE = `GLIBC_TUNABLES=${TUNED_MALLOC}`;
 
 /** The three sides measured: the baseline, and our endpoint in each mode. */
 type Side = 'busboy' | 'streaming' | 'buffered';
 const OURS = ['streaming', 'buffered'] as const;
-/** The targets' allocator first, then glibc's defaults (reported). */
-const ALLOCATORS: UploadAllocator[] = ['tuned', 'glibc_defaults'];
 
 interface UploadMeasurement extends UploadStats {
   /** Server CPU time / wall time over the window (1 = one core saturated). */
@@ -55,7 +49,7 @@ function loadConfig(server: UploadServerProcess, side: Side, clients: number, fi
 }
 
 /** Starts the server of one side in a fresh process; our app answers `{unavailable}` when it cannot run. */
-async function startServer(context: BenchContext, label: string, kind: 'busboy' | 'bridge', directory: string, allocator: UploadAllocator = 'tuned'): Promise<UploadServerProcess | { unavailable: string }> {
+async function startServer(context: BenchContext, label: string, kind: 'busboy' | 'bridge', directory: string): Promise<UploadServerProcess | { unavailable: string }> {
   const store = join(directory, `${label.replace(/\W+/g, '-')}-store`);
   const temp = join(directory, `${label.replace(/\W+/g, '-')}-temp`);
   await mkdir(store, { recursive: true });
@@ -64,7 +58,7 @@ async function startServer(context: BenchContext, label: string, kind: 'busboy' 
   const config: UploadServerConfig = kind === 'busboy' ? { kind, directory: store } : { kind, directory: store, tempDirectory: temp, maxBytes };
   if (kind === 'bridge' && context.options.uploadBridge === 'off') return { unavailable: 'not measured (--upload-bridge=off)' };
   try {
-    return await UploadServerProcess.start(label, config, uploadServerEnv(allocator));
+    return await UploadServerProcess.start(label, config);
   } catch (error) {
     if (kind === 'busboy') throw error;
     return { unavailable: `the upload bench app failed to start: ${(error as Error).message.split('\n')[0]}` };
@@ -201,49 +195,44 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
   };
   let servers: Servers | undefined;
   try {
-    // --- throughput, one pair of servers per allocator ------------------------------------------------------
+    // --- throughput -------------------------------------------------------------------------------------
+    const busboy = await startServer(context, 'busboy', 'busboy', directory);
+    if ('unavailable' in busboy) throw new Error(busboy.unavailable);
+    servers = { busboy, bridge: await startServer(context, 'bridge', 'bridge', directory) };
+    if ('unavailable' in servers.bridge) {
+      const reason = servers.bridge.unavailable;
+      if (context.options.uploadBridge === 'on') throw new Error(reason);
+      context.log(`  our endpoint is not measured, baseline only: ${reason}`);
+      for (const side of OURS) missing.set(side, reason);
+    }
     const measured = new Map<string, UploadMeasurement[]>();
-    for (const allocator of ALLOCATORS) {
-      const suffix = allocator === 'tuned' ? '' : ', glibc defaults';
-      const busboy = await startServer(context, `busboy${suffix}`, 'busboy', directory, allocator);
-      if ('unavailable' in busboy) throw new Error(busboy.unavailable);
-      servers = { busboy, bridge: await startServer(context, `bridge${suffix}`, 'bridge', directory, allocator) };
-      if ('unavailable' in servers.bridge) {
-        const reason = servers.bridge.unavailable;
-        if (context.options.uploadBridge === 'on') throw new Error(reason);
-        context.log(`  our endpoint is not measured, baseline only: ${reason}`);
-        for (const side of OURS) missing.set(side, reason);
-      }
-      for (let round = 1; round <= rounds; round++) {
-        for (const clients of CONCURRENCY) {
-          for (const side of ['busboy', ...OURS] as Side[]) {
-            if (missing.has(side)) continue;
-            const server = side === 'busboy' ? servers.busboy : (servers.bridge as UploadServerProcess);
-            const key = `${allocator}/${side}/c${clients}`;
-            const label = `${side}, ${clients} at a time${suffix}${rounds > 1 ? ` (round ${round}/${rounds})` : ''}`;
-            try {
-              const measurement = await measureUploads(context, server, label, loadConfig(server, side, clients, uploadMb * MiB));
-              measured.set(key, [...(measured.get(key) ?? []), measurement]);
-            } catch (error) {
-              if (side === 'busboy') throw error;
-              giveUp(side, error);
-            }
+    for (let round = 1; round <= rounds; round++) {
+      for (const clients of CONCURRENCY) {
+        for (const side of ['busboy', ...OURS] as Side[]) {
+          if (missing.has(side)) continue;
+          const server = side === 'busboy' ? servers.busboy : (servers.bridge as UploadServerProcess);
+          const key = `${side}/c${clients}`;
+          const label = rounds > 1 ? `${side}, ${clients} at a time (round ${round}/${rounds})` : `${side}, ${clients} at a time`;
+          try {
+            const measurement = await measureUploads(context, server, label, loadConfig(server, side, clients, uploadMb * MiB));
+            measured.set(key, [...(measured.get(key) ?? []), measurement]);
+          } catch (error) {
+            if (side === 'busboy') throw error;
+            giveUp(side, error);
           }
         }
       }
-      await Promise.all([servers.busboy.stop(), 'unavailable' in servers.bridge ? undefined : servers.bridge.stop()]);
-      servers = undefined;
     }
     const figure = (key: string, pick: (measurement: UploadMeasurement) => number) => median((measured.get(key) ?? []).map(pick));
     for (const clients of CONCURRENCY) {
-      const base = `tuned/busboy/c${clients}`;
+      const base = `busboy/c${clients}`;
       const workload = `${uploadMb} MiB files, ${clients} upload${clients > 1 ? 's' : ''} at a time over loopback`;
       results.push(
         reported(`upload/busboy/c${clients}/throughput`, figure(base, (m) => m.throughput), 'MiB/s', undefined, `baseline: bare busboy on node:http writing to disk, ${workload}`),
         reported(`upload/busboy/c${clients}/latency_p50`, figure(base, (m) => m.latency.p50), 'ms', undefined, 'per upload, first byte sent to answer received'),
       );
       for (const side of OURS) {
-        const key = `tuned/${side}/c${clients}`;
+        const key = `${side}/c${clients}`;
         const reason = measured.has(key) ? undefined : (missing.get(side) ?? 'not measured');
         if (reason) {
           results.push(unavailable(`upload/${side}/c${clients}/throughput`, 'MiB/s', THROUGHPUT_TARGET, reason));
@@ -251,25 +240,17 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         }
         const note = side === 'streaming' ? '@EventUploadChunks(): each chunk written to disk as it arrives, 202' : '@EventUploads(): temp files moved into place, 200 NDJSON';
         results.push(
-          compared(`upload/${side}/c${clients}/throughput`, figure(key, (m) => m.throughput), figure(base, (m) => m.throughput), 'MiB/s', THROUGHPUT_TARGET, `${note}; both servers with ${TUNED_NOTE}`),
+          compared(`upload/${side}/c${clients}/throughput`, figure(key, (m) => m.throughput), figure(base, (m) => m.throughput), 'MiB/s', THROUGHPUT_TARGET, note),
           compared(`upload/${side}/c${clients}/latency_p50`, figure(key, (m) => m.latency.p50), figure(base, (m) => m.latency.p50), 'ms'),
         );
       }
     }
-    // The same windows with glibc's malloc defaults: reported, so each run shows what the settings change.
-    for (const clients of CONCURRENCY) {
-      const base = `glibc_defaults/busboy/c${clients}`;
-      if (!measured.has(base)) continue;
-      results.push(reported(`upload/busboy/c${clients}/throughput_glibc_defaults`, figure(base, (m) => m.throughput), 'MiB/s', undefined, "baseline: as above, both servers with glibc's malloc defaults"));
-      for (const side of OURS) {
-        const key = `glibc_defaults/${side}/c${clients}`;
-        if (measured.has(key)) results.push(compared(`upload/${side}/c${clients}/throughput_glibc_defaults`, figure(key, (m) => m.throughput), figure(base, (m) => m.throughput), 'MiB/s'));
-      }
-    }
     const allMeasured = [...measured.values()].flat();
+    await Promise.all([servers.busboy.stop(), 'unavailable' in servers.bridge ? undefined : servers.bridge.stop()]);
+    servers = undefined;
 
     // --- RSS while one big file streams through (fresh processes) ----------------------------------------
-    const rssNote = `while one ${uploadRssMb} MiB file, generated on the fly, streams through; RSS sampled from /proc every 20 ms, peak − before; ${TUNED_NOTE}`;
+    const rssNote = `while one ${uploadRssMb} MiB file, generated on the fly, streams through; RSS sampled from /proc every 20 ms, peak − before`;
     const baselineServer = await startServer(context, 'busboy rss', 'busboy', directory);
     if ('unavailable' in baselineServer) throw new Error(baselineServer.unavailable);
     let baselineRss: RssRun;

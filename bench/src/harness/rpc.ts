@@ -56,13 +56,12 @@ export class RpcChild {
   /**
    * Forks `moduleUrl` (a compiled `.js` file URL) with the given Node flags. With `wrapper`, the child runs
    * under that program (`wrapper.command ...wrapper.args node <flags> <module>`, e.g. valgrind); its process id is
-   * the wrapper's. With `env`, the child gets that environment instead of this process's.
+   * the wrapper's.
    */
-  static fork(label: string, moduleUrl: URL, execArgv: string[] = [], wrapper?: ProcessWrapper, env?: NodeJS.ProcessEnv): RpcChild {
+  static fork(label: string, moduleUrl: URL, execArgv: string[] = [], wrapper?: ProcessWrapper): RpcChild {
     const nodeArgs = ['--disable-warning=ExperimentalWarning', ...execArgv];
     const child = fork(fileURLToPath(moduleUrl), [], {
       ...(wrapper ? { execPath: wrapper.command, execArgv: [...wrapper.args, process.execPath, ...(wrapper.nodeArgs ?? []), ...nodeArgs] } : { execArgv: nodeArgs }),
-      env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     return new RpcChild(label, child);

@@ -18,14 +18,11 @@ export class UploadServerProcess extends MeasuredServerProcess {
     super(child);
   }
 
-  /**
-   * Forks a server process (in `env`, default this process's environment) and starts `config`; resolves
-   * `{unavailable}` (the process gone) when it cannot.
-   */
-  static async start(label: string, config: UploadServerConfig, env?: NodeJS.ProcessEnv): Promise<UploadServerProcess | { unavailable: string }> {
+  /** Forks a server process and starts `config`; resolves `{unavailable}` (the process gone) when it cannot. */
+  static async start(label: string, config: UploadServerConfig): Promise<UploadServerProcess | { unavailable: string }> {
     // --lib=<dir> (BENCH_REFLEX_LIB): the bridge app imports that build of the library instead of the workspace's.
     const override = process.env.BENCH_REFLEX_LIB ? ['--import', LIBRARY_OVERRIDE.href] : [];
-    const child = RpcChild.fork(`upload server ${label}`, UPLOAD_SERVER_MAIN, override, undefined, env);
+    const child = RpcChild.fork(`upload server ${label}`, UPLOAD_SERVER_MAIN, override);
     try {
       const started = await child.call<UploadServerStarted>('start', config, 60_000);
       if ('unavailable' in started) {
