@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { BridgeTier, LiveBroadcaster, LiveList, ModelChange, PostgresTransport, ReflexBridgeModule, RedisTransport, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { BridgeTier, EventGateway, EventHandler, LiveBroadcaster, LiveList, ModelChange, PostgresTransport, ReflexBridgeModule, RedisTransport, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { createAuthStack, mountHttpAuth, type DemoUser } from './fixtures/auth-app.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -29,7 +29,17 @@ class BoardState {
     const note = NOTES.get(Number(change.pk));
     return note && visibleTo(note, user) ? { ...note } : undefined;
   }
+
+  /** Holds its token's queue until the test lets it go ({@link HOLD}): the events sent after it wait behind it. */
+  @EventHandler()
+  async hold(): Promise<void> {
+    HOLD.held += 1;
+    await HOLD.released;
+  }
 }
+
+/** The gate `BoardState.hold` waits on; a test replaces it before sending `hold`. */
+const HOLD = { released: Promise.resolve(), release: () => {}, held: 0 };
 
 async function login(url: string, username: string, password: string): Promise<string> {
   const response = await fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
@@ -139,6 +149,34 @@ describe('live lists', () => {
       await again.hydrate();
       expect(again.latest(BOARD, 'notes')).toEqual(expected);
     }
+  });
+
+  it('keeps no subscription for a live_subscribe that ran after its socket had left', async () => {
+    const live = app.app.get(LiveBroadcaster);
+    const namespace = app.app.get(EventGateway).server!;
+    const before = live.subscriberCount(LABEL);
+    const tab = new RawSocket(app.url);
+    sockets.push(tab);
+    await tab.connected();
+    await tab.hydrate();
+    HOLD.released = new Promise<void>((resolve) => (HOLD.release = resolve));
+    // hold runs and holds the token's queue, live_subscribe waits behind it, and the tab closes meanwhile.
+    const held = HOLD.held;
+    tab.send(`${BOARD}.hold`);
+    tab.send(`${BOARD}.live_subscribe`);
+    await tab.until(() => HOLD.held > held, undefined, 'hold to run');
+    const sid = tab.socket.id!;
+    tab.close();
+    await tab.until(() => !namespace.sockets.has(sid), undefined, 'the server to see the tab leave');
+    HOLD.release();
+    // The same token's next socket: its hydrate runs after everything the first one queued, live_subscribe included.
+    const again = new RawSocket(app.url, tab.token);
+    sockets.push(again);
+    await again.connected();
+    await again.hydrate();
+    expect(again.newTokens).toEqual([]);
+    expect(tab.errors).toEqual([]);
+    expect(live.subscriberCount(LABEL)).toBe(before);
   });
 
   it('unsubscribes when the connection closes', async () => {

@@ -1,4 +1,5 @@
 import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
+import type { EventClient } from '../common/event-client.js';
 import { Injectable, Logger } from '@nestjs/common';
 import type { MaybePromise } from '../common/maybe-promise.js';
 import type { StateDefinition } from '../state/state-definition.js';
@@ -36,9 +37,9 @@ export class LiveListSubscriptions {
 
   constructor(
     private readonly broadcaster: LiveBroadcaster,
-    connections: ConnectionLifecycle,
+    private readonly lifecycle: ConnectionLifecycle,
   ) {
-    connections.onClosed((client) => this.stop(client.sid));
+    lifecycle.onClosed((client) => this.stop(client.sid));
   }
 
   /** True when the state declares at least one `@LiveList`. */
@@ -47,14 +48,17 @@ export class LiveListSubscriptions {
   }
 
   /**
-   * Subscribes connection `sid` to the live lists of `definition` (once: a second call is a no-op). Each
-   * change is applied through `modify`, with `user` (the subscriber's user, for scope checks).
+   * Subscribes `client`'s connection to the live lists of `definition` (once: a second call is a no-op). Each
+   * change is applied through `modify`, with `user` (the subscriber's user, for scope checks). Does nothing for a
+   * connection that has already closed: its `live_subscribe` may run late, queued behind its token's other events,
+   * and a subscription started then would never end.
    */
-  start(sid: string, definition: StateDefinition, user: unknown, modify: ModifyState): void {
-    let states = this.byConnection.get(sid);
+  start(client: EventClient, definition: StateDefinition, user: unknown, modify: ModifyState): void {
+    if (this.lifecycle.isClosed(client)) return;
+    let states = this.byConnection.get(client.sid);
     if (!states) {
       states = new Map();
-      this.byConnection.set(sid, states);
+      this.byConnection.set(client.sid, states);
     }
     if (states.has(definition)) return;
     const subscribers: LiveListSubscriber[] = [];

@@ -550,7 +550,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const outcome = await this.bridge.run(subscribe, event.routerData, client);
     const user = outcome.request?.user;
     await this.bridge.finish(outcome, client);
-    this.liveLists.start(client.sid, definition, user, (change, frames) => this.applyLive(client, token, definition, change, frames));
+    this.liveLists.start(client, definition, user, (change, frames) => this.applyLive(client, token, definition, change, frames));
   }
 
   /**
