@@ -297,6 +297,36 @@ describe('hostile clients', () => {
     });
   });
 
+  describe('router data', () => {
+    const ON_LOAD = `${ROOT}.reflex___state____on_load_internal_state.on_load_internal`;
+
+    it('refuses a query that is not an object, which was copied one key per character', async () => {
+      const client = await open();
+      await client.hydrate();
+      client.send(ON_LOAD, {}, { pathname: '/', asPath: '/', query: 'x'.repeat(90_000) });
+      await client.until(() => client.errors.some((error) => error.code === 'invalid_event' && error.message.includes('router_data.query')), WAIT_MS);
+      const stored = await running.app.get(StateStore).read(client.token);
+      expect(Object.keys((stored?.[ROOT]?.router as { page: { params: object } }).page.params)).toEqual([]);
+      await victimServed();
+    });
+
+    it("counts the page's router var against maxStateBytes when a page loads, keeping the state as it was", async () => {
+      const client = await open();
+      await client.hydrate();
+      client.send(`${HOARD}.fill`, { chars: 250_000 });
+      await client.until(() => (client.latest(HOARD, 'blob') as string | undefined)?.length === 250_000, WAIT_MS);
+      // 60,000 characters of query on top of 250,000 of blob: over the app's 300,000-byte limit.
+      client.send(ON_LOAD, {}, { pathname: '/', asPath: '/?q=…', query: { q: 'x'.repeat(60_000) } });
+      await client.until(() => client.errors.some((error) => error.code === 'state_too_large'), WAIT_MS);
+      const stored = await running.app.get(StateStore).read(client.token);
+      expect((stored?.[ROOT]?.router as { page: { params: object } }).page.params).not.toHaveProperty('q');
+      expect((stored?.[HOARD]?.blob as string).length).toBe(250_000);
+      // A page of a normal size still loads.
+      client.send(ON_LOAD, {}, { pathname: '/', asPath: '/?q=small', query: { q: 'small' } });
+      await client.until(() => client.latest(ROOT, 'router') !== undefined && (client.latest(ROOT, 'router') as { page: { params: { q?: string } } }).page.params.q === 'small', WAIT_MS);
+    });
+  });
+
   describe('smaller holes', () => {
     it('checks query keys after normalising them, and gives req.query no prototype', async () => {
       const client = await open();

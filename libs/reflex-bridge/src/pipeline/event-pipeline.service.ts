@@ -672,7 +672,10 @@ export class EventPipeline implements OnApplicationBootstrap {
   private rehydrate(client: EventClient, token: string, lease: StateLease, tree: { state: StoredState }, event: RoutedEvent, loadPage: boolean): MaybePromise<void> {
     const page = loadPage ? this.pageOf(event) : undefined;
     const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: page !== undefined && page.match === undefined, router: buildRouterVar(page?.routed.routerData ?? event.routerData) };
-    tree.state = { ...tree.state, [ROOT_STATE_NAME]: root };
+    const state = { ...tree.state, [ROOT_STATE_NAME]: root };
+    // The router var holds what the client sent of its page: it counts against the limit like any var.
+    this.refuseOver(this.stateSize.sizeOf(state));
+    tree.state = state;
     return then(lease.save(tree.state, { provisional: isProvisional(tree.state) }), () => {
       client.emitUpdate({ delta: this.wholeTree(tree.state) });
       if (page?.match) this.queuePageLoad(client, token, page.match, page.routed);
@@ -717,7 +720,9 @@ export class EventPipeline implements OnApplicationBootstrap {
       const root = tree.state[ROOT_STATE_NAME] ?? {};
       const routerChanged = JSON.stringify(root['router']) !== JSON.stringify(router);
       if (root['is_hydrated'] !== hydrated || routerChanged) {
-        tree.state = { ...tree.state, [ROOT_STATE_NAME]: { ...root, is_hydrated: hydrated, router } };
+        const state = { ...tree.state, [ROOT_STATE_NAME]: { ...root, is_hydrated: hydrated, router } };
+        if (routerChanged) this.refuseOver(this.stateSize.sizeOf(state));
+        tree.state = state;
         await lease.save(tree.state, { provisional: isProvisional(tree.state) });
       }
       // Always sent, as Reflex marks it changed whatever it was: a client that navigated set it false itself, and

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { BridgeError } from './bridge-error.js';
-import { parseInboundEvent } from './inbound-event.js';
+import { MAX_ROUTER_DATA_VALUES, parseInboundEvent } from './inbound-event.js';
 
 const FORBIDDEN = ['__proto__', 'constructor', 'prototype'];
 
@@ -9,6 +9,19 @@ const FORBIDDEN = ['__proto__', 'constructor', 'prototype'];
 const cleanJson = fc.jsonValue({ maxDepth: 5 }).filter((value) => !FORBIDDEN.some((key) => JSON.stringify(value).includes(`"${key}"`)));
 /** A key that is not one of the forbidden ones. */
 const cleanKey = fc.string().filter((key) => !FORBIDDEN.includes(key));
+/** The page fields of `router_data`, each of its own type. */
+const PAGE_FIELDS = ['pathname', 'asPath', 'query'];
+/** Router data as a client sends it: the page's fields, each optional, and any other clean keys. */
+const routerDataArbitrary = fc
+  .tuple(
+    fc.record({ pathname: fc.string(), asPath: fc.string(), query: fc.dictionary(cleanKey, cleanJson) }, { requiredKeys: [] }),
+    fc.dictionary(cleanKey.filter((key) => !PAGE_FIELDS.includes(key)), cleanJson),
+  )
+  .map(([page, extra]) => ({ ...extra, ...page }));
+/** A JSON value that is not a string (nor null, which counts as absent). */
+const notText = fc.oneof(fc.integer(), fc.boolean(), fc.array(cleanJson, { maxLength: 3 }), fc.dictionary(cleanKey, cleanJson, { maxKeys: 3 }));
+/** A JSON value that is not an object (nor null). */
+const notObject = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.array(cleanJson, { maxLength: 3 }));
 
 function errorOf(frame: unknown): { code: string; message: string } | undefined {
   try {
@@ -23,7 +36,7 @@ function errorOf(frame: unknown): { code: string; message: string } | undefined 
 describe('parseInboundEvent', () => {
   it('accepts any JSON payload and router data, as a string frame or decoded, and keeps them as sent', () => {
     fc.assert(
-      fc.property(fc.dictionary(cleanKey, cleanJson), fc.dictionary(cleanKey, cleanJson), fc.string({ minLength: 1, maxLength: 40 }), (payload, routerData, name) => {
+      fc.property(fc.dictionary(cleanKey, cleanJson), routerDataArbitrary, fc.string({ minLength: 1, maxLength: 40 }), (payload, routerData, name) => {
         const envelope = { name, payload, router_data: routerData };
         const text = JSON.stringify(envelope);
         for (const frame of [text, JSON.parse(text) as unknown]) {
@@ -57,6 +70,33 @@ describe('parseInboundEvent', () => {
       expect(errorOf({ name: 's.h', payload: value })?.code).toBe('invalid_payload');
     }
     expect(errorOf(Buffer.from('{"name":"s.h"}'))?.code).toBe('invalid_event');
+  });
+
+  it("refuses router data whose page fields are not a page's: a non-string path, a query that is not an object", () => {
+    fc.assert(
+      fc.property(routerDataArbitrary, fc.oneof(fc.tuple(fc.constantFrom('pathname', 'asPath'), notText), fc.tuple(fc.constant('query'), notObject)), fc.boolean(), (routerData, [field, value], asText) => {
+        const envelope = { name: 's.h', payload: {}, router_data: { ...routerData, [field]: value } };
+        expect(errorOf(asText ? JSON.stringify(envelope) : envelope)?.code).toBe('invalid_event');
+      }),
+    );
+    // A string query is the case that mattered: copied key by key, each character became a query parameter.
+    expect(errorOf({ name: 's.h', router_data: { pathname: '/', query: 'x'.repeat(10_000) } })).toEqual({
+      code: 'invalid_event',
+      message: 'The event "router_data.query" must be an object.',
+    });
+  });
+
+  it('takes router data of up to MAX_ROUTER_DATA_VALUES values, beside a payload of many more, and refuses one more', () => {
+    // pathname, asPath and query count one each; every query parameter one more.
+    const page = (parameters: number) => ({ pathname: '/', asPath: '/', query: Object.fromEntries(Array.from({ length: parameters }, (_, i) => [`p${i}`, '1'])) });
+    const payload = { rows: Array.from({ length: 100_000 }, (_, i) => i) };
+    expect(parseInboundEvent({ name: 's.h', payload, router_data: page(MAX_ROUTER_DATA_VALUES - 3) }).routerData.query).toHaveProperty(`p${MAX_ROUTER_DATA_VALUES - 4}`);
+    expect(errorOf({ name: 's.h', payload, router_data: page(MAX_ROUTER_DATA_VALUES - 2) })).toEqual({
+      code: 'invalid_event',
+      message: `The event "router_data" carries more than ${MAX_ROUTER_DATA_VALUES} values.`,
+    });
+    // Array items count as values too.
+    expect(errorOf({ name: 's.h', router_data: { query: { tags: Array.from({ length: MAX_ROUTER_DATA_VALUES }, () => 't') } } })?.code).toBe('invalid_event');
   });
 
   it('accepts objects without a prototype (what some decoders make)', () => {

@@ -47,6 +47,12 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/**
+ * How many values `router_data` may carry: the page's path and its URL's query, which Reflex's frontend sends with
+ * every event and the pipeline copies into every follow-up event and into the `router` var. A URL holds far fewer.
+ */
+export const MAX_ROUTER_DATA_VALUES = 4_096;
+
 /** Values the current walk may still visit (one walk at a time: validation is synchronous, so no allocation per event). */
 let budget = 0;
 
@@ -89,8 +95,24 @@ export function isForbiddenKey(key: string): boolean {
 }
 
 /**
+ * Refuses `router_data` fields of the wrong type: `pathname` and `asPath` are texts, `query` an object of the URL's
+ * parameters. A string `query` would otherwise be copied character by character, one key each.
+ */
+function refuseMalformedPage(routerData: Record<string, unknown>): void {
+  const { pathname, asPath, query } = routerData;
+  if ((pathname !== undefined && pathname !== null && typeof pathname !== 'string') || (asPath !== undefined && asPath !== null && typeof asPath !== 'string')) {
+    throw new BridgeError('invalid_event', 'The event "router_data.pathname" and "router_data.asPath" must be strings.');
+  }
+  if (query !== undefined && query !== null && !isPlainObject(query)) {
+    throw new BridgeError('invalid_event', 'The event "router_data.query" must be an object.');
+  }
+}
+
+/**
  * Validates the envelope of an inbound `event` frame, the way Reflex reads it: only `name`, `payload` and
- * `router_data` are kept; a string frame is JSON-parsed first. Throws a {@link BridgeError} for anything else.
+ * `router_data` are kept; a string frame is JSON-parsed first. `router_data` must hold a page as Reflex's frontend
+ * sends it (see {@link refuseMalformedPage}), within {@link MAX_ROUTER_DATA_VALUES}. Throws a {@link BridgeError}
+ * for anything else.
  */
 export function parseInboundEvent(frame: unknown): InboundEvent {
   let data = frame;
@@ -112,11 +134,17 @@ export function parseInboundEvent(frame: unknown): InboundEvent {
   if (routerData !== undefined && routerData !== null && !isPlainObject(routerData)) {
     throw new BridgeError('invalid_event', 'The event "router_data" must be an object.');
   }
-  budget = MAX_EVENT_VALUES;
+  if (routerData) refuseMalformedPage(routerData as Record<string, unknown>);
   // Both are plain objects (or absent) by now: their entries are walked without checking them again.
-  const problem = (payload ? problemInEntries(payload as Record<string, unknown>, 0) : undefined) ??
-    (routerData ? problemInEntries(routerData as Record<string, unknown>, 0) : undefined);
+  budget = MAX_EVENT_VALUES;
+  const problem = payload ? problemInEntries(payload as Record<string, unknown>, 0) : undefined;
   if (problem) throw problem;
+  if (routerData) {
+    budget = MAX_ROUTER_DATA_VALUES;
+    const found = problemInEntries(routerData as Record<string, unknown>, 0);
+    if (budget < 0) throw new BridgeError('invalid_event', `The event "router_data" carries more than ${MAX_ROUTER_DATA_VALUES} values.`);
+    if (found) throw found;
+  }
   return {
     name,
     payload: (payload as Record<string, unknown> | undefined) ?? {},

@@ -2,8 +2,13 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { pathPrefixOf } from '../health/reflex-routes.options.js';
 import { pathRule } from './spa.options.js';
 
-/** A pathname whose last segment has a file extension (`/assets/app.js`, `/favicon.ico`): a file, never a page. */
-export const FILE_EXTENSION = /\/[^/]*\.[^/]*$/;
+/**
+ * A pathname whose last segment has a file extension (`/assets/app.js`, `/favicon.ico`): a file, never a page.
+ * Written so that it cannot backtrack far: the part before the dot holds no dot, so a segment is tried once from
+ * each `/`, in time linear in the path. (`/\/[^/]*\.[^/]*$/` took time quadratic in a run of dots: one request
+ * for `/` + 16,000 dots + `/` held the event loop for over 100 ms.)
+ */
+export const FILE_EXTENSION = /\/[^/.]*\.[^/]*$/;
 
 /**
  * The paths the module itself answers, which neither the SPA fallback nor the dev-server proxy may ever take:

@@ -1,9 +1,32 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { Worker } from 'node:worker_threads';
 import { resolveOptions } from '../reflex-bridge.options.js';
 import { fallbackExclusion, IMMUTABLE, NO_CACHE, serveStaticOptionsOf } from './spa-serve-static.options.js';
+import { FILE_EXTENSION } from './reserved-paths.js';
 import { wantsJsonOnly } from './spa-fallback.gate.js';
 
 const ROOT = '/srv/shop/web/dist';
+
+/** `pattern.test(input)`, run in a worker thread that is ended, failing the test, if it has not answered within 30 s. */
+async function matchInWorker(pattern: RegExp, input: string): Promise<boolean> {
+  const code = `const { parentPort, workerData } = require('node:worker_threads');
+    parentPort.postMessage(new RegExp(workerData.source, workerData.flags).test(workerData.input));`;
+  const worker = new Worker(code, { eval: true, workerData: { source: pattern.source, flags: pattern.flags, input } });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      new Promise<boolean>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      }),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${pattern} did not answer within 30 s on ${input.length} characters`)), 30_000))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await worker.terminate();
+  }
+}
 
 describe('profile, spa and devServer options', () => {
   it('defaults to the integrated profile, serving nothing', () => {
@@ -87,6 +110,19 @@ describe('what the fallback leaves alone', () => {
       expect([path, rule.test(path)]).toEqual([path, false]);
     }
   });
+
+  it('tells a file path by its last segment, as a reference reading of the path does, in time linear in the path', async () => {
+    const lastSegmentHasDot = (path: string) => path.slice(path.lastIndexOf('/') + 1).includes('.');
+    const pathPart = fc.string({ unit: fc.constantFrom('/', '.', 'a', '-', '%'), maxLength: 40 });
+    fc.assert(fc.property(pathPart, (tail) => expect(FILE_EXTENSION.test(`/${tail}`)).toBe(lastSegmentHasDot(`/${tail}`))));
+    // Paths whose runs of dots made the old pattern's time quadratic: a million characters took it hours, these
+    // milliseconds. Matched in a worker thread, so that a pattern that backtracks fails at the deadline instead of
+    // holding the test run (the deadline bounds a failure; it is no measure of speed).
+    for (const path of [`/${'.'.repeat(1_000_000)}/`, `/${'a.'.repeat(500_000)}/`, `/${'./'.repeat(500_000)}a`]) {
+      await expect(matchInWorker(FILE_EXTENSION, path)).resolves.toBe(lastSegmentHasDot(path));
+      await expect(matchInWorker(exclusion(), path)).resolves.toBe(lastSegmentHasDot(path));
+    }
+  }, 240_000);
 
   it('follows the event path prefix and moved routes', () => {
     const rule = exclusion({ path: '/api/_event', reflexRoutes: { health: '/healthz' }, spa: { rootPath: ROOT } });
