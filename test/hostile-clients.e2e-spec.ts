@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { ReflexBridgeModule, ReflexStateService, StateStore, UnknownClientTokenError } from '@reflex-bridge/nest';
+import { type InMemoryStateStore, ReflexBridgeModule, ReflexStateService, StateStore, UnknownClientTokenError } from '@reflex-bridge/nest';
 import { HoardState, StashState } from './fixtures/hostile.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -290,9 +290,13 @@ describe('hostile clients', () => {
       const states = running.app.get(ReflexStateService);
       const store = running.app.get(StateStore);
       const unknown = randomUUID();
+      const kept = (store as InMemoryStateStore).size;
       await expect(states.modify(unknown, HoardState, (state) => void state.count++)).rejects.toBeInstanceOf(UnknownClientTokenError);
       await expect(states.modify('../../x', HoardState, (state) => void state.count++)).rejects.toMatchObject({ reason: 'malformed' });
       expect(await store.read(unknown)).toBeNull();
+      // Nor an entry of any kind: a route that calls modify with tokens a client makes up holds nothing for them.
+      for (let i = 0; i < 100; i++) await expect(states.modify(randomUUID(), HoardState, (state) => void state.count++)).rejects.toBeInstanceOf(UnknownClientTokenError);
+      expect((store as InMemoryStateStore).size).toBeLessThanOrEqual(kept);
       await states.modify(victim.token, HoardState, (state) => void state.count++);
     });
   });

@@ -40,6 +40,8 @@ export class InMemoryStateLease implements StateLease {
   constructor(
     readonly token: string,
     private readonly entry: InMemoryEntry,
+    /** The store's entries: an entry left without a state and without a holder is dropped from it on release. */
+    private readonly entries: Map<string, InMemoryEntry>,
   ) {
     this.state = entry.state;
     this.stateSize = entry.state === null ? undefined : entry.stateSize;
@@ -67,6 +69,11 @@ export class InMemoryStateLease implements StateLease {
     if (waiters?.length === 0) entry.waiters = undefined;
     // Hand the lock straight to the next waiter so nobody can barge in between.
     if (next) next();
-    else entry.locked = false;
+    else {
+      entry.locked = false;
+      // Nothing saved for a token that had no state (an out-of-band change refused for an unknown token, say):
+      // its entry would otherwise stay until the sweep, one per token a client made up.
+      if (entry.state === null && this.entries.get(this.token) === entry) this.entries.delete(this.token);
+    }
   }
 }

@@ -36,6 +36,25 @@ describe('InMemoryStateStore.tryAcquireSync', () => {
   });
 });
 
+describe('InMemoryStateStore entries', () => {
+  it('keeps no entry for a token whose lease saved nothing, and keeps one for as long as anyone holds or waits', async () => {
+    const store = new InMemoryStateStore();
+    for (const token of ['a', 'b', 'c']) expect(store.tryAcquireSync(token)!.release()).toBeUndefined();
+    expect(store.size).toBe(0);
+    const held = store.tryAcquireSync('t')!;
+    const waiting = store.acquire('t');
+    expect(held.release()).toBeUndefined();
+    expect(store.size).toBe(1);
+    const next = await waiting;
+    expect(next.state).toBeNull();
+    expect(next.save({ s: { n: 1 } })).toBeUndefined();
+    expect(next.release()).toBeUndefined();
+    expect(store.size).toBe(1);
+    expect(await store.read('t')).toEqual({ s: { n: 1 } });
+    await store.close();
+  });
+});
+
 describe('InMemoryStateStore stateSize', () => {
   it('hands back the size a state was saved with, until a save without one or the state is gone', async () => {
     const store = new InMemoryStateStore();

@@ -53,6 +53,11 @@ export class InMemoryStateStore extends StateStore {
     if (!entry.locked) this.entries.delete(token);
   }
 
+  /** How many tokens the store keeps an entry for: a state, or a lock held or waited for. */
+  get size(): number {
+    return this.entries.size;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
   }
@@ -76,7 +81,7 @@ export class InMemoryStateStore extends StateStore {
    */
   private grant(token: string, entry: Entry): StateLease {
     entry.locked = true;
-    return new InMemoryStateLease(token, entry);
+    return new InMemoryStateLease(token, entry, this.entries);
   }
 
   private isExpired(entry: Entry): boolean {
