@@ -5,7 +5,9 @@ import type { Cache } from 'cache-manager';
 import KeyvRedis from '@keyv/redis';
 import { createClient } from 'redis';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
-import { cachedAuthHarness, loginOverHttp, resetCachedUsers, type CachedAuthApp } from './fixtures/cached-auth-app.js';
+import { cachedAuthHarness, HELD, loginOverHttp, resetCachedUsers, type CachedAuthApp } from './fixtures/cached-auth-app.js';
+
+const PROFILE_STATE = 'reflex___state____state.profile_state';
 
 const SNAPSHOT_OF_CAROL = { userId: 1, isAuthenticated: true };
 
@@ -77,6 +79,25 @@ describe('event cache on the app\'s @nestjs/cache-manager Cache', () => {
     await app.cache.invalidateAll();
     expect(await reader.cache.get(key)).toBeUndefined();
     expect(await reader.cache.get('app:own-key')).toBe('kept');
+  });
+
+  it('keeps a logout that lands while another tab of the session has an event under way: no snapshot comes back', async () => {
+    const app = await start({});
+    const cookie = await loginOverHttp(app.url, 'carol', 'secret-carol');
+    const [tab, probe] = [await connect(app, cookie), await connect(app, cookie)];
+    expect(await whoami(probe, '/before')).toBe('carol');
+    // The tab's full-tier event loads carol from the session, then waits while the browser logs out in another tab.
+    HELD.released = new Promise<void>((resolve) => (HELD.release = resolve));
+    const started = HELD.started;
+    tab.send(`${PROFILE_STATE}.hold`);
+    await tab.until(() => HELD.started > started, undefined, 'the held event to run');
+    expect((await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } })).status).toBe(200);
+    expect(await whoami(probe, '/after-logout')).toBe('anonymous');
+    HELD.release();
+    // The tab's next event runs once the held one ended, snapshot writing included.
+    expect(await whoami(tab, '/after-hold')).toBe('anonymous');
+    expect(await whoami(probe, '/later')).toBe('anonymous');
+    expect(await app.cache.get(sessionIdOf(cookie))).toBeUndefined();
   });
 
   it('fails the startup, naming the token, when nothing provides it', async () => {

@@ -20,6 +20,11 @@ export interface BridgeOutcome {
   cookieHeader?: string;
   /** True when fast auth answered instead of the middleware. */
   fastPath?: boolean;
+  /**
+   * The event cache's count of dropped snapshots before the auth chain loaded the session: the snapshot written
+   * at the end is skipped when a session ended meanwhile (see `EventCacheService.dropCount`).
+   */
+  cacheReadAt?: number;
   /** The session id and user presence right after the auth chain, to notice logouts. */
   sessionIdBefore?: string;
   hadUser?: boolean;

@@ -64,6 +64,7 @@ export class BridgeRunner {
    */
   run(handler: HandlerDefinition, routerData: RouterData, client: EventClient, timer?: EventTimer): MaybePromise<BridgeOutcome> {
     const event = new TierExecutionContext(handler, client, routerData, timer, this.requests);
+    this.snapshots.begin(event);
     const allowed = runGuards(this.guards, event);
     if (allowed === true) return this.allowed(event);
     if (allowed === false) return this.refused(event);
@@ -82,6 +83,7 @@ export class BridgeRunner {
     event.request = request as unknown as SyntheticRequest;
     event.response = response as unknown as SyntheticResponse;
     event.cookieHeader = request.headers.cookie ?? '';
+    this.snapshots.begin(event);
     const allowed = await runGuards(this.guards, event);
     const outcome = allowed ? this.allowed(event) : this.refused(event);
     if (outcome.tier !== 'full' || outcome.redirect) return outcome;

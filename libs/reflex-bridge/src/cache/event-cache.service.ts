@@ -172,13 +172,26 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * {@link EventCacheService.set} for the bridge's hot path: fills the in-process layer at once (with the
-   * module's own in-memory cache) and writes the cache: in the background when the local layer is complete
-   * (so the default configuration stays synchronous), else as a promise (never rejecting).
+   * How many times a snapshot was dropped in this process so far: read it before loading a session's user, and
+   * pass it to {@link EventCacheService.put} with the snapshot made of that user.
    * @internal
    */
-  put(sessionId: string, snapshot: AuthSnapshot): void | Promise<void> {
+  get dropCount(): number {
+    return this.epoch;
+  }
+
+  /**
+   * {@link EventCacheService.set} for the bridge's hot path: fills the in-process layer at once (with the
+   * module's own in-memory cache) and writes the cache: in the background when the local layer is complete
+   * (so the default configuration stays synchronous), else as a promise (never rejecting). With `readAt` (see
+   * {@link EventCacheService.dropCount}), nothing is written when a snapshot was dropped since.
+   * @internal
+   */
+  put(sessionId: string, snapshot: AuthSnapshot, readAt?: number): void | Promise<void> {
     if (!this.enabled) return;
+    // A session that ended after its user was read (a logout while the event that read it was under way) must
+    // not get a snapshot back: skipped whenever any snapshot was dropped since, which costs at most a miss.
+    if (readAt !== undefined && readAt !== this.epoch) return;
     const stored =
       this.local && this.fillOnWrite
         ? this.local.set(sessionId, snapshot, this.settings.localTtlMs)

@@ -18,10 +18,24 @@ import type { SyntheticRequest } from '../request/synthetic-request.js';
  */
 @Injectable()
 export class SnapshotWriter {
+  /** Whether snapshots are written at all: fast auth on and the cache enabled. */
+  private readonly writes: boolean;
+
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly cache: EventCacheService,
-  ) {}
+  ) {
+    this.writes = options.fastAuth !== undefined && cache.enabled;
+  }
+
+  /**
+   * Before the auth chain runs: notes how many snapshots had been dropped, so that the ones written at the end
+   * are skipped if a session ended while the event ran (a logout in another tab, say): the user the chain loaded
+   * may be that session's.
+   */
+  begin(outcome: BridgeOutcome): void {
+    if (this.writes) outcome.cacheReadAt = this.cache.dropCount;
+  }
 
   /**
    * Before the response ends: a logout drops the old session's snapshot, and a session whose cookie the request
@@ -35,8 +49,9 @@ export class SnapshotWriter {
     const loggedOut = before !== undefined && before !== '' && (before !== sessionId || (outcome.hadUser === true && request.user === undefined));
     // Snapshots only serve fast auth: without it, keep the cache out of the event path.
     const snapshot = sessionId && this.wanted(outcome) && this.presentedCookie(outcome) ? this.snapshotOf(request) : undefined;
+    // After the event's own logout, the snapshot is of the session the event itself started (a login, a regenerate).
     if (loggedOut) return this.cache.invalidate(before, 'logout').then(() => (snapshot ? this.cache.put(sessionId!, snapshot) : undefined));
-    return snapshot ? this.cache.put(sessionId!, snapshot) : undefined;
+    return snapshot ? this.cache.put(sessionId!, snapshot, outcome.cacheReadAt) : undefined;
   }
 
   /**
@@ -48,7 +63,7 @@ export class SnapshotWriter {
     if (!request || !this.cache.enabled || !this.wanted(outcome) || this.presentedCookie(outcome) || !this.setCookie(outcome)) return;
     const sessionId = sessionIdOf(request);
     const snapshot = sessionId ? this.snapshotOf(request) : undefined;
-    return snapshot ? this.cache.put(sessionId!, snapshot) : undefined;
+    return snapshot ? this.cache.put(sessionId!, snapshot, outcome.cacheReadAt) : undefined;
   }
 
   /** The snapshot to keep for a request's user; undefined for a user without an id, whom fast auth could not rebuild. */

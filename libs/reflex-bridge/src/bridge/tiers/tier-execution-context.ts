@@ -50,6 +50,7 @@ export class TierExecutionContext implements ExecutionContext, HttpArgumentsHost
   redirect?: ClientEvent = undefined;
   cookieHeader?: string = undefined;
   fastPath?: boolean = undefined;
+  cacheReadAt?: number = undefined;
   sessionIdBefore?: string = undefined;
   hadUser?: boolean = undefined;
   /** Only set on uploads (declared, not initialised: events keep their shape and cost). */
