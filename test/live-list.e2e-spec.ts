@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { BridgeTier, EventGateway, EventHandler, LiveBroadcaster, LiveList, ModelChange, PostgresTransport, ReflexBridgeModule, RedisTransport, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
-import { createAuthStack, mountHttpAuth, type DemoUser } from './fixtures/auth-app.js';
+import { UseGuards } from '@nestjs/common';
+import { createAuthStack, LoggedInGuard, mountHttpAuth, type DemoUser } from './fixtures/auth-app.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
@@ -38,6 +39,37 @@ class BoardState {
   }
 }
 
+/** Members only: the whole state is guarded, so its live list must reach nobody its guard refuses. */
+@State()
+@BridgeTier('full')
+@UseGuards(LoggedInGuard)
+class MembersBoardState {
+  @LiveList(LABEL)
+  notes: Note[] = [];
+
+  liveRow(change: ModelChange): Note | undefined {
+    const note = NOTES.get(Number(change.pk));
+    return note ? { ...note } : undefined;
+  }
+}
+
+/** A state whose own `live_subscribe` handler carries the guard (the built-in subscription still answers it). */
+@State()
+@BridgeTier('full')
+class StaffBoardState {
+  @LiveList(LABEL)
+  notes: Note[] = [];
+
+  liveRow(change: ModelChange): Note | undefined {
+    const note = NOTES.get(Number(change.pk));
+    return note ? { ...note } : undefined;
+  }
+
+  @EventHandler()
+  @UseGuards(LoggedInGuard)
+  live_subscribe(): void {}
+}
+
 /** The gate `BoardState.hold` waits on; a test replaces it before sending `hold`. */
 const HOLD = { released: Promise.resolve(), release: () => {}, held: 0 };
 
@@ -49,18 +81,18 @@ async function login(url: string, username: string, password: string): Promise<s
 async function startBoard(options: ReflexBridgeModuleOptions = {}): Promise<RunningApp> {
   const stack = createAuthStack();
   return startApp(
-    { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState] },
+    { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState, MembersBoardState, StaffBoardState, LoggedInGuard] },
     (app) => mountHttpAuth(app, stack),
   );
 }
 
-async function subscribe(app: RunningApp, cookie?: string): Promise<RawSocket> {
+async function subscribe(app: RunningApp, cookie?: string, board = BOARD): Promise<RawSocket> {
   const socket = new RawSocket(app.url, undefined, { headers: cookie ? { cookie } : {} });
   await socket.connected();
   await socket.hydrate();
   const live = app.app.get(LiveBroadcaster);
   const before = live.subscriberCount(LABEL);
-  socket.send(`${BOARD}.live_subscribe`);
+  socket.send(`${board}.live_subscribe`);
   await socket.until(() => live.subscriberCount(LABEL) > before, undefined, 'the live subscription');
   return socket;
 }
@@ -177,6 +209,30 @@ describe('live lists', () => {
     expect(again.newTokens).toEqual([]);
     expect(tab.errors).toEqual([]);
     expect(live.subscriberCount(LABEL)).toBe(before);
+  });
+
+  it.each([
+    ['@UseGuards on the state class', 'reflex___state____state.members_board_state'],
+    ['@UseGuards on the state\'s own live_subscribe handler', 'reflex___state____state.staff_board_state'],
+  ])('runs the guards of a full-tier state before subscribing (%s): refused, no rows; let through, rows', async (_where, board) => {
+    const live = app.app.get(LiveBroadcaster);
+    const before = live.subscriberCount(LABEL);
+    const anonymous = new RawSocket(app.url);
+    sockets.push(anonymous);
+    await anonymous.connected();
+    await anonymous.hydrate();
+    anonymous.send(`${board}.live_subscribe`);
+    await anonymous.until(() => anonymous.errors.length > 0, undefined, 'the refusal');
+    expect(anonymous.errors).toEqual([expect.objectContaining({ event: `${board}.live_subscribe` })]);
+    expect(live.subscriberCount(LABEL)).toBe(before);
+    const member = await subscribe(app, await login(app.url, 'bob', 'builder'), board);
+    NOTES.set(4_242, { id: 4_242, text: 'for members', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 4_242));
+    await member.until(() => ((member.latest(board, 'notes') as Note[] | undefined) ?? []).some((note) => note.id === 4_242), undefined, 'the row at the member');
+    expect(live.subscriberCount(LABEL)).toBe(before + 1);
+    expect(anonymous.latest(board, 'notes')).not.toContainEqual(expect.objectContaining({ id: 4_242 }));
+    member.close();
+    await member.until(() => live.subscriberCount(LABEL) === before, undefined, 'the member to leave');
   });
 
   it('unsubscribes when the connection closes', async () => {

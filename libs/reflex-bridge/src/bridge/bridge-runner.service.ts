@@ -92,6 +92,16 @@ export class BridgeRunner {
     return event;
   }
 
+  /**
+   * Runs the Nest guards of `handler` (its state class's and its own) on an event's request where its tier runs
+   * guards (`full`), without calling the handler: for events the module answers itself on the handler's behalf
+   * (`live_subscribe`). A refusal rejects with the structured error; other tiers resolve at once.
+   */
+  async checkGuards(outcome: BridgeOutcome, handler: HandlerDefinition): Promise<void> {
+    if (outcome.tier !== 'full' || !outcome.request || !outcome.response || outcome.redirect) return;
+    await this.enhancers.checkGuards(handler, outcome.request, outcome.response);
+  }
+
   private allowed(event: TierExecutionContext): BridgeOutcome {
     if (event.tier === 'none') return event;
     // A bridged event always carries its request, even when a guard let it through without reading it.

@@ -253,7 +253,9 @@ export class UserEnhancers {
     if (!enhanced) {
       // eslint-disable-next-line @typescript-eslint/no-this-alias -- the wrapper's own `this` is Nest's, not ours
       const enhancers = this;
-      const original = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
+      // A handler the module answers itself (a state's built-in `live_subscribe`) has no method: its guards are
+      // the class's alone, read through a function that carries no metadata.
+      const original = (handler.state.cls.prototype[handler.method] as ((...params: unknown[]) => unknown) | undefined) ?? noMethod;
       const call = (context: EventContext, args: unknown[]) => {
         context.handlerEnteredAt = performance.now();
         return original.apply(context.target, args);
@@ -294,4 +296,9 @@ export class UserEnhancers {
     }
     return enhanced;
   }
+}
+
+/** Stands in for the method of a handler that has none (see {@link UserEnhancers.checkGuards}); never called. */
+function noMethod(): never {
+  throw new Error('ReflexBridge: a handler without a method was called');
 }

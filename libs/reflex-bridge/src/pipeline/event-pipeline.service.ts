@@ -119,6 +119,8 @@ export class EventPipeline implements OnApplicationBootstrap {
   /** The `busy` answers as shared messages, encoded once per event name (see {@link BusyAnswers}). */
   private readonly busyAnswers: BusyAnswers;
   private readonly stateSize = new StateSizeMeter();
+  /** The `live_subscribe` handler made for each state with live lists that declares none (see {@link liveSubscribeOf}). */
+  private readonly liveSubscribes = new Map<StateDefinition, HandlerDefinition>();
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -341,7 +343,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     if (handler === undefined || handler.method === LIVE_SUBSCRIBE) {
       if (event.name.endsWith(LIVE_SUBSCRIBE_SUFFIX)) {
         const definition = this.registry.stateByFullName(event.name.slice(0, -LIVE_SUBSCRIBE_SUFFIX.length));
-        if (definition && this.liveLists.hasLiveLists(definition)) return this.subscribeLive(client, token, definition, event);
+        if (definition && this.liveLists.hasLiveLists(definition)) return this.subscribeLive(client, token, handler ?? this.liveSubscribeOf(definition), event);
       }
     }
     if (!handler) throw new BridgeError('unknown_handler', `No event handler is registered as "${event.name}".`);
@@ -533,24 +535,40 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   /**
-   * Starts the connection's live-list subscription for a state. The subscriber's user (for scope checks) is
-   * the one the state's tier resolves for this event, read once now.
+   * Starts the connection's live-list subscription for a state (`subscribe`: the state's own `live_subscribe`
+   * handler, or the one {@link liveSubscribeOf} made), once its tier and, on `full`, its guards let the event
+   * through. The subscriber's user (for scope checks) is the one the tier resolves for this event, read once now.
    */
-  private async subscribeLive(client: EventClient, token: string, definition: StateDefinition, event: RoutedEvent): Promise<void> {
-    const subscribe: HandlerDefinition = {
-      fullName: `${definition.fullName}.${LIVE_SUBSCRIBE}`,
-      method: LIVE_SUBSCRIBE,
-      state: definition,
-      options: {},
-      params: [],
-      paramTypes: [],
-      streaming: false,
-      upload: undefined,
-    };
+  private async subscribeLive(client: EventClient, token: string, subscribe: HandlerDefinition, event: RoutedEvent): Promise<void> {
     const outcome = await this.bridge.run(subscribe, event.routerData, client);
+    if (outcome.redirect) {
+      // A middleware answered with a redirect: the client navigates, as for any event, and nothing is subscribed.
+      client.emitUpdate({ events: [outcome.redirect] });
+      return;
+    }
     const user = outcome.request?.user;
-    await this.bridge.finish(outcome, client);
+    try {
+      // The state's Nest guards (and an app's own live_subscribe handler's), where the tier runs guards: rows of a
+      // guarded state reach only clients its guards let through, as its other handlers' results do.
+      await this.bridge.checkGuards(outcome, subscribe);
+    } finally {
+      await this.bridge.finish(outcome, client);
+    }
+    const definition = subscribe.state;
     this.liveLists.start(client, definition, user, (change, frames) => this.applyLive(client, token, definition, change, frames));
+  }
+
+  /**
+   * The `live_subscribe` handler of a state that declares none: one per state, made once (the tier and enhancer
+   * caches keep one entry per handler, so a definition per event would grow them with every subscription).
+   */
+  private liveSubscribeOf(state: StateDefinition): HandlerDefinition {
+    let subscribe = this.liveSubscribes.get(state);
+    if (!subscribe) {
+      subscribe = { fullName: `${state.fullName}.${LIVE_SUBSCRIBE}`, method: LIVE_SUBSCRIBE, state, options: {}, params: [], paramTypes: [], streaming: false, upload: undefined };
+      this.liveSubscribes.set(state, subscribe);
+    }
+    return subscribe;
   }
 
   /**
