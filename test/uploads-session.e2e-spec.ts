@@ -1,8 +1,9 @@
 /**
  * The session changed in the browser while a tab stayed connected: the user logged in in another tab, so the
  * browser's cookies now name another session than the one the tab's socket connected with. An upload from the tab
- * carries the browser's real cookies: it runs with that session, and the tab's socket follows it, so its later
- * events do not go on with a stale user.
+ * carries the browser's real cookies: it runs with that session, and the tab's socket is disconnected, so the tab
+ * reconnects with its browser's cookies and its later events do not go on with a stale user. The socket never
+ * takes the upload's cookies: an upload from someone else who knows the tab's token moves nobody into their session.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BridgeTier, EventHandler, EventUploads, EventUser, State, type UploadFile } from '@reflex-bridge/nest';
@@ -11,7 +12,6 @@ import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import type { RawSocket } from './support/raw-socket.js';
 
 const ATTACHMENTS = 'reflex___state____state.attachment_state';
-const PROFILE = 'reflex___state____state.profile_state';
 
 @State()
 @BridgeTier('auth_only')
@@ -50,21 +50,38 @@ describe('an upload made after the browser\'s session changed', () => {
     await harness.closeAll();
   });
 
-  it('runs with the request\'s real session, and the tab\'s socket follows it: its later events see the new user', async () => {
+  it('runs with the request\'s real session, and the tab\'s socket is dropped: reconnected with the browser\'s cookies, it is the new user\'s', async () => {
     // The tab connected anonymous.
     const tab = await harness.connect(app, '');
     expect(await harness.whoami(tab, '/')).toBe('anonymous');
+    const dropped = new Promise((resolve) => tab.socket.once('disconnect', resolve));
     // The user logs in in another tab: the browser's cookie now names carol's session.
     const cookie = await loginOverHttp(app.url, 'carol', 'secret-carol');
     const lines = await uploadAs(app, tab, cookie);
     expect(lines[0].delta[ATTACHMENTS]).toEqual({ by_rx_state_: 'carol:1' });
-    // The socket's next event is carol's, and its AppState was pushed again with her.
-    expect(await harness.whoami(tab, '/')).toBe('carol');
-    await tab.until(() => tab.updates.some((update) => JSON.stringify(update.delta?.[PROFILE] ?? {}).includes('carol')), 20_000, 'the AppState push');
-    // Same session again: nothing to move, and it stays carol's.
-    await uploadAs(app, tab, cookie);
-    expect(await harness.whoami(tab, '/')).toBe('carol');
-    expect(tab.errors).toEqual([]);
+    await expect(dropped).resolves.toBe('io server disconnect');
+    // The tab reconnects, as its client does, with the browser's cookies and its token: carol's, state kept.
+    const again = await harness.connect(app, cookie, tab.token);
+    expect(again.newTokens).toEqual([]);
+    expect(await harness.whoami(again, '/')).toBe('carol');
+    expect(again.latest(ATTACHMENTS, 'by')).toBe('carol:1');
+    // Same session now: another upload leaves the socket alone.
+    await uploadAs(app, again, cookie);
+    expect(await harness.whoami(again, '/')).toBe('carol');
+    expect(again.socket.connected).toBe(true);
+    expect(again.errors).toEqual([]);
+  });
+
+  it('an upload by someone else who knows the tab\'s token never moves the tab into their session', async () => {
+    const victim = await harness.connect(app, '');
+    expect(await harness.whoami(victim, '/')).toBe('anonymous');
+    const dropped = new Promise((resolve) => victim.socket.once('disconnect', resolve));
+    const attacker = await loginOverHttp(app.url, 'carol', 'secret-carol');
+    await uploadAs(app, victim, attacker);
+    await expect(dropped).resolves.toBe('io server disconnect');
+    // The victim's browser reconnects with its own (no) cookies: still anonymous.
+    const again = await harness.connect(app, '', victim.token);
+    expect(await harness.whoami(again, '/')).toBe('anonymous');
   });
 
   it('an anonymous upload from a tab of the same anonymous browser changes nothing', async () => {
@@ -94,16 +111,16 @@ describeWithRedis('an upload on another worker after the browser\'s session chan
     await redis?.destroy();
   });
 
-  it('moves the tab\'s socket on the other worker to the upload\'s session', async () => {
+  it('drops the tab\'s socket on the other worker, which reconnects in the upload\'s session', async () => {
     const tab = await harness.connect(a, '');
     expect(await harness.whoami(tab, '/')).toBe('anonymous');
     const cookie = await loginOverHttp(b.url, 'dave', 'secret-dave');
+    const dropped = new Promise((resolve) => tab.socket.once('disconnect', resolve));
     const lines = await uploadAs(b, tab, cookie);
     expect(lines[0].delta[ATTACHMENTS]).toEqual({ by_rx_state_: 'dave:1' });
-    // Worker B tells worker A, which holds the socket: ask until the socket's events are dave's.
-    const deadline = Date.now() + 20_000;
-    let seen = await harness.whoami(tab, '/');
-    while (seen !== 'dave' && Date.now() < deadline) seen = await harness.whoami(tab, '/');
-    expect(seen).toBe('dave');
+    // Worker B tells worker A, which holds the socket and drops it; the tab reconnects as dave.
+    await expect(dropped).resolves.toBe('io server disconnect');
+    const again = await harness.connect(a, cookie, tab.token);
+    expect(await harness.whoami(again, '/')).toBe('dave');
   });
 });

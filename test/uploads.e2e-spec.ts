@@ -308,8 +308,13 @@ describe('POST /_upload', () => {
     await accepted.text();
     expect(seen.avatars).toEqual(['alice']);
     expect(seen.auth.some((entry) => entry.cookie === 'user=alice' && !entry.synthetic)).toBe(true);
-    await socket.hydrate();
-    expect(socket.latest(AVATAR, 'avatar')).toBe('alice:me.png');
+    // The anonymous socket was dropped (the browser's session is alice's now); the tab reconnects with its cookies.
+    await socket.until(() => !socket.socket.connected, undefined, 'the anonymous socket to be dropped');
+    const again = new RawSocket(running.url, socket.token, { headers: { cookie: 'user=alice' } });
+    sockets.push(again);
+    await again.connected();
+    await again.hydrate();
+    expect(again.latest(AVATAR, 'avatar')).toBe('alice:me.png');
   });
 
   it('lets the tier\'s middleware answer the upload itself, before its body is read', async () => {

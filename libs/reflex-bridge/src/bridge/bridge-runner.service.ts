@@ -157,11 +157,6 @@ export class BridgeRunner {
     return this.requests.cookieHeaderOf(client);
   }
 
-  /** Makes a socket's later events present `cookieHeader` (the browser's cookies, as a later HTTP request showed them). */
-  useCookieHeader(client: EventClient, cookieHeader: string): void {
-    this.requests.useCookieHeader(client, cookieHeader);
-  }
-
   /** The client IP (see {@link RequestBuilder.clientIp}). */
   clientIp(client: EventClient): string {
     return this.requests.clientIp(client);

@@ -85,26 +85,26 @@ export class SessionTracker implements OnApplicationBootstrap {
     namespace.on(SESSION_ENDED, (sessionId: unknown) => void this.endings.report({ sessionId: String(sessionId), reason: 'logout', remote: true }));
     namespace.on(BROWSER_SESSION, (token: unknown, cookieHeader: unknown, sessionId: unknown) => {
       if (typeof token !== 'string' || typeof cookieHeader !== 'string' || typeof sessionId !== 'string') return;
-      void this.followLocally(token, cookieHeader, sessionId === '' ? undefined : sessionId);
+      this.followLocally(token, cookieHeader, sessionId === '' ? undefined : sessionId);
     });
   }
 
   /**
-   * An HTTP request of the tab's own browser (an upload, sent with the tab's token) ran in session `sessionId` with
-   * the browser's current cookies `cookieHeader`. When the tab's socket is in another session (the user logged in
-   * in another tab since the socket connected), its later events present these cookies, as a reconnect
-   * would, and it is re-authenticated (its `AppState` snapshots are pushed again), so it does not go on with a
-   * stale user. The socket's worker does it: on several workers the others are told (the cookies go over the
-   * cluster adapter's Redis pub/sub).
+   * An HTTP request sent with the tab's token (an upload) ran in session `sessionId` with cookies `cookieHeader`.
+   * When the tab's socket is in another session (the user logged in in another tab since the socket connected),
+   * the socket is disconnected: the tab reconnects with its browser's own cookies and goes on with the current
+   * user. The socket never takes the request's cookies: whoever knows a tab's token could otherwise move that tab
+   * into a session of their own (a login CSRF). The socket's worker does it: on several workers the others are
+   * told (over the cluster adapter's Redis pub/sub).
    */
   async followBrowserSession(token: string, cookieHeader: string, sessionId: string | undefined): Promise<void> {
     if (!this.options.bridge.authMiddleware?.length) return;
-    if (await this.followLocally(token, cookieHeader, sessionId)) return;
+    if (this.followLocally(token, cookieHeader, sessionId)) return;
     if (this.clustered) this.namespace?.serverSideEmit(BROWSER_SESSION, token, cookieHeader, sessionId ?? '');
   }
 
   /** {@link followBrowserSession} for this worker's sockets of `token`; false when none is here. */
-  private async followLocally(token: string, cookieHeader: string, sessionId: string | undefined): Promise<boolean> {
+  private followLocally(token: string, cookieHeader: string, sessionId: string | undefined): boolean {
     let found = false;
     for (const socket of this.trackedSockets()) {
       if (socket.client.token !== token) continue;
@@ -112,8 +112,7 @@ export class SessionTracker implements OnApplicationBootstrap {
       // Same session, or the same cookies: nothing went stale.
       if (sessionId !== undefined && socket.sessionId === sessionId) continue;
       if (this.bridge.cookieHeaderOf(socket.client) === cookieHeader) continue;
-      this.bridge.useCookieHeader(socket.client, cookieHeader);
-      await this.reauthenticate(socket).catch((error: Error) => this.logger.warn(`Re-authenticating a connection after its browser's session changed failed: ${error.message}`));
+      socket.disconnect();
     }
     return found;
   }
