@@ -39,6 +39,12 @@ class BoardState {
   }
 }
 
+/** Every note, whoever asks: the guarded boards below leave who may see them to their guards. */
+function anyNote(change: ModelChange): Note | undefined {
+  const note = NOTES.get(Number(change.pk));
+  return note ? { ...note } : undefined;
+}
+
 /** Members only: the whole state is guarded, so its live list must reach nobody its guard refuses. */
 @State()
 @BridgeTier('full')
@@ -48,8 +54,7 @@ class MembersBoardState {
   notes: Note[] = [];
 
   liveRow(change: ModelChange): Note | undefined {
-    const note = NOTES.get(Number(change.pk));
-    return note ? { ...note } : undefined;
+    return anyNote(change);
   }
 }
 
@@ -61,8 +66,7 @@ class StaffBoardState {
   notes: Note[] = [];
 
   liveRow(change: ModelChange): Note | undefined {
-    const note = NOTES.get(Number(change.pk));
-    return note ? { ...note } : undefined;
+    return anyNote(change);
   }
 
   @EventHandler()
