@@ -115,6 +115,20 @@ describe('hostile clients', () => {
       await victimServed();
     });
 
+    it('a client that joins the event namespace again on the same connection is closed', async () => {
+      const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
+      await until(() => raw.closed || raw.received.length > 0, 'the Engine.IO open packet');
+      // Many joins in one read (Socket.IO itself refuses a join only once the first one completed): each extra
+      // socket used to watch every frame of the connection and keep each event's size for good.
+      const tcp = (raw.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+      tcp.cork();
+      for (let i = 0; i < 50; i++) raw.send('40/_event,');
+      tcp.uncork();
+      await until(() => raw.closed || raw.received.filter((frame) => String(frame).startsWith('40/_event')).length > 1, 'the server to answer the joins');
+      await until(() => raw.closed, 'the server to close the connection');
+      await victimServed();
+    });
+
     it('attachments promised but never sent are bounded: the binary bytes count against the limit', async () => {
       const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
       expect(await raw.open()).toBe(true);

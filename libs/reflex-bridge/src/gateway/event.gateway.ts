@@ -148,6 +148,13 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
 
   /** Sets up a new socket: admission (token, session), the frame and output limits, and the hot `event` listener. */
   handleConnection(socket: Socket): void {
+    if (SocketConnection.sharesEngine(socket)) {
+      // The namespace joined twice on one Engine.IO connection: no Socket.IO client does that. The whole connection
+      // is closed, so joining again and again costs the client a new connection each time.
+      this.logger.debug('A client joined the event namespace twice on one connection; closing it.');
+      socket.disconnect(true);
+      return;
+    }
     // One object per socket (client, admission, guard hooks, tracked socket) and listeners shared by every socket:
     // 10,000 idle connections on a worker hold 10,000 of each.
     const connection = new SocketConnection(socket, flattenHeaders(socket.handshake.headers), this.connectionContext);

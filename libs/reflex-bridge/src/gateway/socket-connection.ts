@@ -44,10 +44,9 @@ const MAX_BLOCKED_PAUSE_MS = 1_000;
 
 /**
  * What few connections need, kept beside them rather than in a field of every one: the read throttle of a socket
- * whose token's queue filled up, and the listeners of a connection whose Engine.IO connection carries another.
+ * whose token's queue filled up.
  */
 const readThrottles = new WeakMap<SocketConnection, SocketReadThrottle>();
-const ownListenersOf = new WeakMap<SocketConnection, OwnListeners>();
 
 /** A message packet of the Engine.IO connection (Socket.IO calls it with the connection as `this`). */
 function onPacket(this: Carrier, packet: { type: string; data?: unknown }): void {
@@ -74,12 +73,6 @@ function onPacketCreate(this: Carrier & EngineConnection, packet: { data?: unkno
 /** The hot `event` listener of every socket (Socket.IO calls a listener with its socket as `this`). */
 function onEvent(this: Carrier, frame: unknown): void {
   this[CONNECTION]?.receive(frame);
-}
-
-/** Listeners of a connection's own, when its Engine.IO connection already carries another (see {@link SocketConnection.attach}). */
-interface OwnListeners {
-  packet: (packet: { type: string; data?: unknown }) => void;
-  packetCreate: (packet: { data?: unknown }) => void;
 }
 
 /**
@@ -127,32 +120,26 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   }
 
   /**
+   * True when `socket`'s Engine.IO connection already carries a connection of the namespace. Socket.IO clients
+   * open a namespace once per Engine.IO connection (a reconnect comes after the old socket left); a client that
+   * joins it again on the same one is not one of them, and each socket would watch every frame of the connection.
+   */
+  static sharesEngine(socket: Socket): boolean {
+    return (socket.conn as Socket['conn'] & Carrier)[CONNECTION] !== undefined;
+  }
+
+  /**
    * Starts listening: the raw inbound frames (the size limits see them before Socket.IO decodes them), the
-   * output, and the hot `event` listener.
+   * output, and the hot `event` listener. The gateway attaches one connection per Engine.IO connection (see
+   * {@link sharesEngine}).
    */
   attach(): void {
     const socket = this.socket as Socket & Carrier;
     const conn = socket.conn as Socket['conn'] & Carrier;
     socket[CONNECTION] = this;
-    if (conn[CONNECTION] === undefined) {
-      conn[CONNECTION] = this;
-      conn.on('packet', onPacket);
-      conn.on('packetCreate', onPacketCreate);
-    } else {
-      // A client that joined the namespace twice on one Engine.IO connection: the second gets listeners of its own.
-      const own: OwnListeners = {
-        packet: (packet) => {
-          if (packet.type === 'message') this.inspectFrame(packet.data);
-        },
-        packetCreate: (packet) => {
-          const engine = conn as unknown as EngineConnection;
-          this.countOutput(packet.data, engine.writeBuffer.length, inFlightBytes(engine));
-        },
-      };
-      ownListenersOf.set(this, own);
-      conn.on('packet', own.packet);
-      conn.on('packetCreate', own.packetCreate);
-    }
+    conn[CONNECTION] = this;
+    conn.on('packet', onPacket);
+    conn.on('packetCreate', onPacketCreate);
     socket.on('event', onEvent);
   }
 
@@ -164,12 +151,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     const socket = this.socket as Socket & Carrier;
     if (socket[CONNECTION] === this) socket[CONNECTION] = undefined;
     const conn = socket.conn as Socket['conn'] & Carrier;
-    const own = ownListenersOf.get(this);
-    if (own) {
-      conn.off('packet', own.packet);
-      conn.off('packetCreate', own.packetCreate);
-      ownListenersOf.delete(this);
-    } else if (conn[CONNECTION] === this) {
+    if (conn[CONNECTION] === this) {
       // Undefined rather than deleted: every connection keeps the same shape.
       conn[CONNECTION] = undefined;
       conn.off('packet', onPacket);
