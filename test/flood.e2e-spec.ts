@@ -4,6 +4,7 @@ import { Gate, gate, GateState, PingState, SequenceState, sequenceProgress } fro
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawFlooder } from './support/raw-flood.js';
+import { eventually } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
 
 const ROOT = 'reflex___state____state';
@@ -207,6 +208,26 @@ describe('one flooding socket against everyone else', () => {
     await attacker.until(() => attacker.errors().length >= 20 && attacker.presentations.length >= 4, 30_000, 'twenty refusals and four presentations');
     expect(attacker.presentations).toHaveLength(4);
     expect(attacker.isClosed).toBe(false);
+  });
+
+  it('reads nothing more from a socket while its token check waits, and then runs what it sent, in order', async () => {
+    // The token is held by a live tab: the newcomer's admission waits for it to leave (at most the grace).
+    await start({ tokenHandoverGraceMs: 60_000 });
+    const holder = await client();
+    const newcomer = new RawFlooder(running!.url, holder.token);
+    closers.push(newcomer);
+    await newcomer.connected();
+    newcomer.writeAtOnce(Array.from({ length: 20 }, () => newcomer.eventPacket(`${PING}.ping`)));
+    const sockets = running!.app.get(EventGateway).server!.sockets;
+    const waiting = [...sockets.values()].find((socket) => socket.handshake.query.token === holder.token && socket.id !== holder.socket.id)!;
+    const serverSide = (waiting.conn.request as unknown as { websocket: { isPaused: boolean } }).websocket;
+    // Not read while admission waits: what the client sends meanwhile stays in TCP buffers, not in the server's memory.
+    await eventually("the waiting socket's reads paused", () => serverSide.isPaused, (paused) => paused, 30_000);
+    newcomer.writeAtOnce(Array.from({ length: 20 }, () => newcomer.eventPacket(`${PING}.ping`)));
+    holder.close();
+    await newcomer.until(() => newcomer.updates().some((update) => update.delta?.[PING]?.['pings_rx_state_'] === 40), 30_000, 'all forty pings');
+    expect(newcomer.errors()).toEqual([]);
+    expect(serverSide.isPaused).toBe(false);
   });
 
   it('refuses a client event that would take its queue over maxQueuedBytes with busy', async () => {

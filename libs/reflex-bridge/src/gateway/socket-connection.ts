@@ -208,8 +208,13 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     const owner = this.settings.owner;
     const admission = this.admission;
     if (admission === true) void owner.handle(this, frame, bytes);
-    else if (admission !== false) void admission.then((stayed) => (stayed ? owner.handle(this, frame, bytes) : undefined));
-    else return;
+    else if (admission !== false) {
+      void admission.then((stayed) => (stayed ? owner.handle(this, frame, bytes) : undefined));
+      // Until admission answers (it may wait seconds for a token's old socket to leave), the socket is not read:
+      // what the client sends meanwhile waits in TCP buffers instead of in promises here, which no queue bounds.
+      this.readThrottle().pauseUntil((resume) => void admission.then(resume, resume));
+      return;
+    } else return;
     if (owner.isQueueFull(this.token)) {
       this.readThrottle().pauseUntil((resume) => owner.onQueueDrained(this.token, resume));
       // What was already read is refused: its answers leave in batches.
