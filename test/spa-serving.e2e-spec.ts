@@ -6,11 +6,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Body, Controller, Get, Injectable, Post, type DynamicModule } from '@nestjs/common';
 import { EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import type { Server } from 'node:http';
 import { startApp, type RunningApp } from './support/app.js';
+import { eventually } from './support/eventually.js';
+import { openDescriptors, pipelineAndReadNothing } from './support/pipelining-client.js';
 import { RawSocket } from './support/raw-socket.js';
 
 const SPA_ROOT = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'spa');
@@ -82,6 +87,29 @@ const cases: Array<{ name: string; prefix: string; module: () => DynamicModule }
     module: () => ReflexBridgeModule.forRootAsync({ useFactory: async (): Promise<ReflexBridgeModuleOptions> => ({ spa, devtools: true }) }),
   },
 ];
+
+describe('SPA files, against a client that pipelines requests and reads nothing', () => {
+  it("opens a pipelined request's file only when its answer's turn comes, and holds none once the client left", async () => {
+    // A bundle larger than what a connection buffers: an answer nobody reads keeps its file open while it is sent.
+    const root = await mkdtemp(join(tmpdir(), 'spa-big-'));
+    await mkdir(join(root, 'assets'));
+    await writeFile(join(root, 'index.html'), '<!doctype html><div id="root"></div>');
+    await writeFile(join(root, 'assets', 'app-big.js'), 'x'.repeat(512 * 1024));
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ spa: { rootPath: root } })] });
+    try {
+      const before = openDescriptors();
+      const attacker = await pipelineAndReadNothing(running.app.getHttpServer() as Server, running.url, '/assets/app-big.js', 300);
+      // Another client's request for the same file goes through the same file system queue, after the attacker's.
+      expect((await get(`${running.url}/assets/app-big.js`)).status).toBe(200);
+      expect(openDescriptors() - before).toBeLessThanOrEqual(8);
+      attacker.leave();
+      await eventually("the attacker's connection to be gone", () => openDescriptors() - before, (extra) => extra <= 2);
+    } finally {
+      await running.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
 
 describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
   let running: RunningApp;

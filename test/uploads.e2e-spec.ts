@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { Injectable, UnauthorizedException, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { RequestHandler } from 'express';
 import { Throttle } from '@nestjs/throttler';
-import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type Server } from 'node:http';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import {
   type UploadChunkIterator, type UploadFile,
 } from '@reflex-bridge/nest';
 import { startApp, type RunningApp } from './support/app.js';
+import { eventually } from './support/eventually.js';
+import { openDescriptors, pipelineAndReadNothing } from './support/pipelining-client.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
@@ -440,6 +442,29 @@ describe('uploads under the path prefix, and the stored files', () => {
       expect(await stored.text()).toBe('<script>alert(1)</script>');
       expect((await fetch(`${running.url}/api/_upload/docs/%2e%2e/%2e%2e/etc/passwd`)).status).toBe(404);
       socket.close();
+    } finally {
+      await running.close();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('stored files, against a client that pipelines requests and reads nothing', () => {
+  it("opens a pipelined request's file only when its answer's turn comes, and holds none once the client left", async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'uploads-dir-'));
+    // Larger than what a connection buffers: an answer nobody reads keeps its file open while it is sent.
+    await writeFile(join(directory, 'big.bin'), Buffer.alloc(512 * 1024, 7));
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { directory } })], providers: [PhotoState] });
+    try {
+      const before = openDescriptors();
+      const attacker = await pipelineAndReadNothing(running.app.getHttpServer() as Server, running.url, '/_upload/big.bin', 300);
+      // Another client's request for the same file goes through the same file system queue, after the attacker's.
+      const served = await fetch(`${running.url}/_upload/big.bin`);
+      expect(served.status).toBe(200);
+      expect((await served.arrayBuffer()).byteLength).toBe(512 * 1024);
+      expect(openDescriptors() - before).toBeLessThanOrEqual(8);
+      attacker.leave();
+      await eventually("the attacker's connection to be gone", () => openDescriptors() - before, (extra) => extra <= 2);
     } finally {
       await running.close();
       await rm(directory, { recursive: true, force: true });

@@ -1,6 +1,8 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import type { AbstractHttpAdapter, ApplicationConfig } from '@nestjs/core';
 import { AbstractLoader, ExpressLoader, type ServeStaticModuleOptions } from '@nestjs/serve-static';
+import { whenAnswerable } from '../common/pipelined-turn.js';
 
 /**
  * serve-static's loader for the SPA, picked when the module initialises rather than when it is built.
@@ -17,6 +19,13 @@ export class SpaStaticLoader extends AbstractLoader {
 
   register(httpAdapter: AbstractHttpAdapter | undefined, config: ApplicationConfig, options: ServeStaticModuleOptions[]): void {
     if (!httpAdapter || options.length === 0) return;
+    // Before serve-static's handlers (registered next, after the app's routes): a pipelined request reaches them,
+    // and opens its file, only when its answer's turn has come (see whenAnswerable).
+    httpAdapter.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+      const turn = whenAnswerable(req, res);
+      if (turn === true) return next();
+      void turn.then((answerable) => (answerable ? next() : undefined));
+    });
     this.express.register(httpAdapter, config, options);
   }
 }

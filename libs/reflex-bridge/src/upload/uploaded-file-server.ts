@@ -4,6 +4,7 @@ import { open, realpath, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { whenAnswerable } from '../common/pipelined-turn.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 
@@ -84,6 +85,9 @@ export class UploadedFileServer {
       res.end();
       return;
     }
+    // A pipelined request's file is opened when its answer's turn comes, not while the client reads nothing.
+    const turn = whenAnswerable(req, res);
+    if (turn !== true && !(await turn)) return;
     const file = await this.openFile(encodedPath);
     if (!file) return notFound(res);
     const { handle, size, mtime, name } = file;
