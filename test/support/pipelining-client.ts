@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { readdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Socket } from 'node:net';
@@ -29,4 +30,19 @@ export async function pipelineAndReadNothing(server: Server, url: string, path: 
     server.off('request', count1);
   }
   return { leave: () => client.destroy() };
+}
+
+/**
+ * The whole check, for a route that serves a file at `path` of an app at `url`: while one client pipelines 300
+ * requests for it and reads nothing, another client's request (`served`, which asserts its own answer) still goes
+ * through, and the process holds no more than a few more descriptors; once that client left, none.
+ */
+export async function expectPipeliningHoldsNoFiles(server: Server, url: string, path: string, served: () => Promise<void>): Promise<void> {
+  const before = openDescriptors();
+  const attacker = await pipelineAndReadNothing(server, url, path, 300);
+  // The other client's request goes through the same file system queue, after the attacker's.
+  await served();
+  expect(openDescriptors() - before).toBeLessThanOrEqual(8);
+  attacker.leave();
+  await eventually("the attacker's connection to be gone", () => openDescriptors() - before, (extra) => extra <= 2);
 }
