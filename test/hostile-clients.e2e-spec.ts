@@ -328,6 +328,16 @@ describe('hostile clients', () => {
       await victimServed();
     });
 
+    it('refuses a page whose path and query hold more characters than a URL can', async () => {
+      const client = await open();
+      await client.hydrate();
+      client.send(ON_LOAD, {}, { pathname: '/', asPath: '/', query: { q: 'x'.repeat(70_000) } });
+      await client.until(() => client.errors.some((error) => error.code === 'invalid_event' && error.message.includes('65536 characters')), WAIT_MS);
+      const stored = await running.app.get(StateStore).read(client.token);
+      expect((stored?.[ROOT]?.router as { page: { params: object } }).page.params).not.toHaveProperty('q');
+      await victimServed();
+    });
+
     it("counts the page's router var against maxStateBytes when a page loads, keeping the state as it was", async () => {
       const client = await open();
       await client.hydrate();
@@ -355,5 +365,60 @@ describe('hostile clients', () => {
       client.send(`${HOARD}.inspectQuery`, {}, { pathname: '/', query: { 'sort-by': 'price' } });
       await client.untilVar(HOARD, 'queryProto', 'null', WAIT_MS);
     });
+  });
+});
+
+describe('hostile clients: many made-up tokens', () => {
+  const BUDGET = 2_000_000;
+  let running: RunningApp;
+  const logger = new CapturingLogger();
+  const sockets: RawSocket[] = [];
+  const open = async () => {
+    const socket = new RawSocket(running.url);
+    sockets.push(socket);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  };
+
+  beforeAll(async () => {
+    running = await startApp(
+      { imports: [ReflexBridgeModule.forRoot({ maxMessageBytes: 100_000, maxStateBytes: 300_000, maxInMemoryStateBytes: BUDGET })], providers: [HoardState, StashState] },
+      undefined,
+      logger,
+    );
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running.close();
+  });
+
+  it('keeps the states of all clients within maxInMemoryStateBytes, dropping the least recently used, never a tab in use', async () => {
+    // Each made-up token holds a 200,000-byte state a handler made (so it gets the full TTL): 30 of them are three
+    // times the budget. Without the budget they all stayed for stateTtlSeconds, an hour by default.
+    const store = running.app.get(StateStore) as InMemoryStateStore;
+    const regular = await open();
+    let count = 0;
+    const tokens: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const attacker = await open();
+      tokens.push(attacker.token);
+      attacker.send(`${HOARD}.fill`, { chars: 200_000 });
+      await attacker.until(() => (attacker.latest(HOARD, 'blob') as string | undefined)?.length === 200_000, WAIT_MS);
+      attacker.close();
+      expect(store.bytes).toBeLessThanOrEqual(BUDGET);
+      if (i % 5 === 0) {
+        regular.send(`${HOARD}.increment`);
+        await regular.untilVar(HOARD, 'count', ++count, WAIT_MS);
+      }
+    }
+    expect((await running.app.get(StateStore).read(regular.token))?.[HOARD]?.count).toBe(count);
+    expect(await running.app.get(StateStore).read(tokens[0]!)).toBeNull();
+    expect((await running.app.get(StateStore).read(tokens[29]!))?.[HOARD]?.blob).toHaveLength(200_000);
+    expect(store.droppedOverBudget).toBeGreaterThanOrEqual(20);
+    expect(logger.lines.filter((line) => line.level === 'warn' && line.message.includes('reached its budget'))).toHaveLength(1);
+    // The tab goes on as before.
+    regular.send(`${HOARD}.increment`);
+    await regular.untilVar(HOARD, 'count', count + 1, WAIT_MS);
   });
 });

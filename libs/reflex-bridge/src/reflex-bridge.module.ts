@@ -108,7 +108,7 @@ import { InvalidOptionError } from './invalid-option.error.js';
         options.stateStore ??
         (connections
           ? new RedisStateStore({ connections, ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds })
-          : new InMemoryStateStore({ ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds })),
+          : new InMemoryStateStore({ ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds, maxBytes: options.maxInMemoryStateBytes })),
       inject: [RESOLVED_OPTIONS, RedisConnections],
     },
     {

@@ -79,6 +79,15 @@ export interface ReflexBridgeModuleOptions {
    */
   unusedStateTtlSeconds?: number;
   /**
+   * Bytes of state, about their JSON size, the default in-memory store holds for all clients together. Past it, idle
+   * states are dropped until it holds 90% of this, provisional ones (only hydrated) first, then the least recently
+   * used, and a warning is logged: a dropped state is as an expired one, its tab starts again from a fresh state.
+   * However many tokens clients make up, states then cannot exhaust the heap. Not used with `redisUrl` or
+   * `stateStore` (give Redis its own `maxmemory`).
+   * @default a quarter of the V8 heap limit (`v8.getHeapStatistics().heap_size_limit / 4`)
+   */
+  maxInMemoryStateBytes?: number;
+  /**
    * Milliseconds a new socket presenting a token that another live socket holds (on this worker or, with
    * `redisUrl`, anywhere in the cluster) waits for that socket to leave before it gets `new_token` and a fresh
    * state. A reload closes the old socket as the new page loads, but a busy worker or a proxy can deliver the new
@@ -263,6 +272,8 @@ export interface ResolvedReflexBridgeOptions {
   maxQueuedBytes: number;
   stateTtlSeconds: number;
   unusedStateTtlSeconds: number;
+  /** Undefined when not set: the in-memory store's own default. */
+  maxInMemoryStateBytes: number | undefined;
   tokenHandoverGraceMs: number;
   production: boolean;
   audit: AuditMode;
@@ -365,7 +376,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'redisCluster', 'live', 'rateLimit', 'sessionStore', 'uploads',
   'audit', 'workers',
   'profile', 'spa', 'devServer',
@@ -454,6 +465,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     maxQueuedBytes: positiveInteger('maxQueuedBytes', options.maxQueuedBytes) ?? DEFAULT_OPTIONS.maxQueuedBytes,
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
     unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
+    maxInMemoryStateBytes: positiveNumber('maxInMemoryStateBytes', options.maxInMemoryStateBytes),
     tokenHandoverGraceMs: nonNegativeNumber('tokenHandoverGraceMs', options.tokenHandoverGraceMs) ?? DEFAULT_OPTIONS.tokenHandoverGraceMs,
     production: options.production ?? DEFAULT_OPTIONS.production,
     audit: resolveAuditMode(options.audit, options.production ?? DEFAULT_OPTIONS.production),

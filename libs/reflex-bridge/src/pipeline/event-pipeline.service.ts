@@ -692,9 +692,10 @@ export class EventPipeline implements OnApplicationBootstrap {
     const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: page !== undefined && page.match === undefined, router: buildRouterVar(page?.routed.routerData ?? event.routerData) };
     const state = { ...tree.state, [ROOT_STATE_NAME]: root };
     // The router var holds what the client sent of its page: it counts against the limit like any var.
-    this.refuseOver(this.stateSize.sizeOf(state));
+    const stateSize = this.stateSize.sizeOf(state);
+    this.refuseOver(stateSize);
     tree.state = state;
-    return then(lease.save(tree.state, { provisional: isProvisional(tree.state) }), () => {
+    return then(lease.save(tree.state, { provisional: isProvisional(tree.state), stateSize }), () => {
       client.emitUpdate({ delta: this.wholeTree(tree.state) });
       if (page?.match) this.queuePageLoad(client, token, page.match, page.routed);
     });
@@ -713,8 +714,9 @@ export class EventPipeline implements OnApplicationBootstrap {
       tree.state = this.clientStorage.reset(tree.state);
       const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: false, router: buildRouterVar(event.routerData) };
       tree.state = { ...tree.state, [ROOT_STATE_NAME]: root };
-      this.refuseOver(this.stateSize.sizeOf(tree.state));
-      await lease.save(tree.state, { provisional: isProvisional(tree.state) });
+      const stateSize = this.stateSize.sizeOf(tree.state);
+      this.refuseOver(stateSize);
+      await lease.save(tree.state, { provisional: isProvisional(tree.state), stateSize });
       client.emitUpdate({ delta: this.wholeTree(tree.state) });
     });
   }
@@ -739,9 +741,12 @@ export class EventPipeline implements OnApplicationBootstrap {
       const routerChanged = JSON.stringify(root['router']) !== JSON.stringify(router);
       if (root['is_hydrated'] !== hydrated || routerChanged) {
         const state = { ...tree.state, [ROOT_STATE_NAME]: { ...root, is_hydrated: hydrated, router } };
-        if (routerChanged) this.refuseOver(this.stateSize.sizeOf(state));
+        // Measured when the router var changed (what the client sent of its page counts like any var); a flag
+        // alone leaves the size the store counted as it was.
+        const stateSize = routerChanged ? this.stateSize.sizeOf(state) : undefined;
+        if (stateSize !== undefined) this.refuseOver(stateSize);
         tree.state = state;
-        await lease.save(tree.state, { provisional: isProvisional(tree.state) });
+        await lease.save(tree.state, { provisional: isProvisional(tree.state), stateSize });
       }
       // Always sent, as Reflex marks it changed whatever it was: a client that navigated set it false itself, and
       // waits for `true` to run what it held back.

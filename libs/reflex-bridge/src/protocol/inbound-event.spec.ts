@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { BridgeError } from './bridge-error.js';
-import { MAX_ROUTER_DATA_VALUES, parseInboundEvent } from './inbound-event.js';
+import { MAX_ROUTER_DATA_CHARS, MAX_ROUTER_DATA_VALUES, parseInboundEvent } from './inbound-event.js';
 
 const FORBIDDEN = ['__proto__', 'constructor', 'prototype'];
 
@@ -97,6 +97,28 @@ describe('parseInboundEvent', () => {
     });
     // Array items count as values too.
     expect(errorOf({ name: 's.h', router_data: { query: { tags: Array.from({ length: MAX_ROUTER_DATA_VALUES }, () => 't') } } })?.code).toBe('invalid_event');
+  });
+
+  it('takes router data of up to MAX_ROUTER_DATA_CHARS characters of keys and texts, and refuses more', () => {
+    // What the state keeps of a page: a made-up query of a message's size would stay in every state a client opens.
+    const charsOf = (value: unknown): number =>
+      typeof value === 'string' ? value.length
+        : Array.isArray(value) ? value.reduce((sum: number, item) => sum + charsOf(item), 0)
+          : value !== null && typeof value === 'object' ? Object.entries(value).reduce((sum, [key, item]) => sum + key.length + charsOf(item), 0) : 0;
+    const text = fc.integer({ min: 0, max: MAX_ROUTER_DATA_CHARS / 2 }).map((length) => 'q'.repeat(length));
+    const query = fc.dictionary(fc.string({ maxLength: 8 }).filter((key) => !['__proto__', 'constructor', 'prototype'].includes(key)), fc.oneof(text, fc.array(text, { maxLength: 3 }), fc.integer()), { maxKeys: 4 });
+    fc.assert(
+      fc.property(fc.record({ pathname: text, asPath: text, query }), (routerData) => {
+        const error = errorOf({ name: 's.h', router_data: routerData });
+        if (charsOf(routerData) <= MAX_ROUTER_DATA_CHARS) expect(error).toBeUndefined();
+        else expect(error).toEqual({ code: 'invalid_event', message: `The event "router_data" holds more than ${MAX_ROUTER_DATA_CHARS} characters.` });
+      }),
+      { numRuns: 300 },
+    );
+    // The bound exactly: keys count too ("pathname", 8; "query", 5; "q", 1).
+    const exactly = (extra: number) => ({ pathname: '/', query: { q: 'x'.repeat(MAX_ROUTER_DATA_CHARS - 8 - 1 - 5 - 1 + extra) } });
+    expect(errorOf({ name: 's.h', router_data: exactly(0) })).toBeUndefined();
+    expect(errorOf({ name: 's.h', router_data: exactly(1) })?.code).toBe('invalid_event');
   });
 
   it('accepts objects without a prototype (what some decoders make)', () => {

@@ -53,6 +53,29 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  */
 export const MAX_ROUTER_DATA_VALUES = 4_096;
 
+/**
+ * How many characters the keys and texts of `router_data` may hold together: a page's path and URL query, which the
+ * `router` var keeps in the client's state for as long as the state lives. Browsers and servers cap a URL well below
+ * it (Node's default header limit is 16 KiB); without it one client could make every state it opens hold about a
+ * message's worth of made-up query.
+ */
+export const MAX_ROUTER_DATA_CHARS = 65_536;
+
+/** Characters of the keys and strings in `value`, stopping once past `limit` (the walk is already bounded in values). */
+function charsIn(value: unknown, limit: number): number {
+  if (typeof value === 'string') return value.length;
+  if (value === null || typeof value !== 'object') return 0;
+  let chars = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) if ((chars += charsIn(item, limit - chars)) > limit) return chars;
+    return chars;
+  }
+  for (const key in value) {
+    if ((chars += key.length + charsIn((value as Record<string, unknown>)[key], limit - chars - key.length)) > limit) return chars;
+  }
+  return chars;
+}
+
 /** Values the current walk may still visit (one walk at a time: validation is synchronous, so no allocation per event). */
 let budget = 0;
 
@@ -111,7 +134,7 @@ function refuseMalformedPage(routerData: Record<string, unknown>): void {
 /**
  * Validates the envelope of an inbound `event` frame, the way Reflex reads it: only `name`, `payload` and
  * `router_data` are kept; a string frame is JSON-parsed first. `router_data` must hold a page as Reflex's frontend
- * sends it (see {@link refuseMalformedPage}), within {@link MAX_ROUTER_DATA_VALUES}. Throws a {@link BridgeError}
+ * sends it (see {@link refuseMalformedPage}), within {@link MAX_ROUTER_DATA_VALUES} and {@link MAX_ROUTER_DATA_CHARS}. Throws a {@link BridgeError}
  * for anything else.
  */
 export function parseInboundEvent(frame: unknown): InboundEvent {
@@ -144,6 +167,9 @@ export function parseInboundEvent(frame: unknown): InboundEvent {
     const found = problemInEntries(routerData as Record<string, unknown>, 0);
     if (budget < 0) throw new BridgeError('invalid_event', `The event "router_data" carries more than ${MAX_ROUTER_DATA_VALUES} values.`);
     if (found) throw found;
+    if (charsIn(routerData, MAX_ROUTER_DATA_CHARS) > MAX_ROUTER_DATA_CHARS) {
+      throw new BridgeError('invalid_event', `The event "router_data" holds more than ${MAX_ROUTER_DATA_CHARS} characters.`);
+    }
   }
   return {
     name,

@@ -16,6 +16,11 @@ export interface InMemoryEntry {
   state: StoredState | null;
   /** The size `state` was saved with (see {@link SaveOptions.stateSize}), when the saver measured it. */
   stateSize: number | undefined;
+  /**
+   * What the store counts this entry's state as against its byte budget: the last size a save measured (a save
+   * without one changed only small values, see {@link SaveOptions.stateSize}), or 0 before any.
+   */
+  countedBytes: number;
   /** When the lock was last released, on {@link storeClock} (an entry is idle, and can expire, only while unlocked). */
   lastUsed: number;
   /** Saved as provisional: expires after the short TTL. */
@@ -26,6 +31,14 @@ export interface InMemoryEntry {
    */
   waiters: Array<() => void> | undefined;
   locked: boolean;
+}
+
+/** What a lease tells the store that made it: a state was written, a lock given back. */
+export interface InMemoryLeaseOwner {
+  /** `entry` now holds a new state, counted as `bytes` (see {@link InMemoryEntry.countedBytes}). */
+  stored(entry: InMemoryEntry, bytes: number): void;
+  /** `entry`, of `token`, is unlocked and nobody waits for it. */
+  unlocked(token: string, entry: InMemoryEntry): void;
 }
 
 /**
@@ -40,8 +53,7 @@ export class InMemoryStateLease implements StateLease {
   constructor(
     readonly token: string,
     private readonly entry: InMemoryEntry,
-    /** The store's entries: an entry left without a state and without a holder is dropped from it on release. */
-    private readonly entries: Map<string, InMemoryEntry>,
+    private readonly owner: InMemoryLeaseOwner,
   ) {
     this.state = entry.state;
     this.stateSize = entry.state === null ? undefined : entry.stateSize;
@@ -49,9 +61,12 @@ export class InMemoryStateLease implements StateLease {
 
   save(state: StoredState, options?: SaveOptions): void {
     if (!this.held) throw new LockLostError(this.token);
-    this.entry.state = state;
-    this.entry.stateSize = options?.stateSize;
-    this.entry.provisional = options?.provisional === true;
+    const entry = this.entry;
+    const measured = options?.stateSize;
+    entry.state = state;
+    entry.stateSize = measured;
+    entry.provisional = options?.provisional === true;
+    this.owner.stored(entry, measured ?? entry.countedBytes);
   }
 
   /** The lock lives until released: renewing only checks it is still held. */
@@ -71,9 +86,7 @@ export class InMemoryStateLease implements StateLease {
     if (next) next();
     else {
       entry.locked = false;
-      // Nothing saved for a token that had no state (an out-of-band change refused for an unknown token, say):
-      // its entry would otherwise stay until the sweep, one per token a client made up.
-      if (entry.state === null && this.entries.get(this.token) === entry) this.entries.delete(this.token);
+      this.owner.unlocked(this.token, entry);
     }
   }
 }

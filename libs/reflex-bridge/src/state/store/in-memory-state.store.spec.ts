@@ -78,3 +78,72 @@ describe('InMemoryStateStore stateSize', () => {
     await store.close();
   });
 });
+
+describe('InMemoryStateStore maxBytes', () => {
+  /** Saves `bytes` of state for `token` and releases it; `provisional` as hydration alone saves it. */
+  const put = (store: InMemoryStateStore, token: string, bytes: number, provisional = false) => {
+    const lease = store.tryAcquireSync(token)!;
+    expect(lease.save({ s: { token } }, { stateSize: bytes, provisional })).toBeUndefined();
+    expect(lease.release()).toBeUndefined();
+  };
+
+  /** Returns once the clock moved on: the store orders uses by the millisecond, as Redis's LRU is approximate too. */
+  const nextMillisecond = () => {
+    const now = Date.now();
+    while (Date.now() === now);
+  };
+
+  it('holds at most maxBytes of state however many tokens there are, dropping provisional then least recently used states', async () => {
+    const store = new InMemoryStateStore({ maxBytes: 10_000 });
+    for (let i = 0; i < 8; i++) put(store, `used-${i}`, 1_000);
+    nextMillisecond();
+    put(store, 'hydrated-only', 1_000, true);
+    put(store, 'used-0', 1_000); // used again: now more recently used than the others
+    expect(store.bytes).toBe(9_000);
+    expect(store.droppedOverBudget).toBe(0);
+    nextMillisecond();
+    put(store, 'new-a', 1_000);
+    put(store, 'new-b', 1_000); // 11,000: over; drops down to 9,000 (the provisional state, then one more)
+    expect(store.bytes).toBeLessThanOrEqual(9_000);
+    expect(await store.read('hydrated-only')).toBeNull();
+    expect(await store.read('used-1')).toBeNull();
+    expect(await store.read('used-2')).not.toBeNull();
+    expect(await store.read('used-0')).not.toBeNull();
+    expect(await store.read('new-b')).not.toBeNull();
+    for (let i = 0; i < 1_000; i++) put(store, `flood-${i}`, 700);
+    expect(store.bytes).toBeLessThanOrEqual(10_000);
+    expect(store.size).toBeLessThanOrEqual(15);
+    expect(store.droppedOverBudget).toBeGreaterThan(990);
+    await store.close();
+  });
+
+  it('never drops a state under a lock, and counts a save without a size as the size last measured', async () => {
+    const store = new InMemoryStateStore({ maxBytes: 5_000 });
+    const held = store.tryAcquireSync('held')!;
+    expect(held.save({ s: { n: 1 } }, { stateSize: 3_000 })).toBeUndefined();
+    for (let i = 0; i < 10; i++) put(store, `other-${i}`, 1_000);
+    expect((await store.read('held'))?.s).toEqual({ n: 1 });
+    // A save that changed only small values passes no size: the entry still counts its last measure.
+    expect(held.save({ s: { n: 2 } })).toBeUndefined();
+    expect(store.bytes).toBeLessThanOrEqual(5_000);
+    expect(store.bytes).toBeGreaterThanOrEqual(3_000);
+    expect(held.release()).toBeUndefined();
+    await store.delete('held');
+    expect(store.bytes).toBeLessThanOrEqual(2_000);
+    await store.close();
+  });
+
+  it('stops counting a state once it expired, was deleted or was dropped', async () => {
+    const store = new InMemoryStateStore({ ttlSeconds: 0.05, maxBytes: 1_000_000 });
+    put(store, 'a', 400);
+    put(store, 'b', 600);
+    expect(store.bytes).toBe(1_000);
+    await store.delete('a');
+    expect(store.bytes).toBe(600);
+    const deadline = Date.now() + 30_000;
+    while (store.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(store.size).toBe(0);
+    expect(store.bytes).toBe(0);
+    await store.close();
+  });
+});

@@ -1,4 +1,6 @@
-import { InMemoryStateLease, storeClock, type InMemoryEntry as Entry } from './in-memory-state.lease.js';
+import { Logger } from '@nestjs/common';
+import { getHeapStatistics } from 'node:v8';
+import { InMemoryStateLease, storeClock, type InMemoryEntry as Entry, type InMemoryLeaseOwner } from './in-memory-state.lease.js';
 import { StateStore, type StateLease, type StoredState } from './state-store.js';
 
 /** Options of {@link InMemoryStateStore}. */
@@ -7,23 +9,48 @@ export interface InMemoryStateStoreOptions {
   ttlSeconds?: number;
   /** Seconds an idle token's state is kept while it is provisional (see {@link SaveOptions}). @default 120 */
   unusedTtlSeconds?: number;
+  /**
+   * Bytes of state (as the module's state-size check measures them, about their JSON size) the store holds in all.
+   * Past it, idle states are dropped until it holds 90% of this: provisional ones first, then the least recently
+   * used. A dropped state is as an expired one: its tab starts again from a fresh state at its next event.
+   * @default a quarter of the V8 heap limit
+   */
+  maxBytes?: number;
+}
+
+/** What the store keeps after dropping states over its budget, as a share of it (so drops come in batches). */
+const REFILL_RATIO = 0.9;
+/** Least milliseconds between two warnings about dropped states. */
+const DROP_WARNING_INTERVAL_MS = 60_000;
+
+/** The default budget: a quarter of the heap the process may use, so that states alone never exhaust it. */
+export function defaultInMemoryStateBytes(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit / 4);
 }
 
 /**
- * The default store: one process, states kept as objects (no serialisation), a FIFO lock per token, and
- * a sweep that drops tokens idle for longer than the TTL.
+ * The default store: one process, states kept as objects (no serialisation), a FIFO lock per token, a sweep that
+ * drops tokens idle for longer than the TTL, and a byte budget over all states: however many tokens clients make up,
+ * the states held stay within it.
  * @publicApi
  */
-export class InMemoryStateStore extends StateStore {
+export class InMemoryStateStore extends StateStore implements InMemoryLeaseOwner {
+  private readonly logger = new Logger('ReflexBridge');
   private readonly entries = new Map<string, Entry>();
   private readonly ttlMs: number;
   private readonly unusedTtlMs: number;
+  private readonly maxBytes: number;
   private readonly sweeper: NodeJS.Timeout;
+  private heldBytes = 0;
+  private dropped = 0;
+  private droppedSinceWarning = 0;
+  private lastWarning = -Infinity;
 
   constructor(options: InMemoryStateStoreOptions = {}) {
     super();
     this.ttlMs = (options.ttlSeconds ?? 3600) * 1000;
     this.unusedTtlMs = Math.min(this.ttlMs, (options.unusedTtlSeconds ?? 120) * 1000);
+    this.maxBytes = options.maxBytes ?? defaultInMemoryStateBytes();
     // Sweep a few times per TTL; unref so the timer never keeps a process alive.
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(60_000, this.unusedTtlMs / 4)));
     this.sweeper.unref();
@@ -49,7 +76,7 @@ export class InMemoryStateStore extends StateStore {
   async delete(token: string): Promise<void> {
     const entry = this.entries.get(token);
     if (!entry) return;
-    entry.state = null;
+    this.dropState(entry);
     if (!entry.locked) this.entries.delete(token);
   }
 
@@ -58,18 +85,42 @@ export class InMemoryStateStore extends StateStore {
     return this.entries.size;
   }
 
+  /** About how many bytes of state the store holds, as counted against its `maxBytes`. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  /** How many idle states were dropped, since the store started, to keep within `maxBytes`. */
+  get droppedOverBudget(): number {
+    return this.dropped;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+  }
+
+  /** @internal Called by the lease on save (see {@link InMemoryLeaseOwner}). */
+  stored(entry: Entry, bytes: number): void {
+    this.heldBytes += bytes - entry.countedBytes;
+    entry.countedBytes = bytes;
+    if (this.heldBytes > this.maxBytes) this.dropOverBudget();
+  }
+
+  /** @internal Called by the lease on release (see {@link InMemoryLeaseOwner}). */
+  unlocked(token: string, entry: Entry): void {
+    // Nothing saved for a token that had no state (an out-of-band change refused for an unknown token, say):
+    // its entry would otherwise stay until the sweep, one per token a client made up.
+    if (entry.state === null && this.entries.get(token) === entry) this.entries.delete(token);
   }
 
   private entryFor(token: string): Entry {
     let entry = this.entries.get(token);
     if (entry && this.isExpired(entry)) {
-      entry.state = null;
+      this.dropState(entry);
       entry.provisional = true;
     }
     if (!entry) {
-      entry = { state: null, stateSize: undefined, lastUsed: storeClock(), provisional: true, waiters: undefined, locked: false };
+      entry = { state: null, stateSize: undefined, countedBytes: 0, lastUsed: storeClock(), provisional: true, waiters: undefined, locked: false };
       this.entries.set(token, entry);
     }
     return entry;
@@ -81,16 +132,55 @@ export class InMemoryStateStore extends StateStore {
    */
   private grant(token: string, entry: Entry): StateLease {
     entry.locked = true;
-    return new InMemoryStateLease(token, entry, this.entries);
+    return new InMemoryStateLease(token, entry, this);
   }
 
   private isExpired(entry: Entry): boolean {
     return !entry.locked && storeClock() - entry.lastUsed > (entry.provisional ? this.unusedTtlMs : this.ttlMs);
   }
 
+  private dropState(entry: Entry): void {
+    entry.state = null;
+    this.heldBytes -= entry.countedBytes;
+    entry.countedBytes = 0;
+  }
+
+  /**
+   * Drops idle states until the store holds {@link REFILL_RATIO} of its budget: provisional ones first (they hold
+   * only defaults), then the least recently used. States under a lock are never dropped, so an event under way keeps
+   * its own. Runs once per tenth of the budget at most, so its sort is paid rarely even when clients fill it fast.
+   */
+  private dropOverBudget(): void {
+    const idle: Array<[string, Entry]> = [];
+    for (const pair of this.entries) if (!pair[1].locked && pair[1].state !== null) idle.push(pair);
+    idle.sort(([, a], [, b]) => Number(b.provisional) - Number(a.provisional) || a.lastUsed - b.lastUsed);
+    const target = this.maxBytes * REFILL_RATIO;
+    let count = 0;
+    for (const [token, entry] of idle) {
+      if (this.heldBytes <= target) break;
+      this.dropState(entry);
+      this.entries.delete(token);
+      count++;
+    }
+    this.dropped += count;
+    this.droppedSinceWarning += count;
+    const now = storeClock();
+    if (this.droppedSinceWarning > 0 && now - this.lastWarning >= DROP_WARNING_INTERVAL_MS) {
+      this.logger.warn(
+        `The in-memory state store reached its budget of ${this.maxBytes} bytes: ${this.droppedSinceWarning} idle client states were dropped, ` +
+          'the least recently used first (their tabs start again from a fresh state). Raise maxInMemoryStateBytes, or keep states in Redis (redisUrl).',
+      );
+      this.droppedSinceWarning = 0;
+      this.lastWarning = now;
+    }
+  }
+
   private sweep(): void {
     for (const [token, entry] of this.entries) {
-      if (this.isExpired(entry) && entry.waiters === undefined) this.entries.delete(token);
+      if (this.isExpired(entry) && entry.waiters === undefined) {
+        this.dropState(entry);
+        this.entries.delete(token);
+      }
     }
   }
 }
