@@ -1,10 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
 import { createKeyv, type RedisClientType } from '@keyv/redis';
-import { Keyv } from 'keyv';
+import type { Keyv } from 'keyv';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import { RedisConnections } from '../../common/redis-connections.js';
+import { InMemoryHandoffStore, type HandoffStore } from './in-memory-handoff.store.js';
 
 interface Handoff {
   setCookies: string[];
@@ -19,6 +20,11 @@ interface Handoff {
 
 /** How long a handoff token can be redeemed. */
 const HANDOFF_TTL_MS = 30_000;
+/**
+ * Handoffs one process keeps without Redis: logins and logouts of the last {@link HANDOFF_TTL_MS}, about 1 KB each.
+ * Past it the oldest give way (a login 666 times a second for 30 s on one process).
+ */
+const MAX_IN_MEMORY_HANDOFFS = 20_000;
 
 /** An issued handoff: the id goes in the URL, the secret only over the tab's socket. */
 export interface IssuedHandoff {
@@ -53,21 +59,22 @@ function digest(text: string): Buffer {
  */
 @Injectable()
 export class CookieHandoffService implements OnModuleDestroy {
-  private readonly handoffs: Keyv<Handoff>;
+  private readonly handoffs: HandoffStore<Handoff>;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) options: Pick<ResolvedReflexBridgeOptions, 'redisUrl'>,
     @Optional() @Inject(RedisConnections) private readonly shared?: RedisConnections | null,
   ) {
     const keyvOptions = { namespace: 'rx:handoff', throwOnConnectError: false };
-    this.handoffs = shared
+    const redis = shared
       ? // The same node-redis client (on a Redis Cluster, the cluster client itself: @keyv/redis routes each handoff
         // to its slot): the \`redis\` package's type lists its bundled modules, @keyv/redis's does not.
         (createKeyv((shared.clusterCommands?.cluster ?? shared.commands) as unknown as RedisClientType, keyvOptions) as Keyv<Handoff>)
       : options.redisUrl
         ? (createKeyv({ url: options.redisUrl, disableOfflineQueue: true }, keyvOptions) as Keyv<Handoff>)
-        : new Keyv<Handoff>({ namespace: 'rx:handoff' });
-    this.handoffs.on('error', () => undefined); // a failed handoff is reported to the browser as spent
+        : undefined;
+    redis?.on('error', () => undefined); // a failed handoff is reported to the browser as spent
+    this.handoffs = redis ?? new InMemoryHandoffStore<Handoff>(MAX_IN_MEMORY_HANDOFFS);
   }
 
   /** Parks `setCookies` for the tab holding `clientToken`; returns the id (for the URL) and the secret (for the socket). */
