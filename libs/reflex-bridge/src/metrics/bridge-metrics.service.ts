@@ -90,7 +90,7 @@ export class BridgeMetrics implements OnModuleInit {
   traced(timer: EventTimer, token: string, path: unknown, work: () => MaybePromise<void>): MaybePromise<void> {
     const trace = timer.trace!;
     trace.token = token;
-    trace.path = typeof path === 'string' ? path : undefined;
+    trace.notePath(path);
     return tryCatch(work, (error) => {
       this.fail(timer, error);
       throw error;

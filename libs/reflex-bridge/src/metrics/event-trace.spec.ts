@@ -41,7 +41,7 @@ describe('EventTrace', () => {
     expect(JSON.stringify(trace)).not.toContain('secret-session-id');
   });
 
-  it('bounds what one event keeps: SQL text, query list and delta', () => {
+  it('bounds what one event keeps: SQL text, query list, delta and page path', () => {
     const trace = new EventTimer('s.h', true).trace!;
     for (let i = 0; i < 500; i++) trace.queryStarted(`SELECT ${'x'.repeat(5000)}`);
     expect(trace.queryCount).toBe(500);
@@ -50,6 +50,13 @@ describe('EventTrace', () => {
     trace.sent({ a: 'y'.repeat(20_000) });
     expect(trace.deltaBytes).toBeGreaterThan(20_000);
     expect(trace.delta!.length).toBeLessThan(8_100);
+    // The client sends the path: a message-sized one stayed whole in the devtools ring, per event.
+    trace.notePath(`/${'p'.repeat(900_000)}`);
+    expect(trace.path!.length).toBeLessThan(1_100);
+    trace.notePath('/cart');
+    expect(trace.path).toBe('/cart');
+    trace.notePath({ toString: () => '/x' });
+    expect(trace.path).toBeUndefined();
   });
 
   it('describes an error by name, code and message', () => {

@@ -23,6 +23,8 @@ export interface TraceQuery {
 /** The longest SQL text and delta kept per event: the buffer stays bounded whatever handlers do. */
 const MAX_SQL_CHARS = 1_000;
 const MAX_DELTA_CHARS = 8_000;
+/** The longest page path kept per event: the client sends it, so it could otherwise be a message's size. */
+const MAX_PATH_CHARS = 1_000;
 /** The most queries kept per event (the count goes on). */
 const MAX_QUERIES = 50;
 
@@ -124,6 +126,11 @@ export class EventTrace {
         return;
       }
     }
+  }
+
+  /** Records the page the client says the event came from, up to a bound; anything but a string is no page. */
+  notePath(path: unknown): void {
+    this.path = typeof path !== 'string' ? undefined : path.length > MAX_PATH_CHARS ? `${path.slice(0, MAX_PATH_CHARS)}…` : path;
   }
 
   /** Records a delta sent to the client (its size in bytes, and its text up to a bound). */
