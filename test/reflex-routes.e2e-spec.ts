@@ -87,7 +87,7 @@ describe('Reflex routes, frontend exceptions, the router var and redirects (in m
   };
 
   beforeAll(async () => {
-    const options: ReflexBridgeModuleOptions = { corsOrigins: [FRONTEND], bridge: { mode: 'full', authMiddleware: [membersOnly] } };
+    const options: ReflexBridgeModuleOptions = { corsOrigins: [FRONTEND], bridge: { mode: 'full', authMiddleware: [membersOnly], withheldHeaders: ['X-Origin-Verify'] } };
     running = await startApp({ imports: [ReflexBridgeModule.forRoot(options)], providers: [NavState] }, undefined, logger);
   });
   afterAll(async () => {
@@ -188,6 +188,22 @@ describe('Reflex routes, frontend exceptions, the router var and redirects (in m
       expect(router.route_id).toBe('/product/[id]');
       expect(router.headers).toMatchObject({ origin: FRONTEND, user_agent: 'Chromium-test', cookie: '' });
       expect(JSON.stringify(router)).not.toContain('secret-cookie');
+    });
+
+    it('keeps out of the router var what a proxy adds for the server: credentials, the address chain, the app\'s withheldHeaders', async () => {
+      const tab = await open({
+        origin: FRONTEND,
+        'x-forwarded-access-token': 'secret-access-token',
+        'cf-access-jwt-assertion': 'secret-jwt',
+        'x-forwarded-for': '203.0.113.9',
+        'x-origin-verify': 'secret-cdn',
+        'x-tenant': 'acme',
+      });
+      tab.send(`${ROOT}.hydrate`, {}, { pathname: '/', asPath: '/' });
+      await tab.until(() => tab.updates.length > 0);
+      const router = tab.updates[0]!.delta![ROOT]!['router_rx_state_'] as { headers: { raw_headers: Record<string, string> } };
+      expect(JSON.stringify(router)).not.toMatch(/secret|203\.0\.113\.9/);
+      expect(router.headers.raw_headers).toMatchObject({ origin: FRONTEND, 'x-tenant': 'acme' });
     });
   });
 

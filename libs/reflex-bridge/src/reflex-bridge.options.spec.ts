@@ -41,6 +41,14 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ path: 'no-slash' })).toThrow('invalid option "path"');
     expect(() => resolveOptions({ cookieHandoffPath: '/_event/cookie' })).toThrow('invalid option "cookieHandoffPath"');
     expect(() => resolveOptions({ bridge: { authMiddleware: ['x' as never] } })).toThrow('invalid option "bridge.authMiddleware"');
+    expect(() => resolveOptions({ bridge: { withheldHeaders: 'x-secret' as never } })).toThrow('invalid option "bridge.withheldHeaders"');
+    expect(() => resolveOptions({ bridge: { withheldHeaders: ['x ok'] } })).toThrow('invalid option "bridge.withheldHeaders"');
+    expect(() => resolveOptions({ maxInMemoryStateBytes: 0 })).toThrow('invalid option "maxInMemoryStateBytes"');
+  });
+
+  it('takes header names to withhold from the router var in any case, as Node gives them (lower case)', () => {
+    expect(resolveOptions({ bridge: { withheldHeaders: ['X-Origin-Verify'] } }).bridge.withheldHeaders).toEqual(['x-origin-verify']);
+    expect(resolveOptions().bridge.withheldHeaders).toBeUndefined();
   });
 
   it('normalises corsOrigins to origins and refuses entries that are not origins', () => {

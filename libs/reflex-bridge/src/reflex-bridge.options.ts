@@ -400,7 +400,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     throw new InvalidOptionError('errorPresenter', 'expected a class extending BridgeErrorPresenter');
   }
   const bridge = options.bridge ?? {};
-  rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'sessionEndAction', 'usernameOf', 'asyncContext', 'tierGuards']);
+  rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'withheldHeaders', 'sessionEndAction', 'usernameOf', 'asyncContext', 'tierGuards']);
   rejectUnknownKeys('bridge.mirrors', bridge.mirrors ?? {}, ['flash', 'csrf', 'language']);
   validateTierGuards(bridge.tierGuards);
   if (options.fastAuth) rejectUnknownKeys('fastAuth', options.fastAuth, ['sessionSecret', 'sessionCookieName', 'loadUser', 'userIdOf']);
@@ -408,6 +408,9 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   const mode = bridge.mode ?? DEFAULT_OPTIONS.bridge.mode;
   if (!BRIDGE_MODES.has(mode)) {
     throw new InvalidOptionError('bridge.mode', `expected "full", "smart" or "none", got ${JSON.stringify(mode)}`);
+  }
+  if (bridge.withheldHeaders !== undefined && (!Array.isArray(bridge.withheldHeaders) || !bridge.withheldHeaders.every((name) => typeof name === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)))) {
+    throw new InvalidOptionError('bridge.withheldHeaders', `expected an array of header names, got ${JSON.stringify(bridge.withheldHeaders)}`);
   }
   if (bridge.sessionEndAction !== undefined && bridge.sessionEndAction !== 'reauthenticate' && bridge.sessionEndAction !== 'disconnect') {
     throw new InvalidOptionError('bridge.sessionEndAction', `expected "reauthenticate" or "disconnect", got ${JSON.stringify(bridge.sessionEndAction)}`);
@@ -491,6 +494,8 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
       },
       redirectStatuses: bridge.redirectStatuses ?? [...DEFAULT_OPTIONS.bridge.redirectStatuses],
       sessionEndAction: bridge.sessionEndAction ?? DEFAULT_OPTIONS.bridge.sessionEndAction,
+      // Node gives header names in lower case.
+      withheldHeaders: bridge.withheldHeaders?.map((name) => name.toLowerCase()),
       asyncContext: bridge.asyncContext ?? DEFAULT_OPTIONS.bridge.asyncContext,
     },
   };

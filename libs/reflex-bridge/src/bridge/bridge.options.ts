@@ -60,6 +60,16 @@ export interface BridgeOptions {
    */
   trustProxy?: boolean;
   /**
+   * Header names (any case) left out of the root state's `router` var, which page scripts can read, beside those
+   * the module always leaves out: `cookie`, `authorization`, `proxy-authorization`, the client address chain
+   * (`forwarded`, `x-forwarded-for`, `x-real-ip`), and any name with a part such as `token`, `secret`, `jwt`,
+   * `auth`, `session`, `signature`, `password` or `api-key`. Name here the headers your proxy or CDN adds that page
+   * scripts must not see (a shared secret such as `x-origin-verify`). Handlers still read every header from the
+   * request.
+   * @default []
+   */
+  withheldHeaders?: string[];
+  /**
    * What happens to the other live connections of a session when it ends (logout, `session.destroy()`,
    * regeneration), on every worker: `'reauthenticate'` runs the auth middleware again for each and pushes
    * fresh `AppState` snapshots (so they show as logged out at once); `'disconnect'` drops them (clients

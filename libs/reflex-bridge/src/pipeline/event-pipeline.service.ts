@@ -121,6 +121,8 @@ export class EventPipeline implements OnApplicationBootstrap {
   private readonly stateSize = new StateSizeMeter();
   /** The `live_subscribe` handler made for each state with live lists that declares none (see {@link liveSubscribeOf}). */
   private readonly liveSubscribes = new Map<StateDefinition, HandlerDefinition>();
+  /** The app's `bridge.withheldHeaders`: left out of the `router` var beside the module's own list. */
+  private readonly withheldHeaders: ReadonlySet<string>;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -138,6 +140,7 @@ export class EventPipeline implements OnApplicationBootstrap {
   ) {
     const { maxQueuedEvents, maxQueuedBytes } = options;
     this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes });
+    this.withheldHeaders = new Set(options.bridge.withheldHeaders);
     this.busy = new BridgeError('busy', `Too many events are waiting for this client (at most ${maxQueuedEvents} events or ${maxQueuedBytes} bytes); this one was dropped. Send it again once earlier events were answered.`);
     const busy = this.busy;
     this.busyAnswers = new BusyAnswers(
@@ -689,7 +692,7 @@ export class EventPipeline implements OnApplicationBootstrap {
    */
   private rehydrate(client: EventClient, token: string, lease: StateLease, tree: { state: StoredState }, event: RoutedEvent, loadPage: boolean): MaybePromise<void> {
     const page = loadPage ? this.pageOf(event) : undefined;
-    const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: page !== undefined && page.match === undefined, router: buildRouterVar(page?.routed.routerData ?? event.routerData) };
+    const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: page !== undefined && page.match === undefined, router: buildRouterVar(page?.routed.routerData ?? event.routerData, this.withheldHeaders) };
     const state = { ...tree.state, [ROOT_STATE_NAME]: root };
     // The router var holds what the client sent of its page: it counts against the limit like any var.
     const stateSize = this.stateSize.sizeOf(state);
@@ -712,7 +715,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     await this.withLease(token, async (lease, tree) => {
       // Client storage vars start from their initial values: the client sends what the browser holds next.
       tree.state = this.clientStorage.reset(tree.state);
-      const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: false, router: buildRouterVar(event.routerData) };
+      const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: false, router: buildRouterVar(event.routerData, this.withheldHeaders) };
       tree.state = { ...tree.state, [ROOT_STATE_NAME]: root };
       const stateSize = this.stateSize.sizeOf(tree.state);
       this.refuseOver(stateSize);
@@ -733,7 +736,7 @@ export class EventPipeline implements OnApplicationBootstrap {
    */
   private async onLoadInternal(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
     const { match, routed } = this.pageOf(event);
-    const router = buildRouterVar(routed.routerData);
+    const router = buildRouterVar(routed.routerData, this.withheldHeaders);
     const hydrated = match === undefined;
     await this.withLease(token, async (lease, tree) => {
       if (!hasSeenAPage(tree.state)) await this.rehydrate(client, token, lease, tree, event, false);

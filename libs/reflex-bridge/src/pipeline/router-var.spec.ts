@@ -83,6 +83,22 @@ describe('buildRouterVar', () => {
     expect(serialised).not.toContain('secret');
   });
 
+  it("never carries what a proxy adds for the server: credentials by their names, the address chain, the app's own list", () => {
+    // What oauth2-proxy, Cloudflare Access, API gateways and CDNs put on the requests they forward.
+    const credentials = ['x-forwarded-access-token', 'X-Auth-Request-Access-Token', 'cf-access-jwt-assertion', 'x-api-key', 'x-amz-security-token', 'x-session-id', 'x-hub-signature', 'x-client-secret', 'x-auth-request-email', 'apikey'];
+    const chain = ['forwarded', 'x-forwarded-for', 'x-real-ip'];
+    const headers: Record<string, string> = { ...routerData().headers, 'x-origin-verify': 'cdn-shared', 'x-forwarded-proto': 'https', 'sec-websocket-key': 'nonce', 'x-requested-with': 'fetch' };
+    for (const name of [...credentials, ...chain]) headers[name.toLowerCase()] = `secret-of-${name}`;
+    const value = buildRouterVar(routerData({ headers }), new Set(['x-origin-verify']));
+    const raw = (value.headers as { raw_headers: Record<string, string> }).raw_headers;
+    expect(JSON.stringify(value)).not.toMatch(/secret|cdn-shared/);
+    // What page code reads from Reflex's HeaderData stays.
+    expect(raw).toMatchObject({ host: '127.0.0.1:8000', 'user-agent': 'Chromium', 'x-forwarded-proto': 'https', 'sec-websocket-key': 'nonce', 'x-requested-with': 'fetch', 'asgi-scope-client': '10.0.0.9' });
+    expect((value.session as { client_ip: string }).client_ip).toBe('10.0.0.9');
+    // Without the app's list, its own header is an ordinary one.
+    expect(JSON.stringify(buildRouterVar(routerData({ headers })))).toContain('cdn-shared');
+  });
+
   it("splits URLs as Python's urlsplit and parse_qsl do (blank values dropped, last value wins, %-runs decoded as UTF-8)", () => {
     expect(splitReflexUrl('http://localhost:3000/p?x=1&y=&z=a+b&z=%E2%9C%93#top')).toMatchObject({ query_parameters: { x: '1', z: '✓' }, fragment: 'top' });
     expect(splitReflexUrl('/cart?a=1')).toMatchObject({ scheme: '', netloc: '', origin: '://', path: '/cart', query: 'a=1' });

@@ -3,9 +3,25 @@ import { plainRecord } from '../common/plain-record.js';
 
 /**
  * Headers never copied into the `router` var, which page scripts read: the session cookie is HttpOnly, and
- * credentials must not become readable through state. (`headers.cookie` stays in the shape, always `''`.)
+ * credentials must not become readable through state. (`headers.cookie` stays in the shape, always `''`.) The client
+ * address chain is left out too: proxies write it, and `router.session.client_ip` already says the client's IP as
+ * the module trusts it.
  */
-const WITHHELD_HEADERS = new Set(['cookie', 'authorization', 'proxy-authorization']);
+const WITHHELD_HEADERS = new Set(['cookie', 'authorization', 'proxy-authorization', 'forwarded', 'x-forwarded-for', 'x-real-ip']);
+
+/**
+ * Names that carry credentials by convention, withheld like the cookie: an auth proxy in front of the app adds its
+ * user's access token or a signed assertion (`X-Forwarded-Access-Token`, `X-Auth-Request-Access-Token`,
+ * `Cf-Access-Jwt-Assertion`), a CDN a shared secret, and none of it may reach page scripts.
+ */
+const CREDENTIAL_HEADER = /(?:^|-)(?:token|secret|jwt|auth|authorization|password|passwd|credentials?|signature|assertion|session|cookie|api-?key)(?:-|$)/;
+
+/** Whether `name` (lower case, as Node gives header names) stays out of the `router` var. */
+export function isWithheldHeader(name: string, extra: ReadonlySet<string>): boolean {
+  return WITHHELD_HEADERS.has(name) || extra.has(name) || CREDENTIAL_HEADER.test(name);
+}
+
+const NONE: ReadonlySet<string> = new Set();
 
 /** At most this many headers go into `headers.raw_headers`; a handshake carrying more is hostile or broken. */
 const MAX_HEADERS = 100;
@@ -98,8 +114,8 @@ export function splitReflexUrl(url: string): Record<string, unknown> {
  * is, `user-agent` → `user_agent`, or `''`), then every non-empty header (names sorted) as `raw_headers`. Written as
  * one literal so that V8 keeps every field inside the object: each hydrated client keeps one in its state.
  */
-function headerData(headers: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const names = Object.keys(headers).filter((name) => !WITHHELD_HEADERS.has(name) && text(headers[name]) !== '');
+function headerData(headers: Readonly<Record<string, unknown>>, withheld: ReadonlySet<string>): Record<string, unknown> {
+  const names = Object.keys(headers).filter((name) => text(headers[name]) !== '' && !isWithheldHeader(name, withheld));
   // A plain object filled in sorted order: clients with the same header names share one hidden class, where a
   // prototype-less object would be a dictionary of its own (about 450 bytes) in every hydrated client's state.
   // `__proto__` is the one name a plain object cannot hold as data; it is left out.
@@ -133,7 +149,7 @@ function headerData(headers: Readonly<Record<string, unknown>>): Record<string, 
  * {@link MAX_HEADERS}, {@link MAX_TEXT}). Reflex's `frontend_path` prefix is not applied: `raw_path` is the
  * client's `asPath`. Never throws, whatever the client and its headers sent.
  */
-export function buildRouterVar(routerData: RouterData): Record<string, unknown> {
+export function buildRouterVar(routerData: RouterData, withheld: ReadonlySet<string> = NONE): Record<string, unknown> {
   const headers: Readonly<Record<string, unknown>> = routerData.headers ?? {};
   const origin = text(headers.origin);
   const path = text(routerData.pathname);
@@ -142,7 +158,7 @@ export function buildRouterVar(routerData: RouterData): Record<string, unknown> 
   const params = query !== null && typeof query === 'object' && !Array.isArray(query) && hasKeys(query) ? query : undefined;
   return {
     session: { client_token: text(routerData.token), client_ip: text(routerData.ip), session_id: text(routerData.sid) },
-    headers: headerData(headers),
+    headers: headerData(headers, withheld),
     page: params ? pageOf(origin, path, rawPath, params) : sharedPage(origin, path, rawPath),
     url: sharedUrl(origin + rawPath),
     route_id: path,
