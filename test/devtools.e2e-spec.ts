@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Module, ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -104,6 +105,26 @@ describe('devtools on the shop (DEVTOOLS=1)', () => {
     }
     // The page's own origin is fine.
     expect((await fetch(`${base}/_bridge/devtools/events`, { headers: { origin: base } })).status).toBe(200);
+  });
+
+  it('refuses a request addressed to a domain name, as after DNS rebinding, even when its Origin matches it', async () => {
+    // A site that pointed its own name at this machine: the browser sends that name as Host and as Origin.
+    const rebound = (path: string, host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const url = new URL(`${base}/_bridge/devtools${path}`);
+        const request = httpGet({ host: url.hostname, port: url.port, path: url.pathname, headers: { host, origin: `http://${host}` } }, (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+        });
+        request.on('error', reject);
+      });
+    const port = new URL(base).port;
+    for (const path of ['', '/events', `/state/${randomUUID()}`, '/stream']) {
+      const answer = await rebound(path, `attacker.example:${port}`);
+      expect([path, answer.status, (JSON.parse(answer.body) as { code: string }).code]).toEqual([path, 403, 'host_not_allowed']);
+    }
+    expect((await rebound('/events', `localhost:${port}`)).status).toBe(200);
   });
 
   it('serves the page and the overlay script', async () => {

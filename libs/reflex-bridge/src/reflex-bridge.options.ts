@@ -537,15 +537,20 @@ function resolveDevtools(devtools: ReflexBridgeModuleOptions['devtools'], produc
   if (typeof given !== 'object' || given === null) throw new InvalidOptionError('devtools', 'expected a boolean or an object');
   // They show users, session hashes, SQL and state: never on a production server.
   if (production) throw new InvalidOptionError('devtools', 'devtools are for development only and are refused with production: true');
-  rejectUnknownKeys('devtools', given, ['maxEvents', 'path', 'logAdviceOnShutdown']);
+  rejectUnknownKeys('devtools', given, ['maxEvents', 'path', 'logAdviceOnShutdown', 'allowedHosts']);
   const path = given.path ?? DEVTOOLS_DEFAULTS.path;
   if (typeof path !== 'string' || !/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/.test(path)) throw new InvalidOptionError('devtools.path', `expected a path such as "/_bridge/devtools", got ${JSON.stringify(path)}`);
   if (path === eventPath || path.startsWith(`${eventPath}/`)) throw new InvalidOptionError('devtools.path', `must lie outside the event path "${eventPath}"`);
   if (given.logAdviceOnShutdown !== undefined && typeof given.logAdviceOnShutdown !== 'boolean') throw new InvalidOptionError('devtools.logAdviceOnShutdown', 'expected a boolean');
+  const allowedHosts = given.allowedHosts ?? DEVTOOLS_DEFAULTS.allowedHosts;
+  if (!Array.isArray(allowedHosts) || !allowedHosts.every((host) => typeof host === 'string' && /^\.?[A-Za-z0-9.-]+$/.test(host))) {
+    throw new InvalidOptionError('devtools.allowedHosts', `expected an array of host names such as "dev.example" or ".dev.example", got ${JSON.stringify(allowedHosts)}`);
+  }
   return {
     maxEvents: positiveInteger('devtools.maxEvents', given.maxEvents) ?? DEVTOOLS_DEFAULTS.maxEvents,
     path,
     logAdviceOnShutdown: given.logAdviceOnShutdown ?? DEVTOOLS_DEFAULTS.logAdviceOnShutdown,
+    allowedHosts: allowedHosts.map((host) => host.toLowerCase()),
   };
 }
 

@@ -5,8 +5,14 @@ describe('the devtools option', () => {
   it('is off by default; true takes the defaults', () => {
     expect(resolveOptions().devtools).toBeUndefined();
     expect(resolveOptions({ devtools: false }).devtools).toBeUndefined();
-    expect(resolveOptions({ devtools: true }).devtools).toEqual({ maxEvents: 500, path: '/_bridge/devtools', logAdviceOnShutdown: true });
-    expect(resolveOptions({ devtools: { maxEvents: 20, path: '/dev/bridge', logAdviceOnShutdown: false } }).devtools).toEqual({ maxEvents: 20, path: '/dev/bridge', logAdviceOnShutdown: false });
+    expect(resolveOptions({ devtools: true }).devtools).toEqual({ maxEvents: 500, path: '/_bridge/devtools', logAdviceOnShutdown: true, allowedHosts: [] });
+    expect(resolveOptions({ devtools: { maxEvents: 20, path: '/dev/bridge', logAdviceOnShutdown: false, allowedHosts: ['Dev.Example'] } }).devtools).toEqual({
+      maxEvents: 20,
+      path: '/dev/bridge',
+      logAdviceOnShutdown: false,
+      allowedHosts: ['dev.example'],
+    });
+    expect(() => resolveOptions({ devtools: { allowedHosts: ['http://dev.example'] } })).toThrow('invalid option "devtools.allowedHosts"');
   });
 
   it('is refused with production: true', () => {

@@ -16,10 +16,18 @@ export interface DevtoolsOptions {
    * @default true
    */
   logAdviceOnShutdown?: boolean;
+  /**
+   * Host names (as in the `Host` header, without port) the devtools answer to besides IP addresses and `localhost`;
+   * a leading dot also allows subdomains (`'.dev.example'`). Any other name gets 403 `host_not_allowed`: a site the
+   * developer visits could otherwise point its own name at this machine (DNS rebinding) and read every user's
+   * events and state. Add the name you open the app under when it is not `localhost` or an IP address.
+   * @default []
+   */
+  allowedHosts?: string[];
 }
 
 /** The devtools options after defaults. */
 export type ResolvedDevtoolsOptions = Required<DevtoolsOptions>;
 
 /** The defaults of {@link DevtoolsOptions}. */
-export const DEVTOOLS_DEFAULTS: ResolvedDevtoolsOptions = Object.freeze({ maxEvents: 500, path: '/_bridge/devtools', logAdviceOnShutdown: true });
+export const DEVTOOLS_DEFAULTS: ResolvedDevtoolsOptions = Object.freeze({ maxEvents: 500, path: '/_bridge/devtools', logAdviceOnShutdown: true, allowedHosts: [] });
