@@ -438,6 +438,7 @@ describe('uploads under the path prefix, and the stored files', () => {
       expect(stored.status).toBe(200);
       expect(stored.headers.get('x-content-type-options')).toBe('nosniff');
       expect(stored.headers.get('content-disposition')).toBe('attachment');
+      expect(stored.headers.get('content-security-policy')).toMatch(/default-src 'none';.*sandbox$/);
       expect(await stored.text()).toBe('<script>alert(1)</script>');
       expect((await fetch(`${running.url}/api/_upload/docs/%2e%2e/%2e%2e/etc/passwd`)).status).toBe(404);
       socket.close();

@@ -98,7 +98,12 @@ export class UploadedFileServer {
       res.setHeader('Content-Length', size);
       res.setHeader('Last-Modified', mtime.toUTCString());
       res.setHeader('X-Content-Type-Options', 'nosniff');
-      if (contentType !== 'application/pdf') res.setHeader('Content-Disposition', 'attachment');
+      if (contentType !== 'application/pdf') {
+        res.setHeader('Content-Disposition', 'attachment');
+        // Should a browser render it anyway (an old one, an extension, a link opened as a page), it renders without
+        // script, forms or same-origin access. Not for PDFs: browsers refuse to show a sandboxed PDF inline.
+        res.setHeader('Content-Security-Policy', "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox");
+      }
       if (req.method === 'HEAD') {
         res.end();
         return;
