@@ -137,6 +137,8 @@ if (setupError !== undefined || (skipReason && isCI)) {
           // What `openssl rand -base64 48` gives: the same on every worker, as docs/deploy.md says.
           SESSION_SECRET: randomBytes(48).toString('base64'),
           TRUST_PROXY: '1',
+          // The walkthrough logs in as the demo accounts, which production seeds only when asked to.
+          DEMO_USERS: '1',
           // One directory all workers share, as a shared volume would be.
           UPLOAD_DIR: uploadDir,
           FRONTEND_ORIGINS: undefined,
@@ -192,7 +194,7 @@ if (setupError !== undefined || (skipReason && isCI)) {
       async () => {
         const rendered = new Set((await readFile(join(nginx!.dir, 'nginx.conf'), 'utf8')).split('\n').map((line) => line.trim()));
         const shipped = (await readFile(DEPLOY_NGINX_CONF, 'utf8')).split('\n').map((line) => line.trim());
-        const substituted = /^(server 127\.0\.0\.1:\d+|listen |ssl_certificate)/;
+        const substituted = /^(server 127\.0\.0\.1:\d+|listen |ssl_certificate|access_log \/var\/log\/)/;
         expect(shipped.filter((line) => line !== '' && !substituted.test(line) && !rendered.has(line))).toEqual([]);
       },
       TEST_TIMEOUT_MS,
@@ -209,6 +211,25 @@ if (setupError !== undefined || (skipReason && isCI)) {
         expect(health.status()).toBe(200);
         // Reflex's shape: Postgres (the shop's DataSource) as `db`, the Redis state store and live transport as `redis`.
         expect(await health.json()).toEqual({ status: true, db: true, redis: true });
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "answers with the browser security headers and without X-Powered-By; its access log keeps no client token",
+      async () => {
+        const head = await curl(['-sI', `${url}/cart`]);
+        expect(head).toMatch(/^strict-transport-security: max-age=31536000\r?$/im);
+        expect(head).toMatch(/^x-frame-options: DENY\r?$/im);
+        expect(head).toMatch(/^content-security-policy: frame-ancestors 'none'\r?$/im);
+        expect(head).toMatch(/^referrer-policy: same-origin\r?$/im);
+        expect(head).not.toMatch(/^x-powered-by:/im);
+        // An event socket's URL carries its tab's token; nginx logs the line once the connection closed.
+        const token = `logged-${randomBytes(8).toString('hex')}`;
+        const upgrade = ['-s', '--http1.1', '-i', '-N', '--max-time', '1', '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', '-H', 'Sec-WebSocket-Version: 13', '-H', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
+        await curl([...upgrade, `${url}/_event/?EIO=4&transport=websocket&token=${token}`], [28]);
+        const log = await eventually('the socket\'s line in the shop access log', () => readFile(join(nginx!.dir, 'shop.access.log'), 'utf8').catch(() => ''), (text) => /"GET \/_event\/ HTTP\/1\.1" 101 /.test(text));
+        expect(log).not.toContain(token);
       },
       TEST_TIMEOUT_MS,
     );

@@ -60,6 +60,7 @@ export function renderDeployNginxConf(source: string, paths: DeployNginxPaths): 
   conf = substitute(conf, /ssl_certificate [^;]+;/, `ssl_certificate ${paths.certificate};`, 'ssl_certificate');
   conf = substitute(conf, /ssl_certificate_key [^;]+;/, `ssl_certificate_key ${paths.certificateKey};`, 'ssl_certificate_key');
   const { dir } = paths;
+  conf = substitute(conf, /access_log \/var\/log\/nginx\/shop\.access\.log (\w+);/, `access_log ${dir}/shop.access.log $1;`, 'the shop access log');
   conf = substitute(
     conf,
     /^http \{\n/m,

@@ -25,6 +25,8 @@ export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): vo
     req.logout((error) => (error ? next(error) : res.json({ ok: true })));
   });
   http.get('/auth/me', (req, res) => {
+    // Who is logged in: never kept by a shared cache, nor by the browser for the next user of the machine.
+    res.setHeader('Cache-Control', 'no-store');
     res.json({ user: (req.user as SessionUser | undefined)?.username ?? null });
   });
 }

@@ -14,12 +14,15 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(ShopModule.forRoot(config));
   // Behind a TLS proxy: req.ip and req.secure (and so secure session cookies) come from its headers.
   if (config.trustProxy) app.set('trust proxy', 1);
+  // Nothing tells a client which framework answers.
+  app.disable('x-powered-by');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
   app.enableShutdownHooks();
   // Nest's Socket.IO adapter, without the RxJS pipelines it builds per socket: less memory per open tab.
   app.useWebSocketAdapter(new BridgeIoAdapter(app));
   mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
-  await app.listen(config.port);
+  if (config.host) await app.listen(config.port, config.host);
+  else await app.listen(config.port);
   console.log(`Shop listening on http://localhost:${config.port}`);
 }
 

@@ -9,6 +9,13 @@ export interface ShopConfig {
   sqlitePath: string;
   sessionSecret: string;
   production: boolean;
+  /**
+   * Seed the demo accounts (`demo` / `demo123`, `staff` / `staff123`) on start: always outside production, and in
+   * production only with DEMO_USERS=1 (a trial deployment; never on a public server: anyone could log in as staff).
+   */
+  demoUsers: boolean;
+  /** The interface to listen on (HOST); unset: every interface. Behind a proxy on the same machine, `127.0.0.1`. */
+  host?: string;
   /** Behind a TLS proxy that sets X-Forwarded-For/-Proto (TRUST_PROXY=1): trust those headers. */
   trustProxy: boolean;
   /**
@@ -38,14 +45,25 @@ export interface ShopConfig {
 
 const PROFILES = new Set(['integrated', 'split_dev', 'reflex_only']);
 
+/** The shortest SESSION_SECRET production accepts (`openssl rand -base64 48` gives 64 characters). */
+const MIN_SECRET_CHARS = 32;
+
 export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig {
+  const production = env.NODE_ENV === 'production';
+  // In production the session secret signs every login: the development default, public in this repository, or a
+  // short one would let anyone forge a session cookie.
+  if (production && (env.SESSION_SECRET ?? '').length < MIN_SECRET_CHARS) {
+    throw new Error(`NODE_ENV=production needs a SESSION_SECRET of at least ${MIN_SECRET_CHARS} characters (openssl rand -base64 48)`);
+  }
   return {
     port: Number(env.PORT ?? 3000),
+    host: env.HOST || undefined,
     redisUrl: env.REDIS_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     sqlitePath: env.SQLITE_PATH ?? ':memory:',
     sessionSecret: env.SESSION_SECRET ?? 'shop-dev-secret-change-me',
-    production: env.NODE_ENV === 'production',
+    production,
+    demoUsers: !production || env.DEMO_USERS === '1' || env.DEMO_USERS === 'true',
     trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
     frontendOrigins: listOf(env.FRONTEND_ORIGINS),
     uploadDir: env.UPLOAD_DIR || 'data/uploads',

@@ -88,7 +88,7 @@ export class ShopModule implements OnApplicationBootstrap {
     new TypeormLiveSubscriber(this.live).attach(this.dataSource);
     // Devtools count and time each handler's queries.
     if (this.config.devtools) new DevtoolsQuerySubscriber().attach(this.dataSource);
-    await this.users.seed();
+    if (this.config.demoUsers) await this.users.seed();
     await this.products.seed();
   }
 }

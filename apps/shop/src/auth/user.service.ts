@@ -27,12 +27,18 @@ export class UserService {
     }
   }
 
-  /** The user for a username and password, or `undefined`. */
+  /**
+   * The user for a username and password, or `undefined`. An unknown username costs the same hash as a known one:
+   * answering it at once would tell a client which usernames exist.
+   */
   async verify(username: string, password: string): Promise<SessionUser | undefined> {
     const user = await this.repository.findOneBy({ username });
-    if (!user || !(await matches(password, user.passwordHash))) return undefined;
-    return toSessionUser(user);
+    const matched = await matches(password, user?.passwordHash ?? (await this.unknownUserHash));
+    return user && matched ? toSessionUser(user) : undefined;
   }
+
+  /** A hash no password is known for, checked against when the username is unknown. */
+  private readonly unknownUserHash = hash(randomBytes(32).toString('hex'));
 
   async findById(id: number): Promise<SessionUser | undefined> {
     const user = await this.repository.findOneBy({ id });

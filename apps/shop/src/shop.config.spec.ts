@@ -1,0 +1,24 @@
+import { describe, expect, it } from '@jest/globals';
+import { readShopConfig } from './shop.config.js';
+
+describe('readShopConfig', () => {
+  const SECRET = 'x'.repeat(32);
+
+  it('refuses production without a session secret of at least 32 characters: the default one is public', () => {
+    expect(() => readShopConfig({ NODE_ENV: 'production' })).toThrow(/SESSION_SECRET of at least 32 characters/);
+    expect(() => readShopConfig({ NODE_ENV: 'production', SESSION_SECRET: 'x' })).toThrow(/SESSION_SECRET/);
+    expect(readShopConfig({ NODE_ENV: 'production', SESSION_SECRET: SECRET }).sessionSecret).toBe(SECRET);
+    expect(readShopConfig({}).sessionSecret).toBe('shop-dev-secret-change-me');
+  });
+
+  it('seeds the demo accounts outside production, and in production only when asked', () => {
+    expect(readShopConfig({}).demoUsers).toBe(true);
+    expect(readShopConfig({ NODE_ENV: 'production', SESSION_SECRET: SECRET }).demoUsers).toBe(false);
+    expect(readShopConfig({ NODE_ENV: 'production', SESSION_SECRET: SECRET, DEMO_USERS: '1' }).demoUsers).toBe(true);
+  });
+
+  it('listens on every interface unless HOST names one', () => {
+    expect(readShopConfig({}).host).toBeUndefined();
+    expect(readShopConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');
+  });
+});
