@@ -12,6 +12,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Namespace } from 'socket.io';
 import { io, type Socket as ClientSocket } from 'socket.io-client';
+import { createClient } from 'redis';
 import { ClusterLink } from '../libs/reflex-bridge/src/gateway/cluster-link.js';
 import { RedisConnections } from '../libs/reflex-bridge/src/common/redis-connections.js';
 import { until } from './support/eventually.js';
@@ -174,6 +175,31 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
     const claimed = await b.link.claimToken(token, 'late', graceMs);
     return { claimed, record: await b.connections.commands.get(`rx:socket:{${token}}`), rivalSid: rival!.sid };
   }
+
+  it("a flood of sockets presenting a live holder's token asks the other workers yes or no, never for the holder's handshake", async () => {
+    // fetchSockets() answered with the holder's whole handshake (every header, its cookie among them), published to
+    // every worker, once per claim and per retry: 300 bytes of handshake made 170 KB of Redis traffic.
+    const token = randomUUID();
+    const marker = `marker-${randomUUID()}`;
+    const client = io(`${a.url}${NAMESPACE}`, { transports: ['websocket'], forceNew: true, reconnection: false, extraHeaders: { 'x-padding': marker.repeat(200) } });
+    clients.push(client);
+    await until(() => client.connected && a.namespace.sockets.has(client.id!), 'the holder to connect');
+    expect(await a.link.claimToken(token, client.id!)).toBe(true);
+    const seen: Buffer[] = [];
+    const spy = createClient({ url: redis.url });
+    await spy.connect();
+    await spy.pSubscribe('rx:io*', (message: Buffer) => void seen.push(message), true);
+    try {
+      const claims = await Promise.all(Array.from({ length: 20 }, (_, i) => b.link.claimToken(token, `duplicate-${i}`, 300)));
+      expect(claims.every((claimed) => claimed === false)).toBe(true);
+      // The holder's own worker knows without asking anyone.
+      expect(await a.link.claimToken(token, 'duplicate-on-a', 0)).toBe(false);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.filter((message) => message.includes(marker))).toEqual([]);
+    } finally {
+      await spy.quit();
+    }
+  });
 
   it('another socket that took the record meanwhile and stays keeps it', async () => {
     const { claimed, record, rivalSid } = await claimAgainstRival(300, false);

@@ -13,8 +13,15 @@ const CLAIM_SCRIPT =
   "local current = redis.call('GET', KEYS[1]) if current and current ~= ARGV[1] and current ~= ARGV[2] then return 0 end " +
   "redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3])) return 1";
 
-/** How often a token held by a live socket elsewhere is asked for again while a reload's grace lasts. */
+/**
+ * How often a token held by a live socket elsewhere is asked for again while a reload's grace lasts: after 100 ms,
+ * then doubling up to 800 ms (five asks in a 2 s grace instead of up to twenty).
+ */
 const CLAIM_RETRY_MS = 100;
+const CLAIM_RETRY_MAX_MS = 800;
+
+/** Server-side question "is socket <sid> connected to you?", answered by every worker with a boolean. */
+const HOLDER_ALIVE = 'rx:holder-alive';
 
 /** Deletes the token's socket record only if it still names this socket (a newer one may have taken over). */
 const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
@@ -29,6 +36,8 @@ const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return red
  */
 export class ClusterLink {
   private namespace?: Namespace;
+  /** The liveness question under way per holder (see {@link holderAlive}). */
+  private readonly asking = new Map<string, Promise<boolean>>();
 
   private constructor(
     private readonly connections: RedisConnections,
@@ -59,6 +68,10 @@ export class ClusterLink {
    */
   attach(namespace: Namespace): void {
     this.namespace = namespace;
+    // A tiny yes/no per worker, instead of fetchSockets(), whose answer carries the holder's whole handshake.
+    namespace.on(HOLDER_ALIVE, (sid: unknown, answer: unknown) => {
+      if (typeof answer === 'function') answer(typeof sid === 'string' && namespace.sockets.has(sid));
+    });
     if (!isSingleProcessAdapter(namespace.adapter)) {
       this.logger.log('The app installed a cluster adapter for Socket.IO: /_event uses it.');
       return;
@@ -86,10 +99,12 @@ export class ClusterLink {
   async claimToken(token: string, sid: string, graceMs = 0): Promise<boolean> {
     // A live holder may be a reloaded tab's old socket, about to close: asked again until `graceMs` has passed.
     const deadline = Date.now() + graceMs;
+    let retryMs = CLAIM_RETRY_MS;
     for (;;) {
       const outcome = await this.tryClaim(token, sid);
       if (outcome === 'claimed' || outcome === 'refused' || Date.now() >= deadline) return outcome === 'claimed';
-      await new Promise((resolve) => setTimeout(resolve, CLAIM_RETRY_MS));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(retryMs, Math.max(0, deadline - Date.now()))));
+      retryMs = Math.min(retryMs * 2, CLAIM_RETRY_MAX_MS);
     }
   }
 
@@ -117,10 +132,24 @@ export class ClusterLink {
    * `requestsTimeout` when a worker does not answer (frozen, or very busy): asked once more, then the
    * rejection reaches the caller, which fails closed.
    */
-  private async holderAlive(holder: string): Promise<boolean> {
+  private holderAlive(holder: string): Promise<boolean> {
+    // One question per holder at a time on this worker: every socket presenting the same token (a flood of
+    // duplicated tabs) shares the answer instead of asking the whole cluster again.
+    let asking = this.asking.get(holder);
+    if (!asking) {
+      asking = this.askAlive(holder).finally(() => this.asking.delete(holder));
+      this.asking.set(holder, asking);
+    }
+    return asking;
+  }
+
+  /** Whether `holder` is connected to this worker or, asked through the adapter, to another one. */
+  private async askAlive(holder: string): Promise<boolean> {
+    if (this.namespace!.sockets.has(holder)) return true;
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await this.namespace!.in(holder).fetchSockets()).length > 0;
+        const answers: unknown[] = await this.namespace!.serverSideEmitWithAck(HOLDER_ALIVE, holder);
+        return answers.some((alive) => alive === true);
       } catch (error) {
         if (attempt >= 2) throw error;
       }
