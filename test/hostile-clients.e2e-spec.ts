@@ -332,7 +332,7 @@ describe('hostile clients', () => {
       const client = await open();
       await client.hydrate();
       client.send(ON_LOAD, {}, { pathname: '/', asPath: '/', query: { q: 'x'.repeat(70_000) } });
-      await client.until(() => client.errors.some((error) => error.code === 'invalid_event' && error.message.includes('65536 characters')), WAIT_MS);
+      await client.until(() => client.errors.some((error) => error.code === 'invalid_event' && error.message.includes('32768 characters')), WAIT_MS);
       const stored = await running.app.get(StateStore).read(client.token);
       expect((stored?.[ROOT]?.router as { page: { params: object } }).page.params).not.toHaveProperty('q');
       await victimServed();
@@ -341,14 +341,14 @@ describe('hostile clients', () => {
     it("counts the page's router var against maxStateBytes when a page loads, keeping the state as it was", async () => {
       const client = await open();
       await client.hydrate();
-      client.send(`${HOARD}.fill`, { chars: 250_000 });
-      await client.until(() => (client.latest(HOARD, 'blob') as string | undefined)?.length === 250_000, WAIT_MS);
-      // 60,000 characters of query on top of 250,000 of blob: over the app's 300,000-byte limit.
-      client.send(ON_LOAD, {}, { pathname: '/', asPath: '/?q=…', query: { q: 'x'.repeat(60_000) } });
+      client.send(`${HOARD}.fill`, { chars: 285_000 });
+      await client.until(() => (client.latest(HOARD, 'blob') as string | undefined)?.length === 285_000, WAIT_MS);
+      // 30,000 characters of query on top of 285,000 of blob: over the app's 300,000-byte limit.
+      client.send(ON_LOAD, {}, { pathname: '/', asPath: '/?q=…', query: { q: 'x'.repeat(30_000) } });
       await client.until(() => client.errors.some((error) => error.code === 'state_too_large'), WAIT_MS);
       const stored = await running.app.get(StateStore).read(client.token);
       expect((stored?.[ROOT]?.router as { page: { params: object } }).page.params).not.toHaveProperty('q');
-      expect((stored?.[HOARD]?.blob as string).length).toBe(250_000);
+      expect((stored?.[HOARD]?.blob as string).length).toBe(285_000);
       // A page of a normal size still loads.
       client.send(ON_LOAD, {}, { pathname: '/', asPath: '/?q=small', query: { q: 'small' } });
       await client.until(() => client.latest(ROOT, 'router') !== undefined && (client.latest(ROOT, 'router') as { page: { params: { q?: string } } }).page.params.q === 'small', WAIT_MS);

@@ -55,11 +55,12 @@ export const MAX_ROUTER_DATA_VALUES = 4_096;
 
 /**
  * How many characters the keys and texts of `router_data` may hold together: a page's path and URL query, which the
- * `router` var keeps in the client's state for as long as the state lives. Browsers and servers cap a URL well below
- * it (Node's default header limit is 16 KiB); without it one client could make every state it opens hold about a
- * message's worth of made-up query.
+ * `router` var keeps in the client's state for as long as the state lives, and that every event carries. A page's URL
+ * appears about twice (`asPath`, and `query` decoded), and servers refuse longer URLs than half of it (Node's whole
+ * request head is at most 16 KiB by default, nginx's request line 8 KiB); without it one client could make every state
+ * it opens hold about a message's worth of made-up query, kept for the state's TTL.
  */
-export const MAX_ROUTER_DATA_CHARS = 65_536;
+export const MAX_ROUTER_DATA_CHARS = 32_768;
 
 /** Characters of the keys and strings in `value`, stopping once past `limit` (the walk is already bounded in values). */
 function charsIn(value: unknown, limit: number): number {
