@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { OutageLog } from '../common/outage-log.js';
 import { BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import { isForbiddenKey, parseInboundEvent, type InboundEvent, type RouterData } from '../protocol/inbound-event.js';
 import { isClientEvent, isServerEvent, type ClientEvent, type ServerEvent } from '../protocol/client-event.js';
@@ -113,6 +114,8 @@ interface RoutedEvent extends InboundEvent {
 @Injectable()
 export class EventPipeline implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
+  /** The state store's outages, logged once each however many events they refuse. */
+  private readonly storeOutage = new OutageLog(this.logger, 'The state store');
   private readonly queue: TokenQueue;
   /** Answer to a client event over its queue's limits (one instance: refusals stay cheap under a flood). */
   private readonly busy: BridgeError;
@@ -813,9 +816,11 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   private async acquireLease(token: string): Promise<StateLease> {
     try {
-      return await this.store.acquire(token);
+      const lease = await this.store.acquire(token);
+      this.storeOutage.succeeded();
+      return lease;
     } catch (error) {
-      this.logger.warn(`State store unavailable: ${(error as Error).message}`);
+      this.storeOutage.failed(error);
       throw new BridgeError('state_unavailable', 'The state store is unavailable; nothing was changed. Try again.');
     }
   }

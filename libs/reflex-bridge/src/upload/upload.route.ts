@@ -22,6 +22,7 @@ import { EventGateway } from '../gateway/event.gateway.js';
 import { SessionTracker } from '../gateway/session-tracker.service.js';
 import { mergeSetCookies } from '../bridge/request/cookie-header.js';
 import type { EventClient } from '../common/event-client.js';
+import { OutageLog } from '../common/outage-log.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
 import { parseBufferedUpload, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
@@ -106,6 +107,8 @@ function failureAnswer(error: unknown, production: boolean): { status: number; b
 @Injectable()
 export class UploadRoute implements OnModuleInit {
   private readonly logger = new Logger('ReflexBridge');
+  /** The state store's outages as uploads meet them, logged once each. */
+  private readonly storeOutage = new OutageLog(this.logger, 'The state store (for uploads)');
   /** `<prefix>/_upload`. */
   readonly path: string;
 
@@ -353,9 +356,11 @@ export class UploadRoute implements OnModuleInit {
   /** The token's state, read without its lock; a store that cannot answer refuses the upload (503). */
   private async readState(token: string): Promise<StoredState | null> {
     try {
-      return await this.store.read(token);
+      const state = await this.store.read(token);
+      this.storeOutage.succeeded();
+      return state;
     } catch (error) {
-      this.logger.warn(`State store unavailable for an upload: ${(error as Error).message}`);
+      this.storeOutage.failed(error);
       throw new BridgeError('state_unavailable', 'The state store is unavailable; nothing was uploaded. Try again.');
     }
   }
