@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BridgeTier, EventHandler, EventUploads, EventUser, State, type UploadFile } from '@reflex-bridge/nest';
 import { cachedAuthHarness, loginOverHttp, resetCachedUsers, type CachedAuthApp, type CachedUser } from './fixtures/cached-auth-app.js';
+import { createClient } from 'redis';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import type { RawSocket } from './support/raw-socket.js';
 
@@ -111,15 +112,24 @@ describeWithRedis('an upload on another worker after the browser\'s session chan
     await redis?.destroy();
   });
 
-  it('drops the tab\'s socket on the other worker, which reconnects in the upload\'s session', async () => {
+  it('drops the tab\'s socket on the other worker, which reconnects in the upload\'s session; the cookies are not published', async () => {
     const tab = await harness.connect(a, '');
     expect(await harness.whoami(tab, '/')).toBe('anonymous');
     const cookie = await loginOverHttp(b.url, 'dave', 'secret-dave');
     const dropped = new Promise((resolve) => tab.socket.once('disconnect', resolve));
+    // What goes through Redis pub/sub meanwhile: every worker receives it.
+    const published: Buffer[] = [];
+    const spy = createClient({ url: redis.url });
+    await spy.connect();
+    await spy.pSubscribe('rx:io*', (message: Buffer) => void published.push(message), true);
     const lines = await uploadAs(b, tab, cookie);
     expect(lines[0].delta[ATTACHMENTS]).toEqual({ by_rx_state_: 'dave:1' });
     // Worker B tells worker A, which holds the socket and drops it; the tab reconnects as dave.
     await expect(dropped).resolves.toBe('io server disconnect');
+    await spy.quit();
+    const sessionCookie = decodeURIComponent(cookie.split(';')[0]!.split('=')[1]!);
+    expect(published.length).toBeGreaterThan(0);
+    expect(published.filter((message) => message.includes(sessionCookie) || message.includes(cookie))).toEqual([]);
     const again = await harness.connect(a, cookie, tab.token);
     expect(await harness.whoami(again, '/')).toBe('dave');
   });

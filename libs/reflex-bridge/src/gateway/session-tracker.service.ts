@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Namespace, Socket } from 'socket.io';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
@@ -11,6 +12,11 @@ import { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import type { ConnectingSession } from '../security/token-ownership.service.js';
 import { SessionEndings, type SessionEnd } from '../common/session-endings.js';
 import { SessionSightings } from '../common/session-sightings.js';
+
+/** SHA-256 of a cookie header (base64url): equal cookies, equal digests, without sending the cookies anywhere. */
+function digestOf(cookieHeader: string): string {
+  return createHash('sha256').update(cookieHeader).digest('base64url');
+}
 
 /** The server-side message telling every worker that a session ended. */
 const SESSION_ENDED = 'rx:session-ended';
@@ -83,9 +89,9 @@ export class SessionTracker implements OnApplicationBootstrap {
     this.clustered = clustered;
     if (!clustered) return;
     namespace.on(SESSION_ENDED, (sessionId: unknown) => void this.endings.report({ sessionId: String(sessionId), reason: 'logout', remote: true }));
-    namespace.on(BROWSER_SESSION, (token: unknown, cookieHeader: unknown, sessionId: unknown) => {
-      if (typeof token !== 'string' || typeof cookieHeader !== 'string' || typeof sessionId !== 'string') return;
-      this.followLocally(token, cookieHeader, sessionId === '' ? undefined : sessionId);
+    namespace.on(BROWSER_SESSION, (token: unknown, cookieDigest: unknown, sessionId: unknown) => {
+      if (typeof token !== 'string' || typeof cookieDigest !== 'string' || typeof sessionId !== 'string') return;
+      this.followLocally(token, cookieDigest, sessionId === '' ? undefined : sessionId);
     });
   }
 
@@ -95,23 +101,25 @@ export class SessionTracker implements OnApplicationBootstrap {
    * the socket is disconnected: the tab reconnects with its browser's own cookies and goes on with the current
    * user. The socket never takes the request's cookies: whoever knows a tab's token could otherwise move that tab
    * into a session of their own (a login CSRF). The socket's worker does it: on several workers the others are
-   * told (over the cluster adapter's Redis pub/sub).
+   * told (over the cluster adapter's Redis pub/sub), with a digest of the cookies rather than the cookies: every
+   * worker receives the message, and a client could send every upload with 16 KB of cookies.
    */
   async followBrowserSession(token: string, cookieHeader: string, sessionId: string | undefined): Promise<void> {
     if (!this.options.bridge.authMiddleware?.length) return;
-    if (this.followLocally(token, cookieHeader, sessionId)) return;
-    if (this.clustered) this.namespace?.serverSideEmit(BROWSER_SESSION, token, cookieHeader, sessionId ?? '');
+    const cookieDigest = digestOf(cookieHeader);
+    if (this.followLocally(token, cookieDigest, sessionId)) return;
+    if (this.clustered) this.namespace?.serverSideEmit(BROWSER_SESSION, token, cookieDigest, sessionId ?? '');
   }
 
   /** {@link followBrowserSession} for this worker's sockets of `token`; false when none is here. */
-  private followLocally(token: string, cookieHeader: string, sessionId: string | undefined): boolean {
+  private followLocally(token: string, cookieDigest: string, sessionId: string | undefined): boolean {
     let found = false;
     for (const socket of this.trackedSockets()) {
       if (socket.client.token !== token) continue;
       found = true;
       // Same session, or the same cookies: nothing went stale.
       if (sessionId !== undefined && socket.sessionId === sessionId) continue;
-      if (this.bridge.cookieHeaderOf(socket.client) === cookieHeader) continue;
+      if (digestOf(this.bridge.cookieHeaderOf(socket.client)) === cookieDigest) continue;
       socket.disconnect();
     }
     return found;
