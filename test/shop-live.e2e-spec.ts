@@ -7,6 +7,7 @@ import { ShopModule } from '../apps/shop/src/shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
+import { LIKES_LIMIT } from '../apps/shop/src/likes/likes.controller.js';
 import { RawSocket } from './support/raw-socket.js';
 import { randomUUID } from 'node:crypto';
 import { StateStore } from '@reflex-bridge/nest';
@@ -84,6 +85,20 @@ describe('the shop: a live product list updated by staff over HTTP', () => {
     expect((await fetch(`${url}/likes/${stranger}`, { method: 'POST' })).status).toBe(404);
     expect((await fetch(`${url}/likes/${encodeURIComponent('not a token!')}`, { method: 'POST' })).status).toBe(404);
     expect(await app.get(StateStore).read(stranger)).toBeNull();
+    tab.close();
+  });
+
+  it('limits the likes one client address gives: each takes the visitor\'s state lock', async () => {
+    const tab = new RawSocket(url);
+    await tab.connected();
+    await tab.hydrate();
+    // This file's earlier test gave 3 from this address within the window.
+    const statuses: number[] = [];
+    for (let i = 0; i < LIKES_LIMIT.limit; i++) statuses.push((await fetch(`${url}/likes/${tab.token}`, { method: 'POST' })).status);
+    expect(statuses.filter((status) => status === 429).length).toBe(3);
+    const refused = await fetch(`${url}/likes/${tab.token}`, { method: 'POST' });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     tab.close();
   });
 });

@@ -53,7 +53,8 @@ export class AccountState extends AppState {
 
   @EventHandler()
   async logout(@EventRequest() request: Request): Promise<void> {
-    await promisify(request.logout.bind(request))();
+    // Nobody to log out: passport would still regenerate the session, and the new cookie would need a handoff.
+    if (request.user) await promisify(request.logout.bind(request))();
     this.isStaff = false;
     this.avatarUrl = '';
   }
