@@ -22,6 +22,9 @@ export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): vo
   app.use(app.get(SameOriginMiddleware).use);
   app.use(...auth.chain);
   http.post('/auth/logout', (req, res, next) => {
+    // Nobody logged in: passport would still regenerate the session and store a new empty one, for good in the
+    // in-memory store (one per request a client cares to send).
+    if (!req.user) return void res.json({ ok: true });
     req.logout((error) => (error ? next(error) : res.json({ ok: true })));
   });
   http.get('/auth/me', (req, res) => {

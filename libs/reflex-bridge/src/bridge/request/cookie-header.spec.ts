@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { PARSED_COOKIE_HEADERS_MAX, parseCookieHeader, parseCookieHeaderShared } from './cookie-header.js';
+import { PARSED_COOKIE_CHARS_MAX, PARSED_COOKIE_HEADERS_MAX, parseCookieHeader, parseCookieHeaderShared, parsedCookieMemo } from './cookie-header.js';
 import { SyntheticRequest } from './synthetic-request.js';
 
 describe('parseCookieHeaderShared', () => {
@@ -24,6 +24,19 @@ describe('parseCookieHeaderShared', () => {
     const again = parseCookieHeaderShared('bound=oldest');
     expect(again).not.toBe(oldest);
     expect(again).toEqual(oldest);
+  });
+
+  it('is bounded in characters too: made-up 12 KB headers, one per socket, cannot hold the heap', () => {
+    const common = parseCookieHeaderShared('sid=common');
+    for (let i = 0; i < 1_000; i++) {
+      parseCookieHeaderShared(`pad=${i}${'x'.repeat(12_000)}`);
+      expect(parsedCookieMemo().chars).toBeLessThanOrEqual(PARSED_COOKIE_CHARS_MAX);
+    }
+    expect(parsedCookieMemo().headers).toBeLessThanOrEqual(Math.ceil(PARSED_COOKIE_CHARS_MAX / 12_000));
+    // Still a memo: a header seen again is the same parse, and one forgotten is parsed again, equal.
+    const ordinary = parseCookieHeaderShared('sid=again');
+    expect(parseCookieHeaderShared('sid=again')).toBe(ordinary);
+    expect(parseCookieHeaderShared('sid=common')).toEqual(common);
   });
 
   it('gives every synthetic request its own cookies object, which middleware may change', () => {

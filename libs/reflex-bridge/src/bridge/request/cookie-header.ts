@@ -22,21 +22,40 @@ export function parseCookieHeader(header: string | undefined): Record<string, st
 const parsedHeaders = new Map<string, Readonly<Record<string, string>>>();
 /** How many distinct cookie headers {@link parseCookieHeaderShared} remembers. */
 export const PARSED_COOKIE_HEADERS_MAX = 1_000;
+/**
+ * How many characters of cookie headers it remembers in all. The client writes the header (up to the server's
+ * 16 KiB header limit): a thousand made-up 12 KB headers, each kept as the key and again parsed, held 25 MB for
+ * good. A thousand ordinary ones (a session cookie and a few others) stay well within it.
+ */
+export const PARSED_COOKIE_CHARS_MAX = 500_000;
+/** Characters of the headers in {@link parsedHeaders}. */
+let parsedChars = 0;
 
 /**
  * {@link parseCookieHeader} memoised per header string, for the bridge: a socket presents the same cookie
  * header on every event, so it is parsed once. The result is shared and frozen: copy it before handing it
- * to code that may change it. At most {@link PARSED_COOKIE_HEADERS_MAX} headers are kept, oldest dropped first.
+ * to code that may change it. At most {@link PARSED_COOKIE_HEADERS_MAX} headers and
+ * {@link PARSED_COOKIE_CHARS_MAX} characters are kept, oldest dropped first.
  */
 export function parseCookieHeaderShared(header: string | undefined): Readonly<Record<string, string>> {
   if (!header) return EMPTY_COOKIES;
   let parsed = parsedHeaders.get(header);
   if (!parsed) {
     parsed = Object.freeze(parseCookieHeader(header));
-    if (parsedHeaders.size >= PARSED_COOKIE_HEADERS_MAX) parsedHeaders.delete(parsedHeaders.keys().next().value!);
+    parsedChars += header.length;
     parsedHeaders.set(header, parsed);
+    while (parsedHeaders.size > PARSED_COOKIE_HEADERS_MAX || parsedChars > PARSED_COOKIE_CHARS_MAX) {
+      const oldest = parsedHeaders.keys().next().value!;
+      parsedHeaders.delete(oldest);
+      parsedChars -= oldest.length;
+    }
   }
   return parsed;
+}
+
+/** How many headers, and characters of them, the memo of {@link parseCookieHeaderShared} holds (for tests). */
+export function parsedCookieMemo(): { headers: number; chars: number } {
+  return { headers: parsedHeaders.size, chars: parsedChars };
 }
 
 const EMPTY_COOKIES: Readonly<Record<string, string>> = Object.freeze({});
