@@ -201,6 +201,27 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
     }
   });
 
+  it('a worker of an earlier version, which does not know the yes-or-no question, is asked the old way (a rolling deploy)', async () => {
+    const old = await startWorker(redis.url);
+    old.namespace.removeAllListeners('rx:holder-alive');
+    try {
+      await until(async () => (await a.connections.commands.sendCommand(['PUBSUB', 'NUMSUB', 'rx:io-request#/_event#']) as unknown[])[1] === 3, 'the third adapter to subscribe');
+      // Its socket held the token and is gone, its record left behind (as when that worker was stopped).
+      const token = randomUUID();
+      const gone = await holder(old, token);
+      gone.client.close();
+      await until(() => !old.namespace.sockets.has(gone.sid), 'the old worker to see its socket leave');
+      expect(await b.link.claimToken(token, 'after-deploy', 0)).toBe(true);
+      // A live holder there is still seen alive.
+      const live = randomUUID();
+      await holder(old, live);
+      expect(await b.link.claimToken(live, 'duplicate', 0)).toBe(false);
+    } finally {
+      await stopWorker(old);
+    }
+    await until(async () => (await a.connections.commands.sendCommand(['PUBSUB', 'NUMSUB', 'rx:io-request#/_event#']) as unknown[])[1] === 2, 'the third adapter to leave');
+  }, 30_000);
+
   it('another socket that took the record meanwhile and stays keeps it', async () => {
     const { claimed, record, rivalSid } = await claimAgainstRival(300, false);
     expect({ claimed, record }).toEqual({ claimed: false, record: rivalSid });

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { type InMemoryStateStore, ReflexBridgeModule, ReflexStateService, StateStore, UnknownClientTokenError } from '@reflex-bridge/nest';
-import { HoardState, StashState } from './fixtures/hostile.states.js';
+import { BulkyState, HoardState, StashState } from './fixtures/hostile.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 
@@ -79,7 +79,7 @@ describe('hostile clients', () => {
         imports: [
           ReflexBridgeModule.forRoot({ maxMessageBytes: 100_000, maxOutboundBytes: 1_000_000, maxStateBytes: 300_000, unusedStateTtlSeconds: 1 }),
         ],
-        providers: [HoardState, StashState],
+        providers: [HoardState, StashState, BulkyState],
       },
       undefined,
       logger,
@@ -264,6 +264,17 @@ describe('hostile clients', () => {
       expect((client.latest(HOARD, 'blob') as string).length).toBe(1000);
     });
 
+    it("counts a state's defaults when a first small change brings it into the client's state", async () => {
+      // Changes of small values are not measured; a state new to the tree comes in with all of its defaults.
+      const client = await open();
+      await client.hydrate();
+      client.send(`${ROOT}.bulky_state.bump`);
+      await client.until(() => client.errors.some((error) => error.code === 'state_too_large' && error.event === `${ROOT}.bulky_state.bump`), WAIT_MS);
+      const stored = await running.app.get(StateStore).read(client.token);
+      expect(stored?.[`${ROOT}.bulky_state`]).toBeUndefined();
+      await victimServed();
+    });
+
     it('counts every state of a client against maxStateBytes, event after event', async () => {
       // Each event measures only the state it replaced and carries the size of the others from the event before:
       // a wrong carry would forget the first state (and let the stash through) or keep the replaced blob (and
@@ -393,10 +404,14 @@ describe('hostile clients: many made-up tokens', () => {
     await running.close();
   });
 
-  it('keeps the states of all clients within maxInMemoryStateBytes, dropping the least recently used, never a tab in use', async () => {
+  it('keeps the states of all clients within maxInMemoryStateBytes, dropping the least recently used, never an open tab\'s', async () => {
     // Each made-up token holds a 200,000-byte state a handler made (so it gets the full TTL): 30 of them are three
     // times the budget. Without the budget they all stayed for stateTtlSeconds, an hour by default.
     const store = running.app.get(StateStore) as InMemoryStateStore;
+    // An open tab idle through it all: the least recently used state of the store, kept because its tab is open.
+    const idle = await open();
+    idle.send(`${HOARD}.increment`);
+    await idle.untilVar(HOARD, 'count', 1, WAIT_MS);
     const regular = await open();
     let count = 0;
     const tokens: string[] = [];
@@ -416,6 +431,7 @@ describe('hostile clients: many made-up tokens', () => {
     expect(await running.app.get(StateStore).read(tokens[0]!)).toBeNull();
     expect((await running.app.get(StateStore).read(tokens[29]!))?.[HOARD]?.blob).toHaveLength(200_000);
     expect(store.droppedOverBudget).toBeGreaterThanOrEqual(20);
+    expect((await running.app.get(StateStore).read(idle.token))?.[HOARD]?.count).toBe(1);
     expect(logger.lines.filter((line) => line.level === 'warn' && line.message.includes('reached its budget'))).toHaveLength(1);
     // The tab goes on as before.
     regular.send(`${HOARD}.increment`);

@@ -104,12 +104,18 @@ import { InvalidOptionError } from './invalid-option.error.js';
     },
     {
       provide: StateStore,
-      useFactory: (options: ResolvedReflexBridgeOptions, connections: RedisConnections | null) =>
+      useFactory: (options: ResolvedReflexBridgeOptions, connections: RedisConnections | null, clients: ClientRegistry) =>
         options.stateStore ??
         (connections
           ? new RedisStateStore({ connections, ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds })
-          : new InMemoryStateStore({ ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds, maxBytes: options.maxInMemoryStateBytes })),
-      inject: [RESOLVED_OPTIONS, RedisConnections],
+          : new InMemoryStateStore({
+              ttlSeconds: options.stateTtlSeconds,
+              unusedTtlSeconds: options.unusedStateTtlSeconds,
+              maxBytes: options.maxInMemoryStateBytes,
+              // An open tab's state is never dropped over the budget (see maxInMemoryStateBytes).
+              isConnected: (token) => clients.get(token) !== undefined,
+            })),
+      inject: [RESOLVED_OPTIONS, RedisConnections, ClientRegistry],
     },
     {
       provide: LIVE_OPTIONS,

@@ -79,11 +79,11 @@ export interface ReflexBridgeModuleOptions {
    */
   unusedStateTtlSeconds?: number;
   /**
-   * Bytes of state, about their JSON size, the default in-memory store holds for all clients together. Past it, idle
-   * states are dropped until it holds 90% of this, provisional ones (only hydrated) first, then the least recently
-   * used, and a warning is logged: a dropped state is as an expired one, its tab starts again from a fresh state.
-   * However many tokens clients make up, states then cannot exhaust the heap. Not used with `redisUrl` or
-   * `stateStore` (give Redis its own `maxmemory`).
+   * Bytes of state, about their JSON size, the default in-memory store holds for all clients together. Past it,
+   * states of tokens no open tab holds are dropped until it holds 90% of this, provisional ones (only hydrated) first,
+   * then the least recently used, and a warning is logged: a dropped state is as an expired one. An open tab's state
+   * is never dropped. However many tokens clients make up and leave, what they leave behind stays within it. Not used
+   * with `redisUrl` or `stateStore` (give Redis its own `maxmemory`).
    * @default a quarter of the V8 heap limit (`v8.getHeapStatistics().heap_size_limit / 4`)
    */
   maxInMemoryStateBytes?: number;

@@ -129,8 +129,9 @@ export class ClusterLink {
 
   /**
    * Whether socket `holder` is alive on some worker. The cluster-wide question rejects after the adapter's
-   * `requestsTimeout` when a worker does not answer (frozen, or very busy): asked once more, then the
-   * rejection reaches the caller, which fails closed.
+   * `requestsTimeout` when a worker does not answer (frozen, very busy, or of an earlier version that does not know
+   * the question, during a rolling deploy): asked once more the way every version answers (`fetchSockets`, whose
+   * answers carry the holder's handshake), then the rejection reaches the caller, which fails closed.
    */
   private holderAlive(holder: string): Promise<boolean> {
     // One question per holder at a time on this worker: every socket presenting the same token (a flood of
@@ -145,14 +146,13 @@ export class ClusterLink {
 
   /** Whether `holder` is connected to this worker or, asked through the adapter, to another one. */
   private async askAlive(holder: string): Promise<boolean> {
-    if (this.namespace!.sockets.has(holder)) return true;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const answers: unknown[] = await this.namespace!.serverSideEmitWithAck(HOLDER_ALIVE, holder);
-        return answers.some((alive) => alive === true);
-      } catch (error) {
-        if (attempt >= 2) throw error;
-      }
+    const namespace = this.namespace!;
+    if (namespace.sockets.has(holder)) return true;
+    try {
+      const answers: unknown[] = await namespace.serverSideEmitWithAck(HOLDER_ALIVE, holder);
+      return answers.some((alive) => alive === true);
+    } catch {
+      return (await namespace.in(holder).fetchSockets()).length > 0;
     }
   }
 

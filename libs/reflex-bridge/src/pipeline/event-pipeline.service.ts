@@ -653,7 +653,9 @@ export class EventPipeline implements OnApplicationBootstrap {
     for (const name in changes) committed[name] = changes[name];
     const state = { ...tree.state };
     state[fullName] = committed;
-    if (this.stateSize.mayGrow(changes)) {
+    // A state the tree lacked comes in whole, its defaults with it (a large initial list, say): measured however
+    // small the change that brought it, or neither maxStateBytes nor the store's budget would count it.
+    if (stored === undefined || this.stateSize.mayGrow(changes)) {
       // The tree's size before the event, when known, spares walking the states the event did not touch.
       const before = knownSize(tree);
       const size = before === undefined ? this.stateSize.sizeAfter(state, changes) : this.stateSize.sizeReplacing(before, fullName, stored, committed, changes);

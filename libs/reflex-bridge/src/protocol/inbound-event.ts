@@ -54,13 +54,24 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export const MAX_ROUTER_DATA_VALUES = 4_096;
 
 /**
- * How many characters the keys and texts of `router_data` may hold together: a page's path and URL query, which the
- * `router` var keeps in the client's state for as long as the state lives, and that every event carries. A page's URL
- * appears about twice (`asPath`, and `query` decoded), and servers refuse longer URLs than half of it (Node's whole
- * request head is at most 16 KiB by default, nginx's request line 8 KiB); without it one client could make every state
- * it opens hold about a message's worth of made-up query, kept for the state's TTL.
+ * How many characters the keys and texts of `router_data` may hold together, its `pathname` and `asPath` aside: the
+ * URL's query, which the `router` var keeps whole in the client's state for as long as the state lives (the two paths
+ * are cut to 8,192 characters there, and `asPath` may carry a long `#fragment` that no server ever sees). Servers
+ * refuse URLs far shorter (Node's whole request head is at most 16 KiB by default, nginx's request line 8 KiB);
+ * without it one client could make every state it opens hold about a message's worth of made-up query, kept for the
+ * state's TTL.
  */
 export const MAX_ROUTER_DATA_CHARS = 32_768;
+
+/** Characters of `router_data`'s keys and texts but its two paths (see {@link MAX_ROUTER_DATA_CHARS}), up to past `limit`. */
+function routerDataChars(routerData: Record<string, unknown>, limit: number): number {
+  let chars = 0;
+  for (const key in routerData) {
+    if (key === 'pathname' || key === 'asPath') continue;
+    if ((chars += key.length + charsIn(routerData[key], limit - chars - key.length)) > limit) return chars;
+  }
+  return chars;
+}
 
 /** Characters of the keys and strings in `value`, stopping once past `limit` (the walk is already bounded in values). */
 function charsIn(value: unknown, limit: number): number {
@@ -168,7 +179,7 @@ export function parseInboundEvent(frame: unknown): InboundEvent {
     const found = problemInEntries(routerData as Record<string, unknown>, 0);
     if (budget < 0) throw new BridgeError('invalid_event', `The event "router_data" carries more than ${MAX_ROUTER_DATA_VALUES} values.`);
     if (found) throw found;
-    if (charsIn(routerData, MAX_ROUTER_DATA_CHARS) > MAX_ROUTER_DATA_CHARS) {
+    if (routerDataChars(routerData as Record<string, unknown>, MAX_ROUTER_DATA_CHARS) > MAX_ROUTER_DATA_CHARS) {
       throw new BridgeError('invalid_event', `The event "router_data" holds more than ${MAX_ROUTER_DATA_CHARS} characters.`);
     }
   }

@@ -133,6 +133,31 @@ describe('InMemoryStateStore maxBytes', () => {
     await store.close();
   });
 
+  it("never drops a connected tab's state, and does not scan again on every save when open tabs fill the budget", async () => {
+    const connected = new Set<string>();
+    let asked = 0;
+    const store = new InMemoryStateStore({ maxBytes: 10_000, isConnected: (token) => (asked++, connected.has(token)) });
+    // The oldest states are the open tabs': least recently used, yet kept.
+    for (let i = 0; i < 19; i++) {
+      connected.add(`open-${i}`);
+      put(store, `open-${i}`, 500);
+    }
+    nextMillisecond();
+    for (let i = 0; i < 100; i++) put(store, `left-${i}`, 100);
+    for (let i = 0; i < 19; i++) expect(await store.read(`open-${i}`)).not.toBeNull();
+    expect(store.bytes).toBeLessThanOrEqual(9_500 + 1_000 + 100);
+    expect(store.droppedOverBudget).toBeGreaterThan(80);
+    // 9,500 bytes of open tabs stay over 90% of the budget: a drop runs once per tenth of it (each asks about every
+    // entry), not on each of the 100 saves.
+    expect(asked).toBeLessThan(300);
+    // Once the tabs close, their states are as any other.
+    connected.clear();
+    for (let i = 0; i < 20; i++) put(store, `later-${i}`, 500);
+    expect(store.bytes).toBeLessThanOrEqual(10_000);
+    expect(await store.read('open-0')).toBeNull();
+    await store.close();
+  });
+
   it('stops counting a state once it expired, was deleted or was dropped', async () => {
     const store = new InMemoryStateStore({ ttlSeconds: 0.05, maxBytes: 1_000_000 });
     put(store, 'a', 400);

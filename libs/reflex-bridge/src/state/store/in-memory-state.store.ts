@@ -11,15 +11,23 @@ export interface InMemoryStateStoreOptions {
   unusedTtlSeconds?: number;
   /**
    * Bytes of state (as the module's state-size check measures them, about their JSON size) the store holds in all.
-   * Past it, idle states are dropped until it holds 90% of this: provisional ones first, then the least recently
-   * used. A dropped state is as an expired one: its tab starts again from a fresh state at its next event.
+   * Past it, states nobody uses are dropped until it holds 90% of this: provisional ones first, then the least
+   * recently used. Never a state under a lock, nor one {@link isConnected} keeps: the budget bounds what clients
+   * leave behind (tokens made up and abandoned, tabs closed), not the states of tabs still open.
    * @default a quarter of the V8 heap limit
    */
   maxBytes?: number;
+  /**
+   * Whether a tab holding `token` is connected (the module passes: a socket on this worker holds it). Such states
+   * are never dropped over {@link maxBytes}: their tabs go on showing them and receive live changes into them.
+   * @default none is
+   */
+  isConnected?: (token: string) => boolean;
 }
 
 /** What the store keeps after dropping states over its budget, as a share of it (so drops come in batches). */
 const REFILL_RATIO = 0.9;
+const NEVER_CONNECTED = (): boolean => false;
 /** Least milliseconds between two warnings about dropped states. */
 const DROP_WARNING_INTERVAL_MS = 60_000;
 
@@ -40,8 +48,15 @@ export class InMemoryStateStore extends StateStore implements InMemoryLeaseOwner
   private readonly ttlMs: number;
   private readonly unusedTtlMs: number;
   private readonly maxBytes: number;
+  private readonly isConnected: (token: string) => boolean;
   private readonly sweeper: NodeJS.Timeout;
   private heldBytes = 0;
+  /**
+   * Drops run when the held bytes pass this: the budget, or more after a drop that could not get below 90% of it
+   * (states of connected tabs or under a lock filled it), so that the next drop waits for another tenth of the
+   * budget rather than running again on every save.
+   */
+  private dropAbove: number;
   private dropped = 0;
   private droppedSinceWarning = 0;
   private lastWarning = -Infinity;
@@ -51,6 +66,8 @@ export class InMemoryStateStore extends StateStore implements InMemoryLeaseOwner
     this.ttlMs = (options.ttlSeconds ?? 3600) * 1000;
     this.unusedTtlMs = Math.min(this.ttlMs, (options.unusedTtlSeconds ?? 120) * 1000);
     this.maxBytes = options.maxBytes ?? defaultInMemoryStateBytes();
+    this.dropAbove = this.maxBytes;
+    this.isConnected = options.isConnected ?? NEVER_CONNECTED;
     // Sweep a few times per TTL; unref so the timer never keeps a process alive.
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(60_000, this.unusedTtlMs / 4)));
     this.sweeper.unref();
@@ -103,7 +120,7 @@ export class InMemoryStateStore extends StateStore implements InMemoryLeaseOwner
   stored(entry: Entry, bytes: number): void {
     this.heldBytes += bytes - entry.countedBytes;
     entry.countedBytes = bytes;
-    if (this.heldBytes > this.maxBytes) this.dropOverBudget();
+    if (this.heldBytes > this.dropAbove) this.dropOverBudget();
   }
 
   /** @internal Called by the lease on release (see {@link InMemoryLeaseOwner}). */
@@ -143,16 +160,19 @@ export class InMemoryStateStore extends StateStore implements InMemoryLeaseOwner
     entry.state = null;
     this.heldBytes -= entry.countedBytes;
     entry.countedBytes = 0;
+    // Room came back (an expiry, a delete): drops start at the budget again.
+    if (this.dropAbove > this.maxBytes) this.dropAbove = Math.max(this.maxBytes, Math.min(this.dropAbove, this.heldBytes + this.maxBytes * (1 - REFILL_RATIO)));
   }
 
   /**
-   * Drops idle states until the store holds {@link REFILL_RATIO} of its budget: provisional ones first (they hold
-   * only defaults), then the least recently used. States under a lock are never dropped, so an event under way keeps
-   * its own. Runs once per tenth of the budget at most, so its sort is paid rarely even when clients fill it fast.
+   * Drops unused states until the store holds {@link REFILL_RATIO} of its budget: provisional ones first (they hold
+   * only defaults), then the least recently used. States under a lock or of a connected tab are never dropped, so an
+   * event under way and an open tab keep theirs. Runs once per tenth of the budget at most (see {@link dropAbove}),
+   * so its sort is paid rarely even when clients fill it fast.
    */
   private dropOverBudget(): void {
     const idle: Array<[string, Entry]> = [];
-    for (const pair of this.entries) if (!pair[1].locked && pair[1].state !== null) idle.push(pair);
+    for (const pair of this.entries) if (!pair[1].locked && pair[1].state !== null && !this.isConnected(pair[0])) idle.push(pair);
     idle.sort(([, a], [, b]) => Number(b.provisional) - Number(a.provisional) || a.lastUsed - b.lastUsed);
     const target = this.maxBytes * REFILL_RATIO;
     let count = 0;
@@ -164,6 +184,7 @@ export class InMemoryStateStore extends StateStore implements InMemoryLeaseOwner
     }
     this.dropped += count;
     this.droppedSinceWarning += count;
+    this.dropAbove = Math.max(this.maxBytes, this.heldBytes + this.maxBytes * (1 - REFILL_RATIO));
     const now = storeClock();
     if (this.droppedSinceWarning > 0 && now - this.lastWarning >= DROP_WARNING_INTERVAL_MS) {
       this.logger.warn(
