@@ -10,6 +10,7 @@ import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { LIKES_LIMIT } from '../apps/shop/src/likes/likes.controller.js';
 import { RawSocket } from './support/raw-socket.js';
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { StateStore } from '@reflex-bridge/nest';
 
 const FILTER = 'reflex___state____state.filter_state';
@@ -86,6 +87,30 @@ describe('the shop: a live product list updated by staff over HTTP', () => {
     expect((await fetch(`${url}/likes/${encodeURIComponent('not a token!')}`, { method: 'POST' })).status).toBe(404);
     expect(await app.get(StateStore).read(stranger)).toBeNull();
     tab.close();
+  });
+
+  it("runs a forgotten token's events in the order sent, when its first event's handler is asynchronous", async () => {
+    // A tab whose state the server forgot (a restart, an expiry) sends FilterState.load (asynchronous, tier none): the
+    // implicit rehydrate queues the page's on-load handlers while it runs. The token's queue split in two, and
+    // typed queries applied out of order: the last one the user typed was overwritten by an earlier one.
+    const FILTER = 'reflex___state____state.filter_state';
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 1, max: 20 }), async (before, pauses, after) => {
+        const tab = new RawSocket(url);
+        await tab.connected();
+        tab.send(`${FILTER}.load`);
+        let sent = 0;
+        for (; sent < before; sent++) tab.send(`${FILTER}.setQuery`, { value: `q${sent}` });
+        for (let turn = 0; turn < pauses; turn++) await new Promise((resolve) => setImmediate(resolve));
+        for (let i = 0; i < after; i++, sent++) tab.send(`${FILTER}.setQuery`, { value: `q${sent}` });
+        const typed = () => tab.updates.map((update) => update.delta?.[FILTER]?.['query_rx_state_']).filter((value): value is string => typeof value === 'string' && value !== '');
+        await tab.until(() => typed().length >= sent, 20_000, 'every query to be answered');
+        expect(typed()).toEqual(Array.from({ length: sent }, (_, i) => `q${i}`));
+        expect((await app.get(StateStore).read(tab.token))?.[FILTER]?.['query']).toBe(`q${sent - 1}`);
+        tab.close();
+      }),
+      { numRuns: 15 },
+    );
   });
 
   it('limits the likes one client address gives: each takes the visitor\'s state lock', async () => {

@@ -3,6 +3,10 @@ import { SYNC_BURST, TokenQueue } from './token-queue.js';
 
 const tick = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms));
 const turn = () => new Promise((resolve) => setImmediate(resolve));
+/** Waits for a condition, a turn at a time. */
+const until = async (condition: () => boolean) => {
+  while (!condition()) await turn();
+};
 
 /** A task that finishes in microtasks only (an async handler answered from memory), recording its index. */
 const microtaskTask = (ran: number[], index: number) => async () => {
@@ -35,6 +39,35 @@ describe('TokenQueue', () => {
     expect(ran).toEqual(['sync b', 'slow a', 'sync a']);
     await tick();
     expect(queue.has('a')).toBe(false);
+  });
+
+  it('a task that queues work and then goes asynchronous runs before that work, and later tasks wait for both', async () => {
+    // The event pipeline's implicit rehydrate queues a page's on-load handlers while the event runs, then the event's
+    // handler goes asynchronous: the queue split in two, the follow-up ran beside the event, and later events
+    // overtook the rest (a user's last input overwritten by an earlier one).
+    const queue = new TokenQueue();
+    const log: string[] = [];
+    let running = 0;
+    let most = 0;
+    const task = (name: string, work: () => Promise<void> | void) => async () => {
+      most = Math.max(most, ++running);
+      log.push(`start ${name}`);
+      await work();
+      log.push(`end ${name}`);
+      running--;
+    };
+    const first = queue.run(
+      'a',
+      task('event', async () => {
+        void queue.enqueue('a', task('follow-up', () => tick(5)));
+        await tick(20);
+      }),
+    );
+    const later = queue.run('a', task('later', () => tick(1)));
+    await Promise.all([first, later]);
+    await until(() => !queue.has('a'));
+    expect(log).toEqual(['start event', 'end event', 'start follow-up', 'end follow-up', 'start later', 'end later']);
+    expect(most).toBe(1);
   });
 
   it('keeps going after a failing task, thrown or rejected', async () => {

@@ -114,6 +114,13 @@ export class TokenQueue {
 
   /** A task that {@link startsNow} let run went asynchronous: it becomes the token's line, so later tasks wait for it. */
   track(token: string, pending: Promise<void>): Promise<void> {
+    const queued = this.lines.get(token);
+    if (queued) {
+      // The task queued work of its own before it went asynchronous (a follow-up event, a page's on-load handlers):
+      // that line's first turn is already scheduled, and must wait for this task. A new line in its place split the
+      // token's queue in two: both ran at once, and events that came later overtook the second.
+      return new Promise<void>((done) => queued.waiting.unshift({ task: () => pending, bytes: 0, counted: false, done }));
+    }
     const line = this.open(token);
     line.ranSinceYield = 1;
     const settled = () => this.finished(line);
@@ -237,7 +244,7 @@ export class TokenQueue {
   /** The running task has settled: close the line, or start the next task now or after a turn. */
   private finished(line: Line): void {
     if (line.waiting.length === 0) {
-      this.lines.delete(line.token);
+      if (this.lines.get(line.token) === line) this.lines.delete(line.token);
       this.notifyDrained(line);
       return;
     }
