@@ -35,6 +35,8 @@ interface Worker {
   /** Set by a test: runs once after this worker's next `GET`. */
   afterGet: AfterGet;
   gets: number;
+  /** Tokens whose events this worker is still running (the event pipeline's queue, as the gateway passes it). */
+  busy: Set<string>;
 }
 
 /**
@@ -66,9 +68,9 @@ async function startWorker(redisUrl: string): Promise<Worker> {
   const http = createServer();
   const server = new Server(http);
   const namespace = server.of(NAMESPACE);
-  const worker = { http, server, namespace, connections, afterGet: undefined, gets: 0 } as unknown as Worker;
+  const worker = { http, server, namespace, connections, afterGet: undefined, gets: 0, busy: new Set<string>() } as unknown as Worker;
   worker.link = await ClusterLink.create(withGetHook(connections, () => worker), RECORD_TTL_SECONDS, new Logger('ClusterLinkSpec'));
-  worker.link.attach(namespace);
+  worker.link.attach(namespace, (token) => worker.busy.has(token));
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   worker.url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   return worker;
@@ -175,6 +177,32 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
     const claimed = await b.link.claimToken(token, 'late', graceMs);
     return { claimed, record: await b.connections.commands.get(`rx:socket:{${token}}`), rivalSid: rival!.sid };
   }
+
+  it("a holder that left while its worker still runs its events is waited for: the new socket hydrates after them", async () => {
+    const token = randomUUID();
+    const old = await holder(a, token);
+    // The socket is gone, its last events still running on `a` (the gateway keeps the record until they ran).
+    a.busy.add(token);
+    old.client.close();
+    await until(() => !a.namespace.sockets.has(old.sid), 'the server to see the holder leave');
+    expect(await b.link.claimToken(token, 'too-soon', 0)).toBe(false);
+    const getsBefore = b.gets;
+    const claim = b.link.claimToken(token, 'reloaded', 30_000);
+    await until(() => b.gets > getsBefore, 'the first attempt');
+    // The events ran; the record is released.
+    a.busy.delete(token);
+    await a.link.releaseToken(token, old.sid);
+    expect(await claim).toBe(true);
+    // Asked on the holder's own worker, the same.
+    const local = randomUUID();
+    const leaving = await holder(a, local);
+    a.busy.add(local);
+    leaving.client.close();
+    await until(() => !a.namespace.sockets.has(leaving.sid), 'the server to see the second holder leave');
+    expect(await a.link.claimToken(local, 'same-worker', 0)).toBe(false);
+    a.busy.delete(local);
+    expect(await a.link.claimToken(local, 'same-worker', 0)).toBe(true);
+  });
 
   it("a flood of sockets presenting a live holder's token asks the other workers yes or no, never for the holder's handshake", async () => {
     // fetchSockets() answered with the holder's whole handshake (every header, its cookie among them), published to

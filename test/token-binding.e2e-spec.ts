@@ -302,6 +302,29 @@ describeWithRedis('client token binding: three shop workers sharing Redis', () =
     released: (token) => until(async () => (await holderOf(token)) === null, `token ${token} to be released`),
   }));
 
+  it("a tab reloaded onto another worker while its old socket's events still run sees all of them", async () => {
+    // The old socket's worker released the token as the socket left, and the new socket hydrated between the old
+    // one's remaining events: those went on changing the stored state, and their deltas went to the gone socket.
+    const [a, b] = workers.workers;
+    const storedLikes = async (token: string) => (JSON.parse((await data.hGet(`rx:state:v2:{${token}}`, LIKES)) ?? '{}') as { count?: number }).count;
+    for (let trial = 0; trial < 3; trial++) {
+      const old = await openTab(a.url, randomUUID());
+      for (let i = 0; i < 30; i++) old.send(`${LIKES}.like`);
+      await old.until(() => ((old.latest(LIKES, 'count') as number | undefined) ?? 0) >= 1);
+      old.close();
+      // Admitted once the old socket's events ran (Socket.IO drops those it had not yet dispatched when the socket
+      // closed): from then on only this tab changes the state, so what it shows is what is stored. Without the wait
+      // it hydrated between them, and (most trials) the store went on changing after its own like.
+      const fresh = await openTab(b.url, old.token);
+      expect(fresh.newTokens).toEqual([]);
+      const hydrated = (fresh.latest(LIKES, 'count') as number | undefined) ?? 0;
+      fresh.send(`${LIKES}.like`);
+      await fresh.untilVar(LIKES, 'count', hydrated + 1);
+      expect(await storedLikes(old.token)).toBe(hydrated + 1);
+      fresh.close();
+    }
+  });
+
   it('a connection dropped while it is being admitted keeps nothing: the real tab reconnecting keeps its token and cart', async () => {
     const [a] = workers.workers;
     const token = randomUUID();

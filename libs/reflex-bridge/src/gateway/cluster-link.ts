@@ -32,12 +32,16 @@ const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return red
  *
  * Reflex keeps a token's socket record until it expires, so a client whose worker died gets a new token
  * (and loses its state) when it reconnects elsewhere. Here a record only counts while its socket is alive
- * somewhere in the cluster (asked through the adapter), so only a genuinely duplicated tab gets `new_token`.
+ * somewhere in the cluster (asked through the adapter), or its worker still runs the events it sent before it left,
+ * so only a genuinely duplicated tab gets `new_token`, and a reloaded tab's new socket hydrates after its old
+ * socket's last events.
  */
 export class ClusterLink {
   private namespace?: Namespace;
   /** The liveness question under way per holder (see {@link holderAlive}). */
   private readonly asking = new Map<string, Promise<boolean>>();
+  /** Whether this worker still runs work of a token (see {@link attach}). */
+  private isBusy: (token: string) => boolean = () => false;
 
   private constructor(
     private readonly connections: RedisConnections,
@@ -66,11 +70,12 @@ export class ClusterLink {
    * installed a cluster adapter of its own (`app.useWebSocketAdapter` with, for example, Nest's Redis adapter
    * recipe), which then carries the cross-worker traffic instead.
    */
-  attach(namespace: Namespace): void {
+  attach(namespace: Namespace, isBusy: (token: string) => boolean = () => false): void {
     this.namespace = namespace;
+    this.isBusy = isBusy;
     // A tiny yes/no per worker, instead of fetchSockets(), whose answer carries the holder's whole handshake.
-    namespace.on(HOLDER_ALIVE, (sid: unknown, answer: unknown) => {
-      if (typeof answer === 'function') answer(typeof sid === 'string' && namespace.sockets.has(sid));
+    namespace.on(HOLDER_ALIVE, (sid: unknown, token: unknown, answer: unknown) => {
+      if (typeof answer === 'function') answer(typeof sid === 'string' && typeof token === 'string' && this.holds(sid, token));
     });
     if (!isSingleProcessAdapter(namespace.adapter)) {
       this.logger.log('The app installed a cluster adapter for Socket.IO: /_event uses it.');
@@ -117,7 +122,7 @@ export class ClusterLink {
     const key = this.recordKey(token);
     try {
       const holder = await this.connections.commands.get(key);
-      if (holder && holder !== sid && (await this.holderAlive(holder))) return 'held';
+      if (holder && holder !== sid && (await this.holderAlive(holder, token))) return 'held';
       // Compare and set: only if the record still names the holder we judged (or is still absent).
       const claimed = await this.connections.commands.eval(CLAIM_SCRIPT, { keys: [key], arguments: [holder ?? '', sid, String(this.recordTtlSeconds)] });
       return claimed === 1 ? 'claimed' : 'taken';
@@ -133,27 +138,35 @@ export class ClusterLink {
    * the question, during a rolling deploy): asked once more the way every version answers (`fetchSockets`, whose
    * answers carry the holder's handshake), then the rejection reaches the caller, which fails closed.
    */
-  private holderAlive(holder: string): Promise<boolean> {
+  private holderAlive(holder: string, token: string): Promise<boolean> {
     // One question per holder at a time on this worker: every socket presenting the same token (a flood of
     // duplicated tabs) shares the answer instead of asking the whole cluster again.
     let asking = this.asking.get(holder);
     if (!asking) {
-      asking = this.askAlive(holder).finally(() => this.asking.delete(holder));
+      asking = this.askAlive(holder, token).finally(() => this.asking.delete(holder));
       this.asking.set(holder, asking);
     }
     return asking;
   }
 
   /** Whether `holder` is connected to this worker or, asked through the adapter, to another one. */
-  private async askAlive(holder: string): Promise<boolean> {
+  private async askAlive(holder: string, token: string): Promise<boolean> {
     const namespace = this.namespace!;
-    if (namespace.sockets.has(holder)) return true;
+    if (this.holds(holder, token)) return true;
     try {
-      const answers: unknown[] = await namespace.serverSideEmitWithAck(HOLDER_ALIVE, holder);
+      const answers: unknown[] = await namespace.serverSideEmitWithAck(HOLDER_ALIVE, holder, token);
       return answers.some((alive) => alive === true);
     } catch {
       return (await namespace.in(holder).fetchSockets()).length > 0;
     }
+  }
+
+  /**
+   * Whether socket `sid` holds `token` on this worker: connected, or gone with events of the token still running here
+   * (its record is released once they ran, see the gateway's `leave`). A new socket waits for those within its grace.
+   */
+  private holds(sid: string, token: string): boolean {
+    return this.namespace!.sockets.has(sid) || this.isBusy(token);
   }
 
   /** Records a token the caller just generated (nobody else can hold it); a failure is harmless. */

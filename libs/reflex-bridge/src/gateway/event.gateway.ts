@@ -123,7 +123,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       }
       next();
     });
-    this.cluster?.attach(namespace);
+    this.cluster?.attach(namespace, (token) => this.pipeline.isBusy(token));
     this.clustered = !isSingleProcessAdapter(namespace.adapter);
     this.sessions.attach(namespace, this.clustered, (socket) => SocketConnection.of(socket));
   }
@@ -205,7 +205,11 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
    */
   private leave(socket: Socket, client: EventClient & { token: string }): void {
     this.lifecycle.closed(client);
-    void this.cluster?.releaseToken(client.token, socket.id);
+    // The token's record stays until this worker has run the events the socket sent before it left: a reloaded
+    // tab's new socket on another worker waits for them (it is told this socket is still there, see ClusterLink),
+    // so it hydrates from a state they no longer change. Released at once, the new tab hydrated between them and
+    // never saw the rest: its page showed a state the store no longer held.
+    if (this.cluster) void this.pipeline.whenIdle(client.token).then(() => this.cluster?.releaseToken(client.token, socket.id));
     this.clientErrors.forget(socket.id);
   }
 

@@ -204,6 +204,16 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
 
+  /** True while events or other work of `token` are queued or running on this worker. */
+  isBusy(token: string): boolean {
+    return this.queue.has(token);
+  }
+
+  /** Resolves once nothing of `token` is queued or running on this worker (at once when nothing is). */
+  whenIdle(token: string): Promise<void> {
+    return this.queue.whenIdle(token);
+  }
+
   /** True while `token`'s queue is full (its next event would get `busy`): the gateway stops reading its socket. */
   isQueueFull(token: string): boolean {
     return this.queue.isFull(token);

@@ -49,7 +49,7 @@ describe('TokenQueue', () => {
     const log: string[] = [];
     let running = 0;
     let most = 0;
-    const task = (name: string, work: () => Promise<void> | void) => async () => {
+    const task = (name: string, work: () => unknown) => async () => {
       most = Math.max(most, ++running);
       log.push(`start ${name}`);
       await work();
@@ -68,6 +68,24 @@ describe('TokenQueue', () => {
     await until(() => !queue.has('a'));
     expect(log).toEqual(['start event', 'end event', 'start follow-up', 'end follow-up', 'start later', 'end later']);
     expect(most).toBe(1);
+  });
+
+  it('whenIdle resolves once the token has nothing queued or running, at once when it has nothing', async () => {
+    const queue = new TokenQueue();
+    let idle = false;
+    await queue.whenIdle('a');
+    const ran: string[] = [];
+    void queue.run('a', async () => {
+      await tick(10);
+      ran.push('first');
+    });
+    void queue.run('a', () => void ran.push('second'));
+    const waited = queue.whenIdle('a').then(() => (idle = true));
+    await tick(1);
+    expect(idle).toBe(false);
+    await waited;
+    expect(ran).toEqual(['first', 'second']);
+    expect(queue.has('a')).toBe(false);
   });
 
   it('keeps going after a failing task, thrown or rejected', async () => {

@@ -41,6 +41,8 @@ class Line {
   ranSinceYield = 0;
   /** Called once the line has drained to half its limits (or emptied). */
   drained?: Array<() => void>;
+  /** Called once the line has emptied and closed (see {@link TokenQueue.whenIdle}). */
+  idle?: Array<() => void>;
   /** A client event was refused since the line was last below half its limits (see {@link TokenQueue.refused}). */
   refusing = false;
 
@@ -195,6 +197,13 @@ export class TokenQueue {
     return this.lines.has(token);
   }
 
+  /** Resolves once `token` has no queued or running asynchronous work (at once when it has none). */
+  whenIdle(token: string): Promise<void> {
+    const line = this.lines.get(token);
+    if (!line) return Promise.resolve();
+    return new Promise<void>((resolve) => (line.idle ??= []).push(resolve));
+  }
+
   /** Client events waiting in `token`'s queue (not counting the one running). */
   queuedEvents(token: string): number {
     return this.lines.get(token)?.events ?? 0;
@@ -246,6 +255,9 @@ export class TokenQueue {
     if (line.waiting.length === 0) {
       if (this.lines.get(line.token) === line) this.lines.delete(line.token);
       this.notifyDrained(line);
+      const idle = line.idle;
+      line.idle = undefined;
+      if (idle) for (const resolve of idle) resolve();
       return;
     }
     if (line.ranSinceYield >= YIELD_EVERY) setImmediate(this.resume, line);
