@@ -178,27 +178,28 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
     return { claimed, record: await b.connections.commands.get(`rx:socket:{${token}}`), rivalSid: rival!.sid };
   }
 
-  it("a holder that left while its worker still runs its events is waited for: the new socket hydrates after them", async () => {
+  /** A holder of a new token on `worker` that left while its last events still run there (the record is kept). */
+  async function leftWithEventsRunning(worker: Worker): Promise<{ token: string; sid: string }> {
     const token = randomUUID();
-    const old = await holder(a, token);
-    // The socket is gone, its last events still running on `a` (the gateway keeps the record until they ran).
-    a.busy.add(token);
+    const old = await holder(worker, token);
+    worker.busy.add(token);
     old.client.close();
-    await until(() => !a.namespace.sockets.has(old.sid), 'the server to see the holder leave');
+    await until(() => !worker.namespace.sockets.has(old.sid), 'the server to see the holder leave');
+    return { token, sid: old.sid };
+  }
+
+  it("a holder that left while its worker still runs its events is waited for: the new socket hydrates after them", async () => {
+    const { token, sid } = await leftWithEventsRunning(a);
     expect(await b.link.claimToken(token, 'too-soon', 0)).toBe(false);
     const getsBefore = b.gets;
     const claim = b.link.claimToken(token, 'reloaded', 30_000);
     await until(() => b.gets > getsBefore, 'the first attempt');
     // The events ran; the record is released.
     a.busy.delete(token);
-    await a.link.releaseToken(token, old.sid);
+    await a.link.releaseToken(token, sid);
     expect(await claim).toBe(true);
     // Asked on the holder's own worker, the same.
-    const local = randomUUID();
-    const leaving = await holder(a, local);
-    a.busy.add(local);
-    leaving.client.close();
-    await until(() => !a.namespace.sockets.has(leaving.sid), 'the server to see the second holder leave');
+    const { token: local } = await leftWithEventsRunning(a);
     expect(await a.link.claimToken(local, 'same-worker', 0)).toBe(false);
     a.busy.delete(local);
     expect(await a.link.claimToken(local, 'same-worker', 0)).toBe(true);
