@@ -188,8 +188,8 @@ export class InMemoryStateStore extends StateStore implements InMemoryLeaseOwner
     const now = storeClock();
     if (this.droppedSinceWarning > 0 && now - this.lastWarning >= DROP_WARNING_INTERVAL_MS) {
       this.logger.warn(
-        `The in-memory state store reached its budget of ${this.maxBytes} bytes: ${this.droppedSinceWarning} idle client states were dropped, ` +
-          'the least recently used first (their tabs start again from a fresh state). Raise maxInMemoryStateBytes, or keep states in Redis (redisUrl).',
+        `The in-memory state store reached its budget of ${this.maxBytes} bytes: ${this.droppedSinceWarning} states no open tab holds were dropped, ` +
+          'the least recently used first (a tab that comes back with one of their tokens starts from a fresh state). Raise maxInMemoryStateBytes, or keep states in Redis (redisUrl).',
       );
       this.droppedSinceWarning = 0;
       this.lastWarning = now;
