@@ -16,6 +16,8 @@ const DOCS = `${ROOT}.docs`;
 @Injectable()
 class CallLog {
   readonly calls: string[] = [];
+  /** What `banner.hold` waits for: lets a test queue events behind a handler that is still running. */
+  gate: Promise<void> = Promise.resolve();
 }
 
 @Injectable()
@@ -55,6 +57,11 @@ class BannerState {
   @EventHandler()
   say(@Payload('text') text: string): void {
     this.text = text;
+  }
+
+  @EventHandler()
+  async hold(): Promise<void> {
+    await this.log.gate;
   }
 
   @OnLoad('/broken')
@@ -194,6 +201,36 @@ describe('per-route on-load handlers', () => {
     expect(page[0]!.delta![ROOT]).toMatchObject({ is_hydrated_rx_state_: false, router_rx_state_: { page: { path: '/products' } } });
     expect(client.latest(CATALOGUE, 'items')).toEqual(['tea', 'coffee']);
     expect(log.calls).toEqual(['catalogue.load', 'banner.show']);
+  });
+
+  it.each([
+    ['/', ['banner.show']],
+    ['/about', []],
+  ])('skips a page’s handlers once the tab navigated again (to %s) before they ran, and marks only the new page hydrated', async (next, calls) => {
+    const client = await open();
+    pageLoad(client, routerData('/about'));
+    await client.until(() => hydratedAt(client.updates) !== -1);
+    log.calls.length = 0;
+    let release!: () => void;
+    log.gate = new Promise((resolve) => (release = resolve));
+    // Two navigations queued behind a handler that is still running: the first page's on_load_internal then
+    // queues its handlers behind the second page's.
+    const before = client.updates.length;
+    client.socket.emit('event', { name: `${BANNER}.hold`, router_data: routerData('/about') });
+    client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: routerData('/products') });
+    client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: routerData(next) });
+    // The ping's answer comes after the server read the three frames before it (one socket, in order).
+    await client.ping();
+    release();
+    const arrived = () => client.updates.findIndex((u, i) => i >= before && (u.delta?.[ROOT]?.['router_rx_state_'] as { page?: { path?: string } } | undefined)?.page?.path === next);
+    await client.until(() => arrived() !== -1 && hydratedAt(client.updates, arrived()) !== -1);
+    // Everything queued so far has run once an event sent now is answered.
+    client.send(`${BANNER}.say`, { text: 'done' }, routerData(next));
+    await client.untilVar(BANNER, 'text', 'done');
+    expect(log.calls).toEqual(calls);
+    expect(client.updates.slice(before).filter((u) => u.delta?.[ROOT]?.['is_hydrated_rx_state_'] === true)).toHaveLength(1);
+    expect(client.latest(CATALOGUE, 'loads')).toBe(0);
+    expect(client.errors).toEqual([]);
   });
 
   it('runs them again after a reconnect with the same token', async () => {

@@ -138,6 +138,14 @@ export class RawSocket {
     return this.handoffs()[count - 1]!;
   }
 
+  /** Sends `ping` and resolves on its answer: the server has read every frame this socket sent before it. */
+  ping(): Promise<void> {
+    return new Promise((resolve) => {
+      this.socket.once('ping', () => resolve());
+      this.socket.emit('ping');
+    });
+  }
+
   close(): void {
     this.socket.disconnect();
   }

@@ -126,6 +126,12 @@ export class EventPipeline implements OnApplicationBootstrap {
   private readonly liveSubscribes = new Map<StateDefinition, HandlerDefinition>();
   /** The app's `bridge.withheldHeaders`: left out of the `router` var beside the module's own list. */
   private readonly withheldHeaders: ReadonlySet<string>;
+  /**
+   * The latest page load of each token whose page's on-load handlers are still queued (see {@link queuePageLoad}),
+   * by number: an entry lives from an `on_load_internal` to its `set_is_hydrated`.
+   */
+  private readonly pageLoads = new Map<string, number>();
+  private pageLoadCount = 0;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -773,6 +779,8 @@ export class EventPipeline implements OnApplicationBootstrap {
       client.emitUpdate({ delta: { [ROOT_STATE_NAME]: delta } });
     });
     if (match) this.queuePageLoad(client, token, match, routed);
+    // A page without handlers is loaded already: an earlier page's handlers still queued are not for it.
+    else this.pageLoads.delete(token);
   }
 
   /** The on-load route matching the event's page, and the event with that route's arguments in its query. */
@@ -783,10 +791,26 @@ export class EventPipeline implements OnApplicationBootstrap {
     return { match, routed: { ...event, routerData: { ...event.routerData, query } } };
   }
 
-  /** Queues the page's on-load handlers, then `set_is_hydrated(true)`, each run like any server event. */
+  /**
+   * Queues the page's on-load handlers, then `set_is_hydrated(true)`, each run like any server event, unless the
+   * client has moved to another page meanwhile: a tab that navigates again before its first page's `on_load_internal`
+   * ran has both queued, and the first page's handlers would run after the second page's `on_load_internal`, with
+   * the first page's route arguments, and mark the second page hydrated before its own handlers ran. They are
+   * skipped once a later page load of the token was queued.
+   */
   private queuePageLoad(client: EventClient, token: string, match: OnLoadMatch, routed: RoutedEvent): void {
-    for (const handler of match.handlers) void this.enqueueServerEvent(client, token, { kind: 'server', target: handler.fullName, payload: {} }, routed);
-    void this.enqueueServerEvent(client, token, { kind: 'server', target: SET_IS_HYDRATED, payload: { value: true } }, routed);
+    const load = ++this.pageLoadCount;
+    this.pageLoads.set(token, load);
+    for (const handler of match.handlers) {
+      const event: RoutedEvent = { name: handler.fullName, payload: {}, routerData: routed.routerData };
+      void this.queue.enqueue(token, () => (this.pageLoads.get(token) === load ? this.process(client, token, event, false) : undefined));
+    }
+    const hydrated: RoutedEvent = { name: SET_IS_HYDRATED, payload: { value: true }, routerData: routed.routerData };
+    void this.queue.enqueue(token, () => {
+      if (this.pageLoads.get(token) !== load) return;
+      this.pageLoads.delete(token);
+      return this.process(client, token, hydrated, false);
+    });
   }
 
   /** Reflex's `update_vars_internal`: the browser's values of the declared client storage vars, checked, then applied. */
