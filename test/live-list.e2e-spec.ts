@@ -31,6 +31,12 @@ class BoardState {
     return note && visibleTo(note, user) ? { ...note } : undefined;
   }
 
+  /** What a page's on-load handler does before the page subscribes: the notes everyone may see. */
+  @EventHandler()
+  load(): void {
+    this.notes = [...NOTES.values()].filter((note) => note.owner === null).map((note) => ({ ...note }));
+  }
+
   /** Holds its token's queue until the test lets it go ({@link HOLD}): the events sent after it wait behind it. */
   @EventHandler()
   async hold(): Promise<void> {
@@ -132,6 +138,33 @@ describe('live lists', () => {
     NOTES.delete(1);
     await live.publish(new ModelChange(LABEL, 'deleted', 1));
     await client.untilVar(BOARD, 'notes', [{ id: 2, text: 'second', owner: null }]);
+  });
+
+  it('applies a change made between the page loading its list and subscribing, and one the load saw only once', async () => {
+    NOTES.clear();
+    const live = app.app.get(LiveBroadcaster);
+    const client = new RawSocket(app.url);
+    sockets.push(client);
+    await client.connected();
+    await client.hydrate();
+    upsert({ id: 1, text: 'seen by the load', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 1));
+    client.send(`${BOARD}.load`);
+    await client.untilVar(BOARD, 'notes', [{ id: 1, text: 'seen by the load', owner: null }]);
+    upsert({ id: 2, text: 'after the load', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 2));
+    const before = live.subscriberCount(LABEL);
+    client.send(`${BOARD}.live_subscribe`);
+    await client.until(() => live.subscriberCount(LABEL) > before, undefined, 'the live subscription');
+    await client.untilVar(BOARD, 'notes', [{ id: 1, text: 'seen by the load', owner: null }, { id: 2, text: 'after the load', owner: null }]);
+    // The change the load had seen was applied again, and left the list as it was.
+    expect((client.latest(BOARD, 'notes') as Note[]).map((note) => note.id)).toEqual([1, 2]);
+    // A socket that connects later gets none of the changes from before it connected.
+    const other = await subscribe(app);
+    sockets.push(other);
+    upsert({ id: 3, text: 'live', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 3));
+    await other.untilVar(BOARD, 'notes', [{ id: 3, text: 'live', owner: null }]);
   });
 
   it('never sends a row to a user who may not see it, and removes a row that leaves their scope', async () => {

@@ -11,6 +11,11 @@ export interface EventClient {
   readonly token: string | undefined;
   /** The socket id. */
   readonly sid: string;
+  /**
+   * When the socket connected (`Date.now()` time), if it is one: a live list that subscribes replays the changes
+   * received since, which the page's list may have been loaded without.
+   */
+  readonly connectedAt?: number;
   /** Handshake headers (lower-case names). */
   readonly headers: Readonly<Record<string, string>>;
   /** The socket's peer address. */

@@ -114,6 +114,11 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     return this.socket.id;
   }
 
+  /** When the socket connected: Socket.IO's handshake time (one field fewer per connection). */
+  get connectedAt(): number {
+    return this.socket.handshake.issued;
+  }
+
   /** The connection of a socket {@link attach}ed to one, if any. */
   static of(socket: Socket): SocketConnection | undefined {
     return (socket as Socket & Carrier)[CONNECTION];

@@ -8,6 +8,7 @@ import { LiveTransportError } from './live-transport.error.js';
 import { LIVE_OPTIONS, resolveLiveOptions } from './live.options.js';
 import type { LiveOptions, ResolvedLiveOptions } from './live.options.js';
 import { ModelChange } from './model-change.js';
+import { RecentChanges } from './recent-changes.js';
 import { ChangeSequencer } from './transports/change-sequencer.js';
 import { InProcessTransport } from './transports/in-process.transport.js';
 
@@ -16,6 +17,12 @@ export interface LiveSubscribeOptions {
   /** Overrides `live.bufferSize` for this subscriber. */
   bufferSize?: number;
 }
+
+/**
+ * How long this worker keeps the changes it received for a live list that subscribes late (see
+ * {@link LiveBroadcaster.recentSince}): longer than a page takes from loading its list to subscribing.
+ */
+export const RECENT_CHANGES_MS = 30_000;
 
 function checkLabel(label: unknown): asserts label is string {
   if (typeof label !== 'string' || label.trim() === '') {
@@ -49,6 +56,7 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
   private readonly sinks = new Map<string, Set<LiveSink>>();
   private readonly sequencer = new ChangeSequencer();
   private readonly echoes = new Map<number, (reached: number) => void>();
+  private readonly recent: RecentChanges;
   private readonly logger = new Logger('ReflexBridge');
   private starting?: Promise<void>;
   private closed = false;
@@ -65,6 +73,7 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
   ) {
     this.options = resolveLiveOptions(options);
     this.transport = transport ?? this.options.transport ?? new InProcessTransport();
+    this.recent = new RecentChanges(RECENT_CHANGES_MS, this.options.bufferSize);
   }
 
   /** The transport changes travel on (the injected one, `live.transport`, or the in-process default). */
@@ -148,6 +157,7 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
    * @returns how many subscribers received it.
    */
   deliverLocal(change: ModelChange): number {
+    this.recent.record(change);
     const sinks = this.sinks.get(change.modelLabel);
     if (!sinks) return 0;
     let reached = 0;
@@ -239,6 +249,15 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
    */
   detach(label: string, sink: LiveSink): void {
     this.remove(label, sink);
+  }
+
+  /**
+   * The changes to `label` this worker received at or after `since` (a `Date.now()` time), within the last
+   * {@link RECENT_CHANGES_MS} and at most `live.bufferSize` of them, oldest first.
+   * @internal
+   */
+  recentSince(label: string, since: number): ModelChange[] {
+    return this.recent.since(label, since);
   }
 
   /** The resolved `live.bufferSize`: how many changes a subscriber that is not keeping up may have waiting. */

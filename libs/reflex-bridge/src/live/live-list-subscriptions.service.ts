@@ -52,6 +52,11 @@ export class LiveListSubscriptions {
    * change is applied through `modify`, with `user` (the subscriber's user, for scope checks). Does nothing for a
    * connection that has already closed: its `live_subscribe` may run late, queued behind its token's other events,
    * and a subscription started then would never end.
+   *
+   * A page loads its list (an on-load handler) before it subscribes: the changes this worker received since the
+   * connection opened are applied first, in order, so one committed between the load and the subscription is not
+   * missed. Applying a change the list already shows leaves it as it is (an upsert or removal by key), so the
+   * replay is skipped for a state with its own `applyLiveChange`, which may not be idempotent.
    */
   start(client: EventClient, definition: StateDefinition, user: unknown, modify: ModifyState): void {
     if (this.lifecycle.isClosed(client)) return;
@@ -62,6 +67,7 @@ export class LiveListSubscriptions {
     }
     if (states.has(definition)) return;
     const subscribers: LiveListSubscriber[] = [];
+    const replays = client.connectedAt !== undefined && typeof (definition.cls.prototype as { applyLiveChange?: unknown }).applyLiveChange !== 'function';
     for (const list of getLiveLists(definition.cls)) {
       const subscriber = new LiveListSubscriber(
         list.label,
@@ -74,6 +80,7 @@ export class LiveListSubscriptions {
       );
       subscribers.push(subscriber);
       this.broadcaster.attach(list.label, subscriber);
+      if (replays) for (const change of this.broadcaster.recentSince(list.label, client.connectedAt!)) subscriber.deliver(change);
     }
     states.set(definition, subscribers);
   }

@@ -13,7 +13,8 @@ export interface LiveOptions {
   /**
    * Changes buffered per async-iterator subscriber that has not read them yet. When full, the oldest buffered
    * change is dropped and a warning is logged once for that subscriber. Observable subscribers are pushed to
-   * synchronously and have no buffer.
+   * synchronously and have no buffer. Also how many of each label's changes of the last 30 seconds a worker keeps
+   * for the live lists that subscribe after loading.
    * @default 1000
    */
   bufferSize?: number;

@@ -1,0 +1,61 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { ModelChange } from './model-change.js';
+import { RecentChanges } from './recent-changes.js';
+
+const change = (label: string, pk: number) => new ModelChange(label, 'updated', pk, { n: pk });
+
+describe('RecentChanges', () => {
+  it('hands out the changes of a label received since a time, oldest first, as copies', () => {
+    let now = 1_000;
+    const recent = new RecentChanges(30_000, 100, () => now);
+    const first = change('a', 1);
+    recent.record(first);
+    now = 2_000;
+    recent.record(change('b', 2));
+    recent.record(change('a', 3));
+    expect(recent.since('a', 0).map((c) => c.pk)).toEqual([1, 3]);
+    expect(recent.since('a', 1_500).map((c) => c.pk)).toEqual([3]);
+    expect(recent.since('c', 0)).toEqual([]);
+    const [copy] = recent.since('a', 0);
+    expect(copy).not.toBe(first);
+    expect(copy!.toJSON()).toEqual(first.toJSON());
+  });
+
+  it('keeps neither changes older than the window nor more than its bound per label', () => {
+    let now = 0;
+    const recent = new RecentChanges(10_000, 3, () => now);
+    for (let pk = 1; pk <= 5; pk += 1) recent.record(change('a', pk));
+    expect(recent.since('a', 0).map((c) => c.pk)).toEqual([3, 4, 5]);
+    now = 10_001;
+    expect(recent.since('a', 0)).toEqual([]);
+    // A quiet label's changes go on the next sweep, whatever label brings it.
+    recent.record(change('b', 9));
+    expect(recent.size).toBe(1);
+  });
+
+  it('matches a plain list of everything received, filtered by time, window and bound, for any sequence', () => {
+    const step = fc.record({ label: fc.constantFrom('a', 'b', 'c'), advance: fc.integer({ min: 0, max: 4_000 }) });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 200 }), fc.integer({ min: 0, max: 50_000 }), (steps, since) => {
+        let now = 0;
+        const recent = new RecentChanges(10_000, 20, () => now);
+        const all: Array<{ label: string; at: number; pk: number }> = [];
+        steps.forEach(({ label, advance }, pk) => {
+          now += advance;
+          recent.record(change(label, pk));
+          all.push({ label, at: now, pk });
+        });
+        for (const label of ['a', 'b', 'c']) {
+          const expected = all
+            .filter((entry) => entry.label === label)
+            .slice(-20)
+            .filter((entry) => entry.at >= since && entry.at >= now - 10_000)
+            .map((entry) => entry.pk);
+          expect(recent.since(label, since).map((c) => c.pk)).toEqual(expected);
+        }
+        expect(recent.size).toBeLessThanOrEqual(60);
+      }),
+    );
+  });
+});
