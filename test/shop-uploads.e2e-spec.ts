@@ -88,6 +88,22 @@ describe('shop uploads', () => {
     expect(Buffer.from(await served.arrayBuffer()).equals(PNG)).toBe(true);
   });
 
+  it('clears a tab\'s staff controls and avatar when the user logs out in another tab of the browser', async () => {
+    const cookie = await httpLogin('staff', 'staff123');
+    const tab = await openTab(cookie);
+    tab.send(`${ACCOUNT}.refresh`);
+    await tab.untilVar(ACCOUNT, 'isStaff', true);
+    expect((await upload(tab, `${ACCOUNT}.uploadAvatar`, { name: 'me.png', bytes: PNG, type: 'image/png' }, cookie)).status).toBe(200);
+    // The upload's delta went to the upload's response: the tab shows the avatar once it loads the page again.
+    await tab.hydrate();
+    expect(tab.latest(ACCOUNT, 'avatarUrl')).toMatch(/^\/_upload\/avatars\/user-\d+\.png\?v=\d+$/);
+    const other = await openTab(cookie);
+    other.send(`${ACCOUNT}.logout`);
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
+    expect([tab.latest(ACCOUNT, 'isStaff'), tab.latest(ACCOUNT, 'avatarUrl')]).toEqual([false, '']);
+    expect(tab.errors).toEqual([]);
+  });
+
   it('refuses a logged-out avatar upload before storing anything', async () => {
     const before = await stored('avatars');
     const tab = await openTab();

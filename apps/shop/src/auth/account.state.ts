@@ -9,20 +9,37 @@ import type { SessionUser } from './user.entity.js';
 import { UserService } from './user.service.js';
 import { LOGIN_LIMIT } from './login-limit.js';
 
-/** Login and logout from the page, over the event socket; the snapshot vars drive the header. */
+/**
+ * Login and logout from the page, over the event socket; the snapshot vars drive the header.
+ *
+ * What belongs to one user (the staff hint, the avatar) is kept with whose it is, and shown only while the snapshot
+ * names that user: a logout or another login in another tab of the browser re-syncs only the snapshot vars of this
+ * tab's state, and a plain var would go on showing the previous user's.
+ */
 @State()
 export class AccountState extends AppState {
   loginError = '';
-  /** The signed-in shopper's avatar, served by `GET /_upload/avatars/...`; empty until one is uploaded. */
-  avatarUrl = '';
-  /** Whether the signed-in user is staff: a UI hint (the page shows staff controls), never an authorisation. */
-  isStaff = false;
+  /** The user the staff hint was read for (`''`: nobody is staff here). */
+  _staffOf = '';
+  /** The last uploaded avatar's URL, and whose it is. */
+  _avatar = '';
+  _avatarOf = '';
 
   constructor(
     private readonly users: UserService,
     private readonly images: ImageStore,
   ) {
     super();
+  }
+
+  /** Whether the signed-in user is staff: a UI hint (the page shows staff controls), never an authorisation. */
+  get isStaff(): boolean {
+    return this.isAuthenticated && this._staffOf !== '' && this._staffOf === this.username;
+  }
+
+  /** The signed-in shopper's avatar, served by `GET /_upload/avatars/...`; empty until they upload one. */
+  get avatarUrl(): string {
+    return this.isAuthenticated && this._avatarOf !== '' && this._avatarOf === this.username ? this._avatar : '';
   }
 
   /** At most {@link LOGIN_LIMIT} attempts per client IP, whatever the number of sockets (then `rate_limited`). */
@@ -41,22 +58,22 @@ export class AccountState extends AppState {
     }
     await promisify(request.logIn.bind(request))(user as never);
     this.loginError = '';
-    this.isStaff = user.staff;
+    this._staffOf = user.staff ? user.username : '';
   }
 
   /** As a bridged event it refreshes the auth snapshot (after a page load), and the staff hint with it. */
   @EventHandler()
   refresh(@EventRequest() request: Request | undefined): void {
     // No request under PROFILE=reflex_only (tier none): nobody is signed in as far as events know.
-    this.isStaff = (request?.user as SessionUser | undefined)?.staff === true;
+    const user = request?.user as SessionUser | undefined;
+    this._staffOf = user?.staff ? user.username : '';
   }
 
   @EventHandler()
   async logout(@EventRequest() request: Request): Promise<void> {
     // Nobody to log out: passport would still regenerate the session, and the new cookie would need a handoff.
     if (request.user) await promisify(request.logout.bind(request))();
-    this.isStaff = false;
-    this.avatarUrl = '';
+    this._staffOf = '';
   }
 
   /**
@@ -69,6 +86,7 @@ export class AccountState extends AppState {
     const user = request.user as SessionUser;
     // A new avatar of the same format has the same path: the version makes browsers fetch it again (the file
     // server ignores the query string).
-    this.avatarUrl = `${await this.images.keep(files, 'avatars', `user-${user.id}`)}?v=${Date.now()}`;
+    this._avatar = `${await this.images.keep(files, 'avatars', `user-${user.id}`)}?v=${Date.now()}`;
+    this._avatarOf = user.username;
   }
 }

@@ -10,8 +10,8 @@ export interface AccountStateVars {
   csrfToken: string;
   language: string;
   loginError: string;
-  avatarUrl: string;
-  isStaff: boolean;
+  readonly isStaff: boolean;
+  readonly avatarUrl: string;
 }
 
 /** AccountState: its wire name and handlers, for `useReflexState(AccountState)` and `useReflexEvent(AccountState.handler)`. */
