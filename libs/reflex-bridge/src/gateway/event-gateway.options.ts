@@ -1,6 +1,7 @@
 import type { GatewayMetadata } from '@nestjs/websockets';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { OriginPolicy } from '../security/origin-policy.js';
+import { guardedSocketIoParser } from '../security/guarded-socket-io.parser.js';
 
 /**
  * The `@WebSocketGateway` options of `/_event`, from the module options: the Engine.IO path and the Socket.IO
@@ -19,6 +20,9 @@ export function eventGatewayOptions(options: ResolvedReflexBridgeOptions, origin
     // The transport refuses frames over twice the limit outright (closing that connection); frames between the
     // limit and that bound are read, answered with payload_too_large, and dropped (see ConnectionLimits).
     maxHttpBufferSize: maxMessageBytes * 2,
+    // Every frame of every connection is looked at before Socket.IO parses it: other namespaces, nesting, oversized
+    // frames and binary attachments (see guardedSocketIoParser).
+    parser: guardedSocketIoParser({ namespace: path, maxMessageBytes }),
     pingInterval: pingIntervalMs,
     pingTimeout: pingTimeoutMs,
     ...(corsOrigins !== undefined ? { cors: { origin: corsOrigins, credentials: true } } : {}),

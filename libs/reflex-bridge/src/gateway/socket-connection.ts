@@ -19,6 +19,8 @@ export interface SocketConnectionOwner {
   connectionBlockedForMs(client: EventClient): number;
   onQueueDrained(token: string, callback: () => void): void;
   reportError(client: EventClient, error: BridgeError): void;
+  /** Counts `units` against the connection's budget; the milliseconds until it lets messages through again (0: now). */
+  chargeConnection(client: EventClient, units: number): number;
 }
 
 /** What every connection of one gateway shares: its limits and the pipeline that handles its events. */
@@ -196,6 +198,12 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     this.socket.disconnect(true);
   }
 
+  /** Messages that count against the budget besides events (see {@link ConnectionLimits.inspectFrame}). */
+  chargeBudget(units: number): void {
+    const blockedMs = this.settings.owner.chargeConnection(this, units);
+    if (blockedMs > 0) this.pauseWhileBlocked(blockedMs);
+  }
+
   /** More output waits for the client than `maxOutboundBytes`: it does not read, and is closed. */
   outputExceeded(pendingBytes: number): void {
     logger.warn(`Closing the connection of client ${this.token.slice(0, 8)}…: ${pendingBytes} bytes of output are waiting for it to read (maxOutboundBytes ${this.settings.maxOutboundBytes}).`);
@@ -209,7 +217,6 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
    */
   receive(frame: unknown): void {
     const bytes = this.takeFrameSize();
-    if (this.takeDropped()) return;
     const owner = this.settings.owner;
     const admission = this.admission;
     if (admission === true) void owner.handle(this, frame, bytes);
@@ -227,12 +234,16 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
       return;
     }
     const blockedMs = owner.connectionBlockedForMs(this);
-    if (blockedMs > 0) {
-      // Over its rate budget: what it sends meanwhile would only be refused, so it waits in TCP buffers instead,
-      // read again at the latest after MAX_BLOCKED_PAUSE_MS (a paused socket reads no heartbeat either).
-      this.readThrottle().pauseUntil((resume) => setTimeout(resume, Math.min(blockedMs, MAX_BLOCKED_PAUSE_MS)).unref());
-      batchFlushedWrites(this.socket.conn);
-    }
+    if (blockedMs > 0) this.pauseWhileBlocked(blockedMs);
+  }
+
+  /**
+   * Over its rate budget: what it sends meanwhile would only be refused, so it waits in TCP buffers instead, read
+   * again at the latest after MAX_BLOCKED_PAUSE_MS (a paused socket reads no heartbeat either).
+   */
+  private pauseWhileBlocked(blockedMs: number): void {
+    this.readThrottle().pauseUntil((resume) => setTimeout(resume, Math.min(blockedMs, MAX_BLOCKED_PAUSE_MS)).unref());
+    batchFlushedWrites(this.socket.conn);
   }
 
   private readThrottle(): SocketReadThrottle {

@@ -233,6 +233,11 @@ export class EventPipeline implements OnApplicationBootstrap {
     return this.rateLimiter.connectionBlockedForMs(client);
   }
 
+  /** Counts messages other than events against `client`'s connection budget (see {@link EventRateLimiter.chargeConnection}). */
+  chargeConnection(client: EventClient, units: number): number {
+    return this.rateLimiter.chargeConnection(client, units);
+  }
+
   /** Calls `callback` once `token`'s queue has drained to half its limits (at once when it has). */
   onQueueDrained(token: string, callback: () => void): void {
     this.queue.onDrained(token, callback);

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { Encoder } from 'socket.io-parser';
 import type { BridgeError } from '../protocol/bridge-error.js';
-import { ConnectionLimits, connectionLimitSettings } from './connection-limits.js';
+import { CHARS_PER_BUDGET_UNIT, ConnectionLimits, connectionLimitSettings } from './connection-limits.js';
 
 /** The data of the Engine.IO `message` packet a Socket.IO client sends for `socket.emit(name, body)`. */
 function engineMessageData(namespace: string, name: string, body: unknown): string {
@@ -13,7 +13,7 @@ function engineMessageData(namespace: string, name: string, body: unknown): stri
 /** A connection that records what its limits did. */
 class RecordingConnection extends ConnectionLimits {
   readonly reported: string[] = [];
-  closed = 0;
+  readonly charged: number[] = [];
   exceeded: number[] = [];
   constructor(maxMessageBytes = 1_000_000, maxOutboundBytes = 1_000_000) {
     super(connectionLimitSettings('/_event', maxMessageBytes, maxOutboundBytes));
@@ -21,8 +21,8 @@ class RecordingConnection extends ConnectionLimits {
   report(error: BridgeError): void {
     this.reported.push(error.code);
   }
-  disconnect(): void {
-    this.closed++;
+  chargeBudget(units: number): void {
+    this.charged.push(units);
   }
   outputExceeded(pendingBytes: number): void {
     this.exceeded.push(pendingBytes);
@@ -83,27 +83,28 @@ describe('ConnectionLimits', () => {
     );
   });
 
-  it('drops the event of a text frame over the limit and tells the client, once per such frame', () => {
+  it('tells the client of a text frame over the limit, records no size for it, and charges it', () => {
     const connection = new RecordingConnection(1000);
     const large = engineMessageData('/_event', 'event', { name: 'a.b', payload: { text: 'x'.repeat(2000) } });
     const small = engineMessageData('/_event', 'event', { name: 'a.b', payload: {} });
     connection.inspectFrame(large);
     connection.inspectFrame(small);
     expect(connection.reported).toEqual(['payload_too_large']);
-    expect([connection.takeDropped(), connection.takeDropped()]).toEqual([true, false]);
-    expect(connection.closed).toBe(0);
+    expect(connection.pendingFrameSizes).toBe(1);
+    expect(connection.charged).toEqual([1]);
   });
 
-  it('closes the connection when a packet and its binary attachments together break the limit', () => {
-    const connection = new RecordingConnection(1000);
-    connection.inspectFrame('51-/_event,["event",{"_placeholder":true,"num":0}]');
-    connection.inspectFrame(Buffer.alloc(400));
-    expect(connection.closed).toBe(0);
-    connection.inspectFrame('52-/_event,["event",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
-    connection.inspectFrame(Buffer.alloc(600));
-    connection.inspectFrame(Buffer.alloc(600));
-    expect(connection.reported).toEqual(['payload_too_large']);
-    expect(connection.closed).toBe(1);
+  it('charges every message but an event once, and any message once more per further unit of its size', () => {
+    const connection = new RecordingConnection();
+    const event = (chars: number) => engineMessageData('/_event', 'event', { name: 'a.b', payload: { text: 'x'.repeat(chars) } });
+    connection.inspectFrame(event(100));
+    expect(connection.charged).toEqual([]);
+    connection.inspectFrame(engineMessageData('/_event', 'ping', undefined));
+    connection.inspectFrame(engineMessageData('/_event', 'anything', 'x'.repeat(3 * CHARS_PER_BUDGET_UNIT)));
+    const large = event(5 * CHARS_PER_BUDGET_UNIT);
+    connection.inspectFrame(large);
+    connection.inspectFrame(Buffer.alloc(100_000));
+    expect(connection.charged).toEqual([1, 4, Math.floor(large.length / CHARS_PER_BUDGET_UNIT)]);
   });
 
   it("counts what waits in Engine.IO's queue and the WebSocket's buffer, and says once when too much waits", () => {

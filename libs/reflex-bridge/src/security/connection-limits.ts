@@ -1,4 +1,5 @@
 import { BridgeError } from '../protocol/bridge-error.js';
+import { exceedsMessageLimit } from './message-size.js';
 
 /** The limits every connection of one gateway applies: one object, shared by all of them. */
 export interface ConnectionLimitSettings {
@@ -16,24 +17,26 @@ export function connectionLimitSettings(namespace: string, maxMessageBytes: numb
   return { eventPrefix: `2${namespace},["event",`, maxMessageBytes, maxOutboundBytes };
 }
 
-/** Socket.IO packet types (the character code of a text frame's first character) that announce binary attachments. */
-const BINARY_EVENT = 0x35; // '5'
-const BINARY_ACK = 0x36; // '6'
+/**
+ * How many characters of a frame count as one message against the connection's budget: an event up to this size
+ * counts once (as the pipeline counts it), a larger message once more per further this many characters. Parsing a
+ * frame costs the server time in proportion to its size (up to about 70 ms for a megabyte of small objects), so a
+ * budget that counted frames alone would let one socket keep a core busy with large ones.
+ */
+export const CHARS_PER_BUDGET_UNIT = 8_192;
 
 /**
  * The per-connection limits of the `/_event` gateway, kept in the connection object itself (it extends this
  * class): an idle worker holds one connection object per tab, not one object per limit.
  *
- * **Inbound frames** ({@link inspectFrame}, {@link takeDropped}): `maxMessageBytes` is enforced on the raw Engine.IO
- * frames, before Socket.IO decodes them:
- * - a text frame over the limit is answered with `payload_too_large`, and the event Socket.IO decodes from it is
- *   dropped;
- * - a Socket.IO packet with binary attachments counts its text frame and every attachment frame together, as one
- *   message: past the limit the connection is closed, since Socket.IO keeps collecting the attachments it was
- *   promised (an attacker can promise any number) and only a close frees them. Within the limit the event still
- *   reaches the pipeline, which refuses binary values (`invalid_event`).
- * The check costs a type test and a length comparison per frame; `Buffer.byteLength` runs only for text frames
- * long enough to possibly be over the limit.
+ * **Inbound frames** ({@link inspectFrame}): every Engine.IO message the socket sends, before Socket.IO decodes it:
+ * - a text frame over `maxMessageBytes` is answered with `payload_too_large`; Socket.IO's decoder drops it without
+ *   parsing it (see `guardedSocketIoParser`, which also bounds binary attachments, nesting and namespaces for every
+ *   connection, joined or not);
+ * - every message counts against the connection's budget (`rateLimit.perConnection`, see {@link chargeBudget}):
+ *   one unit for each message that is not an `event` (an event counts once in the pipeline, where `@SkipThrottle()`
+ *   can exempt it), and one more per further {@link CHARS_PER_BUDGET_UNIT} characters of any message.
+ * The check costs a type test, a prefix test and two length comparisons per frame.
  *
  * **Frame sizes** ({@link takeFrameSize}): each `event` is handed the size of the frame it came in, so the per-token
  * queue can bound the bytes it holds without serialising anything again. Engine.IO reports every frame while a
@@ -52,9 +55,6 @@ const BINARY_ACK = 0x36; // '6'
  * for text frames and bytes for binary ones: cheap, and close enough for a bound of megabytes.
  */
 export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings = ConnectionLimitSettings> {
-  private dropped = 0;
-  private binaryBytes = 0;
-  private attachmentsLeft = 0;
   /**
    * The oldest frame size waiting for its event (-1: none), and the ones after it. Usually one waits at a time: an
    * idle connection then holds no array (an array that ever held a size keeps a backing store for good).
@@ -68,36 +68,25 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
 
   /** Tells the client that a frame broke the limit (a `payload_too_large` error). */
   abstract report(error: BridgeError): void;
-  /** Closes the connection: the only way to make Socket.IO drop binary attachments it is still collecting. */
-  abstract disconnect(): void;
+  /** Counts `units` more against the connection's budget (see {@link inspectFrame}). */
+  abstract chargeBudget(units: number): void;
   /** More than `maxOutboundBytes` waits for the client; called once. */
   abstract outputExceeded(pendingBytes: number): void;
 
   /** Looks at the data of one inbound Engine.IO `message` packet, before Socket.IO decodes it. */
   inspectFrame(data: unknown): void {
-    if (typeof data === 'string') {
-      this.inspectText(data);
+    // A binary frame: an attachment, which the decoder bounds with its packet.
+    if (typeof data !== 'string') return;
+    let units = data.length > CHARS_PER_BUDGET_UNIT ? Math.floor(data.length / CHARS_PER_BUDGET_UNIT) : 0;
+    if (exceedsMessageLimit(data, this.settings.maxMessageBytes)) {
+      this.report(new BridgeError('payload_too_large', `The message exceeds the ${this.settings.maxMessageBytes}-byte limit and was dropped.`));
+      units += 1;
+    } else if (data.lastIndexOf(this.settings.eventPrefix, 0) === 0) {
       // `lastIndexOf(prefix, 0)` is `startsWith`, at a third of its cost on the sliced strings Engine.IO hands over
       // (a `charCodeAt` loop costs more still: each read unpacks the slice).
-      if (data.lastIndexOf(this.settings.eventPrefix, 0) === 0) this.recordSize(data.length);
-      return;
-    }
-    // A binary frame: an attachment of the packet announced before it (anything else makes Socket.IO close).
-    const size = (data as { byteLength?: number } | undefined)?.byteLength ?? 0;
-    this.binaryBytes += size;
-    if (this.attachmentsLeft > 0) this.attachmentsLeft--;
-    if (this.binaryBytes > this.settings.maxMessageBytes) this.refuseBinary();
-    else if (this.attachmentsLeft === 0) this.binaryBytes = 0;
-  }
-
-  /**
-   * `true` (once per oversized frame) when the next decoded event comes from a frame that was over the limit
-   * and must be dropped. Socket.IO decodes frames in order, so the n-th dropped frame is the n-th such event.
-   */
-  takeDropped(): boolean {
-    if (this.dropped === 0) return false;
-    this.dropped--;
-    return true;
+      this.recordSize(data.length);
+    } else units += 1;
+    if (units !== 0) this.chargeBudget(units);
   }
 
   /** The size of the frame of the event being delivered now (call once per `event`, in order). */
@@ -142,32 +131,5 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
   private recordSize(size: number): void {
     if (this.sizeHead < 0) this.sizeHead = size;
     else (this.sizeRest ??= []).push(size);
-  }
-
-  private inspectText(data: string): void {
-    const max = this.settings.maxMessageBytes;
-    const first = data.charCodeAt(0);
-    if (first === BINARY_EVENT || first === BINARY_ACK) {
-      // `51-["event",{"_placeholder":true,"num":0}]`: the count of attachment frames to follow.
-      this.attachmentsLeft = Number.parseInt(data.slice(1, 12), 10) || 0;
-      this.binaryBytes = data.length;
-      if (this.binaryBytes > max) this.refuseBinary();
-      return;
-    }
-    if (data.length > max / 4 && Buffer.byteLength(data) > max) {
-      this.dropped++;
-      this.report(this.tooLarge('was dropped'));
-    }
-  }
-
-  private refuseBinary(): void {
-    this.attachmentsLeft = 0;
-    this.binaryBytes = 0;
-    this.report(this.tooLarge('and its attachments closed the connection'));
-    this.disconnect();
-  }
-
-  private tooLarge(outcome: string): BridgeError {
-    return new BridgeError('payload_too_large', `The message exceeds the ${this.settings.maxMessageBytes}-byte limit ${outcome}.`);
   }
 }

@@ -87,6 +87,26 @@ describe('EventRateLimiter', () => {
     for (let i = 0; i < 1000; i++) expect(off.admitConnection(other, 'root.plain_state.bump')).toBe(0);
   });
 
+  it('lets other messages use up a connection budget, never past it: the next event is the refused one, shown', () => {
+    const rate = limiter({ rateLimit: { perConnection: { limit: 10, ttlMs: 60_000 } } });
+    const one = client('sid');
+    expect(rate.chargeConnection(one, 4)).toBe(0);
+    expect(rate.admitConnection(one, 'root.plain_state.bump')).toBe(0);
+    const paused = rate.chargeConnection(one, 50);
+    expect(paused).toBeGreaterThan(0);
+    expect(paused).toBeLessThanOrEqual(60_000);
+    expect(one.budgetHits).toBe(10);
+    expect(rate.admitConnection(one, 'root.plain_state.bump')).toBeGreaterThan(0);
+    expect(rate.isFirstRefusal(one)).toBe(true);
+    expect(rate.chargeConnection(one, 1)).toBeGreaterThan(0);
+    // A window that ended starts afresh; without a budget nothing is counted.
+    one.budgetEndsAt = -1;
+    expect(rate.chargeConnection(one, 3)).toBe(0);
+    expect(one.budgetHits).toBe(3);
+    const off = limiter({ rateLimit: { perConnection: false } });
+    expect(off.chargeConnection(client('sid'), 1_000_000)).toBe(0);
+  });
+
   it('applies @Throttle per handler and client IP: class limit, method override, skip, named limits', () => {
     const rate = limiter();
     const hits = (name: string, ip = IP, times = 1) => Array.from({ length: times }, () => rate.checkHandler(handler(name), ip));

@@ -47,7 +47,8 @@ interface HandlerLimit {
  * The rate limits of the event pipeline, built on `@nestjs/throttler`:
  *
  * - **Per connection** ({@link admitConnection}): a budget of events per socket (`rateLimit.perConnection`),
- *   counted when an event arrives, before it is queued, in this process (a socket lives on one worker): a fixed
+ *   counted when an event arrives, before it is queued, in this process (a socket lives on one worker), with the
+ *   socket's other messages and large frames ({@link chargeConnection}): a fixed
  *   window, as the throttler's storages count, kept on the client object itself (no map entry per connection, and
  *   nothing to forget when it closes). Synchronous, with no allocation.
  * - **Per handler** ({@link checkHandler}): `@Throttle({ <name>: { limit, ttl, blockDuration? } })` on an
@@ -108,6 +109,26 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     // The first refused event starts the block; later refused events leave it as it is.
     if (hits === budget.limit + 1 && budget.blockDurationMs > 0) endsAt = client.budgetEndsAt = now + budget.blockDurationMs;
     return hits > budget.limit ? endsAt - now : 0;
+  }
+
+  /**
+   * Counts `units` of what `client`'s connection sent besides events (other messages, large frames) against its
+   * budget. They use it up, but never past its limit: the event that comes next is the one refused, and shown.
+   * Returns 0 while the budget has room left, else the milliseconds until its window (or block) ends, during which
+   * the gateway does not read the socket.
+   */
+  chargeConnection(client: EventClient, units: number): number {
+    const budget = this.budget;
+    if (budget === undefined) return 0;
+    const now = Date.now() - STARTED;
+    let endsAt = client.budgetEndsAt;
+    let hits = client.budgetHits ?? 0;
+    if (endsAt === undefined || endsAt <= now) {
+      hits = 0;
+      endsAt = client.budgetEndsAt = now + budget.ttlMs;
+    }
+    if (hits < budget.limit) client.budgetHits = hits = Math.min(hits + units, budget.limit);
+    return hits >= budget.limit ? endsAt - now : 0;
   }
 
   /**

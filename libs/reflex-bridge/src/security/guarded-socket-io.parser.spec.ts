@@ -1,0 +1,100 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { Decoder, Encoder } from 'socket.io-parser';
+import { guardedSocketIoParser, MAX_FRAME_DEPTH, namespaceOf, nestsDeeperThan, RefusedFrameError } from './guarded-socket-io.parser.js';
+
+const { Decoder: GuardedDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 10_000 });
+
+/** What a decoder emits for `frames` (the packets), or the error it threw. */
+function decode(decoder: Decoder, frames: unknown[]): { packets: unknown[]; error?: unknown } {
+  const packets: unknown[] = [];
+  decoder.on('decoded', (packet: unknown) => packets.push(packet));
+  try {
+    for (const frame of frames) decoder.add(frame);
+  } catch (error) {
+    return { packets, error };
+  }
+  return { packets };
+}
+
+/** How deep `value` nests arrays and objects (a scalar: 0). */
+function depthOf(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  const children = Array.isArray(value) ? value : Object.values(value);
+  return 1 + children.reduce<number>((deepest, child) => Math.max(deepest, depthOf(child)), 0);
+}
+
+const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+describe('guardedSocketIoParser', () => {
+  it('decodes what Socket.IO clients send to the namespace exactly as Socket.IO does', () => {
+    const packet = fc.record({
+      type: fc.constantFrom(0, 1, 2, 3),
+      id: fc.option(fc.nat(), { nil: undefined }),
+      data: fc.array(fc.jsonValue({ maxDepth: 4 }), { minLength: 1, maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(packet, ({ type, id, data }) => {
+        const body = type === 0 ? { token: 'x' } : type === 1 ? undefined : ['event', ...data];
+        const [frame] = new Encoder().encode({ type, nsp: '/_event', id: type >= 2 ? id : undefined, data: body });
+        const expected = decode(new Decoder(), [frame]);
+        expect(decode(new GuardedDecoder(), [frame])).toEqual(expected);
+      }),
+    );
+  });
+
+  it('reads the namespace of any text as socket.io-parser does', () => {
+    const prefix = fc.constantFrom('0', '2', '3', '51-', '62-', '5-', '5x', '4');
+    const text = fc.tuple(prefix, fc.oneof(fc.constant('/_event,'), fc.constant('/_event'), fc.constant('/'), fc.string({ maxLength: 12 })), fc.string({ maxLength: 20 }));
+    fc.assert(
+      fc.property(text, ([head, nsp, tail]) => {
+        const frame = head + nsp + tail;
+        let expected: string | undefined;
+        try {
+          expected = (new Decoder() as unknown as { decodeString(text: string): { nsp: string } }).decodeString(frame).nsp;
+        } catch {
+          expected = undefined; // a frame socket.io-parser refuses anyway
+        }
+        if (expected !== undefined) expect(namespaceOf(frame)).toBe(expected);
+      }),
+    );
+  });
+
+  it('closes a connection that names another namespace, the default one included', () => {
+    for (const frame of ['0', '0{}', '2["event",{}]', '40/admin,', '2/other,["event",{}]', '51-/x,["a",{"_placeholder":true,"num":0}]']) {
+      expect(decode(new GuardedDecoder(), [frame]).error).toBeInstanceOf(RefusedFrameError);
+    }
+    expect(decode(new GuardedDecoder(), ['0/_event,{}']).packets).toHaveLength(1);
+  });
+
+  it('measures nesting outside JSON strings exactly', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), fc.nat(10), (value, limit) => {
+        expect(nestsDeeperThan(JSON.stringify(value), limit)).toBe(depthOf(value) > limit);
+      }),
+    );
+  });
+
+  it('closes a connection whose frame nests too deep, without parsing it, and lets any frame within the bound through', () => {
+    const deep = `2/_event,["event",${nested(MAX_FRAME_DEPTH)}${' '.repeat(1_100)}]`;
+    expect(decode(new GuardedDecoder(), [deep]).error).toBeInstanceOf(RefusedFrameError);
+    const within = `2/_event,${nested(MAX_FRAME_DEPTH)}${' '.repeat(1_100)}`;
+    // socket.io-parser refuses this one itself (no event name), after parsing: the guard let it through.
+    expect(decode(new GuardedDecoder(), [within]).error).not.toBeInstanceOf(RefusedFrameError);
+    const strings = `2/_event,["event",${JSON.stringify('['.repeat(5_000))}]`;
+    expect(decode(new GuardedDecoder(), [strings]).packets).toHaveLength(1);
+  });
+
+  it('drops a text frame over the limit unparsed, and goes on decoding the next', () => {
+    const large = `2/_event,["event",${JSON.stringify('é'.repeat(6_000))}]`;
+    const small = '2/_event,["event",{}]';
+    expect(decode(new GuardedDecoder(), [large, small]).packets).toEqual([{ type: 2, nsp: '/_event', data: ['event', {}] }]);
+  });
+
+  it('counts binary attachments with their packet, and closes the connection past the limit', () => {
+    const announce = (count: number) => `5${count}-/_event,["event",${Array.from({ length: count }, (_, num) => JSON.stringify({ _placeholder: true, num })).join(',')}]`;
+    expect(decode(new GuardedDecoder(), [announce(1), Buffer.alloc(5_000), announce(1), Buffer.alloc(5_000)]).packets).toHaveLength(2);
+    const over = decode(new GuardedDecoder(), [announce(3), Buffer.alloc(4_000), Buffer.alloc(4_000), Buffer.alloc(4_000)]);
+    expect([over.packets.length, over.error instanceof RefusedFrameError]).toEqual([0, true]);
+  });
+});

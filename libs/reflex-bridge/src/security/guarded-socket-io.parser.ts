@@ -1,0 +1,105 @@
+import { Decoder, Encoder } from 'socket.io-parser';
+import { exceedsMessageLimit } from './message-size.js';
+
+/** Socket.IO packet types (a text frame's first character) that announce binary attachments. */
+const BINARY_EVENT = 0x35; // '5'
+const BINARY_ACK = 0x36; // '6'
+const SLASH = 0x2f;
+const COMMA = 0x2c;
+const DASH = 0x2d;
+
+/**
+ * The deepest nesting of arrays and objects a frame may have. The pipeline refuses event payloads deeper than 32
+ * levels with a structured error; this bound is for what is never a client's mistake: V8's `JSON.parse` spends
+ * about 0.3 s on a megabyte of nested brackets (about 10 ms on a megabyte of plain JSON), on the one thread every
+ * client shares, before any check of ours could see the value.
+ */
+export const MAX_FRAME_DEPTH = 64;
+
+/** Frames shorter than this are not scanned for depth: they cannot nest deeply enough to cost anything to parse. */
+const DEPTH_SCAN_FROM = 1_024;
+
+/** What the `/_event` server's decoder refuses a frame for. */
+export class RefusedFrameError extends Error {}
+
+/**
+ * Whether `text` nests arrays and objects more than `maxDepth` levels deep (brackets inside JSON strings do not
+ * count). Linear, with no allocation: a few milliseconds for the largest frame the transport accepts.
+ */
+export function nestsDeeperThan(text: string, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (inString) {
+      if (code === 0x5c /* \ */) index += 1;
+      else if (code === 0x22 /* " */) inString = false;
+    } else if (code === 0x22) inString = true;
+    else if (code === 0x5b /* [ */ || code === 0x7b /* { */) {
+      if (++depth > maxDepth) return true;
+    } else if (code === 0x5d /* ] */ || code === 0x7d /* } */) depth -= 1;
+  }
+  return false;
+}
+
+/**
+ * The namespace a Socket.IO text packet is for (`'/'` when it names none), read as socket.io-parser reads it: the
+ * type, then for a binary packet its attachment count and `-`, then `/name` up to a comma or the end.
+ */
+export function namespaceOf(packet: string): string {
+  let index = 1;
+  const type = packet.charCodeAt(0);
+  if (type === BINARY_EVENT || type === BINARY_ACK) {
+    while (index < packet.length && packet.charCodeAt(index) !== DASH) index += 1;
+    index += 1;
+  }
+  if (packet.charCodeAt(index) !== SLASH) return '/';
+  const comma = packet.indexOf(',', index);
+  return packet.slice(index, comma < 0 ? packet.length : comma);
+}
+
+/** The limits the `/_event` server's decoder applies to every connection. */
+export interface FrameGuardSettings {
+  /** The one namespace the server serves. */
+  namespace: string;
+  /** `maxMessageBytes`: a text frame and its binary attachments together. */
+  maxMessageBytes: number;
+}
+
+/**
+ * Socket.IO's own parser, with a decoder that looks at every frame of every connection before Socket.IO parses it:
+ * the custom `parser` option Socket.IO offers for this (its encoder is Socket.IO's own, so what the bridge writes is
+ * unchanged). The frame limits of the gateway's connections (see `ConnectionLimits`) only apply once a socket
+ * joined `/_event`; these apply from the first frame, joined or not, and to whatever namespace a frame names:
+ *
+ * - a packet for another namespace than the bridge's closes the connection: the server serves nothing else, and
+ *   Socket.IO would admit a socket to its default namespace `/` with no limit of the bridge's on it;
+ * - a text frame nesting more than {@link MAX_FRAME_DEPTH} levels closes the connection, without being parsed;
+ * - a text frame over `maxMessageBytes` is not parsed (the gateway's connection answers it `payload_too_large`);
+ * - binary attachments count with their packet against `maxMessageBytes`: past it the connection closes (Socket.IO
+ *   keeps what it was promised until the packet is whole, and an attacker can promise and never send).
+ *
+ * Refusing means throwing from `add`, which Socket.IO answers by closing that connection; no other client notices.
+ */
+export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: typeof Encoder; Decoder: typeof Decoder } {
+  const { namespace, maxMessageBytes } = settings;
+  class GuardedDecoder extends Decoder {
+    /** Bytes of the binary packet being put together (set only on connections that send one). */
+    declare private binaryBytes?: number;
+
+    override add(frame: unknown): void {
+      if (typeof frame === 'string') {
+        if (namespaceOf(frame) !== namespace) throw new RefusedFrameError(`No namespace but ${namespace} is served.`);
+        const type = frame.charCodeAt(0);
+        if (type === BINARY_EVENT || type === BINARY_ACK) this.binaryBytes = frame.length;
+        else if (exceedsMessageLimit(frame, maxMessageBytes)) return;
+        if (frame.length > DEPTH_SCAN_FROM && nestsDeeperThan(frame, MAX_FRAME_DEPTH)) throw new RefusedFrameError(`A frame nests more than ${MAX_FRAME_DEPTH} levels.`);
+      } else {
+        this.binaryBytes = (this.binaryBytes ?? 0) + ((frame as { byteLength?: number } | undefined)?.byteLength ?? 0);
+      }
+      if (this.binaryBytes !== undefined && this.binaryBytes > maxMessageBytes) throw new RefusedFrameError(`A binary packet exceeds the ${maxMessageBytes}-byte limit.`);
+      super.add(frame);
+    }
+  }
+  return { Encoder, Decoder: GuardedDecoder };
+}
