@@ -5,7 +5,6 @@ import { exceedsMessageLimit } from './message-size.js';
 const BINARY_EVENT = 0x35; // '5'
 const BINARY_ACK = 0x36; // '6'
 const SLASH = 0x2f;
-const COMMA = 0x2c;
 const DASH = 0x2d;
 
 /**
