@@ -14,7 +14,7 @@ const PAGE_FIELDS = ['pathname', 'asPath', 'query'];
 /** Router data as a client sends it: the page's fields, each optional, and any other clean keys. */
 const routerDataArbitrary = fc
   .tuple(
-    fc.record({ pathname: fc.string(), asPath: fc.string(), query: fc.dictionary(cleanKey, cleanJson) }, { requiredKeys: [] }),
+    fc.record({ pathname: fc.string(), asPath: fc.string(), query: fc.dictionary(cleanKey, fc.oneof(fc.string(), fc.array(fc.string(), { maxLength: 3 }))) }, { requiredKeys: [] }),
     fc.dictionary(cleanKey.filter((key) => !PAGE_FIELDS.includes(key)), cleanJson),
   )
   .map(([page, extra]) => ({ ...extra, ...page }));
@@ -108,7 +108,7 @@ describe('parseInboundEvent', () => {
         : Array.isArray(value) ? value.reduce((sum: number, item) => sum + charsOf(item), 0)
           : value !== null && typeof value === 'object' ? Object.entries(value).reduce((sum, [key, item]) => sum + key.length + charsOf(item), 0) : 0;
     const text = fc.integer({ min: 0, max: MAX_ROUTER_DATA_CHARS / 2 }).map((length) => 'q'.repeat(length));
-    const query = fc.dictionary(fc.string({ maxLength: 8 }).filter((key) => !['__proto__', 'constructor', 'prototype'].includes(key)), fc.oneof(text, fc.array(text, { maxLength: 3 }), fc.integer()), { maxKeys: 4 });
+    const query = fc.dictionary(fc.string({ maxLength: 8 }).filter((key) => !['__proto__', 'constructor', 'prototype'].includes(key)), fc.oneof(text, fc.array(text, { maxLength: 3 })), { maxKeys: 4 });
     fc.assert(
       fc.property(fc.record({ pathname: text, asPath: text, query }), (routerData) => {
         const error = errorOf({ name: 's.h', router_data: routerData });
@@ -124,6 +124,19 @@ describe('parseInboundEvent', () => {
     // A page whose URL carries data in its fragment (a share link) loads whatever its length.
     const fragment = `#data=${'z'.repeat(3 * MAX_ROUTER_DATA_CHARS)}`;
     expect(errorOf({ name: 's.h', router_data: { pathname: '/editor', asPath: `/editor${fragment}`, query: {} } })).toBeUndefined();
+  });
+
+  it('refuses a query value that is not a text or a list of texts, which no URL carries', () => {
+    const notQueryValue = fc.oneof(fc.integer(), fc.boolean(), fc.dictionary(cleanKey, cleanJson, { maxKeys: 2 }), fc.array(fc.oneof(fc.integer(), fc.constant({}), fc.constant([])), { minLength: 1, maxLength: 3 }));
+    fc.assert(
+      fc.property(fc.dictionary(cleanKey, fc.string(), { maxKeys: 3 }), cleanKey, notQueryValue, (query, key, value) => {
+        expect(errorOf({ name: 's.h', router_data: { pathname: '/', query: { ...query, [key]: value } } })).toEqual({
+          code: 'invalid_event',
+          message: 'The event "router_data.query" values must be strings or lists of strings, as a URL carries them.',
+        });
+      }),
+    );
+    expect(errorOf({ name: 's.h', router_data: { pathname: '/', query: { tag: ['a', 'b'], q: '', empty: [] } } })).toBeUndefined();
   });
 
   it('accepts objects without a prototype (what some decoders make)', () => {

@@ -131,15 +131,24 @@ export function isForbiddenKey(key: string): boolean {
 
 /**
  * Refuses `router_data` fields of the wrong type: `pathname` and `asPath` are texts, `query` an object of the URL's
- * parameters. A string `query` would otherwise be copied character by character, one key each.
+ * parameters, each a text or a list of texts. A string `query` would otherwise be copied character by character, one
+ * key each.
  */
 function refuseMalformedPage(routerData: Record<string, unknown>): void {
   const { pathname, asPath, query } = routerData;
   if ((pathname !== undefined && pathname !== null && typeof pathname !== 'string') || (asPath !== undefined && asPath !== null && typeof asPath !== 'string')) {
     throw new BridgeError('invalid_event', 'The event "router_data.pathname" and "router_data.asPath" must be strings.');
   }
-  if (query !== undefined && query !== null && !isPlainObject(query)) {
-    throw new BridgeError('invalid_event', 'The event "router_data.query" must be an object.');
+  if (query !== undefined && query !== null) {
+    if (!isPlainObject(query)) throw new BridgeError('invalid_event', 'The event "router_data.query" must be an object.');
+    // What a URL's query carries (Reflex's frontend sends Next.js's `router.query`): the `router` var keeps it whole
+    // in the client's state, where anything else (thousands of empty objects) holds far more memory than it measures.
+    for (const key in query) {
+      const value = query[key];
+      if (typeof value !== 'string' && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) {
+        throw new BridgeError('invalid_event', 'The event "router_data.query" values must be strings or lists of strings, as a URL carries them.');
+      }
+    }
   }
 }
 

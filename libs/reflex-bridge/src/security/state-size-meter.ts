@@ -11,14 +11,22 @@ export const SMALL_VALUE_CHARS = 256;
 export const REMEMBERED_MIN_CHARS = 2048;
 
 /**
- * Measures a client's state tree in bytes of JSON, about, without serialising it on every event: states are
+ * What an object or an array counts for beyond its JSON text. In JSON `{}` is 2 bytes; in V8's heap an empty object
+ * or array is about 30 to 60: a state made of many small objects (a list of `{}` sent in a URL query or a payload)
+ * would otherwise be measured at a twentieth of the memory it holds, and `maxInMemoryStateBytes` would not bound the
+ * heap. With it a typical row (an object of a few short fields) counts about a quarter more than its JSON.
+ */
+export const CONTAINER_BYTES = 16;
+
+/**
+ * Measures a client's state tree in bytes of JSON, about, plus {@link CONTAINER_BYTES} per object and array, without serialising it on every event: states are
  * copy-on-write (an event replaces the substates and values it changed and keeps the others by reference), so
  * the size of each tree, substate and object value is remembered by identity and only new objects are measured.
  * An event next to a 10,000-row list that it does not touch therefore measures only what it changed, and an event
  * that changes only small primitives is not measured at all ({@link StateSizeMeter.mayGrow}): the cap is kept
  * within a few hundred bytes per var, never exceeded by more.
  *
- * Sizes are estimates (strings by length, numbers as 8 characters): close enough for a cap of megabytes, and
+ * Sizes are estimates (strings by length, numbers as 8 characters, containers as above): close enough for a cap of megabytes, and
  * the same on every worker for the same state. Of a tree it walks, only trees and objects of at least
  * {@link REMEMBERED_MIN_CHARS} are remembered: the walk skips what is large, and small objects are cheaper to
  * measure again than to remember. What an event set is remembered whatever its size ({@link StateSizeMeter.sizeAfter}).
@@ -85,7 +93,7 @@ export class StateSizeMeter {
   private objectSize(value: object): number {
     const known = this.sizes.get(value);
     if (known !== undefined) return known;
-    let size = 2;
+    let size = 2 + CONTAINER_BYTES;
     if (Array.isArray(value)) {
       for (const item of value) size += this.valueSize(item) + 1;
     } else {
