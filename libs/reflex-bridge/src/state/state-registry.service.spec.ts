@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Inject, Injectable, type Provider } from '@nestjs/common';
+import { Inject, Injectable, Scope, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { EventHandler } from './event-handler.decorator.js';
@@ -234,6 +234,29 @@ describe('StateRegistry', () => {
       @State({ name: 'shop_state' })
       class AnotherShop {}
       expect((await bootError(ShopState, AnotherShop)).message).toBe(`Two state classes are named ${ROOT_STATE_NAME}.shop_state`);
+    });
+  });
+
+  describe('scopes', () => {
+    it('fails the boot on a state Nest cannot make once, naming the request-scoped provider it depends on', async () => {
+      @Injectable({ scope: Scope.REQUEST })
+      class RequestContext {}
+      @Injectable()
+      class Auditor {
+        constructor(readonly context: RequestContext) {}
+      }
+      @State()
+      class AuditedState {
+        constructor(private readonly auditor: Auditor) {}
+      }
+      expect((await bootError(RequestContext, Auditor, AuditedState)).message).toMatch(
+        /^State AuditedState cannot be used: it depends on (Auditor|RequestContext), which is request-scoped or depends on a request-scoped provider\. /,
+      );
+
+      @Injectable({ scope: Scope.REQUEST })
+      @State()
+      class PerRequestState {}
+      expect((await bootError(PerRequestState)).message).toMatch(/^State PerRequestState cannot be used: it is request-scoped itself\. .*@EventRequest\(\)/);
     });
   });
 

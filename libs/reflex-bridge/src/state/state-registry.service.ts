@@ -21,6 +21,33 @@ function isGeneratorFunction(fn: unknown): boolean {
   return tag === 'GeneratorFunction' || tag === 'AsyncGeneratorFunction';
 }
 
+/** The first provider in `wrapper`'s dependency tree that is not a singleton (request-scoped, or depending on one). */
+function scopedDependency(wrapper: InstanceWrapper, seen = new Set<InstanceWrapper>()): InstanceWrapper | undefined {
+  if (seen.has(wrapper)) return undefined;
+  seen.add(wrapper);
+  const dependencies = [...(wrapper.getCtorMetadata?.() ?? []), ...(wrapper.getPropertiesMetadata?.() ?? []).map((property) => property.wrapper)];
+  for (const dependency of dependencies) {
+    if (!dependency || dependency.isDependencyTreeStatic()) continue;
+    return scopedDependency(dependency, seen) ?? dependency;
+  }
+  return undefined;
+}
+
+/**
+ * Refuses a state class Nest cannot make once: one request-scoped (or depending on a request-scoped provider) has no
+ * singleton, so the registry would find no instance, no vars and no services, and its handlers would run with
+ * `undefined` services and answer nothing.
+ */
+function refuseScoped(cls: Type, wrapper: InstanceWrapper): void {
+  if (wrapper.isDependencyTreeStatic()) return;
+  const culprit = scopedDependency(wrapper);
+  const why = culprit ? `it depends on ${String(culprit.name)}, which is request-scoped or depends on a request-scoped provider` : 'it is request-scoped itself';
+  throw new Error(
+    `State ${cls.name} cannot be used: ${why}. A state class is one Nest singleton that every client's events run on; ` +
+      'read the request in a handler with @EventRequest() instead, or resolve the scoped provider there with ModuleRef.resolve().',
+  );
+}
+
 /**
  * Every `@State()` class of the app, found among the Nest providers at bootstrap, with its vars, computed
  * vars and handlers. Looks handlers up by the full name clients send.
@@ -87,6 +114,7 @@ export class StateRegistry implements OnModuleInit {
     if (visiting.includes(cls)) throw new Error(`State parents form a cycle: ${[...visiting, cls].map((c) => c.name).join(' → ')}`);
     const wrapper = pending.get(cls);
     if (!wrapper) throw new Error(`${cls.name} is used as a parent state but is not registered as a provider`);
+    refuseScoped(cls, wrapper);
     const options: StateOptions = this.reflector.get(StateMetadata, cls) ?? {};
     const name = options.name ?? toSnakeCase(cls.name);
     if (!isValidStateName(name)) throw new Error(`State ${cls.name}: "${name}" is not a valid state name`);
