@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable, UseGuards, type CanActivate } from '@nestjs/common';
-import { OnLoad, Payload, ReflexBridgeModule, RouteParam, State, EventHandler } from '@reflex-bridge/nest';
+import { AppState, OnLoad, Payload, ReflexBridgeModule, RouteParam, State, EventHandler } from '@reflex-bridge/nest';
+import { createAuthStack, mountHttpAuth } from './fixtures/auth-app.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket, type Update } from './support/raw-socket.js';
 
@@ -301,5 +302,37 @@ describe('per-route on-load handlers', () => {
     expect(client.updates[0]!.delta![CATALOGUE]).toMatchObject({ items_rx_state_: [] });
     expect(client.latest(CATALOGUE, 'items')).toEqual(['tea', 'coffee']);
     expect(log.calls).toEqual(['catalogue.load', 'banner.show']);
+  });
+});
+
+/** The recipe bridge-tiers.md gives for an `AppState` that shows the signed-in user from the page's first load. */
+@State({ name: 'session_state' })
+class SessionState extends AppState {
+  @OnLoad('/[[...splat]]')
+  sync(): void {}
+}
+
+describe('an AppState with an on-load handler for every page', () => {
+  let running: RunningApp;
+  const sockets: RawSocket[] = [];
+  beforeAll(async () => {
+    const stack = createAuthStack();
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ bridge: { authMiddleware: stack.authMiddleware } })], providers: [SessionState] }, (app) => mountHttpAuth(app, stack));
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running.close();
+  });
+
+  it('shows the signed-in user once the page loaded, on any page, with no event of its own', async () => {
+    const login = await fetch(`${running.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'wonderland' }) });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    for (const page of ['/', '/orders/42']) {
+      const tab = new RawSocket(running.url, undefined, { headers: { cookie } });
+      sockets.push(tab);
+      await tab.connected();
+      await tab.hydrate(routerData(page));
+      expect([tab.latest(`${ROOT}.session_state`, 'isAuthenticated'), tab.latest(`${ROOT}.session_state`, 'username')]).toEqual([true, 'alice']);
+    }
   });
 });
