@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { SkipThrottle, Throttle } from '@nestjs/throttler';
+import { APP_GUARD, NestFactory } from '@nestjs/core';
+import { SkipThrottle, Throttle, ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import type { AddressInfo } from 'node:net';
 import { createClient } from 'redis';
-import { EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { BridgeTier, EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { RedisThrottlerStorage } from '../libs/reflex-bridge/src/security/redis-throttler.storage.js';
 import { describeRateLimitStorageContract } from '../libs/reflex-bridge/src/security/rate-limit-storage.contract.js';
 import { ShopModule } from '../apps/shop/src/shop.module.js';
@@ -193,6 +193,39 @@ describe('rate limits on events', () => {
       await Promise.all([strict.close(), loose.close()]);
     }
   }, 60_000);
+});
+
+/** A `full`-tier state under the app's own global ThrottlerGuard, the way Nest's docs set one up. */
+@State()
+@BridgeTier('full')
+class OrderState {
+  orders = 0;
+
+  @EventHandler()
+  order(): void {
+    this.orders++;
+  }
+}
+
+describe("an app's own global ThrottlerGuard", () => {
+  it('refuses full-tier events past its limit as rate_limited, with its Retry-After as retryAfterMs', async () => {
+    const app = await startApp({
+      imports: [ThrottlerModule.forRoot([{ ttl: 60_000, limit: 2 }]), ReflexBridgeModule.forRoot()],
+      providers: [OrderState, { provide: APP_GUARD, useClass: ThrottlerGuard }],
+    });
+    const opened: RawSocket[] = [];
+    try {
+      const tab = await openSocket(app.url, undefined, opened);
+      for (let i = 0; i < 3; i++) tab.send(`${ROOT}.order_state.order`);
+      await tab.until(() => tab.latest(`${ROOT}.order_state`, 'orders') === 2 && tab.errors.length === 1);
+      expect(tab.errors[0]).toMatchObject({ code: 'rate_limited', status: 429, event: `${ROOT}.order_state.order` });
+      expect(tab.errors[0]!.retryAfterMs).toBeGreaterThan(0);
+      expect(tab.errors[0]!.retryAfterMs).toBeLessThanOrEqual(60_000);
+    } finally {
+      for (const socket of opened) socket.close();
+      await app.close();
+    }
+  });
 });
 
 describe('the shop: login guessing is limited per client IP, over events and over HTTP', () => {

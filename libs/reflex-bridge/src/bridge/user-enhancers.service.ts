@@ -112,7 +112,7 @@ export class UserEnhancers {
         }),
       (error: unknown) => {
         if (answeredByFilter()) throw errorFromResponse(response, 'The event was refused.');
-        throw error instanceof HttpException ? errorFromHttpException(error) : error;
+        throw error instanceof HttpException ? errorFromHttpException(error, response) : error;
       },
     );
   }
@@ -148,7 +148,7 @@ export class UserEnhancers {
     return checked.then(
       () => undefined,
       (error: unknown) => {
-        throw error instanceof HttpException ? errorFromHttpException(error) : error;
+        throw error instanceof HttpException ? errorFromHttpException(error, response) : error;
       },
     );
   }

@@ -23,6 +23,8 @@ export class BridgeError extends Error {
     message: string,
     readonly details?: string[],
     readonly status?: number,
+    /** For `rate_limited`: how long until the limit lets the event through again, when known. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'BridgeError';
@@ -34,6 +36,7 @@ export class BridgeError extends Error {
     if (event !== undefined) payload.event = event;
     if (this.details?.length) payload.details = this.details;
     if (this.status !== undefined) payload.status = this.status;
+    if (this.retryAfterMs !== undefined) payload.retryAfterMs = this.retryAfterMs;
     return payload;
   }
 }
