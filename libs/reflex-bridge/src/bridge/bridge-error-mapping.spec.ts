@@ -32,6 +32,23 @@ describe('bridge error mapping', () => {
     expect(errorFromResponse(answered(418), 'fallback').message).toBe('fallback');
   });
 
+  it('maps a 429 to rate_limited, its wait from the longest Retry-After header, whatever the throttler is named', () => {
+    const limited = (headers: Record<string, string>) => {
+      const response = new SyntheticResponse();
+      for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+      return response;
+    };
+    const tooMany = new HttpException('Too Many Requests', 429);
+    expect(errorFromHttpException(tooMany, limited({ 'Retry-After': '7' })).toPayload()).toMatchObject({ code: 'rate_limited', status: 429, retryAfterMs: 7000 });
+    expect(errorFromHttpException(tooMany, limited({ 'Retry-After-burst': '2', 'Retry-After-long': '30', 'X-Other': '99' })).retryAfterMs).toBe(30_000);
+    expect(errorFromHttpException(tooMany, limited({ 'Retry-After': 'soon' })).toPayload()).not.toHaveProperty('retryAfterMs');
+    expect(errorFromHttpException(tooMany).code).toBe('rate_limited');
+    const answer = answered(429, 'Slow down.');
+    answer.setHeader('Retry-After', '3');
+    expect(errorFromResponse(answer, 'x').toPayload()).toMatchObject({ code: 'rate_limited', message: 'Slow down.', retryAfterMs: 3000 });
+    expect(errorFromHttpException(new HttpException('teapot', 418), limited({ 'Retry-After': '5' })).toPayload()).not.toHaveProperty('retryAfterMs');
+  });
+
   it('maps HttpExceptions by status and message', () => {
     expect(errorFromHttpException(new UnauthorizedException('Who are you?')).toPayload()).toMatchObject({ code: 'unauthorized', message: 'Who are you?', status: 401 });
     expect(errorFromHttpException(new BadRequestException('bad')).code).toBe('invalid_payload');
