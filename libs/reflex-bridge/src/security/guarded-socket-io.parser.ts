@@ -6,6 +6,7 @@ const BINARY_EVENT = 0x35; // '5'
 const BINARY_ACK = 0x36; // '6'
 const SLASH = 0x2f;
 const DASH = 0x2d;
+const COMMA = 0x2c;
 
 /**
  * The deepest nesting of arrays and objects a frame may have. The pipeline refuses event payloads deeper than 32
@@ -42,19 +43,20 @@ export function nestsDeeperThan(text: string, maxDepth: number): boolean {
 }
 
 /**
- * The namespace a Socket.IO text packet is for (`'/'` when it names none), read as socket.io-parser reads it: the
- * type, then for a binary packet its attachment count and `-`, then `/name` up to a comma or the end.
+ * Whether a Socket.IO text packet is for `namespace` (not `/`), read as socket.io-parser reads it: the type, then for
+ * a binary packet its attachment count and `-`, then `/name` up to a comma or the end. Compares in place: every frame
+ * of every connection comes through here, and a substring per frame would be an allocation per event.
  */
-export function namespaceOf(packet: string): string {
+export function isForNamespace(packet: string, namespace: string): boolean {
   let index = 1;
   const type = packet.charCodeAt(0);
   if (type === BINARY_EVENT || type === BINARY_ACK) {
     while (index < packet.length && packet.charCodeAt(index) !== DASH) index += 1;
     index += 1;
   }
-  if (packet.charCodeAt(index) !== SLASH) return '/';
-  const comma = packet.indexOf(',', index);
-  return packet.slice(index, comma < 0 ? packet.length : comma);
+  if (packet.charCodeAt(index) !== SLASH || !packet.startsWith(namespace, index)) return false;
+  const after = index + namespace.length;
+  return after === packet.length || packet.charCodeAt(after) === COMMA;
 }
 
 /** The limits the `/_event` server's decoder applies to every connection. */
@@ -88,7 +90,7 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
 
     override add(frame: unknown): void {
       if (typeof frame === 'string') {
-        if (namespaceOf(frame) !== namespace) throw new RefusedFrameError(`No namespace but ${namespace} is served.`);
+        if (!isForNamespace(frame, namespace)) throw new RefusedFrameError(`No namespace but ${namespace} is served.`);
         const type = frame.charCodeAt(0);
         if (type === BINARY_EVENT || type === BINARY_ACK) this.binaryBytes = frame.length;
         else if (exceedsMessageLimit(frame, maxMessageBytes)) return;
