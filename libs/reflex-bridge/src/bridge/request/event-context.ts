@@ -44,7 +44,9 @@ export class NoRequestError extends Error {
     } else if (scope && 'withoutAsyncContext' in scope) {
       message = `${what} is not available in ${scope.withoutAsyncContext.handlerName}: \`bridge.asyncContext\` is off (the default). ${ASYNC_CONTEXT_HINT}`;
     } else if (scope && 'outsideEvent' in scope) {
-      message = `${what} is only available inside a ReflexBridge event handler, with \`bridge.asyncContext: true\`. ${ASYNC_CONTEXT_HINT}`;
+      message =
+        `${what} is only available inside a ReflexBridge event handler, with \`bridge.asyncContext: true\`: without it, only before the ` +
+        `handler's first \`await\` (after it, the handler no longer runs inside the event as far as the accessor can tell). ${ASYNC_CONTEXT_HINT}`;
     } else {
       message = `${what} is only available inside a ReflexBridge event handler.`;
     }
