@@ -14,7 +14,7 @@ export const {
 } = new ConfigurableModuleBuilder<ReflexBridgeModuleOptions>({ moduleName: 'ReflexBridge' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createReflexBridgeOptions')
-  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal === true }))
   .build();
 
 /** DI token of the {@link ResolvedReflexBridgeOptions}. */

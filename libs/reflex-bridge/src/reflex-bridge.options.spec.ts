@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import { resolveOptions } from './reflex-bridge.options.js';
 
 describe('resolveOptions', () => {
@@ -107,5 +108,64 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ redisUrl: 'redis://x', sessionStore: { prefix: '' } })).toThrow(/"sessionStore.prefix"/);
     expect(() => resolveOptions({ redisUrl: 'redis://x', sessionStore: { configureNotifications: 'yes' as never } })).toThrow(/"sessionStore.configureNotifications"/);
     expect(() => resolveOptions({ redisUrl: 'redis://x', sessionStore: { db: 1 } as never })).toThrow(/"sessionStore.db": unknown option/);
+  });
+
+  describe('wrong types stop startup, naming the option', () => {
+    /** Options built from one value at the named place (`bridge.mirrors.flash` → `{ bridge: { mirrors: { flash } } }`). */
+    const at = (name: string, value: unknown): Record<string, unknown> =>
+      name.split('.').reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
+    const fastAuth = { sessionSecret: 's', loadUser: () => undefined };
+    const notBoolean = fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.array(fc.boolean()), fc.object());
+    const booleans = ['isGlobal', 'production', 'bridge.authAutoSync', 'bridge.trustProxy', 'bridge.asyncContext', 'bridge.mirrors.flash', 'bridge.mirrors.csrf', 'bridge.mirrors.language', 'metrics.log', 'devtools.logAdviceOnShutdown'];
+
+    it('a boolean option given anything but true or false, such as the string "false" a config service returns', () => {
+      for (const name of booleans) {
+        expect(() => resolveOptions(at(name, 'false'))).toThrow(`invalid option "${name}"`);
+        fc.assert(fc.property(notBoolean, (value) => {
+          expect(() => resolveOptions(at(name, value))).toThrow(`invalid option "${name}"`);
+        }));
+      }
+    });
+
+    it('keeps true and false as given', () => {
+      for (const value of [true, false]) {
+        const options = resolveOptions({ bridge: { trustProxy: value, authAutoSync: value, asyncContext: value, mirrors: { flash: value, csrf: value, language: value } } });
+        expect(options.bridge).toMatchObject({ trustProxy: value, authAutoSync: value, asyncContext: value, mirrors: { flash: value, csrf: value, language: value } });
+      }
+    });
+
+    it('a function option given something else', () => {
+      const notFunction = fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.object());
+      fc.assert(fc.property(notFunction, (value) => {
+        expect(() => resolveOptions({ bridge: { usernameOf: value as never } })).toThrow('invalid option "bridge.usernameOf"');
+        expect(() => resolveOptions({ fastAuth: { ...fastAuth, userIdOf: value as never } })).toThrow('invalid option "fastAuth.userIdOf"');
+        expect(() => resolveOptions({ fastAuth: { ...fastAuth, loadUser: value as never } })).toThrow('invalid option "fastAuth.loadUser"');
+      }));
+    });
+
+    it('bridge.redirectStatuses given anything but an array of 3xx statuses', () => {
+      expect(resolveOptions({ bridge: { redirectStatuses: [302] } }).bridge.redirectStatuses).toEqual([302]);
+      for (const bad of ['302', 302, [200], ['302'], [302.5], null]) {
+        expect(() => resolveOptions({ bridge: { redirectStatuses: bad as never } })).toThrow('invalid option "bridge.redirectStatuses"');
+      }
+    });
+
+    it('a string option given something else', () => {
+      for (const bad of [5, '', 'a b', null, true]) {
+        expect(() => resolveOptions({ fastAuth: { ...fastAuth, sessionCookieName: bad as never } })).toThrow('invalid option "fastAuth.sessionCookieName"');
+      }
+      for (const bad of [5, '', null]) {
+        expect(() => resolveOptions({ metrics: { logger: bad as never } })).toThrow('invalid option "metrics.logger"');
+      }
+    });
+
+    it('a section given something other than an object', () => {
+      for (const name of ['bridge', 'bridge.mirrors', 'eventCache', 'fastAuth', 'metrics']) {
+        for (const bad of [null, 'yes', 1, []]) {
+          expect(() => resolveOptions(at(name, bad))).toThrow(`invalid option "${name}"`);
+        }
+      }
+      expect(() => resolveOptions({ stateStore: null as never })).toThrow('invalid option "stateStore"');
+    });
   });
 });

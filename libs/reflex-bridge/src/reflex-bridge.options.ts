@@ -352,6 +352,36 @@ function positiveInteger(name: string, value: unknown): number | undefined {
   return value;
 }
 
+/**
+ * A boolean option: exactly `true` or `false`. Values from the environment arrive as strings, and `"false"` is
+ * truthy: taken as given it would turn on what it says off (`bridge.trustProxy: "false"` would trust forged
+ * `X-Forwarded-For` headers), so anything else is refused.
+ */
+function booleanOption(name: string, value: unknown): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `expected true or false, got ${JSON.stringify(value)} (${typeof value})`);
+  return value;
+}
+
+function functionOption(name: string, value: unknown, expected: string): void {
+  if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(name, `expected ${expected}, got ${typeof value}`);
+}
+
+function objectOption(name: string, value: unknown, expected: string): void {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidOptionError(name, `expected ${expected}, got ${JSON.stringify(value)}`);
+  }
+}
+
+/** `bridge.redirectStatuses`: HTTP redirect statuses (3xx). */
+function redirectStatusesOption(value: unknown): number[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((status) => Number.isInteger(status) && status >= 300 && status <= 399)) {
+    throw new InvalidOptionError('bridge.redirectStatuses', `expected an array of 3xx status codes such as [302, 303], got ${JSON.stringify(value)}`);
+  }
+  return [...(value as number[])];
+}
+
 /** `bridge.tierGuards`: known keys, each a class (that it extends the right guard is checked when the module builds it). */
 function validateTierGuards(tierGuards: BridgeOptions['tierGuards']): void {
   if (tierGuards === undefined) return;
@@ -388,22 +418,29 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key)) throw new InvalidOptionError(key, 'unknown option');
   }
+  booleanOption('isGlobal', options.isGlobal);
   const path = httpPath('path', options.path ?? DEFAULT_OPTIONS.path);
   const cookieHandoffPath = httpPath('cookieHandoffPath', options.cookieHandoffPath ?? DEFAULT_OPTIONS.cookieHandoffPath);
   if (cookieHandoffPath === path || cookieHandoffPath.startsWith(`${path}/`)) {
     throw new InvalidOptionError('cookieHandoffPath', `must lie outside the event path "${path}"`);
   }
-  if (options.production !== undefined && typeof options.production !== 'boolean') {
-    throw new InvalidOptionError('production', 'expected a boolean');
-  }
+  booleanOption('production', options.production);
   if (options.errorPresenter !== undefined && typeof options.errorPresenter !== 'function') {
     throw new InvalidOptionError('errorPresenter', 'expected a class extending BridgeErrorPresenter');
   }
+  objectOption('bridge', options.bridge, 'an object');
   const bridge = options.bridge ?? {};
   rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'withheldHeaders', 'sessionEndAction', 'usernameOf', 'asyncContext', 'tierGuards']);
+  objectOption('bridge.mirrors', bridge.mirrors, 'an object { flash?, csrf?, language? } of booleans');
   rejectUnknownKeys('bridge.mirrors', bridge.mirrors ?? {}, ['flash', 'csrf', 'language']);
+  for (const key of ['flash', 'csrf', 'language'] as const) booleanOption(`bridge.mirrors.${key}`, bridge.mirrors?.[key]);
+  for (const key of ['authAutoSync', 'trustProxy', 'asyncContext'] as const) booleanOption(`bridge.${key}`, bridge[key]);
+  const redirectStatuses = redirectStatusesOption(bridge.redirectStatuses);
+  functionOption('bridge.usernameOf', bridge.usernameOf, 'a function (user) => string');
   validateTierGuards(bridge.tierGuards);
+  if (options.fastAuth !== undefined && options.fastAuth !== false) objectOption('fastAuth', options.fastAuth, 'false or an object with sessionSecret and loadUser');
   if (options.fastAuth) rejectUnknownKeys('fastAuth', options.fastAuth, ['sessionSecret', 'sessionCookieName', 'loadUser', 'userIdOf']);
+  if (options.metrics !== undefined && typeof options.metrics !== 'boolean') objectOption('metrics', options.metrics, 'a boolean or an object');
   if (typeof options.metrics === 'object') rejectUnknownKeys('metrics', options.metrics, ['logger', 'log', 'registry', 'path']);
   const mode = bridge.mode ?? DEFAULT_OPTIONS.bridge.mode;
   if (!BRIDGE_MODES.has(mode)) {
@@ -424,7 +461,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
       throw new InvalidOptionError(`bridge.${key}`, 'expected an array of Express middleware functions');
     }
   }
-  if (options.stateStore !== undefined && typeof (options.stateStore as StateStore).acquire !== 'function') {
+  if (options.stateStore !== undefined && (options.stateStore === null || typeof (options.stateStore as StateStore).acquire !== 'function')) {
     throw new InvalidOptionError('stateStore', 'expected a StateStore instance');
   }
   const preset = options.preset ?? 'default';
@@ -492,7 +529,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
         csrf: mirrors.csrf ?? (lean ? false : DEFAULT_OPTIONS.bridge.mirrors.csrf),
         language: mirrors.language ?? (lean ? false : DEFAULT_OPTIONS.bridge.mirrors.language),
       },
-      redirectStatuses: bridge.redirectStatuses ?? [...DEFAULT_OPTIONS.bridge.redirectStatuses],
+      redirectStatuses: redirectStatuses ?? [...DEFAULT_OPTIONS.bridge.redirectStatuses],
       sessionEndAction: bridge.sessionEndAction ?? DEFAULT_OPTIONS.bridge.sessionEndAction,
       // Node gives header names in lower case.
       withheldHeaders: bridge.withheldHeaders?.map((name) => name.toLowerCase()),
@@ -528,6 +565,10 @@ function resolveFastAuth(fastAuth: ReflexBridgeModuleOptions['fastAuth']): Resol
     throw new InvalidOptionError('fastAuth.sessionSecret', 'expected the session middleware\'s secret (a non-empty string or array of strings)');
   }
   if (typeof fastAuth.loadUser !== 'function') throw new InvalidOptionError('fastAuth.loadUser', 'expected a function (id) => user');
+  functionOption('fastAuth.userIdOf', fastAuth.userIdOf, 'a function (user) => id');
+  if (fastAuth.sessionCookieName !== undefined && (typeof fastAuth.sessionCookieName !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(fastAuth.sessionCookieName))) {
+    throw new InvalidOptionError('fastAuth.sessionCookieName', `expected the session cookie's name such as "connect.sid", got ${JSON.stringify(fastAuth.sessionCookieName)}`);
+  }
   return { ...fastAuth, sessionSecrets: secrets, sessionCookieName: fastAuth.sessionCookieName ?? 'connect.sid' };
 }
 
@@ -541,7 +582,7 @@ function resolveDevtools(devtools: ReflexBridgeModuleOptions['devtools'], produc
   const path = given.path ?? DEVTOOLS_DEFAULTS.path;
   if (typeof path !== 'string' || !/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/.test(path)) throw new InvalidOptionError('devtools.path', `expected a path such as "/_bridge/devtools", got ${JSON.stringify(path)}`);
   if (path === eventPath || path.startsWith(`${eventPath}/`)) throw new InvalidOptionError('devtools.path', `must lie outside the event path "${eventPath}"`);
-  if (given.logAdviceOnShutdown !== undefined && typeof given.logAdviceOnShutdown !== 'boolean') throw new InvalidOptionError('devtools.logAdviceOnShutdown', 'expected a boolean');
+  booleanOption('devtools.logAdviceOnShutdown', given.logAdviceOnShutdown);
   const allowedHosts = given.allowedHosts ?? DEVTOOLS_DEFAULTS.allowedHosts;
   if (!Array.isArray(allowedHosts) || !allowedHosts.every((host) => typeof host === 'string' && /^\.?[A-Za-z0-9.-]+$/.test(host))) {
     throw new InvalidOptionError('devtools.allowedHosts', `expected an array of host names such as "dev.example" or ".dev.example", got ${JSON.stringify(allowedHosts)}`);
@@ -558,7 +599,11 @@ function resolveMetrics(metrics: ReflexBridgeModuleOptions['metrics']): Resolved
   if (metrics === undefined || metrics === false) return undefined;
   const given = metrics === true ? {} : metrics;
   if (typeof given !== 'object' || given === null) throw new InvalidOptionError('metrics', 'expected a boolean or an object');
-  if (given.registry !== undefined && typeof given.registry.registerMetric !== 'function') {
+  if (given.logger !== undefined && (typeof given.logger !== 'string' || given.logger === '')) {
+    throw new InvalidOptionError('metrics.logger', `expected a logger name (a non-empty string), got ${JSON.stringify(given.logger)}`);
+  }
+  booleanOption('metrics.log', given.log);
+  if (given.registry !== undefined && (given.registry === null || typeof given.registry.registerMetric !== 'function')) {
     throw new InvalidOptionError('metrics.registry', 'expected a prom-client Registry');
   }
   if (given.path !== undefined) {

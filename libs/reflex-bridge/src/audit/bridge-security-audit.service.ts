@@ -74,7 +74,7 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
     if (this.mode === 'strict' && findings.length > 0) throw new SecurityAuditError(findings);
     for (const finding of findings) this.logger.warn(describeFinding(finding));
     if (findings.length === 0) this.logger.log('Security audit: no findings');
-    if (!this.options.bridge.trustProxy) this.watchForProxy();
+    if (this.options.bridge.trustProxy !== true) this.watchForProxy();
   }
 
   /** Stops watching for proxy headers (the listeners sit on the app's HTTP server). */

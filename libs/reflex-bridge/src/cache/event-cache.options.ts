@@ -86,6 +86,7 @@ const KNOWN_KEYS = ['ttlSeconds', 'keyPrefix', 'cache', 'redisUrl', 'store', 'op
 
 /** Merges the defaults into the `eventCache` section and validates it; `moduleRedisUrl` is the top-level `redisUrl`. */
 export function resolveEventCacheOptions(options: EventCacheOptions = {}, moduleRedisUrl?: string, moduleRedisCluster = false): ResolvedEventCacheOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new InvalidOptionError('eventCache', 'expected an object');
   for (const key of Object.keys(options)) {
     if (!KNOWN_KEYS.includes(key)) throw new InvalidOptionError(`eventCache.${key}`, 'unknown option');
   }

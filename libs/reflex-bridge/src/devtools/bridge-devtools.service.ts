@@ -126,7 +126,7 @@ export class BridgeDevtools extends EventRecorder implements OnApplicationShutdo
   onApplicationShutdown(): void {
     // Ends the pages' event streams, so the HTTP server can close.
     this.inspections.complete();
-    if (!this.enabled || !this.options.devtools?.logAdviceOnShutdown) return;
+    if (!this.enabled || this.options.devtools?.logAdviceOnShutdown !== true) return;
     const advice = this.advice();
     if (advice.length === 0) return;
     this.logger.log(`Tier advisor (${this.ring.length} recent events):\n${advice.map((item) => `  - ${item.message}`).join('\n')}`);

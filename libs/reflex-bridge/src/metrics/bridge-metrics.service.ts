@@ -33,7 +33,7 @@ export class BridgeMetrics implements OnModuleInit {
     @Optional() recorder?: EventRecorder,
   ) {
     const metrics = options.metrics;
-    if (metrics && metrics.log) this.logger = new Logger(metrics.logger);
+    if (metrics?.log === true) this.logger = new Logger(metrics.logger);
     if (recorder?.enabled) this.recorder = recorder;
     this.timed = options.metrics !== undefined || this.recorder !== undefined;
   }

@@ -491,7 +491,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     attachEventContext(view.target, context);
     if (outcome.request) attachEventContext(outcome.request, context);
     let result: unknown;
-    const asyncContext = this.options.bridge.asyncContext;
+    const asyncContext = this.options.bridge.asyncContext === true;
     if (trace || asyncContext) {
       const call = () => this.bridge.invoke(outcome, handler, view.target, args);
       // Devtools on: the handler runs with its trace current, where the query subscriber finds it.
@@ -525,7 +525,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const trace = context.trace;
     const advance = trace ? () => trace.run(() => iterator.next()) : () => iterator.next();
     for (;;) {
-      const next = await runInEventContext(context, this.options.bridge.asyncContext, advance);
+      const next = await runInEventContext(context, this.options.bridge.asyncContext === true, advance);
       await this.step(run, view, next.value);
       if (next.done) break;
     }

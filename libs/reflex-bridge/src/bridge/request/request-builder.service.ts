@@ -72,7 +72,7 @@ export class RequestBuilder implements RequestSource {
    */
   clientIp(client: EventClient): string {
     const forwarded = client.headers['x-forwarded-for'];
-    if (this.options.bridge.trustProxy && forwarded) return forwarded.split(',').at(-1)!.trim();
+    if (this.options.bridge.trustProxy === true && forwarded) return forwarded.split(',').at(-1)!.trim();
     return client.remoteAddress;
   }
 

@@ -38,18 +38,18 @@ function language(request: SyntheticRequest): string {
  */
 export function syncAppState(target: AppState, request: SyntheticRequest, options: ResolvedReflexBridgeOptions): void {
   const state = target as unknown as Target;
-  if (options.bridge.authAutoSync) {
+  if (options.bridge.authAutoSync === true) {
     const user = request.user as Record<string, unknown> | undefined;
     assign(state, 'isAuthenticated', Boolean(user));
     assign(state, 'username', usernameOf(options, user));
   }
   const { mirrors } = options.bridge;
-  if (mirrors.flash) {
+  if (mirrors.flash === true) {
     const messages = flashMessages(request);
     if (messages) assign(state, 'flashMessages', messages);
   }
-  if (mirrors.csrf && typeof request.csrfToken === 'function') {
+  if (mirrors.csrf === true && typeof request.csrfToken === 'function') {
     assign(state, 'csrfToken', String((request.csrfToken as () => unknown).call(request)));
   }
-  if (mirrors.language) assign(state, 'language', language(request));
+  if (mirrors.language === true) assign(state, 'language', language(request));
 }
