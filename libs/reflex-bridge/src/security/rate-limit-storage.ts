@@ -1,5 +1,4 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import type { MaybePromise } from '../common/maybe-promise.js';
 
 /**
  * A `@nestjs/throttler` {@link ThrottlerStorage} that can also count a hit and answer with the exact wait, in
@@ -18,7 +17,7 @@ export interface RateLimitStorage extends ThrottlerStorage {
    * Counts one hit on the counter `(key, throttlerName)`. Returns 0 when the hit is allowed, else the milliseconds
    * until the counter lets hits through again (always ≥ 1). Synchronous when the storage can answer at once.
    */
-  hit(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): MaybePromise<number>;
+  hit(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): number | Promise<number>;
 }
 
 /** True for a storage with the millisecond {@link RateLimitStorage.hit} method. */

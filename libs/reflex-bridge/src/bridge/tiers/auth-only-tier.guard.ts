@@ -38,7 +38,7 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
     super(options, session);
   }
 
-  canActivate(context: ExecutionContext): MaybePromise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (this.shouldSkip(context)) return true;
     const fast = this.tryFastAuth(context);
     if (fast === true) return true;
@@ -55,7 +55,7 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
    * The fast-auth path, when configured: `true` when a fresh snapshot bound the request (user, session id, lazy
    * session), `false` to run the middleware. A failure is logged and counts as `false`.
    */
-  protected tryFastAuth(context: ExecutionContext): MaybePromise<boolean> {
+  protected tryFastAuth(context: ExecutionContext): boolean | Promise<boolean> {
     const fastAuth = this.fastAuth();
     if (!fastAuth) return false;
     const request = context.switchToHttp().getRequest<FastAuthRequest>();

@@ -1,5 +1,4 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import type { MaybePromise } from '../../common/maybe-promise.js';
 import type { BridgeTier } from './bridge-tier.js';
 import { AuthOnlyTierGuard } from './auth-only-tier.guard.js';
 import { FullTierGuard } from './full-tier.guard.js';
@@ -26,7 +25,7 @@ export class BridgeTierGuard implements CanActivate {
     protected readonly full: FullTierGuard,
   ) {}
 
-  canActivate(context: ExecutionContext): MaybePromise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const outcome = outcomeOf(context);
     const start = phaseStart(outcome.timer);
     const tier = this.getTier(context);
@@ -36,7 +35,7 @@ export class BridgeTierGuard implements CanActivate {
       phaseEnd(outcome.timer, 'tier', start);
       if (outcome.timer.trace) outcome.timer.trace.tierReason = this.tiers.reasonFor(outcome.handler, outcome.routerData.pathname, tier);
     }
-    return this.guardFor(tier).canActivate(context) as MaybePromise<boolean>;
+    return this.guardFor(tier).canActivate(context) as boolean | Promise<boolean>;
   }
 
   /** The event's tier. */

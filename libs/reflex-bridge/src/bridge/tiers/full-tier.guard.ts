@@ -1,6 +1,5 @@
 import { Injectable, type ExecutionContext } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import type { MaybePromise } from '../../common/maybe-promise.js';
 import { MiddlewareTierGuard } from './middleware-tier.guard.js';
 
 /**
@@ -15,7 +14,7 @@ import { MiddlewareTierGuard } from './middleware-tier.guard.js';
 export class FullTierGuard extends MiddlewareTierGuard {
   private fullChainCache?: readonly RequestHandler[];
 
-  canActivate(context: ExecutionContext): MaybePromise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (this.shouldSkip(context)) return true;
     return this.runChain(context, this.getChain(context));
   }

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { RequestHandler } from 'express';
-import { then, type MaybePromise } from '../../common/maybe-promise.js';
+import { then } from '../../common/maybe-promise.js';
 import { redirectForLocation } from '../../protocol/redirect-location.js';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
@@ -30,7 +30,7 @@ export abstract class MiddlewareTierGuard implements CanActivate {
     protected readonly session: SessionHandoff,
   ) {}
 
-  abstract canActivate(context: ExecutionContext): MaybePromise<boolean>;
+  abstract canActivate(context: ExecutionContext): boolean | Promise<boolean>;
 
   /** Whether to let the event through without running anything (its handler then sees the bare request). */
   protected shouldSkip(_context: ExecutionContext): boolean {
@@ -46,7 +46,7 @@ export abstract class MiddlewareTierGuard implements CanActivate {
    * Runs `chain` on the event's request: `true` when every middleware called `next()`; on an answer, the
    * redirect is recorded (`false`) or the error thrown. Synchronous when every middleware was.
    */
-  protected runChain(context: ExecutionContext, chain: readonly RequestHandler[]): MaybePromise<boolean> {
+  protected runChain(context: ExecutionContext, chain: readonly RequestHandler[]): boolean | Promise<boolean> {
     const http = context.switchToHttp();
     const request = http.getRequest<SyntheticRequest>();
     const response = http.getResponse<SyntheticResponse>();
