@@ -370,6 +370,14 @@ describe('hostile clients', () => {
       expect((store as InMemoryStateStore).size).toBeLessThanOrEqual(kept);
       await states.modify(victim.token, HoardState, (state) => void state.count++);
     });
+
+    it('ReflexStateService.read refuses a malformed token as modify does, and gives defaults for a well-formed unknown one', async () => {
+      const states = running.app.get(ReflexStateService);
+      for (const token of ['bad!', '../../x', '', 'short']) {
+        await expect(states.read(token, HoardState)).rejects.toMatchObject({ name: 'UnknownClientTokenError', reason: 'malformed' });
+      }
+      expect(await states.read(randomUUID(), HoardState)).toMatchObject({ count: 0 });
+    });
   });
 
   describe('router data', () => {

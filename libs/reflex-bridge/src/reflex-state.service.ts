@@ -37,8 +37,13 @@ export class ReflexStateService {
     return this.pipeline.modify(token, stateClass, change, this.gateway.clientFor(token));
   }
 
-  /** The current vars of one state of a client (initial values for a client that has none). */
+  /**
+   * The current vars of one state of a client (initial values for a client that has none).
+   * @throws UnknownClientTokenError for a malformed token, as {@link modify} does: its defaults would pass for a
+   * client's state where no client can hold that token.
+   */
   async read<T extends object>(token: string, stateClass: abstract new (...args: never[]) => T): Promise<Record<string, unknown>> {
+    if (!isClientToken(token)) throw new UnknownClientTokenError('malformed');
     const definition = this.registry.definitionOf(stateClass);
     const stored = (await this.store.read(token))?.[definition.fullName] ?? {};
     return { ...Object.fromEntries(definition.vars), ...stored };
