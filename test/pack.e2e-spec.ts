@@ -76,15 +76,15 @@ interface PackResult {
 const APP_SOURCE = `import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ReflexBridgeModule, State, EventHandler } from '@reflex-bridge/nest';
+import { ReflexBridgeModule, State, EventHandler, Payload } from '@reflex-bridge/nest';
 
 @State()
 class CounterState {
   count = 0;
 
   @EventHandler()
-  increment(payload: { by?: number }) {
-    this.count += payload.by ?? 1;
+  increment(@Payload('by') by: number) {
+    this.count += by;
   }
 }
 
