@@ -123,6 +123,7 @@ export { TypeormLiveSubscriber } from './live/typeorm-live.subscriber.js';
 
 // ─── Uploads ───────────────────────────────────────────────────────────────────────────────────────────────────
 export { UploadFile } from './upload/upload-file.js';
+export { UnsupportedHttpAdapterError } from './common/unsupported-http-adapter.error.js';
 export type { UploadChunk } from './upload/upload-chunk.js';
 export { UploadChunkIterator } from './upload/upload-chunk-iterator.js';
 export { UploadError, UploadAbortedError, type UploadErrorCode, type UploadErrorBody } from './upload/upload.error.js';

@@ -62,6 +62,7 @@ import { SessionStoreWatcher } from './security/session-store.watcher.js';
 import { RedisConnections } from './common/redis-connections.js';
 import { ReflexRoutes } from './health/reflex-routes.route.js';
 import { UploadRoute } from './upload/upload.route.js';
+import { ExpressAdapterRequirement } from './common/express-adapter.requirement.js';
 import { UploadedFileServer } from './upload/uploaded-file-server.js';
 import { ReflexHealth } from './health/reflex-health.service.js';
 import { StateStoreHealthIndicator } from './health/state-store.health-indicator.js';
@@ -85,6 +86,8 @@ import { InvalidOptionError } from './invalid-option.error.js';
 @Module({
   imports: [DiscoveryModule, TerminusModule],
   providers: [
+    // First: an app on another HTTP adapter than Express stops here, before any route is registered.
+    ExpressAdapterRequirement,
     {
       provide: RESOLVED_OPTIONS,
       useFactory: (options: ReflexBridgeModuleOptions) => resolveOptions(options),
