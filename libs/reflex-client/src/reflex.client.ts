@@ -293,7 +293,7 @@ export class ReflexClient {
    * stream source whole in memory. The socket should be connected, so the server knows the token.
    *
    * @param stateName Full state name, e.g. `reflex___state____state.catalog_state`.
-   * @param handler Handler (method) name, e.g. `attach_image`.
+   * @param handler Handler (method) name as written on the server, camelCase kept, e.g. `attachImage`.
    * @param files Blobs/Files, or `{ name, data, size?, contentType? }` with `data` a Blob, bytes or (Node) a Readable.
    * @returns The status, the mode and the applied updates.
    * @throws TypeError (rejects) for an empty name, bad files or `extraArgs` that are not an object.
