@@ -2,7 +2,7 @@
  * Why an upload failed.
  *
  * Server codes (from the JSON error body), e.g. `upload_headers_missing` (400), `upload_not_accepted` (404),
- * `unknown_token` (409/410), `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (413). A body
+ * `state_lock_lost` (409), `unknown_token` (410), `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (413). A body
  * without a code gets `http_<status>`.
  *
  * Client codes (`status` 0):
