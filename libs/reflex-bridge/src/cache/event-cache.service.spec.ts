@@ -1,4 +1,5 @@
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import type { ModuleRef } from '@nestjs/core';
 import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
@@ -49,6 +50,22 @@ describe('EventCacheService with its own in-memory cache (the default)', () => {
     expect(cache.enabled).toBe(false);
     await cache.set('sid', ANN);
     expect(cache.peek('sid')).toBeUndefined();
+  });
+
+  it('warns at startup that fast auth never applies when it is set with TTL 0, and only then', () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const fastAuth = { sessionSecret: 's', loadUser: () => undefined };
+      new EventCacheService(resolveOptions({ eventCache: { ttlSeconds: 0 }, fastAuth }));
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(/fastAuth.*eventCache\.ttlSeconds is 0.*fast auth never applies/);
+      warn.mockClear();
+      new EventCacheService(resolveOptions({ eventCache: { ttlSeconds: 0 } }));
+      new EventCacheService(resolveOptions({ fastAuth }));
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('property: for any session id, set then peek returns the snapshot at once; invalidate then peek misses', async () => {

@@ -85,7 +85,11 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     this.ttlMs = this.settings.ttlSeconds * 1000;
     this.fillOnWrite = !this.settings.shared;
     this.localIsComplete = !this.settings.shared && this.settings.localTtlMs === this.ttlMs && this.ttlMs > 0;
-    if (this.settings.ttlSeconds === 0) return;
+    if (this.settings.ttlSeconds === 0) {
+      // Both settings are valid alone, so the options accept them; together fast auth never finds a snapshot.
+      if (options.fastAuth) this.logger.warn('fastAuth is set but eventCache.ttlSeconds is 0, which turns the event cache off: fast auth never applies, and every auth_only event runs the session and auth middleware. Give eventCache.ttlSeconds a number of seconds above 0, or remove fastAuth.');
+      return;
+    }
     if (this.settings.localTtlMs > 0) this.local = new LocalSnapshotLayer(this.settings.localMaxEntries);
     // The app's cache is looked up once every provider exists (onModuleInit); the module's own is built now.
     if (this.settings.cache === undefined) {
