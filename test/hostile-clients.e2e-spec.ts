@@ -175,6 +175,14 @@ describe('hostile clients', () => {
       await victimServed();
     });
 
+    it('a client that leaves the event namespace but keeps its connection is closed: it cannot join afresh on it', async () => {
+      const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
+      expect(await raw.open()).toBe(true);
+      raw.send('41/_event,');
+      await until(() => raw.closed, 'the server to close the connection');
+      await victimServed();
+    });
+
     it('attachments promised but never sent are bounded: the binary bytes count against the limit', async () => {
       const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
       expect(await raw.open()).toBe(true);

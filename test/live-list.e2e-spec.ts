@@ -167,6 +167,26 @@ describe('live lists', () => {
     await other.untilVar(BOARD, 'notes', [{ id: 3, text: 'live', owner: null }]);
   });
 
+  it('replays only the changes since the page load began, not those from earlier in the connection', async () => {
+    NOTES.clear();
+    const live = app.app.get(LiveBroadcaster);
+    upsert({ id: 5, text: 'still here', owner: null });
+    const client = new RawSocket(app.url);
+    sockets.push(client);
+    await client.connected();
+    // A stale change, received after the socket connected but before its page loaded: the load reads note 5.
+    await live.publish(new ModelChange(LABEL, 'deleted', 5));
+    await client.hydrate();
+    client.send(`${BOARD}.load`);
+    await client.untilVar(BOARD, 'notes', [{ id: 5, text: 'still here', owner: null }]);
+    const before = live.subscriberCount(LABEL);
+    client.send(`${BOARD}.live_subscribe`);
+    await client.until(() => live.subscriberCount(LABEL) > before, undefined, 'the live subscription');
+    upsert({ id: 6, text: 'live', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 6));
+    await client.untilVar(BOARD, 'notes', [{ id: 5, text: 'still here', owner: null }, { id: 6, text: 'live', owner: null }]);
+  });
+
   it('never sends a row to a user who may not see it, and removes a row that leaves their scope', async () => {
     NOTES.clear();
     const alice = await subscribe(app, await login(app.url, 'alice', 'wonderland'));

@@ -12,10 +12,12 @@ export interface EventClient {
   /** The socket id. */
   readonly sid: string;
   /**
-   * When the socket connected (`Date.now()` time), if it is one: a live list that subscribes replays the changes
-   * received since, which the page's list may have been loaded without.
+   * When the socket connected (`Date.now()` time), if it is one; and when its latest page load began, once one did
+   * (set by the pipeline at `on_load_internal`). A live list that subscribes replays the changes received since the
+   * later of the two: its page's on-load handlers, which load the list, ran after it.
    */
   readonly connectedAt?: number;
+  pageLoadedAt?: number;
   /** Handshake headers (lower-case names). */
   readonly headers: Readonly<Record<string, string>>;
   /** The socket's peer address. */

@@ -177,6 +177,10 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
 
   /** Forgets everything kept for a socket that left. */
   handleDisconnect(socket: Socket): void {
+    // A client that left the namespace but kept its Engine.IO connection open: no Socket.IO client does that (one
+    // that disconnects closes the connection too), but a client that joined again on it would start afresh what is
+    // kept per joined socket, its rate budget among it. The connection is closed instead.
+    if (socket.conn.readyState === 'open') socket.conn.close();
     const connection = SocketConnection.of(socket);
     if (!connection) return;
     connection.detach();

@@ -101,6 +101,8 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   /** Kept by the rate limiter (see {@link EventClient.budgetHits}). */
   budgetHits: number | undefined = undefined;
   budgetEndsAt: number | undefined = undefined;
+  /** Kept by the pipeline (see {@link EventClient.pageLoadedAt}). */
+  pageLoadedAt: number | undefined = undefined;
 
   constructor(
     readonly socket: Socket,

@@ -54,9 +54,10 @@ export class LiveListSubscriptions {
    * and a subscription started then would never end.
    *
    * A page loads its list (an on-load handler) before it subscribes: the changes this worker received since the
-   * connection opened are applied first, in order, so one committed between the load and the subscription is not
-   * missed. Applying a change the list already shows leaves it as it is (an upsert or removal by key), so the
-   * replay is skipped for a state with its own `applyLiveChange`, which may not be idempotent.
+   * page load began (or the connection opened, before any) are applied first, in order, so one committed between
+   * the load and the subscription is not missed. Applying a change the list already shows leaves it as it is (an
+   * upsert or removal by key), so the replay is skipped for a state with its own `applyLiveChange`, which may not
+   * be idempotent.
    */
   start(client: EventClient, definition: StateDefinition, user: unknown, modify: ModifyState): void {
     if (this.lifecycle.isClosed(client)) return;
@@ -80,7 +81,7 @@ export class LiveListSubscriptions {
       );
       subscribers.push(subscriber);
       this.broadcaster.attach(list.label, subscriber);
-      if (replays) for (const change of this.broadcaster.recentSince(list.label, client.connectedAt!)) subscriber.deliver(change);
+      if (replays) for (const change of this.broadcaster.recentSince(list.label, client.pageLoadedAt ?? client.connectedAt!)) subscriber.deliver(change);
     }
     states.set(definition, subscribers);
   }

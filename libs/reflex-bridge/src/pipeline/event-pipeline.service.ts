@@ -718,6 +718,7 @@ export class EventPipeline implements OnApplicationBootstrap {
    */
   private rehydrate(client: EventClient, token: string, lease: StateLease, tree: { state: StoredState }, event: RoutedEvent, loadPage: boolean): MaybePromise<void> {
     const page = loadPage ? this.pageOf(event) : undefined;
+    if (page) client.pageLoadedAt = Date.now();
     const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: page !== undefined && page.match === undefined, router: buildRouterVar(page?.routed.routerData ?? event.routerData, this.withheldHeaders) };
     const state = { ...tree.state, [ROOT_STATE_NAME]: root };
     // The router var holds what the client sent of its page: it counts against the limit like any var.
@@ -761,6 +762,9 @@ export class EventPipeline implements OnApplicationBootstrap {
    * hydrated at once. The root `router` var follows the page, with the route's arguments in `page.params`.
    */
   private async onLoadInternal(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
+    // Before the page's handlers load anything: a live list subscribed after replays the changes since (see
+    // LiveListSubscriptions.start).
+    client.pageLoadedAt = Date.now();
     const { match, routed } = this.pageOf(event);
     const router = buildRouterVar(routed.routerData, this.withheldHeaders);
     const hydrated = match === undefined;
