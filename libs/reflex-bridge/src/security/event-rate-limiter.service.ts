@@ -28,6 +28,15 @@ import { isRateLimitStorage, RATE_LIMIT_STORAGE } from './rate-limit-storage.js'
  */
 const STARTED = Date.now();
 
+/** Starts `client`'s budget window afresh when it has none or it (or its block) is over: counting starts at 0. */
+function openWindow(client: EventClient, now: number, ttlMs: number): void {
+  const endsAt = client.budgetEndsAt;
+  if (endsAt === undefined || endsAt <= now) {
+    client.budgetHits = 0;
+    client.budgetEndsAt = now + ttlMs;
+  }
+}
+
 /** The name `@SkipThrottle()` and `@Throttle({ default: ... })` use. */
 const DEFAULT_NAME = 'default';
 /** At most one "storage failed" warning per this many milliseconds. */
@@ -98,17 +107,11 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     const budget = this.budget;
     if (budget === undefined || (this.exempt.size !== 0 && this.exempt.has(eventName))) return 0;
     const now = Date.now() - STARTED;
-    let endsAt = client.budgetEndsAt;
-    let hits = client.budgetHits ?? 0;
-    if (endsAt === undefined || endsAt <= now) {
-      // The window (or the block) is over: counting starts afresh.
-      hits = 0;
-      endsAt = client.budgetEndsAt = now + budget.ttlMs;
-    }
-    client.budgetHits = ++hits;
+    openWindow(client, now, budget.ttlMs);
+    const hits = (client.budgetHits = client.budgetHits! + 1);
     // The first refused event starts the block; later refused events leave it as it is.
-    if (hits === budget.limit + 1 && budget.blockDurationMs > 0) endsAt = client.budgetEndsAt = now + budget.blockDurationMs;
-    return hits > budget.limit ? endsAt - now : 0;
+    if (hits === budget.limit + 1 && budget.blockDurationMs > 0) client.budgetEndsAt = now + budget.blockDurationMs;
+    return hits > budget.limit ? client.budgetEndsAt! - now : 0;
   }
 
   /**
@@ -121,14 +124,10 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     const budget = this.budget;
     if (budget === undefined) return 0;
     const now = Date.now() - STARTED;
-    let endsAt = client.budgetEndsAt;
-    let hits = client.budgetHits ?? 0;
-    if (endsAt === undefined || endsAt <= now) {
-      hits = 0;
-      endsAt = client.budgetEndsAt = now + budget.ttlMs;
-    }
+    openWindow(client, now, budget.ttlMs);
+    let hits = client.budgetHits!;
     if (hits < budget.limit) client.budgetHits = hits = Math.min(hits + units, budget.limit);
-    return hits >= budget.limit ? endsAt - now : 0;
+    return hits >= budget.limit ? client.budgetEndsAt! - now : 0;
   }
 
   /**
