@@ -1,13 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { BridgeTier, EventGateway, EventHandler, LiveBroadcaster, LiveList, ModelChange, PostgresTransport, ReflexBridgeModule, RedisTransport, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { UseGuards } from '@nestjs/common';
-import { createAuthStack, LoggedInGuard, mountHttpAuth, type DemoUser } from './fixtures/auth-app.js';
+import { AccountState, createAuthStack, LoggedInGuard, mountHttpAuth, type DemoUser } from './fixtures/auth-app.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 
 const BOARD = 'reflex___state____state.board_state';
+const ACCOUNT = 'reflex___state____state.account_state';
 const LABEL = 'test.note';
 
 interface Note {
@@ -91,7 +92,7 @@ async function login(url: string, username: string, password: string): Promise<s
 async function startBoard(options: ReflexBridgeModuleOptions = {}): Promise<RunningApp> {
   const stack = createAuthStack();
   return startApp(
-    { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState, MembersBoardState, StaffBoardState, LoggedInGuard] },
+    { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState, MembersBoardState, StaffBoardState, AccountState, LoggedInGuard] },
     (app) => mountHttpAuth(app, stack),
   );
 }
@@ -205,6 +206,60 @@ describe('live lists', () => {
     await alice.untilVar(BOARD, 'notes', [{ id: 10, text: 'now private', owner: 'alice' }, { id: 11, text: "alice's secret", owner: 'alice' }]);
     expect(JSON.stringify(bob.updates)).not.toContain('secret');
     expect(JSON.stringify(bob.updates)).not.toContain('now private');
+  });
+
+  it("stops sending a user's private rows to a tab once its session ended (a logout in another tab)", async () => {
+    NOTES.clear();
+    const cookie = await login(app.url, 'alice', 'wonderland');
+    const tab = await subscribe(app, cookie);
+    sockets.push(tab);
+    tab.send(`${ACCOUNT}.whoami`);
+    await tab.untilVar(ACCOUNT, 'seen', 'alice');
+    const live = app.app.get(LiveBroadcaster);
+    upsert({ id: 50, text: 'before the logout', owner: 'alice' });
+    await live.publish(new ModelChange(LABEL, 'created', 50));
+    await tab.untilVar(BOARD, 'notes', [{ id: 50, text: 'before the logout', owner: 'alice' }]);
+    // Another tab of the same browser logs out: the session ends, and this tab is re-authenticated as nobody.
+    const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
+    expect(loggedOut.status).toBe(200);
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
+    upsert({ id: 51, text: 'written after the logout', owner: 'alice' });
+    await live.publish(new ModelChange(LABEL, 'created', 51));
+    upsert({ id: 52, text: 'for everyone', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 52));
+    // Changes apply in order: once the public row is there, the private one was judged, for nobody.
+    await tab.untilVar(BOARD, 'notes', [{ id: 50, text: 'before the logout', owner: 'alice' }, { id: 52, text: 'for everyone', owner: null }]);
+    expect(JSON.stringify(tab.updates)).not.toContain('written after the logout');
+  });
+
+  it("shows a user's private rows once the page subscribes again after logging in over an event", async () => {
+    NOTES.clear();
+    const tab = await subscribe(app);
+    sockets.push(tab);
+    const live = app.app.get(LiveBroadcaster);
+    upsert({ id: 60, text: 'not yet hers', owner: 'alice' });
+    await live.publish(new ModelChange(LABEL, 'created', 60));
+    upsert({ id: 61, text: 'for everyone', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 61));
+    await tab.untilVar(BOARD, 'notes', [{ id: 61, text: 'for everyone', owner: null }]);
+    tab.send(`${ACCOUNT}.login`, { username: 'alice', password: 'wonderland' });
+    await tab.untilVar(ACCOUNT, 'seen', 'alice');
+    // What a page does on its next load; the token's events run in order, so whoami (which sets the role) answers after it.
+    tab.send(`${BOARD}.live_subscribe`);
+    tab.send(`${ACCOUNT}.whoami`);
+    await tab.untilVar(ACCOUNT, 'role', 'admin');
+    upsert({ id: 62, text: 'hers now', owner: 'alice' });
+    await live.publish(new ModelChange(LABEL, 'created', 62));
+    upsert({ id: 63, text: 'for everyone, later', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 63));
+    await tab.until(() => ((tab.latest(BOARD, 'notes') as Note[] | undefined) ?? []).some((note) => note.id === 63), undefined, 'the later public row');
+    // Subscribing again as alice also replayed the changes since the page loaded, now judged for her: 60 joins.
+    expect(tab.latest(BOARD, 'notes')).toEqual([
+      { id: 61, text: 'for everyone', owner: null },
+      { id: 60, text: 'not yet hers', owner: 'alice' },
+      { id: 62, text: 'hers now', owner: 'alice' },
+      { id: 63, text: 'for everyone, later', owner: null },
+    ]);
   });
 
   it('leaves every one of many subscribers of a public list with the list a fresh hydrate of its token gives', async () => {

@@ -72,7 +72,8 @@ export interface BridgeOptions {
   /**
    * What happens to the other live connections of a session when it ends (logout, `session.destroy()`,
    * regeneration), on every worker: `'reauthenticate'` runs the auth middleware again for each and pushes
-   * fresh `AppState` snapshots (so they show as logged out at once); `'disconnect'` drops them (clients
+   * fresh `AppState` snapshots (so they show as logged out at once), and scopes their live lists to the user it
+   * finds; `'disconnect'` drops them (clients
    * reconnect and re-hydrate). Either way their next event reads the live session, so it is anonymous.
    * @default 'reauthenticate'
    */

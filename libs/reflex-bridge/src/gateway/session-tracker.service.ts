@@ -12,6 +12,7 @@ import { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import type { ConnectingSession } from '../security/token-ownership.service.js';
 import { SessionEndings, type SessionEnd } from '../common/session-endings.js';
 import { SessionSightings } from '../common/session-sightings.js';
+import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
 
 /** SHA-256 of a cookie header (base64url): equal cookies, equal digests, without sending the cookies anywhere. */
 function digestOf(cookieHeader: string): string {
@@ -62,6 +63,7 @@ export class SessionTracker implements OnApplicationBootstrap {
     private readonly pipeline: EventPipeline,
     private readonly registry: StateRegistry,
     private readonly endings: SessionEndings,
+    private readonly liveLists: LiveListSubscriptions,
     sightings: SessionSightings,
   ) {
     endings.subscribe('connections', (end) => this.endConnections(end));
@@ -166,10 +168,19 @@ export class SessionTracker implements OnApplicationBootstrap {
     }
   }
 
-  /** Runs the auth chain again for the socket and pushes fresh `AppState` snapshots to it. */
+  /**
+   * Runs the auth chain again for the socket, scopes its live lists to the user it has now, and pushes fresh
+   * `AppState` snapshots to it. When the chain fails, the live lists are scoped to no user: the session's user is
+   * gone either way, and rows only it could see must stop arriving.
+   */
   private async reauthenticate(socket: TrackedSocket): Promise<void> {
     const token = socket.client.token;
-    const request = await this.bridge.authenticate(socket.client);
+    const sid = socket.client.sid;
+    const request = await this.bridge.authenticate(socket.client).catch((error: unknown) => {
+      this.liveLists.changeUser(sid, undefined);
+      throw error;
+    });
+    this.liveLists.changeUser(sid, request?.user);
     if (!token || !request) return;
     for (const definition of this.registry.states()) {
       if (!(definition.cls.prototype instanceof AppState)) continue;

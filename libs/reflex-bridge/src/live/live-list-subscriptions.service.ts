@@ -19,6 +19,22 @@ import { LiveRowCache } from './live-row.cache.js';
 export type ModifyState = (change: (state: Record<string, unknown>) => MaybePromise<void>, frames: LiveFramePool) => MaybePromise<void>;
 
 /**
+ * Whose rows one connection's subscription to a state shows: the user its tier resolved (`fromRequest`; on a
+ * `none`-tier state there is no request and the user stays `undefined`). Read when each change is applied, so a
+ * change of user (the session ended, the page subscribed again) scopes every later change, queued ones included.
+ */
+interface Viewer {
+  user: unknown;
+  readonly fromRequest: boolean;
+}
+
+/** One connection's subscription to one state's live lists. */
+interface StateSubscription {
+  readonly viewer: Viewer;
+  readonly subscribers: LiveListSubscriber[];
+}
+
+/**
  * The live-list subscriptions of connected clients: one per (connection, state), started by the state's
  * `live_subscribe` event, ended when the connection closes.
  *
@@ -30,7 +46,7 @@ export type ModifyState = (change: (state: Record<string, unknown>) => MaybeProm
 @Injectable()
 export class LiveListSubscriptions {
   private readonly logger = new Logger('ReflexBridge');
-  private readonly byConnection = new Map<string, Map<StateDefinition, LiveListSubscriber[]>>();
+  private readonly byConnection = new Map<string, Map<StateDefinition, StateSubscription>>();
   /** Each change's rows, lists and frames, once per scope for all of this worker's subscribers. */
   private readonly rows = new LiveRowCache();
   private readonly scheduler = new LiveFanoutScheduler();
@@ -48,42 +64,66 @@ export class LiveListSubscriptions {
   }
 
   /**
-   * Subscribes `client`'s connection to the live lists of `definition` (once: a second call is a no-op). Each
-   * change is applied through `modify`, with `user` (the subscriber's user, for scope checks). Does nothing for a
-   * connection that has already closed: its `live_subscribe` may run late, queued behind its token's other events,
-   * and a subscription started then would never end.
+   * Subscribes `client`'s connection to the live lists of `definition`. Each change is applied through `modify`,
+   * scoped to `user` (the subscriber's user, read from the subscribing event's request: `fromRequest`; else no user).
+   * Does nothing for a connection that has already closed: its `live_subscribe` may run late, queued behind its
+   * token's other events, and a subscription started then would never end.
    *
    * A page loads its list (an on-load handler) before it subscribes: the changes this worker received since the
    * page load began (or the connection opened, before any) are applied first, in order, so one committed between
    * the load and the subscription is not missed. Applying a change the list already shows leaves it as it is (an
    * upsert or removal by key), so the replay is skipped for a state with its own `applyLiveChange`, which may not
    * be idempotent.
+   *
+   * Subscribing again on the same connection keeps the subscription and takes the new event's user (a page that
+   * subscribes again after a login shows that user's rows from then on), with the same replay when it changed.
    */
-  start(client: EventClient, definition: StateDefinition, user: unknown, modify: ModifyState): void {
+  start(client: EventClient, definition: StateDefinition, user: unknown, fromRequest: boolean, modify: ModifyState): void {
     if (this.lifecycle.isClosed(client)) return;
     let states = this.byConnection.get(client.sid);
     if (!states) {
       states = new Map();
       this.byConnection.set(client.sid, states);
     }
-    if (states.has(definition)) return;
-    const subscribers: LiveListSubscriber[] = [];
     const replays = client.connectedAt !== undefined && typeof (definition.cls.prototype as { applyLiveChange?: unknown }).applyLiveChange !== 'function';
+    const since = client.pageLoadedAt ?? client.connectedAt!;
+    const existing = states.get(definition);
+    if (existing) {
+      if (!fromRequest || existing.viewer.user === user) return;
+      existing.viewer.user = user;
+      if (replays) for (const subscriber of existing.subscribers) this.replay(subscriber, since);
+      return;
+    }
+    const viewer: Viewer = { user, fromRequest };
+    const subscribers: LiveListSubscriber[] = [];
     for (const list of getLiveLists(definition.cls)) {
       const subscriber = new LiveListSubscriber(
         list.label,
         this.broadcaster.bufferSize,
         this.scheduler,
-        (change) => modify((state) => applyLiveChange(state, list, change, user, this.rows), this.rows.framesOf(change)),
+        (change) => modify((state) => applyLiveChange(state, list, change, viewer.user, this.rows), this.rows.framesOf(change)),
         (change, error) =>
           this.logger.warn(`Applying ${change.modelLabel} ${change.action} ${String(change.pk)} to ${definition.fullName}.${list.property} failed: ${(error as Error)?.message ?? String(error)}`),
         (ended) => this.broadcaster.detach(list.label, ended),
       );
       subscribers.push(subscriber);
       this.broadcaster.attach(list.label, subscriber);
-      if (replays) for (const change of this.broadcaster.recentSince(list.label, client.pageLoadedAt ?? client.connectedAt!)) subscriber.deliver(change);
+      if (replays) this.replay(subscriber, since);
     }
-    states.set(definition, subscribers);
+    states.set(definition, { viewer, subscribers });
+  }
+
+  /**
+   * The connection's session ended (a logout, here or elsewhere): every subscription whose user came from a request
+   * shows `user`'s rows from now on (the user the connection has now; `undefined` when anonymous or unknown), changes
+   * already queued for it included. Rows already shown stay until the page loads its list again.
+   */
+  changeUser(sid: string, user: unknown): void {
+    for (const { viewer } of this.byConnection.get(sid)?.values() ?? []) if (viewer.fromRequest) viewer.user = user;
+  }
+
+  private replay(subscriber: LiveListSubscriber, since: number): void {
+    for (const change of this.broadcaster.recentSince(subscriber.label, since)) subscriber.deliver(change);
   }
 
   /** Ends every subscription of a connection. */
@@ -91,7 +131,7 @@ export class LiveListSubscriptions {
     const states = this.byConnection.get(sid);
     if (!states) return;
     this.byConnection.delete(sid);
-    for (const subscribers of states.values()) for (const subscriber of subscribers) subscriber.unsubscribe();
+    for (const { subscribers } of states.values()) for (const subscriber of subscribers) subscriber.unsubscribe();
   }
 
   /** Connections with live subscriptions (for tests and metrics). */

@@ -564,7 +564,8 @@ export class EventPipeline implements OnApplicationBootstrap {
   /**
    * Starts the connection's live-list subscription for a state (`subscribe`: the state's own `live_subscribe`
    * handler, or the one {@link liveSubscribeOf} made), once its tier and, on `full`, its guards let the event
-   * through. The subscriber's user (for scope checks) is the one the tier resolves for this event, read once now.
+   * through. The subscriber's user (for scope checks) is the one the tier resolves for this event, read now, and
+   * again when the session ends (the session tracker) or the page subscribes again.
    */
   private async subscribeLive(client: EventClient, token: string, subscribe: HandlerDefinition, event: RoutedEvent): Promise<void> {
     const outcome = await this.bridge.run(subscribe, event.routerData, client);
@@ -582,7 +583,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       await this.bridge.finish(outcome, client);
     }
     const definition = subscribe.state;
-    this.liveLists.start(client, definition, user, (change, frames) => this.applyLive(client, token, definition, change, frames));
+    this.liveLists.start(client, definition, user, outcome.request !== undefined, (change, frames) => this.applyLive(client, token, definition, change, frames));
   }
 
   /**
