@@ -283,20 +283,47 @@ describe('hostile clients', () => {
   });
 
   describe('bounded memory', () => {
-    it('closes a connection that stops reading while it keeps asking for output', async () => {
+    it('stops reading a client that does not read what its events ask for, and refuses its events past the bound', async () => {
       const reader = await open();
       await reader.hydrate();
       reader.send(`${HOARD}.fill`, { chars: 200_000 });
       await reader.until(() => (reader.latest(HOARD, 'blob') as string | undefined)?.length === 200_000, WAIT_MS);
-      let disconnected = false;
-      reader.socket.on('disconnect', () => (disconnected = true));
-      // Stop reading at the TCP level, then keep asking for the 200 kB state.
+      // Stop reading at the TCP level, then keep asking for the 200 kB state: each 100-byte frame asked the server
+      // for 200 kB it then held (4 GB for 256 such sockets, where maxOutboundBytes closes each at 16 MB).
       const transport = reader.socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void; resume(): void } } };
       transport.ws._socket.pause();
       const closing = () => logger.lines.some((line) => line.message.includes('Closing the connection') && line.message.includes(reader.token.slice(0, 8)));
       for (let i = 0; i < 400 && !closing(); i++) {
         reader.send(`${ROOT}.hydrate`);
         if (i % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await victimServed();
+      // Once it reads, what it asked for arrives (it was not closed: it was not read), and it is read again.
+      transport.ws._socket.resume();
+      // An event that arrives while its earlier answers still wait is refused (busy); sent again, it runs.
+      const count = (reader.latest(HOARD, 'count') as number | undefined) ?? 0;
+      const incremented = () => ((reader.latest(HOARD, 'count') as number | undefined) ?? 0) > count;
+      while (!incremented()) {
+        const refusals = reader.errors.length;
+        reader.send(`${HOARD}.increment`);
+        await reader.until(() => incremented() || reader.errors.slice(refusals).some((error) => error.code === 'busy'), WAIT_MS);
+      }
+      expect(closing()).toBe(false);
+      await victimServed();
+    });
+
+    it('closes a connection that stops reading while the server keeps sending it output', async () => {
+      const reader = await open();
+      await reader.hydrate();
+      let disconnected = false;
+      reader.socket.on('disconnect', () => (disconnected = true));
+      // Stop reading at the TCP level; the server changes its state on its own (a live change, a modify).
+      const transport = reader.socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void; resume(): void } } };
+      transport.ws._socket.pause();
+      const closing = () => logger.lines.some((line) => line.message.includes('Closing the connection') && line.message.includes(reader.token.slice(0, 8)));
+      const states = running.app.get(ReflexStateService);
+      for (let i = 0; i < 400 && !closing(); i++) {
+        await states.modify(reader.token, HoardState, (state) => void (state.blob = String(i % 10).repeat(200_000)));
       }
       await until(closing, 'the server to close the slow reader');
       transport.ws._socket.resume();

@@ -33,6 +33,12 @@ export interface EventClient {
   /** Sends one `bridge_error` message. */
   emitError(error: BridgeErrorPayload): void;
   /**
+   * True while so much output waits for the client to read that its events are refused (`busy`) rather than run:
+   * checked again when a queued event's turn comes, so that events queued behind a slow handler cannot add output
+   * a client does not read. Optional: a client without it is never refused for this.
+   */
+  outputBacklogged?(): boolean;
+  /**
    * The router data's headers and client IP, worked out by the pipeline on the connection's first event (they
    * cannot change while it lives) and kept on the client itself: a map keyed by client would cost every open
    * connection an entry. Unset until then.

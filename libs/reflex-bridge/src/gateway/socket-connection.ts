@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
+import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
 import type { SharedMessage } from '../protocol/shared-message.js';
 import type { EventClient } from '../common/event-client.js';
@@ -18,7 +19,8 @@ export interface SocketConnectionOwner {
   isQueueFull(token: string): boolean;
   connectionBlockedForMs(client: EventClient): number;
   onQueueDrained(token: string, callback: () => void): void;
-  reportError(client: EventClient, error: BridgeError): void;
+  /** Sends `error` to the client; `present: false` sends the structured error without what the presenter shows. */
+  reportError(client: EventClient, error: BridgeError, eventName?: string, present?: boolean): void;
   /** Counts `units` against the connection's budget; the milliseconds until it lets messages through again (0: now). */
   chargeConnection(client: EventClient, units: number): number;
 }
@@ -49,6 +51,21 @@ const MAX_BLOCKED_PAUSE_MS = 1_000;
  * whose token's queue filled up.
  */
 const readThrottles = new WeakMap<SocketConnection, SocketReadThrottle>();
+
+/** The longest a connection that is not read while its output drains goes without looking whether it has. */
+const OUTPUT_DRAIN_CHECK_MS = 1_000;
+
+/** Engine.IO's transport: `drain` once the packets it was given were handed to the kernel. */
+interface DrainingTransport {
+  on(event: 'drain', listener: () => void): unknown;
+  off(event: 'drain', listener: () => void): unknown;
+}
+
+/**
+ * Connections that refused an event while their output waited, until it drained: only the first refusal of each
+ * time is presented to the user (the others carry the structured error alone). Few connections are ever in it.
+ */
+const refusingForBacklog = new WeakSet<SocketConnection>();
 
 /** A message packet of the Engine.IO connection (Socket.IO calls it with the connection as `this`). */
 function onPacket(this: Carrier, packet: { type: string; data?: unknown }): void {
@@ -215,14 +232,27 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   /**
    * One decoded `event`: to the pipeline, once admission has passed (events that arrive during admission wait for
    * it, in order; a socket that left during admission runs nothing). The socket is not read while the token's
-   * queue is full, nor while the connection is over its rate budget (at most {@link MAX_BLOCKED_PAUSE_MS} at a time).
+   * queue is full, nor while the connection is over its rate budget (at most {@link MAX_BLOCKED_PAUSE_MS} at a time),
+   * nor while more than `outputPauseBytes` of output waits for the client (past `outputRefuseBytes` its events are
+   * refused with `busy`).
    */
   receive(frame: unknown): void {
     const bytes = this.takeFrameSize();
     const owner = this.settings.owner;
     const admission = this.admission;
-    if (admission === true) void owner.handle(this, frame, bytes);
-    else if (admission !== false) {
+    if (admission === true) {
+      // A client that does not read what its events ask for: not read either until it has (its frames wait in TCP
+      // buffers), and what this read still brings is refused past the larger bound instead of adding output.
+      const backlog = this.currentOutputBacklog();
+      if (backlog > this.settings.outputPauseBytes) {
+        this.readThrottle().pauseUntil((resume) => this.whenOutputDrained(resume));
+        if (backlog > this.settings.outputRefuseBytes) {
+          this.refuseForBacklog();
+          return;
+        }
+      }
+      void owner.handle(this, frame, bytes);
+    } else if (admission !== false) {
       void admission.then((stayed) => (stayed ? owner.handle(this, frame, bytes) : undefined));
       // Until admission answers (it may wait seconds for a token's old socket to leave), the socket is not read:
       // what the client sends meanwhile waits in TCP buffers instead of in promises here, which no queue bounds.
@@ -246,6 +276,49 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   private pauseWhileBlocked(blockedMs: number): void {
     this.readThrottle().pauseUntil((resume) => setTimeout(resume, Math.min(blockedMs, MAX_BLOCKED_PAUSE_MS)).unref());
     batchFlushedWrites(this.socket.conn);
+  }
+
+  /** True while more than `outputRefuseBytes` of output waits for the client (see {@link EventClient.outputBacklogged}). */
+  outputBacklogged(): boolean {
+    return this.currentOutputBacklog() > this.settings.outputRefuseBytes;
+  }
+
+  /** Refuses an event for the output waiting; only the first refusal until it drained is presented to the user. */
+  refuseForBacklog(eventName?: string): void {
+    const present = !refusingForBacklog.has(this);
+    refusingForBacklog.add(this);
+    this.settings.owner.reportError(this, OUTPUT_BACKLOG_ERROR, eventName, present);
+  }
+
+  /** What waits for the client now: Engine.IO's queue and what its WebSocket has not handed to the kernel. */
+  private currentOutputBacklog(): number {
+    const conn = this.socket.conn as unknown as EngineConnection;
+    return super.outputBacklog(conn.writeBuffer.length, inFlightBytes(conn));
+  }
+
+  /**
+   * Calls `resume` once at most half of `outputPauseBytes` waits for the client, or it has left: looked at each
+   * time the transport has handed a batch to the kernel (its `drain`), and at least every
+   * {@link OUTPUT_DRAIN_CHECK_MS} (a connection that closed drains no more).
+   */
+  private whenOutputDrained(resume: () => void): void {
+    const transport = (this.socket.conn as unknown as { transport: DrainingTransport }).transport;
+    let timer: NodeJS.Timeout | undefined;
+    const check = (): void => {
+      if (this.socket.connected && this.currentOutputBacklog() > this.settings.outputPauseBytes / 2) {
+        timer ??= setTimeout(() => {
+          timer = undefined;
+          check();
+        }, OUTPUT_DRAIN_CHECK_MS).unref();
+        return;
+      }
+      transport.off('drain', check);
+      if (timer !== undefined) clearTimeout(timer);
+      refusingForBacklog.delete(this);
+      resume();
+    };
+    transport.on('drain', check);
+    check();
   }
 
   private readThrottle(): SocketReadThrottle {

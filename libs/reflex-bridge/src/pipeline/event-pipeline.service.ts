@@ -36,6 +36,7 @@ import { ClientStorageVars } from '../state/client-storage-vars.service.js';
 import type { UploadCall } from './upload-call.js';
 import { LeaseRenewal } from './lease-renewal.js';
 import { BusyAnswers } from './busy-answers.js';
+import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
 import { plainRecord } from '../common/plain-record.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
@@ -206,7 +207,20 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.refuseBusy(client, routed.name, this.queue.refused(token));
       return;
     }
-    return this.queue.runLater(token, () => this.process(client, token, routed, true), bytes);
+    return this.queue.runLater(token, () => this.processQueued(client, token, routed), bytes);
+  }
+
+  /**
+   * A queued event whose turn came: refused (`busy`) instead of run while its client does not read the output its
+   * earlier events produced (see {@link EventClient.outputBacklogged}), so that up to `maxQueuedEvents` events queued
+   * behind a slow handler cannot each add an answer nobody reads.
+   */
+  private processQueued(client: EventClient, token: string, routed: RoutedEvent): MaybePromise<void> {
+    if (client.outputBacklogged?.()) {
+      this.reportError(client, OUTPUT_BACKLOG_ERROR, routed.name, false);
+      return;
+    }
+    return this.process(client, token, routed, true);
   }
 
 

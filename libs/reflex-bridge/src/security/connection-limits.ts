@@ -9,12 +9,36 @@ export interface ConnectionLimitSettings {
   readonly maxMessageBytes: number;
   /** `maxOutboundBytes`: the most output that may wait for a client that does not read. */
   readonly maxOutboundBytes: number;
+  /** Unsent output past which the connection is not read until it drains ({@link OUTPUT_PAUSE_SHARE} of `maxOutboundBytes`). */
+  readonly outputPauseBytes: number;
+  /** Unsent output past which an event is refused instead of run ({@link OUTPUT_REFUSE_SHARE} of `maxOutboundBytes`). */
+  readonly outputRefuseBytes: number;
 }
+
+/**
+ * The share of `maxOutboundBytes` of unsent output past which a connection's socket is no longer read until the
+ * client has read most of it: its next frames wait in TCP buffers. Without it, a client that never reads could make
+ * the server produce (and hold) `maxOutboundBytes` for every connection it opens, at a hundredth of that in
+ * frames: a 120-byte hydrate is answered with the whole state and the handshake's headers.
+ */
+export const OUTPUT_PAUSE_SHARE = 1 / 16;
+/**
+ * The share of `maxOutboundBytes` of unsent output past which an event that was already read (frames of the same
+ * read as the one that crossed the pause) is refused with `busy` instead of run, so that one read of small frames
+ * cannot still ask for megabytes. Four times the pause: a client that reads its socket never gets there.
+ */
+export const OUTPUT_REFUSE_SHARE = 1 / 4;
 
 /** The settings of a gateway on `namespace`. */
 export function connectionLimitSettings(namespace: string, maxMessageBytes: number, maxOutboundBytes: number): ConnectionLimitSettings {
   // A Socket.IO EVENT packet named `event` in the namespace, as Socket.IO clients write it.
-  return { eventPrefix: `2${namespace},["event",`, maxMessageBytes, maxOutboundBytes };
+  return {
+    eventPrefix: `2${namespace},["event",`,
+    maxMessageBytes,
+    maxOutboundBytes,
+    outputPauseBytes: maxOutboundBytes * OUTPUT_PAUSE_SHARE,
+    outputRefuseBytes: maxOutboundBytes * OUTPUT_REFUSE_SHARE,
+  };
 }
 
 /**
@@ -50,7 +74,10 @@ export const CHARS_PER_BUDGET_UNIT = 8_192;
  * its size when it is queued; the queue is handed to the transport whole, so an empty queue counts from zero again)
  * plus what the WebSocket was given and has not handed to the kernel yet (its `bufferedAmount`). Past
  * `maxOutboundBytes` of unsent output {@link outputExceeded} runs once (the gateway closes the connection): a client
- * that stops reading while it keeps asking would otherwise make the server buffer without end. Reading both when a
+ * that stops reading while it keeps asking would otherwise make the server buffer without end. Long before that, the
+ * gateway stops reading a connection whose {@link outputBacklog} passes `outputPauseBytes`, and refuses events read
+ * past `outputRefuseBytes`: what a client's own frames ask for stays within a quarter of the limit, and only output
+ * the server sends on its own (live changes, `ReflexStateService.modify`) can reach it. Reading both when a
  * packet is queued needs no `drain` listener on every transport. Sizes are counted in string length (UTF-16 units)
  * for text frames and bytes for binary ones: cheap, and close enough for a bound of megabytes.
  */
@@ -126,6 +153,14 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
   /** Bytes in Engine.IO's queue, as counted. */
   get pendingOutputBytes(): number {
     return this.pendingOutput;
+  }
+
+  /**
+   * What waits for the client now: Engine.IO's queue while it holds `queuedPackets` (an empty queue was handed to
+   * the transport, whose bytes are in `inFlightBytes`), and what the transport holds.
+   */
+  outputBacklog(queuedPackets: number, inFlightBytes: number): number {
+    return (queuedPackets === 0 ? 0 : this.pendingOutput) + inFlightBytes;
   }
 
   private recordSize(size: number): void {
