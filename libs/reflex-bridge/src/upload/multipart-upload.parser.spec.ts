@@ -280,6 +280,23 @@ describe('parseBufferedUpload', () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it('refuses a form with more parts than files, text fields and arguments, counting the parts busboy skips', async () => {
+    handler = bufferedRoute();
+    // Parts without Content-Disposition (or not form-data) are neither fields nor files: only the parts limit sees them.
+    const skipped = (count: number, header = 'X-Filler: y') => Buffer.from(`--${BOUNDARY}\r\n${header}\r\n\r\nx\r\n`.repeat(count));
+    const file = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(10, 1) }]);
+    expect(await post(Buffer.concat([skipped(10_000), file]))).toMatchObject({ status: 400, body: { code: 'upload_bad_form' } });
+    expect(await post(Buffer.concat([skipped(10_000, 'Content-Disposition: inline'), file]))).toMatchObject({ status: 400, body: { code: 'upload_bad_form' } });
+    // The most a form may hold passes: every file and 32 text fields, the arguments among them.
+    const full = multipart([
+      { name: '__reflex_event_args', data: '{}' },
+      ...Array.from({ length: 31 }, (_, i) => ({ name: `other${i}`, data: 'v' })),
+      ...Array.from({ length: limits.maxFiles }, (_, i) => ({ name: 'files', filename: `${i}.bin`, data: Buffer.alloc(10, i) })),
+    ]);
+    expect(await post(full)).toMatchObject({ status: 200 });
+    expect(leftovers()).toEqual([]);
+  });
+
   it('a client that disconnects mid-file rejects with UploadAbortedError and leaves no temp file', async () => {
     let outcome: unknown;
     handler = async (req) => {

@@ -154,6 +154,11 @@ class MultipartReader {
           files: this.limits.maxFiles,
           fieldSize: this.limits.maxEventArgsBytes + 1,
           fields: MAX_TEXT_FIELDS,
+          // Every part counts, the ones busboy skips too (no Content-Disposition, or not `form-data`): no other limit
+          // sees those, and a body of a million empty parts kept a core busy for seconds. One more than a form may
+          // hold (the files and the text fields, the arguments among them), since busboy reports the limit when a part
+          // reaching it ends.
+          parts: this.limits.maxFiles + MAX_TEXT_FIELDS + 1,
         },
       });
     } catch (error) {
@@ -164,6 +169,7 @@ class MultipartReader {
     bb.on('file', (name, stream, info) => this.onFile(name, stream, info.filename, info.mimeType));
     bb.on('filesLimit', () => this.fail(new UploadError(413, 'upload_too_many_files', `An upload may carry at most ${this.limits.maxFiles} files.`, this.limits.maxFiles)));
     bb.on('fieldsLimit', () => this.fail(new UploadError(400, 'upload_bad_form', `An upload form may have at most ${MAX_TEXT_FIELDS} text fields.`)));
+    bb.on('partsLimit', () => this.fail(new UploadError(400, 'upload_bad_form', `An upload form may have at most ${this.limits.maxFiles + MAX_TEXT_FIELDS} parts.`)));
     bb.on('error', (error) => this.fail(new UploadError(400, 'upload_bad_form', `Malformed multipart request: ${(error as Error).message}.`)));
     bb.on('close', () => {
       if (this.failure) return;
