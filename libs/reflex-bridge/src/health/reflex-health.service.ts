@@ -52,8 +52,24 @@ export class ReflexHealth {
     private readonly databaseIndicator: DatabaseHealthIndicator,
   ) {}
 
-  /** Runs every check; `httpStatus` is 200, or 503 when one failed. Never throws. */
-  async check(): Promise<{ httpStatus: number; body: ReflexHealthBody }> {
+  /** The checks under way: requests that arrive meanwhile share their answer. */
+  private running: Promise<{ httpStatus: number; body: ReflexHealthBody }> | undefined;
+
+  /**
+   * Runs every check; `httpStatus` is 200, or 503 when one failed. Never throws. Calls made while a run is under way
+   * share its answer: `/_health` is public, and each run costs a round trip to every store it checks (a `SELECT 1` on
+   * the app's database pool, a Redis `PING`), so a flood of requests must not become a flood of queries.
+   */
+  check(): Promise<{ httpStatus: number; body: ReflexHealthBody }> {
+    if (this.running) return this.running;
+    const run = this.runChecks().finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async runChecks(): Promise<{ httpStatus: number; body: ReflexHealthBody }> {
     const checks = this.checks();
     let result: HealthCheckResult;
     try {
