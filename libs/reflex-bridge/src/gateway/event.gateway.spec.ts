@@ -20,7 +20,7 @@ class FakeSocket extends EventEmitter {
   readonly sent: Array<[string, unknown]> = [];
   readonly rooms = new Set<string>();
   readonly handshake: { query: Record<string, unknown>; headers: Record<string, string>; address: string };
-  readonly conn = Object.assign(new EventEmitter(), { transport: new EventEmitter(), request: {} });
+  readonly conn = Object.assign(new EventEmitter(), { transport: new EventEmitter(), request: {}, writeBuffer: [] as unknown[] });
 
   constructor(id: string, token = TOKEN) {
     super();
