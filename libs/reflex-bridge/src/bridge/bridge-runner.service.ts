@@ -77,9 +77,10 @@ export class BridgeRunner {
    * `full` the handler's Nest guards run now, before the caller reads the body (the handler call later skips
    * them). Resolves to the outcome (a middleware's redirect, already answered on `response`, in `redirect`);
    * a refusal rejects with the structured error. Fast auth does not apply: it is for synthetic requests.
+   * `timer` times the upload as an event (metrics, devtools), as {@link run}'s does.
    */
-  async runOnRequest(handler: HandlerDefinition, routerData: RouterData, client: EventClient, request: IncomingMessage, response: ServerResponse): Promise<BridgeOutcome> {
-    const event = new TierExecutionContext(handler, client, routerData, undefined, this.requests);
+  async runOnRequest(handler: HandlerDefinition, routerData: RouterData, client: EventClient, request: IncomingMessage, response: ServerResponse, timer?: EventTimer): Promise<BridgeOutcome> {
+    const event = new TierExecutionContext(handler, client, routerData, timer, this.requests);
     event.request = request as unknown as SyntheticRequest;
     event.response = response as unknown as SyntheticResponse;
     event.cookieHeader = request.headers.cookie ?? '';

@@ -308,7 +308,13 @@ export class EventPipeline implements OnApplicationBootstrap {
       ),
     );
     return ran.then(() => {
-      if (failure) throw failure.error;
+      // The upload as an event in the metrics and devtools (the route started its timer with the tier).
+      if (failure) {
+        this.metrics.fail(outcome.timer, failure.error);
+        throw failure.error;
+      }
+      outcome.timer?.trace?.who(outcome.request);
+      this.metrics.finish(outcome.timer);
     });
   }
 

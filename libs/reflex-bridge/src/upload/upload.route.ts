@@ -23,6 +23,7 @@ import { SessionTracker } from '../gateway/session-tracker.service.js';
 import { mergeSetCookies } from '../bridge/request/cookie-header.js';
 import type { EventClient } from '../common/event-client.js';
 import { OutageLog } from '../common/outage-log.js';
+import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
 import { parseBufferedUpload, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
@@ -125,6 +126,7 @@ export class UploadRoute implements OnModuleInit {
     private readonly files: UploadedFileServer,
     private readonly rateLimiter: EventRateLimiter,
     private readonly sessions: SessionTracker,
+    private readonly metrics: BridgeMetrics,
   ) {
     this.path = `${pathPrefixOf(options.path)}/_upload`;
   }
@@ -205,10 +207,25 @@ export class UploadRoute implements OnModuleInit {
       answer(res, 429, { detail: refusal.message, code: 'rate_limited' });
       return;
     }
+    // Timed and recorded as an event (metrics, devtools): its tier, its handler, its delta, or its refusal.
+    const timer = this.metrics.start(handler.fullName);
+    if (timer?.trace) {
+      timer.trace.token = token;
+      timer.trace.notePath(this.path);
+    }
     // The tier on this request, before its body: a refusal stores nothing.
-    const outcome = await this.bridge.runOnRequest(handler, routerData, { ...identity, emitUpdate: () => undefined, emitError: () => undefined }, req, res);
+    let outcome: BridgeOutcome;
+    try {
+      outcome = await this.bridge.runOnRequest(handler, routerData, { ...identity, emitUpdate: () => undefined, emitError: () => undefined }, req, res, timer);
+    } catch (error) {
+      this.metrics.fail(timer, error);
+      throw error;
+    }
     // A middleware answered (a redirect to a login page): that is the answer.
-    if (outcome.redirect || res.headersSent || res.writableEnded) return;
+    if (outcome.redirect || res.headersSent || res.writableEnded) {
+      this.metrics.finish(timer);
+      return;
+    }
     this.refuseOtherSession(state, outcome);
 
     // The client going away cancels the upload: the parser stops and cleans up, a streaming handler's loop throws.
