@@ -4,10 +4,9 @@
  * cache, the Socket.IO adapter); after an event, a login and a logout over events, the spec counts the worker's
  * connections with CLIENT LIST (the Redis is this spec's own: every connection but the spec's is the worker's).
  *
- * The library's shared connections are named: `rx:commands` and `rx:subscriber`, one each, whatever the features.
- * Two parts still open connections of their own (they are being moved onto the shared ones): the Socket.IO adapter
- * with its token records (gateway/cluster-link.ts: 3) and the event cache's Keyv (1, opened on first use). Once they
- * use `RedisConnections`, a worker opens exactly 2, plus the shop's own session store (`shop:sessions`).
+ * The library's shared connections are named: `rx:commands` and `rx:subscriber`, one each, whatever the features:
+ * the Socket.IO adapter, the token records and the event cache's Keyv run on them too. A worker opens exactly 2,
+ * plus the shop's own session store (`shop:sessions`), and no unnamed one.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
