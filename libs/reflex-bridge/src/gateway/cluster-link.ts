@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { Namespace } from 'socket.io';
+import type * as RedisAdapter from '@socket.io/redis-adapter';
 import type { createAdapter as createRedisAdapter, createShardedAdapter as createShardedRedisAdapter } from '@socket.io/redis-adapter';
 import type { RedisConnections } from '../common/redis-connections.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
@@ -58,7 +59,13 @@ export class ClusterLink {
    */
   static async create(connections: RedisConnections, recordTtlSeconds: number, logger: Logger): Promise<ClusterLink> {
     // An optional peer: loaded only when the app runs several workers.
-    const { createAdapter, createShardedAdapter } = await import('@socket.io/redis-adapter');
+    let adapter: typeof RedisAdapter;
+    try {
+      adapter = await import('@socket.io/redis-adapter');
+    } catch (error) {
+      throw new Error('redisUrl and redisCluster need the "@socket.io/redis-adapter" package (8.x): npm install @socket.io/redis-adapter', { cause: error });
+    }
+    const { createAdapter, createShardedAdapter } = adapter;
     // node-redis's cluster client routes a subscription by the cluster's layout, which it learns on connecting (a
     // one-node client queues subscriptions instead): the sharded adapter subscribes as soon as it is installed.
     if (connections.isCluster) await connections.clusterSubscriber!.connect();

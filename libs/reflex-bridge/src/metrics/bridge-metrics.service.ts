@@ -4,6 +4,7 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { EventTimer } from './event-timer.js';
 import { tryCatch, type MaybePromise } from '../common/maybe-promise.js';
 import { EventRecorder } from './event-recorder.js';
+import type * as PromClient from 'prom-client';
 
 interface HistogramLike {
   observe(labels: Record<string, string>, value: number): void;
@@ -42,7 +43,12 @@ export class BridgeMetrics implements OnModuleInit {
     const registry = this.options.metrics?.registry;
     if (!registry) return;
     // prom-client is an optional peer dependency: load it only when a registry is configured.
-    const prom = await import('prom-client');
+    let prom: typeof PromClient;
+    try {
+      prom = await import('prom-client');
+    } catch (error) {
+      throw new Error('metrics.registry needs the "prom-client" package (15.x): npm install prom-client', { cause: error });
+    }
     const registers = [registry as unknown as InstanceType<typeof prom.Registry>];
     this.duration = new prom.Histogram({
       name: 'reflex_bridge_event_duration_seconds',
