@@ -186,6 +186,10 @@ export class OriginPolicy {
     const sent = normaliseOrigin(verdict.origin);
     const own = verdict.ownOrigin;
     if (sent && own && new URL(sent).host === new URL(own).host) {
+      // The page itself is on plain HTTP while the app is served over HTTPS: no proxy setting would help.
+      if (new URL(sent).protocol === 'http:' && new URL(own).protocol === 'https:') {
+        return ' Only the scheme differs: the page was loaded over plain HTTP, while the app is served over HTTPS; redirect HTTP to HTTPS.';
+      }
       return this.trustProxy
         ? ' Only the scheme differs: does the proxy send X-Forwarded-Proto?'
         : ' Only the scheme differs: behind a TLS proxy, set bridge.trustProxy and have the proxy send X-Forwarded-Proto.';
