@@ -1,15 +1,42 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Inject, Injectable } from '@nestjs/common';
-import { CACHE_MANAGER, CacheModule } from '@nestjs/cache-manager';
+import { APP_INTERCEPTOR } from '@nestjs/core';
+import { CACHE_MANAGER, CacheInterceptor, CacheKey, CacheModule } from '@nestjs/cache-manager';
+import { BridgeTier, EventHandler, ReflexBridgeModule, State, consoleLog } from '@reflex-bridge/nest';
 import type { Cache } from 'cache-manager';
 import KeyvRedis from '@keyv/redis';
 import { createClient } from 'redis';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { cachedAuthHarness, HELD, loginOverHttp, resetCachedUsers, type CachedAuthApp } from './fixtures/cached-auth-app.js';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
 
 const PROFILE_STATE = 'reflex___state____state.profile_state';
 
 const SNAPSHOT_OF_CAROL = { userId: 1, isAuthenticated: true };
+
+const COUNTER_STATE = 'reflex___state____state.cached_counter_state';
+
+/** A full-tier state whose handlers answer with a client event (what a toast or a redirect is). */
+@State()
+@BridgeTier('full')
+class CachedCounterState {
+  count = 0;
+
+  @EventHandler()
+  bump(): unknown {
+    this.count += 1;
+    return consoleLog(`bumped to ${this.count}`);
+  }
+
+  /** A handler that asks for caching itself, with a key of its own. */
+  @EventHandler()
+  @CacheKey('counter-peek')
+  peek(): unknown {
+    this.count += 100;
+    return consoleLog(`peeked at ${this.count}`);
+  }
+}
 
 /** A service of the app that reads the app's cache the way any app code would: injected by its token. */
 @Injectable()
@@ -194,5 +221,64 @@ describeWithRedis('event cache keys and local layers with a real Redis', () => {
     const response = await fetch(`${a.url}/logout`, { method: 'POST', headers: { cookie } });
     expect(response.status).toBe(200);
     await eventually(async () => ((await whoami(onB, '/b2')) === 'anonymous' ? true : undefined), 'B to see the logout');
+  });
+});
+
+describe("the app's global CacheInterceptor (APP_INTERCEPTOR) and full-tier events", () => {
+  let app: RunningApp;
+  const sockets: RawSocket[] = [];
+  beforeAll(async () => {
+    app = await startApp({
+      imports: [CacheModule.register({ isGlobal: true }), ReflexBridgeModule.forRoot({})],
+      providers: [CachedCounterState, { provide: APP_INTERCEPTOR, useClass: CacheInterceptor }],
+    });
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await app.close();
+  });
+
+  /** What the handlers' answers would log in the browser, in order. */
+  const logged = (socket: RawSocket) =>
+    socket.updates
+      .flatMap((update) => update.events ?? [])
+      .filter((event) => event.name === '_call_function')
+      .map((event) => /(bumped to|peeked at) \d+/.exec(String(event.payload['function']))?.[0]);
+
+  it('runs every event: an event is never answered from the cache of a GET of its page', async () => {
+    // Its synthetic request is a GET of the page's path: keyed by URL, the second event on '/' would get the first
+    // one's answer, and its handler would not run.
+    const tab = new RawSocket(app.url);
+    const other = new RawSocket(app.url);
+    sockets.push(tab, other);
+    for (const socket of [tab, other]) {
+      await socket.connected();
+      await socket.hydrate();
+    }
+    for (const expected of [1, 2, 3]) {
+      tab.send(`${COUNTER_STATE}.bump`);
+      await tab.untilVar(COUNTER_STATE, 'count', expected);
+    }
+    other.send(`${COUNTER_STATE}.bump`);
+    await other.untilVar(COUNTER_STATE, 'count', 1);
+    await tab.until(() => logged(tab).length === 3, undefined, 'three answers');
+    await other.until(() => logged(other).length === 1, undefined, 'its answer');
+    expect(logged(tab)).toEqual(['bumped to 1', 'bumped to 2', 'bumped to 3']);
+    expect(logged(other)).toEqual(['bumped to 1']);
+  });
+
+  it('caches a handler that names its key with @CacheKey(), as the app asked', async () => {
+    const tab = new RawSocket(app.url);
+    sockets.push(tab);
+    await tab.connected();
+    await tab.hydrate();
+    tab.send(`${COUNTER_STATE}.peek`);
+    await tab.untilVar(COUNTER_STATE, 'count', 100);
+    tab.send(`${COUNTER_STATE}.peek`);
+    tab.send(`${COUNTER_STATE}.bump`);
+    await tab.untilVar(COUNTER_STATE, 'count', 101);
+    await tab.until(() => logged(tab).length === 3, undefined, 'three answers');
+    // The second peek was answered from the cache: its handler did not run.
+    expect(logged(tab)).toEqual(['peeked at 100', 'peeked at 100', 'bumped to 101']);
   });
 });

@@ -1,5 +1,6 @@
 import { HttpException, Inject, Injectable, Logger, type PipeTransform, type Type } from '@nestjs/common';
 import { PIPES_METADATA } from '@nestjs/common/constants.js';
+import { CACHE_KEY_METADATA } from '@nestjs/cache-manager';
 import { ExternalContextCreator, ModuleRef } from '@nestjs/core';
 import { isThenable, then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
 import type { EventTrace } from '../metrics/event-trace.js';
@@ -17,6 +18,9 @@ import { timedContextCreator } from './timed-context-creator.js';
 import { directEnhancedHandler, EnhancerCapture } from './direct-enhancers.js';
 
 type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => MaybePromise<unknown>;
+
+/** The cache key of an event for Nest's `CacheInterceptor`: none (see {@link UserEnhancers}' wrapper). */
+const noCacheKey = (): undefined => undefined;
 
 const ENHANCER_KEYS = ['__guards__', '__interceptors__', '__exceptionFilters__'];
 
@@ -278,6 +282,11 @@ export class UserEnhancers {
       Object.defineProperty(wrapper, 'name', { value: original.name });
       // Guards and interceptors read metadata from the handler (`context.getHandler()`): copy it over.
       for (const key of Reflect.getMetadataKeys(original)) Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapper);
+      // Nest's CacheInterceptor caches GET requests by URL, and an event's synthetic request is a GET of its page's
+      // path: a global one (APP_INTERCEPTOR) would answer every later event of the page, any handler and any user,
+      // with the first one's result. An event is an action: no key, so never cached, unless the handler names its
+      // key itself (`@CacheKey()`).
+      if (!Reflect.hasMetadata(CACHE_KEY_METADATA, wrapper)) Reflect.defineMetadata(CACHE_KEY_METADATA, noCacheKey, wrapper);
       const viaNest = this.contextCreator.create(
         handler.state.instance as Record<string, unknown>,
         wrapper,
