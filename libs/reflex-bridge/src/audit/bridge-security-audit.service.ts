@@ -109,7 +109,7 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
     }
     const several = this.severalWorkers();
     if (several) {
-      const workers = options.workers !== undefined ? `${options.workers} workers (option workers)` : 'a node:cluster worker';
+      const workers = options.workers !== undefined ? `${options.workers} workers (option workers)` : 'the workers of node:cluster';
       if (session?.storeName === 'MemoryStore') findings.push(securityFinding('session_store_in_memory', `Sessions are kept in express-session's MemoryStore while ${workers} serve the app`));
       if (this.stateStore instanceof InMemoryStateStore) findings.push(securityFinding('state_store_in_memory', `Client states are kept in an InMemoryStateStore while ${workers} serve the app`));
       if (!options.redisUrl && !options.redisCluster) findings.push(securityFinding('workers_without_redis', `redisUrl is not set while ${workers} serve the app`));

@@ -164,7 +164,7 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
     const pk = primaryKey(metadata, ...sources);
     if (pk === undefined) {
       this.logger.debug(
-        `No primary key for a ${action} of live model "${label}" (a QueryBuilder bulk operation?); nothing published`,
+        `No primary key for the ${action} change of live model "${label}" (a QueryBuilder bulk operation?); nothing published`,
       );
       return;
     }
