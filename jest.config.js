@@ -41,6 +41,12 @@ const shared = {
 export default {
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/libs/**/src/**/*.spec.ts', '<rootDir>/apps/**/src/**/*.spec.ts'] },
-    { ...shared, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
+    {
+      ...shared,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      // The specs share one process (--runInBand): an error of a socket nobody listens to says whose socket it is.
+      setupFilesAfterEnv: [...shared.setupFilesAfterEnv, '<rootDir>/test/support/unheard-socket-errors.ts'],
+    },
   ],
 };
