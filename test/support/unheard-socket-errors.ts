@@ -26,6 +26,6 @@ if (!prototype[PATCHED]) {
     if (event === 'error' && error instanceof Error && this.listenerCount('error') === 0) {
       error.message += ` [a socket with no 'error' listener, ${this.localPort ?? '?'} -> ${this.remoteAddress ?? '?'}:${this.remotePort ?? '?'}, connected at:\n${this[CONNECTED_FROM] ?? '(accepted by a server)'}]`;
     }
-    return emit.call(this, event, ...args);
+    return (emit as (this: Socket, ...params: unknown[]) => boolean).apply(this, [event, ...args]);
   } as typeof emit;
 }
