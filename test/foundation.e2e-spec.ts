@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { Module } from '@nestjs/common';
+import { Controller, HttpCode, Module, Param, Post } from '@nestjs/common';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
@@ -11,6 +11,18 @@ import { RawSocket } from './support/raw-socket.js';
 const ROOT = 'reflex___state____state';
 const COUNTER = `${ROOT}.counter_state`;
 const CHILD = `${COUNTER}.child_state`;
+
+/** A route that lets `ReflexStateService`'s errors propagate, as a Nest developer would write it at first. */
+@Controller('counter')
+class CounterController {
+  constructor(private readonly states: ReflexStateService) {}
+
+  @Post(':token/increment')
+  @HttpCode(204)
+  async increment(@Param('token') token: string): Promise<void> {
+    await this.states.modify(token, CounterState, (counter) => void counter.count++);
+  }
+}
 
 describe('the /_event protocol', () => {
   let running: RunningApp;
@@ -27,6 +39,7 @@ describe('the /_event protocol', () => {
       // Async context on: `currentToken()` (ChildState.rememberToken) needs it.
       imports: [ReflexBridgeModule.forRoot({ maxMessageBytes: 10_000, bridge: { asyncContext: true } })],
       providers: [Clock, CounterState, ChildState],
+      controllers: [CounterController],
     });
   });
   afterAll(async () => {
@@ -131,6 +144,19 @@ describe('the /_event protocol', () => {
     await again.hydrate();
     expect(again.newTokens).toEqual([]);
     expect(again.latest(COUNTER, 'count')).toBe(7);
+  });
+
+  it('answers 404, not 500, for a token with no state when a controller lets ReflexStateService throw', async () => {
+    const unknown = await fetch(`${running.url}/counter/${randomUUID()}/increment`, { method: 'POST' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ statusCode: 404, message: 'No client state exists for this token.', error: 'Not Found' });
+    const malformed = await fetch(`${running.url}/counter/not-a-token/increment`, { method: 'POST' });
+    expect(malformed.status).toBe(404);
+    const client = await open();
+    await client.hydrate();
+    const known = await fetch(`${running.url}/counter/${client.token}/increment`, { method: 'POST' });
+    expect(known.status).toBe(204);
+    await client.untilVar(COUNTER, 'count', 1);
   });
 
   it('streams one delta per yield from an async generator, then the client events', async () => {

@@ -1,6 +1,6 @@
-import { Controller, HttpCode, NotFoundException, Param, Post, UseGuards } from '@nestjs/common';
+import { Controller, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import { Throttle, ThrottlerGuard } from '@nestjs/throttler';
-import { ReflexStateService, UnknownClientTokenError } from '@reflex-bridge/nest';
+import { ReflexStateService } from '@reflex-bridge/nest';
 import { LikesState } from './likes.state.js';
 
 /**
@@ -22,14 +22,10 @@ export class LikesController {
   @HttpCode(204)
   @Throttle({ default: LIKES_LIMIT })
   async gift(@Param('token') token: string): Promise<void> {
-    try {
-      await this.states.modify(token, LikesState, (likes) => {
-        likes.count++;
-      });
-    } catch (error) {
-      // A token nobody holds (malformed, never connected, expired) gets no state created for it.
-      if (error instanceof UnknownClientTokenError) throw new NotFoundException(error.message);
-      throw error;
-    }
+    // A token nobody holds (malformed, never connected, expired) gets no state created for it: modify throws
+    // UnknownClientTokenError, a NotFoundException, and Nest answers 404.
+    await this.states.modify(token, LikesState, (likes) => {
+      likes.count++;
+    });
   }
 }
