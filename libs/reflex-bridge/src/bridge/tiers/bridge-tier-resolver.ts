@@ -1,5 +1,5 @@
 import type { Type } from '@nestjs/common';
-import type { BridgeTier } from './bridge-tier.js';
+import type { BridgeTierName } from './bridge-tier.js';
 
 /** What a tier resolver learns about the event it decides for. */
 export interface BridgeEventInfo {
@@ -13,19 +13,26 @@ export interface BridgeEventInfo {
   upload: boolean;
 }
 
-/** A function choosing the tier for one event; any answer that is not a tier falls through. */
-export type BridgeTierResolverFn = (stateClass: Type, event: BridgeEventInfo) => BridgeTier | string | null | undefined;
+/**
+ * A function choosing the tier for one event; any answer that is not a tier falls through (`string` is accepted so
+ * that a resolver reading tiers from configuration type-checks; declare `BridgeTierName | undefined` to have the
+ * compiler catch a typo).
+ */
+export type BridgeTierResolverFn = (stateClass: Type, event: BridgeEventInfo) => BridgeTierName | string | null | undefined;
 
 /**
- * An injectable tier resolver (pass the class as `bridge.resolver`; it is instantiated with DI).
+ * An injectable tier resolver (pass the class as `bridge.resolver`; it is instantiated with DI). Any answer that
+ * is not a tier (`undefined`, `null`, a typo) falls through to the next rule.
  * @example
  * ```ts
+ * import type { BridgeTierName, BridgeTierResolver } from '@reflex-bridge/nest';
+ *
  * @Injectable()
  * export class ShopTierResolver implements BridgeTierResolver {
- *   resolve(state: Type) { return state.name.endsWith('FilterState') ? 'none' : undefined; }
+ *   resolve(state: Type): BridgeTierName | undefined { return state.name.endsWith('FilterState') ? 'none' : undefined; }
  * }
  * ```
  */
 export interface BridgeTierResolver {
-  resolve(stateClass: Type, event: BridgeEventInfo): BridgeTier | string | null | undefined;
+  resolve(stateClass: Type, event: BridgeEventInfo): BridgeTierName | string | null | undefined;
 }

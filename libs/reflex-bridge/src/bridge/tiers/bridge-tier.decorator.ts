@@ -1,8 +1,8 @@
 import { Reflector } from '@nestjs/core';
-import type { BridgeTier as Tier } from './bridge-tier.js';
+import type { BridgeTierName } from './bridge-tier.js';
 
 /** Typed metadata key written by {@link BridgeTier}. */
-export const BridgeTierMetadata = Reflector.createDecorator<Tier>();
+export const BridgeTierMetadata = Reflector.createDecorator<BridgeTierName>();
 
 /**
  * Sets the bridge tier of a state class or of one handler (a handler's tier beats its class's, which beats
@@ -15,6 +15,6 @@ export const BridgeTierMetadata = Reflector.createDecorator<Tier>();
  * ```
  * @publicApi
  */
-export function BridgeTier(tier: Tier): ClassDecorator & MethodDecorator {
+export function BridgeTier(tier: BridgeTierName): ClassDecorator & MethodDecorator {
   return BridgeTierMetadata(tier);
 }

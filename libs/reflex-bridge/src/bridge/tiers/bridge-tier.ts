@@ -3,8 +3,14 @@
  * - `none`: nothing; no request is bound (fastest; for UI-only state).
  * - `auth_only`: the session and authentication middleware only.
  * - `full`: the full middleware list, then the handler's guards, interceptors, pipes and exception filters.
+ *
+ * Exported as `BridgeTierName` (what a `BridgeTierResolver` returns, what `@BridgeTier()` takes): the plain name
+ * `BridgeTier` is the decorator's.
  */
-export type BridgeTier = 'none' | 'auth_only' | 'full';
+export type BridgeTierName = 'none' | 'auth_only' | 'full';
+
+/** {@link BridgeTierName} under the name the library's own code uses. */
+export type BridgeTier = BridgeTierName;
 
 /** The global bridge mode: `full` and `none` apply that tier; `smart` picks per state (see the docs). */
 export type BridgeMode = 'full' | 'smart' | 'none';

@@ -7,6 +7,8 @@ import { resolveOptions, type ReflexBridgeModuleOptions } from '../../reflex-bri
 import type { HandlerDefinition } from '../../state/state-definition.js';
 import { BridgeTier } from './bridge-tier.decorator.js';
 import type { BridgeTierResolver } from './bridge-tier-resolver.js';
+// The package entry, as an app imports it: the tier union must be nameable there (`BridgeTier` is the decorator).
+import type { BridgeEventInfo, BridgeTierName, BridgeTierResolver as PublicBridgeTierResolver } from '../../index.js';
 import { TierResolution } from './tier-resolution.service.js';
 
 class Allow implements CanActivate {
@@ -90,5 +92,23 @@ describe('TierResolution', () => {
     expect(tiers.tierFor(reveal, '/boom')).toBe('full');
     expect(tiers.tierFor(reveal, '/_upload/x')).toBe('full');
     expect(tiers.tierFor(handler(FilterState, 'setQuery'), '/_upload/x')).toBe('auth_only');
+  });
+
+  it('takes a resolver whose return type names the tiers with the exported BridgeTierName, as the docs show', async () => {
+    // Checked by `npm run typecheck` as much as by this test: the declared return type is the point.
+    @Injectable()
+    class ShopTierResolver implements PublicBridgeTierResolver {
+      resolve(stateClass: Type, event: BridgeEventInfo): BridgeTierName | undefined {
+        if (event.pathname.startsWith('/account')) return 'auth_only';
+        return stateClass.name.endsWith('FilterState') ? 'none' : undefined;
+      }
+    }
+    // @ts-expect-error BridgeTierName is the three tiers, not any string: a typo does not compile.
+    const typo: BridgeTierName = 'fastest';
+    expect(typo).toBe('fastest');
+    const tiers = await resolution({ bridge: { mode: 'full', resolver: ShopTierResolver } });
+    expect(tiers.tierFor(handler(VaultState, 'peek'), '/account')).toBe('auth_only');
+    expect(tiers.tierFor(handler(SubFilterState, 'setQuery'), '/')).toBe('none');
+    expect(tiers.tierFor(handler(VaultState, 'peek'), '/')).toBe('full');
   });
 });
