@@ -1,9 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { BridgeTier, EventGateway, EventHandler, LiveBroadcaster, LiveList, ModelChange, PostgresTransport, ReflexBridgeModule, RedisTransport, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { UseGuards } from '@nestjs/common';
+import { ReflexClient } from '@reflex-bridge/client';
 import { AccountState, createAuthStack, LoggedInGuard, mountHttpAuth, type DemoUser } from './fixtures/auth-app.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
+import { until } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 
@@ -292,6 +294,46 @@ describe('live lists', () => {
       await again.connected();
       await again.hydrate();
       expect(again.latest(BOARD, 'notes')).toEqual(expected);
+    }
+  });
+
+  it('keeps the list of a @reflex-bridge/client live after the server dropped its socket: the client subscribes again', async () => {
+    NOTES.clear();
+    const live = app.app.get(LiveBroadcaster);
+    const namespace = app.app.get(EventGateway).server!;
+    const client = new ReflexClient({ url: app.url, reconnect: { baseDelayMs: 20, maxDelayMs: 200 } });
+    try {
+      await client.connect();
+      const before = live.subscriberCount(LABEL);
+      client.call(BOARD, 'live_subscribe');
+      await until(() => live.subscriberCount(LABEL) > before, 'the live subscription');
+      upsert({ id: 40, text: 'before the drop', owner: null });
+      await live.publish(new ModelChange(LABEL, 'created', 40));
+      await client.waitFor<{ notes: Note[] }>(BOARD, (vars) => vars.notes.length === 1, 5000);
+
+      // A worker restart or a network drop, as the server sees it: the socket and its subscription are gone.
+      const dropped = [...namespace.sockets.values()].find((socket) => socket.handshake.query['token'] === client.token)!;
+      const sid = dropped.id;
+      dropped.disconnect(true);
+      const reconnected = new Promise<void>((resolve) => {
+        const stop = client.onStatus((status) => {
+          if (status !== 'ready') return;
+          stop();
+          resolve();
+        });
+      });
+      await reconnected;
+      expect(namespace.sockets.has(sid)).toBe(false);
+      // The app sent nothing after the drop: the change still reaches the list on the new connection.
+      await until(() => live.subscriberCount(LABEL) === before + 1, 'the subscription on the new connection');
+      upsert({ id: 41, text: 'after the reconnection', owner: null });
+      await live.publish(new ModelChange(LABEL, 'created', 41));
+      await client.waitFor<{ notes: Note[] }>(BOARD, (vars) => vars.notes.some((note) => note.id === 41), 5000);
+      client.disconnect();
+      // The later tests count subscribers: this one's must be gone first.
+      await until(() => live.subscriberCount(LABEL) === before, 'the server to see the client leave');
+    } finally {
+      client.disconnect();
     }
   });
 

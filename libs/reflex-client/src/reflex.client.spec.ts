@@ -15,6 +15,7 @@ import type { TokenStorage } from './token.store.js';
 
 const ROOT = ROOT_STATE_NAME;
 const COUNTER = `${ROOT}.counter_state`;
+const FILTER = `${ROOT}.filter_state`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** One `event` message as the test server received it, with the token of the socket it came on. */
@@ -153,6 +154,10 @@ class TestReflexServer {
       }
       case `${COUNTER}.storage`:
         socket.emit('event', { events: [{ name: '_remove_local_storage', payload: { key: 'k' } }, { name: '_set_focus', payload: { ref: 'ref_name' } }] });
+        break;
+      case `${COUNTER}.live_subscribe`:
+      case `${FILTER}.live_subscribe`:
+        // A ReflexBridge server subscribes this connection and answers with the replayed changes, if any.
         break;
       default:
         socket.emit('bridge_error', { code: 'unknown_handler', message: `No handler named ${event.name}.`, event: event.name });
@@ -339,6 +344,59 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(server.eventsOfConnection(1)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT]);
     expect(client.state(COUNTER)).toEqual({ count: 1, label: 'clicks' });
     expect(server.connectedCount).toBe(1);
+  });
+
+  it('subscribes the live lists again after each reconnection: each live_subscribe once, after the hydrate sequence, in first-sent order', async () => {
+    const client = makeClient();
+    await client.connect();
+    client.call(FILTER, 'live_subscribe');
+    client.call(COUNTER, 'live_subscribe');
+    client.call(FILTER, 'live_subscribe', { again: true });
+    client.call(COUNTER, 'increment');
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 1);
+
+    for (const connection of [1, 2]) {
+      server.dropAll();
+      await nextStatus(client, ['reconnecting']);
+      await nextStatus(client, ['ready']);
+      // An event sent after ready marks the end of what the client sent by itself on this connection.
+      client.call(COUNTER, 'increment');
+      await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === connection + 1);
+      expect(server.eventsOfConnection(connection)).toEqual([
+        HYDRATE_EVENT,
+        ON_LOAD_INTERNAL_EVENT,
+        `${FILTER}.live_subscribe`,
+        `${COUNTER}.live_subscribe`,
+        `${COUNTER}.increment`,
+      ]);
+    }
+    // With the payload of the latest call for that state.
+    expect(server.received.filter((event) => event.name === `${FILTER}.live_subscribe`).at(-1)?.payload).toEqual({ again: true });
+  });
+
+  it('does not send a live_subscribe twice on one connection when the app sends it again itself, on ready or queued', async () => {
+    const client = makeClient();
+    client.onStatus((status) => {
+      if (status === 'ready') client.call(COUNTER, 'live_subscribe');
+      if (status === 'reconnecting') client.call(FILTER, 'live_subscribe');
+    });
+    await client.connect();
+    client.call(FILTER, 'live_subscribe');
+    await until(() => server.eventsOfConnection(0).length === 4);
+    expect(server.eventsOfConnection(0)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, `${COUNTER}.live_subscribe`, `${FILTER}.live_subscribe`]);
+    server.dropAll();
+    await nextStatus(client, ['reconnecting']);
+    await nextStatus(client, ['ready']);
+    client.call(COUNTER, 'increment');
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 1);
+    // The queued one goes out after the hydrate sequence, the ready listener's next; the client adds none.
+    expect(server.eventsOfConnection(1)).toEqual([
+      HYDRATE_EVENT,
+      ON_LOAD_INTERNAL_EVENT,
+      `${FILTER}.live_subscribe`,
+      `${COUNTER}.live_subscribe`,
+      `${COUNTER}.increment`,
+    ]);
   });
 
   it('queues events sent while disconnected and sends them after the hydrate sequence of the reconnect', async () => {

@@ -19,6 +19,7 @@ import {
   UPDATE_VARS_INTERNAL_EVENT,
   SocketMessage,
 } from './protocol.constants.js';
+import { LiveSubscriptions } from './live-subscriptions.js';
 import { ReconnectBackoff, resolveReconnectOptions, type ResolvedReconnectOptions } from './reconnect.backoff.js';
 import { defaultRedirectHandler, toRedirectOptions } from './redirect.handler.js';
 import { applyBrowserStorageEvent, STORAGE_EVENTS } from './storage-event.handler.js';
@@ -90,7 +91,8 @@ function describe(value: unknown): string {
  *
  * It opens a WebSocket-only Socket.IO connection to the `/_event` namespace with the client token in the query,
  * runs the hydrate sequence after every (re)connect, keeps a local copy of the state tree from the deltas the
- * server sends, queues events while offline, and reconnects by hand with a backoff.
+ * server sends, queues events while offline, and reconnects by hand with a backoff (subscribing the live lists the
+ * app subscribed again on each new connection).
  *
  * @example
  * ```ts
@@ -114,6 +116,8 @@ export class ReflexClient {
   private readonly uploadEndpoint: string;
   /** Uploads in flight that were given an `uploadId`, to refuse a second one and to cancel them. */
   private readonly uploads = new Map<string, AbortController>();
+  /** The app's `live_subscribe` events, sent again once each new connection is ready. */
+  private readonly liveSubscriptions = new LiveSubscriptions();
 
   private page: string | undefined;
   /** The app's client storage vars, when the `clientStorage` option declares any. */
@@ -264,13 +268,16 @@ export class ReflexClient {
   send(name: string, payload: Record<string, unknown> = {}): void {
     if (typeof name !== 'string' || name.length === 0) throw new TypeError('An event name must be a non-empty string.');
     if (!isRecord(payload)) throw new TypeError('An event payload must be an object of handler arguments.');
+    this.liveSubscriptions.requested(name, payload);
     const socket = this.socket;
     if (socket?.connected) this.emitEvent(socket, name, payload);
     else this.queue.push({ name, payload });
   }
 
   /**
-   * Sends an event to a handler of a state: `send(`${stateName}.${handler}`, payload)`.
+   * Sends an event to a handler of a state: `send(`${stateName}.${handler}`, payload)`. A `live_subscribe` (a
+   * state's live-list subscription, which the server ends with the connection) is sent again by the client once
+   * each later connection is ready, as the hydrate sequence is.
    * @param stateName Full state name, e.g. `reflex___state____state.counter_state`.
    * @param handler Handler (method) name, e.g. `increment`.
    * @throws TypeError when a name is empty or `payload` is not an object.
@@ -566,6 +573,7 @@ export class ReflexClient {
   private handleConnect(socket: Socket): void {
     this.ready = false;
     this.rootHydrated = false;
+    this.liveSubscriptions.newSocket();
     this.setStatus('connected');
     this.emitEvent(socket, HYDRATE_EVENT, {});
     // The browser's client storage values, between hydrate and on_load_internal (Reflex's order).
@@ -635,6 +643,8 @@ export class ReflexClient {
     this.initialAttempt = false;
     this.backoff?.recordSuccess();
     this.setStatus('ready');
+    // After the status listeners: a subscription one of them sent again itself is not sent twice.
+    this.resubscribeLiveLists();
     if (this.connectTimer !== undefined) {
       clearTimeout(this.connectTimer);
       this.connectTimer = undefined;
@@ -642,6 +652,17 @@ export class ReflexClient {
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.resolve();
+  }
+
+  /**
+   * Sends again, on a connection that just became ready, the `live_subscribe` of each state the app subscribed on
+   * an earlier one (the server ended those subscriptions with their socket), once each, in the order they were
+   * first sent. The hydrate sequence ran first, so the server replays the changes since this page load.
+   */
+  private resubscribeLiveLists(): void {
+    const socket = this.socket;
+    if (!socket?.connected) return;
+    for (const { name, payload } of this.liveSubscriptions.missing()) this.emitEvent(socket, name, payload);
   }
 
   /** Runs one event from `StateUpdate.events`. */
@@ -721,6 +742,7 @@ export class ReflexClient {
 
   private emitEvent(socket: Socket, name: string, payload: Record<string, unknown>): void {
     const event: OutboundEvent = { name, payload, router_data: buildRouterData(this.page) };
+    this.liveSubscriptions.sent(name);
     socket.emit(SocketMessage.Event, event);
   }
 
