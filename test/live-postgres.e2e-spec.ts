@@ -96,9 +96,11 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     for (const list of seen) expect(list.filter((c) => c.pk === 'before')).toHaveLength(1);
   }, 90_000);
 
-  it('re-creates a listening connection the server terminated, and LISTENs again', async () => {
+  it('re-creates a listening connection the server terminated, and LISTENs again, telling transportStatus$ down then up', async () => {
     const { brokers, seen, probes } = await twoWorkers(server.connectionString, 'terminate_pg');
     cleanup.push(...brokers.map((broker) => () => broker.close()));
+    const statuses: string[][] = [[], []];
+    brokers.forEach((broker, i) => broker.transportStatus$.subscribe((status) => statuses[i].push(status)));
     const admin = new pg.Client({ connectionString: server.connectionString });
     await admin.connect();
     cleanup.push(() => admin.end());
@@ -107,6 +109,8 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     );
     expect(rows).toHaveLength(2); // both workers' listening connections
     await untilDeliveryResumes(brokers, probes);
+    await waitUntil(() => statuses.every((list) => list.at(-1) === 'up'), 'both workers to hear that the transport is back');
+    expect(statuses).toEqual([['down', 'up'], ['down', 'up']]);
     await expectExactlyOnceInOrder(brokers, seen, 'after-terminate-');
   }, 60_000);
 

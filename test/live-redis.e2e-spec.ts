@@ -133,6 +133,28 @@ describeWithRedis('RedisTransport against a real redis-server', () => {
     await waitUntil(() => seen[0].length === 1, 'the change on worker 0');
   }, 60_000);
 
+  it.each([
+    ['its own connections', false],
+    ['shared connections', true],
+  ])('tells transportStatus$ "down" when Redis goes away and "up" once delivery works again: %s', async (_, shared) => {
+    const { transports, brokers, seen } = await twoWorkers(server.url, shared ? 'status_redis_shared' : 'status_redis', shared);
+    cleanup.push(...brokers.map((broker) => () => broker.close()));
+    const statuses: string[][] = [[], []];
+    brokers.forEach((broker, i) => broker.transportStatus$.subscribe((status) => statuses[i].push(status)));
+
+    await server.stop();
+    await waitUntil(() => statuses.every((list) => list.includes('down')), 'both workers to hear that the transport is down');
+    expect(transports.map((transport) => transport.isConnected())).toEqual([false, false]);
+
+    await server.start();
+    await waitUntil(() => statuses.every((list) => list.at(-1) === 'up'), 'both workers to hear that the transport is back');
+    // Once per outage, and "up" only when both connections are back: a change published now reaches the other worker.
+    expect(statuses).toEqual([['down', 'up'], ['down', 'up']]);
+    expect(transports.map((transport) => transport.isConnected())).toEqual([true, true]);
+    expect(await brokers[0].publish(new ModelChange('shop.product', 'updated', 'after-up'))).toBe(1);
+    await waitUntil(() => seen[1].some((change) => change.pk === 'after-up'), 'the change on worker 1 after up');
+  }, 60_000);
+
   it('on one shared subscriber, closing one transport leaves the others on the same channel receiving, and the connections open', async () => {
     const connections = await sharedConnections(server.url);
     const [a, b] = [0, 1].map(() => new RedisTransport({ connections, channel: 'shared_subscriber' }));

@@ -113,7 +113,7 @@ export { ModelChange, type ModelChangeAction, type ModelChangeJSON, type ChangeO
 export { LiveBroadcaster, type LiveSubscribeOptions } from './live/live-broadcaster.service.js';
 export { LiveSubscription } from './live/live-subscription.js';
 export { LiveList, type LiveListOptions } from './live/live-list.decorator.js';
-export { LiveTransport } from './live/live-transport.js';
+export { LiveTransport, type LiveTransportStatus } from './live/live-transport.js';
 export { LiveTransportError, type LiveTransportErrorCode } from './live/live-transport.error.js';
 export { InProcessTransport, type InProcessTransportOptions } from './live/transports/in-process.transport.js';
 export { RedisTransport, type RedisTransportOptions } from './live/transports/redis.transport.js';

@@ -37,6 +37,18 @@ class ScriptedTransport extends LiveTransport {
   override async close(): Promise<void> {
     this.closed += 1;
   }
+
+  /** Whether the scripted connection is up; {@link setConnected} changes it as a network transport would. */
+  connected = true;
+
+  override isConnected(): boolean {
+    return this.connected;
+  }
+
+  setConnected(connected: boolean): void {
+    this.connected = connected;
+    this.connectionChanged();
+  }
 }
 
 describe('LiveBroadcaster', () => {
@@ -50,6 +62,37 @@ describe('LiveBroadcaster', () => {
   afterEach(async () => {
     jest.restoreAllMocks();
     await Promise.all(brokers.splice(0).map((broker) => broker.close()));
+  });
+
+  it('tells transportStatus$ subscribers when the transport connection is lost and when it is back, once each', async () => {
+    const transport = new ScriptedTransport();
+    const broker = make(transport);
+    await broker.start();
+    const statuses: string[] = [];
+    let completed = false;
+    broker.transportStatus$.subscribe({ next: (status) => statuses.push(status), complete: () => (completed = true) });
+    transport.setConnected(false);
+    transport.setConnected(false); // a second failed attempt of the same outage
+    transport.setConnected(true);
+    transport.setConnected(true);
+    expect(statuses).toEqual(['down', 'up']);
+    await broker.close();
+    expect(completed).toBe(true);
+  });
+
+  it('keeps telling the other transport listeners when one throws, and logs it', async () => {
+    const transport = new ScriptedTransport();
+    const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const heard: string[] = [];
+    transport.onConnectionChange(() => {
+      throw new Error('listener bug');
+    });
+    const stop = transport.onConnectionChange((status) => heard.push(status));
+    transport.setConnected(false);
+    stop();
+    transport.setConnected(true);
+    expect(heard).toEqual(['down']);
+    expect(logged).toHaveBeenCalledWith(expect.stringContaining('listener bug'));
   });
 
   it('delivers to the subscribers of the label and returns how many it reached', async () => {

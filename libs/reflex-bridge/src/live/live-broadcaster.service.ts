@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { Observable } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import type { LiveSink } from './live-sink.js';
 import { LiveSubscription } from './live-subscription.js';
-import { LiveTransport } from './live-transport.js';
+import { LiveTransport, type LiveTransportStatus } from './live-transport.js';
 import { LiveTransportError } from './live-transport.error.js';
 import { LIVE_OPTIONS, resolveLiveOptions } from './live.options.js';
 import type { LiveOptions, ResolvedLiveOptions } from './live.options.js';
@@ -58,6 +58,7 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
   private readonly echoes = new Map<number, (reached: number) => void>();
   private readonly recent: RecentChanges;
   private readonly logger = new Logger('ReflexBridge');
+  private readonly statuses = new Subject<LiveTransportStatus>();
   private starting?: Promise<void>;
   private closed = false;
   private echoTimeoutWarned = false;
@@ -74,11 +75,25 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
     this.options = resolveLiveOptions(options);
     this.transport = transport ?? this.options.transport ?? new InProcessTransport();
     this.recent = new RecentChanges(RECENT_CHANGES_MS, this.options.bufferSize);
+    // A transport written before LiveTransport had connection events (or a plain object given as one) has none.
+    if (typeof this.transport.onConnectionChange === 'function') this.transport.onConnectionChange((status) => this.statuses.next(status));
   }
 
   /** The transport changes travel on (the injected one, `live.transport`, or the in-process default). */
   get liveTransport(): LiveTransport {
     return this.transport;
+  }
+
+  /**
+   * The transport's connection as it changes after it started: `down` when it lost its connection to Redis or
+   * Postgres, `up` when it is back. Changes published in between may never have reached this worker (pub/sub
+   * delivers at most once), so on `up`, refresh what this worker built from changes: a cache fed by
+   * {@link observe}, or live lists (see the docs). Emits nothing for the in-process transport; completes on close.
+   * @example
+   * this.live.transportStatus$.pipe(filter((status) => status === 'up')).subscribe(() => this.prices.reload());
+   */
+  get transportStatus$(): Observable<LiveTransportStatus> {
+    return this.statuses.asObservable();
   }
 
   /** Starts the transport at bootstrap, so an unreachable Redis or Postgres fails the bootstrap loudly. */
@@ -284,6 +299,7 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
     if (this.closed) return;
     this.closed = true;
     this.clear();
+    this.statuses.complete();
     for (const resolve of this.echoes.values()) resolve(0);
     this.echoes.clear();
     await this.transport.close();

@@ -1,4 +1,11 @@
+import { Logger } from '@nestjs/common';
 import type { ModelChange } from './model-change.js';
+
+/**
+ * A change of a started transport's connection: `down` when it lost it (changes published meanwhile may never
+ * reach this worker: pub/sub delivers at most once), `up` when it is back (both directions work again).
+ */
+export type LiveTransportStatus = 'down' | 'up';
 
 /**
  * How changes travel between workers. An abstract class so it doubles as the DI token: provide an instance
@@ -15,9 +22,15 @@ import type { ModelChange } from './model-change.js';
  *   its own so it can recognise its echo); otherwise the transport stamps one.
  * - `close` is idempotent; afterwards `onChange` is not called again and `publish` rejects with `closed`.
  * - An exception thrown by `onChange` is logged and does not stop delivery of later changes.
+ * - A transport over a network calls {@link connectionChanged} whenever one of its connections is lost or comes
+ *   back after `start`, so that {@link onConnectionChange} listeners (`LiveBroadcaster.transportStatus$`) hear of it.
  * @publicApi
  */
 export abstract class LiveTransport {
+  private readonly connectionListeners = new Set<(status: LiveTransportStatus) => void>();
+  /** What listeners were last told; a started transport counts as connected. */
+  private lastStatus: LiveTransportStatus = 'up';
+
   /** Connects and starts delivering every change on the medium to `onChange`. Call once. */
   abstract start(onChange: (change: ModelChange) => void): Promise<void>;
 
@@ -34,5 +47,33 @@ export abstract class LiveTransport {
    */
   isConnected(): boolean {
     return true;
+  }
+
+  /**
+   * Calls `listener` with `down` when the started transport loses its connection, and with `up` when it is back
+   * ({@link isConnected} true again), once per change. Nothing is reported after `close`.
+   * @returns a function that removes the listener.
+   */
+  onConnectionChange(listener: (status: LiveTransportStatus) => void): () => void {
+    this.connectionListeners.add(listener);
+    return () => void this.connectionListeners.delete(listener);
+  }
+
+  /**
+   * For implementations: call after one of the transport's connections was lost or came back. Listeners are told
+   * when {@link isConnected} now differs from what they were last told (a transport with two connections reports
+   * `up` only once both are back). A listener that throws is logged; the others are still told.
+   */
+  protected connectionChanged(): void {
+    const status: LiveTransportStatus = this.isConnected() ? 'up' : 'down';
+    if (status === this.lastStatus) return;
+    this.lastStatus = status;
+    for (const listener of [...this.connectionListeners]) {
+      try {
+        listener(status);
+      } catch (error) {
+        new Logger('ReflexBridge').error(`A live transport connection listener failed: ${(error as Error)?.stack ?? String(error)}`);
+      }
+    }
   }
 }

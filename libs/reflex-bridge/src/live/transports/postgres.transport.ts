@@ -199,6 +199,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
   private lost(client: PgClient, error?: Error): void {
     if (client !== this.listener || this.isClosed()) return;
     this.listener = undefined;
+    this.connectionChanged();
     this.logger.warn(
       `PostgresTransport lost its LISTEN connection to ${this.safeUrl} (${error?.message ?? 'connection ended'}); ` +
         'reconnecting. Changes published until it is back do not reach this worker.',
@@ -221,6 +222,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
               `listening on "${this.channel}" again`,
           );
           this.reconnectAttempt = 0;
+          this.connectionChanged();
         },
         (error: unknown) => {
           this.logger.debug(`PostgresTransport reconnection attempt failed: ${messageOf(error)}`);

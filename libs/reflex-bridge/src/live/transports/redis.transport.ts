@@ -59,7 +59,8 @@ export interface RedisTransportOptions {
  *   queue is disabled: queueing would make callers hang for as long as Redis is away and then flood it), and
  *   with `timeout` when Redis does not answer within `publishTimeoutMs`.
  * - Pub/sub delivers at most once: changes published while a worker's subscriber connection is down never reach
- *   that worker. Live lists that must not miss an update should re-query after the `...is back` log line.
+ *   that worker. Live lists that must not miss an update should re-query when the connection is back
+ *   (`LiveBroadcaster.transportStatus$` emits `up`; the log says `...is back`).
  * - Each change carries its publisher's id and sequence number; duplicates and stale changes are dropped.
  * @publicApi
  */
@@ -245,6 +246,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
         return;
       }
       this.down.add(role);
+      this.connectionChanged();
       this.logger.warn(
         `RedisTransport ${role} connection to ${this.safeUrl} failed (${error.message}); reconnecting. ` +
           (role === 'subscriber'
@@ -259,6 +261,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
           `RedisTransport ${role} connection to ${this.safeUrl} is back` +
             (role === 'subscriber' ? `; subscribed to "${this.channel}" again` : ''),
         );
+        this.connectionChanged();
       }
     };
     client.on('error', onError);
