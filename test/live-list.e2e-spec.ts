@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { BridgeTier, EventGateway, EventHandler, LiveBroadcaster, LiveList, ModelChange, PostgresTransport, ReflexBridgeModule, RedisTransport, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
-import { UseGuards } from '@nestjs/common';
+import { Injectable, UseGuards, type CanActivate } from '@nestjs/common';
 import { ReflexClient } from '@reflex-bridge/client';
+import { LiveListSubscriptions } from '../libs/reflex-bridge/src/live/live-list-subscriptions.service.js';
 import { AccountState, createAuthStack, LoggedInGuard, mountHttpAuth, type DemoUser } from './fixtures/auth-app.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -86,6 +87,34 @@ class StaffBoardState {
 /** The gate `BoardState.hold` waits on; a test replaces it before sending `hold`. */
 const HOLD = { released: Promise.resolve(), release: () => {}, held: 0 };
 
+/** The gate {@link SlowGuard} waits on: a `live_subscribe` whose request was already read waits there. */
+const GUARD_GATE = { released: Promise.resolve(), release: () => {}, held: 0 };
+
+/** A guard that takes its time (a database lookup): it lets everyone through once the test opens its gate. */
+@Injectable()
+class SlowGuard implements CanActivate {
+  async canActivate(): Promise<boolean> {
+    GUARD_GATE.held += 1;
+    await GUARD_GATE.released;
+    return true;
+  }
+}
+
+/** A `full`-tier board whose rows depend on the user, behind a slow guard. */
+@State()
+@BridgeTier('full')
+@UseGuards(SlowGuard)
+class SlowGuardedBoardState {
+  @LiveList(LABEL)
+  notes: Note[] = [];
+
+  liveRow(change: ModelChange, user?: DemoUser): Note | undefined {
+    const note = NOTES.get(Number(change.pk));
+    return note && visibleTo(note, user) ? { ...note } : undefined;
+  }
+}
+const SLOW_BOARD = 'reflex___state____state.slow_guarded_board_state';
+
 async function login(url: string, username: string, password: string): Promise<string> {
   const response = await fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
   return response.headers.get('set-cookie')!.split(';')[0];
@@ -94,7 +123,7 @@ async function login(url: string, username: string, password: string): Promise<s
 async function startBoard(options: ReflexBridgeModuleOptions = {}): Promise<RunningApp> {
   const stack = createAuthStack();
   return startApp(
-    { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState, MembersBoardState, StaffBoardState, AccountState, LoggedInGuard] },
+    { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState, MembersBoardState, StaffBoardState, SlowGuardedBoardState, AccountState, LoggedInGuard, SlowGuard] },
     (app) => mountHttpAuth(app, stack),
   );
 }
@@ -232,6 +261,44 @@ describe('live lists', () => {
     // Changes apply in order: once the public row is there, the private one was judged, for nobody.
     await tab.untilVar(BOARD, 'notes', [{ id: 50, text: 'before the logout', owner: 'alice' }, { id: 52, text: 'for everyone', owner: null }]);
     expect(JSON.stringify(tab.updates)).not.toContain('written after the logout');
+  });
+
+  it('scopes a subscription to nobody when the session ended while its live_subscribe was under way', async () => {
+    NOTES.clear();
+    const cookie = await login(app.url, 'alice', 'wonderland');
+    const tab = new RawSocket(app.url, undefined, { headers: { cookie } });
+    sockets.push(tab);
+    await tab.connected();
+    await tab.hydrate();
+    const subscriptions = app.app.get(LiveListSubscriptions);
+    let rescoped = false;
+    const changeUser = subscriptions.changeUser.bind(subscriptions);
+    subscriptions.changeUser = (...args: Parameters<typeof changeUser>) => {
+      if (args[0].sid === tab.socket.id) rescoped = true;
+      changeUser(...args);
+    };
+    // The subscription read alice's session and now waits in its guard...
+    GUARD_GATE.released = new Promise<void>((resolve) => (GUARD_GATE.release = resolve));
+    const held = GUARD_GATE.held;
+    tab.send(`${SLOW_BOARD}.live_subscribe`);
+    await tab.until(() => GUARD_GATE.held > held, undefined, 'the guard to run');
+    // ...when another tab logs out: this connection is re-scoped to nobody before its subscription exists.
+    const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
+    expect(loggedOut.status).toBe(200);
+    await tab.until(() => rescoped, undefined, 'the connection to be re-scoped');
+    delete (subscriptions as Partial<Pick<LiveListSubscriptions, 'changeUser'>>).changeUser;
+    const live = app.app.get(LiveBroadcaster);
+    const before = live.subscriberCount(LABEL);
+    GUARD_GATE.release();
+    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the live subscription');
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
+    upsert({ id: 70, text: 'alice only, after her logout', owner: 'alice' });
+    await live.publish(new ModelChange(LABEL, 'created', 70));
+    upsert({ id: 71, text: 'for everyone', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 71));
+    await tab.until(() => ((tab.latest(SLOW_BOARD, 'notes') as Note[] | undefined) ?? []).some((note) => note.id === 71), undefined, 'the public row');
+    // Changes apply in order: once the public row is there, the private one was judged, for nobody.
+    expect(tab.latest(SLOW_BOARD, 'notes')).toEqual([{ id: 71, text: 'for everyone', owner: null }]);
   });
 
   it("shows a user's private rows once the page subscribes again after logging in over an event", async () => {

@@ -175,12 +175,11 @@ export class SessionTracker implements OnApplicationBootstrap {
    */
   private async reauthenticate(socket: TrackedSocket): Promise<void> {
     const token = socket.client.token;
-    const sid = socket.client.sid;
     const request = await this.bridge.authenticate(socket.client).catch((error: unknown) => {
-      this.liveLists.changeUser(sid, undefined);
+      this.liveLists.changeUser(socket.client, undefined);
       throw error;
     });
-    this.liveLists.changeUser(sid, request?.user);
+    this.liveLists.changeUser(socket.client, request?.user);
     if (!token || !request) return;
     for (const definition of this.registry.states()) {
       if (!(definition.cls.prototype instanceof AppState)) continue;

@@ -47,6 +47,13 @@ interface StateSubscription {
 export class LiveListSubscriptions {
   private readonly logger = new Logger('ReflexBridge');
   private readonly byConnection = new Map<string, Map<StateDefinition, StateSubscription>>();
+  /**
+   * The user each open connection's last session end left it with, and when ({@link userChanges} then): a
+   * `live_subscribe` that read its request before that end starts with this user, not its request's (see {@link start}).
+   */
+  private readonly rescoped = new Map<string, { readonly at: number; readonly user: unknown }>();
+  /** How many times a connection's user changed on this worker: the marks of {@link mark}. */
+  private userChanges = 0;
   /** Each change's rows, lists and frames, once per scope for all of this worker's subscribers. */
   private readonly rows = new LiveRowCache();
   private readonly scheduler = new LiveFanoutScheduler();
@@ -77,9 +84,16 @@ export class LiveListSubscriptions {
    *
    * Subscribing again on the same connection keeps the subscription and takes the new event's user (a page that
    * subscribes again after a login shows that user's rows from then on), with the same replay when it changed.
+   *
+   * `readAt` is the {@link mark} taken before the subscribing event read its request: when the connection's session
+   * ended after that (its guards were still running), the request's user is gone, and the user {@link changeUser}
+   * gave the connection is taken instead. Without it, a subscription started a moment after a logout kept showing
+   * the logged-out user's rows for the life of the connection.
    */
-  start(client: EventClient, definition: StateDefinition, user: unknown, fromRequest: boolean, modify: ModifyState): void {
+  start(client: EventClient, definition: StateDefinition, user: unknown, fromRequest: boolean, modify: ModifyState, readAt = this.userChanges): void {
     if (this.lifecycle.isClosed(client)) return;
+    const rescoped = this.rescoped.get(client.sid);
+    if (fromRequest && rescoped !== undefined && rescoped.at > readAt) user = rescoped.user;
     let states = this.byConnection.get(client.sid);
     if (!states) {
       states = new Map();
@@ -116,10 +130,21 @@ export class LiveListSubscriptions {
   /**
    * The connection's session ended (a logout, here or elsewhere): every subscription whose user came from a request
    * shows `user`'s rows from now on (the user the connection has now; `undefined` when anonymous or unknown), changes
-   * already queued for it included. Rows already shown stay until the page loads its list again.
+   * already queued for it included, and a subscription whose event read its request before now (see {@link start}).
+   * Rows already shown stay until the page loads its list again.
    */
-  changeUser(sid: string, user: unknown): void {
-    for (const { viewer } of this.byConnection.get(sid)?.values() ?? []) if (viewer.fromRequest) viewer.user = user;
+  changeUser(client: EventClient, user: unknown): void {
+    if (this.lifecycle.isClosed(client)) return;
+    this.rescoped.set(client.sid, { at: ++this.userChanges, user });
+    for (const { viewer } of this.byConnection.get(client.sid)?.values() ?? []) if (viewer.fromRequest) viewer.user = user;
+  }
+
+  /**
+   * A mark to take before an event reads its request, for {@link start}: tells whether a connection's session ended
+   * after that read.
+   */
+  mark(): number {
+    return this.userChanges;
   }
 
   private replay(subscriber: LiveListSubscriber, since: number): void {
@@ -128,6 +153,7 @@ export class LiveListSubscriptions {
 
   /** Ends every subscription of a connection. */
   stop(sid: string): void {
+    this.rescoped.delete(sid);
     const states = this.byConnection.get(sid);
     if (!states) return;
     this.byConnection.delete(sid);

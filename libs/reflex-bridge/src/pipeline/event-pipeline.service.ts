@@ -588,6 +588,8 @@ export class EventPipeline implements OnApplicationBootstrap {
    * again when the session ends (the session tracker) or the page subscribes again.
    */
   private async subscribeLive(client: EventClient, token: string, subscribe: HandlerDefinition, event: RoutedEvent): Promise<void> {
+    // Before the request is read: a session end while the tier and guards run makes its user stale (see start).
+    const readAt = this.liveLists.mark();
     const outcome = await this.bridge.run(subscribe, event.routerData, client);
     if (outcome.redirect) {
       // A middleware answered with a redirect: the client navigates, as for any event, and nothing is subscribed.
@@ -603,7 +605,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       await this.bridge.finish(outcome, client);
     }
     const definition = subscribe.state;
-    this.liveLists.start(client, definition, user, outcome.request !== undefined, (change, frames) => this.applyLive(client, token, definition, change, frames));
+    this.liveLists.start(client, definition, user, outcome.request !== undefined, (change, frames) => this.applyLive(client, token, definition, change, frames), readAt);
   }
 
   /**
