@@ -7,10 +7,10 @@ import { connectionLimitSettings } from '../security/connection-limits.js';
 import { SocketConnection, type SocketConnectionOwner } from './socket-connection.js';
 
 /** The parts of a Socket.IO socket a connection reads: its Engine.IO queue, its WebSocket's buffer and pause. */
-function fakeSocket() {
+function fakeSocket(options: { polling?: boolean } = {}) {
   const websocket = { paused: false, bufferedAmount: 0, pause: () => void (websocket.paused = true), resume: () => void (websocket.paused = false) };
-  const transport = Object.assign(new EventEmitter(), { socket: websocket });
-  const conn = { writeBuffer: [] as unknown[], transport, request: { websocket } };
+  const transport = Object.assign(new EventEmitter(), { socket: options.polling ? undefined : websocket });
+  const conn = { writeBuffer: [] as unknown[], transport, request: options.polling ? {} : { websocket } };
   const socket = { id: 'sid', connected: true, handshake: { query: { token: 'token-1234' }, issued: 0, address: '' }, conn };
   return { socket: socket as unknown as Socket, websocket, transport };
 }
@@ -84,5 +84,34 @@ describe('SocketConnection', () => {
     expect(transport.listenerCount('drain')).toBe(0);
     connection.receive('after');
     expect(handled).toEqual(['runs', 'after']);
+  });
+
+  it('presents the first refusal of each backlog again once it drained, on a socket it could not pause too', () => {
+    // Long polling: there is no WebSocket to pause, so only the refusals bound what the client asks for.
+    const { socket, transport } = fakeSocket({ polling: true });
+    const { owner, handled, errors } = recordingOwner();
+    const connection = new SocketConnection(socket, {}, { ...settings, owner });
+    connection.admission = true;
+    const conn = socket.conn as unknown as { writeBuffer: unknown[] };
+    const backlog = () => {
+      conn.writeBuffer.push('x');
+      connection.countOutput('x'.repeat(settings.outputRefuseBytes + 1), 0, 0);
+    };
+    backlog();
+    connection.receive('refused-1');
+    connection.receive('refused-2');
+    expect(errors.map((error) => error.present)).toEqual([true, false]);
+    // The client polled: the backlog left.
+    conn.writeBuffer.length = 0;
+    transport.emit('drain');
+    connection.receive('runs');
+    expect(handled).toEqual(['runs']);
+    // A later backlog is a new one: its first refusal is shown to the user again.
+    backlog();
+    connection.receive('refused-3');
+    expect(errors.map((error) => error.present)).toEqual([true, false, true]);
+    conn.writeBuffer.length = 0;
+    transport.emit('drain');
+    expect(transport.listenerCount('drain')).toBe(0);
   });
 });

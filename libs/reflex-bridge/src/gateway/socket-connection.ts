@@ -283,10 +283,17 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     return this.currentOutputBacklog() > this.settings.outputRefuseBytes;
   }
 
-  /** Refuses an event for the output waiting; only the first refusal until it drained is presented to the user. */
+  /**
+   * Refuses an event for the output waiting; only the first refusal until it drained is presented to the user. The
+   * refusal watches the drain itself: the read pause cannot (a socket without a WebSocket to pause, long polling, or
+   * one already paused for its queue or its rate), and the next backlog's first refusal would go unshown for good.
+   */
   refuseForBacklog(eventName?: string): void {
     const present = !refusingForBacklog.has(this);
-    refusingForBacklog.add(this);
+    if (present) {
+      refusingForBacklog.add(this);
+      this.whenOutputDrained(() => refusingForBacklog.delete(this));
+    }
     this.settings.owner.reportError(this, OUTPUT_BACKLOG_ERROR, eventName, present);
   }
 
@@ -314,7 +321,6 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
       }
       transport.off('drain', check);
       if (timer !== undefined) clearTimeout(timer);
-      refusingForBacklog.delete(this);
       resume();
     };
     transport.on('drain', check);
