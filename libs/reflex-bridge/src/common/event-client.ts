@@ -35,9 +35,12 @@ export interface EventClient {
   /**
    * True while so much output waits for the client to read that its events are refused (`busy`) rather than run:
    * checked again when a queued event's turn comes, so that events queued behind a slow handler cannot add output
-   * a client does not read. Optional: a client without it is never refused for this.
+   * a client does not read (such an event waits for {@link whenOutputDrained}). Optional: a client without it is
+   * never held back for this.
    */
   outputBacklogged?(): boolean;
+  /** Calls `resume` once the output waiting for the client has mostly been read, or the client has left. */
+  whenOutputDrained?(resume: () => void): void;
   /**
    * The router data's headers and client IP, worked out by the pipeline on the connection's first event (they
    * cannot change while it lives) and kept on the client itself: a map keyed by client would cost every open

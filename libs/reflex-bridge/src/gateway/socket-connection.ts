@@ -308,7 +308,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
    * time the transport has handed a batch to the kernel (its `drain`), and at least every
    * {@link OUTPUT_DRAIN_CHECK_MS} (a connection that closed drains no more).
    */
-  private whenOutputDrained(resume: () => void): void {
+  whenOutputDrained(resume: () => void): void {
     const transport = (this.socket.conn as unknown as { transport: DrainingTransport }).transport;
     let timer: NodeJS.Timeout | undefined;
     const check = (): void => {

@@ -218,6 +218,25 @@ describe('EventPipeline', () => {
     expect(logs).toEqual([['slow first'], ['slow first', 'fast second']]);
   });
 
+  it('holds a queued event, rather than dropping it, while its client has not read the answers before it, and runs it once it has', async () => {
+    const events = await pipeline();
+    const client = await hydratedClient(events);
+    let backlogged = false;
+    let drained: (() => void) | undefined;
+    Object.assign(client, { outputBacklogged: () => backlogged, whenOutputDrained: (resume: () => void) => void (drained = resume) });
+    void events.handle(client, frame(`${COUNTER}.note`, { text: 'a big answer', waitMs: 30 }));
+    void events.handle(client, frame(`${COUNTER}.note`, { text: 'queued behind it', waitMs: 0 }));
+    // A slow link (a phone): the first answer, or live changes, still wait for it when the second event's turn comes.
+    backlogged = true;
+    await until(() => drained !== undefined);
+    expect(client.errors).toEqual([]);
+    expect(client.updates).toHaveLength(1);
+    backlogged = false;
+    drained!();
+    await until(() => client.updates.length === 2);
+    expect(client.updates.map((update) => update.delta![COUNTER][varKey('log')])).toEqual([['a big answer'], ['a big answer', 'queued behind it']]);
+  });
+
   it('with saves that answer later, sends each delta once its save is answered, and runs the token\'s next event after it', async () => {
     const store = new LaterSavingStore();
     const events = await pipeline([CounterState], store);

@@ -211,12 +211,19 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   /**
-   * A queued event whose turn came: refused (`busy`) instead of run while its client does not read the output its
-   * earlier events produced (see {@link EventClient.outputBacklogged}), so that up to `maxQueuedEvents` events queued
-   * behind a slow handler cannot each add an answer nobody reads.
+   * A queued event whose turn came: held, with its token's queue, while its client does not read the output before
+   * it (see {@link EventClient.outputBacklogged}), and run once it has, so that up to `maxQueuedEvents` events queued
+   * behind a slow handler cannot each add an answer nobody reads. Held rather than refused: the output may be live
+   * changes the server sent on its own, and a client on a slow link reads it, later; a queued event refused then (a
+   * page's `live_subscribe` behind its list's load) was dropped without the user seeing why. A client that never
+   * reads is not read either (the gateway) and leaves at its ping timeout, which ends the wait.
    */
   private processQueued(client: EventClient, token: string, routed: RoutedEvent): MaybePromise<void> {
     if (client.outputBacklogged?.()) {
+      if (client.whenOutputDrained) {
+        const whenOutputDrained = client.whenOutputDrained.bind(client);
+        return new Promise<void>((resume) => whenOutputDrained(resume)).then(() => this.process(client, token, routed, true));
+      }
       this.reportError(client, OUTPUT_BACKLOG_ERROR, routed.name, false);
       return;
     }

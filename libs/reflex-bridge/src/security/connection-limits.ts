@@ -25,7 +25,9 @@ export const OUTPUT_PAUSE_SHARE = 1 / 16;
 /**
  * The share of `maxOutboundBytes` of unsent output past which an event that was already read (frames of the same
  * read as the one that crossed the pause) is refused with `busy` instead of run, so that one read of small frames
- * cannot still ask for megabytes. Four times the pause: a client that reads its socket never gets there.
+ * cannot still ask for megabytes. Four times the pause: a client that reads its socket gets there only when the
+ * server sent it that much on its own (live changes) faster than its link carries it. A queued event whose turn
+ * comes past it waits for the client to read instead (see `EventPipeline.processQueued`).
  */
 export const OUTPUT_REFUSE_SHARE = 1 / 4;
 

@@ -1,8 +1,8 @@
 import { BridgeError } from '../protocol/bridge-error.js';
 
 /**
- * The refusal of an event that arrives, or whose turn in its client's queue comes, while more output than
- * `outputRefuseBytes` (a quarter of `maxOutboundBytes`) waits for the client to read: a client that does not read
+ * The refusal of an event that arrives while more output than `outputRefuseBytes` (a quarter of `maxOutboundBytes`)
+ * waits for the client to read (a queued event whose turn comes then waits instead): a client that does not read
  * the answers to its events gets no more of them. A `busy`: sending the event again once the answers arrived works.
  */
 export const OUTPUT_BACKLOG_ERROR = new BridgeError(
