@@ -301,6 +301,41 @@ describe('live lists', () => {
     expect(tab.latest(SLOW_BOARD, 'notes')).toEqual([{ id: 71, text: 'for everyone', owner: null }]);
   });
 
+  it("re-scopes each tab of an ended session at once, not after another tab's running event", async () => {
+    NOTES.clear();
+    const cookie = await login(app.url, 'alice', 'wonderland');
+    const busy = await subscribe(app, cookie);
+    const tab = await subscribe(app, cookie);
+    sockets.push(busy, tab);
+    const subscriptions = app.app.get(LiveListSubscriptions);
+    let rescoped = false;
+    const changeUser = subscriptions.changeUser.bind(subscriptions);
+    subscriptions.changeUser = (...args: Parameters<typeof changeUser>) => {
+      if (args[0].sid === tab.socket.id) rescoped = true;
+      changeUser(...args);
+    };
+    // The first tab's queue is held by a long event: its fresh AppState snapshot waits behind it.
+    HOLD.released = new Promise<void>((resolve) => (HOLD.release = resolve));
+    const held = HOLD.held;
+    busy.send(`${BOARD}.hold`);
+    await busy.until(() => HOLD.held > held, undefined, 'hold to run');
+    try {
+      const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
+      expect(loggedOut.status).toBe(200);
+      await tab.until(() => rescoped, undefined, 'the second tab to be re-scoped');
+      const live = app.app.get(LiveBroadcaster);
+      upsert({ id: 80, text: 'alice only, after her logout', owner: 'alice' });
+      await live.publish(new ModelChange(LABEL, 'created', 80));
+      upsert({ id: 81, text: 'for everyone', owner: null });
+      await live.publish(new ModelChange(LABEL, 'created', 81));
+      await tab.until(() => ((tab.latest(BOARD, 'notes') as Note[] | undefined) ?? []).some((note) => note.id === 81), undefined, 'the public row');
+      expect(tab.latest(BOARD, 'notes')).toEqual([{ id: 81, text: 'for everyone', owner: null }]);
+    } finally {
+      delete (subscriptions as Partial<Pick<LiveListSubscriptions, 'changeUser'>>).changeUser;
+      HOLD.release();
+    }
+  });
+
   it("shows a user's private rows once the page subscribes again after logging in over an event", async () => {
     NOTES.clear();
     const tab = await subscribe(app);

@@ -159,6 +159,9 @@ export class SessionTracker implements OnApplicationBootstrap {
     this.recentlyEnded.set(sessionId, now);
     if (this.recentlyEnded.size > RECENTLY_ENDED_MAX) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
     const affected = this.trackedSockets().filter((socket) => socket.sessionId === sessionId);
+    // The session's user is gone for every one of them now: their live lists show no one's private rows from here,
+    // not once the sockets before them were re-authenticated (each waits for its token's running events).
+    if (this.options.bridge.sessionEndAction !== 'disconnect') for (const socket of affected) this.liveLists.changeUser(socket.client, undefined);
     for (const socket of affected) {
       if (this.options.bridge.sessionEndAction === 'disconnect') {
         socket.disconnect();
