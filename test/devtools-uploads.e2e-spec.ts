@@ -77,4 +77,23 @@ describe('uploads in the devtools and the metrics', () => {
     const counted = (await registry.getSingleMetricAsString('reflex_bridge_events_total')).split('\n');
     expect(counted).toContain('reflex_bridge_events_total{tier="auth_only"} 1');
   });
+
+  it('records an upload its form refused (a bad form, a limit), with the refusal, as a refused event', async () => {
+    const tab = await RawSocket.hydrated(running.url, sockets);
+    const body = new FormData();
+    body.append('__reflex_event_args', 'not json');
+    body.append('files', new Blob(['hello'], { type: 'text/plain' }), 'b.txt');
+    const response = await fetch(`${running.url}/_upload`, {
+      method: 'POST',
+      headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${GALLERY}.addPicture`, cookie: 'user=bob' },
+      body,
+    });
+    expect(response.status).toBe(400);
+    await response.text();
+    const recorded = await until(async () => {
+      const events = ((await (await fetch(`${running.url}/_bridge/devtools/events?handler=addPicture`)).json()) as { events: EventInspection[] }).events;
+      return events.find((event) => event.token === tab.token);
+    }, 'the refused upload in the devtools');
+    expect(recorded).toMatchObject({ handler: `${GALLERY}.addPicture`, tier: 'auth_only', error: { code: 'upload_bad_args' } });
+  });
 });

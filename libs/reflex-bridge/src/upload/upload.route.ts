@@ -226,7 +226,12 @@ export class UploadRoute implements OnModuleInit {
       this.metrics.finish(timer);
       return;
     }
-    this.refuseOtherSession(state, outcome);
+    try {
+      this.refuseOtherSession(state, outcome);
+    } catch (error) {
+      this.metrics.fail(timer, error);
+      throw error;
+    }
 
     // The client going away cancels the upload: the parser stops and cleans up, a streaming handler's loop throws.
     const cancel = new AbortController();
@@ -338,6 +343,9 @@ export class UploadRoute implements OnModuleInit {
 
   /** A refused or failed request before the handler ran: its status and body, or nothing for a client that left. */
   private answerFailure(res: ServerResponse, error: unknown, call: UploadContext): void {
+    // A form refused before its handler ran (a limit, a bad part, the client gone): the devtools and the metrics see
+    // the upload end with it, as they see an event its tier refused; its handler's run is not recorded twice.
+    this.metrics.fail(call.outcome.timer, error);
     const failure = failureAnswer(error, this.options.production);
     if (!failure) {
       this.logger.debug(`An upload to ${call.handler.fullName} was cancelled: the client went away.`);
