@@ -33,8 +33,8 @@ export interface EventClient {
   /** Sends one `bridge_error` message. */
   emitError(error: BridgeErrorPayload): void;
   /**
-   * True while so much output waits for the client to read that its events are refused (`busy`) rather than run:
-   * checked again when a queued event's turn comes, so that events queued behind a slow handler cannot add output
+   * True while so much output waits for the client to read that its events wait for it (or are refused) rather than
+   * run: checked again when a queued event's turn comes, so that events queued behind a slow handler cannot add output
    * a client does not read (such an event waits for {@link whenOutputDrained}). Optional: a client without it is
    * never held back for this.
    */

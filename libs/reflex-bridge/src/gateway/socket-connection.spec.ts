@@ -33,6 +33,11 @@ function recordingOwner() {
 describe('SocketConnection', () => {
   const maxOutboundBytes = 1_600_000;
   const settings = connectionLimitSettings('/_event', 100_000, maxOutboundBytes);
+  /** Delivers an event of a frame of `size` characters, as Engine.IO's packet and then Socket.IO's event do. */
+  const deliver = (connection: SocketConnection, frame: string, size = 100) => {
+    connection.inspectFrame(settings.eventPrefix.padEnd(size, ' '));
+    connection.receive(frame);
+  };
 
   it('runs events while the client reads its answers', () => {
     const { socket, websocket } = fakeSocket();
@@ -40,27 +45,28 @@ describe('SocketConnection', () => {
     const connection = new SocketConnection(socket, {}, { ...settings, owner });
     connection.admission = true;
     websocket.bufferedAmount = settings.outputPauseBytes;
-    connection.receive('a');
-    connection.receive('b');
+    deliver(connection, 'a');
+    deliver(connection, 'b');
     expect(handled).toEqual(['a', 'b']);
     expect(errors).toEqual([]);
     expect(websocket.paused).toBe(false);
   });
 
-  it('stops reading a client whose output waits, refuses what it still sends past the larger bound, and reads again once it drained', () => {
+  it('stops reading a client whose output waits, holds what it still sends past the larger bound (refusing past a few), and reads again once it drained', () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
     const connection = new SocketConnection(socket, {}, { ...settings, owner });
     connection.admission = true;
     // Past the pause: this event still runs (a reading client's next event waits in TCP, it is never refused).
     websocket.bufferedAmount = settings.outputPauseBytes + 1;
-    connection.receive('runs');
+    deliver(connection, 'runs');
     expect(handled).toEqual(['runs']);
     expect(websocket.paused).toBe(true);
-    // Frames of the same read that come past the refusal bound: refused, the first one presented only.
+    // Frames of the same read that come past the refusal bound: the first few wait, the rest are refused, the first
+    // refusal presented only.
     websocket.bufferedAmount = settings.outputRefuseBytes + 1;
-    connection.receive('refused-1');
-    connection.receive('refused-2');
+    const frames = Array.from({ length: 10 }, (_, i) => `held-${i}`);
+    for (const frame of frames) deliver(connection, frame);
     expect(handled).toEqual(['runs']);
     expect(errors).toEqual([
       { code: 'busy', present: true },
@@ -71,19 +77,65 @@ describe('SocketConnection', () => {
     const conn = socket.conn as unknown as { writeBuffer: unknown[] };
     conn.writeBuffer.push('x');
     connection.countOutput('x'.repeat(settings.outputRefuseBytes + 1), 0, 0);
-    connection.receive('refused-3');
-    expect(handled).toEqual(['runs']);
-    expect(errors).toHaveLength(3);
-    // A batch left, but most still waits: not read yet.
+    // A batch left, but most still waits: not read yet, nothing held runs.
     transport.emit('drain');
     expect(websocket.paused).toBe(true);
-    // The client read it (the transport handed the rest to the kernel): the socket is read again at once.
+    expect(handled).toEqual(['runs']);
+    // The client read it (the transport handed the rest to the kernel): the held events run, in order, and the
+    // socket is read again at once.
     conn.writeBuffer.length = 0;
     transport.emit('drain');
+    expect(handled).toEqual(['runs', ...frames.slice(0, 8)]);
     expect(websocket.paused).toBe(false);
     expect(transport.listenerCount('drain')).toBe(0);
-    connection.receive('after');
-    expect(handled).toEqual(['runs', 'after']);
+    deliver(connection, 'after');
+    expect(handled).toEqual(['runs', ...frames.slice(0, 8), 'after']);
+  });
+
+  it("holds a slow link's click that arrives while live changes the server sent still wait, instead of refusing it with a toast", () => {
+    const { socket, websocket, transport } = fakeSocket();
+    const { owner, handled, errors } = recordingOwner();
+    const connection = new SocketConnection(socket, {}, { ...settings, owner });
+    connection.admission = true;
+    // The server sent a burst of live changes (a big list, each change the whole list) faster than the link carries.
+    websocket.bufferedAmount = settings.outputRefuseBytes + 1;
+    deliver(connection, 'click');
+    expect(errors).toEqual([]);
+    // A frame read meanwhile goes after it, not before, even once the backlog is below the bound.
+    websocket.bufferedAmount = settings.outputPauseBytes;
+    deliver(connection, 'second click');
+    expect(handled).toEqual([]);
+    websocket.bufferedAmount = 0;
+    transport.emit('drain');
+    expect(handled).toEqual(['click', 'second click']);
+    expect(errors).toEqual([]);
+  });
+
+  it('holds at most maxMessageBytes of frames (the first whatever its size), refusing the rest', () => {
+    const { socket, websocket, transport } = fakeSocket();
+    const { owner, handled, errors } = recordingOwner();
+    const connection = new SocketConnection(socket, {}, { ...settings, owner });
+    connection.admission = true;
+    websocket.bufferedAmount = settings.outputRefuseBytes + 1;
+    deliver(connection, 'big', settings.maxMessageBytes);
+    deliver(connection, 'one too many');
+    expect(errors).toEqual([{ code: 'busy', present: true }]);
+    websocket.bufferedAmount = 0;
+    transport.emit('drain');
+    expect(handled).toEqual(['big']);
+  });
+
+  it('runs nothing it held for a client that left meanwhile', async () => {
+    const { socket, websocket, transport } = fakeSocket();
+    const { owner, handled } = recordingOwner();
+    const connection = new SocketConnection(socket, {}, { ...settings, owner });
+    connection.admission = true;
+    websocket.bufferedAmount = settings.outputRefuseBytes + 1;
+    deliver(connection, 'held');
+    (socket as unknown as { connected: boolean }).connected = false;
+    transport.emit('drain');
+    expect(handled).toEqual([]);
+    expect(transport.listenerCount('drain')).toBe(0);
   });
 
   it('presents the first refusal of each backlog again once it drained, on a socket it could not pause too', () => {
@@ -97,18 +149,21 @@ describe('SocketConnection', () => {
       conn.writeBuffer.push('x');
       connection.countOutput('x'.repeat(settings.outputRefuseBytes + 1), 0, 0);
     };
+    const held = (prefix: string) => Array.from({ length: 8 }, (_, i) => `${prefix}-${i}`);
     backlog();
-    connection.receive('refused-1');
-    connection.receive('refused-2');
+    for (const frame of held('first')) deliver(connection, frame);
+    deliver(connection, 'refused-1');
+    deliver(connection, 'refused-2');
     expect(errors.map((error) => error.present)).toEqual([true, false]);
     // The client polled: the backlog left.
     conn.writeBuffer.length = 0;
     transport.emit('drain');
-    connection.receive('runs');
-    expect(handled).toEqual(['runs']);
+    deliver(connection, 'runs');
+    expect(handled).toEqual([...held('first'), 'runs']);
     // A later backlog is a new one: its first refusal is shown to the user again.
     backlog();
-    connection.receive('refused-3');
+    for (const frame of held('second')) deliver(connection, frame);
+    deliver(connection, 'refused-3');
     expect(errors.map((error) => error.present)).toEqual([true, false, true]);
     conn.writeBuffer.length = 0;
     transport.emit('drain');

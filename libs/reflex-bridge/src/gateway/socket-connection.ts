@@ -67,6 +67,21 @@ interface DrainingTransport {
  */
 const refusingForBacklog = new WeakSet<SocketConnection>();
 
+/**
+ * Events that arrived past `outputRefuseBytes` and wait, in order, for the output to drain (see
+ * {@link SocketConnection.receive}). Few connections are ever in it; {@link holdingCount} says whether any is, so
+ * that the hot path looks in it only then.
+ */
+const heldForBacklog = new WeakMap<SocketConnection, { events: Array<{ frame: unknown; bytes: number }>; bytes: number }>();
+let holdingCount = 0;
+
+/**
+ * The events of one connection held while its output drains: a person clicking on a slow link sends one or two at a
+ * time. Past them, or past `maxMessageBytes` of held frames (the first is always held), the frames of the same read
+ * are refused (`busy`): a client that does not read gets no more output, and holds little memory here.
+ */
+const MAX_HELD_EVENTS = 8;
+
 /** A message packet of the Engine.IO connection (Socket.IO calls it with the connection as `this`). */
 function onPacket(this: Carrier, packet: { type: string; data?: unknown }): void {
   if (packet.type === 'message') this[CONNECTION]?.inspectFrame(packet.data);
@@ -233,21 +248,27 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
    * One decoded `event`: to the pipeline, once admission has passed (events that arrive during admission wait for
    * it, in order; a socket that left during admission runs nothing). The socket is not read while the token's
    * queue is full, nor while the connection is over its rate budget (at most {@link MAX_BLOCKED_PAUSE_MS} at a time),
-   * nor while more than `outputPauseBytes` of output waits for the client (past `outputRefuseBytes` its events are
-   * refused with `busy`).
+   * nor while more than `outputPauseBytes` of output waits for the client (past `outputRefuseBytes` its events wait
+   * for it to drain, and past {@link MAX_HELD_EVENTS} of them are refused with `busy`).
    */
   receive(frame: unknown): void {
     const bytes = this.takeFrameSize();
     const owner = this.settings.owner;
     const admission = this.admission;
     if (admission === true) {
-      // A client that does not read what its events ask for: not read either until it has (its frames wait in TCP
-      // buffers), and what this read still brings is refused past the larger bound instead of adding output.
+      // Behind events held for the output (below): in order, after them.
+      if (holdingCount > 0 && heldForBacklog.has(this)) {
+        this.holdForBacklog(frame, bytes);
+        return;
+      }
+      // A client that does not read what it is sent: not read either until it has (its frames wait in TCP buffers),
+      // and what this read still brings waits past the larger bound instead of adding output, the first few events
+      // of it; the rest is refused.
       const backlog = this.currentOutputBacklog();
       if (backlog > this.settings.outputPauseBytes) {
         this.readThrottle().pauseUntil((resume) => this.whenOutputDrained(resume));
         if (backlog > this.settings.outputRefuseBytes) {
-          this.refuseForBacklog();
+          this.holdForBacklog(frame, bytes);
           return;
         }
       }
@@ -295,6 +316,33 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
       this.whenOutputDrained(() => refusingForBacklog.delete(this));
     }
     this.settings.owner.reportError(this, OUTPUT_BACKLOG_ERROR, eventName, present);
+  }
+
+  /**
+   * An event that arrived past `outputRefuseBytes`: held until the output drained, then handled, in order with the
+   * others held. Held rather than refused: the output may be live changes the server sent on its own, faster than a
+   * slow link carries them, and the user's click would otherwise be dropped with a toast. Past
+   * {@link MAX_HELD_EVENTS} (or `maxMessageBytes` of frames), refused.
+   */
+  private holdForBacklog(frame: unknown, bytes: number): void {
+    let held = heldForBacklog.get(this);
+    if (!held) {
+      const events: Array<{ frame: unknown; bytes: number }> = [];
+      heldForBacklog.set(this, (held = { events, bytes: 0 }));
+      holdingCount++;
+      this.whenOutputDrained(() => {
+        heldForBacklog.delete(this);
+        holdingCount--;
+        if (!this.socket.connected) return;
+        for (const event of events) void this.settings.owner.handle(this, event.frame, event.bytes);
+      });
+    }
+    if (held.events.length > 0 && (held.events.length >= MAX_HELD_EVENTS || held.bytes + bytes > this.settings.maxMessageBytes)) {
+      this.refuseForBacklog();
+      return;
+    }
+    held.events.push({ frame, bytes });
+    held.bytes += bytes;
   }
 
   /** What waits for the client now: Engine.IO's queue and what its WebSocket has not handed to the kernel. */

@@ -24,10 +24,10 @@ export interface ConnectionLimitSettings {
 export const OUTPUT_PAUSE_SHARE = 1 / 16;
 /**
  * The share of `maxOutboundBytes` of unsent output past which an event that was already read (frames of the same
- * read as the one that crossed the pause) is refused with `busy` instead of run, so that one read of small frames
- * cannot still ask for megabytes. Four times the pause: a client that reads its socket gets there only when the
- * server sent it that much on its own (live changes) faster than its link carries it. A queued event whose turn
- * comes past it waits for the client to read instead (see `EventPipeline.processQueued`).
+ * read as the one that crossed the pause) waits for the output to drain instead of running (the first few; the rest
+ * are refused with `busy`), so that one read of small frames cannot still ask for megabytes. Four times the pause:
+ * a client that reads its socket gets there only when the server sent it that much on its own (live changes) faster
+ * than its link carries it. A queued event whose turn comes past it waits too (see `EventPipeline.processQueued`).
  */
 export const OUTPUT_REFUSE_SHARE = 1 / 4;
 
