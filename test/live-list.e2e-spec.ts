@@ -139,6 +139,18 @@ async function subscribe(app: RunningApp, cookie?: string, board = BOARD): Promi
   return socket;
 }
 
+/** Watches the connection of `tab` being re-scoped to another user (a session end); `stop()` ends the watch. */
+function watchRescope(app: RunningApp, tab: RawSocket): { seen: () => boolean; stop: () => void } {
+  const subscriptions = app.app.get(LiveListSubscriptions);
+  let rescoped = false;
+  const changeUser = subscriptions.changeUser.bind(subscriptions);
+  subscriptions.changeUser = (...args: Parameters<typeof changeUser>) => {
+    if (args[0].sid === tab.socket.id) rescoped = true;
+    changeUser(...args);
+  };
+  return { seen: () => rescoped, stop: () => delete (subscriptions as Partial<Pick<LiveListSubscriptions, 'changeUser'>>).changeUser };
+}
+
 function upsert(note: Note): void {
   NOTES.set(note.id, note);
 }
@@ -270,13 +282,7 @@ describe('live lists', () => {
     sockets.push(tab);
     await tab.connected();
     await tab.hydrate();
-    const subscriptions = app.app.get(LiveListSubscriptions);
-    let rescoped = false;
-    const changeUser = subscriptions.changeUser.bind(subscriptions);
-    subscriptions.changeUser = (...args: Parameters<typeof changeUser>) => {
-      if (args[0].sid === tab.socket.id) rescoped = true;
-      changeUser(...args);
-    };
+    const rescope = watchRescope(app, tab);
     // The subscription read alice's session and now waits in its guard...
     GUARD_GATE.released = new Promise<void>((resolve) => (GUARD_GATE.release = resolve));
     const held = GUARD_GATE.held;
@@ -285,8 +291,8 @@ describe('live lists', () => {
     // ...when another tab logs out: this connection is re-scoped to nobody before its subscription exists.
     const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
     expect(loggedOut.status).toBe(200);
-    await tab.until(() => rescoped, undefined, 'the connection to be re-scoped');
-    delete (subscriptions as Partial<Pick<LiveListSubscriptions, 'changeUser'>>).changeUser;
+    await tab.until(rescope.seen, undefined, 'the connection to be re-scoped');
+    rescope.stop();
     const live = app.app.get(LiveBroadcaster);
     const before = live.subscriberCount(LABEL);
     GUARD_GATE.release();
@@ -307,13 +313,7 @@ describe('live lists', () => {
     const busy = await subscribe(app, cookie);
     const tab = await subscribe(app, cookie);
     sockets.push(busy, tab);
-    const subscriptions = app.app.get(LiveListSubscriptions);
-    let rescoped = false;
-    const changeUser = subscriptions.changeUser.bind(subscriptions);
-    subscriptions.changeUser = (...args: Parameters<typeof changeUser>) => {
-      if (args[0].sid === tab.socket.id) rescoped = true;
-      changeUser(...args);
-    };
+    const rescope = watchRescope(app, tab);
     // The first tab's queue is held by a long event: its fresh AppState snapshot waits behind it.
     HOLD.released = new Promise<void>((resolve) => (HOLD.release = resolve));
     const held = HOLD.held;
@@ -322,7 +322,7 @@ describe('live lists', () => {
     try {
       const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
       expect(loggedOut.status).toBe(200);
-      await tab.until(() => rescoped, undefined, 'the second tab to be re-scoped');
+      await tab.until(rescope.seen, undefined, 'the second tab to be re-scoped');
       const live = app.app.get(LiveBroadcaster);
       upsert({ id: 80, text: 'alice only, after her logout', owner: 'alice' });
       await live.publish(new ModelChange(LABEL, 'created', 80));
@@ -331,7 +331,7 @@ describe('live lists', () => {
       await tab.until(() => ((tab.latest(BOARD, 'notes') as Note[] | undefined) ?? []).some((note) => note.id === 81), undefined, 'the public row');
       expect(tab.latest(BOARD, 'notes')).toEqual([{ id: 81, text: 'for everyone', owner: null }]);
     } finally {
-      delete (subscriptions as Partial<Pick<LiveListSubscriptions, 'changeUser'>>).changeUser;
+      rescope.stop();
       HOLD.release();
     }
   });
