@@ -19,8 +19,8 @@
  * - `rate_limited`: a server rate limit refused the event (the connection's budget, or the handler's `@Throttle`);
  *   the handler did not run and nothing was changed. Retry after `retryAfterMs`.
  * - `busy`: too many of this client's events were already waiting on the server (`maxQueuedEvents` /
- *   `maxQueuedBytes`); this one was dropped and
- *   nothing was changed. Send it again once earlier events were answered.
+ *   `maxQueuedBytes`), or too much of its output was still unread (the client reads its socket too slowly);
+ *   this one was dropped and nothing was changed. Send it again once earlier events were answered.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
