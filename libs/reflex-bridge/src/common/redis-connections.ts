@@ -6,6 +6,7 @@ import { RedisClusterClient, type RedisCluster } from './redis-cluster.client.js
 import type { RedisClusterOptions } from './redis-cluster.options.js';
 import { failFastRedisOptions } from './fail-fast-redis.options.js';
 import { withinDeadline } from './deadline.js';
+import { RedisAdapterSubscriber } from './redis-adapter-subscriber.js';
 
 /** A node-redis 5 client, as `createClient` from the `redis` package returns it. */
 export type RedisClient = ReturnType<typeof createClient>;
@@ -47,8 +48,11 @@ export interface RedisConnectionsOptions {
 export interface RedisAdapterClients {
   /** Publishes on the shared command connection; a publish that fails while Redis is down is dropped, never thrown. */
   pub: RedisAdapterPublisher;
-  /** The shared subscriber connection (on a Redis Cluster: its sharded (un)subscriptions, see `RedisClusterClient.adapterSubscriber`). */
-  sub: RedisClient | ReturnType<RedisClusterClient['adapterSubscriber']>;
+  /**
+   * The shared subscriber connection; its (un)subscriptions never reject unobserved (on a Redis Cluster: its sharded
+   * (un)subscriptions, see `RedisClusterClient.adapterSubscriber`).
+   */
+  sub: RedisAdapterSubscriber | ReturnType<RedisClusterClient['adapterSubscriber']>;
   /** True on a Redis Cluster: use `createShardedAdapter`. */
   sharded: boolean;
 }
@@ -254,7 +258,7 @@ export class RedisConnections {
       const sub = subscriber.adapterSubscriber((error) => this.logger.warn(`Socket.IO adapter: a subscription failed (${error.message}); broadcasts to that room may not reach this worker.`));
       return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.commandsCluster!.cluster), sub, sharded: true };
     }
-    return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger), sub: this.subscriber, sharded: false };
+    return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger), sub: new RedisAdapterSubscriber(this.subscriber, this.logger), sharded: false };
   }
 
   /**
