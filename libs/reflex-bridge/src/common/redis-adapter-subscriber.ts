@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import type { RedisClient } from './redis-connections.js';
+import { RedisClientEvents } from './redis-client-events.js';
 
 const noop = (): void => undefined;
 
@@ -14,26 +15,18 @@ export type PubSubCall = (channels: string | string[], listener: Parameters<Redi
  * subscription is logged (that worker then misses broadcasts until it reconnects, when node-redis subscribes again);
  * a failed unsubscription is dropped.
  */
-export class RedisAdapterSubscriber {
+export class RedisAdapterSubscriber extends RedisClientEvents {
   constructor(
-    private readonly client: RedisClient,
+    client: RedisClient,
     private readonly logger: LoggerService,
-  ) {}
+  ) {
+    super(client);
+  }
 
   pSubscribe: PubSubCall = (patterns, listener, bufferMode) => this.subscribed(this.client.pSubscribe(patterns, listener, bufferMode));
   subscribe: PubSubCall = (channels, listener, bufferMode) => this.subscribed(this.client.subscribe(channels, listener, bufferMode));
   pUnsubscribe: PubSubCall = (patterns, listener, bufferMode) => this.client.pUnsubscribe(patterns, listener, bufferMode).catch(noop);
   unsubscribe: PubSubCall = (channels, listener, bufferMode) => this.client.unsubscribe(channels, listener, bufferMode).catch(noop);
-
-  on(event: string, listener: (...args: unknown[]) => void): this {
-    this.client.on(event, listener);
-    return this;
-  }
-
-  off(event: string, listener: (...args: unknown[]) => void): this {
-    this.client.off(event, listener);
-    return this;
-  }
 
   private subscribed(subscribing: Promise<unknown>): Promise<void> {
     return subscribing.then(noop, (error: Error) => this.logger.warn(`Socket.IO adapter: a subscription failed (${error.message}); broadcasts may not reach this worker until Redis is back.`));

@@ -7,6 +7,7 @@ import type { RedisClusterOptions } from './redis-cluster.options.js';
 import { failFastRedisOptions } from './fail-fast-redis.options.js';
 import { withinDeadline } from './deadline.js';
 import { RedisAdapterSubscriber } from './redis-adapter-subscriber.js';
+import { RedisClientEvents } from './redis-client-events.js';
 
 /** A node-redis 5 client, as `createClient` from the `redis` package returns it. */
 export type RedisClient = ReturnType<typeof createClient>;
@@ -387,14 +388,15 @@ export class RedisConnections {
  * connection. `pSubscribe`/`sSubscribe` exist only because the adapter recognises node-redis by them; they refuse,
  * since a command connection must never enter subscribed mode.
  */
-class RedisAdapterPublisher {
+class RedisAdapterPublisher extends RedisClientEvents {
   private warned = false;
 
   constructor(
-    private readonly client: RedisClient,
+    client: RedisClient,
     private readonly logger: LoggerService,
     private readonly cluster?: RedisCluster,
   ) {
+    super(client);
     client.on('ready', () => (this.warned = false));
   }
 
@@ -422,16 +424,6 @@ class RedisAdapterPublisher {
   /** Raw command (the adapter counts the servers with `PUBSUB NUMSUB`); rejections reach the adapter's caller. */
   sendCommand(args: string[]): Promise<unknown> {
     return this.client.sendCommand(args);
-  }
-
-  on(event: string, listener: (...args: unknown[]) => void): this {
-    this.client.on(event, listener);
-    return this;
-  }
-
-  off(event: string, listener: (...args: unknown[]) => void): this {
-    this.client.off(event, listener);
-    return this;
   }
 
   pSubscribe(): never {
