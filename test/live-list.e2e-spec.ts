@@ -336,6 +336,45 @@ describe('live lists', () => {
     }
   });
 
+  it("stops a guarded board's rows at a tab whose session ended, until its guards let the tab's user through again", async () => {
+    NOTES.clear();
+    const members = 'reflex___state____state.members_board_state';
+    const noteIds = (board: string) => ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
+    const cookie = await login(app.url, 'bob', 'builder');
+    // The members board first, then the public one: a change reaches the tab's subscriptions in that order, so once
+    // the public board shows a change, the members board has been given it too.
+    const tab = await subscribe(app, cookie, members);
+    sockets.push(tab);
+    const live = app.app.get(LiveBroadcaster);
+    const before = live.subscriberCount(LABEL);
+    tab.send(`${BOARD}.live_subscribe`);
+    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the public board');
+    tab.send(`${ACCOUNT}.whoami`);
+    await tab.untilVar(ACCOUNT, 'seen', 'bob');
+    upsert({ id: 90, text: 'for members, before the logout', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 90));
+    await tab.until(() => noteIds(BOARD).includes(90), undefined, 'the public board to show 90');
+    expect(noteIds(members)).toEqual([90]);
+    // Bob logs out in another tab: this one is re-authenticated as nobody, whom the members board's guard refuses.
+    const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
+    expect(loggedOut.status).toBe(200);
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
+    upsert({ id: 91, text: 'for members, after the logout', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 91));
+    await tab.until(() => noteIds(BOARD).includes(91), undefined, 'the public board to show 91');
+    // Rows already shown stay (as after any logout); no later one reaches a tab the guard would refuse.
+    expect(noteIds(members)).toEqual([90]);
+    // Logged in again and subscribed again (its guard lets bob through): the rows come back, the missed one included.
+    tab.send(`${ACCOUNT}.login`, { username: 'bob', password: 'builder' });
+    await tab.untilVar(ACCOUNT, 'seen', 'bob');
+    tab.send(`${members}.live_subscribe`);
+    await tab.until(() => noteIds(members).includes(91), undefined, 'the missed row at the member');
+    upsert({ id: 92, text: 'for members, after the login', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 92));
+    await tab.until(() => noteIds(members).includes(92), undefined, 'the next row at the member');
+    expect(tab.errors).toEqual([]);
+  });
+
   it("shows a user's private rows once the page subscribes again after logging in over an event", async () => {
     NOTES.clear();
     const tab = await subscribe(app);

@@ -18,7 +18,7 @@ import { RequestBuilder } from './request/request-builder.service.js';
 import { SessionHandoff } from './session/session-handoff.service.js';
 import { SnapshotWriter } from './session/snapshot-writer.service.js';
 import type { SyntheticRequest } from './request/synthetic-request.js';
-import type { SyntheticResponse } from './request/synthetic-response.js';
+import { SyntheticResponse } from './request/synthetic-response.js';
 import { TierExecutionContext } from './tiers/tier-execution-context.js';
 import { UserEnhancers } from './user-enhancers.service.js';
 
@@ -101,6 +101,14 @@ export class BridgeRunner {
   async checkGuards(outcome: BridgeOutcome, handler: HandlerDefinition): Promise<void> {
     if (outcome.tier !== 'full' || !outcome.request || !outcome.response || outcome.redirect) return;
     await this.enhancers.checkGuards(handler, outcome.request, outcome.response);
+  }
+
+  /**
+   * Runs the Nest guards of `handler` on `request` alone, outside any event: a `full`-tier live subscription's guards,
+   * again, on the request a re-authentication built after its connection's session ended. A refusal rejects.
+   */
+  checkGuardsOn(handler: HandlerDefinition, request: SyntheticRequest): Promise<void> {
+    return this.enhancers.checkGuards(handler, request, new SyntheticResponse());
   }
 
   private allowed(event: TierExecutionContext): BridgeOutcome {

@@ -182,7 +182,7 @@ export class SessionTracker implements OnApplicationBootstrap {
       this.liveLists.changeUser(socket.client, undefined);
       throw error;
     });
-    this.liveLists.changeUser(socket.client, request?.user);
+    this.liveLists.changeUser(socket.client, request?.user, request);
     if (!token || !request) return;
     for (const definition of this.registry.states()) {
       if (!(definition.cls.prototype instanceof AppState)) continue;

@@ -2,6 +2,7 @@ import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import type { EventClient } from '../common/event-client.js';
 import { Injectable, Logger } from '@nestjs/common';
 import type { MaybePromise } from '../common/maybe-promise.js';
+import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import type { StateDefinition } from '../state/state-definition.js';
 import { LiveBroadcaster } from './live-broadcaster.service.js';
 import { LiveFanoutScheduler } from './live-fanout.scheduler.js';
@@ -19,6 +20,12 @@ import { LiveRowCache } from './live-row.cache.js';
 export type ModifyState = (change: (state: Record<string, unknown>) => MaybePromise<void>, frames: LiveFramePool) => MaybePromise<void>;
 
 /**
+ * The Nest guards of a state's `live_subscribe`, where its tier runs them (`full`), run again on another request:
+ * resolves when they let it through, rejects when they refuse it.
+ */
+export type LiveGuards = (request: SyntheticRequest) => Promise<void>;
+
+/**
  * Whose rows one connection's subscription to a state shows: the user its tier resolved (`fromRequest`; on a
  * `none`-tier state there is no request and the user stays `undefined`). Read when each change is applied, so a
  * change of user (the session ended, the page subscribed again) scopes every later change, queued ones included.
@@ -26,12 +33,24 @@ export type ModifyState = (change: (state: Record<string, unknown>) => MaybeProm
 interface Viewer {
   user: unknown;
   readonly fromRequest: boolean;
+  /**
+   * No change is applied while set: the state's guards let in a user the connection no longer has (its session
+   * ended), and have not let its user now through yet. A guarded state's `liveRow` may leave who sees a row to the
+   * guards (members only): applied for the user the re-authentication found, its rows reached a logged-out tab.
+   */
+  held: boolean;
+  /** Bumped by each new verdict on {@link held}: a guard check that settles after a newer one is ignored. */
+  verdict: number;
 }
 
 /** One connection's subscription to one state's live lists. */
 interface StateSubscription {
   readonly viewer: Viewer;
   readonly subscribers: LiveListSubscriber[];
+  /** The state's guards where its tier runs them: checked again on the connection's next user. */
+  readonly guards: LiveGuards | undefined;
+  /** Applies the changes since the page load again (nothing for a state with its own `applyLiveChange`). */
+  readonly replay: () => void;
 }
 
 /**
@@ -51,7 +70,7 @@ export class LiveListSubscriptions {
    * The user each open connection's last session end left it with, and when ({@link userChanges} then): a
    * `live_subscribe` that read its request before that end starts with this user, not its request's (see {@link start}).
    */
-  private readonly rescoped = new Map<string, { readonly at: number; readonly user: unknown }>();
+  private readonly rescoped = new Map<string, { readonly at: number; readonly user: unknown; readonly request: SyntheticRequest | undefined }>();
   /** How many times a connection's user changed on this worker: the marks of {@link mark}. */
   private userChanges = 0;
   /** Each change's rows, lists and frames, once per scope for all of this worker's subscribers. */
@@ -89,42 +108,58 @@ export class LiveListSubscriptions {
    * ended after that (its guards were still running), the request's user is gone, and the user {@link changeUser}
    * gave the connection is taken instead. Without it, a subscription started a moment after a logout kept showing
    * the logged-out user's rows for the life of the connection.
+   *
+   * `guards` (a `full`-tier state) are the guards that let this event through: when the connection's user changes,
+   * the subscription applies nothing until they let the new user through (see {@link changeUser}).
    */
-  start(client: EventClient, definition: StateDefinition, user: unknown, fromRequest: boolean, modify: ModifyState, readAt = this.userChanges): void {
+  start(client: EventClient, definition: StateDefinition, user: unknown, fromRequest: boolean, modify: ModifyState, readAt = this.userChanges, guards?: LiveGuards): void {
     if (this.lifecycle.isClosed(client)) return;
     const rescoped = this.rescoped.get(client.sid);
-    if (fromRequest && rescoped !== undefined && rescoped.at > readAt) user = rescoped.user;
+    const stale = fromRequest && rescoped !== undefined && rescoped.at > readAt;
+    if (stale) user = rescoped.user;
     let states = this.byConnection.get(client.sid);
     if (!states) {
       states = new Map();
       this.byConnection.set(client.sid, states);
     }
-    const replays = client.connectedAt !== undefined && typeof (definition.cls.prototype as { applyLiveChange?: unknown }).applyLiveChange !== 'function';
-    const since = client.pageLoadedAt ?? client.connectedAt!;
     const existing = states.get(definition);
     if (existing) {
-      if (!fromRequest || existing.viewer.user === user) return;
+      // A stale event says nothing new: changeUser already gave the subscription the connection's user (and, for a
+      // guarded state, its guards' check of that user decides; the guards this event passed judged the old one).
+      if (!fromRequest || stale || (existing.viewer.user === user && !existing.viewer.held)) return;
       existing.viewer.user = user;
-      if (replays) for (const subscriber of existing.subscribers) this.replay(subscriber, since);
+      // The guards (if any) just let this user through.
+      existing.viewer.held = false;
+      existing.viewer.verdict += 1;
+      existing.replay();
       return;
     }
-    const viewer: Viewer = { user, fromRequest };
+    const viewer: Viewer = { user, fromRequest, held: false, verdict: 0 };
     const subscribers: LiveListSubscriber[] = [];
     for (const list of getLiveLists(definition.cls)) {
       const subscriber = new LiveListSubscriber(
         list.label,
         this.broadcaster.bufferSize,
         this.scheduler,
-        (change) => modify((state) => applyLiveChange(state, list, change, viewer.user, this.rows), this.rows.framesOf(change)),
+        // `held` read under the state's lock, as the user is: a change queued before a hold applies nothing either.
+        (change) => modify((state) => (viewer.held ? undefined : applyLiveChange(state, list, change, viewer.user, this.rows)), this.rows.framesOf(change)),
         (change, error) =>
           this.logger.warn(`Applying ${change.modelLabel} ${change.action} ${String(change.pk)} to ${definition.fullName}.${list.property} failed: ${(error as Error)?.message ?? String(error)}`),
         (ended) => this.broadcaster.detach(list.label, ended),
       );
       subscribers.push(subscriber);
       this.broadcaster.attach(list.label, subscriber);
-      if (replays) this.replay(subscriber, since);
     }
-    states.set(definition, { viewer, subscribers });
+    const replays = client.connectedAt !== undefined && typeof (definition.cls.prototype as { applyLiveChange?: unknown }).applyLiveChange !== 'function';
+    const replay = () => {
+      // Since the page load as it is when replaying (a later page load began later).
+      if (replays) for (const subscriber of subscribers) this.replay(subscriber, client.pageLoadedAt ?? client.connectedAt!);
+    };
+    const subscription: StateSubscription = { viewer, subscribers, guards, replay };
+    states.set(definition, subscription);
+    // Guards that judged a user who is gone: held until they let the connection's user now through.
+    if (stale && guards) this.recheck(client, subscription, rescoped.request);
+    else replay();
   }
 
   /**
@@ -132,11 +167,40 @@ export class LiveListSubscriptions {
    * shows `user`'s rows from now on (the user the connection has now; `undefined` when anonymous or unknown), changes
    * already queued for it included, and a subscription whose event read its request before now (see {@link start}).
    * Rows already shown stay until the page loads its list again.
+   *
+   * A subscription whose guards let it in (a `full`-tier state) applies nothing from now on until they let this user
+   * through: they are run again on `request` (the re-authentication's; none yet, or it failed: held until the page
+   * subscribes again and they let it through).
    */
-  changeUser(client: EventClient, user: unknown): void {
+  changeUser(client: EventClient, user: unknown, request?: SyntheticRequest): void {
     if (this.lifecycle.isClosed(client)) return;
-    this.rescoped.set(client.sid, { at: ++this.userChanges, user });
-    for (const { viewer } of this.byConnection.get(client.sid)?.values() ?? []) if (viewer.fromRequest) viewer.user = user;
+    this.rescoped.set(client.sid, { at: ++this.userChanges, user, request });
+    for (const subscription of this.byConnection.get(client.sid)?.values() ?? []) {
+      if (!subscription.viewer.fromRequest) continue;
+      subscription.viewer.user = user;
+      if (subscription.guards) this.recheck(client, subscription, request);
+    }
+  }
+
+  /** Holds a guarded subscription, and lets it go once its guards let `request` through (unless a newer verdict came). */
+  private recheck(client: EventClient, subscription: StateSubscription, request: SyntheticRequest | undefined): void {
+    const { viewer, guards } = subscription;
+    viewer.held = true;
+    const verdict = ++viewer.verdict;
+    if (request === undefined || guards === undefined) return;
+    Promise.resolve()
+      .then(() => guards(request))
+      .then(
+        () => {
+          if (viewer.verdict !== verdict || this.lifecycle.isClosed(client)) return;
+          viewer.held = false;
+          // The changes skipped while held.
+          subscription.replay();
+        },
+        // Refused: held until the page subscribes again and the guards let it through.
+        () => undefined,
+      )
+      .catch((error: unknown) => this.logger.warn(`Replaying live changes after a guard check failed: ${(error as Error)?.message ?? String(error)}`));
   }
 
   /**

@@ -13,6 +13,7 @@ import { LockLostError, StateStore, type StateLease, type StoredState } from '..
 import { StateStoreError } from '../state/store/state-store.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
 import { attachEventContext, detachEventContext, enterEventContext, leaveEventContext, runInEventContext, type EventContext } from '../bridge/request/event-context.js';
+import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import { isPromise, isThenable, then, tryCatch, tryFinally, type MaybePromise } from '../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -612,7 +613,9 @@ export class EventPipeline implements OnApplicationBootstrap {
       await this.bridge.finish(outcome, client);
     }
     const definition = subscribe.state;
-    this.liveLists.start(client, definition, user, outcome.request !== undefined, (change, frames) => this.applyLive(client, token, definition, change, frames), readAt);
+    // Where guards decided (full), they decide again for the connection's next user (a session end): see changeUser.
+    const guards = outcome.tier === 'full' && outcome.request ? (request: SyntheticRequest) => this.bridge.checkGuardsOn(subscribe, request) : undefined;
+    this.liveLists.start(client, definition, user, outcome.request !== undefined, (change, frames) => this.applyLive(client, token, definition, change, frames), readAt, guards);
   }
 
   /**

@@ -1,0 +1,104 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
+import type { EventClient } from '../common/event-client.js';
+import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
+import type { StateDefinition } from '../state/state-definition.js';
+import { LiveBroadcaster } from './live-broadcaster.service.js';
+import { LiveList } from './live-list.decorator.js';
+import { LiveListSubscriptions, type ModifyState } from './live-list-subscriptions.service.js';
+import { ModelChange } from './model-change.js';
+
+const LABEL = 'test.note';
+
+class NotesState {
+  @LiveList(LABEL)
+  notes: Array<{ id: number }> = [];
+}
+
+const definition = { cls: NotesState, fullName: 'notes_state' } as unknown as StateDefinition;
+
+/** Waits for `condition`, turn after turn of the event loop (the fan-out runs in microtasks and immediates). */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let turn = 0; turn < 10_000; turn++) {
+    if (condition()) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+describe('LiveListSubscriptions', () => {
+  const broadcasters: LiveBroadcaster[] = [];
+  afterEach(async () => {
+    for (const live of broadcasters.splice(0)) await live.onModuleDestroy();
+  });
+
+  /** One connection with one state; `liveRow` records the user each row was judged for. */
+  function setup() {
+    const live = new LiveBroadcaster();
+    broadcasters.push(live);
+    const lifecycle = new ConnectionLifecycle();
+    const subscriptions = new LiveListSubscriptions(live, lifecycle);
+    const judged: unknown[] = [];
+    const state: Record<string, unknown> = {
+      notes: [],
+      liveRow(change: ModelChange, user: unknown) {
+        judged.push(user);
+        return { id: Number(change.pk) };
+      },
+    };
+    const modify: ModifyState = (change) => change(state);
+    const client: EventClient = {
+      token: 'token',
+      sid: 'sid',
+      headers: {},
+      remoteAddress: '127.0.0.1',
+      connectedAt: Date.now() - 1_000,
+      emitUpdate: () => undefined,
+      emitError: () => undefined,
+    };
+    const shown = () => (state['notes'] as Array<{ id: number }>).map((note) => note.id);
+    return { live, subscriptions, state, modify, client, judged, shown };
+  }
+
+  it('applies nothing to a guarded subscription after a session end until its guards let the new user through', async () => {
+    const { live, subscriptions, modify, client, judged, shown } = setup();
+    const verdicts: Array<{ request: SyntheticRequest; let: () => void; refuse: () => void }> = [];
+    const guards = (request: SyntheticRequest) =>
+      new Promise<void>((resolve, reject) => verdicts.push({ request, let: resolve, refuse: () => reject(new Error('forbidden')) }));
+    subscriptions.start(client, definition, { id: 1, name: 'alice' }, true, modify, subscriptions.mark(), guards);
+    live.deliverLocal(new ModelChange(LABEL, 'created', 1));
+    await until(() => shown().length === 1, 'the first row');
+    // The session ended: nobody, until the re-authentication answers.
+    subscriptions.changeUser(client, undefined);
+    live.deliverLocal(new ModelChange(LABEL, 'created', 2));
+    // The re-authentication found nobody, and the guards refuse nobody.
+    const nobody = { user: undefined } as unknown as SyntheticRequest;
+    subscriptions.changeUser(client, undefined, nobody);
+    await until(() => verdicts.length === 1, 'the guards to run again');
+    expect(verdicts.map((verdict) => verdict.request)).toEqual([nobody]);
+    verdicts[0]!.refuse();
+    live.deliverLocal(new ModelChange(LABEL, 'created', 3));
+    // The fan-out runs in a microtask after a delivery: by the next turn, 2 and 3 were given to the subscription.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(shown()).toEqual([1]);
+    expect(judged).toHaveLength(1);
+    // The page subscribes again as bob and its guards let him through: the changes since the page load are his.
+    subscriptions.start(client, definition, { id: 2, name: 'bob' }, true, modify, subscriptions.mark(), guards);
+    await until(() => shown().length === 3, 'the replay for bob');
+    expect(shown()).toEqual([1, 2, 3]);
+  });
+
+  it('lets a guarded subscription go once its guards let the re-authenticated user through', async () => {
+    const { live, subscriptions, modify, client, shown } = setup();
+    const verdicts: Array<() => void> = [];
+    const guards = () => new Promise<void>((resolve) => verdicts.push(resolve));
+    subscriptions.start(client, definition, { id: 1, name: 'alice' }, true, modify, subscriptions.mark(), guards);
+    subscriptions.changeUser(client, undefined);
+    live.deliverLocal(new ModelChange(LABEL, 'created', 1));
+    subscriptions.changeUser(client, { id: 3, name: 'carol' }, {} as SyntheticRequest);
+    await until(() => verdicts.length === 1, 'the guards to run again');
+    verdicts[0]!();
+    // The change skipped while held is applied once the guards let carol through.
+    await until(() => shown().length === 1, 'the row for carol');
+  });
+});
