@@ -10,6 +10,11 @@ import { ModelChange } from './model-change.js';
 
 const LABEL = 'test.note';
 
+interface User {
+  id: number;
+  name: string;
+}
+
 class NotesState {
   @LiveList(LABEL)
   notes: Array<{ id: number }> = [];
@@ -59,6 +64,31 @@ describe('LiveListSubscriptions', () => {
     const shown = () => (state['notes'] as Array<{ id: number }>).map((note) => note.id);
     return { live, subscriptions, state, modify, client, judged, shown };
   }
+
+  it('replays nothing when the same user subscribes again with a fresh copy of its record (as a session deserializes it for each event)', async () => {
+    const { live, subscriptions, modify, client, judged, shown } = setup();
+    const alice = (): User => ({ id: 1, name: 'alice' });
+    subscriptions.start(client, definition, alice(), true, modify);
+    for (let pk = 1; pk <= 20; pk++) live.deliverLocal(new ModelChange(LABEL, 'created', pk));
+    await until(() => shown().length === 20, 'the 20 rows');
+    expect(judged).toHaveLength(20);
+    // A page (or a hostile client) sends live_subscribe again and again, as the same user.
+    for (let again = 0; again < 50; again++) subscriptions.start(client, definition, alice(), true, modify);
+    live.deliverLocal(new ModelChange(LABEL, 'created', 21));
+    await until(() => shown().length === 21, 'the next row');
+    // Only the new change was judged: 50 subscriptions again did not replay (and judge) the 20 changes 50 times.
+    expect(judged).toHaveLength(21);
+  });
+
+  it('still replays for another user', async () => {
+    const { live, subscriptions, modify, client, judged, shown } = setup();
+    subscriptions.start(client, definition, { id: 1, name: 'alice' }, true, modify);
+    for (let pk = 1; pk <= 3; pk++) live.deliverLocal(new ModelChange(LABEL, 'created', pk));
+    await until(() => shown().length === 3, 'the 3 rows');
+    subscriptions.start(client, definition, { id: 2, name: 'bob' }, true, modify);
+    await until(() => judged.length === 6, 'the replay for bob');
+    expect(judged.slice(3)).toEqual([{ id: 2, name: 'bob' }, { id: 2, name: 'bob' }, { id: 2, name: 'bob' }]);
+  });
 
   it('applies nothing to a guarded subscription after a session end until its guards let the new user through', async () => {
     const { live, subscriptions, modify, client, judged, shown } = setup();

@@ -54,6 +54,24 @@ interface StateSubscription {
 }
 
 /**
+ * Whether the user a `live_subscribe` read is the one its subscription already has: the same object, or an equal
+ * record. A session's `deserializeUser` (a database read) gives every request its own copy of the user, so by
+ * identity alone each `live_subscribe` of the same user was a change of user, and replayed (and judged again, with a
+ * `liveRow` per change, as the row cache keys users by identity) every change since the page load: up to
+ * `live.bufferSize` per list for one small event, as often as a client cared to send it.
+ */
+function sameUser(shown: unknown, read: unknown): boolean {
+  if (shown === read) return true;
+  if (typeof shown !== 'object' || typeof read !== 'object' || shown === null || read === null) return false;
+  try {
+    return JSON.stringify(shown) === JSON.stringify(read);
+  } catch {
+    // Not serializable (a cycle, a throwing toJSON): taken as another user, whose rows are judged again.
+    return false;
+  }
+}
+
+/**
  * The live-list subscriptions of connected clients: one per (connection, state), started by the state's
  * `live_subscribe` event, ended when the connection closes.
  *
@@ -102,7 +120,8 @@ export class LiveListSubscriptions {
    * be idempotent.
    *
    * Subscribing again on the same connection keeps the subscription and takes the new event's user (a page that
-   * subscribes again after a login shows that user's rows from then on), with the same replay when it changed.
+   * subscribes again after a login shows that user's rows from then on), with the same replay when it changed (an
+   * equal record, as a session's `deserializeUser` gives each request, is the same user: nothing is replayed).
    *
    * `readAt` is the {@link mark} taken before the subscribing event read its request: when the connection's session
    * ended after that (its guards were still running), the request's user is gone, and the user {@link changeUser}
@@ -126,7 +145,7 @@ export class LiveListSubscriptions {
     if (existing) {
       // A stale event says nothing new: changeUser already gave the subscription the connection's user (and, for a
       // guarded state, its guards' check of that user decides; the guards this event passed judged the old one).
-      if (!fromRequest || stale || (existing.viewer.user === user && !existing.viewer.held)) return;
+      if (!fromRequest || stale || (sameUser(existing.viewer.user, user) && !existing.viewer.held)) return;
       existing.viewer.user = user;
       // The guards (if any) just let this user through.
       existing.viewer.held = false;
