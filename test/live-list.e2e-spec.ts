@@ -8,6 +8,7 @@ import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { until } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import session from 'express-session';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 
 const BOARD = 'reflex___state____state.board_state';
@@ -120,8 +121,7 @@ async function login(url: string, username: string, password: string): Promise<s
   return response.headers.get('set-cookie')!.split(';')[0];
 }
 
-async function startBoard(options: ReflexBridgeModuleOptions = {}): Promise<RunningApp> {
-  const stack = createAuthStack();
+async function startBoard(options: ReflexBridgeModuleOptions = {}, stack = createAuthStack()): Promise<RunningApp> {
   return startApp(
     { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState, MembersBoardState, StaffBoardState, SlowGuardedBoardState, AccountState, LoggedInGuard, SlowGuard] },
     (app) => mountHttpAuth(app, stack),
@@ -537,6 +537,90 @@ describe('live lists', () => {
     expect(live.subscriberCount(LABEL)).toBe(before + 1);
     client.close();
     await client.until(() => live.subscriberCount(LABEL) === before, undefined, 'the subscription to end with the socket');
+  });
+});
+
+/** A session store slow to answer one read: the first read of a session after its end waits for `release()`. */
+class SlowAfterEndStore extends session.MemoryStore {
+  /** Armed: the next session this store destroys has its next read held. */
+  armed = false;
+  private held?: string;
+  private readonly gate = { released: false, waiting: [] as Array<() => void> };
+
+  release(): void {
+    this.gate.released = true;
+    for (const resume of this.gate.waiting.splice(0)) resume();
+  }
+
+  override destroy(sid: string, callback?: (err?: unknown) => void): void {
+    if (this.armed) {
+      this.armed = false;
+      this.held = sid;
+    }
+    super.destroy(sid, callback);
+  }
+
+  override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
+    if (sid !== this.held || this.gate.released) {
+      super.get(sid, callback);
+      return;
+    }
+    this.held = undefined;
+    this.gate.waiting.push(() => super.get(sid, callback));
+  }
+}
+
+describe('live lists after a login over an event that regenerates the session', () => {
+  let app: RunningApp;
+  const store = new SlowAfterEndStore();
+  const sockets: RawSocket[] = [];
+  beforeAll(async () => {
+    app = await startBoard({}, createAuthStack({ store }));
+  });
+  afterAll(async () => {
+    store.release();
+    for (const socket of sockets) socket.close();
+    await app.close();
+  });
+
+  it("shows the new user's private rows even when the session store answers the re-authentication late", async () => {
+    NOTES.clear();
+    const tab = await subscribe(app, await login(app.url, 'alice', 'wonderland'));
+    sockets.push(tab);
+    tab.send(`${ACCOUNT}.whoami`);
+    await tab.untilVar(ACCOUNT, 'role', 'admin');
+    const subscriptions = app.app.get(LiveListSubscriptions);
+    let rescoped = 0;
+    const changeUser = subscriptions.changeUser.bind(subscriptions);
+    subscriptions.changeUser = (...args: Parameters<typeof changeUser>) => {
+      if (args[0].sid === tab.socket.id) rescoped += 1;
+      changeUser(...args);
+    };
+    try {
+      // Bob logs in in alice's tab: passport regenerates the session, so alice's session ends and the tab is
+      // re-authenticated; the store is slow to answer that (a busy Redis), and the login's event ends first.
+      store.armed = true;
+      tab.send(`${ACCOUNT}.login`, { username: 'bob', password: 'builder' });
+      await tab.untilVar(ACCOUNT, 'seen', 'bob');
+      // The page subscribes again as bob (whoami answers after it: one token's events run in order).
+      tab.send(`${BOARD}.live_subscribe`);
+      tab.send(`${ACCOUNT}.whoami`);
+      await tab.untilVar(ACCOUNT, 'role', 'user');
+      store.release();
+      // Scoped to nobody at the session's end, then to whoever the re-authentication found.
+      await tab.until(() => rescoped >= 2, undefined, 'the re-authentication');
+      const live = app.app.get(LiveBroadcaster);
+      upsert({ id: 97, text: "bob's own", owner: 'bob' });
+      await live.publish(new ModelChange(LABEL, 'created', 97));
+      upsert({ id: 98, text: 'for everyone', owner: null });
+      await live.publish(new ModelChange(LABEL, 'created', 98));
+      await tab.until(() => ((tab.latest(BOARD, 'notes') as Note[] | undefined) ?? []).some((note) => note.id === 98), undefined, 'the public row');
+      expect(((tab.latest(BOARD, 'notes') as Note[]) ?? []).map((note) => note.id)).toEqual([97, 98]);
+      // The re-authentication's AppState snapshot (queued before the changes) says bob too, not nobody.
+      expect(tab.latest(ACCOUNT, 'isAuthenticated')).toBe(true);
+    } finally {
+      delete (subscriptions as Partial<Pick<LiveListSubscriptions, 'changeUser'>>).changeUser;
+    }
   });
 });
 

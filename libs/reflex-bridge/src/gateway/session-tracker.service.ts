@@ -178,7 +178,12 @@ export class SessionTracker implements OnApplicationBootstrap {
    */
   private async reauthenticate(socket: TrackedSocket): Promise<void> {
     const token = socket.client.token;
-    const request = await this.bridge.authenticate(socket.client).catch((error: unknown) => {
+    // Read behind the token's running event, which may be the very one that ended the session: a login that
+    // regenerates it hands the socket the new session's cookie when it ends. Read before, with the ended session's
+    // cookie, the socket was given no user (and a session id nobody has) just after logging in: its live lists,
+    // subscribed again as the new user, went back to no user, and the new session's logout never reached them.
+    const authenticate = () => this.bridge.authenticate(socket.client);
+    const request = await (token ? this.pipeline.runQueued(token, authenticate) : authenticate()).catch((error: unknown) => {
       this.liveLists.changeUser(socket.client, undefined);
       throw error;
     });

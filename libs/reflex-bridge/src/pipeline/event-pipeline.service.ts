@@ -266,6 +266,24 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   /**
+   * Runs `task` on `token`'s queue, behind everything queued for it now (the running event included), without its
+   * state lease: for work that must see what those events leave (the cookie an event hands its socket).
+   * Resolves with the task's result, rejects with its failure.
+   */
+  async runQueued<T>(token: string, task: () => Promise<T>): Promise<T> {
+    const settled: Array<{ value: T } | { error: unknown }> = [];
+    await this.queue.run(token, () =>
+      task().then(
+        (value) => void settled.push({ value }),
+        (error: unknown) => void settled.push({ error }),
+      ),
+    );
+    const outcome = settled[0] ?? { error: new Error('ReflexBridge: a queued task did not run') };
+    if ('error' in outcome) throw outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
+    return outcome.value;
+  }
+
+  /**
    * Changes one client's state from outside an event (an HTTP route, a job, a live update), under the same
    * lock and queue as its events, and pushes the delta to the client when it is connected here.
    */
