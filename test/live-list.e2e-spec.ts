@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { BridgeTier, EventGateway, EventHandler, LiveBroadcaster, LiveList, ModelChange, PostgresTransport, ReflexBridgeModule, RedisTransport, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
-import { Injectable, UseGuards, type CanActivate } from '@nestjs/common';
+import { Injectable, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { ReflexClient } from '@reflex-bridge/client';
 import { LiveListSubscriptions } from '../libs/reflex-bridge/src/live/live-list-subscriptions.service.js';
-import { AccountState, createAuthStack, LoggedInGuard, mountHttpAuth, type DemoUser } from './fixtures/auth-app.js';
+import { AccountState, createAuthStack, LoggedInGuard, mountHttpAuth, USERS, type DemoUser } from './fixtures/auth-app.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { until } from './support/eventually.js';
@@ -116,6 +116,28 @@ class SlowGuardedBoardState {
 }
 const SLOW_BOARD = 'reflex___state____state.slow_guarded_board_state';
 
+/** Admins only, by the user's role as it is now (a role can change while the user stays logged in). */
+@Injectable()
+class AdminGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    return context.switchToHttp().getRequest<{ user?: DemoUser }>().user?.role === 'admin';
+  }
+}
+
+/** A board for admins: its guard decides who sees its rows. */
+@State()
+@BridgeTier('full')
+@UseGuards(AdminGuard)
+class AdminBoardState {
+  @LiveList(LABEL)
+  notes: Note[] = [];
+
+  liveRow(change: ModelChange): Note | undefined {
+    return anyNote(change);
+  }
+}
+const ADMIN_BOARD = 'reflex___state____state.admin_board_state';
+
 async function login(url: string, username: string, password: string): Promise<string> {
   const response = await fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
   return response.headers.get('set-cookie')!.split(';')[0];
@@ -123,7 +145,7 @@ async function login(url: string, username: string, password: string): Promise<s
 
 async function startBoard(options: ReflexBridgeModuleOptions = {}, stack = createAuthStack()): Promise<RunningApp> {
   return startApp(
-    { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState, MembersBoardState, StaffBoardState, SlowGuardedBoardState, AccountState, LoggedInGuard, SlowGuard] },
+    { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState, MembersBoardState, StaffBoardState, SlowGuardedBoardState, AdminBoardState, AccountState, LoggedInGuard, SlowGuard, AdminGuard] },
     (app) => mountHttpAuth(app, stack),
   );
 }
@@ -373,6 +395,37 @@ describe('live lists', () => {
     await live.publish(new ModelChange(LABEL, 'created', 92));
     await tab.until(() => noteIds(members).includes(92), undefined, 'the next row at the member');
     expect(tab.errors).toEqual([]);
+  });
+
+  it('stops a guarded board at a tab whose live_subscribe its guards refuse now, though they let it in before', async () => {
+    NOTES.clear();
+    const noteIds = (board: string) => ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
+    const alice = USERS.find((user) => user.username === 'alice')!;
+    // The admin board first, then the public one: once the public board shows a change, the admin board was given it.
+    const tab = await subscribe(app, await login(app.url, 'alice', 'wonderland'), ADMIN_BOARD);
+    sockets.push(tab);
+    const live = app.app.get(LiveBroadcaster);
+    const before = live.subscriberCount(LABEL);
+    tab.send(`${BOARD}.live_subscribe`);
+    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the public board');
+    upsert({ id: 110, text: 'for admins', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 110));
+    await tab.until(() => noteIds(BOARD).includes(110), undefined, 'the public board to show 110');
+    expect(noteIds(ADMIN_BOARD)).toEqual([110]);
+    try {
+      // Alice is an admin no more; her page subscribes again (its next load), and the guard refuses it.
+      alice.role = 'user';
+      tab.send(`${ADMIN_BOARD}.live_subscribe`);
+      await tab.until(() => tab.errors.length > 0, undefined, 'the refusal');
+      expect(tab.errors).toEqual([expect.objectContaining({ event: `${ADMIN_BOARD}.live_subscribe` })]);
+      upsert({ id: 111, text: 'for admins, after the refusal', owner: null });
+      await live.publish(new ModelChange(LABEL, 'created', 111));
+      await tab.until(() => noteIds(BOARD).includes(111), undefined, 'the public board to show 111');
+      // The refusal holds: no row reaches the board its guard now refuses her.
+      expect(noteIds(ADMIN_BOARD)).toEqual([110]);
+    } finally {
+      alice.role = 'admin';
+    }
   });
 
   it("shows a user's private rows once the page subscribes again after logging in over an event", async () => {

@@ -131,4 +131,23 @@ describe('LiveListSubscriptions', () => {
     // The change skipped while held is applied once the guards let carol through.
     await until(() => shown().length === 1, 'the row for carol');
   });
+  it('holds a subscription whose live_subscribe its guards refused, unless the refused request predates a session end', async () => {
+    const { live, subscriptions, modify, client, shown } = setup();
+    const guards = () => Promise.resolve();
+    subscriptions.start(client, definition, { id: 1, name: 'alice' }, true, modify, subscriptions.mark(), guards);
+    // Read before a session end: it judged a user the connection no longer has, and says nothing of the new one.
+    const stale = subscriptions.mark();
+    subscriptions.changeUser(client, { id: 2, name: 'bob' }, {} as SyntheticRequest);
+    subscriptions.refuse(client, definition, stale);
+    await until(() => {
+      live.deliverLocal(new ModelChange(LABEL, 'created', shown().length + 1));
+      return shown().length > 0;
+    }, 'a row once the guards let bob through');
+    // Refused now: nothing more is applied.
+    subscriptions.refuse(client, definition, subscriptions.mark());
+    const before = shown().length;
+    live.deliverLocal(new ModelChange(LABEL, 'created', 1_000));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(shown()).toHaveLength(before);
+  });
 });

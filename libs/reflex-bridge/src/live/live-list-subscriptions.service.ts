@@ -201,6 +201,21 @@ export class LiveListSubscriptions {
     }
   }
 
+  /**
+   * The state's guards refused the connection's `live_subscribe` (read at `readAt`, see {@link mark}): its subscription
+   * to the state, if it has one, applies nothing until a later `live_subscribe` passes them. A refusal of a request
+   * read before the connection's session ended judged a user it no longer has: the check {@link changeUser} started
+   * decides instead.
+   */
+  refuse(client: EventClient, definition: StateDefinition, readAt: number): void {
+    const subscription = this.byConnection.get(client.sid)?.get(definition);
+    if (subscription === undefined || !subscription.viewer.fromRequest) return;
+    const rescoped = this.rescoped.get(client.sid);
+    if (rescoped !== undefined && rescoped.at > readAt) return;
+    subscription.viewer.held = true;
+    subscription.viewer.verdict += 1;
+  }
+
   /** Holds a guarded subscription, and lets it go once its guards let `request` through (unless a newer verdict came). */
   private recheck(client: EventClient, subscription: StateSubscription, request: SyntheticRequest | undefined): void {
     const { viewer, guards } = subscription;

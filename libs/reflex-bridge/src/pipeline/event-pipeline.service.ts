@@ -627,6 +627,11 @@ export class EventPipeline implements OnApplicationBootstrap {
       // The state's Nest guards (and an app's own live_subscribe handler's), where the tier runs guards: rows of a
       // guarded state reach only clients its guards let through, as its other handlers' results do.
       await this.bridge.checkGuards(outcome, subscribe);
+    } catch (error) {
+      // Refused now: a subscription they let in before (a role since taken away) must not go on showing the rows its
+      // client is refused; it applied every later change while the client was told `forbidden`.
+      this.liveLists.refuse(client, subscribe.state, readAt);
+      throw error;
     } finally {
       await this.bridge.finish(outcome, client);
     }
