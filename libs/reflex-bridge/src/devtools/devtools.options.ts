@@ -17,10 +17,11 @@ export interface DevtoolsOptions {
    */
   logAdviceOnShutdown?: boolean;
   /**
-   * Host names (as in the `Host` header, without port) the devtools answer to besides IP addresses and `localhost`;
-   * a leading dot also allows subdomains (`'.dev.example'`). Any other name gets 403 `host_not_allowed`: a site the
-   * developer visits could otherwise point its own name at this machine (DNS rebinding) and read every user's
-   * events and state. Add the name you open the app under when it is not `localhost` or an IP address.
+   * Host names (as in the `Host` header, without port) the devtools answer to besides IP addresses, `localhost`
+   * and `*.localhost`; a leading dot also allows subdomains (`'.dev.example'`). Any other name gets 403
+   * `host_not_allowed`: a site the developer visits could otherwise point its own name at this machine (DNS
+   * rebinding) and read every user's events and state. Add the name you open the app under when it is not one of
+   * those.
    * @default []
    */
   allowedHosts?: string[];

@@ -7,7 +7,8 @@ export interface LiveOptions {
    * How changes reach the other workers: `new RedisTransport({ url })`, `new PostgresTransport({
    * connectionString })`, or your own {@link LiveTransport}. The module owns it: it is started at bootstrap
    * (an unreachable server fails the bootstrap) and closed at shutdown.
-   * @default an {@link InProcessTransport} (one process)
+   * @default a `RedisTransport` on the module's `redisUrl` connections when it is set, else an
+   * {@link InProcessTransport} (one process)
    */
   transport?: LiveTransport;
   /**

@@ -957,7 +957,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     }
     if (error instanceof StateStoreError || error instanceof LockLostError) {
       this.logger.warn(`State store failed during an event: ${error.message}`);
-      return new BridgeError('state_unavailable', 'The state store is unavailable; the change may not have been saved. Try again.');
+      return new BridgeError('state_unavailable', 'The state store is unavailable; this event\'s change was not saved. Try again.');
     }
     return error;
   }
