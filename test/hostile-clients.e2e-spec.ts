@@ -527,3 +527,65 @@ describe('hostile clients: many made-up tokens', () => {
     await regular.untilVar(HOARD, 'count', count + 1, WAIT_MS);
   });
 });
+
+describe('hostile clients: many connections that never read', () => {
+  const TOTAL = 3_000_000;
+  const PER_CONNECTION = 8_000_000;
+  let running: RunningApp;
+  const logger = new CapturingLogger();
+  const sockets: RawSocket[] = [];
+  const open = async () => {
+    const socket = new RawSocket(running.url);
+    sockets.push(socket);
+    await socket.connected();
+    await socket.hydrate();
+    return socket;
+  };
+
+  beforeAll(async () => {
+    running = await startApp(
+      {
+        imports: [ReflexBridgeModule.forRoot({ maxMessageBytes: 100_000, maxStateBytes: 300_000, maxOutboundBytes: PER_CONNECTION, maxTotalOutboundBytes: TOTAL })],
+        providers: [HoardState, StashState],
+      },
+      undefined,
+      logger,
+    );
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running.close();
+  });
+
+  it('closes the connections holding the most unread output once the worker holds maxTotalOutboundBytes for them, never one that reads', async () => {
+    // Each silent connection stays far below its own bound (8 MB): together they pass the worker's (3 MB). Without the
+    // worker's bound, 256 such sockets of one address held 4 GB.
+    const reader = await open();
+    const silent = [await open(), await open(), await open()];
+    for (const socket of silent) (socket.socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void } } }).ws._socket.pause();
+    const closedFor = (socket: RawSocket, bound: string) =>
+      logger.lines.some((line) => line.message.includes('Closing the connection') && line.message.includes(socket.token.slice(0, 8)) && line.message.includes(bound));
+    const states = running.app.get(ReflexStateService);
+    const blob = (i: number) => String(i % 10).repeat(200_000);
+    // The server changes their states on its own (a live change, a modify), as fast as it can encode them.
+    for (let i = 0; i < 2_000 && !silent.every((socket) => closedFor(socket, 'maxTotalOutboundBytes')); i++) {
+      for (const socket of silent) if (!closedFor(socket, 'maxTotalOutboundBytes')) await states.modify(socket.token, HoardState, (state) => void (state.blob = blob(i)));
+      if (i % 10 === 0) {
+        // The reader gets as much in bursts, and reads it before the loop goes on (it shares this process's event loop).
+        const burst = String(i).padEnd(200_000, 'r');
+        await states.modify(reader.token, HoardState, (state) => void (state.blob = burst));
+        await reader.until(() => reader.latest(HOARD, 'blob') === burst, WAIT_MS, 'the reader to read its burst');
+      }
+    }
+    for (const socket of silent) {
+      expect(closedFor(socket, 'maxTotalOutboundBytes')).toBe(true);
+      expect(closedFor(socket, 'maxOutboundBytes')).toBe(false);
+    }
+    // The client that reads was sent as much in bursts and is still connected and served.
+    expect(closedFor(reader, 'Bytes')).toBe(false);
+    await states.modify(reader.token, HoardState, (state) => void (state.blob = 'read'));
+    await reader.untilVar(HOARD, 'blob', 'read', WAIT_MS);
+    reader.send(`${HOARD}.increment`);
+    await reader.untilVar(HOARD, 'count', 1, WAIT_MS);
+  });
+});

@@ -8,6 +8,8 @@ describe('resolveOptions', () => {
     expect(options).toMatchObject({
       path: '/_event',
       maxMessageBytes: 1_000_000,
+      maxOutboundBytes: 16_000_000,
+      maxTotalOutboundBytes: 256_000_000,
       stateTtlSeconds: 3600,
       preset: 'default',
       bridge: { mode: 'full', authAutoSync: true, mirrors: { flash: true, csrf: true, language: true } },
@@ -45,6 +47,7 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ bridge: { withheldHeaders: 'x-secret' as never } })).toThrow('invalid option "bridge.withheldHeaders"');
     expect(() => resolveOptions({ bridge: { withheldHeaders: ['x ok'] } })).toThrow('invalid option "bridge.withheldHeaders"');
     expect(() => resolveOptions({ maxInMemoryStateBytes: 0 })).toThrow('invalid option "maxInMemoryStateBytes"');
+    expect(() => resolveOptions({ maxTotalOutboundBytes: -1 })).toThrow('invalid option "maxTotalOutboundBytes"');
   });
 
   it('takes header names to withhold from the router var in any case, as Node gives them (lower case)', () => {

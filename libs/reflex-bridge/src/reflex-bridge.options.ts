@@ -39,6 +39,15 @@ export interface ReflexBridgeModuleOptions {
    */
   maxOutboundBytes?: number;
   /**
+   * Largest amount of output, in bytes (counted as for `maxOutboundBytes`), one worker holds for all the connections
+   * that have not read theirs. Past it, the connections holding the most are closed, largest first, until the worker
+   * is within it again; only connections already not read for their own backlog (past a sixteenth of
+   * `maxOutboundBytes`) are closed, never one that reads its socket. Bounds what many connections that never read
+   * cost together, where `maxOutboundBytes` bounds each one.
+   * @default 256_000_000
+   */
+  maxTotalOutboundBytes?: number;
+  /**
    * Largest state of one client token, in bytes of its JSON form. An event (or a step of a streaming handler)
    * whose changes would take the state past it is refused with `state_too_large` and its changes are dropped.
    * @default 2_000_000
@@ -266,6 +275,7 @@ export interface ResolvedReflexBridgeOptions {
   path: string;
   maxMessageBytes: number;
   maxOutboundBytes: number;
+  maxTotalOutboundBytes: number;
   maxStateBytes: number;
   maxClientStorageValueLength: number;
   maxQueuedEvents: number;
@@ -311,6 +321,7 @@ export const DEFAULT_OPTIONS = {
   path: '/_event',
   maxMessageBytes: 1_000_000,
   maxOutboundBytes: 16_000_000,
+  maxTotalOutboundBytes: 256_000_000,
   maxStateBytes: 2_000_000,
   maxClientStorageValueLength: 65_536,
   maxQueuedEvents: 100,
@@ -406,7 +417,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'redisCluster', 'live', 'rateLimit', 'sessionStore', 'uploads',
   'audit', 'workers',
   'profile', 'spa', 'devServer',
@@ -499,6 +510,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     path,
     maxMessageBytes: positiveNumber('maxMessageBytes', options.maxMessageBytes) ?? DEFAULT_OPTIONS.maxMessageBytes,
     maxOutboundBytes: positiveNumber('maxOutboundBytes', options.maxOutboundBytes) ?? DEFAULT_OPTIONS.maxOutboundBytes,
+    maxTotalOutboundBytes: positiveNumber('maxTotalOutboundBytes', options.maxTotalOutboundBytes) ?? DEFAULT_OPTIONS.maxTotalOutboundBytes,
     maxStateBytes: positiveNumber('maxStateBytes', options.maxStateBytes) ?? DEFAULT_OPTIONS.maxStateBytes,
     maxClientStorageValueLength: positiveInteger('maxClientStorageValueLength', options.maxClientStorageValueLength) ?? DEFAULT_OPTIONS.maxClientStorageValueLength,
     maxQueuedEvents: positiveInteger('maxQueuedEvents', options.maxQueuedEvents) ?? DEFAULT_OPTIONS.maxQueuedEvents,

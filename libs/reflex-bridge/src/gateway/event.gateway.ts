@@ -19,6 +19,7 @@ import { eventGatewayOptions } from './event-gateway.options.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
 import { SocketConnection, type SocketConnectionContext } from './socket-connection.js';
 import { connectionLimitSettings } from '../security/connection-limits.js';
+import { WorkerOutputBudget } from '../security/worker-output-budget.js';
 import { isClientToken } from '../protocol/client-token.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
@@ -50,6 +51,14 @@ function coldMessageListeners(gateway: EventGateway): { client_error: (this: Soc
       this.emit(event, data);
     },
   };
+}
+
+/** The connections of the namespace's sockets (read when the worker's output budget looks at every one). */
+function* connectionsOf(namespace: Namespace): Iterable<SocketConnection> {
+  for (const socket of namespace.sockets.values()) {
+    const connection = SocketConnection.of(socket);
+    if (connection) yield connection;
+  }
 }
 
 function flattenHeaders(headers: IncomingMessage['headers']): Readonly<Record<string, string>> {
@@ -108,7 +117,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     @Optional() @Inject(CLUSTER_LINK) private readonly cluster?: ClusterLink,
   ) {
     WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
-    this.connectionContext = { ...connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes), owner: pipeline };
+    const limits = connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes);
+    this.connectionContext = { ...limits, owner: pipeline, outputBudget: new WorkerOutputBudget(options.maxTotalOutboundBytes, limits.outputPauseBytes) };
   }
 
   /** Called by Nest once the adapter created the namespace: the token check, and the cluster adapter with `redisUrl`. */
@@ -123,6 +133,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       }
       next();
     });
+    this.connectionContext.outputBudget.watch(() => connectionsOf(namespace));
     this.cluster?.attach(namespace, (token) => this.pipeline.isBusy(token));
     this.clustered = !isSingleProcessAdapter(namespace.adapter);
     this.sessions.attach(namespace, this.clustered, (socket) => SocketConnection.of(socket));

@@ -4,6 +4,7 @@ import type { Socket } from 'socket.io';
 import type { BridgeError } from '../protocol/bridge-error.js';
 import type { EventClient } from '../common/event-client.js';
 import { connectionLimitSettings } from '../security/connection-limits.js';
+import { WorkerOutputBudget } from '../security/worker-output-budget.js';
 import { SocketConnection, type SocketConnectionOwner } from './socket-connection.js';
 
 /** The parts of a Socket.IO socket a connection reads: its Engine.IO queue, its WebSocket's buffer and pause. */
@@ -42,7 +43,7 @@ describe('SocketConnection', () => {
   it('runs events while the client reads its answers', () => {
     const { socket, websocket } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
     connection.admission = true;
     websocket.bufferedAmount = settings.outputPauseBytes;
     deliver(connection, 'a');
@@ -55,7 +56,7 @@ describe('SocketConnection', () => {
   it('stops reading a client whose output waits, holds what it still sends past the larger bound (refusing past a few), and reads again once it drained', () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
     connection.admission = true;
     // Past the pause: this event still runs (a reading client's next event waits in TCP, it is never refused).
     websocket.bufferedAmount = settings.outputPauseBytes + 1;
@@ -95,7 +96,7 @@ describe('SocketConnection', () => {
   it("holds a slow link's click that arrives while live changes the server sent still wait, instead of refusing it with a toast", () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
     connection.admission = true;
     // The server sent a burst of live changes (a big list, each change the whole list) faster than the link carries.
     websocket.bufferedAmount = settings.outputRefuseBytes + 1;
@@ -114,7 +115,7 @@ describe('SocketConnection', () => {
   it('holds at most maxMessageBytes of frames (the first whatever its size), refusing the rest', () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
     connection.admission = true;
     websocket.bufferedAmount = settings.outputRefuseBytes + 1;
     deliver(connection, 'big', settings.maxMessageBytes);
@@ -128,7 +129,7 @@ describe('SocketConnection', () => {
   it('runs nothing it held for a client that left meanwhile', async () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
     connection.admission = true;
     websocket.bufferedAmount = settings.outputRefuseBytes + 1;
     deliver(connection, 'held');
@@ -142,7 +143,7 @@ describe('SocketConnection', () => {
     // Long polling: there is no WebSocket to pause, so only the refusals bound what the client asks for.
     const { socket, transport } = fakeSocket({ polling: true });
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
     connection.admission = true;
     const conn = socket.conn as unknown as { writeBuffer: unknown[] };
     const backlog = () => {

@@ -9,6 +9,7 @@ import type { MaybePromise } from '../common/maybe-promise.js';
 import { ConnectionLimits, type ConnectionLimitSettings } from '../security/connection-limits.js';
 import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 import { batchFlushedWrites } from '../security/flushed-writes.batch.js';
+import type { OutputBudgetMember, WorkerOutputBudget } from '../security/worker-output-budget.js';
 import type { TrackedSocket } from './session-tracker.service.js';
 import { writeJsonEvent, writeStateUpdate } from './json-event.writer.js';
 import { writeSharedMessage } from './shared-message.writer.js';
@@ -25,9 +26,10 @@ export interface SocketConnectionOwner {
   chargeConnection(client: EventClient, units: number): number;
 }
 
-/** What every connection of one gateway shares: its limits and the pipeline that handles its events. */
+/** What every connection of one gateway shares: its limits, the worker's output budget and the pipeline that handles its events. */
 export interface SocketConnectionContext extends ConnectionLimitSettings {
   readonly owner: SocketConnectionOwner;
+  readonly outputBudget: WorkerOutputBudget;
 }
 
 /** Where a socket and its Engine.IO connection keep their connection, so listeners shared by every socket find it. */
@@ -117,7 +119,7 @@ function onEvent(this: Carrier, frame: unknown): void {
  * holds no closures: 10,000 idle tabs on a worker are 10,000 of these. Every field is set in the constructor, so
  * V8 keeps them all inside the object.
  */
-export class SocketConnection extends ConnectionLimits<SocketConnectionContext> implements EventClient, TrackedSocket {
+export class SocketConnection extends ConnectionLimits<SocketConnectionContext> implements EventClient, TrackedSocket, OutputBudgetMember {
   /** The token the socket presented; admission may replace it with a fresh one (`new_token`). */
   token: string;
   /**
@@ -135,6 +137,8 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   budgetEndsAt: number | undefined = undefined;
   /** Kept by the pipeline (see {@link EventClient.pageLoadedAt}). */
   pageLoadedAt: number | undefined = undefined;
+  /** Kept by the worker's output budget (see {@link OutputBudgetMember.budgetCounted}). */
+  budgetCounted = 0;
 
   constructor(
     readonly socket: Socket,
@@ -198,6 +202,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
       conn.off('packet', onPacket);
       conn.off('packetCreate', onPacketCreate);
     }
+    this.settings.outputBudget.release(this);
   }
 
   get remoteAddress(): string {
@@ -236,6 +241,21 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   chargeBudget(units: number): void {
     const blockedMs = this.settings.owner.chargeConnection(this, units);
     if (blockedMs > 0) this.pauseWhileBlocked(blockedMs);
+  }
+
+  /** Counts the packet against the connection's own bound, then against the worker's (see {@link WorkerOutputBudget}). */
+  override countOutput(data: unknown, queuedPackets: number, inFlightBytes: number): void {
+    super.countOutput(data, queuedPackets, inFlightBytes);
+    // Not once it was detached (its own bound may have just closed it): the budget released it for good then.
+    if ((this.socket.conn as Socket['conn'] & Carrier)[CONNECTION] === this) this.settings.outputBudget.count(this, this.pendingOutputBytes + inFlightBytes);
+  }
+
+  /** The worker holds more unread output than `maxTotalOutboundBytes`, and this connection the most of it: closed. */
+  workerOutputExceeded(backlog: number, workerBytes: number): void {
+    logger.warn(
+      `Closing the connection of client ${this.token.slice(0, 8)}…: ${backlog} bytes of output are waiting for it to read, the most of any, while this worker holds ${workerBytes} unread bytes for its clients (maxTotalOutboundBytes ${this.settings.outputBudget.limitBytes}).`,
+    );
+    this.socket.disconnect(true);
   }
 
   /** More output waits for the client than `maxOutboundBytes`: it does not read, and is closed. */
@@ -346,7 +366,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   }
 
   /** What waits for the client now: Engine.IO's queue and what its WebSocket has not handed to the kernel. */
-  private currentOutputBacklog(): number {
+  currentOutputBacklog(): number {
     const conn = this.socket.conn as unknown as EngineConnection;
     return super.outputBacklog(conn.writeBuffer.length, inFlightBytes(conn));
   }
