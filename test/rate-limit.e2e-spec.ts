@@ -11,6 +11,7 @@ import { ShopModule } from '../apps/shop/src/shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
+import { ALL_STATES, createAuthStack } from './fixtures/auth-app.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
@@ -206,6 +207,53 @@ class OrderState {
     this.orders++;
   }
 }
+
+describe('session cookie changes per client address', () => {
+  let running: RunningApp;
+  const sockets: RawSocket[] = [];
+  beforeAll(async () => {
+    const stack = createAuthStack();
+    running = await startApp({
+      imports: [ReflexBridgeModule.forRoot({ bridge: { authMiddleware: stack.authMiddleware }, rateLimit: { cookieHandoffs: { limit: 3, ttlMs: 60_000 } } })],
+      providers: ALL_STATES,
+    });
+  });
+  afterAll(async () => {
+    for (const socket of sockets.splice(0)) socket.close();
+    await running.close();
+  });
+
+  it('hands the browser its new session cookie for the first changes, then answers rate_limited: the handoff store is not filled from one address', async () => {
+    const tab = new RawSocket(running.url);
+    sockets.push(tab);
+    await tab.connected();
+    await tab.hydrate();
+    // A login, a logout and a login again: each changes the session cookie, and each is handed over.
+    tab.send(`${ACCOUNT}.login`, { username: 'alice', password: 'wonderland' });
+    await tab.untilHandoff(1);
+    tab.send(`${ACCOUNT}.logout`);
+    await tab.untilHandoff(2);
+    tab.send(`${ACCOUNT}.login`, { username: 'alice', password: 'wonderland' });
+    await tab.untilHandoff(3);
+    // The fourth change of this address: the event runs (the server's session changes), its cookie is not parked.
+    tab.send(`${ACCOUNT}.logout`);
+    await tab.until(() => tab.errors.some((error) => error.code === 'rate_limited' && error.event === 'cookie_handoff'), 10_000, 'the refused handoff');
+    const refusal = tab.errors.find((error) => error.event === 'cookie_handoff')!;
+    expect(refusal.retryAfterMs).toBeGreaterThan(0);
+    await tab.untilVar(ACCOUNT, 'seen', 'anonymous');
+    expect(tab.handoffs()).toHaveLength(3);
+    // Another tab from the same address is counted with it; events that change no cookie go on as before.
+    const other = new RawSocket(running.url);
+    sockets.push(other);
+    await other.connected();
+    await other.hydrate();
+    other.send(`${ACCOUNT}.login`, { username: 'alice', password: 'wonderland' });
+    await other.until(() => other.errors.some((error) => error.event === 'cookie_handoff'), 10_000, 'the other tab\'s refused handoff');
+    expect(other.handoffs()).toHaveLength(0);
+    other.send(`${ACCOUNT}.whoami`);
+    await other.untilVar(ACCOUNT, 'seen', 'alice');
+  });
+});
 
 describe("an app's own global ThrottlerGuard", () => {
   it('refuses full-tier events past its limit as rate_limited, with its Retry-After as retryAfterMs', async () => {

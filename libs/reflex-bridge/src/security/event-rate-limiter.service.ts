@@ -82,6 +82,8 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   /** Full names of handlers marked `@SkipThrottle()`: not counted against the connection budget. */
   private readonly exempt = new Set<string>();
   private warnedAt = -Infinity;
+  /** `rateLimit.cookieHandoffs` as a limit of the storage; undefined when off. */
+  private readonly cookieHandoffs: HandlerLimit | undefined;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
@@ -91,6 +93,8 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   ) {
     this.options = options.rateLimit;
     this.budget = this.options.perConnection;
+    const handoffs = this.options.cookieHandoffs;
+    this.cookieHandoffs = handoffs && { name: 'cookie-handoff', limit: handoffs.limit, ttl: handoffs.ttlMs, blockDuration: handoffs.blockDurationMs, keyBase: 'cookie-handoff@' };
   }
 
   /** Reads every handler's `@Throttle` / `@SkipThrottle` metadata once. */
@@ -169,6 +173,17 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     }
     if (!pending) return wait;
     return Promise.all(pending).then((waits) => Math.max(wait, ...waits));
+  }
+
+  /**
+   * Counts one session cookie change of an event from client address `ip` against `rateLimit.cookieHandoffs`.
+   * Returns 0 when its handoff may be issued, else the milliseconds to wait. Never rejects (a storage failure lets
+   * it through).
+   */
+  checkCookieHandoff(ip: string): MaybePromise<number> {
+    const limit = this.cookieHandoffs;
+    if (limit === undefined) return 0;
+    return this.count(limit, `${limit.keyBase}${normalizeIp(ip, this.options.ipv6SubnetPrefix)}`);
   }
 
   /** The `bridge_error` payload of an event refused for `waitMs` milliseconds. */

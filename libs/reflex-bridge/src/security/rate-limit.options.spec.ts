@@ -7,6 +7,7 @@ describe('rateLimit options', () => {
     expect(resolveOptions().rateLimit).toEqual({
       enabled: true,
       perConnection: { limit: 500, ttlMs: 10_000, blockDurationMs: 0 },
+      cookieHandoffs: { limit: 100, ttlMs: 30_000, blockDurationMs: 0 },
       storage: undefined,
       keyPrefix: 'rx:throttle:',
       ipv6SubnetPrefix: 64,
@@ -18,11 +19,14 @@ describe('rateLimit options', () => {
     const resolved = resolveOptions({ rateLimit: { perConnection: { limit: 10, ttlMs: 1000, blockDurationMs: 5000 }, storage, keyPrefix: 'shop:rl:' } }).rateLimit;
     expect(resolved).toMatchObject({ perConnection: { limit: 10, ttlMs: 1000, blockDurationMs: 5000 }, storage, keyPrefix: 'shop:rl:' });
     expect(resolveOptions({ rateLimit: { perConnection: false } }).rateLimit.perConnection).toBeUndefined();
-    expect(resolveOptions({ rateLimit: false }).rateLimit).toMatchObject({ enabled: false, perConnection: undefined });
+    expect(resolveOptions({ rateLimit: false }).rateLimit).toMatchObject({ enabled: false, perConnection: undefined, cookieHandoffs: undefined });
+    expect(resolveOptions({ rateLimit: { cookieHandoffs: false } }).rateLimit.cookieHandoffs).toBeUndefined();
+    expect(resolveOptions({ rateLimit: { cookieHandoffs: { limit: 5, ttlMs: 1000 } } }).rateLimit.cookieHandoffs).toEqual({ limit: 5, ttlMs: 1000, blockDurationMs: 0 });
   });
 
   it('refuses invalid values, naming the field', () => {
     expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 0, ttlMs: 1000 } } })).toThrow(/"rateLimit\.perConnection\.limit": expected an integer ≥ 1/);
+    expect(() => resolveOptions({ rateLimit: { cookieHandoffs: { limit: 1.5, ttlMs: 1000 } } })).toThrow(/"rateLimit\.cookieHandoffs\.limit": expected an integer ≥ 1/);
     expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 5, ttlMs: -1 } } })).toThrow(/"rateLimit\.perConnection\.ttlMs"/);
     expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 5, ttlMs: 10, ttl: 3 } as never } })).toThrow(/"rateLimit\.perConnection\.ttl": unknown option/);
     expect(() => resolveOptions({ rateLimit: { storage: {} as never } })).toThrow(/"rateLimit\.storage"/);

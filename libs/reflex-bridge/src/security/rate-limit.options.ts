@@ -28,6 +28,16 @@ export interface RateLimitOptions {
    */
   perConnection?: false | RateLimitWindow;
   /**
+   * Cookie handoffs per client address: how many times events from one address may change the session cookie
+   * (a login, a logout, a handler writing a new session), counted in {@link storage} as handler limits are. Each
+   * change parks the new `Set-Cookie` for 30 seconds until the tab fetches it; a client that makes new sessions as
+   * fast as its events go would otherwise fill that store (one process keeps 20,000, the oldest give way: other
+   * users' logins among them). Past it, the event's session change stays on the server and this connection, but the
+   * browser is not sent the cookie: the client gets `rate_limited` with `retryAfterMs`. `false` turns it off.
+   * @default { limit: 100, ttlMs: 30_000, blockDurationMs: 0 }
+   */
+  cookieHandoffs?: false | RateLimitWindow;
+  /**
    * Where `@Throttle` handler limits count: any `@nestjs/throttler` `ThrottlerStorage`.
    * @default a `RedisThrottlerStorage` on `redisUrl` when that is set (every worker shares the counters), else an
    * `InMemoryThrottlerStorage` (this process)
@@ -52,6 +62,7 @@ export interface ResolvedRateLimitOptions {
   /** False when `rateLimit: false`: no budget and `@Throttle` is not read. */
   enabled: boolean;
   perConnection: Required<RateLimitWindow> | undefined;
+  cookieHandoffs: Required<RateLimitWindow> | undefined;
   storage: ThrottlerStorage | undefined;
   keyPrefix: string;
   ipv6SubnetPrefix: number;
@@ -60,11 +71,12 @@ export interface ResolvedRateLimitOptions {
 /** The defaults of {@link RateLimitOptions}, in one place. */
 export const DEFAULT_RATE_LIMIT_OPTIONS = {
   perConnection: { limit: 500, ttlMs: 10_000, blockDurationMs: 0 },
+  cookieHandoffs: { limit: 100, ttlMs: 30_000, blockDurationMs: 0 },
   keyPrefix: 'rx:throttle:',
   ipv6SubnetPrefix: 64,
 } as const;
 
-const KNOWN = new Set(['perConnection', 'storage', 'keyPrefix', 'ipv6SubnetPrefix']);
+const KNOWN = new Set(['perConnection', 'cookieHandoffs', 'storage', 'keyPrefix', 'ipv6SubnetPrefix']);
 
 function resolveWindow(field: string, value: unknown): Required<RateLimitWindow> {
   if (value === null || typeof value !== 'object') throw new InvalidOptionError(field, 'expected false or { limit, ttlMs }');
@@ -90,7 +102,7 @@ function resolveWindow(field: string, value: unknown): Required<RateLimitWindow>
  */
 export function resolveRateLimitOptions(options: false | RateLimitOptions = {}, prefix = 'rateLimit'): ResolvedRateLimitOptions {
   if (options === false) {
-    return { enabled: false, perConnection: undefined, storage: undefined, keyPrefix: DEFAULT_RATE_LIMIT_OPTIONS.keyPrefix, ipv6SubnetPrefix: DEFAULT_RATE_LIMIT_OPTIONS.ipv6SubnetPrefix };
+    return { enabled: false, perConnection: undefined, cookieHandoffs: undefined, storage: undefined, keyPrefix: DEFAULT_RATE_LIMIT_OPTIONS.keyPrefix, ipv6SubnetPrefix: DEFAULT_RATE_LIMIT_OPTIONS.ipv6SubnetPrefix };
   }
   if (options === null || typeof options !== 'object') throw new InvalidOptionError(prefix, 'expected false or an object');
   for (const key of Object.keys(options)) {
@@ -110,5 +122,9 @@ export function resolveRateLimitOptions(options: false | RateLimitOptions = {}, 
     options.perConnection === false
       ? undefined
       : resolveWindow(`${prefix}.perConnection`, options.perConnection ?? DEFAULT_RATE_LIMIT_OPTIONS.perConnection);
-  return { enabled: true, perConnection, storage, keyPrefix, ipv6SubnetPrefix };
+  const cookieHandoffs =
+    options.cookieHandoffs === false
+      ? undefined
+      : resolveWindow(`${prefix}.cookieHandoffs`, options.cookieHandoffs ?? DEFAULT_RATE_LIMIT_OPTIONS.cookieHandoffs);
+  return { enabled: true, perConnection, cookieHandoffs, storage, keyPrefix, ipv6SubnetPrefix };
 }

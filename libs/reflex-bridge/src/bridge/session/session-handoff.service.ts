@@ -13,6 +13,7 @@ import { runMiddleware } from '../request/middleware-runner.js';
 import { RequestBuilder } from '../request/request-builder.service.js';
 import type { SyntheticRequest } from '../request/synthetic-request.js';
 import { SyntheticResponse } from '../request/synthetic-response.js';
+import { EventRateLimiter } from '../../security/event-rate-limiter.service.js';
 
 /**
  * The name of the frontend event earlier versions sent for a cookie handoff (payload `{ url, secret }`).
@@ -23,16 +24,20 @@ import { SyntheticResponse } from '../request/synthetic-response.js';
  */
 export const SESSION_COOKIE_EVENT = '_bridge_session_cookie';
 
-/**
- * The session side of bridged events: reports which session each socket is in ({@link SessionSightings}),
- * has logouts on bridged requests observed, ends the synthetic response so the session middleware saves the
- * session, and hands a changed session cookie back to the browser over HTTP.
- */
 /** The last entry of a proxy header (`X-Forwarded-Host: a, b`): what the nearest proxy set. */
 function lastEntry(value: string | undefined): string | undefined {
   const entry = value?.split(',').at(-1)?.trim();
   return entry ? entry : undefined;
 }
+
+/**
+ * The session side of bridged events: reports which session each socket is in ({@link SessionSightings}),
+ * has logouts on bridged requests observed, ends the synthetic response so the session middleware saves the
+ * session, and hands a changed session cookie back to the browser over HTTP (within `rateLimit.cookieHandoffs`
+ * per client address).
+ */
+/** The `event` a refused cookie handoff's `rate_limited` error names: no handler of the app's, the handoff itself. */
+const COOKIE_HANDOFF_REFUSED = 'cookie_handoff';
 
 @Injectable()
 export class SessionHandoff {
@@ -42,6 +47,7 @@ export class SessionHandoff {
     private readonly requests: RequestBuilder,
     private readonly sightings: SessionSightings,
     private readonly storeObserver: SessionStoreObserver,
+    private readonly rateLimiter: EventRateLimiter,
   ) {}
 
   /** After the auth middleware ran on a bridged request: its session store is observed, so a logout in the handler is noticed. */
@@ -104,9 +110,23 @@ export class SessionHandoff {
     const presented = outcome.request?.cookies ?? {};
     const expected: Record<string, string | undefined> = {};
     for (const name of cookieNames(setCookies)) expected[name] = presented[name];
-    // The secret travels over this socket only; the tab sends it back in a header with its token.
-    return this.handoffs.issue(setCookies, expected, client.token ?? '').then(({ id, secret }) => {
-      client.emitUpdate({ events: [cookieHandoffEvent(`${this.options.cookieHandoffPath}/${id}`, secret, this.originOf(client))] });
+    // Counted per address before anything is parked: a client making new sessions as fast as its events go
+    // would fill the handoff store, where other users' logins wait for their tabs.
+    return then(this.rateLimiter.checkCookieHandoff(this.requests.clientIp(client)), (waitMs) => {
+      if (waitMs > 0) {
+        const retryAfterMs = Math.max(1, Math.ceil(waitMs));
+        client.emitError({
+          code: 'rate_limited',
+          message: `Too many session changes from your address: this one was not handed to your browser. Try again in ${Math.ceil(retryAfterMs / 1000)} s.`,
+          event: COOKIE_HANDOFF_REFUSED,
+          retryAfterMs,
+        });
+        return;
+      }
+      // The secret travels over this socket only; the tab sends it back in a header with its token.
+      return this.handoffs.issue(setCookies, expected, client.token ?? '').then(({ id, secret }) => {
+        client.emitUpdate({ events: [cookieHandoffEvent(`${this.options.cookieHandoffPath}/${id}`, secret, this.originOf(client))] });
+      });
     });
   }
 
