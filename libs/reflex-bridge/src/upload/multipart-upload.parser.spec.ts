@@ -342,6 +342,22 @@ describe('parseBufferedUpload', () => {
     req.destroy();
   });
 
+  it('a request whose client left before parsing began (while the tier ran) rejects with UploadAbortedError instead of hanging', async () => {
+    let outcome: unknown;
+    handler = async (req) => {
+      // The route reads the body only once the tier passed: the client may be gone by then.
+      await waitFor(() => req.destroyed, 'the server to see the client leave');
+      outcome = await parseBufferedUpload(req, limits, new AbortController().signal).then(() => 'parsed', (error: unknown) => error);
+    };
+    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
+    req.on('error', () => undefined);
+    req.write(head, () => req.destroy());
+    await waitFor(() => outcome !== undefined, 'the parser to give up');
+    expect(outcome).toBeInstanceOf(UploadAbortedError);
+    expect(leftovers()).toEqual([]);
+  });
+
   it('a signal aborted before parsing rejects at once and creates nothing', async () => {
     let outcome: unknown;
     handler = async (req, res) => {
@@ -452,6 +468,22 @@ describe('streamUpload', () => {
     const reply = await post(multipart(parts));
     expect(reply.status).toBe(status);
     expect(reply.body).toMatchObject(error);
+  });
+
+  it('a request whose client left before parsing began rejects args and done with UploadAbortedError instead of hanging', async () => {
+    let outcome: unknown[] | undefined;
+    handler = async (req) => {
+      await waitFor(() => req.destroyed, 'the server to see the client leave');
+      const upload = streamUpload(req, limits, new AbortController().signal);
+      outcome = await Promise.all([upload.args.catch((error: unknown) => error), upload.done.catch((error: unknown) => error)]);
+    };
+    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
+    req.on('error', () => undefined);
+    req.write(head, () => req.destroy());
+    await waitFor(() => outcome !== undefined, 'the parser to give up');
+    expect(outcome![0]).toBeInstanceOf(UploadAbortedError);
+    expect(outcome![1]).toBeInstanceOf(UploadAbortedError);
   });
 
   it('a client that disconnects mid-file throws UploadAbortedError into the handler loop', async () => {

@@ -137,6 +137,9 @@ class MultipartReader {
 
   private start(): void {
     if (this.signal.aborted) return this.onAbort();
+    // The route reads the body only after the tier (a session lookup may take a while): a client that left before
+    // then destroyed the request, whose 'close' came and went, and a destroyed request never delivers its body.
+    if (this.req.destroyed) return this.fail(new UploadAbortedError('The client disconnected before the upload was read.'));
     if (!isMultipart(this.req)) {
       return this.fail(new UploadError(415, 'upload_not_multipart', 'Uploads must be sent as multipart/form-data.'));
     }

@@ -239,6 +239,8 @@ export class UploadRoute implements OnModuleInit {
       if (!res.writableFinished) cancel.abort(new UploadAbortedError('The client went away before the upload finished.'));
     };
     res.once('close', onClose);
+    // The client may have left while the tier ran: its 'close' was emitted before anyone listened.
+    if (res.destroyed) onClose();
     try {
       if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket, cancel });
       else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket, cancel });
