@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -9,6 +9,8 @@ import {
   EventHandler, EventUploadChunks, EventUploadSignal, EventUploads, Payload, RedisStateStore, ReflexBridgeModule, State,
   type UploadChunkIterator, type UploadFile,
 } from '@reflex-bridge/nest';
+import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
+import type { UploadCall } from '../libs/reflex-bridge/src/pipeline/upload-call.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
@@ -25,6 +27,10 @@ const seen = {
   started: new Map<string, string[]>(),
   /** What each handler saw of its cancellation: the signal's reason, and whether its loop threw. */
   cancelled: new Map<string, { reason?: string; loopThrew?: string }>(),
+  /** Releases the event that holds the tab's queue (see `holdQueue`), once it runs. */
+  releaseQueue: undefined as (() => void) | undefined,
+  /** Streaming handlers that started, by their `run` arg. */
+  streamingStarted: [] as string[],
 };
 
 function noteCancel(run: string, entry: { reason?: string; loopThrew?: string }): void {
@@ -64,6 +70,21 @@ class SlowUploadState {
   @EventHandler()
   attach(@EventUploads() files: UploadFile[]): void {
     this.files += files.length;
+  }
+
+  /** Starts streaming: counts the file before reading it (as a handler that shows "importing…" would). */
+  @EventHandler()
+  async importCounted(@EventUploadChunks() chunks: UploadChunkIterator, @Payload('run') run: string): Promise<void> {
+    seen.streamingStarted.push(run);
+    this.files += 1;
+    for await (const chunk of chunks) this.streamed += chunk.data.length;
+  }
+
+  /** A long event: the tab's queue waits behind it until the test releases it. */
+  @EventHandler()
+  async holdQueue(): Promise<void> {
+    await new Promise<void>((resolve) => (seen.releaseQueue = resolve));
+    seen.releaseQueue = undefined;
   }
 
   /** Records the upload's total as it was when this event ran: it runs after the upload, or its total is stale. */
@@ -255,6 +276,42 @@ describe('an upload whose client goes away', () => {
     await socket.hydrate();
     expect(socket.latest(SLOW, 'files')).toBe(1);
   });
+
+  for (const mode of ['buffered', 'streaming'] as const) {
+    it(`${mode}: never runs the handler of an upload cancelled while it waited behind the tab's other events`, async () => {
+      const socket = await connect();
+      const handler = mode === 'buffered' ? `${SLOW}.attach` : `${SLOW}.importCounted`;
+      // The tab is busy: the upload's handler has to wait for its turn.
+      socket.send(`${SLOW}.holdQueue`, {});
+      await until(() => seen.releaseQueue !== undefined, 'the long event to run');
+      const pipeline = running.app.get(EventPipeline);
+      const calls: UploadCall[] = [];
+      const runUpload = pipeline.runUpload.bind(pipeline);
+      const spy = jest.spyOn(pipeline, 'runUpload').mockImplementation((token, call) => {
+        calls.push(call);
+        return runUpload(token, call);
+      });
+      try {
+        const upload = openUpload(running.url, handler, socket.token, { run: `queued-${mode}` }, 'a,b\n');
+        upload.finish();
+        await until(() => calls.length === 1, 'the upload to wait for its turn');
+        // The user cancels the upload (the browser aborts it) while it waits.
+        upload.request.destroy();
+        await until(() => calls[0]!.cancel.signal.aborted, 'the server to see the upload cancelled');
+        seen.releaseQueue!();
+        // An event sent after the upload runs after it: by its answer, the upload's turn has passed.
+        socket.send(`${SLOW}.rename`, { note: `after-${mode}` });
+        await socket.untilVar(SLOW, 'note', `after-${mode}:0`);
+        await socket.hydrate();
+        expect(socket.latest(SLOW, 'files')).toBe(0);
+        expect(seen.streamingStarted).not.toContain(`queued-${mode}`);
+        expect(socket.errors).toEqual([]);
+        await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+      } finally {
+        spy.mockRestore();
+      }
+    });
+  }
 
   it('fires a streaming handler\'s signal and throws UploadAbortedError into its loop', async () => {
     const socket = await connect();

@@ -346,6 +346,8 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /**
    * {@link runLocked} for an upload: the token must have state, and the route, not the bridge, ends the response.
+   * An upload cancelled before its turn came (`cancel` already aborted) fails with the cancellation, its handler
+   * never called.
    * An upload may outlast the lock's expiry (a slow client, a big file), so the lock is renewed while the handler
    * runs; when it is lost, `cancel` is aborted (the handler's signal fires, a streaming loop throws) and the upload
    * fails with `state_lock_lost` whatever the handler then did (its later saves are refused by the store anyway).
@@ -353,6 +355,9 @@ export class EventPipeline implements OnApplicationBootstrap {
   private runUploadLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[], cancel: AbortController): MaybePromise<void> {
     const followUps: ServerEvent[] = [];
     const ran = this.withLease(token, (lease, tree) => {
+      // Cancelled while it waited for its turn (behind the tab's other events, or for the lock): the user took the
+      // upload back before its handler started, so it never starts, as Reflex cancels a disconnected upload's task.
+      if (cancel.signal.aborted) throw cancel.signal.reason;
       if (lease.state === null) throw new UnknownClientTokenError('unknown');
       const renewal = LeaseRenewal.start(lease, (lost) => cancel.abort(lost), this.logger);
       const body = () =>
