@@ -449,6 +449,44 @@ describe('uploads under the path prefix, and the stored files', () => {
   });
 });
 
+describe('a Reflex frontend on another listed origin', () => {
+  it('may send the extra headers of rx.upload_files(extra_headers=...): its preflight allows the headers it asks for', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ corsOrigins: ['https://front.example'] })], providers: [PhotoState] });
+    try {
+      // What a browser asks before Reflex's upload.js sends its two headers and the app's `X-Upload-Kind`.
+      const preflight = await fetch(`${running.url}/_upload`, {
+        method: 'OPTIONS',
+        headers: { Origin: 'https://front.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'reflex-client-token,reflex-event-handler,x-upload-kind' },
+      });
+      expect(preflight.status).toBe(204);
+      // The browser sends the upload only when every header it asked for is allowed (names are case-insensitive).
+      const allowed = (preflight.headers.get('access-control-allow-headers') ?? '').split(',').map((name) => name.trim().toLowerCase());
+      expect(allowed).toEqual(expect.arrayContaining(['reflex-client-token', 'reflex-event-handler', 'x-upload-kind']));
+      const socket = await RawSocket.hydrated(running.url);
+      try {
+        const response = await fetch(`${running.url}/_upload`, {
+          method: 'POST',
+          headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${PHOTO}.attach`, 'X-Upload-Kind': 'avatar', Origin: 'https://front.example' },
+          body: form([{ name: 'a.txt', text: 'a' }], { note: 'from afar' }),
+        });
+        expect(response.status).toBe(200);
+        await response.text();
+      } finally {
+        socket.close();
+      }
+      // Another origin still gets nothing, whatever it asks for.
+      const elsewhere = await fetch(`${running.url}/_upload`, {
+        method: 'OPTIONS',
+        headers: { Origin: 'https://elsewhere.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'x-upload-kind' },
+      });
+      expect(elsewhere.status).toBe(403);
+      expect(elsewhere.headers.get('access-control-allow-headers')).toBeNull();
+    } finally {
+      await running.close();
+    }
+  });
+});
+
 describe('stored files, against a client that pipelines requests and reads nothing', () => {
   it("opens a pipelined request's file only when its answer's turn comes, and holds none once the client left", async () => {
     const directory = await mkdtemp(join(tmpdir(), 'uploads-dir-'));

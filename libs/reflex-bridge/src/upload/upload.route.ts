@@ -38,6 +38,29 @@ const MISSING_HEADERS = 'Missing reflex-client-token or reflex-event-handler hea
 /** Longest handler name read from the header: full names are far shorter. */
 const MAX_HANDLER_NAME_CHARS = 512;
 
+/** Longest `Access-Control-Request-Headers` whose names a preflight allows: far beyond a real upload's few headers. */
+const MAX_REQUESTED_HEADERS_CHARS = 1024;
+/** An HTTP header name (RFC 9110 token), lowercased. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+/**
+ * The request headers an upload's CORS preflight allows: Reflex's two and `content-type`, and whatever other header
+ * names the browser asks for. A Reflex app may add its own (`rx.upload_files(extra_headers=...)`), which Reflex's
+ * backend allows (`allow_headers=["*"]`); refusing them made the browser drop the upload. Only listed origins get
+ * this answer, and they are trusted with the upload itself.
+ */
+function preflightAllowedHeaders(req: IncomingMessage): string {
+  const names = new Set<string>([CLIENT_TOKEN_HEADER, UPLOAD_HANDLER_HEADER, 'content-type']);
+  const requested = req.headers['access-control-request-headers'];
+  if (typeof requested === 'string' && requested.length <= MAX_REQUESTED_HEADERS_CHARS) {
+    for (const raw of requested.split(',')) {
+      const name = raw.trim().toLowerCase();
+      if (HEADER_NAME.test(name)) names.add(name);
+    }
+  }
+  return [...names].join(', ');
+}
+
 /** The HTTP status an event error code stands for, when the error carries none. */
 const STATUS_OF_CODE: Partial<Record<string, number>> = {
   invalid_payload: 400,
@@ -152,9 +175,9 @@ export class UploadRoute implements OnModuleInit {
     });
   }
 
-  /** The CORS preflight of a frontend on a listed origin (the upload's custom headers need one). */
+  /** The CORS preflight of a frontend on a listed origin (the upload's custom headers, and the app's, need one). */
   private preflight(req: IncomingMessage, res: ServerResponse): void {
-    if (approvePreflight(this.origins, req, res, `${CLIENT_TOKEN_HEADER}, ${UPLOAD_HANDLER_HEADER}, content-type`)) return;
+    if (approvePreflight(this.origins, req, res, preflightAllowedHeaders(req))) return;
     answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
   }
 
