@@ -94,6 +94,25 @@ class PhotoState {
     }
   }
 
+  /** Wraps whatever its loop throws in an error of its own, as an app that adds context would. */
+  @EventHandler()
+  async importWrapped(@EventUploadChunks() chunks: UploadChunkIterator): Promise<void> {
+    try {
+      for await (const chunk of chunks) this.streamed += chunk.data.length;
+    } catch (error) {
+      throw new Error(`import failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Checks the file's first bytes, as an import that only takes CSV with a header would, and refuses anything else. */
+  @EventHandler()
+  async importChecked(@EventUploadChunks() chunks: UploadChunkIterator): Promise<void> {
+    for await (const chunk of chunks) {
+      if (chunk.offset === 0 && !chunk.data.toString().startsWith('id,')) throw new Error('not a CSV with a header');
+      this.streamed += chunk.data.length;
+    }
+  }
+
   /** Fails after its first step. */
   @EventHandler()
   async *attachThenFail(@EventUploads() files: UploadFile[]): AsyncGenerator<void> {
@@ -361,6 +380,37 @@ describe('POST /_upload', () => {
     // The token's queue is free again: a later event runs.
     socket.send(`${PHOTO}.rename`, { note: 'after' });
     await socket.untilVar(PHOTO, 'note', 'after');
+  });
+
+  it('streaming: a handler that fails on the first chunk is answered at once, not once the rest of a big file arrived', async () => {
+    const socket = await connect();
+    const { request, response } = openUpload(`${PHOTO}.importChecked`, socket.token, 'not,a,header\n');
+    let answered: IncomingMessage | undefined;
+    void response.then((message) => (answered = message));
+    try {
+      // The client is still sending (the request stays open): the user hears of the failure now.
+      await until(() => answered !== undefined, 'the answer while the client still sends');
+    } finally {
+      if (answered === undefined) request.destroy();
+    }
+    expect(answered!.statusCode).toBe(500);
+    const chunks: Buffer[] = [];
+    for await (const chunk of answered!) chunks.push(chunk as Buffer);
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({ code: 'handler_error', detail: 'Error: not a CSV with a header' });
+    await socket.until(() => socket.errors.some((error) => error.event === `${PHOTO}.importChecked`), DEFAULT_WAIT_MS, 'the bridge_error');
+    expect(request.writableEnded).toBe(false);
+    // The rest of the body is read and dropped; the tab's queue is free meanwhile.
+    request.end('more,rows\r\n--xBoundaryx--\r\n');
+    socket.send(`${PHOTO}.rename`, { note: 'after the refused import' });
+    await socket.untilVar(PHOTO, 'note', 'after the refused import');
+    expect(socket.latest(PHOTO, 'streamed')).toBe(0);
+  });
+
+  it('streaming: a limit passed is answered with its 413 even when the handler wraps what its loop threw', async () => {
+    const socket = await connect();
+    const response = await upload(`${PHOTO}.importWrapped`, socket.token, form([{ name: 'huge.csv', text: 'x'.repeat(64 * 1024 + 1) }]));
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ code: 'upload_too_large', limit: 64 * 1024 });
   });
 
   it('leaves no temp file when the client goes away during a buffered upload', async () => {

@@ -41,6 +41,8 @@ export interface StreamingUpload {
   chunks: UploadChunkIterator;
   /** Resolves when the whole request was read and every chunk pushed (`chunks` has ended); rejects on any failure. */
   done: Promise<void>;
+  /** The read's failure, from the moment it happens (`done` rejects with it a little later, once the parts stopped). */
+  readonly failure: Error | undefined;
 }
 
 /** One file part on its way: its cleaned name, declared type, and its bytes as they arrive (counted against the limits). */
@@ -346,6 +348,7 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
  */
 export function streamUpload(req: IncomingMessage, limits: ResolvedUploadOptions, signal: AbortSignal): StreamingUpload {
   const chunks = new UploadChunkIterator(limits.chunkQueueLength);
+  let failure: Error | undefined;
   let parsedArgs: Record<string, unknown> = {};
   let resolveArgs: (value: Record<string, unknown>) => void = noop;
   let rejectArgs: (error: Error) => void = noop;
@@ -368,6 +371,7 @@ export function streamUpload(req: IncomingMessage, limits: ResolvedUploadOptions
       if (offset === 0) await chunks.push({ filename: part.name, offset: 0, contentType: part.contentType, data: Buffer.alloc(0) });
     },
     failed: (error) => {
+      failure = error;
       rejectArgs(error);
       chunks.fail(error);
     },
@@ -380,5 +384,12 @@ export function streamUpload(req: IncomingMessage, limits: ResolvedUploadOptions
   // Callers may await only one of them; a failure must not also surface as an unhandled rejection.
   args.catch(noop);
   done.catch(noop);
-  return { args, chunks, done };
+  return {
+    args,
+    chunks,
+    done,
+    get failure() {
+      return failure;
+    },
+  };
 }

@@ -77,6 +77,11 @@ const STATUS_OF_CODE: Partial<Record<string, number>> = {
   state_lock_lost: 409,
 };
 
+/** What a settled promise that is not a failure races as (see the streaming mode). */
+function noFailure(): undefined {
+  return undefined;
+}
+
 function singleHeader(value: string | string[] | undefined, maxChars: number): string | undefined {
   return typeof value === 'string' && value.length > 0 && value.length <= maxChars ? value : undefined;
 }
@@ -340,6 +345,16 @@ export class UploadRoute implements OnModuleInit {
     const ran = this.pipeline.runUpload(call.identity.token, { handler: call.handler, client, outcome: call.outcome, routerData: call.routerData, payload, upload: upload.chunks, cancel: call.cancel });
     // A handler that ended without reading every chunk (or never started its loop) lets the rest be read and dropped.
     const handled = ran.finally(() => void upload.chunks.return());
+    // A handler that fails on its own while the body is still on its way (it refused a file's first bytes, its state
+    // lock could not be had) is answered now, and the tab told now: not once the last byte of a big file arrived.
+    // The rest of the body is still read and dropped (the client can read the answer), bounded by the limits.
+    const first = await Promise.race([upload.done.then(noFailure, noFailure), handled.then(noFailure, (error: unknown) => ({ error }))]);
+    if (first && upload.failure === undefined && this.failedOnItsOwn(first.error, call)) {
+      const failure = this.reportHandlerFailure(first.error, call);
+      if (failure) answer(res, failure.status, failure.body);
+      else res.destroy();
+      return;
+    }
     const [read, handledResult] = await Promise.allSettled([upload.done, handled]);
     // The pipeline cancelled the upload (its state lock was lost) and that stopped the read or the handler: its
     // structured error is the answer, and the tab is told, whatever the cancelled read and handler threw.
@@ -364,6 +379,16 @@ export class UploadRoute implements OnModuleInit {
       return;
     }
     answer(res, 202, {}, NDJSON_CONTENT_TYPE);
+  }
+
+  /**
+   * True when a streaming handler failed for a reason of its own, not because the upload did: a failed read (a
+   * limit, a bad part, the client gone) throws its error into the handler's loop, and a lost state lock cancels the
+   * upload; those are answered once the read settled (the caller also checks that the read has not failed, for a
+   * handler that wraps what its loop threw).
+   */
+  private failedOnItsOwn(error: unknown, call: UploadContext): boolean {
+    return !(error instanceof UploadError) && !(error instanceof UploadAbortedError) && !call.cancel.signal.aborted;
   }
 
   /** A refused or failed request before the handler ran: its status and body, or nothing for a client that left. */
