@@ -10,6 +10,7 @@ import {
   EventHandler, EventUploadChunks, EventUploads, EventUser, Payload, ReflexBridgeModule, State, UploadAbortedError, toast,
   type UploadChunkIterator, type UploadFile,
 } from '@reflex-bridge/nest';
+import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { expectPipeliningHoldsNoFiles } from './support/pipelining-client.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -102,6 +103,16 @@ class PhotoState {
     } catch (error) {
       throw new Error(`import failed: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /** Imports, then tells the user how much (a toast, over the tab's socket). */
+  @EventHandler()
+  async importAndTell(@EventUploadChunks() chunks: UploadChunkIterator): Promise<unknown> {
+    for await (const chunk of chunks) {
+      seen.chunks.push({ filename: chunk.filename, offset: chunk.offset, size: chunk.data.length });
+      this.streamed += chunk.data.length;
+    }
+    return toast(`imported ${this.streamed} bytes`);
   }
 
   /** Checks the file's first bytes, as an import that only takes CSV with a header would, and refuses anything else. */
@@ -411,6 +422,24 @@ describe('POST /_upload', () => {
     const response = await upload(`${PHOTO}.importWrapped`, socket.token, form([{ name: 'huge.csv', text: 'x'.repeat(64 * 1024 + 1) }]));
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ code: 'upload_too_large', limit: 64 * 1024 });
+  });
+
+  it('streaming: a tab that reconnected during a long upload gets what its handler sends at the end', async () => {
+    const first = await connect();
+    const before = seen.chunks.length;
+    const { request } = openUpload(`${PHOTO}.importAndTell`, first.token, 'first,row\n');
+    await until(() => seen.chunks.length > before, 'the first chunk to reach the handler');
+    // The network blips: the tab's socket drops and Reflex's client reconnects with the same token.
+    first.close();
+    const again = new RawSocket(running.url, first.token);
+    sockets.push(again);
+    await again.connected();
+    const gateway = running.app.get(EventGateway);
+    await until(() => gateway.clientFor(first.token)?.sid === again.socket.id, 'the server to take the new socket');
+    request.end('second,row\r\n--xBoundaryx--\r\n');
+    const toastOf = (update: { events?: Array<{ payload: Record<string, unknown> }> }) => update.events?.some((event) => JSON.stringify(event).includes('imported 20 bytes'));
+    await again.until(() => again.updates.some(toastOf), DEFAULT_WAIT_MS, 'the toast on the new socket');
+    await again.untilVar(PHOTO, 'streamed', 20);
   });
 
   it('leaves no temp file when the client goes away during a buffered upload', async () => {

@@ -29,6 +29,7 @@ import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.
 import { parseBufferedUpload, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
 import { UploadUpdateStream, NDJSON_CONTENT_TYPE, type UploadClientIdentity } from './upload-update.stream.js';
 import { UploadedFileServer } from './uploaded-file-server.js';
+import { UploadTabClient } from './upload-tab.client.js';
 
 /** The request header naming the handler, by its full name as events name it (Reflex's). @publicApi */
 export const UPLOAD_HANDLER_HEADER = 'reflex-event-handler';
@@ -269,9 +270,11 @@ export class UploadRoute implements OnModuleInit {
     res.once('close', onClose);
     // The client may have left while the tier ran: its 'close' was emitted before anyone listened.
     if (res.destroyed) onClose();
+    // The tab's socket at each send, not the one it had now: it may reconnect during a long upload.
+    const tab = new UploadTabClient(identity, (current) => this.gateway.clientFor(current));
     try {
-      if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket, cancel });
-      else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, socket, cancel });
+      if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, tab, cancel });
+      else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, tab, cancel });
     } finally {
       res.off('close', onClose);
       this.followBrowserSession(token, req, res, outcome);
@@ -306,7 +309,7 @@ export class UploadRoute implements OnModuleInit {
       this.answerFailure(res, error, call);
       return;
     }
-    const stream = new UploadUpdateStream(res, call.identity, call.socket);
+    const stream = new UploadUpdateStream(res, call.identity, call.tab);
     let failed: { error: unknown } | undefined;
     try {
       await this.pipeline.runUpload(call.identity.token, { handler: call.handler, client: stream, outcome: call.outcome, routerData: call.routerData, payload: form.args, upload: form.files, cancel: call.cancel });
@@ -341,8 +344,7 @@ export class UploadRoute implements OnModuleInit {
       this.answerFailure(res, error, call);
       return;
     }
-    const client = call.socket ?? { ...call.identity, emitUpdate: () => undefined, emitError: () => undefined };
-    const ran = this.pipeline.runUpload(call.identity.token, { handler: call.handler, client, outcome: call.outcome, routerData: call.routerData, payload, upload: upload.chunks, cancel: call.cancel });
+    const ran = this.pipeline.runUpload(call.identity.token, { handler: call.handler, client: call.tab, outcome: call.outcome, routerData: call.routerData, payload, upload: upload.chunks, cancel: call.cancel });
     // A handler that ended without reading every chunk (or never started its loop) lets the rest be read and dropped.
     const handled = ran.finally(() => void upload.chunks.return());
     // A handler that fails on its own while the body is still on its way (it refused a file's first bytes, its state
@@ -419,7 +421,7 @@ export class UploadRoute implements OnModuleInit {
     if (error instanceof UploadError || error instanceof UnknownClientTokenError) return failure;
     // As for an event: the socket gets the structured error (and what the presenter shows); a handler's own
     // failure is logged with its stack by the pipeline.
-    if (call.socket) this.pipeline.reportError(call.socket, error, call.handler.fullName);
+    if (call.tab.connected) this.pipeline.reportError(call.tab, error, call.handler.fullName);
     else if (!(error instanceof BridgeError)) this.logger.error(`Upload ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}`);
     return failure;
   }
@@ -461,8 +463,8 @@ interface UploadContext {
   outcome: BridgeOutcome;
   routerData: RouterData;
   identity: UploadClientIdentity;
-  /** The tab's socket (here or, on several workers, its room), when connected. */
-  socket: EventClient | undefined;
+  /** The tab: its socket (here or, on several workers, its room) at each send, whichever it is by then. */
+  tab: UploadTabClient;
   /** Aborted by the client going away (here) or by a lost state lock (the pipeline). */
   cancel: AbortController;
 }
