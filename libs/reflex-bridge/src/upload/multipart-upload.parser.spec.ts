@@ -187,6 +187,18 @@ describe('parseBufferedUpload', () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it('creates a tempDirectory that does not exist yet (a fresh deploy) instead of failing every upload', async () => {
+    limits = options({ tempDirectory: join(tempRoot, 'uploaded_files', '.incoming') });
+    let paths: string[] = [];
+    handler = bufferedRoute((seen) => {
+      paths = seen;
+    });
+    const reply = await post(multipart([{ name: 'files', filename: 'a.txt', data: 'hello' }]));
+    expect(reply).toEqual({ status: 200, body: { args: {}, files: [{ name: 'a.txt', size: 5, contentType: 'text/plain', sha: sha('hello') }] } });
+    expect(paths[0]!.startsWith(join(tempRoot, 'uploaded_files', '.incoming', 'reflex-upload-'))).toBe(true);
+    expect(readdirSync(join(tempRoot, 'uploaded_files', '.incoming'))).toEqual([]);
+  });
+
   it('cleans hostile file names and keeps UTF-8 names', async () => {
     handler = bufferedRoute();
     const body = multipart([

@@ -1,7 +1,7 @@
 import busboy, { type Busboy } from 'busboy';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -311,8 +311,12 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
     },
     firstFile: noop,
     file: async (part) => {
-      // Created lazily, inside the serial work, so cleanup (which waits for that work) always sees it.
-      directory ??= await mkdtemp(join(limits.tempDirectory, 'reflex-upload-'));
+      // Created lazily, inside the serial work, so cleanup (which waits for that work) always sees it. The temp
+      // directory itself may not exist yet (a fresh deploy, a folder beside `uploads.directory` that nothing made).
+      if (directory === undefined) {
+        await mkdir(limits.tempDirectory, { recursive: true });
+        directory = await mkdtemp(join(limits.tempDirectory, 'reflex-upload-'));
+      }
       const path = join(directory, String(files.length));
       const out = createWriteStream(path, { flags: 'wx' });
       let size = 0;

@@ -16,7 +16,8 @@ export interface UploadOptions {
   directory?: string;
   /**
    * Where buffered uploads are written while their handler runs (one directory per request, removed when the
-   * handler ends). Put it on the same device as `directory` so `UploadFile.moveTo` is a rename.
+   * handler ends); created, with its parents, at the first upload when missing. Put it on the same device as
+   * `directory` so `UploadFile.moveTo` is a rename.
    * @default os.tmpdir()
    */
   tempDirectory?: string;
