@@ -358,6 +358,31 @@ describe('live lists', () => {
     }
   });
 
+  it("shows each tab of an ended session logged out at once, not after another tab's running event", async () => {
+    const cookie = await login(app.url, 'alice', 'wonderland');
+    // The busy tab connects first: it is the first of the session's sockets the session end goes through.
+    const busy = await subscribe(app, cookie);
+    const tab = await subscribe(app, cookie);
+    sockets.push(busy, tab);
+    tab.send(`${ACCOUNT}.whoami`);
+    await tab.untilVar(ACCOUNT, 'seen', 'alice');
+    expect(tab.latest(ACCOUNT, 'isAuthenticated')).toBe(true);
+    // The busy tab's queue is held by a long event (an upload, a slow API call).
+    HOLD.released = new Promise<void>((resolve) => (HOLD.release = resolve));
+    const held = HOLD.held;
+    busy.send(`${BOARD}.hold`);
+    await busy.until(() => HOLD.held > held, undefined, 'hold to run');
+    try {
+      const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
+      expect(loggedOut.status).toBe(200);
+      // The idle tab's page shows the logout while the busy tab's event still runs.
+      await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
+    } finally {
+      HOLD.release();
+    }
+    await busy.untilVar(ACCOUNT, 'isAuthenticated', false);
+  });
+
   it("stops a guarded board's rows at a tab whose session ended, until its guards let the tab's user through again", async () => {
     NOTES.clear();
     const members = 'reflex___state____state.members_board_state';

@@ -159,16 +159,19 @@ export class SessionTracker implements OnApplicationBootstrap {
     this.recentlyEnded.set(sessionId, now);
     if (this.recentlyEnded.size > RECENTLY_ENDED_MAX) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
     const affected = this.trackedSockets().filter((socket) => socket.sessionId === sessionId);
-    // The session's user is gone for every one of them now: their live lists show no one's private rows from here,
-    // not once the sockets before them were re-authenticated (each waits for its token's running events).
-    if (this.options.bridge.sessionEndAction !== 'disconnect') for (const socket of affected) this.liveLists.changeUser(socket.client, undefined);
-    for (const socket of affected) {
-      if (this.options.bridge.sessionEndAction === 'disconnect') {
-        socket.disconnect();
-        continue;
-      }
-      await this.reauthenticate(socket).catch((error: Error) => this.logger.warn(`Re-authenticating a connection failed: ${error.message}`));
+    if (this.options.bridge.sessionEndAction === 'disconnect') {
+      for (const socket of affected) socket.disconnect();
+      return;
     }
+    // The session's user is gone for every one of them now: their live lists show no one's private rows from here,
+    // not once they were re-authenticated (each waits for its token's running events).
+    for (const socket of affected) this.liveLists.changeUser(socket.client, undefined);
+    // Side by side: each waits for its own token's running events only. One after another, a tab whose page showed
+    // nothing of the logout (its AppState still said logged in) waited for every other tab's events before it,
+    // for as long as one of them ran (an upload, a slow handler).
+    await Promise.all(
+      affected.map((socket) => this.reauthenticate(socket).catch((error: Error) => this.logger.warn(`Re-authenticating a connection failed: ${error.message}`))),
+    );
   }
 
   /**
