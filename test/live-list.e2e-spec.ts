@@ -9,6 +9,7 @@ import { RawSocket } from './support/raw-socket.js';
 import { until } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import session from 'express-session';
+import type { RequestHandler } from 'express';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 
 const BOARD = 'reflex___state____state.board_state';
@@ -138,14 +139,41 @@ class AdminBoardState {
 }
 const ADMIN_BOARD = 'reflex___state____state.admin_board_state';
 
+/**
+ * The members page's board: no Nest guard, its page is behind the app's redirect-to-login middleware (a `full`-tier
+ * `fullMiddleware`, see {@link startBoard}), which decides who sees its rows.
+ */
+@State()
+@BridgeTier('full')
+class MembersPageBoardState {
+  @LiveList(LABEL)
+  notes: Note[] = [];
+
+  liveRow(change: ModelChange): Note | undefined {
+    return anyNote(change);
+  }
+}
+const MEMBERS_PAGE_BOARD = 'reflex___state____state.members_page_board_state';
+const MEMBERS_PAGE = { pathname: '/members', asPath: '/members' };
+
+/** How many times the redirect-to-login middleware sent an anonymous request for the members page away. */
+const MEMBERS_REDIRECTS = { count: 0 };
+
 async function login(url: string, username: string, password: string): Promise<string> {
   const response = await fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
   return response.headers.get('set-cookie')!.split(';')[0];
 }
 
 async function startBoard(options: ReflexBridgeModuleOptions = {}, stack = createAuthStack()): Promise<RunningApp> {
+  const redirectToLogin: RequestHandler = (req, res, next) => {
+    if (req.path.startsWith('/members') && !req.user) MEMBERS_REDIRECTS.count += 1;
+    stack.redirectGuard(req, res, next);
+  };
   return startApp(
-    { imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware } })], providers: [BoardState, MembersBoardState, StaffBoardState, SlowGuardedBoardState, AdminBoardState, AccountState, LoggedInGuard, SlowGuard, AdminGuard] },
+    {
+      imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware, fullMiddleware: [redirectToLogin] } })],
+      providers: [BoardState, MembersBoardState, StaffBoardState, SlowGuardedBoardState, AdminBoardState, MembersPageBoardState, AccountState, LoggedInGuard, SlowGuard, AdminGuard],
+    },
     (app) => mountHttpAuth(app, stack),
   );
 }
@@ -420,6 +448,43 @@ describe('live lists', () => {
     await live.publish(new ModelChange(LABEL, 'created', 92));
     await tab.until(() => noteIds(members).includes(92), undefined, 'the next row at the member');
     expect(tab.errors).toEqual([]);
+  });
+
+  it("stops the members page's board at a tab whose session ended, when the app's redirect-to-login middleware guards that page", async () => {
+    NOTES.clear();
+    const noteIds = (board: string) => ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
+    const cookie = await login(app.url, 'bob', 'builder');
+    const tab = new RawSocket(app.url, undefined, { headers: { cookie } });
+    sockets.push(tab);
+    await tab.connected();
+    await tab.hydrate();
+    const live = app.app.get(LiveBroadcaster);
+    // The members page's board first, then the public one: once the public board shows a change, the members
+    // page's board was given it too.
+    let before = live.subscriberCount(LABEL);
+    tab.send(`${MEMBERS_PAGE_BOARD}.live_subscribe`, {}, MEMBERS_PAGE);
+    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, "the members page's board");
+    before = live.subscriberCount(LABEL);
+    tab.send(`${BOARD}.live_subscribe`);
+    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the public board');
+    upsert({ id: 120, text: 'for members, before the logout', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 120));
+    await tab.until(() => noteIds(BOARD).includes(120), undefined, 'the public board to show 120');
+    expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([120]);
+    // Bob logs out in another tab: this one is re-authenticated as nobody, whom the members page sends to the login.
+    const redirects = MEMBERS_REDIRECTS.count;
+    const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
+    expect(loggedOut.status).toBe(200);
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
+    upsert({ id: 121, text: 'for members, after the logout', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 121));
+    // Either the row reaches the logged-out tab, or the members page's check turned the tab away.
+    await tab.until(() => noteIds(MEMBERS_PAGE_BOARD).includes(121) || MEMBERS_REDIRECTS.count > redirects, undefined, 'the check of the members page');
+    upsert({ id: 122, text: 'for everyone', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 122));
+    await tab.until(() => noteIds(BOARD).includes(122), undefined, 'the public board to show 122');
+    // Rows already shown stay (as after any logout); no later one reaches a tab the members page turns away.
+    expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([120]);
   });
 
   it('stops a guarded board at a tab whose live_subscribe its guards refuse now, though they let it in before', async () => {

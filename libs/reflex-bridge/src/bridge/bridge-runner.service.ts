@@ -104,11 +104,17 @@ export class BridgeRunner {
   }
 
   /**
-   * Runs the Nest guards of `handler` on `request` alone, outside any event: a `full`-tier live subscription's guards,
-   * again, on the request a re-authentication built after its connection's session ended. A refusal rejects.
+   * Runs `handler`'s tier again for `client` as it is now (its current cookies), on the page `routerData` names,
+   * outside any event: its middleware and, on `full`, its Nest guards, without calling the handler or saving the
+   * session. For a `full`-tier live subscription after its connection's session ended: what let its `live_subscribe`
+   * through must let the connection's new user through. The `full` tier's own middleware is part of that: an app's
+   * redirect-to-login middleware may be all that keeps a members page's rows from anonymous users. Resolves when
+   * they let it through; rejects when a middleware answers (a redirect included) or a guard refuses.
    */
-  checkGuardsOn(handler: HandlerDefinition, request: SyntheticRequest): Promise<void> {
-    return this.enhancers.checkGuards(handler, request, new SyntheticResponse());
+  async checkTierAgain(handler: HandlerDefinition, routerData: RouterData, client: EventClient): Promise<void> {
+    const outcome = await this.run(handler, routerData, client);
+    if (outcome.redirect) throw new Error(`${handler.fullName} redirects the connection now`);
+    await this.checkGuards(outcome, handler);
   }
 
   private allowed(event: TierExecutionContext): BridgeOutcome {

@@ -20,8 +20,10 @@ import { LiveRowCache } from './live-row.cache.js';
 export type ModifyState = (change: (state: Record<string, unknown>) => MaybePromise<void>, frames: LiveFramePool) => MaybePromise<void>;
 
 /**
- * The Nest guards of a state's `live_subscribe`, where its tier runs them (`full`), run again on another request:
- * resolves when they let it through, rejects when they refuse it.
+ * What let a state's `live_subscribe` through where its tier runs guards (`full`: the tier's middleware, then the Nest
+ * guards), run again for its connection once a re-authentication found the connection's user now (`request`, that
+ * re-authentication's): resolves when they let it through, rejects when they refuse it (a middleware's answer, such
+ * as a redirect to the login page, included).
  */
 export type LiveGuards = (request: SyntheticRequest) => Promise<void>;
 

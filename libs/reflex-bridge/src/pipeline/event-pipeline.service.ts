@@ -13,7 +13,6 @@ import { LockLostError, StateStore, type StateLease, type StoredState } from '..
 import { StateStoreError } from '../state/store/state-store.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
 import { attachEventContext, detachEventContext, enterEventContext, leaveEventContext, runInEventContext, type EventContext } from '../bridge/request/event-context.js';
-import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import { isPromise, isThenable, then, tryCatch, tryFinally, type MaybePromise } from '../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -641,8 +640,10 @@ export class EventPipeline implements OnApplicationBootstrap {
       await this.bridge.finish(outcome, client);
     }
     const definition = subscribe.state;
-    // Where guards decided (full), they decide again for the connection's next user (a session end): see changeUser.
-    const guards = outcome.tier === 'full' && outcome.request ? (request: SyntheticRequest) => this.bridge.checkGuardsOn(subscribe, request) : undefined;
+    // Where guards decided (full), the tier decides again for the connection's next user (a session end), on the page
+    // this event subscribed from (see changeUser): the middleware too, as a redirect to the login page may be all
+    // that keeps a members page's rows from anonymous users.
+    const guards = outcome.tier === 'full' && outcome.request ? () => this.bridge.checkTierAgain(subscribe, event.routerData, client) : undefined;
     this.liveLists.start(client, definition, user, outcome.request !== undefined, (change, frames) => this.applyLive(client, token, definition, change, frames), readAt, guards);
   }
 
