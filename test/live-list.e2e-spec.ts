@@ -169,9 +169,17 @@ async function startBoard(options: ReflexBridgeModuleOptions = {}, stack = creat
     if (req.path.startsWith('/members') && !req.user) MEMBERS_REDIRECTS.count += 1;
     stack.redirectGuard(req, res, next);
   };
+  // The app's role check for its admin pages: answers 403 to anyone but an admin.
+  const adminsOnly: RequestHandler = (req, res, next) => {
+    if (req.path.startsWith('/admin') && (req.user as DemoUser | undefined)?.role !== 'admin') {
+      res.status(403).json({ message: 'Admins only.' });
+      return;
+    }
+    next();
+  };
   return startApp(
     {
-      imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware, fullMiddleware: [redirectToLogin] } })],
+      imports: [ReflexBridgeModule.forRoot({ ...options, bridge: { authMiddleware: stack.authMiddleware, fullMiddleware: [redirectToLogin, adminsOnly] } })],
       providers: [BoardState, MembersBoardState, StaffBoardState, SlowGuardedBoardState, AdminBoardState, MembersPageBoardState, AccountState, LoggedInGuard, SlowGuard, AdminGuard],
     },
     (app) => mountHttpAuth(app, stack),
@@ -485,6 +493,77 @@ describe('live lists', () => {
     await tab.until(() => noteIds(BOARD).includes(122), undefined, 'the public board to show 122');
     // Rows already shown stay (as after any logout); no later one reaches a tab the members page turns away.
     expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([120]);
+  });
+
+  it("stops a page's board at a tab whose live_subscribe the app's middleware turns away now, though it let it in before", async () => {
+    NOTES.clear();
+    const noteIds = (board: string) => ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
+    const alice = USERS.find((user) => user.username === 'alice')!;
+    const tab = new RawSocket(app.url, undefined, { headers: { cookie: await login(app.url, 'alice', 'wonderland') } });
+    sockets.push(tab);
+    await tab.connected();
+    await tab.hydrate();
+    const live = app.app.get(LiveBroadcaster);
+    // The members page's board from the admin pages (the role check) first, then the public board: once the public
+    // board shows a change, the members page's board was given it too.
+    let before = live.subscriberCount(LABEL);
+    tab.send(`${MEMBERS_PAGE_BOARD}.live_subscribe`, {}, { pathname: '/admin/members', asPath: '/admin/members' });
+    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, "the admin page's board");
+    before = live.subscriberCount(LABEL);
+    tab.send(`${BOARD}.live_subscribe`);
+    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the public board');
+    upsert({ id: 130, text: 'for admins', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 130));
+    await tab.until(() => noteIds(BOARD).includes(130), undefined, 'the public board to show 130');
+    expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([130]);
+    try {
+      // Alice is an admin no more; her page subscribes again (its next load), and the role check answers 403.
+      alice.role = 'user';
+      tab.send(`${MEMBERS_PAGE_BOARD}.live_subscribe`, {}, { pathname: '/admin/members', asPath: '/admin/members' });
+      await tab.until(() => tab.errors.length > 0, undefined, 'the refusal');
+      expect(tab.errors).toEqual([expect.objectContaining({ event: `${MEMBERS_PAGE_BOARD}.live_subscribe`, code: 'forbidden' })]);
+      upsert({ id: 131, text: 'for admins, after the refusal', owner: null });
+      await live.publish(new ModelChange(LABEL, 'created', 131));
+      await tab.until(() => noteIds(BOARD).includes(131), undefined, 'the public board to show 131');
+      // The refusal holds: no row reaches the board the role check now refuses her.
+      expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([130]);
+    } finally {
+      alice.role = 'admin';
+    }
+  });
+
+  it("stops the members page's board at a tab whose live_subscribe the app's redirect-to-login middleware sends away now", async () => {
+    NOTES.clear();
+    const noteIds = (board: string) => ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
+    const tab = new RawSocket(app.url, undefined, { headers: { cookie: await login(app.url, 'bob', 'builder') } });
+    sockets.push(tab);
+    await tab.connected();
+    await tab.hydrate();
+    const live = app.app.get(LiveBroadcaster);
+    let before = live.subscriberCount(LABEL);
+    tab.send(`${MEMBERS_PAGE_BOARD}.live_subscribe`, {}, MEMBERS_PAGE);
+    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, "the members page's board");
+    before = live.subscriberCount(LABEL);
+    tab.send(`${BOARD}.live_subscribe`);
+    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the public board');
+    upsert({ id: 140, text: 'for members', owner: null });
+    await live.publish(new ModelChange(LABEL, 'created', 140));
+    await tab.until(() => noteIds(BOARD).includes(140), undefined, 'the public board to show 140');
+    expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([140]);
+    // Bob's account is closed: his session stays, but it loads no user any more (deserializeUser finds none).
+    const index = USERS.findIndex((user) => user.username === 'bob');
+    const [bob] = USERS.splice(index, 1);
+    try {
+      // His page subscribes again (its next load), and the redirect-to-login middleware sends it to the login page.
+      tab.send(`${MEMBERS_PAGE_BOARD}.live_subscribe`, {}, MEMBERS_PAGE);
+      await tab.until(() => tab.updates.some((update) => update.events?.some((sent) => sent.name === '_redirect')), undefined, 'the redirect');
+      upsert({ id: 141, text: 'for members, after the redirect', owner: null });
+      await live.publish(new ModelChange(LABEL, 'created', 141));
+      await tab.until(() => noteIds(BOARD).includes(141), undefined, 'the public board to show 141');
+      expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([140]);
+    } finally {
+      USERS.splice(index, 0, bob);
+    }
   });
 
   it('stops a guarded board at a tab whose live_subscribe its guards refuse now, though they let it in before', async () => {

@@ -204,7 +204,8 @@ export class LiveListSubscriptions {
   }
 
   /**
-   * The state's guards refused the connection's `live_subscribe` (read at `readAt`, see {@link mark}): its subscription
+   * The connection's `live_subscribe` was refused (read at `readAt`, see {@link mark}): by the state's guards, or by its
+   * tier's middleware (an answer such as a role check's 403, or a redirect to the login page). Its subscription
    * to the state, if it has one, applies nothing until a later `live_subscribe` passes them. A refusal of a request
    * read before the connection's session ended judged a user it no longer has: the check {@link changeUser} started
    * decides instead.

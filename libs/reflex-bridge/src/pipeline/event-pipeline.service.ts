@@ -620,9 +620,19 @@ export class EventPipeline implements OnApplicationBootstrap {
   private async subscribeLive(client: EventClient, token: string, subscribe: HandlerDefinition, event: RoutedEvent): Promise<void> {
     // Before the request is read: a session end while the tier and guards run makes its user stale (see start).
     const readAt = this.liveLists.mark();
-    const outcome = await this.bridge.run(subscribe, event.routerData, client);
+    let outcome: BridgeOutcome;
+    try {
+      outcome = await this.bridge.run(subscribe, event.routerData, client);
+    } catch (error) {
+      // The tier's middleware refused it (a role check answering 403): as for the guards' refusal below, the
+      // subscription an earlier live_subscribe started must not go on showing the rows its client is refused.
+      this.liveLists.refuse(client, subscribe.state, readAt);
+      throw error;
+    }
     if (outcome.redirect) {
-      // A middleware answered with a redirect: the client navigates, as for any event, and nothing is subscribed.
+      // A middleware answered with a redirect (to the login page): the client navigates, as for any event, nothing is
+      // subscribed, and a subscription the connection had to the state stops, as for a refusal.
+      this.liveLists.refuse(client, subscribe.state, readAt);
       client.emitUpdate({ events: [outcome.redirect] });
       return;
     }
