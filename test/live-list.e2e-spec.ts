@@ -419,6 +419,35 @@ describe('live lists', () => {
     await busy.untilVar(ACCOUNT, 'isAuthenticated', false);
   });
 
+  it("shows the user a tab logged in as after its session ended, not the logout's snapshot pushed behind that login", async () => {
+    NOTES.clear();
+    const cookie = await login(app.url, 'alice', 'wonderland');
+    const tab = await subscribe(app, cookie);
+    sockets.push(tab);
+    tab.send(`${ACCOUNT}.whoami`);
+    await tab.untilVar(ACCOUNT, 'seen', 'alice');
+    // The tab's queue is held by a long event when alice logs out in another tab: its re-authentication waits.
+    HOLD.released = new Promise<void>((resolve) => (HOLD.release = resolve));
+    const held = HOLD.held;
+    tab.send(`${BOARD}.hold`);
+    await tab.until(() => HOLD.held > held, undefined, 'hold to run');
+    try {
+      const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
+      expect(loggedOut.status).toBe(200);
+      // Meanwhile the user logs in as bob in this tab: the login waits behind the re-authentication.
+      tab.send(`${ACCOUNT}.login`, { username: 'bob', password: 'builder' });
+    } finally {
+      HOLD.release();
+    }
+    await tab.untilVar(ACCOUNT, 'seen', 'bob');
+    // Sent after the login ended (to a state that is no AppState): answered once everything queued before it has run.
+    upsert({ id: 150, text: 'loaded', owner: null });
+    tab.send(`${BOARD}.load`);
+    await tab.until(() => ((tab.latest(BOARD, 'notes') as Note[] | undefined) ?? []).some((note) => note.id === 150), undefined, 'the load');
+    expect(tab.latest(ACCOUNT, 'username')).toBe('bob');
+    expect(tab.latest(ACCOUNT, 'isAuthenticated')).toBe(true);
+  });
+
   it("stops a guarded board's rows at a tab whose session ended, until its guards let the tab's user through again", async () => {
     NOTES.clear();
     const members = 'reflex___state____state.members_board_state';

@@ -10,6 +10,7 @@ import { AppState } from '../bridge/session/app-state.js';
 import { syncAppState } from '../bridge/session/app-state-sync.js';
 import { BridgeRunner } from '../bridge/bridge-runner.service.js';
 import type { ConnectingSession } from '../security/token-ownership.service.js';
+import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import { SessionEndings, type SessionEnd } from '../common/session-endings.js';
 import { SessionSightings } from '../common/session-sightings.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
@@ -181,21 +182,34 @@ export class SessionTracker implements OnApplicationBootstrap {
    */
   private async reauthenticate(socket: TrackedSocket): Promise<void> {
     const token = socket.client.token;
+    if (!token) {
+      const request = await this.authenticate(socket);
+      this.liveLists.changeUser(socket.client, request?.user, request);
+      return;
+    }
     // Read behind the token's running event, which may be the very one that ended the session: a login that
     // regenerates it hands the socket the new session's cookie when it ends. Read before, with the ended session's
     // cookie, the socket was given no user (and a session id nobody has) just after logging in: its live lists,
     // subscribed again as the new user, went back to no user, and the new session's logout never reached them.
-    const authenticate = () => this.bridge.authenticate(socket.client);
-    const request = await (token ? this.pipeline.runQueued(token, authenticate) : authenticate()).catch((error: unknown) => {
+    // The snapshots are pushed in the same turn of the queue: pushed behind the events queued meanwhile, they undid
+    // what those did (a login in this tab showed the page logged out).
+    await this.pipeline.runQueued(token, async (modify) => {
+      const request = await this.authenticate(socket);
+      this.liveLists.changeUser(socket.client, request?.user, request);
+      if (!request) return;
+      for (const definition of this.registry.states()) {
+        if (!(definition.cls.prototype instanceof AppState)) continue;
+        await modify(definition.cls, (state) => syncAppState(state as AppState, request, this.options), socket.client);
+      }
+    });
+  }
+
+  /** The auth chain on the socket's request; when it fails, its live lists are scoped to no user first. */
+  private authenticate(socket: TrackedSocket): Promise<SyntheticRequest | undefined> {
+    return this.bridge.authenticate(socket.client).catch((error: unknown) => {
       this.liveLists.changeUser(socket.client, undefined);
       throw error;
     });
-    this.liveLists.changeUser(socket.client, request?.user, request);
-    if (!token || !request) return;
-    for (const definition of this.registry.states()) {
-      if (!(definition.cls.prototype instanceof AppState)) continue;
-      await this.pipeline.modify(token, definition.cls, (state) => syncAppState(state as AppState, request, this.options), socket.client);
-    }
   }
 
   /** This worker's connected sockets, as the gateway tracks them (sockets still being admitted included). */

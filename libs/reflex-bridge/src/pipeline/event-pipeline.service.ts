@@ -101,6 +101,12 @@ interface RoutedEvent extends InboundEvent {
 }
 
 /**
+ * Changes one of a token's states from a task already running in that token's queue (see `EventPipeline.runQueued`):
+ * under its lease, committed, the delta pushed to `client`. Rejects with what failed.
+ */
+export type QueuedModify = <T extends object>(stateClass: abstract new (...args: never[]) => T, change: (state: T) => void | Promise<void>, client?: EventClient) => Promise<void>;
+
+/**
  * One event, top to bottom. Each step's logic lives in its own folder; this file only composes them:
  * 1. parse and validate the envelope (`protocol`), count it against the connection's budget (`security`)
  * 2. queue behind the client's earlier events      3. find the handler (`state`), check its `@Throttle` limits
@@ -268,11 +274,16 @@ export class EventPipeline implements OnApplicationBootstrap {
    * Runs `task` on `token`'s queue, behind everything queued for it now (the running event included), without its
    * state lease: for work that must see what those events leave (the cookie an event hands its socket).
    * Resolves with the task's result, rejects with its failure.
+   *
+   * `task` changes the token's states with the `modify` it is given ({@link modify}'s lease, commit and delta, in the
+   * task's own turn of the queue): no event of the token runs between what the task read and what it writes. (The
+   * pipeline's {@link modify} would wait behind the task, which waits for it.)
    */
-  async runQueued<T>(token: string, task: () => Promise<T>): Promise<T> {
+  async runQueued<T>(token: string, task: (modify: QueuedModify) => Promise<T>): Promise<T> {
     const settled: Array<{ value: T } | { error: unknown }> = [];
+    const modify: QueuedModify = (stateClass, change, client) => this.modifyLeased(token, this.registry.definitionOf(stateClass), change, client);
     await this.queue.run(token, () =>
-      task().then(
+      task(modify).then(
         (value) => void settled.push({ value }),
         (error: unknown) => void settled.push({ error }),
       ),
@@ -296,18 +307,23 @@ export class EventPipeline implements OnApplicationBootstrap {
     let failure: unknown;
     await this.queue.run(token, async () => {
       try {
-        await this.withLease(token, async (lease, tree) => {
-          if (lease.state === null) throw new UnknownClientTokenError('unknown');
-          const view = new StateView(definition, tree.state[definition.fullName]);
-          await change(view.target as T);
-          const delta = await this.commit(lease, tree, view);
-          if (delta && client) client.emitUpdate({ delta });
-        });
+        await this.modifyLeased(token, definition, change, client);
       } catch (error) {
         failure = error;
       }
     });
     if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
+  }
+
+  /** {@link modify} once the token's turn in its queue came: under its state lease, commit, the delta to `client`. */
+  private async modifyLeased<T extends object>(token: string, definition: StateDefinition, change: (state: T) => void | Promise<void>, client: EventClient | undefined): Promise<void> {
+    await this.withLease(token, async (lease, tree) => {
+      if (lease.state === null) throw new UnknownClientTokenError('unknown');
+      const view = new StateView(definition, tree.state[definition.fullName]);
+      await change(view.target as T);
+      const delta = await this.commit(lease, tree, view);
+      if (delta && client) client.emitUpdate({ delta });
+    });
   }
 
   /**
