@@ -25,6 +25,11 @@ export interface BridgeOutcome {
    * at the end is skipped when a session ended meanwhile (see `EventCacheService.dropCount`).
    */
   cacheReadAt?: number;
+  /**
+   * The session endings' mark before the auth chain read the session (see `SessionEndings.mark`): a session that
+   * ended after it (a logout in another tab while the event ran) is not saved back into the store at the end.
+   */
+  sessionEndsReadAt?: number;
   /** The session id and user presence right after the auth chain, to notice logouts. */
   sessionIdBefore?: string;
   hadUser?: boolean;

@@ -65,6 +65,7 @@ export class BridgeRunner {
   run(handler: HandlerDefinition, routerData: RouterData, client: EventClient, timer?: EventTimer): MaybePromise<BridgeOutcome> {
     const event = new TierExecutionContext(handler, client, routerData, timer, this.requests);
     this.snapshots.begin(event);
+    this.session.begin(event);
     const allowed = runGuards(this.guards, event);
     if (allowed === true) return this.allowed(event);
     if (allowed === false) return this.refused(event);

@@ -23,6 +23,12 @@ export type SessionEndStage = 'caches' | 'connections';
 type SessionEndListener = (end: SessionEnd) => void | Promise<void>;
 
 /**
+ * How many of the latest ends {@link SessionEndings.endedSince} remembers (about 100 bytes each): an event that
+ * runs across more session ends than this on its worker may not learn that its own session was one of them.
+ */
+const RECENT_ENDS_MAX = 10_000;
+
+/**
  * The one signal for "a session ended". Whoever notices an end reports it here (the bridge watching the session
  * store's `destroy`, the session store watcher, the cluster link relaying another worker's report); whoever keeps
  * something per session subscribes (the event cache, the connection tracker).
@@ -31,6 +37,10 @@ type SessionEndListener = (end: SessionEnd) => void | Promise<void>;
 export class SessionEndings {
   private readonly logger = new Logger('ReflexBridge');
   private readonly listeners: Record<SessionEndStage, SessionEndListener[]> = { caches: [], connections: [] };
+  /** Ends reported so far on this worker: the marks of {@link mark}. */
+  private ends = 0;
+  /** The latest ends (session id → its mark), oldest first. */
+  private readonly recent = new Map<string, number>();
 
   /** Calls `listener` for every end reported from now on, in `stage`. */
   subscribe(stage: SessionEndStage, listener: SessionEndListener): void {
@@ -44,8 +54,26 @@ export class SessionEndings {
    * does not stop the others.
    */
   async report(end: SessionEnd): Promise<void> {
+    this.recent.delete(end.sessionId);
+    this.recent.set(end.sessionId, ++this.ends);
+    if (this.recent.size > RECENT_ENDS_MAX) this.recent.delete(this.recent.keys().next().value!);
     await this.notify('caches', end);
     void this.notify('connections', end);
+  }
+
+  /** A mark to take before reading a session, for {@link endedSince}. */
+  mark(): number {
+    return this.ends;
+  }
+
+  /**
+   * True when `sessionId`'s end was reported after `mark` was taken (within the latest {@link RECENT_ENDS_MAX}
+   * ends): whatever was read of that session since then is of a session that no longer exists.
+   */
+  endedSince(sessionId: string, mark: number): boolean {
+    if (mark === this.ends) return false;
+    const endedAt = this.recent.get(sessionId);
+    return endedAt !== undefined && endedAt > mark;
   }
 
   private async notify(stage: SessionEndStage, end: SessionEnd): Promise<void> {

@@ -3,6 +3,7 @@ import type { EventClient } from '../../common/event-client.js';
 import { isPromise, then, type MaybePromise } from '../../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
+import { SessionEndings } from '../../common/session-endings.js';
 import { SessionSightings } from '../../common/session-sightings.js';
 import { SessionStoreObserver } from '../../common/session-store-observer.js';
 import type { BridgeOutcome } from '../bridge-outcome.js';
@@ -48,7 +49,13 @@ export class SessionHandoff {
     private readonly sightings: SessionSightings,
     private readonly storeObserver: SessionStoreObserver,
     private readonly rateLimiter: EventRateLimiter,
+    private readonly endings: SessionEndings,
   ) {}
+
+  /** Before the auth chain reads the event's session: see {@link finish}. */
+  begin(outcome: BridgeOutcome): void {
+    outcome.sessionEndsReadAt = this.endings.mark();
+  }
 
   /** After the auth middleware ran on a bridged request: its session store is observed, so a logout in the handler is noticed. */
   watchLogout(request: SyntheticRequest): void {
@@ -78,6 +85,7 @@ export class SessionHandoff {
   finish(outcome: BridgeOutcome, response: SyntheticResponse, client: EventClient, afterEnd: (outcome: BridgeOutcome) => MaybePromise<void>): MaybePromise<void> {
     if (outcome.request && !outcome.fastPath) this.sightings.seen(client, outcome.request.sessionID, outcome.request.sessionStore);
     if (!response.finished) {
+      if (outcome.request && outcome.sessionEndsReadAt !== undefined) this.forgetEndedSession(outcome.request, outcome.sessionEndsReadAt);
       // Usually the end is synchronous (nothing to save, or no session middleware on the fast path); only
       // a session middleware that saves first (express-session's wrapped `end`) makes this wait. Its
       // `whenFinished` callbacks run when it becomes finished, so waiting after `end()` misses nothing.
@@ -97,6 +105,24 @@ export class SessionHandoff {
     const ended = afterEnd(outcome);
     if (isPromise(ended)) return ended.then(() => this.handOffCookies(outcome, response, client));
     return this.handOffCookies(outcome, response, client);
+  }
+
+  /**
+   * The event's session ended while it ran (a logout in another tab, over HTTP or on another worker): the request's
+   * copy of it, user included, is not saved. Saved, it put the ended session back into the store: the logout was
+   * undone for every cookie of that session (this tab's, re-authenticated as the user again; one left on a shared
+   * computer), and whatever the handler wrote to it was kept for nobody. Unset, express-session neither saves it nor
+   * sets its cookie (its `unset: 'keep'`, the default; with `unset: 'destroy'` it destroys what is gone already).
+   * A session the event itself moved to a new id (a login, a regeneration) is saved as ever.
+   */
+  private forgetEndedSession(request: SyntheticRequest, readAt: number): void {
+    let sessionId: unknown;
+    try {
+      sessionId = request.sessionID;
+    } catch {
+      return;
+    }
+    if (typeof sessionId === 'string' && this.endings.endedSince(sessionId, readAt)) request.session = undefined;
   }
 
   /** When the response changed the socket's cookies: keeps them for its later events and starts the handoff. */

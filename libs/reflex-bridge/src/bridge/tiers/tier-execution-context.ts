@@ -51,6 +51,7 @@ export class TierExecutionContext implements ExecutionContext, HttpArgumentsHost
   cookieHeader?: string = undefined;
   fastPath?: boolean = undefined;
   cacheReadAt?: number = undefined;
+  sessionEndsReadAt?: number = undefined;
   sessionIdBefore?: string = undefined;
   hadUser?: boolean = undefined;
   /** Only set on uploads (declared, not initialised: events keep their shape and cost). */
