@@ -1,4 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/**
+ * The turns waiting on each connection, settled by one `close` listener per connection: a listener per queued request
+ * made Node print a `MaxListenersExceededWarning` to the server's stderr for every connection that pipelined more
+ * than ten, on the client's demand.
+ */
+const waiting = new WeakMap<Socket, Set<() => void>>();
 
 /**
  * Waits until `res` is the answer its connection is writing. Node's HTTP server runs every pipelined request of a
@@ -13,16 +21,29 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export function whenAnswerable(req: IncomingMessage, res: ServerResponse): true | Promise<boolean> {
   if (res.socket) return true;
   const connection = req.socket;
+  // Closed already: its 'close' will not come again, and neither will the answer's turn.
+  if (connection.destroyed) return Promise.resolve(false);
   return new Promise<boolean>((resolve) => {
-    const onTurn = () => {
-      connection.off('close', onClose);
-      resolve(true);
-    };
+    let turns = waiting.get(connection);
+    if (turns === undefined) {
+      const created = new Set<() => void>();
+      turns = created;
+      waiting.set(connection, created);
+      connection.once('close', () => {
+        waiting.delete(connection);
+        for (const closed of created) closed();
+      });
+    }
+    const queued = turns;
     const onClose = () => {
       res.off('socket', onTurn);
       resolve(false);
     };
+    const onTurn = () => {
+      queued.delete(onClose);
+      resolve(true);
+    };
+    queued.add(onClose);
     res.once('socket', onTurn);
-    connection.once('close', onClose);
   });
 }
