@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, type CanActivate } from '@nestjs/common';
 import type { RouterData } from '../protocol/inbound-event.js';
+import { BridgeError } from '../protocol/bridge-error.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import type { StateView } from '../state/state-view.js';
 import type { EventClient } from '../common/event-client.js';
@@ -114,7 +115,7 @@ export class BridgeRunner {
    */
   async checkTierAgain(handler: HandlerDefinition, routerData: RouterData, client: EventClient): Promise<void> {
     const outcome = await this.run(handler, routerData, client);
-    if (outcome.redirect) throw new Error(`${handler.fullName} redirects the connection now`);
+    if (outcome.redirect) throw new BridgeError('forbidden', `${handler.fullName} redirects the connection now`);
     await this.checkGuards(outcome, handler);
   }
 

@@ -3,6 +3,7 @@ import type { EventClient } from '../common/event-client.js';
 import { Injectable, Logger } from '@nestjs/common';
 import type { MaybePromise } from '../common/maybe-promise.js';
 import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
+import { BridgeError } from '../protocol/bridge-error.js';
 import type { StateDefinition } from '../state/state-definition.js';
 import { LiveBroadcaster } from './live-broadcaster.service.js';
 import { LiveFanoutScheduler } from './live-fanout.scheduler.js';
@@ -234,8 +235,11 @@ export class LiveListSubscriptions {
           // The changes skipped while held.
           subscription.replay();
         },
-        // Refused: held until the page subscribes again and the guards let it through.
-        () => undefined,
+        // Refused (a guard's or the middleware's answer): held until the page subscribes again and is let through.
+        // Failed otherwise (the session store is down): held all the same, as the tier fails closed, but said.
+        (error: unknown) => {
+          if (!(error instanceof BridgeError)) this.logger.warn(`A live list stays paused for a connection whose session ended: checking its tier again failed: ${(error as Error)?.message ?? String(error)}`);
+        },
       )
       .catch((error: unknown) => this.logger.warn(`Replaying live changes after a guard check failed: ${(error as Error)?.message ?? String(error)}`));
   }
