@@ -186,14 +186,43 @@ async function startBoard(options: ReflexBridgeModuleOptions = {}, stack = creat
   );
 }
 
+/** Sends `board`'s `live_subscribe` on `tab` (from the page `routerData` names) and waits until it is subscribed. */
+async function subscribeTab(live: LiveBroadcaster, tab: RawSocket, board = BOARD, routerData?: Record<string, unknown>, what = 'the live subscription'): Promise<void> {
+  const before = live.subscriberCount(LABEL);
+  tab.send(`${board}.live_subscribe`, {}, routerData);
+  await tab.until(() => live.subscriberCount(LABEL) > before, undefined, what);
+}
+
+/** The ids of the notes `board` shows on `tab`. */
+function noteIdsOn(tab: RawSocket, board: string): number[] {
+  return ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
+}
+
+/**
+ * A tab with `cookie` on the members page's board (subscribed from the page `routerData` names) and on the public
+ * board, both showing note `id`: the members page's board first, so that once the public board shows a change, the
+ * members page's board was given it too.
+ */
+async function tabOnMembersBoard(app: RunningApp, sockets: RawSocket[], cookie: string, routerData: Record<string, unknown>, id: number): Promise<RawSocket> {
+  const tab = new RawSocket(app.url, undefined, { headers: { cookie } });
+  sockets.push(tab);
+  await tab.connected();
+  await tab.hydrate();
+  const live = app.app.get(LiveBroadcaster);
+  await subscribeTab(live, tab, MEMBERS_PAGE_BOARD, routerData, "the members page's board");
+  await subscribeTab(live, tab, BOARD, undefined, 'the public board');
+  upsert({ id, text: `note ${id}`, owner: null });
+  await live.publish(new ModelChange(LABEL, 'created', id));
+  await tab.until(() => noteIdsOn(tab, BOARD).includes(id), undefined, `the public board to show ${id}`);
+  expect(noteIdsOn(tab, MEMBERS_PAGE_BOARD)).toEqual([id]);
+  return tab;
+}
+
 async function subscribe(app: RunningApp, cookie?: string, board = BOARD): Promise<RawSocket> {
   const socket = new RawSocket(app.url, undefined, { headers: cookie ? { cookie } : {} });
   await socket.connected();
   await socket.hydrate();
-  const live = app.app.get(LiveBroadcaster);
-  const before = live.subscriberCount(LABEL);
-  socket.send(`${board}.live_subscribe`);
-  await socket.until(() => live.subscriberCount(LABEL) > before, undefined, 'the live subscription');
+  await subscribeTab(app.app.get(LiveBroadcaster), socket, board);
   return socket;
 }
 
@@ -255,9 +284,7 @@ describe('live lists', () => {
     await client.untilVar(BOARD, 'notes', [{ id: 1, text: 'seen by the load', owner: null }]);
     upsert({ id: 2, text: 'after the load', owner: null });
     await live.publish(new ModelChange(LABEL, 'created', 2));
-    const before = live.subscriberCount(LABEL);
-    client.send(`${BOARD}.live_subscribe`);
-    await client.until(() => live.subscriberCount(LABEL) > before, undefined, 'the live subscription');
+    await subscribeTab(live, client);
     await client.untilVar(BOARD, 'notes', [{ id: 1, text: 'seen by the load', owner: null }, { id: 2, text: 'after the load', owner: null }]);
     // The change the load had seen was applied again, and left the list as it was.
     expect((client.latest(BOARD, 'notes') as Note[]).map((note) => note.id)).toEqual([1, 2]);
@@ -281,9 +308,7 @@ describe('live lists', () => {
     await client.hydrate();
     client.send(`${BOARD}.load`);
     await client.untilVar(BOARD, 'notes', [{ id: 5, text: 'still here', owner: null }]);
-    const before = live.subscriberCount(LABEL);
-    client.send(`${BOARD}.live_subscribe`);
-    await client.until(() => live.subscriberCount(LABEL) > before, undefined, 'the live subscription');
+    await subscribeTab(live, client);
     upsert({ id: 6, text: 'live', owner: null });
     await live.publish(new ModelChange(LABEL, 'created', 6));
     await client.untilVar(BOARD, 'notes', [{ id: 5, text: 'still here', owner: null }, { id: 6, text: 'live', owner: null }]);
@@ -458,9 +483,7 @@ describe('live lists', () => {
     const tab = await subscribe(app, cookie, members);
     sockets.push(tab);
     const live = app.app.get(LiveBroadcaster);
-    const before = live.subscriberCount(LABEL);
-    tab.send(`${BOARD}.live_subscribe`);
-    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the public board');
+    await subscribeTab(live, tab, BOARD, undefined, 'the public board');
     tab.send(`${ACCOUNT}.whoami`);
     await tab.untilVar(ACCOUNT, 'seen', 'bob');
     upsert({ id: 90, text: 'for members, before the logout', owner: null });
@@ -489,25 +512,10 @@ describe('live lists', () => {
 
   it("stops the members page's board at a tab whose session ended, when the app's redirect-to-login middleware guards that page", async () => {
     NOTES.clear();
-    const noteIds = (board: string) => ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
+    const noteIds = (board: string) => noteIdsOn(tab, board);
     const cookie = await login(app.url, 'bob', 'builder');
-    const tab = new RawSocket(app.url, undefined, { headers: { cookie } });
-    sockets.push(tab);
-    await tab.connected();
-    await tab.hydrate();
+    const tab = await tabOnMembersBoard(app, sockets, cookie, MEMBERS_PAGE, 120);
     const live = app.app.get(LiveBroadcaster);
-    // The members page's board first, then the public one: once the public board shows a change, the members
-    // page's board was given it too.
-    let before = live.subscriberCount(LABEL);
-    tab.send(`${MEMBERS_PAGE_BOARD}.live_subscribe`, {}, MEMBERS_PAGE);
-    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, "the members page's board");
-    before = live.subscriberCount(LABEL);
-    tab.send(`${BOARD}.live_subscribe`);
-    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the public board');
-    upsert({ id: 120, text: 'for members, before the logout', owner: null });
-    await live.publish(new ModelChange(LABEL, 'created', 120));
-    await tab.until(() => noteIds(BOARD).includes(120), undefined, 'the public board to show 120');
-    expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([120]);
     // Bob logs out in another tab: this one is re-authenticated as nobody, whom the members page sends to the login.
     const redirects = MEMBERS_REDIRECTS.count;
     const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
@@ -526,25 +534,11 @@ describe('live lists', () => {
 
   it("stops a page's board at a tab whose live_subscribe the app's middleware turns away now, though it let it in before", async () => {
     NOTES.clear();
-    const noteIds = (board: string) => ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
+    const noteIds = (board: string) => noteIdsOn(tab, board);
     const alice = USERS.find((user) => user.username === 'alice')!;
-    const tab = new RawSocket(app.url, undefined, { headers: { cookie: await login(app.url, 'alice', 'wonderland') } });
-    sockets.push(tab);
-    await tab.connected();
-    await tab.hydrate();
+    // The members page's board from the admin pages (the role check).
+    const tab = await tabOnMembersBoard(app, sockets, await login(app.url, 'alice', 'wonderland'), { pathname: '/admin/members', asPath: '/admin/members' }, 130);
     const live = app.app.get(LiveBroadcaster);
-    // The members page's board from the admin pages (the role check) first, then the public board: once the public
-    // board shows a change, the members page's board was given it too.
-    let before = live.subscriberCount(LABEL);
-    tab.send(`${MEMBERS_PAGE_BOARD}.live_subscribe`, {}, { pathname: '/admin/members', asPath: '/admin/members' });
-    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, "the admin page's board");
-    before = live.subscriberCount(LABEL);
-    tab.send(`${BOARD}.live_subscribe`);
-    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the public board');
-    upsert({ id: 130, text: 'for admins', owner: null });
-    await live.publish(new ModelChange(LABEL, 'created', 130));
-    await tab.until(() => noteIds(BOARD).includes(130), undefined, 'the public board to show 130');
-    expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([130]);
     try {
       // Alice is an admin no more; her page subscribes again (its next load), and the role check answers 403.
       alice.role = 'user';
@@ -563,22 +557,9 @@ describe('live lists', () => {
 
   it("stops the members page's board at a tab whose live_subscribe the app's redirect-to-login middleware sends away now", async () => {
     NOTES.clear();
-    const noteIds = (board: string) => ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
-    const tab = new RawSocket(app.url, undefined, { headers: { cookie: await login(app.url, 'bob', 'builder') } });
-    sockets.push(tab);
-    await tab.connected();
-    await tab.hydrate();
+    const noteIds = (board: string) => noteIdsOn(tab, board);
+    const tab = await tabOnMembersBoard(app, sockets, await login(app.url, 'bob', 'builder'), MEMBERS_PAGE, 140);
     const live = app.app.get(LiveBroadcaster);
-    let before = live.subscriberCount(LABEL);
-    tab.send(`${MEMBERS_PAGE_BOARD}.live_subscribe`, {}, MEMBERS_PAGE);
-    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, "the members page's board");
-    before = live.subscriberCount(LABEL);
-    tab.send(`${BOARD}.live_subscribe`);
-    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the public board');
-    upsert({ id: 140, text: 'for members', owner: null });
-    await live.publish(new ModelChange(LABEL, 'created', 140));
-    await tab.until(() => noteIds(BOARD).includes(140), undefined, 'the public board to show 140');
-    expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([140]);
     // Bob's account is closed: his session stays, but it loads no user any more (deserializeUser finds none).
     const index = USERS.findIndex((user) => user.username === 'bob');
     const [bob] = USERS.splice(index, 1);
@@ -603,9 +584,7 @@ describe('live lists', () => {
     const tab = await subscribe(app, await login(app.url, 'alice', 'wonderland'), ADMIN_BOARD);
     sockets.push(tab);
     const live = app.app.get(LiveBroadcaster);
-    const before = live.subscriberCount(LABEL);
-    tab.send(`${BOARD}.live_subscribe`);
-    await tab.until(() => live.subscriberCount(LABEL) > before, undefined, 'the public board');
+    await subscribeTab(live, tab, BOARD, undefined, 'the public board');
     upsert({ id: 110, text: 'for admins', owner: null });
     await live.publish(new ModelChange(LABEL, 'created', 110));
     await tab.until(() => noteIds(BOARD).includes(110), undefined, 'the public board to show 110');
