@@ -473,13 +473,7 @@ describe('hostile clients: many made-up tokens', () => {
   let running: RunningApp;
   const logger = new CapturingLogger();
   const sockets: RawSocket[] = [];
-  const open = async () => {
-    const socket = new RawSocket(running.url);
-    sockets.push(socket);
-    await socket.connected();
-    await socket.hydrate();
-    return socket;
-  };
+  const open = () => RawSocket.hydrated(running.url, sockets);
 
   beforeAll(async () => {
     running = await startApp(
@@ -534,13 +528,7 @@ describe('hostile clients: many connections that never read', () => {
   let running: RunningApp;
   const logger = new CapturingLogger();
   const sockets: RawSocket[] = [];
-  const open = async () => {
-    const socket = new RawSocket(running.url);
-    sockets.push(socket);
-    await socket.connected();
-    await socket.hydrate();
-    return socket;
-  };
+  const open = () => RawSocket.hydrated(running.url, sockets);
 
   beforeAll(async () => {
     running = await startApp(
