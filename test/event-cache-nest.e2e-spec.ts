@@ -124,7 +124,29 @@ describe('event cache on the app\'s @nestjs/cache-manager Cache', () => {
     // The tab's next event runs once the held one ended, snapshot writing included.
     expect(await whoami(tab, '/after-hold')).toBe('anonymous');
     expect(await whoami(probe, '/later')).toBe('anonymous');
-    expect(await app.cache.get(sessionIdOf(cookie))).toBeUndefined();
+    // Carol's snapshot never came back: the ended session's id is cached as anonymous, so its tabs skip the store.
+    expect(await app.cache.get(sessionIdOf(cookie))).toEqual({ userId: null, isAuthenticated: false });
+  });
+
+  it("keeps fast auth for a tab whose session was logged out in another tab: the store is read once, the app's cache gets one key", async () => {
+    const app = await start({
+      bridge: { eventCache: { cache: CACHE_MANAGER } },
+      app: { imports: [CacheModule.register({ isGlobal: true })], providers: [AppCacheReader] },
+    });
+    const { cookie, socket, key, reader } = await fastAuthRoundTrip(app);
+    const writes: string[] = [];
+    // cache-manager reports each write once per store, then once for the whole cache: count the latter.
+    reader.cache.on('set', (event: { key: string; store?: string }) => event.store === undefined && writes.push(event.key));
+    expect((await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } })).status).toBe(200);
+    const calls = app.calls.session;
+    for (let i = 0; i < 5; i++) expect(await whoami(socket, `/after-logout/${i}`)).toBe('anonymous');
+    // The first event after the logout read the store; the others were fast auth's "anonymous".
+    expect(app.calls.session - calls).toBe(1);
+    expect(writes).toEqual([key]);
+    expect(await reader.cache.get(key)).toEqual({ userId: null, isAuthenticated: false });
+    // A login in the browser afterwards is a new session, with its own cookie: seen at once.
+    const again = await loginOverHttp(app.url, 'carol', 'secret-carol');
+    expect(await whoami(await connect(app, again), '/logged-in-again')).toBe('carol');
   });
 
   it('fails the startup, naming the token, when nothing provides it', async () => {

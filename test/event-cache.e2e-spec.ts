@@ -36,6 +36,10 @@ describeWithRedis('event cache and fast auth with a real Redis', () => {
     socket.send(`${PROFILE}.whoami`, {}, { pathname });
     await socket.untilVar(PROFILE, 'checks', before + 1, 20_000);
   };
+  const whoamiSeen = async (socket: RawSocket, pathname: string) => {
+    await whoami(socket, pathname);
+    return socket.latest(PROFILE, 'seen');
+  };
 
   beforeAll(async () => {
     redis = await RedisTestServer.launch();
@@ -141,6 +145,40 @@ describeWithRedis('event cache and fast auth with a real Redis', () => {
     expect(invalidated).toEqual([expect.objectContaining({ reason: 'logout' })]);
     onB.send(`${PROFILE}.whoami`, {}, { pathname: '/after-logout' });
     await onB.untilVar(PROFILE, 'seen', 'anonymous');
+  });
+
+  it('keeps fast auth for a tab whose session was logged out elsewhere: one store read, no key per event', async () => {
+    const options = { sessionRedisUrl: redis.url, bridge: { eventCache: { redisUrl: redis.url, ttlSeconds: 60 } } };
+    const a = await start(options);
+    const b = await start(options);
+    const cookie = await loginOverHttp(a.url, 'dave', 'secret-dave');
+    const onB = await connect(b, cookie);
+    onB.send(`${PROFILE}.whoami`);
+    await onB.untilVar(PROFILE, 'seen', 'dave');
+    await untilKeys(1);
+    expect((await fetch(`${a.url}/logout`, { method: 'POST', headers: { cookie } })).status).toBe(200);
+    await untilKeys(0);
+    // The tab stays open and keeps sending auth_only events with the cookie of the ended session.
+    const before = b.calls.session;
+    for (let i = 0; i < 6; i++) await whoami(onB, `/after-logout-${i}`);
+    expect(onB.latest(PROFILE, 'seen')).toBe('anonymous');
+    // Only the first event read the session store; the others were answered from the cache, as anonymous.
+    expect(b.calls.session - before).toBe(1);
+    // One snapshot, under the id the tab presents: not one key per event under ids no cookie names.
+    await untilKeys(1);
+    expect((await keys())[0]).toBe(`rx:event:${decodeURIComponent(cookie.split('=')[1]).slice(2).split('.')[0]}`);
+    // Logging in again in that tab gives it a new session: seen at once, never the cached anonymous answer.
+    const again = await loginOverHttp(b.url, 'dave', 'secret-dave');
+    const relogged = await connect(b, again);
+    expect(await whoamiSeen(relogged, '/relogged')).toBe('dave');
+  });
+
+  it('writes no key for events whose session cookie is forged', async () => {
+    const a = await start({ sessionRedisUrl: redis.url, bridge: { eventCache: { redisUrl: redis.url, ttlSeconds: 60 } } });
+    const socket = await connect(a, 'connect.sid=s%3Aforged-session-id.not-a-signature');
+    // Events run one at a time per tab, snapshot writing included: each one wrote before the next one ran.
+    for (let i = 0; i < 5; i++) expect(await whoamiSeen(socket, `/forged-${i}`)).toBe('anonymous');
+    expect(await keys()).toEqual([]);
   });
 
   it('keeps handling events through the middleware while Redis is down, warns, and uses the cache again once it is back', async () => {

@@ -7,6 +7,7 @@ import type { AuthSnapshot } from '../../cache/event-cache.options.js';
 import type { BridgeOutcome } from '../bridge-outcome.js';
 import { cookieNames, parseCookieHeaderShared } from '../request/cookie-header.js';
 import type { SyntheticRequest } from '../request/synthetic-request.js';
+import { SessionCookieVerifier } from './signed-session-cookie.js';
 
 /**
  * Keeps the fast-auth snapshots in the event cache up to date after a bridged event that ran the auth chain:
@@ -14,18 +15,28 @@ import type { SyntheticRequest } from '../request/synthetic-request.js';
  * current one is written, with fast auth on, for a session that has a cookie: before the response ends when the
  * request presented it (so the next event finds it at once), after the end when the session middleware has just
  * set it. Snapshots serve fast auth only, and fast auth finds them through the session cookie: an event without
- * one (anonymous, no session saved) writes nothing.
+ * one (anonymous, no session saved) writes nothing, and neither does one under a session id no cookie names.
+ *
+ * A cookie naming a session the store no longer has (it ended: a logout in another tab, a deletion in the store)
+ * makes the session middleware start a new, unsaved session under a random id that no cookie will present. Such
+ * an event's anonymous snapshot goes under the cookie's own session id instead, so the tab's next events are
+ * answered by fast auth as anonymous without reading the store; under the random id it would be one key per
+ * event that nobody reads. When the response hands the tab a new session cookie instead (the session was saved),
+ * the snapshot goes under the new id, which the tab presents from then on.
  */
 @Injectable()
 export class SnapshotWriter {
   /** Whether snapshots are written at all: fast auth on and the cache enabled. */
   private readonly writes: boolean;
+  /** Reads the session id the request's signed cookie names, as fast auth does. */
+  private readonly verifier?: SessionCookieVerifier;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly cache: EventCacheService,
   ) {
     this.writes = options.fastAuth !== undefined && cache.enabled;
+    if (options.fastAuth) this.verifier = new SessionCookieVerifier(options.fastAuth.sessionSecrets);
   }
 
   /**
@@ -51,6 +62,9 @@ export class SnapshotWriter {
     const snapshot = sessionId && this.wanted(outcome) && this.presentedCookie(outcome) ? this.snapshotOf(request) : undefined;
     // After the event's own logout, the snapshot is of the session the event itself started (a login, a regenerate).
     if (loggedOut) return this.cache.invalidate(before, 'logout').then(() => (snapshot ? this.cache.put(sessionId!, snapshot) : undefined));
+    // The cookie names a session the store does not have: where the snapshot goes is known once the response
+    // ended (whether it hands the tab a new cookie), see afterEnd.
+    if (snapshot && this.cookieSessionId(outcome) !== sessionId) return;
     return snapshot ? this.cache.put(sessionId!, snapshot, outcome.cacheReadAt) : undefined;
   }
 
@@ -60,10 +74,28 @@ export class SnapshotWriter {
    */
   afterEnd(outcome: BridgeOutcome): MaybePromise<void> {
     const request = outcome.request;
-    if (!request || !this.cache.enabled || !this.wanted(outcome) || this.presentedCookie(outcome) || !this.setCookie(outcome)) return;
+    if (!request || !this.cache.enabled || !this.wanted(outcome)) return;
     const sessionId = sessionIdOf(request);
     const snapshot = sessionId ? this.snapshotOf(request) : undefined;
-    return snapshot ? this.cache.put(sessionId!, snapshot, outcome.cacheReadAt) : undefined;
+    if (!snapshot) return;
+    if (this.presentedCookie(outcome)) return this.afterEndWithCookie(outcome, sessionId!, snapshot);
+    return this.setCookie(outcome) ? this.cache.put(sessionId!, snapshot, outcome.cacheReadAt) : undefined;
+  }
+
+  /**
+   * {@link SnapshotWriter.afterEnd} for a request that presented the session cookie: only one whose cookie names
+   * a session the store does not have is left to write (beforeEnd wrote the others). The new session's snapshot
+   * when the response sets its cookie; else an anonymous one under the cookie's id, which the tab keeps
+   * presenting. Neither after the event's own logout (beforeEnd wrote that), nor for a user the chain found
+   * without that session (no session backs it: the next event runs the middleware again).
+   */
+  private afterEndWithCookie(outcome: BridgeOutcome, sessionId: string, snapshot: AuthSnapshot): MaybePromise<void> {
+    if (outcome.sessionIdBefore !== sessionId) return;
+    const cookieSessionId = this.cookieSessionId(outcome);
+    if (cookieSessionId === sessionId) return;
+    if (this.setCookie(outcome)) return this.cache.put(sessionId, snapshot, outcome.cacheReadAt);
+    if (cookieSessionId === undefined || snapshot.isAuthenticated) return;
+    return this.cache.put(cookieSessionId, snapshot, outcome.cacheReadAt);
   }
 
   /** The snapshot to keep for a request's user; undefined for a user without an id, whom fast auth could not rebuild. */
@@ -82,6 +114,11 @@ export class SnapshotWriter {
   /** The request arrived with the session cookie. */
   private presentedCookie(outcome: BridgeOutcome): boolean {
     return parseCookieHeaderShared(outcome.cookieHeader)[this.options.fastAuth!.sessionCookieName] !== undefined;
+  }
+
+  /** The session id the request's session cookie names, when its signature checks out. */
+  private cookieSessionId(outcome: BridgeOutcome): string | undefined {
+    return this.verifier?.unsign(parseCookieHeaderShared(outcome.cookieHeader)[this.options.fastAuth!.sessionCookieName]);
   }
 
   /** The response sets the session cookie. */
