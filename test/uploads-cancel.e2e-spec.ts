@@ -325,3 +325,72 @@ describe('an upload whose client goes away', () => {
     await socket.untilVar(SLOW, 'note', 'again:0');
   });
 });
+
+describe('an upload whose client stops sending mid-body', () => {
+  // Small, so the test waits for the timeout itself rather than a fixed time.
+  const IDLE_MS = 300;
+  let running: RunningApp;
+  let tempDirectory: string;
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-idle-e2e-'));
+    running = await startApp({
+      imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, idleTimeoutMs: IDLE_MS } })],
+      providers: [SlowUploadState],
+    });
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await rm(tempDirectory, { recursive: true, force: true });
+  });
+
+  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
+
+  it('streaming: answers 408 upload_idle_timeout, stops the handler (signal and loop), closes the connection, and frees the tab at once', async () => {
+    const socket = await connect();
+    const upload = openUpload(running.url, `${SLOW}.importSlowly`, socket.token, { run: 'stalled' }, 'z'.repeat(10));
+    upload.request.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => upload.request.once('close', () => resolve()));
+    await until(() => (seen.streamed.get('stalled') ?? 0) === 10, 'the first bytes to reach the handler');
+    // The client sends nothing more and stays connected: the handler holds the tab's lock until the timeout.
+    socket.send(`${SLOW}.rename`, { note: 'waiting' });
+    const answered = await upload.response;
+    expect(answered.statusCode).toBe(408);
+    expect(await jsonOf(answered)).toEqual({ detail: expect.stringContaining(`${IDLE_MS} ms`) as unknown, code: 'upload_idle_timeout', limit: IDLE_MS });
+    // The server does not wait for the rest of a body that is not coming.
+    await closed;
+    expect(seen.cancelled.get('stalled')).toEqual({ reason: 'UploadError', loopThrew: 'UploadError' });
+    // The event queued behind the upload ran as soon as it ended, on the state the failed upload did not change.
+    await socket.untilVar(SLOW, 'note', 'waiting:0');
+    socket.send(`${SLOW}.rename`, { note: 'next' });
+    await socket.untilVar(SLOW, 'note', 'next:0');
+    // As for an upload refused over a limit: the frontend learns it from the answer, not from a toast on the socket.
+    expect(socket.errors).toEqual([]);
+  });
+
+  it('buffered: answers 408 upload_idle_timeout, removes the temp file, and the next upload works', async () => {
+    const socket = await connect();
+    const upload = openUpload(running.url, `${SLOW}.attach`, socket.token, {}, 'a,b\n'.repeat(100));
+    upload.request.on('error', () => undefined);
+    await until(async () => (await readdir(tempDirectory)).length > 0, 'the temp file to be written');
+    const answered = await upload.response;
+    expect(answered.statusCode).toBe(408);
+    expect(await jsonOf(answered)).toMatchObject({ code: 'upload_idle_timeout', limit: IDLE_MS });
+    await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+    upload.request.destroy();
+    const form = new FormData();
+    form.append('files', new Blob(['a']), 'a.txt');
+    const next = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form });
+    expect(next.status).toBe(200);
+    await next.text();
+    await socket.hydrate();
+    expect(socket.latest(SLOW, 'files')).toBe(1);
+    expect(socket.errors).toEqual([]);
+  });
+});

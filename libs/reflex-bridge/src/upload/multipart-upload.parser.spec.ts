@@ -22,7 +22,7 @@ let tempRoot: string;
 let limits: ResolvedUploadOptions;
 
 function options(overrides: Partial<ResolvedUploadOptions> = {}): ResolvedUploadOptions {
-  return { directory: join(tempRoot, 'stored'), tempDirectory: tempRoot, maxFileBytes: 4096, maxFiles: 5, maxTotalBytes: 10_000, maxEventArgsBytes: 256, chunkQueueLength: 4, ...overrides };
+  return { directory: join(tempRoot, 'stored'), tempDirectory: tempRoot, maxFileBytes: 4096, maxFiles: 5, maxTotalBytes: 10_000, maxEventArgsBytes: 256, chunkQueueLength: 4, idleTimeoutMs: 30_000, ...overrides };
 }
 
 /** Temp entries left by the parser (the per-request directories it creates). */
@@ -330,6 +330,33 @@ describe('parseBufferedUpload', () => {
     await waitFor(() => leftovers().length === 0, 'the temp files to go');
   });
 
+  it('a client that stops sending mid-file rejects with 408 upload_idle_timeout after idleTimeoutMs and leaves no temp file', async () => {
+    limits = options({ idleTimeoutMs: 200 });
+    let outcome: unknown;
+    handler = async (req) => {
+      try {
+        await parseBufferedUpload(req, limits, new AbortController().signal);
+        outcome = 'parsed';
+      } catch (error) {
+        outcome = error;
+      }
+    };
+    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
+    req.on('error', () => undefined);
+    try {
+      // The client sends part of the file, then nothing: it stays connected, as a slowloris does.
+      req.write(head);
+      await waitFor(() => outcome !== undefined, 'the parser to give up');
+      expect(outcome).toBeInstanceOf(UploadError);
+      expect((outcome as UploadError).toBody()).toEqual({ detail: expect.stringContaining('200 ms') as unknown, code: 'upload_idle_timeout', limit: 200 });
+      expect((outcome as UploadError).status).toBe(408);
+      await waitFor(() => leftovers().length === 0, 'the temp files to go');
+    } finally {
+      req.destroy();
+    }
+  });
+
   it('an aborted signal mid-file rejects with UploadAbortedError and leaves no temp file', async () => {
     const controller = new AbortController();
     let outcome: unknown;
@@ -520,6 +547,53 @@ describe('streamUpload', () => {
     req.destroy();
     await waitFor(() => outcome !== undefined, 'the handler loop to end');
     expect(outcome).toBeInstanceOf(UploadAbortedError);
+  });
+
+  it('a client that stops sending mid-file throws 408 upload_idle_timeout into the handler loop', async () => {
+    limits = options({ idleTimeoutMs: 200 });
+    let outcome: unknown;
+    let received = 0;
+    handler = async (req) => {
+      const upload = streamUpload(req, limits, new AbortController().signal);
+      try {
+        await upload.args;
+        for await (const chunk of upload.chunks) received += chunk.data.length;
+        outcome = 'ended';
+      } catch (error) {
+        outcome = error;
+      }
+      await expect(upload.done).rejects.toMatchObject({ code: 'upload_idle_timeout' });
+    };
+    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
+    req.on('error', () => undefined);
+    try {
+      req.write(head);
+      await waitFor(() => outcome !== undefined, 'the handler loop to end');
+      expect(received).toBeGreaterThan(0);
+      expect(outcome).toMatchObject({ status: 408, code: 'upload_idle_timeout' });
+    } finally {
+      req.destroy();
+    }
+  });
+
+  it('does not time out a client whose request is paused because the handler is behind', async () => {
+    limits = options({ idleTimeoutMs: 100, chunkQueueLength: 1, maxFileBytes: 64_000_000, maxTotalBytes: 64_000_000 });
+    handler = async (req, res) => {
+      const upload = streamUpload(req, limits, new AbortController().signal);
+      await upload.args;
+      // The handler does not read for several idle timeouts while the request waits for it (our silence, not the client's).
+      await waitFor(() => upload.chunks.size === 1 && req.readableFlowing === false, 'the request to pause');
+      const pausedAt = Date.now();
+      await waitFor(() => Date.now() - pausedAt > 5 * limits.idleTimeoutMs, 'several idle timeouts to pass while paused');
+      expect(upload.failure).toBeUndefined();
+      let size = 0;
+      for await (const chunk of upload.chunks) size += chunk.data.length;
+      await upload.done;
+      answer(res, 202, { size });
+    };
+    const reply = await post(multipart([{ name: 'files', filename: 'big.bin', data: Buffer.alloc(8_000_000, 5) }]));
+    expect(reply).toEqual({ status: 202, body: { size: 8_000_000 } });
   });
 
   it('a handler that leaves its loop early lets the rest of the request drain, and done resolves', async () => {

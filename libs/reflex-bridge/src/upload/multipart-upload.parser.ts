@@ -92,6 +92,11 @@ function parseEventArgs(value: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** The failure of an upload whose client stopped sending its body (`uploads.idleTimeoutMs`). */
+export function isIdleTimeout(error: unknown): error is UploadError {
+  return error instanceof UploadError && error.code === 'upload_idle_timeout';
+}
+
 function isMultipart(req: IncomingMessage): boolean {
   const type = req.headers['content-type'];
   return typeof type === 'string' && type.split(';', 1)[0]!.trim().toLowerCase() === 'multipart/form-data';
@@ -116,6 +121,8 @@ class MultipartReader {
   private work: Promise<void> = Promise.resolve();
   private readonly liveStreams = new Set<Readable>();
   private bb: Busboy | undefined;
+  /** Ends an upload whose client stopped sending (see {@link onIdle}); one per reader, cleared on every end. */
+  private idleTimer: NodeJS.Timeout | undefined;
   private settle: { resolve(): void; reject(error: Error): void } = { resolve: noop, reject: noop };
 
   constructor(
@@ -135,6 +142,25 @@ class MultipartReader {
   private readonly onAbort = (): void => this.fail(new UploadAbortedError(undefined, { cause: this.signal.reason }));
   private readonly onRequestClose = (): void => {
     if (!this.req.complete) this.fail(new UploadAbortedError('The client disconnected before the upload finished.'));
+  };
+
+  /** Body bytes arrived, or the parser is ready for more again: the client's idle time starts over. */
+  private readonly onProgress = (): void => {
+    this.idleTimer?.refresh();
+  };
+
+  /**
+   * No body byte for `idleTimeoutMs`. While the request is paused because the disk or a streaming handler is behind,
+   * the silence is ours, not the client's: the time starts over (and again when busboy drains, see {@link start}).
+   * Otherwise the client stalled: the upload fails as a refused one, which stops a streaming handler's loop.
+   */
+  private readonly onIdle = (): void => {
+    if (this.req.readableFlowing === false) {
+      this.idleTimer?.refresh();
+      return;
+    }
+    const ms = this.limits.idleTimeoutMs;
+    this.fail(new UploadError(408, 'upload_idle_timeout', `The upload stopped: no data arrived for ${ms} ms.`, ms));
   };
 
   private start(): void {
@@ -187,6 +213,12 @@ class MultipartReader {
     // A socket error after we are done must not go unhandled: the route sees it through its own listeners.
     this.req.on('error', this.onRequestClose);
     this.req.pipe(bb);
+    // A client that stops sending mid-body would otherwise hold what the upload holds (a temp file, the tab's state
+    // lock) until Node's requestTimeout. Unref'd: a stalled upload must not keep the process alive.
+    this.idleTimer = setTimeout(this.onIdle, this.limits.idleTimeoutMs).unref();
+    this.req.on('data', this.onProgress);
+    // The pipe resumes the request on busboy's 'drain' without a 'resume' event: the time starts there.
+    bb.on('drain', this.onProgress);
   }
 
   private finish(): void {
@@ -197,6 +229,10 @@ class MultipartReader {
   }
 
   private detach(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.req.off('data', this.onProgress);
+    this.bb?.off('drain', this.onProgress);
     this.signal.removeEventListener('abort', this.onAbort);
     this.req.off('aborted', this.onRequestClose);
     this.req.off('close', this.onRequestClose);
@@ -275,8 +311,9 @@ class MultipartReader {
     this.failure = { error };
     this.detach();
     if (this.bb) this.req.unpipe(this.bb);
-    // Read and drop the rest, so the client can finish sending and read the answer (nothing is kept).
-    if (!(error instanceof UploadAbortedError)) this.req.resume();
+    // Read and drop the rest, so the client can finish sending and read the answer (nothing is kept); not for a
+    // client that went away or stopped sending: there is no rest to wait for (the route closes the connection).
+    if (!(error instanceof UploadAbortedError) && !isIdleTimeout(error)) this.req.resume();
     for (const stream of this.liveStreams) stream.destroy(error);
     this.liveStreams.clear();
     this.sink.failed(error);
@@ -294,7 +331,7 @@ class MultipartReader {
  * is behind).
  *
  * Resolves when the request was read to its end. Rejects with an {@link UploadError} (400 bad form or arguments, 413 a
- * limit with the limit, 415 not multipart), an {@link UploadAbortedError} (`signal` aborted, the client gone), or a
+ * limit with the limit, 415 not multipart, 408 no body byte for `idleTimeoutMs`), an {@link UploadAbortedError} (`signal` aborted, the client gone), or a
  * file system error; in every case after the temp files were removed. After it resolves, the caller owns the files
  * and must call `dispose()` when the handler ends, whatever happens.
  */

@@ -17,6 +17,7 @@ export type UploadErrorCode =
   | 'upload_too_many_files'
   | 'upload_args_too_large'
   | 'upload_not_found'
+  | 'upload_idle_timeout'
   | BridgeErrorCode;
 
 /** The JSON body of a refused upload: Reflex's `detail`, our `code`, and the limit that was passed, if any. */
@@ -28,7 +29,8 @@ export interface UploadErrorBody {
 
 /**
  * A refused upload request: the HTTP status and structured body to answer with. Thrown by the multipart parser for
- * bad forms (400), unsupported content types (415) and passed limits (413, with the limit in the body).
+ * bad forms (400), unsupported content types (415), passed limits (413, with the limit in the body) and a client
+ * that stopped sending its body (408 `upload_idle_timeout`, with `uploads.idleTimeoutMs` as the limit).
  * @publicApi
  */
 export class UploadError extends Error {

@@ -15,6 +15,7 @@ describe('uploads options', () => {
       maxTotalBytes: 1024 * 1024 * 1024,
       maxEventArgsBytes: 1024 * 1024,
       chunkQueueLength: 4,
+      idleTimeoutMs: 30_000,
     });
   });
 
@@ -23,8 +24,8 @@ describe('uploads options', () => {
   });
 
   it('takes given values, resolving relative directories', () => {
-    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2 });
-    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2 });
+    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7 });
+    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7 });
   });
 
   it.each([
@@ -33,6 +34,9 @@ describe('uploads options', () => {
     [{ maxTotalBytes: -1 }, 'uploads.maxTotalBytes'],
     [{ maxEventArgsBytes: '1mb' }, 'uploads.maxEventArgsBytes'],
     [{ chunkQueueLength: Number.NaN }, 'uploads.chunkQueueLength'],
+    [{ idleTimeoutMs: 0 }, 'uploads.idleTimeoutMs'],
+    [{ idleTimeoutMs: Infinity }, 'uploads.idleTimeoutMs'],
+    [{ idleTimeoutMs: 2 ** 31 }, 'uploads.idleTimeoutMs'],
     [{ directory: '' }, 'uploads.directory'],
     [{ tempDirectory: 'a\0b' }, 'uploads.tempDirectory'],
     [{ maxSize: 3 }, 'uploads.maxSize'],

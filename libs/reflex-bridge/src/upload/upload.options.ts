@@ -47,6 +47,15 @@ export interface UploadOptions {
    * @default 4 (Reflex: 8)
    */
   chunkQueueLength?: number;
+  /**
+   * Milliseconds an upload's body may go without a byte from the client before the upload is ended with
+   * `408 upload_idle_timeout`, as a cancellation ends it: a streaming handler's signal fires and its loop throws, a
+   * buffered upload's temp files are removed, and the tab's next event runs at once. Without it a client that stops
+   * sending mid-body held the tab's state lock (streaming) or a temp file (buffered) until Node's `requestTimeout`.
+   * Time the server itself holds the body back (the disk or a streaming handler is behind) does not count.
+   * @default 30_000
+   */
+  idleTimeoutMs?: number;
 }
 
 /** {@link UploadOptions} after defaults: absolute directories and every limit set. */
@@ -58,6 +67,7 @@ export interface ResolvedUploadOptions {
   maxTotalBytes: number;
   maxEventArgsBytes: number;
   chunkQueueLength: number;
+  idleTimeoutMs: number;
 }
 
 /** The defaults of {@link UploadOptions} (directories are resolved when the options are). */
@@ -68,9 +78,13 @@ export const DEFAULT_UPLOAD_OPTIONS = {
   maxTotalBytes: 1024 * 1024 * 1024,
   maxEventArgsBytes: 1024 * 1024,
   chunkQueueLength: DEFAULT_CHUNK_QUEUE_LENGTH,
+  idleTimeoutMs: 30_000,
 } as const;
 
-const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength'] as const;
+/** The longest delay Node's timers take. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength', 'idleTimeoutMs'] as const;
 const KNOWN = new Set<string>(['directory', 'tempDirectory', ...LIMITS]);
 
 function directoryOption(field: string, value: unknown, fallback: string): string {
@@ -102,6 +116,10 @@ export function resolveUploadOptions(options: false | UploadOptions | undefined,
       throw new InvalidOptionError(`${prefix}.${key}`, `expected a positive integer, got ${JSON.stringify(value)}`);
     }
     resolved[key] = value;
+  }
+  // A longer delay makes Node's timers fire at once (with a warning): every upload would end as idle.
+  if (resolved.idleTimeoutMs > MAX_TIMER_MS) {
+    throw new InvalidOptionError(`${prefix}.idleTimeoutMs`, `expected at most ${MAX_TIMER_MS} (about 24.8 days), got ${resolved.idleTimeoutMs}`);
   }
   return resolved;
 }

@@ -26,7 +26,7 @@ import { OutageLog } from '../common/outage-log.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
-import { parseBufferedUpload, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
+import { isIdleTimeout, parseBufferedUpload, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
 import { UploadUpdateStream, NDJSON_CONTENT_TYPE, type UploadClientIdentity } from './upload-update.stream.js';
 import { UploadedFileServer } from './uploaded-file-server.js';
 import { UploadTabClient } from './upload-tab.client.js';
@@ -131,7 +131,9 @@ function failureAnswer(error: unknown, production: boolean): { status: number; b
  * - streaming (`@EventUploadChunks()`): the handler starts at the first file part and reads chunks as they
  *   arrive; the answer is `202 {}` once the request was read and the handler ended. Deltas go over the socket.
  * A client that goes away cancels the upload: the form is no longer read, a streaming handler's loop throws
- * `UploadAbortedError`, and nothing of the upload stays on disk.
+ * `UploadAbortedError`, and nothing of the upload stays on disk. A client that stops sending for `uploads.idleTimeoutMs`
+ * ends it the same way, answered `408 upload_idle_timeout` (a streaming handler's loop throws that error and its signal
+ * fires with it), and its connection is closed.
  * @publicApi
  */
 @Injectable()
@@ -335,6 +337,11 @@ export class UploadRoute implements OnModuleInit {
   /** Streaming mode: the handler reads chunks as they arrive; `202 {}` once both the request and the handler ended. */
   private async streaming(req: IncomingMessage, res: ServerResponse, limits: ResolvedUploadOptions, signal: AbortSignal, call: UploadContext): Promise<void> {
     const upload = streamUpload(req, limits, signal);
+    // A client that stopped sending ends the upload as a cancellation does: besides the loop throwing, the handler's
+    // signal fires, for a handler that waits on something else with it while its tab's lock is held.
+    upload.done.catch((error: unknown) => {
+      if (isIdleTimeout(error) && !call.cancel.signal.aborted) call.cancel.abort(error);
+    });
     let payload: Record<string, unknown>;
     try {
       payload = await upload.args;
@@ -405,6 +412,12 @@ export class UploadRoute implements OnModuleInit {
       return;
     }
     if (failure.status >= 500) this.logger.error(`An upload to ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}`);
+    if (isIdleTimeout(error)) {
+      this.logger.debug(`An upload to ${call.handler.fullName} timed out: ${(error as Error).message}`);
+      // The rest of the body is not waited for: the connection closes once the answer is sent, so the stalled client
+      // holds no socket until Node's own requestTimeout.
+      if (!res.headersSent) res.setHeader('Connection', 'close');
+    }
     answer(res, failure.status, failure.body);
   }
 
