@@ -11,6 +11,7 @@ import {
 } from '@reflex-bridge/nest';
 import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
 import type { UploadCall } from '../libs/reflex-bridge/src/pipeline/upload-call.js';
+import { UploadRoute } from '../libs/reflex-bridge/src/upload/upload.route.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
@@ -393,4 +394,77 @@ describe('an upload whose client stops sending mid-body', () => {
     expect(socket.latest(SLOW, 'files')).toBe(1);
     expect(socket.errors).toEqual([]);
   });
+});
+
+describe('uploads past the worker\'s uploads.maxConcurrent', () => {
+  const IDLE_MS = 300;
+  let running: RunningApp;
+  let tempDirectory: string;
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-busy-e2e-'));
+    running = await startApp({
+      imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, maxConcurrent: 1, idleTimeoutMs: IDLE_MS } })],
+      providers: [SlowUploadState],
+    });
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await rm(tempDirectory, { recursive: true, force: true });
+  });
+
+  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
+  const inProgress = (): number => running.app.get(UploadRoute).inProgress;
+  const attachOne = async (token: string): Promise<Response> => {
+    const form = new FormData();
+    form.append('files', new Blob(['a']), 'a.txt');
+    return fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form });
+  };
+
+  it('refuses a new upload with 503 uploads_busy and Retry-After while the cap is reached; the upload in progress finishes and frees its slot', async () => {
+    // Another tab's upload takes the worker's only slot.
+    const other = await connect();
+    const upload = openUpload(running.url, `${SLOW}.importSlowly`, other.token, { run: 'holding' }, 'q'.repeat(10));
+    await until(() => (seen.streamed.get('holding') ?? 0) === 10, 'the first upload to be read');
+    const socket = await connect();
+    const refused = await attachOne(socket.token);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'uploads_busy', limit: 1 });
+    // The upload in progress was not touched, and ends as usual.
+    upload.finish('r'.repeat(5));
+    const answered = await upload.response;
+    expect(answered.statusCode).toBe(202);
+    await jsonOf(answered);
+    await until(() => inProgress() === 0, 'the slot to be released');
+    const next = await attachOne(socket.token);
+    expect(next.status).toBe(200);
+    await next.text();
+    await socket.hydrate();
+    expect(socket.latest(SLOW, 'files')).toBe(1);
+  });
+
+  for (const end of ['the client goes away', 'the client stalls past idleTimeoutMs', 'the form is refused'] as const) {
+    it(`releases the slot when ${end}`, async () => {
+      const socket = await connect();
+      const upload = openUpload(running.url, `${SLOW}.attach`, socket.token, {}, 'a,b\n');
+      upload.request.on('error', () => undefined);
+      await until(() => inProgress() === 1, 'the upload to take the slot');
+      if (end === 'the client goes away') upload.request.destroy();
+      else if (end === 'the form is refused') upload.request.end(`\r\n--${BOUNDARY}\r\nContent-Disposition: form-data; name="__reflex_event_args"\r\n\r\n{}\r\n--${BOUNDARY}--\r\n`);
+      else expect((await upload.response).statusCode).toBe(408);
+      await until(() => inProgress() === 0, 'the slot to be released');
+      upload.request.destroy();
+      const next = await attachOne(socket.token);
+      expect(next.status).toBe(200);
+      await next.text();
+      await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+    });
+  }
 });

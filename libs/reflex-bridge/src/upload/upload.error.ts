@@ -18,6 +18,7 @@ export type UploadErrorCode =
   | 'upload_args_too_large'
   | 'upload_not_found'
   | 'upload_idle_timeout'
+  | 'uploads_busy'
   | BridgeErrorCode;
 
 /** The JSON body of a refused upload: Reflex's `detail`, our `code`, and the limit that was passed, if any. */

@@ -16,6 +16,7 @@ describe('uploads options', () => {
       maxEventArgsBytes: 1024 * 1024,
       chunkQueueLength: 4,
       idleTimeoutMs: 30_000,
+      maxConcurrent: 64,
     });
   });
 
@@ -24,8 +25,8 @@ describe('uploads options', () => {
   });
 
   it('takes given values, resolving relative directories', () => {
-    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7 });
-    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7 });
+    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3 });
+    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3 });
   });
 
   it.each([
@@ -37,6 +38,8 @@ describe('uploads options', () => {
     [{ idleTimeoutMs: 0 }, 'uploads.idleTimeoutMs'],
     [{ idleTimeoutMs: Infinity }, 'uploads.idleTimeoutMs'],
     [{ idleTimeoutMs: 2 ** 31 }, 'uploads.idleTimeoutMs'],
+    [{ maxConcurrent: 0 }, 'uploads.maxConcurrent'],
+    [{ maxConcurrent: '64' }, 'uploads.maxConcurrent'],
     [{ directory: '' }, 'uploads.directory'],
     [{ tempDirectory: 'a\0b' }, 'uploads.tempDirectory'],
     [{ maxSize: 3 }, 'uploads.maxSize'],

@@ -56,6 +56,15 @@ export interface UploadOptions {
    * @default 30_000
    */
   idleTimeoutMs?: number;
+  /**
+   * Uploads one worker accepts at a time, from all clients together, counted from the request's arrival until it was
+   * answered and its handler ended. Past it a new upload is refused before its body is read, with
+   * `503 uploads_busy`, a `Retry-After` header, and its connection closed; uploads in progress go on. Bounds the
+   * temp disk (up to `maxConcurrent × maxTotalBytes` in buffered mode) and the open upload requests a worker holds
+   * whatever the number of client addresses (a proxy's per-address `limit_conn` does not).
+   * @default 64
+   */
+  maxConcurrent?: number;
 }
 
 /** {@link UploadOptions} after defaults: absolute directories and every limit set. */
@@ -68,6 +77,7 @@ export interface ResolvedUploadOptions {
   maxEventArgsBytes: number;
   chunkQueueLength: number;
   idleTimeoutMs: number;
+  maxConcurrent: number;
 }
 
 /** The defaults of {@link UploadOptions} (directories are resolved when the options are). */
@@ -79,12 +89,13 @@ export const DEFAULT_UPLOAD_OPTIONS = {
   maxEventArgsBytes: 1024 * 1024,
   chunkQueueLength: DEFAULT_CHUNK_QUEUE_LENGTH,
   idleTimeoutMs: 30_000,
+  maxConcurrent: 64,
 } as const;
 
 /** The longest delay Node's timers take. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength', 'idleTimeoutMs'] as const;
+const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength', 'idleTimeoutMs', 'maxConcurrent'] as const;
 const KNOWN = new Set<string>(['directory', 'tempDirectory', ...LIMITS]);
 
 function directoryOption(field: string, value: unknown, fallback: string): string {

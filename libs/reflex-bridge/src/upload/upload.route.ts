@@ -78,6 +78,9 @@ const STATUS_OF_CODE: Partial<Record<string, number>> = {
   state_lock_lost: 409,
 };
 
+/** Seconds a client refused for `uploads.maxConcurrent` is told to wait: uploads in progress end in seconds to minutes. */
+const BUSY_RETRY_AFTER_SECONDS = 5;
+
 /** What a settled promise that is not a failure races as (see the streaming mode). */
 function noFailure(): undefined {
   return undefined;
@@ -120,7 +123,8 @@ function failureAnswer(error: unknown, production: boolean): { status: number; b
  * when `uploads` is not `false`, with the event channel's origin policy and CORS (`corsOrigins`).
  *
  * A `multipart/form-data` request with `Reflex-Client-Token` and `Reflex-Event-Handler` headers calls that handler,
- * which must have an upload parameter. In order, before any byte of the body is read: the origin (403), the
+ * which must have an upload parameter. In order, before any byte of the body is read: the worker's
+ * `uploads.maxConcurrent` (503 `uploads_busy`, with `Retry-After`), the origin (403), the
  * headers (400, Reflex's message), the handler (404 `upload_not_accepted`), the content type (415), the token
  * (410 `unknown_token` when it has no state), then the handler's tier on this very request (at least `auth_only`:
  * the auth middleware with the request's own cookies; on `full` all middleware and the handler's guards), and a
@@ -143,6 +147,10 @@ export class UploadRoute implements OnModuleInit {
   private readonly storeOutage = new OutageLog(this.logger, 'The state store (for uploads)');
   /** `<prefix>/_upload`. */
   readonly path: string;
+  /** See {@link inProgress}. */
+  private uploadsInProgress = 0;
+  /** The first refusal for `uploads.maxConcurrent` until an upload ends is logged; the rest would flood the log. */
+  private busyLogged = false;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -168,19 +176,55 @@ export class UploadRoute implements OnModuleInit {
     if (!adapter || !limits) return;
     adapter.options(this.path, (req: IncomingMessage, res: ServerResponse) => this.preflight(req, res));
     adapter.post(this.path, (req: IncomingMessage, res: ServerResponse) => {
+      // The worker's cap, before anything else is spent on the request: many addresses at once (which a proxy's
+      // per-address limit lets through) must not hold temp disk and open requests without bound.
+      if (this.uploadsInProgress >= limits.maxConcurrent) {
+        this.refuseBusy(req, res, limits.maxConcurrent);
+        return;
+      }
+      this.uploadsInProgress += 1;
       // Refusals before the body (tier, token, session) arrive here as errors; anything else is a bug, logged.
-      this.upload(req, res, limits).catch((error: unknown) => {
-        const failure = failureAnswer(error, this.options.production);
-        if (!failure || failure.status >= 500) this.logger.error(`An upload failed: ${(error as Error)?.stack ?? String(error)}`);
-        if (failure) answer(res, failure.status, failure.body);
-        else if (!res.writableEnded) res.destroy();
-      });
+      this.upload(req, res, limits)
+        .catch((error: unknown) => {
+          const failure = failureAnswer(error, this.options.production);
+          if (!failure || failure.status >= 500) this.logger.error(`An upload failed: ${(error as Error)?.stack ?? String(error)}`);
+          if (failure) answer(res, failure.status, failure.body);
+          else if (!res.writableEnded) res.destroy();
+        })
+        // Every end comes here (answered, refused, failed, cancelled, timed out, the client gone): upload() settles
+        // only once its handler ended and its temp files were removed.
+        .finally(() => {
+          this.uploadsInProgress -= 1;
+          this.busyLogged = false;
+        });
     });
     const filesPrefix = `${this.path}/`;
     adapter.get(`${filesPrefix}*path`, (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse) => {
       const url = req.originalUrl ?? req.url ?? '';
       void this.files.serve(req, res, url.slice(url.indexOf(filesPrefix) + filesPrefix.length));
     });
+  }
+
+  /**
+   * Uploads this worker has accepted and not yet finished (from the request's arrival until it was answered and its
+   * handler ended); at most `uploads.maxConcurrent`.
+   */
+  get inProgress(): number {
+    return this.uploadsInProgress;
+  }
+
+  /** The worker is at `uploads.maxConcurrent`: refused before the body is read, which is not waited for either. */
+  private refuseBusy(req: IncomingMessage, res: ServerResponse, max: number): void {
+    if (!this.busyLogged) {
+      this.busyLogged = true;
+      this.logger.warn(`Refusing uploads: ${max} are in progress on this worker (uploads.maxConcurrent). Logged once until one ends.`);
+    }
+    // The same CORS headers as any answer, so a frontend on a listed origin can read the refusal.
+    allowCrossOrigin(this.origins, req, res);
+    res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
+    // The body is not read: the connection closes once the answer is sent instead of draining it.
+    res.setHeader('Connection', 'close');
+    answer(res, 503, { detail: `The server is handling too many uploads; try again shortly.`, code: 'uploads_busy', limit: max });
   }
 
   /** The CORS preflight of a frontend on a listed origin (the upload's custom headers, and the app's, need one). */
