@@ -2,8 +2,10 @@
  * Why an upload failed.
  *
  * Server codes (from the JSON error body), e.g. `upload_headers_missing` (400), `upload_not_accepted` (404),
- * `state_lock_lost` (409), `unknown_token` (410), `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (413). A body
- * without a code gets `http_<status>`.
+ * `upload_idle_timeout` (408: the body stopped arriving for `uploads.idleTimeoutMs`), `state_lock_lost` (409),
+ * `unknown_token` (410), `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (413), `uploads_busy`
+ * (503: the worker has `uploads.maxConcurrent` uploads in progress; try again later). A body without a code gets
+ * `http_<status>`.
  *
  * Client codes (`status` 0):
  * - `aborted`: the `signal` fired or `cancelUpload()` was called.
@@ -24,11 +26,13 @@ export type UploadErrorCode =
   | 'upload_too_large'
   | 'upload_too_many_files'
   | 'upload_args_too_large'
+  | 'upload_idle_timeout'
+  | 'uploads_busy'
   | (string & {});
 
 /** Extra facts of an {@link UploadRequestError}. */
 export interface UploadRequestErrorDetails {
-  /** The limit the server named (413 answers). */
+  /** The limit the server named (413 answers; 408's idle timeout in ms; 503's `uploads.maxConcurrent`). */
   limit?: number;
   /** The underlying error (the abort reason, a socket error). */
   cause?: unknown;
@@ -42,7 +46,7 @@ export class UploadRequestError extends Error {
   readonly code: UploadErrorCode;
   /** The server's `detail` message (Reflex's field), or the client's explanation. */
   readonly detail: string;
-  /** The limit the server named, for 413 answers. */
+  /** The limit the server named: 413 answers, a 408 idle timeout (ms), a 503 `uploads_busy` (`uploads.maxConcurrent`). */
   readonly limit: number | undefined;
 
   constructor(status: number, code: UploadErrorCode, detail: string, details: UploadRequestErrorDetails = {}) {
