@@ -509,6 +509,36 @@ describe('streamUpload', () => {
     expect(reply.body).toMatchObject(error);
   });
 
+  it('an upload cancelled after its whole body arrived stops the handler loop at its next read', async () => {
+    let outcome: unknown;
+    let read = 0;
+    handler = async (req, res) => {
+      const cancel = new AbortController();
+      const upload = streamUpload(req, limits, cancel.signal);
+      try {
+        await upload.done;
+        // Every chunk is queued, none read yet: the user cancels now.
+        const iterator = upload.chunks[Symbol.asyncIterator]();
+        await iterator.next();
+        read += 1;
+        cancel.abort(new Error('the user cancelled'));
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) break;
+          read += 1;
+        }
+        outcome = 'finished';
+      } catch (error) {
+        outcome = error;
+      }
+      answer(res, 200, {});
+    };
+    await post(multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(3000, 7) }]));
+    await waitFor(() => outcome !== undefined, 'the handler loop to end');
+    expect(outcome).toBeInstanceOf(UploadAbortedError);
+    expect(read).toBe(1);
+  });
+
   it('a request whose client left before parsing began rejects args and done with UploadAbortedError instead of hanging', async () => {
     let outcome: unknown[] | undefined;
     handler = async (req) => {

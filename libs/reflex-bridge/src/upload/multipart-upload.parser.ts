@@ -389,6 +389,9 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
  */
 export function streamUpload(req: IncomingMessage, limits: ResolvedUploadOptions, signal: AbortSignal): StreamingUpload {
   const chunks = new UploadChunkIterator(limits.chunkQueueLength);
+  // The reader stops listening once the body has arrived; a cancellation after that (the client gone, the state lock
+  // lost) must still stop the handler's loop over the chunks it has not read yet.
+  signal.addEventListener('abort', () => chunks.fail(new UploadAbortedError(undefined, { cause: signal.reason })), { once: true });
   let failure: Error | undefined;
   let parsedArgs: Record<string, unknown> = {};
   let resolveArgs: (value: Record<string, unknown>) => void = noop;

@@ -86,10 +86,28 @@ describe('UploadChunkIterator', () => {
     expect(await chunks.next()).toEqual({ done: true, value: undefined });
   });
 
-  it('refuses pushes after end() and ignores fail() after end()', async () => {
+  it('refuses pushes after end()', async () => {
     const chunks = new UploadChunkIterator();
     chunks.end();
     await expect(chunks.push(chunk(0))).rejects.toThrow('push after end()');
+    expect(await chunks.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('fail() after end() drops what the handler has not read yet: a cancelled upload stops even once its whole body arrived', async () => {
+    const chunks = new UploadChunkIterator();
+    await chunks.push(chunk(0));
+    await chunks.push(chunk(1));
+    chunks.end();
+    expect(await chunks.next()).toEqual({ done: false, value: chunk(0) });
+    const cancelled = new UploadAbortedError();
+    chunks.fail(cancelled);
+    await expect(chunks.next()).rejects.toBe(cancelled);
+  });
+
+  it('ignores fail() once the handler left its loop', async () => {
+    const chunks = new UploadChunkIterator();
+    chunks.end();
+    await chunks.return();
     chunks.fail(new Error('late'));
     expect(await chunks.next()).toEqual({ done: true, value: undefined });
   });

@@ -67,7 +67,7 @@ export class UploadChunkIterator implements AsyncIterableIterator<UploadChunk> {
     return new Promise<void>((resolve, reject) => this.writers.push({ chunk, waiter: { resolve, reject } }));
   }
 
-  /** No more chunks: the handler's loop ends after the queued ones. Does nothing after {@link fail}. */
+  /** No more chunks: the handler's loop ends after the queued ones, unless it {@link fail}s first. Does nothing after {@link fail}. */
   end(): void {
     if (this.ended || this.error) return;
     this.ended = true;
@@ -76,10 +76,12 @@ export class UploadChunkIterator implements AsyncIterableIterator<UploadChunk> {
 
   /**
    * The upload failed: queued chunks are dropped, the handler's loop throws `error` (now, or at its next read), and
-   * pending pushes reject with it. Only the first failure counts; does nothing after {@link end}.
+   * pending pushes reject with it. Only the first failure counts. After {@link end} too (a cancellation once the whole
+   * body had arrived: the handler has not read it all yet, and must stop as it would have mid-body); not once the
+   * handler left its loop ({@link return}).
    */
   fail(error: Error): void {
-    if (this.ended || this.error) return;
+    if (this.error || this.returned) return;
     this.error = { reason: error };
     this.queue.length = 0;
     for (const reader of this.readers.splice(0)) reader.reject(error);
