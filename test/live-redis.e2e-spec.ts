@@ -42,13 +42,19 @@ async function twoWorkers(url: string, channel: string, shared = false) {
 async function untilDeliveryResumes(brokers: LiveBroadcaster[], probes: number[], timeoutMs = 20_000): Promise<number> {
   const started = Date.now();
   for (let n = 1; ; n += 1) {
-    try {
-      await brokers[0].publish(new ModelChange('probe.ping', 'updated', n));
-    } catch (error) {
-      expect(error).toBeInstanceOf(LiveTransportError);
+    // Through every worker's publisher, not only the first's: each reconnects on its own, and a test that publishes
+    // through another next found it still reconnecting.
+    let published = 0;
+    for (const broker of brokers) {
+      try {
+        await broker.publish(new ModelChange('probe.ping', 'updated', n));
+        published += 1;
+      } catch (error) {
+        expect(error).toBeInstanceOf(LiveTransportError);
+      }
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
-    if (probes[0] === n && probes[1] === n) return Date.now() - started;
+    if (published === brokers.length && probes[0] === n && probes[1] === n) return Date.now() - started;
     if (Date.now() - started > timeoutMs) throw new Error(`delivery did not resume within ${timeoutMs} ms`);
   }
 }
