@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { type InMemoryStateStore, ReflexBridgeModule, ReflexStateService, StateStore, UnknownClientTokenError } from '@reflex-bridge/nest';
+import { type InMemoryStateStore, ReflexBridgeModule, type ReflexBridgeModuleOptions, ReflexStateService, StateStore, UnknownClientTokenError } from '@reflex-bridge/nest';
 import { BulkyState, HoardState, StashState } from './fixtures/hostile.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -53,6 +53,31 @@ class RawFrames {
   close(): void {
     this.ws.terminate();
   }
+}
+
+/**
+ * An app on `options` with the hostile states, started before the enclosing describe's tests and closed after
+ * them, with every socket its `open` hydrated.
+ */
+function hostileApp(options: ReflexBridgeModuleOptions): { readonly running: RunningApp; logger: CapturingLogger; open(): Promise<RawSocket> } {
+  let running: RunningApp | undefined;
+  const logger = new CapturingLogger();
+  const sockets: RawSocket[] = [];
+  beforeAll(async () => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot(options)], providers: [HoardState, StashState] }, undefined, logger);
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running?.close();
+  });
+  return {
+    get running() {
+      if (!running) throw new Error('the app is not started yet');
+      return running;
+    },
+    logger,
+    open: () => RawSocket.hydrated(running!.url, sockets),
+  };
 }
 
 describe('hostile clients', () => {
@@ -470,27 +495,13 @@ describe('hostile clients', () => {
 
 describe('hostile clients: many made-up tokens', () => {
   const BUDGET = 2_000_000;
-  let running: RunningApp;
-  const logger = new CapturingLogger();
-  const sockets: RawSocket[] = [];
-  const open = () => RawSocket.hydrated(running.url, sockets);
-
-  beforeAll(async () => {
-    running = await startApp(
-      { imports: [ReflexBridgeModule.forRoot({ maxMessageBytes: 100_000, maxStateBytes: 300_000, maxInMemoryStateBytes: BUDGET })], providers: [HoardState, StashState] },
-      undefined,
-      logger,
-    );
-  });
-  afterAll(async () => {
-    for (const socket of sockets) socket.close();
-    await running.close();
-  });
+  const app = hostileApp({ maxMessageBytes: 100_000, maxStateBytes: 300_000, maxInMemoryStateBytes: BUDGET });
+  const { logger, open } = app;
 
   it('keeps the states of all clients within maxInMemoryStateBytes, dropping the least recently used, never an open tab\'s', async () => {
     // Each made-up token holds a 200,000-byte state a handler made (so it gets the full TTL): 30 of them are three
     // times the budget. Without the budget they all stayed for stateTtlSeconds, an hour by default.
-    const store = running.app.get(StateStore) as InMemoryStateStore;
+    const store = app.running.app.get(StateStore) as InMemoryStateStore;
     // An open tab idle through it all: the least recently used state of the store, kept because its tab is open.
     const idle = await open();
     idle.send(`${HOARD}.increment`);
@@ -510,11 +521,11 @@ describe('hostile clients: many made-up tokens', () => {
         await regular.untilVar(HOARD, 'count', ++count, WAIT_MS);
       }
     }
-    expect((await running.app.get(StateStore).read(regular.token))?.[HOARD]?.count).toBe(count);
-    expect(await running.app.get(StateStore).read(tokens[0]!)).toBeNull();
-    expect((await running.app.get(StateStore).read(tokens[29]!))?.[HOARD]?.blob).toHaveLength(200_000);
+    expect((await app.running.app.get(StateStore).read(regular.token))?.[HOARD]?.count).toBe(count);
+    expect(await app.running.app.get(StateStore).read(tokens[0]!)).toBeNull();
+    expect((await app.running.app.get(StateStore).read(tokens[29]!))?.[HOARD]?.blob).toHaveLength(200_000);
     expect(store.droppedOverBudget).toBeGreaterThanOrEqual(20);
-    expect((await running.app.get(StateStore).read(idle.token))?.[HOARD]?.count).toBe(1);
+    expect((await app.running.app.get(StateStore).read(idle.token))?.[HOARD]?.count).toBe(1);
     expect(logger.lines.filter((line) => line.level === 'warn' && line.message.includes('reached its budget'))).toHaveLength(1);
     // The tab goes on as before.
     regular.send(`${HOARD}.increment`);
@@ -525,25 +536,8 @@ describe('hostile clients: many made-up tokens', () => {
 describe('hostile clients: many connections that never read', () => {
   const TOTAL = 3_000_000;
   const PER_CONNECTION = 8_000_000;
-  let running: RunningApp;
-  const logger = new CapturingLogger();
-  const sockets: RawSocket[] = [];
-  const open = () => RawSocket.hydrated(running.url, sockets);
-
-  beforeAll(async () => {
-    running = await startApp(
-      {
-        imports: [ReflexBridgeModule.forRoot({ maxMessageBytes: 100_000, maxStateBytes: 300_000, maxOutboundBytes: PER_CONNECTION, maxTotalOutboundBytes: TOTAL })],
-        providers: [HoardState, StashState],
-      },
-      undefined,
-      logger,
-    );
-  });
-  afterAll(async () => {
-    for (const socket of sockets) socket.close();
-    await running.close();
-  });
+  const app = hostileApp({ maxMessageBytes: 100_000, maxStateBytes: 300_000, maxOutboundBytes: PER_CONNECTION, maxTotalOutboundBytes: TOTAL });
+  const { logger, open } = app;
 
   it('closes the connections holding the most unread output once the worker holds maxTotalOutboundBytes for them, never one that reads', async () => {
     // Each silent connection stays far below its own bound (8 MB): together they pass the worker's (3 MB). Without the
@@ -553,7 +547,7 @@ describe('hostile clients: many connections that never read', () => {
     for (const socket of silent) (socket.socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void } } }).ws._socket.pause();
     const closedFor = (socket: RawSocket, bound: string) =>
       logger.lines.some((line) => line.message.includes('Closing the connection') && line.message.includes(socket.token.slice(0, 8)) && line.message.includes(bound));
-    const states = running.app.get(ReflexStateService);
+    const states = app.running.app.get(ReflexStateService);
     const blob = (i: number) => String(i % 10).repeat(200_000);
     // The server changes their states on its own (a live change, a modify), as fast as it can encode them.
     for (let i = 0; i < 2_000 && !silent.every((socket) => closedFor(socket, 'maxTotalOutboundBytes')); i++) {

@@ -199,6 +199,16 @@ function noteIdsOn(tab: RawSocket, board: string): number[] {
 }
 
 /**
+ * Publishes a public note and waits until `tab`'s public board shows it: a change reaches the tab's subscriptions in
+ * the order they were made, so by then every board subscribed before the public one was given it too.
+ */
+async function publishPublicNote(live: LiveBroadcaster, tab: RawSocket, id: number, text = `note ${id}`): Promise<void> {
+  upsert({ id, text, owner: null });
+  await live.publish(new ModelChange(LABEL, 'created', id));
+  await tab.until(() => noteIdsOn(tab, BOARD).includes(id), undefined, `the public board to show ${id}`);
+}
+
+/**
  * A tab with `cookie` on the members page's board (subscribed from the page `routerData` names) and on the public
  * board, both showing note `id`: the members page's board first, so that once the public board shows a change, the
  * members page's board was given it too.
@@ -211,9 +221,7 @@ async function tabOnMembersBoard(app: RunningApp, sockets: RawSocket[], cookie: 
   const live = app.app.get(LiveBroadcaster);
   await subscribeTab(live, tab, MEMBERS_PAGE_BOARD, routerData, "the members page's board");
   await subscribeTab(live, tab, BOARD, undefined, 'the public board');
-  upsert({ id, text: `note ${id}`, owner: null });
-  await live.publish(new ModelChange(LABEL, 'created', id));
-  await tab.until(() => noteIdsOn(tab, BOARD).includes(id), undefined, `the public board to show ${id}`);
+  await publishPublicNote(live, tab, id);
   expect(noteIdsOn(tab, MEMBERS_PAGE_BOARD)).toEqual([id]);
   return tab;
 }
@@ -476,7 +484,6 @@ describe('live lists', () => {
   it("stops a guarded board's rows at a tab whose session ended, until its guards let the tab's user through again", async () => {
     NOTES.clear();
     const members = 'reflex___state____state.members_board_state';
-    const noteIds = (board: string) => ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
     const cookie = await login(app.url, 'bob', 'builder');
     // The members board first, then the public one: a change reaches the tab's subscriptions in that order, so once
     // the public board shows a change, the members board has been given it too.
@@ -486,33 +493,28 @@ describe('live lists', () => {
     await subscribeTab(live, tab, BOARD, undefined, 'the public board');
     tab.send(`${ACCOUNT}.whoami`);
     await tab.untilVar(ACCOUNT, 'seen', 'bob');
-    upsert({ id: 90, text: 'for members, before the logout', owner: null });
-    await live.publish(new ModelChange(LABEL, 'created', 90));
-    await tab.until(() => noteIds(BOARD).includes(90), undefined, 'the public board to show 90');
-    expect(noteIds(members)).toEqual([90]);
+    await publishPublicNote(live, tab, 90, 'for members, before the logout');
+    expect(noteIdsOn(tab, members)).toEqual([90]);
     // Bob logs out in another tab: this one is re-authenticated as nobody, whom the members board's guard refuses.
     const loggedOut = await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie } });
     expect(loggedOut.status).toBe(200);
     await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
-    upsert({ id: 91, text: 'for members, after the logout', owner: null });
-    await live.publish(new ModelChange(LABEL, 'created', 91));
-    await tab.until(() => noteIds(BOARD).includes(91), undefined, 'the public board to show 91');
+    await publishPublicNote(live, tab, 91, 'for members, after the logout');
     // Rows already shown stay (as after any logout); no later one reaches a tab the guard would refuse.
-    expect(noteIds(members)).toEqual([90]);
+    expect(noteIdsOn(tab, members)).toEqual([90]);
     // Logged in again and subscribed again (its guard lets bob through): the rows come back, the missed one included.
     tab.send(`${ACCOUNT}.login`, { username: 'bob', password: 'builder' });
     await tab.untilVar(ACCOUNT, 'seen', 'bob');
     tab.send(`${members}.live_subscribe`);
-    await tab.until(() => noteIds(members).includes(91), undefined, 'the missed row at the member');
+    await tab.until(() => noteIdsOn(tab, members).includes(91), undefined, 'the missed row at the member');
     upsert({ id: 92, text: 'for members, after the login', owner: null });
     await live.publish(new ModelChange(LABEL, 'created', 92));
-    await tab.until(() => noteIds(members).includes(92), undefined, 'the next row at the member');
+    await tab.until(() => noteIdsOn(tab, members).includes(92), undefined, 'the next row at the member');
     expect(tab.errors).toEqual([]);
   });
 
   it("stops the members page's board at a tab whose session ended, when the app's redirect-to-login middleware guards that page", async () => {
     NOTES.clear();
-    const noteIds = (board: string) => noteIdsOn(tab, board);
     const cookie = await login(app.url, 'bob', 'builder');
     const tab = await tabOnMembersBoard(app, sockets, cookie, MEMBERS_PAGE, 120);
     const live = app.app.get(LiveBroadcaster);
@@ -524,17 +526,14 @@ describe('live lists', () => {
     upsert({ id: 121, text: 'for members, after the logout', owner: null });
     await live.publish(new ModelChange(LABEL, 'created', 121));
     // Either the row reaches the logged-out tab, or the members page's check turned the tab away.
-    await tab.until(() => noteIds(MEMBERS_PAGE_BOARD).includes(121) || MEMBERS_REDIRECTS.count > redirects, undefined, 'the check of the members page');
-    upsert({ id: 122, text: 'for everyone', owner: null });
-    await live.publish(new ModelChange(LABEL, 'created', 122));
-    await tab.until(() => noteIds(BOARD).includes(122), undefined, 'the public board to show 122');
+    await tab.until(() => noteIdsOn(tab, MEMBERS_PAGE_BOARD).includes(121) || MEMBERS_REDIRECTS.count > redirects, undefined, 'the check of the members page');
+    await publishPublicNote(live, tab, 122, 'for everyone');
     // Rows already shown stay (as after any logout); no later one reaches a tab the members page turns away.
-    expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([120]);
+    expect(noteIdsOn(tab, MEMBERS_PAGE_BOARD)).toEqual([120]);
   });
 
   it("stops a page's board at a tab whose live_subscribe the app's middleware turns away now, though it let it in before", async () => {
     NOTES.clear();
-    const noteIds = (board: string) => noteIdsOn(tab, board);
     const alice = USERS.find((user) => user.username === 'alice')!;
     // The members page's board from the admin pages (the role check).
     const tab = await tabOnMembersBoard(app, sockets, await login(app.url, 'alice', 'wonderland'), { pathname: '/admin/members', asPath: '/admin/members' }, 130);
@@ -545,11 +544,9 @@ describe('live lists', () => {
       tab.send(`${MEMBERS_PAGE_BOARD}.live_subscribe`, {}, { pathname: '/admin/members', asPath: '/admin/members' });
       await tab.until(() => tab.errors.length > 0, undefined, 'the refusal');
       expect(tab.errors).toEqual([expect.objectContaining({ event: `${MEMBERS_PAGE_BOARD}.live_subscribe`, code: 'forbidden' })]);
-      upsert({ id: 131, text: 'for admins, after the refusal', owner: null });
-      await live.publish(new ModelChange(LABEL, 'created', 131));
-      await tab.until(() => noteIds(BOARD).includes(131), undefined, 'the public board to show 131');
+      await publishPublicNote(live, tab, 131, 'for admins, after the refusal');
       // The refusal holds: no row reaches the board the role check now refuses her.
-      expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([130]);
+      expect(noteIdsOn(tab, MEMBERS_PAGE_BOARD)).toEqual([130]);
     } finally {
       alice.role = 'admin';
     }
@@ -557,7 +554,6 @@ describe('live lists', () => {
 
   it("stops the members page's board at a tab whose live_subscribe the app's redirect-to-login middleware sends away now", async () => {
     NOTES.clear();
-    const noteIds = (board: string) => noteIdsOn(tab, board);
     const tab = await tabOnMembersBoard(app, sockets, await login(app.url, 'bob', 'builder'), MEMBERS_PAGE, 140);
     const live = app.app.get(LiveBroadcaster);
     // Bob's account is closed: his session stays, but it loads no user any more (deserializeUser finds none).
@@ -567,10 +563,8 @@ describe('live lists', () => {
       // His page subscribes again (its next load), and the redirect-to-login middleware sends it to the login page.
       tab.send(`${MEMBERS_PAGE_BOARD}.live_subscribe`, {}, MEMBERS_PAGE);
       await tab.until(() => tab.updates.some((update) => update.events?.some((sent) => sent.name === '_redirect')), undefined, 'the redirect');
-      upsert({ id: 141, text: 'for members, after the redirect', owner: null });
-      await live.publish(new ModelChange(LABEL, 'created', 141));
-      await tab.until(() => noteIds(BOARD).includes(141), undefined, 'the public board to show 141');
-      expect(noteIds(MEMBERS_PAGE_BOARD)).toEqual([140]);
+      await publishPublicNote(live, tab, 141, 'for members, after the redirect');
+      expect(noteIdsOn(tab, MEMBERS_PAGE_BOARD)).toEqual([140]);
     } finally {
       USERS.splice(index, 0, bob);
     }
@@ -578,28 +572,23 @@ describe('live lists', () => {
 
   it('stops a guarded board at a tab whose live_subscribe its guards refuse now, though they let it in before', async () => {
     NOTES.clear();
-    const noteIds = (board: string) => ((tab.latest(board, 'notes') as Note[] | undefined) ?? []).map((note) => note.id);
     const alice = USERS.find((user) => user.username === 'alice')!;
     // The admin board first, then the public one: once the public board shows a change, the admin board was given it.
     const tab = await subscribe(app, await login(app.url, 'alice', 'wonderland'), ADMIN_BOARD);
     sockets.push(tab);
     const live = app.app.get(LiveBroadcaster);
     await subscribeTab(live, tab, BOARD, undefined, 'the public board');
-    upsert({ id: 110, text: 'for admins', owner: null });
-    await live.publish(new ModelChange(LABEL, 'created', 110));
-    await tab.until(() => noteIds(BOARD).includes(110), undefined, 'the public board to show 110');
-    expect(noteIds(ADMIN_BOARD)).toEqual([110]);
+    await publishPublicNote(live, tab, 110, 'for admins');
+    expect(noteIdsOn(tab, ADMIN_BOARD)).toEqual([110]);
     try {
       // Alice is an admin no more; her page subscribes again (its next load), and the guard refuses it.
       alice.role = 'user';
       tab.send(`${ADMIN_BOARD}.live_subscribe`);
       await tab.until(() => tab.errors.length > 0, undefined, 'the refusal');
       expect(tab.errors).toEqual([expect.objectContaining({ event: `${ADMIN_BOARD}.live_subscribe` })]);
-      upsert({ id: 111, text: 'for admins, after the refusal', owner: null });
-      await live.publish(new ModelChange(LABEL, 'created', 111));
-      await tab.until(() => noteIds(BOARD).includes(111), undefined, 'the public board to show 111');
+      await publishPublicNote(live, tab, 111, 'for admins, after the refusal');
       // The refusal holds: no row reaches the board its guard now refuses her.
-      expect(noteIds(ADMIN_BOARD)).toEqual([110]);
+      expect(noteIdsOn(tab, ADMIN_BOARD)).toEqual([110]);
     } finally {
       alice.role = 'admin';
     }

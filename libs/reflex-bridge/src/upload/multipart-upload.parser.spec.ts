@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +137,28 @@ function post(body: Buffer, { pieces, contentType = `multipart/form-data; bounda
     }
     req.end(body.subarray(at));
   });
+}
+
+/**
+ * A request that declares a 5,000-byte form and sends its first 600 bytes (part of one file), then nothing more:
+ * `written` runs once they are written (a test may leave then).
+ */
+function partOfAFile(written?: () => void): ClientRequest {
+  const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
+  const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
+  req.on('error', () => undefined);
+  req.write(head, written);
+  return req;
+}
+
+/** Makes the server parse each upload as a buffered one with `signal`; returns what the last parse ended with. */
+function bufferedParseOutcome(signal = new AbortController().signal): () => unknown {
+  let outcome: unknown;
+  handler = async (req, res) => {
+    outcome = await parseBufferedUpload(req, limits, signal).then(() => 'parsed', (error: unknown) => error);
+    res.destroy();
+  };
+  return () => outcome;
 }
 
 function sha(data: Buffer | string): string {
@@ -310,47 +332,25 @@ describe('parseBufferedUpload', () => {
   });
 
   it('a client that disconnects mid-file rejects with UploadAbortedError and leaves no temp file', async () => {
-    let outcome: unknown;
-    handler = async (req) => {
-      try {
-        await parseBufferedUpload(req, limits, new AbortController().signal);
-        outcome = 'parsed';
-      } catch (error) {
-        outcome = error;
-      }
-    };
-    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
-    req.on('error', () => undefined);
-    req.write(head);
+    const outcome = bufferedParseOutcome();
+    const req = partOfAFile();
     await waitFor(() => leftovers().length > 0 && readdirSync(join(tempRoot, leftovers()[0]!)).length > 0, 'the temp file');
     req.destroy();
-    await waitFor(() => outcome !== undefined, 'the parser to give up');
-    expect(outcome).toBeInstanceOf(UploadAbortedError);
+    await waitFor(() => outcome() !== undefined, 'the parser to give up');
+    expect(outcome()).toBeInstanceOf(UploadAbortedError);
     await waitFor(() => leftovers().length === 0, 'the temp files to go');
   });
 
   it('a client that stops sending mid-file rejects with 408 upload_idle_timeout after idleTimeoutMs and leaves no temp file', async () => {
     limits = options({ idleTimeoutMs: 200 });
-    let outcome: unknown;
-    handler = async (req) => {
-      try {
-        await parseBufferedUpload(req, limits, new AbortController().signal);
-        outcome = 'parsed';
-      } catch (error) {
-        outcome = error;
-      }
-    };
-    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
-    req.on('error', () => undefined);
+    const outcome = bufferedParseOutcome();
+    // The client sends part of the file, then nothing: it stays connected, as a slowloris does.
+    const req = partOfAFile();
     try {
-      // The client sends part of the file, then nothing: it stays connected, as a slowloris does.
-      req.write(head);
-      await waitFor(() => outcome !== undefined, 'the parser to give up');
-      expect(outcome).toBeInstanceOf(UploadError);
-      expect((outcome as UploadError).toBody()).toEqual({ detail: expect.stringContaining('200 ms') as unknown, code: 'upload_idle_timeout', limit: 200 });
-      expect((outcome as UploadError).status).toBe(408);
+      await waitFor(() => outcome() !== undefined, 'the parser to give up');
+      expect(outcome()).toBeInstanceOf(UploadError);
+      expect((outcome() as UploadError).toBody()).toEqual({ detail: expect.stringContaining('200 ms') as unknown, code: 'upload_idle_timeout', limit: 200 });
+      expect((outcome() as UploadError).status).toBe(408);
       await waitFor(() => leftovers().length === 0, 'the temp files to go');
     } finally {
       req.destroy();
@@ -359,24 +359,12 @@ describe('parseBufferedUpload', () => {
 
   it('an aborted signal mid-file rejects with UploadAbortedError and leaves no temp file', async () => {
     const controller = new AbortController();
-    let outcome: unknown;
-    handler = async (req, res) => {
-      try {
-        await parseBufferedUpload(req, limits, controller.signal);
-        outcome = 'parsed';
-      } catch (error) {
-        outcome = error;
-      }
-      res.destroy();
-    };
-    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
-    req.on('error', () => undefined);
-    req.write(head);
+    const outcome = bufferedParseOutcome(controller.signal);
+    const req = partOfAFile();
     await waitFor(() => leftovers().length > 0 && readdirSync(join(tempRoot, leftovers()[0]!)).length > 0, 'the temp file');
     controller.abort();
-    await waitFor(() => outcome !== undefined, 'the parser to give up');
-    expect(outcome).toBeInstanceOf(UploadAbortedError);
+    await waitFor(() => outcome() !== undefined, 'the parser to give up');
+    expect(outcome()).toBeInstanceOf(UploadAbortedError);
     expect(leftovers()).toEqual([]);
     req.destroy();
   });
@@ -388,10 +376,7 @@ describe('parseBufferedUpload', () => {
       await waitFor(() => req.destroyed, 'the server to see the client leave');
       outcome = await parseBufferedUpload(req, limits, new AbortController().signal).then(() => 'parsed', (error: unknown) => error);
     };
-    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
-    req.on('error', () => undefined);
-    req.write(head, () => req.destroy());
+    const req = partOfAFile(() => req.destroy());
     await waitFor(() => outcome !== undefined, 'the parser to give up');
     expect(outcome).toBeInstanceOf(UploadAbortedError);
     expect(leftovers()).toEqual([]);
@@ -546,10 +531,7 @@ describe('streamUpload', () => {
       const upload = streamUpload(req, limits, new AbortController().signal);
       outcome = await Promise.all([upload.args.catch((error: unknown) => error), upload.done.catch((error: unknown) => error)]);
     };
-    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
-    req.on('error', () => undefined);
-    req.write(head, () => req.destroy());
+    const req = partOfAFile(() => req.destroy());
     await waitFor(() => outcome !== undefined, 'the parser to give up');
     expect(outcome![0]).toBeInstanceOf(UploadAbortedError);
     expect(outcome![1]).toBeInstanceOf(UploadAbortedError);
@@ -569,10 +551,7 @@ describe('streamUpload', () => {
       }
       await expect(upload.done).rejects.toBeInstanceOf(UploadAbortedError);
     };
-    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
-    req.on('error', () => undefined);
-    req.write(head);
+    const req = partOfAFile();
     await waitFor(() => received > 0, 'the first chunk');
     req.destroy();
     await waitFor(() => outcome !== undefined, 'the handler loop to end');
@@ -594,11 +573,8 @@ describe('streamUpload', () => {
       }
       await expect(upload.done).rejects.toMatchObject({ code: 'upload_idle_timeout' });
     };
-    const head = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(1000, 3) }]).subarray(0, 600);
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/_upload', agent: false, headers: { 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': 5000 } });
-    req.on('error', () => undefined);
+    const req = partOfAFile();
     try {
-      req.write(head);
       await waitFor(() => outcome !== undefined, 'the handler loop to end');
       expect(received).toBeGreaterThan(0);
       expect(outcome).toMatchObject({ status: 408, code: 'upload_idle_timeout' });
