@@ -87,7 +87,10 @@ export class BridgeRunner {
     event.response = response as unknown as SyntheticResponse;
     event.cookieHeader = request.headers.cookie ?? '';
     this.snapshots.begin(event);
+    this.session.begin(event);
     const allowed = await runGuards(this.guards, event);
+    // After the tier's middleware: the session middleware wrapped the response's end by now, and this runs before it.
+    if (allowed) this.session.keepEndedSessionUnsaved(event, response);
     const outcome = allowed ? this.allowed(event) : this.refused(event);
     if (outcome.tier !== 'full' || outcome.redirect) return outcome;
     await this.enhancers.checkGuards(handler, event.request, event.response);

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
 import type { EventClient } from '../../common/event-client.js';
 import { isPromise, then, type MaybePromise } from '../../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
@@ -105,6 +106,22 @@ export class SessionHandoff {
     const ended = afterEnd(outcome);
     if (isPromise(ended)) return ended.then(() => this.handOffCookies(outcome, response, client));
     return this.handOffCookies(outcome, response, client);
+  }
+
+  /**
+   * For a real HTTP request the tier ran on (an upload, whose handler may run for minutes): its session is not saved
+   * when the response ends if it ended since {@link begin}, as {@link finish} does for an event. express-session saves
+   * in its own wrapper of `end`; this one, installed after it, runs first.
+   */
+  keepEndedSessionUnsaved(outcome: BridgeOutcome, response: ServerResponse): void {
+    const request = outcome.request;
+    const readAt = outcome.sessionEndsReadAt;
+    if (!request || readAt === undefined) return;
+    const end = response.end;
+    response.end = ((...args: Parameters<ServerResponse['end']>) => {
+      this.forgetEndedSession(request, readAt);
+      return end.apply(response, args);
+    }) as ServerResponse['end'];
   }
 
   /**
