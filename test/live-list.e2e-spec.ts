@@ -9,6 +9,8 @@ import { RawSocket } from './support/raw-socket.js';
 import { until } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import session from 'express-session';
+import { RedisStore } from 'connect-redis';
+import { createClient } from 'redis';
 import type { RequestHandler } from 'express';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 
@@ -869,6 +871,57 @@ describeWithRedis('live lists across two app instances sharing Redis', () => {
     await onA.untilVar(BOARD, 'notes', [{ id: 20, text: 'from A', owner: null }]);
     onA.close();
     onB.close();
+  });
+});
+
+describeWithRedis('guarded live lists across two workers sharing Redis sessions', () => {
+  let redis: RedisTestServer;
+  const apps: RunningApp[] = [];
+  const sockets: RawSocket[] = [];
+  const clients: Array<ReturnType<typeof createClient>> = [];
+  /** A worker's auth stack with the sessions in the shared Redis (connect-redis), as every worker of an app has. */
+  const redisSessions = async () => {
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    clients.push(client);
+    return createAuthStack({ store: new RedisStore({ client, prefix: 'sess:' }) });
+  };
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+  });
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.close();
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+    await Promise.all(clients.splice(0).map((client) => client.quit()));
+  });
+  afterAll(async () => {
+    await redis.destroy();
+  });
+
+  it("stops a guarded board at a tab on one worker once its session is logged out on the other", async () => {
+    NOTES.clear();
+    const members = 'reflex___state____state.members_board_state';
+    const a = await startBoard({ redisUrl: redis.url }, await redisSessions());
+    apps.push(a);
+    const b = await startBoard({ redisUrl: redis.url }, await redisSessions());
+    apps.push(b);
+    const cookie = await login(a.url, 'bob', 'builder');
+    // Bob's tab is on worker B: the members board first, then the public one (see publishPublicNote).
+    const tab = await subscribe(b, cookie, members);
+    sockets.push(tab);
+    const live = b.app.get(LiveBroadcaster);
+    await subscribeTab(live, tab, BOARD, undefined, 'the public board');
+    tab.send(`${ACCOUNT}.whoami`);
+    await tab.untilVar(ACCOUNT, 'seen', 'bob');
+    await publishPublicNote(live, tab, 200, 'for members, before the logout');
+    expect(noteIdsOn(tab, members)).toEqual([200]);
+    // Bob logs out on worker A: B hears of the end over Redis and re-authenticates the tab as nobody.
+    expect((await fetch(`${a.url}/logout`, { method: 'POST', headers: { cookie } })).status).toBe(200);
+    await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
+    await publishPublicNote(live, tab, 201, 'for members, after the logout');
+    // No row reaches a tab the members board's guard would now refuse.
+    expect(noteIdsOn(tab, members)).toEqual([200]);
+    expect(await fetch(`${b.url}/me`, { headers: { cookie } }).then((response) => response.json())).toEqual({ user: null });
   });
 });
 
