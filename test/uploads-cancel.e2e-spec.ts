@@ -371,8 +371,8 @@ describe('an upload whose client stops sending mid-body', () => {
     await socket.untilVar(SLOW, 'note', 'waiting:0');
     socket.send(`${SLOW}.rename`, { note: 'next' });
     await socket.untilVar(SLOW, 'note', 'next:0');
-    // As for an upload refused over a limit: the frontend learns it from the answer, not from a toast on the socket.
-    expect(socket.errors).toEqual([]);
+    // As for an upload refused over a limit: the tab is told too (Reflex's own client only logs the answer's status).
+    expect(socket.errors).toEqual([expect.objectContaining({ code: 'upload_idle_timeout', event: `${SLOW}.importSlowly`, status: 408 })]);
   });
 
   it('buffered: answers 408 upload_idle_timeout, removes the temp file, and the next upload works', async () => {
@@ -392,7 +392,7 @@ describe('an upload whose client stops sending mid-body', () => {
     await next.text();
     await socket.hydrate();
     expect(socket.latest(SLOW, 'files')).toBe(1);
-    expect(socket.errors).toEqual([]);
+    expect(socket.errors).toEqual([expect.objectContaining({ code: 'upload_idle_timeout', event: `${SLOW}.attach`, status: 408 })]);
   });
 });
 

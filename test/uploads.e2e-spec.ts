@@ -375,6 +375,16 @@ describe('POST /_upload', () => {
     expect(streamedTooBig.status).toBe(413);
     expect(await streamedTooBig.json()).toMatchObject({ code: 'upload_too_large', limit: 64 * 1024 });
     await until(async () => (await leftovers(tempDirectory)).length === 0, 'the temp files to go');
+    // Reflex's own client only logs a failed upload's status: the tab is also told, as for a refused event.
+    await socket.until(() => socket.errors.length === 4, undefined, 'the four refusals on the socket');
+    expect(socket.errors).toEqual([
+      expect.objectContaining({ code: 'upload_too_large', event: `${PHOTO}.attach`, status: 413 }),
+      expect.objectContaining({ code: 'upload_too_many_files', event: `${PHOTO}.attach`, status: 413 }),
+      expect.objectContaining({ code: 'upload_args_too_large', event: `${PHOTO}.attach`, status: 413 }),
+      expect.objectContaining({ code: 'upload_too_large', event: `${PHOTO}.importRows`, status: 413 }),
+    ]);
+    const toasts = socket.updates.flatMap((update) => update.events ?? []).filter((event) => event.payload['bridge_error'] !== undefined);
+    expect(toasts.map((event) => (event.payload['bridge_error'] as { code: string }).code)).toEqual(['upload_too_large', 'upload_too_many_files', 'upload_args_too_large', 'upload_too_large']);
     await socket.hydrate();
     expect(socket.latest(PHOTO, 'names')).toEqual([]);
   });

@@ -21,6 +21,9 @@
  * - `busy`: too many of this client's events were already waiting on the server (`maxQueuedEvents` /
  *   `maxQueuedBytes`), or too much of its output was still unread (the client reads its socket too slowly);
  *   this one was dropped and nothing was changed. Send it again once earlier events were answered.
+ * - `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (`status` 413), `upload_idle_timeout`
+ *   (`status` 408): an upload from this tab passed a server limit (`uploads.*`) or its body stopped arriving; nothing
+ *   of it was kept. The upload's own HTTP answer carries the same code (see `UploadErrorCode`).
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -36,7 +39,11 @@ export type BridgeErrorCode =
   | 'state_lock_lost'
   | 'state_too_large'
   | 'rate_limited'
-  | 'busy';
+  | 'busy'
+  | 'upload_too_large'
+  | 'upload_too_many_files'
+  | 'upload_args_too_large'
+  | 'upload_idle_timeout';
 
 /** The body of a `bridge_error` socket message. */
 export interface BridgeErrorPayload {

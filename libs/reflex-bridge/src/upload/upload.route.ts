@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
+import { BridgeError, type BridgeErrorCode, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import { isClientToken } from '../protocol/client-token.js';
 import type { RouterData } from '../protocol/inbound-event.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
@@ -456,6 +456,11 @@ export class UploadRoute implements OnModuleInit {
       return;
     }
     if (failure.status >= 500) this.logger.error(`An upload to ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}`);
+    // A limit a user runs into (a file too large, too many files, a network that stalled) is also shown in the tab,
+    // as a refused event is: Reflex's own client only logs a failed upload's status to the browser's console.
+    if (error instanceof UploadError && isShownToTheTab(error) && call.tab.connected) {
+      this.pipeline.reportError(call.tab, new BridgeError(failure.body.code as BridgeErrorCode, failure.body.detail, undefined, failure.status), call.handler.fullName);
+    }
     if (isIdleTimeout(error)) {
       this.logger.debug(`An upload to ${call.handler.fullName} timed out: ${(error as Error).message}`);
       // The rest of the body is not waited for: the connection closes once the answer is sent, so the stalled client
@@ -512,6 +517,14 @@ export class UploadRoute implements OnModuleInit {
     throw new BridgeError('forbidden', 'This client token belongs to another session.', undefined, 403);
   }
 
+}
+
+/**
+ * The refusals of an upload whose tier passed that the tab is told of: the limits (413) and a body that stopped
+ * arriving (408), which a user of Reflex's own frontend meets; a malformed form (400) comes from scripts only.
+ */
+function isShownToTheTab(error: UploadError): boolean {
+  return error.status === 413 || error.status === 408;
 }
 
 /** What one upload's modes work with once its tier passed. */
