@@ -240,6 +240,10 @@ describe('session cookie changes per client address', () => {
     await tab.until(() => tab.errors.some((error) => error.code === 'rate_limited' && error.event === 'cookie_handoff'), 10_000, 'the refused handoff');
     const refusal = tab.errors.find((error) => error.event === 'cookie_handoff')!;
     expect(refusal.retryAfterMs).toBeGreaterThan(0);
+    // Shown to the user too (Reflex's client runs the presenter's toast), as a refused event is.
+    const shown = () => tab.updates.flatMap((update) => update.events ?? []).filter((event) => event.payload['bridge_error'] !== undefined);
+    await tab.until(() => shown().length > 0, 10_000, 'the refusal shown');
+    expect(shown().map((event) => event.payload['bridge_error'])).toEqual([refusal]);
     await tab.untilVar(ACCOUNT, 'seen', 'anonymous');
     expect(tab.handoffs()).toHaveLength(3);
     // Another tab from the same address is counted with it; events that change no cookie go on as before.

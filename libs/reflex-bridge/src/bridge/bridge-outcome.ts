@@ -1,4 +1,5 @@
 import type { ClientEvent } from '../protocol/client-event.js';
+import type { BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { EventTimer } from '../metrics/event-timer.js';
 import type { BridgeTier } from './tiers/bridge-tier.js';
 import type { SyntheticRequest } from './request/synthetic-request.js';
@@ -30,6 +31,11 @@ export interface BridgeOutcome {
    * ended after it (a logout in another tab while the event ran) is not saved back into the store at the end.
    */
   sessionEndsReadAt?: number;
+  /**
+   * Set when the event changed the session cookie but the handoff to the browser was refused (too many from its
+   * address): the pipeline sends it to the client, and shows it, once the event ended.
+   */
+  handoffRefusal?: BridgeErrorPayload;
   /** The session id and user presence right after the auth chain, to notice logouts. */
   sessionIdBefore?: string;
   hadUser?: boolean;

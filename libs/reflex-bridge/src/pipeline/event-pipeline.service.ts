@@ -535,6 +535,8 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   private eventEnded(client: EventClient, outcome: BridgeOutcome, lease: StateLease, tree: { state: StoredState }, ending: number): MaybePromise<void> {
     if (ending) outcome.timer!.trace!.step('finish', 'finish', ending);
+    // The event's change stands; only its new cookie was not handed to the browser: the user is told why.
+    if (outcome.handoffRefusal) this.sendError(client, outcome.handoffRefusal);
     outcome.timer?.trace?.who(outcome.request);
     this.metrics.finish(outcome.timer);
     // Still under the lease: an authenticated event binds the token to its session (see TokenOwnership).
@@ -664,6 +666,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       throw error;
     } finally {
       await this.bridge.finish(outcome, client);
+      if (outcome.handoffRefusal) this.sendError(client, outcome.handoffRefusal);
     }
     const definition = subscribe.state;
     // Where guards decided (full), the tier decides again for the connection's next user (a session end), on the page

@@ -33,7 +33,8 @@ export interface RateLimitOptions {
    * change parks the new `Set-Cookie` for 30 seconds until the tab fetches it; a client that makes new sessions as
    * fast as its events go would otherwise fill that store (one process keeps 20,000, the oldest give way: other
    * users' logins among them). Past it, the event's session change stays on the server and this connection, but the
-   * browser is not sent the cookie: the client gets `rate_limited` with `retryAfterMs`. `false` turns it off.
+   * browser is not sent the cookie: the client gets `rate_limited` with `retryAfterMs` (and the error presenter's
+   * toast). `false` turns it off.
    * @default { limit: 100, ttlMs: 30_000, blockDurationMs: 0 }
    */
   cookieHandoffs?: false | RateLimitWindow;

@@ -158,12 +158,12 @@ export class SessionHandoff {
     return then(this.rateLimiter.checkCookieHandoff(this.requests.clientIp(client)), (waitMs) => {
       if (waitMs > 0) {
         const retryAfterMs = Math.max(1, Math.ceil(waitMs));
-        client.emitError({
+        outcome.handoffRefusal = {
           code: 'rate_limited',
           message: `Too many session changes from your address: this one was not handed to your browser. Try again in ${Math.ceil(retryAfterMs / 1000)} s.`,
           event: COOKIE_HANDOFF_REFUSED,
           retryAfterMs,
-        });
+        };
         return;
       }
       // The secret travels over this socket only; the tab sends it back in a header with its token.

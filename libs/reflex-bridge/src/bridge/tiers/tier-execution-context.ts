@@ -1,6 +1,7 @@
 import type { ContextType, ExecutionContext, Type } from '@nestjs/common';
 import type { HttpArgumentsHost, RpcArgumentsHost, WsArgumentsHost } from '@nestjs/common/interfaces/features/arguments-host.interface.js';
 import type { ClientEvent } from '../../protocol/client-event.js';
+import type { BridgeErrorPayload } from '../../protocol/bridge-error.js';
 import type { RouterData } from '../../protocol/inbound-event.js';
 import type { HandlerDefinition } from '../../state/state-definition.js';
 import type { EventClient } from '../../common/event-client.js';
@@ -52,6 +53,7 @@ export class TierExecutionContext implements ExecutionContext, HttpArgumentsHost
   fastPath?: boolean = undefined;
   cacheReadAt?: number = undefined;
   sessionEndsReadAt?: number = undefined;
+  handoffRefusal?: BridgeErrorPayload = undefined;
   sessionIdBefore?: string = undefined;
   hadUser?: boolean = undefined;
   /** Only set on uploads (declared, not initialised: events keep their shape and cost). */
