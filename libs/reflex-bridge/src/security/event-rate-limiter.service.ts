@@ -1,9 +1,8 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-// Deep imports of two dependency-free files: the package root is CommonJS that require()s Nest 12's ES modules,
+// A deep import of a dependency-free file: the package root is CommonJS that require()s Nest 12's ES modules,
 // which Node 20 itself handles but Jest on Node 20 cannot, so loading it here would break every app's Jest suite.
-import { normalizeIp } from '@nestjs/throttler/dist/ip.js';
 import {
   THROTTLER_BLOCK_DURATION,
   THROTTLER_KEY_GENERATOR,
@@ -21,6 +20,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { ResolvedRateLimitOptions } from './rate-limit.options.js';
 import { isRateLimitStorage, RATE_LIMIT_STORAGE } from './rate-limit-storage.js';
+import { addressKey } from './client-address.js';
 
 /**
  * The connection budgets' clock: milliseconds since this module was loaded, small integers that V8 keeps inside
@@ -163,7 +163,7 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   checkHandler(handler: HandlerDefinition, ip: string): MaybePromise<number> {
     const limits = this.limits.get(handler);
     if (limits === undefined) return 0;
-    const tracker = normalizeIp(ip, this.options.ipv6SubnetPrefix);
+    const tracker = addressKey(ip, this.options.ipv6SubnetPrefix);
     let wait = 0;
     let pending: Array<Promise<number>> | undefined;
     for (const limit of limits) {
@@ -183,7 +183,7 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   checkCookieHandoff(ip: string): MaybePromise<number> {
     const limit = this.cookieHandoffs;
     if (limit === undefined) return 0;
-    return this.count(limit, `${limit.keyBase}${normalizeIp(ip, this.options.ipv6SubnetPrefix)}`);
+    return this.count(limit, `${limit.keyBase}${addressKey(ip, this.options.ipv6SubnetPrefix)}`);
   }
 
   /** The `bridge_error` payload of an event refused for `waitMs` milliseconds. */

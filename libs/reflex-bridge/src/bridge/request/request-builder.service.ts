@@ -5,6 +5,7 @@ import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import { EventCacheService } from '../../cache/event-cache.service.js';
 import { FastAuthRequest } from '../session/fast-auth.js';
+import { clientIp } from '../../security/client-address.js';
 import { splitPathname } from './router-path.js';
 import { SyntheticRequest } from './synthetic-request.js';
 import { SyntheticResponse } from './synthetic-response.js';
@@ -66,14 +67,9 @@ export class RequestBuilder implements RequestSource {
     return { request, cookieHeader };
   }
 
-  /**
-   * The client IP: with a trusted proxy, the last `X-Forwarded-For` entry (the address the proxy itself saw;
-   * earlier entries come from the client and can be forged), else the peer address.
-   */
+  /** The client IP of a socket's events (see {@link clientIp}). */
   clientIp(client: EventClient): string {
-    const forwarded = client.headers['x-forwarded-for'];
-    if (this.options.bridge.trustProxy === true && forwarded) return forwarded.split(',').at(-1)!.trim();
-    return client.remoteAddress;
+    return clientIp(client.headers['x-forwarded-for'], client.remoteAddress, this.options.bridge.trustProxy === true);
   }
 
   /** The cookie header a socket presents now. */
