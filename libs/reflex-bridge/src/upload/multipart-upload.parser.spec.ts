@@ -22,7 +22,7 @@ let tempRoot: string;
 let limits: ResolvedUploadOptions;
 
 function options(overrides: Partial<ResolvedUploadOptions> = {}): ResolvedUploadOptions {
-  return { directory: join(tempRoot, 'stored'), tempDirectory: tempRoot, maxFileBytes: 4096, maxFiles: 5, maxTotalBytes: 10_000, maxEventArgsBytes: 256, chunkQueueLength: 4, idleTimeoutMs: 30_000, maxConcurrent: 64, ...overrides };
+  return { directory: join(tempRoot, 'stored'), tempDirectory: tempRoot, maxFileBytes: 4096, maxFiles: 5, maxTotalBytes: 10_000, maxEventArgsBytes: 256, chunkQueueLength: 4, idleTimeoutMs: 30_000, maxConcurrent: 64, maxConcurrentPerAddress: 8, ...overrides };
 }
 
 /** Temp entries left by the parser (the per-request directories it creates). */

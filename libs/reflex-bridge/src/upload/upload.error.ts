@@ -19,6 +19,7 @@ export type UploadErrorCode =
   | 'upload_not_found'
   | 'upload_idle_timeout'
   | 'uploads_busy'
+  | 'too_many_uploads'
   | BridgeErrorCode;
 
 /** The JSON body of a refused upload: Reflex's `detail`, our `code`, and the limit that was passed, if any. */

@@ -17,6 +17,7 @@ describe('uploads options', () => {
       chunkQueueLength: 4,
       idleTimeoutMs: 30_000,
       maxConcurrent: 64,
+      maxConcurrentPerAddress: 8,
     });
   });
 
@@ -25,8 +26,8 @@ describe('uploads options', () => {
   });
 
   it('takes given values, resolving relative directories', () => {
-    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3 });
-    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3 });
+    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3, maxConcurrentPerAddress: 2 });
+    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3, maxConcurrentPerAddress: 2 });
   });
 
   it.each([
@@ -40,12 +41,19 @@ describe('uploads options', () => {
     [{ idleTimeoutMs: 2 ** 31 }, 'uploads.idleTimeoutMs'],
     [{ maxConcurrent: 0 }, 'uploads.maxConcurrent'],
     [{ maxConcurrent: '64' }, 'uploads.maxConcurrent'],
+    [{ maxConcurrentPerAddress: 0 }, 'uploads.maxConcurrentPerAddress'],
+    [{ maxConcurrentPerAddress: false }, 'uploads.maxConcurrentPerAddress'],
+    [{ maxConcurrentPerAddress: 2.5 }, 'uploads.maxConcurrentPerAddress'],
     [{ directory: '' }, 'uploads.directory'],
     [{ tempDirectory: 'a\0b' }, 'uploads.tempDirectory'],
     [{ maxSize: 3 }, 'uploads.maxSize'],
   ])('refuses %j naming %s', (uploads, field) => {
     expect(() => resolveOptions({ uploads } as never)).toThrow(InvalidOptionError);
     expect(() => resolveOptions({ uploads } as never)).toThrow(`"${field}"`);
+  });
+
+  it('takes a per-address bound above the worker\'s cap: the worker\'s cap alone then counts', () => {
+    expect(resolveUploadOptions({ maxConcurrent: 4 })).toMatchObject({ maxConcurrent: 4, maxConcurrentPerAddress: 8 });
   });
 
   it('refuses a value that is neither false nor an object', () => {

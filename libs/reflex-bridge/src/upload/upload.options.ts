@@ -65,6 +65,20 @@ export interface UploadOptions {
    * @default 64
    */
   maxConcurrent?: number;
+  /**
+   * Uploads one worker accepts at a time from one client address, counted as {@link maxConcurrent} counts them, the
+   * address as handler rate limits key it (the peer address, or with `bridge.trustProxy` the last `X-Forwarded-For`
+   * entry; IPv6 grouped by `rateLimit.ipv6SubnetPrefix`). Past it a new upload from that address is refused before
+   * its body is read, with `429 too_many_uploads`, a `Retry-After` header, and its connection closed; other
+   * addresses' uploads go on. Without it one client (one address, with as many connections as a proxy lets it open)
+   * that sends a byte just often enough to escape {@link idleTimeoutMs} held every slot of the worker until Node's
+   * `requestTimeout`, and every other user's upload was refused `503 uploads_busy`. The default leaves a browser
+   * room for its own parallel uploads (it opens at most 6 connections per host over HTTP/1.1) while it takes 8
+   * addresses to fill a worker of 64. Raise it when many users share one address (an office NAT, a proxy you do
+   * not trust with `X-Forwarded-For`); a value of `maxConcurrent` or more leaves the worker's cap alone to count.
+   * @default 8
+   */
+  maxConcurrentPerAddress?: number;
 }
 
 /** {@link UploadOptions} after defaults: absolute directories and every limit set. */
@@ -78,6 +92,7 @@ export interface ResolvedUploadOptions {
   chunkQueueLength: number;
   idleTimeoutMs: number;
   maxConcurrent: number;
+  maxConcurrentPerAddress: number;
 }
 
 /** The defaults of {@link UploadOptions} (directories are resolved when the options are). */
@@ -90,12 +105,13 @@ export const DEFAULT_UPLOAD_OPTIONS = {
   chunkQueueLength: DEFAULT_CHUNK_QUEUE_LENGTH,
   idleTimeoutMs: 30_000,
   maxConcurrent: 64,
+  maxConcurrentPerAddress: 8,
 } as const;
 
 /** The longest delay Node's timers take. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength', 'idleTimeoutMs', 'maxConcurrent'] as const;
+const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength', 'idleTimeoutMs', 'maxConcurrent', 'maxConcurrentPerAddress'] as const;
 const KNOWN = new Set<string>(['directory', 'tempDirectory', ...LIMITS]);
 
 function directoryOption(field: string, value: unknown, fallback: string): string {

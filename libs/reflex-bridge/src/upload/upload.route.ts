@@ -16,6 +16,7 @@ import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin, approvePreflight } from '../security/cross-origin-headers.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
+import { addressKey, clientIp } from '../security/client-address.js';
 import { CLIENT_TOKEN_HEADER } from '../bridge/session/cookie-handoff.route.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import { EventGateway } from '../gateway/event.gateway.js';
@@ -30,6 +31,7 @@ import { isIdleTimeout, parseBufferedUpload, streamUpload, type BufferedUpload }
 import { UploadUpdateStream, NDJSON_CONTENT_TYPE, type UploadClientIdentity } from './upload-update.stream.js';
 import { UploadedFileServer } from './uploaded-file-server.js';
 import { UploadTabClient } from './upload-tab.client.js';
+import { UploadSlots } from './upload-slots.js';
 
 /** The request header naming the handler, by its full name as events name it (Reflex's). @publicApi */
 export const UPLOAD_HANDLER_HEADER = 'reflex-event-handler';
@@ -78,7 +80,10 @@ const STATUS_OF_CODE: Partial<Record<string, number>> = {
   state_lock_lost: 409,
 };
 
-/** Seconds a client refused for `uploads.maxConcurrent` is told to wait: uploads in progress end in seconds to minutes. */
+/**
+ * Seconds a client refused for `uploads.maxConcurrent` or `uploads.maxConcurrentPerAddress` is told to wait: uploads
+ * in progress end in seconds to minutes.
+ */
 const BUSY_RETRY_AFTER_SECONDS = 5;
 
 /** What a settled promise that is not a failure races as (see the streaming mode). */
@@ -123,7 +128,8 @@ function failureAnswer(error: unknown, production: boolean): { status: number; b
  * when `uploads` is not `false`, with the event channel's origin policy and CORS (`corsOrigins`).
  *
  * A `multipart/form-data` request with `Reflex-Client-Token` and `Reflex-Event-Handler` headers calls that handler,
- * which must have an upload parameter. In order, before any byte of the body is read: the worker's
+ * which must have an upload parameter. In order, before any byte of the body is read: the client address's
+ * `uploads.maxConcurrentPerAddress` (429 `too_many_uploads`, with `Retry-After`), the worker's
  * `uploads.maxConcurrent` (503 `uploads_busy`, with `Retry-After`), the origin (403), the
  * headers (400, Reflex's message), the handler (404 `upload_not_accepted`), the content type (415), the token
  * (410 `unknown_token` when it has no state), then the handler's tier on this very request (at least `auth_only`:
@@ -147,10 +153,15 @@ export class UploadRoute implements OnModuleInit {
   private readonly storeOutage = new OutageLog(this.logger, 'The state store (for uploads)');
   /** `<prefix>/_upload`. */
   readonly path: string;
-  /** See {@link inProgress}. */
-  private uploadsInProgress = 0;
+  /** The uploads in progress, on the worker and per client address; undefined when uploads are off. */
+  private readonly slots: UploadSlots | undefined;
   /** The first refusal for `uploads.maxConcurrent` until an upload ends is logged; the rest would flood the log. */
   private busyLogged = false;
+  /**
+   * Addresses refused for `uploads.maxConcurrentPerAddress` since one of their uploads last ended: logged once each.
+   * Only addresses holding uploads are refused for it, and each leaves once one of them ends, so this stays small.
+   */
+  private readonly addressesLogged = new Set<string>();
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -168,21 +179,29 @@ export class UploadRoute implements OnModuleInit {
     private readonly metrics: BridgeMetrics,
   ) {
     this.path = `${pathPrefixOf(options.path)}/_upload`;
+    this.slots = options.uploads && new UploadSlots(options.uploads.maxConcurrent, options.uploads.maxConcurrentPerAddress);
   }
 
   onModuleInit(): void {
     const adapter = this.adapterHost.httpAdapter;
     const limits = this.options.uploads;
-    if (!adapter || !limits) return;
+    const slots = this.slots;
+    if (!adapter || !limits || !slots) return;
     adapter.options(this.path, (req: IncomingMessage, res: ServerResponse) => this.preflight(req, res));
     adapter.post(this.path, (req: IncomingMessage, res: ServerResponse) => {
-      // The worker's cap, before anything else is spent on the request: many addresses at once (which a proxy's
-      // per-address limit lets through) must not hold temp disk and open requests without bound.
-      if (this.uploadsInProgress >= limits.maxConcurrent) {
+      // The caps, before anything else is spent on the request: one address must not hold every slot of the worker
+      // (its per-address share), and many addresses at once (which a proxy's per-address limit lets through) must
+      // not hold temp disk and open requests without bound (the worker's cap).
+      const address = this.addressOf(req);
+      const slot = slots.acquire(address);
+      if (slot === 'address') {
+        this.refuseAddress(req, res, address, limits.maxConcurrentPerAddress);
+        return;
+      }
+      if (slot === 'worker') {
         this.refuseBusy(req, res, limits.maxConcurrent);
         return;
       }
-      this.uploadsInProgress += 1;
       // Refusals before the body (tier, token, session) arrive here as errors; anything else is a bug, logged.
       this.upload(req, res, limits)
         .catch((error: unknown) => {
@@ -194,8 +213,9 @@ export class UploadRoute implements OnModuleInit {
         // Every end comes here (answered, refused, failed, cancelled, timed out, the client gone): upload() settles
         // only once its handler ended and its temp files were removed.
         .finally(() => {
-          this.uploadsInProgress -= 1;
+          slot.release();
           this.busyLogged = false;
+          this.addressesLogged.delete(address);
         });
     });
     const filesPrefix = `${this.path}/`;
@@ -210,7 +230,32 @@ export class UploadRoute implements OnModuleInit {
    * handler ended); at most `uploads.maxConcurrent`.
    */
   get inProgress(): number {
-    return this.uploadsInProgress;
+    return this.slots?.inProgress ?? 0;
+  }
+
+  /**
+   * The key a request's uploads count under for `uploads.maxConcurrentPerAddress`: its client address as handler
+   * rate limits key it (the peer address, or with `bridge.trustProxy` the last `X-Forwarded-For` entry; an IPv6
+   * address grouped by `rateLimit.ipv6SubnetPrefix`).
+   */
+  private addressOf(req: IncomingMessage): string {
+    const ip = clientIp(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', this.options.bridge.trustProxy === true);
+    return addressKey(ip, this.options.rateLimit.ipv6SubnetPrefix);
+  }
+
+  /**
+   * `address` has `uploads.maxConcurrentPerAddress` uploads in progress: refused before the body is read, which is
+   * not waited for either, as for {@link refuseBusy}; the worker's other clients are not affected.
+   */
+  private refuseAddress(req: IncomingMessage, res: ServerResponse, address: string, max: number): void {
+    if (!this.addressesLogged.has(address)) {
+      this.addressesLogged.add(address);
+      this.logger.warn(`Refusing uploads from ${address}: it has ${max} in progress on this worker (uploads.maxConcurrentPerAddress). Logged once until one of them ends.`);
+    }
+    allowCrossOrigin(this.origins, req, res);
+    res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
+    res.setHeader('Connection', 'close');
+    answer(res, 429, { detail: `Too many uploads from your address are in progress; try again once one has finished.`, code: 'too_many_uploads', limit: max });
   }
 
   /** The worker is at `uploads.maxConcurrent`: refused before the body is read, which is not waited for either. */
