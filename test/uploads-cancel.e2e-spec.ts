@@ -73,6 +73,12 @@ class SlowUploadState {
     this.files += files.length;
   }
 
+  /** A handler that fails: its upload ends with an error answer. */
+  @EventHandler()
+  refuse(@EventUploads() _files: UploadFile[]): void {
+    throw new Error('This handler refuses every upload.');
+  }
+
   /** Starts streaming: counts the file before reading it (as a handler that shows "importing…" would). */
   @EventHandler()
   async importCounted(@EventUploadChunks() chunks: UploadChunkIterator, @Payload('run') run: string): Promise<void> {
@@ -112,16 +118,17 @@ async function jsonOf(response: IncomingMessage): Promise<unknown> {
 
 /**
  * A multipart upload written by hand, `__reflex_event_args` then one file whose first bytes are `head`, left open:
- * `finish(rest)` sends the rest and ends it; `request.destroy()` is a client that goes away.
+ * `finish(rest)` sends the rest and ends it; `request.destroy()` is a client that goes away. `headers` are added to
+ * the request's (an `X-Forwarded-For`, as a proxy would send it).
  */
-function openUpload(baseUrl: string, handler: string, token: string, args: Record<string, unknown>, head: string): { request: ClientRequest; response: Promise<IncomingMessage>; finish(rest?: string): void } {
+function openUpload(baseUrl: string, handler: string, token: string, args: Record<string, unknown>, head: string, headers: Record<string, string> = {}): { request: ClientRequest; response: Promise<IncomingMessage>; finish(rest?: string): void } {
   const { port } = new URL(baseUrl);
   const request = httpRequest({
     host: '127.0.0.1',
     port,
     method: 'POST',
     path: '/_upload',
-    headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}` },
+    headers: { ...headers, 'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}` },
   });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     request.once('response', resolve);
@@ -137,6 +144,13 @@ function openUpload(baseUrl: string, handler: string, token: string, args: Recor
     response,
     finish: (rest = '') => request.end(`${rest}\r\n--${BOUNDARY}--\r\n`),
   };
+}
+
+/** A whole one-file upload to `handler` (the `attach` handler unless told), by fetch; `headers` are added to its own. */
+function uploadOne(baseUrl: string, token: string, headers: Record<string, string> = {}, handler = `${SLOW}.attach`): Promise<Response> {
+  const form = new FormData();
+  form.append('files', new Blob(['a']), 'a.txt');
+  return fetch(`${baseUrl}/_upload`, { method: 'POST', headers: { ...headers, 'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler }, body: form });
 }
 
 describeWithRedis('uploads longer than the Redis state lock\'s lifetime', () => {
@@ -421,11 +435,7 @@ describe('uploads past the worker\'s uploads.maxConcurrent', () => {
 
   const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
   const inProgress = (): number => running.app.get(UploadRoute).inProgress;
-  const attachOne = async (token: string): Promise<Response> => {
-    const form = new FormData();
-    form.append('files', new Blob(['a']), 'a.txt');
-    return fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form });
-  };
+  const attachOne = (token: string): Promise<Response> => uploadOne(running.url, token);
 
   it('refuses a new upload with 503 uploads_busy and Retry-After while the cap is reached; the upload in progress finishes and frees its slot', async () => {
     // Another tab's upload takes the worker's only slot.
@@ -462,6 +472,158 @@ describe('uploads past the worker\'s uploads.maxConcurrent', () => {
       await until(() => inProgress() === 0, 'the slot to be released');
       upload.request.destroy();
       const next = await attachOne(socket.token);
+      expect(next.status).toBe(200);
+      await next.text();
+      await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+    });
+  }
+});
+
+/** Behind a proxy (`bridge.trustProxy`), each request says its client address in `X-Forwarded-For`. */
+const HOSTILE = { 'X-Forwarded-For': '203.0.113.7' };
+const OTHER_USER = { 'X-Forwarded-For': '198.51.100.1' };
+
+describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
+  let running: RunningApp;
+  let tempDirectory: string;
+  const sockets: RawSocket[] = [];
+  const stalled: ClientRequest[] = [];
+
+  beforeAll(async () => {
+    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-per-address-e2e-'));
+    // One slot more than one address may hold: without the per-address bound, its next upload takes the worker's
+    // last slot and everyone else is refused. The stalled uploads must outlast the test, whatever the machine's load.
+    running = await startApp({
+      imports: [ReflexBridgeModule.forRoot({ bridge: { trustProxy: true }, uploads: { tempDirectory, maxConcurrent: 3, maxConcurrentPerAddress: 2, idleTimeoutMs: 600_000 } })],
+      providers: [SlowUploadState],
+    });
+  });
+
+  afterEach(async () => {
+    for (const request of stalled.splice(0)) request.destroy();
+    for (const socket of sockets.splice(0)) socket.close();
+    await until(() => inProgress() === 0, 'the stalled uploads to end');
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await rm(tempDirectory, { recursive: true, force: true });
+  });
+
+  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
+  const inProgress = (): number => running.app.get(UploadRoute).inProgress;
+  /** An upload from `from` that sends its first bytes and then nothing, as a slowloris does. */
+  const stall = (token: string, from: Record<string, string>): ReturnType<typeof openUpload> => {
+    const upload = openUpload(running.url, `${SLOW}.attach`, token, {}, 'a,b\n', from);
+    upload.request.on('error', () => undefined);
+    stalled.push(upload.request);
+    return upload;
+  };
+
+  it('refuses one address past its bound with 429 too_many_uploads, Retry-After and the connection closed, while another address still uploads', async () => {
+    // One client, two tabs, holding its bound of uploads that never finish.
+    const hostileTabs = [await connect(), await connect()];
+    const held = hostileTabs.map((tab) => stall(tab.token, HOSTILE));
+    await until(() => inProgress() === 2, 'the stalled uploads to take their slots');
+    const refused = await uploadOne(running.url, hostileTabs[0]!.token, HOSTILE);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+    expect(refused.headers.get('connection')).toBe('close');
+    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'too_many_uploads', limit: 2 });
+    expect(inProgress()).toBe(2);
+
+    // Another user on the same worker is not affected: the worker still has room for them.
+    const user = await connect();
+    const accepted = await uploadOne(running.url, user.token, OTHER_USER);
+    expect(accepted.status).toBe(200);
+    await accepted.text();
+    await user.hydrate();
+    expect(user.latest(SLOW, 'files')).toBe(1);
+
+    // The stalled uploads were not touched; once one of them goes, its address may upload again.
+    held[0]!.request.destroy();
+    await until(() => inProgress() === 1, 'the ended upload to free its slot');
+    const again = await uploadOne(running.url, hostileTabs[0]!.token, HOSTILE);
+    expect(again.status).toBe(200);
+    await again.text();
+  });
+
+  it('counts a client by the address the proxy saw, whatever it forged before it, and other addresses apart', async () => {
+    const tab = await connect();
+    // Entries before the proxy's own come from the client and are not trusted: both count as 203.0.113.7.
+    stall(tab.token, HOSTILE);
+    stall(tab.token, { 'X-Forwarded-For': '10.9.8.7, 203.0.113.7' });
+    await until(() => inProgress() === 2, 'the stalled uploads to take their slots');
+    const refused = await uploadOne(running.url, tab.token, { 'X-Forwarded-For': '192.0.2.55, 203.0.113.7' });
+    expect(refused.status).toBe(429);
+    await refused.text();
+    const other = await uploadOne(running.url, tab.token, { 'X-Forwarded-For': '203.0.113.7, 198.51.100.1' });
+    expect(other.status).toBe(200);
+    await other.text();
+  });
+});
+
+describe('uploads.maxConcurrentPerAddress on every way an upload ends', () => {
+  const IDLE_MS = 300;
+  let running: RunningApp;
+  let tempDirectory: string;
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-per-address-end-e2e-'));
+    // One upload per address: a slot an ended upload did not give back refuses that address's next upload.
+    running = await startApp({
+      imports: [ReflexBridgeModule.forRoot({ bridge: { trustProxy: true }, uploads: { tempDirectory, maxConcurrentPerAddress: 1, idleTimeoutMs: IDLE_MS } })],
+      providers: [SlowUploadState],
+    });
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await rm(tempDirectory, { recursive: true, force: true });
+  });
+
+  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
+  const inProgress = (): number => running.app.get(UploadRoute).inProgress;
+
+  it('gives the address its slot back when the upload is answered: its uploads one after another all go through', async () => {
+    const tab = await connect();
+    for (let i = 0; i < 3; i++) {
+      const answered = await uploadOne(running.url, tab.token, HOSTILE);
+      expect(answered.status).toBe(200);
+      await answered.text();
+      await until(() => inProgress() === 0, 'the slot to be released');
+    }
+  });
+
+  it('gives the address its slot back when the handler fails', async () => {
+    const tab = await connect();
+    const failed = await uploadOne(running.url, tab.token, HOSTILE, `${SLOW}.refuse`);
+    expect(failed.status).toBe(500);
+    await failed.text();
+    await until(() => inProgress() === 0, 'the slot to be released');
+    const next = await uploadOne(running.url, tab.token, HOSTILE);
+    expect(next.status).toBe(200);
+    await next.text();
+  });
+
+  for (const end of ['the client goes away', 'the client stalls past idleTimeoutMs', 'the form is refused'] as const) {
+    it(`gives the address its slot back when ${end}`, async () => {
+      const tab = await connect();
+      const upload = openUpload(running.url, `${SLOW}.attach`, tab.token, {}, 'a,b\n', HOSTILE);
+      upload.request.on('error', () => undefined);
+      // A stalled upload may time out before a poll sees it in progress: its 408 is the proof it held the slot.
+      if (end !== 'the client stalls past idleTimeoutMs') await until(() => inProgress() === 1, 'the upload to take the slot');
+      if (end === 'the client goes away') upload.request.destroy();
+      else if (end === 'the form is refused') upload.request.end(`\r\n--${BOUNDARY}\r\nContent-Disposition: form-data; name="__reflex_event_args"\r\n\r\n{}\r\n--${BOUNDARY}--\r\n`);
+      else expect((await upload.response).statusCode).toBe(408);
+      await until(() => inProgress() === 0, 'the slot to be released');
+      upload.request.destroy();
+      const next = await uploadOne(running.url, tab.token, HOSTILE);
       expect(next.status).toBe(200);
       await next.text();
       await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
