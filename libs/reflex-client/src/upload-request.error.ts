@@ -3,9 +3,10 @@
  *
  * Server codes (from the JSON error body), e.g. `upload_headers_missing` (400), `upload_not_accepted` (404),
  * `upload_idle_timeout` (408: the body stopped arriving for `uploads.idleTimeoutMs`), `state_lock_lost` (409),
- * `unknown_token` (410), `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (413), `uploads_busy`
- * (503: the worker has `uploads.maxConcurrent` uploads in progress; try again later). A body without a code gets
- * `http_<status>`.
+ * `unknown_token` (410), `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (413),
+ * `too_many_uploads` (429: uploads from this client's address already in progress on the worker reached
+ * `uploads.maxConcurrentPerAddress`; try again once one of them has finished), `uploads_busy` (503: the worker has
+ * `uploads.maxConcurrent` uploads in progress; try again later). A body without a code gets `http_<status>`.
  *
  * Client codes (`status` 0):
  * - `aborted`: the `signal` fired or `cancelUpload()` was called.
@@ -27,12 +28,16 @@ export type UploadErrorCode =
   | 'upload_too_many_files'
   | 'upload_args_too_large'
   | 'upload_idle_timeout'
+  | 'too_many_uploads'
   | 'uploads_busy'
   | (string & {});
 
 /** Extra facts of an {@link UploadRequestError}. */
 export interface UploadRequestErrorDetails {
-  /** The limit the server named (413 answers; 408's idle timeout in ms; 503's `uploads.maxConcurrent`). */
+  /**
+   * The limit the server named (413 answers; 408's idle timeout in ms; 429 `too_many_uploads`'s
+   * `uploads.maxConcurrentPerAddress`; 503's `uploads.maxConcurrent`).
+   */
   limit?: number;
   /** The underlying error (the abort reason, a socket error). */
   cause?: unknown;
@@ -46,7 +51,10 @@ export class UploadRequestError extends Error {
   readonly code: UploadErrorCode;
   /** The server's `detail` message (Reflex's field), or the client's explanation. */
   readonly detail: string;
-  /** The limit the server named: 413 answers, a 408 idle timeout (ms), a 503 `uploads_busy` (`uploads.maxConcurrent`). */
+  /**
+   * The limit the server named: 413 answers, a 408 idle timeout (ms), a 429 `too_many_uploads`
+   * (`uploads.maxConcurrentPerAddress`), a 503 `uploads_busy` (`uploads.maxConcurrent`).
+   */
   readonly limit: number | undefined;
 
   constructor(status: number, code: UploadErrorCode, detail: string, details: UploadRequestErrorDetails = {}) {
