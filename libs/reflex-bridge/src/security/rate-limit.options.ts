@@ -51,8 +51,8 @@ export interface RateLimitOptions {
    */
   keyPrefix?: string;
   /**
-   * Handler limits are keyed by client IP; IPv6 addresses are grouped by this prefix length (as `ThrottlerGuard`
-   * does), since one client usually holds a whole /64.
+   * Handler limits (and cookie handoffs, and `uploads.maxConcurrentPerAddress`) are keyed by client IP; IPv6
+   * addresses are grouped by this prefix length (as `ThrottlerGuard` does), since one client usually holds a whole /64.
    * @default 64
    */
   ipv6SubnetPrefix?: number;
