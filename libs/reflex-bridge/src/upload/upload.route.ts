@@ -250,7 +250,8 @@ export class UploadRoute implements OnModuleInit {
   private refuseAddress(req: IncomingMessage, res: ServerResponse, address: string, max: number): void {
     if (!this.addressesLogged.has(address)) {
       this.addressesLogged.add(address);
-      this.logger.warn(`Refusing uploads from ${address}: it has ${max} in progress on this worker (uploads.maxConcurrentPerAddress). Logged once until one of them ends.`);
+      // Cut short: with bridge.trustProxy a client that bypasses the proxy writes its own X-Forwarded-For.
+      this.logger.warn(`Refusing uploads from ${address.slice(0, 64)}: it has ${max} in progress on this worker (uploads.maxConcurrentPerAddress). Logged once until one of them ends.`);
     }
     allowCrossOrigin(this.origins, req, res);
     res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
