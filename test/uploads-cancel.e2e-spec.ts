@@ -119,13 +119,15 @@ async function jsonOf(response: IncomingMessage): Promise<unknown> {
 /**
  * A multipart upload written by hand, `__reflex_event_args` then one file whose first bytes are `head`, left open:
  * `finish(rest)` sends the rest and ends it; `request.destroy()` is a client that goes away. `headers` are added to
- * the request's (an `X-Forwarded-For`, as a proxy would send it).
+ * the request's (an `X-Forwarded-For`, as a proxy would send it); `localAddress` is the client's own (another
+ * loopback address, 127.0.0.2, is another client).
  */
-function openUpload(baseUrl: string, handler: string, token: string, args: Record<string, unknown>, head: string, headers: Record<string, string> = {}): { request: ClientRequest; response: Promise<IncomingMessage>; finish(rest?: string): void } {
+function openUpload(baseUrl: string, handler: string, token: string, args: Record<string, unknown>, head: string, headers: Record<string, string> = {}, localAddress?: string): { request: ClientRequest; response: Promise<IncomingMessage>; finish(rest?: string): void } {
   const { port } = new URL(baseUrl);
   const request = httpRequest({
     host: '127.0.0.1',
     port,
+    localAddress,
     method: 'POST',
     path: '/_upload',
     headers: { ...headers, 'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}` },
@@ -512,9 +514,9 @@ describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
 
   const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
   const inProgress = (): number => running.app.get(UploadRoute).inProgress;
-  /** An upload from `from` that sends its first bytes and then nothing, as a slowloris does. */
-  const stall = (token: string, from: Record<string, string>): ReturnType<typeof openUpload> => {
-    const upload = openUpload(running.url, `${SLOW}.attach`, token, {}, 'a,b\n', from);
+  /** An upload from `from` (or `localAddress`) that sends its first bytes and then nothing, as a slowloris does. */
+  const stall = (token: string, from: Record<string, string>, localAddress?: string): ReturnType<typeof openUpload> => {
+    const upload = openUpload(running.url, `${SLOW}.attach`, token, {}, 'a,b\n', from, localAddress);
     upload.request.on('error', () => undefined);
     stalled.push(upload.request);
     return upload;
@@ -558,6 +560,21 @@ describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
     expect(refused.status).toBe(429);
     await refused.text();
     const other = await uploadOne(running.url, tab.token, { 'X-Forwarded-For': '203.0.113.7, 198.51.100.1' });
+    expect(other.status).toBe(200);
+    await other.text();
+  });
+
+  it('counts a request without X-Forwarded-For by its peer address: 127.0.0.2 past its bound is refused, 127.0.0.1 still uploads', async () => {
+    const tab = await connect();
+    stall(tab.token, {}, '127.0.0.2');
+    stall(tab.token, {}, '127.0.0.2');
+    await until(() => inProgress() === 2, 'the stalled uploads to take their slots');
+    const third = openUpload(running.url, `${SLOW}.attach`, tab.token, {}, 'a,b\n', {}, '127.0.0.2');
+    third.finish();
+    const refused = await third.response;
+    expect(refused.statusCode).toBe(429);
+    expect(await jsonOf(refused)).toMatchObject({ code: 'too_many_uploads', limit: 2 });
+    const other = await uploadOne(running.url, tab.token);
     expect(other.status).toBe(200);
     await other.text();
   });
