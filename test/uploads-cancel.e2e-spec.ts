@@ -413,7 +413,6 @@ describe('an upload whose client stops sending mid-body', () => {
 });
 
 describe('uploads past the worker\'s uploads.maxConcurrent', () => {
-  const IDLE_MS = 300;
   let running: RunningApp;
   let tempDirectory: string;
   const sockets: RawSocket[] = [];
@@ -421,7 +420,7 @@ describe('uploads past the worker\'s uploads.maxConcurrent', () => {
   beforeAll(async () => {
     tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-busy-e2e-'));
     running = await startApp({
-      imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, maxConcurrent: 1, idleTimeoutMs: IDLE_MS } })],
+      imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, maxConcurrent: 1, idleTimeoutMs: 600_000 } })],
       providers: [SlowUploadState],
     });
   });
@@ -437,6 +436,7 @@ describe('uploads past the worker\'s uploads.maxConcurrent', () => {
 
   const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
   const inProgress = (): number => running.app.get(UploadRoute).inProgress;
+  // The held upload sends nothing while the test goes on: no idle timeout may free its slot on a slow machine.
   const attachOne = (token: string): Promise<Response> => uploadOne(running.url, token);
 
   it('refuses a new upload with 503 uploads_busy and Retry-After while the cap is reached; the upload in progress finishes and frees its slot', async () => {
@@ -461,24 +461,7 @@ describe('uploads past the worker\'s uploads.maxConcurrent', () => {
     await socket.hydrate();
     expect(socket.latest(SLOW, 'files')).toBe(1);
   });
-
-  for (const end of ['the client goes away', 'the client stalls past idleTimeoutMs', 'the form is refused'] as const) {
-    it(`releases the slot when ${end}`, async () => {
-      const socket = await connect();
-      const upload = openUpload(running.url, `${SLOW}.attach`, socket.token, {}, 'a,b\n');
-      upload.request.on('error', () => undefined);
-      await until(() => inProgress() === 1, 'the upload to take the slot');
-      if (end === 'the client goes away') upload.request.destroy();
-      else if (end === 'the form is refused') upload.request.end(`\r\n--${BOUNDARY}\r\nContent-Disposition: form-data; name="__reflex_event_args"\r\n\r\n{}\r\n--${BOUNDARY}--\r\n`);
-      else expect((await upload.response).statusCode).toBe(408);
-      await until(() => inProgress() === 0, 'the slot to be released');
-      upload.request.destroy();
-      const next = await attachOne(socket.token);
-      expect(next.status).toBe(200);
-      await next.text();
-      await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
-    });
-  }
+  // Every way an upload ends gives its slot back: see the maxConcurrentPerAddress describe below (one count owns both).
 });
 
 /** Behind a proxy (`bridge.trustProxy`), each request says its client address in `X-Forwarded-For`. */
