@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createClient } from 'redis';
 import {
   EventHandler, EventUploadChunks, EventUploadSignal, EventUploads, Payload, RedisStateStore, ReflexBridgeModule, State,
-  type UploadChunkIterator, type UploadFile,
+  type UploadChunkIterator, type UploadFile, type UploadOptions,
 } from '@reflex-bridge/nest';
 import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
 import type { UploadCall } from '../libs/reflex-bridge/src/pipeline/upload-call.js';
@@ -245,33 +245,50 @@ describeWithRedis('uploads longer than the Redis state lock\'s lifetime', () => 
   });
 });
 
-describe('an upload whose client goes away', () => {
-  let running: RunningApp;
-  let tempDirectory: string;
+/**
+ * An app with {@link SlowUploadState}, its uploads on `options` in a temp directory of its own, started before the
+ * enclosing describe's tests and removed after them; the sockets its `connect` hydrated are closed after each test.
+ */
+function uploadsApp(name: string, options: { uploads?: Omit<UploadOptions, 'tempDirectory'>; trustProxy?: boolean }) {
+  let running: RunningApp | undefined;
+  let tempDirectory = '';
   const sockets: RawSocket[] = [];
-
   beforeAll(async () => {
-    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-cancel-e2e-'));
+    tempDirectory = await mkdtemp(join(tmpdir(), `${name}-`));
     running = await startApp({
-      imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, chunkQueueLength: 2 } })],
+      imports: [ReflexBridgeModule.forRoot({ ...(options.trustProxy ? { bridge: { trustProxy: true } } : {}), uploads: { ...options.uploads, tempDirectory } })],
       providers: [SlowUploadState],
     });
   });
-
   afterEach(() => {
     for (const socket of sockets.splice(0)) socket.close();
   });
-
   afterAll(async () => {
     await running?.close();
     await rm(tempDirectory, { recursive: true, force: true });
   });
+  const app = {
+    get running(): RunningApp {
+      if (!running) throw new Error('the app is not started yet');
+      return running;
+    },
+    get tempDirectory(): string {
+      return tempDirectory;
+    },
+    connect: (): Promise<RawSocket> => RawSocket.hydrated(app.running.url, sockets),
+    /** The uploads in progress on the worker (`UploadRoute.inProgress`). */
+    inProgress: (): number => app.running.app.get(UploadRoute).inProgress,
+  };
+  return app;
+}
 
-  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
+describe('an upload whose client goes away', () => {
+  const app = uploadsApp('uploads-cancel-e2e', { uploads: { chunkQueueLength: 2 } });
+  const { connect } = app;
 
   it('fires a running buffered handler\'s @EventUploadSignal(), removes its temp files and keeps serving', async () => {
     const socket = await connect();
-    const upload = openUpload(running.url, `${SLOW}.processUntilCancelled`, socket.token, { run: 'buffered' }, 'some,rows\n');
+    const upload = openUpload(app.running.url, `${SLOW}.processUntilCancelled`, socket.token, { run: 'buffered' }, 'some,rows\n');
     upload.finish();
     await until(() => seen.started.has('buffered'), 'the handler to start');
     const [tempFile] = seen.started.get('buffered')!;
@@ -280,14 +297,14 @@ describe('an upload whose client goes away', () => {
     upload.request.destroy();
     await until(() => seen.cancelled.get('buffered')?.reason !== undefined, 'the handler\'s signal to fire');
     expect(seen.cancelled.get('buffered')).toEqual({ reason: 'UploadAbortedError' });
-    await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+    await until(async () => (await readdir(app.tempDirectory)).length === 0, 'the temp files to go');
     // A cancellation is nobody's error: the tab is told nothing, its queue is free, and the server keeps serving.
     expect(socket.errors).toEqual([]);
     socket.send(`${SLOW}.rename`, { note: 'still here' });
     await socket.untilVar(SLOW, 'note', 'still here:0');
     const form = new FormData();
     form.append('files', new Blob(['a']), 'a.txt');
-    const next = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form });
+    const next = await fetch(`${app.running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form });
     expect(next.status).toBe(200);
     await next.text();
     await socket.hydrate();
@@ -301,7 +318,7 @@ describe('an upload whose client goes away', () => {
       // The tab is busy: the upload's handler has to wait for its turn.
       socket.send(`${SLOW}.holdQueue`, {});
       await until(() => seen.releaseQueue !== undefined, 'the long event to run');
-      const pipeline = running.app.get(EventPipeline);
+      const pipeline = app.running.app.get(EventPipeline);
       const calls: UploadCall[] = [];
       const runUpload = pipeline.runUpload.bind(pipeline);
       const spy = jest.spyOn(pipeline, 'runUpload').mockImplementation((token, call) => {
@@ -309,7 +326,7 @@ describe('an upload whose client goes away', () => {
         return runUpload(token, call);
       });
       try {
-        const upload = openUpload(running.url, handler, socket.token, { run: `queued-${mode}` }, 'a,b\n');
+        const upload = openUpload(app.running.url, handler, socket.token, { run: `queued-${mode}` }, 'a,b\n');
         upload.finish();
         await until(() => calls.length === 1, 'the upload to wait for its turn');
         // The user cancels the upload (the browser aborts it) while it waits.
@@ -323,7 +340,7 @@ describe('an upload whose client goes away', () => {
         expect(socket.latest(SLOW, 'files')).toBe(0);
         expect(seen.streamingStarted).not.toContain(`queued-${mode}`);
         expect(socket.errors).toEqual([]);
-        await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+        await until(async () => (await readdir(app.tempDirectory)).length === 0, 'the temp files to go');
       } finally {
         spy.mockRestore();
       }
@@ -332,7 +349,7 @@ describe('an upload whose client goes away', () => {
 
   it('fires a streaming handler\'s signal and throws UploadAbortedError into its loop', async () => {
     const socket = await connect();
-    const upload = openUpload(running.url, `${SLOW}.importSlowly`, socket.token, { run: 'streaming' }, 'z'.repeat(10));
+    const upload = openUpload(app.running.url, `${SLOW}.importSlowly`, socket.token, { run: 'streaming' }, 'z'.repeat(10));
     await until(() => (seen.streamed.get('streaming') ?? 0) === 10, 'the first bytes to reach the handler');
     upload.request.destroy();
     await until(() => seen.cancelled.get('streaming')?.loopThrew !== undefined, 'the handler\'s loop to stop');
@@ -346,32 +363,12 @@ describe('an upload whose client goes away', () => {
 describe('an upload whose client stops sending mid-body', () => {
   // Small, so the test waits for the timeout itself rather than a fixed time.
   const IDLE_MS = 300;
-  let running: RunningApp;
-  let tempDirectory: string;
-  const sockets: RawSocket[] = [];
-
-  beforeAll(async () => {
-    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-idle-e2e-'));
-    running = await startApp({
-      imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, idleTimeoutMs: IDLE_MS } })],
-      providers: [SlowUploadState],
-    });
-  });
-
-  afterEach(() => {
-    for (const socket of sockets.splice(0)) socket.close();
-  });
-
-  afterAll(async () => {
-    await running?.close();
-    await rm(tempDirectory, { recursive: true, force: true });
-  });
-
-  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
+  const app = uploadsApp('uploads-idle-e2e', { uploads: { idleTimeoutMs: IDLE_MS } });
+  const { connect } = app;
 
   it('streaming: answers 408 upload_idle_timeout, stops the handler (signal and loop), closes the connection, and frees the tab at once', async () => {
     const socket = await connect();
-    const upload = openUpload(running.url, `${SLOW}.importSlowly`, socket.token, { run: 'stalled' }, 'z'.repeat(10));
+    const upload = openUpload(app.running.url, `${SLOW}.importSlowly`, socket.token, { run: 'stalled' }, 'z'.repeat(10));
     upload.request.on('error', () => undefined);
     const closed = new Promise<void>((resolve) => upload.request.once('close', () => resolve()));
     await until(() => (seen.streamed.get('stalled') ?? 0) === 10, 'the first bytes to reach the handler');
@@ -393,17 +390,17 @@ describe('an upload whose client stops sending mid-body', () => {
 
   it('buffered: answers 408 upload_idle_timeout, removes the temp file, and the next upload works', async () => {
     const socket = await connect();
-    const upload = openUpload(running.url, `${SLOW}.attach`, socket.token, {}, 'a,b\n'.repeat(100));
+    const upload = openUpload(app.running.url, `${SLOW}.attach`, socket.token, {}, 'a,b\n'.repeat(100));
     upload.request.on('error', () => undefined);
-    await until(async () => (await readdir(tempDirectory)).length > 0, 'the temp file to be written');
+    await until(async () => (await readdir(app.tempDirectory)).length > 0, 'the temp file to be written');
     const answered = await upload.response;
     expect(answered.statusCode).toBe(408);
     expect(await jsonOf(answered)).toMatchObject({ code: 'upload_idle_timeout', limit: IDLE_MS });
-    await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+    await until(async () => (await readdir(app.tempDirectory)).length === 0, 'the temp files to go');
     upload.request.destroy();
     const form = new FormData();
     form.append('files', new Blob(['a']), 'a.txt');
-    const next = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form });
+    const next = await fetch(`${app.running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form });
     expect(next.status).toBe(200);
     await next.text();
     await socket.hydrate();
@@ -413,36 +410,15 @@ describe('an upload whose client stops sending mid-body', () => {
 });
 
 describe('uploads past the worker\'s uploads.maxConcurrent', () => {
-  let running: RunningApp;
-  let tempDirectory: string;
-  const sockets: RawSocket[] = [];
-
-  beforeAll(async () => {
-    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-busy-e2e-'));
-    running = await startApp({
-      imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, maxConcurrent: 1, idleTimeoutMs: 600_000 } })],
-      providers: [SlowUploadState],
-    });
-  });
-
-  afterEach(() => {
-    for (const socket of sockets.splice(0)) socket.close();
-  });
-
-  afterAll(async () => {
-    await running?.close();
-    await rm(tempDirectory, { recursive: true, force: true });
-  });
-
-  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
-  const inProgress = (): number => running.app.get(UploadRoute).inProgress;
+  const app = uploadsApp('uploads-busy-e2e', { uploads: { maxConcurrent: 1, idleTimeoutMs: 600_000 } });
+  const { connect, inProgress } = app;
   // The held upload sends nothing while the test goes on: no idle timeout may free its slot on a slow machine.
-  const attachOne = (token: string): Promise<Response> => uploadOne(running.url, token);
+  const attachOne = (token: string): Promise<Response> => uploadOne(app.running.url, token);
 
   it('refuses a new upload with 503 uploads_busy and Retry-After while the cap is reached; the upload in progress finishes and frees its slot', async () => {
     // Another tab's upload takes the worker's only slot.
     const other = await connect();
-    const upload = openUpload(running.url, `${SLOW}.importSlowly`, other.token, { run: 'holding' }, 'q'.repeat(10));
+    const upload = openUpload(app.running.url, `${SLOW}.importSlowly`, other.token, { run: 'holding' }, 'q'.repeat(10));
     await until(() => (seen.streamed.get('holding') ?? 0) === 10, 'the first upload to be read');
     const socket = await connect();
     const refused = await attachOne(socket.token);
@@ -469,37 +445,20 @@ const HOSTILE = { 'X-Forwarded-For': '203.0.113.7' };
 const OTHER_USER = { 'X-Forwarded-For': '198.51.100.1' };
 
 describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
-  let running: RunningApp;
-  let tempDirectory: string;
-  const sockets: RawSocket[] = [];
+  // One slot more than one address may hold: without the per-address bound, its next upload takes the worker's
+  // last slot and everyone else is refused. The stalled uploads must outlast the test, whatever the machine's load.
+  const app = uploadsApp('uploads-per-address-e2e', { trustProxy: true, uploads: { maxConcurrent: 3, maxConcurrentPerAddress: 2, idleTimeoutMs: 600_000 } });
+  const { connect, inProgress } = app;
   const stalled: ClientRequest[] = [];
-
-  beforeAll(async () => {
-    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-per-address-e2e-'));
-    // One slot more than one address may hold: without the per-address bound, its next upload takes the worker's
-    // last slot and everyone else is refused. The stalled uploads must outlast the test, whatever the machine's load.
-    running = await startApp({
-      imports: [ReflexBridgeModule.forRoot({ bridge: { trustProxy: true }, uploads: { tempDirectory, maxConcurrent: 3, maxConcurrentPerAddress: 2, idleTimeoutMs: 600_000 } })],
-      providers: [SlowUploadState],
-    });
-  });
 
   afterEach(async () => {
     for (const request of stalled.splice(0)) request.destroy();
-    for (const socket of sockets.splice(0)) socket.close();
     await until(() => inProgress() === 0, 'the stalled uploads to end');
   });
 
-  afterAll(async () => {
-    await running?.close();
-    await rm(tempDirectory, { recursive: true, force: true });
-  });
-
-  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
-  const inProgress = (): number => running.app.get(UploadRoute).inProgress;
   /** An upload from `from` (or `localAddress`) that sends its first bytes and then nothing, as a slowloris does. */
   const stall = (token: string, from: Record<string, string>, localAddress?: string): ReturnType<typeof openUpload> => {
-    const upload = openUpload(running.url, `${SLOW}.attach`, token, {}, 'a,b\n', from, localAddress);
+    const upload = openUpload(app.running.url, `${SLOW}.attach`, token, {}, 'a,b\n', from, localAddress);
     upload.request.on('error', () => undefined);
     stalled.push(upload.request);
     return upload;
@@ -510,7 +469,7 @@ describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
     const hostileTabs = [await connect(), await connect()];
     const held = hostileTabs.map((tab) => stall(tab.token, HOSTILE));
     await until(() => inProgress() === 2, 'the stalled uploads to take their slots');
-    const refused = await uploadOne(running.url, hostileTabs[0]!.token, HOSTILE);
+    const refused = await uploadOne(app.running.url, hostileTabs[0]!.token, HOSTILE);
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
     expect(refused.headers.get('connection')).toBe('close');
@@ -519,7 +478,7 @@ describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
 
     // Another user on the same worker is not affected: the worker still has room for them.
     const user = await connect();
-    const accepted = await uploadOne(running.url, user.token, OTHER_USER);
+    const accepted = await uploadOne(app.running.url, user.token, OTHER_USER);
     expect(accepted.status).toBe(200);
     await accepted.text();
     await user.hydrate();
@@ -528,7 +487,7 @@ describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
     // The stalled uploads were not touched; once one of them goes, its address may upload again.
     held[0]!.request.destroy();
     await until(() => inProgress() === 1, 'the ended upload to free its slot');
-    const again = await uploadOne(running.url, hostileTabs[0]!.token, HOSTILE);
+    const again = await uploadOne(app.running.url, hostileTabs[0]!.token, HOSTILE);
     expect(again.status).toBe(200);
     await again.text();
   });
@@ -539,10 +498,10 @@ describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
     stall(tab.token, HOSTILE);
     stall(tab.token, { 'X-Forwarded-For': '10.9.8.7, 203.0.113.7' });
     await until(() => inProgress() === 2, 'the stalled uploads to take their slots');
-    const refused = await uploadOne(running.url, tab.token, { 'X-Forwarded-For': '192.0.2.55, 203.0.113.7' });
+    const refused = await uploadOne(app.running.url, tab.token, { 'X-Forwarded-For': '192.0.2.55, 203.0.113.7' });
     expect(refused.status).toBe(429);
     await refused.text();
-    const other = await uploadOne(running.url, tab.token, { 'X-Forwarded-For': '203.0.113.7, 198.51.100.1' });
+    const other = await uploadOne(app.running.url, tab.token, { 'X-Forwarded-For': '203.0.113.7, 198.51.100.1' });
     expect(other.status).toBe(200);
     await other.text();
   });
@@ -552,12 +511,12 @@ describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
     stall(tab.token, {}, '127.0.0.2');
     stall(tab.token, {}, '127.0.0.2');
     await until(() => inProgress() === 2, 'the stalled uploads to take their slots');
-    const third = openUpload(running.url, `${SLOW}.attach`, tab.token, {}, 'a,b\n', {}, '127.0.0.2');
+    const third = openUpload(app.running.url, `${SLOW}.attach`, tab.token, {}, 'a,b\n', {}, '127.0.0.2');
     third.finish();
     const refused = await third.response;
     expect(refused.statusCode).toBe(429);
     expect(await jsonOf(refused)).toMatchObject({ code: 'too_many_uploads', limit: 2 });
-    const other = await uploadOne(running.url, tab.token);
+    const other = await uploadOne(app.running.url, tab.token);
     expect(other.status).toBe(200);
     await other.text();
   });
@@ -565,35 +524,14 @@ describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
 
 describe('uploads.maxConcurrentPerAddress on every way an upload ends', () => {
   const IDLE_MS = 300;
-  let running: RunningApp;
-  let tempDirectory: string;
-  const sockets: RawSocket[] = [];
-
-  beforeAll(async () => {
-    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-per-address-end-e2e-'));
-    // One upload per address: a slot an ended upload did not give back refuses that address's next upload.
-    running = await startApp({
-      imports: [ReflexBridgeModule.forRoot({ bridge: { trustProxy: true }, uploads: { tempDirectory, maxConcurrentPerAddress: 1, idleTimeoutMs: IDLE_MS } })],
-      providers: [SlowUploadState],
-    });
-  });
-
-  afterEach(() => {
-    for (const socket of sockets.splice(0)) socket.close();
-  });
-
-  afterAll(async () => {
-    await running?.close();
-    await rm(tempDirectory, { recursive: true, force: true });
-  });
-
-  const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
-  const inProgress = (): number => running.app.get(UploadRoute).inProgress;
+  // One upload per address: a slot an ended upload did not give back refuses that address's next upload.
+  const app = uploadsApp('uploads-per-address-end-e2e', { trustProxy: true, uploads: { maxConcurrentPerAddress: 1, idleTimeoutMs: IDLE_MS } });
+  const { connect, inProgress } = app;
 
   it('gives the address its slot back when the upload is answered: its uploads one after another all go through', async () => {
     const tab = await connect();
     for (let i = 0; i < 3; i++) {
-      const answered = await uploadOne(running.url, tab.token, HOSTILE);
+      const answered = await uploadOne(app.running.url, tab.token, HOSTILE);
       expect(answered.status).toBe(200);
       await answered.text();
       await until(() => inProgress() === 0, 'the slot to be released');
@@ -602,11 +540,11 @@ describe('uploads.maxConcurrentPerAddress on every way an upload ends', () => {
 
   it('gives the address its slot back when the handler fails', async () => {
     const tab = await connect();
-    const failed = await uploadOne(running.url, tab.token, HOSTILE, `${SLOW}.refuse`);
+    const failed = await uploadOne(app.running.url, tab.token, HOSTILE, `${SLOW}.refuse`);
     expect(failed.status).toBe(500);
     await failed.text();
     await until(() => inProgress() === 0, 'the slot to be released');
-    const next = await uploadOne(running.url, tab.token, HOSTILE);
+    const next = await uploadOne(app.running.url, tab.token, HOSTILE);
     expect(next.status).toBe(200);
     await next.text();
   });
@@ -614,7 +552,7 @@ describe('uploads.maxConcurrentPerAddress on every way an upload ends', () => {
   for (const end of ['the client goes away', 'the client stalls past idleTimeoutMs', 'the form is refused'] as const) {
     it(`gives the address its slot back when ${end}`, async () => {
       const tab = await connect();
-      const upload = openUpload(running.url, `${SLOW}.attach`, tab.token, {}, 'a,b\n', HOSTILE);
+      const upload = openUpload(app.running.url, `${SLOW}.attach`, tab.token, {}, 'a,b\n', HOSTILE);
       upload.request.on('error', () => undefined);
       // A stalled upload may time out before a poll sees it in progress: its 408 is the proof it held the slot.
       if (end !== 'the client stalls past idleTimeoutMs') await until(() => inProgress() === 1, 'the upload to take the slot');
@@ -623,10 +561,10 @@ describe('uploads.maxConcurrentPerAddress on every way an upload ends', () => {
       else expect((await upload.response).statusCode).toBe(408);
       await until(() => inProgress() === 0, 'the slot to be released');
       upload.request.destroy();
-      const next = await uploadOne(running.url, tab.token, HOSTILE);
+      const next = await uploadOne(app.running.url, tab.token, HOSTILE);
       expect(next.status).toBe(200);
       await next.text();
-      await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+      await until(async () => (await readdir(app.tempDirectory)).length === 0, 'the temp files to go');
     });
   }
 });
