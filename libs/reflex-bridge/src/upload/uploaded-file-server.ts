@@ -8,11 +8,19 @@ import { whenAnswerable } from '../common/pipelined-turn.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 
+/**
+ * Served as plain text: a user's script or style sheet from the app's origin, with its executable type, is a
+ * subresource any HTML injection could load past a `script-src 'self'` CSP (or register as a service worker), which
+ * neither `Content-Disposition` nor the response's own CSP prevents. With `nosniff`, browsers refuse to run or apply
+ * a `text/plain` file.
+ */
+const PLAIN_TEXT = 'text/plain; charset=utf-8';
+
 /** Content types by extension. Anything else is `application/octet-stream`; all are sent as downloads but PDFs. */
 const CONTENT_TYPES: Record<string, string> = {
   '.avif': 'image/avif',
   '.bmp': 'image/bmp',
-  '.css': 'text/css; charset=utf-8',
+  '.css': PLAIN_TEXT,
   '.csv': 'text/csv; charset=utf-8',
   '.gif': 'image/gif',
   '.htm': 'text/html; charset=utf-8',
@@ -20,9 +28,10 @@ const CONTENT_TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
   '.jpeg': 'image/jpeg',
   '.jpg': 'image/jpeg',
-  '.js': 'text/javascript; charset=utf-8',
+  '.js': PLAIN_TEXT,
   '.json': 'application/json',
   '.md': 'text/markdown; charset=utf-8',
+  '.mjs': PLAIN_TEXT,
   '.mp3': 'audio/mpeg',
   '.mp4': 'video/mp4',
   '.ogg': 'audio/ogg',
@@ -57,7 +66,8 @@ function isInside(root: string, target: string): boolean {
 /**
  * Serves `GET <prefix>/_upload/<path>`: the files the app stored in `uploads.directory`, as Reflex does. Every answer
  * carries `X-Content-Type-Options: nosniff`, and files are sent with `Content-Disposition: attachment` (PDFs excepted),
- * so an uploaded HTML or SVG file never runs as a page of the app's origin.
+ * so an uploaded HTML or SVG file never runs as a page of the app's origin; scripts and style sheets (`.js`, `.mjs`,
+ * `.css`) are sent as `text/plain`, so no page of the origin can load one as its script or style.
  *
  * Anything but a regular file inside the directory is 404: a path with `..` or `.` segments (also percent-encoded,
  * `%2e%2e`), encoded separators (`%2f`, `%5c`), NUL or other control characters, malformed percent-encoding, a
