@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Controller, Get, Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { request as httpRequest } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import WebSocket from 'ws';
 import { BridgeTier, currentRequest, EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
@@ -68,6 +69,37 @@ function pipeline(): { middleware: (req: VisitorRequest, res: Response, next: Ne
 async function page(url: string, accept = BROWSER): Promise<{ status: number; type: string | null; text: string }> {
   const response = await fetch(url, { headers: { accept } });
   return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
+}
+
+/** A GET with the `Host` header a browser sends after a DNS rebinding (fetch cannot set `Host`). */
+function getAs(url: string, path: string, host: string): Promise<{ status: number; text: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, headers: { host, accept: '*/*' }, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A WebSocket upgrade with that `Host`: whether it opened, or what refused it. */
+function upgradeAs(url: string, path: string, host: string, protocol: string): Promise<'open' | number | 'closed'> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(`${url.replace('http', 'ws')}${path}`, protocol, { headers: { host } });
+    socket.once('open', () => {
+      socket.terminate();
+      resolve('open');
+    });
+    socket.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      socket.terminate();
+    });
+    socket.once('error', () => resolve('closed'));
+  });
 }
 
 async function openTab(running: RunningApp, sockets: RawSocket[]): Promise<RawSocket> {
@@ -182,6 +214,27 @@ describe('profile split_dev (a real Vite dev server)', () => {
     tab.send(`${STATE}.bump`);
     await tab.untilVar(STATE, 'n', 1, DEADLINE);
     expect(tab.errors).toEqual([]);
+  });
+
+  it('refuses a request addressed to a host name it was not told of, as the dev server would (DNS rebinding)', async () => {
+    // A page on rebound.attacker.example points its name at 127.0.0.1: the browser then reads the app's port as
+    // that page's own origin. The dev server refuses that Host itself (Vite's allowedHosts), so the proxy must too:
+    // it sends the dev server its own Host.
+    const port = new URL(running.url).port;
+    const direct = await getAs(vite.url, '/src/main.js', 'rebound.attacker.example');
+    expect(direct.status).toBe(403);
+    for (const path of ['/', '/src/main.js', '/@vite/client']) {
+      const answer = await getAs(running.url, path, `rebound.attacker.example:${port}`);
+      expect([path, answer.status]).toEqual([path, 403]);
+      expect(JSON.parse(answer.text)).toMatchObject({ code: 'host_not_allowed' });
+    }
+    expect(await upgradeAs(running.url, `/?token=${vite.token}`, `rebound.attacker.example:${port}`, 'vite-hmr')).toBe(403);
+    // Addressed by IP or localhost, as a developer's browser does, it is proxied.
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) {
+      const answer = await getAs(running.url, '/src/main.js', host);
+      expect([host, answer.status]).toEqual([host, 200]);
+      expect(answer.text).toContain('vite-dev-main');
+    }
   });
 
   it("keeps the module's routes and the app's controllers", async () => {

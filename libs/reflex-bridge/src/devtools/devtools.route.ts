@@ -5,7 +5,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { BridgeDevtools, type InspectionFilter } from './bridge-devtools.service.js';
-import { isDevtoolsHostAllowed } from './devtools-host.js';
+import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { DevtoolsHistograms } from './devtools-histograms.js';
 import { DEVTOOLS_PAGE } from './devtools-page.js';
 import { DEVTOOLS_OVERLAY } from './devtools-overlay.js';
@@ -46,7 +46,7 @@ function queryOf(req: IncomingMessage): URLSearchParams {
  * - `GET <path>/state/<token>` a token's state tree; `GET <path>/advice` the tier advisor;
  *   `GET <path>/metrics` the bridge's histograms (with `metrics.registry`).
  * A request addressed to a host name that is not an IP address, `localhost` or in `devtools.allowedHosts` gets 403
- * `host_not_allowed` (see {@link isDevtoolsHostAllowed}); a browser request from an origin the {@link OriginPolicy}
+ * `host_not_allowed` (see {@link isDevelopmentHostAllowed}); a browser request from an origin the {@link OriginPolicy}
  * refuses gets 403 `origin_not_allowed`.
  */
 @Injectable()
@@ -65,7 +65,7 @@ export class DevtoolsRoute implements OnModuleInit {
     if (!adapter || !devtools) return;
     const base = devtools.path;
     const guarded = (handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>) => async (req: IncomingMessage, res: ServerResponse) => {
-      if (!isDevtoolsHostAllowed(req.headers.host, devtools.allowedHosts)) {
+      if (!isDevelopmentHostAllowed(req.headers.host, devtools.allowedHosts)) {
         json(res, 403, { code: 'host_not_allowed', message: 'The devtools answer only to IP addresses, localhost and the names in devtools.allowedHosts.' });
         return;
       }

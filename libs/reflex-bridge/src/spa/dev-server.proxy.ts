@@ -5,7 +5,13 @@ import type { Duplex } from 'node:stream';
 import { createProxyMiddleware, fixRequestBody } from 'http-proxy-middleware';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { anyOf, reservedPaths } from './reserved-paths.js';
+
+const HOST_NOT_ALLOWED = JSON.stringify({
+  code: 'host_not_allowed',
+  message: 'The dev server is proxied only to requests addressed to an IP address, localhost or a name in devServer.allowedHosts.',
+});
 
 function pathnameOf(req: IncomingMessage): string {
   const url = req.url ?? '/';
@@ -20,6 +26,9 @@ function pathnameOf(req: IncomingMessage): string {
  * the `/_event` socket share one origin (cookies and the origin policy work as in production).
  *
  * Never proxied: the module's own routes (the event socket's upgrade stays with Socket.IO) and `devServer.exclude`.
+ * A request (or upgrade) addressed to a host name that is not an IP address, `localhost` or in
+ * `devServer.allowedHosts` gets 403 `host_not_allowed`: the proxy sends the dev server its own `Host`, so the dev
+ * server's own DNS-rebinding check cannot see the name the browser used (see {@link isDevelopmentHostAllowed}).
  * Registered when the module initialises, after Nest registered the app's controllers, so those answer first.
  * On `http-proxy-middleware`.
  */
@@ -45,7 +54,22 @@ export class DevServerProxy implements OnModuleInit {
       // The app's body parsers may have read a POST body already: write it to the dev server again.
       on: { proxyReq: fixRequestBody },
     });
-    adapter.use(proxy);
+    let refusalLogged = false;
+    const hostAllowed = (req: IncomingMessage): boolean => {
+      if (isDevelopmentHostAllowed(req.headers.host, devServer.allowedHosts)) return true;
+      if (!refusalLogged) {
+        refusalLogged = true;
+        this.logger.warn(`Refused to proxy a request addressed to host ${JSON.stringify(String(req.headers.host ?? '').slice(0, 100))} to the dev server: add the name you open the app under to devServer.allowedHosts (IP addresses and localhost are always proxied). Further refusals are not logged.`);
+      }
+      return false;
+    };
+    adapter.use((req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => {
+      if (reserved.test(pathnameOf(req)) || hostAllowed(req)) return void proxy(req, res, next);
+      res.statusCode = 403;
+      res.setHeader('Content-Type', 'application/json');
+      res.setHeader('Cache-Control', 'no-store');
+      res.end(HOST_NOT_ALLOWED);
+    });
     const eventPath = `${this.options.path}/`;
     (adapter.getHttpServer() as Server).on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const pathname = pathnameOf(req);
@@ -53,6 +77,12 @@ export class DevServerProxy implements OnModuleInit {
       if (pathname === this.options.path || pathname.startsWith(eventPath)) return;
       // No other module route takes upgrades; in split_dev Engine.IO leaves unknown upgrades to us (destroyUpgrade off).
       if (reserved.test(pathname)) return void socket.destroy();
+      if (!hostAllowed(req)) {
+        // Node no longer listens for an upgraded socket's errors: a reset while the refusal is written must not throw.
+        socket.on('error', () => undefined);
+        socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(HOST_NOT_ALLOWED)}\r\nConnection: close\r\n\r\n${HOST_NOT_ALLOWED}`);
+        return;
+      }
       proxy.upgrade(req, socket as never, head);
     });
     this.logger.log(`Profile split_dev: proxying the frontend to ${devServer.url}`);

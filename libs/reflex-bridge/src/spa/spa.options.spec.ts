@@ -69,7 +69,8 @@ describe('profile, spa and devServer options', () => {
 
   it('split_dev needs devServer.url, is refused in production, and conflicts with spa', () => {
     const dev = resolveOptions({ profile: 'split_dev', devServer: { url: 'http://localhost:5173/' } });
-    expect(dev).toMatchObject({ profile: 'split_dev', spa: undefined, devServer: { url: 'http://localhost:5173', exclude: [] } });
+    expect(dev).toMatchObject({ profile: 'split_dev', spa: undefined, devServer: { url: 'http://localhost:5173', exclude: [], allowedHosts: [] } });
+    expect(resolveOptions({ profile: 'split_dev', devServer: { url: 'http://localhost:5173', allowedHosts: ['Shop.Test', '.dev.example'] } }).devServer?.allowedHosts).toEqual(['shop.test', '.dev.example']);
     expect(() => resolveOptions({ profile: 'split_dev' })).toThrow(/invalid option "devServer.url".*split_dev/);
     expect(() => resolveOptions({ profile: 'split_dev', production: true, devServer: { url: 'http://localhost:5173' } })).toThrow(/invalid option "profile".*split_dev.*production: true/);
     expect(() => resolveOptions({ profile: 'split_dev', devServer: { url: 'http://localhost:5173' }, spa: { rootPath: ROOT } })).toThrow(/invalid option "spa".*split_dev/);
@@ -95,6 +96,8 @@ describe('profile, spa and devServer options', () => {
     expect(() => resolveOptions({ spa: { rootPath: ROOT, index: 'x' } as never })).toThrow('invalid option "spa.index"');
     expect(() => resolveOptions({ profile: 'split_dev', devServer: { url: 'localhost:5173' } })).toThrow('invalid option "devServer.url"');
     expect(() => resolveOptions({ profile: 'split_dev', devServer: { url: 'ftp://x' } })).toThrow('invalid option "devServer.url"');
+    expect(() => resolveOptions({ profile: 'split_dev', devServer: { url: 'http://localhost:5173', allowedHosts: ['*'] } })).toThrow('invalid option "devServer.allowedHosts"');
+    expect(() => resolveOptions({ profile: 'split_dev', devServer: { url: 'http://localhost:5173', allowedHosts: 'shop.test' as never } })).toThrow('invalid option "devServer.allowedHosts"');
   });
 });
 

@@ -50,6 +50,16 @@ export interface DevServerOptions {
    * @default []
    */
   exclude?: Array<string | RegExp>;
+  /**
+   * Host names (as in the `Host` header, without port) the proxy answers besides IP addresses, `localhost` and
+   * `*.localhost`; a leading dot also allows subdomains (`'.dev.example'`). A request for the dev server addressed
+   * to any other name gets 403 `host_not_allowed`: the proxy sends the dev server its own `Host`, so the dev server's
+   * own check (Vite's `server.allowedHosts`) cannot see a site the developer visits that points its name at this
+   * machine (DNS rebinding) to read the app's sources. Add the name you open the app under when it is not one of
+   * those.
+   * @default []
+   */
+  allowedHosts?: string[];
 }
 
 /**
@@ -76,6 +86,8 @@ export interface ResolvedSpaOptions {
 export interface ResolvedDevServerOptions {
   url: string;
   exclude: RegExp[];
+  /** Lower-cased. */
+  allowedHosts: string[];
 }
 
 /** The serving part of the options after the profile was applied. */
@@ -151,7 +163,7 @@ function resolveDevServer(devServer: unknown): ResolvedDevServerOptions | undefi
   if (devServer === undefined) return undefined;
   if (devServer === null || typeof devServer !== 'object' || Array.isArray(devServer)) throw new InvalidOptionError('devServer', 'expected an object with url');
   const given = devServer as DevServerOptions;
-  rejectUnknownKeys('devServer', given, ['url', 'exclude']);
+  rejectUnknownKeys('devServer', given, ['url', 'exclude', 'allowedHosts']);
   let url: URL | undefined;
   try {
     url = typeof given.url === 'string' ? new URL(given.url) : undefined;
@@ -161,7 +173,11 @@ function resolveDevServer(devServer: unknown): ResolvedDevServerOptions | undefi
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
     throw new InvalidOptionError('devServer.url', `expected the dev server's URL such as "http://localhost:5173", got ${JSON.stringify(given.url)}`);
   }
-  return { url: url.origin, exclude: pathRules('devServer.exclude', given.exclude) };
+  const allowedHosts = given.allowedHosts ?? [];
+  if (!Array.isArray(allowedHosts) || !allowedHosts.every((host) => typeof host === 'string' && /^\.?[A-Za-z0-9.-]+$/.test(host))) {
+    throw new InvalidOptionError('devServer.allowedHosts', `expected an array of host names such as "dev.example" or ".dev.example", got ${JSON.stringify(allowedHosts)}`);
+  }
+  return { url: url.origin, exclude: pathRules('devServer.exclude', given.exclude), allowedHosts: allowedHosts.map((host) => host.toLowerCase()) };
 }
 
 /**
