@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { get as httpGet } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Socket, type AddressInfo } from 'node:net';
 import { Module, ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
@@ -252,6 +253,51 @@ describe('devtools: auth_only with fast auth, the advisor, production', () => {
 });
 
 describe('devtools memory', () => {
+  it('ends the event stream of a client that reads nothing, instead of queueing every event for it', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: { maxEvents: 100 }, rateLimit: false }), AdvisedModule] });
+    const stalled = new Socket();
+    stalled.on('error', () => undefined);
+    try {
+      const server = running.app.getHttpServer() as Server;
+      let stream: ServerResponse | undefined;
+      const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url?.endsWith('/stream')) stream = res;
+      };
+      server.on('request', onRequest);
+      const { port } = new URL(running.url);
+      await new Promise<void>((resolve) => stalled.connect(Number(port), '127.0.0.1', resolve));
+      // Reads nothing: what the server writes piles up in the socket buffers, then in the response.
+      stalled.pause();
+      stalled.write('GET /_bridge/devtools/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      const response = await until(() => stream, 'the stream request');
+      server.off('request', onRequest);
+      const pipeline = running.app.get(EventPipeline);
+      const client: EventClient = {
+        token: randomUUID(),
+        sid: 'stalled-stream-test',
+        headers: {},
+        remoteAddress: '127.0.0.1',
+        emitUpdate: () => undefined,
+        emitError: (error) => {
+          throw new Error(`unexpected error ${error.code}: ${error.message}`);
+        },
+      };
+      const frame = { name: `${ROOT}.advised_state.bump`, payload: {}, router_data: { pathname: '/', asPath: '/' } };
+      let heldMost = 0;
+      // Each event is written to the stream as it is recorded; the kernel's buffers take some megabytes first.
+      for (let i = 0; i < 100_000 && !response.destroyed; i++) {
+        const pending = pipeline.handle(client, frame);
+        if (pending) await pending;
+        heldMost = Math.max(heldMost, response.writableLength);
+      }
+      expect(response.destroyed).toBe(true);
+      expect(heldMost).toBeLessThanOrEqual(1024 * 1024 + 64 * 1024);
+    } finally {
+      stalled.destroy();
+      await running.close();
+    }
+  }, 300_000);
+
   it('holds at most maxEvents inspections after 100,000 events', async () => {
     const logger = new CapturingLogger();
     const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: { maxEvents: 500 }, rateLimit: false }), AdvisedModule] }, undefined, logger);

@@ -13,6 +13,13 @@ import { DEVTOOLS_OVERLAY } from './devtools-overlay.js';
 /** Longest query value read (a handler name, a token): anything longer is not one. */
 const MAX_QUERY_VALUE = 256;
 
+/**
+ * Bytes of the event stream a client may leave unread, past what its socket buffers took, before the stream is
+ * closed: a page reads its stream as it comes, and one that stopped reading must not make the server hold every
+ * later event for it. A browser's `EventSource` then connects again.
+ */
+const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
+
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
@@ -116,7 +123,10 @@ export class DevtoolsRoute implements OnModuleInit {
     };
   }
 
-  /** Server-sent events: one `data:` line of JSON per new event, until the browser goes away. */
+  /**
+   * Server-sent events: one `data:` line of JSON per new event, until the browser goes away. A client that leaves
+   * more than {@link MAX_STREAM_BACKLOG_BYTES} unread is disconnected.
+   */
   private stream(req: IncomingMessage, res: ServerResponse): void {
     res.statusCode = 200;
     res.setHeader('Content-Type', 'text/event-stream');
@@ -125,7 +135,11 @@ export class DevtoolsRoute implements OnModuleInit {
     res.flushHeaders();
     res.write(': devtools\n\n');
     const subscription = this.devtools.stream().subscribe({
-      next: (event) => res.write(`data: ${JSON.stringify(event)}\n\n`),
+      next: (event) => {
+        if (res.destroyed) return;
+        if (res.writableLength > MAX_STREAM_BACKLOG_BYTES) return void res.destroy();
+        res.write(`data: ${JSON.stringify(event)}\n\n`);
+      },
       complete: () => res.end(),
     });
     req.on('close', () => subscription.unsubscribe());
