@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Socket, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveOptions } from '../reflex-bridge.options.js';
@@ -45,6 +45,7 @@ beforeAll(async () => {
   writeFileSync(join(directory, 'evil.mjs'), 'export default steal()');
   writeFileSync(join(directory, 'evil.css'), 'input[value^="a"] { background: url(https://attacker.example/a) }');
   writeFileSync(join(directory, 'space name.txt'), 'spaced');
+  writeFileSync(join(directory, 'empty.txt'), '');
   writeFileSync(join(directory, 'big.bin'), Buffer.alloc(3_000_000, 1));
   writeFileSync(join(root, 'secret.txt'), 'outside');
   mkdirSync(join(root, 'uploaded_files_evil'));
@@ -109,6 +110,8 @@ describe('UploadedFileServer', () => {
 
   it('decodes percent-encoded names, ignores a query, and streams large files whole', async () => {
     expect((await get('/_upload/space%20name.txt?v=2')).body.toString()).toBe('spaced');
+    const empty = await get('/_upload/empty.txt');
+    expect([empty.status, empty.headers['content-length'], empty.body.length]).toEqual([200, '0', 0]);
     const big = await get('/_upload/big.bin');
     expect(big.status).toBe(200);
     expect(big.body.length).toBe(3_000_000);
@@ -153,6 +156,62 @@ describe('UploadedFileServer', () => {
     expect(reply.status).toBe(404);
     expect(reply.headers['x-content-type-options']).toBe('nosniff');
     expect(JSON.parse(reply.body.toString())).toEqual({ detail: 'Not Found', code: 'upload_not_found' });
+  });
+
+  describe('a file that changes while it is sent', () => {
+    /** Far more than the socket buffers take: the server is still reading the file when it changes. */
+    const SIZE = 32 * 1024 * 1024;
+
+    /**
+     * Asks for `name` and, once the first bytes arrived (the size is then fixed in the headers), runs `change`, then
+     * reads to the end. `then` is a second request pipelined behind the first.
+     */
+    function fetchWhileChanging(name: string, change: () => void, then: string): Promise<{ contentLength: number; bodyBytes: number; bodyHoldsAnAnswer: boolean; rest: string }> {
+      return new Promise((resolve, reject) => {
+        const client = new Socket();
+        const chunks: Buffer[] = [];
+        client.on('error', reject);
+        client.once('data', () => {
+          client.pause();
+          change();
+          client.resume();
+        });
+        client.on('data', (chunk: Buffer) => chunks.push(chunk));
+        client.on('close', () => {
+          const all = Buffer.concat(chunks);
+          const headEnd = all.indexOf('\r\n\r\n');
+          const contentLength = Number(/content-length: (\d+)/i.exec(all.subarray(0, headEnd).toString())![1]);
+          const body = all.subarray(headEnd + 4);
+          const ownBody = body.subarray(0, contentLength);
+          resolve({ contentLength, bodyBytes: ownBody.length, bodyHoldsAnAnswer: ownBody.includes('HTTP/1.1'), rest: body.subarray(contentLength).toString('latin1') });
+        });
+        client.connect(port, '127.0.0.1', () => {
+          client.write(`GET /_upload/${name} HTTP/1.1\r\nHost: x\r\n\r\n${then}`);
+        });
+      });
+    }
+
+    it('never sends more bytes than its Content-Length, which the client would read as the next answer', async () => {
+      writeFileSync(join(directory, 'growing.bin'), Buffer.alloc(SIZE, 1));
+      const forged = 'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 25\r\n\r\n<script>alert(1)</script>';
+      const reply = await fetchWhileChanging('growing.bin', () => appendFileSync(join(directory, 'growing.bin'), forged), 'GET /_upload/photos/cat.png HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(reply.contentLength).toBe(SIZE);
+      expect(reply.bodyBytes).toBe(SIZE);
+      expect(reply.bodyHoldsAnAnswer).toBe(false);
+      // What follows the body is the pipelined request's own answer, and nothing of the file.
+      expect(reply.rest).not.toContain('<script>');
+      expect(reply.rest).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*png!$/);
+    });
+
+    it('closes the connection when the file ends before its Content-Length, so no later answer is read as its body', async () => {
+      writeFileSync(join(directory, 'shrinking.bin'), Buffer.alloc(SIZE, 1));
+      const reply = await fetchWhileChanging('shrinking.bin', () => truncateSync(join(directory, 'shrinking.bin'), 1024), 'GET /_upload/photos/cat.png HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(reply.contentLength).toBe(SIZE);
+      expect(reply.bodyBytes).toBeLessThan(SIZE);
+      // The pipelined request's answer never arrives to be taken for the rest of the file.
+      expect(reply.bodyHoldsAnAnswer).toBe(false);
+      expect(reply.rest).toBe('');
+    });
   });
 
   it('answers 404 while the directory does not exist yet, and serves once it does', async () => {

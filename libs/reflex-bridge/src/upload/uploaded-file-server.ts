@@ -118,8 +118,19 @@ export class UploadedFileServer {
         res.end();
         return;
       }
-      // The handle is the file that was checked: a swap of the path after the checks changes nothing.
-      await pipeline(handle.createReadStream({ autoClose: false }), res);
+      // The handle is the file that was checked: a swap of the path after the checks changes nothing. Exactly the
+      // bytes announced in Content-Length are sent: a file that grew meanwhile (a handler still writing it) would put
+      // its extra bytes where the client reads the next answer on the connection; one that shrank would leave the
+      // client taking the next answer for the rest of the file, so its connection is closed instead.
+      if (size > 0) {
+        const stream = handle.createReadStream({ start: 0, end: size - 1, autoClose: false });
+        await pipeline(stream, res, { end: false });
+        if (stream.bytesRead !== size) {
+          res.destroy();
+          return;
+        }
+      }
+      res.end();
     } catch {
       // The client went away mid-file, or the disk failed: nothing more to send.
       if (!res.headersSent) notFound(res);
