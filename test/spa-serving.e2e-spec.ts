@@ -222,9 +222,13 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       const events = await get(`${running.url}/_bridge/devtools/events`, { accept: 'application/json' });
       expect(events.status).toBe(200);
       expect(JSON.parse(events.text)).toHaveProperty('events');
-      const unknown = await get(`${running.url}/_bridge/nothing-here`);
-      expect(unknown.status).toBe(404);
-      expect(unknown.text).not.toContain(INDEX_MARKER);
+      // In any letter case, as Express routes them (/_BRIDGE/devtools is the devtools page).
+      for (const path of ['/_bridge/nothing-here', '/_BRIDGE/nothing-here', '/_Bridge/Devtools/nothing']) {
+        const unknown = await get(`${running.url}${path}`);
+        expect([path, unknown.status]).toEqual([path, 404]);
+        expect(unknown.text).not.toContain(INDEX_MARKER);
+      }
+      expect((await get(`${running.url}/_BRIDGE/devtools`)).text).toContain('ReflexBridge devtools');
     });
 
     it('leaves <prefix>/_upload* to the module', async () => {

@@ -13,7 +13,8 @@ export const FILE_EXTENSION = /\/[^/.]*\.[^/]*$/;
 /**
  * The paths the module itself answers, which neither the SPA fallback nor the dev-server proxy may ever take:
  * the event socket (`<prefix>/_event`), uploads (`<prefix>/_upload*`), everything under `/_bridge` (devtools,
- * cookie handoff) and wherever those were moved, ping, health and the metrics route.
+ * cookie handoff) and wherever those were moved, ping, health and the metrics route. In any letter case: Express
+ * routes case-insensitively, so `/_BRIDGE/devtools` is the devtools page and `/_BRIDGE/x` is the module's too.
  */
 export function reservedPaths(options: ResolvedReflexBridgeOptions): RegExp[] {
   const prefix = pathPrefixOf(options.path);
@@ -21,7 +22,16 @@ export function reservedPaths(options: ResolvedReflexBridgeOptions): RegExp[] {
   const rules = paths.filter((path): path is string => typeof path === 'string').map((path) => pathRule('path', path));
   // `/_upload` and anything it starts (`/_upload`, `/_upload/<file>`, `/_uploads`): Reflex's upload routes.
   rules.push(new RegExp(`^${escape(prefix)}/_upload`));
-  return rules;
+  return rules.map(anyLetterCase);
+}
+
+/**
+ * `rule` matching its letters in either case, written out as `[aA]` (one RegExp's flags are lost when
+ * {@link anyOf} joins it with others, and Node 20 has no inline `(?i:...)`). For the module's own rules only, whose
+ * sources hold no escaped letter or character class.
+ */
+function anyLetterCase(rule: RegExp): RegExp {
+  return new RegExp(rule.source.replace(/\\.|[a-zA-Z]/g, (part) => (part.length === 1 ? `[${part.toLowerCase()}${part.toUpperCase()}]` : part)));
 }
 
 /** One RegExp matching what any of `rules` matches (serve-static's `exclude` takes one RegExp). */

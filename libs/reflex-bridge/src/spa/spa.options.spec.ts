@@ -114,6 +114,15 @@ describe('what the fallback leaves alone', () => {
     }
   });
 
+  it("leaves the module's routes in any letter case, as Express routes them", () => {
+    // Express matches routes case-insensitively: /_BRIDGE/devtools is the devtools page, /_HEALTH the health route.
+    const rule = exclusion();
+    for (const path of ['/_BRIDGE/nothing-here', '/_Bridge/Devtools', '/_HEALTH', '/PING', '/_UPLOAD', '/_Upload/a/b', '/_EVENT/']) {
+      expect([path, rule.test(path)]).toEqual([path, true]);
+    }
+    for (const path of ['/CART', '/_EVENTFUL', '/Pinged']) expect([path, rule.test(path)]).toEqual([path, false]);
+  });
+
   it('tells a file path by its last segment, as a reference reading of the path does, in time linear in the path', async () => {
     const lastSegmentHasDot = (path: string) => path.slice(path.lastIndexOf('/') + 1).includes('.');
     const pathPart = fc.string({ unit: fc.constantFrom('/', '.', 'a', '-', '%'), maxLength: 40 });
