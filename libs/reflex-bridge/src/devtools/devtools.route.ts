@@ -3,6 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
+import { whenAnswerable } from '../common/pipelined-turn.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { BridgeDevtools, type InspectionFilter } from './bridge-devtools.service.js';
 import { isDevelopmentHostAllowed } from '../security/development-host.js';
@@ -125,9 +126,13 @@ export class DevtoolsRoute implements OnModuleInit {
 
   /**
    * Server-sent events: one `data:` line of JSON per new event, until the browser goes away. A client that leaves
-   * more than {@link MAX_STREAM_BACKLOG_BYTES} unread is disconnected.
+   * more than {@link MAX_STREAM_BACKLOG_BYTES} unread is disconnected. A pipelined request's stream starts when its
+   * answer's turn comes: Node queues the answers of a connection's pipelined requests behind the one being written,
+   * which for a stream never ends, and each would otherwise buffer every event (20 of them held 20 MB).
    */
-  private stream(req: IncomingMessage, res: ServerResponse): void {
+  private async stream(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const turn = whenAnswerable(req, res);
+    if (turn !== true && !(await turn)) return;
     res.statusCode = 200;
     res.setHeader('Content-Type', 'text/event-stream');
     res.setHeader('Cache-Control', 'no-store');
