@@ -3,7 +3,10 @@ import { UseGuards, type CanActivate, Injectable } from '@nestjs/common';
 import type { RequestHandler } from 'express';
 import { Registry } from 'prom-client';
 import { AppState, BridgeTier, EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import type { Server } from 'node:http';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { until } from './support/eventually.js';
+import { pipelineAndReadNothing } from './support/pipelining-client.js';
 import { RawSocket } from './support/raw-socket.js';
 
 const ROOT = 'reflex___state____state';
@@ -127,5 +130,60 @@ describe('bridge metrics, AppState mirrors and the lean preset', () => {
     await explicit.untilVar(PAGE, 'csrfToken', 'csrf-123');
     expect(explicit.latest(PAGE, 'language')).toBe('');
     running = undefined;
+  });
+});
+
+describe('metrics.path against a flood of scrapes', () => {
+  /** A registry whose collections are counted and, when `held`, finish only when the test says. */
+  function countingRegistry(held: boolean) {
+    const registry = new Registry();
+    const collect = registry.metrics.bind(registry);
+    let calls = 0;
+    const pending: Array<() => void> = [];
+    registry.metrics = async () => {
+      calls++;
+      if (held) await new Promise<void>((resolve) => pending.push(resolve));
+      return collect();
+    };
+    return { registry, calls: () => calls, finish: () => pending.splice(0).forEach((resolve) => resolve()) };
+  }
+
+  it('collects once for the scrapes that arrive while a collection is under way, and each gets its answer', async () => {
+    const slow = countingRegistry(true);
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ metrics: { registry: slow.registry, path: '/metrics', log: false } })] });
+    const server = running.app.getHttpServer() as Server;
+    let requests = 0;
+    const count = () => requests++;
+    server.on('request', count);
+    try {
+      const scrapes = Array.from({ length: 20 }, () => fetch(`${running.url}/metrics`).then(async (response) => ({ status: response.status, text: await response.text() })));
+      await until(() => (requests >= 20 ? true : undefined), 'the 20 scrapes to arrive');
+      slow.finish();
+      const answers = await Promise.all(scrapes);
+      expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 20 }, () => 200));
+      expect(answers.every((answer) => answer.text.includes('reflex_bridge_event_duration_seconds'))).toBe(true);
+      expect(slow.calls()).toBe(1);
+    } finally {
+      server.off('request', count);
+      slow.finish();
+      await running.close();
+    }
+  });
+
+  it("collects for a pipelined scrape only when its answer is due, so 1,000 in one write do not hold others' requests", async () => {
+    const counting = countingRegistry(false);
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ metrics: { registry: counting.registry, path: '/metrics', log: false } })] });
+    try {
+      // All 1,000 requests are taken in one read; collecting for each at once held the event loop for seconds
+      // (with prom-client's default metrics) before any other client's request was read.
+      const attacker = await pipelineAndReadNothing(running.app.getHttpServer() as Server, running.url, '/metrics', 1_000);
+      const other = await fetch(`${running.url}/metrics`);
+      expect(other.status).toBe(200);
+      await other.text();
+      expect(counting.calls()).toBeLessThan(1_000);
+      attacker.leave();
+    } finally {
+      await running.close();
+    }
   });
 });

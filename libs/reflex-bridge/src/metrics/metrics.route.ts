@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { PromExpositionLike } from './metrics.options.js';
+import { whenAnswerable } from '../common/pipelined-turn.js';
 
 /** Prometheus' text exposition format, when the registry does not say. */
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
@@ -12,10 +13,17 @@ const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
  * Serves `metrics.registry` in the Prometheus text format at `metrics.path` (`GET`), when both are set: the
  * ready-made scrape route. Apps that want it behind their own guard serve `await registry.metrics()` from a
  * controller instead.
+ *
+ * A collection costs milliseconds of the event loop (prom-client's default metrics read the process), so scrapes
+ * that arrive while one is under way share its answer, and a pipelined scrape is collected only when its answer's
+ * turn comes, after a turn of the event loop: a client that pipelined a thousand in one write had them collected at
+ * once, holding every other client for seconds.
  */
 @Injectable()
 export class MetricsRoute implements OnModuleInit {
   private readonly logger = new Logger('ReflexBridgeMetrics');
+  /** The collection under way, which scrapes arriving meanwhile share. */
+  private collecting: Promise<string> | undefined;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -27,9 +35,16 @@ export class MetricsRoute implements OnModuleInit {
     const metrics = this.options.metrics;
     if (!adapter || !metrics?.path || !metrics.registry) return;
     const registry = metrics.registry as unknown as PromExpositionLike;
-    adapter.get(metrics.path, async (_req: IncomingMessage, res: ServerResponse) => {
+    adapter.get(metrics.path, async (req: IncomingMessage, res: ServerResponse) => {
+      const turn = whenAnswerable(req, res);
+      if (turn !== true) {
+        if (!(await turn)) return;
+        // The turns of a client's pipelined scrapes follow each other without a pause for I/O: other clients' requests
+        // are read in between.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       try {
-        const body = await registry.metrics();
+        const body = await this.collect(registry);
         res.statusCode = 200;
         res.setHeader('Content-Type', registry.contentType ?? PROMETHEUS_TEXT);
         res.setHeader('Cache-Control', 'no-store');
@@ -40,5 +55,17 @@ export class MetricsRoute implements OnModuleInit {
         res.end();
       }
     });
+  }
+
+  /** The registry's exposition, shared with the scrapes that ask while it is collected. */
+  private collect(registry: PromExpositionLike): Promise<string> {
+    if (this.collecting) return this.collecting;
+    const run = Promise.resolve()
+      .then(() => registry.metrics())
+      .finally(() => {
+        if (this.collecting === run) this.collecting = undefined;
+      });
+    this.collecting = run;
+    return run;
   }
 }
