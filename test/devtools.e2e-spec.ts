@@ -299,6 +299,50 @@ describe('devtools memory', () => {
     }
   }, 300_000);
 
+  it("answers a client's pipelined requests one at a time, so one that reads nothing holds one answer, not all", async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: { maxEvents: 500 }, rateLimit: false }), AdvisedModule] });
+    const stalled = new Socket();
+    stalled.on('error', () => undefined);
+    try {
+      const pipeline = running.app.get(EventPipeline);
+      const client: EventClient = {
+        token: randomUUID(),
+        sid: 'pipelined-events-test',
+        headers: {},
+        remoteAddress: '127.0.0.1',
+        emitUpdate: () => undefined,
+        emitError: (error) => {
+          throw new Error(`unexpected error ${error.code}: ${error.message}`);
+        },
+      };
+      const frame = { name: `${ROOT}.advised_state.bump`, payload: {}, router_data: { pathname: '/', asPath: '/' } };
+      for (let i = 0; i < 500; i++) {
+        const pending = pipeline.handle(client, frame);
+        if (pending) await pending;
+      }
+      const oneAnswer = (await (await fetch(`${running.url}/_bridge/devtools/events`)).text()).length;
+      const server = running.app.getHttpServer() as Server;
+      const answers: ServerResponse[] = [];
+      const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url?.endsWith('/events')) answers.push(res);
+      };
+      server.on('request', onRequest);
+      const { port } = new URL(running.url);
+      await new Promise<void>((resolve) => stalled.connect(Number(port), '127.0.0.1', resolve));
+      stalled.pause();
+      stalled.write('GET /_bridge/devtools/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(200));
+      await until(() => (answers.length === 200 ? true : undefined), 'the 200 requests');
+      server.off('request', onRequest);
+      // Whatever the socket buffers took, the answers still waiting for their turn hold nothing.
+      const waiting = answers.filter((answer) => !answer.writableFinished && answer.socket === null);
+      expect(waiting.length).toBeGreaterThan(0);
+      expect(waiting.reduce((sum, answer) => sum + answer.writableLength, 0)).toBeLessThan(oneAnswer);
+    } finally {
+      stalled.destroy();
+      await running.close();
+    }
+  }, 300_000);
+
   it('holds at most maxEvents inspections after 100,000 events', async () => {
     const logger = new CapturingLogger();
     const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: { maxEvents: 500 }, rateLimit: false }), AdvisedModule] }, undefined, logger);

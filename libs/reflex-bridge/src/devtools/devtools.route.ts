@@ -53,6 +53,7 @@ function queryOf(req: IncomingMessage): URLSearchParams {
  *   `DELETE <path>/events` clears them; `GET <path>/stream` each new event as server-sent events;
  * - `GET <path>/state/<token>` a token's state tree; `GET <path>/advice` the tier advisor;
  *   `GET <path>/metrics` the bridge's histograms (with `metrics.registry`).
+ * A pipelined request is answered when its turn comes (see {@link whenAnswerable}).
  * A request addressed to a host name that is not an IP address, `localhost` or in `devtools.allowedHosts` gets 403
  * `host_not_allowed` (see {@link isDevelopmentHostAllowed}); a browser request from an origin the {@link OriginPolicy}
  * refuses gets 403 `origin_not_allowed`.
@@ -73,6 +74,10 @@ export class DevtoolsRoute implements OnModuleInit {
     if (!adapter || !devtools) return;
     const base = devtools.path;
     const guarded = (handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>) => async (req: IncomingMessage, res: ServerResponse) => {
+      // A pipelined request is answered when its turn comes: answers of hundreds of kilobytes (the held events, a
+      // state tree), made at once for every request of a client that reads nothing, held 100 MB per 200 requests.
+      const turn = whenAnswerable(req, res);
+      if (turn !== true && !(await turn)) return;
       if (!isDevelopmentHostAllowed(req.headers.host, devtools.allowedHosts)) {
         json(res, 403, { code: 'host_not_allowed', message: 'The devtools answer only to IP addresses, localhost and the names in devtools.allowedHosts.' });
         return;
@@ -126,13 +131,12 @@ export class DevtoolsRoute implements OnModuleInit {
 
   /**
    * Server-sent events: one `data:` line of JSON per new event, until the browser goes away. A client that leaves
-   * more than {@link MAX_STREAM_BACKLOG_BYTES} unread is disconnected. A pipelined request's stream starts when its
-   * answer's turn comes: Node queues the answers of a connection's pipelined requests behind the one being written,
-   * which for a stream never ends, and each would otherwise buffer every event (20 of them held 20 MB).
+   * more than {@link MAX_STREAM_BACKLOG_BYTES} unread is disconnected. Like every devtools answer, a pipelined
+   * request's stream starts when its answer's turn comes: Node queues the answers of a connection's pipelined
+   * requests behind the one being written, which for a stream never ends, and each would otherwise buffer every
+   * event (20 of them held 20 MB).
    */
-  private async stream(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const turn = whenAnswerable(req, res);
-    if (turn !== true && !(await turn)) return;
+  private stream(req: IncomingMessage, res: ServerResponse): void {
     res.statusCode = 200;
     res.setHeader('Content-Type', 'text/event-stream');
     res.setHeader('Cache-Control', 'no-store');
