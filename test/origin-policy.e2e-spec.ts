@@ -210,8 +210,14 @@ describe('the session cookie handoff cannot be redeemed cross-site', () => {
     expect(otherTab.status).toBe(410);
     expect(otherTab.headers.get('set-cookie')).toBeNull();
 
-    // None of that spent it: the owning tab redeems it, as a browser would send it.
-    const redeemed = await post(url, { origin: running.url, 'sec-fetch-site': 'same-origin', ...proof });
+    // None of that spent it: the owning tab redeems it, as a browser would send it. The route's path in another
+    // letter case reaches the route too (Express routes case-insensitively), and a query never names the id.
+    expect(url).toMatch(/^\/_bridge\/session-cookie\//);
+    const redeemed = await post(`${url.replace('/_bridge/session-cookie/', '/_BRIDGE/Session-Cookie/')}?next=/_bridge/session-cookie/other`, {
+      origin: running.url,
+      'sec-fetch-site': 'same-origin',
+      ...proof,
+    });
     expect(redeemed.status).toBe(200);
     const cookie = redeemed.headers.get('set-cookie')!.split(';')[0];
     expect(cookie).toMatch(/^connect\.sid=/);

@@ -530,6 +530,15 @@ describe('uploads under the path prefix, and the stored files', () => {
       expect(stored.headers.get('content-security-policy')).toMatch(/default-src 'none';.*sandbox$/);
       expect(await stored.text()).toBe('<script>alert(1)</script>');
       expect((await fetch(`${running.url}/api/_upload/docs/%2e%2e/%2e%2e/etc/passwd`)).status).toBe(404);
+      // Express routes paths in any letter case here: the file is the path after what the route matched, whatever its
+      // case, and a query never names it.
+      await writeFile(join(directory, 'docs', 'other.txt'), 'other');
+      const upper = await fetch(`${running.url}/API/_UPLOAD/docs/page.html?next=/api/_upload/docs/other.txt`);
+      expect(upper.status).toBe(200);
+      expect(await upper.text()).toBe('<script>alert(1)</script>');
+      const queried = await fetch(`${running.url}/api/_upload/docs/page.html?next=/api/_upload/docs/other.txt`);
+      expect(await queried.text()).toBe('<script>alert(1)</script>');
+      expect((await fetch(`${running.url}/api/_UPLOAD/docs/%2e%2e/%2e%2e/etc/passwd`)).status).toBe(404);
       socket.close();
     } finally {
       await running.close();

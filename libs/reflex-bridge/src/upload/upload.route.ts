@@ -24,6 +24,7 @@ import { SessionTracker } from '../gateway/session-tracker.service.js';
 import { mergeSetCookies } from '../bridge/request/cookie-header.js';
 import type { EventClient } from '../common/event-client.js';
 import { OutageLog } from '../common/outage-log.js';
+import { pathAfterRoute } from '../common/path-after-route.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
@@ -219,9 +220,9 @@ export class UploadRoute implements OnModuleInit {
         });
     });
     const filesPrefix = `${this.path}/`;
-    adapter.get(`${filesPrefix}*path`, (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse) => {
-      const url = req.originalUrl ?? req.url ?? '';
-      void this.files.serve(req, res, url.slice(url.indexOf(filesPrefix) + filesPrefix.length));
+    adapter.get(`${filesPrefix}*path`, (req: IncomingMessage, res: ServerResponse) => {
+      // Undefined only if a rewrite changed the URL after routing: then nothing is served (an empty path is a 404).
+      void this.files.serve(req, res, pathAfterRoute(req, filesPrefix) ?? '');
     });
   }
 

@@ -7,6 +7,7 @@ import { OriginPolicy } from '../../security/origin-policy.js';
 import { allowCrossOrigin, approvePreflight } from '../../security/cross-origin-headers.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
+import { pathAfterRoute } from '../../common/path-after-route.js';
 
 /** Request header carrying the handoff's secret, which the tab received over its socket. @publicApi */
 export const HANDOFF_SECRET_HEADER = 'x-reflex-handoff';
@@ -75,11 +76,11 @@ export class CookieHandoffRoute implements OnModuleInit {
         });
         return;
       }
-      const url = req.url ?? '';
       let id: string;
       try {
-        id = decodeURIComponent(url.slice(url.indexOf(prefix) + prefix.length).split('?')[0]);
+        id = decodeURIComponent(pathAfterRoute(req, prefix) ?? '');
       } catch {
+        // Malformed percent-encoding: no id, so the handoff's own 410.
         id = '';
       }
       const setCookies = await this.handoffs.redeem(id, { cookies: parseCookieHeader(req.headers.cookie), secret, clientToken });
