@@ -539,6 +539,18 @@ describe('uploads under the path prefix, and the stored files', () => {
       const queried = await fetch(`${running.url}/api/_upload/docs/page.html?next=/api/_upload/docs/other.txt`);
       expect(await queried.text()).toBe('<script>alert(1)</script>');
       expect((await fetch(`${running.url}/api/_UPLOAD/docs/%2e%2e/%2e%2e/etc/passwd`)).status).toBe(404);
+      // One range, as a media player (Safari's above all) or a resumed download asks, and a revalidated copy.
+      const part = await fetch(`${running.url}/api/_upload/docs/page.html`, { headers: { Range: 'bytes=1-6' } });
+      expect([part.status, part.headers.get('content-range'), part.headers.get('accept-ranges'), await part.text()]).toEqual([206, 'bytes 1-6/25', 'bytes', 'script']);
+      expect(part.headers.get('content-disposition')).toBe('attachment');
+      expect(part.headers.get('cache-control')).toBe('private, no-cache');
+      // Cache-Control as a browser's reload sends it: fetch() would add `no-cache` to a conditional request, which asks
+      // for the file whatever the validators say.
+      const unchanged = await fetch(`${running.url}/api/_upload/docs/page.html`, { headers: { 'If-None-Match': part.headers.get('etag')!, 'Cache-Control': 'max-age=0' } });
+      expect(unchanged.status).toBe(304);
+      const past = await fetch(`${running.url}/api/_upload/docs/page.html`, { headers: { Range: 'bytes=25-' } });
+      expect([past.status, past.headers.get('content-range')]).toEqual([416, 'bytes */25']);
+      await past.arrayBuffer();
       socket.close();
     } finally {
       await running.close();

@@ -22,9 +22,9 @@ interface Reply {
 }
 
 /** A raw request, so paths reach the server exactly as written (no client-side normalisation of `..`). */
-function get(path: string, method = 'GET'): Promise<Reply> {
+function get(path: string, method = 'GET', headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
       const data: Buffer[] = [];
       res.on('data', (d: Buffer) => data.push(d));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(data) }));
@@ -126,6 +126,97 @@ describe('UploadedFileServer', () => {
     expect((await get('/_upload/photos/cat.png', 'DELETE')).status).toBe(405);
   });
 
+  describe('ranges and conditional requests', () => {
+    it('says it takes ranges, and gives validators that a browser must check before it reuses its copy', async () => {
+      const reply = await get('/_upload/photos/cat.png');
+      expect(reply.headers['accept-ranges']).toBe('bytes');
+      expect(reply.headers['etag']).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
+      expect(reply.headers['last-modified']).toEqual(expect.any(String));
+      expect(reply.headers['cache-control']).toBe('private, no-cache');
+    });
+
+    it('answers one range with 206 and exactly its bytes, keeping every protective header', async () => {
+      const part = await get('/_upload/page.html', 'GET', { range: 'bytes=1-6' });
+      expect(part.status).toBe(206);
+      expect(part.headers['content-range']).toBe('bytes 1-6/25');
+      expect(part.headers['content-length']).toBe('6');
+      expect(part.body.toString()).toBe('script');
+      expect(part.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(part.headers['content-disposition']).toBe('attachment');
+      expect(part.headers['content-security-policy']).toMatch(/sandbox$/);
+      expect(part.headers['x-content-type-options']).toBe('nosniff');
+      const script = await get('/_upload/evil.js', 'GET', { range: 'bytes=0-4' });
+      expect([script.status, script.headers['content-type'], script.body.toString()]).toEqual([206, 'text/plain; charset=utf-8', 'fetch']);
+      const tail = await get('/_upload/big.bin', 'GET', { range: 'bytes=1000000-' });
+      expect([tail.status, tail.headers['content-range'], tail.body.length]).toEqual([206, 'bytes 1000000-2999999/3000000', 2_000_000]);
+      const suffix = await get('/_upload/photos/cat.png', 'GET', { range: 'bytes=-3' });
+      expect([suffix.status, suffix.body.toString()]).toEqual([206, 'ng!']);
+      const head = await get('/_upload/big.bin', 'HEAD', { range: 'bytes=0-9' });
+      expect([head.status, head.headers['content-length'], head.headers['content-range'], head.body.length]).toEqual([206, '10', 'bytes 0-9/3000000', 0]);
+    });
+
+    it('answers a range that starts past the end with 416 and the size', async () => {
+      const reply = await get('/_upload/photos/cat.png', 'GET', { range: 'bytes=4-' });
+      expect(reply.status).toBe(416);
+      expect(reply.headers['content-range']).toBe('bytes */4');
+      expect(reply.headers['x-content-type-options']).toBe('nosniff');
+      expect(JSON.parse(reply.body.toString())).toMatchObject({ code: 'range_not_satisfiable' });
+    });
+
+    it('answers several distinct ranges with the whole file', async () => {
+      const reply = await get('/_upload/photos/cat.png', 'GET', { range: 'bytes=0-0,2-3' });
+      expect([reply.status, reply.headers['content-range'], reply.body.toString()]).toEqual([200, undefined, 'png!']);
+    });
+
+    it('applies a range under If-Range only while the file is the one the client had', async () => {
+      const { headers } = await get('/_upload/photos/cat.png');
+      const etag = headers['etag'] as string;
+      const lastModified = headers['last-modified'] as string;
+      expect((await get('/_upload/photos/cat.png', 'GET', { range: 'bytes=1-', 'if-range': etag })).status).toBe(206);
+      expect((await get('/_upload/photos/cat.png', 'GET', { range: 'bytes=1-', 'if-range': lastModified })).status).toBe(206);
+      expect((await get('/_upload/photos/cat.png', 'GET', { range: 'bytes=1-', 'if-range': '"other"' })).status).toBe(200);
+      expect((await get('/_upload/photos/cat.png', 'GET', { range: 'bytes=1-', 'if-range': `W/${etag}` })).status).toBe(200);
+      expect((await get('/_upload/photos/cat.png', 'GET', { range: 'bytes=1-', 'if-range': 'Thu, 01 Jan 1970 00:00:00 GMT' })).status).toBe(200);
+      expect((await get('/_upload/photos/cat.png', 'GET', { range: 'bytes=1-', 'if-range': 'garbage' })).status).toBe(200);
+    });
+
+    it('answers 304 to a client whose copy is current, and the file to a reload or a stale copy', async () => {
+      const { headers } = await get('/_upload/photos/cat.png');
+      const etag = headers['etag'] as string;
+      const notModified = await get('/_upload/photos/cat.png', 'GET', { 'if-none-match': etag });
+      expect(notModified.status).toBe(304);
+      expect(notModified.body.length).toBe(0);
+      expect(notModified.headers['etag']).toBe(etag);
+      expect(notModified.headers['cache-control']).toBe('private, no-cache');
+      expect(notModified.headers['x-content-type-options']).toBe('nosniff');
+      expect((await get('/_upload/photos/cat.png', 'HEAD', { 'if-none-match': `"x", W/${etag}` })).status).toBe(304);
+      expect((await get('/_upload/photos/cat.png', 'GET', { 'if-modified-since': headers['last-modified'] as string })).status).toBe(304);
+      expect((await get('/_upload/photos/cat.png', 'GET', { 'if-none-match': '"other"' })).status).toBe(200);
+      expect((await get('/_upload/photos/cat.png', 'GET', { 'if-modified-since': 'Thu, 01 Jan 1970 00:00:00 GMT' })).status).toBe(200);
+      expect((await get('/_upload/photos/cat.png', 'GET', { 'if-none-match': etag, 'cache-control': 'no-cache' })).status).toBe(200);
+      // Another file never matches this one's tag.
+      expect((await get('/_upload/report.pdf', 'GET', { 'if-none-match': etag })).status).toBe(200);
+    });
+
+    it('answers any Range header with the file, a part of it or 416, never a failure', async () => {
+      const hostile = [
+        'bytes=-', 'bytes=--1', 'bytes=-1-2', 'bytes=5-1', 'bytes=1-2,', 'bytes=,', 'bytes=,,,,', 'bytes= ', 'bytes=\t0-1',
+        'bytes=99999999999999999999999999999-', 'bytes=0-99999999999999999999999999999', `bytes=${'9'.repeat(5000)}-`,
+        `bytes=${Array.from({ length: 300 }, (_, i) => `${i}-${i + 2}`).join(',')}`, `bytes=${'0-0,'.repeat(2000)}0-0`,
+        'bytes=0-1;2-3', 'bytes=0.5-1', 'bytes=1e2-', 'bytes=0x0-1', 'bytes=NaN-', 'bytes=-Infinity', '=0-1', 'bytes', 'x'.repeat(8000),
+      ];
+      for (const range of hostile) {
+        const reply = await get('/_upload/photos/cat.png', 'GET', { range });
+        expect([range, [200, 206, 416].includes(reply.status)]).toEqual([range, true]);
+        if (reply.status === 206) {
+          const [, start, end, size] = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(reply.headers['content-range'] as string)!.map(Number);
+          expect([start! <= end!, end! < size!, reply.body.length]).toEqual([true, true, end! - start! + 1]);
+        }
+      }
+      expect((await get('/_upload/photos/cat.png')).status).toBe(200);
+    });
+  });
+
   it('follows a symlink that stays inside the directory', async () => {
     expect((await get('/_upload/link-in.png')).body.toString()).toBe('png!');
   });
@@ -166,7 +257,7 @@ describe('UploadedFileServer', () => {
      * Asks for `name` and, once the first bytes arrived (the size is then fixed in the headers), runs `change`, then
      * reads to the end. `then` is a second request pipelined behind the first.
      */
-    function fetchWhileChanging(name: string, change: () => void, then: string): Promise<{ contentLength: number; bodyBytes: number; bodyHoldsAnAnswer: boolean; rest: string }> {
+    function fetchWhileChanging(name: string, change: () => void, then: string, range?: string): Promise<{ contentLength: number; bodyBytes: number; bodyHoldsAnAnswer: boolean; rest: string }> {
       return new Promise((resolve, reject) => {
         const client = new Socket();
         const chunks: Buffer[] = [];
@@ -186,7 +277,7 @@ describe('UploadedFileServer', () => {
           resolve({ contentLength, bodyBytes: ownBody.length, bodyHoldsAnAnswer: ownBody.includes('HTTP/1.1'), rest: body.subarray(contentLength).toString('latin1') });
         });
         client.connect(port, '127.0.0.1', () => {
-          client.write(`GET /_upload/${name} HTTP/1.1\r\nHost: x\r\n\r\n${then}`);
+          client.write(`GET /_upload/${name} HTTP/1.1\r\nHost: x\r\n${range ? `Range: ${range}\r\n` : ''}\r\n${then}`);
         });
       });
     }
@@ -211,6 +302,19 @@ describe('UploadedFileServer', () => {
       // The pipelined request's answer never arrives to be taken for the rest of the file.
       expect(reply.bodyHoldsAnAnswer).toBe(false);
       expect(reply.rest).toBe('');
+    });
+    it('sends a range exactly, and closes the connection when the file ends before the range does', async () => {
+      writeFileSync(join(directory, 'growing-range.bin'), Buffer.alloc(SIZE, 1));
+      const forged = 'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 25\r\n\r\n<script>alert(1)</script>';
+      const then = 'GET /_upload/photos/cat.png HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+      const grown = await fetchWhileChanging('growing-range.bin', () => appendFileSync(join(directory, 'growing-range.bin'), forged), then, `bytes=1024-`);
+      expect([grown.contentLength, grown.bodyBytes, grown.bodyHoldsAnAnswer]).toEqual([SIZE - 1024, SIZE - 1024, false]);
+      expect(grown.rest).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*png!$/);
+      writeFileSync(join(directory, 'shrinking-range.bin'), Buffer.alloc(SIZE, 1));
+      const shrunk = await fetchWhileChanging('shrinking-range.bin', () => truncateSync(join(directory, 'shrinking-range.bin'), 2048), then, 'bytes=1024-');
+      expect(shrunk.contentLength).toBe(SIZE - 1024);
+      expect(shrunk.bodyBytes).toBeLessThan(SIZE - 1024);
+      expect([shrunk.bodyHoldsAnAnswer, shrunk.rest]).toEqual([false, '']);
     });
   });
 

@@ -5,6 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { whenAnswerable } from '../common/pipelined-turn.js';
+import { byteRangeOf, type ByteRange } from './stored-file-range.js';
+import { isUnchanged, rangeStillApplies, validatorsOf } from './stored-file-validators.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 
@@ -46,6 +48,15 @@ const CONTENT_TYPES: Record<string, string> = {
   '.zip': 'application/zip',
 };
 
+/**
+ * Stored files may be any user's, for the app alone to show: `private` keeps them out of shared caches (a CDN or
+ * proxy would keep serving a file the app deleted or replaced, to anyone), and `no-cache` lets the browser keep its
+ * copy but check it (a `304` when unchanged, through the ETag) before each use, so a replaced file never shows stale.
+ */
+const CACHE_CONTROL = 'private, no-cache';
+
+const WHOLE: ByteRange = { kind: 'whole' };
+
 // eslint-disable-next-line no-control-regex
 const UNSAFE_SEGMENT = /[\u0000-\u001f\u007f/\\]/;
 
@@ -72,6 +83,11 @@ function isInside(root: string, target: string): boolean {
  * Anything but a regular file inside the directory is 404: a path with `..` or `.` segments (also percent-encoded,
  * `%2e%2e`), encoded separators (`%2f`, `%5c`), NUL or other control characters, malformed percent-encoding, a
  * directory, a missing file, and a symlink that resolves outside the directory. Files are streamed, never read whole.
+ *
+ * A single byte range (`Range: bytes=…`) is answered `206` with `Content-Range` (what media players, Safari's above
+ * all, and resumed downloads need), one that starts past the end `416`; several distinct ranges get the whole file.
+ * Each file carries a strong `ETag` and `Last-Modified` (`If-None-Match` and `If-Modified-Since` get `304`; a range
+ * under an `If-Range` the file no longer matches gets the whole file) and `Cache-Control: private, no-cache`.
  * @publicApi
  */
 @Injectable()
@@ -103,17 +119,39 @@ export class UploadedFileServer {
     const { handle, size, mtime, name } = file;
     try {
       const contentType = CONTENT_TYPES[extname(name).toLowerCase()] ?? 'application/octet-stream';
-      res.statusCode = 200;
-      res.setHeader('Content-Type', contentType);
-      res.setHeader('Content-Length', size);
-      res.setHeader('Last-Modified', mtime.toUTCString());
+      const validators = validatorsOf(size, mtime);
       res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.setHeader('Accept-Ranges', 'bytes');
+      res.setHeader('ETag', validators.etag);
+      res.setHeader('Last-Modified', validators.lastModified);
+      res.setHeader('Cache-Control', CACHE_CONTROL);
       if (contentType !== 'application/pdf') {
         res.setHeader('Content-Disposition', 'attachment');
         // Should a browser render it anyway (an old one, an extension, a link opened as a page), it renders without
         // script, forms or same-origin access. Not for PDFs: browsers refuse to show a sandboxed PDF inline.
         res.setHeader('Content-Security-Policy', "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox");
       }
+      if (isUnchanged(req.headers, validators)) {
+        res.statusCode = 304;
+        res.end();
+        return;
+      }
+      // A range the file changed under (If-Range) is ignored: the whole file, never a part of another version.
+      const range = rangeStillApplies(req.headers['if-range'], validators) ? byteRangeOf(req.headers.range, size) : WHOLE;
+      if (range.kind === 'unsatisfiable') {
+        res.statusCode = 416;
+        res.setHeader('Content-Range', `bytes */${size}`);
+        res.setHeader('Content-Type', 'application/json');
+        res.setHeader('Cache-Control', 'no-store');
+        res.end(JSON.stringify({ detail: 'Range Not Satisfiable', code: 'range_not_satisfiable' }));
+        return;
+      }
+      const start = range.kind === 'part' ? range.start : 0;
+      const length = range.kind === 'part' ? range.end - range.start + 1 : size;
+      res.statusCode = range.kind === 'part' ? 206 : 200;
+      if (range.kind === 'part') res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+      res.setHeader('Content-Type', contentType);
+      res.setHeader('Content-Length', length);
       if (req.method === 'HEAD') {
         res.end();
         return;
@@ -122,10 +160,10 @@ export class UploadedFileServer {
       // bytes announced in Content-Length are sent: a file that grew meanwhile (a handler still writing it) would put
       // its extra bytes where the client reads the next answer on the connection; one that shrank would leave the
       // client taking the next answer for the rest of the file, so its connection is closed instead.
-      if (size > 0) {
-        const stream = handle.createReadStream({ start: 0, end: size - 1, autoClose: false });
+      if (length > 0) {
+        const stream = handle.createReadStream({ start, end: start + length - 1, autoClose: false });
         await pipeline(stream, res, { end: false });
-        if (stream.bytesRead !== size) {
+        if (stream.bytesRead !== length) {
           res.destroy();
           return;
         }
@@ -133,8 +171,11 @@ export class UploadedFileServer {
       res.end();
     } catch {
       // The client went away mid-file, or the disk failed: nothing more to send.
-      if (!res.headersSent) notFound(res);
-      else res.destroy();
+      if (!res.headersSent) {
+        // The file's headers (its Content-Length above all) do not describe the 404 sent instead.
+        for (const header of res.getHeaderNames()) res.removeHeader(header);
+        notFound(res);
+      } else res.destroy();
     } finally {
       await handle.close().catch(() => undefined);
     }
