@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable, UseGuards, type CanActivate } from '@nestjs/common';
-import { AppState, OnLoad, Payload, ReflexBridgeModule, RouteParam, State, EventHandler } from '@reflex-bridge/nest';
+import { AppState, OnLoad, Payload, ReflexBridgeModule, RouteParam, State, EventHandler, serverEvent } from '@reflex-bridge/nest';
 import { createAuthStack, mountHttpAuth } from './fixtures/auth-app.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket, type Update } from './support/raw-socket.js';
@@ -91,6 +91,19 @@ class ProductState {
   @OnLoad('/item/[id]')
   showNumber(@RouteParam('id') id: number): void {
     this.numeric = id;
+  }
+
+  ordered = '';
+
+  /** An on-load handler that hands the real loading to an event of its own, as Reflex apps often do. */
+  @OnLoad('/order/[id]')
+  openOrder(): unknown {
+    return serverEvent(ProductState, 'loadOrder');
+  }
+
+  @EventHandler()
+  loadOrder(@RouteParam('id') id: string | undefined): void {
+    this.ordered = id ?? '(none)';
   }
 }
 
@@ -231,6 +244,48 @@ describe('per-route on-load handlers', () => {
     expect(log.calls).toEqual(calls);
     expect(client.updates.slice(before).filter((u) => u.delta?.[ROOT]?.['is_hydrated_rx_state_'] === true)).toHaveLength(1);
     expect(client.latest(CATALOGUE, 'loads')).toBe(0);
+    expect(client.errors).toEqual([]);
+  });
+
+  it('rebuilds the router var from a later event’s router_data, as Reflex does, and sends it only when it changed', async () => {
+    const client = await open();
+    pageLoad(client, routerData('/products'));
+    await client.until(() => hydratedAt(client.updates) !== -1);
+    const routerDeltas = () => client.updates.filter((u) => u.delta?.[ROOT]?.['router_rx_state_'] !== undefined).length;
+    const before = routerDeltas();
+    // rx.call_script("window.history.replaceState({}, '', '?name=test')") is no navigation: the page's next event
+    // carries the new URL, and Reflex's router var (router.url.query) shows it from then on.
+    const replaced = { pathname: '/products', asPath: '/products?name=test', query: { name: 'test' } };
+    client.send(`${BANNER}.say`, { text: 'one' }, replaced);
+    await client.untilVar(BANNER, 'text', 'one');
+    const router = client.latest(ROOT, 'router') as { url: { query: string }; page: { raw_path: string; params: Record<string, unknown> } };
+    expect(router.url.query).toBe('name=test');
+    expect(router.page).toMatchObject({ raw_path: '/products?name=test', params: { name: 'test' } });
+    expect(routerDeltas()).toBe(before + 1);
+    // The same page again: the router var is not sent again.
+    client.send(`${BANNER}.say`, { text: 'two' }, replaced);
+    await client.untilVar(BANNER, 'text', 'two');
+    expect(routerDeltas()).toBe(before + 1);
+    expect(client.errors).toEqual([]);
+  });
+
+  it('runs an event an on-load handler returns with that page’s route arguments, even after an event from another page', async () => {
+    const client = await open();
+    pageLoad(client, routerData('/about'));
+    await client.until(() => hydratedAt(client.updates) !== -1);
+    let release!: () => void;
+    log.gate = new Promise((resolve) => (release = resolve));
+    // Queued behind a running handler: the order page's on-load handler, then an event the tab sends from its
+    // previous location, then the event the on-load handler returned.
+    client.socket.emit('event', { name: `${BANNER}.hold`, router_data: routerData('/about') });
+    client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: routerData('/order/5', { id: '5' }) });
+    client.socket.emit('event', { name: `${BANNER}.say`, router_data: routerData('/about'), payload: { text: 'moved' } });
+    await client.ping();
+    release();
+    await client.untilVar(PRODUCT, 'ordered', '5');
+    expect(client.latest(BANNER, 'text')).toBe('moved');
+    const router = client.latest(ROOT, 'router') as { page: { path: string; params: Record<string, unknown> } };
+    expect(router.page).toMatchObject({ path: '/order/5', params: { id: '5' } });
     expect(client.errors).toEqual([]);
   });
 

@@ -19,7 +19,7 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { TokenQueue } from './token-queue.js';
 import { knownSize, sizedSave, treeOf, type StateTree } from './state-tree.js';
 import type { EventClient } from '../common/event-client.js';
-import { buildRouterVar } from './router-var.js';
+import { buildRouterVar, routerVarShows } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { EventTimer } from '../metrics/event-timer.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
@@ -496,12 +496,40 @@ export class EventPipeline implements OnApplicationBootstrap {
   private runLeased(run: HandlerRun): MaybePromise<void> {
     let ran: MaybePromise<void>;
     try {
-      ran = hasSeenAPage(run.tree.state) ? this.runOnView(run) : then(this.rehydrate(run.client, run.token, run.lease, run.tree, run.event, true), () => this.runOnView(run));
+      if (hasSeenAPage(run.tree.state)) {
+        const followed = this.followPage(run);
+        ran = isPromise(followed) ? followed.then(() => this.runOnView(run)) : this.runOnView(run);
+      } else {
+        ran = then(this.rehydrate(run.client, run.token, run.lease, run.tree, run.event, true), () => this.runOnView(run));
+      }
     } catch (error) {
       return this.endLeased(run, error);
     }
     if (isPromise(ran)) return ran.then(() => this.endLeased(run, NO_FAILURE), (error: unknown) => this.endLeased(run, error));
     return this.endLeased(run, NO_FAILURE);
+  }
+
+  /**
+   * Reflex rebuilds the root `router` var from every event's `router_data`, so a page whose URL changed without a
+   * navigation (`history.replaceState` from a script) shows the new URL from its next event on. Before the handler,
+   * under its lease: when the event's page (with its route's arguments, as `on_load_internal` puts them) makes another
+   * `router` var than the stored one, the var is saved and sent. An event a handler returned carries the router data
+   * of the event that returned it, as in Reflex, so it shows the page that event came from.
+   */
+  private followPage(run: HandlerRun): MaybePromise<void> {
+    const root = run.tree.state[ROOT_STATE_NAME]!;
+    if (routerVarShows(root['router'], run.event.routerData)) return;
+    const router = buildRouterVar(this.pageOf(run.event).routed.routerData, this.withheldHeaders);
+    if (JSON.stringify(router) === JSON.stringify(root['router'])) return;
+    const state = { ...run.tree.state, [ROOT_STATE_NAME]: { ...root, router } };
+    const stateSize = this.stateSize.sizeOf(state);
+    this.refuseOver(stateSize);
+    run.tree.state = state;
+    run.tree.measured = state;
+    run.tree.bytes = stateSize;
+    return then(run.lease.save(state, { provisional: isProvisional(state), stateSize }), () => {
+      run.client.emitUpdate({ delta: { [ROOT_STATE_NAME]: { [varKey('router')]: router } } });
+    });
   }
 
   private endLeased(run: HandlerRun, failure: unknown): MaybePromise<void> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { buildRouterVar, splitReflexUrl } from './router-var.js';
+import { buildRouterVar, routerVarShows, splitReflexUrl } from './router-var.js';
 import type { RouterData } from '../protocol/inbound-event.js';
 
 const routerData = (overrides: Partial<RouterData> = {}): RouterData => ({
@@ -151,5 +151,17 @@ describe('buildRouterVar', () => {
     expect(b.page).toMatchObject({ path: '/a/b', raw_path: 'c' });
     // A page with params keeps its own.
     expect(buildRouterVar(routerData()).page).not.toBe(buildRouterVar(routerData()).page);
+  });
+});
+
+describe('routerVarShows', () => {
+  it('tells whether a router var was built for the same page, URL and socket', () => {
+    const built = buildRouterVar(routerData());
+    expect(routerVarShows(built, routerData())).toBe(true);
+    expect(routerVarShows(built, routerData({ headers: {} }))).toBe(true);
+    expect(routerVarShows(built, routerData({ asPath: '/product/7?x=2#top' }))).toBe(false);
+    expect(routerVarShows(built, routerData({ pathname: '/product/8' }))).toBe(false);
+    expect(routerVarShows(built, routerData({ sid: 'sid-2' }))).toBe(false);
+    for (const stored of [undefined, null, 'router', {}, { page: null }]) expect(routerVarShows(stored, routerData())).toBe(false);
   });
 });

@@ -165,6 +165,17 @@ export function buildRouterVar(routerData: RouterData, withheld: ReadonlySet<str
   };
 }
 
+/**
+ * Whether `routerVar` (a `router` var {@link buildRouterVar} made) was built for the page and socket `routerData`
+ * names: the same path, the same URL as the client wrote it (query and hash included), the same socket. A cheap
+ * check that spares building the var again for every event of a page.
+ */
+export function routerVarShows(routerVar: unknown, routerData: RouterData): boolean {
+  if (routerVar === null || typeof routerVar !== 'object') return false;
+  const { page, session, route_id: routeId } = routerVar as { page?: { raw_path?: unknown }; session?: { session_id?: unknown }; route_id?: unknown };
+  return routeId === text(routerData.pathname) && page?.raw_path === text(routerData.asPath) && session?.session_id === text(routerData.sid);
+}
+
 function pageOf(origin: string, path: string, rawPath: string, params: Record<string, unknown>): Record<string, unknown> {
   return { host: origin, path, raw_path: rawPath, full_path: origin + path, full_raw_path: origin + rawPath, params };
 }
