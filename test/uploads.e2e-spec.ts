@@ -242,25 +242,25 @@ describe('POST /_upload', () => {
 
   it('buffered: the handler gets the files and its args, its deltas stream back as NDJSON and stay in the state', async () => {
     const socket = await connect();
-    const response = await upload(`${PHOTO}.attach`, socket.token, form([{ name: '/photos/../cat.txt', text: 'meow' }, { name: 'C:\\docs\\a.txt', text: 'aa', type: 'text/html' }], { note: 'hello' }));
+    const response = await upload(`${PHOTO}.attach`, socket.token, form([{ name: 'photos/../cat.txt', text: 'meow' }, { name: 'C:\\docs\\a.txt', text: 'aa', type: 'text/html' }], { note: 'hello' }));
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/x-ndjson');
     const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { delta: Record<string, Record<string, unknown>>; events: unknown[]; final: boolean });
     expect(lines.at(-1)).toEqual({ delta: {}, events: [], final: true });
-    expect(lines.slice(0, -1)).toEqual([{ delta: { [PHOTO]: { names_rx_state_: ['photos/cat.txt', 'docs/a.txt'], note_rx_state_: 'hello' } }, events: [], final: false }]);
+    expect(lines.slice(0, -1)).toEqual([{ delta: { [PHOTO]: { names_rx_state_: ['photos/cat.txt', 'a.txt'], note_rx_state_: 'hello' } }, events: [], final: false }]);
     expect(seen.files.slice(-2).map(({ name, size, contentType, text }) => ({ name, size, contentType, text }))).toEqual([
       { name: 'photos/cat.txt', size: 4, contentType: 'text/plain', text: 'meow' },
-      { name: 'docs/a.txt', size: 2, contentType: 'text/html', text: 'aa' },
+      { name: 'a.txt', size: 2, contentType: 'text/html', text: 'aa' },
     ]);
     // The toast the handler returned went over the socket; the delta did not (it was in the answer).
     await socket.until(() => socket.updates.some((update) => update.events?.some((event) => JSON.stringify(event).includes('2 files attached'))), DEFAULT_WAIT_MS, 'the toast');
     expect(socket.updates.some((update) => update.delta?.[PHOTO]?.['note_rx_state_'] === 'hello')).toBe(false);
     // Temp files are gone once the handler ended.
     await until(async () => (await leftovers(tempDirectory)).length === 0, 'the temp files to go');
-    // `..` segments are dropped, not followed (as Reflex does). The state holds what the upload did: a later hydrate shows it.
+    // `..` segments are dropped, not followed, and a path with a drive keeps only its last part (as Reflex does). The state holds what the upload did: a later hydrate shows it.
     await socket.hydrate();
     expect(socket.latest(PHOTO, 'note')).toBe('hello');
-    expect(socket.latest(PHOTO, 'names')).toEqual(['photos/cat.txt', 'docs/a.txt']);
+    expect(socket.latest(PHOTO, 'names')).toEqual(['photos/cat.txt', 'a.txt']);
     // The auth middleware ran on the upload's own request (not a synthetic one).
     expect(seen.auth.some((entry) => !entry.synthetic)).toBe(true);
   });

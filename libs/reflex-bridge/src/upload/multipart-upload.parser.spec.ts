@@ -230,7 +230,7 @@ describe('parseBufferedUpload', () => {
     ]);
     const reply = await post(body);
     expect(reply.status).toBe(200);
-    expect((reply.body.files as { name: string }[]).map((file) => file.name)).toEqual(['etc/passwd', 'Users/me/doc.txt', 'fotos/größe 文件.txt']);
+    expect((reply.body.files as { name: string }[]).map((file) => file.name)).toEqual(['etc/passwd', 'doc.txt', 'fotos/größe 文件.txt']);
   });
 
   it('writes a file to disk while it arrives, not after the whole request', async () => {

@@ -26,15 +26,20 @@ function cleanOrRefused(raw: string): string | undefined {
 }
 
 describe('cleanUploadFileName', () => {
-  it('keeps relative paths, drops leading slashes, drives, dot and empty segments', () => {
+  it('keeps relative paths without dot and empty segments, and only the last part of an absolute path or one with a drive', () => {
     expect(cleanUploadFileName('cat.png')).toBe('cat.png');
+    expect(cleanUploadFileName('./cat.png')).toBe('cat.png');
     expect(cleanUploadFileName('photos/2024/cat.png')).toBe('photos/2024/cat.png');
-    expect(cleanUploadFileName('/etc/passwd')).toBe('etc/passwd');
     expect(cleanUploadFileName('../../etc/passwd')).toBe('etc/passwd');
     expect(cleanUploadFileName('a/./b//c/../d')).toBe('a/b/c/d');
-    expect(cleanUploadFileName('C:\\Users\\me\\cat.png')).toBe('Users/me/cat.png');
+    // As Reflex's upload endpoint cleans them (Python's PureWindowsPath(name).name for these).
+    expect(cleanUploadFileName('/etc/passwd')).toBe('passwd');
+    expect(cleanUploadFileName('/photos/2024/cat.png')).toBe('cat.png');
+    expect(cleanUploadFileName('C:\\Users\\me\\cat.png')).toBe('cat.png');
+    expect(cleanUploadFileName('\\\\server\\share\\cat.png')).toBe('cat.png');
     expect(cleanUploadFileName('C:cat.png')).toBe('cat.png');
-    expect(cleanUploadFileName('/C:/x/y')).toBe('x/y');
+    expect(cleanUploadFileName('C:photos/cat.png')).toBe('cat.png');
+    expect(cleanUploadFileName('/C:/x/y')).toBe('y');
     expect(cleanUploadFileName('notes 12:30.txt')).toBe('notes 12:30.txt');
     expect(cleanUploadFileName('ünïcødé/文件.txt')).toBe('ünïcødé/文件.txt');
   });

@@ -11,9 +11,9 @@ const DRIVE = /^[A-Za-z]:/;
 
 /**
  * Cleans the file name a client sent with an upload part into a safe relative path, as Reflex does: backslashes count
- * as separators, a leading `/` and Windows drive letters (`C:`) are dropped, and `.`, `..` and empty segments are
- * removed, so `../../etc/passwd` becomes `etc/passwd` and `C:\Users\me\cat.png` becomes `Users/me/cat.png`. The
- * result never starts with `/` or a drive and joined to a directory never leaves it.
+ * as separators, and `.`, `..` and empty segments are removed, so `../../etc/passwd` becomes `etc/passwd`; of an
+ * absolute path or one with a Windows drive (`/photos/cat.png`, `C:\Users\me\cat.png`, `C:cat.png`) only the last
+ * part is kept (`cat.png`). The result never starts with `/` or a drive and joined to a directory never leaves it.
  *
  * @throws UploadError 400 `upload_bad_filename` when the name holds a NUL or another control character, is longer than
  * {@link MAX_UPLOAD_FILE_NAME_LENGTH}, or has nothing left after cleaning (`..`, `/`, an empty name).
@@ -21,7 +21,10 @@ const DRIVE = /^[A-Za-z]:/;
  */
 export function cleanUploadFileName(raw: string): string {
   if (CONTROL.test(raw)) throw new UploadError(400, 'upload_bad_filename', 'Upload file names must not contain control characters.');
-  const segments = raw.replace(/\\/g, '/').split('/').filter((segment) => segment !== '' && segment !== '.' && segment !== '..');
+  const normalized = raw.replace(/\\/g, '/');
+  let segments = normalized.split('/').filter((segment) => segment !== '' && segment !== '.' && segment !== '..');
+  // Reflex keeps only the name of an absolute path (a folder dropped on the page sends `/folder/cat.png`).
+  if (normalized.startsWith('/') || DRIVE.test(normalized)) segments = segments.slice(-1);
   // A drive may sit at the start of what is left (`/C:/x`, `C:x`); strip it until none does.
   while (segments.length > 0 && DRIVE.test(segments[0]!)) {
     const rest = segments[0]!.slice(2);
