@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  EventHandler, EventUploadChunks, EventUploads, EventUser, Payload, ReflexBridgeModule, State, UploadAbortedError, toast,
+  EventHandler, EventUploadChunks, EventUploads, EventUser, Payload, ReflexBridgeModule, State, UploadAbortedError, serverEvent, toast,
   type UploadChunkIterator, type UploadFile,
 } from '@reflex-bridge/nest';
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
@@ -16,6 +16,7 @@ import { expectPipeliningHoldsNoFiles } from './support/pipelining-client.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
+const ROOT = 'reflex___state____state';
 const PHOTO = 'reflex___state____state.photo_state';
 const AVATAR = 'reflex___state____state.avatar_state';
 const DEFAULT_WAIT_MS = 20_000;
@@ -72,6 +73,20 @@ class PhotoState {
     this.names = files.map((file) => file.name);
     this.note = note;
     return toast(`${files.length} files attached`);
+  }
+
+  /** Hands the rest to an event of its own, which runs after the upload. */
+  @EventHandler()
+  attachLater(@EventUploads() files: UploadFile[]): unknown {
+    this.names = files.map((file) => file.name);
+    return serverEvent(PhotoState, 'countFollowUp');
+  }
+
+  followUps = 0;
+
+  @EventHandler()
+  countFollowUp(): void {
+    this.followUps += 1;
   }
 
   /** Two steps: two delta lines in the answer. */
@@ -238,6 +253,20 @@ describe('POST /_upload', () => {
   afterAll(async () => {
     await running?.close();
     await rm(tempDirectory, { recursive: true, force: true });
+  });
+
+  it('leaves the page’s router var alone when an event the upload handler returned runs (an upload names no page)', async () => {
+    const socket = await connect();
+    const router = socket.latest(ROOT, 'router');
+    const before = socket.updates.length;
+    const response = await upload(`${PHOTO}.attachLater`, socket.token, form([{ name: 'a.txt', text: 'a' }]));
+    expect(response.status).toBe(200);
+    // The returned event's delta is a line of the answer when it ran before the answer ended, else on the socket.
+    const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { delta?: Record<string, Record<string, unknown>> });
+    const deltas = () => [...lines, ...socket.updates.slice(before)].map((update) => update.delta ?? {});
+    await socket.until(() => deltas().some((delta) => delta[PHOTO]?.['followUps_rx_state_'] === 1), DEFAULT_WAIT_MS, 'the returned event');
+    expect(deltas().filter((delta) => delta[ROOT]?.['router_rx_state_'] !== undefined)).toEqual([]);
+    expect(socket.latest(ROOT, 'router')).toEqual(router);
   });
 
   it('buffered: the handler gets the files and its args, its deltas stream back as NDJSON and stay in the state', async () => {

@@ -98,6 +98,8 @@ function isProvisional(state: StoredState): boolean {
 /** An event after parsing, with the server's additions to `router_data`. */
 interface RoutedEvent extends InboundEvent {
   routerData: RouterData;
+  /** Router data that names no page (an upload's request, and the events its handler returns): the `router` var stays. */
+  pageless?: true;
 }
 
 /**
@@ -337,7 +339,7 @@ export class EventPipeline implements OnApplicationBootstrap {
    */
   runUpload(token: string, call: UploadCall): Promise<void> {
     const { client, handler, outcome, routerData } = call;
-    const event: RoutedEvent = { name: handler.fullName, payload: call.payload, routerData };
+    const event: RoutedEvent = { name: handler.fullName, payload: call.payload, routerData, pageless: true };
     let failure: { error: unknown } | undefined;
     const ran = this.queue.enqueue(token, () =>
       tryCatch(
@@ -514,11 +516,12 @@ export class EventPipeline implements OnApplicationBootstrap {
    * navigation (`history.replaceState` from a script) shows the new URL from its next event on. Before the handler,
    * under its lease: when the event's page (with its route's arguments, as `on_load_internal` puts them) makes another
    * `router` var than the stored one, the var is saved and sent. An event a handler returned carries the router data
-   * of the event that returned it, as in Reflex, so it shows the page that event came from.
+   * of the event that returned it, as in Reflex, so it shows the page that event came from; an upload names no page
+   * (Reflex's upload event has no router data), so the events its handler returns leave the var as it is.
    */
   private followPage(run: HandlerRun): MaybePromise<void> {
     const root = run.tree.state[ROOT_STATE_NAME]!;
-    if (routerVarShows(root['router'], run.event.routerData)) return;
+    if (run.event.pageless || routerVarShows(root['router'], run.event.routerData)) return;
     const router = buildRouterVar(this.pageOf(run.event).routed.routerData, this.withheldHeaders);
     if (JSON.stringify(router) === JSON.stringify(root['router'])) return;
     const state = { ...run.tree.state, [ROOT_STATE_NAME]: { ...root, router } };
@@ -755,7 +758,7 @@ export class EventPipeline implements OnApplicationBootstrap {
         : `${this.registry.definitionOf(followUp.target.state).fullName}.${followUp.target.method}`;
     // Follow-ups inherit the originating event's router data, and run after everything already queued
     // (never inside the event that produced them, even when that one ran synchronously).
-    const event: RoutedEvent = { name, payload: followUp.payload, routerData: origin.routerData };
+    const event: RoutedEvent = { name, payload: followUp.payload, routerData: origin.routerData, ...(origin.pageless ? { pageless: true as const } : {}) };
     return this.queue.enqueue(token, () => this.process(client, token, event, false));
   }
 
