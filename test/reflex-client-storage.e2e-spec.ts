@@ -106,6 +106,23 @@ describe('client storage vars', () => {
     expect((await states.read(again.token, PrefsState)).theme).toBe('light');
   });
 
+  it('never hands state.js the initial storage values as hydrated when it rehydrates a tab the server lost, so the browser keeps its own', async () => {
+    // A tab whose state the server forgot (an in-memory server restarted) sends an ordinary event, on a page with no
+    // on-load handlers. state.js writes the storage vars of every delta to the browser, except from one that reports
+    // is_hydrated false: the whole state, holding their initial values, must be such a delta.
+    const client = await open();
+    client.socket.emit('event', { name: `${PREFS}.setCategory`, payload: { value: 'Tea' }, router_data: ROUTER });
+    await client.untilVar(PREFS, 'category', 'Tea');
+    const whole = client.updates.findIndex((u) => u.delta?.[PREFS]?.['theme_rx_state_'] === 'light');
+    expect(whole).toBe(0);
+    expect(client.updates[0]!.delta![ROOT]!['is_hydrated_rx_state_']).toBe(false);
+    // Then hydrated, as on_load_internal reports it, before the event's own delta.
+    const ready = client.updates.findIndex((u) => u.delta?.[ROOT]?.['is_hydrated_rx_state_'] === true);
+    expect(ready).toBe(1);
+    expect(client.updates[ready]!.delta).toEqual({ [ROOT]: { is_hydrated_rx_state_: true } });
+    expect(client.errors).toEqual([]);
+  });
+
   it('applies a synced change from another tab (the storage event state.js forwards), null meaning removed', async () => {
     const client = await open();
     pageLoad(client, { [`${PREFS}.category_rx_state_`]: 'Tea' });

@@ -282,15 +282,17 @@ describe('EventPipeline', () => {
     const events = await pipeline();
     const client = recordingClient();
     void events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
-    await until(() => client.updates.length === 2);
-    const [whole, own] = client.updates;
+    await until(() => client.updates.length === 3);
+    const [whole, ready, own] = client.updates;
     expect(whole!.delta![COUNTER]).toEqual({ [varKey('count')]: 0, [varKey('log')]: [] });
-    expect(whole!.delta!['reflex___state____state']).toMatchObject({ [varKey('is_hydrated')]: true, [varKey('router')]: expect.objectContaining({ page: expect.objectContaining({ path: '/' }) }) });
+    // As hydrate sends it (state.js writes no client storage vars from it), then loaded, as on_load_internal says.
+    expect(whole!.delta!['reflex___state____state']).toMatchObject({ [varKey('is_hydrated')]: false, [varKey('router')]: expect.objectContaining({ page: expect.objectContaining({ path: '/' }) }) });
+    expect(ready).toEqual({ delta: { reflex___state____state: { [varKey('is_hydrated')]: true } } });
     expect(own).toEqual({ delta: { [COUNTER]: { [varKey('count')]: 2 } } });
     // Once the state has seen a page, events carry only their own delta.
     void events.handle(client, frame(`${COUNTER}.bump`, { by: 1 }));
-    await until(() => client.updates.length === 3);
-    expect(client.updates[2]).toEqual({ delta: { [COUNTER]: { [varKey('count')]: 3 } } });
+    await until(() => client.updates.length === 4);
+    expect(client.updates[3]).toEqual({ delta: { [COUNTER]: { [varKey('count')]: 3 } } });
   });
 
   it('leaves a request the app keeps after its event without the event: no context, and the state view it ran on is collected', async () => {

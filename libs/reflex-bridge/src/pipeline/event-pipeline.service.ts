@@ -841,14 +841,22 @@ export class EventPipeline implements OnApplicationBootstrap {
   private rehydrate(client: EventClient, token: string, lease: StateLease, tree: { state: StoredState }, event: RoutedEvent, loadPage: boolean): MaybePromise<void> {
     const page = loadPage ? this.pageOf(event) : undefined;
     if (page) client.pageLoadedAt = Date.now();
-    const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: page !== undefined && page.match === undefined, router: buildRouterVar(page?.routed.routerData ?? event.routerData, this.withheldHeaders) };
+    // A page without on-load handlers is loaded at once, as `on_load_internal` would load it.
+    const loaded = page !== undefined && page.match === undefined;
+    const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: loaded, router: buildRouterVar(page?.routed.routerData ?? event.routerData, this.withheldHeaders) };
     const state = { ...tree.state, [ROOT_STATE_NAME]: root };
     // The router var holds what the client sent of its page: it counts against the limit like any var.
     const stateSize = this.stateSize.sizeOf(state);
     this.refuseOver(stateSize);
     tree.state = state;
     return then(lease.save(tree.state, { provisional: isProvisional(tree.state), stateSize }), () => {
-      client.emitUpdate({ delta: this.wholeTree(tree.state) });
+      const whole = this.wholeTree(tree.state);
+      // The whole state goes out as hydrate sends it, `is_hydrated: false`: state.js writes the client storage vars
+      // of any other delta to the browser, and these hold their initial values, not the browser's. Then the page is
+      // reported loaded, as `on_load_internal` reports it.
+      if (loaded) whole[ROOT_STATE_NAME] = { ...whole[ROOT_STATE_NAME], [varKey('is_hydrated')]: false };
+      client.emitUpdate({ delta: whole });
+      if (loaded) client.emitUpdate({ delta: { [ROOT_STATE_NAME]: { [varKey('is_hydrated')]: true } } });
       if (page?.match) this.queuePageLoad(client, token, page.match, page.routed);
     });
   }
