@@ -252,6 +252,28 @@ describe('devtools: auth_only with fast auth, the advisor, production', () => {
   });
 });
 
+/**
+ * A client of `pipeline` in this process, with a new token, whose updates go to `onUpdate` and whose errors fail the
+ * test: the function returned runs one `advised_state.bump` event of it to its end.
+ */
+function inProcessBump(pipeline: EventPipeline, sid: string, onUpdate: () => void = () => undefined): () => Promise<void> {
+  const client: EventClient = {
+    token: randomUUID(),
+    sid,
+    headers: {},
+    remoteAddress: '127.0.0.1',
+    emitUpdate: onUpdate,
+    emitError: (error) => {
+      throw new Error(`unexpected error ${error.code}: ${error.message}`);
+    },
+  };
+  const frame = { name: `${ROOT}.advised_state.bump`, payload: {}, router_data: { pathname: '/', asPath: '/' } };
+  return async () => {
+    const pending = pipeline.handle(client, frame);
+    if (pending) await pending;
+  };
+}
+
 describe('devtools memory', () => {
   it('ends the event streams of a client that reads nothing, instead of queueing every event for it', async () => {
     const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: { maxEvents: 100 }, rateLimit: false }), AdvisedModule] });
@@ -273,22 +295,11 @@ describe('devtools memory', () => {
       await until(() => streams.length === 20 || undefined, 'the stream requests');
       server.off('request', onRequest);
       const pipeline = running.app.get(EventPipeline);
-      const client: EventClient = {
-        token: randomUUID(),
-        sid: 'stalled-stream-test',
-        headers: {},
-        remoteAddress: '127.0.0.1',
-        emitUpdate: () => undefined,
-        emitError: (error) => {
-          throw new Error(`unexpected error ${error.code}: ${error.message}`);
-        },
-      };
-      const frame = { name: `${ROOT}.advised_state.bump`, payload: {}, router_data: { pathname: '/', asPath: '/' } };
+      const bump = inProcessBump(pipeline, 'stalled-stream-test');
       let heldMost = 0;
       // Each event is written to the stream as it is recorded; the kernel's buffers take some megabytes first.
       for (let i = 0; i < 100_000 && !streams[0].destroyed; i++) {
-        const pending = pipeline.handle(client, frame);
-        if (pending) await pending;
+        await bump();
         heldMost = Math.max(heldMost, streams.reduce((sum, stream) => sum + stream.writableLength, 0));
       }
       expect(streams[0].destroyed).toBe(true);
@@ -305,20 +316,9 @@ describe('devtools memory', () => {
     stalled.on('error', () => undefined);
     try {
       const pipeline = running.app.get(EventPipeline);
-      const client: EventClient = {
-        token: randomUUID(),
-        sid: 'pipelined-events-test',
-        headers: {},
-        remoteAddress: '127.0.0.1',
-        emitUpdate: () => undefined,
-        emitError: (error) => {
-          throw new Error(`unexpected error ${error.code}: ${error.message}`);
-        },
-      };
-      const frame = { name: `${ROOT}.advised_state.bump`, payload: {}, router_data: { pathname: '/', asPath: '/' } };
+      const bump = inProcessBump(pipeline, 'pipelined-events-test');
       for (let i = 0; i < 500; i++) {
-        const pending = pipeline.handle(client, frame);
-        if (pending) await pending;
+        await bump();
       }
       const oneAnswer = (await (await fetch(`${running.url}/_bridge/devtools/events`)).text()).length;
       const server = running.app.getHttpServer() as Server;
@@ -350,20 +350,9 @@ describe('devtools memory', () => {
       const pipeline = running.app.get(EventPipeline);
       const devtools = running.app.get(BridgeDevtools);
       let updates = 0;
-      const client: EventClient = {
-        token: randomUUID(),
-        sid: 'memory-test',
-        headers: {},
-        remoteAddress: '127.0.0.1',
-        emitUpdate: () => void updates++,
-        emitError: (error) => {
-          throw new Error(`unexpected error ${error.code}: ${error.message}`);
-        },
-      };
-      const frame = { name: `${ROOT}.advised_state.bump`, payload: {}, router_data: { pathname: '/', asPath: '/' } };
+      const bump = inProcessBump(pipeline, 'memory-test', () => void updates++);
       for (let i = 0; i < 100_000; i++) {
-        const pending = pipeline.handle(client, frame);
-        if (pending) await pending;
+        await bump();
         if (i === 1_000) expect(devtools.size).toBe(500);
       }
       expect(devtools.size).toBe(500);
