@@ -302,9 +302,7 @@ describe('an upload whose client goes away', () => {
     expect(socket.errors).toEqual([]);
     socket.send(`${SLOW}.rename`, { note: 'still here' });
     await socket.untilVar(SLOW, 'note', 'still here:0');
-    const form = new FormData();
-    form.append('files', new Blob(['a']), 'a.txt');
-    const next = await fetch(`${app.running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form });
+    const next = await uploadOne(app.running.url, socket.token);
     expect(next.status).toBe(200);
     await next.text();
     await socket.hydrate();
@@ -398,9 +396,7 @@ describe('an upload whose client stops sending mid-body', () => {
     expect(await jsonOf(answered)).toMatchObject({ code: 'upload_idle_timeout', limit: IDLE_MS });
     await until(async () => (await readdir(app.tempDirectory)).length === 0, 'the temp files to go');
     upload.request.destroy();
-    const form = new FormData();
-    form.append('files', new Blob(['a']), 'a.txt');
-    const next = await fetch(`${app.running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': socket.token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form });
+    const next = await uploadOne(app.running.url, socket.token);
     expect(next.status).toBe(200);
     await next.text();
     await socket.hydrate();

@@ -161,6 +161,27 @@ function bufferedParseOutcome(signal = new AbortController().signal): () => unkn
   return () => outcome;
 }
 
+/**
+ * Makes the server run each streaming upload's handler loop to its end, summing the bytes it read, then check the
+ * upload's `done` with `checkDone`; returns what was read and how the loop ended so far.
+ */
+function streamingLoop(checkDone: (done: Promise<void>) => Promise<void>): { received(): number; outcome(): unknown } {
+  let outcome: unknown;
+  let received = 0;
+  handler = async (req) => {
+    const upload = streamUpload(req, limits, new AbortController().signal);
+    try {
+      await upload.args;
+      for await (const chunk of upload.chunks) received += chunk.data.length;
+      outcome = 'ended';
+    } catch (error) {
+      outcome = error;
+    }
+    await checkDone(upload.done);
+  };
+  return { received: () => received, outcome: () => outcome };
+}
+
 function sha(data: Buffer | string): string {
   return createHash('sha1').update(data).digest('hex');
 }
@@ -538,46 +559,22 @@ describe('streamUpload', () => {
   });
 
   it('a client that disconnects mid-file throws UploadAbortedError into the handler loop', async () => {
-    let outcome: unknown;
-    let received = 0;
-    handler = async (req) => {
-      const upload = streamUpload(req, limits, new AbortController().signal);
-      try {
-        await upload.args;
-        for await (const chunk of upload.chunks) received += chunk.data.length;
-        outcome = 'ended';
-      } catch (error) {
-        outcome = error;
-      }
-      await expect(upload.done).rejects.toBeInstanceOf(UploadAbortedError);
-    };
+    const loop = streamingLoop((done) => expect(done).rejects.toBeInstanceOf(UploadAbortedError));
     const req = partOfAFile();
-    await waitFor(() => received > 0, 'the first chunk');
+    await waitFor(() => loop.received() > 0, 'the first chunk');
     req.destroy();
-    await waitFor(() => outcome !== undefined, 'the handler loop to end');
-    expect(outcome).toBeInstanceOf(UploadAbortedError);
+    await waitFor(() => loop.outcome() !== undefined, 'the handler loop to end');
+    expect(loop.outcome()).toBeInstanceOf(UploadAbortedError);
   });
 
   it('a client that stops sending mid-file throws 408 upload_idle_timeout into the handler loop', async () => {
     limits = options({ idleTimeoutMs: 200 });
-    let outcome: unknown;
-    let received = 0;
-    handler = async (req) => {
-      const upload = streamUpload(req, limits, new AbortController().signal);
-      try {
-        await upload.args;
-        for await (const chunk of upload.chunks) received += chunk.data.length;
-        outcome = 'ended';
-      } catch (error) {
-        outcome = error;
-      }
-      await expect(upload.done).rejects.toMatchObject({ code: 'upload_idle_timeout' });
-    };
+    const loop = streamingLoop((done) => expect(done).rejects.toMatchObject({ code: 'upload_idle_timeout' }));
     const req = partOfAFile();
     try {
-      await waitFor(() => outcome !== undefined, 'the handler loop to end');
-      expect(received).toBeGreaterThan(0);
-      expect(outcome).toMatchObject({ status: 408, code: 'upload_idle_timeout' });
+      await waitFor(() => loop.outcome() !== undefined, 'the handler loop to end');
+      expect(loop.received()).toBeGreaterThan(0);
+      expect(loop.outcome()).toMatchObject({ status: 408, code: 'upload_idle_timeout' });
     } finally {
       req.destroy();
     }
