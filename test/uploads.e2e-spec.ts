@@ -233,6 +233,42 @@ describe('POST /_upload', () => {
     return { request, response };
   };
 
+  /**
+   * An upload that sends its body only once the server answered `100 Continue`, as curl does for files over 1 MB:
+   * whether that came before the final answer, and the answer.
+   */
+  const uploadAfterContinue = async (handler: string, token: string, headers: Record<string, string> = {}): Promise<{ continued: boolean; status: number | undefined; text: string }> => {
+    const boundary = 'xBoundaryx';
+    const args = `--${boundary}\r\nContent-Disposition: form-data; name="__reflex_event_args"\r\n\r\n{"note":"late"}\r\n`;
+    const body = `${args}--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="late.txt"\r\nContent-Type: text/plain\r\n\r\nlate bytes\r\n--${boundary}--\r\n`;
+    const { port } = new URL(running.url);
+    const request = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/_upload',
+      headers: {
+        'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${boundary}`,
+        'Content-Length': String(Buffer.byteLength(body)), Expect: '100-continue', ...headers,
+      },
+    });
+    let continued = false;
+    request.once('continue', () => {
+      continued = true;
+      request.end(body);
+    });
+    const response = new Promise<IncomingMessage>((resolve, reject) => {
+      request.once('response', resolve);
+      request.once('error', reject);
+    });
+    request.flushHeaders();
+    const answered = await response;
+    const chunks: Buffer[] = [];
+    for await (const chunk of answered) chunks.push(chunk as Buffer);
+    request.destroy();
+    return { continued, status: answered.statusCode, text: Buffer.concat(chunks).toString() };
+  };
+
   beforeAll(async () => {
     tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-e2e-'));
     running = await startApp({
@@ -506,6 +542,30 @@ describe('POST /_upload', () => {
     await socket.until(() => socket.errors.length === 2);
     expect(socket.errors.map((error) => error.event)).toEqual([`${PHOTO}.attachNothing`, `${PHOTO}.attachThenFail`]);
     await until(async () => (await leftovers(tempDirectory)).length === 0, 'the temp files to go');
+  });
+
+  it('tells a client that waits for 100 Continue to send its body only once the upload\'s checks passed', async () => {
+    const socket = await connect();
+    const filesBefore = seen.files.length;
+    // Refused by the tier (a login-guarded handler, no session) and for an unknown token: the body is never asked for.
+    expect(await uploadAfterContinue(`${AVATAR}.setAvatar`, socket.token)).toEqual({ continued: false, status: 401, text: expect.stringContaining('unauthorized') });
+    expect(await uploadAfterContinue(`${PHOTO}.attach`, '0f0e7c2a-5b7e-4a43-9a0e-000000000000')).toEqual({ continued: false, status: 410, text: expect.stringContaining('unknown_token') });
+    expect(seen.files.length).toBe(filesBefore);
+    // Accepted: 100 Continue, then the body reaches the handler.
+    const accepted = await uploadAfterContinue(`${PHOTO}.attach`, socket.token);
+    expect(accepted).toMatchObject({ continued: true, status: 200, text: expect.stringContaining('"final":true') });
+    expect(seen.files.slice(filesBefore)).toEqual([expect.objectContaining({ name: 'late.txt', text: 'late bytes' })]);
+    // Other routes still get Node's own 100 Continue at once.
+    const { port } = new URL(running.url);
+    const ping = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/ping', headers: { 'Content-Length': '2', Expect: '100-continue' } });
+    const pingContinued = new Promise<boolean>((resolve) => {
+      ping.once('continue', () => resolve(true));
+      ping.once('response', () => resolve(false));
+      ping.once('error', () => resolve(false));
+    });
+    ping.flushHeaders();
+    expect(await pingContinued).toBe(true);
+    ping.destroy();
   });
 
   it('counts uploads against the handler\'s @Throttle limits, refusing before the body', async () => {

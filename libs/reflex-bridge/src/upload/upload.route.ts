@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { BridgeError, type BridgeErrorCode, type BridgeErrorPayload } from '../protocol/bridge-error.js';
@@ -33,6 +33,7 @@ import { UploadUpdateStream, NDJSON_CONTENT_TYPE, type UploadClientIdentity } fr
 import { UploadedFileServer } from './uploaded-file-server.js';
 import { UploadTabClient } from './upload-tab.client.js';
 import { UploadSlots } from './upload-slots.js';
+import { ExpectContinueGate } from './expect-continue.gate.js';
 
 /** The request header naming the handler, by its full name as events name it (Reflex's). @publicApi */
 export const UPLOAD_HANDLER_HEADER = 'reflex-event-handler';
@@ -163,6 +164,8 @@ export class UploadRoute implements OnModuleInit {
    * Only addresses holding uploads are refused for it, and each leaves once one of them ends, so this stays small.
    */
   private readonly addressesLogged = new Set<string>();
+  /** Holds back `100 Continue` for this route's requests until their checks passed (see {@link ExpectContinueGate}). */
+  private readonly continueGate = new ExpectContinueGate((req) => req.method === 'POST' && isRoutePath(pathAfterRoute(req, this.path)));
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -188,6 +191,9 @@ export class UploadRoute implements OnModuleInit {
     const limits = this.options.uploads;
     const slots = this.slots;
     if (!adapter || !limits || !slots) return;
+    if (this.continueGate.install(adapter.getHttpServer() as Server | undefined) === 'app-handles-it') {
+      this.logger.log('The app answers Expect: 100-continue itself (it listens for checkContinue): uploads get its answer, not one held until their checks passed.');
+    }
     adapter.options(this.path, (req: IncomingMessage, res: ServerResponse) => this.preflight(req, res));
     adapter.post(this.path, (req: IncomingMessage, res: ServerResponse) => {
       // The caps, before anything else is spent on the request: one address must not hold every slot of the worker
@@ -355,6 +361,8 @@ export class UploadRoute implements OnModuleInit {
       throw error;
     }
 
+    // Every check passed: a client that waits for `100 Continue` before its body gets it now, not before the checks.
+    this.continueGate.release(req, res);
     // The client going away cancels the upload: the parser stops and cleans up, a streaming handler's loop throws.
     const cancel = new AbortController();
     const onClose = () => {
@@ -564,6 +572,11 @@ export class UploadRoute implements OnModuleInit {
     throw new BridgeError('forbidden', 'This client token belongs to another session.', undefined, 403);
   }
 
+}
+
+/** A request path's rest after the route's own (see {@link pathAfterRoute}) that Express routes to it: none, or `/`. */
+function isRoutePath(rest: string | undefined): boolean {
+  return rest === '' || rest === '/';
 }
 
 /**
