@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
@@ -563,4 +563,47 @@ describe('uploads.maxConcurrentPerAddress on every way an upload ends', () => {
       await until(async () => (await readdir(app.tempDirectory)).length === 0, 'the temp files to go');
     });
   }
+});
+
+describe('uploads past the worker\'s temp disk, uploads.maxTempBytes', () => {
+  // Held uploads send nothing while the test goes on: no idle timeout may end them on a slow machine.
+  const app = uploadsApp('uploads-temp-disk-e2e', { uploads: { maxTempBytes: 1000, idleTimeoutMs: 600_000 } });
+  const { connect } = app;
+
+  /** Bytes of files in the temp directory now. */
+  const tempBytes = async (): Promise<number> => {
+    let bytes = 0;
+    for (const entry of await readdir(app.tempDirectory, { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) bytes += (await stat(join(entry.parentPath, entry.name))).size;
+    }
+    return bytes;
+  };
+
+  it('refuses the upload that would pass it with 507 upload_storage_full and tells its tab; once the other upload ended, it goes through', async () => {
+    const holder = await connect();
+    const held = openUpload(app.running.url, `${SLOW}.attach`, holder.token, {}, 'h'.repeat(800));
+    await until(async () => (await tempBytes()) === 800, 'the first upload to hold 800 bytes on disk');
+    const tab = await connect();
+    const form = (): FormData => {
+      const data = new FormData();
+      data.append('files', new Blob(['p'.repeat(300)]), 'photo.bin');
+      return data;
+    };
+    const send = (): Promise<Response> => fetch(`${app.running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form() });
+    const refused = await send();
+    expect(refused.status).toBe(507);
+    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_full', limit: 1000 });
+    await tab.until(() => tab.errors.length === 1, DEFAULT_WAIT_MS, 'the tab to be told');
+    expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_full', event: `${SLOW}.attach`, status: 507 });
+    // Nothing of the refused upload stayed; the upload in progress was not touched.
+    expect(await tempBytes()).toBe(800);
+    held.finish('h'.repeat(100));
+    expect((await held.response).statusCode).toBe(200);
+    await until(async () => (await readdir(app.tempDirectory)).length === 0, 'the temp files to go');
+    const accepted = await send();
+    expect(accepted.status).toBe(200);
+    await accepted.text();
+    await tab.hydrate();
+    expect(tab.latest(SLOW, 'files')).toBe(1);
+  });
 });

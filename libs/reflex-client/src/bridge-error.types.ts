@@ -22,8 +22,8 @@
  *   `maxQueuedBytes`), or too much of its output was still unread (the client reads its socket too slowly);
  *   this one was dropped and nothing was changed. Send it again once earlier events were answered.
  * - `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (`status` 413), `upload_idle_timeout`
- *   (`status` 408): an upload from this tab passed a server limit (`uploads.*`) or its body stopped arriving; nothing
- *   of it was kept. The upload's own HTTP answer carries the same code (see `UploadErrorCode`).
+ *   (`status` 408), `upload_storage_full` (`status` 507): an upload from this tab passed a server limit (`uploads.*`),
+ *   its body stopped arriving, or the server had no temp disk to spare for it; nothing of it was kept. The upload's own HTTP answer carries the same code (see `UploadErrorCode`).
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -43,7 +43,8 @@ export type BridgeErrorCode =
   | 'upload_too_large'
   | 'upload_too_many_files'
   | 'upload_args_too_large'
-  | 'upload_idle_timeout';
+  | 'upload_idle_timeout'
+  | 'upload_storage_full';
 
 /** The body of a `bridge_error` socket message. */
 export interface BridgeErrorPayload {

@@ -6,7 +6,8 @@
  * `unknown_token` (410), `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (413),
  * `too_many_uploads` (429: uploads from this client's address already in progress on the worker reached
  * `uploads.maxConcurrentPerAddress`; try again once one of them has finished), `uploads_busy` (503: the worker has
- * `uploads.maxConcurrent` uploads in progress; try again later). A body without a code gets `http_<status>`.
+ * `uploads.maxConcurrent` uploads in progress; try again later), `upload_storage_full` (507: the worker's buffered
+ * uploads hold `uploads.maxTempBytes` of temp disk already; try again later). A body without a code gets `http_<status>`.
  *
  * Client codes (`status` 0):
  * - `aborted`: the `signal` fired or `cancelUpload()` was called.
@@ -30,13 +31,14 @@ export type UploadErrorCode =
   | 'upload_idle_timeout'
   | 'too_many_uploads'
   | 'uploads_busy'
+  | 'upload_storage_full'
   | (string & {});
 
 /** Extra facts of an {@link UploadRequestError}. */
 export interface UploadRequestErrorDetails {
   /**
    * The limit the server named (413 answers; 408's idle timeout in ms; 429 `too_many_uploads`'s
-   * `uploads.maxConcurrentPerAddress`; 503's `uploads.maxConcurrent`).
+   * `uploads.maxConcurrentPerAddress`; 503's `uploads.maxConcurrent`; 507's `uploads.maxTempBytes`).
    */
   limit?: number;
   /** The underlying error (the abort reason, a socket error). */
@@ -53,7 +55,8 @@ export class UploadRequestError extends Error {
   readonly detail: string;
   /**
    * The limit the server named: 413 answers, a 408 idle timeout (ms), a 429 `too_many_uploads`
-   * (`uploads.maxConcurrentPerAddress`), a 503 `uploads_busy` (`uploads.maxConcurrent`).
+   * (`uploads.maxConcurrentPerAddress`), a 503 `uploads_busy` (`uploads.maxConcurrent`), a 507
+   * `upload_storage_full` (`uploads.maxTempBytes`).
    */
   readonly limit: number | undefined;
 

@@ -10,6 +10,7 @@ import { parseBufferedUpload, streamUpload } from './multipart-upload.parser.js'
 import type { UploadChunk } from './upload-chunk.js';
 import { UploadAbortedError, UploadError } from './upload.error.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
+import { TempDiskBudget } from './temp-disk-budget.js';
 
 // ─── A real HTTP server whose handler each test sets, and a raw multipart client ────────────────────────────────
 
@@ -20,9 +21,11 @@ let port: number;
 let handler: Handler;
 let tempRoot: string;
 let limits: ResolvedUploadOptions;
+/** The worker's temp disk budget, as the route holds it: fresh per test. */
+let budget: TempDiskBudget;
 
 function options(overrides: Partial<ResolvedUploadOptions> = {}): ResolvedUploadOptions {
-  return { directory: join(tempRoot, 'stored'), tempDirectory: tempRoot, maxFileBytes: 4096, maxFiles: 5, maxTotalBytes: 10_000, maxEventArgsBytes: 256, chunkQueueLength: 4, idleTimeoutMs: 30_000, maxConcurrent: 64, maxConcurrentPerAddress: 8, ...overrides };
+  return { directory: join(tempRoot, 'stored'), tempDirectory: tempRoot, maxFileBytes: 4096, maxFiles: 5, maxTotalBytes: 10_000, maxEventArgsBytes: 256, chunkQueueLength: 4, idleTimeoutMs: 30_000, maxConcurrent: 64, maxConcurrentPerAddress: 8, maxTempBytes: 1_000_000_000, ...overrides };
 }
 
 /** Temp entries left by the parser (the per-request directories it creates). */
@@ -53,7 +56,7 @@ function answerError(res: ServerResponse, error: unknown): void {
 /** The route a buffered upload would have, minus the pipeline: parse, report, dispose. */
 const bufferedRoute = (seen?: (paths: string[]) => void): Handler => async (req, res) => {
   try {
-    const upload = await parseBufferedUpload(req, limits, new AbortController().signal);
+    const upload = await parseBufferedUpload(req, limits, new AbortController().signal, budget);
     let files: unknown;
     try {
       seen?.(upload.files.map((file) => file.path));
@@ -155,7 +158,7 @@ function partOfAFile(written?: () => void): ClientRequest {
 function bufferedParseOutcome(signal = new AbortController().signal): () => unknown {
   let outcome: unknown;
   handler = async (req, res) => {
-    outcome = await parseBufferedUpload(req, limits, signal).then(() => 'parsed', (error: unknown) => error);
+    outcome = await parseBufferedUpload(req, limits, signal, budget).then(() => 'parsed', (error: unknown) => error);
     res.destroy();
   };
   return () => outcome;
@@ -198,6 +201,7 @@ afterAll(async () => {
 beforeEach(() => {
   tempRoot = mkdtempSync(join(tmpdir(), 'upload-parser-spec-'));
   limits = options();
+  budget = new TempDiskBudget(limits.maxTempBytes);
 });
 afterEach(() => {
   rmSync(tempRoot, { recursive: true, force: true });
@@ -252,6 +256,42 @@ describe('parseBufferedUpload', () => {
     const reply = await post(body);
     expect(reply.status).toBe(200);
     expect((reply.body.files as { name: string }[]).map((file) => file.name)).toEqual(['etc/passwd', 'doc.txt', 'fotos/größe 文件.txt']);
+  });
+
+  it('refuses a file past the worker\'s temp disk budget with 507, keeps nothing, and gives the bytes back', async () => {
+    budget = new TempDiskBudget(2500);
+    // The first upload holds 2,000 bytes until its "handler" is told to end.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = false;
+    handler = async (req, res) => {
+      try {
+        const upload = await parseBufferedUpload(req, limits, new AbortController().signal, budget);
+        if (upload.files[0]?.size === 2000) {
+          holding = true;
+          await released;
+        }
+        await upload.dispose();
+        answer(res, 200, { files: upload.files.map((file) => file.size) });
+      } catch (error) {
+        answerError(res, error);
+      }
+    };
+    const first = post(multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(2000, 1) }]));
+    await waitFor(() => holding, 'the first upload to hold its bytes');
+    expect(budget.heldBytes).toBe(2000);
+    const refused = await post(multipart([{ name: 'files', filename: 'small.bin', data: Buffer.alloc(400, 2) }, { name: 'files', filename: 'b.bin', data: Buffer.alloc(1000, 3) }]));
+    expect(refused).toEqual({ status: 507, body: { detail: expect.stringContaining('no room'), code: 'upload_storage_full', limit: 2500 } });
+    // The refused upload's first file (stored before the budget ran out) is gone, and its bytes are back.
+    expect(budget.heldBytes).toBe(2000);
+    expect(leftovers()).toHaveLength(1);
+    release();
+    expect(await first).toEqual({ status: 200, body: { files: [2000] } });
+    expect(budget.heldBytes).toBe(0);
+    expect(await post(multipart([{ name: 'files', filename: 'b.bin', data: Buffer.alloc(1000, 3) }]))).toEqual({ status: 200, body: { files: [1000] } });
+    expect(leftovers()).toEqual([]);
   });
 
   it('writes a file to disk while it arrives, not after the whole request', async () => {
@@ -395,7 +435,7 @@ describe('parseBufferedUpload', () => {
     handler = async (req) => {
       // The route reads the body only once the tier passed: the client may be gone by then.
       await waitFor(() => req.destroyed, 'the server to see the client leave');
-      outcome = await parseBufferedUpload(req, limits, new AbortController().signal).then(() => 'parsed', (error: unknown) => error);
+      outcome = await parseBufferedUpload(req, limits, new AbortController().signal, budget).then(() => 'parsed', (error: unknown) => error);
     };
     const req = partOfAFile(() => req.destroy());
     await waitFor(() => outcome !== undefined, 'the parser to give up');
@@ -408,7 +448,7 @@ describe('parseBufferedUpload', () => {
     handler = async (req, res) => {
       const controller = new AbortController();
       controller.abort();
-      outcome = await parseBufferedUpload(req, limits, controller.signal).catch((error: unknown) => error);
+      outcome = await parseBufferedUpload(req, limits, controller.signal, budget).catch((error: unknown) => error);
       answer(res, 499, {});
     };
     await post(multipart([{ name: 'files', filename: 'a', data: 'x' }]));
@@ -419,7 +459,7 @@ describe('parseBufferedUpload', () => {
   it('files moved away with moveTo survive dispose; the rest do not', async () => {
     const stored = join(tempRoot, 'stored');
     handler = async (req, res) => {
-      const upload = await parseBufferedUpload(req, limits, new AbortController().signal);
+      const upload = await parseBufferedUpload(req, limits, new AbortController().signal, budget);
       await upload.files[0]!.moveTo(join(stored, upload.files[0]!.name));
       await upload.dispose();
       await upload.dispose();
@@ -712,6 +752,8 @@ describe('both modes on random forms (property)', () => {
             expect(outcomes).toContainEqual({ status: reply.status, code: reply.body.code, ...(reply.body.limit === undefined ? {} : { limit: reply.body.limit }) });
           }
           expect(leftovers()).toEqual([]);
+          // Every byte a buffered upload took from the worker's temp disk budget came back, whatever the outcome.
+          expect(budget.heldBytes).toBe(0);
         }),
         { numRuns: 60 },
       );

@@ -10,6 +10,7 @@ import { readableChunks } from './readable-chunks.js';
 import { UploadChunkIterator } from './upload-chunk-iterator.js';
 import { cleanUploadFileName } from './upload-file-name.js';
 import { UploadFile } from './upload-file.js';
+import type { TempDiskBudget } from './temp-disk-budget.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError } from './upload.error.js';
 
@@ -325,22 +326,35 @@ class MultipartReader {
   }
 }
 
+/** The worker's buffered uploads hold `uploads.maxTempBytes` already: this one cannot be stored now. */
+function storageFull(budget: TempDiskBudget): UploadError {
+  return new UploadError(507, 'upload_storage_full', 'The server has no room for this upload right now; try again later.', budget.maxBytes);
+}
+
 /**
  * Parses a buffered upload (a handler with an `@EventUploads()` parameter): the whole form, each file streamed to its
  * own temp file under `limits.tempDirectory` as it arrives (never whole in memory; the request is paused while the disk
- * is behind).
+ * is behind), each byte taken from `budget` (the worker's `uploads.maxTempBytes`) and given back by `dispose()`.
  *
  * Resolves when the request was read to its end. Rejects with an {@link UploadError} (400 bad form or arguments, 413 a
- * limit with the limit, 415 not multipart, 408 no body byte for `idleTimeoutMs`), an {@link UploadAbortedError} (`signal` aborted, the client gone), or a
+ * limit with the limit, 415 not multipart, 408 no body byte for `idleTimeoutMs`, 507 `budget` spent), an {@link UploadAbortedError} (`signal` aborted, the client gone), or a
  * file system error; in every case after the temp files were removed. After it resolves, the caller owns the files
  * and must call `dispose()` when the handler ends, whatever happens.
  */
-export async function parseBufferedUpload(req: IncomingMessage, limits: ResolvedUploadOptions, signal: AbortSignal): Promise<BufferedUpload> {
+export async function parseBufferedUpload(req: IncomingMessage, limits: ResolvedUploadOptions, signal: AbortSignal, budget: TempDiskBudget): Promise<BufferedUpload> {
   let args: Record<string, unknown> = {};
   const files: UploadFile[] = [];
   let directory: string | undefined;
+  /** Bytes of `budget` this upload's files hold. */
+  let held = 0;
   const dispose = async (): Promise<void> => {
-    if (directory !== undefined) await rm(directory, { recursive: true, force: true });
+    try {
+      if (directory !== undefined) await rm(directory, { recursive: true, force: true });
+    } finally {
+      // Given back even when the removal failed: the budget must not shrink for good with each such failure.
+      budget.give(held);
+      held = 0;
+    }
   };
   const sink: PartSink = {
     args: (value) => {
@@ -360,6 +374,8 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
       try {
         await pipeline(async function* counted() {
           for await (const data of part.data) {
+            if (!budget.take(data.length)) throw storageFull(budget);
+            held += data.length;
             size += data.length;
             yield data;
           }

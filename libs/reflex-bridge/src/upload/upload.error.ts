@@ -20,6 +20,7 @@ export type UploadErrorCode =
   | 'upload_idle_timeout'
   | 'uploads_busy'
   | 'too_many_uploads'
+  | 'upload_storage_full'
   | BridgeErrorCode;
 
 /** The JSON body of a refused upload: Reflex's `detail`, our `code`, and the limit that was passed, if any. */
@@ -32,7 +33,8 @@ export interface UploadErrorBody {
 /**
  * A refused upload request: the HTTP status and structured body to answer with. Thrown by the multipart parser for
  * bad forms (400), unsupported content types (415), passed limits (413, with the limit in the body) and a client
- * that stopped sending its body (408 `upload_idle_timeout`, with `uploads.idleTimeoutMs` as the limit).
+ * that stopped sending its body (408 `upload_idle_timeout`, with `uploads.idleTimeoutMs` as the limit), and a worker
+ * whose buffered uploads hold `uploads.maxTempBytes` already (507 `upload_storage_full`, with that limit).
  * @publicApi
  */
 export class UploadError extends Error {

@@ -18,6 +18,7 @@ describe('uploads options', () => {
       idleTimeoutMs: 30_000,
       maxConcurrent: 64,
       maxConcurrentPerAddress: 8,
+      maxTempBytes: 16 * 1024 ** 3,
     });
   });
 
@@ -26,8 +27,8 @@ describe('uploads options', () => {
   });
 
   it('takes given values, resolving relative directories', () => {
-    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3, maxConcurrentPerAddress: 2 });
-    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3, maxConcurrentPerAddress: 2 });
+    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3, maxConcurrentPerAddress: 2, maxTempBytes: 9 });
+    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3, maxConcurrentPerAddress: 2, maxTempBytes: 9 });
   });
 
   it.each([
@@ -44,6 +45,8 @@ describe('uploads options', () => {
     [{ maxConcurrentPerAddress: 0 }, 'uploads.maxConcurrentPerAddress'],
     [{ maxConcurrentPerAddress: false }, 'uploads.maxConcurrentPerAddress'],
     [{ maxConcurrentPerAddress: 2.5 }, 'uploads.maxConcurrentPerAddress'],
+    [{ maxTempBytes: 0 }, 'uploads.maxTempBytes'],
+    [{ maxTempBytes: '1GB' }, 'uploads.maxTempBytes'],
     [{ directory: '' }, 'uploads.directory'],
     [{ tempDirectory: 'a\0b' }, 'uploads.tempDirectory'],
     [{ maxSize: 3 }, 'uploads.maxSize'],

@@ -79,6 +79,17 @@ export interface UploadOptions {
    * @default 8
    */
   maxConcurrentPerAddress?: number;
+  /**
+   * Bytes all buffered uploads of one worker may hold in {@link tempDirectory} at once, taken as their files are
+   * written and given back once their temp files were removed. An upload whose file would pass it fails with
+   * `507 upload_storage_full` (the limit in the body), keeps nothing, and the rest of its body is read and dropped;
+   * uploads already stored go on. {@link maxTotalBytes} and {@link maxConcurrent} alone let a worker's uploads hold
+   * their product (64 GiB with the defaults): enough for a few clients to fill a disk the app's database and logs may
+   * share. Set it to what the temp directory's device can spare, divided by the workers on the machine. Streaming
+   * uploads store nothing and take none of it.
+   * @default 17_179_869_184 (16 GiB)
+   */
+  maxTempBytes?: number;
 }
 
 /** {@link UploadOptions} after defaults: absolute directories and every limit set. */
@@ -93,6 +104,7 @@ export interface ResolvedUploadOptions {
   idleTimeoutMs: number;
   maxConcurrent: number;
   maxConcurrentPerAddress: number;
+  maxTempBytes: number;
 }
 
 /** The defaults of {@link UploadOptions} (directories are resolved when the options are). */
@@ -106,12 +118,13 @@ export const DEFAULT_UPLOAD_OPTIONS = {
   idleTimeoutMs: 30_000,
   maxConcurrent: 64,
   maxConcurrentPerAddress: 8,
+  maxTempBytes: 16 * 1024 * 1024 * 1024,
 } as const;
 
 /** The longest delay Node's timers take. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength', 'idleTimeoutMs', 'maxConcurrent', 'maxConcurrentPerAddress'] as const;
+const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength', 'idleTimeoutMs', 'maxConcurrent', 'maxConcurrentPerAddress', 'maxTempBytes'] as const;
 const KNOWN = new Set<string>(['directory', 'tempDirectory', ...LIMITS]);
 
 function directoryOption(field: string, value: unknown, fallback: string): string {

@@ -34,6 +34,7 @@ import { UploadedFileServer } from './uploaded-file-server.js';
 import { UploadTabClient } from './upload-tab.client.js';
 import { UploadSlots } from './upload-slots.js';
 import { ExpectContinueGate } from './expect-continue.gate.js';
+import { TempDiskBudget } from './temp-disk-budget.js';
 
 /** The request header naming the handler, by its full name as events name it (Reflex's). @publicApi */
 export const UPLOAD_HANDLER_HEADER = 'reflex-event-handler';
@@ -157,6 +158,8 @@ export class UploadRoute implements OnModuleInit {
   readonly path: string;
   /** The uploads in progress, on the worker and per client address; undefined when uploads are off. */
   private readonly slots: UploadSlots | undefined;
+  /** The bytes this worker's buffered uploads hold in the temp directory (`uploads.maxTempBytes`). */
+  private readonly tempDisk: TempDiskBudget;
   /** The first refusal for `uploads.maxConcurrent` until an upload ends is logged; the rest would flood the log. */
   private busyLogged = false;
   /**
@@ -184,6 +187,7 @@ export class UploadRoute implements OnModuleInit {
   ) {
     this.path = `${pathPrefixOf(options.path)}/_upload`;
     this.slots = options.uploads && new UploadSlots(options.uploads.maxConcurrent, options.uploads.maxConcurrentPerAddress);
+    this.tempDisk = new TempDiskBudget(options.uploads ? options.uploads.maxTempBytes : 0);
   }
 
   onModuleInit(): void {
@@ -405,7 +409,7 @@ export class UploadRoute implements OnModuleInit {
   private async buffered(req: IncomingMessage, res: ServerResponse, limits: ResolvedUploadOptions, signal: AbortSignal, call: UploadContext): Promise<void> {
     let form: BufferedUpload;
     try {
-      form = await parseBufferedUpload(req, limits, signal);
+      form = await parseBufferedUpload(req, limits, signal, this.tempDisk);
     } catch (error) {
       this.answerFailure(res, error, call);
       return;
@@ -580,11 +584,12 @@ function isRoutePath(rest: string | undefined): boolean {
 }
 
 /**
- * The refusals of an upload whose tier passed that the tab is told of: the limits (413) and a body that stopped
- * arriving (408), which a user of Reflex's own frontend meets; a malformed form (400) comes from scripts only.
+ * The refusals of an upload whose tier passed that the tab is told of: the limits (413), a body that stopped
+ * arriving (408) and a worker without temp disk to spare (507), which a user of Reflex's own frontend meets; a
+ * malformed form (400) comes from scripts only.
  */
 function isShownToTheTab(error: UploadError): boolean {
-  return error.status === 413 || error.status === 408;
+  return error.status === 413 || error.status === 408 || error.status === 507;
 }
 
 /** What one upload's modes work with once its tier passed. */
