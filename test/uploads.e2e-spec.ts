@@ -213,53 +213,45 @@ describe('POST /_upload', () => {
 
   const connect = (): Promise<RawSocket> => RawSocket.hydrated(running.url, sockets);
 
-  /** A multipart request written by hand, left open: what a slow or vanishing client looks like. */
-  const openUpload = (handler: string, token: string, head: string, headers: Record<string, string> = {}): { request: ClientRequest; response: Promise<IncomingMessage> } => {
-    const boundary = 'xBoundaryx';
+  const BOUNDARY = 'xBoundaryx';
+
+  /** A multipart upload request by hand, its headers sent and nothing of its body yet; `headers` are added. */
+  const rawUpload = (handler: string, token: string, headers: Record<string, string>): { request: ClientRequest; response: Promise<IncomingMessage> } => {
     const { port } = new URL(running.url);
     const request = httpRequest({
       host: '127.0.0.1',
       port,
       method: 'POST',
       path: '/_upload',
-      headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${boundary}`, ...headers },
+      headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, ...headers },
     });
     const response = new Promise<IncomingMessage>((resolve, reject) => {
       request.once('response', resolve);
       request.once('error', reject);
     });
     response.catch(() => undefined);
-    request.write(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.csv"\r\nContent-Type: text/csv\r\n\r\n${head}`);
     return { request, response };
+  };
+
+  /** A multipart request written by hand, left open: what a slow or vanishing client looks like. */
+  const openUpload = (handler: string, token: string, head: string, headers: Record<string, string> = {}): { request: ClientRequest; response: Promise<IncomingMessage> } => {
+    const upload = rawUpload(handler, token, headers);
+    upload.request.write(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="big.csv"\r\nContent-Type: text/csv\r\n\r\n${head}`);
+    return upload;
   };
 
   /**
    * An upload that sends its body only once the server answered `100 Continue`, as curl does for files over 1 MB:
    * whether that came before the final answer, and the answer.
    */
-  const uploadAfterContinue = async (handler: string, token: string, headers: Record<string, string> = {}): Promise<{ continued: boolean; status: number | undefined; text: string }> => {
-    const boundary = 'xBoundaryx';
-    const args = `--${boundary}\r\nContent-Disposition: form-data; name="__reflex_event_args"\r\n\r\n{"note":"late"}\r\n`;
-    const body = `${args}--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="late.txt"\r\nContent-Type: text/plain\r\n\r\nlate bytes\r\n--${boundary}--\r\n`;
-    const { port } = new URL(running.url);
-    const request = httpRequest({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: '/_upload',
-      headers: {
-        'Reflex-Client-Token': token, 'Reflex-Event-Handler': handler, 'Content-Type': `multipart/form-data; boundary=${boundary}`,
-        'Content-Length': String(Buffer.byteLength(body)), Expect: '100-continue', ...headers,
-      },
-    });
+  const uploadAfterContinue = async (handler: string, token: string): Promise<{ continued: boolean; status: number | undefined; text: string }> => {
+    const args = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="__reflex_event_args"\r\n\r\n{"note":"late"}\r\n`;
+    const body = `${args}--${BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="late.txt"\r\nContent-Type: text/plain\r\n\r\nlate bytes\r\n--${BOUNDARY}--\r\n`;
+    const { request, response } = rawUpload(handler, token, { 'Content-Length': String(Buffer.byteLength(body)), Expect: '100-continue' });
     let continued = false;
     request.once('continue', () => {
       continued = true;
       request.end(body);
-    });
-    const response = new Promise<IncomingMessage>((resolve, reject) => {
-      request.once('response', resolve);
-      request.once('error', reject);
     });
     request.flushHeaders();
     const answered = await response;
