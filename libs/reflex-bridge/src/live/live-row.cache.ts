@@ -5,6 +5,14 @@ import type { ModelChange } from './model-change.js';
 /** Distinct lists (by content) one scope shares results for; subscribers past that many still get correct lists. */
 export const MAX_SHARED_LISTS = 8;
 
+/**
+ * Changes whose results are kept for the subscribers still to apply them: the latest ones a subscriber applied
+ * first. A fan-out applies one change to every subscriber before the next (each subscriber takes its changes in
+ * turn), so the subscribers that keep up share the results of the last one or two; a subscriber further behind
+ * than this computes its own.
+ */
+export const MAX_CACHED_CHANGES = 64;
+
 /** What one scope (change, list, user) computed, shared by the subscribers in it. */
 class Scope {
   hasRow = false;
@@ -13,6 +21,12 @@ class Scope {
   readonly after: [Map<readonly unknown[], readonly unknown[]>, Map<readonly unknown[], readonly unknown[]>] = [new Map(), new Map()];
   /** Lists before the change with distinct contents, the keys a list equal by content is matched against. */
   readonly distinct: [Array<readonly unknown[]>, Array<readonly unknown[]>] = [[], []];
+}
+
+/** What one change computed: its scopes, and the frames of its deltas. */
+interface ChangeEntry {
+  scopes?: Map<LiveListDefinition, Map<unknown, Scope>>;
+  frames?: LiveFramePool;
 }
 
 /** Same length and the very same elements in the same order. */
@@ -30,12 +44,21 @@ function sameElements(a: readonly unknown[], b: readonly unknown[]): boolean {
  * (the same rows, as objects) get the very same new list, so their deltas are the same and share one encoded
  * frame ({@link framesOf}).
  *
- * Entries live as long as the change does: the broadcaster hands every subscriber the same `ModelChange`, and
- * once the last one has applied it nothing holds it and its entries go with it.
+ * Entries live as long as the change does (the broadcaster hands every subscriber the same `ModelChange`, and
+ * once the last one has applied it nothing holds it and its entries go with it), and at most while it is one of
+ * the {@link MAX_CACHED_CHANGES} latest changes computed for. A subscriber that does not keep up (its own event
+ * holds its state for minutes) holds up to `live.bufferSize` changes waiting; without that bound each of them
+ * kept every scope's lists and the encoded frames of the whole list for as long: a public list of 300 rows with
+ * 1,000 changes waiting for one stalled tab held 58 MB. A change past the bound is computed again for each late
+ * subscriber that applies it, and shared with none (which keeps a late subscriber from pushing the current
+ * changes out).
  */
 export class LiveRowCache {
-  private readonly scopes = new WeakMap<ModelChange, Map<LiveListDefinition, Map<unknown, Scope>>>();
-  private readonly frames = new WeakMap<ModelChange, LiveFramePool>();
+  private readonly entries = new WeakMap<ModelChange, ChangeEntry>();
+  /** The changes with entries, oldest first: weakly, so a change every subscriber applied still goes at once. */
+  private readonly order: Array<WeakRef<ModelChange>> = [];
+  /** Changes whose entries were dropped for newer ones: computed per subscriber from then on. */
+  private readonly retired = new WeakSet<ModelChange>();
 
   /**
    * The row for `change` in `list` as `user` sees it: `compute()`'s answer, computed by the first subscriber of
@@ -85,14 +108,32 @@ export class LiveRowCache {
 
   /** The frames of `change`'s deltas, shared by the subscribers whose delta is the same. */
   framesOf(change: ModelChange): LiveFramePool {
-    let pool = this.frames.get(change);
-    if (!pool) this.frames.set(change, (pool = new LiveFramePool()));
-    return pool;
+    const entry = this.entryOf(change);
+    if (!entry) return new LiveFramePool();
+    return (entry.frames ??= new LiveFramePool());
+  }
+
+  /** The entry of `change`, made when it has none (dropping the oldest past the bound); none for a retired change. */
+  private entryOf(change: ModelChange): ChangeEntry | undefined {
+    let entry = this.entries.get(change);
+    if (entry !== undefined) return entry;
+    if (this.retired.has(change)) return undefined;
+    this.entries.set(change, (entry = {}));
+    this.order.push(new WeakRef(change));
+    if (this.order.length > MAX_CACHED_CHANGES) {
+      const oldest = this.order.shift()!.deref();
+      if (oldest !== undefined) {
+        this.entries.delete(oldest);
+        this.retired.add(oldest);
+      }
+    }
+    return entry;
   }
 
   private scopeOf(change: ModelChange, list: LiveListDefinition, user: unknown): Scope {
-    let byList = this.scopes.get(change);
-    if (!byList) this.scopes.set(change, (byList = new Map()));
+    const entry = this.entryOf(change);
+    if (!entry) return new Scope();
+    const byList = (entry.scopes ??= new Map());
     let byUser = byList.get(list);
     if (!byUser) byList.set(list, (byUser = new Map()));
     let scope = byUser.get(user);
