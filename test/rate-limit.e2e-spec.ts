@@ -4,7 +4,7 @@ import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { SkipThrottle, Throttle, ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import type { AddressInfo } from 'node:net';
 import { createClient } from 'redis';
-import { BridgeTier, EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { BridgeTier, EventHandler, LiveBroadcaster, LiveList, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { RedisThrottlerStorage } from '../libs/reflex-bridge/src/security/redis-throttler.storage.js';
 import { describeRateLimitStorageContract } from '../libs/reflex-bridge/src/security/rate-limit-storage.contract.js';
 import { ShopModule } from '../apps/shop/src/shop.module.js';
@@ -207,6 +207,63 @@ class OrderState {
     this.orders++;
   }
 }
+
+const WATCH_LABEL = 'rate.watched';
+
+/** A live list whose own `live_subscribe` handler is limited (its guards may read a database). */
+@State()
+class WatchedState {
+  @LiveList(WATCH_LABEL)
+  rows: Array<{ id: number }> = [];
+
+  @EventHandler()
+  @Throttle({ default: { limit: 2, ttl: 60_000 } })
+  live_subscribe(): void {}
+}
+
+/** A live list whose whole state is limited: its built-in `live_subscribe` is one of its events. */
+@State()
+@Throttle({ default: { limit: 2, ttl: 60_000 } })
+class WatchedClassState {
+  @LiveList(WATCH_LABEL)
+  rows: Array<{ id: number }> = [];
+}
+
+describe('rate limits on live_subscribe', () => {
+  let running: RunningApp;
+  const sockets: RawSocket[] = [];
+  beforeAll(async () => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ bridge: { trustProxy: true } })], providers: [WatchedState, WatchedClassState] });
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running.close();
+  });
+
+  it.each([
+    ['its own live_subscribe handler', `${ROOT}.watched_state`, '192.0.2.40'],
+    ['its state class', `${ROOT}.watched_class_state`, '192.0.2.41'],
+  ])('honours @Throttle on %s: past the limit, live_subscribe is refused with rate_limited and subscribes nothing', async (_where, state, ip) => {
+    const live = running.app.get(LiveBroadcaster);
+    const socket = await openSocket(running.url, ip, sockets);
+    const before = live.subscriberCount(WATCH_LABEL);
+    socket.send(`${state}.live_subscribe`);
+    await socket.until(() => live.subscriberCount(WATCH_LABEL) === before + 1, 10_000, 'the first subscription');
+    socket.send(`${state}.live_subscribe`);
+    socket.send(`${state}.live_subscribe`);
+    await socket.until(() => refusals(socket).length === 1, 10_000, 'the third live_subscribe to be refused');
+    expect(refusals(socket)[0]).toMatchObject({ code: 'rate_limited', event: `${state}.live_subscribe` });
+    // Another address is not limited by this one's calls; a socket from this one is.
+    const sameAddress = await openSocket(running.url, ip, sockets);
+    sameAddress.send(`${state}.live_subscribe`);
+    await sameAddress.until(() => refusals(sameAddress).length === 1, 10_000, 'the refusal on a new socket from the same address');
+    expect(live.subscriberCount(WATCH_LABEL)).toBe(before + 1);
+    const elsewhere = await openSocket(running.url, `${ip}1`, sockets);
+    elsewhere.send(`${state}.live_subscribe`);
+    await elsewhere.until(() => live.subscriberCount(WATCH_LABEL) === before + 2, 10_000, 'the subscription from another address');
+    expect(refusals(elsewhere)).toEqual([]);
+  });
+});
 
 describe('session cookie changes per client address', () => {
   let running: RunningApp;

@@ -438,17 +438,28 @@ export class EventPipeline implements OnApplicationBootstrap {
     if (handler === undefined || handler.method === LIVE_SUBSCRIBE) {
       if (event.name.endsWith(LIVE_SUBSCRIBE_SUFFIX)) {
         const definition = this.registry.stateByFullName(event.name.slice(0, -LIVE_SUBSCRIBE_SUFFIX.length));
-        if (definition && this.liveLists.hasLiveLists(definition)) return this.subscribeLive(client, token, handler ?? this.liveSubscribeOf(definition), event);
+        if (definition && this.liveLists.hasLiveLists(definition)) {
+          const subscribe = handler ?? this.liveSubscribeOf(definition);
+          // Limited like any handler: its tier and guards (a session read, a database lookup) run for each one.
+          return this.throttled(client, subscribe, event, fromClient, () => this.subscribeLive(client, token, subscribe, event));
+        }
       }
     }
     if (!handler) throw new BridgeError('unknown_handler', `No event handler is registered as "${event.name}".`);
-    if (!fromClient) return this.runHandler(client, token, handler, event);
-    // The handler's @Throttle limits, before the bridge tier spends anything on the event. The IP in the router
-    // data is the server's (routerDataFor overwrites whatever the client sent).
+    return this.throttled(client, handler, event, fromClient, () => this.runHandler(client, token, handler, event));
+  }
+
+  /**
+   * Runs `run` once `handler`'s @Throttle limits let a client's event through, before the bridge tier spends anything
+   * on it (server events are not limited); refused: a `rate_limited` error and nothing runs. The IP in the router
+   * data is the server's (routerDataFor overwrites whatever the client sent).
+   */
+  private throttled(client: EventClient, handler: HandlerDefinition, event: RoutedEvent, fromClient: boolean, run: () => MaybePromise<void>): MaybePromise<void> {
+    if (!fromClient) return run();
     const wait = this.rateLimiter.checkHandler(handler, event.routerData.ip);
-    if (wait === 0) return this.runHandler(client, token, handler, event);
+    if (wait === 0) return run();
     return then(wait, (ms) => {
-      if (ms === 0) return this.runHandler(client, token, handler, event);
+      if (ms === 0) return run();
       this.sendError(client, this.rateLimiter.refusal(event.name, ms));
     });
   }
@@ -716,6 +727,8 @@ export class EventPipeline implements OnApplicationBootstrap {
     if (!subscribe) {
       subscribe = { fullName: `${state.fullName}.${LIVE_SUBSCRIBE}`, method: LIVE_SUBSCRIBE, state, options: {}, params: [], paramTypes: [], streaming: false, upload: undefined };
       this.liveSubscribes.set(state, subscribe);
+      // The state class's @Throttle limits it, as they do the state's other events.
+      this.rateLimiter.addHandler(subscribe);
     }
     return subscribe;
   }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type Type } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 // A deep import of a dependency-free file: the package root is CommonJS that require()s Nest 12's ES modules,
@@ -101,6 +101,15 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     if (!this.options.enabled) return;
     for (const handler of this.registry.handlerDefinitions()) this.compile(handler);
+  }
+
+  /**
+   * Reads the `@Throttle` / `@SkipThrottle` metadata of a handler made after bootstrap (a state's built-in
+   * `live_subscribe`, which has no method of its own: its state class's metadata applies).
+   */
+  addHandler(handler: HandlerDefinition): void {
+    if (!this.options.enabled || this.limits.has(handler)) return;
+    this.compile(handler);
   }
 
   /**
@@ -228,8 +237,8 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   private compile(handler: HandlerDefinition): void {
     const cls = handler.state.cls;
     const method = cls.prototype[handler.method] as object | undefined;
-    if (typeof method !== 'function') return;
-    const targets = [method as () => void, cls];
+    // A built-in handler (see addHandler) has no method: its class's metadata alone.
+    const targets: Array<Type | (() => void)> = typeof method === 'function' ? [method as () => void, cls] : [cls];
     const where = `${cls.name}.${handler.method}`;
     if (this.reflector.getAllAndOverride<boolean | undefined>(THROTTLER_SKIP + DEFAULT_NAME, targets) === true) this.exempt.add(handler.fullName);
     const names = new Set<string>();
