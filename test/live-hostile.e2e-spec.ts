@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { BridgeTier, EventHandler, LiveBroadcaster, LiveList, ModelChange, ReflexBridgeModule, State } from '@reflex-bridge/nest';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { eventually } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
 
 /** A full garbage collection, so that heap sizes measure what is still held. */
@@ -55,15 +56,46 @@ async function subscribed(app: RunningApp, sockets: RawSocket[]): Promise<RawSoc
 describe('live lists under hostile subscribers', () => {
   let app: RunningApp;
   const sockets: RawSocket[] = [];
+  const logger = new CapturingLogger();
   beforeAll(async () => {
-    app = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [HostileBoardState] });
+    app = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [HostileBoardState] }, undefined, logger);
   });
-  afterEach(() => {
+  afterEach(async () => {
     GATE.release();
     for (const socket of sockets.splice(0)) socket.close();
+    // The next test counts subscriptions from none.
+    await eventually('every subscription to end', () => app.app.get(LiveBroadcaster).subscriberCount(LABEL), (count) => count === 0);
   });
   afterAll(async () => {
     await app.close();
+  });
+
+  it('logs one warning, not one per change, for sockets that subscribe without ever hydrating (they have no state to apply changes to)', async () => {
+    const live = app.app.get(LiveBroadcaster);
+    const before = live.subscriberCount(LABEL);
+    const reader = await subscribed(app, sockets);
+    const unhydrated: RawSocket[] = [];
+    for (let i = 0; i < 5; i++) {
+      const tab = new RawSocket(app.url);
+      sockets.push(tab);
+      unhydrated.push(tab);
+      await tab.connected();
+      tab.send(`${BOARD}.live_subscribe`);
+    }
+    await reader.until(() => live.subscriberCount(LABEL) === before + 6, undefined, 'the subscriptions');
+    const failures = () => logger.lines.filter((line) => line.level === 'warn' && line.message.includes('No client state exists')).length;
+    const changes = 100;
+    for (let i = 0; i < changes; i++) await live.publish(new ModelChange(LABEL, 'updated', i % ROWS, { id: i % ROWS, text: `u${i}` }));
+    await reader.until(() => (reader.latest(BOARD, 'rows') as Row[] | undefined)?.[(changes - 1) % ROWS]?.text === `u${changes - 1}`, undefined, 'the reader to get every change');
+    // Every socket's changes were tried (the reader's came after theirs).
+    await reader.until(() => failures() >= 5, undefined, 'a warning per socket');
+    // It was 500: a line per change for each such socket.
+    expect(failures()).toBe(5);
+    // Once it hydrates, such a socket's list follows the changes.
+    const late = unhydrated[0]!;
+    await late.hydrate();
+    await live.publish(new ModelChange(LABEL, 'created', 10_000, { id: 10_000, text: 'after hydrate' }));
+    await late.until(() => ((late.latest(BOARD, 'rows') as Row[] | undefined) ?? []).some((row) => row.id === 10_000), undefined, 'the change after hydrating');
   });
 
   it("does not hold every change's lists and frames for a subscriber whose state a slow event of its own holds", async () => {

@@ -13,7 +13,7 @@ function until(predicate: () => boolean): Promise<void> {
 const change = (pk: number) => new ModelChange('test.row', 'created', pk);
 
 /** A subscriber whose apply records the changes, finishing each at once or when `release()` is called. */
-function recording(options: { bufferSize?: number; async?: boolean; failOn?: number } = {}) {
+function recording(options: { bufferSize?: number; async?: boolean; failOn?: number; failWhile?: () => boolean } = {}) {
   const applied: number[] = [];
   const failures: number[] = [];
   const releases: Array<() => void> = [];
@@ -23,7 +23,7 @@ function recording(options: { bufferSize?: number; async?: boolean; failOn?: num
     options.bufferSize ?? 100,
     new LiveFanoutScheduler(),
     (next) => {
-      if (next.pk === options.failOn) throw new Error('cannot apply');
+      if (next.pk === options.failOn || options.failWhile?.()) throw new Error('cannot apply');
       if (!options.async) {
         applied.push(Number(next.pk));
         return undefined;
@@ -75,6 +75,31 @@ describe('LiveListSubscriber', () => {
     await until(() => applied.length === 2);
     expect(applied).toEqual([1, 3]);
     expect(failures).toEqual([2]);
+  });
+
+  it.each([false, true])('reports only the first change of a run that fails, however long the run (apply waits: %s)', async (async) => {
+    // A tab that subscribed before it hydrated: every change fails until it has a state.
+    let hydrated = false;
+    const { subscriber, applied, failures, releases } = recording({ async, failWhile: () => !hydrated });
+    for (let pk = 1; pk <= 50; pk++) subscriber.deliver(change(pk));
+    await until(() => subscriber.waiting === 0 && (!async || releases.length === 0));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(failures).toEqual([1]);
+    hydrated = true;
+    subscriber.deliver(change(51));
+    if (async) {
+      await until(() => releases.length === 1);
+      releases[0]!();
+    }
+    await until(() => applied.length === 1);
+    // Applying again starts a new run: its first failure is reported.
+    hydrated = false;
+    subscriber.deliver(change(52));
+    subscriber.deliver(change(53));
+    await until(() => failures.length === 2);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(failures).toEqual([1, 52]);
+    expect(applied).toEqual([51]);
   });
 
   it('stops at unsubscribe: waiting changes are dropped, later ones ignored, the owner told once', async () => {
