@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import type { EventClient } from '../common/event-client.js';
 import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
@@ -64,6 +65,68 @@ describe('LiveListSubscriptions', () => {
     const shown = () => (state['notes'] as Array<{ id: number }>).map((note) => note.id);
     return { live, subscriptions, state, modify, client, judged, shown };
   }
+
+  it.each([
+    ['throws', (): never => {
+      throw new Error('database down');
+    }],
+    ['rejects', () => Promise.reject(new Error('database down'))],
+  ])("calls a liveRow that %s once per scope and logs its failure once, not once per subscriber of a public list", async (_how, failing) => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const live = new LiveBroadcaster();
+      broadcasters.push(live);
+      const subscriptions = new LiveListSubscriptions(live, new ConnectionLifecycle());
+      let calls = 0;
+      let applied = 0;
+      let tried = 0;
+      const subscribers = 200;
+      for (let i = 0; i < subscribers; i++) {
+        const state: Record<string, unknown> = {
+          notes: [],
+          liveRow: () => {
+            calls += 1;
+            return failing();
+          },
+        };
+        // Counts each change tried, once it failed or applied (the subscriber reports a failure right after).
+        const modify: ModifyState = (change) => {
+          let done;
+          try {
+            done = change(state);
+          } catch (error) {
+            tried += 1;
+            throw error;
+          }
+          if (done === undefined) {
+            tried += 1;
+            applied += 1;
+            return undefined;
+          }
+          return done.then(
+            () => void ((tried += 1), (applied += 1)),
+            (error: unknown) => {
+              tried += 1;
+              throw error;
+            },
+          );
+        };
+        const client: EventClient = { token: `token-${i}`, sid: `sid-${i}`, headers: {}, remoteAddress: '127.0.0.1', connectedAt: Date.now(), emitUpdate: () => undefined, emitError: () => undefined };
+        // A none-tier state: no user, so every subscriber is in one scope.
+        subscriptions.start(client, definition, undefined, false, modify);
+      }
+      for (let pk = 1; pk <= 3; pk++) live.deliverLocal(new ModelChange(LABEL, 'created', pk));
+      const failures = () => warn.mock.calls.filter(([message]) => String(message).includes('database down'));
+      await until(() => tried === subscribers * 3, 'every subscriber to try every change');
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      // It was a line per subscriber, and a liveRow call per subscriber and change for a synchronous throw.
+      expect(failures()).toHaveLength(1);
+      expect(calls).toBe(3);
+      expect(applied).toBe(0);
+    } finally {
+      warn.mockRestore();
+    }
+  });
 
   it('replays nothing when the same user subscribes again with a fresh copy of its record (as a session deserializes it for each event)', async () => {
     const { live, subscriptions, modify, client, judged, shown } = setup();

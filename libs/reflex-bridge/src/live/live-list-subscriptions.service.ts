@@ -97,6 +97,8 @@ export class LiveListSubscriptions {
   /** Each change's rows, lists and frames, once per scope for all of this worker's subscribers. */
   private readonly rows = new LiveRowCache();
   private readonly scheduler = new LiveFanoutScheduler();
+  /** Failures already logged (see {@link start}): weakly, so each goes with the last subscriber that held it. */
+  private readonly reported = new WeakSet<object>();
 
   constructor(
     private readonly broadcaster: LiveBroadcaster,
@@ -165,8 +167,16 @@ export class LiveListSubscriptions {
         this.scheduler,
         // `held` read under the state's lock, as the user is: a change queued before a hold applies nothing either.
         (change) => modify((state) => (viewer.held ? undefined : applyLiveChange(state, list, change, viewer.user, this.rows)), this.rows.framesOf(change)),
-        (change, error) =>
-          this.logger.warn(`Applying ${change.modelLabel} ${change.action} ${String(change.pk)} to ${definition.fullName}.${list.property} failed: ${(error as Error)?.message ?? String(error)}`),
+        (change, error) => {
+          // One failure shared by a scope's subscribers (its `liveRow` threw or rejected once for all of them) is
+          // logged once, not once per subscriber: 10,000 lines for one change of a public list.
+          if (typeof error === 'object' && error !== null) {
+            if (this.reported.has(error)) return false;
+            this.reported.add(error);
+          }
+          this.logger.warn(`Applying ${change.modelLabel} ${change.action} ${String(change.pk)} to ${definition.fullName}.${list.property} failed: ${(error as Error)?.message ?? String(error)}`);
+          return true;
+        },
         (ended) => this.broadcaster.detach(list.label, ended),
       );
       subscribers.push(subscriber);

@@ -35,7 +35,7 @@ function recording(options: { bufferSize?: number; async?: boolean; failOn?: num
         }),
       );
     },
-    (failed) => failures.push(Number(failed.pk)),
+    (failed) => void failures.push(Number(failed.pk)),
     () => void ended++,
   );
   return { subscriber, applied, failures, releases, ended: () => ended };

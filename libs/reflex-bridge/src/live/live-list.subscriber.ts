@@ -29,6 +29,8 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
    * such sockets made 100,000 lines of 1,000 changes.
    */
   private failingRun = 0;
+  /** Whether `failed` logged the first failure of the current run (a failure shared with others may be logged once). */
+  private runLogged = false;
 
   /**
    * @param label the model label subscribed to.
@@ -36,7 +38,8 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
    * @param scheduler runs the subscriber when it has a change waiting.
    * @param apply applies one change; its failure is passed to `failed`.
    * @param failed reports a change `apply` failed to apply (the next ones still apply): the first of a run of
-   *   failures only; when a change applies again, one warning counts the others.
+   *   failures only. Returns `false` when it did not log it (another subscriber logged that very failure); else,
+   *   when a change applies again or the subscriber ends, one warning counts the others of the run.
    * @param onEnd called once when the subscriber ends, so the broadcaster forgets it.
    */
   constructor(
@@ -44,7 +47,7 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
     private readonly bufferSize: number,
     private readonly scheduler: LiveFanoutScheduler,
     private readonly apply: (change: ModelChange) => MaybePromise<void>,
-    private readonly failed: (change: ModelChange, error: unknown) => void,
+    private readonly failed: (change: ModelChange, error: unknown) => boolean | void,
     private readonly onEnd: (subscriber: LiveListSubscriber) => void,
   ) {}
 
@@ -118,18 +121,18 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
     if (this.ended) return;
     this.ended = true;
     this.pending.length = 0;
-    if (this.failingRun > 1) logger.warn(`Live list subscriber of "${this.label}": ${this.failingRun - 1} more changes failed to apply after the one logged, before it ended`);
+    if (this.failingRun > 1 && this.runLogged) logger.warn(`Live list subscriber of "${this.label}": ${this.failingRun - 1} more change(s) failed to apply after the one logged, before it ended`);
     this.onEnd(this);
   }
 
   private fail(change: ModelChange, error: unknown): void {
     this.failingRun += 1;
-    if (this.failingRun === 1) this.failed(change, error);
+    if (this.failingRun === 1) this.runLogged = this.failed(change, error) !== false;
   }
 
   private succeeded(): void {
-    if (this.failingRun > 1) {
-      logger.warn(`Live list subscriber of "${this.label}": ${this.failingRun - 1} more changes failed to apply after the one logged, before this one applied`);
+    if (this.failingRun > 1 && this.runLogged) {
+      logger.warn(`Live list subscriber of "${this.label}": ${this.failingRun - 1} more change(s) failed to apply after the one logged, before this one applied`);
     }
     this.failingRun = 0;
   }

@@ -17,6 +17,8 @@ export const MAX_CACHED_CHANGES = 64;
 class Scope {
   hasRow = false;
   row: unknown = undefined;
+  /** Set when computing the row threw: the error each subscriber in the scope gets, as a rejection is shared. */
+  threw: { error: unknown } | undefined = undefined;
   /** The list after the change, by the list before it (identity), for unpaginated and paginated lists. */
   readonly after: [Map<readonly unknown[], readonly unknown[]>, Map<readonly unknown[], readonly unknown[]>] = [new Map(), new Map()];
   /** Lists before the change with distinct contents, the keys a list equal by content is matched against. */
@@ -62,13 +64,20 @@ export class LiveRowCache {
 
   /**
    * The row for `change` in `list` as `user` sees it: `compute()`'s answer, computed by the first subscriber of
-   * that scope to ask and shared (a promise too, and a rejection, which each subscriber then reports) with the
-   * others.
+   * that scope to ask and shared (a promise too, and a rejection or a throw, which each subscriber then reports)
+   * with the others: a `liveRow` that throws (its database is down) is called once per scope, not once per
+   * subscriber.
    */
   rowOf(change: ModelChange, list: LiveListDefinition, user: unknown, compute: () => unknown): unknown {
     const scope = this.scopeOf(change, list, user);
+    if (scope.threw) throw scope.threw.error;
     if (!scope.hasRow) {
-      scope.row = compute();
+      try {
+        scope.row = compute();
+      } catch (error) {
+        scope.threw = { error };
+        throw error;
+      }
       scope.hasRow = true;
     }
     return scope.row;
