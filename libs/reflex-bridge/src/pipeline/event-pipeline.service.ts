@@ -168,6 +168,11 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   onApplicationBootstrap(): Promise<void> {
+    // The built-in live_subscribe of each state with live lists, made now: its class's @Throttle / @SkipThrottle are
+    // then read at startup, as every handler's are (an invalid limit stops the app here, not at a client's event).
+    for (const state of this.registry.states()) {
+      if (this.liveLists.hasLiveLists(state) && this.registry.findHandler(`${state.fullName}.${LIVE_SUBSCRIBE}`) === undefined) this.liveSubscribeOf(state);
+    }
     return this.bridge.prepareEnhancers([...this.registry.handlerDefinitions()]);
   }
 

@@ -178,6 +178,26 @@ describe('EventRateLimiter', () => {
     expect(() => limiter({}, undefined, handlersOf(MissingTtl, 'missing_ttl'))).toThrow(/MissingTtl\.short: "ttl"/);
   });
 
+  it("limits a built-in handler with no method of its own (a state's live_subscribe) by its state class's metadata", () => {
+    @Throttle({ default: { limit: 2, ttl: 60_000 } })
+    class LimitedBoard {}
+    @SkipThrottle()
+    class ExemptBoard {}
+    const builtIn = (cls: new () => object, stateName: string): HandlerDefinition =>
+      ({ fullName: `root.${stateName}.live_subscribe`, method: 'live_subscribe', state: { cls, fullName: `root.${stateName}` }, options: {}, params: [], paramTypes: [], streaming: false }) as unknown as HandlerDefinition;
+    const rate = limiter({ rateLimit: { perConnection: { limit: 1, ttlMs: 60_000 } } });
+    const limited = builtIn(LimitedBoard, 'limited_board');
+    const exempt = builtIn(ExemptBoard, 'exempt_board');
+    rate.addHandler(limited);
+    rate.addHandler(exempt);
+    expect(rate.checkHandler(limited, IP)).toBe(0);
+    expect(rate.checkHandler(limited, IP)).toBe(0);
+    expect(rate.checkHandler(limited, IP)).toBeGreaterThan(0);
+    // @SkipThrottle() on the class exempts it from the connection's budget, as it does the class's handlers.
+    const connection = client('sid-built-in');
+    for (let i = 0; i < 5; i++) expect(rate.admitConnection(connection, exempt.fullName)).toBe(0);
+  });
+
   it('answers a refusal as rate_limited with a whole-millisecond retry delay', () => {
     expect(limiter().refusal('root.a.b', 1234.2)).toEqual({ code: 'rate_limited', message: 'Too many events; try again in 2 s.', event: 'root.a.b', retryAfterMs: 1235 });
   });
