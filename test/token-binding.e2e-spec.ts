@@ -14,6 +14,7 @@ import { createClient } from 'redis';
 import { io } from 'socket.io-client';
 import { StateStore } from '@reflex-bridge/nest';
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
+import { ClientRegistry } from '../libs/reflex-bridge/src/gateway/client-registry.js';
 import { ShopModule } from '../apps/shop/src/shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
@@ -22,6 +23,7 @@ import { CapturingLogger } from './support/app.js';
 import { RawSocket, handoffOf } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { buildShop, ShopWorkers } from './support/shop-workers.js';
+import { cachedAuthHarness, loginOverHttp } from './fixtures/cached-auth-app.js';
 
 const ROOT = 'reflex___state____state';
 const LIKES = `${ROOT}.likes_state`;
@@ -273,6 +275,43 @@ describe('client token binding: the shop in one process (in-memory states and se
     expect(back.newTokens).toEqual([]);
     expect(cartLines(back)).toHaveLength(1);
     back.close();
+  });
+});
+
+describe('client token binding: a socket that waits for the holder of a token to leave', () => {
+  const { start, whoami, closeAll } = cachedAuthHarness();
+  const PROFILE = `${ROOT}.profile_state`;
+  afterAll(closeAll);
+
+  it("is checked again once the holder left: a token its owner's session bound meanwhile goes to no other session", async () => {
+    // A long grace: the holder's login and departure fall inside it however loaded the machine is.
+    const app = await start({ bridge: { tokenHandoverGraceMs: 60_000 } });
+    const registry = app.app.get(ClientRegistry);
+    const token = randomUUID();
+    const daveCookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
+    // Dave's new tab: connected, no event yet, so its token is still a bearer token (a leaked one, say).
+    const dave = new RawSocket(app.url, token, { headers: { cookie: daveCookie } });
+    let mallory: RawSocket | undefined;
+    try {
+      await dave.connected();
+      await until(() => registry.get(token) !== undefined, "dave's tab to be admitted");
+      // Mallory, of no session, presents the token while Dave's tab holds it: she waits for it to leave.
+      mallory = new RawSocket(app.url, token);
+      await until(() => registry.hasWaiters(token), 'the second socket to wait for the holder');
+      // Dave's first authenticated event binds the token to his session; then the tab reloads (its socket leaves).
+      await dave.hydrate();
+      expect(await whoami(dave, '/')).toBe('dave');
+      dave.close();
+      await mallory.connected();
+      await mallory.hydrate();
+      // Admitted on the check made before the binding, she got Dave's token and his state.
+      expect(mallory.newTokens).toHaveLength(1);
+      expect(mallory.newTokens[0]).not.toBe(token);
+      expect(mallory.latest(PROFILE, 'seen')).not.toBe('dave');
+    } finally {
+      dave.close();
+      mallory?.close();
+    }
   });
 });
 

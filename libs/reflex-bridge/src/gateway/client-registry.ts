@@ -65,6 +65,11 @@ export class ClientRegistry {
     });
   }
 
+  /** Whether sockets wait for the holder of `token` to leave (see {@link ClientRegistry.whenFree}; for tests). */
+  hasWaiters(token: string): boolean {
+    return this.waiting.has(token);
+  }
+
   get size(): number {
     return this.byToken.size;
   }

@@ -254,18 +254,30 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     if (left()) return false;
     // A reloaded tab's new socket can arrive before its old one is seen to close (on a busy worker, or behind a
     // proxy): the holder gets a moment to leave before this socket counts as a duplicated tab.
+    let waited = false;
     if (!fresh && this.registry.isHeldByOther(token, client)) {
+      waited = true;
       fresh = !(await this.registry.whenFree(token, client, this.options.tokenHandoverGraceMs));
       if (left()) return false;
     }
     if (!fresh && this.cluster) {
-      fresh = !(await this.cluster.claimToken(token, socket.id, this.options.tokenHandoverGraceMs));
+      const onHeld = (): void => void (waited = true);
+      fresh = !(await this.cluster.claimToken(token, socket.id, this.options.tokenHandoverGraceMs, onHeld));
       if (left()) return false;
       // Another socket of this worker may have bound the token while the claim was out.
       if (!fresh && this.registry.isHeldByOther(token, client)) {
         fresh = true;
         void this.cluster.releaseToken(token, socket.id);
       }
+    }
+    // While this socket waited for the holder to leave, the holder's events may have bound the token to their session
+    // (its first login, in a tab whose token leaked before): the owner is checked again, after the last wait. Checked
+    // only before it, a socket of any session that started waiting in time took the logged-in tab's state on reload.
+    if (!fresh && waited && this.ownership.enabled) {
+      fresh = !(await this.ownership.mayTake(token, session));
+      // A socket that left now: leave() releases its claim. One refused now: the claim it holds is let go.
+      if (left()) return false;
+      if (fresh && this.cluster) void this.cluster.releaseToken(token, socket.id);
     }
     // Another socket that waited for the same holder may have bound the token first.
     fresh ||= this.registry.isHeldByOther(token, client);
