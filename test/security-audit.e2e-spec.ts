@@ -154,6 +154,18 @@ describe('the security audit at startup', () => {
     }
   });
 
+  it('names a fastAuth secret that the session middleware does not accept (retired from one, not the other)', async () => {
+    const retired = randomBytes(48).toString('base64');
+    const fastAuth = { sessionSecret: [STRONG_SECRET, retired], sessionCookieName: 'audit.sid', loadUser: () => undefined };
+    const audited = await startAudited({ fastAuth });
+    expect(audited.codes()).toEqual(['fast_auth_secret_not_accepted']);
+    const line = audited.warnings().find((warning) => warning.startsWith('[fast_auth_secret_not_accepted] '));
+    expect(line).toContain('fastAuth.sessionSecret[1] (of 2)');
+    expect(line).not.toContain(retired);
+    const same = await startAudited({ fastAuth: { ...fastAuth, sessionSecret: STRONG_SECRET } });
+    expect(same.codes()).toEqual([]);
+  });
+
   it('reads a session middleware the app mounted itself (app.use), with any cookie name', async () => {
     const audited = await startAudited({ session: null }, (app) => app.use(session({ name: 'custom', secret: 'secret', resave: false, saveUninitialized: false, cookie: { secure: true, httpOnly: true, sameSite: 'strict' } })));
     expect(audited.codes()).toEqual(['session_secret_default']);

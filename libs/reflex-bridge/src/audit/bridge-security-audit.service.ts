@@ -100,6 +100,11 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
       if (session.acceptedCommonSecret !== undefined) {
         findings.push(securityFinding('session_secret_default', 'The session middleware accepts cookies signed with a well-known default secret'));
       }
+      const secrets = options.fastAuth?.sessionSecrets ?? [];
+      if (session.refusedSecrets.length > 0) {
+        const which = session.refusedSecrets.map((index) => (secrets.length > 1 ? `fastAuth.sessionSecret[${index}]` : 'fastAuth.sessionSecret')).join(', ');
+        findings.push(securityFinding('fast_auth_secret_not_accepted', `The session middleware does not accept cookies signed with ${which} (of ${secrets.length})`));
+      }
     }
     for (const secret of options.fastAuth?.sessionSecrets ?? []) {
       const weakness = secretWeakness(secret);
@@ -150,14 +155,14 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
     const chain = this.options.bridge.authMiddleware ?? [];
     const candidates = [...chain, ...this.appMiddleware()].filter((fn) => fn.name === 'session');
     for (const candidate of new Set(candidates)) {
-      const probe = await probeSessionMiddleware(candidate);
+      const probe = await probeSessionMiddleware(candidate, this.options.fastAuth?.sessionSecrets);
       if (probe) return probe;
     }
     if (chain.length === 0) return undefined;
     const wholeChain: RequestHandler = (request, response, next) => {
       void Promise.resolve(runMiddlewareChain(chain, request as unknown as SyntheticRequest, response as unknown as SyntheticResponse)).then(() => next(), next);
     };
-    return probeSessionMiddleware(wholeChain);
+    return probeSessionMiddleware(wholeChain, this.options.fastAuth?.sessionSecrets);
   }
 
   /** The app's CORS (`app.enableCors()`, or the `cors` package mounted with `app.use`), probed with an unlisted origin. */

@@ -17,6 +17,8 @@ export interface SessionProbe {
   cookieName: string | undefined;
   /** A well-known secret the middleware accepted a cookie signed with, if any. */
   acceptedCommonSecret: string | undefined;
+  /** The positions, in the secrets given to check, of those the middleware does not accept (see {@link probeSessionMiddleware}). */
+  refusedSecrets: number[];
 }
 
 /** A request the middleware sees as HTTPS, with these extra headers. */
@@ -43,9 +45,32 @@ function namingRequest(): { request: SyntheticRequest; askedName: () => string |
 
 /**
  * Calls `middleware` once; resolves when it called `next` (or after a deadline), with what was true right after
- * the synchronous call (`sessionIdAtReturn`). The response is never ended, so a session middleware saves nothing.
+ * the synchronous call (`sessionIdAtReturn`) and the first session id the middleware gave the request
+ * (`firstSessionId`: express-session's is the one its cookie names, when the signature verified). The response is
+ * never ended, so a session middleware saves nothing.
  */
-async function callOnce(middleware: RequestHandler, request: SyntheticRequest, response: SyntheticResponse): Promise<{ sessionIdAtReturn: string | undefined; failed: boolean }> {
+async function callOnce(
+  middleware: RequestHandler,
+  request: SyntheticRequest,
+  response: SyntheticResponse,
+): Promise<{ sessionIdAtReturn: string | undefined; firstSessionId: string | undefined; failed: boolean }> {
+  // The first id assigned is the cookie's, before the store is asked: a store answering synchronously that has no
+  // such session makes the middleware generate a new one before it returns, which would hide the match.
+  let firstSessionId: string | undefined;
+  let assigned = false;
+  let current: string | undefined;
+  Object.defineProperty(request, 'sessionID', {
+    configurable: true,
+    enumerable: true,
+    get: () => current,
+    set: (value: string | undefined) => {
+      if (!assigned) {
+        assigned = true;
+        firstSessionId = value;
+      }
+      current = value;
+    },
+  });
   let failed = false;
   let timer: NodeJS.Timeout | undefined;
   const called = new Promise<void>((resolve) => {
@@ -65,41 +90,49 @@ async function callOnce(middleware: RequestHandler, request: SyntheticRequest, r
   const sessionIdAtReturn = request.sessionID;
   await called;
   clearTimeout(timer);
-  return { sessionIdAtReturn, failed };
+  return { sessionIdAtReturn, firstSessionId, failed };
 }
 
 /**
  * Runs `middleware` on probe requests and, when it behaves as express-session does (it sets `req.sessionStore` and
- * gives the request a session with a cookie), reports the session cookie's flags, the store, and whether it accepts
- * a cookie signed with one of {@link COMMON_SESSION_SECRETS}. Undefined for any other middleware.
+ * gives the request a session with a cookie), reports the session cookie's flags, the store, whether it accepts
+ * a cookie signed with one of {@link COMMON_SESSION_SECRETS}, and which of `secretsToCheck` (fast auth's secrets) it
+ * does not accept. Undefined for any other middleware.
  *
- * The secret cannot be read from the middleware, so each well-known secret signs a random session id: the middleware
- * keeps the id (and looks it up in the store) only when the signature verifies, which shows right after the call,
- * before the store answers. Stores answering `get` synchronously hide a match (never invent one). Nothing is saved:
- * the responses are never ended.
+ * The secret cannot be read from the middleware, so each secret signs a random session id: the middleware gives the
+ * request that id (and looks it up in the store) only when the signature verifies, which shows in the first session
+ * id it assigns, before the store answers. Nothing is saved: the responses are never ended.
  */
-export async function probeSessionMiddleware(middleware: RequestHandler): Promise<SessionProbe | undefined> {
+export async function probeSessionMiddleware(middleware: RequestHandler, secretsToCheck: readonly string[] = []): Promise<SessionProbe | undefined> {
   const first = namingRequest();
   const outcome = await callOnce(middleware, first.request, new SyntheticResponse());
   const store = first.request.sessionStore as { constructor?: { name?: string } } | undefined;
   const cookie = (first.request.session as { cookie?: { secure?: unknown; httpOnly?: unknown; sameSite?: unknown } } | undefined)?.cookie;
   if (outcome.failed || !store || !cookie) return undefined;
   const cookieName = first.askedName();
-  let acceptedCommonSecret: string | undefined;
-  for (const secret of cookieName === undefined ? [] : COMMON_SESSION_SECRETS) {
+  const accepts = async (secret: string): Promise<boolean> => {
     const sessionId = randomBytes(24).toString('base64url');
     const request = probeRequest({ cookie: `${cookieName}=${encodeURIComponent(signedSessionCookie(sessionId, secret))}` });
-    const { sessionIdAtReturn } = await callOnce(middleware, request, new SyntheticResponse());
-    if (sessionIdAtReturn === sessionId) {
+    const { sessionIdAtReturn, firstSessionId } = await callOnce(middleware, request, new SyntheticResponse());
+    return sessionIdAtReturn === sessionId || firstSessionId === sessionId;
+  };
+  let acceptedCommonSecret: string | undefined;
+  for (const secret of cookieName === undefined ? [] : COMMON_SESSION_SECRETS) {
+    if (await accepts(secret)) {
       acceptedCommonSecret = secret;
       break;
     }
+  }
+  const refusedSecrets: number[] = [];
+  if (cookieName !== undefined) {
+    for (const [index, secret] of secretsToCheck.entries()) if (!(await accepts(secret))) refusedSecrets.push(index);
   }
   return {
     cookie: { secure: cookie.secure === true, httpOnly: cookie.httpOnly === true, sameSite: cookie.sameSite as string | boolean | undefined },
     storeName: store.constructor?.name,
     cookieName,
     acceptedCommonSecret,
+    refusedSecrets,
   };
 }
 

@@ -38,6 +38,11 @@ const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'probl
     fix: 'use a random secret of at least 32 characters (openssl rand -base64 48) from the environment or a secret manager',
     option: 'express-session secret (and fastAuth.sessionSecret)',
   },
+  fast_auth_secret_not_accepted: {
+    why: 'fast auth verifies session cookies with its own copy of the secrets: a cookie signed with a secret the session middleware no longer accepts (retired to revoke the cookies signed with it, after a leak) still authenticates auth_only events as its session\'s user, for as long as that session has a snapshot',
+    fix: 'give fastAuth.sessionSecret exactly the secrets of the session middleware, and retire a secret from both at once',
+    option: 'fastAuth.sessionSecret (and express-session secret)',
+  },
   session_store_in_memory: {
     why: "express-session's MemoryStore keeps sessions in one process: with several workers a login on one is unknown to the others (users appear logged out at random), and it leaks memory",
     fix: 'use a shared session store, e.g. connect-redis on the same Redis, and set the sessionStore option so session ends reach every worker',

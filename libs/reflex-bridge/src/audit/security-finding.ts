@@ -8,6 +8,7 @@ export type SecurityFindingCode =
   | 'session_cookie_samesite_none'
   | 'session_secret_default'
   | 'session_secret_weak'
+  | 'fast_auth_secret_not_accepted'
   | 'session_store_in_memory'
   | 'state_store_in_memory'
   | 'workers_without_redis'
