@@ -23,7 +23,7 @@ import { CapturingLogger } from './support/app.js';
 import { RawSocket, handoffOf } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { buildShop, ShopWorkers } from './support/shop-workers.js';
-import { cachedAuthHarness, loginOverHttp } from './fixtures/cached-auth-app.js';
+import { cachedAuthHarness, HELD, loginOverHttp } from './fixtures/cached-auth-app.js';
 
 const ROOT = 'reflex___state____state';
 const LIKES = `${ROOT}.likes_state`;
@@ -309,6 +309,37 @@ describe('client token binding: a socket that waits for the holder of a token to
       expect(mallory.newTokens[0]).not.toBe(token);
       expect(mallory.latest(PROFILE, 'seen')).not.toBe('dave');
     } finally {
+      dave.close();
+      mallory?.close();
+    }
+  });
+
+  it("is checked once the holder's last events ran: one that binds the token as the holder leaves binds it for its session only", async () => {
+    const app = await start({ bridge: { tokenHandoverGraceMs: 60_000 } });
+    const registry = app.app.get(ClientRegistry);
+    const token = randomUUID();
+    const daveCookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
+    const dave = new RawSocket(app.url, token, { headers: { cookie: daveCookie } });
+    let mallory: RawSocket | undefined;
+    HELD.released = new Promise<void>((resolve) => (HELD.release = resolve));
+    const startedBefore = HELD.started;
+    try {
+      await dave.connected();
+      await until(() => registry.get(token) !== undefined, "dave's tab to be admitted");
+      mallory = new RawSocket(app.url, token);
+      await until(() => registry.hasWaiters(token), 'the second socket to wait for the holder');
+      // Dave's first authenticated event is under way (it binds the token when it ends) as his tab reloads.
+      dave.send(`${PROFILE}.hold`);
+      await until(() => HELD.started > startedBefore, 'the held event to start');
+      dave.close();
+      await until(() => !registry.hasWaiters(token), 'the second socket to stop waiting');
+      HELD.release();
+      await mallory.connected();
+      await mallory.hydrate();
+      expect(mallory.newTokens).toHaveLength(1);
+      expect(mallory.latest(PROFILE, 'username')).not.toBe('dave');
+    } finally {
+      HELD.release();
       dave.close();
       mallory?.close();
     }

@@ -271,9 +271,13 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       }
     }
     // While this socket waited for the holder to leave, the holder's events may have bound the token to their session
-    // (its first login, in a tab whose token leaked before): the owner is checked again, after the last wait. Checked
-    // only before it, a socket of any session that started waiting in time took the logged-in tab's state on reload.
+    // (its first login, in a tab whose token leaked before): the owner is checked again, once the events the holder
+    // sent before it left have run (on this worker; another worker's holder is released only then), as they may be
+    // binding it still. Checked only before, a socket of any session that started waiting in time took the logged-in
+    // tab's state on reload. A reloaded tab loses nothing by the wait: its first event would queue behind them anyway.
     if (!fresh && waited && this.ownership.enabled) {
+      await this.pipeline.whenIdle(token);
+      if (left()) return false;
       fresh = !(await this.ownership.mayTake(token, session));
       // A socket that left now: leave() releases its claim. One refused now: the claim it holds is let go.
       if (left()) return false;
