@@ -344,6 +344,37 @@ describe('client token binding: a socket that waits for the holder of a token to
       mallory?.close();
     }
   });
+
+  it("is checked once the last events of a tab that already left ran, though nobody holds the token any more", async () => {
+    // The grace also bounds the wait for those events: long, so that the held event is let go within it.
+    const app = await start({ bridge: { tokenHandoverGraceMs: 60_000 } });
+    const registry = app.app.get(ClientRegistry);
+    const token = randomUUID();
+    const daveCookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
+    const dave = new RawSocket(app.url, token, { headers: { cookie: daveCookie } });
+    let mallory: RawSocket | undefined;
+    HELD.released = new Promise<void>((resolve) => (HELD.release = resolve));
+    const startedBefore = HELD.started;
+    try {
+      await dave.connected();
+      await until(() => registry.get(token) !== undefined, "dave's tab to be admitted");
+      dave.send(`${PROFILE}.hold`);
+      await until(() => HELD.started > startedBefore, 'the held event to start');
+      dave.close();
+      await until(() => registry.get(token) === undefined, "dave's tab to be gone");
+      // Nobody holds the token now, but Dave's first authenticated event still runs: it binds the token when it ends.
+      mallory = new RawSocket(app.url, token);
+      await mallory.connected();
+      HELD.release();
+      await mallory.hydrate();
+      expect(mallory.newTokens).toHaveLength(1);
+      expect(mallory.latest(PROFILE, 'username')).not.toBe('dave');
+    } finally {
+      HELD.release();
+      dave.close();
+      mallory?.close();
+    }
+  });
 });
 
 describeWithRedis('client token binding: three shop workers sharing Redis', () => {

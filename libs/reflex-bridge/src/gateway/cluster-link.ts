@@ -107,17 +107,14 @@ export class ClusterLink {
    * a worker is frozen or overloaded, or Redis is down), the answer is false at once; when another socket took
    * the record meanwhile and still holds it after `graceMs`, too. A live token is never shared; the cost of a
    * wrong "no" is a fresh state for that tab.
-   * @param onHeld Called each time the claim found a live holder and waits to ask again: the caller then knows the
-   *   token's state may have changed meanwhile (its holder's events ran), and checks again what it checked before.
    */
-  async claimToken(token: string, sid: string, graceMs = 0, onHeld?: () => void): Promise<boolean> {
+  async claimToken(token: string, sid: string, graceMs = 0): Promise<boolean> {
     // A live holder may be a reloaded tab's old socket, about to close: asked again until `graceMs` has passed.
     const deadline = Date.now() + graceMs;
     let retryMs = CLAIM_RETRY_MS;
     for (;;) {
       const outcome = await this.tryClaim(token, sid);
       if (outcome === 'claimed' || outcome === 'refused' || Date.now() >= deadline) return outcome === 'claimed';
-      onHeld?.();
       await new Promise((resolve) => setTimeout(resolve, Math.min(retryMs, Math.max(0, deadline - Date.now()))));
       retryMs = Math.min(retryMs * 2, CLAIM_RETRY_MAX_MS);
     }

@@ -228,6 +228,19 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     this.clientErrors.forget(socket.id);
   }
 
+  /** Resolves once nothing of `token` runs or waits on this worker, or after `withinMs`, whichever comes first. */
+  private whenIdleWithin(token: string, withinMs: number): Promise<void> {
+    if (!this.pipeline.isBusy(token)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, withinMs);
+      timer.unref();
+      void this.pipeline.whenIdle(token).then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   /**
    * Binds the socket's token, or gives it a new one (`new_token`, a fresh state) when the socket may not have
    * it: another live socket holds it, on this worker or (with several workers) anywhere in the cluster (a
@@ -254,15 +267,12 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     if (left()) return false;
     // A reloaded tab's new socket can arrive before its old one is seen to close (on a busy worker, or behind a
     // proxy): the holder gets a moment to leave before this socket counts as a duplicated tab.
-    let waited = false;
     if (!fresh && this.registry.isHeldByOther(token, client)) {
-      waited = true;
       fresh = !(await this.registry.whenFree(token, client, this.options.tokenHandoverGraceMs));
       if (left()) return false;
     }
     if (!fresh && this.cluster) {
-      const onHeld = (): void => void (waited = true);
-      fresh = !(await this.cluster.claimToken(token, socket.id, this.options.tokenHandoverGraceMs, onHeld));
+      fresh = !(await this.cluster.claimToken(token, socket.id, this.options.tokenHandoverGraceMs));
       if (left()) return false;
       // Another socket of this worker may have bound the token while the claim was out.
       if (!fresh && this.registry.isHeldByOther(token, client)) {
@@ -270,13 +280,15 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
         void this.cluster.releaseToken(token, socket.id);
       }
     }
-    // While this socket waited for the holder to leave, the holder's events may have bound the token to their session
-    // (its first login, in a tab whose token leaked before): the owner is checked again, once the events the holder
-    // sent before it left have run (on this worker; another worker's holder is released only then), as they may be
-    // binding it still. Checked only before, a socket of any session that started waiting in time took the logged-in
-    // tab's state on reload. A reloaded tab loses nothing by the wait: its first event would queue behind them anyway.
-    if (!fresh && waited && this.ownership.enabled) {
-      await this.pipeline.whenIdle(token);
+    // The check above may be stale by now: the events a tab sent before it left (or before this socket's wait for it
+    // ended) may have bound the token to their session meanwhile, or still be binding it: a tab's first login just
+    // before a reload, in a tab whose token leaked earlier. Checked only before, a socket of any session that arrived
+    // at that moment took the logged-in tab's state. So the owner is checked again once those events have run (on this
+    // worker; another worker's holder is released only then), waiting for them for the grace at most: this socket is
+    // not read meanwhile, heartbeats included, and a reloaded tab's first event would queue behind them anyway. One
+    // more state read per connection, where tokens are bound at all.
+    if (!fresh && this.ownership.enabled) {
+      await this.whenIdleWithin(token, this.options.tokenHandoverGraceMs);
       if (left()) return false;
       fresh = !(await this.ownership.mayTake(token, session));
       // A socket that left now: leave() releases its claim. One refused now: the claim it holds is let go.
