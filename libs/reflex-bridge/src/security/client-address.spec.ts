@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import { addressKey, clientIp } from './client-address.js';
 
 describe('client address', () => {
@@ -8,6 +9,20 @@ describe('client address', () => {
     expect(clientIp(['1.2.3.4', '5.6.7.8 '], '10.0.0.9', true)).toBe('5.6.7.8');
     expect(clientIp(undefined, '10.0.0.9', true)).toBe('10.0.0.9');
     expect(clientIp('', '10.0.0.9', true)).toBe('10.0.0.9');
+  });
+
+  it('drops the source port a proxy appends, so that every connection of a client counts under one address', () => {
+    const forged = fc.oneof(fc.ipV4(), fc.ipV6(), fc.string({ maxLength: 20 }).filter((text) => !text.includes(',')));
+    fc.assert(
+      fc.property(fc.array(forged, { maxLength: 3 }), fc.oneof(fc.ipV4(), fc.ipV6()), fc.integer({ min: 1, max: 65_535 }), fc.integer({ min: 1, max: 65_535 }), (earlier, ip, portA, portB) => {
+        const written = (port: number) => [...earlier, ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`].join(', ');
+        expect(clientIp(written(portA), '10.0.0.9', true)).toBe(ip);
+        expect(addressKey(clientIp(written(portA), '10.0.0.9', true), 64)).toBe(addressKey(clientIp(written(portB), '10.0.0.9', true), 64));
+        // Without a port, as nginx writes it: the entry as it is.
+        expect(clientIp([...earlier, ip].join(', '), '10.0.0.9', true)).toBe(ip);
+      }),
+    );
+    expect(clientIp('1.2.3.4, [2001:db8::7]', '10.0.0.9', true)).toBe('2001:db8::7');
   });
 
   it('groups IPv6 addresses by the subnet prefix, and counts IPv4-mapped addresses as IPv4', () => {

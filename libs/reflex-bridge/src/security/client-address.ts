@@ -2,14 +2,31 @@
 // Node 20 itself handles but Jest on Node 20 cannot, so loading it here would break every app's Jest suite.
 import { normalizeIp } from '@nestjs/throttler/dist/ip.js';
 
+/** `203.0.113.7:51234`: an IPv4 address with the client's source port, as some proxies write it. */
+const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
+/** `[2001:db8::1]:51234` or `[2001:db8::1]`: an IPv6 address in brackets, with or without a port. */
+const BRACKETED_IPV6 = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/;
+
+/**
+ * An `X-Forwarded-For` entry without the source port some proxies append (Azure Application Gateway, IIS ARR:
+ * `203.0.113.7:51234`, `[2001:db8::1]:51234`). The port changes with every connection the client opens: kept, it made
+ * each connection an address of its own, with limits of its own (a password guesser opening a connection per guess
+ * was never limited). A bare IPv6 address (colons, no brackets) has no port and stays as it is.
+ */
+function withoutPort(entry: string): string {
+  const match = IPV4_WITH_PORT.exec(entry) ?? BRACKETED_IPV6.exec(entry);
+  return match ? match[1]! : entry;
+}
+
 /**
  * A client's IP address: with a trusted proxy (`bridge.trustProxy`), the last `X-Forwarded-For` entry (the address
- * the proxy itself saw; earlier entries come from the client and can be forged), else the peer address.
+ * the proxy itself saw; earlier entries come from the client and can be forged), without a port the proxy may have
+ * added, else the peer address.
  * @param forwardedFor the request's `X-Forwarded-For` header; repeated headers are joined as Node joins them.
  */
 export function clientIp(forwardedFor: string | readonly string[] | undefined, remoteAddress: string, trustProxy: boolean): string {
   const forwarded = typeof forwardedFor === 'string' ? forwardedFor : forwardedFor?.join(', ');
-  if (trustProxy && forwarded) return forwarded.split(',').at(-1)!.trim();
+  if (trustProxy && forwarded) return withoutPort(forwarded.split(',').at(-1)!.trim());
   return remoteAddress;
 }
 
