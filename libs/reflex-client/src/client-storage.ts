@@ -130,6 +130,8 @@ export class ClientStorage {
     const root = delta[ROOT_STATE_NAME];
     if (root && Object.hasOwn(root, `is_hydrated${FIELD_MARKER}`) && !root[`is_hydrated${FIELD_MARKER}`]) return;
     for (const [state, vars] of Object.entries(delta)) {
+      // A malformed delta entry (null, a number) carries no vars; the state store ignores it too.
+      if (typeof vars !== 'object' || vars === null || Array.isArray(vars)) continue;
       for (const [key, raw] of Object.entries(vars)) {
         const wireName = `${state}.${key}`;
         const value = typeof raw === 'string' ? raw : String(raw);

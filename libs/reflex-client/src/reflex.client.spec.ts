@@ -155,6 +155,11 @@ class TestReflexServer {
       case `${COUNTER}.storage`:
         socket.emit('event', { events: [{ name: '_remove_local_storage', payload: { key: 'k' } }, { name: '_set_focus', payload: { ref: 'ref_name' } }] });
         break;
+      case `${COUNTER}.hostile`:
+        // What a broken or hostile server might send: every frame must be ignored or applied, never crash the page.
+        for (const frame of HOSTILE_FRAMES) socket.emit(frame.message, ...frame.args);
+        socket.emit('event', { delta: { [COUNTER]: { label_rx_state_: 'survived' } } });
+        break;
       case `${COUNTER}.live_subscribe`:
       case `${FILTER}.live_subscribe`:
         // A ReflexBridge server subscribes this connection and answers with the replayed changes, if any.
@@ -164,6 +169,39 @@ class TestReflexServer {
     }
   }
 }
+
+/** Malformed frames of every message the client listens to, and some it does not know. */
+const HOSTILE_FRAMES: Array<{ message: string; args: unknown[] }> = [
+  ...[null, 42, 'garbage', [], { delta: null }, { delta: [] }, { delta: 'x' }, { events: 'x' }, { events: {} }].map((update) => ({ message: 'event', args: [update] })),
+  { message: 'event', args: [{ delta: { [COUNTER]: null, [ROOT]: null, other: 5, list: [1, 2] } }] },
+  { message: 'event', args: [{ delta: { [COUNTER]: { label_rx_state_: null, ['__proto__']: { polluted: true } } } }] },
+  { message: 'event', args: [{ delta: { [ROOT]: { is_hydrated_rx_state_: 'yes' } } }] },
+  {
+    message: 'event',
+    args: [
+      {
+        events: [
+          null,
+          5,
+          { name: 5 },
+          { name: '' },
+          { name: '_redirect', payload: null },
+          { name: '_redirect', payload: { path: 5 } },
+          { name: '_call_function', payload: { bridge_session_cookie: { url: 'http://[broken', secret: 1 } } },
+          { name: '_bridge_session_cookie', payload: { url: 'http://[broken' } },
+          { name: '_remove_local_storage', payload: { key: 7 } },
+          { name: '_call_script', payload: { bridge_error: null } },
+        ],
+      },
+    ],
+  },
+  ...[null, 'x', 5, { code: 5, message: {} }, { code: 'x', details: 'not a list' }, { code: 'x', details: [{}, null] }].map((error) => ({ message: 'bridge_error', args: [error] })),
+  ...[null, 5, '', {}].map((token) => ({ message: 'new_token', args: [token] })),
+  { message: 'ping', args: [] },
+  { message: 'from_a_newer_server', args: [{ anything: true }] },
+  // A frame far larger than any delta a page needs.
+  { message: 'event', args: [{ delta: { [COUNTER]: { big_rx_state_: 'x'.repeat(4_000_000) } } }] },
+];
 
 /** Resolves on the first status in `statuses` (or rejects after `timeoutMs`). */
 function nextStatus(client: ReflexClient, statuses: ConnectionStatus[], timeoutMs = 3000): Promise<ConnectionStatus> {
@@ -596,6 +634,37 @@ describe('ReflexClient against a real socket.io server', () => {
     client.disconnect();
     await expect(client.ping()).rejects.toMatchObject({ kind: 'not_connected' });
     expect(client.reportClientError('late', 'x')).toBe(false);
+  });
+
+  it('survives malformed and hostile server frames: ignores what it cannot use, keeps its state and its connection', async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown): void => {
+      uncaught.push(error);
+    };
+    process.on('uncaughtException', onUncaught);
+    // Client storage declared, so its writer reads every delta too.
+    const client = makeClient({ clientStorage: { local_storage: { [`${COUNTER}.label_rx_state_`]: {} } } });
+    const errors: BridgeErrorPayload[] = [];
+    client.onError((error) => errors.push(error));
+    try {
+      await client.connect();
+      const token = client.token;
+      client.call(COUNTER, 'hostile');
+      const vars = await client.waitFor(COUNTER, (s) => s['label'] === 'survived', 10_000);
+      expect(vars['big']).toHaveLength(4_000_000);
+      expect(Object.getPrototypeOf(vars)).toBe(Object.prototype);
+      expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+      expect(client.token).toBe(token);
+      expect(client.status).toBe('ready');
+      expect(errors.map((error) => error.code)).toEqual(['unknown', 'x', 'x']);
+      expect(errors[2]!.details).toEqual(['[object Object]', 'null']);
+      // Still usable afterwards.
+      client.call(COUNTER, 'increment', { by: 2 });
+      await client.waitFor(COUNTER, (s) => s['count'] === 2);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
   });
 
   it('does not reconnect when reconnect is false', async () => {

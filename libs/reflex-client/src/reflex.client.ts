@@ -709,7 +709,14 @@ export class ReflexClient {
   private redeemSessionCookie(path: string, secret: string): void {
     const handoff = this.options.sessionCookieHandoff;
     if (handoff === false) return;
-    const url = new URL(path, this.endpoint).href;
+    let url: string;
+    try {
+      url = new URL(path, this.endpoint).href;
+    } catch (error) {
+      // A malformed URL from the server must not throw out of the socket's message handler.
+      this.connectionErrorListeners.emit(new ConnectionError('connect_error', `Session cookie handoff failed: invalid URL ${describe(path)}.`, { cause: error }));
+      return;
+    }
     const headers = { [HANDOFF_SECRET_HEADER]: secret, [CLIENT_TOKEN_HEADER]: this.tokens.token };
     // `include` so a frontend served from another (listed) origin than the server still receives the cookie.
     const request = handoff
