@@ -11,7 +11,9 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { createElement as h, useEffect } from 'react';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { Server as SocketIoServer } from 'socket.io';
 import type { ReflexClient } from '@reflex-bridge/client';
 import { EventHandler, Payload, ReflexBridgeModule, State, redirect, type ClientEvent } from '@reflex-bridge/nest';
 import { ReflexProvider, type ReflexNavigate } from './reflex.provider.js';
@@ -205,6 +207,70 @@ describe('ReflexProvider and the hooks, against a real server', () => {
     act(() => view.unmount());
     expect(client!.status).toBe('disconnected');
     expect(client!.connected).toBe(false);
+  }, 60_000);
+
+  it('keeps trying when the server is down as the page loads, shows each failure, and connects once it is up', async () => {
+    // A port nothing listens on yet.
+    const probe = createNetServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    function ConnectionLine() {
+      const { connectionError } = useReflexErrors();
+      return h('p', { 'data-testid': 'connection-error' }, connectionError ? connectionError.kind : 'none');
+    }
+    render(
+      h(
+        ReflexProvider,
+        { options: { url: `http://127.0.0.1:${port}`, storage: null, reconnect: { baseDelayMs: 20, maxDelayMs: 200 } } },
+        h(Status),
+        h(ConnectionLine),
+        h(Counter),
+      ),
+    );
+    await waitFor(() => expect(screen.getByTestId('connection-error').textContent).toBe('connect_error'), READY);
+    expect(screen.getByTestId('status').textContent).toBe('reconnecting');
+    const moduleRef = await Test.createTestingModule({ imports: [ReflexBridgeModule.forRoot()], providers: [BoardState] }).compile();
+    const late = moduleRef.createNestApplication({ logger: false });
+    try {
+      await late.listen(port, '127.0.0.1');
+      await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), READY);
+      expect(screen.getByTestId('connection-error').textContent).toBe('none');
+      expect(screen.getByTestId('count').textContent).toBe('count 0');
+    } finally {
+      cleanup();
+      await late.close();
+    }
+  }, 60_000);
+
+  it('shows a server that accepts the socket but never hydrates as a timeout, and tries again', async () => {
+    const http = createHttpServer();
+    const io = new SocketIoServer(http, { path: '/_event', transports: ['websocket'] });
+    let connections = 0;
+    io.of('/_event').on('connection', () => connections++);
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    function ConnectionLine() {
+      const { connectionError } = useReflexErrors();
+      return h('p', { 'data-testid': 'connection-error' }, connectionError ? connectionError.kind : 'none');
+    }
+    try {
+      render(
+        h(
+          ReflexProvider,
+          { options: { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, storage: null, connectTimeoutMs: 300 } },
+          h(Status),
+          h(ConnectionLine),
+        ),
+      );
+      await waitFor(() => expect(screen.getByTestId('connection-error').textContent).toBe('timeout'), READY);
+      // A bare client would stop here (`disconnected`); the provider's opens a new connection.
+      await waitFor(() => expect(connections).toBeGreaterThanOrEqual(2), READY);
+    } finally {
+      cleanup();
+      await new Promise<void>((resolve) => {
+        void io.close(() => resolve());
+      });
+    }
   }, 60_000);
 
   it('refuses a hook outside a provider with a clear message', () => {

@@ -1,5 +1,5 @@
 import { createElement, useEffect, useRef, useState, type ReactNode } from 'react';
-import { defaultRedirectHandler, ReflexClient, type ReflexClientOptions, type RedirectOptions } from '@reflex-bridge/client';
+import { defaultRedirectHandler, ReflexClient, type ConnectionError, type ReflexClientOptions, type RedirectOptions } from '@reflex-bridge/client';
 import { ReflexBinding } from './reflex.binding.js';
 import { ReflexContext } from './reflex.context.js';
 
@@ -10,7 +10,9 @@ export type ReflexNavigate = (path: string, options: RedirectOptions) => void;
 export interface ReflexProviderProps {
   /**
    * Options of the {@link ReflexClient} the provider creates, owns, connects on mount and disconnects on unmount.
-   * Read once, on the first render. Give either `options` or `client`.
+   * Read once, on the first render. Give either `options` or `client`. Unlike a bare client, the provider's keeps
+   * trying when the server cannot be reached as the page loads (`reconnect.retryInitialConnect` defaults to `true`,
+   * and after a `connectTimeoutMs` timeout it connects again): each failure shows in `useReflexErrors().connectionError`.
    */
   options?: ReflexClientOptions;
   /** A client made by the app instead: the provider connects it on mount and never disconnects it (its owner does). */
@@ -32,6 +34,15 @@ export interface ReflexProviderProps {
 }
 
 /**
+ * A page loaded while its server is down or restarting (a deploy) must connect once the server is back, as a Reflex
+ * page does: a bare client's `connect()` gives up on the first refused attempt, which would leave the page
+ * disconnected for good.
+ */
+function pageLoadRetry(options: ReflexClientOptions | undefined): Pick<ReflexClientOptions, 'reconnect'> {
+  return { reconnect: options?.reconnect === false ? false : { retryInitialConnect: true, ...options?.reconnect } };
+}
+
+/**
  * Owns one {@link ReflexClient} for the components below it: connects on mount, disconnects on unmount (a client
  * given through `client` is connected but left open), and routes the server's redirects through the app's router.
  * @example
@@ -49,6 +60,7 @@ export function ReflexProvider(props: ReflexProviderProps): ReactNode {
       props.client ??
       new ReflexClient({
         ...(props.options ?? { url: '/' }),
+        ...pageLoadRetry(props.options),
         onRedirect: (path, redirect) => {
           const navigate = navigateRef.current;
           if (navigate && !redirect.external && !redirect.popup) navigate(path, redirect);
@@ -60,9 +72,18 @@ export function ReflexProvider(props: ReflexProviderProps): ReactNode {
 
   useEffect(() => {
     const detach = binding.attach();
-    // A failed connect is reported through onConnectionError (useReflexErrors); nothing to do here.
-    binding.client.connect().catch(() => undefined);
+    let mounted = true;
+    const connect = (): void => {
+      // A failure already reached onConnectionError (useReflexErrors). A `timeout` (the server did not answer, or
+      // did not hydrate, within `connectTimeoutMs`) ends a client's attempts; the provider's client starts again,
+      // so the page connects once the server is back. The app's own choices (`gave_up`, no retry) are kept.
+      binding.client.connect().catch((error: unknown) => {
+        if (mounted && owned && (error as Partial<ConnectionError> | undefined)?.kind === 'timeout') connect();
+      });
+    };
+    connect();
     return () => {
+      mounted = false;
       detach();
       if (owned) binding.client.disconnect();
     };
