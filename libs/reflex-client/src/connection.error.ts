@@ -8,8 +8,11 @@
  * - `gave_up`: `reconnect.maxAttempts` failed attempts in a row.
  * - `closed`: `disconnect()` was called while something (a `connect()`, a `ping()`) was waiting.
  * - `not_connected`: an operation that needs an open socket was called without one.
+ * - `handoff_failed`: the connection is fine, but the session cookie an event changed (a login, a logout) could not
+ *   be fetched (the handoff was refused, e.g. `403`/`410`, or its URL was malformed): the browser keeps its old
+ *   cookie, so the next page load or reconnect has the old session.
  */
-export type ConnectionErrorKind = 'connect_error' | 'disconnect' | 'timeout' | 'gave_up' | 'closed' | 'not_connected';
+export type ConnectionErrorKind = 'connect_error' | 'disconnect' | 'timeout' | 'gave_up' | 'closed' | 'not_connected' | 'handoff_failed';
 
 /** Extra facts attached to a {@link ConnectionError}. */
 export interface ConnectionErrorDetails {

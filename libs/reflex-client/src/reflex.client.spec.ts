@@ -568,7 +568,7 @@ describe('ReflexClient against a real socket.io server', () => {
     server.handoffStatus = 403;
     client.call(COUNTER, 'login');
     await until(() => errors.length === 1);
-    expect(errors[0].message).toMatch(/Session cookie handoff failed: .*403/);
+    expect(errors[0]).toMatchObject({ kind: 'handoff_failed', message: expect.stringMatching(/Session cookie handoff failed: .*403/) });
   });
 
   it('still redeems the handoff of older servers (_bridge_session_cookie)', async () => {
@@ -646,6 +646,8 @@ describe('ReflexClient against a real socket.io server', () => {
     const client = makeClient({ clientStorage: { local_storage: { [`${COUNTER}.label_rx_state_`]: {} } } });
     const errors: BridgeErrorPayload[] = [];
     client.onError((error) => errors.push(error));
+    const connectionErrors: ConnectionError[] = [];
+    client.onConnectionError((error) => connectionErrors.push(error));
     try {
       await client.connect();
       const token = client.token;
@@ -658,6 +660,9 @@ describe('ReflexClient against a real socket.io server', () => {
       expect(client.status).toBe('ready');
       expect(errors.map((error) => error.code)).toEqual(['unknown', 'x', 'x']);
       expect(errors[2]!.details).toEqual(['[object Object]', 'null']);
+      // The two handoffs whose URL does not parse are reported, not thrown.
+      expect(connectionErrors.map((error) => error.kind)).toEqual(['handoff_failed', 'handoff_failed']);
+      expect(connectionErrors[0]!.message).toContain('invalid URL');
       // Still usable afterwards.
       client.call(COUNTER, 'increment', { by: 2 });
       await client.waitFor(COUNTER, (s) => s['count'] === 2);

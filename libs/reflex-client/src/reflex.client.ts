@@ -462,7 +462,8 @@ export class ReflexClient {
   }
 
   /**
-   * Listens to connection problems: refused or failed attempts, lost connections, timeouts.
+   * Listens to connection problems: refused or failed attempts, lost connections, timeouts, and session cookie
+   * handoffs that failed (`handoff_failed`, reported while the socket stays connected).
    * @returns A function that removes the listener.
    */
   onConnectionError(listener: (error: ConnectionError) => void): Unsubscribe {
@@ -714,7 +715,7 @@ export class ReflexClient {
       url = new URL(path, this.endpoint).href;
     } catch (error) {
       // A malformed URL from the server must not throw out of the socket's message handler.
-      this.connectionErrorListeners.emit(new ConnectionError('connect_error', `Session cookie handoff failed: invalid URL ${describe(path)}.`, { cause: error }));
+      this.connectionErrorListeners.emit(new ConnectionError('handoff_failed', `Session cookie handoff failed: invalid URL ${describe(path)}.`, { cause: error }));
       return;
     }
     const headers = { [HANDOFF_SECRET_HEADER]: secret, [CLIENT_TOKEN_HEADER]: this.tokens.token };
@@ -725,7 +726,7 @@ export class ReflexClient {
           if (!response.ok) throw new Error(`HTTP ${response.status}`);
         });
     request.catch((error: unknown) => {
-      this.connectionErrorListeners.emit(new ConnectionError('connect_error', `Session cookie handoff failed: ${String(error)}`));
+      this.connectionErrorListeners.emit(new ConnectionError('handoff_failed', `Session cookie handoff failed: ${String(error)}`));
     });
   }
 
