@@ -51,8 +51,9 @@ function hasUpload(client: ReflexClient): client is ReflexClient & UploadingClie
  * progress and abort. An unmounted component's upload is aborted.
  * @example
  * ```ts
- * const { upload, progress, abort } = useReflexUpload(CatalogState.attachImage);
- * <input type="file" onChange={(e) => upload([...e.target.files!], { productId: 3 })} />
+ * const { upload, progress, abort, error } = useReflexUpload(CatalogState.attachImage);
+ * // upload() rejects when the upload fails or is aborted; `error` shows it, so the rejection is only caught here.
+ * <input type="file" onChange={(e) => upload([...e.target.files!], { productId: 3 }).catch(() => undefined)} />
  * ```
  */
 export function useReflexUpload<H extends HandlerRef<object>>(handler: H): ReflexUpload<Partial<PayloadOf<H>>> {
