@@ -610,6 +610,25 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(server.received.filter((event) => event.name === HYDRATE_EVENT)).toHaveLength(hydrates);
   });
 
+  it('reports a custom sessionCookieHandoff that throws as handoff_failed, with the error as its cause', async () => {
+    const failure = new Error('no cookie jar');
+    const client = makeClient({
+      sessionCookieHandoff: () => {
+        throw failure;
+      },
+    });
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+    await client.connect();
+    client.call(COUNTER, 'login');
+    await until(() => errors.length === 1);
+    expect(errors[0]).toMatchObject({ kind: 'handoff_failed', cause: failure });
+    // The socket was not disturbed.
+    client.call(COUNTER, 'increment');
+    await client.waitFor(COUNTER, (vars) => vars['count'] === 1);
+    expect(client.status).toBe('ready');
+  });
+
   it('hands a custom sessionCookieHandoff the URL, the secret, the token and the headers to send', async () => {
     const calls: Array<[string, unknown]> = [];
     const client = makeClient({ sessionCookieHandoff: async (url, handoff) => void calls.push([url, handoff]) });

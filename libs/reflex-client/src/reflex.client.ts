@@ -720,13 +720,17 @@ export class ReflexClient {
     }
     const headers = { [HANDOFF_SECRET_HEADER]: secret, [CLIENT_TOKEN_HEADER]: this.tokens.token };
     // `include` so a frontend served from another (listed) origin than the server still receives the cookie.
-    const request = handoff
-      ? handoff(url, { secret, token: this.tokens.token, headers })
-      : globalThis.fetch(url, { method: 'POST', credentials: 'include', headers }).then((response) => {
-          if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        });
+    // Inside a promise: an app's handoff that throws (or returns no promise) is reported like a refused one,
+    // instead of throwing out of the socket's message handler.
+    const request = Promise.resolve().then(() =>
+      handoff
+        ? handoff(url, { secret, token: this.tokens.token, headers })
+        : globalThis.fetch(url, { method: 'POST', credentials: 'include', headers }).then((response) => {
+            if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          }),
+    );
     request.catch((error: unknown) => {
-      this.connectionErrorListeners.emit(new ConnectionError('handoff_failed', `Session cookie handoff failed: ${String(error)}`));
+      this.connectionErrorListeners.emit(new ConnectionError('handoff_failed', `Session cookie handoff failed: ${String(error)}`, { cause: error }));
     });
   }
 
