@@ -7,7 +7,8 @@
 import 'reflect-metadata';
 import * as nodeTimers from 'node:timers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { INestApplication } from '@nestjs/common';
+import { Injectable, UseGuards, type CanActivate, type INestApplication } from '@nestjs/common';
+import { Throttle } from '@nestjs/throttler';
 import { Test } from '@nestjs/testing';
 import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { createElement as h, useEffect } from 'react';
@@ -23,7 +24,15 @@ import { useReflexVar } from './use-reflex-var.js';
 import { useReflexEvent } from './use-reflex-event.js';
 import { useConnectionStatus } from './use-connection-status.js';
 import { useReflexErrors } from './use-reflex-errors.js';
-import type { EmptyPayload, HandlerRef, StateRef } from './state.ref.js';
+import { handlerRef, stateRef, type EmptyPayload, type HandlerRef, type StateRef } from './state.ref.js';
+
+/** An app guard that refuses everything (a 403 for the event). */
+@Injectable()
+class DenyGuard implements CanActivate {
+  canActivate(): boolean {
+    return false;
+  }
+}
 
 @State()
 class BoardState {
@@ -44,6 +53,14 @@ class BoardState {
 
   @EventHandler() leave(): ClientEvent {
     return redirect('/next');
+  }
+
+  @EventHandler() @UseGuards(DenyGuard) secret(): void {
+    this.label = 'secret';
+  }
+
+  @EventHandler() @Throttle({ default: { limit: 1, ttl: 60_000 } }) once(): void {
+    this.count += 100;
   }
 }
 
@@ -271,6 +288,38 @@ describe('ReflexProvider and the hooks, against a real server', () => {
         void io.close(() => resolve());
       });
     }
+  }, 60_000);
+
+  it('shows refused events (guard, throttle, unknown handler) as typed errors, and an unknown state as undefined once ready', async () => {
+    const secret = handlerRef(Board, 'secret');
+    const once = handlerRef(Board, 'once');
+    const missing = handlerRef(Board, 'missing');
+    const ghost = stateRef<{ value: number }>('reflex___state____state.ghost_state');
+    function Refusals() {
+      const { errors } = useReflexErrors();
+      const send = [useReflexEvent(secret), useReflexEvent(once), useReflexEvent(missing)];
+      const vars = useReflexState(ghost);
+      return h(
+        'div',
+        null,
+        h('button', { 'data-testid': 'refused', onClick: () => [send[0]!(), send[1]!(), send[1]!(), send[2]!()] }, 'send'),
+        h('p', { 'data-testid': 'ghost' }, vars === undefined ? 'undefined' : 'defined'),
+        h('ul', { 'data-testid': 'refusals' }, ...errors.map((error, i) => h('li', { key: i }, `${error.code} ${error.status ?? '-'} ${(error.retryAfterMs ?? 0) > 0} ${error.event}`))),
+      );
+    }
+    render(h(ReflexProvider, { options: { url, storage: null, reconnect: false } }, h(Status), h(Counter), h(Refusals)));
+    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), READY);
+    fireEvent.click(screen.getByTestId('refused'));
+    await waitFor(() => expect(screen.getByTestId('refusals').children).toHaveLength(3), READY);
+    const board = 'reflex___state____state.board_state';
+    expect([...screen.getByTestId('refusals').children].map((li) => li.textContent)).toEqual([
+      `forbidden 403 false ${board}.secret`,
+      `rate_limited - true ${board}.once`,
+      `unknown_handler - false ${board}.missing`,
+    ]);
+    // The first `once` ran; nothing else changed.
+    await waitFor(() => expect(screen.getByTestId('count').textContent).toBe('count 100'), READY);
+    expect(screen.getByTestId('ghost').textContent).toBe('undefined');
   }, 60_000);
 
   it('refuses a hook outside a provider with a clear message', () => {
