@@ -46,7 +46,7 @@ export function sendBrowserUpload(request: UploadRequest): Promise<UploadResult>
       if (settled || xhr.readyState < XMLHttpRequest.HEADERS_RECEIVED) return;
       if (!begun) {
         begun = true;
-        reader.begin(xhr.status);
+        reader.begin(xhr.status, xhr.getResponseHeader('Retry-After'));
       }
       const text = xhr.responseText;
       if (text.length > seen) {

@@ -89,7 +89,8 @@ export async function sendNodeUpload(request: UploadRequest): Promise<UploadResu
     request.signal.addEventListener('abort', onAbort, { once: true });
 
     req.on('response', (res: IncomingMessage) => {
-      reader.begin(res.statusCode ?? 0);
+      const retryAfter = res.headers['retry-after'];
+      reader.begin(res.statusCode ?? 0, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
       // A refusal (413, 404, …) can come before the body is sent: stop sending, read the reason.
       if (reader.failed) stopBody();
       res.on('data', (chunk: Buffer) => {

@@ -119,6 +119,10 @@ class UploadTestServer {
     if (handler === `${CATALOG}.too_large`) return this.refuse(req, res, 413, 'upload_too_large', 'A file is larger than 1024 bytes.', 1024);
     if (handler === `${CATALOG}.bad_form`) return this.refuse(req, res, 400, 'upload_bad_form', 'The form is malformed.');
     if (handler === `${CATALOG}.forbidden`) return this.refuse(req, res, 403, 'forbidden', 'Not allowed.');
+    if (handler === `${CATALOG}.busy`) {
+      res.setHeader('Retry-After', '7');
+      return this.refuse(req, res, 503, 'uploads_busy', 'Too many uploads in progress.', 64);
+    }
     if (handler === `${CATALOG}.plain_error`) {
       res.writeHead(502, { 'content-type': 'text/html' });
       res.end('<h1>Bad Gateway</h1>');
@@ -352,6 +356,13 @@ describe('ReflexClient.upload (Node, against a real HTTP server)', () => {
     });
     expect(produced).toBeLessThan(total / 4);
     expect(source.destroyed).toBe(true);
+  });
+
+  it("gives a refusal's Retry-After as retryAfterMs", async () => {
+    const error = await client.upload(CATALOG, 'busy', []).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'UploadRequestError', status: 503, code: 'uploads_busy', limit: 64, retryAfterMs: 7000 });
+    const other = await client.upload(CATALOG, 'forbidden', []).catch((e: unknown) => e);
+    expect(other).toMatchObject({ status: 403, retryAfterMs: undefined });
   });
 
   it('names an error without a structured body after its status', async () => {

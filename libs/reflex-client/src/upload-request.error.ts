@@ -41,6 +41,8 @@ export interface UploadRequestErrorDetails {
    * `uploads.maxConcurrentPerAddress`; 503's `uploads.maxConcurrent`; 507's `uploads.maxTempBytes`).
    */
   limit?: number;
+  /** Milliseconds to wait before trying again, from the answer's `Retry-After` header (429, 503). */
+  retryAfterMs?: number;
   /** The underlying error (the abort reason, a socket error). */
   cause?: unknown;
 }
@@ -59,6 +61,12 @@ export class UploadRequestError extends Error {
    * `upload_storage_full` (`uploads.maxTempBytes`).
    */
   readonly limit: number | undefined;
+  /**
+   * Milliseconds to wait before trying again, when the server said (`Retry-After` on a 429 `too_many_uploads` or
+   * `rate_limited`, a 503 `uploads_busy`). A browser reads the header of a cross-origin answer only when the server
+   * exposes it (`Access-Control-Expose-Headers`).
+   */
+  readonly retryAfterMs: number | undefined;
 
   constructor(status: number, code: UploadErrorCode, detail: string, details: UploadRequestErrorDetails = {}) {
     super(status > 0 ? `Upload refused (${status} ${code}): ${detail}` : `Upload failed (${code}): ${detail}`, {
@@ -69,6 +77,7 @@ export class UploadRequestError extends Error {
     this.code = code;
     this.detail = detail;
     this.limit = details.limit;
+    this.retryAfterMs = details.retryAfterMs;
   }
 }
 

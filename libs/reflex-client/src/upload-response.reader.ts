@@ -11,6 +11,20 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
+ * A `Retry-After` header in milliseconds: delay-seconds or an HTTP date (RFC 9110), never negative; `undefined`
+ * when absent or unreadable.
+ */
+export function retryAfterMsOf(header: string | null | undefined, now: number = Date.now()): number | undefined {
+  if (typeof header !== 'string' || header.trim() === '') return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // Only the IMF-fixdate servers send (`Fri, 04 Dec 2026 18:00:05 GMT`): Date.parse alone takes `-5` for a year.
+  if (!/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
  * Reads an upload's answer as it arrives, whichever transport carries it.
  *
  * A `200` body is NDJSON: each whole line is parsed and handed to `onUpdate` at once, in order, so deltas reach
@@ -21,6 +35,7 @@ export class UploadResponseReader {
   private readonly splitter = new NdjsonLineSplitter();
   private readonly updates: StateUpdate[] = [];
   private status = 0;
+  private retryAfterMs: number | undefined;
   private errorText = '';
   private readonly decoder = new TextDecoder('utf-8');
 
@@ -31,9 +46,10 @@ export class UploadResponseReader {
     return this.status !== 0 && (this.status < 200 || this.status > 299);
   }
 
-  /** The response's status line arrived. */
-  begin(status: number): void {
+  /** The response's status line arrived, with its `Retry-After` header if any. */
+  begin(status: number, retryAfter?: string | null): void {
     this.status = status;
+    this.retryAfterMs = retryAfterMsOf(retryAfter);
   }
 
   /**
@@ -81,7 +97,7 @@ export class UploadResponseReader {
     const code = typeof fields['code'] === 'string' && fields['code'].length > 0 ? fields['code'] : `http_${status}`;
     const detail = typeof fields['detail'] === 'string' ? fields['detail'] : this.errorText.slice(0, 500) || `HTTP ${status}`;
     const limit = typeof fields['limit'] === 'number' ? fields['limit'] : undefined;
-    return new UploadRequestError(status, code, detail, { limit });
+    return new UploadRequestError(status, code, detail, { limit, retryAfterMs: this.retryAfterMs });
   }
 
   private line(line: string): void {
