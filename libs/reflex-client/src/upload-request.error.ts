@@ -64,7 +64,7 @@ export class UploadRequestError extends Error {
   /**
    * Milliseconds to wait before trying again, when the server said (`Retry-After` on a 429 `too_many_uploads` or
    * `rate_limited`, a 503 `uploads_busy`). A browser reads the header of a cross-origin answer only when the server
-   * exposes it (`Access-Control-Expose-Headers`).
+   * exposes it (`Access-Control-Expose-Headers`), as ReflexBridge does for the origins in `corsOrigins`.
    */
   readonly retryAfterMs: number | undefined;
 
