@@ -446,23 +446,27 @@ export class EventPipeline implements OnApplicationBootstrap {
         if (definition && this.liveLists.hasLiveLists(definition)) {
           const subscribe = handler ?? this.liveSubscribeOf(definition);
           // Limited like any handler: its tier and guards (a session read, a database lookup) run for each one.
-          return this.throttled(client, subscribe, event, fromClient, () => this.subscribeLive(client, token, subscribe, event));
+          const wait = fromClient ? this.rateLimiter.checkHandler(subscribe, event.routerData.ip) : 0;
+          if (wait === 0) return this.subscribeLive(client, token, subscribe, event);
+          return this.afterThrottle(client, event, wait, () => this.subscribeLive(client, token, subscribe, event));
         }
       }
     }
     if (!handler) throw new BridgeError('unknown_handler', `No event handler is registered as "${event.name}".`);
-    return this.throttled(client, handler, event, fromClient, () => this.runHandler(client, token, handler, event));
+    if (!fromClient) return this.runHandler(client, token, handler, event);
+    // The handler's @Throttle limits, before the bridge tier spends anything on the event. The IP in the router
+    // data is the server's (routerDataFor overwrites whatever the client sent). No closure unless the limiter has to
+    // be waited for: this runs for every event.
+    const wait = this.rateLimiter.checkHandler(handler, event.routerData.ip);
+    if (wait === 0) return this.runHandler(client, token, handler, event);
+    return this.afterThrottle(client, event, wait, () => this.runHandler(client, token, handler, event));
   }
 
   /**
-   * Runs `run` once `handler`'s @Throttle limits let a client's event through, before the bridge tier spends anything
-   * on it (server events are not limited); refused: a `rate_limited` error and nothing runs. The IP in the router
-   * data is the server's (routerDataFor overwrites whatever the client sent).
+   * A client's event that its handler's @Throttle limits did not let through at once (`wait`: the milliseconds to wait,
+   * or the limiter's promise of them): `run` once they say 0, else a `rate_limited` error and nothing runs.
    */
-  private throttled(client: EventClient, handler: HandlerDefinition, event: RoutedEvent, fromClient: boolean, run: () => MaybePromise<void>): MaybePromise<void> {
-    if (!fromClient) return run();
-    const wait = this.rateLimiter.checkHandler(handler, event.routerData.ip);
-    if (wait === 0) return run();
+  private afterThrottle(client: EventClient, event: RoutedEvent, wait: MaybePromise<number>, run: () => MaybePromise<void>): MaybePromise<void> {
     return then(wait, (ms) => {
       if (ms === 0) return run();
       this.sendError(client, this.rateLimiter.refusal(event.name, ms));
