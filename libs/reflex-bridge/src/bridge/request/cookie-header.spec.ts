@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { PARSED_COOKIE_CHARS_MAX, PARSED_COOKIE_HEADERS_MAX, parseCookieHeader, parseCookieHeaderShared, parsedCookieMemo } from './cookie-header.js';
+import { PARSED_COOKIE_CHARS_MAX, PARSED_COOKIE_HEADERS_MAX, mergeSetCookies, parseCookieHeader, parseCookieHeaderShared, parsedCookieMemo } from './cookie-header.js';
 import { SyntheticRequest } from './synthetic-request.js';
 
 describe('parseCookieHeaderShared', () => {
@@ -46,6 +46,16 @@ describe('parseCookieHeaderShared', () => {
     first.cookies.sid = 'changed';
     expect(second.cookies).toEqual({ sid: 'abc' });
     expect(parseCookieHeaderShared('sid=abc')).toEqual({ sid: 'abc' });
+  });
+});
+
+describe('mergeSetCookies', () => {
+  it('keeps the value of a repeated cookie that the parsers read (the first), and replaces or drops what Set-Cookie names', () => {
+    // A browser sends two cookies of one name (set for two paths): express-session's parser and ours read the first.
+    const merged = mergeSetCookies('theme=dark; theme=light; connect.sid=old', ['connect.sid=new; Path=/; HttpOnly']);
+    expect(parseCookieHeader(merged)).toEqual({ theme: 'dark', 'connect.sid': 'new' });
+    expect(parseCookieHeader(merged).theme).toBe(parseCookieHeader('theme=dark; theme=light').theme);
+    expect(mergeSetCookies('a=1; b=2', ['a=; Max-Age=0'])).toBe('b=2');
   });
 });
 

@@ -73,7 +73,11 @@ export function mergeSetCookies(cookieHeader: string, setCookies: string[]): str
   const jar = new Map<string, string>();
   for (const part of cookieHeader.split(';')) {
     const index = part.indexOf('=');
-    if (index > 0) jar.set(part.slice(0, index).trim(), part.slice(index + 1).trim());
+    if (index <= 0) continue;
+    // A name sent twice (cookies set for two paths) keeps its first value: the one the cookie parsers (ours and
+    // express-session's) read. Keeping the last, the socket presented another value than the browser after a login.
+    const name = part.slice(0, index).trim();
+    if (!jar.has(name)) jar.set(name, part.slice(index + 1).trim());
   }
   for (const header of setCookies) {
     const [pair, ...attributes] = header.split(';');
