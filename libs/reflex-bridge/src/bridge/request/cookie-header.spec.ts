@@ -1,4 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { createRequire } from 'node:module';
 import { PARSED_COOKIE_CHARS_MAX, PARSED_COOKIE_HEADERS_MAX, mergeSetCookies, parseCookieHeader, parseCookieHeaderShared, parsedCookieMemo } from './cookie-header.js';
 import { SyntheticRequest } from './synthetic-request.js';
 
@@ -46,6 +48,31 @@ describe('parseCookieHeaderShared', () => {
     first.cookies.sid = 'changed';
     expect(second.cookies).toEqual({ sid: 'abc' });
     expect(parseCookieHeaderShared('sid=abc')).toEqual({ sid: 'abc' });
+  });
+});
+
+describe('parseCookieHeader', () => {
+  // The `cookie` package express-session itself loads: fast auth must read the session id it reads.
+  const requireFromSession = createRequire(createRequire(import.meta.url).resolve('express-session'));
+  const cookie = requireFromSession('cookie') as { parse(header: string): Record<string, string> };
+
+  it('reads any header as express-session\'s cookie parser does (random headers)', () => {
+    const piece = fc.constantFrom('connect.sid', 'a', 'constructor', 'toString', '__proto__', '=', ';', ' ', '\t', '\u00a0', '"', '%', '%41', '%E0%A4%A', 's:abc.def', '');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 14 }), (pieces) => {
+        const header = pieces.join('');
+        const expected = { ...cookie.parse(header) };
+        // A cookie without a name is nobody's: not read here.
+        delete expected[''];
+        expect({ ...parseCookieHeader(header) }).toEqual(expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('reads a session cookie behind a non-breaking space as another name, as express-session does', () => {
+    expect(parseCookieHeader('\u00a0connect.sid=A; connect.sid=B')['connect.sid']).toBe('B');
+    expect(parseCookieHeader('constructor=x; toString=y')).toEqual({ constructor: 'x', toString: 'y' });
   });
 });
 

@@ -1,13 +1,23 @@
-/** Parses a `Cookie` request header into name → value (first occurrence wins, values URI-decoded). */
+/** Spaces and tabs around a name or value: the only ones the `cookie` package (express-session's parser) strips. */
+function trimBlanks(text: string): string {
+  return text.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+
+/**
+ * Parses a `Cookie` request header into name → value (first occurrence wins, values URI-decoded), reading it as the
+ * `cookie` package that express-session uses does: fast auth must find the session id express-session would. (With
+ * JavaScript's `trim()`, `\u00a0connect.sid=A; connect.sid=B` was A here and B there; a cookie named `constructor`
+ * was skipped as if already read.)
+ */
 export function parseCookieHeader(header: string | undefined): Record<string, string> {
   const cookies: Record<string, string> = {};
   if (!header) return cookies;
   for (const part of header.split(';')) {
     const index = part.indexOf('=');
     if (index < 0) continue;
-    const name = part.slice(0, index).trim();
-    if (!name || name in cookies) continue;
-    let value = part.slice(index + 1).trim();
+    const name = trimBlanks(part.slice(0, index));
+    if (!name || Object.hasOwn(cookies, name)) continue;
+    let value = trimBlanks(part.slice(index + 1));
     if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
     try {
       cookies[name] = decodeURIComponent(value);
