@@ -268,7 +268,9 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
 
   /**
    * The changes to `label` this worker received at or after `since` (a `Date.now()` time), within the last
-   * {@link RECENT_CHANGES_MS} and at most `live.bufferSize` of them, oldest first.
+   * {@link RECENT_CHANGES_MS} and at most `live.bufferSize` of them, oldest first. These are the kept changes
+   * themselves, the same objects for every call: copy one before a subscriber applies it (what is computed for a
+   * change is cached as long as the change lives).
    * @internal
    */
   recentSince(label: string, since: number): ModelChange[] {

@@ -153,6 +153,80 @@ describe('LiveListSubscriptions', () => {
     expect(judged.slice(3)).toEqual([{ id: 2, name: 'bob' }, { id: 2, name: 'bob' }, { id: 2, name: 'bob' }]);
   });
 
+  describe('replaying the changes since the page load', () => {
+    /** Published after the tabs subscribed: a tab that shows it has applied its whole replay. */
+    const MARKER = 1_000_000;
+    /** A state whose `liveRow` (on its prototype, as a state class declares it) counts its calls (the marker's aside). */
+    class CountedState extends NotesState {
+      static calls = 0;
+      liveRow(change: ModelChange): { id: number; v: string } {
+        if (change.pk !== MARKER) CountedState.calls += 1;
+        return { id: Number(change.pk), v: 'now' };
+      }
+    }
+    const counted = { cls: CountedState, fullName: 'counted_state' } as unknown as StateDefinition;
+
+    /**
+     * `changes` published, then `tabs` connections whose page loads began before them subscribe, each as
+     * `userOf(tab)` (`undefined`: a `none`-tier state, no user). Resolves once every tab applied its replay and
+     * shows `rows` rows.
+     */
+    async function subscribeLate(tabs: number, changes: ModelChange[], userOf: (tab: number) => unknown, rows: number) {
+      // Room for the markers too: the default bound (1,000 per label) would drop the oldest change for them.
+      const live = new LiveBroadcaster(undefined, { bufferSize: 1_010 });
+      broadcasters.push(live);
+      const subscriptions = new LiveListSubscriptions(live, new ConnectionLifecycle());
+      CountedState.calls = 0;
+      const connectedAt = Date.now() - 1_000;
+      for (const change of changes) live.deliverLocal(change);
+      const states: CountedState[] = [];
+      const subscribe = async (from: number, to: number) => {
+        for (let tab = from; tab < to; tab++) {
+          const state = new CountedState();
+          states.push(state);
+          const client: EventClient = { token: `token-${tab}`, sid: `sid-${tab}`, headers: {}, remoteAddress: '127.0.0.1', connectedAt, emitUpdate: () => undefined, emitError: () => undefined };
+          const user = userOf(tab);
+          subscriptions.start(client, counted, user, user !== undefined, (change) => change(state as unknown as Record<string, unknown>));
+        }
+        live.deliverLocal(new ModelChange(LABEL, 'created', MARKER));
+        await until(() => states.every((state) => state.notes.at(-1)?.id === MARKER), 'every tab to apply its replay');
+        for (const state of states) {
+          expect(state.notes).toHaveLength(rows + 1);
+          state.notes = state.notes.slice(0, -1);
+        }
+      };
+      await subscribe(0, tabs);
+      return { states, subscribe };
+    }
+
+    const created = (count: number) => Array.from({ length: count }, (_, index) => new ModelChange(LABEL, 'created', index + 1));
+    /** 1,000 changes of 50 rows: each created, then updated 19 times. */
+    const churn = () => [...created(50), ...Array.from({ length: 950 }, (_, index) => new ModelChange(LABEL, 'updated', (index % 50) + 1))];
+
+    it('computes a row once per recorded change for the tabs of a public list that replay it, not once per tab', async () => {
+      const { states, subscribe } = await subscribeLate(10, created(1_000), () => undefined, 1_000);
+      // It was 10,000: every tab's replay computed every row again.
+      expect(CountedState.calls).toBe(1_000);
+      expect(states[0]!.notes.map((note) => note.id)).toEqual(created(1_000).map((change) => change.pk));
+      // More pages that load and subscribe (a client that does it again and again, on many sockets) compute nothing.
+      await subscribe(10, 15);
+      expect(CountedState.calls).toBe(1_000);
+      // Each of the 15 tabs still applies 1,000 appends to its own list: more than the default 5 s on a busy machine.
+    }, 30_000);
+
+    it('computes a row once per primary key, not once per change, for tabs with users of their own', async () => {
+      const { states } = await subscribeLate(10, churn(), (tab) => ({ id: tab }), 50);
+      // It was 10,000 (a call per change and tab); each user's rows are still computed for that user.
+      expect(CountedState.calls).toBe(10 * 50);
+      expect(states[9]!.notes.map((note) => note.id)).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
+    });
+
+    it('computes 50 rows for 10 tabs of a public list after 1,000 changes of 50 rows', async () => {
+      await subscribeLate(10, churn(), () => undefined, 50);
+      expect(CountedState.calls).toBe(50);
+    });
+  });
+
   it('applies nothing to a guarded subscription after a session end until its guards let the new user through', async () => {
     const { live, subscriptions, modify, client, judged, shown } = setup();
     const verdicts: Array<{ request: SyntheticRequest; let: () => void; refuse: () => void }> = [];

@@ -12,6 +12,8 @@ import { getLiveLists } from './live-list.decorator.js';
 import { applyLiveChange } from './live-list-apply.js';
 import { LiveListSubscriber } from './live-list.subscriber.js';
 import { LiveRowCache } from './live-row.cache.js';
+import { ModelChange } from './model-change.js';
+import { coalesceReplay } from './replay-coalescing.js';
 
 /**
  * Changes one client's state under its lock and pushes the delta (the pipeline's live-list step): `change`
@@ -182,10 +184,12 @@ export class LiveListSubscriptions {
       subscribers.push(subscriber);
       this.broadcaster.attach(list.label, subscriber);
     }
-    const replays = client.connectedAt !== undefined && typeof (definition.cls.prototype as { applyLiveChange?: unknown }).applyLiveChange !== 'function';
+    const prototype = definition.cls.prototype as { applyLiveChange?: unknown; liveRow?: unknown };
+    const replays = client.connectedAt !== undefined && typeof prototype.applyLiveChange !== 'function';
+    const rowsFromData = typeof prototype.liveRow !== 'function';
     const replay = () => {
       // Since the page load as it is when replaying (a later page load began later).
-      if (replays) for (const subscriber of subscribers) this.replay(subscriber, client.pageLoadedAt ?? client.connectedAt!);
+      if (replays) for (const subscriber of subscribers) this.replay(subscriber, client.pageLoadedAt ?? client.connectedAt!, rowsFromData);
     };
     const subscription: StateSubscription = { viewer, subscribers, guards, replay };
     states.set(definition, subscription);
@@ -262,8 +266,19 @@ export class LiveListSubscriptions {
     return this.userChanges;
   }
 
-  private replay(subscriber: LiveListSubscriber, since: number): void {
-    for (const change of this.broadcaster.recentSince(subscriber.label, since)) subscriber.deliver(change);
+  /**
+   * Hands `subscriber` the changes of its label since `since`, at most one row computation per primary key (see
+   * {@link coalesceReplay}), each as its own copy (what is computed for a change object is cached while it lives:
+   * the recorded one lives for the window) whose row is shared with the other replays of the same recorded change
+   * (see `ReplayRowCache`).
+   */
+  private replay(subscriber: LiveListSubscriber, since: number, rowsFromData: boolean): void {
+    for (const { change, source } of coalesceReplay(this.broadcaster.recentSince(subscriber.label, since), rowsFromData)) {
+      // A `created` the coalescing made is this replay's own already.
+      const copy = change === source ? new ModelChange(change.modelLabel, change.action, change.pk, change.data, change.origin) : change;
+      this.rows.replayed.replays(copy, source);
+      subscriber.deliver(copy);
+    }
   }
 
   /** Ends every subscription of a connection. */

@@ -1,6 +1,7 @@
 import type { LiveListDefinition } from './live-list.decorator.js';
 import { LiveFramePool } from './live-frame.pool.js';
 import type { ModelChange } from './model-change.js';
+import { ReplayRowCache } from './replay-row.cache.js';
 
 /** Distinct lists (by content) one scope shares results for; subscribers past that many still get correct lists. */
 export const MAX_SHARED_LISTS = 8;
@@ -63,6 +64,12 @@ export class LiveRowCache {
   private readonly retired = new WeakSet<ModelChange>();
 
   /**
+   * @param replayed the rows shared across replays: a replayed change's row, once no subscriber of its scope has
+   *   it, comes from there (see {@link ReplayRowCache}).
+   */
+  constructor(readonly replayed = new ReplayRowCache()) {}
+
+  /**
    * The row for `change` in `list` as `user` sees it: `compute()`'s answer, computed by the first subscriber of
    * that scope to ask and shared (a promise too, and a rejection or a throw, which each subscriber then reports)
    * with the others: a `liveRow` that throws (its database is down) is called once per scope, not once per
@@ -73,7 +80,8 @@ export class LiveRowCache {
     if (scope.threw) throw scope.threw.error;
     if (!scope.hasRow) {
       try {
-        scope.row = compute();
+        // Once per scope: a replayed copy's row may have been computed by another replay of its recorded change.
+        scope.row = this.replayed.rowOf(change, list, user, compute);
       } catch (error) {
         scope.threw = { error };
         throw error;

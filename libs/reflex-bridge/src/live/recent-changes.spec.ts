@@ -6,7 +6,7 @@ import { RecentChanges } from './recent-changes.js';
 const change = (label: string, pk: number) => new ModelChange(label, 'updated', pk, { n: pk });
 
 describe('RecentChanges', () => {
-  it('hands out the changes of a label received since a time, oldest first, as copies', () => {
+  it('hands out the changes of a label received since a time, oldest first, kept as copies', () => {
     let now = 1_000;
     const recent = new RecentChanges(30_000, 100, () => now);
     const first = change('a', 1);
@@ -20,6 +20,8 @@ describe('RecentChanges', () => {
     const [copy] = recent.since('a', 0);
     expect(copy).not.toBe(first);
     expect(copy!.toJSON()).toEqual(first.toJSON());
+    // The kept change itself, the same for every replay (the replay copies it for its subscribers).
+    expect(recent.since('a', 0)[0]).toBe(copy);
   });
 
   it('keeps neither changes older than the window nor more than its bound per label', () => {

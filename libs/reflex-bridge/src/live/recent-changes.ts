@@ -15,9 +15,11 @@ interface Received {
  * live list that subscribes late replays (see `LiveListSubscriptions.start`). A page loads its list, then
  * subscribes; a change committed between the two would otherwise never reach it.
  *
- * Changes are kept and handed out as copies: what live lists compute for a change (its rows, lists and frames) is
- * cached for as long as the change object lives, so keeping the one the fan-out used would keep all of that for the
- * whole window, and handing one copy to every late subscriber would keep theirs.
+ * Changes are kept as copies: what live lists compute for a change (its rows, lists and frames) is cached for as
+ * long as the change object lives, so keeping the one the fan-out used would keep all of that for the whole window.
+ * {@link since} hands out the kept changes themselves, for a replay to key what it shares across replays (the rows
+ * of `ReplayRowCache`, nothing else) and to copy before it hands them to subscribers: handing one kept change to
+ * every late subscriber would keep their lists and frames for the window.
  *
  * Each label's changes sit in an array read from `head` (dropping the oldest is a counter, not a shift), compacted
  * when half of it is dropped. Labels whose changes all expired are forgotten on the next sweep, at most once a
@@ -44,7 +46,10 @@ export class RecentChanges {
     if (at >= this.nextSweep) this.sweep(at);
   }
 
-  /** The changes of `label` received at or after `since` (and within the window), oldest first. */
+  /**
+   * The changes of `label` received at or after `since` (and within the window), oldest first: the kept objects,
+   * the same for every call (copy them before a subscriber applies them, see above).
+   */
   since(label: string, since: number): ModelChange[] {
     const kept = this.labels.get(label);
     if (!kept) return [];
@@ -52,7 +57,7 @@ export class RecentChanges {
     const found: ModelChange[] = [];
     for (let index = kept.head; index < kept.entries.length; index += 1) {
       const entry = kept.entries[index]!;
-      if (entry.at >= from) found.push(copyOf(entry.change));
+      if (entry.at >= from) found.push(entry.change);
     }
     return found;
   }
