@@ -43,6 +43,28 @@ class HostileBoardState {
   }
 }
 
+const REPLAYED_LABEL = 'hostile.replayed';
+const REPLAYED = 'reflex___state____state.replayed_board_state';
+/** The rows of `REPLAYED_LABEL` as a database holds them now: what `ReplayedBoardState.liveRow` reads. */
+const DATABASE = new Map<number, Row>();
+/** A row created once the tabs subscribed: a tab that shows it has applied its whole replay before it. */
+const MARKER = 1_000;
+
+/** A public list whose `liveRow` reads the "database" (a query, in an app) and counts its calls. */
+@State()
+@BridgeTier('none')
+class ReplayedBoardState {
+  static liveRowCalls = 0;
+
+  @LiveList(REPLAYED_LABEL)
+  rows: Row[] = [];
+
+  liveRow(change: ModelChange): Row | undefined {
+    if (change.pk !== MARKER) ReplayedBoardState.liveRowCalls += 1;
+    return DATABASE.get(Number(change.pk));
+  }
+}
+
 async function subscribed(app: RunningApp, sockets: RawSocket[]): Promise<RawSocket> {
   const live = app.app.get(LiveBroadcaster);
   const before = live.subscriberCount(LABEL);
@@ -58,7 +80,7 @@ describe('live lists under hostile subscribers', () => {
   const sockets: RawSocket[] = [];
   const logger = new CapturingLogger();
   beforeAll(async () => {
-    app = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [HostileBoardState] }, undefined, logger);
+    app = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [HostileBoardState, ReplayedBoardState] }, undefined, logger);
   });
   afterEach(async () => {
     GATE.release();
@@ -96,6 +118,29 @@ describe('live lists under hostile subscribers', () => {
     await late.hydrate();
     await live.publish(new ModelChange(LABEL, 'created', 10_000, { id: 10_000, text: 'after hydrate' }));
     await late.until(() => ((late.latest(BOARD, 'rows') as Row[] | undefined) ?? []).some((row) => row.id === 10_000), undefined, 'the change after hydrating');
+  });
+
+  it('computes each row once for the tabs that replay the changes made since their page loads, not once per change and tab', async () => {
+    const live = app.app.get(LiveBroadcaster);
+    // 10 tabs whose page loads began before 1,000 changes of 50 rows (each created, then updated 19 times).
+    const tabs: RawSocket[] = [];
+    for (let i = 0; i < 10; i++) tabs.push(await RawSocket.hydrated(app.url, sockets));
+    const changes = 1_000;
+    for (let i = 0; i < changes; i++) {
+      const id = i % 50;
+      DATABASE.set(id, { id, text: `v${i}` });
+      await live.publish(new ModelChange(REPLAYED_LABEL, i < 50 ? 'created' : 'updated', id));
+    }
+    ReplayedBoardState.liveRowCalls = 0;
+    for (const tab of tabs) tab.send(`${REPLAYED}.live_subscribe`);
+    await tabs[0]!.until(() => live.subscriberCount(REPLAYED_LABEL) === tabs.length, undefined, 'the subscriptions');
+    DATABASE.set(MARKER, { id: MARKER, text: 'marker' });
+    await live.publish(new ModelChange(REPLAYED_LABEL, 'created', MARKER));
+    const rowsOf = (tab: RawSocket) => (tab.latest(REPLAYED, 'rows') as Row[] | undefined) ?? [];
+    for (const tab of tabs) await tab.until(() => rowsOf(tab).at(-1)?.id === MARKER, undefined, 'the replay, then the marker');
+    for (const tab of tabs) expect(rowsOf(tab)).toEqual([...Array.from({ length: 50 }, (_, id) => DATABASE.get(id)), DATABASE.get(MARKER)]);
+    // It was 10,000: each replayed change was a copy of its own, so every tab read every change's row again.
+    expect(ReplayedBoardState.liveRowCalls).toBe(50);
   });
 
   it("does not hold every change's lists and frames for a subscriber whose state a slow event of its own holds", async () => {
