@@ -283,18 +283,33 @@ describe('client token binding: a socket that waits for the holder of a token to
   const PROFILE = `${ROOT}.profile_state`;
   afterAll(closeAll);
 
-  it("is checked again once the holder left: a token its owner's session bound meanwhile goes to no other session", async () => {
-    // A long grace: the holder's login and departure fall inside it however loaded the machine is.
+  /**
+   * An app with a long grace (the holder's login and departure fall inside it however loaded the machine is), and
+   * Dave's new tab on it: logged in, connected and admitted, no event yet, so its token is still a bearer token (a
+   * leaked one, say).
+   */
+  const davesNewTab = async () => {
     const app = await start({ bridge: { tokenHandoverGraceMs: 60_000 } });
     const registry = app.app.get(ClientRegistry);
     const token = randomUUID();
-    const daveCookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
-    // Dave's new tab: connected, no event yet, so its token is still a bearer token (a leaked one, say).
-    const dave = new RawSocket(app.url, token, { headers: { cookie: daveCookie } });
+    const dave = new RawSocket(app.url, token, { headers: { cookie: await loginOverHttp(app.url, 'dave', 'secret-dave') } });
+    await dave.connected();
+    await until(() => registry.get(token) !== undefined, "dave's tab to be admitted");
+    return { app, registry, token, dave };
+  };
+
+  /** Sends the tab's first authenticated event, which binds the token when it ends, and holds it until released. */
+  const holdFirstEvent = async (tab: RawSocket): Promise<void> => {
+    HELD.released = new Promise<void>((resolve) => (HELD.release = resolve));
+    const startedBefore = HELD.started;
+    tab.send(`${PROFILE}.hold`);
+    await until(() => HELD.started > startedBefore, 'the held event to start');
+  };
+
+  it("is checked again once the holder left: a token its owner's session bound meanwhile goes to no other session", async () => {
+    const { app, registry, token, dave } = await davesNewTab();
     let mallory: RawSocket | undefined;
     try {
-      await dave.connected();
-      await until(() => registry.get(token) !== undefined, "dave's tab to be admitted");
       // Mallory, of no session, presents the token while Dave's tab holds it: she waits for it to leave.
       mallory = new RawSocket(app.url, token);
       await until(() => registry.hasWaiters(token), 'the second socket to wait for the holder');
@@ -315,22 +330,13 @@ describe('client token binding: a socket that waits for the holder of a token to
   });
 
   it("is checked once the holder's last events ran: one that binds the token as the holder leaves binds it for its session only", async () => {
-    const app = await start({ bridge: { tokenHandoverGraceMs: 60_000 } });
-    const registry = app.app.get(ClientRegistry);
-    const token = randomUUID();
-    const daveCookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
-    const dave = new RawSocket(app.url, token, { headers: { cookie: daveCookie } });
+    const { app, registry, token, dave } = await davesNewTab();
     let mallory: RawSocket | undefined;
-    HELD.released = new Promise<void>((resolve) => (HELD.release = resolve));
-    const startedBefore = HELD.started;
     try {
-      await dave.connected();
-      await until(() => registry.get(token) !== undefined, "dave's tab to be admitted");
       mallory = new RawSocket(app.url, token);
       await until(() => registry.hasWaiters(token), 'the second socket to wait for the holder');
       // Dave's first authenticated event is under way (it binds the token when it ends) as his tab reloads.
-      dave.send(`${PROFILE}.hold`);
-      await until(() => HELD.started > startedBefore, 'the held event to start');
+      await holdFirstEvent(dave);
       dave.close();
       await until(() => !registry.hasWaiters(token), 'the second socket to stop waiting');
       HELD.release();
@@ -347,19 +353,10 @@ describe('client token binding: a socket that waits for the holder of a token to
 
   it("is checked once the last events of a tab that already left ran, though nobody holds the token any more", async () => {
     // The grace also bounds the wait for those events: long, so that the held event is let go within it.
-    const app = await start({ bridge: { tokenHandoverGraceMs: 60_000 } });
-    const registry = app.app.get(ClientRegistry);
-    const token = randomUUID();
-    const daveCookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
-    const dave = new RawSocket(app.url, token, { headers: { cookie: daveCookie } });
+    const { app, registry, token, dave } = await davesNewTab();
     let mallory: RawSocket | undefined;
-    HELD.released = new Promise<void>((resolve) => (HELD.release = resolve));
-    const startedBefore = HELD.started;
     try {
-      await dave.connected();
-      await until(() => registry.get(token) !== undefined, "dave's tab to be admitted");
-      dave.send(`${PROFILE}.hold`);
-      await until(() => HELD.started > startedBefore, 'the held event to start');
+      await holdFirstEvent(dave);
       dave.close();
       await until(() => registry.get(token) === undefined, "dave's tab to be gone");
       // Nobody holds the token now, but Dave's first authenticated event still runs: it binds the token when it ends.
