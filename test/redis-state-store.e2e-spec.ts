@@ -569,6 +569,23 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await (lease as StateLease).release();
   }, 15_000);
 
+  it('forgets the locks of acquires that timed out once a stalled Redis answers them late, without a reconnection', async () => {
+    const store = worker({ commandTimeoutMs: 200, acquireTimeoutMs: 200, lockTimeoutMs: 30_000, pollIntervalMs: 30_000 });
+    await until(() => store.connect().then(() => true, () => false), 'the store to connect');
+    // The locks the store still means to give back: it must not keep one per event of a stall for ever (the
+    // connection never dropped, so no 'ready' comes to clear them). Private, hence the cast.
+    const unreleased = () => (store as unknown as { unreleased: Map<string, unknown> }).unreleased.size;
+    const tokens = Array.from({ length: 200 }, newToken);
+    await raw.sendCommand(['CLIENT', 'PAUSE', '2000', 'ALL']);
+    const results = await Promise.allSettled(tokens.map((t) => store.acquire(t)));
+    expect(results.every((r) => r.status === 'rejected' && (r.reason as StateStoreError).code === 'timeout')).toBe(true);
+    expect(unreleased()).toBeGreaterThan(0);
+    await raw.ping();
+    await until(() => unreleased() === 0, 'the late answers to clear the locks to give back', 10_000);
+    // Every lock granted late was given back.
+    await until(async () => (await Promise.all(tokens.map((t) => raw.exists(lockKey(t))))).every((n) => n === 0), 'the late locks to be released');
+  }, 30_000);
+
   it('answers outcome_unknown when a save was sent and its answer lost, since Redis may still apply it', async () => {
     const store = worker({ commandTimeoutMs: 300, lockTimeoutMs: 30_000 });
     await until(() => store.connect().then(() => true, () => false), 'the store to connect');

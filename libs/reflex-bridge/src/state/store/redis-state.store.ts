@@ -485,6 +485,7 @@ export class RedisStateStore extends StateStore {
       const sent = this.commands?.isReady === true;
       const sentAt = Date.now();
       const epoch = this.epoch;
+      let answeredLate = false;
       const reply = await this.command(
         'acquire a lock',
         (client) =>
@@ -495,12 +496,16 @@ export class RedisStateStore extends StateStore {
             [value, String(this.lockTimeoutMs), String(this.ttlMs), callerId, String(this.registrationMs), String(this.unusedTtlMs), this.ownerChannelPrefix, token],
           ) as Promise<AcquireReply>,
         Math.min(this.commandTimeoutMs, Math.max(1, deadline - Date.now())),
-        // Redis answered after we gave up: the lock is ours but nobody will use it, so give it back.
+        // Redis answered after we gave up: the lock is ours but nobody will use it, so give it back. Either way the
+        // answer settles what the lock is, so it no longer waits in `unreleased` (a slow Redis that stays connected
+        // never emits 'ready', which is what would otherwise clear it: one entry per timed-out event, kept forever).
         (late) => {
+          answeredLate = true;
+          this.unreleased.delete(value);
           if (late[0] === 1) this.releaseQuietly(token, keys, value);
         },
       ).catch((error: unknown) => {
-        if (sent) this.unreleased.set(value, { token, keys, expiresAt: Date.now() + this.lockTimeoutMs });
+        if (sent && !answeredLate) this.rememberUnreleased(value, { token, keys, expiresAt: Date.now() + this.lockTimeoutMs });
         throw error;
       });
       if (reply[0] === 1) {
@@ -696,11 +701,22 @@ export class RedisStateStore extends StateStore {
     clearTimeout(held.timer);
     held.timer = undefined;
     let released: boolean;
+    let answeredLate = false;
     try {
-      released = (await this.command('release a lock', (client) => this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel]))) === 1;
+      released =
+        (await this.command(
+          'release a lock',
+          (client) => this.script(client, RELEASE_SCRIPT, [keys.lock], [value, keys.channel]),
+          this.commandTimeoutMs,
+          // The release ran after all (a slow Redis): nothing is left to give back.
+          () => {
+            answeredLate = true;
+            this.unreleased.delete(value);
+          },
+        )) === 1;
     } catch (error) {
       // Redis may have kept the lock (a restart reloads it from its snapshot): give it back once reconnected.
-      this.unreleased.set(value, { token, keys, expiresAt: held.takenAt + this.lockTimeoutMs });
+      if (!answeredLate) this.rememberUnreleased(value, { token, keys, expiresAt: held.takenAt + this.lockTimeoutMs });
       this.logger.warn(
         `RedisStateStore could not release the state lock of token ${short(token)} (${(error as Error).message}); ` +
           `it is released once Redis is back, or expires by itself within ${this.lockTimeoutMs} ms.`,
@@ -872,9 +888,23 @@ export class RedisStateStore extends StateStore {
       if (held.lease) continue;
       clearTimeout(held.timer);
       held.timer = undefined;
-      this.unreleased.set(held.value, { token: held.token, keys: held.keys, expiresAt: held.takenAt + this.lockTimeoutMs });
+      this.rememberUnreleased(held.value, { token: held.token, keys: held.keys, expiresAt: held.takenAt + this.lockTimeoutMs });
       this.locks.delete(held.token);
     }
+  }
+
+  /**
+   * Notes a lock to give back once the connection is ready again. Entries whose lock has expired by itself are
+   * dropped first (they go in roughly in expiry order), so that a Redis that stalls without dropping the connection
+   * (no 'ready' to clear them) holds at most the locks of the last `lockTimeoutMs`, not one per event of the stall.
+   */
+  private rememberUnreleased(value: string, lock: { token: string; keys: TokenKeys; expiresAt: number }): void {
+    const now = Date.now();
+    for (const [oldest, entry] of this.unreleased) {
+      if (entry.expiresAt > now) break;
+      this.unreleased.delete(oldest);
+    }
+    this.unreleased.set(value, lock);
   }
 
   private wakeHeads(): void {
