@@ -586,6 +586,40 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await until(async () => (await Promise.all(tokens.map((t) => raw.exists(lockKey(t))))).every((n) => n === 0), 'the late locks to be released');
   }, 30_000);
 
+  it('a frozen Redis (SIGSTOP): events keep failing cleanly, and what waits for it stays within maxPendingCommands', async () => {
+    const connections = await RedisConnections.create({ url: server.url, maxReconnectDelayMs: 200, maxPendingCommands: 50 });
+    connectionsToClose.push(connections);
+    const store = worker({ url: undefined, connections, commandTimeoutMs: 200, acquireTimeoutMs: 200, lockTimeoutMs: 30_000, pollIntervalMs: 30_000 });
+    await until(() => store.connect().then(() => true, () => false), 'the store to connect');
+    // Scripts loaded, so that every command counted below is one EVALSHA.
+    await (await store.acquire(newToken())).release();
+    await raw.configResetStat();
+    const tokens: string[] = [];
+    const codes: string[] = [];
+    server.pause();
+    try {
+      // A client that keeps sending events while Redis is frozen: 20 rounds of 50, each answered before the next.
+      for (let round = 0; round < 20; round++) {
+        const batch = Array.from({ length: 50 }, newToken);
+        tokens.push(...batch);
+        const results = await Promise.allSettled(batch.map((t) => store.acquire(t)));
+        for (const result of results) codes.push(result.status === 'rejected' ? (result.reason as StateStoreError).code : 'granted');
+      }
+    } finally {
+      server.resume();
+    }
+    // Each got an error: a timeout while the queue had room, then `unavailable` at once.
+    expect(codes.filter((code) => code !== 'timeout' && code !== 'unavailable')).toEqual([]);
+    await raw.ping();
+    await until(async () => (await Promise.all(tokens.map((t) => raw.exists(lockKey(t))))).every((n) => n === 0), 'the late locks to be released');
+    // What Redis ran once it came back: the 50 commands that waited and what follows from them (a granted lock's
+    // release, a waiter's leave), not the commands of every event.
+    const stats = await raw.info('commandstats');
+    const calls = [...stats.matchAll(/cmdstat_eval(?:sha)?:calls=(\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
+    expect(calls).toBeLessThanOrEqual(3 * 50 + 10);
+    expect(codes.filter((code) => code === 'unavailable').length).toBeGreaterThan(0);
+  }, 60_000);
+
   it('answers outcome_unknown when a save was sent and its answer lost, since Redis may still apply it', async () => {
     const store = worker({ commandTimeoutMs: 300, lockTimeoutMs: 30_000 });
     await until(() => store.connect().then(() => true, () => false), 'the store to connect');

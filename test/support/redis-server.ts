@@ -116,10 +116,22 @@ export class RedisTestServer {
     const child = this.child;
     if (!child || !this.running) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // A paused server would never act on SIGTERM.
+    child.kill('SIGCONT');
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** Freezes the server (SIGSTOP): connections stay open and commands are accepted by TCP but never answered. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a {@link pause}d server run again (SIGCONT): it answers what it was sent meanwhile. */
+  resume(): void {
+    this.child?.kill('SIGCONT');
   }
 
   /** Stops and starts the server on the same port, data kept. */

@@ -7,6 +7,16 @@ export interface FailFastRedisSettings {
   maxReconnectDelayMs: number;
   /** True once the owner was closed: reconnecting stops then. */
   isClosed: () => boolean;
+  /** Commands waiting to be sent or answered, at most; more are refused at once (see {@link isQueueFull}). */
+  maxPendingCommands?: number;
+}
+
+/**
+ * The error node-redis rejects a command with when `commandsQueueMaxLength` commands already wait: nothing was sent,
+ * because Redis has not answered those yet (stalled, or far behind).
+ */
+export function isQueueFull(error: unknown): boolean {
+  return error instanceof Error && error.message === 'The queue is full';
 }
 
 /**
@@ -18,6 +28,9 @@ export function failFastRedisOptions(settings: FailFastRedisSettings) {
   return {
     url: settings.url,
     disableOfflineQueue: true,
+    // A Redis that stops answering but keeps its connection (SIGSTOP, a frozen VM, a network black hole) is never
+    // "down": without a bound, every event's commands would pile up in node-redis's queue until it answers.
+    ...(settings.maxPendingCommands === undefined ? {} : { commandsQueueMaxLength: settings.maxPendingCommands }),
     socket: {
       connectTimeout: settings.connectTimeoutMs,
       reconnectStrategy: (retries: number): number | false => {

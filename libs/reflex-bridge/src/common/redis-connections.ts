@@ -38,6 +38,15 @@ export interface RedisConnectionsOptions {
    * @default 2_000
    */
   maxReconnectDelayMs?: number;
+  /**
+   * Commands the command connection holds at most while they wait to be sent or answered; one more is refused at
+   * once (the state store answers it `unavailable`). It bounds the memory a worker spends, and the backlog Redis
+   * replays, when Redis stops answering without dropping the connection (a paused process or VM, a network black
+   * hole): every event's commands would otherwise pile up until it answers. A healthy Redis answers each batch within
+   * milliseconds, far below this.
+   * @default 10_000
+   */
+  maxPendingCommands?: number;
   /** Where connection warnings go. @default new Logger('ReflexBridge') */
   logger?: LoggerService;
 }
@@ -105,6 +114,7 @@ export class RedisConnections {
   private readonly namePrefix: string;
   private readonly connectTimeoutMs: number;
   private readonly maxReconnectDelayMs: number;
+  private readonly maxPendingCommands: number;
   private readonly logger: LoggerService;
   private readonly commandsClient: RedisClient;
   private subscriberClient?: RedisClient;
@@ -130,6 +140,7 @@ export class RedisConnections {
     this.namePrefix = options.namePrefix ?? 'rx:';
     this.connectTimeoutMs = positiveOption('RedisConnections', 'connectTimeoutMs', options.connectTimeoutMs, 5_000);
     this.maxReconnectDelayMs = positiveOption('RedisConnections', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
+    this.maxPendingCommands = Math.max(1, Math.floor(positiveOption('RedisConnections', 'maxPendingCommands', options.maxPendingCommands, 10_000)));
     this.logger = options.logger ?? new Logger('ReflexBridge');
     if (options.cluster) {
       this.commandsCluster = this.openCluster('commands', true);
@@ -311,6 +322,8 @@ export class RedisConnections {
       connectTimeoutMs: this.connectTimeoutMs,
       maxReconnectDelayMs: this.maxReconnectDelayMs,
       isClosed: () => this.closed,
+      // The subscriber's queue holds only (un)subscriptions, which must not be refused.
+      maxPendingCommands: failFast ? this.maxPendingCommands : undefined,
     });
     const name = `${this.namePrefix}${role}`;
     // The subscriber's only commands are (un)subscriptions: they wait for the reconnection rather than fail, so a
@@ -339,6 +352,8 @@ export class RedisConnections {
         ...given,
         name,
         disableOfflineQueue: failFast,
+        // Per node, as for one Redis (see `maxPendingCommands`).
+        ...(failFast ? { commandsQueueMaxLength: this.maxPendingCommands } : {}),
         socket: { ...settings.socket, ...(given.socket as object | undefined) },
       },
       // The subscriber connects only to the nodes its subscriptions need.

@@ -8,6 +8,7 @@ import { RedisConnections, type RedisClient } from '../../common/redis-connectio
 import type { RedisClusterClient } from '../../common/redis-cluster.client.js';
 import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 import { DeadlineQueue } from '../../common/deadline-queue.js';
+import { isQueueFull } from '../../common/fail-fast-redis.options.js';
 import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
 import { RedisSaveQueue, saveCommand } from './redis-save-queue.js';
 import { PendingSave, type PendingSaveHost } from './redis-pending-save.js';
@@ -280,7 +281,7 @@ export class RedisStateStore extends StateStore {
   private readonly saveHost: PendingSaveHost<HeldLock> = {
     send: (save) => this.sendSave(save),
     wholeArguments: (save) => this.saveArguments(save.held, save.next, save.ttl, true),
-    unknownOutcome: (error) => this.unknownOutcome('save a state', error),
+    unknownOutcome: (error) => (isQueueFull(error) ? this.backlogged('save a state', error) : this.unknownOutcome('save a state', error)),
     offline: () => this.offline('save a state'),
   };
   /** Time limits of the saves in flight, watched by one timer (see {@link save}). */
@@ -505,7 +506,8 @@ export class RedisStateStore extends StateStore {
           if (late[0] === 1) this.releaseQuietly(token, keys, value);
         },
       ).catch((error: unknown) => {
-        if (sent && !answeredLate) this.rememberUnreleased(value, { token, keys, expiresAt: Date.now() + this.lockTimeoutMs });
+        // Refused by a full queue: never sent, so no lock can have been taken.
+        if (sent && !answeredLate && !isQueueFull((error as Error).cause)) this.rememberUnreleased(value, { token, keys, expiresAt: Date.now() + this.lockTimeoutMs });
         throw error;
       });
       if (reply[0] === 1) {
@@ -930,6 +932,7 @@ export class RedisStateStore extends StateStore {
     try {
       return await withinDeadline(pending, timeoutMs);
     } catch (error) {
+      if (isQueueFull(error)) throw this.backlogged(what, error);
       if (write && !(error instanceof StateStoreError)) throw this.unknownOutcome(what, error, timeoutMs);
       if (error === DEADLINE_PASSED) {
         if (onLate) pending.then(onLate, noop);
@@ -942,6 +945,11 @@ export class RedisStateStore extends StateStore {
   /** The command connection is not ready: nothing was sent. */
   private offline(what: string): StateStoreError {
     return new StateStoreError('unavailable', `RedisStateStore: not connected to ${this.safeUrl} (${this.down ?? 'connecting'}); could not ${what}.`);
+  }
+
+  /** The connection holds `maxPendingCommands` unanswered commands (Redis stalled or far behind): nothing was sent. */
+  private backlogged(what: string, error: unknown): StateStoreError {
+    return new StateStoreError('unavailable', `RedisStateStore: ${this.safeUrl} is not answering (too many commands wait for it); could not ${what}.`, error);
   }
 
   /** A write was sent but failed or got no answer within `timeoutMs` ({@link DEADLINE_PASSED}): Redis may have applied it. */
