@@ -261,4 +261,25 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
     const { claimed, record } = await claimAgainstRival(30_000, true);
     expect({ claimed, record }).toEqual({ claimed: true, record: 'late' });
   });
+
+  it('a frozen Redis (SIGSTOP) refuses a claim within bounded time, instead of holding the new socket until Redis answers', async () => {
+    const token = randomUUID();
+    redis.pause();
+    let answer: boolean | 'still waiting';
+    const started = Date.now();
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const frozenFor = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), 15_000)));
+      answer = await Promise.race([b.link.claimToken(token, 'during-freeze', 0), frozenFor]);
+      clearTimeout(timer);
+    } finally {
+      redis.resume();
+    }
+    // Fails closed (a new token for that socket), as when Redis is down.
+    expect(answer).toBe(false);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    // Back to normal once Redis answers.
+    await a.connections.commands.ping();
+    expect(await b.link.claimToken(token, 'after-freeze', 0)).toBe(true);
+  }, 40_000);
 });

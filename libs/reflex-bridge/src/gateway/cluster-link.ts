@@ -3,6 +3,7 @@ import type { Namespace } from 'socket.io';
 import type * as RedisAdapter from '@socket.io/redis-adapter';
 import type { createAdapter as createRedisAdapter, createShardedAdapter as createShardedRedisAdapter } from '@socket.io/redis-adapter';
 import type { RedisConnections } from '../common/redis-connections.js';
+import { DEADLINE_PASSED, withinDeadline } from '../common/deadline.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
 
 /**
@@ -20,6 +21,13 @@ const CLAIM_SCRIPT =
  */
 const CLAIM_RETRY_MS = 100;
 const CLAIM_RETRY_MAX_MS = 800;
+
+/**
+ * Milliseconds a token record's command may take (the adapter's `requestsTimeout` too). Redis down fails at once, but
+ * a Redis that is connected and does not answer (paused, overloaded) would otherwise hold every new socket's admission
+ * until it answers: the socket is not read meanwhile, and its tab shows nothing.
+ */
+const RECORD_COMMAND_TIMEOUT_MS = 2_000;
 
 /** Server-side question "is socket <sid> connected to you?", answered by every worker with a boolean. */
 const HOLDER_ALIVE = 'rx:holder-alive';
@@ -128,13 +136,27 @@ export class ClusterLink {
   private async tryClaim(token: string, sid: string): Promise<'claimed' | 'held' | 'taken' | 'refused'> {
     const key = this.recordKey(token);
     try {
-      const holder = await this.connections.commands.get(key);
+      const holder = await withinDeadline(this.connections.commands.get(key), RECORD_COMMAND_TIMEOUT_MS);
       if (holder && holder !== sid && (await this.holderAlive(holder, token))) return 'held';
       // Compare and set: only if the record still names the holder we judged (or is still absent).
-      const claimed = await this.connections.commands.eval(CLAIM_SCRIPT, { keys: [key], arguments: [holder ?? '', sid, String(this.recordTtlSeconds)] });
+      const claiming = this.connections.commands.eval(CLAIM_SCRIPT, { keys: [key], arguments: [holder ?? '', sid, String(this.recordTtlSeconds)] });
+      const claimed = await withinDeadline(claiming, RECORD_COMMAND_TIMEOUT_MS).catch((error: unknown) => {
+        // Refused, yet Redis may still run it: a record naming this socket, which gets a new token, would make the
+        // token's own tab look duplicated until this socket leaves. Let it go once the answer comes.
+        if (error === DEADLINE_PASSED) {
+          claiming.then(
+            (late) => {
+              if (late === 1) void this.releaseToken(token, sid);
+            },
+            () => undefined,
+          );
+        }
+        throw error;
+      });
       return claimed === 1 ? 'claimed' : 'taken';
     } catch (error) {
-      this.logger.warn(`Could not prove a client token free, so the connection gets a new one: ${(error as Error).message}`);
+      const reason = error === DEADLINE_PASSED ? `Redis did not answer within ${RECORD_COMMAND_TIMEOUT_MS} ms` : (error as Error).message;
+      this.logger.warn(`Could not prove a client token free, so the connection gets a new one: ${reason}`);
       return 'refused';
     }
   }
@@ -178,7 +200,7 @@ export class ClusterLink {
 
   /** Records a token the caller just generated (nobody else can hold it); a failure is harmless. */
   async recordNewToken(token: string, sid: string): Promise<void> {
-    await this.connections.commands.set(this.recordKey(token), sid, { EX: this.recordTtlSeconds }).catch(() => undefined);
+    await withinDeadline(this.connections.commands.set(this.recordKey(token), sid, { EX: this.recordTtlSeconds }), RECORD_COMMAND_TIMEOUT_MS).catch(() => undefined);
   }
 
   /** Forgets the token's record if it still names `sid`. */
