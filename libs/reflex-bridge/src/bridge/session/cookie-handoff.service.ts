@@ -5,6 +5,7 @@ import type { Keyv } from 'keyv';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import { RedisConnections } from '../../common/redis-connections.js';
+import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 import { InMemoryHandoffStore, type HandoffStore } from './in-memory-handoff.store.js';
 
 interface Handoff {
@@ -25,6 +26,13 @@ const HANDOFF_TTL_MS = 30_000;
  * Past it the oldest give way (a login 666 times a second for 30 s on one process).
  */
 const MAX_IN_MEMORY_HANDOFFS = 20_000;
+
+/**
+ * Milliseconds one handoff command may take. Redis down fails at once, but a Redis that is connected and does not
+ * answer (paused, overloaded) would otherwise hold the login event that issues a handoff, and the tab's request that
+ * redeems one, until it answers.
+ */
+const HANDOFF_COMMAND_TIMEOUT_MS = 2_000;
 
 /** An issued handoff: the id goes in the URL, the secret only over the tab's socket. */
 export interface IssuedHandoff {
@@ -91,7 +99,12 @@ export class CookieHandoffService implements OnModuleDestroy {
       expectedCookies: expected,
       expiresAt: Date.now() + HANDOFF_TTL_MS,
     };
-    await this.handoffs.set(id, handoff, HANDOFF_TTL_MS);
+    try {
+      await withinDeadline(this.handoffs.set(id, handoff, HANDOFF_TTL_MS), HANDOFF_COMMAND_TIMEOUT_MS);
+    } catch (error) {
+      if (error !== DEADLINE_PASSED) throw error;
+      throw new Error(`CookieHandoffService: the handoff store did not answer within ${HANDOFF_COMMAND_TIMEOUT_MS} ms; the session cookies were not handed to the tab`, { cause: error });
+    }
     return { id, secret };
   }
 
@@ -103,7 +116,7 @@ export class CookieHandoffService implements OnModuleDestroy {
    */
   async redeem(id: string, proof: HandoffProof): Promise<string[] | undefined> {
     if (this.shared?.isClosed) return undefined;
-    const handoff = await this.handoffs.get(id).catch(() => undefined);
+    const handoff = await withinDeadline(this.handoffs.get(id), HANDOFF_COMMAND_TIMEOUT_MS).catch(() => undefined);
     if (!handoff || handoff.expiresAt < Date.now()) return undefined;
     // Compare digests: equal lengths, and no timing signal about the stored secret.
     const stored = Buffer.from(String(handoff.secretHash), 'base64url');
@@ -114,7 +127,7 @@ export class CookieHandoffService implements OnModuleDestroy {
       if ((proof.cookies[name] ?? null) !== value) return undefined;
     }
     // Whoever deletes the entry redeems it: a concurrent replay finds it gone.
-    if (!(await this.handoffs.delete(id).catch(() => false))) return undefined;
+    if (!(await withinDeadline(this.handoffs.delete(id), HANDOFF_COMMAND_TIMEOUT_MS).catch(() => false))) return undefined;
     return handoff.setCookies;
   }
 
