@@ -282,4 +282,25 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
     await a.connections.commands.ping();
     expect(await b.link.claimToken(token, 'after-freeze', 0)).toBe(true);
   }, 40_000);
+
+  it('Redis freezing while the claim asks whether the holder lives: refused within bounded time', async () => {
+    const token = randomUUID();
+    await holder(a, token);
+    // Right after b read the record: the question to the other workers starts by counting them in Redis.
+    b.afterGet = () => {
+      redis.pause();
+      return Promise.resolve();
+    };
+    let answer: boolean | 'still waiting';
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const frozenFor = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), 20_000)));
+      answer = await Promise.race([b.link.claimToken(token, 'during-freeze', 0), frozenFor]);
+      clearTimeout(timer);
+    } finally {
+      redis.resume();
+    }
+    expect(answer).toBe(false);
+    await a.connections.commands.ping();
+  }, 40_000);
 });

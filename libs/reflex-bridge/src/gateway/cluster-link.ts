@@ -137,7 +137,9 @@ export class ClusterLink {
     const key = this.recordKey(token);
     try {
       const holder = await withinDeadline(this.connections.commands.get(key), RECORD_COMMAND_TIMEOUT_MS);
-      if (holder && holder !== sid && (await this.holderAlive(holder, token))) return 'held';
+      // The adapter's own timeout starts only once Redis counted the workers (PUBSUB NUMSUB), which a frozen Redis
+      // never does: the question (asked a second way on timeout, see askAlive) gets two adapter timeouts and ours.
+      if (holder && holder !== sid && (await withinDeadline(this.holderAlive(holder, token), 3 * RECORD_COMMAND_TIMEOUT_MS))) return 'held';
       // Compare and set: only if the record still names the holder we judged (or is still absent).
       const claiming = this.connections.commands.eval(CLAIM_SCRIPT, { keys: [key], arguments: [holder ?? '', sid, String(this.recordTtlSeconds)] });
       const claimed = await withinDeadline(claiming, RECORD_COMMAND_TIMEOUT_MS).catch((error: unknown) => {
@@ -155,7 +157,7 @@ export class ClusterLink {
       });
       return claimed === 1 ? 'claimed' : 'taken';
     } catch (error) {
-      const reason = error === DEADLINE_PASSED ? `Redis did not answer within ${RECORD_COMMAND_TIMEOUT_MS} ms` : (error as Error).message;
+      const reason = error === DEADLINE_PASSED ? 'Redis or the other workers did not answer in time' : (error as Error).message;
       this.logger.warn(`Could not prove a client token free, so the connection gets a new one: ${reason}`);
       return 'refused';
     }
