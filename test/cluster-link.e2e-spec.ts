@@ -82,6 +82,17 @@ async function stopWorker(worker: Worker | undefined): Promise<void> {
   await worker.connections.close();
 }
 
+/** What `promise` gives within `ms`, or 'still waiting': a claim held for a frozen Redis's whole freeze is the bug. */
+async function answerWithin<T>(promise: Promise<T>, ms: number): Promise<T | 'still waiting'> {
+  let timer: NodeJS.Timeout | undefined;
+  const frozenFor = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
+  try {
+    return await Promise.race([promise, frozenFor]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describeWithRedis('ClusterLink: a token claimed across workers', () => {
   let redis: RedisTestServer;
   let a: Worker;
@@ -268,10 +279,7 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
     let answer: boolean | 'still waiting';
     const started = Date.now();
     try {
-      let timer: NodeJS.Timeout | undefined;
-      const frozenFor = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), 15_000)));
-      answer = await Promise.race([b.link.claimToken(token, 'during-freeze', 0), frozenFor]);
-      clearTimeout(timer);
+      answer = await answerWithin(b.link.claimToken(token, 'during-freeze', 0), 15_000);
     } finally {
       redis.resume();
     }
@@ -293,10 +301,7 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
     };
     let answer: boolean | 'still waiting';
     try {
-      let timer: NodeJS.Timeout | undefined;
-      const frozenFor = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), 20_000)));
-      answer = await Promise.race([b.link.claimToken(token, 'during-freeze', 0), frozenFor]);
-      clearTimeout(timer);
+      answer = await answerWithin(b.link.claimToken(token, 'during-freeze', 0), 20_000);
     } finally {
       redis.resume();
     }
