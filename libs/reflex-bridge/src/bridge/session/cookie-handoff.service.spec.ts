@@ -44,4 +44,12 @@ describe('CookieHandoffService', () => {
   it('refuses unknown ids', async () => {
     expect(await service().redeem('made-up', { cookies: {}, secret: 'x', clientToken: TAB })).toBeUndefined();
   });
+  it('keeps a user\'s login waiting for its tab while 200 other addresses change sessions as fast as their limit allows', async () => {
+    const handoffs = service();
+    const { id, secret } = await handoffs.issue(['sid=new'], { sid: 'old' }, TAB, '2001:db8:1::');
+    for (let i = 0; i < 200; i++) {
+      await Promise.all(Array.from({ length: 200 }, (_, address) => handoffs.issue(['sid=x'], {}, `flood-${address}`, `2001:db8:2:${address.toString(16)}::`)));
+    }
+    expect(await handoffs.redeem(id, { cookies: { sid: 'old' }, secret, clientToken: TAB })).toEqual(['sid=new']);
+  });
 });

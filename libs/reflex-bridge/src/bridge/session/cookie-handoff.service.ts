@@ -85,8 +85,12 @@ export class CookieHandoffService implements OnModuleDestroy {
     this.handoffs = redis ?? new InMemoryHandoffStore<Handoff>(MAX_IN_MEMORY_HANDOFFS);
   }
 
-  /** Parks `setCookies` for the tab holding `clientToken`; returns the id (for the URL) and the secret (for the socket). */
-  async issue(setCookies: string[], expectedCookies: Record<string, string | undefined>, clientToken: string): Promise<IssuedHandoff> {
+  /**
+   * Parks `setCookies` for the tab holding `clientToken`; returns the id (for the URL) and the secret (for the socket).
+   * `clientAddress` (the address key the rate limit counts) lets the one-process store make room from the address
+   * holding the most handoffs rather than from other users' logins.
+   */
+  async issue(setCookies: string[], expectedCookies: Record<string, string | undefined>, clientToken: string, clientAddress?: string): Promise<IssuedHandoff> {
     // @keyv/redis reconnects a closed client on use: never touch shared connections once their owner closed them.
     if (this.shared?.isClosed) throw new Error('CookieHandoffService: the Redis connections are closed');
     const id = randomBytes(24).toString('base64url');
@@ -100,7 +104,7 @@ export class CookieHandoffService implements OnModuleDestroy {
       expiresAt: Date.now() + HANDOFF_TTL_MS,
     };
     try {
-      await withinDeadline(this.handoffs.set(id, handoff, HANDOFF_TTL_MS), HANDOFF_COMMAND_TIMEOUT_MS);
+      await withinDeadline(this.handoffs.set(id, handoff, HANDOFF_TTL_MS, clientAddress), HANDOFF_COMMAND_TIMEOUT_MS);
     } catch (error) {
       if (error !== DEADLINE_PASSED) throw error;
       throw new Error(`CookieHandoffService: the handoff store did not answer within ${HANDOFF_COMMAND_TIMEOUT_MS} ms; the session cookies were not handed to the tab`, { cause: error });

@@ -44,4 +44,50 @@ describe('InMemoryHandoffStore', () => {
     expect(await store.get('a')).toBeUndefined();
     expect(store.size).toBe(0);
   });
+  it('gives way from the address holding the most handoffs: 200 addresses writing as fast as their limit allows do not push out another user\'s login', async () => {
+    const store = new InMemoryHandoffStore<string>(20_000);
+    await store.set('login', 'cookies', 30_000, 'user-address');
+    for (let round = 0; round < 2; round++) {
+      for (let address = 0; address < 200; address++) {
+        for (let i = 0; i < 100; i++) await store.set(`flood-${round}-${address}-${i}`, 'cookies', 30_000, `attacker-${address}`);
+      }
+    }
+    expect(store.size).toBe(20_000);
+    expect(await store.get('login')).toBe('cookies');
+    // Each flooding address gave way from its own oldest: its newest are still there.
+    expect(await store.get('flood-1-0-99')).toBe('cookies');
+    expect(await store.get('flood-0-0-0')).toBeUndefined();
+  });
+
+  it('keeps maxEntries at most and every address\'s newest handoff, whatever the order of writes, deletes and owners', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.oneof(fc.record({ write: fc.integer({ min: 0, max: 5 }) }), fc.record({ remove: fc.nat(200) })), { maxLength: 200 }),
+        async (maxEntries, steps) => {
+          const store = new InMemoryHandoffStore<number>(maxEntries);
+          const newestOf = new Map<string, string>();
+          let n = 0;
+          for (const step of steps) {
+            if ('write' in step) {
+              const id = `id-${n++}`;
+              await store.set(id, n, 30_000, `owner-${step.write}`);
+              newestOf.set(`owner-${step.write}`, id);
+            } else {
+              await store.delete(`id-${step.remove}`);
+            }
+            expect(store.size).toBeLessThanOrEqual(maxEntries);
+          }
+          // With no more owners than room, nobody's newest handoff was pushed out by another owner's.
+          if (newestOf.size <= maxEntries) {
+            for (const id of newestOf.values()) {
+              const deleted = steps.some((step) => 'remove' in step && `id-${step.remove}` === id);
+              if (!deleted) expect(await store.get(id)).toBeDefined();
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });

@@ -16,6 +16,7 @@ import { RequestBuilder } from '../request/request-builder.service.js';
 import type { SyntheticRequest } from '../request/synthetic-request.js';
 import { SyntheticResponse } from '../request/synthetic-response.js';
 import { EventRateLimiter } from '../../security/event-rate-limiter.service.js';
+import { addressKey } from '../../security/client-address.js';
 
 /**
  * The name of the frontend event earlier versions sent for a cookie handoff (payload `{ url, secret }`).
@@ -155,7 +156,8 @@ export class SessionHandoff {
     for (const name of cookieNames(setCookies)) expected[name] = presented[name];
     // Counted per address before anything is parked: a client making new sessions as fast as its events go
     // would fill the handoff store, where other users' logins wait for their tabs.
-    return then(this.rateLimiter.checkCookieHandoff(this.requests.clientIp(client)), (waitMs) => {
+    const ip = this.requests.clientIp(client);
+    return then(this.rateLimiter.checkCookieHandoff(ip), (waitMs) => {
       if (waitMs > 0) {
         const retryAfterMs = Math.max(1, Math.ceil(waitMs));
         outcome.handoffRefusal = {
@@ -167,7 +169,8 @@ export class SessionHandoff {
         return;
       }
       // The secret travels over this socket only; the tab sends it back in a header with its token.
-      return this.handoffs.issue(setCookies, expected, client.token ?? '').then(({ id, secret }) => {
+      const address = addressKey(ip, this.options.rateLimit.ipv6SubnetPrefix);
+      return this.handoffs.issue(setCookies, expected, client.token ?? '', address).then(({ id, secret }) => {
         client.emitUpdate({ events: [cookieHandoffEvent(`${this.options.cookieHandoffPath}/${id}`, secret, this.originOf(client))] });
       });
     });
