@@ -9,9 +9,9 @@ import { PostgresTransport } from '../libs/reflex-bridge/src/live/transports/pos
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 
 /** Two workers (broadcaster + transport each) on one channel, recording what their subscribers receive. */
-async function twoWorkers(connectionString: string, channel: string) {
+async function twoWorkers(connectionString: string, channel: string, publishTimeoutMs?: number) {
   const transports = [0, 1].map(
-    () => new PostgresTransport({ connectionString, channel, minReconnectDelayMs: 50, maxReconnectDelayMs: 300 }),
+    () => new PostgresTransport({ connectionString, channel, minReconnectDelayMs: 50, maxReconnectDelayMs: 300, publishTimeoutMs }),
   );
   // A short echo timeout: while Postgres is away the sender's own echo cannot come back, and probes should not wait.
   const brokers = transports.map((transport) => new LiveBroadcaster(transport, { echoTimeoutMs: 300 }));
@@ -148,6 +148,24 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     await expect(admin.query('SELECT pg_notify($1, $2)', ['oversize_pg', 'x'.repeat(8000)])).rejects.toThrow(/too long/);
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(seen).toHaveLength(1);
+  }, 30_000);
+
+  /** Settles with what `work` settled with, or with 'hung' when it has not after `ms`. */
+  const within = <T>(work: Promise<T>, ms: number) =>
+    Promise.race([
+      work.then(() => 'settled', () => 'settled'),
+      new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms).unref()),
+    ]);
+
+  it('closes (app shutdown) within its deadline while Postgres is frozen, instead of waiting for it to thaw', async () => {
+    const transport = new PostgresTransport({ connectionString: server.connectionString, channel: 'frozen_close_pg', publishTimeoutMs: 1000 });
+    cleanup.push(async () => server.resume());
+    await transport.start(() => undefined);
+    await transport.publish(new ModelChange('shop.product', 'updated', 1)); // the pool holds a connection now
+    server.pause();
+    // Several times the 1 s deadline close() has (its publish timeout), far less than "until Postgres thaws".
+    expect(await within(transport.close(), 8000)).toBe('settled');
+    server.resume();
   }, 30_000);
 
   it('rejects start() with a clear error when Postgres cannot be reached', async () => {

@@ -26,6 +26,7 @@ function run(command: string, args: string[], timeoutMs = 60_000): Promise<strin
  */
 export class PostgresTestServer {
   private readonly killOnExit = () => {
+    this.resume();
     // Best effort when a test run dies without calling destroy(): pg_ctl daemonizes the server, so it would
     // otherwise outlive the test process.
     try {
@@ -34,6 +35,8 @@ export class PostgresTestServer {
       // already stopped
     }
   };
+
+  private paused = false;
 
   private constructor(
     readonly binDir: string,
@@ -110,9 +113,34 @@ export class PostgresTestServer {
     }
   }
 
+  /**
+   * Freezes the whole cluster (SIGSTOP to the postmaster, then to every backend and auxiliary process): connections
+   * stay open and TCP still accepts bytes and new connections, but nothing is answered, as with a hung host.
+   */
+  pause(): void {
+    const postmaster = this.postmasterPid();
+    if (postmaster === undefined) return;
+    // The postmaster first, so that it forks no new backend that would escape the freeze.
+    process.kill(postmaster, 'SIGSTOP');
+    for (const pid of this.childPids(postmaster)) process.kill(pid, 'SIGSTOP');
+    this.paused = true;
+  }
+
+  /** Lets a {@link pause}d cluster run again (SIGCONT): it answers what it was sent meanwhile. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const postmaster = this.postmasterPid();
+    if (postmaster === undefined) return;
+    for (const pid of this.childPids(postmaster)) process.kill(pid, 'SIGCONT');
+    process.kill(postmaster, 'SIGCONT');
+  }
+
   /** Stops the server (fast shutdown: open connections are terminated, as on a real restart). */
   async stop(): Promise<void> {
     if (!existsSync(join(this.dataDir, 'postmaster.pid'))) return;
+    // A frozen server would never act on the shutdown request.
+    this.resume();
     await run(...this.command('pg_ctl', ['-D', this.dataDir, '-m', 'fast', '-w', '-t', '60', 'stop']));
   }
 
@@ -127,6 +155,30 @@ export class PostgresTestServer {
     await this.stop();
     process.removeListener('exit', this.killOnExit);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private postmasterPid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private childPids(parent: number): number[] {
+    const children: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ")".
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) children.push(Number(entry));
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    return children;
   }
 
   private command(tool: string, args: string[]): [string, string[]] {

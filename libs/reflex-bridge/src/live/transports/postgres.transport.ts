@@ -19,7 +19,7 @@ export interface PostgresTransportOptions {
   channel?: string;
   /**
    * Milliseconds `publish` waits for a connection and for the NOTIFY to be answered; also the connect timeout of
-   * the listening connection.
+   * the listening connection, and how long `close` waits for the server's goodbye before it cuts the connections.
    * @default 5000
    */
   publishTimeoutMs?: number;
@@ -83,6 +83,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
   private heartbeatTimer?: NodeJS.Timeout;
   private reconnectAttempt = 0;
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly pooled = new Set<PgClient>();
 
   /** @param options see {@link PostgresTransportOptions}. */
   constructor(options: PostgresTransportOptions) {
@@ -131,6 +132,9 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     });
     // An idle pooled connection that dies (server restart) is reported here; the pool drops it by itself.
     this.pool.on('error', (error) => this.logger.debug(`PostgresTransport idle publishing connection lost: ${error.message}`));
+    // Known so that close() can cut them when the server does not answer its goodbye.
+    this.pool.on('connect', (client) => this.pooled.add(client));
+    this.pool.on('remove', (client) => this.pooled.delete(client));
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.heartbeatTimer.unref();
   }
@@ -161,7 +165,17 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     const listener = this.listener;
     const pool = this.pool;
     this.listener = this.pool = undefined;
-    await Promise.allSettled([listener?.end(), pool?.end()]);
+    const graceful = Promise.allSettled([listener?.end(), pool?.end()]);
+    // A graceful end waits for the server to close its side, which a frozen (or unreachable) server never does:
+    // app.close() would hang until it thaws. After the publish timeout the sockets are destroyed instead.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), this.publishTimeoutMs)));
+    const outcome = await Promise.race([graceful, late]);
+    clearTimeout(timer);
+    if (outcome !== 'late') return;
+    this.logger.warn(`PostgresTransport: ${this.safeUrl} did not answer the goodbye within ${this.publishTimeoutMs} ms; closing its connections`);
+    for (const client of [listener, ...this.pooled]) client?.connection.stream.destroy();
+    await graceful;
   }
 
   private async listen(): Promise<void> {
