@@ -168,6 +168,25 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     server.resume();
   }, 30_000);
 
+  it('settles every publish within about its own timeout while Postgres is frozen, instead of queueing them one timeout after another', async () => {
+    const { brokers, seen, probes } = await twoWorkers(server.connectionString, 'frozen_publish_pg', 1000);
+    cleanup.push(async () => server.resume(), ...brokers.map((broker) => () => broker.close()));
+    server.pause();
+    const publishes = Array.from({ length: 40 }, (_, i) =>
+      brokers[0].publish(new ModelChange('shop.product', 'updated', `frozen-${i}`)),
+    );
+    // Each has a 1 s timeout; run one after another, the last would wait some 40 s.
+    const outcome = await within(Promise.allSettled(publishes), 15_000);
+    server.resume();
+    expect(outcome).toBe('settled');
+    const results = await Promise.allSettled(publishes);
+    for (const result of results) {
+      if (result.status === 'rejected') expect(result.reason).toBeInstanceOf(LiveTransportError);
+    }
+    await untilDeliveryResumes(brokers, probes);
+    await expectExactlyOnceInOrder(brokers, seen, 'after-freeze-');
+  }, 90_000);
+
   it('rejects start() with a clear error when Postgres cannot be reached', async () => {
     const transport = new PostgresTransport({ connectionString: 'postgresql://app:secret@127.0.0.1:1/app' });
     const attempt = transport.start(() => undefined);

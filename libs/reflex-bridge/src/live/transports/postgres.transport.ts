@@ -18,8 +18,9 @@ export interface PostgresTransportOptions {
    */
   channel?: string;
   /**
-   * Milliseconds `publish` waits for a connection and for the NOTIFY to be answered; also the connect timeout of
-   * the listening connection, and how long `close` waits for the server's goodbye before it cuts the connections.
+   * Milliseconds `publish` waits, counted from the call (waiting behind earlier publishes included), for a
+   * connection and for the NOTIFY to be answered; also the connect timeout of the listening connection, and how
+   * long `close` waits for the server's goodbye before it cuts the connections.
    * @default 5000
    */
   publishTimeoutMs?: number;
@@ -66,7 +67,7 @@ function isConnectionFailure(error: unknown): boolean {
  * - Publishes run one at a time in call order, so one publisher's changes are committed, and so delivered, in
  *   order. A publish that finds its pooled connection dead (server restarted) is retried once on a new one;
  *   receivers drop the duplicate if the first attempt did go out. Otherwise it rejects with `unavailable` or
- *   `timeout`, never hangs.
+ *   `timeout`, never hangs: each publish settles within `publishTimeoutMs` of its call, even behind others.
  * @publicApi
  */
 export class PostgresTransport extends ReconnectingTransport<PgModule> {
@@ -149,9 +150,30 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
           '(the primary key is enough: subscribers re-read the row).',
       );
     }
-    const run = this.tail.then(() => this.notify(payload));
+    // The deadline counts from this call, not from this publish's turn: behind a frozen server, publishes queued
+    // one after another would otherwise each wait for all the timeouts ahead of them (the 40th of a burst, 40
+    // timeouts). One whose deadline passed while it waited is skipped when its turn comes, so it is never sent.
+    let expired = false;
+    const run = this.tail.then(() => (expired ? undefined : this.notify(payload)));
     this.tail = run.catch(() => undefined);
-    return run;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        expired = true;
+        reject(
+          new LiveTransportError(
+            'timeout',
+            `PostgresTransport could not NOTIFY "${this.channel}" on ${this.safeUrl} within ${this.publishTimeoutMs} ms ` +
+              '(publishTimeoutMs): Postgres is not answering. A change still waiting for its turn is not sent.',
+          ),
+        );
+      }, this.publishTimeoutMs);
+    });
+    try {
+      return await Promise.race([run, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Started, and the LISTEN connection is up (none while reconnecting). */
