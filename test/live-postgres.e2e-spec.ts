@@ -187,6 +187,49 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     await expectExactlyOnceInOrder(brokers, seen, 'after-freeze-');
   }, 90_000);
 
+  it('keeps delivering the next good change after hostile NOTIFYs from another writer on the channel', async () => {
+    const { brokers, seen } = await twoWorkers(server.connectionString, 'hostile_pg');
+    cleanup.push(...brokers.map((broker) => () => broker.close()));
+    // Anyone who can connect can LISTEN too, and so learn each worker's publisher id and sequence number.
+    const spy = new pg.Client({ connectionString: server.connectionString });
+    await spy.connect();
+    cleanup.push(() => spy.end());
+    const heard: string[] = [];
+    spy.on('notification', (message) => heard.push(message.payload ?? ''));
+    await spy.query('LISTEN hostile_pg');
+    expect(await brokers[0].publish(new ModelChange('shop.product', 'updated', 'first'))).toBe(1);
+    await waitUntil(() => heard.length === 1, 'the spy to hear the first change');
+    const { origin } = JSON.parse(heard[0]) as { origin: { publisher: string; seq: number } };
+
+    const hostile = [
+      'not json',
+      '',
+      'null',
+      '[]',
+      '"a string"',
+      '{"modelLabel":"shop.product"}',
+      '{"modelLabel":"shop.product","action":"updated","pk":{"$gt":""}}',
+      '{"__proto__":{"polluted":true},"modelLabel":"shop.product","action":"updated","pk":"proto"}',
+      '['.repeat(7000),
+      // Worker 0's own id, far ahead of its real sequence and then behind it.
+      JSON.stringify({ modelLabel: 'probe.ping', action: 'updated', pk: 'forged', origin: { ...origin, seq: Number.MAX_SAFE_INTEGER } }),
+      JSON.stringify({ modelLabel: 'probe.ping', action: 'updated', pk: 'forged', origin: { ...origin, seq: 1 } }),
+    ];
+    for (const payload of hostile) await spy.query('SELECT pg_notify($1, $2)', ['hostile_pg', payload]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+
+    for (const pk of ['second', 'third']) {
+      expect(await brokers[0].publish(new ModelChange('shop.product', 'updated', pk))).toBe(1);
+      expect(await brokers[1].publish(new ModelChange('shop.product', 'updated', `${pk}-from-1`))).toBe(1);
+    }
+    await waitUntil(() => seen.every((list) => list.length >= 6), 'the good changes on both workers');
+    for (const list of seen) {
+      expect(list.map((change) => change.pk).filter((pk) => pk !== 'proto')).toEqual([
+        'first', 'second', 'second-from-1', 'third', 'third-from-1',
+      ]);
+    }
+  }, 30_000);
+
   it('rejects start() with a clear error when Postgres cannot be reached', async () => {
     const transport = new PostgresTransport({ connectionString: 'postgresql://app:secret@127.0.0.1:1/app' });
     const attempt = transport.start(() => undefined);

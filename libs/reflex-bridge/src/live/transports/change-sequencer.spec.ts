@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ModelChange } from '../model-change.js';
-import { ChangeSequencer } from './change-sequencer.js';
+import fc from 'fast-check';
+import { ChangeSequencer, STALE_WINDOW } from './change-sequencer.js';
 
 const change = (pk: number) => new ModelChange('shop.product', 'updated', pk);
 
@@ -30,6 +31,34 @@ describe('ChangeSequencer', () => {
     expect(receiver.accept(two)).toBe(false); // late: would break the order
     const other = new ChangeSequencer().stamp(change(1));
     expect(receiver.accept(other)).toBe(true); // publishers are independent
+  });
+
+  it('is not silenced by a forged stamp far ahead: the next real change of that publisher is still accepted', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 50 }), fc.integer({ min: STALE_WINDOW, max: Number.MAX_SAFE_INTEGER }), (seen, ahead) => {
+        const sender = new ChangeSequencer();
+        const receiver = new ChangeSequencer();
+        let real = change(0);
+        for (let i = 0; i < seen; i += 1) expect(receiver.accept((real = sender.stamp(change(i))))).toBe(true);
+        const forgedSeq = Math.min(Number.MAX_SAFE_INTEGER, real.origin!.seq + ahead);
+        receiver.accept(change(-1).withOrigin({ publisher: sender.publisherId, seq: forgedSeq }));
+        const next = sender.stamp(change(seen));
+        expect(receiver.accept(next)).toBe(forgedSeq - next.origin!.seq >= STALE_WINDOW);
+        // Whatever the forged one did, duplicates of the real ones are still dropped once the count restarted.
+        expect(receiver.accept(next)).toBe(false);
+      }),
+    );
+  });
+
+  it('still drops a change shortly behind the last one (a late arrival), within the window', () => {
+    const receiver = new ChangeSequencer();
+    const at = (seq: number) => change(seq).withOrigin({ publisher: 'p', seq });
+    expect(receiver.accept(at(500))).toBe(true);
+    expect(receiver.accept(at(500 - STALE_WINDOW + 1))).toBe(false);
+    expect(receiver.accept(at(500 - STALE_WINDOW))).toBe(true);
+    expect(receiver.accept(at(500 - STALE_WINDOW + 1))).toBe(true);
+    expect(receiver.accept(at(500))).toBe(true);
+    expect(receiver.accept(at(500))).toBe(false);
   });
 
   it('accepts unstamped changes (nothing to check them against)', () => {
