@@ -230,6 +230,27 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     }
   }, 30_000);
 
+  it('does not hold each publish for the echo timeout while its own LISTEN connection is down and cannot come back', async () => {
+    const transport = new PostgresTransport({ connectionString: server.connectionString, channel: 'listener_down_pg', minReconnectDelayMs: 50, maxReconnectDelayMs: 300 });
+    // The echo timeout is what a publish used to wait for: every model save of the app waited as long.
+    const broker = new LiveBroadcaster(transport, { echoTimeoutMs: 30_000 });
+    await broker.start();
+    const admin = new pg.Client({ connectionString: server.connectionString.replace(/\/postgres$/, '/template1') });
+    await admin.connect();
+    cleanup.push(async () => {
+      await admin.query('ALTER DATABASE postgres WITH ALLOW_CONNECTIONS true');
+      await admin.end();
+    }, () => broker.close());
+    expect(await broker.publish(new ModelChange('shop.product', 'updated', 'warm-up'))).toBe(0); // the pool is connected
+    // Existing connections stay; new ones are refused, as when Postgres is at max_connections.
+    await admin.query('ALTER DATABASE postgres WITH ALLOW_CONNECTIONS false');
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN "listener_down_pg"'`);
+    await waitUntil(() => !transport.isConnected(), 'the transport to notice its LISTEN connection is gone');
+    const publish = broker.publish(new ModelChange('shop.product', 'updated', 'while-listener-down'));
+    expect(await within(publish, 6000)).toBe('settled');
+    expect(await publish).toBe(0);
+  }, 60_000);
+
   it('rejects start() with a clear error when Postgres cannot be reached', async () => {
     const transport = new PostgresTransport({ connectionString: 'postgresql://app:secret@127.0.0.1:1/app' });
     const attempt = transport.start(() => undefined);

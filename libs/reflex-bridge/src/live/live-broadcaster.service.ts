@@ -76,7 +76,13 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
     this.transport = transport ?? this.options.transport ?? new InProcessTransport();
     this.recent = new RecentChanges(RECENT_CHANGES_MS, this.options.bufferSize);
     // A transport written before LiveTransport had connection events (or a plain object given as one) has none.
-    if (typeof this.transport.onConnectionChange === 'function') this.transport.onConnectionChange((status) => this.statuses.next(status));
+    if (typeof this.transport.onConnectionChange === 'function') {
+      this.transport.onConnectionChange((status) => {
+        // Echoes still awaited will not come back over a lost connection: settle them now (0 reached).
+        if (status === 'down') this.settleEchoes();
+        this.statuses.next(status);
+      });
+    }
   }
 
   /** The transport changes travel on (the injected one, `live.transport`, or the in-process default). */
@@ -122,7 +128,8 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
   /**
    * Sends `change` to every subscriber of its label on every worker.
    * @returns how many of this worker's subscribers received it (0 when the echo did not come back within
-   *   `live.echoTimeoutMs`; the other workers may still have received it).
+   *   `live.echoTimeoutMs`, or at once when the transport's listening connection is down: the echo cannot come
+   *   back then; the other workers may still have received it).
    * @throws LiveTransportError when the transport refused or could not send the change; then no worker got it.
    */
   async publish(change: ModelChange): Promise<number> {
@@ -143,6 +150,12 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
     } catch (error) {
       this.echoes.delete(seq);
       throw error;
+    }
+    // With the listening side down the echo cannot come back (pub/sub keeps nothing for a missing listener), and
+    // waiting for it would hold every caller (a model save's subscriber awaits this) for the whole echo timeout.
+    if (!this.transportConnected()) {
+      this.echoes.delete(seq);
+      return 0;
     }
     const timeout = new Promise<number>((resolve) => {
       timer = setTimeout(() => {
@@ -302,9 +315,19 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
     this.closed = true;
     this.clear();
     this.statuses.complete();
-    for (const resolve of this.echoes.values()) resolve(0);
-    this.echoes.clear();
+    this.settleEchoes();
     await this.transport.close();
+  }
+
+  private settleEchoes(): void {
+    const waiting = [...this.echoes.values()];
+    this.echoes.clear();
+    for (const resolve of waiting) resolve(0);
+  }
+
+  // A transport written before LiveTransport had isConnected (or a plain object given as one) counts as connected.
+  private transportConnected(): boolean {
+    return typeof this.transport.isConnected !== 'function' || this.transport.isConnected();
   }
 
   private receive(change: ModelChange): void {
