@@ -186,6 +186,44 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     }
   });
 
+  it('logs one error for an outage, not one per save, and one line when publishing works again', async () => {
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+    let down = true;
+    class FlakyTransport extends LiveTransport {
+      private deliver?: (change: ModelChange) => void;
+      override async start(onChange: (change: ModelChange) => void): Promise<void> {
+        this.deliver = onChange;
+      }
+      override async publish(change: ModelChange): Promise<void> {
+        if (down) throw new LiveTransportError('unavailable', 'transport down (expected by the test)');
+        this.deliver?.(change);
+      }
+      override async close(): Promise<void> {}
+    }
+    const flaky = new LiveBroadcaster(new FlakyTransport());
+    const other = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Product], synchronize: true });
+    await other.initialize();
+    try {
+      new TypeormLiveSubscriber(flaky, registry).attach(other);
+      for (let i = 0; i < 50; i += 1) await other.getRepository(Product).save({ name: `Lamp ${i}` });
+      expect(error).toHaveBeenCalledTimes(1);
+      expect(String(error.mock.calls[0]?.[0])).toMatch(/Could not publish the live change created "shop\.product" #1: transport down.*further failures are logged at debug level/);
+      down = false;
+      await other.getRepository(Product).save({ name: 'Back' });
+      await other.getRepository(Product).save({ name: 'Again' });
+      const back = log.mock.calls.map((call) => String(call[0])).filter((line) => /Publishing live changes works again/.test(line));
+      expect(back).toEqual([expect.stringMatching(/after 50 failed/)]);
+      down = true;
+      await other.getRepository(Product).save({ name: 'Second outage' });
+      expect(error).toHaveBeenCalledTimes(2);
+    } finally {
+      await other.destroy();
+      await flaky.close();
+    }
+  });
+
   it('attaches once and detaches', () => {
     const subscriber = new TypeormLiveSubscriber(broadcaster, registry);
     const before = dataSource.subscribers.length;

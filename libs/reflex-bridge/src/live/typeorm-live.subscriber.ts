@@ -80,6 +80,8 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
   private readonly registry: LiveModelRegistry;
   private readonly pending = new WeakMap<QueryRunner, Pending[]>();
   private readonly logger = new Logger('ReflexBridge');
+  /** Publishes that failed since the last one that succeeded. */
+  private failedInARow = 0;
 
   /**
    * @param broadcaster where changes are published.
@@ -182,10 +184,18 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
     try {
       await this.broadcaster.publish(change);
     } catch (error) {
-      this.logger.error(
+      // While the transport is down every save fails to publish: one error per outage, not one per save.
+      const line =
         `Could not publish the live change ${change.action} "${change.modelLabel}" #${change.pk}: ` +
-          ((error as Error)?.message ?? String(error)),
-      );
+        ((error as Error)?.message ?? String(error));
+      if (this.failedInARow === 0) this.logger.error(`${line} (further failures are logged at debug level until a publish succeeds)`);
+      else this.logger.debug(line);
+      this.failedInARow += 1;
+      return;
+    }
+    if (this.failedInARow > 0) {
+      this.logger.log(`Publishing live changes works again, after ${this.failedInARow} failed`);
+      this.failedInARow = 0;
     }
   }
 }
