@@ -24,6 +24,12 @@ export interface LiveSubscribeOptions {
  */
 export const RECENT_CHANGES_MS = 30_000;
 
+/**
+ * How many received changes this worker keeps for late live lists over all labels (at least `live.bufferSize`):
+ * labels are whatever arrives on the transport, so a writer inventing labels must not grow this without bound.
+ */
+export const RECENT_CHANGES_MAX = 10_000;
+
 function checkLabel(label: unknown): asserts label is string {
   if (typeof label !== 'string' || label.trim() === '') {
     throw new TypeError(`LiveBroadcaster: a model label must be a non-empty string, got ${JSON.stringify(label)}`);
@@ -74,7 +80,12 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
   ) {
     this.options = resolveLiveOptions(options);
     this.transport = transport ?? this.options.transport ?? new InProcessTransport();
-    this.recent = new RecentChanges(RECENT_CHANGES_MS, this.options.bufferSize);
+    this.recent = new RecentChanges(
+      RECENT_CHANGES_MS,
+      this.options.bufferSize,
+      Date.now,
+      Math.max(RECENT_CHANGES_MAX, this.options.bufferSize),
+    );
     // A transport written before LiveTransport had connection events (or a plain object given as one) has none.
     if (typeof this.transport.onConnectionChange === 'function') {
       this.transport.onConnectionChange((status) => {

@@ -60,4 +60,40 @@ describe('RecentChanges', () => {
       }),
     );
   });
+
+  it('keeps at most maxTotal changes over all labels, dropping the oldest first (a writer spraying labels)', () => {
+    const recent = new RecentChanges(30_000, 1000, () => 0, 500);
+    // Anyone who can write to the transport's channel can send changes of as many labels as they like.
+    for (let pk = 0; pk < 20_000; pk += 1) recent.record(change(`spam.label${pk}`, pk));
+    expect(recent.size).toBe(500);
+    expect(recent.labelCount).toBe(500);
+    expect(recent.since('spam.label0', 0)).toEqual([]);
+    expect(recent.since('spam.label19999', 0).map((c) => c.pk)).toEqual([19_999]);
+  });
+
+  it('with a total bound, matches a plain list of the latest changes, for any sequence', () => {
+    const step = fc.record({ label: fc.constantFrom('a', 'b', 'c', 'd'), advance: fc.integer({ min: 0, max: 3_000 }) });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 300 }), fc.integer({ min: 1, max: 40 }), (steps, maxTotal) => {
+        let now = 0;
+        const recent = new RecentChanges(10_000, 20, () => now, maxTotal);
+        const all: Array<{ label: string; at: number; pk: number }> = [];
+        steps.forEach(({ label, advance }, pk) => {
+          now += advance;
+          recent.record(change(label, pk));
+          all.push({ label, at: now, pk });
+          // What is kept: per label its latest 20, within the window; over all labels the latest maxTotal of those.
+          const perLabel = new Set(
+            ['a', 'b', 'c', 'd'].flatMap((l) => all.filter((entry) => entry.label === l).slice(-20).map((entry) => entry.pk)),
+          );
+          const kept = all.filter((entry) => perLabel.has(entry.pk) && entry.at >= now - 10_000).slice(-maxTotal);
+          for (const l of ['a', 'b', 'c', 'd']) {
+            expect(recent.since(l, 0).map((c) => c.pk)).toEqual(kept.filter((entry) => entry.label === l).map((entry) => entry.pk));
+          }
+          expect(recent.size).toBeLessThanOrEqual(maxTotal);
+        });
+      }),
+      { numRuns: 60 },
+    );
+  });
 });

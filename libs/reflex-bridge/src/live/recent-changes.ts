@@ -4,10 +4,24 @@ function copyOf(change: ModelChange): ModelChange {
   return new ModelChange(change.modelLabel, change.action, change.pk, change.data, change.origin);
 }
 
-/** One change as this worker received it. */
+/** One change as this worker received it; `id` is its place in the order of arrival over all labels. */
 interface Received {
   readonly at: number;
   readonly change: ModelChange;
+  readonly id: number;
+}
+
+/** One label's changes, read from `head`. */
+interface Kept {
+  readonly label: string;
+  entries: Received[];
+  head: number;
+}
+
+/** One arrival, in {@link RecentChanges}' order over all labels: which label it went to, and its id. */
+interface Arrival {
+  readonly kept: Kept;
+  readonly id: number;
 }
 
 /**
@@ -24,26 +38,48 @@ interface Received {
  * Each label's changes sit in an array read from `head` (dropping the oldest is a counter, not a shift), compacted
  * when half of it is dropped. Labels whose changes all expired are forgotten on the next sweep, at most once a
  * window, so a label that went quiet keeps nothing for long.
+ *
+ * Over all labels at most `maxTotal` changes are kept, the oldest dropped first: labels are whatever arrives on the
+ * transport's channel, and anyone who can write to it (any Postgres role can NOTIFY) could otherwise make every
+ * worker keep a window's worth of changes for as many labels as they care to invent. The order of arrival is a
+ * queue of (label, id) whose entries go stale when their change leaves its label first; it is compacted once
+ * mostly stale.
  */
 export class RecentChanges {
-  private readonly labels = new Map<string, { entries: Received[]; head: number }>();
+  private readonly labels = new Map<string, Kept>();
+  private arrivals: Arrival[] = [];
+  private arrivalsHead = 0;
+  private nextId = 0;
+  private total = 0;
   private nextSweep = 0;
 
+  /**
+   * @param windowMs how long a change is kept.
+   * @param perLabel how many changes of one label are kept at most.
+   * @param now the clock (tests pass their own).
+   * @param maxTotal how many changes are kept at most over all labels.
+   */
   constructor(
     private readonly windowMs: number,
     private readonly perLabel: number,
     private readonly now: () => number = Date.now,
+    private readonly maxTotal = Number.MAX_SAFE_INTEGER,
   ) {}
 
   /** Keeps `change`, received now. */
   record(change: ModelChange): void {
     const at = this.now();
     let kept = this.labels.get(change.modelLabel);
-    if (!kept) this.labels.set(change.modelLabel, (kept = { entries: [], head: 0 }));
-    kept.entries.push({ at, change: copyOf(change) });
-    if (kept.entries.length - kept.head > this.perLabel) kept.head += 1;
+    if (!kept) this.labels.set(change.modelLabel, (kept = { label: change.modelLabel, entries: [], head: 0 }));
+    const id = this.nextId++;
+    kept.entries.push({ at, change: copyOf(change), id });
+    this.arrivals.push({ kept, id });
+    this.total += 1;
+    if (kept.entries.length - kept.head > this.perLabel) this.drop(kept, 1);
     this.expire(kept, at);
     if (at >= this.nextSweep) this.sweep(at);
+    while (this.total > this.maxTotal) this.dropOldest();
+    this.compactArrivals();
   }
 
   /**
@@ -64,18 +100,65 @@ export class RecentChanges {
 
   /** Changes kept, over every label (for tests). */
   get size(): number {
-    let size = 0;
-    for (const kept of this.labels.values()) size += kept.entries.length - kept.head;
-    return size;
+    return this.total;
+  }
+
+  /** Labels with changes kept or not yet swept (for tests). */
+  get labelCount(): number {
+    return this.labels.size;
   }
 
   /** Drops the label's changes older than the window, and compacts its array once half of it is dropped. */
-  private expire(kept: { entries: Received[]; head: number }, now: number): void {
+  private expire(kept: Kept, now: number): void {
     const oldest = now - this.windowMs;
-    while (kept.head < kept.entries.length && kept.entries[kept.head]!.at < oldest) kept.head += 1;
+    let expired = 0;
+    while (kept.head + expired < kept.entries.length && kept.entries[kept.head + expired]!.at < oldest) expired += 1;
+    this.drop(kept, expired);
     if (kept.head > 0 && kept.head * 2 >= kept.entries.length) {
       kept.entries.splice(0, kept.head);
       kept.head = 0;
+    }
+  }
+
+  /** Drops the label's `count` oldest changes. */
+  private drop(kept: Kept, count: number): void {
+    kept.head += count;
+    this.total -= count;
+  }
+
+  /** Whether `arrival` is still kept: its label's current entries still hold it. */
+  private isKept(arrival: Arrival): boolean {
+    const { kept, id } = arrival;
+    const first = kept.entries[kept.head];
+    return first !== undefined && id >= first.id && this.labels.get(kept.label) === kept;
+  }
+
+  /** Drops the oldest change kept over all labels: the head of the label of the oldest arrival still kept. */
+  private dropOldest(): void {
+    while (this.arrivalsHead < this.arrivals.length) {
+      const arrival = this.arrivals[this.arrivalsHead++]!;
+      if (!this.isKept(arrival)) continue;
+      const { kept } = arrival;
+      this.drop(kept, 1);
+      // Let go of the dropped change now, and of a label left empty, rather than at the next sweep.
+      if (kept.head === kept.entries.length) this.labels.delete(kept.label);
+      else if (kept.head * 2 >= kept.entries.length) {
+        kept.entries.splice(0, kept.head);
+        kept.head = 0;
+      }
+      return;
+    }
+  }
+
+  /** Forgets stale arrivals: those at the front at once, all of them once they are most of the queue. */
+  private compactArrivals(): void {
+    while (this.arrivalsHead < this.arrivals.length && !this.isKept(this.arrivals[this.arrivalsHead]!)) this.arrivalsHead += 1;
+    if (this.arrivals.length - this.arrivalsHead > 2 * this.total + 1024) {
+      this.arrivals = this.arrivals.slice(this.arrivalsHead).filter((arrival) => this.isKept(arrival));
+      this.arrivalsHead = 0;
+    } else if (this.arrivalsHead > 1024 && this.arrivalsHead * 2 >= this.arrivals.length) {
+      this.arrivals.splice(0, this.arrivalsHead);
+      this.arrivalsHead = 0;
     }
   }
 
@@ -83,7 +166,7 @@ export class RecentChanges {
     this.nextSweep = now + this.windowMs;
     for (const [label, kept] of this.labels) {
       this.expire(kept, now);
-      if (kept.entries.length === 0) this.labels.delete(label);
+      if (kept.entries.length === kept.head) this.labels.delete(label);
     }
   }
 }
