@@ -46,9 +46,16 @@ describe('ModelChange', () => {
     ['array data', { modelLabel: 'a.b', action: 'created', pk: 1, data: [1] }, /"data" must be a plain object/],
     ['a bad origin', { modelLabel: 'a.b', action: 'created', pk: 1, origin: { publisher: 'p', seq: 0 } }, /"origin" must be/],
     ['an origin without publisher', { modelLabel: 'a.b', action: 'created', pk: 1, origin: { seq: 2 } }, /"origin"/],
+    // Receivers remember each publisher id (up to 10,000 of them): ids of 7,900 characters would keep some 80 MB.
+    ['a publisher id over 128 characters', { modelLabel: 'a.b', action: 'created', pk: 1, origin: { publisher: 'p'.repeat(129), seq: 1 } }, /"origin"/],
   ])('fromJSON refuses %s, naming the field', (_, value, message) => {
     expect(() => ModelChange.fromJSON(value)).toThrow(TypeError);
     expect(() => ModelChange.fromJSON(value)).toThrow(message);
+  });
+
+  it('accepts a publisher id of 128 characters', () => {
+    const origin = { publisher: 'p'.repeat(128), seq: 1 };
+    expect(ModelChange.fromJSON({ modelLabel: 'a.b', action: 'created', pk: 1, origin }).origin).toEqual(origin);
   });
 
   it('validates in the constructor too (plain-JS callers)', () => {

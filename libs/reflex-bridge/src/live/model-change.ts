@@ -6,7 +6,7 @@ export type ModelChangeAction = 'created' | 'updated' | 'deleted';
  * so a receiver can drop duplicates (a retried publish) and keep each publisher's changes in order.
  */
 export interface ChangeOrigin {
-  /** Random id of one publisher (one transport or broadcaster instance, i.e. one worker). */
+  /** Random id of one publisher (one transport or broadcaster instance, i.e. one worker); at most 128 characters. */
   readonly publisher: string;
   /** 1, 2, 3, ... per publisher. */
   readonly seq: number;
@@ -23,6 +23,11 @@ export interface ModelChangeJSON {
 
 const ACTIONS: ReadonlySet<string> = new Set(['created', 'updated', 'deleted']);
 const MAX_LABEL_LENGTH = 255;
+/**
+ * Longest publisher id: ours are UUIDs (36 characters). Receivers remember up to 10,000 publishers, so ids as long
+ * as a NOTIFY allows (~8 KB) sent by another writer on the channel would keep some 80 MB in every worker.
+ */
+const MAX_PUBLISHER_LENGTH = 128;
 
 function fail(problem: string): never {
   throw new TypeError(`ModelChange: ${problem}`);
@@ -70,11 +75,12 @@ function checkOrigin(value: unknown): asserts value is ChangeOrigin | undefined 
     typeof origin !== 'object' ||
     typeof origin.publisher !== 'string' ||
     origin.publisher === '' ||
+    origin.publisher.length > MAX_PUBLISHER_LENGTH ||
     typeof origin.seq !== 'number' ||
     !Number.isSafeInteger(origin.seq) ||
     origin.seq < 1
   ) {
-    fail(`"origin" must be { publisher: non-empty string, seq: positive integer }, got ${show(value)}`);
+    fail(`"origin" must be { publisher: non-empty string of at most ${MAX_PUBLISHER_LENGTH} characters, seq: positive integer }, got ${show(value)}`);
   }
 }
 
