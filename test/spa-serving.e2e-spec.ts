@@ -6,13 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Body, Controller, Get, Injectable, Post, type DynamicModule } from '@nestjs/common';
 import { EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
-import type { Server } from 'node:http';
+import { get as httpGet, type IncomingHttpHeaders, type Server } from 'node:http';
 import { startApp, type RunningApp } from './support/app.js';
 import { expectPipeliningHoldsNoFiles } from './support/pipelining-client.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -60,6 +60,18 @@ interface Answer {
   type: string | null;
   cacheControl: string | null;
   text: string;
+}
+
+/** A GET through node:http, which sends only the headers given (fetch() adds its own to conditional requests). */
+function plainGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { headers }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+    }).on('error', reject);
+  });
 }
 
 async function get(url: string, init: RequestInit & { accept?: string } = {}): Promise<Answer> {
@@ -310,6 +322,44 @@ describe('SPA serving with forRootAsync and a non-global module', () => {
       expect((await get(`${running.url}/cart`)).status).toBe(404);
     } finally {
       await running.close();
+    }
+  });
+});
+
+describe('SPA serving across a deploy whose build has normalised file times (reproducible builds)', () => {
+  it("answers a revalidation of index.html or a deep link with the new page, not 304, when it has the old one's size and time", async () => {
+    // Nix, Bazel, ko, BuildKit's rewrite-timestamp give every file the same mtime, and a rebuild's index.html often
+    // keeps its size (hashes have a fixed length): a validator from size and mtime alone would call the old page fresh.
+    const root = await mkdtemp(join(tmpdir(), 'spa-deploy-'));
+    const index = join(root, 'index.html');
+    const page = (hash: string): string => `<!doctype html><script type="module" src="/assets/app-${hash}.js"></script><div id="root"></div>`;
+    const epoch = new Date('1980-01-01T00:00:00Z');
+    await writeFile(index, page('aaaaaaaa'));
+    await utimes(index, epoch, epoch);
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ spa: { rootPath: root } })] });
+    try {
+      const before = new Map<string, string>();
+      for (const path of ['/', '/index.html', '/cart']) {
+        const first = await fetch(`${running.url}${path}`, { headers: { accept: BROWSER } });
+        expect([path, first.status, await first.text()]).toEqual([path, 200, page('aaaaaaaa')]);
+        before.set(path, first.headers.get('etag') ?? '');
+      }
+      // The deploy: same size, same mtime, other content (written in place, as `cp` or an image layer does).
+      await writeFile(index, page('bbbbbbbb'));
+      await utimes(index, epoch, epoch);
+      for (const path of ['/', '/index.html', '/cart']) {
+        // What a browser sends to revalidate its copy (fetch() would add Cache-Control: no-cache, which skips the check).
+        const again = await plainGet(`${running.url}${path}`, { accept: BROWSER, 'if-none-match': before.get(path) ?? '', 'if-modified-since': epoch.toUTCString() });
+        expect([path, again.status, again.body]).toEqual([path, 200, page('bbbbbbbb')]);
+        // And the new validator does revalidate: an unchanged page is still a 304.
+        const etag = String(again.headers.etag);
+        expect(etag).not.toBe(before.get(path));
+        const unchanged = await plainGet(`${running.url}${path}`, { accept: BROWSER, 'if-none-match': etag });
+        expect([path, unchanged.status]).toEqual([path, 304]);
+      }
+    } finally {
+      await running.close();
+      await rm(root, { recursive: true, force: true });
     }
   });
 });

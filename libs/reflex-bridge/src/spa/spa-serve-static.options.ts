@@ -1,8 +1,10 @@
+import type { Stats } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import type { ServeStaticModuleOptions } from '@nestjs/serve-static';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { anyOf, FILE_EXTENSION, reservedPaths } from './reserved-paths.js';
+import { ContentEtags } from './content-etags.js';
 
 /** `Cache-Control` of the bundler's content-hashed files: a new build gives them new names. */
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -28,6 +30,7 @@ export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): Serv
   if (!spa) return [];
   const assetsDir = join(spa.rootPath, spa.assetsPrefix) + (spa.assetsPrefix.endsWith('/') ? '' : sep);
   const otherFiles = `public, max-age=${spa.maxAgeSeconds}`;
+  const etags = new ContentEtags();
   return [
     {
       rootPath: spa.rootPath,
@@ -41,8 +44,12 @@ export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): Serv
         redirect: spa.base !== '/',
         dotfiles: 'ignore',
         // serve-static calls this for files and for the fallback's index.html, before it sets its own default.
-        setHeaders: (res: ServerResponse, path: string) => {
-          res.setHeader('Cache-Control', path.endsWith('.html') ? NO_CACHE : path.startsWith(assetsDir) ? IMMUTABLE : otherFiles);
+        setHeaders: (res: ServerResponse, path: string, stat: Stats) => {
+          const hashedName = path.startsWith(assetsDir);
+          res.setHeader('Cache-Control', path.endsWith('.html') ? NO_CACHE : hashedName ? IMMUTABLE : otherFiles);
+          // A file revalidated under the same name gets a validator from its content (send keeps an ETag set here).
+          const etag = hashedName ? undefined : etags.of(path, stat);
+          if (etag) res.setHeader('ETag', etag);
         },
       },
     },

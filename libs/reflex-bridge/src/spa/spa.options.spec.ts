@@ -156,7 +156,7 @@ describe('serve-static options', () => {
   const headerFor = (path: string, spa = {}) => {
     const [options] = serveStaticOptionsOf(resolveOptions({ spa: { rootPath: ROOT, ...spa } }));
     const headers: Record<string, string> = {};
-    options!.serveStaticOptions!.setHeaders!({ setHeader: (name: string, value: string) => (headers[name] = value) }, path, undefined);
+    options!.serveStaticOptions!.setHeaders!({ setHeader: (name: string, value: string) => (headers[name] = value) }, path, { size: 0, ino: 0, mtimeMs: 0, ctimeMs: 0 });
     return headers['Cache-Control'];
   };
 
