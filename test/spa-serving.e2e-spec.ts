@@ -175,6 +175,15 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       expect(answer.text).not.toContain(INDEX_MARKER);
     });
 
+    it.each(['/.git/config', '/.git/HEAD', '/.well-known/openid-configuration', '/.well-known/apple-app-site-association', '/.ssh/id_rsa', '/cart/.svn/entries'])(
+      'answers %s (a dot segment, never a page of the SPA) with 404, not HTML',
+      async (path) => {
+        const answer = await get(`${running.url}${path}`);
+        expect(answer.status).toBe(404);
+        expect(answer.text).not.toContain(INDEX_MARKER);
+      },
+    );
+
     it('answers a request that wants JSON with a 404 JSON body', async () => {
       for (const accept of ['application/json', 'application/json, text/plain, */*', 'application/problem+json']) {
         const answer = await get(`${running.url}/cart`, { accept });

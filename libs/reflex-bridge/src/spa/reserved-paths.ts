@@ -11,6 +11,14 @@ import { pathRule } from './spa.options.js';
 export const FILE_EXTENSION = /\/[^/.]*\.[^/]*$/;
 
 /**
+ * A pathname with a segment starting with a dot (`/.git/config`, `/.well-known/openid-configuration`, `/.env`): a
+ * dotfile or a well-known location, never a page of the SPA (browsers remove `.` and `..` segments before sending).
+ * serve-static ignores dotfiles, and the fallback must not answer them with `index.html` and 200 either: a client of
+ * `/.well-known/*` would get HTML for a document that does not exist, and a scanner would see `/.git/config` served.
+ */
+export const DOT_SEGMENT = /\/\./;
+
+/**
  * The paths the module itself answers, which neither the SPA fallback nor the dev-server proxy may ever take:
  * the event socket (`<prefix>/_event`), uploads (`<prefix>/_upload*`), everything under `/_bridge` (devtools,
  * cookie handoff) and wherever those were moved, ping, health and the metrics route. In any letter case: Express
