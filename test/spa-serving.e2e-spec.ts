@@ -147,6 +147,14 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       expect(answer.text).toContain('fixture spa at');
     });
 
+    it('sends nosniff with every file and page, so a browser runs nothing by guessing its type', async () => {
+      for (const path of ['/', '/cart', '/assets/app-3f2a1c.js', '/favicon.ico']) {
+        const response = await fetch(`${running.url}${path}`, { headers: { accept: BROWSER } });
+        await response.arrayBuffer();
+        expect([path, response.status, response.headers.get('x-content-type-options')]).toEqual([path, 200, 'nosniff']);
+      }
+    });
+
     it('serves other files with a short cache', async () => {
       const answer = await get(`${running.url}/favicon.ico`, { accept: 'image/*' });
       expect(answer).toMatchObject({ status: 200, cacheControl: 'public, max-age=300' });
