@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -175,6 +175,26 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       expect(head.status).toBe(200);
       expect(head.headers.get('content-type')).toMatch(/^text\/html/);
       expect((await get(`${running.url}/cart`, { accept: '*/*' })).text).toContain(INDEX_MARKER);
+    });
+
+    it("answers a deep link whatever its Range and preconditions say about index.html's bytes: the page, or a plain 412", async () => {
+      // The page stands for a route, not for a file: ranges of it mean nothing (and an unsatisfiable one made a 404
+      // with Content-Type text/html and a JSON body).
+      for (const range of ['bytes=0-10', 'bytes=100000-200000', 'bytes=5-1', 'bytes=999999999999999999999-', 'bytes=0-1,5-6', 'bytes=x']) {
+        const answer = await plainGet(`${running.url}/cart`, { accept: BROWSER, range });
+        expect([range, answer.status, answer.headers['content-type'], answer.headers['content-range']]).toEqual([range, 200, 'text/html; charset=utf-8', undefined]);
+        expect(answer.body).toContain(INDEX_MARKER);
+      }
+      const page = await plainGet(`${running.url}/cart`, { accept: BROWSER });
+      expect((await plainGet(`${running.url}/cart`, { accept: BROWSER, 'if-match': String(page.headers.etag) })).status).toBe(200);
+      const failed = await plainGet(`${running.url}/cart`, { accept: BROWSER, 'if-match': '"another-version"' });
+      expect(failed.status).toBe(412);
+      expect(failed.headers['content-type']).toMatch(/^application\/json/);
+      expect(JSON.parse(failed.body)).toMatchObject({ statusCode: 412 });
+      // No Last-Modified to hold against the page: only its ETag says whether a copy is current.
+      expect((await plainGet(`${running.url}/cart`, { accept: BROWSER, 'if-unmodified-since': 'Thu, 01 Jan 1970 00:00:00 GMT' })).status).toBe(200);
+      expect((await plainGet(`${running.url}/cart`, { accept: BROWSER, 'if-modified-since': 'Thu, 01 Jan 2099 00:00:00 GMT' })).status).toBe(200);
+      expect((await plainGet(`${running.url}/cart`, { accept: BROWSER, 'if-none-match': String(page.headers.etag) })).status).toBe(304);
     });
 
     it.each(['/assets/x.js', '/assets/app-000000.css', '/robots.txt', '/product/3.json', '/cart/photo.png'])('answers a missing file %s with 404, not HTML', async (path) => {
@@ -373,6 +393,14 @@ describe('SPA serving across a deploy whose build has normalised file times (rep
         expect(etag).not.toBe(before.get(path));
         const unchanged = await plainGet(`${running.url}${path}`, { accept: BROWSER, 'if-none-match': etag });
         expect([path, unchanged.status]).toEqual([path, 304]);
+      }
+      // A deploy that renames the new build's file over the old one (rsync, an atomic switch) is seen at once too.
+      await writeFile(`${index}.next`, page('cccccccc'));
+      await utimes(`${index}.next`, epoch, epoch);
+      await rename(`${index}.next`, index);
+      for (const path of ['/', '/index.html', '/cart']) {
+        const renamed = await plainGet(`${running.url}${path}`, { accept: BROWSER });
+        expect([path, renamed.status, renamed.body]).toEqual([path, 200, page('cccccccc')]);
       }
     } finally {
       await running.close();

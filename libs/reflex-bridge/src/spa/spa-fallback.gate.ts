@@ -9,6 +9,8 @@ export const SPA_FALLBACK_RULES = Symbol('ReflexSpaFallbackRules');
 export interface SpaFallbackRules {
   /** False when no SPA is served or its fallback is off: the gate registers nothing. */
   enabled: boolean;
+  /** The build directory, holding `index.html`. */
+  rootPath: string;
   base: string;
   exclusion: RegExp;
 }

@@ -32,6 +32,7 @@ export function spaServeStaticImport(source: { options: ReflexBridgeModuleOption
         provide: SPA_FALLBACK_RULES,
         useFactory: (options: ResolvedReflexBridgeOptions): SpaFallbackRules => ({
           enabled: options.spa?.fallback === true,
+          rootPath: options.spa?.rootPath ?? '',
           base: options.spa?.base ?? '/',
           exclusion: fallbackExclusion(options),
         }),

@@ -22,8 +22,7 @@ export function fallbackExclusion(options: ResolvedReflexBridgeOptions): RegExp 
 
 /**
  * The `ServeStaticModule` options serving `options.spa` (none when no SPA is served): the build directory under
- * `spa.base`, `Cache-Control` per file kind, and the deep-link fallback to `index.html` (serve-static's render
- * path) unless excluded. serve-static registers them when its module initialises, after Nest registered the app's
+ * `spa.base` and `Cache-Control` per file kind (the deep-link fallback is {@link spaFallbackRoute}). serve-static registers them when its module initialises, after Nest registered the app's
  * controllers, so those answer first.
  */
 export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): ServeStaticModuleOptions[] {
@@ -36,9 +35,10 @@ export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): Serv
     {
       rootPath: spa.rootPath,
       ...(spa.base === '/' ? {} : { serveRoot: spa.base }),
-      // Every path (under serveRoot when a base is set); the exclusion narrows it, or turns the fallback off.
+      // serve-static's own fallback is off (it excludes every path): the deep-link fallback is spaFallbackRoute,
+      // registered after these files by SpaStaticLoader, which serves index.html from memory.
       renderPath: '{*any}',
-      exclude: spa.fallback ? fallbackExclusion(options) : /^/,
+      exclude: /^/,
       serveStaticOptions: {
         // Under a base, `/app` redirects to `/app/` (the page's relative URLs need the slash); at the root, no
         // directory redirects (`/assets` is not a page).

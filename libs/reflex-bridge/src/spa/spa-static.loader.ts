@@ -1,8 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Injectable } from '@nestjs/common';
+import { join } from 'node:path';
+import { Inject, Injectable } from '@nestjs/common';
 import type { AbstractHttpAdapter, ApplicationConfig } from '@nestjs/core';
 import { AbstractLoader, ExpressLoader, type ServeStaticModuleOptions } from '@nestjs/serve-static';
 import { whenAnswerable } from '../common/pipelined-turn.js';
+import { SPA_FALLBACK_RULES, type SpaFallbackRules } from './spa-fallback.gate.js';
+import { spaFallbackRoute } from './spa-fallback.route.js';
+import { SpaIndexPage } from './spa-index.page.js';
 
 /**
  * serve-static's loader for the SPA, picked when the module initialises rather than when it is built.
@@ -11,11 +15,16 @@ import { whenAnswerable } from '../common/pipelined-turn.js';
  * that serves nothing when no HTTP adapter is known yet. `Test.createTestingModule(...).compile()` creates providers
  * before `createNestApplication()` attaches the adapter, so an app's e2e tests would get no SPA at all. The adapter
  * is always known at `onModuleInit`, where serve-static calls `register`. The module's HTTP routes are Express's
- * (as the rest of the bridge), so this is serve-static's own Express loader.
+ * (as the rest of the bridge), so the files are served by serve-static's own Express loader; after them comes the
+ * deep-link fallback ({@link spaFallbackRoute}), which serves index.html from memory instead of serve-static's.
  */
 @Injectable()
 export class SpaStaticLoader extends AbstractLoader {
   private readonly express = new ExpressLoader();
+
+  constructor(@Inject(SPA_FALLBACK_RULES) private readonly rules: SpaFallbackRules) {
+    super();
+  }
 
   register(httpAdapter: AbstractHttpAdapter | undefined, config: ApplicationConfig, options: ServeStaticModuleOptions[]): void {
     if (!httpAdapter || options.length === 0) return;
@@ -27,5 +36,11 @@ export class SpaStaticLoader extends AbstractLoader {
       void turn.then((answerable) => (answerable ? next() : undefined));
     });
     this.express.register(httpAdapter, config, options);
+    if (!this.rules.enabled) return;
+    const { base, rootPath, exclusion } = this.rules;
+    // As serve-static's render path: every path under the base (its param is decoded, so `%zz` is a 400).
+    const route = base === '/' ? '{*any}' : `${base}/{*any}`;
+    const app = httpAdapter.getInstance<{ get(path: string, handler: unknown): void }>();
+    app.get(route, spaFallbackRoute(new SpaIndexPage(join(rootPath, 'index.html')), exclusion));
   }
 }
