@@ -16,6 +16,7 @@ import { get as httpGet, type IncomingHttpHeaders, type Server } from 'node:http
 import { startApp, type RunningApp } from './support/app.js';
 import { expectPipeliningHoldsNoFiles } from './support/pipelining-client.js';
 import { RawSocket } from './support/raw-socket.js';
+import { connect } from 'node:net';
 
 const SPA_ROOT = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'spa');
 const INDEX_MARKER = 'data-fixture="spa-index"';
@@ -71,6 +72,19 @@ function plainGet(url: string, headers: Record<string, string>): Promise<{ statu
       response.on('data', (chunk: string) => (body += chunk));
       response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
     }).on('error', reject);
+  });
+}
+
+/** A GET whose request target is sent as given (absolute-form `http://host/path`, asterisk-form `*`), over a raw socket. */
+function rawGet(url: string, target: string, accept = BROWSER): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0), body: answer.slice(answer.indexOf('\r\n\r\n') + 4) }));
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: ${accept}\r\nConnection: close\r\n\r\n`);
   });
 }
 
@@ -280,6 +294,20 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       expect((await get(`${running.url}/_BRIDGE/devtools`)).text).toContain('ReflexBridge devtools');
     });
 
+    it('leaves the module routes alone when the request target is absolute-form, as Express routes it by its path', async () => {
+      // HTTP/1.1 servers must accept `GET http://host/path`; Express routes it by `/path`, and so must the fallback.
+      for (const path of ['/_bridge/nothing-here', '/_BRIDGE/x', `${prefix}/_upload/x`, `${prefix}/_event/?EIO=4&transport=polling`, '/legacy/page', '/assets/x.js']) {
+        const answer = await rawGet(running.url, `http://127.0.0.1${path}`);
+        expect([path, answer.status]).toEqual([path, 404]);
+        expect(answer.body).not.toContain(INDEX_MARKER);
+      }
+      expect((await rawGet(running.url, 'http://127.0.0.1/_bridge/devtools')).body).toContain('ReflexBridge devtools');
+      expect((await rawGet(running.url, 'http://127.0.0.1/cart')).body).toContain(INDEX_MARKER);
+      expect((await rawGet(running.url, 'http://127.0.0.1/cart', 'application/json')).status).toBe(404);
+      // The asterisk-form (OPTIONS * only) names no page.
+      expect((await rawGet(running.url, '*')).body).not.toContain(INDEX_MARKER);
+    });
+
     it('leaves <prefix>/_upload* to the module', async () => {
       const post = await fetch(`${running.url}${prefix}/_upload`, { method: 'POST', headers: { accept: BROWSER } });
       expect(post.status).toBe(400);
@@ -322,6 +350,9 @@ describe('SPA serving under a base path', () => {
       expect(answer).toMatchObject({ status: 200, cacheControl: 'no-cache' });
       expect(answer.text).toContain(INDEX_MARKER);
     }
+    // Absolute-form targets are read by their path: a JSON request under the base is no page either.
+    expect((await rawGet(running.url, 'http://127.0.0.1/app/cart', 'application/json')).status).toBe(404);
+    expect((await rawGet(running.url, 'http://127.0.0.1/app/cart')).body).toContain(INDEX_MARKER);
     for (const path of ['/cart', '/application', '/assets/app-3f2a1c.js']) {
       const answer = await get(`${running.url}${path}`);
       expect(answer.status).toBe(404);

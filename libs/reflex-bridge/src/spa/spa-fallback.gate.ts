@@ -1,6 +1,7 @@
 import { Inject, Injectable, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestPathname } from './request-pathname.js';
 
 /** DI token of the {@link SpaFallbackRules} the SPA's serve-static module reads. */
 export const SPA_FALLBACK_RULES = Symbol('ReflexSpaFallbackRules');
@@ -43,9 +44,7 @@ export class SpaFallbackGate implements OnModuleInit {
     const under = base === '/' ? () => true : (path: string) => path === base || path.startsWith(`${base}/`);
     adapter.use((req: IncomingMessage, _res: ServerResponse, next: (error?: unknown) => void) => {
       if ((req.method !== 'GET' && req.method !== 'HEAD') || !wantsJsonOnly(req.headers.accept)) return next();
-      const url = req.url ?? '/';
-      const query = url.indexOf('?');
-      const path = query === -1 ? url : url.slice(0, query);
+      const path = requestPathname(req);
       if (!under(path) || exclusion.test(path)) return next();
       next(new NotFoundException(`Cannot ${req.method} ${path}`));
     });

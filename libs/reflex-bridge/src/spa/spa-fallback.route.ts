@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import fresh from 'fresh';
 import type { SpaIndexPage, SpaIndexVersion } from './spa-index.page.js';
 import { NO_CACHE } from './spa-serve-static.options.js';
+import { requestPathname } from './request-pathname.js';
 
 type Next = (error?: unknown) => void;
 
@@ -17,8 +18,9 @@ type Next = (error?: unknown) => void;
  */
 export function spaFallbackRoute(page: SpaIndexPage, exclusion: RegExp): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
   return (req, res, next) => {
-    const path = pathnameOf(req);
-    if (exclusion.test(path)) return next();
+    const path = requestPathname(req);
+    // Only a path can be a page (not the asterisk-form `*`).
+    if (!path.startsWith('/') || exclusion.test(path)) return next();
     page.read().then(
       (version) => answer(req, res, next, version),
       (error: NodeJS.ErrnoException) => {
@@ -47,10 +49,4 @@ function answer(req: IncomingMessage, res: ServerResponse, next: Next, { body, e
   res.setHeader('Content-Length', body.length);
   // The same Buffer for every answer: a connection holds a reference to it, not a copy.
   res.end(req.method === 'HEAD' ? undefined : body);
-}
-
-function pathnameOf(req: IncomingMessage): string {
-  const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
 }
