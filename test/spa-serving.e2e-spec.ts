@@ -217,7 +217,7 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       expect(answer.text).not.toContain(INDEX_MARKER);
     });
 
-    it.each(['/.git/config', '/.git/HEAD', '/.well-known/openid-configuration', '/.well-known/apple-app-site-association', '/.ssh/id_rsa', '/cart/.svn/entries'])(
+    it.each(['/.git/config', '/.git/HEAD', '/.well-known/openid-configuration', '/.well-known/apple-app-site-association', '/.ssh/id_rsa', '/cart/.svn/entries', '/cart/%2egit/config'])(
       'answers %s (a dot segment, never a page of the SPA) with 404, not HTML',
       async (path) => {
         const answer = await get(`${running.url}${path}`);
@@ -225,6 +225,14 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
         expect(answer.text).not.toContain(INDEX_MARKER);
       },
     );
+
+    it('answers percent-encoded dot segments (which fetch() would resolve before sending) with 404, not HTML', async () => {
+      for (const target of ['/%2e%2e/%2e%2e/etc/passwd', '/%2E%2E/x', '/%2e/cart', '/a/%2e%2e%2fb']) {
+        const answer = await rawGet(running.url, target);
+        expect([target, answer.status]).toEqual([target, 404]);
+        expect(answer.body).not.toContain(INDEX_MARKER);
+      }
+    });
 
     it('answers a request that wants JSON with a 404 JSON body', async () => {
       for (const accept of ['application/json', 'application/json, text/plain, */*', 'application/problem+json']) {

@@ -11,12 +11,13 @@ import { pathRule } from './spa.options.js';
 export const FILE_EXTENSION = /\/[^/.]*\.[^/]*$/;
 
 /**
- * A pathname with a segment starting with a dot (`/.git/config`, `/.well-known/openid-configuration`, `/.env`): a
- * dotfile or a well-known location, never a page of the SPA (browsers remove `.` and `..` segments before sending).
- * serve-static ignores dotfiles, and the fallback must not answer them with `index.html` and 200 either: a client of
- * `/.well-known/*` would get HTML for a document that does not exist, and a scanner would see `/.git/config` served.
+ * A pathname with a segment starting with a dot, written or percent-encoded (`/.git/config`, `/%2e%2e/etc/passwd`,
+ * `/.well-known/openid-configuration`): a dotfile or a well-known location, never a page of the SPA (browsers remove
+ * `.` and `..` segments, `%2e` ones included, before sending). serve-static ignores dotfiles, and the fallback must not
+ * answer them with `index.html` and 200 either: a client of `/.well-known/*` would get HTML for a document that does
+ * not exist, and a scanner would see `/.git/config` or a traversal served.
  */
-export const DOT_SEGMENT = /\/\./;
+export const DOT_SEGMENT = /\/(?:\.|%2[eE])/;
 
 /**
  * The paths the module itself answers, which neither the SPA fallback nor the dev-server proxy may ever take:

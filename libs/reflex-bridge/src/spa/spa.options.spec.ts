@@ -106,10 +106,10 @@ describe('what the fallback leaves alone', () => {
 
   it('leaves the module routes, the app exclude list and file paths; takes deep links', () => {
     const rule = exclusion();
-    for (const path of ['/_event', '/_event/', '/_upload', '/_upload/a/b.png', '/_bridge/devtools', '/_bridge/session-cookie', '/ping', '/_health', '/api', '/api/x', '/reports/3', '/assets/x.js', '/favicon.ico', '/product/3.json', '/.git/config', '/.well-known/x', '/cart/.svn/entries']) {
+    for (const path of ['/_event', '/_event/', '/_upload', '/_upload/a/b.png', '/_bridge/devtools', '/_bridge/session-cookie', '/ping', '/_health', '/api', '/api/x', '/reports/3', '/assets/x.js', '/favicon.ico', '/product/3.json', '/.git/config', '/.well-known/x', '/cart/.svn/entries', '/%2e%2e/x', '/%2E/cart']) {
       expect([path, rule.test(path)]).toEqual([path, true]);
     }
-    for (const path of ['/', '/cart', '/product/3', '/apiary', '/reports/latest', '/pinged', '/_eventful', '/cart/x.y/z']) {
+    for (const path of ['/', '/cart', '/product/3', '/apiary', '/reports/latest', '/pinged', '/_eventful', '/cart/x.y/z', '/cart/a%2e']) {
       expect([path, rule.test(path)]).toEqual([path, false]);
     }
   });
