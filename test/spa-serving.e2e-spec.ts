@@ -169,6 +169,24 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       }
     });
 
+    it("answers a file's unsatisfiable Range (416) and failed If-Match (412) with an error no cache keeps", async () => {
+      for (const [path, headers, status] of [
+        ['/assets/app-3f2a1c.js', { range: 'bytes=100000-200000' }, 416],
+        ['/assets/app-3f2a1c.js', { 'if-match': '"another-version"' }, 412],
+        ['/favicon.ico', { range: 'bytes=100000-' }, 416],
+        ['/index.html', { 'if-unmodified-since': 'Thu, 01 Jan 1970 00:00:00 GMT' }, 412],
+      ] as const) {
+        const file = await plainGet(`${running.url}${path}`, { accept: '*/*' });
+        const answer = await plainGet(`${running.url}${path}`, { accept: '*/*', ...headers });
+        expect([path, answer.status, answer.headers['cache-control'], answer.headers['last-modified']]).toEqual([path, status, 'no-store', undefined]);
+        // Not the file's validator (Express may tag the error's own JSON body).
+        expect(answer.headers.etag).not.toBe(file.headers.etag);
+        expect(JSON.parse(answer.body)).toMatchObject({ statusCode: status });
+      }
+      // The file itself is still served as before.
+      expect((await plainGet(`${running.url}/assets/app-3f2a1c.js`, { accept: '*/*' })).headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    });
+
     it('serves other files with a short cache', async () => {
       const answer = await get(`${running.url}/favicon.ico`, { accept: 'image/*' });
       expect(answer).toMatchObject({ status: 200, cacheControl: 'public, max-age=300' });

@@ -36,11 +36,21 @@ export class SpaStaticLoader extends AbstractLoader {
       void turn.then((answerable) => (answerable ? next() : undefined));
     });
     this.express.register(httpAdapter, config, options);
+    const app = httpAdapter.getInstance<{ get(path: string, handler: unknown): void; use(handler: unknown): void }>();
+    // send sets a file's headers before it checks Range and preconditions, and serve-static hands its 416 / 412 on
+    // as errors with those headers left: an error answer went out `public, max-age=31536000, immutable`, with the
+    // file's ETag, for a cache to keep as the file. An error answer is never to be cached.
+    app.use((error: unknown, _req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => {
+      if (!res.headersSent) {
+        for (const name of ['ETag', 'Last-Modified', 'Accept-Ranges']) res.removeHeader(name);
+        res.setHeader('Cache-Control', 'no-store');
+      }
+      next(error);
+    });
     if (!this.rules.enabled) return;
     const { base, rootPath, exclusion } = this.rules;
     // As serve-static's render path: every path under the base (its param is decoded, so `%zz` is a 400).
     const route = base === '/' ? '{*any}' : `${base}/{*any}`;
-    const app = httpAdapter.getInstance<{ get(path: string, handler: unknown): void }>();
     app.get(route, spaFallbackRoute(new SpaIndexPage(join(rootPath, 'index.html')), exclusion));
   }
 }
