@@ -31,6 +31,15 @@ const MAX_QUERIES = 50;
 const current = new AsyncLocalStorage<EventTrace>();
 
 /**
+ * `text` cut to `max` characters (and marked `…`), as a copy: V8 keeps a slice of a long string as a view of the
+ * whole, so a kept 1,000-character slice of a client's 300 kB path or state value held all 300 kB per event.
+ */
+function bounded(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return `${Buffer.from(text.slice(0, max), 'utf16le').toString('utf16le')}…`;
+}
+
+/**
  * What devtools record about one event beyond the phase timings of its {@link EventTimer}: named steps, the
  * tier's reason, fast-auth and event-cache lookups, queries, the delta, the user and a hash of the session id.
  * Exists only when devtools are on (an event then carries one on its timer): with devtools off nothing here
@@ -111,12 +120,12 @@ export class EventTrace {
   /** Records a query as it starts. */
   queryStarted(sql: string): void {
     this.queryCount++;
-    if (this.queries.length < MAX_QUERIES) this.queries.push({ sql: sql.length > MAX_SQL_CHARS ? `${sql.slice(0, MAX_SQL_CHARS)}…` : sql, startMs: this.now() });
+    if (this.queries.length < MAX_QUERIES) this.queries.push({ sql: bounded(sql, MAX_SQL_CHARS), startMs: this.now() });
   }
 
   /** Ends the latest unfinished query with this text (its duration runs from its start to now). */
   queryEnded(sql: string, failed = false): void {
-    const text = sql.length > MAX_SQL_CHARS ? `${sql.slice(0, MAX_SQL_CHARS)}…` : sql;
+    const text = bounded(sql, MAX_SQL_CHARS);
     const now = this.now();
     for (let index = this.queries.length - 1; index >= 0; index--) {
       const query = this.queries[index];
@@ -130,15 +139,16 @@ export class EventTrace {
 
   /** Records the page the client says the event came from, up to a bound; anything but a string is no page. */
   notePath(path: unknown): void {
-    this.path = typeof path !== 'string' ? undefined : path.length > MAX_PATH_CHARS ? `${path.slice(0, MAX_PATH_CHARS)}…` : path;
+    this.path = typeof path !== 'string' ? undefined : bounded(path, MAX_PATH_CHARS);
   }
 
   /** Records a delta sent to the client (its size in bytes, and its text up to a bound). */
   sent(delta: unknown): void {
     const text = JSON.stringify(delta);
     this.deltaBytes += Buffer.byteLength(text);
-    this.delta = this.delta === undefined ? text : `${this.delta}\n${text}`;
-    if (this.delta.length > MAX_DELTA_CHARS) this.delta = `${this.delta.slice(0, MAX_DELTA_CHARS)}…`;
+    // Once full (cut and marked), later steps of a streaming handler add nothing.
+    if (this.delta !== undefined && this.delta.length > MAX_DELTA_CHARS) return;
+    this.delta = bounded(this.delta === undefined ? text : `${this.delta}\n${text}`, MAX_DELTA_CHARS);
   }
 
   /** Records who sent the event: the user (by id or name), and a hash of the session id (never the id). */
