@@ -3,7 +3,7 @@
  * event buffer, whatever its size, and what the devtools hold stays bounded.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Module } from '@nestjs/common';
@@ -28,6 +28,19 @@ class NoteState {
   write(@Payload('text') text: string): void {
     this.text = text;
   }
+
+  /** Refuses what the tab typed, quoting it: the error's message is the client's megabyte. */
+  @EventHandler()
+  refuse(@Payload('text') text: string): void {
+    throw new Error(`Refused: ${text}`);
+  }
+
+  /** Throws what a library may throw: an object without a prototype, which String() cannot convert. */
+  @EventHandler()
+  throwBare(): void {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- what some libraries throw, on purpose
+    throw Object.assign(Object.create(null) as object, { reason: 'bare' });
+  }
 }
 
 @Module({ providers: [NoteState] })
@@ -42,6 +55,9 @@ function inProcessTab(pipeline: EventPipeline, token = randomUUID()) {
   };
 }
 
+/** 300 kB of distinct text, flat as a JSON.parse'd message's (a padEnd'ed string shares its repeated parts). */
+const hostileText = (prefix: string) => `${prefix}${randomBytes(150_000).toString('hex')}`;
+
 function heapAfterCollection(): number {
   collectGarbage();
   collectGarbage();
@@ -51,7 +67,9 @@ function heapAfterCollection(): number {
 describe('devtools: hostile tabs', () => {
   let running: RunningApp;
   beforeAll(async () => {
-    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: { maxEvents: 100 }, rateLimit: false }), NoteModule] });
+    // A silent logger: the app's log of each failed event is not what is measured here.
+    const silent = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined, verbose: () => undefined };
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: { maxEvents: 100 }, rateLimit: false }), NoteModule] }, undefined, silent);
   });
   afterAll(async () => {
     await running?.close();
@@ -61,9 +79,10 @@ describe('devtools: hostile tabs', () => {
     const send = inProcessTab(running.app.get(EventPipeline));
     const devtools = running.app.get(BridgeDevtools);
     await send(`${NOTE}.write`, { text: 'warm-up' });
+    devtools.clear();
     const before = heapAfterCollection();
     // 100 events (the buffer's size), each with a 300 kB value and a 300 kB path: 60 MB if kept whole.
-    for (let i = 0; i < 100; i++) await send(`${NOTE}.write`, { text: `${i}`.padEnd(300_000, 'v') }, `/${i}`.padEnd(300_000, 'p'));
+    for (let i = 0; i < 100; i++) await send(`${NOTE}.write`, { text: hostileText(`${i}`) }, hostileText(`/${i}`));
     const kept = heapAfterCollection() - before;
     const latest = devtools.latest()!;
     expect(latest.path!.length).toBeLessThanOrEqual(1_001);
@@ -72,4 +91,26 @@ describe('devtools: hostile tabs', () => {
     // The buffer's truncated texts (about 2 MB) and the token's state (300 kB), not 60 MB.
     expect(kept).toBeLessThan(12_000_000);
   }, 120_000);
+
+  it("keeps a bounded error message however long the handler's error is", async () => {
+    const send = inProcessTab(running.app.get(EventPipeline));
+    const devtools = running.app.get(BridgeDevtools);
+    await send(`${NOTE}.refuse`, { text: 'warm-up' }).catch(() => undefined);
+    devtools.clear();
+    const before = heapAfterCollection();
+    for (let i = 0; i < 100; i++) await send(`${NOTE}.refuse`, { text: hostileText(`${i}`) }).catch(() => undefined);
+    const kept = heapAfterCollection() - before;
+    const latest = devtools.recent({ handler: 'refuse', limit: 1 })[0];
+    expect(latest.error?.message.startsWith('Refused: 99')).toBe(true);
+    expect(latest.error!.message.length).toBeLessThanOrEqual(2_001);
+    expect(kept).toBeLessThan(12_000_000);
+  }, 120_000);
+
+  it('records an event that threw an object without a prototype (String() cannot convert it)', async () => {
+    const send = inProcessTab(running.app.get(EventPipeline));
+    const devtools = running.app.get(BridgeDevtools);
+    await send(`${NOTE}.throwBare`, {}).catch(() => undefined);
+    const recorded = devtools.recent({ handler: 'throwBare', limit: 1 })[0];
+    expect(recorded?.error).toEqual({ name: 'Error', message: '[object Object]' });
+  });
 });

@@ -64,4 +64,20 @@ describe('EventTrace', () => {
     trace.fail(Object.assign(new Error('nope'), { name: 'BridgeError', code: 'forbidden' }));
     expect(trace.error).toEqual({ name: 'BridgeError', code: 'forbidden', message: 'nope' });
   });
+
+  it('bounds the error and the user label, and never throws whatever was thrown', () => {
+    const trace = new EventTimer('s.h', true).trace!;
+    trace.fail(new Error('q'.repeat(100_000)));
+    expect(trace.error!.message.length).toBeLessThanOrEqual(2_001);
+    trace.fail(Object.create(null));
+    expect(trace.error).toEqual({ name: 'Error', message: '[object Object]' });
+    trace.fail(Object.defineProperty({}, 'message', { get: () => { throw new Error('getter'); } }));
+    expect(trace.error).toEqual({ name: 'Error', message: '[object Object]' });
+    trace.fail(null);
+    expect(trace.error).toEqual({ name: 'Error', message: 'null' });
+    trace.who({ user: { username: 'u'.repeat(10_000) } });
+    expect(trace.user!.length).toBeLessThanOrEqual(201);
+    trace.who({ user: { id: Object.create(null) } });
+    expect(trace.user).toBe('[object Object]');
+  });
 });

@@ -25,10 +25,22 @@ const MAX_SQL_CHARS = 1_000;
 const MAX_DELTA_CHARS = 8_000;
 /** The longest page path kept per event: the client sends it, so it could otherwise be a message's size. */
 const MAX_PATH_CHARS = 1_000;
+/** The longest error message, error name and user label kept per event: a handler's error often quotes client input. */
+const MAX_ERROR_CHARS = 2_000;
+const MAX_LABEL_CHARS = 200;
 /** The most queries kept per event (the count goes on). */
 const MAX_QUERIES = 50;
 
 const current = new AsyncLocalStorage<EventTrace>();
+
+/** `value` as text, never throwing (an object without a prototype has no `toString`). */
+function textOf(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
 
 /**
  * `text` cut to `max` characters (and marked `…`), as a copy: V8 keeps a slice of a long string as a view of the
@@ -158,18 +170,26 @@ export class EventTrace {
     this.authenticated = user !== undefined && user !== null;
     if (this.authenticated) {
       const label = user?.['username'] ?? user?.['name'] ?? user?.['email'] ?? user?.['id'];
-      this.user = label === undefined ? 'authenticated' : String(label);
+      this.user = label === undefined ? 'authenticated' : bounded(textOf(label), MAX_LABEL_CHARS);
     }
     if (request.sessionID) this.sessionHash = createHash('sha256').update(request.sessionID).digest('hex').slice(0, 12);
   }
 
-  /** Records the error the event ended with. */
+  /**
+   * Records the error the event ended with, its texts bounded. Whatever was thrown (an object without a prototype,
+   * a getter that throws), this does not throw: it runs on the event's error path, whose error it must not replace.
+   */
   fail(error: unknown): void {
-    const failure = error as { name?: string; code?: unknown; message?: string } | undefined;
+    let name: unknown, code: unknown, message: unknown;
+    try {
+      ({ name, code, message } = (error ?? {}) as { name?: unknown; code?: unknown; message?: unknown });
+    } catch {
+      // A getter that threw: the texts below stand in.
+    }
     this.error = {
-      name: failure?.name ?? 'Error',
-      ...(typeof failure?.code === 'string' ? { code: failure.code } : {}),
-      message: failure?.message ?? String(error),
+      name: typeof name === 'string' ? bounded(name, MAX_LABEL_CHARS) : 'Error',
+      ...(typeof code === 'string' ? { code: bounded(code, MAX_LABEL_CHARS) } : {}),
+      message: bounded(typeof message === 'string' ? message : textOf(error), MAX_ERROR_CHARS),
     };
   }
 }
