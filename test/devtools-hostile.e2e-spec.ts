@@ -29,6 +29,15 @@ class NoteState {
     this.text = text;
   }
 
+  /** Streams one step per item, as a long progress stream does: the tab chooses how many. */
+  @EventHandler()
+  async *count(@Payload('n') n: number): AsyncGenerator<void> {
+    for (let i = 1; i <= n; i++) {
+      this.text = String(i);
+      yield;
+    }
+  }
+
   /** Refuses what the tab typed, quoting it: the error's message is the client's megabyte. */
   @EventHandler()
   refuse(@Payload('text') text: string): void {
@@ -113,4 +122,17 @@ describe('devtools: hostile tabs', () => {
     const recorded = devtools.recent({ handler: 'throwBare', limit: 1 })[0];
     expect(recorded?.error).toEqual({ name: 'Error', message: '[object Object]' });
   });
+
+  it('keeps a bounded list of steps for a streaming handler that yields 20,000 times, its last step the last one', async () => {
+    const send = inProcessTab(running.app.get(EventPipeline));
+    const devtools = running.app.get(BridgeDevtools);
+    await send(`${NOTE}.count`, { n: 20_000 });
+    const event = devtools.recent({ handler: 'count', limit: 1 })[0];
+    // Each yield adds a delta and an emit step: 40,000 steps (2.8 MB of JSON) in one event before.
+    expect(event.phases.length).toBeLessThanOrEqual(500);
+    expect(event.droppedSteps).toBeGreaterThan(39_000);
+    expect(JSON.stringify(event).length).toBeLessThan(100_000);
+    expect(event.phases.at(-1)!.startMs).toBeGreaterThanOrEqual(Math.max(...event.phases.map((step) => step.startMs)));
+    expect(event.phaseTotals['delta']).toBeGreaterThan(0);
+  }, 120_000);
 });

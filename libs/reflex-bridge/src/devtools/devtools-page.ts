@@ -194,6 +194,7 @@ export const DEVTOOLS_PAGE = `<!doctype html>
     const fact = (name, value) => { if (value !== undefined && value !== '') facts.append(el('dt', { text: name }), el('dd', null, value)); };
     fact('Tier', el('span', null, tierBadge(event.tier), ' ' + event.tierReason));
     fact('Duration', ms(event.durationMs) + ' ms');
+    fact('Steps', event.droppedSteps ? event.phases.length + ' drawn, ' + event.droppedSteps + ' more not kept' : '');
     fact('Queries', event.queryCount + ' (' + ms(event.queryMs) + ' ms)');
     if (event.fastAuth) fact('Fast auth', event.fastAuth + ' (event cache: ' + event.cache.hits + ' hit, ' + event.cache.misses + ' miss)');
     fact('User', event.authenticated ? event.user || 'authenticated' : event.tier === 'none' ? 'not bound (none tier)' : 'anonymous');

@@ -18,6 +18,8 @@ export interface EventInspection {
   durationMs: number;
   /** Each phase and named step (middleware; pipes, guards, interceptors and filters by class; handler, delta, emit) with its offset from the event's start. */
   phases: TraceStep[];
+  /** Steps not kept: at most 500 are (a streaming handler adds two per yield); the last one kept is the latest. */
+  droppedSteps?: number;
   /** Milliseconds per phase. */
   phaseTotals: Record<string, number>;
   queryCount: number;
@@ -60,6 +62,7 @@ export function inspectionOf(timer: RecordedEvent): EventInspection {
     tierReason: trace.tierReason,
     durationMs: round(timer.phases.get('total') ?? timer.elapsed()),
     phases: trace.steps.map((step) => ({ phase: step.phase, name: step.name, startMs: round(step.startMs), durationMs: round(step.durationMs) })),
+    ...(trace.droppedSteps ? { droppedSteps: trace.droppedSteps } : {}),
     phaseTotals,
     queryCount: trace.queryCount,
     queryMs: round(queryMs),

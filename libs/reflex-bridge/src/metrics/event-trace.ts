@@ -28,6 +28,12 @@ const MAX_PATH_CHARS = 1_000;
 /** The longest error message, error name and user label kept per event: a handler's error often quotes client input. */
 const MAX_ERROR_CHARS = 2_000;
 const MAX_LABEL_CHARS = 200;
+/**
+ * The most steps kept per event: a streaming handler adds a delta and an emit step per yield, so a long stream
+ * would otherwise grow its event without end. Past it, the last slot holds the latest step (the waterfall still
+ * ends where the event did) and the others are counted.
+ */
+const MAX_STEPS = 500;
 /** The most queries kept per event (the count goes on). */
 const MAX_QUERIES = 50;
 
@@ -59,6 +65,8 @@ function bounded(text: string, max: number): string {
  */
 export class EventTrace {
   readonly steps: TraceStep[] = [];
+  /** Steps not kept (past {@link MAX_STEPS}); the phase totals of the timer still count them. */
+  droppedSteps = 0;
   readonly queries: TraceQuery[] = [];
   queryCount = 0;
   tierReason = '';
@@ -103,13 +111,22 @@ export class EventTrace {
   phase(phase: string, ms: number): void {
     if (phase === 'total') return;
     const end = performance.now() - this.started;
-    this.steps.push({ phase, name: phase, startMs: end - ms, durationMs: ms });
+    this.keep({ phase, name: phase, startMs: end - ms, durationMs: ms });
   }
 
   /** Records a named step that began at `start` (a `performance.now()` reading) and ends now. */
   step(phase: string, name: string, start: number): void {
     const end = performance.now();
-    this.steps.push({ phase, name, startMs: start - this.started, durationMs: end - start });
+    this.keep({ phase, name, startMs: start - this.started, durationMs: end - start });
+  }
+
+  private keep(step: TraceStep): void {
+    if (this.steps.length < MAX_STEPS) {
+      this.steps.push(step);
+      return;
+    }
+    this.steps[MAX_STEPS - 1] = step;
+    this.droppedSteps++;
   }
 
   /** Notes that the handler read the request, user or session. */
