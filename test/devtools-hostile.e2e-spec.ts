@@ -136,3 +136,39 @@ describe('devtools: hostile tabs', () => {
     expect(event.phaseTotals['delta']).toBeGreaterThan(0);
   }, 120_000);
 });
+
+describe('devtools: corsOrigins true', () => {
+  it("refuses other sites' pages even when every origin may use the app (corsOrigins: true, the app's own CORS reflecting any origin)", async () => {
+    // A development set-up copied from Reflex's default (every origin allowed): the event socket and the app's
+    // routes are open to any page, and the app answers CORS with credentials. A site the developer visits could then
+    // read every user's events, state trees and queries from http://localhost (the host check lets localhost by).
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, corsOrigins: true }), NoteModule] }, (app) => {
+      app.enableCors({ origin: true, credentials: true });
+    });
+    try {
+      const local = running.url.replace('127.0.0.1', 'localhost');
+      for (const path of ['/events', `/state/${randomUUID()}`, '/advice', '/stream']) {
+        const response = await fetch(`${local}/_bridge/devtools${path}`, { headers: { origin: 'https://evil.example' } });
+        expect([path, response.status]).toEqual([path, 403]);
+        expect(((await response.json()) as { code: string }).code).toBe('origin_not_allowed');
+      }
+      const deleted = await fetch(`${local}/_bridge/devtools/events`, { method: 'DELETE', headers: { origin: 'https://evil.example' } });
+      expect(deleted.status).toBe(403);
+      // The page's own origin, and requests without Origin (the page's navigation, curl), are served.
+      expect((await fetch(`${local}/_bridge/devtools/events`, { headers: { origin: local } })).status).toBe(200);
+      expect((await fetch(`${local}/_bridge/devtools/events`)).status).toBe(200);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('still serves an origin listed in corsOrigins', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, corsOrigins: ['http://localhost:5173'] }), NoteModule] });
+    try {
+      expect((await fetch(`${running.url}/_bridge/devtools/events`, { headers: { origin: 'http://localhost:5173' } })).status).toBe(200);
+      expect((await fetch(`${running.url}/_bridge/devtools/events`, { headers: { origin: 'https://evil.example' } })).status).toBe(403);
+    } finally {
+      await running.close();
+    }
+  });
+});

@@ -56,17 +56,26 @@ function queryOf(req: IncomingMessage): URLSearchParams {
  * A pipelined request is answered when its turn comes (see {@link whenAnswerable}).
  * A request addressed to a host name that is not an IP address, `localhost` or in `devtools.allowedHosts` gets 403
  * `host_not_allowed` (see {@link isDevelopmentHostAllowed}); a browser request from an origin the {@link OriginPolicy}
- * refuses gets 403 `origin_not_allowed`.
+ * refuses gets 403 `origin_not_allowed` (with `corsOrigins: true`, any origin but the request's own).
  */
 @Injectable()
 export class DevtoolsRoute implements OnModuleInit {
+  /**
+   * The app's origin policy without its "every origin" (`corsOrigins: true`): that opens the app to any page, and
+   * with the app's own CORS reflecting origins, any site the developer visits would read every user's events and
+   * states from `http://localhost`. The devtools answer their own origin and the listed ones only.
+   */
+  private readonly origins: OriginPolicy;
+
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly devtools: BridgeDevtools,
-    private readonly origins: OriginPolicy,
+    appOrigins: OriginPolicy,
     private readonly histograms: DevtoolsHistograms,
-  ) {}
+  ) {
+    this.origins = appOrigins.allowsAnyOrigin ? new OriginPolicy({ trustProxy: options.bridge.trustProxy }) : appOrigins;
+  }
 
   onModuleInit(): void {
     const adapter = this.adapterHost.httpAdapter;
