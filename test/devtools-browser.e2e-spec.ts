@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,5 +116,42 @@ if (missingChromium && isCI) {
       expect(text).toMatch(/none\s*likes_state\.like · [\d.]+ ms · 0 q/);
       await other.close();
     }, 60_000);
+
+    it('the overlay in 8 tabs holds one stream, so tabs beyond the browser\'s 6 connections per host still load and show events', async () => {
+      // Over HTTP/1.1 a browser opens at most 6 connections per host, for all its tabs, and each event stream holds
+      // one: with a stream per tab, the 7th tab of the app could load nothing from it.
+      const server = app.getHttpServer() as Server;
+      let openStreams = 0;
+      const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+        if (!req.url?.startsWith('/_bridge/devtools/stream')) return;
+        openStreams++;
+        res.on('close', () => openStreams--);
+      };
+      server.on('request', onRequest);
+      const context = await browser!.newContext();
+      try {
+        const tabs: Page[] = [];
+        for (let i = 0; i < 8; i++) {
+          const tabPage = await context.newPage();
+          await tabPage.route(`${base}/overlay-host`, (route) => route.fulfill({ contentType: 'text/html', body: `<!doctype html><h1>App</h1><script src="/_bridge/devtools/overlay.js"></script>` }));
+          await tabPage.goto(`${base}/overlay-host`);
+          tabs.push(tabPage);
+        }
+        await eventually('an overlay following the stream', () => Promise.resolve(openStreams), (open) => open >= 1);
+        tab.send(`${ACCOUNT}.logout`);
+        for (const [index, tabPage] of tabs.entries()) {
+          await eventually(`tab ${index + 1}'s overlay to show the logout`, () => tabPage.locator('a[title^="ReflexBridge devtools"]').innerText(), (value) => value.includes('account_state.logout'));
+        }
+        expect(openStreams).toBe(1);
+        // The tab holding the stream closes: another one takes it over.
+        await tabs[0].close();
+        tab.send(`${LIKES}.like`);
+        await eventually("tab 8's overlay to show the like", () => tabs[7].locator('a[title^="ReflexBridge devtools"]').innerText(), (value) => value.includes('likes_state.like'));
+        await eventually('one stream after the takeover', () => Promise.resolve(openStreams), (open) => open === 1);
+      } finally {
+        await context.close();
+        server.off('request', onRequest);
+      }
+    }, 90_000);
   });
 }

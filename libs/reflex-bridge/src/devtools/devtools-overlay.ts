@@ -1,7 +1,7 @@
 /**
  * The overlay script any page of the app can include (`<script src="/_bridge/devtools/overlay.js"></script>`): a
  * small box in a corner with the latest event's tier, handler, duration and query count, following the event
- * stream; a click opens the devtools page. Builds its box with `textContent` only; `__DEVTOOLS_PATH__` is
+ * stream (one tab of the app follows it for all of them); a click opens the devtools page. Builds its box with `textContent` only; `__DEVTOOLS_PATH__` is
  * replaced by the configured path.
  */
 export const DEVTOOLS_OVERLAY = `(() => {
@@ -25,7 +25,11 @@ export const DEVTOOLS_OVERLAY = `(() => {
   const text = document.createElement('span');
   text.textContent = 'waiting for an event';
   box.append(tier, text);
+  let shownAt = '';
   const show = (event) => {
+    // The latest event answered by a fetch may arrive after a newer one from the stream.
+    if (event.at < shownAt) return;
+    shownAt = event.at;
     tier.textContent = event.tier;
     tier.style.background = TIER_COLORS[event.tier] || '#6e7681';
     const name = event.handler.replace(/^reflex___state____state\\./, '');
@@ -34,8 +38,33 @@ export const DEVTOOLS_OVERLAY = `(() => {
   };
   const mount = () => document.body.append(box);
   if (document.body) mount(); else document.addEventListener('DOMContentLoaded', mount);
-  fetch(BASE + '/events?limit=1', { credentials: 'same-origin' }).then((r) => r.json()).then((body) => { if (body.events[0]) show(body.events[0]); }).catch(() => {});
-  const stream = new EventSource(BASE + '/stream');
-  stream.onmessage = (message) => show(JSON.parse(message.data));
+  const showLatest = (channel) => fetch(BASE + '/events?limit=1', { credentials: 'same-origin' }).then((r) => r.json()).then((body) => {
+    if (!body.events[0]) return;
+    show(body.events[0]);
+    if (channel) channel.postMessage(body.events[0]);
+  }).catch(() => {});
+  showLatest();
+  // One stream for all the app's tabs: over HTTP/1.1 a browser opens at most 6 connections per host, for all its
+  // tabs, and a stream holds one for as long as its tab lives, so 6 tabs with the overlay left a 7th unable to load
+  // anything from the app. The tab holding a Web Lock follows the stream and passes each event to the others on a
+  // BroadcastChannel; when it closes, the lock (and the stream) goes to another tab. Without those APIs (a page
+  // that is not a secure context has no navigator.locks), each tab follows the stream itself.
+  const follow = (channel) => {
+    const stream = new EventSource(BASE + '/stream');
+    // What happened while no tab followed the stream (this tab just took it over, or it reconnected).
+    stream.onopen = () => showLatest(channel);
+    stream.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      show(event);
+      if (channel) channel.postMessage(event);
+    };
+    // Never settles: the lock is held until this tab goes away.
+    return new Promise(() => {});
+  };
+  if (typeof BroadcastChannel === 'function' && navigator.locks) {
+    const channel = new BroadcastChannel('reflex-bridge-devtools:' + BASE);
+    channel.onmessage = (message) => show(message.data);
+    navigator.locks.request('reflex-bridge-devtools:' + BASE, () => follow(channel));
+  } else follow();
 })();
 `;
