@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import type { AfterQueryEvent, BeforeQueryEvent, DataSource } from 'typeorm';
+import { DataSource, type AfterQueryEvent, type BeforeQueryEvent } from 'typeorm';
 import { EventTimer } from '../metrics/event-timer.js';
+import { resolveOptions } from '../reflex-bridge.options.js';
+import type { StateRegistry } from '../state/state-registry.service.js';
+import { InMemoryStateStore } from '../state/store/in-memory-state.store.js';
+import type { TierResolution } from '../bridge/tiers/tier-resolution.service.js';
+import { BridgeDevtools } from './bridge-devtools.service.js';
 import { DevtoolsQuerySubscriber } from './devtools-query.subscriber.js';
 
 const before = (query: string) => ({ query }) as BeforeQueryEvent;
@@ -33,5 +38,33 @@ describe('DevtoolsQuerySubscriber', () => {
     expect(dataSource.subscribers).toEqual([subscriber]);
     subscriber.detach(dataSource);
     expect(dataSource.subscribers).toEqual([]);
+  });
+
+  it("leaves out the queries of work a handler started that runs after its event was recorded (a poller, a fire-and-forget)", async () => {
+    const dataSource = new DataSource({ type: 'better-sqlite3', database: ':memory:' });
+    await dataSource.initialize();
+    try {
+      new DevtoolsQuerySubscriber().attach(dataSource);
+      const devtools = new BridgeDevtools(resolveOptions({ devtools: true }), { findHandler: () => undefined } as unknown as StateRegistry, new InMemoryStateStore(), {} as TierResolution);
+      const timer = new EventTimer('s.poll', true);
+      let go!: () => void;
+      let background!: Promise<unknown>;
+      await timer.trace!.run(async () => {
+        await dataSource.query('SELECT 1');
+        // Started by the handler, run later: it keeps the handler's async context, hence its trace.
+        background = new Promise<void>((resolve) => (go = resolve)).then(async () => {
+          for (let i = 0; i < 3; i++) await dataSource.query('SELECT 2');
+        });
+      });
+      timer.add('total', timer.elapsed());
+      devtools.record(timer);
+      go();
+      await background;
+      const event = devtools.latest()!;
+      expect(event.queryCount).toBe(1);
+      expect(event.queries.map((query) => query.sql)).toEqual(['SELECT 1']);
+    } finally {
+      await dataSource.destroy();
+    }
   });
 });

@@ -146,8 +146,13 @@ export class EventTrace {
     this.fastAuth = hit ? 'hit' : 'miss';
   }
 
-  /** Records a query as it starts. */
+  /**
+   * Records a query as it starts. Once the event was recorded it is over: a query then comes from work its handler
+   * started and left running (a poller, a fire-and-forget), which keeps the handler's async context for ever, and
+   * would otherwise go on adding to an event long done.
+   */
   queryStarted(sql: string): void {
+    if (this.id !== 0) return;
     this.queryCount++;
     if (this.queries.length < MAX_QUERIES) this.queries.push({ sql: bounded(sql, MAX_SQL_CHARS), startMs: this.now() });
   }
