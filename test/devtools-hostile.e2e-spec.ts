@@ -2,7 +2,8 @@
  * Devtools under hostile tabs: what a client sends (state values, page paths, error texts) is kept truncated in the
  * event buffer, whatever its size, and what the devtools hold stays bounded.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -11,6 +12,7 @@ import { BridgeDevtools, BridgeTier, EventHandler, Payload, ReflexBridgeModule, 
 import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
 import type { EventClient } from '../libs/reflex-bridge/src/common/event-client.js';
 import { startApp, type RunningApp } from './support/app.js';
+import { until } from './support/eventually.js';
 
 // V8's gc() without starting Jest with --expose-gc (a new context picks the flag up).
 setFlagsFromString('--expose-gc');
@@ -135,6 +137,38 @@ describe('devtools: hostile tabs', () => {
     expect(event.phases.at(-1)!.startMs).toBeGreaterThanOrEqual(Math.max(...event.phases.map((step) => step.startMs)));
     expect(event.phaseTotals['delta']).toBeGreaterThan(0);
   }, 120_000);
+});
+
+describe('devtools: the event stream', () => {
+  it('serialises each event once however many pages follow the stream', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, rateLimit: false }), NoteModule] });
+    const streams: IncomingMessage[] = [];
+    try {
+      const received: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const response = await new Promise<IncomingMessage>((resolve, reject) => httpGet(`${running.url}/_bridge/devtools/stream`, resolve).on('error', reject));
+        streams.push(response);
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          if (chunk.includes('data: ')) received.push(chunk);
+        });
+      }
+      const stringify = jest.spyOn(JSON, 'stringify');
+      try {
+        await inProcessTab(running.app.get(EventPipeline))(`${NOTE}.write`, { text: 'streamed' });
+        await until(() => (received.length === 20 ? true : undefined), 'the event on the 20 streams');
+        // Every page got the event; it was turned into JSON once, not once per page (20 before).
+        expect(received.every((frame) => frame.includes('"handler":"reflex___state____state.note_state.write"'))).toBe(true);
+        const inspections = stringify.mock.calls.filter(([value]) => typeof value === 'object' && value !== null && 'phaseTotals' in value);
+        expect(inspections).toHaveLength(1);
+      } finally {
+        stringify.mockRestore();
+      }
+    } finally {
+      for (const stream of streams) stream.destroy();
+      await running.close();
+    }
+  });
 });
 
 describe('devtools: corsOrigins true', () => {

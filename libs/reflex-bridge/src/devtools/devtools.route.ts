@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { defer, map, share, type Observable } from 'rxjs';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { whenAnswerable } from '../common/pipelined-turn.js';
@@ -66,6 +67,14 @@ export class DevtoolsRoute implements OnModuleInit {
    * states from `http://localhost`. The devtools answer their own origin and the listed ones only.
    */
   private readonly origins: OriginPolicy;
+  /**
+   * Each new event as one server-sent-events frame, made once however many pages follow the stream: an event is
+   * recorded on its own path, and with 20 pages open it was turned into JSON 20 times there.
+   */
+  private readonly frames: Observable<string> = defer(() => this.devtools.stream()).pipe(
+    map((event) => `data: ${JSON.stringify(event)}\n\n`),
+    share(),
+  );
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -152,11 +161,11 @@ export class DevtoolsRoute implements OnModuleInit {
     res.setHeader('X-Accel-Buffering', 'no');
     res.flushHeaders();
     res.write(': devtools\n\n');
-    const subscription = this.devtools.stream().subscribe({
-      next: (event) => {
+    const subscription = this.frames.subscribe({
+      next: (frame) => {
         if (res.destroyed) return;
         if (res.writableLength > MAX_STREAM_BACKLOG_BYTES) return void res.destroy();
-        res.write(`data: ${JSON.stringify(event)}\n\n`);
+        res.write(frame);
       },
       complete: () => res.end(),
     });
