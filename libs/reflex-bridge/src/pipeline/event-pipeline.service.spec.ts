@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import type { EventClient } from '../common/event-client.js';
 import { isPromise } from '../common/maybe-promise.js';
@@ -85,6 +86,8 @@ class AttachmentState {
 class LaterSavingStore extends StateStore {
   readonly inner = new InMemoryStateStore();
   failSaves = false;
+  /** Releases fail as when Redis is unreachable (the in-memory lock is still freed, so the next event runs). */
+  failReleases = false;
 
   async acquire(token: string): Promise<StateLease> {
     const lease = await this.inner.acquire(token);
@@ -98,7 +101,11 @@ class LaterSavingStore extends StateStore {
             else resolve(lease.save(state, options));
           }),
         ),
-      release: () => lease.release(),
+      release: () => {
+        const released = lease.release();
+        if (this.failReleases) return Promise.reject(new StateStoreError('unavailable', 'the store is down'));
+        return released;
+      },
     };
   }
 
@@ -153,9 +160,9 @@ async function until(predicate: () => boolean, deadlineMs = 10_000): Promise<voi
 describe('EventPipeline', () => {
   let moduleRef: TestingModule | undefined;
 
-  async function pipeline(states: Array<new () => object> = [CounterState], store: StateStore = new InMemoryStateStore()): Promise<EventPipeline> {
+  async function pipeline(states: Array<new () => object> = [CounterState], store: StateStore = new InMemoryStateStore(), rateLimit?: false): Promise<EventPipeline> {
     moduleRef = await Test.createTestingModule({
-      imports: [ReflexBridgeModule.forRoot({ bridge: { mode: 'none' }, stateStore: store })],
+      imports: [ReflexBridgeModule.forRoot({ bridge: { mode: 'none' }, stateStore: store, ...(rateLimit === false ? { rateLimit } : {}) })],
       providers: states,
     }).compile();
     await moduleRef.init();
@@ -263,6 +270,32 @@ describe('EventPipeline', () => {
     store.failSaves = false;
     await events.handle(client, frame(`${COUNTER}.bump`, { by: 4 }));
     expect(client.updates.map((update) => update.delta?.[COUNTER]?.[varKey('count')]).filter((count) => count !== undefined)).toEqual([2, 6]);
+  });
+
+  it('logs an outage of saves and releases once when it starts and once when it ends, however many events it fails', async () => {
+    const warnings: string[] = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
+    try {
+      const store = new LaterSavingStore();
+      // Without the per-connection budget, which would refuse most of these events before the store.
+      const events = await pipeline([CounterState], store, false);
+      const client = await hydratedClient(events);
+      store.failSaves = true;
+      store.failReleases = true;
+      for (let i = 0; i < 1_000; i++) await events.handle(client, frame(`${COUNTER}.bump`, { by: 1 }));
+      // Every event got its error; the log got one line per kind of failure, not one per event.
+      expect(client.errors).toHaveLength(1_000);
+      expect(new Set(client.errors.map((error) => error.code))).toEqual(new Set(['state_unavailable']));
+      const storeLines = () => warnings.filter((line) => /state store|state lock/i.test(line));
+      expect(storeLines()).toHaveLength(2);
+      store.failSaves = false;
+      store.failReleases = false;
+      await events.handle(client, frame(`${COUNTER}.bump`, { by: 1 }));
+      expect(storeLines()).toHaveLength(4);
+      expect(storeLines().slice(2).join('\n')).toMatch(/answers again; 1000 operations failed/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('answers an async handler that throws with its error, keeps the state, and releases the lock for the next event', async () => {

@@ -125,6 +125,14 @@ export class EventPipeline implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
   /** The state store's outages, logged once each however many events they refuse. */
   private readonly storeOutage = new OutageLog(this.logger, 'The state store');
+  /**
+   * Its failures under a lease that was granted (a save lost, refused or unanswered), logged once per outage too, and
+   * apart from {@link storeOutage}: a store that grants locks but fails saves would otherwise end and start an outage
+   * at every event. Ended by an event whose work under the lease succeeded.
+   */
+  private readonly leaseOutage = new OutageLog(this.logger, 'The state store (saving events\' changes)');
+  /** Failed lock releases (Redis unreachable), once per outage: the event's own outcome stands, the lock expires. */
+  private readonly releaseOutage = new OutageLog(this.logger, 'The state store (releasing state locks)');
   private readonly queue: TokenQueue;
   /** Answer to a client event over its queue's limits (one instance: refusals stay cheap under a flood). */
   private readonly busy: BridgeError;
@@ -568,6 +576,7 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   private releaseLeased(run: HandlerRun, failure: unknown): MaybePromise<void> {
     if (failure !== NO_FAILURE) return this.releaseAndThrow(run.lease, this.storeFailure(failure));
+    this.leaseOutage.succeeded();
     const released = this.release(run.lease);
     if (isPromise(released)) return released.then(() => this.queueFollowUps(run.client, run.token, run.followUps, run.event));
     this.queueFollowUps(run.client, run.token, run.followUps, run.event);
@@ -1035,10 +1044,16 @@ export class EventPipeline implements OnApplicationBootstrap {
     }
     if (isPromise(result)) {
       return result.then(
-        () => this.release(lease),
+        () => this.releaseAfterSuccess(lease),
         (error: unknown) => this.releaseAndThrow(lease, this.storeFailure(error)),
       );
     }
+    return this.releaseAfterSuccess(lease);
+  }
+
+  /** The work under the lease succeeded (its saves were answered): an outage of saves is over. */
+  private releaseAfterSuccess(lease: StateLease): MaybePromise<void> {
+    this.leaseOutage.succeeded();
     return this.release(lease);
   }
 
@@ -1047,12 +1062,13 @@ export class EventPipeline implements OnApplicationBootstrap {
    * refused (lock expired) is the store's failure, not the handler's; anything else is the error itself.
    */
   private storeFailure(error: unknown): unknown {
+    // Logged once per outage (see leaseOutage): while Redis is down or frozen, every event of every tab fails here.
     if (error instanceof StateStoreError && error.code === 'outcome_unknown') {
-      this.logger.warn(`State store lost the answer to a write during an event: ${error.message}`);
+      this.leaseOutage.failed(error);
       return new BridgeError('state_outcome_unknown', 'The state store lost its answer: the change may have been saved. Reload before trying again.');
     }
     if (error instanceof StateStoreError || error instanceof LockLostError) {
-      this.logger.warn(`State store failed during an event: ${error.message}`);
+      this.leaseOutage.failed(error);
       return new BridgeError('state_unavailable', 'The state store is unavailable; this event\'s change was not saved. Try again.');
     }
     return error;
@@ -1076,11 +1092,19 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.logReleaseFailure(error);
       return;
     }
-    return isPromise(released) ? released.catch((error: unknown) => this.logReleaseFailure(error)) : undefined;
+    if (!isPromise(released)) {
+      this.releaseOutage.succeeded();
+      return;
+    }
+    return released.then(this.onReleased, this.onReleaseFailed);
   }
 
+  /** The two ends of an asynchronous release, made once rather than per event. */
+  private readonly onReleased = (): void => this.releaseOutage.succeeded();
+  private readonly onReleaseFailed = (error: unknown): void => this.logReleaseFailure(error);
+
   private logReleaseFailure(error: unknown): void {
-    this.logger.warn(`Releasing a state lock failed: ${(error as Error).message}`);
+    this.releaseOutage.failed(error);
   }
 
   /** The client's `router_data` plus the server's additions: token, socket id, headers and client IP. */
