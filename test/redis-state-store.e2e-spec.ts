@@ -620,6 +620,27 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     expect(codes.filter((code) => code === 'unavailable').length).toBeGreaterThan(0);
   }, 60_000);
 
+  it('a frozen Redis (SIGSTOP): saves that gave up do not stay queued with their states behind the save in flight', async () => {
+    const store = worker({ commandTimeoutMs: 300, lockTimeoutMs: 30_000, pollIntervalMs: 30_000 });
+    await until(() => store.connect().then(() => true, () => false), 'the store to connect');
+    const leases = await Promise.all(Array.from({ length: 200 }, () => store.acquire(newToken())));
+    // Private, hence the cast: the saves waiting for the save command in flight, and what they hold.
+    const queue = (store as unknown as { saves: { queued: number; waiting: Iterable<{ args: string[] }> } }).saves;
+    const big = 'x'.repeat(20_000);
+    server.pause();
+    try {
+      const results = await Promise.allSettled(leases.map((lease) => lease.save({ 'root.page': { big } })));
+      expect(results.every((r) => r.status === 'rejected' && (r.reason as StateStoreError).code === 'outcome_unknown')).toBe(true);
+      // Every save gave up (outcome unknown): none is sent any more, so none needs to be kept until Redis answers.
+      let bytes = 0;
+      for (const save of queue.waiting) for (const arg of save.args) bytes += arg.length;
+      expect({ queued: queue.queued, bytes }).toEqual({ queued: 0, bytes: 0 });
+    } finally {
+      server.resume();
+    }
+    await Promise.all(leases.map((lease) => lease.release()));
+  }, 30_000);
+
   it('answers outcome_unknown when a save was sent and its answer lost, since Redis may still apply it', async () => {
     const store = worker({ commandTimeoutMs: 300, lockTimeoutMs: 30_000 });
     await until(() => store.connect().then(() => true, () => false), 'the store to connect');

@@ -24,6 +24,10 @@ class RecordingHost implements PendingSaveHost<SavingLock> {
   offline(): StateStoreError {
     return new StateStoreError('unavailable', 'offline');
   }
+
+  withdraw(): void {
+    // Not in a queue.
+  }
 }
 
 const NEXT: StoredState = { 'root.a': { n: 2 }, 'root.b': { s: 'x' } };

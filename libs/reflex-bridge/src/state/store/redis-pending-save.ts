@@ -26,6 +26,8 @@ export interface PendingSaveHost<L extends SavingLock> {
   unknownOutcome(error: unknown): StateStoreError;
   /** The error for a save that could not be sent: the connection is down. */
   offline(): StateStoreError;
+  /** Takes the save out of the queue it may wait in (its time limit passed), so that it no longer holds its state. */
+  withdraw(save: PendingSave<L>): void;
 }
 
 /**
@@ -93,6 +95,7 @@ export class PendingSave<L extends SavingLock = SavingLock> implements QueuedSav
 
   /** Its time limit passed first: the outcome is unknown. Called once by the `DeadlineQueue`, which marks it settled first. */
   expire(): void {
+    this.host.withdraw(this);
     this.fail(this.host.unknownOutcome(DEADLINE_PASSED));
   }
 

@@ -42,7 +42,12 @@ const isNoScript = (error: unknown) => error instanceof Error && error.message.s
  * Only for a single Redis: on a Redis Cluster each token's keys live in their own slot, so saves go one by one.
  */
 export class RedisSaveQueue {
-  private waiting: QueuedSave[] = [];
+  /**
+   * Saves waiting for the command in flight, in arrival order. A set, so that a save whose caller gave up leaves at
+   * once ({@link withdraw}): while Redis is frozen the command in flight is never answered, and each waiting save
+   * holds its whole state.
+   */
+  private waiting = new Set<QueuedSave>();
   /** Save commands sent and not answered yet. */
   private inFlight = 0;
 
@@ -51,13 +56,18 @@ export class RedisSaveQueue {
 
   /** Sends `save` now, or with the next group when a save command is in flight. */
   submit(save: QueuedSave): void {
-    if (this.inFlight > 0) this.waiting.push(save);
+    if (this.inFlight > 0) this.waiting.add(save);
     else this.send([save]);
+  }
+
+  /** Forgets a waiting save whose caller stopped waiting (its time limit passed): it will not be sent. */
+  withdraw(save: QueuedSave): void {
+    this.waiting.delete(save);
   }
 
   /** Saves waiting for the command in flight (for tests and metrics). */
   get queued(): number {
-    return this.waiting.length;
+    return this.waiting.size;
   }
 
   private send(saves: QueuedSave[]): void {
@@ -107,10 +117,10 @@ export class RedisSaveQueue {
 
   /** A command was answered: once none is in flight, the saves that waited go, minus those whose callers gave up. */
   private answered(): void {
-    if (--this.inFlight > 0 || this.waiting.length === 0) return;
-    const waiting = this.waiting;
-    this.waiting = [];
-    const live = waiting.filter((save) => !save.settled);
+    if (--this.inFlight > 0 || this.waiting.size === 0) return;
+    const live: QueuedSave[] = [];
+    for (const save of this.waiting) if (!save.settled) live.push(save);
+    this.waiting.clear();
     if (live.length > 0) this.send(live);
   }
 }

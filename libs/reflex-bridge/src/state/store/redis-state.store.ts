@@ -283,6 +283,7 @@ export class RedisStateStore extends StateStore {
     wholeArguments: (save) => this.saveArguments(save.held, save.next, save.ttl, true),
     unknownOutcome: (error) => (isQueueFull(error) ? this.backlogged('save a state', error) : this.unknownOutcome('save a state', error)),
     offline: () => this.offline('save a state'),
+    withdraw: (save) => this.saves.withdraw(save),
   };
   /** Time limits of the saves in flight, watched by one timer (see {@link save}). */
   private readonly saveDeadlines: DeadlineQueue;
