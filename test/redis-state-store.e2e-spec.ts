@@ -641,6 +641,30 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await Promise.all(leases.map((lease) => lease.release()));
   }, 30_000);
 
+  it('a frozen Redis (SIGSTOP): failed releases are logged once for the outage, not once per event', async () => {
+    const logger = recordingLogger();
+    const store = worker({ logger, commandTimeoutMs: 300, lockTimeoutMs: 30_000, lockWarningMs: 100, pollIntervalMs: 30_000 });
+    await until(() => store.connect().then(() => true, () => false), 'the store to connect');
+    const leases = await Promise.all(Array.from({ length: 100 }, () => store.acquire(newToken())));
+    server.pause();
+    try {
+      await Promise.allSettled(leases.map((lease) => lease.save({ 'root.counter': { count: 1 } })));
+      await Promise.all(leases.map((lease) => lease.release()));
+    } finally {
+      server.resume();
+    }
+    // Each release failed (no answer within 300 ms) after a lock held past lockWarningMs by its lost save: the
+    // store's failure, which the event's error already reports, not 100 slow handlers and 100 lines.
+    expect(logger.warnings.length).toBeLessThanOrEqual(2);
+    expect(logger.warnings.join('\n')).toMatch(/could not release/);
+    await raw.ping();
+    const lease = await store.acquire(newToken());
+    await lease.release();
+    // Given back after lockLingerMs: the first release Redis answers ends the outage, with the count.
+    await until(() => /operations failed while/.test(logger.warnings.join('\n')), 'the end of the outage to be logged');
+    expect(logger.warnings.at(-1)).toMatch(/answers again; 100 operations failed/);
+  }, 30_000);
+
   it('answers outcome_unknown when a save was sent and its answer lost, since Redis may still apply it', async () => {
     const store = worker({ commandTimeoutMs: 300, lockTimeoutMs: 30_000 });
     await until(() => store.connect().then(() => true, () => false), 'the store to connect');

@@ -1,4 +1,4 @@
-import type { Logger } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 
 /**
  * Logs a dependency's outage as two lines, when it starts and when it ends (with how many operations failed in
@@ -9,7 +9,7 @@ export class OutageLog {
   private failures = 0;
 
   constructor(
-    private readonly logger: Logger,
+    private readonly logger: Pick<LoggerService, 'warn'>,
     /** What is down, as the lines name it ("The state store"). */
     private readonly what: string,
   ) {}

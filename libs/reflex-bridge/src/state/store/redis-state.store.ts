@@ -9,6 +9,7 @@ import type { RedisClusterClient } from '../../common/redis-cluster.client.js';
 import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 import { DeadlineQueue } from '../../common/deadline-queue.js';
 import { isQueueFull } from '../../common/fail-fast-redis.options.js';
+import { OutageLog } from '../../common/outage-log.js';
 import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
 import { RedisSaveQueue, saveCommand } from './redis-save-queue.js';
 import { PendingSave, type PendingSaveHost } from './redis-pending-save.js';
@@ -261,6 +262,11 @@ export class RedisStateStore extends StateStore {
    */
   private readonly registrationMs: number;
   private readonly logger: LoggerService;
+  /**
+   * Failed lock releases, logged once per outage: while Redis is down or frozen every event's release fails, and the
+   * event's own error already tells its client.
+   */
+  private readonly releaseOutage: OutageLog;
   /** Start of every lock value this store writes: tells our own locks and notifications from other stores'. */
   private readonly ownerPrefix = `${randomUUID()}:`;
   private sequence = 0;
@@ -351,6 +357,7 @@ export class RedisStateStore extends StateStore {
     this.saveDeadlines = new DeadlineQueue(this.commandTimeoutMs);
     this.keepForMs = Math.min(this.lockTimeoutMs / 2, this.unusedTtlMs / 2, this.pollIntervalMs);
     this.logger = options.logger ?? new Logger('ReflexBridge');
+    this.releaseOutage = new OutageLog(this.logger, `RedisStateStore (releasing state locks, which expire by themselves within ${this.lockTimeoutMs} ms)`);
     this.ownerChannelPrefix = `${keyPrefix}v2:owner:`;
     this.ownerChannel = `${this.ownerChannelPrefix}${this.ownerPrefix.slice(0, -1)}`;
   }
@@ -657,7 +664,9 @@ export class RedisStateStore extends StateStore {
     if (held.lease === lease) held.lease = undefined;
     const now = Date.now();
     const heldMs = now - held.acquiredAt;
-    if (heldMs > this.lockWarningMs) {
+    // A lock held long because its save got no answer (held.uncertain) is the store's failure, logged as an outage
+    // (see releaseOutage) and the event's error, not a slow handler: while Redis is frozen it would be every event.
+    if (heldMs > this.lockWarningMs && !held.uncertain) {
       this.logger.warn(
         `RedisStateStore: the state lock of token ${short(token)} was held for ${heldMs} ms (warning threshold ` +
           `${this.lockWarningMs} ms, expiry ${this.lockTimeoutMs} ms); other events of this client waited meanwhile.`,
@@ -720,15 +729,14 @@ export class RedisStateStore extends StateStore {
     } catch (error) {
       // Redis may have kept the lock (a restart reloads it from its snapshot): give it back once reconnected.
       if (!answeredLate) this.rememberUnreleased(value, { token, keys, expiresAt: held.takenAt + this.lockTimeoutMs });
-      this.logger.warn(
-        `RedisStateStore could not release the state lock of token ${short(token)} (${(error as Error).message}); ` +
-          `it is released once Redis is back, or expires by itself within ${this.lockTimeoutMs} ms.`,
-      );
+      // Given back once Redis is back (see `unreleased`), or expires by itself.
+      this.releaseOutage.failed(error);
       return;
     } finally {
       // Our own next caller need not wait for the pub/sub round trip.
       this.queues.get(token)?.waiters[0]?.wake();
     }
+    this.releaseOutage.succeeded();
     if (!released && heldMs !== undefined) {
       this.logger.warn(
         `RedisStateStore: the state lock of token ${short(token)} expired before it was released (held ${heldMs} ms, ` +
