@@ -630,8 +630,11 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     server.pause();
     try {
       const results = await Promise.allSettled(leases.map((lease) => lease.save({ 'root.page': { big } })));
-      expect(results.every((r) => r.status === 'rejected' && (r.reason as StateStoreError).code === 'outcome_unknown')).toBe(true);
-      // Every save gave up (outcome unknown): none is sent any more, so none needs to be kept until Redis answers.
+      // The save in flight may have been applied; those that waited behind it were never sent (the client may retry).
+      const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as StateStoreError).code : 'written'));
+      expect(codes.filter((code) => code === 'outcome_unknown')).toHaveLength(1);
+      expect(codes.filter((code) => code === 'timeout')).toHaveLength(199);
+      // Every save gave up: none is sent any more, so none needs to be kept until Redis answers.
       let bytes = 0;
       for (const save of queue.waiting) for (const arg of save.args) bytes += arg.length;
       expect({ queued: queue.queued, bytes }).toEqual({ queued: 0, bytes: 0 });

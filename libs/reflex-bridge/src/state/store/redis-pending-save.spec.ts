@@ -25,8 +25,13 @@ class RecordingHost implements PendingSaveHost<SavingLock> {
     return new StateStoreError('unavailable', 'offline');
   }
 
-  withdraw(): void {
+  withdraw(): boolean {
     // Not in a queue.
+    return false;
+  }
+
+  unsent(): StateStoreError {
+    return new StateStoreError('timeout', 'unsent');
   }
 }
 

@@ -26,8 +26,13 @@ export interface PendingSaveHost<L extends SavingLock> {
   unknownOutcome(error: unknown): StateStoreError;
   /** The error for a save that could not be sent: the connection is down. */
   offline(): StateStoreError;
-  /** Takes the save out of the queue it may wait in (its time limit passed), so that it no longer holds its state. */
-  withdraw(save: PendingSave<L>): void;
+  /**
+   * Takes the save out of the queue it may wait in (its time limit passed), so that it no longer holds its state.
+   * True when it was waiting there: not sent in this attempt.
+   */
+  withdraw(save: PendingSave<L>): boolean;
+  /** The error for a save whose time limit passed before it could be sent (Redis did not answer the save before it). */
+  unsent(): StateStoreError;
 }
 
 /**
@@ -93,10 +98,13 @@ export class PendingSave<L extends SavingLock = SavingLock> implements QueuedSav
     if (!this.settled) this.fail(this.host.offline());
   }
 
-  /** Its time limit passed first: the outcome is unknown. Called once by the `DeadlineQueue`, which marks it settled first. */
+  /**
+   * Its time limit passed first: the outcome is unknown, unless it was still waiting to be sent (an earlier attempt
+   * of it, if any, was answered `2`: nothing written). Called once by the `DeadlineQueue`, which marks it settled first.
+   */
   expire(): void {
-    this.host.withdraw(this);
-    this.fail(this.host.unknownOutcome(DEADLINE_PASSED));
+    if (this.host.withdraw(this)) this.fail(this.host.unsent());
+    else this.fail(this.host.unknownOutcome(DEADLINE_PASSED));
   }
 
   private fail(error: Error): void {

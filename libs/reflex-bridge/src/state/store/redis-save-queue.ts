@@ -60,9 +60,12 @@ export class RedisSaveQueue {
     else this.send([save]);
   }
 
-  /** Forgets a waiting save whose caller stopped waiting (its time limit passed): it will not be sent. */
-  withdraw(save: QueuedSave): void {
-    this.waiting.delete(save);
+  /**
+   * Forgets a waiting save whose caller stopped waiting (its time limit passed): it will not be sent. True when it
+   * was waiting, so never sent in this attempt.
+   */
+  withdraw(save: QueuedSave): boolean {
+    return this.waiting.delete(save);
   }
 
   /** Saves waiting for the command in flight (for tests and metrics). */

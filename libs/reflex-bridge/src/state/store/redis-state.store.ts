@@ -290,6 +290,8 @@ export class RedisStateStore extends StateStore {
     unknownOutcome: (error) => (isQueueFull(error) ? this.backlogged('save a state', error) : this.unknownOutcome('save a state', error)),
     offline: () => this.offline('save a state'),
     withdraw: (save) => this.saves.withdraw(save),
+    unsent: () =>
+      new StateStoreError('timeout', `RedisStateStore: ${this.safeUrl} did not answer within ${this.commandTimeoutMs} ms; a state save waiting behind the unanswered ones was not sent.`),
   };
   /** Time limits of the saves in flight, watched by one timer (see {@link save}). */
   private readonly saveDeadlines: DeadlineQueue;
