@@ -6,6 +6,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { RequestHandler } from 'express';
 import { SessionEndings } from '../common/session-endings.js';
 import { RedisConnections } from '../common/redis-connections.js';
+import { redisFailureReason } from '../common/fail-fast-redis.options.js';
 import { SessionStoreObserver } from '../common/session-store-observer.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -300,7 +301,7 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     this.failures++;
     if (this.failing) return;
     this.failing = true;
-    this.logger.warn(`The event cache is unavailable; events go through the middleware until it is back: ${error?.message ?? error}`);
+    this.logger.warn(`The event cache is unavailable; events go through the middleware until it is back: ${redisFailureReason(error)}`);
   }
 }
 

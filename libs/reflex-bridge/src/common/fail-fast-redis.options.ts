@@ -20,6 +20,15 @@ export function isQueueFull(error: unknown): boolean {
 }
 
 /**
+ * Why a Redis command failed, for an error message or a log line: node-redis's own words, except for a full queue,
+ * whose "The queue is full" does not tell an operator that Redis stopped answering.
+ */
+export function redisFailureReason(error: unknown): string {
+  if (isQueueFull(error)) return 'Redis is not answering (maxPendingCommands commands already wait for it); nothing was sent';
+  return (error as Error)?.message ?? String(error);
+}
+
+/**
  * node-redis client options for the library's own connections: commands fail at once while disconnected
  * instead of queueing until Redis returns (a caller waiting on a queued command would hang), and reconnection
  * backs off exponentially with jitter, so that many workers do not reconnect in lock step, until the owner closes.

@@ -5,6 +5,7 @@ import { RedisConnections, type RedisClient } from '../common/redis-connections.
 import type { ThrottlerStorageRecord } from './in-memory-throttler.storage.js';
 import type { RateLimitStorage } from './rate-limit-storage.js';
 import { DEADLINE_PASSED, withinDeadline } from '../common/deadline.js';
+import { redisFailureReason } from '../common/fail-fast-redis.options.js';
 
 /** Options of {@link RedisThrottlerStorage}. */
 export interface RedisThrottlerStorageOptions {
@@ -177,7 +178,7 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
     try {
       reply = await withinDeadline(run(), this.commandTimeoutMs);
     } catch (error) {
-      const reason = error === DEADLINE_PASSED ? `no answer within ${this.commandTimeoutMs} ms` : (error as Error)?.message ?? String(error);
+      const reason = error === DEADLINE_PASSED ? `no answer within ${this.commandTimeoutMs} ms` : redisFailureReason(error);
       throw new Error(`RedisThrottlerStorage could not count a hit on ${this.safeUrl}: ${reason}`, { cause: error });
     }
     const [hits, left] = reply as [number, number];

@@ -1,0 +1,89 @@
+import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { createClient } from 'redis';
+import { RedisConnections } from '../libs/reflex-bridge/src/common/redis-connections.js';
+import { RedisThrottlerStorage } from '../libs/reflex-bridge/src/security/redis-throttler.storage.js';
+import { EventCacheService } from '../libs/reflex-bridge/src/cache/event-cache.service.js';
+import { resolveOptions } from '../libs/reflex-bridge/src/reflex-bridge.options.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+
+/** What `promise` gives within `ms` (a rejection as `{ rejected }`), or 'still waiting'; the timer never keeps Jest alive. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | { rejected: unknown } | 'still waiting'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
+  try {
+    return await Promise.race([promise.catch((rejected: unknown) => ({ rejected })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A Redis that keeps its connections but stops answering (SIGSTOP), with the shared command connection's queue full
+ * (`maxPendingCommands`): what the Redis parts other than the state store answer their callers.
+ */
+describeWithRedis('Redis parts with a frozen Redis and a full command queue', () => {
+  let server: RedisTestServer;
+  let raw: ReturnType<typeof createClient>;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  const toClose: Array<{ close(): Promise<void> }> = [];
+
+  beforeAll(async () => {
+    server = await RedisTestServer.launch();
+    raw = createClient({ url: server.url });
+    raw.on('error', () => undefined);
+    await raw.connect();
+    process.on('unhandledRejection', onUnhandled);
+  }, 30_000);
+
+  afterEach(async () => {
+    server.resume();
+    for (const closable of toClose.splice(0).reverse()) await closable.close().catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    if (raw?.isOpen) raw.destroy();
+    await server?.destroy();
+  });
+
+  it('the rate-limit storage refuses a count at once with a clear error, and the event cache answers a miss', async () => {
+    const connections = await RedisConnections.create({ url: server.url, maxPendingCommands: 10 });
+    toClose.push(connections);
+    await connections.ready();
+    // Long time limits: only the full queue can answer quickly.
+    const throttler = new RedisThrottlerStorage({ connections, commandTimeoutMs: 60_000 });
+    toClose.push(throttler);
+    await throttler.hit('warm-up', 10_000, 5, 0);
+    const cache = new EventCacheService(resolveOptions({ redisUrl: server.url, eventCache: { operationTimeoutMs: 60_000 } }), undefined, undefined, undefined, connections);
+    toClose.push({ close: () => cache.onModuleDestroy() });
+    await cache.set('sid-1', { userId: 1, isAuthenticated: true });
+    cache.forgetLocally('sid-1');
+
+    const warnings: string[] = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((line: unknown) => void warnings.push(String(line)));
+    server.pause();
+    const stuck = Array.from({ length: 10 }, () => connections.commands.ping().catch(() => 'failed'));
+    const counted = await within(throttler.hit('k', 10_000, 5, 0), 10_000);
+    expect(counted).toMatchObject({ rejected: expect.any(Error) });
+    const message = ((counted as { rejected: Error }).rejected).message;
+    expect(message).toContain(server.url);
+    expect(message).toMatch(/not answering/);
+    const read = await within(cache.get('sid-1'), 10_000);
+    expect(read).toBeUndefined();
+    const written = await within(cache.set('sid-2', { userId: 2, isAuthenticated: true }), 10_000);
+    expect(written).toBeUndefined();
+    warn.mockRestore();
+    // The operator's log says why, in words that point at Redis.
+    expect(warnings.join('\n')).toMatch(/event cache is unavailable.*Redis is not answering/);
+    server.resume();
+    await Promise.all(stuck);
+
+    // Back without a restart: counts and the cache work again.
+    await expect(throttler.hit('k', 10_000, 5, 0)).resolves.toBe(0);
+    cache.forgetLocally('sid-1');
+    expect(await cache.get('sid-1')).toEqual({ userId: 1, isAuthenticated: true });
+    expect(unhandled).toEqual([]);
+  }, 60_000);
+});
