@@ -18,6 +18,15 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | { rejecte
   }
 }
 
+/** Resolves once `predicate` holds (polled), or fails after a generous deadline. */
+async function until(predicate: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /**
  * A Redis that keeps its connections but stops answering (SIGSTOP), with the shared command connection's queue full
  * (`maxPendingCommands`): what the Redis parts other than the state store answer their callers.
@@ -85,5 +94,27 @@ describeWithRedis('Redis parts with a frozen Redis and a full command queue', ()
     cache.forgetLocally('sid-1');
     expect(await cache.get('sid-1')).toEqual({ userId: 1, isAuthenticated: true });
     expect(unhandled).toEqual([]);
+  }, 60_000);
+
+  it('the event cache on a connection of its own (eventCache.redisUrl) keeps at most maxPendingCommands commands for a frozen Redis', async () => {
+    const cache = new EventCacheService(resolveOptions({ eventCache: { redisUrl: server.url, operationTimeoutMs: 20 } }));
+    toClose.push({ close: () => cache.onModuleDestroy() });
+    await cache.set('sid-warm', { userId: 1, isAuthenticated: true });
+    await raw.configResetStat();
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    server.pause();
+    try {
+      // Events of 10,500 sessions while Redis is frozen: each is a miss after its time limit (the middleware runs).
+      const reads = await Promise.all(Array.from({ length: 10_500 }, (_, i) => cache.get(`sid-${i}`)));
+      expect(reads.every((read) => read === undefined)).toBe(true);
+    } finally {
+      server.resume();
+      warn.mockRestore();
+    }
+    // What Redis is left to run once it answers: not every read of the freeze (the default bound is 10,000).
+    await until(async () => (await cache.get('sid-warm')) !== undefined, 'the cache to answer again');
+    const stats = await raw.info('commandstats');
+    const gets = Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    expect(gets).toBeLessThanOrEqual(10_000 + 10);
   }, 60_000);
 });

@@ -1,15 +1,18 @@
 import type { Keyv } from 'keyv';
 import { createKeyv, type RedisClientType } from '@keyv/redis';
 import type { RedisConnections } from '../common/redis-connections.js';
+import { DEFAULT_MAX_PENDING_COMMANDS } from '../common/fail-fast-redis.options.js';
 
 /**
  * The Keyv store of the module's own event cache in Redis (`eventCache.redisUrl`), through `@keyv/redis`.
  * Fails fast instead of queueing commands while Redis is down (the cache is an optimisation: a failed
- * lookup is a miss). No Keyv namespace, so a snapshot is stored under exactly the key the service gives
+ * lookup is a miss), and holds at most 10,000 unanswered commands (as the shared connections' `maxPendingCommands`). No Keyv namespace, so a snapshot is stored under exactly the key the service gives
  * (`<keyPrefix><session id>`), not `<namespace>::<key>`.
  */
 export function createRedisKeyv(url: string): Keyv {
-  return createKeyv({ url, disableOfflineQueue: true }, KEYV_OPTIONS);
+  // Bounded like the shared connections' queue: a Redis that keeps the connection but stops answering (SIGSTOP, a
+  // frozen VM) would otherwise collect every event's lookup until it answers, and then run them all.
+  return createKeyv({ url, disableOfflineQueue: true, commandsQueueMaxLength: DEFAULT_MAX_PENDING_COMMANDS }, KEYV_OPTIONS);
 }
 
 /**

@@ -11,6 +11,9 @@ export interface FailFastRedisSettings {
   maxPendingCommands?: number;
 }
 
+/** `maxPendingCommands` of the library's command connections when none is given (see `RedisConnectionsOptions`). */
+export const DEFAULT_MAX_PENDING_COMMANDS = 10_000;
+
 /**
  * The error node-redis rejects a command with when `commandsQueueMaxLength` commands already wait: nothing was sent,
  * because Redis has not answered those yet (stalled, or far behind).

@@ -4,7 +4,7 @@ import type { createClient, createCluster } from 'redis';
 import { positiveOption, redactUrl } from './connection-options.js';
 import { RedisClusterClient, type RedisCluster } from './redis-cluster.client.js';
 import type { RedisClusterOptions } from './redis-cluster.options.js';
-import { failFastRedisOptions } from './fail-fast-redis.options.js';
+import { DEFAULT_MAX_PENDING_COMMANDS, failFastRedisOptions } from './fail-fast-redis.options.js';
 import { withinDeadline } from './deadline.js';
 import { RedisAdapterSubscriber } from './redis-adapter-subscriber.js';
 import { RedisClientEvents } from './redis-client-events.js';
@@ -140,7 +140,7 @@ export class RedisConnections {
     this.namePrefix = options.namePrefix ?? 'rx:';
     this.connectTimeoutMs = positiveOption('RedisConnections', 'connectTimeoutMs', options.connectTimeoutMs, 5_000);
     this.maxReconnectDelayMs = positiveOption('RedisConnections', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
-    this.maxPendingCommands = Math.max(1, Math.floor(positiveOption('RedisConnections', 'maxPendingCommands', options.maxPendingCommands, 10_000)));
+    this.maxPendingCommands = Math.max(1, Math.floor(positiveOption('RedisConnections', 'maxPendingCommands', options.maxPendingCommands, DEFAULT_MAX_PENDING_COMMANDS)));
     this.logger = options.logger ?? new Logger('ReflexBridge');
     if (options.cluster) {
       this.commandsCluster = this.openCluster('commands', true);
