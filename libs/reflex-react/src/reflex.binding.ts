@@ -96,10 +96,16 @@ export class ReflexBinding {
     return () => this.errorListeners.delete(onChange);
   }
 
-  /** Empties the error log (or removes one error from it). */
-  clearErrors(error?: BridgeErrorPayload): void {
-    if (error) this.setErrors({ ...this.errorLog, errors: this.errorLog.errors.filter((e) => e !== error) });
-    else this.setErrors({ errors: [], connectionError: undefined });
+  /**
+   * Empties the error log, or removes one entry from it: a server error, or the connection error (only while it is
+   * still the current one, so dismissing a notice the user read does not hide a newer problem).
+   */
+  clearErrors(error?: BridgeErrorPayload | ConnectionError): void {
+    if (!error) this.setErrors({ errors: [], connectionError: undefined });
+    else if (error === this.errorLog.connectionError) this.setErrors({ ...this.errorLog, connectionError: undefined });
+    else if (this.errorLog.errors.includes(error as BridgeErrorPayload)) {
+      this.setErrors({ ...this.errorLog, errors: this.errorLog.errors.filter((e) => e !== error) });
+    }
   }
 
   private setErrors(log: ReflexErrorLog): void {

@@ -1,12 +1,16 @@
 import { useCallback, useSyncExternalStore } from 'react';
-import type { BridgeErrorPayload } from '@reflex-bridge/client';
+import type { BridgeErrorPayload, ConnectionError } from '@reflex-bridge/client';
 import type { ReflexErrorLog } from './reflex.binding.js';
 import { useReflexBinding } from './reflex.context.js';
 
 /** What {@link useReflexErrors} returns. */
 export interface ReflexErrors extends ReflexErrorLog {
-  /** Forgets one error (e.g. when its toast is closed), or all errors and the connection error. */
-  dismiss(error?: BridgeErrorPayload): void;
+  /**
+   * Forgets one server error (e.g. when its toast is closed), the connection error (`dismiss(connectionError)`,
+   * e.g. a `handoff_failed` notice the user closed; a newer connection error is kept), or, without an argument,
+   * all errors and the connection error.
+   */
+  dismiss(error?: BridgeErrorPayload | ConnectionError): void;
 }
 
 /**
@@ -19,6 +23,6 @@ export function useReflexErrors(): ReflexErrors {
   const subscribe = useCallback((onChange: () => void) => binding.subscribeErrors(onChange), [binding]);
   const getSnapshot = useCallback(() => binding.errors(), [binding]);
   const log = useSyncExternalStore(subscribe, getSnapshot, getSnapshot);
-  const dismiss = useCallback((error?: BridgeErrorPayload) => binding.clearErrors(error), [binding]);
+  const dismiss = useCallback((error?: BridgeErrorPayload | ConnectionError) => binding.clearErrors(error), [binding]);
   return { errors: log.errors, connectionError: log.connectionError, dismiss };
 }

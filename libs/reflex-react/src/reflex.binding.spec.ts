@@ -1,0 +1,61 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConnectionError, ListenerSet, type BridgeErrorPayload, type ConnectionStatus, type ReflexClient } from '@reflex-bridge/client';
+import { ReflexBinding } from './reflex.binding.js';
+
+/** The three client notifications the error log listens to, fired by the test. */
+function fakeClient() {
+  const errors = new ListenerSet<[BridgeErrorPayload]>();
+  const connectionErrors = new ListenerSet<[ConnectionError]>();
+  const statuses = new ListenerSet<[ConnectionStatus]>();
+  const client = {
+    onError: (listener: (error: BridgeErrorPayload) => void) => errors.add(listener),
+    onConnectionError: (listener: (error: ConnectionError) => void) => connectionErrors.add(listener),
+    onStatus: (listener: (status: ConnectionStatus) => void) => statuses.add(listener),
+  } as unknown as ReflexClient;
+  return { client, errors, connectionErrors, statuses };
+}
+
+describe('ReflexBinding error log', () => {
+  it('dismisses only the connection error when given it, keeping the server errors', () => {
+    const { client, errors, connectionErrors } = fakeClient();
+    const binding = new ReflexBinding(client);
+    binding.attach();
+    const refusal: BridgeErrorPayload = { code: 'forbidden', message: 'no' };
+    errors.emit(refusal);
+    const handoff = new ConnectionError('handoff_failed', 'Session cookie handoff failed: HTTP 410');
+    connectionErrors.emit(handoff);
+
+    binding.clearErrors(handoff);
+    expect(binding.errors()).toEqual({ errors: [refusal], connectionError: undefined });
+  });
+
+  it('leaves a newer connection error alone when an older one is dismissed', () => {
+    const { client, connectionErrors } = fakeClient();
+    const binding = new ReflexBinding(client);
+    binding.attach();
+    const older = new ConnectionError('disconnect', 'lost');
+    connectionErrors.emit(older);
+    const newer = new ConnectionError('connect_error', 'refused');
+    connectionErrors.emit(newer);
+
+    binding.clearErrors(older);
+    expect(binding.errors().connectionError).toBe(newer);
+  });
+
+  it('dismisses one server error, or everything without an argument', () => {
+    const { client, errors, connectionErrors } = fakeClient();
+    const binding = new ReflexBinding(client);
+    binding.attach();
+    const first: BridgeErrorPayload = { code: 'forbidden', message: 'a' };
+    const second: BridgeErrorPayload = { code: 'busy', message: 'b' };
+    errors.emit(first);
+    errors.emit(second);
+    const lost = new ConnectionError('disconnect', 'lost');
+    connectionErrors.emit(lost);
+
+    binding.clearErrors(first);
+    expect(binding.errors()).toEqual({ errors: [second], connectionError: lost });
+    binding.clearErrors();
+    expect(binding.errors()).toEqual({ errors: [], connectionError: undefined });
+  });
+});
