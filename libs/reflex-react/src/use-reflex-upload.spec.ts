@@ -76,7 +76,7 @@ describe('useReflexUpload', () => {
     expect(outcomes).toEqual(['rejected upload_too_large', 'resolved']);
   });
 
-  it('abort() rejects the running upload as aborted; a newer upload aborts the older one without taking its error', async () => {
+  it('abort() rejects the running upload as aborted without showing it as an error; a newer upload aborts the older one', async () => {
     const { client, calls } = fakeUploadClient();
     const outcomes: string[] = [];
     render(h(ReflexProvider, { client }, h(Uploader, { outcomes })));
@@ -84,7 +84,8 @@ describe('useReflexUpload', () => {
     fireEvent.click(screen.getByTestId('abort'));
     await flush();
     expect(outcomes).toEqual(['rejected aborted']);
-    expect(screen.getByTestId('state').textContent).toBe('idle - 0 aborted -');
+    // The user asked for it: `error` stays empty, so the app shows no failure.
+    expect(screen.getByTestId('state').textContent).toBe('idle - undefined');
 
     fireEvent.click(screen.getByTestId('start'));
     fireEvent.click(screen.getByTestId('start'));
@@ -105,5 +106,15 @@ describe('useReflexUpload', () => {
     await flush();
     expect(calls[0]!.options.signal!.aborted).toBe(true);
     expect(outcomes).toEqual(['rejected aborted']);
+  });
+
+  it('still shows an abort the hook did not ask for (e.g. the client cancelled the upload) as an error', async () => {
+    const { client, calls } = fakeUploadClient();
+    const outcomes: string[] = [];
+    render(h(ReflexProvider, { client }, h(Uploader, { outcomes })));
+    fireEvent.click(screen.getByTestId('start'));
+    await act(async () => calls[0]!.reject(new UploadRequestError(0, 'aborted', 'The upload was aborted.')));
+    expect(outcomes).toEqual(['rejected aborted']);
+    expect(screen.getByTestId('state').textContent).toBe('idle - 0 aborted -');
   });
 });

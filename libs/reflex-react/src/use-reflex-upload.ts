@@ -28,7 +28,8 @@ interface UploadingClient {
 export interface ReflexUpload<Args extends object> {
   /**
    * Uploads the files to the handler, with the handler's other arguments. Resolves when the server answered
-   * (buffered handlers: their state changes were applied); rejects with the client's upload error or an abort.
+   * (buffered handlers: their state changes were applied); rejects with the client's upload error or an abort
+   * (`code: 'aborted'`).
    * An upload started while another runs aborts the first.
    */
   upload(files: readonly ReflexUploadFile[], args?: Args): Promise<void>;
@@ -38,7 +39,10 @@ export interface ReflexUpload<Args extends object> {
   uploading: boolean;
   /** The running (or last) upload's progress. */
   progress: ReflexUploadProgress | undefined;
-  /** Why the last upload failed (an abort included), until the next one starts. */
+  /**
+   * Why the last upload failed, until the next one starts. Not set when `abort()` (or unmounting) stopped it: an
+   * abort the app asked for is no failure, though `upload()` still rejects with it.
+   */
   error: Error | undefined;
 }
 
@@ -85,7 +89,8 @@ export function useReflexUpload<H extends HandlerRef<object>>(handler: H): Refle
           },
         });
       } catch (failure) {
-        if (running.current === controller) setError(failure instanceof Error ? failure : new Error(String(failure)));
+        // An abort this hook asked for (abort(), unmount, a newer upload) is what the user wanted, not a failure.
+        if (running.current === controller && !controller.signal.aborted) setError(failure instanceof Error ? failure : new Error(String(failure)));
         throw failure;
       } finally {
         if (running.current === controller) {
