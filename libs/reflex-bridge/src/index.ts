@@ -84,6 +84,7 @@ export { MiddlewareTierGuard } from './bridge/tiers/middleware-tier.guard.js';
 export { TierExecutionContext, REFLEX_CONTEXT_TYPE, outcomeOf, type TierEvent } from './bridge/tiers/tier-execution-context.js';
 export type { BridgeOutcome } from './bridge/bridge-outcome.js';
 export { SyntheticRequest } from './bridge/request/synthetic-request.js';
+export { SyntheticResponse } from './bridge/request/synthetic-response.js';
 
 // ─── Sessions, cookies, the event cache ────────────────────────────────────────────────────────────────────────
 export { EventCacheService } from './cache/event-cache.service.js';
@@ -143,7 +144,7 @@ export { LiveTransportHealthIndicator } from './health/live-transport.health-ind
 export { DatabaseHealthIndicator } from './health/database.health-indicator.js';
 
 // ─── The wire protocol ─────────────────────────────────────────────────────────────────────────────────────────
-export { BRIDGE_ERROR_EVENT, type BridgeErrorCode, type BridgeErrorPayload } from './protocol/bridge-error.js';
+export { BRIDGE_ERROR_EVENT, BridgeError, type BridgeErrorCode, type BridgeErrorPayload } from './protocol/bridge-error.js';
 export { BridgeErrorPresenter } from './pipeline/bridge-error.presenter.js';
 export { BRIDGE_ERROR_PAYLOAD_KEY } from './pipeline/presented-error.js';
 export type { StateUpdate, Delta } from './protocol/state-update.js';

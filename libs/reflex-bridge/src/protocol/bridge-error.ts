@@ -14,8 +14,11 @@ export interface BridgeErrorPayload extends Omit<ClientBridgeErrorPayload, 'code
 export const BRIDGE_ERROR_EVENT = 'bridge_error';
 
 /**
- * An error the pipeline turns into a `bridge_error` for the one client that caused it.
- * Throw it from library code only; handler exceptions are wrapped as `handler_error`.
+ * An error the pipeline turns into a `bridge_error` for the one client that caused it: the library's refusals
+ * (e.g. the `state_lock_lost` reason an upload handler's abort signal fires with). Apps mostly test for it
+ * (`instanceof BridgeError`, `code`); one a handler throws reaches its client as it is (message included), while
+ * any other exception becomes a `handler_error`.
+ * @publicApi
  */
 export class BridgeError extends Error {
   constructor(

@@ -11,6 +11,9 @@ const HEADERS = Symbol('reflex-bridge:response-headers');
  * An `EventEmitter` (`instanceof` holds, `on`/`once`/`emit` work as on Node's response) whose emitter state is made
  * on its first listener: Node's emitters start with an empty listener table each, and most bridged events never
  * listen. `res.locals` is likewise made on first use.
+ *
+ * What `context.switchToHttp().getResponse()` returns in a bridged guard, interceptor or filter.
+ * @publicApi
  */
 export class SyntheticResponse extends LazyEventEmitter {
   statusCode = 200;
