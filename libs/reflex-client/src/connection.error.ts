@@ -11,8 +11,19 @@
  * - `handoff_failed`: the connection is fine, but the session cookie an event changed (a login, a logout) could not
  *   be fetched (the handoff was refused, e.g. `403`/`410`, or its URL was malformed): the browser keeps its old
  *   cookie, so the next page load or reconnect has the old session.
+ * - `frame_too_large`: the server sent a message past one of the `frameLimits` (too long, nested too deep, or an
+ *   update with too many `events`); it was dropped whole, the connection kept. The message names the limit. The
+ *   local state may now lag the server's until the next hydration.
  */
-export type ConnectionErrorKind = 'connect_error' | 'disconnect' | 'timeout' | 'gave_up' | 'closed' | 'not_connected' | 'handoff_failed';
+export type ConnectionErrorKind =
+  | 'connect_error'
+  | 'disconnect'
+  | 'timeout'
+  | 'gave_up'
+  | 'closed'
+  | 'not_connected'
+  | 'handoff_failed'
+  | 'frame_too_large';
 
 /** Extra facts attached to a {@link ConnectionError}. */
 export interface ConnectionErrorDetails {

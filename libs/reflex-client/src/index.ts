@@ -26,6 +26,7 @@ export {
   type ClientStorageSessionOptions,
 } from './client-storage.js';
 export { ListenerSet, type Unsubscribe } from './listener.set.js';
+export { nestsDeeperThan, resolveFrameLimits, type FrameLimits, type ResolvedFrameLimits } from './frame.limits.js';
 export {
   DEFAULT_EVENT_PATH,
   FIELD_MARKER,

@@ -1,6 +1,7 @@
 import type { ManagerOptions, SocketOptions } from 'socket.io-client';
 import type { ClientEvent } from './client-event.types.js';
 import type { ClientStorageMap } from './client-storage.js';
+import type { FrameLimits } from './frame.limits.js';
 import type { ReconnectOptions } from './reconnect.backoff.js';
 import type { RedirectHandler } from './redirect.handler.js';
 import type { TokenStorage } from './token.store.js';
@@ -81,6 +82,14 @@ export interface ReflexClientOptions {
    * @default none
    */
   clientStorage?: ClientStorageMap;
+  /**
+   * Bounds on the server's socket messages: longer than `maxChars` (checked before parsing), nested deeper than
+   * `maxDepth`, or an update with more than `maxEvents` events. A message past one is dropped whole and reported to
+   * `onConnectionError` listeners as `frame_too_large`; the connection stays open. The updates of an upload's
+   * answer are held to `maxDepth` and `maxEvents` too. A custom `socketOptions.parser` replaces the `maxChars` check.
+   * @default `{ maxChars: 16 Mi, maxDepth: 256, maxEvents: 100 }`
+   */
+  frameLimits?: FrameLimits;
   /** Reconnect policy, or `false` to never reconnect on its own. */
   reconnect?: ReconnectOptions | false;
   /**

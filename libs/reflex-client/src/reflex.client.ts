@@ -20,6 +20,8 @@ import {
   SocketMessage,
 } from './protocol.constants.js';
 import { LiveSubscriptions } from './live-subscriptions.js';
+import { nestsDeeperThan, resolveFrameLimits, type ResolvedFrameLimits } from './frame.limits.js';
+import { sizeLimitedParser } from './size-limited.parser.js';
 import { ReconnectBackoff, resolveReconnectOptions, type ResolvedReconnectOptions } from './reconnect.backoff.js';
 import { defaultRedirectHandler, toRedirectOptions } from './redirect.handler.js';
 import { applyBrowserStorageEvent, STORAGE_EVENTS } from './storage-event.handler.js';
@@ -111,6 +113,7 @@ export class ReflexClient {
   private readonly reconnectOptions: ResolvedReconnectOptions | undefined;
   private readonly backoff: ReconnectBackoff | undefined;
   private readonly connectTimeoutMs: number;
+  private readonly frameLimits: ResolvedFrameLimits;
   private readonly queue: QueuedEvent[] = [];
   private readonly pings: PendingPing[] = [];
   private readonly uploadEndpoint: string;
@@ -173,6 +176,7 @@ export class ReflexClient {
       this.reconnectOptions = resolveReconnectOptions(options.reconnect);
       this.backoff = new ReconnectBackoff(this.reconnectOptions);
     }
+    this.frameLimits = resolveFrameLimits(options.frameLimits);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     if (!(this.connectTimeoutMs >= 0)) throw new RangeError('ReflexClient: "connectTimeoutMs" must be a number >= 0.');
     const redirect = options.onRedirect ?? defaultRedirectHandler();
@@ -528,8 +532,14 @@ export class ReflexClient {
   private open(): void {
     this.setStatus(this.initialAttempt ? 'connecting' : 'reconnecting');
     const extra = this.options.socketOptions ?? {};
-    const socket = io(this.endpoint, {
+    let socket: Socket | undefined = undefined;
+    const { maxChars } = this.frameLimits;
+    const tooLong = (size: number): void => {
+      if (socket && this.socket === socket) this.rejectFrame(`A server message of ${size} characters exceeds frameLimits.maxChars (${maxChars}).`);
+    };
+    socket = io(this.endpoint, {
       transports: ['websocket'],
+      parser: sizeLimitedParser(maxChars, tooLong),
       ...extra,
       path: this.path,
       query: { ...(isRecord(extra.query) ? extra.query : {}), token: this.tokens.token },
@@ -558,7 +568,7 @@ export class ReflexClient {
       if (this.socket === socket) this.handleNewToken(token);
     });
     socket.on(SocketMessage.BridgeError, (payload: unknown) => {
-      if (this.socket === socket) this.handleBridgeError(payload);
+      if (this.socket === socket && this.withinDepth(payload)) this.handleBridgeError(payload);
     });
     socket.on(SocketMessage.Ping, () => {
       if (this.socket !== socket) return;
@@ -615,10 +625,15 @@ export class ReflexClient {
 
   /** Applies one server `event` message: delta to the store, then raw listeners, then frontend events. */
   private handleUpdate(update: unknown): void {
-    if (!isRecord(update)) return;
+    if (!isRecord(update) || !this.withinDepth(update)) return;
+    const events = update['events'];
+    if (Array.isArray(events) && events.length > this.frameLimits.maxEvents) {
+      // Each server event would be sent straight back: a broken server must not make the client flood it.
+      this.rejectFrame(`A server update with ${events.length} events exceeds frameLimits.maxEvents (${this.frameLimits.maxEvents}).`);
+      return;
+    }
     if (isRecord(update['delta'])) this.applyDelta(update['delta'] as Record<string, Record<string, unknown>>);
     this.updateListeners.emit(update as StateUpdate);
-    const events = update['events'];
     if (Array.isArray(events)) for (const event of events) this.handleServerEvent(event);
   }
 
@@ -732,6 +747,19 @@ export class ReflexClient {
     request.catch((error: unknown) => {
       this.connectionErrorListeners.emit(new ConnectionError('handoff_failed', `Session cookie handoff failed: ${String(error)}`, { cause: error }));
     });
+  }
+
+  /** Whether a server message nests no deeper than `frameLimits.maxDepth`; a deeper one is reported. */
+  private withinDepth(message: unknown): boolean {
+    if (!nestsDeeperThan(message, this.frameLimits.maxDepth)) return true;
+    // What the app does with a value (render it, JSON.stringify it) recurses, and would overflow the stack.
+    this.rejectFrame(`A server message nested deeper than frameLimits.maxDepth (${this.frameLimits.maxDepth}) levels.`);
+    return false;
+  }
+
+  /** A server message past a frame limit was dropped: the app hears of it, the connection stays. */
+  private rejectFrame(message: string): void {
+    this.connectionErrorListeners.emit(new ConnectionError('frame_too_large', `${message} It was dropped.`));
   }
 
   private handleNewToken(token: unknown): void {

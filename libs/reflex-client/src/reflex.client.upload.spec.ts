@@ -480,13 +480,13 @@ const hasChromium = ((): boolean => {
 })();
 if (!hasChromium && process.env.CI === 'true') throw new Error(`Chromium not found at ${CHROMIUM_BIN}; CI=true: the browser upload spec must run.`);
 
-/** The client's own sources, compiled on request, and socket.io-client's ESM build: the page imports the real client. */
+/** The client's own sources, compiled on request, and socket.io-client's and socket.io-parser's ESM builds: the page imports the real client. */
 function servePage(req: IncomingMessage, res: ServerResponse): boolean {
   const url = new URL(req.url ?? '/', 'http://x');
   if (url.pathname === '/') {
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end(`<!doctype html><html><head>
-<script type="importmap">{ "imports": { "socket.io-client": "/vendor/socket.io-client.js" } }</script>
+<script type="importmap">{ "imports": { "socket.io-client": "/vendor/socket.io-client.js", "socket.io-parser": "/vendor/socket.io-parser/index.js", "@socket.io/component-emitter": "/vendor/component-emitter.js" } }</script>
 <script type="module">import * as rc from '/src/index.js'; window.rc = rc; window.ready = true;</script>
 </head><body></body></html>`);
     return true;
@@ -494,6 +494,16 @@ function servePage(req: IncomingMessage, res: ServerResponse): boolean {
   if (url.pathname === '/vendor/socket.io-client.js') {
     res.writeHead(200, { 'content-type': 'text/javascript' });
     res.end(readFileSync(fileURLToPath(new URL('../../../node_modules/socket.io-client/dist/socket.io.esm.min.js', import.meta.url))));
+    return true;
+  }
+  // socket.io-parser's ESM build (the client's size-limited decoder extends it) and the emitter it imports.
+  const vendored =
+    url.pathname === '/vendor/component-emitter.js'
+      ? '@socket.io/component-emitter/lib/esm/index.js'
+      : /^\/vendor\/socket\.io-parser\/([\w-]+\.js)$/.exec(url.pathname)?.[1]?.replace(/^/, 'socket.io-parser/build/esm/');
+  if (vendored) {
+    res.writeHead(200, { 'content-type': 'text/javascript' });
+    res.end(readFileSync(fileURLToPath(new URL(`../../../node_modules/${vendored}`, import.meta.url))));
     return true;
   }
   const match = /^\/src\/([\w.-]+)\.js$/.exec(url.pathname);

@@ -1,0 +1,147 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { eventually } from '../../../test/support/eventually.js';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server, type Socket as ServerSocket } from 'socket.io';
+import type { BridgeErrorPayload } from './bridge-error.types.js';
+import type { ConnectionError } from './connection.error.js';
+import type { OutboundEvent } from './outbound-event.types.js';
+import { HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, ROOT_STATE_NAME } from './protocol.constants.js';
+import { ReflexClient } from './reflex.client.js';
+import type { ReflexClientOptions } from './reflex-client.options.js';
+
+const COUNTER = `${ROOT_STATE_NAME}.counter_state`;
+
+/**
+ * A server that hydrates, then writes whatever text frames the test gives it, raw: a real Socket.IO server could
+ * not encode a 100,000-deep object itself (its encoder recurses), a hostile one writes it anyway.
+ */
+class RawFrameServer {
+  readonly received: string[] = [];
+  private http!: HttpServer;
+  private io!: Server;
+  socket: ServerSocket | undefined;
+  url = '';
+
+  async start(): Promise<void> {
+    this.http = createServer();
+    this.io = new Server(this.http, { path: '/_event', transports: ['websocket'] });
+    this.io.of('/_event').on('connection', (socket) => {
+      this.socket = socket;
+      socket.on('event', (event: OutboundEvent) => {
+        this.received.push(event.name);
+        if (event.name === HYDRATE_EVENT) socket.emit('event', { delta: { [ROOT_STATE_NAME]: { is_hydrated_rx_state_: false }, [COUNTER]: { count_rx_state_: 0 } } });
+        if (event.name === ON_LOAD_INTERNAL_EVENT) socket.emit('event', { delta: { [ROOT_STATE_NAME]: { is_hydrated_rx_state_: true } } });
+      });
+    });
+    await new Promise<void>((resolve) => this.http.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
+  }
+
+  /** Sends `message` with its argument given as JSON text, as the Socket.IO wire format has it. */
+  sendRaw(message: string, json: string): void {
+    this.socket!.conn.write(`2/_event,["${message}",${json}]`);
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      void this.io.close(() => resolve());
+    });
+  }
+}
+
+/** `{"a":{"a":…1…}}`, `depth` objects deep. */
+function nested(depth: number): string {
+  return '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+}
+
+describe('ReflexClient against frames over its limits', () => {
+  let server: RawFrameServer;
+  let client: ReflexClient | undefined;
+
+  beforeEach(async () => {
+    server = new RawFrameServer();
+    await server.start();
+  });
+
+  afterEach(async () => {
+    client?.disconnect();
+    client = undefined;
+    await server.stop();
+  });
+
+  async function connected(options: Partial<ReflexClientOptions> = {}): Promise<{ client: ReflexClient; errors: ConnectionError[] }> {
+    client = new ReflexClient({ url: server.url, storage: null, reconnect: false, ...options });
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+    await client.connect();
+    return { client, errors };
+  }
+
+  /** A frame after the hostile ones: once applied, everything before it was handled. */
+  async function settle(reflex: ReflexClient, count: number): Promise<void> {
+    server.sendRaw('event', JSON.stringify({ delta: { [COUNTER]: { count_rx_state_: count } } }));
+    await reflex.waitFor(COUNTER, (vars) => vars['count'] === count, 10_000);
+  }
+
+  it('drops a message longer than frameLimits.maxChars unparsed, reports it, and stays connected', async () => {
+    const { client: reflex, errors } = await connected({ frameLimits: { maxChars: 10_000 } });
+    server.sendRaw('event', JSON.stringify({ delta: { [COUNTER]: { big_rx_state_: 'x'.repeat(20_000) } } }));
+    await settle(reflex, 1);
+    expect(Object.hasOwn(reflex.state(COUNTER)!, 'big')).toBe(false);
+    expect(errors.map((error) => error.kind)).toEqual(['frame_too_large']);
+    expect(errors[0]!.message).toContain('maxChars');
+    expect(reflex.status).toBe('ready');
+  });
+
+  it('drops a 100,000-deep delta before any listener sees it, and reports it', async () => {
+    const { client: reflex, errors } = await connected();
+    const seen: unknown[] = [];
+    reflex.onEvent((update) => seen.push(update));
+    // What an app does with its state: render it, log it. A 100,000-deep value overflows the stack there.
+    reflex.subscribe(COUNTER, (vars) => JSON.stringify(vars));
+    server.sendRaw('event', `{"delta":{"${COUNTER}":{"deep_rx_state_":${nested(100_000)}}}}`);
+    await settle(reflex, 2);
+    expect(Object.hasOwn(reflex.state(COUNTER)!, 'deep')).toBe(false);
+    expect(seen).toHaveLength(1);
+    expect(errors.map((error) => error.kind)).toEqual(['frame_too_large']);
+    expect(errors[0]!.message).toContain('maxDepth');
+  });
+
+  it('accepts nesting up to frameLimits.maxDepth', async () => {
+    const { client: reflex, errors } = await connected({ frameLimits: { maxDepth: 10 } });
+    // The update, the delta and the state are 3 levels: a value of 7 nested objects reaches 10, one of 8 does not fit.
+    server.sendRaw('event', `{"delta":{"${COUNTER}":{"deep_rx_state_":${nested(7)}}}}`);
+    server.sendRaw('event', `{"delta":{"${COUNTER}":{"deeper_rx_state_":${nested(8)}}}}`);
+    await settle(reflex, 3);
+    expect(Object.hasOwn(reflex.state(COUNTER)!, 'deep')).toBe(true);
+    expect(Object.hasOwn(reflex.state(COUNTER)!, 'deeper')).toBe(false);
+    expect(errors.map((error) => error.kind)).toEqual(['frame_too_large']);
+  });
+
+  it('reports a deep bridge_error instead of throwing out of the socket handler', async () => {
+    const { client: reflex, errors } = await connected();
+    const refusals: BridgeErrorPayload[] = [];
+    reflex.onError((error) => refusals.push(error));
+    server.sendRaw('bridge_error', `{"code":"x","message":"m","details":[${'['.repeat(100_000)}${']'.repeat(100_000)}]}`);
+    server.sendRaw('bridge_error', '{"code":"y","message":"m"}');
+    await settle(reflex, 4);
+    expect(refusals.map((error) => error.code)).toEqual(['y']);
+    expect(errors.map((error) => error.kind)).toEqual(['frame_too_large']);
+  });
+
+  it('sends no server events back from an update whose events list is longer than frameLimits.maxEvents', async () => {
+    const { client: reflex, errors } = await connected();
+    const echo = Array.from({ length: 10_000 }, () => ({ name: `${COUNTER}.increment`, payload: {} }));
+    server.sendRaw('event', JSON.stringify({ delta: { [COUNTER]: { count_rx_state_: 9 } }, events: echo }));
+    server.sendRaw('event', JSON.stringify({ events: echo.slice(0, 100) }));
+    await settle(reflex, 5);
+    // Events reach the server in the order they were sent: once the marker is there, every echo before it is too.
+    reflex.call(COUNTER, 'marker');
+    await eventually('the marker event', () => server.received, (names) => names.includes(`${COUNTER}.marker`));
+    // Only the second update's 100 came back: the first was dropped whole.
+    expect(server.received.filter((name) => name === `${COUNTER}.increment`)).toHaveLength(100);
+    expect(errors.map((error) => error.kind)).toEqual(['frame_too_large']);
+    expect(errors[0]!.message).toContain('maxEvents');
+  });
+});
