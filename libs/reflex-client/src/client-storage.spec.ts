@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import { ClientStorage } from './client-storage.js';
 
 const PREFS = 'reflex___state____state.prefs_state';
@@ -61,6 +62,24 @@ describe('ClientStorage', () => {
   it('skips the hydrate answer (is_hydrated false), as Reflex’s client does', () => {
     storage.write({ reflex___state____state: { is_hydrated_rx_state_: false }, [PREFS]: { category_rx_state_: '' } });
     expect(local.items.size).toBe(0);
+  });
+
+  it('never throws on a hostile delta, writes only its own cookie, and still writes the other vars', () => {
+    // Values a broken server may send for a storage var: `String()` throws on the first two.
+    const hostile: unknown[] = [{ toString: 1 }, { toString: {}, valueOf: {} }, '; Domain=evil.test', 'a\r\nSet-Cookie: x=1', 'x'.repeat(100_000)];
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom(...hostile), fc.jsonValue()), fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 50 }), (value, extra) => {
+        cookies = [];
+        local.items.clear();
+        const delta = JSON.parse(JSON.stringify({ [PREFS]: { ...extra } })) as Record<string, Record<string, unknown>>;
+        Object.assign(delta[PREFS]!, { theme_rx_state_: value, category_rx_state_: 'Cups' });
+        delta['__proto__'] = { theme_rx_state_: 'x' };
+        expect(() => storage.write(delta)).not.toThrow();
+        // One cookie assignment at most, of the theme cookie alone: its value is encoded, so it cannot add attributes.
+        for (const cookie of cookies) expect(cookie).toMatch(/^theme=[^;\s]*; Path=\/; Max-Age=60; SameSite=Strict$/);
+        expect(local.items.get(`${PREFS}.category_rx_state_`)).toBe('Cups');
+      }),
+    );
   });
 
   it('reads and writes nothing without a browser', () => {

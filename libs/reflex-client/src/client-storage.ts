@@ -74,6 +74,19 @@ function readCookie(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A var's value as the browser stores it (`String()`, as Reflex's client does), or `undefined` for an object that
+ * has no text form: a delta's `{"toString": 1}` makes `String()` throw, which must not break the delta's other vars.
+ */
+function storedText(raw: unknown): string | undefined {
+  if (typeof raw === 'string') return raw;
+  try {
+    return String(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 function writeCookie(name: string, value: string, options: ClientStorageCookieOptions): void {
   const document = (globalThis as BrowserGlobals).document;
   if (!document) return;
@@ -134,7 +147,8 @@ export class ClientStorage {
       if (typeof vars !== 'object' || vars === null || Array.isArray(vars)) continue;
       for (const [key, raw] of Object.entries(vars)) {
         const wireName = `${state}.${key}`;
-        const value = typeof raw === 'string' ? raw : String(raw);
+        const value = storedText(raw);
+        if (value === undefined) continue;
         const cookie = this.map.cookies?.[wireName];
         if (cookie) {
           const { name, ...options } = cookie;
