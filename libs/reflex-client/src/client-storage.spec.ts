@@ -82,6 +82,20 @@ describe('ClientStorage', () => {
     );
   });
 
+  it('reads and writes nothing, without throwing, where the page may not touch its storage or cookies', () => {
+    const denied = (): never => {
+      throw new Error('SecurityError: The operation is insecure.');
+    };
+    for (const name of ['localStorage', 'sessionStorage']) Object.defineProperty(globals, name, { get: denied, configurable: true });
+    globals['document'] = Object.defineProperty({}, 'cookie', { get: denied, set: denied });
+    try {
+      expect(storage.read()).toEqual({});
+      expect(() => storage.write({ [PREFS]: { category_rx_state_: 'x', theme_rx_state_: 'y', draft_rx_state_: 'z' } })).not.toThrow();
+    } finally {
+      for (const name of ['localStorage', 'sessionStorage']) Object.defineProperty(globals, name, { value: undefined, writable: true, configurable: true });
+    }
+  });
+
   it('reads and writes nothing without a browser', () => {
     delete globals['localStorage'];
     delete globals['sessionStorage'];

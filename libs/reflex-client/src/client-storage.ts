@@ -64,8 +64,17 @@ function decode(text: string): string {
   }
 }
 
+/** The page's cookies, or `''` where it may not read them (`document.cookie` throws in a sandboxed frame). */
+function cookieJar(): string {
+  try {
+    return (globalThis as BrowserGlobals).document?.cookie ?? '';
+  } catch {
+    return '';
+  }
+}
+
 function readCookie(name: string): string | undefined {
-  const jar = (globalThis as BrowserGlobals).document?.cookie;
+  const jar = cookieJar();
   if (typeof jar !== 'string' || jar === '') return undefined;
   for (const pair of jar.split(/;\s*/)) {
     const equals = pair.indexOf('=');
@@ -98,7 +107,11 @@ function writeCookie(name: string, value: string, options: ClientStorageCookieOp
   // As the cookie library Reflex's client uses reads it: `true` is Strict, `false` leaves the attribute out.
   const sameSite = options.sameSite === true ? 'Strict' : typeof options.sameSite === 'string' ? options.sameSite[0]!.toUpperCase() + options.sameSite.slice(1).toLowerCase() : undefined;
   if (sameSite) cookie += `; SameSite=${sameSite}`;
-  document.cookie = cookie;
+  try {
+    document.cookie = cookie;
+  } catch {
+    // A sandboxed frame may not set cookies: the server keeps the value, the browser cannot.
+  }
 }
 
 /**

@@ -30,6 +30,29 @@ describe('applyBrowserStorageEvent', () => {
     expect(document.cookie).toBe('theme=; expires=Thu, 01 Jan 1970 00:00:00 GMT; max-age=0; path=/; domain=shop.example');
   });
 
+  it('keeps a removal a removal: cookie options a server sends cannot add attributes', () => {
+    const document = { cookie: '' };
+    const options = { path: '/; max-age=31536000', domain: 'shop.example\r\nx', sameSite: 'lax; domain=evil.test', secure: true };
+    expect(applyBrowserStorageEvent({ name: '_remove_cookie', payload: { key: 'theme', options } }, { document })).toBe(true);
+    expect(document.cookie).toBe('theme=; expires=Thu, 01 Jan 1970 00:00:00 GMT; max-age=0; secure');
+    applyBrowserStorageEvent({ name: '_remove_cookie', payload: { key: 'theme', options: { path: '/app', sameSite: 'Strict' } } }, { document });
+    expect(document.cookie).toBe('theme=; expires=Thu, 01 Jan 1970 00:00:00 GMT; max-age=0; path=/app; samesite=Strict');
+  });
+
+  it('does not throw where the page may not touch its storage (a sandboxed frame, storage disabled)', () => {
+    const denied = (): never => {
+      throw new Error('SecurityError: The operation is insecure.');
+    };
+    const browser = Object.defineProperties({}, {
+      localStorage: { get: denied },
+      sessionStorage: { get: denied },
+      document: { get: () => Object.defineProperty({}, 'cookie', { get: denied, set: denied }) },
+    });
+    for (const name of ['_clear_local_storage', '_remove_local_storage', '_clear_session_storage', '_remove_session_storage', '_remove_cookie']) {
+      expect(applyBrowserStorageEvent({ name, payload: { key: 'a' } }, browser)).toBe(false);
+    }
+  });
+
   it('does nothing outside a browser, or for other events', () => {
     expect(applyBrowserStorageEvent({ name: '_clear_local_storage', payload: {} }, {})).toBe(false);
     expect(applyBrowserStorageEvent({ name: '_set_focus', payload: { ref: 'ref_x' } }, { localStorage: memoryStorage({}) })).toBe(false);
