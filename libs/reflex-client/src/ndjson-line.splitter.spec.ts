@@ -66,5 +66,33 @@ describe('NdjsonLineSplitter', () => {
     const splitter = new NdjsonLineSplitter(8);
     expect(splitter.push('{"a":1}\n')).toEqual(['{"a":1}']);
     expect(() => splitter.push('{"aaaaaaaaaa')).toThrow(RangeError);
+    // Also a line that arrives whole, newline included, in one chunk; and one finished across chunks.
+    expect(() => new NdjsonLineSplitter(8).push('{"aaaaaaaaaa"}\n')).toThrow(RangeError);
+    const split = new NdjsonLineSplitter(8);
+    expect(split.push('{"aaaa')).toEqual([]);
+    expect(() => split.push('aaaa"}\n')).toThrow(RangeError);
+  });
+
+  it('takes a long line in many small chunks in linear time (a tab stays responsive)', async () => {
+    // 16 MiB in 16 KiB chunks: re-scanning the whole unfinished line on each chunk took ~15 s here (1,000 chunks × up to
+    // 16 MiB); scanning only the new chunk takes milliseconds. The deadline is far above either on a loaded machine.
+    const splitter = new NdjsonLineSplitter();
+    const chunk = 'x'.repeat(16 * 1024);
+    const run = (async () => {
+      for (let i = 0; i < 1023; i += 1) {
+        expect(splitter.push(chunk)).toEqual([]);
+        if (i % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      return splitter.push('"\n{"a":1}\n').map((line) => line.length);
+    })();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<'hung'>((resolve) => {
+      timer = setTimeout(() => resolve('hung'), 5_000);
+    });
+    try {
+      expect(await Promise.race([run, deadline])).toEqual([16 * 1024 * 1023 + 1, 7]);
+    } finally {
+      clearTimeout(timer);
+    }
   });
 });
