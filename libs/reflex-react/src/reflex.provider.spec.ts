@@ -55,6 +55,10 @@ class BoardState {
     return redirect('/next');
   }
 
+  @EventHandler() leaveTo(@Payload('to') to: string): ClientEvent {
+    return redirect(to);
+  }
+
   @EventHandler() @UseGuards(DenyGuard) secret(): void {
     this.label = 'secret';
   }
@@ -215,6 +219,35 @@ describe('ReflexProvider and the hooks, against a real server', () => {
     await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), READY);
     fireEvent.click(screen.getByTestId('leave'));
     await waitFor(() => expect(paths).toEqual(['/next']), READY);
+  }, 60_000);
+
+  it("hands the app's navigate only same-origin redirects, as a path; another origin loads as a page, as in Reflex", async () => {
+    const paths: string[] = [];
+    const loaded: string[] = [];
+    const leaveTo = handlerRef<{ to: string }>('reflex___state____state.board_state', 'leaveTo');
+    function Away() {
+      const go = useReflexEvent(leaveTo);
+      return h(
+        'div',
+        null,
+        h('button', { 'data-testid': 'away', onClick: () => go({ to: 'https://elsewhere.example/login?x=1' }) }, 'away'),
+        h('button', { 'data-testid': 'home', onClick: () => go({ to: `${window.location.origin}/cart?step=2#top` }) }, 'home'),
+      );
+    }
+    render(
+      h(
+        ReflexProvider,
+        { options: { url, storage: null, reconnect: false, onRedirect: (path) => loaded.push(path) }, navigate: (path) => paths.push(path) },
+        h(Status),
+        h(Away),
+      ),
+    );
+    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), READY);
+    fireEvent.click(screen.getByTestId('away'));
+    await waitFor(() => expect(loaded).toEqual(['https://elsewhere.example/login?x=1']), READY);
+    fireEvent.click(screen.getByTestId('home'));
+    await waitFor(() => expect(paths).toEqual(['/cart?step=2#top']), READY);
+    expect(loaded).toHaveLength(1);
   }, 60_000);
 
   it('disconnects the client it owns when unmounted', async () => {

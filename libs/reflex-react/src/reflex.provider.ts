@@ -18,8 +18,9 @@ export interface ReflexProviderProps {
   /** A client made by the app instead: the provider connects it on mount and never disconnects it (its owner does). */
   client?: ReflexClient;
   /**
-   * The app router's navigation, called for the server's in-app redirects (neither `external` nor `popup`), so the
-   * page changes without a reload. Without it the browser loads the new URL. Read on every redirect, so it may change.
+   * The app router's navigation, called for the server's in-app redirects (neither `external` nor `popup`, and to
+   * this page's origin: it gets the path, query and hash), so the page changes without a reload. A redirect to
+   * another origin, or without it, loads the new URL in the browser. Read on every redirect, so it may change.
    */
   navigate?: ReflexNavigate;
   /**
@@ -43,6 +44,23 @@ function pageLoadRetry(options: ReflexClientOptions | undefined): Pick<ReflexCli
 }
 
 /**
+ * The path (with query and hash) a redirect leads to inside this app, or `undefined` when it leaves the page's
+ * origin (or is no web URL at all): as in Reflex's client, only a same-origin redirect goes through the router,
+ * another origin loads as a page. An app router handed `https://other.example/x` would take it for a path.
+ */
+function inAppPath(path: string): string | undefined {
+  const here = (globalThis as { location?: { href?: string; origin?: string } }).location;
+  try {
+    const target = new URL(path, here?.href ?? 'http://localhost/');
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') return undefined;
+    if (here?.origin && target.origin !== here.origin) return undefined;
+    return target.pathname + target.search + target.hash;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Owns one {@link ReflexClient} for the components below it: connects on mount, disconnects on unmount (a client
  * given through `client` is connected but left open), and routes the server's redirects through the app's router.
  * @example
@@ -63,7 +81,8 @@ export function ReflexProvider(props: ReflexProviderProps): ReactNode {
         ...pageLoadRetry(props.options),
         onRedirect: (path, redirect) => {
           const navigate = navigateRef.current;
-          if (navigate && !redirect.external && !redirect.popup) navigate(path, redirect);
+          const inApp = navigate && !redirect.external && !redirect.popup ? inAppPath(path) : undefined;
+          if (navigate && inApp !== undefined) navigate(inApp, redirect);
           else (props.options?.onRedirect ?? defaultRedirectHandler())?.(path, redirect);
         },
       });
