@@ -144,4 +144,26 @@ describe('ReflexClient against frames over its limits', () => {
     expect(errors.map((error) => error.kind)).toEqual(['frame_too_large']);
     expect(errors[0]!.message).toContain('maxEvents');
   });
+
+  it("does not keep a server's echoed live_subscribe events to send again on every reconnection", async () => {
+    const { client: reflex } = await connected({ reconnect: { baseDelayMs: 1, maxDelayMs: 1 } });
+    for (let frame = 0; frame < 10; frame += 1) {
+      const events = Array.from({ length: 100 }, (_, i) => ({ name: `${ROOT_STATE_NAME}.s${frame * 100 + i}.live_subscribe`, payload: {} }));
+      server.sendRaw('event', JSON.stringify({ events }));
+    }
+    await settle(reflex, 6);
+    const echoed = (): number => server.received.filter((name) => name.endsWith('.live_subscribe')).length;
+    reflex.call(COUNTER, 'marker');
+    await eventually('the echoes and the marker', () => server.received, (names) => names.includes(`${COUNTER}.marker`));
+    expect(echoed()).toBe(1000);
+    // The app's own subscription is the only one a new connection sends again.
+    reflex.call(COUNTER, 'live_subscribe');
+    await eventually('the app subscription', () => server.received, (names) => names.includes(`${COUNTER}.live_subscribe`));
+    server.socket!.disconnect(true);
+    await eventually('a second hydration', () => server.received.filter((name) => name === ON_LOAD_INTERNAL_EVENT).length, (n) => n === 2);
+    await eventually('the status ready', () => reflex.status, (status) => status === 'ready');
+    reflex.call(COUNTER, 'marker');
+    await eventually('the second marker', () => server.received.filter((name) => name === `${COUNTER}.marker`).length, (n) => n === 2);
+    expect(echoed()).toBe(1000 + 2);
+  });
 });

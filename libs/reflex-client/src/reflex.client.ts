@@ -273,6 +273,11 @@ export class ReflexClient {
     if (typeof name !== 'string' || name.length === 0) throw new TypeError('An event name must be a non-empty string.');
     if (!isRecord(payload)) throw new TypeError('An event payload must be an object of handler arguments.');
     this.liveSubscriptions.requested(name, payload);
+    this.sendOrQueue(name, payload);
+  }
+
+  /** Sends an event now, or queues it until the next connection's hydrate sequence ran. */
+  private sendOrQueue(name: string, payload: Record<string, unknown>): void {
     const socket = this.socket;
     if (socket?.connected) this.emitEvent(socket, name, payload);
     else this.queue.push({ name, payload });
@@ -687,8 +692,10 @@ export class ReflexClient {
     const event: ClientEvent = { name: raw['name'], payload: isRecord(raw['payload']) ? raw['payload'] : {} };
     if (isRecord(raw['router_data'])) event.router_data = raw['router_data'];
     if (!event.name.startsWith('_')) {
-      // Reflex sends a backend event found in `events` straight back, with the client's router data.
-      this.send(event.name, event.payload);
+      // Reflex sends a backend event found in `events` straight back, with the client's router data. Not as the
+      // app's own: a `live_subscribe` the server asked for is not sent again on each new connection (a server naming
+      // thousands of states would otherwise have them all sent on every reconnection, for good).
+      this.sendOrQueue(event.name, event.payload);
       return;
     }
     this.clientEventListeners.emit(event);
