@@ -628,18 +628,22 @@ export class ReflexClient {
     }, delay);
   }
 
-  /** Applies one server `event` message: delta to the store, then raw listeners, then frontend events. */
-  private handleUpdate(update: unknown): void {
-    if (!isRecord(update) || !this.withinDepth(update)) return;
+  /**
+   * Applies one server `event` message: delta to the store, then raw listeners, then frontend events.
+   * @returns `false` when the message was refused (past a frame limit), so an upload leaves it out of its result.
+   */
+  private handleUpdate(update: unknown): boolean {
+    if (!isRecord(update) || !this.withinDepth(update)) return false;
     const events = update['events'];
     if (Array.isArray(events) && events.length > this.frameLimits.maxEvents) {
       // Each server event would be sent straight back: a broken server must not make the client flood it.
       this.rejectFrame(`A server update with ${events.length} events exceeds frameLimits.maxEvents (${this.frameLimits.maxEvents}).`);
-      return;
+      return false;
     }
     if (isRecord(update['delta'])) this.applyDelta(update['delta'] as Record<string, Record<string, unknown>>);
     this.updateListeners.emit(update as StateUpdate);
     if (Array.isArray(events)) for (const event of events) this.handleServerEvent(event);
+    return true;
   }
 
   private applyDelta(delta: Record<string, Record<string, unknown>>): void {

@@ -128,7 +128,7 @@ class UploadTestServer {
       res.end('<h1>Bad Gateway</h1>');
       return;
     }
-    const known = [`${CATALOG}.attach_image`, `${CATALOG}.echo`, `${CATALOG}.garbage`, `${CATALOG}.drop`, `${IMPORTS}.import_rows`, `${IMPORTS}.slow_import`];
+    const known = [`${CATALOG}.attach_image`, `${CATALOG}.echo`, `${CATALOG}.garbage`, `${CATALOG}.drop`, `${CATALOG}.deep`, `${IMPORTS}.import_rows`, `${IMPORTS}.slow_import`];
     if (!known.includes(String(handler))) return this.refuse(req, res, 404, 'upload_not_accepted', `No upload handler ${String(handler)}.`);
 
     const slow = handler === `${IMPORTS}.slow_import`;
@@ -183,6 +183,11 @@ class UploadTestServer {
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     if (handler === `${CATALOG}.garbage`) {
       res.end(`${line(delta(CATALOG, { step: 1 }))}not json\n`);
+      return;
+    }
+    if (handler === `${CATALOG}.deep`) {
+      // A line nested 100,000 deep (past frameLimits.maxDepth), then an ordinary one.
+      res.end(`{"delta":{"${CATALOG}":{"deep_rx_state_":${'['.repeat(100_000)}${']'.repeat(100_000)}}}}\n${line(delta(CATALOG, { step: 3 }))}`);
       return;
     }
     if (handler === `${CATALOG}.drop`) {
@@ -374,6 +379,15 @@ describe('ReflexClient.upload (Node, against a real HTTP server)', () => {
     await expect(client.upload(CATALOG, 'garbage', [])).rejects.toMatchObject({ status: 0, code: 'invalid_response' });
     expect(client.state(CATALOG)).toEqual({ step: 1 });
     await expect(client.upload(CATALOG, 'drop', [])).rejects.toMatchObject({ status: 0, code: 'network_error' });
+  });
+
+  it('leaves an answer line past the frame limits out of the result, as it is left out of the state, and reports it', async () => {
+    const kinds: string[] = [];
+    client.onConnectionError((error) => kinds.push(error.kind));
+    const result = await client.upload(CATALOG, 'deep', []);
+    expect(result.updates).toEqual([delta(CATALOG, { step: 3 })]);
+    expect(client.state(CATALOG)).toEqual({ step: 3 });
+    expect(kinds).toEqual(['frame_too_large']);
   });
 
   it('aborts mid-upload through the signal: the request is dropped and the promise rejects', async () => {

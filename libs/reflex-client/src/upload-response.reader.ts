@@ -39,7 +39,8 @@ export class UploadResponseReader {
   private errorText = '';
   private readonly decoder = new TextDecoder('utf-8');
 
-  constructor(private readonly onUpdate: (update: StateUpdate) => void) {}
+  /** @param onUpdate Applies one update; `false` when it refused it (past a frame limit), which leaves it out of the result. */
+  constructor(private readonly onUpdate: (update: StateUpdate) => boolean | void) {}
 
   /** True once the status is known and is not a success. */
   get failed(): boolean {
@@ -110,7 +111,6 @@ export class UploadResponseReader {
     if (!isRecord(value)) throw new UploadRequestError(0, 'invalid_response', `The upload answer has a line that is not an object: ${line.slice(0, 200)}`);
     if (this.status === 202) return;
     const update = value as StateUpdate;
-    this.updates.push(update);
-    this.onUpdate(update);
+    if (this.onUpdate(update) !== false) this.updates.push(update);
   }
 }

@@ -31,7 +31,7 @@ export interface UploadRequest {
   signal: AbortSignal;
   progress: UploadProgressReporter;
   /** Applies one response line, like a socket `event` message. */
-  onUpdate(update: StateUpdate): void;
+  onUpdate(update: StateUpdate): boolean | void;
 }
 
 /** True when the text has a control character (it would break the part's header lines). */
