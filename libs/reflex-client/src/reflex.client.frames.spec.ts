@@ -166,4 +166,16 @@ describe('ReflexClient against frames over its limits', () => {
     await eventually('the second marker', () => server.received.filter((name) => name === `${COUNTER}.marker`).length, (n) => n === 2);
     expect(echoed()).toBe(1000 + 2);
   });
+
+  it('keeps its token when new_token carries no token the server could take back (too long, or not URL-safe)', async () => {
+    const { client: reflex } = await connected();
+    const token = reflex.token;
+    const changes: string[] = [];
+    reflex.onTokenChange((next) => changes.push(next));
+    for (const bad of ['x'.repeat(100_000), 'short', 'a&token=b-1234567', 'line\r\nbreak-12345']) server.sendRaw('new_token', JSON.stringify(bad));
+    server.sendRaw('new_token', JSON.stringify('2f1c1e0a-8d0b-4f7e-9a55-0d6c3b1e9a10'));
+    await eventually('the valid replacement', () => changes, (seen) => seen.length > 0);
+    expect(changes).toEqual(['2f1c1e0a-8d0b-4f7e-9a55-0d6c3b1e9a10']);
+    expect(reflex.token).not.toBe(token);
+  });
 });

@@ -65,6 +65,9 @@ interface ConnectWaiter {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
+/** What a server's `new_token` may be: the shape ReflexBridge accepts in a handshake (a UUID, as Reflex sends, is one). */
+const REPLACEMENT_TOKEN = /^[A-Za-z0-9_-]{8,128}$/;
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -774,7 +777,9 @@ export class ReflexClient {
   }
 
   private handleNewToken(token: unknown): void {
-    if (typeof token !== 'string' || token.length === 0) return;
+    // Only a token a server takes back in the handshake query: a megabyte one, or one its token check refuses,
+    // would have every later reconnection refused until the page is reloaded.
+    if (typeof token !== 'string' || !REPLACEMENT_TOKEN.test(token)) return;
     if (this.tokens.replace(token)) this.tokenListeners.emit(token);
   }
 
