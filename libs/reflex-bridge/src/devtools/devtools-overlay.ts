@@ -1,8 +1,8 @@
 /**
  * The overlay script any page of the app can include (`<script src="/_bridge/devtools/overlay.js"></script>`): a
  * small box in a corner with the latest event's tier, handler, duration and query count, following the event
- * stream (one tab of the app follows it for all of them); a click opens the devtools page. Builds its box with `textContent` only; `__DEVTOOLS_PATH__` is
- * replaced by the configured path.
+ * stream (one tab of the app follows it for all of them); a click opens the devtools page. Builds its box with
+ * `textContent` only; `__DEVTOOLS_PATH__` is replaced by the configured path.
  */
 export const DEVTOOLS_OVERLAY = `(() => {
   if (window.__reflexBridgeOverlay) return;
