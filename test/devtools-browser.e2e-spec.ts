@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync } from 'node:fs';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,6 +116,40 @@ if (missingChromium && isCI) {
       expect(text).toMatch(/none\s*likes_state\.like · [\d.]+ ms · 0 q/);
       await other.close();
     }, 60_000);
+
+    it('the overlay on a frontend served from a listed origin (Reflex\'s dev set-up) loads, shows events and opens the page', async () => {
+      // The frontend on its own dev server (another port of localhost), the app on another, the frontend in corsOrigins.
+      const frontendServer = createServer((_req, res) => {
+        res.setHeader('Content-Type', 'text/html');
+        res.end(`<!doctype html><h1>Frontend</h1><script src="${app2}/_bridge/devtools/overlay.js"></script>`);
+      });
+      await new Promise<void>((resolve) => frontendServer.listen(0, '127.0.0.1', resolve));
+      const frontend = `http://localhost:${(frontendServer.address() as AddressInfo).port}`;
+      const split = await NestFactory.create(ShopModule.forRoot(readShopConfig({ SQLITE_PATH: ':memory:', DEVTOOLS: '1', FRONTEND_ORIGINS: frontend })), { logger: ['error'] });
+      mountHttpRoutes(split, split.get<AuthMiddleware>(AUTH_MIDDLEWARE));
+      await split.listen(0, '127.0.0.1');
+      const app2 = `http://localhost:${(split.getHttpServer().address() as AddressInfo).port}`;
+      const context = await browser!.newContext();
+      const splitTab = new RawSocket(app2.replace('localhost', '127.0.0.1'));
+      try {
+        const host = await context.newPage();
+        await host.goto(`${frontend}/`);
+        await splitTab.connected();
+        await splitTab.hydrate();
+        splitTab.send(`${LIKES}.like`);
+        const box = host.locator('a[title^="ReflexBridge devtools"]');
+        await eventually('the overlay to show the like', () => box.innerText(), (value) => value.includes('likes_state.like'));
+        // A click opens the devtools page (a navigation from the frontend's site).
+        const [opened] = await Promise.all([context.waitForEvent('page'), box.click()]);
+        await opened.waitForLoadState();
+        expect(await opened.locator('h1').innerText()).toBe('ReflexBridge devtools');
+      } finally {
+        splitTab.close();
+        await context.close();
+        await split.close();
+        frontendServer.close();
+      }
+    }, 90_000);
 
     it('the overlay in 8 tabs holds one stream, so tabs beyond the browser\'s 6 connections per host still load and show events', async () => {
       // Over HTTP/1.1 a browser opens at most 6 connections per host, for all its tabs, and each event stream holds

@@ -6,6 +6,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { whenAnswerable } from '../common/pipelined-turn.js';
 import { OriginPolicy } from '../security/origin-policy.js';
+import { allowCrossOrigin } from '../security/cross-origin-headers.js';
 import { BridgeDevtools, type InspectionFilter } from './bridge-devtools.service.js';
 import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { DevtoolsHistograms } from './devtools-histograms.js';
@@ -91,7 +92,12 @@ export class DevtoolsRoute implements OnModuleInit {
     const devtools = this.options.devtools;
     if (!adapter || !devtools) return;
     const base = devtools.path;
-    const guarded = (handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>) => async (req: IncomingMessage, res: ServerResponse) => {
+    /**
+     * `open`: what any page may load whatever its origin, being code without data (see {@link isOpenTo}): the overlay
+     * script, which a frontend on a listed origin loads as a classic script, whose request carries no `Origin`, only
+     * `Sec-Fetch-Site: same-site`; and the page by a top-level navigation. The data routes keep the origin check.
+     */
+    const guarded = (handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>, open: 'script' | 'navigation' | undefined = undefined) => async (req: IncomingMessage, res: ServerResponse) => {
       // A pipelined request is answered when its turn comes: answers of hundreds of kilobytes (the held events, a
       // state tree), made at once for every request of a client that reads nothing, held 100 MB per 200 requests.
       const turn = whenAnswerable(req, res);
@@ -101,19 +107,21 @@ export class DevtoolsRoute implements OnModuleInit {
         return;
       }
       const verdict = this.origins.check(req);
-      if (!verdict.allowed) {
+      if (!verdict.allowed && !isOpenTo(req, open)) {
         this.origins.reportRefusal(verdict, 'the devtools');
         json(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
         return;
       }
+      // A frontend on a listed origin (the overlay on its pages) reads the answers.
+      allowCrossOrigin(this.origins, req, res);
       try {
         await handler(req, res);
       } catch (error) {
         if (!res.headersSent) json(res, 500, { code: 'devtools_error', message: (error as Error).message });
       }
     };
-    adapter.get(base, guarded((_req, res) => send(res, 200, 'text/html; charset=utf-8', DEVTOOLS_PAGE.replace('__DEVTOOLS_PATH__', base))));
-    adapter.get(`${base}/overlay.js`, guarded((_req, res) => send(res, 200, 'text/javascript; charset=utf-8', DEVTOOLS_OVERLAY.replace('__DEVTOOLS_PATH__', base))));
+    adapter.get(base, guarded((_req, res) => send(res, 200, 'text/html; charset=utf-8', DEVTOOLS_PAGE.replace('__DEVTOOLS_PATH__', base)), 'navigation'));
+    adapter.get(`${base}/overlay.js`, guarded((_req, res) => send(res, 200, 'text/javascript; charset=utf-8', DEVTOOLS_OVERLAY.replace('__DEVTOOLS_PATH__', base)), 'script'));
     adapter.get(`${base}/events`, guarded((req, res) => json(res, 200, { events: this.devtools.recent(this.filterOf(req)), size: this.devtools.size, maxEvents: devtools.maxEvents })));
     adapter.delete(`${base}/events`, guarded((_req, res) => {
       this.devtools.clear();
@@ -171,6 +179,19 @@ export class DevtoolsRoute implements OnModuleInit {
     });
     req.on('close', () => subscription.unsubscribe());
   }
+}
+
+/**
+ * Whether a request the origin policy refused may still be answered: a script load of the overlay (`script`), or a
+ * top-level navigation to the page (`navigation`: the overlay's link on a frontend of another port is same-site,
+ * not same-origin). Neither carries an `Origin`; a request that sends one (a fetch, a form) stays refused, and so
+ * does the page loaded in another site's frame.
+ */
+function isOpenTo(req: IncomingMessage, open: 'script' | 'navigation' | undefined): boolean {
+  if (open === undefined || req.headers.origin !== undefined) return false;
+  const dest = req.headers['sec-fetch-dest'];
+  if (open === 'script') return dest === undefined || dest === 'script';
+  return dest === 'document' && req.headers['sec-fetch-mode'] === 'navigate';
 }
 
 /** The last path segment of a request URL, decoded ('' when it cannot be). */
