@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
+import { cutText, textOf } from '../common/bounded-text.js';
 
 /** One named step inside a phase (a middleware; a pipe, guard, interceptor or filter by class), with its offset and duration. */
 export interface TraceStep {
@@ -38,24 +39,6 @@ const MAX_STEPS = 500;
 const MAX_QUERIES = 50;
 
 const current = new AsyncLocalStorage<EventTrace>();
-
-/** `value` as text, never throwing (an object without a prototype has no `toString`). */
-function textOf(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
-/**
- * `text` cut to `max` characters (and marked `…`), as a copy: V8 keeps a slice of a long string as a view of the
- * whole, so a kept 1,000-character slice of a client's 300 kB path or state value held all 300 kB per event.
- */
-function bounded(text: string, max: number): string {
-  if (text.length <= max) return text;
-  return `${Buffer.from(text.slice(0, max), 'utf16le').toString('utf16le')}…`;
-}
 
 /**
  * What devtools record about one event beyond the phase timings of its {@link EventTimer}: named steps, the
@@ -154,12 +137,12 @@ export class EventTrace {
   queryStarted(sql: string): void {
     if (this.id !== 0) return;
     this.queryCount++;
-    if (this.queries.length < MAX_QUERIES) this.queries.push({ sql: bounded(sql, MAX_SQL_CHARS), startMs: this.now() });
+    if (this.queries.length < MAX_QUERIES) this.queries.push({ sql: cutText(sql, MAX_SQL_CHARS), startMs: this.now() });
   }
 
   /** Ends the latest unfinished query with this text (its duration runs from its start to now). */
   queryEnded(sql: string, failed = false): void {
-    const text = bounded(sql, MAX_SQL_CHARS);
+    const text = cutText(sql, MAX_SQL_CHARS);
     const now = this.now();
     for (let index = this.queries.length - 1; index >= 0; index--) {
       const query = this.queries[index];
@@ -173,7 +156,7 @@ export class EventTrace {
 
   /** Records the page the client says the event came from, up to a bound; anything but a string is no page. */
   notePath(path: unknown): void {
-    this.path = typeof path !== 'string' ? undefined : bounded(path, MAX_PATH_CHARS);
+    this.path = typeof path !== 'string' ? undefined : cutText(path, MAX_PATH_CHARS);
   }
 
   /** Records a delta sent to the client (its size in bytes, and its text up to a bound). */
@@ -182,7 +165,7 @@ export class EventTrace {
     this.deltaBytes += Buffer.byteLength(text);
     // Once full (cut and marked), later steps of a streaming handler add nothing.
     if (this.delta !== undefined && this.delta.length > MAX_DELTA_CHARS) return;
-    this.delta = bounded(this.delta === undefined ? text : `${this.delta}\n${text}`, MAX_DELTA_CHARS);
+    this.delta = cutText(this.delta === undefined ? text : `${this.delta}\n${text}`, MAX_DELTA_CHARS);
   }
 
   /** Records who sent the event: the user (by id or name), and a hash of the session id (never the id). */
@@ -192,7 +175,7 @@ export class EventTrace {
     this.authenticated = user !== undefined && user !== null;
     if (this.authenticated) {
       const label = user?.['username'] ?? user?.['name'] ?? user?.['email'] ?? user?.['id'];
-      this.user = label === undefined ? 'authenticated' : bounded(textOf(label), MAX_LABEL_CHARS);
+      this.user = label === undefined ? 'authenticated' : cutText(textOf(label), MAX_LABEL_CHARS);
     }
     if (request.sessionID) this.sessionHash = createHash('sha256').update(request.sessionID).digest('hex').slice(0, 12);
   }
@@ -209,9 +192,9 @@ export class EventTrace {
       // A getter that threw: the texts below stand in.
     }
     this.error = {
-      name: typeof name === 'string' ? bounded(name, MAX_LABEL_CHARS) : 'Error',
-      ...(typeof code === 'string' ? { code: bounded(code, MAX_LABEL_CHARS) } : {}),
-      message: bounded(typeof message === 'string' ? message : textOf(error), MAX_ERROR_CHARS),
+      name: typeof name === 'string' ? cutText(name, MAX_LABEL_CHARS) : 'Error',
+      ...(typeof code === 'string' ? { code: cutText(code, MAX_LABEL_CHARS) } : {}),
+      message: cutText(typeof message === 'string' ? message : textOf(error), MAX_ERROR_CHARS),
     };
   }
 }

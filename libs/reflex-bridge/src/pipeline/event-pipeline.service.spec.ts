@@ -45,6 +45,19 @@ class CounterState {
     await new Promise((resolve) => setImmediate(resolve));
     throw new Error('failed after a wait');
   }
+
+  /** Throws what `String()` cannot convert: an object without a prototype. */
+  @EventHandler()
+  throwBare(): void {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- throwing a non-Error is the case under test
+    throw Object.assign(Object.create(null) as object, { reason: 'bare' });
+  }
+
+  /** Throws an error quoting what the client sent, as validation errors often do. */
+  @EventHandler()
+  throwQuoting(@Payload('text') text: string): void {
+    throw new Error(`Not a valid name: ${text}`);
+  }
 }
 
 const NOTE = 'reflex___state____state.note_state';
@@ -309,6 +322,29 @@ describe('EventPipeline', () => {
     await events.handle(client, frame(`${COUNTER}.bump`, { by: 3 }));
     expect((await store.read('token-1'))?.[COUNTER]).toMatchObject({ count: 5 });
     expect(client.updates.map((update) => update.delta?.[COUNTER]?.[varKey('count')]).filter((count) => count !== undefined)).toEqual([2, 5]);
+  });
+
+  it('answers a handler that throws what String() cannot convert, and bounds the error text it logs and sends', async () => {
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      const events = await pipeline();
+      const client = await hydratedClient(events);
+      await events.handle(client, frame(`${COUNTER}.throwBare`));
+      expect(client.errors).toHaveLength(1);
+      expect(client.errors[0]).toMatchObject({ code: 'handler_error', event: `${COUNTER}.throwBare` });
+      expect(error.mock.calls.map(([line]) => String(line)).join('\n')).toContain(`Event ${COUNTER}.throwBare failed`);
+
+      error.mockClear();
+      await events.handle(client, frame(`${COUNTER}.throwQuoting`, { text: 'x'.repeat(300_000) }));
+      expect(client.errors).toHaveLength(2);
+      expect(client.errors[1]!.message).toMatch(/^Error: Not a valid name: x+… \(\d+ more characters\)$/);
+      expect(client.errors[1]!.message.length).toBeLessThan(2_100);
+      const logged = error.mock.calls.map(([line]) => String(line)).join('\n');
+      expect(logged).toContain(`Event ${COUNTER}.throwQuoting failed: Error: Not a valid name: xxx`);
+      expect(logged.length).toBeLessThan(20_000);
+    } finally {
+      error.mockRestore();
+    }
   });
 
   it('sends a token with no state the whole state before its first event, then runs the event (Reflex\'s implicit rehydrate)', async () => {

@@ -38,6 +38,7 @@ import { LeaseRenewal } from './lease-renewal.js';
 import { BusyAnswers } from './busy-answers.js';
 import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
 import { plainRecord } from '../common/plain-record.js';
+import { thrownText } from '../common/thrown-text.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -57,6 +58,10 @@ function isRouterDataKey(key: string): boolean {
 /** What the name of a live-list subscription event ends with (one string, not one built per event). */
 const LIVE_SUBSCRIBE_SUFFIX = `.${LIVE_SUBSCRIBE}`;
 
+/** The longest handler error text sent to a client outside production (an error may quote the client's whole input). */
+const MAX_ERROR_MESSAGE_CHARS = 2_000;
+/** The longest handler error logged per event: its stack, whose first line is the message. */
+const MAX_ERROR_LOG_CHARS = 16_000;
 const HYDRATE = `${ROOT_STATE_NAME}.hydrate`;
 const SET_IS_HYDRATED = `${ROOT_STATE_NAME}.set_is_hydrated`;
 const ON_LOAD_INTERNAL = `${ON_LOAD_INTERNAL_STATE}.on_load_internal`;
@@ -1167,9 +1172,9 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.sendError(client, error.toPayload(eventName), present);
       return;
     }
-    const exception = error as Error;
-    this.logger.error(`Event ${eventName ?? '(unparsed)'} failed: ${exception?.stack ?? String(error)}`);
-    const message = this.options.production ? 'An error occurred while handling the event.' : `${exception?.name ?? 'Error'}: ${exception?.message ?? String(error)}`;
+    const thrown = thrownText(error, MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_LOG_CHARS);
+    this.logger.error(`Event ${eventName ?? '(unparsed)'} failed: ${thrown.detail}`);
+    const message = this.options.production ? 'An error occurred while handling the event.' : thrown.summary;
     this.sendError(client, { code: 'handler_error', message, ...(eventName ? { event: eventName } : {}) });
   }
 
