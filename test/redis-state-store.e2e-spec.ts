@@ -668,6 +668,57 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     expect(logger.warnings.at(-1)).toMatch(/answers again; 100 operations failed/);
   }, 30_000);
 
+  it('a save Redis refuses before writing (READONLY after a failover, BUSY) is not saved, not of unknown outcome, and the store recovers', async () => {
+    const store = worker({ commandTimeoutMs: 2_000, lockTimeoutMs: 30_000 });
+    await until(() => store.connect().then(() => true, () => false), 'the store to connect');
+    const t = newToken();
+    let lease = await store.acquire(t);
+    await lease.save({ 'root.counter': { count: 1 } });
+    const refusedSave = async (refuse: () => Promise<unknown>, allow: () => Promise<unknown>) => {
+      const held = await store.acquire(t);
+      await refuse();
+      try {
+        return await rejectionOf(Promise.resolve().then(() => held.save({ 'root.counter': { count: 99 } })));
+      } finally {
+        await allow();
+        await held.release();
+      }
+    };
+    await lease.release();
+    // A master turned into a replica (what a failover does to the old master): writes answer READONLY.
+    const readonly = await refusedSave(
+      () => raw.sendCommand(['REPLICAOF', '127.0.0.1', '1']),
+      () => raw.sendCommand(['REPLICAOF', 'NO', 'ONE']),
+    );
+    expect(readonly.error).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/READONLY.*nothing was written/) });
+    // Another client's script that runs too long: every other command answers BUSY until it is killed.
+    const spinner = createClient({ url: server.url });
+    spinner.on('error', () => undefined);
+    await spinner.connect();
+    let spinning: Promise<unknown> = Promise.resolve();
+    const busy = await refusedSave(
+      async () => {
+        await raw.configSet({ 'busy-reply-threshold': '50' });
+        spinning = spinner.eval('while true do end', { keys: [], arguments: [] }).catch(() => undefined);
+        // Redis answers BUSY once the script has run for busy-reply-threshold.
+        await until(() => raw.ping().then(() => false, (error: Error) => error.message.startsWith('BUSY')), 'Redis to answer BUSY');
+      },
+      async () => {
+        await raw.sendCommand(['SCRIPT', 'KILL']);
+        await spinning;
+        spinner.destroy();
+        await raw.configSet({ 'busy-reply-threshold': '5000' });
+      },
+    );
+    expect(busy.error).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/BUSY.*nothing was written/) });
+    expect(JSON.parse((await raw.hGet(stateKey(t), 'root.counter'))!)).toEqual({ count: 1 });
+    // Back without a restart.
+    lease = await store.acquire(t);
+    expect(lease.state).toEqual({ 'root.counter': { count: 1 } });
+    await lease.save({ 'root.counter': { count: 2 } });
+    await lease.release();
+  }, 30_000);
+
   it('answers outcome_unknown when a save was sent and its answer lost, since Redis may still apply it', async () => {
     const store = worker({ commandTimeoutMs: 300, lockTimeoutMs: 30_000 });
     await until(() => store.connect().then(() => true, () => false), 'the store to connect');

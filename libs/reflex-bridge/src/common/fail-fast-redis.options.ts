@@ -23,6 +23,19 @@ export function isQueueFull(error: unknown): boolean {
 }
 
 /**
+ * Error replies with which Redis refuses a command, or a script at its first write, before anything was written:
+ * out of memory under `noeviction` (a script that already wrote may go on, so the first write is the one refused), a
+ * replica (`READONLY`, e.g. an old master after a failover), a script running too long (`BUSY`), a dataset still
+ * loading (`LOADING`), a replica cut off from its master (`MASTERDOWN`).
+ */
+const REFUSED_BEFORE_WRITING = /^(?:OOM|READONLY|BUSY|LOADING|MASTERDOWN) /;
+
+/** True when `error` is a Redis error reply that refused a write before it changed anything (see above). */
+export function isRefusedBeforeWriting(error: unknown): boolean {
+  return error instanceof Error && REFUSED_BEFORE_WRITING.test(error.message);
+}
+
+/**
  * Why a Redis command failed, for an error message or a log line: node-redis's own words, except for a full queue,
  * whose "The queue is full" does not tell an operator that Redis stopped answering.
  */

@@ -8,7 +8,7 @@ import { RedisConnections, type RedisClient } from '../../common/redis-connectio
 import type { RedisClusterClient } from '../../common/redis-cluster.client.js';
 import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 import { DeadlineQueue } from '../../common/deadline-queue.js';
-import { isQueueFull } from '../../common/fail-fast-redis.options.js';
+import { isQueueFull, isRefusedBeforeWriting } from '../../common/fail-fast-redis.options.js';
 import { OutageLog } from '../../common/outage-log.js';
 import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
 import { RedisSaveQueue, saveCommand } from './redis-save-queue.js';
@@ -287,7 +287,13 @@ export class RedisStateStore extends StateStore {
   private readonly saveHost: PendingSaveHost<HeldLock> = {
     send: (save) => this.sendSave(save),
     wholeArguments: (save) => this.saveArguments(save.held, save.next, save.ttl, true),
-    unknownOutcome: (error) => (isQueueFull(error) ? this.backlogged('save a state', error) : this.unknownOutcome('save a state', error)),
+    unknownOutcome: (error) => {
+      if (isQueueFull(error)) return this.backlogged('save a state', error);
+      // Answered with an error that refused the write (READONLY, OOM, ...): certainly not written, so the client may
+      // simply try again rather than reload.
+      if (isRefusedBeforeWriting(error)) return this.refusedWrite('save a state', error);
+      return this.unknownOutcome('save a state', error);
+    },
     offline: () => this.offline('save a state'),
     withdraw: (save) => this.saves.withdraw(save),
     unsent: () =>
@@ -961,6 +967,11 @@ export class RedisStateStore extends StateStore {
   /** The connection holds `maxPendingCommands` unanswered commands (Redis stalled or far behind): nothing was sent. */
   private backlogged(what: string, error: unknown): StateStoreError {
     return new StateStoreError('unavailable', `RedisStateStore: ${this.safeUrl} is not answering (too many commands wait for it); could not ${what}.`, error);
+  }
+
+  /** Redis answered a write with an error that refused it before it changed anything (see `isRefusedBeforeWriting`). */
+  private refusedWrite(what: string, error: unknown): StateStoreError {
+    return new StateStoreError('unavailable', `RedisStateStore: ${this.safeUrl} refused to ${what} (${(error as Error).message}); nothing was written.`, error);
   }
 
   /** A write was sent but failed or got no answer within `timeoutMs` ({@link DEADLINE_PASSED}): Redis may have applied it. */
