@@ -5,7 +5,7 @@
  * claim the old one leaves. Each race is made deterministic by running the old socket's exit at a chosen point:
  * the record's `GET` is wrapped so a test can act right after it answered.
  */
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
@@ -308,4 +308,25 @@ describeWithRedis('ClusterLink: a token claimed across workers', () => {
     expect(answer).toBe(false);
     await a.connections.commands.ping();
   }, 40_000);
+
+  it('Redis down: the refused claims of every new socket are logged once for the outage, then counted when Redis is back', async () => {
+    const lines: string[] = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((line: unknown) => void lines.push(String(line)));
+    try {
+      // A claim Redis answers first: the outage of an earlier test (if it left one open) ends before this one.
+      await until(async () => b.link.claimToken(randomUUID(), 'before-outage', 0), 'a claim to succeed');
+      lines.length = 0;
+      await redis.stop();
+      // Every tab reconnecting during the outage: each gets a new token (fails closed), as before.
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => b.link.claimToken(randomUUID(), `during-outage-${i}`, 0)));
+      expect(answers.every((answer) => answer === false)).toBe(true);
+      expect(lines.filter((line) => /token records/.test(line))).toHaveLength(1);
+      await redis.start();
+      await until(async () => b.link.claimToken(randomUUID(), 'after-outage', 0), 'claims to work again');
+      expect(lines.filter((line) => /token records/.test(line)).at(-1)).toMatch(/answers again; \d+ operations failed/);
+    } finally {
+      warn.mockRestore();
+      if (!redis.running) await redis.start();
+    }
+  }, 60_000);
 });

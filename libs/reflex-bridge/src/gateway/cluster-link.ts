@@ -4,6 +4,7 @@ import type * as RedisAdapter from '@socket.io/redis-adapter';
 import type { createAdapter as createRedisAdapter, createShardedAdapter as createShardedRedisAdapter } from '@socket.io/redis-adapter';
 import type { RedisConnections } from '../common/redis-connections.js';
 import { DEADLINE_PASSED, withinDeadline } from '../common/deadline.js';
+import { OutageLog } from '../common/outage-log.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
 
 /**
@@ -51,6 +52,11 @@ export class ClusterLink {
   private readonly asking = new Map<string, Promise<boolean>>();
   /** Whether this worker still runs work of a token (see {@link attach}). */
   private isBusy: (token: string) => boolean = () => false;
+  /**
+   * Claims refused because Redis (or the other workers) did not answer, logged once per outage: while Redis is down
+   * every reconnecting tab's claim fails, and a line each would bury the log.
+   */
+  private readonly claimOutage: OutageLog;
 
   private constructor(
     private readonly connections: RedisConnections,
@@ -58,7 +64,9 @@ export class ClusterLink {
     private readonly createShardedAdapter: typeof createShardedRedisAdapter,
     private readonly recordTtlSeconds: number,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.claimOutage = new OutageLog(logger, 'The token records (Redis, asked whether a reconnecting tab\'s token is free; refused claims get a new token)');
+  }
 
   /**
    * A link over the worker's shared Redis connections (which it never closes: {@link RedisConnections} does). Made
@@ -139,7 +147,10 @@ export class ClusterLink {
       const holder = await withinDeadline(this.connections.commands.get(key), RECORD_COMMAND_TIMEOUT_MS);
       // The adapter's own timeout starts only once Redis counted the workers (PUBSUB NUMSUB), which a frozen Redis
       // never does: the question (asked a second way on timeout, see askAlive) gets two adapter timeouts and ours.
-      if (holder && holder !== sid && (await withinDeadline(this.holderAlive(holder, token), 3 * RECORD_COMMAND_TIMEOUT_MS))) return 'held';
+      if (holder && holder !== sid && (await withinDeadline(this.holderAlive(holder, token), 3 * RECORD_COMMAND_TIMEOUT_MS))) {
+        this.claimOutage.succeeded();
+        return 'held';
+      }
       // Compare and set: only if the record still names the holder we judged (or is still absent).
       const claiming = this.connections.commands.eval(CLAIM_SCRIPT, { keys: [key], arguments: [holder ?? '', sid, String(this.recordTtlSeconds)] });
       const claimed = await withinDeadline(claiming, RECORD_COMMAND_TIMEOUT_MS).catch((error: unknown) => {
@@ -155,10 +166,10 @@ export class ClusterLink {
         }
         throw error;
       });
+      this.claimOutage.succeeded();
       return claimed === 1 ? 'claimed' : 'taken';
     } catch (error) {
-      const reason = error === DEADLINE_PASSED ? 'Redis or the other workers did not answer in time' : (error as Error).message;
-      this.logger.warn(`Could not prove a client token free, so the connection gets a new one: ${reason}`);
+      this.claimOutage.failed(error === DEADLINE_PASSED ? new Error('Redis or the other workers did not answer in time') : error);
       return 'refused';
     }
   }
