@@ -230,6 +230,28 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     }
   }, 30_000);
 
+  it('says whether a timed-out publish may still arrive (its NOTIFY was on its way) or was never sent', async () => {
+    const { brokers, seen, probes } = await twoWorkers(server.connectionString, 'timeout_fate_pg', 1000);
+    cleanup.push(async () => server.resume(), ...brokers.map((broker) => () => broker.close()));
+    await untilDeliveryResumes(brokers, probes); // worker 0's publishing connection is open
+    server.pause();
+    const onItsWay = brokers[0].publish(new ModelChange('shop.product', 'updated', 'on-its-way')).catch((e) => e);
+    const waiting = brokers[0].publish(new ModelChange('shop.product', 'updated', 'waiting')).catch((e) => e);
+    const [first, second] = await Promise.all([onItsWay, waiting]);
+    server.resume();
+    expect(first).toMatchObject({ code: 'timeout' });
+    // Postgres had the statement: once it runs again it may well send it (it usually does).
+    expect((first as Error).message).toMatch(/may still reach the workers/);
+    expect(second).toMatchObject({ code: 'timeout' });
+    expect((second as Error).message).toMatch(/was not sent/);
+    await untilDeliveryResumes(brokers, probes);
+    await expectExactlyOnceInOrder(brokers, seen, 'after-timeouts-');
+    for (const list of seen) {
+      expect(list.filter((change) => change.pk === 'waiting')).toHaveLength(0);
+      expect(list.filter((change) => change.pk === 'on-its-way').length).toBeLessThanOrEqual(1);
+    }
+  }, 60_000);
+
   it('does not hold each publish for the echo timeout while its own LISTEN connection is down and cannot come back', async () => {
     const transport = new PostgresTransport({ connectionString: server.connectionString, channel: 'listener_down_pg', minReconnectDelayMs: 50, maxReconnectDelayMs: 300 });
     // The echo timeout is what a publish used to wait for: every model save of the app waited as long.

@@ -141,7 +141,8 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
    * @returns how many of this worker's subscribers received it (0 when the echo did not come back within
    *   `live.echoTimeoutMs`, or at once when the transport's listening connection is down: the echo cannot come
    *   back then; the other workers may still have received it).
-   * @throws LiveTransportError when the transport refused or could not send the change; then no worker got it.
+   * @throws LiveTransportError when the transport refused or could not send the change; then no worker got it,
+   *   except after code `timeout`, when the server may still act on it later.
    */
   async publish(change: ModelChange): Promise<number> {
     if (!(change instanceof ModelChange)) {

@@ -2,7 +2,8 @@
  * Why a live transport refused or failed an operation:
  * - `payload_too_large`: the serialized change exceeds what the engine carries (Postgres NOTIFY: < 8000 bytes).
  * - `unavailable`: the server cannot be reached right now (connection lost, reconnecting, refused).
- * - `timeout`: the server did not answer in time.
+ * - `timeout`: the server did not answer in time. The change may still be delivered, once the server acts on what
+ *   it was sent (the message says when it was never sent).
  * - `not_started`: `publish` was called before `start`.
  * - `closed`: the transport was closed.
  */

@@ -67,7 +67,9 @@ function isConnectionFailure(error: unknown): boolean {
  * - Publishes run one at a time in call order, so one publisher's changes are committed, and so delivered, in
  *   order. A publish that finds its pooled connection dead (server restarted) is retried once on a new one;
  *   receivers drop the duplicate if the first attempt did go out. Otherwise it rejects with `unavailable` or
- *   `timeout`, never hangs: each publish settles within `publishTimeoutMs` of its call, even behind others.
+ *   `timeout`, never hangs: each publish settles within `publishTimeoutMs` of its call, even behind others. After
+ *   a `timeout` the change may still be delivered (Postgres runs a statement it received once it answers again);
+ *   the message says when it was never sent.
  * @publicApi
  */
 export class PostgresTransport extends ReconnectingTransport<PgModule> {
@@ -154,17 +156,27 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     // one after another would otherwise each wait for all the timeouts ahead of them (the 40th of a burst, 40
     // timeouts). One whose deadline passed while it waited is skipped when its turn comes, so it is never sent.
     let expired = false;
-    const run = this.tail.then(() => (expired ? undefined : this.notify(payload)));
+    let sent = false;
+    const run = this.tail.then(() => {
+      if (expired) return undefined;
+      sent = true;
+      return this.notify(payload);
+    });
     this.tail = run.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         expired = true;
+        // A statement Postgres already received is run once the server answers again, even though this
+        // connection is then gone: the caller must not assume that nobody got the change.
+        const fate = sent
+          ? 'The change was on its way and may still reach the workers if Postgres acts on it later.'
+          : 'The change was waiting behind earlier ones and was not sent.';
         reject(
           new LiveTransportError(
             'timeout',
             `PostgresTransport could not NOTIFY "${this.channel}" on ${this.safeUrl} within ${this.publishTimeoutMs} ms ` +
-              '(publishTimeoutMs): Postgres is not answering. A change still waiting for its turn is not sent.',
+              `(publishTimeoutMs): Postgres is not answering. ${fate}`,
           ),
         );
       }, this.publishTimeoutMs);
@@ -290,7 +302,8 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
         const timedOut = /timeout/i.test(messageOf(error));
         throw new LiveTransportError(
           timedOut ? 'timeout' : 'unavailable',
-          `PostgresTransport could not NOTIFY "${this.channel}" on ${this.safeUrl}: ${messageOf(error)}`,
+          `PostgresTransport could not NOTIFY "${this.channel}" on ${this.safeUrl}: ${messageOf(error)}` +
+            (timedOut ? '. The change may still reach the workers if Postgres acts on it later.' : ''),
           error,
         );
       }
