@@ -252,6 +252,35 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     }
   }, 60_000);
 
+  it('keeps its LISTEN connection where the server ends idle sessions (idle_session_timeout)', async () => {
+    const admin = new pg.Client({ connectionString: server.connectionString });
+    await admin.connect();
+    await admin.query(`ALTER ROLE postgres SET idle_session_timeout = '300ms'`);
+    cleanup.push(async () => {
+      await admin.query('ALTER ROLE postgres RESET idle_session_timeout');
+      await admin.end();
+    });
+    const { brokers, seen } = await twoWorkers(server.connectionString, 'idle_pg');
+    cleanup.push(...brokers.map((broker) => () => broker.close()));
+    const statuses: string[] = [];
+    brokers[1].transportStatus$.subscribe((status) => statuses.push(status));
+    // A session opened after the workers' LISTEN connections, left idle: once the server has ended it (twice over),
+    // theirs have been idle longer than the timeout. Before, the LISTEN connection was ended every 300 ms (the
+    // heartbeat, every 30 s, is far too rare to prevent it): a warning, a 'down' and an 'up' each time, and the
+    // changes in between lost.
+    for (let round = 0; round < 2; round += 1) {
+      const idle = new pg.Client({ connectionString: server.connectionString });
+      let ended = false;
+      idle.on('error', () => (ended = true));
+      idle.on('end', () => (ended = true));
+      await idle.connect();
+      await waitUntil(() => ended, 'the server to end an idle session');
+    }
+    expect(statuses).toEqual([]);
+    expect(brokers[1].liveTransport.isConnected()).toBe(true);
+    await expectExactlyOnceInOrder(brokers, seen, 'idle-');
+  }, 60_000);
+
   it('does not hold each publish for the echo timeout while its own LISTEN connection is down and cannot come back', async () => {
     const transport = new PostgresTransport({ connectionString: server.connectionString, channel: 'listener_down_pg', minReconnectDelayMs: 50, maxReconnectDelayMs: 300 });
     // The echo timeout is what a publish used to wait for: every model save of the app waited as long.

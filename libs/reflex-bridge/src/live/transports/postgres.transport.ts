@@ -63,7 +63,8 @@ function isConnectionFailure(error: unknown): boolean {
  * - NOTIFY payloads must be under 8000 bytes: a larger change is refused with code `payload_too_large` before
  *   anything is sent. Keep `data` small (subscribers re-read the row by primary key).
  * - A lost listening connection is re-created and LISTEN re-issued, with exponential backoff, without recreating
- *   the transport. Changes published while it is down do not reach this worker (NOTIFY is not stored).
+ *   the transport. Changes published while it is down do not reach this worker (NOTIFY is not stored). It turns
+ *   `idle_session_timeout` off for itself, so a server that ends idle sessions does not end it.
  * - Publishes run one at a time in call order, so one publisher's changes are committed, and so delivered, in
  *   order. A publish that finds its pooled connection dead (server restarted) is retried once on a new one;
  *   receivers drop the duplicate if the first attempt did go out. Otherwise it rejects with `unavailable` or
@@ -229,6 +230,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     });
     try {
       await client.connect();
+      await this.keepWhileIdle(client);
       await client.query(`LISTEN "${this.channel}"`);
     } catch (error) {
       current = false;
@@ -242,6 +244,19 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     }
     this.listener = client;
     client.once('end', () => (current = false));
+  }
+
+  /**
+   * A LISTEN connection is idle between notifications, so a server (or role, or database) with
+   * `idle_session_timeout` would end it every few seconds: a 'down' and an 'up' each time, and the changes sent in
+   * between lost. The setting is the session's own to change. Servers before Postgres 14 do not know it.
+   */
+  private async keepWhileIdle(client: PgClient): Promise<void> {
+    try {
+      await client.query(`SELECT set_config('idle_session_timeout', '0', false)`);
+    } catch (error) {
+      if ((error as { code?: unknown })?.code !== '42704') throw error; // 42704: unrecognized parameter
+    }
   }
 
   private lost(client: PgClient, error?: Error): void {
