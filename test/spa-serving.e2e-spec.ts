@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Body, Controller, Get, Injectable, Post, type DynamicModule } from '@nestjs/common';
 import { EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { get as httpGet, type IncomingHttpHeaders, type Server } from 'node:http';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { expectPipeliningHoldsNoFiles } from './support/pipelining-client.js';
 import { RawSocket } from './support/raw-socket.js';
 import { connect } from 'node:net';
@@ -459,6 +459,25 @@ describe('SPA serving across a deploy whose build has normalised file times (rep
         const renamed = await plainGet(`${running.url}${path}`, { accept: BROWSER });
         expect([path, renamed.status, renamed.body]).toEqual([path, 200, page('cccccccc')]);
       }
+    } finally {
+      await running.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SPA serving from a directory without index.html (a wrong rootPath, a build not there yet)', () => {
+  it('says so at startup, naming the path, and answers pages with 404 until the build is there', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'spa-empty-'));
+    const logger = new CapturingLogger();
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ spa: { rootPath: root } })] }, undefined, logger);
+    try {
+      const warnings = logger.lines.filter((line) => line.level === 'warn' && line.message.includes('index.html'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toContain(join(root, 'index.html'));
+      for (const path of ['/', '/cart']) expect([path, (await get(`${running.url}${path}`)).status]).toEqual([path, 404]);
+      await writeFile(join(root, 'index.html'), `<div ${INDEX_MARKER}></div>`);
+      for (const path of ['/', '/cart']) expect([path, (await get(`${running.url}${path}`)).text]).toEqual([path, `<div ${INDEX_MARKER}></div>`]);
     } finally {
       await running.close();
       await rm(root, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { Inject, Injectable } from '@nestjs/common';
+import { existsSync } from 'node:fs';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { AbstractHttpAdapter, ApplicationConfig } from '@nestjs/core';
 import { AbstractLoader, ExpressLoader, type ServeStaticModuleOptions } from '@nestjs/serve-static';
 import { whenAnswerable } from '../common/pipelined-turn.js';
@@ -21,6 +22,7 @@ import { SpaIndexPage } from './spa-index.page.js';
 @Injectable()
 export class SpaStaticLoader extends AbstractLoader {
   private readonly express = new ExpressLoader();
+  private readonly logger = new Logger('ReflexBridge');
 
   constructor(@Inject(SPA_FALLBACK_RULES) private readonly rules: SpaFallbackRules) {
     super();
@@ -35,6 +37,11 @@ export class SpaStaticLoader extends AbstractLoader {
       if (turn === true) return next();
       void turn.then((answerable) => (answerable ? next() : undefined));
     });
+    // A rootPath relative to another directory, or a build step that did not run, made every page a silent 404.
+    for (const { rootPath } of options) {
+      const index = join(rootPath ?? '', 'index.html');
+      if (!existsSync(index)) this.logger.warn(`spa.rootPath has no index.html (${index}): every page and deep link is a 404 until the build is there. Set spa.rootPath to the absolute path of the built frontend.`);
+    }
     this.express.register(httpAdapter, config, options);
     const app = httpAdapter.getInstance<{ get(path: string, handler: unknown): void; use(handler: unknown): void }>();
     // send sets a file's headers before it checks Range and preconditions, and serve-static hands its 416 / 412 on
