@@ -484,3 +484,30 @@ describe('SPA serving from a directory without index.html (a wrong rootPath, a b
     }
   });
 });
+
+describe('SPA serving of /.well-known/ (RFC 8615) from the build', () => {
+  it('serves the build\'s well-known files, and no other dotfile, nor a dotfile inside .well-known', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'spa-well-known-'));
+    await mkdir(join(root, '.well-known'));
+    await writeFile(join(root, 'index.html'), `<div ${INDEX_MARKER}></div>`);
+    await writeFile(join(root, '.well-known', 'security.txt'), 'Contact: mailto:security@example.com\n');
+    await writeFile(join(root, '.well-known', 'apple-app-site-association'), '{"applinks":{}}');
+    await writeFile(join(root, '.well-known', '.secret'), 'not for you');
+    await writeFile(join(root, '.env'), 'SECRET=1');
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ spa: { rootPath: root } })] });
+    try {
+      const security = await get(`${running.url}/.well-known/security.txt`, { accept: '*/*' });
+      expect(security).toMatchObject({ status: 200, text: 'Contact: mailto:security@example.com\n', cacheControl: 'public, max-age=300' });
+      expect(security.type).toMatch(/^text\/plain/);
+      expect(await get(`${running.url}/.well-known/apple-app-site-association`, { accept: '*/*' })).toMatchObject({ status: 200, text: '{"applinks":{}}' });
+      for (const path of ['/.well-known/.secret', '/.env', '/.well-known/missing', '/.well-known']) {
+        const answer = await get(`${running.url}${path}`);
+        expect([path, answer.status]).toEqual([path, 404]);
+        expect(answer.text).not.toMatch(/not for you|SECRET|spa-index/);
+      }
+    } finally {
+      await running.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

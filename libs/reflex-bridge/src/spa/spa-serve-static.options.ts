@@ -22,7 +22,8 @@ export function fallbackExclusion(options: ResolvedReflexBridgeOptions): RegExp 
 
 /**
  * The `ServeStaticModule` options serving `options.spa` (none when no SPA is served): the build directory under
- * `spa.base` and `Cache-Control` per file kind (the deep-link fallback is {@link spaFallbackRoute}). serve-static registers them when its module initialises, after Nest registered the app's
+ * `spa.base`, its `.well-known/` folder, and `Cache-Control` per file kind (the deep-link fallback is
+ * {@link spaFallbackRoute}). serve-static registers them when its module initialises, after Nest registered the app's
  * controllers, so those answer first.
  */
 export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): ServeStaticModuleOptions[] {
@@ -31,6 +32,20 @@ export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): Serv
   const assetsDir = join(spa.rootPath, spa.assetsPrefix) + (spa.assetsPrefix.endsWith('/') ? '' : sep);
   const otherFiles = `public, max-age=${spa.maxAgeSeconds}`;
   const etags = new ContentEtags();
+  const serveStaticOptions = {
+    dotfiles: 'ignore' as const,
+    // serve-static calls this for each file, before it sets its own defaults.
+    setHeaders: (res: ServerResponse, path: string, stat: Stats) => {
+      const hashedName = path.startsWith(assetsDir);
+      res.setHeader('Cache-Control', path.endsWith('.html') ? NO_CACHE : hashedName ? IMMUTABLE : otherFiles);
+      // The type is the one the extension gives: a browser must not guess another from the content (and run a text
+      // file as a script); the deploy's proxy adds no such header (deploy/nginx.conf).
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      // A file revalidated under the same name gets a validator from its content (send keeps an ETag set here).
+      const etag = hashedName ? undefined : etags.of(path, stat);
+      if (etag) res.setHeader('ETag', etag);
+    },
+  };
   return [
     {
       rootPath: spa.rootPath,
@@ -40,22 +55,21 @@ export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): Serv
       renderPath: '{*any}',
       exclude: /^/,
       serveStaticOptions: {
+        ...serveStaticOptions,
         // Under a base, `/app` redirects to `/app/` (the page's relative URLs need the slash); at the root, no
         // directory redirects (`/assets` is not a page).
         redirect: spa.base !== '/',
-        dotfiles: 'ignore',
-        // serve-static calls this for files and for the fallback's index.html, before it sets its own default.
-        setHeaders: (res: ServerResponse, path: string, stat: Stats) => {
-          const hashedName = path.startsWith(assetsDir);
-          res.setHeader('Cache-Control', path.endsWith('.html') ? NO_CACHE : hashedName ? IMMUTABLE : otherFiles);
-          // The type is the one the extension gives: a browser must not guess another from the content (and run a text
-          // file as a script); the deploy's proxy adds no such header (deploy/nginx.conf).
-          res.setHeader('X-Content-Type-Options', 'nosniff');
-          // A file revalidated under the same name gets a validator from its content (send keeps an ETag set here).
-          const etag = hashedName ? undefined : etags.of(path, stat);
-          if (etag) res.setHeader('ETag', etag);
-        },
       },
+    },
+    {
+      // RFC 8615's `/.well-known/` (security.txt, apple-app-site-association, assetlinks.json: what a bundler copies
+      // from public/) is the one dot-folder served. Rooted at the folder itself, so the dotfiles rule still keeps
+      // `/.well-known/.anything` and every other dotfile out of reach.
+      rootPath: join(spa.rootPath, '.well-known'),
+      serveRoot: `${spa.base === '/' ? '' : spa.base}/.well-known`,
+      renderPath: '{*any}',
+      exclude: /^/,
+      serveStaticOptions: { ...serveStaticOptions, redirect: false },
     },
   ];
 }

@@ -38,9 +38,9 @@ export class SpaStaticLoader extends AbstractLoader {
       void turn.then((answerable) => (answerable ? next() : undefined));
     });
     // A rootPath relative to another directory, or a build step that did not run, made every page a silent 404.
-    for (const { rootPath } of options) {
-      const index = join(rootPath ?? '', 'index.html');
-      if (!existsSync(index)) this.logger.warn(`spa.rootPath has no index.html (${index}): every page and deep link is a 404 until the build is there. Set spa.rootPath to the absolute path of the built frontend.`);
+    const index = join(this.rules.rootPath, 'index.html');
+    if (this.rules.rootPath !== '' && !existsSync(index)) {
+      this.logger.warn(`spa.rootPath has no index.html (${index}): every page and deep link is a 404 until the build is there. Set spa.rootPath to the absolute path of the built frontend.`);
     }
     this.express.register(httpAdapter, config, options);
     const app = httpAdapter.getInstance<{ get(path: string, handler: unknown): void; use(handler: unknown): void }>();
