@@ -6,6 +6,7 @@
  * naming them.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { connect } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -236,6 +237,22 @@ describe('profile split_dev (a real Vite dev server)', () => {
       expect(answer.text).toContain('vite-dev-main');
     }
   });
+
+  it("closes an upgrade for the module's paths at once, whatever form its request target takes", async () => {
+    // An absolute-form target (`GET http://host/_upload/x`) is routed by its path: it is no more the dev server's
+    // than `/_upload/x`, and Socket.IO (which matches the raw target) does not take it either. Left unanswered, each
+    // held its socket for ever, and the app's close() waited on them.
+    for (const target of ['/_bridge/x', 'http://localhost/_bridge/x', 'http://localhost/_upload/x', 'http://localhost/_event/?EIO=4&transport=websocket']) {
+      const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      const closed = new Promise<'closed'>((resolve) => socket.once('close', () => resolve('closed')));
+      socket.write(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      // A bound on a failure only: a closed upgrade closes within milliseconds.
+      const outcome = await Promise.race([closed, new Promise<'held open'>((resolve) => setTimeout(() => resolve('held open'), 10_000).unref())]);
+      socket.destroy();
+      expect([target, outcome]).toEqual([target, 'closed']);
+    }
+  }, 60_000);
 
   it("keeps the module's routes and the app's controllers", async () => {
     expect(JSON.parse((await page(`${running.url}/ping`)).text)).toBe('pong');

@@ -7,13 +7,15 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { anyOf, reservedPaths } from './reserved-paths.js';
+import { requestPathname } from './request-pathname.js';
 
 const HOST_NOT_ALLOWED = JSON.stringify({
   code: 'host_not_allowed',
   message: 'The dev server is proxied only to requests addressed to an IP address, localhost or a name in devServer.allowedHosts.',
 });
 
-function pathnameOf(req: IncomingMessage): string {
+/** The raw request target up to `?`: what Socket.IO's engine matches its path against. */
+function rawPathOf(req: IncomingMessage): string {
   const url = req.url ?? '/';
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
@@ -64,7 +66,7 @@ export class DevServerProxy implements OnModuleInit {
       return false;
     };
     adapter.use((req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => {
-      if (reserved.test(pathnameOf(req)) || hostAllowed(req)) return void proxy(req, res, next);
+      if (reserved.test(requestPathname(req)) || hostAllowed(req)) return void proxy(req, res, next);
       res.statusCode = 403;
       res.setHeader('Content-Type', 'application/json');
       res.setHeader('Cache-Control', 'no-store');
@@ -72,11 +74,13 @@ export class DevServerProxy implements OnModuleInit {
     });
     const eventPath = `${this.options.path}/`;
     (adapter.getHttpServer() as Server).on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const pathname = pathnameOf(req);
-      // The bridge's own socket is Socket.IO's (its engine listens on the same server).
-      if (pathname === this.options.path || pathname.startsWith(eventPath)) return;
+      const raw = rawPathOf(req);
+      // The bridge's own socket is Socket.IO's (its engine listens on the same server and matches the raw target).
+      if (raw === this.options.path || raw.startsWith(eventPath)) return;
       // No other module route takes upgrades; in split_dev Engine.IO leaves unknown upgrades to us (destroyUpgrade off).
-      if (reserved.test(pathname)) return void socket.destroy();
+      // Read by its path as Express routes it: an absolute-form `http://host/_event/...` or `http://host/_upload/x`,
+      // which nothing else takes, was left unanswered and held its socket for ever.
+      if (reserved.test(requestPathname(req))) return void socket.destroy();
       if (!hostAllowed(req)) {
         // Node no longer listens for an upgraded socket's errors: a reset while the refusal is written must not throw.
         socket.on('error', () => undefined);
