@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { config as rxConfig } from 'rxjs';
-import { LiveBroadcaster } from './live-broadcaster.service.js';
+import { LiveBroadcaster, RECENT_CHANGES_MAX_BYTES } from './live-broadcaster.service.js';
 import { LiveTransport } from './live-transport.js';
 import { LiveTransportError } from './live-transport.error.js';
 import { LIVE_OPTIONS } from './live.options.js';
@@ -307,5 +307,19 @@ describe('LiveBroadcaster', () => {
       await module.close();
       expect(transport.closed).toBe(1);
     });
+  });
+
+  it('keeps at most RECENT_CHANGES_MAX_BYTES of received changes for late live lists (8 KB changes from any writer)', () => {
+    const broadcaster = new LiveBroadcaster(new ScriptedTransport());
+    const filler = 'x'.repeat(7_900);
+    // What any role that can NOTIFY the channel can send: 10,000 changes of ~8 KB, 80 MB without a bound in bytes.
+    for (let pk = 0; pk < 10_000; pk += 1) broadcaster.deliverLocal(new ModelChange(`spam.label${pk % 10}`, 'updated', pk, { filler }));
+    let bytes = 0;
+    for (let n = 0; n < 10; n += 1) {
+      for (const kept of broadcaster.recentSince(`spam.label${n}`, 0)) bytes += Buffer.byteLength(JSON.stringify(kept));
+    }
+    expect(RECENT_CHANGES_MAX_BYTES).toBeLessThan(80_000_000);
+    expect(bytes).toBeLessThanOrEqual(RECENT_CHANGES_MAX_BYTES);
+    expect(bytes).toBeGreaterThan(RECENT_CHANGES_MAX_BYTES - 8_000);
   });
 });

@@ -30,6 +30,14 @@ export const RECENT_CHANGES_MS = 30_000;
  */
 export const RECENT_CHANGES_MAX = 10_000;
 
+/**
+ * How many bytes of received changes (their JSON in UTF-8) this worker keeps for late live lists over all labels:
+ * the count alone lets a writer on the channel fill it with changes as large as the transport carries (10,000
+ * NOTIFYs of 8 KB: 80 MB per worker). 8 MiB holds 10,000 changes of some 800 bytes, far more than a primary key
+ * and a few fields.
+ */
+export const RECENT_CHANGES_MAX_BYTES = 8 * 1024 * 1024;
+
 function checkLabel(label: unknown): asserts label is string {
   if (typeof label !== 'string' || label.trim() === '') {
     throw new TypeError(`LiveBroadcaster: a model label must be a non-empty string, got ${JSON.stringify(label)}`);
@@ -85,6 +93,7 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
       this.options.bufferSize,
       Date.now,
       Math.max(RECENT_CHANGES_MAX, this.options.bufferSize),
+      RECENT_CHANGES_MAX_BYTES,
     );
     // A transport written before LiveTransport had connection events (or a plain object given as one) has none.
     if (typeof this.transport.onConnectionChange === 'function') {

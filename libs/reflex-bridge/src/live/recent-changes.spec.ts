@@ -96,4 +96,55 @@ describe('RecentChanges', () => {
       { numRuns: 60 },
     );
   });
+
+  it('keeps at most maxBytes of changes (their JSON) over all labels, dropping the oldest first (a writer sending 8 KB changes)', () => {
+    const bound = 1_000_000;
+    const recent = new RecentChanges(30_000, 10_000, () => 0, 10_000, bound);
+    const filler = 'x'.repeat(7_900);
+    // 10,000 changes of ~8 KB each, the most a NOTIFY carries: 80 MB kept for the window without a bound in bytes.
+    for (let pk = 0; pk < 10_000; pk += 1) recent.record(new ModelChange(`spam.label${pk % 50}`, 'updated', pk, { filler }));
+    expect(recent.bytes).toBeLessThanOrEqual(bound);
+    expect(recent.bytes).toBeGreaterThan(bound - 8_000);
+    expect(recent.size).toBeLessThan(130);
+    // The latest ones are those kept.
+    const kept = Array.from({ length: 50 }, (_, n) => recent.since(`spam.label${n}`, 0).map((c) => c.pk as number)).flat();
+    expect(kept.sort((x, y) => x - y)).toEqual(Array.from({ length: recent.size }, (_, n) => 10_000 - recent.size + n));
+  });
+
+  it('with a bound in bytes, matches a plain list of the latest changes, for any sequence', () => {
+    const step = fc.record({
+      label: fc.constantFrom('a', 'b', 'c', 'd'),
+      advance: fc.integer({ min: 0, max: 3_000 }),
+      text: fc.string({ maxLength: 60, unit: 'binary' }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(step, { maxLength: 200 }),
+        fc.integer({ min: 1, max: 30 }),
+        fc.integer({ min: 1, max: 1_500 }),
+        (steps, maxTotal, maxBytes) => {
+          let now = 0;
+          const recent = new RecentChanges(10_000, 20, () => now, maxTotal, maxBytes);
+          // The model: everything kept in a plain list, in order of arrival, pruned after each arrival.
+          let kept: Array<{ label: string; at: number; pk: number; bytes: number }> = [];
+          steps.forEach(({ label, advance, text }, pk) => {
+            now += advance;
+            const received = new ModelChange(label, 'created', pk, { text });
+            recent.record(received);
+            kept.push({ label, at: now, pk, bytes: Buffer.byteLength(JSON.stringify(received), 'utf8') });
+            const ofLabel = kept.filter((entry) => entry.label === label);
+            if (ofLabel.length > 20) kept = kept.filter((entry) => entry !== ofLabel[0]);
+            kept = kept.filter((entry) => entry.at >= now - 10_000);
+            const sum = (): number => kept.reduce((total, entry) => total + entry.bytes, 0);
+            while (kept.length > maxTotal || sum() > maxBytes) kept.shift();
+            for (const l of ['a', 'b', 'c', 'd']) {
+              expect(recent.since(l, 0).map((c) => c.pk)).toEqual(kept.filter((entry) => entry.label === l).map((entry) => entry.pk));
+            }
+            expect(recent.bytes).toBeLessThanOrEqual(maxBytes);
+          });
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
 });

@@ -9,6 +9,8 @@ interface Received {
   readonly at: number;
   readonly change: ModelChange;
   readonly id: number;
+  /** The size of its JSON text in UTF-8: what it weighed on the wire, counted against `maxBytes`. */
+  readonly bytes: number;
 }
 
 /** One label's changes, read from `head`. */
@@ -44,6 +46,11 @@ interface Arrival {
  * worker keep a window's worth of changes for as many labels as they care to invent. The order of arrival is a
  * queue of (label, id) whose entries go stale when their change leaves its label first; it is compacted once
  * mostly stale.
+ *
+ * The changes kept also weigh at most `maxBytes` in all (each counted as its JSON text in UTF-8, what it weighed
+ * on the wire), the oldest dropped first: a count alone still lets that writer fill it with changes as large as the
+ * transport carries (10,000 NOTIFYs of 8 KB: 80 MB in every worker for the window). A change larger than
+ * `maxBytes` by itself is not kept.
  */
 export class RecentChanges {
   private readonly labels = new Map<string, Kept>();
@@ -51,6 +58,7 @@ export class RecentChanges {
   private arrivalsHead = 0;
   private nextId = 0;
   private total = 0;
+  private totalBytes = 0;
   private nextSweep = 0;
 
   /**
@@ -58,12 +66,14 @@ export class RecentChanges {
    * @param perLabel how many changes of one label are kept at most.
    * @param now the clock (tests pass their own).
    * @param maxTotal how many changes are kept at most over all labels.
+   * @param maxBytes how many bytes of changes (their JSON in UTF-8) are kept at most over all labels.
    */
   constructor(
     private readonly windowMs: number,
     private readonly perLabel: number,
     private readonly now: () => number = Date.now,
     private readonly maxTotal = Number.MAX_SAFE_INTEGER,
+    private readonly maxBytes = Number.MAX_SAFE_INTEGER,
   ) {}
 
   /** Keeps `change`, received now. */
@@ -72,13 +82,16 @@ export class RecentChanges {
     let kept = this.labels.get(change.modelLabel);
     if (!kept) this.labels.set(change.modelLabel, (kept = { label: change.modelLabel, entries: [], head: 0 }));
     const id = this.nextId++;
-    kept.entries.push({ at, change: copyOf(change), id });
+    const copy = copyOf(change);
+    const bytes = Buffer.byteLength(JSON.stringify(copy), 'utf8');
+    kept.entries.push({ at, change: copy, id, bytes });
     this.arrivals.push({ kept, id });
     this.total += 1;
+    this.totalBytes += bytes;
     if (kept.entries.length - kept.head > this.perLabel) this.drop(kept, 1);
     this.expire(kept, at);
     if (at >= this.nextSweep) this.sweep(at);
-    while (this.total > this.maxTotal) this.dropOldest();
+    while (this.total > this.maxTotal || this.totalBytes > this.maxBytes) this.dropOldest();
     this.compactArrivals();
   }
 
@@ -103,6 +116,11 @@ export class RecentChanges {
     return this.total;
   }
 
+  /** Bytes of the changes kept (their JSON in UTF-8), over every label (for tests). */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
   /** Labels with changes kept or not yet swept (for tests). */
   get labelCount(): number {
     return this.labels.size;
@@ -122,6 +140,7 @@ export class RecentChanges {
 
   /** Drops the label's `count` oldest changes. */
   private drop(kept: Kept, count: number): void {
+    for (let index = kept.head; index < kept.head + count; index += 1) this.totalBytes -= kept.entries[index]!.bytes;
     kept.head += count;
     this.total -= count;
   }
