@@ -302,6 +302,40 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     expect(await publish).toBe(0);
   }, 60_000);
 
+  it.each(['LATIN1', 'SQL_ASCII', 'UTF8'])(
+    'delivers non-Latin text (CJK, emoji) intact on a database whose encoding is %s, sending only ASCII',
+    async (encoding) => {
+      const database = `enc_${encoding.toLowerCase()}`;
+      const admin = new pg.Client({ connectionString: server.connectionString });
+      await admin.connect();
+      cleanup.push(() => admin.end());
+      await admin.query(`DROP DATABASE IF EXISTS ${database}`);
+      await admin.query(`CREATE DATABASE ${database} ENCODING '${encoding}' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'`);
+      const connectionString = server.connectionString.replace(/\/postgres$/, `/${database}`);
+      const [a, b] = [0, 1].map(() => new PostgresTransport({ connectionString, channel: 'encoding_pg' }));
+      cleanup.push(() => a.close(), () => b.close());
+      const seen: ModelChange[] = [];
+      await a.start(() => undefined);
+      await b.start((change) => seen.push(change));
+      const spy = new pg.Client({ connectionString });
+      const heard: string[] = [];
+      spy.on('notification', (message) => heard.push(message.payload ?? ''));
+      await spy.connect();
+      cleanup.push(() => spy.end());
+      await spy.query('LISTEN encoding_pg');
+
+      // Before: a LATIN1 database refused the emoji and CJK (22P05, "has no equivalent in encoding LATIN1"), so the
+      // publish failed as "unavailable"; and its 8000-byte limit counts bytes in the server's encoding, not UTF-8.
+      const sent = new ModelChange('shop.product', 'updated', 'ключ-1', { name: '東京 😀 café', note: 'Ω\u2028\ud83d' });
+      await a.publish(sent);
+      await waitUntil(() => seen.length === 1 && heard.length === 1, 'the change on the other transport and the spy');
+      expect(seen[0]!.toJSON()).toEqual({ ...sent.toJSON(), origin: seen[0]!.origin });
+      expect(heard[0]).toMatch(/^[\x20-\x7e]*$/);
+      expect(JSON.parse(heard[0]!)).toMatchObject({ pk: 'ключ-1', data: { name: '東京 😀 café' } });
+    },
+    30_000,
+  );
+
   it('rejects start() with a clear error when Postgres cannot be reached', async () => {
     const transport = new PostgresTransport({ connectionString: 'postgresql://app:secret@127.0.0.1:1/app' });
     const attempt = transport.start(() => undefined);

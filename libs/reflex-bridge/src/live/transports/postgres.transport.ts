@@ -2,6 +2,7 @@ import type * as Pg from 'pg';
 import type { Client as PgClient, Pool as PgPool } from 'pg';
 import { LiveTransportError } from '../live-transport.error.js';
 import type { ModelChange } from '../model-change.js';
+import { asciiJson } from './ascii-json.js';
 import { ReconnectingTransport } from './reconnecting.transport.js';
 import { positiveOption } from '../../common/connection-options.js';
 
@@ -61,7 +62,9 @@ function isConnectionFailure(error: unknown): boolean {
  * - `start` opens the listening connection and LISTENs; it rejects with code `unavailable` when Postgres cannot
  *   be reached. `close` stops reconnecting and closes the listening connection and the publishing pool.
  * - NOTIFY payloads must be under 8000 bytes: a larger change is refused with code `payload_too_large` before
- *   anything is sent. Keep `data` small (subscribers re-read the row by primary key).
+ *   anything is sent. Keep `data` small (subscribers re-read the row by primary key). Payloads are ASCII JSON
+ *   (other characters as `\uXXXX` escapes, 6 bytes each, 12 for an emoji), so they pass unchanged through a
+ *   database of any encoding (LATIN1, SQL_ASCII, ...), which would otherwise refuse characters it lacks.
  * - A lost listening connection is re-created and LISTEN re-issued, with exponential backoff, without recreating
  *   the transport. Changes published while it is down do not reach this worker (NOTIFY is not stored). It turns
  *   `idle_session_timeout` off for itself, so a server that ends idle sessions does not end it.
@@ -76,7 +79,10 @@ function isConnectionFailure(error: unknown): boolean {
 export class PostgresTransport extends ReconnectingTransport<PgModule> {
   /** The channel used when none is given. */
   static readonly DEFAULT_CHANNEL = 'reflex_bridge_live';
-  /** Largest accepted payload in bytes (UTF-8): Postgres requires NOTIFY payloads shorter than 8000 bytes. */
+  /**
+   * Largest accepted payload in bytes (of its ASCII JSON, see above): Postgres requires NOTIFY payloads shorter
+   * than 8000 bytes.
+   */
   static readonly MAX_PAYLOAD_BYTES = 7999;
 
   private readonly heartbeatMs: number;
@@ -143,13 +149,15 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     this.heartbeatTimer.unref();
   }
 
-  protected override async send(payload: string, change: ModelChange): Promise<void> {
-    const bytes = Buffer.byteLength(payload, 'utf8');
+  protected override async send(json: string, change: ModelChange): Promise<void> {
+    const payload = asciiJson(json);
+    const bytes = payload.length; // ASCII: one byte per character, in every server encoding
     if (bytes > PostgresTransport.MAX_PAYLOAD_BYTES) {
       throw new LiveTransportError(
         'payload_too_large',
         `PostgresTransport: the change to "${change.modelLabel}" (pk ${JSON.stringify(change.pk)}) is ${bytes} bytes ` +
-          `as JSON, but Postgres NOTIFY payloads must be under 8000 bytes; nothing was sent. Publish less "data" ` +
+          `as JSON (non-ASCII characters escaped), but Postgres NOTIFY payloads must be under 8000 bytes; nothing was ` +
+          'sent. Publish less "data" ' +
           '(the primary key is enough: subscribers re-read the row).',
       );
     }
