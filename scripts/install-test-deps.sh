@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, and only what is missing, so it is cheap to run again:
-#   - the real servers the e2e specs start on loopback (Debian packages: redis-server, postgresql, nginx, chromium);
+#   - the real servers the e2e specs start on loopback (Debian packages: redis-server, postgresql, pgbouncer, nginx,
+#     chromium; a spec needing pgbouncer is skipped without it);
 #   - the npm dependencies (`npm ci` from the lockfile, `npm install` when there is none).
 # The specs start their own server processes on free ports; the system services these packages ship are kept
 # from starting (policy-rc.d) so nothing is left bound to the default ports.
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 log() { printf '[install-test-deps] %s\n' "$*"; }
 
 # A package counts as present when dpkg says it is installed.
-DEBIAN_PACKAGES=${TEST_DEBIAN_PACKAGES:-"redis-server postgresql nginx chromium"}
+DEBIAN_PACKAGES=${TEST_DEBIAN_PACKAGES:-"redis-server postgresql pgbouncer nginx chromium"}
 
 is_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]

@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { describeLiveTransportContract } from '@reflex-bridge/nest/testing';
 import { LiveBroadcaster } from '../libs/reflex-bridge/src/live/live-broadcaster.service.js';
@@ -6,6 +7,7 @@ import { waitUntil } from '../libs/reflex-bridge/src/live/live-transport.contrac
 import { LiveTransportError } from '../libs/reflex-bridge/src/live/live-transport.error.js';
 import { ModelChange } from '../libs/reflex-bridge/src/live/model-change.js';
 import { PostgresTransport } from '../libs/reflex-bridge/src/live/transports/postgres.transport.js';
+import { PgbouncerTestServer } from './support/pgbouncer-server.js';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 
 /** Two workers (broadcaster + transport each) on one channel, recording what their subscribers receive. */
@@ -334,6 +336,42 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
       expect(JSON.parse(heard[0]!)).toMatchObject({ pk: 'ключ-1', data: { name: '東京 😀 café' } });
     },
     30_000,
+  );
+
+  // pgbouncer is an optional test dependency (scripts/install-test-deps.sh installs it): skipped when missing.
+  (PgbouncerTestServer.installed() ? it : it.skip)(
+    'names a transaction-pooling pgbouncer as the likely cause when its first NOTIFY never comes back to its LISTEN',
+    async () => {
+      const bouncer = await PgbouncerTestServer.launch(server.port, 'transaction');
+      cleanup.push(() => bouncer.destroy());
+      const warnings: string[] = [];
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((line: unknown) => void warnings.push(String(line)));
+      cleanup.push(async () => warn.mockRestore());
+      const pooled = new PostgresTransport({ connectionString: bouncer.connectionString, channel: 'pooled_pg', publishTimeoutMs: 1000 });
+      const direct = new PostgresTransport({ connectionString: server.connectionString, channel: 'pooled_pg', publishTimeoutMs: 1000 });
+      const brokers = [pooled, direct].map((transport) => new LiveBroadcaster(transport, { echoTimeoutMs: 1000 }));
+      cleanup.push(...brokers.map((broker) => () => broker.close()));
+      await Promise.all(brokers.map((broker) => broker.start()));
+      const seen: string[][] = [[], []];
+      brokers.forEach((broker, i) => broker.observe('shop.product').subscribe((change) => seen[i]!.push(String(change.pk))));
+
+      // Through the pooler, LISTEN ran on a server connection that went back to the pool: nothing ever reaches the
+      // transport, not even its own change (the direct worker does get it). Before, the only sign was the
+      // broadcaster's generic "did not come back ... is the listening connection down?" warning.
+      expect(await brokers[0]!.publish(new ModelChange('shop.product', 'updated', 'via-pooler'))).toBe(0);
+      await waitUntil(() => seen[1]!.includes('via-pooler'), 'the direct worker to get the change');
+      const pooledWarnings = () => warnings.filter((line) => line.includes(`127.0.0.1:${bouncer.port}`));
+      await waitUntil(() => pooledWarnings().some((line) => /received nothing/.test(line)), 'the pooler warning');
+      const line = pooledWarnings().find((l) => /received nothing/.test(l))!;
+      expect(line).toMatch(/transaction or statement pooling mode \(pgbouncer/);
+      expect(line).toMatch(/give PostgresTransport a direct connection URL/);
+
+      // A direct connection hears its own NOTIFY: no such warning for it.
+      expect(await brokers[1]!.publish(new ModelChange('shop.product', 'updated', 'direct'))).toBe(1);
+      expect(seen[0]).toEqual([]);
+      expect(warnings.filter((l) => /received nothing/.test(l))).toEqual([line]);
+    },
+    60_000,
   );
 
   it('rejects start() with a clear error when Postgres cannot be reached', async () => {

@@ -21,7 +21,8 @@ export interface PostgresTransportOptions {
   /**
    * Milliseconds `publish` waits, counted from the call (waiting behind earlier publishes included), for a
    * connection and for the NOTIFY to be answered; also the connect timeout of the listening connection, and how
-   * long `close` waits for the server's goodbye before it cuts the connections.
+   * long `close` waits for the server's goodbye before it cuts the connections, and how long the first NOTIFY may
+   * take to come back to its own LISTEN connection before it warns of a transaction pooler.
    * @default 5000
    */
   publishTimeoutMs?: number;
@@ -74,6 +75,10 @@ function isConnectionFailure(error: unknown): boolean {
  *   `timeout`, never hangs: each publish settles within `publishTimeoutMs` of its call, even behind others. After
  *   a `timeout` the change may still be delivered (Postgres runs a statement it received once it answers again);
  *   the message says when it was never sent.
+ * - LISTEN needs a session of its own: through a pooler in transaction or statement pooling mode (pgbouncer's
+ *   usual set-up, many hosted "pooled" endpoints) it never receives anything. When the first NOTIFY this
+ *   transport sends has not come back to its own LISTEN connection within `publishTimeoutMs`, it logs a warning
+ *   naming that likely cause. Give it a direct URL (or a session-pooling one).
  * @publicApi
  */
 export class PostgresTransport extends ReconnectingTransport<PgModule> {
@@ -94,6 +99,10 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
   private reconnectAttempt = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly pooled = new Set<PgClient>();
+  /** Listening connections that have received at least one notification on the channel. */
+  private readonly heard = new WeakSet<PgClient>();
+  private echoWatch?: NodeJS.Timeout;
+  private echoWatched = false;
 
   /** @param options see {@link PostgresTransportOptions}. */
   constructor(options: PostgresTransportOptions) {
@@ -205,6 +214,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
   protected override async release(): Promise<void> {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.echoWatch);
     const listener = this.listener;
     const pool = this.pool;
     this.listener = this.pool = undefined;
@@ -234,7 +244,9 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     // Notifications can arrive in the same network read as LISTEN's reply, before `this.listener` is set, so the
     // check is on this connection's own flag.
     client.on('notification', (message) => {
-      if (current && !this.isClosed() && message.channel === this.channel) this.receive(message.payload ?? '');
+      if (!current || this.isClosed() || message.channel !== this.channel) return;
+      this.heard.add(client);
+      this.receive(message.payload ?? '');
     });
     try {
       await client.connect();
@@ -305,6 +317,36 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     this.reconnectTimer.unref();
   }
 
+  /**
+   * After the first NOTIFY sent while listening: a direct connection hears its own NOTIFY within milliseconds, so
+   * hearing nothing at all for `publishTimeoutMs` almost always means a pooler that runs each statement on
+   * whichever server connection is free (LISTEN then registered on a connection that is handed to others), and
+   * every `LiveBroadcaster.publish` would then wait for its echo in vain. Said once, at the first publish, with the
+   * cause and the fix, rather than left to the generic echo-timeout warning. When the listening connection is
+   * replaced meanwhile, the next publish checks again.
+   */
+  private watchFirstEcho(): void {
+    const listener = this.listener;
+    if (this.echoWatched || !listener || this.heard.has(listener)) return;
+    this.echoWatched = true;
+    this.echoWatch = setTimeout(() => {
+      this.echoWatch = undefined;
+      if (this.isClosed() || this.heard.has(listener)) return;
+      if (listener !== this.listener) {
+        this.echoWatched = false;
+        return;
+      }
+      this.logger.warn(
+        `PostgresTransport sent a NOTIFY on "${this.channel}" but its own LISTEN connection to ${this.safeUrl} has ` +
+          `received nothing within ${this.publishTimeoutMs} ms (publishTimeoutMs). Is this URL a connection pooler in ` +
+          'transaction or statement pooling mode (pgbouncer, a hosted "pooled" endpoint)? LISTEN never receives ' +
+          "there, so no worker's subscribers get changes: give PostgresTransport a direct connection URL (or a " +
+          'session-pooling one); the pooler can stay for the rest of the app.',
+      );
+    }, this.publishTimeoutMs);
+    this.echoWatch.unref();
+  }
+
   private heartbeat(): void {
     const client = this.listener;
     if (!client) return;
@@ -317,6 +359,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
       if (!pool) throw new LiveTransportError('closed', 'PostgresTransport: closed before the change was sent');
       try {
         await pool.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
+        this.watchFirstEcho();
         return;
       } catch (error) {
         // A pooled connection killed by a server restart is only noticed when used: one retry on a fresh
