@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import pg from 'pg';
 import { describeLiveTransportContract } from '@reflex-bridge/nest/testing';
 import { LiveBroadcaster } from '../libs/reflex-bridge/src/live/live-broadcaster.service.js';
@@ -282,6 +284,36 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     expect(brokers[1].liveTransport.isConnected()).toBe(true);
     await expectExactlyOnceInOrder(brokers, seen, 'idle-');
   }, 60_000);
+
+  it('retries on a fresh connection a publish whose pooled connection the server ended for idling (idle_session_timeout)', async () => {
+    const admin = new pg.Client({ connectionString: server.connectionString });
+    await admin.connect();
+    await admin.query('DROP ROLE IF EXISTS idle_publisher');
+    await admin.query(`CREATE ROLE idle_publisher LOGIN SUPERUSER`);
+    await admin.query(`ALTER ROLE idle_publisher SET idle_session_timeout = '200ms'`);
+    cleanup.push(() => admin.end());
+    const connectionString = server.connectionString.replace('postgres@', 'idle_publisher@');
+    const transport = new PostgresTransport({ connectionString, channel: 'idle_publish_pg' });
+    cleanup.push(() => transport.close());
+    const seen: string[] = [];
+    await transport.start((change) => seen.push(String(change.pk)));
+    await transport.publish(new ModelChange('shop.product', 'updated', 'warm-up')); // the pooled connection is open
+    await waitUntil(() => seen.length === 1, 'the warm-up change');
+    // The event loop held (as by a busy worker) until the server has ended the idle pooled connection: the next
+    // publish finds it still in the pool, and its query fails with 57P05 "terminating connection due to
+    // idle-session timeout". Before, the word "timeout" made that count as a statement timeout, not retried: the
+    // publish failed with code "timeout" although a fresh connection would have sent it at once.
+    const psql = join(server.binDir, 'psql');
+    const publishers = () =>
+      execFileSync(psql, ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', '-d', 'postgres', '-tA', '-c',
+        `SELECT count(*) FROM pg_stat_activity WHERE usename = 'idle_publisher' AND query LIKE 'SELECT pg_notify%'`]).toString().trim();
+    const deadline = Date.now() + 15_000;
+    while (publishers() !== '0') {
+      if (Date.now() > deadline) throw new Error('the server did not end the idle pooled connection');
+    }
+    await expect(transport.publish(new ModelChange('shop.product', 'updated', 'after-idle'))).resolves.toBeUndefined();
+    await waitUntil(() => seen.includes('after-idle'), 'the change sent on a fresh connection');
+  }, 30_000);
 
   it('does not hold each publish for the echo timeout while its own LISTEN connection is down and cannot come back', async () => {
     const transport = new PostgresTransport({ connectionString: server.connectionString, channel: 'listener_down_pg', minReconnectDelayMs: 50, maxReconnectDelayMs: 300 });

@@ -48,12 +48,25 @@ function messageOf(error: unknown): string {
   return (error as Error)?.message ?? String(error);
 }
 
+function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/**
+ * Whether the client gave up waiting (`query_timeout`, connection timeout): errors without a SQLSTATE whose message
+ * says so. A server error naming a timeout has a SQLSTATE and is judged by it: 57P05 "terminating connection due
+ * to idle-session timeout" is a connection the server ended, not a statement that took too long.
+ */
+function isClientTimeout(error: unknown): boolean {
+  return sqlState(error) === undefined && /timeout/i.test(messageOf(error));
+}
+
 /** A failure of the connection rather than of the statement: worth one retry on a fresh connection. */
 function isConnectionFailure(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  if (/timeout/i.test(messageOf(error))) return false;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true; // no SQLSTATE: socket-level error
-  return code.startsWith('08') || code.startsWith('57P'); // connection exception, admin/crash shutdown
+  const code = sqlState(error);
+  if (code === undefined) return !isClientTimeout(error); // no SQLSTATE: socket-level error, or our own timeout
+  return code.startsWith('08') || code.startsWith('57P'); // connection exception; admin, crash or idle shutdown
 }
 
 /**
@@ -365,7 +378,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
         // A pooled connection killed by a server restart is only noticed when used: one retry on a fresh
         // connection covers it (receivers drop the duplicate if the first NOTIFY did go out).
         if (attempt === 1 && isConnectionFailure(error)) continue;
-        const timedOut = /timeout/i.test(messageOf(error));
+        const timedOut = isClientTimeout(error);
         throw new LiveTransportError(
           timedOut ? 'timeout' : 'unavailable',
           `PostgresTransport could not NOTIFY "${this.channel}" on ${this.safeUrl}: ${messageOf(error)}` +
