@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, and only what is missing, so it is cheap to run again:
 #   - the real servers the e2e specs start on loopback (Debian packages: redis-server, postgresql, pgbouncer, nginx,
-#     chromium; a spec needing pgbouncer is skipped without it);
+#     chromium; under CI=true a spec whose server is missing fails);
 #   - the npm dependencies (`npm ci` from the lockfile, `npm install` when there is none).
 # The specs start their own server processes on free ports; the system services these packages ship are kept
 # from starting (policy-rc.d) so nothing is left bound to the default ports.

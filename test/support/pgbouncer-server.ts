@@ -27,6 +27,7 @@ export class PgbouncerTestServer {
 
   /** Starts pgbouncer in front of `postgresPort`; resolves once a query goes through it. */
   static async launch(postgresPort: number, poolMode: 'session' | 'transaction'): Promise<PgbouncerTestServer> {
+    if (!PgbouncerTestServer.installed()) throw new Error(`pgbouncer is not installed (${BINARY}); scripts/install-test-deps.sh installs it`);
     const asRoot = userInfo().uid === 0;
     const dir = mkdtempSync(join(tmpdir(), 'reflex-pgbouncer-'));
     const server = new PgbouncerTestServer(await freePort(), dir, asRoot);
