@@ -141,7 +141,8 @@ describe('devtools: hostile tabs', () => {
 
 describe('devtools: the event stream', () => {
   it('serialises each event once however many pages follow the stream', async () => {
-    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, rateLimit: false }), NoteModule] });
+    // 20 pages from one address: past the default devtools.maxStreamsPerAddress.
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: { maxStreamsPerAddress: 20 }, rateLimit: false }), NoteModule] });
     const streams: IncomingMessage[] = [];
     try {
       const received: string[] = [];
@@ -202,6 +203,89 @@ describe('devtools: corsOrigins true', () => {
       expect((await fetch(`${running.url}/_bridge/devtools/events`, { headers: { origin: 'http://localhost:5173' } })).status).toBe(200);
       expect((await fetch(`${running.url}/_bridge/devtools/events`, { headers: { origin: 'https://evil.example' } })).status).toBe(403);
     } finally {
+      await running.close();
+    }
+  });
+});
+
+/** Opens `path` with a GET and resolves with the response once its head arrived (a stream stays open). */
+function openGet(url: string, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => httpGet(url, { headers }, resolve).on('error', reject));
+}
+
+/** The JSON body of a refused request. */
+async function jsonOf(response: IncomingMessage): Promise<{ code: string; message: string; limit: number }> {
+  response.setEncoding('utf8');
+  let body = '';
+  for await (const chunk of response) body += chunk as string;
+  return JSON.parse(body) as { code: string; message: string; limit: number };
+}
+
+describe('devtools: how many event streams are open', () => {
+  it('refuses a 9th stream from one address by default (429 too_many_streams), each one holding up to 1 MiB of backlog', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, rateLimit: false }), NoteModule] });
+    const streams: IncomingMessage[] = [];
+    try {
+      for (let i = 0; i < 8; i++) {
+        const response = await openGet(`${running.url}/_bridge/devtools/stream`);
+        streams.push(response);
+        expect(response.statusCode).toBe(200);
+      }
+      // Before, every stream was served: a script on the network opened thousands, each buffering up to 1 MiB.
+      const refused = await openGet(`${running.url}/_bridge/devtools/stream`);
+      streams.push(refused);
+      expect(refused.statusCode).toBe(429);
+      expect(refused.headers['content-type']).toMatch(/^application\/json/);
+      expect(await jsonOf(refused)).toMatchObject({ code: 'too_many_streams', limit: 8 });
+      // A stream that ends gives its place back.
+      streams.shift()!.destroy();
+      streams.pop();
+      const again = await until(async () => {
+        const response = await openGet(`${running.url}/_bridge/devtools/stream`);
+        if (response.statusCode === 200) return response;
+        response.resume();
+        return undefined;
+      }, 'a stream once another one closed');
+      streams.push(again);
+      // The other routes are not counted.
+      expect((await fetch(`${running.url}/_bridge/devtools/events`)).status).toBe(200);
+    } finally {
+      for (const stream of streams) stream.destroy();
+      await running.close();
+    }
+  });
+
+  it('counts streams per client address (devtools.maxStreamsPerAddress) and in total (devtools.maxStreams, 503 devtools_streams_busy)', async () => {
+    const running = await startApp({
+      imports: [ReflexBridgeModule.forRoot({ devtools: { maxStreams: 4, maxStreamsPerAddress: 2 }, bridge: { trustProxy: true }, rateLimit: false }), NoteModule],
+    });
+    const streams: IncomingMessage[] = [];
+    const open = (address: string) => openGet(`${running.url}/_bridge/devtools/stream`, { 'x-forwarded-for': address });
+    try {
+      for (const address of ['203.0.113.1', '203.0.113.1', '203.0.113.2', '203.0.113.2']) {
+        const response = await open(address);
+        streams.push(response);
+        expect(response.statusCode).toBe(200);
+      }
+      const perAddress = await open('203.0.113.1');
+      streams.push(perAddress);
+      expect(perAddress.statusCode).toBe(429);
+      expect(await jsonOf(perAddress)).toMatchObject({ code: 'too_many_streams', limit: 2 });
+      const busy = await open('203.0.113.3');
+      streams.push(busy);
+      expect(busy.statusCode).toBe(503);
+      expect(await jsonOf(busy)).toMatchObject({ code: 'devtools_streams_busy', limit: 4 });
+      // The events still reach the open streams.
+      const open200 = streams.slice(0, 4);
+      const received = open200.map(() => '');
+      open200.forEach((stream, i) => {
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (received[i] += chunk));
+      });
+      await inProcessTab(running.app.get(EventPipeline))(`${NOTE}.write`, { text: 'counted' });
+      await until(() => (received.every((text) => text.includes('counted')) ? true : undefined), 'the event on the 4 streams');
+    } finally {
+      for (const stream of streams) stream.destroy();
       await running.close();
     }
   });

@@ -590,7 +590,7 @@ function resolveDevtools(devtools: ReflexBridgeModuleOptions['devtools'], produc
   if (typeof given !== 'object' || given === null) throw new InvalidOptionError('devtools', 'expected a boolean or an object');
   // They show users, session hashes, SQL and state: never on a production server.
   if (production) throw new InvalidOptionError('devtools', 'devtools are for development only and are refused with production: true');
-  rejectUnknownKeys('devtools', given, ['maxEvents', 'path', 'logAdviceOnShutdown', 'allowedHosts']);
+  rejectUnknownKeys('devtools', given, ['maxEvents', 'path', 'logAdviceOnShutdown', 'allowedHosts', 'maxStreams', 'maxStreamsPerAddress']);
   const path = given.path ?? DEVTOOLS_DEFAULTS.path;
   if (typeof path !== 'string' || !/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_-]$/.test(path)) throw new InvalidOptionError('devtools.path', `expected a path such as "/_bridge/devtools", got ${JSON.stringify(path)}`);
   if (path === eventPath || path.startsWith(`${eventPath}/`)) throw new InvalidOptionError('devtools.path', `must lie outside the event path "${eventPath}"`);
@@ -604,6 +604,8 @@ function resolveDevtools(devtools: ReflexBridgeModuleOptions['devtools'], produc
     path,
     logAdviceOnShutdown: given.logAdviceOnShutdown ?? DEVTOOLS_DEFAULTS.logAdviceOnShutdown,
     allowedHosts: allowedHosts.map((host) => host.toLowerCase()),
+    maxStreams: positiveInteger('devtools.maxStreams', given.maxStreams) ?? DEVTOOLS_DEFAULTS.maxStreams,
+    maxStreamsPerAddress: positiveInteger('devtools.maxStreamsPerAddress', given.maxStreamsPerAddress) ?? DEVTOOLS_DEFAULTS.maxStreamsPerAddress,
   };
 }
 

@@ -5,13 +5,16 @@ describe('the devtools option', () => {
   it('is off by default; true takes the defaults', () => {
     expect(resolveOptions().devtools).toBeUndefined();
     expect(resolveOptions({ devtools: false }).devtools).toBeUndefined();
-    expect(resolveOptions({ devtools: true }).devtools).toEqual({ maxEvents: 500, path: '/_bridge/devtools', logAdviceOnShutdown: true, allowedHosts: [] });
+    expect(resolveOptions({ devtools: true }).devtools).toEqual({ maxEvents: 500, path: '/_bridge/devtools', logAdviceOnShutdown: true, allowedHosts: [], maxStreams: 64, maxStreamsPerAddress: 8 });
     expect(resolveOptions({ devtools: { maxEvents: 20, path: '/dev/bridge', logAdviceOnShutdown: false, allowedHosts: ['Dev.Example'] } }).devtools).toEqual({
       maxEvents: 20,
       path: '/dev/bridge',
       logAdviceOnShutdown: false,
       allowedHosts: ['dev.example'],
+      maxStreams: 64,
+      maxStreamsPerAddress: 8,
     });
+    expect(resolveOptions({ devtools: { maxStreams: 10, maxStreamsPerAddress: 2 } }).devtools).toMatchObject({ maxStreams: 10, maxStreamsPerAddress: 2 });
     expect(() => resolveOptions({ devtools: { allowedHosts: ['http://dev.example'] } })).toThrow('invalid option "devtools.allowedHosts"');
   });
 
@@ -24,6 +27,8 @@ describe('the devtools option', () => {
     expect(() => resolveOptions({ devtools: { maxEvents: 0 } })).toThrow(/devtools\.maxEvents/);
     expect(() => resolveOptions({ devtools: { path: 'nope' } })).toThrow(/devtools\.path/);
     expect(() => resolveOptions({ devtools: { path: '/_event/dev' } })).toThrow(/devtools\.path/);
+    expect(() => resolveOptions({ devtools: { maxStreams: 0 } })).toThrow(/devtools\.maxStreams/);
+    expect(() => resolveOptions({ devtools: { maxStreamsPerAddress: 1.5 } })).toThrow(/devtools\.maxStreamsPerAddress/);
     expect(() => resolveOptions({ devtools: { colour: 'red' } as never })).toThrow(/devtools\.colour/);
     expect(() => resolveOptions({ devtools: 'yes' as never })).toThrow(/devtools/);
   });

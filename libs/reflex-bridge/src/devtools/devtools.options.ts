@@ -25,10 +25,24 @@ export interface DevtoolsOptions {
    * @default []
    */
   allowedHosts?: string[];
+  /**
+   * Event streams (`<path>/stream`) open on each worker at most, all clients together; one more gets 503
+   * `devtools_streams_busy`. Each open stream may hold up to 1 MiB its client has not read yet, so this bounds what
+   * the streams hold to `maxStreams` MiB.
+   * @default 64
+   */
+  maxStreams?: number;
+  /**
+   * Event streams open from one client address at most (the address as `rateLimit` counts it); one more gets 429
+   * `too_many_streams`. The overlay follows one stream per browser (per tab only where the page has no Web Locks),
+   * and the page one, so a developer needs a few; a script on the network could otherwise open thousands.
+   * @default 8
+   */
+  maxStreamsPerAddress?: number;
 }
 
 /** The devtools options after defaults. */
 export type ResolvedDevtoolsOptions = Required<DevtoolsOptions>;
 
 /** The defaults of {@link DevtoolsOptions}. */
-export const DEVTOOLS_DEFAULTS: ResolvedDevtoolsOptions = Object.freeze({ maxEvents: 500, path: '/_bridge/devtools', logAdviceOnShutdown: true, allowedHosts: [] });
+export const DEVTOOLS_DEFAULTS: ResolvedDevtoolsOptions = Object.freeze({ maxEvents: 500, path: '/_bridge/devtools', logAdviceOnShutdown: true, allowedHosts: [], maxStreams: 64, maxStreamsPerAddress: 8 });

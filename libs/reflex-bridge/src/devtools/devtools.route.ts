@@ -7,6 +7,8 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { whenAnswerable } from '../common/pipelined-turn.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin } from '../security/cross-origin-headers.js';
+import { addressKey, clientIp } from '../security/client-address.js';
+import { UploadSlots } from '../upload/upload-slots.js';
 import { BridgeDevtools, type InspectionFilter } from './bridge-devtools.service.js';
 import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { DevtoolsHistograms } from './devtools-histograms.js';
@@ -76,6 +78,12 @@ export class DevtoolsRoute implements OnModuleInit {
     map((event) => `data: ${JSON.stringify(event)}\n\n`),
     share(),
   );
+  /**
+   * The open event streams, per client address and in total (`devtools.maxStreamsPerAddress`, `devtools.maxStreams`):
+   * each may hold {@link MAX_STREAM_BACKLOG_BYTES} unread, and a script on the network opened as many as it liked.
+   * The uploads' counter, as it counts the same two ways.
+   */
+  private streams: UploadSlots | undefined;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -92,6 +100,7 @@ export class DevtoolsRoute implements OnModuleInit {
     const devtools = this.options.devtools;
     if (!adapter || !devtools) return;
     const base = devtools.path;
+    this.streams = new UploadSlots(devtools.maxStreams, devtools.maxStreamsPerAddress);
     /**
      * `open`: what any page may load whatever its origin, being code without data (see {@link isOpenTo}): the overlay
      * script, which a frontend on a listed origin loads as a classic script, whose request carries no `Origin`, only
@@ -157,12 +166,26 @@ export class DevtoolsRoute implements OnModuleInit {
 
   /**
    * Server-sent events: one `data:` line of JSON per new event, until the browser goes away. A client that leaves
-   * more than {@link MAX_STREAM_BACKLOG_BYTES} unread is disconnected. Like every devtools answer, a pipelined
+   * more than {@link MAX_STREAM_BACKLOG_BYTES} unread is disconnected. A stream past `devtools.maxStreamsPerAddress`
+   * from its client's address gets 429 `too_many_streams`, past `devtools.maxStreams` on the worker 503
+   * `devtools_streams_busy`. Like every devtools answer, a pipelined
    * request's stream starts when its answer's turn comes: Node queues the answers of a connection's pipelined
    * requests behind the one being written, which for a stream never ends, and each would otherwise buffer every
    * event (20 of them held 20 MB).
    */
   private stream(req: IncomingMessage, res: ServerResponse): void {
+    const ip = clientIp(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', this.options.bridge.trustProxy === true);
+    const slot = this.streams!.acquire(addressKey(ip, this.options.rateLimit.ipv6SubnetPrefix));
+    if (slot === 'address') {
+      const limit = this.streams!.maxPerAddress;
+      return json(res, 429, { code: 'too_many_streams', message: `${limit} devtools event streams are open from your address (devtools.maxStreamsPerAddress); close one first.`, limit });
+    }
+    if (slot === 'worker') {
+      const limit = this.streams!.maxConcurrent;
+      return json(res, 503, { code: 'devtools_streams_busy', message: `${limit} devtools event streams are open on this worker (devtools.maxStreams); close one first.`, limit });
+    }
+    // 'close' of the response: it comes when the stream ends for any reason (the client went, the server closed it).
+    res.on('close', slot.release);
     res.statusCode = 200;
     res.setHeader('Content-Type', 'text/event-stream');
     res.setHeader('Cache-Control', 'no-store');
