@@ -14,6 +14,10 @@
  * - `frame_too_large`: the server sent a message past one of the `frameLimits` (too long, nested too deep, or an
  *   update with too many `events`); it was dropped whole, the connection kept. The message names the limit. The
  *   local state may now lag the server's until the next hydration.
+ * - `queue_full`: an event was sent (by the app, or asked for by the server in an update, as an upload's answer can)
+ *   while the connection was not open and `maxQueuedEvents` events were already waiting: it was not queued and will
+ *   not be sent. Reported once until the queue has room again; `data` names the first refused event
+ *   (`{ event, maxQueuedEvents }`) and `client.droppedEvents` counts them all.
  */
 export type ConnectionErrorKind =
   | 'connect_error'
@@ -23,7 +27,8 @@ export type ConnectionErrorKind =
   | 'closed'
   | 'not_connected'
   | 'handoff_failed'
-  | 'frame_too_large';
+  | 'frame_too_large'
+  | 'queue_full';
 
 /** Extra facts attached to a {@link ConnectionError}. */
 export interface ConnectionErrorDetails {

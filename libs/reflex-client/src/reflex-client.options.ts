@@ -90,6 +90,16 @@ export interface ReflexClientOptions {
    * @default `{ maxChars: 16 Mi, maxDepth: 256, maxEvents: 100 }`
    */
   frameLimits?: FrameLimits;
+  /**
+   * Most events held while the connection is not open (sent by the app, or asked for by the server in an update,
+   * as a buffered upload's answer can while the socket is down). One more is not queued: it is reported to
+   * `onConnectionError` listeners as `queue_full` (once until the queue has room again) and counted in
+   * `client.droppedEvents`. Reflex's own client queues without limit; a tab that stays offline, or a server that asks
+   * for an event per line of a long upload answer, would otherwise grow the queue (and the burst sent on reconnect)
+   * for good.
+   * @default 1000
+   */
+  maxQueuedEvents?: number;
   /** Reconnect policy, or `false` to never reconnect on its own. */
   reconnect?: ReconnectOptions | false;
   /**

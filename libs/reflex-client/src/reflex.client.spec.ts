@@ -460,6 +460,29 @@ describe('ReflexClient against a real socket.io server', () => {
     ]);
   });
 
+  it('holds at most maxQueuedEvents while offline: the next ones are refused and reported (queue_full), the held ones sent in order', async () => {
+    const client = makeClient({ maxQueuedEvents: 3 });
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+    // Before, every event was queued: 100,000 clicks offline held 100,000 events and sent them all on reconnect.
+    for (let by = 1; by <= 6; by++) client.call(COUNTER, 'increment', { by });
+    expect(client.queued).toBe(3);
+    expect(client.droppedEvents).toBe(3);
+    // Reported once while the queue stays full, naming the first refused event and the limit.
+    expect(errors.map((error) => error.kind)).toEqual(['queue_full']);
+    expect(errors[0]!.message).toContain('maxQueuedEvents (3)');
+    expect(errors[0]!.data).toEqual({ event: `${COUNTER}.increment`, maxQueuedEvents: 3 });
+    await client.connect();
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 6);
+    expect(server.received.map((event) => event.payload['by'])).toEqual([undefined, undefined, 1, 2, 3]);
+    // Once the queue had room again, a new overflow is reported again.
+    client.disconnect();
+    for (let i = 0; i < 4; i++) client.call(COUNTER, 'increment');
+    expect(errors.map((error) => error.kind)).toEqual(['queue_full', 'queue_full']);
+    expect(client.droppedEvents).toBe(4);
+    expect(() => makeClient({ maxQueuedEvents: 0 })).toThrow(/maxQueuedEvents/);
+  });
+
   it('queues events sent before the first connect()', async () => {
     const client = makeClient();
     client.call(COUNTER, 'increment', { by: 4 });

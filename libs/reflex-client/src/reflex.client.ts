@@ -64,6 +64,8 @@ interface ConnectWaiter {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+/** The `maxQueuedEvents` default: far more than a user clicks while a connection is re-established. */
+const DEFAULT_MAX_QUEUED_EVENTS = 1000;
 
 /** What a server's `new_token` may be: the shape ReflexBridge accepts in a handshake (a UUID, as Reflex sends, is one). */
 const REPLACEMENT_TOKEN = /^[A-Za-z0-9_-]{8,128}$/;
@@ -118,6 +120,12 @@ export class ReflexClient {
   private readonly connectTimeoutMs: number;
   private readonly frameLimits: ResolvedFrameLimits;
   private readonly queue: QueuedEvent[] = [];
+  /** The `maxQueuedEvents` option. */
+  private readonly maxQueuedEvents: number;
+  /** Events refused since the client was made, the queue being full. */
+  private refusedEvents = 0;
+  /** The queue's overflow was reported and it has not had room since: later refusals are only counted. */
+  private queueFullReported = false;
   private readonly pings: PendingPing[] = [];
   private readonly uploadEndpoint: string;
   /** Uploads in flight that were given an `uploadId`, to refuse a second one and to cancel them. */
@@ -180,6 +188,8 @@ export class ReflexClient {
       this.backoff = new ReconnectBackoff(this.reconnectOptions);
     }
     this.frameLimits = resolveFrameLimits(options.frameLimits);
+    this.maxQueuedEvents = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_EVENTS;
+    if (!(this.maxQueuedEvents >= 1)) throw new RangeError('ReflexClient: "maxQueuedEvents" must be a number >= 1.');
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     if (!(this.connectTimeoutMs >= 0)) throw new RangeError('ReflexClient: "connectTimeoutMs" must be a number >= 0.');
     const redirect = options.onRedirect ?? defaultRedirectHandler();
@@ -209,9 +219,14 @@ export class ReflexClient {
     return this.connected && this.rootHydrated;
   }
 
-  /** Number of events waiting for a connection. */
+  /** Number of events waiting for a connection (at most `maxQueuedEvents`). */
   get queued(): number {
     return this.queue.length;
+  }
+
+  /** Events not sent since this client was made because `maxQueuedEvents` were already waiting (see `queue_full`). */
+  get droppedEvents(): number {
+    return this.refusedEvents;
   }
 
   /** The full Socket.IO URL the client connects to (base URL + namespace). */
@@ -283,7 +298,24 @@ export class ReflexClient {
   private sendOrQueue(name: string, payload: Record<string, unknown>): void {
     const socket = this.socket;
     if (socket?.connected) this.emitEvent(socket, name, payload);
-    else this.queue.push({ name, payload });
+    else if (this.queue.length < this.maxQueuedEvents) {
+      this.queue.push({ name, payload });
+      // The queue had room: a later overflow is a new one, reported again.
+      this.queueFullReported = false;
+    } else this.refuseQueued(name);
+  }
+
+  /**
+   * The queue is full: the event is not queued, so it will not be sent. Reported once until the queue has room again
+   * (a server asking for an event per line of a long upload answer would otherwise call the listeners per line).
+   */
+  private refuseQueued(name: string): void {
+    this.refusedEvents += 1;
+    if (this.queueFullReported) return;
+    this.queueFullReported = true;
+    const max = this.maxQueuedEvents;
+    const message = `The event "${name.slice(0, 200)}" was not sent: ${max} events already wait for a connection (maxQueuedEvents (${max})). Later ones are dropped, unreported, until the queue has room.`;
+    this.connectionErrorListeners.emit(new ConnectionError('queue_full', message, { data: { event: name, maxQueuedEvents: max } }));
   }
 
   /**
