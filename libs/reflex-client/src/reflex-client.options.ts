@@ -100,6 +100,13 @@ export interface ReflexClientOptions {
    * @default 1000
    */
   maxQueuedEvents?: number;
+  /**
+   * Most updates an upload's answer keeps in `UploadResult.updates`: every line is applied as it arrives, and the
+   * result holds the last `maxUploadUpdates` of them; `UploadResult.droppedUpdates` counts the earlier ones left out.
+   * A handler that reports progress line by line would otherwise make the result hold its whole answer.
+   * @default 1000
+   */
+  maxUploadUpdates?: number;
   /** Reconnect policy, or `false` to never reconnect on its own. */
   reconnect?: ReconnectOptions | false;
   /**

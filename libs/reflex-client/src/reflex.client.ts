@@ -66,6 +66,8 @@ interface ConnectWaiter {
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 /** The `maxQueuedEvents` default: far more than a user clicks while a connection is re-established. */
 const DEFAULT_MAX_QUEUED_EVENTS = 1000;
+/** The `maxUploadUpdates` default. */
+const DEFAULT_MAX_UPLOAD_UPDATES = 1000;
 
 /** What a server's `new_token` may be: the shape ReflexBridge accepts in a handshake (a UUID, as Reflex sends, is one). */
 const REPLACEMENT_TOKEN = /^[A-Za-z0-9_-]{8,128}$/;
@@ -122,6 +124,8 @@ export class ReflexClient {
   private readonly queue: QueuedEvent[] = [];
   /** The `maxQueuedEvents` option. */
   private readonly maxQueuedEvents: number;
+  /** The `maxUploadUpdates` option. */
+  private readonly maxUploadUpdates: number;
   /** Events refused since the client was made, the queue being full. */
   private refusedEvents = 0;
   /** The queue's overflow was reported and it has not had room since: later refusals are only counted. */
@@ -190,6 +194,8 @@ export class ReflexClient {
     this.frameLimits = resolveFrameLimits(options.frameLimits);
     this.maxQueuedEvents = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_EVENTS;
     if (!(this.maxQueuedEvents >= 1)) throw new RangeError('ReflexClient: "maxQueuedEvents" must be a number >= 1.');
+    this.maxUploadUpdates = options.maxUploadUpdates ?? DEFAULT_MAX_UPLOAD_UPDATES;
+    if (!(this.maxUploadUpdates >= 0)) throw new RangeError('ReflexClient: "maxUploadUpdates" must be a number >= 0.');
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     if (!(this.connectTimeoutMs >= 0)) throw new RangeError('ReflexClient: "connectTimeoutMs" must be a number >= 0.');
     const redirect = options.onRedirect ?? defaultRedirectHandler();
@@ -376,6 +382,7 @@ export class ReflexClient {
       files: prepared,
       signal: controller.signal,
       progress: new UploadProgressReporter(onProgress),
+      maxUpdates: this.maxUploadUpdates,
       onUpdate: (update) => this.handleUpdate(update),
     };
     try {

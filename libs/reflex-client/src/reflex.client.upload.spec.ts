@@ -128,7 +128,7 @@ class UploadTestServer {
       res.end('<h1>Bad Gateway</h1>');
       return;
     }
-    const known = [`${CATALOG}.attach_image`, `${CATALOG}.echo`, `${CATALOG}.garbage`, `${CATALOG}.drop`, `${CATALOG}.deep`, `${IMPORTS}.import_rows`, `${IMPORTS}.slow_import`];
+    const known = [`${CATALOG}.attach_image`, `${CATALOG}.echo`, `${CATALOG}.garbage`, `${CATALOG}.drop`, `${CATALOG}.deep`, `${CATALOG}.chatty`, `${IMPORTS}.import_rows`, `${IMPORTS}.slow_import`];
     if (!known.includes(String(handler))) return this.refuse(req, res, 404, 'upload_not_accepted', `No upload handler ${String(handler)}.`);
 
     const slow = handler === `${IMPORTS}.slow_import`;
@@ -188,6 +188,12 @@ class UploadTestServer {
     if (handler === `${CATALOG}.deep`) {
       // A line nested 100,000 deep (past frameLimits.maxDepth), then an ordinary one.
       res.end(`{"delta":{"${CATALOG}":{"deep_rx_state_":${'['.repeat(100_000)}${']'.repeat(100_000)}}}}\n${line(delta(CATALOG, { step: 3 }))}`);
+      return;
+    }
+    if (handler === `${CATALOG}.chatty`) {
+      // 200 lines, each asking the client to send one backend event back (the socket is not connected here).
+      for (let step = 1; step <= 200; step++) res.write(line({ ...(delta(CATALOG, { step }) as object), events: [{ name: `${CATALOG}.follow`, payload: { step } }] }));
+      res.end();
       return;
     }
     if (handler === `${CATALOG}.drop`) {
@@ -316,7 +322,7 @@ describe('ReflexClient.upload (Node, against a real HTTP server)', () => {
     const result = await client.upload(IMPORTS, 'import_rows', [{ name: 'rows.csv', data: Buffer.alloc(200_000, 65), size: 200_000 }], {
       onProgress: (p) => progress.push(p),
     });
-    expect(result).toEqual({ status: 202, mode: 'streaming', updates: [] });
+    expect(result).toEqual({ status: 202, mode: 'streaming', updates: [], droppedUpdates: 0 });
     expect(updates).toEqual([]);
     expect(server.received[0]!.complete).toBe(true);
     expect(progress.at(-1)?.progress).toBe(1);
@@ -388,6 +394,24 @@ describe('ReflexClient.upload (Node, against a real HTTP server)', () => {
     expect(result.updates).toEqual([delta(CATALOG, { step: 3 })]);
     expect(client.state(CATALOG)).toEqual({ step: 3 });
     expect(kinds).toEqual(['frame_too_large']);
+  });
+
+  it('keeps the last maxUploadUpdates updates of a long answer, counts the others, and bounds the events it asks to send offline', async () => {
+    const bounded = new ReflexClient({ url: server.origin, token: TOKEN, storage: null, maxUploadUpdates: 20, maxQueuedEvents: 50 });
+    const errors: string[] = [];
+    bounded.onConnectionError((error) => errors.push(error.kind));
+    const result = await bounded.upload(CATALOG, 'chatty', []);
+    // Every line was applied; before, all 200 were also kept in the result, and all 200 follow-up events queued.
+    expect(bounded.state(CATALOG)).toEqual({ step: 200 });
+    expect(result.updates).toHaveLength(20);
+    expect(result.updates[0]).toMatchObject({ delta: { [CATALOG]: { step_rx_state_: 181 } } });
+    expect(result.updates.at(-1)).toMatchObject({ delta: { [CATALOG]: { step_rx_state_: 200 } } });
+    expect(result.droppedUpdates).toBe(180);
+    expect(bounded.queued).toBe(50);
+    expect(bounded.droppedEvents).toBe(150);
+    expect(errors).toEqual(['queue_full']);
+    // An answer within the bound drops nothing.
+    expect((await client.upload(CATALOG, 'echo', [])).droppedUpdates).toBe(0);
   });
 
   it('aborts mid-upload through the signal: the request is dropped and the promise rejects', async () => {

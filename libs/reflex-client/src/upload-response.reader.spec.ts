@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { retryAfterMsOf } from './upload-response.reader.js';
+import { retryAfterMsOf, UploadResponseReader } from './upload-response.reader.js';
 
 describe('retryAfterMsOf', () => {
   const now = Date.parse('2026-12-04T18:00:00Z');
@@ -13,5 +13,25 @@ describe('retryAfterMsOf', () => {
 
   it('is undefined when the header is absent or unreadable', () => {
     for (const header of [undefined, null, '', '  ', 'soon', '-5', '1.5']) expect(retryAfterMsOf(header, now)).toBeUndefined();
+  });
+});
+
+describe('UploadResponseReader', () => {
+  it('applies every line but keeps only the last maxUpdates in the result, counting the others', () => {
+    const applied: number[] = [];
+    const reader = new UploadResponseReader((update) => void applied.push((update as { n: number }).n), 3);
+    reader.begin(200);
+    reader.push(Array.from({ length: 10 }, (_, n) => `${JSON.stringify({ n })}\n`).join(''));
+    const result = reader.end();
+    expect(applied).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(result.updates).toEqual([{ n: 7 }, { n: 8 }, { n: 9 }]);
+    expect(result.droppedUpdates).toBe(7);
+  });
+
+  it('leaves a refused update out without counting it as dropped', () => {
+    const reader = new UploadResponseReader((update) => (update as { n: number }).n !== 1, 5);
+    reader.begin(200);
+    reader.push('{"n":0}\n{"n":1}\n{"n":2}\n');
+    expect(reader.end()).toEqual({ status: 200, mode: 'buffered', updates: [{ n: 0 }, { n: 2 }], droppedUpdates: 0 });
   });
 });

@@ -34,13 +34,21 @@ export function retryAfterMsOf(header: string | null | undefined, now: number = 
 export class UploadResponseReader {
   private readonly splitter = new NdjsonLineSplitter();
   private readonly updates: StateUpdate[] = [];
+  /** Updates applied but left out of the result, past `maxUpdates`. */
+  private droppedUpdates = 0;
   private status = 0;
   private retryAfterMs: number | undefined;
   private errorText = '';
   private readonly decoder = new TextDecoder('utf-8');
 
-  /** @param onUpdate Applies one update; `false` when it refused it (past a frame limit), which leaves it out of the result. */
-  constructor(private readonly onUpdate: (update: StateUpdate) => boolean | void) {}
+  /**
+   * @param onUpdate Applies one update; `false` when it refused it (past a frame limit), which leaves it out of the result.
+   * @param maxUpdates Most updates the result keeps: the last ones, the earlier ones only counted.
+   */
+  constructor(
+    private readonly onUpdate: (update: StateUpdate) => boolean | void,
+    private readonly maxUpdates = Infinity,
+  ) {}
 
   /** True once the status is known and is not a success. */
   get failed(): boolean {
@@ -82,7 +90,7 @@ export class UploadResponseReader {
     if (this.failed) throw this.error();
     for (const line of this.splitter.flush()) this.line(line);
     const status = this.status;
-    return { status, mode: status === 202 ? 'streaming' : 'buffered', updates: this.updates };
+    return { status, mode: status === 202 ? 'streaming' : 'buffered', updates: this.updates, droppedUpdates: this.droppedUpdates };
   }
 
   /** The error for a failed status, from whatever part of its body arrived. */
@@ -111,6 +119,12 @@ export class UploadResponseReader {
     if (!isRecord(value)) throw new UploadRequestError(0, 'invalid_response', `The upload answer has a line that is not an object: ${line.slice(0, 200)}`);
     if (this.status === 202) return;
     const update = value as StateUpdate;
-    if (this.onUpdate(update) !== false) this.updates.push(update);
+    if (this.onUpdate(update) === false) return;
+    this.updates.push(update);
+    // The last ones kept: the answer's end (the handler's final state, its last message) is what a caller reads.
+    if (this.updates.length > this.maxUpdates) {
+      this.updates.shift();
+      this.droppedUpdates += 1;
+    }
   }
 }

@@ -30,6 +30,8 @@ export interface UploadRequest {
   files: PreparedUploadFile[];
   signal: AbortSignal;
   progress: UploadProgressReporter;
+  /** Most updates the result keeps (the last ones); see `maxUploadUpdates`. */
+  maxUpdates: number;
   /** Applies one response line, like a socket `event` message. */
   onUpdate(update: StateUpdate): boolean | void;
 }

@@ -72,6 +72,11 @@ export interface UploadResult {
    * the client's state as they arrived. `streaming`: the handler consumed chunks; its deltas came over the socket.
    */
   mode: 'buffered' | 'streaming';
-  /** The `StateUpdate`s of the response, in order, each already applied like a socket `event` message. */
+  /**
+   * The `StateUpdate`s of the response, in order, each already applied like a socket `event` message: the last
+   * `maxUploadUpdates` (client option, default 1000) of them.
+   */
   updates: StateUpdate[];
+  /** How many earlier updates were applied but left out of {@link updates} (past `maxUploadUpdates`); usually 0. */
+  droppedUpdates: number;
 }

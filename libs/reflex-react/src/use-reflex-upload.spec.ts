@@ -25,7 +25,7 @@ function fakeUploadClient(): { client: ReflexClient; calls: PendingUpload[] } {
   client.upload = ((_state: string, _handler: string, _files: unknown, options: UploadRequestOptions = {}) =>
     new Promise((resolve, reject) => {
       options.signal?.addEventListener('abort', () => reject(new UploadRequestError(0, 'aborted', 'The upload was aborted.')), { once: true });
-      calls.push({ options, resolve: () => resolve({ status: 200, mode: 'buffered', updates: [] }), reject });
+      calls.push({ options, resolve: () => resolve({ status: 200, mode: 'buffered', updates: [], droppedUpdates: 0 }), reject });
     })) as ReflexClient['upload'];
   return { client, calls };
 }
