@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, get as httpGet, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -187,5 +187,26 @@ if (missingChromium && isCI) {
         server.off('request', onRequest);
       }
     }, 90_000);
+
+    it('says the stream was refused when its address has devtools.maxStreamsPerAddress open, instead of "reconnecting…" for good', async () => {
+      // Streams from this machine's address until the server refuses one: the page's own then is one too many.
+      const held: IncomingMessage[] = [];
+      const context = await browser!.newContext();
+      try {
+        for (;;) {
+          const response = await new Promise<IncomingMessage>((ok, fail) => httpGet(`${base}/_bridge/devtools/stream`, ok).on('error', fail));
+          held.push(response);
+          if (response.statusCode !== 200) break;
+        }
+        expect(held.at(-1)!.statusCode).toBe(429);
+        const refused = await context.newPage();
+        await refused.goto(`${base}/_bridge/devtools`);
+        // An EventSource answered 429 does not connect again: before, the page said "reconnecting…" forever.
+        await eventually('the refusal on the page', () => refused.locator('#status').innerText(), (status) => status.includes('refused'));
+      } finally {
+        for (const response of held) response.destroy();
+        await context.close();
+      }
+    }, 60_000);
   });
 }

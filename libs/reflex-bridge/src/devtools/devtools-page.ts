@@ -266,7 +266,11 @@ export const DEVTOOLS_PAGE = `<!doctype html>
     render();
     const stream = new EventSource(BASE + '/stream');
     stream.onopen = () => { $('dot').classList.add('on'); $('status').textContent = 'live'; };
-    stream.onerror = () => { $('dot').classList.remove('on'); $('status').textContent = 'reconnecting…'; };
+    // A refused stream (429/503: devtools.maxStreamsPerAddress or maxStreams open) is CLOSED: it never connects again.
+    stream.onerror = () => {
+      $('dot').classList.remove('on');
+      $('status').textContent = stream.readyState === EventSource.CLOSED ? 'stream refused: too many open (close other devtools tabs, then reload)' : 'reconnecting…';
+    };
     stream.onmessage = (message) => add(JSON.parse(message.data));
     loadAdvice();
     loadHistograms();
