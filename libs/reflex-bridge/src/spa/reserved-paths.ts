@@ -22,30 +22,39 @@ export const DOT_SEGMENT = /\/(?:\.|%2[eE])/;
 /**
  * The paths the module itself answers, which neither the SPA fallback nor the dev-server proxy may ever take:
  * the event socket (`<prefix>/_event`), uploads (`<prefix>/_upload*`), everything under `/_bridge` (devtools,
- * cookie handoff) and wherever those were moved, ping, health and the metrics route. In any letter case: Express
- * routes case-insensitively, so `/_BRIDGE/devtools` is the devtools page and `/_BRIDGE/x` is the module's too.
+ * cookie handoff) and wherever those were moved, ping, health and the metrics route. In any letter case (see
+ * {@link pathRule}): Express routes case-insensitively, so `/_BRIDGE/devtools` is the devtools page and `/_BRIDGE/x` is
+ * the module's too.
  */
 export function reservedPaths(options: ResolvedReflexBridgeOptions): RegExp[] {
   const prefix = pathPrefixOf(options.path);
   const paths = [options.path, '/_bridge', options.cookieHandoffPath, options.reflexRoutes.ping, options.reflexRoutes.health, options.devtools?.path, options.metrics?.path];
   const rules = paths.filter((path): path is string => typeof path === 'string').map((path) => pathRule('path', path));
   // `/_upload` and anything it starts (`/_upload`, `/_upload/<file>`, `/_uploads`): Reflex's upload routes.
-  rules.push(new RegExp(`^${escape(prefix)}/_upload`));
-  return rules.map(anyLetterCase);
+  rules.push(new RegExp(`^${escape(prefix)}/_upload`, 'i'));
+  return rules;
+}
+
+/** What tells whether a pathname is left alone: {@link anyOf} a list of rules. */
+export interface PathMatcher {
+  test(pathname: string): boolean;
+  /** The RegExps it tries, one per set of flags. */
+  readonly patterns: readonly RegExp[];
 }
 
 /**
- * `rule` matching its letters in either case, written out as `[aA]` (one RegExp's flags are lost when
- * {@link anyOf} joins it with others, and Node 20 has no inline `(?i:...)`). For the module's own rules only, whose
- * sources hold no escaped letter or character class.
+ * A matcher of what any of `rules` matches, each with its own flags (an app's `/^\/docs/i` stays case-insensitive):
+ * rules with the same flags are joined into one RegExp. Without `g` and `y`, which would make a RegExp's `test`
+ * start where its previous match ended, so that every other request for the same path went unmatched.
  */
-function anyLetterCase(rule: RegExp): RegExp {
-  return new RegExp(rule.source.replace(/\\.|[a-zA-Z]/g, (part) => (part.length === 1 ? `[${part.toLowerCase()}${part.toUpperCase()}]` : part)));
-}
-
-/** One RegExp matching what any of `rules` matches (serve-static's `exclude` takes one RegExp). */
-export function anyOf(rules: RegExp[]): RegExp {
-  return new RegExp(rules.map((rule) => `(?:${rule.source})`).join('|'));
+export function anyOf(rules: RegExp[]): PathMatcher {
+  const byFlags = new Map<string, string[]>();
+  for (const rule of rules) {
+    const flags = rule.flags.replace(/[gy]/g, '');
+    byFlags.set(flags, [...(byFlags.get(flags) ?? []), `(?:${rule.source})`]);
+  }
+  const patterns = [...byFlags].map(([flags, sources]) => new RegExp(sources.join('|'), flags));
+  return { patterns, test: (pathname) => patterns.some((pattern) => pattern.test(pathname)) };
 }
 
 function escape(text: string): string {

@@ -2,6 +2,7 @@ import { Inject, Injectable, NotFoundException, type OnModuleInit } from '@nestj
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestPathname } from './request-pathname.js';
+import type { PathMatcher } from './reserved-paths.js';
 
 /** DI token of the {@link SpaFallbackRules} the SPA's serve-static module reads. */
 export const SPA_FALLBACK_RULES = Symbol('ReflexSpaFallbackRules');
@@ -13,7 +14,7 @@ export interface SpaFallbackRules {
   /** The build directory, holding `index.html`. */
   rootPath: string;
   base: string;
-  exclusion: RegExp;
+  exclusion: PathMatcher;
 }
 
 /** True when `accept` asks for JSON and not for HTML (`application/json`, `application/problem+json`). */

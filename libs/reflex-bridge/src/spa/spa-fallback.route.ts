@@ -4,6 +4,7 @@ import fresh from 'fresh';
 import type { SpaIndexPage, SpaIndexVersion } from './spa-index.page.js';
 import { NO_CACHE } from './spa-serve-static.options.js';
 import { requestPathname } from './request-pathname.js';
+import type { PathMatcher } from './reserved-paths.js';
 
 type Next = (error?: unknown) => void;
 
@@ -16,7 +17,7 @@ type Next = (error?: unknown) => void;
  * sent (a build's mtime says nothing of the content, see {@link ContentEtags}). `If-None-Match` revalidates (304);
  * `If-Match` naming another version is a 412 with Nest's JSON body.
  */
-export function spaFallbackRoute(page: SpaIndexPage, exclusion: RegExp): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
+export function spaFallbackRoute(page: SpaIndexPage, exclusion: PathMatcher): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
   return (req, res, next) => {
     const path = requestPathname(req);
     // Only a path can be a page (not the asterisk-form `*`).

@@ -3,16 +3,17 @@ import fc from 'fast-check';
 import { Worker } from 'node:worker_threads';
 import { resolveOptions } from '../reflex-bridge.options.js';
 import { fallbackExclusion, IMMUTABLE, NO_CACHE, serveStaticOptionsOf } from './spa-serve-static.options.js';
-import { FILE_EXTENSION } from './reserved-paths.js';
+import { FILE_EXTENSION, type PathMatcher } from './reserved-paths.js';
 import { wantsJsonOnly } from './spa-fallback.gate.js';
 
 const ROOT = '/srv/shop/web/dist';
 
 /** `pattern.test(input)`, run in a worker thread that is ended, failing the test, if it has not answered within 30 s. */
-async function matchInWorker(pattern: RegExp, input: string): Promise<boolean> {
+async function matchInWorker(pattern: RegExp | PathMatcher, input: string): Promise<boolean> {
   const code = `const { parentPort, workerData } = require('node:worker_threads');
-    parentPort.postMessage(new RegExp(workerData.source, workerData.flags).test(workerData.input));`;
-  const worker = new Worker(code, { eval: true, workerData: { source: pattern.source, flags: pattern.flags, input } });
+    parentPort.postMessage(workerData.patterns.some(({ source, flags }) => new RegExp(source, flags).test(workerData.input)));`;
+  const patterns = (pattern instanceof RegExp ? [pattern] : pattern.patterns).map(({ source, flags }) => ({ source, flags }));
+  const worker = new Worker(code, { eval: true, workerData: { patterns, input } });
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
@@ -121,6 +122,15 @@ describe('what the fallback leaves alone', () => {
       expect([path, rule.test(path)]).toEqual([path, true]);
     }
     for (const path of ['/CART', '/_EVENTFUL', '/Pinged']) expect([path, rule.test(path)]).toEqual([path, false]);
+  });
+
+  it("leaves the app's exclude prefixes in any letter case too, and keeps its RegExps' flags", () => {
+    // Express routes /API/x to the app's /api controller, so /API/missing must get the app's 404, not the page.
+    const rule = fallbackExclusion(resolveOptions({ spa: { rootPath: ROOT, exclude: ['/api', '/v1.0/docs', /^\/Reports\/\d+$/i, /^\/stats/g] } }));
+    for (const path of ['/API', '/Api/missing', '/V1.0/DOCS/x', '/reports/3', '/REPORTS/3']) expect([path, rule.test(path)]).toEqual([path, true]);
+    for (const path of ['/APIARY', '/v1x0/docs', '/Reports/latest']) expect([path, rule.test(path)]).toEqual([path, false]);
+    // A global RegExp keeps no lastIndex between tests: the same path is left alone every time.
+    for (let i = 0; i < 3; i += 1) expect(rule.test('/stats')).toBe(true);
   });
 
   it('tells a file path by its last segment, as a reference reading of the path does, in time linear in the path', async () => {

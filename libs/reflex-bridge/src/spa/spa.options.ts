@@ -28,7 +28,8 @@ export interface SpaOptions {
   fallback?: boolean;
   /**
    * More paths the fallback leaves alone (answered by the app's own routes or a 404), added to the module's own:
-   * a string is a path prefix (`'/api'` covers `/api` and `/api/...`), a RegExp is tested against the pathname.
+   * a string is a path prefix in any letter case, as Express routes (`'/api'` covers `/api`, `/api/...` and
+   * `/API/...`), a RegExp is tested against the pathname with its own flags.
    * @default []
    */
   exclude?: Array<string | RegExp>;
@@ -45,8 +46,8 @@ export interface DevServerOptions {
   /** The dev server's URL, e.g. `http://localhost:5173` (Vite's default). Required with `split_dev`. */
   url: string;
   /**
-   * More paths never proxied, added to the module's own (a string is a path prefix, a RegExp is tested against the
-   * pathname), e.g. app routes registered on the HTTP adapter after the module.
+   * More paths never proxied, added to the module's own (a string is a path prefix in any letter case, a RegExp is
+   * tested against the pathname with its own flags), e.g. app routes registered on the HTTP adapter after the module.
    * @default []
    */
   exclude?: Array<string | RegExp>;
@@ -117,7 +118,10 @@ function rejectUnknownKeys(section: string, value: object, known: string[]): voi
   }
 }
 
-/** A string path prefix (`/api` → `/api`, `/api/...`) or a RegExp, as one RegExp tested against a pathname. */
+/**
+ * A string path prefix (`/api` → `/api`, `/api/...`, in any letter case) or a RegExp (as given), as one RegExp tested
+ * against a pathname.
+ */
 export function pathRule(field: string, rule: unknown): RegExp {
   if (rule instanceof RegExp) return rule;
   if (typeof rule !== 'string' || !rule.startsWith('/') || /[\s?#]/.test(rule)) {
@@ -125,7 +129,8 @@ export function pathRule(field: string, rule: unknown): RegExp {
   }
   const prefix = rule.length > 1 && rule.endsWith('/') ? rule.slice(0, -1) : rule;
   if (prefix === '/') return /^\//;
-  return new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:/|$)`);
+  // Case-insensitive, as Express routes: `/API/x` reaches the app's `/api` routes, so it is theirs to answer too.
+  return new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:/|$)`, 'i');
 }
 
 function pathRules(field: string, value: unknown): RegExp[] {
