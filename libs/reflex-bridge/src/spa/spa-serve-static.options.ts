@@ -39,7 +39,7 @@ export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): Serv
       const hashedName = path.startsWith(assetsDir);
       res.setHeader('Cache-Control', path.endsWith('.html') ? NO_CACHE : hashedName ? IMMUTABLE : otherFiles);
       // The type is the one the extension gives: a browser must not guess another from the content (and run a text
-      // file as a script); the deploy's proxy adds no such header (deploy/nginx.conf).
+      // file as a script); set here, as an app may run without a proxy that adds it.
       res.setHeader('X-Content-Type-Options', 'nosniff');
       // A file revalidated under the same name gets a validator from its content (send keeps an ETag set here).
       const etag = hashedName ? undefined : etags.of(path, stat);

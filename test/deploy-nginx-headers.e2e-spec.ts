@@ -1,0 +1,139 @@
+/**
+ * The shipped deploy/nginx.conf (test/support/deploy-nginx.ts: only ports, certificate and file paths substituted),
+ * in front of one real Nest app with the module, answering hostile and failing requests: every answer, whether the
+ * app's own JSON error, a file the module serves, or an error nginx itself writes (a body over its limit, a header
+ * too large), carries the production security headers once, and nginx names no version.
+ *
+ * Needs nginx and openssl: skipped without nginx, except under CI=true.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { BadRequestException, Controller, Get } from '@nestjs/common';
+import { ReflexBridgeModule } from '@reflex-bridge/nest';
+import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
+import { startApp, type RunningApp } from './support/app.js';
+import { startDeployNginx, type DeployNginx } from './support/deploy-nginx.js';
+import { nginxSkipReason } from './support/nginx.js';
+
+@Controller('orders')
+class OrdersController {
+  @Get('bad')
+  bad(): never {
+    throw new BadRequestException('no such order');
+  }
+}
+
+interface Answer {
+  status: number;
+  /** Raw header lines, lower-cased names, in order (a repeated header appears once per line). */
+  lines: Array<[string, string]>;
+  body: string;
+}
+
+/** One HTTPS request through nginx (the test certificate is self-signed). */
+function request(url: string, method = 'GET', headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method, headers, rejectUnauthorized: false, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        const lines: Array<[string, string]> = [];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
+        resolve({ status: res.statusCode ?? 0, lines, body });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Writes `head` as is over TLS and reads until nginx closes: for requests a client library would refuse to send. */
+function rawRequest(port: number, head: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => socket.write(head));
+    let text = '';
+    socket.setEncoding('latin1');
+    // Done once the head and its Content-Length body are in (nginx may keep reading an unsent body for a while).
+    const complete = () => {
+      const end = text.indexOf('\r\n\r\n');
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
+      return end >= 0 && text.length >= end + 4 + length;
+    };
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (complete()) socket.destroy();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [top = '', ...rest] = text.slice(0, text.indexOf('\r\n\r\n')).split('\r\n');
+      const lines = rest.map((line): [string, string] => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]);
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(top)?.[1] ?? 0), lines, body: text.slice(text.indexOf('\r\n\r\n') + 4) });
+    });
+  });
+}
+
+const values = (answer: Answer, name: string): string[] => answer.lines.filter(([key]) => key === name).map(([, value]) => value);
+
+/** The headers every answer must carry, each exactly once. */
+function expectSecurityHeaders(answer: Answer): void {
+  expect(values(answer, 'x-content-type-options')).toEqual(['nosniff']);
+  expect(values(answer, 'strict-transport-security')).toEqual(['max-age=31536000']);
+  expect(values(answer, 'x-frame-options')).toEqual(['DENY']);
+  expect(values(answer, 'referrer-policy')).toEqual(['same-origin']);
+  // No version for a scanner to match against known vulnerabilities, and no framework banner.
+  expect(values(answer, 'server')).toEqual(['nginx']);
+  expect(values(answer, 'x-powered-by')).toEqual([]);
+}
+
+const nginxMissing = nginxSkipReason();
+if (nginxMissing) process.stderr.write(`${nginxMissing}\n`);
+const suite = nginxMissing ? describe.skip : describe;
+
+suite('deploy/nginx.conf in front of the module: security headers on every answer', () => {
+  let app: RunningApp;
+  let nginx: DeployNginx;
+
+  beforeAll(async () => {
+    app = await startApp({ imports: [ReflexBridgeModule.forRoot({})], controllers: [OrdersController] });
+    nginx = await startDeployNginx([Number(new URL(app.url).port)]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await nginx?.stop();
+    await app?.close();
+  });
+
+  it("the app's own JSON errors (Nest's 404 and 400) get nosniff from nginx", async () => {
+    const missing = await request(`${nginx.url}/no/such/route?x=%ff`);
+    expect(missing.status).toBe(404);
+    expect(values(missing, 'content-type')[0]).toMatch(/^application\/json/);
+    expectSecurityHeaders(missing);
+    const bad = await request(`${nginx.url}/orders/bad`);
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body)).toMatchObject({ statusCode: 400, message: 'no such order' });
+    expectSecurityHeaders(bad);
+  });
+
+  it('a module route that sets nosniff itself carries it once, and so do the module routes that do not', async () => {
+    // The stored-files route's 404 sets nosniff itself (asked directly): through nginx it is still sent once.
+    const direct = await fetch(`${app.url}/_upload/no-such.png`);
+    expect([direct.status, direct.headers.get('x-content-type-options')]).toEqual([404, 'nosniff']);
+    const missing = await request(`${nginx.url}/_upload/no-such.png`);
+    expect(missing.status).toBe(404);
+    expectSecurityHeaders(missing);
+    expectSecurityHeaders(await request(`${nginx.url}/ping`));
+    expectSecurityHeaders(await request(`${nginx.url}/_health`));
+  });
+
+  it("nginx's own errors carry them too: a body over client_max_body_size, a header too large", async () => {
+    const port = Number(new URL(nginx.url).port);
+    // Answered from the Content-Length alone, before a byte of the body.
+    const tooLarge = await rawRequest(port, `POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${11 * 1024 * 1024}\r\nConnection: close\r\n\r\n`);
+    expect(tooLarge.status).toBe(413);
+    expectSecurityHeaders(tooLarge);
+    const hugeHeader = await rawRequest(port, `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Junk: ${'a'.repeat(64 * 1024)}\r\nConnection: close\r\n\r\n`);
+    expect(hugeHeader.status).toBe(400);
+    expectSecurityHeaders(hugeHeader);
+  });
+});
