@@ -187,3 +187,35 @@ describe('metrics.path against a flood of scrapes', () => {
     }
   });
 });
+
+describe('metrics.path when the registry fails, and its headers', () => {
+  it("answers a failed collection with a structured 503 (no empty 500), logs it, and the next scrape works again", async () => {
+    const registry = new Registry();
+    const collect = registry.metrics.bind(registry);
+    let failing = true;
+    registry.metrics = async () => {
+      if (failing) throw new Error('collector exploded at /secret/path.js:12');
+      return collect();
+    };
+    const logger = new CapturingLogger();
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ metrics: { registry, path: '/metrics', log: false } })] }, undefined, logger);
+    try {
+      const failed = await fetch(`${running.url}/metrics`);
+      expect(failed.status).toBe(503);
+      expect(failed.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(failed.headers.get('cache-control')).toBe('no-store');
+      expect(failed.headers.get('x-content-type-options')).toBe('nosniff');
+      // What failed stays in the log: the scraper learns only that the collection failed.
+      expect(await failed.json()).toEqual({ code: 'metrics_unavailable', message: 'Collecting the metrics failed; see the server log.' });
+      expect(logger.lines.some((line) => line.message.includes('collector exploded'))).toBe(true);
+      failing = false;
+      const ok = await fetch(`${running.url}/metrics`);
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(ok.headers.get('cache-control')).toBe('no-store');
+      expect(await ok.text()).toContain('reflex_bridge_event_duration_seconds');
+    } finally {
+      await running.close();
+    }
+  });
+});

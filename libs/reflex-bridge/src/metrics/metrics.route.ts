@@ -48,11 +48,17 @@ export class MetricsRoute implements OnModuleInit {
         res.statusCode = 200;
         res.setHeader('Content-Type', registry.contentType ?? PROMETHEUS_TEXT);
         res.setHeader('Cache-Control', 'no-store');
+        res.setHeader('X-Content-Type-Options', 'nosniff');
         res.end(body);
       } catch (error) {
         this.logger.warn(`Collecting the metrics failed: ${(error as Error).message}`);
-        res.statusCode = 500;
-        res.end();
+        // The scrape fails (Prometheus marks the target down) with a structured answer; what failed stays in the log,
+        // not in an answer to whoever reached the route.
+        res.statusCode = 503;
+        res.setHeader('Content-Type', 'application/json');
+        res.setHeader('Cache-Control', 'no-store');
+        res.setHeader('X-Content-Type-Options', 'nosniff');
+        res.end(JSON.stringify({ code: 'metrics_unavailable', message: 'Collecting the metrics failed; see the server log.' }));
       }
     });
   }
