@@ -296,6 +296,7 @@ describe('hostile clients', () => {
               // The route's own refusals are structured; other paths get the app's 404.
               const body = (await response.json()) as { code?: unknown };
               expect(typeof body.code).toBe('string');
+              expect([response.headers.get('x-content-type-options'), response.headers.get('cache-control')]).toEqual(['nosniff', 'no-store']);
             } else {
               await response.arrayBuffer();
             }

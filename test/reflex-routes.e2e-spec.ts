@@ -100,10 +100,13 @@ describe('Reflex routes, frontend exceptions, the router var and redirects (in m
       const ping = await json(`${running.url}/ping`);
       expect(ping).toMatchObject({ status: 200, body: 'pong' });
       expect(ping.type).toMatch(/^application\/json/);
+      expect(ping.headers.get('x-content-type-options')).toBe('nosniff');
     });
 
     it('answers /_health with {"status": true} when nothing it uses is external (no db, no redis keys)', async () => {
-      expect(await json(`${running.url}/_health`)).toMatchObject({ status: 200, body: { status: true } });
+      const health = await json(`${running.url}/_health`);
+      expect(health).toMatchObject({ status: 200, body: { status: true } });
+      expect([health.headers.get('x-content-type-options'), health.headers.get('cache-control')]).toEqual(['nosniff', 'no-store']);
     });
 
     it('gives a listed frontend origin CORS headers with credentials, and refuses another site', async () => {
@@ -114,6 +117,7 @@ describe('Reflex routes, frontend exceptions, the router var and redirects (in m
       const refused = await json(`${running.url}/ping`, { origin: FOREIGN, 'sec-fetch-site': 'cross-site' });
       expect(refused).toMatchObject({ status: 403, body: { code: 'origin_not_allowed' } });
       expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+      expect(refused.headers.get('x-content-type-options')).toBe('nosniff');
     });
   });
 

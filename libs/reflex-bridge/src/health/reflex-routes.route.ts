@@ -11,6 +11,8 @@ function answer(res: ServerResponse, status: number, body: unknown): void {
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Type', 'application/json');
+  // JSON is JSON: a browser must not guess another type from the content (and render or run it).
+  res.setHeader('X-Content-Type-Options', 'nosniff');
   res.end(JSON.stringify(body));
 }
 

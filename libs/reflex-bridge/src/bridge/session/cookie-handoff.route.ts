@@ -25,6 +25,8 @@ function answer(res: ServerResponse, status: number, body: { code: string; messa
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Type', 'application/json');
+  // JSON is JSON: a browser must not guess another type from the content (and render or run it).
+  res.setHeader('X-Content-Type-Options', 'nosniff');
   res.end(JSON.stringify(body));
 }
 
@@ -92,9 +94,4 @@ export class CookieHandoffRoute implements OnModuleInit {
       answer(res, 200, { ok: true });
     });
   }
-
-  /**
-   * CORS headers (with credentials) for a request whose `Origin` is listed in `corsOrigins` and is not the
-   * app's own: what lets a frontend served from another origin read the answer. Returns whether it is one.
-   */
 }
