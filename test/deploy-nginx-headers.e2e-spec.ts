@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BadRequestException, Controller, Get } from '@nestjs/common';
 import { ReflexBridgeModule } from '@reflex-bridge/nest';
+import { Registry } from 'prom-client';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { startApp, type RunningApp } from './support/app.js';
@@ -95,7 +96,7 @@ suite('deploy/nginx.conf in front of the module: security headers on every answe
   let nginx: DeployNginx;
 
   beforeAll(async () => {
-    app = await startApp({ imports: [ReflexBridgeModule.forRoot({})], controllers: [OrdersController] });
+    app = await startApp({ imports: [ReflexBridgeModule.forRoot({ metrics: { registry: new Registry(), path: '/metrics', log: false } })], controllers: [OrdersController] });
     nginx = await startDeployNginx([Number(new URL(app.url).port)]);
   }, 120_000);
 
@@ -135,5 +136,16 @@ suite('deploy/nginx.conf in front of the module: security headers on every answe
     const hugeHeader = await rawRequest(port, `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Junk: ${'a'.repeat(64 * 1024)}\r\nConnection: close\r\n\r\n`);
     expect(hugeHeader.status).toBe(400);
     expectSecurityHeaders(hugeHeader);
+  });
+
+  it('keeps the metrics route for the scraper on the workers\' ports: no spelling of it passes nginx', async () => {
+    // The worker serves every one of these spellings (Express routes case-insensitively, trailing slash or not).
+    for (const path of ['/metrics', '/METRICS', '/Metrics/', '/metrics/?x=1']) {
+      expect([path, (await fetch(`${app.url}${path}`)).status]).toEqual([path, 200]);
+      const answer = await request(`${nginx.url}${path}`);
+      expect([path, answer.status]).toEqual([path, 404]);
+      expect(answer.body).not.toContain('# HELP');
+      expectSecurityHeaders(answer);
+    }
   });
 });
