@@ -277,6 +277,7 @@ describe('the shop with FRONTEND_ORIGINS', () => {
     expect(forged.status).toBe(403);
     expect(await forged.json()).toMatchObject({ code: 'origin_not_allowed' });
     expect(forged.headers.get('set-cookie')).toBeNull();
+    expect([forged.headers.get('x-content-type-options'), forged.headers.get('cache-control')]).toEqual(['nosniff', 'no-store']);
     expect((await login({ 'sec-fetch-site': 'cross-site' })).status).toBe(403);
     expect((await login({ origin: 'null' })).status).toBe(403);
 

@@ -39,6 +39,7 @@ export class SameOriginMiddleware implements NestMiddleware {
     response.statusCode = 403;
     response.setHeader('Content-Type', 'application/json');
     response.setHeader('Cache-Control', 'no-store');
+    response.setHeader('X-Content-Type-Options', 'nosniff');
     response.end(JSON.stringify({ code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' }));
   };
 }
