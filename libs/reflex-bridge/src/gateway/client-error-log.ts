@@ -1,53 +1,31 @@
 import type { Logger } from '@nestjs/common';
+import { LogBudget } from '../common/log-budget.js';
+import { logText, ownValue } from '../common/log-text.js';
 
-const PER_SOCKET_LIMIT = 5;
-const PER_PROCESS_LIMIT = 20;
-const WINDOW_MS = 60_000;
-
-/**
- * A log-safe text for a value a browser sent: never calls a conversion the sender controls (an object's
- * `toString` may be anything, even a number), cut to `max` characters, control characters blanked so a report
- * cannot forge log lines.
- */
-function logText(value: unknown, max: number): string {
-  let text: string;
-  if (typeof value === 'string') text = value.length > max ? value.slice(0, max) : value;
-  else if (typeof value === 'number' || typeof value === 'boolean') text = `${value}`;
-  else if (value === undefined || value === null) text = '';
-  else text = `(${Array.isArray(value) ? 'array' : typeof value})`;
-  // eslint-disable-next-line no-control-regex -- finding control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f]/g, ' ');
-}
+/** Longest `message` of a report logged, in characters; the rest is counted, not logged. */
+const MESSAGE_CHARS = 1000;
+/** Longest `error_type` of a report logged, in characters. */
+const TYPE_CHARS = 100;
 
 /**
- * Logs the `client_error` reports browsers send, with Reflex's limits (5 per socket, 20 per minute per
- * process) so a broken or hostile page cannot flood the logs.
+ * Logs the `client_error` reports browsers send, with Reflex's limits (5 per connection, 20 a minute per process)
+ * so a broken or hostile page cannot flood the logs. A report is read without calling anything it carries (own
+ * string properties only) and its texts are cut and escaped so it cannot forge log lines.
  */
 export class ClientErrorLog {
-  private readonly perSocket = new Map<string, number>();
-  private windowStart = Date.now();
-  private inWindow = 0;
+  private readonly budget = new LogBudget<object>({ perSource: 5, perWindow: 20, windowMs: 60_000 });
 
   constructor(private readonly logger: Logger) {}
 
-  record(sid: string, token: string | undefined, report: unknown): void {
+  /** Logs one report of `source` (the connection; kept weakly) from the tab holding `token`. Never throws. */
+  record(source: object, token: string | undefined, report: unknown): void {
     if (!token) return;
-    const now = Date.now();
-    if (now - this.windowStart > WINDOW_MS) {
-      this.windowStart = now;
-      this.inWindow = 0;
-    }
-    const count = this.perSocket.get(sid) ?? 0;
-    if (count >= PER_SOCKET_LIMIT || this.inWindow >= PER_PROCESS_LIMIT) return;
-    this.perSocket.set(sid, count + 1);
-    this.inWindow++;
-    const body = typeof report === 'object' && report !== null && !Array.isArray(report) ? (report as Record<string, unknown>) : { message: report };
-    const message = logText(body.message, 1000);
-    const type = logText(body.error_type, 100) || 'unknown';
-    this.logger.warn(`client_error from ${token.slice(0, 8)}…: ${type}: ${message}`);
-  }
-
-  forget(sid: string): void {
-    this.perSocket.delete(sid);
+    const { allowed, droppedBefore } = this.budget.take(source);
+    if (!allowed) return;
+    const isRecord = typeof report === 'object' && report !== null && !Array.isArray(report);
+    const message = logText(isRecord ? ownValue(report, 'message') : report, MESSAGE_CHARS);
+    const type = logText(ownValue(report, 'error_type'), TYPE_CHARS) || 'unknown';
+    const dropped = droppedBefore > 0 ? ` (${droppedBefore} earlier reports over the limits were dropped)` : '';
+    this.logger.warn(`client_error from ${token.slice(0, 8)}…: ${type}: ${message}${dropped}`);
   }
 }

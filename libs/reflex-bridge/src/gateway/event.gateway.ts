@@ -201,7 +201,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   /** `client_error`: a browser's report of an error on its side, logged within limits (never trusted, never thrown). */
   onClientError(socket: Socket, report: unknown): void {
     try {
-      this.clientErrors.record(socket.id, SocketConnection.of(socket)?.token ?? '', report);
+      this.clientErrors.record(socket, SocketConnection.of(socket)?.token ?? '', report);
     } catch (error) {
       // A listener's throw would be an uncaught exception: a report that breaks the log is dropped instead.
       this.logger.warn(`A client_error report could not be logged: ${(error as Error)?.message}`);
@@ -225,7 +225,6 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // so it hydrates from a state they no longer change. Released at once, the new tab hydrated between them and
     // never saw the rest: its page showed a state the store no longer held.
     if (this.cluster) void this.pipeline.whenIdle(client.token).then(() => this.cluster?.releaseToken(client.token, socket.id));
-    this.clientErrors.forget(socket.id);
   }
 
   /** Resolves once nothing of `token` runs or waits on this worker, or after `withinMs`, whichever comes first. */
