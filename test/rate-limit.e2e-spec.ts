@@ -178,6 +178,35 @@ describe('rate limits on events', () => {
     expect(neighbour.errors).toEqual([]);
   }, 60_000);
 
+  it('b. each event of a connection whose Cookie header holds thousands of cookies costs what parsing them costs', async () => {
+    const app = await startGuessApp({ rateLimit: { perConnection: { limit: 90, ttlMs: 600_000 } } });
+    const opened: RawSocket[] = [];
+    try {
+      // 2,000 one-letter cookies (13 kB, within Node's header limit): every full-tier event parses them again.
+      const stuffedCookie = Array.from({ length: 2_000 }, (_, i) => `${i.toString(36)}=1`).join('; ');
+      const stuffed = new RawSocket(app.url, undefined, { headers: { 'x-forwarded-for': '203.0.113.9', cookie: stuffedCookie } });
+      opened.push(stuffed);
+      await stuffed.connected();
+      await stuffed.hydrate();
+      const ordinary = await openSocket(app.url, '203.0.113.9', opened);
+      for (let i = 0; i < 100; i++) {
+        stuffed.send(`${GUESS}.bump`);
+        ordinary.send(`${GUESS}.bump`);
+      }
+      await eventually(
+        () => count(stuffed, 'bumps') + refusals(stuffed).length === 100 && count(ordinary, 'bumps') + refusals(ordinary).length === 100,
+        30_000,
+        () => `every bump answered (stuffed ${count(stuffed, 'bumps')}+${refusals(stuffed).length}, ordinary ${count(ordinary, 'bumps')}+${refusals(ordinary).length})`,
+      );
+      // 8 units more per event (one per 250 cookies): 90 units go in 10 events, hydration's among them.
+      expect(count(stuffed, 'bumps')).toBeLessThanOrEqual(10);
+      expect(count(ordinary, 'bumps')).toBe(88);
+    } finally {
+      for (const socket of opened) socket.close();
+      await app.close();
+    }
+  }, 60_000);
+
   it('b. a custom budget, and none with perConnection: false', async () => {
     const strict = await startGuessApp({ rateLimit: { perConnection: { limit: 5, ttlMs: 60_000 } } });
     const loose = await startGuessApp({ rateLimit: { perConnection: false } });

@@ -7,6 +7,7 @@ import type { SharedMessage } from '../protocol/shared-message.js';
 import type { EventClient } from '../common/event-client.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
 import { ConnectionLimits, type ConnectionLimitSettings } from '../security/connection-limits.js';
+import { cookieBudgetUnits } from '../security/cookie-budget-units.js';
 import { SocketReadThrottle } from '../security/socket-read.throttle.js';
 import { batchFlushedWrites } from '../security/flushed-writes.batch.js';
 import type { OutputBudgetMember, WorkerOutputBudget } from '../security/worker-output-budget.js';
@@ -145,7 +146,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     readonly headers: Readonly<Record<string, string>>,
     context: SocketConnectionContext,
   ) {
-    super(context);
+    super(context, cookieBudgetUnits(headers.cookie));
     this.token = socket.handshake.query.token as string;
   }
 

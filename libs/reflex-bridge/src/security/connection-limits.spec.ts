@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { Encoder } from 'socket.io-parser';
 import type { BridgeError } from '../protocol/bridge-error.js';
 import { CHARS_PER_BUDGET_UNIT, ConnectionLimits, connectionLimitSettings } from './connection-limits.js';
+import { COOKIES_PER_BUDGET_UNIT, cookieBudgetUnits } from './cookie-budget-units.js';
 
 /** The data of the Engine.IO `message` packet a Socket.IO client sends for `socket.emit(name, body)`. */
 function engineMessageData(namespace: string, name: string, body: unknown): string {
@@ -15,8 +16,8 @@ class RecordingConnection extends ConnectionLimits {
   readonly reported: string[] = [];
   readonly charged: number[] = [];
   exceeded: number[] = [];
-  constructor(maxMessageBytes = 1_000_000, maxOutboundBytes = 1_000_000) {
-    super(connectionLimitSettings('/_event', maxMessageBytes, maxOutboundBytes));
+  constructor(maxMessageBytes = 1_000_000, maxOutboundBytes = 1_000_000, eventSurcharge = 0) {
+    super(connectionLimitSettings('/_event', maxMessageBytes, maxOutboundBytes), eventSurcharge);
   }
   report(error: BridgeError): void {
     this.reported.push(error.code);
@@ -123,5 +124,36 @@ describe('ConnectionLimits', () => {
     const other = new RecordingConnection(1000, 100);
     other.countOutput('x'.repeat(10), 0, 95);
     expect(other.exceeded).toEqual([105]);
+  });
+});
+
+describe('ConnectionLimits with a cookie surcharge', () => {
+  /** A connection whose handshake presented `cookieHeader`. */
+  class CookieConnection extends RecordingConnection {
+    constructor(cookieHeader: string) {
+      super(undefined, undefined, cookieBudgetUnits(cookieHeader));
+    }
+  }
+
+  it('charges each event of a connection with thousands of cookies what their parsing costs; ordinary ones nothing', () => {
+    const event = engineMessageData('/_event', 'event', { name: 'a.b', payload: {} });
+    // What a client fits in Node's 16 KiB header limit: about 2,700 one-letter cookies.
+    const stuffed = new CookieConnection(Array.from({ length: 2_700 }, (_, i) => `${i.toString(36)}=1`).join('; '));
+    stuffed.inspectFrame(event);
+    expect(stuffed.charged).toEqual([10]);
+    const ordinary = new CookieConnection(`shop.sid=s%3A${'a'.repeat(80)}; ${Array.from({ length: 60 }, (_, i) => `_ga${i}=GA1.2.${'9'.repeat(40)}`).join('; ')}`);
+    ordinary.inspectFrame(event);
+    expect(ordinary.charged).toEqual([]);
+  });
+
+  it('counts cookies as the parser splits them, for any header', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 3_000 }), (header) => {
+        const cookies = header.split(';').length;
+        expect(cookieBudgetUnits(header)).toBe(header.length < COOKIES_PER_BUDGET_UNIT ? 0 : Math.floor(cookies / COOKIES_PER_BUDGET_UNIT));
+      }),
+    );
+    expect(cookieBudgetUnits(';'.repeat(499))).toBe(2);
+    expect(cookieBudgetUnits(undefined)).toBe(0);
   });
 });

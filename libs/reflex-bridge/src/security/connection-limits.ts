@@ -61,7 +61,8 @@ export const CHARS_PER_BUDGET_UNIT = 8_192;
  *   connection, joined or not);
  * - every message counts against the connection's budget (`rateLimit.perConnection`, see {@link chargeBudget}):
  *   one unit for each message that is not an `event` (an event counts once in the pipeline, where `@SkipThrottle()`
- *   can exempt it), and one more per further {@link CHARS_PER_BUDGET_UNIT} characters of any message.
+ *   can exempt it), one more per further {@link CHARS_PER_BUDGET_UNIT} characters of any message, and for an
+ *   `event`, one more per `COOKIES_PER_BUDGET_UNIT` (250) cookies of the handshake's `Cookie` header.
  * The check costs a type test, a prefix test and two length comparisons per frame.
  *
  * **Frame sizes** ({@link takeFrameSize}): each `event` is handed the size of the frame it came in, so the per-token
@@ -93,7 +94,14 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
   private pendingOutput = 0;
   private outputOverLimit = false;
 
-  protected constructor(protected readonly settings: Settings) {}
+  /**
+   * @param eventSurcharge units each event frame costs the budget beyond the event's own (see
+   *   `cookieBudgetUnits`: a handshake with a huge `Cookie` header makes every event cost its middleware more).
+   */
+  protected constructor(
+    protected readonly settings: Settings,
+    private readonly eventSurcharge = 0,
+  ) {}
 
   /** Tells the client that a frame broke the limit (a `payload_too_large` error). */
   abstract report(error: BridgeError): void;
@@ -114,6 +122,7 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
       // `lastIndexOf(prefix, 0)` is `startsWith`, at a third of its cost on the sliced strings Engine.IO hands over
       // (a `charCodeAt` loop costs more still: each read unpacks the slice).
       this.recordSize(data.length);
+      units += this.eventSurcharge;
     } else units += 1;
     if (units !== 0) this.chargeBudget(units);
   }
