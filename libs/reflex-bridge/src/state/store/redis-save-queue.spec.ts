@@ -251,7 +251,7 @@ describe('RedisSaveQueue', () => {
       }),
       { numRuns: 300 },
     );
-  });
+  }, 30_000);
 
   it('saveCommand lays out keys in pairs, then each save as its header and arguments', () => {
     const command = saveCommand([
