@@ -29,9 +29,11 @@ export class UserService {
 
   /**
    * The user for a username and password, or `undefined`. An unknown username costs the same hash as a known one:
-   * answering it at once would tell a client which usernames exist.
+   * answering it at once would tell a client which usernames exist. Anything but two strings is no credential at all:
+   * passport-local passes on whatever JSON a login body holds (a number reached scrypt, which threw: a 500).
    */
-  async verify(username: string, password: string): Promise<SessionUser | undefined> {
+  async verify(username: unknown, password: unknown): Promise<SessionUser | undefined> {
+    if (typeof username !== 'string' || typeof password !== 'string') return undefined;
     const user = await this.repository.findOneBy({ username });
     const matched = await matches(password, user?.passwordHash ?? (await this.unknownUserHash));
     return user && matched ? toSessionUser(user) : undefined;
