@@ -6,6 +6,12 @@ import { ShopModule } from '../apps/shop/src/shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
+import fc from 'fast-check';
+import { RawSocket } from './support/raw-socket.js';
+import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
+
+const CART = 'reflex___state____state.cart_state';
+const FILTER = 'reflex___state____state.filter_state';
 
 /** The shop as `main.ts` builds it, on a free loopback port, over `env` (SQLite in memory unless DATABASE_URL). */
 async function startShop(env: Record<string, string>): Promise<{ app: INestApplication; url: string }> {
@@ -14,6 +20,13 @@ async function startShop(env: Record<string, string>): Promise<{ app: INestAppli
   mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
   await app.listen(0, '127.0.0.1');
   return { app, url: `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}` };
+}
+
+/** A session cookie of a demo user (each login counts against the address's login limit: 5 a minute per app). */
+async function login(url: string, username: string, password: string): Promise<string> {
+  const response = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  expect(response.status).toBe(200);
+  return response.headers.get('set-cookie')!.split(';')[0];
 }
 
 describe('the shop under hostile input (SQLite)', () => {
@@ -41,5 +54,68 @@ describe('the shop under hostile input (SQLite)', () => {
       statuses.push(response.status);
     }
     expect(statuses.filter((status) => status !== 400 && status !== 401 && status !== 429)).toEqual([]);
+  });
+});
+
+describeWithPostgres('the shop under hostile input (Postgres)', () => {
+  let pg: PostgresTestServer;
+  let app: INestApplication;
+  let url: string;
+  const tabs: RawSocket[] = [];
+  beforeAll(async () => {
+    pg = await PostgresTestServer.launch();
+    ({ app, url } = await startShop({ DATABASE_URL: pg.connectionString }));
+  }, 120_000);
+  afterAll(async () => {
+    for (const tab of tabs) tab.close();
+    await app?.close();
+    await pg?.destroy();
+  });
+
+  /** Sends `name` with `payload`, then a marker event of the same tab, and waits for the marker: the first was answered. */
+  let marks = 0;
+  const answered = async (tab: RawSocket, name: string, payload: Record<string, unknown>) => {
+    tab.send(name, payload);
+    const mark = `mark-${++marks}`;
+    tab.send(`${FILTER}.setQuery`, { value: mark });
+    await tab.untilVar(FILTER, 'query', mark);
+  };
+
+  it('answers cart events with product ids no product can have as invalid_payload, not as a database error', async () => {
+    // Postgres refuses 1.5, 1e300 or 2^31 for an integer column: the query threw, the client got a handler_error
+    // quoting the database ("QueryFailedError: value \"2147483648\" is out of range for type integer") and the
+    // server logged an error with its stack, once per event any client cared to send.
+    const tab = new RawSocket(url, undefined, { headers: { cookie: await login(url, 'demo', 'demo123') } });
+    tabs.push(tab);
+    await tab.connected();
+    await tab.hydrate();
+    const notAnId = fc.oneof(
+      fc.double({ noNaN: true }).filter((value) => !Number.isInteger(value)),
+      fc.integer({ min: 2 ** 31, max: Number.MAX_SAFE_INTEGER }),
+      fc.constantFrom(2 ** 31, 2 ** 53, 1e300, -(2 ** 31) - 1, Number.MAX_VALUE),
+    );
+    await fc.assert(
+      fc.asyncProperty(notAnId, fc.constantFrom('add', 'remove'), async (productId, handler) => {
+        const before = tab.errors.length;
+        await answered(tab, `${CART}.${handler}`, { productId });
+        expect(tab.errors.slice(before).map((error) => error.code)).toEqual(['invalid_payload']);
+      }),
+      { numRuns: 60 },
+    );
+    expect(tab.latest(CART, 'lines') ?? []).toEqual([]);
+  });
+
+  it('answers staff changes to a product id or price Postgres cannot hold with 404 or 400, not 500', async () => {
+    const staff = await login(url, 'staff', 'staff123');
+    const patch = (path: string, body: unknown) =>
+      fetch(`${url}/staff/products/${path}`, { method: 'PATCH', headers: { cookie: staff, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((response) => response.status);
+    expect(await patch('99999999999', { price: 100 })).toBe(404);
+    expect(await patch('1', { price: 2 ** 31 })).toBe(400);
+    const created = await fetch(`${url}/staff/products`, {
+      method: 'POST',
+      headers: { cookie: staff, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Gold tin', category: 'kitchen', price: 1e20 }),
+    });
+    expect(created.status).toBe(400);
   });
 });

@@ -1,7 +1,8 @@
 import { UseGuards } from '@nestjs/common';
-import { EventHandler, Payload, State } from '@reflex-bridge/nest';
+import { BridgeError, EventHandler, Payload, State } from '@reflex-bridge/nest';
 import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import { ProductService } from '../catalog/product.service.js';
+import { isProductId } from '../catalog/product-id.js';
 
 export interface CartLine {
   productId: number;
@@ -28,6 +29,7 @@ export class CartState {
 
   @EventHandler()
   async add(@Payload('productId') productId: number): Promise<void> {
+    checkProductId(productId);
     const product = await this.catalogue.find(productId);
     if (!product) return;
     const line = this.lines.find((candidate) => candidate.productId === productId);
@@ -37,11 +39,22 @@ export class CartState {
 
   @EventHandler()
   remove(@Payload('productId') productId: number): void {
+    checkProductId(productId);
     this.lines = this.lines.filter((line) => line.productId !== productId);
   }
 
   @EventHandler()
   clear(): void {
     this.lines = [];
+  }
+}
+
+/**
+ * Refuses a number no product can have (`1.5`, `2^31`) with `invalid_payload`, on every tier: the payload check only
+ * says "a number", and Postgres answers such an id with an error, which reached the client as a `handler_error`.
+ */
+function checkProductId(productId: number): void {
+  if (!isProductId(productId)) {
+    throw new BridgeError('invalid_payload', 'payload.productId must be a product id.', [`payload.productId: expected a positive integer, got ${productId}`]);
   }
 }

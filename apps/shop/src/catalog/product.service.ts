@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type Repository } from 'typeorm';
 import { Product, toRow, type ProductRow } from './product.entity.js';
+import { isProductId } from './product-id.js';
 
 const SEED: Array<Omit<Product, 'id' | 'image'>> = [
   { name: 'Espresso cup', category: 'kitchen', price: 900 },
@@ -30,12 +31,15 @@ export class ProductService {
     return (await this.repository.find({ order: { id: 'ASC' } })).map(toRow);
   }
 
+  /** The product with this id; `undefined` for an unknown id, and for a number no product id can be (no query). */
   async find(id: number): Promise<ProductRow | undefined> {
+    if (!isProductId(id)) return undefined;
     const product = await this.repository.findOneBy({ id });
     return product ? toRow(product) : undefined;
   }
 
   async setPrice(id: number, price: number): Promise<ProductRow | undefined> {
+    if (!isProductId(id)) return undefined;
     const product = await this.repository.findOneBy({ id });
     if (!product) return undefined;
     product.price = price;
@@ -44,6 +48,7 @@ export class ProductService {
 
   /** Sets the product's picture; the save becomes a live change for every open catalogue. */
   async setImage(id: number, image: string): Promise<ProductRow | undefined> {
+    if (!isProductId(id)) return undefined;
     const product = await this.repository.findOneBy({ id });
     if (!product) return undefined;
     product.image = image;

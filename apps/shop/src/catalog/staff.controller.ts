@@ -1,18 +1,20 @@
 import { Body, Controller, NotFoundException, Param, ParseIntPipe, Patch, Post, UseGuards } from '@nestjs/common';
-import { IsIn, IsInt, IsString, Length, Min } from 'class-validator';
+import { IsIn, IsInt, IsString, Length, Max, Min } from 'class-validator';
 import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import { ProductService } from './product.service.js';
+import { MAX_INTEGER_COLUMN } from './product-id.js';
 import { StaffGuard } from './staff.guard.js';
 import type { ProductRow } from './product.entity.js';
 
+// Prices in cents, within the price column (larger ones were a 500 from Postgres).
 export class PriceDto {
-  @IsInt() @Min(0) price!: number;
+  @IsInt() @Min(0) @Max(MAX_INTEGER_COLUMN) price!: number;
 }
 
 export class NewProductDto {
   @IsString() @Length(1, 120) name!: string;
   @IsIn(['kitchen', 'office', 'home']) category!: string;
-  @IsInt() @Min(0) price!: number;
+  @IsInt() @Min(0) @Max(MAX_INTEGER_COLUMN) price!: number;
 }
 
 /**

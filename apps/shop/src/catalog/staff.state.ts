@@ -4,6 +4,7 @@ import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import { ImageStore } from '../uploads/image-store.js';
 import { ProductService } from './product.service.js';
 import { StaffGuard } from './staff.guard.js';
+import { isProductId } from './product-id.js';
 
 /**
  * What staff do from the shop page: attach a product picture (buffered upload). Runs on the `full` tier for
@@ -24,7 +25,7 @@ export class StaffState {
   @EventHandler()
   @UseGuards(StaffGuard)
   async attachImage(@EventUploads() files: UploadFile[], @Payload('productId') productId: number): Promise<void> {
-    if (!Number.isSafeInteger(productId) || !(await this.catalogue.find(productId))) throw new NotFoundException(`No product ${productId}`);
+    if (!isProductId(productId) || !(await this.catalogue.find(productId))) throw new NotFoundException(`No product ${productId}`);
     const url = await this.images.keep(files, 'products', `product-${productId}`);
     await this.catalogue.setImage(productId, url);
     this.lastImagedProduct = productId;
