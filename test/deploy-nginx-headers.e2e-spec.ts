@@ -15,6 +15,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { startApp, type RunningApp } from './support/app.js';
 import { startDeployNginx, type DeployNginx } from './support/deploy-nginx.js';
 import { nginxSkipReason } from './support/nginx.js';
+import { eventually } from './support/eventually.js';
+import type { TLSSocket } from 'node:tls';
 
 @Controller('orders')
 class OrdersController {
@@ -71,6 +73,14 @@ function rawRequest(port: number, head: string): Promise<Answer> {
       const lines = rest.map((line): [string, string] => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]);
       resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(top)?.[1] ?? 0), lines, body: text.slice(text.indexOf('\r\n\r\n') + 4) });
     });
+  });
+}
+
+/** Opens a TLS connection and writes `head` (a request whose body never completes), resolving once it is written. */
+function holdRequest(port: number, head: string): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => socket.write(head, () => resolve(socket)));
+    socket.on('error', reject);
   });
 }
 
@@ -136,6 +146,30 @@ suite('deploy/nginx.conf in front of the module: security headers on every answe
     const hugeHeader = await rawRequest(port, `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Junk: ${'a'.repeat(64 * 1024)}\r\nConnection: close\r\n\r\n`);
     expect(hugeHeader.status).toBe(400);
     expectSecurityHeaders(hugeHeader);
+  });
+
+  it('counts uploads in any letter case against the upload limit: /_UPLOAD reaches the same route as /_upload', async () => {
+    // Express routes case-insensitively: the worker takes `POST /_UPLOAD` as an upload. nginx's `location /_upload`
+    // is case-sensitive, so such uploads went through `location /`, past the 8-per-address `limit_conn`.
+    const direct = await fetch(`${app.url}/_UPLOAD`, { method: 'POST' });
+    expect(direct.status).not.toBe(404);
+    const port = Number(new URL(nginx.url).port);
+    const held: TLSSocket[] = [];
+    try {
+      // Eight uploads in other spellings, their bodies never finished: each holds an upload slot of this address.
+      for (const path of ['/_UPLOAD', '/_Upload', '/_UPLOAD/', '/_uPlOaD', '/_UPLOAD', '/_Upload', '/_UPLOAD', '/_upLOAD']) {
+        held.push(await holdRequest(port, `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 100000\r\n\r\n--x`));
+      }
+      // A ninth upload from the same address is refused by nginx (once it counted the eight).
+      const ninth = await eventually(
+        'the ninth upload to be refused',
+        () => rawRequest(port, `POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`),
+        (answer) => answer.status === 429,
+      );
+      expectSecurityHeaders(ninth);
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
   });
 
   it('keeps the metrics route for the scraper on the workers\' ports: no spelling of it passes nginx', async () => {
