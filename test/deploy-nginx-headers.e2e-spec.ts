@@ -148,6 +148,29 @@ suite('deploy/nginx.conf in front of the module: security headers on every answe
     expectSecurityHeaders(hugeHeader);
   });
 
+  it('keeps every error answer out of shared caches: no-store where the app or nginx set no Cache-Control', async () => {
+    // Nest's own 404 and 400 carry no Cache-Control, and a 404 is cacheable by default (RFC 9111): a CDN in front
+    // could keep a route's momentary 404 for everyone. nginx's own errors (413, 400, 429, 502) had none either.
+    const port = Number(new URL(nginx.url).port);
+    const answers = [
+      await request(`${nginx.url}/no/such/route`),
+      await request(`${nginx.url}/_bridge/no-such-route`),
+      await request(`${nginx.url}/orders/bad`),
+      await rawRequest(port, `POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${11 * 1024 * 1024}\r\nConnection: close\r\n\r\n`),
+    ];
+    expect(answers.map((answer) => [answer.status, values(answer, 'cache-control')])).toEqual([
+      [404, ['no-store']],
+      [404, ['no-store']],
+      [400, ['no-store']],
+      [413, ['no-store']],
+    ]);
+    // An error whose Cache-Control the app chose keeps it, once; a success gets none from nginx.
+    const stored = await request(`${nginx.url}/_upload/no-such.png`);
+    expect([stored.status, values(stored, 'cache-control')]).toEqual([404, [(await fetch(`${app.url}/_upload/no-such.png`)).headers.get('cache-control')]]);
+    const fine = await request(`${nginx.url}/_health`);
+    expect([fine.status, values(fine, 'cache-control')]).toEqual([200, (await fetch(`${app.url}/_health`)).headers.get('cache-control') === null ? [] : [expect.any(String)]]);
+  });
+
   it('counts uploads in any letter case against the upload limit: /_UPLOAD reaches the same route as /_upload', async () => {
     // Express routes case-insensitively: the worker takes `POST /_UPLOAD` as an upload. nginx's `location /_upload`
     // is case-sensitive, so such uploads went through `location /`, past the 8-per-address `limit_conn`.
