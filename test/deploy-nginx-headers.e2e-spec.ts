@@ -16,6 +16,7 @@ import { startApp, type RunningApp } from './support/app.js';
 import { startDeployNginx, type DeployNginx } from './support/deploy-nginx.js';
 import { nginxSkipReason } from './support/nginx.js';
 import { eventually } from './support/eventually.js';
+import { freePort } from './support/ports.js';
 import type { TLSSocket } from 'node:tls';
 
 @Controller('orders')
@@ -169,6 +170,21 @@ suite('deploy/nginx.conf in front of the module: security headers on every answe
     expect([stored.status, values(stored, 'cache-control')]).toEqual([404, [(await fetch(`${app.url}/_upload/no-such.png`)).headers.get('cache-control')]]);
     const fine = await request(`${nginx.url}/_health`);
     expect([fine.status, values(fine, 'cache-control')]).toEqual([200, (await fetch(`${app.url}/_health`)).headers.get('cache-control') === null ? [] : [expect.any(String)]]);
+  });
+
+  it('answers an upload with JSON when no worker answers: the client reads a code and a detail, not an HTML page', async () => {
+    // Every worker down: nginx's own 502 page was HTML, which the upload client shows as the error's detail.
+    const down = await startDeployNginx([await freePort()]);
+    try {
+      const answer = await request(`${down.url}/_upload`, 'POST', { 'content-type': 'multipart/form-data; boundary=x', 'content-length': '0' });
+      expect(answer.status).toBe(502);
+      expect(values(answer, 'content-type')).toEqual(['application/json']);
+      expect(JSON.parse(answer.body)).toEqual({ code: 'http_502', detail: expect.stringContaining('try again') });
+      expect(values(answer, 'cache-control')).toEqual(['no-store']);
+      expectSecurityHeaders(answer);
+    } finally {
+      await down.stop();
+    }
   });
 
   it('counts uploads in any letter case against the upload limit: /_UPLOAD reaches the same route as /_upload', async () => {
