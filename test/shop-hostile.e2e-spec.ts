@@ -12,6 +12,7 @@ import { describeWithPostgres, PostgresTestServer } from './support/postgres-ser
 
 const CART = 'reflex___state____state.cart_state';
 const FILTER = 'reflex___state____state.filter_state';
+const ACCOUNT = 'reflex___state____state.account_state';
 
 /** The shop as `main.ts` builds it, on a free loopback port, over `env` (SQLite in memory unless DATABASE_URL). */
 async function startShop(env: Record<string, string>): Promise<{ app: INestApplication; url: string }> {
@@ -117,5 +118,35 @@ describeWithPostgres('the shop under hostile input (Postgres)', () => {
       body: JSON.stringify({ name: 'Gold tin', category: 'kitchen', price: 1e20 }),
     });
     expect(created.status).toBe(400);
+  });
+});
+
+describe('the shop under hostile input (PROFILE=reflex_only: events without a request)', () => {
+  let app: INestApplication;
+  let url: string;
+  beforeAll(async () => {
+    ({ app, url } = await startShop({ PROFILE: 'reflex_only' }));
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it("answers the account's handlers without a handler_error: there is no session, so nothing to log out of", async () => {
+    // logout read `request.user` of an undefined request: a TypeError per event, logged with its stack.
+    const tab = new RawSocket(url);
+    try {
+      await tab.connected();
+      await tab.hydrate();
+      for (const handler of ['logout', 'refresh', 'logout']) {
+        tab.send(`${ACCOUNT}.${handler}`);
+        tab.send(`${FILTER}.setQuery`, { value: handler });
+        await tab.untilVar(FILTER, 'query', handler);
+      }
+      tab.send(`${ACCOUNT}.login`, { username: 'demo', password: 'demo123' });
+      await tab.until(() => String(tab.latest(ACCOUNT, 'loginError') ?? '').length > 0 || tab.errors.length > 0);
+      expect(tab.errors).toEqual([]);
+    } finally {
+      tab.close();
+    }
   });
 });

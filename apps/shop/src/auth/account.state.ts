@@ -70,9 +70,10 @@ export class AccountState extends AppState {
   }
 
   @EventHandler()
-  async logout(@EventRequest() request: Request): Promise<void> {
-    // Nobody to log out: passport would still regenerate the session, and the new cookie would need a handoff.
-    if (request.user) await promisify(request.logout.bind(request))();
+  async logout(@EventRequest() request: Request | undefined): Promise<void> {
+    // Nobody to log out: passport would still regenerate the session, and the new cookie would need a handoff. Under
+    // PROFILE=reflex_only there is no request at all (tier none), so nobody either.
+    if (request?.user) await promisify(request.logout.bind(request))();
     this._staffOf = '';
   }
 
