@@ -92,7 +92,8 @@ describe('devtools on the shop (DEVTOOLS=1)', () => {
     expect((await getJson(`${base}/_bridge/devtools/events/999999`)).status).toBe(404);
     const state = await getJson<{ state: Record<string, Record<string, unknown>> }>(`${base}/_bridge/devtools/state/${tab.token}`);
     expect(state.status).toBe(200);
-    expect((state.body.state[CART]['lines'] as unknown[]).length).toBe(1);
+    // The stored state: the cart's lines are its backend var (`lines` is computed from them and the auth snapshot).
+    expect((state.body.state[CART]['_lines'] as unknown[]).length).toBe(1);
     const all = await eventsOf(base);
     expect(all.map((event) => event.id)).toEqual([...all.map((event) => event.id)].sort((a, b) => b - a));
     tab.close();

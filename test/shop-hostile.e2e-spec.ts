@@ -150,3 +150,45 @@ describe('the shop under hostile input (PROFILE=reflex_only: events without a re
     }
   });
 });
+
+describe("the shop's cart on a shared machine: one tab, one user after another", () => {
+  let app: INestApplication;
+  let url: string;
+  beforeAll(async () => {
+    ({ app, url } = await startShop({}));
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const productIds = (tab: RawSocket) => ((tab.latest(CART, 'lines') as Array<{ productId: number }> | undefined) ?? []).map((line) => line.productId);
+
+  it("shows the cart only to the user who filled it, and starts the next user's cart empty", async () => {
+    // The tab's state outlives a logout (the token follows the tab): the cart went on showing the last user's lines to
+    // whoever used the browser next, and the next user's additions landed in that cart.
+    const tab = new RawSocket(url);
+    try {
+      await tab.connected();
+      await tab.hydrate();
+      tab.send(`${ACCOUNT}.login`, { username: 'demo', password: 'demo123' });
+      await tab.untilVar(ACCOUNT, 'username', 'demo');
+      tab.send(`${CART}.add`, { productId: 1 });
+      await tab.until(() => productIds(tab).join() === '1', undefined, "demo's cart line");
+
+      tab.send(`${ACCOUNT}.logout`);
+      await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
+      await tab.until(() => productIds(tab).length === 0, undefined, 'the cart hidden after the logout');
+      expect(tab.latest(CART, 'count')).toBe(0);
+
+      tab.send(`${ACCOUNT}.login`, { username: 'staff', password: 'staff123' });
+      await tab.untilVar(ACCOUNT, 'username', 'staff');
+      tab.send(`${CART}.add`, { productId: 2 });
+      await tab.until(() => productIds(tab).includes(2), undefined, "staff's cart line");
+      expect(productIds(tab)).toEqual([2]);
+      expect(tab.latest(CART, 'total')).toBe(4500);
+      expect(tab.errors).toEqual([]);
+    } finally {
+      tab.close();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { UseGuards } from '@nestjs/common';
-import { BridgeError, EventHandler, Payload, State } from '@reflex-bridge/nest';
+import { AppState, BridgeError, EventHandler, EventUser, Payload, State } from '@reflex-bridge/nest';
 import { LoggedInGuard } from '../auth/logged-in.guard.js';
+import type { SessionUser } from '../auth/user.entity.js';
 import { ProductService } from '../catalog/product.service.js';
 import { isProductId } from '../catalog/product-id.js';
 
@@ -11,13 +12,31 @@ export interface CartLine {
   quantity: number;
 }
 
-/** The cart: runs on the `full` tier (mode default) and only for logged-in users. */
+/**
+ * The cart: runs on the `full` tier (mode default) and only for logged-in users.
+ *
+ * A tab's state outlives a logout (its token follows the tab), so the cart is kept with whose it is, as
+ * `AccountState` keeps the avatar: its lines are shown only while the auth snapshot names that user, and the next
+ * user's first cart event starts an empty cart. Otherwise the next person at the browser saw the last user's cart and
+ * added to it. Extending `AppState` keeps the snapshot fresh here too: a logout or login in this or another tab of the
+ * browser re-syncs it (and so hides the lines) at once.
+ */
 @State()
 @UseGuards(LoggedInGuard)
-export class CartState {
-  lines: CartLine[] = [];
+export class CartState extends AppState {
+  /** The lines, whoever's they are: shown through {@link lines}. */
+  _lines: CartLine[] = [];
+  /** The user the lines belong to (`''`: nobody signed in, as under PROFILE=reflex_only). */
+  _owner = '';
 
-  constructor(private readonly catalogue: ProductService) {}
+  constructor(private readonly catalogue: ProductService) {
+    super();
+  }
+
+  /** The cart's lines, while the signed-in user (as the snapshot says) is the one who filled it; empty otherwise. */
+  get lines(): CartLine[] {
+    return this._owner === this.username ? this._lines : [];
+  }
 
   get total(): number {
     return this.lines.reduce((sum, line) => sum + line.price * line.quantity, 0);
@@ -28,24 +47,39 @@ export class CartState {
   }
 
   @EventHandler()
-  async add(@Payload('productId') productId: number): Promise<void> {
+  async add(@Payload('productId') productId: number, @EventUser() user: SessionUser | undefined): Promise<void> {
     checkProductId(productId);
+    const lines = this.linesOf(user);
     const product = await this.catalogue.find(productId);
     if (!product) return;
-    const line = this.lines.find((candidate) => candidate.productId === productId);
+    const line = lines.find((candidate) => candidate.productId === productId);
     if (line) line.quantity++;
-    else this.lines.push({ productId, name: product.name, price: product.price, quantity: 1 });
+    else lines.push({ productId, name: product.name, price: product.price, quantity: 1 });
   }
 
   @EventHandler()
-  remove(@Payload('productId') productId: number): void {
+  remove(@Payload('productId') productId: number, @EventUser() user: SessionUser | undefined): void {
     checkProductId(productId);
-    this.lines = this.lines.filter((line) => line.productId !== productId);
+    this._lines = this.linesOf(user).filter((line) => line.productId !== productId);
   }
 
   @EventHandler()
-  clear(): void {
-    this.lines = [];
+  clear(@EventUser() user: SessionUser | undefined): void {
+    this.linesOf(user);
+    this._lines = [];
+  }
+
+  /**
+   * The lines of `user` (read live from the request, never from the snapshot): someone else's cart is emptied first.
+   * No user (PROFILE=reflex_only, where no guard runs): the cart of nobody in particular.
+   */
+  private linesOf(user: SessionUser | undefined): CartLine[] {
+    const owner = user?.username ?? '';
+    if (this._owner !== owner) {
+      this._lines = [];
+      this._owner = owner;
+    }
+    return this._lines;
   }
 }
 

@@ -64,7 +64,12 @@ export const StaffState: StateRef<StaffStateVars, "reflex___state____state.staff
 
 /** The vars of CartState (`reflex___state____state.cart_state`), as the client receives them. */
 export interface CartStateVars {
-  lines: { productId: number; name: string; price: number; quantity: number }[];
+  isAuthenticated: boolean;
+  username: string;
+  flashMessages: { level: string; message: string }[];
+  csrfToken: string;
+  language: string;
+  readonly lines: { productId: number; name: string; price: number; quantity: number }[];
   readonly total: number;
   readonly count: number;
 }
