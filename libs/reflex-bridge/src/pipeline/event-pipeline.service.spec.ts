@@ -347,6 +347,25 @@ describe('EventPipeline', () => {
     }
   });
 
+  it('logs a handler error one input sets off a few times a minute, not once per event, and counts the rest', async () => {
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      const events = await pipeline([CounterState], new InMemoryStateStore(), false);
+      const client = await hydratedClient(events);
+      for (let i = 0; i < 200; i++) await events.handle(client, frame(`${COUNTER}.throwBare`));
+      // Every client is still answered: only the log is bounded.
+      expect(client.errors).toHaveLength(200);
+      const lines = () => error.mock.calls.map(([line]) => String(line)).filter((line) => line.startsWith(`Event ${COUNTER}.`));
+      expect(lines()).toHaveLength(5);
+      // A client varying the message (each error quoting its input) is bounded by the lines of all kinds together.
+      for (let i = 0; i < 300; i++) await events.handle(client, frame(`${COUNTER}.throwQuoting`, { text: `guess-${i}` }));
+      expect(client.errors).toHaveLength(500);
+      expect(lines()).toHaveLength(100);
+    } finally {
+      error.mockRestore();
+    }
+  });
+
   it('sends a token with no state the whole state before its first event, then runs the event (Reflex\'s implicit rehydrate)', async () => {
     const events = await pipeline();
     const client = recordingClient();

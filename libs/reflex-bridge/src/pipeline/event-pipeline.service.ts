@@ -39,6 +39,7 @@ import { BusyAnswers } from './busy-answers.js';
 import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
 import { plainRecord } from '../common/plain-record.js';
 import { thrownText } from '../common/thrown-text.js';
+import { RepeatedErrorLog } from '../common/repeated-error-log.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
@@ -62,6 +63,11 @@ const LIVE_SUBSCRIBE_SUFFIX = `.${LIVE_SUBSCRIBE}`;
 const MAX_ERROR_MESSAGE_CHARS = 2_000;
 /** The longest handler error logged per event: its stack, whose first line is the message. */
 const MAX_ERROR_LOG_CHARS = 16_000;
+/**
+ * Lines failed events may log: each kind (event name and error message) 5 a minute, all together 100 a minute; the
+ * rest are counted in the next line. One input that sets off a handler bug fails every event a client sends with it.
+ */
+const HANDLER_ERROR_LOG_LIMITS = { perKind: 5, perWindow: 100, windowMs: 60_000 } as const;
 const HYDRATE = `${ROOT_STATE_NAME}.hydrate`;
 const SET_IS_HYDRATED = `${ROOT_STATE_NAME}.set_is_hydrated`;
 const ON_LOAD_INTERNAL = `${ON_LOAD_INTERNAL_STATE}.on_load_internal`;
@@ -128,6 +134,7 @@ export type QueuedModify = <T extends object>(stateClass: abstract new (...args:
 @Injectable()
 export class EventPipeline implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
+  private readonly handlerErrors = new RepeatedErrorLog(HANDLER_ERROR_LOG_LIMITS);
   /** The state store's outages, logged once each however many events they refuse. */
   private readonly storeOutage = new OutageLog(this.logger, 'The state store');
   /**
@@ -1164,7 +1171,8 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /**
    * Tells `client` its event was refused or failed: a {@link BridgeError} as it is, anything else as a
-   * `handler_error` (logged with its stack; the client gets a generic text in production, never the stack).
+   * `handler_error` (logged with its stack, within {@link HANDLER_ERROR_LOG_LIMITS}; the client gets a generic text in
+   * production, never the stack).
    * `present: false` sends the structured error alone, without what the error presenter would show.
    */
   reportError(client: EventClient, error: unknown, eventName?: string, present = true): void {
@@ -1173,7 +1181,11 @@ export class EventPipeline implements OnApplicationBootstrap {
       return;
     }
     const thrown = thrownText(error, MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_LOG_CHARS);
-    this.logger.error(`Event ${eventName ?? '(unparsed)'} failed: ${thrown.detail}`);
+    const verdict = this.handlerErrors.take(`${eventName ?? ''}\0${thrown.summary}`);
+    if (verdict.log) {
+      const notLogged = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} failed events before this one were counted, not logged: repeats of a logged error, or past ${HANDLER_ERROR_LOG_LIMITS.perWindow} lines a minute)` : '';
+      this.logger.error(`Event ${eventName ?? '(unparsed)'} failed: ${thrown.detail}${notLogged}`);
+    }
     const message = this.options.production ? 'An error occurred while handling the event.' : thrown.summary;
     this.sendError(client, { code: 'handler_error', message, ...(eventName ? { event: eventName } : {}) });
   }
