@@ -1,3 +1,4 @@
+import { IntrinsicException } from '@nestjs/common';
 import type { BridgeErrorCode } from '../protocol/bridge-error.js';
 
 /**
@@ -35,9 +36,13 @@ export interface UploadErrorBody {
  * bad forms (400), unsupported content types (415), passed limits (413, with the limit in the body) and a client
  * that stopped sending its body (408 `upload_idle_timeout`, with `uploads.idleTimeoutMs` as the limit), and a worker
  * whose buffered uploads hold `uploads.maxTempBytes` already (507 `upload_storage_full`, with that limit).
+ *
+ * An `IntrinsicException` (an `Error` all the same): thrown into a streaming handler's loop, it passes through Nest's
+ * exception filters, and Nest's own logs every other error as `ERROR [ExceptionsHandler]` with its stack. What a
+ * client did wrong (a truncated body, a limit passed) is answered to it, not an error of the app's.
  * @publicApi
  */
-export class UploadError extends Error {
+export class UploadError extends IntrinsicException {
   constructor(
     /** The HTTP status to answer with. */
     readonly status: number,
@@ -61,9 +66,11 @@ export class UploadError extends Error {
 /**
  * The client went away (or the request was aborted) before its upload finished. Thrown into a streaming handler's
  * `for await` over its {@link UploadChunkIterator}, and rejects the parser's promises; there is nobody left to answer.
+ * An `IntrinsicException`, as {@link UploadError}: a user who closes a tab during an upload is not an error for Nest's
+ * exception filter to log, when a handler lets it (or its signal's reason) pass.
  * @publicApi
  */
-export class UploadAbortedError extends Error {
+export class UploadAbortedError extends IntrinsicException {
   constructor(message = 'The upload was aborted before it finished.', options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'UploadAbortedError';
