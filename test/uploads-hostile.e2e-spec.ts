@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,6 +13,7 @@ import { RawSocket } from './support/raw-socket.js';
 const HOSTILE = 'reflex___state____state.hostile_upload_state';
 const DEFAULT_WAIT_MS = 20_000;
 const BOUNDARY = 'xHostileBoundaryx';
+const MAX_TOTAL_BYTES = 1000;
 
 /** Handlers that ran, by name (module-level: handlers run on per-event views). */
 const ran: string[] = [];
@@ -64,7 +65,7 @@ describe('uploads from hostile clients', () => {
   beforeAll(async () => {
     tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-hostile-e2e-'));
     running = await startApp(
-      { imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory } })], providers: [HostileUploadState] },
+      { imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, maxFileBytes: MAX_TOTAL_BYTES, maxTotalBytes: MAX_TOTAL_BYTES, maxEventArgsBytes: MAX_TOTAL_BYTES } })], providers: [HostileUploadState] },
       undefined,
       logger,
     );
@@ -103,6 +104,91 @@ describe('uploads from hostile clients', () => {
     response.catch(() => undefined);
     return { request, response };
   };
+
+  const bodyOf = async (response: IncomingMessage): Promise<string> => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of response) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString();
+  };
+
+  /**
+   * Sends `before`, then 1 MiB blocks until the server answers or closes (at most `blocks`), then `after`: the
+   * answer's status and body, and how many blocks were sent.
+   */
+  const flood = async (handler: string, token: string, before: string, after: string, blocks = 64): Promise<{ status: number | undefined; body: string; blocks: number; connection?: string }> => {
+    const { request, response } = rawUpload(handler, token);
+    let answered: IncomingMessage | undefined;
+    let closed = false;
+    void response.then((res) => (answered = res), () => undefined);
+    request.once('close', () => (closed = true));
+    request.write(before);
+    const block = Buffer.alloc(1024 * 1024, 'x');
+    let sent = 0;
+    while (sent < blocks && !answered && !closed) {
+      sent += 1;
+      if (!request.write(block)) await new Promise<void>((resolve) => {
+        request.once('drain', resolve);
+        request.once('close', resolve);
+      });
+    }
+    if (!answered && !closed) request.end(after);
+    const res = await response.catch(() => undefined);
+    return { status: res?.statusCode, body: res ? await bodyOf(res) : '', blocks: sent, connection: res?.headers.connection };
+  };
+
+  for (const [where, before, after] of [
+    ['a part without Content-Disposition', `--${BOUNDARY}\r\nX-Note: skipped\r\n\r\n`, `\r\n${filePart()}a\r\n--${BOUNDARY}--\r\n`],
+    ['the preamble, before the first boundary', '', `\r\n${filePart()}a\r\n--${BOUNDARY}--\r\n`],
+    ['the epilogue, after the last boundary', `${filePart()}a\r\n--${BOUNDARY}--\r\n`, ''],
+  ] as const) {
+    for (const handler of ['attach', 'importRows']) {
+      it(`${handler}: refuses a body far longer than any form within the limits, with the bytes in ${where}`, async () => {
+        const tab = await connect();
+        const result = await flood(handler, tab.token, before, after);
+        // Refused long before the 64 MiB were sent: no limit counted those bytes, and the whole body was read.
+        expect(result.status).toBe(413);
+        expect(JSON.parse(result.body)).toEqual({ detail: expect.any(String) as unknown, code: 'upload_too_large', limit: expect.any(Number) as unknown });
+        expect(result.blocks).toBeLessThan(64);
+        expect(result.connection).toBe('close');
+        expect(ran).not.toContain('attach');
+        await until(() => inProgress() === 0, 'the slot to be released');
+        await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+      });
+    }
+  }
+
+  it('refuses a declared Content-Length past that bound before reading any of the body', async () => {
+    const tab = await connect();
+    const { port } = new URL(running.url);
+    const request = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/_upload',
+      headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${HOSTILE}.attach`, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': String(10 * 1024 ** 3) },
+    });
+    request.on('error', () => undefined);
+    const response = new Promise<IncomingMessage>((resolve) => request.once('response', resolve));
+    // Headers only: the answer cannot wait for any of the 10 GiB.
+    request.flushHeaders();
+    const answered = await response;
+    expect(answered.statusCode).toBe(413);
+    expect(answered.headers.connection).toBe('close');
+    expect(JSON.parse(await bodyOf(answered))).toMatchObject({ code: 'upload_too_large' });
+    request.destroy();
+    await until(() => inProgress() === 0, 'the slot to be released');
+  });
+
+  it('still takes a form at its limits: a file of maxTotalBytes, with the text fields and part headers a form may have', async () => {
+    const tab = await connect();
+    const fields = Array.from({ length: 30 }, (_, i) => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="note${i}"\r\nX-Pad: ${'p'.repeat(8000)}\r\n\r\n${'n'.repeat(MAX_TOTAL_BYTES)}\r\n`).join('');
+    const { request, response } = rawUpload('attach', tab.token);
+    request.end(`${fields}${filePart()}${'a'.repeat(MAX_TOTAL_BYTES)}\r\n--${BOUNDARY}--\r\n`);
+    const answered = await response;
+    expect(answered.statusCode).toBe(200);
+    await bodyOf(answered);
+    expect(ran).toEqual(['attach']);
+  });
 
   it('logs no error for what a client did: a body that ends mid-file, a client that goes away mid-stream or while its handler runs', async () => {
     const from = logger.lines.length;

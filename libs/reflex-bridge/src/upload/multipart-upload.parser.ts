@@ -21,6 +21,10 @@ export const UPLOAD_FILES_FIELD = 'files';
 
 /** Text fields besides `__reflex_event_args` are read (each bounded by `maxEventArgsBytes`) and ignored, up to this many. */
 const MAX_TEXT_FIELDS = 32;
+/** The longest part header busboy reads (its `MAX_HEADER_SIZE`, Node's default header size); longer is a 400. */
+const MAX_PART_HEADER_BYTES = 16 * 1024;
+/** Per part, beyond its headers and the boundary: the delimiter's `\r\n--`, line ends, a closing `--`. */
+const PART_FRAMING_BYTES = 16;
 /** Keys that could reach an object's prototype if the arguments were ever merged into one. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -98,6 +102,35 @@ export function isIdleTimeout(error: unknown): error is UploadError {
   return error instanceof UploadError && error.code === 'upload_idle_timeout';
 }
 
+/**
+ * The longest body a form within the limits can have: `maxTotalBytes` of files, the text fields at
+ * `maxEventArgsBytes` each, and every part's headers and delimiter (the boundary is at most the `Content-Type`
+ * header's length). Bytes outside file parts (a preamble before the first boundary, a part busboy skips for having
+ * no `form-data` disposition, an epilogue after the last) count against no other limit: without this bound one
+ * request could send gigabytes past `maxTotalBytes`, holding its upload slot (and a streaming handler's state
+ * lock) for as long as it kept sending.
+ */
+export function maxUploadBodyBytes(limits: ResolvedUploadOptions, contentTypeLength: number): number {
+  const parts = limits.maxFiles + MAX_TEXT_FIELDS + 1;
+  return limits.maxTotalBytes + MAX_TEXT_FIELDS * limits.maxEventArgsBytes + parts * (MAX_PART_HEADER_BYTES + contentTypeLength + PART_FRAMING_BYTES);
+}
+
+/** A body longer than {@link maxUploadBodyBytes}: its rest is not read, its connection is closed. */
+class UploadBodyTooLargeError extends UploadError {
+  constructor(limit: number) {
+    super(413, 'upload_too_large', `An upload's body may be at most ${limit} bytes, files, fields and multipart framing together.`, limit);
+  }
+}
+
+/**
+ * A failure after which the rest of the body is not read and the connection is closed once answered: a client that
+ * stopped sending (nothing to wait for) or one that sends more than any form within the limits (nothing worth
+ * reading). Other refusals read and drop the rest, so a browser that sends its whole body first reads the answer.
+ */
+export function closesConnection(error: unknown): boolean {
+  return isIdleTimeout(error) || error instanceof UploadBodyTooLargeError;
+}
+
 function isMultipart(req: IncomingMessage): boolean {
   const type = req.headers['content-type'];
   return typeof type === 'string' && type.split(';', 1)[0]!.trim().toLowerCase() === 'multipart/form-data';
@@ -119,6 +152,9 @@ class MultipartReader {
   private argsSeen = false;
   private fileSeen = false;
   private totalBytes = 0;
+  /** Body bytes received, against {@link maxBodyBytes}. */
+  private bodyBytes = 0;
+  private readonly maxBodyBytes: number;
   private work: Promise<void> = Promise.resolve();
   private readonly liveStreams = new Set<Readable>();
   private bb: Busboy | undefined;
@@ -131,7 +167,9 @@ class MultipartReader {
     private readonly limits: ResolvedUploadOptions,
     private readonly signal: AbortSignal,
     private readonly sink: PartSink,
-  ) {}
+  ) {
+    this.maxBodyBytes = maxUploadBodyBytes(limits, req.headers['content-type']?.length ?? 0);
+  }
 
   run(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -148,6 +186,13 @@ class MultipartReader {
   /** Body bytes arrived, or the parser is ready for more again: the client's idle time starts over. */
   private readonly onProgress = (): void => {
     this.idleTimer?.refresh();
+  };
+
+  /** Body bytes arrived: counted against {@link maxUploadBodyBytes}. */
+  private readonly onData = (data: Buffer): void => {
+    this.bodyBytes += data.length;
+    if (this.bodyBytes > this.maxBodyBytes) this.fail(new UploadBodyTooLargeError(this.maxBodyBytes));
+    else this.onProgress();
   };
 
   /**
@@ -172,6 +217,8 @@ class MultipartReader {
     if (!isMultipart(this.req)) {
       return this.fail(new UploadError(415, 'upload_not_multipart', 'Uploads must be sent as multipart/form-data.'));
     }
+    // A declared length past the bound is refused before any of it is read.
+    if (Number(this.req.headers['content-length'] ?? 0) > this.maxBodyBytes) return this.fail(new UploadBodyTooLargeError(this.maxBodyBytes));
     let bb: Busboy;
     try {
       bb = busboy({
@@ -217,7 +264,7 @@ class MultipartReader {
     // A client that stops sending mid-body would otherwise hold what the upload holds (a temp file, the tab's state
     // lock) until Node's requestTimeout. Unref'd: a stalled upload must not keep the process alive.
     this.idleTimer = setTimeout(this.onIdle, this.limits.idleTimeoutMs).unref();
-    this.req.on('data', this.onProgress);
+    this.req.on('data', this.onData);
     // The pipe resumes the request on busboy's 'drain' without a 'resume' event: the time starts there.
     bb.on('drain', this.onProgress);
   }
@@ -232,7 +279,7 @@ class MultipartReader {
   private detach(): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    this.req.off('data', this.onProgress);
+    this.req.off('data', this.onData);
     this.bb?.off('drain', this.onProgress);
     this.signal.removeEventListener('abort', this.onAbort);
     this.req.off('aborted', this.onRequestClose);
@@ -313,8 +360,9 @@ class MultipartReader {
     this.detach();
     if (this.bb) this.req.unpipe(this.bb);
     // Read and drop the rest, so the client can finish sending and read the answer (nothing is kept); not for a
-    // client that went away or stopped sending: there is no rest to wait for (the route closes the connection).
-    if (!(error instanceof UploadAbortedError) && !isIdleTimeout(error)) this.req.resume();
+    // client that went away or stopped sending (there is no rest to wait for), nor one past the body's bound (its
+    // rest is not worth reading): the route closes the connection.
+    if (!(error instanceof UploadAbortedError) && !closesConnection(error)) this.req.resume();
     for (const stream of this.liveStreams) stream.destroy(error);
     this.liveStreams.clear();
     this.sink.failed(error);

@@ -28,7 +28,7 @@ import { pathAfterRoute } from '../common/path-after-route.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
-import { isIdleTimeout, parseBufferedUpload, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
+import { closesConnection, isIdleTimeout, parseBufferedUpload, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
 import { UploadUpdateStream, NDJSON_CONTENT_TYPE, type UploadClientIdentity } from './upload-update.stream.js';
 import { UploadedFileServer } from './uploaded-file-server.js';
 import { UploadTabClient } from './upload-tab.client.js';
@@ -520,12 +520,10 @@ export class UploadRoute implements OnModuleInit {
     if (error instanceof UploadError && isShownToTheTab(error) && call.tab.connected) {
       this.pipeline.reportError(call.tab, new BridgeError(failure.body.code as BridgeErrorCode, failure.body.detail, undefined, failure.status), call.handler.fullName);
     }
-    if (isIdleTimeout(error)) {
-      this.logger.debug(`An upload to ${call.handler.fullName} timed out: ${(error as Error).message}`);
-      // The rest of the body is not waited for: the connection closes once the answer is sent, so the stalled client
-      // holds no socket until Node's own requestTimeout.
-      if (!res.headersSent) res.setHeader('Connection', 'close');
-    }
+    if (isIdleTimeout(error)) this.logger.debug(`An upload to ${call.handler.fullName} timed out: ${(error as Error).message}`);
+    // The rest of the body is not waited for (a stalled client) or not worth reading (one past the body's bound): the
+    // connection closes once the answer is sent, so the client holds no socket until Node's own requestTimeout.
+    if (closesConnection(error) && !res.headersSent) res.setHeader('Connection', 'close');
     answer(res, failure.status, failure.body);
   }
 
