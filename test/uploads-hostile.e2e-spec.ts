@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -209,5 +209,57 @@ describe('uploads from hostile clients', () => {
     left.request.destroy();
     await until(() => inProgress() === 0, 'the uploads to end');
     expect(errorsSince(from)).toEqual([]);
+  });
+});
+
+describe('uploads still arriving when the app shuts down', () => {
+  it('answers them 503 uploads_busy with Retry-After, removes their temp files, and app.close() does not wait for their clients', async () => {
+    const tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-shutdown-e2e-'));
+    // Stalled clients are never timed out during the test: only the shutdown may end their uploads.
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, idleTimeoutMs: 600_000 } })], providers: [HostileUploadState] });
+    const tabs = [await RawSocket.hydrated(running.url), await RawSocket.hydrated(running.url)];
+    const requests: ClientRequest[] = [];
+    try {
+      const { port } = new URL(running.url);
+      const stall = (handler: string, token: string) => {
+        const request = httpRequest({
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/_upload',
+          headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': `${HOSTILE}.${handler}`, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}` },
+        });
+        request.on('error', () => undefined);
+        requests.push(request);
+        const response = new Promise<IncomingMessage | undefined>((resolve) => {
+          request.once('response', resolve);
+          request.once('close', () => resolve(undefined));
+        });
+        // A file's first bytes, then nothing: a slowloris, or a client on a network that stalled.
+        request.write(`${filePart()}some,rows`);
+        return { request, response };
+      };
+      const buffered = stall('attach', tabs[0]!.token);
+      const streaming = stall('importRows', tabs[1]!.token);
+      await until(async () => (await readdir(tempDirectory, { recursive: true })).length === 2 && ran.includes('importRows'), 'both uploads to be under way');
+      for (const tab of tabs) tab.close();
+      const closed = running.close().then(() => 'closed');
+      // The stalled clients would hold app.close() until their idle timeout (10 minutes here): it must end well before.
+      const outcome = await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve('still waiting for the stalled uploads'), 20_000).unref())]);
+      expect(outcome).toBe('closed');
+      for (const upload of [buffered, streaming]) {
+        const answered = await upload.response;
+        expect(answered?.statusCode).toBe(503);
+        expect(answered?.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+        expect(answered?.headers.connection).toBe('close');
+        upload.request.destroy();
+      }
+      expect(await readdir(tempDirectory)).toEqual([]);
+    } finally {
+      for (const request of requests) request.destroy();
+      for (const tab of tabs) tab.close();
+      await running.close().catch(() => undefined);
+      await rm(tempDirectory, { recursive: true, force: true });
+    }
   });
 });

@@ -128,7 +128,19 @@ class UploadBodyTooLargeError extends UploadError {
  * reading). Other refusals read and drop the rest, so a browser that sends its whole body first reads the answer.
  */
 export function closesConnection(error: unknown): boolean {
-  return isIdleTimeout(error) || error instanceof UploadBodyTooLargeError;
+  return isIdleTimeout(error) || error instanceof UploadBodyTooLargeError || isShutdownRefusal(error);
+}
+
+/**
+ * The refusal of an upload whose body was still arriving when the app shut down: `503 uploads_busy`, to try again
+ * (on another worker), as when the worker is full. Given as the upload signal's reason, it is the answer.
+ */
+export function shutdownRefusal(): UploadError {
+  return new UploadError(503, 'uploads_busy', 'The server is shutting down; try the upload again.');
+}
+
+function isShutdownRefusal(error: unknown): boolean {
+  return error instanceof UploadError && error.code === 'uploads_busy';
 }
 
 function isMultipart(req: IncomingMessage): boolean {
@@ -178,7 +190,11 @@ class MultipartReader {
     });
   }
 
-  private readonly onAbort = (): void => this.fail(new UploadAbortedError(undefined, { cause: this.signal.reason }));
+  /** The upload was cancelled: the client went away, or (a refusal as the reason) the app is shutting down. */
+  private readonly onAbort = (): void => {
+    const reason: unknown = this.signal.reason;
+    this.fail(isShutdownRefusal(reason) ? reason : new UploadAbortedError(undefined, { cause: reason }));
+  };
   private readonly onRequestClose = (): void => {
     if (!this.req.complete) this.fail(new UploadAbortedError('The client disconnected before the upload finished.'));
   };

@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { BridgeError, type BridgeErrorCode, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import { isClientToken } from '../protocol/client-token.js';
@@ -28,7 +28,7 @@ import { pathAfterRoute } from '../common/path-after-route.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
-import { closesConnection, isIdleTimeout, parseBufferedUpload, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
+import { closesConnection, isIdleTimeout, parseBufferedUpload, shutdownRefusal, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
 import { UploadUpdateStream, NDJSON_CONTENT_TYPE, type UploadClientIdentity } from './upload-update.stream.js';
 import { UploadedFileServer } from './uploaded-file-server.js';
 import { UploadTabClient } from './upload-tab.client.js';
@@ -150,7 +150,7 @@ function failureAnswer(error: unknown, production: boolean): { status: number; b
  * @publicApi
  */
 @Injectable()
-export class UploadRoute implements OnModuleInit {
+export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('ReflexBridge');
   /** The state store's outages as uploads meet them, logged once each. */
   private readonly storeOutage = new OutageLog(this.logger, 'The state store (for uploads)');
@@ -167,6 +167,10 @@ export class UploadRoute implements OnModuleInit {
    * Only addresses holding uploads are refused for it, and each leaves once one of them ends, so this stays small.
    */
   private readonly addressesLogged = new Set<string>();
+  /** The uploads past their checks, until they end: those whose body is still arriving are refused at shutdown. */
+  private readonly underWay = new Map<AbortController, IncomingMessage>();
+  /** The app is shutting down: uploads that reach their body now are refused at once. */
+  private stopping = false;
   /** Holds back `100 Continue` for this route's requests until their checks passed (see {@link ExpectContinueGate}). */
   private readonly continueGate = new ExpectContinueGate((req) => req.method === 'POST' && isRoutePath(pathAfterRoute(req, this.path)));
 
@@ -234,6 +238,24 @@ export class UploadRoute implements OnModuleInit {
       // Undefined only if a rewrite changed the URL after routing: then nothing is served (an empty path is a 404).
       void this.files.serve(req, res, pathAfterRoute(req, filesPrefix) ?? '');
     });
+  }
+
+  /**
+   * Before Nest closes the HTTP server, which waits for every request in progress: an upload whose body is still
+   * arriving is refused `503 uploads_busy` (with `Retry-After`, its connection closed, its temp files removed), as the
+   * gateway disconnects its sockets. Otherwise a client that sends a byte now and then held `app.close()` until
+   * Node's `requestTimeout` (300 s), past any process manager's stop timeout, whose kill then left its temp files
+   * behind. Uploads whose body has arrived (their handler at work) are left to finish: the store is still open.
+   */
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
+    let refused = 0;
+    for (const [cancel, req] of this.underWay) {
+      if (req.complete) continue;
+      cancel.abort(shutdownRefusal());
+      refused += 1;
+    }
+    if (refused > 0) this.logger.log(`Shutting down: refused ${refused} upload(s) whose body was still arriving (503 uploads_busy, to try again).`);
   }
 
   /**
@@ -375,12 +397,15 @@ export class UploadRoute implements OnModuleInit {
     res.once('close', onClose);
     // The client may have left while the tier ran: its 'close' was emitted before anyone listened.
     if (res.destroyed) onClose();
+    this.underWay.set(cancel, req);
+    if (this.stopping && !req.complete) cancel.abort(shutdownRefusal());
     // The tab's socket at each send, not the one it had now: it may reconnect during a long upload.
     const tab = new UploadTabClient(identity, (current) => this.gateway.clientFor(current));
     try {
       if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, tab, cancel });
       else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, tab, cancel });
     } finally {
+      this.underWay.delete(cancel);
       res.off('close', onClose);
       this.followBrowserSession(token, req, res, outcome);
     }
@@ -514,7 +539,8 @@ export class UploadRoute implements OnModuleInit {
       res.destroy();
       return;
     }
-    if (failure.status >= 500) this.logger.error(`An upload to ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}`);
+    // A refusal at shutdown is no failure: the shutdown logs how many it refused.
+    if (failure.status >= 500 && !closesConnection(error)) this.logger.error(`An upload to ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}`);
     // A limit a user runs into (a file too large, too many files, a network that stalled) is also shown in the tab,
     // as a refused event is: Reflex's own client only logs a failed upload's status to the browser's console.
     if (error instanceof UploadError && isShownToTheTab(error) && call.tab.connected) {
@@ -523,7 +549,11 @@ export class UploadRoute implements OnModuleInit {
     if (isIdleTimeout(error)) this.logger.debug(`An upload to ${call.handler.fullName} timed out: ${(error as Error).message}`);
     // The rest of the body is not waited for (a stalled client) or not worth reading (one past the body's bound): the
     // connection closes once the answer is sent, so the client holds no socket until Node's own requestTimeout.
-    if (closesConnection(error) && !res.headersSent) res.setHeader('Connection', 'close');
+    if (closesConnection(error) && !res.headersSent) {
+      res.setHeader('Connection', 'close');
+      // A refusal at shutdown: the client may try again at once, on another worker.
+      if (error instanceof UploadError && error.status === 503) res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
+    }
     answer(res, failure.status, failure.body);
   }
 
