@@ -6,7 +6,7 @@ import { createServer, request, type ClientRequest, type IncomingMessage, type S
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBufferedUpload, streamUpload } from './multipart-upload.parser.js';
+import { maxUploadBodyBytes, parseBufferedUpload, streamUpload } from './multipart-upload.parser.js';
 import type { UploadChunk } from './upload-chunk.js';
 import { UploadAbortedError, UploadError } from './upload.error.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
@@ -759,4 +759,41 @@ describe('both modes on random forms (property)', () => {
       );
     });
   }
+});
+
+describe('maxUploadBodyBytes', () => {
+  const limitsOf = (overrides: Partial<ResolvedUploadOptions>): ResolvedUploadOptions => ({ ...options(), ...overrides });
+
+  it('counts the files a form can carry, not more: maxFiles × maxFileBytes when that is below maxTotalBytes', () => {
+    // The shop's limits: one image of 2 MiB, maxTotalBytes left at its 1 GiB default.
+    const bound = maxUploadBodyBytes(limitsOf({ maxFiles: 1, maxFileBytes: 2 * 1024 * 1024, maxTotalBytes: 1024 ** 3, maxEventArgsBytes: 1024 }), 70);
+    expect(bound).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  it('is never less than the body of a form within the limits (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          maxFiles: fc.integer({ min: 1, max: 4 }),
+          maxFileBytes: fc.integer({ min: 0, max: 3000 }),
+          maxTotalBytes: fc.integer({ min: 0, max: 6000 }),
+          maxEventArgsBytes: fc.integer({ min: 0, max: 300 }),
+          boundary: fc.stringMatching(/^[A-Za-z0-9'()+_,./:=?-]{1,70}$/),
+          headerPad: fc.integer({ min: 0, max: 15_000 }),
+          fields: fc.integer({ min: 0, max: 32 }),
+        }),
+        ({ boundary, headerPad, fields, ...given }) => {
+          const limits = limitsOf(given);
+          // As many files as fit both file limits, the total shared out; text fields at their largest.
+          const files = Array.from({ length: limits.maxFiles }, (_, i) => Buffer.alloc(Math.max(0, Math.min(limits.maxFileBytes, limits.maxTotalBytes - i * limits.maxFileBytes))));
+          const parts: Part[] = [
+            ...Array.from({ length: fields }, (_, i) => ({ name: `f${i}`, contentType: `text/plain; x=${'p'.repeat(headerPad)}`, data: 'v'.repeat(limits.maxEventArgsBytes) })),
+            ...files.map((data, i) => ({ name: 'files', filename: `${i}.bin`, contentType: `application/x-${'p'.repeat(headerPad)}`, data })),
+          ];
+          const contentType = `multipart/form-data; boundary=${boundary}`;
+          expect(multipart(parts, boundary).length).toBeLessThanOrEqual(maxUploadBodyBytes(limits, contentType.length));
+        },
+      ),
+    );
+  });
 });

@@ -103,7 +103,8 @@ export function isIdleTimeout(error: unknown): error is UploadError {
 }
 
 /**
- * The longest body a form within the limits can have: `maxTotalBytes` of files, the text fields at
+ * The longest body a form within the limits can have: its files (`maxTotalBytes`, or `maxFiles` × `maxFileBytes`
+ * when that is less, as for an app that takes one image of a few MiB), the text fields at
  * `maxEventArgsBytes` each, and every part's headers and delimiter (the boundary is at most the `Content-Type`
  * header's length). Bytes outside file parts (a preamble before the first boundary, a part busboy skips for having
  * no `form-data` disposition, an epilogue after the last) count against no other limit: without this bound one
@@ -112,7 +113,8 @@ export function isIdleTimeout(error: unknown): error is UploadError {
  */
 export function maxUploadBodyBytes(limits: ResolvedUploadOptions, contentTypeLength: number): number {
   const parts = limits.maxFiles + MAX_TEXT_FIELDS + 1;
-  return limits.maxTotalBytes + MAX_TEXT_FIELDS * limits.maxEventArgsBytes + parts * (MAX_PART_HEADER_BYTES + contentTypeLength + PART_FRAMING_BYTES);
+  const files = Math.min(limits.maxTotalBytes, limits.maxFiles * limits.maxFileBytes);
+  return files + MAX_TEXT_FIELDS * limits.maxEventArgsBytes + parts * (MAX_PART_HEADER_BYTES + contentTypeLength + PART_FRAMING_BYTES);
 }
 
 /** A body longer than {@link maxUploadBodyBytes}: its rest is not read, its connection is closed. */
