@@ -157,7 +157,7 @@ describe('uploads from hostile clients', () => {
     }
   }
 
-  it('refuses a declared Content-Length past that bound before reading any of the body', async () => {
+  it('refuses a declared Content-Length past that bound before reading any of the body, and before 100 Continue', async () => {
     const tab = await connect();
     const { port } = new URL(running.url);
     const request = httpRequest({
@@ -165,16 +165,23 @@ describe('uploads from hostile clients', () => {
       port,
       method: 'POST',
       path: '/_upload',
-      headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${HOSTILE}.attach`, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': String(10 * 1024 ** 3) },
+      headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${HOSTILE}.attach`, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}`, 'Content-Length': String(10 * 1024 ** 3), Expect: '100-continue' },
     });
     request.on('error', () => undefined);
+    // A client that waits for 100 Continue (curl over 1 MB) is never told to send a body that is refused anyway.
+    let continued = false;
+    request.once('continue', () => (continued = true));
     const response = new Promise<IncomingMessage>((resolve) => request.once('response', resolve));
     // Headers only: the answer cannot wait for any of the 10 GiB.
     request.flushHeaders();
     const answered = await response;
     expect(answered.statusCode).toBe(413);
+    expect(continued).toBe(false);
     expect(answered.headers.connection).toBe('close');
     expect(JSON.parse(await bodyOf(answered))).toMatchObject({ code: 'upload_too_large' });
+    // The tab is told, as for any limit its upload passed.
+    await tab.until(() => tab.errors.length === 1, DEFAULT_WAIT_MS, 'the tab to be told');
+    expect(tab.errors[0]).toMatchObject({ code: 'upload_too_large', status: 413 });
     request.destroy();
     await until(() => inProgress() === 0, 'the slot to be released');
   });

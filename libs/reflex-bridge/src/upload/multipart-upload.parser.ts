@@ -125,6 +125,15 @@ class UploadBodyTooLargeError extends UploadError {
 }
 
 /**
+ * The refusal of a request whose `Content-Length` is past {@link maxUploadBodyBytes}, or undefined. The route asks
+ * before it lets a client that waits for `100 Continue` send its body; the parser asks again for callers that did not.
+ */
+export function declaredBodyTooLarge(req: IncomingMessage, limits: ResolvedUploadOptions): UploadError | undefined {
+  const max = maxUploadBodyBytes(limits, req.headers['content-type']?.length ?? 0);
+  return Number(req.headers['content-length'] ?? 0) > max ? new UploadBodyTooLargeError(max) : undefined;
+}
+
+/**
  * A failure after which the rest of the body is not read and the connection is closed once answered: a client that
  * stopped sending (nothing to wait for) or one that sends more than any form within the limits (nothing worth
  * reading). Other refusals read and drop the rest, so a browser that sends its whole body first reads the answer.
@@ -236,7 +245,8 @@ class MultipartReader {
       return this.fail(new UploadError(415, 'upload_not_multipart', 'Uploads must be sent as multipart/form-data.'));
     }
     // A declared length past the bound is refused before any of it is read.
-    if (Number(this.req.headers['content-length'] ?? 0) > this.maxBodyBytes) return this.fail(new UploadBodyTooLargeError(this.maxBodyBytes));
+    const declared = declaredBodyTooLarge(this.req, this.limits);
+    if (declared) return this.fail(declared);
     let bb: Busboy;
     try {
       bb = busboy({

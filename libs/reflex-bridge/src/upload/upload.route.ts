@@ -28,7 +28,7 @@ import { pathAfterRoute } from '../common/path-after-route.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
-import { closesConnection, isIdleTimeout, parseBufferedUpload, shutdownRefusal, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
+import { closesConnection, declaredBodyTooLarge, isIdleTimeout, parseBufferedUpload, shutdownRefusal, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
 import { UploadUpdateStream, NDJSON_CONTENT_TYPE, type UploadClientIdentity } from './upload-update.stream.js';
 import { UploadedFileServer } from './uploaded-file-server.js';
 import { UploadTabClient } from './upload-tab.client.js';
@@ -386,11 +386,21 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       this.metrics.fail(timer, error);
       throw error;
     }
+    // The tab's socket at each send, not the one it had now: it may reconnect during a long upload.
+    const tab = new UploadTabClient(identity, (current) => this.gateway.clientFor(current));
+    // The client going away cancels the upload: the parser stops and cleans up, a streaming handler's loop throws.
+    const cancel = new AbortController();
+    // A body that says it is longer than any form within the limits is refused as the parser would, before its
+    // client is told to send it.
+    const declared = declaredBodyTooLarge(req, limits);
+    if (declared) {
+      this.answerFailure(res, declared, { handler, outcome, routerData, identity, tab, cancel });
+      this.followBrowserSession(token, req, res, outcome);
+      return;
+    }
 
     // Every check passed: a client that waits for `100 Continue` before its body gets it now, not before the checks.
     this.continueGate.release(req, res);
-    // The client going away cancels the upload: the parser stops and cleans up, a streaming handler's loop throws.
-    const cancel = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) cancel.abort(new UploadAbortedError('The client went away before the upload finished.'));
     };
@@ -399,8 +409,6 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     if (res.destroyed) onClose();
     this.underWay.set(cancel, req);
     if (this.stopping && !req.complete) cancel.abort(shutdownRefusal());
-    // The tab's socket at each send, not the one it had now: it may reconnect during a long upload.
-    const tab = new UploadTabClient(identity, (current) => this.gateway.clientFor(current));
     try {
       if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, tab, cancel });
       else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, tab, cancel });
