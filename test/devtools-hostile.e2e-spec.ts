@@ -11,7 +11,7 @@ import { Module } from '@nestjs/common';
 import { BridgeDevtools, BridgeTier, EventHandler, Payload, ReflexBridgeModule, State } from '@reflex-bridge/nest';
 import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
 import type { EventClient } from '../libs/reflex-bridge/src/common/event-client.js';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { until } from './support/eventually.js';
 
 // V8's gc() without starting Jest with --expose-gc (a new context picks the flag up).
@@ -284,6 +284,43 @@ describe('devtools: how many event streams are open', () => {
       });
       await inProcessTab(running.app.get(EventPipeline))(`${NOTE}.write`, { text: 'counted' });
       await until(() => (received.every((text) => text.includes('counted')) ? true : undefined), 'the event on the 4 streams');
+    } finally {
+      for (const stream of streams) stream.destroy();
+      await running.close();
+    }
+  });
+
+  it('logs the refusals of streams once per address and once for the worker until a stream ends, not once per request', async () => {
+    const logger = new CapturingLogger();
+    const running = await startApp(
+      { imports: [ReflexBridgeModule.forRoot({ devtools: { maxStreams: 2, maxStreamsPerAddress: 1 }, bridge: { trustProxy: true }, rateLimit: false }), NoteModule] },
+      undefined,
+      logger,
+    );
+    const streams: IncomingMessage[] = [];
+    const open = async (address: string) => {
+      const response = await openGet(`${running.url}/_bridge/devtools/stream`, { 'x-forwarded-for': address });
+      streams.push(response);
+      if (response.statusCode !== 200) response.resume();
+      return response.statusCode;
+    };
+    const refusals = () => logger.lines.filter((line) => line.level === 'warn' && /devtools event streams/i.test(line.message)).map((line) => line.message);
+    try {
+      expect(await open('203.0.113.1')).toBe(200);
+      expect(await open('203.0.113.2')).toBe(200);
+      // Before, an operator whose devtools page said "refused" found nothing in the log: the refusals were silent.
+      for (let i = 0; i < 5; i++) expect(await open('203.0.113.1')).toBe(429);
+      for (let i = 0; i < 5; i++) expect(await open('203.0.113.3')).toBe(503);
+      expect(refusals()).toEqual([
+        expect.stringMatching(/from 203\.0\.113\.1: it has 1 open on this worker \(devtools\.maxStreamsPerAddress\)/),
+        expect.stringMatching(/2 are open on this worker \(devtools\.maxStreams\)/),
+      ]);
+      // A stream that ends: the next refusals are logged again (once).
+      streams[0]!.destroy();
+      expect(await until(async () => ((await open('203.0.113.1')) === 200 ? true : undefined), 'the freed place taken')).toBe(true);
+      for (let i = 0; i < 3; i++) expect(await open('203.0.113.1')).toBe(429);
+      for (let i = 0; i < 3; i++) expect(await open('203.0.113.4')).toBe(503);
+      expect(refusals()).toHaveLength(4);
     } finally {
       for (const stream of streams) stream.destroy();
       await running.close();

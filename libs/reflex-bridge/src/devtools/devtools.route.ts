@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defer, map, share, type Observable } from 'rxjs';
@@ -84,6 +84,14 @@ export class DevtoolsRoute implements OnModuleInit {
    * The uploads' counter, as it counts the same two ways.
    */
   private streams: UploadSlots | undefined;
+  private readonly logger = new Logger('ReflexBridge');
+  /**
+   * What the refusals of streams have logged since a stream last ended: one line per address and one for the worker,
+   * not one per request (a tab whose page reloads in a loop, or a script, asks again and again). At most
+   * `maxStreams / maxStreamsPerAddress` addresses are ever refused for their share at once, so the set stays small.
+   */
+  private readonly refusedAddressesLogged = new Set<string>();
+  private refusedBusyLogged = false;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -175,17 +183,31 @@ export class DevtoolsRoute implements OnModuleInit {
    */
   private stream(req: IncomingMessage, res: ServerResponse): void {
     const ip = clientIp(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', this.options.bridge.trustProxy === true);
-    const slot = this.streams!.acquire(addressKey(ip, this.options.rateLimit.ipv6SubnetPrefix));
+    const address = addressKey(ip, this.options.rateLimit.ipv6SubnetPrefix);
+    const slot = this.streams!.acquire(address);
     if (slot === 'address') {
       const limit = this.streams!.maxPerAddress;
+      if (!this.refusedAddressesLogged.has(address)) {
+        this.refusedAddressesLogged.add(address);
+        // Cut short: with bridge.trustProxy a client that bypasses the proxy writes its own X-Forwarded-For.
+        this.logger.warn(`Refusing devtools event streams from ${address.slice(0, 64)}: it has ${limit} open on this worker (devtools.maxStreamsPerAddress). Logged once until a stream ends.`);
+      }
       return json(res, 429, { code: 'too_many_streams', message: `${limit} devtools event streams are open from your address (devtools.maxStreamsPerAddress); close one first.`, limit });
     }
     if (slot === 'worker') {
       const limit = this.streams!.maxConcurrent;
+      if (!this.refusedBusyLogged) {
+        this.refusedBusyLogged = true;
+        this.logger.warn(`Refusing devtools event streams: ${limit} are open on this worker (devtools.maxStreams). Logged once until a stream ends.`);
+      }
       return json(res, 503, { code: 'devtools_streams_busy', message: `${limit} devtools event streams are open on this worker (devtools.maxStreams); close one first.`, limit });
     }
     // 'close' of the response: it comes when the stream ends for any reason (the client went, the server closed it).
-    res.on('close', slot.release);
+    res.on('close', () => {
+      slot.release();
+      this.refusedBusyLogged = false;
+      this.refusedAddressesLogged.delete(address);
+    });
     res.statusCode = 200;
     res.setHeader('Content-Type', 'text/event-stream');
     res.setHeader('Cache-Control', 'no-store');
