@@ -208,5 +208,28 @@ if (missingChromium && isCI) {
         await context.close();
       }
     }, 60_000);
+
+    it('the overlay says its stream was refused when its address has devtools.maxStreamsPerAddress open, instead of "waiting for an event" for good', async () => {
+      const held: IncomingMessage[] = [];
+      const context = await browser!.newContext();
+      try {
+        for (;;) {
+          const response = await new Promise<IncomingMessage>((ok, fail) => httpGet(`${base}/_bridge/devtools/stream`, ok).on('error', fail));
+          held.push(response);
+          if (response.statusCode !== 200) break;
+        }
+        expect(held.at(-1)!.statusCode).toBe(429);
+        const tabPage = await context.newPage();
+        await tabPage.route(`${base}/overlay-host`, (route) => route.fulfill({ contentType: 'text/html', body: `<!doctype html><h1>App</h1><script src="/_bridge/devtools/overlay.js"></script>` }));
+        await tabPage.goto(`${base}/overlay-host`);
+        // Before, the overlay showed the latest event (or "waiting for an event") and never anything newer, silently.
+        const overlay = tabPage.locator('a[title^="ReflexBridge devtools"]');
+        await eventually('the refusal in the overlay', () => overlay.innerText(), (text) => text.includes('refused'));
+        expect(await overlay.getAttribute('title')).toMatch(/maxStreamsPerAddress|too many/);
+      } finally {
+        for (const response of held) response.destroy();
+        await context.close();
+      }
+    }, 60_000);
   });
 }

@@ -10,12 +10,14 @@ export const DEVTOOLS_OVERLAY = `(() => {
   const script = document.currentScript;
   const origin = script && script.src ? new URL(script.src).origin : location.origin;
   const BASE = origin + '__DEVTOOLS_PATH__';
+  const RETRY_REFUSED_MS = 30000;
   const TIER_COLORS = { none: '#3fb950', auth_only: '#d29922', full: '#f85149' };
   const box = document.createElement('a');
   box.href = BASE;
   box.target = '_blank';
   box.rel = 'noopener';
-  box.title = 'ReflexBridge devtools: open the page';
+  const TITLE = 'ReflexBridge devtools: open the page';
+  box.title = TITLE;
   box.style.cssText = 'position:fixed;right:12px;bottom:12px;z-index:2147483647;display:flex;gap:8px;align-items:center;' +
     'padding:6px 10px;border-radius:8px;background:rgba(15,20,25,.92);color:#e6edf3;font:12px/1.3 ui-monospace,Menlo,monospace;' +
     'text-decoration:none;box-shadow:0 2px 10px rgba(0,0,0,.35)';
@@ -26,7 +28,11 @@ export const DEVTOOLS_OVERLAY = `(() => {
   text.textContent = 'waiting for an event';
   box.append(tier, text);
   let shownAt = '';
+  // Set while the stream is refused: the latest event fetched at load may answer after the refusal, and must not
+  // cover it.
+  let refused = false;
   const show = (event) => {
+    if (refused) return;
     // The latest event answered by a fetch may arrive after a newer one from the stream.
     if (event.at < shownAt) return;
     shownAt = event.at;
@@ -35,6 +41,23 @@ export const DEVTOOLS_OVERLAY = `(() => {
     const name = event.handler.replace(/^reflex___state____state\\./, '');
     text.textContent = name + ' · ' + event.durationMs.toFixed(1) + ' ms · ' + event.queryCount + ' q' + (event.error ? ' · ' + (event.error.code || event.error.name) : '');
     box.setAttribute('data-event-id', String(event.id));
+    box.title = TITLE;
+  };
+  // Said instead of the latest event, which would otherwise stay on screen as if nothing happened since.
+  const showRefused = () => {
+    refused = true;
+    tier.textContent = 'bridge';
+    tier.style.background = '#6e7681';
+    text.textContent = 'event stream refused: too many open';
+    box.title = 'ReflexBridge devtools: the server refused the event stream, too many are open (devtools.maxStreamsPerAddress, ' +
+      'devtools.maxStreams); close other devtools pages. Trying again every ' + (RETRY_REFUSED_MS / 1000) + ' s. Click to open the page';
+  };
+  // The stream is (again) followed, by this tab or the one holding it for all.
+  const followed = () => {
+    if (!refused) return;
+    refused = false;
+    text.textContent = 'waiting for an event';
+    box.title = TITLE;
   };
   const mount = () => document.body.append(box);
   if (document.body) mount(); else document.addEventListener('DOMContentLoaded', mount);
@@ -50,20 +73,39 @@ export const DEVTOOLS_OVERLAY = `(() => {
   // BroadcastChannel; when it closes, the lock (and the stream) goes to another tab. Without those APIs (a page
   // that is not a secure context has no navigator.locks), each tab follows the stream itself.
   const follow = (channel) => {
-    const stream = new EventSource(BASE + '/stream');
-    // What happened while no tab followed the stream (this tab just took it over, or it reconnected).
-    stream.onopen = () => showLatest(channel);
-    stream.onmessage = (message) => {
-      const event = JSON.parse(message.data);
-      show(event);
-      if (channel) channel.postMessage(event);
+    const open = () => {
+      const stream = new EventSource(BASE + '/stream');
+      // What happened while no tab followed the stream (this tab just took it over, or it reconnected).
+      stream.onopen = () => {
+        followed();
+        if (channel) channel.postMessage({ refused: false });
+        showLatest(channel);
+      };
+      stream.onmessage = (message) => {
+        const event = JSON.parse(message.data);
+        show(event);
+        if (channel) channel.postMessage(event);
+      };
+      // A refused stream (429/503: devtools.maxStreamsPerAddress or maxStreams open) is CLOSED: EventSource never
+      // connects again by itself, and the overlay went on showing an old event. A lost connection is CONNECTING.
+      stream.onerror = () => {
+        if (stream.readyState !== EventSource.CLOSED) return;
+        showRefused();
+        if (channel) channel.postMessage({ refused: true });
+        setTimeout(open, RETRY_REFUSED_MS);
+      };
     };
+    open();
     // Never settles: the lock is held until this tab goes away.
     return new Promise(() => {});
   };
   if (typeof BroadcastChannel === 'function' && navigator.locks) {
     const channel = new BroadcastChannel('reflex-bridge-devtools:' + BASE);
-    channel.onmessage = (message) => show(message.data);
+    channel.onmessage = (message) => {
+      if (message.data.refused === true) return showRefused();
+      followed();
+      if (message.data.refused === undefined) show(message.data);
+    };
     navigator.locks.request('reflex-bridge-devtools:' + BASE, () => follow(channel));
   } else follow();
 })();
