@@ -11,6 +11,7 @@ import { ModelChange } from '../libs/reflex-bridge/src/live/model-change.js';
 import { PostgresTransport } from '../libs/reflex-bridge/src/live/transports/postgres.transport.js';
 import { PgbouncerTestServer } from './support/pgbouncer-server.js';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
+import { SilencingProxy } from './support/silencing-proxy.js';
 
 /** Two workers (broadcaster + transport each) on one channel, recording what their subscribers receive. */
 async function twoWorkers(connectionString: string, channel: string, publishTimeoutMs?: number) {
@@ -406,6 +407,30 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     },
     60_000,
   );
+
+  it('checks its LISTEN connection at once when a publish does not come back, instead of at the next heartbeat', async () => {
+    // The LISTEN connection's network path goes silent (no reset: a partition, a NAT that forgot the flow). Only
+    // a query on it notices. Before, that waited for the heartbeat (every 30 s by default; here 10 minutes), and
+    // every change sent meanwhile was lost for this worker without transportStatus$ saying 'down'.
+    const proxy = await SilencingProxy.launch(server.port);
+    cleanup.push(() => proxy.destroy());
+    const connectionString = server.connectionString.replace(`:${server.port}/`, `:${proxy.port}/`);
+    const transport = new PostgresTransport({ connectionString, channel: 'silent_pg', publishTimeoutMs: 1000, heartbeatMs: 600_000, minReconnectDelayMs: 50, maxReconnectDelayMs: 300 });
+    const broker = new LiveBroadcaster(transport, { echoTimeoutMs: 1000 });
+    cleanup.push(() => broker.close());
+    await broker.start();
+    expect(proxy.connections).toBe(1); // the LISTEN connection; the publishing pool connects at the first publish
+    const statuses: string[] = [];
+    broker.transportStatus$.subscribe((status) => statuses.push(status));
+    broker.observe('shop.product').subscribe(() => undefined);
+    expect(await broker.publish(new ModelChange('shop.product', 'updated', 'before'))).toBe(1);
+
+    proxy.silence(0);
+    expect(await broker.publish(new ModelChange('shop.product', 'updated', 'unheard'))).toBe(0);
+    await waitUntil(() => statuses.includes('down'), "transportStatus$ 'down' after the unheard publish", 20_000);
+    await waitUntil(() => statuses.at(-1) === 'up', 'the LISTEN connection re-created on a path that works', 20_000);
+    expect(await broker.publish(new ModelChange('shop.product', 'updated', 'after'))).toBe(1);
+  }, 60_000);
 
   it('rejects start() with a clear error when Postgres cannot be reached', async () => {
     const transport = new PostgresTransport({ connectionString: 'postgresql://app:secret@127.0.0.1:1/app' });

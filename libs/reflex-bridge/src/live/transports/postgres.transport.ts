@@ -36,7 +36,8 @@ export interface PostgresTransportOptions {
   maxReconnectDelayMs?: number;
   /**
    * Interval of a `SELECT 1` on the listening connection, which notices a connection that died silently (no
-   * TCP reset, e.g. a network partition) and triggers the reconnection.
+   * TCP reset, e.g. a network partition) and triggers the reconnection. It also runs at once when a publish's own
+   * NOTIFY has not come back within `publishTimeoutMs` and nothing else was heard meanwhile.
    * @default 30000
    */
   heartbeatMs?: number;
@@ -116,6 +117,12 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
   private readonly heard = new WeakSet<PgClient>();
   private echoWatch?: NodeJS.Timeout;
   private echoWatched = false;
+  /** Notifications the listening connections received on the channel, all together: proof that one is alive. */
+  private notificationsHeard = 0;
+  private echoCheck?: NodeJS.Timeout;
+  /** When the latest NOTIFY went out, and how many notifications had been heard then. */
+  private lastSend?: { heard: number; at: number };
+  private heartbeatInFlight = false;
 
   /** @param options see {@link PostgresTransportOptions}. */
   constructor(options: PostgresTransportOptions) {
@@ -228,6 +235,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.echoWatch);
+    clearTimeout(this.echoCheck);
     const listener = this.listener;
     const pool = this.pool;
     this.listener = this.pool = undefined;
@@ -259,6 +267,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     client.on('notification', (message) => {
       if (!current || this.isClosed() || message.channel !== this.channel) return;
       this.heard.add(client);
+      this.notificationsHeard += 1;
       this.receive(message.payload ?? '');
     });
     try {
@@ -360,10 +369,42 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     this.echoWatch.unref();
   }
 
+  /**
+   * After a NOTIFY went out: a live LISTEN connection hears it within milliseconds, so when it has heard nothing at
+   * all within `publishTimeoutMs`, it is checked at once ({@link heartbeat}) rather than at the next periodic
+   * heartbeat. A connection whose network path went silent (no reset) is otherwise noticed only then, up to
+   * `heartbeatMs` later, and every change sent meanwhile is lost for this worker with the status still 'up'. One
+   * check waits at a time, however many publishes go out.
+   */
+  private checkEcho(): void {
+    this.lastSend = { heard: this.notificationsHeard, at: Date.now() };
+    if (!this.echoCheck) this.scheduleEchoCheck(this.publishTimeoutMs);
+  }
+
+  /** Waits for the latest publish's echo: any notification heard since it was sent proves the connection alive. */
+  private scheduleEchoCheck(delay: number): void {
+    const listener = this.listener;
+    if (!listener) return;
+    this.echoCheck = setTimeout(() => {
+      this.echoCheck = undefined;
+      const sent = this.lastSend!;
+      if (this.isClosed() || listener !== this.listener || this.notificationsHeard !== sent.heard) return;
+      const waited = Date.now() - sent.at;
+      if (waited < this.publishTimeoutMs) return this.scheduleEchoCheck(this.publishTimeoutMs - waited);
+      this.heartbeat();
+    }, delay);
+    this.echoCheck.unref();
+  }
+
+  /** A `SELECT 1` on the listening connection; one at a time (the periodic one and {@link checkEcho}'s). */
   private heartbeat(): void {
     const client = this.listener;
-    if (!client) return;
-    client.query('SELECT 1').catch((error: unknown) => this.lost(client, error as Error));
+    if (!client || this.heartbeatInFlight) return;
+    this.heartbeatInFlight = true;
+    client
+      .query('SELECT 1')
+      .catch((error: unknown) => this.lost(client, error as Error))
+      .finally(() => (this.heartbeatInFlight = false));
   }
 
   private async notify(payload: string): Promise<void> {
@@ -373,6 +414,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
       try {
         await pool.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
         this.watchFirstEcho();
+        this.checkEcho();
         return;
       } catch (error) {
         // A pooled connection killed by a server restart is only noticed when used: one retry on a fresh

@@ -1,0 +1,56 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  silenced: boolean;
+}
+
+/**
+ * A TCP proxy on a free loopback port in front of `targetPort`, whose connections can be silenced one by one: a
+ * silenced connection stays open at both ends but nothing more goes through it either way, as on a network path
+ * that drops packets (a partition, a NAT that forgot the flow). Nothing is reset, so neither end hears of it.
+ */
+export class SilencingProxy {
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    private readonly pairs: Pair[],
+  ) {}
+
+  static async launch(targetPort: number): Promise<SilencingProxy> {
+    const pairs: Pair[] = [];
+    const server = createServer((client) => {
+      const upstream = connect(targetPort, '127.0.0.1');
+      const pair = { client, upstream, silenced: false };
+      pairs.push(pair);
+      client.on('data', (chunk) => void (pair.silenced || upstream.write(chunk)));
+      upstream.on('data', (chunk) => void (pair.silenced || client.write(chunk)));
+      client.on('close', () => pair.silenced || upstream.destroy());
+      upstream.on('close', () => pair.silenced || client.destroy());
+      client.on('error', () => undefined);
+      upstream.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return new SilencingProxy(server, (server.address() as { port: number }).port, pairs);
+  }
+
+  /** Connections accepted so far, in order. */
+  get connections(): number {
+    return this.pairs.length;
+  }
+
+  /** From now on nothing goes through connection `index` (0 for the first accepted), and it is never closed. */
+  silence(index: number): void {
+    this.pairs[index]!.silenced = true;
+  }
+
+  /** Closes every connection and stops listening. */
+  async destroy(): Promise<void> {
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
