@@ -139,6 +139,34 @@ describe('devtools: hostile tabs', () => {
   }, 120_000);
 });
 
+describe('devtools: the size of GET /events', () => {
+  it('answers at most 4 MiB of events, the newest first, and counts those left out, however large the held events are', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, rateLimit: false }), NoteModule] });
+    try {
+      const send = inProcessTab(running.app.get(EventPipeline));
+      // Streaming handlers: each event keeps its 500 steps, so 150 of them hold several megabytes of JSON.
+      for (let i = 0; i < 150; i++) await send(`${NOTE}.count`, { n: 250 });
+      const devtools = running.app.get(BridgeDevtools);
+      const held = devtools.recent();
+      expect(Buffer.byteLength(JSON.stringify(held))).toBeGreaterThan(5 * 1024 * 1024);
+      const text = await (await fetch(`${running.url}/_bridge/devtools/events?limit=500`)).text();
+      // Before, the whole buffer in one answer (with 500 such events, 25 MB, made on the event loop at every page load).
+      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(4 * 1024 * 1024);
+      const body = JSON.parse(text) as { events: Array<{ id: number }>; omitted?: number; size: number };
+      expect(body.events.length).toBeGreaterThan(10);
+      expect(body.omitted).toBe(held.length - body.events.length);
+      expect(body.size).toBe(150);
+      expect(body.events.map((event) => event.id)).toEqual(held.slice(0, body.events.length).map((event) => event.id));
+      // A small answer says nothing is left out.
+      const one = (await (await fetch(`${running.url}/_bridge/devtools/events?limit=1`)).json()) as { events: unknown[]; omitted?: number };
+      expect(one.events).toHaveLength(1);
+      expect(one.omitted).toBeUndefined();
+    } finally {
+      await running.close();
+    }
+  }, 120_000);
+});
+
 describe('devtools: the event stream', () => {
   it('serialises each event once however many pages follow the stream', async () => {
     // 20 pages from one address: past the default devtools.maxStreamsPerAddress.

@@ -25,6 +25,34 @@ const MAX_QUERY_VALUE = 256;
  */
 const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
 
+/**
+ * Bytes of events one `GET <path>/events` answers at most. An event holds up to 500 steps, 50 queries and 8,000
+ * characters of delta (50 kB of JSON and more): the 500 held by default came to 25 MB and more, made in one piece on
+ * the event loop each time a devtools page loaded. Typical events take 1-2 kB, so 500 of them fit many times over.
+ */
+const MAX_EVENTS_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The body of `GET <path>/events`: the events, newest first, as many as fit in {@link MAX_EVENTS_ANSWER_BYTES} (the
+ * newest always, whatever its size), and `omitted`, how many matching ones were left out, when some were.
+ */
+function eventsAnswer(events: readonly unknown[], size: number, maxEvents: number): string {
+  const tail = `],"size":${size},"maxEvents":${maxEvents}`;
+  // Room for the wrapper and the omitted count, so the whole answer stays within the bound.
+  const budget = MAX_EVENTS_ANSWER_BYTES - tail.length - 64;
+  const parts: string[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    const text = JSON.stringify(event);
+    const length = Buffer.byteLength(text) + 1;
+    if (parts.length > 0 && bytes + length > budget) break;
+    parts.push(text);
+    bytes += length;
+  }
+  const omitted = events.length - parts.length;
+  return `{"events":[${parts.join(',')}${tail}${omitted > 0 ? `,"omitted":${omitted}` : ''}}`;
+}
+
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
@@ -53,7 +81,8 @@ function queryOf(req: IncomingMessage): URLSearchParams {
 /**
  * Serves the devtools under `devtools.path` (default `/_bridge/devtools`), only when devtools are on:
  * - `GET <path>` the page; `GET <path>/overlay.js` the overlay script;
- * - `GET <path>/events` the recent events, newest first (`?handler=&tier=&token=&limit=`); `GET <path>/events/<id>`;
+ * - `GET <path>/events` the recent events, newest first (`?handler=&tier=&token=&limit=`), at most 4 MiB of them
+ *   (`omitted` counts the rest); `GET <path>/events/<id>`;
  *   `DELETE <path>/events` clears them; `GET <path>/stream` each new event as server-sent events;
  * - `GET <path>/state/<token>` a token's state tree; `GET <path>/advice` the tier advisor;
  *   `GET <path>/metrics` the bridge's histograms (with `metrics.registry`).
@@ -139,7 +168,7 @@ export class DevtoolsRoute implements OnModuleInit {
     };
     adapter.get(base, guarded((_req, res) => send(res, 200, 'text/html; charset=utf-8', DEVTOOLS_PAGE.replace('__DEVTOOLS_PATH__', base)), 'navigation'));
     adapter.get(`${base}/overlay.js`, guarded((_req, res) => send(res, 200, 'text/javascript; charset=utf-8', DEVTOOLS_OVERLAY.replace('__DEVTOOLS_PATH__', base)), 'script'));
-    adapter.get(`${base}/events`, guarded((req, res) => json(res, 200, { events: this.devtools.recent(this.filterOf(req)), size: this.devtools.size, maxEvents: devtools.maxEvents })));
+    adapter.get(`${base}/events`, guarded((req, res) => send(res, 200, 'application/json; charset=utf-8', eventsAnswer(this.devtools.recent(this.filterOf(req)), this.devtools.size, devtools.maxEvents))));
     adapter.delete(`${base}/events`, guarded((_req, res) => {
       this.devtools.clear();
       json(res, 200, { ok: true });
