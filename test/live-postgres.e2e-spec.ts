@@ -432,6 +432,31 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     expect(await broker.publish(new ModelChange('shop.product', 'updated', 'after'))).toBe(1);
   }, 60_000);
 
+  it('keeps one reconnection attempt waiting at a frozen server, instead of queueing a new connection at each attempt', async () => {
+    const transport = new PostgresTransport({ connectionString: server.connectionString, channel: 'frozen_reconnect_pg', publishTimeoutMs: 300, heartbeatMs: 200, minReconnectDelayMs: 50, maxReconnectDelayMs: 100 });
+    const statuses: string[] = [];
+    const broker = new LiveBroadcaster(transport, { echoTimeoutMs: 300 });
+    cleanup.push(async () => server.resume(), () => broker.close());
+    await broker.start();
+    broker.transportStatus$.subscribe((status) => statuses.push(status));
+    // The connections the server's kernel accepted and Postgres has not taken yet (Recv-Q of the listening socket).
+    const queued = () => Number(execFileSync('ss', ['-ltnH', `sport = :${server.port}`]).toString().trim().split(/\s+/)[1]);
+    server.pause();
+    await waitUntil(() => statuses.includes('down'), 'the heartbeat to notice the frozen server');
+    // Ten times the attempts' 300 ms timeout: before, each attempt left its connection in the queue (13 in 5 s),
+    // each a backend forked on thaw.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(queued()).toBeLessThanOrEqual(1);
+    server.resume();
+    await waitUntil(() => statuses.at(-1) === 'up', 'the waiting attempt answered on thaw', 20_000);
+    expect(queued()).toBe(0);
+    // close() does not wait for a frozen server's answer to a waiting attempt.
+    server.pause();
+    await waitUntil(() => statuses.at(-1) === 'down', 'down again');
+    expect(await within(broker.close(), 8000)).toBe('settled');
+    server.resume();
+  }, 60_000);
+
   it('rejects start() with a clear error when Postgres cannot be reached', async () => {
     const transport = new PostgresTransport({ connectionString: 'postgresql://app:secret@127.0.0.1:1/app' });
     const attempt = transport.start(() => undefined);

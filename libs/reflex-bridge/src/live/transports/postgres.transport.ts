@@ -7,6 +7,12 @@ import { ReconnectingTransport } from './reconnecting.transport.js';
 import { positiveOption } from '../../common/connection-options.js';
 
 type PgModule = typeof Pg;
+/** What {@link PostgresTransport} touches of a `pg` client's connection (not in `pg`'s types). */
+interface PgConnection {
+  _ending: boolean;
+  stream: { destroy(error?: Error): void };
+  once(event: 'connect' | 'end', listener: () => void): void;
+}
 
 /** Options of {@link PostgresTransport}. */
 export interface PostgresTransportOptions {
@@ -20,7 +26,8 @@ export interface PostgresTransportOptions {
   channel?: string;
   /**
    * Milliseconds `publish` waits, counted from the call (waiting behind earlier publishes included), for a
-   * connection and for the NOTIFY to be answered; also the connect timeout of the listening connection, and how
+   * connection and for the NOTIFY to be answered; also the connect timeout of the listening connection (of a
+   * reconnection's TCP handshake only: then it waits for Postgres to answer), and how
    * long `close` waits for the server's goodbye before it cuts the connections, and how long the first NOTIFY may
    * take to come back to its own LISTEN connection before it warns of a transaction pooler.
    * @default 5000
@@ -81,7 +88,8 @@ function isConnectionFailure(error: unknown): boolean {
  *   (other characters as `\uXXXX` escapes, 6 bytes each, 12 for an emoji), so they pass unchanged through a
  *   database of any encoding (LATIN1, SQL_ASCII, ...), which would otherwise refuse characters it lacks.
  * - A lost listening connection is re-created and LISTEN re-issued, with exponential backoff, without recreating
- *   the transport. Changes published while it is down do not reach this worker (NOTIFY is not stored). It turns
+ *   the transport. An attempt whose TCP connection the server accepted waits for Postgres to answer, however long a
+ *   frozen server takes, rather than leaving that connection queued and opening another. Changes published while it is down do not reach this worker (NOTIFY is not stored). It turns
  *   `idle_session_timeout` off for itself, so a server that ends idle sessions does not end it.
  * - Publishes run one at a time in call order, so one publisher's changes are committed, and so delivered, in
  *   order. A publish that finds its pooled connection dead (server restarted) is retried once on a new one;
@@ -123,6 +131,8 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
   /** When the latest NOTIFY went out, and how many notifications had been heard then. */
   private lastSend?: { heard: number; at: number };
   private heartbeatInFlight = false;
+  /** The LISTEN connection being opened, if any: `close` cuts it, as a reconnection may wait on a frozen server. */
+  private connecting?: PgClient;
 
   /** @param options see {@link PostgresTransportOptions}. */
   constructor(options: PostgresTransportOptions) {
@@ -236,6 +246,8 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.echoWatch);
     clearTimeout(this.echoCheck);
+    // A reconnection waiting for a frozen server to answer would otherwise keep the process alive until it thaws.
+    this.connecting?.connection.stream.destroy();
     const listener = this.listener;
     const pool = this.pool;
     this.listener = this.pool = undefined;
@@ -252,13 +264,22 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     await graceful;
   }
 
-  private async listen(): Promise<void> {
+  /**
+   * Opens a LISTEN connection. `start` gives it `publishTimeoutMs` to be answered. A reconnection gives the TCP
+   * handshake as long, but once the server's kernel has accepted the connection it waits for Postgres to answer,
+   * however long that takes: a frozen server (stopped, swapping, its host suspended) accepts connections into its
+   * queue without answering, and an attempt abandoned at its timeout stays queued there, so each attempt of a long
+   * freeze used to add one (13 in 5 s at a 300 ms timeout), each a backend forked at once on thaw, all counted
+   * against `max_connections`. One attempt at a time now waits in that queue, and is answered first on thaw.
+   */
+  private async listen(reconnecting = false): Promise<void> {
     const client = new this.pg!.Client({
       connectionString: this.url,
       keepAlive: true,
-      connectionTimeoutMillis: this.publishTimeoutMs,
+      connectionTimeoutMillis: reconnecting ? 0 : this.publishTimeoutMs,
       query_timeout: this.publishTimeoutMs,
     });
+    if (reconnecting) this.limitHandshake(client);
     let current = true;
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client));
@@ -270,6 +291,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
       this.notificationsHeard += 1;
       this.receive(message.payload ?? '');
     });
+    this.connecting = client;
     try {
       await client.connect();
       await this.keepWhileIdle(client);
@@ -278,6 +300,8 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
       current = false;
       await client.end().catch(() => undefined);
       throw error;
+    } finally {
+      if (this.connecting === client) this.connecting = undefined;
     }
     if (this.isClosed()) {
       current = false;
@@ -286,6 +310,22 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     }
     this.listener = client;
     client.once('end', () => (current = false));
+  }
+
+  /**
+   * Destroys `client`'s socket when the TCP handshake has not completed within `publishTimeoutMs` (the server is
+   * unreachable: no connection is queued anywhere, so another attempt costs nothing); once it has, no deadline.
+   */
+  private limitHandshake(client: PgClient): void {
+    const connection = (client as unknown as { connection: PgConnection }).connection;
+    const timer = setTimeout(() => {
+      // What pg does at its own connection timeout, so that the attempt fails with its usual error.
+      connection._ending = true;
+      connection.stream.destroy(new Error('timeout expired'));
+    }, this.publishTimeoutMs);
+    timer.unref();
+    connection.once('connect', () => clearTimeout(timer));
+    connection.once('end', () => clearTimeout(timer));
   }
 
   /**
@@ -319,7 +359,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     this.reconnectAttempt += 1;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      this.listen().then(
+      this.listen(true).then(
         () => {
           if (this.isClosed()) return;
           this.logger.log(
