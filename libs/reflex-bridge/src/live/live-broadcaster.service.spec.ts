@@ -309,6 +309,15 @@ describe('LiveBroadcaster', () => {
     });
   });
 
+  it('keeps live.bufferSize changes of a label for late live lists when it is raised, the byte bound growing with it', () => {
+    // An app with busy labels raises live.bufferSize so that a late list gets every change of the last 30 s.
+    const broadcaster = new LiveBroadcaster(new ScriptedTransport(), { bufferSize: 20_000 });
+    const description = 'd'.repeat(500); // a row's few fields, some 600 bytes of JSON
+    for (let pk = 0; pk < 20_000; pk += 1) broadcaster.deliverLocal(new ModelChange('shop.product', 'updated', pk, { description }));
+    // Before, the fixed 8 MiB kept 14,346 of them: the oldest 5,654 were dropped silently.
+    expect(broadcaster.recentSince('shop.product', 0).length).toBe(20_000);
+  });
+
   it('keeps at most RECENT_CHANGES_MAX_BYTES of received changes for late live lists (8 KB changes from any writer)', () => {
     const broadcaster = new LiveBroadcaster(new ScriptedTransport());
     const filler = 'x'.repeat(7_900);

@@ -31,12 +31,21 @@ export const RECENT_CHANGES_MS = 30_000;
 export const RECENT_CHANGES_MAX = 10_000;
 
 /**
- * How many bytes of received changes (their JSON in UTF-8) this worker keeps for late live lists over all labels:
+ * How many bytes of received changes (their JSON in UTF-8) this worker keeps for late live lists over all labels
+ * (more when `live.bufferSize` is above {@link RECENT_CHANGES_MAX}: see {@link RECENT_CHANGE_BYTES_ALLOWANCE}):
  * the count alone lets a writer on the channel fill it with changes as large as the transport carries (10,000
  * NOTIFYs of 8 KB: 80 MB per worker). 8 MiB holds 10,000 changes of some 800 bytes, far more than a primary key
  * and a few fields.
  */
 export const RECENT_CHANGES_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The bytes kept per change allowed when `live.bufferSize` is above {@link RECENT_CHANGES_MAX}: the same allowance
+ * as the default bounds give (8 MiB for 10,000 changes), so that an app that raises `bufferSize` to keep more of a
+ * busy label's changes gets them (a fixed 8 MiB kept 14,346 changes of 600 bytes out of 20,000), while memory stays
+ * proportional to what its operator chose.
+ */
+const RECENT_CHANGE_BYTES_ALLOWANCE = Math.floor(RECENT_CHANGES_MAX_BYTES / RECENT_CHANGES_MAX);
 
 function checkLabel(label: unknown): asserts label is string {
   if (typeof label !== 'string' || label.trim() === '') {
@@ -93,7 +102,7 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
       this.options.bufferSize,
       Date.now,
       Math.max(RECENT_CHANGES_MAX, this.options.bufferSize),
-      RECENT_CHANGES_MAX_BYTES,
+      Math.max(RECENT_CHANGES_MAX_BYTES, this.options.bufferSize * RECENT_CHANGE_BYTES_ALLOWANCE),
     );
     // A transport written before LiveTransport had connection events (or a plain object given as one) has none.
     if (typeof this.transport.onConnectionChange === 'function') {
