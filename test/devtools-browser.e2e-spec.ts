@@ -188,6 +188,64 @@ if (missingChromium && isCI) {
       }
     }, 90_000);
 
+    it('the overlay in 8 tabs of a page that is not a secure context (no Web Locks) still holds one stream, handed over when its tab closes', async () => {
+      // The frontend opened by a name over http (as by a LAN address): not a secure context, so no navigator.locks.
+      // Before, each tab followed the stream itself, and past 6 tabs the app could load nothing more in that browser.
+      const frontendServer = createServer((_req, res) => {
+        res.setHeader('Content-Type', 'text/html');
+        res.end(`<!doctype html><h1>Frontend</h1><script src="${lanApp}/_bridge/devtools/overlay.js"></script>`);
+      });
+      await new Promise<void>((resolve) => frontendServer.listen(0, '127.0.0.1', resolve));
+      const frontend = `http://lan.test:${(frontendServer.address() as AddressInfo).port}`;
+      const lan = await NestFactory.create(ShopModule.forRoot(readShopConfig({ SQLITE_PATH: ':memory:', DEVTOOLS: '1', FRONTEND_ORIGINS: frontend })), { logger: ['error'] });
+      mountHttpRoutes(lan, lan.get<AuthMiddleware>(AUTH_MIDDLEWARE));
+      await lan.listen(0, '127.0.0.1');
+      const lanApp = `http://127.0.0.1:${(lan.getHttpServer().address() as AddressInfo).port}`;
+      let openStreams = 0;
+      let closedStreams = 0;
+      (lan.getHttpServer() as Server).on('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (!req.url?.startsWith('/_bridge/devtools/stream')) return;
+        openStreams++;
+        res.on('close', () => {
+          openStreams--;
+          closedStreams++;
+        });
+      });
+      const lanBrowser = await chromium.launch({ executablePath: CHROMIUM_BIN, args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP lan.test 127.0.0.1'] });
+      const lanTab = new RawSocket(lanApp);
+      try {
+        const context = await lanBrowser.newContext();
+        const tabs: Page[] = [];
+        for (let i = 0; i < 8; i++) {
+          const tabPage = await context.newPage();
+          await tabPage.goto(`${frontend}/`);
+          tabs.push(tabPage);
+        }
+        expect(await tabs[0].evaluate(() => [isSecureContext, 'locks' in navigator])).toEqual([false, false]);
+        await eventually('an overlay following the stream', () => Promise.resolve(openStreams), (open) => open >= 1);
+        await lanTab.connected();
+        await lanTab.hydrate();
+        lanTab.send(`${ACCOUNT}.logout`);
+        for (const [index, tabPage] of tabs.entries()) {
+          await eventually(`tab ${index + 1}'s overlay to show the logout`, () => tabPage.locator('a[title^="ReflexBridge devtools"]').innerText(), (value) => value.includes('account_state.logout'));
+        }
+        expect(openStreams).toBe(1);
+        // The first tab took the lease as its script ran, before the second page loaded: it holds the stream. It
+        // closes: another one takes the stream over.
+        await tabs[0].close({ runBeforeUnload: true });
+        await eventually('the first tab\'s stream to close', () => Promise.resolve(closedStreams), (closed) => closed === 1, 30_000);
+        await eventually('another tab to take the stream over', () => Promise.resolve(openStreams), (open) => open === 1, 30_000);
+        lanTab.send(`${LIKES}.like`);
+        await eventually("tab 8's overlay to show the like", () => tabs[7]!.locator('a[title^="ReflexBridge devtools"]').innerText(), (value) => value.includes('likes_state.like'), 30_000);
+        expect(openStreams).toBe(1);
+      } finally {
+        lanTab.close();
+        await lanBrowser.close();
+        await lan.close();
+        frontendServer.close();
+      }
+    }, 120_000);
+
     it('says the stream was refused when its address has devtools.maxStreamsPerAddress open, instead of "reconnecting…" for good', async () => {
       // Streams from this machine's address until the server refuses one: the page's own then is one too many.
       const held: IncomingMessage[] = [];

@@ -1,7 +1,8 @@
 /**
  * The overlay script any page of the app can include (`<script src="/_bridge/devtools/overlay.js"></script>`): a
  * small box in a corner with the latest event's tier, handler, duration and query count, following the event
- * stream (one tab of the app follows it for all of them); a click opens the devtools page. Builds its box with
+ * stream (one tab of the app follows it for all of them, elected by a Web Lock, or by a lease in `localStorage` where
+ * the page is not a secure context); a click opens the devtools page. Builds its box with
  * `textContent` only; `__DEVTOOLS_PATH__` is replaced by the configured path.
  */
 export const DEVTOOLS_OVERLAY = `(() => {
@@ -70,11 +71,15 @@ export const DEVTOOLS_OVERLAY = `(() => {
   // One stream for all the app's tabs: over HTTP/1.1 a browser opens at most 6 connections per host, for all its
   // tabs, and a stream holds one for as long as its tab lives, so 6 tabs with the overlay left a 7th unable to load
   // anything from the app. The tab holding a Web Lock follows the stream and passes each event to the others on a
-  // BroadcastChannel; when it closes, the lock (and the stream) goes to another tab. Without those APIs (a page
-  // that is not a secure context has no navigator.locks), each tab follows the stream itself.
+  // BroadcastChannel; when it closes, the lock (and the stream) goes to another tab. A page that is not a secure
+  // context (the app opened by a LAN address over http) has no navigator.locks: there a lease in localStorage
+  // elects the tab instead. Without either, each tab follows the stream itself.
   const follow = (channel) => {
+    let stream;
+    let stopped = false;
     const open = () => {
-      const stream = new EventSource(BASE + '/stream');
+      if (stopped) return;
+      stream = new EventSource(BASE + '/stream');
       // What happened while no tab followed the stream (this tab just took it over, or it reconnected).
       stream.onopen = () => {
         followed();
@@ -96,17 +101,83 @@ export const DEVTOOLS_OVERLAY = `(() => {
       };
     };
     open();
-    // Never settles: the lock is held until this tab goes away.
-    return new Promise(() => {});
+    return () => {
+      stopped = true;
+      stream.close();
+    };
   };
-  if (typeof BroadcastChannel === 'function' && navigator.locks) {
-    const channel = new BroadcastChannel('reflex-bridge-devtools:' + BASE);
+  const listen = (channel) => {
     channel.onmessage = (message) => {
       if (message.data.refused === true) return showRefused();
       followed();
       if (message.data.refused === undefined) show(message.data);
     };
-    navigator.locks.request('reflex-bridge-devtools:' + BASE, () => follow(channel));
+  };
+  /**
+   * The lease: the tab named in it follows the stream and renews it every RENEW_MS; another tab takes it once it has
+   * not been renewed for LEASE_MS (its tab closed, or was frozen in the background), and the old holder, if it comes
+   * back, sees the new name and stops its stream. Two tabs taking it at the same moment: the last write wins, and
+   * each checks it is still named before it follows.
+   */
+  const elect = (channel) => {
+    const KEY = 'reflex-bridge-devtools:' + BASE;
+    const LEASE_MS = 5000;
+    const RENEW_MS = 1500;
+    const me = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    let stop;
+    const read = () => {
+      try {
+        return JSON.parse(localStorage.getItem(KEY) || 'null');
+      } catch {
+        return null;
+      }
+    };
+    const tick = () => {
+      const lease = read();
+      if (lease && lease.id !== me && lease.until > Date.now()) {
+        if (stop) stop();
+        stop = undefined;
+        return;
+      }
+      try {
+        localStorage.setItem(KEY, JSON.stringify({ id: me, until: Date.now() + LEASE_MS }));
+      } catch {
+        // Storage full or refused: this tab cannot take part in the election, so it follows the stream itself.
+        if (!stop) stop = follow(channel);
+        return;
+      }
+      if (stop) return;
+      setTimeout(() => {
+        const now = read();
+        if (!stop && now && now.id === me) stop = follow(channel);
+      }, 250);
+    };
+    tick();
+    setInterval(tick, RENEW_MS);
+    // Handed over at once when this tab goes, rather than after LEASE_MS.
+    addEventListener('pagehide', () => {
+      const lease = read();
+      if (lease && lease.id === me) localStorage.removeItem(KEY);
+    });
+  };
+  let storage;
+  try {
+    storage = window.localStorage;
+  } catch {
+    storage = undefined; // storage blocked for this page
+  }
+  if (typeof BroadcastChannel === 'function' && navigator.locks) {
+    const channel = new BroadcastChannel('reflex-bridge-devtools:' + BASE);
+    listen(channel);
+    // Never settles: the lock is held until this tab goes away.
+    navigator.locks.request('reflex-bridge-devtools:' + BASE, () => {
+      follow(channel);
+      return new Promise(() => {});
+    });
+  } else if (typeof BroadcastChannel === 'function' && storage) {
+    const channel = new BroadcastChannel('reflex-bridge-devtools:' + BASE);
+    listen(channel);
+    elect(channel);
   } else follow();
 })();
 `;
