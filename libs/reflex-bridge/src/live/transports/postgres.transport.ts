@@ -27,7 +27,7 @@ export interface PostgresTransportOptions {
   /**
    * Milliseconds `publish` waits, counted from the call (waiting behind earlier publishes included), for a
    * connection and for the NOTIFY to be answered; also the connect timeout of the listening connection (of a
-   * reconnection's TCP handshake only: then it waits for Postgres to answer), and how
+   * reconnection's TCP handshake only: then it waits for Postgres to answer, up to `heartbeatMs`), and how
    * long `close` waits for the server's goodbye before it cuts the connections, and how long the first NOTIFY may
    * take to come back to its own LISTEN connection before it warns of a transaction pooler.
    * @default 5000
@@ -44,7 +44,8 @@ export interface PostgresTransportOptions {
   /**
    * Interval of a `SELECT 1` on the listening connection, which notices a connection that died silently (no
    * TCP reset, e.g. a network partition) and triggers the reconnection. It also runs at once when a publish's own
-   * NOTIFY has not come back within `publishTimeoutMs` and nothing else was heard meanwhile.
+   * NOTIFY has not come back within `publishTimeoutMs` and nothing else was heard meanwhile. And how long a
+   * reconnection attempt that the server accepted waits for Postgres to answer before it is tried afresh.
    * @default 30000
    */
   heartbeatMs?: number;
@@ -88,9 +89,10 @@ function isConnectionFailure(error: unknown): boolean {
  *   (other characters as `\uXXXX` escapes, 6 bytes each, 12 for an emoji), so they pass unchanged through a
  *   database of any encoding (LATIN1, SQL_ASCII, ...), which would otherwise refuse characters it lacks.
  * - A lost listening connection is re-created and LISTEN re-issued, with exponential backoff, without recreating
- *   the transport. An attempt whose TCP connection the server accepted waits for Postgres to answer, however long a
- *   frozen server takes, rather than leaving that connection queued and opening another. Changes published while it is down do not reach this worker (NOTIFY is not stored). It turns
- *   `idle_session_timeout` off for itself, so a server that ends idle sessions does not end it.
+ *   the transport. An attempt whose TCP connection the server accepted waits for Postgres to answer (up to
+ *   `heartbeatMs`), rather than leaving that connection queued at a frozen server and opening another. Changes
+ *   published while it is down do not reach this worker (NOTIFY is not stored). It turns `idle_session_timeout` off
+ *   for itself, so a server that ends idle sessions does not end it.
  * - Publishes run one at a time in call order, so one publisher's changes are committed, and so delivered, in
  *   order. A publish that finds its pooled connection dead (server restarted) is retried once on a new one;
  *   receivers drop the duplicate if the first attempt did go out. Otherwise it rejects with `unavailable` or
@@ -270,7 +272,9 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
    * however long that takes: a frozen server (stopped, swapping, its host suspended) accepts connections into its
    * queue without answering, and an attempt abandoned at its timeout stays queued there, so each attempt of a long
    * freeze used to add one (13 in 5 s at a 300 ms timeout), each a backend forked at once on thaw, all counted
-   * against `max_connections`. One attempt at a time now waits in that queue, and is answered first on thaw.
+   * against `max_connections`. One attempt at a time now waits in that queue, and is answered first on thaw. It
+   * waits `heartbeatMs` at most (if longer than `publishTimeoutMs`): a host whose kernel answers but whose Postgres
+   * never will (hung for good, or replaced by a failover behind the same name) is tried afresh, name resolved again.
    */
   private async listen(reconnecting = false): Promise<void> {
     const client = new this.pg!.Client({
@@ -279,7 +283,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
       connectionTimeoutMillis: reconnecting ? 0 : this.publishTimeoutMs,
       query_timeout: this.publishTimeoutMs,
     });
-    if (reconnecting) this.limitHandshake(client);
+    const answered = reconnecting ? this.limitWait(client) : undefined;
     let current = true;
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client));
@@ -294,6 +298,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     this.connecting = client;
     try {
       await client.connect();
+      answered?.();
       await this.keepWhileIdle(client);
       await client.query(`LISTEN "${this.channel}"`);
     } catch (error) {
@@ -314,18 +319,27 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
 
   /**
    * Destroys `client`'s socket when the TCP handshake has not completed within `publishTimeoutMs` (the server is
-   * unreachable: no connection is queued anywhere, so another attempt costs nothing); once it has, no deadline.
+   * unreachable: no connection is queued anywhere, so another attempt costs nothing), or, once it has, when Postgres
+   * has not answered within the longer of `heartbeatMs` and `publishTimeoutMs`. Returns what to call once it
+   * answered.
    */
-  private limitHandshake(client: PgClient): void {
+  private limitWait(client: PgClient): () => void {
     const connection = (client as unknown as { connection: PgConnection }).connection;
-    const timer = setTimeout(() => {
-      // What pg does at its own connection timeout, so that the attempt fails with its usual error.
+    // What pg does at its own connection timeout, so that the attempt fails with its usual error.
+    const giveUp = () => {
       connection._ending = true;
       connection.stream.destroy(new Error('timeout expired'));
-    }, this.publishTimeoutMs);
+    };
+    let timer = setTimeout(giveUp, this.publishTimeoutMs);
     timer.unref();
-    connection.once('connect', () => clearTimeout(timer));
-    connection.once('end', () => clearTimeout(timer));
+    connection.once('connect', () => {
+      clearTimeout(timer);
+      timer = setTimeout(giveUp, Math.max(this.heartbeatMs, this.publishTimeoutMs));
+      timer.unref();
+    });
+    const done = () => clearTimeout(timer);
+    connection.once('end', done);
+    return done;
   }
 
   /**
