@@ -9,8 +9,9 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Injectable, ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { createClient } from 'redis';
 import type { NextFunction, Request, Response } from 'express';
-import { EventHandler, ReflexBridgeModule, State, redirect, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { EventHandler, RedisStateStore, ReflexBridgeModule, State, redirect, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { ShopModule } from '../apps/shop/src/shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
@@ -285,6 +286,40 @@ describeWithRedis('/_health with Redis', () => {
     await until(async () => (await fetch(`${running.url}/_health`)).status === 200, '200 with Redis back');
     expect(await json(`${running.url}/_health`)).toMatchObject({ status: 200, body: { status: true, redis: true } });
   });
+
+  it('answers 503 at each probe while Redis is frozen, leaving one unanswered probe read behind, not one per probe', async () => {
+    // The store's own reads give up after 20 ms, well before the freeze ends: the probe must outlast that too.
+    const store = new RedisStateStore({ url: redis.url, commandTimeoutMs: 20 });
+    const frozenApp = await startApp({ imports: [ReflexBridgeModule.forRoot({ stateStore: store, reflexRoutes: { checkTimeoutMs: 100 } })] }, undefined, new CapturingLogger());
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    const reads = async () => Number(/cmdstat_hgetall:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1] ?? 0);
+    try {
+      await until(async () => (await fetch(`${frozenApp.url}/_health`)).status === 200, 'the store connected');
+      const before = await reads();
+      redis.pause();
+      try {
+        // A load balancer probing through the freeze: every probe is answered, 503, once its check timed out.
+        for (let probe = 0; probe < 20; probe++) {
+          expect(await json(`${frozenApp.url}/_health`)).toMatchObject({ status: 503, body: { status: false, redis: false } });
+        }
+      } finally {
+        redis.resume();
+      }
+      // Probes after the thaw; the first 200 was read after everything queued before it on the same connection.
+      let probesAfter = 0;
+      await until(async () => {
+        probesAfter++;
+        return (await fetch(`${frozenApp.url}/_health`)).status === 200;
+      }, '200 with Redis thawed');
+      // Before: each of the 20 probes left its read waiting in the connection's queue, replayed on the thaw (20 + 1).
+      expect((await reads()) - before).toBeLessThanOrEqual(probesAfter + 1);
+    } finally {
+      await raw.quit();
+      await frozenApp.close();
+      await store.close();
+    }
+  }, 60_000);
 });
 
 describe('the shop with FRONTEND_ORIGINS', () => {

@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthCheckAttempt } from '@nestjs/terminus';
+import { InFlightProbe } from './in-flight-probe.js';
 
 /** What the check needs of a TypeORM `DataSource`. */
 interface PingableDataSource {
@@ -11,7 +12,8 @@ interface PingableDataSource {
 /**
  * A `@nestjs/terminus` health indicator for the app's TypeORM `DataSource`, found in the app's container (the
  * `DataSource` class as token, which `@nestjs/typeorm` also uses for the default data source). Up when it is
- * initialised and answers `SELECT 1` within the timeout. Without TypeORM installed, or without a `DataSource`
+ * initialised and answers `SELECT 1` within the timeout. One query at a time: while the last one is unanswered (a
+ * frozen or overloaded database), later checks wait on it rather than take another pooled connection. Without TypeORM installed, or without a `DataSource`
  * provider, {@link hasDatabase} is false and the module's `/_health` reports no `db`, as Reflex does without a
  * database. (Terminus's own `TypeOrmHealthIndicator` needs `@nestjs/typeorm`; this one does not.)
  * @publicApi
@@ -19,6 +21,7 @@ interface PingableDataSource {
 @Injectable()
 export class DatabaseHealthIndicator implements OnModuleInit {
   private dataSource?: PingableDataSource;
+  private readonly probe = new InFlightProbe(() => this.dataSource!.query('SELECT 1'));
 
   constructor(
     private readonly health: HealthIndicatorService,
@@ -53,7 +56,7 @@ export class DatabaseHealthIndicator implements OnModuleInit {
       .attempt(async () => {
         if (!dataSource) throw new Error('no TypeORM DataSource in the application');
         if (!dataSource.isInitialized) throw new Error('the DataSource is not initialised');
-        await dataSource.query('SELECT 1');
+        await this.probe.run();
       })
       .withTimeout(timeoutMs);
   }

@@ -1,14 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthCheckAttempt } from '@nestjs/terminus';
 import { StateStore } from '../state/store/state-store.js';
+import { RedisStateStore } from '../state/store/redis-state.store.js';
+import { InFlightProbe } from './in-flight-probe.js';
 
 /** A token no client can hold (client tokens are UUIDs): the read finds nothing and changes nothing. */
 const PROBE_TOKEN = 'reflex-bridge-health-probe';
 
 /**
  * A `@nestjs/terminus` health indicator for the module's {@link StateStore}: up when the store answers a read
- * within the timeout (Redis reachable for a `RedisStateStore`). The module's `/_health` route uses it; an app can
- * add it to its own terminus checks.
+ * within the timeout (Redis reachable for a `RedisStateStore`). One read at a time: while the last one is unanswered
+ * (a frozen Redis), later checks wait on it rather than queue another. The module's `/_health` route uses it; an app
+ * can add it to its own terminus checks.
  * @example
  * ```ts
  * @Get('health') @HealthCheck()
@@ -18,18 +21,22 @@ const PROBE_TOKEN = 'reflex-bridge-health-probe';
  */
 @Injectable()
 export class StateStoreHealthIndicator {
+  private readonly probe: InFlightProbe;
+
   constructor(
     private readonly health: HealthIndicatorService,
     private readonly store: StateStore,
-  ) {}
+  ) {
+    // A RedisStateStore's own reads give up after its commandTimeoutMs while Redis still holds them: its probe settles
+    // only when Redis answers, so that one probe, not one per commandTimeoutMs, waits through a freeze.
+    this.probe = new InFlightProbe(() => (store instanceof RedisStateStore ? store.probe(PROBE_TOKEN) : store.read(PROBE_TOKEN)));
+  }
 
   /** Checks the store under `key`; down after `timeoutMs` without an answer, or when the read fails. */
   isHealthy<const Key extends string>(key: Key, timeoutMs = 2000): HealthCheckAttempt<Key> {
     return this.health
       .check(key)
-      .attempt(async () => {
-        await this.store.read(PROBE_TOKEN);
-      })
+      .attempt(() => this.probe.run())
       .withTimeout(timeoutMs);
   }
 }

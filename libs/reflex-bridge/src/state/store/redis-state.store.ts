@@ -430,6 +430,23 @@ export class RedisStateStore extends StateStore {
   }
 
   /**
+   * Reads the token's state hash and settles when Redis answers, however late: no `commandTimeoutMs` (the caller sets
+   * its own deadline). For health checks, which send one at a time: a read that gave up at its deadline would stay
+   * queued on the connection anyway, and the next check would queue another beside it.
+   */
+  async probe(token: string): Promise<void> {
+    await this.ready();
+    const client = this.commands;
+    if (!client) throw new StateStoreError('closed', 'RedisStateStore is closed');
+    if (!client.isReady) throw this.offline('read a state');
+    try {
+      await client.sendCommand(['HGETALL', this.keysFor(token).state]);
+    } catch (error) {
+      throw isQueueFull(error) ? this.backlogged('read a state', error) : this.failure('read a state', error);
+    }
+  }
+
+  /**
    * Forgets a token's state (a lock held on it stays with its holder; a holder keeping it between events is told
    * to give it back, so its next event reads the state afresh).
    */
