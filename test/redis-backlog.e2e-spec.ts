@@ -117,4 +117,41 @@ describeWithRedis('Redis parts with a frozen Redis and a full command queue', ()
     const gets = Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0);
     expect(gets).toBeLessThanOrEqual(10_000 + 10);
   }, 60_000);
+  it('the rate-limit storage waits for one unanswered count, then refuses the next at once until Redis answers it', async () => {
+    const connections = await RedisConnections.create({ url: server.url });
+    toClose.push(connections);
+    await connections.ready();
+    const throttler = new RedisThrottlerStorage({ connections, commandTimeoutMs: 100 });
+    toClose.push(throttler);
+    await throttler.hit('warm-up', 10_000, 1_000, 0);
+    const counts = async () => {
+      const stats = await raw.info('commandstats');
+      return ['evalsha', 'eval'].reduce((sum, name) => sum + Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0), 0);
+    };
+    const before = await counts();
+    server.pause();
+    const refusals: string[] = [];
+    try {
+      // Rate-limited events through a freeze: each count fails (the pipeline lets the event through).
+      for (let event = 0; event < 10; event++) {
+        const counted = await within(throttler.hit('k', 10_000, 1_000, 0), 10_000);
+        expect(counted).toMatchObject({ rejected: expect.any(Error) });
+        refusals.push(((counted as { rejected: Error }).rejected).message);
+      }
+    } finally {
+      server.resume();
+    }
+    expect(refusals[0]).toMatch(/no answer within 100 ms/);
+    expect(refusals.at(-1)).toContain(server.url);
+    expect(refusals.at(-1)).toMatch(/not answering/);
+    // Back without a restart, once Redis answered the count it was holding.
+    let countsAfter = 0;
+    await until(async () => {
+      countsAfter++;
+      return (await throttler.hit('k', 10_000, 1_000, 0).catch(() => -1)) === 0;
+    }, 'a count to succeed again');
+    // Before: each of the 10 counts was sent and waited its 100 ms; Redis replayed all 10 on the thaw.
+    expect((await counts()) - before).toBeLessThanOrEqual(countsAfter + 1);
+    expect(unhandled).toEqual([]);
+  }, 60_000);
 });

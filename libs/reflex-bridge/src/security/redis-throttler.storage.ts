@@ -5,6 +5,7 @@ import { RedisConnections, type RedisClient } from '../common/redis-connections.
 import type { ThrottlerStorageRecord } from './in-memory-throttler.storage.js';
 import type { RateLimitStorage } from './rate-limit-storage.js';
 import { DEADLINE_PASSED, withinDeadline } from '../common/deadline.js';
+import { StallCircuit } from '../common/stall-circuit.js';
 import { redisFailureReason } from '../common/fail-fast-redis.options.js';
 
 /** Options of {@link RedisThrottlerStorage}. */
@@ -74,7 +75,8 @@ const noop = () => undefined;
  *
  * - Connects on first use; call {@link connect} at startup to fail early on a wrong URL.
  * - While Redis is unreachable, counts reject at once (the offline queue is disabled: queueing would hold every
- *   rate-limited event until Redis is back); a count that gets no answer rejects after `commandTimeoutMs`. What a
+ *   rate-limited event until Redis is back); a count that gets no answer rejects after `commandTimeoutMs`, and
+ *   until Redis answers that count (a frozen Redis keeps it), the next ones reject at once without being sent. What a
  *   failed count means is the caller's choice: `ThrottlerGuard` answers HTTP 500, the event pipeline lets the
  *   event through and logs a warning.
  *
@@ -105,6 +107,8 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
   /** Why the connection is down, while it is. */
   private down?: string;
   private closed = false;
+  /** Open while a count that outlived `commandTimeoutMs` is unanswered: counts then fail at once. */
+  private readonly stall = new StallCircuit();
 
   /** @param options see {@link RedisThrottlerStorageOptions}. */
   constructor(options: RedisThrottlerStorageOptions) {
@@ -164,6 +168,12 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
       throw new TypeError(`RedisThrottlerStorage: invalid count (ttl ${ttl}, limit ${limit}, blockDuration ${blockDuration})`);
     }
     const client = await this.ready();
+    if (this.stall.isOpen) {
+      throw new Error(
+        `RedisThrottlerStorage could not count a hit on ${this.safeUrl}: Redis is not answering (an earlier count got no answer ` +
+          `within ${this.commandTimeoutMs} ms and is still waiting); nothing was sent`,
+      );
+    }
     const options = { keys: [`${this.keyPrefix}${throttlerName}:${key}`], arguments: [String(Math.ceil(ttl)), String(limit), String(Math.ceil(blockDuration))] };
     const run = async () => {
       try {
@@ -176,7 +186,7 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
     };
     let reply: unknown;
     try {
-      reply = await withinDeadline(run(), this.commandTimeoutMs);
+      reply = await this.stall.within(run(), this.commandTimeoutMs);
     } catch (error) {
       const reason = error === DEADLINE_PASSED ? `no answer within ${this.commandTimeoutMs} ms` : redisFailureReason(error);
       throw new Error(`RedisThrottlerStorage could not count a hit on ${this.safeUrl}: ${reason}`, { cause: error });
