@@ -7,6 +7,8 @@ import type { RequestHandler } from 'express';
 import { SessionEndings } from '../common/session-endings.js';
 import { RedisConnections } from '../common/redis-connections.js';
 import { redisFailureReason } from '../common/fail-fast-redis.options.js';
+import { DEADLINE_PASSED } from '../common/deadline.js';
+import { StallCircuit } from '../common/stall-circuit.js';
 import { SessionStoreObserver } from '../common/session-store-observer.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -62,6 +64,11 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
   private failing = false;
   /** Counts failures, so that an operation that "succeeded" while cache-manager reported an error is no recovery. */
   private failures = 0;
+  /**
+   * Open while an operation that outlived its time limit is unanswered (a frozen Redis keeps it): snapshot reads and
+   * writes then answer a miss at once, sent nothing, rather than each waiting its own limit.
+   */
+  private readonly stall = new StallCircuit();
   private readonly ttlMs: number;
   /** Whether a write also fills the local layer: only when no other process can delete the entry. */
   private readonly fillOnWrite: boolean;
@@ -218,7 +225,8 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
   /** Drops one session's snapshot from both layers: call it on logout (the bridge does for logouts it sees). */
   async invalidate(sessionId: string, reason: EventCacheInvalidation['reason'] = 'manual'): Promise<void> {
     this.forgetLocally(sessionId);
-    if (this.cache) await this.guard(() => this.cache!.del(this.keyOf(sessionId)), undefined);
+    // Sent even while the cache stalls: the snapshot of an ended session must go when the backend wakes.
+    if (this.cache) await this.guard(() => this.cache!.del(this.keyOf(sessionId)), undefined, undefined, true);
     this.invalidations.next({ sessionId, reason });
   }
 
@@ -231,7 +239,7 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     this.epoch++;
     this.local?.clear();
     if (this.cache) {
-      const listedAll = await this.guard(() => deleteByPrefix(this.cache!, this.settings.keyPrefix), true, Math.max(this.settings.operationTimeoutMs, 10_000));
+      const listedAll = await this.guard(() => deleteByPrefix(this.cache!, this.settings.keyPrefix), true, Math.max(this.settings.operationTimeoutMs, 10_000), true);
       if (!listedAll) {
         this.logger.warn(`invalidateAll(): a store of the event cache cannot list its keys; its snapshots under "${this.settings.keyPrefix}" expire after ${this.settings.ttlSeconds} s`);
       }
@@ -273,27 +281,23 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** Runs a cache operation with a deadline; a failure or timeout yields `fallback`. */
-  private async guard<T>(operation: () => Promise<T>, fallback: T, timeoutMs = this.settings.operationTimeoutMs): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
+  /**
+   * Runs a cache operation with a deadline; a failure or timeout yields `fallback`. While an earlier operation that
+   * timed out is unanswered, yields `fallback` at once without running it, unless `mustSend` (an invalidation).
+   */
+  private async guard<T>(operation: () => Promise<T>, fallback: T, timeoutMs = this.settings.operationTimeoutMs, mustSend = false): Promise<T> {
+    if (this.stall.isOpen && !mustSend) return fallback;
     const failuresBefore = this.failures;
     try {
-      const result = await Promise.race([
-        operation(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      const result = await this.stall.within(operation(), timeoutMs);
       if (this.failing && this.failures === failuresBefore) {
         this.failing = false;
         this.logger.log('The event cache answers again.');
       }
       return result;
     } catch (error) {
-      this.reportFailure(error as Error);
+      this.reportFailure(error === DEADLINE_PASSED ? new Error(`no answer within ${timeoutMs} ms`) : (error as Error));
       return fallback;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
