@@ -287,6 +287,29 @@ describeWithRedis('/_health with Redis', () => {
     expect(await json(`${running.url}/_health`)).toMatchObject({ status: 200, body: { status: true, redis: true } });
   });
 
+  it('logs a failing check once per outage, not once per probe: /_health is public and a stopped Redis fails fast', async () => {
+    const logger = new CapturingLogger();
+    const app = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url })] }, undefined, logger);
+    const healthLines = () => logger.lines.filter((line) => line.level !== 'debug' && line.level !== 'verbose' && /health check/i.test(line.message));
+    try {
+      await until(async () => (await fetch(`${app.url}/_health`)).status === 200, 'the store connected');
+      await redis.stop();
+      // Both Redis checks down (each connection notices the stop on its own): the outage's error line names both.
+      const bothDown = () => healthLines().some((line) => line.level === 'error' && line.message.includes('state_store') && line.message.includes('live_transport'));
+      await until(async () => (await fetch(`${app.url}/_health`)).status === 503 && bothDown(), 'an error line naming both failing checks');
+      const start = healthLines().length;
+      // An anonymous client hammering the route during the outage: each request runs (and fails) the checks.
+      for (let probe = 0; probe < 50; probe++) expect((await fetch(`${app.url}/_health`)).status).toBe(503);
+      // Before: one 'Health Check has failed! {...}' error line per request (50 more).
+      expect(healthLines().slice(start)).toEqual([]);
+      await redis.start();
+      await until(async () => (await fetch(`${app.url}/_health`)).status === 200, '200 with Redis back');
+      expect(healthLines().at(-1)).toMatchObject({ level: 'log', message: expect.stringMatching(/pass again/) });
+    } finally {
+      await app.close();
+    }
+  }, 60_000);
+
   it('answers 503 at each probe while Redis is frozen, leaving one unanswered probe read behind, not one per probe', async () => {
     // The store's own reads give up after 20 ms, well before the freeze ends: the probe must outlast that too.
     const store = new RedisStateStore({ url: redis.url, commandTimeoutMs: 20 });

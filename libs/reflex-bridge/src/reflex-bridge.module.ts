@@ -84,7 +84,9 @@ import { InvalidOptionError } from './invalid-option.error.js';
  * @publicApi
  */
 @Module({
-  imports: [DiscoveryModule, TerminusModule],
+  // Terminus logs every failed run, which a public /_health would turn into one error line per request during an
+  // outage: ReflexHealth logs when the failing checks change instead.
+  imports: [DiscoveryModule, TerminusModule.forRoot({ logger: false })],
   providers: [
     // First: an app on another HTTP adapter than Express stops here, before any route is registered.
     ExpressAdapterRequirement,

@@ -1,4 +1,4 @@
-import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService, type HealthCheckResult, type HealthIndicatorFunction } from '@nestjs/terminus';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -37,7 +37,9 @@ interface Check {
  * - the live transport: `RedisTransport` counts as `redis`, `PostgresTransport` as `db`, a custom transport for
  *   `status` only; the in-process default is not checked;
  * - the app's TypeORM `DataSource`, when it has one, as `db`.
- * A key is false when any check under it is down, and `status` when any check is.
+ * A key is false when any check under it is down, and `status` when any check is. Failing checks are logged when
+ * they change (the first failure of an outage, with each failing check's details; then that all pass again), not on
+ * every run: the route is public, and a client requesting it during an outage would otherwise write the log.
  * @publicApi
  */
 @Injectable()
@@ -51,6 +53,10 @@ export class ReflexHealth {
     private readonly liveIndicator: LiveTransportHealthIndicator,
     private readonly databaseIndicator: DatabaseHealthIndicator,
   ) {}
+
+  private readonly logger = new Logger('ReflexBridge');
+  /** The failing checks of the last run, as logged (`''`: none). */
+  private lastFailing = '';
 
   /** The checks under way: requests that arrive meanwhile share their answer. */
   private running: Promise<{ httpStatus: number; body: ReflexHealthBody }> | undefined;
@@ -85,7 +91,24 @@ export class ReflexHealth {
       if (!up) body.status = false;
       if (check.reflexKey) body[check.reflexKey] = (body[check.reflexKey] ?? true) && up;
     }
+    this.report(result, checks);
     return { httpStatus: body.status ? 200 : 503, body: orderedLikeReflex(body) };
+  }
+
+  /** Logs the failing checks when they differ from the last run's, and their recovery. */
+  private report(result: HealthCheckResult, checks: Check[]): void {
+    const failing: Record<string, unknown> = {};
+    for (const check of checks) {
+      const detail = result.details?.[check.key];
+      if (detail?.status !== 'up') failing[check.key] = detail ?? { status: 'down', message: 'no result' };
+    }
+    if (checks.length === 0 && result.status !== 'ok' && result.status !== 'degraded') failing.status = result.status;
+    const keys = Object.keys(failing).sort().join(',');
+    if (keys === this.lastFailing) return;
+    const recovered = keys === '';
+    this.lastFailing = keys;
+    if (recovered) this.logger.log('The health checks pass again.');
+    else this.logger.error(`The health check is failing: ${JSON.stringify(failing)}`);
   }
 
   private checks(): Check[] {
