@@ -289,7 +289,8 @@ describeWithRedis('/_health with Redis', () => {
 
   it('logs a failing check once per outage, not once per probe: /_health is public and a stopped Redis fails fast', async () => {
     const logger = new CapturingLogger();
-    const app = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url })] }, undefined, logger);
+    // Every request runs the checks (no reuse of the last answer), as a hostile client spacing its requests gets.
+    const app = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url, reflexRoutes: { checkIntervalMs: 0 } })] }, undefined, logger);
     const healthLines = () => logger.lines.filter((line) => line.level !== 'debug' && line.level !== 'verbose' && /health check/i.test(line.message));
     try {
       await until(async () => (await fetch(`${app.url}/_health`)).status === 200, 'the store connected');
@@ -310,10 +311,26 @@ describeWithRedis('/_health with Redis', () => {
     }
   }, 60_000);
 
+  it('runs the checks at most once per checkIntervalMs however often a client requests the route, one at a time', async () => {
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    const reads = async () => Number(/cmdstat_hgetall:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1] ?? 0);
+    try {
+      await until(async () => (await fetch(`${running.url}/_health`)).status === 200, 'a healthy answer');
+      const before = await reads();
+      for (let request = 0; request < 100; request++) expect((await fetch(`${running.url}/_health`)).status).toBe(200);
+      // Before: one state store read per request (100; measured 1000 for 1000 sequential requests). Now one per
+      // second (the default): 100 requests would have to take 10 s for 10.
+      expect((await reads()) - before).toBeLessThanOrEqual(10);
+    } finally {
+      await raw.quit();
+    }
+  });
+
   it('answers 503 at each probe while Redis is frozen, leaving one unanswered probe read behind, not one per probe', async () => {
     // The store's own reads give up after 20 ms, well before the freeze ends: the probe must outlast that too.
     const store = new RedisStateStore({ url: redis.url, commandTimeoutMs: 20 });
-    const frozenApp = await startApp({ imports: [ReflexBridgeModule.forRoot({ stateStore: store, reflexRoutes: { checkTimeoutMs: 100 } })] }, undefined, new CapturingLogger());
+    const frozenApp = await startApp({ imports: [ReflexBridgeModule.forRoot({ stateStore: store, reflexRoutes: { checkTimeoutMs: 100, checkIntervalMs: 0 } })] }, undefined, new CapturingLogger());
     const raw = createClient({ url: redis.url });
     await raw.connect();
     const reads = async () => Number(/cmdstat_hgetall:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1] ?? 0);

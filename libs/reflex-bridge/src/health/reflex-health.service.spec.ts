@@ -10,7 +10,7 @@ import type { StateStoreHealthIndicator } from './state-store.health-indicator.j
 import { ReflexHealth } from './reflex-health.service.js';
 
 /** A health service whose database check the test answers, counting the runs. */
-function healthWithDatabase() {
+function healthWithDatabase(checkIntervalMs = 0) {
   const runs: Array<(up: boolean) => void> = [];
   const terminus = {
     check: (indicators: HealthIndicatorFunction[]) =>
@@ -22,7 +22,7 @@ function healthWithDatabase() {
   const database = { hasDatabase: () => true, isHealthy: () => ({}) } as unknown as DatabaseHealthIndicator;
   const store = new InMemoryStateStore();
   const health = new ReflexHealth(
-    { reflexRoutes: { checkTimeoutMs: 2000 } } as ResolvedReflexBridgeOptions,
+    { reflexRoutes: { checkTimeoutMs: 2000, checkIntervalMs } } as ResolvedReflexBridgeOptions,
     terminus,
     store,
     { liveTransport: new InProcessTransport() } as unknown as LiveBroadcaster,
@@ -45,6 +45,16 @@ describe('ReflexHealth', () => {
     expect(runs).toHaveLength(2);
     runs[1]!(false);
     expect(await next).toEqual({ httpStatus: 503, body: { status: false, db: false } });
+    await store.close();
+  });
+
+  it('reuses an answer for checkIntervalMs after it came: requests one at a time cost one run per interval', async () => {
+    const { health, runs, store } = healthWithDatabase(60_000);
+    const first = health.check();
+    runs[0]!(false);
+    expect(await first).toEqual({ httpStatus: 503, body: { status: false, db: false } });
+    for (let request = 0; request < 100; request++) expect(await health.check()).toEqual({ httpStatus: 503, body: { status: false, db: false } });
+    expect(runs).toHaveLength(1);
     await store.close();
   });
 });

@@ -61,14 +61,23 @@ export class ReflexHealth {
   /** The checks under way: requests that arrive meanwhile share their answer. */
   private running: Promise<{ httpStatus: number; body: ReflexHealthBody }> | undefined;
 
+  /** The last run's answer and when it came (`performance.now()`), reused for `reflexRoutes.checkIntervalMs`. */
+  private last?: { at: number; answer: { httpStatus: number; body: ReflexHealthBody } };
+
   /**
    * Runs every check; `httpStatus` is 200, or 503 when one failed. Never throws. Calls made while a run is under way
-   * share its answer: `/_health` is public, and each run costs a round trip to every store it checks (a `SELECT 1` on
-   * the app's database pool, a Redis `PING`), so a flood of requests must not become a flood of queries.
+   * share its answer, and so do calls within `reflexRoutes.checkIntervalMs` after it: `/_health` is public, and each
+   * run costs a round trip to every store it checks (a `SELECT 1` on the app's database pool, a Redis read), so a
+   * flood of requests, even one at a time, must not become a flood of queries.
    */
   check(): Promise<{ httpStatus: number; body: ReflexHealthBody }> {
     if (this.running) return this.running;
-    const run = this.runChecks().finally(() => {
+    const last = this.last;
+    if (last && performance.now() - last.at < this.options.reflexRoutes.checkIntervalMs) return Promise.resolve(last.answer);
+    const run = this.runChecks().then((answer) => {
+      this.last = { at: performance.now(), answer };
+      return answer;
+    }).finally(() => {
       if (this.running === run) this.running = undefined;
     });
     this.running = run;

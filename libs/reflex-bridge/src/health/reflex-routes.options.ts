@@ -22,6 +22,13 @@ export interface ReflexRoutesOptions {
    * @default 2000
    */
   checkTimeoutMs?: number;
+  /**
+   * Milliseconds a run's answer is reused for the requests that follow it (requests that arrive during a run share
+   * it anyway): at most one run of the checks, one query to each store, per interval, however often the public route
+   * is requested. `0`: every request after an answer runs the checks again.
+   * @default 1000
+   */
+  checkIntervalMs?: number;
 }
 
 /** The routes after defaults: a path, or undefined when the route is off. */
@@ -29,6 +36,7 @@ export interface ResolvedReflexRoutesOptions {
   ping: string | undefined;
   health: string | undefined;
   checkTimeoutMs: number;
+  checkIntervalMs: number;
 }
 
 /** The prefix the event path has before its last `/_event` segment (`/api/_event` → `/api`), else `''`. */
@@ -47,13 +55,13 @@ function routePath(name: string, value: unknown, fallback: string): string | und
 
 /** Resolves `reflexRoutes` against the event path (its prefix, and the paths Engine.IO owns). */
 export function resolveReflexRoutesOptions(value: unknown, eventPath: string): ResolvedReflexRoutesOptions {
-  if (value === false) return { ping: undefined, health: undefined, checkTimeoutMs: 2000 };
+  if (value === false) return { ping: undefined, health: undefined, checkTimeoutMs: 2000, checkIntervalMs: 1000 };
   if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
-    throw new InvalidOptionError('reflexRoutes', 'expected false or an object { ping?, health?, checkTimeoutMs? }');
+    throw new InvalidOptionError('reflexRoutes', 'expected false or an object { ping?, health?, checkTimeoutMs?, checkIntervalMs? }');
   }
   const given = (value ?? {}) as ReflexRoutesOptions;
   for (const key of Object.keys(given)) {
-    if (!['ping', 'health', 'checkTimeoutMs'].includes(key)) throw new InvalidOptionError(`reflexRoutes.${key}`, 'unknown option');
+    if (!['ping', 'health', 'checkTimeoutMs', 'checkIntervalMs'].includes(key)) throw new InvalidOptionError(`reflexRoutes.${key}`, 'unknown option');
   }
   const prefix = pathPrefixOf(eventPath);
   const ping = routePath('reflexRoutes.ping', given.ping, `${prefix}/ping`);
@@ -68,5 +76,9 @@ export function resolveReflexRoutesOptions(value: unknown, eventPath: string): R
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
     throw new InvalidOptionError('reflexRoutes.checkTimeoutMs', `expected a positive number, got ${JSON.stringify(timeout)}`);
   }
-  return { ping, health, checkTimeoutMs: timeout };
+  const interval = given.checkIntervalMs ?? 1000;
+  if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 0) {
+    throw new InvalidOptionError('reflexRoutes.checkIntervalMs', `expected a number >= 0, got ${JSON.stringify(interval)}`);
+  }
+  return { ping, health, checkTimeoutMs: timeout, checkIntervalMs: interval };
 }
