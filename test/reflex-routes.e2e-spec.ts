@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Injectable, ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { createClient } from 'redis';
+import { DataSource } from 'typeorm';
 import type { NextFunction, Request, Response } from 'express';
 import { EventHandler, RedisStateStore, ReflexBridgeModule, State, redirect, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { ShopModule } from '../apps/shop/src/shop.module.js';
@@ -19,6 +20,7 @@ import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { RedisTestServer, describeWithRedis } from './support/redis-server.js';
+import { PostgresTestServer, describeWithPostgres } from './support/postgres-server.js';
 
 const ROOT = 'reflex___state____state';
 const FRONTEND_EXCEPTION = `${ROOT}.reflex___state____frontend_event_exception_state.handle_frontend_exception`;
@@ -358,6 +360,45 @@ describeWithRedis('/_health with Redis', () => {
       await raw.quit();
       await frozenApp.close();
       await store.close();
+    }
+  }, 60_000);
+});
+
+describeWithPostgres('/_health with a TypeORM DataSource on Postgres', () => {
+  let server: PostgresTestServer;
+  beforeAll(async () => {
+    server = await PostgresTestServer.launch();
+  }, 120_000);
+  afterAll(async () => {
+    await server?.destroy();
+  }, 60_000);
+
+  it('answers 503 at each probe while Postgres is frozen, holding one pooled connection, not one per probe', async () => {
+    const dataSource = await new DataSource({ type: 'postgres', url: server.connectionString, extra: { max: 10 } }).initialize();
+    const app = await startApp(
+      { imports: [ReflexBridgeModule.forRoot({ reflexRoutes: { checkTimeoutMs: 100, checkIntervalMs: 0 } })], providers: [{ provide: DataSource, useValue: dataSource }] },
+      undefined,
+      new CapturingLogger(),
+    );
+    const pool = (dataSource.driver as unknown as { master: { totalCount: number; idleCount: number; waitingCount: number } }).master;
+    try {
+      expect(await json(`${app.url}/_health`)).toMatchObject({ status: 200, body: { status: true, db: true } });
+      server.pause();
+      let held: number;
+      try {
+        for (let probe = 0; probe < 20; probe++) {
+          expect(await json(`${app.url}/_health`)).toMatchObject({ status: 503, body: { status: false, db: false } });
+        }
+        // Before: each probe's SELECT 1 kept its pooled connection (all 10), and the next 10 waited for one.
+        held = pool.totalCount - pool.idleCount + pool.waitingCount;
+      } finally {
+        server.resume();
+      }
+      expect(held).toBeLessThanOrEqual(1);
+      await until(async () => (await fetch(`${app.url}/_health`)).status === 200, '200 with Postgres thawed');
+    } finally {
+      await app.close();
+      await dataSource.destroy();
     }
   }, 60_000);
 });
