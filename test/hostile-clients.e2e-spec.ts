@@ -200,6 +200,27 @@ describe('hostile clients', () => {
       await victimServed();
     });
 
+    it('a client refused at the join cannot ask again and again on the same connection: the next join closes it', async () => {
+      // No token: every join is refused, and Socket.IO let the connection ask again until its 45 s connectTimeout,
+      // each ask costing a socket, the middleware and an answer (a 10-byte frame answered with 100 bytes: one
+      // connection that did not read made the server hold 100 MB in 10 s, and a 1 MB join payload is parsed each time).
+      const raw = new RawFrames(running.url, '');
+      await until(() => raw.closed || raw.received.length > 0, 'the Engine.IO open packet');
+      const tcp = (raw.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+      tcp.cork();
+      for (let i = 0; i < 1_000; i++) raw.send('40/_event,');
+      tcp.uncork();
+      await until(() => raw.closed, 'the server to close the connection');
+      expect(raw.received.filter((frame) => String(frame).startsWith('44/_event')).length).toBeLessThanOrEqual(1);
+      // A client refused once still hears why (socket.io-client then closes the connection itself).
+      const once = new RawFrames(running.url, '');
+      await until(() => once.closed || once.received.length > 0, 'the Engine.IO open packet');
+      once.send('40/_event,');
+      await until(() => once.received.some((frame) => String(frame).startsWith('44/_event,') && String(frame).includes('no_token')), 'the refusal');
+      once.close();
+      await victimServed();
+    });
+
     it('a client that leaves the event namespace but keeps its connection is closed: it cannot join afresh on it', async () => {
       const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
       expect(await raw.open()).toBe(true);

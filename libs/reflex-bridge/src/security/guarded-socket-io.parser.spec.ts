@@ -68,6 +68,13 @@ describe('guardedSocketIoParser', () => {
     expect(decode(new GuardedDecoder(), ['0/_event,{}']).packets).toHaveLength(1);
   });
 
+  it('closes a connection that asks to join a second time, with or without a payload', () => {
+    for (const second of ['0/_event,', '0/_event,{"token":"x"}']) {
+      const { packets, error } = decode(new GuardedDecoder(), ['0/_event,', '2/_event,["event",{}]', second]);
+      expect([packets.length, error instanceof RefusedFrameError]).toEqual([2, true]);
+    }
+  });
+
   it('measures nesting outside JSON strings exactly', () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 8 }), fc.nat(10), (value, limit) => {

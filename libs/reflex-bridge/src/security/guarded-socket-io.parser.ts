@@ -1,6 +1,8 @@
 import { Decoder, Encoder } from 'socket.io-parser';
 import { exceedsMessageLimit } from './message-size.js';
 
+/** Socket.IO's CONNECT packet type (a text frame's first character): a join of a namespace. */
+const CONNECT = 0x30; // '0'
 /** Socket.IO packet types (a text frame's first character) that announce binary attachments. */
 const BINARY_EVENT = 0x35; // '5'
 const BINARY_ACK = 0x36; // '6'
@@ -78,7 +80,12 @@ export interface FrameGuardSettings {
  * - a text frame nesting more than {@link MAX_FRAME_DEPTH} levels closes the connection, without being parsed;
  * - a text frame over `maxMessageBytes` is not parsed (the gateway's connection answers it `payload_too_large`);
  * - binary attachments count with their packet against `maxMessageBytes`: past it the connection closes (Socket.IO
- *   keeps what it was promised until the packet is whole, and an attacker can promise and never send).
+ *   keeps what it was promised until the packet is whole, and an attacker can promise and never send);
+ * - a second join (CONNECT packet) closes the connection. A Socket.IO client joins once per connection: after a
+ *   refusal (`no_token`) it closes the connection itself, and the query it was refused for cannot change on it.
+ *   Socket.IO let a refused connection ask again until its `connectTimeout` (45 s), each ask costing a socket, the
+ *   namespace's middleware, an answer queued for a client that need not read it, and a parse of the join's payload
+ *   (up to `maxMessageBytes`), none of it counted against a budget: no connection of the gateway exists yet.
  *
  * Refusing means throwing from `add`, which Socket.IO answers by closing that connection; no other client notices.
  */
@@ -87,11 +94,17 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
   class GuardedDecoder extends Decoder {
     /** Bytes of the binary packet being put together (set only on connections that send one). */
     declare private binaryBytes?: number;
+    /** Set once the connection asked to join. */
+    declare private joinAsked?: boolean;
 
     override add(frame: unknown): void {
       if (typeof frame === 'string') {
         if (!isForNamespace(frame, namespace)) throw new RefusedFrameError(`No namespace but ${namespace} is served.`);
         const type = frame.charCodeAt(0);
+        if (type === CONNECT) {
+          if (this.joinAsked === true) throw new RefusedFrameError('A connection may join once.');
+          this.joinAsked = true;
+        }
         if (type === BINARY_EVENT || type === BINARY_ACK) this.binaryBytes = frame.length;
         else if (exceedsMessageLimit(frame, maxMessageBytes)) return;
         if (frame.length > DEPTH_SCAN_FROM && nestsDeeperThan(frame, MAX_FRAME_DEPTH)) throw new RefusedFrameError(`A frame nests more than ${MAX_FRAME_DEPTH} levels.`);
