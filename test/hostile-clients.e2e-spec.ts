@@ -221,6 +221,31 @@ describe('hostile clients', () => {
       await victimServed();
     });
 
+    it('a connection that has not joined cannot stream frames too large to parse: it is closed, as one refused at the join is', async () => {
+      // Dropped unparsed and counted against no budget (no connection of the gateway exists before the join), frames
+      // just under the transport's bound kept the server decoding up to 200 KB each, without pause, for 45 s
+      // (Socket.IO's connectTimeout): one such connection with 1.9 MB frames took another client's round trip from
+      // under 1 ms to 145 ms (p50), where a joined connection sending the same is paused by its budget.
+      const oversized = `42/_event,["event",${JSON.stringify('x'.repeat(150_000))}]`;
+      const unjoined = new RawFrames(running.url, `&token=${randomUUID()}`);
+      await until(() => unjoined.closed || unjoined.received.length > 0, 'the Engine.IO open packet');
+      unjoined.send(oversized);
+      await until(() => unjoined.closed, 'the connection that has not joined to close');
+      const refused = new RawFrames(running.url, '');
+      await until(() => refused.closed || refused.received.length > 0, 'the Engine.IO open packet');
+      refused.send('40/_event,');
+      await until(() => refused.closed, 'the connection refused at the join to close');
+      expect(refused.received.some((frame) => String(frame).startsWith('44/_event,') && String(frame).includes('no_token'))).toBe(true);
+      // A joined connection's oversized frame is answered, and the connection stays.
+      const joined = new RawFrames(running.url, `&token=${randomUUID()}`);
+      expect(await joined.open()).toBe(true);
+      joined.send(oversized);
+      await until(() => joined.received.some((frame) => String(frame).includes('payload_too_large')), 'payload_too_large');
+      expect(joined.closed).toBe(false);
+      joined.close();
+      await victimServed();
+    });
+
     it('a client that leaves the event namespace but keeps its connection is closed: it cannot join afresh on it', async () => {
       const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
       expect(await raw.open()).toBe(true);

@@ -78,18 +78,25 @@ function gatewayWith(options: { admit?: Promise<void> } = {}) {
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('EventGateway', () => {
-  it('refuses a handshake without a well-formed token with the no_token code', () => {
+  it('refuses a handshake without a well-formed token with the no_token code, and closes its connection', async () => {
     const { gateway, sessions } = gatewayWith();
     let middleware: ((socket: unknown, next: (error?: Error & { data?: unknown }) => void) => void) | undefined;
     // Any adapter other than socket.io's in-memory one counts as a cluster adapter.
-    const namespace = { use: (fn: typeof middleware) => (middleware = fn), adapter: new (class ClusterAdapter {})() } as unknown as Namespace;
+    const namespace = {
+      use: (fn: typeof middleware) => (middleware = fn),
+      adapter: new (class ClusterAdapter {})(),
+    } as unknown as Namespace;
     gateway.afterInit(namespace);
     expect(sessions.attach).toHaveBeenCalledWith(namespace, true, expect.any(Function));
     const outcomes: Array<unknown> = [];
+    let closed = 0;
     for (const token of [undefined, '', 'short', ['a', 'b'], 'x'.repeat(200), TOKEN]) {
-      middleware!({ handshake: { query: { token } } }, (error) => outcomes.push(error ? error.data : 'accepted'));
+      middleware!({ handshake: { query: { token } }, conn: { close: () => closed++ } }, (error) => outcomes.push(error ? error.data : 'accepted'));
     }
     expect(outcomes).toEqual([{ code: 'no_token' }, { code: 'no_token' }, { code: 'no_token' }, { code: 'no_token' }, { code: 'no_token' }, 'accepted']);
+    // Each refused connection is closed once its refusal is queued (on the next tick).
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(closed).toBe(5);
   });
 
   it('holds events that arrive during admission and hands them to the pipeline in order once admitted', async () => {

@@ -129,6 +129,11 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
         const error = new Error('A client token is required: connect with ?token=<uuid> (8-128 letters, digits, "-" or "_").');
         (error as Error & { data: unknown }).data = { code: 'no_token' };
         next(error);
+        // Socket.IO queues the refusal on the next tick, then keeps the connection open until its connectTimeout
+        // (45 s) while it counts against no budget (no connection of the gateway exists). Nothing can succeed on it
+        // (the query it was refused for is fixed), and Socket.IO clients close it themselves on the refusal: closed
+        // after it (Engine.IO sends what is queued first).
+        process.nextTick(() => socket.conn.close());
         return;
       }
       next();

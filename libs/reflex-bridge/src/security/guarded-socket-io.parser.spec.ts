@@ -96,7 +96,13 @@ describe('guardedSocketIoParser', () => {
   it('drops a text frame over the limit unparsed, and goes on decoding the next', () => {
     const large = `2/_event,["event",${JSON.stringify('é'.repeat(6_000))}]`;
     const small = '2/_event,["event",{}]';
-    expect(decode(new GuardedDecoder(), [large, small]).packets).toEqual([{ type: 2, nsp: '/_event', data: ['event', {}] }]);
+    expect(decode(new GuardedDecoder(), ['0/_event,', large, small]).packets.slice(1)).toEqual([{ type: 2, nsp: '/_event', data: ['event', {}] }]);
+  });
+
+  it('closes a connection that sends a frame over the limit before it asked to join', () => {
+    const large = `2/_event,["event",${JSON.stringify('x'.repeat(12_000))}]`;
+    const { packets, error } = decode(new GuardedDecoder(), [large]);
+    expect([packets.length, error instanceof RefusedFrameError]).toEqual([0, true]);
   });
 
   it('counts binary attachments with their packet, and closes the connection past the limit', () => {

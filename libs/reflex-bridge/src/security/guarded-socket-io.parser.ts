@@ -78,7 +78,9 @@ export interface FrameGuardSettings {
  * - a packet for another namespace than the bridge's closes the connection: the server serves nothing else, and
  *   Socket.IO would admit a socket to its default namespace `/` with no limit of the bridge's on it;
  * - a text frame nesting more than {@link MAX_FRAME_DEPTH} levels closes the connection, without being parsed;
- * - a text frame over `maxMessageBytes` is not parsed (the gateway's connection answers it `payload_too_large`);
+ * - a text frame over `maxMessageBytes` is not parsed (the gateway's connection answers it `payload_too_large`
+ *   and counts it against the connection's budget); before the join, when no connection of the gateway exists to
+ *   count it, it closes the connection (no Socket.IO client sends anything before its join);
  * - binary attachments count with their packet against `maxMessageBytes`: past it the connection closes (Socket.IO
  *   keeps what it was promised until the packet is whole, and an attacker can promise and never send);
  * - a second join (CONNECT packet) closes the connection. A Socket.IO client joins once per connection: after a
@@ -106,7 +108,10 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
           this.joinAsked = true;
         }
         if (type === BINARY_EVENT || type === BINARY_ACK) this.binaryBytes = frame.length;
-        else if (exceedsMessageLimit(frame, maxMessageBytes)) return;
+        else if (exceedsMessageLimit(frame, maxMessageBytes)) {
+          if (this.joinAsked !== true) throw new RefusedFrameError(`A frame over the ${maxMessageBytes}-byte limit came before the join.`);
+          return;
+        }
         if (frame.length > DEPTH_SCAN_FROM && nestsDeeperThan(frame, MAX_FRAME_DEPTH)) throw new RefusedFrameError(`A frame nests more than ${MAX_FRAME_DEPTH} levels.`);
       } else {
         this.binaryBytes = (this.binaryBytes ?? 0) + ((frame as { byteLength?: number } | undefined)?.byteLength ?? 0);
