@@ -221,6 +221,27 @@ describe('hostile clients', () => {
       await victimServed();
     });
 
+    it("a WebSocket that presents another connection's Engine.IO id cannot take that connection over", async () => {
+      // Engine.IO treats a handshake carrying `sid` as an upgrade of that connection, whatever `allowUpgrades` says,
+      // and checks no origin for it: a WebSocket from any page that knew the id took over the connection (its
+      // session, its token) and sent events as it, and the tab lost its updates.
+      const owner = await open();
+      await owner.hydrate();
+      const sid = (owner.socket.io.engine as unknown as { id: string }).id;
+      const taker = new RawFrames(running.url, `&sid=${encodeURIComponent(sid)}`, { origin: 'http://evil.example' });
+      await until(() => taker.closed || taker.ws.readyState === WebSocket.OPEN, 'the takeover attempt to be answered');
+      taker.send('2probe');
+      taker.send('5');
+      taker.send(`42/_event,["event",{"name":"${HOARD}.increment","payload":{},"router_data":{}}]`);
+      await until(() => taker.closed, 'the takeover attempt to be closed');
+      expect(taker.received).toEqual([]);
+      const before = (owner.latest(HOARD, 'count') as number | undefined) ?? 0;
+      owner.send(`${HOARD}.increment`);
+      await owner.untilVar(HOARD, 'count', before + 1, WAIT_MS);
+      expect(owner.socket.connected).toBe(true);
+      await victimServed();
+    });
+
     it('a connection that has not joined cannot stream frames too large to parse: it is closed, as one refused at the join is', async () => {
       // Dropped unparsed and counted against no budget (no connection of the gateway exists before the join), frames
       // just under the transport's bound kept the server decoding up to 200 KB each, without pause, for 45 s

@@ -5,6 +5,7 @@ import { resolveOptions } from '../reflex-bridge.options.js';
 import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import type { EventClient } from '../common/event-client.js';
 import { OriginPolicy } from '../security/origin-policy.js';
+import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
 import type { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import type { TokenOwnership } from '../security/token-ownership.service.js';
 import { ClientRegistry } from './client-registry.js';
@@ -82,12 +83,15 @@ describe('EventGateway', () => {
     const { gateway, sessions } = gatewayWith();
     let middleware: ((socket: unknown, next: (error?: Error & { data?: unknown }) => void) => void) | undefined;
     // Any adapter other than socket.io's in-memory one counts as a cluster adapter.
+    const engineMiddlewares: unknown[] = [];
     const namespace = {
       use: (fn: typeof middleware) => (middleware = fn),
       adapter: new (class ClusterAdapter {})(),
+      server: { engine: { use: (fn: unknown) => engineMiddlewares.push(fn) } },
     } as unknown as Namespace;
     gateway.afterInit(namespace);
     expect(sessions.attach).toHaveBeenCalledWith(namespace, true, expect.any(Function));
+    expect(engineMiddlewares).toEqual([refuseSessionIdRequests]);
     const outcomes: Array<unknown> = [];
     let closed = 0;
     for (const token of [undefined, '', 'short', ['a', 'b'], 'x'.repeat(200), TOKEN]) {

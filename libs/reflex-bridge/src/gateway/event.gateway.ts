@@ -22,6 +22,7 @@ import { connectionLimitSettings } from '../security/connection-limits.js';
 import { WorkerOutputBudget } from '../security/worker-output-budget.js';
 import { isClientToken } from '../protocol/client-token.js';
 import { OriginPolicy } from '../security/origin-policy.js';
+import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 
 function tokenRoom(token: string): string {
@@ -121,8 +122,13 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     this.connectionContext = { ...limits, owner: pipeline, outputBudget: new WorkerOutputBudget(options.maxTotalOutboundBytes, limits.outputPauseBytes) };
   }
 
-  /** Called by Nest once the adapter created the namespace: the token check, and the cluster adapter with `redisUrl`. */
+  /**
+   * Called by Nest once the adapter created the namespace: the refusal of requests naming a connection, the token
+   * check, and the cluster adapter with `redisUrl`.
+   */
   afterInit(namespace: Namespace): void {
+    // Before Engine.IO reads a request: none may name an existing connection (a takeover, see the guard).
+    namespace.server.engine.use(refuseSessionIdRequests);
     namespace.use((socket, next) => {
       const token = socket.handshake.query.token;
       if (!isClientToken(token)) {
