@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:net';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { type InMemoryStateStore, ReflexBridgeModule, type ReflexBridgeModuleOptions, ReflexStateService, StateStore, UnknownClientTokenError } from '@reflex-bridge/nest';
@@ -637,5 +638,41 @@ describe('hostile clients: many connections that never read', () => {
     await reader.untilVar(HOARD, 'blob', 'read', WAIT_MS);
     reader.send(`${HOARD}.increment`);
     await reader.untilVar(HOARD, 'count', 1, WAIT_MS);
+  });
+});
+
+describe('hostile clients: connections that stop reading before they are closed', () => {
+  /** The server's open TCP connections (upgraded WebSockets included). */
+  const connectionsOf = (running: RunningApp) =>
+    new Promise<number>((resolve, reject) => (running.app.getHttpServer() as Server).getConnections((error, count) => (error ? reject(error) : resolve(count))));
+  const pause = (socket: RawSocket) => (socket.socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void } } }).ws._socket.pause();
+
+  it('lets go of a closed connection, and of the output it held, without waiting for a client that does not read', async () => {
+    // A WebSocket closed by the server waits for the client to answer its close frame, queued behind everything the
+    // client has not read: for one that stopped reading, 30 s (the ws library's fixed close timeout). The
+    // connection closed for maxOutboundBytes kept its output for those 30 s, and app.close() waited as long.
+    const logger = new CapturingLogger();
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ maxOutboundBytes: 1_000_000, maxStateBytes: 300_000 })], providers: [HoardState] }, undefined, logger);
+    let closed = false;
+    try {
+      const baseline = await connectionsOf(running);
+      const silent = await RawSocket.hydrated(running.url);
+      pause(silent);
+      const closing = () => logger.lines.some((line) => line.message.includes('Closing the connection') && line.message.includes(silent.token.slice(0, 8)));
+      const states = running.app.get(ReflexStateService);
+      for (let i = 0; i < 400 && !closing(); i++) await states.modify(silent.token, HoardState, (state) => void (state.blob = String(i % 10).repeat(200_000)));
+      await until(closing, 'the server to close the connection that does not read');
+      await until(async () => (await connectionsOf(running)) === baseline, 'the server to let go of the closed connection', 10_000);
+      // And a shutdown does not wait for such a client.
+      const another = await RawSocket.hydrated(running.url);
+      pause(another);
+      const stopped = running.close().then(() => (closed = true));
+      await until(() => closed, 'app.close() with a client that does not read', 10_000);
+      await stopped;
+      another.close();
+      silent.close();
+    } finally {
+      if (!closed) await running.close();
+    }
   });
 });

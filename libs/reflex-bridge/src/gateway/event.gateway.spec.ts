@@ -87,7 +87,7 @@ describe('EventGateway', () => {
     const namespace = {
       use: (fn: typeof middleware) => (middleware = fn),
       adapter: new (class ClusterAdapter {})(),
-      server: { engine: { use: (fn: unknown) => engineMiddlewares.push(fn) } },
+      server: { engine: { use: (fn: unknown) => engineMiddlewares.push(fn), on: () => undefined } },
     } as unknown as Namespace;
     gateway.afterInit(namespace);
     expect(sessions.attach).toHaveBeenCalledWith(namespace, true, expect.any(Function));

@@ -23,6 +23,7 @@ import { WorkerOutputBudget } from '../security/worker-output-budget.js';
 import { isClientToken } from '../protocol/client-token.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
+import { cutClosedConnections } from '../security/close-grace.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 
 function tokenRoom(token: string): string {
@@ -129,6 +130,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   afterInit(namespace: Namespace): void {
     // Before Engine.IO reads a request: none may name an existing connection (a takeover, see the guard).
     namespace.server.engine.use(refuseSessionIdRequests);
+    // A connection the server closed does not wait 30 s for a client that stopped reading (see the function).
+    cutClosedConnections(namespace.server.engine);
     namespace.use((socket, next) => {
       const token = socket.handshake.query.token;
       if (!isClientToken(token)) {
