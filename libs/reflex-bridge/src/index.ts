@@ -29,7 +29,7 @@ export { InvalidOptionError } from './invalid-option.error.js';
 // ─── States and handlers ───────────────────────────────────────────────────────────────────────────────────────
 export { State, type StateOptions } from './state/state.decorator.js';
 export { EventHandler, type EventHandlerOptions } from './state/event-handler.decorator.js';
-export { Payload, EventRequest, EventUser, EventSession, RouteParam, EventUploads, EventUploadChunks, EventUploadSignal, type HandlerUploadMode } from './state/event-param.decorator.js';
+export { Payload, EventRequest, EventUser, EventSession, RouteParam, EventUploads, EventUploadChunks, EventUploadSignal, type HandlerUploadMode, type PayloadPipe } from './state/event-param.decorator.js';
 export { OnLoad } from './state/on-load.decorator.js';
 export type { RouteParams } from './protocol/route-pattern.js';
 export { Cookie, LocalStorage, SessionStorage, type CookieOptions, type LocalStorageOptions, type SessionStorageOptions, type ClientStorageKind } from './state/client-storage.decorator.js';

@@ -1,7 +1,7 @@
 import { HttpException, Inject, Injectable, Logger, type PipeTransform, type Type } from '@nestjs/common';
 import { PIPES_METADATA } from '@nestjs/common/constants.js';
 import { CACHE_KEY_METADATA } from '@nestjs/cache-manager';
-import { ExternalContextCreator, ModuleRef } from '@nestjs/core';
+import { DiscoveryService, ExternalContextCreator, ModuleRef } from '@nestjs/core';
 import { isThenable, then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
 import type { EventTrace } from '../metrics/event-trace.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
@@ -16,6 +16,7 @@ import type { SyntheticResponse } from './request/synthetic-response.js';
 import { TierResolution } from './tiers/tier-resolution.service.js';
 import { timedContextCreator } from './timed-context-creator.js';
 import { directEnhancedHandler, EnhancerCapture } from './direct-enhancers.js';
+import { preparePayloadPipes } from '../state/payload-pipes.js';
 
 type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => MaybePromise<unknown>;
 
@@ -57,8 +58,12 @@ export class UserEnhancers {
   /** With devtools off: what Nest resolved for each handler, so that one without interceptors skips Nest's promises. */
   private readonly capture?: EnhancerCapture;
 
+  /** Each state class's own module's `ModuleRef` (see {@link moduleRefOf}), found once. */
+  private readonly stateModuleRefs = new Map<Type, ModuleRef>();
+
   constructor(
     private readonly moduleRef: ModuleRef,
+    private readonly discovery: DiscoveryService,
     contextCreator: ExternalContextCreator,
     private readonly tiers: TierResolution,
     @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
@@ -218,8 +223,10 @@ export class UserEnhancers {
    * lookup: the handler then runs in the same synchronous stretch as on every later event (where free accessors
    * without `bridge.asyncContext` can explain themselves), from the first event on.
    */
-  async preparePipes(handlers: Iterable<HandlerDefinition>): Promise<void> {
+  async preparePipes(handlers: readonly HandlerDefinition[]): Promise<void> {
     for (const handler of handlers) await this.pipesFor(handler);
+    // The `@Payload(key, ...pipes)` pipes too: they run on every tier, from the handler's arguments.
+    for (const handler of handlers) await preparePayloadPipes([handler], (pipe) => this.pipeInstance(pipe, handler));
   }
 
   /** The handler's pipe instances: looked up once (asynchronously, at startup), then answered synchronously. */
@@ -230,19 +237,34 @@ export class UserEnhancers {
   private async loadPipes(handler: HandlerDefinition): Promise<PipeTransform[]> {
     const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
     const declared = [...((Reflect.getMetadata(PIPES_METADATA, handler.state.cls) as unknown[]) ?? []), ...((Reflect.getMetadata(PIPES_METADATA, method) as unknown[]) ?? [])];
-    const pipes = await Promise.all(
-      declared.map((pipe) => {
-        if (typeof pipe !== 'function') return pipe as PipeTransform;
-        // A pipe class: the app's provider when there is one, else an instance with its dependencies.
-        try {
-          return this.moduleRef.get(pipe as Type<PipeTransform>, { strict: false });
-        } catch {
-          return this.moduleRef.create(pipe as Type<PipeTransform>);
-        }
-      }),
-    );
+    const pipes = await Promise.all(declared.map((pipe) => (typeof pipe === 'function' ? this.pipeInstance(pipe as Type<PipeTransform>, handler) : (pipe as PipeTransform))));
     this.pipes.set(handler, pipes);
     return pipes;
+  }
+
+  /**
+   * A pipe class's instance: the app's provider when there is one, else a new instance with its dependencies, taken
+   * from the module that declares the handler's state (as Nest instantiates a controller's pipes in its module): the
+   * bridge's own module cannot see the app's providers.
+   */
+  private pipeInstance(pipe: Type<PipeTransform>, handler: HandlerDefinition): MaybePromise<PipeTransform> {
+    try {
+      return this.moduleRef.get(pipe, { strict: false });
+    } catch {
+      return this.moduleRefOf(handler.state.cls).create(pipe);
+    }
+  }
+
+  /** The `ModuleRef` of the module whose provider `cls` is (Nest gives every module one), else the bridge's own. */
+  private moduleRefOf(cls: Type): ModuleRef {
+    let found = this.stateModuleRefs.get(cls);
+    if (!found) {
+      const host = this.discovery.getProviders().find((wrapper) => wrapper.metatype === cls)?.host;
+      const hostRef = host?.getProviderByKey(ModuleRef)?.instance;
+      found = hostRef instanceof ModuleRef ? hostRef : this.moduleRef;
+      this.stateModuleRefs.set(cls, found);
+    }
+    return found;
   }
 
   /**

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { PipeTransform, Type } from '@nestjs/common';
 
 /** What a decorated handler parameter receives. */
 export type EventParamKind = 'payload' | 'request' | 'user' | 'session' | 'route' | 'uploads' | 'upload-chunks' | 'upload-signal';
@@ -9,21 +10,33 @@ export type EventParamKind = 'payload' | 'request' | 'user' | 'session' | 'route
  */
 export type HandlerUploadMode = 'buffered' | 'streaming';
 
-/** One decorated parameter: its position, kind and (for `payload`) an optional key. */
+/** A pipe as `@Payload(...)` takes it: an instance, or a class the module's injector instantiates at startup. */
+export type PayloadPipe = PipeTransform | Type<PipeTransform>;
+
+/** One decorated parameter: its position, kind and (for `payload`) an optional key and pipes. */
 export interface EventParamDefinition {
   index: number;
   kind: EventParamKind;
   key?: string;
+  /** The `@Payload(...)` pipes as declared, in order; absent (never empty) when there are none. */
+  pipes?: readonly PayloadPipe[];
 }
 
 const EVENT_PARAMS = Symbol('reflex-bridge:event-params');
 
-function eventParam(kind: EventParamKind, key?: string): ParameterDecorator {
+function eventParam(kind: EventParamKind, key?: string, pipes?: readonly PayloadPipe[]): ParameterDecorator {
   return (target, propertyKey, index) => {
     if (propertyKey === undefined) throw new Error(`@${kind} decorators belong on event handler parameters`);
     const existing: EventParamDefinition[] = Reflect.getMetadata(EVENT_PARAMS, target, propertyKey) ?? [];
-    Reflect.defineMetadata(EVENT_PARAMS, [...existing, { index, kind, key }], target, propertyKey);
+    const param: EventParamDefinition = pipes?.length ? { index, kind, key, pipes } : { index, kind, key };
+    Reflect.defineMetadata(EVENT_PARAMS, [...existing, param], target, propertyKey);
   };
+}
+
+/** A pipe instance (an object with `transform`) or a pipe class; anything else is a mistake worth failing on. */
+function checkPipe(pipe: unknown): PayloadPipe {
+  if (typeof pipe === 'function' || (typeof pipe === 'object' && pipe !== null && typeof (pipe as PipeTransform).transform === 'function')) return pipe as PayloadPipe;
+  throw new Error(`@Payload() takes a key and pipes (a PipeTransform class or instance); got ${String(pipe)}`);
 }
 
 /**
@@ -50,15 +63,31 @@ export function getEventParams(prototype: object, method: string): EventParamDef
 
 /**
  * Injects the event payload, or one of its keys, into a handler parameter. A parameter typed `number`,
- * `string` or `boolean` is type-checked; one typed with a class-validator DTO is validated.
+ * `string` or `boolean` is type-checked; one typed with a class-validator DTO is validated. A missing key is
+ * refused (`invalid_payload`).
+ *
+ * Nest pipes may follow, as with `@Body('id', ParseIntPipe)`: instances, or classes (instantiated once at startup
+ * through Nest's injector, so an `@Injectable()` pipe gets its dependencies). They run in order after the type
+ * check, each with `{ type: 'body', metatype: <the parameter's type>, data: key }`, and may be async; the last one's
+ * result is the argument. A pipe that throws an `HttpException` of status 400 or 422 (`BadRequestException`, a
+ * `ValidationPipe`'s error) refuses the event with `invalid_payload`, its message(s) in `details`; any other throw
+ * is a `handler_error`. This runs on every tier, `none` included. Without pipes nothing more runs.
+ * @param key the payload key to inject; omit it (or pass a pipe first) for the whole payload.
+ * @param pipes pipes to run over the value, in order.
  * @example
  * ```ts
  * @EventHandler() add(@Payload('id') id: number) {}
+ * @EventHandler() setQty(@Payload('qty', ParseIntPipe, new RangePipe(1, 99)) qty: number) {}
+ * @EventHandler() save(@Payload(new ValidationPipe({ whitelist: true })) form: ProfileDto) {}
  * ```
  * @publicApi
  */
-export function Payload(key?: string): ParameterDecorator {
-  return eventParam('payload', key);
+export function Payload(key?: string, ...pipes: PayloadPipe[]): ParameterDecorator;
+export function Payload(...pipes: PayloadPipe[]): ParameterDecorator;
+export function Payload(keyOrPipe?: string | PayloadPipe, ...pipes: PayloadPipe[]): ParameterDecorator {
+  // `@Payload(SomePipe)`: no key, the first argument is a pipe (as Nest's `@Body(ValidationPipe)`).
+  if (keyOrPipe !== undefined && typeof keyOrPipe !== 'string') return eventParam('payload', undefined, [keyOrPipe, ...pipes].map(checkPipe));
+  return eventParam('payload', keyOrPipe, pipes.map(checkPipe));
 }
 
 /**

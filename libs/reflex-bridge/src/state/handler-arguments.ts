@@ -4,6 +4,7 @@ import { BridgeError } from '../protocol/bridge-error.js';
 import type { HandlerDefinition } from './state-definition.js';
 import type { EventParamDefinition } from './event-param.decorator.js';
 import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
+import { runPayloadPipes } from './payload-pipes.js';
 
 /** What a handler's decorated parameters can receive besides the payload. */
 export interface HandlerArgumentSources {
@@ -65,9 +66,10 @@ function coerce(value: unknown, type: unknown, label: string): MaybePromise<unkn
 
 /**
  * Builds a handler's argument list: the payload (whole, or one key with `@Payload('key')`), validated
- * against the parameter's type (a class-validator DTO, or `number` / `string` / `boolean`), and the request,
+ * against the parameter's type (a class-validator DTO, or `number` / `string` / `boolean`) then run through the
+ * parameter's `@Payload(key, ...pipes)` pipes, and the request,
  * user or session for the parameters that ask for them. Throws `invalid_payload` before the handler runs.
- * Synchronous unless a DTO is validated or a lazy session is loaded; parameters resolve in order either way.
+ * Synchronous unless a DTO is validated, a pipe answers a promise or a lazy session is loaded; parameters resolve in order either way.
  */
 export function resolveHandlerArguments(handler: HandlerDefinition, sources: HandlerArgumentSources): MaybePromise<unknown[]> {
   if (handler.params.length) return resolveFrom(0, handler.params, handler, sources, []);
@@ -100,7 +102,10 @@ function argumentFor(param: EventParamDefinition, handler: HandlerDefinition, so
       if (param.key !== undefined && value === undefined) {
         throw new BridgeError('invalid_payload', `${label} is required.`, [`${label}: missing`]);
       }
-      return coerce(value, handler.paramTypes[param.index], label);
+      const type = handler.paramTypes[param.index];
+      const checked = coerce(value, type, label);
+      if (param.pipes === undefined) return checked;
+      return isPromise(checked) ? checked.then((valid) => runPayloadPipes(param, valid, type, label)) : runPayloadPipes(param, checked, type, label);
     }
     case 'route': {
       if (param.key === undefined) return sources.params ?? {};

@@ -136,7 +136,8 @@ export class StateRegistry implements OnModuleInit {
     };
     for (const method of this.findHandlerMethods(cls)) {
       const fn = cls.prototype[method] as (...args: unknown[]) => unknown;
-      const params = getEventParams(cls.prototype, method);
+      // Copies: a parameter's pipe instances are this app's (see payload-pipes.ts), the decorator's metadata is the class's.
+      const params = getEventParams(cls.prototype, method).map((param) => ({ ...param }));
       const handler: HandlerDefinition = {
         fullName: `${fullName}.${method}`,
         method,

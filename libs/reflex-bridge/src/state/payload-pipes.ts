@@ -1,0 +1,77 @@
+import { HttpException, type ArgumentMetadata, type PipeTransform, type Type } from '@nestjs/common';
+import { isThenable, type MaybePromise } from '../common/maybe-promise.js';
+import { BridgeError } from '../protocol/bridge-error.js';
+import type { EventParamDefinition } from './event-param.decorator.js';
+import type { HandlerDefinition } from './state-definition.js';
+
+/**
+ * The pipes of `@Payload(key, ...pipes)` parameters: their instances, looked up once at startup, and their run over
+ * a payload value on each event (after the type check), with a pipe's 400 / 422 refusal as `invalid_payload`.
+ */
+
+/** At most this many of a pipe's messages, each cut to {@link DETAIL_CHARS}, go into `details`: a pipe may echo input. */
+const MAX_DETAILS = 20;
+const DETAIL_CHARS = 300;
+
+/** Instances of the pipes each payload parameter declares, by parameter: set at startup by {@link preparePayloadPipes}. */
+const instances = new WeakMap<EventParamDefinition, readonly PipeTransform[]>();
+
+/**
+ * Looks up the instances of every `@Payload(...)` pipe of `handlers` (a class through `instantiate`, the module's
+ * injector; an instance as it is), so that no event waits for that lookup.
+ */
+export async function preparePayloadPipes(handlers: Iterable<HandlerDefinition>, instantiate: (pipe: Type<PipeTransform>) => MaybePromise<PipeTransform>): Promise<void> {
+  for (const handler of handlers) {
+    for (const param of handler.params) {
+      if (param.pipes === undefined || instances.has(param)) continue;
+      const made: PipeTransform[] = [];
+      for (const pipe of param.pipes) made.push(typeof pipe === 'function' ? await instantiate(pipe) : pipe);
+      instances.set(param, made);
+    }
+  }
+}
+
+/** The client's error for what a pipe threw: `invalid_payload` for a 400 / 422 `HttpException`, else the error itself. */
+function refusal(error: unknown, label: string): unknown {
+  if (!(error instanceof HttpException)) return error;
+  const status = error.getStatus();
+  if (status !== 400 && status !== 422) return error;
+  const body = error.getResponse();
+  const said = typeof body === 'string' ? body : (body as { message?: unknown }).message;
+  const messages = (Array.isArray(said) ? said : [typeof said === 'string' ? said : error.message]).slice(0, MAX_DETAILS);
+  return new BridgeError('invalid_payload', `${label} was refused.`, messages.map((message) => `${label}: ${String(message).slice(0, DETAIL_CHARS)}`), status);
+}
+
+/**
+ * Runs `param`'s pipes over `value` in order (`metadata`: `{ type: 'body', metatype, data: key }`). Synchronous while
+ * every pipe answers synchronously. Throws (or rejects with) `invalid_payload` for a pipe's 400 / 422.
+ */
+export function runPayloadPipes(param: EventParamDefinition, value: unknown, metatype: unknown, label: string): MaybePromise<unknown> {
+  const pipes = instances.get(param);
+  // Only before the module's bootstrap ended (an event cannot arrive then): refuse rather than skip the checks.
+  if (pipes === undefined) throw new Error(`The pipes of ${label} were not prepared: the ReflexBridge module has not finished its bootstrap.`);
+  const metadata: ArgumentMetadata = { type: 'body', metatype: metatype as Type | undefined, data: param.key };
+  return runFrom(0, pipes, value, metadata, label);
+}
+
+function runFrom(first: number, pipes: readonly PipeTransform[], value: unknown, metadata: ArgumentMetadata, label: string): MaybePromise<unknown> {
+  let current = value;
+  for (let i = first; i < pipes.length; i++) {
+    let result: unknown;
+    try {
+      result = pipes[i].transform(current, metadata);
+    } catch (error) {
+      throw refusal(error, label);
+    }
+    if (isThenable(result)) {
+      return Promise.resolve(result).then(
+        (resolved) => runFrom(i + 1, pipes, resolved, metadata, label),
+        (error: unknown) => {
+          throw refusal(error, label);
+        },
+      );
+    }
+    current = result;
+  }
+  return current;
+}

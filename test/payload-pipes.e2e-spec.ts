@@ -1,0 +1,105 @@
+/**
+ * `@Payload(key, ...pipes)` over a real socket: Nest pipes on a payload key refuse a hostile value with a structured
+ * `invalid_payload` on every tier, a pipe class is instantiated through Nest's injector (its dependencies injected),
+ * and a good value reaches the handler.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { BadRequestException, Injectable, ParseIntPipe, type PipeTransform } from '@nestjs/common';
+import { BridgeTier, EventHandler, Payload, ReflexBridgeModule, State } from '@reflex-bridge/nest';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const ROOT = 'reflex___state____state';
+const PICKER = `${ROOT}.picker_state`;
+
+/** An app's setting that a pipe reads: injected, so the pipe must come from Nest's container. */
+@Injectable()
+class IdLimits {
+  readonly max = Number.MAX_SAFE_INTEGER;
+}
+
+/** Refuses ids outside [1, limits.max], asynchronously (as a pipe that looks something up would). */
+@Injectable()
+class SafeIdPipe implements PipeTransform<number, Promise<number>> {
+  constructor(private readonly limits: IdLimits) {}
+
+  async transform(value: number): Promise<number> {
+    await Promise.resolve();
+    if (!Number.isSafeInteger(value) || value < 1 || value > this.limits.max) throw new BadRequestException(`an id is an integer from 1 to ${this.limits.max}`);
+    return value;
+  }
+}
+
+@State()
+class PickerState {
+  picked = 0;
+
+  @EventHandler()
+  @BridgeTier('none')
+  pickNone(@Payload('id', ParseIntPipe) id: number): void {
+    this.picked = id;
+  }
+
+  @EventHandler()
+  @BridgeTier('auth_only')
+  pickAuth(@Payload('id', ParseIntPipe) id: number): void {
+    this.picked = id;
+  }
+
+  @EventHandler()
+  @BridgeTier('full')
+  pickFull(@Payload('id', ParseIntPipe) id: number): void {
+    this.picked = id;
+  }
+
+  @EventHandler()
+  @BridgeTier('none')
+  pickSafe(@Payload('id', ParseIntPipe, SafeIdPipe) id: number): void {
+    this.picked = id;
+  }
+}
+
+describe('@Payload(key, ...pipes)', () => {
+  let running: RunningApp;
+  let client: RawSocket;
+
+  beforeAll(async () => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot()], providers: [IdLimits, PickerState] });
+    client = await RawSocket.hydrated(running.url);
+  });
+  afterAll(async () => {
+    client?.close();
+    await running?.close();
+  });
+
+  /** Sends `payload` to `handler` and answers the error it got, or undefined once `picked` became `payload.id`. */
+  const send = async (handler: string, payload: Record<string, unknown>) => {
+    const before = client.errors.length;
+    client.send(`${PICKER}.${handler}`, payload);
+    await client.until(() => client.errors.length > before || client.latest(PICKER, 'picked') === payload.id, undefined, `${handler}'s answer`);
+    return client.errors[before];
+  };
+
+  it.each(['pickNone', 'pickAuth', 'pickFull'])('%s: ParseIntPipe refuses 1.5 and 1e300, the type check "abc", with invalid_payload; 7 is picked', async (handler) => {
+    for (const id of [1.5, 1e300]) {
+      expect(await send(handler, { id })).toEqual({
+        code: 'invalid_payload',
+        message: 'payload.id was refused.',
+        details: ['payload.id: Validation failed (numeric string is expected)'],
+        event: `${PICKER}.${handler}`,
+        status: 400,
+      });
+    }
+    expect(await send(handler, { id: 'abc' })).toMatchObject({ code: 'invalid_payload', details: ['payload.id: expected number, got string'] });
+    expect(await send(handler, { id: 7 })).toBeUndefined();
+    expect(await send(handler, { id: 8 })).toBeUndefined();
+  });
+
+  it('an injectable async pipe after ParseIntPipe refuses 2^53 (which ParseIntPipe lets through) and 0; 7 is picked', async () => {
+    for (const id of [2 ** 53, 0, -3]) {
+      expect(await send('pickSafe', { id })).toMatchObject({ code: 'invalid_payload', details: [`payload.id: an id is an integer from 1 to ${Number.MAX_SAFE_INTEGER}`] });
+    }
+    expect(await send('pickSafe', { id: 1.5 })).toMatchObject({ code: 'invalid_payload', details: ['payload.id: Validation failed (numeric string is expected)'] });
+    expect(await send('pickSafe', { id: 7 })).toBeUndefined();
+  });
+});
