@@ -1,9 +1,9 @@
 import { UseGuards } from '@nestjs/common';
-import { AppState, BridgeError, EventHandler, EventUser, Payload, State } from '@reflex-bridge/nest';
+import { AppState, EventHandler, EventUser, Payload, State } from '@reflex-bridge/nest';
 import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import type { SessionUser } from '../auth/user.entity.js';
 import { ProductService } from '../catalog/product.service.js';
-import { isProductId } from '../catalog/product-id.js';
+import { ProductIdPipe } from '../catalog/product-id.pipe.js';
 
 export interface CartLine {
   productId: number;
@@ -47,8 +47,7 @@ export class CartState extends AppState {
   }
 
   @EventHandler()
-  async add(@Payload('productId') productId: number, @EventUser() user: SessionUser | undefined): Promise<void> {
-    checkProductId(productId);
+  async add(@Payload('productId', ProductIdPipe) productId: number, @EventUser() user: SessionUser | undefined): Promise<void> {
     const lines = this.linesOf(user);
     const product = await this.catalogue.find(productId);
     if (!product) return;
@@ -58,8 +57,7 @@ export class CartState extends AppState {
   }
 
   @EventHandler()
-  remove(@Payload('productId') productId: number, @EventUser() user: SessionUser | undefined): void {
-    checkProductId(productId);
+  remove(@Payload('productId', ProductIdPipe) productId: number, @EventUser() user: SessionUser | undefined): void {
     this._lines = this.linesOf(user).filter((line) => line.productId !== productId);
   }
 
@@ -80,15 +78,5 @@ export class CartState extends AppState {
       this._owner = owner;
     }
     return this._lines;
-  }
-}
-
-/**
- * Refuses a number no product can have (`1.5`, `2^31`) with `invalid_payload`, on every tier: the payload check only
- * says "a number", and Postgres answers such an id with an error, which reached the client as a `handler_error`.
- */
-function checkProductId(productId: number): void {
-  if (!isProductId(productId)) {
-    throw new BridgeError('invalid_payload', 'payload.productId must be a product id.', [`payload.productId: expected a positive integer, got ${productId}`]);
   }
 }
