@@ -4,7 +4,7 @@
  * and a good value reaches the handler.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BadRequestException, Injectable, ParseIntPipe, type PipeTransform } from '@nestjs/common';
+import { BadRequestException, Injectable, ParseIntPipe, UseGuards, type CanActivate, type PipeTransform } from '@nestjs/common';
 import { BridgeTier, EventHandler, Payload, ReflexBridgeModule, State } from '@reflex-bridge/nest';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -30,6 +30,13 @@ class SafeIdPipe implements PipeTransform<number, Promise<number>> {
   }
 }
 
+/** Lets nobody through. */
+class ClosedGuard implements CanActivate {
+  canActivate(): boolean {
+    return false;
+  }
+}
+
 @State()
 class PickerState {
   picked = 0;
@@ -49,6 +56,13 @@ class PickerState {
   @EventHandler()
   @BridgeTier('full')
   pickFull(@Payload('id', ParseIntPipe) id: number): void {
+    this.picked = id;
+  }
+
+  @EventHandler()
+  @BridgeTier('full')
+  @UseGuards(ClosedGuard)
+  pickClosed(@Payload('id', ParseIntPipe) id: number): void {
     this.picked = id;
   }
 
@@ -101,5 +115,10 @@ describe('@Payload(key, ...pipes)', () => {
     }
     expect(await send('pickSafe', { id: 1.5 })).toMatchObject({ code: 'invalid_payload', details: ['payload.id: Validation failed (numeric string is expected)'] });
     expect(await send('pickSafe', { id: 7 })).toBeUndefined();
+  });
+
+  it('checks the payload before the handler\'s own guards, as the type check does (documented)', async () => {
+    expect(await send('pickClosed', { id: 1.5 })).toMatchObject({ code: 'invalid_payload' });
+    expect(await send('pickClosed', { id: 9 })).toMatchObject({ code: 'forbidden' });
   });
 });
