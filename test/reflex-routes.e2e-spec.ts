@@ -12,7 +12,7 @@ import { NestFactory } from '@nestjs/core';
 import { createClient } from 'redis';
 import { DataSource } from 'typeorm';
 import type { NextFunction, Request, Response } from 'express';
-import { EventHandler, RedisStateStore, ReflexBridgeModule, State, redirect, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { EventHandler, PostgresTransport, RedisStateStore, RedisTransport, ReflexBridgeModule, State, redirect, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { ShopModule } from '../apps/shop/src/shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
@@ -362,6 +362,39 @@ describeWithRedis('/_health with Redis', () => {
       await store.close();
     }
   }, 60_000);
+
+  it('answers 503 while Redis is frozen when only the live transport uses it, leaving one unanswered PING behind', async () => {
+    // No Redis state store: the live transport is the only check that reaches Redis.
+    const transport = new RedisTransport({ url: redis.url, channel: `health-${randomUUID()}` });
+    const app = await startApp({ imports: [ReflexBridgeModule.forRoot({ live: { transport }, reflexRoutes: { checkTimeoutMs: 100, checkIntervalMs: 0 } })] }, undefined, new CapturingLogger());
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    const pings = async () => Number(/cmdstat_ping:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1] ?? 0);
+    try {
+      await until(async () => (await fetch(`${app.url}/_health`)).status === 200, 'the transport connected');
+      expect(await json(`${app.url}/_health`)).toMatchObject({ status: 200, body: { status: true, redis: true } });
+      const before = await pings();
+      redis.pause();
+      try {
+        // Before: 200 {redis: true} at every probe, the connection's state unchanged by the freeze.
+        for (let probe = 0; probe < 20; probe++) {
+          expect(await json(`${app.url}/_health`)).toMatchObject({ status: 503, body: { status: false, redis: false } });
+        }
+      } finally {
+        redis.resume();
+      }
+      let probesAfter = 0;
+      await until(async () => {
+        probesAfter++;
+        return (await fetch(`${app.url}/_health`)).status === 200;
+      }, '200 with Redis thawed');
+      // One PING waited through the freeze, not one per probe.
+      expect((await pings()) - before).toBeLessThanOrEqual(probesAfter + 1);
+    } finally {
+      await raw.quit();
+      await app.close();
+    }
+  }, 60_000);
 });
 
 describeWithPostgres('/_health with a TypeORM DataSource on Postgres', () => {
@@ -399,6 +432,44 @@ describeWithPostgres('/_health with a TypeORM DataSource on Postgres', () => {
     } finally {
       await app.close();
       await dataSource.destroy();
+    }
+  }, 60_000);
+
+  it('answers 503 while Postgres is frozen when only the live transport uses it, one SELECT 1 waiting, 200 after the thaw', async () => {
+    // No DataSource: the LISTEN/NOTIFY transport is the only check that reaches Postgres.
+    const transport = new PostgresTransport({ connectionString: server.connectionString, channel: 'health_frozen_pg' });
+    const app = await startApp(
+      { imports: [ReflexBridgeModule.forRoot({ live: { transport }, reflexRoutes: { checkTimeoutMs: 100, checkIntervalMs: 0 } })] },
+      undefined,
+      new CapturingLogger(),
+    );
+    try {
+      expect(await json(`${app.url}/_health`)).toMatchObject({ status: 200, body: { status: true, db: true } });
+      // Counts the statements sent on the LISTEN connection from now on: each waits there until the thaw.
+      const listener = (transport as unknown as { listener: { query: (...args: unknown[]) => unknown } }).listener;
+      const query = listener.query.bind(listener);
+      let sent = 0;
+      listener.query = (...args: unknown[]) => {
+        sent++;
+        return query(...args);
+      };
+      server.pause();
+      let held: number;
+      try {
+        // Before: 200 {db: true} at every probe until the transport's own heartbeat noticed (30 s by default).
+        for (let probe = 0; probe < 20; probe++) {
+          expect(await json(`${app.url}/_health`)).toMatchObject({ status: 503, body: { status: false, db: false } });
+        }
+        held = sent;
+      } finally {
+        server.resume();
+      }
+      // One SELECT 1 waited through the freeze, not one per probe.
+      expect(held).toBeLessThanOrEqual(1);
+      await until(async () => (await fetch(`${app.url}/_health`)).status === 200, '200 with Postgres thawed');
+      expect(await json(`${app.url}/_health`)).toMatchObject({ status: 200, body: { status: true, db: true } });
+    } finally {
+      await app.close();
     }
   }, 60_000);
 });

@@ -35,7 +35,8 @@ interface Check {
  * - the state store: a `RedisStateStore` counts as `redis`; a custom store counts for `status` only; the
  *   in-memory default is not checked;
  * - the live transport: `RedisTransport` counts as `redis`, `PostgresTransport` as `db`, a custom transport for
- *   `status` only; the in-process default is not checked;
+ *   `status` only; the in-process default is not checked. Connected, and answering its `ping()` when it has one
+ *   (a frozen server keeps the connection "connected");
  * - the app's TypeORM `DataSource`, when it has one, as `db`.
  * A key is false when any check under it is down, and `status` when any check is. Failing checks are logged when
  * they change (the first failure of an outage, with each failing check's details; then that all pass again), not on
@@ -129,7 +130,7 @@ export class ReflexHealth {
     const transport = this.broadcaster.liveTransport;
     if (!(transport instanceof InProcessTransport)) {
       const reflexKey: ReflexKey = transport instanceof RedisTransport ? 'redis' : transport instanceof PostgresTransport ? 'db' : undefined;
-      checks.push({ key: 'live_transport', reflexKey, run: () => this.liveIndicator.isHealthy('live_transport') });
+      checks.push({ key: 'live_transport', reflexKey, run: () => this.liveIndicator.isHealthy('live_transport', timeout) });
     }
     if (this.databaseIndicator.hasDatabase()) {
       checks.push({ key: 'database', reflexKey: 'db', run: () => this.databaseIndicator.isHealthy('database', timeout) });

@@ -50,6 +50,16 @@ export abstract class LiveTransport {
   }
 
   /**
+   * Optional: one cheap round trip to the server on the transport's own connection (`SELECT 1`, `PING`). Resolves
+   * when the server answered, rejects when the connection failed or the transport is not started. It may wait as
+   * long as the server takes (a frozen server accepts the request and never answers): callers bound their wait, and
+   * `LiveTransportHealthIndicator` keeps at most one unanswered. {@link isConnected} only reads the connection's
+   * state, which stays "connected" while a server is frozen (stopped, swapping, its host suspended); health checks
+   * use this, when the transport has it, to tell. Transports without it are checked by {@link isConnected} alone.
+   */
+  ping?(): Promise<void>;
+
+  /**
    * Calls `listener` with `down` when the started transport loses its connection, and with `up` when it is back
    * ({@link isConnected} true again), once per change. Nothing is reported after `close`.
    * @returns a function that removes the listener.

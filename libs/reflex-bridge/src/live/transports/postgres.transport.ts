@@ -132,7 +132,8 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
   private echoCheck?: NodeJS.Timeout;
   /** When the latest NOTIFY went out, and how many notifications had been heard then. */
   private lastSend?: { heard: number; at: number };
-  private heartbeatInFlight = false;
+  /** The `SELECT 1` under way on the LISTEN connection, if any ({@link ping}): one at a time. */
+  private probe?: { client: PgClient; answered: Promise<void> };
   /** The LISTEN connection being opened, if any: `close` cuts it, as a reconnection may wait on a frozen server. */
   private connecting?: PgClient;
 
@@ -450,15 +451,40 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     this.echoCheck.unref();
   }
 
-  /** A `SELECT 1` on the listening connection; one at a time (the periodic one and {@link checkEcho}'s). */
-  private heartbeat(): void {
+  /**
+   * A `SELECT 1` on the LISTEN connection, the one whose loss costs this worker its changes; shared with the
+   * heartbeat, so one waits at a time. A failure (`query_timeout` after `publishTimeoutMs` on a frozen server)
+   * counts as losing the connection, as the heartbeat's does: it is replaced, rather than left with a statement
+   * queued at the server for every later probe to wait behind.
+   */
+  override ping(): Promise<void> {
     const client = this.listener;
-    if (!client || this.heartbeatInFlight) return;
-    this.heartbeatInFlight = true;
-    client
-      .query('SELECT 1')
-      .catch((error: unknown) => this.lost(client, error as Error))
-      .finally(() => (this.heartbeatInFlight = false));
+    if (!client) {
+      return Promise.reject(
+        new LiveTransportError(this.isClosed() ? 'closed' : 'unavailable', `PostgresTransport: no LISTEN connection to ${this.safeUrl} (${this.state})`),
+      );
+    }
+    if (this.probe?.client === client) return this.probe.answered;
+    const answered = client.query('SELECT 1').then(
+      () => undefined,
+      (error: unknown) => {
+        this.lost(client, error as Error);
+        throw error;
+      },
+    );
+    const probe = { client, answered };
+    this.probe = probe;
+    const done = () => {
+      if (this.probe === probe) this.probe = undefined;
+    };
+    answered.then(done, done);
+    return answered;
+  }
+
+  /** The heartbeat: {@link ping}, for the periodic check and {@link checkEcho}'s; its failure is handled there. */
+  private heartbeat(): void {
+    if (!this.listener) return;
+    this.ping().catch(() => undefined);
   }
 
   private async notify(payload: string): Promise<void> {

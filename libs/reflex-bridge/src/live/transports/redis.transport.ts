@@ -159,6 +159,21 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     return this.state === 'started' && !!this.publisher?.isReady && !!this.subscriber?.isReady;
   }
 
+  /**
+   * A `PING` on the publishing connection (the subscribed one takes no ordinary commands). It is refused at once
+   * while that connection is down (no offline queue), and waits for the answer otherwise, however long a frozen
+   * server takes: the caller bounds its wait. With `connections`, the publisher is the shared command connection.
+   */
+  override async ping(): Promise<void> {
+    const publisher = this.publisher;
+    if (!publisher) throw this.isClosed() ? new LiveTransportError('closed', 'RedisTransport: closed') : this.notStarted();
+    try {
+      await publisher.ping();
+    } catch (error) {
+      throw new LiveTransportError('unavailable', `RedisTransport: ${this.safeUrl} did not answer PING: ${(error as Error)?.message ?? String(error)}`, error);
+    }
+  }
+
   protected override async send(payload: string, change: ModelChange): Promise<void> {
     const publisher = this.publisher;
     if (!publisher) throw this.notStarted();
