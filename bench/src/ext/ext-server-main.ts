@@ -13,7 +13,7 @@ import { serveRpc } from '../harness/rpc.js';
 import type { ServerCpu, ServerStarted } from '../harness/types.js';
 import { createAuthStack, mountHttpAuth } from '../server/auth-stack.js';
 import { fastAuthModuleOptions } from '../server/fast-auth.js';
-import { BENCH_RATE_LIMIT } from '../server/bench-rate-limit.js';
+import { BENCH_CONNECTIONS_PER_ADDRESS, BENCH_RATE_LIMIT } from '../server/bench-rate-limit.js';
 import { CpuProfiler } from '../server/cpu-profiler.js';
 import { AllocationSampler } from '../server/allocation-sampler.js';
 import { CpuWindow } from '../server/cpu-window.js';
@@ -62,6 +62,7 @@ async function start(config: ExtServerConfig): Promise<ServerStarted> {
   }
   // Budget per connection on but never refusing (see BENCH_RATE_LIMIT).
   options.rateLimit = BENCH_RATE_LIMIT;
+  options.maxConnectionsPerAddress = BENCH_CONNECTIONS_PER_ADDRESS;
   const app = await NestFactory.create(
     { module: ExtBenchModule, imports: [ReflexBridgeModule.forRoot(options)], providers: providers as never[] },
     { logger: ['error', 'warn'] },

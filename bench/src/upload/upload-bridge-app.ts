@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import * as library from '@reflex-bridge/nest';
 import { EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import type { BridgeUploadServerConfig, StoredFiles } from './upload-types.js';
-import { BENCH_RATE_LIMIT } from '../server/bench-rate-limit.js';
+import { BENCH_CONNECTIONS_PER_ADDRESS, BENCH_RATE_LIMIT } from '../server/bench-rate-limit.js';
 
 /** `UploadFile` of the library, as far as the bench uses it. */
 interface BenchUploadFile {
@@ -125,6 +125,7 @@ export async function startUploadBridgeServer(config: BridgeUploadServerConfig):
   const stored: StoredFiles = { files: 0, bytes: 0 };
   const options: ReflexBridgeModuleOptions & { uploads: Record<string, unknown> } = {
     rateLimit: BENCH_RATE_LIMIT,
+    maxConnectionsPerAddress: BENCH_CONNECTIONS_PER_ADDRESS,
     bridge: { mode: 'full' },
     uploads: {
       directory: config.directory,

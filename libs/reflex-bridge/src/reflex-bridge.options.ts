@@ -48,6 +48,16 @@ export interface ReflexBridgeModuleOptions {
    */
   maxTotalOutboundBytes?: number;
   /**
+   * Connections one client address may hold open to the event server on this worker at a time (the address as the
+   * rate limits key it: the peer address, or with `bridge.trustProxy` the last `X-Forwarded-For` entry; IPv6 grouped
+   * by `rateLimit.ipv6SubnetPrefix`). One more is refused before its handshake, origin check or session middleware
+   * run: `429 {"detail","code":"too_many_connections","limit"}` with `Retry-After: 5`, its connection closed.
+   * Behind a proxy set `bridge.trustProxy`, or every client has the proxy's address. Raise it when many users share
+   * an address (a NAT).
+   * @default 256
+   */
+  maxConnectionsPerAddress?: number;
+  /**
    * Largest state of one client token, in bytes of its JSON form. An event (or a step of a streaming handler)
    * whose changes would take the state past it is refused with `state_too_large` and its changes are dropped.
    * @default 2_000_000
@@ -276,6 +286,7 @@ export interface ResolvedReflexBridgeOptions {
   maxMessageBytes: number;
   maxOutboundBytes: number;
   maxTotalOutboundBytes: number;
+  maxConnectionsPerAddress: number;
   maxStateBytes: number;
   maxClientStorageValueLength: number;
   maxQueuedEvents: number;
@@ -322,6 +333,7 @@ export const DEFAULT_OPTIONS = {
   maxMessageBytes: 1_000_000,
   maxOutboundBytes: 16_000_000,
   maxTotalOutboundBytes: 256_000_000,
+  maxConnectionsPerAddress: 256,
   maxStateBytes: 2_000_000,
   maxClientStorageValueLength: 65_536,
   maxQueuedEvents: 100,
@@ -417,7 +429,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxConnectionsPerAddress', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'redisCluster', 'live', 'rateLimit', 'sessionStore', 'uploads',
   'audit', 'workers',
   'profile', 'spa', 'devServer',
@@ -511,6 +523,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     maxMessageBytes: positiveNumber('maxMessageBytes', options.maxMessageBytes) ?? DEFAULT_OPTIONS.maxMessageBytes,
     maxOutboundBytes: positiveNumber('maxOutboundBytes', options.maxOutboundBytes) ?? DEFAULT_OPTIONS.maxOutboundBytes,
     maxTotalOutboundBytes: positiveNumber('maxTotalOutboundBytes', options.maxTotalOutboundBytes) ?? DEFAULT_OPTIONS.maxTotalOutboundBytes,
+    maxConnectionsPerAddress: positiveInteger('maxConnectionsPerAddress', options.maxConnectionsPerAddress) ?? DEFAULT_OPTIONS.maxConnectionsPerAddress,
     maxStateBytes: positiveNumber('maxStateBytes', options.maxStateBytes) ?? DEFAULT_OPTIONS.maxStateBytes,
     maxClientStorageValueLength: positiveInteger('maxClientStorageValueLength', options.maxClientStorageValueLength) ?? DEFAULT_OPTIONS.maxClientStorageValueLength,
     maxQueuedEvents: positiveInteger('maxQueuedEvents', options.maxQueuedEvents) ?? DEFAULT_OPTIONS.maxQueuedEvents,

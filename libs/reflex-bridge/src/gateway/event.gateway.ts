@@ -24,6 +24,7 @@ import { isClientToken } from '../protocol/client-token.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
 import { cutClosedConnections } from '../security/close-grace.js';
+import { AddressConnectionLimit } from '../security/address-connection-limit.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 
 function tokenRoom(token: string): string {
@@ -103,6 +104,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   private readonly coldListeners = coldMessageListeners(this);
   /** What every connection of this gateway shares: its limits and the pipeline (one object). */
   private readonly connectionContext: SocketConnectionContext;
+  /** `maxConnectionsPerAddress`: the connections each client address holds open, counted before their handshake. */
+  readonly connectionsPerAddress: AddressConnectionLimit;
 
   /** The `/_event` namespace; set by Nest when the app initialises. */
   @WebSocketServer()
@@ -121,15 +124,22 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
     const limits = connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes);
     this.connectionContext = { ...limits, owner: pipeline, outputBudget: new WorkerOutputBudget(options.maxTotalOutboundBytes, limits.outputPauseBytes) };
+    this.connectionsPerAddress = new AddressConnectionLimit(
+      options.maxConnectionsPerAddress,
+      { trustProxy: options.bridge.trustProxy === true, ipv6SubnetPrefix: options.rateLimit.ipv6SubnetPrefix },
+      this.logger,
+    );
   }
 
   /**
-   * Called by Nest once the adapter created the namespace: the refusal of requests naming a connection, the token
-   * check, and the cluster adapter with `redisUrl`.
+   * Called by Nest once the adapter created the namespace: the refusal of requests naming a connection, the bound on
+   * connections per address, the token check, and the cluster adapter with `redisUrl`.
    */
   afterInit(namespace: Namespace): void {
     // Before Engine.IO reads a request: none may name an existing connection (a takeover, see the guard).
     namespace.server.engine.use(refuseSessionIdRequests);
+    // Then, before anything else is spent on it, the address's share of the worker's connections.
+    namespace.server.engine.use(this.connectionsPerAddress.middleware);
     // A connection the server closed does not wait 30 s for a client that stopped reading (see the function).
     cutClosedConnections(namespace.server.engine);
     namespace.use((socket, next) => {

@@ -1,0 +1,128 @@
+import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from '@nestjs/common';
+import { addressKey, clientIp } from './client-address.js';
+import type { EngineMiddleware } from './engine-session-id.guard.js';
+
+/** Seconds a refused client is told to wait (`Retry-After`): Socket.IO clients retry on their own backoff anyway. */
+const RETRY_AFTER_SECONDS = 5;
+
+/** Where a request's client address comes from and how it is grouped, as every per-address limit keys it. */
+export interface AddressKeying {
+  /** `bridge.trustProxy`: the last `X-Forwarded-For` entry is the client's address. */
+  readonly trustProxy: boolean;
+  /** `rateLimit.ipv6SubnetPrefix`: the bits of an IPv6 address that make one client. */
+  readonly ipv6SubnetPrefix: number;
+}
+
+/**
+ * Bounds the connections one client address holds open to the event server (`maxConnectionsPerAddress`), checked
+ * first thing on every request Engine.IO is given (an Engine.IO middleware), before the handshake, the origin check
+ * and the session middleware a join runs. Without it one address could open sockets until the worker ran out of
+ * file descriptors or memory: every connection is cheap on its own and within its own limits, and what
+ * connections that never read hold together is bounded (`maxTotalOutboundBytes`), but not how many there are.
+ *
+ * A TCP connection is counted from its first request to the event server until it closes, whatever becomes of it
+ * (a WebSocket for as long as it is open; a refused handshake until its socket is gone), so a burst of handshakes
+ * cannot all pass before any of them is counted. Past the limit a request is answered
+ * `429 {"detail","code":"too_many_connections","limit"}` with `Retry-After` and its connection closed; the other
+ * addresses are not affected. The first refusal of an address is logged, again once one of its connections closed.
+ */
+export class AddressConnectionLimit {
+  /** Open connections per address key; an address leaves when its last connection closes. */
+  private readonly open = new Map<string, number>();
+  /** TCP connections already counted (keep-alive requests share one). */
+  private readonly counted = new WeakSet<Socket>();
+  /** Addresses refused since one of their connections last closed: logged once each (each holds connections). */
+  private readonly logged = new Set<string>();
+
+  /**
+   * @param max connections one address may hold open at a time (`maxConnectionsPerAddress`)
+   * @param keying how a request's address is read and grouped
+   * @param logger where refusals are logged
+   */
+  constructor(
+    readonly max: number,
+    private readonly keying: AddressKeying,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Connections `address` (a key, as {@link keyOf} makes it) holds open now. */
+  openFrom(address: string): number {
+    return this.open.get(address) ?? 0;
+  }
+
+  /** Addresses holding at least one connection. */
+  get addresses(): number {
+    return this.open.size;
+  }
+
+  /** The Engine.IO middleware that counts and refuses; install it with `engine.use()`. */
+  readonly middleware: EngineMiddleware = (request, response, next) => {
+    const socket = request.socket;
+    if (this.counted.has(socket) || socket.destroyed) {
+      next();
+      return;
+    }
+    const address = this.keyOf(request);
+    const held = this.open.get(address) ?? 0;
+    if (held >= this.max) {
+      // Engine.IO then closes the connection (and writes nothing more: the answer has been given).
+      this.refuse(request, response, address, () => next(new Error('Too many connections from this address.')));
+      return;
+    }
+    this.open.set(address, held + 1);
+    this.counted.add(socket);
+    socket.once('close', () => this.release(address));
+    next();
+  };
+
+  /** The key a request counts under: its client address as the handler rate limits key it. */
+  keyOf(request: IncomingMessage): string {
+    const ip = clientIp(request.headers['x-forwarded-for'], request.socket.remoteAddress ?? '', this.keying.trustProxy);
+    return addressKey(ip, this.keying.ipv6SubnetPrefix);
+  }
+
+  private release(address: string): void {
+    const left = (this.open.get(address) ?? 1) - 1;
+    if (left > 0) this.open.set(address, left);
+    else this.open.delete(address);
+    this.logged.delete(address);
+  }
+
+  /**
+   * Answers 429 on the request's own connection, then closes it. Engine.IO gives a WebSocket handshake a stand-in
+   * response that writes nothing (its own refusal is a fixed `400 Bad Request`): the answer goes onto the socket.
+   */
+  private refuse(request: IncomingMessage, response: unknown, address: string, done: () => void): void {
+    if (!this.logged.has(address)) {
+      this.logged.add(address);
+      const behindProxy = !this.keying.trustProxy && request.headers['x-forwarded-for'] !== undefined;
+      // Cut short: with bridge.trustProxy a client that bypasses the proxy writes its own X-Forwarded-For.
+      this.logger.warn(
+        `Refusing event connections from ${address.slice(0, 64)}: it has ${this.max} open on this worker (maxConnectionsPerAddress). Logged once until one of them closes.` +
+          (behindProxy ? ' The request came through a proxy (X-Forwarded-For) while bridge.trustProxy is unset: every client has the proxy\'s address.' : ''),
+      );
+    }
+    const body = JSON.stringify({ detail: 'Too many connections from your address are open; close one or try again later.', code: 'too_many_connections', limit: this.max });
+    if (response instanceof ServerResponse) {
+      if (!response.headersSent) {
+        response.writeHead(429, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Retry-After': String(RETRY_AFTER_SECONDS), Connection: 'close', 'Cache-Control': 'no-store' });
+        response.end(body);
+      }
+      done();
+      return;
+    }
+    const socket = request.socket;
+    if (!socket.writable) {
+      done();
+      return;
+    }
+    // Engine.IO destroys the socket once told: only after the answer has been handed to the system.
+    socket.end(
+      'HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n' +
+        `Retry-After: ${RETRY_AFTER_SECONDS}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      done,
+    );
+  }
+}
