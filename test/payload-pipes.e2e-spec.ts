@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BadRequestException, Injectable, ParseIntPipe, UseGuards, type CanActivate, type PipeTransform } from '@nestjs/common';
 import { BridgeTier, EventHandler, Payload, ReflexBridgeModule, State } from '@reflex-bridge/nest';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 
 const ROOT = 'reflex___state____state';
@@ -26,6 +26,15 @@ class SafeIdPipe implements PipeTransform<number, Promise<number>> {
   async transform(value: number): Promise<number> {
     await Promise.resolve();
     if (!Number.isSafeInteger(value) || value < 1 || value > this.limits.max) throw new BadRequestException(`an id is an integer from 1 to ${this.limits.max}`);
+    return value;
+  }
+}
+
+/** Counts the values it is given, as a pipe that looks each one up would: shows which clients' values reach pipes. */
+class LookupPipe implements PipeTransform<number, number> {
+  static runs = 0;
+  transform(value: number): number {
+    LookupPipe.runs += 1;
     return value;
   }
 }
@@ -62,7 +71,7 @@ class PickerState {
   @EventHandler()
   @BridgeTier('full')
   @UseGuards(ClosedGuard)
-  pickClosed(@Payload('id', ParseIntPipe) id: number): void {
+  pickClosed(@Payload('id', ParseIntPipe, LookupPipe) id: number): void {
     this.picked = id;
   }
 
@@ -76,9 +85,10 @@ class PickerState {
 describe('@Payload(key, ...pipes)', () => {
   let running: RunningApp;
   let client: RawSocket;
+  const logger = new CapturingLogger();
 
   beforeAll(async () => {
-    running = await startApp({ imports: [ReflexBridgeModule.forRoot()], providers: [IdLimits, PickerState] });
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot()], providers: [IdLimits, PickerState] }, undefined, logger);
     client = await RawSocket.hydrated(running.url);
   });
   afterAll(async () => {
@@ -107,6 +117,9 @@ describe('@Payload(key, ...pipes)', () => {
     expect(await send(handler, { id: 'abc' })).toMatchObject({ code: 'invalid_payload', details: ['payload.id: expected number, got string'] });
     expect(await send(handler, { id: 7 })).toBeUndefined();
     expect(await send(handler, { id: 8 })).toBeUndefined();
+    // A client's refused value is its own answer, not a server error: nothing logged (on full, Nest's exception
+    // handling sees the refusal).
+    expect(logger.lines.filter((line) => line.level === 'error')).toEqual([]);
   });
 
   it('an injectable async pipe after ParseIntPipe refuses 2^53 (which ParseIntPipe lets through) and 0; 7 is picked', async () => {
@@ -117,8 +130,10 @@ describe('@Payload(key, ...pipes)', () => {
     expect(await send('pickSafe', { id: 7 })).toBeUndefined();
   });
 
-  it('checks the payload before the handler\'s own guards, as the type check does (documented)', async () => {
-    expect(await send('pickClosed', { id: 1.5 })).toMatchObject({ code: 'invalid_payload' });
+  it('runs the pipes after the handler\'s own guards, as Nest does: a client they refuse is told forbidden, and its value reaches no pipe', async () => {
+    const runs = LookupPipe.runs;
+    expect(await send('pickClosed', { id: 1.5 })).toMatchObject({ code: 'forbidden' });
     expect(await send('pickClosed', { id: 9 })).toMatchObject({ code: 'forbidden' });
+    expect(LookupPipe.runs).toBe(runs);
   });
 });

@@ -142,12 +142,21 @@ export class BridgeRunner {
    * method returns, so a synchronous handler keeps the event synchronous).
    */
   invoke(outcome: BridgeOutcome, handler: HandlerDefinition, target: object, args: unknown[]): unknown {
+    // As callsThroughEnhancers, written out for the compiler.
     if (outcome.tier !== 'full' || !outcome.request || !outcome.response) {
       const method = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
       if (!outcome.timer) return method.apply(target, args);
       return outcome.timer.measure('handler', () => method.apply(target, args));
     }
     return this.enhancers.invoke(outcome, handler, outcome.request, outcome.response);
+  }
+
+  /**
+   * True when {@link invoke} calls the handler through its Nest enhancers (the `full` tier, with its request): they
+   * then also run its `@Payload(key, ...pipes)` pipes, after its guards and interceptors.
+   */
+  callsThroughEnhancers(outcome: BridgeOutcome): boolean {
+    return outcome.tier === 'full' && outcome.request !== undefined && outcome.response !== undefined;
   }
 
   /** Before each step is committed: refresh an `AppState`'s snapshot and mirror vars from the live request. */

@@ -16,7 +16,7 @@ import type { SyntheticResponse } from './request/synthetic-response.js';
 import { TierResolution } from './tiers/tier-resolution.service.js';
 import { timedContextCreator } from './timed-context-creator.js';
 import { directEnhancedHandler, EnhancerCapture } from './direct-enhancers.js';
-import { preparePayloadPipes } from '../state/payload-pipes.js';
+import { preparePayloadPipes, runHandlerPayloadPipes } from '../state/payload-pipes.js';
 
 type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => MaybePromise<unknown>;
 
@@ -299,7 +299,10 @@ export class UserEnhancers {
           : (function (this: unknown, ...callArgs: unknown[]) {
               const context = contextOf(callArgs[0] as object);
               if (!context?.target) throw new Error('ReflexBridge: handler invoked outside an event');
-              return then(enhancers.applyPipes(handler, context.args ?? [], context.trace), (args) => call(context, args));
+              // The `@UsePipes` pipes, then each parameter's own `@Payload(key, ...pipes)`, as Nest orders a controller's.
+              return then(enhancers.applyPipes(handler, context.args ?? [], context.trace), (args) =>
+                then(runHandlerPayloadPipes(handler, args), (piped) => call(context, piped as unknown[])),
+              );
             } as (...callArgs: unknown[]) => unknown);
       Object.defineProperty(wrapper, 'name', { value: original.name });
       // Guards and interceptors read metadata from the handler (`context.getHandler()`): copy it over.

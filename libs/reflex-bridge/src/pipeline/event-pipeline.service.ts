@@ -369,7 +369,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const ran = this.queue.enqueue(token, () =>
       tryCatch(
         () => {
-          const sources = { payload: call.payload, params: routerData.query, request: outcome.request, upload: call.upload, uploadSignal: call.cancel.signal };
+          const sources = { payload: call.payload, params: routerData.query, request: outcome.request, upload: call.upload, uploadSignal: call.cancel.signal, pipesInEnhancers: this.bridge.callsThroughEnhancers(outcome) };
           return then(resolveHandlerArguments(handler, sources), (values) => this.runUploadLocked(client, token, handler, event, outcome, values, call.cancel));
         },
         (error) => void (failure = { error }),
@@ -515,7 +515,8 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.metrics.finish(outcome.timer);
       return;
     }
-    const resolved = resolveHandlerArguments(handler, { payload: event.payload, params: event.routerData.query, request: outcome.request });
+    // On `full` the handler's payload pipes run in its Nest call, after its guards (see BridgeRunner.callsThroughEnhancers).
+    const resolved = resolveHandlerArguments(handler, { payload: event.payload, params: event.routerData.query, request: outcome.request, pipesInEnhancers: this.bridge.callsThroughEnhancers(outcome) });
     if (isPromise(resolved)) return resolved.then((values) => this.runLocked(client, token, handler, event, outcome, values));
     return this.runLocked(client, token, handler, event, outcome, resolved);
   }

@@ -1,3 +1,4 @@
+import { IntrinsicException } from '@nestjs/common';
 import type { BridgeErrorCode, BridgeErrorPayload as ClientBridgeErrorPayload } from '@reflex-bridge/client';
 
 // The error codes are part of the wire protocol: they are defined once, in the client package, which both sides
@@ -17,10 +18,12 @@ export const BRIDGE_ERROR_EVENT = 'bridge_error';
  * An error the pipeline turns into a `bridge_error` for the one client that caused it: the library's refusals
  * (e.g. the `state_lock_lost` reason an upload handler's abort signal fires with). Apps mostly test for it
  * (`instanceof BridgeError`, `code`); one a handler throws reaches its client as it is (message included), while
- * any other exception becomes a `handler_error`.
+ * any other exception becomes a `handler_error`. An `IntrinsicException` (an `Error` all the same): a refusal meant for
+ * one client is not logged as a server error when it passes through Nest's exception handling on the `full` tier
+ * (where a hostile client could otherwise fill the log with one line per event).
  * @publicApi
  */
-export class BridgeError extends Error {
+export class BridgeError extends IntrinsicException {
   constructor(
     readonly code: BridgeErrorCode,
     message: string,

@@ -71,8 +71,9 @@ export function getEventParams(prototype: object, method: string): EventParamDef
  * check, each with `{ type: 'body', metatype: <the parameter's type>, data: key }`, and may be async; the last one's
  * result is the argument. A pipe that throws an `HttpException` of status 400 or 422 (`BadRequestException`, a
  * `ValidationPipe`'s error) refuses the event with `invalid_payload`, its message(s) in `details`; any other throw
- * is a `handler_error`. This runs on every tier, `none` included, before the state is locked and before the
- * handler's own guards (as the type check): keep these pipes to checking the value. Without pipes nothing more runs.
+ * is a `handler_error`. This runs on every tier, `none` included: on `full` where Nest runs a controller's parameter
+ * pipes (after the handler's guards, interceptors and `@UsePipes` pipes, so a client the guards refuse reaches no
+ * pipe), on the other tiers before the state is locked. Without pipes nothing more runs.
  * @param key the payload key to inject; omit it (or pass a pipe first) for the whole payload.
  * @param pipes pipes to run over the value, in order.
  * @example

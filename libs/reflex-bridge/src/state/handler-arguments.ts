@@ -19,6 +19,11 @@ export interface HandlerArgumentSources {
   upload?: unknown;
   /** What an `@EventUploadSignal()` parameter receives: the upload's cancellation signal (upload route only). */
   uploadSignal?: AbortSignal;
+  /**
+   * The handler is called through its Nest enhancers (the `full` tier), which run the `@Payload(key, ...pipes)`
+   * pipes after its guards and interceptors, as Nest runs a controller's parameter pipes: left out here.
+   */
+  pipesInEnhancers?: boolean;
 }
 
 const PRIMITIVES = new Map<unknown, string>([
@@ -67,7 +72,7 @@ function coerce(value: unknown, type: unknown, label: string): MaybePromise<unkn
 /**
  * Builds a handler's argument list: the payload (whole, or one key with `@Payload('key')`), validated
  * against the parameter's type (a class-validator DTO, or `number` / `string` / `boolean`) then run through the
- * parameter's `@Payload(key, ...pipes)` pipes, and the request,
+ * parameter's `@Payload(key, ...pipes)` pipes (unless `pipesInEnhancers`), and the request,
  * user or session for the parameters that ask for them. Throws `invalid_payload` before the handler runs.
  * Synchronous unless a DTO is validated, a pipe answers a promise or a lazy session is loaded; parameters resolve in order either way.
  */
@@ -104,7 +109,7 @@ function argumentFor(param: EventParamDefinition, handler: HandlerDefinition, so
       }
       const type = handler.paramTypes[param.index];
       const checked = coerce(value, type, label);
-      if (param.pipes === undefined) return checked;
+      if (param.pipes === undefined || sources.pipesInEnhancers) return checked;
       return isPromise(checked) ? checked.then((valid) => runPayloadPipes(param, valid, type, label)) : runPayloadPipes(param, checked, type, label);
     }
     case 'route': {

@@ -6,7 +6,8 @@ import type { HandlerDefinition } from './state-definition.js';
 
 /**
  * The pipes of `@Payload(key, ...pipes)` parameters: their instances, looked up once at startup, and their run over
- * a payload value on each event (after the type check), with a pipe's 400 / 422 refusal as `invalid_payload`.
+ * a payload value on each event (after the type check; on the `full` tier after the handler's guards and
+ * interceptors), with a pipe's 400 / 422 refusal as `invalid_payload`.
  */
 
 /** At most this many of a pipe's messages, each cut to {@link DETAIL_CHARS}, go into `details`: a pipe may echo input. */
@@ -52,6 +53,36 @@ export function runPayloadPipes(param: EventParamDefinition, value: unknown, met
   if (pipes === undefined) throw new Error(`The pipes of ${label} were not prepared: the ReflexBridge module has not finished its bootstrap.`);
   const metadata: ArgumentMetadata = { type: 'body', metatype: metatype as Type | undefined, data: param.key };
   return runFrom(0, pipes, value, metadata, label);
+}
+
+/**
+ * Runs the `@Payload(key, ...pipes)` pipes of every payload parameter of `handler` over its argument in `args` (a
+ * copy is answered; `args` is left as it is), parameter by parameter: what the `full` tier does inside the handler's
+ * Nest call, after its guards and interceptors, as Nest runs a controller's parameter pipes. Synchronous while every
+ * pipe answers synchronously; `args` itself when no parameter has pipes.
+ */
+export function runHandlerPayloadPipes(handler: HandlerDefinition, args: readonly unknown[]): MaybePromise<readonly unknown[]> {
+  let piped: unknown[] | undefined;
+  const params = handler.params;
+  const from = (first: number): MaybePromise<readonly unknown[]> => {
+    for (let i = first; i < params.length; i++) {
+      const param = params[i];
+      if (param.kind !== 'payload' || param.pipes === undefined) continue;
+      piped ??= [...args];
+      const target = piped;
+      const label = param.key === undefined ? 'payload' : `payload.${param.key}`;
+      const value = runPayloadPipes(param, target[param.index], handler.paramTypes[param.index], label);
+      if (isThenable(value)) {
+        return Promise.resolve(value).then((resolved) => {
+          target[param.index] = resolved;
+          return from(i + 1);
+        });
+      }
+      target[param.index] = value;
+    }
+    return piped ?? args;
+  };
+  return from(0);
 }
 
 function runFrom(first: number, pipes: readonly PipeTransform[], value: unknown, metadata: ArgumentMetadata, label: string): MaybePromise<unknown> {
