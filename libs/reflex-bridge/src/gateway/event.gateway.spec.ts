@@ -91,7 +91,7 @@ describe('EventGateway', () => {
     } as unknown as Namespace;
     gateway.afterInit(namespace);
     expect(sessions.attach).toHaveBeenCalledWith(namespace, true, expect.any(Function));
-    expect(engineMiddlewares).toEqual([refuseSessionIdRequests]);
+    expect(engineMiddlewares).toEqual([refuseSessionIdRequests, gateway.connectionsPerAddress.middleware]);
     const outcomes: Array<unknown> = [];
     let closed = 0;
     for (const token of [undefined, '', 'short', ['a', 'b'], 'x'.repeat(200), TOKEN]) {
