@@ -10,7 +10,7 @@ import {
 import type { Response } from 'express';
 import { map, type Observable } from 'rxjs';
 import { DataSource } from 'typeorm';
-import { BridgeDevtools, BridgeTier, DevtoolsQuerySubscriber, EventHandler, ReflexBridgeModule, State, type EventInspection } from '@reflex-bridge/nest';
+import { BridgeDevtools, BridgeTier, DevtoolsQuerySubscriber, EventHandler, Payload, ReflexBridgeModule, State, type EventInspection } from '@reflex-bridge/nest';
 import { startApp, type RunningApp } from './support/app.js';
 import { until } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -70,6 +70,13 @@ class LabelPipe implements PipeTransform {
   }
 }
 
+/** Trims a payload key (a `@Payload('label', TrimPipe)` pipe). */
+class TrimPipe implements PipeTransform<string, string> {
+  transform(value: string): string {
+    return value.trim();
+  }
+}
+
 class Sold extends Error {}
 
 /** Answers a Sold with 409. */
@@ -95,6 +102,12 @@ class ShelfState {
     return this.label;
   }
 
+  /** A payload key through its own pipe: on `full`, after the guards. */
+  @EventHandler()
+  shelve(@Payload('label', TrimPipe) label: string): void {
+    this.label = label;
+  }
+
   @EventHandler()
   @UseFilters(SoldFilter)
   buy(): void {
@@ -117,6 +130,13 @@ class ReportState {
     await nextTurn();
     const second = (await this.db.query("SELECT 'two' AS second_query")) as unknown[];
     this.rows = first.length + second.length;
+  }
+
+  /** A payload key through its own pipe on `none`. */
+  @EventHandler()
+  @BridgeTier('none')
+  tag(@Payload('label', TrimPipe) label: string): void {
+    this.rows = label.length;
   }
 
   /** The same on `full`, through Nest's enhancer wrapper. */
@@ -168,6 +188,28 @@ describe('devtools: queries after the first await', () => {
   });
   afterAll(async () => {
     await running?.close();
+  });
+
+  it('times each @Payload pipe under its class name: on full after the guards, on none before the handler', async () => {
+    const tab = new RawSocket(running.url);
+    await tab.connected();
+    await tab.hydrate();
+    const devtools = app.get(BridgeDevtools);
+    const shelf = `${ROOT}.shelf_state`;
+    tab.send(`${shelf}.shelve`, { label: '  jam ' });
+    await tab.untilVar(shelf, 'label', 'jam');
+    const shelved = await until(() => devtools.recent({ handler: 'shelf_state.shelve', token: tab.token })[0], 'the shelve event');
+    const pipe = shelved.phases.find((step) => step.phase === 'pipes' && step.name === 'TrimPipe');
+    const guard = shelved.phases.find((step) => step.phase === 'guards' && step.name === 'OpenGuard');
+    expect(pipe).toBeDefined();
+    expect(pipe!.startMs).toBeGreaterThanOrEqual(guard!.startMs + guard!.durationMs);
+    expect(shelved.enhancers).toEqual({ guards: ['OpenGuard'], interceptors: [], pipes: ['TrimPipe'], filters: [] });
+    const report = `${ROOT}.report_state`;
+    tab.send(`${report}.tag`, { label: ' ab ' });
+    await tab.untilVar(report, 'rows', 2);
+    const tagged = await until(() => devtools.recent({ handler: 'report_state.tag', token: tab.token })[0], 'the tag event');
+    expect(tagged.phases.filter((step) => step.phase === 'pipes').map((step) => step.name)).toEqual(['TrimPipe']);
+    tab.close();
   });
 
   it('times each guard, interceptor, pipe and exception filter of a full handler under its class name', async () => {

@@ -131,11 +131,11 @@ export class UserEnhancers {
     let names = this.names.get(handler);
     if (!names) {
       const method = (handler.state.cls.prototype[handler.method] as object | undefined) ?? {};
-      const read = (key: string) =>
-        [...((Reflect.getMetadata(key, handler.state.cls) as unknown[]) ?? []), ...((Reflect.getMetadata(key, method) as unknown[]) ?? [])].map((enhancer) =>
-          typeof enhancer === 'function' ? enhancer.name : ((enhancer as object | null)?.constructor?.name ?? 'anonymous'),
-        );
-      names = { guards: read('__guards__'), interceptors: read('__interceptors__'), pipes: read(PIPES_METADATA), filters: read('__exceptionFilters__') };
+      const nameOf = (enhancer: unknown) => (typeof enhancer === 'function' ? enhancer.name : ((enhancer as object | null)?.constructor?.name ?? 'anonymous'));
+      const read = (key: string) => [...((Reflect.getMetadata(key, handler.state.cls) as unknown[]) ?? []), ...((Reflect.getMetadata(key, method) as unknown[]) ?? [])].map(nameOf);
+      // The `@UsePipes` pipes, then the parameters' own `@Payload(key, ...pipes)`, in the order they run.
+      const payloadPipes = handler.params.flatMap((param) => param.pipes ?? []).map(nameOf);
+      names = { guards: read('__guards__'), interceptors: read('__interceptors__'), pipes: [...read(PIPES_METADATA), ...payloadPipes], filters: read('__exceptionFilters__') };
       this.names.set(handler, names);
     }
     return names;
@@ -175,6 +175,15 @@ export class UserEnhancers {
       if (pipes.length === 0) return args;
       return trace ? trace.run(() => this.runPipes(pipes, handler, args, trace)) : this.runPipes(pipes, handler, args, undefined);
     });
+  }
+
+  /**
+   * Runs the handler's `@Payload(key, ...pipes)` pipes over its arguments, after its `@UsePipes` pipes; with devtools
+   * on, each run is a `pipes` step named after its class, run with the trace current (its queries count for the event).
+   */
+  private applyPayloadPipes(handler: HandlerDefinition, args: unknown[], trace: EventTrace | undefined): MaybePromise<readonly unknown[]> {
+    if (!trace) return runHandlerPayloadPipes(handler, args);
+    return trace.run(() => runHandlerPayloadPipes(handler, args, (pipe, start) => trace.step('pipes', enhancerName(pipe), start)));
   }
 
   /** Synchronous while every pipe answers synchronously (so is the handler's call then). */
@@ -301,7 +310,7 @@ export class UserEnhancers {
               if (!context?.target) throw new Error('ReflexBridge: handler invoked outside an event');
               // The `@UsePipes` pipes, then each parameter's own `@Payload(key, ...pipes)`, as Nest orders a controller's.
               return then(enhancers.applyPipes(handler, context.args ?? [], context.trace), (args) =>
-                then(runHandlerPayloadPipes(handler, args), (piped) => call(context, piped as unknown[])),
+                then(enhancers.applyPayloadPipes(handler, args, context.trace), (piped) => call(context, piped as unknown[])),
               );
             } as (...callArgs: unknown[]) => unknown);
       Object.defineProperty(wrapper, 'name', { value: original.name });

@@ -9,6 +9,7 @@ import { StateRegistry } from '../state/state-registry.service.js';
 import { StateView, toWireVars } from '../state/state-view.js';
 import type { HandlerDefinition, StateDefinition } from '../state/state-definition.js';
 import { resolveHandlerArguments } from '../state/handler-arguments.js';
+import { enhancerName } from '../bridge/enhancer-timing.js';
 import { LockLostError, StateStore, type StateLease, type StoredState } from '../state/store/state-store.js';
 import { StateStoreError } from '../state/store/state-store.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
@@ -516,7 +517,15 @@ export class EventPipeline implements OnApplicationBootstrap {
       return;
     }
     // On `full` the handler's payload pipes run in its Nest call, after its guards (see BridgeRunner.callsThroughEnhancers).
-    const resolved = resolveHandlerArguments(handler, { payload: event.payload, params: event.routerData.query, request: outcome.request, pipesInEnhancers: this.bridge.callsThroughEnhancers(outcome) });
+    const trace = outcome.timer?.trace;
+    const resolved = resolveHandlerArguments(handler, {
+      payload: event.payload,
+      params: event.routerData.query,
+      request: outcome.request,
+      pipesInEnhancers: this.bridge.callsThroughEnhancers(outcome),
+      // Devtools on: each `@Payload` pipe run here (none, auth_only) is a step of the event, as on full.
+      pipeRecorder: trace && ((pipe, start) => trace.step('pipes', enhancerName(pipe), start)),
+    });
     if (isPromise(resolved)) return resolved.then((values) => this.runLocked(client, token, handler, event, outcome, values));
     return this.runLocked(client, token, handler, event, outcome, resolved);
   }

@@ -4,7 +4,7 @@ import { BridgeError } from '../protocol/bridge-error.js';
 import type { HandlerDefinition } from './state-definition.js';
 import type { EventParamDefinition } from './event-param.decorator.js';
 import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
-import { runPayloadPipes } from './payload-pipes.js';
+import { runPayloadPipes, type PipeRunRecorder } from './payload-pipes.js';
 
 /** What a handler's decorated parameters can receive besides the payload. */
 export interface HandlerArgumentSources {
@@ -24,6 +24,8 @@ export interface HandlerArgumentSources {
    * pipes after its guards and interceptors, as Nest runs a controller's parameter pipes: left out here.
    */
   pipesInEnhancers?: boolean;
+  /** Told of each `@Payload` pipe's run (devtools), when the pipes run here. */
+  pipeRecorder?: PipeRunRecorder;
 }
 
 const PRIMITIVES = new Map<unknown, string>([
@@ -110,7 +112,7 @@ function argumentFor(param: EventParamDefinition, handler: HandlerDefinition, so
       const type = handler.paramTypes[param.index];
       const checked = coerce(value, type, label);
       if (param.pipes === undefined || sources.pipesInEnhancers) return checked;
-      return isPromise(checked) ? checked.then((valid) => runPayloadPipes(param, valid, type, label)) : runPayloadPipes(param, checked, type, label);
+      return isPromise(checked) ? checked.then((valid) => runPayloadPipes(param, valid, type, label, sources.pipeRecorder)) : runPayloadPipes(param, checked, type, label, sources.pipeRecorder);
     }
     case 'route': {
       if (param.key === undefined) return sources.params ?? {};

@@ -14,6 +14,12 @@ import type { HandlerDefinition } from './state-definition.js';
 const MAX_DETAILS = 20;
 const DETAIL_CHARS = 300;
 
+/**
+ * Told of each pipe's run (devtools: a `pipes` step under its class name): the pipe, and `performance.now()` when it
+ * began. Called when the run ended, whether it passed or refused.
+ */
+export type PipeRunRecorder = (pipe: PipeTransform, start: number) => void;
+
 /** Instances of the pipes each payload parameter declares, by parameter: set at startup by {@link preparePayloadPipes}. */
 const instances = new WeakMap<EventParamDefinition, readonly PipeTransform[]>();
 
@@ -47,12 +53,12 @@ function refusal(error: unknown, label: string): unknown {
  * Runs `param`'s pipes over `value` in order (`metadata`: `{ type: 'body', metatype, data: key }`). Synchronous while
  * every pipe answers synchronously. Throws (or rejects with) `invalid_payload` for a pipe's 400 / 422.
  */
-export function runPayloadPipes(param: EventParamDefinition, value: unknown, metatype: unknown, label: string): MaybePromise<unknown> {
+export function runPayloadPipes(param: EventParamDefinition, value: unknown, metatype: unknown, label: string, recorder?: PipeRunRecorder): MaybePromise<unknown> {
   const pipes = instances.get(param);
   // Only before the module's bootstrap ended (an event cannot arrive then): refuse rather than skip the checks.
   if (pipes === undefined) throw new Error(`The pipes of ${label} were not prepared: the ReflexBridge module has not finished its bootstrap.`);
   const metadata: ArgumentMetadata = { type: 'body', metatype: metatype as Type | undefined, data: param.key };
-  return runFrom(0, pipes, value, metadata, label);
+  return runFrom(0, pipes, value, metadata, label, recorder);
 }
 
 /**
@@ -61,7 +67,7 @@ export function runPayloadPipes(param: EventParamDefinition, value: unknown, met
  * Nest call, after its guards and interceptors, as Nest runs a controller's parameter pipes. Synchronous while every
  * pipe answers synchronously; `args` itself when no parameter has pipes.
  */
-export function runHandlerPayloadPipes(handler: HandlerDefinition, args: readonly unknown[]): MaybePromise<readonly unknown[]> {
+export function runHandlerPayloadPipes(handler: HandlerDefinition, args: readonly unknown[], recorder?: PipeRunRecorder): MaybePromise<readonly unknown[]> {
   let piped: unknown[] | undefined;
   const params = handler.params;
   const from = (first: number): MaybePromise<readonly unknown[]> => {
@@ -71,7 +77,7 @@ export function runHandlerPayloadPipes(handler: HandlerDefinition, args: readonl
       piped ??= [...args];
       const target = piped;
       const label = param.key === undefined ? 'payload' : `payload.${param.key}`;
-      const value = runPayloadPipes(param, target[param.index], handler.paramTypes[param.index], label);
+      const value = runPayloadPipes(param, target[param.index], handler.paramTypes[param.index], label, recorder);
       if (isThenable(value)) {
         return Promise.resolve(value).then((resolved) => {
           target[param.index] = resolved;
@@ -85,23 +91,31 @@ export function runHandlerPayloadPipes(handler: HandlerDefinition, args: readonl
   return from(0);
 }
 
-function runFrom(first: number, pipes: readonly PipeTransform[], value: unknown, metadata: ArgumentMetadata, label: string): MaybePromise<unknown> {
+function runFrom(first: number, pipes: readonly PipeTransform[], value: unknown, metadata: ArgumentMetadata, label: string, recorder: PipeRunRecorder | undefined): MaybePromise<unknown> {
   let current = value;
   for (let i = first; i < pipes.length; i++) {
+    const pipe = pipes[i];
+    const start = recorder ? performance.now() : 0;
     let result: unknown;
     try {
-      result = pipes[i].transform(current, metadata);
+      result = pipe.transform(current, metadata);
     } catch (error) {
+      recorder?.(pipe, start);
       throw refusal(error, label);
     }
     if (isThenable(result)) {
       return Promise.resolve(result).then(
-        (resolved) => runFrom(i + 1, pipes, resolved, metadata, label),
+        (resolved) => {
+          recorder?.(pipe, start);
+          return runFrom(i + 1, pipes, resolved, metadata, label, recorder);
+        },
         (error: unknown) => {
+          recorder?.(pipe, start);
           throw refusal(error, label);
         },
       );
     }
+    recorder?.(pipe, start);
     current = result;
   }
   return current;
