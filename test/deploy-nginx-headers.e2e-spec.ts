@@ -211,6 +211,20 @@ suite('deploy/nginx.conf in front of the module: security headers on every answe
     }
   });
 
+  it('bounds how fast one address opens event sockets: past the burst, nginx answers 429 before any worker works', async () => {
+    const port = Number(new URL(nginx.url).port);
+    const handshake = () => rawRequest(port, `GET /_event/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    // Batches of handshakes at once until one is refused: however slow the machine, a batch outruns 20 a second.
+    let refused: Answer | undefined;
+    for (let batch = 0; batch < 40 && !refused; batch++) {
+      refused = (await Promise.all(Array.from({ length: 60 }, handshake))).find((answer) => answer.status === 429);
+    }
+    expect(refused?.status).toBe(429);
+    expectSecurityHeaders(refused!);
+    // The rate refills: the address's next handshake reaches a worker again (its 400: this one asks for no upgrade).
+    await eventually('a handshake to pass nginx again', handshake, (answer) => answer.status !== 429);
+  });
+
   it('keeps the metrics route for the scraper on the workers\' ports: no spelling of it passes nginx', async () => {
     // The worker serves every one of these spellings (Express routes case-insensitively, trailing slash or not).
     for (const path of ['/metrics', '/METRICS', '/Metrics/', '/metrics/?x=1']) {
