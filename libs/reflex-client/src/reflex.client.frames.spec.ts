@@ -130,6 +130,18 @@ describe('ReflexClient against frames over its limits', () => {
     expect(errors.map((error) => error.kind)).toEqual(['frame_too_large']);
   });
 
+  it('keeps a bridge_error whose details hold objects without a text form, and stays connected', async () => {
+    const { client: reflex, errors } = await connected();
+    const refusals: BridgeErrorPayload[] = [];
+    reflex.onError((error) => refusals.push(error));
+    // `String({"toString": 1})` throws: the message handler must not throw with it (an uncaught error, in Node a crash).
+    server.sendRaw('bridge_error', '{"code":"x","message":"m","details":["plain",{"toString":1},{"a":1},null]}');
+    await settle(reflex, 7);
+    expect(refusals).toEqual([{ code: 'x', message: 'm', details: ['plain', '{"toString":1}', '{"a":1}', 'null'] }]);
+    expect(errors).toEqual([]);
+    expect(reflex.status).toBe('ready');
+  });
+
   it('sends no server events back from an update whose events list is longer than frameLimits.maxEvents', async () => {
     const { client: reflex, errors } = await connected();
     const echo = Array.from({ length: 10_000 }, () => ({ name: `${COUNTER}.increment`, payload: {} }));

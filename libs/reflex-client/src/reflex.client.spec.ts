@@ -701,7 +701,7 @@ describe('ReflexClient against a real socket.io server', () => {
       expect(client.token).toBe(token);
       expect(client.status).toBe('ready');
       expect(errors.map((error) => error.code)).toEqual(['unknown', 'x', 'x']);
-      expect(errors[2]!.details).toEqual(['[object Object]', 'null']);
+      expect(errors[2]!.details).toEqual(['{}', 'null']);
       // The two handoffs whose URL does not parse are reported, not thrown.
       expect(connectionErrors.map((error) => error.kind)).toEqual(['handoff_failed', 'handoff_failed']);
       expect(connectionErrors[0]!.message).toContain('invalid URL');

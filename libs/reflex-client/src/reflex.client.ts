@@ -829,7 +829,9 @@ export class ReflexClient {
       message: typeof payload['message'] === 'string' ? payload['message'] : '',
     };
     if (typeof payload['event'] === 'string') error.event = payload['event'];
-    if (Array.isArray(payload['details'])) error.details = payload['details'].map(String);
+    // Not `String()`: a detail such as `{"toString": 1}` makes it throw, out of the socket's message handler (in Node,
+    // an uncaught exception that ends the process). A detail that is not text is shown as its JSON.
+    if (Array.isArray(payload['details'])) error.details = payload['details'].map((detail) => (typeof detail === 'string' ? detail : describe(detail)));
     if (typeof payload['status'] === 'number') error.status = payload['status'];
     if (typeof payload['retryAfterMs'] === 'number') error.retryAfterMs = payload['retryAfterMs'];
     this.bridgeErrorListeners.emit(error);
