@@ -66,7 +66,7 @@ describe('ClientStorage', () => {
 
   it('never throws on a hostile delta, writes only its own cookie, and still writes the other vars', () => {
     // Values a broken server may send for a storage var: `String()` throws on the first two.
-    const hostile: unknown[] = [{ toString: 1 }, { toString: {}, valueOf: {} }, '; Domain=evil.test', 'a\r\nSet-Cookie: x=1', 'x'.repeat(100_000)];
+    const hostile: unknown[] = [{ toString: 1 }, { toString: {}, valueOf: {} }, '; Domain=evil.test', 'a\r\nSet-Cookie: x=1', 'x'.repeat(100_000), 'cut \uD83D', '\uDE00x'];
     fc.assert(
       fc.property(fc.oneof(fc.constantFrom(...hostile), fc.jsonValue()), fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 50 }), (value, extra) => {
         cookies = [];
@@ -80,6 +80,16 @@ describe('ClientStorage', () => {
         expect(local.items.get(`${PREFS}.category_rx_state_`)).toBe('Cups');
       }),
     );
+  });
+
+  it('writes a cookie value holding half of a surrogate pair (a string cut inside an emoji) with U+FFFD in its place', () => {
+    // `encodeURIComponent` throws a URIError on a lone surrogate: the delta's other vars, its state listeners and the
+    // hydration it carried were lost with it.
+    storage.write({ [PREFS]: { theme_rx_state_: 'dark \uD83D', category_rx_state_: 'Cups' } });
+    expect(cookies).toEqual(['theme=dark%20%EF%BF%BD; Path=/; Max-Age=60; SameSite=Strict']);
+    expect(local.items.get(`${PREFS}.category_rx_state_`)).toBe('Cups');
+    storage.write({ [PREFS]: { theme_rx_state_: '\uDE00\uD83D\uDE00' } });
+    expect(cookies[1]).toBe('theme=%EF%BF%BD%F0%9F%98%80; Path=/; Max-Age=60; SameSite=Strict');
   });
 
   it('reads and writes nothing, without throwing, where the page may not touch its storage or cookies', () => {

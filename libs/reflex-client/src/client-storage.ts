@@ -96,10 +96,25 @@ function storedText(raw: unknown): string | undefined {
   }
 }
 
+/** A surrogate pair, or half of one standing alone. */
+const SURROGATES = /[\uD800-\uDBFF][\uDC00-\uDFFF]|[\uD800-\uDFFF]/g;
+
+/**
+ * `encodeURIComponent`, with each lone surrogate (a string the server cut inside an emoji) sent as U+FFFD, as a
+ * UTF-8 encoder does: `encodeURIComponent` throws a URIError on one, which would end the whole delta's handling.
+ */
+function encodeCookieValue(value: string): string {
+  try {
+    return encodeURIComponent(value);
+  } catch {
+    return encodeURIComponent(value.replace(SURROGATES, (unit) => (unit.length === 2 ? unit : '\uFFFD')));
+  }
+}
+
 function writeCookie(name: string, value: string, options: ClientStorageCookieOptions): void {
   const document = (globalThis as BrowserGlobals).document;
   if (!document) return;
-  let cookie = `${name}=${encodeURIComponent(value)}`;
+  let cookie = `${name}=${encodeCookieValue(value)}`;
   if (options.path) cookie += `; Path=${options.path}`;
   if (typeof options.maxAge === 'number') cookie += `; Max-Age=${Math.floor(options.maxAge)}`;
   if (options.domain) cookie += `; Domain=${options.domain}`;
