@@ -71,6 +71,9 @@ export class ReflexBinding {
       if (own.listeners.size === 0 && this.stateSubscriptions.get(fullName) === own) {
         own.unsubscribe();
         this.stateSubscriptions.delete(fullName);
+        // Nothing keeps the snapshot current any more: a component mounted later must read the client's vars,
+        // not show those of before it for a frame (or, with nothing else changing, until the next delta).
+        this.snapshots.delete(fullName);
       }
     };
   }

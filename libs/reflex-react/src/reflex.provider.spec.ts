@@ -250,6 +250,31 @@ describe('ReflexProvider and the hooks, against a real server', () => {
     expect(loaded).toHaveLength(1);
   }, 60_000);
 
+  it('shows a remounted component the current vars from its first render, not those it saw before it unmounted', async () => {
+    let client: ReflexClient | undefined;
+    const onClient = (c: ReflexClient): void => {
+      client = c;
+    };
+    const firstTexts: string[] = [];
+    function Shown() {
+      const board = useReflexState(Board);
+      const text = board ? `count ${board.count}` : 'loading';
+      firstTexts.push(text);
+      return h('p', { 'data-testid': 'shown' }, text);
+    }
+    const tree = (show: boolean) => h(ReflexProvider, { options: { url, storage: null, reconnect: false } }, h(Status), h(ClientProbe, { onClient }), show ? h(Shown) : null);
+    const view = render(tree(true));
+    await waitFor(() => expect(screen.getByTestId('shown').textContent).toBe('count 0'), READY);
+    view.rerender(tree(false));
+    // The count changes while no component shows the state (another route is on screen).
+    client!.call(Board.$state, 'increment');
+    await client!.waitFor(Board.$state, (vars) => vars['count'] === 1, 20_000);
+    firstTexts.length = 0;
+    view.rerender(tree(true));
+    expect(firstTexts[0]).toBe('count 1');
+    expect(screen.getByTestId('shown').textContent).toBe('count 1');
+  }, 60_000);
+
   it('disconnects the client it owns when unmounted', async () => {
     let client: ReflexClient | undefined;
     const view = renderApp(undefined, (c) => (client = c));
