@@ -250,6 +250,34 @@ describe('ReflexProvider and the hooks, against a real server', () => {
     expect(loaded).toHaveLength(1);
   }, 60_000);
 
+  it("never hands the app's navigate a path a router would take for another host (`//host/…`); the browser loads it", async () => {
+    const paths: string[] = [];
+    const loaded: string[] = [];
+    const leaveTo = handlerRef<{ to: string }>('reflex___state____state.board_state', 'leaveTo');
+    // Same-origin URLs whose path starts with `//`: as a page they stay on this origin; handed to a router as a path,
+    // `//elsewhere.example/x` is a protocol-relative URL (React Router falls back to location.assign() for it).
+    const targets = [`${window.location.origin}//elsewhere.example/x`, `${window.location.origin}/.//elsewhere.example/y`];
+    function Away() {
+      const go = useReflexEvent(leaveTo);
+      return h('div', null, ...targets.map((to, i) => h('button', { key: i, 'data-testid': `away${i}`, onClick: () => go({ to }) }, 'away')));
+    }
+    render(
+      h(
+        ReflexProvider,
+        { options: { url, storage: null, reconnect: false, onRedirect: (path) => loaded.push(path) }, navigate: (path) => paths.push(path) },
+        h(Status),
+        h(Away),
+      ),
+    );
+    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), READY);
+    fireEvent.click(screen.getByTestId('away0'));
+    await waitFor(() => expect(loaded).toHaveLength(1), READY);
+    fireEvent.click(screen.getByTestId('away1'));
+    await waitFor(() => expect(loaded).toHaveLength(2), READY);
+    expect(loaded).toEqual(targets);
+    expect(paths).toEqual([]);
+  }, 60_000);
+
   it('shows a remounted component the current vars from its first render, not those it saw before it unmounted', async () => {
     let client: ReflexClient | undefined;
     const onClient = (c: ReflexClient): void => {

@@ -20,7 +20,8 @@ export interface ReflexProviderProps {
   /**
    * The app router's navigation, called for the server's in-app redirects (neither `external` nor `popup`, and to
    * this page's origin: it gets the path, query and hash), so the page changes without a reload. A redirect to
-   * another origin, or without it, loads the new URL in the browser. Read on every redirect, so it may change.
+   * another origin or to a path starting with `//`, or without it, loads the new URL in the browser. Read on every
+   * redirect, so it may change.
    */
   navigate?: ReflexNavigate;
   /**
@@ -47,6 +48,7 @@ function pageLoadRetry(options: ReflexClientOptions | undefined): Pick<ReflexCli
  * The path (with query and hash) a redirect leads to inside this app, or `undefined` when it leaves the page's
  * origin (or is no web URL at all): as in Reflex's client, only a same-origin redirect goes through the router,
  * another origin loads as a page. An app router handed `https://other.example/x` would take it for a path.
+ * A same-origin URL whose path starts with `//` loads as a page too.
  */
 function inAppPath(path: string): string | undefined {
   const here = (globalThis as { location?: { href?: string; origin?: string } }).location;
@@ -54,6 +56,9 @@ function inAppPath(path: string): string | undefined {
     const target = new URL(path, here?.href ?? 'http://localhost/');
     if (target.protocol !== 'http:' && target.protocol !== 'https:') return undefined;
     if (here?.origin && target.origin !== here.origin) return undefined;
+    // `https://this.site//other.example/x` stays on this site as a page, but its path `//other.example/x` is a
+    // protocol-relative URL to a router (React Router's history then loads it with location.assign()): a page load.
+    if (target.pathname.startsWith('//')) return undefined;
     return target.pathname + target.search + target.hash;
   } catch {
     return undefined;
