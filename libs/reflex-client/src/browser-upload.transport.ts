@@ -25,7 +25,7 @@ export function sendBrowserUpload(request: UploadRequest): Promise<UploadResult>
 
   return new Promise<UploadResult>((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    const reader = new UploadResponseReader(request.onUpdate, request.maxUpdates);
+    const reader = new UploadResponseReader(request.onUpdate, request.maxUpdates, request.maxAnswerChars);
     let begun = false;
     let seen = 0;
     let settled = false;

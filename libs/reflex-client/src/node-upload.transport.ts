@@ -53,7 +53,7 @@ export async function sendNodeUpload(request: UploadRequest): Promise<UploadResu
 
   return new Promise<UploadResult>((resolve, reject) => {
     const req: ClientRequest = http.request(url, { method: 'POST', headers });
-    const reader = new UploadResponseReader(request.onUpdate, request.maxUpdates);
+    const reader = new UploadResponseReader(request.onUpdate, request.maxUpdates, request.maxAnswerChars);
     let settled = false;
     let bodyDone = false;
     /** The file whose data is being read. */

@@ -107,6 +107,14 @@ export interface ReflexClientOptions {
    * @default 1000
    */
   maxUploadUpdates?: number;
+  /**
+   * Longest upload answer accepted, in characters (bytes, in Node): past it the upload fails with
+   * `answer_too_large` and its connection is closed. A browser's `XMLHttpRequest` holds the whole answer in memory
+   * until it ends, so a server that never ends it (broken, or hostile) would otherwise grow the tab without bound.
+   * An answer is one state update per line as the handler runs; it stays far below this unless its deltas are huge.
+   * @default 67108864 (64 Mi)
+   */
+  maxUploadAnswerChars?: number;
   /** Reconnect policy, or `false` to never reconnect on its own. */
   reconnect?: ReconnectOptions | false;
   /**

@@ -68,6 +68,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_QUEUED_EVENTS = 1000;
 /** The `maxUploadUpdates` default. */
 const DEFAULT_MAX_UPLOAD_UPDATES = 1000;
+/** The `maxUploadAnswerChars` default. */
+const DEFAULT_MAX_UPLOAD_ANSWER_CHARS = 64 * 1024 * 1024;
 
 /** What a server's `new_token` may be: the shape ReflexBridge accepts in a handshake (a UUID, as Reflex sends, is one). */
 const REPLACEMENT_TOKEN = /^[A-Za-z0-9_-]{8,128}$/;
@@ -126,6 +128,8 @@ export class ReflexClient {
   private readonly maxQueuedEvents: number;
   /** The `maxUploadUpdates` option. */
   private readonly maxUploadUpdates: number;
+  /** The `maxUploadAnswerChars` option. */
+  private readonly maxUploadAnswerChars: number;
   /** Events refused since the client was made, the queue being full. */
   private refusedEvents = 0;
   /** The queue's overflow was reported and it has not had room since: later refusals are only counted. */
@@ -196,6 +200,8 @@ export class ReflexClient {
     if (!(this.maxQueuedEvents >= 1)) throw new RangeError('ReflexClient: "maxQueuedEvents" must be a number >= 1.');
     this.maxUploadUpdates = options.maxUploadUpdates ?? DEFAULT_MAX_UPLOAD_UPDATES;
     if (!(this.maxUploadUpdates >= 0)) throw new RangeError('ReflexClient: "maxUploadUpdates" must be a number >= 0.');
+    this.maxUploadAnswerChars = options.maxUploadAnswerChars ?? DEFAULT_MAX_UPLOAD_ANSWER_CHARS;
+    if (!(this.maxUploadAnswerChars >= 1)) throw new RangeError('ReflexClient: "maxUploadAnswerChars" must be a number >= 1.');
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     if (!(this.connectTimeoutMs >= 0)) throw new RangeError('ReflexClient: "connectTimeoutMs" must be a number >= 0.');
     const redirect = options.onRedirect ?? defaultRedirectHandler();
@@ -383,6 +389,7 @@ export class ReflexClient {
       signal: controller.signal,
       progress: new UploadProgressReporter(onProgress),
       maxUpdates: this.maxUploadUpdates,
+      maxAnswerChars: this.maxUploadAnswerChars,
       onUpdate: (update) => this.handleUpdate(update),
     };
     try {

@@ -72,6 +72,10 @@ class UploadTestServer {
   resumeGate = gate();
   /** Serves anything but uploads (the browser spec's page and modules); returns false to fall through. */
   serveOther: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  /** Characters of the `endless` answer written so far. */
+  answerChars = 0;
+  /** The client closed the connection of the `endless` answer before the server stopped writing it. */
+  answerClosed = false;
   private http!: Server;
   origin = '';
 
@@ -128,7 +132,7 @@ class UploadTestServer {
       res.end('<h1>Bad Gateway</h1>');
       return;
     }
-    const known = [`${CATALOG}.attach_image`, `${CATALOG}.echo`, `${CATALOG}.garbage`, `${CATALOG}.drop`, `${CATALOG}.deep`, `${CATALOG}.chatty`, `${IMPORTS}.import_rows`, `${IMPORTS}.slow_import`];
+    const known = [`${CATALOG}.attach_image`, `${CATALOG}.endless`, `${CATALOG}.echo`, `${CATALOG}.garbage`, `${CATALOG}.drop`, `${CATALOG}.deep`, `${CATALOG}.chatty`, `${IMPORTS}.import_rows`, `${IMPORTS}.slow_import`];
     if (!known.includes(String(handler))) return this.refuse(req, res, 404, 'upload_not_accepted', `No upload handler ${String(handler)}.`);
 
     const slow = handler === `${IMPORTS}.slow_import`;
@@ -193,6 +197,20 @@ class UploadTestServer {
     if (handler === `${CATALOG}.chatty`) {
       // 200 lines, each asking the client to send one backend event back (the socket is not connected here).
       for (let step = 1; step <= 200; step++) res.write(line({ ...(delta(CATALOG, { step }) as object), events: [{ name: `${CATALOG}.follow`, payload: { step } }] }));
+      res.end();
+      return;
+    }
+    if (handler === `${CATALOG}.endless`) {
+      // An answer that does not end (a broken or hostile server), line after line as fast as the client reads; the
+      // test server stops on its own after 256 MiB, or when the client closes the connection.
+      const text = line(delta(CATALOG, { step: 1, filler: 'x'.repeat(1000) }));
+      let sent = 0;
+      while (!res.destroyed && sent < 256 * 1024 * 1024) {
+        sent += text.length;
+        this.answerChars = sent;
+        if (!res.write(text)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+      }
+      this.answerClosed = res.destroyed;
       res.end();
       return;
     }
@@ -412,6 +430,18 @@ describe('ReflexClient.upload (Node, against a real HTTP server)', () => {
     expect(errors).toEqual(['queue_full']);
     // An answer within the bound drops nothing.
     expect((await client.upload(CATALOG, 'echo', [])).droppedUpdates).toBe(0);
+  });
+
+  it('fails an answer longer than maxUploadAnswerChars (an answer that never ends) and closes its connection', async () => {
+    const bounded = new ReflexClient({ url: server.origin, token: TOKEN, storage: null, maxUploadAnswerChars: 1024 * 1024 });
+    const failure = await bounded.upload(CATALOG, 'endless', []).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(UploadRequestError);
+    expect(failure).toMatchObject({ status: 0, code: 'answer_too_large', limit: 1024 * 1024 });
+    await until(() => server.answerClosed, 'the server to see the connection closed');
+    expect(bounded.state(CATALOG)).toMatchObject({ step: 1 });
   });
 
   it('aborts mid-upload through the signal: the request is dropped and the promise rejects', async () => {
@@ -682,6 +712,22 @@ interface PageOutcome {
     await until(() => server.received[1]!.aborted, 'the server to see the request end');
     expect(server.received[1]!.complete).toBe(false);
     expect(server.received).toHaveLength(2);
+  });
+
+  it('fails an answer longer than maxUploadAnswerChars instead of holding it all (XMLHttpRequest keeps the whole answer)', async () => {
+    await page.evaluate(
+      ({ catalog, token }) => {
+        const w = window as unknown as Record<string, any>;
+        w.client = new w.rc.ReflexClient({ url: location.origin, token, storage: null, reconnect: false, maxUploadAnswerChars: 1024 * 1024 });
+        void w.start('endless', catalog, 'endless', [new Blob(['x'])]);
+      },
+      { catalog: CATALOG, token: TOKEN },
+    );
+    const endless = await settled('endless');
+    expect(endless.error).toMatchObject({ name: 'UploadRequestError', status: 0, code: 'answer_too_large', limit: 1024 * 1024 });
+    // The page closed the connection; it did not read on until the test server gave up on its own.
+    await until(() => server.answerClosed, 'the server to see the connection closed');
+    expect(server.answerChars).toBeLessThan(256 * 1024 * 1024);
   });
 
   it('refuses a stream as file data in a browser', async () => {

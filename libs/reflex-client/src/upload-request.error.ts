@@ -14,6 +14,7 @@
  * - `network_error`: no answer: the connection failed or dropped before the response was complete.
  * - `upload_in_progress`: an upload with the same `uploadId` is still in flight; nothing was sent.
  * - `invalid_response`: a success answer whose body is not NDJSON of objects.
+ * - `answer_too_large`: the answer grew past the client's `maxUploadAnswerChars` (`limit`); its connection was closed.
  * - `source_error`: reading a file failed, or yielded another number of bytes than its declared `size`.
  */
 export type UploadErrorCode =
@@ -21,6 +22,7 @@ export type UploadErrorCode =
   | 'network_error'
   | 'upload_in_progress'
   | 'invalid_response'
+  | 'answer_too_large'
   | 'source_error'
   | 'upload_headers_missing'
   | 'upload_not_accepted'
@@ -38,7 +40,8 @@ export type UploadErrorCode =
 export interface UploadRequestErrorDetails {
   /**
    * The limit the server named (413 answers; 408's idle timeout in ms; 429 `too_many_uploads`'s
-   * `uploads.maxConcurrentPerAddress`; 503's `uploads.maxConcurrent`; 507's `uploads.maxTempBytes`).
+   * `uploads.maxConcurrentPerAddress`; 503's `uploads.maxConcurrent`; 507's `uploads.maxTempBytes`), or the
+   * client's `maxUploadAnswerChars` (`answer_too_large`).
    */
   limit?: number;
   /** Milliseconds to wait before trying again, from the answer's `Retry-After` header (429, 503). */
@@ -58,7 +61,7 @@ export class UploadRequestError extends Error {
   /**
    * The limit the server named: 413 answers, a 408 idle timeout (ms), a 429 `too_many_uploads`
    * (`uploads.maxConcurrentPerAddress`), a 503 `uploads_busy` (`uploads.maxConcurrent`), a 507
-   * `upload_storage_full` (`uploads.maxTempBytes`).
+   * `upload_storage_full` (`uploads.maxTempBytes`); or the client's `maxUploadAnswerChars` (`answer_too_large`).
    */
   readonly limit: number | undefined;
   /**

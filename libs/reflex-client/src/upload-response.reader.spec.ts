@@ -34,4 +34,15 @@ describe('UploadResponseReader', () => {
     reader.push('{"n":0}\n{"n":1}\n{"n":2}\n');
     expect(reader.end()).toEqual({ status: 200, mode: 'buffered', updates: [{ n: 0 }, { n: 2 }], droppedUpdates: 0 });
   });
+
+  it('fails a body past maxChars: answer_too_large for a success, the refusal itself for an error answer', () => {
+    const ok = new UploadResponseReader(() => undefined, 10, 20);
+    ok.begin(200);
+    ok.push('{"n":0}\n{"n":1}\n');
+    expect(() => ok.push('{"n":2}\n')).toThrow(expect.objectContaining({ code: 'answer_too_large', limit: 20 }));
+    const refused = new UploadResponseReader(() => undefined, 10, 100);
+    refused.begin(503, '7');
+    refused.push('{"code":"uploads_busy","detail":"busy"}');
+    expect(() => refused.push(' '.repeat(1000))).toThrow(expect.objectContaining({ status: 503, code: 'uploads_busy', retryAfterMs: 7000 }));
+  });
 });

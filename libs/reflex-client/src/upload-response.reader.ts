@@ -40,14 +40,18 @@ export class UploadResponseReader {
   private retryAfterMs: number | undefined;
   private errorText = '';
   private readonly decoder = new TextDecoder('utf-8');
+  /** Characters (bytes, for byte chunks) of the body so far. */
+  private received = 0;
 
   /**
    * @param onUpdate Applies one update; `false` when it refused it (past a frame limit), which leaves it out of the result.
    * @param maxUpdates Most updates the result keeps: the last ones, the earlier ones only counted.
+   * @param maxChars Longest body read, in characters (bytes, for byte chunks).
    */
   constructor(
     private readonly onUpdate: (update: StateUpdate) => boolean | void,
     private readonly maxUpdates = Infinity,
+    private readonly maxChars = Infinity,
   ) {}
 
   /** True once the status is known and is not a success. */
@@ -63,9 +67,16 @@ export class UploadResponseReader {
 
   /**
    * Adds a piece of the body.
-   * @throws UploadRequestError `invalid_response` when a success body holds a line that is not a JSON object.
+   * @throws UploadRequestError `invalid_response` when a success body holds a line that is not a JSON object;
+   * `answer_too_large` when the body grows past `maxChars` (a refusal's body: the refusal, from what was kept).
    */
   push(chunk: Uint8Array | string): void {
+    this.received += typeof chunk === 'string' ? chunk.length : chunk.byteLength;
+    if (this.received > this.maxChars) {
+      // The caller closes the connection: a browser's XMLHttpRequest would otherwise keep an endless answer whole.
+      if (this.failed) throw this.error();
+      throw new UploadRequestError(0, 'answer_too_large', `The upload answer grew past maxUploadAnswerChars (${this.maxChars}).`, { limit: this.maxChars });
+    }
     if (this.failed) {
       if (this.errorText.length < MAX_ERROR_BODY_CHARS) {
         this.errorText += typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });

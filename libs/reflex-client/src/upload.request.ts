@@ -32,6 +32,8 @@ export interface UploadRequest {
   progress: UploadProgressReporter;
   /** Most updates the result keeps (the last ones); see `maxUploadUpdates`. */
   maxUpdates: number;
+  /** Longest answer read, in characters (bytes, in Node); see `maxUploadAnswerChars`. */
+  maxAnswerChars: number;
   /** Applies one response line, like a socket `event` message. */
   onUpdate(update: StateUpdate): boolean | void;
 }
