@@ -57,8 +57,9 @@ export interface ReflexClientOptions {
    * `_set_value` and `_download` (the client knows no components), and the storage events `_remove_cookie`,
    * `_clear_local_storage`, `_remove_local_storage`, `_clear_session_storage`, `_remove_session_storage` (in a
    * browser the client has already applied those to the page's storage and runs the hydrate sequence again, as
-   * Reflex's client does). Not called for `_redirect` (see `onRedirect`), the session cookie handoff (the client
-   * redeems it) or a toast/alert that only presents an error (see `onError`). `client.onClientEvent()` listeners
+   * Reflex's client does: once per update, after its other events, however many storage events it held). Not
+   * called for `_redirect` (see `onRedirect`), the session cookie handoff (the client redeems it) or a toast/alert
+   * that only presents an error (see `onError`). `client.onClientEvent()` listeners
    * receive every frontend event.
    */
   onClientEvent?: (event: ClientEvent) => void;

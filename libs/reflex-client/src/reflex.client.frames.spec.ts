@@ -142,6 +142,28 @@ describe('ReflexClient against frames over its limits', () => {
     expect(reflex.status).toBe('ready');
   });
 
+  it('runs the hydrate sequence again once per update, however many storage events it holds', async () => {
+    const globals = globalThis as Record<string, unknown>;
+    const removed: string[] = [];
+    globals['localStorage'] = { clear: () => removed.push('*'), removeItem: (key: string) => removed.push(key) };
+    try {
+      const { client: reflex } = await connected();
+      const hydrates = (): number => server.received.filter((name) => name === HYDRATE_EVENT).length;
+      expect(hydrates()).toBe(1);
+      // A logout that clears a few keys; each hydrate makes the server send the whole state again.
+      const events = ['a', 'b', 'c', 'd', 'e'].map((key) => ({ name: '_remove_local_storage', payload: { key } }));
+      server.sendRaw('event', JSON.stringify({ events }));
+      await settle(reflex, 8);
+      reflex.call(COUNTER, 'marker');
+      await eventually('the marker event', () => server.received, (names) => names.includes(`${COUNTER}.marker`));
+      expect(removed).toEqual(['a', 'b', 'c', 'd', 'e']);
+      expect(hydrates()).toBe(2);
+      expect(server.received.filter((name) => name === ON_LOAD_INTERNAL_EVENT)).toHaveLength(2);
+    } finally {
+      delete globals['localStorage'];
+    }
+  });
+
   it('sends no server events back from an update whose events list is longer than frameLimits.maxEvents', async () => {
     const { client: reflex, errors } = await connected();
     const echo = Array.from({ length: 10_000 }, () => ({ name: `${COUNTER}.increment`, payload: {} }));

@@ -691,7 +691,11 @@ export class ReflexClient {
     }
     if (isRecord(update['delta'])) this.applyDelta(update['delta'] as Record<string, Record<string, unknown>>);
     this.updateListeners.emit(update as StateUpdate);
-    if (Array.isArray(events)) for (const event of events) this.handleServerEvent(event);
+    let storageChanged = false;
+    if (Array.isArray(events)) for (const event of events) storageChanged = this.handleServerEvent(event) || storageChanged;
+    // Once per update, after its other events (where Reflex's client queues it too): one hydrate per storage event
+    // made the server send the whole state again per removed key (five keys cleared at logout: five full states).
+    if (storageChanged) this.rehydrate();
     return true;
   }
 
@@ -739,9 +743,12 @@ export class ReflexClient {
     for (const { name, payload } of this.liveSubscriptions.missing()) this.emitEvent(socket, name, payload);
   }
 
-  /** Runs one event from `StateUpdate.events`. */
-  private handleServerEvent(raw: unknown): void {
-    if (!isRecord(raw) || typeof raw['name'] !== 'string' || raw['name'].length === 0) return;
+  /**
+   * Runs one event from `StateUpdate.events`.
+   * @returns Whether it changed the browser's storage (then the update ends with the hydrate sequence again).
+   */
+  private handleServerEvent(raw: unknown): boolean {
+    if (!isRecord(raw) || typeof raw['name'] !== 'string' || raw['name'].length === 0) return false;
     const event: ClientEvent = { name: raw['name'], payload: isRecord(raw['payload']) ? raw['payload'] : {} };
     if (isRecord(raw['router_data'])) event.router_data = raw['router_data'];
     if (!event.name.startsWith('_')) {
@@ -749,25 +756,26 @@ export class ReflexClient {
       // app's own: a `live_subscribe` the server asked for is not sent again on each new connection (a server naming
       // thousands of states would otherwise have them all sent on every reconnection, for good).
       this.sendOrQueue(event.name, event.payload);
-      return;
+      return false;
     }
     this.clientEventListeners.emit(event);
     if (event.name === '_redirect') {
       const path = event.payload['path'];
       if (typeof path === 'string') this.redirectCallback.emit(path, toRedirectOptions(event.payload));
-      return;
+      return false;
     }
     const handoff = event.name === SESSION_COOKIE_EVENT ? event.payload : event.payload[SESSION_COOKIE_PAYLOAD_KEY];
     if (isRecord(handoff) && (event.name === SESSION_COOKIE_EVENT || event.name === '_call_function')) {
       // The server's cookie handoff: done here, without evaluating the function a Reflex frontend runs for it.
       const { url, secret } = handoff;
       if (typeof url === 'string') this.redeemSessionCookie(url, typeof secret === 'string' ? secret : '');
-      return;
+      return false;
     }
     // A toast or alert that only shows an error: it already reached onError listeners (as `bridge_error`).
-    if ((event.name === '_call_function' || event.name === '_call_script') && isRecord(event.payload[BRIDGE_ERROR_PAYLOAD_KEY])) return;
-    if (STORAGE_EVENTS.has(event.name) && applyBrowserStorageEvent(event)) this.rehydrate();
+    if ((event.name === '_call_function' || event.name === '_call_script') && isRecord(event.payload[BRIDGE_ERROR_PAYLOAD_KEY])) return false;
+    const storageChanged = STORAGE_EVENTS.has(event.name) && applyBrowserStorageEvent(event);
     this.clientEventCallback.emit(event);
+    return storageChanged;
   }
 
   /** After a storage event changed the browser's storage: the hydrate sequence again, as Reflex's client does. */

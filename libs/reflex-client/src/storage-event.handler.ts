@@ -1,6 +1,6 @@
 import type { ClientEvent } from './client-event.types.js';
 
-/** The frontend events that change browser storage; Reflex's client runs its hydrate sequence again after each. */
+/** The frontend events that change browser storage; the client runs its hydrate sequence again after an update with any. */
 export const STORAGE_EVENTS: ReadonlySet<string> = new Set([
   '_remove_cookie',
   '_clear_local_storage',
