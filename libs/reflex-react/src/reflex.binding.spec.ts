@@ -58,4 +58,19 @@ describe('ReflexBinding error log', () => {
     binding.clearErrors();
     expect(binding.errors()).toEqual({ errors: [], connectionError: undefined });
   });
+
+  it('keeps at most errorLimit server errors, none with errorLimit 0 (a server sending errors without end)', () => {
+    for (const [limit, kept] of [
+      [0, 0],
+      [2, 2],
+    ] as const) {
+      const { client, errors } = fakeClient();
+      const binding = new ReflexBinding(client, limit);
+      binding.attach();
+      for (let i = 0; i < 1000; i++) errors.emit({ code: 'busy', message: String(i) });
+      expect(binding.errors().errors).toHaveLength(kept);
+    }
+    const { client } = fakeClient();
+    for (const bad of [-1, 1.5, Number.NaN]) expect(() => new ReflexBinding(client, bad)).toThrow(RangeError);
+  });
 });

@@ -20,10 +20,13 @@ export class ReflexBinding {
   private readonly errorListeners = new Set<() => void>();
   private errorLog: ReflexErrorLog = { errors: [], connectionError: undefined };
 
+  /** @throws RangeError when `errorLimit` is not a whole number >= 0. */
   constructor(
     readonly client: ReflexClient,
     private readonly errorLimit = 20,
-  ) {}
+  ) {
+    if (!Number.isInteger(errorLimit) || errorLimit < 0) throw new RangeError(`<ReflexProvider>: "errorLimit" must be a whole number >= 0, got ${String(errorLimit)}.`);
+  }
 
   /**
    * Starts recording the client's errors; returns the function that stops it. Called from the provider's effect,
@@ -32,7 +35,8 @@ export class ReflexBinding {
   attach(): Unsubscribe {
     const client = this.client;
     const detach = [
-      client.onError((error) => this.setErrors({ ...this.errorLog, errors: [...this.errorLog.errors, error].slice(-this.errorLimit) })),
+      // Not `slice(-0)`, which keeps the whole list: with `errorLimit: 0` the log would grow with every error.
+      client.onError((error) => this.setErrors({ ...this.errorLog, errors: this.errorLimit === 0 ? [] : [...this.errorLog.errors, error].slice(-this.errorLimit) })),
       client.onConnectionError((error) => this.setErrors({ ...this.errorLog, connectionError: error })),
       client.onStatus((status) => {
         if (status === 'ready' && this.errorLog.connectionError) this.setErrors({ ...this.errorLog, connectionError: undefined });

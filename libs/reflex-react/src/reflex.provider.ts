@@ -30,7 +30,7 @@ export interface ReflexProviderProps {
    * @default the browser's location when the client was created
    */
   page?: string;
-  /** How many recent server errors {@link useReflexErrors} keeps. @default 20 */
+  /** How many recent server errors {@link useReflexErrors} keeps (a whole number >= 0; `0` keeps none). @default 20 */
   errorLimit?: number;
   children?: ReactNode;
 }
