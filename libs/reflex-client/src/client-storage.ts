@@ -175,18 +175,20 @@ export class ClientStorage {
       if (typeof vars !== 'object' || vars === null || Array.isArray(vars)) continue;
       for (const [key, raw] of Object.entries(vars)) {
         const wireName = `${state}.${key}`;
+        const cookie = this.map.cookies?.[wireName];
+        const local = this.map.local_storage?.[wireName];
+        const session = this.map.session_storage?.[wireName];
+        // Only a var that lives in the browser is turned into text: `String()` of a state's long list costs.
+        if (!cookie && !local && !session) continue;
         const value = storedText(raw);
         if (value === undefined) continue;
-        const cookie = this.map.cookies?.[wireName];
         if (cookie) {
           const { name, ...options } = cookie;
           writeCookie(name || wireName, value, options);
           continue;
         }
         try {
-          const local = this.map.local_storage?.[wireName];
           if (local) storageOf('localStorage')?.setItem(local.name || wireName, value);
-          const session = this.map.session_storage?.[wireName];
           if (session) storageOf('sessionStorage')?.setItem(session.name || wireName, value);
         } catch {
           // A full or disabled storage: the server keeps the value, the browser cannot.
