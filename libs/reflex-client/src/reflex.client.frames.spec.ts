@@ -18,6 +18,8 @@ const COUNTER = `${ROOT_STATE_NAME}.counter_state`;
  */
 class RawFrameServer {
   readonly received: string[] = [];
+  /** `ping` messages received and not answered yet: the test answers them with {@link answerPing}. */
+  heldPings = 0;
   private http!: HttpServer;
   private io!: Server;
   socket: ServerSocket | undefined;
@@ -28,6 +30,7 @@ class RawFrameServer {
     this.io = new Server(this.http, { path: '/_event', transports: ['websocket'] });
     this.io.of('/_event').on('connection', (socket) => {
       this.socket = socket;
+      socket.on('ping', () => (this.heldPings += 1));
       socket.on('event', (event: OutboundEvent) => {
         this.received.push(event.name);
         if (event.name === HYDRATE_EVENT) socket.emit('event', { delta: { [ROOT_STATE_NAME]: { is_hydrated_rx_state_: false }, [COUNTER]: { count_rx_state_: 0 } } });
@@ -41,6 +44,12 @@ class RawFrameServer {
   /** Sends `message` with its argument given as JSON text, as the Socket.IO wire format has it. */
   sendRaw(message: string, json: string): void {
     this.socket!.conn.write(`2/_event,["${message}",${json}]`);
+  }
+
+  /** Answers the oldest ping not answered yet, as a server does (in order, one answer per ping). */
+  answerPing(): void {
+    this.heldPings -= 1;
+    this.socket!.emit('ping', 'pong');
   }
 
   async stop(): Promise<void> {
@@ -162,6 +171,28 @@ describe('ReflexClient against frames over its limits', () => {
     } finally {
       delete globals['localStorage'];
     }
+  });
+
+  it("does not take a late answer to a ping that timed out for the answer to the next ping", async () => {
+    const { client: reflex } = await connected();
+    // A server that is slow for a moment (a blocked event loop, a socket it does not read): the first ping times out.
+    const first = reflex.ping(50);
+    await eventually('the first ping to reach the server', () => server.heldPings, (held) => held === 1);
+    await expect(first).rejects.toMatchObject({ kind: 'timeout' });
+    let second: number | Error | undefined;
+    reflex.ping(20_000).then(
+      (ms) => (second = ms),
+      (error: Error) => (second = error),
+    );
+    await eventually('the second ping to reach the server', () => server.heldPings, (held) => held === 2);
+    // The answer to the first ping arrives late, then an update: once that is applied, the answer was handled too.
+    server.answerPing();
+    await settle(reflex, 9);
+    // Before, the late answer resolved the second ping with a round trip the server never made.
+    expect(second).toBeUndefined();
+    server.answerPing();
+    await eventually('the second answer', () => second, (value) => value !== undefined);
+    expect(typeof second).toBe('number');
   });
 
   it('sends no server events back from an update whose events list is longer than frameLimits.maxEvents', async () => {

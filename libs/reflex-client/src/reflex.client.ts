@@ -135,6 +135,11 @@ export class ReflexClient {
   /** The queue's overflow was reported and it has not had room since: later refusals are only counted. */
   private queueFullReported = false;
   private readonly pings: PendingPing[] = [];
+  /**
+   * Answers still owed, on the current socket, to pings that timed out: a server answers every ping, in order, so
+   * the next answers are theirs, not the answers to the pings waiting now.
+   */
+  private latePingAnswers = 0;
   private readonly uploadEndpoint: string;
   /** Uploads in flight that were given an `uploadId`, to refuse a second one and to cancel them. */
   private readonly uploads = new Map<string, AbortController>();
@@ -558,7 +563,8 @@ export class ReflexClient {
   }
 
   /**
-   * Sends a `ping` and waits for the server's `ping` answer.
+   * Sends a `ping` and waits for the server's `ping` answer. The answer to a ping that timed out, when it comes, is
+   * recognised as such (a server answers each ping, in order) and not taken for a later ping's.
    * @returns The round-trip time in milliseconds.
    * @throws ConnectionError (rejects) `not_connected` without an open socket, `timeout` after `timeoutMs`,
    * `disconnect` or `closed` when the connection ends first.
@@ -574,6 +580,7 @@ export class ReflexClient {
         timer: setTimeout(() => {
           const index = this.pings.indexOf(entry);
           if (index >= 0) this.pings.splice(index, 1);
+          if (this.socket === socket) this.latePingAnswers += 1;
           reject(new ConnectionError('timeout', `No ping answer within ${timeoutMs} ms.`));
         }, timeoutMs),
       };
@@ -626,6 +633,11 @@ export class ReflexClient {
     });
     socket.on(SocketMessage.Ping, () => {
       if (this.socket !== socket) return;
+      // The late answer to a ping that timed out: taken for the next one's, it made a slow server look fast.
+      if (this.latePingAnswers > 0) {
+        this.latePingAnswers -= 1;
+        return;
+      }
       const entry = this.pings.shift();
       if (!entry) return;
       clearTimeout(entry.timer);
@@ -901,6 +913,8 @@ export class ReflexClient {
     this.socket = undefined;
     this.ready = false;
     this.rootHydrated = false;
+    // Answers owed on that socket never come on the next one.
+    this.latePingAnswers = 0;
     if (!socket) return;
     socket.off();
     socket.disconnect();
