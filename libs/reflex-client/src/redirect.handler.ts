@@ -14,6 +14,22 @@ export function toRedirectOptions(payload: Record<string, unknown>): RedirectOpt
   return { external: payload['external'] === true, popup: payload['popup'] === true, replace: payload['replace'] === true };
 }
 
+/** Schemes whose URL runs code, or shows a document of the server's making, when a page navigates to it. */
+const SCRIPT_SCHEMES: ReadonlySet<string> = new Set(['javascript:', 'data:', 'vbscript:']);
+
+/**
+ * True for a `javascript:`, `data:` or `vbscript:` URL, read as a browser reads it (case, leading spaces and tabs or
+ * newlines inside the scheme do not hide it). The client hands no such redirect to `onRedirect`: what an app's
+ * handler does with a path (`location.href = path`) would run code the server sent.
+ */
+export function isScriptUrl(path: string): boolean {
+  try {
+    return SCRIPT_SCHEMES.has(new URL(path, 'http://localhost/').protocol);
+  } catch {
+    return false;
+  }
+}
+
 /** True for a path or an `http(s)` URL; false for other schemes (`javascript:`, `data:`) and what does not parse. */
 function isWebUrl(path: string, base: string | undefined): boolean {
   try {

@@ -48,7 +48,8 @@ export interface ReflexClientOptions {
   /**
    * Called for every `_redirect` event. Defaults in browsers to navigating with `location.assign()` /
    * `location.replace()` (or `window.open()` for external and popup redirects); in Node there is no default.
-   * Redirects also reach `client.onClientEvent()` listeners either way.
+   * A redirect to a `javascript:`, `data:` or `vbscript:` URL never reaches it (the default also ignores other
+   * schemes than `http(s)`). Redirects also reach `client.onClientEvent()` listeners either way, unfiltered.
    */
   onRedirect?: RedirectHandler;
   /**

@@ -195,6 +195,22 @@ describe('ReflexClient against frames over its limits', () => {
     expect(typeof second).toBe('number');
   });
 
+  it("hands the app's onRedirect no redirect to a URL that would run code (javascript:, data:, vbscript:)", async () => {
+    const redirected: string[] = [];
+    const seen: string[] = [];
+    const { client: reflex } = await connected({ onRedirect: (path) => redirected.push(path) });
+    reflex.onClientEvent((event) => seen.push(String(event.payload['path'])));
+    // What an app's own onRedirect typically does with the path (`location.href = path`) would run these.
+    const hostile = ['javascript:alert(document.cookie)', ' JavaScript:alert(1)', '\tjava\nscript:alert(1)', 'data:text/html,<script>alert(1)</script>', 'VBScript:msgbox(1)'];
+    const fine = ['/cart', 'https://elsewhere.example/x', 'mailto:help@shop.example'];
+    const events = [...hostile, ...fine].map((path) => ({ name: '_redirect', payload: { path, external: false, popup: false, replace: false } }));
+    server.sendRaw('event', JSON.stringify({ events }));
+    await settle(reflex, 10);
+    expect(redirected).toEqual(fine);
+    // onClientEvent listeners still see every frontend event, as documented.
+    expect(seen).toEqual([...hostile, ...fine]);
+  });
+
   it('sends no server events back from an update whose events list is longer than frameLimits.maxEvents', async () => {
     const { client: reflex, errors } = await connected();
     const echo = Array.from({ length: 10_000 }, () => ({ name: `${COUNTER}.increment`, payload: {} }));

@@ -23,7 +23,7 @@ import { LiveSubscriptions } from './live-subscriptions.js';
 import { nestsDeeperThan, resolveFrameLimits, type ResolvedFrameLimits } from './frame.limits.js';
 import { sizeLimitedParser } from './size-limited.parser.js';
 import { ReconnectBackoff, resolveReconnectOptions, type ResolvedReconnectOptions } from './reconnect.backoff.js';
-import { defaultRedirectHandler, toRedirectOptions } from './redirect.handler.js';
+import { defaultRedirectHandler, isScriptUrl, toRedirectOptions } from './redirect.handler.js';
 import { applyBrowserStorageEvent, STORAGE_EVENTS } from './storage-event.handler.js';
 import type { ReflexClientOptions } from './reflex-client.options.js';
 import { buildRouterData } from './router-data.builder.js';
@@ -773,7 +773,8 @@ export class ReflexClient {
     this.clientEventListeners.emit(event);
     if (event.name === '_redirect') {
       const path = event.payload['path'];
-      if (typeof path === 'string') this.redirectCallback.emit(path, toRedirectOptions(event.payload));
+      // Never to a URL that runs code: an app's own onRedirect may well assign it to `location.href`.
+      if (typeof path === 'string' && !isScriptUrl(path)) this.redirectCallback.emit(path, toRedirectOptions(event.payload));
       return false;
     }
     const handoff = event.name === SESSION_COOKIE_EVENT ? event.payload : event.payload[SESSION_COOKIE_PAYLOAD_KEY];
