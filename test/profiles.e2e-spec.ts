@@ -242,7 +242,8 @@ describe('profile split_dev (a real Vite dev server)', () => {
     // An absolute-form target (`GET http://host/_upload/x`) is routed by its path: it is no more the dev server's
     // than `/_upload/x`, and Socket.IO (which matches the raw target) does not take it either. Left unanswered, each
     // held its socket for ever, and the app's close() waited on them.
-    for (const target of ['/_bridge/x', 'http://localhost/_bridge/x', 'http://localhost/_upload/x', 'http://localhost/_event/?EIO=4&transport=websocket']) {
+    // With a fragment, Express reads the target with url.parse: `/_event#x` is `/_event`, `/_bridge#/x` is `/_bridge`.
+    for (const target of ['/_bridge/x', 'http://localhost/_bridge/x', 'http://localhost/_upload/x', 'http://localhost/_event/?EIO=4&transport=websocket', '/_event#x', '/_bridge#/x']) {
       const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
       socket.on('error', () => undefined);
       const closed = new Promise<'closed'>((resolve) => socket.once('close', () => resolve('closed')));
@@ -252,6 +253,32 @@ describe('profile split_dev (a real Vite dev server)', () => {
       socket.destroy();
       expect([target, outcome]).toEqual([target, 'closed']);
     }
+  }, 60_000);
+
+  it('proxies an upgrade Express routes to no module path, even where the proxy library reads its target as one', async () => {
+    // `/_bridge\..\` is no module path as Express routes it (a backslash is no separator there), so the listener
+    // passed it on; http-proxy-middleware read it as `/_bridge/../` and left it to someone else: nobody answered, and
+    // the socket stayed open for ever. It is the dev server's, which reads it as `/`: its HMR socket.
+    const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write(
+      `GET /_bridge\\..\\?token=${vite.token} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: vite-hmr\r\n\r\n',
+    );
+    // A bound on a failure only: the dev server answers within milliseconds.
+    const outcome = await Promise.race([
+      (async () => {
+        await until(() => answer.includes('\r\n\r\n') || socket.destroyed, 'an answer to the upgrade', 10_000).catch(() => undefined);
+        return answer.split('\r\n')[0] || (socket.destroyed ? 'closed unanswered' : 'held open');
+      })(),
+      closed.then(() => answer.split('\r\n')[0] || 'closed unanswered'),
+    ]);
+    socket.destroy();
+    expect(outcome).toBe('HTTP/1.1 101 Switching Protocols');
   }, 60_000);
 
   it("keeps the module's routes and the app's controllers", async () => {

@@ -331,6 +331,14 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       expect((await rawGet(running.url, 'http://127.0.0.1/_bridge/devtools')).body).toContain('ReflexBridge devtools');
       expect((await rawGet(running.url, 'http://127.0.0.1/cart')).body).toContain(INDEX_MARKER);
       expect((await rawGet(running.url, 'http://127.0.0.1/cart', 'application/json')).status).toBe(404);
+      // A fragment in the target (no browser sends one) makes Express read it with url.parse: `/_bridge#/x` is
+      // routed as `/_bridge`, the module's, and `/_event#x` as `/_event`.
+      for (const target of ['/_bridge#/x', `${prefix}/_event#x`, '/_BRIDGE#x']) {
+        const answer = await rawGet(running.url, target);
+        expect([target, answer.status]).toEqual([target, 404]);
+        expect(answer.body).not.toContain(INDEX_MARKER);
+      }
+      expect((await rawGet(running.url, '/cart#x')).body).toContain(INDEX_MARKER);
       // The asterisk-form (OPTIONS * only) names no page.
       expect((await rawGet(running.url, '*')).body).not.toContain(INDEX_MARKER);
     });

@@ -48,11 +48,19 @@ export class DevServerProxy implements OnModuleInit {
     const adapter = this.adapterHost.httpAdapter;
     if (!devServer || !adapter) return;
     const reserved = anyOf([...reservedPaths(this.options), ...devServer.exclude]);
+    // One decision for the middleware, the upgrade listener and the proxy's own filter: the path as Express routes it.
+    // The filter read http-proxy-middleware's pathname (url.parse for every target), which is not Express's for
+    // `/_bridge\..\` (url.parse reads `\` as `/`): the listener passed such an upgrade on as no module path, the
+    // filter refused it as one, and nobody answered nor closed its socket.
+    const proxied = (req: IncomingMessage): boolean => {
+      const path = requestPathname(req);
+      return path.startsWith('/') && !reserved.test(path);
+    };
     const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
       target: devServer.url,
       // The dev server checks Host (Vite's allowedHosts): it sees its own.
       changeOrigin: true,
-      pathFilter: (pathname) => !reserved.test(pathname),
+      pathFilter: (_pathname, req) => proxied(req),
       // The app's body parsers may have read a POST body already: write it to the dev server again.
       on: { proxyReq: fixRequestBody },
     });
@@ -66,7 +74,8 @@ export class DevServerProxy implements OnModuleInit {
       return false;
     };
     adapter.use((req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => {
-      if (reserved.test(requestPathname(req)) || hostAllowed(req)) return void proxy(req, res, next);
+      if (!proxied(req)) return next();
+      if (hostAllowed(req)) return void proxy(req, res, next);
       res.statusCode = 403;
       res.setHeader('Content-Type', 'application/json');
       res.setHeader('Cache-Control', 'no-store');
@@ -80,7 +89,7 @@ export class DevServerProxy implements OnModuleInit {
       // No other module route takes upgrades; in split_dev Engine.IO leaves unknown upgrades to us (destroyUpgrade off).
       // Read by its path as Express routes it: an absolute-form `http://host/_event/...` or `http://host/_upload/x`,
       // which nothing else takes, was left unanswered and held its socket for ever.
-      if (reserved.test(requestPathname(req))) return void socket.destroy();
+      if (!proxied(req)) return void socket.destroy();
       if (!hostAllowed(req)) {
         // Node no longer listens for an upgraded socket's errors: a reset while the refusal is written must not throw.
         socket.on('error', () => undefined);

@@ -1,21 +1,31 @@
 import type { IncomingMessage } from 'node:http';
-
-/** `scheme://authority` at the start of an absolute-form request target. */
-const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+import { parse } from 'node:url';
 
 /**
- * The pathname a request is routed by, as Express reads it: the request target up to `?`, and for an absolute-form
- * target (`GET http://host/_bridge/x HTTP/1.1`, which HTTP/1.1 servers must accept) its path, `/` when it has none.
- * Matching the raw target instead let `http://host/_bridge/x` or `http://host/_event/...` slip past the module's
- * reservations and get the SPA's page, while Express routed the same target to the module. An asterisk-form target
- * (`*`) stays as it is: it is no path, and nothing matches it as one.
+ * What makes Express's `parseurl` leave its fast path (the target up to `?`) for `url.parse`: a target that does not
+ * start with `/` (absolute-form, asterisk-form), or one holding whitespace or `#` anywhere.
+ */
+const PARSED_IN_FULL = /[\t\n\f\r #\u00a0\ufeff]/;
+
+/**
+ * The pathname a request is routed by, read as Express reads it (its `parseurl`): the request target up to `?`, or,
+ * for a target `parseurl` hands to `url.parse`, that parse's pathname: an absolute-form target's path
+ * (`GET http://host/_bridge/x HTTP/1.1`, which HTTP/1.1 servers must accept; `/` when it has none), and a target
+ * with a `#` up to it, backslashes read as `/` (`/_bridge#x` is `/_bridge`). Matching the raw target instead let
+ * `http://host/_bridge/x` or `/_bridge#x` slip past the module's reservations and get the SPA's page while Express
+ * routed them to the module. An asterisk-form target (`*`) comes back as it is, and one in which `url.parse` finds
+ * no path as `''`: neither starts with `/`, and nothing takes them for a path.
  */
 export function requestPathname(req: IncomingMessage): string {
   const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-  const query = url.indexOf('?');
-  const target = query === -1 ? url : url.slice(0, query);
-  if (target.startsWith('/')) return target;
-  const authority = ABSOLUTE_FORM.exec(target);
-  if (!authority) return target;
-  return target.slice(authority[0].length) || '/';
+  if (url.startsWith('/') && !PARSED_IN_FULL.test(url)) {
+    const query = url.indexOf('?');
+    return query === -1 ? url : url.slice(0, query);
+  }
+  try {
+    return parse(url).pathname ?? '';
+  } catch {
+    // `http://[x/a`, `//%@ /`: Express's router gets no pathname either, and routes nothing by it.
+    return '';
+  }
 }
