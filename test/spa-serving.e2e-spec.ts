@@ -388,6 +388,13 @@ describe('SPA serving under a base path', () => {
     // Absolute-form targets are read by their path: a JSON request under the base is no page either.
     expect((await rawGet(running.url, 'http://127.0.0.1/app/cart', 'application/json')).status).toBe(404);
     expect((await rawGet(running.url, 'http://127.0.0.1/app/cart')).body).toContain(INDEX_MARKER);
+    // The base in any letter case, as Express routes it: `/APP/cart` is a page for a browser, and no page for a fetch
+    // that wants JSON.
+    expect((await get(`${running.url}/APP/cart`)).text).toContain(INDEX_MARKER);
+    for (const path of ['/APP/cart', '/App', '/aPp/product/3']) {
+      const json = await get(`${running.url}${path}`, { accept: 'application/json' });
+      expect([path, json.status, json.type]).toEqual([path, 404, 'application/json; charset=utf-8']);
+    }
     for (const path of ['/cart', '/application', '/assets/app-3f2a1c.js']) {
       const answer = await get(`${running.url}${path}`);
       expect(answer.status).toBe(404);

@@ -3,6 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestPathname } from './request-pathname.js';
 import type { PathMatcher } from './reserved-paths.js';
+import { pathRule } from './spa.options.js';
 
 /** DI token of the {@link SpaFallbackRules} the SPA's serve-static module reads. */
 export const SPA_FALLBACK_RULES = Symbol('ReflexSpaFallbackRules');
@@ -42,11 +43,13 @@ export class SpaFallbackGate implements OnModuleInit {
     const adapter = this.adapterHost.httpAdapter;
     if (!adapter || !this.rules.enabled) return;
     const { base, exclusion } = this.rules;
-    const under = base === '/' ? () => true : (path: string) => path === base || path.startsWith(`${base}/`);
+    // In any letter case, as Express routes the fallback (`<base>/{*any}`) and serve-static's mount: `/APP/cart` is
+    // answered with the page as `/app/cart` is, so a JSON request for it must be kept off it the same way.
+    const under = pathRule('spa.base', base);
     adapter.use((req: IncomingMessage, _res: ServerResponse, next: (error?: unknown) => void) => {
       if ((req.method !== 'GET' && req.method !== 'HEAD') || !wantsJsonOnly(req.headers.accept)) return next();
       const path = requestPathname(req);
-      if (!under(path) || exclusion.test(path)) return next();
+      if (!under.test(path) || exclusion.test(path)) return next();
       next(new NotFoundException(`Cannot ${req.method} ${path}`));
     });
   }
