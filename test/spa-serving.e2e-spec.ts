@@ -221,6 +221,7 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       expect((await plainGet(`${running.url}/cart`, { accept: BROWSER, 'if-match': String(page.headers.etag) })).status).toBe(200);
       const failed = await plainGet(`${running.url}/cart`, { accept: BROWSER, 'if-match': '"another-version"' });
       expect(failed.status).toBe(412);
+      expect(failed.headers['cache-control']).toBe('no-store');
       expect(failed.headers['content-type']).toMatch(/^application\/json/);
       expect(JSON.parse(failed.body)).toMatchObject({ statusCode: 412 });
       // No Last-Modified to hold against the page: only its ETag says whether a copy is current.
@@ -233,6 +234,9 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       const answer = await get(`${running.url}${path}`);
       expect(answer.status).toBe(404);
       expect(answer.text).not.toContain(INDEX_MARKER);
+      // In a rolling deploy a new page's bundle is missing on a worker still on the old build: a CDN that kept that
+      // 404 (Cloudflare keeps a 404 without Cache-Control for 3 minutes) would break every new page for as long.
+      expect(answer.cacheControl).toBe('no-store');
     });
 
     it.each(['/.git/config', '/.git/HEAD', '/.well-known/openid-configuration', '/.well-known/apple-app-site-association', '/.ssh/id_rsa', '/cart/.svn/entries', '/cart/%2egit/config'])(
@@ -416,6 +420,7 @@ describe('SPA serving with the fallback off', () => {
     expect((await get(`${running.url}/assets/app-3f2a1c.js`, { accept: '*/*' })).status).toBe(200);
     const deep = await get(`${running.url}/cart`);
     expect(deep.status).toBe(404);
+    expect(deep.cacheControl).toBe('no-store');
     expect(deep.text).not.toContain(INDEX_MARKER);
   });
 });
@@ -491,7 +496,11 @@ describe('SPA serving from a directory without index.html (a wrong rootPath, a b
       const warnings = logger.lines.filter((line) => line.level === 'warn' && line.message.includes('index.html'));
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.message).toContain(join(root, 'index.html'));
-      for (const path of ['/', '/cart']) expect([path, (await get(`${running.url}${path}`)).status]).toEqual([path, 404]);
+      // No-store: a cache must not keep the page missing once the build is there (a deploy swapping it in).
+      for (const path of ['/', '/cart', '/assets/app-1.js']) {
+        const missing = await get(`${running.url}${path}`);
+        expect([path, missing.status, missing.cacheControl]).toEqual([path, 404, 'no-store']);
+      }
       await writeFile(join(root, 'index.html'), `<div ${INDEX_MARKER}></div>`);
       for (const path of ['/', '/cart']) expect([path, (await get(`${running.url}${path}`)).text]).toEqual([path, `<div ${INDEX_MARKER}></div>`]);
     } finally {

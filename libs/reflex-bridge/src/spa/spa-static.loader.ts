@@ -8,6 +8,9 @@ import { whenAnswerable } from '../common/pipelined-turn.js';
 import { SPA_FALLBACK_RULES, type SpaFallbackRules } from './spa-fallback.gate.js';
 import { spaFallbackRoute } from './spa-fallback.route.js';
 import { SpaIndexPage } from './spa-index.page.js';
+import { errorAnswersUncached } from './error-answers-uncached.js';
+import { requestPathname } from './request-pathname.js';
+import { pathRule } from './spa.options.js';
 
 /**
  * serve-static's loader for the SPA, picked when the module initialises rather than when it is built.
@@ -53,6 +56,12 @@ export class SpaStaticLoader extends AbstractLoader {
         res.setHeader('Cache-Control', 'no-store');
       }
       next(error);
+    });
+    // What serve-static did not answer under the base is the fallback's or a 404's: an error is not to be cached.
+    const under = pathRule('spa.base', this.rules.base);
+    app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+      if ((req.method === 'GET' || req.method === 'HEAD') && under.test(requestPathname(req))) errorAnswersUncached(res);
+      next();
     });
     if (!this.rules.enabled) return;
     const { base, rootPath, exclusion } = this.rules;
