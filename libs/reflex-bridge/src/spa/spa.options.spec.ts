@@ -92,6 +92,15 @@ describe('profile, spa and devServer options', () => {
     expect(() => resolveOptions({ spa: { rootPath: ROOT, base: '/app/' } })).toThrow('invalid option "spa.base"');
     expect(() => resolveOptions({ spa: { rootPath: ROOT, assetsPrefix: '/assets' } })).toThrow('invalid option "spa.assetsPrefix"');
     expect(() => resolveOptions({ spa: { rootPath: ROOT, fallback: 'yes' as never } })).toThrow('invalid option "spa.fallback"');
+    // A segment starting with a dot is a dotfile to serve-static and never a page to the fallback: a base or an assets
+    // folder there served every deep link or every bundle as a 404.
+    for (const base of ['/.app', '/app/.x', '/..', '/app/.']) {
+      expect(() => resolveOptions({ spa: { rootPath: ROOT, base } })).toThrow(/invalid option "spa.base".*starts with a dot/);
+    }
+    for (const assetsPrefix of ['/.vite/', '/static/.assets/', '/../']) {
+      expect(() => resolveOptions({ spa: { rootPath: ROOT, assetsPrefix } })).toThrow(/invalid option "spa.assetsPrefix".*starts with a dot/);
+    }
+    expect(resolveOptions({ spa: { rootPath: ROOT, base: '/app.v2', assetsPrefix: '/_app/immutable.x/' } }).spa).toMatchObject({ base: '/app.v2', assetsPrefix: '/_app/immutable.x/' });
     expect(() => resolveOptions({ spa: { rootPath: ROOT, exclude: ['api'] } })).toThrow('invalid option "spa.exclude[0]"');
     expect(() => resolveOptions({ spa: { rootPath: ROOT, maxAgeSeconds: -1 } })).toThrow('invalid option "spa.maxAgeSeconds"');
     expect(() => resolveOptions({ spa: { rootPath: ROOT, index: 'x' } as never })).toThrow('invalid option "spa.index"');

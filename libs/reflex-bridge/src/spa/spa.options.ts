@@ -9,13 +9,13 @@ export interface SpaOptions {
    */
   rootPath: string;
   /**
-   * The URL the SPA lives under: `/` for the whole site, or a path such as `/app`.
+   * The URL the SPA lives under: `/` for the whole site, or a path such as `/app` (no segment starting with a dot).
    * @default '/'
    */
   base?: string;
   /**
    * Where the bundler's content-hashed files are, under `base`: they never change, so they are cached for a year
-   * (`public, max-age=31536000, immutable`).
+   * (`public, max-age=31536000, immutable`). No segment of it may start with a dot (dotfiles are never served).
    * @default '/assets/'
    */
   assetsPrefix?: string;
@@ -154,6 +154,13 @@ function resolveSpa(spa: unknown): ResolvedSpaOptions | undefined {
   const assetsPrefix = given.assetsPrefix ?? SPA_DEFAULTS.assetsPrefix;
   if (typeof assetsPrefix !== 'string' || !/^\/([\w\-.~]+\/)+$/.test(assetsPrefix)) {
     throw new InvalidOptionError('spa.assetsPrefix', `expected a folder path such as "/assets/", got ${JSON.stringify(assetsPrefix)}`);
+  }
+  // serve-static ignores dotfiles and the fallback never answers a path with a dot segment (`/.git/config`): under a
+  // base such as `/.app` every deep link was a 404, in an assets folder such as `/.vite/` every bundle.
+  for (const [field, path] of [['spa.base', base], ['spa.assetsPrefix', assetsPrefix]] as const) {
+    if (path.split('/').some((segment) => segment.startsWith('.'))) {
+      throw new InvalidOptionError(field, `${JSON.stringify(path)} has a segment that starts with a dot, which the SPA never serves (dotfiles are refused): rename it`);
+    }
   }
   const fallback = given.fallback ?? SPA_DEFAULTS.fallback;
   if (typeof fallback !== 'boolean') throw new InvalidOptionError('spa.fallback', 'expected a boolean');
