@@ -16,7 +16,8 @@ import { request as httpRequest } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import WebSocket from 'ws';
 import { BridgeTier, currentRequest, EventHandler, ReflexBridgeModule, State, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { freePort } from './support/ports.js';
 import { RawSocket } from './support/raw-socket.js';
 import { startViteDevServer, type ViteDevServer } from './support/vite-dev-server.js';
 
@@ -288,6 +289,28 @@ describe('profile split_dev (a real Vite dev server)', () => {
     expect(JSON.parse((await page(`${running.url}/api/x`)).text)).toEqual({ from: 'api controller' });
     const upload = await fetch(`${running.url}/_upload`, { method: 'POST' });
     expect(await upload.json()).toMatchObject({ code: 'upload_headers_missing' });
+  });
+});
+
+describe('profile split_dev with the dev server not running', () => {
+  it('answers a structured 502 and says once in the log which URL did not answer', async () => {
+    // The usual first run of split_dev: `npm run dev` not started yet, or devServer.url naming another port.
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const logger = new CapturingLogger();
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ profile: 'split_dev', devServer: { url } })] }, undefined, logger);
+    try {
+      for (const path of ['/', '/cart', '/src/main.js']) {
+        const response = await fetch(`${running.url}${path}`, { headers: { accept: BROWSER } });
+        expect([path, response.status, response.headers.get('content-type'), response.headers.get('cache-control')]).toEqual([path, 502, 'application/json', 'no-store']);
+        expect(await response.json()).toMatchObject({ code: 'dev_server_unavailable' });
+      }
+      expect(await upgradeAs(running.url, '/?token=x', `127.0.0.1:${new URL(running.url).port}`, 'vite-hmr')).toBe('closed');
+      const warnings = logger.lines.filter((line) => line.level === 'warn' && line.message.includes(url));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toMatch(/ECONNREFUSED/);
+    } finally {
+      await running.close();
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyMiddleware, fixRequestBody } from 'http-proxy-middleware';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
@@ -12,6 +12,11 @@ import { requestPathname } from './request-pathname.js';
 const HOST_NOT_ALLOWED = JSON.stringify({
   code: 'host_not_allowed',
   message: 'The dev server is proxied only to requests addressed to an IP address, localhost or a name in devServer.allowedHosts.',
+});
+
+const DEV_SERVER_UNAVAILABLE = JSON.stringify({
+  code: 'dev_server_unavailable',
+  message: 'The frontend dev server (devServer.url) did not answer: start it, or check devServer.url.',
 });
 
 /** The raw request target up to `?`: what Socket.IO's engine matches its path against. */
@@ -56,13 +61,31 @@ export class DevServerProxy implements OnModuleInit {
       const path = requestPathname(req);
       return path.startsWith('/') && !reserved.test(path);
     };
+    let unavailableLogged = false;
     const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
       target: devServer.url,
       // The dev server checks Host (Vite's allowedHosts): it sees its own.
       changeOrigin: true,
       pathFilter: (_pathname, req) => proxied(req),
-      // The app's body parsers may have read a POST body already: write it to the dev server again.
-      on: { proxyReq: fixRequestBody },
+      on: {
+        // The app's body parsers may have read a POST body already: write it to the dev server again.
+        proxyReq: fixRequestBody,
+        proxyRes: () => {
+          unavailableLogged = false;
+        },
+        // In place of http-proxy-middleware's answer (a 504 whose text body named the Host and path, and nothing in
+        // the app's log): the usual first run of split_dev has no dev server started yet, or a wrong port.
+        error: (error: NodeJS.ErrnoException, _req: IncomingMessage, res: ServerResponse | Duplex) => {
+          if (!unavailableLogged) {
+            unavailableLogged = true;
+            this.logger.warn(`The frontend dev server at ${devServer.url} did not answer (${error.code ?? error.message}): start it (e.g. npm run dev), or set devServer.url to where it listens. Not logged again until it answers.`);
+          }
+          if (!(res instanceof ServerResponse)) return void res.destroy();
+          if (res.headersSent) return void res.destroy();
+          res.writeHead(502, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(DEV_SERVER_UNAVAILABLE) });
+          res.end(DEV_SERVER_UNAVAILABLE);
+        },
+      },
     });
     let refusalLogged = false;
     const hostAllowed = (req: IncomingMessage): boolean => {
