@@ -510,6 +510,37 @@ describe('SPA serving from a directory without index.html (a wrong rootPath, a b
   });
 });
 
+describe('SPA serving while index.html cannot be read (a deploy left a directory, or a file the app may not read)', () => {
+  it('answers deep links with a structured 503 and logs it once, not an error with its stack per request', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'spa-unreadable-'));
+    await mkdir(join(root, 'index.html'));
+    const logger = new CapturingLogger();
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ spa: { rootPath: root } })] }, undefined, logger);
+    try {
+      for (const path of ['/cart', '/product/3', '/cart']) {
+        const answer = await get(`${running.url}${path}`);
+        expect([path, answer.status, answer.cacheControl]).toEqual([path, 503, 'no-store']);
+        expect(JSON.parse(answer.text)).toMatchObject({ statusCode: 503 });
+      }
+      const lines = () => logger.lines.filter((line) => line.level === 'error' || (line.level === 'warn' && !line.message.includes('has no index.html')));
+      expect(lines()).toHaveLength(1);
+      expect(lines()[0]!.message).toContain('EISDIR');
+      expect(lines()[0]!.message).toContain(join(root, 'index.html'));
+      // Readable again: served, and a later failure is logged again.
+      await rm(join(root, 'index.html'), { recursive: true });
+      await writeFile(join(root, 'index.html'), `<div ${INDEX_MARKER}></div>`);
+      expect((await get(`${running.url}/cart`)).text).toContain(INDEX_MARKER);
+      await rm(join(root, 'index.html'));
+      await mkdir(join(root, 'index.html'));
+      expect((await get(`${running.url}/cart`)).status).toBe(503);
+      expect(lines()).toHaveLength(2);
+    } finally {
+      await running.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('SPA serving of /.well-known/ (RFC 8615) from the build', () => {
   it('serves the build\'s well-known files, and no other dotfile, nor a dotfile inside .well-known', async () => {
     const root = await mkdtemp(join(tmpdir(), 'spa-well-known-'));

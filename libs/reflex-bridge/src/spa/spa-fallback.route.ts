@@ -1,4 +1,4 @@
-import { NotFoundException, PreconditionFailedException } from '@nestjs/common';
+import { type LoggerService, NotFoundException, PreconditionFailedException, ServiceUnavailableException } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fresh from 'fresh';
 import type { SpaIndexPage, SpaIndexVersion } from './spa-index.page.js';
@@ -17,16 +17,28 @@ type Next = (error?: unknown) => void;
  * sent (a build's mtime says nothing of the content, see {@link ContentEtags}). `If-None-Match` revalidates (304);
  * `If-Match` naming another version is a 412 with Nest's JSON body.
  */
-export function spaFallbackRoute(page: SpaIndexPage, exclusion: PathMatcher): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
+export function spaFallbackRoute(page: SpaIndexPage, exclusion: PathMatcher, logger: LoggerService): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
+  // Whether the last read failed for another reason than a missing file, so that an outage is logged once.
+  let unreadable = false;
   return (req, res, next) => {
     const path = requestPathname(req);
     // Only a path can be a page (not the asterisk-form `*`).
     if (!path.startsWith('/') || exclusion.test(path)) return next();
     page.read().then(
-      (version) => answer(req, res, next, version),
+      (version) => {
+        unreadable = false;
+        answer(req, res, next, version);
+      },
       (error: NodeJS.ErrnoException) => {
         // No index.html in the build (yet, or a deploy is swapping it): the route is unknown, as it would be without the SPA.
-        next(error?.code === 'ENOENT' || error?.code === 'ENOTDIR' ? new NotFoundException(`Cannot ${req.method} ${path}`) : error);
+        if (error?.code === 'ENOENT' || error?.code === 'ENOTDIR') return next(new NotFoundException(`Cannot ${req.method} ${path}`));
+        // It is there but cannot be read (a directory, a file the app's user may not read, no file descriptor left):
+        // handed on as is, it was a 500 with Nest's error log and stack for every deep link any client asked for.
+        if (!unreadable) {
+          unreadable = true;
+          logger.error(`spa: ${page.path} cannot be read (${error?.code ?? String(error)}): deep links answer 503 until it can. Not logged again until it is read.`);
+        }
+        next(new ServiceUnavailableException('The page cannot be served now'));
       },
     );
   };

@@ -67,6 +67,6 @@ export class SpaStaticLoader extends AbstractLoader {
     const { base, rootPath, exclusion } = this.rules;
     // As serve-static's render path: every path under the base (its param is decoded, so `%zz` is a 400).
     const route = base === '/' ? '{*any}' : `${base}/{*any}`;
-    app.get(route, spaFallbackRoute(new SpaIndexPage(join(rootPath, 'index.html')), exclusion));
+    app.get(route, spaFallbackRoute(new SpaIndexPage(join(rootPath, 'index.html')), exclusion, this.logger));
   }
 }
