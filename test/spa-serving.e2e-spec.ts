@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -534,6 +534,31 @@ describe('SPA serving while index.html cannot be read (a deploy left a directory
       await mkdir(join(root, 'index.html'));
       expect((await get(`${running.url}/cart`)).status).toBe(503);
       expect(lines()).toHaveLength(2);
+    } finally {
+      await running.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SPA serving of a file in the build that cannot be read (a symlink loop, a file the app may not read)', () => {
+  it('answers a structured 503 and logs it once, not an error with its stack per request', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'spa-unreadable-file-'));
+    await writeFile(join(root, 'index.html'), `<div ${INDEX_MARKER}></div>`);
+    await symlink('robots.txt', join(root, 'robots.txt'));
+    const logger = new CapturingLogger();
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ spa: { rootPath: root } })] }, undefined, logger);
+    try {
+      for (let request = 0; request < 3; request++) {
+        const answer = await get(`${running.url}/robots.txt`, { accept: '*/*' });
+        expect([answer.status, answer.cacheControl]).toEqual([503, 'no-store']);
+        expect(JSON.parse(answer.text)).toMatchObject({ statusCode: 503 });
+      }
+      const lines = logger.lines.filter((line) => line.level === 'error' || line.level === 'warn');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]!.message).toContain('ELOOP');
+      expect(lines[0]!.message).toContain(join(root, 'robots.txt'));
+      expect((await get(`${running.url}/cart`)).text).toContain(INDEX_MARKER);
     } finally {
       await running.close();
       await rm(root, { recursive: true, force: true });

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import type { AbstractHttpAdapter, ApplicationConfig } from '@nestjs/core';
 import { AbstractLoader, ExpressLoader, type ServeStaticModuleOptions } from '@nestjs/serve-static';
 import { whenAnswerable } from '../common/pipelined-turn.js';
+import { RepeatedErrorLog } from '../common/repeated-error-log.js';
 import { SPA_FALLBACK_RULES, type SpaFallbackRules } from './spa-fallback.gate.js';
 import { spaFallbackRoute } from './spa-fallback.route.js';
 import { SpaIndexPage } from './spa-index.page.js';
@@ -31,6 +32,26 @@ export class SpaStaticLoader extends AbstractLoader {
     super();
   }
 
+  /** Lines a file of the build that cannot be read may log: one per file and error a minute, ten in all. */
+  private readonly unreadableFiles = new RepeatedErrorLog({ perKind: 1, perWindow: 10, windowMs: 60_000 });
+
+  /**
+   * serve-static's error for a file of the build it found but could not read (`ELOOP` for a symlink loop, `EACCES`
+   * for a file the app's user may not read), as a 503 logged within limits. Handed on as it was, it was a 500 and an
+   * error with its stack in the log for every request any client made for the file.
+   */
+  private unreadableFile(error: unknown): ServiceUnavailableException | undefined {
+    const failure = error as { status?: unknown; syscall?: unknown; code?: unknown; path?: unknown } | null;
+    if (typeof failure?.syscall !== 'string' || typeof failure.status !== 'number' || failure.status < 500) return undefined;
+    const what = `${String(failure.path)} (${String(failure.code)})`;
+    const verdict = this.unreadableFiles.take(what);
+    if (verdict.log) {
+      const before = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} such failures not logged before this one)` : '';
+      this.logger.error(`spa: ${what} cannot be read: answered 503${before}.`);
+    }
+    return new ServiceUnavailableException('The file cannot be served now');
+  }
+
   register(httpAdapter: AbstractHttpAdapter | undefined, config: ApplicationConfig, options: ServeStaticModuleOptions[]): void {
     if (!httpAdapter || options.length === 0) return;
     // Before serve-static's handlers (registered next, after the app's routes): a pipelined request reaches them,
@@ -55,7 +76,7 @@ export class SpaStaticLoader extends AbstractLoader {
         for (const name of ['ETag', 'Last-Modified', 'Accept-Ranges']) res.removeHeader(name);
         res.setHeader('Cache-Control', 'no-store');
       }
-      next(error);
+      next(this.unreadableFile(error) ?? error);
     });
     // What serve-static did not answer under the base is the fallback's or a 404's: an error is not to be cached.
     const under = pathRule('spa.base', this.rules.base);
