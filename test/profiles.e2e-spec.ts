@@ -244,7 +244,9 @@ describe('profile split_dev (a real Vite dev server)', () => {
     // than `/_upload/x`, and Socket.IO (which matches the raw target) does not take it either. Left unanswered, each
     // held its socket for ever, and the app's close() waited on them.
     // With a fragment, Express reads the target with url.parse: `/_event#x` is `/_event`, `/_bridge#/x` is `/_bridge`.
-    for (const target of ['/_bridge/x', 'http://localhost/_bridge/x', 'http://localhost/_upload/x', 'http://localhost/_event/?EIO=4&transport=websocket', '/_event#x', '/_bridge#/x']) {
+    // Socket.IO takes `/_event/...` only (its engine matches the raw target against `/_event/`): `/_event` and
+    // `/_event?EIO=4` are nobody's either.
+    for (const target of ['/_bridge/x', 'http://localhost/_bridge/x', 'http://localhost/_upload/x', 'http://localhost/_event/?EIO=4&transport=websocket', '/_event#x', '/_bridge#/x', '/_event', '/_event?EIO=4&transport=websocket']) {
       const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
       socket.on('error', () => undefined);
       const closed = new Promise<'closed'>((resolve) => socket.once('close', () => resolve('closed')));

@@ -19,13 +19,6 @@ const DEV_SERVER_UNAVAILABLE = JSON.stringify({
   message: 'The frontend dev server (devServer.url) did not answer: start it, or check devServer.url.',
 });
 
-/** The raw request target up to `?`: what Socket.IO's engine matches its path against. */
-function rawPathOf(req: IncomingMessage): string {
-  const url = req.url ?? '/';
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-}
-
 /**
  * `profile: 'split_dev'`: the frontend runs on its dev server (Vite), and the app's origin proxies to it every
  * request no route answered: pages and deep links, Vite's module and asset paths (`/@vite/client`, `/@fs/...`,
@@ -106,9 +99,10 @@ export class DevServerProxy implements OnModuleInit {
     });
     const eventPath = `${this.options.path}/`;
     (adapter.getHttpServer() as Server).on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const raw = rawPathOf(req);
-      // The bridge's own socket is Socket.IO's (its engine listens on the same server and matches the raw target).
-      if (raw === this.options.path || raw.startsWith(eventPath)) return;
+      // The bridge's own socket is Socket.IO's: its engine listens on the same server and takes what its own check
+      // takes, a raw target starting with `<path>/`. `/_event` or `/_event?EIO=4` is not, and was left to it: nobody
+      // answered, and the socket stayed open for ever.
+      if ((req.url ?? '').startsWith(eventPath)) return;
       // No other module route takes upgrades; in split_dev Engine.IO leaves unknown upgrades to us (destroyUpgrade off).
       // Read by its path as Express routes it: an absolute-form `http://host/_event/...` or `http://host/_upload/x`,
       // which nothing else takes, was left unanswered and held its socket for ever.
