@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,5 +55,11 @@ describe('ContentEtags', () => {
     await Promise.all(files.map((file) => writeFile(file, 'after!!!')));
     const again = files.map((file, index) => etags.of(file, version(index)));
     expect(again.filter((etag, index) => etag !== first[index]).length).toBe(0);
+  });
+
+  it('reads regular files only: a named pipe in the build would block the event loop until something wrote to it', async () => {
+    const pipe = join(dir, 'events.log');
+    execFileSync('mkfifo', [pipe]);
+    expect(new ContentEtags().of(pipe, await stat(pipe))).toBeUndefined();
   });
 });

@@ -30,6 +30,8 @@ export class ContentEtags {
   /** The file's content ETag, or undefined when it is too large or cannot be read (serve-static's then applies). */
   of(path: string, stat: Stats): string | undefined {
     if (stat.size > CONTENT_ETAG_MAX_BYTES) return undefined;
+    // A regular file only: a named pipe (size 0) read synchronously held the event loop until something wrote to it.
+    if (typeof stat.isFile === 'function' && !stat.isFile()) return undefined;
     const version = `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
     const known = this.entries.get(path);
     if (known?.version === version) return known.etag;
