@@ -41,19 +41,60 @@ function initialComputed(state: StateDefinition, getter: (this: object) => unkno
   }
 }
 
-/** `CartState`, or a name made from the wire name when two states share a class name. */
+/**
+ * Words a `const` cannot be named in an ES module (reserved, strict-mode and TypeScript's own), and the names the
+ * generated module imports or declares itself: a class whose name is one of them (`{ default: class {} }.default`
+ * is a class named `default`) gets a name made from its wire name.
+ */
+const UNUSABLE_NAMES = new Set([
+  ...'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with'.split(' '),
+  ...'implements interface let package private protected public static yield await arguments eval undefined NaN Infinity'.split(' '),
+  'EmptyPayload',
+  'HandlerRef',
+  'StateRef',
+  'States',
+]);
+
+/** True for a name the generated module can declare an exported `const` with. */
+function isUsableName(name: string): boolean {
+  return /^[A-Za-z_$][\w$]*$/.test(name) && !UNUSABLE_NAMES.has(name);
+}
+
+/** `a_state.item_state` → `AStateItemState`: a state's wire name made an identifier. */
+function nameFromWire(state: StateDefinition): string {
+  const name = state.fullName
+    .split('.')
+    .slice(1)
+    .map((part) => part.replace(/(^|_)([a-z0-9])/g, (_m, _u, c: string) => c.toUpperCase()))
+    .join('');
+  // `_1st` makes `1st`, which no identifier starts with.
+  return /^[0-9]/.test(name) ? `_${name}` : name;
+}
+
+/**
+ * Each state's export name, all different: `CartState` (its class name) where that name is one state's alone and
+ * usable, else a name made from the wire name, numbered when even that is taken (`PABc` can come from both
+ * `p.a_bc` and `p_a.bc`, and a class may be named `PABc` too).
+ */
 function exportNames(states: StateDefinition[]): Map<StateDefinition, string> {
   const counts = new Map<string, number>();
   for (const state of states) counts.set(state.cls.name, (counts.get(state.cls.name) ?? 0) + 1);
   const names = new Map<StateDefinition, string>();
+  const taken = new Set<string>();
+  // Class names first: a usable one is kept as written, whatever names the other states' wire names make.
   for (const state of states) {
-    const unique = counts.get(state.cls.name) === 1 && /^[A-Za-z_$][\w$]*$/.test(state.cls.name);
-    const fromWire = state.fullName
-      .split('.')
-      .slice(1)
-      .map((part) => part.replace(/(^|_)([a-z0-9])/g, (_m, _u, c: string) => c.toUpperCase()))
-      .join('');
-    names.set(state, unique ? state.cls.name : fromWire);
+    if (counts.get(state.cls.name) === 1 && isUsableName(state.cls.name)) {
+      names.set(state, state.cls.name);
+      taken.add(state.cls.name);
+    }
+  }
+  for (const state of states) {
+    if (names.has(state)) continue;
+    const base = nameFromWire(state);
+    let name = base;
+    for (let n = 2; taken.has(name) || !isUsableName(name); n++) name = `${base}${n}`;
+    names.set(state, name);
+    taken.add(name);
   }
   return names;
 }
