@@ -87,4 +87,12 @@ describe('generateStateTypes on odd but legal state classes', () => {
     expect(source).toContain('export const One: ');
     expect(source).toContain('export const _1st: ');
   }, 60_000);
+
+  it('compiles when a class name or the source path holds a comment end or a line break', async () => {
+    @Module({ imports: [ReflexBridgeModule.forRoot()], providers: [stateNamed('a*/b', { name: 'three' })] })
+    class OddModule {}
+    const source = await generateStateTypesFor(OddModule, { source: 'dist/*/x\nexport const y = 1;\n.js' });
+    expect(await compileErrors(source)).toEqual([]);
+    expect(source).not.toMatch(/^export const y/m);
+  }, 60_000);
 });
