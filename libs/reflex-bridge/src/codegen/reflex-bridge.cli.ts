@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { loadAppModule } from './app-module.loader.js';
 import { generateStateTypesFor } from './state-types.codegen.js';
 
-const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <file.ts> [--export <name>] [--types-package <package>] [--declarations <dir>]
+const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <file.ts> [--export <name>] [--types-package <package>] [--declarations <dir>] [--timeout <seconds>]
 
   --app          the app's built JavaScript file exporting its root Nest module (a class, a dynamic module, or a
                  function returning one); it is booted without listening to read its @State() classes
@@ -15,7 +15,14 @@ const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <fil
   --types-package  the package the generated module imports its types from (default: @reflex-bridge/react)
   --declarations the folder of the app's built .d.ts files, where the vars' declared types are read (default: the
                  folder of --app; needs the package typescript, else types come from the initial values)
+  --timeout      seconds the app may take to load, boot and close before the command gives up (default: 60)
 `;
+
+/** How long the app may take to load, boot and close (`--timeout`), by default. */
+const DEFAULT_TIMEOUT_SECONDS = 60;
+
+/** What the command is doing, named in the message when the app never lets it finish. */
+let phase = 'starting';
 
 /** `reflex-bridge codegen …`: exits 0 after writing the file, 1 with a message on any problem, 2 on bad usage. */
 async function main(argv: string[]): Promise<number> {
@@ -24,11 +31,18 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(command === undefined || command === '--help' ? USAGE : `Unknown command "${command}".\n\n${USAGE}`);
     return command === '--help' ? 0 : 2;
   }
-  let values: { app?: string; out?: string; export?: string; 'types-package'?: string; declarations?: string };
+  let values: { app?: string; out?: string; export?: string; 'types-package'?: string; declarations?: string; timeout?: string };
   try {
     ({ values } = parseArgs({
       args: rest,
-      options: { app: { type: 'string' }, out: { type: 'string' }, export: { type: 'string' }, 'types-package': { type: 'string' }, declarations: { type: 'string' } },
+      options: {
+        app: { type: 'string' },
+        out: { type: 'string' },
+        export: { type: 'string' },
+        'types-package': { type: 'string' },
+        declarations: { type: 'string' },
+        timeout: { type: 'string' },
+      },
       strict: true,
     }));
   } catch (error) {
@@ -39,15 +53,50 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--app and --out are required.\n\n${USAGE}`);
     return 2;
   }
-  const module = await loadAppModule(values.app, values.export);
-  const declarationsDir = resolve(values.declarations ?? dirname(values.app));
-  const text = await generateStateTypesFor(module, { importFrom: values['types-package'], source: values.app, declarationsDir });
+  const timeout = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : Number(values.timeout);
+  if (!(timeout > 0 && timeout <= 86_400)) {
+    process.stderr.write(`--timeout must be a number of seconds above 0 (at most 86400), not "${values.timeout}".\n\n${USAGE}`);
+    return 2;
+  }
+  const { app, declarations, export: exportName } = values;
+  const text = await withDeadline(timeout, async () => {
+    phase = `importing ${app}`;
+    const module = await loadAppModule(app, exportName);
+    phase = 'booting the app module, reading its states and closing it';
+    const declarationsDir = resolve(declarations ?? dirname(app));
+    return generateStateTypesFor(module, { importFrom: values['types-package'], source: app, declarationsDir });
+  });
+  phase = 'writing --out';
   const out = resolve(values.out);
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, text);
   process.stdout.write(`reflex-bridge codegen: wrote ${out}\n`);
   return 0;
 }
+
+/**
+ * Runs `work`, failing after `seconds`: an app whose provider waits on a server that never answers would otherwise
+ * keep the command (and the build that runs it) waiting for ever. The timer does not keep the process alive itself.
+ */
+async function withDeadline<T>(seconds: number, work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`still ${phase} after ${seconds} s (--timeout); is the app waiting on a server that does not answer?`)), seconds * 1000);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work(), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// The event loop empties while main still waits: the app awaits a promise nothing is left to settle (a top-level
+// `await` on nothing, a hook returning a promise that never resolves). Node would exit 0 having written nothing.
+process.once('beforeExit', () => {
+  process.stderr.write(`reflex-bridge codegen failed: the app never finished ${phase}: it awaits a promise that nothing is left to settle.\n`);
+  process.exit(1);
+});
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -1,0 +1,95 @@
+/**
+ * `reflex-bridge codegen` (the built CLI, as `npx reflex-bridge` runs it) against app modules that misbehave: the
+ * command must end with a message and exit code 1, never hang and never report success having written nothing.
+ * Needs `npm run build` first.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(repoRoot, 'libs/reflex-bridge/dist/codegen/reflex-bridge.cli.js');
+
+/** A root module (plain JavaScript, as the app's build writes it) whose one provider runs `hook` at boot. */
+function appWithHook(hook: string): string {
+  return `import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { ReflexBridgeModule } from '@reflex-bridge/nest';
+class Database { onModuleInit() { ${hook} } }
+Injectable()(Database);
+class AppModule {}
+Module({ imports: [ReflexBridgeModule.forRoot()], providers: [Database] })(AppModule);
+export default AppModule;
+`;
+}
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function codegen(...args: string[]): Promise<CliRun> {
+  return new Promise((done) => {
+    execFile(process.execPath, [cli, 'codegen', ...args], { cwd: repoRoot }, (error, stdout, stderr) => {
+      done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('reflex-bridge codegen with a misbehaving app module', () => {
+  let dir = '';
+
+  beforeAll(async () => {
+    // Inside the repository, so the app's imports resolve to this build (node_modules/@reflex-bridge/nest).
+    await mkdir(join(repoRoot, '.tmp'), { recursive: true });
+    dir = await mkdtemp(join(repoRoot, '.tmp', 'codegen-cli-'));
+    await writeFile(join(dir, 'package.json'), '{"type":"module"}');
+  });
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes the module for a well-behaved app (the baseline)', async () => {
+    await writeFile(join(dir, 'good.js'), appWithHook(''));
+    const run = await codegen('--app', join(dir, 'good.js'), '--out', join(dir, 'good.ts'));
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(existsSync(join(dir, 'good.ts'))).toBe(true);
+  }, 60_000);
+
+  it('fails, naming the file, when the app module awaits a promise nothing will settle', async () => {
+    await writeFile(join(dir, 'stuck-import.js'), 'await new Promise(() => {});\nexport default class AppModule {}\n');
+    const run = await codegen('--app', join(dir, 'stuck-import.js'), '--out', join(dir, 'stuck-import.ts'));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('reflex-bridge codegen failed: the app never finished importing');
+    expect(run.stderr).toContain('stuck-import.js');
+    expect(existsSync(join(dir, 'stuck-import.ts'))).toBe(false);
+  }, 60_000);
+
+  it('fails when a provider hook returns a promise that never settles', async () => {
+    await writeFile(join(dir, 'stuck-hook.js'), appWithHook('return new Promise(() => {});'));
+    const run = await codegen('--app', join(dir, 'stuck-hook.js'), '--out', join(dir, 'stuck-hook.ts'));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('the app never finished booting the app module');
+  }, 60_000);
+
+  // The test's own limit (60 s) is many times the command's (1 s): a hang fails it, a slow machine does not.
+  it('gives up after --timeout when a provider waits on a server that never answers', async () => {
+    await writeFile(join(dir, 'waiting.js'), appWithHook('setInterval(() => {}, 1000); return new Promise(() => {});'));
+    const run = await codegen('--app', join(dir, 'waiting.js'), '--out', join(dir, 'waiting.ts'), '--timeout', '1');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('reflex-bridge codegen failed: still booting the app module');
+    expect(run.stderr).toContain('after 1 s (--timeout)');
+    expect(existsSync(join(dir, 'waiting.ts'))).toBe(false);
+  }, 60_000);
+
+  it('refuses a --timeout that is not a positive number of seconds', async () => {
+    const run = await codegen('--app', join(dir, 'good.js'), '--out', join(dir, 'never.ts'), '--timeout', 'soon');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--timeout must be a number of seconds');
+  }, 60_000);
+});
