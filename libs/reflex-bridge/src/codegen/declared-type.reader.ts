@@ -116,7 +116,11 @@ class WireTypePrinter {
     if (flags & ts.TypeFlags.Boolean) return 'boolean';
     if (flags & ts.TypeFlags.EnumLiteral && type.isUnion()) return this.union(type.types, depth);
     if (type.isUnion()) return this.union(type.types, depth);
-    if (!(flags & ts.TypeFlags.Object) && !type.isIntersection()) return 'unknown';
+    if (type.isIntersection()) {
+      // A branded primitive (`string & { __brand: 'UserId' }`) is the primitive on the wire: the brand is a type only.
+      const primitive = type.types.find((member) => !(member.flags & (ts.TypeFlags.Object | ts.TypeFlags.Intersection)));
+      if (primitive) return this.type(primitive, depth);
+    } else if (!(flags & ts.TypeFlags.Object)) return 'unknown';
     if (depth >= MAX_DEPTH) return 'unknown';
     if (checker.isArrayType(type) || checker.isTupleType(type)) {
       const args = checker.getTypeArguments(type as TS.TypeReference);
@@ -132,6 +136,8 @@ class WireTypePrinter {
     for (const property of checker.getPropertiesOfType(type)) {
       const declaration = property.valueDeclaration ?? property.declarations?.[0];
       if (declaration && (ts.isMethodDeclaration(declaration) || ts.isMethodSignature(declaration))) continue;
+      // A symbol-keyed property (`[Symbol.toStringTag]`, named `__@toStringTag@12` here): JSON drops it.
+      if (property.escapedName.toString().startsWith('__@')) continue;
       const propertyType = declaration ? checker.getTypeOfSymbolAtLocation(property, declaration) : checker.getDeclaredTypeOfSymbol(property);
       if (propertyType.getCallSignatures().length > 0 && checker.getPropertiesOfType(propertyType).length === 0) continue;
       const optional = (property.flags & ts.SymbolFlags.Optional) !== 0;

@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readDeclaredTypes } from './declared-type.reader.js';
+
+/** What an app's build may declare for a state: types wider, deeper or odder than a var's JSON. */
+const DECLARATIONS = `type UserId = string & { readonly __brand: 'UserId' };
+type Cents = number & { __unit: 'cents' };
+export interface Folder {
+  name: string;
+  a: Folder; b: Folder; c: Folder; d: Folder; e: Folder; f: Folder; g: Folder; h: Folder;
+}
+export declare class OddState {
+  owner: UserId;
+  price: Cents | null;
+  tree: Folder | null;
+  element: null;
+  tags: Set<string> | null;
+  count: number;
+}
+`;
+
+describe('readDeclaredTypes on types wider, deeper or odder than JSON', () => {
+  let dir = '';
+  let members: Map<string, string> = new Map();
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'reflex-declared-'));
+    await writeFile(join(dir, 'odd.state.d.ts'), DECLARATIONS);
+    members = (await readDeclaredTypes([join(dir, 'odd.state.d.ts')], ['OddState'])).get('OddState') ?? new Map();
+  }, 60_000);
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('types a branded primitive as the primitive JSON carries', () => {
+    expect(members.get('owner')).toBe('string');
+    expect(members.get('price')).toBe('number | null');
+  });
+
+  it('leaves out symbol-keyed properties, which JSON drops', () => {
+    expect(members.get('tags')).not.toContain('__@');
+  });
+});
