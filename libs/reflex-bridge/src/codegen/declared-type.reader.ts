@@ -6,6 +6,16 @@ import { propertyName } from './wire-type.printer.js';
 /** How deep nested object types are spelt out before the printer says `unknown` (as for values). */
 const MAX_DEPTH = 6;
 
+/**
+ * How many object fields one member's type may spell out. A recursive type is unrolled {@link MAX_DEPTH} levels, so
+ * its text grows as (fields a level)^6: eight fields make 3.8 MB, a DOM element's hundreds never finish. Past this
+ * the member says `unknown` and the generator falls back to its initial value's type.
+ */
+const MAX_FIELDS = 2_000;
+
+/** Thrown when a member's type spells out more than {@link MAX_FIELDS} fields. */
+class TooWide extends Error {}
+
 /** Per state class name: each public member's declared type, as the client receives it (JSON). */
 export type DeclaredStateTypes = Map<string, Map<string, string>>;
 
@@ -96,8 +106,18 @@ class WireTypePrinter {
     private readonly checker: TS.TypeChecker,
   ) {}
 
+  /** Fields this member's type may still spell out. */
+  private fieldsLeft = MAX_FIELDS;
+
   print(type: TS.Type, depth: number, optional = false): string {
-    const text = this.type(type, depth);
+    this.fieldsLeft = MAX_FIELDS;
+    let text: string;
+    try {
+      text = this.type(type, depth);
+    } catch (error) {
+      if (error instanceof TooWide) return 'unknown';
+      throw error;
+    }
     return optional && !/(^|\| )undefined( \||$)/.test(text) ? `${text} | undefined` : text;
   }
 
@@ -134,6 +154,7 @@ class WireTypePrinter {
     if (type.getCallSignatures().length > 0 && checker.getPropertiesOfType(type).length === 0) return 'unknown';
     const fields: string[] = [];
     for (const property of checker.getPropertiesOfType(type)) {
+      if (--this.fieldsLeft < 0) throw new TooWide();
       const declaration = property.valueDeclaration ?? property.declarations?.[0];
       if (declaration && (ts.isMethodDeclaration(declaration) || ts.isMethodSignature(declaration))) continue;
       // A symbol-keyed property (`[Symbol.toStringTag]`, named `__@toStringTag@12` here): JSON drops it.
