@@ -102,6 +102,23 @@ class ProductListState extends Paged {
   }
 }
 
+/** A base whose handler is guarded; the subclass overrides it without decorators (so without the guard). */
+abstract class Guarded {
+  items = ['a'];
+
+  @EventHandler()
+  wipe(): void {
+    this.items = [];
+  }
+}
+
+@State({ name: 'override_list' })
+class OverrideListState extends Guarded {
+  override wipe(): void {
+    this.items.length = 0;
+  }
+}
+
 describe('StateRegistry', () => {
   let moduleRef: TestingModule | undefined;
 
@@ -316,6 +333,13 @@ describe('StateRegistry', () => {
       const registry = await registryWith(ProductListState);
       expect(registry.findHandler(`${ROOT_STATE_NAME}.product_list.next`)?.method).toBe('next');
       expect(registry.findHandler(`${ROOT_STATE_NAME}.product_list.search`)?.method).toBe('search');
+    });
+
+    it('does not take an override without @EventHandler() for a handler (what runs carries no guards)', async () => {
+      // The method that runs is the override, and guards, pipes and tiers are read from it: registered, it would be
+      // callable with none of what the base's decorators said. As a Nest controller, the override must be marked.
+      const registry = await registryWith(OverrideListState);
+      expect(registry.findHandler(`${ROOT_STATE_NAME}.override_list.wipe`)).toBeUndefined();
     });
   });
 

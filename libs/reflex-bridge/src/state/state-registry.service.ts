@@ -183,12 +183,18 @@ export class StateRegistry implements OnModuleInit {
     return computed;
   }
 
-  /** Methods marked `@EventHandler()` on the class or its ancestors; `_` names are never callable. */
+  /**
+   * Methods marked `@EventHandler()` on the class or its ancestors; `_` names are never callable. Only the
+   * definition that runs counts (the most derived): guards, pipes and tiers are read from it, so an undecorated
+   * override of a base handler is no handler, as an undecorated override of a Nest route is no route.
+   */
   private findHandlerMethods(cls: Type): string[] {
     const methods = new Set<string>();
+    const seen = new Set<string>();
     for (let proto = cls.prototype; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
       for (const key of Object.getOwnPropertyNames(proto)) {
-        if (key === 'constructor' || key.startsWith('_')) continue;
+        if (key === 'constructor' || key.startsWith('_') || seen.has(key)) continue;
+        seen.add(key);
         const descriptor = Object.getOwnPropertyDescriptor(proto, key);
         if (typeof descriptor?.value === 'function' && this.reflector.get(EventHandlerMetadata, descriptor.value)) {
           methods.add(key);
