@@ -162,3 +162,21 @@ describe('@Payload(...) as a decorator', () => {
     expect(() => Payload('id', 42 as unknown as PipeTransform)).toThrow('@Payload() takes a key and pipes');
   });
 });
+
+describe('resolveHandlerArguments with a payload key named like an Object.prototype member', () => {
+  // An untyped parameter (design type Object) takes any value, so only the "is it there" check stands between a
+  // client that leaves the key out and the handler receiving Object.prototype's function of that name.
+  it('answers invalid_payload "required" when the client leaves the key out, whatever the key', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...Object.getOwnPropertyNames(Object.prototype)), (key) => {
+        const definition = { ...handler([{ index: 0, kind: 'payload', key }], [Object]), upload: undefined };
+        expect(() => resolveHandlerArguments(definition, { payload: {} })).toThrow(`payload.${key} is required.`);
+      }),
+    );
+  });
+
+  it('still takes the key when the client sends it', () => {
+    const definition = { ...handler([{ index: 0, kind: 'payload', key: 'toString' }], [Object]), upload: undefined };
+    expect(resolveHandlerArguments(definition, { payload: { toString: 'x' } })).toEqual(['x']);
+  });
+});

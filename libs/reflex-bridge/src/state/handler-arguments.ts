@@ -104,7 +104,8 @@ function resolveFrom(first: number, params: EventParamDefinition[], handler: Han
 function argumentFor(param: EventParamDefinition, handler: HandlerDefinition, sources: HandlerArgumentSources): MaybePromise<unknown> {
   switch (param.kind) {
     case 'payload': {
-      const value = param.key === undefined ? sources.payload : sources.payload[param.key];
+      // Own keys only: a key the client left out must not read Object.prototype's member of that name.
+      const value = param.key === undefined ? sources.payload : Object.hasOwn(sources.payload, param.key) ? sources.payload[param.key] : undefined;
       const label = param.key === undefined ? 'payload' : `payload.${param.key}`;
       if (param.key !== undefined && value === undefined) {
         throw new BridgeError('invalid_payload', `${label} is required.`, [`${label}: missing`]);
