@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import type { PipeTransform, Type } from '@nestjs/common';
+import { isForbiddenKey } from '../protocol/inbound-event.js';
 
 /** What a decorated handler parameter receives. */
 export type EventParamKind = 'payload' | 'request' | 'user' | 'session' | 'route' | 'uploads' | 'upload-chunks' | 'upload-signal';
@@ -64,7 +65,8 @@ export function getEventParams(prototype: object, method: string): EventParamDef
 /**
  * Injects the event payload, or one of its keys, into a handler parameter. A parameter typed `number`,
  * `string` or `boolean` is type-checked; one typed with a class-validator DTO is validated. A missing key is
- * refused (`invalid_payload`).
+ * refused (`invalid_payload`). The keys events may never carry (`__proto__`, `constructor`, `prototype`) are refused
+ * where the handler is declared.
  *
  * Nest pipes may follow, as with `@Body('id', ParseIntPipe)`: instances, or classes (instantiated once at startup
  * through Nest's injector, so an `@Injectable()` pipe gets its dependencies). They run in order after the type
@@ -89,6 +91,10 @@ export function Payload(...pipes: PayloadPipe[]): ParameterDecorator;
 export function Payload(keyOrPipe?: string | PayloadPipe, ...pipes: PayloadPipe[]): ParameterDecorator {
   // `@Payload(SomePipe)`: no key, the first argument is a pipe (as Nest's `@Body(ValidationPipe)`).
   if (keyOrPipe !== undefined && typeof keyOrPipe !== 'string') return eventParam('payload', undefined, [keyOrPipe, ...pipes].map(checkPipe));
+  // The wire refuses these keys in every payload (they could reach a prototype): such a handler could never run.
+  if (keyOrPipe !== undefined && isForbiddenKey(keyOrPipe)) {
+    throw new Error(`@Payload('${keyOrPipe}'): events carrying the key "${keyOrPipe}" are refused, so this handler could never be called; name the key otherwise.`);
+  }
   return eventParam('payload', keyOrPipe, pipes.map(checkPipe));
 }
 

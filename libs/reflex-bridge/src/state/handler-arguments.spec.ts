@@ -180,3 +180,15 @@ describe('resolveHandlerArguments with a payload key named like an Object.protot
     expect(resolveHandlerArguments(definition, { payload: { toString: 'x' } })).toEqual(['x']);
   });
 });
+
+describe('@Payload with a key the wire refuses', () => {
+  // parseInboundEvent refuses these keys anywhere in a payload, so a handler taking one could never be called.
+  it.each(['__proto__', 'constructor', 'prototype'])('fails where the handler is declared, naming the key: %s', (key) => {
+    expect(() => {
+      class BadState {
+        take(@Payload(key) _value: unknown): void {}
+      }
+      return BadState;
+    }).toThrow(`@Payload('${key}')`);
+  });
+});
