@@ -96,3 +96,22 @@ describe('generateStateTypes on odd but legal state classes', () => {
     expect(source).not.toMatch(/^export const y/m);
   }, 60_000);
 });
+
+describe('generateStateTypes with declared types for a class name two states share', () => {
+  it("types neither state from the one declaration found: it may be the other state's", async () => {
+    const shop = stateNamed('ItemState', { name: 'shop_item' });
+    const blog = stateNamed('ItemState', { name: 'blog_item' });
+    @Module({ imports: [ReflexBridgeModule.forRoot()], providers: [shop, blog] })
+    class TwoItemsModule {}
+    // Only the blog's build is in the folder read: its ItemState declares `value` a string.
+    const dir = await mkdtemp(join(tmpdir(), 'reflex-codegen-same-name-'));
+    try {
+      await writeFile(join(dir, 'item.state.d.ts'), 'export declare class ItemState {\n  value: "draft" | "live";\n}\n');
+      const source = await generateStateTypesFor(TwoItemsModule, { declarationsDir: dir });
+      expect(source).not.toContain('"draft" | "live"');
+      expect(source.match(/ {2}value: number;/g)).toHaveLength(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
