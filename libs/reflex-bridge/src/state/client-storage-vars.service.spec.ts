@@ -33,6 +33,13 @@ class NumberVarState {
   @Cookie() visits = 0;
 }
 
+/** A second state keeping a var under the cookie name PrefsState's theme uses. */
+@State({ name: 'admin_prefs' })
+class AdminPrefsState {
+  @Cookie({ name: 'theme' }) theme = 'dark';
+  @LocalStorage({ name: 'theme' }) layout = 'grid';
+}
+
 const PREFS = 'reflex___state____state.prefs_state';
 
 describe('client storage decorators', () => {
@@ -132,5 +139,12 @@ describe('ClientStorageVars', () => {
   it('fails the startup on a backend var or a var that is not a string', async () => {
     await expect(vars([BackendVarState])).rejects.toThrow(/BackendVarState\._secret: a backend var/);
     await expect(vars([NumberVarState])).rejects.toThrow(/NumberVarState\.visits: client storage vars hold strings/);
+  });
+
+  it('fails the startup on two vars kept under one name in one browser store, naming both', async () => {
+    // One browser cookie would carry both vars: each write would overwrite the other var's value.
+    await expect(vars([PrefsState, AdminPrefsState])).rejects.toThrow('PrefsState.theme and AdminPrefsState.theme are both kept in cookies as "theme"');
+    // The same name in another store (localStorage) is another key: AdminPrefsState alone starts.
+    await expect(vars([AdminPrefsState])).resolves.toBeInstanceOf(ClientStorageVars);
   });
 });

@@ -142,6 +142,8 @@ export class ClientStorageVars implements OnApplicationBootstrap {
   private build(): void {
     const byWireName = new Map<string, StorageVar>();
     const byState = new Map<StateDefinition, StorageVar[]>();
+    // Per browser store, the var kept under each name: one cookie (or key) holding two vars would mix their values.
+    const byStoredName = new Map<string, string>();
     for (const definition of this.registry.states()) {
       const declarations = getClientStorage(definition.cls);
       for (const name of Object.keys(declarations)) {
@@ -150,7 +152,13 @@ export class ClientStorageVars implements OnApplicationBootstrap {
         if (!definition.vars.has(name)) throw new Error(`${where}: client storage decorators belong on vars (fields with a plain initial value)`);
         if (typeof definition.vars.get(name) !== 'string') throw new Error(`${where}: client storage vars hold strings, as in the browser; give it a string initial value`);
         const entry: StorageVar = { definition, name, declaration: declarations[name]! };
-        byWireName.set(`${definition.fullName}.${varKey(name)}`, entry);
+        const wireName = `${definition.fullName}.${varKey(name)}`;
+        const { kind } = entry.declaration;
+        const stored = entry.declaration.options.name ?? wireName;
+        const other = byStoredName.get(`${kind}\0${stored}`);
+        if (other) throw new Error(`${other} and ${where} are both kept in ${kind.replace('_', ' ')} as "${stored}": give one of them another name`);
+        byStoredName.set(`${kind}\0${stored}`, where);
+        byWireName.set(wireName, entry);
         const list = byState.get(definition) ?? [];
         list.push(entry);
         byState.set(definition, list);
