@@ -87,6 +87,13 @@ describe('reflex-bridge codegen with a misbehaving app module', () => {
     expect(existsSync(join(dir, 'waiting.ts'))).toBe(false);
   }, 60_000);
 
+  it('says to pass the built JavaScript when --app is a TypeScript source Node cannot load', async () => {
+    await writeFile(join(dir, 'app.module.ts'), 'export class AppModule {}\n');
+    const run = await codegen('--app', join(dir, 'app.module.ts'), '--out', join(dir, 'from-source.ts'));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('app.module.ts is TypeScript, which Node cannot load here: pass the built JavaScript file');
+  }, 60_000);
+
   it('refuses a --timeout that is not a positive number of seconds', async () => {
     const run = await codegen('--app', join(dir, 'good.js'), '--out', join(dir, 'never.ts'), '--timeout', 'soon');
     expect(run.code).toBe(2);

@@ -19,7 +19,16 @@ function isDynamicModule(value: unknown): value is DynamicModule {
  * root module needs configuration (`ShopModule.forRoot(config)`) exports `() => ShopModule.forRoot(defaults)`.
  */
 export async function loadAppModule(file: string, exportName?: string): Promise<Type | DynamicModule> {
-  const exports = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
+  let exports: Record<string, unknown>;
+  try {
+    exports = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
+  } catch (error) {
+    // Run under a TypeScript loader (tsx), a source loads; plain Node stops at the extension with no hint.
+    if ((error as { code?: unknown }).code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?tsx?$/.test(file)) {
+      throw new Error(`${file} is TypeScript, which Node cannot load here: pass the built JavaScript file (for example dist/app.module.js).`, { cause: error });
+    }
+    throw error;
+  }
   let candidate: unknown;
   if (exportName) {
     if (!(exportName in exports)) throw new Error(`${file} has no export named "${exportName}".`);
@@ -33,7 +42,13 @@ export async function loadAppModule(file: string, exportName?: string): Promise<
     }
     candidate = modules[0]![1];
   }
-  if (typeof candidate === 'function' && !isModuleClass(candidate)) candidate = await (candidate as () => unknown)();
+  if (typeof candidate === 'function' && !isModuleClass(candidate)) {
+    // A class (a service, a module missing @Module()) cannot be called: say what it is instead of Node's TypeError.
+    if (/^class[\s{]/.test(Function.prototype.toString.call(candidate))) {
+      throw new Error(`${file}: the export ${(candidate as Type).name || '(anonymous)'} is a class but not a Nest module (no @Module()); export the app's root module.`);
+    }
+    candidate = await (candidate as () => unknown)();
+  }
   if (isModuleClass(candidate) || isDynamicModule(candidate)) return candidate;
   throw new Error(`${file}: the export is not a Nest module, a dynamic module, or a function returning one.`);
 }
