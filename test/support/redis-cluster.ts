@@ -75,6 +75,8 @@ export class RedisTestCluster {
   private readonly killOnExit = () => {
     for (const node of this.nodes) node.child?.kill('SIGKILL');
   };
+  /** Ports of the nodes stopped with {@link freeze}: they are not asked anything until {@link thaw}. */
+  private readonly frozen = new Set<number>();
 
   private constructor(
     readonly serverBinary: string,
@@ -134,7 +136,7 @@ export class RedisTestCluster {
 
   /** The layout as a live node sees it (`CLUSTER NODES` of the first node still running). */
   async layout(): Promise<ClusterNodeInfo[]> {
-    const node = this.nodes.find((candidate) => this.running(candidate));
+    const node = this.nodes.find((candidate) => this.answering(candidate));
     if (!node) throw new Error('Redis Cluster: no node is running');
     const { stdout } = await run(this.cliBinary, ['-p', String(node.port), 'CLUSTER', 'NODES'], { timeout: 10_000 });
     return stdout
@@ -173,7 +175,7 @@ export class RedisTestCluster {
 
   /** `CLUSTER KEYSLOT key`, as Redis computes it. */
   async keyslot(key: string): Promise<number> {
-    const node = this.nodes.find((candidate) => this.running(candidate))!;
+    const node = this.nodes.find((candidate) => this.answering(candidate))!;
     const { stdout } = await run(this.cliBinary, ['-p', String(node.port), 'CLUSTER', 'KEYSLOT', key], { timeout: 10_000 });
     return Number(stdout.trim());
   }
@@ -197,6 +199,33 @@ export class RedisTestCluster {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGKILL');
     await exited;
+  }
+
+  /** Waits until the replica of the master on `port` has every write the master made so far (replication offsets). */
+  async untilReplicated(port: number): Promise<void> {
+    const offset = Number(/master_repl_offset:(\d+)/.exec(await this.cli(port, 'INFO', 'replication'))?.[1]);
+    await until(async () => {
+      const replica = /slave0:.*offset=(\d+)/.exec(await this.cli(port, 'INFO', 'replication'));
+      return replica !== null && Number(replica[1]) >= offset;
+    }, `the replica of the master on port ${port} to catch up`);
+  }
+
+  /**
+   * SIGSTOPs the node on `port`: its process keeps its connections (the kernel still accepts and acknowledges) but
+   * answers nothing, as a frozen VM or a network black hole. The other nodes see it fail after `cluster-node-timeout`.
+   */
+  freeze(port: number): void {
+    const node = this.nodes.find((candidate) => candidate.port === port);
+    if (!node?.child || !this.running(node)) throw new Error(`Redis Cluster: no running node on port ${port}`);
+    this.frozen.add(port);
+    node.child.kill('SIGSTOP');
+  }
+
+  /** SIGCONTs a node stopped with {@link freeze}. */
+  thaw(port: number): void {
+    const node = this.nodes.find((candidate) => candidate.port === port);
+    if (!this.frozen.delete(port)) return;
+    node?.child?.kill('SIGCONT');
   }
 
   /** Waits until a replica took over the slots of the dead master on `port` and the cluster is ok again. */
@@ -227,6 +256,7 @@ export class RedisTestCluster {
 
   /** Stops every node and removes the directory. */
   async destroy(): Promise<void> {
+    for (const port of [...this.frozen]) this.thaw(port);
     await Promise.all(this.nodes.map((node) => this.kill(node.port)));
     process.removeListener('exit', this.killOnExit);
     rmSync(this.dir, { recursive: true, force: true });
@@ -236,9 +266,14 @@ export class RedisTestCluster {
     return !!node.child && node.child.exitCode === null && node.child.signalCode === null;
   }
 
+  /** Running and not frozen: it answers. */
+  private answering(node: ClusterNode): boolean {
+    return this.running(node) && !this.frozen.has(node.port);
+  }
+
   /** Every live node says `cluster_state:ok` and knows every node. */
   private async allOk(): Promise<boolean> {
-    for (const node of this.nodes.filter((candidate) => this.running(candidate))) {
+    for (const node of this.nodes.filter((candidate) => this.answering(candidate))) {
       const info = await this.cli(node.port, 'CLUSTER', 'INFO');
       if (!info.includes('cluster_state:ok') || !info.includes(`cluster_known_nodes:${this.nodes.length}`)) return false;
     }

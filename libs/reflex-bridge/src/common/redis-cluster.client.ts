@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { createCluster } from 'redis';
+import { withinDeadline } from './deadline.js';
 
 /** A node-redis 5 cluster client, as `createCluster` from the `redis` package returns it. */
 export type RedisCluster = ReturnType<typeof createCluster>;
@@ -14,7 +15,7 @@ interface ClusterInternals {
   _slots: { rediscover(startWith: unknown): Promise<void> };
   masters: {
     address: string;
-    client?: { isReady: boolean };
+    client?: { isReady: boolean; sendCommand(args: string[]): Promise<unknown> };
     pubSub?: { client: { isReady: boolean; getPubSubListeners(type: 'SHARDED'): Map<string, ChannelListeners> } };
   }[];
   pubSubNode?: { client: { isReady: boolean } };
@@ -33,6 +34,10 @@ const KEYS_AFTER_COUNT = new Set(['EVAL', 'EVALSHA', 'EVAL_RO', 'EVALSHA_RO', 'F
  *   commands would fail until the process restarts. Here the first failed node connection starts a refresh of the
  *   layout (every `refreshIntervalMs`) until every node in use is connected again, that is once a replica took the
  *   dead master's place.
+ * - A master that stops answering but keeps its connections (a frozen process or VM, a network black hole) sends
+ *   neither an error nor a `MOVED`: once a command has waited `stallMs` without an answer, the layout is refreshed the
+ *   same way (asked of a node that answers a `PING`), until no command waits that long, that is once a replica took
+ *   the frozen master's place and its connection, with the commands waiting on it, was dropped.
  * - A refresh drops the connections of a node that left the layout, with the sharded (`SSUBSCRIBE`) subscriptions
  *   they carried: they are made again on the slot's new master.
  *
@@ -50,14 +55,22 @@ export class RedisClusterClient extends EventEmitter {
   private starting?: Promise<void>;
   /** The last (un)subscription queued (see `serially`). */
   private pubSubChain: Promise<unknown> = Promise.resolve();
+  /** When each command sent and not yet answered was sent, by a sequence number (so the oldest comes first). */
+  private readonly unanswered = new Map<number, number>();
+  private sent = 0;
+  /** Looks at the oldest unanswered command once it could have waited `stallMs` (one timer for them all). */
+  private stallTimer?: NodeJS.Timeout;
 
   /**
    * @param cluster the node-redis cluster client (not connected yet; this class connects it).
    * @param refreshIntervalMs how often the layout is asked for again while a node is unreachable.
+   * @param stallMs a command unanswered for this long means its node stopped answering (`Infinity`: never); keep it
+   *   above the longest command a healthy node may take (`WAIT`'s timeout).
    */
   constructor(
     readonly cluster: RedisCluster,
     private readonly refreshIntervalMs: number,
+    private readonly stallMs = Infinity,
   ) {
     super();
     cluster.on('node-error', (error: Error) => this.failed(error));
@@ -85,7 +98,7 @@ export class RedisClusterClient extends EventEmitter {
 
   /** Any command, routed to the master of its first key (a random node for a command without a key). */
   sendCommand(args: readonly string[]): Promise<unknown> {
-    return this.cluster.sendCommand(firstKeyOf(args), false, args as string[]);
+    return this.watched(this.cluster.sendCommand(firstKeyOf(args), false, args as string[]));
   }
 
   /**
@@ -93,33 +106,59 @@ export class RedisClusterClient extends EventEmitter {
    * within `timeoutMs`.
    */
   async waitForReplicas(key: string, replicas: number, timeoutMs: number): Promise<number> {
-    return Number(await this.cluster.sendCommand(key, false, ['WAIT', String(replicas), String(timeoutMs)]));
+    return Number(await this.watched(this.cluster.sendCommand(key, false, ['WAIT', String(replicas), String(timeoutMs)])));
   }
 
   get(key: string): Promise<string | null> {
-    return this.cluster.get(key) as Promise<string | null>;
+    return this.watched(this.cluster.get(key) as Promise<string | null>);
   }
 
   set(key: string, value: string, options?: { EX?: number }): Promise<unknown> {
-    return options?.EX !== undefined ? this.cluster.set(key, value, { expiration: { type: 'EX', value: options.EX } }) : this.cluster.set(key, value);
+    return this.watched(options?.EX !== undefined ? this.cluster.set(key, value, { expiration: { type: 'EX', value: options.EX } }) : this.cluster.set(key, value));
   }
 
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown> {
-    return this.cluster.eval(script, options);
+    return this.watched(this.cluster.eval(script, options));
   }
 
   evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown> {
-    return this.cluster.evalSha(sha1, options);
+    return this.watched(this.cluster.evalSha(sha1, options));
   }
 
   /** Classic PUBLISH: Redis Cluster forwards it to every node, so a subscriber on any node receives it. */
   publish(channel: string, message: string | Buffer): Promise<number> {
-    return this.cluster.publish(channel, message);
+    return this.watched(this.cluster.publish(channel, message));
   }
 
   /** Sharded SPUBLISH: reaches only the subscribers of the channel's slot (its master and replicas). */
   sPublish(channel: string, message: string | Buffer): Promise<number> {
-    return this.cluster.sPublish(channel, message);
+    return this.watched(this.cluster.sPublish(channel, message));
+  }
+
+  /** `command`, counted as unanswered until it settles (see {@link stallMs}). */
+  private watched<T>(command: Promise<T>): Promise<T> {
+    if (this.stallMs === Infinity) return command;
+    const id = ++this.sent;
+    this.unanswered.set(id, Date.now());
+    const answered = () => void this.unanswered.delete(id);
+    command.then(answered, answered);
+    this.stallTimer ??= setTimeout(() => this.checkStall(), this.stallMs).unref();
+    return command;
+  }
+
+  /** A command waited `stallMs`: its node stopped answering (see the class comment); else look again later. */
+  private checkStall(): void {
+    this.stallTimer = undefined;
+    const oldest = this.oldestUnanswered();
+    if (oldest === undefined || this.closed) return;
+    const waited = Date.now() - oldest;
+    if (waited >= this.stallMs) this.failed(new Error(`a Redis Cluster node did not answer a command within ${this.stallMs} ms`));
+    this.stallTimer = setTimeout(() => this.checkStall(), Math.max(this.stallMs - waited, this.refreshIntervalMs)).unref();
+  }
+
+  private oldestUnanswered(): number | undefined {
+    for (const sentAt of this.unanswered.values()) return sentAt;
+    return undefined;
   }
 
   // Subscriptions wait for the first connection (node-redis routes them by the layout it learns then) and run one
@@ -189,6 +228,8 @@ export class RedisClusterClient extends EventEmitter {
     this.closed = true;
     clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
   }
 
   private async connectUntilClosed(): Promise<void> {
@@ -247,8 +288,10 @@ export class RedisClusterClient extends EventEmitter {
       const listeners = master.pubSub?.client.getPubSubListeners('SHARDED');
       if (listeners && listeners.size > 0) sharded.set(master.address, copyListeners(listeners));
     }
-    const startWith = cluster.masters.find((master) => master.client?.isReady)?.client ?? cluster.masters[0]?.client;
-    // node-redis asks `startWith`, then each root node, for the layout (discovery errors come as 'error' events).
+    const startWith = (await this.answeringMaster(cluster)) ?? cluster.masters.find((master) => master.client && !master.client.isReady)?.client;
+    // node-redis asks `startWith`, then each root node, for the layout (discovery errors come as 'error' events). It
+    // waits for the answer without a deadline, and every later rediscovery (on `MOVED`) waits for that one: it must
+    // never be a frozen node, hence the PING first. A node that is down fails at once.
     if (startWith) await cluster._slots.rediscover(startWith).catch(() => undefined);
     if (this.closed) return;
     const masters = new Set(cluster.masters.map((master) => master.address));
@@ -256,7 +299,9 @@ export class RedisClusterClient extends EventEmitter {
       // That node left the layout (a replica took its slots): its subscriptions were dropped with its connection.
       if (!masters.has(address)) this.resubscribe(listeners);
     }
+    const oldest = this.oldestUnanswered();
     const healthy =
+      (oldest === undefined || Date.now() - oldest < this.stallMs) &&
       cluster.masters.length > 0 &&
       cluster.masters.every((master) => (master.client?.isReady ?? true) && (master.pubSub?.client.isReady ?? true)) &&
       (cluster.pubSubNode?.client.isReady ?? true);
@@ -268,6 +313,13 @@ export class RedisClusterClient extends EventEmitter {
       this.down = undefined;
       this.emit('ready');
     }
+  }
+
+  /** The client of a master that answers a PING within `refreshIntervalMs` (the first to answer), if any. */
+  private async answeringMaster(cluster: ClusterInternals): Promise<ClusterInternals['masters'][number]['client']> {
+    const ready = cluster.masters.flatMap((master) => (master.client?.isReady ? [master.client] : []));
+    if (ready.length === 0) return undefined;
+    return Promise.any(ready.map(async (client) => (await withinDeadline(client.sendCommand(['PING']), this.refreshIntervalMs), client))).catch(() => undefined);
   }
 
   /** Subscribes each listener again, where the channel's slot now lives (a failure is retried by the next refresh). */

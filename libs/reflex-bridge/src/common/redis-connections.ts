@@ -9,6 +9,12 @@ import { withinDeadline } from './deadline.js';
 import { RedisAdapterSubscriber } from './redis-adapter-subscriber.js';
 import { RedisClientEvents } from './redis-client-events.js';
 
+/**
+ * Milliseconds beyond the longest command a healthy cluster node may take (a save's `WAIT`) after which an unanswered
+ * command means its node stopped answering (see `RedisClusterClient`).
+ */
+const STALL_MARGIN_MS = 1_000;
+
 /** A node-redis 5 client, as `createClient` from the `redis` package returns it. */
 export type RedisClient = ReturnType<typeof createClient>;
 
@@ -360,7 +366,10 @@ export class RedisConnections {
       minimizeConnections: !failFast,
       ...(cluster.nodeAddressMap ? { nodeAddressMap: cluster.nodeAddressMap } : {}),
     });
-    const client = new RedisClusterClient(created as RedisCluster, Math.min(500, this.maxReconnectDelayMs));
+    // A command connection watches for a node that stopped answering: a healthy one answers within milliseconds, or,
+    // for a state save's WAIT, within `waitTimeoutMs`. (The subscriber sends no commands to watch.)
+    const stallMs = failFast ? this.replicaWait!.timeoutMs + STALL_MARGIN_MS : Infinity;
+    const client = new RedisClusterClient(created as RedisCluster, Math.min(500, this.maxReconnectDelayMs), stallMs);
     created.setMaxListeners(MAX_LISTENERS);
     return this.connect(client, role, name);
   }
