@@ -7,8 +7,8 @@
  * Needs redis-server and redis-cli (`apt-get install -y redis-server`). Without them the spec is skipped, except
  * under CI=true, where it fails.
  */
-import { afterAll, afterEach, beforeAll, it } from '@jest/globals';
-import { ReflexBridgeModule } from '@reflex-bridge/nest';
+import { afterEach, beforeEach, it } from '@jest/globals';
+import { ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -17,6 +17,8 @@ import { describeWithRedisCluster, RedisTestCluster } from './support/redis-clus
 const COUNTER = 'reflex___state____state.counter_state';
 const INCREMENT = `${COUNTER}.increment`;
 const stateKey = (token: string) => `rx:state:v2:{${token}}`;
+/** The sharded Socket.IO channel of a token's room (`createShardedAdapter`, 'dynamic'): how other workers reach it. */
+const roomChannel = (token: string) => `rx:io#/_event#rx:token:${token}#`;
 
 /**
  * Sends `increment` until one is acknowledged with `count` (each answered by an update or an error, or given up
@@ -41,23 +43,22 @@ async function untilIncremented(socket: RawSocket, count: number, timeoutMs: num
 describeWithRedisCluster('ReflexBridge on a real Redis Cluster with a frozen master', () => {
   let cluster: RedisTestCluster;
   let worker: RunningApp;
+  let other: RunningApp;
   const sockets: RawSocket[] = [];
 
-  beforeAll(async () => {
+  // A cluster of its own for each test: a node frozen and thawed by an earlier one rejoins as a replica, and a
+  // subscription left on it would still be served after the next failover, hiding what the test looks for.
+  beforeEach(async () => {
     cluster = await RedisTestCluster.launch();
     // No replica confirmations: the replica that takes over has none of its own while the old master is frozen, and
     // with `waitReplicas` 1 every save there would (rightly) end `outcome_unknown`.
     const redisCluster = { rootNodes: cluster.rootNodes, waitReplicas: 0 };
-    worker = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisCluster })], providers: [Clock, CounterState] });
+    [worker, other] = await Promise.all([0, 1].map(() => startApp({ imports: [ReflexBridgeModule.forRoot({ redisCluster })], providers: [Clock, CounterState] })));
   }, 180_000);
 
-  afterEach(() => {
+  afterEach(async () => {
     for (const socket of sockets.splice(0)) socket.close();
-  });
-
-  afterAll(async () => {
-    for (const socket of sockets.splice(0)) socket.close();
-    await worker?.close();
+    await Promise.allSettled([worker, other].map((app) => app?.close()));
     await cluster?.destroy();
   }, 60_000);
 
@@ -72,6 +73,41 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster with a frozen mas
       await cluster.untilFailedOver(victim);
       // The replica serves the slot now: the tab's events work again, its count kept.
       await untilIncremented(tab, 2, 60_000);
+    } finally {
+      cluster.thaw(victim);
+    }
+  }, 180_000);
+
+  it("delivers another worker's changes to a tab whose room channel was on the frozen master, once a replica took over", async () => {
+    const tab = await RawSocket.hydrated(worker.url, sockets);
+    const victim = await cluster.masterOf(await cluster.keyslot(roomChannel(tab.token)));
+    // The room is subscribed (on the frozen node-to-be): a change made on the other worker reaches the tab.
+    const states = other.app.get(ReflexStateService);
+    let count = 0;
+    const change = async () => {
+      const expected = ++count;
+      await states.modify(tab.token, CounterState, (counter) => {
+        counter.count = expected;
+      });
+      await tab.untilVar(COUNTER, 'count', expected, 5_000);
+    };
+    await change();
+    await cluster.untilReplicated(victim);
+    cluster.freeze(victim);
+    try {
+      await cluster.untilFailedOver(victim);
+      // Each change is saved (the worker's commands follow the failover); its delta must reach the tab too.
+      const deadline = Date.now() + 60_000;
+      const failures: string[] = [];
+      for (;;) {
+        const failure = await change().then(
+          () => undefined,
+          (error: Error) => error.message.slice(0, 120),
+        );
+        if (failure === undefined) break;
+        failures.push(failure);
+        if (Date.now() > deadline) throw new Error(`no change reached the tab within 60 s after the failover: ${failures.join(' | ')}`);
+      }
     } finally {
       cluster.thaw(victim);
     }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { createCluster } from 'redis';
-import { withinDeadline } from './deadline.js';
+import { DEADLINE_PASSED, withinDeadline } from './deadline.js';
 
 /** A node-redis 5 cluster client, as `createCluster` from the `redis` package returns it. */
 export type RedisCluster = ReturnType<typeof createCluster>;
@@ -16,10 +16,13 @@ interface ClusterInternals {
   masters: {
     address: string;
     client?: { isReady: boolean; sendCommand(args: string[]): Promise<unknown> };
-    pubSub?: { client: { isReady: boolean; getPubSubListeners(type: 'SHARDED'): Map<string, ChannelListeners> } };
+    pubSub?: { client: { isReady: boolean; sendCommand(args: string[]): Promise<unknown>; getPubSubListeners(type: 'SHARDED'): Map<string, ChannelListeners> } };
   }[];
   pubSubNode?: { client: { isReady: boolean } };
 }
+
+/** A node's connection, as node-redis keeps it in `masters` (its `options` say where the node is). */
+type NodeClient = NonNullable<ClusterInternals['masters'][number]['client']>;
 
 /** Commands whose keys follow a key count (`EVALSHA sha numkeys key…`): their first key is the fourth word. */
 const KEYS_AFTER_COUNT = new Set(['EVAL', 'EVALSHA', 'EVAL_RO', 'EVALSHA_RO', 'FCALL', 'FCALL_RO']);
@@ -37,7 +40,8 @@ const KEYS_AFTER_COUNT = new Set(['EVAL', 'EVALSHA', 'EVAL_RO', 'EVALSHA_RO', 'F
  * - A master that stops answering but keeps its connections (a frozen process or VM, a network black hole) sends
  *   neither an error nor a `MOVED`: once a command has waited `stallMs` without an answer, the layout is refreshed the
  *   same way (asked of a node that answers a `PING`), until no command waits that long, that is once a replica took
- *   the frozen master's place and its connection, with the commands waiting on it, was dropped.
+ *   the frozen master's place and its connection, with the commands waiting on it, was dropped. A subscriber, which
+ *   sends no commands, PINGs its subscription connections every `stallMs` instead.
  * - A refresh drops the connections of a node that left the layout, with the sharded (`SSUBSCRIBE`) subscriptions
  *   they carried: they are made again on the slot's new master.
  *
@@ -58,19 +62,29 @@ export class RedisClusterClient extends EventEmitter {
   /** When each command sent and not yet answered was sent, by a sequence number (so the oldest comes first). */
   private readonly unanswered = new Map<number, number>();
   private sent = 0;
-  /** Looks at the oldest unanswered command once it could have waited `stallMs` (one timer for them all). */
+  /**
+   * Looks at the oldest unanswered command once it could have waited `stallMs` (one timer for them all); or, for a
+   * subscriber, starts the next round of PINGs.
+   */
   private stallTimer?: NodeJS.Timeout;
+  /** The last round of PINGs on the subscription connections had one unanswered. */
+  private probeStalled = false;
+  /** Connections with a PING unanswered. */
+  private readonly pinging = new WeakSet<NodeClient>();
 
   /**
    * @param cluster the node-redis cluster client (not connected yet; this class connects it).
    * @param refreshIntervalMs how often the layout is asked for again while a node is unreachable.
    * @param stallMs a command unanswered for this long means its node stopped answering (`Infinity`: never); keep it
    *   above the longest command a healthy node may take (`WAIT`'s timeout).
+   * @param watch what tells a node stopped answering: the `commands` sent through this client, or, for a subscriber
+   *   that sends none, a PING on each of its `subscriptions` connections every `stallMs`.
    */
   constructor(
     readonly cluster: RedisCluster,
     private readonly refreshIntervalMs: number,
     private readonly stallMs = Infinity,
+    private readonly watch: 'commands' | 'subscriptions' = 'commands',
   ) {
     super();
     cluster.on('node-error', (error: Error) => this.failed(error));
@@ -137,7 +151,7 @@ export class RedisClusterClient extends EventEmitter {
 
   /** `command`, counted as unanswered until it settles (see {@link stallMs}). */
   private watched<T>(command: Promise<T>): Promise<T> {
-    if (this.stallMs === Infinity) return command;
+    if (this.stallMs === Infinity || this.watch !== 'commands') return command;
     const id = ++this.sent;
     this.unanswered.set(id, Date.now());
     const answered = () => void this.unanswered.delete(id);
@@ -154,6 +168,23 @@ export class RedisClusterClient extends EventEmitter {
     const waited = Date.now() - oldest;
     if (waited >= this.stallMs) this.failed(new Error(`a Redis Cluster node did not answer a command within ${this.stallMs} ms`));
     this.stallTimer = setTimeout(() => this.checkStall(), Math.max(this.stallMs - waited, this.refreshIntervalMs)).unref();
+  }
+
+  /** Every `stallMs`, PINGs each subscription connection (one round at a time); one unanswered in `stallMs` stalled. */
+  private probeSubscriptions(): void {
+    if (this.watch !== 'subscriptions' || this.stallMs === Infinity || this.stallTimer || this.closed) return;
+    this.stallTimer = setTimeout(() => void this.probeRound(), this.stallMs).unref();
+  }
+
+  private async probeRound(): Promise<void> {
+    const cluster = this.cluster as unknown as ClusterInternals;
+    const connections = [...cluster.masters.map((master) => master.pubSub?.client), cluster.pubSubNode?.client];
+    const pings = connections.filter((client) => client?.isReady).map((client) => this.ping(client as NodeClient, this.stallMs));
+    const outcomes = await Promise.allSettled(pings);
+    this.probeStalled = outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason === DEADLINE_PASSED);
+    if (this.probeStalled) this.failed(new Error(`a Redis Cluster node did not answer a PING on a subscription connection within ${this.stallMs} ms`));
+    this.stallTimer = undefined;
+    this.probeSubscriptions();
   }
 
   private oldestUnanswered(): number | undefined {
@@ -242,6 +273,7 @@ export class RedisClusterClient extends EventEmitter {
         else await this.cluster.connect();
         this.connected = true;
         if (this.closed) return;
+        this.probeSubscriptions();
         this.down = undefined;
         this.emit('ready');
         return;
@@ -279,7 +311,10 @@ export class RedisClusterClient extends EventEmitter {
     this.refreshTimer.unref();
   }
 
-  /** Asks for the layout again; done once every connection in use is ready, else tried again later. */
+  /**
+   * Asks for the layout again (of a node that answers); done once every connection in use is ready and none is
+   * stalled (see `stallMs`), else tried again later.
+   */
   private async refresh(): Promise<void> {
     if (this.closed) return;
     const cluster = this.cluster as unknown as ClusterInternals;
@@ -288,7 +323,7 @@ export class RedisClusterClient extends EventEmitter {
       const listeners = master.pubSub?.client.getPubSubListeners('SHARDED');
       if (listeners && listeners.size > 0) sharded.set(master.address, copyListeners(listeners));
     }
-    const startWith = (await this.answeringMaster(cluster)) ?? cluster.masters.find((master) => master.client && !master.client.isReady)?.client;
+    const startWith = (await this.answeringNode(cluster)) ?? cluster.masters.find((master) => master.client && !master.client.isReady)?.client;
     // node-redis asks `startWith`, then each root node, for the layout (discovery errors come as 'error' events). It
     // waits for the answer without a deadline, and every later rediscovery (on `MOVED`) waits for that one: it must
     // never be a frozen node, hence the PING first. A node that is down fails at once.
@@ -301,6 +336,7 @@ export class RedisClusterClient extends EventEmitter {
     }
     const oldest = this.oldestUnanswered();
     const healthy =
+      !this.probeStalled &&
       (oldest === undefined || Date.now() - oldest < this.stallMs) &&
       cluster.masters.length > 0 &&
       cluster.masters.every((master) => (master.client?.isReady ?? true) && (master.pubSub?.client.isReady ?? true)) &&
@@ -315,11 +351,29 @@ export class RedisClusterClient extends EventEmitter {
     }
   }
 
-  /** The client of a master that answers a PING within `refreshIntervalMs` (the first to answer), if any. */
-  private async answeringMaster(cluster: ClusterInternals): Promise<ClusterInternals['masters'][number]['client']> {
-    const ready = cluster.masters.flatMap((master) => (master.client?.isReady ? [master.client] : []));
+  /**
+   * A connection to a master that answers a PING within `refreshIntervalMs` (the first to answer), if any: a command
+   * connection, or a subscription connection (a subscriber may have no other; Redis answers PING in subscribed mode).
+   */
+  private async answeringNode(cluster: ClusterInternals): Promise<NodeClient | undefined> {
+    const ready = cluster.masters.flatMap((master) => [master.client, master.pubSub?.client].filter((client): client is NodeClient => client?.isReady === true));
     if (ready.length === 0) return undefined;
-    return Promise.any(ready.map(async (client) => (await withinDeadline(client.sendCommand(['PING']), this.refreshIntervalMs), client))).catch(() => undefined);
+    return Promise.any(ready.map(async (client) => (await this.ping(client, this.refreshIntervalMs), client))).catch(() => undefined);
+  }
+
+  /**
+   * PING on `client` within `ms`; rejects with DEADLINE_PASSED at once while an earlier PING there is unanswered, so
+   * that a frozen node's connection holds one PING, not one per look.
+   */
+  private ping(client: NodeClient, ms: number): Promise<unknown> {
+    if (this.pinging.has(client)) return Promise.reject(DEADLINE_PASSED);
+    this.pinging.add(client);
+    const pong = client.sendCommand(['PING']);
+    pong.then(
+      () => this.pinging.delete(client),
+      () => this.pinging.delete(client),
+    );
+    return withinDeadline(pong, ms);
   }
 
   /** Subscribes each listener again, where the channel's slot now lives (a failure is retried by the next refresh). */

@@ -366,10 +366,11 @@ export class RedisConnections {
       minimizeConnections: !failFast,
       ...(cluster.nodeAddressMap ? { nodeAddressMap: cluster.nodeAddressMap } : {}),
     });
-    // A command connection watches for a node that stopped answering: a healthy one answers within milliseconds, or,
-    // for a state save's WAIT, within `waitTimeoutMs`. (The subscriber sends no commands to watch.)
-    const stallMs = failFast ? this.replicaWait!.timeoutMs + STALL_MARGIN_MS : Infinity;
-    const client = new RedisClusterClient(created as RedisCluster, Math.min(500, this.maxReconnectDelayMs), stallMs);
+    // Both watch for a node that stopped answering: the command connection by its commands (a healthy node answers
+    // within milliseconds, or, for a state save's WAIT, within `waitTimeoutMs`), the subscriber, which sends none, by
+    // a PING on each of its subscription connections every `stallMs`.
+    const stallMs = this.replicaWait!.timeoutMs + STALL_MARGIN_MS;
+    const client = new RedisClusterClient(created as RedisCluster, Math.min(500, this.maxReconnectDelayMs), stallMs, failFast ? 'commands' : 'subscriptions');
     created.setMaxListeners(MAX_LISTENERS);
     return this.connect(client, role, name);
   }
@@ -431,7 +432,8 @@ class RedisAdapterPublisher extends RedisClientEvents {
 
   /** SPUBLISH (the sharded adapter, on a Redis Cluster); like {@link publish}, never rejects. */
   sPublish(channel: string, message: string | Buffer): Promise<number> {
-    return this.cluster!.sPublish(channel, message).catch((error: Error) => this.dropped(error));
+    // Through the command connection's RedisClusterClient, which notices a node that stopped answering.
+    return (this.client as unknown as RedisClusterClient).sPublish(channel, message).catch((error: Error) => this.dropped(error));
   }
 
   /** The cluster's masters: the sharded adapter counts the servers with `PUBSUB SHARDNUMSUB` on each. */
