@@ -7,8 +7,10 @@
  * Needs redis-server and redis-cli (`apt-get install -y redis-server`). Without them the spec is skipped, except
  * under CI=true, where it fails.
  */
-import { afterEach, beforeEach, it } from '@jest/globals';
-import { ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, expect, it } from '@jest/globals';
+import { RedisConnections, RedisStateStore, ReflexBridgeModule, ReflexStateService, StateStoreError } from '@reflex-bridge/nest';
+import { eventually } from './support/eventually.js';
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -40,7 +42,7 @@ async function untilIncremented(socket: RawSocket, count: number, timeoutMs: num
   }
 }
 
-describeWithRedisCluster('ReflexBridge on a real Redis Cluster with a frozen master', () => {
+describeWithRedisCluster('ReflexBridge on a real Redis Cluster with a frozen or dead master', () => {
   let cluster: RedisTestCluster;
   let worker: RunningApp;
   let other: RunningApp;
@@ -112,4 +114,28 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster with a frozen mas
       cluster.thaw(victim);
     }
   }, 180_000);
+
+  it('a save for a master whose connection is down answers unavailable (nothing was sent), not outcome_unknown', async () => {
+    const connections = await RedisConnections.create({ cluster: { rootNodes: cluster.rootNodes } });
+    const store = new RedisStateStore({ connections });
+    try {
+      const token = randomUUID();
+      const lease = await store.acquire(token);
+      const victim = await cluster.masterOf(await cluster.keyslot(stateKey(token)));
+      await cluster.kill(victim);
+      // node-redis refuses commands for that node at once (no offline queue) once it saw the connection drop.
+      type Masters = Array<{ address: string; client?: { isReady: boolean } }>;
+      const masters = () => (connections.clusterCommands!.cluster as unknown as { masters: Masters }).masters;
+      await eventually('the connection to the killed master to drop', () => masters().find((master) => master.address.endsWith(`:${victim}`))?.client?.isReady, (ready) => ready === false);
+      const failure = await Promise.resolve()
+        .then(() => lease.save({ [COUNTER]: { count: 1 } }))
+        .then(() => undefined, (error: unknown) => error);
+      expect(failure).toBeInstanceOf(StateStoreError);
+      expect((failure as StateStoreError).code).toBe('unavailable');
+      expect((failure as StateStoreError).message).toContain('nothing was sent');
+    } finally {
+      await store.close();
+      await connections.close();
+    }
+  }, 120_000);
 });

@@ -22,6 +22,20 @@ export function isQueueFull(error: unknown): boolean {
   return error instanceof Error && error.message === 'The queue is full';
 }
 
+/** What node-redis rejects a command with when it did not send it: its connection is closed, or down (no offline queue). */
+const NOT_SENT = new Map([
+  ['ClientOfflineError', 'The client is offline'],
+  ['ClientClosedError', 'The client is closed'],
+]);
+
+/**
+ * True when node-redis refused a command without sending it because its connection is down or closed: on a Redis
+ * Cluster, the connection of one node (a dead master) while the cluster client as a whole is ready.
+ */
+export function isNotSent(error: unknown): boolean {
+  return error instanceof Error && NOT_SENT.get(error.constructor.name) === error.message;
+}
+
 /**
  * Error replies with which Redis refuses a command, or a script at its first write, before anything was written:
  * out of memory under `noeviction` (a script that already wrote may go on, so the first write is the one refused), a

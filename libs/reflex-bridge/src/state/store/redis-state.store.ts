@@ -8,7 +8,7 @@ import { RedisConnections, type RedisClient } from '../../common/redis-connectio
 import type { RedisClusterClient } from '../../common/redis-cluster.client.js';
 import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 import { DeadlineQueue } from '../../common/deadline-queue.js';
-import { isQueueFull, isRefusedBeforeWriting } from '../../common/fail-fast-redis.options.js';
+import { isNotSent, isQueueFull, isRefusedBeforeWriting } from '../../common/fail-fast-redis.options.js';
 import { OutageLog } from '../../common/outage-log.js';
 import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
 import { RedisSaveQueue, saveCommand } from './redis-save-queue.js';
@@ -289,6 +289,7 @@ export class RedisStateStore extends StateStore {
     wholeArguments: (save) => this.saveArguments(save.held, save.next, save.ttl, true),
     unknownOutcome: (error) => {
       if (isQueueFull(error)) return this.backlogged('save a state', error);
+      if (isNotSent(error)) return this.notSent('save a state', error);
       // Answered with an error that refused the write (READONLY, OOM, ...): certainly not written, so the client may
       // simply try again rather than reload.
       if (isRefusedBeforeWriting(error)) return this.refusedWrite('save a state', error);
@@ -539,8 +540,8 @@ export class RedisStateStore extends StateStore {
           if (late[0] === 1) this.releaseQuietly(token, keys, value);
         },
       ).catch((error: unknown) => {
-        // Refused by a full queue: never sent, so no lock can have been taken.
-        if (sent && !answeredLate && !isQueueFull((error as Error).cause)) this.rememberUnreleased(value, { token, keys, expiresAt: Date.now() + this.lockTimeoutMs });
+        // Refused by a full queue or a connection that is down: never sent, so no lock can have been taken.
+        if (sent && !answeredLate && !isQueueFull((error as Error).cause) && !isNotSent((error as Error).cause)) this.rememberUnreleased(value, { token, keys, expiresAt: Date.now() + this.lockTimeoutMs });
         throw error;
       });
       if (reply[0] === 1) {
@@ -967,6 +968,7 @@ export class RedisStateStore extends StateStore {
       return await withinDeadline(pending, timeoutMs);
     } catch (error) {
       if (isQueueFull(error)) throw this.backlogged(what, error);
+      if (isNotSent(error)) throw this.notSent(what, error);
       if (write && !(error instanceof StateStoreError)) throw this.unknownOutcome(what, error, timeoutMs);
       if (error === DEADLINE_PASSED) {
         if (onLate) pending.then(onLate, noop);
@@ -984,6 +986,14 @@ export class RedisStateStore extends StateStore {
   /** The connection holds `maxPendingCommands` unanswered commands (Redis stalled or far behind): nothing was sent. */
   private backlogged(what: string, error: unknown): StateStoreError {
     return new StateStoreError('unavailable', `RedisStateStore: ${this.safeUrl} is not answering (too many commands wait for it); could not ${what}.`, error);
+  }
+
+  /**
+   * node-redis did not send the command: the connection it needs is down (on a Redis Cluster, that of the token's
+   * master, while the others are up) or closed.
+   */
+  private notSent(what: string, error: unknown): StateStoreError {
+    return new StateStoreError('unavailable', `RedisStateStore: not connected to the Redis node of this token at ${this.safeUrl} (${(error as Error).message}); could not ${what}, nothing was sent.`, error);
   }
 
   /** Redis answered a write with an error that refused it before it changed anything (see `isRefusedBeforeWriting`). */
