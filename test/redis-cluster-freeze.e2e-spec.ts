@@ -138,4 +138,29 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster with a frozen or 
       await connections.close();
     }
   }, 120_000);
+
+  it("a save refused with TRYAGAIN (its token's slot being migrated) answers unavailable, not outcome_unknown", async () => {
+    const connections = await RedisConnections.create({ cluster: { rootNodes: cluster.rootNodes } });
+    const store = new RedisStateStore({ connections });
+    try {
+      const token = randomUUID();
+      const lease = await store.acquire(token);
+      const slot = await cluster.keyslot(stateKey(token));
+      const source = await cluster.masterOf(slot);
+      const layout = await cluster.layout();
+      const target = layout.find((node) => node.role === 'master' && node.port !== source)!;
+      // The slot starts migrating away (as `redis-cli --cluster reshard` begins): the token's lock is still on the
+      // source, its state not (never saved), so a script naming both is refused before it runs.
+      expect(await cluster.cli(source, 'CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', target.id)).toContain('OK');
+      const failure = await Promise.resolve()
+        .then(() => lease.save({ [COUNTER]: { count: 1 } }))
+        .then(() => undefined, (error: unknown) => error);
+      expect(failure).toBeInstanceOf(StateStoreError);
+      expect((failure as StateStoreError).message).toContain('TRYAGAIN');
+      expect((failure as StateStoreError).code).toBe('unavailable');
+    } finally {
+      await store.close();
+      await connections.close();
+    }
+  }, 120_000);
 });

@@ -21,3 +21,16 @@ describe('isNotSent (node-redis refused a command without sending it)', () => {
     expect(isRefusedBeforeWriting(new ClientOfflineError())).toBe(false);
   });
 });
+
+describe('isRefusedBeforeWriting (Redis refused a write before it changed anything)', () => {
+  it("takes a Redis Cluster node's refusals of a command it did not run", () => {
+    expect(isRefusedBeforeWriting(new ErrorReply('TRYAGAIN Multiple keys request during rehashing of slot'))).toBe(true);
+    expect(isRefusedBeforeWriting(new ErrorReply('CLUSTERDOWN The cluster is down'))).toBe(true);
+    expect(isRefusedBeforeWriting(new ErrorReply('CLUSTERDOWN Hash slot not served'))).toBe(true);
+    expect(isRefusedBeforeWriting(new ErrorReply('READONLY You can\'t write against a read only replica.'))).toBe(true);
+  });
+
+  it('never takes an error reply of a script that may have written', () => {
+    expect(isRefusedBeforeWriting(new ErrorReply('ERR Error running script (call to f_x): @user_script:1: boom'))).toBe(false);
+  });
+});

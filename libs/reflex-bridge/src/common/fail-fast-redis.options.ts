@@ -40,9 +40,11 @@ export function isNotSent(error: unknown): boolean {
  * Error replies with which Redis refuses a command, or a script at its first write, before anything was written:
  * out of memory under `noeviction` (a script that already wrote may go on, so the first write is the one refused), a
  * replica (`READONLY`, e.g. an old master after a failover), a script running too long (`BUSY`), a dataset still
- * loading (`LOADING`), a replica cut off from its master (`MASTERDOWN`).
+ * loading (`LOADING`), a replica cut off from its master (`MASTERDOWN`); on a Redis Cluster, a command whose slot is
+ * not served (`CLUSTERDOWN`, during a failover) or whose keys are split by a slot migration (`TRYAGAIN`): a cluster
+ * node checks both before running the command.
  */
-const REFUSED_BEFORE_WRITING = /^(?:OOM|READONLY|BUSY|LOADING|MASTERDOWN) /;
+const REFUSED_BEFORE_WRITING = /^(?:OOM|READONLY|BUSY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /;
 
 /** True when `error` is a Redis error reply that refused a write before it changed anything (see above). */
 export function isRefusedBeforeWriting(error: unknown): boolean {
