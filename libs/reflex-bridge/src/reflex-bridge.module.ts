@@ -61,6 +61,7 @@ import { TokenOwnership } from './security/token-ownership.service.js';
 import { SessionStoreWatcher } from './security/session-store.watcher.js';
 import { RedisConnections } from './common/redis-connections.js';
 import { ReflexRoutes } from './health/reflex-routes.route.js';
+import { NoStorePaths } from './spa/no-store-paths.js';
 import { UploadRoute } from './upload/upload.route.js';
 import { ExpressAdapterRequirement } from './common/express-adapter.requirement.js';
 import { UploadedFileServer } from './upload/uploaded-file-server.js';
@@ -179,6 +180,8 @@ import { InvalidOptionError } from './invalid-option.error.js';
     bridgeErrorPresenterProvider,
     clusterLinkProvider,
     ReflexStateService,
+    // `Cache-Control: no-store` by default on the module's own paths (errors nobody else wrote a header for).
+    NoStorePaths,
     // Reflex's HTTP routes (ping, health) and the health indicators behind them.
     StateStoreHealthIndicator,
     LiveTransportHealthIndicator,

@@ -23,6 +23,7 @@ import { WorkerOutputBudget } from '../security/worker-output-budget.js';
 import { isClientToken } from '../protocol/client-token.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
+import { noStoreEngineAnswers } from '../security/no-store.engine-middleware.js';
 import { cutClosedConnections } from '../security/close-grace.js';
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
@@ -137,6 +138,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
    */
   afterInit(namespace: Namespace): void {
     // Before Engine.IO reads a request: none may name an existing connection (a takeover, see the guard).
+    // First, so that every refusal (the next middleware's too) says no-store: Engine.IO writes no Cache-Control.
+    namespace.server.engine.use(noStoreEngineAnswers);
     namespace.server.engine.use(refuseSessionIdRequests);
     // Then, before anything else is spent on it, the address's share of the worker's connections.
     namespace.server.engine.use(this.connectionsPerAddress.middleware);
