@@ -116,6 +116,21 @@ if (skip) console.warn(skip);
     expect(echo).toMatchObject({ method: 'POST', url: '/_upload', bodyBytes: body.length });
   });
 
+  it('takes /_upload in any letter case to the upload location, as deploy/nginx.conf does (`~* ^/_upload`)', async () => {
+    // The workers route `POST /_UPLOAD` as an upload (Express routes case-insensitively): a case-sensitive location
+    // sent it through `location /`, past the upload location's settings. Here uploads go to upstream B only.
+    const split = await startNginx([upstreams[0]!.port], { uploadUpstreamPorts: [upstreams[1]!.port] });
+    try {
+      for (const path of ['/_upload', '/_UPLOAD', '/_Upload/photo.png']) {
+        const response = await fetch(`${split.url}${path}`, { method: 'POST', body: 'x' });
+        expect(((await response.json()) as Echo).upstream).toBe('B');
+      }
+      expect(((await (await fetch(`${split.url}/elsewhere`)).json()) as Echo).upstream).toBe('A');
+    } finally {
+      await split.stop();
+    }
+  });
+
   it('upgrades a raw WebSocket under the /_event location and relays frames both ways', async () => {
     const socket = new WebSocket(`ws://127.0.0.1:${proxy().port}/_event-raw?token=abc`);
     const messages: string[] = [];

@@ -148,8 +148,9 @@ ${uploadUpstream}
     }
 
     # File uploads, as in deploy/nginx.conf: the body streams through instead of being spooled to disk first, and
-    # the buffered mode's NDJSON lines are passed on as they come. X-Upstream names the worker that answered.
-    location /_upload {
+    # the buffered mode's NDJSON lines are passed on as they come. X-Upstream names the worker that answered. In any
+    # letter case, as there: the workers take \`POST /_UPLOAD\` as an upload (Express routes case-insensitively).
+    location ~* ^/_upload {
       proxy_pass http://${uploadPool};
       proxy_http_version 1.1;
       proxy_set_header Connection "";${forwarded}
