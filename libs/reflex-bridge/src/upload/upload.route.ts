@@ -7,6 +7,7 @@ import type { RouterData } from '../protocol/inbound-event.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { pathPrefixOf } from '../health/reflex-routes.options.js';
+import { closeAfterAnswer } from './lingering-close.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import { StateStore, type StoredState } from '../state/store/state-store.js';
@@ -288,7 +289,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     }
     allowCrossOrigin(this.origins, req, res);
     res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
-    res.setHeader('Connection', 'close');
+    closeAfterAnswer(res);
     answer(res, 429, { detail: `Too many uploads from your address are in progress; try again once one has finished.`, code: 'too_many_uploads', limit: max });
   }
 
@@ -301,8 +302,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     // The same CORS headers as any answer, so a frontend on a listed origin can read the refusal.
     allowCrossOrigin(this.origins, req, res);
     res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
-    // The body is not read: the connection closes once the answer is sent instead of draining it.
-    res.setHeader('Connection', 'close');
+    // The body is not read: the connection closes once the answer is sent (lingering) instead of draining it.
+    closeAfterAnswer(res);
     answer(res, 503, { detail: `The server is handling too many uploads; try again shortly.`, code: 'uploads_busy', limit: max });
   }
 
@@ -558,7 +559,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     // The rest of the body is not waited for (a stalled client) or not worth reading (one past the body's bound): the
     // connection closes once the answer is sent, so the client holds no socket until Node's own requestTimeout.
     if (closesConnection(error) && !res.headersSent) {
-      res.setHeader('Connection', 'close');
+      closeAfterAnswer(res);
       // A refusal at shutdown: the client may try again at once, on another worker.
       if (error instanceof UploadError && error.status === 503) res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
     }
