@@ -267,6 +267,55 @@ if (missingChromium && isCI) {
       }
     }, 60_000);
 
+    it('follows the stream again once a refusal is over, trying every 30 s as the overlay does, instead of asking for a reload', async () => {
+      const held: IncomingMessage[] = [];
+      const context = await browser!.newContext();
+      // The page's timers run on a clock the test moves: the 30 s retry is waited for without waiting 30 s.
+      await context.clock.install();
+      try {
+        for (;;) {
+          const response = await new Promise<IncomingMessage>((ok, fail) => httpGet(`${base}/_bridge/devtools/stream`, ok).on('error', fail));
+          held.push(response);
+          if (response.statusCode !== 200) break;
+        }
+        const refused = await context.newPage();
+        await refused.goto(`${base}/_bridge/devtools`);
+        const status = () => refused.locator('#status').innerText();
+        await eventually('the refusal on the page', status, (text) => text.includes('refused'));
+        // Before: "close other devtools tabs, then reload", and the page never tried again by itself.
+        expect(await status()).toMatch(/trying again every 30 s/i);
+        expect(await status()).not.toMatch(/reload/);
+        for (const response of held.splice(0)) response.destroy();
+        // Until the next try the page still says refused; then it follows the stream.
+        await refused.clock.fastForward(30_000);
+        await eventually('the stream followed again', status, (text) => text === 'live');
+        const rows = () => refused.locator('#rows tr').count();
+        const before = await rows();
+        tab.send(`${LIKES}.like`);
+        await eventually('an event streamed after the retry', rows, (count) => count > before);
+      } finally {
+        for (const response of held) response.destroy();
+        await context.close();
+      }
+    }, 60_000);
+
+    it('says how many older events the first load left out (GET /events answers at most 4 MiB), instead of showing fewer rows silently', async () => {
+      const context = await browser!.newContext();
+      try {
+        const other = await context.newPage();
+        // The server leaves events out when the held ones pass 4 MiB of JSON (devtools-hostile checks that): here the
+        // page gets a real answer with such a count added.
+        await other.route(`${base}/_bridge/devtools/events?limit=500`, async (route) => {
+          const real = (await (await route.fetch()).json()) as Record<string, unknown>;
+          await route.fulfill({ contentType: 'application/json', body: JSON.stringify({ ...real, omitted: 37 }) });
+        });
+        await other.goto(`${base}/_bridge/devtools`);
+        await eventually('the notice of the events left out', () => other.locator('#omitted').innerText(), (text) => text.includes('37 older events'));
+      } finally {
+        await context.close();
+      }
+    }, 60_000);
+
     it('the overlay says its stream was refused when its address has devtools.maxStreamsPerAddress open, instead of "waiting for an event" for good', async () => {
       const held: IncomingMessage[] = [];
       const context = await browser!.newContext();

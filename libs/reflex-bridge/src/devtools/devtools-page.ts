@@ -71,6 +71,7 @@ export const DEVTOOLS_PAGE = `<!doctype html>
   <h1>ReflexBridge devtools</h1>
   <span class="live"><span class="dot" id="dot"></span><span id="status">connecting…</span></span>
   <span class="muted" id="count"></span>
+  <span class="muted" id="omitted"></span>
   <span class="spacer"></span>
   <button id="clear" title="Drop the recorded events">Clear</button>
 </header>
@@ -101,6 +102,8 @@ export const DEVTOOLS_PAGE = `<!doctype html>
 (() => {
   const BASE = '__DEVTOOLS_PATH__';
   const MAX_ROWS = 500;
+  const RETRY_REFUSED_MS = 30000;
+  let refusedBefore = false;
   const COLORS = { total:'#4b5563', tier:'var(--tier)', middleware:'var(--mw)', fast_auth:'var(--fast)', guards:'var(--guard)', interceptors:'var(--intercept)', pipes:'var(--pipe)', filters:'var(--filter)', handler:'var(--handler)', query:'var(--query)', delta:'var(--delta)', emit:'var(--emit)', finish:'#e3b341' };
   const LABELS = { tier:'tier', middleware:'middleware', fast_auth:'fast auth', pipes:'pipes', guards:'guards', interceptors:'interceptors', handler:'handler', query:'query', filters:'exception filters', delta:'delta', emit:'emit', finish:'session save & end' };
   // The "guards" phase total covers the guards and interceptors before the handler.
@@ -260,18 +263,47 @@ export const DEVTOOLS_PAGE = `<!doctype html>
     } catch {}
   }
 
-  async function start() {
-    const { events: recent } = await (await fetch(BASE + '/events?limit=' + MAX_ROWS)).json();
-    for (const event of recent.reverse()) events.set(event.id, event);
+  /**
+   * The held events, newest first, merged into the table. The answer holds at most 4 MiB of events: \`omitted\` counts
+   * the older ones it left out, said next to the count rather than shown as fewer rows without a word.
+   */
+  async function loadRecent() {
+    const { events: recent, omitted } = await (await fetch(BASE + '/events?limit=' + MAX_ROWS)).json();
+    for (const event of recent.reverse()) if (!events.has(event.id)) events.set(event.id, event);
+    $('omitted').textContent = omitted > 0 ? '· ' + omitted + ' older events not loaded (more than 4 MiB of them held)' : '';
     render();
+  }
+
+  /**
+   * Follows the event stream. A refused stream (429/503: devtools.maxStreamsPerAddress or maxStreams open) is CLOSED:
+   * EventSource never connects again by itself, so it is tried again every 30 s, as the overlay does, and the events
+   * recorded meanwhile are loaded once it is back. A lost connection is CONNECTING: EventSource retries by itself.
+   */
+  function follow() {
     const stream = new EventSource(BASE + '/stream');
-    stream.onopen = () => { $('dot').classList.add('on'); $('status').textContent = 'live'; };
-    // A refused stream (429/503: devtools.maxStreamsPerAddress or maxStreams open) is CLOSED: it never connects again.
+    let wasRefused = refusedBefore;
+    stream.onopen = () => {
+      $('dot').classList.add('on');
+      $('status').textContent = 'live';
+      if (wasRefused) loadRecent().catch(() => undefined);
+      wasRefused = refusedBefore = false;
+    };
     stream.onerror = () => {
       $('dot').classList.remove('on');
-      $('status').textContent = stream.readyState === EventSource.CLOSED ? 'stream refused: too many open (close other devtools tabs, then reload)' : 'reconnecting…';
+      if (stream.readyState !== EventSource.CLOSED) {
+        $('status').textContent = 'reconnecting…';
+        return;
+      }
+      refusedBefore = true;
+      $('status').textContent = 'stream refused: too many open (devtools.maxStreamsPerAddress, devtools.maxStreams); close other devtools pages. Trying again every ' + (RETRY_REFUSED_MS / 1000) + ' s';
+      setTimeout(follow, RETRY_REFUSED_MS);
     };
     stream.onmessage = (message) => add(JSON.parse(message.data));
+  }
+
+  async function start() {
+    await loadRecent();
+    follow();
     loadAdvice();
     loadHistograms();
     setInterval(() => { loadAdvice(); loadHistograms(); }, 3000);
