@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { anyOf, reservedPaths } from './reserved-paths.js';
+import { requestPathname } from './request-pathname.js';
 
 /**
  * Makes `Cache-Control: no-store` the default of every answer on the module's own paths (the event path, uploads,
@@ -25,9 +26,8 @@ export class NoStorePaths implements OnModuleInit {
     if (!adapter) return;
     const paths = anyOf(reservedPaths(this.options));
     adapter.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
-      const url = req.url ?? '';
-      const query = url.indexOf('?');
-      if (paths.test(query === -1 ? url : url.slice(0, query))) res.setHeader('Cache-Control', 'no-store');
+      // The path as Express routes it (an absolute-form target, a `#`): the same answer whichever way it is spelt.
+      if (paths.test(requestPathname(req))) res.setHeader('Cache-Control', 'no-store');
       next();
     });
   }
