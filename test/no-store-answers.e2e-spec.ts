@@ -5,6 +5,7 @@
  * freshness), so a CDN could keep serving a momentary refusal to everyone.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { connect } from 'node:net';
 import { ReflexBridgeModule } from '@reflex-bridge/nest';
 import { startApp, type RunningApp } from './support/app.js';
 
@@ -42,6 +43,21 @@ describe('Cache-Control on the module paths without a proxy', () => {
     const response = await fetch(`${running.url}${path}`, { method, body: method === 'POST' ? 'x' : undefined });
     await response.arrayBuffer();
     expect({ status: response.status, cacheControl: response.headers.get('cache-control') }).toEqual({ status, cacheControl: 'no-store' });
+  });
+
+  it.each(['/_bridge#x', 'http://elsewhere.example/_bridge/anything'])('a target Express routes to the module, spelt %s, gets no-store too', async (target) => {
+    // Sent raw: a client library would drop the fragment, or turn the absolute form into a path.
+    const { port } = new URL(running.url);
+    const head = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text.slice(0, text.indexOf('\r\n\r\n'))));
+    });
+    expect(head).toMatch(/^HTTP\/1\.1 404 /);
+    expect(head.toLowerCase()).toContain('\r\ncache-control: no-store');
   });
 
   it('leaves the rest of the app alone', async () => {
