@@ -400,9 +400,10 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
       expect(line).toMatch(/transaction or statement pooling mode \(pgbouncer/);
       expect(line).toMatch(/give PostgresTransport a direct connection URL/);
 
-      // A direct connection hears its own NOTIFY: no such warning for it.
+      // A direct connection hears its own NOTIFY: no such warning for it. (Whether the pooled transport hears it is up
+      // to pgbouncer: a notification that arrives while the pooled transport's own connection check holds the server
+      // connection that ran LISTEN is passed on to it, so that is not asserted.)
       expect(await brokers[1]!.publish(new ModelChange('shop.product', 'updated', 'direct'))).toBe(1);
-      expect(seen[0]).toEqual([]);
       expect(warnings.filter((l) => /received nothing/.test(l))).toEqual([line]);
     },
     60_000,
