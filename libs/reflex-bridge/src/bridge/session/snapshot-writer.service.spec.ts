@@ -72,4 +72,21 @@ describe('SnapshotWriter', () => {
     await finish(writer, loggedOut);
     expect(cache.peek('old')).toBeUndefined();
   });
+
+  it('keeps no snapshot of a user whose id would come back as another value or not at all (a JSON round trip through a shared cache)', () => {
+    const { writer } = setup();
+    const requestOf = (user: unknown) => {
+      const request = new SyntheticRequest({ path: '/', query: {}, headers: {}, ip: '::1', remoteAddress: '::1', secure: false });
+      request.user = user;
+      return request;
+    };
+    // Each would make fast auth load another user than the middleware did (a Date comes back as a string, NaN as null,
+    // that is anonymous), or fail every write to Redis (a bigint does not serialise) as if the cache were down.
+    const odd: unknown[] = [null, NaN, Infinity, -Infinity, 10n, new Date(0), { tenant: 1, id: 2 }, ['a'], true, () => 1, Symbol('id')];
+    expect(odd.map((id) => writer.snapshotOf(requestOf({ id })))).toEqual(odd.map(() => undefined));
+    // What does survive the round trip is kept as before.
+    expect(writer.snapshotOf(requestOf({ id: 0 }))).toEqual({ userId: 0, isAuthenticated: true });
+    expect(writer.snapshotOf(requestOf({ id: ':base64:AA' }))).toEqual({ userId: ':base64:AA', isAuthenticated: true });
+    expect(writer.snapshotOf(requestOf(undefined))).toEqual({ userId: null, isAuthenticated: false });
+  });
 });

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { MaybePromise } from '../../common/maybe-promise.js';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
@@ -30,6 +30,9 @@ export class SnapshotWriter {
   private readonly writes: boolean;
   /** Reads the session id the request's signed cookie names, as fast auth does. */
   private readonly verifier?: SessionCookieVerifier;
+  private readonly logger = new Logger('ReflexBridge');
+  /** The kinds of unusable user id warned about already (a handful at most: one per JavaScript type or class). */
+  private readonly warnedIdKinds = new Set<string>();
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -98,12 +101,31 @@ export class SnapshotWriter {
     return this.cache.put(cookieSessionId, snapshot, outcome.cacheReadAt);
   }
 
-  /** The snapshot to keep for a request's user; undefined for a user without an id, whom fast auth could not rebuild. */
+  /**
+   * The snapshot to keep for a request's user; undefined for a user without an id, whom fast auth could not rebuild,
+   * and for one whose id is not a string or a finite number.
+   */
   snapshotOf(request: SyntheticRequest): AuthSnapshot | undefined {
     const user = request.user as Record<string, unknown> | undefined;
-    const userId = user ? (this.options.fastAuth?.userIdOf?.(user) ?? (user.id as string | number | undefined)) : null;
+    if (!user) return { userId: null, isAuthenticated: user !== undefined };
+    const userId: unknown = this.options.fastAuth?.userIdOf?.(user) ?? user.id;
     if (userId === undefined) return undefined;
-    return { userId, isAuthenticated: user !== undefined };
+    // Only what comes back from a JSON round trip (a shared cache, Redis) as the same value: otherwise fast auth would
+    // load another user than the middleware did (a Date comes back as a string; NaN, Infinity and null as null, which
+    // is anonymous), or every write would fail as if the cache were down (a bigint does not serialise).
+    if (typeof userId === 'string' || (typeof userId === 'number' && Number.isFinite(userId))) return { userId, isAuthenticated: true };
+    this.warnUnstorableId(userId);
+    return undefined;
+  }
+
+  /** Says once per kind of id why its users get no snapshot (so every event of theirs runs the middleware). */
+  private warnUnstorableId(userId: unknown): void {
+    const kind = userId === null ? 'null' : typeof userId === 'object' ? (Object.getPrototypeOf(userId)?.constructor?.name ?? 'object') : typeof userId;
+    if (this.warnedIdKinds.has(kind) || this.warnedIdKinds.size >= 16) return;
+    this.warnedIdKinds.add(kind);
+    this.logger.warn(
+      `fastAuth: a user's id is ${/^[aeiou]/i.test(kind) ? 'an' : 'a'} ${kind}, not a string or a finite number, so that user gets no fast-auth snapshot and every auth_only event of theirs runs the session and auth middleware. Give fastAuth.userIdOf a function that returns the id as a string or a number.`,
+    );
   }
 
   /** Fast auth is on and did not answer this event (its snapshot is fresh already). */
