@@ -202,6 +202,18 @@ describeWithRedis('event cache keys and local layers with a real Redis', () => {
     expect(await withClient((client) => client.keys('sess:*'))).toHaveLength(2);
   });
 
+  it('invalidateAll() drops the snapshots in Redis under a keyPrefix with "::" in it (an app namespacing its keys)', async () => {
+    const app = await start({ sessionRedisUrl: redis.url, bridge: { eventCache: { redisUrl: redis.url, keyPrefix: 'shop::event:' } } });
+    const cookie = await loginOverHttp(app.url, 'carol', 'secret-carol');
+    expect(await whoami(await connect(app, cookie), '/')).toBe('carol');
+    const key = `shop::event:${sessionIdOf(cookie)}`;
+    await eventually(() => withClient(async (client) => (await client.get(key)) ?? undefined), `${key} in Redis`);
+    // The revocation the docs name for a kill switch: the snapshot must be gone from Redis, not only from this worker.
+    await app.cache.invalidateAll();
+    expect(await withClient((client) => client.keys('shop::event:*'))).toEqual([]);
+    expect(await withClient((client) => client.keys('sess:*'))).toHaveLength(1);
+  });
+
   it('a snapshot invalidated on worker A is not served from B\'s local layer once B forgets it', async () => {
     const options = { sessionRedisUrl: redis.url, bridge: { eventCache: { redisUrl: redis.url, localTtlMs: 60_000 } } };
     const a = await start(options);

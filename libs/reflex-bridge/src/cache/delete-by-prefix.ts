@@ -10,7 +10,7 @@ import type { Cache } from 'cache-manager';
 export async function deleteByPrefix(cache: Pick<Cache, 'stores'>, prefix: string): Promise<boolean> {
   let listedAll = true;
   for (const store of cache.stores ?? []) {
-    if (typeof store.iterator !== 'function') {
+    if (typeof store.iterator !== 'function' || hidesPrefix(store.store, prefix)) {
       listedAll = false;
       continue;
     }
@@ -21,4 +21,20 @@ export async function deleteByPrefix(cache: Pick<Cache, 'stores'>, prefix: strin
     if (doomed.length > 0) await store.delete(doomed);
   }
   return listedAll;
+}
+
+/** What `@keyv/redis` tells of how it lists keys without a namespace. */
+interface ListingAdapter {
+  noNamespaceAffectsAll?: unknown;
+  keyPrefixSeparator?: unknown;
+}
+
+/**
+ * Whether the store's adapter would leave our keys out of its listing: `@keyv/redis` without a namespace lists only
+ * keys free of its separator (`::`) unless `noNamespaceAffectsAll` is set (the module's own stores set it).
+ */
+function hidesPrefix(adapter: unknown, prefix: string): boolean {
+  if (typeof adapter !== 'object' || adapter === null) return false;
+  const { noNamespaceAffectsAll, keyPrefixSeparator } = adapter as ListingAdapter;
+  return noNamespaceAffectsAll === false && typeof keyPrefixSeparator === 'string' && keyPrefixSeparator !== '' && prefix.includes(keyPrefixSeparator);
 }

@@ -29,4 +29,9 @@ export function createSharedRedisKeyv(connections: RedisConnections): Keyv {
   return createKeyv(connections.commands as unknown as RedisClientType, KEYV_OPTIONS);
 }
 
-const KEYV_OPTIONS = { throwOnConnectError: false, throwOnErrors: true };
+/**
+ * `noNamespaceAffectsAll`: without a namespace, `@keyv/redis` lists (for `invalidateAll()`) only keys without its
+ * separator `::` in them, so a `keyPrefix` such as `shop::event:` had its snapshots stay in Redis after
+ * `invalidateAll()`. The option also makes the store's `clear()` flush the database; the module never calls it.
+ */
+const KEYV_OPTIONS = { throwOnConnectError: false, throwOnErrors: true, noNamespaceAffectsAll: true };
