@@ -90,6 +90,13 @@ interface HandlerRun {
   event: RoutedEvent;
 }
 
+/** A computed var whose getter threw while a delta was made: left out of the delta, reported to the client. */
+interface ComputedVarFailure {
+  state: StateDefinition;
+  name: string;
+  error: unknown;
+}
+
 /** What {@link EventPipeline}'s end of a leased run gets when the handler did not fail (`undefined` can be thrown). */
 const NO_FAILURE: unique symbol = Symbol('no failure');
 
@@ -349,8 +356,10 @@ export class EventPipeline implements OnApplicationBootstrap {
       if (lease.state === null) throw new UnknownClientTokenError('unknown');
       const view = new StateView(definition, tree.state[definition.fullName]);
       await change(view.target as T);
-      const delta = await this.commit(lease, tree, view);
+      const failures: ComputedVarFailure[] = [];
+      const delta = await this.commit(lease, tree, view, failures);
       if (delta && client) client.emitUpdate({ delta });
+      this.reportComputed(client, undefined, failures);
     });
   }
 
@@ -690,8 +699,15 @@ export class EventPipeline implements OnApplicationBootstrap {
     if (!changes) return this.emitStep(run, produced, undefined, commitStart);
     const committed = run.tree.state[view.definition.fullName]!;
     const saved = run.lease.save(run.tree.state, sizedSave(run.tree));
-    if (isPromise(saved)) return saved.then(() => this.emitStep(run, produced, this.committedDelta(view, committed, changes), commitStart));
-    this.emitStep(run, produced, this.committedDelta(view, committed, changes), commitStart);
+    if (isPromise(saved)) return saved.then(() => this.emitCommitted(run, produced, view, committed, changes, commitStart));
+    this.emitCommitted(run, produced, view, committed, changes, commitStart);
+  }
+
+  /** {@link emitStep} for a saved step; a computed var that threw is reported after the delta of the rest. */
+  private emitCommitted(run: HandlerRun, produced: unknown, view: StateView, committed: Record<string, unknown>, changes: Record<string, unknown>, commitStart: number): void {
+    const failures: ComputedVarFailure[] = [];
+    this.emitStep(run, produced, this.committedDelta(view, committed, changes, failures), commitStart);
+    this.reportComputed(run.client, run.event.name, failures);
   }
 
   /** Sends a committed step: its delta, then the client events the handler produced (server events are queued). */
@@ -787,12 +803,16 @@ export class EventPipeline implements OnApplicationBootstrap {
           this.withLease(token, (lease, tree) => {
             if (lease.state === null) throw new UnknownClientTokenError('unknown');
             const view = new StateView(definition, tree.state[definition.fullName]);
+            const failures: ComputedVarFailure[] = [];
             return then(change(view.target), () =>
-              then(this.commit(lease, tree, view), (delta) => {
-                if (!delta) return;
-                const shared = client.emitShared ? frames.share(delta) : undefined;
-                if (shared) client.emitShared!(shared);
-                else client.emitUpdate({ delta });
+              then(this.commit(lease, tree, view, failures), (delta) => {
+                // A delta missing a computed var that threw is this subscriber's own: not shared with the others.
+                if (delta) {
+                  const shared = client.emitShared && failures.length === 0 ? frames.share(delta) : undefined;
+                  if (shared) client.emitShared!(shared);
+                  else client.emitUpdate({ delta });
+                }
+                this.reportComputed(client, undefined, failures);
               }),
             );
           }),
@@ -823,13 +843,13 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   /** Writes the view's changes into a new tree (copy on write), saves it and returns the wire delta. */
-  private commit(lease: StateLease, tree: StateTree, view: StateView): MaybePromise<Delta | undefined> {
+  private commit(lease: StateLease, tree: StateTree, view: StateView, failures: ComputedVarFailure[]): MaybePromise<Delta | undefined> {
     const changes = this.stage(tree, view);
     if (!changes) return undefined;
     const committed = tree.state[view.definition.fullName]!;
     const saved = lease.save(tree.state, sizedSave(tree));
-    if (isPromise(saved)) return saved.then(() => this.committedDelta(view, committed, changes));
-    return this.committedDelta(view, committed, changes);
+    if (isPromise(saved)) return saved.then(() => this.committedDelta(view, committed, changes, failures));
+    return this.committedDelta(view, committed, changes, failures);
   }
 
   /**
@@ -863,11 +883,15 @@ export class EventPipeline implements OnApplicationBootstrap {
     return changes;
   }
 
-  /** Once saved: `committed` is the view's new baseline; returns the wire delta (none when only backend vars changed). */
-  private committedDelta(view: StateView, committed: Record<string, unknown>, changes: Record<string, unknown>): Delta | undefined {
+  /**
+   * Once saved: `committed` is the view's new baseline; returns the wire delta (none when only backend vars changed).
+   * The computed vars that threw are left out of it and added to `failures`: the change is saved already, so the
+   * client gets the rest of it rather than nothing.
+   */
+  private committedDelta(view: StateView, committed: Record<string, unknown>, changes: Record<string, unknown>, failures: ComputedVarFailure[]): Delta | undefined {
     view.rebase(committed);
     const wire = toWireVars(changes);
-    if (view.definition.computed.size > 0) Object.assign(wire, toWireVars(view.computedValues(Object.keys(changes))));
+    if (view.definition.computed.size > 0) Object.assign(wire, toWireVars(view.computedValues(Object.keys(changes), (name, error) => failures.push({ state: view.definition, name, error }))));
     if (!hasKeys(wire)) return undefined;
     // Not `{ [fullName]: wire }`: a computed key in a literal is a call into V8's runtime, ten times the cost.
     const delta: Delta = {};
@@ -903,21 +927,23 @@ export class EventPipeline implements OnApplicationBootstrap {
     this.refuseOver(stateSize);
     tree.state = state;
     return then(lease.save(tree.state, { provisional: isProvisional(tree.state), stateSize }), () => {
-      const whole = this.wholeTree(tree.state);
+      const failures: ComputedVarFailure[] = [];
+      const whole = this.wholeTree(tree.state, failures);
       // The whole state goes out as hydrate sends it, `is_hydrated: false`: state.js writes the client storage vars
       // of any other delta to the browser, and these hold their initial values, not the browser's. Then the page is
       // reported loaded, as `on_load_internal` reports it.
       if (loaded) whole[ROOT_STATE_NAME] = { ...whole[ROOT_STATE_NAME], [varKey('is_hydrated')]: false };
       client.emitUpdate({ delta: whole });
       if (loaded) client.emitUpdate({ delta: { [ROOT_STATE_NAME]: { [varKey('is_hydrated')]: true } } });
+      this.reportComputed(client, event.name, failures);
       if (page?.match) this.queuePageLoad(client, token, page.match, page.routed);
     });
   }
 
   /** Every state's vars and computed vars, as `hydrate` sends them. */
-  private wholeTree(state: StoredState): Delta {
+  private wholeTree(state: StoredState, failures: ComputedVarFailure[]): Delta {
     const delta: Delta = { [ROOT_STATE_NAME]: toWireVars(state[ROOT_STATE_NAME] ?? {}) };
-    for (const definition of this.registry.states()) delta[definition.fullName] = this.wholeState(definition, state);
+    for (const definition of this.registry.states()) delta[definition.fullName] = this.wholeState(definition, state, failures);
     return delta;
   }
 
@@ -930,13 +956,17 @@ export class EventPipeline implements OnApplicationBootstrap {
       const stateSize = this.stateSize.sizeOf(tree.state);
       this.refuseOver(stateSize);
       await lease.save(tree.state, { provisional: isProvisional(tree.state), stateSize });
-      client.emitUpdate({ delta: this.wholeTree(tree.state) });
+      // A computed var that throws on this client's values is left out, not the whole hydrate: the page loads.
+      const failures: ComputedVarFailure[] = [];
+      client.emitUpdate({ delta: this.wholeTree(tree.state, failures) });
+      this.reportComputed(client, event.name, failures);
     });
   }
 
-  private wholeState(definition: StateDefinition, state: StoredState): Record<string, unknown> {
+  private wholeState(definition: StateDefinition, state: StoredState, failures: ComputedVarFailure[]): Record<string, unknown> {
     const view = new StateView(definition, state[definition.fullName]);
-    return { ...toWireVars(view.allVars()), ...toWireVars(view.computedValues()) };
+    const computed = view.computedValues(undefined, (name, error) => failures.push({ state: definition, name, error }));
+    return { ...toWireVars(view.allVars()), ...toWireVars(computed) };
   }
 
   /**
@@ -1013,13 +1043,15 @@ export class EventPipeline implements OnApplicationBootstrap {
       // No page load here: state.js sends `on_load_internal` right after this event, and it loads the page.
       if (!hasSeenAPage(tree.state)) await this.rehydrate(client, token, lease, tree, event, false);
       const delta: Delta = {};
+      const failures: ComputedVarFailure[] = [];
       for (const [definition, values] of update) {
         const view = new StateView(definition, tree.state[definition.fullName]);
         for (const name in values) view.write(name, values[name]);
-        const part = await this.commit(lease, tree, view);
+        const part = await this.commit(lease, tree, view, failures);
         if (part) Object.assign(delta, part);
       }
       if (Object.keys(delta).length > 0) client.emitUpdate({ delta });
+      this.reportComputed(client, event.name, failures);
     });
   }
 
@@ -1198,6 +1230,26 @@ export class EventPipeline implements OnApplicationBootstrap {
     }
     const message = this.options.production ? 'An error occurred while handling the event.' : thrown.summary;
     this.sendError(client, { code: 'handler_error', message, ...(eventName ? { event: eventName } : {}) });
+  }
+
+  /**
+   * Reports the computed vars that threw while a delta was made (after that delta went out without them): each as a
+   * `handler_error` to `client` (when there is one) naming the var, and logged within the same limits as handler
+   * errors, so a getter that throws for one client's values neither floods the log nor touches other clients.
+   */
+  private reportComputed(client: EventClient | undefined, eventName: string | undefined, failures: readonly ComputedVarFailure[]): void {
+    for (const { state, name, error } of failures) {
+      const thrown = thrownText(error, MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_LOG_CHARS);
+      const where = `${state.cls.name}.${name}`;
+      const verdict = this.handlerErrors.take(`computed\0${where}\0${thrown.summary}`);
+      if (verdict.log) {
+        const notLogged = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} failed events before this one were counted, not logged: repeats of a logged error, or past ${HANDLER_ERROR_LOG_LIMITS.perWindow} lines a minute)` : '';
+        this.logger.error(`Computed var ${where} failed${eventName ? ` after event ${eventName}` : ''}; the client got the rest of the delta without it: ${thrown.detail}${notLogged}`);
+      }
+      if (!client) continue;
+      const message = this.options.production ? 'An error occurred while computing a value for the page.' : `Computed var ${where} failed: ${thrown.summary}`;
+      this.sendError(client, { code: 'handler_error', message, ...(eventName ? { event: eventName } : {}) });
+    }
   }
 
   /**

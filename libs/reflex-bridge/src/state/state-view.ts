@@ -124,8 +124,14 @@ export class StateView {
     return all;
   }
 
-  /** Evaluates computed vars (all of them, or those depending on `changed`), recording their inputs. */
-  computedValues(changed?: Iterable<string>): Record<string, unknown> {
+  /**
+   * Evaluates computed vars (all of them, or those depending on `changed`), recording their inputs. A getter that
+   * throws (the app's code on one client's values: a division by zero, a field of `undefined`) is left out of the
+   * result and handed to `failed`: the other computed vars, and the vars the event changed, still reach the client,
+   * rather than one getter's error dropping the whole delta of a change already saved (or failing every hydrate).
+   * Without `failed` the error is thrown, as before.
+   */
+  computedValues(changed?: Iterable<string>, failed?: (name: string, error: unknown) => void): Record<string, unknown> {
     const changedSet = changed ? new Set(changed) : undefined;
     const result: Record<string, unknown> = {};
     for (const [name, getter] of this.definition.computed) {
@@ -136,9 +142,13 @@ export class StateView {
       tracking = reads;
       try {
         result[name] = getter.call(this.target);
+      } catch (error) {
+        if (!failed) throw error;
+        failed(name, error);
       } finally {
         tracking = previous;
       }
+      // Recorded when it threw too: the vars it read before throwing are the ones whose change may mend it.
       const known = deps ?? new Set<string>();
       for (const read of reads) known.add(read);
       this.definition.computedDeps.set(name, known);

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ReflexBridgeModule } from '@reflex-bridge/nest';
+import { FragileState } from './fixtures/fragile-vars.states.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const ROOT = 'reflex___state____state';
+const FRAGILE = `${ROOT}.fragile_state`;
+
+describe('state values a client or an odd app value can break', () => {
+  let running: RunningApp;
+  const logger = new CapturingLogger();
+  const sockets: RawSocket[] = [];
+  const open = () => RawSocket.hydrated(running.url, sockets);
+
+  beforeAll(async () => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ maxStateBytes: 300_000 })], providers: [FragileState] }, undefined, logger);
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running.close();
+  });
+
+  describe('a computed var that throws for one client', () => {
+    it('the saved change still reaches that client, with the other computed vars, and a handler_error names the var', async () => {
+      const client = await open();
+      const other = await open();
+      client.send(`${FRAGILE}.setMode`, { mode: 'boom' });
+      // The change was saved: the client must see it, not go on showing `ok` while the server holds `boom`.
+      await client.untilVar(FRAGILE, 'mode', 'boom');
+      await client.until(() => client.errors.some((error) => error.code === 'handler_error' && error.message.includes('FragileState.summary') && error.event === `${FRAGILE}.setMode`), undefined, 'the computed var error');
+      // Further events of that client still deliver what does not depend on the broken getter.
+      client.send(`${FRAGILE}.increment`);
+      await client.untilVar(FRAGILE, 'doubled', 2);
+      expect(client.latest(FRAGILE, 'count')).toBe(1);
+      // Another client is untouched.
+      other.send(`${FRAGILE}.increment`);
+      await other.untilVar(FRAGILE, 'summary', 'ok:1');
+      expect(other.errors).toEqual([]);
+      expect(logger.lines.some((line) => line.level === 'error' && line.message.includes('Computed var FragileState.summary failed'))).toBe(true);
+    });
+
+    it('a client whose computed var throws still hydrates: every other var arrives, with a handler_error', async () => {
+      const client = await open();
+      client.send(`${FRAGILE}.setMode`, { mode: 'boom' });
+      client.send(`${FRAGILE}.increment`);
+      await client.untilVar(FRAGILE, 'count', 1);
+      const before = client.updates.length;
+      const errorsBefore = client.errors.length;
+      await client.hydrate();
+      const hydrated = client.updates.slice(before).find((update) => update.delta?.[FRAGILE])?.delta?.[FRAGILE];
+      expect(hydrated).toMatchObject({ mode_rx_state_: 'boom', count_rx_state_: 1, doubled_rx_state_: 2 });
+      expect(hydrated).not.toHaveProperty('summary_rx_state_');
+      expect(client.errors.slice(errorsBefore).some((error) => error.code === 'handler_error' && error.message.includes('FragileState.summary') && error.event === `${ROOT}.hydrate`)).toBe(true);
+      // Mended by the client's next change: the getter runs again and its value arrives.
+      client.send(`${FRAGILE}.setMode`, { mode: 'ok' });
+      await client.untilVar(FRAGILE, 'summary', 'ok:1');
+    });
+
+    it('its log lines are bounded however many events hit it', async () => {
+      const client = await open();
+      client.send(`${FRAGILE}.setMode`, { mode: 'boom' });
+      await client.untilVar(FRAGILE, 'mode', 'boom');
+      const count = () => logger.lines.filter((line) => line.message.includes('Computed var FragileState.summary failed')).length;
+      for (let i = 0; i < 30; i++) client.send(`${FRAGILE}.setMode`, { mode: i % 2 ? 'boom' : 'boom2' });
+      await client.until(() => client.errors.filter((error) => error.message.includes('FragileState.summary')).length >= 16, undefined, 'every failed event answered');
+      expect(count()).toBeLessThanOrEqual(5);
+    });
+  });
+});
