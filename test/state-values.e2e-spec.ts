@@ -67,4 +67,20 @@ describe('state values a client or an odd app value can break', () => {
       expect(count()).toBeLessThanOrEqual(5);
     });
   });
+
+  describe('values JSON cannot carry, put into vars by ordinary handler code', () => {
+    it('a BigInt (an ORM\'s BIGINT column) is refused before it is saved: the client keeps hydrating and its next events work', async () => {
+      const client = await open();
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'bigint' });
+      await client.until(() => client.errors.some((error) => error.code === 'handler_error' && error.message.includes('BigInt') && error.event === `${FRAGILE}.storeOdd`), undefined, 'the BigInt refusal');
+      client.send(`${FRAGILE}.increment`);
+      await client.untilVar(FRAGILE, 'count', 1);
+      const errorsBefore = client.errors.length;
+      const before = client.updates.length;
+      await client.hydrate();
+      const hydrated = client.updates.slice(before).find((update) => update.delta?.[FRAGILE])?.delta?.[FRAGILE];
+      expect(hydrated).toMatchObject({ items_rx_state_: [], count_rx_state_: 1 });
+      expect(client.errors.slice(errorsBefore)).toEqual([]);
+    });
+  });
 });

@@ -70,14 +70,14 @@ export class StateSizeMeter {
 
   /**
    * Whether `changes` can take a state much past its previous size: only an object or a string of more than
-   * {@link SMALL_VALUE_CHARS} characters can. A var holds one value, so a state whose changes are all small
+   * {@link SMALL_VALUE_CHARS} characters can (and a BigInt is measured, to be refused). A var holds one value, so a state whose changes are all small
    * primitives stays within that much of the size it had, and the event needs no measure at all (the common
    * case: counters, flags, short texts).
    */
   mayGrow(changes: Record<string, unknown>): boolean {
     for (const key in changes) {
       const value = changes[key];
-      if (typeof value === 'object' ? value !== null : typeof value === 'string' && value.length > SMALL_VALUE_CHARS) return true;
+      if (typeof value === 'object' ? value !== null : typeof value === 'string' ? value.length > SMALL_VALUE_CHARS : typeof value === 'bigint') return true;
     }
     return false;
   }
@@ -108,8 +108,11 @@ export class StateSizeMeter {
       case 'string':
         return value.length + 2;
       case 'number':
-      case 'bigint':
         return 8;
+      case 'bigint':
+        // Measured, it would be saved, and then no delta or hydrate of that client could be written (JSON.stringify
+        // throws on it) until the state expired. A BIGINT column read by an ORM is the usual source.
+        throw new TypeError('A var was given a BigInt, which JSON cannot carry: convert it (Number(), String()) first. The change was not applied.');
       case 'boolean':
         return 5;
       case 'object':
