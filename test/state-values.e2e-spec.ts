@@ -82,5 +82,21 @@ describe('state values a client or an odd app value can break', () => {
       expect(hydrated).toMatchObject({ items_rx_state_: [], count_rx_state_: 1 });
       expect(client.errors.slice(errorsBefore)).toEqual([]);
     });
+
+    it('an object whose toJSON throws is refused before it is saved, and one whose toJSON is huge counts against maxStateBytes', async () => {
+      const client = await open();
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'tojson' });
+      await client.until(() => client.errors.some((error) => error.code === 'handler_error' && error.message.includes('toJSON threw')), undefined, 'the toJSON refusal');
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'hugejson' });
+      await client.until(() => client.errors.some((error) => error.code === 'state_too_large'), undefined, 'the size refusal');
+      client.send(`${FRAGILE}.increment`);
+      await client.untilVar(FRAGILE, 'count', 1);
+      const errorsBefore = client.errors.length;
+      const before = client.updates.length;
+      await client.hydrate();
+      const hydrated = client.updates.slice(before).find((update) => update.delta?.[FRAGILE])?.delta?.[FRAGILE];
+      expect(hydrated).toMatchObject({ items_rx_state_: [], count_rx_state_: 1 });
+      expect(client.errors.slice(errorsBefore)).toEqual([]);
+    });
   });
 });

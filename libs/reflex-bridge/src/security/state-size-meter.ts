@@ -93,6 +93,12 @@ export class StateSizeMeter {
   private objectSize(value: object): number {
     const known = this.sizes.get(value);
     if (known !== undefined) return known;
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    // What JSON carries of an object with its own `toJSON` (a DTO class) is what that returns: measured, so a small
+    // object whose toJSON returns megabytes cannot pass maxStateBytes, and one whose toJSON throws is refused before
+    // it is saved (saved, no delta or hydrate of that client could be written until the state expired). A Date's is
+    // its ISO text, measured as the object it is.
+    if (typeof toJSON === 'function' && !(value instanceof Date)) return this.toJsonSize(value, toJSON as (this: object) => unknown);
     let size = 2 + CONTAINER_BYTES;
     if (Array.isArray(value)) {
       for (const item of value) size += this.valueSize(item) + 1;
@@ -101,6 +107,18 @@ export class StateSizeMeter {
     }
     if (size >= REMEMBERED_MIN_CHARS) this.sizes.set(value, size);
     return size;
+  }
+
+  private toJsonSize(value: object, toJSON: (this: object) => unknown): number {
+    let json: unknown;
+    try {
+      json = toJSON.call(value);
+    } catch (error) {
+      throw new TypeError(`A var was given an object whose toJSON threw (${error instanceof Error ? error.message : typeof error}); the change was not applied.`, { cause: error });
+    }
+    // A toJSON returning itself (or another object with a toJSON) is measured as plain fields, not called again.
+    if (json === value || (json !== null && typeof json === 'object' && typeof (json as { toJSON?: unknown }).toJSON === 'function')) return 2 + CONTAINER_BYTES;
+    return this.valueSize(json);
   }
 
   private valueSize(value: unknown): number {
