@@ -12,9 +12,20 @@ export function logText(value: unknown, max: number): string {
   } else if (typeof value === 'number' || typeof value === 'boolean') text = `${value}`;
   else if (value === undefined || value === null) text = '';
   else text = `(${Array.isArray(value) ? 'array' : typeof value})`;
-  // eslint-disable-next-line no-control-regex -- finding control characters is the point
-  const safe = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (char) => (char === '\n' ? '\\n' : char === '\t' ? '\\t' : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  const safe = escapeControls(text);
   return dropped > 0 ? `${safe}… (${dropped} more characters)` : safe;
+}
+
+/**
+ * Control characters that end a log line or drive a terminal: C0 (`\n`, `\r`, ESC), DEL, C1 (NEL `\u0085` is a
+ * line break to some log tools, CSI `\u009b` an escape to some terminals) and the Unicode line/paragraph separators.
+ */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** `text` with every control character written as an escape (`\n` as `\\n`, ESC as `\\u001b`): one log line, inert. */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROL, (char) => (char === '\n' ? '\\n' : char === '\t' ? '\\t' : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
 /**
