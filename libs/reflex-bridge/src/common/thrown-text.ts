@@ -1,4 +1,5 @@
 import { cutText, textOf } from './bounded-text.js';
+import { escapeControls } from './log-text.js';
 
 /**
  * Texts of whatever a handler threw, for a log line and for the client, never throwing themselves: an object without
@@ -9,7 +10,11 @@ import { cutText, textOf } from './bounded-text.js';
 export interface ThrownText {
   /** `name: message` (`Error` when there is no name), at most `maxMessageChars` characters and a note of the rest. */
   readonly summary: string;
-  /** The stack (which starts with the summary) or the summary, at most `maxDetailChars` characters and a note. */
+  /**
+   * For the log: the stack (which starts with the summary) or the summary, at most `maxDetailChars` characters and a
+   * note, with control characters escaped except the line break before each `    at` frame: a message quoting a
+   * client's `\n[Nest] … LOG [Auth] admin logged in` otherwise printed that as a line of its own.
+   */
   readonly detail: string;
 }
 
@@ -30,6 +35,19 @@ export function thrownText(error: unknown, maxMessageChars: number, maxDetailCha
   const whole = isObject && message === undefined ? textOf(error) : `${typeof name === 'string' ? name : 'Error'}: ${textOf(message)}`;
   return {
     summary: cutText(whole, maxMessageChars, true),
-    detail: cutText(typeof stack === 'string' ? stack : whole, maxDetailChars, true),
+    // Cut before escaping (the work stays bounded), and again after: an escape takes up to six characters.
+    detail: cutText(logSafe(cutText(typeof stack === 'string' ? stack : whole, maxDetailChars, true), typeof stack === 'string' && stack.startsWith(whole) ? whole.length : 0), maxDetailChars, true),
   };
+}
+
+/** A V8 stack frame's line break: the only one kept in a logged stack. */
+const FRAME_BREAK = '\n    at ';
+
+/**
+ * `text` with its control characters escaped, but for the frame breaks after its first `headerChars` characters
+ * (V8's `name: message`, which may quote anything: escaped whole, so a message cannot pass off a line as a frame).
+ */
+function logSafe(text: string, headerChars: number): string {
+  const header = escapeControls(text.slice(0, headerChars));
+  return header + text.slice(headerChars).split(FRAME_BREAK).map(escapeControls).join(FRAME_BREAK);
 }
