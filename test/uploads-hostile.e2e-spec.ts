@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import {
   EventHandler, EventUploadChunks, EventUploadSignal, EventUploads, ReflexBridgeModule, State, type UploadChunkIterator, type UploadFile,
 } from '@reflex-bridge/nest';
+import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { UploadRoute } from '../libs/reflex-bridge/src/upload/upload.route.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -32,6 +33,13 @@ class HostileUploadState {
   async importRows(@EventUploadChunks() chunks: UploadChunkIterator): Promise<void> {
     ran.push('importRows');
     for await (const chunk of chunks) this.bytes += chunk.data.length;
+  }
+
+  /** Refuses a file by quoting its name, as validation errors do. */
+  @EventHandler()
+  rejectName(@EventUploads() files: UploadFile[]): void {
+    ran.push('rejectName');
+    throw new Error(`cannot import ${files[0]?.name ?? '(no file)'}`);
   }
 
   /** Works until its upload is cancelled, then stops with the signal's reason, as AbortSignal-aware APIs do. */
@@ -195,6 +203,33 @@ describe('uploads from hostile clients', () => {
     expect(answered.statusCode).toBe(200);
     await bodyOf(answered);
     expect(ran).toEqual(['attach']);
+  });
+
+  it('a handler error quoting a file name, its tab gone: escaped, and logged within the limits however often it is sent', async () => {
+    const tab = await connect();
+    tab.close();
+    await until(() => running.app.get(EventGateway).clientFor(tab.token) === undefined, 'the tab to be gone');
+    const from = logger.lines.length;
+    // Names with C0/C1 controls are refused (400), but U+2028, a line break to log viewers and JSON-lines tools, is a
+    // character a name may hold.
+    const name = "filename*=UTF-8''a.csv%E2%80%A8%5BNest%5D%201%20%20-%20LOG%20%5BAuth%5D%20admin%20logged%20in";
+    const sent = 12;
+    for (let i = 0; i < sent; i++) {
+      const { request, response } = rawUpload('rejectName', tab.token);
+      request.end(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="files"; ${name}\r\nContent-Type: text/csv\r\n\r\na\r\n--${BOUNDARY}--\r\n`);
+      const answered = await response;
+      expect(answered.statusCode).toBe(500);
+      await bodyOf(answered);
+    }
+    expect(ran.filter((name) => name === 'rejectName')).toHaveLength(sent);
+    const errors = errorsSince(from);
+    expect(errors.length).toBeGreaterThan(0);
+    // One kind of error, repeated: a few lines, not one per upload.
+    expect(errors.length).toBeLessThan(sent);
+    for (const { message } of errors) {
+      expect(message).toContain('cannot import a.csv\\u2028[Nest]');
+      expect(message).not.toContain('\u2028');
+    }
   });
 
   it('logs no error for what a client did: a body that ends mid-file, a client that goes away mid-stream or while its handler runs', async () => {

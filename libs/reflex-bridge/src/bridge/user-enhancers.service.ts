@@ -14,6 +14,7 @@ import { contextOf, type EventContext } from './request/event-context.js';
 import type { SyntheticRequest } from './request/synthetic-request.js';
 import type { SyntheticResponse } from './request/synthetic-response.js';
 import { TierResolution } from './tiers/tier-resolution.service.js';
+import { quietExceptionFilters } from './quiet-exception-filters.js';
 import { timedContextCreator } from './timed-context-creator.js';
 import { directEnhancedHandler, EnhancerCapture } from './direct-enhancers.js';
 import { preparePayloadPipes, runHandlerPayloadPipes } from '../state/payload-pipes.js';
@@ -70,6 +71,7 @@ export class UserEnhancers {
   ) {
     // Decided once: with devtools off, nothing is timed, and a handler without interceptors is called through its
     // guards and filters directly (see direct-enhancers.ts); devtools time each enhancer in Nest's own wrapper.
+    contextCreator = quietExceptionFilters(contextCreator);
     if (options.devtools) {
       this.contextCreator = timedContextCreator(contextCreator);
     } else {

@@ -39,7 +39,7 @@ import { LeaseRenewal } from './lease-renewal.js';
 import { BusyAnswers } from './busy-answers.js';
 import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
 import { plainRecord } from '../common/plain-record.js';
-import { thrownText } from '../common/thrown-text.js';
+import { thrownText, type ThrownText } from '../common/thrown-text.js';
 import { RepeatedErrorLog } from '../common/repeated-error-log.js';
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
@@ -1222,14 +1222,23 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.sendError(client, error.toPayload(eventName), present);
       return;
     }
+    const thrown = this.logHandlerError(error, eventName);
+    const message = this.options.production ? 'An error occurred while handling the event.' : thrown.summary;
+    this.sendError(client, { code: 'handler_error', message, ...(eventName ? { event: eventName } : {}) });
+  }
+
+  /**
+   * Logs a handler's failure (not a {@link BridgeError}) with its stack, escaped, within {@link HANDLER_ERROR_LOG_LIMITS}
+   * (an upload whose tab is gone has nobody to tell, but is logged the same). Returns its texts.
+   */
+  logHandlerError(error: unknown, eventName?: string): ThrownText {
     const thrown = thrownText(error, MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_LOG_CHARS);
     const verdict = this.handlerErrors.take(`${eventName ?? ''}\0${thrown.summary}`);
     if (verdict.log) {
       const notLogged = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} failed events before this one were counted, not logged: repeats of a logged error, or past ${HANDLER_ERROR_LOG_LIMITS.perWindow} lines a minute)` : '';
       this.logger.error(`Event ${eventName ?? '(unparsed)'} failed: ${thrown.detail}${notLogged}`);
     }
-    const message = this.options.production ? 'An error occurred while handling the event.' : thrown.summary;
-    this.sendError(client, { code: 'handler_error', message, ...(eventName ? { event: eventName } : {}) });
+    return thrown;
   }
 
   /**

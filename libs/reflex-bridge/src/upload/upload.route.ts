@@ -580,7 +580,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     // As for an event: the socket gets the structured error (and what the presenter shows); a handler's own
     // failure is logged with its stack by the pipeline.
     if (call.tab.connected) this.pipeline.reportError(call.tab, error, call.handler.fullName);
-    else if (!(error instanceof BridgeError)) this.logger.error(`Upload ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}`);
+    else if (!(error instanceof BridgeError)) this.pipeline.logHandlerError(error, call.handler.fullName);
     return failure;
   }
 
