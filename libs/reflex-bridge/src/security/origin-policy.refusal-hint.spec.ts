@@ -26,3 +26,14 @@ it('blames the proxy only when the page is on HTTPS and the app sees HTTP, not f
   policy.reportRefusal(noProto, 'the event socket');
   expect(String(warn.mock.calls[1][0])).toContain('does the proxy send X-Forwarded-Proto?');
 });
+
+it('logs a refused Origin with its C1 controls escaped: a header byte 0x85 (NEL) or 0x9b (CSI) cannot break or drive the log', () => {
+  const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  const policy = new OriginPolicy({});
+  // Node reads header bytes 0x80-0xff as latin1: C1 control characters, which JSON.stringify leaves as they are.
+  const refused = policy.check({ headers: { host: 'shop.example', origin: 'https://evil.example\u0085[Nest] 1 - LOG [Auth] admin logged in\u009b2K' }, socket: {} });
+  policy.reportRefusal(refused, 'the event socket');
+  const line = String(warn.mock.calls[0][0]);
+  expect(line).toContain('evil.example\\u0085[Nest]');
+  expect(line).not.toMatch(/[\u0080-\u009f]/);
+});

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Logger } from '@nestjs/common';
+import { logText } from '../common/log-text.js';
 
 /** What {@link OriginPolicy} reads from a request: its headers, and whether Node itself terminated TLS. */
 export interface OriginCheckedRequest {
@@ -179,7 +180,8 @@ export class OriginPolicy {
       return;
     }
     this.logged.add(origin);
-    this.logger.warn(`Refused ${what} for origin ${JSON.stringify(origin)} (own origin ${verdict.ownOrigin ?? 'unknown'}).${this.hint(verdict)}`);
+    // Escaped by logText, not JSON.stringify: header bytes 0x80-0xff read as C1 controls (NEL, CSI), which it keeps.
+    this.logger.warn(`Refused ${what} for origin "${logText(origin, LOGGED_ORIGIN_CHARS)}" (own origin ${verdict.ownOrigin ?? 'unknown'}).${this.hint(verdict)}`);
   }
 
   private hint(verdict: Extract<OriginVerdict, { allowed: false }>): string {
