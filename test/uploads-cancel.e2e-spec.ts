@@ -12,7 +12,7 @@ import {
 import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
 import type { UploadCall } from '../libs/reflex-bridge/src/pipeline/upload-call.js';
 import { UploadRoute } from '../libs/reflex-bridge/src/upload/upload.route.js';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
@@ -253,12 +253,17 @@ function uploadsApp(name: string, options: { uploads?: Omit<UploadOptions, 'temp
   let running: RunningApp | undefined;
   let tempDirectory = '';
   const sockets: RawSocket[] = [];
+  const logger = new CapturingLogger();
   beforeAll(async () => {
     tempDirectory = await mkdtemp(join(tmpdir(), `${name}-`));
-    running = await startApp({
-      imports: [ReflexBridgeModule.forRoot({ ...(options.trustProxy ? { bridge: { trustProxy: true } } : {}), uploads: { ...options.uploads, tempDirectory } })],
-      providers: [SlowUploadState],
-    });
+    running = await startApp(
+      {
+        imports: [ReflexBridgeModule.forRoot({ ...(options.trustProxy ? { bridge: { trustProxy: true } } : {}), uploads: { ...options.uploads, tempDirectory } })],
+        providers: [SlowUploadState],
+      },
+      undefined,
+      logger,
+    );
   });
   afterEach(() => {
     for (const socket of sockets.splice(0)) socket.close();
@@ -275,6 +280,8 @@ function uploadsApp(name: string, options: { uploads?: Omit<UploadOptions, 'temp
     get tempDirectory(): string {
       return tempDirectory;
     },
+    /** What the app logged. */
+    logger,
     connect: (): Promise<RawSocket> => RawSocket.hydrated(app.running.url, sockets),
     /** The uploads in progress on the worker (`UploadRoute.inProgress`). */
     inProgress: (): number => app.running.app.get(UploadRoute).inProgress,
@@ -500,6 +507,21 @@ describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
     const other = await uploadOne(app.running.url, tab.token, { 'X-Forwarded-For': '203.0.113.7, 198.51.100.1' });
     expect(other.status).toBe(200);
     await other.text();
+  });
+
+  it('logs a refused address a client wrote itself (bypassing the proxy) with its control characters escaped', async () => {
+    const tab = await connect();
+    // Node reads header bytes 0x80-0xff as latin1: NEL (0x85) is a line break to some log tools, CSI (0x9b) a terminal escape.
+    const forged = { 'X-Forwarded-For': '203.0.113.9\x85[Nest] 1 - LOG [Auth] admin logged in\x9b2K' };
+    stall(tab.token, forged);
+    stall(tab.token, forged);
+    await until(() => inProgress() === 2, 'the stalled uploads to take their slots');
+    const refused = await uploadOne(app.running.url, tab.token, forged);
+    expect(refused.status).toBe(429);
+    await refused.text();
+    const line = app.logger.lines.find((entry) => entry.message.startsWith('Refusing uploads from 203.0.113.9'));
+    expect(line?.message).toContain('203.0.113.9\\u0085[Nest]');
+    expect(line?.message).not.toMatch(/[\u0080-\u009f]/);
   });
 
   it('counts a request without X-Forwarded-For by its peer address: 127.0.0.2 past its bound is refused, 127.0.0.1 still uploads', async () => {

@@ -14,6 +14,7 @@ import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { DevtoolsHistograms } from './devtools-histograms.js';
 import { DEVTOOLS_PAGE } from './devtools-page.js';
 import { DEVTOOLS_OVERLAY } from './devtools-overlay.js';
+import { logText } from '../common/log-text.js';
 
 /** Longest query value read (a handler name, a token): anything longer is not one. */
 const MAX_QUERY_VALUE = 256;
@@ -219,7 +220,7 @@ export class DevtoolsRoute implements OnModuleInit {
       if (!this.refusedAddressesLogged.has(address)) {
         this.refusedAddressesLogged.add(address);
         // Cut short: with bridge.trustProxy a client that bypasses the proxy writes its own X-Forwarded-For.
-        this.logger.warn(`Refusing devtools event streams from ${address.slice(0, 64)}: it has ${limit} open on this worker (devtools.maxStreamsPerAddress). Logged once until a stream ends.`);
+        this.logger.warn(`Refusing devtools event streams from ${logText(address, 64)}: it has ${limit} open on this worker (devtools.maxStreamsPerAddress). Logged once until a stream ends.`);
       }
       return json(res, 429, { code: 'too_many_streams', message: `${limit} devtools event streams are open from your address (devtools.maxStreamsPerAddress); close one first.`, limit });
     }

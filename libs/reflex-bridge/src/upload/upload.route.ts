@@ -36,6 +36,7 @@ import { UploadTabClient } from './upload-tab.client.js';
 import { UploadSlots } from './upload-slots.js';
 import { ExpectContinueGate } from './expect-continue.gate.js';
 import { TempDiskBudget } from './temp-disk-budget.js';
+import { logText } from '../common/log-text.js';
 
 /** The request header naming the handler, by its full name as events name it (Reflex's). @publicApi */
 export const UPLOAD_HANDLER_HEADER = 'reflex-event-handler';
@@ -284,8 +285,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   private refuseAddress(req: IncomingMessage, res: ServerResponse, address: string, max: number): void {
     if (!this.addressesLogged.has(address)) {
       this.addressesLogged.add(address);
-      // Cut short: with bridge.trustProxy a client that bypasses the proxy writes its own X-Forwarded-For.
-      this.logger.warn(`Refusing uploads from ${address.slice(0, 64)}: it has ${max} in progress on this worker (uploads.maxConcurrentPerAddress). Logged once until one of them ends.`);
+      // Cut short and escaped: with bridge.trustProxy a client that bypasses the proxy writes its own X-Forwarded-For.
+      this.logger.warn(`Refusing uploads from ${logText(address, 64)}: it has ${max} in progress on this worker (uploads.maxConcurrentPerAddress). Logged once until one of them ends.`);
     }
     allowCrossOrigin(this.origins, req, res);
     res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
