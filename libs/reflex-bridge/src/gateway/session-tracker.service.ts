@@ -14,6 +14,8 @@ import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import { SessionEndings, type SessionEnd } from '../common/session-endings.js';
 import { SessionSightings } from '../common/session-sightings.js';
 import { LiveListSubscriptions } from '../live/live-list-subscriptions.service.js';
+import { RepeatedErrorLog } from '../common/repeated-error-log.js';
+import { logText } from '../common/log-text.js';
 
 /** SHA-256 of a cookie header (base64url): equal cookies, equal digests, without sending the cookies anywhere. */
 function digestOf(cookieHeader: string): string {
@@ -52,6 +54,11 @@ export type TrackedSocketOf = (socket: Socket) => TrackedSocket | undefined;
 @Injectable()
 export class SessionTracker implements OnApplicationBootstrap {
   private readonly logger = new Logger('ReflexBridge');
+  /**
+   * Failures to read a new connection's session, logged within limits: during a session store outage every
+   * connection fails the same way, and clients reconnecting make them at the rate the worker accepts connections.
+   */
+  private readonly trackFailures = new RepeatedErrorLog({ perKind: 5, perWindow: 20, windowMs: 60_000 });
   /** Sessions ended lately (id → when), oldest first. */
   private readonly recentlyEnded = new Map<string, number>();
   private namespace?: Namespace;
@@ -138,7 +145,12 @@ export class SessionTracker implements OnApplicationBootstrap {
       const request = await this.bridge.authenticate(socket.client);
       return { known: true, sessionId: typeof request?.sessionID === 'string' && request.sessionID !== '' ? request.sessionID : undefined };
     } catch (error) {
-      this.logger.warn(`Could not read the session of a new connection: ${(error as Error).message}`);
+      const message = logText((error as Error | undefined)?.message, 500);
+      const verdict = this.trackFailures.take(message);
+      if (verdict.log) {
+        const before = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} such failures not logged before this one)` : '';
+        this.logger.warn(`Could not read the session of a new connection: ${message}${before}`);
+      }
       return { known: false };
     }
   }
