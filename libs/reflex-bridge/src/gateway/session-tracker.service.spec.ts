@@ -13,7 +13,9 @@ function trackerFailingWith(message: string): SessionTracker {
 }
 
 describe('SessionTracker.track', () => {
-  afterEach(() => jest.restoreAllMocks());
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
 
   it('logs a session store failure within limits, escaped, however many connections meet it', async () => {
     const warnings: string[] = [];
