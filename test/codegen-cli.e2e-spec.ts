@@ -1,7 +1,7 @@
 /**
  * `reflex-bridge codegen` (the built CLI, as `npx reflex-bridge` runs it) against app modules that misbehave: the
  * command must end with a message and exit code 1, never hang and never report success having written nothing.
- * Needs `npm run build` first.
+ * Builds the monorepo first (as `npm run build` does), so it runs in any order on a clean checkout.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildShop } from './support/shop-workers.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(repoRoot, 'libs/reflex-bridge/dist/codegen/reflex-bridge.cli.js');
@@ -44,11 +45,12 @@ describe('reflex-bridge codegen with a misbehaving app module', () => {
   let dir = '';
 
   beforeAll(async () => {
+    await buildShop();
     // Inside the repository, so the app's imports resolve to this build (node_modules/@reflex-bridge/nest).
     await mkdir(join(repoRoot, '.tmp'), { recursive: true });
     dir = await mkdtemp(join(repoRoot, '.tmp', 'codegen-cli-'));
     await writeFile(join(dir, 'package.json'), '{"type":"module"}');
-  });
+  }, 200_000);
 
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
