@@ -129,6 +129,7 @@ describeWithRedis('event cache and fast auth with a real Redis', () => {
     const a = await start(options);
     const cookie = await loginOverHttp(a.url, 'carol', 'secret-carol');
     const socket = await connect(a, cookie);
+    const snapshotBefore = Date.now(); // the snapshot is written after this, so it expires after this + the TTL
     socket.send(`${PROFILE}.whoami`);
     await socket.untilVar(PROFILE, 'seen', 'carol');
     // A password change that deletes the user's sessions directly in the store, bypassing the bridge.
@@ -136,7 +137,13 @@ describeWithRedis('event cache and fast auth with a real Redis', () => {
     await client.connect();
     for (const key of await client.keys('sess:*')) await client.del(key);
     await client.quit();
-    expect(await whoamiSeen(socket, '/stale')).toBe('carol'); // stale, within the TTL
+    // Stale within the TTL. On a loaded machine the TTL may have run out by the time the event ran; then the event
+    // must have seen the truth, and only then.
+    const stale = await whoamiSeen(socket, '/stale');
+    if (stale !== 'carol') {
+      expect(stale).toBe('anonymous');
+      expect(Date.now() - snapshotBefore).toBeGreaterThanOrEqual(1_000);
+    }
     // Once the snapshot expired (on Redis's clock, then on the worker's for its own copy), an event sees the truth.
     await untilKeys(0);
     const deadline = Date.now() + 20_000;
