@@ -155,6 +155,10 @@ class TestReflexServer {
       case `${COUNTER}.storage`:
         socket.emit('event', { events: [{ name: '_remove_local_storage', payload: { key: 'k' } }, { name: '_set_focus', payload: { ref: 'ref_name' } }] });
         break;
+      case `${COUNTER}.logout`:
+        // Reflex's rx.clear_session_storage() and rx.remove_session_storage('token'), as an app's logout may send.
+        socket.emit('event', { events: [{ name: '_clear_session_storage', payload: {} }, { name: '_remove_session_storage', payload: { key: 'token' } }] });
+        break;
       case `${COUNTER}.hostile`:
         // What a broken or hostile server might send: every frame must be ignored or applied, never crash the page.
         for (const frame of HOSTILE_FRAMES) socket.emit(frame.message, ...frame.args);
@@ -631,6 +635,34 @@ describe('ReflexClient against a real socket.io server', () => {
       ['_set_focus', { ref: 'ref_name' }],
     ]);
     expect(server.received.filter((event) => event.name === HYDRATE_EVENT)).toHaveLength(hydrates);
+  });
+
+  it("keeps the tab's token in sessionStorage when the server clears it (_clear_session_storage), so a reload keeps the state", async () => {
+    const entries = new Map<string, string>([['draft', 'x']]);
+    const sessionStorage = {
+      getItem: (key: string) => entries.get(key) ?? null,
+      setItem: (key: string, value: string) => void entries.set(key, value),
+      removeItem: (key: string) => void entries.delete(key),
+      clear: () => entries.clear(),
+    };
+    const scope = globalThis as { sessionStorage?: unknown };
+    scope.sessionStorage = sessionStorage;
+    try {
+      const client = makeClient();
+      expect(entries.get('token')).toBe(client.token);
+      await client.connect();
+      const hydrates = server.received.filter((event) => event.name === HYDRATE_EVENT).length;
+      client.call(COUNTER, 'logout');
+      // The storage events ran: the hydrate sequence is sent again.
+      await until(() => server.received.filter((event) => event.name === HYDRATE_EVENT).length > hydrates);
+      expect(entries.has('draft')).toBe(false);
+      expect(entries.get('token')).toBe(client.token);
+      // A reload: a new client in the same tab takes the same token, so the server gives it the same state.
+      client.disconnect();
+      expect(makeClient().token).toBe(client.token);
+    } finally {
+      delete scope.sessionStorage;
+    }
   });
 
   it('reports a custom sessionCookieHandoff that throws as handoff_failed, with the error as its cause', async () => {

@@ -787,6 +787,9 @@ export class ReflexClient {
     // A toast or alert that only shows an error: it already reached onError listeners (as `bridge_error`).
     if ((event.name === '_call_function' || event.name === '_call_script') && isRecord(event.payload[BRIDGE_ERROR_PAYLOAD_KEY])) return false;
     const storageChanged = STORAGE_EVENTS.has(event.name) && applyBrowserStorageEvent(event);
+    // Clearing the storage the token lives in (Reflex's rx.clear_session_storage, e.g. at logout) must not end the
+    // tab's identity: this connection keeps the token, and the next page load has to find it.
+    if (storageChanged) this.tokens.persist();
     this.clientEventCallback.emit(event);
     return storageChanged;
   }

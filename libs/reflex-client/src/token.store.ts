@@ -81,6 +81,15 @@ export class TokenStore {
     return true;
   }
 
+  /**
+   * Writes the current token back to the storage when the storage no longer holds it: a page script or the server
+   * (Reflex's `_clear_session_storage`) cleared it, and the next page load would otherwise start a new token and
+   * lose the tab's state.
+   */
+  persist(): void {
+    if (this.read() !== this.current) this.write(this.current);
+  }
+
   private read(): string | null {
     try {
       return this.storage?.getItem(this.key) ?? null;
