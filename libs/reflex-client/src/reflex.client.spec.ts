@@ -487,6 +487,22 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(() => makeClient({ maxQueuedEvents: 0 })).toThrow(/maxQueuedEvents/);
   });
 
+  it('refuses a payload that cannot be sent (a BigInt, a cycle) when it is sent, online or queued, and sends the rest of the queue', async () => {
+    const client = makeClient();
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    // Before, queued offline it was accepted, then threw out of the socket's connect handler on the next connection
+    // (in Node an uncaught exception), and the events queued after it were not sent.
+    expect(() => client.call(COUNTER, 'increment', { by: 10n })).toThrow(TypeError);
+    expect(() => client.call(COUNTER, 'increment', cyclic)).toThrow(TypeError);
+    client.call(COUNTER, 'increment', { by: 4 });
+    expect(client.queued).toBe(1);
+    await client.connect();
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 4);
+    expect(() => client.call(COUNTER, 'increment', { by: 10n })).toThrow(TypeError);
+    expect(client.connected).toBe(true);
+  });
+
   it('queues events sent before the first connect()', async () => {
     const client = makeClient();
     client.call(COUNTER, 'increment', { by: 4 });

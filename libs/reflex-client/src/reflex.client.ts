@@ -78,6 +78,18 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The length of an event as JSON text, as Socket.IO will encode it.
+ * @throws TypeError when the payload cannot be encoded (a BigInt, a cycle).
+ */
+function serializedLength(name: string, payload: Record<string, unknown>): number {
+  try {
+    return name.length + JSON.stringify(payload).length;
+  } catch (error) {
+    throw new TypeError(`The payload of the event "${name.slice(0, 200)}" cannot be sent as JSON: ${String(error)}`, { cause: error });
+  }
+}
+
 function createWaiter(): ConnectWaiter {
   let resolve!: () => void;
   let reject!: (error: Error) => void;
@@ -302,7 +314,7 @@ export class ReflexClient {
    * hydrate sequence of the next connection, in order. `router_data` is filled in when the event goes out.
    * @param name Full handler name: `<full state name>.<handler>`.
    * @param payload Handler arguments keyed by parameter name.
-   * @throws TypeError when `name` is empty or `payload` is not an object.
+   * @throws TypeError when `name` is empty, `payload` is not an object, or it cannot be sent as JSON (a BigInt, a cycle).
    */
   send(name: string, payload: Record<string, unknown> = {}): void {
     if (typeof name !== 'string' || name.length === 0) throw new TypeError('An event name must be a non-empty string.');
@@ -311,11 +323,16 @@ export class ReflexClient {
     this.sendOrQueue(name, payload);
   }
 
-  /** Sends an event now, or queues it until the next connection's hydrate sequence ran. */
+  /**
+   * Sends an event now, or queues it until the next connection's hydrate sequence ran.
+   * @throws TypeError when it is queued and its payload cannot be sent (a BigInt, a cycle): sent at once, Socket.IO
+   * throws as it encodes it; queued, it would throw later, out of the next connection's handler.
+   */
   private sendOrQueue(name: string, payload: Record<string, unknown>): void {
     const socket = this.socket;
     if (socket?.connected) this.emitEvent(socket, name, payload);
     else if (this.queue.length < this.maxQueuedEvents) {
+      serializedLength(name, payload);
       this.queue.push({ name, payload });
       // The queue had room: a later overflow is a new one, reported again.
       this.queueFullReported = false;
@@ -341,7 +358,7 @@ export class ReflexClient {
    * each later connection is ready, as the hydrate sequence is.
    * @param stateName Full state name, e.g. `reflex___state____state.counter_state`.
    * @param handler Handler (method) name, e.g. `increment`.
-   * @throws TypeError when a name is empty or `payload` is not an object.
+   * @throws TypeError when a name is empty, `payload` is not an object, or it cannot be sent as JSON (a BigInt, a cycle).
    */
   call(stateName: string, handler: string, payload: Record<string, unknown> = {}): void {
     if (typeof stateName !== 'string' || stateName.length === 0) throw new TypeError('A state name must be a non-empty string.');
