@@ -15,9 +15,9 @@
  *   update with too many `events`); it was dropped whole, the connection kept. The message names the limit. The
  *   local state may now lag the server's until the next hydration.
  * - `queue_full`: an event was sent (by the app, or asked for by the server in an update, as an upload's answer can)
- *   while the connection was not open and `maxQueuedEvents` events were already waiting: it was not queued and will
- *   not be sent. Reported once until the queue has room again; `data` names the first refused event
- *   (`{ event, maxQueuedEvents }`) and `client.droppedEvents` counts them all.
+ *   while the connection was not open and `maxQueuedEvents` events were already waiting, or it would have taken them
+ *   past `maxQueuedChars`: it was not queued and will not be sent. Reported once until the queue has room again;
+ *   `data` names the first refused event (`{ event, maxQueuedEvents, maxQueuedChars }`) and `client.droppedEvents` counts them all.
  */
 export type ConnectionErrorKind =
   | 'connect_error'

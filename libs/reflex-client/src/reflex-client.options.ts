@@ -103,6 +103,14 @@ export interface ReflexClientOptions {
    */
   maxQueuedEvents?: number;
   /**
+   * Most characters of events held while the connection is not open, counted as their JSON (name and payload), with
+   * the same refusal as `maxQueuedEvents` (`queue_full`). A count alone let a tab that queues large payloads offline
+   * (a document saved on each edit) hold a thousand of them, a gigabyte at 1 MiB each; a server refuses events past
+   * its `maxMessageBytes` (1 MB by default) anyway. An event longer than this is never queued.
+   * @default 16777216 (16 Mi)
+   */
+  maxQueuedChars?: number;
+  /**
    * Most updates an upload's answer keeps in `UploadResult.updates`: every line is applied as it arrives, and the
    * result holds the last `maxUploadUpdates` of them; `UploadResult.droppedUpdates` counts the earlier ones left out.
    * A handler that reports progress line by line would otherwise make the result hold its whole answer.

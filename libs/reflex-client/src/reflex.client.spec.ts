@@ -475,7 +475,7 @@ describe('ReflexClient against a real socket.io server', () => {
     // Reported once while the queue stays full, naming the first refused event and the limit.
     expect(errors.map((error) => error.kind)).toEqual(['queue_full']);
     expect(errors[0]!.message).toContain('maxQueuedEvents (3)');
-    expect(errors[0]!.data).toEqual({ event: `${COUNTER}.increment`, maxQueuedEvents: 3 });
+    expect(errors[0]!.data).toEqual({ event: `${COUNTER}.increment`, maxQueuedEvents: 3, maxQueuedChars: 16 * 1024 * 1024 });
     await client.connect();
     await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 6);
     expect(server.received.map((event) => event.payload['by'])).toEqual([undefined, undefined, 1, 2, 3]);
@@ -485,6 +485,37 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(errors.map((error) => error.kind)).toEqual(['queue_full', 'queue_full']);
     expect(client.droppedEvents).toBe(4);
     expect(() => makeClient({ maxQueuedEvents: 0 })).toThrow(/maxQueuedEvents/);
+  });
+
+  it('holds at most maxQueuedChars of events while offline (16 Mi by default): a tab queueing 1 MiB events holds 15, not 1,000', async () => {
+    const errors: ConnectionError[] = [];
+    const big = makeClient();
+    big.onConnectionError((error) => errors.push(error));
+    // Before, the queue was bounded by count only: 100 events of 1 MiB were all held (1,000 of them: 1 GiB).
+    const page = 'x'.repeat(1024 * 1024);
+    for (let i = 0; i < 100; i++) big.call(COUNTER, 'saveDraft', { page });
+    expect(big.queued).toBe(15);
+    expect(big.droppedEvents).toBe(85);
+    expect(errors.map((error) => error.kind)).toEqual(['queue_full']);
+    expect(errors[0]!.message).toContain(`maxQueuedChars (${16 * 1024 * 1024})`);
+    expect(errors[0]!.data).toEqual({ event: `${COUNTER}.saveDraft`, maxQueuedEvents: 1000, maxQueuedChars: 16 * 1024 * 1024 });
+
+    const client = makeClient({ maxQueuedChars: 1000 });
+    const pad = 'x'.repeat(400);
+    for (let by = 1; by <= 3; by++) client.call(COUNTER, 'increment', { by, pad });
+    expect(client.queued).toBe(2);
+    expect(client.droppedEvents).toBe(1);
+    await client.connect();
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 3);
+    // Sent events free their room: the queue takes as much again.
+    client.disconnect();
+    for (let by = 1; by <= 2; by++) client.call(COUNTER, 'increment', { by, pad });
+    expect(client.queued).toBe(2);
+    // One event larger than the whole allowance is never queued, even in an empty queue.
+    const small = makeClient({ maxQueuedChars: 100 });
+    small.call(COUNTER, 'increment', { pad });
+    expect([small.queued, small.droppedEvents]).toEqual([0, 1]);
+    expect(() => makeClient({ maxQueuedChars: 0 })).toThrow(/maxQueuedChars/);
   });
 
   it('refuses a payload that cannot be sent (a BigInt, a cycle) when it is sent, online or queued, and sends the rest of the queue', async () => {

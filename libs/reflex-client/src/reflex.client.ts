@@ -46,6 +46,8 @@ export type StateListener<T extends StateVars = StateVars> = (vars: T, changed: 
 interface QueuedEvent {
   name: string;
   payload: Record<string, unknown>;
+  /** Its length as JSON, counted against `maxQueuedChars`. */
+  chars: number;
 }
 
 /** A `ping()` waiting for the server's answer. */
@@ -66,6 +68,8 @@ interface ConnectWaiter {
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 /** The `maxQueuedEvents` default: far more than a user clicks while a connection is re-established. */
 const DEFAULT_MAX_QUEUED_EVENTS = 1000;
+/** The `maxQueuedChars` default: far more than the events a server takes (1 MB each by default) a page queues. */
+const DEFAULT_MAX_QUEUED_CHARS = 16 * 1024 * 1024;
 /** The `maxUploadUpdates` default. */
 const DEFAULT_MAX_UPLOAD_UPDATES = 1000;
 /** The `maxUploadAnswerChars` default. */
@@ -138,6 +142,10 @@ export class ReflexClient {
   private readonly queue: QueuedEvent[] = [];
   /** The `maxQueuedEvents` option. */
   private readonly maxQueuedEvents: number;
+  /** The `maxQueuedChars` option. */
+  private readonly maxQueuedChars: number;
+  /** Characters (as JSON) of the events in `queue`. */
+  private queuedChars = 0;
   /** The `maxUploadUpdates` option. */
   private readonly maxUploadUpdates: number;
   /** The `maxUploadAnswerChars` option. */
@@ -215,6 +223,8 @@ export class ReflexClient {
     this.frameLimits = resolveFrameLimits(options.frameLimits);
     this.maxQueuedEvents = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_EVENTS;
     if (!(this.maxQueuedEvents >= 1)) throw new RangeError('ReflexClient: "maxQueuedEvents" must be a number >= 1.');
+    this.maxQueuedChars = options.maxQueuedChars ?? DEFAULT_MAX_QUEUED_CHARS;
+    if (!(this.maxQueuedChars >= 1)) throw new RangeError('ReflexClient: "maxQueuedChars" must be a number >= 1.');
     this.maxUploadUpdates = options.maxUploadUpdates ?? DEFAULT_MAX_UPLOAD_UPDATES;
     if (!(this.maxUploadUpdates >= 0)) throw new RangeError('ReflexClient: "maxUploadUpdates" must be a number >= 0.');
     this.maxUploadAnswerChars = options.maxUploadAnswerChars ?? DEFAULT_MAX_UPLOAD_ANSWER_CHARS;
@@ -248,12 +258,12 @@ export class ReflexClient {
     return this.connected && this.rootHydrated;
   }
 
-  /** Number of events waiting for a connection (at most `maxQueuedEvents`). */
+  /** Number of events waiting for a connection (at most `maxQueuedEvents`, of at most `maxQueuedChars` in all). */
   get queued(): number {
     return this.queue.length;
   }
 
-  /** Events not sent since this client was made because `maxQueuedEvents` were already waiting (see `queue_full`). */
+  /** Events not sent since this client was made because the queue was full (`maxQueuedEvents` / `maxQueuedChars`, see `queue_full`). */
   get droppedEvents(): number {
     return this.refusedEvents;
   }
@@ -331,12 +341,15 @@ export class ReflexClient {
   private sendOrQueue(name: string, payload: Record<string, unknown>): void {
     const socket = this.socket;
     if (socket?.connected) this.emitEvent(socket, name, payload);
-    else if (this.queue.length < this.maxQueuedEvents) {
-      serializedLength(name, payload);
-      this.queue.push({ name, payload });
-      // The queue had room: a later overflow is a new one, reported again.
-      this.queueFullReported = false;
-    } else this.refuseQueued(name);
+    else {
+      const chars = serializedLength(name, payload);
+      if (this.queue.length < this.maxQueuedEvents && this.queuedChars + chars <= this.maxQueuedChars) {
+        this.queue.push({ name, payload, chars });
+        this.queuedChars += chars;
+        // The queue had room: a later overflow is a new one, reported again.
+        this.queueFullReported = false;
+      } else this.refuseQueued(name);
+    }
   }
 
   /**
@@ -348,8 +361,10 @@ export class ReflexClient {
     if (this.queueFullReported) return;
     this.queueFullReported = true;
     const max = this.maxQueuedEvents;
-    const message = `The event "${name.slice(0, 200)}" was not sent: ${max} events already wait for a connection (maxQueuedEvents (${max})). Later ones are dropped, unreported, until the queue has room.`;
-    this.connectionErrorListeners.emit(new ConnectionError('queue_full', message, { data: { event: name, maxQueuedEvents: max } }));
+    const maxChars = this.maxQueuedChars;
+    const waiting = `${this.queue.length} events (${this.queuedChars} characters) already wait for a connection`;
+    const message = `The event "${name.slice(0, 200)}" was not sent: ${waiting} (maxQueuedEvents (${max}), maxQueuedChars (${maxChars})). Later ones are dropped, unreported, until the queue has room.`;
+    this.connectionErrorListeners.emit(new ConnectionError('queue_full', message, { data: { event: name, maxQueuedEvents: max, maxQueuedChars: maxChars } }));
   }
 
   /**
@@ -676,6 +691,7 @@ export class ReflexClient {
     this.emitEvent(socket, ON_LOAD_INTERNAL_EVENT, {});
     while (this.queue.length > 0 && socket.connected) {
       const next = this.queue.shift()!;
+      this.queuedChars -= next.chars;
       this.emitEvent(socket, next.name, next.payload);
     }
   }

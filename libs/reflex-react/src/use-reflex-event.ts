@@ -5,7 +5,8 @@ import type { EventSender, HandlerRef, PayloadOf } from './state.ref.js';
 /**
  * A function that sends an event to a server handler, typed by the handler's payload. It is stable (the same
  * function across renders). While the client is offline the event is queued and sent after the next hydration (at
- * most `maxQueuedEvents`, 1000 by default: past that it is not sent, and `connectionError` shows `queue_full`).
+ * most `maxQueuedEvents`, 1000 by default, and `maxQueuedChars`, 16 Mi: past that it is not sent, and `connectionError`
+ * shows `queue_full`).
  * @example
  * ```ts
  * const add = useReflexEvent(CartState.add);
