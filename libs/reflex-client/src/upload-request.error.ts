@@ -16,6 +16,8 @@
  * - `invalid_response`: a success answer whose body is not NDJSON of objects.
  * - `answer_too_large`: the answer grew past the client's `maxUploadAnswerChars` (`limit`); its connection was closed.
  * - `source_error`: reading a file failed, or yielded another number of bytes than its declared `size`.
+ * - `invalid_request`: (`useReflexUpload`'s `error` only) `upload()` refused its arguments (a `TypeError`, e.g. a
+ *   stream in a browser), kept as `cause`.
  */
 export type UploadErrorCode =
   | 'aborted'
@@ -24,6 +26,7 @@ export type UploadErrorCode =
   | 'invalid_response'
   | 'answer_too_large'
   | 'source_error'
+  | 'invalid_request'
   | 'upload_headers_missing'
   | 'upload_not_accepted'
   | 'unknown_token'

@@ -117,4 +117,27 @@ describe('useReflexUpload', () => {
     expect(outcomes).toEqual(['rejected aborted']);
     expect(screen.getByTestId('state').textContent).toBe('idle - 0 aborted -');
   });
+
+  it('shows every failure as an UploadRequestError, so error.code is always there (the client refusing the files too)', async () => {
+    const { client } = fakeUploadClient();
+    // What the real client rejects with for files it cannot send (a stream in a browser): a TypeError.
+    const refusal = new TypeError('upload(): "a.png" is a stream; in a browser pass a Blob/File or bytes.');
+    client.upload = (() => Promise.reject(refusal)) as ReflexClient['upload'];
+    const outcomes: string[] = [];
+    let shown: ReturnType<typeof useReflexUpload>['error'];
+    function Probe() {
+      const { upload, error } = useReflexUpload(attach);
+      shown = error;
+      return h('button', { 'data-testid': 'go', onClick: () => upload([file]).catch((failure: unknown) => outcomes.push(String(failure))) }, 'go');
+    }
+    render(h(ReflexProvider, { client }, h(Probe)));
+    fireEvent.click(screen.getByTestId('go'));
+    await flush();
+    // Before, `error` was typed (and here was) a plain Error: `error.code` did not compile, and was undefined.
+    const code: string | undefined = shown?.code;
+    expect(shown).toBeInstanceOf(UploadRequestError);
+    expect([shown?.status, code, shown?.detail, shown?.cause]).toEqual([0, 'invalid_request', refusal.message, refusal]);
+    // upload() still rejects with what the client threw.
+    expect(outcomes).toEqual([String(refusal)]);
+  });
 });

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { ReflexClient } from '@reflex-bridge/client';
+import { UploadRequestError, type ReflexClient } from '@reflex-bridge/client';
 import { useReflexBinding } from './reflex.context.js';
 import type { HandlerRef, PayloadOf } from './state.ref.js';
 
@@ -40,10 +40,19 @@ export interface ReflexUpload<Args extends object> {
   /** The running (or last) upload's progress. */
   progress: ReflexUploadProgress | undefined;
   /**
-   * Why the last upload failed, until the next one starts. Not set when `abort()` (or unmounting) stopped it: an
-   * abort the app asked for is no failure, though `upload()` still rejects with it.
+   * Why the last upload failed, until the next one starts: always an `UploadRequestError`, so `error.code` can be
+   * branched on (a failure that is not one, such as the client refusing the files, is `invalid_request`, with what
+   * was thrown as its `cause`). Not set when `abort()` (or unmounting) stopped it: an abort the app asked for is no
+   * failure, though `upload()` still rejects with it.
    */
-  error: Error | undefined;
+  error: UploadRequestError | undefined;
+}
+
+/** A failure as `error` shows it: the client's upload errors as they are, anything else wrapped with its message. */
+function asUploadError(failure: unknown): UploadRequestError {
+  if (failure instanceof UploadRequestError) return failure;
+  const detail = failure instanceof Error ? failure.message : String(failure);
+  return new UploadRequestError(0, 'invalid_request', detail, { cause: failure });
 }
 
 function hasUpload(client: ReflexClient): client is ReflexClient & UploadingClient {
@@ -65,7 +74,7 @@ export function useReflexUpload<H extends HandlerRef<object>>(handler: H): Refle
   const { $state, $handler } = handler;
   const [uploading, setUploading] = useState(false);
   const [progress, setProgress] = useState<ReflexUploadProgress | undefined>(undefined);
-  const [error, setError] = useState<Error | undefined>(undefined);
+  const [error, setError] = useState<UploadRequestError | undefined>(undefined);
   const running = useRef<AbortController | undefined>(undefined);
 
   useEffect(() => () => running.current?.abort(), []);
@@ -90,7 +99,7 @@ export function useReflexUpload<H extends HandlerRef<object>>(handler: H): Refle
         });
       } catch (failure) {
         // An abort this hook asked for (abort(), unmount, a newer upload) is what the user wanted, not a failure.
-        if (running.current === controller && !controller.signal.aborted) setError(failure instanceof Error ? failure : new Error(String(failure)));
+        if (running.current === controller && !controller.signal.aborted) setError(asUploadError(failure));
         throw failure;
       } finally {
         if (running.current === controller) {
