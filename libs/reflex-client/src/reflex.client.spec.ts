@@ -532,6 +532,15 @@ describe('ReflexClient against a real socket.io server', () => {
     await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 4);
     expect(() => client.call(COUNTER, 'increment', { by: 10n })).toThrow(TypeError);
     expect(client.connected).toBe(true);
+    // A live_subscribe that could not be sent is not sent again on the next connections either: before, it threw
+    // out of each one's ready handler, before connect() resolved (it then timed out, over and over).
+    expect(() => client.call(COUNTER, 'live_subscribe', { since: 1n })).toThrow();
+    client.disconnect();
+    client.call(COUNTER, 'live_subscribe', {});
+    expect(() => client.call(FILTER, 'live_subscribe', { since: 1n })).toThrow(TypeError);
+    await client.connect();
+    await until(() => server.received.filter((event) => event.name.endsWith('.live_subscribe')).length === 1);
+    expect(server.received.filter((event) => event.name.endsWith('.live_subscribe')).map((event) => event.name)).toEqual([`${COUNTER}.live_subscribe`]);
   });
 
   it('queues events sent before the first connect()', async () => {

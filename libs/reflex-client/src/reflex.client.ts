@@ -329,8 +329,10 @@ export class ReflexClient {
   send(name: string, payload: Record<string, unknown> = {}): void {
     if (typeof name !== 'string' || name.length === 0) throw new TypeError('An event name must be a non-empty string.');
     if (!isRecord(payload)) throw new TypeError('An event payload must be an object of handler arguments.');
-    this.liveSubscriptions.requested(name, payload);
     this.sendOrQueue(name, payload);
+    // Only once it went out or was queued: a payload Socket.IO cannot encode, sent again on each new connection,
+    // threw out of its ready handler there, before connect() resolved.
+    this.liveSubscriptions.requested(name, payload);
   }
 
   /**
