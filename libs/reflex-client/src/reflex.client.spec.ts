@@ -36,6 +36,8 @@ class TestReflexServer {
   readonly httpRequests: Array<{ method: string; url: string; headers: Record<string, unknown> }> = [];
   /** Status the handoff URL answers with. */
   handoffStatus = 200;
+  /** Frontend events the answer to `on_load_internal` carries (a page whose on-load handler returns them). */
+  onLoadEvents: Array<{ name: string; payload: Record<string, unknown> }> = [];
   /** Tokens the server replaces (sends `new_token`) when a socket connects with them. */
   readonly replaceTokens = new Map<string, string>();
   private readonly counts = new Map<string, number>();
@@ -112,6 +114,7 @@ class TestReflexServer {
         } satisfies StateUpdate);
         break;
       case ON_LOAD_INTERNAL_EVENT:
+        if (this.onLoadEvents.length > 0) socket.emit('event', { events: this.onLoadEvents });
         socket.emit('event', { delta: { [ROOT]: { is_hydrated_rx_state_: true } } });
         break;
       case `${COUNTER}.increment`: {
@@ -718,6 +721,32 @@ describe('ReflexClient against a real socket.io server', () => {
       expect(makeClient().token).toBe(client.token);
     } finally {
       delete scope.sessionStorage;
+    }
+  });
+
+  it('runs the hydrate sequence again once for a page whose on-load handler clears storage, not in an endless loop', async () => {
+    const entries = new Map<string, string>([['theme', 'dark']]);
+    const localStorage = { getItem: (key: string) => entries.get(key) ?? null, setItem: (key: string, value: string) => void entries.set(key, value), removeItem: (key: string) => void entries.delete(key), clear: () => entries.clear() };
+    const scope = globalThis as { localStorage?: unknown };
+    scope.localStorage = localStorage;
+    try {
+      // A /logout page: its on-load handler returns rx.clear_local_storage(). Each storage event runs the hydrate
+      // sequence again, which runs the on-load handler again: before, the tab and the server looped for good.
+      server.onLoadEvents = [{ name: '_clear_local_storage', payload: {} }];
+      const client = makeClient();
+      await client.connect();
+      const hydrates = () => server.received.filter((event) => event.name === HYDRATE_EVENT).length;
+      await until(() => hydrates() >= 2);
+      // Round trips after which a loop would have sent more.
+      for (let i = 0; i < 5; i++) await client.ping();
+      expect(hydrates()).toBe(2);
+      expect(entries.size).toBe(0);
+      // An app event that clears storage still gets its hydrate sequence (as in Reflex).
+      server.onLoadEvents = [];
+      client.call(COUNTER, 'storage');
+      await until(() => hydrates() === 3);
+    } finally {
+      delete scope.localStorage;
     }
   });
 

@@ -179,6 +179,11 @@ export class ReflexClient {
   private initialAttempt = false;
   /** The current socket has seen `is_hydrated: true`. */
   private ready = false;
+  /**
+   * A storage event ran the hydrate sequence again, and no app event or new connection came since: another one is
+   * the answer to that sequence (a page whose on-load handler clears storage), which would run it again, for good.
+   */
+  private storageRehydrated = false;
   /** The root state's `is_hydrated`, as last reported on the current socket. */
   private rootHydrated = false;
   private waiter: ConnectWaiter | undefined;
@@ -330,6 +335,7 @@ export class ReflexClient {
     if (typeof name !== 'string' || name.length === 0) throw new TypeError('An event name must be a non-empty string.');
     if (!isRecord(payload)) throw new TypeError('An event payload must be an object of handler arguments.');
     this.sendOrQueue(name, payload);
+    this.storageRehydrated = false;
     // Only once it went out or was queued: a payload Socket.IO cannot encode, sent again on each new connection,
     // threw out of its ready handler there, before connect() resolved.
     this.liveSubscriptions.requested(name, payload);
@@ -683,6 +689,7 @@ export class ReflexClient {
   /** A socket opened: send the hydrate sequence, then everything that was queued. */
   private handleConnect(socket: Socket): void {
     this.ready = false;
+    this.storageRehydrated = false;
     this.rootHydrated = false;
     this.liveSubscriptions.newSocket();
     this.setStatus('connected');
@@ -831,9 +838,12 @@ export class ReflexClient {
 
   /** After a storage event changed the browser's storage: the hydrate sequence again, as Reflex's client does. */
   private rehydrate(): void {
+    // Once per app event or connection: Reflex's client loops when the page's on-load handler clears storage.
+    if (this.storageRehydrated) return;
+    this.storageRehydrated = true;
     this.rootHydrated = false;
-    this.send(HYDRATE_EVENT, {});
-    this.send(ON_LOAD_INTERNAL_EVENT, {});
+    this.sendOrQueue(HYDRATE_EVENT, {});
+    this.sendOrQueue(ON_LOAD_INTERNAL_EVENT, {});
   }
 
   /**
