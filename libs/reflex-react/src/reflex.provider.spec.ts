@@ -332,7 +332,9 @@ describe('ReflexProvider and the hooks, against a real server', () => {
       ),
     );
     await waitFor(() => expect(screen.getByTestId('connection-error').textContent).toBe('connect_error'), READY);
-    expect(screen.getByTestId('status').textContent).toBe('reconnecting');
+    // Still trying, not given up: waiting for the next attempt (`reconnecting`) or, 20 ms later on a loaded machine,
+    // already making it (`connecting`, as each attempt of a first connection is).
+    expect(screen.getByTestId('status').textContent).toMatch(/^(reconnecting|connecting)$/);
     const moduleRef = await Test.createTestingModule({ imports: [ReflexBridgeModule.forRoot()], providers: [BoardState] }).compile();
     const late = moduleRef.createNestApplication({ logger: false });
     try {
