@@ -98,5 +98,14 @@ describe('state values a client or an odd app value can break', () => {
       expect(hydrated).toMatchObject({ items_rx_state_: [], count_rx_state_: 1 });
       expect(client.errors.slice(errorsBefore)).toEqual([]);
     });
+
+    it('a state of emoji is measured in UTF-8 bytes: 400,000 bytes of them (200,000 UTF-16 units) are refused under a 300,000-byte maxStateBytes', async () => {
+      const client = await open();
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'emoji' });
+      await client.until(() => client.errors.some((error) => error.code === 'state_too_large' && error.event === `${FRAGILE}.storeOdd`), undefined, 'the size refusal');
+      client.send(`${FRAGILE}.increment`);
+      await client.untilVar(FRAGILE, 'count', 1);
+      expect(client.latest(FRAGILE, 'items')).toEqual([]);
+    });
   });
 });

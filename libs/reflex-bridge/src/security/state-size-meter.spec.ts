@@ -145,4 +145,20 @@ describe('StateSizeMeter', () => {
     expect(walkedRouter).toBe(false);
     expect(after).toBe(size + new StateSizeMeter().sizeOf({ x: { rows: more } }) - new StateSizeMeter().sizeOf({ x: { rows } }));
   });
+
+  it('measures strings and keys in UTF-8 bytes, as the budget is in bytes: emoji and CJK are not let through at 2 to 3 times it', () => {
+    // 4-byte emoji (2 UTF-16 units each) and 3-byte CJK (1 unit each), in values and in keys.
+    const state: StoredState = { root: { emoji: '\u{1F600}'.repeat(10_000), cjk: '\u6F22'.repeat(10_000), rows: [{ ['\u6F22'.repeat(100)]: 1 }] } };
+    const bytes = Buffer.byteLength(JSON.stringify(state));
+    const size = new StateSizeMeter().sizeOf(state);
+    expect(size).toBeGreaterThanOrEqual(bytes);
+    expect(size).toBeLessThan(bytes + 200);
+    // Of ASCII text, a byte is a character, as before.
+    const ascii: StoredState = { root: { text: 'x'.repeat(10_000) } };
+    expect(new StateSizeMeter().sizeOf(ascii)).toBeLessThan(Buffer.byteLength(JSON.stringify(ascii)) + 50);
+  });
+
+  it('says a change of a short string may grow the state when its UTF-8 form is long', () => {
+    expect(new StateSizeMeter().mayGrow({ label: '\u{1F600}'.repeat(SMALL_VALUE_CHARS / 2) })).toBe(true);
+  });
 });

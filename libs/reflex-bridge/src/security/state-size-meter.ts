@@ -1,7 +1,21 @@
 import type { StoredState } from '../state/store/state-store.js';
 
-/** Strings up to this length count as small: changing them cannot grow a state by more than that. */
+/** Strings up to this many UTF-8 bytes count as small: changing them cannot grow a state by more than that. */
 export const SMALL_VALUE_CHARS = 256;
+
+/** Whether `text` takes more than {@link SMALL_VALUE_CHARS} bytes; a UTF-16 unit takes at most 3, so a short one is not counted. */
+function isLongString(text: string): boolean {
+  return text.length > SMALL_VALUE_CHARS || (text.length * 3 > SMALL_VALUE_CHARS && utf8Bytes(text) > SMALL_VALUE_CHARS);
+}
+
+/**
+ * Bytes of `text` in UTF-8, what JSON of it takes on the wire and in Redis. Not `text.length`: that counts UTF-16
+ * units, so a state of emoji (4 bytes, 2 units each) or CJK text (3 bytes, 1 unit) would pass a byte budget at 2 to
+ * 3 times its size. A lone surrogate counts 3 (the replacement character it is encoded as).
+ */
+function utf8Bytes(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
 
 /**
  * Objects measured below this size are not remembered: measuring one again costs about what looking it up does,
@@ -26,7 +40,7 @@ export const CONTAINER_BYTES = 16;
  * that changes only small primitives is not measured at all ({@link StateSizeMeter.mayGrow}): the cap is kept
  * within a few hundred bytes per var, never exceeded by more.
  *
- * Sizes are estimates (strings by length, numbers as 8 characters, containers as above): close enough for a cap of megabytes, and
+ * Sizes are estimates (strings by their UTF-8 bytes, numbers as 8 characters, containers as above): close enough for a cap of megabytes, and
  * the same on every worker for the same state. Of a tree it walks, only trees and objects of at least
  * {@link REMEMBERED_MIN_CHARS} are remembered: the walk skips what is large, and small objects are cheaper to
  * measure again than to remember. What an event set is remembered whatever its size ({@link StateSizeMeter.sizeAfter}).
@@ -39,7 +53,7 @@ export class StateSizeMeter {
     const known = this.sizes.get(state);
     if (known !== undefined) return known;
     let total = 2;
-    for (const name in state) total += name.length + 4 + this.objectSize(state[name]);
+    for (const name in state) total += utf8Bytes(name) + 4 + this.objectSize(state[name]);
     if (total >= REMEMBERED_MIN_CHARS) this.sizes.set(state, total);
     return total;
   }
@@ -64,20 +78,20 @@ export class StateSizeMeter {
    */
   sizeReplacing(before: number, name: string, previous: Record<string, unknown> | undefined, next: Record<string, unknown>, changes: Record<string, unknown>): number {
     this.rememberChanges(changes);
-    const entry = name.length + 4;
+    const entry = utf8Bytes(name) + 4;
     return before - (previous === undefined ? 0 : entry + this.objectSize(previous)) + entry + this.objectSize(next);
   }
 
   /**
    * Whether `changes` can take a state much past its previous size: only an object or a string of more than
-   * {@link SMALL_VALUE_CHARS} characters can (and a BigInt is measured, to be refused). A var holds one value, so a state whose changes are all small
+   * {@link SMALL_VALUE_CHARS} bytes can (and a BigInt is measured, to be refused). A var holds one value, so a state whose changes are all small
    * primitives stays within that much of the size it had, and the event needs no measure at all (the common
    * case: counters, flags, short texts).
    */
   mayGrow(changes: Record<string, unknown>): boolean {
     for (const key in changes) {
       const value = changes[key];
-      if (typeof value === 'object' ? value !== null : typeof value === 'string' ? value.length > SMALL_VALUE_CHARS : typeof value === 'bigint') return true;
+      if (typeof value === 'object' ? value !== null : typeof value === 'string' ? isLongString(value) : typeof value === 'bigint') return true;
     }
     return false;
   }
@@ -103,7 +117,7 @@ export class StateSizeMeter {
     if (Array.isArray(value)) {
       for (const item of value) size += this.valueSize(item) + 1;
     } else {
-      for (const key in value) size += key.length + 4 + this.valueSize((value as Record<string, unknown>)[key]);
+      for (const key in value) size += utf8Bytes(key) + 4 + this.valueSize((value as Record<string, unknown>)[key]);
     }
     if (size >= REMEMBERED_MIN_CHARS) this.sizes.set(value, size);
     return size;
@@ -124,7 +138,7 @@ export class StateSizeMeter {
   private valueSize(value: unknown): number {
     switch (typeof value) {
       case 'string':
-        return value.length + 2;
+        return utf8Bytes(value) + 2;
       case 'number':
         return 8;
       case 'bigint':
