@@ -107,5 +107,16 @@ describe('state values a client or an odd app value can break', () => {
       await client.untilVar(FRAGILE, 'count', 1);
       expect(client.latest(FRAGILE, 'items')).toEqual([]);
     });
+
+    it('a cyclic or too deeply nested value is refused with a message that says so, and the client goes on', async () => {
+      const client = await open();
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'cycle' });
+      await client.until(() => client.errors.some((error) => error.code === 'handler_error' && /refers to itself/.test(error.message)), undefined, 'the cycle refusal');
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'deep' });
+      await client.until(() => client.errors.some((error) => error.code === 'handler_error' && /nested/.test(error.message)), undefined, 'the depth refusal');
+      expect(client.errors.map((error) => error.message).join('\n')).not.toMatch(/call stack/);
+      client.send(`${FRAGILE}.increment`);
+      await client.untilVar(FRAGILE, 'count', 1);
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { CONTAINER_BYTES, REMEMBERED_MIN_CHARS, SMALL_VALUE_CHARS, StateSizeMeter } from './state-size-meter.js';
+import { CONTAINER_BYTES, MAX_VALUE_DEPTH, REMEMBERED_MIN_CHARS, SMALL_VALUE_CHARS, StateSizeMeter } from './state-size-meter.js';
 import type { StoredState } from '../state/store/state-store.js';
 
 const vars = fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 });
@@ -160,5 +160,26 @@ describe('StateSizeMeter', () => {
 
   it('says a change of a short string may grow the state when its UTF-8 form is long', () => {
     expect(new StateSizeMeter().mayGrow({ label: '\u{1F600}'.repeat(SMALL_VALUE_CHARS / 2) })).toBe(true);
+  });
+
+  it('refuses a cyclic value saying it refers to itself, however the cycle is reached, rather than overflowing the stack', () => {
+    const node: Record<string, unknown> = { name: 'a' };
+    node['self'] = node;
+    expect(() => new StateSizeMeter().sizeAfter({ root: { items: [node] } }, { items: [node] })).toThrow(/refers to itself/);
+    // Two objects pointing at each other, with a leaf off the cycle where the walk passes the depth limit.
+    const a: Record<string, unknown> = {};
+    const b: Record<string, unknown> = { a, leaf: { deep: {} } };
+    a['b'] = b;
+    expect(() => new StateSizeMeter().sizeOf({ root: { pair: a } })).toThrow(/refers to itself/);
+  });
+
+  it('refuses a value nested past MAX_VALUE_DEPTH saying so, and measures one just within it', () => {
+    const nest = (depth: number) => {
+      let value: unknown[] = [];
+      for (let level = 0; level < depth; level++) value = [value];
+      return value;
+    };
+    expect(() => new StateSizeMeter().sizeOf({ root: { items: nest(100_000) } })).toThrow(new RegExp(`nested more than ${MAX_VALUE_DEPTH} levels`));
+    expect(new StateSizeMeter().sizeOf({ root: { items: nest(MAX_VALUE_DEPTH - 1) } })).toBeGreaterThan(MAX_VALUE_DEPTH);
   });
 });

@@ -33,6 +33,50 @@ export const REMEMBERED_MIN_CHARS = 2048;
 export const CONTAINER_BYTES = 16;
 
 /**
+ * How deep objects and arrays may nest in a var. Deeper (or cyclic, which is endlessly deep) values are refused with
+ * a message that says which, rather than overflowing the stack here, in `JSON.stringify` or in `structuredClone`
+ * with "Maximum call stack size exceeded". No UI state nests this deep.
+ */
+export const MAX_VALUE_DEPTH = 1000;
+
+/** How many objects {@link describeTooDeep} visits looking for a cycle before it calls the value merely deep. */
+const CYCLE_SEARCH_LIMIT = 100_000;
+
+/** Whether `root` holds an object that contains itself (searched depth first, iteratively: no stack to overflow). */
+function hasCycle(root: object): boolean {
+  const onPath = new Set<object>();
+  const stack: { value: object; children: unknown[] | undefined }[] = [{ value: root, children: undefined }];
+  let visited = 0;
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.children === undefined) {
+      if (++visited > CYCLE_SEARCH_LIMIT) return false;
+      onPath.add(frame.value);
+      frame.children = Object.values(frame.value);
+    }
+    const child = frame.children.pop();
+    if (child === undefined && frame.children.length === 0) {
+      onPath.delete(frame.value);
+      stack.pop();
+    } else if (child !== null && typeof child === 'object') {
+      if (onPath.has(child)) return true;
+      stack.push({ value: child, children: undefined });
+    }
+  }
+  return false;
+}
+
+/** Thrown out of the walk when it passes {@link MAX_VALUE_DEPTH}; turned into a refusal where the walk began. */
+const TOO_DEEP = new RangeError('too deep');
+
+/** The refusal of a value nested past {@link MAX_VALUE_DEPTH}, saying whether it is cyclic. */
+function describeTooDeep(value: object): TypeError {
+  return hasCycle(value)
+    ? new TypeError('A var was given a value that refers to itself (a cyclic structure), which JSON cannot carry: break the cycle first. The change was not applied.')
+    : new TypeError(`A var was given a value nested more than ${MAX_VALUE_DEPTH} levels deep, which the state cannot hold: flatten it first. The change was not applied.`);
+}
+
+/**
  * Measures a client's state tree in bytes of JSON, about, plus {@link CONTAINER_BYTES} per object and array, without serialising it on every event: states are
  * copy-on-write (an event replaces the substates and values it changed and keeps the others by reference), so
  * the size of each tree, substate and object value is remembered by identity and only new objects are measured.
@@ -104,26 +148,38 @@ export class StateSizeMeter {
     }
   }
 
+  /** The size of a var's value, or of a state; a value nested too deep is refused, saying whether it is cyclic. */
   private objectSize(value: object): number {
+    try {
+      return this.nestedSize(value, 0);
+    } catch (error) {
+      // Searched from the var's value, not from where the walk stopped: that may be a leaf hanging off the cycle.
+      if (error === TOO_DEEP) throw describeTooDeep(value);
+      throw error;
+    }
+  }
+
+  private nestedSize(value: object, depth: number): number {
     const known = this.sizes.get(value);
     if (known !== undefined) return known;
+    if (depth > MAX_VALUE_DEPTH) throw TOO_DEEP;
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     // What JSON carries of an object with its own `toJSON` (a DTO class) is what that returns: measured, so a small
     // object whose toJSON returns megabytes cannot pass maxStateBytes, and one whose toJSON throws is refused before
     // it is saved (saved, no delta or hydrate of that client could be written until the state expired). A Date's is
     // its ISO text, measured as the object it is.
-    if (typeof toJSON === 'function' && !(value instanceof Date)) return this.toJsonSize(value, toJSON as (this: object) => unknown);
+    if (typeof toJSON === 'function' && !(value instanceof Date)) return this.toJsonSize(value, toJSON as (this: object) => unknown, depth);
     let size = 2 + CONTAINER_BYTES;
     if (Array.isArray(value)) {
-      for (const item of value) size += this.valueSize(item) + 1;
+      for (const item of value) size += this.valueSize(item, depth) + 1;
     } else {
-      for (const key in value) size += utf8Bytes(key) + 4 + this.valueSize((value as Record<string, unknown>)[key]);
+      for (const key in value) size += utf8Bytes(key) + 4 + this.valueSize((value as Record<string, unknown>)[key], depth);
     }
     if (size >= REMEMBERED_MIN_CHARS) this.sizes.set(value, size);
     return size;
   }
 
-  private toJsonSize(value: object, toJSON: (this: object) => unknown): number {
+  private toJsonSize(value: object, toJSON: (this: object) => unknown, depth: number): number {
     let json: unknown;
     try {
       json = toJSON.call(value);
@@ -132,10 +188,10 @@ export class StateSizeMeter {
     }
     // A toJSON returning itself (or another object with a toJSON) is measured as plain fields, not called again.
     if (json === value || (json !== null && typeof json === 'object' && typeof (json as { toJSON?: unknown }).toJSON === 'function')) return 2 + CONTAINER_BYTES;
-    return this.valueSize(json);
+    return this.valueSize(json, depth);
   }
 
-  private valueSize(value: unknown): number {
+  private valueSize(value: unknown, depth: number): number {
     switch (typeof value) {
       case 'string':
         return utf8Bytes(value) + 2;
@@ -148,7 +204,7 @@ export class StateSizeMeter {
       case 'boolean':
         return 5;
       case 'object':
-        return value === null ? 4 : this.objectSize(value);
+        return value === null ? 4 : this.nestedSize(value, depth + 1);
       default:
         return 0;
     }
