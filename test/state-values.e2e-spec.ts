@@ -118,5 +118,16 @@ describe('state values a client or an odd app value can break', () => {
       client.send(`${FRAGILE}.increment`);
       await client.untilVar(FRAGILE, 'count', 1);
     });
+
+    it('a Map or a Set (whose entries JSON drops) is refused, not saved at a few bytes whatever it holds', async () => {
+      const client = await open();
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'map' });
+      await client.until(() => client.errors.some((error) => error.code === 'handler_error' && error.message.includes('Map')), undefined, 'the Map refusal');
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'set' });
+      await client.until(() => client.errors.some((error) => error.code === 'handler_error' && error.message.includes('Set')), undefined, 'the Set refusal');
+      client.send(`${FRAGILE}.increment`);
+      await client.untilVar(FRAGILE, 'count', 1);
+      expect(client.latest(FRAGILE, 'items')).toEqual([]);
+    });
   });
 });

@@ -182,4 +182,13 @@ describe('StateSizeMeter', () => {
     expect(() => new StateSizeMeter().sizeOf({ root: { items: nest(100_000) } })).toThrow(new RegExp(`nested more than ${MAX_VALUE_DEPTH} levels`));
     expect(new StateSizeMeter().sizeOf({ root: { items: nest(MAX_VALUE_DEPTH - 1) } })).toBeGreaterThan(MAX_VALUE_DEPTH);
   });
+
+  it('refuses a Map or a Set, whose entries JSON drops, rather than measuring it as an empty object', () => {
+    const big = new Map(Array.from({ length: 10_000 }, (_, i) => [i, 'x'.repeat(100)]));
+    expect(() => new StateSizeMeter().sizeAfter({ root: { index: big } }, { index: big })).toThrow(/Map/);
+    expect(() => new StateSizeMeter().sizeOf({ root: { rows: [{ tags: new Set(['a']) }] } })).toThrow(/Set/);
+    // One with a toJSON is what that returns, as any other object with one.
+    const mapped = Object.assign(new Map([['a', 1]]), { toJSON: () => ({ a: 1 }) });
+    expect(new StateSizeMeter().sizeOf({ root: { mapped } })).toBe(new StateSizeMeter().sizeOf({ root: { mapped: { a: 1 } } }));
+  });
 });

@@ -66,6 +66,12 @@ function hasCycle(root: object): boolean {
   return false;
 }
 
+/** The refusal of a Map or Set (or a weak one), whose entries JSON does not carry. */
+function unsupportedCollection(value: object): TypeError {
+  const kind = value instanceof Map ? 'Map' : value instanceof Set ? 'Set' : value instanceof WeakMap ? 'WeakMap' : 'WeakSet';
+  return new TypeError(`A var was given a ${kind}, whose entries JSON cannot carry (a client or the Redis store would get {}): convert it (Object.fromEntries(map), [...set]) first. The change was not applied.`);
+}
+
 /** Thrown out of the walk when it passes {@link MAX_VALUE_DEPTH}; turned into a refusal where the walk began. */
 const TOO_DEEP = new RangeError('too deep');
 
@@ -169,6 +175,9 @@ export class StateSizeMeter {
     // it is saved (saved, no delta or hydrate of that client could be written until the state expired). A Date's is
     // its ISO text, measured as the object it is.
     if (typeof toJSON === 'function' && !(value instanceof Date)) return this.toJsonSize(value, toJSON as (this: object) => unknown, depth);
+    // JSON (the Redis store, every delta) carries a Map or a Set as `{}`: its entries would reach no client and be lost
+    // on the next worker, while the in-memory store kept them, unmeasured (any number of entries counted 18 bytes).
+    if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) throw unsupportedCollection(value);
     let size = 2 + CONTAINER_BYTES;
     if (Array.isArray(value)) {
       for (const item of value) size += this.valueSize(item, depth) + 1;
