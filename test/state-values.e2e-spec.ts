@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ReflexBridgeModule } from '@reflex-bridge/nest';
+import { randomUUID } from 'node:crypto';
+import { ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
 import { FragileState } from './fixtures/fragile-vars.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -128,6 +129,28 @@ describe('state values a client or an odd app value can break', () => {
       client.send(`${FRAGILE}.increment`);
       await client.untilVar(FRAGILE, 'count', 1);
       expect(client.latest(FRAGILE, 'items')).toEqual([]);
+    });
+  });
+
+  describe('ReflexStateService.read, from app code outside an event', () => {
+    it('returns a copy: changing it changes neither the client\'s stored state nor the initial values of every new client', async () => {
+      const states = running.app.get(ReflexStateService);
+      // A token with no state yet reads the initial values: a job that appends to them must not change every new client's.
+      const fresh = await states.read(randomUUID(), FragileState);
+      (fresh['items'] as unknown[]).push('leaked into the defaults');
+      (fresh['dict'] as Record<string, unknown>)['leaked'] = true;
+      const client = await open();
+      expect(client.latest(FRAGILE, 'items')).toEqual([]);
+      expect(client.latest(FRAGILE, 'dict')).toEqual({});
+      // A client's own state: what a caller does to what it read is not saved behind the lock, unmeasured, unsent.
+      client.send(`${FRAGILE}.push`, { item: 'mine' });
+      await client.untilVar(FRAGILE, 'items', ['mine']);
+      const read = await states.read(client.token, FragileState);
+      (read['items'] as unknown[]).push('x'.repeat(1_000_000));
+      const before = client.updates.length;
+      await client.hydrate();
+      const hydrated = client.updates.slice(before).find((update) => update.delta?.[FRAGILE])?.delta?.[FRAGILE];
+      expect(hydrated).toMatchObject({ items_rx_state_: ['mine'] });
     });
   });
 });

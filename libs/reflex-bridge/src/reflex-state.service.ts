@@ -38,7 +38,8 @@ export class ReflexStateService {
   }
 
   /**
-   * The current vars of one state of a client (initial values for a client that has none).
+   * The current vars of one state of a client (initial values for a client that has none), as a copy: changing it
+   * changes nothing (use {@link modify}).
    * @throws UnknownClientTokenError for a malformed token, as {@link modify} does: its defaults would pass for a
    * client's state where no client can hold that token.
    */
@@ -46,7 +47,10 @@ export class ReflexStateService {
     if (!isClientToken(token)) throw new UnknownClientTokenError('malformed');
     const definition = this.registry.definitionOf(stateClass);
     const stored = (await this.store.read(token))?.[definition.fullName] ?? {};
-    return { ...Object.fromEntries(definition.vars), ...stored };
+    // A copy: the in-memory store hands out the saved objects themselves, and the defaults are the ones every new
+    // client starts from, so a caller that changed what it read (`items.push(...)`) would change the client's state
+    // outside its lock, unmeasured and unsent, or every new client's initial values.
+    return structuredClone({ ...Object.fromEntries(definition.vars), ...stored });
   }
 
   /** True when a socket holding `token` is connected to this worker. */
