@@ -87,6 +87,33 @@ export function describeLiveTransportContract(name: string, factory: LiveTranspo
       }
     }, 20_000);
 
+    it('carries data as JSON does on every worker: a Date as its ISO text, a class instance as its fields, NaN as null, not the publisher\'s objects', async () => {
+      const { transports, seen } = await started();
+      class Row {
+        constructor(readonly id = 7, readonly label = 'seven') {}
+      }
+      const data: Record<string, unknown> = { at: new Date(0), row: new Row(), ratio: Number.NaN, tags: ['a'] };
+      await transports[0].publish(new ModelChange('shop.order', 'updated', 'ord-1', data));
+      await waitUntil(() => seen[0].length === 1 && seen[1].length === 1, 'the change on both workers');
+      // The publisher changes its object afterwards (an entity reused for the next save): nobody's copy follows.
+      (data['tags'] as string[]).push('changed later');
+      for (const [received] of seen) {
+        expect(received.data).toEqual({ at: '1970-01-01T00:00:00.000Z', row: { id: 7, label: 'seven' }, ratio: null, tags: ['a'] });
+      }
+    }, 20_000);
+
+    it('refuses data JSON cannot carry (a BigInt, a cycle) at publish with a TypeError, and no worker receives it', async () => {
+      const { transports, seen } = await started();
+      await expect(transports[0].publish(new ModelChange('shop.order', 'updated', 1, { total: BigInt(10) }))).rejects.toThrow(TypeError);
+      const cyclic: Record<string, unknown> = {};
+      cyclic['self'] = cyclic;
+      await expect(transports[0].publish(new ModelChange('shop.order', 'updated', 2, cyclic))).rejects.toThrow(TypeError);
+      await transports[0].publish(new ModelChange('shop.order', 'updated', 3));
+      await waitUntil(() => seen[0].length >= 1 && seen[1].length >= 1, 'the next change on both workers');
+      await settle();
+      for (const received of seen) expect(received.map((change) => change.pk)).toEqual([3]);
+    }, 20_000);
+
     it("keeps each publisher's order when both workers publish at once", async () => {
       const { transports, seen } = await started();
       const sends: Promise<void>[] = [];

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { LiveTransport } from '../live-transport.js';
 import { LiveTransportError } from '../live-transport.error.js';
-import type { ModelChange } from '../model-change.js';
+import { ModelChange } from '../model-change.js';
 import { ChangeSequencer } from './change-sequencer.js';
 
 /** Options of {@link InProcessTransport}. */
@@ -63,7 +63,11 @@ export class InProcessTransport extends LiveTransport {
     // A copy of the member list: a listener that closes its transport while being called must not disturb
     // the iteration.
     // Stamped like on the networked transports, so consumers see the same shape whichever transport runs.
-    const stamped = this.sequencer.stampIfMissing(change);
+    // Through JSON, as the networked transports send it: subscribers get the same values whichever transport runs
+    // (a Date as its ISO text, not a Date here and a string on Redis), never the publisher's own objects (which it may
+    // change after publishing, under every subscriber's saved state), and a BigInt or a cycle is refused here, at
+    // publish, with JSON's TypeError, rather than failing in every subscriber's state.
+    const stamped = ModelChange.fromJSON(JSON.parse(JSON.stringify(this.sequencer.stampIfMissing(change))));
     for (const listener of [...(channels.get(this.channel) ?? [])]) listener(stamped);
   }
 
