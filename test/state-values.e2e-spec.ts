@@ -132,6 +132,18 @@ describe('state values a client or an odd app value can break', () => {
     });
   });
 
+  describe('class instances in vars, which the Redis store saves as JSON', () => {
+    it('a Date or a DTO a handler stored is, for the next event\'s handler, what JSON makes of it, as with the Redis store', async () => {
+      const client = await open();
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'date' });
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'dto' });
+      client.send(`${FRAGILE}.inspect`);
+      await client.until(() => client.latest(FRAGILE, 'mode') !== 'ok', undefined, 'the inspection');
+      expect(client.latest(FRAGILE, 'mode')).toBe('string,Object');
+      expect(client.latest(FRAGILE, 'items')).toEqual(['1970-01-01T00:00:00.000Z', { x: 1, y: 2 }]);
+    });
+  });
+
   describe('ReflexStateService.read, from app code outside an event', () => {
     it('returns a copy: changing it changes neither the client\'s stored state nor the initial values of every new client', async () => {
       const states = running.app.get(ReflexStateService);

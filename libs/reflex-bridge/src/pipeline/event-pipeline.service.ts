@@ -39,6 +39,7 @@ import { LeaseRenewal } from './lease-renewal.js';
 import { BusyAnswers } from './busy-answers.js';
 import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
 import { plainRecord } from '../common/plain-record.js';
+import { jsonForm } from '../state/json-form.js';
 import { thrownText, type ThrownText } from '../common/thrown-text.js';
 import { RepeatedErrorLog } from '../common/repeated-error-log.js';
 
@@ -857,7 +858,7 @@ export class EventPipeline implements OnApplicationBootstrap {
    * nothing. Refuses a change that would take the tree over `maxStateBytes` (nothing is written then).
    */
   private stage(tree: StateTree, view: StateView): Record<string, unknown> | undefined {
-    const changes = view.changes();
+    let changes = view.changes();
     if (!hasKeys(changes)) return undefined;
     const fullName = view.definition.fullName;
     // A var the stored state lacks (a new client, a var added since) reads as its initial value. The copies are
@@ -865,16 +866,30 @@ export class EventPipeline implements OnApplicationBootstrap {
     // table past about 16 keys); the changes and the new state are written after, one by one, not inside the
     // literal nor with `Object.assign`, a builtin of its own that nothing else on an event's path runs.
     const stored = tree.state[fullName];
-    const committed = { ...(stored ?? view.allVars()) };
-    for (const name in changes) committed[name] = changes[name];
-    const state = { ...tree.state };
-    state[fullName] = committed;
+    const build = () => {
+      const committed = { ...(stored ?? view.allVars()) };
+      for (const name in changes) committed[name] = changes[name];
+      const state = { ...tree.state };
+      state[fullName] = committed;
+      return { committed, state };
+    };
+    let { committed, state } = build();
     // A state the tree lacked comes in whole, its defaults with it (a large initial list, say): measured however
     // small the change that brought it, or neither maxStateBytes nor the store's budget would count it.
     if (stored === undefined || this.stateSize.mayGrow(changes)) {
       // The tree's size before the event, when known, spares walking the states the event did not touch.
       const before = knownSize(tree);
-      const size = before === undefined ? this.stateSize.sizeAfter(state, changes) : this.stateSize.sizeReplacing(before, fullName, stored, committed, changes);
+      const measure = () => (before === undefined ? this.stateSize.sizeAfter(state, changes) : this.stateSize.sizeReplacing(before, fullName, stored, committed, changes));
+      this.stateSize.takeNonPlain();
+      let size = measure();
+      // A Date, a DTO: saved as JSON makes them, as the Redis store saves them, so the next event's handler finds the
+      // same value (an ISO string, plain fields) whichever store runs, and the delta is what was saved. New objects,
+      // not the measured ones changed in place: the meter remembers sizes by identity.
+      if (this.stateSize.takeNonPlain()) {
+        changes = jsonForm(changes);
+        ({ committed, state } = build());
+        size = measure();
+      }
       this.refuseOver(size);
       tree.measured = state;
       tree.bytes = size;

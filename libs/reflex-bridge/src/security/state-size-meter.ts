@@ -97,6 +97,19 @@ function describeTooDeep(value: object): TypeError {
  */
 export class StateSizeMeter {
   private readonly sizes = new WeakMap<object, number>();
+  /** Set when a walk meets an object JSON changes (a `Date`, a class instance, one with `toJSON`); see {@link takeNonPlain}. */
+  private nonPlain = false;
+
+  /**
+   * Whether an object that is not plain JSON data (a `Date`, a class instance, one with its own `toJSON`) was walked
+   * since the last call. The pipeline then saves such changes in their JSON form, so a handler finds in the next
+   * event what JSON made of them whichever store holds the state (the Redis store saves JSON).
+   */
+  takeNonPlain(): boolean {
+    const seen = this.nonPlain;
+    this.nonPlain = false;
+    return seen;
+  }
 
   /** About how many bytes `state` takes as JSON. Measures only the substates and values not seen before. */
   sizeOf(state: StoredState): number {
@@ -169,7 +182,10 @@ export class StateSizeMeter {
     const known = this.sizes.get(value);
     if (known !== undefined) return known;
     if (depth > MAX_VALUE_DEPTH) throw TOO_DEEP;
+    const prototype = Object.getPrototypeOf(value) as unknown;
+    if (prototype !== Object.prototype && prototype !== Array.prototype && prototype !== null) this.nonPlain = true;
     const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (toJSON !== undefined) this.nonPlain = true;
     // What JSON carries of an object with its own `toJSON` (a DTO class) is what that returns: measured, so a small
     // object whose toJSON returns megabytes cannot pass maxStateBytes, and one whose toJSON throws is refused before
     // it is saved (saved, no delta or hydrate of that client could be written until the state expired). A Date's is
