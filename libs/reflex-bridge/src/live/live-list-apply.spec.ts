@@ -99,6 +99,25 @@ describe('applyLiveChange', () => {
     expect(sub.stored.rows).toHaveLength(1000);
   });
 
+  it('puts liveRow\'s row into lists as JSON makes it (an entity\'s Date as its ISO text), once per scope, shared by its subscribers', async () => {
+    class ProductEntity {
+      constructor(
+        readonly id: number,
+        readonly at: Date,
+      ) {}
+    }
+    for (const asynchronous of [false, true]) {
+      const entity = new ProductEntity(9, new Date(0));
+      const state = (rows: unknown[]) => ({ rows, liveRow: () => (asynchronous ? Promise.resolve(entity) : entity) });
+      const cache = new LiveRowCache();
+      const change = new ModelChange('test.row', 'created', 9);
+      const subscribers = [state([]), state([])];
+      await Promise.all(subscribers.map((sub) => applyLiveChange(sub, LIST, change, undefined, cache)));
+      for (const sub of subscribers) expect(sub.rows).toStrictEqual([{ id: 9, at: '1970-01-01T00:00:00.000Z' }]);
+      expect(subscribers[0].rows[0]).toBe(subscribers[1].rows[0]);
+    }
+  });
+
   it('removes deleted rows and does not insert into a paginated list', async () => {
     const def = definition();
     CatalogueState.db.set(4, { id: 4, name: 'four' });

@@ -1,5 +1,6 @@
 import { isThenable, type MaybePromise } from '../common/maybe-promise.js';
 import { peekVar } from '../state/state-view.js';
+import { jsonValue } from '../state/json-form.js';
 import type { ModelChange } from './model-change.js';
 import type { LiveListDefinition } from './live-list.decorator.js';
 import type { LiveRowCache } from './live-row.cache.js';
@@ -46,7 +47,16 @@ export function applyLiveChange(state: LiveListState, list: LiveListDefinition, 
   }
   if (change.isDelete) return place(state, list, change, user, null, rows);
   const liveRow = state.liveRow;
-  const compute = typeof liveRow === 'function' ? () => liveRow.call(state, change, user) : () => change.data;
+  // liveRow's row (often an entity: Date columns, a class) as JSON makes it, once per scope: the state would save it
+  // so anyway (see jsonForm), and doing it here keeps one row object shared by every subscriber of the scope, where
+  // the commit would copy the whole list once per subscriber. change.data is JSON already (transports carry JSON).
+  const compute =
+    typeof liveRow === 'function'
+      ? () => {
+          const computed = liveRow.call(state, change, user);
+          return isThenable(computed) ? Promise.resolve(computed).then(jsonValue) : jsonValue(computed);
+        }
+      : () => change.data;
   const row = rows ? rows.rowOf(change, list, user, compute) : compute();
   if (isThenable(row)) return Promise.resolve(row).then((value) => place(state, list, change, user, value as Row | null | undefined, rows));
   return place(state, list, change, user, row as Row | null | undefined, rows);

@@ -6,15 +6,17 @@
  */
 export function jsonForm(changes: Record<string, unknown>): Record<string, unknown> {
   const form: Record<string, unknown> = {};
-  for (const name in changes) {
-    const value = changes[name];
-    if (value === null || typeof value !== 'object') {
-      form[name] = value;
-      continue;
-    }
-    const text = JSON.stringify(value) as string | undefined;
-    // A toJSON answering undefined: JSON leaves such a property out; as a var it reads as null.
-    form[name] = text === undefined ? null : (JSON.parse(text) as unknown);
-  }
+  for (const name in changes) form[name] = jsonValue(changes[name]);
   return form;
+}
+
+/**
+ * What JSON makes of `value` (see {@link jsonForm}): a primitive as it is, an object through `JSON.stringify` and
+ * `JSON.parse`. Throws JSON's `TypeError` for a BigInt or a cycle.
+ */
+export function jsonValue(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  const text = JSON.stringify(value) as string | undefined;
+  // A toJSON answering undefined: JSON leaves such a property out; as a var it reads as null.
+  return text === undefined ? null : (JSON.parse(text) as unknown);
 }
