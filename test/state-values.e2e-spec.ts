@@ -4,6 +4,7 @@ import { ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
 import { FragileState } from './fixtures/fragile-vars.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
 const ROOT = 'reflex___state____state';
 const FRAGILE = `${ROOT}.fragile_state`;
@@ -144,6 +145,30 @@ describe('state values a client or an odd app value can break', () => {
     });
   });
 
+  describe('numbers and undefined JSON cannot carry, set as a whole var', () => {
+    it('NaN or undefined set in a var is saved, sent and read back as null, as the Redis store and the client get it', async () => {
+      const client = await open();
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'nanvar' });
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'undefinedvar' });
+      client.send(`${FRAGILE}.inspectVars`);
+      await client.until(() => client.latest(FRAGILE, 'mode') !== 'ok', undefined, 'the inspection');
+      // The next handler sees what the client was sent, not NaN and undefined (which JSON sends as null and as nothing).
+      expect(client.latest(FRAGILE, 'mode')).toBe('null null');
+      expect(client.latest(FRAGILE, 'count')).toBeNull();
+      expect(client.latest(FRAGILE, 'dict')).toBeNull();
+    });
+
+    it('NaN inside a list is read back as null by the next handler, as the client has it', async () => {
+      const client = await open();
+      client.send(`${FRAGILE}.storeOdd`, { kind: 'nan' });
+      client.send(`${FRAGILE}.inspect`);
+      await client.until(() => client.latest(FRAGILE, 'mode') !== 'ok', undefined, 'the inspection');
+      // `inspect` names null `object`, as typeof does; NaN would be `number`.
+      expect(client.latest(FRAGILE, 'mode')).toBe('object');
+      expect(client.latest(FRAGILE, 'items')).toEqual([null]);
+    });
+  });
+
   describe('ReflexStateService.read, from app code outside an event', () => {
     it('returns a copy: changing it changes neither the client\'s stored state nor the initial values of every new client', async () => {
       const states = running.app.get(ReflexStateService);
@@ -164,5 +189,41 @@ describe('state values a client or an odd app value can break', () => {
       const hydrated = client.updates.slice(before).find((update) => update.delta?.[FRAGILE])?.delta?.[FRAGILE];
       expect(hydrated).toMatchObject({ items_rx_state_: ['mine'] });
     });
+  });
+});
+
+describeWithRedis('state values read back by the next handler with the Redis store, as with the in-memory one', () => {
+  let redis: RedisTestServer;
+  let running: RunningApp;
+  const sockets: RawSocket[] = [];
+  const open = () => RawSocket.hydrated(running.url, sockets);
+
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url })], providers: [FragileState] });
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await running?.close();
+    await redis?.stop();
+  });
+
+  it('a Date or a DTO reads back as its JSON form', async () => {
+    const client = await open();
+    client.send(`${FRAGILE}.storeOdd`, { kind: 'date' });
+    client.send(`${FRAGILE}.storeOdd`, { kind: 'dto' });
+    client.send(`${FRAGILE}.inspect`);
+    await client.until(() => client.latest(FRAGILE, 'mode') !== 'ok', undefined, 'the inspection');
+    expect(client.latest(FRAGILE, 'mode')).toBe('string,Object');
+  });
+
+  it('NaN and undefined set as whole vars read back as null', async () => {
+    const client = await open();
+    client.send(`${FRAGILE}.storeOdd`, { kind: 'nanvar' });
+    client.send(`${FRAGILE}.storeOdd`, { kind: 'undefinedvar' });
+    client.send(`${FRAGILE}.inspectVars`);
+    await client.until(() => client.latest(FRAGILE, 'mode') !== 'ok', undefined, 'the inspection');
+    expect(client.latest(FRAGILE, 'mode')).toBe('null null');
+    expect(client.latest(FRAGILE, 'dict')).toBeNull();
   });
 });

@@ -39,7 +39,7 @@ import { LeaseRenewal } from './lease-renewal.js';
 import { BusyAnswers } from './busy-answers.js';
 import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
 import { plainRecord } from '../common/plain-record.js';
-import { jsonForm } from '../state/json-form.js';
+import { hasNonJsonPrimitive, jsonForm } from '../state/json-form.js';
 import { thrownText, type ThrownText } from '../common/thrown-text.js';
 import { RepeatedErrorLog } from '../common/repeated-error-log.js';
 
@@ -860,6 +860,8 @@ export class EventPipeline implements OnApplicationBootstrap {
   private stage(tree: StateTree, view: StateView): Record<string, unknown> | undefined {
     let changes = view.changes();
     if (!hasKeys(changes)) return undefined;
+    // NaN or undefined set as a whole var: saved and sent as null, as JSON (the Redis store, the client) has it.
+    if (hasNonJsonPrimitive(changes)) changes = jsonForm(changes);
     const fullName = view.definition.fullName;
     // A var the stored state lacks (a new client, a var added since) reads as its initial value. The copies are
     // spreads, which keep a state of any size in V8's fast mode (an object filled key by key turns into a hash

@@ -191,4 +191,15 @@ describe('StateSizeMeter', () => {
     const mapped = Object.assign(new Map([['a', 1]]), { toJSON: () => ({ a: 1 }) });
     expect(new StateSizeMeter().sizeOf({ root: { mapped } })).toBe(new StateSizeMeter().sizeOf({ root: { mapped: { a: 1 } } }));
   });
+
+  it('notes a change holding what JSON changes (a Date, a class instance, NaN, undefined) and not plain data', () => {
+    const meter = new StateSizeMeter();
+    for (const odd of [new Date(0), new (class Dto {})(), Number.NaN, Number.POSITIVE_INFINITY, undefined]) {
+      meter.takeNonPlain();
+      meter.sizeAfter({ a: { items: [odd] } }, { items: [odd] });
+      expect(meter.takeNonPlain()).toBe(true);
+    }
+    meter.sizeAfter({ a: { items: [1, 'x', null, { b: [true] }] } }, { items: [1, 'x', null, { b: [true] }] });
+    expect(meter.takeNonPlain()).toBe(false);
+  });
 });

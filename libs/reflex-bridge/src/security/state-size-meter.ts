@@ -221,6 +221,8 @@ export class StateSizeMeter {
       case 'string':
         return utf8Bytes(value) + 2;
       case 'number':
+        // NaN and Infinity: JSON has them as null (see takeNonPlain).
+        if (!Number.isFinite(value)) this.nonPlain = true;
         return 8;
       case 'bigint':
         // Measured, it would be saved, and then no delta or hydrate of that client could be written (JSON.stringify
@@ -231,6 +233,8 @@ export class StateSizeMeter {
       case 'object':
         return value === null ? 4 : this.nestedSize(value, depth + 1);
       default:
+        // undefined, a function, a symbol: JSON leaves them out (see takeNonPlain).
+        this.nonPlain = true;
         return 0;
     }
   }
