@@ -86,9 +86,8 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     @Optional() private readonly storeObserver?: SessionStoreObserver,
     @Optional() @Inject(RedisConnections) connections?: RedisConnections | null,
   ) {
-    // A session that ended loses its snapshot: here and in the shared cache when this worker saw the end; only
-    // from this worker's local layer when another worker did (it cleared the shared cache itself).
-    endings?.subscribe('caches', (end) => (end.remote ? this.forgetLocally(end.sessionId) : this.invalidate(end.sessionId, end.reason)));
+    // A session that ended loses its snapshot, here and in the shared cache, whichever worker saw the end.
+    endings?.subscribe('caches', (end) => (end.remote ? this.dropAfterRemoteEnd(end.sessionId) : this.invalidate(end.sessionId, end.reason)));
     this.settings = options.eventCache;
     this.ttlMs = this.settings.ttlSeconds * 1000;
     this.fillOnWrite = !this.settings.shared;
@@ -228,6 +227,19 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     // Sent even while the cache stalls: the snapshot of an ended session must go when the backend wakes.
     if (this.cache) await this.guard(() => this.cache!.del(this.keyOf(sessionId)), undefined, undefined, true);
     this.invalidations.next({ sessionId, reason });
+  }
+
+  /**
+   * A session that another worker saw end (it dropped the shared snapshot, then told this worker): forgets the local
+   * copy, and drops the shared snapshot again. An event of this worker that read the session before the end and
+   * finished before the news arrived wrote its snapshot back after the other worker's drop: without this second drop,
+   * every worker answered that session's `auth_only` events as its user for the whole TTL after the logout. Sent
+   * after that write (this worker issued it before the news arrived), so it lands after it. Not an {@link invalidated$} event: the worker
+   * that saw the end reported it.
+   */
+  private async dropAfterRemoteEnd(sessionId: string): Promise<void> {
+    this.forgetLocally(sessionId);
+    if (this.cache) await this.guard(() => this.cache!.del(this.keyOf(sessionId)), undefined, undefined, true);
   }
 
   /**
