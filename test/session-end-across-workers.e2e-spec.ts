@@ -6,12 +6,32 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
+import { BridgeTier, EventHandler, EventSession, State } from '@reflex-bridge/nest';
 import { SessionEndings, type SessionEnd } from '../libs/reflex-bridge/src/common/session-endings.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { until } from './support/eventually.js';
 import { cachedAuthHarness, HELD, loginOverHttp, resetCachedUsers, type CachedAuthApp } from './fixtures/cached-auth-app.js';
 
 const PROFILE = 'reflex___state____state.profile_state';
+const WIZARD = 'reflex___state____state.wizard_state';
+
+/** The gate {@link WizardState.saveStep} waits on; a test replaces it before sending the event. */
+const GATE = { started: 0, released: Promise.resolve(), release: () => {} };
+
+/** A form wizard that keeps its step in the session, after a slow check of the step. */
+@State()
+@BridgeTier('full')
+class WizardState {
+  saved = 0;
+
+  @EventHandler()
+  async saveStep(@EventSession() session: Record<string, unknown>): Promise<void> {
+    GATE.started += 1;
+    await GATE.released;
+    session.wizardStep = 2;
+    this.saved += 1;
+  }
+}
 
 /** The session id a signed express-session cookie (`connect.sid=s%3A<id>.<signature>`) names. */
 const sessionIdOf = (cookie: string) => decodeURIComponent(cookie.split('=')[1]!).slice(2).split('.')[0]!;
@@ -20,33 +40,36 @@ const sessionIdOf = (cookie: string) => decodeURIComponent(cookie.split('=')[1]!
  * Holds the session ends that reach `app` from other workers until `release()`: the pub/sub message of a logout
  * arriving late, as it does on a busy worker (by a few milliseconds usually; here, until the test says so).
  */
-function delayRemoteEnds(app: CachedAuthApp): { release: () => void; held: () => number } {
+function delayRemoteEnds(app: CachedAuthApp): { release: () => void; held: () => number; heard: () => number } {
   const endings = app.app.get(SessionEndings);
   const report = endings.report.bind(endings);
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
   let held = 0;
+  let heard = 0;
   endings.report = (end: SessionEnd) => {
     if (!end.remote) return report(end);
     held++;
-    return gate.then(() => report(end));
+    // `report` resolves once the caches (and what acts with them) have dealt with the end.
+    return gate.then(() => report(end)).finally(() => heard++);
   };
-  return { release, held: () => held };
+  return { release, held: () => held, heard: () => heard };
 }
 
 describeWithRedis('a logout on one worker while an event of that session runs on another', () => {
   let redis: RedisTestServer;
   const { start, connect, whoami, closeAll } = cachedAuthHarness();
   /** The raw value of a session's snapshot in Redis (read beside the workers, so no worker's local layer fills). */
-  const snapshotOf = async (sessionId: string): Promise<string | null> => {
+  const redisGet = async (key: string): Promise<string | null> => {
     const client = createClient({ url: redis.url });
     await client.connect();
     try {
-      return await client.get(`rx:event:${sessionId}`);
+      return await client.get(key);
     } finally {
       await client.quit();
     }
   };
+  const snapshotOf = (sessionId: string) => redisGet(`rx:event:${sessionId}`);
 
   beforeAll(async () => {
     redis = await RedisTestServer.launch();
@@ -57,6 +80,7 @@ describeWithRedis('a logout on one worker while an event of that session runs on
   beforeEach(() => resetCachedUsers());
   afterEach(async () => {
     HELD.release();
+    GATE.release();
     await closeAll();
     const client = createClient({ url: redis.url });
     await client.connect();
@@ -97,5 +121,40 @@ describeWithRedis('a logout on one worker while an event of that session runs on
     const seen = { b: await whoami(tab, '/after-logout'), a: await whoami(await connect(a, cookie), '/after-logout-on-a') };
     expect(seen).toEqual({ b: 'anonymous', a: 'anonymous' });
     expect(await snapshotOf(sessionIdOf(cookie))).not.toContain('"isAuthenticated":true');
+  });
+
+  it('does not let the event save the ended session back into the store: the logout stays a logout for its cookie', async () => {
+    const options = { sessionRedisUrl: redis.url, bridge: { redisUrl: redis.url, eventCache: { ttlSeconds: 60 } }, app: { providers: [WizardState] } };
+    const a = await start(options);
+    const b = await start(options);
+    const cookie = await loginOverHttp(a.url, 'dave', 'secret-dave');
+    const sessionKey = `sess:${sessionIdOf(cookie)}`;
+    const tab = await connect(b, cookie);
+    expect(await whoami(tab, '/before')).toBe('dave');
+
+    // A wizard step on B reads dave's session, then waits on a slow check before writing to it.
+    const late = delayRemoteEnds(b);
+    GATE.released = new Promise<void>((resolve) => (GATE.release = resolve));
+    const started = GATE.started;
+    tab.send(`${WIZARD}.saveStep`);
+    await until(() => GATE.started === started + 1, 'the wizard step to start');
+
+    // dave logs out on A; his session is gone from the store.
+    expect((await fetch(`${a.url}/logout`, { method: 'POST', headers: { cookie } })).status).toBe(200);
+    expect(await redisGet(sessionKey)).toBeNull();
+    await until(() => late.held() === 1, 'the logout to reach B');
+
+    // B's event ends (saving the session it read) before B heard of the logout, and B hears of it just after.
+    GATE.release();
+    await tab.untilVar(WIZARD, 'saved', 1);
+    late.release();
+    await until(() => late.heard() === 1, 'B to deal with the logout');
+
+    // (Before: B's save put dave's session back into the store, logged in, for the session's whole lifetime: the
+    // cookie of the ended session was dave again on every worker, and B's tab re-authenticated as dave.)
+    const after = { sessionInStore: (await redisGet(sessionKey)) !== null, seenOnA: await whoami(await connect(a, cookie), '/after-logout-on-a') };
+    expect(after).toEqual({ sessionInStore: false, seenOnA: 'anonymous' });
+    await tab.untilVar(PROFILE, 'isAuthenticated', false, 20_000);
+    expect(await whoami(tab, '/after-logout')).toBe('anonymous');
   });
 });

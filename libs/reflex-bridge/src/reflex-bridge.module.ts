@@ -36,6 +36,7 @@ import { CookieHandoffService } from './bridge/session/cookie-handoff.service.js
 import { CookieHandoffRoute } from './bridge/session/cookie-handoff.route.js';
 import { SessionTracker } from './gateway/session-tracker.service.js';
 import { SessionEndings } from './common/session-endings.js';
+import { RecentSessionSaves } from './bridge/session/recent-session-saves.js';
 import { SessionStoreObserver } from './common/session-store-observer.js';
 import { SessionSightings } from './common/session-sightings.js';
 import { ConnectionLifecycle } from './common/connection-lifecycle.js';
@@ -171,6 +172,7 @@ import { InvalidOptionError } from './invalid-option.error.js';
     SessionTracker,
     SessionEndings,
     SessionStoreObserver,
+    RecentSessionSaves,
     SessionSightings,
     ConnectionLifecycle,
     TokenOwnership,

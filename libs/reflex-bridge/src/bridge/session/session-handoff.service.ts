@@ -7,6 +7,7 @@ import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js
 import { SessionEndings } from '../../common/session-endings.js';
 import { SessionSightings } from '../../common/session-sightings.js';
 import { SessionStoreObserver } from '../../common/session-store-observer.js';
+import { RecentSessionSaves } from './recent-session-saves.js';
 import type { BridgeOutcome } from '../bridge-outcome.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { cookieHandoffEvent, type HandoffOrigin } from './cookie-handoff.event.js';
@@ -52,6 +53,7 @@ export class SessionHandoff {
     private readonly storeObserver: SessionStoreObserver,
     private readonly rateLimiter: EventRateLimiter,
     private readonly endings: SessionEndings,
+    private readonly saves: RecentSessionSaves,
   ) {}
 
   /** Before the auth chain reads the event's session: see {@link finish}. */
@@ -131,7 +133,9 @@ export class SessionHandoff {
    * undone for every cookie of that session (this tab's, re-authenticated as the user again; one left on a shared
    * computer), and whatever the handler wrote to it was kept for nobody. Unset, express-session neither saves it nor
    * sets its cookie (its `unset: 'keep'`, the default; with `unset: 'destroy'` it destroys what is gone already).
-   * A session the event itself moved to a new id (a login, a regeneration) is saved as ever.
+   * A session the event itself moved to a new id (a login, a regeneration) is saved as ever. A session that may be
+   * saved is noted in {@link RecentSessionSaves}: an end on another worker whose news arrives after the save has it
+   * destroyed again.
    */
   private forgetEndedSession(request: SyntheticRequest, readAt: number): void {
     let sessionId: unknown;
@@ -141,6 +145,7 @@ export class SessionHandoff {
       return;
     }
     if (typeof sessionId === 'string' && this.endings.endedSince(sessionId, readAt)) request.session = undefined;
+    else if (hasSession(request)) this.saves.saving(sessionId, request.sessionStore);
   }
 
   /** When the response changed the socket's cookies: keeps them for its later events and starts the handoff. */
@@ -184,4 +189,16 @@ export class SessionHandoff {
     const forwardedProto = trusted ? lastEntry(headers['x-forwarded-proto'])?.toLowerCase() : undefined;
     return { host: forwardedHost ?? headers.host, scheme: forwardedProto === 'https' || forwardedProto === 'http' ? forwardedProto : undefined };
   }
+}
+
+/**
+ * Whether the session middleware gave the request a session (one the end of the response may save). Read from the
+ * request's own property: a fast-auth hit's lazy session, never loaded, lives on the prototype, and reading it there
+ * throws (a thrown error per fast-auth event).
+ */
+function hasSession(request: SyntheticRequest): boolean {
+  const own = Object.getOwnPropertyDescriptor(request, 'session');
+  if (!own) return false;
+  const session: unknown = own.get ? own.get.call(request) : own.value;
+  return session !== undefined && session !== null;
 }

@@ -1,0 +1,45 @@
+import { describe, expect, it } from '@jest/globals';
+import { SessionEndings } from '../../common/session-endings.js';
+import { RecentSessionSaves } from './recent-session-saves.js';
+
+/** A session store that only counts its destroys. */
+function countingStore() {
+  const destroyed: string[] = [];
+  return { destroyed, destroy: (sid: string, callback?: (error?: unknown) => void) => (destroyed.push(sid), callback?.()) };
+}
+
+describe('RecentSessionSaves', () => {
+  it('destroys again a session it saved when another worker reports its end, once', async () => {
+    const endings = new SessionEndings();
+    const saves = new RecentSessionSaves(endings);
+    const store = countingStore();
+    saves.saving('s1', store);
+    saves.saving('s2', store);
+    await endings.report({ sessionId: 's1', reason: 'logout', remote: true });
+    expect(store.destroyed).toEqual(['s1']);
+    // Heard again (the destroy above, relayed back by another worker): nothing bounces.
+    await endings.report({ sessionId: 's1', reason: 'logout', remote: true });
+    expect(store.destroyed).toEqual(['s1']);
+  });
+
+  it("leaves this worker's own ends, and sessions it never saved, alone", async () => {
+    const endings = new SessionEndings();
+    const saves = new RecentSessionSaves(endings);
+    const store = countingStore();
+    saves.saving('s1', store);
+    saves.saving('', store);
+    saves.saving(undefined, store);
+    saves.saving('s3', { destroy: 'not a function' });
+    await endings.report({ sessionId: 's1', reason: 'logout', remote: false });
+    await endings.report({ sessionId: 's2', reason: 'logout', remote: true });
+    await endings.report({ sessionId: 's3', reason: 'logout', remote: true });
+    expect(store.destroyed).toEqual([]);
+  });
+
+  it('keeps the report going when the store fails to destroy', async () => {
+    const endings = new SessionEndings();
+    const saves = new RecentSessionSaves(endings);
+    saves.saving('s1', { destroy: (_sid: string, callback?: (error?: unknown) => void) => callback?.(new Error('store down')) });
+    await expect(endings.report({ sessionId: 's1', reason: 'logout', remote: true })).resolves.toBeUndefined();
+  });
+});

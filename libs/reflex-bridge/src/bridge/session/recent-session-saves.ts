@@ -1,0 +1,63 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { SessionEndings, type SessionEnd } from '../../common/session-endings.js';
+import { logText } from '../../common/log-text.js';
+
+/** A session store as express-session uses it (only `destroy` matters here). */
+interface DestroyableStore {
+  destroy(sid: string, callback?: (error?: unknown) => void): void;
+}
+
+/**
+ * How long after a bridged event ended its session may still be ended by another worker without this worker having
+ * heard of it: the delay of the cluster's "session ended" message, milliseconds usually, seconds on a worker
+ * stalled by a long task or a garbage collection.
+ */
+const SAVE_SUSPECT_MS = 30_000;
+
+/** How many sessions are remembered (about 100 bytes each); past it, the oldest are forgotten first. */
+const SAVES_MAX = 10_000;
+
+/**
+ * The sessions this worker's bridged events may have saved lately, and in which store: when another worker reports
+ * one of them ended, the session is destroyed again here. An event reads its session, runs, and saves it when it
+ * ends; a logout on another worker in between is caught by {@link SessionEndings.endedSince} only if its message
+ * arrived before the end. Arriving after, the save had already put the ended session back into the store, user
+ * included: the logout was undone for every cookie of that session for the session's whole lifetime. The second
+ * `destroy` goes through the same store after that save, so it lands after it.
+ */
+@Injectable()
+export class RecentSessionSaves {
+  private readonly logger = new Logger('ReflexBridge');
+  /** Session id → the store its event saved it in, and when; oldest first. */
+  private readonly saves = new Map<string, { store: DestroyableStore; at: number }>();
+
+  constructor(endings: SessionEndings) {
+    // In the caches stage: the session is gone again before the connections of that session are re-authenticated.
+    endings.subscribe('caches', (end) => this.destroyIfSaved(end));
+  }
+
+  /** An event of session `sessionId`, kept in `store`, is ending: its session may be saved now. */
+  saving(sessionId: unknown, store: unknown): void {
+    if (typeof sessionId !== 'string' || sessionId === '' || typeof (store as Partial<DestroyableStore> | undefined)?.destroy !== 'function') return;
+    this.saves.delete(sessionId);
+    this.saves.set(sessionId, { store: store as DestroyableStore, at: Date.now() });
+    if (this.saves.size > SAVES_MAX) this.saves.delete(this.saves.keys().next().value!);
+  }
+
+  /** Another worker saw `end`: a session this worker saved lately is destroyed again. */
+  private async destroyIfSaved(end: SessionEnd): Promise<void> {
+    // This worker's own ends come after its own saves in the store, or stop them (`endedSince`).
+    if (!end.remote) return;
+    const saved = this.saves.get(end.sessionId);
+    if (!saved) return;
+    // Acted on once: the destroy below is reported to every worker in turn, and must not bounce between two.
+    this.saves.delete(end.sessionId);
+    if (Date.now() - saved.at > SAVE_SUSPECT_MS) return;
+    await new Promise<void>((resolve) =>
+      saved.store.destroy(end.sessionId, (error) => {
+        if (error) this.logger.warn(`A session that ended on another worker, and that an event here may have saved back, could not be destroyed again: ${logText((error as Error | undefined)?.message ?? String(error), 500)}`);
+        resolve();
+      }),
+    );
+  }
+}
