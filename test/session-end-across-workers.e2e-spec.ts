@@ -158,3 +158,47 @@ describeWithRedis('a logout on one worker while an event of that session runs on
     expect(await whoami(tab, '/after-logout')).toBe('anonymous');
   });
 });
+
+describeWithRedis('the fast-auth staleness window of a session revoked behind the module', () => {
+  let redis: RedisTestServer;
+  const { start, connect, whoami, closeAll } = cachedAuthHarness();
+
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+  });
+  afterAll(async () => {
+    await redis.destroy();
+  });
+  beforeEach(() => resetCachedUsers());
+  afterEach(async () => {
+    HELD.release();
+    await closeAll();
+  });
+
+  it('counts from when the event read the session: an event that outlived the TTL writes no snapshot', async () => {
+    const ttlSeconds = 2;
+    const a = await start({ sessionRedisUrl: redis.url, bridge: { eventCache: { ttlSeconds } } });
+    const cookie = await loginOverHttp(a.url, 'carol', 'secret-carol');
+    const tab = await connect(a, cookie);
+    // A full event reads carol's session, then waits.
+    HELD.released = new Promise<void>((resolve) => (HELD.release = resolve));
+    const started = HELD.started;
+    tab.send(`${PROFILE}.hold`);
+    await until(() => HELD.started === started + 1, 'the held event to start');
+    // Her sessions are deleted directly in the store (a password change), where the module cannot see it.
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    try {
+      await client.del(`sess:${sessionIdOf(cookie)}`);
+      // A marker that expires ttlSeconds after the revocation, on Redis's clock: the window the docs promise is over.
+      await client.set('marker', '1', { PX: ttlSeconds * 1000 });
+      await until(async () => (await client.exists('marker')) === 0, 'the staleness window to pass');
+    } finally {
+      await client.quit();
+    }
+    HELD.release();
+    // (Before: the event wrote carol's snapshot as it ended, with a fresh TTL: fast auth answered carol for another
+    // ttlSeconds, past the window.)
+    expect(await whoami(tab, '/after-window')).toBe('anonymous');
+  });
+});

@@ -26,6 +26,8 @@ export interface BridgeOutcome {
    * at the end is skipped when a session ended meanwhile (see `EventCacheService.dropCount`).
    */
   cacheReadAt?: number;
+  /** When the auth chain began reading the session (`Date.now()`): the snapshot written at the end expires a TTL from then. */
+  sessionReadAtMs?: number;
   /**
    * The session endings' mark before the auth chain read the session (see `SessionEndings.mark`): a session that
    * ended after it (a logout in another tab while the event ran) is not saved back into the store at the end.

@@ -195,20 +195,26 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
    * {@link EventCacheService.set} for the bridge's hot path: fills the in-process layer at once (with the
    * module's own in-memory cache) and writes the cache: in the background when the local layer is complete
    * (so the default configuration stays synchronous), else as a promise (never rejecting). With `readAt` (see
-   * {@link EventCacheService.dropCount}), nothing is written when a snapshot was dropped since.
+   * {@link EventCacheService.dropCount}), nothing is written when a snapshot was dropped since; with `readAtMs` (when
+   * the session was read, `Date.now()`), the snapshot lives for the TTL from then, and is not written once older.
    * @internal
    */
-  put(sessionId: string, snapshot: AuthSnapshot, readAt?: number): void | Promise<void> {
+  put(sessionId: string, snapshot: AuthSnapshot, readAt?: number, readAtMs?: number): void | Promise<void> {
     if (!this.enabled) return;
     // A session that ended after its user was read (a logout while the event that read it was under way) must
     // not get a snapshot back: skipped whenever any snapshot was dropped since, which costs at most a miss.
     if (readAt !== undefined && readAt !== this.epoch) return;
+    // The snapshot is as old as the read it was made of: a session revoked behind the module's back just after a long
+    // event read it (a slow handler, an upload) is answered by fast auth for at most ttlSeconds from then, as the docs
+    // promise, not for the event's duration on top.
+    const ttlMs = readAtMs === undefined ? this.ttlMs : this.ttlMs - (Date.now() - readAtMs);
+    if (ttlMs <= 0) return;
     const stored =
       this.local && this.fillOnWrite
-        ? this.local.set(sessionId, snapshot, this.settings.localTtlMs)
+        ? this.local.set(sessionId, snapshot, Math.min(this.settings.localTtlMs, ttlMs))
         : { userId: snapshot.userId, isAuthenticated: snapshot.isAuthenticated };
     if (!this.cache) return;
-    const write = this.guard(() => this.cache!.set(this.keyOf(sessionId), stored, this.ttlMs), undefined).then(() => undefined);
+    const write = this.guard(() => this.cache!.set(this.keyOf(sessionId), stored, ttlMs), undefined).then(() => undefined);
     if (!this.localIsComplete) return write;
   }
 

@@ -45,10 +45,12 @@ export class SnapshotWriter {
   /**
    * Before the auth chain runs: notes how many snapshots had been dropped, so that the ones written at the end
    * are skipped if a session ended while the event ran (a logout in another tab, say): the user the chain loaded
-   * may be that session's.
+   * may be that session's. Notes when, too: a snapshot is as old as the read it is made of.
    */
   begin(outcome: BridgeOutcome): void {
-    if (this.writes) outcome.cacheReadAt = this.cache.dropCount;
+    if (!this.writes) return;
+    outcome.cacheReadAt = this.cache.dropCount;
+    outcome.sessionReadAtMs = Date.now();
   }
 
   /**
@@ -68,7 +70,7 @@ export class SnapshotWriter {
     // The cookie names a session the store does not have: where the snapshot goes is known once the response
     // ended (whether it hands the tab a new cookie), see afterEnd.
     if (snapshot && this.cookieSessionId(outcome) !== sessionId) return;
-    return snapshot ? this.cache.put(sessionId!, snapshot, outcome.cacheReadAt) : undefined;
+    return snapshot ? this.cache.put(sessionId!, snapshot, outcome.cacheReadAt, outcome.sessionReadAtMs) : undefined;
   }
 
   /**
@@ -82,7 +84,7 @@ export class SnapshotWriter {
     const snapshot = sessionId ? this.snapshotOf(request) : undefined;
     if (!snapshot) return;
     if (this.presentedCookie(outcome)) return this.afterEndWithCookie(outcome, sessionId!, snapshot);
-    return this.setCookie(outcome) ? this.cache.put(sessionId!, snapshot, outcome.cacheReadAt) : undefined;
+    return this.setCookie(outcome) ? this.cache.put(sessionId!, snapshot, outcome.cacheReadAt, outcome.sessionReadAtMs) : undefined;
   }
 
   /**
@@ -96,9 +98,9 @@ export class SnapshotWriter {
     if (outcome.sessionIdBefore !== sessionId) return;
     const cookieSessionId = this.cookieSessionId(outcome);
     if (cookieSessionId === sessionId) return;
-    if (this.setCookie(outcome)) return this.cache.put(sessionId, snapshot, outcome.cacheReadAt);
+    if (this.setCookie(outcome)) return this.cache.put(sessionId, snapshot, outcome.cacheReadAt, outcome.sessionReadAtMs);
     if (cookieSessionId === undefined || snapshot.isAuthenticated) return;
-    return this.cache.put(cookieSessionId, snapshot, outcome.cacheReadAt);
+    return this.cache.put(cookieSessionId, snapshot, outcome.cacheReadAt, outcome.sessionReadAtMs);
   }
 
   /**

@@ -52,6 +52,7 @@ export class TierExecutionContext implements ExecutionContext, HttpArgumentsHost
   cookieHeader?: string = undefined;
   fastPath?: boolean = undefined;
   cacheReadAt?: number = undefined;
+  sessionReadAtMs?: number = undefined;
   sessionEndsReadAt?: number = undefined;
   handoffRefusal?: BridgeErrorPayload = undefined;
   sessionIdBefore?: string = undefined;
