@@ -40,7 +40,7 @@ const sessionIdOf = (cookie: string) => decodeURIComponent(cookie.split('=')[1]!
  * Holds the session ends that reach `app` from other workers until `release()`: the pub/sub message of a logout
  * arriving late, as it does on a busy worker (by a few milliseconds usually; here, until the test says so).
  */
-function delayRemoteEnds(app: CachedAuthApp): { release: () => void; held: () => number; heard: () => number } {
+function delayRemoteEnds(app: CachedAuthApp, late: (end: SessionEnd) => boolean = (end) => end.remote): { release: () => void; held: () => number; heard: () => number } {
   const endings = app.app.get(SessionEndings);
   const report = endings.report.bind(endings);
   let release!: () => void;
@@ -48,7 +48,7 @@ function delayRemoteEnds(app: CachedAuthApp): { release: () => void; held: () =>
   let held = 0;
   let heard = 0;
   endings.report = (end: SessionEnd) => {
-    if (!end.remote) return report(end);
+    if (!late(end)) return report(end);
     held++;
     // `report` resolves once the caches (and what acts with them) have dealt with the end.
     return gate.then(() => report(end)).finally(() => heard++);
@@ -157,7 +157,41 @@ describeWithRedis('a logout on one worker while an event of that session runs on
     await tab.untilVar(PROFILE, 'isAuthenticated', false, 20_000);
     expect(await whoami(tab, '/after-logout')).toBe('anonymous');
   });
+
+  it('does not let the event save back a session deleted in Redis itself meanwhile (the sessionStore watcher)', async () => {
+    const options = {
+      sessionRedisUrl: redis.url,
+      bridge: { redisUrl: redis.url, sessionStore: { prefix: 'sess:' }, eventCache: { ttlSeconds: 60 } },
+      app: { providers: [WizardState] },
+    };
+    const a = await start(options);
+    const b = await start(options);
+    const cookie = await loginOverHttp(a.url, 'dave', 'secret-dave');
+    const sessionKey = `sess:${sessionIdOf(cookie)}`;
+    const tab = await connect(b, cookie);
+    expect(await whoami(tab, '/before')).toBe('dave');
+
+    const late = delayRemoteEnds(b, (end) => end.reason === 'deleted');
+    GATE.released = new Promise<void>((resolve) => (GATE.release = resolve));
+    const started = GATE.started;
+    tab.send(`${WIZARD}.saveStep`);
+    await until(() => GATE.started === started + 1, 'the wizard step to start');
+
+    // An admin deletes dave's session in Redis; B's watcher hears of it after B's event saved the session.
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    await client.del(sessionKey).finally(() => client.quit());
+    await until(() => late.held() >= 1, 'the deletion to reach B');
+    GATE.release();
+    await tab.untilVar(WIZARD, 'saved', 1);
+    late.release();
+    await until(() => late.heard() >= 1, 'B to deal with the deletion');
+
+    const after = { sessionInStore: (await redisGet(sessionKey)) !== null, seenOnA: await whoami(await connect(a, cookie), '/after-deletion-on-a') };
+    expect(after).toEqual({ sessionInStore: false, seenOnA: 'anonymous' });
+  });
 });
+
 
 describeWithRedis('the fast-auth staleness window of a session revoked behind the module', () => {
   let redis: RedisTestServer;

@@ -22,7 +22,16 @@ describe('RecentSessionSaves', () => {
     expect(store.destroyed).toEqual(['s1']);
   });
 
-  it("leaves this worker's own ends, and sessions it never saved, alone", async () => {
+  it('destroys again a session it saved that was deleted in the store itself (heard from the session store watcher)', async () => {
+    const endings = new SessionEndings();
+    const saves = new RecentSessionSaves(endings);
+    const store = countingStore();
+    saves.saving('s1', store);
+    await endings.report({ sessionId: 's1', reason: 'deleted', remote: false });
+    expect(store.destroyed).toEqual(['s1']);
+  });
+
+  it("leaves this worker's own logouts, and sessions it never saved, alone", async () => {
     const endings = new SessionEndings();
     const saves = new RecentSessionSaves(endings);
     const store = countingStore();

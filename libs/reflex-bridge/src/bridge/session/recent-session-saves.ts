@@ -19,7 +19,7 @@ const SAVES_MAX = 10_000;
 
 /**
  * The sessions this worker's bridged events may have saved lately, and in which store: when another worker reports
- * one of them ended, the session is destroyed again here. An event reads its session, runs, and saves it when it
+ * one of them ended, or it was deleted in the store itself, the session is destroyed again here. An event reads its session, runs, and saves it when it
  * ends; a logout on another worker in between is caught by {@link SessionEndings.endedSince} only if its message
  * arrived before the end. Arriving after, the save had already put the ended session back into the store, user
  * included: the logout was undone for every cookie of that session for the session's whole lifetime. The second
@@ -44,10 +44,11 @@ export class RecentSessionSaves {
     if (this.saves.size > SAVES_MAX) this.saves.delete(this.saves.keys().next().value!);
   }
 
-  /** Another worker saw `end`: a session this worker saved lately is destroyed again. */
+  /** Another worker, or the store itself, ended a session this worker saved lately: it is destroyed again. */
   private async destroyIfSaved(end: SessionEnd): Promise<void> {
-    // This worker's own ends come after its own saves in the store, or stop them (`endedSince`).
-    if (!end.remote) return;
+    // This worker's own logouts come after its own saves in the store, or stop them (`endedSince`). A deletion in the
+    // store itself (the session store watcher) is no more ordered with this worker's saves than another worker's.
+    if (!end.remote && end.reason !== 'deleted') return;
     const saved = this.saves.get(end.sessionId);
     if (!saved) return;
     // Acted on once: the destroy below is reported to every worker in turn, and must not bounce between two.
