@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { SessionEndings } from '../../common/session-endings.js';
 import { RecentSessionSaves } from './recent-session-saves.js';
 
@@ -50,5 +50,23 @@ describe('RecentSessionSaves', () => {
     const saves = new RecentSessionSaves(endings);
     saves.saving('s1', { destroy: (_sid: string, callback?: (error?: unknown) => void) => callback?.(new Error('store down')) });
     await expect(endings.report({ sessionId: 's1', reason: 'logout', remote: true })).resolves.toBeUndefined();
+  });
+
+  it('does not hold the end for good when the store never answers (a frozen Redis)', async () => {
+    jest.useFakeTimers();
+    try {
+      const endings = new SessionEndings();
+      const saves = new RecentSessionSaves(endings);
+      saves.saving('s1', { destroy: () => undefined });
+      let done = false;
+      const reported = endings.report({ sessionId: 's1', reason: 'logout', remote: true }).then(() => (done = true));
+      await jest.advanceTimersByTimeAsync(4_999);
+      expect(done).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      await reported;
+      expect(done).toBe(true);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

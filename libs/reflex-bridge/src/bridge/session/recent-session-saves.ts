@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { SessionEndings, type SessionEnd } from '../../common/session-endings.js';
 import { logText } from '../../common/log-text.js';
+import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 
 /** A session store as express-session uses it (only `destroy` matters here). */
 interface DestroyableStore {
@@ -13,6 +14,12 @@ interface DestroyableStore {
  * stalled by a long task or a garbage collection.
  */
 const SAVE_SUSPECT_MS = 30_000;
+
+/**
+ * How long the second `destroy` is waited for. The caches stage waits for it, and the connections of that session are
+ * re-authenticated after that stage: a session store that does not answer (a frozen Redis) must not hold them for good.
+ */
+const DESTROY_WAIT_MS = 5_000;
 
 /** How many sessions are remembered (about 100 bytes each); past it, the oldest are forgotten first. */
 const SAVES_MAX = 10_000;
@@ -54,11 +61,10 @@ export class RecentSessionSaves {
     // Acted on once: the destroy below is reported to every worker in turn, and must not bounce between two.
     this.saves.delete(end.sessionId);
     if (Date.now() - saved.at > SAVE_SUSPECT_MS) return;
-    await new Promise<void>((resolve) =>
-      saved.store.destroy(end.sessionId, (error) => {
-        if (error) this.logger.warn(`A session that ended on another worker, and that an event here may have saved back, could not be destroyed again: ${logText((error as Error | undefined)?.message ?? String(error), 500)}`);
-        resolve();
-      }),
-    );
+    const destroyed = new Promise<void>((resolve, reject) => saved.store.destroy(end.sessionId, (error) => (error ? reject(error as Error) : resolve())));
+    await withinDeadline(destroyed, DESTROY_WAIT_MS).catch((error: unknown) => {
+      const reason = error === DEADLINE_PASSED ? `no answer within ${DESTROY_WAIT_MS} ms` : logText((error as Error | undefined)?.message ?? String(error), 500);
+      this.logger.warn(`A session that ended elsewhere, and that an event here may have saved back, could not be destroyed again: ${reason}`);
+    });
   }
 }
