@@ -24,6 +24,9 @@ interface ClusterInternals {
 /** A node's connection, as node-redis keeps it in `masters` (its `options` say where the node is). */
 type NodeClient = NonNullable<ClusterInternals['masters'][number]['client']>;
 
+/** How long {@link RedisClusterClient.ping} waits for every master's answer (a single node's default command timeout). */
+const PING_DEADLINE_MS = 5_000;
+
 /** Commands whose keys follow a key count (`EVALSHA sha numkeys key…`): their first key is the fourth word. */
 const KEYS_AFTER_COUNT = new Set(['EVAL', 'EVALSHA', 'EVAL_RO', 'EVALSHA_RO', 'FCALL', 'FCALL_RO']);
 
@@ -71,6 +74,10 @@ export class RedisClusterClient extends EventEmitter {
   private probeStalled = false;
   /** Connections with a PING unanswered. */
   private readonly pinging = new WeakSet<NodeClient>();
+  /** The health checks' PINGs unanswered, by connection (see {@link pingMasters}). */
+  private readonly healthPings = new WeakMap<NodeClient, Promise<unknown>>();
+  /** Connections whose health-check PING passed its deadline unanswered (at most one per master). */
+  private readonly stalledPings = new Set<NodeClient>();
 
   /**
    * @param cluster the node-redis cluster client (not connected yet; this class connects it).
@@ -121,6 +128,61 @@ export class RedisClusterClient extends EventEmitter {
    */
   async waitForReplicas(key: string, replicas: number, timeoutMs: number): Promise<number> {
     return Number(await this.watched(this.cluster.sendCommand(key, false, ['WAIT', String(replicas), String(timeoutMs)])));
+  }
+
+  /**
+   * `PING`, in the shape of a single-node client's `ping()` (the live transport's health check calls it): here every
+   * master of the layout must answer, within {@link PING_DEADLINE_MS} (see {@link pingMasters}). Without it, the
+   * private per-node PING of the refresh answered this call with a `TypeError`, and `/_health` was 503 on every
+   * cluster.
+   */
+  async ping(): Promise<string> {
+    await this.pingMasters(PING_DEADLINE_MS);
+    return 'PONG';
+  }
+
+  /**
+   * PINGs the command connection of every master of the current layout: resolves when each answered within `ms`,
+   * rejects naming a master that is not connected or did not answer. For health checks: a command reaches the one
+   * master of its key, so a read of one key answers while another master (a third of the tokens, with three) is
+   * frozen. Calls share the PING a connection has unanswered (a frozen master holds one, however many checks look),
+   * and a master that left the layout (its replica took over) is no longer asked.
+   */
+  async pingMasters(ms: number): Promise<void> {
+    const masters = (this.cluster as unknown as ClusterInternals).masters;
+    if (masters.length === 0) throw new Error('no Redis Cluster master is known');
+    await Promise.all(
+      masters.map(async (master) => {
+        const client = master.client;
+        if (!client?.isReady) throw new Error(`the Redis Cluster master ${master.address} is not connected`);
+        try {
+          await withinDeadline(this.healthPing(client), ms);
+        } catch (error) {
+          if (error === DEADLINE_PASSED) {
+            // A frozen master, as a stalled command shows one: the layout is asked for again until a replica took its
+            // place (a worker that a load balancer took out of rotation sends no command that would start it).
+            this.stalledPings.add(client);
+            this.failed(new Error(`a Redis Cluster node did not answer a PING within ${ms} ms`));
+          }
+          const why = error === DEADLINE_PASSED ? `did not answer a PING within ${ms} ms` : `failed a PING: ${(error as Error)?.message ?? String(error)}`;
+          throw new Error(`the Redis Cluster master ${master.address} ${why}`, { cause: error });
+        }
+      }),
+    );
+  }
+
+  /** The health check's PING unanswered on `client`, or a new one. */
+  private healthPing(client: NodeClient): Promise<unknown> {
+    const pending = this.healthPings.get(client);
+    if (pending) return pending;
+    const pong = client.sendCommand(['PING']);
+    this.healthPings.set(client, pong);
+    const settled = () => {
+      this.healthPings.delete(client);
+      this.stalledPings.delete(client);
+    };
+    pong.then(settled, settled);
+    return pong;
   }
 
   get(key: string): Promise<string | null> {
@@ -179,7 +241,7 @@ export class RedisClusterClient extends EventEmitter {
   private async probeRound(): Promise<void> {
     const cluster = this.cluster as unknown as ClusterInternals;
     const connections = [...cluster.masters.map((master) => master.pubSub?.client), cluster.pubSubNode?.client];
-    const pings = connections.filter((client) => client?.isReady).map((client) => this.ping(client as NodeClient, this.stallMs));
+    const pings = connections.filter((client) => client?.isReady).map((client) => this.pingNode(client as NodeClient, this.stallMs));
     const outcomes = await Promise.allSettled(pings);
     this.probeStalled = outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason === DEADLINE_PASSED);
     if (this.probeStalled) this.failed(new Error(`a Redis Cluster node did not answer a PING on a subscription connection within ${this.stallMs} ms`));
@@ -339,7 +401,7 @@ export class RedisClusterClient extends EventEmitter {
       !this.probeStalled &&
       (oldest === undefined || Date.now() - oldest < this.stallMs) &&
       cluster.masters.length > 0 &&
-      cluster.masters.every((master) => (master.client?.isReady ?? true) && (master.pubSub?.client.isReady ?? true)) &&
+      cluster.masters.every((master) => (master.client?.isReady ?? true) && (master.pubSub?.client.isReady ?? true) && !(master.client && this.stalledPings.has(master.client))) &&
       (cluster.pubSubNode?.client.isReady ?? true);
     if (!healthy) {
       this.scheduleRefresh();
@@ -358,14 +420,14 @@ export class RedisClusterClient extends EventEmitter {
   private async answeringNode(cluster: ClusterInternals): Promise<NodeClient | undefined> {
     const ready = cluster.masters.flatMap((master) => [master.client, master.pubSub?.client].filter((client): client is NodeClient => client?.isReady === true));
     if (ready.length === 0) return undefined;
-    return Promise.any(ready.map(async (client) => (await this.ping(client, this.refreshIntervalMs), client))).catch(() => undefined);
+    return Promise.any(ready.map(async (client) => (await this.pingNode(client, this.refreshIntervalMs), client))).catch(() => undefined);
   }
 
   /**
    * PING on `client` within `ms`; rejects with DEADLINE_PASSED at once while an earlier PING there is unanswered, so
    * that a frozen node's connection holds one PING, not one per look.
    */
-  private ping(client: NodeClient, ms: number): Promise<unknown> {
+  private pingNode(client: NodeClient, ms: number): Promise<unknown> {
     if (this.pinging.has(client)) return Promise.reject(DEADLINE_PASSED);
     this.pinging.add(client);
     const pong = client.sendCommand(['PING']);

@@ -434,6 +434,9 @@ export class RedisStateStore extends StateStore {
    * Reads the token's state hash and settles when Redis answers, however late: no `commandTimeoutMs` (the caller sets
    * its own deadline). For health checks, which send one at a time: a read that gave up at its deadline would stay
    * queued on the connection anyway, and the next check would queue another beside it.
+   *
+   * On a Redis Cluster every master is asked instead (a PING each, see {@link RedisClusterClient.pingMasters}): a read
+   * reaches only its key's master, and answered while another master, holding a share of the tokens, was frozen.
    */
   async probe(token: string): Promise<void> {
     await this.ready();
@@ -441,7 +444,8 @@ export class RedisStateStore extends StateStore {
     if (!client) throw new StateStoreError('closed', 'RedisStateStore is closed');
     if (!client.isReady) throw this.offline('read a state');
     try {
-      await client.sendCommand(['HGETALL', this.keysFor(token).state]);
+      if (this.cluster) await this.cluster.pingMasters(this.commandTimeoutMs);
+      else await client.sendCommand(['HGETALL', this.keysFor(token).state]);
     } catch (error) {
       throw isQueueFull(error) ? this.backlogged('read a state', error) : this.failure('read a state', error);
     }
