@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { get as httpGet, type IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -279,6 +280,39 @@ describe('devtools: how many event streams are open', () => {
       expect((await fetch(`${running.url}/_bridge/devtools/events`)).status).toBe(200);
     } finally {
       for (const stream of streams) stream.destroy();
+      await running.close();
+    }
+  });
+
+  it('answers HEAD of the stream with its headers and ends it, holding no stream and leaving the connection usable', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, rateLimit: false }), NoteModule] });
+    const port = Number(new URL(running.url).port);
+    // One keep-alive connection each, kept open (as a link checker's or a monitor's), and what each has read.
+    const connections: Array<{ socket: Socket; read: string }> = [];
+    const streams: IncomingMessage[] = [];
+    try {
+      for (let i = 0; i < 9; i++) {
+        const connection = { socket: new Socket(), read: '' };
+        connections.push(connection);
+        connection.socket.on('data', (chunk: Buffer) => (connection.read += chunk.toString('latin1')));
+        await new Promise<void>((resolve, reject) => connection.socket.once('error', reject).connect(port, '127.0.0.1', resolve));
+        connection.socket.write('HEAD /_bridge/devtools/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+        await until(() => connection.read.includes('\r\n\r\n') || undefined, 'the answer to HEAD');
+        expect(connection.read).toMatch(/^HTTP\/1\.1 200 /);
+        expect(connection.read).toMatch(/content-type: text\/event-stream/i);
+      }
+      // Before, each HEAD held one of the address's 8 streams for as long as its connection stayed open: 429 here.
+      const stream = await openGet(`${running.url}/_bridge/devtools/stream`);
+      streams.push(stream);
+      expect(stream.statusCode).toBe(200);
+      // Before, the next request on a HEAD's connection waited behind the never-ending answer.
+      for (const connection of connections) {
+        connection.socket.write('GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+        await until(() => connection.read.includes('"pong"') || undefined, 'the answer to the next request on the connection');
+      }
+    } finally {
+      for (const stream of streams) stream.destroy();
+      for (const connection of connections) connection.socket.destroy();
       await running.close();
     }
   });

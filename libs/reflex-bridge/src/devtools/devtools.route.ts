@@ -212,6 +212,13 @@ export class DevtoolsRoute implements OnModuleInit {
    * event (20 of them held 20 MB).
    */
   private stream(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'HEAD') {
+      // Express answers HEAD with the GET route. A HEAD answer has no body, so the client has its whole answer with the
+      // headers: a stream opened for it held a place among the address's streams, and the connection, whose next
+      // request waited behind a never-ending answer, until the client closed it.
+      streamHeaders(res);
+      return void res.end();
+    }
     const ip = clientIp(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', this.options.bridge.trustProxy === true);
     const address = addressKey(ip, this.options.rateLimit.ipv6SubnetPrefix);
     const slot = this.streams!.acquire(address);
@@ -238,10 +245,7 @@ export class DevtoolsRoute implements OnModuleInit {
       this.refusedBusyLogged = false;
       this.refusedAddressesLogged.delete(address);
     });
-    res.statusCode = 200;
-    res.setHeader('Content-Type', 'text/event-stream');
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('X-Accel-Buffering', 'no');
+    streamHeaders(res);
     res.flushHeaders();
     res.write(': devtools\n\n');
     const subscription = this.frames.subscribe({
@@ -254,6 +258,14 @@ export class DevtoolsRoute implements OnModuleInit {
     });
     req.on('close', () => subscription.unsubscribe());
   }
+}
+
+/** The status and headers of an event stream's answer. */
+function streamHeaders(res: ServerResponse): void {
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'text/event-stream');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Accel-Buffering', 'no');
 }
 
 /**
