@@ -150,7 +150,15 @@ describe('devtools: the size of GET /events', () => {
       const devtools = running.app.get(BridgeDevtools);
       const held = devtools.recent();
       expect(Buffer.byteLength(JSON.stringify(held))).toBeGreaterThan(5 * 1024 * 1024);
+      // Counts the reads of the oldest event's steps, which only building its inspection does.
+      const oldest = (devtools as unknown as { ring: { newestFirst(): Array<{ trace: { steps: unknown } }> } }).ring.newestFirst().at(-1)!.trace;
+      const steps = oldest.steps;
+      let oldestBuilt = 0;
+      Object.defineProperty(oldest, 'steps', { get: () => (oldestBuilt++, steps) });
       const text = await (await fetch(`${running.url}/_bridge/devtools/events?limit=500`)).text();
+      // Before, every held event's inspection was built (with 500 such events, most of a second of the event loop),
+      // then all but those that fit thrown away.
+      expect(oldestBuilt).toBe(0);
       // Before, the whole buffer in one answer (with 500 such events, 25 MB, made on the event loop at every page load).
       expect(Buffer.byteLength(text)).toBeLessThanOrEqual(4 * 1024 * 1024);
       const body = JSON.parse(text) as { events: Array<{ id: number }>; omitted?: number; size: number };

@@ -78,17 +78,35 @@ export class BridgeDevtools extends EventRecorder implements OnApplicationShutdo
 
   /** The held events, newest first, optionally filtered by handler (substring), tier and token. */
   recent(filter: InspectionFilter = {}): EventInspection[] {
-    const out: EventInspection[] = [];
+    return [...this.eachRecent(filter)];
+  }
+
+  /**
+   * {@link recent}, each inspection built only when it is reached: an event can hold 500 steps and 50 queries, and a
+   * reader that stops early (the events route, at its size bound) builds none of the rest.
+   */
+  *eachRecent(filter: InspectionFilter = {}): Generator<EventInspection, void, undefined> {
+    for (const timer of this.matching(filter)) yield inspectionOf(timer);
+  }
+
+  /** How many held events {@link recent} would give for `filter`, without building them. */
+  countRecent(filter: InspectionFilter = {}): number {
+    let count = 0;
+    for (const _ of this.matching(filter)) count++;
+    return count;
+  }
+
+  private *matching(filter: InspectionFilter): Generator<RecordedEvent, void, undefined> {
     const limit = filter.limit ?? Infinity;
-    for (const entry of this.ring.newestFirst()) {
-      if (out.length >= limit) break;
-      const timer = entry;
+    let found = 0;
+    for (const timer of this.ring.newestFirst()) {
+      if (found >= limit) return;
       if (filter.handler && !timer.handlerName.includes(filter.handler)) continue;
       if (filter.tier && timer.tier !== filter.tier) continue;
       if (filter.token && timer.trace?.token !== filter.token) continue;
-      out.push(inspectionOf(entry));
+      found++;
+      yield timer;
     }
-    return out;
   }
 
   /** The events of one client token, newest first. */
