@@ -38,6 +38,27 @@ describe('metrics.path', () => {
     expect(res.body).toContain('reflex_bridge_events_total');
   });
 
+  it('answers a structured 503 whatever a failing collection throws (not an Error, null, a throwing getter)', async () => {
+    const hostile = { get message(): string { throw new Error('getter'); } };
+    for (const thrown of [undefined, null, 'a string', hostile]) {
+      const failing = {
+        ...registry,
+        metrics: async () => {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- what a collector may throw, on purpose
+          throw thrown;
+        },
+      };
+      const routes = new Map<string, Handler>();
+      new MetricsRoute(resolveOptions({ metrics: { registry: failing, path: '/metrics' } }), adapterHost(routes)).onModuleInit();
+      const res = response();
+      // Before: reading `.message` of what was thrown threw in the catch, and the rejection went to Express's final
+      // handler (a 500 page with the stack outside production).
+      await routes.get('/metrics')!({}, res);
+      expect(res.statusCode).toBe(503);
+      expect(JSON.parse(res.body!)).toMatchObject({ code: 'metrics_unavailable' });
+    }
+  });
+
   it('registers nothing without a path', () => {
     const routes = new Map<string, Handler>();
     new MetricsRoute(resolveOptions({ metrics: { registry } }), adapterHost(routes)).onModuleInit();

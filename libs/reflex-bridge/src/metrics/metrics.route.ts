@@ -5,6 +5,23 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { PromExpositionLike } from './metrics.options.js';
 import { whenAnswerable } from '../common/pipelined-turn.js';
+import { logText } from '../common/log-text.js';
+
+/** The longest reason of a failed collection logged. */
+const MAX_LOGGED_REASON = 2_000;
+
+/**
+ * What a failed collection threw, to log: a collector may throw anything (`undefined`, a string, an object whose
+ * `message` getter throws), and reading `.message` of it threw in the catch, sending the scrape to Express's final
+ * handler (a 500 page, with the stack outside production) instead of the structured 503.
+ */
+function reasonOf(error: unknown): unknown {
+  try {
+    return error instanceof Error ? error.message : error;
+  } catch {
+    return 'an error whose message could not be read';
+  }
+}
 
 /** Prometheus' text exposition format, when the registry does not say. */
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
@@ -51,7 +68,7 @@ export class MetricsRoute implements OnModuleInit {
         res.setHeader('X-Content-Type-Options', 'nosniff');
         res.end(body);
       } catch (error) {
-        this.logger.warn(`Collecting the metrics failed: ${(error as Error).message}`);
+        this.logger.warn(`Collecting the metrics failed: ${logText(reasonOf(error), MAX_LOGGED_REASON)}`);
         // The scrape fails (Prometheus marks the target down) with a structured answer; what failed stays in the log,
         // not in an answer to whoever reached the route.
         res.statusCode = 503;
