@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Module } from '@nestjs/common';
-import { BridgeDevtools, BridgeTier, EventHandler, Payload, ReflexBridgeModule, State } from '@reflex-bridge/nest';
+import { BridgeDevtools, BridgeTier, EventHandler, InMemoryStateStore, Payload, ReflexBridgeModule, State, type StoredState } from '@reflex-bridge/nest';
 import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
 import type { EventClient } from '../libs/reflex-bridge/src/common/event-client.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
@@ -138,6 +138,29 @@ describe('devtools: hostile tabs', () => {
     expect(event.phases.at(-1)!.startMs).toBeGreaterThanOrEqual(Math.max(...event.phases.map((step) => step.startMs)));
     expect(event.phaseTotals['delta']).toBeGreaterThan(0);
   }, 120_000);
+});
+
+describe('devtools: a route whose work fails', () => {
+  it('answers a structured 500 whatever was thrown, even a value that is not an Error', async () => {
+    /** A custom store that rejects with what some libraries reject with. */
+    class RejectingStore extends InMemoryStateStore {
+      override read(): Promise<StoredState | null> {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what a library may reject with, on purpose
+        return Promise.reject(undefined);
+      }
+    }
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, rateLimit: false, stateStore: new RejectingStore() }), NoteModule] });
+    try {
+      const response = await fetch(`${running.url}/_bridge/devtools/state/some-token`);
+      // Before: reading `.message` of undefined threw in the catch: Nest's generic {statusCode: 500} answered, and its
+      // log showed that TypeError, not what failed.
+      expect(response.status).toBe(500);
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await response.json()).toMatchObject({ code: 'devtools_error' });
+    } finally {
+      await running.close();
+    }
+  });
 });
 
 describe('devtools: the size of GET /events', () => {

@@ -15,6 +15,7 @@ import { DevtoolsHistograms } from './devtools-histograms.js';
 import { DEVTOOLS_PAGE } from './devtools-page.js';
 import { DEVTOOLS_OVERLAY } from './devtools-overlay.js';
 import { logText } from '../common/log-text.js';
+import { cutText, textOf } from '../common/bounded-text.js';
 
 /** Longest query value read (a handler name, a token): anything longer is not one. */
 const MAX_QUERY_VALUE = 256;
@@ -167,7 +168,8 @@ export class DevtoolsRoute implements OnModuleInit {
       try {
         await handler(req, res);
       } catch (error) {
-        if (!res.headersSent) json(res, 500, { code: 'devtools_error', message: (error as Error).message });
+        // A store or registry may reject with anything (undefined, a string): read it without throwing here.
+        if (!res.headersSent) json(res, 500, { code: 'devtools_error', message: cutText(textOf(error instanceof Error ? error.message : error), 2_000) });
       }
     };
     adapter.get(base, guarded((_req, res) => send(res, 200, 'text/html; charset=utf-8', DEVTOOLS_PAGE.replace('__DEVTOOLS_PATH__', base)), 'navigation'));
