@@ -35,7 +35,8 @@ interface CliRun {
 
 function codegen(...args: string[]): Promise<CliRun> {
   return new Promise((done) => {
-    execFile(process.execPath, [cli, 'codegen', ...args], { cwd: repoRoot }, (error, stdout, stderr) => {
+    // Killed before the test's own limit, so a command that hangs fails its test and leaves no process behind.
+    execFile(process.execPath, [cli, 'codegen', ...args], { cwd: repoRoot, timeout: 50_000 }, (error, stdout, stderr) => {
       done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
     });
   });
@@ -87,6 +88,28 @@ describe('reflex-bridge codegen with a misbehaving app module', () => {
     expect(run.stderr).toContain('reflex-bridge codegen failed: still booting the app module');
     expect(run.stderr).toContain('after 1 s (--timeout)');
     expect(existsSync(join(dir, 'waiting.ts'))).toBe(false);
+  }, 60_000);
+
+  // A getter looping for ever never yields to the event loop: --timeout's timer could not fire, and the command hung
+  // (still running when killed at 50 s with --timeout 20). Its getter gets half of --timeout, 10 s, while the boot
+  // before it takes about one.
+  it('gives up after --timeout, naming the getter, when a computed var never returns', async () => {
+    await writeFile(
+      join(dir, 'looping.js'),
+      `import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { ReflexBridgeModule, State } from '@reflex-bridge/nest';
+class LoopState { value = 1; get total() { for (;;) {} } }
+State()(LoopState);
+class AppModule {}
+Module({ imports: [ReflexBridgeModule.forRoot()], providers: [LoopState] })(AppModule);
+export default AppModule;
+`,
+    );
+    const run = await codegen('--app', join(dir, 'looping.js'), '--out', join(dir, 'looping.ts'), '--timeout', '20');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('LoopState.total: the getter did not return within 10000 ms');
+    expect(existsSync(join(dir, 'looping.ts'))).toBe(false);
   }, 60_000);
 
   it('says to pass the built JavaScript when --app is a TypeScript source Node cannot load', async () => {

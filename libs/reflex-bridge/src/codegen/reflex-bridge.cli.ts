@@ -15,11 +15,20 @@ const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <fil
   --types-package  the package the generated module imports its types from (default: @reflex-bridge/react)
   --declarations the folder of the app's built .d.ts files, where the vars' declared types are read (default: the
                  folder of --app; needs the package typescript, else types come from the initial values)
-  --timeout      seconds the app may take to load, boot and close before the command gives up (default: 60)
+  --timeout      seconds the app may take to load, boot and close before the command gives up (default: 60); a
+                 computed var's getter that runs for half of it is stopped, and the command fails naming it
 `;
 
 /** How long the app may take to load, boot and close (`--timeout`), by default. */
 const DEFAULT_TIMEOUT_SECONDS = 60;
+
+/**
+ * How long one computed var's getter may run: half of `--timeout`, so that a getter that loops for ever is stopped
+ * (and named) while the command's own deadline, which also counts the boot, has not yet passed.
+ */
+function getterTimeoutMs(timeoutSeconds: number): number {
+  return Math.max(1, Math.floor((timeoutSeconds * 1000) / 2));
+}
 
 /** What the command is doing, named in the message when the app never lets it finish. */
 let phase = 'starting';
@@ -64,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
     const module = await loadAppModule(app, exportName);
     phase = 'booting the app module, reading its states and closing it';
     const declarationsDir = resolve(declarations ?? dirname(app));
-    return generateStateTypesFor(module, { importFrom: values['types-package'], source: app, declarationsDir });
+    return generateStateTypesFor(module, { importFrom: values['types-package'], source: app, declarationsDir, getterTimeoutMs: getterTimeoutMs(timeout) });
   });
   phase = 'writing --out';
   const out = resolve(values.out);

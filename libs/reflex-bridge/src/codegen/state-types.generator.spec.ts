@@ -115,3 +115,20 @@ describe('generateStateTypes with declared types for a class name two states sha
     }
   }, 60_000);
 });
+
+describe('generateStateTypes with a computed var whose getter never returns', () => {
+  it('fails naming the getter instead of hanging (a loop never yields, so no caller timer could fire)', async () => {
+    class LoopState {
+      value = 1;
+      get total(): number {
+        for (;;) {
+          /* never returns */
+        }
+      }
+    }
+    State()(LoopState);
+    @Module({ imports: [ReflexBridgeModule.forRoot()], providers: [LoopState] })
+    class LoopModule {}
+    await expect(generateStateTypesFor(LoopModule, { getterTimeoutMs: 200 })).rejects.toThrow('LoopState.total: the getter did not return within 200 ms');
+  }, 60_000);
+});

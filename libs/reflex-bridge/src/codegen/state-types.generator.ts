@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import type { HandlerDefinition, StateDefinition } from '../state/state-definition.js';
 import { isBackendVar } from '../state/state-definition.js';
 import type { DeclaredStateTypes } from './declared-type.reader.js';
@@ -15,7 +16,16 @@ export interface StateTypesOptions {
    * not used for a class name two states share.
    */
   declared?: DeclaredStateTypes;
+  /**
+   * How long a computed var's getter may run on the initial vars before the generation fails naming it: the
+   * getter is called to type its value, and one that never returns would hang the command (and the build).
+   * @default 10000
+   */
+  getterTimeoutMs?: number;
 }
+
+/** Default of {@link StateTypesOptions.getterTimeoutMs}. */
+const DEFAULT_GETTER_TIMEOUT_MS = 10_000;
 
 /** The TypeScript type of a handler's payload: its `@Payload('key')` keys, merged with a whole-payload DTO. */
 export function payloadType(handler: HandlerDefinition): string {
@@ -33,11 +43,18 @@ export function payloadType(handler: HandlerDefinition): string {
   return parts.length ? parts.join(' & ') : 'EmptyPayload';
 }
 
-/** The computed var's value on the state's singleton (its initial vars), or `undefined` when the getter throws. */
-function initialComputed(state: StateDefinition, getter: (this: object) => unknown): unknown {
+/**
+ * The computed var's value on the state's singleton (its initial vars), or `undefined` when the getter throws.
+ * Called under a vm timeout: a getter that loops for ever never yields to the event loop, so no timer of the
+ * caller's (the command's `--timeout`) could fire; V8 stops it here instead, and the generation fails naming it.
+ */
+function initialComputed(state: StateDefinition, key: string, getter: (this: object) => unknown, timeoutMs: number): unknown {
   try {
-    return getter.call(state.instance);
-  } catch {
+    return runInNewContext('getter.call(instance)', { getter, instance: state.instance }, { timeout: timeoutMs });
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
+      throw new Error(`${state.cls.name}.${key}: the getter did not return within ${timeoutMs} ms on the initial vars (does it loop for ever?).`, { cause: error });
+    }
     return undefined;
   }
 }
@@ -112,6 +129,7 @@ function commentText(text: string): string {
  */
 export function generateStateTypes(states: StateDefinition[], options: StateTypesOptions = {}): string {
   const importFrom = options.importFrom ?? '@reflex-bridge/react';
+  const getterTimeoutMs = options.getterTimeoutMs ?? DEFAULT_GETTER_TIMEOUT_MS;
   const names = exportNames(states);
   // Declared types are found by class name: for a name two states share, the one declaration found may be either's.
   const classCounts = new Map<string, number>();
@@ -136,7 +154,7 @@ export function generateStateTypes(states: StateDefinition[], options: StateType
       if (!isBackendVar(key)) vars.push(`  ${propertyName(key)}: ${typeOf(key, () => value)};`);
     }
     for (const [key, getter] of state.computed) {
-      if (!state.vars.has(key)) vars.push(`  readonly ${propertyName(key)}: ${typeOf(key, () => initialComputed(state, getter))};`);
+      if (!state.vars.has(key)) vars.push(`  readonly ${propertyName(key)}: ${typeOf(key, () => initialComputed(state, key, getter, getterTimeoutMs))};`);
     }
     const handlers = [...state.handlers.values()];
     const clash = handlers.find((handler) => handler.method === '$state');
