@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildShop } from './support/shop-workers.js';
@@ -110,6 +110,15 @@ export default AppModule;
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('LoopState.total: the getter did not return within 10000 ms');
     expect(existsSync(join(dir, 'looping.ts'))).toBe(false);
+  }, 60_000);
+
+  it('refuses an --out that is the --app file, leaving the app as it was', async () => {
+    const app = appWithHook('');
+    await writeFile(join(dir, 'same.js'), app);
+    const run = await codegen('--app', join(dir, 'same.js'), '--out', join(dir, 'same.js'));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('is the same file as the input');
+    expect(await readFile(join(dir, 'same.js'), 'utf8')).toBe(app);
   }, 60_000);
 
   it('says to pass the built JavaScript when --app is a TypeScript source Node cannot load', async () => {

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadAppModule } from './app-module.loader.js';
+import { writeGeneratedModule } from './generated-module.writer.js';
 import { generateStateTypesFor } from './state-types.codegen.js';
 
 const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <file.ts> [--export <name>] [--types-package <package>] [--declarations <dir>] [--timeout <seconds>]
@@ -76,9 +76,7 @@ async function main(argv: string[]): Promise<number> {
     return generateStateTypesFor(module, { importFrom: values['types-package'], source: app, declarationsDir, getterTimeoutMs: getterTimeoutMs(timeout) });
   });
   phase = 'writing --out';
-  const out = resolve(values.out);
-  await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, text);
+  const out = await writeGeneratedModule(values.out, text, [app]);
   process.stdout.write(`reflex-bridge codegen: wrote ${out}\n`);
   return 0;
 }
