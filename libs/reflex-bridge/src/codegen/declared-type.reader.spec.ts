@@ -18,6 +18,14 @@ export declare class OddState {
   element: HTMLElement | null;
   tags: Set<string> | null;
   count: number;
+  byId: Map<string, number>;
+  nested: { ids: ReadonlySet<number>; seen: WeakMap<object, boolean> };
+  link: URL | null;
+  money: Money;
+}
+export declare class Money {
+  cents: number;
+  toJSON(): string;
 }
 `;
 
@@ -42,6 +50,18 @@ describe('readDeclaredTypes on types wider, deeper or odder than JSON', () => {
 
   it('leaves out symbol-keyed properties, which JSON drops', () => {
     expect(members.get('tags')).not.toContain('__@');
+  });
+
+  // JSON.stringify(new Set(['a'])) is '{}': the entries are not own properties, and `size` is a getter.
+  it('types a Set or Map as the empty object JSON makes of it, at any depth', () => {
+    expect(members.get('tags')).toBe('Record<string, never> | null');
+    expect(members.get('byId')).toBe('Record<string, never>');
+    expect(members.get('nested')).toBe('{ ids: Record<string, never>; seen: Record<string, never> }');
+  });
+
+  it('types an object with toJSON() as what toJSON returns', () => {
+    expect(members.get('link')).toBe('string | null');
+    expect(members.get('money')).toBe('string');
   });
 
   it('bounds the text of a wide recursive type, and still types the other members', () => {

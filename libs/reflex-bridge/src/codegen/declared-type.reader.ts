@@ -13,6 +13,9 @@ const MAX_DEPTH = 6;
  */
 const MAX_FIELDS = 2_000;
 
+/** Built-in collections whose entries JSON.stringify does not see: each is sent as `{}`. */
+const COLLECTIONS = new Set(['Set', 'Map', 'ReadonlySet', 'ReadonlyMap', 'WeakSet', 'WeakMap']);
+
 /** Thrown when a member's type spells out more than {@link MAX_FIELDS} fields. */
 class TooWide extends Error {}
 
@@ -151,6 +154,13 @@ class WireTypePrinter {
     }
     const symbol = type.getSymbol();
     if (symbol?.name === 'Date') return 'string';
+    // JSON.stringify writes a Set or Map as `{}` (their entries are not own properties): `{ size: number }` promised
+    // the client a field that never arrives.
+    if (symbol && COLLECTIONS.has(symbol.name)) return 'Record<string, never>';
+    // JSON.stringify sends what `toJSON()` returns (a URL is its href string), not the object's fields.
+    const toJSON = checker.getPropertyOfType(type, 'toJSON');
+    const signature = toJSON && checker.getTypeOfSymbol(toJSON).getCallSignatures()[0];
+    if (signature) return this.type(checker.getReturnTypeOfSignature(signature), depth + 1);
     if (type.getCallSignatures().length > 0 && checker.getPropertiesOfType(type).length === 0) return 'unknown';
     const fields: string[] = [];
     for (const property of checker.getPropertiesOfType(type)) {

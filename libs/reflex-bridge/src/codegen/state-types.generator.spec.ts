@@ -132,3 +132,16 @@ describe('generateStateTypes with a computed var whose getter never returns', ()
     await expect(generateStateTypesFor(LoopModule, { getterTimeoutMs: 200 })).rejects.toThrow('LoopState.total: the getter did not return within 200 ms');
   }, 60_000);
 });
+
+describe('generateStateTypes on a computed var that returns a Set', () => {
+  it('types it as the empty object JSON sends for it, not as an object of unknown fields', async () => {
+    class TagState {
+      names = ['a'];
+      get tags(): Set<string> {
+        return new Set(this.names);
+      }
+    }
+    State()(TagState);
+    expect(await generate(TagState)).toContain('  readonly tags: Record<string, never>;');
+  }, 60_000);
+});

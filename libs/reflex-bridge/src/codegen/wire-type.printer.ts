@@ -37,6 +37,8 @@ export function typeOfValue(value: unknown, depth = 0): string {
     return members.length === 1 && !members[0]!.includes('|') ? `${members[0]}[]` : `Array<${members.join(' | ')}>`;
   }
   if (value instanceof Date) return 'string';
+  // JSON.stringify writes a Set or Map as `{}`: its entries are not own properties.
+  if (value instanceof Set || value instanceof Map || value instanceof WeakSet || value instanceof WeakMap) return 'Record<string, never>';
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length === 0) return 'Record<string, unknown>';
   return `{ ${entries.map(([key, item]) => `${propertyName(key)}: ${typeOfValue(item, depth + 1)}`).join('; ')} }`;
