@@ -265,6 +265,15 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       }
     });
 
+    // q-values count: the page went to every one of these (only a field naming JSON without text/html was kept off it).
+    it('answers a 404 JSON body when Accept refuses HTML (q=0) or prefers JSON to it', async () => {
+      for (const accept of ['text/html;q=0', 'text/html;q=0, */*', 'application/json, text/html;q=0', 'text/html;q=0.1, application/json']) {
+        const answer = await get(`${running.url}/cart`, { accept });
+        expect([accept, answer.status, answer.text.includes(INDEX_MARKER)]).toEqual([accept, 404, false]);
+      }
+      expect((await get(`${running.url}/cart`, { accept: 'application/json;q=0.5, text/html' })).text).toContain(INDEX_MARKER);
+    });
+
     it('falls back for GET and HEAD only', async () => {
       for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
         const answer = await get(`${running.url}/cart`, { method, accept: BROWSER });

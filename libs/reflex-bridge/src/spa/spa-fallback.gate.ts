@@ -1,6 +1,7 @@
 import { Inject, Injectable, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { acceptsPage } from './page-acceptance.js';
 import { requestPathname } from './request-pathname.js';
 import type { PathMatcher } from './reserved-paths.js';
 import { pathRule } from './spa.options.js';
@@ -18,14 +19,10 @@ export interface SpaFallbackRules {
   exclusion: PathMatcher;
 }
 
-/** True when `accept` asks for JSON and not for HTML (`application/json`, `application/problem+json`). */
-export function wantsJsonOnly(accept: string | undefined): boolean {
-  return accept !== undefined && /\bapplication\/([\w.-]+\+)?json\b/i.test(accept) && !/\btext\/html\b/i.test(accept);
-}
-
 /**
- * Keeps the deep-link fallback from answering a request that wants JSON: a `fetch('/api/missing')` must get a 404
- * with a JSON body, not `index.html` with 200 (which a client would fail to parse, far from the cause).
+ * Keeps the deep-link fallback from answering a request that does not accept HTML or prefers JSON (see
+ * {@link acceptsPage}): a `fetch('/api/missing')` must get a 404 with a JSON body, not `index.html` with 200 (which
+ * a client would fail to parse, far from the cause), and `Accept: text/html;q=0` says the page is not acceptable.
  *
  * A provider of the SPA's `ServeStaticModule` (its `extraProviders`): Nest runs a module's providers' init hooks
  * before the module class's own, so this handler is registered after the app's routes and before serve-static's
@@ -47,7 +44,7 @@ export class SpaFallbackGate implements OnModuleInit {
     // answered with the page as `/app/cart` is, so a JSON request for it must be kept off it the same way.
     const under = pathRule('spa.base', base);
     adapter.use((req: IncomingMessage, _res: ServerResponse, next: (error?: unknown) => void) => {
-      if ((req.method !== 'GET' && req.method !== 'HEAD') || !wantsJsonOnly(req.headers.accept)) return next();
+      if ((req.method !== 'GET' && req.method !== 'HEAD') || acceptsPage(req.headers.accept)) return next();
       const path = requestPathname(req);
       if (!under.test(path) || exclusion.test(path)) return next();
       next(new NotFoundException(`Cannot ${req.method} ${path}`));

@@ -4,7 +4,6 @@ import { Worker } from 'node:worker_threads';
 import { resolveOptions } from '../reflex-bridge.options.js';
 import { fallbackExclusion, IMMUTABLE, NO_CACHE, serveStaticOptionsOf } from './spa-serve-static.options.js';
 import { FILE_EXTENSION, type PathMatcher } from './reserved-paths.js';
-import { wantsJsonOnly } from './spa-fallback.gate.js';
 
 const ROOT = '/srv/shop/web/dist';
 
@@ -160,15 +159,6 @@ describe('what the fallback leaves alone', () => {
     const rule = exclusion({ path: '/api/_event', reflexRoutes: { health: '/healthz' }, spa: { rootPath: ROOT } });
     for (const path of ['/api/_event/', '/api/_upload', '/api/ping', '/healthz']) expect([path, rule.test(path)]).toEqual([path, true]);
     for (const path of ['/ping', '/_upload', '/cart']) expect([path, rule.test(path)]).toEqual([path, false]);
-  });
-
-  it('knows a request that wants JSON only', () => {
-    expect(wantsJsonOnly('application/json')).toBe(true);
-    expect(wantsJsonOnly('application/problem+json')).toBe(true);
-    expect(wantsJsonOnly('application/json, text/plain, */*')).toBe(true);
-    expect(wantsJsonOnly('text/html,application/xhtml+xml,application/json;q=0.9')).toBe(false);
-    expect(wantsJsonOnly('*/*')).toBe(false);
-    expect(wantsJsonOnly(undefined)).toBe(false);
   });
 });
 
