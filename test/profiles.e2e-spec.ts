@@ -258,6 +258,31 @@ describe('profile split_dev (a real Vite dev server)', () => {
     }
   }, 60_000);
 
+  // Vite takes only its own upgrades (protocol vite-hmr or vite-ping, at its base path) and leaves any other one
+  // open, unanswered: proxied, each held a socket of the app and one to the dev server for ever.
+  it('answers 504 to an upgrade the dev server leaves unanswered, and closes it', async () => {
+    // All three at once: each waits the proxy's 10 s.
+    const outcomes = await Promise.all(
+      ([['/chat', 'chat'], [`/?token=${vite.token}`, 'graphql-ws'], ['/deep/path', 'vite-hmr']] as const).map(async ([target, protocol]) => {
+        const socket = connect(Number(new URL(running.url).port), '127.0.0.1');
+        socket.on('error', () => undefined);
+        let answer = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => (answer += chunk));
+        const closed = new Promise<string>((resolve) => socket.once('close', () => resolve(answer.split('\r\n')[0] || 'closed unanswered')));
+        socket.write(
+          `GET ${target} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${protocol}\r\n\r\n`,
+        );
+        // A bound on a failure only, several times the proxy's 10 s wait for the dev server's answer.
+        const outcome = await Promise.race([closed, new Promise<string>((resolve) => setTimeout(() => resolve('held open'), 45_000).unref())]);
+        socket.destroy();
+        return [target, outcome];
+      }),
+    );
+    for (const [target, outcome] of outcomes) expect([target, outcome]).toEqual([target, 'HTTP/1.1 504 Gateway Timeout']);
+  }, 120_000);
+
   it('proxies an upgrade Express routes to no module path, even where the proxy library reads its target as one', async () => {
     // `/_bridge\..\` is no module path as Express routes it (a backslash is no separator there), so the listener
     // passed it on; http-proxy-middleware read it as `/_bridge/../` and left it to someone else: nobody answered, and

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import { type ClientRequest, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyMiddleware, fixRequestBody } from 'http-proxy-middleware';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
@@ -19,6 +19,18 @@ const DEV_SERVER_UNAVAILABLE = JSON.stringify({
   message: 'The frontend dev server (devServer.url) did not answer: start it, or check devServer.url.',
 });
 
+const UPGRADE_UNANSWERED = JSON.stringify({
+  code: 'dev_server_upgrade_unanswered',
+  message: 'The frontend dev server did not answer this WebSocket upgrade: it takes only its own (such as Vite\'s HMR socket).',
+});
+
+/**
+ * How long a proxied upgrade may wait for the dev server's answer. Vite answers its own HMR upgrade within
+ * milliseconds and leaves every other one (another path, another subprotocol) open and unanswered for ever: each
+ * such upgrade held a socket of the app and one to the dev server until the client gave up, if it ever did.
+ */
+const UPGRADE_ANSWER_TIMEOUT_MS = 10_000;
+
 /**
  * `profile: 'split_dev'`: the frontend runs on its dev server (Vite), and the app's origin proxies to it every
  * request no route answered: pages and deep links, Vite's module and asset paths (`/@vite/client`, `/@fs/...`,
@@ -29,6 +41,8 @@ const DEV_SERVER_UNAVAILABLE = JSON.stringify({
  * A request (or upgrade) addressed to a host name that is not an IP address, `localhost` or in
  * `devServer.allowedHosts` gets 403 `host_not_allowed`: the proxy sends the dev server its own `Host`, so the dev
  * server's own DNS-rebinding check cannot see the name the browser used (see {@link isDevelopmentHostAllowed}).
+ * An upgrade the dev server leaves unanswered for 10 s (Vite does so for any that is not its HMR socket) gets 504
+ * `dev_server_upgrade_unanswered` and is closed, as is the proxy's socket to the dev server.
  * Registered when the module initialises, after Nest registered the app's controllers, so those answer first.
  * On `http-proxy-middleware`.
  */
@@ -55,6 +69,8 @@ export class DevServerProxy implements OnModuleInit {
       return path.startsWith('/') && !reserved.test(path);
     };
     let unavailableLogged = false;
+    // Upgrades given up on (see UPGRADE_ANSWER_TIMEOUT_MS): their proxy request's error is ours, not an outage.
+    const givenUp = new WeakSet<IncomingMessage>();
     const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
       target: devServer.url,
       // The dev server checks Host (Vite's allowedHosts): it sees its own.
@@ -66,9 +82,24 @@ export class DevServerProxy implements OnModuleInit {
         proxyRes: () => {
           unavailableLogged = false;
         },
+        proxyReqWs: (proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex) => {
+          const timer = setTimeout(() => {
+            givenUp.add(req);
+            socket.on('error', () => undefined);
+            socket.end(`HTTP/1.1 504 Gateway Timeout\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(UPGRADE_UNANSWERED)}\r\nConnection: close\r\n\r\n${UPGRADE_UNANSWERED}`);
+            proxyReq.destroy();
+          }, UPGRADE_ANSWER_TIMEOUT_MS);
+          timer.unref();
+          // Any answer (the switch, or a refusal the proxy passes on) or either side closing ends the wait.
+          const answered = (): void => clearTimeout(timer);
+          proxyReq.once('upgrade', answered).once('response', answered).once('close', answered);
+          socket.once('close', answered);
+        },
         // In place of http-proxy-middleware's answer (a 504 whose text body named the Host and path, and nothing in
         // the app's log): the usual first run of split_dev has no dev server started yet, or a wrong port.
-        error: (error: NodeJS.ErrnoException, _req: IncomingMessage, res: ServerResponse | Duplex) => {
+        error: (error: NodeJS.ErrnoException, req: IncomingMessage, res: ServerResponse | Duplex) => {
+          // Our own giving up on an unanswered upgrade: its 504 is on its way, and the dev server is up.
+          if (givenUp.has(req)) return;
           if (!unavailableLogged) {
             unavailableLogged = true;
             this.logger.warn(`The frontend dev server at ${devServer.url} did not answer (${error.code ?? error.message}): start it (e.g. npm run dev), or set devServer.url to where it listens. Not logged again until it answers.`);
