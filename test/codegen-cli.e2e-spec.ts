@@ -90,6 +90,16 @@ describe('reflex-bridge codegen with a misbehaving app module', () => {
     expect(existsSync(join(dir, 'waiting.ts'))).toBe(false);
   }, 60_000);
 
+  // A hook that never yields blocked the thread --timeout's timer ran on: the command hung (killed at 50 s).
+  it('gives up after --timeout when a provider loops for ever without yielding', async () => {
+    await writeFile(join(dir, 'spinning.js'), appWithHook('for (;;) {}'));
+    const run = await codegen('--app', join(dir, 'spinning.js'), '--out', join(dir, 'spinning.ts'), '--timeout', '5');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('reflex-bridge codegen failed: still ');
+    expect(run.stderr).toContain('after 5 s (--timeout)');
+    expect(existsSync(join(dir, 'spinning.ts'))).toBe(false);
+  }, 60_000);
+
   // A getter looping for ever never yields to the event loop: --timeout's timer could not fire, and the command hung
   // (still running when killed at 50 s with --timeout 20). Its getter gets half of --timeout, 10 s, while the boot
   // before it takes about one.

@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { loadAppModule } from './app-module.loader.js';
 import { writeGeneratedModule } from './generated-module.writer.js';
 import { generateStateTypesFor } from './state-types.codegen.js';
@@ -68,47 +69,88 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { app, declarations, export: exportName } = values;
-  const text = await withDeadline(timeout, async () => {
-    phase = `importing ${app}`;
-    const module = await loadAppModule(app, exportName);
-    phase = 'booting the app module, reading its states and closing it';
-    const declarationsDir = resolve(declarations ?? dirname(app));
-    return generateStateTypesFor(module, { importFrom: values['types-package'], source: app, declarationsDir, getterTimeoutMs: getterTimeoutMs(timeout) });
-  });
+  const job: CodegenJob = {
+    app,
+    exportName,
+    importFrom: values['types-package'],
+    declarationsDir: resolve(declarations ?? dirname(app)),
+    getterTimeoutMs: getterTimeoutMs(timeout),
+  };
+  const text = await inWorker(timeout, job);
   phase = 'writing --out';
   const out = await writeGeneratedModule(values.out, text, [app]);
   process.stdout.write(`reflex-bridge codegen: wrote ${out}\n`);
   return 0;
 }
 
+/** What the worker is asked to do: load the app, boot it, read its states. */
+interface CodegenJob {
+  app: string;
+  exportName: string | undefined;
+  importFrom: string | undefined;
+  declarationsDir: string;
+  getterTimeoutMs: number;
+}
+
+/** What the worker tells the command: the step it is on, then the module's text or what went wrong. */
+type WorkerMessage = { phase: string } | { text: string } | { error: string };
+
 /**
- * Runs `work`, failing after `seconds`: an app whose provider waits on a server that never answers would otherwise
- * keep the command (and the build that runs it) waiting for ever. The timer does not keep the process alive itself.
+ * Loads, boots and reads the app in a worker thread, failing after `seconds`. The app's own code runs there, so
+ * whatever it does, the command can stop it: a provider waiting on a server that never answers, and also one that
+ * never yields (a constructor or a module's top level looping for ever), which no timer of the thread running it
+ * could interrupt. A worker whose event loop empties before it answered awaited a promise nothing could settle.
  */
-async function withDeadline<T>(seconds: number, work: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`still ${phase} after ${seconds} s (--timeout); is the app waiting on a server that does not answer?`)), seconds * 1000);
-    timer.unref();
+function inWorker(seconds: number, job: CodegenJob): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const worker = new Worker(new URL(import.meta.url), { workerData: { reflexBridgeCodegen: job } });
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (outcome: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // The app may leave handles open (a pool, an interval): the module's text is all the command needs.
+      void worker.terminate().then(outcome, outcome);
+    };
+    worker.on('message', (message: WorkerMessage) => {
+      // Counted from the worker's first step, once it loaded the command's own modules (Nest among them): that
+      // start-up is the command's cost, not the app's.
+      timer ??= setTimeout(
+        () => finish(() => reject(new Error(`still ${phase} after ${seconds} s (--timeout); is the app waiting on a server that does not answer?`))),
+        seconds * 1000,
+      );
+      if ('phase' in message) phase = message.phase;
+      else if ('text' in message) finish(() => resolvePromise(message.text));
+      else finish(() => reject(new Error(message.error)));
+    });
+    worker.on('error', (error) => finish(() => reject(error)));
+    worker.on('exit', () => finish(() => reject(new Error(`the app never finished ${phase}: it awaits a promise that nothing is left to settle.`))));
   });
+}
+
+/** The worker's side: runs the job, telling the command each step, and posts the module's text or the error. */
+async function runJob(job: CodegenJob, port: NonNullable<typeof parentPort>): Promise<void> {
   try {
-    return await Promise.race([work(), deadline]);
-  } finally {
-    clearTimeout(timer);
+    port.postMessage({ phase: `importing ${job.app}` } satisfies WorkerMessage);
+    const module = await loadAppModule(job.app, job.exportName);
+    port.postMessage({ phase: 'booting the app module, reading its states and closing it' } satisfies WorkerMessage);
+    const text = await generateStateTypesFor(module, { importFrom: job.importFrom, source: job.app, declarationsDir: job.declarationsDir, getterTimeoutMs: job.getterTimeoutMs });
+    port.postMessage({ text } satisfies WorkerMessage);
+  } catch (error) {
+    port.postMessage({ error: error instanceof Error ? error.message : String(error) } satisfies WorkerMessage);
   }
 }
 
-// The event loop empties while main still waits: the app awaits a promise nothing is left to settle (a top-level
-// `await` on nothing, a hook returning a promise that never resolves). Node would exit 0 having written nothing.
-process.once('beforeExit', () => {
-  process.stderr.write(`reflex-bridge codegen failed: the app never finished ${phase}: it awaits a promise that nothing is left to settle.\n`);
-  process.exit(1);
-});
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`reflex-bridge codegen failed: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  },
-);
+const job = isMainThread ? undefined : (workerData as { reflexBridgeCodegen?: CodegenJob } | null)?.reflexBridgeCodegen;
+if (job && parentPort) {
+  void runJob(job, parentPort);
+} else {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`reflex-bridge codegen failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
