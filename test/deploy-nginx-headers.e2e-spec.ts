@@ -12,6 +12,7 @@ import { ReflexBridgeModule } from '@reflex-bridge/nest';
 import { Registry } from 'prom-client';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { startApp, type RunningApp } from './support/app.js';
 import { startDeployNginx, type DeployNginx } from './support/deploy-nginx.js';
 import { nginxSkipReason } from './support/nginx.js';
@@ -192,7 +193,14 @@ suite('deploy/nginx.conf in front of the module: security headers on every answe
     // is case-sensitive, so such uploads went through `location /`, past the 8-per-address `limit_conn`.
     const direct = await fetch(`${app.url}/_UPLOAD`, { method: 'POST' });
     expect(direct.status).not.toBe(404);
-    const port = Number(new URL(nginx.url).port);
+    // A worker that takes each upload and never answers: a real worker refuses these header-less uploads at once,
+    // and nginx may then release the slot before the ninth arrives (seen on a loaded machine). What is under test is
+    // nginx's counting, so the uploads must stay in flight.
+    const taken: Socket[] = [];
+    const silent = createServer((socket) => taken.push(socket.on('error', () => undefined)));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const proxy = await startDeployNginx([(silent.address() as AddressInfo).port]);
+    const port = Number(new URL(proxy.url).port);
     const held: TLSSocket[] = [];
     try {
       // Eight uploads in other spellings, their bodies never finished: each holds an upload slot of this address.
@@ -208,6 +216,9 @@ suite('deploy/nginx.conf in front of the module: security headers on every answe
       expectSecurityHeaders(ninth);
     } finally {
       for (const socket of held) socket.destroy();
+      await proxy.stop();
+      for (const socket of taken) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
   });
 
