@@ -2,14 +2,20 @@ import type { RequestHandler } from 'express';
 import session from 'express-session';
 import passportModule from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 import type { ShopConfig } from '../shop.config.js';
 import type { SessionUser } from './user.entity.js';
 import type { UserService } from './user.service.js';
+import { BoundedRedisStore } from './bounded-redis-store.js';
 
 /** Where connect-redis keeps the shop's sessions (`<prefix><session id>`); the bridge watches these keys. */
 export const SESSION_KEY_PREFIX = 'shop:sess:';
+
+/**
+ * Milliseconds a session read or write may wait for Redis before the request (or event) fails: a frozen Redis
+ * answers nothing, and the session middleware would otherwise wait for it for good.
+ */
+export const SESSION_COMMAND_TIMEOUT_MS = 2_000;
 
 /** DI token of the shop's {@link AuthMiddleware}. */
 export const AUTH_MIDDLEWARE = Symbol('AuthMiddleware');
@@ -54,5 +60,5 @@ export async function createSessionStore(config: ShopConfig): Promise<session.St
   const client = createClient({ url: config.redisUrl, disableOfflineQueue: true, name: 'shop:sessions' });
   client.on('error', () => undefined); // node-redis reconnects by itself; errors surface per request
   await client.connect();
-  return new RedisStore({ client, prefix: SESSION_KEY_PREFIX });
+  return new BoundedRedisStore({ client, prefix: SESSION_KEY_PREFIX }, SESSION_COMMAND_TIMEOUT_MS);
 }
