@@ -332,7 +332,6 @@ export class RedisStateStore extends StateStore {
   private connections?: RedisConnections;
   /** Our listeners on the connections, removed at close: shared connections outlive the store. */
   private readonly listeners: { client: RedisClient; event: 'error' | 'ready'; listener: (error: Error) => void }[] = [];
-  /** Set by a connection error on the command connection, cleared when it is ready again. */
   /**
    * Lock acquisitions that outlived their deadline and that Redis has not answered yet. While one is, Redis is frozen
    * or far behind (a stopped process, a fork stall, a network black hole keep the connection open): the next
@@ -341,6 +340,7 @@ export class RedisStateStore extends StateStore {
    * the tokens of the others.
    */
   private unansweredAcquires = 0;
+  /** Set by a connection error on the command connection, cleared when it is ready again. */
   private down?: string;
   private subscriberDown = false;
 
