@@ -119,6 +119,34 @@ describeWithPostgres('the shop under hostile input (Postgres)', () => {
     });
     expect(created.status).toBe(400);
   });
+
+  it('answers text with a NUL character (which Postgres refuses in any text) as a client error, not a 500 or handler_error', async () => {
+    // Postgres refuses U+0000 in a text parameter ("invalid byte sequence for encoding UTF8: 0x00"): a login with
+    // such a username was a 500 over HTTP and a handler_error over events, and a staff product name a 500.
+    const http = await fetch(`${url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'de\u0000mo', password: 'demo123' }),
+    });
+    expect(http.status).toBe(401);
+
+    const tab = new RawSocket(url);
+    tabs.push(tab);
+    await tab.connected();
+    await tab.hydrate();
+    tab.send(`${ACCOUNT}.login`, { username: 'demo\u0000', password: 'demo123' });
+    await tab.until(() => String(tab.latest(ACCOUNT, 'loginError') ?? '').length > 0 || tab.errors.length > 0, undefined, 'the login answered');
+    expect(tab.errors).toEqual([]);
+    expect(tab.latest(ACCOUNT, 'loginError')).toBe('Unknown user or wrong password.');
+
+    const staff = await login(url, 'staff', 'staff123');
+    const created = await fetch(`${url}/staff/products`, {
+      method: 'POST',
+      headers: { cookie: staff, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Tea\u0000pot', category: 'kitchen', price: 100 }),
+    });
+    expect(created.status).toBe(400);
+  });
 });
 
 describe('the shop under hostile input (PROFILE=reflex_only: events without a request)', () => {

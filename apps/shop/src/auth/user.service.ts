@@ -31,10 +31,12 @@ export class UserService {
    * The user for a username and password, or `undefined`. An unknown username costs the same hash as a known one:
    * answering it at once would tell a client which usernames exist. Anything but two strings is no credential at all:
    * passport-local passes on whatever JSON a login body holds (a number reached scrypt, which threw: a 500).
+   * A username with a NUL character names nobody, and is not looked up: Postgres refuses U+0000 in any text parameter
+   * (the query threw: a 500 over HTTP, a `handler_error` over events).
    */
   async verify(username: unknown, password: unknown): Promise<SessionUser | undefined> {
     if (typeof username !== 'string' || typeof password !== 'string') return undefined;
-    const user = await this.repository.findOneBy({ username });
+    const user = username.includes('\0') ? null : await this.repository.findOneBy({ username });
     const matched = await matches(password, user?.passwordHash ?? (await this.unknownUserHash));
     return user && matched ? toSessionUser(user) : undefined;
   }

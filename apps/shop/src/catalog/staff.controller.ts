@@ -1,5 +1,5 @@
 import { Body, Controller, NotFoundException, Param, ParseIntPipe, Patch, Post, UseGuards } from '@nestjs/common';
-import { IsIn, IsInt, IsString, Length, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import { ProductService } from './product.service.js';
 import { MAX_INTEGER_COLUMN } from './product-id.js';
@@ -12,7 +12,8 @@ export class PriceDto {
 }
 
 export class NewProductDto {
-  @IsString() @Length(1, 120) name!: string;
+  // No NUL character: Postgres refuses U+0000 in text (it was a 500).
+  @IsString() @Length(1, 120) @Matches(/^[^\0]*$/, { message: 'name must not contain a NUL character' }) name!: string;
   @IsIn(['kitchen', 'office', 'home']) category!: string;
   @IsInt() @Min(0) @Max(MAX_INTEGER_COLUMN) price!: number;
 }
