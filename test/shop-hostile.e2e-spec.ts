@@ -2,10 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ShopModule } from '../apps/shop/src/shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth-middleware.js';
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
+import { ProductService } from '../apps/shop/src/catalog/product.service.js';
+import { solidPng } from './support/png.js';
 import fc from 'fast-check';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
@@ -13,6 +18,7 @@ import { describeWithPostgres, PostgresTestServer } from './support/postgres-ser
 const CART = 'reflex___state____state.cart_state';
 const FILTER = 'reflex___state____state.filter_state';
 const ACCOUNT = 'reflex___state____state.account_state';
+const STAFF = 'reflex___state____state.staff_state';
 
 /** The shop as `main.ts` builds it, on a free loopback port, over `env` (SQLite in memory unless DATABASE_URL). */
 async function startShop(env: Record<string, string>): Promise<{ app: INestApplication; url: string }> {
@@ -152,11 +158,40 @@ describeWithPostgres('the shop under hostile input (Postgres)', () => {
 describe('the shop under hostile input (PROFILE=reflex_only: events without a request)', () => {
   let app: INestApplication;
   let url: string;
+  let uploadDir: string;
   beforeAll(async () => {
-    ({ app, url } = await startShop({ PROFILE: 'reflex_only' }));
+    uploadDir = await mkdtemp(join(tmpdir(), 'shop-hostile-uploads-'));
+    ({ app, url } = await startShop({ PROFILE: 'reflex_only', UPLOAD_DIR: uploadDir }));
   });
   afterAll(async () => {
     await app?.close();
+    if (uploadDir) await rm(uploadDir, { recursive: true, force: true });
+  });
+
+  /** A buffered upload of a 1×1 PNG to `handler`, from `tab` (no session: none exists under reflex_only). */
+  const uploadPng = (tab: RawSocket, handler: string, args?: unknown) => {
+    const body = new FormData();
+    if (args !== undefined) body.append('__reflex_event_args', JSON.stringify(args));
+    body.append('files', new Blob([new Uint8Array(solidPng(1, [200, 0, 0]))], { type: 'image/png' }), 'x.png');
+    return fetch(`${url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': handler }, body });
+  };
+
+  it("refuses a guest's product picture and avatar: no guard runs on tier none, so the handlers check who asks", async () => {
+    // Every event runs on tier none here, whatever the guards say: StaffState.attachImage, staff only elsewhere, let
+    // any visitor replace any product's picture for every open page; uploadAvatar threw a TypeError (handler_error).
+    const tab = new RawSocket(url);
+    try {
+      await tab.connected();
+      await tab.hydrate();
+      const picture = await uploadPng(tab, `${STAFF}.attachImage`, { productId: 1 });
+      expect(picture.status).toBe(403);
+      const avatar = await uploadPng(tab, `${ACCOUNT}.uploadAvatar`);
+      expect(avatar.status).toBe(401);
+      expect((await app.get(ProductService).find(1))?.image).toBe('');
+      expect(await readdir(uploadDir, { recursive: true }).then((names) => names.filter((name) => /\.(png|jpg|gif|webp)$/.test(name)))).toEqual([]);
+    } finally {
+      tab.close();
+    }
   });
 
   it("answers the account's handlers without a handler_error: there is no session, so nothing to log out of", async () => {

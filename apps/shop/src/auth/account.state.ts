@@ -2,7 +2,7 @@ import { promisify } from 'node:util';
 import { UseGuards } from '@nestjs/common';
 import { Throttle } from '@nestjs/throttler';
 import type { Request } from 'express';
-import { AppState, EventHandler, EventRequest, EventUploads, Payload, State, type UploadFile } from '@reflex-bridge/nest';
+import { AppState, BridgeError, EventHandler, EventRequest, EventUploads, Payload, State, type UploadFile } from '@reflex-bridge/nest';
 import { ImageStore } from '../uploads/image-store.js';
 import { LoggedInGuard } from './logged-in.guard.js';
 import type { SessionUser } from './user.entity.js';
@@ -83,8 +83,10 @@ export class AccountState extends AppState {
    */
   @EventHandler()
   @UseGuards(LoggedInGuard)
-  async uploadAvatar(@EventUploads() files: UploadFile[], @EventRequest() request: Request): Promise<void> {
-    const user = request.user as SessionUser;
+  async uploadAvatar(@EventUploads() files: UploadFile[], @EventRequest() request: Request | undefined): Promise<void> {
+    // No guard runs where events run on tier none (PROFILE=reflex_only): no request, so nobody to keep an avatar for.
+    const user = request?.user as SessionUser | undefined;
+    if (!user) throw new BridgeError('unauthorized', 'Please log in first.', undefined, 401);
     // A new avatar of the same format has the same path: the version makes browsers fetch it again (the file
     // server ignores the query string).
     this._avatar = `${await this.images.keep(files, 'avatars', `user-${user.id}`)}?v=${Date.now()}`;

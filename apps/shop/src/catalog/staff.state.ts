@@ -1,5 +1,7 @@
 import { NotFoundException, UseGuards } from '@nestjs/common';
-import { EventHandler, EventUploads, Payload, State, type UploadFile } from '@reflex-bridge/nest';
+import type { Request } from 'express';
+import { BridgeError, EventHandler, EventRequest, EventUploads, Payload, State, type UploadFile } from '@reflex-bridge/nest';
+import type { SessionUser } from '../auth/user.entity.js';
 import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import { ImageStore } from '../uploads/image-store.js';
 import { ProductService } from './product.service.js';
@@ -24,7 +26,11 @@ export class StaffState {
 
   @EventHandler()
   @UseGuards(StaffGuard)
-  async attachImage(@EventUploads() files: UploadFile[], @Payload('productId') productId: number): Promise<void> {
+  async attachImage(@EventUploads() files: UploadFile[], @Payload('productId') productId: number, @EventRequest() request: Request | undefined): Promise<void> {
+    // The guards above do not run where events run on tier none (PROFILE=reflex_only): there, no request and no user,
+    // and without this check any visitor replaced any product's picture on every open page. A BridgeError, as an
+    // HttpException is mapped to its status on the full tier only (elsewhere it is a handler_error).
+    if (!(request?.user as SessionUser | undefined)?.staff) throw new BridgeError('forbidden', 'Staff only.', undefined, 403);
     if (!isProductId(productId) || !(await this.catalogue.find(productId))) throw new NotFoundException(`No product ${productId}`);
     const url = await this.images.keep(files, 'products', `product-${productId}`);
     await this.catalogue.setImage(productId, url);
