@@ -47,6 +47,10 @@ describe('shop uploads', () => {
     return response.headers.get('set-cookie')!.split(';')[0];
   }
 
+  /** The demo shopper's session, logged in once: each login counts against the address's limit (5 a minute). */
+  let demo: Promise<string> | undefined;
+  const demoCookie = (): Promise<string> => (demo ??= httpLogin('demo', 'demo123'));
+
   async function openTab(cookie?: string): Promise<RawSocket> {
     const tab = new RawSocket(shop.url, undefined, { headers: cookie ? { cookie } : {} });
     sockets.push(tab);
@@ -72,7 +76,7 @@ describe('shop uploads', () => {
   }
 
   it('stores a logged-in shopper\'s avatar and serves it back with nosniff', async () => {
-    const cookie = await httpLogin('demo', 'demo123');
+    const cookie = await demoCookie();
     const tab = await openTab(cookie);
     const response = await upload(tab, `${ACCOUNT}.uploadAvatar`, { name: 'me.png', bytes: PNG, type: 'image/png' }, cookie);
     expect(response.status).toBe(200);
@@ -80,12 +84,36 @@ describe('shop uploads', () => {
     const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { delta: Record<string, Record<string, unknown>>; final: boolean });
     expect(lines.at(-1)!.final).toBe(true);
     const avatarUrl = lines.map((line) => line.delta[ACCOUNT]?.['avatarUrl_rx_state_']).find((value) => typeof value === 'string') as string;
-    expect(avatarUrl).toMatch(/^\/_upload\/avatars\/user-\d+\.png\?v=\d+$/);
+    expect(avatarUrl).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.png$/);
 
     const served = await fetch(`${shop.url}${avatarUrl}`);
     expect(served.status).toBe(200);
     expect(served.headers.get('x-content-type-options')).toBe('nosniff');
     expect(Buffer.from(await served.arrayBuffer()).equals(PNG)).toBe(true);
+  });
+
+  it("keeps a shopper's avatar at a URL nobody can guess, and removes the one it replaces", async () => {
+    // Avatars were kept as avatars/user-<id>.<ext>: anyone could fetch every user's avatar by counting ids, and one
+    // replaced by an image of another format stayed served for good.
+    const cookie = await demoCookie();
+    const tab = await openTab(cookie);
+    const avatarOf = async (response: Response) => {
+      expect(response.status).toBe(200);
+      const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { delta: Record<string, Record<string, unknown>> });
+      return lines.map((line) => line.delta[ACCOUNT]?.['avatarUrl_rx_state_']).find((value) => typeof value === 'string') as string;
+    };
+    const first = await avatarOf(await upload(tab, `${ACCOUNT}.uploadAvatar`, { name: 'me.png', bytes: PNG, type: 'image/png' }, cookie));
+    expect(first).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.png$/);
+    const id = /user-(\d+)\//.exec(first)![1];
+    expect((await fetch(`${shop.url}/_upload/avatars/user-${id}.png`)).status).toBe(404);
+    expect((await fetch(`${shop.url}/_upload/avatars/user-${id}/`)).status).toBe(404);
+    expect((await fetch(`${shop.url}${first}`)).status).toBe(200);
+
+    const second = await avatarOf(await upload(tab, `${ACCOUNT}.uploadAvatar`, { name: 'me.gif', bytes: GIF, type: 'image/gif' }, cookie));
+    expect(second).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.gif$/);
+    expect((await fetch(`${shop.url}${second}`)).status).toBe(200);
+    expect((await fetch(`${shop.url}${first}`)).status).toBe(404);
+    expect(await stored(`avatars/user-${id}`)).toEqual([second.split('/').at(-1)]);
   });
 
   it('clears a tab\'s staff controls and avatar when the user logs out in another tab of the browser', async () => {
@@ -96,7 +124,7 @@ describe('shop uploads', () => {
     expect((await upload(tab, `${ACCOUNT}.uploadAvatar`, { name: 'me.png', bytes: PNG, type: 'image/png' }, cookie)).status).toBe(200);
     // The upload's delta went to the upload's response: the tab shows the avatar once it loads the page again.
     await tab.hydrate();
-    expect(tab.latest(ACCOUNT, 'avatarUrl')).toMatch(/^\/_upload\/avatars\/user-\d+\.png\?v=\d+$/);
+    expect(tab.latest(ACCOUNT, 'avatarUrl')).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.png$/);
     const other = await openTab(cookie);
     other.send(`${ACCOUNT}.logout`);
     await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
@@ -113,7 +141,7 @@ describe('shop uploads', () => {
   });
 
   it('refuses a file that is not an image, whatever its declared type', async () => {
-    const cookie = await httpLogin('demo', 'demo123');
+    const cookie = await demoCookie();
     const tab = await openTab(cookie);
     const before = await stored('avatars');
     const html = { name: 'evil.png', bytes: Buffer.from('<html><script>alert(1)</script></html>'), type: 'image/png' };
@@ -123,7 +151,7 @@ describe('shop uploads', () => {
   });
 
   it('refuses a shopper\'s product picture (staff only)', async () => {
-    const cookie = await httpLogin('demo', 'demo123');
+    const cookie = await demoCookie();
     const tab = await openTab(cookie);
     const response = await upload(tab, `${STAFF}.attachImage`, { name: 'p.gif', bytes: GIF, type: 'image/gif' }, cookie, { productId: 2 });
     expect(response.status).toBe(403);

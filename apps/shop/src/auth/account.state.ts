@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { UseGuards } from '@nestjs/common';
 import { Throttle } from '@nestjs/throttler';
@@ -79,7 +80,8 @@ export class AccountState extends AppState {
 
   /**
    * The shopper's avatar (buffered upload). Login-guarded: a logged-out upload is refused before its body is read.
-   * The file is kept only when its first bytes say it is an image, under a name made from the user id.
+   * The file is kept only when its first bytes say it is an image, under a random name (128 bits) in the user's folder,
+   * in place of the user's earlier avatar.
    */
   @EventHandler()
   @UseGuards(LoggedInGuard)
@@ -87,9 +89,9 @@ export class AccountState extends AppState {
     // No guard runs where events run on tier none (PROFILE=reflex_only): no request, so nobody to keep an avatar for.
     const user = request?.user as SessionUser | undefined;
     if (!user) throw new BridgeError('unauthorized', 'Please log in first.', undefined, 401);
-    // A new avatar of the same format has the same path: the version makes browsers fetch it again (the file
-    // server ignores the query string).
-    this._avatar = `${await this.images.keep(files, 'avatars', `user-${user.id}`)}?v=${Date.now()}`;
+    // A random name: the file server serves anyone who knows the path, and `user-<id>` let anyone fetch every user's
+    // avatar by counting. Each avatar gets a new path (so browsers fetch it again), and the user's earlier one goes.
+    this._avatar = await this.images.keep(files, `avatars/user-${user.id}`, randomBytes(16).toString('base64url'), { replaces: '' });
     this._avatarOf = user.username;
   }
 }

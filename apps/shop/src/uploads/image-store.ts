@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Inject, Injectable, PayloadTooLargeException, UnsupportedMediaTypeException, BadRequestException } from '@nestjs/common';
 import type { UploadFile } from '@reflex-bridge/nest';
@@ -22,7 +22,7 @@ export class ImageStore {
    * Moves the single image of `files` to `<name>.<ext>` under `folder` (names chosen by the shop, never from the
    * upload) and returns its URL. Throws 400/413/415 without keeping anything otherwise.
    */
-  async keep(files: UploadFile[], folder: string, name: string): Promise<string> {
+  async keep(files: UploadFile[], folder: string, name: string, options: KeepOptions = {}): Promise<string> {
     if (files.length !== 1) throw new BadRequestException('Send exactly one image.');
     const file = files[0];
     if (file.size > MAX_IMAGE_BYTES) throw new PayloadTooLargeException(`Images are limited to ${MAX_IMAGE_BYTES} bytes.`);
@@ -32,6 +32,22 @@ export class ImageStore {
     const destination = join(this.directory, folder, `${name}.${kind}`);
     await mkdir(dirname(destination), { recursive: true });
     await file.moveTo(destination);
+    if (options.replaces !== undefined) await this.removeOthers(dirname(destination), options.replaces, `${name}.${kind}`);
     return `/_upload/${relative}`;
   }
+
+  /** Removes the files of `directory` whose names start with `prefix`, except `kept`. */
+  private async removeOthers(directory: string, prefix: string, kept: string): Promise<void> {
+    const names = await readdir(directory);
+    await Promise.all(names.filter((other) => other.startsWith(prefix) && other !== kept).map((other) => rm(join(directory, other), { force: true })));
+  }
+}
+
+/** How {@link ImageStore.keep} keeps an image. */
+export interface KeepOptions {
+  /**
+   * Once the new image is kept, removes the other files of its folder whose names start with this (`''`: all of
+   * them): the images it replaces, which would stay served otherwise (an earlier one of another format, for one).
+   */
+  replaces?: string;
 }
