@@ -17,6 +17,14 @@ describe('readShopConfig', () => {
     expect(readShopConfig({ NODE_ENV: 'production', SESSION_SECRET: SECRET, DEMO_USERS: '1' }).demoUsers).toBe(true);
   });
 
+  it('reads PORT as a port number, refusing anything else instead of listening where nobody looks', () => {
+    // PORT= (empty) was port 0: a random port, announced as "listening on http://localhost:0"; PORT=80a was NaN.
+    expect(readShopConfig({}).port).toBe(3000);
+    expect(readShopConfig({ PORT: '' }).port).toBe(3000);
+    expect(readShopConfig({ PORT: '8080' }).port).toBe(8080);
+    for (const port of ['80a', ' ', '0x50', '1e3', '-1', '65536', '3000.5']) expect(() => readShopConfig({ PORT: port })).toThrow(/PORT must be/);
+  });
+
   it('listens on every interface unless HOST names one', () => {
     expect(readShopConfig({}).host).toBeUndefined();
     expect(readShopConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');

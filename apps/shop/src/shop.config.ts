@@ -56,7 +56,7 @@ export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig
     throw new Error(`NODE_ENV=production needs a SESSION_SECRET of at least ${MIN_SECRET_CHARS} characters (openssl rand -base64 48)`);
   }
   return {
-    port: Number(env.PORT ?? 3000),
+    port: portOf(env.PORT),
     host: env.HOST || undefined,
     redisUrl: env.REDIS_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
@@ -71,6 +71,14 @@ export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig
     profile: profileOf(env.PROFILE),
     devServerUrl: env.VITE_DEV_URL || 'http://localhost:5173',
   };
+}
+
+/** PORT: unset or empty is 3000; otherwise decimal digits within 0–65535 (Number() read `''` as 0: a random port). */
+function portOf(value: string | undefined): number {
+  if (!value) return 3000;
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(port <= 65_535)) throw new Error(`PORT must be a port number, 0 to 65535 (got "${value}")`);
+  return port;
 }
 
 function profileOf(value: string | undefined): ShopConfig['profile'] {
