@@ -114,6 +114,13 @@ describe('shop uploads', () => {
     expect((await fetch(`${shop.url}${second}`)).status).toBe(200);
     expect((await fetch(`${shop.url}${first}`)).status).toBe(404);
     expect(await stored(`avatars/user-${id}`)).toEqual([second.split('/').at(-1)]);
+
+    // Another tab of the same user (or this one after a reload) shows the current avatar once the page's refresh
+    // ran, not the removed one it may still hold, nor none: the avatar was this tab's state alone.
+    const other = await openTab(cookie);
+    other.send(`${ACCOUNT}.refresh`);
+    await other.untilVar(ACCOUNT, 'avatarUrl', second);
+    expect(other.errors).toEqual([]);
   });
 
   it('clears a tab\'s staff controls and avatar when the user logs out in another tab of the browser', async () => {

@@ -62,12 +62,18 @@ export class AccountState extends AppState {
     this._staffOf = user.staff ? user.username : '';
   }
 
-  /** As a bridged event it refreshes the auth snapshot (after a page load), and the staff hint with it. */
+  /**
+   * As a bridged event it refreshes the auth snapshot (after a page load), and the staff hint and avatar with it: the
+   * avatar may have been replaced from another tab (and the one this tab held removed), or never set in this tab.
+   */
   @EventHandler()
-  refresh(@EventRequest() request: Request | undefined): void {
+  async refresh(@EventRequest() request: Request | undefined): Promise<void> {
     // No request under PROFILE=reflex_only (tier none): nobody is signed in as far as events know.
     const user = request?.user as SessionUser | undefined;
     this._staffOf = user?.staff ? user.username : '';
+    if (!user) return;
+    this._avatar = await this.images.current(avatarFolder(user));
+    this._avatarOf = user.username;
   }
 
   @EventHandler()
@@ -91,7 +97,12 @@ export class AccountState extends AppState {
     if (!user) throw new BridgeError('unauthorized', 'Please log in first.', undefined, 401);
     // A random name: the file server serves anyone who knows the path, and `user-<id>` let anyone fetch every user's
     // avatar by counting. Each avatar gets a new path (so browsers fetch it again), and the user's earlier one goes.
-    this._avatar = await this.images.keep(files, `avatars/user-${user.id}`, randomBytes(16).toString('base64url'), { replaces: '' });
+    this._avatar = await this.images.keep(files, avatarFolder(user), randomBytes(16).toString('base64url'), { replaces: '' });
     this._avatarOf = user.username;
   }
+}
+
+/** Where a user's avatar is kept: a folder of its own, holding the current avatar only. */
+function avatarFolder(user: SessionUser): string {
+  return `avatars/user-${user.id}`;
 }

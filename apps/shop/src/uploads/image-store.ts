@@ -36,6 +36,19 @@ export class ImageStore {
     return `/_upload/${relative}`;
   }
 
+  /**
+   * The URL of the image kept in `folder` (the one of a folder whose images replace each other), `''` when it holds
+   * none; a folder name is the shop's, never a client's.
+   */
+  async current(folder: string): Promise<string> {
+    const names = await readdir(join(this.directory, folder)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    const image = names.filter((name) => /\.(png|jpg|gif|webp)$/.test(name)).sort()[0];
+    return image ? `/_upload/${folder}/${image}` : '';
+  }
+
   /** Removes the files of `directory` whose names start with `prefix`, except `kept`. */
   private async removeOthers(directory: string, prefix: string, kept: string): Promise<void> {
     const names = await readdir(directory);
