@@ -184,5 +184,12 @@ describe('shop uploads', () => {
     const served = await fetch(`${shop.url}/_upload/products/product-1.gif`);
     expect(served.status).toBe(200);
     expect(Buffer.from(await served.arrayBuffer()).equals(GIF)).toBe(true);
+
+    // A picture of another format replaces it: the GIF is no longer kept nor served (it stayed, for good).
+    const png = await upload(staff, `${STAFF}.attachImage`, { name: 'cup.png', bytes: PNG, type: 'image/png' }, cookie, { productId: 1 });
+    expect(png.status).toBe(200);
+    await png.text();
+    expect(await stored('products')).toEqual(['product-1.png']);
+    expect((await fetch(`${shop.url}/_upload/products/product-1.gif`)).status).toBe(404);
   });
 });

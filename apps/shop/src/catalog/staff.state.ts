@@ -32,7 +32,8 @@ export class StaffState {
     // HttpException is mapped to its status on the full tier only (elsewhere it is a handler_error).
     if (!(request?.user as SessionUser | undefined)?.staff) throw new BridgeError('forbidden', 'Staff only.', undefined, 403);
     if (!isProductId(productId) || !(await this.catalogue.find(productId))) throw new NotFoundException(`No product ${productId}`);
-    const url = await this.images.keep(files, 'products', `product-${productId}`);
+    // It replaces the product's earlier picture, which stayed served for good when it had another format.
+    const url = await this.images.keep(files, 'products', `product-${productId}`, { replaces: `product-${productId}.` });
     await this.catalogue.setImage(productId, url);
     this.lastImagedProduct = productId;
   }
