@@ -28,7 +28,7 @@ async function bootstrap(): Promise<void> {
 
 // WORKERS=N runs N worker processes sharing the port (Node's cluster module); with REDIS_URL they share
 // states, sessions, the event cache, live updates and sockets. Behind nginx, run one process per port instead.
-const workers = Number(process.env.WORKERS ?? 1);
+const workers = readShopConfig().workers;
 if (workers > 1 && cluster.isPrimary) {
   if (!process.env.REDIS_URL) console.warn('WORKERS > 1 without REDIS_URL: each worker keeps its own states and sessions.');
   for (let i = 0; i < workers; i++) cluster.fork();

@@ -25,6 +25,14 @@ describe('readShopConfig', () => {
     for (const port of ['80a', ' ', '0x50', '1e3', '-1', '65536', '3000.5']) expect(() => readShopConfig({ PORT: port })).toThrow(/PORT must be/);
   });
 
+  it('reads WORKERS as a count of processes, refusing anything else instead of running one or forking thousands', () => {
+    // WORKERS=four (or 4x) was NaN: one process and no word of it; WORKERS=100000 forked that many processes.
+    expect(readShopConfig({}).workers).toBe(1);
+    expect(readShopConfig({ WORKERS: '' }).workers).toBe(1);
+    expect(readShopConfig({ WORKERS: '4' }).workers).toBe(4);
+    for (const workers of ['four', '4x', '0', '-2', '2.5', '1e2', '100000']) expect(() => readShopConfig({ WORKERS: workers })).toThrow(/WORKERS must be/);
+  });
+
   it('listens on every interface unless HOST names one', () => {
     expect(readShopConfig({}).host).toBeUndefined();
     expect(readShopConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');

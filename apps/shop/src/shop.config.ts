@@ -41,7 +41,12 @@ export interface ShopConfig {
   profile: 'integrated' | 'split_dev' | 'reflex_only';
   /** Vite's dev server, for the `split_dev` profile (VITE_DEV_URL). */
   devServerUrl: string;
+  /** Worker processes sharing the port through Node's cluster module (WORKERS, 1 to {@link MAX_WORKERS}; default 1). */
+  workers: number;
 }
+
+/** The most WORKERS the shop forks: one per core is the useful number, and a typo must not fork without end. */
+export const MAX_WORKERS = 256;
 
 const PROFILES = new Set(['integrated', 'split_dev', 'reflex_only']);
 
@@ -70,6 +75,7 @@ export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig
     devtools: (env.DEVTOOLS === '1' || env.DEVTOOLS === 'true') && env.NODE_ENV !== 'production',
     profile: profileOf(env.PROFILE),
     devServerUrl: env.VITE_DEV_URL || 'http://localhost:5173',
+    workers: workersOf(env.WORKERS),
   };
 }
 
@@ -79,6 +85,14 @@ function portOf(value: string | undefined): number {
   const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
   if (!(port <= 65_535)) throw new Error(`PORT must be a port number, 0 to 65535 (got "${value}")`);
   return port;
+}
+
+/** WORKERS: unset or empty is 1; otherwise a whole number within 1–{@link MAX_WORKERS} (Number() read `four` as NaN: one). */
+function workersOf(value: string | undefined): number {
+  if (!value) return 1;
+  const workers = /^\d{1,6}$/.test(value) ? Number(value) : NaN;
+  if (!(workers >= 1 && workers <= MAX_WORKERS)) throw new Error(`WORKERS must be a number of processes, 1 to ${MAX_WORKERS} (got "${value}")`);
+  return workers;
 }
 
 function profileOf(value: string | undefined): ShopConfig['profile'] {
