@@ -328,6 +328,42 @@ describe('live lists', () => {
     await client.untilVar(BOARD, 'notes', [{ id: 5, text: 'still here', owner: null }, { id: 6, text: 'live', owner: null }]);
   });
 
+  it('re-reads every shown row on a refetch (a bulk change of unknown rows), scoped per user, and replays it', async () => {
+    NOTES.clear();
+    const live = app.app.get(LiveBroadcaster);
+    const alice = await subscribe(app, await login(app.url, 'alice', 'wonderland'));
+    const bob = await subscribe(app, await login(app.url, 'bob', 'builder'));
+    sockets.push(alice, bob);
+    upsert({ id: 20, text: 'public', owner: null });
+    upsert({ id: 21, text: 'to be deleted in bulk', owner: null });
+    upsert({ id: 22, text: "alice's", owner: 'alice' });
+    for (const id of [20, 21, 22]) await live.publish(new ModelChange(LABEL, 'created', id));
+    await alice.untilVar(BOARD, 'notes', [{ id: 20, text: 'public', owner: null }, { id: 21, text: 'to be deleted in bulk', owner: null }, { id: 22, text: "alice's", owner: 'alice' }]);
+    await bob.untilVar(BOARD, 'notes', [{ id: 20, text: 'public', owner: null }, { id: 21, text: 'to be deleted in bulk', owner: null }]);
+    // A bulk UPDATE / DELETE: which rows changed is not known, only the model.
+    upsert({ id: 20, text: 'public, renamed in bulk', owner: null });
+    NOTES.delete(21);
+    upsert({ id: 22, text: 'now private to bob', owner: 'bob' });
+    await live.publish(ModelChange.refetch(LABEL));
+    await alice.untilVar(BOARD, 'notes', [{ id: 20, text: 'public, renamed in bulk', owner: null }]);
+    await bob.untilVar(BOARD, 'notes', [{ id: 20, text: 'public, renamed in bulk', owner: null }]);
+    expect(JSON.stringify(bob.updates)).not.toContain("alice's");
+
+    // A refetch published between a page's load and its live_subscribe is replayed.
+    const late = new RawSocket(app.url);
+    sockets.push(late);
+    await late.connected();
+    const published = Date.now();
+    while (Date.now() <= published) await new Promise((resolve) => setImmediate(resolve));
+    await late.hydrate();
+    late.send(`${BOARD}.load`);
+    await late.untilVar(BOARD, 'notes', [{ id: 20, text: 'public, renamed in bulk', owner: null }]);
+    upsert({ id: 20, text: 'renamed again, before the subscription', owner: null });
+    await live.publish(ModelChange.refetch(LABEL));
+    await subscribeTab(live, late);
+    await late.untilVar(BOARD, 'notes', [{ id: 20, text: 'renamed again, before the subscription', owner: null }]);
+  });
+
   it('never sends a row to a user who may not see it, and removes a row that leaves their scope', async () => {
     NOTES.clear();
     const alice = await subscribe(app, await login(app.url, 'alice', 'wonderland'));

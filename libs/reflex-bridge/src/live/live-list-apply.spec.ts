@@ -202,6 +202,32 @@ describe('applyLiveChange', () => {
       { numRuns: 150 },
     );
   });
+
+  it('a refetch re-reads every shown row through liveRow: changed rows replaced, gone or hidden rows removed', async () => {
+    const def = definition();
+    CatalogueState.db.clear();
+    CatalogueState.db.set(1, { id: 1, name: 'tea (renamed in bulk)' });
+    CatalogueState.db.set(3, { id: 3, name: 'jam', owner: 'bob' });
+    const shown = [
+      { id: 1, name: 'tea' },
+      { id: 2, name: 'deleted in bulk' },
+      { id: 3, name: 'jam' },
+    ];
+    CatalogueState.reads = 0;
+    const refetch = ModelChange.refetch('test.row');
+    const tabs = Array.from({ length: 50 }, () => subscriber(def, shown));
+    await Promise.all(tabs.map(({ state }) => applyLiveChange(state, LIST, refetch, 'ann', new LiveRowCache())));
+    for (const { view } of tabs) expect(view.changes()).toEqual({ rows: [{ id: 1, name: 'tea (renamed in bulk)' }] });
+    // Each shown row read once for the 50 tabs of one user (150 reads before the reads were shared).
+    expect(CatalogueState.reads).toBe(3);
+  });
+
+  it('a refetch leaves a list whose rows come from change data as it is (a refetch carries none)', () => {
+    const state = { rows: [{ id: 1, name: 'tea' }] };
+    const before = state.rows;
+    expect(applyLiveChange(state, LIST, ModelChange.refetch('test.row'), undefined)).toBeUndefined();
+    expect(state.rows).toBe(before);
+  });
 });
 
 /** The list without the copy a read through the view makes (as a real `paginated` function should read it). */

@@ -1,7 +1,7 @@
 import { isThenable, type MaybePromise } from '../common/maybe-promise.js';
 import { peekVar } from '../state/state-view.js';
 import { jsonValue } from '../state/json-form.js';
-import type { ModelChange } from './model-change.js';
+import { ModelChange } from './model-change.js';
 import type { LiveListDefinition } from './live-list.decorator.js';
 import type { LiveRowCache } from './live-row.cache.js';
 
@@ -47,6 +47,7 @@ export function applyLiveChange(state: LiveListState, list: LiveListDefinition, 
   }
   if (change.isDelete) return place(state, list, change, user, null, rows);
   const liveRow = state.liveRow;
+  if (change.isRefetch) return typeof liveRow === 'function' ? refetchShown(state, list, change, user, liveRow) : undefined;
   // liveRow's row (often an entity: Date columns, a class) as JSON makes it, once per scope: the state would save it
   // so anyway (see jsonForm), and doing it here keeps one row object shared by every subscriber of the scope, where
   // the commit would copy the whole list once per subscriber. change.data is JSON already (transports carry JSON).
@@ -68,4 +69,43 @@ function place(state: LiveListState, list: LiveListDefinition, change: ModelChan
   const compute = () => listAfterChange(shown, list.key, change, row, paginated);
   const next = rows ? rows.listAfter(change, list, user, shown, paginated, compute) : compute();
   if (next !== shown) state[list.property] = next;
+}
+
+/**
+ * The rows a `refetch` read, per user and key, for as long as the change lives: the broadcaster hands every
+ * subscriber the same change, so 10,000 tabs showing the same 50 rows make 50 reads, not 500,000.
+ */
+const refetched = new WeakMap<ModelChange, Map<unknown, Map<string, unknown>>>();
+
+/**
+ * A `refetch` (rows changed, which ones is unknown): each shown row is read again through `liveRow`, as an
+ * `updated` change of its key would, and replaced, or removed when `liveRow` no longer gives it. Rows not shown
+ * are not found this way (a `created` change is published for inserts, with their keys). Without `liveRow` the
+ * rows come from changes' `data`, which a refetch has none of: the list is left as it is.
+ */
+function refetchShown(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown, liveRow: NonNullable<LiveListState['liveRow']>): MaybePromise<void> {
+  const shown = (peekVar(state, list.property) as Row[] | undefined) ?? [];
+  if (shown.length === 0) return undefined;
+  let byUser = refetched.get(change);
+  if (!byUser) refetched.set(change, (byUser = new Map()));
+  let byKey = byUser.get(user);
+  if (!byKey) byUser.set(user, (byKey = new Map()));
+  const reads = shown.map((row) => {
+    const pk = row[list.key];
+    if (typeof pk !== 'string' && !(typeof pk === 'number' && Number.isFinite(pk))) return row; // not a key: kept as is
+    const key = String(pk);
+    if (byKey.has(key)) return byKey.get(key);
+    const computed = liveRow.call(state, new ModelChange(change.modelLabel, 'updated', pk, undefined, change.origin), user);
+    const read = isThenable(computed) ? Promise.resolve(computed).then(jsonValue) : jsonValue(computed);
+    // A failed read is not kept: the next subscriber tries again.
+    if (isThenable(read)) void read.then(undefined, () => byKey.delete(key));
+    byKey.set(key, read);
+    return read;
+  });
+  const settle = (rows: unknown[]) => {
+    state[list.property] = rows.filter((row): row is Row => row !== null && row !== undefined && typeof row === 'object');
+  };
+  if (reads.some(isThenable)) return Promise.all(reads).then(settle);
+  settle(reads);
+  return undefined;
 }

@@ -40,7 +40,7 @@ describe('ModelChange', () => {
     ['an array', [], /expected an object/],
     ['a missing label', { action: 'created', pk: 1 }, /"modelLabel" must be a non-empty string/],
     ['an empty label', { modelLabel: ' ', action: 'created', pk: 1 }, /"modelLabel"/],
-    ['an unknown action', { modelLabel: 'a.b', action: 'moved', pk: 1 }, /"action" must be "created", "updated" or "deleted", got "moved"/],
+    ['an unknown action', { modelLabel: 'a.b', action: 'moved', pk: 1 }, /"action" must be "created", "updated", "deleted" or "refetch", got "moved"/],
     ['an object pk', { modelLabel: 'a.b', action: 'created', pk: { id: 1 } }, /"pk" must be a string or a finite number/],
     ['a null pk', { modelLabel: 'a.b', action: 'created', pk: null }, /"pk"/],
     ['array data', { modelLabel: 'a.b', action: 'created', pk: 1, data: [1] }, /"data" must be a plain object/],

@@ -1,5 +1,12 @@
-/** What happened to a row: the three actions of the original's `ModelChange`. */
-export type ModelChangeAction = 'created' | 'updated' | 'deleted';
+/**
+ * What happened to a row: the three actions of the original's `ModelChange`, plus `refetch`: some rows of the
+ * model changed and which ones is not known (a TypeORM `QueryBuilder` update or delete), so a list re-reads the
+ * rows it shows. A `refetch` carries {@link REFETCH_PK} as its primary key.
+ */
+export type ModelChangeAction = 'created' | 'updated' | 'deleted' | 'refetch';
+
+/** The primary key of a `refetch` change: it stands for no row in particular. */
+export const REFETCH_PK = '*';
 
 /**
  * Who published a change and its place in that publisher's sequence. Transports stamp every change they send
@@ -21,7 +28,7 @@ export interface ModelChangeJSON {
   origin?: ChangeOrigin;
 }
 
-const ACTIONS: ReadonlySet<string> = new Set(['created', 'updated', 'deleted']);
+const ACTIONS: ReadonlySet<string> = new Set(['created', 'updated', 'deleted', 'refetch']);
 const MAX_LABEL_LENGTH = 255;
 /**
  * Longest publisher id: ours are UUIDs (36 characters). Receivers remember up to 10,000 publishers, so ids as long
@@ -56,7 +63,7 @@ function checkLabel(value: unknown): asserts value is string {
 
 function checkAction(value: unknown): asserts value is ModelChangeAction {
   if (typeof value !== 'string' || !ACTIONS.has(value)) {
-    fail(`"action" must be "created", "updated" or "deleted", got ${show(value)}`);
+    fail(`"action" must be "created", "updated", "deleted" or "refetch", got ${show(value)}`);
   }
 }
 
@@ -97,7 +104,7 @@ function checkOrigin(value: unknown): asserts value is ChangeOrigin | undefined 
 export class ModelChange {
   /**
    * @param modelLabel `"<app>.<model>"`, e.g. `"shop.product"`: what subscribers subscribe to.
-   * @param action `created`, `updated` or `deleted`.
+   * @param action `created`, `updated`, `deleted`, or `refetch` (rows of the model changed, which ones is unknown).
    * @param pk the row's primary key (a composite key is encoded by the caller, e.g. as a JSON string).
    * @param data optional extra fields (a plain JSON object).
    * @param origin set by transports; leave it out when creating a change.
@@ -131,6 +138,20 @@ export class ModelChange {
   /** True for `deleted`. */
   get isDelete(): boolean {
     return this.action === 'deleted';
+  }
+
+  /** True for `refetch`: rows of the model changed and which ones is not known; re-read the rows shown. */
+  get isRefetch(): boolean {
+    return this.action === 'refetch';
+  }
+
+  /**
+   * A `refetch` change of `modelLabel`: rows of it changed, which ones is not known.
+   * @example
+   * await broadcaster.publish(ModelChange.refetch('shop.product')); // after a bulk UPDATE
+   */
+  static refetch(modelLabel: string): ModelChange {
+    return new ModelChange(modelLabel, 'refetch', REFETCH_PK);
   }
 
   /** A copy carrying `origin` (used by transports and the broadcaster; the original is left as it was). */

@@ -163,11 +163,62 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     expect(seen).toHaveLength(2);
   });
 
-  it('publishes for a QueryBuilder insert (generated id) but not for a bulk update without keys', async () => {
-    jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+  it('publishes created for a QueryBuilder insert and repository.insert, with the generated ids', async () => {
     await dataSource.createQueryBuilder().insert().into(Product).values({ name: 'Lamp' }).execute();
-    await dataSource.createQueryBuilder().update(Product).set({ name: 'Renamed' }).where('id = :id', { id: 1 }).execute();
-    expect(summary()).toEqual(['shop.product created 1']);
+    await dataSource.getRepository(Product).insert([{ name: 'Desk' }, { name: 'Shelf' }]);
+    expect(summary()).toEqual(['shop.product created 1', 'shop.product created 2', 'shop.product created 3']);
+  });
+
+  // Each path a user may take to change rows without an entity: TypeORM names the model, not the rows, so the
+  // subscriber publishes a model-wide refetch (it published nothing before, and tabs stayed stale).
+  const bulkPaths: Array<[string, (ds: DataSource) => Promise<unknown>]> = [
+    ['QueryBuilder update', (ds) => ds.createQueryBuilder().update(Product).set({ name: 'Renamed' }).where('id = :id', { id: 1 }).execute()],
+    ['repository.update(id, partial)', (ds) => ds.getRepository(Product).update(1, { name: 'Renamed' })],
+    ['repository.update(criteria, partial)', (ds) => ds.getRepository(Product).update({ name: 'Lamp' }, { name: 'Renamed' })],
+    ['repository.increment', (ds) => ds.getRepository(StockLine).increment({ warehouse: 'north' }, 'quantity', 1)],
+    ['repository.decrement', (ds) => ds.getRepository(StockLine).decrement({ warehouse: 'north' }, 'quantity', 1)],
+    ['QueryBuilder delete', (ds) => ds.createQueryBuilder().delete().from(Product).where('id = :id', { id: 1 }).execute()],
+    ['repository.delete(id)', (ds) => ds.getRepository(Product).delete(1)],
+    ['repository.delete(criteria)', (ds) => ds.getRepository(Product).delete({ name: 'Lamp' })],
+    ['repository.softDelete(id)', (ds) => ds.getRepository(Product).softDelete(1)],
+  ];
+
+  it.each(bulkPaths)('publishes a refetch of the model for %s', async (_, change) => {
+    await dataSource.getRepository(Product).insert({ name: 'Lamp' });
+    await dataSource.getRepository(StockLine).insert({ warehouse: 'north', productId: 1, quantity: 3 });
+    seen.length = 0;
+    await change(dataSource);
+    expect(seen).toHaveLength(1);
+    expect(seen[0].isRefetch).toBe(true);
+    expect([`${seen[0].modelLabel} ${seen[0].action}`]).toEqual([expect.stringMatching(/^shop\.(product|stock) refetch$/)]);
+  });
+
+  it('publishes one refetch per model after a transaction of bulk changes commits, none when it rolls back', async () => {
+    await dataSource.getRepository(Product).insert([{ name: 'A' }, { name: 'B' }]);
+    seen.length = 0;
+    await expect(
+      dataSource.transaction(async (manager) => {
+        await manager.update(Product, 1, { name: 'A2' });
+        throw new Error('rollback (expected by the test)');
+      }),
+    ).rejects.toThrow(/rollback/);
+    expect(seen).toHaveLength(0);
+    let during = -1;
+    await dataSource.transaction(async (manager) => {
+      await manager.update(Product, 1, { name: 'A2' });
+      await manager.delete(Product, 2);
+      await manager.save(Product, { name: 'C' });
+      during = seen.length;
+    });
+    expect(during).toBe(0);
+    expect(summary()).toEqual(['shop.product refetch *', 'shop.product created 3']);
+  });
+
+  it('publishes nothing for raw SQL through query() (not seen by TypeORM subscribers)', async () => {
+    await dataSource.getRepository(Product).insert({ name: 'Lamp' });
+    seen.length = 0;
+    await dataSource.query('UPDATE product SET name = ? WHERE id = ?', ['Renamed', 1]);
+    expect(seen).toHaveLength(0);
   });
 
   it("never fails the caller's save when publishing fails; it logs instead", async () => {

@@ -67,8 +67,10 @@ function depthOf(runner: QueryRunner): number {
  * Changes made inside a transaction (TypeORM's `save()` and `remove()` open one) are published after it commits,
  * and dropped if it, or the savepoint they were made in, rolls back: other workers re-reading the row then see
  * what the change announced. Publishing failures are logged, never thrown into the caller's `save()` (the data
- * is committed by then). Bulk `QueryBuilder` updates and deletes carry no primary key and publish nothing:
- * publish those changes yourself with `LiveBroadcaster.publish`.
+ * is committed by then). Writes TypeORM makes without an entity (`QueryBuilder` update and delete,
+ * `repository.update(criteria, ...)`, `delete(criteria)`, `increment()`, `softDelete()`) name the model but not the
+ * rows: they publish one `refetch` change of the model per transaction (see `ModelChange.refetch`), on which live
+ * lists re-read the rows they show. Raw SQL (`query()`) is not seen by TypeORM subscribers and publishes nothing.
  *
  * @example
  * // in a provider that has the DataSource and the broadcaster
@@ -164,16 +166,22 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
     const label = this.registry.labelOf(metadata.target);
     if (label === undefined) return;
     const pk = primaryKey(metadata, ...sources);
-    if (pk === undefined) {
-      this.logger.debug(
-        `No primary key for the ${action} change of live model "${label}" (a QueryBuilder bulk operation?); nothing published`,
-      );
+    let change: ModelChange;
+    if (pk !== undefined) {
+      change = new ModelChange(label, action, pk);
+    } else if (action === 'created') {
+      this.logger.debug(`No primary key for the created change of live model "${label}"; nothing published`);
       return;
+    } else {
+      // A QueryBuilder update or delete (repository.update(criteria, ...), delete(id), increment(), ...): TypeORM
+      // tells which model changed, not which rows, so lists re-read the rows they show.
+      change = ModelChange.refetch(label);
     }
-    const change = new ModelChange(label, action, pk);
     if (runner?.isTransactionActive) {
       let pending = this.pending.get(runner);
       if (!pending) this.pending.set(runner, (pending = []));
+      // One refetch per model and savepoint level is enough: it re-reads every row shown when it is applied.
+      if (change.isRefetch && pending.some((entry) => entry.change.isRefetch && entry.change.modelLabel === label && entry.depth === depthOf(runner))) return;
       pending.push({ depth: depthOf(runner), change });
       return;
     }
