@@ -136,4 +136,22 @@ describeWithPostgres('Live updates for TypeORM writes that bypass entities (Quer
     expect(applied.map((c) => `${c.action} ${c.pk}`)).toEqual(['updated 3']);
     await tabCatchesUp('the tab to show the marker');
   }, 30_000);
+
+  it('the tab shows what a released savepoint changed when a later savepoint of the same transaction rolls back', async () => {
+    const runner = writer.createQueryRunner();
+    try {
+      await runner.startTransaction();
+      await runner.startTransaction(); // SAVEPOINT, released below
+      await runner.manager.save(QbProduct, { id: 1, name: 'renamed in a released savepoint', stock: 0 });
+      await runner.manager.update(QbProduct, 2, { name: 'bulk in a released savepoint' });
+      await runner.commitTransaction();
+      await runner.startTransaction(); // SAVEPOINT, rolled back below
+      await runner.manager.delete(QbProduct, 3);
+      await runner.rollbackTransaction();
+      await runner.commitTransaction();
+    } finally {
+      await runner.release();
+    }
+    await tabCatchesUp('the tab to show the released savepoint');
+  }, 30_000);
 });

@@ -163,6 +163,22 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     expect(seen).toHaveLength(2);
   });
 
+  it('keeps what a released savepoint recorded when a later savepoint rolls back', async () => {
+    const runner = dataSource.createQueryRunner();
+    await runner.startTransaction();
+    await runner.startTransaction(); // savepoint, released
+    await runner.manager.save(Product, { name: 'released' });
+    await runner.commitTransaction();
+    await runner.startTransaction(); // another savepoint at the same level, rolled back
+    await runner.manager.save(Product, { name: 'rolled back' });
+    await runner.rollbackTransaction();
+    await runner.commitTransaction();
+    await runner.release();
+    const rows = await dataSource.getRepository(Product).find();
+    expect(rows.map((p) => p.name)).toEqual(['released']);
+    expect(summary()).toEqual(rows.map((p) => `shop.product created ${p.id}`));
+  });
+
   it('publishes created for a QueryBuilder insert and repository.insert, with the generated ids', async () => {
     await dataSource.createQueryBuilder().insert().into(Product).values({ name: 'Lamp' }).execute();
     await dataSource.getRepository(Product).insert([{ name: 'Desk' }, { name: 'Shelf' }]);

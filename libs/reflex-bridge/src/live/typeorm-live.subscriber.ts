@@ -136,9 +136,15 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
   /** Publishes what the committed transaction recorded, in order; a released savepoint waits for its parent. */
   async afterTransactionCommit(event: TransactionCommitEvent): Promise<void> {
     const runner = event.queryRunner;
-    if (runner.isTransactionActive) return;
     const pending = this.pending.get(runner);
     if (!pending) return;
+    if (runner.isTransactionActive) {
+      // A released savepoint: what it recorded now belongs to its parent (the depth is already decremented), so a
+      // later savepoint at the same level that rolls back must not drop it.
+      const depth = depthOf(runner);
+      for (const entry of pending) if (entry.depth > depth) entry.depth = depth;
+      return;
+    }
     this.pending.delete(runner);
     for (const { change } of pending) await this.send(change);
   }
