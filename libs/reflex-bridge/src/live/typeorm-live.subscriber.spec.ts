@@ -209,6 +209,15 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     expect([`${seen[0].modelLabel} ${seen[0].action}`]).toEqual([expect.stringMatching(/^shop\.(product|stock) refetch$/)]);
   });
 
+  it('publishes a refetch, not the new key, for a QueryBuilder update that sets the primary key', async () => {
+    await dataSource.getRepository(Product).insert({ name: 'Lamp' });
+    seen.length = 0;
+    // The row shown as #1 is now #9: announcing "updated 9" left every tab showing a row #1 that no longer exists.
+    await dataSource.getRepository(Product).update(1, { id: 9 });
+    await dataSource.createQueryBuilder().update(Product).set({ id: 10, name: 'Lamp 10' }).where('id = :id', { id: 9 }).execute();
+    expect(summary()).toEqual(['shop.product refetch *', 'shop.product refetch *']);
+  });
+
   it('publishes one refetch per model after a transaction of bulk changes commits, none when it rolls back', async () => {
     await dataSource.getRepository(Product).insert([{ name: 'A' }, { name: 'B' }]);
     seen.length = 0;

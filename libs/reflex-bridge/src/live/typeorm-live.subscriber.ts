@@ -113,8 +113,11 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
     return this.record(event.queryRunner, event.metadata, 'created', event.entity, event.entityId);
   }
 
-  /** Publishes `updated`. */
+  /** Publishes `updated`; a model-wide `refetch` for a QueryBuilder update (no row loaded: which rows is unknown). */
   afterUpdate(event: UpdateEvent<ObjectLiteral>): Promise<void> {
+    // save() loads the row it updates; a QueryBuilder update (repository.update, increment, ...) passes only the
+    // values it set as the entity, so a primary key in them is a new key, not the row that was updated.
+    if (event.databaseEntity === undefined) return this.record(event.queryRunner, event.metadata, 'updated');
     return this.record(event.queryRunner, event.metadata, 'updated', event.entity, event.databaseEntity);
   }
 
