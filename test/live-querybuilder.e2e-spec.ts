@@ -108,6 +108,7 @@ describeWithPostgres('Live updates for TypeORM writes that bypass entities (Quer
     ['QueryBuilder delete()', (ds) => ds.createQueryBuilder().delete().from(QbProduct).where('id = :id', { id: 1 }).execute()],
     ['repository.delete(id)', (ds) => ds.getRepository(QbProduct).delete(2)],
     ['repository.softDelete(id)', (ds) => ds.getRepository(QbProduct).softDelete(3)],
+    ['repository.clear() (TRUNCATE)', (ds) => ds.getRepository(QbProduct).clear()],
     ['QueryBuilder insert()', (ds) => ds.createQueryBuilder().insert().into(QbProduct).values({ name: 'chair' }).execute()],
     ['an update and a delete in one committed transaction', (ds) => ds.transaction(async (m) => {
       await m.update(QbProduct, 1, { name: 'LAMP' });

@@ -197,6 +197,7 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     ['repository.delete(id)', (ds) => ds.getRepository(Product).delete(1)],
     ['repository.delete(criteria)', (ds) => ds.getRepository(Product).delete({ name: 'Lamp' })],
     ['repository.softDelete(id)', (ds) => ds.getRepository(Product).softDelete(1)],
+    ['repository.clear()', (ds) => ds.getRepository(Product).clear()],
   ];
 
   it.each(bulkPaths)('publishes a refetch of the model for %s', async (_, change) => {
@@ -224,6 +225,7 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     await expect(
       dataSource.transaction(async (manager) => {
         await manager.update(Product, 1, { name: 'A2' });
+        await manager.clear(Product);
         throw new Error('rollback (expected by the test)');
       }),
     ).rejects.toThrow(/rollback/);

@@ -1,5 +1,6 @@
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import type {
+  AfterQueryEvent,
   DataSource,
   EntityMetadata,
   EntitySubscriberInterface,
@@ -23,6 +24,12 @@ interface Pending {
   depth: number;
   change: ModelChange;
 }
+
+/**
+ * The table a statement empties whole: `repository.clear()` sends `TRUNCATE TABLE "t"` (Postgres, optionally
+ * `CASCADE`) or `DELETE FROM "t"` (SQLite), with no subscriber event. Nothing else is read from SQL.
+ */
+const CLEAR_TABLE = /^\s*(?:TRUNCATE\s+TABLE|DELETE\s+FROM)\s+((?:"[^"]+"\.)?"[^"]+")(?:\s+CASCADE)?\s*;?\s*$/i;
 
 function keyPart(value: unknown): string | number {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
@@ -68,7 +75,7 @@ function depthOf(runner: QueryRunner): number {
  * and dropped if it, or the savepoint they were made in, rolls back: other workers re-reading the row then see
  * what the change announced. Publishing failures are logged, never thrown into the caller's `save()` (the data
  * is committed by then). Writes TypeORM makes without an entity (`QueryBuilder` update and delete,
- * `repository.update(criteria, ...)`, `delete(criteria)`, `increment()`, `softDelete()`) name the model but not the
+ * `repository.update(criteria, ...)`, `delete(criteria)`, `increment()`, `softDelete()`, `clear()`) name the model but not the
  * rows: they publish one `refetch` change of the model per transaction (see `ModelChange.refetch`), on which live
  * lists re-read the rows they show. Raw SQL (`query()`) is not seen by TypeORM subscribers and publishes nothing.
  *
@@ -134,6 +141,18 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
   /** Publishes `created`: a recovered row comes back into lists. */
   afterRecover(event: RecoverEvent<ObjectLiteral>): Promise<void> {
     return this.record(event.queryRunner, event.metadata, 'created', event.entityId, event.entity, event.databaseEntity);
+  }
+
+  /** Publishes a `refetch` after `repository.clear()` of a live entity (a statement no other event reports). */
+  afterQuery(event: AfterQueryEvent): Promise<void> | void {
+    if (!event.success) return;
+    const table = CLEAR_TABLE.exec(event.query)?.[1];
+    if (table === undefined) return;
+    const name = table.split('"').filter((part) => part !== '' && part !== '.');
+    const metadata = event.connection.entityMetadatas.find(
+      (candidate) => candidate.tableName === name[name.length - 1] && (name.length === 1 || candidate.schema === name[0]),
+    );
+    if (metadata) return this.record(event.queryRunner, metadata, 'deleted');
   }
 
   /** Publishes what the committed transaction recorded, in order; a released savepoint waits for its parent. */
