@@ -276,6 +276,29 @@ describe('hostile clients', () => {
       await victimServed();
     });
 
+    it('a connection that sends Engine.IO packets no Socket.IO client sends (noop, upgrade, close, a pong never asked for) is closed, joined or not', async () => {
+      // Engine.IO ignores them and only Socket.IO messages count against a connection's budget: 120 MB of one-byte
+      // noop frames written in two seconds were all decoded, the connection was never paused or closed, and another
+      // client's round trip went from 1 ms to 0.8-2 s.
+      const stray = Buffer.concat(Array.from({ length: 20_000 }, () => Buffer.from([0x81, 0x81, 0, 0, 0, 0, 0x36])));
+      const cases = ['6', '5', '1', '3'].flatMap((packet) => [false, true].map((join) => ({ packet, join })));
+      await Promise.all(
+        cases.map(async ({ packet, join }) => {
+          const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
+          if (join) expect(await raw.open()).toBe(true);
+          else await until(() => raw.closed || raw.received.length > 0, 'the Engine.IO open packet');
+          raw.send(packet);
+          await until(() => raw.closed, `the connection (${join ? 'joined' : 'not joined'}) sending "${packet}" to close`);
+        }),
+      );
+      // Written at once, as a script floods: the connection is closed, the rest is not read.
+      const flooder = new RawFrames(running.url, `&token=${randomUUID()}`);
+      expect(await flooder.open()).toBe(true);
+      (flooder.ws as unknown as { _socket: { write(data: Buffer): boolean } })._socket.write(stray);
+      await until(() => flooder.closed, 'the flooding connection to close');
+      await victimServed();
+    });
+
     it('attachments promised but never sent are bounded: the binary bytes count against the limit', async () => {
       const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
       expect(await raw.open()).toBe(true);

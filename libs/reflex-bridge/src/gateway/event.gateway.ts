@@ -25,6 +25,7 @@ import { OriginPolicy } from '../security/origin-policy.js';
 import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
 import { noStoreEngineAnswers } from '../security/no-store.engine-middleware.js';
 import { cutClosedConnections } from '../security/close-grace.js';
+import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 
@@ -145,6 +146,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     namespace.server.engine.use(this.connectionsPerAddress.middleware);
     // A connection the server closed does not wait 30 s for a client that stopped reading (see the function).
     cutClosedConnections(namespace.server.engine);
+    // Engine.IO packets no Socket.IO client sends here cost the server a decode each, counted against no budget.
+    closeOnStrayEnginePackets(namespace.server.engine);
     namespace.use((socket, next) => {
       const token = socket.handshake.query.token;
       if (!isClientToken(token)) {
