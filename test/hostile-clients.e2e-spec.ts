@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:net';
+import { connect, type Server } from 'node:net';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { type InMemoryStateStore, ReflexBridgeModule, type ReflexBridgeModuleOptions, ReflexStateService, StateStore, UnknownClientTokenError } from '@reflex-bridge/nest';
@@ -296,6 +296,35 @@ describe('hostile clients', () => {
       expect(await flooder.open()).toBe(true);
       (flooder.ws as unknown as { _socket: { write(data: Buffer): boolean } })._socket.write(stray);
       await until(() => flooder.closed, 'the flooding connection to close');
+      await victimServed();
+    });
+
+    it('a plain HTTP request to the event path with an endless body is refused and its connection closed, not read on', async () => {
+      // The event server speaks WebSocket only, so Engine.IO refuses every plain HTTP request with 400; it kept the
+      // connection alive, so Node read and discarded the rest of the body: 2-3 GB in 4 s from one connection, until
+      // Node's requestTimeout (300 s).
+      const port = Number(new URL(running.url).port);
+      for (const target of ['/_event/?EIO=4&transport=polling', '/_event/?EIO=4&transport=polling&sid=x', '/_event/']) {
+        const socket = connect(port, '127.0.0.1');
+        let answer = '';
+        let closed = false;
+        socket.on('data', (data: Buffer) => (answer += data.toString('latin1')));
+        socket.on('close', () => (closed = true));
+        socket.on('error', () => (closed = true));
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write(`POST ${target} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n`);
+        // The answer comes before any of the body is read; it is taken before the body starts (a connection closed
+        // with unread bytes is reset, and a reset may discard the answer on its way).
+        await until(() => closed || answer.includes('\r\n\r\n'), `the answer to ${target}`);
+        expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+        const chunk = Buffer.from(`4000\r\n${'a'.repeat(0x4000)}\r\n`);
+        // Writes on (as fast as the server reads) until the server closes the connection.
+        await until(() => {
+          if (!closed && socket.writableLength < 1_000_000) socket.write(chunk);
+          return closed;
+        }, `the connection posting to ${target} to close`);
+        socket.destroy();
+      }
       await victimServed();
     });
 

@@ -7,6 +7,7 @@ import type { EventClient } from '../common/event-client.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
 import { noStoreEngineAnswers } from '../security/no-store.engine-middleware.js';
+import { closeAfterEngineAnswers } from '../security/close-after-engine-answers.engine-middleware.js';
 import type { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import type { TokenOwnership } from '../security/token-ownership.service.js';
 import { ClientRegistry } from './client-registry.js';
@@ -92,7 +93,7 @@ describe('EventGateway', () => {
     } as unknown as Namespace;
     gateway.afterInit(namespace);
     expect(sessions.attach).toHaveBeenCalledWith(namespace, true, expect.any(Function));
-    expect(engineMiddlewares).toEqual([noStoreEngineAnswers, refuseSessionIdRequests, gateway.connectionsPerAddress.middleware]);
+    expect(engineMiddlewares).toEqual([noStoreEngineAnswers, closeAfterEngineAnswers, refuseSessionIdRequests, gateway.connectionsPerAddress.middleware]);
     const outcomes: Array<unknown> = [];
     let closed = 0;
     for (const token of [undefined, '', 'short', ['a', 'b'], 'x'.repeat(200), TOKEN]) {

@@ -24,6 +24,7 @@ import { isClientToken } from '../protocol/client-token.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
 import { noStoreEngineAnswers } from '../security/no-store.engine-middleware.js';
+import { closeAfterEngineAnswers } from '../security/close-after-engine-answers.engine-middleware.js';
 import { cutClosedConnections } from '../security/close-grace.js';
 import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
@@ -141,6 +142,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // Before Engine.IO reads a request: none may name an existing connection (a takeover, see the guard).
     // First, so that every refusal (the next middleware's too) says no-store: Engine.IO writes no Cache-Control.
     namespace.server.engine.use(noStoreEngineAnswers);
+    // Every plain HTTP answer here is a refusal: its connection is not read on (an endless body would be).
+    namespace.server.engine.use(closeAfterEngineAnswers);
     namespace.server.engine.use(refuseSessionIdRequests);
     // Then, before anything else is spent on it, the address's share of the worker's connections.
     namespace.server.engine.use(this.connectionsPerAddress.middleware);
