@@ -328,6 +328,18 @@ describe('hostile clients', () => {
       await victimServed();
     });
 
+    it('a join that carries a large auth payload closes the connection; a small one joins', async () => {
+      // Socket.IO keeps a join's payload (handshake.auth), parsed, for the connection's life: 20 connections each
+      // joining with 990 kB of empty objects held 424 MB.
+      const large = new RawFrames(running.url, `&token=${randomUUID()}`);
+      expect(await large.open(`40/_event,{"a":[${new Array(5_000).fill('{}').join(',')}]}`)).toBe(false);
+      await until(() => large.closed, 'the connection with a large join to close');
+      const small = new RawFrames(running.url, `&token=${randomUUID()}`);
+      expect(await small.open('40/_event,{"token":"x"}')).toBe(true);
+      small.close();
+      await victimServed();
+    });
+
     it('attachments promised but never sent are bounded: the binary bytes count against the limit', async () => {
       const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
       expect(await raw.open()).toBe(true);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { Decoder, Encoder } from 'socket.io-parser';
-import { guardedSocketIoParser, isForNamespace, MAX_FRAME_DEPTH, nestsDeeperThan, RefusedFrameError } from './guarded-socket-io.parser.js';
+import { guardedSocketIoParser, isForNamespace, MAX_FRAME_DEPTH, MAX_JOIN_FRAME_CHARS, nestsDeeperThan, RefusedFrameError } from './guarded-socket-io.parser.js';
 
 const { Decoder: GuardedDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 10_000 });
 
@@ -73,6 +73,16 @@ describe('guardedSocketIoParser', () => {
       const { packets, error } = decode(new GuardedDecoder(), ['0/_event,', '2/_event,["event",{}]', second]);
       expect([packets.length, error instanceof RefusedFrameError]).toEqual([2, true]);
     }
+  });
+
+  it('closes a connection whose join carries more than a small auth payload, without parsing it', () => {
+    // Socket.IO keeps a join's payload (`handshake.auth`) as long as the connection: 990 kB of `{}` held 21 MB each.
+    const join = (chars: number) => `0/_event,{"a":"${'x'.repeat(chars - '0/_event,{"a":""}'.length)}"}`;
+    expect(join(MAX_JOIN_FRAME_CHARS)).toHaveLength(MAX_JOIN_FRAME_CHARS);
+    expect(decode(new GuardedDecoder(), [join(MAX_JOIN_FRAME_CHARS)]).packets).toHaveLength(1);
+    const { packets, error } = decode(new GuardedDecoder(), [join(MAX_JOIN_FRAME_CHARS + 1)]);
+    expect([packets.length, error instanceof RefusedFrameError]).toEqual([0, true]);
+    expect(decode(new GuardedDecoder(), [`0/_event,[${new Array(3_000).fill('{}').join(',')}]`]).error).toBeInstanceOf(RefusedFrameError);
   });
 
   it('measures nesting outside JSON strings exactly', () => {

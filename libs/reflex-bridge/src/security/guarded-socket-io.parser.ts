@@ -18,6 +18,14 @@ const COMMA = 0x2c;
  */
 export const MAX_FRAME_DEPTH = 64;
 
+/**
+ * The longest join (Socket.IO CONNECT frame) a connection may send, its namespace and auth payload included. Reflex
+ * clients send none (`0/_event,`); Socket.IO keeps a join's payload (`handshake.auth`) for as long as the connection
+ * lives, parsed: a 990 kB payload of empty objects held 21 MB per connection, 424 MB for 20 connections, and an
+ * address may hold 256 (`maxConnectionsPerAddress`).
+ */
+export const MAX_JOIN_FRAME_CHARS = 4_096;
+
 /** Frames shorter than this are not scanned for depth: they cannot nest deeply enough to cost anything to parse. */
 const DEPTH_SCAN_FROM = 1_024;
 
@@ -83,6 +91,8 @@ export interface FrameGuardSettings {
  *   count it, it closes the connection (no Socket.IO client sends anything before its join);
  * - binary attachments count with their packet against `maxMessageBytes`: past it the connection closes (Socket.IO
  *   keeps what it was promised until the packet is whole, and an attacker can promise and never send);
+ * - a join (CONNECT packet) over {@link MAX_JOIN_FRAME_CHARS} closes the connection unparsed: Socket.IO keeps its
+ *   payload for the connection's life;
  * - a second join (CONNECT packet) closes the connection. A Socket.IO client joins once per connection: after a
  *   refusal (`no_token`) it closes the connection itself, and the query it was refused for cannot change on it.
  *   Socket.IO let a refused connection ask again until its `connectTimeout` (45 s), each ask costing a socket, the
@@ -105,6 +115,7 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
         const type = frame.charCodeAt(0);
         if (type === CONNECT) {
           if (this.joinAsked === true) throw new RefusedFrameError('A connection may join once.');
+          if (frame.length > MAX_JOIN_FRAME_CHARS) throw new RefusedFrameError(`A join may carry at most ${MAX_JOIN_FRAME_CHARS} characters.`);
           this.joinAsked = true;
         }
         if (type === BINARY_EVENT || type === BINARY_ACK) this.binaryBytes = frame.length;
