@@ -18,7 +18,7 @@ import { isPromise, isThenable, then, tryCatch, tryFinally, type MaybePromise } 
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { TokenQueue } from './token-queue.js';
-import { knownSize, sizedSave, treeOf, type StateTree } from './state-tree.js';
+import { knownSize, nextTree, sizedSave, treeOf, type StateTree } from './state-tree.js';
 import type { EventClient } from '../common/event-client.js';
 import { buildRouterVar, routerVarShows } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
@@ -863,41 +863,42 @@ export class EventPipeline implements OnApplicationBootstrap {
     // NaN or undefined set as a whole var: saved and sent as null, as JSON (the Redis store, the client) has it.
     if (hasNonJsonPrimitive(changes)) changes = jsonForm(changes);
     const fullName = view.definition.fullName;
-    // A var the stored state lacks (a new client, a var added since) reads as its initial value. The copies are
-    // spreads, which keep a state of any size in V8's fast mode (an object filled key by key turns into a hash
-    // table past about 16 keys); the changes and the new state are written after, one by one, not inside the
-    // literal nor with `Object.assign`, a builtin of its own that nothing else on an event's path runs.
     const stored = tree.state[fullName];
-    const build = () => {
-      const committed = { ...(stored ?? view.allVars()) };
-      for (const name in changes) committed[name] = changes[name];
-      const state = { ...tree.state };
-      state[fullName] = committed;
-      return { committed, state };
-    };
-    let { committed, state } = build();
     // A state the tree lacked comes in whole, its defaults with it (a large initial list, say): measured however
     // small the change that brought it, or neither maxStateBytes nor the store's budget would count it.
-    if (stored === undefined || this.stateSize.mayGrow(changes)) {
-      // The tree's size before the event, when known, spares walking the states the event did not touch.
-      const before = knownSize(tree);
-      const measure = () => (before === undefined ? this.stateSize.sizeAfter(state, changes) : this.stateSize.sizeReplacing(before, fullName, stored, committed, changes));
-      this.stateSize.takeNonPlain();
-      let size = measure();
-      // A Date, a DTO: saved as JSON makes them, as the Redis store saves them, so the next event's handler finds the
-      // same value (an ISO string, plain fields) whichever store runs, and the delta is what was saved. New objects,
-      // not the measured ones changed in place: the meter remembers sizes by identity.
-      if (this.stateSize.takeNonPlain()) {
-        changes = jsonForm(changes);
-        ({ committed, state } = build());
-        size = measure();
-      }
-      this.refuseOver(size);
-      tree.measured = state;
-      tree.bytes = size;
+    if (stored === undefined || this.stateSize.mayGrow(changes)) return this.stageMeasured(tree, view, stored, changes);
+    tree.state = nextTree(tree.state, fullName, stored, changes);
+    return changes;
+  }
+
+  /** {@link stage} for a change that may grow the tree: measured, and refused over `maxStateBytes`. */
+  private stageMeasured(tree: StateTree, view: StateView, stored: Record<string, unknown> | undefined, changes: Record<string, unknown>): Record<string, unknown> {
+    const fullName = view.definition.fullName;
+    // A var the stored state lacks (a new client, a var added since) reads as its initial value.
+    const base = stored ?? view.allVars();
+    // The tree's size before the event, when known, spares walking the states the event did not touch.
+    const before = knownSize(tree);
+    this.stateSize.takeNonPlain();
+    let state = nextTree(tree.state, fullName, base, changes);
+    let size = this.sizeOf(state, before, fullName, stored, changes);
+    // A Date, a DTO: saved as JSON makes them, as the Redis store saves them, so the next event's handler finds the
+    // same value (an ISO string, plain fields) whichever store runs, and the delta is what was saved. New objects,
+    // not the measured ones changed in place: the meter remembers sizes by identity.
+    if (this.stateSize.takeNonPlain()) {
+      changes = jsonForm(changes);
+      state = nextTree(tree.state, fullName, base, changes);
+      size = this.sizeOf(state, before, fullName, stored, changes);
     }
+    this.refuseOver(size);
+    tree.measured = state;
+    tree.bytes = size;
     tree.state = state;
     return changes;
+  }
+
+  /** The size of `state`, the tree with `fullName`'s state replaced; from `before`, the old tree's, when known. */
+  private sizeOf(state: StoredState, before: number | undefined, fullName: string, stored: Record<string, unknown> | undefined, changes: Record<string, unknown>): number {
+    return before === undefined ? this.stateSize.sizeAfter(state, changes) : this.stateSize.sizeReplacing(before, fullName, stored, state[fullName]!, changes);
   }
 
   /**
