@@ -45,12 +45,11 @@ export class SnapshotWriter {
   /**
    * Before the auth chain runs: notes how many snapshots had been dropped, so that the ones written at the end
    * are skipped if a session ended while the event ran (a logout in another tab, say): the user the chain loaded
-   * may be that session's. Notes when, too: a snapshot is as old as the read it is made of.
+   * may be that session's. (When the session is read, which a snapshot is as old as, the tier guard notes as its
+   * middleware starts: an event answered by fast auth or on `none` never asks the clock.)
    */
   begin(outcome: BridgeOutcome): void {
-    if (!this.writes) return;
-    outcome.cacheReadAt = this.cache.dropCount;
-    outcome.sessionReadAtMs = Date.now();
+    if (this.writes) outcome.cacheReadAt = this.cache.dropCount;
   }
 
   /**

@@ -52,6 +52,8 @@ export abstract class MiddlewareTierGuard implements CanActivate {
     const response = http.getResponse<SyntheticResponse>();
     const outcome = outcomeOf(context);
     const start = phaseStart(outcome.timer);
+    // A snapshot of the session this chain reads expires a TTL from now (see SnapshotWriter), not from the event's end.
+    outcome.sessionReadAtMs = Date.now();
     // Devtools on: each middleware is timed under its own name.
     const run = outcome.timer?.trace ? namedSteps(chain, outcome.timer.trace) : chain;
     return then(runMiddlewareChain(run, request, response), (ran) => {
