@@ -158,6 +158,28 @@ describe('StateSizeMeter', () => {
     expect(new StateSizeMeter().sizeOf(ascii)).toBeLessThan(Buffer.byteLength(JSON.stringify(ascii)) + 50);
   });
 
+  it('measures a string as the bytes JSON writes for it, escapes included: control characters are not let through at 6 times the budget', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (text) => {
+        // Lone surrogates aside (JSON escapes them as 6 bytes, UTF-8 has 3 for them), measured exactly.
+        fc.pre(!/[\ud800-\udfff]/.test(text.replace(/[\ud800-\udbff][\udc00-\udfff]/g, '')));
+        // Against the same state with empty strings: what the text adds, as key and as value, is what JSON adds.
+        const bytes = (value: StoredState) => Buffer.byteLength(JSON.stringify(value));
+        const withText: StoredState = { root: { [text]: text } };
+        const empty: StoredState = { root: { '': '' } };
+        expect(new StateSizeMeter().sizeOf(withText) - new StateSizeMeter().sizeOf(empty)).toBe(bytes(withText) - bytes(empty));
+      }),
+    );
+    // 100,000 NUL characters are 600,000 bytes of JSON (\u0000 each).
+    const nul: StoredState = { root: { text: '\u0000'.repeat(100_000) } };
+    expect(new StateSizeMeter().sizeOf(nul)).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(nul)));
+  });
+
+  it('says a change of a short string may grow the state when JSON escapes it long', () => {
+    expect(new StateSizeMeter().mayGrow({ label: '\u0001'.repeat(50) })).toBe(true);
+    expect(new StateSizeMeter().mayGrow({ label: 'x'.repeat(50) })).toBe(false);
+  });
+
   it('says a change of a short string may grow the state when its UTF-8 form is long', () => {
     expect(new StateSizeMeter().mayGrow({ label: '\u{1F600}'.repeat(SMALL_VALUE_CHARS / 2) })).toBe(true);
   });

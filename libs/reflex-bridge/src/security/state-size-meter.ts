@@ -1,20 +1,41 @@
 import type { StoredState } from '../state/store/state-store.js';
 
-/** Strings up to this many UTF-8 bytes count as small: changing them cannot grow a state by more than that. */
+/** Strings up to this many bytes of JSON count as small: changing them cannot grow a state by more than that. */
 export const SMALL_VALUE_CHARS = 256;
 
-/** Whether `text` takes more than {@link SMALL_VALUE_CHARS} bytes; a UTF-16 unit takes at most 3, so a short one is not counted. */
+/**
+ * Whether `text` takes more than {@link SMALL_VALUE_CHARS} bytes of JSON. A UTF-16 unit takes at most 6 (a control
+ * character, escaped as `\u0000`), so a short one is not measured: the check runs on every event that sets a string.
+ */
 function isLongString(text: string): boolean {
-  return text.length > SMALL_VALUE_CHARS || (text.length * 3 > SMALL_VALUE_CHARS && utf8Bytes(text) > SMALL_VALUE_CHARS);
+  return text.length > SMALL_VALUE_CHARS || (text.length * 6 > SMALL_VALUE_CHARS && jsonTextBytes(text) > SMALL_VALUE_CHARS);
 }
 
+/** The characters JSON writes escaped: control characters, the quote and the backslash. */
+// eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
+const ESCAPED_BY_JSON = /[\u0000-\u001f"\\]/;
+
 /**
- * Bytes of `text` in UTF-8, what JSON of it takes on the wire and in Redis. Not `text.length`: that counts UTF-16
- * units, so a state of emoji (4 bytes, 2 units each) or CJK text (3 bytes, 1 unit) would pass a byte budget at 2 to
- * 3 times its size. A lone surrogate counts 3 (the replacement character it is encoded as).
+ * Bytes of `text` as JSON writes it (without its quotes), what it takes on the wire and in Redis: UTF-8, and the
+ * escapes. Not `text.length`: that counts UTF-16 units, so a state of emoji (4 bytes, 2 units each) or CJK text (3
+ * bytes, 1 unit) would pass a byte budget at 2 to 3 times its size, and one of control characters (`\u0001`, 6 bytes
+ * each) at 6 times. A lone surrogate counts 3 (JSON writes 6; no client sends one, as they cannot be typed).
  */
-function utf8Bytes(text: string): number {
-  return Buffer.byteLength(text, 'utf8');
+function jsonTextBytes(text: string): number {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  // Most text has nothing to escape: one native scan says so.
+  return ESCAPED_BY_JSON.test(text) ? bytes + escapeBytes(text) : bytes;
+}
+
+/** What JSON's escapes add to `text`'s UTF-8 bytes: 1 for `\"`, `\\`, `\n` and the like, 5 for `\u00XX`. */
+function escapeBytes(text: string): number {
+  let extra = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x22 || code === 0x5c || code === 0x08 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d) extra += 1;
+    else if (code < 0x20) extra += 5;
+  }
+  return extra;
 }
 
 /**
@@ -90,7 +111,7 @@ function describeTooDeep(value: object): TypeError {
  * that changes only small primitives is not measured at all ({@link StateSizeMeter.mayGrow}): the cap is kept
  * within a few hundred bytes per var, never exceeded by more.
  *
- * Sizes are estimates (strings by their UTF-8 bytes, numbers as 8 characters, containers as above): close enough for a cap of megabytes, and
+ * Sizes are estimates (strings by their bytes of JSON, numbers as 8 characters, containers as above): close enough for a cap of megabytes, and
  * the same on every worker for the same state. Of a tree it walks, only trees and objects of at least
  * {@link REMEMBERED_MIN_CHARS} are remembered: the walk skips what is large, and small objects are cheaper to
  * measure again than to remember. What an event set is remembered whatever its size ({@link StateSizeMeter.sizeAfter}).
@@ -116,7 +137,7 @@ export class StateSizeMeter {
     const known = this.sizes.get(state);
     if (known !== undefined) return known;
     let total = 2;
-    for (const name in state) total += utf8Bytes(name) + 4 + this.objectSize(state[name]);
+    for (const name in state) total += jsonTextBytes(name) + 4 + this.objectSize(state[name]);
     if (total >= REMEMBERED_MIN_CHARS) this.sizes.set(state, total);
     return total;
   }
@@ -141,7 +162,7 @@ export class StateSizeMeter {
    */
   sizeReplacing(before: number, name: string, previous: Record<string, unknown> | undefined, next: Record<string, unknown>, changes: Record<string, unknown>): number {
     this.rememberChanges(changes);
-    const entry = utf8Bytes(name) + 4;
+    const entry = jsonTextBytes(name) + 4;
     return before - (previous === undefined ? 0 : entry + this.objectSize(previous)) + entry + this.objectSize(next);
   }
 
@@ -198,7 +219,7 @@ export class StateSizeMeter {
     if (Array.isArray(value)) {
       for (const item of value) size += this.valueSize(item, depth) + 1;
     } else {
-      for (const key in value) size += utf8Bytes(key) + 4 + this.valueSize((value as Record<string, unknown>)[key], depth);
+      for (const key in value) size += jsonTextBytes(key) + 4 + this.valueSize((value as Record<string, unknown>)[key], depth);
     }
     if (size >= REMEMBERED_MIN_CHARS) this.sizes.set(value, size);
     return size;
@@ -219,7 +240,7 @@ export class StateSizeMeter {
   private valueSize(value: unknown, depth: number): number {
     switch (typeof value) {
       case 'string':
-        return utf8Bytes(value) + 2;
+        return jsonTextBytes(value) + 2;
       case 'number':
         // NaN and Infinity: JSON has them as null (see takeNonPlain).
         if (!Number.isFinite(value)) this.nonPlain = true;
