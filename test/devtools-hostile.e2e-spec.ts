@@ -197,6 +197,39 @@ describe('devtools: the size of GET /events', () => {
       await running.close();
     }
   }, 120_000);
+
+  it('holds a bounded number of bytes for clients that request the events and read nothing, however many do', async () => {
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, rateLimit: false }), NoteModule] });
+    const clients: Socket[] = [];
+    try {
+      const send = inProcessTab(running.app.get(EventPipeline));
+      // Over 4 MiB of events, so that each answer is as large as the route makes one.
+      for (let i = 0; i < 150; i++) await send(`${NOTE}.count`, { n: 250 });
+      const served: Socket[] = [];
+      (running.app.getHttpServer() as { on(event: 'connection', listener: (socket: Socket) => void): void }).on('connection', (socket) => served.push(socket));
+      const { port } = new URL(running.url);
+      for (let i = 0; i < 16; i++) {
+        const client = new Socket();
+        clients.push(client);
+        client.connect(Number(port), '127.0.0.1', () => {
+          // The client never reads: what the kernel's buffers do not take stays in the worker.
+          client.pause();
+          client.write('GET /_bridge/devtools/events?limit=500 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+        });
+      }
+      await until(() => served.length === 16 && served.every((socket) => socket.bytesWritten > 0), 'every answer to have started');
+      const held = served.map((socket) => socket.writableLength);
+      const total = held.reduce((sum, bytes) => sum + bytes, 0);
+      // Before: each answer was one write of about 4 MiB, held by the worker until the kernel had taken all of it (for
+      // a client that reads nothing over a real network, for good): 64 MiB for these 16, and as many more as a script
+      // opens connections. Now each is written as the client reads, at most a few tens of kilobytes ahead.
+      expect(Math.max(...held)).toBeLessThan(512 * 1024);
+      expect(total).toBeLessThan(4 * 1024 * 1024);
+    } finally {
+      for (const client of clients) client.destroy();
+      await running.close();
+    }
+  }, 120_000);
 });
 
 describe('devtools: the event stream', () => {

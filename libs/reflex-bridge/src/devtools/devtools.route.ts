@@ -14,6 +14,7 @@ import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { DevtoolsHistograms } from './devtools-histograms.js';
 import { DEVTOOLS_PAGE } from './devtools-page.js';
 import { DEVTOOLS_OVERLAY } from './devtools-overlay.js';
+import { writeEventsAnswer } from './events-answer.js';
 import { logText } from '../common/log-text.js';
 import { cutText, textOf } from '../common/bounded-text.js';
 
@@ -26,37 +27,6 @@ const MAX_QUERY_VALUE = 256;
  * later event for it. A browser's `EventSource` then connects again.
  */
 const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
-
-/**
- * Bytes of events one `GET <path>/events` answers at most. An event holds up to 500 steps, 50 queries and 8,000
- * characters of delta (50 kB of JSON and more): the 500 held by default came to 25 MB and more, made in one piece on
- * the event loop each time a devtools page loaded. Typical events take 1-2 kB, so 500 of them fit many times over.
- */
-const MAX_EVENTS_ANSWER_BYTES = 4 * 1024 * 1024;
-
-/**
- * The body of `GET <path>/events`: the events, newest first, as many as fit in {@link MAX_EVENTS_ANSWER_BYTES} (the
- * newest always, whatever its size), and `omitted`, how many of the `matching` ones were left out, when some were.
- * `events` is read only as far as the answer goes: the inspections of the events left out are never built (with 500
- * events of 500 steps each, building them all held the event loop for most of a second at each page load, for the
- * 47 that fit).
- */
-function eventsAnswer(events: Iterable<unknown>, matching: number, size: number, maxEvents: number): string {
-  const tail = `],"size":${size},"maxEvents":${maxEvents}`;
-  // Room for the wrapper and the omitted count, so the whole answer stays within the bound.
-  const budget = MAX_EVENTS_ANSWER_BYTES - tail.length - 64;
-  const parts: string[] = [];
-  let bytes = 0;
-  for (const event of events) {
-    const text = JSON.stringify(event);
-    const length = Buffer.byteLength(text) + 1;
-    if (parts.length > 0 && bytes + length > budget) break;
-    parts.push(text);
-    bytes += length;
-  }
-  const omitted = matching - parts.length;
-  return `{"events":[${parts.join(',')}${tail}${omitted > 0 ? `,"omitted":${omitted}` : ''}}`;
-}
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.statusCode = status;
@@ -87,7 +57,7 @@ function queryOf(req: IncomingMessage): URLSearchParams {
  * Serves the devtools under `devtools.path` (default `/_bridge/devtools`), only when devtools are on:
  * - `GET <path>` the page; `GET <path>/overlay.js` the overlay script;
  * - `GET <path>/events` the recent events, newest first (`?handler=&tier=&token=&limit=`), at most 4 MiB of them
- *   (`omitted` counts the rest); `GET <path>/events/<id>`;
+ *   (`omitted` counts the rest), written as the client reads them; `GET <path>/events/<id>`;
  *   `DELETE <path>/events` clears them; `GET <path>/stream` each new event as server-sent events;
  * - `GET <path>/state/<token>` a token's state tree; `GET <path>/advice` the tier advisor;
  *   `GET <path>/metrics` the bridge's histograms (with `metrics.registry`).
@@ -170,11 +140,13 @@ export class DevtoolsRoute implements OnModuleInit {
       } catch (error) {
         // A store or registry may reject with anything (undefined, a string): read it without throwing here.
         if (!res.headersSent) json(res, 500, { code: 'devtools_error', message: cutText(textOf(error instanceof Error ? error.message : error), 2_000) });
+        // An answer cut short by the error (the events, written as they are read): its client must not wait for the rest.
+        else res.destroy();
       }
     };
     adapter.get(base, guarded((_req, res) => send(res, 200, 'text/html; charset=utf-8', DEVTOOLS_PAGE.replace('__DEVTOOLS_PATH__', base)), 'navigation'));
     adapter.get(`${base}/overlay.js`, guarded((_req, res) => send(res, 200, 'text/javascript; charset=utf-8', DEVTOOLS_OVERLAY.replace('__DEVTOOLS_PATH__', base)), 'script'));
-    adapter.get(`${base}/events`, guarded((req, res) => send(res, 200, 'application/json; charset=utf-8', this.eventsAnswer(req, devtools.maxEvents))));
+    adapter.get(`${base}/events`, guarded((req, res) => this.eventsAnswer(req, res, devtools.maxEvents)));
     adapter.delete(`${base}/events`, guarded((_req, res) => {
       this.devtools.clear();
       json(res, 200, { ok: true });
@@ -196,9 +168,9 @@ export class DevtoolsRoute implements OnModuleInit {
     adapter.get(`${base}/stream`, guarded((req, res) => this.stream(req, res)));
   }
 
-  private eventsAnswer(req: IncomingMessage, maxEvents: number): string {
+  private eventsAnswer(req: IncomingMessage, res: ServerResponse, maxEvents: number): Promise<void> {
     const filter = this.filterOf(req);
-    return eventsAnswer(this.devtools.eachRecent(filter), this.devtools.countRecent(filter), this.devtools.size, maxEvents);
+    return writeEventsAnswer(res, this.devtools.eachRecent(filter), this.devtools.countRecent(filter), this.devtools.size, maxEvents);
   }
 
   private filterOf(req: IncomingMessage): InspectionFilter {
