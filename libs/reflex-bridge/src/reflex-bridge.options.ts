@@ -5,11 +5,12 @@ import type { BridgeOptions, MirrorOptions } from './bridge/bridge.options.js';
 import { EVENT_CACHE_DEFAULTS, resolveEventCacheOptions, type EventCacheOptions, type FastAuthOptions, type ResolvedEventCacheOptions } from './cache/event-cache.options.js';
 import type { MetricsOptions } from './metrics/metrics.options.js';
 import { DEVTOOLS_DEFAULTS, type DevtoolsOptions, type ResolvedDevtoolsOptions } from './devtools/devtools.options.js';
+import { refuseRouteCollisions, type ModuleRoute } from './common/module-routes.js';
 import { InvalidOptionError } from './invalid-option.error.js';
 import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
 import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './security/rate-limit.options.js';
 import { resolveSessionStoreOptions, type ResolvedSessionStoreOptions, type SessionStoreOptions } from './security/session-store.options.js';
-import { resolveReflexRoutesOptions, type ReflexRoutesOptions, type ResolvedReflexRoutesOptions } from './health/reflex-routes.options.js';
+import { pathPrefixOf, resolveReflexRoutesOptions, type ReflexRoutesOptions, type ResolvedReflexRoutesOptions } from './health/reflex-routes.options.js';
 import { resolveUploadOptions, type ResolvedUploadOptions, type UploadOptions } from './upload/upload.options.js';
 import { resolveAuditMode, resolveWorkers, type AuditMode } from './audit/audit.options.js';
 import { resolveRedisClusterOptions, type RedisClusterOptions, type ResolvedRedisClusterOptions } from './common/redis-cluster.options.js';
@@ -507,7 +508,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   // reflex_only: nothing of the app's pipeline runs, on events or at connect (the lists are still validated above).
   const reflexOnly = serving.profile === 'reflex_only';
   const fastAuth = resolveFastAuth(options.fastAuth);
-  return {
+  const resolved: ResolvedReflexBridgeOptions = {
     ...serving,
     preset,
     redisUrl: options.redisUrl,
@@ -561,6 +562,22 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
       asyncContext: bridge.asyncContext ?? DEFAULT_OPTIONS.bridge.asyncContext,
     },
   };
+  refuseRouteCollisions(moduleRoutes(resolved), resolved.spa?.base);
+  return resolved;
+}
+
+/** The HTTP paths the module answers with these options, each with the option that sets it. */
+function moduleRoutes(options: ResolvedReflexBridgeOptions): ModuleRoute[] {
+  const routes: ModuleRoute[] = [
+    { option: 'path', path: options.path, subtree: true },
+    { option: 'cookieHandoffPath', path: options.cookieHandoffPath, subtree: true },
+  ];
+  if (options.uploads) routes.push({ option: 'uploads (served at the prefix of path + "/_upload")', path: `${pathPrefixOf(options.path)}/_upload`, subtree: true });
+  if (options.reflexRoutes.ping !== undefined) routes.push({ option: 'reflexRoutes.ping', path: options.reflexRoutes.ping, subtree: false });
+  if (options.reflexRoutes.health !== undefined) routes.push({ option: 'reflexRoutes.health', path: options.reflexRoutes.health, subtree: false });
+  if (options.devtools) routes.push({ option: 'devtools.path', path: options.devtools.path, subtree: true });
+  if (options.metrics?.path !== undefined) routes.push({ option: 'metrics.path', path: options.metrics.path, subtree: false });
+  return routes;
 }
 
 /** A list of origins, each normalised as browsers send it (`https://app.example.com`, no path, no default port). */

@@ -1,0 +1,48 @@
+import { InvalidOptionError } from '../invalid-option.error.js';
+
+/** One HTTP path the module answers, and the option that sets it. */
+export interface ModuleRoute {
+  /** The option named in the error (`metrics.path`, `reflexRoutes.health`). */
+  option: string;
+  path: string;
+  /** Whether every path under it is the route's too (`devtools.path/events`, `<cookieHandoffPath>/<token>`). */
+  subtree: boolean;
+}
+
+/**
+ * The path as Express matches it: in any letter case, a trailing slash ignored (`/Metrics/` is `/metrics`).
+ */
+function matchedAs(path: string): string {
+  const lower = path.toLowerCase();
+  return lower.length > 1 && lower.endsWith('/') ? lower.replace(/\/+$/, '') || '/' : lower;
+}
+
+/** Whether `route` answers `path` (the same path, or one under a route that owns its subtree). */
+function answers(route: ModuleRoute, path: string): boolean {
+  const own = matchedAs(route.path);
+  const other = matchedAs(path);
+  return own === other || (route.subtree && other.startsWith(own === '/' ? '/' : `${own}/`));
+}
+
+/**
+ * Refuses module routes that would answer the same requests, and an SPA `base` that one of them takes: each is
+ * registered on the app's HTTP adapter, where the first registered silently answers for both (a `metrics.path` of
+ * `/_health` served the metrics to the load balancer, or the health to Prometheus, by the order of registration).
+ * The error names both options.
+ */
+export function refuseRouteCollisions(routes: readonly ModuleRoute[], spaBase?: string): void {
+  for (let later = 1; later < routes.length; later++) {
+    for (let earlier = 0; earlier < later; earlier++) {
+      const [a, b] = [routes[earlier]!, routes[later]!];
+      if (answers(a, b.path) || answers(b, a.path)) {
+        throw new InvalidOptionError(b.option, `"${b.path}" collides with ${a.option} ("${a.path}"): one route would answer the other's requests, and the other would never be reached. Move one of them.`);
+      }
+    }
+  }
+  if (spaBase === undefined) return;
+  for (const route of routes) {
+    if (answers(route, spaBase)) {
+      throw new InvalidOptionError('spa.base', `"${spaBase}" is taken by ${route.option} ("${route.path}"): the module's route answers there, so the SPA would never be served. Move one of them.`);
+    }
+  }
+}
