@@ -140,6 +140,46 @@ export default AppModule;
     expect(run.stderr).toContain('app.module.ts is TypeScript, which Node cannot load here: pass the built JavaScript file');
   }, 60_000);
 
+  // Before: "process.chdir() is not supported in workers", which told neither that codegen runs the app in a worker
+  // nor what to do about it.
+  it('names the worker thread and the ways out when the app calls what Node refuses in workers, and --main-thread runs it', async () => {
+    await writeFile(join(dir, 'chdir.js'), appWithHook(`process.chdir(${JSON.stringify(dir)});`));
+    const run = await codegen('--app', join(dir, 'chdir.js'), '--out', join(dir, 'chdir.ts'));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('process.chdir() is not supported in workers');
+    expect(run.stderr).toContain('worker thread');
+    expect(run.stderr).toContain('--main-thread');
+    expect(run.stderr).toContain('isMainThread');
+    expect(existsSync(join(dir, 'chdir.ts'))).toBe(false);
+    const main = await codegen('--app', join(dir, 'chdir.js'), '--out', join(dir, 'chdir.ts'), '--main-thread');
+    expect(main).toMatchObject({ code: 0, stderr: '' });
+    expect(existsSync(join(dir, 'chdir.ts'))).toBe(true);
+  }, 60_000);
+
+  it('--main-thread still gives up after --timeout when a provider waits on a server that never answers', async () => {
+    await writeFile(join(dir, 'waiting-main.js'), appWithHook('setInterval(() => {}, 1000); return new Promise(() => {});'));
+    const run = await codegen('--app', join(dir, 'waiting-main.js'), '--out', join(dir, 'waiting-main.ts'), '--timeout', '1', '--main-thread');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('after 1 s (--timeout)');
+    expect(existsSync(join(dir, 'waiting-main.ts'))).toBe(false);
+  }, 60_000);
+
+  // Before: "the app never finished booting ...: it awaits a promise that nothing is left to settle".
+  it('says that the app called process.exit() while it booted, with the code', async () => {
+    await writeFile(join(dir, 'exiting.js'), appWithHook('process.exit(3);'));
+    const run = await codegen('--app', join(dir, 'exiting.js'), '--out', join(dir, 'exiting.ts'));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('the app called process.exit(3) while booting the app module');
+    expect(existsSync(join(dir, 'exiting.ts'))).toBe(false);
+  }, 60_000);
+
+  // Before: "ENOTDIR: not a directory, scandir ..." once the app had been booted.
+  it('refuses a --declarations that is not a folder, before booting the app', async () => {
+    const run = await codegen('--app', join(dir, 'good.js'), '--out', join(dir, 'never.ts'), '--declarations', join(dir, 'good.js'));
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--declarations must be the folder');
+  }, 60_000);
+
   it('refuses a --timeout that is not a positive number of seconds', async () => {
     const run = await codegen('--app', join(dir, 'good.js'), '--out', join(dir, 'never.ts'), '--timeout', 'soon');
     expect(run.code).toBe(2);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
+import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -7,7 +8,7 @@ import { loadAppModule } from './app-module.loader.js';
 import { writeGeneratedModule } from './generated-module.writer.js';
 import { generateStateTypesFor } from './state-types.codegen.js';
 
-const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <file.ts> [--export <name>] [--types-package <package>] [--declarations <dir>] [--timeout <seconds>]
+const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <file.ts> [--export <name>] [--types-package <package>] [--declarations <dir>] [--timeout <seconds>] [--main-thread]
 
   --app          the app's built JavaScript file exporting its root Nest module (a class, a dynamic module, or a
                  function returning one); it is booted without listening to read its @State() classes
@@ -18,6 +19,9 @@ const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <fil
                  folder of --app; needs the package typescript, else types come from the initial values)
   --timeout      seconds the app may take to load, boot and close before the command gives up (default: 60); a
                  computed var's getter that runs for half of it is stopped, and the command fails naming it
+  --main-thread  boot the app in the command's main thread rather than a worker thread, for an app that calls what
+                 Node refuses in workers (process.chdir(), setting process.umask()); --timeout then stops an app that
+                 waits, not one whose code never yields
 `;
 
 /** How long the app may take to load, boot and close (`--timeout`), by default. */
@@ -41,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(command === undefined || command === '--help' ? USAGE : `Unknown command "${command}".\n\n${USAGE}`);
     return command === '--help' ? 0 : 2;
   }
-  let values: { app?: string; out?: string; export?: string; 'types-package'?: string; declarations?: string; timeout?: string };
+  let values: { app?: string; out?: string; export?: string; 'types-package'?: string; declarations?: string; timeout?: string; 'main-thread'?: boolean };
   try {
     ({ values } = parseArgs({
       args: rest,
@@ -52,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
         'types-package': { type: 'string' },
         declarations: { type: 'string' },
         timeout: { type: 'string' },
+        'main-thread': { type: 'boolean' },
       },
       strict: true,
     }));
@@ -69,6 +74,11 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { app, declarations, export: exportName } = values;
+  // Checked before the app boots: a file there (the app's own, by a slip) failed only after the boot, with "ENOTDIR".
+  if (declarations !== undefined && !(await stat(declarations).then((found) => found.isDirectory(), () => false))) {
+    process.stderr.write(`--declarations must be the folder of the app's built .d.ts files, and "${declarations}" is not a folder.\n\n${USAGE}`);
+    return 2;
+  }
   const job: CodegenJob = {
     app,
     exportName,
@@ -76,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
     declarationsDir: resolve(declarations ?? dirname(app)),
     getterTimeoutMs: getterTimeoutMs(timeout),
   };
-  const text = await inWorker(timeout, job);
+  const text = values['main-thread'] ? await inMainThread(timeout, job) : await inWorker(timeout, job);
   phase = 'writing --out';
   const out = await writeGeneratedModule(values.out, text, [app]);
   process.stdout.write(`reflex-bridge codegen: wrote ${out}\n`);
@@ -96,6 +106,37 @@ interface CodegenJob {
 type WorkerMessage = { phase: string } | { text: string } | { error: string };
 
 /**
+ * Runs the job in this thread (`--main-thread`), failing after `seconds`: for an app that needs the main thread. Its
+ * timer cannot interrupt code that never yields, which only {@link inWorker} can stop.
+ */
+function inMainThread(seconds: number, job: CodegenJob): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`still ${phase} after ${seconds} s (--timeout); is the app waiting on a server that does not answer?`)), seconds * 1000);
+    void runJob(job, (message) => {
+      if ('phase' in message) phase = message.phase;
+      else {
+        clearTimeout(timer);
+        if ('text' in message) resolvePromise(message.text);
+        else reject(new Error(message.error));
+      }
+    });
+  });
+}
+
+/**
+ * What the command says when the app did what Node refuses in a worker thread (`process.chdir()`, setting
+ * `process.umask()`, `process.setuid()`): Node's own message does not say that the command runs the app in one.
+ */
+function workerRefusal(error: unknown): string | undefined {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 8; cause = cause.cause, depth++) {
+    if ((cause as { code?: unknown }).code === 'ERR_WORKER_UNSUPPORTED_OPERATION') {
+      return `${cause.message}: reflex-bridge codegen boots the app in a worker thread (so that --timeout can stop it), where Node refuses that call. Run the command with --main-thread, or skip the call when the app is booted for codegen (import { isMainThread } from 'node:worker_threads').`;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Loads, boots and reads the app in a worker thread, failing after `seconds`. The app's own code runs there, so
  * whatever it does, the command can stop it: a provider waiting on a server that never answers, and also one that
  * never yields (a constructor or a module's top level looping for ever), which no timer of the thread running it
@@ -113,7 +154,9 @@ function inWorker(seconds: number, job: CodegenJob): Promise<string> {
       // The app may leave handles open (a pool, an interval): the module's text is all the command needs.
       void worker.terminate().then(outcome, outcome);
     };
-    worker.on('message', (message: WorkerMessage) => {
+    let exited: string | undefined;
+    worker.on('message', (message: WorkerMessage | { exited: string }) => {
+      if ('exited' in message) return void (exited = message.exited);
       // Counted from the worker's first step, once it loaded the command's own modules (Nest among them): that
       // start-up is the command's cost, not the app's.
       timer ??= setTimeout(
@@ -125,26 +168,43 @@ function inWorker(seconds: number, job: CodegenJob): Promise<string> {
       else finish(() => reject(new Error(message.error)));
     });
     worker.on('error', (error) => finish(() => reject(error)));
-    worker.on('exit', () => finish(() => reject(new Error(`the app never finished ${phase}: it awaits a promise that nothing is left to settle.`))));
+    worker.on('exit', () => finish(() => reject(new Error(exited ?? `the app never finished ${phase}: it awaits a promise that nothing is left to settle.`))));
   });
 }
 
-/** The worker's side: runs the job, telling the command each step, and posts the module's text or the error. */
-async function runJob(job: CodegenJob, port: NonNullable<typeof parentPort>): Promise<void> {
+/** Runs the job, telling `report` each step, then the module's text or the error. */
+async function runJob(job: CodegenJob, report: (message: WorkerMessage) => void): Promise<void> {
   try {
-    port.postMessage({ phase: `importing ${job.app}` } satisfies WorkerMessage);
+    report({ phase: `importing ${job.app}` });
     const module = await loadAppModule(job.app, job.exportName);
-    port.postMessage({ phase: 'booting the app module, reading its states and closing it' } satisfies WorkerMessage);
+    report({ phase: 'booting the app module, reading its states and closing it' });
     const text = await generateStateTypesFor(module, { importFrom: job.importFrom, source: job.app, declarationsDir: job.declarationsDir, getterTimeoutMs: job.getterTimeoutMs });
-    port.postMessage({ text } satisfies WorkerMessage);
+    report({ text });
   } catch (error) {
-    port.postMessage({ error: error instanceof Error ? error.message : String(error) } satisfies WorkerMessage);
+    report({ error: workerRefusal(error) ?? (error instanceof Error ? error.message : String(error)) });
   }
+}
+
+/**
+ * The worker's side of {@link runJob}. An app that calls `process.exit()` ends only the worker, whose end looked like
+ * an app awaiting a promise nothing settles: the command is told the call and its code first.
+ */
+function runJobInWorker(job: CodegenJob, port: NonNullable<typeof parentPort>): void {
+  let step = 'starting';
+  const exit = process.exit.bind(process);
+  process.exit = ((code?: number | string | null) => {
+    port.postMessage({ exited: `the app called process.exit(${code ?? ''}) while ${step}.` });
+    return exit(code);
+  }) as typeof process.exit;
+  void runJob(job, (message) => {
+    if ('phase' in message) step = message.phase;
+    port.postMessage(message);
+  });
 }
 
 const job = isMainThread ? undefined : (workerData as { reflexBridgeCodegen?: CodegenJob } | null)?.reflexBridgeCodegen;
 if (job && parentPort) {
-  void runJob(job, parentPort);
+  runJobInWorker(job, parentPort);
 } else {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
