@@ -19,6 +19,7 @@ import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
+import { SilencingProxy } from './support/silencing-proxy.js';
 import { RedisTestServer, describeWithRedis } from './support/redis-server.js';
 import { PostgresTestServer, describeWithPostgres } from './support/postgres-server.js';
 import { PgStatementCounter } from './support/pg-statement-counter.js';
@@ -289,6 +290,25 @@ describeWithRedis('/_health with Redis', () => {
     await until(async () => (await fetch(`${running.url}/_health`)).status === 200, '200 with Redis back');
     expect(await json(`${running.url}/_health`)).toMatchObject({ status: 200, body: { status: true, redis: true } });
   });
+
+  it("answers 503 when the worker's subscriber connection no longer delivers, though Redis answers its commands", async () => {
+    // A path that drops the subscriber's packets only (a NAT or firewall that forgot that idle flow): the connection
+    // stays open at both ends, commands still work, and this worker hears no broadcast, live update or news.
+    const proxy = await SilencingProxy.launch(redis.port);
+    const app = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisUrl: `redis://127.0.0.1:${proxy.port}`, reflexRoutes: { checkTimeoutMs: 500, checkIntervalMs: 0 } })] }, undefined, new CapturingLogger());
+    try {
+      await until(async () => (await fetch(`${app.url}/_health`)).status === 200, 'a healthy answer');
+      // The command connection first, the subscriber (opened on first use) second.
+      expect(proxy.connections).toBe(2);
+      proxy.silence(1);
+      // Before: 200 {"status":true,"redis":true} for as long as the subscriber stayed silent.
+      await until(async () => (await fetch(`${app.url}/_health`)).status === 503, '503 with the subscriber silenced');
+      expect(await json(`${app.url}/_health`)).toMatchObject({ status: 503, body: { status: false, redis: false } });
+    } finally {
+      await app.close();
+      await proxy.destroy();
+    }
+  }, 60_000);
 
   it('logs a failing check once per outage, not once per probe: /_health is public and a stopped Redis fails fast', async () => {
     const logger = new CapturingLogger();

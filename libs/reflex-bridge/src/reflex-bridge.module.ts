@@ -70,6 +70,7 @@ import { ReflexHealth } from './health/reflex-health.service.js';
 import { StateStoreHealthIndicator } from './health/state-store.health-indicator.js';
 import { LiveTransportHealthIndicator } from './health/live-transport.health-indicator.js';
 import { DatabaseHealthIndicator } from './health/database.health-indicator.js';
+import { RedisSubscriberHealthIndicator } from './health/redis-subscriber.health-indicator.js';
 import { BridgeSecurityAudit } from './audit/bridge-security-audit.service.js';
 import { DevServerProxy } from './spa/dev-server.proxy.js';
 import { spaServeStaticImport } from './spa/spa-serve-static.import.js';
@@ -188,6 +189,7 @@ import { InvalidOptionError } from './invalid-option.error.js';
     StateStoreHealthIndicator,
     LiveTransportHealthIndicator,
     DatabaseHealthIndicator,
+    RedisSubscriberHealthIndicator,
     ReflexHealth,
     ReflexRoutes,
     // Reflex's uploads (`POST <prefix>/_upload`) and the files stored for them (`GET <prefix>/_upload/<path>`).

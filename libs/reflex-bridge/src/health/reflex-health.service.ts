@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheckService, type HealthCheckResult, type HealthIndicatorFunction } from '@nestjs/terminus';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -12,6 +12,7 @@ import { PostgresTransport } from '../live/transports/postgres.transport.js';
 import { StateStoreHealthIndicator } from './state-store.health-indicator.js';
 import { LiveTransportHealthIndicator } from './live-transport.health-indicator.js';
 import { DatabaseHealthIndicator } from './database.health-indicator.js';
+import { RedisSubscriberHealthIndicator } from './redis-subscriber.health-indicator.js';
 
 /** Reflex's `/_health` body: `db` and `redis` appear only when the app uses them. @publicApi */
 export interface ReflexHealthBody {
@@ -37,6 +38,9 @@ interface Check {
  * - the live transport: `RedisTransport` counts as `redis`, `PostgresTransport` as `db`, a custom transport for
  *   `status` only; the in-process default is not checked. Connected, and answering its `ping()` when it has one
  *   (a frozen server keeps the connection "connected");
+ * - with the module's Redis connections (`redisUrl`, one Redis), the shared subscriber connection, as `redis`: a
+ *   message the worker publishes must come back on it ({@link RedisSubscriberHealthIndicator}), since a subscriber
+ *   that hears nothing leaves the worker without broadcasts and live updates while every command still works;
  * - the app's TypeORM `DataSource`, when it has one, as `db`.
  * A key is false when any check under it is down, and `status` when any check is. Failing checks are logged when
  * they change (the first failure of an outage, with each failing check's details; then that all pass again), not on
@@ -53,6 +57,7 @@ export class ReflexHealth {
     private readonly stateStoreIndicator: StateStoreHealthIndicator,
     private readonly liveIndicator: LiveTransportHealthIndicator,
     private readonly databaseIndicator: DatabaseHealthIndicator,
+    @Optional() private readonly subscriberIndicator?: RedisSubscriberHealthIndicator,
   ) {}
 
   private readonly logger = new Logger('ReflexBridge');
@@ -131,6 +136,9 @@ export class ReflexHealth {
     if (!(transport instanceof InProcessTransport)) {
       const reflexKey: ReflexKey = transport instanceof RedisTransport ? 'redis' : transport instanceof PostgresTransport ? 'db' : undefined;
       checks.push({ key: 'live_transport', reflexKey, run: () => this.liveIndicator.isHealthy('live_transport', timeout) });
+    }
+    if (this.subscriberIndicator?.hasSubscriber()) {
+      checks.push({ key: 'redis_subscriber', reflexKey: 'redis', run: () => this.subscriberIndicator!.isHealthy('redis_subscriber', timeout) });
     }
     if (this.databaseIndicator.hasDatabase()) {
       checks.push({ key: 'database', reflexKey: 'db', run: () => this.databaseIndicator.isHealthy('database', timeout) });
