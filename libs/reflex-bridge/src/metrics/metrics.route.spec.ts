@@ -59,6 +59,28 @@ describe('metrics.path', () => {
     }
   });
 
+  it('logs a failing collection once until one succeeds again, not once per scrape: the route is open to anyone who reaches it', async () => {
+    let failing = true;
+    const flaky = { ...registry, metrics: async () => (failing ? Promise.reject(new Error('collector broke')) : registry.metrics()) };
+    const routes = new Map<string, Handler>();
+    const route = new MetricsRoute(resolveOptions({ metrics: { registry: flaky, path: '/metrics' } }), adapterHost(routes));
+    const lines: string[] = [];
+    (route as unknown as { logger: { warn(message: string): void } }).logger = { warn: (message) => lines.push(message) };
+    route.onModuleInit();
+    for (let scrape = 0; scrape < 100; scrape++) {
+      const res = response();
+      await routes.get('/metrics')!({}, res);
+      expect(res.statusCode).toBe(503);
+    }
+    // Before: 100 lines, one per scrape (a client looping on the route wrote the log as fast as it asked).
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('collector broke');
+    failing = false;
+    for (let scrape = 0; scrape < 2; scrape++) await routes.get('/metrics')!({}, response());
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toContain('100');
+  });
+
   it('registers nothing without a path', () => {
     const routes = new Map<string, Handler>();
     new MetricsRoute(resolveOptions({ metrics: { registry } }), adapterHost(routes)).onModuleInit();

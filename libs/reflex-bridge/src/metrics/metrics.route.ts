@@ -5,6 +5,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { PromExpositionLike } from './metrics.options.js';
 import { whenAnswerable } from '../common/pipelined-turn.js';
+import { OutageLog } from '../common/outage-log.js';
 import { logText } from '../common/log-text.js';
 
 /** The longest reason of a failed collection logged. */
@@ -39,6 +40,11 @@ const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
 @Injectable()
 export class MetricsRoute implements OnModuleInit {
   private readonly logger = new Logger('ReflexBridgeMetrics');
+  /**
+   * Failed collections, logged when they start failing and when one succeeds again: the route is open to anyone who
+   * reaches it, and a line per failed scrape let a client looping on it write the log as fast as it asked.
+   */
+  private readonly outage = new OutageLog({ warn: (message: string) => this.logger.warn(message) }, 'The metrics registry');
   /** The collection under way, which scrapes arriving meanwhile share. */
   private collecting: Promise<string> | undefined;
 
@@ -62,13 +68,14 @@ export class MetricsRoute implements OnModuleInit {
       }
       try {
         const body = await this.collect(registry);
+        this.outage.succeeded();
         res.statusCode = 200;
         res.setHeader('Content-Type', registry.contentType ?? PROMETHEUS_TEXT);
         res.setHeader('Cache-Control', 'no-store');
         res.setHeader('X-Content-Type-Options', 'nosniff');
         res.end(body);
       } catch (error) {
-        this.logger.warn(`Collecting the metrics failed: ${logText(reasonOf(error), MAX_LOGGED_REASON)}`);
+        this.outage.failed(logText(reasonOf(error), MAX_LOGGED_REASON));
         // The scrape fails (Prometheus marks the target down) with a structured answer; what failed stays in the log,
         // not in an answer to whoever reached the route.
         res.statusCode = 503;
