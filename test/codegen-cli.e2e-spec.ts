@@ -173,6 +173,19 @@ export default AppModule;
     expect(existsSync(join(dir, 'exiting.ts'))).toBe(false);
   }, 60_000);
 
+  it('refuses an --out that is one of the declaration files it reads, leaving it as it was', async () => {
+    const declarations = join(dir, 'types');
+    await mkdir(declarations, { recursive: true });
+    const declared = 'export declare class CartState { lines: string[]; }\n';
+    await writeFile(join(declarations, 'cart.state.d.ts'), declared);
+    await writeFile(join(dir, 'declared.js'), appWithHook(''));
+    const run = await codegen('--app', join(dir, 'declared.js'), '--out', join(declarations, 'cart.state.d.ts'), '--declarations', declarations);
+    // Before: exit 0, the app's declarations replaced by the generated module (read again by the next run).
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('is the same file as the input');
+    expect(await readFile(join(declarations, 'cart.state.d.ts'), 'utf8')).toBe(declared);
+  }, 60_000);
+
   // Before: "ENOTDIR: not a directory, scandir ..." once the app had been booted.
   it('refuses a --declarations that is not a folder, before booting the app', async () => {
     const run = await codegen('--app', join(dir, 'good.js'), '--out', join(dir, 'never.ts'), '--declarations', join(dir, 'good.js'));

@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { loadAppModule } from './app-module.loader.js';
+import { declarationFiles } from './declared-type.reader.js';
 import { writeGeneratedModule } from './generated-module.writer.js';
 import { generateStateTypesFor } from './state-types.codegen.js';
 
@@ -88,7 +89,8 @@ async function main(argv: string[]): Promise<number> {
   };
   const text = values['main-thread'] ? await inMainThread(timeout, job) : await inWorker(timeout, job);
   phase = 'writing --out';
-  const out = await writeGeneratedModule(values.out, text, [app]);
+  // The declaration files read are inputs too: an --out among them replaced the app's declarations with the module.
+  const out = await writeGeneratedModule(values.out, text, [app, ...(await declarationFiles(job.declarationsDir).catch(() => []))]);
   process.stdout.write(`reflex-bridge codegen: wrote ${out}\n`);
   return 0;
 }
