@@ -562,7 +562,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
       asyncContext: bridge.asyncContext ?? DEFAULT_OPTIONS.bridge.asyncContext,
     },
   };
-  refuseRouteCollisions(moduleRoutes(resolved), resolved.spa?.base);
+  refuseRouteCollisions(moduleRoutes(resolved), resolved.spa?.base, [{ option: 'the module (everything under /_bridge is its own)', path: '/_bridge', subtree: true }]);
   return resolved;
 }
 

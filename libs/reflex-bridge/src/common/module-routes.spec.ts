@@ -26,6 +26,7 @@ describe('module routes that would answer the same requests', () => {
     ['health under the devtools', { devtools: true, reflexRoutes: { health: '/_bridge/devtools/health' } }, 'devtools.path', 'reflexRoutes.health'],
     ['the SPA under the devtools', { devtools: true, spa: spa('/_bridge/devtools/app') }, 'spa.base', 'devtools.path'],
     ['the SPA on the metrics path', { metrics: { registry, path: '/app' }, spa: spa('/app') }, 'spa.base', 'metrics.path'],
+    ['the SPA under /_bridge, which the module keeps for itself', { spa: spa('/_bridge/app') }, 'spa.base', '/_bridge'],
     ['the SPA at the root and metrics on it', { metrics: { registry, path: '/' }, spa: spa('/') }, 'spa.base', 'metrics.path'],
   ])('refuses %s at start-up, naming both options', (_case, options, invalid, other) => {
     // Before: the module started, and whichever route was registered first answered both.

@@ -28,9 +28,11 @@ function answers(route: ModuleRoute, path: string): boolean {
  * Refuses module routes that would answer the same requests, and an SPA `base` that one of them takes: each is
  * registered on the app's HTTP adapter, where the first registered silently answers for both (a `metrics.path` of
  * `/_health` served the metrics to the load balancer, or the health to Prometheus, by the order of registration).
- * The error names both options.
+ * The error names both options. `alsoReserved` are paths the module keeps from the SPA without answering them itself
+ * (`/_bridge`, the prefix of its own routes): the SPA's fallback and caching leave them alone, so a base under one
+ * would never be served either.
  */
-export function refuseRouteCollisions(routes: readonly ModuleRoute[], spaBase?: string): void {
+export function refuseRouteCollisions(routes: readonly ModuleRoute[], spaBase?: string, alsoReserved: readonly ModuleRoute[] = []): void {
   for (let later = 1; later < routes.length; later++) {
     for (let earlier = 0; earlier < later; earlier++) {
       const [a, b] = [routes[earlier]!, routes[later]!];
@@ -40,7 +42,7 @@ export function refuseRouteCollisions(routes: readonly ModuleRoute[], spaBase?: 
     }
   }
   if (spaBase === undefined) return;
-  for (const route of routes) {
+  for (const route of [...routes, ...alsoReserved]) {
     if (answers(route, spaBase)) {
       throw new InvalidOptionError('spa.base', `"${spaBase}" is taken by ${route.option} ("${route.path}"): the module's route answers there, so the SPA would never be served. Move one of them.`);
     }
