@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { connect as connectTcp } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -164,6 +166,67 @@ describe('uploads from hostile clients', () => {
       });
     }
   }
+
+  /**
+   * Posts `head` (a request's headers, the body chunked), waits for the answer's head, then writes an endless body as
+   * fast as the server reads it until the server closes the connection: the answer's status line and head.
+   */
+  const endlessBody = async (head: string): Promise<string> => {
+    const socket = connectTcp(Number(new URL(running.url).port), '127.0.0.1');
+    let answer = '';
+    let closed = false;
+    socket.on('data', (data: Buffer) => (answer += data.toString('latin1')));
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => (closed = true));
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(head);
+      // The answer comes before any of the body is read; taken before the body starts (a reset may discard it).
+      await until(() => closed || answer.includes('\r\n\r\n'), 'the answer');
+      const chunk = Buffer.from(`4000\r\n${'a'.repeat(0x4000)}\r\n`);
+      // Kept alive, Node read and dropped this body until its requestTimeout (300 s): 0.6-0.7 GB in 4 s.
+      await until(() => {
+        if (!closed && socket.writableLength < 1_000_000) socket.write(chunk);
+        return closed;
+      }, `the connection answered ${answer.split('\r\n')[0]} to close`);
+      return answer.slice(0, answer.indexOf('\r\n\r\n'));
+    } finally {
+      socket.destroy();
+    }
+  };
+
+  it('answers a refusal before the body with Connection: close and closes the connection, however long the body goes on', async () => {
+    const tab = await connect();
+    const request = (headers: Record<string, string>): string =>
+      `POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
+    const multipart = `multipart/form-data; boundary=${BOUNDARY}`;
+    for (const [status, headers] of [
+      [400, { 'Content-Type': multipart }],
+      [403, { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${HOSTILE}.attach`, 'Content-Type': multipart, Origin: 'https://attacker.example' }],
+      [404, { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${HOSTILE}.nothing`, 'Content-Type': multipart }],
+      [415, { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${HOSTILE}.attach`, 'Content-Type': 'text/plain' }],
+      [410, { 'Reflex-Client-Token': randomUUID(), 'Reflex-Event-Handler': `${HOSTILE}.attach`, 'Content-Type': multipart }],
+    ] as const) {
+      const head = await endlessBody(request(headers));
+      expect(head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(head).toMatch(/\r\nConnection: close(\r\n|$)/i);
+    }
+    expect(ran).toEqual([]);
+    await until(() => inProgress() === 0, 'the slots to be released');
+  });
+
+  it("the module's other routes answer a request with an endless body and close its connection: ping, health, the cookie handoff", async () => {
+    for (const [status, head] of [
+      [200, 'GET /ping HTTP/1.1'],
+      [200, 'GET /_health HTTP/1.1'],
+      [403, 'POST /_bridge/session-cookie/x HTTP/1.1'],
+      [403, 'OPTIONS /_upload HTTP/1.1\r\nOrigin: https://attacker.example'],
+    ] as const) {
+      const answered = await endlessBody(`${head}\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      expect(answered).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(answered).toMatch(/\r\nConnection: close(\r\n|$)/i);
+    }
+  });
 
   it('refuses a declared Content-Length past that bound before reading any of the body, and before 100 Continue', async () => {
     const tab = await connect();

@@ -1,3 +1,4 @@
+
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,6 +10,7 @@ import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin } from '../security/cross-origin-headers.js';
 import { addressKey, clientIp } from '../security/client-address.js';
 import { UploadSlots } from '../upload/upload-slots.js';
+import { closeIfBodyUnread } from '../upload/lingering-close.js';
 import { BridgeDevtools, type InspectionFilter } from './bridge-devtools.service.js';
 import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { DevtoolsHistograms } from './devtools-histograms.js';
@@ -29,6 +31,8 @@ const MAX_QUERY_VALUE = 256;
 const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
+  // Answered without reading a body: a request that sends one anyway is not read on (see closeIfBodyUnread).
+  closeIfBodyUnread(res);
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Type', type);

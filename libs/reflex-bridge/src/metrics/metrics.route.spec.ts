@@ -3,16 +3,17 @@ import type { HttpAdapterHost } from '@nestjs/core';
 import { resolveOptions } from '../reflex-bridge.options.js';
 import { MetricsRoute } from './metrics.route.js';
 
-type Handler = (req: unknown, res: { socket: object; statusCode: number; headers: Record<string, string>; setHeader(name: string, value: string): void; end(body?: string): void; body?: string }) => Promise<void>;
+type Handler = (req: unknown, res: { socket: object; req: object; statusCode: number; headers: Record<string, string>; setHeader(name: string, value: string): void; end(body?: string): void; body?: string }) => Promise<void>;
 
 function adapterHost(routes: Map<string, Handler>): HttpAdapterHost {
   return { httpAdapter: { get: (path: string, handler: Handler) => routes.set(path, handler) } } as unknown as HttpAdapterHost;
 }
 
-/** A response being written (it has its socket): not a pipelined one waiting for its turn. */
+/** A response being written (it has its socket): not a pipelined one waiting for its turn; its request sent no body. */
 function response() {
   return {
     socket: {},
+    req: { complete: true, headers: {} },
     statusCode: 0,
     headers: {} as Record<string, string>,
     body: undefined as string | undefined,

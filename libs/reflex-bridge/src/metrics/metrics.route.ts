@@ -6,6 +6,7 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { PromExpositionLike } from './metrics.options.js';
 import { whenAnswerable } from '../common/pipelined-turn.js';
 import { OutageLog } from '../common/outage-log.js';
+import { closeIfBodyUnread } from '../upload/lingering-close.js';
 import { logText } from '../common/log-text.js';
 
 /** The longest reason of a failed collection logged. */
@@ -59,6 +60,8 @@ export class MetricsRoute implements OnModuleInit {
     if (!adapter || !metrics?.path || !metrics.registry) return;
     const registry = metrics.registry as unknown as PromExpositionLike;
     adapter.get(metrics.path, async (req: IncomingMessage, res: ServerResponse) => {
+      // Answered without reading a body: a scrape that sends one anyway is not read on (see closeIfBodyUnread).
+      closeIfBodyUnread(res);
       const turn = whenAnswerable(req, res);
       if (turn !== true) {
         if (!(await turn)) return;

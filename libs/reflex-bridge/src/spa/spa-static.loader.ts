@@ -5,6 +5,7 @@ import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs
 import type { AbstractHttpAdapter, ApplicationConfig } from '@nestjs/core';
 import { AbstractLoader, ExpressLoader, type ServeStaticModuleOptions } from '@nestjs/serve-static';
 import { whenAnswerable } from '../common/pipelined-turn.js';
+import { closeIfBodyUnread } from '../upload/lingering-close.js';
 import { RepeatedErrorLog } from '../common/repeated-error-log.js';
 import { SPA_FALLBACK_RULES, type SpaFallbackRules } from './spa-fallback.gate.js';
 import { spaFallbackRoute } from './spa-fallback.route.js';
@@ -57,6 +58,8 @@ export class SpaStaticLoader extends AbstractLoader {
     // Before serve-static's handlers (registered next, after the app's routes): a pipelined request reaches them,
     // and opens its file, only when its answer's turn has come (see whenAnswerable).
     httpAdapter.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+      // A page or file is answered without reading a body: a GET that sends one anyway is not read on.
+      if (req.method === 'GET' || req.method === 'HEAD') closeIfBodyUnread(res);
       const turn = whenAnswerable(req, res);
       if (turn === true) return next();
       void turn.then((answerable) => (answerable ? next() : undefined));

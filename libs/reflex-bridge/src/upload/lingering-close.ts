@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /**
@@ -20,9 +20,19 @@ export const LINGER_MS = 5000;
  * `proxy_request_buffering off`) then answered `502` instead of the refusal (5 of 12 large uploads in Chromium).
  */
 export function closeAfterAnswer(res: ServerResponse): void {
-  res.setHeader('Connection', 'close');
   const req = res.req;
   const socket = req.socket as Socket & { destroySoon?: () => void };
+  if (res.headersSent) {
+    // Someone else answered already (the app's middleware on the tier's chain), its head saying keep-alive: the
+    // connection is closed the same way once that answer is sent, unless the body has all arrived by then.
+    const close = (): void => {
+      if (!req.complete) linger(socket);
+    };
+    if (res.writableFinished) close();
+    else res.once('finish', close);
+    return;
+  }
+  res.setHeader('Connection', 'close');
   const destroySoon = socket.destroySoon;
   // What Node's HTTP server calls once a `Connection: close` answer was sent.
   socket.destroySoon = function lingeringClose(this: Socket): void {
@@ -30,9 +40,33 @@ export function closeAfterAnswer(res: ServerResponse): void {
       destroySoon?.call(socket);
       return;
     }
-    socket.end();
-    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    linger(socket);
   };
+}
+
+/**
+ * Whether `req` announced a body (a length or chunked) that has not all been read: answered now and kept alive, its
+ * connection would go on being read, Node reading and dropping the rest until its `requestTimeout` (300 s).
+ */
+export function bodyStillArriving(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
+/**
+ * For an answer given before the request's body was read (a refusal on its headers): when a body is still arriving,
+ * the answer closes the connection ({@link closeAfterAnswer}) instead of Node reading and dropping the body. A
+ * client posting an endless body on a kept-alive connection had the server read 0.6-0.7 GB in 4 s.
+ */
+export function closeIfBodyUnread(res: ServerResponse): void {
+  if (bodyStillArriving(res.req)) closeAfterAnswer(res);
+}
+
+/** Our side of the connection shut; what the peer still sends is read and dropped for {@link LINGER_MS} at most. */
+function linger(socket: Socket): void {
+  if (socket.destroyed) return;
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }

@@ -7,7 +7,7 @@ import type { RouterData } from '../protocol/inbound-event.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { pathPrefixOf } from '../health/reflex-routes.options.js';
-import { closeAfterAnswer } from './lingering-close.js';
+import { closeAfterAnswer, closeIfBodyUnread } from './lingering-close.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import { StateStore, type StoredState } from '../state/store/state-store.js';
@@ -117,6 +117,15 @@ function answer(res: ServerResponse, status: number, body: UploadErrorBody | Rec
   res.end(`${JSON.stringify(body)}${contentType === NDJSON_CONTENT_TYPE ? '\n' : ''}`);
 }
 
+/**
+ * A refusal before the body is read (on the request's headers, the token, the tier): the connection closes once it is
+ * answered when a body is still arriving, instead of Node reading and dropping it until its `requestTimeout` (300 s).
+ */
+function refuse(res: ServerResponse, status: number, body: UploadErrorBody): void {
+  if (!res.headersSent && !res.destroyed) closeIfBodyUnread(res);
+  answer(res, status, body);
+}
+
 /** What a failure is answered with: its status and structured body, `undefined` when nobody is left to answer. */
 function failureAnswer(error: unknown, production: boolean): { status: number; body: UploadErrorBody } | undefined {
   if (error instanceof UploadAbortedError) return undefined;
@@ -224,7 +233,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
         .catch((error: unknown) => {
           const failure = failureAnswer(error, this.options.production);
           if (!failure || failure.status >= 500) this.logger.error(`An upload failed: ${(error as Error)?.stack ?? String(error)}`);
-          if (failure) answer(res, failure.status, failure.body);
+          if (failure) refuse(res, failure.status, failure.body);
           else if (!res.writableEnded) res.destroy();
         })
         // Every end comes here (answered, refused, failed, cancelled, timed out, the client gone): upload() settles
@@ -237,6 +246,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     });
     const filesPrefix = `${this.path}/`;
     adapter.get(`${filesPrefix}*path`, (req: IncomingMessage, res: ServerResponse) => {
+      // A GET has no body: one sent anyway is not read on.
+      closeIfBodyUnread(res);
       // Undefined only if a rewrite changed the URL after routing: then nothing is served (an empty path is a 404).
       void this.files.serve(req, res, pathAfterRoute(req, filesPrefix) ?? '');
     });
@@ -310,6 +321,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
 
   /** The CORS preflight of a frontend on a listed origin (the upload's custom headers, and the app's, need one). */
   private preflight(req: IncomingMessage, res: ServerResponse): void {
+    // A preflight has no body; one that sends one anyway is not read on.
+    closeIfBodyUnread(res);
     if (approvePreflight(this.origins, req, res, preflightAllowedHeaders(req))) return;
     answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
   }
@@ -319,24 +332,24 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     const verdict = this.origins.check(req);
     if (!verdict.allowed) {
       this.origins.reportRefusal(verdict, 'an upload');
-      answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
+      refuse(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
       return;
     }
     allowCrossOrigin(this.origins, req, res);
     const token = singleHeader(req.headers[CLIENT_TOKEN_HEADER], 256);
     const name = singleHeader(req.headers[UPLOAD_HANDLER_HEADER], MAX_HANDLER_NAME_CHARS);
     if (token === undefined || name === undefined) {
-      answer(res, 400, { detail: MISSING_HEADERS, code: 'upload_headers_missing' });
+      refuse(res, 400, { detail: MISSING_HEADERS, code: 'upload_headers_missing' });
       return;
     }
     const handler = this.registry.findHandler(name);
     if (!handler?.upload) {
       const detail = handler ? `${name} takes no upload: give it an @EventUploads() or @EventUploadChunks() parameter.` : `No event handler is registered as "${name.slice(0, 200)}".`;
-      answer(res, 404, { detail, code: 'upload_not_accepted' });
+      refuse(res, 404, { detail, code: 'upload_not_accepted' });
       return;
     }
     if (!/^multipart\/form-data\s*;/i.test(req.headers['content-type'] ?? '')) {
-      answer(res, 415, { detail: 'An upload is a multipart/form-data request.', code: 'upload_not_multipart' });
+      refuse(res, 415, { detail: 'An upload is a multipart/form-data request.', code: 'upload_not_multipart' });
       return;
     }
     // An upload never creates state: the token is one a tab hydrated. Read without the lock: the handler's
@@ -360,7 +373,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     if (wait > 0) {
       const refusal = this.rateLimiter.refusal(handler.fullName, wait);
       res.setHeader('Retry-After', String(Math.ceil((refusal.retryAfterMs ?? wait) / 1000)));
-      answer(res, 429, { detail: refusal.message, code: 'rate_limited' });
+      refuse(res, 429, { detail: refusal.message, code: 'rate_limited' });
       return;
     }
     // Timed and recorded as an event (metrics, devtools): its tier, its handler, its delta, or its refusal.
@@ -379,6 +392,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     }
     // A middleware answered (a redirect to a login page): that is the answer.
     if (outcome.redirect || res.headersSent || res.writableEnded) {
+      // Its body is not read either: the connection closes once the answer is sent.
+      closeIfBodyUnread(res);
       this.metrics.finish(timer);
       return;
     }

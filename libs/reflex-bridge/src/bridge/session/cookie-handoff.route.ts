@@ -8,6 +8,7 @@ import { allowCrossOrigin, approvePreflight } from '../../security/cross-origin-
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
 import { pathAfterRoute } from '../../common/path-after-route.js';
+import { closeIfBodyUnread } from '../../upload/lingering-close.js';
 
 /** Request header carrying the handoff's secret, which the tab received over its socket. @publicApi */
 export const HANDOFF_SECRET_HEADER = 'x-reflex-handoff';
@@ -22,6 +23,8 @@ function singleHeader(value: string | string[] | undefined): string | undefined 
 }
 
 function answer(res: ServerResponse, status: number, body: { code: string; message: string } | { ok: true }): void {
+  // Answered without reading a body: a request that sends one anyway is not read on (see closeIfBodyUnread).
+  closeIfBodyUnread(res);
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Type', 'application/json');
