@@ -49,6 +49,21 @@ export interface ReflexBridgeModuleOptions {
    */
   maxTotalOutboundBytes?: number;
   /**
+   * Largest amount of inbound WebSocket messages, in bytes, one worker holds for all the connections that began one
+   * and have not finished it (the transport holds a message's bytes until its last one arrives, up to twice
+   * `maxMessageBytes` per connection). Past it, the connection holding the most is cut, until the worker is within
+   * it again. Bounds what many connections that send all but the last byte of a message cost together.
+   * @default 64_000_000
+   */
+  maxTotalUnfinishedInboundBytes?: number;
+  /**
+   * Milliseconds within which an inbound WebSocket message, once begun, must end; past them the connection is cut
+   * (time the server itself does not read the connection, paused for its queue or its rate, does not count).
+   * Without it a client that stopped mid-message held its bytes until the heartbeat gave up.
+   * @default 30_000
+   */
+  unfinishedMessageTimeoutMs?: number;
+  /**
    * Connections one client address may hold open to the event server on this worker at a time (the address as the
    * rate limits key it: the peer address, or with `bridge.trustProxy` the last `X-Forwarded-For` entry; IPv6 grouped
    * by `rateLimit.ipv6SubnetPrefix`). One more is refused before its handshake, origin check or session middleware
@@ -287,6 +302,8 @@ export interface ResolvedReflexBridgeOptions {
   maxMessageBytes: number;
   maxOutboundBytes: number;
   maxTotalOutboundBytes: number;
+  maxTotalUnfinishedInboundBytes: number;
+  unfinishedMessageTimeoutMs: number;
   maxConnectionsPerAddress: number;
   maxStateBytes: number;
   maxClientStorageValueLength: number;
@@ -334,6 +351,8 @@ export const DEFAULT_OPTIONS = {
   maxMessageBytes: 1_000_000,
   maxOutboundBytes: 16_000_000,
   maxTotalOutboundBytes: 256_000_000,
+  maxTotalUnfinishedInboundBytes: 64_000_000,
+  unfinishedMessageTimeoutMs: 30_000,
   maxConnectionsPerAddress: 256,
   maxStateBytes: 2_000_000,
   maxClientStorageValueLength: 65_536,
@@ -430,7 +449,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxConnectionsPerAddress', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxTotalUnfinishedInboundBytes', 'unfinishedMessageTimeoutMs', 'maxConnectionsPerAddress', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'redisCluster', 'live', 'rateLimit', 'sessionStore', 'uploads',
   'audit', 'workers',
   'profile', 'spa', 'devServer',
@@ -524,6 +543,8 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     maxMessageBytes: positiveNumber('maxMessageBytes', options.maxMessageBytes) ?? DEFAULT_OPTIONS.maxMessageBytes,
     maxOutboundBytes: positiveNumber('maxOutboundBytes', options.maxOutboundBytes) ?? DEFAULT_OPTIONS.maxOutboundBytes,
     maxTotalOutboundBytes: positiveNumber('maxTotalOutboundBytes', options.maxTotalOutboundBytes) ?? DEFAULT_OPTIONS.maxTotalOutboundBytes,
+    maxTotalUnfinishedInboundBytes: positiveNumber('maxTotalUnfinishedInboundBytes', options.maxTotalUnfinishedInboundBytes) ?? DEFAULT_OPTIONS.maxTotalUnfinishedInboundBytes,
+    unfinishedMessageTimeoutMs: positiveNumber('unfinishedMessageTimeoutMs', options.unfinishedMessageTimeoutMs) ?? DEFAULT_OPTIONS.unfinishedMessageTimeoutMs,
     maxConnectionsPerAddress: positiveInteger('maxConnectionsPerAddress', options.maxConnectionsPerAddress) ?? DEFAULT_OPTIONS.maxConnectionsPerAddress,
     maxStateBytes: positiveNumber('maxStateBytes', options.maxStateBytes) ?? DEFAULT_OPTIONS.maxStateBytes,
     maxClientStorageValueLength: positiveInteger('maxClientStorageValueLength', options.maxClientStorageValueLength) ?? DEFAULT_OPTIONS.maxClientStorageValueLength,

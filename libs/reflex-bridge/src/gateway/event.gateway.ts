@@ -27,6 +27,7 @@ import { noStoreEngineAnswers } from '../security/no-store.engine-middleware.js'
 import { closeAfterEngineAnswers } from '../security/close-after-engine-answers.engine-middleware.js';
 import { cutClosedConnections } from '../security/close-grace.js';
 import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
+import { UnfinishedMessageBudget } from '../security/unfinished-message.budget.js';
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 
@@ -107,6 +108,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   private readonly coldListeners = coldMessageListeners(this);
   /** What every connection of this gateway shares: its limits and the pipeline (one object). */
   private readonly connectionContext: SocketConnectionContext;
+  /** `maxTotalUnfinishedInboundBytes` and `unfinishedMessageTimeoutMs`: inbound messages begun and not finished. */
+  readonly unfinishedMessages: UnfinishedMessageBudget;
   /** `maxConnectionsPerAddress`: the connections each client address holds open, counted before their handshake. */
   readonly connectionsPerAddress: AddressConnectionLimit;
 
@@ -127,6 +130,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
     const limits = connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes);
     this.connectionContext = { ...limits, owner: pipeline, outputBudget: new WorkerOutputBudget(options.maxTotalOutboundBytes, limits.outputPauseBytes) };
+    this.unfinishedMessages = new UnfinishedMessageBudget(options.maxTotalUnfinishedInboundBytes, options.unfinishedMessageTimeoutMs, this.logger);
     this.connectionsPerAddress = new AddressConnectionLimit(
       options.maxConnectionsPerAddress,
       { trustProxy: options.bridge.trustProxy === true, ipv6SubnetPrefix: options.rateLimit.ipv6SubnetPrefix },
@@ -151,6 +155,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     cutClosedConnections(namespace.server.engine);
     // Engine.IO packets no Socket.IO client sends here cost the server a decode each, counted against no budget.
     closeOnStrayEnginePackets(namespace.server.engine);
+    // What clients hold the worker to in messages they began and did not finish: a deadline each, a budget for all.
+    this.unfinishedMessages.watch(namespace.server.engine);
     namespace.use((socket, next) => {
       const token = socket.handshake.query.token;
       if (!isClientToken(token)) {

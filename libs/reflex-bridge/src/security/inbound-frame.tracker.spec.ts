@@ -1,0 +1,82 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { InboundFrameTracker } from './inbound-frame.tracker.js';
+
+/** One frame as a client writes it: FIN, opcode, payload length, masked or not. */
+interface Frame {
+  fin: boolean;
+  opcode: number;
+  length: number;
+  masked: boolean;
+}
+
+function encode({ fin, opcode, length, masked }: Frame): Buffer {
+  const extended = length > 0xffff ? 8 : length > 125 ? 2 : 0;
+  const header = Buffer.alloc(2 + extended + (masked ? 4 : 0));
+  header[0] = (fin ? 0x80 : 0) | opcode;
+  header[1] = (masked ? 0x80 : 0) | (extended === 8 ? 127 : extended === 2 ? 126 : length);
+  if (extended === 2) header.writeUInt16BE(length, 2);
+  if (extended === 8) {
+    header.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    header.writeUInt32BE(length % 2 ** 32, 6);
+  }
+  // Payload bytes that look like headers: the tracker must not read into them.
+  return Buffer.concat([header, Buffer.alloc(length, 0x81)]);
+}
+
+/** Messages as frames: a data frame, or a fragmented message whose fragments may have control frames between them. */
+const message = fc.oneof(
+  fc.record({ opcode: fc.constantFrom(1, 2), length: fc.oneof(fc.nat(130), fc.integer({ min: 65_530, max: 70_000 })), masked: fc.boolean() }).map((frame) => [{ ...frame, fin: true }]),
+  fc
+    .array(fc.record({ length: fc.nat(300), masked: fc.boolean(), control: fc.option(fc.record({ opcode: fc.constantFrom(8, 9, 10), length: fc.nat(125) }), { nil: undefined }) }), { minLength: 2, maxLength: 5 })
+    .map((fragments) =>
+      fragments.flatMap(({ length, masked, control }, i): Frame[] => {
+        const data: Frame = { fin: i === fragments.length - 1, opcode: i === 0 ? 1 : 0, length, masked };
+        return control && i > 0 ? [{ fin: true, opcode: control.opcode, length: control.length, masked }, data] : [data];
+      }),
+    ),
+  // A control frame between messages.
+  fc.record({ opcode: fc.constantFrom(9, 10), length: fc.nat(125), masked: fc.boolean() }).map((frame) => [{ ...frame, fin: true }]),
+);
+
+describe('InboundFrameTracker', () => {
+  it('tells, at the end of every chunk, whether a message is unfinished and how many of its bytes arrived', () => {
+    fc.assert(
+      fc.property(fc.array(message, { maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 4000 }), { minLength: 1, maxLength: 60 }), (messages, cuts) => {
+        // The stream, and the offsets where no message is unfinished (between messages).
+        const parts: Buffer[] = [];
+        const settled = [0];
+        let offset = 0;
+        for (const frames of messages) {
+          for (const frame of frames) {
+            const bytes = encode(frame);
+            parts.push(bytes);
+            offset += bytes.length;
+          }
+          settled.push(offset);
+        }
+        const stream = Buffer.concat(parts);
+        const tracker = new InboundFrameTracker();
+        let at = 0;
+        let cut = 0;
+        while (at < stream.length) {
+          const end = Math.min(stream.length, at + cuts[cut++ % cuts.length]!);
+          const endedInChunk = settled.some((point) => point > at && point <= end);
+          expect(tracker.consume(stream.subarray(at, end))).toBe(endedInChunk);
+          at = end;
+          const lastSettled = Math.max(...settled.filter((point) => point <= at));
+          expect(tracker.unfinished).toBe(lastSettled !== at);
+          expect(tracker.heldBytes).toBe(at - lastSettled);
+        }
+      }),
+    );
+  });
+
+  it('counts a header announcing a large frame and the bytes after it, one byte at a time', () => {
+    const tracker = new InboundFrameTracker();
+    const bytes = encode({ fin: true, opcode: 1, length: 2_000_000, masked: true }).subarray(0, 1000);
+    for (const byte of bytes) tracker.consume(Buffer.from([byte]));
+    expect(tracker.unfinished).toBe(true);
+    expect(tracker.heldBytes).toBe(1000);
+  });
+});

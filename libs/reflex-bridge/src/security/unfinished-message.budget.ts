@@ -1,0 +1,143 @@
+import type { Logger } from '@nestjs/common';
+import { InboundFrameTracker } from './inbound-frame.tracker.js';
+
+/** The part of the `ws` WebSocket under an Engine.IO connection the budget uses. */
+interface TrackedWebSocket {
+  readonly isPaused?: boolean;
+  terminate?(): void;
+}
+
+/** The part of a TCP socket the budget uses. */
+interface InboundStream {
+  prependListener(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  removeListener(event: 'data', listener: (chunk: Buffer) => void): unknown;
+}
+
+/** An Engine.IO connection, as the budget sees it. */
+interface EngineConnection {
+  request?: { socket?: Partial<InboundStream>; websocket?: TrackedWebSocket };
+  once(event: 'close', listener: () => void): unknown;
+}
+
+/** One connection's unfinished message, as the budget follows it. */
+class TrackedConnection {
+  readonly frames = new InboundFrameTracker();
+  /** Bytes of its unfinished message the budget counts (the tracker's, as of the last chunk). */
+  counted = 0;
+  deadline: NodeJS.Timeout | undefined;
+  closed = false;
+
+  constructor(readonly websocket: TrackedWebSocket) {}
+}
+
+/**
+ * Bounds what clients make a worker hold in WebSocket messages they began and did not finish. The `ws` library holds
+ * every byte of a message until its last one arrives (up to the hard bound, twice `maxMessageBytes`); a client that
+ * sends all but the last byte, then nothing (or a byte now and then), made the worker hold them until the heartbeat
+ * gave up (`pingIntervalMs` + `pingTimeoutMs`, 145 s): 256 connections of one address, 512 MB.
+ * - A message begun must end within `unfinishedMessageTimeoutMs` (time the server itself does not read the
+ *   connection, paused for its queue or rate, does not count): past it, the connection is cut.
+ * - All connections of the worker together hold at most `maxTotalUnfinishedInboundBytes` in unfinished messages:
+ *   past it, the connection holding the most is cut (at once: its bytes are freed with it).
+ * The bytes are counted by following the frames of each connection's inbound stream ({@link InboundFrameTracker}),
+ * one listener per connection before `ws` reads the chunk; a chunk that holds whole messages only costs a walk over
+ * their frame headers.
+ */
+export class UnfinishedMessageBudget {
+  private readonly connections = new Set<TrackedConnection>();
+  private total = 0;
+  /** Connections cut for the budget or the deadline since the last warning: logged at most once per timeout. */
+  private cutSinceLog = 0;
+  private lastLogAt = 0;
+
+  constructor(
+    private readonly maxTotalBytes: number,
+    private readonly timeoutMs: number,
+    private readonly logger?: Pick<Logger, 'warn'>,
+  ) {}
+
+  /** Bytes held in unfinished messages by all the worker's connections. */
+  get heldBytes(): number {
+    return this.total;
+  }
+
+  /** Follows every WebSocket connection `engine` opens. */
+  watch(engine: { on(event: 'connection', listener: (connection: EngineConnection) => void): unknown }): void {
+    engine.on('connection', (connection) => this.track(connection));
+  }
+
+  private track(connection: EngineConnection): void {
+    const stream = connection.request?.socket;
+    const websocket = connection.request?.websocket;
+    // Another transport (no `ws` WebSocket over a TCP socket): nothing to follow.
+    if (!websocket || typeof stream?.prependListener !== 'function' || typeof stream.removeListener !== 'function') return;
+    const tracked = new TrackedConnection(websocket);
+    this.connections.add(tracked);
+    // Before `ws` reads the chunk: what it holds of an unfinished message is known before its own listener runs.
+    const onData = (chunk: Buffer): void => this.follow(tracked, chunk);
+    stream.prependListener('data', onData);
+    connection.once('close', () => {
+      stream.removeListener!('data', onData);
+      this.forget(tracked);
+    });
+  }
+
+  private follow(tracked: TrackedConnection, chunk: Buffer): void {
+    if (tracked.closed) return;
+    const ended = tracked.frames.consume(chunk);
+    const held = tracked.frames.heldBytes;
+    this.total += held - tracked.counted;
+    tracked.counted = held;
+    // A message that ended ends its deadline; one that began after it in this chunk gets its own.
+    if (ended || held === 0) this.stopClock(tracked);
+    if (held > 0 && tracked.deadline === undefined) this.startClock(tracked);
+    if (this.total > this.maxTotalBytes) this.cutLargest();
+  }
+
+  private startClock(tracked: TrackedConnection): void {
+    tracked.deadline = setTimeout(() => {
+      tracked.deadline = undefined;
+      // The server paused reading it (its queue or its rate): the rest waits in TCP buffers, not on the client.
+      if (tracked.websocket.isPaused === true) this.startClock(tracked);
+      else this.cut(tracked, 'its message did not end within unfinishedMessageTimeoutMs');
+    }, this.timeoutMs);
+    tracked.deadline.unref();
+  }
+
+  private stopClock(tracked: TrackedConnection): void {
+    if (tracked.deadline === undefined) return;
+    clearTimeout(tracked.deadline);
+    tracked.deadline = undefined;
+  }
+
+  /** Cuts the connections holding the most until the worker is within its budget. */
+  private cutLargest(): void {
+    while (this.total > this.maxTotalBytes) {
+      let largest: TrackedConnection | undefined;
+      for (const tracked of this.connections) if (!tracked.closed && (largest === undefined || tracked.counted > largest.counted)) largest = tracked;
+      if (largest === undefined || largest.counted === 0) return;
+      this.cut(largest, 'the worker held maxTotalUnfinishedInboundBytes in unfinished messages, this connection the most');
+    }
+  }
+
+  /** Cuts `tracked` at once: `ws` frees what it held for its message; no close frame waits behind that message. */
+  private cut(tracked: TrackedConnection, why: string): void {
+    this.forget(tracked);
+    tracked.websocket.terminate?.();
+    this.cutSinceLog += 1;
+    const now = Date.now();
+    if (now - this.lastLogAt < this.timeoutMs) return;
+    this.logger?.warn(`Cut ${this.cutSinceLog} WebSocket connection(s) holding an unfinished message: ${why}.`);
+    this.cutSinceLog = 0;
+    this.lastLogAt = now;
+  }
+
+  private forget(tracked: TrackedConnection): void {
+    if (tracked.closed) return;
+    tracked.closed = true;
+    this.stopClock(tracked);
+    this.total -= tracked.counted;
+    tracked.counted = 0;
+    this.connections.delete(tracked);
+  }
+}
