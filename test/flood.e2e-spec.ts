@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { Gate, gate, GateState, PingState, SequenceState, sequenceProgress } from './fixtures/flood.states.js';
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
@@ -11,6 +13,16 @@ const ROOT = 'reflex___state____state';
 const SEQUENCE = `${ROOT}.sequence_state`;
 const PING = `${ROOT}.ping_state`;
 const GATE = `${ROOT}.gate_state`;
+
+setFlagsFromString('--expose-gc');
+/** V8's collector, for memory figures that count what is still referenced only. */
+const gc = runInNewContext('gc') as () => void;
+
+/** Heap memory still referenced in this process, where the app under test runs (parsed events are on the heap). */
+function heapHeld(): number {
+  gc();
+  return process.memoryUsage().heapUsed;
+}
 
 describe('one flooding socket against everyone else', () => {
   let running: RunningApp | undefined;
@@ -228,6 +240,27 @@ describe('one flooding socket against everyone else', () => {
     await newcomer.until(() => newcomer.updates().some((update) => update.delta?.[PING]?.['pings_rx_state_'] === 40), 30_000, 'all forty pings');
     expect(newcomer.errors()).toEqual([]);
     expect(serverSide.isPaused).toBe(false);
+  });
+
+  it('counts a queued event by what its parsed values take, not by its frame alone', async () => {
+    // A frame of empty objects parses to about 21 times its size (64 bytes per `{}`, 3 bytes of JSON): counted by
+    // their frames, six such events of 600 kB fitted in the 4 MB default queue, and one client's queue held 76 MB.
+    await start();
+    gate.current = new Gate();
+    const user = await client();
+    user.send(`${GATE}.hold`);
+    await gate.current.entered;
+    const payload = { text: 'x', rows: Array.from({ length: 199_000 }, () => ({})) };
+    const before = heapHeld();
+    for (let i = 0; i < 10; i++) user.send(`${GATE}.note`, payload);
+    // Every event read was queued or refused: the server stopped reading the full queue, or refused the rest.
+    await user.until(() => user.errors.length >= 4 || serverWebSocket(user.token).isPaused, 30_000, 'the queue to fill');
+    const grown = heapHeld() - before;
+    expect(user.errors.every((error) => error.code === 'busy')).toBe(true);
+    // One such event (an empty queue takes any one): about 13 MB.
+    expect(grown).toBeLessThan(30_000_000);
+    gate.current.release();
+    await user.untilVar(GATE, 'held', 1, 30_000);
   });
 
   it('refuses a client event that would take its queue over maxQueuedBytes with busy', async () => {

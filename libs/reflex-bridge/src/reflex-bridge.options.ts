@@ -96,8 +96,9 @@ export interface ReflexBridgeModuleOptions {
    */
   maxQueuedEvents?: number;
   /**
-   * Total size in bytes (characters of the frames as received) of the events waiting for one client, as
-   * for `maxQueuedEvents`. A queue holding no event takes any one event up to `maxMessageBytes`.
+   * Total size in bytes of the events waiting for one client, as for `maxQueuedEvents`: each event counts its frame
+   * as received (characters) plus 64 bytes per value it carries (keys and array items), about what its parsed
+   * values take in memory at worst. A queue holding no event takes any one event up to `maxMessageBytes`.
    * @default 4_000_000
    */
   maxQueuedBytes?: number;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { BridgeError } from './bridge-error.js';
-import { MAX_ROUTER_DATA_CHARS, MAX_ROUTER_DATA_VALUES, parseInboundEvent } from './inbound-event.js';
+import { MAX_ROUTER_DATA_CHARS, MAX_ROUTER_DATA_VALUES, parseInboundEvent, valuesInLastEvent } from './inbound-event.js';
 
 const FORBIDDEN = ['__proto__', 'constructor', 'prototype'];
 
@@ -150,5 +150,29 @@ describe('parseInboundEvent', () => {
     }
     expect(errorOf('{"name":"s.h","payload":[1]}')?.code).toBe('invalid_payload');
     expect(errorOf('{"name":"s.h","router_data":"x"}')?.code).toBe('invalid_event');
+  });
+});
+
+describe('valuesInLastEvent', () => {
+  /** Keys and array items in `value`, as the validation walk counts them. */
+  const count = (value: unknown): number => {
+    if (value === null || typeof value !== 'object') return 0;
+    if (Array.isArray(value)) return value.length + value.reduce((sum: number, item) => sum + count(item), 0);
+    return Object.entries(value).reduce((sum, [, item]) => sum + 1 + count(item), 0);
+  };
+
+  it('is the number of keys and array items of the last event parsed, its payload and router_data together', () => {
+    fc.assert(
+      fc.property(fc.dictionary(cleanKey, cleanJson, { maxKeys: 5 }), routerDataArbitrary, (payload, routerData) => {
+        let parsed = true;
+        try {
+          parseInboundEvent({ name: 's.h', payload, router_data: routerData });
+        } catch {
+          parsed = false;
+        }
+        fc.pre(parsed);
+        expect(valuesInLastEvent()).toBe(count(payload) + count(routerData));
+      }),
+    );
   });
 });

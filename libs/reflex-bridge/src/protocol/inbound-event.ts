@@ -91,6 +91,17 @@ function charsIn(value: unknown, limit: number): number {
 /** Values the current walk may still visit (one walk at a time: validation is synchronous, so no allocation per event). */
 let budget = 0;
 
+/** Values the last event {@link parseInboundEvent} accepted carries (see {@link valuesInLastEvent}). */
+let lastValues = 0;
+
+/**
+ * How many values (keys and array items, `router_data`'s included) the event {@link parseInboundEvent} last returned
+ * carries: read right after it (validation is synchronous), to estimate what the parsed event takes in memory.
+ */
+export function valuesInLastEvent(): number {
+  return lastValues;
+}
+
 function tooMany(): BridgeError {
   return new BridgeError('invalid_payload', `The event carries more than ${MAX_EVENT_VALUES} values.`);
 }
@@ -183,15 +194,18 @@ export function parseInboundEvent(frame: unknown): InboundEvent {
   budget = MAX_EVENT_VALUES;
   const problem = payload ? problemInEntries(payload as Record<string, unknown>, 0) : undefined;
   if (problem) throw problem;
+  let values = MAX_EVENT_VALUES - budget;
   if (routerData) {
     budget = MAX_ROUTER_DATA_VALUES;
     const found = problemInEntries(routerData as Record<string, unknown>, 0);
+    values += MAX_ROUTER_DATA_VALUES - budget;
     if (budget < 0) throw new BridgeError('invalid_event', `The event "router_data" carries more than ${MAX_ROUTER_DATA_VALUES} values.`);
     if (found) throw found;
     if (routerDataChars(routerData as Record<string, unknown>, MAX_ROUTER_DATA_CHARS) > MAX_ROUTER_DATA_CHARS) {
       throw new BridgeError('invalid_event', `The event "router_data" holds more than ${MAX_ROUTER_DATA_CHARS} characters.`);
     }
   }
+  lastValues = values;
   return {
     name,
     payload: (payload as Record<string, unknown> | undefined) ?? {},
