@@ -304,6 +304,37 @@ class MultipartReader {
     this.settle.resolve();
   }
 
+  /**
+   * Reads and drops the rest of a refused body, so that a client sending it can finish and read the answer: up to
+   * the body's bound ({@link maxUploadBodyBytes}, counted from the body's first byte) and while bytes keep coming
+   * (`uploads.idleTimeoutMs`). Past either the connection is cut: a refused body was read and dropped without a
+   * bound, a client posting an endless one kept the server reading it until Node's `requestTimeout` (300 s).
+   */
+  private dropRest(): void {
+    const req = this.req;
+    let bytes = this.bodyBytes;
+    const cut = (): void => {
+      stop();
+      req.socket.destroy();
+    };
+    const idle = setTimeout(cut, this.limits.idleTimeoutMs).unref();
+    const onData = (data: Buffer): void => {
+      bytes += data.length;
+      if (bytes > this.maxBodyBytes) cut();
+      else idle.refresh();
+    };
+    const stop = (): void => {
+      clearTimeout(idle);
+      req.off('data', onData);
+      req.off('end', stop);
+      req.off('close', stop);
+    };
+    req.on('data', onData);
+    req.once('end', stop);
+    req.once('close', stop);
+    req.resume();
+  }
+
   private detach(): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
@@ -390,7 +421,7 @@ class MultipartReader {
     // Read and drop the rest, so the client can finish sending and read the answer (nothing is kept); not for a
     // client that went away or stopped sending (there is no rest to wait for), nor one past the body's bound (its
     // rest is not worth reading): the route closes the connection.
-    if (!(error instanceof UploadAbortedError) && !closesConnection(error)) this.req.resume();
+    if (!(error instanceof UploadAbortedError) && !closesConnection(error)) this.dropRest();
     for (const stream of this.liveStreams) stream.destroy(error);
     this.liveStreams.clear();
     this.sink.failed(error);
