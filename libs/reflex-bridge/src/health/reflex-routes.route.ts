@@ -6,7 +6,7 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin } from '../security/cross-origin-headers.js';
 import { ReflexHealth } from './reflex-health.service.js';
-import { closeIfBodyUnread } from '../upload/lingering-close.js';
+import { closeIfBodyUnread } from '../common/lingering-close.js';
 
 function answer(res: ServerResponse, status: number, body: unknown): void {
   // Answered without reading a body: a request that sends one anyway is not read on (see closeIfBodyUnread).

@@ -8,7 +8,7 @@ import { allowCrossOrigin, approvePreflight } from '../../security/cross-origin-
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
 import { pathAfterRoute } from '../../common/path-after-route.js';
-import { closeIfBodyUnread } from '../../upload/lingering-close.js';
+import { closeIfBodyUnread } from '../../common/lingering-close.js';
 
 /** Request header carrying the handoff's secret, which the tab received over its socket. @publicApi */
 export const HANDOFF_SECRET_HEADER = 'x-reflex-handoff';
