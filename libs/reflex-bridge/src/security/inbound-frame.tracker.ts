@@ -11,8 +11,11 @@ const MAX_HEADER_BYTES = 14;
  * Why not ask `ws`: it exposes no such state, and its receiver's fields are private. The framing is fixed by the RFC.
  */
 export class InboundFrameTracker {
-  /** The current frame header's bytes so far (at most {@link MAX_HEADER_BYTES}). */
-  private readonly header = Buffer.alloc(MAX_HEADER_BYTES);
+  /**
+   * The current frame header's bytes so far (at most {@link MAX_HEADER_BYTES}), when a header is split across chunks.
+   * Made then: nearly every header arrives whole, and an idle connection of the worker's thousands holds none.
+   */
+  private header: Uint8Array | undefined;
   private headerBytes = 0;
   /** Payload bytes of the current frame still to come. */
   private payloadLeft = 0;
@@ -63,6 +66,7 @@ export class InboundFrameTracker {
         this.payloadLeft = payloadLengthOf(chunk, i, second);
         i += headerLengthOf(second);
       } else {
+        this.header ??= new Uint8Array(MAX_HEADER_BYTES);
         this.header[this.headerBytes++] = chunk[i++]!;
         if (this.headerBytes < 2 || this.headerBytes < headerLengthOf(this.header[1]!)) continue;
         this.payloadLeft = payloadLengthOf(this.header, 0, this.header[1]!);
