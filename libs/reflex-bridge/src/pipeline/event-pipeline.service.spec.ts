@@ -101,6 +101,16 @@ class LaterSavingStore extends StateStore {
   failSaves = false;
   /** Releases fail as when Redis is unreachable (the in-memory lock is still freed, so the next event runs). */
   failReleases = false;
+  /**
+   * Releases do not settle until the test lets them (`thaw`), as when Redis froze (a stopped process, a network black
+   * hole) after the save was sent.
+   */
+  hangReleases = false;
+  private readonly hung: Array<() => void> = [];
+
+  thaw(): void {
+    for (const resolve of this.hung.splice(0)) resolve();
+  }
 
   async acquire(token: string): Promise<StateLease> {
     const lease = await this.inner.acquire(token);
@@ -117,6 +127,7 @@ class LaterSavingStore extends StateStore {
       release: () => {
         const released = lease.release();
         if (this.failReleases) return Promise.reject(new StateStoreError('unavailable', 'the store is down'));
+        if (this.hangReleases) return new Promise<void>((resolve) => this.hung.push(resolve));
         return released;
       },
     };
@@ -283,6 +294,24 @@ describe('EventPipeline', () => {
     store.failSaves = false;
     await events.handle(client, frame(`${COUNTER}.bump`, { by: 4 }));
     expect(client.updates.map((update) => update.delta?.[COUNTER]?.[varKey('count')]).filter((count) => count !== undefined)).toEqual([2, 6]);
+  });
+
+  it('answers a save that failed at once, without waiting for the lock release behind it (a frozen Redis answers neither)', async () => {
+    const store = new LaterSavingStore();
+    const events = await pipeline([CounterState], store);
+    const client = await hydratedClient(events);
+    store.failSaves = true;
+    store.hangReleases = true;
+    // Before: the error waited for the release, which a frozen Redis answers only after its own commandTimeoutMs
+    // (the first event of a busy tab during a freeze took 10 s: 5 s for the save, 5 s more for the release).
+    const handled = events.handle(client, frame(`${COUNTER}.bump`, { by: 3 }));
+    try {
+      await until(() => client.errors.length === 1, 3_000);
+      expect(client.errors[0]).toMatchObject({ code: 'state_unavailable' });
+    } finally {
+      store.thaw();
+      await handled;
+    }
   });
 
   it('logs an outage of saves and releases once when it starts and once when it ends, however many events it fails', async () => {

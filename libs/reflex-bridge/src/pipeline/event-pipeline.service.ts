@@ -1159,13 +1159,15 @@ export class EventPipeline implements OnApplicationBootstrap {
     return error;
   }
 
-  /** Releases the lease, then throws `error`. */
-  private releaseAndThrow(lease: StateLease, error: unknown): Promise<never> {
-    const released = this.release(lease);
-    if (!isPromise(released)) throw error;
-    return released.then(() => {
-      throw error;
-    });
+  /**
+   * Releases the lease and throws `error` without waiting for the release: a store that failed the event (a save
+   * with no answer from a frozen Redis) rarely answers the release sooner, and the client waited for both (the
+   * first event of a busy tab during a freeze: 5 s for its save, 5 s more for the release). A release that fails is
+   * logged by {@link release}; the token's next event asks the store for the lock anyway.
+   */
+  private releaseAndThrow(lease: StateLease, error: unknown): never {
+    void this.release(lease);
+    throw error;
   }
 
   /** Releases a lease. A failure is logged, never thrown: the event's own outcome stands. */
