@@ -646,6 +646,37 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await Promise.all(leases.map((lease) => lease.release()));
   }, 30_000);
 
+  it('a frozen Redis (SIGSTOP): after a save or a read that got no answer, lock attempts, reads and saves are refused at once until Redis answers', async () => {
+    const store = worker({ commandTimeoutMs: 300, lockTimeoutMs: 30_000, pollIntervalMs: 30_000 });
+    await until(() => store.connect().then(() => true, () => false), 'the store to connect');
+    const stuck = (error: unknown) => ({ code: (error as StateStoreError).code, nothingSent: /nothing was sent/.test((error as Error).message) });
+    const refusedAtOnce = { code: 'unavailable', nothingSent: true };
+    for (const first of ['save', 'read'] as const) {
+      const t = newToken();
+      const lease = await store.acquire(t);
+      const other = await store.acquire(newToken());
+      server.pause();
+      try {
+        // The command that finds Redis frozen waits commandTimeoutMs, as it must.
+        if (first === 'save') expect(stuck((await rejectionOf(Promise.resolve(lease.save({ 'root.counter': { count: 1 } })))).error)).toMatchObject({ code: 'outcome_unknown' });
+        else expect(stuck((await rejectionOf(store.read(t))).error)).toMatchObject({ code: 'timeout' });
+        // Before: each of these waited commandTimeoutMs in turn (a timeout each: 5 s more per event by default);
+        // only an acquisition that timed out made the next ones fail at once.
+        expect(stuck((await rejectionOf(store.acquire(newToken()))).error)).toEqual(refusedAtOnce);
+        expect(stuck((await rejectionOf(store.read(newToken()))).error)).toEqual(refusedAtOnce);
+        expect(stuck((await rejectionOf(Promise.resolve(other.save({ 'root.counter': { count: 2 } })))).error)).toEqual(refusedAtOnce);
+      } finally {
+        server.resume();
+      }
+      await Promise.all([lease.release(), other.release()]);
+      // Once Redis answered what waited, the store works again on the same connection.
+      await until(() => store.read(t).then(() => true, () => false), 'reads to work after the thaw', 10_000);
+      const next = await store.acquire(newToken());
+      await next.save({ 'root.counter': { count: 3 } });
+      await next.release();
+    }
+  }, 60_000);
+
   it('a frozen Redis (SIGSTOP): failed releases are logged once for the outage, not once per event', async () => {
     const logger = recordingLogger();
     const store = worker({ logger, commandTimeoutMs: 300, lockTimeoutMs: 30_000, lockWarningMs: 100, pollIntervalMs: 30_000 });
@@ -663,8 +694,10 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     expect(logger.warnings.length).toBeLessThanOrEqual(2);
     expect(logger.warnings.join('\n')).toMatch(/could not release/);
     await raw.ping();
-    const lease = await store.acquire(newToken());
-    await lease.release();
+    // The store refuses acquisitions at once until its own late answers arrived, a moment after the raw client's.
+    let lease: StateLease | undefined;
+    await until(() => store.acquire(newToken()).then((l) => Boolean((lease = l)), (e: StateStoreError) => (e.code === 'unavailable' ? false : Promise.reject(e))), 'the store to answer again', 10_000);
+    await lease!.release();
     // Given back after lockLingerMs: the first release Redis answers ends the outage, with the count.
     await until(() => /operations failed while/.test(logger.warnings.join('\n')), 'the end of the outage to be logged');
     expect(logger.warnings.at(-1)).toMatch(/answers again; 100 operations failed/);

@@ -288,6 +288,8 @@ export class RedisStateStore extends StateStore {
     send: (save) => this.sendSave(save),
     wholeArguments: (save) => this.saveArguments(save.held, save.next, save.ttl, true),
     unknownOutcome: (error) => {
+      // Sent and no answer within commandTimeoutMs: Redis is frozen or far behind (see `unanswered`).
+      if (error === DEADLINE_PASSED) this.awaitAnswerAfterStall();
       if (isQueueFull(error)) return this.backlogged('save a state', error);
       if (isNotSent(error)) return this.notSent('save a state', error);
       // Answered with an error that refused the write (READONLY, OOM, ...): certainly not written, so the client may
@@ -333,13 +335,16 @@ export class RedisStateStore extends StateStore {
   /** Our listeners on the connections, removed at close: shared connections outlive the store. */
   private readonly listeners: { client: RedisClient; event: 'error' | 'ready'; listener: (error: Error) => void }[] = [];
   /**
-   * Lock acquisitions that outlived their deadline and that Redis has not answered yet. While one is, Redis is frozen
-   * or far behind (a stopped process, a fork stall, a network black hole keep the connection open): the next
-   * acquisitions are refused at once, sent nothing, instead of each event waiting `commandTimeoutMs` in turn (a tab's
-   * queued events took 5 s each, 100 s for 20 clicks). Not on a Redis Cluster, where one frozen master must not fail
+   * Commands that outlived their deadline (a lock acquisition, a save, a read, ...) and that Redis has not answered
+   * yet. While one is, Redis is frozen or far behind (a stopped process, a fork stall, a network black hole keep the
+   * connection open): the next acquisitions, reads and saves are refused at once, sent nothing, instead of each event
+   * waiting `commandTimeoutMs` in turn (a tab's queued events took 5 s each, 100 s for 20 clicks; a save or a read
+   * that timed out made the next event wait 5 s more). Not on a Redis Cluster, where one frozen master must not fail
    * the tokens of the others.
    */
-  private unansweredAcquires = 0;
+  private unanswered = 0;
+  /** A PING sent after a save timed out is still unanswered (see `awaitAnswerAfterStall`). */
+  private pinging = false;
   /** Set by a connection error on the command connection, cleared when it is ready again. */
   private down?: string;
   private subscriberDown = false;
@@ -434,6 +439,7 @@ export class RedisStateStore extends StateStore {
   /** The token's current state without locking, or `null`. */
   async read(token: string): Promise<StoredState | null> {
     await this.ready();
+    this.refuseWhileStalled('read a state');
     const raw = await this.command('read a state', (client) => client.sendCommand(['HGETALL', this.keysFor(token).state]) as Promise<string[]>);
     return this.parse(token, raw);
   }
@@ -465,6 +471,7 @@ export class RedisStateStore extends StateStore {
    */
   async delete(token: string): Promise<void> {
     await this.ready();
+    this.refuseWhileStalled('delete a state');
     const keys = this.keysFor(token);
     this.wanted(token);
     await this.command('delete a state', (client) => this.script(client, DELETE_SCRIPT, [keys.lock, keys.state], [this.ownerChannelPrefix, token]));
@@ -533,19 +540,16 @@ export class RedisStateStore extends StateStore {
       const sentAt = Date.now();
       const epoch = this.epoch;
       let answeredLate = false;
-      if (this.unansweredAcquires > 0 && !this.cluster) {
-        throw new StateStoreError('unavailable', `RedisStateStore: ${this.safeUrl} is not answering (an earlier lock acquisition is still unanswered after commandTimeoutMs); could not acquire a lock, nothing was sent.`);
-      }
-      let sentCommand: Promise<AcquireReply> | undefined;
+      this.refuseWhileStalled('acquire a lock');
       const reply = await this.command(
         'acquire a lock',
         (client) =>
-          (sentCommand = this.script(
+          this.script(
             client,
             ACQUIRE_SCRIPT,
             [keys.lock, keys.state, keys.waiters, keys.lapses],
             [value, String(this.lockTimeoutMs), String(this.ttlMs), callerId, String(this.registrationMs), String(this.unusedTtlMs), this.ownerChannelPrefix, token],
-          ) as Promise<AcquireReply>),
+          ) as Promise<AcquireReply>,
         Math.min(this.commandTimeoutMs, Math.max(1, deadline - Date.now())),
         // Redis answered after we gave up: the lock is ours but nobody will use it, so give it back. Either way the
         // answer settles what the lock is, so it no longer waits in `unreleased` (a slow Redis that stays connected
@@ -556,12 +560,6 @@ export class RedisStateStore extends StateStore {
           if (late[0] === 1) this.releaseQuietly(token, keys, value);
         },
       ).catch((error: unknown) => {
-        if (sentCommand && error instanceof StateStoreError && error.code === 'timeout') {
-          // Until Redis answers it (or the connection drops, which fails it), later acquisitions fail at once.
-          this.unansweredAcquires++;
-          const answered = () => void this.unansweredAcquires--;
-          sentCommand.then(answered, answered);
-        }
         // Refused by a full queue or a connection that is down: never sent, so no lock can have been taken.
         if (sent && !answeredLate && !isQueueFull((error as Error).cause) && !isNotSent((error as Error).cause)) this.rememberUnreleased(value, { token, keys, expiresAt: Date.now() + this.lockTimeoutMs });
         throw error;
@@ -606,7 +604,7 @@ export class RedisStateStore extends StateStore {
    * and taken again at least that often, so a waiter whose request was lost (subscriber down) still gets its turn.
    */
   private trusted(held: HeldLock, now = Date.now()): boolean {
-    return !held.wanted && !held.uncertain && held.epoch === this.epoch && this.commands?.isReady === true && now - held.takenAt < this.keepForMs;
+    return !held.wanted && !held.uncertain && held.epoch === this.epoch && this.commands?.isReady === true && now - held.takenAt < this.keepForMs && !this.stalled();
   }
 
   /** Another process asked for the token's lock (or deleted its state): a kept lock goes back now, one in use at its release. */
@@ -637,6 +635,8 @@ export class RedisStateStore extends StateStore {
     const client = this.commands;
     if (!client) return Promise.reject(new StateStoreError('closed', 'RedisStateStore is closed'));
     if (!client.isReady) return Promise.reject(this.offline('save a state'));
+    // Nothing sent: Redis still holds what the holder knows, so the lock stays usable for its release.
+    if (this.stalled()) return Promise.reject(this.stalledError('save a state'));
     const ttl = options?.provisional ? this.unusedTtlArgument : this.ttlArgument;
     let args: string[];
     try {
@@ -989,6 +989,8 @@ export class RedisStateStore extends StateStore {
     try {
       return await withinDeadline(pending, timeoutMs);
     } catch (error) {
+      // Until Redis answers it (or the connection drops, which fails it), what needs Redis fails at once.
+      if (error === DEADLINE_PASSED) this.unansweredUntil(pending);
       if (isQueueFull(error)) throw this.backlogged(what, error);
       if (isNotSent(error)) throw this.notSent(what, error);
       if (write && !(error instanceof StateStoreError)) throw this.unknownOutcome(what, error, timeoutMs);
@@ -998,6 +1000,47 @@ export class RedisStateStore extends StateStore {
       }
       throw this.failure(what, error);
     }
+  }
+
+  /** True while a command that outlived its deadline is still unanswered (see `unanswered`). */
+  private stalled(): boolean {
+    return this.unanswered > 0 && !this.cluster;
+  }
+
+  private refuseWhileStalled(what: string): void {
+    if (this.stalled()) throw this.stalledError(what);
+  }
+
+  private stalledError(what: string): StateStoreError {
+    return new StateStoreError('unavailable', `RedisStateStore: ${this.safeUrl} is not answering (an earlier command is still unanswered after commandTimeoutMs); could not ${what}, nothing was sent.`);
+  }
+
+  /** Counts `answer` in `unanswered` until it settles. */
+  private unansweredUntil(answer: Promise<unknown>): void {
+    if (this.cluster) return;
+    this.unanswered++;
+    const answered = () => void this.unanswered--;
+    answer.then(answered, answered);
+  }
+
+  /**
+   * A save outlived its deadline; the save queue, not the store, holds its command. The connection answers in order,
+   * so a PING sent now is answered right after it: until then Redis counts as stalled.
+   */
+  private awaitAnswerAfterStall(): void {
+    const client = this.commands;
+    // One PING per stall: the saves that time out with it were sent before it, so it is answered after them.
+    if (this.cluster || this.pinging || !client?.isReady) return;
+    let ping: Promise<unknown>;
+    try {
+      ping = client.sendCommand(['PING']);
+    } catch {
+      return;
+    }
+    this.pinging = true;
+    const answered = () => void (this.pinging = false);
+    ping.then(answered, answered);
+    this.unansweredUntil(ping);
   }
 
   /** The command connection is not ready: nothing was sent. */
