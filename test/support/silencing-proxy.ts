@@ -45,6 +45,16 @@ export class SilencingProxy {
     this.pairs[index]!.silenced = true;
   }
 
+  /**
+   * Closes connection `index` at both ends, silenced or not: the network path comes back broken, and the client
+   * notices (and reconnects through the proxy), as after a partition ends in a reset.
+   */
+  cut(index: number): void {
+    const { client, upstream } = this.pairs[index]!;
+    client.destroy();
+    upstream.destroy();
+  }
+
   /** Closes every connection and stops listening. */
   async destroy(): Promise<void> {
     for (const { client, upstream } of this.pairs) {

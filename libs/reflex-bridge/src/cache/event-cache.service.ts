@@ -98,6 +98,10 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
       return;
     }
     if (this.settings.localTtlMs > 0) this.local = new LocalSnapshotLayer(this.settings.localMaxEntries);
+    // Another worker's "session ended" reaches this one over Redis pub/sub, at most once: while this worker's
+    // subscriber was cut off, it missed any number of them, and cannot know which. Its local copies go, so that
+    // fast auth reads the shared cache again (which the worker that saw each end cleared), not an ended session.
+    if (this.local && this.settings.shared) connections?.onSubscriberBack(() => this.forgetAllLocally());
     // The app's cache is looked up once every provider exists (onModuleInit); the module's own is built now.
     if (this.settings.cache === undefined) {
       const own = createOwnEventCache(this.settings, connections);
@@ -225,6 +229,12 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
   forgetLocally(sessionId: string): void {
     this.epoch++;
     this.local?.delete(sessionId);
+  }
+
+  /** Drops every snapshot of the in-process layer (not the shared cache); a read under way does not refill it. */
+  private forgetAllLocally(): void {
+    this.epoch++;
+    this.local?.clear();
   }
 
   /** Drops one session's snapshot from both layers: call it on logout (the bridge does for logouts it sees). */

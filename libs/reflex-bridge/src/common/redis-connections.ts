@@ -133,6 +133,8 @@ export class RedisConnections {
   private readonly down = new Map<string, string>();
   private closing?: Promise<void>;
   private closed = false;
+  /** Called when the subscriber connection is ready again after it failed (see {@link onSubscriberBack}). */
+  private readonly subscriberBack: Array<() => void> = [];
 
   private constructor(
     options: RedisConnectionsOptions,
@@ -248,6 +250,15 @@ export class RedisConnections {
     if (!this.clusterOptions) return undefined;
     void this.subscriber;
     return this.subscriberCluster;
+  }
+
+  /**
+   * Calls `listener` each time the subscriber connection is ready again after it failed (not at its first
+   * connection). Redis pub/sub delivers at most once: what was published meanwhile (another worker's "session
+   * ended", a live update) is lost, so whoever keeps something that such news would have dropped drops it now.
+   */
+  onSubscriberBack(listener: () => void): void {
+    this.subscriberBack.push(listener);
   }
 
   /** True once {@link close} was called. */
@@ -389,7 +400,16 @@ export class RedisConnections {
       if (first) this.logger.warn(`Redis connection ${name} to ${this.safeUrl} failed (${error.message}); reconnecting.`);
     });
     client.on('ready', () => {
-      if (this.down.delete(role)) this.logger.log(`Redis connection ${name} to ${this.safeUrl} is back.`);
+      if (!this.down.delete(role)) return;
+      this.logger.log(`Redis connection ${name} to ${this.safeUrl} is back.`);
+      if (role !== 'subscriber') return;
+      for (const listener of this.subscriberBack) {
+        try {
+          listener();
+        } catch (error) {
+          this.logger.warn(`Acting on the return of ${name} failed: ${(error as Error)?.message ?? String(error)}`);
+        }
+      }
     });
     client.connect().catch(noop);
     return client;
