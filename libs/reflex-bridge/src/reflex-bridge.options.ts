@@ -328,7 +328,7 @@ export interface ResolvedReflexBridgeOptions {
   reflexRoutes: ResolvedReflexRoutesOptions;
   /** Undefined when uploads are off (`uploads: false`). */
   uploads: ResolvedUploadOptions | undefined;
-  bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses' | 'sessionEndAction' | 'asyncContext'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
+  bridge: Required<Pick<BridgeOptions, 'mode' | 'authAutoSync' | 'redirectStatuses' | 'sessionEndAction' | 'middlewareTimeoutMs' | 'asyncContext'>> & BridgeOptions & { mirrors: Required<MirrorOptions> };
   eventCache: ResolvedEventCacheOptions;
   fastAuth: (FastAuthOptions & { sessionSecrets: string[]; sessionCookieName: string }) | undefined;
   metrics: (Required<Omit<MetricsOptions, 'registry' | 'path'>> & Pick<MetricsOptions, 'registry' | 'path'>) | undefined;
@@ -366,7 +366,7 @@ export const DEFAULT_OPTIONS = {
   pingIntervalMs: 25_000,
   pingTimeoutMs: 120_000,
   cookieHandoffPath: '/_bridge/session-cookie',
-  bridge: { mode: 'full', authAutoSync: true, sessionEndAction: 'reauthenticate', asyncContext: false, redirectStatuses: [301, 302, 303, 307, 308], mirrors: { flash: true, csrf: true, language: true } },
+  bridge: { mode: 'full', authAutoSync: true, sessionEndAction: 'reauthenticate', middlewareTimeoutMs: 10_000, asyncContext: false, redirectStatuses: [301, 302, 303, 307, 308], mirrors: { flash: true, csrf: true, language: true } },
   eventCache: EVENT_CACHE_DEFAULTS,
   metrics: { logger: 'ReflexBridgeMetrics', log: true },
 } as const;
@@ -474,7 +474,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   }
   objectOption('bridge', options.bridge, 'an object');
   const bridge = options.bridge ?? {};
-  rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'withheldHeaders', 'sessionEndAction', 'usernameOf', 'asyncContext', 'tierGuards']);
+  rejectUnknownKeys('bridge', bridge, ['mode', 'resolver', 'authMiddleware', 'fullMiddleware', 'mirrors', 'authAutoSync', 'redirectStatuses', 'trustProxy', 'withheldHeaders', 'sessionEndAction', 'middlewareTimeoutMs', 'usernameOf', 'asyncContext', 'tierGuards']);
   objectOption('bridge.mirrors', bridge.mirrors, 'an object { flash?, csrf?, language? } of booleans');
   rejectUnknownKeys('bridge.mirrors', bridge.mirrors ?? {}, ['flash', 'csrf', 'language']);
   for (const key of ['flash', 'csrf', 'language'] as const) booleanOption(`bridge.mirrors.${key}`, bridge.mirrors?.[key]);
@@ -579,6 +579,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
       },
       redirectStatuses: redirectStatuses ?? [...DEFAULT_OPTIONS.bridge.redirectStatuses],
       sessionEndAction: bridge.sessionEndAction ?? DEFAULT_OPTIONS.bridge.sessionEndAction,
+      middlewareTimeoutMs: positiveNumber('bridge.middlewareTimeoutMs', bridge.middlewareTimeoutMs) ?? DEFAULT_OPTIONS.bridge.middlewareTimeoutMs,
       // Node gives header names in lower case.
       withheldHeaders: bridge.withheldHeaders?.map((name) => name.toLowerCase()),
       asyncContext: bridge.asyncContext ?? DEFAULT_OPTIONS.bridge.asyncContext,

@@ -79,6 +79,15 @@ export interface BridgeOptions {
    */
   sessionEndAction?: 'reauthenticate' | 'disconnect';
   /**
+   * Milliseconds the bridge waits for the app's middleware chain (`authMiddleware`, then `fullMiddleware`) on an
+   * event's request, or on a connecting socket's. Past it the event is answered `session_unavailable` (the handler
+   * does not run, nothing changes) and whatever the chain does later is ignored. A session store that stops
+   * answering (a frozen Redis: connect-redis and node-redis bound no command once sent) otherwise held that
+   * client's events, and its tab, for as long as the store stayed silent. Other clients are not affected either way.
+   * @default 10_000
+   */
+  middlewareTimeoutMs?: number;
+  /**
    * Bind each event's context to AsyncLocalStorage, so the free accessors `currentRequest()`,
    * `currentUser()`, `currentSession()` and `currentToken()` work in code called from handlers (services,
    * helpers). Off by default: on Node 20 AsyncLocalStorage slows every promise in the process once used,

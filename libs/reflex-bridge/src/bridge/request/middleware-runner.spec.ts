@@ -47,6 +47,26 @@ describe('runMiddlewareChain', () => {
     expect(seen).toEqual(['late', 'sync']);
   });
 
+  it('gives up on a middleware that has not settled within the time limit: session_unavailable, and its late next() runs nothing more', async () => {
+    const seen: string[] = [];
+    let lateNext: (() => void) | undefined;
+    const outcome = runMiddlewareChain(
+      chainOf(
+        // A session store that stopped answering: next() comes only when the test says so.
+        (_req, _res, next) => void (lateNext = () => next()),
+        (_req, _res, next) => (seen.push('after'), next()),
+      ),
+      request(),
+      new SyntheticResponse(),
+      20,
+    );
+    await expect(outcome).rejects.toMatchObject({ code: 'session_unavailable' });
+    lateNext!();
+    expect(seen).toEqual([]);
+    // A chain that settles in time is not affected by its limit.
+    expect(await runMiddlewareChain(chainOf((_req, _res, next) => void setImmediate(() => next())), request(), new SyntheticResponse(), 60_000)).toBe('continue');
+  });
+
   it('stops at a middleware that answers, at once or later, and when it answers before calling next', async () => {
     const after: Handler = () => {
       throw new Error('must not run');

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import type { SyntheticRequest } from './synthetic-request.js';
 import type { EventEmitter } from 'node:events';
 import { SyntheticResponse } from './synthetic-response.js';
+import { BridgeError } from '../../protocol/bridge-error.js';
 
 /** How a middleware chain ended: every middleware called `next()`, or one answered the request. */
 export type MiddlewareOutcome = 'continue' | 'answered';
@@ -14,8 +15,20 @@ export async function runMiddleware(
   chain: readonly RequestHandler[],
   request: SyntheticRequest,
   response: SyntheticResponse,
+  timeoutMs?: number,
 ): Promise<MiddlewareOutcome> {
-  return runMiddlewareChain(chain, request, response);
+  return runMiddlewareChain(chain, request, response, timeoutMs);
+}
+
+/** The longest delay `setTimeout` takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The chain did not settle within its time limit (`bridge.middlewareTimeoutMs`): a session store that stopped
+ * answering, most often. The event is refused; the handler does not run.
+ */
+function middlewareTimedOut(timeoutMs: number): BridgeError {
+  return new BridgeError('session_unavailable', `The session could not be read within ${timeoutMs} ms; nothing was changed. Try again.`);
 }
 
 /** A middleware that has not settled yet when it returned. */
@@ -33,15 +46,22 @@ export function runMiddlewareChain(
   chain: readonly RequestHandler[],
   request: SyntheticRequest,
   response: SyntheticResponse,
+  timeoutMs?: number,
 ): MiddlewareOutcome | Promise<MiddlewareOutcome> {
   const run = new ChainRun(chain, request, response);
   const outcome = run.from(0);
   if (outcome === PENDING) {
     // Set before any late settlement can arrive: those come from later ticks only.
-    return new Promise<MiddlewareOutcome>((resolve, reject) => {
+    const pending = new Promise<MiddlewareOutcome>((resolve, reject) => {
       run.resolve = resolve;
       run.reject = reject;
     });
+    if (timeoutMs === undefined) return pending;
+    // Only a chain that went asynchronous gets a timer: the synchronous ones (passport, fast paths) cost none.
+    const timer = setTimeout(() => run.abandon(middlewareTimedOut(timeoutMs)), Math.min(timeoutMs, MAX_TIMER_MS));
+    const clear = () => clearTimeout(timer);
+    pending.then(clear, clear);
+    return pending;
   }
   return outcome instanceof Error ? Promise.reject(outcome) : outcome;
 }
@@ -64,6 +84,8 @@ class ChainRun {
   /** Settle the promise of a chain that went asynchronous. */
   resolve: ((outcome: MiddlewareOutcome) => void) | undefined = undefined;
   reject: ((error: Error) => void) | undefined = undefined;
+  /** Set once the run gave up (see {@link abandon}): what the chain does later is ignored. */
+  private abandoned = false;
 
   constructor(
     private readonly chain: readonly RequestHandler[],
@@ -101,9 +123,20 @@ class ChainRun {
     return PENDING;
   }
 
+  /**
+   * Gives up on a chain still pending: the run rejects with `error`, and the pending middleware's late `next()` (or
+   * answer) neither runs the rest of the chain nor settles anything, for a request whose event is over.
+   */
+  abandon(error: Error): void {
+    if (this.abandoned || this.settled !== undefined) return;
+    this.abandoned = true;
+    if (this.onFinish) stopWaitingForFinish(this.response, this.onFinish);
+    this.reject!(error);
+  }
+
   /** `next` of middleware `index`: ignored once that middleware settled (or the chain moved past it). */
   private next(index: number, error: unknown): void {
-    if (index !== this.current || this.settled !== undefined) return;
+    if (this.abandoned || index !== this.current || this.settled !== undefined) return;
     // A response that finished before `next` was called means the middleware answered first.
     if (this.response.finished) this.settle('answered');
     // Express treats next('route') / next('router') as "skip", not as an error.
@@ -113,7 +146,7 @@ class ChainRun {
 
   /** The response finished while the current middleware was pending: it answered. */
   private finished(): void {
-    if (this.settled === undefined) this.settle('answered');
+    if (this.settled === undefined && !this.abandoned) this.settle('answered');
   }
 
   private settle(value: Settled): void {

@@ -75,7 +75,7 @@ export class SessionHandoff {
     const chain = this.options.bridge.authMiddleware ?? [];
     if (chain.length === 0) return undefined;
     const { request } = this.requests.build(client, '/', {}, this.requests.clientIp(client));
-    await runMiddleware(chain, request, new SyntheticResponse());
+    await runMiddleware(chain, request, new SyntheticResponse(), this.options.bridge.middlewareTimeoutMs);
     this.sightings.seen(client, request.sessionID, request.sessionStore);
     return request;
   }

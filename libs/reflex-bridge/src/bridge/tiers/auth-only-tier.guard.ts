@@ -63,7 +63,7 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
     const response = context.switchToHttp().getResponse<SyntheticResponse>();
     const outcome = outcomeOf(context);
     const start = phaseStart(outcome.timer);
-    const loadSession = sessionLoader(this.authChain, request, response);
+    const loadSession = sessionLoader(this.authChain, request, response, this.options.bridge.middlewareTimeoutMs);
     // The promise cases written out: a hit from the in-memory cache (the usual event) then makes no closure.
     let result: MaybePromise<FastAuthResult | undefined>;
     try {
@@ -113,6 +113,6 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
  * the whole event (a closure keeps every variable its function shares with other closures): a request that
  * outlives its event then holds nothing more of it.
  */
-function sessionLoader(chain: readonly RequestHandler[], request: FastAuthRequest, response: SyntheticResponse): () => Promise<unknown> {
-  return () => runMiddleware(chain, request, response);
+function sessionLoader(chain: readonly RequestHandler[], request: FastAuthRequest, response: SyntheticResponse, timeoutMs: number): () => Promise<unknown> {
+  return () => runMiddleware(chain, request, response, timeoutMs);
 }
