@@ -183,6 +183,36 @@ describeWithRedis('RedisTransport against a real redis-server', () => {
     await waitUntil(() => seen[1].some((change) => change.pk === 3), 'b\'s own change');
   });
 
+  it('a frozen Redis (SIGSTOP): a publish that got no answer reports the transport down, later publishes fail at once, and up comes once Redis answers', async () => {
+    for (const shared of [false, true]) {
+      const channel = `freeze-${shared}-${Date.now()}`;
+      const transport = shared ? new RedisTransport({ connections: await sharedConnections(server.url), channel, publishTimeoutMs: 300 }) : new RedisTransport({ url: server.url, channel, publishTimeoutMs: 300 });
+      const broker = new LiveBroadcaster(transport, { echoTimeoutMs: 300 });
+      cleanup.push(() => broker.close());
+      await broker.start();
+      const statuses: string[] = [];
+      broker.transportStatus$.subscribe((status) => statuses.push(status));
+      server.pause();
+      let refused: LiveTransportError;
+      try {
+        await expect(transport.publish(new ModelChange('shop.product', 'updated', 1))).rejects.toMatchObject({ code: 'timeout' });
+        // Before: the connection stayed "connected" (no down, no up after the thaw, so nothing told the app to reload
+        // what it built from changes, some of which were lost), and every publish waited publishTimeoutMs in turn,
+        // each one queued in the worker's memory until the thaw.
+        expect(statuses).toEqual(['down']);
+        expect(transport.isConnected()).toBe(false);
+        refused = await transport.publish(new ModelChange('shop.product', 'updated', 2)).then(() => { throw new Error('published'); }, (error: LiveTransportError) => error);
+      } finally {
+        server.resume();
+      }
+      expect(refused).toMatchObject({ code: 'unavailable' });
+      expect(refused.message).toMatch(/not answering/);
+      await waitUntil(() => statuses.length === 2, 'up after the thaw');
+      expect(statuses).toEqual(['down', 'up']);
+      await transport.publish(new ModelChange('shop.product', 'updated', 3));
+    }
+  }, 60_000);
+
   it('rejects start() with a clear error when Redis cannot be reached', async () => {
     const transport = new RedisTransport({ url: 'redis://:secret@127.0.0.1:1', startupAttempts: 2 });
     const attempt = transport.start(() => undefined);

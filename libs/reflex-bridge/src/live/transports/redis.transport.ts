@@ -71,6 +71,14 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
   private readonly startupAttempts: number;
   private readonly shared?: RedisConnections;
   private readonly down = new Set<Role>();
+  /**
+   * Publishes that outlived `publishTimeoutMs` and that Redis has not answered yet. While one is, Redis is frozen or
+   * far behind (a stopped process, a VM pause, a network black hole keep the connection open): the transport counts
+   * as down (`transportStatus$` says `down`, then `up` once Redis answered it, so the app reloads what it built from
+   * changes, some of which were lost meanwhile), and publishes fail at once instead of each waiting
+   * `publishTimeoutMs` and staying queued in this worker's memory until the thaw.
+   */
+  private unanswered = 0;
   private publisher?: RedisClient;
   private subscriber?: RedisClient;
   /** Our subscription's listener, to unsubscribe exactly it from a shared subscriber. */
@@ -156,7 +164,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
 
   /** Started, and both the publishing and the subscribed connection are ready. */
   override isConnected(): boolean {
-    return this.state === 'started' && !!this.publisher?.isReady && !!this.subscriber?.isReady;
+    return this.state === 'started' && !!this.publisher?.isReady && !!this.subscriber?.isReady && this.unanswered === 0;
   }
 
   /**
@@ -183,6 +191,12 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
         `RedisTransport: not connected to ${this.safeUrl} (reconnecting); the change to "${change.modelLabel}" was not published`,
       );
     }
+    if (this.unanswered > 0) {
+      throw new LiveTransportError(
+        'unavailable',
+        `RedisTransport: ${this.safeUrl} is not answering (an earlier PUBLISH is still unanswered after ${this.publishTimeoutMs} ms); the change to "${change.modelLabel}" was not published`,
+      );
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -196,10 +210,14 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
         this.publishTimeoutMs,
       );
     });
+    const published = publisher.publish(this.channel, payload);
     try {
-      await Promise.race([publisher.publish(this.channel, payload), timeout]);
+      await Promise.race([published, timeout]);
     } catch (error) {
-      if (error instanceof LiveTransportError) throw error;
+      if (error instanceof LiveTransportError) {
+        if (error.code === 'timeout') this.awaitLateAnswer(published);
+        throw error;
+      }
       throw new LiveTransportError(
         'unavailable',
         `RedisTransport could not publish to "${this.channel}" on ${this.safeUrl}: ${(error as Error)?.message ?? String(error)}`,
@@ -208,6 +226,21 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** A publish timed out: the transport is down until Redis answers it (or the connection drops, which fails it). */
+  private awaitLateAnswer(published: Promise<unknown>): void {
+    this.unanswered++;
+    if (this.unanswered === 1) this.logger.warn(`RedisTransport: ${this.safeUrl} did not answer a PUBLISH within ${this.publishTimeoutMs} ms; publishing fails until it answers.`);
+    this.connectionChanged();
+    const answered = () => {
+      this.unanswered--;
+      // Nothing is reported after close.
+      if (this.isClosed()) return;
+      if (this.unanswered === 0) this.logger.log(`RedisTransport: ${this.safeUrl} answers again.`);
+      this.connectionChanged();
+    };
+    published.then(answered, answered);
   }
 
   protected override async release(): Promise<void> {
