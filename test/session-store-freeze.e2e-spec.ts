@@ -7,7 +7,8 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { RawSocket } from './support/raw-socket.js';
-import { cachedAuthHarness, loginOverHttp, resetCachedUsers } from './fixtures/cached-auth-app.js';
+import { cachedAuthHarness, HELD, loginOverHttp, resetCachedUsers } from './fixtures/cached-auth-app.js';
+import { until } from './support/eventually.js';
 
 const PROFILE = 'reflex___state____state.profile_state';
 
@@ -33,6 +34,7 @@ describeWithRedis('a session store that freezes', () => {
     await redis?.destroy();
   });
   afterEach(async () => {
+    HELD.release();
     redis.resume();
     await closeAll();
     resetCachedUsers();
@@ -59,6 +61,29 @@ describeWithRedis('a session store that freezes', () => {
       redis.resume();
     }
     // After the thaw the same tab's events read the session again.
+    expect(await whoami(tab, '/after')).toBe('dave');
+  }, 60_000);
+
+  it('answers session_unavailable when the session save at the end of an event does not finish in time, and the tab goes on after the thaw', async () => {
+    const app = await start({ sessionRedisUrl: redis.url, withFastAuth: false, bridgeOptions: { middlewareTimeoutMs: 1_000 } });
+    const cookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
+    const tab = await connect(app, cookie);
+    HELD.released = new Promise<void>((resolve) => (HELD.release = resolve));
+    const started = HELD.started;
+    tab.send(`${PROFILE}.countVisitLater`);
+    await until(() => HELD.started === started + 1 || undefined, 'the event to read the session and start');
+    redis.pause();
+    let answered: unknown;
+    try {
+      // The handler writes the session; its save at the event's end meets the frozen store.
+      HELD.release();
+      // Before: the event never ended (still waiting after 20 s, and until the thaw), and the tab's later events
+      // waited behind it.
+      answered = await within(tab.until(() => tab.errors.length > 0, 60_000, 'a bridge_error').then(() => tab.errors[0]), 20_000);
+    } finally {
+      redis.resume();
+    }
+    expect(answered).toMatchObject({ code: 'session_unavailable', event: `${PROFILE}.countVisitLater` });
     expect(await whoami(tab, '/after')).toBe('dave');
   }, 60_000);
 });

@@ -10,8 +10,9 @@
  * - `handler_error`: the handler threw; the server state was left as it was before the handler ran.
  * - `unauthorized` / `forbidden`: the bridge tier's guards or middleware denied the event.
  * - `session_unavailable`: the app's session and auth middleware did not finish within the server's limit
- *   (`bridge.middlewareTimeoutMs`; a session store that stopped answering); the handler did not run and nothing was
- *   changed. Try again.
+ *   (`bridge.middlewareTimeoutMs`; a session store that stopped answering): the handler did not run and nothing was
+ *   changed; or the session's save at the end of the event did not: the event's state change stands, its session
+ *   change may be lost. Try again.
  * - `state_unavailable`: the server's state store could not be reached; nothing was changed.
  * - `state_outcome_unknown`: the server's state store lost its answer to the save (connection dropped, timeout):
  *   the change may have been applied. Do not resend the event blindly; reload (hydrate) first.

@@ -80,8 +80,10 @@ export interface BridgeOptions {
   sessionEndAction?: 'reauthenticate' | 'disconnect';
   /**
    * Milliseconds the bridge waits for the app's middleware chain (`authMiddleware`, then `fullMiddleware`) on an
-   * event's request, or on a connecting socket's. Past it the event is answered `session_unavailable` (the handler
-   * does not run, nothing changes) and whatever the chain does later is ignored. A session store that stops
+   * event's request, or on a connecting socket's, and for the session's save at the end of an event. Past it the event
+   * is answered `session_unavailable`: for the chain, the handler does not run and nothing changes, and whatever the
+   * chain does later is ignored; for the save, the event's change to the state stands and its session change may be
+   * lost (no snapshot is written and no cookie handed off for it). A session store that stops
    * answering (a frozen Redis: connect-redis and node-redis bound no command once sent) otherwise held that
    * client's events, and its tab, for as long as the store stayed silent. Other clients are not affected either way.
    * @default 10_000

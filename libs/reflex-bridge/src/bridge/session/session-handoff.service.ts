@@ -18,6 +18,7 @@ import type { SyntheticRequest } from '../request/synthetic-request.js';
 import { SyntheticResponse } from '../request/synthetic-response.js';
 import { EventRateLimiter } from '../../security/event-rate-limiter.service.js';
 import { addressKey } from '../../security/client-address.js';
+import { BridgeError } from '../../protocol/bridge-error.js';
 
 /**
  * The name of the frontend event earlier versions sent for a cookie handoff (payload `{ url, secret }`).
@@ -95,15 +96,25 @@ export class SessionHandoff {
       // `whenFinished` callbacks run when it becomes finished, so waiting after `end()` misses nothing.
       response.end();
       if (!response.finished) {
-        return new Promise<void>((resolve, reject) =>
-          response.whenFinished(() => {
+        const timeoutMs = this.options.bridge.middlewareTimeoutMs;
+        return new Promise<void>((resolve, reject) => {
+          const onFinished = () => {
+            clearTimeout(timer);
             try {
               resolve(then(afterEnd(outcome), () => this.handOffCookies(outcome, response, client)));
             } catch (error) {
               reject(error as Error);
             }
-          }),
-        );
+          };
+          // Bounded like the chain that read the session: a session store that stops answering would otherwise hold
+          // the event, and every later event of its tab, until it answers. A save that lands later writes no
+          // snapshot and hands no cookie off: the client was told its session change may be lost.
+          const timer = setTimeout(() => {
+            response.cancelWhenFinished(onFinished);
+            reject(new BridgeError('session_unavailable', `The session could not be saved within ${timeoutMs} ms; the event's change to the page stands, its change to the session may be lost. Try again.`));
+          }, Math.min(timeoutMs, 2_147_483_647));
+          response.whenFinished(onFinished);
+        });
       }
     }
     const ended = afterEnd(outcome);
