@@ -99,7 +99,7 @@ describe("the shop's generated state types (apps/shop/web/src/generated/reflex-s
   }, 120_000);
 
   it('types the vars from their declarations: a cart line and a product are spelt out, not unknown[]', () => {
-    expect(committed).toContain('lines: { productId: number; name: string; price: number; quantity: number }[];');
+    expect(committed).toContain('lines: { productId: number; name: string; price: number; quantity: number; addedPrice: number }[];');
     expect(committed).toContain('readonly visible: { id: number; name: string; category: string; price: number; image: string }[];');
     expect(committed).not.toContain('unknown[]');
   });

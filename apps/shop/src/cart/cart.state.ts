@@ -8,8 +8,11 @@ import { ProductIdPipe } from '../catalog/product-id.pipe.js';
 export interface CartLine {
   productId: number;
   name: string;
+  /** The product's price (cents) as the catalogue had it at the cart's latest event: what the total counts. */
   price: number;
   quantity: number;
+  /** The price when the shopper last added this product: when it differs from {@link price}, the page says so. */
+  addedPrice: number;
 }
 
 /**
@@ -20,6 +23,10 @@ export interface CartLine {
  * user's first cart event starts an empty cart. Otherwise the next person at the browser saw the last user's cart and
  * added to it. Extending `AppState` keeps the snapshot fresh here too: a logout or login in this or another tab of the
  * browser re-syncs it (and so hides the lines) at once.
+ *
+ * Prices are the catalogue's, not the cart's: every cart event reads the current price of each line (one query), so
+ * the total never counts a price staff have since changed, and a line whose price moved since it was added keeps the
+ * added price beside it for the page to show. The cart page asks for them when it opens ({@link refreshPrices}).
  */
 @State()
 @UseGuards(LoggedInGuard)
@@ -50,21 +57,43 @@ export class CartState extends AppState {
   async add(@Payload('productId', ProductIdPipe) productId: number, @EventUser() user: SessionUser | undefined): Promise<void> {
     const lines = this.linesOf(user);
     const product = await this.catalogue.find(productId);
-    if (!product) return;
-    const line = lines.find((candidate) => candidate.productId === productId);
-    if (line) line.quantity++;
-    else lines.push({ productId, name: product.name, price: product.price, quantity: 1 });
+    if (product) {
+      const line = lines.find((candidate) => candidate.productId === productId);
+      // Adding it again is agreeing to its price as shown now.
+      if (line) Object.assign(line, { quantity: line.quantity + 1, addedPrice: product.price });
+      else lines.push({ productId, name: product.name, price: product.price, quantity: 1, addedPrice: product.price });
+    }
+    await this.reprice();
   }
 
   @EventHandler()
-  remove(@Payload('productId', ProductIdPipe) productId: number, @EventUser() user: SessionUser | undefined): void {
+  async remove(@Payload('productId', ProductIdPipe) productId: number, @EventUser() user: SessionUser | undefined): Promise<void> {
     this._lines = this.linesOf(user).filter((line) => line.productId !== productId);
+    await this.reprice();
+  }
+
+  /** Reads the current price of every line (the cart page sends it when it opens, and when the catalogue changes). */
+  @EventHandler()
+  async refreshPrices(@EventUser() user: SessionUser | undefined): Promise<void> {
+    this.linesOf(user);
+    await this.reprice();
   }
 
   @EventHandler()
   clear(@EventUser() user: SessionUser | undefined): void {
     this.linesOf(user);
     this._lines = [];
+  }
+
+  /** Sets each line's price and name to the catalogue's current ones; a line whose product is gone is dropped. */
+  private async reprice(): Promise<void> {
+    if (this._lines.length === 0) return;
+    const current = await this.catalogue.findMany(this._lines.map((line) => line.productId));
+    this._lines = this._lines.flatMap((line) => {
+      const product = current.get(line.productId);
+      // A line saved before lines kept their added price: the price it showed then is the one added.
+      return product ? [{ ...line, name: product.name, price: product.price, addedPrice: line.addedPrice ?? line.price }] : [];
+    });
   }
 
   /**

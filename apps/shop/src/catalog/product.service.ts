@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, type Repository } from 'typeorm';
+import { DataSource, In, type Repository } from 'typeorm';
 import { Product, toRow, type ProductRow } from './product.entity.js';
 import { isProductId } from './product-id.js';
 
@@ -36,6 +36,14 @@ export class ProductService {
     if (!isProductId(id)) return undefined;
     const product = await this.repository.findOneBy({ id });
     return product ? toRow(product) : undefined;
+  }
+
+  /** The products among `ids` that exist now, by id (ids no product can have are skipped, not queried). */
+  async findMany(ids: readonly number[]): Promise<Map<number, ProductRow>> {
+    const wanted = ids.filter(isProductId);
+    if (wanted.length === 0) return new Map();
+    const products = await this.repository.findBy({ id: In(wanted) });
+    return new Map(products.map((product) => [product.id, toRow(product)]));
   }
 
   async setPrice(id: number, price: number): Promise<ProductRow | undefined> {

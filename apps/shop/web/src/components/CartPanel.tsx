@@ -1,6 +1,6 @@
 import { useEffect, useRef } from 'react';
-import { useReflexErrors, useReflexEvent, useReflexState } from '@reflex-bridge/react';
-import { CartState } from '../generated/reflex-states.js';
+import { useReflexErrors, useReflexEvent, useReflexState, useReflexVar } from '@reflex-bridge/react';
+import { CartState, FilterState } from '../generated/reflex-states.js';
 import { money } from '../money.js';
 import { Link } from '../router.js';
 
@@ -9,6 +9,19 @@ export function CartPanel({ full = false }: { full?: boolean }) {
   const cart = useReflexState(CartState);
   const remove = useReflexEvent(CartState.remove);
   const clear = useReflexEvent(CartState.clear);
+  const refreshPrices = useReflexEvent(CartState.refreshPrices);
+  // The cart reads its prices again when it opens, and when the live catalogue shows one of its products at another
+  // price (staff changed it): not on every change of the list, which a filter makes at each keystroke.
+  const catalogue = useReflexVar(FilterState, 'products');
+  const filled = (cart?.count ?? 0) > 0;
+  const priced = new Map((cart?.lines ?? []).map((line) => [line.productId, line.price]));
+  const stale = (catalogue ?? []).some((product) => priced.has(product.id) && priced.get(product.id) !== product.price);
+  useEffect(() => {
+    if (filled) refreshPrices();
+  }, [filled]);
+  useEffect(() => {
+    if (stale) refreshPrices();
+  }, [stale, catalogue]);
   const { errors, dismiss } = useReflexErrors();
   // A cart update means the last cart action went through: any earlier refusal no longer applies.
   const lines = cart?.lines;
@@ -32,6 +45,11 @@ export function CartPanel({ full = false }: { full?: boolean }) {
             <span>
               {line.quantity} × <Link to={`/product/${line.productId}`}>{line.name}</Link>
             </span>
+            {line.addedPrice !== line.price && (
+              <span className="price-changed" data-testid="price-changed">
+                now {money(line.price)} (was {money(line.addedPrice)})
+              </span>
+            )}
             {full && <span className="line-total">{money(line.price * line.quantity)}</span>}
             <button type="button" className="remove" aria-label={`Remove ${line.name}`} onClick={() => remove({ productId: line.productId })}>
               ✕

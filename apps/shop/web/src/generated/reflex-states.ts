@@ -69,7 +69,7 @@ export interface CartStateVars {
   flashMessages: { level: string; message: string }[];
   csrfToken: string;
   language: string;
-  readonly lines: { productId: number; name: string; price: number; quantity: number }[];
+  readonly lines: { productId: number; name: string; price: number; quantity: number; addedPrice: number }[];
   readonly total: number;
   readonly count: number;
 }
@@ -78,11 +78,13 @@ export interface CartStateVars {
 export const CartState: StateRef<CartStateVars, "reflex___state____state.cart_state"> & {
   readonly add: HandlerRef<{ productId: number }>;
   readonly remove: HandlerRef<{ productId: number }>;
+  readonly refreshPrices: HandlerRef<EmptyPayload>;
   readonly clear: HandlerRef<EmptyPayload>;
 } = {
   $state: "reflex___state____state.cart_state",
   add: { $state: "reflex___state____state.cart_state", $handler: "add" },
   remove: { $state: "reflex___state____state.cart_state", $handler: "remove" },
+  refreshPrices: { $state: "reflex___state____state.cart_state", $handler: "refreshPrices" },
   clear: { $state: "reflex___state____state.cart_state", $handler: "clear" },
 } as const;
 
