@@ -9,6 +9,8 @@ import { LoggedInGuard } from './logged-in.guard.js';
 import type { SessionUser } from './user.entity.js';
 import { UserService } from './user.service.js';
 import { LOGIN_LIMIT } from './login-limit.js';
+import { LoginAttempts } from './login-attempts.service.js';
+import { TOO_MANY_LOGIN_ATTEMPTS } from './login-attempts.guard.js';
 
 /**
  * Login and logout from the page, over the event socket; the snapshot vars drive the header.
@@ -29,6 +31,7 @@ export class AccountState extends AppState {
   constructor(
     private readonly users: UserService,
     private readonly images: ImageStore,
+    private readonly attempts: LoginAttempts,
   ) {
     super();
   }
@@ -43,7 +46,10 @@ export class AccountState extends AppState {
     return this.isAuthenticated && this._avatarOf !== '' && this._avatarOf === this.username ? this._avatar : '';
   }
 
-  /** At most {@link LOGIN_LIMIT} attempts per client IP, whatever the number of sockets (then `rate_limited`). */
+  /**
+   * At most {@link LOGIN_LIMIT} attempts per client IP, whatever the number of sockets, and `LOGIN_ACCOUNT_LIMIT`
+   * per username from every address, counted with `POST /auth/login`'s (then `rate_limited`, alike for every username).
+   */
   @EventHandler()
   @Throttle({ default: LOGIN_LIMIT })
   async login(@Payload('username') username: string, @Payload('password') password: string, @EventRequest() request: Request | undefined): Promise<void> {
@@ -52,6 +58,8 @@ export class AccountState extends AppState {
       this.loginError = 'Logging in is not available here: events run without the session (reflex_only).';
       return;
     }
+    const waitMs = await this.attempts.admit(username);
+    if (waitMs > 0) throw new BridgeError('rate_limited', TOO_MANY_LOGIN_ATTEMPTS, undefined, 429, waitMs);
     const user = await this.users.verify(username, password);
     if (!user) {
       this.loginError = 'Unknown user or wrong password.';

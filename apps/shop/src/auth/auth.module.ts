@@ -5,6 +5,8 @@ import { UserService } from './user.service.js';
 import { LoggedInGuard } from './logged-in.guard.js';
 import { AccountState } from './account.state.js';
 import { LoginController } from './login.controller.js';
+import { LoginAttempts } from './login-attempts.service.js';
+import { LoginAttemptsGuard } from './login-attempts.guard.js';
 
 @Module({})
 export class AuthModule {
@@ -16,6 +18,8 @@ export class AuthModule {
         UserService,
         LoggedInGuard,
         AccountState,
+        LoginAttempts,
+        LoginAttemptsGuard,
         {
           provide: AUTH_MIDDLEWARE,
           useFactory: async (users: UserService) => createAuthMiddleware(config, users, await createSessionStore(config)),

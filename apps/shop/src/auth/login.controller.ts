@@ -3,14 +3,16 @@ import { Throttle, ThrottlerGuard } from '@nestjs/throttler';
 import type { NextFunction, Request, Response } from 'express';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from './auth-middleware.js';
 import { LOGIN_LIMIT } from './login-limit.js';
+import { LoginAttemptsGuard } from './login-attempts.guard.js';
 import type { SessionUser } from './user.entity.js';
 
 /**
  * `POST /auth/login` (JSON or form `{ username, password }`): passport's local strategy, as a Nest controller so
- * that `ThrottlerGuard` limits it ({@link LOGIN_LIMIT} per client IP; then 429 with `Retry-After`).
+ * that `ThrottlerGuard` limits it ({@link LOGIN_LIMIT} per client IP; then 429 with `Retry-After`), and then
+ * `LoginAttemptsGuard` per username, from every address (`LOGIN_ACCOUNT_LIMIT`).
  */
 @Controller('auth')
-@UseGuards(ThrottlerGuard)
+@UseGuards(ThrottlerGuard, LoginAttemptsGuard)
 export class LoginController {
   constructor(@Inject(AUTH_MIDDLEWARE) private readonly auth: AuthMiddleware) {}
 
