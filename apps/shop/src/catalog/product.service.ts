@@ -31,6 +31,28 @@ export class ProductService {
     return (await this.repository.find({ order: { id: 'ASC' } })).map(toRow);
   }
 
+  /**
+   * One page of the products whose name contains `query` (case-insensitive; `%` and `_` are plain characters) and, when
+   * given, of `category`, in id order, with how many match in all. `page` counts from 1.
+   */
+  async page(filter: { query: string; category: string; page: number; size: number }): Promise<{ rows: ProductRow[]; matching: number }> {
+    const builder = this.repository.createQueryBuilder('product').orderBy('product.id', 'ASC');
+    const query = filter.query.trim().toLowerCase();
+    if (query) builder.andWhere("LOWER(product.name) LIKE :query ESCAPE '\\'", { query: `%${query.replace(/[\\%_]/g, '\\$&')}%` });
+    if (filter.category) builder.andWhere('product.category = :category', { category: filter.category });
+    const [products, matching] = await builder
+      .skip((filter.page - 1) * filter.size)
+      .take(filter.size)
+      .getManyAndCount();
+    return { rows: products.map(toRow), matching };
+  }
+
+  /** The categories that have products, sorted. */
+  async categories(): Promise<string[]> {
+    const rows = await this.repository.createQueryBuilder('product').select('DISTINCT product.category', 'category').orderBy('category', 'ASC').getRawMany<{ category: string }>();
+    return rows.map((row) => row.category);
+  }
+
   /** The product with this id; `undefined` for an unknown id, and for a number no product id can be (no query). */
   async find(id: number): Promise<ProductRow | undefined> {
     if (!isProductId(id)) return undefined;

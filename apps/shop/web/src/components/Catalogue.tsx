@@ -9,10 +9,16 @@ export function Catalogue() {
   const account = useReflexState(AccountState);
   const setQuery = useReflexEvent(FilterState.setQuery);
   const setCategory = useReflexEvent(FilterState.setCategory);
+  const setPage = useReflexEvent(FilterState.setPage);
   const serverCategory = useReflexVar(FilterState, 'category') ?? '';
   // The choice shows at once; the server's value (kept in localStorage, so a new tab opens on it) wins when it comes.
   const [category, chooseCategory] = useState(serverCategory);
   useEffect(() => chooseCategory(serverCategory), [serverCategory]);
+  // Another tab chose a category (localStorage sync sets the var alone): read the list for it.
+  const listedCategory = filter?.listedCategory;
+  useEffect(() => {
+    if (listedCategory !== undefined && filter?.productPage === 0 && listedCategory !== serverCategory) setCategory({ value: serverCategory });
+  }, [serverCategory, listedCategory]);
   const staff = Boolean(account?.isAuthenticated && account.isStaff);
   const visible = filter?.visible ?? [];
   return (
@@ -53,7 +59,20 @@ export function Catalogue() {
               <ProductCard key={product.id} product={product} staff={staff} />
             ))}
           </ul>
-          {visible.length === 0 && filter.products.length > 0 && <p className="muted">No product matches the filter.</p>}
+          {visible.length === 0 && (filter.products.length > 0 || filter.query.trim() !== '') && <p className="muted">No product matches the filter.</p>}
+          {filter.pageCount > 1 && (
+            <nav className="pages" aria-label="Pages">
+              <button type="button" disabled={filter.page <= 1} onClick={() => setPage({ value: filter.page - 1 })}>
+                ← Previous
+              </button>
+              <span id="page">
+                Page {filter.page} of {filter.pageCount}
+              </span>
+              <button type="button" disabled={filter.page >= filter.pageCount} onClick={() => setPage({ value: filter.page + 1 })}>
+                Next →
+              </button>
+            </nav>
+          )}
         </>
       )}
     </section>

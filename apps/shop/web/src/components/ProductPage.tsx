@@ -6,6 +6,8 @@ import { Link } from '../router.js';
 /** `/product/:id`: one product, from the live catalogue (FilterState loads it on this page too). */
 export function ProductPage({ id }: { id: number }) {
   const products = useReflexVar(FilterState, 'products');
+  // Which product the list was read for: until it is this one, the page is loading (not "no such product").
+  const loadedFor = useReflexVar(FilterState, 'productPage');
   const add = useReflexEvent(CartState.add);
   const product = products?.find((candidate) => candidate.id === id);
   return (
@@ -13,7 +15,7 @@ export function ProductPage({ id }: { id: number }) {
       <nav className="crumbs">
         <Link to="/">← Catalogue</Link>
       </nav>
-      {products === undefined || (products.length === 0 && !product) ? (
+      {products === undefined || (loadedFor !== id && !product) ? (
         <p className="muted">Loading…</p>
       ) : product ? (
         <article data-product-id={product.id}>

@@ -33,8 +33,13 @@ export interface FilterStateVars {
   products: { id: number; name: string; category: string; price: number; image: string }[];
   query: string;
   category: string;
+  page: number;
+  matching: number;
+  categories: string[];
+  listedCategory: string;
+  productPage: number;
   readonly visible: { id: number; name: string; category: string; price: number; image: string }[];
-  readonly categories: string[];
+  readonly pageCount: number;
 }
 
 /** FilterState: its wire name and handlers, for `useReflexState(FilterState)` and `useReflexEvent(FilterState.handler)`. */
@@ -42,11 +47,13 @@ export const FilterState: StateRef<FilterStateVars, "reflex___state____state.fil
   readonly load: HandlerRef<EmptyPayload>;
   readonly setQuery: HandlerRef<{ value: string }>;
   readonly setCategory: HandlerRef<{ value: string }>;
+  readonly setPage: HandlerRef<{ value: number }>;
 } = {
   $state: "reflex___state____state.filter_state",
   load: { $state: "reflex___state____state.filter_state", $handler: "load" },
   setQuery: { $state: "reflex___state____state.filter_state", $handler: "setQuery" },
   setCategory: { $state: "reflex___state____state.filter_state", $handler: "setCategory" },
+  setPage: { $state: "reflex___state____state.filter_state", $handler: "setPage" },
 } as const;
 
 /** The vars of StaffState (`reflex___state____state.staff_state`), as the client receives them. */
