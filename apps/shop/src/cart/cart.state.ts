@@ -1,9 +1,14 @@
 import { UseGuards } from '@nestjs/common';
-import { AppState, EventHandler, EventUser, Payload, State } from '@reflex-bridge/nest';
+import { AppState, BridgeError, EventHandler, EventUser, Payload, State } from '@reflex-bridge/nest';
 import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import type { SessionUser } from '../auth/user.entity.js';
 import { ProductService } from '../catalog/product.service.js';
 import { ProductIdPipe } from '../catalog/product-id.pipe.js';
+
+/** Different products one cart holds: a shop's cart, not a copy of the catalogue (each cart event re-reads its prices). */
+export const MAX_CART_LINES = 100;
+/** The most of one product a cart line holds. */
+export const MAX_LINE_QUANTITY = 99;
 
 export interface CartLine {
   productId: number;
@@ -59,6 +64,9 @@ export class CartState extends AppState {
     const product = await this.catalogue.find(productId);
     if (product) {
       const line = lines.find((candidate) => candidate.productId === productId);
+      // A BridgeError, not an HttpException: that is mapped to its status on the full tier only (reflex_only runs none).
+      if (line && line.quantity >= MAX_LINE_QUANTITY) throw new BridgeError('invalid_payload', `A cart line holds at most ${MAX_LINE_QUANTITY} of a product.`, undefined, 400);
+      if (!line && lines.length >= MAX_CART_LINES) throw new BridgeError('invalid_payload', `The cart holds at most ${MAX_CART_LINES} different products.`, undefined, 400);
       // Adding it again is agreeing to its price as shown now.
       if (line) Object.assign(line, { quantity: line.quantity + 1, addedPrice: product.price });
       else lines.push({ productId, name: product.name, price: product.price, quantity: 1, addedPrice: product.price });
