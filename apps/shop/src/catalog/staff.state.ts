@@ -33,8 +33,11 @@ export class StaffState {
     if (!(request?.user as SessionUser | undefined)?.staff) throw new BridgeError('forbidden', 'Staff only.', undefined, 403);
     if (!isProductId(productId) || !(await this.catalogue.find(productId))) throw new NotFoundException(`No product ${productId}`);
     // It replaces the product's earlier picture, which stayed served for good when it had another format.
-    const url = await this.images.keep(files, 'products', `product-${productId}`, { replaces: `product-${productId}.` });
-    await this.catalogue.setImage(productId, url);
+    // The row is saved before another picture of the product is kept, so the row names the picture left.
+    await this.images.keep(files, 'products', `product-${productId}`, {
+      replaces: `product-${productId}.`,
+      recorded: (url) => this.catalogue.setImage(productId, url),
+    });
     this.lastImagedProduct = productId;
   }
 }

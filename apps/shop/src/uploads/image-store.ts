@@ -16,6 +16,9 @@ export const MAX_IMAGE_BYTES = 2 * 1024 * 1024;
  */
 @Injectable()
 export class ImageStore {
+  /** The last `keep` of each folder under way: the next one in that folder waits for it. Emptied as they end. */
+  private readonly busy = new Map<string, Promise<unknown>>();
+
   constructor(@Inject(UPLOAD_DIRECTORY) private readonly directory: string) {}
 
   /**
@@ -30,10 +33,28 @@ export class ImageStore {
     if (!kind) throw new UnsupportedMediaTypeException('Only PNG, JPEG, GIF and WebP images are accepted.');
     const relative = `${folder}/${name}.${kind}`;
     const destination = join(this.directory, folder, `${name}.${kind}`);
-    await mkdir(dirname(destination), { recursive: true });
-    await file.moveTo(destination);
-    if (options.replaces !== undefined) await this.removeOthers(dirname(destination), options.replaces, `${name}.${kind}`);
-    return `/_upload/${relative}`;
+    // One image at a time per folder, from its move to the removal of the others (and what the caller records):
+    // two overlapping uploads each removed the other's image, leaving none. Per process: two workers can still overlap.
+    return this.oneAtATime(folder, async () => {
+      await mkdir(dirname(destination), { recursive: true });
+      await file.moveTo(destination);
+      if (options.replaces !== undefined) await this.removeOthers(dirname(destination), options.replaces, `${name}.${kind}`);
+      const url = `/_upload/${relative}`;
+      await options.recorded?.(url);
+      return url;
+    });
+  }
+
+  /** Runs `work` once the folder's earlier work has ended (whether it succeeded or not). */
+  private oneAtATime<T>(folder: string, work: () => Promise<T>): Promise<T> {
+    const before = this.busy.get(folder) ?? Promise.resolve();
+    const mine = before.then(work, work);
+    const settled = mine.catch(() => undefined);
+    this.busy.set(folder, settled);
+    void settled.then(() => {
+      if (this.busy.get(folder) === settled) this.busy.delete(folder);
+    });
+    return mine;
   }
 
   /**
@@ -63,4 +84,9 @@ export interface KeepOptions {
    * them): the images it replaces, which would stay served otherwise (an earlier one of another format, for one).
    */
   replaces?: string;
+  /**
+   * Records the kept image's URL where the app shows it (a product row), before the folder's next image is kept: so
+   * the image recorded last is the one left.
+   */
+  recorded?: (url: string) => Promise<unknown>;
 }
