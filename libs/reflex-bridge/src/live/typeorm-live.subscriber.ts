@@ -31,6 +31,15 @@ interface Pending {
  */
 const CLEAR_TABLE = /^\s*(?:TRUNCATE\s+TABLE|DELETE\s+FROM)\s+((?:"[^"]+"\.)?"[^"]+")(?:\s+CASCADE)?\s*;?\s*$/i;
 
+/**
+ * How long a commit (or a write outside a transaction) waits for its changes to reach this worker's subscribers
+ * before it returns to the app and lets them go on in the background: long enough for a transport that answers
+ * (a loopback round trip takes a millisecond), so a test or a handler that saves then reads its own live list sees
+ * the change, and short next to the transport's own timeouts (`publishTimeoutMs`, `live.echoTimeoutMs`: 5 s each),
+ * which every save waited out, one change after the other, while Redis or Postgres was frozen or slow.
+ */
+const PUBLISH_WAIT_MS = 250;
+
 function keyPart(value: unknown): string | number {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   if (typeof value === 'string') return value;
@@ -74,7 +83,9 @@ function depthOf(runner: QueryRunner): number {
  * Changes made inside a transaction (TypeORM's `save()` and `remove()` open one) are published after it commits,
  * and dropped if it, or the savepoint they were made in, rolls back: other workers re-reading the row then see
  * what the change announced. Publishing failures are logged, never thrown into the caller's `save()` (the data
- * is committed by then). Writes TypeORM makes without an entity (`QueryBuilder` update and delete,
+ * is committed by then), and a `save()` waits for its changes at most 250 ms (not at all while an earlier publish
+ * is still going on): past that they are published in the background, so a slow or frozen transport does not hold
+ * the app's requests. Writes TypeORM makes without an entity (`QueryBuilder` update and delete,
  * `repository.update(criteria, ...)`, `delete(criteria)`, `increment()`, `softDelete()`, `clear()`) name the model but not the
  * rows: they publish one `refetch` change of the model per transaction (see `ModelChange.refetch`), on which live
  * lists re-read the rows they show. Raw SQL (`query()`) is not seen by TypeORM subscribers and publishes nothing.
@@ -91,6 +102,11 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
   private readonly logger = new Logger('ReflexBridge');
   /** Publishes that failed since the last one that succeeded. */
   private failedInARow = 0;
+  /**
+   * Publishes still going on after their commit stopped waiting for them: while any is, the transport is slow or
+   * frozen, and later commits do not wait at all (one wait per outage, not one per save).
+   */
+  private overdue = 0;
 
   /**
    * @param broadcaster where changes are published.
@@ -168,7 +184,7 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
       return;
     }
     this.pending.delete(runner);
-    for (const { change } of pending) await this.send(change);
+    await this.sendAll(pending.map(({ change }) => change));
   }
 
   /** Drops what the rolled-back transaction (or savepoint) recorded. */
@@ -213,7 +229,28 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
       pending.push({ depth: depthOf(runner), change });
       return;
     }
-    await this.send(change);
+    await this.sendAll([change]);
+  }
+
+  /**
+   * Publishes `changes`, all started now and in order (the broadcaster numbers them in call order, so they arrive in
+   * it), and waits for them at most {@link PUBLISH_WAIT_MS}, not at all while an earlier publish is overdue: TypeORM
+   * awaits its subscribers inside `save()` and `commitTransaction()`, so the app's request (or a bridge event,
+   * holding its client's state) would otherwise wait on a slow or frozen transport. Those not done by then go on
+   * in the background, their failures logged as ever.
+   */
+  private async sendAll(changes: readonly ModelChange[]): Promise<void> {
+    const sending = Promise.all(changes.map((change) => this.send(change)));
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<boolean>((resolve) => {
+      if (this.overdue > 0) resolve(false);
+      else timer = setTimeout(() => resolve(false), PUBLISH_WAIT_MS);
+    });
+    const done = await Promise.race([sending.then(() => true), waited]);
+    clearTimeout(timer);
+    if (done) return;
+    this.overdue += 1;
+    void sending.finally(() => (this.overdue -= 1));
   }
 
   private async send(change: ModelChange): Promise<void> {
