@@ -228,6 +228,30 @@ describe('applyLiveChange', () => {
     expect(applyLiveChange(state, LIST, ModelChange.refetch('test.row'), undefined)).toBeUndefined();
     expect(state.rows).toBe(before);
   });
+
+  it('a refetch makes the list what liveReload answers (as JSON); undefined re-reads the rows shown; a non-list is refused', async () => {
+    CatalogueState.db.clear();
+    CatalogueState.db.set(1, { id: 1, name: 'tea (renamed)' });
+    const at = new Date('2026-01-02T03:04:05.000Z');
+    const reloading = {
+      rows: [{ id: 1, name: 'tea' }] as unknown[],
+      answer: undefined as unknown,
+      liveRow: (change: ModelChange) => CatalogueState.db.get(Number(change.pk)),
+      async liveReload(this: { answer: unknown }, property: string) {
+        expect(property).toBe('rows');
+        return this.answer;
+      },
+    };
+    reloading.answer = [{ id: 1, name: 'tea' }, { id: 2, name: 'moved in by a bulk update', at }];
+    await applyLiveChange(reloading, LIST, ModelChange.refetch('test.row'), undefined);
+    expect(reloading.rows).toEqual([{ id: 1, name: 'tea' }, { id: 2, name: 'moved in by a bulk update', at: at.toISOString() }]);
+    reloading.answer = undefined;
+    await applyLiveChange(reloading, LIST, ModelChange.refetch('test.row'), undefined);
+    expect(reloading.rows).toEqual([{ id: 1, name: 'tea (renamed)' }]);
+    reloading.answer = { id: 1 };
+    await expect(applyLiveChange(reloading, LIST, ModelChange.refetch('test.row'), undefined)).rejects.toThrow(/liveReload\("rows"\) must answer an array/);
+    expect(reloading.rows).toEqual([{ id: 1, name: 'tea (renamed)' }]);
+  });
 });
 
 /** The list without the copy a read through the view makes (as a real `paginated` function should read it). */

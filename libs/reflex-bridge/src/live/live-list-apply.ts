@@ -9,6 +9,7 @@ type Row = Record<string, unknown>;
 
 interface LiveListState {
   liveRow?: (change: ModelChange, user: unknown) => unknown;
+  liveReload?: (property: string, user: unknown) => unknown;
   applyLiveChange?: (change: ModelChange, property: string, user: unknown) => unknown;
   [property: string]: unknown;
 }
@@ -47,7 +48,7 @@ export function applyLiveChange(state: LiveListState, list: LiveListDefinition, 
   }
   if (change.isDelete) return place(state, list, change, user, null, rows);
   const liveRow = state.liveRow;
-  if (change.isRefetch) return typeof liveRow === 'function' ? refetchShown(state, list, change, user, liveRow) : undefined;
+  if (change.isRefetch) return refetch(state, list, change, user);
   // liveRow's row (often an entity: Date columns, a class) as JSON makes it, once per scope: the state would save it
   // so anyway (see jsonForm), and doing it here keeps one row object shared by every subscriber of the scope, where
   // the commit would copy the whole list once per subscriber. change.data is JSON already (transports carry JSON).
@@ -69,6 +70,25 @@ function place(state: LiveListState, list: LiveListDefinition, change: ModelChan
   const compute = () => listAfterChange(shown, list.key, change, row, paginated);
   const next = rows ? rows.listAfter(change, list, user, shown, paginated, compute) : compute();
   if (next !== shown) state[list.property] = next;
+}
+
+/**
+ * A `refetch` (rows of the model changed, which ones is unknown): the state's `liveReload(property, user)` runs the
+ * list's query again, when it has one and answers a list; else (no `liveReload`, or it answered `undefined`) the rows
+ * shown are read again through `liveRow` (see {@link refetchShown}).
+ */
+function refetch(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown): MaybePromise<void> {
+  const fallback = () => (typeof state.liveRow === 'function' ? refetchShown(state, list, change, user, state.liveRow) : undefined);
+  if (typeof state.liveReload !== 'function') return fallback();
+  const answer = state.liveReload(list.property, user);
+  const settle = (rows: unknown): MaybePromise<void> => {
+    if (rows === undefined) return fallback();
+    if (!Array.isArray(rows)) throw new TypeError(`liveReload("${list.property}") must answer an array of rows (or undefined to re-read the rows shown), got ${rows === null ? 'null' : typeof rows}`);
+    // As JSON makes them, as liveRow's rows are (an entity's Date columns as ISO text): the state would save them so.
+    state[list.property] = (jsonValue(rows) as unknown[]).filter((row): row is Row => row !== null && typeof row === 'object');
+    return undefined;
+  };
+  return isThenable(answer) ? Promise.resolve(answer).then(settle) : settle(answer);
 }
 
 /**

@@ -29,7 +29,10 @@ const LIVE_LISTS = Symbol('reflex-bridge:live-lists');
  * Declares a list var live for a model label: once the client calls the state's `live_subscribe` handler
  * (from page load), every `ModelChange` of that label patches the list and the delta is pushed to the
  * client, until it disconnects. Rows are fetched through the state's `liveRow(change, user)` method when it
- * has one (return `undefined` when that user may not see the row), else taken from `change.data`.
+ * has one (return `undefined` when that user may not see the row), else taken from `change.data`. On a
+ * `refetch` (a bulk write: which rows changed is unknown) the list becomes what the state's
+ * `liveReload(property, user)` answers (its query run again) when it has one, else its rows are read again
+ * through `liveRow`.
  * Override `applyLiveChange(change, property, user)` on the state to apply changes yourself.
  * @example
  * ```ts
