@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, beforeEach, expect, it } from '@jest/globals';
-import { BridgeTier, EventHandler, LiveBroadcaster, LiveList, PostgresTransport, ReflexBridgeModule, State, TypeormLiveSubscriber, type ModelChange } from '@reflex-bridge/nest';
+import { BridgeTier, EventHandler, LiveBroadcaster, LiveList, PostgresTransport, ReflexBridgeModule, State, TypeormLiveSubscriber, ModelChange } from '@reflex-bridge/nest';
 import { Column, DataSource, Entity, PrimaryGeneratedColumn, type Repository } from 'typeorm';
+import pg from 'pg';
 import { LiveModelRegistry } from '../libs/reflex-bridge/src/live/live-model.registry.js';
 import { startApp, type RunningApp } from './support/app.js';
+import { eventually } from './support/eventually.js';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 import { RawSocket } from './support/raw-socket.js';
 
@@ -153,5 +155,40 @@ describeWithPostgres('live lists on a refetch (TypeORM bulk writes, NOTIFY burst
     await reloading.untilVar(RELOADING, 'products', [{ id: 1, name: 'Desk lamp' }, { id: 3, name: 'Chair' }]);
     // Without liveReload a refetch re-reads the rows shown (it cannot find the others): as documented.
     await plain.untilVar(PLAIN, 'products', [{ id: 1, name: 'Desk lamp' }]);
+  });
+
+  /**
+   * 200 refetches in one burst (any role that can connect may NOTIFY the channel), while the first re-read is in
+   * flight: each tab re-reads once for the one in flight and once for all the others, not 200 times.
+   */
+  it('a burst of refetches costs each list one re-read in flight and one after it, not one per refetch', async () => {
+    const tabs = [await tab(PLAIN), await tab(PLAIN), await tab(RELOADING), await tab(RELOADING), await tab(RELOADING)];
+    const live = app.app.get(LiveBroadcaster);
+    let received = 0;
+    const counting = live.observe(LABEL).subscribe((change) => (received += change.isRefetch ? 1 : 0));
+    GATE.opened = new Promise((resolve) => (GATE.open = resolve));
+    const burst = 200;
+    const writer = new pg.Client({ connectionString: server.connectionString });
+    await writer.connect();
+    try {
+      const change = (seq: number) => JSON.stringify({ modelLabel: LABEL, action: 'refetch', pk: '*', origin: { publisher: 'a-notifying-role', seq } });
+      // One transaction: Postgres delivers the 200 notifications together when it commits.
+      await writer.query('SELECT pg_notify($1, n::text) FROM unnest($2::text[]) AS n', [channel, Array.from({ length: burst }, (_, i) => change(i + 1))]);
+    } finally {
+      await writer.end();
+    }
+    await eventually('the burst received', () => received, (count) => count === burst);
+    counting.unsubscribe();
+    GATE.open();
+    await live.publish(new ModelChange(LABEL, 'created', MARKER.id));
+    for (const [index, socket] of tabs.entries()) {
+      const state = index < 2 ? PLAIN : RELOADING;
+      await socket.until(() => ((socket.latest(state, 'products') as Row[] | undefined) ?? []).some((row) => row.id === MARKER.id), undefined, `tab ${index} to apply the marker`);
+    }
+    // Before: 200 refetches × 2 rows shown = 400 row reads (shared by the lists' tabs) and 200 × 3 = 600 reloads. Now
+    // at most two refetches per tab apply (one in flight, one for the rest): 2 × 2 rows × 2 tabs, 2 × 3 reloads, and
+    // the marker's row (one read per list).
+    expect(READS.rows).toBeLessThanOrEqual(2 * 2 * 2 + 2);
+    expect(READS.reloads).toBeLessThanOrEqual(2 * 3);
   });
 });

@@ -22,6 +22,8 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
   private busy = false;
   private ended = false;
   private droppedCount = 0;
+  /** The `refetch` in {@link pending}, if any: at most one waits (see {@link deliver}). */
+  private waitingRefetch: ModelChange | undefined;
   /**
    * Changes that failed to apply since the last one that applied: only the first of such a run is reported. A
    * subscriber whose every change fails (a tab that subscribed and never hydrated, so it has no state; a state at
@@ -65,11 +67,21 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
     return this.pending.length;
   }
 
-  /** Takes a change from the broadcaster: queued, applied when the scheduler gets to this subscriber. */
+  /**
+   * Takes a change from the broadcaster: queued, applied when the scheduler gets to this subscriber. A `refetch`
+   * replaces a `refetch` still waiting (not yet applying): it re-reads the list as it is when applied, after every
+   * change before it, so one waiting does the work of any number. A burst of refetches (an app's bulk writes, or
+   * anyone who can NOTIFY the channel) then costs a list one re-read applying and one waiting, not one each.
+   */
   deliver(change: ModelChange): void {
     if (this.ended) return;
+    if (change.isRefetch && this.waitingRefetch !== undefined) {
+      const waiting = this.pending.indexOf(this.waitingRefetch);
+      if (waiting >= 0) this.pending.splice(waiting, 1);
+    }
+    if (change.isRefetch) this.waitingRefetch = change;
     if (this.pending.length >= this.bufferSize) {
-      this.pending.shift();
+      if (this.pending.shift() === this.waitingRefetch) this.waitingRefetch = undefined;
       this.droppedCount += 1;
       if (this.droppedCount === 1) {
         logger.warn(
@@ -87,6 +99,7 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
   /** Applies the oldest waiting change (called by the scheduler). */
   runNext(): void {
     const change = this.pending.shift();
+    if (change !== undefined && change === this.waitingRefetch) this.waitingRefetch = undefined;
     if (change === undefined || this.ended) {
       this.busy = false;
       return;
@@ -121,6 +134,7 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
     if (this.ended) return;
     this.ended = true;
     this.pending.length = 0;
+    this.waitingRefetch = undefined;
     if (this.failingRun > 1 && this.runLogged) logger.warn(`Live list subscriber of "${this.label}": ${this.failingRun - 1} more change(s) failed to apply after the one logged, before it ended`);
     this.onEnd(this);
   }
