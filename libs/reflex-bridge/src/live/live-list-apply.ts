@@ -49,6 +49,10 @@ export function applyLiveChange(state: LiveListState, list: LiveListDefinition, 
   if (change.isDelete) return place(state, list, change, user, null, rows);
   const liveRow = state.liveRow;
   if (change.isRefetch) return refetch(state, list, change, user);
+  // An update of a row the list does not show leaves it as it is, whatever the row: no read for it. (A list shows
+  // a few rows of a model whose other rows change too; and anyone who can write to the channel could otherwise make
+  // every scope read a row per change.)
+  if (change.isUpdate && !shows(state, list, change.pk)) return undefined;
   // liveRow's row (often an entity: Date columns, a class) as JSON makes it, once per scope: the state would save it
   // so anyway (see jsonForm), and doing it here keeps one row object shared by every subscriber of the scope, where
   // the commit would copy the whole list once per subscriber. change.data is JSON already (transports carry JSON).
@@ -62,6 +66,12 @@ export function applyLiveChange(state: LiveListState, list: LiveListDefinition, 
   const row = rows ? rows.rowOf(change, list, user, compute) : compute();
   if (isThenable(row)) return Promise.resolve(row).then((value) => place(state, list, change, user, value as Row | null | undefined, rows));
   return place(state, list, change, user, row as Row | null | undefined, rows);
+}
+
+/** Whether the list shows the row of primary key `pk` (matched as {@link listAfterChange} matches it). */
+function shows(state: LiveListState, list: LiveListDefinition, pk: string | number): boolean {
+  const key = String(pk);
+  return ((peekVar(state, list.property) as Row[] | undefined) ?? []).some((row) => String(row[list.key]) === key);
 }
 
 function place(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown, row: Row | null | undefined, rows: LiveRowCache | undefined): void {
