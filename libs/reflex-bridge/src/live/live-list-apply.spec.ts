@@ -130,6 +130,22 @@ describe('applyLiveChange', () => {
     expect(page.view.changes()).toEqual({});
   });
 
+  it('reads no row for a change that cannot alter the list: an update of a row not shown, a creation on a paginated page', async () => {
+    const def = definition();
+    CatalogueState.db.set(4, { id: 4, name: 'four (renamed)' });
+    CatalogueState.db.set(6, { id: 6, name: 'six' });
+    CatalogueState.reads = 0;
+    const page = subscriber(def, [{ id: 5, name: 'five' }]);
+    await applyLiveChange(page.state, LIST, new ModelChange('test.row', 'updated', 4), undefined, new LiveRowCache());
+    await applyLiveChange(page.state, { ...LIST, paginated: () => true }, new ModelChange('test.row', 'created', 6), undefined, new LiveRowCache());
+    expect(page.view.changes()).toEqual({});
+    // Before: one liveRow read (a database query in an app) per change, for a row the list then left out.
+    expect(CatalogueState.reads).toBe(0);
+    // A row the page shows is still read and replaced, paginated or not.
+    await applyLiveChange(page.state, { ...LIST, paginated: true }, new ModelChange('test.row', 'created', 5), undefined, new LiveRowCache());
+    expect(CatalogueState.reads).toBe(1);
+  });
+
   it('shares a failing row computation’s error with every subscriber of the scope, computed once', async () => {
     const cache = new LiveRowCache();
     let calls = 0;

@@ -53,6 +53,8 @@ export function applyLiveChange(state: LiveListState, list: LiveListDefinition, 
   // a few rows of a model whose other rows change too; and anyone who can write to the channel could otherwise make
   // every scope read a row per change.)
   if (change.isUpdate && !shows(state, list, change.pk)) return undefined;
+  // Likewise a creation on a paginated page that does not show the row: it is not inserted, whatever the row.
+  if (change.isCreate && isPaginated(state, list) && !shows(state, list, change.pk)) return undefined;
   // liveRow's row (often an entity: Date columns, a class) as JSON makes it, once per scope: the state would save it
   // so anyway (see jsonForm), and doing it here keeps one row object shared by every subscriber of the scope, where
   // the commit would copy the whole list once per subscriber. change.data is JSON already (transports carry JSON).
@@ -74,9 +76,13 @@ function shows(state: LiveListState, list: LiveListDefinition, pk: string | numb
   return ((peekVar(state, list.property) as Row[] | undefined) ?? []).some((row) => String(row[list.key]) === key);
 }
 
+function isPaginated(state: LiveListState, list: LiveListDefinition): boolean {
+  return typeof list.paginated === 'function' ? list.paginated(state) : list.paginated;
+}
+
 function place(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown, row: Row | null | undefined, rows: LiveRowCache | undefined): void {
   const shown = (peekVar(state, list.property) as Row[] | undefined) ?? [];
-  const paginated = change.isCreate && !!row && (typeof list.paginated === 'function' ? list.paginated(state) : list.paginated);
+  const paginated = change.isCreate && !!row && isPaginated(state, list);
   const compute = () => listAfterChange(shown, list.key, change, row, paginated);
   const next = rows ? rows.listAfter(change, list, user, shown, paginated, compute) : compute();
   if (next !== shown) state[list.property] = next;
