@@ -5,7 +5,8 @@ import type { StateDefinition } from '../state/state-definition.js';
 import { StateView, peekVar } from '../state/state-view.js';
 import { applyLiveChange } from './live-list-apply.js';
 import type { LiveListDefinition } from './live-list.decorator.js';
-import { LiveRowCache } from './live-row.cache.js';
+import { isCollected } from '../common/collectable.spec.support.js';
+import { LiveRowCache, MAX_CACHED_CHANGES } from './live-row.cache.js';
 import { ModelChange, type ModelChangeAction } from './model-change.js';
 
 interface Row {
@@ -232,7 +233,9 @@ describe('applyLiveChange', () => {
     CatalogueState.reads = 0;
     const refetch = ModelChange.refetch('test.row');
     const tabs = Array.from({ length: 50 }, () => subscriber(def, shown));
-    await Promise.all(tabs.map(({ state }) => applyLiveChange(state, LIST, refetch, 'ann', new LiveRowCache())));
+    // One cache for the worker's subscribers, as LiveListSubscriptions has.
+    const cache = new LiveRowCache();
+    await Promise.all(tabs.map(({ state }) => applyLiveChange(state, LIST, refetch, 'ann', cache)));
     for (const { view } of tabs) expect(view.changes()).toEqual({ rows: [{ id: 1, name: 'tea (renamed in bulk)' }] });
     // Each shown row read once for the 50 tabs of one user (150 reads before the reads were shared).
     expect(CatalogueState.reads).toBe(3);
@@ -243,6 +246,37 @@ describe('applyLiveChange', () => {
     const before = state.rows;
     expect(applyLiveChange(state, LIST, ModelChange.refetch('test.row'), undefined)).toBeUndefined();
     expect(state.rows).toBe(before);
+  });
+
+  it('a refetch gives each state class the rows its own liveRow reads, not those another class read for the same change', async () => {
+    const cache = new LiveRowCache();
+    const refetch = ModelChange.refetch('test.row');
+    // Two public states showing the same model: the catalogue shows names, the staff page its own projection.
+    const catalogue = { rows: [{ id: 1, name: 'tea' }] as unknown[], liveRow: (change: ModelChange) => ({ id: Number(change.pk), name: 'tea (renamed)' }) };
+    const staff = { rows: [{ id: 1, name: 'tea', cost: 2 }] as unknown[], liveRow: (change: ModelChange) => ({ id: Number(change.pk), name: 'tea (renamed)', cost: 3 }) };
+    await applyLiveChange(catalogue, LIST, refetch, undefined, cache);
+    await applyLiveChange(staff, { ...LIST }, refetch, undefined, cache);
+    expect(catalogue.rows).toEqual([{ id: 1, name: 'tea (renamed)' }]);
+    // Before: the staff page got the catalogue's row (read first for this change and user), without its cost.
+    expect(staff.rows).toEqual([{ id: 1, name: 'tea (renamed)', cost: 3 }]);
+  });
+
+  it('the rows a refetch read are let go once newer changes were computed for, though the change itself is kept', async () => {
+    const cache = new LiveRowCache();
+    // The broadcaster keeps each change it received for 30 s (for late subscribers): this refetch stays alive.
+    const refetch = ModelChange.refetch('test.row');
+    // A tab applies it and closes; the row as read (in its JSON form) is what it showed.
+    const readByATab = async () => {
+      const tab = { rows: [{ id: 1, name: 'tea' }] as unknown[], liveRow: (change: ModelChange) => ({ id: Number(change.pk), name: 'x'.repeat(1000) }) };
+      await applyLiveChange(tab, LIST, refetch, 'ann', cache);
+      return new WeakRef(tab.rows[0] as object);
+    };
+    const read = await readByATab();
+    for (let i = 0; i <= MAX_CACHED_CHANGES; i++) await applyLiveChange({ rows: [] }, LIST, new ModelChange('test.row', 'deleted', i), undefined, cache);
+    // Before: kept with the change, per user and row, for as long as the change lived (10,000 refetches of 1,000
+    // users' 50 rows: 500 million rows).
+    expect(await isCollected(read)).toBe(true);
+    expect(refetch.isRefetch).toBe(true);
   });
 
   it('a refetch makes the list what liveReload answers (as JSON); undefined re-reads the rows shown; a non-list is refused', async () => {

@@ -48,7 +48,7 @@ export function applyLiveChange(state: LiveListState, list: LiveListDefinition, 
   }
   if (change.isDelete) return place(state, list, change, user, null, rows);
   const liveRow = state.liveRow;
-  if (change.isRefetch) return refetch(state, list, change, user);
+  if (change.isRefetch) return refetch(state, list, change, user, rows);
   // An update of a row the list does not show leaves it as it is, whatever the row: no read for it. (A list shows
   // a few rows of a model whose other rows change too; and anyone who can write to the channel could otherwise make
   // every scope read a row per change.)
@@ -93,8 +93,8 @@ function place(state: LiveListState, list: LiveListDefinition, change: ModelChan
  * list's query again, when it has one and answers a list; else (no `liveReload`, or it answered `undefined`) the rows
  * shown are read again through `liveRow` (see {@link refetchShown}).
  */
-function refetch(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown): MaybePromise<void> {
-  const fallback = () => (typeof state.liveRow === 'function' ? refetchShown(state, list, change, user, state.liveRow) : undefined);
+function refetch(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown, rows: LiveRowCache | undefined): MaybePromise<void> {
+  const fallback = () => (typeof state.liveRow === 'function' ? refetchShown(state, list, change, user, state.liveRow, rows) : undefined);
   if (typeof state.liveReload !== 'function') return fallback();
   const answer = state.liveReload(list.property, user);
   const settle = (rows: unknown): MaybePromise<void> => {
@@ -108,24 +108,16 @@ function refetch(state: LiveListState, list: LiveListDefinition, change: ModelCh
 }
 
 /**
- * The rows a `refetch` read, per user and key, for as long as the change lives: the broadcaster hands every
- * subscriber the same change, so 10,000 tabs showing the same 50 rows make 50 reads, not 500,000.
- */
-const refetched = new WeakMap<ModelChange, Map<unknown, Map<string, unknown>>>();
-
-/**
  * A `refetch` (rows changed, which ones is unknown): each shown row is read again through `liveRow`, as an
  * `updated` change of its key would, and replaced, or removed when `liveRow` no longer gives it. Rows not shown
  * are not found this way (a `created` change is published for inserts, with their keys). Without `liveRow` the
  * rows come from changes' `data`, which a refetch has none of: the list is left as it is.
  */
-function refetchShown(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown, liveRow: NonNullable<LiveListState['liveRow']>): MaybePromise<void> {
+function refetchShown(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown, liveRow: NonNullable<LiveListState['liveRow']>, rows: LiveRowCache | undefined): MaybePromise<void> {
   const shown = (peekVar(state, list.property) as Row[] | undefined) ?? [];
   if (shown.length === 0) return undefined;
-  let byUser = refetched.get(change);
-  if (!byUser) refetched.set(change, (byUser = new Map()));
-  let byKey = byUser.get(user);
-  if (!byKey) byUser.set(user, (byKey = new Map()));
+  // Shared by the scope's subscribers (see LiveRowCache.refetchedOf); a subscriber applying it alone reads alone.
+  const byKey = rows ? rows.refetchedOf(change, list, user) : new Map<string, unknown>();
   const reads = shown.map((row) => {
     const pk = row[list.key];
     if (typeof pk !== 'string' && !(typeof pk === 'number' && Number.isFinite(pk))) return row; // not a key: kept as is

@@ -20,6 +20,8 @@ class Scope {
   row: unknown = undefined;
   /** Set when computing the row threw: the error each subscriber in the scope gets, as a rejection is shared. */
   threw: { error: unknown } | undefined = undefined;
+  /** For a `refetch`: each shown row read again, by primary key (as text), a promise while the read runs. */
+  refetched: Map<string, unknown> | undefined = undefined;
   /** The list after the change, by the list before it (identity), for unpaginated and paginated lists. */
   readonly after: [Map<readonly unknown[], readonly unknown[]>, Map<readonly unknown[], readonly unknown[]>] = [new Map(), new Map()];
   /** Lists before the change with distinct contents, the keys a list equal by content is matched against. */
@@ -121,6 +123,18 @@ export class LiveRowCache {
       after.set(shown, next);
     }
     return next;
+  }
+
+  /**
+   * The rows a `refetch` read again for scope (change, list, user), by primary key: filled by the first subscriber
+   * of the scope to need each row and shared with the others (10,000 tabs showing the same 50 rows make 50 reads,
+   * not 500,000). Per list, so two state classes showing one model each get their own `liveRow`'s rows; and kept
+   * only as long as the other results of the change (see {@link MAX_CACHED_CHANGES}), not for as long as the
+   * broadcaster keeps the change for late subscribers.
+   */
+  refetchedOf(change: ModelChange, list: LiveListDefinition, user: unknown): Map<string, unknown> {
+    const scope = this.scopeOf(change, list, user);
+    return (scope.refetched ??= new Map());
   }
 
   /** The frames of `change`'s deltas, shared by the subscribers whose delta is the same. */
