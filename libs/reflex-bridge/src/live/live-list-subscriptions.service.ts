@@ -180,6 +180,8 @@ export class LiveListSubscriptions {
           return true;
         },
         (ended) => this.broadcaster.detach(list.label, ended),
+        // This list's own: not shared, so it pushes none of the latest changes' shared results out.
+        () => this.rows.alone(ModelChange.refetch(list.label)),
       );
       subscribers.push(subscriber);
       this.broadcaster.attach(list.label, subscriber);

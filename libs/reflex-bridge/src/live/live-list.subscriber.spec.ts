@@ -10,11 +10,24 @@ function until(predicate: () => boolean): Promise<void> {
   });
 }
 
+/** Releases each apply as it starts, until none has started for a few turns of the event loop. */
+async function drain(releases: Array<() => void>): Promise<void> {
+  let released = 0;
+  for (let idle = 0; idle < 10; idle++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (releases.length > released) {
+      releases[released++]!();
+      idle = 0;
+    }
+  }
+}
+
 const change = (pk: number) => new ModelChange('test.row', 'created', pk);
 
 /** A subscriber whose apply records the changes, finishing each at once or when `release()` is called. */
 function recording(options: { bufferSize?: number; async?: boolean; failOn?: number; failWhile?: () => boolean } = {}) {
-  const applied: number[] = [];
+  /** The primary keys applied, `'refetch'` for a refetch. */
+  const applied: Array<number | string> = [];
   const failures: number[] = [];
   const releases: Array<() => void> = [];
   let ended = 0;
@@ -25,12 +38,12 @@ function recording(options: { bufferSize?: number; async?: boolean; failOn?: num
     (next) => {
       if (next.pk === options.failOn || options.failWhile?.()) throw new Error('cannot apply');
       if (!options.async) {
-        applied.push(Number(next.pk));
+        applied.push(next.isRefetch ? 'refetch' : Number(next.pk));
         return undefined;
       }
       return new Promise<void>((resolve) =>
         releases.push(() => {
-          applied.push(Number(next.pk));
+          applied.push(next.isRefetch ? 'refetch' : Number(next.pk));
           resolve();
         }),
       );
@@ -54,19 +67,43 @@ describe('LiveListSubscriber', () => {
     expect(applied).toEqual([1, 2, 3, 4, 5]);
   });
 
-  it('drops the oldest waiting change when more than bufferSize wait, and counts it', async () => {
+  it('drops the oldest waiting change when more than bufferSize wait, counts it, and re-reads the list after the others', async () => {
     const { subscriber, applied, releases } = recording({ async: true, bufferSize: 2 });
     subscriber.deliver(change(1));
     await until(() => releases.length === 1); // 1 is being applied
-    for (let pk = 2; pk <= 5; pk++) subscriber.deliver(change(pk)); // 2 and 3 are dropped
-    expect(subscriber.dropped).toBe(2);
-    releases[0]();
-    await until(() => releases.length === 2);
-    releases[1]();
-    await until(() => releases.length === 3);
-    releases[2]();
-    await until(() => applied.length === 3);
-    expect(applied).toEqual([1, 4, 5]);
+    for (let pk = 2; pk <= 6; pk++) subscriber.deliver(change(pk)); // 2, 3 and 4 are dropped
+    expect(subscriber.dropped).toBe(3);
+    // Before: [1, 5, 6], and the list missed what 2, 3 and 4 changed until the page loaded it again. One refetch,
+    // queued when 2 was dropped, stands in for all three: it re-reads the list when applied, after all of them.
+    await drain(releases);
+    expect(applied).toEqual([1, 'refetch', 5, 6]);
+  });
+
+  it('keeps at most bufferSize + 1 changes waiting (the stand-in refetch) however many are dropped', async () => {
+    const { subscriber, applied, releases } = recording({ async: true, bufferSize: 2 });
+    subscriber.deliver(change(1));
+    await until(() => releases.length === 1); // 1 is being applied
+    let most = 0;
+    for (let pk = 2; pk <= 1000; pk++) {
+      subscriber.deliver(change(pk));
+      most = Math.max(most, subscriber.waiting);
+    }
+    expect(most).toBe(3);
+    await drain(releases);
+    // The refetch covers every change dropped, wherever it waits: it re-reads the list when applied, after them.
+    expect(applied).toEqual([1, 'refetch', 999, 1000]);
+  });
+
+  it('keeps one refetch waiting: a newer one replaces it, behind the changes that came in between', async () => {
+    const { subscriber, applied, releases } = recording({ async: true });
+    subscriber.deliver(change(1));
+    await until(() => releases.length === 1); // 1 is being applied
+    subscriber.deliver(ModelChange.refetch('test.row'));
+    subscriber.deliver(change(2));
+    for (let i = 0; i < 50; i++) subscriber.deliver(ModelChange.refetch('test.row'));
+    expect(subscriber.waiting).toBe(2);
+    await drain(releases);
+    expect(applied).toEqual([1, 2, 'refetch']);
   });
 
   it('reports a change it could not apply and goes on with the next', async () => {

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
 import type { LiveFanoutScheduler, LiveFanoutTask } from './live-fanout.scheduler.js';
 import type { LiveSink } from './live-sink.js';
-import type { ModelChange } from './model-change.js';
+import { ModelChange } from './model-change.js';
 
 const logger = new Logger('ReflexBridge');
 
@@ -10,8 +10,8 @@ const logger = new Logger('ReflexBridge');
  * One connection's subscription to one live list: takes each change of the list's label from the broadcaster
  * and applies them, in order, one at a time, through `apply` (the client's state under its lock, then the
  * delta to its socket). Changes that arrive while one is being applied wait, at most `bufferSize` of them:
- * when full the oldest waiting change is dropped (the newest state matters most for a live list) and a warning
- * is logged once for this subscriber.
+ * when full the oldest waiting change is dropped (the newest state matters most for a live list), a `refetch` is
+ * queued behind in its place, and a warning is logged once for this subscriber.
  *
  * A plain object with no promise, iterator or timer of its own: the {@link LiveFanoutScheduler} runs it, so a
  * change to 10,000 subscribers costs 10,000 synchronous calls when their states can be changed at once.
@@ -43,6 +43,7 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
    *   failures only. Returns `false` when it did not log it (another subscriber logged that very failure); else,
    *   when a change applies again or the subscriber ends, one warning counts the others of the run.
    * @param onEnd called once when the subscriber ends, so the broadcaster forgets it.
+   * @param standIn makes the `refetch` queued in place of dropped changes.
    */
   constructor(
     readonly label: string,
@@ -51,6 +52,7 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
     private readonly apply: (change: ModelChange) => MaybePromise<void>,
     private readonly failed: (change: ModelChange, error: unknown) => boolean | void,
     private readonly onEnd: (subscriber: LiveListSubscriber) => void,
+    private readonly standIn: () => ModelChange = () => ModelChange.refetch(label),
   ) {}
 
   get closed(): boolean {
@@ -80,17 +82,30 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
       if (waiting >= 0) this.pending.splice(waiting, 1);
     }
     if (change.isRefetch) this.waitingRefetch = change;
+    let dropped = false;
     if (this.pending.length >= this.bufferSize) {
-      if (this.pending.shift() === this.waitingRefetch) this.waitingRefetch = undefined;
+      // The oldest change but a waiting refetch: that one covers what is dropped, wherever it waits (it re-reads the
+      // list when applied, later than now), and dropping it only to queue a new one grew the queue each time.
+      const oldest = this.pending[0] === this.waitingRefetch && this.pending.length > 1 ? 1 : 0;
+      if (this.pending.splice(oldest, 1)[0] === this.waitingRefetch) this.waitingRefetch = undefined;
+      dropped = true;
       this.droppedCount += 1;
       if (this.droppedCount === 1) {
         logger.warn(
           `Live list subscriber of "${this.label}" is not keeping up: ${this.bufferSize} changes are waiting, ` +
-            'dropping the oldest (logged once per subscriber; raise live.bufferSize or make the store faster)',
+            'dropping the oldest, and re-reading the list once it catches up (logged once per subscriber; raise ' +
+            'live.bufferSize or make the store faster)',
         );
       }
     }
     this.pending.push(change);
+    // A dropped change leaves the list wrong (a row not updated or not removed) until the page loads it again: a
+    // refetch waiting re-reads the rows shown (or runs liveReload), as after a bulk write. One stand-in covers any
+    // number of drops; the queue holds at most one change more than bufferSize.
+    if (dropped && this.waitingRefetch === undefined) {
+      this.waitingRefetch = this.standIn();
+      this.pending.push(this.waitingRefetch);
+    }
     if (this.busy) return;
     this.busy = true;
     this.scheduler.schedule(this);
