@@ -4,7 +4,7 @@ import { BridgeTier, EventHandler, LiveBroadcaster, LiveList, PostgresTransport,
 import { Column, DataSource, Entity, PrimaryGeneratedColumn, type Repository } from 'typeorm';
 import pg from 'pg';
 import { LiveModelRegistry } from '../libs/reflex-bridge/src/live/live-model.registry.js';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { eventually } from './support/eventually.js';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -35,6 +35,9 @@ let products: Repository<RfProduct>;
 const READS = { rows: 0, reloads: 0 };
 /** Holds every hook until the test opens it: a re-read in flight while a burst of refetches arrives. */
 const GATE = { opened: Promise.resolve() as Promise<void>, open: () => {} };
+
+/** Set while every `liveReload` fails (its database is down). */
+const RELOADS_FAIL = { now: false };
 
 /** A row no query finds: appended by its `created` only, so a list showing it has applied every change before it. */
 const MARKER: Row = { id: 999, name: 'marker' };
@@ -87,6 +90,7 @@ class ReloadingStockState {
     expect(property).toBe('products');
     READS.reloads += 1;
     await GATE.opened;
+    if (RELOADS_FAIL.now) throw new Error('the catalogue database is down (expected by the test)');
     return inStock();
   }
 }
@@ -97,6 +101,7 @@ describeWithPostgres('live lists on a refetch (TypeORM bulk writes, NOTIFY burst
   let dataSource: DataSource;
   const channel = `rf_live_${process.pid}`;
   const sockets: RawSocket[] = [];
+  const logger = new CapturingLogger();
 
   beforeAll(async () => {
     server = await PostgresTestServer.launch();
@@ -105,7 +110,7 @@ describeWithPostgres('live lists on a refetch (TypeORM bulk writes, NOTIFY burst
     app = await startApp({
       imports: [ReflexBridgeModule.forRoot({ live: { transport: new PostgresTransport({ connectionString: server.connectionString, channel }) } })],
       providers: [StockState, ReloadingStockState],
-    });
+    }, undefined, logger);
     const registry = new LiveModelRegistry();
     registry.register(RfProduct, LABEL);
     new TypeormLiveSubscriber(app.app.get(LiveBroadcaster), registry).attach(dataSource);
@@ -118,6 +123,7 @@ describeWithPostgres('live lists on a refetch (TypeORM bulk writes, NOTIFY burst
     await dataSource.query(`INSERT INTO rf_product (name, in_stock) VALUES ('Lamp', true), ('Desk', true), ('Chair', false)`);
     READS.rows = READS.reloads = 0;
     GATE.opened = Promise.resolve();
+    RELOADS_FAIL.now = false;
   });
 
   afterAll(async () => {
@@ -216,5 +222,21 @@ describeWithPostgres('live lists on a refetch (TypeORM bulk writes, NOTIFY burst
       [1, 2, MARKER.id],
       [1, 2, MARKER.id],
     ]);
+  });
+
+  it('a liveReload that fails (its database down) is logged once per refetch and list, not once per tab', async () => {
+    const tabs = await Promise.all(Array.from({ length: 6 }, () => tab(RELOADING)));
+    const failures = () => logger.lines.filter((line) => line.level === 'warn' && line.message.includes('the catalogue database is down')).length;
+    RELOADS_FAIL.now = true;
+    await products.update({ inStock: false }, { inStock: true });
+    await eventually('every tab to try its reload', () => READS.reloads, (count) => count === tabs.length);
+    // The next change reaches each tab after the failed one: by then each has reported (or not) its failure.
+    RELOADS_FAIL.now = false;
+    await app.app.get(LiveBroadcaster).publish(new ModelChange(LABEL, 'created', MARKER.id));
+    for (const [index, socket] of tabs.entries()) {
+      await socket.until(() => ((socket.latest(RELOADING, 'products') as Row[] | undefined) ?? []).some((row) => row.id === MARKER.id), undefined, `tab ${index} to apply the marker`);
+    }
+    // Before: one warning per tab (6; 10,000 for a public catalogue's open pages, at each outage).
+    expect(failures()).toBe(1);
   });
 });

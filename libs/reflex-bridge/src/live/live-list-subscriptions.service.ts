@@ -101,6 +101,8 @@ export class LiveListSubscriptions {
   private readonly scheduler = new LiveFanoutScheduler();
   /** Failures already logged (see {@link start}): weakly, so each goes with the last subscriber that held it. */
   private readonly reported = new WeakSet<object>();
+  /** The lists each refetch's failure was logged for (see {@link start}): weakly, so each goes with its change. */
+  private readonly reportedRefetches = new WeakMap<ModelChange, WeakSet<object>>();
 
   constructor(
     private readonly broadcaster: LiveBroadcaster,
@@ -175,6 +177,14 @@ export class LiveListSubscriptions {
           if (typeof error === 'object' && error !== null) {
             if (this.reported.has(error)) return false;
             this.reported.add(error);
+          }
+          // A refetch runs each subscriber's own liveReload (its query depends on the client's vars), so a failure
+          // there (the database down) is every tab's own error: logged once per refetch and list, not once per tab.
+          if (change.isRefetch) {
+            let lists = this.reportedRefetches.get(change);
+            if (!lists) this.reportedRefetches.set(change, (lists = new WeakSet()));
+            if (lists.has(list)) return false;
+            lists.add(list);
           }
           this.logger.warn(`Applying ${change.modelLabel} ${change.action} ${String(change.pk)} to ${definition.fullName}.${list.property} failed: ${(error as Error)?.message ?? String(error)}`);
           return true;
