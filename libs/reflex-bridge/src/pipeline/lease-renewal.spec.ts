@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { BridgeError } from '../protocol/bridge-error.js';
 import { InMemoryStateStore } from '../state/store/in-memory-state.store.js';
@@ -66,18 +66,31 @@ describe('LeaseRenewal', () => {
   });
 
   it('retries failed renewals, and gives the lock up once they failed for a whole lockTimeoutMs', async () => {
-    let failures = 0;
-    const lost: BridgeError[] = [];
-    LeaseRenewal.start(
-      leaseWith(60, async () => {
-        failures++;
-        throw new Error('redis is slow');
-      }),
-      (error) => lost.push(error),
-      quiet,
-    );
-    await until(() => lost.length === 1, 'the loss');
-    // At least one retry came before giving up: one failure alone does not lose the lock.
-    expect(failures).toBeGreaterThanOrEqual(2);
+    // The clock is the test's: on a loaded machine the first renewal could come a whole lockTimeoutMs late, when
+    // giving up at once is right.
+    jest.useFakeTimers({ now: 0 });
+    try {
+      let failures = 0;
+      const lost: BridgeError[] = [];
+      LeaseRenewal.start(
+        leaseWith(60, async () => {
+          failures++;
+          throw new Error('redis is slow');
+        }),
+        (error) => lost.push(error),
+        quiet,
+      );
+      // Renewals every 20 ms, failing: at 20 and 40 ms the lock has not expired yet, so they are retried.
+      await jest.advanceTimersByTimeAsync(45);
+      expect(failures).toBe(2);
+      expect(lost).toHaveLength(0);
+      // At 60 ms the lock has expired with every renewal failed: given up, once.
+      await jest.advanceTimersByTimeAsync(100);
+      expect(failures).toBe(3);
+      expect(lost).toHaveLength(1);
+      expect(lost[0]).toMatchObject({ code: 'state_lock_lost' });
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });
