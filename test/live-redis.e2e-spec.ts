@@ -1,4 +1,6 @@
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { createClient } from 'redis';
 import { describeLiveTransportContract } from '@reflex-bridge/nest/testing';
 import { LiveBroadcaster } from '../libs/reflex-bridge/src/live/live-broadcaster.service.js';
 import { waitUntil } from '../libs/reflex-bridge/src/live/live-transport.contract.js';
@@ -211,6 +213,49 @@ describeWithRedis('RedisTransport against a real redis-server', () => {
       expect(statuses).toEqual(['down', 'up']);
       await transport.publish(new ModelChange('shop.product', 'updated', 3));
     }
+  }, 60_000);
+
+  it('drops (counts and logs) an inbound message over maxMessageBytes, and refuses to publish one', async () => {
+    const warnings: string[] = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((line: unknown) => void warnings.push(String(line)));
+    const channel = `oversized_${Date.now()}`;
+    const transport = new RedisTransport({ url: server.url, channel });
+    const raw = createClient({ url: server.url });
+    cleanup.push(() => transport.close(), async () => void (await raw.close().catch(() => undefined)), async () => warn.mockRestore());
+    const seen: ModelChange[] = [];
+    await transport.start((change) => seen.push(change));
+    await raw.connect();
+    // Anyone who can PUBLISH on the channel: a well-formed change of 2 MB, which every worker would parse and keep.
+    const huge = (seq: number) => JSON.stringify({ ...new ModelChange('shop.product', 'updated', 'huge', { blob: 'x'.repeat(2 * 1024 * 1024) }).toJSON(), origin: { publisher: 'outsider', seq } });
+    await raw.publish(channel, huge(1));
+    await raw.publish(channel, huge(2));
+    await raw.publish(channel, JSON.stringify({ ...new ModelChange('shop.product', 'updated', 'small').toJSON(), origin: { publisher: 'outsider', seq: 3 } }));
+    await waitUntil(() => seen.some((change) => change.pk === 'small'), 'the small change after the huge ones');
+    // Before: both 2 MB changes were parsed and delivered to every worker's subscribers.
+    expect(seen.map((change) => change.pk)).toEqual(['small']);
+    expect(transport.droppedOversized).toBe(2);
+    // Logged once per minute, not once per message: the line counts the drops.
+    const dropped = warnings.filter((line) => /over maxMessageBytes/.test(line));
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatch(new RegExp(`RedisTransport dropped a message of \\d+ bytes on "${channel}"`));
+
+    // What this worker publishes is held to the same bound: refused at once, with a clear error, nothing sent.
+    const refused = await transport.publish(new ModelChange('shop.product', 'updated', 'big', { blob: 'y'.repeat(RedisTransport.DEFAULT_MAX_MESSAGE_BYTES) })).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(LiveTransportError);
+    expect(refused).toMatchObject({ code: 'payload_too_large' });
+    expect((refused as Error).message).toMatch(/maxMessageBytes/);
+    // A larger bound lets it through.
+    const roomy = new RedisTransport({ url: server.url, channel, maxMessageBytes: 4 * 1024 * 1024 });
+    cleanup.push(() => roomy.close());
+    await roomy.start(() => undefined);
+    await roomy.publish(new ModelChange('shop.product', 'updated', 'big-ok', { blob: 'y'.repeat(RedisTransport.DEFAULT_MAX_MESSAGE_BYTES) }));
+    await expect(roomy.publish(new ModelChange('shop.product', 'updated', 'too-big', { blob: 'z'.repeat(5 * 1024 * 1024) }))).rejects.toMatchObject({ code: 'payload_too_large' });
+    await raw.publish(channel, JSON.stringify({ ...new ModelChange('shop.product', 'updated', 'last').toJSON(), origin: { publisher: 'outsider', seq: 4 } }));
+    await waitUntil(() => seen.some((change) => change.pk === 'last'), 'the last change');
+    expect(seen.map((change) => change.pk)).toEqual(['small', 'last']);
   }, 60_000);
 
   it('rejects start() with a clear error when Redis cannot be reached', async () => {

@@ -4,6 +4,7 @@ import { LiveTransportError } from '../live-transport.error.js';
 import { ModelChange } from '../model-change.js';
 import { ChangeSequencer } from './change-sequencer.js';
 import { redactUrl } from '../../common/connection-options.js';
+import { RepeatedErrorLog } from '../../common/repeated-error-log.js';
 
 /**
  * Where a transport is in its life. `start` moves `new` -> `starting` -> `started`, and back to `new` when it
@@ -36,7 +37,15 @@ export interface ReconnectingTransportSettings {
   connectPhrase: string;
   /** What the engine calls one delivery, in `<name> ignored a … on "<channel>"`, e.g. `message`. */
   deliveryNoun: string;
+  /**
+   * Largest message, in UTF-8 bytes, sent or accepted on the channel; larger ones are refused at publish
+   * (`payload_too_large`) and dropped on arrival, before they are parsed. Omitted: no bound (the engine has its own).
+   */
+  maxMessageBytes?: number;
 }
+
+/** How often a dropped oversized message may be logged: the line counts the others dropped meanwhile. */
+const OVERSIZED_LOG_WINDOW_MS = 60_000;
 
 function messageOf(error: unknown): string {
   return (error as Error)?.message ?? String(error);
@@ -78,6 +87,9 @@ export abstract class ReconnectingTransport<Driver> extends LiveTransport {
   private phase: TransportPhase = 'new';
   private onChange?: (change: ModelChange) => void;
   private badMessageWarned = false;
+  private readonly maxMessageBytes: number;
+  private readonly oversizedLog = new RepeatedErrorLog({ perKind: 1, perWindow: 1, windowMs: OVERSIZED_LOG_WINDOW_MS });
+  private oversized = 0;
 
   /** @param settings already validated by the subclass, which knows its own option names. */
   protected constructor(settings: ReconnectingTransportSettings) {
@@ -91,6 +103,12 @@ export abstract class ReconnectingTransport<Driver> extends LiveTransport {
     this.maxReconnectDelayMs = settings.maxReconnectDelayMs;
     const { driverHint, connectPhrase, deliveryNoun } = settings;
     this.words = { driverHint, connectPhrase, deliveryNoun };
+    this.maxMessageBytes = settings.maxMessageBytes ?? Infinity;
+  }
+
+  /** Messages dropped on arrival since `start` because they were larger than the transport's `maxMessageBytes`. */
+  get droppedOversized(): number {
+    return this.oversized;
   }
 
   /**
@@ -133,7 +151,16 @@ export abstract class ReconnectingTransport<Driver> extends LiveTransport {
   override async publish(change: ModelChange): Promise<void> {
     if (this.phase === 'closed') throw new LiveTransportError('closed', `${this.name}: publish() after close()`);
     if (this.phase !== 'started') throw this.notStarted();
-    return this.send(JSON.stringify(this.sequencer.stampIfMissing(change)), change);
+    const payload = JSON.stringify(this.sequencer.stampIfMissing(change));
+    if (payload.length > this.maxMessageBytes || Buffer.byteLength(payload, 'utf8') > this.maxMessageBytes) {
+      throw new LiveTransportError(
+        'payload_too_large',
+        `${this.name}: the change to "${change.modelLabel}" serialises to ${Buffer.byteLength(payload, 'utf8')} bytes, over ` +
+          `maxMessageBytes (${this.maxMessageBytes}); nothing was sent. Keep "data" small (subscribers re-read the row ` +
+          `by primary key), or raise maxMessageBytes on every worker.`,
+      );
+    }
+    return this.send(payload, change);
   }
 
   /** Stops delivering and releases the connections ({@link release}). Idempotent. */
@@ -177,6 +204,12 @@ export abstract class ReconnectingTransport<Driver> extends LiveTransport {
    */
   protected receive(raw: string): void {
     if (this.phase === 'closed') return;
+    // Before parsing: anyone who can write to the channel could otherwise make every worker parse (and keep, and
+    // deliver) a message of many megabytes. A string's UTF-8 size is at least its length, so the cheap test first.
+    if (raw.length > this.maxMessageBytes || Buffer.byteLength(raw, 'utf8') > this.maxMessageBytes) {
+      this.dropOversized(raw);
+      return;
+    }
     let change: ModelChange;
     try {
       change = ModelChange.fromJSON(JSON.parse(raw));
@@ -195,6 +228,19 @@ export abstract class ReconnectingTransport<Driver> extends LiveTransport {
     } catch (error) {
       this.logger.error(`Live change handler failed: ${(error as Error)?.stack ?? String(error)}`);
     }
+  }
+
+  /** Counts a message over `maxMessageBytes` and logs it, at most once per window (the line counts the others). */
+  private dropOversized(raw: string): void {
+    this.oversized++;
+    const verdict = this.oversizedLog.take('oversized');
+    if (!verdict.log) return;
+    const others = verdict.notLoggedBefore > 0 ? `; ${verdict.notLoggedBefore} more were dropped since the last such line` : '';
+    this.logger.warn(
+      `${this.name} dropped a ${this.words.deliveryNoun} of ${Buffer.byteLength(raw, 'utf8')} bytes on "${this.channel}": ` +
+        `over maxMessageBytes (${this.maxMessageBytes}), not parsed${others}. Something other than this app's workers ` +
+        `publishes on the channel, or a worker has a larger maxMessageBytes (at most one line per ${OVERSIZED_LOG_WINDOW_MS / 1000} s).`,
+    );
   }
 
   /** Imports the engine's client package; called by each `start`, so a missing package fails `start`, not import. */

@@ -44,6 +44,15 @@ export interface RedisTransportOptions {
    * @default 5
    */
   startupAttempts?: number;
+  /**
+   * Largest change, in bytes (its JSON in UTF-8), this transport publishes or accepts. A larger one is refused at
+   * `publish` with code `payload_too_large`, and one arriving on the channel (anyone who can PUBLISH there) is
+   * dropped before it is parsed, counted ({@link RedisTransport.droppedOversized}) and logged at most once a minute.
+   * The module's own changes weigh a few hundred bytes; the default leaves `data` eight times Postgres' limit.
+   * Give every worker the same value.
+   * @default 65536
+   */
+  maxMessageBytes?: number;
 }
 
 /**
@@ -62,11 +71,14 @@ export interface RedisTransportOptions {
  *   that worker. Live lists that must not miss an update should re-query when the connection is back
  *   (`LiveBroadcaster.transportStatus$` emits `up`; the log says `...is back`).
  * - Each change carries its publisher's id and sequence number; duplicates and stale changes are dropped.
+ * - Messages are bounded by `maxMessageBytes` both ways: refused at publish, dropped unparsed on arrival.
  * @publicApi
  */
 export class RedisTransport extends ReconnectingTransport<typeof Redis> {
   /** The channel used when none is given. */
   static readonly DEFAULT_CHANNEL = 'reflex-bridge:live';
+  /** The `maxMessageBytes` used when none is given: 64 KiB. */
+  static readonly DEFAULT_MAX_MESSAGE_BYTES = 65_536;
 
   private readonly startupAttempts: number;
   private readonly shared?: RedisConnections;
@@ -111,6 +123,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
       driverHint: 'the "redis" package (node-redis 5): npm install redis',
       connectPhrase: 'connect to',
       deliveryNoun: 'message',
+      maxMessageBytes: positiveOption('RedisTransport', 'maxMessageBytes', options.maxMessageBytes, RedisTransport.DEFAULT_MAX_MESSAGE_BYTES),
     });
     this.startupAttempts = positiveOption('RedisTransport', 'startupAttempts', options.startupAttempts, 5);
     this.shared = options.connections;
