@@ -42,6 +42,26 @@ class AuditEntry {
   note!: string;
 }
 
+/** Keyed by raw bytes (a Postgres `bytea`, a SQLite `blob`): a hash, a binary UUID. */
+@Entity()
+class Blob {
+  @PrimaryColumn('blob')
+  digest!: Buffer;
+
+  @Column('text')
+  name!: string;
+}
+
+/** A composite key with a binary part. */
+@Entity()
+class BlobPart {
+  @PrimaryColumn('blob')
+  digest!: Buffer;
+
+  @PrimaryColumn('integer')
+  part!: number;
+}
+
 /** A transport that is down: every publish fails. */
 class DownTransport extends LiveTransport {
   override async start(): Promise<void> {}
@@ -63,15 +83,17 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     registry = new LiveModelRegistry();
     registry.register(Product, 'shop.product');
     registry.register(StockLine, 'shop.stock');
+    registry.register(Blob, 'shop.blob');
+    registry.register(BlobPart, 'shop.blob_part');
     broadcaster = new LiveBroadcaster();
     seen = [];
-    for (const label of ['shop.product', 'shop.stock', 'shop.audit']) {
+    for (const label of ['shop.product', 'shop.stock', 'shop.audit', 'shop.blob', 'shop.blob_part']) {
       broadcaster.observe(label).subscribe((change) => seen.push(change));
     }
     dataSource = new DataSource({
       type: 'better-sqlite3',
       database: ':memory:',
-      entities: [Product, StockLine, AuditEntry],
+      entities: [Product, StockLine, AuditEntry, Blob, BlobPart],
       synchronize: true,
     });
     await dataSource.initialize();
@@ -119,6 +141,17 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
   it('encodes a composite primary key as a JSON array in primary-column order', async () => {
     await dataSource.getRepository(StockLine).save({ warehouse: 'north', productId: 7, quantity: 3 });
     expect(summary()).toEqual(['shop.stock created ["north",7]']);
+  });
+
+  it('encodes a binary (Buffer) primary key as lowercase hex, losslessly, alone or in a composite key', async () => {
+    const blobs = dataSource.getRepository(Blob);
+    // Not UTF-8: decoded as text, both keys became the same "\ufffd\u0001" and a change of one reached the other.
+    const first = await blobs.save({ digest: Buffer.from([0xff, 0x01]), name: 'a' });
+    await blobs.save({ digest: Buffer.from([0xfe, 0x01]), name: 'b' });
+    await blobs.remove(first);
+    await dataSource.getRepository(BlobPart).save({ digest: Buffer.from([0x00, 0xab]), part: 2 });
+    expect(summary()).toEqual(['shop.blob created ff01', 'shop.blob created fe01', 'shop.blob deleted ff01', 'shop.blob_part created ["00ab",2]']);
+    expect(Buffer.from(String(seen[0].pk), 'hex')).toEqual(Buffer.from([0xff, 0x01]));
   });
 
   it('publishes inside a transaction only after it commits', async () => {

@@ -44,13 +44,17 @@ function keyPart(value: unknown): string | number {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   if (typeof value === 'string') return value;
   if (value instanceof Date) return value.toISOString();
+  // A binary key (Postgres bytea, MySQL binary, SQLite blob) arrives as a Buffer. String() would decode it as UTF-8,
+  // turning every invalid sequence into U+FFFD, so distinct keys collided; hex is lossless and ASCII (NOTIFY-safe).
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
   return String(value);
 }
 
 /**
  * The primary key of a row: the value of its single primary column (a bigint or other non-JSON value as a
- * string), or a JSON array of the values in primary-column order for a composite key. Looked up in each source in
- * turn (the entity, the generated id map, the loaded database row); undefined when a part is missing.
+ * string, a binary value as lowercase hex), or a JSON array of the values in primary-column order for a composite
+ * key. Looked up in each source in turn (the entity, the generated id map, the loaded database row); undefined when
+ * a part is missing.
  */
 function primaryKey(metadata: EntityMetadata, ...sources: Array<ObjectLiteral | undefined>): string | number | undefined {
   const columns = metadata.primaryColumns;
@@ -78,7 +82,7 @@ function depthOf(runner: QueryRunner): number {
 /**
  * A TypeORM entity subscriber that publishes a {@link ModelChange} after every insert (`created`), update
  * (`updated`), remove and soft remove (`deleted`) and recover (`created`) of a live entity (see
- * `registerLiveModel`), with the primary key from the entity metadata's primary column(s).
+ * `registerLiveModel`), with the primary key from the entity metadata's primary column(s) (a binary one as lowercase hex).
  *
  * Changes made inside a transaction (TypeORM's `save()` and `remove()` open one) are published after it commits,
  * and dropped if it, or the savepoint they were made in, rolls back: other workers re-reading the row then see
