@@ -258,6 +258,37 @@ describeWithRedis('RedisTransport against a real redis-server', () => {
     expect(seen.map((change) => change.pk)).toEqual(['small', 'last']);
   }, 60_000);
 
+  it('skips a change whose data is nested too deep to serialise again, as any message that is not a change: one warning, no error per message', async () => {
+    const warnings: string[] = [];
+    const errors: string[] = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((line: unknown) => void warnings.push(String(line)));
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation((line: unknown) => void errors.push(String(line)));
+    const channel = `deep_${Date.now()}`;
+    const broker = new LiveBroadcaster(new RedisTransport({ url: server.url, channel }));
+    const raw = createClient({ url: server.url });
+    cleanup.push(() => broker.close(), async () => void (await raw.close().catch(() => undefined)), async () => void (warn.mockRestore(), error.mockRestore()));
+    await broker.start();
+    const seen: ModelChange[] = [];
+    broker.observe('shop.product').subscribe((change) => seen.push(change));
+    await raw.connect();
+    // 40 kB, well under maxMessageBytes: JSON.parse takes it, but every JSON.stringify of it overflows the stack.
+    const depth = 20_000;
+    const deep = (seq: number) => `{"modelLabel":"shop.product","action":"updated","pk":"deep","origin":{"publisher":"outsider","seq":${seq}},"data":{"x":${'['.repeat(depth)}${']'.repeat(depth)}}}`;
+    for (let seq = 1; seq <= 3; seq += 1) await raw.publish(channel, deep(seq));
+    await raw.publish(channel, JSON.stringify({ ...new ModelChange('shop.product', 'updated', 'small').toJSON(), origin: { publisher: 'outsider', seq: 4 } }));
+    await waitUntil(() => seen.some((change) => change.pk === 'small'), 'the small change after the deep ones');
+    expect(seen.map((change) => change.pk)).toEqual(['small']);
+    // Before: each one was parsed, then threw a RangeError in the broadcaster: an error with a stack trace per
+    // message, on every worker, for as many messages as the writer sends.
+    expect(errors).toEqual([]);
+    expect(warnings.filter((line) => /not a ModelChange/.test(line))).toHaveLength(1);
+    expect(warnings.find((line) => /not a ModelChange/.test(line))).toMatch(/"data" is nested deeper than 64 levels/);
+    // This worker's own publish of such data is refused at once, as the in-process transport refuses it.
+    let nested: Record<string, unknown> = {};
+    for (let i = 0; i < 100; i += 1) nested = { nested };
+    await expect(broker.publish(new ModelChange('shop.product', 'updated', 'mine', nested))).rejects.toThrow(/nested deeper than 64/);
+  }, 60_000);
+
   it('rejects start() with a clear error when Redis cannot be reached', async () => {
     const transport = new RedisTransport({ url: 'redis://:secret@127.0.0.1:1', startupAttempts: 2 });
     const attempt = transport.start(() => undefined);

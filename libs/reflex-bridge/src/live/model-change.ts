@@ -35,6 +35,13 @@ const MAX_LABEL_LENGTH = 255;
  * as a NOTIFY allows (~8 KB) sent by another writer on the channel would keep some 80 MB in every worker.
  */
 const MAX_PUBLISHER_LENGTH = 128;
+/**
+ * Deepest nesting of `data` (objects and arrays) a change from the wire may have. JSON.parse takes any depth, but
+ * every later JSON.stringify of it (the worker keeps, copies and sends the change) recurses and overflows the stack
+ * past a few thousand levels: a 40 kB message from another writer on the channel threw in every worker. Rows are a
+ * few levels deep.
+ */
+const MAX_DATA_DEPTH = 64;
 
 function fail(problem: string): never {
   throw new TypeError(`ModelChange: ${problem}`);
@@ -53,6 +60,21 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Whether the objects and arrays in `value` nest at most `max` levels (`value` itself is level 1). Iterative, so that
+ * the check cannot overflow the stack it protects; only for parsed JSON (a tree: no cycles).
+ */
+function nestsAtMost(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, level] = stack.pop()!;
+    if (item === null || typeof item !== 'object') continue;
+    if (level > max) return false;
+    for (const child of Object.values(item)) stack.push([child, level + 1]);
+  }
+  return true;
 }
 
 function checkLabel(value: unknown): asserts value is string {
@@ -169,7 +191,7 @@ export class ModelChange {
 
   /**
    * Rebuilds a change from its JSON shape (an already parsed object). Unknown extra fields are ignored so a
-   * newer publisher can add fields without breaking older workers.
+   * newer publisher can add fields without breaking older workers. `data` may nest at most 64 levels.
    * @throws TypeError naming the offending field when the value is not a valid change.
    */
   static fromJSON(value: unknown): ModelChange {
@@ -179,6 +201,7 @@ export class ModelChange {
     checkAction(action);
     checkPk(pk);
     if (data !== undefined && !isPlainObject(data)) fail(`"data" must be a plain object, got ${show(data)}`);
+    if (data !== undefined && !nestsAtMost(data, MAX_DATA_DEPTH)) fail(`"data" is nested deeper than ${MAX_DATA_DEPTH} levels`);
     checkOrigin(origin);
     return new ModelChange(
       modelLabel,

@@ -160,6 +160,9 @@ export abstract class ReconnectingTransport<Driver> extends LiveTransport {
           `by primary key), or raise maxMessageBytes on every worker.`,
       );
     }
+    // What receivers would refuse (data nested too deep) is refused here, as the in-process transport does: a
+    // TypeError to the caller, rather than a change every worker skips while publish waits for its echo.
+    if (change.data !== undefined) ModelChange.fromJSON(JSON.parse(payload));
     return this.send(payload, change);
   }
 
