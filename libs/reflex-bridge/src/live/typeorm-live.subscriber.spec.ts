@@ -62,6 +62,16 @@ class BlobPart {
   part!: number;
 }
 
+/** A value-object key: the entity holds `{ code }`, the column the code (a transformer maps between them). */
+@Entity()
+class Sku {
+  @PrimaryColumn({ type: 'text', transformer: { to: (value?: { code: string }) => value?.code, from: (code: string) => ({ code }) } })
+  sku!: { code: string };
+
+  @Column('text')
+  name!: string;
+}
+
 /** A transport that is down: every publish fails. */
 class DownTransport extends LiveTransport {
   override async start(): Promise<void> {}
@@ -85,15 +95,16 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     registry.register(StockLine, 'shop.stock');
     registry.register(Blob, 'shop.blob');
     registry.register(BlobPart, 'shop.blob_part');
+    registry.register(Sku, 'shop.sku');
     broadcaster = new LiveBroadcaster();
     seen = [];
-    for (const label of ['shop.product', 'shop.stock', 'shop.audit', 'shop.blob', 'shop.blob_part']) {
+    for (const label of ['shop.product', 'shop.stock', 'shop.audit', 'shop.blob', 'shop.blob_part', 'shop.sku']) {
       broadcaster.observe(label).subscribe((change) => seen.push(change));
     }
     dataSource = new DataSource({
       type: 'better-sqlite3',
       database: ':memory:',
-      entities: [Product, StockLine, AuditEntry, Blob, BlobPart],
+      entities: [Product, StockLine, AuditEntry, Blob, BlobPart, Sku],
       synchronize: true,
     });
     await dataSource.initialize();
@@ -152,6 +163,15 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     await dataSource.getRepository(BlobPart).save({ digest: Buffer.from([0x00, 0xab]), part: 2 });
     expect(summary()).toEqual(['shop.blob created ff01', 'shop.blob created fe01', 'shop.blob deleted ff01', 'shop.blob_part created ["00ab",2]']);
     expect(Buffer.from(String(seen[0].pk), 'hex')).toEqual(Buffer.from([0xff, 0x01]));
+  });
+
+  it('encodes a value-object primary key as its JSON, so two keys never publish the same pk', async () => {
+    const skus = dataSource.getRepository(Sku);
+    // Before: String() made both "[object Object]": a list matching rows by key removed every row on one deletion.
+    const lamp = await skus.save({ sku: { code: 'LAMP-1' }, name: 'Lamp' });
+    await skus.save({ sku: { code: 'DESK-2' }, name: 'Desk' });
+    await skus.remove(lamp);
+    expect(summary()).toEqual(['shop.sku created {"code":"LAMP-1"}', 'shop.sku created {"code":"DESK-2"}', 'shop.sku deleted {"code":"LAMP-1"}']);
   });
 
   it('publishes inside a transaction only after it commits', async () => {

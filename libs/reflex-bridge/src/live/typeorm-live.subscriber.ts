@@ -40,19 +40,32 @@ const CLEAR_TABLE = /^\s*(?:TRUNCATE\s+TABLE|DELETE\s+FROM)\s+((?:"[^"]+"\.)?"[^
  */
 const PUBLISH_WAIT_MS = 250;
 
-function keyPart(value: unknown): string | number {
+/** One primary column's value as published; undefined when it has no lossless text (then the change names no row). */
+function keyPart(value: unknown): string | number | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   if (typeof value === 'string') return value;
   if (value instanceof Date) return value.toISOString();
   // A binary key (Postgres bytea, MySQL binary, SQLite blob) arrives as a Buffer. String() would decode it as UTF-8,
   // turning every invalid sequence into U+FFFD, so distinct keys collided; hex is lossless and ASCII (NOTIFY-safe).
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+  // A value object (a transformer's { code }) or an array has no text of its own: String() made every key
+  // "[object Object]", one pk for all rows. Its JSON tells them apart; a class with its own toString (an ObjectId,
+  // a Decimal) keeps that.
+  if (Array.isArray(value) || (typeof value === 'object' && value !== null && value.toString === Object.prototype.toString)) {
+    try {
+      const json = JSON.stringify(value);
+      if (json !== undefined) return json;
+    } catch {
+      // A BigInt or a cycle inside: no lossless text, so the change names no row.
+    }
+    return undefined;
+  }
   return String(value);
 }
 
 /**
  * The primary key of a row: the value of its single primary column (a bigint or other non-JSON value as a
- * string, a binary value as lowercase hex), or a JSON array of the values in primary-column order for a composite
+ * string, a binary value as lowercase hex, a value object as its JSON), or a JSON array of the values in primary-column order for a composite
  * key. Looked up in each source in turn (the entity, the generated id map, the loaded database row); undefined when
  * a part is missing.
  */
@@ -68,7 +81,9 @@ function primaryKey(metadata: EntityMetadata, ...sources: Array<ObjectLiteral | 
       if (value !== undefined && value !== null) break;
     }
     if (value === undefined || value === null) return undefined;
-    parts.push(keyPart(value));
+    const part = keyPart(value);
+    if (part === undefined) return undefined;
+    parts.push(part);
   }
   return parts.length === 1 ? parts[0] : JSON.stringify(parts);
 }
