@@ -8,6 +8,7 @@ import { DEFAULT_MAX_PENDING_COMMANDS, failFastRedisOptions } from './fail-fast-
 import { withinDeadline } from './deadline.js';
 import { RedisAdapterSubscriber } from './redis-adapter-subscriber.js';
 import { RedisClientEvents } from './redis-client-events.js';
+import { SilentConnectionWatch } from './silent-connection-watch.js';
 
 /**
  * Milliseconds beyond the longest command a healthy cluster node may take (a save's `WAIT`) after which an unanswered
@@ -53,6 +54,16 @@ export interface RedisConnectionsOptions {
    * @default 10_000
    */
   maxPendingCommands?: number;
+  /**
+   * Milliseconds between two PINGs on the subscriber connection (one Redis, not a Redis Cluster, whose subscriber
+   * watches its nodes by itself); a PING unanswered for as long means its network path went silent (a partition, a NAT
+   * or firewall that forgot the idle flow: nothing reset, so node-redis sees no error and hears no message until the
+   * kernel gives up, many minutes later). The subscriber is then reopened: it re-subscribes, and
+   * {@link RedisConnections.onSubscriberBack} listeners run. So a silent subscriber is replaced within twice this, for
+   * one PING per interval.
+   * @default 5_000
+   */
+  subscriberCheckIntervalMs?: number;
   /** Where connection warnings go. @default new Logger('ReflexBridge') */
   logger?: LoggerService;
 }
@@ -121,6 +132,9 @@ export class RedisConnections {
   private readonly connectTimeoutMs: number;
   private readonly maxReconnectDelayMs: number;
   private readonly maxPendingCommands: number;
+  private readonly subscriberCheckIntervalMs: number;
+  /** Watches the single-node subscriber for a silent network path (see `subscriberCheckIntervalMs`). */
+  private subscriberWatch?: SilentConnectionWatch;
   private readonly logger: LoggerService;
   private readonly commandsClient: RedisClient;
   private subscriberClient?: RedisClient;
@@ -149,6 +163,7 @@ export class RedisConnections {
     this.connectTimeoutMs = positiveOption('RedisConnections', 'connectTimeoutMs', options.connectTimeoutMs, 5_000);
     this.maxReconnectDelayMs = positiveOption('RedisConnections', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.maxPendingCommands = Math.max(1, Math.floor(positiveOption('RedisConnections', 'maxPendingCommands', options.maxPendingCommands, DEFAULT_MAX_PENDING_COMMANDS)));
+    this.subscriberCheckIntervalMs = positiveOption('RedisConnections', 'subscriberCheckIntervalMs', options.subscriberCheckIntervalMs, 5_000);
     this.logger = options.logger ?? new Logger('ReflexBridge');
     if (options.cluster) {
       this.commandsCluster = this.openCluster('commands', true);
@@ -327,6 +342,7 @@ export class RedisConnections {
   async close(): Promise<void> {
     if (!this.closing) {
       this.closed = true;
+      this.subscriberWatch?.stop();
       const clients = [this.commandsClient, this.subscriberClient].filter((client): client is RedisClient => !!client);
       this.closing = Promise.all(clients.map((client) => this.shutdown(client))).then(noop);
     }
@@ -346,7 +362,22 @@ export class RedisConnections {
     // The subscriber's only commands are (un)subscriptions: they wait for the reconnection rather than fail, so a
     // subscription made during an outage is not lost (node-redis re-subscribes the others by itself).
     const client = this.create({ ...options, name, disableOfflineQueue: failFast });
-    return this.connect(client, role, name);
+    this.connect(client, role, name);
+    if (role === 'subscriber') this.subscriberWatch = new SilentConnectionWatch(client, this.subscriberCheckIntervalMs, (reason) => this.reopen(client, role, name, reason));
+    return client;
+  }
+
+  /**
+   * Replaces a connection whose network path went silent: node-redis drops the socket (failing the commands waiting
+   * on it, as a lost connection does) and connects again, re-subscribing every channel and pattern before it is
+   * ready; its return is then reported, and acted on, as after any outage (see {@link connect}).
+   */
+  private reopen(client: RedisClient, role: 'commands' | 'subscriber', name: string, reason: string): void {
+    if (this.closed) return;
+    this.down.set(role, reason);
+    this.logger.warn(`Redis connection ${name} to ${this.safeUrl} went silent (${reason}); reconnecting.`);
+    client.destroy();
+    client.connect().catch(noop);
   }
 
   /**

@@ -1,0 +1,56 @@
+import { DEADLINE_PASSED, withinDeadline } from './deadline.js';
+
+/** What {@link SilentConnectionWatch} needs of a node-redis client. */
+export interface WatchedRedisClient {
+  readonly isReady: boolean;
+  sendCommand(args: string[]): Promise<unknown>;
+}
+
+/**
+ * Notices a Redis connection whose network path went silent. A subscriber connection sends nothing of its own, so
+ * when its packets are dropped both ways and nothing is reset (a partition, a NAT or firewall that forgot the idle
+ * flow), node-redis sees no error and the connection stays "ready" while it hears no message, until the kernel gives
+ * up on the TCP connection many minutes later. node-redis's own `pingInterval` does not help: it waits for the
+ * answer without a deadline. Here one PING at a time, every `intervalMs` while the connection is ready, must be
+ * answered within `intervalMs` (Redis answers PING in subscribed mode too); when it is not, `onSilent` is called
+ * once for that PING, and the owner replaces the connection. Cost: one PING per interval.
+ */
+export class SilentConnectionWatch {
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly client: WatchedRedisClient,
+    private readonly intervalMs: number,
+    private readonly onSilent: (reason: string) => void,
+  ) {
+    this.schedule();
+  }
+
+  /** Stops watching (the owner closes the connection). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    // unref: the watch never keeps a process alive on its own.
+    this.timer = setTimeout(() => void this.probe(), this.intervalMs).unref();
+  }
+
+  private async probe(): Promise<void> {
+    // A connection that is not ready is being (re)connected by node-redis, which has its own timeouts for that.
+    if (this.client.isReady) {
+      try {
+        await withinDeadline(this.client.sendCommand(['PING']), this.intervalMs);
+      } catch (error) {
+        // Any other failure (the connection dropped meanwhile) is node-redis's to handle: it reconnects by itself.
+        if (error === DEADLINE_PASSED && !this.stopped && this.client.isReady) {
+          this.onSilent(`no answer to a PING within ${this.intervalMs} ms`);
+        }
+      }
+    }
+    this.schedule();
+  }
+}
