@@ -10,6 +10,8 @@ import { SilencingProxy } from './support/silencing-proxy.js';
 import { eventually, until } from './support/eventually.js';
 import { cachedAuthHarness, loginOverHttp, resetCachedUsers } from './fixtures/cached-auth-app.js';
 
+const PROFILE_STATE = 'reflex___state____state.profile_state';
+
 describeWithRedis('a worker cut off from Redis pub/sub while a session ends elsewhere', () => {
   let redis: RedisTestServer;
   let proxy: SilencingProxy | undefined;
@@ -64,5 +66,33 @@ describeWithRedis('a worker cut off from Redis pub/sub while a session ends else
     // Before: B answered with its local snapshot of dave until localTtlMs ran out (here 60 s; 1 s by default),
     // though the session no longer exists. Now B read the truth: the shared snapshot is gone, the session too.
     expect(await whoami(tab, '/after')).toBe('anonymous');
+  }, 60_000);
+
+  it("replays the ends it missed once its subscriber is back: that session's sockets show the logout without an event", async () => {
+    proxy = await SilencingProxy.launch(redis.port);
+    const a = await start({ sessionRedisUrl: redis.url, bridge: { redisUrl: redis.url } });
+    const b = await start({ sessionRedisUrl: redis.url, bridge: { redisUrl: `redis://127.0.0.1:${proxy.port}` } });
+    const cookie = await loginOverHttp(a.url, 'dave', 'secret-dave');
+    const tab = await connect(b, cookie);
+    expect(await whoami(tab, '/before')).toBe('dave');
+    expect(tab.latest(PROFILE_STATE, 'isAuthenticated')).toBe(true);
+
+    const watcher = createClient({ url: redis.url });
+    await watcher.connect();
+    let published = 0;
+    await watcher.pSubscribe('rx:io*', () => void published++);
+    try {
+      const connections = proxy.connections;
+      for (let i = 0; i < connections; i++) proxy.silence(i);
+      expect((await fetch(`${a.url}/logout`, { method: 'POST', headers: { cookie } })).status).toBe(200);
+      await until(() => published > 0 || undefined, 'the logout news on Redis pub/sub');
+      for (let i = 0; i < connections; i++) proxy.cut(i);
+    } finally {
+      await watcher.quit();
+    }
+    // Before: B never heard of the end, and the tab showed dave logged in until its next event. Now B reads the
+    // ends recorded in Redis meanwhile and treats each as one it heard: the tab is re-authenticated and told.
+    await tab.untilVar(PROFILE_STATE, 'isAuthenticated', false, 30_000);
+    expect(tab.latest(PROFILE_STATE, 'username')).toBe('');
   }, 60_000);
 });

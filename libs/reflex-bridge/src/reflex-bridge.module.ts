@@ -37,6 +37,7 @@ import { CookieHandoffRoute } from './bridge/session/cookie-handoff.route.js';
 import { SessionTracker } from './gateway/session-tracker.service.js';
 import { SessionEndings } from './common/session-endings.js';
 import { RecentSessionSaves } from './bridge/session/recent-session-saves.js';
+import { RecentSessionEnds } from './common/recent-session-ends.js';
 import { SessionStoreObserver } from './common/session-store-observer.js';
 import { SessionSightings } from './common/session-sightings.js';
 import { ConnectionLifecycle } from './common/connection-lifecycle.js';
@@ -174,6 +175,7 @@ import { InvalidOptionError } from './invalid-option.error.js';
     SessionEndings,
     SessionStoreObserver,
     RecentSessionSaves,
+    RecentSessionEnds,
     SessionSightings,
     ConnectionLifecycle,
     TokenOwnership,
