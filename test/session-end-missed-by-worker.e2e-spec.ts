@@ -95,4 +95,38 @@ describeWithRedis('a worker cut off from Redis pub/sub while a session ends else
     await tab.untilVar(PROFILE_STATE, 'isAuthenticated', false, 30_000);
     expect(tab.latest(PROFILE_STATE, 'username')).toBe('');
   }, 60_000);
+
+  it('notices on its own that its subscriber went silent (nothing reset) and then acts on the ends it missed', async () => {
+    proxy = await SilencingProxy.launch(redis.port);
+    const a = await start({ sessionRedisUrl: redis.url, bridge: { redisUrl: redis.url } });
+    const b = await start({ sessionRedisUrl: redis.url, bridge: { redisUrl: `redis://127.0.0.1:${proxy.port}` } });
+    const cookie = await loginOverHttp(a.url, 'dave', 'secret-dave');
+    const tab = await connect(b, cookie);
+    expect(await whoami(tab, '/before')).toBe('dave');
+
+    // Only B's subscriber goes silent, for good: its commands still work, and nobody resets anything.
+    const observer = createClient({ url: redis.url });
+    await observer.connect();
+    try {
+      const clients = await observer.clientList();
+      const silent = clients
+        .filter((client) => client.name === 'rx:subscriber')
+        .map((client) => proxy!.indexOfUpstreamPort(Number(client.addr.split(':').pop())))
+        .filter((index) => index >= 0);
+      expect(silent).toHaveLength(1);
+      proxy.silence(silent[0]!);
+    } finally {
+      await observer.quit();
+    }
+    expect((await fetch(`${a.url}/logout`, { method: 'POST', headers: { cookie } })).status).toBe(200);
+    // Before: B's subscriber stayed "ready" and heard nothing until the kernel gave up on it (minutes); the tab
+    // showed dave. Now B replaces it within twice subscriberCheckIntervalMs (5 s) and replays the end.
+    await eventually(
+      "B's subscriber replaced",
+      () => b.logger.lines.filter((line) => /rx:subscriber .*went silent/.test(line.message)).length,
+      (count) => count > 0,
+      30_000,
+    );
+    await tab.untilVar(PROFILE_STATE, 'isAuthenticated', false, 30_000);
+  }, 60_000);
 });

@@ -40,6 +40,14 @@ export class SilencingProxy {
     return this.pairs.length;
   }
 
+  /**
+   * The index of the connection whose upstream end (towards the target) has local port `port`, or -1: the target
+   * sees that port as the client's (Redis's `CLIENT LIST` `addr`), which tells which connection is which.
+   */
+  indexOfUpstreamPort(port: number): number {
+    return this.pairs.findIndex((pair) => pair.upstream.localPort === port);
+  }
+
   /** From now on nothing goes through connection `index` (0 for the first accepted), and it is never closed. */
   silence(index: number): void {
     this.pairs[index]!.silenced = true;
