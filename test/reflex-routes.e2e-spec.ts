@@ -304,6 +304,10 @@ describeWithRedis('/_health with Redis', () => {
       // Before: 200 {"status":true,"redis":true} for as long as the subscriber stayed silent.
       await until(async () => (await fetch(`${app.url}/_health`)).status === 503, '503 with the subscriber silenced');
       expect(await json(`${app.url}/_health`)).toMatchObject({ status: 503, body: { status: false, redis: false } });
+      // Before: 503 until the kernel gave up on the connection (minutes). The worker now replaces the silent subscriber
+      // by itself (within twice subscriberCheckIntervalMs, 5 s), nobody resetting anything.
+      await until(async () => (await fetch(`${app.url}/_health`)).status === 200, '200 once the worker replaced its subscriber', 30_000);
+      expect(proxy.connections).toBeGreaterThan(2);
     } finally {
       await app.close();
       await proxy.destroy();
