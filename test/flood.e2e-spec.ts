@@ -263,6 +263,39 @@ describe('one flooding socket against everyone else', () => {
     await user.untilVar(GATE, 'held', 1, 30_000);
   });
 
+  it('holds an event read while its output waits by what its parsed values take, not by its frame alone', async () => {
+    // An event read while more than a quarter of maxOutboundBytes waits for the client is held until it has read:
+    // held events were counted by their frames (the first always held), and a 1 MB frame of empty objects held
+    // ~21 MB of parsed objects per connection, ~1.3 GB across the 64 connections maxTotalOutboundBytes allows.
+    await start({ maxOutboundBytes: 8_000_000 });
+    const user = await client();
+    const engine = user.socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void; resume(): void } } };
+    engine.ws._socket.pause();
+    // Output the server sends on its own (a live change) until more than outputRefuseBytes (2 MB) waits for it.
+    const sockets = running!.app.get(EventGateway).server!.sockets;
+    const serverSocket = [...sockets.values()].find((candidate) => candidate.handshake.query.token === user.token)!;
+    const conn = serverSocket.conn as unknown as { writeBuffer: Array<{ data?: unknown }>; transport: { socket: { bufferedAmount: number } } };
+    const waiting = () => conn.transport.socket.bufferedAmount + conn.writeBuffer.reduce((sum, packet) => sum + (typeof packet.data === 'string' ? packet.data.length : 0), 0);
+    for (let i = 0; i < 200 && waiting() < 2_500_000; i++) {
+      serverSocket.emit('noise', 'x'.repeat(250_000));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(waiting()).toBeGreaterThan(2_000_000);
+    const before = heapHeld();
+    user.send(`${GATE}.note`, { text: 'x', rows: Array.from({ length: 320_000 }, () => ({})) });
+    // The server read it (and stopped reading the socket for its output) and held or refused it.
+    await user.until(() => serverWebSocket(user.token).isPaused, 30_000, 'the event to be read');
+    const grown = heapHeld() - before;
+    // Counted as a queued event is (64 bytes per value), it takes far more than maxMessageBytes: refused.
+    expect(grown).toBeLessThan(8_000_000);
+    engine.ws._socket.resume();
+    await user.until(() => user.errors.some((error) => error.code === 'busy'), 30_000, 'the refusal');
+    // An ordinary event is still held, then handled once the client has read.
+    user.send(`${GATE}.note`, { text: 'hello' });
+    await user.untilVar(GATE, 'notes', 1, 30_000);
+    expect(user.latest(GATE, 'noteLength')).toBe(5);
+  });
+
   it('refuses a client event that would take its queue over maxQueuedBytes with busy', async () => {
     await start({ maxQueuedBytes: 20_000, maxMessageBytes: 100_000 });
     gate.current = new Gate();

@@ -3,6 +3,7 @@ import type { Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
+import { PARSED_VALUE_BYTES, valuesUpTo } from '../protocol/parsed-values.js';
 import type { SharedMessage } from '../protocol/shared-message.js';
 import type { EventClient } from '../common/event-client.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
@@ -80,8 +81,10 @@ let holdingCount = 0;
 
 /**
  * The events of one connection held while its output drains: a person clicking on a slow link sends one or two at a
- * time. Past them, or past `maxMessageBytes` of held frames (the first is always held), the frames of the same read
- * are refused (`busy`): a client that does not read gets no more output, and holds little memory here.
+ * time. Past them, or past `maxMessageBytes` of held events, each counted as a queued event is (its frame plus
+ * `PARSED_VALUE_BYTES` per value it carries), the frames of the same read are refused (`busy`): a client that does
+ * not read gets no more output, and holds little memory here. The first is held up to twice `maxMessageBytes`, so
+ * any frame the transport lets through is held unless it carries many values (past 15,625 at the default).
  */
 const MAX_HELD_EVENTS = 8;
 
@@ -343,7 +346,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
    * An event that arrived past `outputRefuseBytes`: held until the output drained, then handled, in order with the
    * others held. Held rather than refused: the output may be live changes the server sent on its own, faster than a
    * slow link carries them, and the user's click would otherwise be dropped with a toast. Past
-   * {@link MAX_HELD_EVENTS} (or `maxMessageBytes` of frames), refused.
+   * {@link MAX_HELD_EVENTS} (or `maxMessageBytes` of held events, counted with their parsed values), refused.
    */
   private holdForBacklog(frame: unknown, bytes: number): void {
     let held = heldForBacklog.get(this);
@@ -358,12 +361,16 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
         for (const event of events) void this.settings.owner.handle(this, event.frame, event.bytes);
       });
     }
-    if (held.events.length > 0 && (held.events.length >= MAX_HELD_EVENTS || held.bytes + bytes > this.settings.maxMessageBytes)) {
+    // Counted as a queued event is: parsed, a frame of empty objects takes 21 times its size, and a 1 MB one held
+    // 21 MB here (per connection of a client that does not read: up to 64 of them within maxTotalOutboundBytes).
+    const limit = this.settings.maxMessageBytes;
+    const size = bytes + PARSED_VALUE_BYTES * valuesUpTo(frame, Math.ceil((2 * limit) / PARSED_VALUE_BYTES));
+    if (held.events.length > 0 ? held.events.length >= MAX_HELD_EVENTS || held.bytes + size > limit : size > 2 * limit) {
       this.refuseForBacklog();
       return;
     }
     held.events.push({ frame, bytes });
-    held.bytes += bytes;
+    held.bytes += size;
   }
 
   /** What waits for the client now: Engine.IO's queue and what its WebSocket has not handed to the kernel. */

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { OutageLog } from '../common/outage-log.js';
 import { BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import { isForbiddenKey, parseInboundEvent, valuesInLastEvent, type InboundEvent, type RouterData } from '../protocol/inbound-event.js';
+import { PARSED_VALUE_BYTES } from '../protocol/parsed-values.js';
 import { isClientEvent, isServerEvent, type ClientEvent, type ServerEvent } from '../protocol/client-event.js';
 import { FRONTEND_EXCEPTION_STATE, ON_LOAD_INTERNAL_STATE, ROOT_STATE_NAME, UPDATE_VARS_INTERNAL_STATE, varKey } from '../protocol/state-naming.js';
 import type { Delta } from '../protocol/state-update.js';
@@ -42,14 +43,6 @@ import { plainRecord } from '../common/plain-record.js';
 import { hasNonJsonPrimitive, jsonForm } from '../state/json-form.js';
 import { thrownText, type ThrownText } from '../common/thrown-text.js';
 import { RepeatedErrorLog } from '../common/repeated-error-log.js';
-
-/**
- * Bytes a queued event is counted for each value it carries (keys and array items), besides its frame's size (see
- * `maxQueuedBytes`). Measured on Node 20 (V8, 64-bit): an empty object in an array takes 64 bytes, an empty array 40,
- * an object key 68 in a large object, a number, `true` or a short string 8 besides its characters, which the frame
- * counts. Frames of empty objects took 21 times their size once parsed.
- */
-const PARSED_VALUE_BYTES = 64;
 
 /** The handler every state with `@LiveList` vars answers: subscribe this connection to its lists. */
 const LIVE_SUBSCRIBE = 'live_subscribe';
