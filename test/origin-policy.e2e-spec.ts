@@ -229,6 +229,24 @@ describe('the session cookie handoff cannot be redeemed cross-site', () => {
     await again.untilVar(ACCOUNT, 'seen', 'alice');
   });
 
+  it('answers an OPTIONS request that names no origin (no CORS preflight) with the methods its route takes, not "this origin is not allowed"', async () => {
+    // Browsers send an Origin with every preflight: one without it is an HTTP client asking what the route takes. It
+    // got 403 "Requests from this origin are not allowed here", about an origin it never sent.
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ corsOrigins: [FRONTEND] })], providers: [PingState] });
+    for (const path of ['/_upload', '/_bridge/session-cookie/some-id']) {
+      const plain = await fetch(`${running.url}${path}`, { method: 'OPTIONS' });
+      expect({ path, status: plain.status, allow: plain.headers.get('allow') }).toEqual({ path, status: 204, allow: 'OPTIONS, POST' });
+      expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+      expect(plain.headers.get('vary')).toMatch(/Origin/);
+      // A preflight from an origin that is not listed is still refused, and a listed one approved.
+      const foreign = await fetch(`${running.url}${path}`, { method: 'OPTIONS', headers: { origin: FOREIGN, 'access-control-request-method': 'POST' } });
+      expect(foreign.status).toBe(403);
+      const listed = await fetch(`${running.url}${path}`, { method: 'OPTIONS', headers: { origin: FRONTEND, 'access-control-request-method': 'POST' } });
+      expect(listed.status).toBe(204);
+      expect(listed.headers.get('access-control-allow-origin')).toBe(FRONTEND);
+    }
+  });
+
   it('approves the CORS preflight for listed origins only, and lets a listed frontend redeem', async () => {
     const preflight = (path: string, origin: string) =>
       fetch(`${running!.url}${path}`, {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { allowCrossOrigin } from './cross-origin-headers.js';
+import { allowCrossOrigin, answerOptionsWithoutOrigin } from './cross-origin-headers.js';
 import type { OriginPolicy } from './origin-policy.js';
 
 const policy = { isListed: (origin: string) => origin === 'https://front.example' } as unknown as OriginPolicy;
@@ -30,5 +30,25 @@ describe('allowCrossOrigin', () => {
       expect(allowed).toBe(false);
       expect(Object.fromEntries(headers)).toEqual({ vary: 'Origin' });
     }
+  });
+});
+
+describe('answerOptionsWithoutOrigin', () => {
+  function options(origin: string | undefined): { answered: boolean; status?: number; headers: Map<string, string> } {
+    const headers = new Map<string, string>();
+    const res = { statusCode: 200, setHeader: (name: string, value: string) => headers.set(name.toLowerCase(), value), end: () => undefined } as unknown as ServerResponse;
+    const req = { headers: origin === undefined ? {} : { origin } } as IncomingMessage;
+    const answered = answerOptionsWithoutOrigin(req, res, 'OPTIONS, POST');
+    return { answered, status: answered ? res.statusCode : undefined, headers };
+  }
+
+  it('tells a request naming no origin the methods, approving nothing', () => {
+    const { answered, status, headers } = options(undefined);
+    expect({ answered, status }).toEqual({ answered: true, status: 204 });
+    expect(Object.fromEntries(headers)).toEqual({ vary: 'Origin', allow: 'OPTIONS, POST', 'cache-control': 'no-store' });
+  });
+
+  it('leaves any request with an Origin (a preflight), "null" included, to the origin policy', () => {
+    for (const origin of ['https://evil.example', 'null', '']) expect(options(origin)).toEqual({ answered: false, status: undefined, headers: new Map() });
   });
 });

@@ -30,3 +30,20 @@ export function approvePreflight(policy: OriginPolicy, req: IncomingMessage, res
   res.end();
   return true;
 }
+
+/**
+ * Answers an `OPTIONS` request that carries no `Origin` with `204` and `Allow: <allow>`, and returns true; returns
+ * false, having answered nothing, for one that carries an `Origin`. Browsers send an `Origin` with every CORS
+ * preflight, so a request without one is no preflight but an HTTP client asking which methods the route takes: it
+ * was answered 403 "Requests from this origin are not allowed here", about an origin it never named. Nothing is
+ * approved for it (no CORS headers), and `Vary: Origin` keeps a cache from giving its answer to a preflight.
+ */
+export function answerOptionsWithoutOrigin(req: IncomingMessage, res: ServerResponse, allow: string): boolean {
+  if (req.headers.origin !== undefined) return false;
+  res.setHeader('Vary', 'Origin');
+  res.setHeader('Allow', allow);
+  res.setHeader('Cache-Control', 'no-store');
+  res.statusCode = 204;
+  res.end();
+  return true;
+}

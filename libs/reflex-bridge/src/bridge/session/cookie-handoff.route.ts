@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import { OriginPolicy } from '../../security/origin-policy.js';
-import { allowCrossOrigin, approvePreflight } from '../../security/cross-origin-headers.js';
+import { allowCrossOrigin, answerOptionsWithoutOrigin, approvePreflight } from '../../security/cross-origin-headers.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
 import { pathAfterRoute } from '../../common/path-after-route.js';
@@ -60,8 +60,10 @@ export class CookieHandoffRoute implements OnModuleInit {
     const prefix = `${this.options.cookieHandoffPath}/`;
     const route = `${this.options.cookieHandoffPath}/:id`;
     adapter.options(route, (req: IncomingMessage, res: ServerResponse) => {
-      // The preflight of a frontend on a listed origin; nothing else is approved.
+      // The preflight of a frontend on a listed origin; nothing else is approved (a request naming no origin is told
+      // the route's methods).
       if (approvePreflight(this.origins, req, res, `${HANDOFF_SECRET_HEADER}, ${CLIENT_TOKEN_HEADER}`)) return;
+      if (answerOptionsWithoutOrigin(req, res, 'OPTIONS, POST')) return;
       answer(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
     });
     adapter.post(route, async (req: IncomingMessage, res: ServerResponse) => {
