@@ -317,6 +317,22 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       expect(JSON.parse(health.text)).toMatchObject({ status: true });
     });
 
+    it('leaves the module routes alone when their path is spelt with doubled slashes or escaped letters, and keeps deep links so spelt', async () => {
+      // `//ping` and `/%70ing` name the ping route as a URL normaliser reads them, but Express does not route them:
+      // they got the SPA's index.html with 200 (a health probe with a doubled slash saw a page, and took it for up).
+      for (const path of [`/${prefix}/ping`, `${prefix}/%70ing`, `${prefix}//_health`, '//_bridge/devtools', '/%5Fbridge/x', `${prefix}/%5f%75pload/x`]) {
+        const answer = await rawGet(running.url, path);
+        expect([path, answer.status]).toEqual([path, 404]);
+        expect(answer.body).not.toContain(INDEX_MARKER);
+      }
+      // A page of the app spelt so is still the app's page (the SPA's router reads the path).
+      for (const path of ['//cart', '/%63art', '/product//3']) {
+        const answer = await rawGet(running.url, path);
+        expect([path, answer.status]).toEqual([path, 200]);
+        expect(answer.body).toContain(INDEX_MARKER);
+      }
+    });
+
     it('leaves /_bridge/* to the module (devtools page and JSON, unknown paths are 404s)', async () => {
       const page = await get(`${running.url}/_bridge/devtools`);
       expect(page.status).toBe(200);

@@ -1,6 +1,7 @@
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { pathPrefixOf } from '../health/reflex-routes.options.js';
 import { pathRule } from './spa.options.js';
+import { equivalentPathname } from './equivalent-pathname.js';
 
 /**
  * A pathname whose last segment has a file extension (`/assets/app.js`, `/favicon.ico`): a file, never a page.
@@ -43,7 +44,8 @@ export interface PathMatcher {
 }
 
 /**
- * A matcher of what any of `rules` matches, each with its own flags (an app's `/^\/docs/i` stays case-insensitive):
+ * A matcher of what any of `rules` matches, in the pathname as sent or as a URL normaliser reads it
+ * ({@link equivalentPathname}), each with its own flags (an app's `/^\/docs/i` stays case-insensitive):
  * rules with the same flags are joined into one RegExp. Without `g` and `y`, which would make a RegExp's `test`
  * start where its previous match ended, so that every other request for the same path went unmatched.
  */
@@ -54,7 +56,16 @@ export function anyOf(rules: RegExp[]): PathMatcher {
     byFlags.set(flags, [...(byFlags.get(flags) ?? []), `(?:${rule.source})`]);
   }
   const patterns = [...byFlags].map(([flags, sources]) => new RegExp(sources.join('|'), flags));
-  return { patterns, test: (pathname) => patterns.some((pattern) => pattern.test(pathname)) };
+  const matches = (pathname: string): boolean => patterns.some((pattern) => pattern.test(pathname));
+  return {
+    patterns,
+    // Spelt with doubled slashes or escaped letters (`//ping`, `/%70ing`), a path is still the one it names.
+    test: (pathname) => {
+      if (matches(pathname)) return true;
+      const equivalent = equivalentPathname(pathname);
+      return equivalent !== pathname && matches(equivalent);
+    },
+  };
 }
 
 function escape(text: string): string {
