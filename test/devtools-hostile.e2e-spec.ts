@@ -14,6 +14,8 @@ import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline
 import type { EventClient } from '../libs/reflex-bridge/src/common/event-client.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { until } from './support/eventually.js';
+import { RawSocket } from './support/raw-socket.js';
+import { HoardState } from './fixtures/hostile.states.js';
 
 // V8's gc() without starting Jest with --expose-gc (a new context picks the flag up).
 setFlagsFromString('--expose-gc');
@@ -449,6 +451,43 @@ describe('devtools: how many event streams are open', () => {
       expect(refusals()).toHaveLength(4);
     } finally {
       for (const stream of streams) stream.destroy();
+      await running.close();
+    }
+  });
+});
+
+describe('devtools state answers a client does not read', () => {
+  it('holds a bounded amount of them on the worker: past it, the next is refused 503 devtools_busy until they are read or gone', async () => {
+    // Each GET <path>/state/<token> made the whole state's JSON at once: a client asking from many connections and
+    // reading none held up to maxStateBytes per request on the worker (here a 12 MB state, answered every time).
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ devtools: true, rateLimit: false, maxStateBytes: 30_000_000, maxOutboundBytes: 40_000_000 })], providers: [HoardState] });
+    const readers: Socket[] = [];
+    const tab = await RawSocket.hydrated(running.url);
+    try {
+      tab.send('reflex___state____state.hoard_state.fill', { chars: 12_000_000 });
+      await tab.until(() => (tab.latest('reflex___state____state.hoard_state', 'blob') as string | undefined)?.length === 12_000_000, 30_000);
+      const port = Number(new URL(running.url).port);
+      for (let i = 0; i < 4; i++) {
+        const socket = new Socket();
+        readers.push(socket);
+        socket.connect(port, '127.0.0.1', () => socket.write(`GET /_bridge/devtools/state/${tab.token} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
+        // Never read: its answer waits in the worker.
+        socket.pause();
+      }
+      const ask = async () => {
+        const response = await fetch(`${running.url}/_bridge/devtools/state/${tab.token}`);
+        return { status: response.status, body: (await response.text()).slice(0, 300), retryAfter: response.headers.get('retry-after') };
+      };
+      let answer = await ask();
+      await until(async () => (answer = await ask()).status === 503, 'a state answer to be refused while the others are unread');
+      expect(JSON.parse(answer.body)).toMatchObject({ code: 'devtools_busy' });
+      expect(answer.retryAfter).toBe('1');
+      // Gone, they hold nothing: the state is answered again.
+      for (const socket of readers.splice(0)) socket.destroy();
+      await until(async () => (answer = await ask()).status === 200, 'the state to be answered again');
+    } finally {
+      for (const socket of readers) socket.destroy();
+      tab.close();
       await running.close();
     }
   });

@@ -17,6 +17,7 @@ import { DevtoolsHistograms } from './devtools-histograms.js';
 import { DEVTOOLS_PAGE } from './devtools-page.js';
 import { DEVTOOLS_OVERLAY } from './devtools-overlay.js';
 import { writeEventsAnswer } from './events-answer.js';
+import { AnswerBytesBudget, MAX_STATE_ANSWER_BYTES } from './answer-bytes.budget.js';
 import { logText } from '../common/log-text.js';
 import { cutText, textOf } from '../common/bounded-text.js';
 
@@ -100,6 +101,8 @@ export class DevtoolsRoute implements OnModuleInit {
    */
   private readonly refusedAddressesLogged = new Set<string>();
   private refusedBusyLogged = false;
+  /** The state answers this worker holds for clients that have not read them (see {@link MAX_STATE_ANSWER_BYTES}). */
+  private readonly stateAnswers = new AnswerBytesBudget(MAX_STATE_ANSWER_BYTES);
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -165,7 +168,15 @@ export class DevtoolsRoute implements OnModuleInit {
       const token = lastSegment(req);
       const state = token.length > 0 && token.length <= MAX_QUERY_VALUE ? await this.devtools.stateOf(token) : null;
       if (!state) return notFound(res, 'This token\'s state');
-      json(res, 200, { token, state });
+      const body = JSON.stringify({ token, state });
+      if (!this.stateAnswers.take(res, Buffer.byteLength(body))) {
+        res.setHeader('Retry-After', '1');
+        return json(res, 503, {
+          code: 'devtools_busy',
+          message: `This worker holds ${MAX_STATE_ANSWER_BYTES} bytes of devtools state answers not read yet; try again shortly.`,
+        });
+      }
+      send(res, 200, 'application/json; charset=utf-8', body);
     }));
     adapter.get(`${base}/advice`, guarded((_req, res) => json(res, 200, { advice: this.devtools.advice() })));
     adapter.get(`${base}/metrics`, guarded(async (_req, res) => json(res, 200, { histograms: await this.histograms.read() })));
