@@ -10,6 +10,7 @@ import { AUTH_MIDDLEWARE, type AuthMiddleware } from '../apps/shop/src/auth/auth
 import { mountHttpRoutes } from '../apps/shop/src/http-routes.js';
 import { readShopConfig } from '../apps/shop/src/shop.config.js';
 import { ProductService } from '../apps/shop/src/catalog/product.service.js';
+import { SEARCH_LIMIT } from '../apps/shop/src/catalog/search-limit.js';
 import { solidPng } from './support/png.js';
 import fc from 'fast-check';
 import { RawSocket } from './support/raw-socket.js';
@@ -61,6 +62,40 @@ describe('the shop under hostile input (SQLite)', () => {
       statuses.push(response.status);
     }
     expect(statuses.filter((status) => status !== 400 && status !== 401 && status !== 429)).toEqual([]);
+  });
+
+  it('runs at most SEARCH_LIMIT catalogue searches a minute per address, whatever the sockets, and none of a person typing is refused', async () => {
+    // Each filter event reads the database twice (a count and a page). Before, only the budget of each connection
+    // (500 events per 10 s) bounded them: 5 sockets sending 80 searches each ran all 400.
+    const products = app.get(ProductService);
+    const page = products.page.bind(products);
+    let reads = 0;
+    products.page = (filter) => {
+      reads++;
+      return page(filter);
+    };
+    const tabs = await Promise.all([0, 1, 2, 3, 4].map(() => RawSocket.hydrated(url)));
+    reads = 0; // the page loads' reads: not filter events
+    try {
+      // A person typing, one keystroke at a time: every one answered, none refused.
+      const [person] = tabs;
+      const typed = 'kitchen teapot';
+      for (let i = 1; i <= typed.length; i++) {
+        person.send(`${FILTER}.setQuery`, { value: typed.slice(0, i) });
+        await person.untilVar(FILTER, 'query', typed.slice(0, i));
+      }
+      expect(person.errors).toEqual([]);
+
+      const perSocket = 80; // under the 100 events one client may have waiting
+      for (const tab of tabs) for (let i = 0; i < perSocket; i++) tab.send(`${FILTER}.setQuery`, { value: `flood ${i}` });
+      const refused = () => tabs.reduce((sum, tab) => sum + tab.errors.filter((error) => error.code === 'rate_limited').length, 0);
+      await tabs[0].until(() => reads + refused() >= typed.length + tabs.length * perSocket, 30_000, 'every search answered or refused');
+      expect(reads).toBeLessThanOrEqual(SEARCH_LIMIT.limit);
+      expect(refused()).toBeGreaterThanOrEqual(typed.length + tabs.length * perSocket - SEARCH_LIMIT.limit);
+    } finally {
+      for (const tab of tabs) tab.close();
+      products.page = page;
+    }
   });
 });
 

@@ -1,7 +1,9 @@
 import { BridgeTier, EventHandler, LiveList, LocalStorage, type ModelChange, OnLoad, Payload, RouteParam, State } from '@reflex-bridge/nest';
+import { Throttle } from '@nestjs/throttler';
 import type { ProductRow } from './product.entity.js';
 import { ProductService } from './product.service.js';
 import { isProductId } from './product-id.js';
+import { SEARCH_LIMIT } from './search-limit.js';
 
 /** Products a catalogue page shows: what each tab's state holds, whatever the size of the catalogue. */
 export const CATALOGUE_PAGE_SIZE = 24;
@@ -73,7 +75,9 @@ export class FilterState {
     await this.showPage(this.page);
   }
 
+  /** One event per keystroke of the search box; each costs two queries, hence the per-address limit. */
   @EventHandler()
+  @Throttle({ default: SEARCH_LIMIT })
   async setQuery(@Payload('value') value: string): Promise<void> {
     // No NUL character: Postgres refuses U+0000 in any text parameter.
     this.query = value.slice(0, 100).replaceAll('\0', '');
@@ -81,6 +85,7 @@ export class FilterState {
   }
 
   @EventHandler()
+  @Throttle({ default: SEARCH_LIMIT })
   async setCategory(@Payload('value') value: string): Promise<void> {
     this.category = value.slice(0, 100).replaceAll('\0', '');
     await this.showPage(1);
@@ -88,6 +93,7 @@ export class FilterState {
 
   /** Shows page `value` of the filtered catalogue (the nearest page that exists, for any number). */
   @EventHandler()
+  @Throttle({ default: SEARCH_LIMIT })
   async setPage(@Payload('value') value: number): Promise<void> {
     await this.showPage(Number.isFinite(value) ? Math.min(Math.max(1, Math.trunc(value)), this.pageCount) : 1);
   }
