@@ -99,7 +99,7 @@ if (missingChromium && isCI) {
 
         await shopper.locator('#avatar-file').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: solidPng(8, [200, 40, 40]) });
 
-        const avatar = await waitForLoadedImage(shopper, '#avatar', /^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.png$/);
+        const avatar = await waitForLoadedImage(shopper, '#avatar', /^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.[0-9a-z]{17}\.png$/);
         expect(avatar!.naturalWidth).toBe(8);
         expect(await shopper.locator('#upload-error').innerText()).toBe('');
       },
@@ -129,7 +129,7 @@ if (missingChromium && isCI) {
           await input.waitFor({ state: 'attached' });
           await input.setInputFiles({ name: 'cup.png', mimeType: 'image/png', buffer: solidPng(12, [40, 40, 200]) });
 
-          const productImage = /^\/_upload\/products\/product-1\.png/;
+          const productImage = /^\/_upload\/products\/product-1\.[0-9a-z]{17}\.png/;
           await waitForLoadedImage(staff, `${product} img.product-image`, productImage);
           expect(await staff.locator('#upload-error').innerText()).toBe('');
 

@@ -84,7 +84,7 @@ describe('shop uploads', () => {
     const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { delta: Record<string, Record<string, unknown>>; final: boolean });
     expect(lines.at(-1)!.final).toBe(true);
     const avatarUrl = lines.map((line) => line.delta[ACCOUNT]?.['avatarUrl_rx_state_']).find((value) => typeof value === 'string') as string;
-    expect(avatarUrl).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.png$/);
+    expect(avatarUrl).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.[0-9a-z]{17}\.png$/);
 
     const served = await fetch(`${shop.url}${avatarUrl}`);
     expect(served.status).toBe(200);
@@ -103,14 +103,14 @@ describe('shop uploads', () => {
       return lines.map((line) => line.delta[ACCOUNT]?.['avatarUrl_rx_state_']).find((value) => typeof value === 'string') as string;
     };
     const first = await avatarOf(await upload(tab, `${ACCOUNT}.uploadAvatar`, { name: 'me.png', bytes: PNG, type: 'image/png' }, cookie));
-    expect(first).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.png$/);
+    expect(first).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.[0-9a-z]{17}\.png$/);
     const id = /user-(\d+)\//.exec(first)![1];
     expect((await fetch(`${shop.url}/_upload/avatars/user-${id}.png`)).status).toBe(404);
     expect((await fetch(`${shop.url}/_upload/avatars/user-${id}/`)).status).toBe(404);
     expect((await fetch(`${shop.url}${first}`)).status).toBe(200);
 
     const second = await avatarOf(await upload(tab, `${ACCOUNT}.uploadAvatar`, { name: 'me.gif', bytes: GIF, type: 'image/gif' }, cookie));
-    expect(second).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.gif$/);
+    expect(second).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.[0-9a-z]{17}\.gif$/);
     expect((await fetch(`${shop.url}${second}`)).status).toBe(200);
     expect((await fetch(`${shop.url}${first}`)).status).toBe(404);
     expect(await stored(`avatars/user-${id}`)).toEqual([second.split('/').at(-1)]);
@@ -131,7 +131,7 @@ describe('shop uploads', () => {
     expect((await upload(tab, `${ACCOUNT}.uploadAvatar`, { name: 'me.png', bytes: PNG, type: 'image/png' }, cookie)).status).toBe(200);
     // The upload's delta went to the upload's response: the tab shows the avatar once it loads the page again.
     await tab.hydrate();
-    expect(tab.latest(ACCOUNT, 'avatarUrl')).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.png$/);
+    expect(tab.latest(ACCOUNT, 'avatarUrl')).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.[0-9a-z]{17}\.png$/);
     const other = await openTab(cookie);
     other.send(`${ACCOUNT}.logout`);
     await tab.untilVar(ACCOUNT, 'isAuthenticated', false);
@@ -179,9 +179,11 @@ describe('shop uploads', () => {
     expect(response.status).toBe(200);
     await response.text();
 
-    const imageOf = (id: number) => JSON.stringify(shopper.updates).includes(`/_upload/products/product-${id}.gif`);
-    await shopper.until(() => imageOf(1), undefined, 'the product picture on the other tab');
-    const served = await fetch(`${shop.url}/_upload/products/product-1.gif`);
+    // Pictures are kept as product-<id>.<stamp>.<ext>: the stamp orders overlapping uploads (newest wins).
+    const imageOf = (id: number) => JSON.stringify(shopper.updates).match(new RegExp(`/_upload/products/product-${id}\\.[0-9a-z]{17}\\.gif`))?.[0];
+    await shopper.until(() => imageOf(1) !== undefined, undefined, 'the product picture on the other tab');
+    const gifUrl = imageOf(1)!;
+    const served = await fetch(`${shop.url}${gifUrl}`);
     expect(served.status).toBe(200);
     expect(Buffer.from(await served.arrayBuffer()).equals(GIF)).toBe(true);
 
@@ -189,7 +191,7 @@ describe('shop uploads', () => {
     const png = await upload(staff, `${STAFF}.attachImage`, { name: 'cup.png', bytes: PNG, type: 'image/png' }, cookie, { productId: 1 });
     expect(png.status).toBe(200);
     await png.text();
-    expect(await stored('products')).toEqual(['product-1.png']);
-    expect((await fetch(`${shop.url}/_upload/products/product-1.gif`)).status).toBe(404);
+    expect(await stored('products')).toEqual([expect.stringMatching(/^product-1\.[0-9a-z]{17}\.png$/)]);
+    expect((await fetch(`${shop.url}${gifUrl}`)).status).toBe(404);
   });
 });

@@ -49,3 +49,53 @@ describe('ImageStore', () => {
     }
   });
 });
+
+describe('ImageStore on two workers (two instances, one folder)', () => {
+  let root: string;
+  let incoming: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'shop-images-workers-'));
+    incoming = await mkdtemp(join(tmpdir(), 'shop-incoming-workers-'));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+    await rm(incoming, { recursive: true, force: true });
+  });
+
+  let files = 0;
+  const upload = async (kind: keyof typeof IMAGES): Promise<UploadFile> => {
+    const path = join(incoming, `upload-${++files}`);
+    await writeFile(path, IMAGES[kind]);
+    return new UploadFile(`picture.${kind}`, IMAGES[kind].length, `image/${kind}`, path);
+  };
+
+  it('leaves the image the product row names when two workers replace it at once', async () => {
+    // Each worker's ImageStore queued a folder's uploads in its own memory only: worker A moved its picture, removed
+    // the others and was recording its URL while worker B moved its own and removed A's; A's write landed last, so
+    // the row named a file that was gone (and B's own was removed by nobody: the folder held B's, the row A's).
+    const [a, b] = [new ImageStore(root), new ImageStore(root)];
+    let row = '';
+    let bDone!: () => void;
+    const bFinished = new Promise<void>((resolve) => (bDone = resolve));
+    let aRecording!: () => void;
+    const aIsRecording = new Promise<void>((resolve) => (aRecording = resolve));
+    let first = true;
+    const aKeeps = a.keep([await upload('png')], 'products', 'product-1', {
+      replaces: 'product-1.',
+      recorded: async (url) => {
+        if (first) {
+          first = false;
+          aRecording();
+          await bFinished; // A's write lands after B's upload has ended
+        }
+        row = url;
+      },
+    });
+    await aIsRecording;
+    await b.keep([await upload('gif')], 'products', 'product-1', { replaces: 'product-1.', recorded: async (url) => void (row = url) });
+    bDone();
+    await aKeeps;
+    const left = await readdir(join(root, 'products'));
+    expect(left).toEqual([row.split('/').at(-1)]);
+  });
+});
