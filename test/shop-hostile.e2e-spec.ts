@@ -97,6 +97,34 @@ describe('the shop under hostile input (SQLite)', () => {
       products.page = page;
     }
   });
+
+  it("limits a catalogue page's load sent as an event as the searches, and still loads the page of a new tab", async () => {
+    // FilterState.load is a handler too: sent as an event it read the categories and a page (3 queries) with no
+    // limit but the connection's budget, whatever the search limit: 5 sockets sending 80 each ran all 400.
+    const products = app.get(ProductService);
+    const categories = products.categories.bind(products);
+    let reads = 0;
+    products.categories = () => {
+      reads++;
+      return categories();
+    };
+    const tabs = await Promise.all([0, 1, 2, 3, 4].map(() => RawSocket.hydrated(url)));
+    reads = 0;
+    try {
+      const perSocket = 80;
+      for (const tab of tabs) for (let i = 0; i < perSocket; i++) tab.send(`${FILTER}.load`);
+      const refused = () => tabs.reduce((sum, tab) => sum + tab.errors.filter((error) => error.code === 'rate_limited').length, 0);
+      await tabs[0].until(() => reads + refused() >= tabs.length * perSocket, 30_000, 'every load answered or refused');
+      expect(reads).toBeLessThanOrEqual(SEARCH_LIMIT.limit);
+      // A page opened now still loads its catalogue: the page's own on-load run is not an event of this handler.
+      const fresh = await RawSocket.hydrated(url, tabs);
+      await fresh.until(() => ((fresh.latest(FILTER, 'products') as unknown[] | undefined) ?? []).length > 0, undefined, 'the new tab\'s catalogue');
+      expect(fresh.errors).toEqual([]);
+    } finally {
+      for (const tab of tabs) tab.close();
+      products.categories = categories;
+    }
+  });
 });
 
 describeWithPostgres('the shop under hostile input (Postgres)', () => {

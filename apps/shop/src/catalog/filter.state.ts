@@ -62,6 +62,8 @@ export class FilterState {
 
   /** The catalogue, on each page of the web app that shows products (the list, a product, the cart's links). */
   @OnLoad('/', '/cart', '/product/[id]')
+  // Sent as an event, it reads as much as a search: the same limit (a page's own on-load run is not counted).
+  @Throttle({ default: SEARCH_LIMIT })
   async load(@RouteParam('id') id: unknown): Promise<void> {
     this.categories = await this.catalogue.categories();
     // A product page shows its product, wherever it is in the catalogue (`id` is the path's text, client input).
