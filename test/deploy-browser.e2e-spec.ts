@@ -267,7 +267,7 @@ if (setupError !== undefined || (skipReason && isCI)) {
             const image = document.querySelector<HTMLImageElement>('#avatar');
             return image ? { src: image.getAttribute('src') ?? '', complete: image.complete, width: image.naturalWidth } : null;
           }),
-          (seen) => seen !== null && /^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.png$/.test(seen.src) && seen.complete && seen.width === 8,
+          (seen) => seen !== null && /^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.[0-9a-z]{17}\.png$/.test(seen.src) && seen.complete && seen.width === 8,
         );
         for (const port of workers!.ports) {
           const response = await context.request.get(`http://127.0.0.1:${port}${src!.src}`);

@@ -107,7 +107,7 @@ suite('uploads behind nginx: the upload on worker B, the socket on worker A', ()
       .map((line) => JSON.parse(line) as { delta: Record<string, Record<string, unknown>>; final: boolean });
     expect(lines.at(-1)!.final).toBe(true);
     const avatarUrl = lines.map((line) => line.delta[ACCOUNT]?.['avatarUrl_rx_state_']).find((value) => typeof value === 'string') as string;
-    expect(avatarUrl).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.png$/);
+    expect(avatarUrl).toMatch(/^\/_upload\/avatars\/user-\d+\/[\w-]{22}\.[0-9a-z]{17}\.png$/);
 
     // The tab on A, after a hydrate, has the avatarUrl that B's handler set (the state lives in Redis).
     const before = tab.updates.length;
