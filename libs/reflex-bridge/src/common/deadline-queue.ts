@@ -1,3 +1,6 @@
+/** The longest delay `setTimeout` takes. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** One operation watched by a {@link DeadlineQueue}. */
 export interface DeadlineEntry {
   /** Set by {@link DeadlineQueue.track}: when the entry expires (local clock, ms). */
@@ -24,7 +27,7 @@ export class DeadlineQueue {
   private closed = false;
 
   /** @param timeoutMs how long each tracked entry may take. */
-  constructor(private readonly timeoutMs: number) {}
+  constructor(readonly timeoutMs: number) {}
 
   /** Watches `entry`: its `expire()` runs once `timeoutMs` from now has passed, unless it settled by then. */
   track(entry: DeadlineEntry): void {
@@ -51,7 +54,8 @@ export class DeadlineQueue {
 
   private arm(ms: number): void {
     // Unref: an operation in flight keeps the process alive through its own socket, not through this timer.
-    this.timer = setTimeout(this.check, Math.max(1, ms));
+    // A longer delay than setTimeout takes would fire at once (and be re-armed at once, again and again).
+    this.timer = setTimeout(this.check, Math.min(Math.max(1, ms), MAX_TIMER_MS));
     this.timer.unref();
   }
 

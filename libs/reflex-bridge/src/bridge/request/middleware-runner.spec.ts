@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import type { RequestHandler } from 'express';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DeadlineQueue } from '../../common/deadline-queue.js';
 import { runMiddleware, runMiddlewareChain } from './middleware-runner.js';
 import { SyntheticRequest } from './synthetic-request.js';
 import { SyntheticResponse } from './synthetic-response.js';
@@ -58,13 +59,13 @@ describe('runMiddlewareChain', () => {
       ),
       request(),
       new SyntheticResponse(),
-      20,
+      new DeadlineQueue(20),
     );
     await expect(outcome).rejects.toMatchObject({ code: 'session_unavailable' });
     lateNext!();
     expect(seen).toEqual([]);
     // A chain that settles in time is not affected by its limit.
-    expect(await runMiddlewareChain(chainOf((_req, _res, next) => void setImmediate(() => next())), request(), new SyntheticResponse(), 60_000)).toBe('continue');
+    expect(await runMiddlewareChain(chainOf((_req, _res, next) => void setImmediate(() => next())), request(), new SyntheticResponse(), new DeadlineQueue(60_000))).toBe('continue');
   });
 
   it('stops at a middleware that answers, at once or later, and when it answers before calling next', async () => {

@@ -3,6 +3,7 @@ import type { SyntheticRequest } from './synthetic-request.js';
 import type { EventEmitter } from 'node:events';
 import { SyntheticResponse } from './synthetic-response.js';
 import { BridgeError } from '../../protocol/bridge-error.js';
+import type { DeadlineEntry, DeadlineQueue } from '../../common/deadline-queue.js';
 
 /** How a middleware chain ended: every middleware called `next()`, or one answered the request. */
 export type MiddlewareOutcome = 'continue' | 'answered';
@@ -15,13 +16,10 @@ export async function runMiddleware(
   chain: readonly RequestHandler[],
   request: SyntheticRequest,
   response: SyntheticResponse,
-  timeoutMs?: number,
+  deadlines?: DeadlineQueue,
 ): Promise<MiddlewareOutcome> {
-  return runMiddlewareChain(chain, request, response, timeoutMs);
+  return runMiddlewareChain(chain, request, response, deadlines);
 }
-
-/** The longest delay `setTimeout` takes (a longer one fires at once). */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * The chain did not settle within its time limit (`bridge.middlewareTimeoutMs`): a session store that stopped
@@ -46,7 +44,7 @@ export function runMiddlewareChain(
   chain: readonly RequestHandler[],
   request: SyntheticRequest,
   response: SyntheticResponse,
-  timeoutMs?: number,
+  deadlines?: DeadlineQueue,
 ): MiddlewareOutcome | Promise<MiddlewareOutcome> {
   const run = new ChainRun(chain, request, response);
   const outcome = run.from(0);
@@ -56,11 +54,14 @@ export function runMiddlewareChain(
       run.resolve = resolve;
       run.reject = reject;
     });
-    if (timeoutMs === undefined) return pending;
-    // Only a chain that went asynchronous gets a timer: the synchronous ones (passport, fast paths) cost none.
-    const timer = setTimeout(() => run.abandon(middlewareTimedOut(timeoutMs)), Math.min(timeoutMs, MAX_TIMER_MS));
-    const clear = () => clearTimeout(timer);
-    pending.then(clear, clear);
+    if (deadlines === undefined) return pending;
+    // Only a chain that went asynchronous is watched (the synchronous ones, passport's, fast paths, cost nothing),
+    // and by the queue's one timer, not one of its own: a timer armed and cleared per event cost thousands of
+    // instructions each (Node's timer lists are made and dropped with them).
+    const deadline: DeadlineEntry = { deadline: 0, settled: false, expire: () => run.abandon(middlewareTimedOut(deadlines.timeoutMs)) };
+    deadlines.track(deadline);
+    const settle = () => void (deadline.settled = true);
+    pending.then(settle, settle);
     return pending;
   }
   return outcome instanceof Error ? Promise.reject(outcome) : outcome;

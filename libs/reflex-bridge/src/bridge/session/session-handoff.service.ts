@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { EventClient } from '../../common/event-client.js';
 import { isPromise, then, type MaybePromise } from '../../common/maybe-promise.js';
@@ -19,6 +19,7 @@ import { SyntheticResponse } from '../request/synthetic-response.js';
 import { EventRateLimiter } from '../../security/event-rate-limiter.service.js';
 import { addressKey } from '../../security/client-address.js';
 import { BridgeError } from '../../protocol/bridge-error.js';
+import { DeadlineQueue, type DeadlineEntry } from '../../common/deadline-queue.js';
 
 /**
  * The name of the frontend event earlier versions sent for a cookie handoff (payload `{ url, secret }`).
@@ -45,7 +46,13 @@ function lastEntry(value: string | undefined): string | undefined {
 const COOKIE_HANDOFF_REFUSED = 'cookie_handoff';
 
 @Injectable()
-export class SessionHandoff {
+export class SessionHandoff implements OnModuleDestroy {
+  /**
+   * `bridge.middlewareTimeoutMs` for the middleware chains the bridge runs and the session saves it waits for: a
+   * session store that stops answering must not hold a client's events for ever. One timer for them all.
+   */
+  readonly middlewareDeadlines: DeadlineQueue;
+
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly handoffs: CookieHandoffService,
@@ -55,7 +62,13 @@ export class SessionHandoff {
     private readonly rateLimiter: EventRateLimiter,
     private readonly endings: SessionEndings,
     private readonly saves: RecentSessionSaves,
-  ) {}
+  ) {
+    this.middlewareDeadlines = new DeadlineQueue(options.bridge.middlewareTimeoutMs);
+  }
+
+  onModuleDestroy(): void {
+    this.middlewareDeadlines.close();
+  }
 
   /** Before the auth chain reads the event's session: see {@link finish}. */
   begin(outcome: BridgeOutcome): void {
@@ -76,7 +89,7 @@ export class SessionHandoff {
     const chain = this.options.bridge.authMiddleware ?? [];
     if (chain.length === 0) return undefined;
     const { request } = this.requests.build(client, '/', {}, this.requests.clientIp(client));
-    await runMiddleware(chain, request, new SyntheticResponse(), this.options.bridge.middlewareTimeoutMs);
+    await runMiddleware(chain, request, new SyntheticResponse(), this.middlewareDeadlines);
     this.sightings.seen(client, request.sessionID, request.sessionStore);
     return request;
   }
@@ -96,23 +109,27 @@ export class SessionHandoff {
       // `whenFinished` callbacks run when it becomes finished, so waiting after `end()` misses nothing.
       response.end();
       if (!response.finished) {
-        const timeoutMs = this.options.bridge.middlewareTimeoutMs;
         return new Promise<void>((resolve, reject) => {
+          // Bounded like the chain that read the session: a session store that stops answering would otherwise hold
+          // the event, and every later event of its tab, until it answers. A save that lands later writes no
+          // snapshot and hands no cookie off: the client was told its session change may be lost.
+          const deadline: DeadlineEntry = {
+            deadline: 0,
+            settled: false,
+            expire: () => {
+              response.cancelWhenFinished(onFinished);
+              reject(new BridgeError('session_unavailable', `The session could not be saved within ${this.middlewareDeadlines.timeoutMs} ms; the event's change to the page stands, its change to the session may be lost. Try again.`));
+            },
+          };
           const onFinished = () => {
-            clearTimeout(timer);
+            deadline.settled = true;
             try {
               resolve(then(afterEnd(outcome), () => this.handOffCookies(outcome, response, client)));
             } catch (error) {
               reject(error as Error);
             }
           };
-          // Bounded like the chain that read the session: a session store that stops answering would otherwise hold
-          // the event, and every later event of its tab, until it answers. A save that lands later writes no
-          // snapshot and hands no cookie off: the client was told its session change may be lost.
-          const timer = setTimeout(() => {
-            response.cancelWhenFinished(onFinished);
-            reject(new BridgeError('session_unavailable', `The session could not be saved within ${timeoutMs} ms; the event's change to the page stands, its change to the session may be lost. Try again.`));
-          }, Math.min(timeoutMs, 2_147_483_647));
+          this.middlewareDeadlines.track(deadline);
           response.whenFinished(onFinished);
         });
       }

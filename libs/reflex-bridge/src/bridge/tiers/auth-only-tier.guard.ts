@@ -11,6 +11,7 @@ import { runMiddleware } from '../request/middleware-runner.js';
 import { MiddlewareTierGuard } from './middleware-tier.guard.js';
 import { SessionHandoff } from '../session/session-handoff.service.js';
 import type { SyntheticResponse } from '../request/synthetic-response.js';
+import type { DeadlineQueue } from '../../common/deadline-queue.js';
 import { outcomeOf, type TierEvent } from './tier-execution-context.js';
 
 /**
@@ -63,7 +64,7 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
     const response = context.switchToHttp().getResponse<SyntheticResponse>();
     const outcome = outcomeOf(context);
     const start = phaseStart(outcome.timer);
-    const loadSession = sessionLoader(this.authChain, request, response, this.options.bridge.middlewareTimeoutMs);
+    const loadSession = sessionLoader(this.authChain, request, response, this.session.middlewareDeadlines);
     // The promise cases written out: a hit from the in-memory cache (the usual event) then makes no closure.
     let result: MaybePromise<FastAuthResult | undefined>;
     try {
@@ -113,6 +114,6 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
  * the whole event (a closure keeps every variable its function shares with other closures): a request that
  * outlives its event then holds nothing more of it.
  */
-function sessionLoader(chain: readonly RequestHandler[], request: FastAuthRequest, response: SyntheticResponse, timeoutMs: number): () => Promise<unknown> {
-  return () => runMiddleware(chain, request, response, timeoutMs);
+function sessionLoader(chain: readonly RequestHandler[], request: FastAuthRequest, response: SyntheticResponse, deadlines: DeadlineQueue): () => Promise<unknown> {
+  return () => runMiddleware(chain, request, response, deadlines);
 }

@@ -57,7 +57,7 @@ export abstract class MiddlewareTierGuard implements CanActivate {
     // Devtools on: each middleware is timed under its own name.
     const run = outcome.timer?.trace ? namedSteps(chain, outcome.timer.trace) : chain;
     // Bounded: a session store that stops answering must not hold this client's events for good.
-    return then(runMiddlewareChain(run, request, response, this.options.bridge.middlewareTimeoutMs), (ran) => {
+    return then(runMiddlewareChain(run, request, response, this.session.middlewareDeadlines), (ran) => {
       phaseEnd(outcome.timer, 'middleware', start);
       if (ran === 'answered') return this.answered(context, response, request);
       // Logouts on the bridged request (req.logout / req.session.destroy) drop the session's snapshot.
