@@ -33,7 +33,8 @@ describe('AnswerBytesBudget', () => {
           const res = response();
           if (budget.take(res, bytes)) open.push({ res, bytes });
           if (closeOne && open.length > 0) open.shift()!.res.close();
-          expect(open.length <= 1 || budget.heldBytes <= 200).toBe(true);
+          // Over the limit only by one answer taken when nothing was held (an empty answer holds nothing).
+          expect(open.filter((item) => item.bytes > 0).length <= 1 || budget.heldBytes <= 200).toBe(true);
           expect(budget.heldBytes).toBe(open.reduce((sum, item) => sum + item.bytes, 0));
         }
         for (const item of open) item.res.close();
