@@ -39,35 +39,57 @@ const message = fc.oneof(
   fc.record({ opcode: fc.constantFrom(9, 10), length: fc.nat(125), masked: fc.boolean() }).map((frame) => [{ ...frame, fin: true }]),
 );
 
+/** The bytes of `messages`, the offsets between messages, and the offset after each frame. */
+function streamOf(messages: Frame[][]): { stream: Buffer; settled: number[]; frameEnds: number[] } {
+  const parts: Buffer[] = [];
+  const settled = [0];
+  const frameEnds: number[] = [];
+  let offset = 0;
+  for (const frames of messages) {
+    for (const frame of frames) {
+      const bytes = encode(frame);
+      parts.push(bytes);
+      offset += bytes.length;
+      frameEnds.push(offset);
+    }
+    settled.push(offset);
+  }
+  return { stream: Buffer.concat(parts), settled, frameEnds };
+}
+
+/** Feeds `stream` cut at `ends` to a tracker, checking after each chunk what it says against the offsets between messages. */
+function expectFollowed(stream: Buffer, settled: number[], ends: number[]): void {
+  const tracker = new InboundFrameTracker();
+  let at = 0;
+  for (const end of ends) {
+    const endedInChunk = settled.some((point) => point > at && point <= end);
+    expect(tracker.consume(stream.subarray(at, end))).toBe(endedInChunk);
+    at = end;
+    const lastSettled = Math.max(...settled.filter((point) => point <= at));
+    expect(tracker.unfinished).toBe(lastSettled !== at);
+    expect(tracker.heldBytes).toBe(at - lastSettled);
+  }
+}
+
 describe('InboundFrameTracker', () => {
   it('tells, at the end of every chunk, whether a message is unfinished and how many of its bytes arrived', () => {
     fc.assert(
       fc.property(fc.array(message, { maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 4000 }), { minLength: 1, maxLength: 60 }), (messages, cuts) => {
-        // The stream, and the offsets where no message is unfinished (between messages).
-        const parts: Buffer[] = [];
-        const settled = [0];
-        let offset = 0;
-        for (const frames of messages) {
-          for (const frame of frames) {
-            const bytes = encode(frame);
-            parts.push(bytes);
-            offset += bytes.length;
-          }
-          settled.push(offset);
-        }
-        const stream = Buffer.concat(parts);
-        const tracker = new InboundFrameTracker();
-        let at = 0;
-        let cut = 0;
-        while (at < stream.length) {
-          const end = Math.min(stream.length, at + cuts[cut++ % cuts.length]!);
-          const endedInChunk = settled.some((point) => point > at && point <= end);
-          expect(tracker.consume(stream.subarray(at, end))).toBe(endedInChunk);
-          at = end;
-          const lastSettled = Math.max(...settled.filter((point) => point <= at));
-          expect(tracker.unfinished).toBe(lastSettled !== at);
-          expect(tracker.heldBytes).toBe(at - lastSettled);
-        }
+        const { stream, settled } = streamOf(messages);
+        const ends: number[] = [];
+        for (let at = 0, cut = 0; at < stream.length; ends.push(at)) at = Math.min(stream.length, at + cuts[cut++ % cuts.length]!);
+        expectFollowed(stream, settled, ends);
+      }),
+    );
+  });
+
+  it('follows chunks that are whole frames, as a client sending events writes them', () => {
+    fc.assert(
+      fc.property(fc.array(message, { maxLength: 8 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 20 }), (messages, joins) => {
+        const { stream, settled, frameEnds } = streamOf(messages);
+        // Each chunk one frame, or now and then two frames together.
+        const ends = frameEnds.filter((end, index) => end === stream.length || !joins[index % joins.length]);
+        expectFollowed(stream, settled, ends);
       }),
     );
   });
