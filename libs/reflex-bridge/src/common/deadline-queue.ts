@@ -20,9 +20,16 @@ export interface DeadlineEntry {
  * after its deadline, never before it.
  */
 export class DeadlineQueue {
-  private entries: DeadlineEntry[] = [];
-  /** Index of the oldest entry still in `entries` (the array is compacted now and then, not shifted per entry). */
+  /**
+   * The entries from `head` to `tail`, oldest first; the slots around them are empty. The array is reused in place
+   * (an emptied queue starts again at slot 0, and only compacted now and then): setting an array's `length` or
+   * growing a new one on every operation cost about 900 instructions per `full` event.
+   */
+  private entries: (DeadlineEntry | undefined)[] = [];
+  /** Index of the oldest entry still in `entries`. */
   private head = 0;
+  /** Index after the newest entry. */
+  private tail = 0;
   private timer?: NodeJS.Timeout;
   private closed = false;
 
@@ -34,13 +41,15 @@ export class DeadlineQueue {
     if (this.closed) return;
     entry.deadline = Date.now() + this.timeoutMs;
     this.dropSettled();
-    this.entries.push(entry);
+    if (this.tail < this.entries.length) this.entries[this.tail] = entry;
+    else this.entries.push(entry);
+    this.tail += 1;
     if (this.timer === undefined) this.arm(this.timeoutMs);
   }
 
   /** Entries tracked and neither settled nor expired yet (settled ones may be counted until the next check). */
   get size(): number {
-    return this.entries.length - this.head;
+    return this.tail - this.head;
   }
 
   /** Stops the timer and forgets every entry without expiring it. */
@@ -50,6 +59,7 @@ export class DeadlineQueue {
     this.timer = undefined;
     this.entries = [];
     this.head = 0;
+    this.tail = 0;
   }
 
   private arm(ms: number): void {
@@ -63,38 +73,41 @@ export class DeadlineQueue {
     this.timer = undefined;
     const now = Date.now();
     const entries = this.entries;
-    while (this.head < entries.length) {
+    while (this.head < this.tail) {
       const entry = entries[this.head]!;
       if (!entry.settled && entry.deadline > now) break;
-      entries[this.head++] = undefined as never;
+      entries[this.head++] = undefined;
       if (!entry.settled) {
         entry.settled = true;
         entry.expire();
       }
     }
     this.compact();
-    if (this.head < this.entries.length) this.arm(this.entries[this.head]!.deadline - now);
+    if (this.head < this.tail) this.arm(this.entries[this.head]!.deadline - now);
   };
 
   /** Drops the settled entries at the front (operations mostly complete in order), so the array stays short. */
   private dropSettled(): void {
     const entries = this.entries;
-    while (this.head < entries.length && entries[this.head]!.settled) entries[this.head++] = undefined as never;
-    if (this.head === entries.length) {
-      entries.length = 0;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > entries.length) {
-      this.compact();
-    }
+    while (this.head < this.tail && entries[this.head]!.settled) entries[this.head++] = undefined;
+    if (this.head === this.tail) this.reset();
+    else if (this.head > 1024 && this.head * 2 > this.tail) this.compact();
   }
 
+  /** Empties the queue, keeping its array for the next entries unless a burst made it large. */
+  private reset(): void {
+    this.head = this.tail = 0;
+    if (this.entries.length > 1024) this.entries = [];
+  }
+
+  /** Moves the entries to the front of the array; an emptied array that grew large (a burst) is let go. */
   private compact(): void {
     if (this.head === 0) return;
-    if (this.head === this.entries.length) {
-      this.entries.length = 0;
-    } else {
-      this.entries = this.entries.slice(this.head);
-    }
+    if (this.head === this.tail) return this.reset();
+    const entries = this.entries;
+    entries.copyWithin(0, this.head, this.tail);
+    entries.fill(undefined, this.tail - this.head, this.tail);
+    this.tail -= this.head;
     this.head = 0;
   }
 }

@@ -64,8 +64,14 @@ describe('runMiddlewareChain', () => {
     await expect(outcome).rejects.toMatchObject({ code: 'session_unavailable' });
     lateNext!();
     expect(seen).toEqual([]);
-    // A chain that settles in time is not affected by its limit.
-    expect(await runMiddlewareChain(chainOf((_req, _res, next) => void setImmediate(() => next())), request(), new SyntheticResponse(), new DeadlineQueue(60_000))).toBe('continue');
+    // A chain that settles in time is not affected by its limit, and leaves its queue: the next entry tracked finds
+    // it settled (whether it continued or failed).
+    const queue = new DeadlineQueue(60_000);
+    expect(await runMiddlewareChain(chainOf((_req, _res, next) => void setImmediate(() => next())), request(), new SyntheticResponse(), queue)).toBe('continue');
+    await expect(runMiddlewareChain(chainOf((_req, _res, next) => void setImmediate(() => next(new Error('store down')))), request(), new SyntheticResponse(), queue)).rejects.toThrow('store down');
+    queue.track({ deadline: 0, settled: false, expire: () => undefined });
+    expect(queue.size).toBe(1);
+    queue.close();
   });
 
   it('stops at a middleware that answers, at once or later, and when it answers before calling next', async () => {

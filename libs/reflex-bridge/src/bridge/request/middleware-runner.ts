@@ -58,10 +58,9 @@ export function runMiddlewareChain(
     // Only a chain that went asynchronous is watched (the synchronous ones, passport's, fast paths, cost nothing),
     // and by the queue's one timer, not one of its own: a timer armed and cleared per event cost thousands of
     // instructions each (Node's timer lists are made and dropped with them).
-    const deadline: DeadlineEntry = { deadline: 0, settled: false, expire: () => run.abandon(middlewareTimedOut(deadlines.timeoutMs)) };
-    deadlines.track(deadline);
-    const settle = () => void (deadline.settled = true);
-    pending.then(settle, settle);
+    // The run marks the entry settled when it ends (no promise reaction per event for it).
+    run.deadline = { deadline: 0, settled: false, expire: () => run.abandon(middlewareTimedOut(deadlines.timeoutMs)) };
+    deadlines.track(run.deadline);
     return pending;
   }
   return outcome instanceof Error ? Promise.reject(outcome) : outcome;
@@ -85,6 +84,8 @@ class ChainRun {
   /** Settle the promise of a chain that went asynchronous. */
   resolve: ((outcome: MiddlewareOutcome) => void) | undefined = undefined;
   reject: ((error: Error) => void) | undefined = undefined;
+  /** The time limit watching a chain that went asynchronous: settled when the run settles its promise. */
+  deadline: DeadlineEntry | undefined = undefined;
   /** Set once the run gave up (see {@link abandon}): what the chain does later is ignored. */
   private abandoned = false;
 
@@ -157,6 +158,7 @@ class ChainRun {
     stopWaitingForFinish(this.response, this.onFinish!);
     const outcome = value === 'continue' ? this.from(this.current + 1) : value;
     if (outcome === PENDING) return;
+    if (this.deadline) this.deadline.settled = true;
     if (outcome instanceof Error) this.reject!(outcome);
     else this.resolve!(outcome);
   }

@@ -31,6 +31,30 @@ describe('RecentSessionSaves', () => {
     expect(store.destroyed).toEqual(['s1']);
   });
 
+  it('keeps a busy session saved on every event while 10,000 other sessions are saved after it, and forgets an idle one', async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    try {
+      const endings = new SessionEndings();
+      const saves = new RecentSessionSaves(endings);
+      const store = countingStore();
+      saves.saving('idle', store);
+      saves.saving('busy', store);
+      // The busy tab's events go on (one every 10 ms) while the other sessions come and go.
+      for (let i = 0; i < 10_000; i++) {
+        saves.saving(`other-${i}`, store);
+        if (i % 10 === 0) {
+          jest.advanceTimersByTime(10);
+          saves.saving('busy', store);
+        }
+      }
+      await endings.report({ sessionId: 'busy', reason: 'logout', remote: true });
+      await endings.report({ sessionId: 'idle', reason: 'logout', remote: true });
+      expect(store.destroyed).toEqual(['busy']);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it("leaves this worker's own logouts, and sessions it never saved, alone", async () => {
     const endings = new SessionEndings();
     const saves = new RecentSessionSaves(endings);

@@ -21,6 +21,9 @@ const SAVE_SUSPECT_MS = 30_000;
  */
 const DESTROY_WAIT_MS = 5_000;
 
+/** A session saved again sooner than this after it took its place in the eviction order keeps that place. */
+const REORDER_AFTER_MS = 1_000;
+
 /** How many sessions are remembered (about 100 bytes each); past it, the oldest are forgotten first. */
 const SAVES_MAX = 10_000;
 
@@ -35,8 +38,8 @@ const SAVES_MAX = 10_000;
 @Injectable()
 export class RecentSessionSaves {
   private readonly logger = new Logger('ReflexBridge');
-  /** Session id → the store its event saved it in, and when; oldest first. */
-  private readonly saves = new Map<string, { store: DestroyableStore; at: number }>();
+  /** Session id → the store its event saved it in, when, and when it took its place in the order; oldest first. */
+  private readonly saves = new Map<string, { store: DestroyableStore; at: number; placedAt: number }>();
 
   constructor(endings: SessionEndings) {
     // In the caches stage: the session is gone again before the connections of that session are re-authenticated.
@@ -46,8 +49,17 @@ export class RecentSessionSaves {
   /** An event of session `sessionId`, kept in `store`, is ending: its session may be saved now. */
   saving(sessionId: unknown, store: unknown): void {
     if (typeof sessionId !== 'string' || sessionId === '' || typeof (store as Partial<DestroyableStore> | undefined)?.destroy !== 'function') return;
-    this.saves.delete(sessionId);
-    this.saves.set(sessionId, { store: store as DestroyableStore, at: Date.now() });
+    const now = Date.now();
+    const known = this.saves.get(sessionId);
+    // A session saved again within a second of taking its place keeps it: the order is oldest first to within that
+    // second, where a delete and re-insert on each of a busy tab's events cost about 1,000 instructions.
+    if (known !== undefined && now - known.placedAt < REORDER_AFTER_MS) {
+      known.store = store as DestroyableStore;
+      known.at = now;
+      return;
+    }
+    if (known !== undefined) this.saves.delete(sessionId);
+    this.saves.set(sessionId, { store: store as DestroyableStore, at: now, placedAt: now });
     if (this.saves.size > SAVES_MAX) this.saves.delete(this.saves.keys().next().value!);
   }
 

