@@ -1,26 +1,21 @@
-/** Whether the server has sent the connection a ping it has not answered yet (set on the connection itself). */
-const AWAITING_PONG = Symbol('reflexBridge.awaitingPong');
-
 /** An Engine.IO connection, as the guard sees it. */
 interface EngineConnection {
-  [AWAITING_PONG]?: boolean;
+  /**
+   * Engine.IO's own timer for the pong of the ping it sent last: set when it sends a ping, `null` once the pong came
+   * (Engine.IO v4, engine.io 6). The guard's `packet` listener runs before Engine.IO handles the packet, so a pong
+   * that finds it `null` answers no ping.
+   */
+  pingTimeoutTimer?: unknown;
   request?: { websocket?: { pause?: () => void } };
   close(): void;
-  on(event: 'packet' | 'packetCreate', listener: (this: EngineConnection, packet: { type: string }) => void): unknown;
-}
-
-/** `packetCreate` of a connection (called with it as `this`): a ping about to be sent waits for its pong. */
-function onPacketCreate(this: EngineConnection, packet: { type: string }): void {
-  if (packet.type === 'ping') this[AWAITING_PONG] = true;
+  on(event: 'packet', listener: (this: EngineConnection, packet: { type: string }) => void): unknown;
 }
 
 /** `packet` of a connection (called with it as `this`): anything but a message or the pong of a ping closes it. */
 function onPacket(this: EngineConnection, packet: { type: string }): void {
   if (packet.type === 'message') return;
-  if (packet.type === 'pong' && this[AWAITING_PONG] === true) {
-    this[AWAITING_PONG] = false;
-    return;
-  }
+  // `undefined`: an Engine.IO that does not keep the field (a later version); its pongs are let through as before.
+  if (packet.type === 'pong' && this.pingTimeoutTimer !== null) return;
   // Nothing more of what the client already sent is read: the frames of the same read would each be decoded on
   // the way to a connection that drops them. The close frame waits behind them; the close grace cuts it.
   this.request?.websocket?.pause?.();
@@ -35,15 +30,10 @@ function onPacket(this: EngineConnection, packet: { type: string }): void {
  * against a connection's budget: a script that wrote 120 MB of one-byte `noop` frames in two seconds, joined or
  * not, was never paused or closed, kept a core busy, and took another client's round trip from 1 ms to 0.8-2 s.
  * Engine.IO already closes a connection for a client `ping` (Engine.IO v4 pings from the server only) and for a
- * packet it cannot decode. Two listeners per connection, shared by all; the state is one flag on the connection.
+ * packet it cannot decode. One listener per connection, shared by all, and no state of its own: whether a ping
+ * awaits its pong is Engine.IO's own timer. (A second listener on every outbound packet, and a flag set on each
+ * connection, cost about 1,200 instructions more per `none` event than this: callgrind, GC excluded.)
  */
 export function closeOnStrayEnginePackets(engine: { on(event: 'connection', listener: (connection: EngineConnection) => void): unknown }): void {
-  engine.on('connection', (connection) => {
-    // Set at once, not at the first ping: a property added to some connections later gives Engine.IO's sockets two
-    // shapes, and its own code on the event path then reads them polymorphically (callgrind: about 1,000
-    // instructions more per `none` event, 77,266 against 76,359).
-    connection[AWAITING_PONG] = false;
-    connection.on('packetCreate', onPacketCreate);
-    connection.on('packet', onPacket);
-  });
+  engine.on('connection', (connection) => connection.on('packet', onPacket));
 }
