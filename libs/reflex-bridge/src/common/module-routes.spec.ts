@@ -45,4 +45,29 @@ describe('module routes that would answer the same requests', () => {
   ])('starts with %s', (_case, options) => {
     expect(refusal(options)).toBeUndefined();
   });
+
+  it.each<[string, ReflexBridgeModuleOptions, string]>([
+    ['metrics behind a dot-dot segment, which clients resolve to the health path', { metrics: { registry, path: '/a/../_health' } }, 'metrics.path'],
+    ['metrics on a path ending in a dot-dot segment', { metrics: { registry, path: '/metrics/..' } }, 'metrics.path'],
+    ['metrics behind a dot segment', { metrics: { registry, path: '/./metrics' } }, 'metrics.path'],
+    ['metrics behind an empty segment, which nginx merges into the health path', { metrics: { registry, path: '//_health' } }, 'metrics.path'],
+    ['metrics with an empty segment inside', { metrics: { registry, path: '/a//metrics' } }, 'metrics.path'],
+    ['the devtools with an empty segment', { devtools: { path: '/_bridge//devtools' } }, 'devtools.path'],
+    ['the health route with an empty segment', { reflexRoutes: { health: '//_health' } }, 'reflexRoutes.health'],
+    ['the cookie handoff with an empty segment', { cookieHandoffPath: '/_bridge//session-cookie' }, 'cookieHandoffPath'],
+    ['the SPA behind a dot-dot segment', { spa: spa('/app/..') }, 'spa.base'],
+  ])('refuses %s at start-up', (_case, options, invalid) => {
+    // Before: the module started, its route never reached by a client (which resolves the path before sending it),
+    // and `/a/../_health` was not seen to collide with the health route.
+    const message = refusal(options);
+    expect(message).toContain(`invalid option "${invalid}`);
+  });
+
+  it.each<[string, ReflexBridgeModuleOptions]>([
+    ['metrics with a trailing slash', { metrics: { registry, path: '/metrics/' } }],
+    ['metrics with dots inside a segment', { metrics: { registry, path: '/v1.0/metrics..txt' } }],
+    ['the SPA at the root', { spa: spa('/') }],
+  ])('still starts with %s', (_case, options) => {
+    expect(refusal(options)).toBeUndefined();
+  });
 });

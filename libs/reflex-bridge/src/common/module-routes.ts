@@ -25,14 +25,34 @@ function answers(route: ModuleRoute, path: string): boolean {
 }
 
 /**
+ * Why `path` is no path a client's request reaches as written, or undefined when it is one: a `.` or `..` segment
+ * (browsers, curl and Prometheus resolve them before sending: `/a/../_health` is requested as `/_health`, which
+ * another route answers, while the route itself is never reached), or an empty one (`//metrics`, `/a//b`: nginx
+ * merges the slashes by default, and the collision check would not see `//_health` is `/_health`). A trailing slash
+ * is not one (Express ignores it, as {@link matchedAs} does).
+ */
+function unreachableBecause(path: string): string | undefined {
+  const segments = path.split('/').slice(1);
+  if (segments.length > 1 && segments.at(-1) === '') segments.pop();
+  if (segments.some((segment) => segment === '.' || segment === '..')) return 'a "." or ".." segment, which clients resolve before they send the request';
+  if (segments.length > 1 && segments.includes('')) return 'an empty segment ("//"), which proxies merge before they pass the request on';
+  return undefined;
+}
+
+/**
  * Refuses module routes that would answer the same requests, and an SPA `base` that one of them takes: each is
  * registered on the app's HTTP adapter, where the first registered silently answers for both (a `metrics.path` of
  * `/_health` served the metrics to the load balancer, or the health to Prometheus, by the order of registration).
- * The error names both options. `alsoReserved` are paths the module keeps from the SPA without answering them itself
+ * The error names both options. A path with a dot segment or an empty one is refused first (see
+ * {@link unreachableBecause}). `alsoReserved` are paths the module keeps from the SPA without answering them itself
  * (`/_bridge`, the prefix of its own routes): the SPA's fallback and caching leave them alone, so a base under one
  * would never be served either.
  */
 export function refuseRouteCollisions(routes: readonly ModuleRoute[], spaBase?: string, alsoReserved: readonly ModuleRoute[] = []): void {
+  for (const { option, path } of spaBase === undefined ? routes : [...routes, { option: 'spa.base', path: spaBase }]) {
+    const why = unreachableBecause(path);
+    if (why) throw new InvalidOptionError(option, `"${path}" has ${why}: requests would never reach it as written, and it could answer another route's. Write the path without it.`);
+  }
   for (let later = 1; later < routes.length; later++) {
     for (let earlier = 0; earlier < later; earlier++) {
       const [a, b] = [routes[earlier]!, routes[later]!];
