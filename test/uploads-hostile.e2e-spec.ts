@@ -17,6 +17,8 @@ const HOSTILE = 'reflex___state____state.hostile_upload_state';
 const DEFAULT_WAIT_MS = 20_000;
 const BOUNDARY = 'xHostileBoundaryx';
 const MAX_TOTAL_BYTES = 1000;
+/** A frontend served from its own origin, listed in `corsOrigins`. */
+const FRONTEND_ORIGIN = 'https://frontend.example';
 
 /** Handlers that ran, by name (module-level: handlers run on per-event views). */
 const ran: string[] = [];
@@ -75,7 +77,7 @@ describe('uploads from hostile clients', () => {
   beforeAll(async () => {
     tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-hostile-e2e-'));
     running = await startApp(
-      { imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, maxFileBytes: MAX_TOTAL_BYTES, maxTotalBytes: MAX_TOTAL_BYTES, maxEventArgsBytes: MAX_TOTAL_BYTES } })], providers: [HostileUploadState] },
+      { imports: [ReflexBridgeModule.forRoot({ corsOrigins: [FRONTEND_ORIGIN], uploads: { tempDirectory, maxFileBytes: MAX_TOTAL_BYTES, maxTotalBytes: MAX_TOTAL_BYTES, maxEventArgsBytes: MAX_TOTAL_BYTES } })], providers: [HostileUploadState] },
       undefined,
       logger,
     );
@@ -226,12 +228,17 @@ describe('uploads from hostile clients', () => {
     await until(() => inProgress() === 0, 'the slot to be released');
   });
 
-  it("the module's other routes answer a request with an endless body and close its connection: ping, health, the cookie handoff", async () => {
+  it("the module's other routes answer a request with an endless body and close its connection: ping, health, the cookie handoff and its preflights", async () => {
     for (const [status, head] of [
       [200, 'GET /ping HTTP/1.1'],
       [200, 'GET /_health HTTP/1.1'],
       [403, 'POST /_bridge/session-cookie/x HTTP/1.1'],
       [403, 'OPTIONS /_upload HTTP/1.1\r\nOrigin: https://attacker.example'],
+      // The handoff's preflights that are answered 204: a listed origin's, and one naming no origin. They were kept
+      // alive, Node reading and dropping the endless body until its requestTimeout (300 s).
+      [204, `OPTIONS /_bridge/session-cookie/x HTTP/1.1\r\nOrigin: ${FRONTEND_ORIGIN}`],
+      [204, 'OPTIONS /_bridge/session-cookie/x HTTP/1.1'],
+      [403, 'OPTIONS /_bridge/session-cookie/x HTTP/1.1\r\nOrigin: https://attacker.example'],
     ] as const) {
       const answered = await endlessBody(`${head}\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n`);
       expect(answered).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));

@@ -60,6 +60,9 @@ export class CookieHandoffRoute implements OnModuleInit {
     const prefix = `${this.options.cookieHandoffPath}/`;
     const route = `${this.options.cookieHandoffPath}/:id`;
     adapter.options(route, (req: IncomingMessage, res: ServerResponse) => {
+      // Answered without reading a body, 204 included: a preflight that sends one anyway is not read on (see
+      // closeIfBodyUnread); kept alive, Node read and dropped an endless body until its requestTimeout.
+      closeIfBodyUnread(res);
       // The preflight of a frontend on a listed origin; nothing else is approved (a request naming no origin is told
       // the route's methods).
       if (approvePreflight(this.origins, req, res, `${HANDOFF_SECRET_HEADER}, ${CLIENT_TOKEN_HEADER}`)) return;
