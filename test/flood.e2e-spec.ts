@@ -263,6 +263,35 @@ describe('one flooding socket against everyone else', () => {
     await user.untilVar(GATE, 'held', 1, 30_000);
   });
 
+  it("bounds the events waiting in all clients' queues together by maxTotalQueuedBytes, refusing the rest with busy while other clients' events run", async () => {
+    // Each token's queue takes one event of any size, and a client holds a token per connection (256 per address, from
+    // as many loopback addresses as it likes): 12 connections each queuing ~13 MB (parsed) behind a slow handler made
+    // the worker hold ~170 MB (1.3 GB per 100), with no total.
+    await start({ maxTotalQueuedBytes: 30_000_000 });
+    gate.current = new Gate();
+    const users = await Promise.all(Array.from({ length: 12 }, () => client()));
+    for (const user of users) user.send(`${GATE}.hold`);
+    await gate.current.entered;
+    const payload = { text: 'x', rows: Array.from({ length: 199_000 }, () => ({})) };
+    const before = heapHeld();
+    for (const user of users) user.send(`${GATE}.note`, payload);
+    // Each note was queued (its token's queue now full: the socket is not read) or refused.
+    for (const user of users) await user.until(() => user.errors.length > 0 || serverWebSocket(user.token).isPaused, 30_000, 'the note to be queued or refused');
+    const grown = heapHeld() - before;
+    const refused = users.filter((user) => user.errors.length > 0);
+    expect(refused.flatMap((user) => user.errors).every((error) => error.code === 'busy' && error.event === `${GATE}.note`)).toBe(true);
+    // Two of ~13.4 MB fit in 30 MB.
+    expect(refused).toHaveLength(10);
+    expect(grown).toBeLessThan(60_000_000);
+    // Events that need not wait run meanwhile.
+    const victim = await client();
+    victim.send(`${PING}.ping`);
+    await victim.untilVar(PING, 'pings', 1, 30_000);
+    gate.current.release();
+    for (const user of users) await user.untilVar(GATE, 'held', 1, 30_000);
+    expect(users.filter((user) => user.latest(GATE, 'notes') === 1)).toHaveLength(2);
+  });
+
   it('holds an event read while its output waits by what its parsed values take, not by its frame alone', async () => {
     // An event read while more than a quarter of maxOutboundBytes waits for the client is held until it has read:
     // held events were counted by their frames (the first always held), and a 1 MB frame of empty objects held

@@ -103,6 +103,14 @@ export interface ReflexBridgeModuleOptions {
    */
   maxQueuedBytes?: number;
   /**
+   * Total size in bytes of the client events waiting on one worker, counted as for `maxQueuedBytes`: in every
+   * client's queue, and held while a client does not read its output. An event that would take the worker over it
+   * gets `busy`; events that need not wait run as usual. `maxQueuedBytes` bounds one client token; a client holding
+   * many (a connection each, from several addresses) made the worker hold ~13-21 MB per connection.
+   * @default 64_000_000
+   */
+  maxTotalQueuedBytes?: number;
+  /**
    * Seconds a client token's state is kept after its last use.
    * @default 3600
    */
@@ -310,6 +318,7 @@ export interface ResolvedReflexBridgeOptions {
   maxClientStorageValueLength: number;
   maxQueuedEvents: number;
   maxQueuedBytes: number;
+  maxTotalQueuedBytes: number;
   stateTtlSeconds: number;
   unusedStateTtlSeconds: number;
   /** Undefined when not set: the in-memory store's own default. */
@@ -359,6 +368,7 @@ export const DEFAULT_OPTIONS = {
   maxClientStorageValueLength: 65_536,
   maxQueuedEvents: 100,
   maxQueuedBytes: 4_000_000,
+  maxTotalQueuedBytes: 64_000_000,
   stateTtlSeconds: 3600,
   unusedStateTtlSeconds: 120,
   tokenHandoverGraceMs: 2_000,
@@ -450,7 +460,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxTotalUnfinishedInboundBytes', 'unfinishedMessageTimeoutMs', 'maxConnectionsPerAddress', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxTotalUnfinishedInboundBytes', 'unfinishedMessageTimeoutMs', 'maxConnectionsPerAddress', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'maxTotalQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'redisCluster', 'live', 'rateLimit', 'sessionStore', 'uploads',
   'audit', 'workers',
   'profile', 'spa', 'devServer',
@@ -551,6 +561,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     maxClientStorageValueLength: positiveInteger('maxClientStorageValueLength', options.maxClientStorageValueLength) ?? DEFAULT_OPTIONS.maxClientStorageValueLength,
     maxQueuedEvents: positiveInteger('maxQueuedEvents', options.maxQueuedEvents) ?? DEFAULT_OPTIONS.maxQueuedEvents,
     maxQueuedBytes: positiveInteger('maxQueuedBytes', options.maxQueuedBytes) ?? DEFAULT_OPTIONS.maxQueuedBytes,
+    maxTotalQueuedBytes: positiveInteger('maxTotalQueuedBytes', options.maxTotalQueuedBytes) ?? DEFAULT_OPTIONS.maxTotalQueuedBytes,
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
     unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
     maxInMemoryStateBytes: positiveNumber('maxInMemoryStateBytes', options.maxInMemoryStateBytes),

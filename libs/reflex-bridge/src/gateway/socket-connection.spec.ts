@@ -6,6 +6,7 @@ import type { EventClient } from '../common/event-client.js';
 import { connectionLimitSettings } from '../security/connection-limits.js';
 import { WorkerOutputBudget } from '../security/worker-output-budget.js';
 import { SocketConnection, type SocketConnectionOwner } from './socket-connection.js';
+import { TokenQueue } from '../pipeline/token-queue.js';
 
 /** The parts of a Socket.IO socket a connection reads: its Engine.IO queue, its WebSocket's buffer and pause. */
 function fakeSocket(options: { polling?: boolean } = {}) {
@@ -16,8 +17,8 @@ function fakeSocket(options: { polling?: boolean } = {}) {
   return { socket: socket as unknown as Socket, websocket, transport };
 }
 
-/** A pipeline that records what reaches it. */
-function recordingOwner() {
+/** A pipeline that records what reaches it; events held count against `queue`'s worker total, as in the pipeline. */
+function recordingOwner(queue = new TokenQueue()) {
   const handled: unknown[] = [];
   const errors: Array<{ code: string; present: boolean | undefined }> = [];
   const owner: SocketConnectionOwner = {
@@ -27,6 +28,8 @@ function recordingOwner() {
     onQueueDrained: () => undefined,
     reportError: (_client: EventClient, error: BridgeError, _name?: string, present?: boolean) => void errors.push({ code: error.code, present }),
     chargeConnection: () => 0,
+    reserveHeld: (bytes: number) => queue.reserve(bytes),
+    releaseHeld: (bytes: number) => queue.release(bytes),
   };
   return { owner, handled, errors };
 }
@@ -124,6 +127,37 @@ describe('SocketConnection', () => {
     websocket.bufferedAmount = 0;
     transport.emit('drain');
     expect(handled).toEqual(['big']);
+  });
+
+  it("holds events of many connections within the worker's maxTotalQueuedBytes, refusing past it, and gives it back once they ran", () => {
+    // Each connection holds its first event up to twice maxMessageBytes (counted with its parsed values): a client with
+    // 64 connections (maxTotalOutboundBytes) from several addresses made the worker hold ~2 MB on each, with no total.
+    const queue = new TokenQueue({ maxQueuedEvents: 100, maxQueuedBytes: 4_000_000, maxTotalQueuedBytes: 3 * settings.maxMessageBytes });
+    const connections = Array.from({ length: 5 }, () => {
+      const { socket, websocket, transport } = fakeSocket();
+      const { owner, handled, errors } = recordingOwner(queue);
+      const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
+      connection.admission = true;
+      websocket.bufferedAmount = settings.outputRefuseBytes + 1;
+      return { connection, websocket, transport, handled, errors };
+    });
+    for (const { connection } of connections) deliver(connection, 'big', settings.maxMessageBytes);
+    expect(connections.map(({ errors }) => errors.length)).toEqual([0, 0, 0, 1, 1]);
+    expect(connections[3]!.errors).toEqual([{ code: 'busy', present: true }]);
+    expect(queue.queuedBytes).toBeLessThanOrEqual(3 * settings.maxMessageBytes);
+    // The first client read its output: its event runs, and what it held is the worker's again.
+    const first = connections[0]!;
+    first.websocket.bufferedAmount = 0;
+    first.transport.emit('drain');
+    expect(first.handled).toEqual(['big']);
+    expect(queue.queuedBytes).toBe(2 * settings.maxMessageBytes);
+    deliver(connections[4]!.connection, 'again', settings.maxMessageBytes);
+    expect(connections[4]!.errors).toHaveLength(1);
+    for (const { websocket, transport } of connections) {
+      websocket.bufferedAmount = 0;
+      transport.emit('drain');
+    }
+    expect(queue.queuedBytes).toBe(0);
   });
 
   it('runs nothing it held for a client that left meanwhile', async () => {

@@ -22,6 +22,10 @@ export interface SocketConnectionOwner {
   isQueueFull(token: string): boolean;
   connectionBlockedForMs(client: EventClient): number;
   onQueueDrained(token: string, callback: () => void): void;
+  /** Takes `bytes` of the worker's `maxTotalQueuedBytes` for an event held here; false, taking nothing, past it. */
+  reserveHeld(bytes: number): boolean;
+  /** Gives back what {@link reserveHeld} took. */
+  releaseHeld(bytes: number): void;
   /** Sends `error` to the client; `present: false` sends the structured error without what the presenter shows. */
   reportError(client: EventClient, error: BridgeError, eventName?: string, present?: boolean): void;
   /** Counts `units` against the connection's budget; the milliseconds until it lets messages through again (0: now). */
@@ -352,11 +356,14 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     let held = heldForBacklog.get(this);
     if (!held) {
       const events: Array<{ frame: unknown; bytes: number }> = [];
-      heldForBacklog.set(this, (held = { events, bytes: 0 }));
+      const holding = { events, bytes: 0 };
+      heldForBacklog.set(this, (held = holding));
       holdingCount++;
       this.whenOutputDrained(() => {
         heldForBacklog.delete(this);
         holdingCount--;
+        // Handed on (the queue counts them again if they wait there) or dropped with their client.
+        this.settings.owner.releaseHeld(holding.bytes);
         if (!this.socket.connected) return;
         for (const event of events) void this.settings.owner.handle(this, event.frame, event.bytes);
       });
@@ -365,7 +372,12 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     // 21 MB here (per connection of a client that does not read: up to 64 of them within maxTotalOutboundBytes).
     const limit = this.settings.maxMessageBytes;
     const size = bytes + PARSED_VALUE_BYTES * valuesUpTo(frame, Math.ceil((2 * limit) / PARSED_VALUE_BYTES));
-    if (held.events.length > 0 ? held.events.length >= MAX_HELD_EVENTS || held.bytes + size > limit : size > 2 * limit) {
+    // Then against the worker's total: 64 connections within maxTotalOutboundBytes, from as many addresses as a
+    // client has, each held up to ~2 MB here.
+    if (
+      (held.events.length > 0 ? held.events.length >= MAX_HELD_EVENTS || held.bytes + size > limit : size > 2 * limit) ||
+      !this.settings.owner.reserveHeld(size)
+    ) {
       this.refuseForBacklog();
       return;
     }

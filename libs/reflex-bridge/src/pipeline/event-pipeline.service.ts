@@ -186,10 +186,10 @@ export class EventPipeline implements OnApplicationBootstrap {
     private readonly onLoad: OnLoadRoutes,
     private readonly clientStorage: ClientStorageVars,
   ) {
-    const { maxQueuedEvents, maxQueuedBytes } = options;
-    this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes });
+    const { maxQueuedEvents, maxQueuedBytes, maxTotalQueuedBytes } = options;
+    this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes, maxTotalQueuedBytes });
     this.withheldHeaders = new Set(options.bridge.withheldHeaders);
-    this.busy = new BridgeError('busy', `Too many events are waiting for this client (at most ${maxQueuedEvents} events or ${maxQueuedBytes} bytes); this one was dropped. Send it again once earlier events were answered.`);
+    this.busy = new BridgeError('busy', `Too many events are waiting for this client (at most ${maxQueuedEvents} events or ${maxQueuedBytes} bytes), or for all clients of this server; this one was dropped. Send it again once earlier events were answered.`);
     const busy = this.busy;
     this.busyAnswers = new BusyAnswers(
       (eventName) => busy.toPayload(eventName),
@@ -287,6 +287,24 @@ export class EventPipeline implements OnApplicationBootstrap {
   /** Resolves once nothing of `token` is queued or running on this worker (at once when nothing is). */
   whenIdle(token: string): Promise<void> {
     return this.queue.whenIdle(token);
+  }
+
+  /**
+   * Takes `bytes` of the worker's `maxTotalQueuedBytes` for a client event the gateway holds while its client's output
+   * drains; false, taking nothing, when the worker's waiting events already take it (the event is refused `busy`).
+   */
+  reserveHeld(bytes: number): boolean {
+    return this.queue.reserve(bytes);
+  }
+
+  /** Gives back what {@link reserveHeld} took, once the held events were handed on (or their client left). */
+  releaseHeld(bytes: number): void {
+    this.queue.release(bytes);
+  }
+
+  /** The size of the client events waiting on this worker, as `maxTotalQueuedBytes` counts them (for tests). */
+  get queuedBytes(): number {
+    return this.queue.queuedBytes;
   }
 
   /** True while `token`'s queue is full (its next event would get `busy`): the gateway stops reading its socket. */

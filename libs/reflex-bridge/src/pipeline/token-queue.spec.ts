@@ -260,6 +260,29 @@ describe('TokenQueue', () => {
     await Promise.all([slow, first]);
   });
 
+  it("refuses a client event that would take the worker's queues together over maxTotalQueuedBytes, whatever its token's queue holds", async () => {
+    // One client with a token per connection queued one event of any size behind each: no total bounded them.
+    const queue = new TokenQueue({ maxQueuedEvents: 100, maxQueuedBytes: 1000, maxTotalQueuedBytes: 2500 });
+    const releases: Array<() => void> = [];
+    const queued: Array<Promise<void>> = [];
+    for (const token of ['a', 'b', 'c']) {
+      queued.push(queue.run(token, () => new Promise<void>((resolve) => releases.push(resolve)), 1) as Promise<void>);
+      expect(queue.accepts(token, 1000)).toBe(token !== 'c');
+      if (token !== 'c') queued.push(queue.run(token, () => undefined, 1000) as Promise<void>);
+    }
+    expect(queue.queuedBytes).toBe(2000);
+    // Within the total: taken; held outside the queues too.
+    expect(queue.accepts('c', 500)).toBe(true);
+    expect(queue.reserve(500)).toBe(true);
+    expect(queue.reserve(1)).toBe(false);
+    expect(queue.accepts('c', 1)).toBe(false);
+    queue.release(500);
+    for (const release of releases) release();
+    await Promise.all(queued);
+    expect(queue.queuedBytes).toBe(0);
+    expect(queue.accepts('c', 1000)).toBe(true);
+  });
+
   it('tells the first refusal since the queue was last below half its limits from the ones after it', async () => {
     const queue = new TokenQueue({ maxQueuedEvents: 4, maxQueuedBytes: 1_000_000 });
     const gates: Array<() => void> = [];

@@ -6,6 +6,12 @@ export interface TokenQueueLimits {
   maxQueuedEvents: number;
   /** Their total size as received (characters of the frames), once the queue holds at least one. */
   maxQueuedBytes: number;
+  /**
+   * The size of the client events waiting in every token's queue of the worker together, plus what
+   * {@link TokenQueue.reserve} holds elsewhere (`maxTotalQueuedBytes`): the per-token limits bound one token, not a
+   * client holding many.
+   */
+  maxTotalQueuedBytes?: number;
 }
 
 /**
@@ -49,7 +55,7 @@ class Line {
   constructor(readonly token: string) {}
 }
 
-const NO_LIMITS: TokenQueueLimits = { maxQueuedEvents: Number.POSITIVE_INFINITY, maxQueuedBytes: Number.POSITIVE_INFINITY };
+const NO_LIMITS: TokenQueueLimits = { maxQueuedEvents: Number.POSITIVE_INFINITY, maxQueuedBytes: Number.POSITIVE_INFINITY, maxTotalQueuedBytes: Number.POSITIVE_INFINITY };
 
 /**
  * Runs tasks one at a time per client token, in arrival order, while different tokens run concurrently
@@ -70,6 +76,9 @@ const NO_LIMITS: TokenQueueLimits = { maxQueuedEvents: Number.POSITIVE_INFINITY,
  */
 export class TokenQueue {
   private readonly lines = new Map<string, Line>();
+  /** The size of the client events waiting in every line, plus what {@link reserve} holds. */
+  private totalBytes = 0;
+  private readonly maxTotalBytes: number;
   /** The idle token whose events ran synchronously back to back most recently, and how many did. */
   private burstToken: string | undefined;
   private burstLength = 0;
@@ -84,7 +93,30 @@ export class TokenQueue {
     this.next(line);
   };
 
-  constructor(private readonly limits: TokenQueueLimits = NO_LIMITS) {}
+  constructor(private readonly limits: TokenQueueLimits = NO_LIMITS) {
+    this.maxTotalBytes = limits.maxTotalQueuedBytes ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** The size of the client events waiting in the worker's queues, plus what {@link reserve} holds (for tests). */
+  get queuedBytes(): number {
+    return this.totalBytes;
+  }
+
+  /**
+   * Takes `bytes` of the worker's total for client events held outside the queues (the gateway's, while a client's
+   * output drains): false, taking nothing, when that would pass `maxTotalQueuedBytes`. Give them back with
+   * {@link release}.
+   */
+  reserve(bytes: number): boolean {
+    if (this.totalBytes + bytes > this.maxTotalBytes) return false;
+    this.totalBytes += bytes;
+    return true;
+  }
+
+  /** Gives back `bytes` taken with {@link reserve}. */
+  release(bytes: number): void {
+    this.totalBytes -= bytes;
+  }
 
   /**
    * Runs `task` now when nothing is queued for `token`, else behind everything already queued. Returns
@@ -152,9 +184,12 @@ export class TokenQueue {
   /**
    * Whether a client event of `bytes` may join `token`'s queue: no when the queue already holds
    * `maxQueuedEvents` client events, or when it holds some and this one would take their size over
-   * `maxQueuedBytes` (an empty queue takes any one event, whatever its size).
+   * `maxQueuedBytes` (an empty queue takes any one event, whatever its size); and no, whatever the token's queue
+   * holds, when it would take the worker's queues together over `maxTotalQueuedBytes`: one client holding many
+   * tokens (a connection each, from several addresses) queued an event of up to ~21 MB parsed behind each.
    */
   accepts(token: string, bytes: number): boolean {
+    if (this.totalBytes + bytes > this.maxTotalBytes) return false;
     const line = this.lines.get(token);
     if (!line || line.events === 0) return true;
     return line.events < this.limits.maxQueuedEvents && line.bytes + bytes <= this.limits.maxQueuedBytes;
@@ -244,6 +279,7 @@ export class TokenQueue {
     if (counted) {
       line.events++;
       line.bytes += bytes;
+      this.totalBytes += bytes;
     }
     return new Promise<void>((done) => {
       line.waiting.push({ task, bytes: bytes ?? 0, counted, done });
@@ -269,6 +305,7 @@ export class TokenQueue {
     if (item.counted) {
       line.events--;
       line.bytes -= item.bytes;
+      this.totalBytes -= item.bytes;
       if ((line.drained !== undefined || line.refusing) && this.isBelowHalf(line)) {
         line.refusing = false;
         this.notifyDrained(line);
