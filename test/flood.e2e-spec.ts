@@ -292,6 +292,40 @@ describe('one flooding socket against everyone else', () => {
     expect(users.filter((user) => user.latest(GATE, 'notes') === 1)).toHaveLength(2);
   });
 
+  it('counts events read while their socket waits for admission against maxTotalQueuedBytes', async () => {
+    // A socket presenting a token another live socket holds is not admitted for tokenHandoverGraceMs, and what it sent
+    // meanwhile waited, uncounted: 12 sockets presenting one tab's token, each sending a 600 kB frame of empty objects,
+    // made the worker hold ~13 MB each, for as long as the grace lasts, every time they connect again.
+    await start({ maxTotalQueuedBytes: 30_000_000, tokenHandoverGraceMs: 120_000 });
+    const holder = await client();
+    const payload = { text: 'x', rows: Array.from({ length: 199_000 }, () => ({})) };
+    const before = heapHeld();
+    const twins = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const twin = new RawSocket(running!.url, holder.token);
+        closers.push(twin);
+        await twin.connected();
+        return twin;
+      }),
+    );
+    for (const twin of twins) twin.send(`${GATE}.note`, payload);
+    const sockets = running!.app.get(EventGateway).server!.sockets;
+    const paused = (twin: RawSocket): boolean => {
+      const socket = sockets.get(twin.socket.id!);
+      return (socket?.conn.request as unknown as { websocket?: { isPaused: boolean } } | undefined)?.websocket?.isPaused === true;
+    };
+    // Each note was held (its socket not read any more until admitted) or refused.
+    for (const twin of twins) await twin.until(() => twin.errors.length > 0 || paused(twin), 30_000, 'the note to be held or refused');
+    const grown = heapHeld() - before;
+    const refused = twins.filter((twin) => twin.errors.length > 0);
+    expect(refused.flatMap((twin) => twin.errors).every((error) => error.code === 'busy')).toBe(true);
+    expect(refused).toHaveLength(10);
+    expect(grown).toBeLessThan(60_000_000);
+    // Other clients' events run meanwhile.
+    holder.send(`${PING}.ping`);
+    await holder.untilVar(PING, 'pings', 1, 30_000);
+  });
+
   it('holds an event read while its output waits by what its parsed values take, not by its frame alone', async () => {
     // An event read while more than a quarter of maxOutboundBytes waits for the client is held until it has read:
     // held events were counted by their frames (the first always held), and a 1 MB frame of empty objects held

@@ -104,7 +104,7 @@ export interface ReflexBridgeModuleOptions {
   maxQueuedBytes?: number;
   /**
    * Total size in bytes of the client events waiting on one worker, counted as for `maxQueuedBytes`: in every
-   * client's queue, and held while a client does not read its output. An event that would take the worker over it
+   * client's queue, held while a client does not read its output, and read while a socket waits to be admitted. An event that would take the worker over it
    * gets `busy`; events that need not wait run as usual. `maxQueuedBytes` bounds one client token; a client holding
    * many (a connection each, from several addresses) made the worker hold ~13-21 MB per connection.
    * @default 64_000_000

@@ -57,11 +57,18 @@ async function until(condition: () => boolean): Promise<void> {
 
 function gatewayWith(options: { admit?: Promise<void> } = {}) {
   const handled: Array<{ token: string | undefined; frame: unknown }> = [];
+  const held = { bytes: 0 };
   const pipeline = {
     handle: jest.fn((client: EventClient, frame: unknown) => void handled.push({ token: client.token, frame })),
     isQueueFull: () => false,
     connectionBlockedForMs: () => 0,
     onQueueDrained: () => undefined,
+    // Events held during admission count against the worker's total (maxTotalQueuedBytes) until admitted.
+    reserveHeld: (bytes: number) => {
+      held.bytes += bytes;
+      return true;
+    },
+    releaseHeld: (bytes: number) => void (held.bytes -= bytes),
   } as unknown as EventPipeline;
   const sessions = {
     track: async () => {
@@ -75,7 +82,7 @@ function gatewayWith(options: { admit?: Promise<void> } = {}) {
   const registry = new ClientRegistry(lifecycle);
   class SpecGateway extends EventGateway {}
   const gateway = new SpecGateway(resolveOptions({}), pipeline, registry, sessions, new OriginPolicy(), ownership, lifecycle);
-  return { gateway, handled, registry, lifecycle, sessions };
+  return { gateway, handled, registry, lifecycle, sessions, held };
 }
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -107,15 +114,17 @@ describe('EventGateway', () => {
 
   it('holds events that arrive during admission and hands them to the pipeline in order once admitted', async () => {
     let admit!: () => void;
-    const { gateway, handled, registry } = gatewayWith({ admit: new Promise<void>((resolve) => (admit = resolve)) });
+    const { gateway, handled, registry, held } = gatewayWith({ admit: new Promise<void>((resolve) => (admit = resolve)) });
     const socket = new FakeSocket('s1');
     gateway.handleConnection(socket as unknown as Socket);
     socket.receive('event', { name: 'first' });
     socket.receive('event', { name: 'second' });
     await settle();
     expect(handled).toEqual([]);
+    expect(held.bytes).toBeGreaterThan(0);
     admit();
     await settle();
+    expect(held.bytes).toBe(0);
     socket.receive('event', { name: 'third' });
     expect(handled.map((event) => (event.frame as { name: string }).name)).toEqual(['first', 'second', 'third']);
     expect(registry.get(TOKEN)).toBeDefined();
@@ -125,7 +134,7 @@ describe('EventGateway', () => {
 
   it('runs nothing for a socket that left during admission, and keeps nothing of it', async () => {
     let admit!: () => void;
-    const { gateway, handled, registry } = gatewayWith({ admit: new Promise<void>((resolve) => (admit = resolve)) });
+    const { gateway, handled, registry, held } = gatewayWith({ admit: new Promise<void>((resolve) => (admit = resolve)) });
     const socket = new FakeSocket('s1');
     gateway.handleConnection(socket as unknown as Socket);
     socket.receive('event', { name: 'early' });
@@ -134,6 +143,7 @@ describe('EventGateway', () => {
     admit();
     await settle();
     expect(handled).toEqual([]);
+    expect(held.bytes).toBe(0);
     expect(registry.get(TOKEN)).toBeUndefined();
   });
 

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
+import { WORKER_EVENTS_FULL_ERROR } from '../security/worker-events-full.error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
 import { PARSED_VALUE_BYTES, valuesUpTo } from '../protocol/parsed-values.js';
 import type { SharedMessage } from '../protocol/shared-message.js';
@@ -91,6 +92,15 @@ let holdingCount = 0;
  * any frame the transport lets through is held unless it carries many values (past 15,625 at the default).
  */
 const MAX_HELD_EVENTS = 8;
+
+/**
+ * What an event held here takes, counted as a queued event is: its frame, and `PARSED_VALUE_BYTES` per value it
+ * carries (parsed, a frame of empty objects takes 21 times its size), counting values no further than twice
+ * `maxMessageBytes` worth.
+ */
+function heldSize(frame: unknown, bytes: number, maxMessageBytes: number): number {
+  return bytes + PARSED_VALUE_BYTES * valuesUpTo(frame, Math.ceil((2 * maxMessageBytes) / PARSED_VALUE_BYTES));
+}
 
 /** A message packet of the Engine.IO connection (Socket.IO calls it with the connection as `this`). */
 function onPacket(this: Carrier, packet: { type: string; data?: unknown }): void {
@@ -302,7 +312,18 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
       }
       void owner.handle(this, frame, bytes);
     } else if (admission !== false) {
-      void admission.then((stayed) => (stayed ? owner.handle(this, frame, bytes) : undefined));
+      // Held until admission answers, counted against the worker's total as held events are: a socket presenting a
+      // token another one holds waits tokenHandoverGraceMs, and sockets of one client presenting one token each held
+      // a 1 MB frame of empty objects (~13 MB parsed) for that long, with no total.
+      const size = heldSize(frame, bytes, this.settings.maxMessageBytes);
+      if (!owner.reserveHeld(size)) {
+        owner.reportError(this, WORKER_EVENTS_FULL_ERROR);
+        return;
+      }
+      void admission.then((stayed) => {
+        owner.releaseHeld(size);
+        return stayed ? owner.handle(this, frame, bytes) : undefined;
+      });
       // Until admission answers (it may wait seconds for a token's old socket to leave), the socket is not read:
       // what the client sends meanwhile waits in TCP buffers instead of in promises here, which no queue bounds.
       this.readThrottle().pauseUntil((resume) => void admission.then(resume, resume));
@@ -371,7 +392,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     // Counted as a queued event is: parsed, a frame of empty objects takes 21 times its size, and a 1 MB one held
     // 21 MB here (per connection of a client that does not read: up to 64 of them within maxTotalOutboundBytes).
     const limit = this.settings.maxMessageBytes;
-    const size = bytes + PARSED_VALUE_BYTES * valuesUpTo(frame, Math.ceil((2 * limit) / PARSED_VALUE_BYTES));
+    const size = heldSize(frame, bytes, limit);
     // Then against the worker's total: 64 connections within maxTotalOutboundBytes, from as many addresses as a
     // client has, each held up to ~2 MB here.
     if (
