@@ -262,10 +262,14 @@ describe('EventPipeline', () => {
     await until(() => drained !== undefined);
     expect(client.errors).toEqual([]);
     expect(client.updates).toHaveLength(1);
+    // Out of the queue, it is still held: counted against maxTotalQueuedBytes until it runs (it was not, and each
+    // token of a client that does not read held one event of any size there).
+    expect(events.queuedBytes).toBeGreaterThan(0);
     backlogged = false;
     drained!();
     await until(() => client.updates.length === 2);
     expect(client.updates.map((update) => update.delta![COUNTER][varKey('log')])).toEqual([['a big answer'], ['a big answer', 'queued behind it']]);
+    expect(events.queuedBytes).toBe(0);
   });
 
   it('with saves that answer later, sends each delta once its save is answered, and runs the token\'s next event after it', async () => {

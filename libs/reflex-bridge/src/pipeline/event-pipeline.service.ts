@@ -255,7 +255,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.refuseBusy(client, routed.name, this.queue.refused(token));
       return;
     }
-    return this.queue.runLater(token, () => this.processQueued(client, token, routed), size);
+    return this.queue.runLater(token, () => this.processQueued(client, token, routed, size), size);
   }
 
   /**
@@ -266,11 +266,21 @@ export class EventPipeline implements OnApplicationBootstrap {
    * page's `live_subscribe` behind its list's load) was dropped without the user seeing why. A client that never
    * reads is not read either (the gateway) and leaves at its ping timeout, which ends the wait.
    */
-  private processQueued(client: EventClient, token: string, routed: RoutedEvent): MaybePromise<void> {
+  private processQueued(client: EventClient, token: string, routed: RoutedEvent, size: number): MaybePromise<void> {
     if (client.outputBacklogged?.()) {
       if (client.whenOutputDrained) {
+        // Out of the queue but still held, until the client reads (up to its ping timeout): still counted against
+        // maxTotalQueuedBytes (the queue just gave `size` back, so it fits), or each token of a client that does not
+        // read held one event of up to ~21 MB parsed here, uncounted.
+        if (!this.queue.reserve(size)) {
+          this.refuseBusy(client, routed.name, this.queue.refused(token));
+          return;
+        }
         const whenOutputDrained = client.whenOutputDrained.bind(client);
-        return new Promise<void>((resume) => whenOutputDrained(resume)).then(() => this.process(client, token, routed, true));
+        return new Promise<void>((resume) => whenOutputDrained(resume)).then(() => {
+          this.queue.release(size);
+          return this.process(client, token, routed, true);
+        });
       }
       this.reportError(client, OUTPUT_BACKLOG_ERROR, routed.name, false);
       return;
