@@ -318,6 +318,28 @@ describe('EventPipeline', () => {
     }
   });
 
+  it('warns once when it refuses events for the worker\'s maxTotalQueuedBytes, not once per event', async () => {
+    // The busy went to the clients only: an operator saw users refused and nothing in the log said why.
+    const warnings: string[] = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
+    try {
+      const events = await pipeline([CounterState], new InMemoryStateStore(), false);
+      const client = await hydratedClient(events);
+      void events.handle(client, frame(`${COUNTER}.note`, { text: 'slow first', waitMs: 30 }));
+      // Other clients' waiting events take the whole worker.
+      expect(events.reserveHeld(64_000_000)).toBe(true);
+      for (let i = 0; i < 20; i++) void events.handle(client, frame(`${COUNTER}.note`, { text: 'behind it', waitMs: 0 }));
+      await until(() => client.errors.length === 20);
+      expect(client.errors.every((error) => error.code === 'busy')).toBe(true);
+      const lines = warnings.filter((line) => line.includes('maxTotalQueuedBytes'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/64000000/);
+      events.releaseHeld(64_000_000);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('logs an outage of saves and releases once when it starts and once when it ends, however many events it fails', async () => {
     const warnings: string[] = [];
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));

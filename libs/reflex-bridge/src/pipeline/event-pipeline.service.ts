@@ -156,6 +156,13 @@ export class EventPipeline implements OnApplicationBootstrap {
   /** Failed lock releases (Redis unreachable), once per outage: the event's own outcome stands, the lock expires. */
   private readonly releaseOutage = new OutageLog(this.logger, 'The state store (releasing state locks)');
   private readonly queue: TokenQueue;
+  /**
+   * Events refused for `maxTotalQueuedBytes` since the last warning, and when that was: warned at most once a minute,
+   * since a flood brings thousands of them, and without a line at all an operator saw users refused `busy` and
+   * nothing said why.
+   */
+  private refusedForTotal = 0;
+  private totalWarnedAt = Number.NEGATIVE_INFINITY;
   /** Answer to a client event over its queue's limits (one instance: refusals stay cheap under a flood). */
   private readonly busy: BridgeError;
   /** The `busy` answers as shared messages, encoded once per event name (see {@link BusyAnswers}). */
@@ -252,6 +259,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     // their JSON (an empty object, 3 bytes of JSON, takes 64 bytes).
     const size = bytes + values * PARSED_VALUE_BYTES;
     if (!this.queue.accepts(token, size)) {
+      if (this.queue.passesTotal(size)) this.warnTotalReached();
       this.refuseBusy(client, routed.name, this.queue.refused(token));
       return;
     }
@@ -273,6 +281,7 @@ export class EventPipeline implements OnApplicationBootstrap {
         // maxTotalQueuedBytes (the queue just gave `size` back, so it fits), or each token of a client that does not
         // read held one event of up to ~21 MB parsed here, uncounted.
         if (!this.queue.reserve(size)) {
+          this.warnTotalReached();
           this.refuseBusy(client, routed.name, this.queue.refused(token));
           return;
         }
@@ -304,7 +313,21 @@ export class EventPipeline implements OnApplicationBootstrap {
    * drains; false, taking nothing, when the worker's waiting events already take it (the event is refused `busy`).
    */
   reserveHeld(bytes: number): boolean {
-    return this.queue.reserve(bytes);
+    if (this.queue.reserve(bytes)) return true;
+    this.warnTotalReached();
+    return false;
+  }
+
+  /** Counts an event refused for `maxTotalQueuedBytes`, and says so in the log at most once a minute. */
+  private warnTotalReached(): void {
+    this.refusedForTotal += 1;
+    const now = Date.now();
+    if (now - this.totalWarnedAt < 60_000) return;
+    this.logger.warn(
+      `Refused ${this.refusedForTotal} event(s) with busy: the events waiting on this worker reached maxTotalQueuedBytes (${this.options.maxTotalQueuedBytes}). Clients holding many connections may be flooding it, or handlers are slow; events that need not wait still run.`,
+    );
+    this.refusedForTotal = 0;
+    this.totalWarnedAt = now;
   }
 
   /** Gives back what {@link reserveHeld} took, once the held events were handed on (or their client left). */

@@ -113,6 +113,11 @@ export class TokenQueue {
     return true;
   }
 
+  /** Whether `bytes` more would take the worker's queues together over `maxTotalQueuedBytes`. */
+  passesTotal(bytes: number): boolean {
+    return this.totalBytes + bytes > this.maxTotalBytes;
+  }
+
   /** Gives back `bytes` taken with {@link reserve}. */
   release(bytes: number): void {
     this.totalBytes -= bytes;
