@@ -76,6 +76,15 @@ export class SessionEndings {
     return endedAt !== undefined && endedAt > mark;
   }
 
+  /**
+   * True when `sessionId`'s end was reported on this worker (its own, or another worker's it heard of), within the
+   * latest {@link RECENT_ENDS_MAX} ends. A session id is never given out again, so a save of it now would only put an
+   * ended session back.
+   */
+  hasEnded(sessionId: string): boolean {
+    return this.recent.has(sessionId);
+  }
+
   private async notify(stage: SessionEndStage, end: SessionEnd): Promise<void> {
     await Promise.all(
       this.listeners[stage].map(async (listener) => {

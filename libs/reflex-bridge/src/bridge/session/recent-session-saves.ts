@@ -1,5 +1,6 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { SessionEndings, type SessionEnd } from '../../common/session-endings.js';
+import { SessionStoreObserver } from '../../common/session-store-observer.js';
 import { logText } from '../../common/log-text.js';
 import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 
@@ -28,7 +29,7 @@ const REORDER_AFTER_MS = 1_000;
 const SAVES_MAX = 10_000;
 
 /**
- * The sessions this worker's bridged events may have saved lately, and in which store: when another worker reports
+ * The sessions this worker's bridged events, and the app's routes through an observed store, may have saved lately, and in which store: when another worker reports
  * one of them ended, or it was deleted in the store itself, the session is destroyed again here. An event reads its session, runs, and saves it when it
  * ends; a logout on another worker in between is caught by {@link SessionEndings.endedSince} only if its message
  * arrived before the end. Arriving after, the save had already put the ended session back into the store, user
@@ -41,9 +42,12 @@ export class RecentSessionSaves {
   /** Session id → the store its event saved it in, when, and when it took its place in the order; oldest first. */
   private readonly saves = new Map<string, { store: DestroyableStore; at: number; placedAt: number }>();
 
-  constructor(endings: SessionEndings) {
+  constructor(endings: SessionEndings, @Optional() observer?: SessionStoreObserver) {
     // In the caches stage: the session is gone again before the connections of that session are re-authenticated.
     endings.subscribe('caches', (end) => this.destroyIfSaved(end));
+    // Every save in an observed store, the app's own routes' too: they load a session and save it as they end, as
+    // an event does.
+    observer?.onSave((sessionId, store) => this.saving(sessionId, store));
   }
 
   /** An event of session `sessionId`, kept in `store`, is ending: its session may be saved now. */
@@ -65,9 +69,14 @@ export class RecentSessionSaves {
 
   /** Another worker, or the store itself, ended a session this worker saved lately: it is destroyed again. */
   private async destroyIfSaved(end: SessionEnd): Promise<void> {
-    // This worker's own logouts come after its own saves in the store, or stop them (`endedSince`). A deletion in the
-    // store itself (the session store watcher) is no more ordered with this worker's saves than another worker's.
-    if (!end.remote && end.reason !== 'deleted') return;
+    // This worker's own logouts come after its own saves in the store, or stop them (`endedSince`, and the store
+    // observer drops later saves): its saves so far need nothing more, even when another worker's destroy-again of
+    // the same session reaches it later. A deletion in the store itself (the session store watcher) is no more
+    // ordered with this worker's saves than another worker's.
+    if (!end.remote && end.reason !== 'deleted') {
+      this.saves.delete(end.sessionId);
+      return;
+    }
     const saved = this.saves.get(end.sessionId);
     if (!saved) return;
     // Acted on once: the destroy below is reported to every worker in turn, and must not bounce between two.
