@@ -64,6 +64,17 @@ export interface RedisConnectionsOptions {
    * @default 5_000
    */
   subscriberCheckIntervalMs?: number;
+  /**
+   * Milliseconds between two PINGs on the command connection (one Redis, not a Redis Cluster, whose client watches
+   * its nodes by itself). When a PING is not answered within as long (or is refused because `maxPendingCommands`
+   * commands wait), Redis is asked on a new connection: when it answers there, the command connection's network path
+   * went silent (nothing reset: node-redis sees no error, and every command of this worker would wait, then be refused,
+   * until the kernel gives up, many minutes later), and the connection is replaced. When Redis answers nobody (paused,
+   * frozen), the connection is kept: Redis answers what it was sent once it resumes. So a silent command connection
+   * is replaced within about three times this, for one PING per interval.
+   * @default 5_000
+   */
+  commandsCheckIntervalMs?: number;
   /** Where connection warnings go. @default new Logger('ReflexBridge') */
   logger?: LoggerService;
 }
@@ -133,6 +144,9 @@ export class RedisConnections {
   private readonly maxReconnectDelayMs: number;
   private readonly maxPendingCommands: number;
   private readonly subscriberCheckIntervalMs: number;
+  private readonly commandsCheckIntervalMs: number;
+  /** Watches the single-node command connection for a silent network path (see `commandsCheckIntervalMs`). */
+  private commandsWatch?: SilentConnectionWatch;
   /** Watches the single-node subscriber for a silent network path (see `subscriberCheckIntervalMs`). */
   private subscriberWatch?: SilentConnectionWatch;
   private readonly logger: LoggerService;
@@ -164,6 +178,7 @@ export class RedisConnections {
     this.maxReconnectDelayMs = positiveOption('RedisConnections', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.maxPendingCommands = Math.max(1, Math.floor(positiveOption('RedisConnections', 'maxPendingCommands', options.maxPendingCommands, DEFAULT_MAX_PENDING_COMMANDS)));
     this.subscriberCheckIntervalMs = positiveOption('RedisConnections', 'subscriberCheckIntervalMs', options.subscriberCheckIntervalMs, 5_000);
+    this.commandsCheckIntervalMs = positiveOption('RedisConnections', 'commandsCheckIntervalMs', options.commandsCheckIntervalMs, 5_000);
     this.logger = options.logger ?? new Logger('ReflexBridge');
     if (options.cluster) {
       this.commandsCluster = this.openCluster('commands', true);
@@ -343,6 +358,7 @@ export class RedisConnections {
     if (!this.closing) {
       this.closed = true;
       this.subscriberWatch?.stop();
+      this.commandsWatch?.stop();
       const clients = [this.commandsClient, this.subscriberClient].filter((client): client is RedisClient => !!client);
       this.closing = Promise.all(clients.map((client) => this.shutdown(client))).then(noop);
     }
@@ -364,7 +380,33 @@ export class RedisConnections {
     const client = this.create({ ...options, name, disableOfflineQueue: failFast });
     this.connect(client, role, name);
     if (role === 'subscriber') this.subscriberWatch = new SilentConnectionWatch(client, this.subscriberCheckIntervalMs, (reason) => this.reopen(client, role, name, reason));
+    else this.commandsWatch = new SilentConnectionWatch(client, this.commandsCheckIntervalMs, (reason) => this.reopen(client, role, name, reason), () => this.answersNewConnection(this.commandsCheckIntervalMs));
     return client;
+  }
+
+  /**
+   * Whether Redis answers a PING on a new connection within `timeoutMs`: it tells a silent network path of one
+   * connection (yes) from a Redis that answers nobody (no). The connection is closed whatever the outcome.
+   */
+  private async answersNewConnection(timeoutMs: number): Promise<boolean> {
+    const settings = failFastRedisOptions({ url: this.url!, connectTimeoutMs: timeoutMs, maxReconnectDelayMs: this.maxReconnectDelayMs, isClosed: () => true });
+    const probe = this.create({ ...settings, name: `${this.namePrefix}probe`, socket: { ...settings.socket, reconnectStrategy: false } });
+    // Its failures are this check's answer, not an outage to log.
+    probe.on('error', noop);
+    const answered = probe.connect().then(() => probe.sendCommand(['PING']));
+    answered.catch(noop);
+    try {
+      await withinDeadline(answered, timeoutMs);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      try {
+        probe.destroy();
+      } catch {
+        // Closed already (its connection failed).
+      }
+    }
   }
 
   /**

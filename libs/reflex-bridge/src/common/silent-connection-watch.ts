@@ -1,4 +1,5 @@
 import { DEADLINE_PASSED, withinDeadline } from './deadline.js';
+import { isQueueFull } from './fail-fast-redis.options.js';
 
 /** What {@link SilentConnectionWatch} needs of a node-redis client. */
 export interface WatchedRedisClient {
@@ -14,6 +15,13 @@ export interface WatchedRedisClient {
  * answer without a deadline. Here one PING at a time, every `intervalMs` while the connection is ready, must be
  * answered within `intervalMs` (Redis answers PING in subscribed mode too); when it is not, `onSilent` is called
  * once for that PING, and the owner replaces the connection. Cost: one PING per interval.
+ *
+ * A command connection is watched the same way, with `confirm`: from one connection, a Redis that stopped answering
+ * everyone (a paused process, a frozen VM) looks just like a silent path, and replacing the connection then would
+ * only fail the commands Redis will answer when it wakes (callers already refuse at once meanwhile, see
+ * `StallCircuit` and `maxPendingCommands`). `confirm` asks Redis another way (a fresh connection) and `onSilent` is
+ * called only when Redis answers there. A PING refused because `maxPendingCommands` commands already wait counts as
+ * unanswered: on a busy worker whose connection went silent, that is how the PING ends.
  */
 export class SilentConnectionWatch {
   private timer?: NodeJS.Timeout;
@@ -23,6 +31,7 @@ export class SilentConnectionWatch {
     private readonly client: WatchedRedisClient,
     private readonly intervalMs: number,
     private readonly onSilent: (reason: string) => void,
+    private readonly confirm?: () => Promise<boolean>,
   ) {
     this.schedule();
   }
@@ -46,11 +55,19 @@ export class SilentConnectionWatch {
         await withinDeadline(this.client.sendCommand(['PING']), this.intervalMs);
       } catch (error) {
         // Any other failure (the connection dropped meanwhile) is node-redis's to handle: it reconnects by itself.
-        if (error === DEADLINE_PASSED && !this.stopped && this.client.isReady) {
-          this.onSilent(`no answer to a PING within ${this.intervalMs} ms`);
+        const unanswered = error === DEADLINE_PASSED || (this.confirm !== undefined && isQueueFull(error));
+        if (unanswered && !this.stopped && this.client.isReady && (await this.confirmed())) {
+          this.onSilent(`no answer to a PING within ${this.intervalMs} ms${this.confirm ? ', while Redis answered a new connection' : ''}`);
         }
       }
     }
     this.schedule();
+  }
+
+  /** True when there is no `confirm`, or it says so (its failure: no). */
+  private async confirmed(): Promise<boolean> {
+    if (!this.confirm) return true;
+    const silent = await this.confirm().catch(() => false);
+    return silent && !this.stopped && this.client.isReady;
   }
 }
