@@ -55,6 +55,15 @@ export interface RedisConnectionsOptions {
    */
   maxPendingCommands?: number;
   /**
+   * Bytes of Socket.IO adapter broadcasts (a `ReflexStateService.modify`, a live update or any emit aimed at sockets
+   * on other workers) the command connection holds at most while they wait to be sent or answered; a broadcast past it
+   * is dropped at once (pub/sub delivers at most once anyway), and a warning logged once per outage. `maxPendingCommands`
+   * alone bounds their number, not their size: while Redis does not answer (paused, a frozen VM), 10,000 broadcasts of
+   * a 1 MB delta would hold 10 GB.
+   * @default 64_000_000
+   */
+  maxPendingPublishBytes?: number;
+  /**
    * Milliseconds between two PINGs on the subscriber connection (one Redis, not a Redis Cluster, whose subscriber
    * watches its nodes by itself); a PING unanswered for as long means its network path went silent (a partition, a NAT
    * or firewall that forgot the idle flow: nothing reset, so node-redis sees no error and hears no message until the
@@ -143,6 +152,8 @@ export class RedisConnections {
   private readonly connectTimeoutMs: number;
   private readonly maxReconnectDelayMs: number;
   private readonly maxPendingCommands: number;
+  /** The bytes of adapter broadcasts waiting on the command connection, and their bound (see `maxPendingPublishBytes`). */
+  private readonly publishBytes: PublishBytes;
   private readonly subscriberCheckIntervalMs: number;
   private readonly commandsCheckIntervalMs: number;
   /** Watches the single-node command connection for a silent network path (see `commandsCheckIntervalMs`). */
@@ -177,6 +188,7 @@ export class RedisConnections {
     this.connectTimeoutMs = positiveOption('RedisConnections', 'connectTimeoutMs', options.connectTimeoutMs, 5_000);
     this.maxReconnectDelayMs = positiveOption('RedisConnections', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.maxPendingCommands = Math.max(1, Math.floor(positiveOption('RedisConnections', 'maxPendingCommands', options.maxPendingCommands, DEFAULT_MAX_PENDING_COMMANDS)));
+    this.publishBytes = { pending: 0, max: positiveOption('RedisConnections', 'maxPendingPublishBytes', options.maxPendingPublishBytes, 64_000_000) };
     this.subscriberCheckIntervalMs = positiveOption('RedisConnections', 'subscriberCheckIntervalMs', options.subscriberCheckIntervalMs, 5_000);
     this.commandsCheckIntervalMs = positiveOption('RedisConnections', 'commandsCheckIntervalMs', options.commandsCheckIntervalMs, 5_000);
     this.logger = options.logger ?? new Logger('ReflexBridge');
@@ -315,9 +327,9 @@ export class RedisConnections {
     const subscriber = this.clusterSubscriber;
     if (subscriber) {
       const sub = subscriber.adapterSubscriber((error) => this.logger.warn(`Socket.IO adapter: a subscription failed (${error.message}); broadcasts to that room may not reach this worker.`));
-      return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.commandsCluster!.cluster), sub, sharded: true };
+      return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.publishBytes, this.commandsCluster!.cluster), sub, sharded: true };
     }
-    return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger), sub: new RedisAdapterSubscriber(this.subscriber, this.logger), sharded: false };
+    return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.publishBytes), sub: new RedisAdapterSubscriber(this.subscriber, this.logger), sharded: false };
   }
 
   /**
@@ -500,6 +512,12 @@ export class RedisConnections {
   }
 }
 
+/** Bytes of adapter broadcasts waiting on one command connection (shared by its publishers), and their bound. */
+interface PublishBytes {
+  pending: number;
+  readonly max: number;
+}
+
 /**
  * The publishing side handed to the Socket.IO Redis adapter: exactly what it calls on its `pubClient` with
  * node-redis 4/5 (`publish`, `sendCommand` for `PUBSUB NUMSUB`, `on`/`off` of `error`), on the shared command
@@ -512,6 +530,7 @@ class RedisAdapterPublisher extends RedisClientEvents {
   constructor(
     client: RedisClient,
     private readonly logger: LoggerService,
+    private readonly bytes: PublishBytes,
     private readonly cluster?: RedisCluster,
   ) {
     super(client);
@@ -520,13 +539,28 @@ class RedisAdapterPublisher extends RedisClientEvents {
 
   /** PUBLISH; resolves to 0 (nobody reached) when Redis is down, instead of rejecting unobserved. */
   publish(channel: string, message: string | Buffer): Promise<number> {
-    return this.client.publish(channel, message).catch((error: Error) => this.dropped(error));
+    return this.bounded(message, () => this.client.publish(channel, message));
   }
 
   /** SPUBLISH (the sharded adapter, on a Redis Cluster); like {@link publish}, never rejects. */
   sPublish(channel: string, message: string | Buffer): Promise<number> {
     // Through the command connection's RedisClusterClient, which notices a node that stopped answering.
-    return (this.client as unknown as RedisClusterClient).sPublish(channel, message).catch((error: Error) => this.dropped(error));
+    return this.bounded(message, () => (this.client as unknown as RedisClusterClient).sPublish(channel, message));
+  }
+
+  /**
+   * Sends a broadcast of `message` unless the broadcasts still waiting for Redis hold `maxPendingPublishBytes` with
+   * it (one larger than the bound on its own goes when nothing waits, as a healthy Redis takes it at once).
+   */
+  private bounded(message: string | Buffer, send: () => Promise<number>): Promise<number> {
+    const size = typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
+    if (this.bytes.pending > 0 && this.bytes.pending + size > this.bytes.max) {
+      return Promise.resolve(this.dropped(new Error(`${this.bytes.pending} bytes of broadcasts already wait for Redis (maxPendingPublishBytes ${this.bytes.max})`)));
+    }
+    this.bytes.pending += size;
+    return send()
+      .catch((error: Error) => this.dropped(error))
+      .finally(() => (this.bytes.pending -= size));
   }
 
   /** The cluster's masters: the sharded adapter counts the servers with `PUBSUB SHARDNUMSUB` on each. */
