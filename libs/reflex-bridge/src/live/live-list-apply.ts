@@ -95,13 +95,25 @@ function place(state: LiveListState, list: LiveListDefinition, change: ModelChan
  */
 function refetch(state: LiveListState, list: LiveListDefinition, change: ModelChange, user: unknown, rows: LiveRowCache | undefined): MaybePromise<void> {
   const fallback = () => (typeof state.liveRow === 'function' ? refetchShown(state, list, change, user, state.liveRow, rows) : undefined);
-  if (typeof state.liveReload !== 'function') return fallback();
-  const answer = state.liveReload(list.property, user);
-  const settle = (rows: unknown): MaybePromise<void> => {
-    if (rows === undefined) return fallback();
-    if (!Array.isArray(rows)) throw new TypeError(`liveReload("${list.property}") must answer an array of rows (or undefined to re-read the rows shown), got ${rows === null ? 'null' : typeof rows}`);
-    // As JSON makes them, as liveRow's rows are (an entity's Date columns as ISO text): the state would save them so.
-    state[list.property] = (jsonValue(rows) as unknown[]).filter((row): row is Row => row !== null && typeof row === 'object');
+  const liveReload = state.liveReload;
+  if (typeof liveReload !== 'function') return fallback();
+  // As JSON makes them, as liveRow's rows are (an entity's Date columns as ISO text): the state would save them so.
+  const normalise = (answer: unknown): Row[] | undefined => {
+    if (answer === undefined) return undefined;
+    if (!Array.isArray(answer)) throw new TypeError(`liveReload("${list.property}") must answer an array of rows (or undefined to re-read the rows shown), got ${answer === null ? 'null' : typeof answer}`);
+    return (jsonValue(answer) as unknown[]).filter((row): row is Row => row !== null && typeof row === 'object');
+  };
+  const reload = (): MaybePromise<Row[] | undefined> => {
+    const answer = liveReload.call(state, list.property, user);
+    return isThenable(answer) ? Promise.resolve(answer).then(normalise) : normalise(answer);
+  };
+  // Subscribers whose reload inputs the app says are equal share one run (and one list, so their later changes share
+  // their results too); a refetch queued for one subscriber alone (see LiveRowCache.alone) shares nothing.
+  const key = rows && list.reloadKey ? list.reloadKey(state) : undefined;
+  const answer = rows && typeof key === 'string' ? (rows.reloadOf(change, list, user, key, reload) as MaybePromise<Row[] | undefined>) : reload();
+  const settle = (reloaded: Row[] | undefined): MaybePromise<void> => {
+    if (reloaded === undefined) return fallback();
+    state[list.property] = reloaded;
     return undefined;
   };
   return isThenable(answer) ? Promise.resolve(answer).then(settle) : settle(answer);

@@ -153,6 +153,61 @@ describe('LiveListSubscriptions', () => {
     expect(judged.slice(3)).toEqual([{ id: 2, name: 'bob' }, { id: 2, name: 'bob' }, { id: 2, name: 'bob' }]);
   });
 
+  describe('a refetch of a list with liveReload, open in many tabs', () => {
+    /** A catalogue filtered by the client's category, reloaded by its query (counted) on a refetch. */
+    function catalogue(shared: boolean) {
+      const reloads: Array<{ category: string; user: unknown }> = [];
+      class CatalogueState {
+        @LiveList(LABEL, shared ? { reloadKey: (state) => (state as CatalogueState).category } : {})
+        notes: Array<{ id: number; category: string }> = [];
+        category = 'tea';
+        async liveReload(_property: string, user: unknown): Promise<Array<{ id: number; category: string }>> {
+          reloads.push({ category: this.category, user });
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          return [{ id: 1, category: this.category }];
+        }
+      }
+      return { reloads, CatalogueState, definition: { cls: CatalogueState, fullName: `catalogue_${String(shared)}` } as unknown as StateDefinition };
+    }
+
+    async function openTabs(shared: boolean, tabs: number, categoryOf: (tab: number) => string, userOf: (tab: number) => unknown) {
+      const live = new LiveBroadcaster();
+      broadcasters.push(live);
+      const subscriptions = new LiveListSubscriptions(live, new ConnectionLifecycle());
+      const { reloads, CatalogueState, definition: catalogueDefinition } = catalogue(shared);
+      const states = Array.from({ length: tabs }, (_, tab) => {
+        const state = new CatalogueState();
+        state.category = categoryOf(tab);
+        const client: EventClient = { token: `token-${tab}`, sid: `sid-${tab}`, headers: {}, remoteAddress: '127.0.0.1', connectedAt: Date.now(), emitUpdate: () => undefined, emitError: () => undefined };
+        const user = userOf(tab);
+        subscriptions.start(client, catalogueDefinition, user, user !== undefined, (change) => change(state as unknown as Record<string, unknown>));
+        return state;
+      });
+      live.deliverLocal(ModelChange.refetch(LABEL));
+      await until(() => states.every((state) => state.notes.length === 1), 'every tab to reload');
+      return { reloads, states };
+    }
+
+    it('runs liveReload once per tab without a reloadKey (500 tabs: 500 queries)', async () => {
+      const { reloads } = await openTabs(false, 500, () => 'tea', () => undefined);
+      expect(reloads).toHaveLength(500);
+    });
+
+    it('runs it once per reload key with a reloadKey: 500 anonymous tabs of two categories make 2 queries, each tab its category', async () => {
+      const { reloads, states } = await openTabs(true, 500, (tab) => (tab % 2 === 0 ? 'tea' : 'coffee'), () => undefined);
+      // It was 500: one query per open tab and refetch.
+      expect(reloads.map(({ category }) => category).sort()).toEqual(['coffee', 'tea']);
+      for (const [tab, state] of states.entries()) expect(state.notes).toEqual([{ id: 1, category: tab % 2 === 0 ? 'tea' : 'coffee' }]);
+    });
+
+    it('never shares a reload between users', async () => {
+      const { reloads } = await openTabs(true, 6, () => 'tea', (tab) => ({ id: tab % 3 }));
+      // Three users with two tabs each: each user object is its own scope (a session gives each tab its own copy).
+      expect(reloads).toHaveLength(6);
+      expect(new Set(reloads.map(({ user }) => user)).size).toBe(6);
+    });
+  });
+
   describe('replaying the changes since the page load', () => {
     /** Published after the tabs subscribed: a tab that shows it has applied its whole replay. */
     const MARKER = 1_000_000;

@@ -13,6 +13,14 @@ export interface LiveListOptions {
    * @default false
    */
   paginated?: boolean | ((state: object) => boolean);
+  /**
+   * What a subscriber's `liveReload` answer depends on besides its user: subscribers of the same user (on a
+   * `none`-tier state, every anonymous one) whose key is the same string share one `liveReload` run per refetch
+   * instead of running it each. Return every client var the query reads (e.g. `(state) => state.category`), or
+   * `undefined` for a subscriber that must reload alone. Without it every subscriber runs its own.
+   * @default undefined (not shared)
+   */
+  reloadKey?: (state: object) => string | undefined;
 }
 
 /** One live list var of a state class. */
@@ -21,6 +29,7 @@ export interface LiveListDefinition {
   label: string;
   key: string;
   paginated: boolean | ((state: object) => boolean);
+  reloadKey?: (state: object) => string | undefined;
 }
 
 const LIVE_LISTS = Symbol('reflex-bridge:live-lists');
@@ -47,7 +56,11 @@ const LIVE_LISTS = Symbol('reflex-bridge:live-lists');
 export function LiveList(label: string, options: LiveListOptions = {}): PropertyDecorator {
   return (target, property) => {
     const existing: LiveListDefinition[] = Reflect.getOwnMetadata(LIVE_LISTS, target.constructor) ?? [];
-    const definition = { property: String(property), label, key: options.key ?? 'id', paginated: options.paginated ?? false };
+    const definition: LiveListDefinition = { property: String(property), label, key: options.key ?? 'id', paginated: options.paginated ?? false };
+    if (options.reloadKey !== undefined) {
+      if (typeof options.reloadKey !== 'function') throw new TypeError(`@LiveList('${label}'): reloadKey must be a function (state) => string | undefined`);
+      definition.reloadKey = options.reloadKey;
+    }
     Reflect.defineMetadata(LIVE_LISTS, [...existing, definition], target.constructor);
   };
 }

@@ -22,6 +22,8 @@ class Scope {
   threw: { error: unknown } | undefined = undefined;
   /** For a `refetch`: each shown row read again, by primary key (as text), a promise while the read runs. */
   refetched: Map<string, unknown> | undefined = undefined;
+  /** For a `refetch`: `liveReload`'s answer (a promise while it runs, or the error it threw) by the list's reload key. */
+  reloads: Map<string, { value: unknown } | { threw: unknown }> | undefined = undefined;
   /** The list after the change, by the list before it (identity), for unpaginated and paginated lists. */
   readonly after: [Map<readonly unknown[], readonly unknown[]>, Map<readonly unknown[], readonly unknown[]>] = [new Map(), new Map()];
   /** Lists before the change with distinct contents, the keys a list equal by content is matched against. */
@@ -135,6 +137,27 @@ export class LiveRowCache {
   refetchedOf(change: ModelChange, list: LiveListDefinition, user: unknown): Map<string, unknown> {
     const scope = this.scopeOf(change, list, user);
     return (scope.refetched ??= new Map());
+  }
+
+  /**
+   * The answer of a `liveReload` for scope (change, list, user) and the subscriber's reload key (see
+   * `LiveListOptions.reloadKey`): `compute()`'s, run by the first subscriber with that key and shared (a promise,
+   * a rejection or a throw too) with the others, so 500 tabs of one public list run one query per refetch, not
+   * 500. Never shared across users: the scope is per user.
+   */
+  reloadOf(change: ModelChange, list: LiveListDefinition, user: unknown, key: string, compute: () => unknown): unknown {
+    const reloads = (this.scopeOf(change, list, user).reloads ??= new Map());
+    let known = reloads.get(key);
+    if (known === undefined) {
+      try {
+        known = { value: compute() };
+      } catch (threw) {
+        known = { threw };
+      }
+      reloads.set(key, known);
+    }
+    if ('threw' in known) throw known.threw;
+    return known.value;
   }
 
   /**
