@@ -208,6 +208,61 @@ describe('LiveListSubscriptions', () => {
     });
   });
 
+  describe('a transaction of more rows than live.bufferSize, to 100 lists of a public catalogue', () => {
+    const SHOWN = 50;
+    const CREATED = 5_000;
+
+    /** 100 tabs showing the same 50 rows; `reloadKey` given or not; counts re-reads of the shown rows and reloads. */
+    async function burst(reloads: boolean) {
+      const counts = { shownReads: 0, createdReads: 0, reloads: 0 };
+      class CatalogueState {
+        @LiveList(LABEL, { reloadKey: () => 'all' })
+        notes: Array<{ id: number }> = Array.from({ length: SHOWN }, (_, index) => ({ id: index + 1 }));
+        liveRow(change: ModelChange): { id: number } {
+          if (Number(change.pk) <= SHOWN) counts.shownReads += 1;
+          else counts.createdReads += 1;
+          return { id: Number(change.pk) };
+        }
+      }
+      class ReloadingState extends CatalogueState {
+        liveReload(): Array<{ id: number }> {
+          counts.reloads += 1;
+          return Array.from({ length: SHOWN + CREATED }, (_, index) => ({ id: index + 1 }));
+        }
+      }
+      const cls = reloads ? ReloadingState : CatalogueState;
+      const live = new LiveBroadcaster();
+      broadcasters.push(live);
+      const subscriptions = new LiveListSubscriptions(live, new ConnectionLifecycle());
+      const states = Array.from({ length: 100 }, (_, tab) => {
+        const state = new cls();
+        const client: EventClient = { token: `token-${tab}`, sid: `sid-${tab}`, headers: {}, remoteAddress: '127.0.0.1', connectedAt: Date.now(), emitUpdate: () => undefined, emitError: () => undefined };
+        subscriptions.start(client, { cls, fullName: 'catalogue' } as unknown as StateDefinition, undefined, false, (change) => change(state as unknown as Record<string, unknown>));
+        return state;
+      });
+      // The commit of one transaction: its changes arrive back to back, faster than any list applies them.
+      for (let pk = SHOWN + 1; pk <= SHOWN + CREATED; pk++) live.deliverLocal(new ModelChange(LABEL, 'created', pk));
+      await until(() => states.every((state) => state.notes.at(-1)?.id === SHOWN + CREATED), 'every list to catch up');
+      return { counts, states };
+    }
+
+    it('re-reads the shown rows once for all the lists that fell behind together, not once per list', async () => {
+      const { counts, states } = await burst(false);
+      // It was 5,000 (50 rows for each of the 100 lists: the refetch queued for each list's dropped changes was its own).
+      expect(counts.shownReads).toBe(SHOWN);
+      // The changes not dropped are still applied, each row computed once for all lists.
+      expect(counts.createdReads).toBeLessThanOrEqual(1_000);
+      expect(states[99]!.notes).toEqual(states[0]!.notes);
+    }, 30_000);
+
+    it('runs one shared liveReload for them with a reloadKey, not one per list', async () => {
+      const { counts, states } = await burst(true);
+      // It was 100, reloadKey or not: a refetch queued for a list alone shared nothing.
+      expect(counts.reloads).toBe(1);
+      for (const state of states) expect(state.notes).toHaveLength(SHOWN + CREATED);
+    }, 30_000);
+  });
+
   describe('replaying the changes since the page load', () => {
     /** Published after the tabs subscribed: a tab that shows it has applied its whole replay. */
     const MARKER = 1_000_000;

@@ -101,6 +101,12 @@ export class LiveListSubscriptions {
   private readonly scheduler = new LiveFanoutScheduler();
   /** Failures already logged (see {@link start}): weakly, so each goes with the last subscriber that held it. */
   private readonly reported = new WeakSet<object>();
+  /**
+   * The refetch queued in place of the changes lists dropped when a change arrived, by that change: the lists that
+   * fell behind on the same change (a transaction of more rows than `live.bufferSize` overflows every list of the
+   * model at once) share it, and so its re-reads. Weakly, so each goes with its change.
+   */
+  private readonly standIns = new WeakMap<ModelChange, ModelChange>();
   /** The lists each refetch's failure was logged for (see {@link start}): weakly, so each goes with its change. */
   private readonly reportedRefetches = new WeakMap<ModelChange, WeakSet<object>>();
 
@@ -190,8 +196,7 @@ export class LiveListSubscriptions {
           return true;
         },
         (ended) => this.broadcaster.detach(list.label, ended),
-        // This list's own: not shared, so it pushes none of the latest changes' shared results out.
-        () => this.rows.alone(ModelChange.refetch(list.label)),
+        (trigger) => this.standInFor(trigger),
       );
       subscribers.push(subscriber);
       this.broadcaster.attach(list.label, subscriber);
@@ -268,6 +273,20 @@ export class LiveListSubscriptions {
         },
       )
       .catch((error: unknown) => this.logger.warn(`Replaying live changes after a guard check failed: ${(error as Error)?.message ?? String(error)}`));
+  }
+
+  /**
+   * The refetch a list queues in place of the changes it dropped when `trigger` arrived. Shared by every list that
+   * dropped changes on the arrival of that very change: each dropped only changes that arrived before it, so a
+   * re-read made once any of them applies it (after `trigger` arrived) is as fresh as each of them needs, and 100
+   * lists of one model that a 5,000-row transaction overflowed re-read their rows (or run a `liveReload` with a
+   * `reloadKey`) once per scope, not once per list. A replayed change is each subscriber's own copy, so its
+   * stand-in is too.
+   */
+  private standInFor(trigger: ModelChange): ModelChange {
+    let standIn = this.standIns.get(trigger);
+    if (standIn === undefined) this.standIns.set(trigger, (standIn = ModelChange.refetch(trigger.modelLabel)));
+    return standIn;
   }
 
   /**

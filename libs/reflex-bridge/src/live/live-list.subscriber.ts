@@ -43,7 +43,7 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
    *   failures only. Returns `false` when it did not log it (another subscriber logged that very failure); else,
    *   when a change applies again or the subscriber ends, one warning counts the others of the run.
    * @param onEnd called once when the subscriber ends, so the broadcaster forgets it.
-   * @param standIn makes the `refetch` queued in place of dropped changes.
+   * @param standIn makes the `refetch` queued in place of the changes dropped when `trigger` arrived.
    */
   constructor(
     readonly label: string,
@@ -52,7 +52,7 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
     private readonly apply: (change: ModelChange) => MaybePromise<void>,
     private readonly failed: (change: ModelChange, error: unknown) => boolean | void,
     private readonly onEnd: (subscriber: LiveListSubscriber) => void,
-    private readonly standIn: () => ModelChange = () => ModelChange.refetch(label),
+    private readonly standIn: (trigger: ModelChange) => ModelChange = () => ModelChange.refetch(label),
   ) {}
 
   get closed(): boolean {
@@ -103,7 +103,7 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
     // refetch waiting re-reads the rows shown (or runs liveReload), as after a bulk write. One stand-in covers any
     // number of drops; the queue holds at most one change more than bufferSize.
     if (dropped && this.waitingRefetch === undefined) {
-      this.waitingRefetch = this.standIn();
+      this.waitingRefetch = this.standIn(change);
       this.pending.push(this.waitingRefetch);
     }
     if (this.busy) return;

@@ -160,16 +160,6 @@ export class LiveRowCache {
     return known.value;
   }
 
-  /**
-   * Marks `change` as one subscriber's own (the refetch a list that fell behind queues for itself): computed for it
-   * alone, never given an entry, so 10,000 lists falling behind at once do not push the shared results of the
-   * latest changes out. Returns `change`.
-   */
-  alone(change: ModelChange): ModelChange {
-    this.retired.add(change);
-    return change;
-  }
-
   /** The frames of `change`'s deltas, shared by the subscribers whose delta is the same. */
   framesOf(change: ModelChange): LiveFramePool {
     const entry = this.entryOf(change);
