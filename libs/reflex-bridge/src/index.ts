@@ -120,7 +120,7 @@ export { InProcessTransport, type InProcessTransportOptions } from './live/trans
 export { RedisTransport, type RedisTransportOptions } from './live/transports/redis.transport.js';
 export { PostgresTransport, type PostgresTransportOptions } from './live/transports/postgres.transport.js';
 export { registerLiveModel, unregisterLiveModel, isLiveModel, liveModelLabel, type LiveModelTarget } from './live/live-model.registry.js';
-export { TypeormLiveSubscriber } from './live/typeorm-live.subscriber.js';
+export { TypeormLiveSubscriber, type TypeormLiveSubscriberOptions } from './live/typeorm-live.subscriber.js';
 
 // ─── Uploads ───────────────────────────────────────────────────────────────────────────────────────────────────
 export { UploadFile } from './upload/upload-file.js';

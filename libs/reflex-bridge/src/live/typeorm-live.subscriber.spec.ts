@@ -142,6 +142,31 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     ]);
   });
 
+  it('publishes one refetch for a transaction that changed more rows of a model than refetchAbove, a change per row otherwise', async () => {
+    const measured = async (subscriber: TypeormLiveSubscriber, rows: number, productId: number) => {
+      subscriber.attach(dataSource);
+      seen = [];
+      try {
+        await dataSource.transaction(async (manager) => {
+          await manager.save(Array.from({ length: rows }, (_, index) => manager.create(Product, { name: `bulk ${index}` })), { chunk: 500 });
+          await manager.save(manager.create(StockLine, { warehouse: 'north', productId, quantity: 3 }));
+        });
+      } finally {
+        subscriber.detach(dataSource);
+      }
+      return summary();
+    };
+    dataSource.subscribers.splice(0);
+    // Without the option, as before: 5,000 messages for a 5,000-row transaction.
+    const perRow = await measured(new TypeormLiveSubscriber(broadcaster, registry), 5_000, 1);
+    expect(perRow).toHaveLength(5_001);
+    const bulk = new TypeormLiveSubscriber(broadcaster, registry, { refetchAbove: 1_000 });
+    expect(await measured(bulk, 5_000, 2)).toEqual(['shop.product refetch *', 'shop.stock created ["north",2]']);
+    // At the threshold, the rows as ever.
+    expect(await measured(bulk, 1_000, 3)).toHaveLength(1_001);
+    expect(() => new TypeormLiveSubscriber(broadcaster, registry, { refetchAbove: -1 })).toThrow(/refetchAbove/);
+  }, 30_000);
+
   it('ignores entities that are not live, and stops after unregister', async () => {
     await dataSource.getRepository(AuditEntry).save({ note: 'x' });
     registry.unregister(Product);

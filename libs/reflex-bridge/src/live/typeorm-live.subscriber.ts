@@ -19,6 +19,21 @@ import { LiveModelRegistry, liveModelRegistry } from './live-model.registry.js';
 import { ModelChange } from './model-change.js';
 import type { ModelChangeAction } from './model-change.js';
 
+/** Options of {@link TypeormLiveSubscriber}. */
+export interface TypeormLiveSubscriberOptions {
+  /**
+   * A transaction that changed more rows of one model than this publishes one `refetch` of that model instead of
+   * a change per row: one message instead of thousands, and one re-read per list (`liveReload`, shared with a
+   * `reloadKey`) instead of one per row. A list learns of the created rows only through its `liveReload`: without
+   * one it re-reads the rows it shows (created rows are not among them), and without `liveRow` either it stays as it
+   * is (deletions included). Set it only when every live list of your registered models has a `liveReload`, and
+   * when your own `LiveBroadcaster.subscribe` / `observe` consumers handle `refetch`. Past `live.bufferSize` row
+   * changes a list falls behind and is refetched anyway.
+   * @default undefined (a change per row, however many)
+   */
+  refetchAbove?: number;
+}
+
 interface Pending {
   /** Transaction depth when the change was recorded: a rolled-back savepoint drops what was recorded inside it. */
   depth: number;
@@ -127,15 +142,24 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
    */
   private overdue = 0;
 
+  private readonly refetchAbove: number;
+
   /**
    * @param broadcaster where changes are published.
    * @param registry which entities are live; the process-wide registry of `registerLiveModel` by default.
+   * @param options see {@link TypeormLiveSubscriberOptions}.
    */
   constructor(
     private readonly broadcaster: LiveBroadcaster,
     @Optional() registry?: LiveModelRegistry,
+    @Optional() options: TypeormLiveSubscriberOptions = {},
   ) {
     this.registry = registry ?? liveModelRegistry();
+    const above = options?.refetchAbove;
+    if (above !== undefined && (!Number.isSafeInteger(above) || above < 0)) {
+      throw new TypeError(`TypeormLiveSubscriber: refetchAbove must be a non-negative integer, got ${JSON.stringify(above)}`);
+    }
+    this.refetchAbove = above ?? Number.POSITIVE_INFINITY;
   }
 
   /** Adds this subscriber to `dataSource` (once, however often it is called). */
@@ -203,7 +227,30 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
       return;
     }
     this.pending.delete(runner);
-    await this.sendAll(pending.map(({ change }) => change));
+    await this.sendAll(this.bulk(pending.map(({ change }) => change)));
+  }
+
+  /**
+   * `changes` with the row changes of each model that has more than `refetchAbove` of them replaced by one `refetch`
+   * of it, where the first of them was (its other changes, a refetch included, dropped): it re-reads what the lists
+   * show after the whole transaction, which every one of its row changes would have led to.
+   */
+  private bulk(changes: readonly ModelChange[]): readonly ModelChange[] {
+    if (changes.length <= this.refetchAbove) return changes;
+    const rows = new Map<string, number>();
+    for (const change of changes) if (!change.isRefetch) rows.set(change.modelLabel, (rows.get(change.modelLabel) ?? 0) + 1);
+    const bulky = new Set([...rows].filter(([, count]) => count > this.refetchAbove).map(([label]) => label));
+    if (bulky.size === 0) return changes;
+    const refetched = new Set<string>();
+    const sent: ModelChange[] = [];
+    for (const change of changes) {
+      if (!bulky.has(change.modelLabel)) sent.push(change);
+      else if (!refetched.has(change.modelLabel)) {
+        refetched.add(change.modelLabel);
+        sent.push(ModelChange.refetch(change.modelLabel));
+      }
+    }
+    return sent;
   }
 
   /** Drops what the rolled-back transaction (or savepoint) recorded. */
