@@ -81,6 +81,12 @@ class DownTransport extends LiveTransport {
   override async close(): Promise<void> {}
 }
 
+/** Waits, turn after turn of the event loop, for `condition`. */
+async function eventually(condition: () => boolean): Promise<void> {
+  for (let turn = 0; turn < 10_000 && !condition(); turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+  expect(condition()).toBe(true);
+}
+
 describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
   let dataSource: DataSource;
   let broadcaster: LiveBroadcaster;
@@ -377,6 +383,56 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     } finally {
       await other.destroy();
       await flaky.close();
+    }
+  });
+
+  it('publishes a refetch of each model whose changes the transport refused, once it is back', async () => {
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+    class RestartingTransport extends LiveTransport {
+      down = false;
+      private deliver?: (change: ModelChange) => void;
+      override async start(onChange: (change: ModelChange) => void): Promise<void> {
+        this.deliver = onChange;
+      }
+      override async publish(change: ModelChange): Promise<void> {
+        if (this.down) throw new LiveTransportError('unavailable', 'Redis is restarting (expected by the test)');
+        this.deliver?.(change);
+      }
+      override isConnected(): boolean {
+        return !this.down;
+      }
+      override async close(): Promise<void> {}
+      set(down: boolean): void {
+        this.down = down;
+        this.connectionChanged();
+      }
+    }
+    const transport = new RestartingTransport();
+    const restarting = new LiveBroadcaster(transport);
+    const received: string[] = [];
+    restarting.observe('shop.product').subscribe((change) => received.push(`${change.action} ${change.pk}`));
+    restarting.observe('shop.stock').subscribe((change) => received.push(`stock ${change.action} ${change.pk}`));
+    const other = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Product, StockLine], synchronize: true });
+    await other.initialize();
+    try {
+      new TypeormLiveSubscriber(restarting, registry).attach(other);
+      await restarting.start();
+      transport.set(true);
+      for (let i = 0; i < 3; i += 1) await other.getRepository(Product).save({ name: `Lamp ${i}` });
+      await other.getRepository(StockLine).save({ warehouse: 'north', productId: 1, quantity: 2 });
+      expect(received).toEqual([]);
+      // Back, and nobody saves anything: before, the three lamps and the stock line never reached any list.
+      transport.set(false);
+      await eventually(() => received.length === 2);
+      expect(received.sort()).toEqual(['refetch *', 'stock refetch *']);
+      // Nothing more is owed.
+      await other.getRepository(Product).save({ name: 'Next' });
+      expect(received.slice(2)).toEqual(['created 4']);
+    } finally {
+      await other.destroy();
+      await restarting.close();
     }
   });
 

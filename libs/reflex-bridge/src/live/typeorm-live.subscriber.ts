@@ -143,6 +143,11 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
   private overdue = 0;
 
   private readonly refetchAbove: number;
+  /**
+   * The models whose changes could not be published (the transport was down): committed rows that no list on any
+   * worker heard of. Each gets one `refetch` once publishing works again (see {@link resend}).
+   */
+  private readonly unsent = new Set<string>();
 
   /**
    * @param broadcaster where changes are published.
@@ -160,6 +165,11 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
       throw new TypeError(`TypeormLiveSubscriber: refetchAbove must be a non-negative integer, got ${JSON.stringify(above)}`);
     }
     this.refetchAbove = above ?? Number.POSITIVE_INFINITY;
+    // The transport back: the changes it refused meanwhile are re-read by every list, without waiting for a next save.
+    // (Completes when the broadcaster closes.)
+    broadcaster.transportStatus$?.subscribe((status) => {
+      if (status === 'up') this.resend();
+    });
   }
 
   /** Adds this subscriber to `dataSource` (once, however often it is called). */
@@ -330,11 +340,26 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
       if (this.failedInARow === 0) this.logger.error(`${line} (further failures are logged at debug level until a publish succeeds)`);
       else this.logger.debug(line);
       this.failedInARow += 1;
+      this.unsent.add(change.modelLabel);
       return;
     }
     if (this.failedInARow > 0) {
       this.logger.log(`Publishing live changes works again, after ${this.failedInARow} failed`);
       this.failedInARow = 0;
     }
+    this.resend();
+  }
+
+  /**
+   * Publishes one `refetch` of each model whose changes could not be published: their rows are committed, and
+   * without it every live list showing them stayed wrong until its page loaded again (a price changed during a
+   * Redis restart was never shown). Runs when the transport reports it is back, and after any publish that works.
+   */
+  private resend(): void {
+    if (this.unsent.size === 0) return;
+    const labels = [...this.unsent];
+    this.unsent.clear();
+    // A refetch that fails too puts its model back for the next time.
+    for (const label of labels) void this.send(ModelChange.refetch(label));
   }
 }
