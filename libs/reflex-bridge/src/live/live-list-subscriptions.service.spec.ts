@@ -6,6 +6,7 @@ import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import type { StateDefinition } from '../state/state-definition.js';
 import { LiveBroadcaster } from './live-broadcaster.service.js';
 import { LiveList } from './live-list.decorator.js';
+import { LiveTransport } from './live-transport.js';
 import { LiveListSubscriptions, type ModifyState } from './live-list-subscriptions.service.js';
 import { ModelChange } from './model-change.js';
 
@@ -151,6 +152,50 @@ describe('LiveListSubscriptions', () => {
     subscriptions.start(client, definition, { id: 2, name: 'bob' }, true, modify);
     await until(() => judged.length === 6, 'the replay for bob');
     expect(judged.slice(3)).toEqual([{ id: 2, name: 'bob' }, { id: 2, name: 'bob' }, { id: 2, name: 'bob' }]);
+  });
+
+  it('re-reads every live list once the transport is back: the changes published while it was down never came', async () => {
+    class RestartingTransport extends LiveTransport {
+      down = false;
+      override async start(): Promise<void> {}
+      override async publish(): Promise<void> {}
+      override isConnected(): boolean {
+        return !this.down;
+      }
+      override async close(): Promise<void> {}
+      set(down: boolean): void {
+        this.down = down;
+        this.connectionChanged();
+      }
+    }
+    const transport = new RestartingTransport();
+    const live = new LiveBroadcaster(transport);
+    broadcasters.push(live);
+    await live.start();
+    const subscriptions = new LiveListSubscriptions(live, new ConnectionLifecycle());
+    const database = [{ id: 1 }];
+    let reloads = 0;
+    class ReloadingState {
+      @LiveList(LABEL, { reloadKey: () => 'all' })
+      notes: Array<{ id: number }> = [{ id: 1 }];
+      liveReload(): Array<{ id: number }> {
+        reloads += 1;
+        return [...database];
+      }
+    }
+    const states = Array.from({ length: 3 }, (_, tab) => {
+      const state = new ReloadingState();
+      const client: EventClient = { token: `token-${tab}`, sid: `sid-${tab}`, headers: {}, remoteAddress: '127.0.0.1', connectedAt: Date.now(), emitUpdate: () => undefined, emitError: () => undefined };
+      subscriptions.start(client, { cls: ReloadingState, fullName: 'reloading' } as unknown as StateDefinition, undefined, false, (change) => change(state as unknown as Record<string, unknown>));
+      return state;
+    });
+    transport.set(true);
+    // Another worker creates a row meanwhile; its change is lost for this one.
+    database.push({ id: 2 });
+    transport.set(false);
+    // Before: the lists kept showing one row until their pages loaded again.
+    await until(() => states.every((state) => state.notes.length === 2), 'every list to re-read itself');
+    expect(reloads).toBe(1);
   });
 
   describe('a refetch of a list with liveReload, open in many tabs', () => {

@@ -115,6 +115,29 @@ export class LiveListSubscriptions {
     private readonly lifecycle: ConnectionLifecycle,
   ) {
     lifecycle.onClosed((client) => this.stop(client.sid));
+    // Changes published while this worker was not listening never reach it (pub/sub keeps nothing): once the
+    // transport is back, every live list re-reads itself, as after a bulk write. (Completes when the broadcaster closes.)
+    broadcaster.transportStatus$?.subscribe((status) => {
+      if (status === 'up') this.refetchAll();
+    });
+  }
+
+  /**
+   * Hands every live list on this worker a `refetch` of its label, one change per label shared by all of its lists
+   * (so their re-reads are shared per scope, and coalesced with any refetch already waiting). Only the lists: an app's
+   * own `subscribe` / `observe` streams learn of the outage from `transportStatus$`.
+   */
+  private refetchAll(): void {
+    const refetches = new Map<string, ModelChange>();
+    for (const states of this.byConnection.values()) {
+      for (const { subscribers } of states.values()) {
+        for (const subscriber of subscribers) {
+          let refetch = refetches.get(subscriber.label);
+          if (!refetch) refetches.set(subscriber.label, (refetch = ModelChange.refetch(subscriber.label)));
+          subscriber.deliver(refetch);
+        }
+      }
+    }
   }
 
   /** True when the state declares at least one `@LiveList`. */
