@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { LiveListDefinition } from './live-list.decorator.js';
-import { LiveRowCache, MAX_CACHED_CHANGES } from './live-row.cache.js';
+import { LiveRowCache, MAX_CACHED_CHANGES, MAX_SHARED_RELOADS } from './live-row.cache.js';
 import { ModelChange } from './model-change.js';
 
 const LIST: LiveListDefinition = { property: 'rows', label: 'test.row', key: 'id', paginated: false };
@@ -34,5 +34,19 @@ describe('LiveRowCache', () => {
     const latest = waiting.at(-1)!;
     expect(cache.framesOf(latest)).toBe(firstFrames.at(-1));
     expect(cache.listAfter(latest, LIST, undefined, shown, false, () => ['recomputed'])).toBe(firstLists.at(-1));
+  });
+
+  it('keeps liveReload answers for at most MAX_SHARED_RELOADS reload keys per scope: tabs with further keys reload alone', () => {
+    const cache = new LiveRowCache();
+    const refetch = ModelChange.refetch('test.row');
+    let runs = 0;
+    const reload = (key: string) => cache.reloadOf(refetch, LIST, undefined, key, () => ((runs += 1), [key]));
+    for (let tab = 0; tab < 2 * MAX_SHARED_RELOADS; tab++) expect(reload(`key ${tab}`)).toEqual([`key ${tab}`]);
+    expect(runs).toBe(2 * MAX_SHARED_RELOADS);
+    // The first keys are shared; a key past the bound is run again by each tab that has it.
+    reload('key 0');
+    expect(runs).toBe(2 * MAX_SHARED_RELOADS);
+    reload(`key ${MAX_SHARED_RELOADS}`);
+    expect(runs).toBe(2 * MAX_SHARED_RELOADS + 1);
   });
 });

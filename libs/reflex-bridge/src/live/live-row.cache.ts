@@ -7,6 +7,14 @@ import { ReplayRowCache } from './replay-row.cache.js';
 export const MAX_SHARED_LISTS = 8;
 
 /**
+ * Distinct reload keys one scope keeps `liveReload` answers for (see {@link LiveRowCache.reloadOf}); subscribers with
+ * further keys reload alone. A key is made of client vars: without a bound, tabs that each chose their own (a category
+ * typed into a search box) would keep one whole list per tab alive in this worker for each of the latest changes,
+ * beside the copy their state already holds (in Redis, with a Redis store).
+ */
+export const MAX_SHARED_RELOADS = 32;
+
+/**
  * Changes whose results are kept for the subscribers still to apply them: the latest ones a subscriber applied
  * first. A fan-out applies one change to every subscriber before the next (each subscriber takes its changes in
  * turn), so the subscribers that keep up share the results of the last one or two; a subscriber further behind
@@ -154,7 +162,7 @@ export class LiveRowCache {
       } catch (threw) {
         known = { threw };
       }
-      reloads.set(key, known);
+      if (reloads.size < MAX_SHARED_RELOADS) reloads.set(key, known);
     }
     if ('threw' in known) throw known.threw;
     return known.value;
