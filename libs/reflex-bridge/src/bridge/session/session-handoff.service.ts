@@ -7,7 +7,6 @@ import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js
 import { SessionEndings } from '../../common/session-endings.js';
 import { SessionSightings } from '../../common/session-sightings.js';
 import { SessionStoreObserver } from '../../common/session-store-observer.js';
-import { RecentSessionSaves } from './recent-session-saves.js';
 import type { BridgeOutcome } from '../bridge-outcome.js';
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { cookieHandoffEvent, type HandoffOrigin } from './cookie-handoff.event.js';
@@ -61,7 +60,6 @@ export class SessionHandoff implements OnModuleDestroy {
     private readonly storeObserver: SessionStoreObserver,
     private readonly rateLimiter: EventRateLimiter,
     private readonly endings: SessionEndings,
-    private readonly saves: RecentSessionSaves,
   ) {
     this.middlewareDeadlines = new DeadlineQueue(options.bridge.middlewareTimeoutMs);
   }
@@ -162,7 +160,7 @@ export class SessionHandoff implements OnModuleDestroy {
    * computer), and whatever the handler wrote to it was kept for nobody. Unset, express-session neither saves it nor
    * sets its cookie (its `unset: 'keep'`, the default; with `unset: 'destroy'` it destroys what is gone already).
    * A session the event itself moved to a new id (a login, a regeneration) is saved as ever. A session that may be
-   * saved is noted in {@link RecentSessionSaves}: an end on another worker whose news arrives after the save has it
+   * saved is noted in `RecentSessionSaves` (through the store observer): an end on another worker whose news arrives after the save has it
    * destroyed again.
    */
   private forgetEndedSession(request: SyntheticRequest, readAt: number): void {
@@ -173,7 +171,9 @@ export class SessionHandoff implements OnModuleDestroy {
       return;
     }
     if (typeof sessionId === 'string' && this.endings.endedSince(sessionId, readAt)) request.session = undefined;
-    else if (hasSession(request)) this.saves.saving(sessionId, request.sessionStore);
+    // Its store is watched before the save: a save there is noted in RecentSessionSaves as it starts, the app's
+    // routes' included (an upload on a worker that has run no event of that store yet).
+    else this.storeObserver.observe(request.sessionStore);
   }
 
   /** When the response changed the socket's cookies: keeps them for its later events and starts the handoff. */
@@ -217,16 +217,4 @@ export class SessionHandoff implements OnModuleDestroy {
     const forwardedProto = trusted ? lastEntry(headers['x-forwarded-proto'])?.toLowerCase() : undefined;
     return { host: forwardedHost ?? headers.host, scheme: forwardedProto === 'https' || forwardedProto === 'http' ? forwardedProto : undefined };
   }
-}
-
-/**
- * Whether the session middleware gave the request a session (one the end of the response may save). Read from the
- * request's own property: a fast-auth hit's lazy session, never loaded, lives on the prototype, and reading it there
- * throws (a thrown error per fast-auth event).
- */
-function hasSession(request: SyntheticRequest): boolean {
-  // `Object.hasOwn`, not a property descriptor: an object allocated on every `full` event (about 280 instructions).
-  if (!Object.hasOwn(request, 'session')) return false;
-  const session: unknown = request.session;
-  return session !== undefined && session !== null;
 }
