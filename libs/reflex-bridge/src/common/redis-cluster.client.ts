@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import calculateSlot from 'cluster-key-slot';
 import type { createCluster } from 'redis';
 import { DEADLINE_PASSED, withinDeadline } from './deadline.js';
 
@@ -12,7 +13,8 @@ type ChannelListeners = { buffers: Set<ChannelListener>; strings: Set<ChannelLis
 
 /** The parts of node-redis's cluster internals this class reads (declared, not private, in its typings). */
 interface ClusterInternals {
-  _slots: { rediscover(startWith: unknown): Promise<void> };
+  /** `slots[n].master` serves slot `n` (empty before the layout is known). */
+  _slots: { rediscover(startWith: unknown): Promise<void>; slots: ({ master: { address: string } } | undefined)[] };
   masters: {
     address: string;
     client?: { isReady: boolean; sendCommand(args: string[]): Promise<unknown> };
@@ -23,6 +25,16 @@ interface ClusterInternals {
 
 /** A node's connection, as node-redis keeps it in `masters` (its `options` say where the node is). */
 type NodeClient = NonNullable<ClusterInternals['masters'][number]['client']>;
+
+/** A node's connection, as node-redis's cluster client drops and connects it again (a `RedisClient`). */
+interface ReopenableClient {
+  isReady: boolean;
+  destroy(): void;
+  connect(): Promise<unknown>;
+}
+
+/** Redis Cluster's slot count. */
+const SLOTS = 16_384;
 
 /** How long {@link RedisClusterClient.ping} waits for every master's answer (a single node's default command timeout). */
 const PING_DEADLINE_MS = 5_000;
@@ -78,6 +90,10 @@ export class RedisClusterClient extends EventEmitter {
   private readonly healthPings = new WeakMap<NodeClient, Promise<unknown>>();
   /** Connections whose health-check PING passed its deadline unanswered (at most one per master). */
   private readonly stalledPings = new Set<NodeClient>();
+  /** The channels {@link channelPerMaster} handed out, by master address. */
+  private readonly masterChannels = new Map<string, string>();
+  /** Numbers the hash tags of new channels of {@link channelPerMaster}. */
+  private channelSerial = 0;
 
   /**
    * @param cluster the node-redis cluster client (not connected yet; this class connects it).
@@ -240,13 +256,49 @@ export class RedisClusterClient extends EventEmitter {
 
   private async probeRound(): Promise<void> {
     const cluster = this.cluster as unknown as ClusterInternals;
-    const connections = [...cluster.masters.map((master) => master.pubSub?.client), cluster.pubSubNode?.client];
-    const pings = connections.filter((client) => client?.isReady).map((client) => this.pingNode(client as NodeClient, this.stallMs));
-    const outcomes = await Promise.allSettled(pings);
-    this.probeStalled = outcomes.some((outcome) => outcome.status === 'rejected' && outcome.reason === DEADLINE_PASSED);
-    if (this.probeStalled) this.failed(new Error(`a Redis Cluster node did not answer a PING on a subscription connection within ${this.stallMs} ms`));
+    const connections = [...cluster.masters.map((master) => master.pubSub?.client), cluster.pubSubNode?.client].filter((client): client is NodeClient => client?.isReady === true);
+    const outcomes = await Promise.allSettled(connections.map((client) => this.pingNode(client, this.stallMs)));
+    const stalled = connections.filter((_, i) => outcomes[i]!.status === 'rejected' && (outcomes[i] as PromiseRejectedResult).reason === DEADLINE_PASSED);
+    this.probeStalled = stalled.length > 0;
+    if (this.probeStalled) this.failed(new Error(`a Redis Cluster node did not answer a PING on a subscription connection within ${this.stallMs} ms; that connection is reopened`));
+    // Its master may be fine and stay master (only that connection's network path went silent: a NAT or firewall
+    // that forgot the idle flow), so no new layout would ever replace it: it is dropped and connected again, and
+    // node-redis subscribes its channels again before it is ready. A frozen master's replacement connection waits
+    // like the old one did, until the layout drops that master (its subscriptions are then made on the new master).
+    for (const client of stalled) {
+      if (this.closed) break;
+      const node = client as unknown as ReopenableClient;
+      node.destroy();
+      node.connect().catch(() => undefined);
+    }
     this.stallTimer = undefined;
     this.probeSubscriptions();
+  }
+
+  /**
+   * A sharded channel `<prefix>{<n>}` for each master of the current layout, by its address, whose slot that master
+   * serves: a message sent there with {@link sPublish} reaches only that master's sharded subscribers, so a health
+   * check that sends one on each hears every master's subscription connection. A master keeps its channel while it
+   * still serves the channel's slot; a channel no longer returned (its slot moved, its master left the layout) is
+   * the caller's to unsubscribe. Empty before the layout is known.
+   */
+  channelPerMaster(prefix: string): Map<string, string> {
+    const cluster = this.cluster as unknown as ClusterInternals;
+    const slots = cluster._slots.slots;
+    const servedBy = (channel: string) => slots[calculateSlot(channel)]?.master.address;
+    const channels = new Map<string, string>();
+    for (const [address, channel] of this.masterChannels) if (servedBy(channel) === address) channels.set(address, channel);
+    const wanted = new Set(cluster.masters.map((master) => master.address).filter((address) => !channels.has(address)));
+    // Random hash tags land on a master in proportion to its slots: a few tries each, more for a master that serves
+    // few slots; bounded, so a master that serves none (being emptied) is not looked for forever.
+    for (let tries = 0; wanted.size > 0 && tries < 8 * SLOTS; tries++) {
+      const channel = `${prefix}{${++this.channelSerial}}`;
+      const address = servedBy(channel);
+      if (address !== undefined && wanted.delete(address)) channels.set(address, channel);
+    }
+    this.masterChannels.clear();
+    for (const [address, channel] of channels) this.masterChannels.set(address, channel);
+    return channels;
   }
 
   private oldestUnanswered(): number | undefined {
