@@ -33,6 +33,13 @@ interface ReopenableClient {
   connect(): Promise<unknown>;
 }
 
+/**
+ * How long a command refused with `TRYAGAIN` (its keys split by a slot migration) is sent again: a slot's keys move
+ * within milliseconds; below the state store's default `commandTimeoutMs` (5 s), so a migration that stays half done
+ * (a reshard that died) still fails the event as refused (`state_unavailable`), not as unanswered.
+ */
+const MIGRATION_RETRY_MS = 2_000;
+
 /** Redis Cluster's slot count. */
 const SLOTS = 16_384;
 
@@ -133,9 +140,40 @@ export class RedisClusterClient extends EventEmitter {
     return (this.starting ??= this.connectUntilClosed());
   }
 
-  /** Any command, routed to the master of its first key (a random node for a command without a key). */
+  /**
+   * Any command, routed to the master of its first key (a random node for a command without a key). A command whose
+   * keys a slot migration has split between two masters (`TRYAGAIN`, refused before it ran) is sent again, after a
+   * pause growing from 5 to 100 ms, for up to {@link MIGRATION_RETRY_MS}.
+   */
   sendCommand(args: readonly string[]): Promise<unknown> {
-    return this.watched(this.cluster.sendCommand(firstKeyOf(args), false, args as string[]));
+    const send = () => this.watched(this.cluster.sendCommand(firstKeyOf(args), false, args as string[]));
+    // One `catch` on the hot path, the retry loop only once refused.
+    return send().catch((error: unknown) => {
+      if (!isTryAgain(error)) throw error;
+      return this.tryAgain(send, error);
+    });
+  }
+
+  /**
+   * Sends again a command refused with `TRYAGAIN`. redis-cli moves a slot's keys a few at a time (`MIGRATE`), then
+   * gives the slot to its new master: until then a command naming several keys of the slot (every state-store script
+   * names a token's state, lock and fencing keys, all in the token's slot) is refused whenever one of them has moved
+   * and another not, or is missing where it is asked for. That lasts milliseconds per slot, and Redis's own advice is
+   * to try again: an event on a token being moved no longer fails with `state_unavailable`.
+   */
+  private async tryAgain(send: () => Promise<unknown>, first: unknown): Promise<unknown> {
+    const started = Date.now();
+    let error = first;
+    for (let pause = 5; !this.closed && Date.now() - started < MIGRATION_RETRY_MS; pause = Math.min(pause * 2, 100)) {
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      try {
+        return await send();
+      } catch (again) {
+        if (!isTryAgain(again)) throw again;
+        error = again;
+      }
+    }
+    throw error;
   }
 
   /**
@@ -498,6 +536,11 @@ export class RedisClusterClient extends EventEmitter {
       for (const listener of strings) this.serially(() => cluster.sSubscribe(channel, listener)).catch(() => this.scheduleRefresh());
     }
   }
+}
+
+/** A command refused because a slot migration split its keys between two masters (nothing ran). */
+function isTryAgain(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('TRYAGAIN ');
 }
 
 /** The key a command is routed by: the first key of a script call, else its first argument. */
