@@ -313,6 +313,11 @@ export class RedisClusterClient extends EventEmitter {
     this.probeSubscriptions();
   }
 
+  /** The address (`host:port`) of the master that serves `key`'s slot in the current layout, if known. */
+  masterOf(key: string): string | undefined {
+    return (this.cluster as unknown as ClusterInternals)._slots.slots[calculateSlot(key)]?.master.address;
+  }
+
   /**
    * A sharded channel `<prefix>{<n>}` for each master of the current layout, by its address, whose slot that master
    * serves: a message sent there with {@link sPublish} reaches only that master's sharded subscribers, so a health

@@ -1193,7 +1193,7 @@ export class EventPipeline implements OnApplicationBootstrap {
   private storeFailure(error: unknown): unknown {
     // Logged once per outage (see leaseOutage): while Redis is down or frozen, every event of every tab fails here.
     if (error instanceof StateStoreError && error.code === 'outcome_unknown') {
-      this.leaseOutage.failed(error);
+      if (!error.logged) this.leaseOutage.failed(error);
       return new BridgeError('state_outcome_unknown', 'The state store lost its answer: the change may have been saved. Reload before trying again.');
     }
     if (error instanceof StateStoreError || error instanceof LockLostError) {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Logger, type LoggerService } from '@nestjs/common';
 import { ACQUIRE_SCRIPT, DELETE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, SAVE_SCRIPT, saveHeader, type RedisLockScript } from './redis-lock.scripts.js';
+import { UnconfirmedWritesLog } from './unconfirmed-writes-log.js';
 import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
 import { positiveOption, redactUrl } from '../../common/connection-options.js';
@@ -262,6 +263,8 @@ export class RedisStateStore extends StateStore {
    */
   private readonly registrationMs: number;
   private readonly logger: LoggerService;
+  /** On a Redis Cluster, the masters whose writes `waitReplicas` replicas do not confirm (created on the first). */
+  private unconfirmedWrites?: UnconfirmedWritesLog;
   /**
    * Failed lock releases, logged once per outage: while Redis is down or frozen every event's release fails, and the
    * event's own error already tells its client.
@@ -1118,12 +1121,17 @@ export class RedisStateStore extends StateStore {
     if (script.writesState && wait && wait.replicas > 0) {
       const confirmed = await cluster.waitForReplicas(keys[0]!, wait.replicas, wait.timeoutMs);
       if (confirmed < wait.replicas) {
-        throw new StateStoreError(
+        const master = cluster.masterOf(keys[0]!) ?? this.safeUrl;
+        const error = new StateStoreError(
           'outcome_unknown',
-          `RedisStateStore: a state write on ${this.safeUrl} was confirmed by ${confirmed} of ${wait.replicas} replicas within ` +
+          `RedisStateStore: a state write on the Redis Cluster master ${master} was confirmed by ${confirmed} of ${wait.replicas} replicas within ` +
             `${wait.timeoutMs} ms; it is applied, but lost if its master fails now.`,
         );
+        (this.unconfirmedWrites ??= new UnconfirmedWritesLog(this.logger, wait.replicas, wait.timeoutMs)).unconfirmed(master);
+        error.logged = true;
+        throw error;
       }
+      if (this.unconfirmedWrites?.active) this.unconfirmedWrites.confirmed(cluster.masterOf(keys[0]!) ?? this.safeUrl);
     }
     return reply;
   }

@@ -29,4 +29,10 @@ export class StateStoreError extends Error {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'StateStoreError';
   }
+
+  /**
+   * True when the store logged this failure itself, in a log of its own outages (e.g. per Redis Cluster master), so
+   * that the event pipeline does not log it again.
+   */
+  logged = false;
 }
