@@ -4,12 +4,17 @@
  * Cluster (test/support/redis-cluster.ts). The state store's scripts name several keys of the token (all in the
  * token's slot); while they are split between the two masters, Redis refuses such a script with `TRYAGAIN` before
  * running it, and the client is expected to try again a moment later. The migration is made here step by step, as
- * redis-cli makes it, and held half-done until the event's script has been refused at least once.
+ * redis-cli makes it, and held half-done until the event's script has been refused at least once. Then a real
+ * `redis-cli --cluster reshard` moves every slot of a master while its tokens' tabs keep clicking: no event fails, and
+ * every acknowledged count is the one stored on the new master (each slot's window is milliseconds, so that run
+ * rarely meets a refused script; the first test makes sure of it).
  *
  * Needs redis-server and redis-cli (`apt-get install -y redis-server`). Without them the spec is skipped, except
  * under CI=true, where it fails.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createClient } from 'redis';
 import { ReflexBridgeModule } from '@reflex-bridge/nest';
 import { Clock, CounterState } from './fixtures/counter.states.js';
@@ -21,6 +26,7 @@ import { describeWithRedisCluster, RedisTestCluster } from './support/redis-clus
 const COUNTER = 'reflex___state____state.counter_state';
 const INCREMENT = `${COUNTER}.increment`;
 const stateKey = (token: string) => `rx:state:v2:{${token}}`;
+const run = promisify(execFile);
 
 describeWithRedisCluster('an event while its token’s slot migrates to another master', () => {
   let cluster: RedisTestCluster;
@@ -93,4 +99,47 @@ describeWithRedisCluster('an event while its token’s slot migrates to another 
       await Promise.allSettled([from.close(), to.close()]);
     }
   }, 120_000);
+
+  it('keeps events working, none lost, while redis-cli moves every slot of a master to another', async () => {
+    const tabs = await Promise.all(Array.from({ length: 12 }, () => RawSocket.hydrated(worker.url, sockets)));
+    const masters = await Promise.all(tabs.map(async (tab) => cluster.masterOf(await cluster.keyslot(stateKey(tab.token)))));
+    const layout = await cluster.layout();
+    const sourcePort = masters[0]!;
+    const moving = tabs.filter((_, i) => masters[i] === sourcePort);
+    const source = layout.find((node) => node.port === sourcePort)!;
+    const target = layout.find((node) => node.role === 'master' && !node.failed && node.port !== sourcePort)!;
+    const slots = source.slots.reduce((sum, [first, last]) => sum + last - first + 1, 0);
+    // Each tab sends its next increment once the last one was answered, until the reshard is over.
+    let resharding = true;
+    const clicking = moving.map(async (tab) => {
+      for (let count = 1; resharding; count++) {
+        tab.send(INCREMENT);
+        await tab.until(() => tab.errors.length > 0 || tab.latest(COUNTER, 'count') === count, 30_000, `count ${count}`);
+        if (tab.errors.length > 0) return;
+        // About 30 events a second: a steady user, well inside the connection's budget (500 per 10 s).
+        await new Promise((resolve) => setTimeout(resolve, 30));
+      }
+    });
+    try {
+      await run(cluster.cliBinary, ['--cluster', 'reshard', `127.0.0.1:${sourcePort}`, '--cluster-from', source.id, '--cluster-to', target.id, '--cluster-slots', String(slots), '--cluster-yes'], {
+        timeout: 150_000,
+        maxBuffer: 64 * 1024 * 1024,
+      });
+    } finally {
+      resharding = false;
+      await Promise.all(clicking);
+    }
+    expect(await cluster.masterOf(await cluster.keyslot(stateKey(moving[0]!.token)))).toBe(target.port);
+    for (const tab of moving) {
+      expect(tab.errors).toEqual([]);
+      // Every acknowledged count is the one stored, on the new master.
+      const data = createClient({ url: `redis://127.0.0.1:${target.port}` });
+      await data.connect();
+      try {
+        expect(JSON.parse((await data.hGet(stateKey(tab.token), COUNTER))!).count).toBe(tab.latest(COUNTER, 'count'));
+      } finally {
+        await data.close();
+      }
+    }
+  }, 180_000);
 });
