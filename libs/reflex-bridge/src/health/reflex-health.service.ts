@@ -38,9 +38,10 @@ interface Check {
  * - the live transport: `RedisTransport` counts as `redis`, `PostgresTransport` as `db`, a custom transport for
  *   `status` only; the in-process default is not checked. Connected, and answering its `ping()` when it has one
  *   (a frozen server keeps the connection "connected");
- * - with the module's Redis connections (`redisUrl`, one Redis), the shared subscriber connection, as `redis`: a
- *   message the worker publishes must come back on it ({@link RedisSubscriberHealthIndicator}), since a subscriber
- *   that hears nothing leaves the worker without broadcasts and live updates while every command still works;
+ * - with the module's Redis connections (`redisUrl` or `redisCluster`), the shared subscriber connection, as `redis`:
+ *   a message the worker publishes must come back on it, on a cluster one per master on its sharded channels too
+ *   ({@link RedisSubscriberHealthIndicator}), since a subscriber that hears nothing leaves the worker without
+ *   broadcasts and live updates while every command still works;
  * - the app's TypeORM `DataSource`, when it has one, as `db`.
  * A key is false when any check under it is down, and `status` when any check is. Failing checks are logged when
  * they change (the first failure of an outage, with each failing check's details; then that all pass again), not on
