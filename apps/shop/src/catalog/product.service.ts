@@ -68,24 +68,31 @@ export class ProductService {
     return new Map(products.map((product) => [product.id, toRow(product)]));
   }
 
-  async setPrice(id: number, price: number): Promise<ProductRow | undefined> {
-    if (!isProductId(id)) return undefined;
-    const product = await this.repository.findOneBy({ id });
-    if (!product) return undefined;
-    product.price = price;
-    return toRow(await this.repository.save(product));
+  /** Sets the product's price (cents); the product's other columns are left as they are now, not as read. */
+  setPrice(id: number, price: number): Promise<ProductRow | undefined> {
+    return this.setColumn(id, { price });
   }
 
   /** Sets the product's picture; the save becomes a live change for every open catalogue. */
-  async setImage(id: number, image: string): Promise<ProductRow | undefined> {
-    if (!isProductId(id)) return undefined;
-    const product = await this.repository.findOneBy({ id });
-    if (!product) return undefined;
-    product.image = image;
-    return toRow(await this.repository.save(product));
+  setImage(id: number, image: string): Promise<ProductRow | undefined> {
+    return this.setColumn(id, { image });
   }
 
   async create(row: Omit<ProductRow, 'id' | 'image'>): Promise<ProductRow> {
     return toRow(await this.repository.save(this.repository.create(row)));
+  }
+
+  /**
+   * Writes `values` alone to the product's row and answers the row as it is after. Saving the whole row read a moment
+   * before wrote its other columns back as read: an image upload and a price edit on two workers at once lost one of
+   * the two. A partial entity makes TypeORM's save update only the columns it holds (`UPDATE ... SET "image" = ...`),
+   * and still publish an `updated` live change of this product (a QueryBuilder update would make every list re-read).
+   */
+  private async setColumn(id: number, values: Partial<Pick<Product, 'price' | 'image'>>): Promise<ProductRow | undefined> {
+    if (!isProductId(id)) return undefined;
+    // Products are never deleted here: the row found is still there for the save (which would otherwise insert it).
+    if (!(await this.repository.existsBy({ id }))) return undefined;
+    await this.repository.save({ id, ...values });
+    return this.find(id);
   }
 }
