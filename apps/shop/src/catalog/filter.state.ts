@@ -77,7 +77,7 @@ export class FilterState {
     await this.showPage(this.page);
   }
 
-  /** One event per keystroke of the search box; each costs two queries, hence the per-address limit. */
+  /** One event per pause in the typing (the web app's box waits 250 ms); each costs two queries, hence the per-address limit. */
   @EventHandler()
   @Throttle({ default: SEARCH_LIMIT })
   async setQuery(@Payload('value') value: string): Promise<void> {

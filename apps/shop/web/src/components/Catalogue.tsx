@@ -2,12 +2,21 @@ import { useEffect, useState } from 'react';
 import { useReflexEvent, useReflexState, useReflexVar } from '@reflex-bridge/react';
 import { AccountState, FilterState } from '../generated/reflex-states.js';
 import { ProductCard } from './ProductCard.js';
+import { useDebounced } from '../debounced.hook.js';
+
+/**
+ * How long the search box waits for the typing to pause before it searches: a word typed is one search (each one is
+ * two queries, and an address may make 300 a minute), where a search per key let a fast typist, or a few people
+ * behind one NAT, run into the limit.
+ */
+export const SEARCH_DEBOUNCE_MS = 250;
 
 /** The catalogue: the text and category filter, and the live list of the products that match. */
 export function Catalogue() {
   const filter = useReflexState(FilterState);
   const account = useReflexState(AccountState);
-  const setQuery = useReflexEvent(FilterState.setQuery);
+  const sendQuery = useReflexEvent(FilterState.setQuery);
+  const setQuery = useDebounced((value: string) => void sendQuery({ value }), SEARCH_DEBOUNCE_MS);
   const setCategory = useReflexEvent(FilterState.setCategory);
   const setPage = useReflexEvent(FilterState.setPage);
   const serverCategory = useReflexVar(FilterState, 'category') ?? '';
@@ -30,7 +39,9 @@ export function Catalogue() {
           type="search"
           placeholder="Filter products…"
           aria-label="Filter products"
-          onInput={(event) => setQuery({ value: event.currentTarget.value })}
+          onInput={(event) => setQuery(event.currentTarget.value)}
+          // Enter searches at once, without waiting for the pause.
+          onKeyDown={(event) => event.key === 'Enter' && setQuery.flush()}
         />
         <select
           id="category"
