@@ -267,6 +267,37 @@ if (missingChromium && isCI) {
     );
 
     it(
+      'shows the same cart in a second tab of the signed-in user, and checks it out there once',
+      async () => {
+        // Before: a new tab (another client token) showed an empty cart: the cart was the tab's, not the account's.
+        const second = await context.newPage();
+        second.setDefaultTimeout(STEP_TIMEOUT_MS);
+        try {
+          await second.goto(`${baseUrl}/cart`, { waitUntil: 'domcontentloaded' });
+          await second.getByTestId('cart-page').waitFor();
+          await waitForText(second, '#cart-count', '2');
+          expect(cents(await text(second, '#cart-total'))).toBe(firstCartTotal);
+          // A double click makes one order, and empties the cart.
+          await second.locator('#cart-checkout').dblclick();
+          await waitForText(second, '#cart-count', '0');
+          const placed = await eventually('the order line', () => second.locator('#cart-order').innerText(), (line) => line.includes((firstCartTotal / 100).toFixed(2)));
+          expect(placed).toMatch(/^Order #\d+ placed/);
+          expect(await text(second, '#cart-error')).toBe('');
+        } finally {
+          await second.close();
+        }
+        // The first tab's cart is empty once it reads it again (a reload), then filled again for the next steps.
+        await openShop(page, baseUrl, 'Signed in as demo');
+        await waitForText(page, '#cart-count', '0');
+        await addToCart(page, 'Espresso cup');
+        await waitForText(page, '#cart-count', '1');
+        await addToCart(page, 'Desk lamp');
+        await waitForText(page, '#cart-count', '2');
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
       'a deep link to /cart, loaded and reloaded, shows the cart page; its links navigate without a reload',
       async () => {
         const documents = (): number => requests.filter((request) => request.resourceType() === 'document').length;

@@ -3,6 +3,8 @@ import { DataSource } from 'typeorm';
 import type { ShopConfig } from './shop.config.js';
 import { Product } from './catalog/product.entity.js';
 import { User } from './auth/user.entity.js';
+import { CartItem } from './cart/cart-item.entity.js';
+import { ShopOrder } from './cart/shop-order.entity.js';
 
 /** The shop's database: embedded SQLite by default, Postgres when `DATABASE_URL` is set. */
 @Global()
@@ -15,7 +17,7 @@ export class DatabaseModule {
         {
           provide: DataSource,
           useFactory: async () => {
-            const entities = [Product, User];
+            const entities = [Product, User, CartItem, ShopOrder];
             const dataSource = config.databaseUrl
               ? new DataSource({ type: 'postgres', url: config.databaseUrl, entities, synchronize: true })
               : new DataSource({ type: 'better-sqlite3', database: config.sqlitePath, entities, synchronize: true });

@@ -4,20 +4,18 @@ import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import type { SessionUser } from '../auth/user.entity.js';
 import { ProductService } from '../catalog/product.service.js';
 import { ProductIdPipe } from '../catalog/product-id.pipe.js';
+import { CartService } from './cart.service.js';
+import type { CartLine } from './cart-line.js';
+import { MAX_CART_LINES, MAX_LINE_QUANTITY } from './cart-limits.js';
 
-/** Different products one cart holds: a shop's cart, not a copy of the catalogue (each cart event re-reads its prices). */
-export const MAX_CART_LINES = 100;
-/** The most of one product a cart line holds. */
-export const MAX_LINE_QUANTITY = 99;
+export { MAX_CART_LINES, MAX_LINE_QUANTITY } from './cart-limits.js';
+export type { CartLine } from './cart-line.js';
 
-export interface CartLine {
-  productId: number;
-  name: string;
-  /** The product's price (cents) as the catalogue had it at the cart's latest event: what the total counts. */
-  price: number;
-  quantity: number;
-  /** The price when the shopper last added this product: when it differs from {@link price}, the page says so. */
-  addedPrice: number;
+/** The order a checkout made, as the page shows it. */
+export interface PlacedOrder {
+  id: number;
+  /** Cents. */
+  total: number;
 }
 
 /**
@@ -40,9 +38,19 @@ export class CartState extends AppState {
   _lines: CartLine[] = [];
   /** The user the lines belong to (`''`: nobody signed in, as under PROFILE=reflex_only). */
   _owner = '';
+  /** The order the owner's latest checkout from this tab made (null: none yet). */
+  _order: PlacedOrder | null = null;
 
-  constructor(private readonly catalogue: ProductService) {
+  constructor(
+    private readonly catalogue: ProductService,
+    private readonly carts: CartService,
+  ) {
     super();
+  }
+
+  /** The order of the latest checkout, while the signed-in user is the one who made it. */
+  get order(): PlacedOrder | null {
+    return this._owner === this.username ? this._order : null;
   }
 
   /** The cart's lines, while the signed-in user (as the snapshot says) is the one who filled it; empty otherwise. */
@@ -61,6 +69,10 @@ export class CartState extends AppState {
   @EventHandler()
   async add(@Payload('productId', ProductIdPipe) productId: number, @EventUser() user: SessionUser | undefined): Promise<void> {
     const lines = this.linesOf(user);
+    if (user) {
+      this._lines = await this.carts.add(user.id, productId);
+      return;
+    }
     const product = await this.catalogue.find(productId);
     if (product) {
       const line = lines.find((candidate) => candidate.productId === productId);
@@ -76,21 +88,49 @@ export class CartState extends AppState {
 
   @EventHandler()
   async remove(@Payload('productId', ProductIdPipe) productId: number, @EventUser() user: SessionUser | undefined): Promise<void> {
-    this._lines = this.linesOf(user).filter((line) => line.productId !== productId);
+    this.linesOf(user);
+    if (user) {
+      this._lines = await this.carts.remove(user.id, productId);
+      return;
+    }
+    this._lines = this._lines.filter((line) => line.productId !== productId);
     await this.reprice();
   }
 
-  /** Reads the current price of every line (the cart page sends it when it opens, and when the catalogue changes). */
+  /**
+   * Reads the cart again, at the catalogue's current prices: the page sends it when it opens, when the catalogue
+   * changes, and when the tab comes back to the front (another tab or device may have changed the user's cart).
+   */
   @EventHandler()
   async refreshPrices(@EventUser() user: SessionUser | undefined): Promise<void> {
     this.linesOf(user);
+    if (user) {
+      this._lines = await this.carts.lines(user.id);
+      return;
+    }
     await this.reprice();
   }
 
   @EventHandler()
-  clear(@EventUser() user: SessionUser | undefined): void {
+  async clear(@EventUser() user: SessionUser | undefined): Promise<void> {
     this.linesOf(user);
+    if (user) await this.carts.clear(user.id);
     this._lines = [];
+  }
+
+  /**
+   * Orders what the cart holds, at the catalogue's current prices, and empties the cart. One cart makes one order:
+   * a double click, or two tabs checking out at once, show the same order ({@link CartService.checkout}).
+   */
+  @EventHandler()
+  async checkout(@EventUser() user: SessionUser | undefined): Promise<void> {
+    this.linesOf(user);
+    // No user where no guard runs (PROFILE=reflex_only): nobody to make the order for.
+    if (!user) throw new BridgeError('unauthorized', 'Please log in to check out.', undefined, 401);
+    const order = await this.carts.checkout(user.id);
+    if (!order) throw new BridgeError('invalid_payload', 'The cart is empty.', undefined, 400);
+    this._order = { id: order.id, total: order.total };
+    this._lines = await this.carts.lines(user.id);
   }
 
   /** Sets each line's price and name to the catalogue's current ones; a line whose product is gone is dropped. */
@@ -112,6 +152,7 @@ export class CartState extends AppState {
     const owner = user?.username ?? '';
     if (this._owner !== owner) {
       this._lines = [];
+      this._order = null;
       this._owner = owner;
     }
     return this._lines;

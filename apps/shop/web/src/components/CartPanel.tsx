@@ -1,6 +1,6 @@
 import { useEffect, useRef } from 'react';
 import { useReflexErrors, useReflexEvent, useReflexState, useReflexVar } from '@reflex-bridge/react';
-import { CartState, FilterState } from '../generated/reflex-states.js';
+import { AccountState, CartState, FilterState } from '../generated/reflex-states.js';
 import { money } from '../money.js';
 import { Link } from '../router.js';
 
@@ -10,6 +10,7 @@ export function CartPanel({ full = false }: { full?: boolean }) {
   const remove = useReflexEvent(CartState.remove);
   const clear = useReflexEvent(CartState.clear);
   const refreshPrices = useReflexEvent(CartState.refreshPrices);
+  const checkout = useReflexEvent(CartState.checkout);
   // The cart reads its prices again when it opens, and when the live catalogue shows one of its products at another
   // price (staff changed it): not on every change of the list, which a filter makes at each keystroke.
   const catalogue = useReflexVar(FilterState, 'products');
@@ -19,6 +20,20 @@ export function CartPanel({ full = false }: { full?: boolean }) {
   useEffect(() => {
     if (filled) refreshPrices();
   }, [filled]);
+  // A signed-in user's cart is kept with the account: a new tab reads it when the user is known, and a tab read it
+  // again when it comes back to the front (another tab or device may have changed it meanwhile).
+  // The account's snapshot, which the page refreshes when it loads (the cart's own is synced at its first event).
+  const account = useReflexState(AccountState);
+  const signedInAs = account?.isAuthenticated ? account.username : '';
+  useEffect(() => {
+    if (!signedInAs) return;
+    refreshPrices();
+    const onVisible = () => {
+      if (document.visibilityState === 'visible') refreshPrices();
+    };
+    document.addEventListener('visibilitychange', onVisible);
+    return () => document.removeEventListener('visibilitychange', onVisible);
+  }, [signedInAs]);
   useEffect(() => {
     if (stale) refreshPrices();
   }, [stale, catalogue]);
@@ -65,8 +80,18 @@ export function CartPanel({ full = false }: { full?: boolean }) {
         <button id="cart-clear" type="button" onClick={() => clear()}>
           Clear
         </button>
+        {full && (
+          <button id="cart-checkout" type="button" disabled={!filled} onClick={() => checkout()}>
+            Check out
+          </button>
+        )}
         {!full && <Link to="/cart">View cart →</Link>}
       </div>
+      {cart?.order && (
+        <p id="cart-order" className="muted">
+          Order #{cart.order.id} placed: {money(cart.order.total)}.
+        </p>
+      )}
     </div>
   );
 }

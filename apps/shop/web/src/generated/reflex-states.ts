@@ -76,6 +76,7 @@ export interface CartStateVars {
   flashMessages: { level: string; message: string }[];
   csrfToken: string;
   language: string;
+  readonly order: { id: number; total: number } | null;
   readonly lines: { productId: number; name: string; price: number; quantity: number; addedPrice: number }[];
   readonly total: number;
   readonly count: number;
@@ -87,12 +88,14 @@ export const CartState: StateRef<CartStateVars, "reflex___state____state.cart_st
   readonly remove: HandlerRef<{ productId: number }>;
   readonly refreshPrices: HandlerRef<EmptyPayload>;
   readonly clear: HandlerRef<EmptyPayload>;
+  readonly checkout: HandlerRef<EmptyPayload>;
 } = {
   $state: "reflex___state____state.cart_state",
   add: { $state: "reflex___state____state.cart_state", $handler: "add" },
   remove: { $state: "reflex___state____state.cart_state", $handler: "remove" },
   refreshPrices: { $state: "reflex___state____state.cart_state", $handler: "refreshPrices" },
   clear: { $state: "reflex___state____state.cart_state", $handler: "clear" },
+  checkout: { $state: "reflex___state____state.cart_state", $handler: "checkout" },
 } as const;
 
 /** The vars of LikesState (`reflex___state____state.likes_state`), as the client receives them. */

@@ -1,0 +1,113 @@
+import { Injectable } from '@nestjs/common';
+import { BridgeError } from '@reflex-bridge/nest';
+import { DataSource, In, type EntityManager } from 'typeorm';
+import { Product } from '../catalog/product.entity.js';
+import { isProductId } from '../catalog/product-id.js';
+import { CartItem } from './cart-item.entity.js';
+import type { CartLine } from './cart-line.js';
+import { MAX_CART_LINES, MAX_LINE_QUANTITY } from './cart-limits.js';
+import { ShopOrder } from './shop-order.entity.js';
+
+/**
+ * The carts of signed-in users, kept in the database with the account: every tab and device of a user reads and
+ * changes the same cart. A user's cart changes one at a time, whatever the worker: each change runs inside a
+ * transaction holding the user's row (`SELECT ... FOR UPDATE` on Postgres; on SQLite, one process, in turn), so two
+ * tabs adding at once stay within the bounds, and two checkouts at once make one order.
+ *
+ * Lines are answered at the catalogue's current prices and names (a line whose product is gone is dropped).
+ */
+@Injectable()
+export class CartService {
+  /** Per user, the end of the chain of changes this process runs for them (gone once the last one settles). */
+  private readonly turns = new Map<number, Promise<unknown>>();
+
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** The user's lines, in the order first added. */
+  lines(userId: number): Promise<CartLine[]> {
+    return this.read(this.dataSource.manager, userId);
+  }
+
+  /** Adds one of the product (an unknown product adds nothing); refused past the cart's bounds. */
+  add(userId: number, productId: number): Promise<CartLine[]> {
+    return this.inTurn(userId, async (manager) => {
+      // Through the change's own connection: a read on another one, while this holds its connection (and, on
+      // Postgres, the user's row), would wait for a free connection that other carts' changes hold the same way.
+      const product = isProductId(productId) ? await manager.getRepository(Product).findOneBy({ id: productId }) : null;
+      const items = manager.getRepository(CartItem);
+      if (product) {
+        const item = await items.findOneBy({ userId, productId });
+        // A BridgeError, not an HttpException: that is mapped to its status on the full tier only (reflex_only runs none).
+        if (item && item.quantity >= MAX_LINE_QUANTITY) throw new BridgeError('invalid_payload', `A cart line holds at most ${MAX_LINE_QUANTITY} of a product.`, undefined, 400);
+        if (!item && (await items.countBy({ userId })) >= MAX_CART_LINES) throw new BridgeError('invalid_payload', `The cart holds at most ${MAX_CART_LINES} different products.`, undefined, 400);
+        // Adding it again is agreeing to its price as shown now.
+        if (item) await items.update({ id: item.id }, { quantity: item.quantity + 1, addedPrice: product.price });
+        else await items.insert({ userId, productId, quantity: 1, addedPrice: product.price });
+      }
+      return this.read(manager, userId);
+    });
+  }
+
+  remove(userId: number, productId: number): Promise<CartLine[]> {
+    return this.inTurn(userId, async (manager) => {
+      await manager.getRepository(CartItem).delete({ userId, productId });
+      return this.read(manager, userId);
+    });
+  }
+
+  async clear(userId: number): Promise<void> {
+    await this.inTurn(userId, (manager) => manager.getRepository(CartItem).delete({ userId }));
+  }
+
+  /**
+   * Turns the cart into an order at the catalogue's current prices and empties it. An empty cart makes no order: a
+   * second click, or another tab checking out at the same moment, is answered with the order the cart just became
+   * (the user's newest), so one cart makes one order. `undefined`: the cart is empty and the user never ordered.
+   */
+  checkout(userId: number): Promise<ShopOrder | undefined> {
+    return this.inTurn(userId, async (manager) => {
+      const lines = await this.read(manager, userId);
+      const orders = manager.getRepository(ShopOrder);
+      if (lines.length === 0) return (await orders.find({ where: { userId }, order: { id: 'DESC' }, take: 1 }))[0];
+      const order = orders.create({
+        userId,
+        lines: lines.map(({ productId, name, price, quantity }) => ({ productId, name, price, quantity })),
+        total: lines.reduce((sum, line) => sum + line.price * line.quantity, 0),
+      });
+      await orders.save(order);
+      await manager.getRepository(CartItem).delete({ userId });
+      return order;
+    });
+  }
+
+  private async read(manager: EntityManager, userId: number): Promise<CartLine[]> {
+    const items = await manager.getRepository(CartItem).find({ where: { userId }, order: { id: 'ASC' } });
+    if (items.length === 0) return [];
+    const products = await manager.getRepository(Product).findBy({ id: In(items.map((item) => item.productId)) });
+    const current = new Map(products.map((product) => [product.id, product]));
+    return items.flatMap((item) => {
+      const product = current.get(item.productId);
+      return product ? [{ productId: item.productId, name: product.name, price: product.price, quantity: item.quantity, addedPrice: item.addedPrice }] : [];
+    });
+  }
+
+  /** Runs `change` after the user's earlier changes in this process, holding the user's row on Postgres (other workers). */
+  private inTurn<T>(userId: number, change: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const run = (): Promise<T> =>
+      this.dataSource.options.type === 'postgres'
+        ? this.dataSource.transaction(async (manager) => {
+            await manager.query('SELECT 1 FROM shop_user WHERE id = $1 FOR UPDATE', [userId]);
+            return change(manager);
+          })
+        : // SQLite: one connection for the process, whose transactions would interleave; the turn is the lock.
+          change(this.dataSource.manager);
+    const previous = this.turns.get(userId) ?? Promise.resolve();
+    const result = previous.then(run, run);
+    const settled = result.catch(() => undefined);
+    this.turns.set(userId, settled);
+    void settled.then(() => {
+      if (this.turns.get(userId) === settled) this.turns.delete(userId);
+    });
+    return result;
+  }
+}
