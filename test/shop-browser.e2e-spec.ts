@@ -204,6 +204,22 @@ if (missingChromium && isCI) {
     );
 
     it(
+      'shows the filter the list was read for in the search box after a reload',
+      async () => {
+        // Before: the tab's state kept the query across a reload (same token) and the list came back filtered, under
+        // an empty search box: "lamp" applied, nothing said so, and no way to see what to clear.
+        await page.locator('#query').pressSequentially('lamp');
+        await waitForProducts(page, 1);
+        await page.reload({ waitUntil: 'domcontentloaded' });
+        await waitForProducts(page, 1);
+        await eventually('the search box after the reload', () => page.locator('#query').inputValue(), (value) => value === 'lamp');
+        await page.locator('#query').fill('');
+        await waitForProducts(page, 8);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
       'shows the guard error on "Add to cart" while anonymous, and the cart stays empty',
       async () => {
         await addToCart(page, 'Espresso cup');

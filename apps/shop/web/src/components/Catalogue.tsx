@@ -34,6 +34,10 @@ export function Catalogue() {
     <section id="catalogue" className="panel">
       <div className="filters">
         <input
+          // Mounted again once the state has come (a reload keeps the tab's state, query included), showing the
+          // query the list was read for; typing then leads, the server following after each pause.
+          key={filter === undefined ? 'loading' : 'ready'}
+          defaultValue={filter?.query ?? ''}
           id="query"
           data-testid="query"
           type="search"
