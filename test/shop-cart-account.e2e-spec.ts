@@ -10,6 +10,7 @@ import { MAX_LINE_QUANTITY } from '../apps/shop/src/cart/cart.state.js';
 import { DataSource } from 'typeorm';
 import { ShopOrder } from '../apps/shop/src/cart/shop-order.entity.js';
 import { CartService } from '../apps/shop/src/cart/cart.service.js';
+import { CHECKOUT_LIMIT } from '../apps/shop/src/cart/checkout-limit.js';
 import { RawSocket } from './support/raw-socket.js';
 import { PostgresTestServer } from './support/postgres-server.js';
 
@@ -182,6 +183,21 @@ function suite(name: string, database: () => Promise<{ env: Record<string, strin
       // None of them added anything.
       tab.send(`${CART}.add`, { productId: 1 });
       await tab.untilVar(CART, 'count', 1);
+    });
+
+    it('makes at most CHECKOUT_LIMIT orders a minute from one address', async () => {
+      // Before: each checkout of a filled cart wrote an order row for good, as fast as a script could loop add and
+      // checkout (12 of 12 here, and on, within the connection budget).
+      const tab = await openTab();
+      const orders = apps[0].get(DataSource).getRepository(ShopOrder);
+      const before = await orders.count();
+      for (let i = 0; i < CHECKOUT_LIMIT.limit + 2 && !tab.errors.some((error) => error.code === 'rate_limited'); i++) {
+        await answered(tab, 'add', { productId: 1 });
+        await answered(tab, 'checkout');
+      }
+      expect(tab.errors.map((error) => error.code)).toContain('rate_limited');
+      // The suite's earlier checkouts from this address count too.
+      expect(await orders.count()).toBeLessThanOrEqual(before + CHECKOUT_LIMIT.limit);
     });
   });
 }

@@ -1,4 +1,5 @@
 import { UseGuards } from '@nestjs/common';
+import { Throttle } from '@nestjs/throttler';
 import { AppState, BridgeError, EventHandler, EventUser, Payload, State } from '@reflex-bridge/nest';
 import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import type { SessionUser } from '../auth/user.entity.js';
@@ -7,6 +8,7 @@ import { ProductIdPipe } from '../catalog/product-id.pipe.js';
 import { CartService } from './cart.service.js';
 import type { CartLine } from './cart-line.js';
 import { MAX_CART_LINES, MAX_LINE_QUANTITY } from './cart-limits.js';
+import { CHECKOUT_LIMIT } from './checkout-limit.js';
 
 export { MAX_CART_LINES, MAX_LINE_QUANTITY } from './cart-limits.js';
 export type { CartLine } from './cart-line.js';
@@ -123,6 +125,7 @@ export class CartState extends AppState {
    * a double click, or two tabs checking out at once, show the same order ({@link CartService.checkout}).
    */
   @EventHandler()
+  @Throttle({ default: CHECKOUT_LIMIT })
   async checkout(@EventUser() user: SessionUser | undefined): Promise<void> {
     this.linesOf(user);
     // No user where no guard runs (PROFILE=reflex_only): nobody to make the order for.
