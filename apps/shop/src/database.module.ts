@@ -5,6 +5,7 @@ import { Product } from './catalog/product.entity.js';
 import { User } from './auth/user.entity.js';
 import { CartItem } from './cart/cart-item.entity.js';
 import { ShopOrder } from './cart/shop-order.entity.js';
+import { underSchemaLock } from './schema-lock.js';
 
 /** The shop's database: embedded SQLite by default, Postgres when `DATABASE_URL` is set. */
 @Global()
@@ -19,9 +20,13 @@ export class DatabaseModule {
           useFactory: async () => {
             const entities = [Product, User, CartItem, ShopOrder];
             const dataSource = config.databaseUrl
-              ? new DataSource({ type: 'postgres', url: config.databaseUrl, entities, synchronize: true })
-              : new DataSource({ type: 'better-sqlite3', database: config.sqlitePath, entities, synchronize: true });
-            return dataSource.initialize();
+              ? new DataSource({ type: 'postgres', url: config.databaseUrl, entities })
+              : new DataSource({ type: 'better-sqlite3', database: config.sqlitePath, entities });
+            await dataSource.initialize();
+            // The tables are created (or brought up to the entities) here rather than by `synchronize: true`, under
+            // the start-up lock: workers starting at once on a fresh Postgres would otherwise race on CREATE.
+            await underSchemaLock(dataSource, () => dataSource.synchronize());
+            return dataSource;
           },
         },
       ],
