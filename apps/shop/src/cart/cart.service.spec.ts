@@ -1,0 +1,49 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { Product } from '../catalog/product.entity.js';
+import { User } from '../auth/user.entity.js';
+import { CartItem } from './cart-item.entity.js';
+import { ShopOrder } from './shop-order.entity.js';
+import { CartService } from './cart.service.js';
+
+/** The cart on the shop's embedded default: a real SQLite database in memory. */
+describe('CartService on SQLite', () => {
+  let dataSource: DataSource;
+  let cart: CartService;
+  let productId: number;
+  const userId = 1;
+  beforeEach(async () => {
+    dataSource = await new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Product, User, CartItem, ShopOrder], synchronize: true }).initialize();
+    cart = new CartService(dataSource);
+    productId = (await dataSource.getRepository(Product).save({ name: 'Mug', category: 'kitchen', price: 1250, image: null })).id;
+  });
+  afterEach(async () => {
+    await dataSource.destroy();
+  });
+
+  it('checks out in one transaction: a failure while emptying the cart leaves no order and the cart as it was', async () => {
+    await cart.add(userId, productId);
+    await cart.add(userId, productId);
+    // The database refuses the second write of the checkout (as a full disk or an I/O error would).
+    await dataSource.query("CREATE TRIGGER fail_cart_delete BEFORE DELETE ON cart_item BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+    await expect(cart.checkout(userId)).rejects.toThrow(/disk I\/O error/);
+    expect(await dataSource.getRepository(ShopOrder).count()).toBe(0);
+    expect(await cart.lines(userId)).toEqual([expect.objectContaining({ productId, quantity: 2 })]);
+    // Once the database works again the same cart checks out once.
+    await dataSource.query('DROP TRIGGER fail_cart_delete');
+    const order = await cart.checkout(userId);
+    expect(order).toEqual(expect.objectContaining({ userId, total: 2500, createdAt: expect.any(Date), lines: [{ productId, name: 'Mug', price: 1250, quantity: 2 }] }));
+    expect(await dataSource.getRepository(ShopOrder).find()).toEqual([expect.objectContaining({ id: order!.id, userId, total: 2500 })]);
+    expect(await cart.lines(userId)).toEqual([]);
+  });
+
+  it('a failed checkout leaves other writes made meanwhile in place', async () => {
+    await cart.add(userId, productId);
+    await dataSource.query("CREATE TRIGGER fail_cart_delete BEFORE DELETE ON cart_item BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+    const products = dataSource.getRepository(Product);
+    const [checkout] = await Promise.allSettled([cart.checkout(userId), products.save({ name: 'Lamp', category: 'home', price: 4000, image: null }), cart.add(2, productId)]);
+    expect(checkout.status).toBe('rejected');
+    expect(await products.countBy({ name: 'Lamp' })).toBe(1);
+    expect(await cart.lines(2)).toEqual([expect.objectContaining({ productId, quantity: 1 })]);
+  });
+});
