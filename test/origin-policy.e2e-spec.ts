@@ -313,7 +313,7 @@ describe('the shop with FRONTEND_ORIGINS', () => {
     expect((await fetch(`${url}/auth/logout`, { method: 'POST', headers: cross })).status).toBe(403);
     expect((await fetch(`${url}/staff/products/1`, { method: 'PATCH', headers: { ...cross, 'content-type': 'application/json' }, body: '{"price":1}' })).status).toBe(403);
     expect((await fetch(`${url}/staff/products`, { method: 'POST', headers: { ...cross, 'content-type': 'application/json' }, body: '{}' })).status).toBe(403);
-    expect((await fetch(`${url}/likes/${randomUUID()}`, { method: 'POST', headers: cross })).status).toBe(403);
+    expect((await fetch(`${url}/likes`, { method: 'POST', headers: { ...cross, 'x-reflex-token': randomUUID() } })).status).toBe(403);
     expect((await fetch(`${url}/auth/me`, { headers: cross })).status).toBe(200);
     // The refused logout did not log out.
     expect(await (await fetch(`${url}/auth/me`, { headers: { cookie: staff } })).json()).toEqual({ user: 'demo' });

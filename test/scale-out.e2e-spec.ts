@@ -545,7 +545,7 @@ suite('scale out: 3 shop worker processes behind nginx, sharing Redis', () => {
       const linkDeadline = Date.now() + 30_000;
       while (seen.length === 0) {
         if (Date.now() > linkDeadline) throw new Error('a change on worker A never reached the socket on worker B');
-        expect((await fetchWithTimeout(`${a.url}/likes/${tab.token}`, { method: 'POST' }, 30_000)).status).toBe(204);
+        expect((await fetchWithTimeout(`${a.url}/likes`, { method: 'POST', headers: { 'x-reflex-token': tab.token } }, 30_000)).status).toBe(204);
         base += 1;
         const waitUntil = Date.now() + 1000;
         while (seen.length === 0 && Date.now() < waitUntil) await delay(20);
@@ -559,7 +559,7 @@ suite('scale out: 3 shop worker processes behind nginx, sharing Redis', () => {
       seen.length = 0;
       const EACH = 50;
       // Both sides at once: 50 `like` frames on B's socket and 50 POSTs to A, all in flight together.
-      const gifts = Array.from({ length: EACH }, () => fetchWithTimeout(`${a.url}/likes/${tab.token}`, { method: 'POST' }, 30_000).then((response) => response.status));
+      const gifts = Array.from({ length: EACH }, () => fetchWithTimeout(`${a.url}/likes`, { method: 'POST', headers: { 'x-reflex-token': tab.token } }, 30_000).then((response) => response.status));
       for (let i = 0; i < EACH; i++) tab.socket!.emit('event', { name: LIKE, payload: {}, router_data: ROUTER });
       expect(await Promise.all(gifts)).toEqual(Array.from({ length: EACH }, () => 204));
       const deadline = Date.now() + 20_000;
