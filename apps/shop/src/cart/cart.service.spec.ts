@@ -46,4 +46,16 @@ describe('CartService on SQLite', () => {
     expect(await products.countBy({ name: 'Lamp' })).toBe(1);
     expect(await cart.lines(2)).toEqual([expect.objectContaining({ productId, quantity: 1 })]);
   });
+
+  it('answers an empty cart with the order it just became, but not with an old order', async () => {
+    await cart.add(userId, productId);
+    const order = await cart.checkout(userId);
+    // A second click, or another tab checking out at the same moment: the same order.
+    expect((await cart.checkout(userId))?.id).toBe(order!.id);
+    // Before: an empty cart (emptied in another tab, a stale page's button) answered with the newest order however
+    // old, and the page said "Order #1 placed" for last week's order. Now it is an empty cart.
+    await dataSource.query(`UPDATE shop_order SET "createdAt" = datetime('now', '-1 day')`);
+    expect(await cart.checkout(userId)).toBeUndefined();
+    expect(await dataSource.getRepository(ShopOrder).count()).toBe(1);
+  });
 });

@@ -8,6 +8,9 @@ import type { CartLine } from './cart-line.js';
 import { MAX_CART_LINES, MAX_LINE_QUANTITY } from './cart-limits.js';
 import { ShopOrder } from './shop-order.entity.js';
 
+/** How recent an order must be for a checkout of the emptied cart to be answered with it (a second click, another tab). */
+export const JUST_PLACED_SECONDS = 60;
+
 /** What the checkout uses of the better-sqlite3 connection under TypeORM's SQLite driver (its types are not installed). */
 interface SqliteDatabase {
   transaction<T>(work: () => T): () => T;
@@ -68,13 +71,19 @@ export class CartService {
   /**
    * Turns the cart into an order at the catalogue's current prices and empties it. An empty cart makes no order: a
    * second click, or another tab checking out at the same moment, is answered with the order the cart just became
-   * (the user's newest), so one cart makes one order. `undefined`: the cart is empty and the user never ordered.
+   * (the user's newest, if placed within {@link JUST_PLACED_SECONDS}), so one cart makes one order. `undefined`: the
+   * cart is empty and no order was just placed (an older one is not this checkout's: a stale page whose cart was
+   * emptied elsewhere was told last week's order had been placed).
    */
   checkout(userId: number): Promise<ShopOrder | undefined> {
     return this.inTurn(userId, async (manager) => {
       const lines = await this.read(manager, userId);
       const orders = manager.getRepository(ShopOrder);
-      if (lines.length === 0) return (await orders.find({ where: { userId }, order: { id: 'DESC' }, take: 1 }))[0];
+      if (lines.length === 0) {
+        // Measured on the database's clock (it set `createdAt`), so the app's clock and time zone play no part.
+        const recent = this.dataSource.options.type === 'postgres' ? `now() - interval '${JUST_PLACED_SECONDS} seconds'` : `datetime('now', '-${JUST_PLACED_SECONDS} seconds')`;
+        return (await orders.createQueryBuilder('o').where('o.userId = :userId', { userId }).andWhere(`o.createdAt > ${recent}`).orderBy('o.id', 'DESC').getOne()) ?? undefined;
+      }
       const order = orders.create({
         userId,
         lines: lines.map(({ productId, name, price, quantity }) => ({ productId, name, price, quantity })),
