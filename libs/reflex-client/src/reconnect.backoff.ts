@@ -1,6 +1,9 @@
 /** How {@link ReflexClient} reconnects by hand after a dropped connection or a failed attempt. */
 export interface ReconnectOptions {
-  /** Delay per recent error: the wait before the next attempt is `baseDelayMs × recent errors`. @default 200 */
+  /**
+   * Delay per recent error: the wait before the next attempt is `baseDelayMs × recent errors` (capped at
+   * `maxDelayMs`), less a random part of up to half of it. @default 200
+   */
   baseDelayMs?: number;
   /** Upper bound of that wait. @default 5000 */
   maxDelayMs?: number;
@@ -37,6 +40,10 @@ export function resolveReconnectOptions(options: ReconnectOptions = {}): Resolve
  * The reconnect delay policy of the Reflex frontend: wait `baseDelayMs` times the number of recent errors,
  * capped at `maxDelayMs`. Errors stay "recent" for `windowMs`, so a connection that keeps dropping right after
  * it opens slows down even though each attempt succeeds at first.
+ *
+ * Each wait is that delay less a random part of up to half of it (Reflex's client has no jitter): the tabs a server
+ * restart (or a proxy cutting its WebSockets) dropped at one instant would otherwise come back at one instant, every
+ * attempt, each burst of handshakes landing on a server that is just starting.
  */
 export class ReconnectBackoff {
   private readonly errors: number[] = [];
@@ -45,6 +52,8 @@ export class ReconnectBackoff {
   constructor(
     private readonly options: ResolvedReconnectOptions,
     private readonly now: () => number = Date.now,
+    /** A number in [0, 1): the share of the jitter taken off each wait. */
+    private readonly random: () => number = Math.random,
   ) {}
 
   /** Failed attempts (connect errors and drops) since the last successful connection. */
@@ -59,14 +68,15 @@ export class ReconnectBackoff {
 
   /**
    * Records a failure (a `connect_error` or an unexpected disconnect).
-   * @returns How long to wait, in milliseconds, before the next attempt.
+   * @returns How long to wait, in milliseconds, before the next attempt: between half of {@link delay} and all of it.
    */
   recordFailure(): number {
     const now = this.now();
     this.errors.push(now);
     this.prune(now);
     this.failedInRow += 1;
-    return this.delay();
+    const delay = this.delay();
+    return delay - Math.floor((delay / 2) * this.random());
   }
 
   /** Records a successful connection: the count of failures in a row starts again (recent errors stay). */
@@ -74,7 +84,7 @@ export class ReconnectBackoff {
     this.failedInRow = 0;
   }
 
-  /** The wait before the next attempt, from the errors recorded so far. */
+  /** The longest wait before the next attempt, from the errors recorded so far (jitter takes up to half of it off). */
   delay(): number {
     this.prune(this.now());
     return Math.min(this.options.baseDelayMs * this.errors.length, this.options.maxDelayMs);
