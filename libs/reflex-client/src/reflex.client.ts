@@ -424,7 +424,12 @@ export class ReflexClient {
     const controller = new AbortController();
     const forward = (): void => controller.abort(signal?.reason);
     signal?.addEventListener('abort', forward, { once: true });
-    if (uploadId !== undefined) this.uploads.set(uploadId, controller);
+    if (uploadId !== undefined) {
+      this.uploads.set(uploadId, controller);
+      // An aborted upload frees its id at once, not when its promise settles (a microtask later): a retry under the
+      // same id right after cancelUpload() (a "restart upload" button) was refused as `upload_in_progress`.
+      controller.signal.addEventListener('abort', () => this.releaseUploadId(uploadId, controller), { once: true });
+    }
     const browser = typeof globalThis.XMLHttpRequest === 'function';
     const request: UploadRequest = {
       url: this.uploadEndpoint,
@@ -441,8 +446,13 @@ export class ReflexClient {
       return await (browser ? sendBrowserUpload(request) : sendNodeUpload(request));
     } finally {
       signal?.removeEventListener('abort', forward);
-      if (uploadId !== undefined && this.uploads.get(uploadId) === controller) this.uploads.delete(uploadId);
+      if (uploadId !== undefined) this.releaseUploadId(uploadId, controller);
     }
+  }
+
+  /** Frees `uploadId` if it still names the upload of `controller` (not a newer one started under the same id). */
+  private releaseUploadId(uploadId: string, controller: AbortController): void {
+    if (this.uploads.get(uploadId) === controller) this.uploads.delete(uploadId);
   }
 
   /**

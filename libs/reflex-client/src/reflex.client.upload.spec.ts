@@ -490,6 +490,25 @@ describe('ReflexClient.upload (Node, against a real HTTP server)', () => {
     expect(client.cancelUpload('rows')).toBe(false);
   });
 
+  it('takes a retry under the same uploadId right after cancelUpload() or an abort of its signal (a "restart upload" button)', async () => {
+    const source = new PassThrough();
+    const first = client.upload(IMPORTS, 'import_rows', [{ name: 'a.csv', data: source }], { uploadId: 'restart' });
+    source.write('x');
+    expect(client.cancelUpload('restart')).toBe(true);
+    // In the same tick: the cancelled upload is over for the caller, its id free.
+    const retry = client.upload(IMPORTS, 'import_rows', [{ name: 'a.csv', data: Buffer.from('a,b\n') }], { uploadId: 'restart' });
+    await expect(first).rejects.toMatchObject({ code: 'aborted' });
+    await expect(retry).resolves.toMatchObject({ status: 202 });
+
+    const controller = new AbortController();
+    const third = client.upload(IMPORTS, 'import_rows', [{ name: 'a.csv', data: new PassThrough() }], { uploadId: 'restart', signal: controller.signal });
+    controller.abort();
+    const fourth = client.upload(IMPORTS, 'import_rows', [{ name: 'a.csv', data: Buffer.from('a,b\n') }], { uploadId: 'restart' });
+    await expect(third).rejects.toMatchObject({ code: 'aborted' });
+    await expect(fourth).resolves.toMatchObject({ status: 202 });
+    expect(client.cancelUpload('restart')).toBe(false);
+  });
+
   it('reads a Readable only as fast as the server takes it (back-pressure)', async () => {
     const total = 64 * 1024 * 1024;
     const chunk = Buffer.alloc(64 * 1024, 9);

@@ -58,7 +58,8 @@ export interface UploadRequestOptions {
   signal?: AbortSignal;
   /**
    * Names the upload: a second upload with the same id while the first is in flight is refused
-   * (`upload_in_progress`), and `client.cancelUpload(id)` aborts it. Without an id the upload is not tracked.
+   * (`upload_in_progress`), and `client.cancelUpload(id)` aborts it. An aborted upload (`cancelUpload()` or its
+   * `signal`) frees the id at once, for a retry. Without an id the upload is not tracked.
    */
   uploadId?: string;
 }
