@@ -129,7 +129,9 @@ export interface ReflexClientOptions {
   reconnect?: ReconnectOptions | false;
   /**
    * How long `connect()` waits for the state to be hydrated before it rejects (kind `timeout`) and the client
-   * disconnects. `0` waits forever. @default 30000
+   * disconnects. Also how long each reconnection may take to be ready: past it that socket is dropped, a `timeout`
+   * is reported to `onConnectionError` listeners and the next attempt follows the reconnect policy (a server half up
+   * after a restart would otherwise hold the client `reconnecting` for good). `0` waits forever. @default 30000
    */
   connectTimeoutMs?: number;
   /**

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { eventually } from '../../../test/support/eventually.js';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Namespace, type Socket as ServerSocket } from 'socket.io';
@@ -34,6 +35,10 @@ class TestReflexServer {
   readonly clientErrors: unknown[] = [];
   /** HTTP requests to the server (the session cookie handoff): method, path and headers. */
   readonly httpRequests: Array<{ method: string; url: string; headers: Record<string, unknown> }> = [];
+  /** While true, a handshake is never answered (a server half up after a restart, its connect middleware stuck). */
+  stallHandshakes = false;
+  /** Handshakes left unanswered while `stallHandshakes` was set. */
+  stalled = 0;
   /** Status the handoff URL answers with. */
   handoffStatus = 200;
   /** Frontend events the answer to `on_load_internal` carries (a page whose on-load handler returns them). */
@@ -55,6 +60,10 @@ class TestReflexServer {
     this.io = new Server(this.http, { path: '/_event', transports: ['websocket'] });
     this.nsp = this.io.of('/_event');
     this.nsp.use((socket, next) => {
+      if (this.stallHandshakes) {
+        this.stalled += 1;
+        return;
+      }
       const token = socket.handshake.query['token'];
       if (typeof token !== 'string' || token.length === 0) return next(new Error('Missing client token.'));
       if (!UUID.test(token)) return next(new Error('Malformed client token.'));
@@ -390,6 +399,23 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(client.state(COUNTER)).toEqual({ count: 1, label: 'clicks' });
     expect(server.connectedCount).toBe(1);
   });
+
+  it('gives up on a reconnection that is not ready within connectTimeoutMs and tries again, instead of waiting for good', async () => {
+    const client = makeClient({ connectTimeoutMs: 500 });
+    await client.connect();
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+    server.stallHandshakes = true;
+    server.dropAll();
+    // The first reconnection lands on a server that never answers its handshake: the client drops it and tries again.
+    await eventually('a second reconnection attempt while the server stalls', () => server.stalled, (stalled) => stalled >= 2);
+    expect(errors.some((error) => error.kind === 'timeout')).toBe(true);
+    expect(client.status).toBe('reconnecting');
+    server.stallHandshakes = false;
+    await nextStatus(client, ['ready']);
+    expect(client.hydrated).toBe(true);
+    expect(server.connectedCount).toBe(1);
+  }, 30_000);
 
   it('subscribes the live lists again after each reconnection: each live_subscribe once, after the hydrate sequence, in first-sent order', async () => {
     const client = makeClient();

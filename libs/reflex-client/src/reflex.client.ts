@@ -189,6 +189,11 @@ export class ReflexClient {
   private waiter: ConnectWaiter | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * The deadline of a reconnection (no `connect()` waits on it, so `connectTimer` does not run): a socket not ready
+   * within `connectTimeoutMs` is dropped and the next attempt scheduled.
+   */
+  private attemptTimer: ReturnType<typeof setTimeout> | undefined;
 
   private readonly stateListeners = new Map<string, ListenerSet<[StateVars, StateVars]>>();
   private readonly bridgeErrorListeners = new ListenerSet<[BridgeErrorPayload]>();
@@ -659,6 +664,15 @@ export class ReflexClient {
       autoConnect: false,
     });
     this.socket = socket;
+    if (this.connectTimer === undefined && this.connectTimeoutMs > 0) {
+      // A server half up after a restart (its handshake or hydrate never answered) would otherwise hold the tab
+      // `reconnecting` or `connected` for good: no error, no new attempt, events queued or sent into the void.
+      this.attemptTimer = setTimeout(() => {
+        this.attemptTimer = undefined;
+        if (this.socket !== socket) return;
+        this.handleFailure(new ConnectionError('timeout', `The reconnection was not ready (hydrated) within ${this.connectTimeoutMs} ms.`));
+      }, this.connectTimeoutMs);
+    }
     socket.on('connect', () => {
       if (this.socket === socket) this.handleConnect(socket);
     });
@@ -781,6 +795,7 @@ export class ReflexClient {
   }
 
   private markReady(): void {
+    this.clearAttemptTimer();
     this.ready = true;
     this.initialAttempt = false;
     this.backoff?.recordSuccess();
@@ -968,6 +983,7 @@ export class ReflexClient {
 
   /** Detaches and closes the current socket, if any. */
   private dropSocket(): void {
+    this.clearAttemptTimer();
     const socket = this.socket;
     this.socket = undefined;
     this.ready = false;
@@ -977,6 +993,12 @@ export class ReflexClient {
     if (!socket) return;
     socket.off();
     socket.disconnect();
+  }
+
+  private clearAttemptTimer(): void {
+    if (this.attemptTimer === undefined) return;
+    clearTimeout(this.attemptTimer);
+    this.attemptTimer = undefined;
   }
 
   private rejectPings(error: Error): void {
