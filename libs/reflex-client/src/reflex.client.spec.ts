@@ -581,6 +581,22 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(server.received.map((event) => event.name)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, `${COUNTER}.increment`]);
   });
 
+  it("runs the page's on-load handlers once for a navigate() made while offline, not once more from the queue", async () => {
+    const client = makeClient();
+    // A router that moves before the socket is up (a slow server), and again while a reconnection is pending.
+    client.navigate('/posts/1');
+    await client.connect();
+    client.disconnect();
+    client.navigate('/posts/2');
+    client.call(COUNTER, 'increment');
+    await client.connect();
+    await until(() => server.received.some((event) => event.name === `${COUNTER}.increment`));
+    expect(server.eventsOfConnection(0)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT]);
+    expect(server.eventsOfConnection(1)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, `${COUNTER}.increment`]);
+    const onLoads = server.received.filter((event) => event.name === ON_LOAD_INTERNAL_EVENT);
+    expect(onLoads.map((event) => (event.router_data as { asPath?: string }).asPath)).toEqual(['/posts/1', '/posts/2']);
+  });
+
   it('does not reconnect after a deliberate disconnect()', async () => {
     const client = makeClient();
     await client.connect();

@@ -474,7 +474,8 @@ export class ReflexClient {
   /**
    * Tells the server the client moved to another page, like an in-app navigation in Reflex: the page used for
    * `router_data` changes and `on_load_internal` is sent (it runs the page's on-load handlers and sets
-   * `is_hydrated` again). In a browser, changing the address bar (`history.pushState`) is up to the caller.
+   * `is_hydrated` again). Offline, the next connection's hydrate sequence does that for the new page, once. In a
+   * browser, changing the address bar (`history.pushState`) is up to the caller.
    * @param page Path with optional query and hash, e.g. `/posts/42?tab=comments`.
    */
   navigate(page: string): void {
@@ -725,6 +726,9 @@ export class ReflexClient {
     while (this.queue.length > 0 && socket.connected) {
       const next = this.queue.shift()!;
       this.queuedChars -= next.chars;
+      // A queued hydrate or on-load (a navigate() or a storage event while offline) is the one just sent: its
+      // router_data is the current page either way. Sent again, it ran the page's on-load handlers twice.
+      if (next.name === HYDRATE_EVENT || next.name === ON_LOAD_INTERNAL_EVENT) continue;
       this.emitEvent(socket, next.name, next.payload);
     }
   }
