@@ -597,6 +597,22 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(onLoads.map((event) => (event.router_data as { asPath?: string }).asPath)).toEqual(['/posts/1', '/posts/2']);
   });
 
+  it('sends, once, an event clicked as a laptop wakes (the socket still looks connected, its heartbeat long overdue)', async () => {
+    const client = makeClient();
+    await client.connect();
+    // What a sleep (or a throttled background tab) leaves: the engine's heartbeat deadline is in the past. Socket.IO
+    // then buffers the next emit on that socket instead of writing it, and closes the socket ("ping timeout").
+    const engine = (client as unknown as { socket: { io: { engine: { _pingTimeoutTime: number } } } }).socket.io.engine;
+    engine._pingTimeoutTime = Date.now() - 1000;
+    expect(client.connected).toBe(true);
+    client.call(COUNTER, 'increment');
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 1, 10_000);
+    expect(server.handshakes).toHaveLength(2);
+    client.call(COUNTER, 'increment');
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 2, 10_000);
+    expect(server.received.filter((event) => event.name === `${COUNTER}.increment`)).toHaveLength(2);
+  }, 30_000);
+
   it('does not reconnect after a deliberate disconnect()', async () => {
     const client = makeClient();
     await client.connect();

@@ -995,8 +995,30 @@ export class ReflexClient {
     // Answers owed on that socket never come on the next one.
     this.latePingAnswers = 0;
     if (!socket) return;
+    this.requeueUnsent(socket);
     socket.off();
     socket.disconnect();
+  }
+
+  /**
+   * Puts back at the head of the queue the events a socket held unsent. Socket.IO keeps an emit in the socket's
+   * `sendBuffer`, instead of writing it, when the socket still reads `connected` but its heartbeat is long overdue
+   * (a laptop waking from sleep, a throttled background tab), then closes it; that buffer is only flushed if the same
+   * socket reconnects, and this client opens a new one, so the user's click was lost without a word.
+   */
+  private requeueUnsent(socket: Socket): void {
+    const unsent: QueuedEvent[] = [];
+    for (const packet of socket.sendBuffer.splice(0)) {
+      const data: unknown = packet.data;
+      if (!Array.isArray(data) || data[0] !== SocketMessage.Event || !isRecord(data[1])) continue;
+      const { name, payload } = data[1];
+      if (typeof name !== 'string' || !isRecord(payload)) continue;
+      // It was encodable when emitted, so its length is too.
+      unsent.push({ name, payload, chars: serializedLength(name, payload) });
+    }
+    if (unsent.length === 0) return;
+    this.queue.unshift(...unsent);
+    for (const event of unsent) this.queuedChars += event.chars;
   }
 
   private clearAttemptTimer(): void {
