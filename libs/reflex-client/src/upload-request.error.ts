@@ -1,13 +1,19 @@
+import type { BridgeErrorCode } from './bridge-error.types.js';
+
 /**
  * Why an upload failed.
  *
- * Server codes (from the JSON error body), e.g. `upload_headers_missing` (400), `upload_not_accepted` (404),
- * `upload_idle_timeout` (408: the body stopped arriving for `uploads.idleTimeoutMs`), `state_lock_lost` (409),
- * `unknown_token` (410), `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (413),
- * `too_many_uploads` (429: uploads from this client's address already in progress on the worker reached
- * `uploads.maxConcurrentPerAddress`; try again once one of them has finished), `uploads_busy` (503: the worker has
- * `uploads.maxConcurrent` uploads in progress; try again later), `upload_storage_full` (507: the worker's buffered
- * uploads hold `uploads.maxTempBytes` of temp disk already; try again later). A body without a code gets `http_<status>`.
+ * Server codes (from the JSON error body): `upload_headers_missing`, `upload_bad_form` (a malformed multipart body),
+ * `upload_bad_args` (the handler's other arguments are not a JSON object), `upload_args_after_files` (they came after
+ * the files), `upload_bad_filename` (400), `upload_not_accepted` (404), `upload_idle_timeout` (408: the body stopped
+ * arriving for `uploads.idleTimeoutMs`), `state_lock_lost` (409), `unknown_token` (410), `upload_too_large`,
+ * `upload_too_many_files`, `upload_args_too_large` (413), `upload_not_multipart` (415), `too_many_uploads` (429:
+ * uploads from this client's address already in progress on the worker reached `uploads.maxConcurrentPerAddress`;
+ * try again once one of them has finished), `uploads_busy` (503: the worker has `uploads.maxConcurrent` uploads in
+ * progress; try again later), `upload_storage_full` (507: the worker's buffered uploads hold `uploads.maxTempBytes`
+ * of temp disk already; try again later), and the event channel's {@link BridgeErrorCode}s where the reason is the
+ * same (`unauthorized`, `forbidden`, `invalid_payload`, `rate_limited`, `handler_error`, ...). A body without a code
+ * gets `http_<status>`.
  *
  * Client codes (`status` 0):
  * - `aborted`: the `signal` fired or `cancelUpload()` was called.
@@ -28,7 +34,12 @@ export type UploadErrorCode =
   | 'source_error'
   | 'invalid_request'
   | 'upload_headers_missing'
+  | 'upload_bad_form'
+  | 'upload_bad_args'
+  | 'upload_args_after_files'
+  | 'upload_bad_filename'
   | 'upload_not_accepted'
+  | 'upload_not_multipart'
   | 'unknown_token'
   | 'upload_too_large'
   | 'upload_too_many_files'
@@ -37,6 +48,7 @@ export type UploadErrorCode =
   | 'too_many_uploads'
   | 'uploads_busy'
   | 'upload_storage_full'
+  | BridgeErrorCode
   | (string & {});
 
 /** Extra facts of an {@link UploadRequestError}. */
