@@ -57,7 +57,8 @@ export interface RedisConnectionsOptions {
   /**
    * Bytes of Socket.IO adapter broadcasts (a `ReflexStateService.modify`, a live update or any emit aimed at sockets
    * on other workers) the command connection holds at most while they wait to be sent or answered; a broadcast past it
-   * is dropped at once (pub/sub delivers at most once anyway), and a warning logged once per outage. `maxPendingCommands`
+   * is dropped at once (pub/sub delivers at most once anyway; the module then resyncs the tabs it was for once broadcasts
+   * go out again, see {@link RedisConnections.watchBroadcastDrops}), and a warning logged once per outage. `maxPendingCommands`
    * alone bounds their number, not their size: while Redis does not answer (paused, a frozen VM), 10,000 broadcasts of
    * a 1 MB delta would hold 10 GB.
    * @default 64_000_000
@@ -174,6 +175,8 @@ export class RedisConnections {
   private closed = false;
   /** Called when the subscriber connection is ready again after it failed (see {@link onSubscriberBack}). */
   private readonly subscriberBack: Array<() => void> = [];
+  /** Told of the adapter broadcasts that were dropped (see {@link watchBroadcastDrops}). */
+  private dropWatcher?: BroadcastDropWatcher;
 
   private constructor(
     options: RedisConnectionsOptions,
@@ -303,6 +306,15 @@ export class RedisConnections {
     this.subscriberBack.push(listener);
   }
 
+  /**
+   * Tells `watcher` of each Socket.IO adapter broadcast that was dropped (`maxPendingPublishBytes` or
+   * `maxPendingCommands` reached, Redis down), and, while it is {@link BroadcastDropWatcher.waiting}, that broadcasts
+   * are published again. One watcher; nothing is kept here for broadcasts that went out.
+   */
+  watchBroadcastDrops(watcher: BroadcastDropWatcher): void {
+    this.dropWatcher = watcher;
+  }
+
   /** True once {@link close} was called. */
   get isClosed(): boolean {
     return this.closed;
@@ -327,9 +339,9 @@ export class RedisConnections {
     const subscriber = this.clusterSubscriber;
     if (subscriber) {
       const sub = subscriber.adapterSubscriber((error) => this.logger.warn(`Socket.IO adapter: a subscription failed (${error.message}); broadcasts to that room may not reach this worker.`));
-      return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.publishBytes, this.commandsCluster!.cluster), sub, sharded: true };
+      return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.publishBytes, () => this.dropWatcher, this.commandsCluster!.cluster), sub, sharded: true };
     }
-    return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.publishBytes), sub: new RedisAdapterSubscriber(this.subscriber, this.logger), sharded: false };
+    return { pub: new RedisAdapterPublisher(this.commandsClient, this.logger, this.publishBytes, () => this.dropWatcher), sub: new RedisAdapterSubscriber(this.subscriber, this.logger), sharded: false };
   }
 
   /**
@@ -512,6 +524,19 @@ export class RedisConnections {
   }
 }
 
+/**
+ * Told of the Socket.IO adapter broadcasts a worker could not publish: pub/sub delivers at most once, so the sockets
+ * they were for (on other workers) miss a change their state in the store already holds.
+ */
+export interface BroadcastDropWatcher {
+  /** The broadcast on `channel` (the adapter's channel: `<key>#<namespace>#<room>#` for one room) was dropped. */
+  dropped(channel: string): void;
+  /** True while the watcher waits to hear that broadcasts are published again. */
+  readonly waiting: boolean;
+  /** A broadcast was published, or the command connection is back, while {@link waiting}. */
+  flowing(): void;
+}
+
 /** Bytes of adapter broadcasts waiting on one command connection (shared by its publishers), and their bound. */
 interface PublishBytes {
   pending: number;
@@ -531,44 +556,56 @@ class RedisAdapterPublisher extends RedisClientEvents {
     client: RedisClient,
     private readonly logger: LoggerService,
     private readonly bytes: PublishBytes,
+    private readonly watcher: () => BroadcastDropWatcher | undefined,
     private readonly cluster?: RedisCluster,
   ) {
     super(client);
-    client.on('ready', () => (this.warned = false));
+    client.on('ready', () => {
+      this.warned = false;
+      this.published(0);
+    });
   }
 
   /** PUBLISH; resolves to 0 (nobody reached) when Redis is down, instead of rejecting unobserved. */
   publish(channel: string, message: string | Buffer): Promise<number> {
-    return this.bounded(message, () => this.client.publish(channel, message));
+    return this.bounded(channel, message, () => this.client.publish(channel, message));
   }
 
   /** SPUBLISH (the sharded adapter, on a Redis Cluster); like {@link publish}, never rejects. */
   sPublish(channel: string, message: string | Buffer): Promise<number> {
     // Through the command connection's RedisClusterClient, which notices a node that stopped answering.
-    return this.bounded(message, () => (this.client as unknown as RedisClusterClient).sPublish(channel, message));
+    return this.bounded(channel, message, () => (this.client as unknown as RedisClusterClient).sPublish(channel, message));
   }
 
   /**
    * Sends a broadcast of `message` unless the broadcasts still waiting for Redis hold `maxPendingPublishBytes` with
    * it (one larger than the bound on its own goes when nothing waits, as a healthy Redis takes it at once).
    */
-  private bounded(message: string | Buffer, send: () => Promise<number>): Promise<number> {
+  private bounded(channel: string, message: string | Buffer, send: () => Promise<number>): Promise<number> {
     const size = typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
     if (this.bytes.pending > 0 && this.bytes.pending + size > this.bytes.max) {
-      return Promise.resolve(this.dropped(new Error(`${this.bytes.pending} bytes of broadcasts already wait for Redis (maxPendingPublishBytes ${this.bytes.max})`)));
+      return Promise.resolve(this.dropped(channel, new Error(`${this.bytes.pending} bytes of broadcasts already wait for Redis (maxPendingPublishBytes ${this.bytes.max})`)));
     }
     this.bytes.pending += size;
     return send()
-      .catch((error: Error) => this.dropped(error))
+      .then(this.published, (error: Error) => this.dropped(channel, error))
       .finally(() => (this.bytes.pending -= size));
   }
+
+  /** A broadcast went out: a watcher waiting since a drop hears that they flow again (one check otherwise). */
+  private readonly published = (count: number): number => {
+    const watcher = this.watcher();
+    if (watcher?.waiting) watcher.flowing();
+    return count;
+  };
 
   /** The cluster's masters: the sharded adapter counts the servers with `PUBSUB SHARDNUMSUB` on each. */
   get masters(): unknown {
     return this.cluster?.masters;
   }
 
-  private dropped(error: Error): number {
+  private dropped(channel: string, error: Error): number {
+    this.watcher()?.dropped(channel);
     if (!this.warned) this.logger.warn(`Socket.IO adapter: a broadcast was not published (${error.message}); further ones are dropped silently until Redis is back.`);
     this.warned = true;
     return 0;

@@ -70,6 +70,11 @@ export class ClientRegistry {
     return this.waiting.has(token);
   }
 
+  /** The tokens held on this worker (a live view: copy it before awaiting). */
+  tokens(): IterableIterator<string> {
+    return this.byToken.keys();
+  }
+
   get size(): number {
     return this.byToken.size;
   }

@@ -6,6 +6,7 @@ import type { RedisConnections } from '../common/redis-connections.js';
 import { DEADLINE_PASSED, withinDeadline } from '../common/deadline.js';
 import { OutageLog } from '../common/outage-log.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
+import { TokenResync, type ResyncTarget } from './token-resync.js';
 
 /**
  * Takes the token's socket record for ARGV[2] only if it still holds ARGV[1], the holder judged gone (empty: none),
@@ -91,9 +92,10 @@ export class ClusterLink {
   /**
    * Links the event namespace to the cluster: installs the Socket.IO Redis adapter on its server, unless the app
    * installed a cluster adapter of its own (`app.useWebSocketAdapter` with, for example, Nest's Redis adapter
-   * recipe), which then carries the cross-worker traffic instead.
+   * recipe), which then carries the cross-worker traffic instead. With `resync`, the tabs that missed a broadcast of
+   * its adapter (dropped, or unheard by a cut-off subscriber) are sent their states again (see {@link TokenResync}).
    */
-  attach(namespace: Namespace, isBusy: (token: string) => boolean = () => false): void {
+  attach(namespace: Namespace, isBusy: (token: string) => boolean = () => false, resync?: ResyncTarget): void {
     this.namespace = namespace;
     this.isBusy = isBusy;
     // A tiny yes/no per worker, instead of fetchSockets(), whose answer carries the holder's whole handshake.
@@ -112,6 +114,7 @@ export class ClusterLink {
           this.createShardedAdapter(pub, sub, { channelPrefix: 'rx:io', subscriptionMode: 'dynamic' })
         : this.createAdapter(pub, sub, { key: 'rx:io', requestsTimeout: 2000 }),
     );
+    if (resync) new TokenResync(this.connections, resync, this.logger);
   }
 
   /**

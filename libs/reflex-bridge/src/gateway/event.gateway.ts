@@ -173,7 +173,18 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       next();
     });
     this.connectionContext.outputBudget.watch(() => connectionsOf(namespace));
-    this.cluster?.attach(namespace, (token) => this.pipeline.isBusy(token));
+    this.cluster?.attach(
+      namespace,
+      (token) => this.pipeline.isBusy(token),
+      {
+        tokens: () => this.registry.tokens(),
+        holds: (token) => this.registry.get(token) !== undefined,
+        resync: (token) => {
+          const client = this.registry.get(token);
+          return client ? this.pipeline.resync(client) : Promise.resolve();
+        },
+      },
+    );
     this.clustered = !isSingleProcessAdapter(namespace.adapter);
     this.sessions.attach(namespace, this.clustered, (socket) => SocketConnection.of(socket));
   }

@@ -387,6 +387,33 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   /**
+   * Sends `client` its states as the store holds them: every state's vars and computed vars, as `hydrate` sends them
+   * (the root state left out: the tab's page and hydration flags stay as they are). For a tab that may have missed a
+   * change made on another worker (its broadcast was dropped): deltas carry whole values, so the tab then shows what
+   * the store holds. In the token's turn of the queue and under its lease, so no event or change of the token runs
+   * between the read and the send; a token without state is left alone. Never rejects (a store that fails is logged).
+   */
+  async resync(client: EventClient): Promise<void> {
+    const { token } = client;
+    if (token === undefined) return;
+    try {
+      await this.queue.run(token, () =>
+        this.withLease(token, (lease, tree) => {
+          if (lease.state === null) return;
+          const failures: ComputedVarFailure[] = [];
+          const delta: Delta = {};
+          for (const definition of this.registry.states()) delta[definition.fullName] = this.wholeState(definition, tree.state, failures);
+          client.emitUpdate({ delta });
+          this.reportComputed(client, undefined, failures);
+        }),
+      );
+    } catch (error) {
+      // The store's outage is logged once by acquireLease; a line per tab would bury it.
+      this.logger.debug(`Could not send a tab the state it may have missed: ${(error as Error)?.message ?? String(error)}`);
+    }
+  }
+
+  /**
    * Changes one client's state from outside an event (an HTTP route, a job, a live update), under the same
    * lock and queue as its events, and pushes the delta to the client when it is connected here.
    */
