@@ -14,7 +14,10 @@ const read = (path: string) => readFileSync(join(repo, path), 'utf8');
  */
 function codesOf(file: string, alias: string): string[] {
   const path = join(repo, file);
-  const program = ts.createProgram([path], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, skipLibCheck: true, noEmit: true });
+  // The client package from its source, as the repository's tsconfig maps it: a clean checkout has no built client
+  // (CI runs the unit tests before any build), and the server's codes take in the client's `BridgeErrorCode`.
+  const paths = { '@reflex-bridge/client': [join(repo, 'libs/reflex-client/src/index.ts')] };
+  const program = ts.createProgram([path], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, skipLibCheck: true, noEmit: true, paths });
   const checker = program.getTypeChecker();
   let declaration: ts.TypeAliasDeclaration | undefined;
   ts.forEachChild(program.getSourceFile(path)!, (node) => {
