@@ -149,9 +149,17 @@ class LikeClient {
     }
   }
 
-  /** Sends one `like` and waits for its answer. */
+  /**
+   * Sends one `like` and waits for its answer: an update whose count is not the one the client shows. A worker whose
+   * Redis subscriber came back sends its tabs their state again, unasked (the count they already show), which is no
+   * answer; a like that changed nothing would leave this waiting until `timeoutMs` and fail the test.
+   */
   like(timeoutMs: number): Promise<Outcome> {
-    return this.request(LIKE, (update) => (likesIn(update) !== undefined ? update : undefined), timeoutMs);
+    const shown = this.count;
+    return this.request(LIKE, (update) => {
+      const count = likesIn(update);
+      return count !== undefined && count !== shown ? update : undefined;
+    }, timeoutMs);
   }
 
   /** Drops the current socket (if any), connects again through the same URL with the same token, re-hydrates. */
