@@ -21,6 +21,35 @@ describe('CartService on SQLite', () => {
     await dataSource.destroy();
   });
 
+  it('checks out in one transaction: a failure while emptying the cart leaves no order and the cart as it was', async () => {
+    await cart.add(userId, productId);
+    await cart.add(userId, productId);
+    // The database refuses the second write of the checkout (as a full disk or an I/O error would).
+    await dataSource.query("CREATE TRIGGER fail_cart_delete BEFORE DELETE ON cart_item BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+    // Matched on its message, not with `toThrow`: better-sqlite3 registers its SqliteError class with the native addon
+    // once per process, so in a Jest worker that ran another SQLite spec first the error comes from that spec's realm,
+    // is no `instanceof Error` here, and `rejects.toThrow` reported a rejected checkout as "did not throw".
+    await expect(cart.checkout(userId)).rejects.toHaveProperty('message', expect.stringMatching(/disk I\/O error/));
+    expect(await dataSource.getRepository(ShopOrder).count()).toBe(0);
+    expect(await cart.lines(userId)).toEqual([expect.objectContaining({ productId, quantity: 2 })]);
+    // Once the database works again the same cart checks out once.
+    await dataSource.query('DROP TRIGGER fail_cart_delete');
+    const order = await cart.checkout(userId);
+    expect(order).toEqual(expect.objectContaining({ userId, total: 2500, createdAt: expect.any(Date), lines: [{ productId, name: 'Mug', price: 1250, quantity: 2 }] }));
+    expect(await dataSource.getRepository(ShopOrder).find()).toEqual([expect.objectContaining({ id: order!.id, userId, total: 2500 })]);
+    expect(await cart.lines(userId)).toEqual([]);
+  });
+
+  it('a failed checkout leaves other writes made meanwhile in place', async () => {
+    await cart.add(userId, productId);
+    await dataSource.query("CREATE TRIGGER fail_cart_delete BEFORE DELETE ON cart_item BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+    const products = dataSource.getRepository(Product);
+    const [checkout] = await Promise.allSettled([cart.checkout(userId), products.save({ name: 'Lamp', category: 'home', price: 4000, image: null }), cart.add(2, productId)]);
+    expect(checkout.status).toBe('rejected');
+    expect(await products.countBy({ name: 'Lamp' })).toBe(1);
+    expect(await cart.lines(2)).toEqual([expect.objectContaining({ productId, quantity: 1 })]);
+  });
+
   it('answers an empty cart with the order it just became, but not with an old order', async () => {
     await cart.add(userId, productId);
     const order = await cart.checkout(userId);

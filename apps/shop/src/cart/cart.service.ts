@@ -11,6 +11,12 @@ import { ShopOrder } from './shop-order.entity.js';
 /** How recent an order must be for a checkout of the emptied cart to be answered with it (a second click, another tab). */
 export const JUST_PLACED_SECONDS = 60;
 
+/** What the checkout uses of the better-sqlite3 connection under TypeORM's SQLite driver (its types are not installed). */
+interface SqliteDatabase {
+  transaction<T>(work: () => T): () => T;
+  prepare(sql: string): { run(...parameters: unknown[]): { lastInsertRowid: number | bigint } };
+}
+
 /**
  * The carts of signed-in users, kept in the database with the account: every tab and device of a user reads and
  * changes the same cart. A user's cart changes one at a time, whatever the worker: each change runs inside a
@@ -88,15 +94,28 @@ export class CartService {
   }
 
   /**
-   * Writes the order and empties the user's cart. On Postgres both happen inside the turn's transaction (both or
-   * neither). On SQLite they are two writes in turn: a failure between them leaves the order written and the cart
-   * full (the process's one connection is shared by every change, so a TypeORM transaction held across awaits would
-   * take in other users' writes and roll them back with its own).
+   * Writes the order and empties the user's cart, both or neither: a failure between the two (a full disk, an I/O
+   * error, the process killed) must not leave the order written and the cart still full, which a second checkout
+   * would order again. Postgres: inside the turn's transaction. SQLite: the process's one connection is shared by
+   * every change (a transaction held across awaits would take in other users' writes, and roll them back with its
+   * own), so the two statements run in one synchronous better-sqlite3 transaction, which nothing can interleave.
    */
   private async placeOrder(manager: EntityManager, order: ShopOrder): Promise<ShopOrder> {
-    await manager.getRepository(ShopOrder).save(order);
-    await manager.createQueryBuilder().delete().from(CartItem).where({ userId: order.userId }).execute();
-    return order;
+    const emptyCart = manager.createQueryBuilder().delete().from(CartItem).where({ userId: order.userId });
+    if (this.dataSource.options.type === 'postgres') {
+      await manager.getRepository(ShopOrder).save(order);
+      await emptyCart.execute();
+      return order;
+    }
+    const [insertSql, insertParameters] = manager.createQueryBuilder().insert().into(ShopOrder).values(order).getQueryAndParameters();
+    const [deleteSql, deleteParameters] = emptyCart.getQueryAndParameters();
+    const database = (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase }).databaseConnection;
+    const id = database.transaction(() => {
+      const inserted = database.prepare(insertSql).run(...insertParameters);
+      database.prepare(deleteSql).run(...deleteParameters);
+      return Number(inserted.lastInsertRowid);
+    })();
+    return manager.getRepository(ShopOrder).findOneByOrFail({ id });
   }
 
   private async read(manager: EntityManager, userId: number): Promise<CartLine[]> {
