@@ -8,6 +8,7 @@ import { BridgeIoAdapter } from '@reflex-bridge/nest';
 import { ShopModule } from './shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from './auth/auth-middleware.js';
 import { mountHttpRoutes } from './http-routes.js';
+import { prepareDatabase } from './database-preparation.js';
 
 async function bootstrap(): Promise<void> {
   const config = readShopConfig();
@@ -28,10 +29,13 @@ async function bootstrap(): Promise<void> {
 
 // WORKERS=N runs N worker processes sharing the port (Node's cluster module); with REDIS_URL they share
 // states, sessions, the event cache, live updates and sockets. Behind nginx, run one process per port instead.
-const workers = readShopConfig().workers;
-if (workers > 1 && cluster.isPrimary) {
+const config = readShopConfig();
+if (config.workers > 1 && cluster.isPrimary) {
+  // A SQLite file has no start-up lock across processes: the primary creates its tables and seeds it before forking,
+  // so the workers find it ready (started at once on a fresh file, two seeded the same demo user and one died).
+  if (!config.databaseUrl && config.sqlitePath !== ':memory:') await prepareDatabase(config);
   if (!process.env.REDIS_URL) console.warn('WORKERS > 1 without REDIS_URL: each worker keeps its own states and sessions.');
-  for (let i = 0; i < workers; i++) cluster.fork();
+  for (let i = 0; i < config.workers; i++) cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
     console.warn(`Worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
     cluster.fork();

@@ -7,7 +7,7 @@ import { DevtoolsQuerySubscriber, LiveBroadcaster, RATE_LIMIT_STORAGE, ReflexBri
 import { Product } from './catalog/product.entity.js';
 import type { ShopConfig } from './shop.config.js';
 import { DatabaseModule } from './database.module.js';
-import { underSchemaLock } from './schema-lock.js';
+import { seedDatabase } from './database-preparation.js';
 import { AuthModule } from './auth/auth.module.js';
 import { AUTH_MIDDLEWARE, SESSION_KEY_PREFIX, type AuthMiddleware } from './auth/auth-middleware.js';
 import { UserService } from './auth/user.service.js';
@@ -89,11 +89,6 @@ export class ShopModule implements OnApplicationBootstrap {
     new TypeormLiveSubscriber(this.live).attach(this.dataSource);
     // Devtools count and time each handler's queries.
     if (this.config.devtools) new DevtoolsQuerySubscriber().attach(this.dataSource);
-    // Under the start-up lock: two workers seeding a fresh database at once both saw no rows, and both inserted
-    // them (a doubled catalogue, or a duplicate demo username that stopped a worker).
-    await underSchemaLock(this.dataSource, async () => {
-      if (this.config.demoUsers) await this.users.seed();
-      await this.products.seed();
-    });
+    await seedDatabase(this.dataSource, this.config, this.users, this.products);
   }
 }
