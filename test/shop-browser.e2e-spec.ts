@@ -314,6 +314,30 @@ if (missingChromium && isCI) {
     );
 
     it(
+      "shows a change made in one of the user's tabs in the other at once, without bringing it to the front",
+      async () => {
+        const second = await context.newPage();
+        second.setDefaultTimeout(STEP_TIMEOUT_MS);
+        try {
+          await openShop(second, baseUrl, 'Signed in as demo');
+          await waitForText(second, '#cart-count', '2');
+          // Before: the first tab kept showing 2 (it read the cart again only on a visibilitychange, which a tab left
+          // beside the other never gets).
+          await addToCart(second, 'Fountain pen');
+          await waitForText(second, '#cart-count', '3');
+          await waitForText(page, '#cart-count', '3');
+          // And back: a removal in the first tab reaches the second.
+          await page.getByRole('button', { name: 'Remove Fountain pen' }).click();
+          await waitForText(page, '#cart-count', '2');
+          await waitForText(second, '#cart-count', '2');
+        } finally {
+          await second.close();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
       'a deep link to /cart, loaded and reloaded, shows the cart page; its links navigate without a reload',
       async () => {
         const documents = (): number => requests.filter((request) => request.resourceType() === 'document').length;

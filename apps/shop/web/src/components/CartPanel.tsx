@@ -2,6 +2,7 @@ import { useEffect, useRef } from 'react';
 import { useReflexErrors, useReflexEvent, useReflexState, useReflexVar } from '@reflex-bridge/react';
 import { AccountState, CartState, FilterState } from '../generated/reflex-states.js';
 import { money } from '../money.js';
+import { useCartSync } from '../cart-sync.hook.js';
 import { Link } from '../router.js';
 
 /** The cart: its lines, total and clear button; beside the catalogue, or the whole `/cart` page (`full`). */
@@ -34,6 +35,8 @@ export function CartPanel({ full = false }: { full?: boolean }) {
     document.addEventListener('visibilitychange', onVisible);
     return () => document.removeEventListener('visibilitychange', onVisible);
   }, [signedInAs]);
+  // The user's other tabs in this browser follow this one's cart as it changes, not only when brought to the front.
+  useCartSync(signedInAs, cart?.lines, refreshPrices);
   useEffect(() => {
     if (stale) refreshPrices();
   }, [stale, catalogue]);
