@@ -1,4 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { Product } from '../catalog/product.entity.js';
 import { User } from '../auth/user.entity.js';
@@ -60,5 +63,37 @@ describe('CartService on SQLite', () => {
     await dataSource.query(`UPDATE shop_order SET "createdAt" = datetime('now', '-1 day')`);
     expect(await cart.checkout(userId)).toBeUndefined();
     expect(await dataSource.getRepository(ShopOrder).count()).toBe(1);
+  });
+});
+
+/** `WORKERS=N` on a SQLite file: each worker has its own connection, and its turns order only its own changes. */
+describe('CartService on one SQLite file shared by two processes', () => {
+  const entities = [Product, User, CartItem, ShopOrder];
+  let directory: string;
+  let first: DataSource;
+  let second: DataSource;
+  beforeEach(async () => {
+    directory = mkdtempSync(join(tmpdir(), 'cart-workers-'));
+    const database = join(directory, 'shop.sqlite');
+    first = await new DataSource({ type: 'better-sqlite3', database, entities, synchronize: true }).initialize();
+    second = await new DataSource({ type: 'better-sqlite3', database, entities }).initialize();
+  });
+  afterEach(async () => {
+    await first.destroy();
+    await second.destroy();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('two checkouts of one cart at once, one in each worker, make one order', async () => {
+    const productId = (await first.getRepository(Product).save({ name: 'Mug', category: 'kitchen', price: 1250, image: null })).id;
+    const [a, b] = [new CartService(first), new CartService(second)];
+    await a.add(1, productId);
+    await a.add(1, productId);
+    // Before: each read the full cart before either wrote, and each placed an order of it: two orders, 2 mugs each.
+    const [one, other] = await Promise.all([a.checkout(1), b.checkout(1)]);
+    expect(await first.getRepository(ShopOrder).count()).toBe(1);
+    // The second is answered with the order the cart just became, as in one process.
+    expect(one?.id).toBe(other?.id);
+    expect(await a.lines(1)).toEqual([]);
   });
 });

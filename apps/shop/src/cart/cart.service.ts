@@ -13,15 +13,20 @@ export const JUST_PLACED_SECONDS = 60;
 
 /** What the checkout uses of the better-sqlite3 connection under TypeORM's SQLite driver (its types are not installed). */
 interface SqliteDatabase {
-  transaction<T>(work: () => T): () => T;
-  prepare(sql: string): { run(...parameters: unknown[]): { lastInsertRowid: number | bigint } };
+  transaction<T>(work: () => T): { immediate(): T };
+  prepare(sql: string): { run(...parameters: unknown[]): { lastInsertRowid: number | bigint }; all(...parameters: unknown[]): unknown[] };
 }
+
+/** The user's cart lines at the catalogue's current prices, as {@link CartService.lines} reads them (gone products left out). */
+const SQLITE_CART_LINES = `SELECT c."productId" AS "productId", p."name" AS "name", p."price" AS "price", c."quantity" AS "quantity"
+  FROM "cart_item" c JOIN "product" p ON p."id" = c."productId" WHERE c."userId" = ? ORDER BY c."id"`;
 
 /**
  * The carts of signed-in users, kept in the database with the account: every tab and device of a user reads and
  * changes the same cart. A user's cart changes one at a time, whatever the worker: each change runs inside a
- * transaction holding the user's row (`SELECT ... FOR UPDATE` on Postgres; on SQLite, one process, in turn), so two
- * tabs adding at once stay within the bounds, and two checkouts at once make one order.
+ * transaction holding the user's row (`SELECT ... FOR UPDATE` on Postgres; on SQLite, in turn within the process, and
+ * a checkout in one IMMEDIATE transaction across the workers of a file), so two tabs adding at once stay within the
+ * bounds, and two checkouts at once make one order.
  *
  * Lines are answered at the catalogue's current prices and names (a line whose product is gone is dropped).
  */
@@ -77,45 +82,61 @@ export class CartService {
    */
   checkout(userId: number): Promise<ShopOrder | undefined> {
     return this.inTurn(userId, async (manager) => {
-      const lines = await this.read(manager, userId);
+      const placed = this.dataSource.options.type === 'postgres' ? await this.placeOrder(manager, userId) : await this.placeOrderOnSqlite(manager, userId);
+      if (placed) return placed;
+      // Measured on the database's clock (it set `createdAt`), so the app's clock and time zone play no part.
+      const recent = this.dataSource.options.type === 'postgres' ? `now() - interval '${JUST_PLACED_SECONDS} seconds'` : `datetime('now', '-${JUST_PLACED_SECONDS} seconds')`;
       const orders = manager.getRepository(ShopOrder);
-      if (lines.length === 0) {
-        // Measured on the database's clock (it set `createdAt`), so the app's clock and time zone play no part.
-        const recent = this.dataSource.options.type === 'postgres' ? `now() - interval '${JUST_PLACED_SECONDS} seconds'` : `datetime('now', '-${JUST_PLACED_SECONDS} seconds')`;
-        return (await orders.createQueryBuilder('o').where('o.userId = :userId', { userId }).andWhere(`o.createdAt > ${recent}`).orderBy('o.id', 'DESC').getOne()) ?? undefined;
-      }
-      const order = orders.create({
-        userId,
-        lines: lines.map(({ productId, name, price, quantity }) => ({ productId, name, price, quantity })),
-        total: lines.reduce((sum, line) => sum + line.price * line.quantity, 0),
-      });
-      return this.placeOrder(manager, order);
+      return (await orders.createQueryBuilder('o').where('o.userId = :userId', { userId }).andWhere(`o.createdAt > ${recent}`).orderBy('o.id', 'DESC').getOne()) ?? undefined;
     });
   }
 
   /**
-   * Writes the order and empties the user's cart, both or neither: a failure between the two (a full disk, an I/O
-   * error, the process killed) must not leave the order written and the cart still full, which a second checkout
-   * would order again. Postgres: inside the turn's transaction. SQLite: the process's one connection is shared by
-   * every change (a transaction held across awaits would take in other users' writes, and roll them back with its
-   * own), so the two statements run in one synchronous better-sqlite3 transaction, which nothing can interleave.
+   * Postgres: reads the cart, writes the order and empties the cart inside the turn's transaction, which holds the
+   * user's row (`FOR UPDATE`): both writes or neither, and a checkout on another worker waits for this one and then
+   * finds the cart empty. `undefined`: the cart is empty.
    */
-  private async placeOrder(manager: EntityManager, order: ShopOrder): Promise<ShopOrder> {
-    const emptyCart = manager.createQueryBuilder().delete().from(CartItem).where({ userId: order.userId });
-    if (this.dataSource.options.type === 'postgres') {
-      await manager.getRepository(ShopOrder).save(order);
-      await emptyCart.execute();
-      return order;
-    }
-    const [insertSql, insertParameters] = manager.createQueryBuilder().insert().into(ShopOrder).values(order).getQueryAndParameters();
-    const [deleteSql, deleteParameters] = emptyCart.getQueryAndParameters();
+  private async placeOrder(manager: EntityManager, userId: number): Promise<ShopOrder | undefined> {
+    const lines = await this.read(manager, userId);
+    if (lines.length === 0) return undefined;
+    const order = await manager.getRepository(ShopOrder).save(this.orderOf(manager, userId, lines));
+    await manager.createQueryBuilder().delete().from(CartItem).where({ userId }).execute();
+    return order;
+  }
+
+  /**
+   * SQLite: reads the cart, writes the order and empties the cart in one synchronous better-sqlite3 transaction begun
+   * IMMEDIATE. Both writes or neither: a failure between the two (a full disk, an I/O error, the process killed) left
+   * the order written and the cart still full, which a second checkout ordered again. Nothing can interleave: not this
+   * process's other changes (its one connection is shared by every change, so a TypeORM transaction held across awaits
+   * would take in other users' writes, and roll them back with its own), and not another worker on the same file
+   * (`WORKERS=N`), whose turns order only its own changes: IMMEDIATE takes the file's write lock before the read, so a
+   * checkout there waits for this one and finds the cart empty (two workers each read the full cart and each placed
+   * an order of it). `undefined`: the cart is empty.
+   */
+  private async placeOrderOnSqlite(manager: EntityManager, userId: number): Promise<ShopOrder | undefined> {
     const database = (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase }).databaseConnection;
-    const id = database.transaction(() => {
-      const inserted = database.prepare(insertSql).run(...insertParameters);
-      database.prepare(deleteSql).run(...deleteParameters);
-      return Number(inserted.lastInsertRowid);
-    })();
-    return manager.getRepository(ShopOrder).findOneByOrFail({ id });
+    const [deleteSql, deleteParameters] = manager.createQueryBuilder().delete().from(CartItem).where({ userId }).getQueryAndParameters();
+    const id = database
+      .transaction(() => {
+        const lines = database.prepare(SQLITE_CART_LINES).all(userId) as Array<Pick<CartLine, 'productId' | 'name' | 'price' | 'quantity'>>;
+        if (lines.length === 0) return undefined;
+        const [insertSql, insertParameters] = manager.createQueryBuilder().insert().into(ShopOrder).values(this.orderOf(manager, userId, lines)).getQueryAndParameters();
+        const inserted = database.prepare(insertSql).run(...insertParameters);
+        database.prepare(deleteSql).run(...deleteParameters);
+        return Number(inserted.lastInsertRowid);
+      })
+      .immediate();
+    return id === undefined ? undefined : manager.getRepository(ShopOrder).findOneByOrFail({ id });
+  }
+
+  /** The order of these lines, at the prices they carry. */
+  private orderOf(manager: EntityManager, userId: number, lines: Array<Pick<CartLine, 'productId' | 'name' | 'price' | 'quantity'>>): ShopOrder {
+    return manager.getRepository(ShopOrder).create({
+      userId,
+      lines: lines.map(({ productId, name, price, quantity }) => ({ productId, name, price, quantity })),
+      total: lines.reduce((sum, line) => sum + line.price * line.quantity, 0),
+    });
   }
 
   private async read(manager: EntityManager, userId: number): Promise<CartLine[]> {
