@@ -7,6 +7,7 @@ import { Product } from '../catalog/product.entity.js';
 import { User } from '../auth/user.entity.js';
 import { CartItem } from './cart-item.entity.js';
 import { ShopOrder } from './shop-order.entity.js';
+import { MAX_LINE_QUANTITY } from './cart-limits.js';
 import { CartService } from './cart.service.js';
 
 /** The cart on the shop's embedded default: a real SQLite database in memory. */
@@ -95,5 +96,18 @@ describe('CartService on one SQLite file shared by two processes', () => {
     // The second is answered with the order the cart just became, as in one process.
     expect(one?.id).toBe(other?.id);
     expect(await a.lines(1)).toEqual([]);
+  });
+
+  it('adds made at once in two workers all count, and stay within the bounds', async () => {
+    const productId = (await first.getRepository(Product).save({ name: 'Mug', category: 'kitchen', price: 1250, image: null })).id;
+    const [a, b] = [new CartService(first), new CartService(second)];
+    // Before: each read the line (or its absence) before either wrote: one add lost, or a UNIQUE constraint error.
+    const added = await Promise.allSettled([a.add(1, productId), b.add(1, productId), a.add(1, productId), b.add(1, productId)]);
+    expect(added.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(await a.lines(1)).toEqual([expect.objectContaining({ productId, quantity: 4 })]);
+    await first.getRepository(CartItem).update({ userId: 1, productId }, { quantity: MAX_LINE_QUANTITY - 1 });
+    const bounded = await Promise.allSettled([a.add(1, productId), b.add(1, productId)]);
+    expect(bounded.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+    expect(await b.lines(1)).toEqual([expect.objectContaining({ productId, quantity: MAX_LINE_QUANTITY })]);
   });
 });

@@ -14,7 +14,7 @@ export const JUST_PLACED_SECONDS = 60;
 /** What the checkout uses of the better-sqlite3 connection under TypeORM's SQLite driver (its types are not installed). */
 interface SqliteDatabase {
   transaction<T>(work: () => T): { immediate(): T };
-  prepare(sql: string): { run(...parameters: unknown[]): { lastInsertRowid: number | bigint }; all(...parameters: unknown[]): unknown[] };
+  prepare(sql: string): { run(...parameters: unknown[]): { lastInsertRowid: number | bigint }; all(...parameters: unknown[]): unknown[]; get(...parameters: unknown[]): unknown };
 }
 
 /** The user's cart lines at the catalogue's current prices, as {@link CartService.lines} reads them (gone products left out). */
@@ -45,21 +45,44 @@ export class CartService {
   /** Adds one of the product (an unknown product adds nothing); refused past the cart's bounds. */
   add(userId: number, productId: number): Promise<CartLine[]> {
     return this.inTurn(userId, async (manager) => {
+      if (this.dataSource.options.type !== 'postgres') {
+        this.addOnSqlite(userId, productId);
+        return this.read(manager, userId);
+      }
       // Through the change's own connection: a read on another one, while this holds its connection (and, on
       // Postgres, the user's row), would wait for a free connection that other carts' changes hold the same way.
       const product = isProductId(productId) ? await manager.getRepository(Product).findOneBy({ id: productId }) : null;
       const items = manager.getRepository(CartItem);
       if (product) {
         const item = await items.findOneBy({ userId, productId });
-        // A BridgeError, not an HttpException: that is mapped to its status on the full tier only (reflex_only runs none).
-        if (item && item.quantity >= MAX_LINE_QUANTITY) throw new BridgeError('invalid_payload', `A cart line holds at most ${MAX_LINE_QUANTITY} of a product.`, undefined, 400);
-        if (!item && (await items.countBy({ userId })) >= MAX_CART_LINES) throw new BridgeError('invalid_payload', `The cart holds at most ${MAX_CART_LINES} different products.`, undefined, 400);
+        refuseBeyondBounds(item?.quantity, item ? 0 : await items.countBy({ userId }));
         // Adding it again is agreeing to its price as shown now.
         if (item) await items.update({ id: item.id }, { quantity: item.quantity + 1, addedPrice: product.price });
         else await items.insert({ userId, productId, quantity: 1, addedPrice: product.price });
       }
       return this.read(manager, userId);
     });
+  }
+
+  /**
+   * {@link add} on SQLite: the reads and the write in one synchronous transaction begun IMMEDIATE (the file's write
+   * lock first), as {@link placeOrderOnSqlite} does, so an add on another worker of the file (`WORKERS=N`) waits for
+   * this one: two at once each read the line, or its absence, and one add was lost or failed on the line's UNIQUE index.
+   */
+  private addOnSqlite(userId: number, productId: number): void {
+    if (!isProductId(productId)) return;
+    const database = this.sqlite();
+    database
+      .transaction(() => {
+        const product = database.prepare('SELECT "price" FROM "product" WHERE "id" = ?').get(productId) as { price: number } | undefined;
+        if (!product) return;
+        const item = database.prepare('SELECT "id", "quantity" FROM "cart_item" WHERE "userId" = ? AND "productId" = ?').get(userId, productId) as { id: number; quantity: number } | undefined;
+        const lines = item ? 0 : (database.prepare('SELECT count(*) AS "n" FROM "cart_item" WHERE "userId" = ?').get(userId) as { n: number }).n;
+        refuseBeyondBounds(item?.quantity, lines);
+        if (item) database.prepare('UPDATE "cart_item" SET "quantity" = ?, "addedPrice" = ? WHERE "id" = ?').run(item.quantity + 1, product.price, item.id);
+        else database.prepare('INSERT INTO "cart_item" ("userId", "productId", "quantity", "addedPrice") VALUES (?, ?, 1, ?)').run(userId, productId, product.price);
+      })
+      .immediate();
   }
 
   remove(userId: number, productId: number): Promise<CartLine[]> {
@@ -115,7 +138,7 @@ export class CartService {
    * an order of it). `undefined`: the cart is empty.
    */
   private async placeOrderOnSqlite(manager: EntityManager, userId: number): Promise<ShopOrder | undefined> {
-    const database = (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase }).databaseConnection;
+    const database = this.sqlite();
     const [deleteSql, deleteParameters] = manager.createQueryBuilder().delete().from(CartItem).where({ userId }).getQueryAndParameters();
     const id = database
       .transaction(() => {
@@ -137,6 +160,11 @@ export class CartService {
       lines: lines.map(({ productId, name, price, quantity }) => ({ productId, name, price, quantity })),
       total: lines.reduce((sum, line) => sum + line.price * line.quantity, 0),
     });
+  }
+
+  /** The better-sqlite3 connection under TypeORM's SQLite driver (one per process). */
+  private sqlite(): SqliteDatabase {
+    return (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase }).databaseConnection;
   }
 
   private async read(manager: EntityManager, userId: number): Promise<CartLine[]> {
@@ -169,4 +197,14 @@ export class CartService {
     });
     return result;
   }
+}
+
+/**
+ * Refuses one more of a product past the cart's bounds: `quantity` is the line's (undefined: no line yet), `lines` the
+ * cart's number of lines when there is none. A BridgeError, not an HttpException: that is mapped to its status on the
+ * full tier only (reflex_only runs none).
+ */
+function refuseBeyondBounds(quantity: number | undefined, lines: number): void {
+  if (quantity !== undefined && quantity >= MAX_LINE_QUANTITY) throw new BridgeError('invalid_payload', `A cart line holds at most ${MAX_LINE_QUANTITY} of a product.`, undefined, 400);
+  if (quantity === undefined && lines >= MAX_CART_LINES) throw new BridgeError('invalid_payload', `The cart holds at most ${MAX_CART_LINES} different products.`, undefined, 400);
 }
