@@ -27,6 +27,9 @@ async function bootstrap(): Promise<void> {
   console.log(`Shop listening on http://localhost:${config.port}`);
 }
 
+/** Workers that may exit before any has listened before the cluster primary gives up (a round of WORKERS=4, and one). */
+const MAX_FAILED_STARTS = 5;
+
 // WORKERS=N runs N worker processes sharing the port (Node's cluster module); with REDIS_URL they share
 // states, sessions, the event cache, live updates and sockets. Behind nginx, run one process per port instead.
 const config = readShopConfig();
@@ -35,8 +38,20 @@ if (config.workers > 1 && cluster.isPrimary) {
   // so the workers find it ready (started at once on a fresh file, two seeded the same demo user and one died).
   if (!config.databaseUrl && config.sqlitePath !== ':memory:') await prepareDatabase(config);
   if (!process.env.REDIS_URL) console.warn('WORKERS > 1 without REDIS_URL: each worker keeps its own states and sessions.');
+  // While no worker has listened yet, a worker that exits failed its start (a database out of reach, a bad setting),
+  // and so will the next: forking another at once without end burned CPU and filled the log, the primary up as if
+  // all were well. Past MAX_FAILED_STARTS such exits the primary stops (exit code 1) and says why, after its workers'
+  // own errors. Once one has listened, workers that die are forked again as before (a database back up heals them).
+  let anyListened = false;
+  let failedStarts = 0;
+  cluster.on('listening', () => (anyListened = true));
   for (let i = 0; i < config.workers; i++) cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
+    if (!anyListened && ++failedStarts >= MAX_FAILED_STARTS) {
+      console.error(`${failedStarts} workers exited before any listened (the last: ${signal ?? code}): they cannot start; stopping. Their errors are above.`);
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill();
+      process.exit(1);
+    }
     console.warn(`Worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
     cluster.fork();
   });
