@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { InProcessTransport, ReflexBridgeModule } from '@reflex-bridge/nest';
 import { eventually } from './support/eventually.js';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { describeWithRedisCluster, RedisTestCluster } from './support/redis-cluster.js';
 
 /** The key the state store's health probe read before (a token no client holds): it lives on one master only. */
@@ -25,6 +25,8 @@ describeWithRedisCluster('/_health on a Redis Cluster with a frozen master', () 
   let worker: RunningApp;
   /** The state store on the cluster, live changes in process: its check alone must see the frozen master. */
   let storeOnly: RunningApp;
+  /** Nest's logger is one per process: both apps log here. */
+  const logger = new CapturingLogger();
 
   beforeAll(async () => {
     cluster = await RedisTestCluster.launch();
@@ -32,8 +34,8 @@ describeWithRedisCluster('/_health on a Redis Cluster with a frozen master', () 
     // an election): the answer right after the freeze comes while the frozen master still holds its slots.
     const redisCluster = { rootNodes: cluster.rootNodes, waitReplicas: 0 };
     const reflexRoutes = { checkTimeoutMs: 300, checkIntervalMs: 0 };
-    worker = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisCluster, reflexRoutes })] });
-    storeOnly = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisCluster, reflexRoutes, live: { transport: new InProcessTransport() } })] });
+    worker = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisCluster, reflexRoutes })] }, undefined, logger);
+    storeOnly = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisCluster, reflexRoutes, live: { transport: new InProcessTransport() } })] }, undefined, logger);
   }, 180_000);
 
   afterAll(async () => {
@@ -55,6 +57,18 @@ describeWithRedisCluster('/_health on a Redis Cluster with a frozen master', () 
       const [both, store] = await Promise.all([health(worker.url), health(storeOnly.url)]);
       expect(both).toEqual({ status: 503, body: { status: false, redis: false } });
       expect(store).toEqual({ status: 503, body: { status: false, redis: false } });
+      // The log line names the frozen master and what it did not answer, for every failing check. Before, it said
+      // '{"state_store":{"status":"down","message":"timeout of 300ms exceeded"},...}' though the probe knew which.
+      const failing = logger.lines.filter((line) => line.message.startsWith('The health check is failing'));
+      expect(failing.length).toBeGreaterThanOrEqual(2);
+      for (const line of failing) {
+        const details = JSON.parse(line.message.slice(line.message.indexOf('{'))) as Record<string, { message: string }>;
+        expect(Object.keys(details).length).toBeGreaterThan(0);
+        for (const detail of Object.values(details)) {
+          expect(detail.message).not.toMatch(/^timeout of/);
+          expect(detail.message).toContain(`127.0.0.1:${victim}`);
+        }
+      }
       await cluster.untilFailedOver(victim);
       // The replica serves the slots: up again, though the old master (and the PING it holds) is still frozen.
       for (const app of [worker, storeOnly]) {

@@ -225,6 +225,15 @@ export class RedisClusterClient extends EventEmitter {
     );
   }
 
+  /**
+   * The masters of the current layout (`host:port`) whose command connection is not ready or holds a health-check
+   * PING unanswered (see {@link pingMasters}): what a health check that ran out of time names.
+   */
+  unansweredMasters(): string[] {
+    const masters = (this.cluster as unknown as ClusterInternals).masters;
+    return masters.filter(({ client }) => !client?.isReady || this.healthPings.has(client)).map((master) => master.address);
+  }
+
   /** The health check's PING unanswered on `client`, or a new one. */
   private healthPing(client: NodeClient): Promise<unknown> {
     const pending = this.healthPings.get(client);

@@ -1,8 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService, type HealthCheckAttempt } from '@nestjs/terminus';
 import { LiveBroadcaster } from '../live/live-broadcaster.service.js';
 import type { LiveTransport } from '../live/live-transport.js';
+import { RedisConnections } from '../common/redis-connections.js';
 import { InFlightProbe } from './in-flight-probe.js';
+import { withinCheckDeadline } from './check-deadline.js';
 
 /**
  * A `@nestjs/terminus` health indicator for the live transport: up while {@link LiveTransport.isConnected} holds
@@ -21,6 +23,7 @@ export class LiveTransportHealthIndicator {
   constructor(
     private readonly health: HealthIndicatorService,
     private readonly broadcaster: LiveBroadcaster,
+    @Optional() @Inject(RedisConnections) private readonly connections?: RedisConnections | null,
   ) {}
 
   /** Checks the transport under `key`; down when it is not connected, or its ping fails or takes over `timeoutMs`. */
@@ -31,10 +34,10 @@ export class LiveTransportHealthIndicator {
       .check(key)
       .attempt(async () => {
         if (!transport.isConnected()) throw new Error('not connected');
-        await this.probeOf(transport)?.run();
+        const probe = this.probeOf(transport);
+        if (probe) await withinCheckDeadline(probe.run(), timeoutMs, name, this.connections);
         return { transport: name };
-      })
-      .withTimeout(timeoutMs);
+      });
   }
 
   /** The transport's one-at-a-time ping, or undefined when it has none. */

@@ -47,10 +47,9 @@ export class RedisSubscriberHealthIndicator {
 
   /** Checks the subscriber under `key`; down when a probe message has not come back within `timeoutMs`. */
   isHealthy<const Key extends string>(key: Key, timeoutMs = 2000): HealthCheckAttempt<Key> {
-    return this.health
-      .check(key)
-      .attempt(() => this.roundTrips(timeoutMs))
-      .withTimeout(timeoutMs);
+    // Each round trip gives up after `timeoutMs` by itself, naming its master: terminus's `withTimeout` would replace
+    // that message with its own "timeout of … exceeded" once its time ran out.
+    return this.health.check(key).attempt(() => this.roundTrips(timeoutMs));
   }
 
   private readonly onMessage = (message: string): void => {
@@ -76,7 +75,10 @@ export class RedisSubscriberHealthIndicator {
       }
       for (const [master, channel] of perMaster) probes.push({ probe: this.channel(channel, true), master });
     }
-    await Promise.all(probes.map(({ probe, master }) => this.roundTrip(probe, timeoutMs, master)));
+    // Every probe's outcome, so the failure names each master that failed, not only the first probe to give up.
+    const outcomes = await Promise.allSettled(probes.map(({ probe, master }) => this.roundTrip(probe, timeoutMs, master)));
+    const failures = outcomes.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected').map(({ reason }) => (reason as Error)?.message ?? String(reason));
+    if (failures.length > 0) throw new Error(failures.join('; '));
   }
 
   private channel(channel: string, sharded: boolean): ProbeChannel {

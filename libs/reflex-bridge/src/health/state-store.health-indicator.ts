@@ -1,8 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { HealthIndicatorService, type HealthCheckAttempt } from '@nestjs/terminus';
 import { StateStore } from '../state/store/state-store.js';
 import { RedisStateStore } from '../state/store/redis-state.store.js';
+import { RedisConnections } from '../common/redis-connections.js';
 import { InFlightProbe } from './in-flight-probe.js';
+import { withinCheckDeadline } from './check-deadline.js';
 
 /** A token no client can hold (client tokens are UUIDs): the read finds nothing and changes nothing. */
 const PROBE_TOKEN = 'reflex-bridge-health-probe';
@@ -26,17 +28,18 @@ export class StateStoreHealthIndicator {
   constructor(
     private readonly health: HealthIndicatorService,
     private readonly store: StateStore,
+    @Optional() @Inject(RedisConnections) private readonly connections?: RedisConnections | null,
   ) {
     // A RedisStateStore's own reads give up after its commandTimeoutMs while Redis still holds them: its probe settles
     // only when Redis answers, so that one probe, not one per commandTimeoutMs, waits through a freeze.
     this.probe = new InFlightProbe(() => (store instanceof RedisStateStore ? store.probe(PROBE_TOKEN) : store.read(PROBE_TOKEN)));
   }
 
-  /** Checks the store under `key`; down after `timeoutMs` without an answer, or when the read fails. */
+  /**
+   * Checks the store under `key`; down after `timeoutMs` without an answer (naming the Redis Cluster masters that did
+   * not answer, on the module's cluster connections), or when the read fails.
+   */
   isHealthy<const Key extends string>(key: Key, timeoutMs = 2000): HealthCheckAttempt<Key> {
-    return this.health
-      .check(key)
-      .attempt(() => this.probe.run())
-      .withTimeout(timeoutMs);
+    return this.health.check(key).attempt(() => withinCheckDeadline(this.probe.run(), timeoutMs, 'the state store', this.connections));
   }
 }
