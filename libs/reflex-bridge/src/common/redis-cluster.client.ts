@@ -40,6 +40,9 @@ interface ReopenableClient {
  */
 const MIGRATION_RETRY_MS = 2_000;
 
+/** The key of the classic (un)subscriptions' queue (see `RedisClusterClient.serially`): one node carries them all. */
+const CLASSIC_CHANNELS = '';
+
 /** Redis Cluster's slot count. */
 const SLOTS = 16_384;
 
@@ -79,8 +82,11 @@ export class RedisClusterClient extends EventEmitter {
   private down?: string;
   private refreshTimer?: NodeJS.Timeout;
   private starting?: Promise<void>;
-  /** The last (un)subscription queued (see `serially`). */
-  private pubSubChain: Promise<unknown> = Promise.resolve();
+  /**
+   * The last (un)subscription queued per subscription connection (see `serially`): by master address for sharded
+   * channels, {@link CLASSIC_CHANNELS} for classic ones. At most one entry per master, removed once its queue is empty.
+   */
+  private readonly pubSubChains = new Map<string, Promise<unknown>>();
   /** When each command sent and not yet answered was sent, by a sequence number (so the oldest comes first). */
   private readonly unanswered = new Map<number, number>();
   private sent = 0;
@@ -359,21 +365,21 @@ export class RedisClusterClient extends EventEmitter {
   }
 
   // Subscriptions wait for the first connection (node-redis routes them by the layout it learns then) and run one
-  // at a time (see `serially`).
+  // at a time per connection (see `serially`).
   subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.serially(() => this.cluster.subscribe(channel, listener));
+    return this.serially(undefined, () => this.cluster.subscribe(channel, listener));
   }
 
   unsubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.serially(() => this.cluster.unsubscribe(channel, listener as never));
+    return this.serially(undefined, () => this.cluster.unsubscribe(channel, listener as never));
   }
 
   sSubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.serially(() => this.cluster.sSubscribe(channel, listener));
+    return this.serially(channel, () => this.cluster.sSubscribe(channel, listener));
   }
 
   sUnsubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.serially(() => this.cluster.sUnsubscribe(channel, listener));
+    return this.serially(channel, () => this.cluster.sUnsubscribe(channel, listener));
   }
 
   /**
@@ -384,22 +390,35 @@ export class RedisClusterClient extends EventEmitter {
   adapterSubscriber(onFailure: (error: Error) => void): { sSubscribe: ShardedCall; sUnsubscribe: ShardedCall } {
     const cluster = this.cluster as unknown as Record<'sSubscribe' | 'sUnsubscribe', ShardedCall>;
     return {
-      sSubscribe: (channel, listener, bufferMode) => this.serially(() => cluster.sSubscribe(channel, listener, bufferMode)).catch(onFailure),
-      sUnsubscribe: (channel, listener, bufferMode) => this.serially(() => cluster.sUnsubscribe(channel, listener, bufferMode)).catch(() => undefined),
+      sSubscribe: (channel, listener, bufferMode) => this.serially(channel, () => cluster.sSubscribe(channel, listener, bufferMode)).catch(onFailure),
+      sUnsubscribe: (channel, listener, bufferMode) => this.serially(channel, () => cluster.sUnsubscribe(channel, listener, bufferMode)).catch(() => undefined),
     };
   }
 
   /**
-   * Runs a (un)subscription after the ones before it. node-redis closes a node's subscriber connection when its
-   * last channel is left; two of these at once for one node end in "The client is closed" (the second closes it
-   * again), and a subscription sent while the connection is being closed is lost with it.
+   * Runs a (un)subscription after the ones before it on the same connection: the master serving the sharded
+   * `channel`'s slot, or the classic channels' node (`channel` undefined). node-redis closes a node's subscriber
+   * connection when its last channel is left; two of these at once for one node end in "The client is closed" (the
+   * second closes it again), and a subscription sent while the connection is being closed is lost with it. One queue
+   * per master, not one for all: a master that is frozen when its first channel is subscribed holds that subscription
+   * until it wakes or a replica takes its slots, and with one queue every later subscription, to any master (the
+   * adapter's rooms, the health probe's channels, `rx:resync`), waited behind it.
    */
-  private serially<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.pubSubChain.then(async () => {
-      await this.connect();
-      return operation();
+  private serially<T>(channel: string | undefined, operation: () => Promise<T>): Promise<T> {
+    // Every call waits for the same first connection, so they resume (and queue) in the order they were made.
+    const run = this.connect().then(() => {
+      const key = channel === undefined ? CLASSIC_CHANNELS : (this.masterOf(channel) ?? CLASSIC_CHANNELS);
+      const turn = (this.pubSubChains.get(key) ?? Promise.resolve()).then(operation);
+      const tail = turn.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.pubSubChains.set(key, tail);
+      void tail.then(() => {
+        if (this.pubSubChains.get(key) === tail) this.pubSubChains.delete(key);
+      });
+      return turn;
     });
-    this.pubSubChain = run.catch(() => undefined);
     return run;
   }
 
@@ -546,8 +565,8 @@ export class RedisClusterClient extends EventEmitter {
   private resubscribe(listeners: Map<string, ChannelListeners>): void {
     const cluster = this.cluster as unknown as Record<'sSubscribe', ShardedCall>;
     for (const [channel, { buffers, strings }] of listeners) {
-      for (const listener of buffers) this.serially(() => cluster.sSubscribe(channel, listener, true)).catch(() => this.scheduleRefresh());
-      for (const listener of strings) this.serially(() => cluster.sSubscribe(channel, listener)).catch(() => this.scheduleRefresh());
+      for (const listener of buffers) this.serially(channel, () => cluster.sSubscribe(channel, listener, true)).catch(() => this.scheduleRefresh());
+      for (const listener of strings) this.serially(channel, () => cluster.sSubscribe(channel, listener)).catch(() => this.scheduleRefresh());
     }
   }
 }
