@@ -115,12 +115,15 @@ export class RedisClusterClient extends EventEmitter {
    *   above the longest command a healthy node may take (`WAIT`'s timeout).
    * @param watch what tells a node stopped answering: the `commands` sent through this client, or, for a subscriber
    *   that sends none, a PING on each of its `subscriptions` connections every `stallMs`.
+   * @param connectAttemptMs how long one attempt of the first connection may take before it starts over (see
+   *   `connectOnce`); keep it above a node's connect timeout, so a root node that is unreachable is not what ends it.
    */
   constructor(
     readonly cluster: RedisCluster,
     private readonly refreshIntervalMs: number,
     private readonly stallMs = Infinity,
     private readonly watch: 'commands' | 'subscriptions' = 'commands',
+    private readonly connectAttemptMs = stallMs,
   ) {
     super();
     cluster.on('node-error', (error: Error) => this.failed(error));
@@ -455,7 +458,7 @@ export class RedisClusterClient extends EventEmitter {
         // Another user of the same node-redis client (@keyv/redis connects a closed client on use) may have
         // connected it between two of our attempts: then wait for its layout instead of failing "already open".
         if (this.cluster.isOpen) await this.untilLayoutKnown();
-        else await this.cluster.connect();
+        else await this.connectOnce();
         this.connected = true;
         if (this.closed) return;
         this.probeSubscriptions();
@@ -467,6 +470,31 @@ export class RedisClusterClient extends EventEmitter {
         this.emit('error', error instanceof Error ? error : new Error(String(error)));
         await new Promise((resolve) => setTimeout(resolve, this.refreshIntervalMs).unref());
       }
+    }
+  }
+
+  /**
+   * One node-redis `connect`, given up after `connectAttemptMs`. It asks a root node for the layout, then (for commands)
+   * connects to every master of it and waits for them all, without a deadline: a dead master's connection is tried
+   * again and again, and a frozen one (its kernel still accepts) never answers its handshake. So a worker started
+   * while a master was dead or frozen waited for it for good, even once a replica had taken its place. Given up, its
+   * connections are dropped, and the next attempt asks again (a random root node, and the layout as it is then).
+   */
+  private async connectOnce(): Promise<void> {
+    const connecting = this.cluster.connect();
+    if (this.connectAttemptMs === Infinity) {
+      await connecting;
+      return;
+    }
+    try {
+      await withinDeadline(connecting, this.connectAttemptMs);
+    } catch (error) {
+      if (error !== DEADLINE_PASSED) throw error;
+      this.cluster.destroy();
+      // The dropped connections fail the attempt under way; wait for it (bounded: a discovery connection, which
+      // node-redis keeps to itself, may still wait for the frozen node), so that it does not close the next one.
+      await withinDeadline(connecting, this.refreshIntervalMs).catch(() => undefined);
+      throw new Error(`the Redis Cluster connection did not complete within ${this.connectAttemptMs} ms (a node accepts connections and answers nothing); trying again`, { cause: error });
     }
   }
 

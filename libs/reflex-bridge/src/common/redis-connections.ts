@@ -478,7 +478,8 @@ export class RedisConnections {
     // within milliseconds, or, for a state save's WAIT, within `waitTimeoutMs`), the subscriber, which sends none, by
     // a PING on each of its subscription connections every `stallMs`.
     const stallMs = this.replicaWait!.timeoutMs + STALL_MARGIN_MS;
-    const client = new RedisClusterClient(created as RedisCluster, Math.min(500, this.maxReconnectDelayMs), stallMs, failFast ? 'commands' : 'subscriptions');
+    // A first connection attempt may take one node's connect timeout (an unreachable root node) and a stall.
+    const client = new RedisClusterClient(created as RedisCluster, Math.min(500, this.maxReconnectDelayMs), stallMs, failFast ? 'commands' : 'subscriptions', this.connectTimeoutMs + stallMs);
     created.setMaxListeners(MAX_LISTENERS);
     return this.connect(client, role, name);
   }
