@@ -325,6 +325,11 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
     return this.options.bufferSize;
   }
 
+  /** The resolved `live.resyncSettleMs`: how long the transport stays up after an outage before live lists re-read. */
+  get resyncSettleMs(): number {
+    return this.options.resyncSettleMs;
+  }
+
   /** How many live subscribers `label` has on this worker. */
   subscriberCount(label: string): number {
     let count = 0;

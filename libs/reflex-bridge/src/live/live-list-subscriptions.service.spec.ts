@@ -24,6 +24,21 @@ class NotesState {
 
 const definition = { cls: NotesState, fullName: 'notes_state' } as unknown as StateDefinition;
 
+/** A transport whose connection the test takes down and brings back (`set(true)`: down). */
+class FlappingTransport extends LiveTransport {
+  down = false;
+  override async start(): Promise<void> {}
+  override async publish(): Promise<void> {}
+  override isConnected(): boolean {
+    return !this.down;
+  }
+  override async close(): Promise<void> {}
+  set(down: boolean): void {
+    this.down = down;
+    this.connectionChanged();
+  }
+}
+
 /** Waits for `condition`, turn after turn of the event loop (the fan-out runs in microtasks and immediates). */
 async function until(condition: () => boolean, what: string): Promise<void> {
   for (let turn = 0; turn < 10_000; turn++) {
@@ -169,7 +184,7 @@ describe('LiveListSubscriptions', () => {
       }
     }
     const transport = new RestartingTransport();
-    const live = new LiveBroadcaster(transport);
+    const live = new LiveBroadcaster(transport, { resyncSettleMs: 1 });
     broadcasters.push(live);
     await live.start();
     const subscriptions = new LiveListSubscriptions(live, new ConnectionLifecycle());
@@ -196,6 +211,89 @@ describe('LiveListSubscriptions', () => {
     // Before: the lists kept showing one row until their pages loaded again.
     await until(() => states.every((state) => state.notes.length === 2), 'every list to re-read itself');
     expect(reloads).toBe(1);
+  });
+
+  it('re-reads each live list once after a transport that flaps, once it holds, not once per outage', async () => {
+    // Only the clock and timers are faked: the fan-out runs in microtasks and immediates.
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'clearImmediate', 'queueMicrotask', 'nextTick', 'performance'] });
+    try {
+      const transport = new FlappingTransport();
+      const live = new LiveBroadcaster(transport, { resyncSettleMs: 2_000 });
+      broadcasters.push(live);
+      await live.start();
+      const subscriptions = new LiveListSubscriptions(live, new ConnectionLifecycle());
+      const ROWS = 50;
+      const TABS = 100;
+      const database = new Set(Array.from({ length: ROWS }, (_, i) => i + 1));
+      let reads = 0;
+      const states = Array.from({ length: TABS }, (_, tab) => {
+        const state: Record<string, unknown> = {
+          notes: [...database].map((id) => ({ id })),
+          liveRow(change: ModelChange) {
+            reads += 1;
+            return database.has(Number(change.pk)) ? { id: Number(change.pk) } : undefined;
+          },
+        };
+        const client: EventClient = { token: `token-${tab}`, sid: `sid-${tab}`, headers: {}, remoteAddress: '127.0.0.1', connectedAt: Date.now(), emitUpdate: () => undefined, emitError: () => undefined };
+        // Each tab its own user (an auth_only state): each list is its own scope, so each re-reads its own rows.
+        subscriptions.start(client, definition, { id: tab }, true, (change) => change(state));
+        return state;
+      });
+      const settle = async () => {
+        for (let turn = 0; turn < 50; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+      };
+      for (let flap = 0; flap < 10; flap++) {
+        transport.set(true);
+        // A row deleted on another worker during the outage: its change is lost for this one.
+        if (flap === 9) database.delete(ROWS);
+        transport.set(false);
+        await settle();
+        // Up for a second, then down again.
+        jest.advanceTimersByTime(1_000);
+        await settle();
+      }
+      // Before: 50,000 row reads by now (each of the 100 lists re-read its 50 rows after each of the 10 outages).
+      expect(reads).toBe(0);
+      // It holds: the re-read owed since the first outage runs once, and finds the row deleted in the last one.
+      jest.advanceTimersByTime(1_000);
+      await until(() => states.every((state) => (state['notes'] as unknown[]).length === ROWS - 1), 'every list to re-read itself once');
+      expect(reads).toBe(TABS * ROWS);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('re-reads the live lists while a transport keeps flapping, at most every 10 settle times', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'clearImmediate', 'queueMicrotask', 'nextTick', 'performance'] });
+    try {
+      const transport = new FlappingTransport();
+      const live = new LiveBroadcaster(transport, { resyncSettleMs: 1_000 });
+      broadcasters.push(live);
+      await live.start();
+      const subscriptions = new LiveListSubscriptions(live, new ConnectionLifecycle());
+      let reads = 0;
+      const state: Record<string, unknown> = {
+        notes: [{ id: 1 }],
+        liveRow: (change: ModelChange) => ((reads += 1), { id: Number(change.pk) }),
+      };
+      const client: EventClient = { token: 'token', sid: 'sid', headers: {}, remoteAddress: '127.0.0.1', connectedAt: Date.now(), emitUpdate: () => undefined, emitError: () => undefined };
+      subscriptions.start(client, definition, undefined, false, (change) => change(state));
+      // Up for half a second at a time, for 30 seconds: never for the settle time.
+      for (let flap = 0; flap < 30; flap++) {
+        transport.set(true);
+        jest.advanceTimersByTime(500);
+        transport.set(false);
+        for (let turn = 0; turn < 20; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+        jest.advanceTimersByTime(500);
+      }
+      // One re-read every 10 s (10 settle times): 2 over 30 s (at 10.5 s and 21.5 s), neither one per outage nor none.
+      expect(reads).toBe(2);
+      // And the last outage's own, once the transport holds.
+      jest.advanceTimersByTime(500);
+      await until(() => reads === 3, 'the re-read after the last outage');
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   describe('a refetch of a list with liveReload, open in many tabs', () => {

@@ -109,6 +109,10 @@ export class LiveListSubscriptions {
   private readonly standIns = new WeakMap<ModelChange, ModelChange>();
   /** The lists each refetch's failure was logged for (see {@link start}): weakly, so each goes with its change. */
   private readonly reportedRefetches = new WeakMap<ModelChange, WeakSet<object>>();
+  /** Runs the re-read owed since an outage once the transport has stayed up `live.resyncSettleMs`. */
+  private resyncTimer: NodeJS.Timeout | undefined;
+  /** When the first `up` whose re-read has not run yet came (`undefined`: none owed). */
+  private resyncOwedSince: number | undefined;
 
   constructor(
     private readonly broadcaster: LiveBroadcaster,
@@ -117,9 +121,45 @@ export class LiveListSubscriptions {
     lifecycle.onClosed((client) => this.stop(client.sid));
     // Changes published while this worker was not listening never reach it (pub/sub keeps nothing): once the
     // transport is back, every live list re-reads itself, as after a bulk write. (Completes when the broadcaster closes.)
-    broadcaster.transportStatus$?.subscribe((status) => {
-      if (status === 'up') this.refetchAll();
+    broadcaster.transportStatus$?.subscribe({
+      next: (status) => (status === 'up' ? this.transportUp() : this.transportDown()),
+      complete: () => this.transportDown(),
     });
+  }
+
+  /**
+   * The transport is back: every list re-reads itself once it has stayed up for `live.resyncSettleMs`, not at once.
+   * A transport flapping down and up every second made every list on the worker re-read itself after each outage
+   * (100 per-user lists of 50 rows over 10 flaps: 50,000 row reads, and 10 `liveReload` runs per shared key); an
+   * outage before the settle time ends pushes the re-read back, and the last `up` always gets one. While it keeps
+   * flapping, one runs at the next `up` once 10 settle times passed since the first owed one, so lists are never
+   * left stale for longer than that.
+   */
+  private transportUp(): void {
+    const settle = this.broadcaster.resyncSettleMs ?? 0;
+    const now = Date.now();
+    this.resyncOwedSince ??= now;
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = undefined;
+    if (now - this.resyncOwedSince >= 10 * settle) {
+      this.resync();
+      return;
+    }
+    this.resyncTimer = setTimeout(() => this.resync(), settle);
+    // A worker shutting down does not wait for it (the broadcaster's close cancels it too).
+    this.resyncTimer.unref?.();
+  }
+
+  /** The transport is down (or closed): a re-read now would miss what the outage loses; the next `up` owes one. */
+  private transportDown(): void {
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = undefined;
+  }
+
+  private resync(): void {
+    this.resyncTimer = undefined;
+    this.resyncOwedSince = undefined;
+    this.refetchAll();
   }
 
   /**

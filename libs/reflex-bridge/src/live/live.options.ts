@@ -25,6 +25,14 @@ export interface LiveOptions {
    * @default 5000
    */
   echoTimeoutMs?: number;
+  /**
+   * How long the transport must have stayed up again after an outage before every live list on this worker re-reads
+   * itself (the changes published meanwhile never reached it). An outage within that time pushes the re-read back, so
+   * a transport that flaps (down and up every second) costs one re-read per list once it holds, not one per outage;
+   * while it keeps flapping, the lists still re-read at most every 10 times this long.
+   * @default 2000
+   */
+  resyncSettleMs?: number;
 }
 
 /** {@link LiveOptions} after defaults were merged. */
@@ -32,15 +40,16 @@ export interface ResolvedLiveOptions {
   transport: LiveTransport | undefined;
   bufferSize: number;
   echoTimeoutMs: number;
+  resyncSettleMs: number;
 }
 
 /** The defaults of {@link LiveOptions}, in one place. */
-export const DEFAULT_LIVE_OPTIONS = { bufferSize: 1000, echoTimeoutMs: 5000 } as const;
+export const DEFAULT_LIVE_OPTIONS = { bufferSize: 1000, echoTimeoutMs: 5000, resyncSettleMs: 2000 } as const;
 
 /** DI token of the {@link LiveOptions} read by `LiveBroadcaster` (optional: defaults apply without it). */
 export const LIVE_OPTIONS = Symbol('ReflexBridgeLiveOptions');
 
-const KNOWN = new Set(['transport', 'bufferSize', 'echoTimeoutMs']);
+const KNOWN = new Set(['transport', 'bufferSize', 'echoTimeoutMs', 'resyncSettleMs']);
 
 function positiveInteger(field: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
@@ -69,5 +78,7 @@ export function resolveLiveOptions(options: LiveOptions = {}, prefix = 'live'): 
     bufferSize: positiveInteger(`${prefix}.bufferSize`, options.bufferSize) ?? DEFAULT_LIVE_OPTIONS.bufferSize,
     echoTimeoutMs:
       positiveInteger(`${prefix}.echoTimeoutMs`, options.echoTimeoutMs) ?? DEFAULT_LIVE_OPTIONS.echoTimeoutMs,
+    resyncSettleMs:
+      positiveInteger(`${prefix}.resyncSettleMs`, options.resyncSettleMs) ?? DEFAULT_LIVE_OPTIONS.resyncSettleMs,
   };
 }
