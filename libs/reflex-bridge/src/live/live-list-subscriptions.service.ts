@@ -1,7 +1,7 @@
 import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import type { EventClient } from '../common/event-client.js';
 import { Injectable, Logger } from '@nestjs/common';
-import type { MaybePromise } from '../common/maybe-promise.js';
+import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
 import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import { BridgeError } from '../protocol/bridge-error.js';
 import type { StateDefinition } from '../state/state-definition.js';
@@ -56,6 +56,33 @@ interface StateSubscription {
   readonly guards: LiveGuards | undefined;
   /** Applies the changes since the page load again (nothing for a state with its own `applyLiveChange`). */
   readonly replay: () => void;
+}
+
+/**
+ * Applies `changes` one after the other (each may wait), as one change of the state: a change that fails is
+ * recorded (`report` gets each change's failure by position, once any failed) and the next ones still apply, as
+ * they did when each change was a state change of its own.
+ */
+function applyInTurn(changes: readonly ModelChange[], apply: (change: ModelChange) => MaybePromise<void>, report: (failures: Array<{ error: unknown } | undefined>) => void): MaybePromise<void> {
+  let failures: Array<{ error: unknown } | undefined> | undefined;
+  const failed = (index: number, error: unknown) => {
+    if (!failures) report((failures = new Array<{ error: unknown } | undefined>(changes.length).fill(undefined)));
+    failures[index] = { error };
+  };
+  const from = (index: number): MaybePromise<void> => {
+    for (let i = index; i < changes.length; i++) {
+      let applied: MaybePromise<void>;
+      try {
+        applied = apply(changes[i]!);
+      } catch (error) {
+        failed(i, error);
+        continue;
+      }
+      if (isPromise(applied)) return applied.then(() => from(i + 1), (error: unknown) => (failed(i, error), from(i + 1)));
+    }
+    return undefined;
+  };
+  return from(0);
 }
 
 /**
@@ -238,8 +265,16 @@ export class LiveListSubscriptions {
         list.label,
         this.broadcaster.bufferSize,
         this.scheduler,
-        // `held` read under the state's lock, as the user is: a change queued before a hold applies nothing either.
-        (change) => modify((state) => (viewer.held ? undefined : applyLiveChange(state, list, change, viewer.user, this.rows)), this.rows.framesOf(change)),
+        (changes) => {
+          let failures: Array<{ error: unknown } | undefined> | undefined;
+          // `held` read under the state's lock, as the user is: a change queued before a hold applies nothing either.
+          const applied = modify(
+            (state) => (viewer.held ? undefined : applyInTurn(changes, (change) => applyLiveChange(state, list, change, viewer.user, this.rows), (failed) => (failures = failed))),
+            // Shared by the subscribers whose delta is the same (the very same values): keyed by the batch's last change.
+            this.rows.framesOf(changes[changes.length - 1]!),
+          );
+          return isPromise(applied) ? applied.then(() => failures) : failures;
+        },
         (change, error) => {
           // One failure shared by a scope's subscribers (its `liveRow` threw or rejected once for all of them) is
           // logged once, not once per subscriber: 10,000 lines for one change of a public list.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { LiveFanoutScheduler } from './live-fanout.scheduler.js';
-import { LiveListSubscriber } from './live-list.subscriber.js';
+import { type BatchOutcome, LiveListSubscriber, MAX_BATCH } from './live-list.subscriber.js';
 import { ModelChange } from './model-change.js';
 
 function until(predicate: () => boolean): Promise<void> {
@@ -30,41 +30,59 @@ function recording(options: { bufferSize?: number; async?: boolean; failOn?: num
   const applied: Array<number | string> = [];
   const failures: number[] = [];
   const releases: Array<() => void> = [];
+  /** The size of each batch applied. */
+  const batches: number[] = [];
   let ended = 0;
   const subscriber = new LiveListSubscriber(
     'test.row',
     options.bufferSize ?? 100,
     new LiveFanoutScheduler(),
-    (next) => {
-      if (next.pk === options.failOn || options.failWhile?.()) throw new Error('cannot apply');
-      if (!options.async) {
-        applied.push(next.isRefetch ? 'refetch' : Number(next.pk));
-        return undefined;
-      }
-      return new Promise<void>((resolve) =>
-        releases.push(() => {
+    (batch) => {
+      // A state that cannot be changed at all (no state yet): the whole batch fails.
+      if (options.failWhile?.()) throw new Error('cannot apply');
+      batches.push(batch.length);
+      const applyAll = (): BatchOutcome => {
+        const outcome = batch.map((next) => {
+          if (next.pk === options.failOn) return { error: new Error('cannot apply') };
           applied.push(next.isRefetch ? 'refetch' : Number(next.pk));
-          resolve();
-        }),
-      );
+          return undefined;
+        });
+        return outcome.some((failure) => failure !== undefined) ? outcome : undefined;
+      };
+      if (!options.async) return applyAll();
+      return new Promise<BatchOutcome>((resolve) => releases.push(() => resolve(applyAll())));
     },
     (failed) => void failures.push(Number(failed.pk)),
     () => void ended++,
   );
-  return { subscriber, applied, failures, releases, ended: () => ended };
+  return { subscriber, applied, failures, releases, batches, ended: () => ended };
 }
 
 describe('LiveListSubscriber', () => {
-  it('applies changes in the order they came, one at a time, even when applying waits', async () => {
-    const { subscriber, applied, releases } = recording({ async: true });
-    for (let pk = 1; pk <= 5; pk++) subscriber.deliver(change(pk));
-    for (let round = 0; round < 5; round++) {
-      await until(() => releases.length === round + 1);
-      expect(subscriber.waiting).toBe(4 - round); // the others wait until this one is applied
-      releases[round]();
-    }
+  it('applies changes in the order they came, those that waited together, even when applying waits', async () => {
+    const { subscriber, applied, releases, batches } = recording({ async: true });
+    subscriber.deliver(change(1));
+    await until(() => releases.length === 1);
+    for (let pk = 2; pk <= 5; pk++) subscriber.deliver(change(pk));
+    expect(subscriber.waiting).toBe(4); // they wait until 1 is applied
+    releases[0]!();
+    await until(() => releases.length === 2);
+    expect(subscriber.waiting).toBe(0);
+    releases[1]!();
     await until(() => applied.length === 5);
     expect(applied).toEqual([1, 2, 3, 4, 5]);
+    expect(batches).toEqual([1, 4]);
+  });
+
+  it('applies a burst in batches of at most MAX_BATCH changes: one state change (one frame) each, not one per change', async () => {
+    const { subscriber, applied, batches } = recording({ bufferSize: 1000 });
+    // A 500-row insert arriving at once.
+    for (let pk = 1; pk <= 500; pk++) subscriber.deliver(change(pk));
+    await until(() => applied.length === 500);
+    expect(applied).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    // Before: 500 batches of one.
+    expect(batches).toHaveLength(Math.ceil(500 / MAX_BATCH));
+    expect(Math.max(...batches)).toBe(MAX_BATCH);
   });
 
   it('drops the oldest waiting change when more than bufferSize wait, counts it, and re-reads the list after the others', async () => {
@@ -142,8 +160,8 @@ describe('LiveListSubscriber', () => {
   it('stops at unsubscribe: waiting changes are dropped, later ones ignored, the owner told once', async () => {
     const { subscriber, applied, releases, ended } = recording({ async: true });
     subscriber.deliver(change(1));
-    subscriber.deliver(change(2));
     await until(() => releases.length === 1);
+    subscriber.deliver(change(2));
     subscriber.unsubscribe();
     subscriber.unsubscribe();
     subscriber.deliver(change(3));

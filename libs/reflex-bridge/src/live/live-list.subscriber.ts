@@ -7,9 +7,24 @@ import { ModelChange } from './model-change.js';
 const logger = new Logger('ReflexBridge');
 
 /**
+ * Most changes applied together (one state change, one frame to the client). Half the changes whose rows and lists
+ * `LiveRowCache` keeps for the subscribers still to apply them, so a batch never pushes out its own first changes
+ * before the other subscribers of the scope get to them.
+ */
+export const MAX_BATCH = 32;
+
+/**
+ * What applying a batch of changes gave: `undefined` when each applied, else each change's error by position
+ * (`undefined` for those that applied).
+ */
+export type BatchOutcome = ReadonlyArray<{ error: unknown } | undefined> | undefined;
+
+/**
  * One connection's subscription to one live list: takes each change of the list's label from the broadcaster
- * and applies them, in order, one at a time, through `apply` (the client's state under its lock, then the
- * delta to its socket). Changes that arrive while one is being applied wait, at most `bufferSize` of them:
+ * and applies them, in order, through `apply` (the client's state under its lock, then the delta to its socket).
+ * The changes waiting when its turn comes are applied together, up to {@link MAX_BATCH}: one state change and one
+ * frame for a burst (a 500-row insert), not one frame carrying the whole list per row. Changes that arrive while
+ * a batch is being applied wait, at most `bufferSize` of them:
  * when full the oldest waiting change is dropped (the newest state matters most for a live list), a `refetch` is
  * queued behind in its place, and a warning is logged once for this subscriber.
  *
@@ -38,7 +53,8 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
    * @param label the model label subscribed to.
    * @param bufferSize how many changes may wait.
    * @param scheduler runs the subscriber when it has a change waiting.
-   * @param apply applies one change; its failure is passed to `failed`.
+   * @param apply applies a batch of changes, in order, as one change of the state: resolves with each change's
+   *   failure (see {@link BatchOutcome}), or throws (rejects) when none applied. Failures are passed to `failed`.
    * @param failed reports a change `apply` failed to apply (the next ones still apply): the first of a run of
    *   failures only. Returns `false` when it did not log it (another subscriber logged that very failure); else,
    *   when a change applies again or the subscriber ends, one warning counts the others of the run.
@@ -49,7 +65,7 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
     readonly label: string,
     private readonly bufferSize: number,
     private readonly scheduler: LiveFanoutScheduler,
-    private readonly apply: (change: ModelChange) => MaybePromise<void>,
+    private readonly apply: (changes: readonly ModelChange[]) => MaybePromise<BatchOutcome>,
     private readonly failed: (change: ModelChange, error: unknown) => boolean | void,
     private readonly onEnd: (subscriber: LiveListSubscriber) => void,
     private readonly standIn: (trigger: ModelChange) => ModelChange = () => ModelChange.refetch(label),
@@ -111,37 +127,46 @@ export class LiveListSubscriber implements LiveSink, LiveFanoutTask {
     this.scheduler.schedule(this);
   }
 
-  /** Applies the oldest waiting change (called by the scheduler). */
+  /** Applies the waiting changes, the oldest first, up to {@link MAX_BATCH} (called by the scheduler). */
   runNext(): void {
-    const change = this.pending.shift();
-    if (change !== undefined && change === this.waitingRefetch) this.waitingRefetch = undefined;
-    if (change === undefined || this.ended) {
+    if (this.pending.length === 0 || this.ended) {
       this.busy = false;
       return;
     }
-    let applied: MaybePromise<void>;
+    const batch = this.pending.splice(0, MAX_BATCH);
+    if (this.waitingRefetch !== undefined && batch.includes(this.waitingRefetch)) this.waitingRefetch = undefined;
+    let applied: MaybePromise<BatchOutcome>;
     try {
-      applied = this.apply(change);
+      applied = this.apply(batch);
     } catch (error) {
-      this.fail(change, error);
+      this.outcome(batch, undefined, { error });
       this.settled();
       return;
     }
     if (isPromise(applied)) {
       applied.then(
-        () => {
-          this.succeeded();
+        (failures) => {
+          this.outcome(batch, failures);
           this.settled();
         },
         (error: unknown) => {
-          this.fail(change, error);
+          this.outcome(batch, undefined, { error });
           this.settled();
         },
       );
       return;
     }
-    this.succeeded();
+    this.outcome(batch, applied);
     this.settled();
+  }
+
+  /** Counts each change of a batch as applied or failed, in order (`all`: the whole batch failed with it). */
+  private outcome(batch: readonly ModelChange[], failures: BatchOutcome, all?: { error: unknown }): void {
+    for (let i = 0; i < batch.length; i++) {
+      const failure = all ?? failures?.[i];
+      if (failure === undefined) this.succeeded();
+      else this.fail(batch[i]!, failure.error);
+    }
   }
 
   /** Stops taking changes; waiting ones are dropped. Safe to call more than once. */
