@@ -8,7 +8,7 @@ import { LiveBroadcaster } from '../libs/reflex-bridge/src/live/live-broadcaster
 import { waitUntil } from '../libs/reflex-bridge/src/live/live-transport.contract.js';
 import { LiveTransportError } from '../libs/reflex-bridge/src/live/live-transport.error.js';
 import { ModelChange } from '../libs/reflex-bridge/src/live/model-change.js';
-import { PostgresTransport } from '../libs/reflex-bridge/src/live/transports/postgres.transport.js';
+import { NOTIFY_BATCH, PostgresTransport } from '../libs/reflex-bridge/src/live/transports/postgres.transport.js';
 import { PgbouncerTestServer } from './support/pgbouncer-server.js';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
 import { SilencingProxy } from './support/silencing-proxy.js';
@@ -80,6 +80,23 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     'PostgresTransport',
     (channel) => new PostgresTransport({ connectionString: server.connectionString, channel }),
   );
+
+  it('sends a burst of publishes in a few statements, not one each, delivered once each and in order', async () => {
+    const { transports, brokers, seen } = await twoWorkers(server.connectionString, 'burst_pg');
+    cleanup.push(...brokers.map((broker) => () => broker.close()));
+    const pool = (transports[0] as unknown as { pool: pg.Pool }).pool;
+    const query = jest.spyOn(pool, 'query');
+    // A transaction's 300 changes, published at once (as TypeormLiveSubscriber does after the commit).
+    const reached = await Promise.all(Array.from({ length: 300 }, (_, i) => brokers[0].publish(new ModelChange('shop.product', 'created', i))));
+    expect(reached).toEqual(Array(300).fill(1));
+    await waitUntil(() => seen.every((list) => list.length === 300), 'the 300 changes on both workers');
+    for (const list of seen) expect(list.map((change) => change.pk)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    const statements = query.mock.calls.filter(([text]) => String(text).includes('pg_notify')).length;
+    query.mockRestore();
+    // Before: 300 statements, one round trip each, so each worker heard the changes one by one (a live list sent each
+    // tab a frame per row). Now those waiting behind one go together, up to 100 a statement.
+    expect(statements).toBeLessThanOrEqual(10);
+  });
 
   it('refuses publishing while Postgres is down, then resumes delivery after it restarts, with the same transports', async () => {
     const { transports, brokers, seen, probes } = await twoWorkers(server.connectionString, 'restart_pg');
@@ -241,8 +258,11 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     await untilDeliveryResumes(brokers, probes); // worker 0's publishing connection is open
     server.pause();
     const onItsWay = brokers[0].publish(new ModelChange('shop.product', 'updated', 'on-its-way')).catch((e) => e);
+    // Publishes made at once go in one statement, up to NOTIFY_BATCH: the one past it waits behind that statement.
+    const along = Array.from({ length: NOTIFY_BATCH - 1 }, (_, i) => brokers[0].publish(new ModelChange('shop.product', 'updated', `along-${i}`)).catch((e) => e));
     const waiting = brokers[0].publish(new ModelChange('shop.product', 'updated', 'waiting')).catch((e) => e);
     const [first, second] = await Promise.all([onItsWay, waiting]);
+    for (const fate of await Promise.all(along)) expect((fate as Error).message).toMatch(/may still reach the workers/);
     server.resume();
     expect(first).toMatchObject({ code: 'timeout' });
     // Postgres had the statement: once it runs again it may well send it (it usually does).
@@ -254,6 +274,7 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     for (const list of seen) {
       expect(list.filter((change) => change.pk === 'waiting')).toHaveLength(0);
       expect(list.filter((change) => change.pk === 'on-its-way').length).toBeLessThanOrEqual(1);
+      expect(list.filter((change) => change.pk === 'along-0').length).toBeLessThanOrEqual(1);
     }
   }, 60_000);
 

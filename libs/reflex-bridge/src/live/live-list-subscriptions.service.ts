@@ -269,7 +269,8 @@ export class LiveListSubscriptions {
           let failures: Array<{ error: unknown } | undefined> | undefined;
           // `held` read under the state's lock, as the user is: a change queued before a hold applies nothing either.
           const applied = modify(
-            (state) => (viewer.held ? undefined : applyInTurn(changes, (change) => applyLiveChange(state, list, change, viewer.user, this.rows), (failed) => (failures = failed))),
+            // A subscriber that ended (its socket closed) mid-batch applies nothing more: no liveRow read for a gone tab.
+            (state) => (viewer.held ? undefined : applyInTurn(changes, (change) => (subscriber.closed ? undefined : applyLiveChange(state, list, change, viewer.user, this.rows)), (failed) => (failures = failed))),
             // Shared by the subscribers whose delta is the same (the very same values): keyed by the batch's last change.
             this.rows.framesOf(changes[changes.length - 1]!),
           );

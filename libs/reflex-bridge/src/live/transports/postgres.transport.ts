@@ -3,6 +3,7 @@ import type { Client as PgClient, Pool as PgPool } from 'pg';
 import { LiveTransportError } from '../live-transport.error.js';
 import type { ModelChange } from '../model-change.js';
 import { asciiJson } from './ascii-json.js';
+import { STALE_WINDOW } from './change-sequencer.js';
 import { ReconnectingTransport } from './reconnecting.transport.js';
 import { positiveOption } from '../../common/connection-options.js';
 
@@ -71,6 +72,22 @@ function isClientTimeout(error: unknown): boolean {
   return sqlState(error) === undefined && /timeout/i.test(messageOf(error));
 }
 
+/**
+ * Publishes sent in one statement at most: 100 payloads of under 8000 bytes keep it under a megabyte. No more than
+ * the receivers' {@link STALE_WINDOW}: a statement retried on a fresh connection after its first attempt did go out
+ * delivers each change twice, and every duplicate must be recognised as one (not as a restart of the count).
+ */
+export const NOTIFY_BATCH = STALE_WINDOW;
+
+/** One publish waiting for its statement. */
+interface QueuedNotify {
+  readonly payload: string;
+  /** Its deadline passed before it was sent: it is not sent. */
+  expired: boolean;
+  /** The statement that carries it, once sent. */
+  sent: Promise<void> | undefined;
+}
+
 /** A failure of the connection rather than of the statement: worth one retry on a fresh connection. */
 function isConnectionFailure(error: unknown): boolean {
   const code = sqlState(error);
@@ -122,6 +139,8 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
   private heartbeatTimer?: NodeJS.Timeout;
   private reconnectAttempt = 0;
   private tail: Promise<unknown> = Promise.resolve();
+  /** Publishes not sent yet, in call order: the next statement sends those waiting then (see {@link notifyQueued}). */
+  private queued: QueuedNotify[] = [];
   private readonly pooled = new Set<PgClient>();
   /** Listening connections that have received at least one notification on the channel. */
   private readonly heard = new WeakSet<PgClient>();
@@ -206,18 +225,25 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     // The deadline counts from this call, not from this publish's turn: behind a frozen server, publishes queued
     // one after another would otherwise each wait for all the timeouts ahead of them (the 40th of a burst, 40
     // timeouts). One whose deadline passed while it waited is skipped when its turn comes, so it is never sent.
-    let expired = false;
-    let sent = false;
+    const entry: QueuedNotify = { payload, expired: false, sent: undefined };
+    this.queued.push(entry);
     const run = this.tail.then(() => {
-      if (expired) return undefined;
-      sent = true;
-      return this.notify(payload);
+      // Sent already, in the statement of an earlier publish (its outcome is this one's), or skipped as expired.
+      if (entry.sent) return entry.sent;
+      if (entry.expired) {
+        // Forgotten at its turn, so that a server frozen for long keeps no payload of a publish that gave up.
+        const at = this.queued.indexOf(entry);
+        if (at >= 0) this.queued.splice(at, 1);
+        return undefined;
+      }
+      return this.notifyQueued();
     });
     this.tail = run.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        expired = true;
+        entry.expired = true;
+        const sent = entry.sent !== undefined;
         // A statement Postgres already received is run once the server answers again, even though this
         // connection is then gone: the caller must not assume that nobody got the change.
         const fate = sent
@@ -487,12 +513,33 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     this.ping().catch(() => undefined);
   }
 
-  private async notify(payload: string): Promise<void> {
+  /**
+   * Sends every publish waiting (not expired), up to {@link NOTIFY_BATCH}, in one statement: one round trip, and one
+   * transaction whose notifications reach the listeners together, in order. A transaction's 500 changes, published at
+   * once, went as 500 statements one after the other, so each worker heard them one by one and its live lists sent
+   * each tab a frame per row; now as 5.
+   */
+  private notifyQueued(): Promise<void> {
+    const batch: QueuedNotify[] = [];
+    let taken = 0;
+    while (taken < this.queued.length && batch.length < NOTIFY_BATCH) {
+      const next = this.queued[taken++]!;
+      if (!next.expired) batch.push(next);
+    }
+    this.queued = this.queued.slice(taken);
+    const sending = this.notify(batch.map((entry) => entry.payload));
+    for (const entry of batch) entry.sent = sending;
+    return sending;
+  }
+
+  private async notify(payloads: readonly string[]): Promise<void> {
+    // pg_notify calls of one row's target list run left to right: the notifications keep the call order.
+    const statement = `SELECT ${payloads.map((_, index) => `pg_notify($1, $${index + 2})`).join(', ')}`;
     for (let attempt = 1; ; attempt += 1) {
       const pool = this.pool;
       if (!pool) throw new LiveTransportError('closed', 'PostgresTransport: closed before the change was sent');
       try {
-        await pool.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
+        await pool.query(statement, [this.channel, ...payloads]);
         this.watchFirstEcho();
         this.checkEcho();
         return;
