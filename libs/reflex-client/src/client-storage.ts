@@ -164,6 +164,20 @@ export class ClientStorage {
   }
 
   /**
+   * The entries of an `update_vars_internal`'s `vars` that name no var of this map. A queued update for the declared
+   * ones is stale once a connection's hydrate sequence ran: hydrate resets them and the `update_vars_internal` that
+   * follows carries what the browser holds now.
+   */
+  undeclared(vars: Record<string, unknown>): Record<string, unknown> {
+    const rest: Record<string, unknown> = {};
+    for (const [wireName, value] of Object.entries(vars)) {
+      if (Object.hasOwn(this.map.cookies ?? {}, wireName) || Object.hasOwn(this.map.local_storage ?? {}, wireName) || Object.hasOwn(this.map.session_storage ?? {}, wireName)) continue;
+      Object.defineProperty(rest, wireName, { value, enumerable: true, writable: true, configurable: true });
+    }
+    return rest;
+  }
+
+  /**
    * Writes the client storage vars a delta carries to the browser. A delta that reports the root state not
    * hydrated (the hydrate answer) is skipped: the browser's values are what the client sends next.
    */

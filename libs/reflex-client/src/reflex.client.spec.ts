@@ -8,7 +8,7 @@ import type { ClientEvent, RedirectOptions } from './client-event.types.js';
 import { ConnectionError } from './connection.error.js';
 import type { ConnectionStatus } from './connection.status.js';
 import type { OutboundEvent } from './outbound-event.types.js';
-import { HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, ROOT_STATE_NAME } from './protocol.constants.js';
+import { HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, ROOT_STATE_NAME, UPDATE_VARS_INTERNAL_EVENT } from './protocol.constants.js';
 import { ReflexClient } from './reflex.client.js';
 import type { ReflexClientOptions } from './reflex-client.options.js';
 import type { StateUpdate } from './state-update.types.js';
@@ -595,6 +595,42 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(server.eventsOfConnection(1)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, `${COUNTER}.increment`]);
     const onLoads = server.received.filter((event) => event.name === ON_LOAD_INTERNAL_EVENT);
     expect(onLoads.map((event) => (event.router_data as { asPath?: string }).asPath)).toEqual(['/posts/1', '/posts/2']);
+  });
+
+  it("leaves the server with the browser's current storage values after a navigate() made offline, not the older ones it read then", async () => {
+    const THEME = `${COUNTER}.theme_rx_state_`;
+    const entries = new Map<string, string>([[THEME, 'dark']]);
+    const localStorage = { getItem: (key: string) => entries.get(key) ?? null, setItem: (key: string, value: string) => void entries.set(key, value), removeItem: (key: string) => void entries.delete(key), clear: () => entries.clear() };
+    const scope = globalThis as { localStorage?: unknown };
+    scope.localStorage = localStorage;
+    try {
+      const client = makeClient({ clientStorage: { local_storage: { [THEME]: {} } } });
+      await client.connect();
+      client.disconnect();
+      // Offline: the router moves (the values read now go in the queue), then the page changes the theme.
+      client.navigate('/b');
+      entries.set(THEME, 'light');
+      client.call(COUNTER, 'increment');
+      await client.connect();
+      await until(() => server.received.some((event) => event.name === `${COUNTER}.increment`));
+      // Before, the queued update_vars_internal went out after the fresh one: the server ended with 'dark'.
+      const updates = server.received.filter((event) => event.socketId === server.received.at(-1)!.socketId && event.name === UPDATE_VARS_INTERNAL_EVENT);
+      expect(updates.map((event) => event.payload)).toEqual([{ vars: { [THEME]: 'light' } }]);
+      expect(server.eventsOfConnection(1)).toEqual([HYDRATE_EVENT, UPDATE_VARS_INTERNAL_EVENT, ON_LOAD_INTERNAL_EVENT, `${COUNTER}.increment`]);
+    } finally {
+      delete scope.localStorage;
+    }
+  });
+
+  it('still sends a queued update_vars_internal for names the clientStorage option does not declare', async () => {
+    const client = makeClient({ clientStorage: { local_storage: { [`${COUNTER}.theme_rx_state_`]: {} } } });
+    await client.connect();
+    client.disconnect();
+    client.send(UPDATE_VARS_INTERNAL_EVENT, { vars: { [`${COUNTER}.theme_rx_state_`]: 'old', [`${FILTER}.other_rx_state_`]: 'x' } });
+    await client.connect();
+    await until(() => server.received.some((event) => event.name === UPDATE_VARS_INTERNAL_EVENT));
+    const updates = server.received.filter((event) => event.name === UPDATE_VARS_INTERNAL_EVENT);
+    expect(updates.map((event) => event.payload)).toEqual([{ vars: { [`${FILTER}.other_rx_state_`]: 'x' } }]);
   });
 
   it('sends, once, an event clicked as a laptop wakes (the socket still looks connected, its heartbeat long overdue)', async () => {

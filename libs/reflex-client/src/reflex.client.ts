@@ -474,7 +474,8 @@ export class ReflexClient {
   /**
    * Tells the server the client moved to another page, like an in-app navigation in Reflex: the page used for
    * `router_data` changes and `on_load_internal` is sent (it runs the page's on-load handlers and sets
-   * `is_hydrated` again). Offline, the next connection's hydrate sequence does that for the new page, once. In a
+   * `is_hydrated` again). Offline, the next connection's hydrate sequence does that for the new page, once, with the
+   * client storage values the browser holds then (not those of the time of the call). In a
    * browser, changing the address bar (`history.pushState`) is up to the caller.
    * @param page Path with optional query and hash, e.g. `/posts/42?tab=comments`.
    */
@@ -729,8 +730,22 @@ export class ReflexClient {
       // A queued hydrate or on-load (a navigate() or a storage event while offline) is the one just sent: its
       // router_data is the current page either way. Sent again, it ran the page's on-load handlers twice.
       if (next.name === HYDRATE_EVENT || next.name === ON_LOAD_INTERNAL_EVENT) continue;
-      this.emitEvent(socket, next.name, next.payload);
+      const payload = this.unstale(next);
+      if (payload) this.emitEvent(socket, next.name, payload);
     }
+  }
+
+  /**
+   * The payload to send for a queued event once the hydrate sequence went out, or `undefined` to send nothing. A
+   * queued `update_vars_internal` (a `navigate()` or another tab's change while offline) holds the storage values of
+   * then: sent after the sequence's own, which holds today's, it left the server with the older ones. Its declared
+   * vars are left out (the names it holds that the `clientStorage` option does not declare still go).
+   */
+  private unstale(event: QueuedEvent): Record<string, unknown> | undefined {
+    const vars = event.payload['vars'];
+    if (event.name !== UPDATE_VARS_INTERNAL_EVENT || !this.clientStorage || !isRecord(vars)) return event.payload;
+    const rest = this.clientStorage.undeclared(vars);
+    return Object.keys(rest).length > 0 ? { ...event.payload, vars: rest } : undefined;
   }
 
   /** An attempt failed or the connection was lost: report it, then retry, or give up. */
