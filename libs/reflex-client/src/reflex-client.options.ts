@@ -7,7 +7,13 @@ import type { RedirectHandler } from './redirect.handler.js';
 import type { TokenStorage } from './token.store.js';
 
 /** Socket.IO options passed through to `io()`. The client always sets `reconnection`, `forceNew`, `autoConnect` and the `token` query itself. */
-export type ReflexSocketOptions = Partial<ManagerOptions & SocketOptions>;
+export type ReflexSocketOptions = Partial<ManagerOptions & SocketOptions> & {
+  /**
+   * In Node, the longest WebSocket frame `ws` reads, in bytes (Engine.IO hands it to `ws`; browsers ignore it).
+   * @default 3 × (`frameLimits.maxChars` + 1): the most UTF-8 a message within `maxChars` takes
+   */
+  maxPayload?: number;
+};
 
 /** What a session cookie handoff needs besides its URL: the proof that this tab is the one whose event ran. */
 export interface SessionCookieHandoff {
@@ -89,6 +95,9 @@ export interface ReflexClientOptions {
    * `maxDepth`, or an update with more than `maxEvents` events. A message past one is dropped whole and reported to
    * `onConnectionError` listeners as `frame_too_large`; the connection stays open. The updates of an upload's
    * answer are held to `maxDepth` and `maxEvents` too. A custom `socketOptions.parser` replaces the `maxChars` check.
+   * In Node, a WebSocket frame longer than `3 × (maxChars + 1)` bytes (the most UTF-8 a message within `maxChars`
+   * takes) is not read: the connection ends (`disconnect`) and the client reconnects; `socketOptions.maxPayload`
+   * overrides that bound.
    * @default `{ maxChars: 16 Mi, maxDepth: 256, maxEvents: 100 }`
    */
   frameLimits?: FrameLimits;

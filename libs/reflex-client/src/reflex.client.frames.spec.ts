@@ -103,6 +103,29 @@ describe('ReflexClient against frames over its limits', () => {
     expect(reflex.status).toBe('ready');
   });
 
+  it('reads no WebSocket frame of more than 3 bytes per maxChars character in Node: it closes the connection instead of buffering it', async () => {
+    const { client: reflex, errors } = await connected({ frameLimits: { maxChars: 10_000 } });
+    // 40 times the limit. Before, `ws` read frames up to its own 100 MiB default whole into memory, and only the
+    // parser's maxChars check dropped them: a hostile server had each Node client buffer 100 MiB per frame.
+    server.sendRaw('event', JSON.stringify({ delta: { [COUNTER]: { big_rx_state_: 'x'.repeat(400_000) } } }));
+    await eventually('the connection to end', () => reflex.status, (status) => status === 'disconnected');
+    expect(errors.map((error) => error.kind)).toEqual(['disconnect']);
+    expect(Object.hasOwn(reflex.state(COUNTER)!, 'big')).toBe(false);
+  });
+
+  it('still drops, connection kept, a message over maxChars whose UTF-8 fits 3 bytes per character', async () => {
+    const { client: reflex, errors } = await connected({ frameLimits: { maxChars: 10_000 } });
+    // 9,000 characters of 3 UTF-8 bytes each: 27,000 bytes, under the transport bound; 9,000 characters + the rest is
+    // under maxChars too, and it is applied.
+    server.sendRaw('event', JSON.stringify({ delta: { [COUNTER]: { wide_rx_state_: '\u20ac'.repeat(9_000) } } }));
+    server.sendRaw('event', JSON.stringify({ delta: { [COUNTER]: { big_rx_state_: 'x'.repeat(25_000) } } }));
+    await settle(reflex, 11);
+    expect(reflex.state(COUNTER)!['wide']).toHaveLength(9_000);
+    expect(Object.hasOwn(reflex.state(COUNTER)!, 'big')).toBe(false);
+    expect(errors.map((error) => error.kind)).toEqual(['frame_too_large']);
+    expect(reflex.status).toBe('ready');
+  });
+
   it('drops a 100,000-deep delta before any listener sees it, and reports it', async () => {
     const { client: reflex, errors } = await connected();
     const seen: unknown[] = [];

@@ -25,7 +25,7 @@ import { sizeLimitedParser } from './size-limited.parser.js';
 import { ReconnectBackoff, resolveReconnectOptions, type ResolvedReconnectOptions } from './reconnect.backoff.js';
 import { defaultRedirectHandler, isScriptUrl, toRedirectOptions } from './redirect.handler.js';
 import { applyBrowserStorageEvent, STORAGE_EVENTS } from './storage-event.handler.js';
-import type { ReflexClientOptions } from './reflex-client.options.js';
+import type { ReflexClientOptions, ReflexSocketOptions } from './reflex-client.options.js';
 import { buildRouterData } from './router-data.builder.js';
 import { StateStore, stripFieldMarker, type StateVars } from './state.store.js';
 import type { StateUpdate } from './state-update.types.js';
@@ -655,16 +655,22 @@ export class ReflexClient {
     const tooLong = (size: number): void => {
       if (socket && this.socket === socket) this.rejectFrame(`A server message of ${size} characters exceeds frameLimits.maxChars (${maxChars}).`);
     };
-    socket = io(this.endpoint, {
+    const socketOptions: ReflexSocketOptions = {
       transports: ['websocket'],
       parser: sizeLimitedParser(maxChars, tooLong),
+      // In Node (`ws`), the longest frame read at all: `ws` reads up to 100 MiB into memory by default before the
+      // parser's check. A message within maxChars characters (and its one-character Engine.IO prefix) takes at most
+      // 3 UTF-8 bytes per character, so this refuses only frames the parser would drop anyway; `ws` then ends the
+      // connection (close code 1009) and the client reconnects. Browsers ignore it.
+      maxPayload: 3 * (maxChars + 1),
       ...extra,
       path: this.path,
       query: { ...(isRecord(extra.query) ? extra.query : {}), token: this.tokens.token },
       reconnection: false,
       forceNew: true,
       autoConnect: false,
-    });
+    };
+    socket = io(this.endpoint, socketOptions);
     this.socket = socket;
     if (this.connectTimer === undefined && this.connectTimeoutMs > 0) {
       // A server half up after a restart (its handshake or hydrate never answered) would otherwise hold the tab
