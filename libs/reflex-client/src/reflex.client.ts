@@ -558,7 +558,7 @@ export class ReflexClient {
   }
 
   /**
-   * Listens to the server's structured errors (`bridge_error` messages: `{code, message, event?, details?}`).
+   * Listens to the server's structured errors (`bridge_error` messages: `{code, message, event?, details?, status?, retryAfterMs?}`).
    * @returns A function that removes the listener.
    */
   onError(listener: (error: BridgeErrorPayload) => void): Unsubscribe {
