@@ -2,6 +2,8 @@
 # Installs what the test suite needs, and only what is missing, so it is cheap to run again:
 #   - the real servers the e2e specs start on loopback (Debian packages: redis-server, postgresql, pgbouncer, nginx,
 #     chromium; under CI=true a spec whose server is missing fails);
+#   - the tools node-gyp needs (python3, make, g++): `npm ci` builds better-sqlite3 from source when its prebuilt
+#     binary cannot be downloaded (no route to GitHub, a Node it ships none for), and a fresh Debian has none of them;
 #   - the npm dependencies (`npm ci` from the lockfile, `npm install` when there is none).
 # The specs start their own server processes on free ports; the system services these packages ship are kept
 # from starting (policy-rc.d) so nothing is left bound to the default ports.
@@ -17,7 +19,7 @@ cd "$(dirname "$0")/.."
 log() { printf '[install-test-deps] %s\n' "$*"; }
 
 # A package counts as present when dpkg says it is installed.
-DEBIAN_PACKAGES=${TEST_DEBIAN_PACKAGES:-"redis-server postgresql pgbouncer nginx chromium"}
+DEBIAN_PACKAGES=${TEST_DEBIAN_PACKAGES:-"redis-server postgresql pgbouncer nginx chromium python3 make g++"}
 
 is_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]
@@ -102,7 +104,7 @@ install_npm_dependencies() {
     return
   fi
   if [ -f package-lock.json ]; then
-    # npm ci starts from an empty node_modules every time (minutes: better-sqlite3 builds from source). Outside CI,
+    # npm ci starts from an empty node_modules every time (minutes when better-sqlite3 has to build from source). Outside CI,
     # skip it while node_modules was installed by this script from the same lockfile.
     local stamp=node_modules/.install-test-deps.lock-sha256 want
     want=$(sha256sum package-lock.json | cut -d' ' -f1)
