@@ -18,6 +18,10 @@
  *   while the connection was not open and `maxQueuedEvents` events were already waiting, or it would have taken them
  *   past `maxQueuedChars`: it was not queued and will not be sent. Reported once until the queue has room again;
  *   `data` names the first refused event (`{ event, maxQueuedEvents, maxQueuedChars }`) and `client.droppedEvents` counts them all.
+ * - `events_unconfirmed`: the connection was lost (reported just before, as `disconnect` or `timeout`) while events the
+ *   app sent on it had not been followed by anything from the server (a message, or its heartbeat, every 25 s by
+ *   default): on a connection that died silently they may never have arrived, or may have run. They are not sent
+ *   again. `data` is `{ events, count }`: the first 100 names, in order, and how many there were.
  */
 export type ConnectionErrorKind =
   | 'connect_error'
@@ -28,7 +32,8 @@ export type ConnectionErrorKind =
   | 'not_connected'
   | 'handoff_failed'
   | 'frame_too_large'
-  | 'queue_full';
+  | 'queue_full'
+  | 'events_unconfirmed';
 
 /** Extra facts attached to a {@link ConnectionError}. */
 export interface ConnectionErrorDetails {

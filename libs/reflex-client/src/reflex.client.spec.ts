@@ -638,6 +638,8 @@ describe('ReflexClient against a real socket.io server', () => {
     await client.connect();
     // What a sleep (or a throttled background tab) leaves: the engine's heartbeat deadline is in the past. Socket.IO
     // then buffers the next emit on that socket instead of writing it, and closes the socket ("ping timeout").
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
     const engine = (client as unknown as { socket: { io: { engine: { _pingTimeoutTime: number } } } }).socket.io.engine;
     engine._pingTimeoutTime = Date.now() - 1000;
     expect(client.connected).toBe(true);
@@ -647,6 +649,8 @@ describe('ReflexClient against a real socket.io server', () => {
     client.call(COUNTER, 'increment');
     await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 2, 10_000);
     expect(server.received.filter((event) => event.name === `${COUNTER}.increment`)).toHaveLength(2);
+    // The click the dead socket held unsent was sent again: not reported as one that may not have run.
+    expect(errors.map((error) => error.kind)).not.toContain('events_unconfirmed');
   }, 30_000);
 
   it('does not reconnect after a deliberate disconnect()', async () => {

@@ -66,6 +66,8 @@ interface ConnectWaiter {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+/** Most event names an `events_unconfirmed` report lists (it counts them all): a dead socket the app kept sending on. */
+const MAX_UNHEARD_LISTED = 100;
 /** The `maxQueuedEvents` default: far more than a user clicks while a connection is re-established. */
 const DEFAULT_MAX_QUEUED_EVENTS = 1000;
 /** The `maxQueuedChars` default: far more than the events a server takes (1 MB each by default) a page queues. */
@@ -163,6 +165,13 @@ export class ReflexClient {
   private readonly uploadEndpoint: string;
   /** Uploads in flight that were given an `uploadId`, to refuse a second one and to cancel them. */
   private readonly uploads = new Map<string, AbortController>();
+  /**
+   * The app's events written on the current socket since the server was last heard from (a message, or its
+   * heartbeat), at most {@link MAX_UNHEARD_LISTED} of them, and how many there were: on a connection that died
+   * silently they may never have arrived, which the app is told when it is declared dead.
+   */
+  private unheard: OutboundEvent[] = [];
+  private unheardCount = 0;
   /** The app's `live_subscribe` events, sent again once each new connection is ready. */
   private readonly liveSubscriptions = new LiveSubscriptions();
 
@@ -684,6 +693,14 @@ export class ReflexClient {
     socket.on('connect', () => {
       if (this.socket === socket) this.handleConnect(socket);
     });
+    // Anything from the server, its heartbeat included, shows the connection was alive after the events sent before.
+    const heard = (): void => {
+      if (this.socket !== socket) return;
+      this.unheard = [];
+      this.unheardCount = 0;
+    };
+    socket.onAny(heard);
+    socket.io.on('ping', heard);
     socket.on('connect_error', (error: Error & { data?: unknown }) => {
       if (this.socket !== socket) return;
       this.handleFailure(
@@ -754,11 +771,24 @@ export class ReflexClient {
     return Object.keys(rest).length > 0 ? { ...event.payload, vars: rest } : undefined;
   }
 
+  /**
+   * The connection was lost with app events written since the server was last heard from: on a connection that died
+   * silently (a dropped network path, a sleeping laptop) they went nowhere, and a click was lost without a word.
+   * Not sent again: one that did arrive may have run. The app decides (show it, reload the state, resend).
+   */
+  private reportUnheard({ events, count }: { events: string[]; count: number }): void {
+    const listed = events.map((name) => `"${name.slice(0, 200)}"`).join(', ');
+    const more = count > events.length ? ` and ${count - events.length} more` : '';
+    const message = `${count} event${count === 1 ? '' : 's'} sent since the server was last heard from may not have run (the connection was lost before it answered): ${listed}${more}.`;
+    this.connectionErrorListeners.emit(new ConnectionError('events_unconfirmed', message, { data: { events, count } }));
+  }
+
   /** An attempt failed or the connection was lost: report it, then retry, or give up. */
   private handleFailure(error: ConnectionError): void {
-    this.dropSocket();
+    const unheard = this.dropSocket();
     this.rejectPings(error);
     this.connectionErrorListeners.emit(error);
+    if (unheard.count > 0) this.reportUnheard(unheard);
     if (!this.wanted) return;
     if (!this.backoff || (this.initialAttempt && !this.reconnectOptions?.retryInitialConnect)) {
       this.stop(error);
@@ -967,6 +997,10 @@ export class ReflexClient {
     const event: OutboundEvent = { name, payload, router_data: buildRouterData(this.page) };
     this.liveSubscriptions.sent(name);
     socket.emit(SocketMessage.Event, event);
+    // The hydrate sequence is sent again by the next connection itself.
+    if (name === HYDRATE_EVENT || name === ON_LOAD_INTERNAL_EVENT || name === UPDATE_VARS_INTERNAL_EVENT) return;
+    this.unheardCount += 1;
+    if (this.unheard.length < MAX_UNHEARD_LISTED) this.unheard.push(event);
   }
 
   /**
@@ -1006,8 +1040,12 @@ export class ReflexClient {
     waiter?.reject(error);
   }
 
-  /** Detaches and closes the current socket, if any. */
-  private dropSocket(): void {
+  /**
+   * Detaches and closes the current socket, if any.
+   * @returns The app's events it wrote since the server was last heard from (not those it held unsent, queued again),
+   * and how many there were.
+   */
+  private dropSocket(): { events: string[]; count: number } {
     this.clearAttemptTimer();
     const socket = this.socket;
     this.socket = undefined;
@@ -1015,10 +1053,18 @@ export class ReflexClient {
     this.rootHydrated = false;
     // Answers owed on that socket never come on the next one.
     this.latePingAnswers = 0;
-    if (!socket) return;
-    this.requeueUnsent(socket);
+    const unheard = this.unheard;
+    let count = this.unheardCount;
+    this.unheard = [];
+    this.unheardCount = 0;
+    if (!socket) return { events: [], count: 0 };
+    const unsent = this.requeueUnsent(socket);
+    count -= unheard.filter((event) => unsent.has(event)).length;
+    socket.offAny();
+    socket.io.off('ping');
     socket.off();
     socket.disconnect();
+    return { events: unheard.filter((event) => !unsent.has(event)).map((event) => event.name), count };
   }
 
   /**
@@ -1027,19 +1073,22 @@ export class ReflexClient {
    * (a laptop waking from sleep, a throttled background tab), then closes it; that buffer is only flushed if the same
    * socket reconnects, and this client opens a new one, so the user's click was lost without a word.
    */
-  private requeueUnsent(socket: Socket): void {
+  private requeueUnsent(socket: Socket): Set<unknown> {
     const unsent: QueuedEvent[] = [];
+    const held = new Set<unknown>();
     for (const packet of socket.sendBuffer.splice(0)) {
       const data: unknown = packet.data;
       if (!Array.isArray(data) || data[0] !== SocketMessage.Event || !isRecord(data[1])) continue;
+      held.add(data[1]);
       const { name, payload } = data[1];
       if (typeof name !== 'string' || !isRecord(payload)) continue;
       // It was encodable when emitted, so its length is too.
       unsent.push({ name, payload, chars: serializedLength(name, payload) });
     }
-    if (unsent.length === 0) return;
+    if (unsent.length === 0) return held;
     this.queue.unshift(...unsent);
     for (const event of unsent) this.queuedChars += event.chars;
+    return held;
   }
 
   private clearAttemptTimer(): void {

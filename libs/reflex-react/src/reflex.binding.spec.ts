@@ -29,6 +29,22 @@ describe('ReflexBinding error log', () => {
     expect(binding.errors()).toEqual({ errors: [refusal], connectionError: undefined });
   });
 
+  it('keeps an events_unconfirmed report once the client is ready again, until dismissed; clears a lost connection', () => {
+    const { client, connectionErrors, statuses } = fakeClient();
+    const binding = new ReflexBinding(client);
+    binding.attach();
+    connectionErrors.emit(new ConnectionError('disconnect', 'lost'));
+    statuses.emit('ready');
+    expect(binding.errors().connectionError).toBeUndefined();
+    // The clicks that may not have run: the reconnection a moment later must not hide them from the user.
+    const unconfirmed = new ConnectionError('events_unconfirmed', '1 event sent since the server was last heard from may not have run');
+    connectionErrors.emit(unconfirmed);
+    statuses.emit('ready');
+    expect(binding.errors().connectionError).toBe(unconfirmed);
+    binding.clearErrors(unconfirmed);
+    expect(binding.errors().connectionError).toBeUndefined();
+  });
+
   it('leaves a newer connection error alone when an older one is dismissed', () => {
     const { client, connectionErrors } = fakeClient();
     const binding = new ReflexBinding(client);

@@ -4,7 +4,7 @@ import type { BridgeErrorPayload, ConnectionError, ConnectionStatus, ReflexClien
 export interface ReflexErrorLog {
   /** The most recent `bridge_error` messages, oldest first (at most `errorLimit`). */
   readonly errors: readonly BridgeErrorPayload[];
-  /** The last connection problem, cleared once the client is `ready` again. */
+  /** The last connection problem, cleared once the client is `ready` again (an `events_unconfirmed` one only when dismissed). */
   readonly connectionError: ConnectionError | undefined;
 }
 
@@ -39,7 +39,9 @@ export class ReflexBinding {
       client.onError((error) => this.setErrors({ ...this.errorLog, errors: this.errorLimit === 0 ? [] : [...this.errorLog.errors, error].slice(-this.errorLimit) })),
       client.onConnectionError((error) => this.setErrors({ ...this.errorLog, connectionError: error })),
       client.onStatus((status) => {
-        if (status === 'ready' && this.errorLog.connectionError) this.setErrors({ ...this.errorLog, connectionError: undefined });
+        // Not events the app sent that may not have run: the reconnection that follows at once is no answer to them.
+        const error = this.errorLog.connectionError;
+        if (status === 'ready' && error && error.kind !== 'events_unconfirmed') this.setErrors({ ...this.errorLog, connectionError: undefined });
       }),
     ];
     return () => {

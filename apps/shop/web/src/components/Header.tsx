@@ -8,7 +8,7 @@ import { AvatarUpload } from './AvatarUpload.js';
 export function Header() {
   const account = useReflexState(AccountState);
   const cart = useReflexState(CartState);
-  const { connectionError } = useReflexErrors();
+  const { connectionError, dismiss } = useReflexErrors();
   return (
     <header className="topbar">
       <div className="brand">
@@ -34,6 +34,10 @@ export function Header() {
       {connectionError && (
         <p className="connection-error" data-testid="connection-error" role="status">
           {connectionError.message}
+          {/* Events that may not have run stay shown past the reconnection: the user closes the notice. */}
+          <button type="button" aria-label="Dismiss" onClick={() => dismiss(connectionError)}>
+            ×
+          </button>
         </p>
       )}
     </header>

@@ -1,0 +1,87 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server } from 'socket.io';
+import { eventually } from '../../../test/support/eventually.js';
+import { SilencingProxy } from '../../../test/support/silencing-proxy.js';
+import type { ConnectionError } from './connection.error.js';
+import type { OutboundEvent } from './outbound-event.types.js';
+import { HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, ROOT_STATE_NAME } from './protocol.constants.js';
+import { ReflexClient } from './reflex.client.js';
+
+const COUNTER = `${ROOT_STATE_NAME}.counter_state`;
+
+/** A server with a short heartbeat: `increment` answers with a delta, `noop` with nothing (nothing changed). */
+class HeartbeatServer {
+  readonly received: string[] = [];
+  private http!: HttpServer;
+  private io!: Server;
+  port = 0;
+
+  async start(): Promise<void> {
+    this.http = createServer();
+    // A dead connection is declared after pingInterval + pingTimeout of silence (45 s by default).
+    this.io = new Server(this.http, { path: '/_event', transports: ['websocket'], pingInterval: 1000, pingTimeout: 2000 });
+    let count = 0;
+    this.io.of('/_event').on('connection', (socket) => {
+      socket.on('ping', () => socket.emit('ping', 'pong'));
+      socket.on('event', (event: OutboundEvent) => {
+        this.received.push(event.name);
+        if (event.name === HYDRATE_EVENT) socket.emit('event', { delta: { [ROOT_STATE_NAME]: { is_hydrated_rx_state_: false } } });
+        if (event.name === ON_LOAD_INTERNAL_EVENT) socket.emit('event', { delta: { [ROOT_STATE_NAME]: { is_hydrated_rx_state_: true } } });
+        if (event.name === `${COUNTER}.increment`) socket.emit('event', { delta: { [COUNTER]: { count_rx_state_: (count += 1) } } });
+      });
+    });
+    await new Promise<void>((resolve) => this.http.listen(0, '127.0.0.1', resolve));
+    this.port = (this.http.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      void this.io.close(() => resolve());
+    });
+  }
+}
+
+describe('ReflexClient on a connection that died silently', () => {
+  let server: HeartbeatServer;
+  let proxy: SilencingProxy;
+  let client: ReflexClient | undefined;
+
+  beforeEach(async () => {
+    server = new HeartbeatServer();
+    await server.start();
+    proxy = await SilencingProxy.launch(server.port);
+  });
+
+  afterEach(async () => {
+    client?.disconnect();
+    client = undefined;
+    await proxy.destroy();
+    await server.stop();
+  });
+
+  it('reports the events sent since the server was last heard from as events_unconfirmed once the connection is declared dead', async () => {
+    client = new ReflexClient({ url: `http://127.0.0.1:${proxy.port}`, storage: null, reconnect: { baseDelayMs: 10, maxDelayMs: 50 } });
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+    await client.connect();
+    client.call(COUNTER, 'increment');
+    client.call(COUNTER, 'noop');
+    await client.waitFor(COUNTER, (vars) => vars['count'] === 1);
+    // Heard from after both (the noop's answer is no answer: nothing changed).
+    await client.ping();
+    // The network path drops everything from now on; nothing tells either end.
+    proxy.silence(0);
+    client.call(COUNTER, 'increment', { by: 5 });
+    client.call(COUNTER, 'noop');
+    await eventually('the reconnection', () => client!.status === 'ready' && proxy.connections >= 2, (ready) => ready, 20_000);
+    const kinds = errors.map((error) => error.kind);
+    // Before, only the `disconnect` (ping timeout): the two clicks were gone, and nothing said so.
+    expect(kinds).toEqual(['disconnect', 'events_unconfirmed']);
+    expect(errors[1]!.data).toEqual({ events: [`${COUNTER}.increment`, `${COUNTER}.noop`], count: 2 });
+    expect(errors[1]!.message).toContain('may not have run');
+    // They never reached the server, and the client does not send them again on its own (they may have run).
+    expect(server.received.filter((name) => name.startsWith(COUNTER))).toEqual([`${COUNTER}.increment`, `${COUNTER}.noop`]);
+  }, 30_000);
+});
