@@ -30,6 +30,7 @@ import { buildRouterData } from './router-data.builder.js';
 import { StateStore, stripFieldMarker, type StateVars } from './state.store.js';
 import type { StateUpdate } from './state-update.types.js';
 import { TokenStore } from './token.store.js';
+import { isHandshakeToken } from './token.generator.js';
 import { ClientStorage } from './client-storage.js';
 import { sendBrowserUpload } from './browser-upload.transport.js';
 import { sendNodeUpload } from './node-upload.transport.js';
@@ -76,9 +77,6 @@ const DEFAULT_MAX_QUEUED_CHARS = 16 * 1024 * 1024;
 const DEFAULT_MAX_UPLOAD_UPDATES = 1000;
 /** The `maxUploadAnswerChars` default. */
 const DEFAULT_MAX_UPLOAD_ANSWER_CHARS = 64 * 1024 * 1024;
-
-/** What a server's `new_token` may be: the shape ReflexBridge accepts in a handshake (a UUID, as Reflex sends, is one). */
-const REPLACEMENT_TOKEN = /^[A-Za-z0-9_-]{8,128}$/;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -974,7 +972,7 @@ export class ReflexClient {
   private handleNewToken(token: unknown): void {
     // Only a token a server takes back in the handshake query: a megabyte one, or one its token check refuses,
     // would have every later reconnection refused until the page is reloaded.
-    if (typeof token !== 'string' || !REPLACEMENT_TOKEN.test(token)) return;
+    if (!isHandshakeToken(token)) return;
     if (this.tokens.replace(token)) this.tokenListeners.emit(token);
   }
 

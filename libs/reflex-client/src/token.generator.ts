@@ -6,6 +6,17 @@ export function isToken(value: unknown): value is string {
   return typeof value === 'string' && UUID_PATTERN.test(value);
 }
 
+/** The token shape a ReflexBridge server takes in a handshake: 8 to 128 URL-safe characters (a UUID is one). */
+const HANDSHAKE_TOKEN_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
+
+/**
+ * True when a server takes `value` back as a token in the handshake query: a token the server gave (`new_token`)
+ * need not be a UUID, and one that was accepted and stored must still be used after a reload.
+ */
+export function isHandshakeToken(value: unknown): value is string {
+  return typeof value === 'string' && HANDSHAKE_TOKEN_PATTERN.test(value);
+}
+
 /**
  * Makes a new client token (a random UUID v4) with the Web Crypto API found on `globalThis.crypto`
  * (Node 20 and browsers). `crypto.randomUUID()` is used when present; browsers offer it only on secure

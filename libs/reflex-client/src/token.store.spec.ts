@@ -86,6 +86,17 @@ describe('TokenStore', () => {
     expect(storage.items.get('token')).toBe(store.token);
   });
 
+  it("keeps, on the next page load, a replacement token the server gave that is not a UUID (any 8 to 128 URL-safe characters a server takes)", () => {
+    const storage = new MapStorage();
+    new TokenStore({ storage }).replace('tab_0123456789abcdefXYZ');
+    // Before, the stored token was taken for garbage and a new UUID made: a reload lost the tab's state.
+    expect(new TokenStore({ storage }).token).toBe('tab_0123456789abcdefXYZ');
+    for (const bad of ['short', 'x'.repeat(129), 'has space 123', 'a&token=b-1234567']) {
+      storage.items.set('token', bad);
+      expect(new TokenStore({ storage }).token).toMatch(UUID_V4);
+    }
+  });
+
   it('persists a replacement (new_token) and reports whether it changed', () => {
     const storage = new MapStorage();
     const store = new TokenStore({ storage });

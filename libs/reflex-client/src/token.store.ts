@@ -1,5 +1,5 @@
 import { TOKEN_STORAGE_KEY } from './protocol.constants.js';
-import { generateToken, isToken } from './token.generator.js';
+import { generateToken, isHandshakeToken } from './token.generator.js';
 
 /**
  * Where the client keeps its token between page loads: the part of the Web Storage API it needs, so a
@@ -42,7 +42,7 @@ export function defaultTokenStorage(): TokenStorage | undefined {
  * Holds the client token (a per-tab UUID the server keys the state by) and persists it.
  *
  * The starting token is, in order: the `token` option, a valid token found in storage, or a new random UUID.
- * A value in storage that is not a UUID is replaced. The in-memory copy is the source of truth: if writing to
+ * A value in storage that no server would take back in a handshake (not 8 to 128 URL-safe characters) is replaced. The in-memory copy is the source of truth: if writing to
  * storage fails (quota, privacy mode) the token still changes.
  */
 export class TokenStore {
@@ -54,7 +54,8 @@ export class TokenStore {
     this.storage = options.storage === null ? undefined : (options.storage ?? defaultTokenStorage());
     this.key = options.key ?? TOKEN_STORAGE_KEY;
     const stored = this.read();
-    this.current = options.token ?? (isToken(stored) ? stored : generateToken());
+    // Not only a UUID: a server's `new_token` of another shape was stored, and the next page load must keep it.
+    this.current = options.token ?? (isHandshakeToken(stored) ? stored : generateToken());
     if (this.current !== stored) this.write(this.current);
   }
 
