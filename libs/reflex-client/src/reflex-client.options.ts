@@ -140,7 +140,8 @@ export interface ReflexClientOptions {
    * How long `connect()` waits for the state to be hydrated before it rejects (kind `timeout`) and the client
    * disconnects. Also how long each reconnection may take to be ready: past it that socket is dropped, a `timeout`
    * is reported to `onConnectionError` listeners and the next attempt follows the reconnect policy (a server half up
-   * after a restart would otherwise hold the client `reconnecting` for good). `0` waits forever. @default 30000
+   * after a restart would otherwise hold the client `reconnecting` for good). `0`, or more than a timer can wait
+   * (2^31 - 1 ms, about 24.8 days; `Infinity` included), waits forever. @default 30000
    */
   connectTimeoutMs?: number;
   /**

@@ -929,6 +929,18 @@ describe('ReflexClient against a real socket.io server', () => {
     }
   });
 
+  it('takes a timeout past the timers\' 24.8-day maximum (Infinity included) as no timeout, not as 1 ms', async () => {
+    // setTimeout runs a delay over 2^31 - 1 ms after 1 ms: connect() rejected with `timeout` before the handshake.
+    const client = makeClient({ connectTimeoutMs: Number.POSITIVE_INFINITY });
+    await client.connect();
+    expect(client.status).toBe('ready');
+    const waited = client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 1, 2 ** 31);
+    const pinged = client.ping(Number.POSITIVE_INFINITY);
+    client.call(COUNTER, 'increment');
+    await expect(waited).resolves.toMatchObject({ count: 1 });
+    await expect(pinged).resolves.toEqual(expect.any(Number));
+  });
+
   it('does not reconnect when reconnect is false', async () => {
     const client = makeClient({ reconnect: false });
     await client.connect();

@@ -38,6 +38,7 @@ import { UploadProgressReporter } from './upload-progress.reporter.js';
 import { abortedUploadError, UploadRequestError } from './upload-request.error.js';
 import { EVENT_HANDLER_HEADER, prepareUploadFiles, type UploadRequest } from './upload.request.js';
 import { uploadUrlOf } from './upload-url.builder.js';
+import { MAX_TIMER_DELAY_MS, startTimeout } from './timer.delay.js';
 import type { UploadFileInput, UploadRequestOptions, UploadResult } from './upload.types.js';
 
 /** Called with the new public vars of a state after each delta that touched it, and the vars that delta changed. */
@@ -54,7 +55,7 @@ interface QueuedEvent {
 /** A `ping()` waiting for the server's answer. */
 interface PendingPing {
   sentAt: number;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
   resolve(ms: number): void;
   reject(error: Error): void;
 }
@@ -315,7 +316,7 @@ export class ReflexClient {
       this.backoff?.reset();
     }
     if (this.connectTimeoutMs > 0) {
-      this.connectTimer = setTimeout(() => {
+      this.connectTimer = startTimeout(() => {
         this.connectTimer = undefined;
         const error = new ConnectionError('timeout', `The state was not hydrated within ${this.connectTimeoutMs} ms.`);
         this.connectionErrorListeners.emit(error);
@@ -557,7 +558,7 @@ export class ReflexClient {
       const unsubscribe = this.subscribe<T>(fullName, (vars) => {
         if (!settled && evaluate(vars)) finish();
       });
-      const timer = setTimeout(() => {
+      const timer = startTimeout(() => {
         finish();
         reject(new Error(`waitFor("${fullName}") timed out after ${timeoutMs} ms; last vars: ${describe(this.store.get(fullName))}.`));
       }, timeoutMs);
@@ -641,7 +642,7 @@ export class ReflexClient {
         sentAt: Date.now(),
         resolve,
         reject,
-        timer: setTimeout(() => {
+        timer: startTimeout(() => {
           const index = this.pings.indexOf(entry);
           if (index >= 0) this.pings.splice(index, 1);
           if (this.socket === socket) this.latePingAnswers += 1;
@@ -682,7 +683,7 @@ export class ReflexClient {
     if (this.connectTimer === undefined && this.connectTimeoutMs > 0) {
       // A server half up after a restart (its handshake or hydrate never answered) would otherwise hold the tab
       // `reconnecting` or `connected` for good: no error, no new attempt, events queued or sent into the void.
-      this.attemptTimer = setTimeout(() => {
+      this.attemptTimer = startTimeout(() => {
         this.attemptTimer = undefined;
         if (this.socket !== socket) return;
         this.handleFailure(new ConnectionError('timeout', `The reconnection was not ready (hydrated) within ${this.connectTimeoutMs} ms.`));
@@ -802,10 +803,11 @@ export class ReflexClient {
       return;
     }
     this.setStatus('reconnecting');
+    // Not past a timer's maximum: a longer wait would be 1 ms, an attempt after each failure without end.
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.wanted && !this.socket) this.open();
-    }, delay);
+    }, Math.min(delay, MAX_TIMER_DELAY_MS));
   }
 
   /**
