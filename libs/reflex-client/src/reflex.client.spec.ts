@@ -633,6 +633,27 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(updates.map((event) => event.payload)).toEqual([{ vars: { [`${FILTER}.other_rx_state_`]: 'x' } }]);
   });
 
+  it('sends an event queued offline with the page it was sent on, before the on-load of a page navigated to since', async () => {
+    const client = makeClient({ page: '/posts/1' });
+    await client.connect();
+    client.disconnect();
+    // Offline: a click on post 1 (a handler reading its route param), then the router moves to post 2, another click.
+    client.call(COUNTER, 'increment');
+    client.navigate('/posts/2');
+    client.call(COUNTER, 'increment', { by: 2 });
+    await client.connect();
+    await until(() => server.received.filter((event) => event.name === `${COUNTER}.increment`).length === 2);
+    const sent = server.received.filter((event) => event.socketId === server.received.at(-1)!.socketId);
+    // Before, both went out after the sequence, with the page of the moment they were sent: the click on post 1 ran
+    // for post 2.
+    expect(sent.map((event) => [event.name, (event.router_data as { asPath: string }).asPath])).toEqual([
+      [HYDRATE_EVENT, '/posts/2'],
+      [`${COUNTER}.increment`, '/posts/1'],
+      [ON_LOAD_INTERNAL_EVENT, '/posts/2'],
+      [`${COUNTER}.increment`, '/posts/2'],
+    ]);
+  });
+
   it('sends, once, an event clicked as a laptop wakes (the socket still looks connected, its heartbeat long overdue)', async () => {
     const client = makeClient();
     await client.connect();

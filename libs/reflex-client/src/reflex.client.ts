@@ -4,7 +4,7 @@ import type { ClientEvent, RedirectOptions } from './client-event.types.js';
 import { ConnectionError } from './connection.error.js';
 import type { ConnectionStatus } from './connection.status.js';
 import { ListenerSet, type Unsubscribe } from './listener.set.js';
-import type { OutboundEvent } from './outbound-event.types.js';
+import type { OutboundEvent, RouterData } from './outbound-event.types.js';
 import {
   SESSION_COOKIE_EVENT,
   SESSION_COOKIE_PAYLOAD_KEY,
@@ -50,6 +50,8 @@ interface QueuedEvent {
   payload: Record<string, unknown>;
   /** Its length as JSON, counted against `maxQueuedChars`. */
   chars: number;
+  /** The page it was sent on: a handler reading its route must not run for a page the tab went to since. */
+  routerData: RouterData;
 }
 
 /** A `ping()` waiting for the server's answer. */
@@ -339,7 +341,8 @@ export class ReflexClient {
 
   /**
    * Sends an event to the server. While there is no open connection the event is queued and sent after the
-   * hydrate sequence of the next connection, in order. `router_data` is filled in when the event goes out.
+   * hydrate sequence of the next connection, in order. `router_data` is the page the event was sent on: one queued on
+   * a page left since (a `navigate()` while offline) goes out with that page, before the current page's on-load.
    * @param name Full handler name: `<full state name>.<handler>`.
    * @param payload Handler arguments keyed by parameter name.
    * @throws TypeError when `name` is empty, `payload` is not an object, or it cannot be sent as JSON (a BigInt, a cycle).
@@ -365,7 +368,7 @@ export class ReflexClient {
     else {
       const chars = serializedLength(name, payload);
       if (this.queue.length < this.maxQueuedEvents && this.queuedChars + chars <= this.maxQueuedChars) {
-        this.queue.push({ name, payload, chars });
+        this.queue.push({ name, payload, chars, routerData: buildRouterData(this.page) });
         this.queuedChars += chars;
         // The queue had room: a later overflow is a new one, reported again.
         this.queueFullReported = false;
@@ -745,15 +748,32 @@ export class ReflexClient {
     // The browser's client storage values, between hydrate and on_load_internal (Reflex's order).
     const vars = this.clientStorage?.read();
     if (vars && Object.keys(vars).length > 0) this.emitEvent(socket, UPDATE_VARS_INTERNAL_EVENT, { vars });
+    // Queued events go out with the page each was sent on, in order. Those up to the last one sent on a page the tab
+    // has left since (a navigate() while offline) go before this page's on-load, as the user did them: after it, the
+    // server's router var would end on the page left.
+    const page = buildRouterData(this.page).asPath;
+    let before = 0;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      if (this.queue[i]!.routerData.asPath !== page) {
+        before = i + 1;
+        break;
+      }
+    }
+    this.flushQueue(socket, before);
     this.emitEvent(socket, ON_LOAD_INTERNAL_EVENT, {});
-    while (this.queue.length > 0 && socket.connected) {
+    this.flushQueue(socket, this.queue.length);
+  }
+
+  /** Sends the first `count` queued events (while the socket stays connected). */
+  private flushQueue(socket: Socket, count: number): void {
+    for (let sent = 0; sent < count && this.queue.length > 0 && socket.connected; sent++) {
       const next = this.queue.shift()!;
       this.queuedChars -= next.chars;
-      // A queued hydrate or on-load (a navigate() or a storage event while offline) is the one just sent: its
-      // router_data is the current page either way. Sent again, it ran the page's on-load handlers twice.
+      // A queued hydrate or on-load (a navigate() or a storage event while offline) is the one this connection
+      // sends: its router_data is the current page either way. Sent again, it ran the page's on-load handlers twice.
       if (next.name === HYDRATE_EVENT || next.name === ON_LOAD_INTERNAL_EVENT) continue;
       const payload = this.unstale(next);
-      if (payload) this.emitEvent(socket, next.name, payload);
+      if (payload) this.emitEvent(socket, next.name, payload, next.routerData);
     }
   }
 
@@ -993,8 +1013,8 @@ export class ReflexClient {
     this.bridgeErrorListeners.emit(error);
   }
 
-  private emitEvent(socket: Socket, name: string, payload: Record<string, unknown>): void {
-    const event: OutboundEvent = { name, payload, router_data: buildRouterData(this.page) };
+  private emitEvent(socket: Socket, name: string, payload: Record<string, unknown>, routerData: RouterData = buildRouterData(this.page)): void {
+    const event: OutboundEvent = { name, payload, router_data: routerData };
     this.liveSubscriptions.sent(name);
     socket.emit(SocketMessage.Event, event);
     // The hydrate sequence is sent again by the next connection itself.
@@ -1080,10 +1100,10 @@ export class ReflexClient {
       const data: unknown = packet.data;
       if (!Array.isArray(data) || data[0] !== SocketMessage.Event || !isRecord(data[1])) continue;
       held.add(data[1]);
-      const { name, payload } = data[1];
+      const { name, payload, router_data: routerData } = data[1];
       if (typeof name !== 'string' || !isRecord(payload)) continue;
       // It was encodable when emitted, so its length is too.
-      unsent.push({ name, payload, chars: serializedLength(name, payload) });
+      unsent.push({ name, payload, chars: serializedLength(name, payload), routerData: isRecord(routerData) ? (routerData as unknown as RouterData) : buildRouterData(this.page) });
     }
     if (unsent.length === 0) return held;
     this.queue.unshift(...unsent);
