@@ -136,4 +136,32 @@ describe('an inbound message begun and not finished (unfinishedMessageTimeoutMs)
     const tab = await RawSocket.hydrated(running.url);
     tab.socket.close();
   });
+
+  it('keeps a connection whose message arrives slowly but steadily (an honest slow uplink), and answers its event', async () => {
+    const { running } = bridge;
+    const slow = await rawConnection(running.url);
+    opened.push(slow);
+    const answers: string[] = [];
+    slow.ws.on('message', (data) => answers.push(String(data)));
+    await until(() => answers.some((answer) => answer.startsWith('40/_event,')) || undefined, 'the join to be answered');
+    // An event of 100 kB sent at 20 kB/s (2 kB every 100 ms): five times the 1 s deadline. Before, the connection
+    // was cut one second into the message, whatever its pace; a client on a 20 kB/s uplink sending an event near
+    // the default maxMessageBytes (1 MB, 50 s) was cut the same way by the default deadline (30 s).
+    const event = { name: 'reflex___state____state.hydrate', payload: { pad: 'a'.repeat(100_000) }, router_data: { pathname: '/', asPath: '/' } };
+    const frame = Buffer.from(`42/_event,${JSON.stringify(['event', event])}`);
+    slow.write(frameHeader(frame.length));
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent >= frame.length) return;
+      slow.write(frame.subarray(sent, sent + 2000));
+      sent += 2000;
+    }, 100);
+    try {
+      await until(() => answers.some((answer) => answer.startsWith('42/_event,')) || slow.closed() || undefined, 'the event to be answered (or the connection cut)');
+    } finally {
+      clearInterval(timer);
+    }
+    expect(slow.closed()).toBe(false);
+    expect(sent).toBeGreaterThanOrEqual(frame.length);
+  });
 });

@@ -13,6 +13,16 @@ interface InboundStream {
   removeListener(event: 'data', listener: (chunk: Buffer) => void): unknown;
 }
 
+/**
+ * The pace at which a message still arriving keeps its connection: at least this many bytes per second over each
+ * `unfinishedMessageTimeoutMs`. Why: an honest client on a slow uplink (20 kB/s) sending an event near
+ * `maxMessageBytes` (1 MB, 50 s) was cut by the 30 s deadline, while a slowloris (all but the last byte, then a
+ * byte now and then) sends far less than this. What a client keeping to this pace can hold stays bounded by
+ * `maxTotalUnfinishedInboundBytes`, and for as long as before: the heartbeat still ends the connection after
+ * `pingIntervalMs` + `pingTimeoutMs` (145 s), since its answer to the server's ping waits behind the message.
+ */
+export const UNFINISHED_MESSAGE_MIN_BYTES_PER_SECOND = 1000;
+
 /** An Engine.IO connection, as the budget sees it. */
 interface EngineConnection {
   request?: { socket?: Partial<InboundStream>; websocket?: TrackedWebSocket };
@@ -24,6 +34,8 @@ class TrackedConnection {
   readonly frames = new InboundFrameTracker();
   /** Bytes of its unfinished message the budget counts (the tracker's, as of the last chunk). */
   counted = 0;
+  /** What {@link counted} was when the current deadline started: the message's progress since is `counted` less it. */
+  countedAtClockStart = 0;
   deadline: NodeJS.Timeout | undefined;
   closed = false;
 
@@ -36,7 +48,9 @@ class TrackedConnection {
  * sends all but the last byte, then nothing (or a byte now and then), made the worker hold them until the heartbeat
  * gave up (`pingIntervalMs` + `pingTimeoutMs`, 145 s): 256 connections of one address, 512 MB.
  * - A message begun must end within `unfinishedMessageTimeoutMs` (time the server itself does not read the
- *   connection, paused for its queue or rate, does not count): past it, the connection is cut.
+ *   connection, paused for its queue or rate, does not count), or keep arriving: each `unfinishedMessageTimeoutMs`
+ *   in which at least {@link UNFINISHED_MESSAGE_MIN_BYTES_PER_SECOND} of it arrived gives it another. Past that, the
+ *   connection is cut.
  * - All connections of the worker together hold at most `maxTotalUnfinishedInboundBytes` in unfinished messages:
  *   past it, the connection holding the most is cut (at once: its bytes are freed with it).
  * The bytes are counted by following the frames of each connection's inbound stream ({@link InboundFrameTracker}),
@@ -55,6 +69,11 @@ export class UnfinishedMessageBudget {
     private readonly timeoutMs: number,
     private readonly logger?: Pick<Logger, 'warn'>,
   ) {}
+
+  /** Bytes of its message that must arrive within a period for a connection to get another one. */
+  private get minProgressBytes(): number {
+    return Math.max(1, (UNFINISHED_MESSAGE_MIN_BYTES_PER_SECOND * this.timeoutMs) / 1000);
+  }
 
   /** Bytes held in unfinished messages by all the worker's connections. */
   get heldBytes(): number {
@@ -94,12 +113,16 @@ export class UnfinishedMessageBudget {
     if (this.total > this.maxTotalBytes) this.cutLargest();
   }
 
-  private startClock(tracked: TrackedConnection): void {
+  private startClock(tracked: TrackedConnection, countedAtStart = 0): void {
+    // A message begun in this chunk counts this chunk's bytes of it as progress in its first period.
+    tracked.countedAtClockStart = countedAtStart;
     tracked.deadline = setTimeout(() => {
       tracked.deadline = undefined;
       // The server paused reading it (its queue or its rate): the rest waits in TCP buffers, not on the client.
-      if (tracked.websocket.isPaused === true) this.startClock(tracked);
-      else this.cut(tracked, 'its message did not end within unfinishedMessageTimeoutMs');
+      if (tracked.websocket.isPaused === true) this.startClock(tracked, tracked.counted);
+      // Still arriving at an honest pace (a slow uplink): another period, counted from here.
+      else if (tracked.counted - tracked.countedAtClockStart >= this.minProgressBytes) this.startClock(tracked, tracked.counted);
+      else this.cut(tracked, 'its message did not end within unfinishedMessageTimeoutMs, nor keep arriving at 1 kB/s');
     }, this.timeoutMs);
     tracked.deadline.unref();
   }
