@@ -4,6 +4,7 @@ import { runInNewContext } from 'node:vm';
 import { ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { Gate, gate, GateState, PingState, SequenceState, sequenceProgress } from './fixtures/flood.states.js';
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
+import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawFlooder } from './support/raw-flood.js';
 import { eventually } from './support/eventually.js';
@@ -54,6 +55,20 @@ describe('one flooding socket against everyone else', () => {
     const sockets = running!.app.get(EventGateway).server!.sockets;
     const socket = [...sockets.values()].find((candidate) => candidate.handshake.query.token === token)!;
     return (socket.conn.request as unknown as { websocket: { isPaused: boolean } }).websocket;
+  };
+
+  /**
+   * A socket presenting the token of another live one, whose note waits for admission (tokenHandoverGraceMs): what it
+   * holds of the worker's maxTotalQueuedBytes, once held.
+   */
+  const fillAdmission = async (payload: Record<string, unknown>): Promise<number> => {
+    const owner = await client();
+    const twin = new RawSocket(running!.url, owner.token);
+    closers.push(twin);
+    await twin.connected();
+    const pipeline = running!.app.get(EventPipeline);
+    twin.send(`${GATE}.note`, payload);
+    return eventually('the note to be held', () => pipeline.queuedBytes, (bytes) => bytes > 0);
   };
 
   afterEach(async () => {
@@ -314,13 +329,49 @@ describe('one flooding socket against everyone else', () => {
       const socket = sockets.get(twin.socket.id!);
       return (socket?.conn.request as unknown as { websocket?: { isPaused: boolean } } | undefined)?.websocket?.isPaused === true;
     };
-    // Each note was held (its socket not read any more until admitted) or refused.
-    for (const twin of twins) await twin.until(() => twin.errors.length > 0 || paused(twin), 30_000, 'the note to be held or refused');
+    // Each note was held or refused, and its socket is not read any more until admitted either way.
+    for (const twin of twins) await twin.until(() => paused(twin), 30_000, 'the socket to be paused');
+    await eventually('the refusals to arrive', () => twins.filter((twin) => twin.errors.length > 0).length, (count) => count >= 10);
     const grown = heapHeld() - before;
     const refused = twins.filter((twin) => twin.errors.length > 0);
     expect(refused.flatMap((twin) => twin.errors).every((error) => error.code === 'busy')).toBe(true);
     expect(refused).toHaveLength(10);
     expect(grown).toBeLessThan(60_000_000);
+    // Other clients' events run meanwhile.
+    holder.send(`${PING}.ping`);
+    await holder.untilVar(PING, 'pings', 1, 30_000);
+  });
+
+  it('stops reading a socket waiting for admission once its events are refused for maxTotalQueuedBytes, and shows the refusal once', async () => {
+    // Events refused while their socket waits for admission are never handed to the pipeline, so no rate budget
+    // counted them, and the socket went on being read: a socket presenting a held token, while the worker's waiting
+    // events were at maxTotalQueuedBytes, got a busy and a toast for every frame it wrote, however fast it wrote
+    // them, with the rate budget on (10,000 small frames in: 10,000 errors and 10,000 toasts out). Now the socket is
+    // paused at the first refusal: what was already read is refused (about 500 here), the first one shown.
+    const payload = { text: 'x', rows: Array.from({ length: 1000 }, () => ({})) };
+    // What one note held during admission takes of the total (measured, not restated here), and a total it fills.
+    await start({ tokenHandoverGraceMs: 120_000 });
+    const held = await fillAdmission(payload);
+    await running!.close();
+    closers.splice(0).forEach((socket) => socket.close());
+    await start({ rateLimit: {}, maxTotalQueuedBytes: held + 10, tokenHandoverGraceMs: 120_000 });
+    const holder = await client();
+    expect(await fillAdmission(payload)).toBe(held);
+    const twin = new RawFlooder(running!.url, holder.token);
+    closers.push(twin);
+    await twin.connected();
+    const sockets = running!.app.get(EventGateway).server!.sockets;
+    const paused = (): boolean => {
+      const socket = [...sockets.values()].find((candidate) => candidate.handshake.query.token === holder.token && candidate.id !== holder.socket.id);
+      return (socket?.conn.request as unknown as { websocket?: { isPaused: boolean } } | undefined)?.websocket?.isPaused === true;
+    };
+    const frames = 10_000;
+    for (let write = 0; write < 5; write++) twin.writeAtOnce(Array.from({ length: frames / 5 }, () => twin.eventPacket(`${PING}.ping`)));
+    await twin.until(() => paused() || twin.errors().length >= frames, 30_000, 'the socket to be paused (or every frame refused)');
+    expect(twin.errors().length).toBeGreaterThan(0);
+    expect(twin.errors().every((error) => error.code === 'busy')).toBe(true);
+    expect(paused()).toBe(true);
+    expect(twin.presentations.length).toBeLessThanOrEqual(1);
     // Other clients' events run meanwhile.
     holder.send(`${PING}.ping`);
     await holder.untilVar(PING, 'pings', 1, 30_000);

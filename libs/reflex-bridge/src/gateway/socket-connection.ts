@@ -75,6 +75,8 @@ interface DrainingTransport {
  * time is presented to the user (the others carry the structured error alone). Few connections are ever in it.
  */
 const refusingForBacklog = new WeakSet<SocketConnection>();
+/** Connections whose events were refused while they waited for admission: only the first refusal is presented. */
+const refusedInAdmission = new WeakSet<SocketConnection>();
 
 /**
  * Events that arrived past `outputRefuseBytes` and wait, in order, for the output to drain (see
@@ -316,14 +318,20 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
       // token another one holds waits tokenHandoverGraceMs, and sockets of one client presenting one token each held
       // a 1 MB frame of empty objects (~13 MB parsed) for that long, with no total.
       const size = heldSize(frame, bytes, this.settings.maxMessageBytes);
-      if (!owner.reserveHeld(size)) {
-        owner.reportError(this, WORKER_EVENTS_FULL_ERROR);
-        return;
+      if (owner.reserveHeld(size)) {
+        void admission.then((stayed) => {
+          owner.releaseHeld(size);
+          return stayed ? owner.handle(this, frame, bytes) : undefined;
+        });
+      } else {
+        // Refused: these frames never reach the pipeline, so no rate budget counts them. Shown to the user once per
+        // admission (a read brings hundreds), and the socket is paused below as for a held event: it went on being
+        // read, and 10,000 small frames got 10,000 errors and 10,000 toasts, however fast they came.
+        const present = !refusedInAdmission.has(this);
+        refusedInAdmission.add(this);
+        owner.reportError(this, WORKER_EVENTS_FULL_ERROR, undefined, present);
+        batchFlushedWrites(this.socket.conn);
       }
-      void admission.then((stayed) => {
-        owner.releaseHeld(size);
-        return stayed ? owner.handle(this, frame, bytes) : undefined;
-      });
       // Until admission answers (it may wait seconds for a token's old socket to leave), the socket is not read:
       // what the client sends meanwhile waits in TCP buffers instead of in promises here, which no queue bounds.
       this.readThrottle().pauseUntil((resume) => void admission.then(resume, resume));
