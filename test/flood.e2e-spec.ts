@@ -410,6 +410,46 @@ describe('one flooding socket against everyone else', () => {
     expect(user.latest(GATE, 'noteLength')).toBe(5);
   });
 
+  it('bounds the events held for connections that do not read their output by maxTotalQueuedBytes, with real sockets', async () => {
+    // Each connection that does not read may have events held for it until it has (the first up to twice
+    // maxMessageBytes, counted with their parsed values): 12 such connections, each holding a note of ~1.9 MB as
+    // counted, with a total of 12 MB. The heap figure is the process's, where the app under test runs.
+    const total = 12_000_000;
+    await start({ maxOutboundBytes: 8_000_000, maxTotalQueuedBytes: total });
+    const users = await Promise.all(Array.from({ length: 12 }, () => client()));
+    const sockets = running!.app.get(EventGateway).server!.sockets;
+    for (const user of users) {
+      (user.socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void } } }).ws._socket.pause();
+      const serverSocket = [...sockets.values()].find((candidate) => candidate.handshake.query.token === user.token)!;
+      const conn = serverSocket.conn as unknown as { writeBuffer: Array<{ data?: unknown }>; transport: { socket: { bufferedAmount: number } } };
+      const waiting = () => conn.transport.socket.bufferedAmount + conn.writeBuffer.reduce((sum, packet) => sum + (typeof packet.data === 'string' ? packet.data.length : 0), 0);
+      // Output the server sends on its own until more than outputRefuseBytes (2 MB) waits for the client.
+      for (let i = 0; i < 200 && waiting() < 2_500_000; i++) {
+        serverSocket.emit('noise', 'x'.repeat(250_000));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(waiting()).toBeGreaterThan(2_000_000);
+    }
+    const pipeline = running!.app.get(EventPipeline);
+    const before = heapHeld();
+    const note = { text: 'x', rows: Array.from({ length: 28_000 }, () => ({})) };
+    for (const user of users) user.send(`${GATE}.note`, note);
+    // Each note was read (its socket then paused for its output) and held, or refused for the total.
+    for (const user of users) await user.until(() => serverWebSocket(user.token).isPaused, 30_000, 'the note to be read');
+    const held = pipeline.queuedBytes;
+    const grown = heapHeld() - before;
+    // Six fit (about 1.9 MB each as counted, 1.8 MB parsed), the other six are refused: the heap grew by about the
+    // total (12.6 MB measured), where the 12 notes held would take 21 MB parsed, and 100 such connections 180 MB.
+    expect(held).toBeLessThanOrEqual(total);
+    expect(held).toBeGreaterThan(total / 2);
+    expect(grown).toBeLessThan(1.5 * total);
+    for (const user of users) (user.socket.io.engine.transport as unknown as { ws: { _socket: { resume(): void } } }).ws._socket.resume();
+    // Once they read, the held notes run and the refused clients were told.
+    await eventually('the held notes to run and the others to be refused', () => users.filter((user) => user.latest(GATE, 'notes') === 1 || user.errors.some((error) => error.code === 'busy')).length, (count) => count === 12);
+    expect(users.filter((user) => user.latest(GATE, 'notes') === 1)).toHaveLength(6);
+    await eventually('the held events to be given back', () => pipeline.queuedBytes, (bytes) => bytes === 0);
+  });
+
   it('refuses a client event that would take its queue over maxQueuedBytes with busy', async () => {
     await start({ maxQueuedBytes: 20_000, maxMessageBytes: 100_000 });
     gate.current = new Gate();
