@@ -7,6 +7,9 @@ import { type InMemoryStateStore, ReflexBridgeModule, type ReflexBridgeModuleOpt
 import { BulkyState, HoardState, StashState } from './fixtures/hostile.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
+import { ClientRegistry } from '../libs/reflex-bridge/src/gateway/client-registry.js';
+import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
+import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
 
 const ROOT = 'reflex___state____state';
 const HOARD = `${ROOT}.hoard_state`;
@@ -738,5 +741,72 @@ describe('hostile clients: connections that stop reading before they are closed'
     } finally {
       if (!closed) await running.close();
     }
+  });
+});
+
+describe('hostile clients: connections opened and closed a thousand times', () => {
+  const app = hostileApp({ maxMessageBytes: 100_000, tokenHandoverGraceMs: 60_000, rateLimit: { perConnection: false } });
+
+  it("leaves nothing behind in the worker's registries and budgets, however each connection ended", async () => {
+    const { running } = app;
+    const gateway = running.app.get(EventGateway);
+    const registry = running.app.get(ClientRegistry);
+    const pipeline = running.app.get(EventPipeline);
+    const engine = gateway.server!.server.engine;
+    const internals = () => ({
+      sockets: gateway.server!.sockets.size,
+      engineClients: engine.clientsCount,
+      tokens: registry.size,
+      addresses: gateway.connectionsPerAddress.addresses,
+      unfinishedBytes: gateway.unfinishedMessages.heldBytes,
+      unfinishedConnections: (gateway.unfinishedMessages as unknown as { connections: Set<unknown> }).connections.size,
+      queuedBytes: pipeline.queuedBytes,
+      queueLines: (pipeline as unknown as { queue: { size: number } }).queue.size,
+      pageLoads: (pipeline as unknown as { pageLoads: Map<string, number> }).pageLoads.size,
+      waiting: (registry as unknown as { waiting: Map<string, unknown> }).waiting.size,
+      outputBytes: (gateway as unknown as { connectionContext: { outputBudget: { countedBytes: number } } }).connectionContext.outputBudget.countedBytes,
+    });
+    const empty = { sockets: 0, engineClients: 0, tokens: 0, addresses: 0, unfinishedBytes: 0, unfinishedConnections: 0, queuedBytes: 0, queueLines: 0, pageLoads: 0, waiting: 0, outputBytes: 0 };
+    const ends: Array<() => Promise<void>> = [
+      // Hydrated, events in flight, then gone without a close frame.
+      async () => {
+        const socket = await RawSocket.hydrated(running.url);
+        for (let i = 0; i < 5; i++) socket.send(`${HOARD}.increment`);
+        (socket.socket.io.engine.transport as unknown as { ws: { terminate(): void } }).ws.terminate();
+      },
+      // A duplicate of a live tab, closed while it waits for the token (tokenHandoverGraceMs), an event held meanwhile.
+      async () => {
+        const holder = await RawSocket.hydrated(running.url);
+        const twin = new RawSocket(running.url, holder.token);
+        await twin.connected();
+        twin.send(`${HOARD}.increment`);
+        twin.close();
+        holder.close();
+      },
+      // An unfinished message, then gone.
+      async () => {
+        const raw = new RawFrames(running.url, `&token=${randomUUID()}`);
+        await raw.open();
+        const socket = (raw.ws as unknown as { _socket: { write(data: Buffer): boolean } })._socket;
+        const header = Buffer.from([0x81, 0x80 | 126, 0xc3, 0x50, 0, 0, 0, 0]);
+        socket.write(Buffer.concat([header, Buffer.alloc(20_000, 'a')]));
+        await until(() => gateway.unfinishedMessages.heldBytes > 0 || raw.closed, 'the unfinished message to arrive');
+        raw.close();
+      },
+      // Refused at the join (no token), or gone before joining.
+      async () => {
+        const raw = new RawFrames(running.url, '');
+        await raw.open();
+        raw.close();
+        const early = new RawFrames(running.url, `&token=${randomUUID()}`);
+        await until(() => early.closed || early.received.length > 0, 'the Engine.IO open packet');
+        early.close();
+      },
+    ];
+    for (let round = 0; round < 250; round += 25) {
+      await Promise.all(Array.from({ length: 25 }, () => Promise.all(ends.map((end) => end()))));
+    }
+    await until(() => JSON.stringify(internals()) === JSON.stringify(empty), `the registries to empty (${JSON.stringify(internals())})`, 30_000);
+    expect(internals()).toEqual(empty);
   });
 });
