@@ -292,6 +292,7 @@ describe('one flooding socket against everyone else', () => {
     for (const user of users) user.send(`${GATE}.note`, payload);
     // Each note was queued (its token's queue now full: the socket is not read) or refused.
     for (const user of users) await user.until(() => user.errors.length > 0 || serverWebSocket(user.token).isPaused, 30_000, 'the note to be queued or refused');
+    await eventually('the refusals to arrive', () => users.filter((user) => user.errors.length > 0).length, (count) => count >= 10);
     const grown = heapHeld() - before;
     const refused = users.filter((user) => user.errors.length > 0);
     expect(refused.flatMap((user) => user.errors).every((error) => error.code === 'busy' && error.event === `${GATE}.note`)).toBe(true);
@@ -340,6 +341,31 @@ describe('one flooding socket against everyone else', () => {
     // Other clients' events run meanwhile.
     holder.send(`${PING}.ping`);
     await holder.untilVar(PING, 'pings', 1, 30_000);
+  });
+
+  it("stops reading a socket whose events are refused for maxTotalQueuedBytes until its own queue moves on", async () => {
+    // An event refused for the worker's total (its own queue far from full) left the socket read: every further frame
+    // was decoded and answered busy, for as long as the client kept writing (rate budget off here: 10,000 frames in,
+    // 10,000 busy out). A full queue of its own stops the reading; a full worker now does too, until one of the
+    // client's own events has started (or a second passed: its heartbeat is read).
+    await start({ maxTotalQueuedBytes: 2_000 });
+    gate.current = new Gate();
+    const flood = await flooder();
+    flood.send(flood.eventPacket(`${GATE}.hold`));
+    await gate.current.entered;
+    const frames = 10_000;
+    for (let write = 0; write < 5; write++) flood.writeAtOnce(Array.from({ length: frames / 5 }, () => flood.eventPacket(`${PING}.ping`)));
+    await flood.until(() => serverWebSocket(flood.token).isPaused || flood.errors().length >= frames - 10, 30_000, 'the socket to be paused (or every frame refused)');
+    expect(serverWebSocket(flood.token).isPaused).toBe(true);
+    expect(flood.errors().every((error) => error.code === 'busy')).toBe(true);
+    // Once its held event has run, the socket is read again: what it sent is worked through, queued or refused.
+    gate.current.release();
+    await flood.until(() => flood.updates().some((update) => update.delta?.[GATE]?.['held_rx_state_'] === 1), 30_000, 'the held event to run');
+    await flood.until(() => flood.received.length >= frames + 1, 30_000, 'every frame to be answered');
+    // Another client is served meanwhile.
+    const other = await client();
+    other.send(`${PING}.ping`);
+    await other.untilVar(PING, 'pings', 1, 30_000);
   });
 
   it('stops reading a socket waiting for admission once its events are refused for maxTotalQueuedBytes, and shows the refusal once', async () => {

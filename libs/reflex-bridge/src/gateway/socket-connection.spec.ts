@@ -24,6 +24,7 @@ function recordingOwner(queue = new TokenQueue()) {
   const owner: SocketConnectionOwner = {
     handle: (_client: EventClient, frame: unknown) => void handled.push(frame),
     isQueueFull: () => false,
+    isRefusingForTotal: () => false,
     connectionBlockedForMs: () => 0,
     onQueueDrained: () => undefined,
     reportError: (_client: EventClient, error: BridgeError, _name?: string, present?: boolean) => void errors.push({ code: error.code, present }),

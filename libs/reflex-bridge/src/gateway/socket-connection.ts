@@ -21,6 +21,8 @@ import { writeSharedMessage } from './shared-message.writer.js';
 export interface SocketConnectionOwner {
   handle(client: EventClient, frame: unknown, bytes: number): MaybePromise<void>;
   isQueueFull(token: string): boolean;
+  /** True while an event of `token` was refused for the worker's `maxTotalQueuedBytes` and its events have not moved on. */
+  isRefusingForTotal(token: string): boolean;
   connectionBlockedForMs(client: EventClient): number;
   onQueueDrained(token: string, callback: () => void): void;
   /** Takes `bytes` of the worker's `maxTotalQueuedBytes` for an event held here; false, taking nothing, past it. */
@@ -337,14 +339,41 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
       this.readThrottle().pauseUntil((resume) => void admission.then(resume, resume));
       return;
     } else return;
-    if (owner.isQueueFull(this.token)) {
-      this.readThrottle().pauseUntil((resume) => owner.onQueueDrained(this.token, resume));
-      // What was already read is refused: its answers leave in batches.
-      batchFlushedWrites(this.socket.conn);
+    if (owner.isQueueFull(this.token) || owner.isRefusingForTotal(this.token)) {
+      this.pauseForQueue();
       return;
     }
     const blockedMs = owner.connectionBlockedForMs(this);
     if (blockedMs > 0) this.pauseWhileBlocked(blockedMs);
+  }
+
+  /**
+   * Its queue is full, or one of its events was refused for the worker's total: not read until its queue has drained.
+   * Refused for the total, its own queue far from full, it is read again once one of its events has started, which is
+   * all it can wait for, or after a second (its heartbeat is read, as past its rate budget: a tab whose handler streams
+   * for minutes keeps its connection); it was read on, every frame of a flood answered `busy`. A method of its own, so
+   * that the callbacks kept until then hold no frame of {@link receive} (a refused one, up to ~21 MB parsed).
+   */
+  private pauseForQueue(): void {
+    const owner = this.settings.owner;
+    const token = this.token;
+    if (owner.isQueueFull(token)) {
+      this.readThrottle().pauseUntil((resume) => owner.onQueueDrained(token, resume));
+    } else {
+      this.readThrottle().pauseUntil((resume) => {
+        let resumed = false;
+        const once = (): void => {
+          if (resumed) return;
+          resumed = true;
+          clearTimeout(timer);
+          resume();
+        };
+        const timer = setTimeout(once, MAX_BLOCKED_PAUSE_MS).unref();
+        owner.onQueueDrained(token, once);
+      });
+    }
+    // What was already read is refused: its answers leave in batches.
+    batchFlushedWrites(this.socket.conn);
   }
 
   /**

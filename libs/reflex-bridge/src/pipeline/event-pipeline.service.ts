@@ -259,7 +259,11 @@ export class EventPipeline implements OnApplicationBootstrap {
     // their JSON (an empty object, 3 bytes of JSON, takes 64 bytes).
     const size = bytes + values * PARSED_VALUE_BYTES;
     if (!this.queue.accepts(token, size)) {
-      if (this.queue.passesTotal(size)) this.warnTotalReached();
+      if (this.queue.passesTotal(size)) {
+        this.warnTotalReached();
+        // Not read again (the gateway) until this client's own events move on.
+        this.queue.refusedForTotal(token);
+      }
       this.refuseBusy(client, routed.name, this.queue.refused(token));
       return;
     }
@@ -343,6 +347,14 @@ export class EventPipeline implements OnApplicationBootstrap {
   /** True while `token`'s queue is full (its next event would get `busy`): the gateway stops reading its socket. */
   isQueueFull(token: string): boolean {
     return this.queue.isFull(token);
+  }
+
+  /**
+   * True while an event of `token` was refused for `maxTotalQueuedBytes` and none of its events has started since:
+   * the gateway stops reading its socket until one has ({@link onQueueDrained}), a second at most at a time.
+   */
+  isRefusingForTotal(token: string): boolean {
+    return this.queue.isRefusingForTotal(token);
   }
 
   /**

@@ -283,6 +283,36 @@ describe('TokenQueue', () => {
     expect(queue.accepts('c', 1000)).toBe(true);
   });
 
+  it('marks a queue refused for the worker\'s total until its next event starts, or it empties', async () => {
+    const queue = new TokenQueue({ maxQueuedEvents: 100, maxQueuedBytes: 1_000_000, maxTotalQueuedBytes: 10 });
+    const gates: Array<() => void> = [];
+    const held = () => new Promise<void>((resolve) => gates.push(resolve));
+    const all = [queue.run('a', held, 1), queue.run('a', held, 10)];
+    expect(queue.accepts('a', 1)).toBe(false);
+    expect(queue.isRefusingForTotal('a')).toBe(false);
+    queue.refusedForTotal('a');
+    expect(queue.isRefusingForTotal('a')).toBe(true);
+    expect(queue.isFull('a')).toBe(false);
+    let drained = 0;
+    queue.onDrained('a', () => drained++);
+    expect(drained).toBe(0);
+    // The running event ends and the queued one starts: the client's events moved on.
+    gates.shift()!();
+    await until(() => gates.length === 1);
+    expect(drained).toBe(1);
+    expect(queue.isRefusingForTotal('a')).toBe(false);
+    // Refused again with nothing queued behind the running event: until the queue empties.
+    queue.refusedForTotal('a');
+    queue.onDrained('a', () => drained++);
+    gates.shift()!();
+    await Promise.all(all);
+    expect(drained).toBe(2);
+    expect(queue.isRefusingForTotal('a')).toBe(false);
+    // A token with nothing queued is never marked.
+    queue.refusedForTotal('b');
+    expect(queue.isRefusingForTotal('b')).toBe(false);
+  });
+
   it('tells the first refusal since the queue was last below half its limits from the ones after it', async () => {
     const queue = new TokenQueue({ maxQueuedEvents: 4, maxQueuedBytes: 1_000_000 });
     const gates: Array<() => void> = [];

@@ -51,6 +51,8 @@ class Line {
   idle?: Array<() => void>;
   /** A client event was refused since the line was last below half its limits (see {@link TokenQueue.refused}). */
   refusing = false;
+  /** A client event was refused for the worker's total since this line last moved on (see {@link TokenQueue.refusedForTotal}). */
+  refusedForTotal = false;
 
   constructor(readonly token: string) {}
 }
@@ -207,6 +209,22 @@ export class TokenQueue {
   }
 
   /**
+   * Records that a client event of `token` was refused because the worker's queues together were at
+   * `maxTotalQueuedBytes`, until its next event starts or its queue empties ({@link onDrained} waits for that).
+   * Why: its own limits far off, its socket went on being read, and every frame of a flood was decoded and answered
+   * `busy` while the worker stayed full. Its own events moving on is what it can wait for.
+   */
+  refusedForTotal(token: string): void {
+    const line = this.lines.get(token);
+    if (line !== undefined) line.refusedForTotal = true;
+  }
+
+  /** True while a client event of `token` was refused for the worker's total and its events have not moved on since. */
+  isRefusingForTotal(token: string): boolean {
+    return this.lines.get(token)?.refusedForTotal === true;
+  }
+
+  /**
    * Records that a client event of `token` was refused over the limits (its queue is not below half of them).
    * True for the first refusal since the queue was last below half its limits, false for the ones after it: a
    * client told once that its queue is full need not be shown it again for every frame of the same read.
@@ -225,7 +243,7 @@ export class TokenQueue {
    */
   onDrained(token: string, callback: () => void): void {
     const line = this.lines.get(token);
-    if (!line || this.isBelowHalf(line)) {
+    if (!line || (this.isBelowHalf(line) && !line.refusedForTotal)) {
       callback();
       return;
     }
@@ -311,8 +329,9 @@ export class TokenQueue {
       line.events--;
       line.bytes -= item.bytes;
       this.totalBytes -= item.bytes;
-      if ((line.drained !== undefined || line.refusing) && this.isBelowHalf(line)) {
+      if ((line.drained !== undefined || line.refusing || line.refusedForTotal) && this.isBelowHalf(line)) {
         line.refusing = false;
+        line.refusedForTotal = false;
         this.notifyDrained(line);
       }
     }
