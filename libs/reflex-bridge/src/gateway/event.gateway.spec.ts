@@ -61,7 +61,7 @@ function gatewayWith(options: { admit?: Promise<void> } = {}) {
   const pipeline = {
     handle: jest.fn((client: EventClient, frame: unknown) => void handled.push({ token: client.token, frame })),
     isQueueFull: () => false,
-    isRefusingForTotal: () => false,
+    stopsReading: () => false,
     connectionBlockedForMs: () => 0,
     onQueueDrained: () => undefined,
     // Events held during admission count against the worker's total (maxTotalQueuedBytes) until admitted.

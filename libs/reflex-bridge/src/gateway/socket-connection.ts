@@ -21,8 +21,8 @@ import { writeSharedMessage } from './shared-message.writer.js';
 export interface SocketConnectionOwner {
   handle(client: EventClient, frame: unknown, bytes: number): MaybePromise<void>;
   isQueueFull(token: string): boolean;
-  /** True while an event of `token` was refused for the worker's `maxTotalQueuedBytes` and its events have not moved on. */
-  isRefusingForTotal(token: string): boolean;
+  /** True while `token`'s queue is full, or an event of it was refused for the worker's `maxTotalQueuedBytes` and its events have not moved on. */
+  stopsReading(token: string): boolean;
   connectionBlockedForMs(client: EventClient): number;
   onQueueDrained(token: string, callback: () => void): void;
   /** Takes `bytes` of the worker's `maxTotalQueuedBytes` for an event held here; false, taking nothing, past it. */
@@ -339,7 +339,7 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
       this.readThrottle().pauseUntil((resume) => void admission.then(resume, resume));
       return;
     } else return;
-    if (owner.isQueueFull(this.token) || owner.isRefusingForTotal(this.token)) {
+    if (owner.stopsReading(this.token)) {
       this.pauseForQueue();
       return;
     }

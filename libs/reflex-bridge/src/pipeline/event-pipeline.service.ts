@@ -350,11 +350,12 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   /**
-   * True while an event of `token` was refused for `maxTotalQueuedBytes` and none of its events has started since:
-   * the gateway stops reading its socket until one has ({@link onQueueDrained}), a second at most at a time.
+   * True while the gateway should not read `token`'s socket: its queue is full ({@link isQueueFull}), or an event of it
+   * was refused for `maxTotalQueuedBytes` and none of its events has started since (read again once one has,
+   * {@link onQueueDrained}, a second at most at a time).
    */
-  isRefusingForTotal(token: string): boolean {
-    return this.queue.isRefusingForTotal(token);
+  stopsReading(token: string): boolean {
+    return this.queue.stopsReading(token);
   }
 
   /**

@@ -224,6 +224,8 @@ describe('TokenQueue', () => {
     const queued = [1, 2, 3].map((i) => queue.run('a', () => undefined, i));
     expect(queue.queuedEvents('a')).toBe(3);
     expect(queue.isFull('a')).toBe(true);
+    expect(queue.stopsReading('a')).toBe(true);
+    expect(queue.stopsReading('b')).toBe(false);
     expect(queue.accepts('a', 1)).toBe(false);
     // Other tokens and internal work are not limited by it.
     expect(queue.accepts('b', 1)).toBe(true);
@@ -237,6 +239,7 @@ describe('TokenQueue', () => {
     await Promise.all(queued);
     expect(drained).toBe(true);
     expect(queue.isFull('a')).toBe(false);
+    expect(queue.stopsReading('a')).toBe(false);
     expect(queue.accepts('a', 1)).toBe(true);
   });
 
@@ -247,6 +250,7 @@ describe('TokenQueue', () => {
     expect(queue.accepts('a', 5000)).toBe(true); // nothing waits yet: one event of any size
     const big = queue.run('a', () => undefined, 5000);
     expect(queue.isFull('a')).toBe(true);
+    expect(queue.stopsReading('a')).toBe(true);
     expect(queue.accepts('a', 1)).toBe(false);
     release();
     await Promise.all([running, big]);
@@ -290,9 +294,12 @@ describe('TokenQueue', () => {
     const all = [queue.run('a', held, 1), queue.run('a', held, 10)];
     expect(queue.accepts('a', 1)).toBe(false);
     expect(queue.isRefusingForTotal('a')).toBe(false);
+    expect(queue.stopsReading('a')).toBe(false);
     queue.refusedForTotal('a');
     expect(queue.isRefusingForTotal('a')).toBe(true);
     expect(queue.isFull('a')).toBe(false);
+    // The gateway stops reading its socket: it asks this one question after each event read.
+    expect(queue.stopsReading('a')).toBe(true);
     let drained = 0;
     queue.onDrained('a', () => drained++);
     expect(drained).toBe(0);
@@ -301,6 +308,7 @@ describe('TokenQueue', () => {
     await until(() => gates.length === 1);
     expect(drained).toBe(1);
     expect(queue.isRefusingForTotal('a')).toBe(false);
+    expect(queue.stopsReading('a')).toBe(false);
     // Refused again with nothing queued behind the running event: until the queue empties.
     queue.refusedForTotal('a');
     queue.onDrained('a', () => drained++);

@@ -225,6 +225,16 @@ export class TokenQueue {
   }
 
   /**
+   * True while the gateway should not read `token`'s socket: its queue is at a limit ({@link isFull}), or one of its
+   * events was refused for the worker's total since it last moved on ({@link isRefusingForTotal}). One lookup: the
+   * gateway asks after every event read.
+   */
+  stopsReading(token: string): boolean {
+    const line = this.lines.get(token);
+    return line !== undefined && (line.refusedForTotal || (line.events > 0 && (line.events >= this.limits.maxQueuedEvents || line.bytes >= this.limits.maxQueuedBytes)));
+  }
+
+  /**
    * Records that a client event of `token` was refused over the limits (its queue is not below half of them).
    * True for the first refusal since the queue was last below half its limits, false for the ones after it: a
    * client told once that its queue is full need not be shown it again for every frame of the same read.
