@@ -29,7 +29,8 @@ export interface LiveOptions {
    * How long the transport must have stayed up again after an outage before every live list on this worker re-reads
    * itself (the changes published meanwhile never reached it). An outage within that time pushes the re-read back, so
    * a transport that flaps (down and up every second) costs one re-read per list once it holds, not one per outage;
-   * while it keeps flapping, the lists still re-read at most every 10 times this long.
+   * while it keeps flapping, the lists still re-read at the first `up` once 10 times this long has passed since the
+   * first `up` whose re-read is still owed, so they are not left stale for long.
    * @default 2000
    */
   resyncSettleMs?: number;
