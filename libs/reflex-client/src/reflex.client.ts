@@ -321,7 +321,11 @@ export class ReflexClient {
       this.connectTimer = startTimeout(() => {
         this.connectTimer = undefined;
         const error = new ConnectionError('timeout', `The state was not hydrated within ${this.connectTimeoutMs} ms.`);
+        // Queued events flushed on a socket that never hydrated (a server half up) may not have run: reported, as
+        // for a lost connection, not dropped with the socket without a word.
+        const unheard = this.dropSocket();
         this.connectionErrorListeners.emit(error);
+        if (unheard.count > 0) this.reportUnheard(unheard);
         this.stop(error);
       }, this.connectTimeoutMs);
     }

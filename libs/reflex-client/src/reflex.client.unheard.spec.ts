@@ -85,3 +85,43 @@ describe('ReflexClient on a connection that died silently', () => {
     expect(server.received.filter((name) => name.startsWith(COUNTER))).toEqual([`${COUNTER}.increment`, `${COUNTER}.noop`]);
   }, 30_000);
 });
+
+describe('ReflexClient whose connect() times out on a server that never hydrates', () => {
+  let http: HttpServer;
+  let io: Server;
+  const received: string[] = [];
+  let client: ReflexClient | undefined;
+
+  beforeEach(async () => {
+    received.length = 0;
+    http = createServer();
+    // A server half up after a restart: it takes the socket and the events, and answers nothing (its default 25 s
+    // heartbeat comes long after the client's deadline).
+    io = new Server(http, { path: '/_event', transports: ['websocket'] });
+    io.of('/_event').on('connection', (socket) => socket.on('event', (event: OutboundEvent) => received.push(event.name)));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterEach(async () => {
+    client?.disconnect();
+    client = undefined;
+    await new Promise<void>((resolve) => {
+      void io.close(() => resolve());
+    });
+  });
+
+  it('reports the queued events it flushed on that socket as events_unconfirmed after the timeout', async () => {
+    const port = (http.address() as AddressInfo).port;
+    client = new ReflexClient({ url: `http://127.0.0.1:${port}`, storage: null, connectTimeoutMs: 3000, reconnect: false });
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+    // Clicked before the connection was up: queued, then written on the socket after the hydrate sequence.
+    client.call(COUNTER, 'increment');
+    await expect(client.connect()).rejects.toMatchObject({ kind: 'timeout' });
+    expect(received).toContain(`${COUNTER}.increment`);
+    // Before, only the `timeout`: the click went out on a socket the timeout then closed, and nothing said so.
+    expect(errors.map((error) => error.kind)).toEqual(['timeout', 'events_unconfirmed']);
+    expect(errors[1]!.data).toEqual({ events: [`${COUNTER}.increment`], count: 1 });
+    expect(client.queued).toBe(0);
+  }, 30_000);
+});
