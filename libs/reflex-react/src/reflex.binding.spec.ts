@@ -45,6 +45,30 @@ describe('ReflexBinding error log', () => {
     expect(binding.errors().connectionError).toBeUndefined();
   });
 
+  it('keeps an events_unconfirmed report when a later connection error comes (a failed attempt), and adds a later one to it', () => {
+    const { client, connectionErrors, statuses } = fakeClient();
+    const binding = new ReflexBinding(client);
+    binding.attach();
+    const unconfirmed = new ConnectionError('events_unconfirmed', '1 event may not have run', { data: { events: ['a.increment'], count: 1 } });
+    connectionErrors.emit(new ConnectionError('disconnect', 'lost'));
+    connectionErrors.emit(unconfirmed);
+    // Before, the next failed attempt replaced it: the user never saw that the click may not have run.
+    connectionErrors.emit(new ConnectionError('connect_error', 'xhr poll error'));
+    connectionErrors.emit(new ConnectionError('timeout', 'not ready'));
+    statuses.emit('ready');
+    expect(binding.errors().connectionError).toBe(unconfirmed);
+    // A second connection lost with clicks: both sets of clicks are named, one notice.
+    connectionErrors.emit(new ConnectionError('events_unconfirmed', '2 events may not have run', { data: { events: ['a.add', 'a.add'], count: 2 } }));
+    const merged = binding.errors().connectionError!;
+    expect(merged.kind).toBe('events_unconfirmed');
+    expect(merged.data).toEqual({ events: ['a.increment', 'a.add', 'a.add'], count: 3 });
+    expect(merged.message).toContain('3 events');
+    binding.clearErrors(merged);
+    expect(binding.errors().connectionError).toBeUndefined();
+    connectionErrors.emit(new ConnectionError('connect_error', 'refused'));
+    expect(binding.errors().connectionError?.kind).toBe('connect_error');
+  });
+
   it('leaves a newer connection error alone when an older one is dismissed', () => {
     const { client, connectionErrors } = fakeClient();
     const binding = new ReflexBinding(client);

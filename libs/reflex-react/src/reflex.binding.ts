@@ -1,10 +1,14 @@
 import type { BridgeErrorPayload, ConnectionError, ConnectionStatus, ReflexClient, StateVars, Unsubscribe } from '@reflex-bridge/client';
+import { nextConnectionError } from './connection-error.notice.js';
 
 /** What {@link useReflexErrors} reads: the server's recent refusals and the last connection problem. */
 export interface ReflexErrorLog {
   /** The most recent `bridge_error` messages, oldest first (at most `errorLimit`). */
   readonly errors: readonly BridgeErrorPayload[];
-  /** The last connection problem, cleared once the client is `ready` again (an `events_unconfirmed` one only when dismissed). */
+  /**
+   * The last connection problem, cleared once the client is `ready` again. An `events_unconfirmed` one is kept until
+   * dismissed: a later problem of another kind does not replace it, a later `events_unconfirmed` is added to it.
+   */
   readonly connectionError: ConnectionError | undefined;
 }
 
@@ -37,7 +41,11 @@ export class ReflexBinding {
     const detach = [
       // Not `slice(-0)`, which keeps the whole list: with `errorLimit: 0` the log would grow with every error.
       client.onError((error) => this.setErrors({ ...this.errorLog, errors: this.errorLimit === 0 ? [] : [...this.errorLog.errors, error].slice(-this.errorLimit) })),
-      client.onConnectionError((error) => this.setErrors({ ...this.errorLog, connectionError: error })),
+      client.onConnectionError((error) => {
+        // A notice the user must see (clicks that may not have run) is kept past the reconnection's own failures.
+        const next = nextConnectionError(this.errorLog.connectionError, error);
+        if (next !== this.errorLog.connectionError) this.setErrors({ ...this.errorLog, connectionError: next });
+      }),
       client.onStatus((status) => {
         // Not events the app sent that may not have run: the reconnection that follows at once is no answer to them.
         const error = this.errorLog.connectionError;
