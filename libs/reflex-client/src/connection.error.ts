@@ -21,7 +21,8 @@
  * - `events_unconfirmed`: the connection was lost (reported just before, as `disconnect` or `timeout`) while events the
  *   app sent on it had not been followed by anything from the server (a message, or its heartbeat, every 25 s by
  *   default): on a connection that died silently they may never have arrived, or may have run. They are not sent
- *   again. `data` is `{ events, count }`: the first 100 names, in order, and how many there were.
+ *   again (an app's `live_subscribe`, which the client sends again on the next connection itself, is left out).
+ *   `data` is `{ events, count }`: the first 100 names, in order, and how many there were.
  */
 export type ConnectionErrorKind =
   | 'connect_error'

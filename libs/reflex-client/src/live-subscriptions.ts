@@ -33,6 +33,15 @@ export class LiveSubscriptions {
     this.sentOnSocket.clear();
   }
 
+  /**
+   * Whether `name` is a `live_subscribe` the client sends again on each new connection (one the app sent; not one a
+   * server asked for): lost with a connection, it is restored, not lost.
+   */
+  restores(name: string): boolean {
+    const state = stateOf(name);
+    return state !== undefined && this.made.has(state);
+  }
+
   /** The `live_subscribe` events the current socket still lacks, in first-subscription order. */
   missing(): Array<{ name: string; payload: Record<string, unknown> }> {
     const events: Array<{ name: string; payload: Record<string, unknown> }> = [];

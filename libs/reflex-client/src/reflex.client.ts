@@ -1066,8 +1066,8 @@ export class ReflexClient {
 
   /**
    * Detaches and closes the current socket, if any.
-   * @returns The app's events it wrote since the server was last heard from (not those it held unsent, queued again),
-   * and how many there were.
+   * @returns The app's events it wrote since the server was last heard from (not those it held unsent, queued again,
+   * nor the live_subscribes sent again on the next connection), and how many there were.
    */
   private dropSocket(): { events: string[]; count: number } {
     this.clearAttemptTimer();
@@ -1083,12 +1083,15 @@ export class ReflexClient {
     this.unheardCount = 0;
     if (!socket) return { events: [], count: 0 };
     const unsent = this.requeueUnsent(socket);
-    count -= unheard.filter((event) => unsent.has(event)).length;
+    // Not lost: those Socket.IO held unsent (queued again), and the app's live_subscribes (sent again once the next
+    // connection is ready; reported, the user was told a subscription the client restores itself may not have run).
+    const restored = unheard.filter((event) => unsent.has(event) || this.liveSubscriptions.restores(event.name));
+    count -= restored.length;
     socket.offAny();
     socket.io.off('ping');
     socket.off();
     socket.disconnect();
-    return { events: unheard.filter((event) => !unsent.has(event)).map((event) => event.name), count };
+    return { events: unheard.filter((event) => !restored.includes(event)).map((event) => event.name), count };
   }
 
   /**

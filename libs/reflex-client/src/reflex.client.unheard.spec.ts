@@ -125,3 +125,51 @@ describe('ReflexClient whose connect() times out on a server that never hydrates
     expect(client.queued).toBe(0);
   }, 30_000);
 });
+
+describe('ReflexClient whose server closes the connection after a live_subscribe', () => {
+  let http: HttpServer;
+  let io: Server;
+  const received: string[] = [];
+  let client: ReflexClient | undefined;
+
+  beforeEach(async () => {
+    received.length = 0;
+    http = createServer();
+    io = new Server(http, { path: '/_event', transports: ['websocket'] });
+    let connections = 0;
+    io.of('/_event').on('connection', (socket) => {
+      connections += 1;
+      const first = connections === 1;
+      socket.on('event', (event: OutboundEvent) => {
+        received.push(event.name);
+        if (event.name === HYDRATE_EVENT) socket.emit('event', { delta: { [ROOT_STATE_NAME]: { is_hydrated_rx_state_: false } } });
+        if (event.name === ON_LOAD_INTERNAL_EVENT) socket.emit('event', { delta: { [ROOT_STATE_NAME]: { is_hydrated_rx_state_: true } } });
+        // A subscription with nothing to replay is not answered; then the server closes the socket (a deploy).
+        if (event.name === `${COUNTER}.live_subscribe` && first) socket.disconnect(true);
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterEach(async () => {
+    client?.disconnect();
+    client = undefined;
+    await new Promise<void>((resolve) => {
+      void io.close(() => resolve());
+    });
+  });
+
+  it('does not report the live_subscribe it sends again on the next connection as an event that may not have run', async () => {
+    const port = (http.address() as AddressInfo).port;
+    client = new ReflexClient({ url: `http://127.0.0.1:${port}`, storage: null, reconnect: { baseDelayMs: 10, maxDelayMs: 50 } });
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+    await client.connect();
+    client.call(COUNTER, 'live_subscribe');
+    await eventually('the live_subscribe sent again after the reconnection', () => received.filter((name) => name === `${COUNTER}.live_subscribe`).length, (sent) => sent === 2);
+    await eventually('ready again', () => client!.status, (status) => status === 'ready');
+    // Before, also 'events_unconfirmed' naming the live_subscribe: the user was told it may not have run, while
+    // the client itself sent it again once the next connection was ready.
+    expect(errors.map((error) => error.kind)).toEqual(['disconnect']);
+  }, 30_000);
+});
