@@ -69,6 +69,30 @@ describe('ReflexBinding error log', () => {
     expect(binding.errors().connectionError?.kind).toBe('connect_error');
   });
 
+  it('shows, once an events_unconfirmed notice is dismissed, the problem it kept hidden while that one still holds', () => {
+    const { client, connectionErrors, statuses } = fakeClient();
+    const binding = new ReflexBinding(client);
+    binding.attach();
+    const unconfirmed = new ConnectionError('events_unconfirmed', '1 event may not have run', { data: { events: ['a.increment'], count: 1 } });
+    const lost = new ConnectionError('disconnect', 'lost');
+    connectionErrors.emit(lost);
+    connectionErrors.emit(unconfirmed);
+    binding.clearErrors(unconfirmed);
+    expect(binding.errors().connectionError).toBe(lost);
+    connectionErrors.emit(unconfirmed);
+    const refused = new ConnectionError('connect_error', 'refused');
+    connectionErrors.emit(refused);
+    // Still reconnecting: closing the notice must not make the page look fine.
+    binding.clearErrors(unconfirmed);
+    expect(binding.errors().connectionError).toBe(refused);
+    // Ready again in between: nothing left to show.
+    connectionErrors.emit(unconfirmed);
+    connectionErrors.emit(new ConnectionError('connect_error', 'refused again'));
+    statuses.emit('ready');
+    binding.clearErrors(binding.errors().connectionError);
+    expect(binding.errors().connectionError).toBeUndefined();
+  });
+
   it('leaves a newer connection error alone when an older one is dismissed', () => {
     const { client, connectionErrors } = fakeClient();
     const binding = new ReflexBinding(client);

@@ -23,6 +23,11 @@ export class ReflexBinding {
   private readonly stateSubscriptions = new Map<string, { listeners: Set<() => void>; unsubscribe: Unsubscribe }>();
   private readonly errorListeners = new Set<() => void>();
   private errorLog: ReflexErrorLog = { errors: [], connectionError: undefined };
+  /**
+   * The latest connection problem an `events_unconfirmed` notice kept from `connectionError`, until the client is
+   * ready again: shown once the notice is dismissed, so closing it mid-reconnection does not make the page look fine.
+   */
+  private hiddenConnectionError: ConnectionError | undefined;
 
   /** @throws RangeError when `errorLimit` is not a whole number >= 0. */
   constructor(
@@ -43,13 +48,23 @@ export class ReflexBinding {
       client.onError((error) => this.setErrors({ ...this.errorLog, errors: this.errorLimit === 0 ? [] : [...this.errorLog.errors, error].slice(-this.errorLimit) })),
       client.onConnectionError((error) => {
         // A notice the user must see (clicks that may not have run) is kept past the reconnection's own failures.
-        const next = nextConnectionError(this.errorLog.connectionError, error);
-        if (next !== this.errorLog.connectionError) this.setErrors({ ...this.errorLog, connectionError: next });
+        const current = this.errorLog.connectionError;
+        const next = nextConnectionError(current, error);
+        if (next === current) {
+          this.hiddenConnectionError = error;
+          return;
+        }
+        // A new notice hides the problem it replaces (the lost connection it follows) until it is dismissed.
+        if (next.kind !== 'events_unconfirmed') this.hiddenConnectionError = undefined;
+        else if (current?.kind !== 'events_unconfirmed') this.hiddenConnectionError = current;
+        this.setErrors({ ...this.errorLog, connectionError: next });
       }),
       client.onStatus((status) => {
+        if (status !== 'ready') return;
+        this.hiddenConnectionError = undefined;
         // Not events the app sent that may not have run: the reconnection that follows at once is no answer to them.
         const error = this.errorLog.connectionError;
-        if (status === 'ready' && error && error.kind !== 'events_unconfirmed') this.setErrors({ ...this.errorLog, connectionError: undefined });
+        if (error && error.kind !== 'events_unconfirmed') this.setErrors({ ...this.errorLog, connectionError: undefined });
       }),
     ];
     return () => {
@@ -118,8 +133,14 @@ export class ReflexBinding {
    * still the current one, so dismissing a notice the user read does not hide a newer problem).
    */
   clearErrors(error?: BridgeErrorPayload | ConnectionError): void {
-    if (!error) this.setErrors({ errors: [], connectionError: undefined });
-    else if (error === this.errorLog.connectionError) this.setErrors({ ...this.errorLog, connectionError: undefined });
+    if (!error) {
+      this.hiddenConnectionError = undefined;
+      this.setErrors({ errors: [], connectionError: undefined });
+    } else if (error === this.errorLog.connectionError) {
+      const hidden = this.hiddenConnectionError;
+      this.hiddenConnectionError = undefined;
+      this.setErrors({ ...this.errorLog, connectionError: hidden });
+    }
     else if (this.errorLog.errors.includes(error as BridgeErrorPayload)) {
       this.setErrors({ ...this.errorLog, errors: this.errorLog.errors.filter((e) => e !== error) });
     }
