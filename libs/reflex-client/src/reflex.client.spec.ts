@@ -674,6 +674,21 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(errors.map((error) => error.kind)).not.toContain('events_unconfirmed');
   }, 30_000);
 
+  it('does not report events it sends again as unconfirmed when more than 100 were held unsent by a socket whose heartbeat was overdue', async () => {
+    const client = makeClient();
+    await client.connect();
+    const errors: ConnectionError[] = [];
+    client.onConnectionError((error) => errors.push(error));
+    const engine = (client as unknown as { socket: { io: { engine: { _pingTimeoutTime: number } } } }).socket.io.engine;
+    engine._pingTimeoutTime = Date.now() - 1000;
+    // In the tick before Socket.IO closes the socket: every one is held unsent, then queued again and sent once.
+    for (let i = 0; i < 150; i++) client.call(COUNTER, 'increment');
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 150, 20_000);
+    expect(server.received.filter((event) => event.name === `${COUNTER}.increment`)).toHaveLength(150);
+    // Before: events_unconfirmed with { events: [], count: 50 }, the 50 held past the first 100 listed were counted.
+    expect(errors.map((error) => error.kind)).not.toContain('events_unconfirmed');
+  }, 30_000);
+
   it('does not reconnect after a deliberate disconnect()', async () => {
     const client = makeClient();
     await client.connect();

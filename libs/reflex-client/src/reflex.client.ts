@@ -1023,6 +1023,9 @@ export class ReflexClient {
     socket.emit(SocketMessage.Event, event);
     // The hydrate sequence is sent again by the next connection itself.
     if (name === HYDRATE_EVENT || name === ON_LOAD_INTERNAL_EVENT || name === UPDATE_VARS_INTERNAL_EVENT) return;
+    // Held unsent (the heartbeat overdue): queued again when the socket is dropped, so not lost. Told apart here, not
+    // only at the drop, where those past the first MAX_UNHEARD_LISTED were counted as lost.
+    if (socket.sendBuffer.at(-1)?.data?.[1] === event) return;
     this.unheardCount += 1;
     if (this.unheard.length < MAX_UNHEARD_LISTED) this.unheard.push(event);
   }
