@@ -167,11 +167,11 @@ export class ReflexClient {
   /** Uploads in flight that were given an `uploadId`, to refuse a second one and to cancel them. */
   private readonly uploads = new Map<string, AbortController>();
   /**
-   * The app's events written on the current socket since the server was last heard from (a message, or its
+   * The names of the app's events written on the current socket since the server was last heard from (a message, or its
    * heartbeat), at most {@link MAX_UNHEARD_LISTED} of them, and how many there were: on a connection that died
    * silently they may never have arrived, which the app is told when it is declared dead.
    */
-  private unheard: OutboundEvent[] = [];
+  private unheard: string[] = [];
   private unheardCount = 0;
   /** The app's `live_subscribe` events, sent again once each new connection is ready. */
   private readonly liveSubscriptions = new LiveSubscriptions();
@@ -1027,7 +1027,8 @@ export class ReflexClient {
     // only at the drop, where those past the first MAX_UNHEARD_LISTED were counted as lost.
     if (socket.sendBuffer.at(-1)?.data?.[1] === event) return;
     this.unheardCount += 1;
-    if (this.unheard.length < MAX_UNHEARD_LISTED) this.unheard.push(event);
+    // The name only: a payload (a file as base64) kept until the server is heard from, up to 45 s on a dead connection.
+    if (this.unheard.length < MAX_UNHEARD_LISTED) this.unheard.push(name);
   }
 
   /**
@@ -1085,16 +1086,17 @@ export class ReflexClient {
     this.unheard = [];
     this.unheardCount = 0;
     if (!socket) return { events: [], count: 0 };
-    const unsent = this.requeueUnsent(socket);
-    // Not lost: those Socket.IO held unsent (queued again), and the app's live_subscribes (sent again once the next
-    // connection is ready; reported, the user was told a subscription the client restores itself may not have run).
-    const restored = unheard.filter((event) => unsent.has(event) || this.liveSubscriptions.restores(event.name));
-    count -= restored.length;
+    // Those Socket.IO held unsent were never counted (see emitEvent): they are queued again.
+    this.requeueUnsent(socket);
+    // Not lost either: the app's live_subscribes, sent again once the next connection is ready (reported, the user
+    // was told a subscription the client restores itself may not have run).
+    const events = unheard.filter((name) => !this.liveSubscriptions.restores(name));
+    count -= unheard.length - events.length;
     socket.offAny();
     socket.io.off('ping');
     socket.off();
     socket.disconnect();
-    return { events: unheard.filter((event) => !restored.includes(event)).map((event) => event.name), count };
+    return { events, count };
   }
 
   /**
@@ -1103,22 +1105,19 @@ export class ReflexClient {
    * (a laptop waking from sleep, a throttled background tab), then closes it; that buffer is only flushed if the same
    * socket reconnects, and this client opens a new one, so the user's click was lost without a word.
    */
-  private requeueUnsent(socket: Socket): Set<unknown> {
+  private requeueUnsent(socket: Socket): void {
     const unsent: QueuedEvent[] = [];
-    const held = new Set<unknown>();
     for (const packet of socket.sendBuffer.splice(0)) {
       const data: unknown = packet.data;
       if (!Array.isArray(data) || data[0] !== SocketMessage.Event || !isRecord(data[1])) continue;
-      held.add(data[1]);
       const { name, payload, router_data: routerData } = data[1];
       if (typeof name !== 'string' || !isRecord(payload)) continue;
       // It was encodable when emitted, so its length is too.
       unsent.push({ name, payload, chars: serializedLength(name, payload), routerData: isRecord(routerData) ? (routerData as unknown as RouterData) : buildRouterData(this.page) });
     }
-    if (unsent.length === 0) return held;
+    if (unsent.length === 0) return;
     this.queue.unshift(...unsent);
     for (const event of unsent) this.queuedChars += event.chars;
-    return held;
   }
 
   private clearAttemptTimer(): void {

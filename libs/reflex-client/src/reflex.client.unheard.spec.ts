@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Server } from 'socket.io';
 import { eventually } from '../../../test/support/eventually.js';
 import { SilencingProxy } from '../../../test/support/silencing-proxy.js';
@@ -171,5 +173,55 @@ describe('ReflexClient whose server closes the connection after a live_subscribe
     // Before, also 'events_unconfirmed' naming the live_subscribe: the user was told it may not have run, while
     // the client itself sent it again once the next connection was ready.
     expect(errors.map((error) => error.kind)).toEqual(['disconnect']);
+  }, 30_000);
+});
+
+describe('ReflexClient remembering the events it wrote until the server is heard from', () => {
+  let http: HttpServer;
+  let io: Server;
+  const received: string[] = [];
+  let client: ReflexClient | undefined;
+
+  beforeEach(async () => {
+    received.length = 0;
+    http = createServer();
+    // Hydrates, then answers nothing (its default 25 s heartbeat comes long after the test).
+    io = new Server(http, { path: '/_event', transports: ['websocket'] });
+    io.of('/_event').on('connection', (socket) =>
+      socket.on('event', (event: OutboundEvent) => {
+        received.push(event.name);
+        if (event.name === ON_LOAD_INTERNAL_EVENT) socket.emit('event', { delta: { [ROOT_STATE_NAME]: { is_hydrated_rx_state_: true } } });
+      }),
+    );
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterEach(async () => {
+    client?.disconnect();
+    client = undefined;
+    await new Promise<void>((resolve) => {
+      void io.close(() => resolve());
+    });
+  });
+
+  it('keeps only their names, not their payloads, once written', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const port = (http.address() as AddressInfo).port;
+    client = new ReflexClient({ url: `http://127.0.0.1:${port}`, storage: null });
+    await client.connect();
+    // Made in a function, so nothing in the test holds it once sent.
+    const send = (): WeakRef<object> => {
+      const payload = { data: 'x'.repeat(500_000) };
+      client!.call(COUNTER, 'save', payload);
+      return new WeakRef(payload);
+    };
+    const sent = send();
+    await eventually('the event received', () => received.includes(`${COUNTER}.save`), (ok) => ok);
+    await eventually('the payload collected', () => {
+      gc();
+      return sent.deref() === undefined;
+    }, (collected) => collected);
+    // Before: held until the server was heard from (up to 100 payloads for 45 s on a dead connection); never collected here.
   }, 30_000);
 });
