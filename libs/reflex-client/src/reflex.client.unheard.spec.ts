@@ -22,7 +22,7 @@ class HeartbeatServer {
 
   async start(): Promise<void> {
     this.http = createServer();
-    // A dead connection is declared after pingInterval + pingTimeout of silence (45 s by default).
+    // A dead connection is declared after pingInterval + pingTimeout of silence (the server sends both in its handshake: 145 s with the bridge's defaults).
     this.io = new Server(this.http, { path: '/_event', transports: ['websocket'], pingInterval: 1000, pingTimeout: 2000 });
     let count = 0;
     this.io.of('/_event').on('connection', (socket) => {
