@@ -9,6 +9,7 @@ import { ShopModule } from './shop.module.js';
 import { AUTH_MIDDLEWARE, type AuthMiddleware } from './auth/auth-middleware.js';
 import { mountHttpRoutes } from './http-routes.js';
 import { prepareDatabase } from './database-preparation.js';
+import { RestartBackoff } from './restart-backoff.js';
 
 async function bootstrap(): Promise<void> {
   const config = readShopConfig();
@@ -41,19 +42,27 @@ if (config.workers > 1 && cluster.isPrimary) {
   // While no worker has listened yet, a worker that exits failed its start (a database out of reach, a bad setting),
   // and so will the next: forking another at once without end burned CPU and filled the log, the primary up as if
   // all were well. Past MAX_FAILED_STARTS such exits the primary stops (exit code 1) and says why, after its workers'
-  // own errors. Once one has listened, workers that die are forked again as before (a database back up heals them).
+  // own errors. Once one has listened, workers that die are forked again (a database back up heals them), each
+  // replacement of a worker that died young after a doubling delay (RestartBackoff): forked at once, workers failing
+  // for as long as their database was down restarted without pause, a core busy and the log flooded.
   let anyListened = false;
   let failedStarts = 0;
+  const backoff = new RestartBackoff();
+  const forkedAt = new Map<number, number>();
+  cluster.on('fork', (worker) => forkedAt.set(worker.id, Date.now()));
   cluster.on('listening', () => (anyListened = true));
   for (let i = 0; i < config.workers; i++) cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
+    const uptimeMs = Date.now() - (forkedAt.get(worker.id) ?? Date.now());
+    forkedAt.delete(worker.id);
     if (!anyListened && ++failedStarts >= MAX_FAILED_STARTS) {
       console.error(`${failedStarts} workers exited before any listened (the last: ${signal ?? code}): they cannot start; stopping. Their errors are above.`);
       for (const other of Object.values(cluster.workers ?? {})) other?.process.kill();
       process.exit(1);
     }
-    console.warn(`Worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
-    cluster.fork();
+    const delayMs = backoff.delayAfter(uptimeMs);
+    console.warn(`Worker ${worker.process.pid} exited (${signal ?? code}); starting another in ${delayMs} ms`);
+    setTimeout(() => cluster.fork(), delayMs);
   });
 } else {
   await bootstrap();
