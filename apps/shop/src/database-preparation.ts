@@ -17,7 +17,11 @@ export async function openDatabase(config: ShopConfig): Promise<DataSource> {
   const entities = [Product, User, CartItem, ShopOrder];
   const dataSource = config.databaseUrl
     ? new DataSource({ type: 'postgres', url: config.databaseUrl, entities })
-    : new DataSource({ type: 'better-sqlite3', database: config.sqlitePath, entities });
+    : // WAL on a file: readers never wait for a writer. In the default rollback journal a read waited, with the
+      // worker's event loop blocked (better-sqlite3 waits synchronously, up to its 5 s busy timeout), whenever
+      // another worker (WORKERS=N) or process held the write lock: every socket of the worker stalled, then the read
+      // failed. Writers still wait for each other: see docs/deploy.md. `:memory:` has no journal to change.
+      new DataSource({ type: 'better-sqlite3', database: config.sqlitePath, entities, enableWAL: config.sqlitePath !== ':memory:' });
   await dataSource.initialize();
   try {
     await underSchemaLock(dataSource, () => dataSource.synchronize());
