@@ -219,14 +219,9 @@ export class TokenQueue {
     if (line !== undefined) line.refusedForTotal = true;
   }
 
-  /** True while a client event of `token` was refused for the worker's total and its events have not moved on since. */
-  isRefusingForTotal(token: string): boolean {
-    return this.lines.get(token)?.refusedForTotal === true;
-  }
-
   /**
    * True while the gateway should not read `token`'s socket: its queue is at a limit ({@link isFull}), or one of its
-   * events was refused for the worker's total since it last moved on ({@link isRefusingForTotal}). One lookup: the
+   * events was refused for the worker's total since it last moved on ({@link refusedForTotal}). One lookup: the
    * gateway asks after every event read.
    */
   stopsReading(token: string): boolean {
