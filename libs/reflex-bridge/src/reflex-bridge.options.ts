@@ -7,6 +7,7 @@ import type { MetricsOptions } from './metrics/metrics.options.js';
 import { DEVTOOLS_DEFAULTS, type DevtoolsOptions, type ResolvedDevtoolsOptions } from './devtools/devtools.options.js';
 import { refuseRouteCollisions, type ModuleRoute } from './common/module-routes.js';
 import { InvalidOptionError } from './invalid-option.error.js';
+import { assertTimerMs } from './common/timer-ms.js';
 import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
 import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './security/rate-limit.options.js';
 import { resolveSessionStoreOptions, type ResolvedSessionStoreOptions, type SessionStoreOptions } from './security/session-store.options.js';
@@ -398,6 +399,12 @@ function nonNegativeNumber(name: string, value: unknown): number | undefined {
   return value;
 }
 
+/** A millisecond option that feeds a Node timer, refused above what the timers honour (2^31 − 1 ms). */
+function timerMs(name: string, value: number | undefined): number | undefined {
+  if (value !== undefined) assertTimerMs(name, value);
+  return value;
+}
+
 function positiveInteger(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
@@ -555,7 +562,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     maxOutboundBytes: positiveNumber('maxOutboundBytes', options.maxOutboundBytes) ?? DEFAULT_OPTIONS.maxOutboundBytes,
     maxTotalOutboundBytes: positiveNumber('maxTotalOutboundBytes', options.maxTotalOutboundBytes) ?? DEFAULT_OPTIONS.maxTotalOutboundBytes,
     maxTotalUnfinishedInboundBytes: positiveNumber('maxTotalUnfinishedInboundBytes', options.maxTotalUnfinishedInboundBytes) ?? DEFAULT_OPTIONS.maxTotalUnfinishedInboundBytes,
-    unfinishedMessageTimeoutMs: positiveNumber('unfinishedMessageTimeoutMs', options.unfinishedMessageTimeoutMs) ?? DEFAULT_OPTIONS.unfinishedMessageTimeoutMs,
+    unfinishedMessageTimeoutMs: timerMs('unfinishedMessageTimeoutMs', positiveNumber('unfinishedMessageTimeoutMs', options.unfinishedMessageTimeoutMs)) ?? DEFAULT_OPTIONS.unfinishedMessageTimeoutMs,
     maxConnectionsPerAddress: positiveInteger('maxConnectionsPerAddress', options.maxConnectionsPerAddress) ?? DEFAULT_OPTIONS.maxConnectionsPerAddress,
     maxStateBytes: positiveNumber('maxStateBytes', options.maxStateBytes) ?? DEFAULT_OPTIONS.maxStateBytes,
     maxClientStorageValueLength: positiveInteger('maxClientStorageValueLength', options.maxClientStorageValueLength) ?? DEFAULT_OPTIONS.maxClientStorageValueLength,
@@ -565,14 +572,14 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
     unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
     maxInMemoryStateBytes: positiveNumber('maxInMemoryStateBytes', options.maxInMemoryStateBytes),
-    tokenHandoverGraceMs: nonNegativeNumber('tokenHandoverGraceMs', options.tokenHandoverGraceMs) ?? DEFAULT_OPTIONS.tokenHandoverGraceMs,
+    tokenHandoverGraceMs: timerMs('tokenHandoverGraceMs', nonNegativeNumber('tokenHandoverGraceMs', options.tokenHandoverGraceMs)) ?? DEFAULT_OPTIONS.tokenHandoverGraceMs,
     production: options.production ?? DEFAULT_OPTIONS.production,
     audit: resolveAuditMode(options.audit, options.production ?? DEFAULT_OPTIONS.production),
     workers: resolveWorkers(options.workers),
     errorPresenter: options.errorPresenter,
     corsOrigins,
-    pingIntervalMs: positiveNumber('pingIntervalMs', options.pingIntervalMs) ?? DEFAULT_OPTIONS.pingIntervalMs,
-    pingTimeoutMs: positiveNumber('pingTimeoutMs', options.pingTimeoutMs) ?? DEFAULT_OPTIONS.pingTimeoutMs,
+    pingIntervalMs: timerMs('pingIntervalMs', positiveNumber('pingIntervalMs', options.pingIntervalMs)) ?? DEFAULT_OPTIONS.pingIntervalMs,
+    pingTimeoutMs: timerMs('pingTimeoutMs', positiveNumber('pingTimeoutMs', options.pingTimeoutMs)) ?? DEFAULT_OPTIONS.pingTimeoutMs,
     stateStore: options.stateStore,
     cookieHandoffPath,
     reflexRoutes: resolveReflexRoutesOptions(options.reflexRoutes, path),
@@ -590,7 +597,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
       },
       redirectStatuses: redirectStatuses ?? [...DEFAULT_OPTIONS.bridge.redirectStatuses],
       sessionEndAction: bridge.sessionEndAction ?? DEFAULT_OPTIONS.bridge.sessionEndAction,
-      middlewareTimeoutMs: positiveNumber('bridge.middlewareTimeoutMs', bridge.middlewareTimeoutMs) ?? DEFAULT_OPTIONS.bridge.middlewareTimeoutMs,
+      middlewareTimeoutMs: timerMs('bridge.middlewareTimeoutMs', positiveNumber('bridge.middlewareTimeoutMs', bridge.middlewareTimeoutMs)) ?? DEFAULT_OPTIONS.bridge.middlewareTimeoutMs,
       // Node gives header names in lower case.
       withheldHeaders: bridge.withheldHeaders?.map((name) => name.toLowerCase()),
       asyncContext: bridge.asyncContext ?? DEFAULT_OPTIONS.bridge.asyncContext,

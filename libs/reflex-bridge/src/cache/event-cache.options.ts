@@ -1,6 +1,7 @@
 import type { InjectionToken } from '@nestjs/common';
 import type { Keyv } from 'keyv';
 import { InvalidOptionError } from '../invalid-option.error.js';
+import { assertTimerMs } from '../common/timer-ms.js';
 
 /** The `eventCache` section of the module options. */
 export interface EventCacheOptions {
@@ -116,6 +117,7 @@ export function resolveEventCacheOptions(options: EventCacheOptions = {}, module
   if (typeof operationTimeoutMs !== 'number' || !Number.isFinite(operationTimeoutMs) || operationTimeoutMs <= 0) {
     throw new InvalidOptionError('eventCache.operationTimeoutMs', `expected a positive number, got ${JSON.stringify(operationTimeoutMs)}`);
   }
+  assertTimerMs('eventCache.operationTimeoutMs', operationTimeoutMs);
   const redisUrl = cache === undefined ? (options.redisUrl ?? moduleRedisUrl) : undefined;
   // With the module's redisCluster (and no cache, store or URL of its own), the cache lives on the cluster.
   const onModuleCluster = moduleRedisCluster && cache === undefined && store === undefined && redisUrl === undefined;

@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from './timer-ms.js';
+
 /** A connection URL without its password, for log lines and error messages. */
 export function redactUrl(url: string): string {
   try {
@@ -16,4 +18,14 @@ export function positiveOption(owner: string, name: string, value: number | unde
     throw new TypeError(`${owner}: "${name}" must be a positive number, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+/**
+ * A positive millisecond option of a backend that feeds a timer: as {@link positiveOption}, and at most
+ * {@link MAX_TIMER_MS} (Node runs a longer timer after 1 ms, so the timeout would expire at once).
+ */
+export function positiveTimerOption(owner: string, name: string, value: number | undefined, fallback: number): number {
+  const ms = positiveOption(owner, name, value, fallback);
+  if (ms > MAX_TIMER_MS) throw new TypeError(`${owner}: "${name}" must be at most ${MAX_TIMER_MS} ms (about 24.8 days: Node's timers fire at once beyond), got ${ms}`);
+  return ms;
 }

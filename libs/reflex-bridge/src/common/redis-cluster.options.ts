@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../invalid-option.error.js';
+import { assertTimerMs } from './timer-ms.js';
 
 /**
  * A Redis Cluster for everything several workers share (`redisCluster` of the module, beside `redisUrl`), through
@@ -103,6 +104,7 @@ export function resolveRedisClusterOptions(value: RedisClusterOptions | undefine
   if (typeof waitTimeoutMs !== 'number' || !Number.isSafeInteger(waitTimeoutMs) || waitTimeoutMs <= 0) {
     throw new InvalidOptionError('redisCluster.waitTimeoutMs', `expected a positive integer of milliseconds, got ${JSON.stringify(waitTimeoutMs)}`);
   }
+  assertTimerMs('redisCluster.waitTimeoutMs', waitTimeoutMs);
   const { nodeAddressMap } = value;
   if (nodeAddressMap !== undefined && (typeof nodeAddressMap !== 'object' || nodeAddressMap === null || Array.isArray(nodeAddressMap))) {
     throw new InvalidOptionError('redisCluster.nodeAddressMap', "expected an object such as { '10.0.0.1:7000': { host: 'redis-1', port: 7000 } }");

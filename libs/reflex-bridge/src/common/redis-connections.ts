@@ -1,7 +1,7 @@
 import { Injectable, Logger, type LoggerService } from '@nestjs/common';
 import type * as Redis from 'redis';
 import type { createClient, createCluster } from 'redis';
-import { positiveOption, redactUrl } from './connection-options.js';
+import { positiveOption, positiveTimerOption, redactUrl } from './connection-options.js';
 import { RedisClusterClient, type RedisCluster } from './redis-cluster.client.js';
 import type { RedisClusterOptions } from './redis-cluster.options.js';
 import { DEFAULT_MAX_PENDING_COMMANDS, failFastRedisOptions } from './fail-fast-redis.options.js';
@@ -188,12 +188,12 @@ export class RedisConnections {
     this.replicaWait = options.cluster && { replicas: options.cluster.waitReplicas ?? 1, timeoutMs: options.cluster.waitTimeoutMs ?? 1_000 };
     this.safeUrl = options.cluster ? `Redis Cluster ${options.cluster.rootNodes.map(redactUrl).join(', ')}` : redactUrl(options.url!);
     this.namePrefix = options.namePrefix ?? 'rx:';
-    this.connectTimeoutMs = positiveOption('RedisConnections', 'connectTimeoutMs', options.connectTimeoutMs, 5_000);
-    this.maxReconnectDelayMs = positiveOption('RedisConnections', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
+    this.connectTimeoutMs = positiveTimerOption('RedisConnections', 'connectTimeoutMs', options.connectTimeoutMs, 5_000);
+    this.maxReconnectDelayMs = positiveTimerOption('RedisConnections', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.maxPendingCommands = Math.max(1, Math.floor(positiveOption('RedisConnections', 'maxPendingCommands', options.maxPendingCommands, DEFAULT_MAX_PENDING_COMMANDS)));
     this.publishBytes = { pending: 0, max: positiveOption('RedisConnections', 'maxPendingPublishBytes', options.maxPendingPublishBytes, 64_000_000) };
-    this.subscriberCheckIntervalMs = positiveOption('RedisConnections', 'subscriberCheckIntervalMs', options.subscriberCheckIntervalMs, 5_000);
-    this.commandsCheckIntervalMs = positiveOption('RedisConnections', 'commandsCheckIntervalMs', options.commandsCheckIntervalMs, 5_000);
+    this.subscriberCheckIntervalMs = positiveTimerOption('RedisConnections', 'subscriberCheckIntervalMs', options.subscriberCheckIntervalMs, 5_000);
+    this.commandsCheckIntervalMs = positiveTimerOption('RedisConnections', 'commandsCheckIntervalMs', options.commandsCheckIntervalMs, 5_000);
     this.logger = options.logger ?? new Logger('ReflexBridge');
     if (options.cluster) {
       this.commandsCluster = this.openCluster('commands', true);

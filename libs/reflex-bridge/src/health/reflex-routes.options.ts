@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../invalid-option.error.js';
+import { assertTimerMs } from '../common/timer-ms.js';
 
 /**
  * The HTTP routes a Reflex frontend's `env.json` points at besides the socket: `GET /ping` and `GET /_health`.
@@ -76,9 +77,11 @@ export function resolveReflexRoutesOptions(value: unknown, eventPath: string): R
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
     throw new InvalidOptionError('reflexRoutes.checkTimeoutMs', `expected a positive number, got ${JSON.stringify(timeout)}`);
   }
+  assertTimerMs('reflexRoutes.checkTimeoutMs', timeout);
   const interval = given.checkIntervalMs ?? 1000;
   if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 0) {
     throw new InvalidOptionError('reflexRoutes.checkIntervalMs', `expected a number >= 0, got ${JSON.stringify(interval)}`);
   }
+  assertTimerMs('reflexRoutes.checkIntervalMs', interval);
   return { ping, health, checkTimeoutMs: timeout, checkIntervalMs: interval };
 }

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../invalid-option.error.js';
+import { assertTimerMs } from '../common/timer-ms.js';
 import { LiveTransport } from './live-transport.js';
 
 /** The `live` section of the module options: how model changes fan out. */
@@ -60,6 +61,12 @@ function positiveInteger(field: string, value: unknown): number | undefined {
   return value;
 }
 
+/** A millisecond option that feeds a Node timer, refused above what the timers honour. */
+function timerMs(field: string, value: number | undefined): number | undefined {
+  if (value !== undefined) assertTimerMs(field, value);
+  return value;
+}
+
 /**
  * Merges the defaults into `options` and validates every field; errors name the field as `<prefix>.<field>`.
  * @param prefix the name of this section in the surrounding options object.
@@ -78,8 +85,8 @@ export function resolveLiveOptions(options: LiveOptions = {}, prefix = 'live'): 
     transport: options.transport,
     bufferSize: positiveInteger(`${prefix}.bufferSize`, options.bufferSize) ?? DEFAULT_LIVE_OPTIONS.bufferSize,
     echoTimeoutMs:
-      positiveInteger(`${prefix}.echoTimeoutMs`, options.echoTimeoutMs) ?? DEFAULT_LIVE_OPTIONS.echoTimeoutMs,
+      timerMs(`${prefix}.echoTimeoutMs`, positiveInteger(`${prefix}.echoTimeoutMs`, options.echoTimeoutMs)) ?? DEFAULT_LIVE_OPTIONS.echoTimeoutMs,
     resyncSettleMs:
-      positiveInteger(`${prefix}.resyncSettleMs`, options.resyncSettleMs) ?? DEFAULT_LIVE_OPTIONS.resyncSettleMs,
+      timerMs(`${prefix}.resyncSettleMs`, positiveInteger(`${prefix}.resyncSettleMs`, options.resyncSettleMs)) ?? DEFAULT_LIVE_OPTIONS.resyncSettleMs,
   };
 }

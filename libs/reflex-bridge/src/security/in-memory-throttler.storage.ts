@@ -1,6 +1,6 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import { positiveOption } from '../common/connection-options.js';
+import { positiveTimerOption } from '../common/connection-options.js';
 import type { RateLimitStorage } from './rate-limit-storage.js';
 
 /** What `@nestjs/throttler`'s `ThrottlerStorage.increment` resolves to (the type is not exported by name). */
@@ -44,7 +44,7 @@ export class InMemoryThrottlerStorage implements RateLimitStorage, OnApplication
 
   /** @param options see {@link InMemoryThrottlerStorageOptions}. */
   constructor(options: InMemoryThrottlerStorageOptions = {}) {
-    this.sweepIntervalMs = positiveOption('InMemoryThrottlerStorage', 'sweepIntervalMs', options.sweepIntervalMs, 60_000);
+    this.sweepIntervalMs = positiveTimerOption('InMemoryThrottlerStorage', 'sweepIntervalMs', options.sweepIntervalMs, 60_000);
     this.now = options.now ?? Date.now;
   }
 

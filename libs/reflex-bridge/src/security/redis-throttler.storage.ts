@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Logger, type LoggerService, type OnApplicationShutdown } from '@nestjs/common';
-import { positiveOption, redactUrl } from '../common/connection-options.js';
+import { positiveTimerOption, redactUrl } from '../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../common/redis-connections.js';
 import type { ThrottlerStorageRecord } from './in-memory-throttler.storage.js';
 import type { RateLimitStorage } from './rate-limit-storage.js';
@@ -124,8 +124,8 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
     this.shared = options.connections;
     this.safeUrl = options.connections?.safeUrl ?? redactUrl(options.url!);
     this.keyPrefix = keyPrefix;
-    this.commandTimeoutMs = positiveOption('RedisThrottlerStorage', 'commandTimeoutMs', options.commandTimeoutMs, 1_000);
-    this.maxReconnectDelayMs = positiveOption('RedisThrottlerStorage', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
+    this.commandTimeoutMs = positiveTimerOption('RedisThrottlerStorage', 'commandTimeoutMs', options.commandTimeoutMs, 1_000);
+    this.maxReconnectDelayMs = positiveTimerOption('RedisThrottlerStorage', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 2_000);
     this.logger = options.logger ?? new Logger('ReflexBridge');
   }
 

@@ -1,6 +1,7 @@
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { InvalidOptionError } from '../invalid-option.error.js';
+import { assertTimerMs } from '../common/timer-ms.js';
 import { DEFAULT_CHUNK_QUEUE_LENGTH } from './upload-chunk-iterator.js';
 
 /**
@@ -122,7 +123,6 @@ export const DEFAULT_UPLOAD_OPTIONS = {
 } as const;
 
 /** The longest delay Node's timers take. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength', 'idleTimeoutMs', 'maxConcurrent', 'maxConcurrentPerAddress', 'maxTempBytes'] as const;
 const KNOWN = new Set<string>(['directory', 'tempDirectory', ...LIMITS]);
@@ -158,8 +158,6 @@ export function resolveUploadOptions(options: false | UploadOptions | undefined,
     resolved[key] = value;
   }
   // A longer delay makes Node's timers fire at once (with a warning): every upload would end as idle.
-  if (resolved.idleTimeoutMs > MAX_TIMER_MS) {
-    throw new InvalidOptionError(`${prefix}.idleTimeoutMs`, `expected at most ${MAX_TIMER_MS} (about 24.8 days), got ${resolved.idleTimeoutMs}`);
-  }
+  assertTimerMs(`${prefix}.idleTimeoutMs`, resolved.idleTimeoutMs);
   return resolved;
 }

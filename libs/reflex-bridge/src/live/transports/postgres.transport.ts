@@ -5,7 +5,7 @@ import type { ModelChange } from '../model-change.js';
 import { asciiJson } from './ascii-json.js';
 import { STALE_WINDOW } from './change-sequencer.js';
 import { ReconnectingTransport } from './reconnecting.transport.js';
-import { positiveOption } from '../../common/connection-options.js';
+import { positiveTimerOption } from '../../common/connection-options.js';
 
 type PgModule = typeof Pg;
 /** What {@link PostgresTransport} touches of a `pg` client's connection (not in `pg`'s types). */
@@ -171,14 +171,14 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
       name: 'PostgresTransport',
       url: options.connectionString,
       channel,
-      publishTimeoutMs: positiveOption('PostgresTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000),
-      minReconnectDelayMs: positiveOption('PostgresTransport', 'minReconnectDelayMs', options.minReconnectDelayMs, 100),
-      maxReconnectDelayMs: positiveOption('PostgresTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000),
+      publishTimeoutMs: positiveTimerOption('PostgresTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000),
+      minReconnectDelayMs: positiveTimerOption('PostgresTransport', 'minReconnectDelayMs', options.minReconnectDelayMs, 100),
+      maxReconnectDelayMs: positiveTimerOption('PostgresTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000),
       driverHint: 'the "pg" package: npm install pg',
       connectPhrase: 'LISTEN on',
       deliveryNoun: 'notification',
     });
-    this.heartbeatMs = positiveOption('PostgresTransport', 'heartbeatMs', options.heartbeatMs, 30_000);
+    this.heartbeatMs = positiveTimerOption('PostgresTransport', 'heartbeatMs', options.heartbeatMs, 30_000);
   }
 
   // Loaded on first use so applications that never use Postgres need not install `pg`.

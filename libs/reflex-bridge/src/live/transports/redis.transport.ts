@@ -3,7 +3,7 @@ import type { createClient } from 'redis';
 import { LiveTransportError } from '../live-transport.error.js';
 import type { ModelChange } from '../model-change.js';
 import { ReconnectingTransport } from './reconnecting.transport.js';
-import { positiveOption } from '../../common/connection-options.js';
+import { positiveOption, positiveTimerOption } from '../../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../../common/redis-connections.js';
 
 type Role = 'publisher' | 'subscriber';
@@ -116,10 +116,10 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
       url: options.url ?? options.connections!.safeUrl,
       safeUrl: options.connections?.safeUrl,
       channel,
-      publishTimeoutMs: positiveOption('RedisTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000),
+      publishTimeoutMs: positiveTimerOption('RedisTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000),
       // node-redis runs the reconnection loop; only its ceiling is an option.
       minReconnectDelayMs: 100,
-      maxReconnectDelayMs: positiveOption('RedisTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000),
+      maxReconnectDelayMs: positiveTimerOption('RedisTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000),
       driverHint: 'the "redis" package (node-redis 5): npm install redis',
       connectPhrase: 'connect to',
       deliveryNoun: 'message',
