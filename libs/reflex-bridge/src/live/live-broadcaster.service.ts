@@ -131,7 +131,10 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
     return this.statuses.asObservable();
   }
 
-  /** Starts the transport at bootstrap, so an unreachable Redis or Postgres fails the bootstrap loudly. */
+  /**
+   * Starts the transport at bootstrap, so a transport's own unreachable Redis or Postgres fails the bootstrap loudly
+   * (a `RedisTransport` on shared connections starts without waiting for them).
+   */
   async onModuleInit(): Promise<void> {
     await this.start();
   }

@@ -7,7 +7,8 @@ export interface LiveOptions {
   /**
    * How changes reach the other workers: `new RedisTransport({ url })`, `new PostgresTransport({
    * connectionString })`, or your own {@link LiveTransport}. The module owns it: it is started at bootstrap
-   * (an unreachable server fails the bootstrap) and closed at shutdown.
+   * (an unreachable server fails the bootstrap, except for the default `RedisTransport` on the module's shared
+   * connections, which connects in the background as they do) and closed at shutdown.
    * @default a `RedisTransport` on the module's `redisUrl` connections when it is set, else an
    * {@link InProcessTransport} (one process)
    */

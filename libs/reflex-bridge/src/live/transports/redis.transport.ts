@@ -17,9 +17,12 @@ export interface RedisTransportOptions {
    */
   url?: string;
   /**
-   * Shared connections to use instead (what the module does with `redisUrl`): changes are published on
-   * `connections.commands` and received on `connections.subscriber`. `start` waits for them to be ready (up to their
-   * `connectTimeoutMs`; `startupAttempts` does not apply) and subscribes; `close` unsubscribes and leaves them open.
+   * Shared connections to use instead (what the module does with `redisUrl` or `redisCluster`): changes are published
+   * on `connections.commands` and received on `connections.subscriber`. `start` waits for them up to their
+   * `connectTimeoutMs`, not longer (`startupAttempts` does not apply): like the rest of the module on these
+   * connections, the app starts while Redis
+   * is down or a cluster master is dead, the channel is subscribed once Redis answers, and until then the transport
+   * counts as down and publishing fails with `unavailable`. `close` unsubscribes and leaves them open.
    */
   connections?: RedisConnections;
   /**
@@ -91,6 +94,13 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
    * `publishTimeoutMs` and staying queued in this worker's memory until the thaw.
    */
   private unanswered = 0;
+  /**
+   * Whether our channel is subscribed. On shared connections `start` does not wait for it (see `openShared`): until it
+   * is, changes from the other workers do not reach this one, and the transport counts as down.
+   */
+  private subscribed = false;
+  /** `start` resolved before the shared connections were ready: the moment they are is logged. */
+  private startedDown = false;
   private publisher?: RedisClient;
   private subscriber?: RedisClient;
   /** Our subscription's listener, to unsubscribe exactly it from a shared subscriber. */
@@ -129,6 +139,21 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     this.shared = options.connections;
   }
 
+  /** As the base's, and logs when live changes flow at last after a start without Redis. */
+  protected override connectionChanged(): void {
+    super.connectionChanged();
+    if (this.startedDown && this.isConnected()) {
+      this.startedDown = false;
+      this.logger.log(`RedisTransport: subscribed to "${this.channel}" on ${this.safeUrl}; live changes flow.`);
+    }
+  }
+
+  /** As the base's, then tells the listeners when the transport starts down (shared connections not up yet). */
+  override async start(onChange: (change: ModelChange) => void): Promise<void> {
+    await super.start(onChange);
+    this.connectionChanged();
+  }
+
   // Loaded on first use so applications that never use Redis need not install it.
   protected override async loadDriver(): Promise<typeof Redis> {
     return import('redis');
@@ -141,6 +166,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     try {
       await Promise.all([publisher.connect(), subscriber.connect()]);
       await subscriber.subscribe(this.channel, this.onMessage);
+      this.subscribed = true;
     } catch (error) {
       // Nothing stays open after a failed start: a retried start() begins from scratch.
       this.publisher = this.subscriber = undefined;
@@ -155,29 +181,55 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
   /**
    * Subscribes on the shared subscriber. node-redis re-subscribes it after every reconnection, before it reports the
    * connection ready, so nothing needs re-creating here; our listeners only log the outage in the transport's words.
+   *
+   * It does not wait for Redis: the rest of the module on these connections (states, sessions, the adapter) starts
+   * while Redis is down, or while a cluster master is dead and not yet replaced (up to `cluster-node-timeout`, 15 s by
+   * default, then an election), and serves structured errors until it is back. Failing the bootstrap here instead
+   * made the process manager restart the app until Redis was whole again. So when the connections are not ready
+   * within their `connectTimeoutMs`, `start` resolves and the subscription completes in the background (the
+   * subscriber's queue holds it until the connection is up); meanwhile the transport counts as down (`/_health`,
+   * `transportStatus$`) and publishing fails at once (`unavailable`).
    */
   private async openShared(connections: RedisConnections): Promise<void> {
-    const publisher = connections.commands;
-    // Opened on first use: touch it before waiting, so that the wait covers it too.
-    const subscriber = connections.subscriber;
-    await connections.ready();
-    for (const [client, role] of [[publisher, 'publisher'], [subscriber, 'subscriber']] as const) {
+    this.publisher = connections.commands;
+    // Opened on first use.
+    this.subscriber = connections.subscriber;
+    for (const [client, role] of [[this.publisher, 'publisher'], [this.subscriber, 'subscriber']] as const) {
       for (const [event, listener] of this.watch(client, role)) this.listeners.push({ client, event, listener });
     }
-    this.publisher = publisher;
-    this.subscriber = subscriber;
+    const subscribed = this.subscribeShared(this.subscriber, 0);
+    // With Redis up, `start` resolves once the channel is subscribed, as with connections of its own. When the
+    // connections are not ready within their `connectTimeoutMs`, it resolves without them.
+    await Promise.race([subscribed, connections.ready().then(() => subscribed, () => undefined)]);
+    // The channel may be subscribed (a cluster's classic channels live on any one node) while commands are not.
+    if (!(this.subscribed && this.publisher?.isReady && this.subscriber?.isReady) && !this.isClosed()) {
+      this.startedDown = true;
+      this.logger.warn(
+        `RedisTransport: ${this.safeUrl} is not reachable yet; started without it. Live changes are not sent or received ` +
+          `(publishing fails with "unavailable") until the channel "${this.channel}" is subscribed.`,
+      );
+    }
+  }
+
+  /** Subscribes the channel on the shared subscriber; a refused subscription is tried again after a backoff. */
+  private async subscribeShared(subscriber: RedisClient, attempt: number): Promise<void> {
     try {
       await subscriber.subscribe(this.channel, this.onMessage);
     } catch (error) {
-      await this.release();
-      throw error;
+      if (this.isClosed() || this.subscriber !== subscriber || this.shared?.isClosed) return;
+      this.logger.warn(`RedisTransport could not subscribe to "${this.channel}" on ${this.safeUrl} (${(error as Error)?.message ?? String(error)}); trying again.`);
+      await new Promise((resolve) => setTimeout(resolve, this.reconnectDelay(attempt)).unref());
+      if (this.isClosed() || this.subscriber !== subscriber) return;
+      return this.subscribeShared(subscriber, attempt + 1);
     }
-    if (this.isClosed()) await this.release();
+    if (this.isClosed() || this.subscriber !== subscriber) return;
+    this.subscribed = true;
+    if (this.state === 'started') this.connectionChanged();
   }
 
   /** Started, and both the publishing and the subscribed connection are ready. */
   override isConnected(): boolean {
-    return this.state === 'started' && !!this.publisher?.isReady && !!this.subscriber?.isReady && this.unanswered === 0;
+    return this.state === 'started' && this.subscribed && !!this.publisher?.isReady && !!this.subscriber?.isReady && this.unanswered === 0;
   }
 
   /**
@@ -260,6 +312,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     const clients = [this.publisher, this.subscriber].filter((client): client is RedisClient => !!client);
     const subscriber = this.subscriber;
     this.publisher = this.subscriber = undefined;
+    this.subscribed = false;
     if (this.shared) {
       // Shared connections stay open for their owner: take back only our subscription (our listener alone, so
       // another user of the same channel keeps its own) and our event listeners. Not awaited: while Redis is down
@@ -322,8 +375,10 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
           `RedisTransport ${role} connection to ${this.safeUrl} is back` +
             (role === 'subscriber' ? `; subscribed to "${this.channel}" again` : ''),
         );
-        this.connectionChanged();
       }
+      // Also a first connection after a start that did not wait for it (shared connections): no error may have come
+      // before it, and listeners were told `down` at start.
+      if (this.state === 'started') this.connectionChanged();
     };
     client.on('error', onError);
     client.on('ready', onReady);
