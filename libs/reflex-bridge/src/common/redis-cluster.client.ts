@@ -14,7 +14,12 @@ type ChannelListeners = { buffers: Set<ChannelListener>; strings: Set<ChannelLis
 /** The parts of node-redis's cluster internals this class reads (declared, not private, in its typings). */
 interface ClusterInternals {
   /** `slots[n].master` serves slot `n` (empty before the layout is known). */
-  _slots: { rediscover(startWith: unknown): Promise<void>; slots: ({ master: { address: string } } | undefined)[] };
+  _slots: {
+    rediscover(startWith: unknown): Promise<void>;
+    slots: ({ master: { address: string } } | undefined)[];
+    /** The connection of the classic (un)subscriptions, to a node node-redis picked at random; made on first use. */
+    pubSubNode?: { address: string; client: { destroy(): void; getPubSubListeners(type: 'CHANNELS'): Map<string, ChannelListeners> } };
+  };
   masters: {
     address: string;
     client?: { isReady: boolean; sendCommand(args: string[]): Promise<unknown> };
@@ -323,6 +328,12 @@ export class RedisClusterClient extends EventEmitter {
     // like the old one did, until the layout drops that master (its subscriptions are then made on the new master).
     for (const client of stalled) {
       if (this.closed) break;
+      // The classic channels' node: no layout change ever moves them (a frozen replica, or a master with no failover
+      // stays where it is), and reconnecting to it waits like the old connection did. Another node carries them.
+      if (client === (cluster._slots.pubSubNode?.client as unknown)) {
+        void this.serially(undefined, () => this.moveClassicChannels());
+        continue;
+      }
       const node = client as unknown as ReopenableClient;
       node.destroy();
       node.connect().catch(() => undefined);
@@ -370,7 +381,75 @@ export class RedisClusterClient extends EventEmitter {
   // Subscriptions wait for the first connection (node-redis routes them by the layout it learns then) and run one
   // at a time per connection (see `serially`).
   subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.serially(undefined, () => this.cluster.subscribe(channel, listener));
+    return this.serially(undefined, () => this.classicWithinStall(() => this.cluster.subscribe(channel, listener)));
+  }
+
+  /**
+   * A classic subscription, done within `stallMs` or made again elsewhere. node-redis sends every classic SUBSCRIBE
+   * to one node it picked at random (any master or replica) and waits for its answer without a deadline: a node
+   * frozen with no failover (a stopped process, a paused VM, a replica nobody replaces) held the live updates'
+   * subscription, and every later classic one, until it woke. So a subscription not done in time moves the classic
+   * channels to another node ({@link moveClassicChannels}) and is sent again; one that failed because its connection
+   * was moved under it (by the subscription probe) is sent again too.
+   */
+  private async classicWithinStall(operation: () => Promise<void>): Promise<void> {
+    if (this.stallMs === Infinity) return operation();
+    for (;;) {
+      const before = this.classicNode();
+      try {
+        return await withinDeadline(operation(), this.stallMs);
+      } catch (error) {
+        if (this.closed) throw error;
+        if (error === DEADLINE_PASSED) {
+          this.failed(new Error(`a Redis Cluster node did not answer a SUBSCRIBE within ${this.stallMs} ms; the classic channels move to another node`));
+          await this.moveClassicChannels();
+        } else if (before === undefined || this.classicNode() === before) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  /** The connection node-redis carries the classic subscriptions on, if it made one. */
+  private classicNode(): object | undefined {
+    return (this.cluster as unknown as ClusterInternals)._slots.pubSubNode?.client;
+  }
+
+  /**
+   * Drops the classic subscriptions' connection and subscribes its channels again; node-redis then picks another
+   * node at random (the same one again, at times: then this starts over once `stallMs` passed). Tried until done or
+   * closed: those channels (the live updates') hear nothing until then.
+   */
+  private async moveClassicChannels(): Promise<void> {
+    const carried = new Map<string, ChannelListeners>();
+    while (!this.closed) {
+      const slots = (this.cluster as unknown as ClusterInternals)._slots;
+      const node = slots.pubSubNode;
+      if (node) {
+        // Listeners are node-redis's once their SUBSCRIBE was answered: those still carried were not, on the last node.
+        for (const [channel, { buffers, strings }] of node.client.getPubSubListeners('CHANNELS')) {
+          const kept = carried.get(channel) ?? { buffers: new Set(), strings: new Set() };
+          for (const listener of buffers) kept.buffers.add(listener);
+          for (const listener of strings) kept.strings.add(listener);
+          carried.set(channel, kept);
+        }
+        slots.pubSubNode = undefined;
+        node.client.destroy();
+      }
+      if (carried.size === 0) return;
+      const cluster = this.cluster as unknown as Record<'subscribe', ShardedCall>;
+      const again = [...carried].flatMap(([channel, { buffers, strings }]) => [
+        ...[...buffers].map((listener) => cluster.subscribe(channel, listener, true)),
+        ...[...strings].map((listener) => cluster.subscribe(channel, listener)),
+      ]);
+      try {
+        await withinDeadline(Promise.all(again), this.stallMs);
+        return;
+      } catch {
+        // A node that is frozen too, or down: pick again after a pause.
+        await new Promise((resolve) => setTimeout(resolve, this.refreshIntervalMs).unref());
+      }
+    }
   }
 
   unsubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
