@@ -35,6 +35,8 @@ describeWithRedisCluster('the node of the classic subscriptions frozen, no failo
     const subscriber = connections.clusterSubscriber!;
     const heard: string[] = [];
     await subscriber.subscribe('rx:test:before', (message) => void heard.push(message));
+    const gone = (message: string) => void heard.push(`gone: ${message}`);
+    await subscriber.subscribe('rx:test:gone', gone);
     const address = (subscriber.cluster as unknown as { _slots: { pubSubNode?: { address: string } } })._slots.pubSubNode!.address;
     const port = Number(address.split(':')[1]);
     const layout = await cluster.layout();
@@ -43,15 +45,20 @@ describeWithRedisCluster('the node of the classic subscriptions frozen, no failo
     for (const replica of layout.filter((candidate) => candidate.masterId === node.id)) await cluster.cli(replica.port, 'CONFIG', 'SET', 'cluster-replica-no-failover', 'yes');
     cluster.freeze((frozen = port));
 
-    const subscribed = subscriber.subscribe('rx:test:after', (message) => void heard.push(message));
+    // Leaving a channel must not hold the classic channels' queue either.
+    const left = subscriber.unsubscribe('rx:test:gone', gone);
+    const subscribed = left.then(() => subscriber.subscribe('rx:test:after', (message) => void heard.push(message)));
     // Before: it failed ("Disconnects client": the subscription probe reopened the connection, to the same frozen
     // node), or waited for the thaw when the node was frozen before the connection was ready. The retry comes after the subscriber's stall time (about 2 s): a deadline
     // many times longer.
     const outcome = await Promise.race([subscribed.then(() => 'subscribed', (error: Error) => `failed: ${error.message}`), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 30_000).unref())]);
     expect(outcome).toBe('subscribed');
     const other = layout.find((candidate) => candidate.port !== port)!.port;
+    await cluster.cli(other, 'PUBLISH', 'rx:test:gone', 'left');
     for (const channel of ['rx:test:before', 'rx:test:after']) {
       await eventually(`a message on ${channel}`, async () => (await cluster.cli(other, 'PUBLISH', channel, channel), heard), (seen) => seen.includes(channel), 30_000);
     }
+    // Published before those, on the same path: the channel left is not heard.
+    expect(heard.filter((message) => message.startsWith('gone'))).toEqual([]);
   }, 180_000);
 });

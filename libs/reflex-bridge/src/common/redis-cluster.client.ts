@@ -385,12 +385,12 @@ export class RedisClusterClient extends EventEmitter {
   }
 
   /**
-   * A classic subscription, done within `stallMs` or made again elsewhere. node-redis sends every classic SUBSCRIBE
+   * A classic (un)subscription, done within `stallMs` or made again elsewhere. node-redis sends every classic one
    * to one node it picked at random (any master or replica) and waits for its answer without a deadline: a node
    * frozen with no failover (a stopped process, a paused VM, a replica nobody replaces) held the live updates'
-   * subscription, and every later classic one, until it woke. So a subscription not done in time moves the classic
-   * channels to another node ({@link moveClassicChannels}) and is sent again; one that failed because its connection
-   * was moved under it (by the subscription probe) is sent again too.
+   * subscription, and every later classic one (they run one at a time), until it woke. So one not done in time moves
+   * the classic channels to another node ({@link moveClassicChannels}) and is sent again; one that failed because its
+   * connection was moved under it (by the subscription probe) is sent again too.
    */
   private async classicWithinStall(operation: () => Promise<void>): Promise<void> {
     if (this.stallMs === Infinity) return operation();
@@ -453,7 +453,7 @@ export class RedisClusterClient extends EventEmitter {
   }
 
   unsubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.serially(undefined, () => this.cluster.unsubscribe(channel, listener as never));
+    return this.serially(undefined, () => this.classicWithinStall(() => this.cluster.unsubscribe(channel, listener as never)));
   }
 
   sSubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
