@@ -1,6 +1,7 @@
 import { type FormEvent } from 'react';
 import { useReflexErrors, useReflexEvent, useReflexState } from '@reflex-bridge/react';
 import { AccountState, CartState } from '../generated/reflex-states.js';
+import { connectionNoticeText } from '../connection-notice.js';
 import { Link } from '../router.js';
 import { AvatarUpload } from './AvatarUpload.js';
 
@@ -33,7 +34,7 @@ export function Header() {
       </div>
       {connectionError && (
         <p className="connection-error" data-testid="connection-error" role="status">
-          {connectionError.message}
+          {connectionNoticeText(connectionError)}
           {/* Events that may not have run stay shown past the reconnection: the user closes the notice. */}
           <button type="button" aria-label="Dismiss" onClick={() => dismiss(connectionError)}>
             ×
