@@ -16,7 +16,8 @@ import { CHROMIUM_ARGS, CHROMIUM_BIN, chromiumMissing } from './support/chromium
 import { startApp, type RunningApp } from './support/app.js';
 import { nginxSkipReason, startNginx, type NginxProxy } from './support/nginx.js';
 import { RawSocket } from './support/raw-socket.js';
-import { until } from './support/eventually.js';
+import { eventually, until } from './support/eventually.js';
+import { UploadRoute } from '../libs/reflex-bridge/src/upload/upload.route.js';
 
 @State()
 class FileState {
@@ -102,7 +103,10 @@ if (skip) console.warn(skip);
     held.on('error', () => undefined);
     held.write('--b\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\nabc');
     try {
-      await until(async () => (await bigUpload(socket.token)).status === 503, 'the worker at its cap');
+      // The worker has taken the held upload (its only slot) before any probe: a probe sent before that gets the
+      // 413 of its length, and a loaded machine may take seconds to get there.
+      await until(() => running.app.get(UploadRoute).inProgress === 1, 'the held upload to take the worker\'s only slot', 30_000);
+      await eventually('a large upload refused 503 while the worker is at its cap', () => bigUpload(socket.token), (answer) => answer.status === 503, 30_000);
       const statuses: number[] = [];
       for (let i = 0; i < 12; i++) {
         const { status, body } = await bigUpload(socket.token);
@@ -113,5 +117,5 @@ if (skip) console.warn(skip);
     } finally {
       held.destroy();
     }
-  });
+  }, 120_000);
 });

@@ -122,8 +122,6 @@ export const DEFAULT_UPLOAD_OPTIONS = {
   maxTempBytes: 16 * 1024 * 1024 * 1024,
 } as const;
 
-/** The longest delay Node's timers take. */
-
 const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength', 'idleTimeoutMs', 'maxConcurrent', 'maxConcurrentPerAddress', 'maxTempBytes'] as const;
 const KNOWN = new Set<string>(['directory', 'tempDirectory', ...LIMITS]);
 
