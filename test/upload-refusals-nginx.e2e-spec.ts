@@ -92,6 +92,9 @@ if (skip) console.warn(skip);
 
   it('passes on the 503 uploads_busy of a large upload while the worker is at its cap, not a 502', async () => {
     const socket = await RawSocket.hydrated(running.url, sockets);
+    // The uploads refused above hold the slot until their refusal has settled (on a loaded machine, after this test
+    // began): the held upload below would be refused 503 itself, and the probes answered 413 once the slot is free.
+    await until(() => running.app.get(UploadRoute).inProgress === 0, 'the earlier uploads to have ended', 30_000);
     // One upload in progress holds the worker's only slot: its headers and the start of its body, then nothing.
     const held = httpRequest({
       host: '127.0.0.1',
