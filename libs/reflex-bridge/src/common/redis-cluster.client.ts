@@ -18,7 +18,7 @@ interface ClusterInternals {
     rediscover(startWith: unknown): Promise<void>;
     slots: ({ master: { address: string } } | undefined)[];
     /** The connection of the classic (un)subscriptions, to a node node-redis picked at random; made on first use. */
-    pubSubNode?: { address: string; client: { destroy(): void; getPubSubListeners(type: 'CHANNELS'): Map<string, ChannelListeners> } };
+    pubSubNode?: { address: string; client: { isOpen: boolean; destroy(): void; getPubSubListeners(type: 'CHANNELS'): Map<string, ChannelListeners> } };
   };
   masters: {
     address: string;
@@ -434,7 +434,9 @@ export class RedisClusterClient extends EventEmitter {
           carried.set(channel, kept);
         }
         slots.pubSubNode = undefined;
-        node.client.destroy();
+        // Already closed by node-redis itself (the node failed over meanwhile): destroy() throws "The client is
+        // closed", and the channels carried above must still be subscribed again.
+        if (node.client.isOpen) node.client.destroy();
       }
       if (carried.size === 0) return;
       const cluster = this.cluster as unknown as Record<'subscribe', ShardedCall>;
