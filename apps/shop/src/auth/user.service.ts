@@ -32,13 +32,15 @@ export class UserService {
    * answering it at once would tell a client which usernames exist. Anything but two strings is no credential at all:
    * passport-local passes on whatever JSON a login body holds (a number reached scrypt, which threw: a 500).
    * A username with a NUL character names nobody, and is not looked up: Postgres refuses U+0000 in any text parameter
-   * (the query threw: a 500 over HTTP, a `handler_error` over events).
+   * (the query threw: a 500 over HTTP, a `handler_error` over events). A password with a NUL character is nobody's
+   * either: scrypt keys HMAC-SHA256 with it, HMAC pads a short key with zero bytes, so `demo123\0` hashed like
+   * `demo123` and logged in. It is still hashed, so refusing it takes as long as any wrong password.
    */
   async verify(username: unknown, password: unknown): Promise<SessionUser | undefined> {
     if (typeof username !== 'string' || typeof password !== 'string') return undefined;
     const user = username.includes('\0') ? null : await this.repository.findOneBy({ username });
     const matched = await matches(password, user?.passwordHash ?? (await this.unknownUserHash));
-    return user && matched ? toSessionUser(user) : undefined;
+    return user && matched && !password.includes('\0') ? toSessionUser(user) : undefined;
   }
 
   /** A hash no password is known for, checked against when the username is unknown. */
