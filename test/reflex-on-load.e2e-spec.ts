@@ -115,6 +115,13 @@ class DocsState {
   open(@RouteParam('splat') splat: string[] | undefined): void {
     this.path = splat ? splat.join('/') : '(index)';
   }
+
+  topic = '';
+
+  @OnLoad('/guide/[[topic]]')
+  openGuide(@RouteParam('topic') topic: string | undefined): void {
+    this.topic = topic ?? '(none)';
+  }
 }
 
 /** `router_data` as Reflex's state.js builds it: pathname, asPath, and `query` only when it has keys. */
@@ -199,6 +206,24 @@ describe('per-route on-load handlers', () => {
     await client.untilVar(DOCS, 'path', 'guide/setup');
     client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: routerData('/docs') });
     await client.untilVar(DOCS, 'path', '(index)');
+  });
+
+  it('loads an optional-argument page visited without it: state.js sends the missing argument as null', async () => {
+    // React Router's useParams() gives `{ topic: undefined }` for `/guide` on `:topic?`, and state.js's encoder
+    // replacer writes undefined as null: the frame carries `query: { topic: null }`.
+    const client = await open();
+    pageLoad(client, routerData('/guide', { topic: null }));
+    await client.untilVar(DOCS, 'topic', '(none)');
+    await client.until(() => hydratedAt(client.updates) !== -1);
+    expect(client.errors).toEqual([]);
+    const router = client.latest(ROOT, 'router') as { page: { params: Record<string, unknown> } };
+    expect(router.page.params).toEqual({});
+    // A page without on-load handlers gets the same frame shape from an optional argument of its own.
+    client.socket.emit('event', { name: `${BANNER}.say`, router_data: routerData('/about', { tab: null, q: 'x' }), payload: { text: 'about' } });
+    await client.untilVar(BANNER, 'text', 'about');
+    client.socket.emit('event', { name: ON_LOAD_INTERNAL, router_data: routerData('/guide/intro', { topic: 'intro' }) });
+    await client.untilVar(DOCS, 'topic', 'intro');
+    expect(client.errors).toEqual([]);
   });
 
   it('runs them again on client-side navigation, and just sets is_hydrated on a page without any', async () => {

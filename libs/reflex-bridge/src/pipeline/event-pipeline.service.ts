@@ -1286,6 +1286,9 @@ export class EventPipeline implements OnApplicationBootstrap {
     const query: Record<string, unknown> = Object.create(null);
     if (sent) {
       for (const key in sent) {
+        // An optional route argument the URL lacks (state.js writes React Router's undefined as null): absent, as
+        // the route match and `@RouteParam` see it.
+        if (sent[key] === null) continue;
         const name = key.includes('-') ? key.replace(/-/g, '_') : key;
         if (isForbiddenKey(name)) throw new BridgeError('invalid_payload', `The event carries a forbidden query key: ${name}.`);
         query[name] = sent[key];

@@ -132,11 +132,13 @@ describe('parseInboundEvent', () => {
       fc.property(fc.dictionary(cleanKey, fc.string(), { maxKeys: 3 }), cleanKey, notQueryValue, (query, key, value) => {
         expect(errorOf({ name: 's.h', router_data: { pathname: '/', query: { ...query, [key]: value } } })).toEqual({
           code: 'invalid_event',
-          message: 'The event "router_data.query" values must be strings or lists of strings, as a URL carries them.',
+          message: 'The event "router_data.query" values must be strings, lists of strings or null, as a URL carries them.',
         });
       }),
     );
     expect(errorOf({ name: 's.h', router_data: { pathname: '/', query: { tag: ['a', 'b'], q: '', empty: [] } } })).toBeUndefined();
+    // An optional route argument the URL lacks, as state.js sends it (React Router's undefined, written as null).
+    expect(errorOf({ name: 's.h', router_data: { pathname: '/guide', query: { topic: null } } })).toBeUndefined();
   });
 
   it('accepts objects without a prototype (what some decoders make)', () => {

@@ -142,7 +142,7 @@ export function isForbiddenKey(key: string): boolean {
 
 /**
  * Refuses `router_data` fields of the wrong type: `pathname` and `asPath` are texts, `query` an object of the URL's
- * parameters, each a text or a list of texts. A string `query` would otherwise be copied character by character, one
+ * parameters, each a text, a list of texts or null (an optional route argument the URL lacks). A string `query` would otherwise be copied character by character, one
  * key each.
  */
 function refuseMalformedPage(routerData: Record<string, unknown>): void {
@@ -154,10 +154,12 @@ function refuseMalformedPage(routerData: Record<string, unknown>): void {
     if (!isPlainObject(query)) throw new BridgeError('invalid_event', 'The event "router_data.query" must be an object.');
     // What a URL's query carries (Reflex's frontend sends Next.js's `router.query`): the `router` var keeps it whole
     // in the client's state, where anything else (thousands of empty objects) holds far more memory than it measures.
+    // `null` is an optional route argument the page's URL lacks: React Router's `useParams()` gives it as undefined,
+    // which state.js's encoder writes as null (the pipeline drops it).
     for (const key in query) {
       const value = query[key];
-      if (typeof value !== 'string' && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) {
-        throw new BridgeError('invalid_event', 'The event "router_data.query" values must be strings or lists of strings, as a URL carries them.');
+      if (value !== null && typeof value !== 'string' && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) {
+        throw new BridgeError('invalid_event', 'The event "router_data.query" values must be strings, lists of strings or null, as a URL carries them.');
       }
     }
   }
