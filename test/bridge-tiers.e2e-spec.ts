@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { ALL_STATES, createAuthStack, startAuthApp, USERS } from './fixtures/auth-app.js';
 import type { RunningApp } from './support/app.js';
+import { eventually } from './support/eventually.js';
 import { RawSocket, handoffOf } from './support/raw-socket.js';
+import { reconnectLikeStateJs, STATE_JS_FINAL_REASONS } from './support/state-js-reconnect.js';
 
 const ROOT = 'reflex___state____state';
 const UI = `${ROOT}.ui_state`;
@@ -260,9 +262,15 @@ describe('bridge tiers with real express-session and passport', () => {
     const tab = await connect(cookie);
     tab.send(`${ACCOUNT}.whoami`);
     await tab.untilVar(ACCOUNT, 'seen', 'bob');
-    const disconnected = new Promise((resolve) => tab.socket.once('disconnect', resolve));
+    const disconnected = reconnectLikeStateJs(tab.socket);
     await fetch(`${running.url}/logout`, { method: 'POST', headers: { cookie } });
-    await expect(disconnected).resolves.toBe('io server disconnect');
+    // Dropped so that Reflex's state.js reconnects by itself (it does not after a server's Socket.IO disconnect),
+    // and hydrates again: the tab goes on, anonymous (on a new token: its old one was bound to the ended session).
+    expect(STATE_JS_FINAL_REASONS).not.toContain(await disconnected);
+    await eventually('the tab to reconnect as state.js does', () => tab.socket.connected, Boolean);
+    await tab.hydrate();
+    tab.send(`${ACCOUNT}.whoami`);
+    await tab.untilVar(ACCOUNT, 'seen', 'anonymous');
   });
 
   it('keeps the seeded users intact for other tests', () => {

@@ -37,7 +37,8 @@ export interface TrackedSocket {
   client: EventClient;
   /** The session the socket was last seen in; kept here by the tracker (no map entry per connection). */
   sessionId?: string;
-  disconnect(): void;
+  /** Closes the connection so that the client reconnects by itself and hydrates again (see `SocketConnection`). */
+  closeForReconnect(): void;
 }
 
 /** Finds the tracked socket of each of a namespace's sockets (the gateway's connection objects). */
@@ -130,7 +131,7 @@ export class SessionTracker implements OnApplicationBootstrap {
       // Same session, or the same cookies: nothing went stale.
       if (sessionId !== undefined && socket.sessionId === sessionId) continue;
       if (digestOf(this.bridge.cookieHeaderOf(socket.client)) === cookieDigest) continue;
-      socket.disconnect();
+      socket.closeForReconnect();
     }
     return found;
   }
@@ -173,7 +174,7 @@ export class SessionTracker implements OnApplicationBootstrap {
     if (this.recentlyEnded.size > RECENTLY_ENDED_MAX) this.recentlyEnded.delete(this.recentlyEnded.keys().next().value!);
     const affected = this.trackedSockets().filter((socket) => socket.sessionId === sessionId);
     if (this.options.bridge.sessionEndAction === 'disconnect') {
-      for (const socket of affected) socket.disconnect();
+      for (const socket of affected) socket.closeForReconnect();
       return;
     }
     // The session's user is gone for every one of them now: their live lists show no one's private rows from here,

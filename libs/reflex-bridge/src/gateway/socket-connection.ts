@@ -255,8 +255,13 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     this.settings.owner.reportError(this, error);
   }
 
-  disconnect(): void {
-    this.socket.disconnect(true);
+  /**
+   * Closes the transport without Socket.IO's DISCONNECT packet (what was written before is flushed first), so the
+   * client sees a lost connection (`transport close`) and reconnects: Reflex's `state.js` does not reconnect after a
+   * server's `io server disconnect`, and a tab moved out of its session must come back in the browser's current one.
+   */
+  closeForReconnect(): void {
+    this.socket.conn.close();
   }
 
   /** Messages that count against the budget besides events (see {@link ConnectionLimits.inspectFrame}). */
