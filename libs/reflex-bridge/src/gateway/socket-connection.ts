@@ -256,12 +256,13 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   }
 
   /**
-   * Closes the transport without Socket.IO's DISCONNECT packet (what was written before is flushed first), so the
-   * client sees a lost connection (`transport close`) and reconnects: Reflex's `state.js` does not reconnect after a
-   * server's `io server disconnect`, and a tab moved out of its session must come back in the browser's current one.
+   * Closes the transport without Socket.IO's DISCONNECT packet, so the client sees a lost connection (`transport
+   * close`) and reconnects, then hydrates again: Reflex's `state.js` does not reconnect after a server's `io server
+   * disconnect`. The socket leaves at once, as with `disconnect(true)`: output not yet handed to the WebSocket is
+   * dropped (the client hydrates again anyway), rather than waited for from a client that may not read it.
    */
   closeForReconnect(): void {
-    this.socket.conn.close();
+    this.socket.conn.close(true);
   }
 
   /** Messages that count against the budget besides events (see {@link ConnectionLimits.inspectFrame}). */
@@ -282,13 +283,14 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     logger.warn(
       `Closing the connection of client ${this.token.slice(0, 8)}…: ${backlog} bytes of output are waiting for it to read, the most of any, while this worker holds ${workerBytes} unread bytes for its clients (maxTotalOutboundBytes ${this.settings.outputBudget.limitBytes}).`,
     );
-    this.socket.disconnect(true);
+    this.closeForReconnect();
   }
 
   /** More output waits for the client than `maxOutboundBytes`: it does not read, and is closed. */
   outputExceeded(pendingBytes: number): void {
     logger.warn(`Closing the connection of client ${this.token.slice(0, 8)}…: ${pendingBytes} bytes of output are waiting for it to read (maxOutboundBytes ${this.settings.maxOutboundBytes}).`);
-    this.socket.disconnect(true);
+    // A browser on a slow link comes back (state.js reconnects after a lost transport) and hydrates again.
+    this.closeForReconnect();
   }
 
   /**
