@@ -91,6 +91,16 @@ describe('the /_event protocol', () => {
     expect(protocol).toBe('0.9.8.post1');
   });
 
+  it('refuses a frontend built with Reflex\'s transport="polling" (state.js then connects by long-polling only)', async () => {
+    const socket = io(`${running.url}/_event`, { path: '/_event', transports: ['polling'], query: { token: randomUUID() }, reconnection: false, forceNew: true });
+    const error = await new Promise<Error>((resolve) => socket.once('connect_error', resolve));
+    socket.close();
+    expect(error.message).toMatch(/xhr poll error/);
+    const answer = await fetch(`${running.url}/_event/?EIO=4&transport=polling&token=${randomUUID()}`);
+    expect(answer.status).toBe(400);
+    expect(await answer.json()).toEqual({ code: 0, message: 'Transport unknown' });
+  });
+
   it('refuses a connection without a token, or with a malformed one, with a reason', async () => {
     for (const query of [{}, { token: 'x' }, { token: 'bad token with spaces!' }]) {
       const socket = io(`${running.url}/_event`, { path: '/_event', transports: ['websocket'], query, reconnection: false, forceNew: true });
