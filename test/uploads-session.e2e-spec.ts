@@ -86,6 +86,23 @@ describe('an upload made after the browser\'s session changed', () => {
     expect(await harness.whoami(again, '/')).toBe('anonymous');
   });
 
+  it("refuses an upload without the browser's cookies for a logged-in tab, as Reflex's upload.js sends it from another origin", async () => {
+    // upload.js posts with an XMLHttpRequest without withCredentials: from a frontend on another origin (Reflex's
+    // development setup, the page on :3000 and the backend on :8000) the request carries no cookies.
+    const cookie = await loginOverHttp(app.url, 'carol', 'secret-carol');
+    const tab = await harness.connect(app, cookie);
+    expect(await harness.whoami(tab, '/')).toBe('carol');
+    const form = new FormData();
+    form.append('files', new Blob(['avatar']), 'me.png');
+    const response = await fetch(`${app.url}/_upload`, {
+      method: 'POST',
+      headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${ATTACHMENTS}.attach` },
+      body: form,
+    });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ code: 'forbidden', detail: 'This client token belongs to another session.' });
+  });
+
   it('an anonymous upload from a tab of the same anonymous browser changes nothing', async () => {
     const tab = await harness.connect(app, '');
     const lines = await uploadAs(app, tab, '');
