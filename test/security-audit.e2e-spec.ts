@@ -36,7 +36,8 @@ interface SessionSetup {
 function sessionMiddleware(setup: SessionSetup = {}) {
   return session({
     name: 'audit.sid',
-    secret: setup.secret ?? STRONG_SECRET,
+    // `secret: undefined` given on purpose stays undefined (an unset environment variable).
+    secret: ('secret' in setup ? setup.secret : STRONG_SECRET) as string,
     resave: false,
     saveUninitialized: false,
     store: setup.store,
@@ -164,6 +165,23 @@ describe('the security audit at startup', () => {
     expect(line).not.toContain(retired);
     const same = await startAudited({ fastAuth: { ...fastAuth, sessionSecret: STRONG_SECRET } });
     expect(same.codes()).toEqual([]);
+  });
+
+  it('names a session middleware without a secret (SESSION_SECRET unset), which fails every request, instead of "no findings"', async () => {
+    // What `session({ secret: process.env.SESSION_SECRET })` builds when the variable is missing: express-session
+    // starts, then fails each request ("secret option required for sessions"), so every page and socket is refused.
+    const unset = process.env[`AUDIT_UNSET_${randomUUID().replace(/-/g, '')}`];
+    const audited = await startAudited({ session: { secret: unset as string } });
+    expect(audited.codes()).toEqual(['session_middleware_fails']);
+    expect(audited.warnings()).toEqual([expect.stringMatching(/^\[session_middleware_fails\] .*secret option required for sessions.*Fix: .*secret/)]);
+    expect(audited.logger.lines.some((line) => line.message === 'Security audit: no findings')).toBe(false);
+    // The same middleware wrapped in a function of the app, reached through the bridge chain.
+    const bare = session({ secret: unset as string, resave: false, saveUninitialized: false });
+    const wrapped = await startAudited({ session: null, bridge: { authMiddleware: [(req, res, next) => bare(req, res, next)] } });
+    expect(wrapped.codes()).toEqual(['session_middleware_fails']);
+    // A chain of the app's own that refuses an anonymous request for another reason is not this finding.
+    const refusing = await startAudited({ session: null, bridge: { authMiddleware: [(_req, _res, next) => next(new Error('no token'))] } });
+    expect(refusing.codes()).toEqual([]);
   });
 
   it('reads a session middleware the app mounted itself (app.use), with any cookie name', async () => {

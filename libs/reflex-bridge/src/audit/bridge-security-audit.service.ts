@@ -11,7 +11,7 @@ import type { AuditMode } from './audit.options.js';
 import type { SecurityFinding } from './security-finding.js';
 import { describeFinding, FAST_AUTH_TTL_THRESHOLD_SECONDS, MAX_MESSAGE_BYTES_THRESHOLD, securityFinding } from './security-finding.catalog.js';
 import { SecurityAuditError } from './security-audit.error.js';
-import { probeCorsMiddleware, probeSessionMiddleware, type SessionProbe } from './middleware.probe.js';
+import { probeCorsMiddleware, probeSessionMiddleware, type SessionProbe, type SessionProbeFailure } from './middleware.probe.js';
 import { secretWeakness } from './session-secret.check.js';
 import { runMiddlewareChain } from '../bridge/request/middleware-runner.js';
 import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
@@ -22,6 +22,9 @@ interface ExpressLike {
   router?: { stack?: { handle?: unknown }[] };
   _router?: { stack?: { handle?: unknown }[] };
 }
+
+/** What express-session fails each request with when it was given no secret (and cookie-parser gives it none). */
+const MISSING_SECRET_MESSAGE = 'secret option required for sessions';
 
 /** The HTTP server events on which a request's headers arrive: plain requests (and polling) and WebSocket upgrades. */
 type ServerLike = { on(event: string, listener: (request: IncomingMessage) => void): unknown; off(event: string, listener: (request: IncomingMessage) => void): unknown; listenerCount(event: string): number };
@@ -86,7 +89,11 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
   private async review(): Promise<SecurityFinding[]> {
     const options = this.options;
     const findings: SecurityFinding[] = [];
-    const session = await this.probeSession();
+    const probed = await this.probeSession();
+    const session = probed && 'failure' in probed ? undefined : probed;
+    if (probed && 'failure' in probed) {
+      findings.push(securityFinding('session_middleware_fails', `The session middleware fails a new request ("${probed.failure}"), so every request and event connection that runs it is refused`));
+    }
     if (session) {
       const { secure, httpOnly, sameSite } = session.cookie;
       const cookie = session.cookieName ? `The session cookie "${session.cookieName}"` : 'The session cookie';
@@ -151,18 +158,27 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
    * middleware wrapped in another function is reached by probing the whole `bridge.authMiddleware` chain, as the
    * bridge runs it when a socket connects.
    */
-  private async probeSession(): Promise<SessionProbe | undefined> {
+  private async probeSession(): Promise<SessionProbe | SessionProbeFailure | undefined> {
     const chain = this.options.bridge.authMiddleware ?? [];
-    const candidates = [...chain, ...this.appMiddleware()].filter((fn) => fn.name === 'session');
+    const appMiddleware = this.appMiddleware();
+    // express-session without a secret of its own takes cookie-parser's (req.secret), which a probe run on the session
+    // middleware alone does not have: its failure then says nothing about the app.
+    const secretFromCookieParser = [...chain, ...appMiddleware].some((fn) => fn.name === 'cookieParser');
+    const candidates = [...chain, ...appMiddleware].filter((fn) => fn.name === 'session');
+    let failed: SessionProbeFailure | undefined;
     for (const candidate of new Set(candidates)) {
       const probe = await probeSessionMiddleware(candidate, this.options.fastAuth?.sessionSecrets);
-      if (probe) return probe;
+      if (probe && !('failure' in probe)) return probe;
+      if (probe && !secretFromCookieParser) failed ??= probe;
     }
-    if (chain.length === 0) return undefined;
+    if (failed || chain.length === 0) return failed;
     const wholeChain: RequestHandler = (request, response, next) => {
       void Promise.resolve(runMiddlewareChain(chain, request as unknown as SyntheticRequest, response as unknown as SyntheticResponse)).then(() => next(), next);
     };
-    return probeSessionMiddleware(wholeChain, this.options.fastAuth?.sessionSecrets);
+    const probe = await probeSessionMiddleware(wholeChain, this.options.fastAuth?.sessionSecrets);
+    // A chain of the app's own may refuse an anonymous request on purpose: only express-session's missing secret counts.
+    if (probe && 'failure' in probe) return !secretFromCookieParser && probe.failure.includes(MISSING_SECRET_MESSAGE) ? probe : undefined;
+    return probe;
   }
 
   /** The app's CORS (`app.enableCors()`, or the `cors` package mounted with `app.use`), probed with an unlisted origin. */

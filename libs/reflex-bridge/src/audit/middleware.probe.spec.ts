@@ -1,7 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import session from 'express-session';
 import cors from 'cors';
-import { probeCorsMiddleware, probeSessionMiddleware } from './middleware.probe.js';
+import { probeCorsMiddleware, probeSessionMiddleware, type SessionProbe } from './middleware.probe.js';
+
+/** The probe of a middleware expected to behave as a session middleware (not to fail). */
+async function probeSucceeding(...args: Parameters<typeof probeSessionMiddleware>): Promise<SessionProbe | undefined> {
+  const probe = await probeSessionMiddleware(...args);
+  if (probe && 'failure' in probe) throw new Error(`the probe failed: ${probe.failure}`);
+  return probe;
+}
 
 describe('probeSessionMiddleware (real express-session)', () => {
   it("reports the cookie's flags, name and store, and saves no session", async () => {
@@ -15,15 +22,15 @@ describe('probeSessionMiddleware (real express-session)', () => {
 
   it('finds a well-known secret among several', async () => {
     const middleware = session({ secret: ['a-real-looking-secret-of-some-length-0123', 'keyboard cat'], resave: false, saveUninitialized: false });
-    expect((await probeSessionMiddleware(middleware))?.acceptedCommonSecret).toBe('keyboard cat');
+    expect((await probeSucceeding(middleware))?.acceptedCommonSecret).toBe('keyboard cat');
   });
 
   it("names the secrets to check that the middleware refuses (fast auth's), whatever the store answers", async () => {
     const current = 'the-current-secret-of-the-app-0123456789';
     const retired = 'a-retired-secret-of-the-app-9876543210';
     const middleware = session({ secret: [current], resave: false, saveUninitialized: false });
-    expect((await probeSessionMiddleware(middleware, [current, retired]))?.refusedSecrets).toEqual([1]);
-    expect((await probeSessionMiddleware(session({ secret: [current, retired], resave: false, saveUninitialized: false }), [retired, current]))?.refusedSecrets).toEqual([]);
+    expect((await probeSucceeding(middleware, [current, retired]))?.refusedSecrets).toEqual([1]);
+    expect((await probeSucceeding(session({ secret: [current, retired], resave: false, saveUninitialized: false }), [retired, current]))?.refusedSecrets).toEqual([]);
     // A store that answers at once, with no such session: the middleware has made a new id before it returns.
     class SyncStore extends session.Store {
       get(_id: string, callback: (error: unknown, session?: session.SessionData | null) => void): void {
@@ -37,16 +44,21 @@ describe('probeSessionMiddleware (real express-session)', () => {
       }
     }
     const syncStore = session({ secret: current, store: new SyncStore(), resave: false, saveUninitialized: false });
-    expect((await probeSessionMiddleware(syncStore, [current, retired]))?.refusedSecrets).toEqual([1]);
+    expect((await probeSucceeding(syncStore, [current, retired]))?.refusedSecrets).toEqual([1]);
   });
 
   it('answers undefined for a middleware that is not a session middleware', async () => {
     expect(await probeSessionMiddleware((_req, _res, next) => next())).toBeUndefined();
+  });
+
+  it("answers the failure of a middleware that fails a new request: express-session without a secret, or one that throws", async () => {
+    const noSecret = session({ secret: undefined as unknown as string, resave: false, saveUninitialized: false });
+    expect(await probeSessionMiddleware(noSecret)).toEqual({ failure: 'secret option required for sessions' });
     expect(
       await probeSessionMiddleware(() => {
         throw new Error('boom');
       }),
-    ).toBeUndefined();
+    ).toEqual({ failure: 'boom' });
   });
 });
 

@@ -21,6 +21,19 @@ export interface SessionProbe {
   refusedSecrets: number[];
 }
 
+/**
+ * A session middleware that failed a new request (called `next` with an error): express-session without a
+ * `secret` (`session({ secret: process.env.SESSION_SECRET })` with the variable unset) starts, then fails every
+ * request with "secret option required for sessions", so its cookie and secret cannot be read either.
+ */
+export interface SessionProbeFailure {
+  /** The error's message, cut short. */
+  failure: string;
+}
+
+/** Longest part of a probe's error message kept in a finding. */
+const MAX_FAILURE_CHARS = 200;
+
 /** A request the middleware sees as HTTPS, with these extra headers. */
 function probeRequest(headers: Record<string, string> = {}): SyntheticRequest {
   return new SyntheticRequest({ path: '/', query: {}, headers: { host: 'localhost', ...headers }, ip: '127.0.0.1', remoteAddress: '127.0.0.1', secure: true });
@@ -53,7 +66,7 @@ async function callOnce(
   middleware: RequestHandler,
   request: SyntheticRequest,
   response: SyntheticResponse,
-): Promise<{ sessionIdAtReturn: string | undefined; firstSessionId: string | undefined; failed: boolean }> {
+): Promise<{ sessionIdAtReturn: string | undefined; firstSessionId: string | undefined; failed: boolean; error: unknown }> {
   // The first id assigned is the cookie's, before the store is asked: a store answering synchronously that has no
   // such session makes the middleware generate a new one before it returns, which would hide the match.
   let firstSessionId: string | undefined;
@@ -72,12 +85,16 @@ async function callOnce(
     },
   });
   let failed = false;
+  let failure: unknown;
   let timer: NodeJS.Timeout | undefined;
   const called = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, PROBE_TIMEOUT_MS);
     timer.unref();
     const next = (error?: unknown) => {
-      if (error) failed = true;
+      if (error) {
+        failed = true;
+        failure ??= error;
+      }
       resolve();
     };
     try {
@@ -90,22 +107,28 @@ async function callOnce(
   const sessionIdAtReturn = request.sessionID;
   await called;
   clearTimeout(timer);
-  return { sessionIdAtReturn, firstSessionId, failed };
+  return { sessionIdAtReturn, firstSessionId, failed, error: failure };
 }
 
 /**
  * Runs `middleware` on probe requests and, when it behaves as express-session does (it sets `req.sessionStore` and
  * gives the request a session with a cookie), reports the session cookie's flags, the store, whether it accepts
  * a cookie signed with one of {@link COMMON_SESSION_SECRETS}, and which of `secretsToCheck` (fast auth's secrets) it
- * does not accept. Undefined for any other middleware.
+ * does not accept. A {@link SessionProbeFailure} when the middleware fails a new request (it calls `next` with an
+ * error). Undefined for any other middleware.
  *
  * The secret cannot be read from the middleware, so each secret signs a random session id: the middleware gives the
  * request that id (and looks it up in the store) only when the signature verifies, which shows in the first session
  * id it assigns, before the store answers. Nothing is saved: the responses are never ended.
  */
-export async function probeSessionMiddleware(middleware: RequestHandler, secretsToCheck: readonly string[] = []): Promise<SessionProbe | undefined> {
+export async function probeSessionMiddleware(middleware: RequestHandler, secretsToCheck: readonly string[] = []): Promise<SessionProbe | SessionProbeFailure | undefined> {
   const first = namingRequest();
   const outcome = await callOnce(middleware, first.request, new SyntheticResponse());
+  if (outcome.failed) {
+    const error = outcome.error;
+    const message = error instanceof Error ? error.message : typeof error === 'string' ? error : 'an error that is not an Error';
+    return { failure: message.slice(0, MAX_FAILURE_CHARS) };
+  }
   const store = first.request.sessionStore as { constructor?: { name?: string } } | undefined;
   const cookie = (first.request.session as { cookie?: { secure?: unknown; httpOnly?: unknown; sameSite?: unknown } } | undefined)?.cookie;
   if (outcome.failed || !store || !cookie) return undefined;

@@ -28,6 +28,11 @@ const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'probl
     fix: "use sameSite: 'lax' (or 'strict'); keep 'none' (with secure: true) only for a frontend on another site, listed in corsOrigins",
     option: 'express-session cookie.sameSite',
   },
+  session_middleware_fails: {
+    why: 'a session middleware that fails a new request fails every request that runs it: pages and API routes answer 500, event connections are refused, and its cookie flags and secret cannot be checked. express-session given no secret (session({ secret: process.env.SESSION_SECRET }) with the variable unset) starts without a word and then fails each request this way',
+    fix: 'give express-session its secret, a random value of at least 32 bytes (openssl rand -base64 48) from the environment or a secret manager, and make the app refuse to start when it is missing',
+    option: 'express-session secret',
+  },
   session_secret_default: {
     why: 'session cookies are signed with this secret; a published default lets anyone forge a signed cookie for any session id they learn or plant (session fixation)',
     fix: 'generate a random secret of at least 32 bytes (openssl rand -base64 48), pass it from the environment or a secret manager, and give fastAuth.sessionSecret the same value',

@@ -6,6 +6,7 @@ export type SecurityFindingCode =
   | 'session_cookie_not_secure'
   | 'session_cookie_not_httponly'
   | 'session_cookie_samesite_none'
+  | 'session_middleware_fails'
   | 'session_secret_default'
   | 'session_secret_weak'
   | 'fast_auth_secret_not_accepted'
