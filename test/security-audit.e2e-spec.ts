@@ -184,6 +184,21 @@ describe('the security audit at startup', () => {
     expect(refusing.codes()).toEqual([]);
   });
 
+  it("names Express's trust proxy: true, under which every client picks its own req.ip (HTTP limits per address count nothing)", async () => {
+    const audited = await startAudited({ bridge: { trustProxy: true } }, (app) => {
+      const express = app.getHttpAdapter().getInstance() as { set(name: string, value: unknown): void; get(path: string, handler: (req: { ip?: string }, res: { json(body: unknown): void }) => void): void };
+      express.set('trust proxy', true);
+      express.get('/whoami', (req, res) => res.json({ ip: req.ip }));
+    });
+    // What the finding is about: the client's own leftmost X-Forwarded-For entry becomes its address.
+    const whoami = await fetch(`${audited.running.url}/whoami`, { headers: { 'x-forwarded-for': '198.51.100.77, 127.0.0.1' } });
+    expect(await whoami.json()).toEqual({ ip: '198.51.100.77' });
+    expect(audited.codes()).toEqual(['express_trust_proxy_any']);
+    expect(audited.warnings()).toEqual([expect.stringMatching(/^\[express_trust_proxy_any\] .*Fix: .*'trust proxy', 1/)]);
+    const oneHop = await startAudited({ bridge: { trustProxy: true } }, (app) => (app.getHttpAdapter().getInstance() as { set(name: string, value: unknown): void }).set('trust proxy', 1));
+    expect(oneHop.codes()).toEqual([]);
+  });
+
   it('reads a session middleware the app mounted itself (app.use), with any cookie name', async () => {
     const audited = await startAudited({ session: null }, (app) => app.use(session({ name: 'custom', secret: 'secret', resave: false, saveUninitialized: false, cookie: { secure: true, httpOnly: true, sameSite: 'strict' } })));
     expect(audited.codes()).toEqual(['session_secret_default']);

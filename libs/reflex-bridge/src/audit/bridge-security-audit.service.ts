@@ -21,6 +21,8 @@ import type { SyntheticResponse } from '../bridge/request/synthetic-response.js'
 interface ExpressLike {
   router?: { stack?: { handle?: unknown }[] };
   _router?: { stack?: { handle?: unknown }[] };
+  /** `app.get('trust proxy')` reads a setting (with one argument). */
+  get?: (setting: string) => unknown;
 }
 
 /** What express-session fails each request with when it was given no secret (and cookie-parser gives it none). */
@@ -126,6 +128,9 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
       if (this.stateStore instanceof InMemoryStateStore) findings.push(securityFinding('state_store_in_memory', `Client states are kept in an InMemoryStateStore while ${workers} serve the app`));
       if (!options.redisUrl && !options.redisCluster) findings.push(securityFinding('workers_without_redis', `redisUrl is not set while ${workers} serve the app`));
     }
+    if (this.expressTrustsEveryProxy()) {
+      findings.push(securityFinding('express_trust_proxy_any', "Express's trust proxy is true: req.ip is the leftmost X-Forwarded-For entry, which the client writes"));
+    }
     if (options.corsOrigins === true) findings.push(securityFinding('origin_allowlist_off', 'corsOrigins is true: every origin may use the event socket and the cookie handoff with credentials'));
     const cors = await this.probeHttpCors();
     if (cors) findings.push(securityFinding('http_cors_any_origin', `The app's CORS middleware answers an unlisted origin with Access-Control-Allow-Origin: ${cors.allowOrigin === '*' ? '*' : 'that origin'} and Access-Control-Allow-Credentials: true`));
@@ -143,6 +148,15 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
   /** Several processes serve the app: the `workers` option says so, or this process is a `node:cluster` worker. */
   private severalWorkers(): boolean {
     return (this.options.workers ?? 1) > 1 || (this.options.workers === undefined && cluster.isWorker);
+  }
+
+  /**
+   * Express's `trust proxy` set to `true`: every hop is trusted, so `req.ip` is the first `X-Forwarded-For` entry,
+   * which the client itself sends (a proxy appends to it). Set in `main.ts` before `listen`, so known by now.
+   */
+  private expressTrustsEveryProxy(): boolean {
+    const app = this.adapterHost?.httpAdapter?.getInstance?.() as ExpressLike | undefined;
+    return typeof app?.get === 'function' && app.get('trust proxy') === true;
   }
 
   /** The app's Express middleware (`app.use`), when the HTTP adapter is Express. */

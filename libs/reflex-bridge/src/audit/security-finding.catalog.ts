@@ -83,6 +83,11 @@ const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'probl
     fix: 'set bridge.trustProxy: true when a proxy you control sets X-Forwarded-For / X-Forwarded-Proto; if nothing should set these headers, strip them at the edge',
     option: 'bridge.trustProxy',
   },
+  express_trust_proxy_any: {
+    why: "with trust proxy true Express trusts every hop, so req.ip is the first X-Forwarded-For entry, the one the client writes itself (a proxy appends to what it got): each request can claim a new address, so per-address limits on HTTP routes (ThrottlerGuard on a login) count nothing, and logs record forged addresses",
+    fix: "trust only your proxy: app.set('trust proxy', 1) for one proxy in front (nginx), or its address ('loopback', '10.0.0.2'), as bridge.trustProxy takes the last entry",
+    option: "Express app.set('trust proxy')",
+  },
   fast_auth_ttl_long: {
     why: 'fast auth trusts a cached "still logged in" for up to eventCache.ttlSeconds: a session revoked where the module cannot see it keeps working on auth_only events that long',
     fix: `set eventCache.ttlSeconds to ${FAST_AUTH_TTL_THRESHOLD_SECONDS} or less (the default is 60), and set sessionStore when sessions live in Redis`,
