@@ -277,6 +277,19 @@ describe('the security audit in traffic: a proxy the bridge does not trust', () 
     expect(audited.warnings()).toEqual([expect.stringMatching(/^\[trust_proxy_unset\] A WebSocket handshake arrived with X-Forwarded-For/)]);
   });
 
+  it('names an event connection that bypassed the proxy (no X-Forwarded-For) while bridge.trustProxy is set, not a health check', async () => {
+    const audited = await startAudited({ bridge: { trustProxy: true } });
+    // A probe of the worker's own port (a load balancer's, kubelet's) has no X-Forwarded-For and is no finding.
+    expect((await fetch(`${audited.running.url}/ping`)).status).toBe(200);
+    // A client that reaches the worker without the proxy could write its own X-Forwarded-For (a new address per
+    // connection, past every per-address limit): the one it sends here is taken as its address.
+    await handshake(audited.running.url, {});
+    await waitFor(() => audited.codes().includes('trust_proxy_bypassed'), 'the trust_proxy_bypassed finding');
+    expect(audited.codes()).toEqual(['trust_proxy_bypassed']);
+    expect(audited.warnings()).toEqual([expect.stringMatching(/^\[trust_proxy_bypassed\] A WebSocket handshake of the event channel arrived without X-Forwarded-For .*Fix: .*127\.0\.0\.1/)]);
+    expect(audited.running.app.get(BridgeSecurityAudit).findings()[0].seen).toBe('traffic');
+  });
+
   it('says nothing when bridge.trustProxy is set', async () => {
     const audited = await startAudited({ bridge: { trustProxy: true } });
     await fetch(`${audited.running.url}/ping`, { headers: { 'x-forwarded-for': '203.0.113.9' } });

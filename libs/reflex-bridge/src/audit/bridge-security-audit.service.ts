@@ -80,6 +80,7 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
     for (const finding of findings) this.logger.warn(describeFinding(finding));
     if (findings.length === 0) this.logger.log('Security audit: no findings');
     if (this.options.bridge.trustProxy !== true) this.watchForProxy();
+    else this.watchForBypass();
   }
 
   /** Stops watching for proxy headers (the listeners sit on the app's HTTP server). */
@@ -202,6 +203,32 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
       if (answer?.credentials) return answer;
     }
     return undefined;
+  }
+
+  /**
+   * With `bridge.trustProxy`, until the first event-channel handshake (WebSocket upgrade or polling request) without
+   * `X-Forwarded-For`: the proxy sets it on every request it passes, so that client reached the worker without the
+   * proxy, and such a client can write its own (a new address per connection, past every per-address limit).
+   * Requests outside the event path (a load balancer's or kubelet's probe of `/_health`) are no sign of it.
+   */
+  private watchForBypass(): void {
+    const server = this.adapterHost?.httpAdapter?.getHttpServer?.() as ServerLike | undefined;
+    if (!server || typeof server.on !== 'function') return;
+    const events = server.listenerCount('upgrade') > 0 ? ['request', 'upgrade'] : ['request'];
+    const eventPath = `${this.options.path.toLowerCase()}/`;
+    const listener = (request: IncomingMessage) => {
+      if (request.headers['x-forwarded-for'] !== undefined || !(request.url ?? '').toLowerCase().startsWith(eventPath)) return;
+      this.stopWatching?.();
+      const kind = request.headers.upgrade ? 'A WebSocket handshake' : 'A polling request';
+      const finding = securityFinding('trust_proxy_bypassed', `${kind} of the event channel arrived without X-Forwarded-For while bridge.trustProxy is set (the client reached the worker without the proxy)`, 'traffic');
+      this.found.push(finding);
+      this.logger.warn(describeFinding(finding));
+    };
+    for (const event of events) server.on(event, listener);
+    this.stopWatching = () => {
+      for (const event of events) server.off(event, listener);
+      this.stopWatching = undefined;
+    };
   }
 
   /**

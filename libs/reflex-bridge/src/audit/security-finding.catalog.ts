@@ -83,6 +83,11 @@ const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'probl
     fix: 'set bridge.trustProxy: true when a proxy you control sets X-Forwarded-For / X-Forwarded-Proto; if nothing should set these headers, strip them at the edge',
     option: 'bridge.trustProxy',
   },
+  trust_proxy_bypassed: {
+    why: 'with bridge.trustProxy the last X-Forwarded-For entry is the client address, which the proxy writes; a client that reaches the worker without the proxy writes it itself: a new address per connection passes every per-address limit (connections, rate limits, login attempts), and X-Forwarded-Proto and X-Forwarded-Host are taken from it as well',
+    fix: "let only the proxy reach the workers: listen on loopback (app.listen(port, '127.0.0.1')) or firewall their ports; unset bridge.trustProxy where no proxy sits in front",
+    option: 'bridge.trustProxy (and the address the app listens on)',
+  },
   express_trust_proxy_any: {
     why: "with trust proxy true Express trusts every hop, so req.ip is the first X-Forwarded-For entry, the one the client writes itself (a proxy appends to what it got): each request can claim a new address, so per-address limits on HTTP routes (ThrottlerGuard on a login) count nothing, and logs record forged addresses",
     fix: "trust only your proxy: app.set('trust proxy', 1) for one proxy in front (nginx), or its address ('loopback', '10.0.0.2'), as bridge.trustProxy takes the last entry",

@@ -17,6 +17,7 @@ export type SecurityFindingCode =
   | 'http_cors_any_origin'
   | 'devtools_enabled'
   | 'trust_proxy_unset'
+  | 'trust_proxy_bypassed'
   | 'express_trust_proxy_any'
   | 'fast_auth_ttl_long'
   | 'error_detail_exposed'
