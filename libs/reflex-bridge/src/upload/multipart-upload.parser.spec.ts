@@ -797,3 +797,40 @@ describe('maxUploadBodyBytes', () => {
     );
   });
 });
+
+// ─── A file part whose name busboy cannot read is refused, never dropped ────────────────────────────────────────
+
+describe('file parts without a readable file name (property)', () => {
+  /**
+   * busboy takes a part without a usable `filename` (none, or `filename=""` as a browser sends a File with an empty
+   * name) for a text field unless its type is `application/octet-stream`: the file was dropped, and the handler ran
+   * with the others, answered 200, as if the user had not sent it.
+   */
+  const nameless = fc.record({
+    disposition: fc.constantFrom('', 'filename=""'),
+    contentType: fc.constantFrom(undefined, 'text/plain', 'image/png', 'text/csv; charset=utf-8'),
+    size: fc.integer({ min: 0, max: 2000 }),
+  });
+  for (const mode of ['buffered', 'streaming'] as const) {
+    it(`${mode}: answers 400 upload_bad_filename wherever the part is in the form, and leaves no temp file`, async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 0, max: 1500 }), { maxLength: 3 }),
+          nameless,
+          fc.nat(),
+          async (sizes, part, at) => {
+            limits = options();
+            handler = mode === 'buffered' ? bufferedRoute() : streamingRoute;
+            const parts: Part[] = sizes.map((size, index) => ({ name: 'files', filename: `f${index}.bin`, contentType: 'application/x-test', data: Buffer.alloc(size, index + 1) }));
+            parts.splice(at % (parts.length + 1), 0, { name: 'files', dispositionExtra: part.disposition, contentType: part.contentType, data: Buffer.alloc(part.size, 9) });
+            const reply = await post(multipart(parts));
+            expect(reply).toMatchObject({ status: 400, body: { code: 'upload_bad_filename' } });
+            expect(leftovers()).toEqual([]);
+            expect(budget.heldBytes).toBe(0);
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+  }
+});

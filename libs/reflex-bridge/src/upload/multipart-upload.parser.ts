@@ -347,6 +347,10 @@ class MultipartReader {
 
   private onField(name: string, value: string, truncated: boolean): void {
     if (this.failure) return;
+    // busboy takes a file part without a file name (none, or `filename=""` as a browser sends a File with an empty
+    // name) for a text field unless it is `application/octet-stream`: ignored, the user's file was dropped and the
+    // handler ran on the others, answered as a success.
+    if (name === UPLOAD_FILES_FIELD) return this.fail(new UploadError(400, 'upload_bad_filename', 'A file part has no file name.'));
     // Other text fields are read (bounded) and ignored, as Reflex does.
     if (name !== UPLOAD_EVENT_ARGS_FIELD) return;
     if (this.fileSeen) return this.fail(new UploadError(400, 'upload_args_after_files', `${UPLOAD_EVENT_ARGS_FIELD} must come before the files.`));
