@@ -437,9 +437,24 @@ class MultipartReader {
   }
 }
 
-/** The worker's buffered uploads hold `uploads.maxTempBytes` already: this one cannot be stored now. */
-function storageFull(budget: TempDiskBudget): UploadError {
-  return new UploadError(507, 'upload_storage_full', 'The server has no room for this upload right now; try again later.', budget.maxBytes);
+/**
+ * This upload cannot be stored now: the worker's buffered uploads hold `uploads.maxTempBytes` already (the limit in the
+ * body), or the temp directory's device itself is full (`cause`, the file system's error, for the log; no limit).
+ */
+function storageFull(budget: TempDiskBudget, cause?: unknown): UploadError {
+  const error = new UploadError(507, 'upload_storage_full', 'The server has no room for this upload right now; try again later.', cause === undefined ? budget.maxBytes : undefined);
+  if (cause !== undefined) error.cause = cause;
+  return error;
+}
+
+/**
+ * The temp directory's device (or the user's quota on it) is full: the disk the app shares with its database and logs
+ * filled before `uploads.maxTempBytes` did. Not the handler's failure (it never ran) nor the client's: a `507`, to try
+ * again later, as for the budget; before, it was a `500 handler_error` the tab was never told of.
+ */
+function deviceFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /**
@@ -494,7 +509,7 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
       } catch (error) {
         // The file must be closed before the directory goes, or its late open could outlive the cleanup.
         if (!out.closed) await once(out, 'close').catch(noop);
-        throw error;
+        throw deviceFull(error) ? storageFull(budget, error) : error;
       }
       files.push(new UploadFile(part.name, size, part.contentType, path));
     },

@@ -35,7 +35,8 @@ export interface UploadErrorBody {
  * A refused upload request: the HTTP status and structured body to answer with. Thrown by the multipart parser for
  * bad forms (400), unsupported content types (415), passed limits (413, with the limit in the body) and a client
  * that stopped sending its body (408 `upload_idle_timeout`, with `uploads.idleTimeoutMs` as the limit), and a worker
- * whose buffered uploads hold `uploads.maxTempBytes` already (507 `upload_storage_full`, with that limit).
+ * whose buffered uploads hold `uploads.maxTempBytes` already (507 `upload_storage_full`, with that limit; without one
+ * when the temp directory's disk itself is full).
  *
  * An `IntrinsicException` (an `Error` all the same): thrown into a streaming handler's loop, it passes through Nest's
  * exception filters, and Nest's own logs every other error as `ERROR [ExceptionsHandler]` with its stack. What a

@@ -565,7 +565,12 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       return;
     }
     // A refusal at shutdown is no failure: the shutdown logs how many it refused.
-    if (failure.status >= 500 && !closesConnection(error)) this.logger.error(`An upload to ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}`);
+    if (failure.status >= 500 && !closesConnection(error)) {
+      // The file system's own error (a full device) is what the operator needs to read, not only the answer.
+      const cause: unknown = (error as Error)?.cause;
+      const because = cause === undefined ? '' : `\nCaused by: ${(cause as Error)?.message ?? String(cause)}`;
+      this.logger.error(`An upload to ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}${because}`);
+    }
     // A limit a user runs into (a file too large, too many files, a network that stalled) is also shown in the tab,
     // as a refused event is: Reflex's own client only logs a failed upload's status to the browser's console.
     if (error instanceof UploadError && isShownToTheTab(error) && call.tab.connected) {

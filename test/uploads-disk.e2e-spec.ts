@@ -1,0 +1,91 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventHandler, EventUploads, ReflexBridgeModule, State, type UploadFile } from '@reflex-bridge/nest';
+import { UploadRoute } from '../libs/reflex-bridge/src/upload/upload.route.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const DISK = 'reflex___state____state.disk_upload_state';
+/** The temp directory's device: small enough that one upload fills it. */
+const DEVICE_BYTES = 64 * 1024;
+
+@State()
+class DiskUploadState {
+  bytes = 0;
+
+  @EventHandler()
+  attach(@EventUploads() files: UploadFile[]): void {
+    this.bytes += files.reduce((sum, file) => sum + file.size, 0);
+  }
+}
+
+async function until(predicate: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * The temp directory on a real, tiny file system (a tmpfs, mounted as CI runs: as root): a full disk is the kernel's
+ * `ENOSPC`, not a simulation. `uploads.maxTempBytes` (16 GiB by default) is far above it, as on a machine whose disk
+ * other processes (the database, logs) filled.
+ */
+describe('uploads when the temp directory\'s disk is full', () => {
+  let running: RunningApp;
+  let mountPoint: string;
+  const logger = new CapturingLogger();
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    mountPoint = await mkdtemp(join(tmpdir(), 'uploads-disk-e2e-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${DEVICE_BYTES}`, 'tmpfs', mountPoint]);
+    running = await startApp(
+      { imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory: join(mountPoint, 'temp') } })], providers: [DiskUploadState] },
+      undefined,
+      logger,
+    );
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    try {
+      execFileSync('umount', [mountPoint]);
+    } finally {
+      await rm(mountPoint, { recursive: true, force: true });
+    }
+  });
+
+  const upload = (token: string, bytes: number): Promise<Response> => {
+    const form = new FormData();
+    form.append('files', new Blob([Buffer.alloc(bytes, 'x')]), 'photo.bin');
+    return fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': `${DISK}.attach` }, body: form });
+  };
+
+  it('answers 507 upload_storage_full, tells the tab, logs the cause, keeps nothing, and takes the next upload that fits', async () => {
+    const tab = await RawSocket.hydrated(running.url, sockets);
+    const refused = await upload(tab.token, 4 * DEVICE_BYTES);
+    // Before: 500 {"code": "handler_error"}, the handler blamed for a disk it never saw, and the tab told nothing.
+    expect(refused.status).toBe(507);
+    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_full' });
+    await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
+    expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_full', event: `${DISK}.attach`, status: 507 });
+    // The operator learns why: the file system's own error is in the log line.
+    expect(logger.lines.some((line) => line.level === 'error' && line.message.includes('ENOSPC'))).toBe(true);
+    expect(await readdir(join(mountPoint, 'temp'))).toEqual([]);
+    await until(() => running.app.get(UploadRoute).inProgress === 0, 'the upload slot to come back');
+    const accepted = await upload(tab.token, 1000);
+    expect(accepted.status).toBe(200);
+    await accepted.text();
+    await tab.hydrate();
+    expect(tab.latest(DISK, 'bytes')).toBe(1000);
+  });
+});
