@@ -36,7 +36,8 @@ export interface ReflexBridgeModuleOptions {
   /**
    * Largest amount of output, in bytes, the server holds for one connection that is not reading it. A client
    * that stops reading while it keeps sending events would otherwise make the server buffer without bound; past
-   * this the connection is closed (the client reconnects and hydrates as usual).
+   * this the connection is closed (the client reconnects and hydrates as usual). A buffered upload's NDJSON answer
+   * is bounded the same way: past it the upload is cancelled and its connection closed.
    * @default 16_000_000
    */
   maxOutboundBytes?: number;

@@ -22,7 +22,9 @@ export interface UploadClientIdentity {
  * ended, later deltas (from follow-up events) go to the socket too.
  *
  * The answer's head is sent with the first line, so a handler that fails before producing anything still gets a
- * proper error status.
+ * proper error status. A client that leaves more than `maxBacklogBytes` of the answer unread (`maxOutboundBytes`, as
+ * for a socket) has its connection closed, which cancels the upload as a client that left does; later deltas go to the
+ * socket. Otherwise a client that never read its answer made the server hold every line a long handler wrote.
  */
 export class UploadUpdateStream implements EventClient {
   readonly token: string;
@@ -35,6 +37,7 @@ export class UploadUpdateStream implements EventClient {
     private readonly response: ServerResponse,
     identity: UploadClientIdentity,
     private readonly socket: EventClient | undefined,
+    private readonly maxBacklogBytes = Infinity,
   ) {
     this.token = identity.token;
     this.sid = identity.sid;
@@ -49,7 +52,7 @@ export class UploadUpdateStream implements EventClient {
 
   emitUpdate(update: StateUpdate): void {
     if (update.delta) {
-      if (this.ended || this.response.destroyed) this.socket?.emitUpdate({ delta: update.delta });
+      if (this.ended || this.response.destroyed || this.cutOff()) this.socket?.emitUpdate({ delta: update.delta });
       else this.writeLine({ delta: update.delta, events: [], final: false });
     }
     if (update.events?.length) this.socket?.emitUpdate({ events: update.events });
@@ -70,6 +73,13 @@ export class UploadUpdateStream implements EventClient {
     this.ended = true;
     // Session middleware that wrapped `end` saves the session now, as on any Express route.
     if (!this.response.destroyed) this.response.end();
+  }
+
+  /** Closes the answer of a client that left more than `maxBacklogBytes` of it unread; true when it did. */
+  private cutOff(): boolean {
+    if (this.response.writableLength <= this.maxBacklogBytes) return false;
+    this.response.destroy();
+    return true;
   }
 
   private writeLine(line: object): void {

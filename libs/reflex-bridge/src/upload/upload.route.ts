@@ -464,7 +464,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       this.answerFailure(res, error, call);
       return;
     }
-    const stream = new UploadUpdateStream(res, call.identity, call.tab);
+    const stream = new UploadUpdateStream(res, call.identity, call.tab, this.options.maxOutboundBytes);
     let failed: { error: unknown } | undefined;
     try {
       await this.pipeline.runUpload(call.identity.token, { handler: call.handler, client: stream, outcome: call.outcome, routerData: call.routerData, payload: form.args, upload: form.files, cancel: call.cancel });
