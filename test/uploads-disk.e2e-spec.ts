@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventHandler, EventUploads, ReflexBridgeModule, State, type UploadFile } from '@reflex-bridge/nest';
@@ -20,11 +20,20 @@ class DiskUploadState {
   attach(@EventUploads() files: UploadFile[]): void {
     this.bytes += files.reduce((sum, file) => sum + file.size, 0);
   }
+
+  /** Replaces the product's stored image with the upload, as docs/uploads.md shows (`moveTo`). */
+  @EventHandler()
+  async replaceImage(@EventUploads() files: UploadFile[]): Promise<void> {
+    await files[0]!.moveTo(join(storedDirectory, 'products', '42.png'));
+  }
 }
 
-async function until(predicate: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+/** Where `replaceImage` keeps its files: set by the spec that mounts it. */
+let storedDirectory = '';
+
+async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -87,5 +96,59 @@ describe('uploads when the temp directory\'s disk is full', () => {
     await accepted.text();
     await tab.hydrate();
     expect(tab.latest(DISK, 'bytes')).toBe(1000);
+  });
+});
+
+/**
+ * `uploads.directory` on its own small device, the temp directory on another (the default, `os.tmpdir()`, usually is):
+ * `moveTo` cannot rename across them and copies. That copy must not leave a half file where the app serves its files.
+ */
+describe('moveTo into a full disk', () => {
+  let running: RunningApp;
+  let tempDirectory: string;
+  let mountPoint: string;
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-disk-temp-e2e-'));
+    mountPoint = await mkdtemp(join(tmpdir(), 'uploads-disk-stored-e2e-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${DEVICE_BYTES}`, 'tmpfs', mountPoint]);
+    storedDirectory = mountPoint;
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { directory: mountPoint, tempDirectory } })], providers: [DiskUploadState] });
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    try {
+      execFileSync('umount', [mountPoint]);
+    } finally {
+      await rm(mountPoint, { recursive: true, force: true });
+      await rm(tempDirectory, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the stored file whole when the copy runs out of room, and leaves no partial copy behind', async () => {
+    const products = join(mountPoint, 'products');
+    await mkdir(products, { recursive: true });
+    const previous = Buffer.alloc(1000, 'o');
+    await writeFile(join(products, '42.png'), previous);
+    const tab = await RawSocket.hydrated(running.url, sockets);
+    const form = new FormData();
+    form.append('files', new Blob([Buffer.alloc(4 * DEVICE_BYTES, 'n')]), 'photo.png');
+    const response = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${DISK}.replaceImage` }, body: form });
+    // The handler failed (its moveTo threw ENOSPC): that is the app's to handle.
+    expect(response.status).toBe(500);
+    await response.text();
+    // Before: the copy went onto the stored image itself, which was truncated, and removed when the copy failed: the
+    // product's image was gone (404), for an upload that never replaced it.
+    expect(await readFile(join(products, '42.png'))).toEqual(previous);
+    expect(await readdir(products)).toEqual(['42.png']);
+    const served = await fetch(`${running.url}/_upload/products/42.png`);
+    expect(Buffer.from(await served.arrayBuffer())).toEqual(previous);
+    await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
   });
 });

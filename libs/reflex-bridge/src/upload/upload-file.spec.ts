@@ -51,6 +51,16 @@ describe('UploadFile', () => {
     expect(readFileSync(destination).every((byte) => byte === 7)).toBe(true);
   });
 
+  it('moveTo copies across devices to a destination whose name is as long as the file system allows', async () => {
+    if (!existsSync('/dev/shm')) return;
+    other = mkdtempSync('/dev/shm/upload-file-spec-');
+    const path = join(dir, '0');
+    writeFileSync(path, 'long');
+    const destination = join(other, `${'n'.repeat(251)}.png`);
+    await new UploadFile('a.png', 4, 'image/png', path).moveTo(destination);
+    expect(readFileSync(destination, 'utf8')).toBe('long');
+  });
+
   it('moveTo fails (and leaves the file where it was) when the temp file is gone', async () => {
     const file = new UploadFile('gone.txt', 1, 'text/plain', join(dir, 'missing'));
     await expect(file.moveTo(join(dir, 'dest.txt'))).rejects.toMatchObject({ code: 'ENOENT' });

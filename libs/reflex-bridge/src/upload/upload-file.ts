@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { copyFile, mkdir, rename, rm, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 
 /**
@@ -36,8 +37,10 @@ export class UploadFile {
 
   /**
    * Moves the file to `destination` (a file path; its directory is created if missing), so it outlives the handler.
-   * A rename where possible, else (another device) a copy and an unlink. An existing file at `destination` is
-   * replaced. The app chooses `destination`: build it from {@link name} only under a directory of your own.
+   * A rename where possible, else (another device) a copy beside `destination`, renamed over it once whole, and an
+   * unlink. An existing file at `destination` is replaced, never left half written: when the copy fails (its disk is
+   * full) the existing file stays as it was and no partial copy is left. The app chooses `destination`: build it
+   * from {@link name} only under a directory of your own.
    */
   async moveTo(destination: string): Promise<void> {
     await mkdir(dirname(destination), { recursive: true });
@@ -45,7 +48,17 @@ export class UploadFile {
       await rename(this.location, destination);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-      await copyFile(this.location, destination);
+      // Copying onto `destination` itself truncated the file it replaced first: a copy that failed midway (a full
+      // disk) destroyed the app's stored file, or left a half one that was served as it was.
+      // Named apart from `destination`, whose name may already be as long as the file system allows.
+      const partial = join(dirname(destination), `.reflex-upload-${randomBytes(8).toString('hex')}.partial`);
+      try {
+        await copyFile(this.location, partial);
+        await rename(partial, destination);
+      } catch (copyError) {
+        await rm(partial, { force: true }).catch(() => undefined);
+        throw copyError;
+      }
       await unlink(this.location);
     }
     this.location = destination;
