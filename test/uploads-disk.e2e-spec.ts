@@ -100,6 +100,50 @@ describe('uploads when the temp directory\'s disk is full', () => {
 });
 
 /**
+ * A device with no inode left (a disk full of small files: sessions, caches): the upload's own temp directory cannot be
+ * created, before any byte of it is written.
+ */
+describe('uploads when the temp directory\'s disk has no inode left', () => {
+  let running: RunningApp;
+  let mountPoint: string;
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    mountPoint = await mkdtemp(join(tmpdir(), 'uploads-inodes-e2e-'));
+    // Two inodes: the root and the temp directory, made here; none is left for the upload's.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=2', 'tmpfs', mountPoint]);
+    await mkdir(join(mountPoint, 'temp'));
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory: join(mountPoint, 'temp') } })], providers: [DiskUploadState] });
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    try {
+      execFileSync('umount', [mountPoint]);
+    } finally {
+      await rm(mountPoint, { recursive: true, force: true });
+    }
+  });
+
+  it('answers 507 upload_storage_full and tells the tab', async () => {
+    const tab = await RawSocket.hydrated(running.url, sockets);
+    const form = new FormData();
+    form.append('files', new Blob(['x'.repeat(1000)]), 'photo.bin');
+    const refused = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${DISK}.attach` }, body: form });
+    // Before: 500 handler_error, the tab told nothing.
+    expect(refused.status).toBe(507);
+    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_full' });
+    await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
+    expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_full', status: 507 });
+    await until(() => running.app.get(UploadRoute).inProgress === 0, 'the upload slot to come back');
+  });
+});
+
+/**
  * `uploads.directory` on its own small device, the temp directory on another (the default, `os.tmpdir()`, usually is):
  * `moveTo` cannot rename across them and copies. That copy must not leave a half file where the app serves its files.
  */

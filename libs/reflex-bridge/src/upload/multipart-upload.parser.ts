@@ -491,8 +491,13 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
       // Created lazily, inside the serial work, so cleanup (which waits for that work) always sees it. The temp
       // directory itself may not exist yet (a fresh deploy, a folder beside `uploads.directory` that nothing made).
       if (directory === undefined) {
-        await mkdir(limits.tempDirectory, { recursive: true });
-        directory = await mkdtemp(join(limits.tempDirectory, 'reflex-upload-'));
+        try {
+          await mkdir(limits.tempDirectory, { recursive: true });
+          directory = await mkdtemp(join(limits.tempDirectory, 'reflex-upload-'));
+        } catch (error) {
+          // A device without an inode (or a block) left fails here, before any byte is written.
+          throw deviceFull(error) ? storageFull(budget, error) : error;
+        }
       }
       const path = join(directory, String(files.length));
       const out = createWriteStream(path, { flags: 'wx' });
