@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { maxUploadBodyBytes, parseBufferedUpload, streamUpload } from './multipart-upload.parser.js';
+import { MAX_EVENT_VALUES, parseInboundEvent } from '../protocol/inbound-event.js';
 import type { UploadChunk } from './upload-chunk.js';
 import { UploadAbortedError, UploadError } from './upload.error.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
@@ -833,4 +834,49 @@ describe('file parts without a readable file name (property)', () => {
       );
     });
   }
+});
+
+// ─── __reflex_event_args are checked like an event's payload ────────────────────────────────────────────────────
+
+describe('__reflex_event_args within the bounds of an event payload (property)', () => {
+  /** `depth` levels of objects and arrays, alternating, around a number. */
+  const nested = (depth: number): unknown => (depth === 0 ? 0 : depth % 2 === 1 ? [nested(depth - 1)] : { b: nested(depth - 1) });
+  const eventAccepts = (args: Record<string, unknown>): boolean => {
+    try {
+      parseInboundEvent({ name: 'upload', payload: args });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const form = (args: Record<string, unknown>): Buffer =>
+    multipart([
+      { name: '__reflex_event_args', data: JSON.stringify(args) },
+      { name: 'files', filename: 'a.bin', data: 'x' },
+    ]);
+
+  for (const mode of ['buffered', 'streaming'] as const) {
+    it(`${mode}: refuses (400 upload_bad_args) exactly the nesting an event's payload may not have`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 0, max: 80 }), async (depth) => {
+          limits = options({ maxEventArgsBytes: 1024 * 1024 });
+          handler = mode === 'buffered' ? bufferedRoute() : streamingRoute;
+          const args = { a: nested(depth) };
+          const reply = await post(form(args));
+          // Before: any depth the JSON reviver survived (about 2,000 levels) reached the handler's validators.
+          if (eventAccepts(args)) expect(reply.status).toBe(mode === 'buffered' ? 200 : 202);
+          else expect(reply).toMatchObject({ status: 400, body: { code: 'upload_bad_args' } });
+        }),
+        { numRuns: 40 },
+      );
+    });
+  }
+
+  it('refuses more values than an event may carry, within maxEventArgsBytes', async () => {
+    limits = options({ maxEventArgsBytes: 1024 * 1024 });
+    handler = bufferedRoute();
+    const args = { a: new Array<number>(MAX_EVENT_VALUES + 1).fill(0) };
+    expect(eventAccepts(args)).toBe(false);
+    expect(await post(form(args))).toMatchObject({ status: 400, body: { code: 'upload_bad_args' } });
+  });
 });

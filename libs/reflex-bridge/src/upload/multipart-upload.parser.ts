@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { parseInboundEvent } from '../protocol/inbound-event.js';
 import { readableChunks } from './readable-chunks.js';
 import { UploadChunkIterator } from './upload-chunk-iterator.js';
 import { cleanUploadFileName } from './upload-file-name.js';
@@ -94,6 +95,13 @@ function parseEventArgs(value: string): Record<string, unknown> {
     throw new UploadError(400, 'upload_bad_args', `${UPLOAD_EVENT_ARGS_FIELD} must be a JSON object.`);
   }
   if (forbidden !== undefined) throw new UploadError(400, 'upload_bad_args', `${UPLOAD_EVENT_ARGS_FIELD} must not use the key "${forbidden}".`);
+  // The handler's arguments as an event's payload: within the same nesting and number of values, which protect the
+  // validators and the delta code. Before, any depth the JSON reviver survived (about 2,000 levels) reached them.
+  try {
+    parseInboundEvent({ name: UPLOAD_EVENT_ARGS_FIELD, payload: parsed });
+  } catch (error) {
+    throw new UploadError(400, 'upload_bad_args', `${UPLOAD_EVENT_ARGS_FIELD} is refused as an event payload would be: ${(error as Error).message}`);
+  }
   return parsed as Record<string, unknown>;
 }
 
