@@ -83,6 +83,14 @@ describe('resolveOptions', () => {
     }
   });
 
+  it('waits up to 10 s for running events at shutdown unless told otherwise; 0 is allowed, and a bad grace is named', () => {
+    expect(resolveOptions().shutdownGraceMs).toBe(10_000);
+    expect(resolveOptions({ shutdownGraceMs: 0 }).shutdownGraceMs).toBe(0);
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, '2000' as never]) {
+      expect(() => resolveOptions({ shutdownGraceMs: bad })).toThrow('invalid option "shutdownGraceMs"');
+    }
+  });
+
   it('accepts metrics as true or as an object', () => {
     expect(resolveOptions({ metrics: true }).metrics).toEqual({ logger: 'ReflexBridgeMetrics', log: true, registry: undefined });
     expect(resolveOptions({ metrics: { logger: 'shop.performance' } }).metrics?.logger).toBe('shop.performance');

@@ -143,6 +143,14 @@ export interface ReflexBridgeModuleOptions {
    */
   tokenHandoverGraceMs?: number;
   /**
+   * Milliseconds `app.close()` (a `SIGTERM` with `enableShutdownHooks()`) waits for the events running when it
+   * began, so that their changes are saved and their answers reach their clients before the sockets close. Events
+   * that arrive after it began, or wait behind a client's running event, are answered `server_stopping` and not
+   * run. A handler still running after this long is left to the process's end.
+   * @default 10_000
+   */
+  shutdownGraceMs?: number;
+  /**
    * Production mode: errors sent to clients say only what kind of error happened, never the exception's
    * message. Stack traces are never sent, in any mode.
    * @default false
@@ -326,6 +334,7 @@ export interface ResolvedReflexBridgeOptions {
   /** Undefined when not set: the in-memory store's own default. */
   maxInMemoryStateBytes: number | undefined;
   tokenHandoverGraceMs: number;
+  shutdownGraceMs: number;
   production: boolean;
   audit: AuditMode;
   /** Undefined when not set (one process, unless it is a `node:cluster` worker). */
@@ -374,6 +383,7 @@ export const DEFAULT_OPTIONS = {
   stateTtlSeconds: 3600,
   unusedStateTtlSeconds: 120,
   tokenHandoverGraceMs: 2_000,
+  shutdownGraceMs: 10_000,
   production: false,
   pingIntervalMs: 25_000,
   pingTimeoutMs: 120_000,
@@ -468,7 +478,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxTotalUnfinishedInboundBytes', 'unfinishedMessageTimeoutMs', 'maxConnectionsPerAddress', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'maxTotalQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxTotalUnfinishedInboundBytes', 'unfinishedMessageTimeoutMs', 'maxConnectionsPerAddress', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'maxTotalQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'shutdownGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'redisCluster', 'live', 'rateLimit', 'sessionStore', 'uploads',
   'audit', 'workers',
   'profile', 'spa', 'devServer',
@@ -574,6 +584,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
     maxInMemoryStateBytes: positiveNumber('maxInMemoryStateBytes', options.maxInMemoryStateBytes),
     tokenHandoverGraceMs: timerMs('tokenHandoverGraceMs', nonNegativeNumber('tokenHandoverGraceMs', options.tokenHandoverGraceMs)) ?? DEFAULT_OPTIONS.tokenHandoverGraceMs,
+    shutdownGraceMs: timerMs('shutdownGraceMs', nonNegativeNumber('shutdownGraceMs', options.shutdownGraceMs)) ?? DEFAULT_OPTIONS.shutdownGraceMs,
     production: options.production ?? DEFAULT_OPTIONS.production,
     audit: resolveAuditMode(options.audit, options.production ?? DEFAULT_OPTIONS.production),
     workers: resolveWorkers(options.workers),

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Inject, Logger, Optional } from '@nestjs/common';
+import { Inject, Logger, Optional, type OnModuleDestroy } from '@nestjs/common';
 import { type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeErrorPayload } from '../protocol/bridge-error.js';
@@ -25,7 +25,7 @@ import { OriginPolicy } from '../security/origin-policy.js';
 import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
 import { noStoreEngineAnswers } from '../security/no-store.engine-middleware.js';
 import { closeAfterEngineAnswers } from '../security/close-after-engine-answers.engine-middleware.js';
-import { cutClosedConnections } from '../security/close-grace.js';
+import { CLOSE_GRACE_MS, cutClosedConnections } from '../security/close-grace.js';
 import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
 import { UnfinishedMessageBudget } from '../security/unfinished-message.budget.js';
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
@@ -100,7 +100,7 @@ function flattenHeaders(headers: IncomingMessage['headers']): Readonly<Record<st
  * @publicApi
  */
 @WebSocketGateway()
-export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<Socket>, OnGatewayDisconnect<Socket> {
+export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<Socket>, OnGatewayDisconnect<Socket>, OnModuleDestroy {
   private readonly logger = new Logger('ReflexBridge');
   private readonly clientErrors = new ClientErrorLog(this.logger);
   /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
@@ -112,6 +112,39 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   readonly unfinishedMessages: UnfinishedMessageBudget;
   /** `maxConnectionsPerAddress`: the connections each client address holds open, counted before their handshake. */
   readonly connectionsPerAddress: AddressConnectionLimit;
+
+  /**
+   * The app is shutting down: the events running now end (up to `shutdownGraceMs`) and their answers are sent, the
+   * rest are answered `server_stopping`, before Nest closes the sockets. Here because Nest destroys the providers
+   * that depend on others first: the gateway's hook runs before those of everything an event uses (the event cache,
+   * the live transport, the cookie handoffs), and long before the module closes the state store.
+   */
+  async onModuleDestroy(): Promise<void> {
+    await this.pipeline.stop();
+    await this.flushAnswers();
+  }
+
+  /**
+   * Waits (up to {@link CLOSE_GRACE_MS}) until every connection has handed what it was sent to its WebSocket: Nest
+   * closes the Socket.IO server next, which discards what a connection still buffers (the answers of the last events,
+   * written while the WebSocket was still sending an earlier one). What the WebSocket holds goes out before its close
+   * frame.
+   */
+  private async flushAnswers(): Promise<void> {
+    const waits: Array<Promise<void>> = [];
+    for (const socket of this.server?.sockets.values() ?? []) {
+      const connection = socket.conn as unknown as { readyState: string; writeBuffer?: unknown[]; once(event: 'drain' | 'close', listener: () => void): unknown };
+      if (connection.readyState !== 'open' || !connection.writeBuffer?.length) continue;
+      waits.push(new Promise<void>((resolve) => {
+        connection.once('drain', resolve);
+        connection.once('close', resolve);
+      }));
+    }
+    if (waits.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(waits), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
+  }
 
   /** The `/_event` namespace; set by Nest when the app initialises. */
   @WebSocketServer()

@@ -71,6 +71,8 @@ const MAX_ERROR_LOG_CHARS = 16_000;
  * rest are counted in the next line. One input that sets off a handler bug fails every event a client sends with it.
  */
 const HANDLER_ERROR_LOG_LIMITS = { perKind: 5, perWindow: 100, windowMs: 60_000 } as const;
+/** The answer to a client event the worker will not run because it is shutting down. */
+const SERVER_STOPPING = new BridgeError('server_stopping', 'The server is shutting down; this event was not run and nothing was changed. Send it again once reconnected.');
 const HYDRATE = `${ROOT_STATE_NAME}.hydrate`;
 const SET_IS_HYDRATED = `${ROOT_STATE_NAME}.set_is_hydrated`;
 const ON_LOAD_INTERNAL = `${ON_LOAD_INTERNAL_STATE}.on_load_internal`;
@@ -165,6 +167,10 @@ export class EventPipeline implements OnApplicationBootstrap {
   private totalWarnedAt = Number.NEGATIVE_INFINITY;
   /** Answer to a client event over its queue's limits (one instance: refusals stay cheap under a flood). */
   private readonly busy: BridgeError;
+  /** Set once the app began shutting down ({@link stop}): client events are refused `server_stopping`. */
+  private stopping = false;
+  /** Called when the shutdown begins (the upload route refuses the uploads whose body is still arriving). */
+  private readonly stopListeners: Array<() => void> = [];
   /** The `busy` answers as shared messages, encoded once per event name (see {@link BusyAnswers}). */
   private readonly busyAnswers: BusyAnswers;
   private readonly stateSize = new StateSizeMeter();
@@ -236,6 +242,10 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.reportError(client, error, undefined, wait === 0 || this.rateLimiter.isFirstRefusal(client));
       return;
     }
+    if (this.stopping) {
+      this.reportError(client, SERVER_STOPPING, routed.name);
+      return;
+    }
     // The connection's budget is counted on arrival, before queueing: a flood is refused at the door instead of
     // piling up behind a slow handler.
     const wait = this.rateLimiter.admitConnection(client, routed.name);
@@ -279,6 +289,11 @@ export class EventPipeline implements OnApplicationBootstrap {
    * reads is not read either (the gateway) and leaves at its ping timeout, which ends the wait.
    */
   private processQueued(client: EventClient, token: string, routed: RoutedEvent, size: number): MaybePromise<void> {
+    // Its turn came after the shutdown began: not run, and told so, rather than lost with the socket.
+    if (this.stopping) {
+      this.reportError(client, SERVER_STOPPING, routed.name);
+      return;
+    }
     if (client.outputBacklogged?.()) {
       if (client.whenOutputDrained) {
         // Out of the queue but still held, until the client reads (up to its ping timeout): still counted against
@@ -301,6 +316,29 @@ export class EventPipeline implements OnApplicationBootstrap {
     return this.process(client, token, routed, true);
   }
 
+
+  /**
+   * The app is shutting down (the gateway calls this before Nest closes the sockets): client events from now on, and
+   * those waiting behind a client's running event, are answered `server_stopping` and not run; resolves once the
+   * events running now have ended (their changes saved, their answers sent), or after `shutdownGraceMs`.
+   */
+  async stop(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      for (const listener of this.stopListeners) listener();
+    }
+    if (this.queue.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, this.options.shutdownGraceMs, false)));
+    const drained = await Promise.race([this.queue.whenAllIdle().then(() => true), grace]);
+    clearTimeout(timer);
+    if (!drained) this.logger.warn(`Shutting down with events of ${this.queue.size} client(s) still running after shutdownGraceMs (${this.options.shutdownGraceMs} ms).`);
+  }
+
+  /** Calls `listener` once, when the shutdown begins ({@link stop}). */
+  onStop(listener: () => void): void {
+    this.stopListeners.push(listener);
+  }
 
   /** True while events or other work of `token` are queued or running on this worker. */
   isBusy(token: string): boolean {

@@ -88,6 +88,31 @@ describe('TokenQueue', () => {
     expect(queue.has('a')).toBe(false);
   });
 
+  it('whenAllIdle resolves once no token has work, including work that started while it waited', async () => {
+    const queue = new TokenQueue();
+    await queue.whenAllIdle();
+    const ran: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    void queue.run('a', async () => {
+      await held;
+      ran.push('a');
+      // Work a running task starts for another token (a follow-up, a modify) is waited for too.
+      void queue.run('b', async () => {
+        await tick(1);
+        ran.push('b');
+      });
+    });
+    let idle = false;
+    const waited = queue.whenAllIdle().then(() => (idle = true));
+    await turn();
+    expect(idle).toBe(false);
+    release();
+    await waited;
+    expect(ran).toEqual(['a', 'b']);
+    expect(queue.size).toBe(0);
+  });
+
   it('keeps going after a failing task, thrown or rejected', async () => {
     const queue = new TokenQueue();
     const ran: string[] = [];

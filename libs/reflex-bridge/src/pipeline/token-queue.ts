@@ -267,6 +267,14 @@ export class TokenQueue {
     return new Promise<void>((resolve) => (line.idle ??= []).push(resolve));
   }
 
+  /**
+   * Resolves once no token has queued or running asynchronous work (at once when none has): for shutdown. Work that
+   * starts meanwhile (a follow-up event, a `modify`) is waited for too.
+   */
+  async whenAllIdle(): Promise<void> {
+    while (this.lines.size > 0) await Promise.all([...this.lines.keys()].map((token) => this.whenIdle(token)));
+  }
+
   /** Client events waiting in `token`'s queue (not counting the one running). */
   queuedEvents(token: string): number {
     return this.lines.get(token)?.events ?? 0;

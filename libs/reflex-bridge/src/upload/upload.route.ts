@@ -206,6 +206,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   onModuleInit(): void {
+    // The shutdown waits for the running events, uploads among them: one whose body still arrives is refused first.
+    this.pipeline.onStop(() => this.beforeApplicationShutdown());
     const adapter = this.adapterHost.httpAdapter;
     const limits = this.options.uploads;
     const slots = this.slots;
@@ -261,6 +263,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
    * behind. Uploads whose body has arrived (their handler at work) are left to finish: the store is still open.
    */
   beforeApplicationShutdown(): void {
+    // Called first when the event pipeline stops (the gateway's hook, which waits for the running uploads too).
+    if (this.stopping) return;
     this.stopping = true;
     let refused = 0;
     for (const [cancel, req] of this.underWay) {

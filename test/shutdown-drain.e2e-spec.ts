@@ -1,0 +1,91 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { EventHandler, ReflexBridgeModule, State } from '@reflex-bridge/nest';
+import { startApp, type RunningApp } from './support/app.js';
+import { RawSocket } from './support/raw-socket.js';
+import { until } from './support/eventually.js';
+
+const GATE = 'reflex___state____state.gate_state';
+
+/** A handler the test holds open, to shut the app down while it runs. */
+class Gate {
+  static entered = false;
+  static release: () => void = () => undefined;
+  static reset(): void {
+    Gate.entered = false;
+    Gate.opened = new Promise<void>((resolve) => (Gate.release = resolve));
+  }
+  static opened: Promise<void> = Promise.resolve();
+}
+
+@State()
+class GateState {
+  count = 0;
+
+  @EventHandler()
+  async hold(): Promise<void> {
+    Gate.entered = true;
+    await Gate.opened;
+    this.count += 1;
+  }
+
+  @EventHandler()
+  bump(): void {
+    this.count += 10;
+  }
+}
+
+describe('app.close() with events running and queued', () => {
+  const apps: RunningApp[] = [];
+  const sockets: RawSocket[] = [];
+  afterEach(async () => {
+    Gate.release();
+    for (const socket of sockets.splice(0)) socket.close();
+    for (const running of apps.splice(0)) await running.close();
+  });
+
+  it("lets the running event finish and its delta reach the client, and answers the queued ones 'server_stopping' (nothing changed)", async () => {
+    Gate.reset();
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [GateState] });
+    apps.push(running);
+    const client = await RawSocket.hydrated(running.url, sockets);
+    client.send(`${GATE}.hold`);
+    await until(() => Gate.entered, 'the held handler to start');
+    client.send(`${GATE}.bump`);
+    client.send(`${GATE}.bump`);
+    // The server has read both: they wait behind the held one.
+    await client.ping();
+    const latecomer = await RawSocket.hydrated(running.url, sockets);
+    let left = false;
+    latecomer.socket.on('disconnect', () => (left = true));
+    const closed = running.close();
+    let closeDone = false;
+    void closed.then(() => (closeDone = true));
+    // Once the shutdown has begun, a new event is refused (or, before, the socket was closed at once).
+    await until(() => {
+      if (!left) latecomer.send(`${GATE}.bump`);
+      return left || closeDone || latecomer.errors.some((error) => error.code === 'server_stopping');
+    }, 'the shutdown to begin');
+    expect(latecomer.errors.filter((error) => error.code !== 'server_stopping')).toEqual([]);
+    Gate.release();
+    await closed;
+    // Before: the socket was closed at once; the held event's change and both queued events went unanswered.
+    await client.until(() => client.latest(GATE, 'count') === 1 && client.errors.length === 2, 20_000, 'the held event\'s delta and two refusals');
+    expect(client.errors).toEqual([
+      expect.objectContaining({ code: 'server_stopping', event: `${GATE}.bump` }),
+      expect.objectContaining({ code: 'server_stopping', event: `${GATE}.bump` }),
+    ]);
+    expect(client.latest(GATE, 'count')).toBe(1);
+  });
+
+  it('does not wait past shutdownGraceMs for a handler that never ends', async () => {
+    Gate.reset();
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ shutdownGraceMs: 200 })], providers: [GateState] });
+    apps.push(running);
+    const client = await RawSocket.hydrated(running.url, sockets);
+    client.send(`${GATE}.hold`);
+    await until(() => Gate.entered, 'the held handler to start');
+    // The gate is never opened: close() ends once the grace has passed (jest's timeout, 60 s, is the deadline).
+    await running.close();
+    apps.splice(0);
+  });
+});
