@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Injectable, UseGuards, UseInterceptors, UsePipes, type CallHandler, type CanActivate, type ExecutionContext, type INestApplicationContext, type NestInterceptor, type PipeTransform } from '@nestjs/common';
+import { Injectable, Module, UseGuards, UseInterceptors, UsePipes, type CallHandler, type CanActivate, type ExecutionContext, type INestApplicationContext, type NestInterceptor, type PipeTransform } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { Ack, MessageBody, SubscribeMessage, WebSocketGateway, WsException, type OnGatewayDisconnect, type WsResponse } from '@nestjs/websockets';
 import { finalize, interval, map, type Observable } from 'rxjs';
@@ -236,6 +236,13 @@ describe('the /_event gateway on @nestjs/websockets', () => {
     const client = await open(running, '/_live');
     await client.hydrate();
     expect(client.latest(COUNTER, 'count')).toBe(0);
+  });
+
+  it('refuses at startup, naming the cause, a module imported twice on one path (before: it started, and no event was ever answered)', async () => {
+    @Module({ imports: [ReflexBridgeModule.forRoot({})] })
+    class FeatureModule {}
+    const started = startApp({ imports: [ReflexBridgeModule.forRoot({}), FeatureModule], providers: [Clock, CounterState] });
+    await expect(started.then((running) => apps.push(running))).rejects.toThrow('ReflexBridgeModule is imported twice on the socket path "/_event"');
   });
 
   it('gives two apps in one process their own gateway options', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Inject, Logger, Optional, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Logger, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeErrorPayload } from '../protocol/bridge-error.js';
@@ -34,6 +34,9 @@ import { TokenOwnership } from '../security/token-ownership.service.js';
 function tokenRoom(token: string): string {
   return `rx:token:${token}`;
 }
+
+/** On a namespace: the gateway serving it, to tell a second module of the same app on the same path. */
+const NAMESPACE_GATEWAY = Symbol('ReflexBridgeGateway');
 
 /**
  * A message's payload as Nest's Socket.IO adapter maps it: the acknowledgement callback (a trailing function)
@@ -100,9 +103,11 @@ function flattenHeaders(headers: IncomingMessage['headers']): Readonly<Record<st
  * @publicApi
  */
 @WebSocketGateway()
-export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<Socket>, OnGatewayDisconnect<Socket>, OnModuleDestroy {
+export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnection<Socket>, OnGatewayDisconnect<Socket>, OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('ReflexBridge');
   private readonly clientErrors = new ClientErrorLog(this.logger);
+  /** Another of the app's gateways already serves this namespace (the module imported twice): see {@link onModuleInit}. */
+  private sharedNamespace = false;
   /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
   private clustered = false;
   private readonly coldListeners = coldMessageListeners(this);
@@ -112,6 +117,19 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   readonly unfinishedMessages: UnfinishedMessageBudget;
   /** `maxConnectionsPerAddress`: the connections each client address holds open, counted before their handshake. */
   readonly connectionsPerAddress: AddressConnectionLimit;
+
+  /**
+   * Refuses a second module on this gateway's namespace (Nest connects gateways before it calls this hook): two
+   * configurations each admitting every socket and handling its events left every event unanswered, with nothing
+   * logged.
+   */
+  onModuleInit(): void {
+    if (this.sharedNamespace) {
+      throw new Error(
+        `ReflexBridgeModule is imported twice on the socket path "${this.options.path}": import ReflexBridgeModule.forRoot() (or forRootAsync()) once, in the root module. It is global: feature modules inject its exports without importing it.`,
+      );
+    }
+  }
 
   /**
    * The app is shutting down: the events running now end (up to `shutdownGraceMs`) and their answers are sent, the
@@ -176,6 +194,13 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
    * connections per address, the token check, and the cluster adapter with `redisUrl`.
    */
   afterInit(namespace: Namespace): void {
+    // A second ReflexBridgeModule of the app on the same path gets the same namespace: refused at onModuleInit.
+    const holder = namespace as Namespace & { [NAMESPACE_GATEWAY]?: EventGateway };
+    if (holder[NAMESPACE_GATEWAY] && holder[NAMESPACE_GATEWAY] !== this) {
+      this.sharedNamespace = true;
+      return;
+    }
+    holder[NAMESPACE_GATEWAY] = this;
     // Before Engine.IO reads a request: none may name an existing connection (a takeover, see the guard).
     // First, so that every refusal (the next middleware's too) says no-store: Engine.IO writes no Cache-Control.
     namespace.server.engine.use(noStoreEngineAnswers);
