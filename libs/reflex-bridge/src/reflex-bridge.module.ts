@@ -96,7 +96,7 @@ import { InvalidOptionError } from './invalid-option.error.js';
     ExpressAdapterRequirement,
     {
       provide: RESOLVED_OPTIONS,
-      useFactory: (options: ReflexBridgeModuleOptions) => resolveOptions(options),
+      useFactory: (options: ReflexBridgeModuleOptions) => resolveOptions(givenOptions(options)),
       inject: [REFLEX_BRIDGE_MODULE_OPTIONS],
     },
     {
@@ -259,6 +259,18 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
     await this.store.close();
     await this.connections?.close();
   }
+}
+
+/**
+ * The options as `forRoot` or the `forRootAsync` factory gave them, refused when they are no object. `forRoot()`
+ * always gives one; a factory that returns nothing (`(config) => { redisUrl: config.get('REDIS_URL') }`: the braces
+ * make a block) otherwise started the app on in-memory defaults without a word, and one that returned `null` failed
+ * with a bare `TypeError`.
+ */
+function givenOptions(options: unknown): ReflexBridgeModuleOptions {
+  if (typeof options === 'object' && options !== null && !Array.isArray(options)) return options as ReflexBridgeModuleOptions;
+  const got = options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options === 'undefined' ? 'undefined' : `a ${typeof options}`;
+  throw new InvalidOptionError('forRootAsync', `the options factory returned ${got}: return an options object ({} for the defaults)`);
 }
 
 /**
