@@ -3,6 +3,8 @@ import { EventHandler, ReflexBridgeModule, State } from '@reflex-bridge/nest';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { until } from './support/eventually.js';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { createClient } from 'redis';
 
 const GATE = 'reflex___state____state.gate_state';
 
@@ -87,5 +89,47 @@ describe('app.close() with events running and queued', () => {
     // The gate is never opened: close() ends once the grace has passed (jest's timeout, 60 s, is the deadline).
     await running.close();
     apps.splice(0);
+  });
+});
+
+describeWithRedis('app.close() with redisUrl and an event running', () => {
+  let redis: RedisTestServer | undefined;
+  const sockets: RawSocket[] = [];
+  afterEach(async () => {
+    Gate.release();
+    for (const socket of sockets.splice(0)) socket.close();
+    await redis?.destroy();
+  });
+
+  it("saves the running event's change to Redis and answers it before the module closes its Redis connections, which it then does", async () => {
+    Gate.reset();
+    redis = await RedisTestServer.launch();
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    try {
+      const clientNames = async () => String(await admin.sendCommand(['CLIENT', 'LIST'])).split('\n').map((line) => /name=(\S+)/.exec(line)?.[1]).filter((name) => name?.startsWith('rx:'));
+      const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url })], providers: [GateState] });
+      const client = await RawSocket.hydrated(running.url, sockets);
+      client.send(`${GATE}.hold`);
+      await until(() => Gate.entered, 'the held handler to start');
+      expect((await clientNames()).sort()).toEqual(['rx:commands', 'rx:subscriber']);
+      const latecomer = await RawSocket.hydrated(running.url, sockets);
+      const closed = running.close();
+      // Released once the shutdown has begun (a new event is refused), or (before) once the close has ended.
+      let closeDone = false;
+      void closed.then(() => (closeDone = true));
+      await until(() => {
+        if (latecomer.socket.connected) latecomer.send(`${GATE}.bump`);
+        return closeDone || latecomer.errors.some((error) => error.code === 'server_stopping');
+      }, 'the shutdown to begin');
+      Gate.release();
+      await closed;
+      await client.until(() => client.latest(GATE, 'count') === 1, 20_000, "the held event's delta");
+      const saved = await admin.hGet(`rx:state:v2:{${client.token}}`, GATE);
+      expect(JSON.parse(saved ?? '{}')).toEqual({ count: 1 });
+      await until(async () => (await clientNames()).length === 0 || undefined, "the module's Redis connections to close");
+    } finally {
+      await admin.quit();
+    }
   });
 });
