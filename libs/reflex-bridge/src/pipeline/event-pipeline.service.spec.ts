@@ -222,6 +222,19 @@ describe('EventPipeline', () => {
     expect(router.headers).not.toMatchObject({ cookie: 'forged' });
   });
 
+  it('once stopping, answers a client event server_stopping without running it, within the connection budget (a flood gets rate_limited, not one answer per frame)', async () => {
+    const events = await pipeline();
+    const client = await hydratedClient(events);
+    await events.stop();
+    void events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
+    expect(client.errors).toEqual([expect.objectContaining({ code: 'server_stopping', event: `${COUNTER}.bump` })]);
+    expect(client.updates.filter((update) => update.delta !== undefined)).toEqual([]);
+    // The default budget is 500 events in 10 s (the hydrate above took one).
+    for (let i = 0; i < 1_000; i++) void events.handle(client, frame(`${COUNTER}.bump`, { by: 1 }));
+    expect(client.errors.filter((error) => error.code === 'server_stopping')).toHaveLength(499);
+    expect(client.errors.filter((error) => error.code === 'rate_limited')).toHaveLength(502);
+  });
+
   it('runs a none-tier event with a synchronous handler synchronously: no promise, the delta already sent', async () => {
     const events = await pipeline();
     const client = await hydratedClient(events);

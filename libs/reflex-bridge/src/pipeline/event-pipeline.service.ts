@@ -242,16 +242,17 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.reportError(client, error, undefined, wait === 0 || this.rateLimiter.isFirstRefusal(client));
       return;
     }
-    if (this.stopping) {
-      this.reportError(client, SERVER_STOPPING, routed.name);
-      return;
-    }
     // The connection's budget is counted on arrival, before queueing: a flood is refused at the door instead of
     // piling up behind a slow handler.
     const wait = this.rateLimiter.admitConnection(client, routed.name);
     if (wait !== 0) {
       // Shown once per block (its first refusal); the refusals after it get the structured error alone.
       this.sendError(client, this.rateLimiter.refusal(routed.name, wait), this.rateLimiter.isFirstRefusal(client));
+      return;
+    }
+    // After the budget: a client flooding during the shutdown is refused as at any other time, not answered per frame.
+    if (this.stopping) {
+      this.reportError(client, SERVER_STOPPING, routed.name);
       return;
     }
     // Nothing queued for the token (the common case): the event runs here, without a task closure for the queue.
