@@ -632,6 +632,27 @@ describe('hostile clients', () => {
   });
 });
 
+describe('hostile clients: binary attachments and the connection budget', () => {
+  // A window far longer than the test, so that it cannot end between the packets and the event after them.
+  const hostile = hostileApp({ maxMessageBytes: 100_000, rateLimit: { perConnection: { limit: 100, ttlMs: 600_000 } } });
+
+  it('charges binary attachments by their size, as text: past the budget, the next event is refused', async () => {
+    // An attachment was charged nothing, its packet once: with the default 1 MB frames, a client sent 255 MB in
+    // 8 s as binary packets where text frames got 16 MB through, and other clients' round trips slowed 20-fold.
+    // Here each 90 kB packet costs 1 + 10 units: 12 of them are 132, past the 100 of the window (charged nothing,
+    // they were 12). Past it the socket is read once a second, a packet or so at a time.
+    const victim = await hostile.open();
+    const attacker = await hostile.open();
+    for (let i = 0; i < 12; i++) attacker.socket.emit('not-an-event', Buffer.alloc(90_000, i));
+    attacker.send(`${HOARD}.increment`);
+    await attacker.until(() => attacker.errors.length > 0 || attacker.latest(HOARD, 'count') === 1, WAIT_MS, 'an answer to the event');
+    expect(attacker.errors.map((error) => error.code)).toEqual(['rate_limited']);
+    expect(attacker.latest(HOARD, 'count')).toBe(0);
+    victim.send(`${HOARD}.increment`);
+    await victim.untilVar(HOARD, 'count', 1, WAIT_MS);
+  });
+});
+
 describe('hostile clients: many made-up tokens', () => {
   const BUDGET = 2_000_000;
   const app = hostileApp({ maxMessageBytes: 100_000, maxStateBytes: 300_000, maxInMemoryStateBytes: BUDGET });

@@ -61,8 +61,9 @@ export const CHARS_PER_BUDGET_UNIT = 8_192;
  *   connection, joined or not);
  * - every message counts against the connection's budget (`rateLimit.perConnection`, see {@link chargeBudget}):
  *   one unit for each message that is not an `event` (an event counts once in the pipeline, where `@SkipThrottle()`
- *   can exempt it), one more per further {@link CHARS_PER_BUDGET_UNIT} characters of any message, and for an
- *   `event`, one more per `COOKIES_PER_BUDGET_UNIT` (250) cookies of the handshake's `Cookie` header.
+ *   can exempt it), one more per further {@link CHARS_PER_BUDGET_UNIT} characters of any message and per
+ *   {@link CHARS_PER_BUDGET_UNIT} bytes of a binary attachment, and for an `event`, one more per
+ *   `COOKIES_PER_BUDGET_UNIT` (250) cookies of the handshake's `Cookie` header.
  * The check costs a type test, a prefix test and two length comparisons per frame.
  *
  * **Frame sizes** ({@link takeFrameSize}): each `event` is handed the size of the frame it came in, so the per-token
@@ -112,8 +113,14 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
 
   /** Looks at the data of one inbound Engine.IO `message` packet, before Socket.IO decodes it. */
   inspectFrame(data: unknown): void {
-    // A binary frame: an attachment, which the decoder bounds with its packet.
-    if (typeof data !== 'string') return;
+    if (typeof data !== 'string') {
+      // A binary frame: an attachment. The decoder bounds its size with its packet's, whose text frame was charged;
+      // its bytes are charged here as text's are. Charged nothing, a client sent 255 MB in 8 s as 990 kB attachments
+      // where the same budget let 16 MB of text through, and other clients' round trips slowed 20-fold.
+      const bytes = (data as { byteLength?: unknown } | undefined)?.byteLength;
+      if (typeof bytes === 'number' && bytes >= CHARS_PER_BUDGET_UNIT) this.chargeBudget(Math.floor(bytes / CHARS_PER_BUDGET_UNIT));
+      return;
+    }
     let units = data.length > CHARS_PER_BUDGET_UNIT ? Math.floor(data.length / CHARS_PER_BUDGET_UNIT) : 0;
     if (exceedsMessageLimit(data, this.settings.maxMessageBytes)) {
       this.report(new BridgeError('payload_too_large', `The message exceeds the ${this.settings.maxMessageBytes}-byte limit and was dropped.`));
