@@ -212,39 +212,43 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
    * Requests outside the event path (a load balancer's or kubelet's probe of `/_health`) are no sign of it.
    */
   private watchForBypass(): void {
-    const server = this.adapterHost?.httpAdapter?.getHttpServer?.() as ServerLike | undefined;
-    if (!server || typeof server.on !== 'function') return;
-    const events = server.listenerCount('upgrade') > 0 ? ['request', 'upgrade'] : ['request'];
     const eventPath = `${this.options.path.toLowerCase()}/`;
-    const listener = (request: IncomingMessage) => {
-      if (request.headers['x-forwarded-for'] !== undefined || !(request.url ?? '').toLowerCase().startsWith(eventPath)) return;
-      this.stopWatching?.();
-      const kind = request.headers.upgrade ? 'A WebSocket handshake' : 'A polling request';
-      const finding = securityFinding('trust_proxy_bypassed', `${kind} of the event channel arrived without X-Forwarded-For while bridge.trustProxy is set (the client reached the worker without the proxy)`, 'traffic');
-      this.found.push(finding);
-      this.logger.warn(describeFinding(finding));
-    };
-    for (const event of events) server.on(event, listener);
-    this.stopWatching = () => {
-      for (const event of events) server.off(event, listener);
-      this.stopWatching = undefined;
-    };
+    this.reportFirstRequest(
+      (request) => request.headers['x-forwarded-for'] === undefined && (request.url ?? '').toLowerCase().startsWith(eventPath),
+      (request) =>
+        securityFinding(
+          'trust_proxy_bypassed',
+          `${request.headers.upgrade ? 'A WebSocket handshake' : 'A polling request'} of the event channel arrived without X-Forwarded-For while bridge.trustProxy is set (the client reached the worker without the proxy)`,
+          'traffic',
+        ),
+    );
   }
 
   /**
    * Until the first request or handshake carrying `X-Forwarded-For`: that request came through a proxy, which the
-   * bridge does not trust (`bridge.trustProxy` unset). Reported once, then the listeners are removed.
+   * bridge does not trust (`bridge.trustProxy` unset).
    */
   private watchForProxy(): void {
+    this.reportFirstRequest(
+      (request) => request.headers['x-forwarded-for'] !== undefined,
+      (request) =>
+        securityFinding('trust_proxy_unset', `${request.headers.upgrade ? 'A WebSocket handshake' : 'A request'} arrived with X-Forwarded-For (the app is behind a proxy) while bridge.trustProxy is unset`, 'traffic'),
+    );
+  }
+
+  /**
+   * Watches the app's HTTP requests and handshakes until the first one that `matches`, reports its finding once, then
+   * removes the listeners ({@link stopWatching}).
+   */
+  private reportFirstRequest(matches: (request: IncomingMessage) => boolean, findingFor: (request: IncomingMessage) => SecurityFinding): void {
     const server = this.adapterHost?.httpAdapter?.getHttpServer?.() as ServerLike | undefined;
     if (!server || typeof server.on !== 'function') return;
     // Only listen to upgrades when something (Engine.IO) already does: a listener makes Node keep upgrade sockets open.
     const events = server.listenerCount('upgrade') > 0 ? ['request', 'upgrade'] : ['request'];
     const listener = (request: IncomingMessage) => {
-      if (request.headers['x-forwarded-for'] === undefined) return;
+      if (!matches(request)) return;
       this.stopWatching?.();
-      const kind = request.headers.upgrade ? 'A WebSocket handshake' : 'A request';
-      const finding = securityFinding('trust_proxy_unset', `${kind} arrived with X-Forwarded-For (the app is behind a proxy) while bridge.trustProxy is unset`, 'traffic');
+      const finding = findingFor(request);
       this.found.push(finding);
       this.logger.warn(describeFinding(finding));
     };
