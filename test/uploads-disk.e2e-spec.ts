@@ -39,6 +39,22 @@ async function until(predicate: () => boolean | Promise<boolean>, what: string, 
   }
 }
 
+/** A real tmpfs of the given mount options on a new directory (mounted as CI runs: as root); `unmount` removes it. */
+async function mountTmpfs(prefix: string, options: string): Promise<{ path: string; unmount(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', path]);
+  return {
+    path,
+    async unmount() {
+      try {
+        execFileSync('umount', [path]);
+      } finally {
+        await rm(path, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
 /**
  * The temp directory on a real, tiny file system (a tmpfs, mounted as CI runs: as root): a full disk is the kernel's
  * `ENOSPC`, not a simulation. `uploads.maxTempBytes` (16 GiB by default) is far above it, as on a machine whose disk
@@ -46,13 +62,14 @@ async function until(predicate: () => boolean | Promise<boolean>, what: string, 
  */
 describe('uploads when the temp directory\'s disk is full', () => {
   let running: RunningApp;
+  let disk: Awaited<ReturnType<typeof mountTmpfs>>;
   let mountPoint: string;
   const logger = new CapturingLogger();
   const sockets: RawSocket[] = [];
 
   beforeAll(async () => {
-    mountPoint = await mkdtemp(join(tmpdir(), 'uploads-disk-e2e-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${DEVICE_BYTES}`, 'tmpfs', mountPoint]);
+    disk = await mountTmpfs('uploads-disk-e2e-', `size=${DEVICE_BYTES}`);
+    mountPoint = disk.path;
     running = await startApp(
       { imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory: join(mountPoint, 'temp') } })], providers: [DiskUploadState] },
       undefined,
@@ -66,11 +83,7 @@ describe('uploads when the temp directory\'s disk is full', () => {
 
   afterAll(async () => {
     await running?.close();
-    try {
-      execFileSync('umount', [mountPoint]);
-    } finally {
-      await rm(mountPoint, { recursive: true, force: true });
-    }
+    await disk?.unmount();
   });
 
   const upload = (token: string, bytes: number): Promise<Response> => {
@@ -105,13 +118,14 @@ describe('uploads when the temp directory\'s disk is full', () => {
  */
 describe('uploads when the temp directory\'s disk has no inode left', () => {
   let running: RunningApp;
+  let disk: Awaited<ReturnType<typeof mountTmpfs>>;
   let mountPoint: string;
   const sockets: RawSocket[] = [];
 
   beforeAll(async () => {
-    mountPoint = await mkdtemp(join(tmpdir(), 'uploads-inodes-e2e-'));
     // Two inodes: the root and the temp directory, made here; none is left for the upload's.
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=2', 'tmpfs', mountPoint]);
+    disk = await mountTmpfs('uploads-inodes-e2e-', 'size=1m,nr_inodes=2');
+    mountPoint = disk.path;
     await mkdir(join(mountPoint, 'temp'));
     running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory: join(mountPoint, 'temp') } })], providers: [DiskUploadState] });
   });
@@ -122,11 +136,7 @@ describe('uploads when the temp directory\'s disk has no inode left', () => {
 
   afterAll(async () => {
     await running?.close();
-    try {
-      execFileSync('umount', [mountPoint]);
-    } finally {
-      await rm(mountPoint, { recursive: true, force: true });
-    }
+    await disk?.unmount();
   });
 
   it('answers 507 upload_storage_full and tells the tab', async () => {
@@ -150,13 +160,14 @@ describe('uploads when the temp directory\'s disk has no inode left', () => {
 describe('moveTo into a full disk', () => {
   let running: RunningApp;
   let tempDirectory: string;
+  let disk: Awaited<ReturnType<typeof mountTmpfs>>;
   let mountPoint: string;
   const sockets: RawSocket[] = [];
 
   beforeAll(async () => {
     tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-disk-temp-e2e-'));
-    mountPoint = await mkdtemp(join(tmpdir(), 'uploads-disk-stored-e2e-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${DEVICE_BYTES}`, 'tmpfs', mountPoint]);
+    disk = await mountTmpfs('uploads-disk-stored-e2e-', `size=${DEVICE_BYTES}`);
+    mountPoint = disk.path;
     storedDirectory = mountPoint;
     running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { directory: mountPoint, tempDirectory } })], providers: [DiskUploadState] });
   });
@@ -168,9 +179,8 @@ describe('moveTo into a full disk', () => {
   afterAll(async () => {
     await running?.close();
     try {
-      execFileSync('umount', [mountPoint]);
+      await disk?.unmount();
     } finally {
-      await rm(mountPoint, { recursive: true, force: true });
       await rm(tempDirectory, { recursive: true, force: true });
     }
   });
