@@ -195,7 +195,7 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
   });
 
   describe('deep-link fallback', () => {
-    it.each(['/cart', '/product/3', '/account/orders/7?tab=items', '/'])('answers GET %s with index.html (200, text/html, no-cache)', async (path) => {
+    it.each(['/cart', '/product/3', '/account/orders/7?tab=items', '/', '/product/42/', '/cart/'])('answers GET %s with index.html (200, text/html, no-cache)', async (path) => {
       const answer = await get(`${running.url}${path}`);
       expect(answer).toMatchObject({ status: 200, cacheControl: 'no-cache' });
       expect(answer.type).toMatch(/^text\/html/);
@@ -230,7 +230,8 @@ describe.each(cases)('SPA serving ($name)', ({ prefix, module }) => {
       expect((await plainGet(`${running.url}/cart`, { accept: BROWSER, 'if-none-match': String(page.headers.etag) })).status).toBe(304);
     });
 
-    it.each(['/assets/x.js', '/assets/app-000000.css', '/robots.txt', '/product/3.json', '/cart/photo.png'])('answers a missing file %s with 404, not HTML', async (path) => {
+    // A file path with a trailing slash (even of a file that is there) and the assets folder itself got the page with 200.
+    it.each(['/assets/x.js', '/assets/app-000000.css', '/robots.txt', '/product/3.json', '/cart/photo.png', '/assets/app-x.js/', '/assets/app-3f2a1c.js/', '/assets/', '/assets', '/assets/missing'])('answers a missing file %s with 404, not HTML', async (path) => {
       const answer = await get(`${running.url}${path}`);
       expect(answer.status).toBe(404);
       expect(answer.text).not.toContain(INDEX_MARKER);

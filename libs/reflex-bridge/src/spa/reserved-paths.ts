@@ -4,12 +4,24 @@ import { pathRule } from './spa.options.js';
 import { equivalentPathname } from './equivalent-pathname.js';
 
 /**
- * A pathname whose last segment has a file extension (`/assets/app.js`, `/favicon.ico`): a file, never a page.
+ * A pathname whose last segment that is not empty has a file extension (`/assets/app.js`, `/favicon.ico`, and so
+ * spelt with trailing slashes, `/assets/app.js/`, which send answers as a missing directory): a file, never a page.
  * Written so that it cannot backtrack far: the part before the dot holds no dot, so a segment is tried once from
- * each `/`, in time linear in the path. (`/\/[^/]*\.[^/]*$/` took time quadratic in a run of dots: one request
- * for `/` + 16,000 dots + `/` held the event loop for over 100 ms.)
+ * each `/`, and the trailing slashes are retried only from the segment before them, in time linear in the path.
+ * (`/\/[^/]*\.[^/]*$/` took time quadratic in a run of dots: one request for `/` + 16,000 dots + `/` held the event
+ * loop for over 100 ms.)
  */
-export const FILE_EXTENSION = /\/[^/.]*\.[^/]*$/;
+export const FILE_EXTENSION = /\/[^/.]*\.[^/]*\/*$/;
+
+/**
+ * The bundler's folder of content-hashed files under the SPA's base (`/assets`, `/assets/`, `/assets/...`): it
+ * holds files only, so a path in it that no file answered is a missing file, never a page (the folder itself got
+ * `index.html` with 200). As the files are, case-sensitive.
+ */
+export function assetsFolder(base: string, assetsPrefix: string): RegExp {
+  const folder = `${base === '/' ? '' : base}${assetsPrefix.slice(0, -1)}`;
+  return new RegExp(`^${escape(folder)}(?:/|$)`);
+}
 
 /**
  * A pathname with a segment starting with a dot, written or percent-encoded (`/.git/config`, `/%2e%2e/etc/passwd`,

@@ -3,7 +3,7 @@ import { join, sep } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import type { ServeStaticModuleOptions } from '@nestjs/serve-static';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
-import { anyOf, DOT_SEGMENT, FILE_EXTENSION, type PathMatcher, reservedPaths } from './reserved-paths.js';
+import { anyOf, assetsFolder, DOT_SEGMENT, FILE_EXTENSION, type PathMatcher, reservedPaths } from './reserved-paths.js';
 import { ContentEtags } from './content-etags.js';
 
 /** `Cache-Control` of the bundler's content-hashed files: a new build gives them new names. */
@@ -13,11 +13,13 @@ export const NO_CACHE = 'no-cache';
 
 /**
  * What the SPA fallback leaves alone, tested against the pathname: the module's own routes, the app's
- * `spa.exclude`, any path whose last segment has a file extension (a missing asset must be a 404, not HTML), and
- * any path with a dot segment (a dotfile or `/.well-known/...`, never a page).
+ * `spa.exclude`, any path whose last segment has a file extension (a missing asset must be a 404, not HTML), the
+ * assets folder and all under it, and any path with a dot segment (a dotfile or `/.well-known/...`, never a page).
  */
 export function fallbackExclusion(options: ResolvedReflexBridgeOptions): PathMatcher {
-  return anyOf([...reservedPaths(options), ...(options.spa?.exclude ?? []), FILE_EXTENSION, DOT_SEGMENT]);
+  const spa = options.spa;
+  const assets = spa ? [assetsFolder(spa.base, spa.assetsPrefix)] : [];
+  return anyOf([...reservedPaths(options), ...(spa?.exclude ?? []), FILE_EXTENSION, ...assets, DOT_SEGMENT]);
 }
 
 /**

@@ -123,6 +123,19 @@ describe('what the fallback leaves alone', () => {
     }
   });
 
+  it('leaves a file path with a trailing slash and the assets folder itself, and keeps deep links with one', () => {
+    // `/assets/app-x.js/` and `/assets/` got index.html with 200: a browser loading a bundle so spelt ran HTML as script.
+    const rule = exclusion();
+    for (const path of ['/assets/app-x.js/', '/assets/app-x.js//', '/favicon.ico/', '/assets/', '/assets', '/assets/x', '/assets/sub/dir/']) {
+      expect([path, rule.test(path)]).toEqual([path, true]);
+    }
+    for (const path of ['/product/42/', '/cart/', '/assetsy', '/assets-old/', '/ASSETS-x/', '/cart/assets/']) expect([path, rule.test(path)]).toEqual([path, false]);
+    // Under a base and a moved assets folder: the folder is the base's.
+    const based = exclusion({ spa: { rootPath: ROOT, base: '/app', assetsPrefix: '/static/' } });
+    for (const path of ['/app/static/', '/app/static', '/app/static/x.js/']) expect([path, based.test(path)]).toEqual([path, true]);
+    for (const path of ['/app/assets/', '/static/', '/app/cart/']) expect([path, based.test(path)]).toEqual([path, false]);
+  });
+
   it("leaves the module's routes in any letter case, as Express routes them", () => {
     // Express matches routes case-insensitively: /_BRIDGE/devtools is the devtools page, /_HEALTH the health route.
     const rule = exclusion();
@@ -142,13 +155,20 @@ describe('what the fallback leaves alone', () => {
   });
 
   it('tells a file path by its last segment, as a reference reading of the path does, in time linear in the path', async () => {
-    const lastSegmentHasDot = (path: string) => path.slice(path.lastIndexOf('/') + 1).includes('.');
+    // The last segment that is not empty: `/assets/app.js/` names a file as `/assets/app.js` does.
+    const lastSegmentHasDot = (path: string) => {
+      // Not `replace(/\/+$/, '')`, whose time is quadratic in a run of slashes not at the end.
+      let end = path.length;
+      while (end > 0 && path[end - 1] === '/') end--;
+      const trimmed = path.slice(0, end);
+      return trimmed.slice(trimmed.lastIndexOf('/') + 1).includes('.');
+    };
     const pathPart = fc.string({ unit: fc.constantFrom('/', '.', 'a', '-', '%'), maxLength: 40 });
     fc.assert(fc.property(pathPart, (tail) => expect(FILE_EXTENSION.test(`/${tail}`)).toBe(lastSegmentHasDot(`/${tail}`))));
     // Paths whose runs of dots made the old pattern's time quadratic: a million characters took it hours, these
     // milliseconds. Matched in a worker thread, so that a pattern that backtracks fails at the deadline instead of
     // holding the test run (the deadline bounds a failure; it is no measure of speed).
-    for (const path of [`/${'.'.repeat(1_000_000)}/`, `/${'a.'.repeat(500_000)}/`, `/${'./'.repeat(500_000)}a`]) {
+    for (const path of [`/${'.'.repeat(1_000_000)}/`, `/${'a.'.repeat(500_000)}/`, `/${'./'.repeat(500_000)}a`, `/a.${'/'.repeat(1_000_000)}x`, `/${'a./'.repeat(300_000)}x`]) {
       await expect(matchInWorker(FILE_EXTENSION, path)).resolves.toBe(lastSegmentHasDot(path));
       // A dot segment (`/.`) is left alone too.
       await expect(matchInWorker(exclusion(), path)).resolves.toBe(lastSegmentHasDot(path) || path.includes('/.'));

@@ -15,14 +15,16 @@ export interface SpaOptions {
   base?: string;
   /**
    * Where the bundler's content-hashed files are, under `base`: they never change, so they are cached for a year
-   * (`public, max-age=31536000, immutable`). No segment of it may start with a dot (dotfiles are never served).
+   * (`public, max-age=31536000, immutable`). No segment of it may start with a dot (dotfiles are never served). The
+   * deep-link fallback never answers in it: a path there that no file answers is a 404.
    * @default '/assets/'
    */
   assetsPrefix?: string;
   /**
    * Deep-link fallback: a `GET`/`HEAD` that no route and no file answers gets `index.html`, so the SPA's router can
    * render `/cart` or `/product/3` after a reload. Never for the module's own routes, the paths in `exclude`, a path
-   * whose last segment has a file extension (a missing asset is a 404), or a request that asks for JSON only.
+   * whose last segment has a file extension (trailing slashes aside: a missing asset is a 404), `assetsPrefix`, or a
+   * request that asks for JSON only.
    * @default true
    */
   fallback?: boolean;
