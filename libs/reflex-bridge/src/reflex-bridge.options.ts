@@ -4,7 +4,7 @@ import type { BridgeErrorPresenter } from './pipeline/bridge-error.presenter.js'
 import type { BridgeOptions, MirrorOptions } from './bridge/bridge.options.js';
 import { EVENT_CACHE_DEFAULTS, resolveEventCacheOptions, type EventCacheOptions, type FastAuthOptions, type ResolvedEventCacheOptions } from './cache/event-cache.options.js';
 import type { MetricsOptions } from './metrics/metrics.options.js';
-import { DEVTOOLS_DEFAULTS, type DevtoolsOptions, type ResolvedDevtoolsOptions } from './devtools/devtools.options.js';
+import { DEVTOOLS_DEFAULTS, type DevtoolsOptions, MAX_DEVTOOLS_EVENTS, MAX_DEVTOOLS_STREAMS, type ResolvedDevtoolsOptions } from './devtools/devtools.options.js';
 import { refuseRouteCollisions, type ModuleRoute } from './common/module-routes.js';
 import { InvalidOptionError } from './invalid-option.error.js';
 import { assertTimerMs } from './common/timer-ms.js';
@@ -424,6 +424,13 @@ function positiveInteger(name: string, value: unknown): number | undefined {
   return value;
 }
 
+/** A {@link positiveInteger} of at most `max`, which the message names with `why`. */
+function positiveIntegerUpTo(name: string, value: unknown, max: number, why: string): number | undefined {
+  const given = positiveInteger(name, value);
+  if (given !== undefined && given > max) throw new InvalidOptionError(name, `expected at most ${max} (${why}), got ${given}`);
+  return given;
+}
+
 /**
  * A boolean option: exactly `true` or `false`. Values from the environment arrive as strings, and `"false"` is
  * truthy: taken as given it would turn on what it says off (`bridge.trustProxy: "false"` would trust forged
@@ -683,12 +690,12 @@ function resolveDevtools(devtools: ReflexBridgeModuleOptions['devtools'], produc
     throw new InvalidOptionError('devtools.allowedHosts', `expected an array of host names such as "dev.example" or ".dev.example", got ${JSON.stringify(allowedHosts)}`);
   }
   return {
-    maxEvents: positiveInteger('devtools.maxEvents', given.maxEvents) ?? DEVTOOLS_DEFAULTS.maxEvents,
+    maxEvents: positiveIntegerUpTo('devtools.maxEvents', given.maxEvents, MAX_DEVTOOLS_EVENTS, 'each worker holds every one of them in memory') ?? DEVTOOLS_DEFAULTS.maxEvents,
     path,
     logAdviceOnShutdown: given.logAdviceOnShutdown ?? DEVTOOLS_DEFAULTS.logAdviceOnShutdown,
     allowedHosts: allowedHosts.map((host) => host.toLowerCase()),
-    maxStreams: positiveInteger('devtools.maxStreams', given.maxStreams) ?? DEVTOOLS_DEFAULTS.maxStreams,
-    maxStreamsPerAddress: positiveInteger('devtools.maxStreamsPerAddress', given.maxStreamsPerAddress) ?? DEVTOOLS_DEFAULTS.maxStreamsPerAddress,
+    maxStreams: positiveIntegerUpTo('devtools.maxStreams', given.maxStreams, MAX_DEVTOOLS_STREAMS, 'each open stream may hold 1 MiB') ?? DEVTOOLS_DEFAULTS.maxStreams,
+    maxStreamsPerAddress: positiveIntegerUpTo('devtools.maxStreamsPerAddress', given.maxStreamsPerAddress, MAX_DEVTOOLS_STREAMS, 'each open stream may hold 1 MiB') ?? DEVTOOLS_DEFAULTS.maxStreamsPerAddress,
   };
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { resolveOptions } from '../reflex-bridge.options.js';
+import { InvalidOptionError } from '../invalid-option.error.js';
 
 describe('the devtools option', () => {
   it('is off by default; true takes the defaults', () => {
@@ -21,6 +22,21 @@ describe('the devtools option', () => {
   it('is refused with production: true', () => {
     expect(() => resolveOptions({ production: true, devtools: true })).toThrow(/devtools.*production/);
     expect(resolveOptions({ production: true, devtools: false }).devtools).toBeUndefined();
+  });
+
+  it('refuses sizes past their bound at startup, naming the field and the bound, instead of failing later', () => {
+    // `new Array(maxEvents)` threw a bare `RangeError: Invalid array length` when the devtools service was created
+    // (past 2**32 - 1), and anything below that made the ring reserve a slot per event: 4e9 slots, 32 GB.
+    for (const maxEvents of [2 ** 32, 5e9, Number.MAX_SAFE_INTEGER, 100_001]) {
+      expect(() => resolveOptions({ devtools: { maxEvents } })).toThrow(InvalidOptionError);
+      expect(() => resolveOptions({ devtools: { maxEvents } })).toThrow(/invalid option "devtools\.maxEvents".*at most 100000/);
+    }
+    expect(resolveOptions({ devtools: { maxEvents: 100_000 } }).devtools?.maxEvents).toBe(100_000);
+    for (const field of ['maxStreams', 'maxStreamsPerAddress'] as const) {
+      expect(() => resolveOptions({ devtools: { [field]: 1025 } })).toThrow(new RegExp(`invalid option "devtools\\.${field}".*at most 1024`));
+      expect(() => resolveOptions({ devtools: { [field]: 2 ** 53 } })).toThrow(InvalidOptionError);
+      expect(resolveOptions({ devtools: { [field]: 1024 } }).devtools?.[field]).toBe(1024);
+    }
   });
 
   it('names the field of an invalid value', () => {
