@@ -7,6 +7,7 @@ import { UserService } from './auth/user.service.js';
 import { CartItem } from './cart/cart-item.entity.js';
 import { ShopOrder } from './cart/shop-order.entity.js';
 import { underSchemaLock } from './schema-lock.js';
+import { SQLITE_BUSY_TIMEOUT_MS } from './sqlite-busy.js';
 
 /**
  * Opens the shop's database (embedded SQLite by default, Postgres when `DATABASE_URL` is set) and creates its tables,
@@ -20,8 +21,9 @@ export async function openDatabase(config: ShopConfig): Promise<DataSource> {
     : // WAL on a file: readers never wait for a writer. In the default rollback journal a read waited, with the
       // worker's event loop blocked (better-sqlite3 waits synchronously, up to its 5 s busy timeout), whenever
       // another worker (WORKERS=N) or process held the write lock: every socket of the worker stalled, then the read
-      // failed. Writers still wait for each other: see docs/deploy.md. `:memory:` has no journal to change.
-      new DataSource({ type: 'better-sqlite3', database: config.sqlitePath, entities, enableWAL: config.sqlitePath !== ':memory:' });
+      // failed. Writers still wait for each other, each wait bounded by SQLITE_BUSY_TIMEOUT_MS and retried without
+      // holding the loop (retryWhileLocked): see docs/deploy.md. `:memory:` has no journal to change.
+      new DataSource({ type: 'better-sqlite3', database: config.sqlitePath, entities, enableWAL: config.sqlitePath !== ':memory:', timeout: SQLITE_BUSY_TIMEOUT_MS });
   await dataSource.initialize();
   try {
     await underSchemaLock(dataSource, () => dataSource.synchronize());

@@ -7,6 +7,7 @@ import { CartItem } from './cart-item.entity.js';
 import type { CartLine } from './cart-line.js';
 import { MAX_CART_LINES, MAX_LINE_QUANTITY } from './cart-limits.js';
 import { ShopOrder } from './shop-order.entity.js';
+import { retryWhileLocked } from '../sqlite-busy.js';
 
 /** How recent an order must be for a checkout of the emptied cart to be answered with it (a second click, another tab). */
 export const JUST_PLACED_SECONDS = 60;
@@ -46,7 +47,8 @@ export class CartService {
   add(userId: number, productId: number): Promise<CartLine[]> {
     return this.inTurn(userId, async (manager) => {
       if (this.dataSource.options.type !== 'postgres') {
-        this.addOnSqlite(userId, productId);
+        // One transaction, all or nothing: tried again while another worker of the file holds its write lock.
+        await retryWhileLocked(() => this.addOnSqlite(userId, productId));
         return this.read(manager, userId);
       }
       // Through the change's own connection: a read on another one, while this holds its connection (and, on
@@ -87,13 +89,13 @@ export class CartService {
 
   remove(userId: number, productId: number): Promise<CartLine[]> {
     return this.inTurn(userId, async (manager) => {
-      await manager.getRepository(CartItem).delete({ userId, productId });
+      await retryWhileLocked(() => manager.getRepository(CartItem).delete({ userId, productId }));
       return this.read(manager, userId);
     });
   }
 
   async clear(userId: number): Promise<void> {
-    await this.inTurn(userId, (manager) => manager.getRepository(CartItem).delete({ userId }));
+    await this.inTurn(userId, (manager) => retryWhileLocked(() => manager.getRepository(CartItem).delete({ userId })));
   }
 
   /**
@@ -140,16 +142,18 @@ export class CartService {
   private async placeOrderOnSqlite(manager: EntityManager, userId: number): Promise<ShopOrder | undefined> {
     const database = this.sqlite();
     const [deleteSql, deleteParameters] = manager.createQueryBuilder().delete().from(CartItem).where({ userId }).getQueryAndParameters();
-    const id = database
-      .transaction(() => {
-        const lines = database.prepare(SQLITE_CART_LINES).all(userId) as Array<Pick<CartLine, 'productId' | 'name' | 'price' | 'quantity'>>;
-        if (lines.length === 0) return undefined;
-        const [insertSql, insertParameters] = manager.createQueryBuilder().insert().into(ShopOrder).values(this.orderOf(manager, userId, lines)).getQueryAndParameters();
-        const inserted = database.prepare(insertSql).run(...insertParameters);
-        database.prepare(deleteSql).run(...deleteParameters);
-        return Number(inserted.lastInsertRowid);
-      })
-      .immediate();
+    const id = await retryWhileLocked(() =>
+      database
+        .transaction(() => {
+          const lines = database.prepare(SQLITE_CART_LINES).all(userId) as Array<Pick<CartLine, 'productId' | 'name' | 'price' | 'quantity'>>;
+          if (lines.length === 0) return undefined;
+          const [insertSql, insertParameters] = manager.createQueryBuilder().insert().into(ShopOrder).values(this.orderOf(manager, userId, lines)).getQueryAndParameters();
+          const inserted = database.prepare(insertSql).run(...insertParameters);
+          database.prepare(deleteSql).run(...deleteParameters);
+          return Number(inserted.lastInsertRowid);
+        })
+        .immediate(),
+    );
     return id === undefined ? undefined : manager.getRepository(ShopOrder).findOneByOrFail({ id });
   }
 

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, In, type Repository } from 'typeorm';
 import { Product, toRow, type ProductRow } from './product.entity.js';
 import { isProductId } from './product-id.js';
+import { retryWhileLocked } from '../sqlite-busy.js';
 
 const SEED: Array<Omit<Product, 'id' | 'image'>> = [
   { name: 'Espresso cup', category: 'kitchen', price: 900 },
@@ -92,7 +93,8 @@ export class ProductService {
     if (!isProductId(id)) return undefined;
     // Products are never deleted here: the row found is still there for the save (which would otherwise insert it).
     if (!(await this.repository.existsBy({ id }))) return undefined;
-    await this.repository.save({ id, ...values });
+    // One statement in TypeORM's transaction, all or nothing: tried again while another worker holds the file's lock.
+    await retryWhileLocked(() => this.repository.save({ id, ...values }));
     return this.find(id);
   }
 }
