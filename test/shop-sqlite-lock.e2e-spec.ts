@@ -91,4 +91,27 @@ describe('the shop on a SQLite file while another process writes to it (WORKERS=
     }
     expect(worker!.alive).toBe(true);
   }, 120_000);
+
+  it("answers a staff write over HTTP that finds another worker's write lock with 503 busy, not a 500", async () => {
+    const login = await fetch(`${worker!.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'staff', password: 'staff123' }) });
+    expect(login.status).toBe(200);
+    const headers = { 'content-type': 'application/json', cookie: login.headers.get('set-cookie')!.split(';')[0] };
+    const other = await new DataSource({ type: 'better-sqlite3', database }).initialize();
+    try {
+      await other.query('BEGIN IMMEDIATE');
+      await other.query('UPDATE product SET name = name WHERE id = (SELECT min(id) FROM product)');
+      // Before: 500 {"message":"Internal server error"} after 5 s, the worker stalled meanwhile.
+      const price = await fetch(`${worker!.url}/staff/products/1`, { method: 'PATCH', headers, body: JSON.stringify({ price: 4321 }) });
+      expect({ status: price.status, body: await price.json() }).toEqual({ status: 503, body: expect.objectContaining({ code: 'busy', statusCode: 503 }) });
+      const created = await fetch(`${worker!.url}/staff/products`, { method: 'POST', headers, body: JSON.stringify({ name: 'Lamp', category: 'home', price: 100 }) });
+      expect({ status: created.status, body: await created.json() }).toEqual({ status: 503, body: expect.objectContaining({ code: 'busy', statusCode: 503 }) });
+      await other.query('ROLLBACK');
+      // Nothing was written; once the lock is gone the same change goes through.
+      expect(Number((await other.query('SELECT count(*) AS n FROM product WHERE price = 4321'))[0].n)).toBe(0);
+      const again = await fetch(`${worker!.url}/staff/products/1`, { method: 'PATCH', headers, body: JSON.stringify({ price: 4321 }) });
+      expect(again.status).toBe(200);
+    } finally {
+      await other.destroy();
+    }
+  }, 120_000);
 });

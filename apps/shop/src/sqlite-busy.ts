@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ServiceUnavailableException } from '@nestjs/common';
 import { BridgeError } from '@reflex-bridge/nest';
 
 /**
@@ -41,5 +42,20 @@ export async function retryWhileLocked<T>(write: () => T | Promise<T>): Promise<
       }
       await sleep(RETRY_PAUSE_MS * attempt);
     }
+  }
+}
+
+/**
+ * `write` for an HTTP route: a {@link retryWhileLocked} refusal as a 503 with Nest's JSON body and `code: 'busy'`.
+ * A `BridgeError` is not an `HttpException`: thrown from a controller it was a 500 "Internal server error".
+ */
+export async function answeredBusyOverHttp<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (error instanceof BridgeError && error.code === 'busy') {
+      throw new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', code: 'busy', message: error.message });
+    }
+    throw error;
   }
 }

@@ -80,7 +80,7 @@ export class ProductService {
   }
 
   async create(row: Omit<ProductRow, 'id' | 'image'>): Promise<ProductRow> {
-    return toRow(await this.repository.save(this.repository.create(row)));
+    return toRow(await retryWhileLocked(() => this.repository.save(this.repository.create(row))));
   }
 
   /**

@@ -4,6 +4,7 @@ import { LoggedInGuard } from '../auth/logged-in.guard.js';
 import { ProductService } from './product.service.js';
 import { MAX_INTEGER_COLUMN } from './product-id.js';
 import { StaffGuard } from './staff.guard.js';
+import { answeredBusyOverHttp } from '../sqlite-busy.js';
 import type { ProductRow } from './product.entity.js';
 
 // Prices in cents, within the price column (larger ones were a 500 from Postgres).
@@ -29,13 +30,13 @@ export class StaffController {
 
   @Patch(':id')
   async setPrice(@Param('id', ParseIntPipe) id: number, @Body() body: PriceDto): Promise<ProductRow> {
-    const product = await this.catalogue.setPrice(id, body.price);
+    const product = await answeredBusyOverHttp(this.catalogue.setPrice(id, body.price));
     if (!product) throw new NotFoundException(`No product ${id}`);
     return product;
   }
 
   @Post()
   create(@Body() body: NewProductDto): Promise<ProductRow> {
-    return this.catalogue.create(body);
+    return answeredBusyOverHttp(this.catalogue.create(body));
   }
 }
