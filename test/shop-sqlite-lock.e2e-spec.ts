@@ -62,8 +62,8 @@ describe('the shop on a SQLite file while another process writes to it (WORKERS=
       tab.send(`${CART}.add`, { productId: 1 });
       // Another client of the same worker pings it, one ping after another, until the add is answered. Before: the
       // add held the worker's event loop for better-sqlite3's busy timeout (5 s: the slowest ping took 4.9 s), then
-      // failed as a handler_error with the driver's message. One wait is now at most 200 ms: the bound below is ten
-      // times that, and less than half the old stall.
+      // failed as a handler_error with the driver's message. One wait is now at most 200 ms: the bound below leaves a
+      // loaded machine's scheduling ample room over that (the pings come from this process) and still fails the old stall.
       let slowestPingMs = 0;
       let addAnswered = false;
       const pings = (async () => {
@@ -76,7 +76,7 @@ describe('the shop on a SQLite file while another process writes to it (WORKERS=
       await tab.until(() => tab.errors.length > 0, 60_000, 'the add answered');
       addAnswered = true;
       await pings;
-      expect(slowestPingMs).toBeLessThan(2_000);
+      expect(slowestPingMs).toBeLessThan(3_500);
       // Told to try again, while the lock is still held (the ROLLBACK below succeeds): a clean answer, no stack.
       expect(tab.errors).toEqual([expect.objectContaining({ code: 'busy', event: `${CART}.add`, status: 503 })]);
       expect(tab.errors[0]!.message).not.toMatch(/SQLITE|at \w+ \(/);
