@@ -3,6 +3,7 @@ import { Inject, Injectable, type CanActivate } from '@nestjs/common';
 import type { RouterData } from '../protocol/inbound-event.js';
 import { BridgeError } from '../protocol/bridge-error.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
+import type { PendingArguments } from '../state/handler-arguments.js';
 import type { StateView } from '../state/state-view.js';
 import type { EventClient } from '../common/event-client.js';
 import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
@@ -141,19 +142,22 @@ export class BridgeRunner {
    * Calls the handler: through the Nest enhancers on `full`, directly otherwise (returning whatever the
    * method returns, so a synchronous handler keeps the event synchronous).
    */
-  invoke(outcome: BridgeOutcome, handler: HandlerDefinition, target: object, args: unknown[]): unknown {
+  invoke(outcome: BridgeOutcome, handler: HandlerDefinition, target: object, args: unknown[] | PendingArguments): unknown {
     // As callsThroughEnhancers, written out for the compiler.
     if (outcome.tier !== 'full' || !outcome.request || !outcome.response) {
+      // Only an event called through its enhancers has pending arguments: here they were resolved before the lock.
+      const resolved = args as unknown[];
       const method = handler.state.cls.prototype[handler.method] as (...params: unknown[]) => unknown;
-      if (!outcome.timer) return method.apply(target, args);
-      return outcome.timer.measure('handler', () => method.apply(target, args));
+      if (!outcome.timer) return method.apply(target, resolved);
+      return outcome.timer.measure('handler', () => method.apply(target, resolved));
     }
     return this.enhancers.invoke(outcome, handler, outcome.request, outcome.response);
   }
 
   /**
    * True when {@link invoke} calls the handler through its Nest enhancers (the `full` tier, with its request): they
-   * then also run its `@Payload(key, ...pipes)` pipes, after its guards and interceptors.
+   * then resolve its arguments (type and DTO checks, its `@Payload(key, ...pipes)` pipes), after its guards and
+   * interceptors.
    */
   callsThroughEnhancers(outcome: BridgeOutcome): boolean {
     return outcome.tier === 'full' && outcome.request !== undefined && outcome.response !== undefined;

@@ -14,10 +14,11 @@ import { contextOf, type EventContext } from './request/event-context.js';
 import type { SyntheticRequest } from './request/synthetic-request.js';
 import type { SyntheticResponse } from './request/synthetic-response.js';
 import { TierResolution } from './tiers/tier-resolution.service.js';
-import { quietExceptionFilters } from './quiet-exception-filters.js';
+import { pastFilters, quietExceptionFilters } from './quiet-exception-filters.js';
 import { timedContextCreator } from './timed-context-creator.js';
 import { directEnhancedHandler, EnhancerCapture } from './direct-enhancers.js';
 import { preparePayloadPipes, runHandlerPayloadPipes } from '../state/payload-pipes.js';
+import { resolveHandlerArguments } from '../state/handler-arguments.js';
 
 type EnhancedHandler = (request: SyntheticRequest, response: SyntheticResponse) => MaybePromise<unknown>;
 
@@ -310,9 +311,23 @@ export class UserEnhancers {
           : (function (this: unknown, ...callArgs: unknown[]) {
               const context = contextOf(callArgs[0] as object);
               if (!context?.target) throw new Error('ReflexBridge: handler invoked outside an event');
-              // The `@UsePipes` pipes, then each parameter's own `@Payload(key, ...pipes)`, as Nest orders a controller's.
-              return then(enhancers.applyPipes(handler, context.args ?? [], context.trace), (args) =>
-                then(enhancers.applyPayloadPipes(handler, args, context.trace), (piped) => call(context, piped as unknown[])),
+              // The built-in type and DTO checks (a pending event's), then the `@UsePipes` pipes, then each parameter's own
+              // `@Payload(key, ...pipes)`: as Nest runs a global ValidationPipe, then a controller's pipes, after the guards.
+              // The checks' refusal is the module's own answer, past the app's filters, as on the other tiers.
+              const given = context.args ?? [];
+              const checked =
+                'pending' in given
+                  ? tryCatch(
+                      () => resolveHandlerArguments(handler, given.pending),
+                      (error) => {
+                        throw pastFilters(error);
+                      },
+                    )
+                  : given;
+              return then(checked, (resolved) =>
+                then(enhancers.applyPipes(handler, resolved as unknown[], context.trace), (args) =>
+                  then(enhancers.applyPayloadPipes(handler, args, context.trace), (piped) => call(context, piped as unknown[])),
+                ),
               );
             } as (...callArgs: unknown[]) => unknown);
       Object.defineProperty(wrapper, 'name', { value: original.name });

@@ -9,7 +9,7 @@ import type { Delta } from '../protocol/state-update.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import { StateView, toWireVars } from '../state/state-view.js';
 import type { HandlerDefinition, StateDefinition } from '../state/state-definition.js';
-import { resolveHandlerArguments } from '../state/handler-arguments.js';
+import { resolveHandlerArguments, type PendingArguments } from '../state/handler-arguments.js';
 import { enhancerName } from '../bridge/enhancer-timing.js';
 import { LockLostError, StateStore, type StateLease, type StoredState } from '../state/store/state-store.js';
 import { StateStoreError } from '../state/store/state-store.error.js';
@@ -85,7 +85,8 @@ interface HandlerRun {
   token: string;
   handler: HandlerDefinition;
   outcome: BridgeOutcome;
-  args: unknown[];
+  /** Resolved, or on `full` pending: resolved in the handler's Nest call, after its guards. */
+  args: unknown[] | PendingArguments;
   lease: StateLease;
   tree: StateTree;
   /** Server events the handler returned, queued after it finishes. */
@@ -135,7 +136,8 @@ export type QueuedModify = <T extends object>(stateClass: abstract new (...args:
  * One event, top to bottom. Each step's logic lives in its own folder; this file only composes them:
  * 1. parse and validate the envelope (`protocol`), count it against the connection's budget (`security`)
  * 2. queue behind the client's earlier events      3. find the handler (`state`), check its `@Throttle` limits
- * 4. run the bridge tier (`bridge`)
+ * 4. run the bridge tier (`bridge`), resolve and validate the handler's arguments (`state`; on `full` in step 5,
+ *    after the handler's guards and interceptors, as Nest orders them)
  * 5. lock the state, run the handler on a per-event view, commit each step's delta (`state/store`)
  * 6. emit deltas, then client events; queue server follow-ups.
  *
@@ -662,13 +664,17 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.metrics.finish(outcome.timer);
       return;
     }
-    // On `full` the handler's payload pipes run in its Nest call, after its guards (see BridgeRunner.callsThroughEnhancers).
+    // On `full` the arguments are resolved in the handler's Nest call, after its guards and interceptors (Nest's order):
+    // a client the guards refuse is told `forbidden`, not the payload's field names (see PendingArguments).
+    if (this.bridge.callsThroughEnhancers(outcome)) {
+      const pending = { payload: event.payload, params: event.routerData.query, request: outcome.request, pipesInEnhancers: true };
+      return this.runLocked(client, token, handler, event, outcome, { pending });
+    }
     const trace = outcome.timer?.trace;
     const resolved = resolveHandlerArguments(handler, {
       payload: event.payload,
       params: event.routerData.query,
       request: outcome.request,
-      pipesInEnhancers: this.bridge.callsThroughEnhancers(outcome),
       // Devtools on: each `@Payload` pipe run here (none, auth_only) is a step of the event, as on full.
       pipeRecorder: trace && ((pipe, start) => trace.step('pipes', enhancerName(pipe), start)),
     });
@@ -677,7 +683,7 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   /** Runs the handler under the token's lease, ends the bridge's response, then queues the follow-ups. */
-  private runLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[]): MaybePromise<void> {
+  private runLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[] | PendingArguments): MaybePromise<void> {
     const lease = this.store.tryAcquireSync?.(token);
     if (lease) return this.runLeased({ client, token, handler, outcome, args, lease, tree: treeOf(lease), followUps: [], event });
     return this.acquireLease(token).then((acquired) =>

@@ -28,6 +28,16 @@ export interface HandlerArgumentSources {
   pipeRecorder?: PipeRunRecorder;
 }
 
+/**
+ * A `full`-tier event's arguments, not resolved yet: its handler's Nest call resolves them from `sources` (the type
+ * and DTO checks, then the pipes) after its guards and interceptors, where Nest runs a controller's pipes. So a
+ * client the guards refuse is told `forbidden` whatever it sent: it learns nothing of the handler's input shape (no
+ * field names or constraints in `invalid_payload` details), and its payload costs no validation.
+ */
+export interface PendingArguments {
+  readonly pending: HandlerArgumentSources;
+}
+
 const PRIMITIVES = new Map<unknown, string>([
   [Number, 'number'],
   [String, 'string'],

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { BridgeTier } from '../tiers/bridge-tier.js';
 import type { SyntheticRequest } from './synthetic-request.js';
 import type { EventTrace } from '../../metrics/event-trace.js';
+import type { PendingArguments } from '../../state/handler-arguments.js';
 
 /** What code running inside an event can reach: the tier and, on bridged tiers, the request. */
 export interface EventContext {
@@ -12,8 +13,8 @@ export interface EventContext {
   readonly request?: SyntheticRequest;
   /** The per-event state view the handler runs on (internal: lets enhanced handlers find it). */
   readonly target?: object;
-  /** The handler's resolved arguments (internal, as above). */
-  readonly args?: unknown[];
+  /** The handler's arguments, resolved, or on `full` still pending, resolved after its guards (internal, as above). */
+  readonly args?: unknown[] | PendingArguments;
   /** The event's devtools trace, when devtools are on (internal). */
   readonly trace?: EventTrace;
   /** Set when Nest's enhancers let the call through, to time guards apart from the handler (internal). */
