@@ -4,7 +4,11 @@
  * and a good value reaches the handler.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BadRequestException, Injectable, ParseIntPipe, UseGuards, type CanActivate, type PipeTransform } from '@nestjs/common';
+import {
+  BadRequestException, Catch, HttpException, Injectable, ParseIntPipe, UseGuards, type ArgumentsHost, type CanActivate, type ExceptionFilter, type PipeTransform,
+} from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import type { Response } from 'express';
 import { BridgeTier, EventHandler, Payload, ReflexBridgeModule, State } from '@reflex-bridge/nest';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -36,6 +40,18 @@ class LookupPipe implements PipeTransform<number, number> {
   transform(value: number): number {
     LookupPipe.runs += 1;
     return value;
+  }
+}
+
+/**
+ * The app's catch-all filter, as Nest's docs write one (an `HttpException` answers its status, anything else 500): a
+ * pipe's refusal must still reach the client as `invalid_payload` with its details, on `full` as on the other tiers.
+ */
+@Catch()
+class AllExceptionsFilter implements ExceptionFilter {
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const status = exception instanceof HttpException ? exception.getStatus() : 500;
+    host.switchToHttp().getResponse<Response>().status(status).json({ statusCode: status, message: status === 500 ? 'Internal server error' : (exception as Error).message });
   }
 }
 
@@ -88,7 +104,7 @@ describe('@Payload(key, ...pipes)', () => {
   const logger = new CapturingLogger();
 
   beforeAll(async () => {
-    running = await startApp({ imports: [ReflexBridgeModule.forRoot()], providers: [IdLimits, PickerState] }, undefined, logger);
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot()], providers: [IdLimits, PickerState, { provide: APP_FILTER, useClass: AllExceptionsFilter }] }, undefined, logger);
     client = await RawSocket.hydrated(running.url);
   });
   afterAll(async () => {

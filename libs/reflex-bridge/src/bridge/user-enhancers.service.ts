@@ -2,7 +2,8 @@ import { HttpException, Inject, Injectable, Logger, type PipeTransform, type Typ
 import { PIPES_METADATA } from '@nestjs/common/constants.js';
 import { CACHE_KEY_METADATA } from '@nestjs/cache-manager';
 import { DiscoveryService, ExternalContextCreator, ModuleRef } from '@nestjs/core';
-import { isThenable, then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
+import { isPromise, isThenable, then, tryCatch, type MaybePromise } from '../common/maybe-promise.js';
+import { BridgeError } from '../protocol/bridge-error.js';
 import type { EventTrace } from '../metrics/event-trace.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -183,10 +184,17 @@ export class UserEnhancers {
   /**
    * Runs the handler's `@Payload(key, ...pipes)` pipes over its arguments, after its `@UsePipes` pipes; with devtools
    * on, each run is a `pipes` step named after its class, run with the trace current (its queries count for the event).
+   * A pipe's refusal (`invalid_payload`, with the pipe's messages) passes the app's filters untouched, as the built-in
+   * checks' does: the client is told what it is told on the other tiers, not what a catch-all filter makes of it.
    */
   private applyPayloadPipes(handler: HandlerDefinition, args: unknown[], trace: EventTrace | undefined): MaybePromise<readonly unknown[]> {
-    if (!trace) return runHandlerPayloadPipes(handler, args);
-    return trace.run(() => runHandlerPayloadPipes(handler, args, (pipe, start) => trace.step('pipes', enhancerName(pipe), start)));
+    let piped: MaybePromise<readonly unknown[]>;
+    try {
+      piped = trace ? trace.run(() => runHandlerPayloadPipes(handler, args, (pipe, start) => trace.step('pipes', enhancerName(pipe), start))) : runHandlerPayloadPipes(handler, args);
+    } catch (error) {
+      return refusedPastFilters(error);
+    }
+    return isPromise(piped) ? piped.catch(refusedPastFilters) : piped;
   }
 
   /** Synchronous while every pipe answers synchronously (so is the handler's call then). */
@@ -356,6 +364,11 @@ export class UserEnhancers {
     }
     return enhanced;
   }
+}
+
+/** Rethrows `error`, past the app's exception filters when it is a payload pipe's refusal (see {@link pastFilters}). */
+function refusedPastFilters(error: unknown): never {
+  throw error instanceof BridgeError && error.code === 'invalid_payload' ? pastFilters(error) : error;
 }
 
 /** Stands in for the method of a handler that has none (see {@link UserEnhancers.checkGuards}); never called. */
