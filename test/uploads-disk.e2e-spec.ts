@@ -206,3 +206,103 @@ describe('moveTo into a full disk', () => {
     await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
   });
 });
+
+/**
+ * The temp directory on a file system the worker cannot write: remounted read-only (a full or failing disk the kernel
+ * turned read-only, a container's read-only root), or a path that cannot be a directory (`ENOTDIR`, a file where the
+ * folder should be). The tests run as root, who passes permission bits: a read-only mount is how CI shows it.
+ */
+describe('uploads when the temp directory cannot be written', () => {
+  let running: RunningApp;
+  let disk: Awaited<ReturnType<typeof mountTmpfs>>;
+  let mountPoint: string;
+  const logger = new CapturingLogger();
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    disk = await mountTmpfs('uploads-readonly-e2e-', 'size=1m');
+    mountPoint = disk.path;
+    await mkdir(join(mountPoint, 'temp'));
+    running = await startApp(
+      { imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory: join(mountPoint, 'temp') } })], providers: [DiskUploadState] },
+      undefined,
+      logger,
+    );
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await disk?.unmount();
+  });
+
+  const upload = (token: string): Promise<Response> => {
+    const form = new FormData();
+    form.append('files', new Blob([Buffer.alloc(1000, 'x')]), 'photo.bin');
+    return fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': `${DISK}.attach` }, body: form });
+  };
+
+  it('answers 503 upload_storage_unavailable on a read-only file system, tells the tab, logs EROFS, and takes the next upload once it is writable', async () => {
+    execFileSync('mount', ['-o', 'remount,ro', mountPoint]);
+    const tab = await RawSocket.hydrated(running.url, sockets);
+    const refused = await upload(tab.token);
+    // Before: 500 {"code": "handler_error"} for a handler that never ran, and the tab told nothing.
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_unavailable' });
+    await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
+    expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_unavailable', event: `${DISK}.attach`, status: 503 });
+    expect(logger.lines.some((line) => line.level === 'error' && line.message.includes('EROFS'))).toBe(true);
+    await until(() => running.app.get(UploadRoute).inProgress === 0, 'the upload slot to come back');
+    execFileSync('mount', ['-o', 'remount,rw', mountPoint]);
+    expect(await readdir(join(mountPoint, 'temp'))).toEqual([]);
+    const accepted = await upload(tab.token);
+    expect(accepted.status).toBe(200);
+    await accepted.text();
+    await tab.hydrate();
+    expect(tab.latest(DISK, 'bytes')).toBe(1000);
+    expect(await readdir(join(mountPoint, 'temp'))).toEqual([]);
+  });
+});
+
+describe('uploads when the temp directory is under a regular file', () => {
+  let running: RunningApp;
+  let parent: string;
+  const logger = new CapturingLogger();
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    parent = await mkdtemp(join(tmpdir(), 'uploads-notdir-e2e-'));
+    await writeFile(join(parent, 'file'), 'not a directory');
+    running = await startApp(
+      { imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory: join(parent, 'file', 'temp') } })], providers: [DiskUploadState] },
+      undefined,
+      logger,
+    );
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await rm(parent, { recursive: true, force: true });
+  });
+
+  it('answers 503 upload_storage_unavailable, tells the tab and logs ENOTDIR', async () => {
+    const tab = await RawSocket.hydrated(running.url, sockets);
+    const form = new FormData();
+    form.append('files', new Blob(['x'.repeat(1000)]), 'photo.bin');
+    const refused = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${DISK}.attach` }, body: form });
+    // Before: 500 handler_error, the tab told nothing.
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_unavailable' });
+    await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
+    expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_unavailable', status: 503 });
+    expect(logger.lines.some((line) => line.level === 'error' && line.message.includes('ENOTDIR'))).toBe(true);
+    await until(() => running.app.get(UploadRoute).inProgress === 0, 'the upload slot to come back');
+  });
+});

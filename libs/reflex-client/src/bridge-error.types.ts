@@ -30,6 +30,8 @@
  * - `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (`status` 413), `upload_idle_timeout`
  *   (`status` 408), `upload_storage_full` (`status` 507): an upload from this tab passed a server limit (`uploads.*`),
  *   its body stopped arriving, or the server had no temp disk to spare for it; nothing of it was kept. The upload's own HTTP answer carries the same code (see `UploadErrorCode`).
+ * - `upload_storage_unavailable` (`status` 503): the server could not write an upload from this tab to its temp
+ *   directory (a read-only or otherwise unwritable file system); nothing of it was kept. Try again later.
  */
 export type BridgeErrorCode =
   | 'invalid_event'
@@ -52,7 +54,8 @@ export type BridgeErrorCode =
   | 'upload_too_many_files'
   | 'upload_args_too_large'
   | 'upload_idle_timeout'
-  | 'upload_storage_full';
+  | 'upload_storage_full'
+  | 'upload_storage_unavailable';
 
 /** The body of a `bridge_error` socket message. */
 export interface BridgeErrorPayload {

@@ -11,7 +11,8 @@ import type { BridgeErrorCode } from './bridge-error.types.js';
  * uploads from this client's address already in progress on the worker reached `uploads.maxConcurrentPerAddress`;
  * try again once one of them has finished), `uploads_busy` (503: the worker has `uploads.maxConcurrent` uploads in
  * progress; try again later), `upload_storage_full` (507: the worker's buffered uploads hold `uploads.maxTempBytes`
- * of temp disk already; try again later), and the event channel's {@link BridgeErrorCode}s where the reason is the
+ * of temp disk already, or its disk is full; try again later), `upload_storage_unavailable` (503: the server cannot
+ * write to its temp directory, e.g. a read-only file system; try again later), and the event channel's {@link BridgeErrorCode}s where the reason is the
  * same (`unauthorized`, `forbidden`, `invalid_payload`, `rate_limited`, `handler_error`, ...). A body without a code
  * gets `http_<status>`.
  *
@@ -48,6 +49,7 @@ export type UploadErrorCode =
   | 'too_many_uploads'
   | 'uploads_busy'
   | 'upload_storage_full'
+  | 'upload_storage_unavailable'
   | BridgeErrorCode
   | (string & {});
 

@@ -466,12 +466,44 @@ function deviceFull(error: unknown): boolean {
 }
 
 /**
+ * The temp directory cannot be made or written at all: its file system is read-only (`EROFS`: a container's read-only
+ * root, a disk the kernel remounted read-only after errors), the worker may not write there (`EACCES`, `EPERM`), a
+ * file stands where a folder of its path should be (`ENOTDIR`), the device fails (`EIO`), or the folder was removed
+ * under the upload (`ENOENT`: a temp cleaner). The server's storage, not the handler (it never ran) nor the client.
+ */
+const UNWRITABLE = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOTDIR', 'EIO', 'ENOENT']);
+
+function storageUnwritable(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && UNWRITABLE.has(code);
+}
+
+/**
+ * This upload cannot be stored until an operator fixes the temp directory (see {@link storageUnwritable}): a `503`, not
+ * a `507` (there is no lack of room that other uploads ending would give back). `cause`, the file system's error, is
+ * for the log.
+ */
+function storageUnavailable(cause: unknown): UploadError {
+  const error = new UploadError(503, 'upload_storage_unavailable', 'The server cannot store uploads right now; try again later.');
+  error.cause = cause;
+  return error;
+}
+
+/** The structured refusal a file system error of the temp directory stands for, or the error itself. */
+function storageFailure(error: unknown, budget: TempDiskBudget): unknown {
+  if (deviceFull(error)) return storageFull(budget, error);
+  if (storageUnwritable(error)) return storageUnavailable(error);
+  return error;
+}
+
+/**
  * Parses a buffered upload (a handler with an `@EventUploads()` parameter): the whole form, each file streamed to its
  * own temp file under `limits.tempDirectory` as it arrives (never whole in memory; the request is paused while the disk
  * is behind), each byte taken from `budget` (the worker's `uploads.maxTempBytes`) and given back by `dispose()`.
  *
  * Resolves when the request was read to its end. Rejects with an {@link UploadError} (400 bad form or arguments, 413 a
- * limit with the limit, 415 not multipart, 408 no body byte for `idleTimeoutMs`, 507 `budget` spent), an {@link UploadAbortedError} (`signal` aborted, the client gone), or a
+ * limit with the limit, 415 not multipart, 408 no body byte for `idleTimeoutMs`, 507 `budget` spent or the device full,
+ * 503 `upload_storage_unavailable` the temp directory not writable), an {@link UploadAbortedError} (`signal` aborted, the client gone), or a
  * file system error; in every case after the temp files were removed. After it resolves, the caller owns the files
  * and must call `dispose()` when the handler ends, whatever happens.
  */
@@ -503,8 +535,9 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
           await mkdir(limits.tempDirectory, { recursive: true });
           directory = await mkdtemp(join(limits.tempDirectory, 'reflex-upload-'));
         } catch (error) {
-          // A device without an inode (or a block) left fails here, before any byte is written.
-          throw deviceFull(error) ? storageFull(budget, error) : error;
+          // A device without an inode (or a block) left, or one that cannot be written, fails here, before any byte is
+          // written.
+          throw storageFailure(error, budget);
         }
       }
       const path = join(directory, String(files.length));
@@ -522,7 +555,7 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
       } catch (error) {
         // The file must be closed before the directory goes, or its late open could outlive the cleanup.
         if (!out.closed) await once(out, 'close').catch(noop);
-        throw deviceFull(error) ? storageFull(budget, error) : error;
+        throw storageFailure(error, budget);
       }
       files.push(new UploadFile(part.name, size, part.contentType, path));
     },

@@ -22,6 +22,7 @@ export type UploadErrorCode =
   | 'uploads_busy'
   | 'too_many_uploads'
   | 'upload_storage_full'
+  | 'upload_storage_unavailable'
   | BridgeErrorCode;
 
 /** The JSON body of a refused upload: Reflex's `detail`, our `code`, and the limit that was passed, if any. */
@@ -36,7 +37,8 @@ export interface UploadErrorBody {
  * bad forms (400), unsupported content types (415), passed limits (413, with the limit in the body) and a client
  * that stopped sending its body (408 `upload_idle_timeout`, with `uploads.idleTimeoutMs` as the limit), and a worker
  * whose buffered uploads hold `uploads.maxTempBytes` already (507 `upload_storage_full`, with that limit; without one
- * when the temp directory's disk itself is full).
+ * when the temp directory's disk itself is full), or a temp directory the worker cannot write (503
+ * `upload_storage_unavailable`: read-only, not permitted, not a directory).
  *
  * An `IntrinsicException` (an `Error` all the same): thrown into a streaming handler's loop, it passes through Nest's
  * exception filters, and Nest's own logs every other error as `ERROR [ExceptionsHandler]` with its stack. What a

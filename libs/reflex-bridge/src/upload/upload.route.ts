@@ -647,11 +647,12 @@ function isRoutePath(rest: string | undefined): boolean {
 
 /**
  * The refusals of an upload whose tier passed that the tab is told of: the limits (413), a body that stopped
- * arriving (408) and a worker without temp disk to spare (507), which a user of Reflex's own frontend meets; a
- * malformed form (400) comes from scripts only.
+ * arriving (408), a worker without temp disk to spare (507) or whose temp directory cannot be written (503
+ * `upload_storage_unavailable`), which a user of Reflex's own frontend meets; a malformed form (400) comes from
+ * scripts only, and a refusal at shutdown (503 `uploads_busy`) is for the client to retry elsewhere.
  */
 function isShownToTheTab(error: UploadError): boolean {
-  return error.status === 413 || error.status === 408 || error.status === 507;
+  return error.status === 413 || error.status === 408 || error.status === 507 || error.code === 'upload_storage_unavailable';
 }
 
 /** What one upload's modes work with once its tier passed. */
