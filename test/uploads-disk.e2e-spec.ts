@@ -265,6 +265,26 @@ describe('uploads when the temp directory cannot be written', () => {
     expect(tab.latest(DISK, 'bytes')).toBe(1000);
     expect(await readdir(join(mountPoint, 'temp'))).toEqual([]);
   });
+
+  it('logs a read-only outage once, not once per upload, and says when uploads are stored again', async () => {
+    const tab = await RawSocket.hydrated(running.url, sockets);
+    const from = logger.lines.length;
+    execFileSync('mount', ['-o', 'remount,ro', mountPoint]);
+    for (let i = 0; i < 20; i++) {
+      const refused = await upload(tab.token);
+      expect(refused.status).toBe(503);
+      await refused.text();
+    }
+    // Before: 20 error lines with a stack each, one per refused upload: an operator's log buried while users retry.
+    const errors = () => logger.lines.slice(from).filter((line) => line.level === 'error');
+    expect(errors()).toHaveLength(1);
+    expect(errors()[0]!.message).toContain('EROFS');
+    execFileSync('mount', ['-o', 'remount,rw', mountPoint]);
+    const accepted = await upload(tab.token);
+    expect(accepted.status).toBe(200);
+    await accepted.text();
+    expect(logger.lines.slice(from).some((line) => line.message.includes('20 uploads were refused'))).toBe(true);
+  });
 });
 
 describe('uploads when the temp directory is under a regular file', () => {

@@ -36,6 +36,7 @@ import { UploadTabClient } from './upload-tab.client.js';
 import { UploadSlots } from './upload-slots.js';
 import { ExpectContinueGate } from './expect-continue.gate.js';
 import { TempDiskBudget } from './temp-disk-budget.js';
+import { TempDirectoryOutage } from './temp-directory-outage.js';
 import { logText } from '../common/log-text.js';
 
 /** The request header naming the handler, by its full name as events name it (Reflex's). @publicApi */
@@ -165,6 +166,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('ReflexBridge');
   /** The state store's outages as uploads meet them, logged once each. */
   private readonly storeOutage = new OutageLog(this.logger, 'The state store (for uploads)');
+  /** The temp directory's file system failing uploads (full, read-only): logged once, not per refused upload. */
+  private readonly tempDirectoryOutage = new TempDirectoryOutage(this.logger);
   /** `<prefix>/_upload`. */
   readonly path: string;
   /** The uploads in progress, on the worker and per client address; undefined when uploads are off. */
@@ -468,6 +471,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       this.answerFailure(res, error, call);
       return;
     }
+    if (form.files.length > 0) this.tempDirectoryOutage.stored();
     const stream = new UploadUpdateStream(res, call.identity, call.tab, this.options.maxOutboundBytes);
     let failed: { error: unknown } | undefined;
     try {
@@ -569,8 +573,11 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       return;
     }
     // A refusal at shutdown is no failure: the shutdown logs how many it refused.
-    if (failure.status >= 500 && !closesConnection(error)) {
-      // The file system's own error (a full device) is what the operator needs to read, not only the answer.
+    if (isTempDirectoryFailure(error)) {
+      // The file system's own error (a full device, a read-only mount) is what the operator needs to read; once per
+      // outage, as every upload fails the same way until it is fixed.
+      this.tempDirectoryOutage.failed(call.handler.fullName, error.cause);
+    } else if (failure.status >= 500 && !closesConnection(error)) {
       const cause: unknown = (error as Error)?.cause;
       const because = cause === undefined ? '' : `\nCaused by: ${(cause as Error)?.message ?? String(cause)}`;
       this.logger.error(`An upload to ${call.handler.fullName} failed: ${(error as Error)?.stack ?? String(error)}${because}`);
@@ -653,6 +660,11 @@ function isRoutePath(rest: string | undefined): boolean {
  */
 function isShownToTheTab(error: UploadError): boolean {
   return error.status === 413 || error.status === 408 || error.status === 507 || error.code === 'upload_storage_unavailable';
+}
+
+/** A refusal because the temp directory's file system failed (full or unwritable), not the worker's own budget. */
+function isTempDirectoryFailure(error: unknown): error is UploadError {
+  return error instanceof UploadError && error.cause !== undefined && (error.code === 'upload_storage_full' || error.code === 'upload_storage_unavailable');
 }
 
 /** What one upload's modes work with once its tier passed. */
