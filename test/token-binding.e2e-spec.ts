@@ -246,18 +246,20 @@ describe('client token binding: the shop in one process (in-memory states and se
     tab.close();
     await until(() => socketsWithToken(token).length === 0, 'the tab to be released');
 
-    // Admission reads the token's owner from the state store: hold that read until the socket is gone, so the
-    // drop lands inside admission whatever the timing.
+    // The handshake reads the token's owner from the state store, and admission reads it again once the token is
+    // free: hold that second read until the socket is gone, so the drop lands inside admission whatever the timing.
     const store = app.get(StateStore);
     const read = store.read.bind(store);
     let open = () => undefined as void;
     const gate = new Promise<void>((resolve) => (open = resolve));
+    let reads = 0;
     store.read = async (key: string) => {
-      await gate;
+      if (key === token && reads++ > 0) await gate;
       return read(key);
     };
     try {
-      const dropper = io(`${base}/_event`, { path: '/_event', transports: ['websocket'], query: { token }, reconnection: false, forceNew: true });
+      // The tab's own session: its admission goes on to the second read (another session's socket gets a new token at once).
+      const dropper = io(`${base}/_event`, { path: '/_event', transports: ['websocket'], query: { token }, reconnection: false, forceNew: true, extraHeaders: { cookie } });
       await new Promise<void>((resolve, reject) => {
         dropper.once('connect', () => {
           dropper.disconnect();
@@ -435,9 +437,10 @@ describeWithRedis('client token binding: three shop workers sharing Redis', () =
     tab.close();
     await until(async () => (await holderOf(token)) === null, 'the tab to be released');
 
-    // Redis holds every command for a while, so the admission of the next connection is stuck at its first
-    // Redis command (the token's owner) when that connection goes away: the drop lands inside admission.
-    await data.sendCommand(['CLIENT', 'PAUSE', '1500', 'ALL']);
+    // Redis holds every write for a while, so the admission of the next connection (its handshake's read of the
+    // token's owner answered) is stuck at its first Redis write (the new token's record) when that connection goes
+    // away: the drop lands inside admission.
+    await data.sendCommand(['CLIENT', 'PAUSE', '1500', 'WRITE']);
     const dropper = io(`${a.url}/_event`, { path: '/_event', transports: ['websocket'], query: { token }, reconnection: false, forceNew: true });
     await new Promise<void>((resolve, reject) => {
       dropper.once('connect', () => {

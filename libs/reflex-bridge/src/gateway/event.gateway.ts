@@ -30,6 +30,7 @@ import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
 import { UnfinishedMessageBudget } from '../security/unfinished-message.budget.js';
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
+import { OutageLog } from '../common/outage-log.js';
 
 function tokenRoom(token: string): string {
   return `rx:token:${token}`;
@@ -69,6 +70,34 @@ function* connectionsOf(namespace: Namespace): Iterable<SocketConnection> {
     const connection = SocketConnection.of(socket);
     if (connection) yield connection;
   }
+}
+
+/**
+ * The owner each socket's token had when its handshake was answered (read then, see the gateway's `afterInit`), for
+ * admission's first ownership check: one state read per connection, as before.
+ */
+const handshakeOwners = new WeakMap<Socket, string | undefined>();
+
+/**
+ * Milliseconds a socket whose admission failed is kept before its connection is closed. Closed at once, a tab would
+ * reconnect at once (`state.js` reconnects after a lost transport with no backoff): a failure that lasts made a
+ * tight loop of handshakes. Ended with Socket.IO's DISCONNECT instead (`io server disconnect`), the tab stayed
+ * offline until it was shown again or clicked. `state.js`'s own backoff peaks at 2 s: the same pace.
+ */
+export const ADMISSION_RETRY_CLOSE_MS = 2_000;
+
+/**
+ * Refuses a handshake with a Socket.IO CONNECT_ERROR carrying `{ code }`: a Socket.IO client reports it as
+ * `connect_error`, and `state.js` tries again on its own backoff. Socket.IO queues the refusal on the next tick, then
+ * keeps the connection open until its connectTimeout (45 s) while it counts against no budget (no connection of the
+ * gateway exists); Socket.IO clients close it themselves on the refusal: closed after it (Engine.IO sends what is
+ * queued first).
+ */
+function refuseHandshake(socket: Socket, next: (error?: Error) => void, message: string, code: string): void {
+  const error = new Error(message);
+  (error as Error & { data: unknown }).data = { code };
+  next(error);
+  process.nextTick(() => socket.conn.close());
 }
 
 function flattenHeaders(headers: IncomingMessage['headers']): Readonly<Record<string, string>> {
@@ -111,6 +140,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
   private clustered = false;
   private readonly coldListeners = coldMessageListeners(this);
+  /** Handshakes refused because the state store did not answer the owner read: logged once per outage. */
+  private readonly storeOutage = new OutageLog(this.logger, 'The state store (reading the owners of reconnecting tabs\' tokens; their handshakes are refused until it answers)');
   /** What every connection of this gateway shares: its limits and the pipeline (one object). */
   private readonly connectionContext: SocketConnectionContext;
   /** `maxTotalUnfinishedInboundBytes` and `unfinishedMessageTimeoutMs`: inbound messages begun and not finished. */
@@ -218,17 +249,28 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     namespace.use((socket, next) => {
       const token = socket.handshake.query.token;
       if (!isClientToken(token)) {
-        const error = new Error('A client token is required: connect with ?token=<uuid> (8-128 letters, digits, "-" or "_").');
-        (error as Error & { data: unknown }).data = { code: 'no_token' };
-        next(error);
-        // Socket.IO queues the refusal on the next tick, then keeps the connection open until its connectTimeout
-        // (45 s) while it counts against no budget (no connection of the gateway exists). Nothing can succeed on it
-        // (the query it was refused for is fixed), and Socket.IO clients close it themselves on the refusal: closed
-        // after it (Engine.IO sends what is queued first).
-        process.nextTick(() => socket.conn.close());
+        refuseHandshake(socket, next, 'A client token is required: connect with ?token=<uuid> (8-128 letters, digits, "-" or "_").', 'no_token');
         return;
       }
-      next();
+      if (!this.ownership.enabled) {
+        next();
+        return;
+      }
+      // The token's owner is read before the handshake is answered: with the state store down or frozen, the tab is
+      // refused here, and `state.js` tries again on its own backoff (200 ms more per try, 2 s at most) with the same
+      // token, so it is back with its state once the store answers. Admitted first, it got a new token (ownership
+      // cannot be proven, which fails closed), and kept that fresh state after the store came back: its own was lost.
+      this.ownership.ownerOfToken(token).then(
+        (owner) => {
+          this.storeOutage.succeeded();
+          handshakeOwners.set(socket, owner);
+          next();
+        },
+        (error: unknown) => {
+          this.storeOutage.failed(error);
+          refuseHandshake(socket, next, 'The server cannot reach its state store; try again shortly.', 'state_store_unavailable');
+        },
+      );
     });
     this.connectionContext.outputBudget.watch(() => connectionsOf(namespace));
     this.cluster?.attach(
@@ -284,8 +326,13 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     connection.admission = this.admit(socket, connection).then(
       (stayed) => (connection.admission = stayed),
       (error: Error) => {
-        this.logger.warn(`Admitting a connection failed; closing it: ${error.message}`);
-        socket.disconnect(true);
+        this.logger.warn(`Admitting a connection failed; closing it in ${ADMISSION_RETRY_CLOSE_MS} ms for its tab to reconnect: ${error.message}`);
+        // Its transport is closed, not the socket disconnected: state.js reconnects after a lost connection, never
+        // after the server's `io server disconnect`. A moment later, so a failure that lasts costs a handshake per
+        // ADMISSION_RETRY_CLOSE_MS, not a tight loop. A socket that left meanwhile is already gone.
+        setTimeout(() => {
+          if (socket.connected) connection.closeForReconnect();
+        }, ADMISSION_RETRY_CLOSE_MS).unref();
         return (connection.admission = false);
       },
     );
@@ -370,7 +417,11 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     const session = await this.sessions.track(client);
     if (left()) return false;
     const token = client.token;
-    let fresh = this.ownership.enabled && !(await this.ownership.mayTake(token, session));
+    // The owner read at the handshake (see afterInit); a socket joined otherwise (none is) reads it now.
+    let fresh =
+      this.ownership.enabled &&
+      !(handshakeOwners.has(socket) ? TokenOwnership.permits(handshakeOwners.get(socket), session) : await this.ownership.mayTake(token, session));
+    handshakeOwners.delete(socket);
     if (left()) return false;
     // A reloaded tab's new socket can arrive before its old one is seen to close (on a busy worker, or behind a
     // proxy): the holder gets a moment to leave before this socket counts as a duplicated tab.
@@ -397,7 +448,9 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     if (!fresh && this.ownership.enabled) {
       await this.whenIdleWithin(token, this.options.tokenHandoverGraceMs);
       if (left()) return false;
-      fresh = !(await this.ownership.mayTake(token, session));
+      // A store that fails now fails the admission: the connection is closed for the tab to come back with its
+      // token (see ADMISSION_RETRY_CLOSE_MS), rather than given a fresh state it would keep.
+      fresh = !TokenOwnership.permits(await this.ownership.ownerOfToken(token), session);
       // A socket that left now: leave() releases its claim. One refused now: the claim it holds is let go.
       if (left()) return false;
       if (fresh && this.cluster) void this.cluster.releaseToken(token, socket.id);

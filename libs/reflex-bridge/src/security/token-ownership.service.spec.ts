@@ -41,6 +41,19 @@ describe('TokenOwnership', () => {
     expect(await ownership.mayTake('tok-1', { known: false, sessionId: 'sid-a' })).toBe(false);
   });
 
+  it('reads the owner for the handshake and rejects when the store fails, so the caller can refuse rather than guess', async () => {
+    const { store, ownership } = setup();
+    await afterEvent(ownership, store, 'tok-9', request('sid-a', { id: 1 }), 'sid-a');
+    const owner = await ownership.ownerOfToken('tok-9');
+    expect(TokenOwnership.permits(owner, { known: true, sessionId: 'sid-a' })).toBe(true);
+    expect(TokenOwnership.permits(owner, { known: true, sessionId: 'sid-b' })).toBe(false);
+    expect(TokenOwnership.permits(undefined, { known: false })).toBe(true);
+    store.read = () => Promise.reject(new Error('store down'));
+    await expect(ownership.ownerOfToken('tok-9')).rejects.toThrow('store down');
+    // mayTake still fails closed for its callers: no.
+    expect(await ownership.mayTake('tok-9', { known: true, sessionId: 'sid-a' })).toBe(false);
+  });
+
   it('moves the binding when an event changes the session (logout with regeneration), not on other anonymous events', async () => {
     const { store, ownership } = setup();
     await afterEvent(ownership, store, 'tok-2', request('sid-a', { id: 1 }), 'sid-a');

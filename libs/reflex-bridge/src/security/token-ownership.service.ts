@@ -77,14 +77,27 @@ export class TokenOwnership {
    * not prove the socket owns the token, so it gets a fresh one: fail closed).
    */
   async mayTake(token: string, session: ConnectingSession): Promise<boolean> {
-    let state: StoredState | null;
+    let owner: string | undefined;
     try {
-      state = await this.store.read(token);
+      owner = await this.ownerOfToken(token);
     } catch (error) {
       this.logger.warn(`Could not read the owner of a client token; issuing a new token: ${(error as Error).message}`);
       return false;
     }
-    const owner = TokenOwnership.ownerOf(state);
+    return TokenOwnership.permits(owner, session);
+  }
+
+  /**
+   * The session hash `token` is bound to, or undefined for an unbound token, read from the state store. Rejects
+   * when the store fails: the owner is then unknown, and the caller decides (the gateway refuses the handshake, so
+   * the tab tries again with its token rather than losing its state for good to a store that was down a moment).
+   */
+  async ownerOfToken(token: string): Promise<string | undefined> {
+    return TokenOwnership.ownerOf(await this.store.read(token));
+  }
+
+  /** Whether a socket of `session` may take a token bound to `owner` (see {@link ownerOfToken}; undefined: unbound). */
+  static permits(owner: string | undefined, session: ConnectingSession): boolean {
     if (owner === undefined) return true;
     return session.known && session.sessionId !== undefined && TokenOwnership.hashOf(session.sessionId) === owner;
   }
