@@ -3,10 +3,11 @@
  * or drops its connection for a cause that passes: it must come back by itself once the cause is gone, with its
  * token and state, at `state.js`'s own backoff (never a tight loop).
  */
-import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction } from 'express';
 import { EventHandler, ReflexBridgeModule, State } from '@reflex-bridge/nest';
+import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { eventually } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
@@ -90,4 +91,112 @@ describeWithRedis('a Reflex tab refused while the state store is down or frozen 
     tab.send(`${ROOT}.hydrate`);
     await eventually('its state back', () => tab.latest(COUNTER, 'count'), (value) => value === 3);
   }, 90_000);
+});
+
+@State()
+class PointerState {
+  moves = 0;
+  clicks = 0;
+
+  /** What an unthrottled `on_mouse_move` calls, about 60 times a second while the pointer moves. */
+  @EventHandler()
+  move(): void {
+    this.moves++;
+  }
+
+  @EventHandler()
+  click(): void {
+    this.clicks++;
+  }
+}
+
+const POINTER = `${ROOT}.pointer_state`;
+
+/** The toasts the server asked a Reflex tab to show for refusals of `code` (`_call_function` carrying the error). */
+function toastsFor(tab: StateJsTab, code: string): unknown[] {
+  const events = tab.updates.flatMap((update) => ((update as { events?: Array<{ name: string; payload?: { bridge_error?: { code?: string } } }> }).events ?? []));
+  return events.filter((event) => event.name === '_call_function' && event.payload?.bridge_error?.code === code);
+}
+
+describe('other refusals of a Reflex tab: which ones it comes back from by itself', () => {
+  let running: RunningApp;
+  const tabs: StateJsTab[] = [];
+  const open = (token: string = randomUUID(), headers?: Record<string, string>): StateJsTab => {
+    const tab = new StateJsTab(running.url, token, { headers });
+    tabs.push(tab);
+    return tab;
+  };
+
+  beforeAll(async () => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ maxConnectionsPerAddress: 2 })], providers: [PointerState] });
+  }, 60_000);
+  afterEach(async () => {
+    for (const tab of tabs.splice(0)) tab.close();
+    // The closed tabs' connections leave the address's count once the server saw them close.
+    const gateway = running.app.get(EventGateway);
+    await eventually('the tabs gone', () => gateway.connectionsPerAddress.addresses, (n) => n === 0);
+  });
+  afterAll(async () => {
+    await running?.close();
+  }, 60_000);
+
+  it('over maxConnectionsPerAddress: refused with 429 at the upgrade (connect_error), back at state.js\'s backoff once a connection of the address closed', async () => {
+    const first = open();
+    const second = open();
+    await eventually('two tabs connected', () => first.connects + second.connects, (n) => n === 2);
+    const third = open();
+    const refusedFrom = Date.now();
+    await eventually('the third refused', () => third.connectErrors.length, (n) => n >= 3);
+    expect(third.connects).toBe(0);
+    first.close();
+    await eventually('the third tab connected', () => third.connects, (n) => n === 1, 30_000);
+    const refusedMs = Date.now() - refusedFrom;
+    expect(third.connectErrors.length).toBeLessThanOrEqual(Math.ceil(refusedMs / STATE_JS_BACKOFF_STEP_MS) + 2);
+    expect(third.disconnects).toEqual([]);
+  }, 60_000);
+
+  it('a refused origin and a malformed token are final: never let in, tried again at state.js\'s backoff, not in a tight loop', async () => {
+    const foreign = open(randomUUID(), { origin: 'https://elsewhere.example' });
+    const malformed = open('x');
+    const from = Date.now();
+    await eventually('both refused a few times', () => Math.min(foreign.connectErrors.length, malformed.connectErrors.length), (n) => n >= 4, 30_000);
+    const elapsed = Date.now() - from;
+    expect(foreign.connects + malformed.connects).toBe(0);
+    expect(malformed.connectErrors[0].data).toMatchObject({ code: 'no_token' });
+    // 200 ms, 400 ms, 600 ms...: the 4th try comes at least 1.2 s after the first refusal.
+    expect(elapsed).toBeGreaterThanOrEqual(3 * STATE_JS_BACKOFF_STEP_MS * 2);
+  }, 60_000);
+
+  it('an unthrottled on_mouse_move uses up the connection\'s budget: refusals with one toast, the connection kept, events run again once the window ends', async () => {
+    const tab = open();
+    await eventually('connected', () => tab.connects, (n) => n === 1);
+    tab.send(`${ROOT}.hydrate`);
+    // What ~60 moves a second send within the 10 s window (and more), in answered batches as a pointer streams them:
+    // the budget is 500, hydrate counted, so 499 moves run and the 500th is refused.
+    for (let sent = 0; sent < 500; ) {
+      for (let i = 0; i < 50; i++) tab.send(`${POINTER}.move`);
+      sent += 50;
+      const expected = Math.min(sent, 499);
+      await tab.until(`${expected} moves`, () => tab.latest(POINTER, 'moves') === expected);
+    }
+    await tab.until('the refusal shown', () => toastsFor(tab, 'rate_limited').length === 1);
+    tab.send(`${POINTER}.click`);
+    await tab.until('the click refused', () => tab.bridgeErrors.some((error) => error.code === 'rate_limited' && error.event === `${POINTER}.click`));
+    // Only the block's first refusal is shown: the click's own refusal is a bridge_error, which state.js ignores.
+    expect(toastsFor(tab, 'rate_limited')).toHaveLength(1);
+    // The click was refused with the moves: the page showed one toast, and the click did nothing.
+    expect(tab.latest(POINTER, 'clicks')).toBe(0);
+    // Clicking again until the window ends (a refused event does not extend it): the click runs, on the same connection.
+    await eventually(
+      'a click runs again',
+      () => {
+        tab.send(`${POINTER}.click`);
+        return tab.latest(POINTER, 'clicks');
+      },
+      (value) => typeof value === 'number' && value >= 1,
+      30_000,
+    );
+    expect(tab.connects).toBe(1);
+    expect(tab.disconnects).toEqual([]);
+  }, 60_000);
 });

@@ -43,6 +43,8 @@ export class StateJsTab {
   readonly disconnects: string[] = [];
   /** Every `new_token` the server sent. */
   readonly newTokens: string[] = [];
+  /** Every `bridge_error` received: `state.js` has no listener for them (it shows only the toasts the server sends as `event`). */
+  readonly bridgeErrors: Array<{ code?: string; event?: string }> = [];
   /** Every `event` update received since the last connect. */
   updates: Array<{ delta?: Record<string, Record<string, unknown>> }> = [];
   /** The connection errors `state.js` keeps (cleared on connect). */
@@ -87,6 +89,7 @@ export class StateJsTab {
       this.token = token;
     });
     this.socket.on('event', (update: { delta?: Record<string, Record<string, unknown>> }) => this.updates.push(update));
+    this.socket.on('bridge_error', (error: { code?: string; event?: string }) => this.bridgeErrors.push(error));
   }
 
   /** `state.js`'s `socket.current.reconnect()`: the token re-read, skipped while a connect is under way. */
@@ -109,6 +112,28 @@ export class StateJsTab {
       if (vars && `${name}_rx_state_` in vars) return vars[`${name}_rx_state_`];
     }
     return undefined;
+  }
+
+  /**
+   * Resolves once `check` holds, looked at on every update received (no polling interval: a test that must answer
+   * within a rate window waits for no timer), or `bridge_error`. Rejects after `timeoutMs`.
+   */
+  until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onEvent = (): void => {
+        if (!check()) return;
+        clearTimeout(timer);
+        this.socket.off('event', onEvent).off('bridge_error', onEvent);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.socket.off('event', onEvent).off('bridge_error', onEvent);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      // After the listeners that record what arrived.
+      this.socket.on('event', onEvent).on('bridge_error', onEvent);
+    });
   }
 
   /** Stops retrying and closes the socket (the page was closed). */
