@@ -26,7 +26,7 @@ class AdmissionCounterState {
   }
 }
 
-/** Every request is in one session: tokens get bound to it, so admission reads each token's owner from the store. */
+/** Every request is in one session: tokens get bound to it. */
 function oneSession(req: { sessionID?: string; user?: unknown }, _res: unknown, next: NextFunction): void {
   req.sessionID = 'admission-session';
   req.user = { id: 1 };
@@ -43,7 +43,10 @@ async function countingTab(url: string, count: number): Promise<StateJsTab> {
   return tab;
 }
 
-describeWithRedis('a Reflex tab refused while the state store is down or frozen comes back by itself', () => {
+describe.each([
+  ['tokens bound to sessions (bridge.authMiddleware)', { authMiddleware: [oneSession] }],
+  ['bearer tokens (no bridge.authMiddleware)', {}],
+])('with %s', (_tokens, bridge) => describeWithRedis('a Reflex tab refused while the state store is down or frozen comes back by itself', () => {
   let redis: RedisTestServer;
   let running: RunningApp;
   const tabs: StateJsTab[] = [];
@@ -51,7 +54,7 @@ describeWithRedis('a Reflex tab refused while the state store is down or frozen 
   beforeAll(async () => {
     redis = await RedisTestServer.launch();
     running = await startApp({
-      imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url, bridge: { authMiddleware: [oneSession] } })],
+      imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url, bridge })],
       providers: [AdmissionCounterState],
     });
   }, 60_000);
@@ -91,7 +94,7 @@ describeWithRedis('a Reflex tab refused while the state store is down or frozen 
     tab.send(`${ROOT}.hydrate`);
     await eventually('its state back', () => tab.latest(COUNTER, 'count'), (value) => value === 3);
   }, 90_000);
-});
+}));
 
 @State()
 class PointerState {

@@ -252,14 +252,16 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
         refuseHandshake(socket, next, 'A client token is required: connect with ?token=<uuid> (8-128 letters, digits, "-" or "_").', 'no_token');
         return;
       }
-      if (!this.ownership.enabled) {
+      // Where admission depends on the store (token owners) or on Redis (the cluster's token records), the token's
+      // owner is read before the handshake is answered: with the state store down or frozen, the tab is refused here,
+      // and `state.js` tries again on its own backoff (200 ms more per try, 2 s at most) with the same token, so it is
+      // back with its state once the store answers. Admitted first, it got a new token (neither its owner nor its
+      // record could be checked, which fails closed), and kept that fresh state after the store came back. On one
+      // worker without bound tokens admission reads nothing, and neither does this.
+      if (!this.ownership.enabled && !this.cluster) {
         next();
         return;
       }
-      // The token's owner is read before the handshake is answered: with the state store down or frozen, the tab is
-      // refused here, and `state.js` tries again on its own backoff (200 ms more per try, 2 s at most) with the same
-      // token, so it is back with its state once the store answers. Admitted first, it got a new token (ownership
-      // cannot be proven, which fails closed), and kept that fresh state after the store came back: its own was lost.
       this.ownership.ownerOfToken(token).then(
         (owner) => {
           this.storeOutage.succeeded();
