@@ -11,7 +11,7 @@ import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js
 import { startApp, type RunningApp } from './support/app.js';
 import { eventually } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
-import { STATE_JS_BACKOFF_STEP_MS, StateJsTab } from './support/state-js-reconnect.js';
+import { STATE_JS_BACKOFF_STEP_MS, STATE_JS_FINAL_REASONS, StateJsTab } from './support/state-js-reconnect.js';
 
 const ROOT = 'reflex___state____state';
 const COUNTER = `${ROOT}.admission_counter_state`;
@@ -201,5 +201,33 @@ describe('other refusals of a Reflex tab: which ones it comes back from by itsel
     );
     expect(tab.connects).toBe(1);
     expect(tab.disconnects).toEqual([]);
+  }, 60_000);
+});
+
+describe('a Reflex tab cut for the heartbeat', () => {
+  let running: RunningApp;
+  const tabs: StateJsTab[] = [];
+
+  beforeAll(async () => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ pingIntervalMs: 300, pingTimeoutMs: 300 })], providers: [AdmissionCounterState] });
+  }, 60_000);
+  afterAll(async () => {
+    for (const tab of tabs.splice(0)) tab.close();
+    await running?.close();
+  }, 60_000);
+
+  it('comes back by itself with its token and state once it answers again (a tab frozen, a link that stalled)', async () => {
+    const tab = await countingTab(running.url, 2);
+    tabs.push(tab);
+    const token = tab.token;
+    // The tab stops reading its connection (a frozen page, a stalled link): no ping reaches it, no pong comes back.
+    const stalled = (tab.socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void } } }).ws._socket;
+    stalled.pause();
+    await eventually('the tab back on a new connection', () => tab.connects, (n) => n === 2, 30_000);
+    expect(tab.disconnects).toHaveLength(1);
+    expect(STATE_JS_FINAL_REASONS).not.toContain(tab.disconnects[0]);
+    expect(tab.token).toBe(token);
+    tab.send(`${ROOT}.hydrate`);
+    await eventually('its state back', () => tab.latest(COUNTER, 'count'), (value) => value === 2);
   }, 60_000);
 });
