@@ -6,8 +6,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction } from 'express';
-import { EventHandler, ReflexBridgeModule, State } from '@reflex-bridge/nest';
-import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
+import { EventHandler, ReflexBridgeModule, State, StateStore } from '@reflex-bridge/nest';
+import { ADMISSION_RETRY_CLOSE_MS, EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { eventually } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
@@ -229,5 +229,59 @@ describe('a Reflex tab cut for the heartbeat', () => {
     expect(tab.token).toBe(token);
     tab.send(`${ROOT}.hydrate`);
     await eventually('its state back', () => tab.latest(COUNTER, 'count'), (value) => value === 2);
+  }, 60_000);
+});
+
+describe('a Reflex tab whose admission fails', () => {
+  let running: RunningApp;
+  const tabs: StateJsTab[] = [];
+
+  beforeAll(async () => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ bridge: { authMiddleware: [oneSession] } })], providers: [AdmissionCounterState] });
+  }, 60_000);
+  afterAll(async () => {
+    for (const tab of tabs.splice(0)) tab.close();
+    await running?.close();
+  }, 60_000);
+
+  it('is closed for state.js to reconnect (never io server disconnect), at most once per ADMISSION_RETRY_CLOSE_MS, and is let in once admission works', async () => {
+    // The handshake's read of the token's owner works; admission's second read, once the token is free, fails.
+    const store = running.app.get(StateStore);
+    const read = store.read.bind(store);
+    const token = randomUUID();
+    let failing = true;
+    let reads = 0;
+    store.read = async (key: string) => {
+      if (key === token && failing && reads++ % 2 === 1) throw new Error('the store failed during admission');
+      return read(key);
+    };
+    try {
+      const tab = new StateJsTab(running.url, token);
+      tabs.push(tab);
+      const from = Date.now();
+      await eventually('the tab reconnected after its failed admission', () => tab.connects, (n) => n >= 2, 30_000);
+      expect(tab.disconnects.length).toBeGreaterThanOrEqual(1);
+      expect(STATE_JS_FINAL_REASONS).not.toContain(tab.disconnects[0]);
+      // Not a tight loop: one handshake per ADMISSION_RETRY_CLOSE_MS at most.
+      expect(tab.connects).toBeLessThanOrEqual(Math.floor((Date.now() - from) / ADMISSION_RETRY_CLOSE_MS) + 1);
+      failing = false;
+      // The page's hydrate, sent again on each connection as state.js does: dropped on one whose admission failed.
+      let hydratedOn = 0;
+      await eventually(
+        'the tab served',
+        () => {
+          if (tab.socket.connected && hydratedOn !== tab.connects) {
+            hydratedOn = tab.connects;
+            tab.send(`${ROOT}.hydrate`);
+          }
+          return tab.latest(COUNTER, 'count');
+        },
+        (value) => value === 0,
+        30_000,
+      );
+      expect(tab.token).toBe(token);
+    } finally {
+      store.read = read;
+    }
   }, 60_000);
 });
