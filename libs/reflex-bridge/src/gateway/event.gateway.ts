@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Inject, Logger, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
 import { BRIDGE_ERROR_EVENT, type BridgeErrorPayload } from '../protocol/bridge-error.js';
@@ -31,6 +32,7 @@ import { UnfinishedMessageBudget } from '../security/unfinished-message.budget.j
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 import { OutageLog } from '../common/outage-log.js';
+import { drainBeforeClose } from './drain-before-close.js';
 
 function tokenRoom(token: string): string {
   return `rx:token:${token}`;
@@ -137,6 +139,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   private readonly clientErrors = new ClientErrorLog(this.logger);
   /** Another of the app's gateways already serves this namespace (the module imported twice): see {@link onModuleInit}. */
   private sharedNamespace = false;
+  /** The shutdown drain, begun once (see {@link drain}). */
+  private drained?: Promise<void>;
   /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
   private clustered = false;
   private readonly coldListeners = coldMessageListeners(this);
@@ -160,17 +164,30 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
         `ReflexBridgeModule is imported twice on the socket path "${this.options.path}": import ReflexBridgeModule.forRoot() (or forRootAsync()) once, in the root module. It is global: feature modules inject its exports without importing it.`,
       );
     }
+    // The drain starts before any app provider's shutdown hook (see drainBeforeClose); onModuleDestroy stays the
+    // fallback for an app without an HTTP adapter hook.
+    const adapter = this.adapterHost?.httpAdapter;
+    if (adapter) drainBeforeClose(adapter, () => this.drain());
   }
 
   /**
    * The app is shutting down: the events running now end (up to `shutdownGraceMs`) and their answers are sent, the
-   * rest are answered `server_stopping`, before Nest closes the sockets. Here because Nest destroys the providers
-   * that depend on others first: the gateway's hook runs before those of everything an event uses (the event cache,
-   * the live transport, the cookie handoffs), and long before the module closes the state store.
+   * rest are answered `server_stopping`, before Nest closes the sockets. Normally done already, from the HTTP
+   * adapter's `beforeClose` (before every app module's hooks, see {@link drainBeforeClose}); here too, for an app
+   * without one: Nest destroys the providers that depend on others first, so this hook runs before those of everything
+   * an event uses in this module (the event cache, the live transport, the cookie handoffs, the state store).
    */
   async onModuleDestroy(): Promise<void> {
-    await this.pipeline.stop();
-    await this.flushAnswers();
+    await this.drain();
+  }
+
+  /** The shutdown drain, once: a second call waits for the first (a handler that never ends costs one grace, not two). */
+  private drain(): Promise<void> {
+    this.drained ??= (async () => {
+      await this.pipeline.stop();
+      await this.flushAnswers();
+    })();
+    return this.drained;
   }
 
   /**
@@ -208,6 +225,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     private readonly ownership: TokenOwnership,
     private readonly lifecycle: ConnectionLifecycle,
     @Optional() @Inject(CLUSTER_LINK) private readonly cluster?: ClusterLink,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {
     WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
     const limits = connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes);
