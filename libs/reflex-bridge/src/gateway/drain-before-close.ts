@@ -10,7 +10,7 @@ import type { HttpServer } from '@nestjs/common';
  * DataSource in its own `onModuleDestroy` did so while events were still running (and new ones still accepted): the
  * running handler then failed (`handler_error` "The client is closed").
  *
- * Adapters chain: several bridge modules of one app each wrap the hook. The drain never throws into Nest's shutdown.
+ * Wrappers chain: several bridge modules of one app each wrap the hook, each after the adapter's own.
  */
 export function drainBeforeClose(adapter: Pick<HttpServer, 'beforeClose'>, drain: () => Promise<void>): void {
   const before = adapter.beforeClose;

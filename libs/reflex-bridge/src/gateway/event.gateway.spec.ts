@@ -1,5 +1,6 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { EventEmitter } from 'node:events';
+import type { HttpAdapterHost } from '@nestjs/core';
 import type { Namespace, Socket } from 'socket.io';
 import { resolveOptions } from '../reflex-bridge.options.js';
 import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
@@ -205,5 +206,42 @@ describe('EventGateway', () => {
     expect(gateway.onPing()).toEqual({ event: 'ping', data: 'pong' });
     const socket = new FakeSocket('s1');
     expect(() => gateway.onClientError(socket as unknown as Socket, { message: { toString: 1 } })).not.toThrow();
+  });
+});
+
+describe('EventGateway at shutdown', () => {
+  function shuttingDown(stop: () => Promise<void>) {
+    const pipeline = { stop: jest.fn(stop) } as unknown as EventPipeline;
+    const lifecycle = new ConnectionLifecycle();
+    const adapter: { beforeClose?: () => unknown } = {};
+    class SpecGateway extends EventGateway {}
+    const gateway = new SpecGateway(
+      resolveOptions({}),
+      pipeline,
+      new ClientRegistry(lifecycle),
+      {} as unknown as SessionTracker,
+      new OriginPolicy(),
+      { enabled: false } as unknown as TokenOwnership,
+      lifecycle,
+      undefined,
+      { httpAdapter: adapter } as unknown as HttpAdapterHost,
+    );
+    gateway.onModuleInit();
+    return { gateway, pipeline, adapter };
+  }
+
+  it("drains from the HTTP adapter's beforeClose, once: onModuleDestroy then waits for the same drain", async () => {
+    const { gateway, pipeline, adapter } = shuttingDown(async () => undefined);
+    await adapter.beforeClose?.();
+    await gateway.onModuleDestroy();
+    expect(pipeline.stop).toHaveBeenCalledTimes(1);
+  });
+
+  it("does not end Nest's shutdown when the drain fails (before any hook ran, every connection would stay open)", async () => {
+    const { gateway, adapter } = shuttingDown(async () => {
+      throw new Error('a stop listener threw');
+    });
+    await expect(Promise.resolve(adapter.beforeClose?.())).resolves.toBeUndefined();
+    await expect(gateway.onModuleDestroy()).resolves.toBeUndefined();
   });
 });

@@ -181,12 +181,16 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     await this.drain();
   }
 
-  /** The shutdown drain, once: a second call waits for the first (a handler that never ends costs one grace, not two). */
+  /**
+   * The shutdown drain, once: a second call waits for the first (a handler that never ends costs one grace, not two).
+   * Never rejects: run from the HTTP adapter's `beforeClose`, a throw would end `app.close()` before any shutdown hook
+   * ran, leaving every connection of the app open.
+   */
   private drain(): Promise<void> {
     this.drained ??= (async () => {
       await this.pipeline.stop();
       await this.flushAnswers();
-    })();
+    })().catch((error: unknown) => this.logger.warn(`Waiting for the running events at shutdown failed: ${(error as Error)?.message}`));
     return this.drained;
   }
 
