@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { NextFunction } from 'express';
 import { EventHandler, ReflexBridgeModule, State, StateStore } from '@reflex-bridge/nest';
 import { ADMISSION_RETRY_CLOSE_MS, EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
+import { REFUSAL_NOTICE_EVERY_MS } from '../libs/reflex-bridge/src/pipeline/refusal-notices.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { eventually } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
@@ -201,6 +202,56 @@ describe('other refusals of a Reflex tab: which ones it comes back from by itsel
     );
     expect(tab.connects).toBe(1);
     expect(tab.disconnects).toEqual([]);
+  }, 60_000);
+});
+
+describe('a Reflex tab whose events are refused for its budget long after the first toast', () => {
+  let running: RunningApp;
+  const tabs: StateJsTab[] = [];
+
+  beforeAll(async () => {
+    // A window far longer than a toast stays on screen: refusals go on long after the first one's toast faded.
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ rateLimit: { perConnection: { limit: 5, ttlMs: 120_000 } } })], providers: [PointerState] });
+  }, 60_000);
+  afterAll(async () => {
+    for (const tab of tabs.splice(0)) tab.close();
+    await running?.close();
+  }, 60_000);
+
+  it('is shown a refused click again once the last toast faded (at most one toast per REFUSAL_NOTICE_EVERY_MS), each event still answered once', async () => {
+    const tab = new StateJsTab(running.url, randomUUID());
+    tabs.push(tab);
+    await eventually('connected', () => tab.connects, (n) => n === 1);
+    tab.send(`${ROOT}.hydrate`);
+    for (let i = 0; i < 4; i++) tab.send(`${POINTER}.move`);
+    await tab.until('4 moves', () => tab.latest(POINTER, 'moves') === 4);
+    // The budget is used up: the next move is refused, and shown.
+    tab.send(`${POINTER}.move`);
+    await tab.until('the first refusal shown', () => toastsFor(tab, 'rate_limited').length === 1);
+    const from = Date.now();
+    // The user clicks now and then, within the same window: each click is refused. Before, none of those refusals was
+    // shown (bridge_error only, which state.js ignores): once the first toast faded, a click silently did nothing.
+    let clicks = 0;
+    await eventually(
+      'a later refused click shown',
+      () => {
+        tab.send(`${POINTER}.click`);
+        clicks++;
+        return toastsFor(tab, 'rate_limited').length;
+      },
+      (n) => n >= 2,
+      30_000,
+    );
+    await tab.until('every click answered', () => tab.bridgeErrors.filter((error) => error.event === `${POINTER}.click`).length === clicks);
+    // Shown again, but bounded: at most one toast per REFUSAL_NOTICE_EVERY_MS, the first one included.
+    expect(toastsFor(tab, 'rate_limited').length).toBeLessThanOrEqual(2 + Math.floor((Date.now() - from) / REFUSAL_NOTICE_EVERY_MS));
+    // One bridge_error per refused event, never more (clients count answers).
+    expect(tab.bridgeErrors.filter((error) => error.code === 'rate_limited')).toHaveLength(clicks + 1);
+    // The toast shown is a refused click's own.
+    const last = toastsFor(tab, 'rate_limited').at(-1) as { payload: { bridge_error: { event?: string } } };
+    expect(last.payload.bridge_error.event).toBe(`${POINTER}.click`);
+    expect(tab.latest(POINTER, 'clicks')).toBe(0);
+    expect(tab.connects).toBe(1);
   }, 60_000);
 });
 

@@ -52,4 +52,6 @@ export interface EventClient {
   budgetHits?: number;
   /** When the budget's window (or block) ends, on the rate limiter's clock. */
   budgetEndsAt?: number;
+  /** When a refusal was last shown to this connection's user, on the notices' clock (see `refusal-notices.ts`). */
+  refusalShownAt?: number;
 }

@@ -157,6 +157,8 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   /** Kept by the rate limiter (see {@link EventClient.budgetHits}). */
   budgetHits: number | undefined = undefined;
   budgetEndsAt: number | undefined = undefined;
+  /** Kept by the pipeline (see {@link EventClient.refusalShownAt}). */
+  refusalShownAt: number | undefined = undefined;
   /** Kept by the pipeline (see {@link EventClient.pageLoadedAt}). */
   pageLoadedAt: number | undefined = undefined;
   /** Kept by the worker's output budget (see {@link OutputBudgetMember.budgetCounted}). */

@@ -31,9 +31,10 @@ export class BridgeErrorPresenter {
    * exception becomes a generic `handler_error` text with `production: true`), and any text is safe to show:
    * the helpers encode it. Called on the error path only: once per refused or failed event, except for `busy`
    * (a flood's refusals), where its answer for an event name is made once and sent again for that name's later
-   * refusals. Refusals that come by the hundred are shown once per episode: `busy` with the first refusal since
-   * the client's queue was last below half its limits, the connection budget's `rate_limited` with the first
-   * refusal of each block; the ones after those get the structured `bridge_error` alone.
+   * refusals. Refusals that come by the hundred are shown with the first of each episode (`busy`: since the
+   * client's queue was last below half its limits; the connection budget's `rate_limited`: of each block), then at
+   * most once per 4 s per connection, about as long as a toast stays on screen, so that a click refused once the
+   * first toast faded is shown too; the others get the structured `bridge_error` alone.
    */
   present(error: BridgeErrorPayload): ClientEvent[] {
     // One id: a burst of refusals (a flood of clicks) replaces one toast instead of stacking many.

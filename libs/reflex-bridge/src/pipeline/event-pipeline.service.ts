@@ -38,6 +38,7 @@ import { ClientStorageVars } from '../state/client-storage-vars.service.js';
 import type { UploadCall } from './upload-call.js';
 import { LeaseRenewal } from './lease-renewal.js';
 import { BusyAnswers } from './busy-answers.js';
+import { refusalNoticeDue } from './refusal-notices.js';
 import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
 import { plainRecord } from '../common/plain-record.js';
 import { hasNonJsonPrimitive, jsonForm } from '../state/json-form.js';
@@ -1430,10 +1431,13 @@ export class EventPipeline implements OnApplicationBootstrap {
    * The structured error as a `bridge_error` message (`@reflex-bridge/client` and other clients that listen to
    * it; Reflex's client has no listener and ignores it), then what {@link BridgeErrorPresenter} chose to show as
    * an `event` message Reflex's client runs, each event carrying the structured error in `payload.bridge_error`.
+   * `present: false` (a flood's refusal past its first) is still shown when nothing was shown to the client for
+   * `REFUSAL_NOTICE_EVERY_MS` (4 s): Reflex's client sees nothing but what is presented, so a click refused once the
+   * first toast faded would otherwise silently do nothing.
    */
   private sendError(client: EventClient, error: BridgeErrorPayload, present = true): void {
     client.emitError(error);
-    if (!present) return;
+    if (!refusalNoticeDue(client, present)) return;
     const events = this.presented(error);
     if (events.length > 0) client.emitUpdate({ events });
   }
@@ -1441,7 +1445,8 @@ export class EventPipeline implements OnApplicationBootstrap {
   /**
    * {@link sendError} for `busy`, the refusal a flood gets for every frame over its queue's limits: the same
    * messages, made and encoded once per event name (see {@link BusyAnswers}). Presented only when `present`
-   * (the first refusal since the queue was last below half its limits): one read of a flood brings hundreds of
+   * (the first refusal since the queue was last below half its limits), or when nothing was shown to the client for
+   * `REFUSAL_NOTICE_EVERY_MS` (4 s) (see {@link sendError}): one read of a flood brings hundreds of
    * refused frames, and the user needs to be told once, not hundreds of times, while every other client waits
    * for those messages to be written.
    */
@@ -1452,7 +1457,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     }
     const answer = this.busyAnswers.answerTo(eventName);
     client.emitShared(answer.error);
-    if (present && answer.presented) client.emitShared(answer.presented);
+    if (answer.presented && refusalNoticeDue(client, present)) client.emitShared(answer.presented);
   }
 
   /** What the error presenter shows for `error`, ready to send (nothing when the presenter failed: logged). */
