@@ -20,6 +20,9 @@ import {
 import { ALL_STATES, LoggedInGuard, ShoutInterceptor, createAuthStack, mountHttpAuth } from './fixtures/auth-app.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket, type Update } from './support/raw-socket.js';
+import { eventually } from './support/eventually.js';
+import { ReflexClient } from '@reflex-bridge/client';
+import { REFUSAL_NOTICE_EVERY_MS } from '../libs/reflex-bridge/src/pipeline/refusal-notices.js';
 
 const ROOT = 'reflex___state____state';
 const ACCOUNT = `${ROOT}.account_state`;
@@ -152,6 +155,42 @@ describe('Reflex client events on the wire', () => {
     expect(shown.payload['bridge_error']).toEqual(limited);
     expect(runFunction(shown, { toaster: false }).alerts).toEqual([[limited.message]]);
   });
+
+  it('@reflex-bridge/client reports each refused event once to onError and runs none of the toasts, those shown again after REFUSAL_NOTICE_EVERY_MS included', async () => {
+    const running = await start({ rateLimit: { perConnection: { limit: 4, ttlMs: 120_000 } } });
+    const errors: Array<{ code: string }> = [];
+    // The app's own handler of client events (what it runs, as a Reflex page runs them): never given a presentation.
+    const run: unknown[] = [];
+    const client = new ReflexClient({ url: running.url, onClientEvent: (event) => void run.push(event) });
+    let presentations = 0;
+    client.onError((error) => errors.push(error));
+    client.onEvent((update) => {
+      presentations += (update.events ?? []).filter((event) => (event.payload as Record<string, unknown> | undefined)?.['bridge_error'] !== undefined).length;
+    });
+    try {
+      await client.connect();
+      let sent = 0;
+      // Clicks past the budget, until the server presented a refusal a second time (REFUSAL_NOTICE_EVERY_MS after the first).
+      await eventually(
+        'a refusal presented twice',
+        () => {
+          client.call(`${ROOT}.ui_state`, 'click');
+          sent++;
+          return presentations;
+        },
+        (n) => n >= 2,
+        4 * REFUSAL_NOTICE_EVERY_MS + 15_000,
+      );
+      const clicks = () => (client.state<{ clicks: number }>(`${ROOT}.ui_state`)?.clicks ?? 0) + errors.length;
+      await eventually('every click answered', clicks, (n) => n === sent);
+      expect(errors.length).toBeGreaterThan(1);
+      expect(errors.every((error) => error.code === 'rate_limited')).toBe(true);
+      // The presentations only present errors it already reported: none reached the app's client-event listeners.
+      expect(run).toEqual([]);
+    } finally {
+      client.disconnect();
+    }
+  }, 60_000);
 
   it('in production a failing handler is shown as a generic message: no exception text, no stack, nothing that runs', async () => {
     const running = await start({ production: true });
