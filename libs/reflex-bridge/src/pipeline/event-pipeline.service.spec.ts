@@ -19,6 +19,7 @@ import { StateStore, type SaveOptions, type StateLease, type StoredState } from 
 import { StateStoreError } from '../state/store/state-store.error.js';
 import { InMemoryStateStore } from '../state/store/in-memory-state.store.js';
 import { EventPipeline } from './event-pipeline.service.js';
+import { REFUSAL_NOTICE_EVERY_MS } from './refusal-notices.js';
 
 const COUNTER = 'reflex___state____state.counter_state';
 
@@ -349,6 +350,34 @@ describe('EventPipeline', () => {
       expect(lines[0]).toMatch(/64000000/);
       events.releaseHeld(64_000_000);
     } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('shows a busy refusal past the first again once nothing was shown for REFUSAL_NOTICE_EVERY_MS, each refusal answered once', async () => {
+    // Before: only the first busy of the episode was presented; a click refused later, while the worker stayed full,
+    // was a bridge_error alone, which a Reflex page ignores: it silently did nothing.
+    const realNow = Date.now.bind(Date);
+    let offset = 0;
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const events = await pipeline([CounterState], new InMemoryStateStore(), false);
+      const client = await hydratedClient(events);
+      const presented = () => client.updates.flatMap((update) => update.events ?? []).filter((event) => event.payload['bridge_error'] !== undefined).length;
+      void events.handle(client, frame(`${COUNTER}.note`, { text: 'slow first', waitMs: 200 }));
+      expect(events.reserveHeld(64_000_000)).toBe(true);
+      for (let i = 0; i < 5; i++) void events.handle(client, frame(`${COUNTER}.note`, { text: 'behind it', waitMs: 0 }));
+      await until(() => client.errors.length === 5);
+      expect(presented()).toBe(1);
+      offset += REFUSAL_NOTICE_EVERY_MS;
+      for (let i = 0; i < 5; i++) void events.handle(client, frame(`${COUNTER}.note`, { text: 'later', waitMs: 0 }));
+      await until(() => client.errors.length === 10);
+      expect(client.errors.every((error) => error.code === 'busy')).toBe(true);
+      expect(presented()).toBe(2);
+      events.releaseHeld(64_000_000);
+    } finally {
+      clock.mockRestore();
       warn.mockRestore();
     }
   });
