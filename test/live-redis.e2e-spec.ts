@@ -185,6 +185,19 @@ describeWithRedis('RedisTransport against a real redis-server', () => {
     await waitUntil(() => seen[1].some((change) => change.pk === 3), 'b\'s own change');
   });
 
+  it('on fresh shared connections, start resolves once both are ready: a change published right after start is sent', async () => {
+    // The subscriber often connects before the command connection. Before: start resolved on the subscription alone,
+    // the transport started "down" (a warning that Redis was not reachable) and the first publish failed `unavailable`
+    // (7 of 40 starts here).
+    for (let i = 0; i < 40; i++) {
+      const transport = new RedisTransport({ connections: await sharedConnections(server.url), channel: `fresh-${i}-${Date.now()}` });
+      cleanup.push(() => transport.close());
+      await transport.start(() => undefined);
+      expect(transport.isConnected()).toBe(true);
+      await transport.publish(new ModelChange('shop.product', 'updated', i));
+    }
+  }, 60_000);
+
   it('a frozen Redis (SIGSTOP): a publish that got no answer reports the transport down, later publishes fail at once, and up comes once Redis answers', async () => {
     for (const shared of [false, true]) {
       const channel = `freeze-${shared}-${Date.now()}`;

@@ -198,9 +198,11 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
       for (const [event, listener] of this.watch(client, role)) this.listeners.push({ client, event, listener });
     }
     const subscribed = this.subscribeShared(this.subscriber, 0);
-    // With Redis up, `start` resolves once the channel is subscribed, as with connections of its own. When the
-    // connections are not ready within their `connectTimeoutMs`, it resolves without them.
-    await Promise.race([subscribed, connections.ready().then(() => subscribed, () => undefined)]);
+    // With Redis up, `start` resolves once both connections are ready and the channel is subscribed, as with
+    // connections of its own (the subscription alone is not enough: the command connection may connect later, and a
+    // publish right after start would fail). When the connections are not ready within their `connectTimeoutMs`, it
+    // resolves without them.
+    await connections.ready().then(() => subscribed, () => undefined);
     // The channel may be subscribed (a cluster's classic channels live on any one node) while commands are not.
     if (!(this.subscribed && this.publisher?.isReady && this.subscriber?.isReady) && !this.isClosed()) {
       this.startedDown = true;
