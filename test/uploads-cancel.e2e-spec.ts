@@ -614,6 +614,8 @@ describe('uploads past the worker\'s temp disk, uploads.maxTempBytes', () => {
     const send = (): Promise<Response> => fetch(`${app.running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${SLOW}.attach` }, body: form() });
     const refused = await send();
     expect(refused.status).toBe(507);
+    // Room comes back as uploads end: the client is told when to send it again. Before: no Retry-After.
+    expect(refused.headers.get('retry-after')).toBe('5');
     expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_full', limit: 1000 });
     await tab.until(() => tab.errors.length === 1, DEFAULT_WAIT_MS, 'the tab to be told');
     expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_full', event: `${SLOW}.attach`, status: 507 });

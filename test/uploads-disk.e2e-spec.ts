@@ -97,6 +97,8 @@ describe('uploads when the temp directory\'s disk is full', () => {
     const refused = await upload(tab.token, 4 * DEVICE_BYTES);
     // Before: 500 {"code": "handler_error"}, the handler blamed for a disk it never saw, and the tab told nothing.
     expect(refused.status).toBe(507);
+    // An operator has to free the disk: the client is told to wait longer than for a busy worker. Before: nothing.
+    expect(refused.headers.get('retry-after')).toBe('30');
     expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_full' });
     await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
     expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_full', event: `${DISK}.attach`, status: 507 });
@@ -146,6 +148,7 @@ describe('uploads when the temp directory\'s disk has no inode left', () => {
     const refused = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${DISK}.attach` }, body: form });
     // Before: 500 handler_error, the tab told nothing.
     expect(refused.status).toBe(507);
+    expect(refused.headers.get('retry-after')).toBe('30');
     expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_full' });
     await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
     expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_full', status: 507 });
@@ -251,6 +254,8 @@ describe('uploads when the temp directory cannot be written', () => {
     const refused = await upload(tab.token);
     // Before: 500 {"code": "handler_error"} for a handler that never ran, and the tab told nothing.
     expect(refused.status).toBe(503);
+    // Before: a 503 without Retry-After.
+    expect(refused.headers.get('retry-after')).toBe('30');
     expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_unavailable' });
     await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
     expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_unavailable', event: `${DISK}.attach`, status: 503 });
@@ -319,6 +324,8 @@ describe('uploads when the temp directory is under a regular file', () => {
     const refused = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${DISK}.attach` }, body: form });
     // Before: 500 handler_error, the tab told nothing.
     expect(refused.status).toBe(503);
+    // Before: a 503 without Retry-After.
+    expect(refused.headers.get('retry-after')).toBe('30');
     expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_unavailable' });
     await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
     expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_unavailable', status: 503 });

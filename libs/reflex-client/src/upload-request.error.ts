@@ -61,7 +61,7 @@ export interface UploadRequestErrorDetails {
    * client's `maxUploadAnswerChars` (`answer_too_large`).
    */
   limit?: number;
-  /** Milliseconds to wait before trying again, from the answer's `Retry-After` header (429, 503). */
+  /** Milliseconds to wait before trying again, from the answer's `Retry-After` header (429, 503, 507). */
   retryAfterMs?: number;
   /** The underlying error (the abort reason, a socket error). */
   cause?: unknown;
@@ -83,7 +83,8 @@ export class UploadRequestError extends Error {
   readonly limit: number | undefined;
   /**
    * Milliseconds to wait before trying again, when the server said (`Retry-After` on a 429 `too_many_uploads` or
-   * `rate_limited`, a 503 `uploads_busy`). A browser reads the header of a cross-origin answer only when the server
+   * `rate_limited`, a 503 `uploads_busy`, `upload_storage_unavailable` or `state_unavailable`, a 507
+   * `upload_storage_full`). A browser reads the header of a cross-origin answer only when the server
    * exposes it (`Access-Control-Expose-Headers`), as ReflexBridge does for the origins in `corsOrigins`.
    */
   readonly retryAfterMs: number | undefined;

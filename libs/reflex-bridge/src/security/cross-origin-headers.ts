@@ -12,7 +12,7 @@ export function allowCrossOrigin(policy: OriginPolicy, req: IncomingMessage, res
   if (typeof origin !== 'string' || origin === 'null' || !policy.isListed(origin)) return false;
   res.setHeader('Access-Control-Allow-Origin', origin);
   res.setHeader('Access-Control-Allow-Credentials', 'true');
-  // A refused upload's `Retry-After` (429, 503): a browser hides it from a cross-origin page unless it is exposed.
+  // A refused upload's `Retry-After` (429, 503, 507): a browser hides it from a cross-origin page unless it is exposed.
   res.setHeader('Access-Control-Expose-Headers', 'Retry-After');
   return true;
 }

@@ -38,6 +38,7 @@ import { ExpectContinueGate } from './expect-continue.gate.js';
 import { TempDiskBudget } from './temp-disk-budget.js';
 import { TempDirectoryOutage } from './temp-directory-outage.js';
 import { logText } from '../common/log-text.js';
+import { uploadRetryAfterSeconds } from './upload-retry-after.js';
 
 /** The request header naming the handler, by its full name as events name it (Reflex's). @publicApi */
 export const UPLOAD_HANDLER_HEADER = 'reflex-event-handler';
@@ -86,12 +87,6 @@ const STATUS_OF_CODE: Partial<Record<string, number>> = {
   state_lock_lost: 409,
 };
 
-/**
- * Seconds a client refused for `uploads.maxConcurrent` or `uploads.maxConcurrentPerAddress` is told to wait: uploads
- * in progress end in seconds to minutes.
- */
-const BUSY_RETRY_AFTER_SECONDS = 5;
-
 /** What a settled promise that is not a failure races as (see the streaming mode). */
 function noFailure(): undefined {
   return undefined;
@@ -112,6 +107,10 @@ function flattenHeaders(headers: IncomingMessage['headers']): Record<string, str
 function answer(res: ServerResponse, status: number, body: UploadErrorBody | Record<string, never>, contentType = 'application/json'): void {
   if (res.headersSent || res.destroyed) return;
   res.statusCode = status;
+  // A refusal worth sending again later says when (a handler's rate limit already set its own wait): our client
+  // gives it as `retryAfterMs`. Before, the 503 and 507 of a failing temp disk said nothing of it.
+  const retryAfter = res.hasHeader('Retry-After') ? undefined : uploadRetryAfterSeconds(body);
+  if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Content-Type', contentType);
@@ -307,7 +306,6 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       this.logger.warn(`Refusing uploads from ${logText(address, 64)}: it has ${max} in progress on this worker (uploads.maxConcurrentPerAddress). Logged once until one of them ends.`);
     }
     allowCrossOrigin(this.origins, req, res);
-    res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
     closeAfterAnswer(res);
     answer(res, 429, { detail: `Too many uploads from your address are in progress; try again once one has finished.`, code: 'too_many_uploads', limit: max });
   }
@@ -320,7 +318,6 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     }
     // The same CORS headers as any answer, so a frontend on a listed origin can read the refusal.
     allowCrossOrigin(this.origins, req, res);
-    res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
     // The body is not read: the connection closes once the answer is sent (lingering) instead of draining it.
     closeAfterAnswer(res);
     answer(res, 503, { detail: `The server is handling too many uploads; try again shortly.`, code: 'uploads_busy', limit: max });
@@ -590,11 +587,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     if (isIdleTimeout(error)) this.logger.debug(`An upload to ${call.handler.fullName} timed out: ${(error as Error).message}`);
     // The rest of the body is not waited for (a stalled client) or not worth reading (one past the body's bound): the
     // connection closes once the answer is sent, so the client holds no socket until Node's own requestTimeout.
-    if (closesConnection(error) && !res.headersSent) {
-      closeAfterAnswer(res);
-      // A refusal at shutdown: the client may try again at once, on another worker.
-      if (error instanceof UploadError && error.status === 503) res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
-    }
+    if (closesConnection(error) && !res.headersSent) closeAfterAnswer(res);
     answer(res, failure.status, failure.body);
   }
 
