@@ -65,6 +65,7 @@ import { RedisConnections } from './common/redis-connections.js';
 import { ReflexRoutes } from './health/reflex-routes.route.js';
 import { NoStorePaths } from './spa/no-store-paths.js';
 import { UploadRoute } from './upload/upload.route.js';
+import { UploadLeftoverSweeper } from './upload/upload-leftover.sweeper.js';
 import { ExpressAdapterRequirement } from './common/express-adapter.requirement.js';
 import { UploadedFileServer } from './upload/uploaded-file-server.js';
 import { ReflexHealth } from './health/reflex-health.service.js';
@@ -197,6 +198,8 @@ import { InvalidOptionError } from './invalid-option.error.js';
     // Reflex's uploads (`POST <prefix>/_upload`) and the files stored for them (`GET <prefix>/_upload/<path>`).
     UploadedFileServer,
     UploadRoute,
+    // What uploads interrupted by a crash left on disk, removed once at startup.
+    UploadLeftoverSweeper,
     // Devtools (development only): the recorder the metrics layer hands each event to, and their routes.
     BridgeDevtools,
     { provide: EventRecorder, useExisting: BridgeDevtools },

@@ -10,6 +10,7 @@ import { parseInboundEvent } from '../protocol/inbound-event.js';
 import { readableChunks } from './readable-chunks.js';
 import { UploadChunkIterator } from './upload-chunk-iterator.js';
 import { cleanUploadFileName } from './upload-file-name.js';
+import { TEMP_UPLOAD_DIRECTORY_PREFIX, tempUploadFileName } from './upload-leftover-names.js';
 import { UploadFile } from './upload-file.js';
 import type { TempDiskBudget } from './temp-disk-budget.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
@@ -533,14 +534,14 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
       if (directory === undefined) {
         try {
           await mkdir(limits.tempDirectory, { recursive: true });
-          directory = await mkdtemp(join(limits.tempDirectory, 'reflex-upload-'));
+          directory = await mkdtemp(join(limits.tempDirectory, TEMP_UPLOAD_DIRECTORY_PREFIX));
         } catch (error) {
           // A device without an inode (or a block) left, or one that cannot be written, fails here, before any byte is
           // written.
           throw storageFailure(error, budget);
         }
       }
-      const path = join(directory, String(files.length));
+      const path = join(directory, tempUploadFileName(files.length));
       const out = createWriteStream(path, { flags: 'wx' });
       let size = 0;
       try {

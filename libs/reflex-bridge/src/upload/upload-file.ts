@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, rename, rm, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
+import { partialCopyPath } from './upload-leftover-names.js';
 
 /**
  * One uploaded file, as a handler with an `@EventUploads()` parameter receives it. Its bytes are in a temp file on
@@ -50,8 +50,8 @@ export class UploadFile {
       if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
       // Copying onto `destination` itself truncated the file it replaced first: a copy that failed midway (a full
       // disk) destroyed the app's stored file, or left a half one that was served as it was.
-      // Named apart from `destination`, whose name may already be as long as the file system allows.
-      const partial = join(dirname(destination), `.reflex-upload-${randomBytes(8).toString('hex')}.partial`);
+      // A crash before the rename leaves it behind: the next start removes it (see UploadLeftoverSweeper).
+      const partial = partialCopyPath(destination);
       try {
         await copyFile(this.location, partial);
         await rename(partial, destination);

@@ -18,7 +18,7 @@ export interface UploadOptions {
   /**
    * Where buffered uploads are written while their handler runs (one directory per request, removed when the
    * handler ends); created, with its parents, at the first upload when missing. Put it on the same device as
-   * `directory` so `UploadFile.moveTo` is a rename.
+   * `directory` so `UploadFile.moveTo` is a rename. What a crashed worker left here is removed at the next start.
    * @default os.tmpdir()
    */
   tempDirectory?: string;
