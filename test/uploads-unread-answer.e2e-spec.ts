@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventHandler, EventUploads, EventUploadSignal, ReflexBridgeModule, State, type UploadFile } from '@reflex-bridge/nest';
 import { UploadRoute } from '../libs/reflex-bridge/src/upload/upload.route.js';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 
 const PROGRESS = 'reflex___state____state.unread_answer_state';
@@ -55,10 +55,11 @@ describe('a buffered upload whose client does not read its answer', () => {
   let tempDirectory: string;
   const sockets: RawSocket[] = [];
   const connections: Socket[] = [];
+  const logger = new CapturingLogger();
 
   beforeAll(async () => {
     tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-unread-e2e-'));
-    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ maxOutboundBytes: MAX_OUTBOUND_BYTES, uploads: { tempDirectory } })], providers: [UnreadAnswerState] });
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ maxOutboundBytes: MAX_OUTBOUND_BYTES, uploads: { tempDirectory } })], providers: [UnreadAnswerState] }, undefined, logger);
   });
 
   afterEach(() => {
@@ -93,6 +94,10 @@ describe('a buffered upload whose client does not read its answer', () => {
     expect(run.steps).toBeLessThan(STEPS);
     await until(() => running.app.get(UploadRoute).inProgress === 0, 'the upload slot to come back');
     await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
+    // The operator sees it. Before: a debug line only, "the client went away", as for a user who closed the tab.
+    const warnings = logger.lines.filter((line) => line.level === 'warn' && line.message.includes('maxOutboundBytes'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toContain(`${PROGRESS}.importWithProgress`);
     connection.resume();
     await until(() => closed, 'the connection to be closed');
   });

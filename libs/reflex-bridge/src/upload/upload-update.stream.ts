@@ -38,6 +38,8 @@ export class UploadUpdateStream implements EventClient {
     identity: UploadClientIdentity,
     private readonly socket: EventClient | undefined,
     private readonly maxBacklogBytes = Infinity,
+    /** Told once when the answer is cut off for being left unread, with the bytes that waited (for the log). */
+    private readonly onCutOff: (unreadBytes: number) => void = () => undefined,
   ) {
     this.token = identity.token;
     this.sid = identity.sid;
@@ -77,8 +79,10 @@ export class UploadUpdateStream implements EventClient {
 
   /** Closes the answer of a client that left more than `maxBacklogBytes` of it unread; true when it did. */
   private cutOff(): boolean {
-    if (this.response.writableLength <= this.maxBacklogBytes) return false;
+    const unread = this.response.writableLength;
+    if (unread <= this.maxBacklogBytes) return false;
     this.response.destroy();
+    this.onCutOff(unread);
     return true;
   }
 

@@ -38,6 +38,7 @@ import { ExpectContinueGate } from './expect-continue.gate.js';
 import { TempDiskBudget } from './temp-disk-budget.js';
 import { TempDirectoryOutage } from './temp-directory-outage.js';
 import { logText } from '../common/log-text.js';
+import { RepeatedErrorLog } from '../common/repeated-error-log.js';
 import { uploadRetryAfterSeconds } from './upload-retry-after.js';
 
 /** The request header naming the handler, by its full name as events name it (Reflex's). @publicApi */
@@ -180,6 +181,11 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
    * Only addresses holding uploads are refused for it, and each leaves once one of them ends, so this stays small.
    */
   private readonly addressesLogged = new Set<string>();
+  /**
+   * Answers cut off for being left unread past `maxOutboundBytes`: a warning each, as a socket cut off for it gets, but
+   * at most one per handler and five in all a minute (the rest counted in the next line): one client can repeat it.
+   */
+  private readonly unreadAnswerLog = new RepeatedErrorLog({ perKind: 1, perWindow: 5, windowMs: 60_000 });
   /** The uploads past their checks, until they end: those whose body is still arriving are refused at shutdown. */
   private readonly underWay = new Map<AbortController, IncomingMessage>();
   /** The app is shutting down: uploads that reach their body now are refused at once. */
@@ -469,7 +475,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       return;
     }
     if (form.files.length > 0) this.tempDirectoryOutage.stored();
-    const stream = new UploadUpdateStream(res, call.identity, call.tab, this.options.maxOutboundBytes);
+    const stream = new UploadUpdateStream(res, call.identity, call.tab, this.options.maxOutboundBytes, (unread) => this.reportUnreadAnswer(call.handler, unread));
     let failed: { error: unknown } | undefined;
     try {
       await this.pipeline.runUpload(call.identity.token, { handler: call.handler, client: stream, outcome: call.outcome, routerData: call.routerData, payload: form.args, upload: form.files, cancel: call.cancel });
@@ -490,6 +496,20 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     if (!failure) res.destroy();
     else if (stream.started) stream.end(this.payloadOf(failure.body, call.handler));
     else answer(res, failure.status, failure.body);
+  }
+
+  /**
+   * A buffered upload's answer was cut off: its client left more than `maxOutboundBytes` of it unread, which cancels
+   * the upload. An operator sees it (a client that stopped reading, or a proxy that buffers answers whole); before,
+   * only a debug line said that the client went away.
+   */
+  private reportUnreadAnswer(handler: HandlerDefinition, unreadBytes: number): void {
+    const verdict = this.unreadAnswerLog.take(handler.fullName);
+    if (!verdict.log) return;
+    const notLogged = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} more since the last such line were not logged)` : '';
+    this.logger.warn(
+      `Closed the answer of an upload to ${handler.fullName}: ${unreadBytes} bytes of it were waiting for its client to read (maxOutboundBytes ${this.options.maxOutboundBytes}). The upload was cancelled; its handler's later deltas go to the tab's socket.${notLogged}`,
+    );
   }
 
   /** Streaming mode: the handler reads chunks as they arrive; `202 {}` once both the request and the handler ended. */
