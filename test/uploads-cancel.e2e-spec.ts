@@ -495,6 +495,34 @@ describe('uploads past one address\'s uploads.maxConcurrentPerAddress', () => {
     await again.text();
   });
 
+  it('counts a body refused mid-way against its address while its rest is still read and dropped: another address still uploads', async () => {
+    const tab = await connect();
+    // Refused once a file has begun (the handler's arguments after it: 400), then the body goes on: its rest is read and
+    // dropped, up to the body's bound, so that a browser can finish sending and read the answer.
+    const refusedMidway = [0, 1].map(() => {
+      const upload = stall(tab.token, HOSTILE);
+      upload.request.write(`\r\n--${BOUNDARY}\r\nContent-Disposition: form-data; name="__reflex_event_args"\r\n\r\n{}\r\n--${BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="more.csv"\r\n\r\nmore`);
+      return upload;
+    });
+    for (const upload of refusedMidway) expect(await jsonOf(await upload.response)).toMatchObject({ code: 'upload_args_after_files' });
+    // Before: both slots were free once answered, so one address could make the worker read about 1 GiB per connection
+    // on as many connections as it liked (16 at once read 16.6 GiB in 32 s, every other upload 6 times slower).
+    expect(inProgress()).toBe(2);
+    const refused = await uploadOne(app.running.url, tab.token, HOSTILE);
+    expect(refused.status).toBe(429);
+    await refused.text();
+    const user = await connect();
+    const accepted = await uploadOne(app.running.url, user.token, OTHER_USER);
+    expect(accepted.status).toBe(200);
+    await accepted.text();
+    // Once its bodies ended, the address uploads again.
+    for (const upload of refusedMidway) upload.request.end(`\r\n--${BOUNDARY}--\r\n`);
+    await until(() => inProgress() === 0, 'the refused bodies to end');
+    const again = await uploadOne(app.running.url, tab.token, HOSTILE);
+    expect(again.status).toBe(200);
+    await again.text();
+  });
+
   it('counts a client by the address the proxy saw, whatever it forged before it, and other addresses apart', async () => {
     const tab = await connect();
     // Entries before the proxy's own come from the client and are not trusted: both count as 203.0.113.7.

@@ -59,7 +59,8 @@ export interface UploadOptions {
   idleTimeoutMs?: number;
   /**
    * Uploads one worker accepts at a time, from all clients together, counted from the request's arrival until it was
-   * answered and its handler ended. Past it a new upload is refused before its body is read, with
+   * answered, its handler ended and its body ended (a body refused mid-way is read and dropped to its end, or its
+   * connection closed, before its slot is free). Past it a new upload is refused before its body is read, with
    * `503 uploads_busy`, a `Retry-After` header, and its connection closed; uploads in progress go on. Bounds the
    * temp disk (up to `maxConcurrent × maxTotalBytes` in buffered mode) and the open upload requests a worker holds
    * whatever the number of client addresses (a proxy's per-address `limit_conn` does not).

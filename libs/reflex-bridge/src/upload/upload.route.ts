@@ -247,12 +247,16 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
           else if (!res.writableEnded) res.destroy();
         })
         // Every end comes here (answered, refused, failed, cancelled, timed out, the client gone): upload() settles
-        // only once its handler ended and its temp files were removed.
-        .finally(() => {
-          slot.release();
-          this.busyLogged = false;
-          this.addressesLogged.delete(address);
-        });
+        // only once its handler ended and its temp files were removed. A body refused mid-way whose rest is still
+        // read and dropped (up to the body's bound) keeps its slot until that ended: it was free before, and one
+        // address opening connection after connection made the worker read about 1 GiB each, its share unspent.
+        .finally(() =>
+          afterBodyEnded(req, () => {
+            slot.release();
+            this.busyLogged = false;
+            this.addressesLogged.delete(address);
+          }),
+        );
     });
     const filesPrefix = `${this.path}/`;
     adapter.get(`${filesPrefix}*path`, (req: IncomingMessage, res: ServerResponse) => {
@@ -658,6 +662,27 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     throw new BridgeError('forbidden', 'This client token belongs to another session.', undefined, 403);
   }
 
+}
+
+/**
+ * Calls `then` once `req`'s body has all arrived or its connection closed (at once when either already happened): a
+ * refused body's rest still read and dropped, or a connection closed after its answer (a lingering close), ends
+ * within the limits (the body's bound, `uploads.idleTimeoutMs`, 5 s). The socket's `close`, not the request's: a
+ * request answered before its body ended is no longer told when its connection goes.
+ */
+function afterBodyEnded(req: IncomingMessage, then: () => void): void {
+  const socket = req.socket;
+  if (req.complete || socket.destroyed) {
+    then();
+    return;
+  }
+  const ended = (): void => {
+    req.off('end', ended);
+    socket.off('close', ended);
+    then();
+  };
+  req.once('end', ended);
+  socket.once('close', ended);
 }
 
 /** A request path's rest after the route's own (see {@link pathAfterRoute}) that Express routes to it: none, or `/`. */
