@@ -55,26 +55,25 @@ async function mountTmpfs(prefix: string, options: string): Promise<{ path: stri
   };
 }
 
+/** The uploads options of one describe's app, and how to undo what its set-up made (a mount, a folder). */
+interface DiskSetUp {
+  uploads: { tempDirectory: string; directory?: string };
+  cleanUp(): Promise<void>;
+}
+
 /**
- * The temp directory on a real, tiny file system (a tmpfs, mounted as CI runs: as root): a full disk is the kernel's
- * `ENOSPC`, not a simulation. `uploads.maxTempBytes` (16 GiB by default) is far above it, as on a machine whose disk
- * other processes (the database, logs) filled.
+ * One app per describe, on the disk `setUp` prepares (run before the app starts): its logger, its tabs (closed after
+ * each test), and a one-file upload to `DiskUploadState`.
  */
-describe('uploads when the temp directory\'s disk is full', () => {
-  let running: RunningApp;
-  let disk: Awaited<ReturnType<typeof mountTmpfs>>;
-  let mountPoint: string;
+function diskApp(setUp: () => Promise<DiskSetUp>) {
+  let running: RunningApp | undefined;
+  let made: DiskSetUp | undefined;
   const logger = new CapturingLogger();
   const sockets: RawSocket[] = [];
 
   beforeAll(async () => {
-    disk = await mountTmpfs('uploads-disk-e2e-', `size=${DEVICE_BYTES}`);
-    mountPoint = disk.path;
-    running = await startApp(
-      { imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory: join(mountPoint, 'temp') } })], providers: [DiskUploadState] },
-      undefined,
-      logger,
-    );
+    made = await setUp();
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: made.uploads })], providers: [DiskUploadState] }, undefined, logger);
   });
 
   afterEach(() => {
@@ -82,19 +81,48 @@ describe('uploads when the temp directory\'s disk is full', () => {
   });
 
   afterAll(async () => {
-    await running?.close();
-    await disk?.unmount();
+    try {
+      await running?.close();
+    } finally {
+      await made?.cleanUp();
+    }
   });
 
-  const upload = (token: string, bytes: number): Promise<Response> => {
-    const form = new FormData();
-    form.append('files', new Blob([Buffer.alloc(bytes, 'x')]), 'photo.bin');
-    return fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': `${DISK}.attach` }, body: form });
+  const app = {
+    logger,
+    get running(): RunningApp {
+      if (!running) throw new Error('the app is not started yet');
+      return running;
+    },
+    tab: (): Promise<RawSocket> => RawSocket.hydrated(app.running.url, sockets),
+    /** Posts one file of `bytes` bytes to `handler`. */
+    upload: (token: string, bytes: number, handler = 'attach'): Promise<Response> => {
+      const form = new FormData();
+      form.append('files', new Blob([Buffer.alloc(bytes, 'x')]), 'photo.bin');
+      return fetch(`${app.running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': `${DISK}.${handler}` }, body: form });
+    },
+    /** Resolves once every upload gave its slot back. */
+    slotsBack: (): Promise<void> => until(() => app.running.app.get(UploadRoute).inProgress === 0, 'the upload slot to come back'),
   };
+  return app;
+}
+
+/**
+ * The temp directory on a real, tiny file system (a tmpfs, mounted as CI runs: as root): a full disk is the kernel's
+ * `ENOSPC`, not a simulation. `uploads.maxTempBytes` (16 GiB by default) is far above it, as on a machine whose disk
+ * other processes (the database, logs) filled.
+ */
+describe('uploads when the temp directory\'s disk is full', () => {
+  let mountPoint = '';
+  const app = diskApp(async () => {
+    const disk = await mountTmpfs('uploads-disk-e2e-', `size=${DEVICE_BYTES}`);
+    mountPoint = disk.path;
+    return { uploads: { tempDirectory: join(mountPoint, 'temp') }, cleanUp: () => disk.unmount() };
+  });
 
   it('answers 507 upload_storage_full, tells the tab, logs the cause, keeps nothing, and takes the next upload that fits', async () => {
-    const tab = await RawSocket.hydrated(running.url, sockets);
-    const refused = await upload(tab.token, 4 * DEVICE_BYTES);
+    const tab = await app.tab();
+    const refused = await app.upload(tab.token, 4 * DEVICE_BYTES);
     // Before: 500 {"code": "handler_error"}, the handler blamed for a disk it never saw, and the tab told nothing.
     expect(refused.status).toBe(507);
     // An operator has to free the disk: the client is told to wait longer than for a busy worker. Before: nothing.
@@ -103,10 +131,10 @@ describe('uploads when the temp directory\'s disk is full', () => {
     await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
     expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_full', event: `${DISK}.attach`, status: 507 });
     // The operator learns why: the file system's own error is in the log line.
-    expect(logger.lines.some((line) => line.level === 'error' && line.message.includes('ENOSPC'))).toBe(true);
+    expect(app.logger.lines.some((line) => line.level === 'error' && line.message.includes('ENOSPC'))).toBe(true);
     expect(await readdir(join(mountPoint, 'temp'))).toEqual([]);
-    await until(() => running.app.get(UploadRoute).inProgress === 0, 'the upload slot to come back');
-    const accepted = await upload(tab.token, 1000);
+    await app.slotsBack();
+    const accepted = await app.upload(tab.token, 1000);
     expect(accepted.status).toBe(200);
     await accepted.text();
     await tab.hydrate();
@@ -119,40 +147,23 @@ describe('uploads when the temp directory\'s disk is full', () => {
  * created, before any byte of it is written.
  */
 describe('uploads when the temp directory\'s disk has no inode left', () => {
-  let running: RunningApp;
-  let disk: Awaited<ReturnType<typeof mountTmpfs>>;
-  let mountPoint: string;
-  const sockets: RawSocket[] = [];
-
-  beforeAll(async () => {
+  const app = diskApp(async () => {
     // Two inodes: the root and the temp directory, made here; none is left for the upload's.
-    disk = await mountTmpfs('uploads-inodes-e2e-', 'size=1m,nr_inodes=2');
-    mountPoint = disk.path;
-    await mkdir(join(mountPoint, 'temp'));
-    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory: join(mountPoint, 'temp') } })], providers: [DiskUploadState] });
-  });
-
-  afterEach(() => {
-    for (const socket of sockets.splice(0)) socket.close();
-  });
-
-  afterAll(async () => {
-    await running?.close();
-    await disk?.unmount();
+    const disk = await mountTmpfs('uploads-inodes-e2e-', 'size=1m,nr_inodes=2');
+    await mkdir(join(disk.path, 'temp'));
+    return { uploads: { tempDirectory: join(disk.path, 'temp') }, cleanUp: () => disk.unmount() };
   });
 
   it('answers 507 upload_storage_full and tells the tab', async () => {
-    const tab = await RawSocket.hydrated(running.url, sockets);
-    const form = new FormData();
-    form.append('files', new Blob(['x'.repeat(1000)]), 'photo.bin');
-    const refused = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${DISK}.attach` }, body: form });
+    const tab = await app.tab();
+    const refused = await app.upload(tab.token, 1000);
     // Before: 500 handler_error, the tab told nothing.
     expect(refused.status).toBe(507);
     expect(refused.headers.get('retry-after')).toBe('30');
     expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_full' });
     await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
     expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_full', status: 507 });
-    await until(() => running.app.get(UploadRoute).inProgress === 0, 'the upload slot to come back');
+    await app.slotsBack();
   });
 });
 
@@ -161,31 +172,23 @@ describe('uploads when the temp directory\'s disk has no inode left', () => {
  * `moveTo` cannot rename across them and copies. That copy must not leave a half file where the app serves its files.
  */
 describe('moveTo into a full disk', () => {
-  let running: RunningApp;
-  let tempDirectory: string;
-  let disk: Awaited<ReturnType<typeof mountTmpfs>>;
-  let mountPoint: string;
-  const sockets: RawSocket[] = [];
-
-  beforeAll(async () => {
+  let tempDirectory = '';
+  let mountPoint = '';
+  const app = diskApp(async () => {
     tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-disk-temp-e2e-'));
-    disk = await mountTmpfs('uploads-disk-stored-e2e-', `size=${DEVICE_BYTES}`);
+    const disk = await mountTmpfs('uploads-disk-stored-e2e-', `size=${DEVICE_BYTES}`);
     mountPoint = disk.path;
     storedDirectory = mountPoint;
-    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { directory: mountPoint, tempDirectory } })], providers: [DiskUploadState] });
-  });
-
-  afterEach(() => {
-    for (const socket of sockets.splice(0)) socket.close();
-  });
-
-  afterAll(async () => {
-    await running?.close();
-    try {
-      await disk?.unmount();
-    } finally {
-      await rm(tempDirectory, { recursive: true, force: true });
-    }
+    return {
+      uploads: { directory: mountPoint, tempDirectory },
+      async cleanUp() {
+        try {
+          await disk.unmount();
+        } finally {
+          await rm(tempDirectory, { recursive: true, force: true });
+        }
+      },
+    };
   });
 
   it('keeps the stored file whole when the copy runs out of room, and leaves no partial copy behind', async () => {
@@ -193,10 +196,8 @@ describe('moveTo into a full disk', () => {
     await mkdir(products, { recursive: true });
     const previous = Buffer.alloc(1000, 'o');
     await writeFile(join(products, '42.png'), previous);
-    const tab = await RawSocket.hydrated(running.url, sockets);
-    const form = new FormData();
-    form.append('files', new Blob([Buffer.alloc(4 * DEVICE_BYTES, 'n')]), 'photo.png');
-    const response = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${DISK}.replaceImage` }, body: form });
+    const tab = await app.tab();
+    const response = await app.upload(tab.token, 4 * DEVICE_BYTES, 'replaceImage');
     // The handler failed (its moveTo threw ENOSPC): that is the app's to handle.
     expect(response.status).toBe(500);
     await response.text();
@@ -204,7 +205,7 @@ describe('moveTo into a full disk', () => {
     // product's image was gone (404), for an upload that never replaced it.
     expect(await readFile(join(products, '42.png'))).toEqual(previous);
     expect(await readdir(products)).toEqual(['42.png']);
-    const served = await fetch(`${running.url}/_upload/products/42.png`);
+    const served = await fetch(`${app.running.url}/_upload/products/42.png`);
     expect(Buffer.from(await served.arrayBuffer())).toEqual(previous);
     await until(async () => (await readdir(tempDirectory)).length === 0, 'the temp files to go');
   });
@@ -216,42 +217,18 @@ describe('moveTo into a full disk', () => {
  * folder should be). The tests run as root, who passes permission bits: a read-only mount is how CI shows it.
  */
 describe('uploads when the temp directory cannot be written', () => {
-  let running: RunningApp;
-  let disk: Awaited<ReturnType<typeof mountTmpfs>>;
-  let mountPoint: string;
-  const logger = new CapturingLogger();
-  const sockets: RawSocket[] = [];
-
-  beforeAll(async () => {
-    disk = await mountTmpfs('uploads-readonly-e2e-', 'size=1m');
+  let mountPoint = '';
+  const app = diskApp(async () => {
+    const disk = await mountTmpfs('uploads-readonly-e2e-', 'size=1m');
     mountPoint = disk.path;
     await mkdir(join(mountPoint, 'temp'));
-    running = await startApp(
-      { imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory: join(mountPoint, 'temp') } })], providers: [DiskUploadState] },
-      undefined,
-      logger,
-    );
+    return { uploads: { tempDirectory: join(mountPoint, 'temp') }, cleanUp: () => disk.unmount() };
   });
-
-  afterEach(() => {
-    for (const socket of sockets.splice(0)) socket.close();
-  });
-
-  afterAll(async () => {
-    await running?.close();
-    await disk?.unmount();
-  });
-
-  const upload = (token: string): Promise<Response> => {
-    const form = new FormData();
-    form.append('files', new Blob([Buffer.alloc(1000, 'x')]), 'photo.bin');
-    return fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': `${DISK}.attach` }, body: form });
-  };
 
   it('answers 503 upload_storage_unavailable on a read-only file system, tells the tab, logs EROFS, and takes the next upload once it is writable', async () => {
     execFileSync('mount', ['-o', 'remount,ro', mountPoint]);
-    const tab = await RawSocket.hydrated(running.url, sockets);
-    const refused = await upload(tab.token);
+    const tab = await app.tab();
+    const refused = await app.upload(tab.token, 1000);
     // Before: 500 {"code": "handler_error"} for a handler that never ran, and the tab told nothing.
     expect(refused.status).toBe(503);
     // Before: a 503 without Retry-After.
@@ -259,11 +236,11 @@ describe('uploads when the temp directory cannot be written', () => {
     expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_unavailable' });
     await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
     expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_unavailable', event: `${DISK}.attach`, status: 503 });
-    expect(logger.lines.some((line) => line.level === 'error' && line.message.includes('EROFS'))).toBe(true);
-    await until(() => running.app.get(UploadRoute).inProgress === 0, 'the upload slot to come back');
+    expect(app.logger.lines.some((line) => line.level === 'error' && line.message.includes('EROFS'))).toBe(true);
+    await app.slotsBack();
     execFileSync('mount', ['-o', 'remount,rw', mountPoint]);
     expect(await readdir(join(mountPoint, 'temp'))).toEqual([]);
-    const accepted = await upload(tab.token);
+    const accepted = await app.upload(tab.token, 1000);
     expect(accepted.status).toBe(200);
     await accepted.text();
     await tab.hydrate();
@@ -272,56 +249,36 @@ describe('uploads when the temp directory cannot be written', () => {
   });
 
   it('logs a read-only outage once, not once per upload, and says when uploads are stored again', async () => {
-    const tab = await RawSocket.hydrated(running.url, sockets);
-    const from = logger.lines.length;
+    const tab = await app.tab();
+    const from = app.logger.lines.length;
     execFileSync('mount', ['-o', 'remount,ro', mountPoint]);
     for (let i = 0; i < 20; i++) {
-      const refused = await upload(tab.token);
+      const refused = await app.upload(tab.token, 1000);
       expect(refused.status).toBe(503);
       await refused.text();
     }
     // Before: 20 error lines with a stack each, one per refused upload: an operator's log buried while users retry.
-    const errors = () => logger.lines.slice(from).filter((line) => line.level === 'error');
+    const errors = () => app.logger.lines.slice(from).filter((line) => line.level === 'error');
     expect(errors()).toHaveLength(1);
     expect(errors()[0]!.message).toContain('EROFS');
     execFileSync('mount', ['-o', 'remount,rw', mountPoint]);
-    const accepted = await upload(tab.token);
+    const accepted = await app.upload(tab.token, 1000);
     expect(accepted.status).toBe(200);
     await accepted.text();
-    expect(logger.lines.slice(from).some((line) => line.message.includes('20 uploads were refused'))).toBe(true);
+    expect(app.logger.lines.slice(from).some((line) => line.message.includes('20 uploads were refused'))).toBe(true);
   });
 });
 
 describe('uploads when the temp directory is under a regular file', () => {
-  let running: RunningApp;
-  let parent: string;
-  const logger = new CapturingLogger();
-  const sockets: RawSocket[] = [];
-
-  beforeAll(async () => {
-    parent = await mkdtemp(join(tmpdir(), 'uploads-notdir-e2e-'));
+  const app = diskApp(async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'uploads-notdir-e2e-'));
     await writeFile(join(parent, 'file'), 'not a directory');
-    running = await startApp(
-      { imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory: join(parent, 'file', 'temp') } })], providers: [DiskUploadState] },
-      undefined,
-      logger,
-    );
-  });
-
-  afterEach(() => {
-    for (const socket of sockets.splice(0)) socket.close();
-  });
-
-  afterAll(async () => {
-    await running?.close();
-    await rm(parent, { recursive: true, force: true });
+    return { uploads: { tempDirectory: join(parent, 'file', 'temp') }, cleanUp: () => rm(parent, { recursive: true, force: true }) };
   });
 
   it('answers 503 upload_storage_unavailable, tells the tab and logs ENOTDIR', async () => {
-    const tab = await RawSocket.hydrated(running.url, sockets);
-    const form = new FormData();
-    form.append('files', new Blob(['x'.repeat(1000)]), 'photo.bin');
-    const refused = await fetch(`${running.url}/_upload`, { method: 'POST', headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${DISK}.attach` }, body: form });
+    const tab = await app.tab();
+    const refused = await app.upload(tab.token, 1000);
     // Before: 500 handler_error, the tab told nothing.
     expect(refused.status).toBe(503);
     // Before: a 503 without Retry-After.
@@ -329,7 +286,7 @@ describe('uploads when the temp directory is under a regular file', () => {
     expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_unavailable' });
     await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
     expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_unavailable', status: 503 });
-    expect(logger.lines.some((line) => line.level === 'error' && line.message.includes('ENOTDIR'))).toBe(true);
-    await until(() => running.app.get(UploadRoute).inProgress === 0, 'the upload slot to come back');
+    expect(app.logger.lines.some((line) => line.level === 'error' && line.message.includes('ENOTDIR'))).toBe(true);
+    await app.slotsBack();
   });
 });
