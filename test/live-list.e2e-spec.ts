@@ -711,7 +711,7 @@ describe('live lists', () => {
       await until(() => live.subscriberCount(LABEL) > before, 'the live subscription');
       upsert({ id: 40, text: 'before the drop', owner: null });
       await live.publish(new ModelChange(LABEL, 'created', 40));
-      await client.waitFor<{ notes: Note[] }>(BOARD, (vars) => vars.notes.length === 1, 5000);
+      await client.waitFor<{ notes: Note[] }>(BOARD, (vars) => vars.notes.length === 1, 20_000);
 
       // A worker restart or a network drop, as the server sees it: the socket and its subscription are gone.
       const dropped = [...namespace.sockets.values()].find((socket) => socket.handshake.query['token'] === client.token)!;
@@ -730,7 +730,7 @@ describe('live lists', () => {
       await until(() => live.subscriberCount(LABEL) === before + 1, 'the subscription on the new connection');
       upsert({ id: 41, text: 'after the reconnection', owner: null });
       await live.publish(new ModelChange(LABEL, 'created', 41));
-      await client.waitFor<{ notes: Note[] }>(BOARD, (vars) => vars.notes.some((note) => note.id === 41), 5000);
+      await client.waitFor<{ notes: Note[] }>(BOARD, (vars) => vars.notes.some((note) => note.id === 41), 20_000);
       client.disconnect();
       // The later tests count subscribers: this one's must be gone first.
       await until(() => live.subscriberCount(LABEL) === before, 'the server to see the client leave');
