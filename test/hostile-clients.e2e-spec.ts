@@ -832,5 +832,6 @@ describe('hostile clients: connections opened and closed a thousand times', () =
     }
     await until(() => JSON.stringify(internals()) === JSON.stringify(empty), `the registries to empty (${JSON.stringify(internals())})`, 30_000);
     expect(internals()).toEqual(empty);
-  });
+    // A thousand connections opened and ended: 41 s on 2 loaded cores here, too close to the suite's 60 s default.
+  }, 180_000);
 });
