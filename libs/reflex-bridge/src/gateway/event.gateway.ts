@@ -26,6 +26,7 @@ import { OriginPolicy } from '../security/origin-policy.js';
 import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
 import { noStoreEngineAnswers } from '../security/no-store.engine-middleware.js';
 import { closeAfterEngineAnswers } from '../security/close-after-engine-answers.engine-middleware.js';
+import { closeAfterEventPathRequests } from '../security/pipelined-event-requests.guard.js';
 import { CLOSE_GRACE_MS, cutClosedConnections } from '../security/close-grace.js';
 import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
 import { UnfinishedMessageBudget } from '../security/unfinished-message.budget.js';
@@ -259,6 +260,10 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     namespace.server.engine.use(noStoreEngineAnswers);
     // Every plain HTTP answer here is a refusal: its connection is not read on (an endless body would be).
     namespace.server.engine.use(closeAfterEngineAnswers);
+    // Nor is anything the client pipelined behind such a request handled: it would never be answered.
+    const httpServer = (namespace.server as unknown as { httpServer?: Parameters<typeof closeAfterEventPathRequests>[0] }).httpServer;
+    // Engine.IO's path: the event path with one trailing slash.
+    if (httpServer) closeAfterEventPathRequests(httpServer, `${this.options.path.replace(/\/$/, '')}/`);
     namespace.server.engine.use(refuseSessionIdRequests);
     // Then, before anything else is spent on it, the address's share of the worker's connections.
     namespace.server.engine.use(this.connectionsPerAddress.middleware);

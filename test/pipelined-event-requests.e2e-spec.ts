@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Controller, Get } from '@nestjs/common';
+import { connect, type Socket } from 'node:net';
+import { ReflexBridgeModule } from '@reflex-bridge/nest';
+import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
+import { PingState } from './fixtures/flood.states.js';
+import { startApp, type RunningApp } from './support/app.js';
+import { eventually } from './support/eventually.js';
+import { RawSocket } from './support/raw-socket.js';
+
+const PING = 'reflex___state____state.ping_state';
+const POLLING = '/_event/?EIO=4&transport=polling';
+
+/** An app route of its own, counting the requests it is handed. */
+@Controller('own')
+class OwnController {
+  static served = 0;
+
+  @Get()
+  own(): string {
+    OwnController.served += 1;
+    return 'own';
+  }
+}
+
+/** A raw TCP client: writes `requests` in one go, and collects what the server answers until it closes. */
+class PipeliningClient {
+  answer = '';
+  closed = false;
+  private readonly socket: Socket;
+
+  constructor(url: string) {
+    this.socket = connect(Number(new URL(url).port), '127.0.0.1');
+    this.socket.on('data', (data: Buffer) => (this.answer += data.toString('latin1')));
+    this.socket.on('close', () => (this.closed = true));
+    this.socket.on('error', () => (this.closed = true));
+  }
+
+  async write(requests: string): Promise<void> {
+    if (this.socket.connecting) await new Promise((resolve) => this.socket.once('connect', resolve));
+    this.socket.write(requests);
+  }
+
+  /** The status lines of the answers received so far. */
+  get statuses(): string[] {
+    return this.answer.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+
+describe('requests pipelined behind a refused request to the event path', () => {
+  let running: RunningApp;
+  const refusals: unknown[] = [];
+
+  beforeAll(async () => {
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [PingState], controllers: [OwnController] });
+    // Engine.IO reports every request it refuses (apps log these): one per request it was handed.
+    const engine = (running.app.get(EventGateway).server!.server as unknown as { engine: NodeJS.EventEmitter }).engine;
+    engine.on('connection_error', (error: unknown) => refusals.push(error));
+  });
+
+  afterAll(async () => {
+    await running.close();
+  });
+
+  it('are not handled: 2,000 long-polling requests in one write cost one refusal, and another client is served', async () => {
+    const victim = await RawSocket.hydrated(running.url);
+    const flooder = new PipeliningClient(running.url);
+    refusals.length = 0;
+    OwnController.served = 0;
+    // Thousands of long-polling requests in one write, then one for an app route, which shares the connection's fate.
+    await flooder.write(get(POLLING).repeat(2_000) + get('/own'));
+    victim.send(`${PING}.ping`);
+    await victim.untilVar(PING, 'pings', 1);
+    await eventually('the flooding connection to close', () => flooder.closed, (closed) => closed);
+    // One answer, the refusal of the first request, and the connection closed after it.
+    expect(flooder.statuses).toEqual(['HTTP/1.1 400']);
+    // Engine.IO was handed that one request, not the rest of what the reads held (about 1,985 before).
+    expect(refusals).toHaveLength(1);
+    expect(OwnController.served).toBe(0);
+    victim.close();
+  });
+
+  it("leave the app's own routes alone: a client pipelining requests to them gets every answer", async () => {
+    const client = new PipeliningClient(running.url);
+    OwnController.served = 0;
+    await client.write(get('/own').repeat(3));
+    await eventually('three answers', () => client.statuses.length, (answers) => answers >= 3);
+    expect(client.statuses).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+    expect(OwnController.served).toBe(3);
+    expect(client.closed).toBe(false);
+    client.destroy();
+  });
+
+  it('a request to the event path on a connection that served app routes is still refused on its own', async () => {
+    const client = new PipeliningClient(running.url);
+    refusals.length = 0;
+    await client.write(get('/own') + get(POLLING));
+    await eventually('the connection to close', () => client.closed, (closed) => closed);
+    expect(client.statuses).toEqual(['HTTP/1.1 200', 'HTTP/1.1 400']);
+    expect(refusals).toHaveLength(1);
+  });
+});
