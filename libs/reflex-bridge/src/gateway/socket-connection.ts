@@ -188,6 +188,11 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     return (socket as Socket & Carrier)[CONNECTION];
   }
 
+  /** The connection attached to Engine.IO connection `conn` (the namespace joined on it), if any. */
+  static ofEngine(conn: object): SocketConnection | undefined {
+    return (conn as Carrier)[CONNECTION];
+  }
+
   /**
    * True when `socket`'s Engine.IO connection already carries a connection of the namespace. Socket.IO clients
    * open a namespace once per Engine.IO connection (a reconnect comes after the old socket left); a client that
