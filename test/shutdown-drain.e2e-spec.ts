@@ -5,6 +5,8 @@ import { RawSocket } from './support/raw-socket.js';
 import { until } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { createClient } from 'redis';
+import { randomUUID } from 'node:crypto';
+import { StateJsTab } from './support/state-js-reconnect.js';
 
 const GATE = 'reflex___state____state.gate_state';
 
@@ -77,6 +79,35 @@ describe('app.close() with events running and queued', () => {
       expect.objectContaining({ code: 'server_stopping', event: `${GATE}.bump` }),
     ]);
     expect(client.latest(GATE, 'count')).toBe(1);
+  });
+
+  it("refuses a tab connecting once the shutdown began (connect_error 'server_stopping'), which state.js tries again", async () => {
+    Gate.reset();
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [GateState] });
+    apps.push(running);
+    const client = await RawSocket.hydrated(running.url, sockets);
+    client.send(`${GATE}.hold`);
+    await until(() => Gate.entered, 'the held handler to start');
+    const closed = running.close();
+    apps.splice(0);
+    // The drain has begun once the connected client's next event is refused.
+    await until(() => {
+      client.send(`${GATE}.bump`);
+      return client.errors.some((error) => error.code === 'server_stopping');
+    }, 'the shutdown to begin');
+    const tab = new StateJsTab(running.url, randomUUID());
+    try {
+      await until(() => tab.connects > 0 || tab.connectErrors.length >= 2, 'the new tab to be answered, and to try again');
+      // Before: let in (its every event then refused `server_stopping` until the sockets closed, its admission reading a
+      // session store the app may have closed); now refused, so it tries again, which behind a proxy reaches another worker.
+      expect(tab.connects).toBe(0);
+      expect(tab.connectErrors.slice(0, 2).map((error) => error.data)).toEqual([{ code: 'server_stopping' }, { code: 'server_stopping' }]);
+    } finally {
+      tab.close();
+      Gate.release();
+      await closed;
+    }
+    await client.until(() => client.latest(GATE, 'count') === 1, 20_000, "the held event's delta");
   });
 
   it('does not wait past shutdownGraceMs for a handler that never ends', async () => {

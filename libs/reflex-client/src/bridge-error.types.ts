@@ -26,7 +26,8 @@
  *   `maxQueuedBytes`), or too much of its output was still unread (the client reads its socket too slowly);
  *   this one was dropped and nothing was changed. Send it again once earlier events were answered.
  * - `server_stopping`: the server is shutting down (a restart, a deploy): this event was not run and nothing was
- *   changed. Send it again once reconnected (to another worker, or to this one restarted).
+ *   changed. Send it again once reconnected (to another worker, or to this one restarted). A connection attempt made
+ *   then is refused with a `connect_error` whose `data` carries the same code (see `ConnectionError`).
  * - `upload_too_large`, `upload_too_many_files`, `upload_args_too_large` (`status` 413), `upload_idle_timeout`
  *   (`status` 408), `upload_storage_full` (`status` 507): an upload from this tab passed a server limit (`uploads.*`),
  *   its body stopped arriving, or the server had no temp disk to spare for it; nothing of it was kept. The upload's own HTTP answer carries the same code (see `UploadErrorCode`).

@@ -1,8 +1,10 @@
 /**
  * What went wrong with the connection.
  *
- * - `connect_error`: an attempt failed: the server refused it (e.g. a missing or malformed token; the message
- *   is the server's reason) or the transport could not connect.
+ * - `connect_error`: an attempt failed: the server refused it (the message is the server's reason, `data` its
+ *   `{ code }`: `no_token` for a missing or malformed token, final; `state_store_unavailable` while the server cannot
+ *   reach its state store and `server_stopping` while it shuts down, both passing: the client tries again) or the
+ *   transport could not connect.
  * - `disconnect`: an open connection was lost (the server dropped it, the network failed, a ping timed out).
  * - `timeout`: `connect()` did not see the state hydrated within `connectTimeoutMs`.
  * - `gave_up`: `reconnect.maxAttempts` failed attempts in a row.

@@ -90,6 +90,9 @@ const handshakeOwners = new WeakMap<Socket, string | undefined>();
  */
 export const ADMISSION_RETRY_CLOSE_MS = 2_000;
 
+/** The `connect_error` message of a handshake refused because the shutdown began. */
+const SERVER_STOPPING_MESSAGE = 'The server is shutting down; connect again (to another worker, or to this one restarted).';
+
 /**
  * Refuses a handshake with a Socket.IO CONNECT_ERROR carrying `{ code }`: a Socket.IO client reports it as
  * `connect_error`, and `state.js` tries again on its own backoff. Socket.IO queues the refusal on the next tick, then
@@ -181,6 +184,11 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
    */
   async onModuleDestroy(): Promise<void> {
     await this.drain();
+  }
+
+  /** True once the shutdown drain began: handshakes are refused `server_stopping` from then on. */
+  private get stopping(): boolean {
+    return this.drained !== undefined;
   }
 
   /**
@@ -281,6 +289,14 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // What clients hold the worker to in messages they began and did not finish: a deadline each, a budget for all.
     this.unfinishedMessages.watch(namespace.server.engine);
     namespace.use((socket, next) => {
+      // Once the shutdown began, a socket let in would only be answered `server_stopping` until Nest closes it, and its
+      // admission (the session read) may reach what the app already closed. Refused, a tab tries again on its own
+      // backoff (`state.js`, `@reflex-bridge/client`): behind a proxy that reaches another worker, else this one
+      // restarted.
+      if (this.stopping) {
+        refuseHandshake(socket, next, SERVER_STOPPING_MESSAGE, 'server_stopping');
+        return;
+      }
       const token = socket.handshake.query.token;
       if (!isClientToken(token)) {
         refuseHandshake(socket, next, 'A client token is required: connect with ?token=<uuid> (8-128 letters, digits, "-" or "_").', 'no_token');
@@ -299,10 +315,20 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       this.ownership.ownerOfToken(token).then(
         (owner) => {
           this.storeOutage.succeeded();
+          // The shutdown may have begun during the read.
+          if (this.stopping) {
+            refuseHandshake(socket, next, SERVER_STOPPING_MESSAGE, 'server_stopping');
+            return;
+          }
           handshakeOwners.set(socket, owner);
           next();
         },
         (error: unknown) => {
+          // A store the shutdown closed meanwhile is no outage.
+          if (this.stopping) {
+            refuseHandshake(socket, next, SERVER_STOPPING_MESSAGE, 'server_stopping');
+            return;
+          }
           this.storeOutage.failed(error);
           refuseHandshake(socket, next, 'The server cannot reach its state store; try again shortly.', 'state_store_unavailable');
         },
@@ -362,6 +388,13 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     connection.admission = this.admit(socket, connection).then(
       (stayed) => (connection.admission = stayed),
       (error: Error) => {
+        if (this.stopping) {
+          // Begun before the shutdown, it may have read what the app closed since: no fault to report. Closed now, the
+          // tab reconnects at once, and is refused `server_stopping` or reaches another worker.
+          this.logger.debug(`Admitting a connection failed during the shutdown; closing it: ${error.message}`);
+          if (socket.connected) connection.closeForReconnect();
+          return (connection.admission = false);
+        }
         this.logger.warn(`Admitting a connection failed; closing it in ${ADMISSION_RETRY_CLOSE_MS} ms for its tab to reconnect: ${error.message}`);
         // Its transport is closed, not the socket disconnected: state.js reconnects after a lost connection, never
         // after the server's `io server disconnect`. A moment later, so a failure that lasts costs a handshake per
