@@ -6,8 +6,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction } from 'express';
+import { createClient } from 'redis';
 import { EventHandler, ReflexBridgeModule, State, StateStore } from '@reflex-bridge/nest';
 import { ADMISSION_RETRY_CLOSE_MS, EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
+import { ClientRegistry } from '../libs/reflex-bridge/src/gateway/client-registry.js';
 import { REFUSAL_NOTICE_EVERY_MS } from '../libs/reflex-bridge/src/pipeline/refusal-notices.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { eventually } from './support/eventually.js';
@@ -26,6 +28,20 @@ class AdmissionCounterState {
     this.count++;
   }
 }
+
+/** A state whose vars take {@link BULKY_BYTES} of the token's state once filled. */
+@State()
+class BulkyState {
+  text = '';
+
+  @EventHandler()
+  fill(): void {
+    this.text = 'x'.repeat(BULKY_BYTES);
+  }
+}
+
+const BULKY = `${ROOT}.bulky_state`;
+const BULKY_BYTES = 256 * 1024;
 
 /** Every request is in one session: tokens get bound to it. */
 function oneSession(req: { sessionID?: string; user?: unknown }, _res: unknown, next: NextFunction): void {
@@ -56,7 +72,7 @@ describe.each([
     redis = await RedisTestServer.launch();
     running = await startApp({
       imports: [ReflexBridgeModule.forRoot({ redisUrl: redis.url, bridge })],
-      providers: [AdmissionCounterState],
+      providers: [AdmissionCounterState, BulkyState],
     });
   }, 60_000);
   afterEach(async () => {
@@ -94,6 +110,37 @@ describe.each([
     expect(tab.newTokens).toEqual([]);
     tab.send(`${ROOT}.hydrate`);
     await eventually('its state back', () => tab.latest(COUNTER, 'count'), (value) => value === 3);
+  }, 90_000);
+
+  it("reads the token's owner entry alone to admit a reconnecting tab, not its whole state", async () => {
+    const tab = await countingTab(running.url, 1);
+    tabs.push(tab);
+    const token = tab.token;
+    tab.send(`${BULKY}.fill`);
+    await eventually('the state filled', () => (tab.latest(BULKY, 'text') as string | undefined)?.length, (length) => length === BULKY_BYTES);
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    try {
+      const stats = async () => {
+        const info = String(await raw.sendCommand(['INFO', 'all']));
+        return { reads: Number(/cmdstat_hgetall:calls=(\d+)/.exec(info)?.[1] ?? 0), bytesOut: Number(/total_net_output_bytes:(\d+)/.exec(info)?.[1]) };
+      };
+      const before = await stats();
+      // The tab's connection is lost (a network blip): state.js reconnects at once, and is admitted (no hydrate yet).
+      tab.socket.io.engine.close();
+      await eventually('the tab back', () => tab.connects, (n) => n === 2);
+      // Admitted: the token bound to its new socket (after every read admission does).
+      const registry = running.app.get(ClientRegistry, { strict: false });
+      await eventually('the tab admitted', () => registry.get(token)?.sid, (sid) => sid === tab.socket.id);
+      const after = await stats();
+      // Before: its owner was read with HGETALL, the whole state (256 KiB here, up to maxStateBytes) sent to the worker
+      // once per connection (twice with bound tokens); now one HGET of the owner entry.
+      expect(after.reads - before.reads).toBe(0);
+      expect(after.bytesOut - before.bytesOut).toBeLessThan(BULKY_BYTES / 4);
+      expect(tab.newTokens).toEqual([]);
+    } finally {
+      await raw.quit();
+    }
   }, 90_000);
 }));
 
@@ -298,13 +345,13 @@ describe('a Reflex tab whose admission fails', () => {
   it('is closed for state.js to reconnect (never io server disconnect), at most once per ADMISSION_RETRY_CLOSE_MS, and is let in once admission works', async () => {
     // The handshake's read of the token's owner works; admission's second read, once the token is free, fails.
     const store = running.app.get(StateStore);
-    const read = store.read.bind(store);
+    const readEntry = store.readEntry.bind(store);
     const token = randomUUID();
     let failing = true;
     let reads = 0;
-    store.read = async (key: string) => {
+    store.readEntry = async (key: string, name: string) => {
       if (key === token && failing && reads++ % 2 === 1) throw new Error('the store failed during admission');
-      return read(key);
+      return readEntry(key, name);
     };
     try {
       const tab = new StateJsTab(running.url, token);
@@ -332,7 +379,7 @@ describe('a Reflex tab whose admission fails', () => {
       );
       expect(tab.token).toBe(token);
     } finally {
-      store.read = read;
+      store.readEntry = readEntry;
     }
   }, 60_000);
 });

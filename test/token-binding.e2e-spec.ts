@@ -249,13 +249,13 @@ describe('client token binding: the shop in one process (in-memory states and se
     // The handshake reads the token's owner from the state store, and admission reads it again once the token is
     // free: hold that second read until the socket is gone, so the drop lands inside admission whatever the timing.
     const store = app.get(StateStore);
-    const read = store.read.bind(store);
+    const readEntry = store.readEntry.bind(store);
     let open = () => undefined as void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     let reads = 0;
-    store.read = async (key: string) => {
+    store.readEntry = async (key: string, name: string) => {
       if (key === token && reads++ > 0) await gate;
-      return read(key);
+      return readEntry(key, name);
     };
     try {
       // The tab's own session: its admission goes on to the second read (another session's socket gets a new token at once).
@@ -269,7 +269,7 @@ describe('client token binding: the shop in one process (in-memory states and se
       });
       await until(() => socketsWithToken(token).length === 0, 'the server to drop the socket');
     } finally {
-      store.read = read;
+      store.readEntry = readEntry;
       open();
     }
     await until(() => logger.lines.some((line) => line.message.includes(`left while it was being admitted (token ${token.slice(0, 8)}`)), 'the dropped admission to finish');

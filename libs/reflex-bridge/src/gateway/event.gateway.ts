@@ -78,7 +78,8 @@ function* connectionsOf(namespace: Namespace): Iterable<SocketConnection> {
 
 /**
  * The owner each socket's token had when its handshake was answered (read then, see the gateway's `afterInit`), for
- * admission's first ownership check: one state read per connection, as before.
+ * admission's first ownership check: one read of the owner entry per connection (`StateStore.readEntry`, a few dozen
+ * bytes, where reading the whole state brought up to `maxStateBytes`).
  */
 const handshakeOwners = new WeakMap<Socket, string | undefined>();
 
@@ -513,7 +514,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // at that moment took the logged-in tab's state. So the owner is checked again once those events have run (on this
     // worker; another worker's holder is released only then), waiting for them for the grace at most: this socket is
     // not read meanwhile, heartbeats included, and a reloaded tab's first event would queue behind them anyway. One
-    // more state read per connection, where tokens are bound at all.
+    // more owner-entry read per connection, where tokens are bound at all.
     if (!fresh && this.ownership.enabled) {
       await this.whenIdleWithin(token, this.options.tokenHandoverGraceMs);
       if (left()) return false;

@@ -48,7 +48,10 @@ describe('TokenOwnership', () => {
     expect(TokenOwnership.permits(owner, { known: true, sessionId: 'sid-a' })).toBe(true);
     expect(TokenOwnership.permits(owner, { known: true, sessionId: 'sid-b' })).toBe(false);
     expect(TokenOwnership.permits(undefined, { known: false })).toBe(true);
-    store.read = () => Promise.reject(new Error('store down'));
+    // The owner entry alone is read (readEntry), never the token's whole state.
+    store.read = () => Promise.reject(new Error('the whole state was read'));
+    expect(await ownership.ownerOfToken('tok-9')).toBe(owner);
+    store.readEntry = () => Promise.reject(new Error('store down'));
     await expect(ownership.ownerOfToken('tok-9')).rejects.toThrow('store down');
     // mayTake still fails closed for its callers: no.
     expect(await ownership.mayTake('tok-9', { known: true, sessionId: 'sid-a' })).toBe(false);

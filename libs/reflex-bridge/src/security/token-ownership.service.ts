@@ -20,6 +20,12 @@ interface OwnerEntry {
   session: string;
 }
 
+/** The session hash an owner entry names, or undefined (no entry, or not one the module wrote). */
+function ownerOfEntry(entry: Partial<OwnerEntry> | Record<string, unknown> | null | undefined): string | undefined {
+  const session = (entry as Partial<OwnerEntry> | null | undefined)?.session;
+  return typeof session === 'string' ? session : undefined;
+}
+
 /** What the gateway learnt of a connecting socket's session. */
 export interface ConnectingSession {
   /** False when the session could not be read (the session store failed): ownership cannot be proven. */
@@ -67,8 +73,7 @@ export class TokenOwnership {
 
   /** The session hash `state` is bound to, or undefined for a bearer (unbound) token. */
   static ownerOf(state: StoredState | null | undefined): string | undefined {
-    const entry = state?.[TOKEN_OWNER_KEY] as Partial<OwnerEntry> | undefined;
-    return typeof entry?.session === 'string' ? entry.session : undefined;
+    return ownerOfEntry(state?.[TOKEN_OWNER_KEY]);
   }
 
   /**
@@ -93,6 +98,9 @@ export class TokenOwnership {
    * the tab tries again with its token rather than losing its state for good to a store that was down a moment).
    */
   async ownerOfToken(token: string): Promise<string | undefined> {
+    // The owner entry alone (`readEntry`): a connection then costs the store a few dozen bytes, not the token's whole
+    // state. A store given as a plain object, not extending StateStore, has no readEntry: its whole state is read.
+    if (typeof this.store.readEntry === 'function') return ownerOfEntry(await this.store.readEntry(token, TOKEN_OWNER_KEY));
     return TokenOwnership.ownerOf(await this.store.read(token));
   }
 

@@ -90,6 +90,12 @@ export class InMemoryStateStore extends StateStore implements InMemoryLeaseOwner
     return entry && !this.isExpired(entry) ? entry.state : null;
   }
 
+  /** One entry of the token's state, without copying anything (see {@link StateStore.readEntry}). */
+  override async readEntry(token: string, name: string): Promise<Record<string, unknown> | null> {
+    const entry = this.entries.get(token);
+    return (entry && !this.isExpired(entry) ? entry.state?.[name] : undefined) ?? null;
+  }
+
   async delete(token: string): Promise<void> {
     const entry = this.entries.get(token);
     if (!entry) return;

@@ -448,6 +448,20 @@ export class RedisStateStore extends StateStore {
   }
 
   /**
+   * One field of the token's state hash (`HGET`, on the token's own hash-tagged key, so one slot on a Redis Cluster):
+   * what a reconnecting tab's owner check needs, a few dozen bytes where {@link read} brings the whole state (up to
+   * `maxStateBytes`). Fails as {@link read} does.
+   */
+  override async readEntry(token: string, name: string): Promise<Record<string, unknown> | null> {
+    if (name === STORED_MARK) return null;
+    await this.ready();
+    this.refuseWhileStalled('read a state');
+    const raw = await this.command('read a state', (client) => client.sendCommand(['HGET', this.keysFor(token).state, name]) as Promise<string | null>);
+    if (raw === null || raw === undefined) return null;
+    return this.parse(token, [name, raw])?.[name] ?? null;
+  }
+
+  /**
    * Reads the token's state hash and settles when Redis answers, however late: no `commandTimeoutMs` (the caller sets
    * its own deadline). For health checks, which send one at a time: a read that gave up at its deadline would stay
    * queued on the connection anyway, and the next check would queue another beside it.

@@ -50,6 +50,21 @@ export function describeStateStoreContract(name: string, factory: StateStoreFact
       expect(await store.read(t)).toEqual(state);
     });
 
+    it('reads one entry of a state (readEntry): the same data as read gives, null when the token or the entry has none', async () => {
+      const store = await open();
+      const t = token();
+      expect(await store.readEntry(t, 'root.counter')).toBeNull();
+      const state: StoredState = { 'root.counter': { count: 3, tags: ['a'] }, 'rx:owner': { session: 'hash' } };
+      const lease = await store.acquire(t);
+      await lease.save(state);
+      await lease.release();
+      expect(await store.readEntry(t, 'root.counter')).toEqual(state['root.counter']);
+      expect(await store.readEntry(t, 'rx:owner')).toEqual({ session: 'hash' });
+      expect(await store.readEntry(t, 'root.other')).toBeNull();
+      await store.delete(t);
+      expect(await store.readEntry(t, 'rx:owner')).toBeNull();
+    });
+
     it('leaves the state untouched when a holder releases without saving', async () => {
       const store = await open();
       const t = token();

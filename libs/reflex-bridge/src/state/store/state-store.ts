@@ -84,6 +84,16 @@ export abstract class StateStore {
   tryAcquireSync?(token: string): StateLease | undefined;
   /** The token's current state without locking, or `null`. For inspection only. */
   abstract read(token: string): Promise<StoredState | null>;
+  /**
+   * One entry of the token's current state tree without locking (the vars of one full state name, or an entry the
+   * module keeps there, such as the token's owner), or `null` when the token has no state or the state no such entry.
+   * The gateway reads a reconnecting tab's owner this way before answering its handshake, so a store fails it as it
+   * fails {@link read} (the handshake is then refused). This default reads the whole state: a store that can read one
+   * entry alone (both built-in stores do) overrides it, so a connection costs a few bytes, not the whole state.
+   */
+  async readEntry(token: string, name: string): Promise<Record<string, unknown> | null> {
+    return (await this.read(token))?.[name] ?? null;
+  }
   /** Forgets a token's state. */
   abstract delete(token: string): Promise<void>;
   /** Releases timers and connections. */
