@@ -1,7 +1,11 @@
 import { afterEach, expect, it } from '@jest/globals';
 import { Injectable, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { EventHandler, ReflexBridgeModule, State } from '@reflex-bridge/nest';
+import { EventHandler, LiveBroadcaster, LiveList, ModelChange, ReflexBridgeModule, State } from '@reflex-bridge/nest';
+import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
+import { ModuleRef } from '@nestjs/core';
 import { createClient } from 'redis';
+import type { NextFunction } from 'express';
+import { AccountState, createAuthStack, mountHttpAuth } from './fixtures/auth-app.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { until } from './support/eventually.js';
@@ -144,3 +148,142 @@ describeWithRedis("app.close() with an event running that uses an app provider c
   });
 });
 
+
+/** The visit counter's reads, and those made after it closed its connection. */
+const ROW_READS = { total: 0, afterClose: 0 };
+const VISITORS = 'reflex___state____state.visitors_state';
+const VISIT_LABEL = 'shutdown.visit';
+
+/** A live list whose rows come from the app's provider (its `liveRow`), as a list's rows come from a repository. */
+@State()
+class VisitorsState {
+  @LiveList(VISIT_LABEL)
+  visits: Array<{ id: number; count: number }> = [];
+
+  constructor(private readonly counter: VisitCounter) {}
+
+  async liveRow(change: ModelChange): Promise<{ id: number; count: number }> {
+    ROW_READS.total += 1;
+    if (VisitCounter.closing) ROW_READS.afterClose += 1;
+    return { id: Number(change.pk), count: await this.counter.count() };
+  }
+}
+
+/**
+ * An app provider that publishes a model change from its own `onModuleDestroy`, after the root module's providers
+ * closed theirs (as a job finishing at shutdown saves a row, or a change from another worker arrives then), and waits
+ * until the subscribed tab's share of it was handled.
+ */
+@Injectable()
+class ShutdownPublisher implements OnModuleDestroy {
+  static token = '';
+  constructor(
+    private readonly live: LiveBroadcaster,
+    private readonly modules: ModuleRef,
+  ) {}
+
+  async onModuleDestroy(): Promise<void> {
+    await this.live.publish(new ModelChange(VISIT_LABEL, 'created', 7));
+    // Delivered (publish waits for its echo); the fan-out runs in a microtask, then in the token's queue.
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.modules.get(EventPipeline, { strict: false }).whenIdle(ShutdownPublisher.token);
+  }
+}
+
+/** Below the root module: destroyed after it (the root's VisitCounter is closed by then), before the bridge. */
+@Module({ providers: [ShutdownPublisher] })
+class PublisherModule {}
+
+describeWithRedis('app.close() with a live change arriving after the app closed what its liveRow uses', () => {
+  let redis: RedisTestServer | undefined;
+  const sockets: RawSocket[] = [];
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.close();
+    await redis?.destroy();
+    redis = undefined;
+  });
+
+  it("does not apply it (its liveRow would read the closed provider): no 'The client is closed' for the tab", async () => {
+    redis = await RedisTestServer.launch();
+    VisitCounter.url = redis.url;
+    ROW_READS.total = 0;
+    ROW_READS.afterClose = 0;
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({}), PublisherModule], providers: [VisitCounter, VisitorsState] });
+    const tab = await RawSocket.hydrated(running.url, sockets);
+    ShutdownPublisher.token = tab.token;
+    const live = running.app.get(LiveBroadcaster);
+    tab.send(`${VISITORS}.live_subscribe`, {});
+    await tab.until(() => live.subscriberCount(VISIT_LABEL) > 0, undefined, 'the live subscription');
+    // While the app runs, a change reads its row through the provider.
+    await live.publish(new ModelChange(VISIT_LABEL, 'created', 1));
+    await tab.until(() => (tab.latest(VISITORS, 'visits') as unknown[] | undefined)?.length === 1, undefined, 'the first row');
+    await running.close();
+    // Before: the change published during the shutdown ran liveRow on the closed client ("The client is closed",
+    // logged as a failed live change); now it is not applied once the drain began.
+    expect(ROW_READS).toEqual({ total: 1, afterClose: 0 });
+    expect(tab.errors).toEqual([]);
+  });
+});
+
+/** What the bridge's auth chain did once the app's shutdown hooks began (its session store would be closed by then). */
+const AUTH_RUNS = { afterClose: 0, closing: false };
+
+function countAuthRuns(_req: unknown, _res: unknown, next: NextFunction): void {
+  if (AUTH_RUNS.closing) AUTH_RUNS.afterClose += 1;
+  next();
+}
+
+/**
+ * An app provider below the root module whose `onModuleDestroy` (after the root's providers closed theirs, before
+ * the sockets close) sees a user log out in another tab, over HTTP, and waits until the tab's share of it was handled.
+ */
+@Injectable()
+class ShutdownLogout implements OnModuleDestroy {
+  static url = '';
+  static cookie = '';
+  static token = '';
+  constructor(private readonly modules: ModuleRef) {}
+
+  async onModuleDestroy(): Promise<void> {
+    AUTH_RUNS.closing = true;
+    const loggedOut = await fetch(`${ShutdownLogout.url}/logout`, { method: 'POST', headers: { cookie: ShutdownLogout.cookie } });
+    expect(loggedOut.status).toBe(200);
+    // The session's end is heard as the store destroys it; its tabs' re-authentication runs in their token's queue.
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.modules.get(EventPipeline, { strict: false }).whenIdle(ShutdownLogout.token);
+  }
+}
+
+@Module({ providers: [ShutdownLogout] })
+class LogoutModule {}
+
+describe('app.close() with a session ending after the app closed its session store', () => {
+  const sockets: RawSocket[] = [];
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+  });
+
+  it("does not re-authenticate the session's tabs (the auth chain would read the closed store)", async () => {
+    AUTH_RUNS.afterClose = 0;
+    AUTH_RUNS.closing = false;
+    const stack = createAuthStack();
+    const running = await startApp(
+      { imports: [ReflexBridgeModule.forRoot({ bridge: { authMiddleware: [countAuthRuns, ...stack.authMiddleware] } }), LogoutModule], providers: [AccountState] },
+      (nest) => mountHttpAuth(nest, stack),
+    );
+    const login = await fetch(`${running.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'wonderland' }) });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const tab = new RawSocket(running.url, undefined, { headers: { cookie } });
+    sockets.push(tab);
+    await tab.connected();
+    await tab.hydrate();
+    tab.send('reflex___state____state.account_state.whoami');
+    await tab.untilVar('reflex___state____state.account_state', 'isAuthenticated', true);
+    ShutdownLogout.url = running.url;
+    ShutdownLogout.cookie = cookie;
+    ShutdownLogout.token = tab.token;
+    await running.close();
+    // Before: the tab was re-authenticated after the app's providers closed (its session store, its user lookup).
+    expect(AUTH_RUNS.afterClose).toBe(0);
+  });
+});

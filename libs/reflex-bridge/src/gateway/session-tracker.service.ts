@@ -180,6 +180,10 @@ export class SessionTracker implements OnApplicationBootstrap {
     // The session's user is gone for every one of them now: their live lists show no one's private rows from here,
     // not once they were re-authenticated (each waits for its token's running events).
     for (const socket of affected) this.liveLists.changeUser(socket.client, undefined);
+    // Not re-authenticated once the shutdown began: the auth chain reads the app's session store and user providers,
+    // which the app may have closed already (the sockets close after every app's onModuleDestroy). The tab reconnects
+    // elsewhere and is authenticated there.
+    if (this.pipeline.shuttingDown) return;
     // Side by side: each waits for its own token's running events only. One after another, a tab whose page showed
     // nothing of the logout (its AppState still said logged in) waited for every other tab's events before it,
     // for as long as one of them ran (an upload, a slow handler).

@@ -339,6 +339,11 @@ export class EventPipeline implements OnApplicationBootstrap {
     if (!drained) this.logger.warn(`Shutting down with events of ${this.queue.size} client(s) still running after shutdownGraceMs (${this.options.shutdownGraceMs} ms).`);
   }
 
+  /** True once the shutdown began ({@link stop}): work the server would start on its own from now on is not started. */
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
   /** Calls `listener` once, when the shutdown begins ({@link stop}). */
   onStop(listener: () => void): void {
     this.stopListeners.push(listener);
@@ -942,7 +947,10 @@ export class EventPipeline implements OnApplicationBootstrap {
   private applyLive(client: EventClient, token: string, definition: StateDefinition, change: (state: Record<string, unknown>) => MaybePromise<void>, frames: LiveFramePool): MaybePromise<void> {
     let failure: { error: unknown } | undefined;
     const ran = this.queue.run(token, () =>
-      tryCatch(
+      // Not once the shutdown began: the change's `liveRow` / `liveReload` read the app's providers, which the app may
+      // have closed by the time it runs (the drain ends before their `onModuleDestroy`, the sockets close after it),
+      // and the tab, reconnecting elsewhere, loads its list again anyway.
+      this.stopping ? undefined : tryCatch(
         () =>
           this.withLease(token, (lease, tree) => {
             if (lease.state === null) throw new UnknownClientTokenError('unknown');
