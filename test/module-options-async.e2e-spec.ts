@@ -35,6 +35,14 @@ describe('forRootAsync options from a factory', () => {
     await expect(refused).rejects.toThrow('ReflexBridgeModule: invalid option "forRootAsync": the options factory returned');
   });
 
+  it.each([
+    ['null', null],
+    ['an array', []],
+    ['a string', 'redis://localhost'],
+  ])('refuses forRoot(%s) naming forRoot, not forRootAsync', async (_label, given) => {
+    await expect(async () => boot(ReflexBridgeModule.forRoot(given as never))).rejects.toThrow('ReflexBridgeModule: invalid option "forRoot": ');
+  });
+
   it('names the field of an invalid option as forRoot does, and lets a factory\'s own error through', async () => {
     await expect(boot(ReflexBridgeModule.forRootAsync({ useFactory: () => ({ bridge: { mode: 'fastest' as never } }) }))).rejects.toThrow(
       'ReflexBridgeModule: invalid option "bridge.mode": expected "full", "smart" or "none", got "fastest"',

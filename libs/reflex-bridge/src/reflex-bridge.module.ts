@@ -243,6 +243,9 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
 
   /** Configures the module; every option has a default, so `forRoot()` alone serves an in-memory app. */
   static override forRoot(options: typeof REFLEX_BRIDGE_OPTIONS_TYPE = {}): DynamicModule {
+    // Checked here, where the mistake is made: later it was a bare TypeError (null), an option named "0" (a string),
+    // or an array started on the defaults.
+    givenOptions(options, 'forRoot');
     const module = withEventGateway(super.forRoot(options));
     // The SPA (`spa`), served on @nestjs/serve-static: imported only when asked for.
     return options.spa ? { ...module, imports: [...(module.imports ?? []), spaServeStaticImport({ options })] } : module;
@@ -265,14 +268,15 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
 }
 
 /**
- * The options as `forRoot` or the `forRootAsync` factory gave them, refused when they are no object. `forRoot()`
- * always gives one; a factory that returns nothing (`(config) => { redisUrl: config.get('REDIS_URL') }`: the braces
- * make a block) otherwise started the app on in-memory defaults without a word, and one that returned `null` failed
- * with a bare `TypeError`.
+ * The options as `forRoot` or the `forRootAsync` factory gave them, refused when they are no object, naming which of
+ * the two got them (`from`). A factory that returns nothing (`(config) => { redisUrl: config.get('REDIS_URL') }`: the
+ * braces make a block) otherwise started the app on in-memory defaults without a word, and one that returned `null`
+ * failed with a bare `TypeError`.
  */
-function givenOptions(options: unknown): ReflexBridgeModuleOptions {
+function givenOptions(options: unknown, from: 'forRoot' | 'forRootAsync' = 'forRootAsync'): ReflexBridgeModuleOptions {
   if (typeof options === 'object' && options !== null && !Array.isArray(options)) return options as ReflexBridgeModuleOptions;
   const got = options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options === 'undefined' ? 'undefined' : `a ${typeof options}`;
+  if (from === 'forRoot') throw new InvalidOptionError('forRoot', `expected an options object ({} or nothing for the defaults), got ${got}`);
   throw new InvalidOptionError('forRootAsync', `the options factory returned ${got}: return an options object ({} for the defaults)`);
 }
 
