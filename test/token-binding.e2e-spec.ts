@@ -439,8 +439,10 @@ describeWithRedis('client token binding: three shop workers sharing Redis', () =
 
     // Redis holds every write for a while, so the admission of the next connection (its handshake's read of the
     // token's owner answered) is stuck at its first Redis write (the new token's record) when that connection goes
-    // away: the drop lands inside admission.
-    await data.sendCommand(['CLIENT', 'PAUSE', '1500', 'WRITE']);
+    // away: the drop lands inside admission. The pause is lifted once the worker has read the drop (an HTTP round
+    // trip to it after the disconnect), not after a fixed time a loaded machine may outrun; it ends by itself after
+    // 10 s at worst.
+    await data.sendCommand(['CLIENT', 'PAUSE', '10000', 'WRITE']);
     const dropper = io(`${a.url}/_event`, { path: '/_event', transports: ['websocket'], query: { token }, reconnection: false, forceNew: true });
     await new Promise<void>((resolve, reject) => {
       dropper.once('connect', () => {
@@ -449,6 +451,8 @@ describeWithRedis('client token binding: three shop workers sharing Redis', () =
       });
       dropper.once('connect_error', reject);
     });
+    await fetch(`${a.url}/ping`);
+    await data.sendCommand(['CLIENT', 'UNPAUSE']);
     // The server says when the admission that lost its socket has finished and undone what it did.
     await until(() => a.output().includes(`left while it was being admitted (token ${token.slice(0, 8)}`), 'the dropped admission to finish');
     expect(await holderOf(token)).toBeNull();
