@@ -7,6 +7,7 @@ import type { MetricsOptions } from './metrics/metrics.options.js';
 import { DEVTOOLS_DEFAULTS, type DevtoolsOptions, MAX_DEVTOOLS_EVENTS, MAX_DEVTOOLS_STREAMS, type ResolvedDevtoolsOptions } from './devtools/devtools.options.js';
 import { refuseRouteCollisions, type ModuleRoute } from './common/module-routes.js';
 import { InvalidOptionError } from './invalid-option.error.js';
+import { assertRedisUrl } from './common/redis-url.js';
 import { assertTimerMs } from './common/timer-ms.js';
 import { resolveLiveOptions, type LiveOptions, type ResolvedLiveOptions } from './live/live.options.js';
 import { resolveRateLimitOptions, type RateLimitOptions, type ResolvedRateLimitOptions } from './security/rate-limit.options.js';
@@ -552,9 +553,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   const lean = preset === 'lean';
   const mirrors = bridge.mirrors ?? {};
   const corsOrigins = resolveCorsOrigins(options.corsOrigins);
-  if (options.redisUrl !== undefined && (typeof options.redisUrl !== 'string' || !/^rediss?:\/\//.test(options.redisUrl))) {
-    throw new InvalidOptionError('redisUrl', 'expected a URL such as redis://localhost:6379');
-  }
+  assertRedisUrl('redisUrl', options.redisUrl);
   const redisCluster = resolveRedisClusterOptions(options.redisCluster, options.redisUrl);
   const serving = resolveServingOptions(options.profile, options.spa, options.devServer, {
     production: options.production === true,

@@ -1,6 +1,7 @@
 import type { InjectionToken } from '@nestjs/common';
 import type { Keyv } from 'keyv';
 import { InvalidOptionError } from '../invalid-option.error.js';
+import { assertRedisUrl } from '../common/redis-url.js';
 import { assertTimerMs } from '../common/timer-ms.js';
 
 /** The `eventCache` section of the module options. */
@@ -106,9 +107,7 @@ export function resolveEventCacheOptions(options: EventCacheOptions = {}, module
   if (cache !== undefined && (options.redisUrl !== undefined || options.store !== undefined)) {
     throw new InvalidOptionError('eventCache.cache', 'give either the app\'s cache (cache) or the module\'s own (redisUrl, store), not both');
   }
-  if (options.redisUrl !== undefined && (typeof options.redisUrl !== 'string' || !/^rediss?:\/\//.test(options.redisUrl))) {
-    throw new InvalidOptionError('eventCache.redisUrl', 'expected a URL such as redis://localhost:6379');
-  }
+  assertRedisUrl('eventCache.redisUrl', options.redisUrl);
   const store = options.store;
   if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.get !== 'function' || typeof store.set !== 'function')) {
     throw new InvalidOptionError('eventCache.store', 'expected a Keyv instance');
