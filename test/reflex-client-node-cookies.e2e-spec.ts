@@ -86,7 +86,7 @@ describe('a Node client that logs in over an event, then uploads', () => {
     await client.waitFor(AVATAR, (vars) => vars.uploadedBy === 'alice:1', 15_000);
   }, 60_000);
 
-  it('without it, as the README says, the upload is refused with 403 forbidden', async () => {
+  it('without it, the upload is refused with 403 forbidden, saying it carries no cookies', async () => {
     const app = await start();
     const handoffs: number[] = [];
     const client = new ReflexClient({
@@ -105,6 +105,7 @@ describe('a Node client that logs in over an event, then uploads', () => {
     );
     expect(refusal).toBeInstanceOf(UploadRequestError);
     expect(refusal).toMatchObject({ status: 403, code: 'forbidden' });
+    expect((refusal as UploadRequestError).detail).toContain('this upload carries no cookies: send it with the session cookie');
     expect(client.state(AVATAR)?.['uploadedBy']).toBe('');
   }, 60_000);
 });

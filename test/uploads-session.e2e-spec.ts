@@ -100,7 +100,10 @@ describe('an upload made after the browser\'s session changed', () => {
       body: form,
     });
     expect(response.status).toBe(403);
-    expect(await response.json()).toMatchObject({ code: 'forbidden', detail: 'This client token belongs to another session.' });
+    expect(await response.json()).toMatchObject({
+      code: 'forbidden',
+      detail: 'This client token belongs to a session, and this upload carries no cookies: send it with the session cookie.',
+    });
   });
 
   it('an anonymous upload from a tab of the same anonymous browser changes nothing', async () => {

@@ -412,7 +412,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       return;
     }
     try {
-      this.refuseOtherSession(state, outcome);
+      this.refuseOtherSession(state, outcome, req.headers.cookie);
     } catch (error) {
       this.metrics.fail(timer, error);
       throw error;
@@ -651,15 +651,20 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
 
   /**
    * A token bound to a session (see {@link TokenOwnership}) takes uploads from that session only, as its socket
-   * would: the session is the one the tier's middleware found for this request's cookies.
+   * would: the session is the one the tier's middleware found for this request's cookies. An upload without any
+   * cookie is told so: it is a client that did not send the session cookie (a script without a cookie jar, a page on
+   * another origin posting without credentials), not a browser whose session changed.
    */
-  private refuseOtherSession(state: StoredState, outcome: BridgeOutcome): void {
+  private refuseOtherSession(state: StoredState, outcome: BridgeOutcome, cookieHeader: string | undefined): void {
     if (!this.ownership.enabled) return;
     const owner = TokenOwnership.ownerOf(state);
     if (owner === undefined) return;
     const sessionId = outcome.request?.sessionID;
     if (typeof sessionId === 'string' && sessionId !== '' && TokenOwnership.hashOf(sessionId) === owner) return;
-    throw new BridgeError('forbidden', 'This client token belongs to another session.', undefined, 403);
+    const message = cookieHeader
+      ? 'This client token belongs to another session.'
+      : 'This client token belongs to a session, and this upload carries no cookies: send it with the session cookie.';
+    throw new BridgeError('forbidden', message, undefined, 403);
   }
 
 }
