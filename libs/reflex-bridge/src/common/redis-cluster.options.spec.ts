@@ -41,6 +41,15 @@ describe('the redisCluster option', () => {
     expect(() => resolveOptions({ redisCluster: redisCluster as never })).toThrow(`invalid option "${field}"`);
   });
 
+  it('never repeats a refused node URL, which may hold a password', () => {
+    for (const url of ['http://:s3cret-pass@a:7000', 'redis://:s3cret-pass@', 'redis:/:s3cret-pass@a:7000']) {
+      const refused = () => resolveOptions({ redisCluster: { rootNodes: ['redis://a:7000', url] } });
+      expect(refused).toThrow('invalid option "redisCluster.rootNodes[1]"');
+      expect(refused).not.toThrow(/s3cret-pass/);
+    }
+    expect(() => resolveOptions({ redisCluster: { rootNodes: [42 as never] } })).toThrow(/got number/);
+  });
+
   it('puts the event cache on the cluster, and asks for a Redis of its own for the session-store watcher', () => {
     const options = resolveOptions({ redisCluster: { rootNodes: ROOT_NODES } });
     expect(options.eventCache).toMatchObject({ shared: true, onModuleCluster: true, redisUrl: undefined });

@@ -87,7 +87,9 @@ export function resolveRedisClusterOptions(value: RedisClusterOptions | undefine
         valid = false;
       }
     }
-    if (!valid) throw new InvalidOptionError(`redisCluster.rootNodes[${index}]`, `expected a URL such as redis://127.0.0.1:7000, got ${JSON.stringify(url)}`);
+    // What was given is not repeated: a node's URL may hold a password, and the error is logged.
+    const given = typeof url === 'string' ? 'a string that is not a redis:// or rediss:// URL with a host (not repeated: it may hold a password)' : url === null ? 'null' : typeof url;
+    if (!valid) throw new InvalidOptionError(`redisCluster.rootNodes[${index}]`, `expected a URL such as redis://127.0.0.1:7000, got ${given}`);
   });
   const { defaults } = value;
   if (defaults !== undefined && (typeof defaults !== 'object' || defaults === null || Array.isArray(defaults))) {
