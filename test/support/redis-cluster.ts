@@ -6,7 +6,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe } from '@jest/globals';
 import { freePort } from './ports.js';
-import { RedisTestServer } from './redis-server.js';
+import { REDIS_READY, RedisTestServer } from './redis-server.js';
 
 const run = promisify(execFile);
 const INSTALL_HINT = 'install it with: apt-get install -y redis-server (it brings redis-cli)';
@@ -327,7 +327,8 @@ export class RedisTestCluster {
         const exited = `redis-server exited on port ${node.port} (cluster bus ${node.busPort}):\n${output}`;
         throw output.includes('Address already in use') ? new PortTakenError(exited) : new Error(exited);
       }
-      if (await this.cli(node.port, 'PING').then((reply) => reply.trim() === 'PONG', () => false)) return;
+      // This node's own "ready" first: a server of another process on the port answers PING too.
+      if (output.includes(REDIS_READY) && (await this.cli(node.port, 'PING').then((reply) => reply.trim() === 'PONG', () => false))) return;
       if (Date.now() > deadline) throw new Error(`Redis Cluster: timed out waiting for redis-server on port ${node.port} to answer PING\n${output}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

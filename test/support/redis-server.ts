@@ -9,6 +9,11 @@ import { freePort } from './ports.js';
 
 const INSTALL_HINT = 'install it with: apt-get install -y redis-server';
 
+/** What `redis-server` logs once it listens (7.2 and later add " tcp"). */
+export const REDIS_READY = 'Ready to accept connections';
+
+/** `redis-server` could not bind its port: another process has it. */
+class PortTakenError extends Error {}
 
 /** Resolves when `PING` on 127.0.0.1:port answers `+PONG`. */
 function ping(port: number): Promise<boolean> {
@@ -61,14 +66,24 @@ export class RedisTestServer {
     return undefined;
   }
 
-  /** Starts a fresh server. Throws when `redis-server` is not installed. */
+  /**
+   * Starts a fresh server, on another free port when another process took the first one between the probe and the
+   * bind (a port is only known to be free when it is checked). Throws when `redis-server` is not installed.
+   */
   static async launch(): Promise<RedisTestServer> {
     const binary = RedisTestServer.findBinary();
     if (!binary) throw new Error(`redis-server not found; ${INSTALL_HINT}`);
-    const server = new RedisTestServer(binary, await freePort(), mkdtempSync(join(tmpdir(), 'reflex-redis-')));
-    process.once('exit', server.killOnExit);
-    await server.start();
-    return server;
+    for (let attempt = 1; ; attempt++) {
+      const server = new RedisTestServer(binary, await freePort(), mkdtempSync(join(tmpdir(), 'reflex-redis-')));
+      process.once('exit', server.killOnExit);
+      try {
+        await server.start();
+        return server;
+      } catch (error) {
+        await server.destroy();
+        if (!(error instanceof PortTakenError) || attempt === 5) throw error;
+      }
+    }
   }
 
   /** `redis://127.0.0.1:<port>` */
@@ -104,8 +119,13 @@ export class RedisTestServer {
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
     const deadline = Date.now() + 15_000;
-    while (!(await ping(this.port))) {
-      if (!this.running) throw new Error(`redis-server exited on port ${this.port}:\n${this.output}`);
+    // Ready once this process says it accepts connections, not at the first PONG: another server that holds the port
+    // answers PING too, while this one is about to exit on "Address already in use".
+    while (!this.output.includes(REDIS_READY) || !(await ping(this.port))) {
+      if (!this.running) {
+        const exited = `redis-server exited on port ${this.port}:\n${this.output}`;
+        throw this.output.includes('Address already in use') ? new PortTakenError(exited) : new Error(exited);
+      }
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${this.port}:\n${this.output}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
