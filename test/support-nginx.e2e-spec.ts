@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { Server as SocketIoServer } from 'socket.io';
 import { io as ioClient } from 'socket.io-client';
 import WebSocket, { WebSocketServer } from 'ws';
-import { nginxSkipReason, startNginx, type NginxProxy } from './support/nginx.js';
+import { nginxScratchDirectives, nginxSkipReason, startNginx, startNginxWithConfig, type NginxProxy } from './support/nginx.js';
 
 /** What an upstream saw of a request, echoed back as JSON so the spec can check what nginx forwarded. */
 interface Echo {
@@ -171,6 +171,28 @@ if (skip) console.warn(skip);
       client.close();
     }
   });
+
+  it('starts on another port when another process takes its free port before nginx binds it', async () => {
+    const squatters: NetServer[] = [];
+    const user = process.getuid?.() === 0 ? 'user root root;\n' : '';
+    const started = await startNginxWithConfig(async (dir, port) => {
+      if (squatters.length === 0) {
+        // Another process binds the port between the free-port probe and nginx's own bind, and answers on it.
+        const squatter = createNetServer((socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot nginx\n'));
+        await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+        squatters.push(squatter);
+      }
+      return `${user}daemon off;\nmaster_process on;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\nevents {}\nhttp {\n  log_format upstreams '$remote_addr';\n${nginxScratchDirectives(dir)}\n  server {\n    listen 127.0.0.1:${port};\n    location / { return 200 "nginx\\n"; }\n  }\n}\n`;
+    });
+    try {
+      // Before: the squatter's answer passed for nginx's, and the nginx handed back was about to exit on its bind.
+      expect(started.port).not.toBe((squatters[0]!.address() as AddressInfo).port);
+      expect(await (await fetch(`${started.url}/`)).text()).toBe('nginx\n');
+    } finally {
+      await started.stop();
+      for (const squatter of squatters) squatter.close();
+    }
+  }, 60_000);
 
   it('keeps its files in its own temp dir and logs no errors', async () => {
     expect(proxy().dir.startsWith('/')).toBe(true);

@@ -205,6 +205,15 @@ async function readErrorLog(dir: string): Promise<string> {
   }
 }
 
+/** True when `dir`/nginx.pid names `pid`: that nginx bound its listening sockets. */
+async function ownPidFile(dir: string, pid: number | undefined): Promise<boolean> {
+  try {
+    return pid !== undefined && Number((await readFile(join(dir, 'nginx.pid'), 'utf8')).trim()) === pid;
+  } catch {
+    return false;
+  }
+}
+
 /** Starts one nginx on `port`; resolves once it accepts connections, rejects if it exits first. */
 async function launch(dir: string, port: number, startTimeoutMs: number): Promise<ChildProcess> {
   const confPath = join(dir, 'nginx.conf');
@@ -230,7 +239,9 @@ async function launch(dir: string, port: number, startTimeoutMs: number): Promis
       const log = await readErrorLog(dir);
       throw new NginxStartError(`nginx exited (code ${exited.code}, signal ${exited.signal}) before listening:\n${output}${log}`, log);
     }
-    if (await canConnect(port)) return child;
+    // Listening once this nginx wrote its pid file (it does so after binding every port of its config) and the port
+    // answers: another process holding the port answers too, while this nginx retries its bind for 2.5 s and exits.
+    if ((await ownPidFile(dir, child.pid)) && (await canConnect(port))) return child;
     await delay(25);
   }
   child.kill('SIGKILL');
@@ -285,7 +296,7 @@ function makeProxy(dir: string, port: number, child: ChildProcess): NginxProxy {
 /**
  * Starts a real nginx on a config of the caller's own (e.g. deploy/nginx.conf rendered for the test), written by
  * `render(dir, port)`: `dir` is the temp dir for the pid file, logs and temp paths, `port` the free 127.0.0.1 port
- * nginx must listen on (the one this waits for). Retries on another port when the bind loses a race. The config must set `daemon off;` so that nginx stays a child of the test process.
+ * nginx must listen on (the one this waits for). Retries on another port when the bind loses a race. The config must set `daemon off;` so that nginx stays a child of the test process, and `pid <dir>/nginx.pid;` (how this knows the port is its own).
  */
 export async function startNginxWithConfig(render: (dir: string, port: number) => string | Promise<string>): Promise<NginxProxy> {
   if (!nginxInstalled()) throw new Error(`nginx not found at ${NGINX_BIN}; run \`bash scripts/install-test-deps.sh\``);
