@@ -3,7 +3,7 @@ import { BUSY_RETRY_AFTER_SECONDS, STORAGE_RETRY_AFTER_SECONDS, uploadRetryAfter
 
 describe('uploadRetryAfterSeconds', () => {
   it('tells a client refused for capacity to come back once uploads ended', () => {
-    for (const code of ['too_many_uploads', 'uploads_busy', 'state_unavailable'] as const) {
+    for (const code of ['too_many_uploads', 'uploads_busy', 'state_unavailable', 'session_unavailable', 'server_stopping'] as const) {
       expect(uploadRetryAfterSeconds({ detail: '', code })).toBe(BUSY_RETRY_AFTER_SECONDS);
     }
     expect(uploadRetryAfterSeconds({ detail: '', code: 'upload_storage_full', limit: 1000 })).toBe(BUSY_RETRY_AFTER_SECONDS);

@@ -72,20 +72,34 @@ function preflightAllowedHeaders(req: IncomingMessage): string {
   return [...names].join(', ');
 }
 
-/** The HTTP status an event error code stands for, when the error carries none. */
-const STATUS_OF_CODE: Partial<Record<string, number>> = {
-  invalid_payload: 400,
+/**
+ * The HTTP status each error code stands for, when the error carries none: every code of the protocol, so a code added
+ * there fails to compile here until its upload answer is chosen (`session_unavailable` was missing, and a frozen session
+ * store's refusal went out as a 500 and was logged as the app's failure).
+ */
+const STATUS_OF_CODE: Record<BridgeErrorCode, number> = {
   invalid_event: 400,
+  invalid_payload: 400,
+  no_token: 400,
   unauthorized: 401,
   forbidden: 403,
   unknown_handler: 404,
+  upload_idle_timeout: 408,
+  state_lock_lost: 409,
   state_too_large: 413,
   payload_too_large: 413,
+  upload_too_large: 413,
+  upload_too_many_files: 413,
+  upload_args_too_large: 413,
   rate_limited: 429,
   busy: 429,
+  handler_error: 500,
+  session_unavailable: 503,
   state_unavailable: 503,
   state_outcome_unknown: 503,
-  state_lock_lost: 409,
+  server_stopping: 503,
+  upload_storage_unavailable: 503,
+  upload_storage_full: 507,
 };
 
 /** What a settled promise that is not a failure races as (see the streaming mode). */
@@ -132,7 +146,7 @@ function failureAnswer(error: unknown, production: boolean): { status: number; b
   if (error instanceof UploadAbortedError) return undefined;
   if (error instanceof UploadError) return { status: error.status, body: error.toBody() };
   if (error instanceof UnknownClientTokenError) return { status: 410, body: { detail: 'No client state exists for this token: reload the page.', code: 'unknown_token' } };
-  if (error instanceof BridgeError) return { status: error.status ?? STATUS_OF_CODE[error.code] ?? 500, body: { detail: error.message, code: error.code } };
+  if (error instanceof BridgeError) return { status: error.status ?? (STATUS_OF_CODE as Partial<Record<string, number>>)[error.code] ?? 500, body: { detail: error.message, code: error.code } };
   const detail = production ? 'An error occurred while handling the upload.' : `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`;
   return { status: 500, body: { detail, code: 'handler_error' } };
 }
@@ -166,6 +180,11 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('ReflexBridge');
   /** The state store's outages as uploads meet them, logged once each. */
   private readonly storeOutage = new OutageLog(this.logger, 'The state store (for uploads)');
+  /**
+   * The app's middleware chain not settling within `bridge.middlewareTimeoutMs` on uploads' requests (a session store
+   * that stopped answering, most often): logged once per outage, not with a stack per refused upload.
+   */
+  private readonly sessionOutage = new OutageLog(this.logger, 'The session (the middleware chain of uploads\' tiers)');
   /** The temp directory's file system failing uploads (full, read-only): logged once, not per refused upload. */
   private readonly tempDirectoryOutage = new TempDirectoryOutage(this.logger);
   /** `<prefix>/_upload`. */
@@ -242,7 +261,9 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       this.upload(req, res, limits)
         .catch((error: unknown) => {
           const failure = failureAnswer(error, this.options.production);
-          if (!failure || failure.status >= 500) this.logger.error(`An upload failed: ${(error as Error)?.stack ?? String(error)}`);
+          // A refusal (a BridgeError) is answered, not logged with a stack: one from an outage (the state store, the
+          // session store) was logged once for it where it was met, as the event path does.
+          if (!(error instanceof BridgeError) && (!failure || failure.status >= 500)) this.logger.error(`An upload failed: ${(error as Error)?.stack ?? String(error)}`);
           if (failure) refuse(res, failure.status, failure.body);
           else if (!res.writableEnded) res.destroy();
         })
@@ -402,8 +423,10 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       outcome = await this.bridge.runOnRequest(handler, routerData, { ...identity, emitUpdate: () => undefined, emitError: () => undefined }, req, res, timer);
     } catch (error) {
       this.metrics.fail(timer, error);
+      if (error instanceof BridgeError && error.code === 'session_unavailable') this.sessionOutage.failed(error);
       throw error;
     }
+    this.sessionOutage.succeeded();
     // A middleware answered (a redirect to a login page): that is the answer.
     if (outcome.redirect || res.headersSent || res.writableEnded) {
       // Its body is not read either: the connection closes once the answer is sent.

@@ -1,0 +1,104 @@
+/**
+ * Uploads to `auth_only` and `full` handlers while the app's session store freezes (its Redis stopped with SIGSTOP:
+ * connect-redis on node-redis's defaults bounds no command). The tier reads the session on the upload's own request,
+ * which ends `session_unavailable` after `bridge.middlewareTimeoutMs`, as an event does: the upload is answered as a
+ * refusal worth sending again (503 with `Retry-After`), not as a failure of the app (500 `handler_error`, logged with
+ * its stack for every upload); its slot is given back, nothing stays in the temp directory, and the outage is logged
+ * once.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
+import { BridgeTier, EventHandler, EventUploads, State, type UploadFile } from '@reflex-bridge/nest';
+import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { cachedAuthHarness, loginOverHttp, resetCachedUsers, type CachedAuthApp } from './fixtures/cached-auth-app.js';
+import type { RawSocket } from './support/raw-socket.js';
+
+const INBOX = 'reflex___state____state.inbox_state';
+
+@State()
+@BridgeTier('auth_only')
+class InboxState {
+  received = 0;
+
+  @EventHandler()
+  receive(@EventUploads() files: UploadFile[]): void {
+    this.received += files.length;
+  }
+
+  @EventHandler()
+  @BridgeTier('full')
+  receiveFull(@EventUploads() files: UploadFile[]): void {
+    this.received += files.length;
+  }
+}
+
+/** One small file to `handler` from the tab, with the browser's `cookie`. */
+async function upload(app: CachedAuthApp, tab: RawSocket, cookie: string, handler: string): Promise<{ status: number; retryAfter: string | null; body: string }> {
+  const form = new FormData();
+  form.append('files', new Blob(['a letter']), 'letter.txt');
+  const response = await fetch(`${app.url}/_upload`, {
+    method: 'POST',
+    headers: { 'Reflex-Client-Token': tab.token, 'Reflex-Event-Handler': `${INBOX}.${handler}`, Cookie: cookie },
+    body: form,
+  });
+  return { status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.text() };
+}
+
+describeWithRedis('uploads while the session store is frozen', () => {
+  const harness = cachedAuthHarness();
+  let redis: RedisTestServer;
+  let tempDirectory: string;
+
+  beforeAll(async () => {
+    redis = await RedisTestServer.launch();
+    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-session-freeze-'));
+  });
+  afterAll(async () => {
+    redis?.resume();
+    await redis?.destroy();
+    if (tempDirectory) await rm(tempDirectory, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    redis.resume();
+    await harness.closeAll();
+    resetCachedUsers();
+  });
+
+  it('answers 503 session_unavailable with Retry-After, frees the slot and the temp files, logs the outage once, and uploads again after the thaw', async () => {
+    // One upload at a time on the worker: a refused upload that kept its slot would make the next one `uploads_busy`.
+    const app = await harness.start({
+      sessionRedisUrl: redis.url,
+      withFastAuth: false,
+      appSessionSkipsUploads: true,
+      bridgeOptions: { middlewareTimeoutMs: 1_000 },
+      bridge: { uploads: { maxConcurrent: 1, tempDirectory } },
+      app: { providers: [InboxState] },
+    });
+    const cookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
+    const tab = await harness.connect(app, cookie);
+    expect((await upload(app, tab, cookie, 'receive')).status).toBe(200);
+
+    redis.pause();
+    const refused: Array<Awaited<ReturnType<typeof upload>>> = [];
+    try {
+      // Before: 500 `handler_error`, no Retry-After, and an error line with a stack for each upload.
+      for (const handler of ['receive', 'receiveFull', 'receive']) refused.push(await upload(app, tab, cookie, handler));
+    } finally {
+      redis.resume();
+    }
+    for (const answer of refused) {
+      expect(answer.status).toBe(503);
+      expect(answer.retryAfter).toMatch(/^[1-9][0-9]*$/);
+      expect(JSON.parse(answer.body)).toMatchObject({ code: 'session_unavailable' });
+    }
+    // The slot was given back and the session read works again: the next upload runs.
+    expect((await upload(app, tab, cookie, 'receiveFull')).status).toBe(200);
+    expect(await readdir(tempDirectory)).toEqual([]);
+    // No failure of the app's: the outage is one line when it began and one when it ended.
+    expect(app.logger.lines.filter((line) => line.level === 'error')).toEqual([]);
+    const outage = app.logger.lines.filter((line) => line.level === 'warn' && /session/i.test(line.message));
+    expect(outage.map((line) => line.message)).toEqual([expect.stringMatching(/is unavailable/), expect.stringMatching(/answers again; 3 operations failed/)]);
+  }, 90_000);
+});
