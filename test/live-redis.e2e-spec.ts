@@ -302,6 +302,28 @@ describeWithRedis('RedisTransport against a real redis-server', () => {
     await expect(broker.publish(new ModelChange('shop.product', 'updated', 'mine', nested))).rejects.toThrow(/nested deeper than 64/);
   }, 60_000);
 
+  it('on shared connections to a stopped Redis, a publish right after start is refused unavailable at once', async () => {
+    const stopped = await RedisTestServer.launch();
+    try {
+      await stopped.stop();
+      // A connect timeout longer than the test may run: a start that waited it out would never end here.
+      const connections = await RedisConnections.create({ url: stopped.url, connectTimeoutMs: 600_000, maxReconnectDelayMs: 200 });
+      connectionsToClose.push(connections);
+      const transport = new RedisTransport({ connections, channel: `stopped-${Date.now()}` });
+      const broker = new LiveBroadcaster(transport, { echoTimeoutMs: 300 });
+      cleanup.push(() => broker.onModuleDestroy());
+      // Before: start (and so a publish, which starts the broadcaster first) waited `connectTimeoutMs` (5 s by
+      // default) for connections that Redis had refused already, and only then was the publish refused.
+      await expect(broker.publish(new ModelChange('shop.product', 'updated', 1))).rejects.toMatchObject({ code: 'unavailable' });
+      expect(transport.isConnected()).toBe(false);
+      await expect(broker.publish(new ModelChange('shop.product', 'updated', 2))).rejects.toMatchObject({ code: 'unavailable' });
+    } finally {
+      await Promise.allSettled(cleanup.splice(0).map((close) => close()));
+      await Promise.allSettled(connectionsToClose.splice(0).map((connections) => connections.close()));
+      await stopped.destroy();
+    }
+  }, 60_000);
+
   it('rejects start() with a clear error when Redis cannot be reached', async () => {
     const transport = new RedisTransport({ url: 'redis://:secret@127.0.0.1:1', startupAttempts: 2 });
     const attempt = transport.start(() => undefined);

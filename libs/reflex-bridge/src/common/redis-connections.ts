@@ -271,6 +271,14 @@ export class RedisConnections {
     return this.commandsClient;
   }
 
+  /**
+   * True while a connection attempt of the command or subscriber connection has failed since it was last ready (Redis
+   * refused it, or did not answer it in time): Redis is unreachable now, as opposed to a connection still connecting.
+   */
+  get unreachable(): boolean {
+    return this.down.size > 0;
+  }
+
   /** The shared subscriber connection, opened on first use. Subscribe with a listener; unsubscribe with the same one. */
   get subscriber(): RedisClient {
     if (this.subscriberClient) return this.subscriberClient;

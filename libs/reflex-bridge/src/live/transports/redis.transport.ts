@@ -19,7 +19,8 @@ export interface RedisTransportOptions {
   /**
    * Shared connections to use instead (what the module does with `redisUrl` or `redisCluster`): changes are published
    * on `connections.commands` and received on `connections.subscriber`. `start` waits for them up to their
-   * `connectTimeoutMs`, not longer (`startupAttempts` does not apply): like the rest of the module on these
+   * `connectTimeoutMs`, not longer, and not at all once a connection attempt failed (Redis refused it) (`startupAttempts`
+   * does not apply): like the rest of the module on these
    * connections, the app starts while Redis
    * is down or a cluster master is dead, the channel is subscribed once Redis answers, and until then the transport
    * counts as down and publishing fails with `unavailable`. `close` unsubscribes and leaves them open.
@@ -56,6 +57,23 @@ export interface RedisTransportOptions {
    * @default 65536
    */
   maxMessageBytes?: number;
+}
+
+/**
+ * Resolves when one of `clients` that is not ready yet reports an error (a failed connection attempt): `stop` takes
+ * its listeners back.
+ */
+function firstConnectionFailure(clients: readonly RedisClient[]): { promise: Promise<void>; stop: () => void } {
+  const stops: Array<() => void> = [];
+  const promise = new Promise<void>((resolve) => {
+    for (const client of clients) {
+      if (client.isReady) continue;
+      const onError = () => resolve();
+      client.once('error', onError);
+      stops.push(() => client.off('error', onError));
+    }
+  });
+  return { promise, stop: () => stops.forEach((stop) => stop()) };
 }
 
 /**
@@ -186,7 +204,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
    * while Redis is down, or while a cluster master is dead and not yet replaced (up to `cluster-node-timeout`, 15 s by
    * default, then an election), and serves structured errors until it is back. Failing the bootstrap here instead
    * made the process manager restart the app until Redis was whole again. So when the connections are not ready
-   * within their `connectTimeoutMs`, `start` resolves and the subscription completes in the background (the
+   * within their `connectTimeoutMs`, or one of their connection attempts failed (Redis refused it), `start` resolves and the subscription completes in the background (the
    * subscriber's queue holds it until the connection is up); meanwhile the transport counts as down (`/_health`,
    * `transportStatus$`) and publishing fails at once (`unavailable`).
    */
@@ -201,8 +219,17 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     // With Redis up, `start` resolves once both connections are ready and the channel is subscribed, as with
     // connections of its own (the subscription alone is not enough: the command connection may connect later, and a
     // publish right after start would fail). When the connections are not ready within their `connectTimeoutMs`, it
-    // resolves without them.
-    await connections.ready().then(() => subscribed, () => undefined);
+    // resolves without them, and at once when one of them fails to connect (Redis refused it, or is not there):
+    // Redis is unreachable now, and a publish made right after start is refused `unavailable` at once rather than
+    // waiting out `connectTimeoutMs` (5 s by default) behind the start.
+    if (!connections.unreachable) {
+      const failed = firstConnectionFailure([this.publisher, this.subscriber]);
+      try {
+        await Promise.race([connections.ready().then(() => subscribed, () => undefined), failed.promise]);
+      } finally {
+        failed.stop();
+      }
+    }
     // The channel may be subscribed (a cluster's classic channels live on any one node) while commands are not.
     if (!(this.subscribed && this.publisher?.isReady && this.subscriber?.isReady) && !this.isClosed()) {
       this.startedDown = true;
