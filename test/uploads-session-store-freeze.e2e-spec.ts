@@ -101,4 +101,27 @@ describeWithRedis('uploads while the session store is frozen', () => {
     const outage = app.logger.lines.filter((line) => line.level === 'warn' && /session/i.test(line.message));
     expect(outage.map((line) => line.message)).toEqual([expect.stringMatching(/is unavailable/), expect.stringMatching(/answers again; 3 operations failed/)]);
   }, 90_000);
+
+  it('answers 503 state_unavailable with Retry-After while the state store is frozen, logged once as an outage, not as an error per upload', async () => {
+    // Sessions in memory; the states (and the module's other shared parts) on the Redis that freezes.
+    const app = await harness.start({ withFastAuth: false, appSessionSkipsUploads: true, bridge: { redisUrl: redis.url, uploads: { tempDirectory } }, app: { providers: [InboxState] } });
+    const cookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
+    const tab = await harness.connect(app, cookie);
+    expect((await upload(app, tab, cookie, 'receive')).status).toBe(200);
+    redis.pause();
+    const refused: Array<Awaited<ReturnType<typeof upload>>> = [];
+    try {
+      for (let i = 0; i < 3; i++) refused.push(await upload(app, tab, cookie, 'receive'));
+    } finally {
+      redis.resume();
+    }
+    for (const answer of refused) {
+      expect(answer.status).toBe(503);
+      expect(answer.retryAfter).toMatch(/^[1-9][0-9]*$/);
+      expect(JSON.parse(answer.body)).toMatchObject({ code: 'state_unavailable' });
+    }
+    // Before: besides the outage's warning, an error line with a stack for each refused upload.
+    expect(app.logger.lines.filter((line) => line.level === 'error')).toEqual([]);
+    expect(app.logger.lines.filter((line) => line.level === 'warn' && line.message.startsWith('The state store (for uploads) is unavailable'))).toHaveLength(1);
+  }, 90_000);
 });
