@@ -47,13 +47,19 @@ describe('app.close() with events running and queued', () => {
     for (const running of apps.splice(0)) await running.close();
   });
 
-  it("lets the running event finish and its delta reach the client, and answers the queued ones 'server_stopping' (nothing changed)", async () => {
+  /** An app with `options`, and a hydrated client whose event holds the gate (the event running when close() comes). */
+  async function appHoldingAnEvent(options: Parameters<typeof ReflexBridgeModule.forRoot>[0]): Promise<{ running: RunningApp; client: RawSocket }> {
     Gate.reset();
-    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [GateState] });
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot(options)], providers: [GateState] });
     apps.push(running);
     const client = await RawSocket.hydrated(running.url, sockets);
     client.send(`${GATE}.hold`);
     await until(() => Gate.entered, 'the held handler to start');
+    return { running, client };
+  }
+
+  it("lets the running event finish and its delta reach the client, and answers the queued ones 'server_stopping' (nothing changed)", async () => {
+    const { running, client } = await appHoldingAnEvent({});
     client.send(`${GATE}.bump`);
     client.send(`${GATE}.bump`);
     // The server has read both: they wait behind the held one.
@@ -82,12 +88,7 @@ describe('app.close() with events running and queued', () => {
   });
 
   it("refuses a tab connecting once the shutdown began (connect_error 'server_stopping'), which state.js tries again", async () => {
-    Gate.reset();
-    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({})], providers: [GateState] });
-    apps.push(running);
-    const client = await RawSocket.hydrated(running.url, sockets);
-    client.send(`${GATE}.hold`);
-    await until(() => Gate.entered, 'the held handler to start');
+    const { running, client } = await appHoldingAnEvent({});
     const closed = running.close();
     apps.splice(0);
     // The drain has begun once the connected client's next event is refused.
@@ -111,12 +112,7 @@ describe('app.close() with events running and queued', () => {
   });
 
   it('does not wait past shutdownGraceMs for a handler that never ends', async () => {
-    Gate.reset();
-    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ shutdownGraceMs: 200 })], providers: [GateState] });
-    apps.push(running);
-    const client = await RawSocket.hydrated(running.url, sockets);
-    client.send(`${GATE}.hold`);
-    await until(() => Gate.entered, 'the held handler to start');
+    const { running } = await appHoldingAnEvent({ shutdownGraceMs: 200 });
     // The gate is never opened: close() ends once the grace has passed (jest's timeout, 60 s, is the deadline).
     await running.close();
     apps.splice(0);

@@ -66,6 +66,22 @@ describeWithRedis('uploads while the session store is frozen', () => {
     resetCachedUsers();
   });
 
+  /** Uploads to each of `handlers` while Redis is frozen: each is refused 503 `code`, with a `Retry-After` to try again. */
+  async function expectRefusedWhileFrozen(app: CachedAuthApp, tab: RawSocket, cookie: string, handlers: string[], code: string): Promise<void> {
+    redis.pause();
+    const refused: Array<Awaited<ReturnType<typeof upload>>> = [];
+    try {
+      for (const handler of handlers) refused.push(await upload(app, tab, cookie, handler));
+    } finally {
+      redis.resume();
+    }
+    for (const answer of refused) {
+      expect(answer.status).toBe(503);
+      expect(answer.retryAfter).toMatch(/^[1-9][0-9]*$/);
+      expect(JSON.parse(answer.body)).toMatchObject({ code });
+    }
+  }
+
   it('answers 503 session_unavailable with Retry-After, frees the slot and the temp files, logs the outage once, and uploads again after the thaw', async () => {
     // One upload at a time on the worker: a refused upload that kept its slot would make the next one `uploads_busy`.
     const app = await harness.start({
@@ -80,19 +96,8 @@ describeWithRedis('uploads while the session store is frozen', () => {
     const tab = await harness.connect(app, cookie);
     expect((await upload(app, tab, cookie, 'receive')).status).toBe(200);
 
-    redis.pause();
-    const refused: Array<Awaited<ReturnType<typeof upload>>> = [];
-    try {
-      // Before: 500 `handler_error`, no Retry-After, and an error line with a stack for each upload.
-      for (const handler of ['receive', 'receiveFull', 'receive']) refused.push(await upload(app, tab, cookie, handler));
-    } finally {
-      redis.resume();
-    }
-    for (const answer of refused) {
-      expect(answer.status).toBe(503);
-      expect(answer.retryAfter).toMatch(/^[1-9][0-9]*$/);
-      expect(JSON.parse(answer.body)).toMatchObject({ code: 'session_unavailable' });
-    }
+    // Before: 500 `handler_error`, no Retry-After, and an error line with a stack for each upload.
+    await expectRefusedWhileFrozen(app, tab, cookie, ['receive', 'receiveFull', 'receive'], 'session_unavailable');
     // The slot was given back and the session read works again: the next upload runs.
     expect((await upload(app, tab, cookie, 'receiveFull')).status).toBe(200);
     expect(await readdir(tempDirectory)).toEqual([]);
@@ -108,18 +113,7 @@ describeWithRedis('uploads while the session store is frozen', () => {
     const cookie = await loginOverHttp(app.url, 'dave', 'secret-dave');
     const tab = await harness.connect(app, cookie);
     expect((await upload(app, tab, cookie, 'receive')).status).toBe(200);
-    redis.pause();
-    const refused: Array<Awaited<ReturnType<typeof upload>>> = [];
-    try {
-      for (let i = 0; i < 3; i++) refused.push(await upload(app, tab, cookie, 'receive'));
-    } finally {
-      redis.resume();
-    }
-    for (const answer of refused) {
-      expect(answer.status).toBe(503);
-      expect(answer.retryAfter).toMatch(/^[1-9][0-9]*$/);
-      expect(JSON.parse(answer.body)).toMatchObject({ code: 'state_unavailable' });
-    }
+    await expectRefusedWhileFrozen(app, tab, cookie, ['receive', 'receive', 'receive'], 'state_unavailable');
     // Before: besides the outage's warning, an error line with a stack for each refused upload.
     expect(app.logger.lines.filter((line) => line.level === 'error')).toEqual([]);
     expect(app.logger.lines.filter((line) => line.level === 'warn' && line.message.startsWith('The state store (for uploads) is unavailable'))).toHaveLength(1);
