@@ -107,6 +107,33 @@ function diskApp(setUp: () => Promise<DiskSetUp>) {
   return app;
 }
 
+
+type DiskApp = ReturnType<typeof diskApp>;
+type Tab = Awaited<ReturnType<DiskApp['tab']>>;
+
+/**
+ * An upload of `bytes` from `tab`, refused `status` `code` for the disk (a handler that never ran): the answer says when
+ * to retry (an operator must act: 30 s), and the tab is told.
+ */
+async function expectRefusedForTheDisk(app: DiskApp, tab: Tab, bytes: number, status: number, code: string): Promise<void> {
+  const refused = await app.upload(tab.token, bytes);
+  // Before: 500 {"code": "handler_error"} for a handler that never ran, no Retry-After, and the tab told nothing.
+  expect(refused.status).toBe(status);
+  expect(refused.headers.get('retry-after')).toBe('30');
+  expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code });
+  await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
+  expect(tab.errors[0]).toMatchObject({ code, event: `${DISK}.attach`, status });
+}
+
+/** An upload of 1,000 bytes from `tab` is accepted and reaches the state. */
+async function expectAccepted(app: DiskApp, tab: Tab): Promise<void> {
+  const accepted = await app.upload(tab.token, 1000);
+  expect(accepted.status).toBe(200);
+  await accepted.text();
+  await tab.hydrate();
+  expect(tab.latest(DISK, 'bytes')).toBe(1000);
+}
+
 /**
  * The temp directory on a real, tiny file system (a tmpfs, mounted as CI runs: as root): a full disk is the kernel's
  * `ENOSPC`, not a simulation. `uploads.maxTempBytes` (16 GiB by default) is far above it, as on a machine whose disk
@@ -122,23 +149,12 @@ describe('uploads when the temp directory\'s disk is full', () => {
 
   it('answers 507 upload_storage_full, tells the tab, logs the cause, keeps nothing, and takes the next upload that fits', async () => {
     const tab = await app.tab();
-    const refused = await app.upload(tab.token, 4 * DEVICE_BYTES);
-    // Before: 500 {"code": "handler_error"}, the handler blamed for a disk it never saw, and the tab told nothing.
-    expect(refused.status).toBe(507);
-    // An operator has to free the disk: the client is told to wait longer than for a busy worker. Before: nothing.
-    expect(refused.headers.get('retry-after')).toBe('30');
-    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_full' });
-    await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
-    expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_full', event: `${DISK}.attach`, status: 507 });
+    await expectRefusedForTheDisk(app, tab, 4 * DEVICE_BYTES, 507, 'upload_storage_full');
     // The operator learns why: the file system's own error is in the log line.
     expect(app.logger.lines.some((line) => line.level === 'error' && line.message.includes('ENOSPC'))).toBe(true);
     expect(await readdir(join(mountPoint, 'temp'))).toEqual([]);
     await app.slotsBack();
-    const accepted = await app.upload(tab.token, 1000);
-    expect(accepted.status).toBe(200);
-    await accepted.text();
-    await tab.hydrate();
-    expect(tab.latest(DISK, 'bytes')).toBe(1000);
+    await expectAccepted(app, tab);
   });
 });
 
@@ -156,13 +172,7 @@ describe('uploads when the temp directory\'s disk has no inode left', () => {
 
   it('answers 507 upload_storage_full and tells the tab', async () => {
     const tab = await app.tab();
-    const refused = await app.upload(tab.token, 1000);
-    // Before: 500 handler_error, the tab told nothing.
-    expect(refused.status).toBe(507);
-    expect(refused.headers.get('retry-after')).toBe('30');
-    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_full' });
-    await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
-    expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_full', status: 507 });
+    await expectRefusedForTheDisk(app, tab, 1000, 507, 'upload_storage_full');
     await app.slotsBack();
   });
 });
@@ -228,23 +238,12 @@ describe('uploads when the temp directory cannot be written', () => {
   it('answers 503 upload_storage_unavailable on a read-only file system, tells the tab, logs EROFS, and takes the next upload once it is writable', async () => {
     execFileSync('mount', ['-o', 'remount,ro', mountPoint]);
     const tab = await app.tab();
-    const refused = await app.upload(tab.token, 1000);
-    // Before: 500 {"code": "handler_error"} for a handler that never ran, and the tab told nothing.
-    expect(refused.status).toBe(503);
-    // Before: a 503 without Retry-After.
-    expect(refused.headers.get('retry-after')).toBe('30');
-    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_unavailable' });
-    await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
-    expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_unavailable', event: `${DISK}.attach`, status: 503 });
+    await expectRefusedForTheDisk(app, tab, 1000, 503, 'upload_storage_unavailable');
     expect(app.logger.lines.some((line) => line.level === 'error' && line.message.includes('EROFS'))).toBe(true);
     await app.slotsBack();
     execFileSync('mount', ['-o', 'remount,rw', mountPoint]);
     expect(await readdir(join(mountPoint, 'temp'))).toEqual([]);
-    const accepted = await app.upload(tab.token, 1000);
-    expect(accepted.status).toBe(200);
-    await accepted.text();
-    await tab.hydrate();
-    expect(tab.latest(DISK, 'bytes')).toBe(1000);
+    await expectAccepted(app, tab);
     expect(await readdir(join(mountPoint, 'temp'))).toEqual([]);
   });
 
@@ -278,14 +277,7 @@ describe('uploads when the temp directory is under a regular file', () => {
 
   it('answers 503 upload_storage_unavailable, tells the tab and logs ENOTDIR', async () => {
     const tab = await app.tab();
-    const refused = await app.upload(tab.token, 1000);
-    // Before: 500 handler_error, the tab told nothing.
-    expect(refused.status).toBe(503);
-    // Before: a 503 without Retry-After.
-    expect(refused.headers.get('retry-after')).toBe('30');
-    expect(await refused.json()).toEqual({ detail: expect.any(String) as unknown, code: 'upload_storage_unavailable' });
-    await tab.until(() => tab.errors.length === 1, 20_000, 'the tab to be told');
-    expect(tab.errors[0]).toMatchObject({ code: 'upload_storage_unavailable', status: 503 });
+    await expectRefusedForTheDisk(app, tab, 1000, 503, 'upload_storage_unavailable');
     expect(app.logger.lines.some((line) => line.level === 'error' && line.message.includes('ENOTDIR'))).toBe(true);
     await app.slotsBack();
   });
