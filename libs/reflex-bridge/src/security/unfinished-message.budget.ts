@@ -26,20 +26,35 @@ export const UNFINISHED_MESSAGE_MIN_BYTES_PER_SECOND = 1000;
 /** An Engine.IO connection, as the budget sees it. */
 interface EngineConnection {
   request?: { socket?: Partial<InboundStream>; websocket?: TrackedWebSocket };
-  once(event: 'close', listener: () => void): unknown;
+  /** Engine.IO's: `closed` once its `close` was emitted. */
+  readonly readyState?: string;
+  on(event: 'close', listener: () => void): unknown;
+  removeListener(event: 'close', listener: () => void): unknown;
 }
 
-/** One connection's unfinished message, as the budget follows it. */
-class TrackedConnection {
-  readonly frames = new InboundFrameTracker();
+/** On a connection's inbound stream: its Engine.IO connection. On that connection: its unfinished message, if any. */
+const OWNER = Symbol('reflexBridgeUnfinishedMessageOwner');
+const TRACKED = Symbol('reflexBridgeUnfinishedMessage');
+
+/** A connection's inbound stream, as the budget's `data` listener sees it (`this`). */
+type OwnedStream = InboundStream & { [OWNER]?: TrackedEngineConnection };
+
+/** An Engine.IO connection the budget follows. */
+type TrackedEngineConnection = EngineConnection & { [TRACKED]?: TrackedConnection };
+
+/**
+ * One connection's unfinished message, as the budget follows it: its frames, and what the budget counted of them.
+ * It exists only while a message is unfinished: a connection between messages (every idle one) holds none.
+ */
+class TrackedConnection extends InboundFrameTracker {
   /** Bytes of its unfinished message the budget counts (the tracker's, as of the last chunk). */
   counted = 0;
   /** What {@link counted} was when the current deadline started: the message's progress since is `counted` less it. */
   countedAtClockStart = 0;
   deadline: NodeJS.Timeout | undefined;
   closed = false;
-
-  constructor(readonly websocket: TrackedWebSocket) {}
+  connection!: TrackedEngineConnection;
+  websocket!: TrackedWebSocket;
 }
 
 /**
@@ -58,17 +73,38 @@ class TrackedConnection {
  * their frame headers.
  */
 export class UnfinishedMessageBudget {
+  /** The connections holding an unfinished message. */
   private readonly connections = new Set<TrackedConnection>();
   private total = 0;
   /** Connections cut for the budget or the deadline since the last warning: logged at most once per timeout. */
   private cutSinceLog = 0;
   private lastLogAt = 0;
+  /** A tracker no connection holds yet: each chunk of a connection between messages is walked with it. */
+  private spare: TrackedConnection | undefined;
+  /**
+   * The listeners of every connection, one function each for all (`this` is the stream, or the connection): closures
+   * and a `close` listener per connection held about 700 bytes of every idle connection (closures, their context, a
+   * `once` wrapper, a tracker, and the growth of the connection's `close` listener array past two).
+   */
+  private readonly onData: (this: OwnedStream, chunk: Buffer) => void;
+  private readonly onClose: (this: TrackedEngineConnection) => void;
 
   constructor(
     private readonly maxTotalBytes: number,
     private readonly timeoutMs: number,
     private readonly logger?: Pick<Logger, 'warn'>,
-  ) {}
+  ) {
+    const receive = (stream: OwnedStream, connection: TrackedEngineConnection, chunk: Buffer): void => this.receive(stream, connection, chunk);
+    const forget = (tracked: TrackedConnection): void => this.forget(tracked);
+    this.onData = function (this: OwnedStream, chunk: Buffer): void {
+      const connection = this[OWNER];
+      if (connection !== undefined) receive(this, connection, chunk);
+    };
+    this.onClose = function (this: TrackedEngineConnection): void {
+      const tracked = this[TRACKED];
+      if (tracked !== undefined) forget(tracked);
+    };
+  }
 
   /** Bytes of its message that must arrive within a period for a connection to get another one. */
   private get minProgressBytes(): number {
@@ -86,31 +122,72 @@ export class UnfinishedMessageBudget {
   }
 
   private track(connection: EngineConnection): void {
-    const stream = connection.request?.socket;
+    const stream = connection.request?.socket as Partial<OwnedStream> | undefined;
     const websocket = connection.request?.websocket;
     // Another transport (no `ws` WebSocket over a TCP socket): nothing to follow.
-    if (!websocket || typeof stream?.prependListener !== 'function' || typeof stream.removeListener !== 'function') return;
-    const tracked = new TrackedConnection(websocket);
-    this.connections.add(tracked);
+    if (!websocket || typeof stream?.prependListener !== 'function') return;
+    stream[OWNER] = connection;
     // Before `ws` reads the chunk: what it holds of an unfinished message is known before its own listener runs.
-    const onData = (chunk: Buffer): void => this.follow(tracked, chunk);
-    stream.prependListener('data', onData);
-    connection.once('close', () => {
-      stream.removeListener!('data', onData);
-      this.forget(tracked);
-    });
+    stream.prependListener('data', this.onData);
   }
 
-  private follow(tracked: TrackedConnection, chunk: Buffer): void {
+  /** A chunk of `connection`'s inbound stream, before `ws` reads it. */
+  private receive(stream: OwnedStream, connection: TrackedEngineConnection, chunk: Buffer): void {
+    let tracked = connection[TRACKED];
+    if (tracked === undefined) {
+      if (connection.readyState === 'closed') {
+        // Closed: its `close` was emitted, nothing it sends is followed (nor would its tracker ever be dropped).
+        stream[OWNER] = undefined;
+        return;
+      }
+      const fresh = (this.spare ??= new TrackedConnection());
+      const ended = fresh.consume(chunk);
+      // Whole messages only (nearly every chunk): nothing held, and the spare is between messages again.
+      if (!fresh.unfinished) return;
+      this.spare = undefined;
+      tracked = this.adopt(fresh, connection);
+      this.follow(tracked, ended);
+      return;
+    }
     if (tracked.closed) return;
-    const ended = tracked.frames.consume(chunk);
-    const held = tracked.frames.heldBytes;
+    this.follow(tracked, tracked.consume(chunk));
+  }
+
+  /** `connection` began a message it has not finished: the budget follows it until it ends or the connection closes. */
+  private adopt(tracked: TrackedConnection, connection: TrackedEngineConnection): TrackedConnection {
+    tracked.connection = connection;
+    tracked.websocket = connection.request!.websocket!;
+    connection[TRACKED] = tracked;
+    connection.on('close', this.onClose);
+    this.connections.add(tracked);
+    return tracked;
+  }
+
+  /** Counts what `tracked` holds now that it consumed a chunk (`ended`: a message ended in it). */
+  private follow(tracked: TrackedConnection, ended: boolean): void {
+    const held = tracked.heldBytes;
     this.total += held - tracked.counted;
     tracked.counted = held;
+    if (!tracked.unfinished) {
+      this.release(tracked);
+      return;
+    }
     // A message that ended ends its deadline; one that began after it in this chunk gets its own.
     if (ended || held === 0) this.stopClock(tracked);
     if (held > 0 && tracked.deadline === undefined) this.startClock(tracked);
     if (this.total > this.maxTotalBytes) this.cutLargest();
+  }
+
+  /** `tracked`'s connection is between messages again: it holds nothing the budget follows. */
+  private release(tracked: TrackedConnection): void {
+    this.unfollow(tracked);
+    tracked.connection[TRACKED] = undefined;
+  }
+
+  private unfollow(tracked: TrackedConnection): void {
+    this.stopClock(tracked);
+    this.connections.delete(tracked);
+    tracked.connection.removeListener('close', this.onClose);
   }
 
   private startClock(tracked: TrackedConnection, countedAtStart = 0): void {
@@ -155,12 +232,13 @@ export class UnfinishedMessageBudget {
     this.lastLogAt = now;
   }
 
+  /** `tracked`'s connection closed, or was cut: what it held is no longer counted, and nothing it sends is followed. */
   private forget(tracked: TrackedConnection): void {
     if (tracked.closed) return;
     tracked.closed = true;
-    this.stopClock(tracked);
     this.total -= tracked.counted;
     tracked.counted = 0;
-    this.connections.delete(tracked);
+    // Still the connection's: whatever it sends until it is gone is ignored.
+    this.unfollow(tracked);
   }
 }
