@@ -53,7 +53,7 @@ export class UploadLeftoverSweeper implements OnApplicationBootstrap, BeforeAppl
 
   onApplicationBootstrap(): void {
     // In the background: walking a large `uploads.directory` must not hold the app's start.
-    if (this.options.uploads) this.running = this.sweep(this.options.uploads.directory, this.options.uploads.tempDirectory, Date.now());
+    this.running = this.sweep();
   }
 
   /** The sweep stops at its next entry and is waited for, so nothing of it outlives the app. */
@@ -62,11 +62,17 @@ export class UploadLeftoverSweeper implements OnApplicationBootstrap, BeforeAppl
     await this.running;
   }
 
-  private async sweep(directory: string, tempDirectory: string, now: number): Promise<void> {
+  /**
+   * One sweep, as each start runs it: removes the leftovers unwritten since `now` less their bounds, and logs what it
+   * removed. Never rejects. Nothing to do when uploads are off.
+   */
+  async sweep(now = Date.now()): Promise<void> {
+    const uploads = this.options.uploads;
+    if (!uploads) return;
     const swept: Swept = { partialCopies: 0, tempDirectories: 0, bytes: 0 };
     try {
-      await this.sweepPartialCopies(directory, now - PARTIAL_COPY_LEFTOVER_MS, swept);
-      await this.sweepTempDirectories(tempDirectory, now - TEMP_UPLOAD_LEFTOVER_MS, swept);
+      await this.sweepPartialCopies(uploads.directory, now - PARTIAL_COPY_LEFTOVER_MS, swept);
+      await this.sweepTempDirectories(uploads.tempDirectory, now - TEMP_UPLOAD_LEFTOVER_MS, swept);
     } catch (error) {
       this.logger.warn(`Removing what interrupted uploads left in uploads.directory and uploads.tempDirectory failed: ${(error as Error)?.message ?? String(error)}`);
       return;
