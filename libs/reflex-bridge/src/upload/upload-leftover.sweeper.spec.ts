@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import { lstat, mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -184,5 +184,42 @@ describe('UploadLeftoverSweeper', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^Removed what uploads interrupted by a crash left behind \(\d+ bytes\): partial copies of UploadFile\.moveTo under uploads\.directory: \d+; temp directories of buffered uploads in uploads\.tempDirectory: 1\.$/);
   });
-});
 
+  it('passes over a folder it cannot read, sweeps the rest, and names it in its one warning', async () => {
+    const old = NOW - TEMP_UPLOAD_LEFTOVER_MS - SECOND;
+    // A folder whose path is longer than the system allows (ENAMETOOLONG), built by renames that each name a short
+    // path: unreadable whoever runs the test (a folder without permission is readable to root), as a volume's
+    // lost+found is to an app that is not root.
+    const names = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')}${'d'.repeat(240)}`);
+    const deepest = join(root, 'chain');
+    await mkdir(join(deepest, 'below'), { recursive: true });
+    for (const name of names) {
+      const next = join(root, `chain-${name.slice(0, 2)}`);
+      await mkdir(next);
+      await rename(deepest, join(next, name));
+      await rename(next, deepest);
+    }
+    await rename(deepest, join(stored, 'deep'));
+    const removed = [await plant(partialCopyPath(join(stored, 'a', 'x.png')), 10, old), await plant(partialCopyPath(join(stored, 'z', 'y.png')), 10, old)];
+    const tempUpload = await plantTempUpload(temp, `${TEMP_UPLOAD_DIRECTORY_PREFIX}AbC123`, old);
+    try {
+      await sweeper().sweep(NOW);
+    } finally {
+      // Taken apart as it was built, each step a short path, so the test's own clean-up can remove it.
+      for (const name of [...names].reverse()) {
+        const top = join(stored, 'deep');
+        await rename(join(top, name), join(root, 'unwound'));
+        await rm(top, { recursive: true });
+        await rename(join(root, 'unwound'), top);
+      }
+    }
+
+    // Before: the sweep stopped at that folder with a warning that it failed, at every start: the copies after it
+    // in the walk and every temp directory were never removed.
+    for (const path of [...removed, tempUpload]) expect([path, await exists(path)]).toEqual([path, false]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('Removed what uploads interrupted by a crash left behind (220 bytes): partial copies of UploadFile.moveTo under uploads.directory: 2; temp directories of buffered uploads in uploads.tempDirectory: 1.');
+    expect(warnings[0]).toContain(`Passed over 1 folder(s) or file(s) it could not read or remove (the first: ${join(stored, 'deep', names[19]!)}/`);
+    expect(warnings[0]).toContain('ENAMETOOLONG');
+  });
+});

@@ -18,11 +18,15 @@ export const PARTIAL_COPY_LEFTOVER_MS = 60 * 60_000;
  */
 export const TEMP_UPLOAD_LEFTOVER_MS = 24 * 60 * 60_000;
 
-/** What one sweep removed. */
+/** What one sweep removed, and where it could not look or remove. */
 interface Swept {
   partialCopies: number;
   tempDirectories: number;
   bytes: number;
+  /** Folders it could not read and leftovers it could not remove (no permission, a failing device): skipped. */
+  failures: number;
+  /** The first of them, for the log: its path and the file system's message. */
+  firstFailure?: string;
 }
 
 /** The codes of a directory that is gone, or never was: nothing to sweep there. */
@@ -41,7 +45,8 @@ function isMissing(error: unknown): boolean {
  * Only what the library names that way, only entries that are what it made (regular files; a temp directory holding
  * only its numbered files), only when unwritten for longer than any live upload leaves them
  * ({@link PARTIAL_COPY_LEFTOVER_MS}, {@link TEMP_UPLOAD_LEFTOVER_MS}: several workers may share both directories), and
- * never through a symbolic link. Logged once, when something was removed or the sweep failed.
+ * never through a symbolic link. A folder it cannot read or a leftover it cannot remove (no permission, a failing
+ * device) is passed over, and the rest swept. Logged once, when something was removed or passed over.
  */
 @Injectable()
 export class UploadLeftoverSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -64,42 +69,47 @@ export class UploadLeftoverSweeper implements OnApplicationBootstrap, BeforeAppl
 
   /**
    * One sweep, as each start runs it: removes the leftovers unwritten since `now` less their bounds, and logs what it
-   * removed. Never rejects. Nothing to do when uploads are off.
+   * removed or passed over. Never rejects. Nothing to do when uploads are off.
    */
   async sweep(now = Date.now()): Promise<void> {
     const uploads = this.options.uploads;
     if (!uploads) return;
-    const swept: Swept = { partialCopies: 0, tempDirectories: 0, bytes: 0 };
-    try {
-      await this.sweepPartialCopies(uploads.directory, now - PARTIAL_COPY_LEFTOVER_MS, swept);
-      await this.sweepTempDirectories(uploads.tempDirectory, now - TEMP_UPLOAD_LEFTOVER_MS, swept);
-    } catch (error) {
-      this.logger.warn(`Removing what interrupted uploads left in uploads.directory and uploads.tempDirectory failed: ${(error as Error)?.message ?? String(error)}`);
-      return;
-    }
-    if (swept.partialCopies + swept.tempDirectories === 0) return;
+    const swept: Swept = { partialCopies: 0, tempDirectories: 0, bytes: 0, failures: 0 };
+    await this.sweepPartialCopies(uploads.directory, now - PARTIAL_COPY_LEFTOVER_MS, swept);
+    await this.sweepTempDirectories(uploads.tempDirectory, now - TEMP_UPLOAD_LEFTOVER_MS, swept);
+    if (swept.partialCopies + swept.tempDirectories + swept.failures === 0) return;
+    // One unreadable folder (a volume's lost+found, another user's folder) used to end the whole sweep at start after
+    // start, the temp directories never swept: it is passed over and said here, once.
+    const passedOver =
+      swept.failures === 0
+        ? ''
+        : ` Passed over ${swept.failures} folder(s) or file(s) it could not read or remove (the first: ${swept.firstFailure}); leftovers there stay until a start can reach them.`;
     this.logger.warn(
-      `Removed what uploads interrupted by a crash left behind (${swept.bytes} bytes): partial copies of UploadFile.moveTo under uploads.directory: ${swept.partialCopies}; temp directories of buffered uploads in uploads.tempDirectory: ${swept.tempDirectories}.`,
+      `Removed what uploads interrupted by a crash left behind (${swept.bytes} bytes): partial copies of UploadFile.moveTo under uploads.directory: ${swept.partialCopies}; temp directories of buffered uploads in uploads.tempDirectory: ${swept.tempDirectories}.${passedOver}`,
     );
+  }
+
+  /** Counts a folder or file the sweep could not read or remove (a missing one is not a failure). */
+  private passOver(path: string, error: unknown, swept: Swept): void {
+    if (isMissing(error)) return;
+    swept.failures += 1;
+    swept.firstFailure ??= `${path}: ${(error as Error)?.message ?? String(error)}`;
   }
 
   /** `.partial` copies anywhere under `root`, not written since `before`; symbolic links are not followed. */
   private async sweepPartialCopies(root: string, before: number, swept: Swept): Promise<void> {
     const pending = [root];
     for (let path = pending.pop(); path !== undefined && !this.stopped; path = pending.pop()) {
-      let entries;
       try {
-        entries = await opendir(path);
+        // A Dirent's type is the entry's own (lstat's): a link to a directory is not a directory here.
+        for await (const entry of await opendir(path)) {
+          if (this.stopped) break;
+          const child = join(path, entry.name);
+          if (entry.isDirectory()) pending.push(child);
+          else if (entry.isFile() && isPartialCopyName(entry.name)) await this.removeFileIfOlder(child, before, swept);
+        }
       } catch (error) {
-        if (isMissing(error)) continue;
-        throw error;
-      }
-      // A Dirent's type is the entry's own (lstat's): a link to a directory is not a directory here.
-      for await (const entry of entries) {
-        if (this.stopped) break;
-        const child = join(path, entry.name);
-        if (entry.isDirectory()) pending.push(child);
-        else if (entry.isFile() && isPartialCopyName(entry.name)) await this.removeFileIfOlder(child, before, swept);
+        this.passOver(path, error, swept);
       }
     }
   }
@@ -113,7 +123,7 @@ export class UploadLeftoverSweeper implements OnApplicationBootstrap, BeforeAppl
       swept.partialCopies += 1;
       swept.bytes += stats.size;
     } catch (error) {
-      if (!isMissing(error)) throw error;
+      this.passOver(path, error, swept);
     }
   }
 
@@ -123,16 +133,17 @@ export class UploadLeftoverSweeper implements OnApplicationBootstrap, BeforeAppl
     try {
       entries = await readdir(root, { withFileTypes: true });
     } catch (error) {
-      if (isMissing(error)) return;
-      throw error;
+      this.passOver(root, error, swept);
+      return;
     }
     for (const entry of entries) {
       if (this.stopped) return;
       if (!entry.isDirectory() || !isTempUploadDirectoryName(entry.name)) continue;
+      const path = join(root, entry.name);
       try {
-        await this.removeTempDirectoryIfOlder(join(root, entry.name), before, swept);
+        await this.removeTempDirectoryIfOlder(path, before, swept);
       } catch (error) {
-        if (!isMissing(error)) throw error;
+        this.passOver(path, error, swept);
       }
     }
   }
