@@ -13,7 +13,8 @@ import type { BridgeErrorCode } from './bridge-error.types.js';
  * progress; try again later), `upload_storage_full` (507: the worker's buffered uploads hold `uploads.maxTempBytes`
  * of temp disk already, or its disk is full; try again later), `upload_storage_unavailable` (503: the server cannot
  * write to its temp directory, e.g. a read-only file system; try again later), and the event channel's {@link BridgeErrorCode}s where the reason is the
- * same (`unauthorized`, `forbidden`, `invalid_payload`, `rate_limited`, `handler_error`, ...). A body without a code
+ * same (`unauthorized`, `forbidden`, `invalid_payload`, `rate_limited`, `handler_error`, `server_stopping` (503: the
+ * worker began shutting down before the upload arrived; send it again), ...). A body without a code
  * gets `http_<status>`.
  *
  * Client codes (`status` 0):
@@ -83,7 +84,7 @@ export class UploadRequestError extends Error {
   readonly limit: number | undefined;
   /**
    * Milliseconds to wait before trying again, when the server said (`Retry-After` on a 429 `too_many_uploads` or
-   * `rate_limited`, a 503 `uploads_busy`, `upload_storage_unavailable` or `state_unavailable`, a 507
+   * `rate_limited`, a 503 `uploads_busy`, `upload_storage_unavailable`, `state_unavailable` or `server_stopping`, a 507
    * `upload_storage_full`). A browser reads the header of a cross-origin answer only when the server
    * exposes it (`Access-Control-Expose-Headers`), as ReflexBridge does for the origins in `corsOrigins`.
    */

@@ -157,7 +157,8 @@ function failureAnswer(error: unknown, production: boolean): { status: number; b
  * when `uploads` is not `false`, with the event channel's origin policy and CORS (`corsOrigins`).
  *
  * A `multipart/form-data` request with `Reflex-Client-Token` and `Reflex-Event-Handler` headers calls that handler,
- * which must have an upload parameter. In order, before any byte of the body is read: the client address's
+ * which must have an upload parameter. In order, before any byte of the body is read: a worker shutting down (503
+ * `server_stopping`, with `Retry-After`), the client address's
  * `uploads.maxConcurrentPerAddress` (429 `too_many_uploads`, with `Retry-After`), the worker's
  * `uploads.maxConcurrent` (503 `uploads_busy`, with `Retry-After`), the origin (403), the
  * headers (400, Reflex's message), the handler (404 `upload_not_accepted`), the content type (415), the token
@@ -244,6 +245,10 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     }
     adapter.options(this.path, (req: IncomingMessage, res: ServerResponse) => this.preflight(req, res));
     adapter.post(this.path, (req: IncomingMessage, res: ServerResponse) => {
+      if (this.stopping) {
+        this.refuseStopping(req, res);
+        return;
+      }
       // The caps, before anything else is spent on the request: one address must not hold every slot of the worker
       // (its per-address share), and many addresses at once (which a proxy's per-address limit lets through) must
       // not hold temp disk and open requests without bound (the worker's cap).
@@ -352,6 +357,18 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     // The body is not read: the connection closes once the answer is sent (lingering) instead of draining it.
     closeAfterAnswer(res);
     answer(res, 503, { detail: `The server is handling too many uploads; try again shortly.`, code: 'uploads_busy', limit: max });
+  }
+
+  /**
+   * The app began shutting down: an upload arriving now is refused before anything is spent on it, as the tab's
+   * events and handshakes are (`server_stopping`, with `Retry-After`: behind a proxy the retry reaches another
+   * worker). Before, it read its token's state and ran its tier (the session store) during the drain, only to be
+   * refused `uploads_busy` as an upload cut off mid-body is.
+   */
+  private refuseStopping(req: IncomingMessage, res: ServerResponse): void {
+    allowCrossOrigin(this.origins, req, res);
+    closeAfterAnswer(res);
+    answer(res, 503, { detail: 'The server is shutting down; send the upload again (to another worker, or to this one restarted).', code: 'server_stopping' });
   }
 
   /** The CORS preflight of a frontend on a listed origin (the upload's custom headers, and the app's, need one). */
