@@ -345,8 +345,10 @@ describe('POST /_upload', () => {
 
   it('answers a request without either header with Reflex\'s 400', async () => {
     const socket = await connect();
-    for (const [handler, token] of [[undefined, socket.token], [`${PHOTO}.attach`, undefined], [undefined, undefined]] as const) {
-      const response = await upload(handler, token, form([{ name: 'a.txt', text: 'a' }]));
+    // An empty token, or one longer than any token, is as good as none (the event channel's `no_token`, answered here
+    // in Reflex's words).
+    for (const [handler, token] of [[undefined, socket.token], [`${PHOTO}.attach`, undefined], [undefined, undefined], [`${PHOTO}.attach`, ''], [`${PHOTO}.attach`, 'x'.repeat(300)]] as const) {
+      const response = await upload(handler, token, form([{ name: 'a.txt', text: 'a' }]), token === '' ? { 'Reflex-Client-Token': '' } : {});
       expect(response.status).toBe(400);
       expect(await response.json()).toEqual({ detail: 'Missing reflex-client-token or reflex-event-handler header.', code: 'upload_headers_missing' });
     }
