@@ -32,7 +32,7 @@ import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
 import { chargeWebSocketControlFrames } from '../security/websocket-control-frames.guard.js';
 import { UnfinishedMessageBudget } from '../security/unfinished-message.budget.js';
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
-import { TokenOwnership } from '../security/token-ownership.service.js';
+import { TokenOwnership, type ConnectingSession } from '../security/token-ownership.service.js';
 import { OutageLog } from '../common/outage-log.js';
 import { drainBeforeClose } from './drain-before-close.js';
 
@@ -147,6 +147,12 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   private sharedNamespace = false;
   /** The shutdown drain, begun once (see {@link drain}). */
   private drained?: Promise<void>;
+  /**
+   * The session reads of the connections being admitted (the app's auth middleware on their handshake), while they
+   * run: the drain waits for them as it waits for running events, so none reaches the app's session store or user
+   * lookup after the app closed them.
+   */
+  private readonly sessionReads = new Set<Promise<ConnectingSession>>();
   /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
   private clustered = false;
   private readonly coldListeners = coldMessageListeners(this);
@@ -185,6 +191,9 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
    */
   async onModuleDestroy(): Promise<void> {
     await this.drain();
+    // Again: an admission whose session read outlasted the drain ends once the app closed its store (in a hook before
+    // this one), and answers what its socket sent `server_stopping`.
+    await this.flushAnswers();
   }
 
   /** True once the shutdown drain began: handshakes are refused `server_stopping` from then on. */
@@ -199,10 +208,18 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
    */
   private drain(): Promise<void> {
     this.drained ??= (async () => {
-      await this.pipeline.stop();
+      await Promise.all([this.pipeline.stop(), this.sessionReadsEnded()]);
       await this.flushAnswers();
     })().catch((error: unknown) => this.logger.warn(`Waiting for the running events at shutdown failed: ${(error as Error)?.message}`));
     return this.drained;
+  }
+
+  /** Resolves once the session reads of connections being admitted now have ended, or after `shutdownGraceMs`. */
+  private async sessionReadsEnded(): Promise<void> {
+    if (this.sessionReads.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.sessionReads), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.shutdownGraceMs)))]);
+    clearTimeout(timer);
   }
 
   /**
@@ -390,11 +407,9 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       (stayed) => (connection.admission = stayed),
       (error: Error) => {
         if (this.stopping) {
-          // Begun before the shutdown, it may have read what the app closed since: no fault to report. Closed now, the
-          // tab reconnects at once, and is refused `server_stopping` or reaches another worker.
+          // Begun before the shutdown, it may have read what the app closed since: no fault to report.
           this.logger.debug(`Admitting a connection failed during the shutdown; closing it: ${error.message}`);
-          if (socket.connected) connection.closeForReconnect();
-          return (connection.admission = false);
+          return (connection.admission = this.endedByShutdown(socket));
         }
         this.logger.warn(`Admitting a connection failed; closing it in ${ADMISSION_RETRY_CLOSE_MS} ms for its tab to reconnect: ${error.message}`);
         // Its transport is closed, not the socket disconnected: state.js reconnects after a lost connection, never
@@ -466,6 +481,29 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   }
 
   /**
+   * The admission of a socket past its handshake ends because the shutdown began: the socket is let through unbound
+   * (no token of its own here, nothing sent to it), so that the events it sent meanwhile are answered `server_stopping`
+   * by the stopped pipeline rather than dropped, then its connection is closed (after those answers) and the tab
+   * reconnects: refused `server_stopping` here, it reaches another worker. False for a socket that already left.
+   */
+  private endedByShutdown(socket: Socket): boolean {
+    if (!socket.connected) return false;
+    // After the answers: the events held for admission run in the promise callbacks about to follow.
+    setImmediate(() => socket.conn.close());
+    return true;
+  }
+
+  /** The socket's session (see {@link SessionTracker.track}), counted among the reads the drain waits for. */
+  private readSession(client: SocketConnection): Promise<ConnectingSession> {
+    if (!this.ownership.enabled) return this.sessions.track(client);
+    const reading = this.sessions.track(client);
+    this.sessionReads.add(reading);
+    // track never rejects.
+    void reading.then(() => this.sessionReads.delete(reading));
+    return reading;
+  }
+
+  /**
    * Binds the socket's token, or gives it a new one (`new_token`, a fresh state) when the socket may not have
    * it: another live socket holds it, on this worker or (with several workers) anywhere in the cluster (a
    * duplicated tab, as in Reflex); or the token is bound to another session than the socket's (see
@@ -483,9 +521,14 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       this.logger.debug(`A connection left while it was being admitted (token ${presented.slice(0, 8)}…): nothing of it was kept.`);
       return true;
     };
+    // Past its handshake when the shutdown began: its session is not read (the app is closing its session store).
+    if (this.stopping) return this.endedByShutdown(socket);
     // The socket's session, from its handshake cookie (the auth middleware runs once).
-    const session = await this.sessions.track(client);
+    const session = await this.readSession(client);
     if (left()) return false;
+    // The shutdown began during the read: the session may be unknown because the app closed its store, and a bound
+    // token would then be renewed (`new_token`: the tab lost its state for good, reconnecting elsewhere).
+    if (this.stopping) return this.endedByShutdown(socket);
     const token = client.token;
     // The owner read at the handshake (see afterInit); a socket joined otherwise (none is) reads it now.
     let fresh =
@@ -525,6 +568,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       if (left()) return false;
       if (fresh && this.cluster) void this.cluster.releaseToken(token, socket.id);
     }
+    // The checks above may have outlasted the drain's start: the token is neither bound here nor renewed.
+    if (this.stopping) return this.endedByShutdown(socket);
     // Another socket that waited for the same holder may have bound the token first.
     fresh ||= this.registry.isHeldByOther(token, client);
     if (fresh) {

@@ -147,6 +147,12 @@ export class SessionTracker implements OnApplicationBootstrap {
       return { known: true, sessionId: typeof request?.sessionID === 'string' && request.sessionID !== '' ? request.sessionID : undefined };
     } catch (error) {
       const message = logText((error as Error | undefined)?.message, 500);
+      // The app closed its session store during the shutdown (after the drain's grace): no fault, and the gateway
+      // does not admit the socket anyway.
+      if (this.pipeline.shuttingDown) {
+        this.logger.debug(`Could not read the session of a connection during the shutdown: ${message}`);
+        return { known: false };
+      }
       const verdict = this.trackFailures.take(message);
       if (verdict.log) {
         const before = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} such failures not logged before this one)` : '';
