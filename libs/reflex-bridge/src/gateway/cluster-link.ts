@@ -6,7 +6,7 @@ import type { RedisConnections } from '../common/redis-connections.js';
 import { DEADLINE_PASSED, withinDeadline } from '../common/deadline.js';
 import { OutageLog } from '../common/outage-log.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
-import { TokenResync, type ResyncTarget } from './token-resync.js';
+import { requestResync, TokenResync, type ResyncTarget } from './token-resync.js';
 
 /**
  * Takes the token's socket record for ARGV[2] only if it still holds ARGV[1], the holder judged gone (empty: none),
@@ -115,6 +115,17 @@ export class ClusterLink {
         : this.createAdapter(pub, sub, { key: 'rx:io', requestsTimeout: 2000 }),
     );
     if (resync) new TokenResync(this.connections, resync, this.logger);
+  }
+
+  /**
+   * For a process without a Socket.IO server (an application context): asks the worker holding `token`'s tab to send
+   * it its states as stored, once a change to them was committed. Never rejects: a message Redis refused is logged
+   * (the tab shows the change at its next hydrate or change).
+   */
+  requestResync(token: string): void {
+    requestResync(this.connections, token).catch((error: unknown) =>
+      this.logger.warn(`Could not ask the worker holding a tab to show it a change made here: ${(error as Error)?.message ?? String(error)}`),
+    );
   }
 
   /**

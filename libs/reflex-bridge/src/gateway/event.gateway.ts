@@ -375,7 +375,12 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
    */
   clientFor(token: string): EventClient | undefined {
     const local = this.registry.get(token);
-    if (local || !this.clustered || !this.server) return local;
+    if (local) return local;
+    // An application context (no HTTP server, so no Socket.IO server nor adapter: a worker running jobs) with a
+    // cluster: the worker holding the tab sends it its states as stored, the change included. Without this, a
+    // change made there reached the store and never the tab.
+    if (!this.server && this.cluster) return this.resyncClient(token, this.cluster);
+    if (!this.clustered || !this.server) return local;
     const room = this.server.to(tokenRoom(token));
     return {
       token,
@@ -385,6 +390,11 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       emitUpdate: (update: StateUpdate) => room.emit('event', update),
       emitError: (error: BridgeErrorPayload) => room.emit(BRIDGE_ERROR_EVENT, error),
     };
+  }
+
+  /** What {@link clientFor} gives in an application context: an update asks for the tab's resync, errors go nowhere. */
+  private resyncClient(token: string, cluster: ClusterLink): EventClient {
+    return { token, sid: '', headers: {}, remoteAddress: '', emitUpdate: () => cluster.requestResync(token), emitError: () => undefined };
   }
 
   /** Sets up a new socket: admission (token, session), the frame and output limits, and the hot `event` listener. */

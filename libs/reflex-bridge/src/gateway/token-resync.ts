@@ -23,6 +23,20 @@ const RESYNC_CONCURRENCY = 8;
 /** The token of an adapter channel aimed at one token's room (`<key>#<namespace>#rx:token:<token>#`). */
 const TOKEN_CHANNEL = /#rx:token:([A-Za-z0-9_-]{8,128})#$/;
 
+/** Publishes one resync message (a JSON array of tokens, or of {@link EVERY_TAB}) on the cluster's command connection. */
+function publishResyncMessage(connections: RedisConnections, message: string): Promise<unknown> {
+  return connections.isCluster ? connections.clusterCommands!.sPublish(RESYNC_CHANNEL, message) : connections.commands.publish(RESYNC_CHANNEL, message);
+}
+
+/**
+ * Asks whichever worker holds `token`'s tab to send it its states as the store holds them: for a change committed by a
+ * process that has no Socket.IO server (an application context, a worker running jobs), which has no adapter to
+ * broadcast the change's delta on. Rejects when Redis refused the message.
+ */
+export function requestResync(connections: RedisConnections, token: string): Promise<unknown> {
+  return publishResyncMessage(connections, JSON.stringify([token]));
+}
+
 /** What the gateway lends {@link TokenResync}: its tabs, and a way to send one its states as stored. */
 export interface ResyncTarget {
   /** The tokens held by a socket on this worker. */
@@ -121,8 +135,7 @@ export class TokenResync implements BroadcastDropWatcher {
   }
 
   private publish(message: string): Promise<unknown> {
-    const { connections } = this;
-    return connections.isCluster ? connections.clusterCommands!.sPublish(RESYNC_CHANNEL, message) : connections.commands.publish(RESYNC_CHANNEL, message);
+    return publishResyncMessage(this.connections, message);
   }
 
   /** A resync message (from any worker, this one included): the tabs it names that this worker holds are resynced. */
