@@ -73,6 +73,12 @@ const MAX_ERROR_LOG_CHARS = 16_000;
  */
 const HANDLER_ERROR_LOG_LIMITS = { perKind: 5, perWindow: 100, windowMs: 60_000 } as const;
 /** The answer to a client event the worker will not run because it is shutting down. */
+/**
+ * A change asked for once the module closed its state store (in its `onApplicationShutdown`, after those of the app's
+ * own modules): the app is stopping, and nothing can be saved any more. No outage, so nothing is logged, and no "try
+ * again" either.
+ */
+const STORE_CLOSED = new BridgeError('server_stopping', 'The state store was closed: the app is shutting down, and nothing was changed.');
 const SERVER_STOPPING = new BridgeError('server_stopping', 'The server is shutting down; this event was not run and nothing was changed. Send it again once reconnected.');
 const HYDRATE = `${ROOT_STATE_NAME}.hydrate`;
 const SET_IS_HYDRATED = `${ROOT_STATE_NAME}.set_is_hydrated`;
@@ -1249,6 +1255,7 @@ export class EventPipeline implements OnApplicationBootstrap {
       this.storeOutage.succeeded();
       return lease;
     } catch (error) {
+      if (error instanceof StateStoreError && error.code === 'closed') throw STORE_CLOSED;
       this.storeOutage.failed(error);
       throw new BridgeError('state_unavailable', 'The state store is unavailable; nothing was changed. Try again.');
     }
