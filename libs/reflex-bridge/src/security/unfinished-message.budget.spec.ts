@@ -44,7 +44,9 @@ describe('UnfinishedMessageBudget', () => {
     budget = new UnfinishedMessageBudget(10_000, 30_000, { warn });
     budget.watch(engine);
   });
-  afterEach(() => jest.useRealTimers());
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   it('holds nothing, and listens for no close, for a connection that sends whole messages only', () => {
     const connection = open();
