@@ -80,6 +80,30 @@ describe('LiveBroadcaster', () => {
     expect(completed).toBe(true);
   });
 
+  it('tells a transportStatus$ subscriber that comes during an outage of it at once, then of its end', async () => {
+    const transport = new ScriptedTransport();
+    const broker = make(transport);
+    await broker.start();
+    transport.setConnected(false);
+    // Before: a subscriber that came after the 'down' (a provider subscribing once the module started a transport
+    // whose server was down) heard nothing until 'up'.
+    const late: string[] = [];
+    broker.transportStatus$.subscribe((status) => late.push(status));
+    expect(late).toEqual(['down']);
+    transport.setConnected(true);
+    expect(late).toEqual(['down', 'up']);
+    // Once it is back, a new subscriber hears nothing until the next change.
+    const later: string[] = [];
+    broker.transportStatus$.subscribe((status) => later.push(status));
+    expect(later).toEqual([]);
+    await broker.close();
+    const afterClose: string[] = [];
+    let completed = false;
+    broker.transportStatus$.subscribe({ next: (status) => afterClose.push(status), complete: () => (completed = true) });
+    expect(afterClose).toEqual([]);
+    expect(completed).toBe(true);
+  });
+
   it('keeps telling the other transport listeners when one throws, and logs it', async () => {
     const transport = new ScriptedTransport();
     const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);

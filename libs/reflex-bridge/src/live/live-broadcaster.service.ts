@@ -85,6 +85,8 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
   private starting?: Promise<void>;
   private closed = false;
   private echoTimeoutWarned = false;
+  /** What the transport last said: `down` from a lost connection (or a start without its server) until `up`. */
+  private transportDown = false;
 
   /**
    * @param transport the injected {@link LiveTransport}; falls back to `options.transport`, then to an
@@ -107,6 +109,7 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
     // A transport written before LiveTransport had connection events (or a plain object given as one) has none.
     if (typeof this.transport.onConnectionChange === 'function') {
       this.transport.onConnectionChange((status) => {
+        this.transportDown = status === 'down';
         // Echoes still awaited will not come back over a lost connection: settle them now (0 reached).
         if (status === 'down') this.settleEchoes();
         this.statuses.next(status);
@@ -121,14 +124,19 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
 
   /**
    * The transport's connection as it changes after it started: `down` when it lost its connection to Redis or
-   * Postgres, `up` when it is back. Changes published in between may never have reached this worker (pub/sub
+   * Postgres (or started without it), `up` when it is back. A subscription made while the transport is down gets
+   * `down` at once (the app's own providers subscribe after the module started the transport, which may have started
+   * down), then `up` when it is back. Changes published in between may never have reached this worker (pub/sub
    * delivers at most once), so on `up`, refresh what this worker built from changes: a cache fed by
    * {@link observe}, or live lists (see the docs). Emits nothing for the in-process transport; completes on close.
    * @example
    * this.live.transportStatus$.pipe(filter((status) => status === 'up')).subscribe(() => this.prices.reload());
    */
   get transportStatus$(): Observable<LiveTransportStatus> {
-    return this.statuses.asObservable();
+    return new Observable<LiveTransportStatus>((subscriber) => {
+      if (this.transportDown && !this.closed) subscriber.next('down');
+      return this.statuses.subscribe(subscriber);
+    });
   }
 
   /**
