@@ -496,12 +496,24 @@ describeWithPostgres('PostgresTransport against a real PostgreSQL', () => {
     server.resume();
   }, 60_000);
 
-  it('rejects start() with a clear error when Postgres cannot be reached', async () => {
-    const transport = new PostgresTransport({ connectionString: 'postgresql://app:secret@127.0.0.1:1/app' });
-    const attempt = transport.start(() => undefined);
-    await expect(attempt).rejects.toMatchObject({ code: 'unavailable' });
-    await expect(attempt).rejects.toThrow(/could not LISTEN on postgresql:\/\/app:\*\*\*@127\.0\.0\.1:1\/app/);
-    await transport.close();
+  it('starts without an unreachable Postgres, naming it with its password redacted, and refuses publishes with a clear error', async () => {
+    const warnings: string[] = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((line: unknown) => void warnings.push(String(line)));
+    const transport = new PostgresTransport({ connectionString: 'postgresql://app:secret@127.0.0.1:1/app', minReconnectDelayMs: 50, maxReconnectDelayMs: 300 });
+    try {
+      // Before: start rejected ("could not LISTEN on …: connect ECONNREFUSED"), failing the bootstrap.
+      await transport.start(() => undefined);
+      expect(transport.isConnected()).toBe(false);
+      const refusal = transport.publish(new ModelChange('shop.product', 'updated', 1));
+      await expect(refusal).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(refusal).rejects.toThrow(/could not NOTIFY "reflex_bridge_live" on postgresql:\/\/app:\*\*\*@127\.0\.0\.1:1\/app/);
+      expect(warnings.filter((line) => line.startsWith('PostgresTransport'))).toEqual([
+        expect.stringMatching(/^PostgresTransport: could not LISTEN on postgresql:\/\/app:\*\*\*@127\.0\.0\.1:1\/app \(.*ECONNREFUSED.*\); started without it/),
+      ]);
+    } finally {
+      warn.mockRestore();
+      await transport.close();
+    }
   }, 20_000);
 
   it('rejects a channel name that is not a plain lowercase identifier', () => {

@@ -324,11 +324,21 @@ describeWithRedis('RedisTransport against a real redis-server', () => {
     }
   }, 60_000);
 
-  it('rejects start() with a clear error when Redis cannot be reached', async () => {
-    const transport = new RedisTransport({ url: 'redis://:secret@127.0.0.1:1', startupAttempts: 2 });
-    const attempt = transport.start(() => undefined);
-    await expect(attempt).rejects.toMatchObject({ code: 'unavailable' });
-    await expect(attempt).rejects.toThrow(/could not connect to redis:\/\/:\*\*\*@127\.0\.0\.1:1/);
-    await transport.close();
+  it('starts without an unreachable Redis, naming it with its password redacted, and refuses publishes with a clear error', async () => {
+    const warnings: string[] = [];
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((line: unknown) => void warnings.push(String(line)));
+    const transport = new RedisTransport({ url: 'redis://:secret@127.0.0.1:1', startupAttempts: 2, maxReconnectDelayMs: 200 });
+    try {
+      // Before: start rejected ("could not connect to …: gave up after 2 connection attempts"), failing the bootstrap.
+      await transport.start(() => undefined);
+      expect(transport.isConnected()).toBe(false);
+      const refusal = transport.publish(new ModelChange('shop.product', 'updated', 1));
+      await expect(refusal).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(refusal).rejects.toThrow(/not connected to redis:\/\/:\*\*\*@127\.0\.0\.1:1/);
+      expect(warnings.filter((line) => line.startsWith('RedisTransport'))).toEqual([expect.stringMatching(/^RedisTransport: redis:\/\/:\*\*\*@127\.0\.0\.1:1 is not reachable yet; started without it/)]);
+    } finally {
+      warn.mockRestore();
+      await transport.close();
+    }
   }, 20_000);
 });

@@ -140,8 +140,9 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Starts the transport at bootstrap, so a transport's own unreachable Redis or Postgres fails the bootstrap loudly
-   * (a `RedisTransport` on shared connections starts without waiting for them).
+   * Starts the transport at bootstrap. A Redis or Postgres transport whose server is down starts without it (one
+   * warning; `transportStatus$` says `down`, publishing fails `unavailable`) and connects in the background, so the
+   * app serves while its live server is away.
    */
   async onModuleInit(): Promise<void> {
     await this.start();

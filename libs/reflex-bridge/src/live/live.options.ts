@@ -6,9 +6,10 @@ import { LiveTransport } from './live-transport.js';
 export interface LiveOptions {
   /**
    * How changes reach the other workers: `new RedisTransport({ url })`, `new PostgresTransport({
-   * connectionString })`, or your own {@link LiveTransport}. The module owns it: it is started at bootstrap
-   * (an unreachable server fails the bootstrap, except for the default `RedisTransport` on the module's shared
-   * connections, which connects in the background as they do) and closed at shutdown.
+   * connectionString })`, or your own {@link LiveTransport}. The module owns it: it is started at bootstrap and
+   * closed at shutdown. The Redis and Postgres transports do not hold the bootstrap for a server that is down: they
+   * start without it (one warning; `transportStatus$` says `down`, publishing fails with `unavailable`) and connect
+   * in the background.
    * @default a `RedisTransport` on the module's `redisUrl` connections when it is set, else an
    * {@link InProcessTransport} (one process)
    */

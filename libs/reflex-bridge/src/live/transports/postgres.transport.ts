@@ -99,8 +99,10 @@ function isConnectionFailure(error: unknown): boolean {
  * Fans changes out through Postgres LISTEN/NOTIFY (`pg`): a dedicated connection LISTENs, a one-connection pool
  * sends `pg_notify`. No extra server to run when the app already has Postgres.
  *
- * - `start` opens the listening connection and LISTENs; it rejects with code `unavailable` when Postgres cannot
- *   be reached. `close` stops reconnecting and closes the listening connection and the publishing pool.
+ * - `start` opens the listening connection and LISTENs. When Postgres cannot be reached (or refuses the connection),
+ *   it resolves without it and logs one warning: the app starts, the transport counts as down (`/_health`,
+ *   `transportStatus$`), publishing fails with `unavailable`, and the listening connection is created in the
+ *   background as after a lost one. `close` stops reconnecting and closes the listening connection and the pool.
  * - NOTIFY payloads must be under 8000 bytes: a larger change is refused with code `payload_too_large` before
  *   anything is sent. Keep `data` small (subscribers re-read the row by primary key). Payloads are ASCII JSON
  *   (other characters as `\uXXXX` escapes, 6 bytes each, 12 for an emoji), so they pass unchanged through a
@@ -155,6 +157,8 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
   private probe?: { client: PgClient; answered: Promise<void> };
   /** The LISTEN connection being opened, if any: `close` cuts it, as a reconnection may wait on a frozen server. */
   private connecting?: PgClient;
+  /** Why `start` could not LISTEN, when it resolved without Postgres; cleared once the LISTEN connection is up. */
+  private startedDown?: string;
 
   /** @param options see {@link PostgresTransportOptions}. */
   constructor(options: PostgresTransportOptions) {
@@ -187,9 +191,18 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     return (loaded as unknown as { default?: PgModule }).default ?? loaded;
   }
 
-  protected override open(pg: PgModule): Promise<void> {
+  /**
+   * LISTENs, or, when Postgres cannot be reached, resolves without it so that the app starts (as the module's Redis
+   * connections do): {@link opened} then logs it and creates the LISTEN connection in the background.
+   */
+  protected override async open(pg: PgModule): Promise<void> {
     this.pg = pg;
-    return this.listen();
+    try {
+      await this.listen();
+    } catch (error) {
+      if (this.isClosed()) throw error;
+      this.startedDown = messageOf(error);
+    }
   }
 
   protected override opened(): void {
@@ -208,6 +221,13 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
     this.pool.on('remove', (client) => this.pooled.delete(client));
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.heartbeatTimer.unref();
+    if (this.startedDown === undefined) return;
+    // The one line of this outage: the reconnection attempts log at debug level, and the return at log level.
+    this.logger.warn(
+      `PostgresTransport: could not LISTEN on ${this.safeUrl} (${this.startedDown}); started without it. Live changes ` +
+        `are not received (publishing fails with "unavailable") until the LISTEN connection on "${this.channel}" is up.`,
+    );
+    this.scheduleReconnect();
   }
 
   protected override async send(json: string, change: ModelChange): Promise<void> {
@@ -404,9 +424,12 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
         () => {
           if (this.isClosed()) return;
           this.logger.log(
-            `PostgresTransport LISTEN connection to ${this.safeUrl} is back after ${this.reconnectAttempt} attempt(s); ` +
-              `listening on "${this.channel}" again`,
+            this.startedDown === undefined
+              ? `PostgresTransport LISTEN connection to ${this.safeUrl} is back after ${this.reconnectAttempt} attempt(s); ` +
+                  `listening on "${this.channel}" again`
+              : `PostgresTransport: listening on "${this.channel}" on ${this.safeUrl}; live changes flow.`,
           );
+          this.startedDown = undefined;
           this.reconnectAttempt = 0;
           this.connectionChanged();
         },

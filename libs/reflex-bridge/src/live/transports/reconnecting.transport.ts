@@ -112,8 +112,10 @@ export abstract class ReconnectingTransport<Driver> extends LiveTransport {
   }
 
   /**
-   * Loads the driver, connects and subscribes. Rejects with code `unavailable` when the server cannot be reached
-   * (the transport can then be started again), and with `closed` when `close` was called meanwhile.
+   * Loads the driver, connects and subscribes. A subclass whose {@link open} resolves without its server (it keeps
+   * connecting in the background) starts down: the listeners hear `down` at once. Rejects with code `unavailable`
+   * when {@link open} failed (the transport can then be started again), and with `closed` when `close` was called
+   * meanwhile.
    */
   override async start(onChange: (change: ModelChange) => void): Promise<void> {
     if (this.phase === 'closed') throw new LiveTransportError('closed', `${this.name}: start() after close()`);
@@ -142,6 +144,8 @@ export abstract class ReconnectingTransport<Driver> extends LiveTransport {
     if (this.isClosed()) throw this.closedWhileStarting();
     this.opened();
     this.phase = 'started';
+    // Started without its server: `transportStatus$` says `down` now, and `up` once the connections are made.
+    this.connectionChanged();
   }
 
   /**

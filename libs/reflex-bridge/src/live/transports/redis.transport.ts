@@ -13,7 +13,8 @@ export interface RedisTransportOptions {
   /**
    * Redis URL, e.g. `redis://localhost:6379` or `rediss://user:pass@host:6380/0`: the transport opens its own two
    * connections (named `rx:live:publisher` and `rx:live:subscriber`) in `start` and closes them in `close`. Give
-   * either `url` or `connections`.
+   * either `url` or `connections`. When Redis cannot be reached at `start` (see `startupAttempts`), the app starts
+   * all the same and the transport connects in the background, as on `connections`.
    */
   url?: string;
   /**
@@ -43,8 +44,11 @@ export interface RedisTransportOptions {
    */
   maxReconnectDelayMs?: number;
   /**
-   * Connection attempts `start` makes before rejecting, so a wrong URL or a missing server fails the bootstrap
-   * instead of hanging it. Only for the transport's own connections (`url`).
+   * Connection attempts `start` waits for (a Redis restarting with the app has that long to answer) before it
+   * resolves without Redis: one warning says so, the transport counts as down (`/_health`, `transportStatus$`),
+   * publishing fails at once with `unavailable`, and the connections keep trying in the background (the channel is
+   * subscribed, and `transportStatus$` emits `up`, once Redis answers). Only for the transport's own connections
+   * (`url`).
    * @default 5
    */
   startupAttempts?: number;
@@ -60,16 +64,18 @@ export interface RedisTransportOptions {
 }
 
 /**
- * Resolves when one of `clients` that is not ready yet reports an error (a failed connection attempt): `stop` takes
- * its listeners back.
+ * Resolves once one of `clients` has reported `attempts` errors (failed connection attempts: node-redis emits one
+ * per attempt) while not ready: Redis is not reachable now. `stop` takes its listeners back.
  */
-function firstConnectionFailure(clients: readonly RedisClient[]): { promise: Promise<void>; stop: () => void } {
+function attemptsFailed(clients: readonly RedisClient[], attempts: number): { promise: Promise<void>; stop: () => void } {
   const stops: Array<() => void> = [];
   const promise = new Promise<void>((resolve) => {
     for (const client of clients) {
-      if (client.isReady) continue;
-      const onError = () => resolve();
-      client.once('error', onError);
+      let failed = 0;
+      const onError = () => {
+        if (!client.isReady && ++failed >= attempts) resolve();
+      };
+      client.on('error', onError);
       stops.push(() => client.off('error', onError));
     }
   });
@@ -83,8 +89,10 @@ function firstConnectionFailure(clients: readonly RedisClient[]): { promise: Pro
  *
  * - Lost connections are re-established by node-redis with exponential backoff, and node-redis re-issues the
  *   SUBSCRIBE before the connection is reported ready again, so delivery resumes without recreating anything.
- * - `start` connects both connections and subscribes; it rejects with code `unavailable` when Redis cannot be
- *   reached within `startupAttempts`. `close` closes both connections (gracefully when connected).
+ * - `start` connects both connections and subscribes. When Redis cannot be reached within `startupAttempts` (or, on
+ *   shared connections, their `connectTimeoutMs`), it resolves without it and logs one warning: the app starts, the
+ *   transport counts as down and keeps connecting in the background, and it subscribes once Redis answers.
+ *   `close` closes both connections (gracefully when connected).
  * - While the publishing connection is down, `publish` rejects at once with code `unavailable` (the offline
  *   queue is disabled: queueing would make callers hang for as long as Redis is away and then flood it), and
  *   with `timeout` when Redis does not answer within `publishTimeoutMs`.
@@ -117,8 +125,10 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
    * is, changes from the other workers do not reach this one, and the transport counts as down.
    */
   private subscribed = false;
-  /** `start` resolved before the shared connections were ready: the moment they are is logged. */
+  /** `start` resolved before Redis answered: the moment live changes flow is logged. */
   private startedDown = false;
+  /** Why the latest connection attempt failed, for the warning of a start without Redis. */
+  private lastFailure?: string;
   private publisher?: RedisClient;
   private subscriber?: RedisClient;
   /** Our subscription's listener, to unsubscribe exactly it from a shared subscriber. */
@@ -166,34 +176,56 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     }
   }
 
-  /** As the base's, then tells the listeners when the transport starts down (shared connections not up yet). */
-  override async start(onChange: (change: ModelChange) => void): Promise<void> {
-    await super.start(onChange);
-    this.connectionChanged();
-  }
-
   // Loaded on first use so applications that never use Redis need not install it.
   protected override async loadDriver(): Promise<typeof Redis> {
     return import('redis');
   }
 
+  /**
+   * Opens the transport's own connections and subscribes. Like the shared connections (see {@link openShared}), it
+   * does not hold the app's bootstrap for a Redis that is down: after `startupAttempts` failed attempts of either
+   * connection it resolves, node-redis keeps connecting in the background (it never gives up until `close`), and
+   * the channel is subscribed once both are ready. A SUBSCRIBE that a Redis which answers refuses (an ACL without the
+   * channel) still fails `start`: that is a configuration to fix, not an outage to wait out.
+   */
   protected override async open(redis: typeof Redis): Promise<void> {
     if (this.shared) return this.openShared(this.shared);
     const publisher = (this.publisher = this.connection(redis.createClient, 'publisher'));
     const subscriber = (this.subscriber = this.connection(redis.createClient, 'subscriber'));
+    const failures = attemptsFailed([publisher, subscriber], this.startupAttempts);
+    // connect() settles once the client is ready, or when close() stopped it; a closed client's rejection is moot.
+    const connected = Promise.all([publisher.connect(), subscriber.connect()]).then(
+      () => true,
+      () => false,
+    );
+    let up: boolean;
     try {
-      await Promise.all([publisher.connect(), subscriber.connect()]);
-      await subscriber.subscribe(this.channel, this.onMessage);
-      this.subscribed = true;
-    } catch (error) {
-      // Nothing stays open after a failed start: a retried start() begins from scratch.
-      this.publisher = this.subscriber = undefined;
-      this.down.clear();
-      await Promise.allSettled([publisher, subscriber].map((client) => this.shutdown(client)));
-      throw error;
+      up = await Promise.race([connected, failures.promise.then(() => false)]);
+    } finally {
+      failures.stop();
+    }
+    if (up && !this.isClosed()) {
+      try {
+        await subscriber.subscribe(this.channel, this.onMessage);
+        this.subscribed = true;
+      } catch (error) {
+        // Nothing stays open after a failed start: a retried start() begins from scratch.
+        this.publisher = this.subscriber = undefined;
+        this.down.clear();
+        await Promise.allSettled([publisher, subscriber].map((client) => this.shutdown(client)));
+        throw error;
+      }
     }
     // close() ran while connecting: it may have found the clients half-open, so shut them down once more.
-    if (this.isClosed()) await Promise.allSettled([publisher, subscriber].map((client) => this.shutdown(client)));
+    if (this.isClosed()) {
+      await Promise.allSettled([publisher, subscriber].map((client) => this.shutdown(client)));
+      return;
+    }
+    if (up) return;
+    void connected.then((ready) => {
+      if (ready) return this.subscribeChannel(subscriber, 0);
+    });
+    this.startWithoutRedis();
   }
 
   /**
@@ -215,7 +247,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     for (const [client, role] of [[this.publisher, 'publisher'], [this.subscriber, 'subscriber']] as const) {
       for (const [event, listener] of this.watch(client, role)) this.listeners.push({ client, event, listener });
     }
-    const subscribed = this.subscribeShared(this.subscriber, 0);
+    const subscribed = this.subscribeChannel(this.subscriber, 0);
     // With Redis up, `start` resolves once both connections are ready and the channel is subscribed, as with
     // connections of its own (the subscription alone is not enough: the command connection may connect later, and a
     // publish right after start would fail). When the connections are not ready within their `connectTimeoutMs`, it
@@ -223,7 +255,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     // Redis is unreachable now, and a publish made right after start is refused `unavailable` at once rather than
     // waiting out `connectTimeoutMs` (5 s by default) behind the start.
     if (!connections.unreachable) {
-      const failed = firstConnectionFailure([this.publisher, this.subscriber]);
+      const failed = attemptsFailed([this.publisher, this.subscriber], 1);
       try {
         await Promise.race([connections.ready().then(() => subscribed, () => undefined), failed.promise]);
       } finally {
@@ -231,17 +263,26 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
       }
     }
     // The channel may be subscribed (a cluster's classic channels live on any one node) while commands are not.
-    if (!(this.subscribed && this.publisher?.isReady && this.subscriber?.isReady) && !this.isClosed()) {
-      this.startedDown = true;
-      this.logger.warn(
-        `RedisTransport: ${this.safeUrl} is not reachable yet; started without it. Live changes are not sent or received ` +
-          `(publishing fails with "unavailable") until the channel "${this.channel}" is subscribed.`,
-      );
-    }
+    if (!(this.subscribed && this.publisher?.isReady && this.subscriber?.isReady) && !this.isClosed()) this.startWithoutRedis();
   }
 
-  /** Subscribes the channel on the shared subscriber; a refused subscription is tried again after a backoff. */
-  private async subscribeShared(subscriber: RedisClient, attempt: number): Promise<void> {
+  /**
+   * `start` resolves without Redis: said once, here. The connections that are not up count as down from now on, so
+   * that their further failed attempts are logged at debug level instead of as one more warning each.
+   */
+  private startWithoutRedis(): void {
+    this.startedDown = true;
+    if (!this.publisher?.isReady) this.down.add('publisher');
+    if (!this.subscriber?.isReady) this.down.add('subscriber');
+    const reason = this.lastFailure === undefined ? '' : ` (${this.lastFailure})`;
+    this.logger.warn(
+      `RedisTransport: ${this.safeUrl} is not reachable yet; started without it${reason}. Live changes are not sent or ` +
+        `received (publishing fails with "unavailable") until the channel "${this.channel}" is subscribed.`,
+    );
+  }
+
+  /** Subscribes the channel; a refused subscription is tried again after a backoff. */
+  private async subscribeChannel(subscriber: RedisClient, attempt: number): Promise<void> {
     try {
       await subscriber.subscribe(this.channel, this.onMessage);
     } catch (error) {
@@ -249,7 +290,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
       this.logger.warn(`RedisTransport could not subscribe to "${this.channel}" on ${this.safeUrl} (${(error as Error)?.message ?? String(error)}); trying again.`);
       await new Promise((resolve) => setTimeout(resolve, this.reconnectDelay(attempt)).unref());
       if (this.isClosed() || this.subscriber !== subscriber) return;
-      return this.subscribeShared(subscriber, attempt + 1);
+      return this.subscribeChannel(subscriber, attempt + 1);
     }
     if (this.isClosed() || this.subscriber !== subscriber) return;
     this.subscribed = true;
@@ -356,22 +397,15 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
   }
 
   private connection(create: typeof createClient, role: Role): RedisClient {
-    let everReady = false;
     const client = create({
       url: this.url,
       name: `rx:live:${role}`,
       disableOfflineQueue: true,
       socket: {
-        reconnectStrategy: (retries: number) => {
-          if (this.state === 'closed') return false;
-          if (!everReady && retries + 1 >= this.startupAttempts) {
-            return new Error(`gave up after ${this.startupAttempts} connection attempts`);
-          }
-          return this.reconnectDelay(retries);
-        },
+        // Never gives up until close, the first connection included: `start` stops waiting after `startupAttempts`.
+        reconnectStrategy: (retries: number) => (this.state === 'closed' ? false : this.reconnectDelay(retries)),
       },
     });
-    client.once('ready', () => (everReady = true));
     this.watch(client, role);
     return client;
   }
@@ -383,6 +417,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
   private watch(client: RedisClient, role: Role): ['error' | 'ready', (error: Error) => void][] {
     // node-redis emits 'error' for every failed reconnection attempt; without a listener Node would crash.
     const onError = (error: Error) => {
+      this.lastFailure = error.message;
       if (this.state === 'closed' || this.state === 'starting') return;
       if (this.down.has(role)) {
         this.logger.debug(`RedisTransport ${role} still disconnected from ${this.safeUrl}: ${error.message}`);
@@ -399,7 +434,8 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     };
     // 'ready' comes after node-redis has re-sent SUBSCRIBE on a reconnected subscriber connection.
     const onReady = () => {
-      if (this.down.delete(role)) {
+      // After a start without Redis, one line says when live changes flow (see connectionChanged).
+      if (this.down.delete(role) && !this.startedDown) {
         this.logger.log(
           `RedisTransport ${role} connection to ${this.safeUrl} is back` +
             (role === 'subscriber' ? `; subscribed to "${this.channel}" again` : ''),
