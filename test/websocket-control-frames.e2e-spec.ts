@@ -40,10 +40,21 @@ describe('WebSocket ping and pong frames', () => {
     await socket.hydrate();
     return socket;
   };
-  /** The server's end of a client's WebSocket (the app runs in this process). */
-  const serverWebSocket = (token: string): { isPaused: boolean } | undefined => {
+  /** The server's end of a client's WebSocket (the app runs in this process), and the bytes read from its TCP socket. */
+  const serverSide = (token: string): { isPaused: boolean; bytesRead: number } | undefined => {
     const socket = [...running!.app.get(EventGateway).server!.sockets.values()].find((candidate) => candidate.handshake.query.token === token);
-    return (socket?.conn.request as unknown as { websocket: { isPaused: boolean } } | undefined)?.websocket;
+    const request = socket?.conn.request as unknown as { websocket: { isPaused: boolean }; socket: { bytesRead: number } } | undefined;
+    return request && { isPaused: request.websocket.isPaused, bytesRead: request.socket.bytesRead };
+  };
+  /** A joined client that writes `count` unsolicited 125-byte pong frames in one go; the bytes written. */
+  const pongFlood = async (count: number) => {
+    const flooder = new RawFlooder(running!.url);
+    closers.push(flooder);
+    await flooder.connected();
+    await flooder.hydrate();
+    const frame = controlFrame(PONG_OPCODE, Buffer.alloc(125, 0x61));
+    writeAtOnce((flooder as unknown as { ws: WebSocket }).ws, frame, count);
+    return { flooder, bytes: frame.length * count };
   };
 
   afterEach(async () => {
@@ -52,23 +63,40 @@ describe('WebSocket ping and pong frames', () => {
     running = undefined;
   });
 
-  it('count against the connection budget: a joined client flooding pong frames is no longer read, and another client is served', async () => {
-    // A budget small enough that one read of the flood spends it.
-    await start({ rateLimit: { perConnection: { limit: 50, ttlMs: 60_000 } } });
+  it('count against an allowance of their own: a joined client flooding pong frames is no longer read, and another client is served', async () => {
+    // The event budget untouched and far from spent: the allowance alone stops the flood.
+    await start({ rateLimit: { controlFrames: { limit: 50, ttlMs: 600_000 } } });
     const other = await victim();
-    const flooder = new RawFlooder(running!.url);
-    closers.push(flooder);
-    await flooder.connected();
-    await flooder.hydrate();
-    const ws = (flooder as unknown as { ws: WebSocket }).ws;
     // 20,000 unsolicited pongs (2.6 MB): uncounted, the server read and dropped them as fast as they came.
-    writeAtOnce(ws, controlFrame(PONG_OPCODE, Buffer.alloc(125, 0x61)), 20_000);
-    await eventually('the server to stop reading the flooding connection', () => serverWebSocket(flooder.token)?.isPaused, (paused) => paused === true);
+    const { flooder } = await pongFlood(20_000);
+    await eventually('the server to stop reading the flooding connection', () => serverSide(flooder.token)?.isPaused, (paused) => paused === true);
     other.send(`${PING}.ping`);
     await other.untilVar(PING, 'pings', 1);
-    // Paused for its budget, not closed: it is read again once the budget's window allows.
+    // Paused for its allowance, not closed: it is read again once the window allows.
     expect(flooder.isClosed).toBe(false);
   });
+
+  for (const [what, options] of [
+    ['rateLimit.perConnection: false', { rateLimit: { perConnection: false } }],
+    ['rateLimit: false', { rateLimit: false }],
+  ] as const) {
+    it(`stay bounded with ${what}: a pong flood is not read on while another client's events are answered`, async () => {
+      // Counted against the event budget only, an app that turned it off read 153 MB of pongs in 5 s, and another
+      // client's round trip went from 0.8 ms to 65 ms.
+      await start(options);
+      const other = await victim();
+      // 100,000 pongs (13 MB) in one write: far more than the default allowance (100 per 10 s).
+      const { flooder, bytes } = await pongFlood(100_000);
+      await eventually('the server to stop reading the flooding connection', () => serverSide(flooder.token)?.isPaused, (paused) => paused === true);
+      for (let pings = 1; pings <= 3; pings++) {
+        other.send(`${PING}.ping`);
+        await other.untilVar(PING, 'pings', pings);
+      }
+      // Served while most of the flood still waits in TCP buffers: the server reads the flooder about once a second.
+      expect(serverSide(flooder.token)!.bytesRead).toBeLessThan(bytes / 2);
+      expect(flooder.isClosed).toBe(false);
+    });
+  }
 
   it('close a connection that sends one before it joined the event namespace', async () => {
     await start();

@@ -29,7 +29,7 @@ import { closeAfterEngineAnswers } from '../security/close-after-engine-answers.
 import { closeAfterEventPathRequests } from '../security/pipelined-event-requests.guard.js';
 import { CLOSE_GRACE_MS, cutClosedConnections } from '../security/close-grace.js';
 import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
-import { chargeWebSocketControlFrames } from '../security/websocket-control-frames.guard.js';
+import { limitWebSocketControlFrames } from '../security/websocket-control-frames.guard.js';
 import { UnfinishedMessageBudget } from '../security/unfinished-message.budget.js';
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
 import { TokenOwnership, type ConnectingSession } from '../security/token-ownership.service.js';
@@ -298,11 +298,10 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     cutClosedConnections(namespace.server.engine);
     // Engine.IO packets no Socket.IO client sends here cost the server a decode each, counted against no budget.
     closeOnStrayEnginePackets(namespace.server.engine);
-    // Nor are WebSocket ping and pong frames free: each counts as a message against the connection's budget.
-    chargeWebSocketControlFrames(namespace.server.engine, (conn) => {
-      const connection = SocketConnection.ofEngine(conn);
-      connection?.chargeBudget(1);
-      return connection !== undefined;
+    // Nor are WebSocket ping and pong frames free: an allowance of their own, on whatever the event budget says.
+    limitWebSocketControlFrames(namespace.server.engine, this.options.rateLimit.controlFrames, {
+      joined: (conn) => SocketConnection.ofEngine(conn) !== undefined,
+      pause: (conn, forMs) => SocketConnection.ofEngine(conn)?.pauseReading(forMs),
     });
     // What clients hold the worker to in messages they began and did not finish: a deadline each, a budget for all.
     this.unfinishedMessages.watch(namespace.server.engine);

@@ -278,6 +278,14 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     if (blockedMs > 0) this.pauseWhileBlocked(blockedMs);
   }
 
+  /**
+   * Stops reading the socket for `forMs` (at most {@link MAX_BLOCKED_PAUSE_MS} at a time), as past its rate budget:
+   * for what no budget of events counts (its WebSocket control frames past their allowance).
+   */
+  pauseReading(forMs: number): void {
+    this.pauseWhileBlocked(forMs);
+  }
+
   /** Counts the packet against the connection's own bound, then against the worker's (see {@link WorkerOutputBudget}). */
   override countOutput(data: unknown, queuedPackets: number, inFlightBytes: number): void {
     super.countOutput(data, queuedPackets, inFlightBytes);

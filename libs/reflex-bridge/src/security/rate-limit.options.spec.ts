@@ -7,6 +7,7 @@ describe('rateLimit options', () => {
     expect(resolveOptions().rateLimit).toEqual({
       enabled: true,
       perConnection: { limit: 500, ttlMs: 10_000, blockDurationMs: 0 },
+      controlFrames: { limit: 100, ttlMs: 10_000, blockDurationMs: 0 },
       cookieHandoffs: { limit: 100, ttlMs: 30_000, blockDurationMs: 0 },
       storage: undefined,
       keyPrefix: 'rx:throttle:',
@@ -20,8 +21,17 @@ describe('rateLimit options', () => {
     expect(resolved).toMatchObject({ perConnection: { limit: 10, ttlMs: 1000, blockDurationMs: 5000 }, storage, keyPrefix: 'shop:rl:' });
     expect(resolveOptions({ rateLimit: { perConnection: false } }).rateLimit.perConnection).toBeUndefined();
     expect(resolveOptions({ rateLimit: false }).rateLimit).toMatchObject({ enabled: false, perConnection: undefined, cookieHandoffs: undefined });
+    expect(resolveOptions({ rateLimit: { controlFrames: { limit: 20, ttlMs: 1000 } } }).rateLimit.controlFrames).toEqual({ limit: 20, ttlMs: 1000, blockDurationMs: 0 });
     expect(resolveOptions({ rateLimit: { cookieHandoffs: false } }).rateLimit.cookieHandoffs).toBeUndefined();
     expect(resolveOptions({ rateLimit: { cookieHandoffs: { limit: 5, ttlMs: 1000 } } }).rateLimit.cookieHandoffs).toEqual({ limit: 5, ttlMs: 1000, blockDurationMs: 0 });
+  });
+
+  it('keeps the allowance of WebSocket control frames on whatever the event limits say', () => {
+    const allowance = { limit: 100, ttlMs: 10_000, blockDurationMs: 0 };
+    expect(resolveOptions({ rateLimit: { perConnection: false } }).rateLimit.controlFrames).toEqual(allowance);
+    expect(resolveOptions({ rateLimit: false }).rateLimit.controlFrames).toEqual(allowance);
+    expect(() => resolveOptions({ rateLimit: { controlFrames: false as never } })).toThrow(/"rateLimit\.controlFrames": expected \{ limit, ttlMs \}: it cannot be turned off/);
+    expect(() => resolveOptions({ rateLimit: { controlFrames: { limit: 0, ttlMs: 1000 } } })).toThrow(/"rateLimit\.controlFrames\.limit": expected an integer ≥ 1/);
   });
 
   it('refuses invalid values, naming the field', () => {

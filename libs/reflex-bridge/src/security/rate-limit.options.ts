@@ -30,6 +30,16 @@ export interface RateLimitOptions {
    */
   perConnection?: false | RateLimitWindow;
   /**
+   * The allowance of WebSocket control frames (ping and pong frames) of every connection, counted on their own, in
+   * the process that holds the socket. Past it the socket is not read until the window ends (at most a second at a
+   * time, so its heartbeat is still read); a connection that sends one before it joined the event namespace is
+   * closed. It stays on with `perConnection: false` and with `rateLimit: false` (at this default): no client needs
+   * more, and a flood of them costs the server a frame decode each. Browsers cannot send control frames; other
+   * clients keep a WebSocket alive with a ping every few seconds at most. Not `false`.
+   * @default { limit: 100, ttlMs: 10_000, blockDurationMs: 0 }
+   */
+  controlFrames?: RateLimitWindow;
+  /**
    * Cookie handoffs per client address: how many times events from one address may change the session cookie
    * (a login, a logout, a handler writing a new session), counted in {@link storage} as handler limits are. Each
    * change parks the new `Set-Cookie` for 30 seconds until the tab fetches it; a client that makes new sessions as
@@ -65,6 +75,8 @@ export interface ResolvedRateLimitOptions {
   /** False when `rateLimit: false`: no budget and `@Throttle` is not read. */
   enabled: boolean;
   perConnection: Required<RateLimitWindow> | undefined;
+  /** Always set: the control-frame allowance stays on whatever the other limits say. */
+  controlFrames: Required<RateLimitWindow>;
   cookieHandoffs: Required<RateLimitWindow> | undefined;
   storage: ThrottlerStorage | undefined;
   keyPrefix: string;
@@ -74,12 +86,13 @@ export interface ResolvedRateLimitOptions {
 /** The defaults of {@link RateLimitOptions}, in one place. */
 export const DEFAULT_RATE_LIMIT_OPTIONS = {
   perConnection: { limit: 500, ttlMs: 10_000, blockDurationMs: 0 },
+  controlFrames: { limit: 100, ttlMs: 10_000, blockDurationMs: 0 },
   cookieHandoffs: { limit: 100, ttlMs: 30_000, blockDurationMs: 0 },
   keyPrefix: 'rx:throttle:',
   ipv6SubnetPrefix: 64,
 } as const;
 
-const KNOWN = new Set(['perConnection', 'cookieHandoffs', 'storage', 'keyPrefix', 'ipv6SubnetPrefix']);
+const KNOWN = new Set(['perConnection', 'controlFrames', 'cookieHandoffs', 'storage', 'keyPrefix', 'ipv6SubnetPrefix']);
 
 function resolveWindow(field: string, value: unknown): Required<RateLimitWindow> {
   if (value === null || typeof value !== 'object') throw new InvalidOptionError(field, 'expected false or { limit, ttlMs }');
@@ -105,7 +118,16 @@ function resolveWindow(field: string, value: unknown): Required<RateLimitWindow>
  */
 export function resolveRateLimitOptions(options: false | RateLimitOptions = {}, prefix = 'rateLimit'): ResolvedRateLimitOptions {
   if (options === false) {
-    return { enabled: false, perConnection: undefined, cookieHandoffs: undefined, storage: undefined, keyPrefix: DEFAULT_RATE_LIMIT_OPTIONS.keyPrefix, ipv6SubnetPrefix: DEFAULT_RATE_LIMIT_OPTIONS.ipv6SubnetPrefix };
+    return {
+      enabled: false,
+      perConnection: undefined,
+      // A flood of control frames is no rate of events an app may want unbounded: it stays at its default.
+      controlFrames: { ...DEFAULT_RATE_LIMIT_OPTIONS.controlFrames },
+      cookieHandoffs: undefined,
+      storage: undefined,
+      keyPrefix: DEFAULT_RATE_LIMIT_OPTIONS.keyPrefix,
+      ipv6SubnetPrefix: DEFAULT_RATE_LIMIT_OPTIONS.ipv6SubnetPrefix,
+    };
   }
   if (options === null || typeof options !== 'object') throw new InvalidOptionError(prefix, 'expected false or an object');
   for (const key of Object.keys(options)) {
@@ -125,9 +147,14 @@ export function resolveRateLimitOptions(options: false | RateLimitOptions = {}, 
     options.perConnection === false
       ? undefined
       : resolveWindow(`${prefix}.perConnection`, options.perConnection ?? DEFAULT_RATE_LIMIT_OPTIONS.perConnection);
+  // No `false`: an unbounded flood of ping or pong frames serves no client (see RateLimitOptions.controlFrames).
+  if ((options.controlFrames as unknown) === false) {
+    throw new InvalidOptionError(`${prefix}.controlFrames`, 'expected { limit, ttlMs }: it cannot be turned off (raise its limit instead)');
+  }
+  const controlFrames = resolveWindow(`${prefix}.controlFrames`, options.controlFrames ?? DEFAULT_RATE_LIMIT_OPTIONS.controlFrames);
   const cookieHandoffs =
     options.cookieHandoffs === false
       ? undefined
       : resolveWindow(`${prefix}.cookieHandoffs`, options.cookieHandoffs ?? DEFAULT_RATE_LIMIT_OPTIONS.cookieHandoffs);
-  return { enabled: true, perConnection, cookieHandoffs, storage, keyPrefix, ipv6SubnetPrefix };
+  return { enabled: true, perConnection, controlFrames, cookieHandoffs, storage, keyPrefix, ipv6SubnetPrefix };
 }

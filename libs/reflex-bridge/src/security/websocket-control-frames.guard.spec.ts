@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import WebSocket from 'ws';
 import { cutClosedConnections } from './close-grace.js';
-import { chargeWebSocketControlFrames } from './websocket-control-frames.guard.js';
+import { limitWebSocketControlFrames } from './websocket-control-frames.guard.js';
 
 /** Waits for `predicate` (a condition, never a duration), failing after a generous deadline. */
 async function until(predicate: () => boolean, what: string): Promise<void> {
@@ -15,24 +15,26 @@ async function until(predicate: () => boolean, what: string): Promise<void> {
   }
 }
 
-describe('chargeWebSocketControlFrames (a real Engine.IO server)', () => {
+describe('limitWebSocketControlFrames (a real Engine.IO server)', () => {
   let http: HttpServer;
   let io: Server;
   let url: string;
   const sockets: WebSocket[] = [];
-  /** Control frames charged, per Engine.IO connection id; connections listed in `joined` have a budget. */
-  const charged = new Map<string, number>();
+  /** Connections listed in `joined` (by Engine.IO id) have joined; `paused` holds each pause asked, per id. */
   const joined = new Set<string>();
+  const paused = new Map<string, number[]>();
+  const ALLOWANCE = { limit: 3, ttlMs: 600_000, blockDurationMs: 0 };
 
   beforeAll(async () => {
     http = createServer();
     io = new Server(http, { transports: ['websocket'], allowUpgrades: false });
     cutClosedConnections(io.engine as never);
-    chargeWebSocketControlFrames(io.engine as never, (connection) => {
-      const { id } = connection as unknown as { id: string };
-      if (!joined.has(id)) return false;
-      charged.set(id, (charged.get(id) ?? 0) + 1);
-      return true;
+    limitWebSocketControlFrames(io.engine as never, ALLOWANCE, {
+      joined: (connection) => joined.has((connection as unknown as { id: string }).id),
+      pause: (connection, forMs) => {
+        const { id } = connection as unknown as { id: string };
+        paused.set(id, [...(paused.get(id) ?? []), forMs]);
+      },
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/socket.io/?EIO=4&transport=websocket`;
@@ -54,7 +56,7 @@ describe('chargeWebSocketControlFrames (a real Engine.IO server)', () => {
     return { ws, id: sid, closed: () => closed };
   }
 
-  it('charges each ping and pong frame of a connection that has a budget, and answers its pings', async () => {
+  it('answers the pings of a joined connection within its allowance and pauses nothing', async () => {
     const client = await connect();
     joined.add(client.id);
     let pongs = 0;
@@ -62,16 +64,44 @@ describe('chargeWebSocketControlFrames (a real Engine.IO server)', () => {
     client.ws.ping('a');
     client.ws.ping('b');
     client.ws.pong('c');
-    await until(() => pongs === 2 && charged.get(client.id) === 3, 'two pongs and three charges');
+    // A fourth frame (over the allowance) shows the three before it were read and counted.
+    client.ws.ping('d');
+    await until(() => pongs === 3 && paused.has(client.id), 'three pongs, then a pause');
+    expect(paused.get(client.id)).toHaveLength(1);
     expect(client.closed()).toBe(false);
   });
 
-  it('closes a connection that sends one before it has a budget', async () => {
+  it('asks to pause a joined connection for each frame past its allowance, until the window ends', async () => {
+    const client = await connect();
+    joined.add(client.id);
+    for (let i = 0; i < ALLOWANCE.limit + 5; i++) client.ws.pong();
+    await until(() => paused.get(client.id)?.length === 5, 'five pauses');
+    for (const forMs of paused.get(client.id)!) {
+      expect(forMs).toBeGreaterThan(0);
+      expect(forMs).toBeLessThanOrEqual(ALLOWANCE.ttlMs);
+    }
+    expect(client.closed()).toBe(false);
+  });
+
+  it('counts each connection on its own', async () => {
+    const flooder = await connect();
+    const other = await connect();
+    joined.add(flooder.id).add(other.id);
+    for (let i = 0; i < ALLOWANCE.limit + 1; i++) flooder.ws.pong();
+    await until(() => paused.has(flooder.id), 'the flooder paused');
+    let pongs = 0;
+    other.ws.on('pong', () => (pongs += 1));
+    for (let i = 0; i < ALLOWANCE.limit; i++) other.ws.ping();
+    await until(() => pongs === ALLOWANCE.limit, 'the other connection answered');
+    expect(paused.has(other.id)).toBe(false);
+  });
+
+  it('closes a connection that sends one before it joined', async () => {
     for (const send of [(ws: WebSocket) => ws.ping(), (ws: WebSocket) => ws.pong()]) {
       const client = await connect();
       send(client.ws);
       await until(client.closed, 'the connection to close');
-      expect(charged.has(client.id)).toBe(false);
+      expect(paused.has(client.id)).toBe(false);
     }
   });
 });
