@@ -27,6 +27,7 @@ import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js'
 import { noStoreEngineAnswers } from '../security/no-store.engine-middleware.js';
 import { closeAfterEngineAnswers } from '../security/close-after-engine-answers.engine-middleware.js';
 import { closeAfterEventPathRequests } from '../security/pipelined-event-requests.guard.js';
+import { destroyUnansweredUpgrades } from '../security/unanswered-upgrades.guard.js';
 import { CLOSE_GRACE_MS, cutClosedConnections } from '../security/close-grace.js';
 import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
 import { limitWebSocketControlFrames } from '../security/websocket-control-frames.guard.js';
@@ -288,9 +289,15 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // Every plain HTTP answer here is a refusal: its connection is not read on (an endless body would be).
     namespace.server.engine.use(closeAfterEngineAnswers);
     // Nor is anything the client pipelined behind such a request handled: it would never be answered.
-    const httpServer = (namespace.server as unknown as { httpServer?: Parameters<typeof closeAfterEventPathRequests>[0] }).httpServer;
+    type HttpServer = Parameters<typeof closeAfterEventPathRequests>[0] & Parameters<typeof destroyUnansweredUpgrades>[0];
+    const httpServer = (namespace.server as unknown as { httpServer?: HttpServer }).httpServer;
     // Engine.IO's path: the event path with one trailing slash.
-    if (httpServer) closeAfterEventPathRequests(httpServer, `${this.options.path.replace(/\/$/, '')}/`);
+    const enginePath = `${this.options.path.replace(/\/$/, '')}/`;
+    if (httpServer) {
+      closeAfterEventPathRequests(httpServer, enginePath);
+      // Upgrades to other paths that nothing answered: Engine.IO half-closes them, and nothing would ever close them.
+      destroyUnansweredUpgrades(httpServer, enginePath);
+    }
     namespace.server.engine.use(refuseSessionIdRequests);
     // Then, before anything else is spent on it, the address's share of the worker's connections.
     namespace.server.engine.use(this.connectionsPerAddress.middleware);
