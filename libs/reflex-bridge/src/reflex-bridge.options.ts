@@ -147,9 +147,11 @@ export interface ReflexBridgeModuleOptions {
    * Milliseconds `app.close()` (a `SIGTERM` with `enableShutdownHooks()`) waits for the events running when it
    * began, so that their changes are saved and their answers reach their clients before the sockets close, and
    * before any of the app's shutdown hooks (`onModuleDestroy` and after, in every module) closes what they use; and
-   * for the session reads of connections still being admitted, which are then not let in. Events that arrive after it
-   * began, wait behind a client's running event, or were sent by a connection still being admitted, are answered
-   * `server_stopping` and not run. A handler still running after this long is left to the process's end.
+   * for the session reads of connections still being admitted, which are then not let in. Events a client sends
+   * behind its running event (queued before the shutdown or after) run too, within this time: Reflex's `state.js`
+   * never sends an event twice, so a refused one was lost. Other events that arrive after it began, those whose turn
+   * comes after this time, and those sent by a connection still being admitted are answered `server_stopping` and not
+   * run. A handler still running after this long is left to the process's end.
    * @default 10_000
    */
   shutdownGraceMs?: number;

@@ -236,6 +236,76 @@ describe('EventPipeline', () => {
     expect(client.errors.filter((error) => error.code === 'rate_limited')).toHaveLength(502);
   });
 
+  it("once stopping, runs the events a client sends behind its running one, within shutdownGraceMs; once the grace ran out, refuses them server_stopping", async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    @State()
+    class HeldState {
+      count = 0;
+      @EventHandler()
+      async hold(): Promise<void> {
+        await held;
+      }
+      @EventHandler()
+      bump(): void {
+        this.count += 1;
+      }
+    }
+    const HELD = 'reflex___state____state.held_state';
+    moduleRef = await Test.createTestingModule({
+      imports: [ReflexBridgeModule.forRoot({ bridge: { mode: 'none' }, shutdownGraceMs: 50 })],
+      providers: [HeldState],
+    }).compile();
+    await moduleRef.init();
+    const events = moduleRef.get(EventPipeline, { strict: false });
+    const client = await hydratedClient(events);
+    void events.handle(client, frame(`${HELD}.hold`));
+    void events.handle(client, frame(`${HELD}.bump`));
+    const stopped = events.stop();
+    // Sent after the shutdown began, on the socket the running event keeps open: queued behind it too.
+    void events.handle(client, frame(`${HELD}.bump`));
+    await stopped;
+    // The grace ran out with `hold` still running: what comes now, or whose turn comes now, is not run.
+    void events.handle(client, frame(`${HELD}.bump`));
+    release();
+    await until(() => client.errors.length === 3);
+    expect(client.errors.map((error) => error.code)).toEqual(['server_stopping', 'server_stopping', 'server_stopping']);
+    expect(client.updates.flatMap((update) => (update.delta ? [update.delta] : []))).toEqual([]);
+
+    // Within the grace, the same events run: answered with their deltas, nothing refused.
+    await moduleRef.close();
+    let releaseAgain: () => void = () => undefined;
+    const heldAgain = new Promise<void>((resolve) => (releaseAgain = resolve));
+    @State()
+    class HeldAgainState {
+      count = 0;
+      @EventHandler()
+      async hold(): Promise<void> {
+        await heldAgain;
+      }
+      @EventHandler()
+      bump(): void {
+        this.count += 1;
+      }
+    }
+    const AGAIN = 'reflex___state____state.held_again_state';
+    moduleRef = await Test.createTestingModule({
+      imports: [ReflexBridgeModule.forRoot({ bridge: { mode: 'none' }, shutdownGraceMs: 60_000 })],
+      providers: [HeldAgainState],
+    }).compile();
+    await moduleRef.init();
+    const again = moduleRef.get(EventPipeline, { strict: false });
+    const tab = await hydratedClient(again);
+    void again.handle(tab, frame(`${AGAIN}.hold`));
+    void again.handle(tab, frame(`${AGAIN}.bump`));
+    const stopping = again.stop();
+    void again.handle(tab, frame(`${AGAIN}.bump`));
+    releaseAgain();
+    await stopping;
+    expect(tab.errors).toEqual([]);
+    expect(tab.updates.flatMap((update) => (update.delta?.[AGAIN] ? [update.delta[AGAIN][varKey('count')]] : []))).toEqual([1, 2]);
+  });
+
   it('runs a none-tier event with a synchronous handler synchronously: no promise, the delta already sent', async () => {
     const events = await pipeline();
     const client = await hydratedClient(events);

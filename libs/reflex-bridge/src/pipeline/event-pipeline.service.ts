@@ -176,8 +176,13 @@ export class EventPipeline implements OnApplicationBootstrap {
   private totalWarnedAt = Number.NEGATIVE_INFINITY;
   /** Answer to a client event over its queue's limits (one instance: refusals stay cheap under a flood). */
   private readonly busy: BridgeError;
-  /** Set once the app began shutting down ({@link stop}): client events are refused `server_stopping`. */
+  /**
+   * Set once the app began shutting down ({@link stop}): client events are refused `server_stopping`, except those of a
+   * client with an event still running here, which queue behind it and run within `shutdownGraceMs`.
+   */
   private stopping = false;
+  /** Set once `shutdownGraceMs` ran out in {@link stop}: every client event is refused `server_stopping`. */
+  private graceOver = false;
   /** Called when the shutdown begins (the upload route refuses the uploads whose body is still arriving). */
   private readonly stopListeners: Array<() => void> = [];
   /** The `busy` answers as shared messages, encoded once per event name (see {@link BusyAnswers}). */
@@ -260,7 +265,10 @@ export class EventPipeline implements OnApplicationBootstrap {
       return;
     }
     // After the budget: a client flooding during the shutdown is refused as at any other time, not answered per frame.
-    if (this.stopping) {
+    // A client with an event running here still has its socket open until that event ends: what it sends meanwhile
+    // queues behind it and runs within the grace. Refused, it was lost: Reflex's state.js neither reads `bridge_error`
+    // nor sends an event twice, so its user saw an error toast for a normal restart and the click undone.
+    if (this.stopping && (this.graceOver || !this.queue.has(token))) {
       this.reportError(client, SERVER_STOPPING, routed.name);
       return;
     }
@@ -299,8 +307,9 @@ export class EventPipeline implements OnApplicationBootstrap {
    * reads is not read either (the gateway) and leaves at its ping timeout, which ends the wait.
    */
   private processQueued(client: EventClient, token: string, routed: RoutedEvent, size: number): MaybePromise<void> {
-    // Its turn came after the shutdown began: not run, and told so, rather than lost with the socket.
-    if (this.stopping) {
+    // Its turn came after the shutdown's grace ran out: not run (the app is closing what handlers use), and told so,
+    // rather than lost with the socket. Within the grace it runs, as the event before it did.
+    if (this.graceOver) {
       this.reportError(client, SERVER_STOPPING, routed.name);
       return;
     }
@@ -328,9 +337,10 @@ export class EventPipeline implements OnApplicationBootstrap {
 
 
   /**
-   * The app is shutting down (the gateway calls this before Nest closes the sockets): client events from now on, and
-   * those waiting behind a client's running event, are answered `server_stopping` and not run; resolves once the
-   * events running now have ended (their changes saved, their answers sent), or after `shutdownGraceMs`.
+   * The app is shutting down (the gateway calls this before Nest closes the sockets): client events from now on are
+   * answered `server_stopping` and not run, except those of a client whose event is still running here, which queue
+   * behind it and run; resolves once every client's queue has ended (changes saved, answers sent), or after
+   * `shutdownGraceMs`, from when on every event is refused.
    */
   async stop(): Promise<void> {
     if (!this.stopping) {
@@ -342,6 +352,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const grace = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, this.options.shutdownGraceMs, false)));
     const drained = await Promise.race([this.queue.whenAllIdle().then(() => true), grace]);
     clearTimeout(timer);
+    if (!drained) this.graceOver = true;
     if (!drained) this.logger.warn(`Shutting down with events of ${this.queue.size} client(s) still running after shutdownGraceMs (${this.options.shutdownGraceMs} ms).`);
   }
 
