@@ -19,7 +19,10 @@ async function bootstrap(): Promise<void> {
   // Nothing tells a client which framework answers.
   app.disable('x-powered-by');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
-  app.enableShutdownHooks();
+  // SIGTERM / SIGINT close the app (the running events finish and are answered first), then the process exits 0: a stop
+  // the process manager asked for is a success. Without useProcessExit, Nest sends the signal again once closed, so a
+  // clean stop ended "killed by SIGTERM" (status 143 to a shell, Docker or Kubernetes, which report it as a failure).
+  app.enableShutdownHooks([], { useProcessExit: true });
   // Nest's Socket.IO adapter, without the RxJS pipelines it builds per socket: less memory per open tab.
   app.useWebSocketAdapter(new BridgeIoAdapter(app));
   mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
