@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { createClient } from 'redis';
 import { until } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
@@ -36,8 +37,7 @@ describeWithRedis('the built shop sent SIGTERM while an event of a tab is runnin
       tab.send(`${LIKES}.like`);
       // The worker has read the event (it answers `ping` after every frame before it): the event is running.
       await tab.ping();
-      const child = worker!;
-      const exited = child.kill('SIGTERM');
+      const exited = worker!.kill('SIGTERM');
       // A tab connecting now is refused `server_stopping` once the drain has begun.
       probe = new StateJsTab(worker!.url, randomUUID());
       await until(() => probe!.connectErrors.some((error) => (error.data as { code?: string } | undefined)?.code === 'server_stopping') || undefined, 'the shutdown to begin');
@@ -47,6 +47,16 @@ describeWithRedis('the built shop sent SIGTERM while an event of a tab is runnin
       const output = worker!.output();
       expect({ exit: worker!.exitStatus(), errors: output.split('\n').filter((line) => /ERROR|Error|WARN/.test(line)) }).toEqual({ exit: 'code 0', errors: [] });
       expect(tab.errors).toEqual([]);
+      // Every state lock was given back: none is left to expire, which would hold the tab's next event on another
+      // worker (its hydrate, once reconnected) for lockTimeoutMs. Before: the lock of the event that had just ended was
+      // still being given back when the worker closed its Redis connection (a WARN above), and stayed.
+      const admin = createClient({ url: redis!.url });
+      await admin.connect();
+      try {
+        expect(await admin.keys('*:lock')).toEqual([]);
+      } finally {
+        await admin.quit();
+      }
     } finally {
       redis!.resume();
       probe?.close();

@@ -346,6 +346,8 @@ export class RedisStateStore extends StateStore {
    * the tokens of the others.
    */
   private unanswered = 0;
+  /** Lock give-backs sent and not yet answered: `close()` waits for them (see {@link giveBack}). */
+  private readonly givingBack = new Set<Promise<void>>();
   /** A PING sent after a save timed out is still unanswered (see `awaitAnswerAfterStall`). */
   private pinging = false;
   /** Set by a connection error on the command connection, cleared when it is ready again. */
@@ -521,6 +523,9 @@ export class RedisStateStore extends StateStore {
     await Promise.allSettled(leaving);
     const held = [...this.locks.values()];
     await Promise.allSettled(held.map((lock) => (lock.lease ? lock.lease.release() : this.giveBack(lock))));
+    // Give-backs begun before (a kept lock's linger ending as the app stops) are no longer in `locks`: closed under
+    // them, their lock stayed in Redis until it expired, and the tab, reconnected to another worker, waited that long.
+    await Promise.allSettled([...this.givingBack]);
     this.saveDeadlines.close();
     await this.starting?.catch(noop);
     // Our release-channel subscriptions go now: a shared subscriber stays open after us.
@@ -771,8 +776,20 @@ export class RedisStateStore extends StateStore {
     held.timer.unref();
   }
 
-  /** Gives a lock back in Redis (compare-and-delete) and lets the token's next local caller try at once. */
-  private async giveBack(held: HeldLock, heldMs?: number): Promise<void> {
+  /**
+   * Gives a lock back in Redis (compare-and-delete) and lets the token's next local caller try at once. Counted in
+   * {@link givingBack} until answered, so that `close()` waits for it before the connections close.
+   */
+  private giveBack(held: HeldLock, heldMs?: number): Promise<void> {
+    const giving = this.sendGiveBack(held, heldMs);
+    this.givingBack.add(giving);
+    const settled = (): void => void this.givingBack.delete(giving);
+    giving.then(settled, settled);
+    return giving;
+  }
+
+  private async sendGiveBack(held: HeldLock, heldMs?: number): Promise<void> {
+
     const { token, keys, value } = held;
     if (this.locks.get(token) === held) this.locks.delete(token);
     clearTimeout(held.timer);
