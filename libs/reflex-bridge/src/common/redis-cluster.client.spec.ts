@@ -50,3 +50,72 @@ describe('RedisClusterClient.sendCommand during a slot migration', () => {
     expect(calls()).toBe(2);
   });
 });
+
+/**
+ * A three-master layout whose nodes answer PUBLISH with the number of receivers (1), except `silent` ones, which
+ * hold each PUBLISH until `wake(address)`, and `down` ones, whose connection refuses it at once.
+ */
+function fakeLayout(silent: string[], down: string[] = []) {
+  const sent: string[] = [];
+  const held = new Map<string, Array<() => void>>();
+  const masters = ['a:1', 'b:2', 'c:3'].map((address) => ({ address }));
+  let turn = 0;
+  const client = (address: string) => ({
+    sendCommand: (args: string[]) => {
+      sent.push(`${address} ${args.join(' ')}`);
+      if (down.includes(address)) return Promise.reject(new Error('The client is closed'));
+      if (!silent.includes(address)) return Promise.resolve(1);
+      return new Promise((resolve) => held.set(address, [...(held.get(address) ?? []), () => resolve(1)]));
+    },
+  });
+  const cluster = {
+    on: () => cluster,
+    masters,
+    replicas: [],
+    nodeClient: async (node: { address: string }) => client(node.address),
+    // node-redis: each node in turn.
+    publish: (channel: string, message: string) => client(masters[turn++ % masters.length]!.address).sendCommand(['PUBLISH', channel, message]),
+  };
+  const wake = (address: string) => {
+    for (const resolve of held.get(address) ?? []) resolve();
+    held.delete(address);
+  };
+  return { cluster: cluster as unknown as RedisCluster, sent, wake };
+}
+
+describe('RedisClusterClient.publish with a node that answers nothing', () => {
+  it('sends a PUBLISH unanswered within stallMs once more to another node, and the next ones there at once', async () => {
+    const { cluster, sent } = fakeLayout(['a:1', 'b:2']);
+    const client = new RedisClusterClient(cluster, 500, 20);
+    for (let i = 0; i < 6; i++) await expect(client.publish('live', `m${i}`)).resolves.toBe(1);
+    // Each silent node was offered one publish at most (sent again to the next node); every one reached c:3.
+    expect(sent.filter((line) => !line.startsWith('c:3')).length).toBeLessThanOrEqual(2);
+    expect(sent.filter((line) => line.startsWith('c:3'))).toHaveLength(6);
+  });
+
+  it("sends one worker's publishes to one node while it answers, so they arrive in the order sent", async () => {
+    const { cluster, sent } = fakeLayout([]);
+    const client = new RedisClusterClient(cluster, 500, 20);
+    await Promise.all([0, 1, 2, 3, 4, 5].map((i) => client.publish('live', `m${i}`)));
+    expect(new Set(sent.map((line) => line.split(' ')[0])).size).toBe(1);
+  });
+
+  it('waits for a silent node when every node is silent (the publish is not dropped)', async () => {
+    const { cluster, sent, wake } = fakeLayout(['a:1', 'b:2', 'c:3']);
+    const client = new RedisClusterClient(cluster, 500, 20);
+    let settled = false;
+    const published = client.publish('live', 'm').then((receivers) => ((settled = true), receivers));
+    while (sent.length < 3) await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    for (const address of ['a:1', 'b:2', 'c:3']) wake(address);
+    await expect(published).resolves.toBe(1);
+  });
+
+  it('sends a PUBLISH refused by a lost connection to another node', async () => {
+    const { cluster, sent } = fakeLayout([], ['a:1']);
+    const client = new RedisClusterClient(cluster, 500, 20);
+    for (let i = 0; i < 6; i++) await expect(client.publish('live', `m${i}`)).resolves.toBe(1);
+    // It is not offered the next ones.
+    expect(sent.filter((line) => line.startsWith('a:1')).length).toBeLessThanOrEqual(1);
+  });
+});

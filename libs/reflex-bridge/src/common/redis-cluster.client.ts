@@ -26,6 +26,13 @@ interface ClusterInternals {
     pubSub?: { client: { isReady: boolean; sendCommand(args: string[]): Promise<unknown>; getPubSubListeners(type: 'SHARDED'): Map<string, ChannelListeners> } };
   }[];
   pubSubNode?: { client: { isReady: boolean } };
+  /** The replicas of the layout; node-redis connects to one on first use. */
+  replicas: ClusterNode[];
+}
+
+/** A node of the layout, as node-redis's `nodeClient(node)` takes it. */
+interface ClusterNode {
+  address: string;
 }
 
 /** A node's connection, as node-redis keeps it in `masters` (its `options` say where the node is). */
@@ -112,6 +119,13 @@ export class RedisClusterClient extends EventEmitter {
   private readonly masterChannels = new Map<string, string>();
   /** Numbers the hash tags of new channels of {@link channelPerMaster}. */
   private channelSerial = 0;
+  /** Keyless PUBLISHes unanswered past `stallMs`, by node address: such a node is passed over (see {@link publish}). */
+  private readonly overduePublishes = new Map<string, number>();
+  /**
+   * The node that takes the keyless PUBLISHes (an index into the masters, then the replicas): a random one at first,
+   * so that the workers spread over the nodes.
+   */
+  private publishTurn = Math.floor(Math.random() * 1_000);
 
   /**
    * @param cluster the node-redis cluster client (not connected yet; this class connects it).
@@ -278,9 +292,77 @@ export class RedisClusterClient extends EventEmitter {
     return this.watched(this.cluster.evalSha(sha1, options));
   }
 
-  /** Classic PUBLISH: Redis Cluster forwards it to every node, so a subscriber on any node receives it. */
+  /**
+   * Classic PUBLISH: Redis Cluster forwards it to every node, so a subscriber on any node receives it, and any node
+   * may take it. node-redis sends a keyless command to each node in turn, a frozen one included (a stopped process
+   * whose replica may not fail over keeps its connections and answers nothing): one publish in three waited for the
+   * thaw, and the live transport, seeing it unanswered, refused every publish until then. And two publishes that
+   * entered the cluster on two nodes may reach a subscriber in either order (each node forwards on its own link):
+   * the later one overtook the earlier, which receivers then dropped as a duplicate (by its sequence number).
+   *
+   * Here every PUBLISH goes to one node, so they arrive in the order sent, until that node leaves one unanswered past
+   * `stallMs` or fails it: then that one is sent again, to the next node that holds none unanswered, and so on
+   * (receivers drop a copy by its sequence number, should a frozen node deliver it after all), and the publishes
+   * after it go where it was answered. Only when every node holds one does it wait like before.
+   */
   publish(channel: string, message: string | Buffer): Promise<number> {
-    return this.watched(this.cluster.publish(channel, message));
+    if (this.stallMs === Infinity) return this.watched(this.cluster.publish(channel, message));
+    return this.watched(this.publishOnAnsweringNode(channel, message));
+  }
+
+  private async publishOnAnsweringNode(channel: string, message: string | Buffer): Promise<number> {
+    let node = this.publishNode();
+    // The layout is not known yet, or every node holds a PUBLISH unanswered: node-redis picks, as before.
+    if (node === undefined) return this.cluster.publish(channel, message);
+    // Each node at most once (the caller's own timeout usually ends it before): the first that answers wins.
+    for (const tried = new Set<string>(); ; ) {
+      tried.add(node.address);
+      const sent = this.publishOn(node, channel, message);
+      try {
+        return await withinDeadline(sent, this.stallMs);
+      } catch (error) {
+        if (this.closed) throw error;
+        if (error === DEADLINE_PASSED) this.overdue(node.address, sent);
+        const next = this.publishNode(tried);
+        if (next === undefined) {
+          if (error === DEADLINE_PASSED) return sent;
+          throw error;
+        }
+        node = next;
+      }
+    }
+  }
+
+  /** PUBLISH on `node`'s connection (made on first use, as node-redis does for a keyless command). */
+  private async publishOn(node: ClusterNode, channel: string, message: string | Buffer): Promise<number> {
+    const client = await this.cluster.nodeClient(node as never);
+    return Number(await client.sendCommand(['PUBLISH', channel, message]));
+  }
+
+  /**
+   * The node the publishes go to (masters, then replicas, in the layout's order): the same one as last time, unless
+   * it is one of `except` or holds a PUBLISH unanswered past `stallMs`, then the next that is neither; undefined when
+   * there is none.
+   */
+  private publishNode(except?: ReadonlySet<string>): ClusterNode | undefined {
+    const cluster = this.cluster as unknown as ClusterInternals;
+    const nodes: ClusterNode[] = [...cluster.masters, ...cluster.replicas];
+    for (let tried = 0; tried < nodes.length; tried++, this.publishTurn++) {
+      const node = nodes[this.publishTurn % nodes.length]!;
+      if (!except?.has(node.address) && !this.overduePublishes.has(node.address)) return node;
+    }
+    return undefined;
+  }
+
+  /** `address` holds `published` unanswered past `stallMs`: it is passed over until that settles. */
+  private overdue(address: string, published: Promise<unknown>): void {
+    this.overduePublishes.set(address, (this.overduePublishes.get(address) ?? 0) + 1);
+    const settled = () => {
+      const left = (this.overduePublishes.get(address) ?? 1) - 1;
+      if (left > 0) this.overduePublishes.set(address, left);
+      else this.overduePublishes.delete(address);
+    };
+    published.then(settled, settled);
   }
 
   /** Sharded SPUBLISH: reaches only the subscribers of the channel's slot (its master and replicas). */
