@@ -82,6 +82,9 @@ if (skip) console.warn(skip);
     const socket = await RawSocket.hydrated(running.url, sockets);
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) {
+      // A refused body still arriving keeps the worker's only slot (maxConcurrent: 1) until nginx stopped sending it,
+      // which may be after the browser read the 413: the next upload would then be 503 uploads_busy, not what is tested.
+      await until(() => running.app.get(UploadRoute).inProgress === 0, 'the previous refused upload to free its slot', 30_000);
       const { status, body } = await bigUpload(socket.token);
       statuses.push(status);
       if (status === 413) expect(JSON.parse(body)).toMatchObject({ code: 'upload_too_large' });
