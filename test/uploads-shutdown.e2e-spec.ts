@@ -81,10 +81,10 @@ describe('an upload that arrives once the app began shutting down', () => {
     holder.send(`${DRAIN}.hold`);
     await gate.entered;
     const closed = running.close();
-    // The drain has begun once the holder's next event is refused.
+    // The drain has begun once the uploader's next event is refused (the holder's would queue behind its running one).
     await until(() => {
-      holder.send(`${DRAIN}.bump`);
-      return holder.errors.some((error) => error.code === 'server_stopping');
+      uploader.send(`${DRAIN}.bump`);
+      return uploader.errors.some((error) => error.code === 'server_stopping');
     }, 'the shutdown to begin');
 
     // The whole upload in one write, its body's length declared, as curl sends a small file: the server has all of it
