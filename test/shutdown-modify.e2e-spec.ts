@@ -70,7 +70,10 @@ describeWithRedis("ReflexStateService.modify from the app's own shutdown hooks, 
     await admin.connect();
     const saved = JSON.parse((await admin.hGet(`rx:state:v2:{${tab.token}}`, TALLY)) ?? '{}') as Record<string, unknown>;
     await admin.quit();
-    return { tab, saved, warnings: logger.lines.filter((line) => line.level === 'warn' || line.level === 'error') };
+    // The store's notice of a lock held past lockWarningMs (1 s) says the machine was slow, not that a change failed:
+    // a loaded CI machine crosses it while the app closes (seen once at 1,143 ms).
+    const slowLock = (message: string): boolean => message.includes('was held for') && message.includes('warning threshold');
+    return { tab, saved, warnings: logger.lines.filter((line) => (line.level === 'warn' || line.level === 'error') && !slowLock(String(line.message))) };
   }
 
   it('saves them: the tab, still connected in beforeApplicationShutdown, gets that delta; onApplicationShutdown, after the sockets closed, saves to the store', async () => {
