@@ -18,6 +18,7 @@ import { ClusterLink } from './cluster-link.js';
 import { CLUSTER_LINK } from './cluster-link.provider.js';
 import { eventGatewayOptions } from './event-gateway.options.js';
 import { isSingleProcessAdapter } from './single-process-adapter.js';
+import { releaseEmptiedSendCallbacks } from './engine-send-callbacks.js';
 import { SocketConnection, type SocketConnectionContext } from './socket-connection.js';
 import { connectionLimitSettings } from '../security/connection-limits.js';
 import { WorkerOutputBudget } from '../security/worker-output-budget.js';
@@ -30,7 +31,7 @@ import { closeAfterEventPathRequests } from '../security/pipelined-event-request
 import { destroyUnansweredUpgrades } from '../security/unanswered-upgrades.guard.js';
 import { CLOSE_GRACE_MS, cutClosedConnections } from '../security/close-grace.js';
 import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
-import { limitWebSocketControlFrames } from '../security/websocket-control-frames.guard.js';
+import { type ControlFrameConnection, limitWebSocketControlFrames } from '../security/websocket-control-frames.guard.js';
 import { UnfinishedMessageBudget } from '../security/unfinished-message.budget.js';
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
 import { TokenOwnership, type ConnectingSession } from '../security/token-ownership.service.js';
@@ -262,7 +263,12 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   ) {
     WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
     const limits = connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes);
-    this.connectionContext = { ...limits, owner: pipeline, outputBudget: new WorkerOutputBudget(options.maxTotalOutboundBytes, limits.outputPauseBytes) };
+    this.connectionContext = {
+      ...limits,
+      owner: pipeline,
+      outputBudget: new WorkerOutputBudget(options.maxTotalOutboundBytes, limits.outputPauseBytes),
+      coldListeners: Object.entries(this.coldListeners),
+    };
     this.unfinishedMessages = new UnfinishedMessageBudget(options.maxTotalUnfinishedInboundBytes, options.unfinishedMessageTimeoutMs, this.logger);
     this.connectionsPerAddress = new AddressConnectionLimit(
       options.maxConnectionsPerAddress,
@@ -300,18 +306,22 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     }
     namespace.server.engine.use(refuseSessionIdRequests);
     // Then, before anything else is spent on it, the address's share of the worker's connections.
-    namespace.server.engine.use(this.connectionsPerAddress.middleware);
+    this.connectionsPerAddress.install(namespace.server.engine);
+    // Engine.IO's queue of writes under way gives back its memory once empty (see the class).
+    releaseEmptiedSendCallbacks(namespace.server.engine);
     // A connection the server closed does not wait 30 s for a client that stopped reading (see the function).
     cutClosedConnections(namespace.server.engine);
     // Engine.IO packets no Socket.IO client sends here cost the server a decode each, counted against no budget.
-    closeOnStrayEnginePackets(namespace.server.engine);
-    // Nor are WebSocket ping and pong frames free: an allowance of their own, on whatever the event budget says.
-    limitWebSocketControlFrames(namespace.server.engine, this.options.rateLimit.controlFrames, {
+    // The same listener hands each message to its connection's size limits before Socket.IO decodes it.
+    closeOnStrayEnginePackets(namespace.server.engine, SocketConnection.inspectEngineMessage);
+    // Nor are WebSocket ping and pong frames free: an allowance of their own, on whatever the event budget says,
+    // counted from a connection's first one, which the walk below sees before `ws` reads it.
+    const countControlFrames = limitWebSocketControlFrames<ControlFrameConnection>(this.options.rateLimit.controlFrames, {
       joined: (conn) => SocketConnection.ofEngine(conn) !== undefined,
       pause: (conn, forMs) => SocketConnection.ofEngine(conn)?.pauseReading(forMs),
     });
     // What clients hold the worker to in messages they began and did not finish: a deadline each, a budget for all.
-    this.unfinishedMessages.watch(namespace.server.engine);
+    this.unfinishedMessages.watch(namespace.server.engine, countControlFrames);
     namespace.use((socket, next) => {
       // Once the shutdown began, a socket let in would only be answered `server_stopping` until Nest closes it, and its
       // admission (the session read) may reach what the app already closed. Refused, a tab tries again on its own
@@ -437,9 +447,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
         return (connection.admission = false);
       },
     );
+    // `ping` and `client_error` are listened to from the socket's first message of another name (see coldListeners).
     connection.attach();
-    socket.on('client_error', this.coldListeners.client_error);
-    socket.on('ping', this.coldListeners.ping);
   }
 
   /** Forgets everything kept for a socket that left. */

@@ -44,10 +44,30 @@ describe('SocketConnection', () => {
     connection.receive(frame);
   };
 
+  it('listens for the other events a socket may send from its first message that is not an event, once', () => {
+    const socket = Object.assign(new EventEmitter(), fakeSocket().socket) as unknown as Socket & EventEmitter;
+    const { owner } = recordingOwner();
+    const pings: unknown[] = [];
+    const ping = function (this: Socket): void {
+      pings.push(this);
+    };
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [['ping', ping], ['client_error', () => undefined]] });
+    // A tab that only sends events never has them.
+    connection.inspectFrame(`${settings.eventPrefix}{"name":"a.b"}]`);
+    expect(socket.eventNames()).toEqual([]);
+    // Any other message: in place before Socket.IO decodes and delivers it.
+    connection.inspectFrame('2/_event,["ping"]');
+    socket.emit('ping');
+    expect(pings).toEqual([socket]);
+    connection.inspectFrame('2/_event,1["event",{}]');
+    expect(socket.listenerCount('ping')).toBe(1);
+    expect(socket.listenerCount('client_error')).toBe(1);
+  });
+
   it('runs events while the client reads its answers', () => {
     const { socket, websocket } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
     connection.admission = true;
     websocket.bufferedAmount = settings.outputPauseBytes;
     deliver(connection, 'a');
@@ -60,7 +80,7 @@ describe('SocketConnection', () => {
   it('stops reading a client whose output waits, holds what it still sends past the larger bound (refusing past a few), and reads again once it drained', () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
     connection.admission = true;
     // Past the pause: this event still runs (a reading client's next event waits in TCP, it is never refused).
     websocket.bufferedAmount = settings.outputPauseBytes + 1;
@@ -100,7 +120,7 @@ describe('SocketConnection', () => {
   it("holds a slow link's click that arrives while live changes the server sent still wait, instead of refusing it with a toast", () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
     connection.admission = true;
     // The server sent a burst of live changes (a big list, each change the whole list) faster than the link carries.
     websocket.bufferedAmount = settings.outputRefuseBytes + 1;
@@ -119,7 +139,7 @@ describe('SocketConnection', () => {
   it('holds at most maxMessageBytes of frames (the first whatever its size), refusing the rest', () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
     connection.admission = true;
     websocket.bufferedAmount = settings.outputRefuseBytes + 1;
     deliver(connection, 'big', settings.maxMessageBytes);
@@ -137,7 +157,7 @@ describe('SocketConnection', () => {
     const connections = Array.from({ length: 5 }, () => {
       const { socket, websocket, transport } = fakeSocket();
       const { owner, handled, errors } = recordingOwner(queue);
-      const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
+      const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
       connection.admission = true;
       websocket.bufferedAmount = settings.outputRefuseBytes + 1;
       return { connection, websocket, transport, handled, errors };
@@ -164,7 +184,7 @@ describe('SocketConnection', () => {
   it('runs nothing it held for a client that left meanwhile', async () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
     connection.admission = true;
     websocket.bufferedAmount = settings.outputRefuseBytes + 1;
     deliver(connection, 'held');
@@ -178,7 +198,7 @@ describe('SocketConnection', () => {
     // Long polling: there is no WebSocket to pause, so only the refusals bound what the client asks for.
     const { socket, transport } = fakeSocket({ polling: true });
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes) });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
     connection.admission = true;
     const conn = socket.conn as unknown as { writeBuffer: unknown[] };
     const backlog = () => {

@@ -35,10 +35,19 @@ export interface SocketConnectionOwner {
   chargeConnection(client: EventClient, units: number): number;
 }
 
+/** A listener of a socket event other than `event`, shared by every socket (`this` is the socket). */
+export type ColdMessageListener = (this: Socket, ...args: unknown[]) => void;
+
 /** What every connection of one gateway shares: its limits, the worker's output budget and the pipeline that handles its events. */
 export interface SocketConnectionContext extends ConnectionLimitSettings {
   readonly owner: SocketConnectionOwner;
   readonly outputBudget: WorkerOutputBudget;
+  /**
+   * The socket events other than `event` the gateway answers (`ping`, `client_error`), by name: listened to on a
+   * socket from its first message that is not an `event`. Socket.IO keeps a socket's listeners in a table that
+   * grows past three names (about 95 bytes per idle connection); nearly every tab only ever sends `event`s.
+   */
+  readonly coldListeners: ReadonlyArray<readonly [event: string, listener: ColdMessageListener]>;
 }
 
 /** Where a socket and its Engine.IO connection keep their connection, so listeners shared by every socket find it. */
@@ -104,11 +113,6 @@ const MAX_HELD_EVENTS = 8;
  */
 function heldSize(frame: unknown, bytes: number, maxMessageBytes: number): number {
   return bytes + PARSED_VALUE_BYTES * valuesUpTo(frame, Math.ceil((2 * maxMessageBytes) / PARSED_VALUE_BYTES));
-}
-
-/** A message packet of the Engine.IO connection (Socket.IO calls it with the connection as `this`). */
-function onPacket(this: Carrier, packet: { type: string; data?: unknown }): void {
-  if (packet.type === 'message') this[CONNECTION]?.inspectFrame(packet.data);
 }
 
 /** The parts of an Engine.IO connection the output count reads. */
@@ -203,8 +207,16 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   }
 
   /**
-   * Starts listening: the raw inbound frames (the size limits see them before Socket.IO decodes them), the
-   * output, and the hot `event` listener. The gateway attaches one connection per Engine.IO connection (see
+   * A message packet of Engine.IO connection `this`, before Socket.IO decodes it: the size limits of the connection
+   * attached to it see the raw frame (the Engine.IO packet guard hands every connection's messages here).
+   */
+  static inspectEngineMessage(this: object, data: unknown): void {
+    (this as Carrier)[CONNECTION]?.inspectFrame(data);
+  }
+
+  /**
+   * Starts listening: the output and the hot `event` listener (its raw inbound frames come through
+   * {@link inspectEngineMessage}). The gateway attaches one connection per Engine.IO connection (see
    * {@link sharesEngine}).
    */
   attach(): void {
@@ -212,7 +224,6 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     const conn = socket.conn as Socket['conn'] & Carrier;
     socket[CONNECTION] = this;
     conn[CONNECTION] = this;
-    conn.on('packet', onPacket);
     conn.on('packetCreate', onPacketCreate);
     socket.on('event', onEvent);
   }
@@ -228,7 +239,6 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     if (conn[CONNECTION] === this) {
       // Undefined rather than deleted: every connection keeps the same shape.
       conn[CONNECTION] = undefined;
-      conn.off('packet', onPacket);
       conn.off('packetCreate', onPacketCreate);
     }
     this.settings.outputBudget.release(this);
@@ -299,6 +309,14 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
       `Closing the connection of client ${this.token.slice(0, 8)}…: ${backlog} bytes of output are waiting for it to read, the most of any, while this worker holds ${workerBytes} unread bytes for its clients (maxTotalOutboundBytes ${this.settings.outputBudget.limitBytes}).`,
     );
     this.closeForReconnect();
+  }
+
+  /** A message that is not an `event`, about to be decoded: the gateway's other listeners are put on the socket first. */
+  otherMessage(): void {
+    const socket = this.socket;
+    const cold = this.settings.coldListeners;
+    if (cold.length === 0 || socket.listenerCount(cold[0]![0]) > 0) return;
+    for (const [event, listener] of cold) socket.on(event, listener);
   }
 
   /** More output waits for the client than `maxOutboundBytes`: it does not read, and is closed. */

@@ -1,3 +1,5 @@
+import { addListenerCompactly } from '../common/compact-listener.js';
+
 /**
  * How long a WebSocket the server closed may wait for the client to take its close frame before its TCP connection
  * is cut: a client that reads answers within a round trip; one that does not read never will.
@@ -40,5 +42,6 @@ function onEngineClose(this: EngineConnection): void {
  * waited as long for every such client. One listener per connection, shared by all; a timer only once one closed.
  */
 export function cutClosedConnections(engine: { on(event: 'connection', listener: (connection: EngineConnection) => void): unknown }): void {
-  engine.on('connection', (connection) => void connection.on('close', onEngineClose));
+  // Third after Socket.IO's and Engine.IO's own: kept compact (see addListenerCompactly).
+  engine.on('connection', (connection) => addListenerCompactly(connection, 'close', onEngineClose));
 }

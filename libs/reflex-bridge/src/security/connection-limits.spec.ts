@@ -28,6 +28,10 @@ class RecordingConnection extends ConnectionLimits {
   outputExceeded(pendingBytes: number): void {
     this.exceeded.push(pendingBytes);
   }
+  otherMessages = 0;
+  otherMessage(): void {
+    this.otherMessages += 1;
+  }
 }
 
 describe('ConnectionLimits', () => {

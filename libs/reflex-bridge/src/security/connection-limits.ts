@@ -59,6 +59,7 @@ export const CHARS_PER_BUDGET_UNIT = 8_192;
  * - a text frame over `maxMessageBytes` is answered with `payload_too_large`; Socket.IO's decoder drops it without
  *   parsing it (see `guardedSocketIoParser`, which also bounds binary attachments, nesting and namespaces for every
  *   connection, joined or not);
+ * - a message that is not an `event` is announced ({@link otherMessage}) before it is delivered;
  * - every message counts against the connection's budget (`rateLimit.perConnection`, see {@link chargeBudget}):
  *   one unit for each message that is not an `event` (an event counts once in the pipeline, where `@SkipThrottle()`
  *   can exempt it), one more per further {@link CHARS_PER_BUDGET_UNIT} characters of any message and per
@@ -110,6 +111,11 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
   abstract chargeBudget(units: number): void;
   /** More than `maxOutboundBytes` waits for the client; called once. */
   abstract outputExceeded(pendingBytes: number): void;
+  /**
+   * A message within the size limit that is not an `event` in the shape Socket.IO clients send it (an event of
+   * another name, an ack, a binary packet), before Socket.IO decodes and delivers it.
+   */
+  abstract otherMessage(): void;
 
   /** Looks at the data of one inbound Engine.IO `message` packet, before Socket.IO decodes it. */
   inspectFrame(data: unknown): void {
@@ -130,7 +136,10 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
       // (a `charCodeAt` loop costs more still: each read unpacks the slice).
       this.recordSize(data.length);
       units += this.eventSurcharge;
-    } else units += 1;
+    } else {
+      units += 1;
+      this.otherMessage();
+    }
     if (units !== 0) this.chargeBudget(units);
   }
 

@@ -27,6 +27,8 @@ describe('closeOnStrayEnginePackets (a real Engine.IO server)', () => {
   let io: Server;
   let url: string;
   const clients: RawClient[] = [];
+  /** The message packets the guard handed on, as the gateway's frame inspection receives them. */
+  const messages: unknown[] = [];
 
   beforeAll(async () => {
     http = createServer();
@@ -34,7 +36,7 @@ describe('closeOnStrayEnginePackets (a real Engine.IO server)', () => {
     io = new Server(http, { transports: ['websocket'], allowUpgrades: false, pingInterval: 30, pingTimeout: 10_000 });
     // As the event gateway installs it: the guard stops reading a connection it closes, so the close grace ends it.
     cutClosedConnections(io.engine as never);
-    closeOnStrayEnginePackets(io.engine as never);
+    closeOnStrayEnginePackets(io.engine as never, (data) => void messages.push(data));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/socket.io/?EIO=4&transport=websocket`;
   });
@@ -65,6 +67,10 @@ describe('closeOnStrayEnginePackets (a real Engine.IO server)', () => {
     await until(() => client.received.some((frame) => frame.startsWith('40{')), 'the join');
     await until(() => client.received.filter((frame) => frame === '2').length >= 5, 'five pings answered');
     client.ws.send('42["still here"]');
+    // Every message reaches the frame inspection, before Socket.IO decodes it; no ping answer does.
+    await until(() => messages.includes('2["still here"]'), 'the event handed on');
+    expect(messages).toContain('0');
+    expect(messages.filter((data) => data !== '0' && data !== '2["still here"]')).toEqual([]);
     // Another client's stray packet is handled after this one's frames: its close says they were all read.
     const other = await connect(false);
     other.ws.send('6');

@@ -77,6 +77,9 @@ export interface FrameGuardSettings {
   maxMessageBytes: number;
 }
 
+/** What socket.io-parser's `Decoder` makes of no options (no reviver, at most 10 binary attachments), kept once. */
+const DECODER_DEFAULTS = Object.freeze((new Decoder() as unknown as { opts: object }).opts);
+
 /**
  * Socket.IO's own parser, with a decoder that looks at every frame of every connection before Socket.IO parses it:
  * the custom `parser` option Socket.IO offers for this (its encoder is Socket.IO's own, so what the bridge writes is
@@ -107,20 +110,29 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
     /** Bytes of the binary packet being put together (set only on connections that send one). */
     declare private binaryBytes?: number;
     /** Set once the connection asked to join. */
-    declare private joinAsked?: boolean;
+    private joinAsked: boolean;
+
+    constructor() {
+      super();
+      // socket.io-parser copies its defaults into a fresh object per decoder, which every idle connection keeps (40
+      // bytes); Socket.IO passes none, so every decoder of the worker reads the same ones.
+      (this as unknown as { opts: object }).opts = DECODER_DEFAULTS;
+      // Set here, V8 keeps it inside the decoder: set at the join, it took an array of its own (40 bytes).
+      this.joinAsked = false;
+    }
 
     override add(frame: unknown): void {
       if (typeof frame === 'string') {
         if (!isForNamespace(frame, namespace)) throw new RefusedFrameError(`No namespace but ${namespace} is served.`);
         const type = frame.charCodeAt(0);
         if (type === CONNECT) {
-          if (this.joinAsked === true) throw new RefusedFrameError('A connection may join once.');
+          if (this.joinAsked) throw new RefusedFrameError('A connection may join once.');
           if (frame.length > MAX_JOIN_FRAME_CHARS) throw new RefusedFrameError(`A join may carry at most ${MAX_JOIN_FRAME_CHARS} characters.`);
           this.joinAsked = true;
         }
         if (type === BINARY_EVENT || type === BINARY_ACK) this.binaryBytes = frame.length;
         else if (exceedsMessageLimit(frame, maxMessageBytes)) {
-          if (this.joinAsked !== true) throw new RefusedFrameError(`A frame over the ${maxMessageBytes}-byte limit came before the join.`);
+          if (!this.joinAsked) throw new RefusedFrameError(`A frame over the ${maxMessageBytes}-byte limit came before the join.`);
           return;
         }
         if (frame.length > DEPTH_SCAN_FROM && nestsDeeperThan(frame, MAX_FRAME_DEPTH)) throw new RefusedFrameError(`A frame nests more than ${MAX_FRAME_DEPTH} levels.`);

@@ -39,31 +39,38 @@ const message = fc.oneof(
   fc.record({ opcode: fc.constantFrom(9, 10), length: fc.nat(125), masked: fc.boolean() }).map((frame) => [{ ...frame, fin: true }]),
 );
 
-/** The bytes of `messages`, the offsets between messages, and the offset after each frame. */
-function streamOf(messages: Frame[][]): { stream: Buffer; settled: number[]; frameEnds: number[] } {
+/** The bytes of `messages`, the offsets between messages, the offset after each frame and after each ping or pong header. */
+function streamOf(messages: Frame[][]): { stream: Buffer; settled: number[]; frameEnds: number[]; pingOrPongHeaderEnds: number[] } {
   const parts: Buffer[] = [];
   const settled = [0];
   const frameEnds: number[] = [];
+  const pingOrPongHeaderEnds: number[] = [];
   let offset = 0;
   for (const frames of messages) {
     for (const frame of frames) {
       const bytes = encode(frame);
+      if (frame.opcode === 9 || frame.opcode === 10) pingOrPongHeaderEnds.push(offset + bytes.length - frame.length);
       parts.push(bytes);
       offset += bytes.length;
       frameEnds.push(offset);
     }
     settled.push(offset);
   }
-  return { stream: Buffer.concat(parts), settled, frameEnds };
+  return { stream: Buffer.concat(parts), settled, frameEnds, pingOrPongHeaderEnds };
 }
 
-/** Feeds `stream` cut at `ends` to a tracker, checking after each chunk what it says against the offsets between messages. */
-function expectFollowed(stream: Buffer, settled: number[], ends: number[]): void {
+/**
+ * Feeds `stream` cut at `ends` to a tracker, checking after each chunk what it says against the offsets between
+ * messages, and that it saw a ping or pong exactly in the chunks where such a frame's header was completed.
+ */
+function expectFollowed(stream: Buffer, settled: number[], ends: number[], pingOrPongHeaderEnds: number[]): void {
   const tracker = new InboundFrameTracker();
   let at = 0;
   for (const end of ends) {
     const endedInChunk = settled.some((point) => point > at && point <= end);
     expect(tracker.consume(stream.subarray(at, end))).toBe(endedInChunk);
+    expect(tracker.pingOrPong).toBe(pingOrPongHeaderEnds.some((point) => point > at && point <= end));
+    tracker.pingOrPong = false;
     at = end;
     const lastSettled = Math.max(...settled.filter((point) => point <= at));
     expect(tracker.unfinished).toBe(lastSettled !== at);
@@ -72,13 +79,13 @@ function expectFollowed(stream: Buffer, settled: number[], ends: number[]): void
 }
 
 describe('InboundFrameTracker', () => {
-  it('tells, at the end of every chunk, whether a message is unfinished and how many of its bytes arrived', () => {
+  it('tells, at the end of every chunk, whether a message is unfinished, how many of its bytes arrived, and whether a ping or pong came', () => {
     fc.assert(
       fc.property(fc.array(message, { maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 4000 }), { minLength: 1, maxLength: 60 }), (messages, cuts) => {
-        const { stream, settled } = streamOf(messages);
+        const { stream, settled, pingOrPongHeaderEnds } = streamOf(messages);
         const ends: number[] = [];
         for (let at = 0, cut = 0; at < stream.length; ends.push(at)) at = Math.min(stream.length, at + cuts[cut++ % cuts.length]!);
-        expectFollowed(stream, settled, ends);
+        expectFollowed(stream, settled, ends, pingOrPongHeaderEnds);
       }),
     );
   });
@@ -86,10 +93,10 @@ describe('InboundFrameTracker', () => {
   it('follows chunks that are whole frames, as a client sending events writes them', () => {
     fc.assert(
       fc.property(fc.array(message, { maxLength: 8 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 20 }), (messages, joins) => {
-        const { stream, settled, frameEnds } = streamOf(messages);
+        const { stream, settled, frameEnds, pingOrPongHeaderEnds } = streamOf(messages);
         // Each chunk one frame, or now and then two frames together.
         const ends = frameEnds.filter((end, index) => end === stream.length || !joins[index % joins.length]);
-        expectFollowed(stream, settled, ends);
+        expectFollowed(stream, settled, ends, pingOrPongHeaderEnds);
       }),
     );
   });

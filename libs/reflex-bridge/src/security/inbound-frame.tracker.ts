@@ -1,5 +1,7 @@
 /** The longest WebSocket frame header: 2 bytes, an 8-byte extended length, a 4-byte mask key. */
 const MAX_HEADER_BYTES = 14;
+/** The ping frame's opcode; a pong's is the next (higher ones are reserved, and `ws` closes a connection for them). */
+const PING = 0x09;
 
 /**
  * Follows the WebSocket frames of one connection's inbound byte stream (RFC 6455 framing only: lengths, FIN bits and
@@ -26,6 +28,8 @@ export class InboundFrameTracker {
   private inFragmentedMessage = false;
   /** Bytes of the unfinished message so far, headers included; 0 when none is unfinished. */
   private held = 0;
+  /** Set when a ping or pong frame's header is read; the tracker's user clears it. */
+  pingOrPong = false;
 
   /** True while a message has begun and not ended: a frame header or payload is incomplete, or a fragmented message. */
   get unfinished(): boolean {
@@ -48,7 +52,10 @@ export class InboundFrameTracker {
     // 100 instructions per event where the walk below took 250.
     if (this.payloadLeft === 0 && this.headerBytes === 0 && !this.inFragmentedMessage && length >= 2 && (chunk[0]! & 0x80) !== 0) {
       const headerLength = headerLengthOf(chunk[1]!);
-      if (length >= headerLength && headerLength + payloadLengthOf(chunk, 0, chunk[1]!) === length) return true;
+      if (length >= headerLength && headerLength + payloadLengthOf(chunk, 0, chunk[1]!) === length) {
+        if ((chunk[0]! & 0x0f) >= PING) this.pingOrPong = true;
+        return true;
+      }
     }
     // Where the stream last stood between messages in this chunk: what follows it is the unfinished message's.
     let settledAt = this.unfinished ? -1 : 0;
@@ -70,6 +77,7 @@ export class InboundFrameTracker {
         const second = chunk[i + 1]!;
         this.fin = (chunk[i]! & 0x80) !== 0;
         this.opcode = chunk[i]! & 0x0f;
+        if (this.opcode >= PING) this.pingOrPong = true;
         this.payloadLeft = payloadLengthOf(chunk, i, second);
         i += headerLengthOf(second);
       } else {
@@ -79,6 +87,7 @@ export class InboundFrameTracker {
         this.payloadLeft = payloadLengthOf(this.header, 0, this.header[1]!);
         this.fin = (this.header[0]! & 0x80) !== 0;
         this.opcode = this.header[0]! & 0x0f;
+        if (this.opcode >= PING) this.pingOrPong = true;
         this.headerBytes = 0;
       }
       if (this.payloadLeft === 0 && this.frameEnded()) {

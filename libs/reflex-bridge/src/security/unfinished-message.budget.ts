@@ -81,6 +81,8 @@ export class UnfinishedMessageBudget {
   private lastLogAt = 0;
   /** A tracker no connection holds yet: each chunk of a connection between messages is walked with it. */
   private spare: TrackedConnection | undefined;
+  /** Told of a connection's ping and pong frames (see {@link watch}), before `ws` reads them. */
+  private onPingOrPong: ((connection: EngineConnection) => void) | undefined;
   /**
    * The listeners of every connection, one function each for all (`this` is the stream, or the connection): closures
    * and a `close` listener per connection held about 700 bytes of every idle connection (closures, their context, a
@@ -116,8 +118,14 @@ export class UnfinishedMessageBudget {
     return this.total;
   }
 
-  /** Follows every WebSocket connection `engine` opens. */
-  watch(engine: { on(event: 'connection', listener: (connection: EngineConnection) => void): unknown }): void {
+  /**
+   * Follows every WebSocket connection `engine` opens. The walk over their frames also tells `onPingOrPong` of each
+   * chunk holding a WebSocket ping or pong frame, before `ws` reads it: the control-frame allowance listens to a
+   * connection only from then on.
+   */
+  watch<C extends EngineConnection>(engine: { on(event: 'connection', listener: (connection: C) => void): unknown }, onPingOrPong?: (connection: C) => void): void {
+    // Sound: it is only ever given the connections `engine` gave the budget.
+    this.onPingOrPong = onPingOrPong as ((connection: EngineConnection) => void) | undefined;
     engine.on('connection', (connection) => this.track(connection));
   }
 
@@ -142,6 +150,7 @@ export class UnfinishedMessageBudget {
       }
       const fresh = (this.spare ??= new TrackedConnection());
       const ended = fresh.consume(chunk);
+      if (fresh.pingOrPong) this.sawPingOrPong(fresh, connection);
       // Whole messages only (nearly every chunk): nothing held, and the spare is between messages again.
       if (!fresh.unfinished) return;
       this.spare = undefined;
@@ -150,7 +159,14 @@ export class UnfinishedMessageBudget {
       return;
     }
     if (tracked.closed) return;
-    this.follow(tracked, tracked.consume(chunk));
+    const ended = tracked.consume(chunk);
+    if (tracked.pingOrPong) this.sawPingOrPong(tracked, connection);
+    this.follow(tracked, ended);
+  }
+
+  private sawPingOrPong(tracker: TrackedConnection, connection: EngineConnection): void {
+    tracker.pingOrPong = false;
+    this.onPingOrPong?.(connection);
   }
 
   /** `connection` began a message it has not finished: the budget follows it until it ends or the connection closes. */

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import WebSocket from 'ws';
 import { cutClosedConnections } from './close-grace.js';
+import { UnfinishedMessageBudget } from './unfinished-message.budget.js';
 import { limitWebSocketControlFrames } from './websocket-control-frames.guard.js';
 
 /** Waits for `predicate` (a condition, never a duration), failing after a generous deadline. */
@@ -29,13 +30,16 @@ describe('limitWebSocketControlFrames (a real Engine.IO server)', () => {
     http = createServer();
     io = new Server(http, { transports: ['websocket'], allowUpgrades: false });
     cutClosedConnections(io.engine as never);
-    limitWebSocketControlFrames(io.engine as never, ALLOWANCE, {
+    // As the event gateway wires it: the walk over each connection's inbound frames starts the count at its first
+    // ping or pong frame, before `ws` reads it.
+    const countControlFrames = limitWebSocketControlFrames(ALLOWANCE, {
       joined: (connection) => joined.has((connection as unknown as { id: string }).id),
       pause: (connection, forMs) => {
         const { id } = connection as unknown as { id: string };
         paused.set(id, [...(paused.get(id) ?? []), forMs]);
       },
     });
+    new UnfinishedMessageBudget(64 * 1024 * 1024, 30_000).watch(io.engine as never, countControlFrames as never);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/socket.io/?EIO=4&transport=websocket`;
   });
@@ -81,6 +85,21 @@ describe('limitWebSocketControlFrames (a real Engine.IO server)', () => {
       expect(forMs).toBeLessThanOrEqual(ALLOWANCE.ttlMs);
     }
     expect(client.closed()).toBe(false);
+  });
+
+  it('listens to a connection only from its first control frame, and counts that one too', async () => {
+    const client = await connect();
+    joined.add(client.id);
+    const { clients } = io.engine as unknown as { clients: Record<string, { request: { websocket: WebSocket } }> };
+    const websocket = clients[client.id]!.request.websocket;
+    // A browser's connection never sends one: nothing listens for them on it.
+    expect(websocket.listenerCount('ping') + websocket.listenerCount('pong')).toBe(0);
+    // One frame past the allowance, the first of them among the counted: exactly one pause.
+    for (let i = 0; i <= ALLOWANCE.limit; i++) client.ws.ping();
+    await until(() => paused.has(client.id), 'a pause for the frame past the allowance');
+    expect(paused.get(client.id)).toEqual([expect.any(Number)]);
+    expect(websocket.listenerCount('ping')).toBe(1);
+    expect(websocket.listenerCount('pong')).toBe(1);
   });
 
   it('counts each connection on its own', async () => {

@@ -3,6 +3,7 @@ import type { RateLimitWindow } from './rate-limit.options.js';
 /** The part of the `ws` WebSocket under an Engine.IO connection the guard uses. */
 interface ControlFrameSource {
   on(event: 'ping' | 'pong', listener: (this: ControlFrameSource) => void): unknown;
+  listenerCount(event: 'ping' | 'pong', listener?: (this: ControlFrameSource) => void): number;
   pause?(): void;
 }
 
@@ -44,12 +45,16 @@ type GuardedSource<Connection> = ControlFrameSource & { [OWNER]?: Connection; [H
  * alive with pings (a Python `websockets` client: one every 20 s) send a few per minute, far inside the allowance.
  * One listener function per gateway, shared by every connection; the count lives on the WebSocket of a client that
  * sent a control frame, so a browser's connection holds nothing for it.
+ *
+ * Returns what starts counting on one connection: call it before `ws` reads the connection's first ping or pong
+ * frame (the gateway's walk over each connection's inbound frames, `UnfinishedMessageBudget.watch`, does). Two
+ * listeners on every WebSocket grew `ws`'s table of them, about 110 bytes per idle connection, for frames that
+ * browsers never send.
  */
 export function limitWebSocketControlFrames<Connection extends ControlFrameConnection>(
-  engine: { on(event: 'connection', listener: (connection: Connection) => void): unknown },
   allowance: Required<RateLimitWindow>,
   hooks: ControlFrameHooks<Connection>,
-): void {
+): (connection: Connection) => void {
   const { limit, ttlMs, blockDurationMs } = allowance;
   const onControlFrame = function (this: GuardedSource<Connection>): void {
     const connection = this[OWNER];
@@ -74,11 +79,11 @@ export function limitWebSocketControlFrames<Connection extends ControlFrameConne
     // Each frame past it asks again: the gateway may have read the socket again for another reason (its queue drained).
     hooks.pause(connection, Math.max(1, Math.ceil(endsAt - now)));
   };
-  engine.on('connection', (connection) => {
+  return (connection) => {
     const websocket = connection.request?.websocket as GuardedSource<Connection> | undefined;
-    if (typeof websocket?.on !== 'function') return;
+    if (typeof websocket?.on !== 'function' || websocket.listenerCount('ping', onControlFrame) > 0) return;
     websocket[OWNER] = connection;
     websocket.on('ping', onControlFrame);
     websocket.on('pong', onControlFrame);
-  });
+  };
 }
