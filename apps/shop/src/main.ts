@@ -23,6 +23,10 @@ async function bootstrap(): Promise<void> {
   // the process manager asked for is a success. Without useProcessExit, Nest sends the signal again once closed, so a
   // clean stop ended "killed by SIGTERM" (status 143 to a shell, Docker or Kubernetes, which report it as a failure).
   app.enableShutdownHooks([], { useProcessExit: true });
+  // Says when a stop reached this process (after Nest's own listener, which began the drain): with WORKERS, one line
+  // per worker shows that each got it. Nest ignores the same signal sent again while it stops (in WORKERS mode a
+  // process manager signals the whole process group and the primary passes the signal on as well).
+  for (const signal of STOP_SIGNALS) process.once(signal, () => console.log(`Shop process ${process.pid} stopping (${signal}): finishing the running events, then exiting`));
   // Nest's Socket.IO adapter, without the RxJS pipelines it builds per socket: less memory per open tab.
   app.useWebSocketAdapter(new BridgeIoAdapter(app));
   mountHttpRoutes(app, app.get<AuthMiddleware>(AUTH_MIDDLEWARE));
@@ -30,6 +34,9 @@ async function bootstrap(): Promise<void> {
   else await app.listen(config.port);
   console.log(`Shop listening on http://localhost:${config.port}`);
 }
+
+/** The signals that stop the shop cleanly (Nest's `enableShutdownHooks` default list has more; these are what process managers and Ctrl-C send). */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 /** Workers that may exit before any has listened before the cluster primary gives up (a round of WORKERS=4, and one). */
 const MAX_FAILED_STARTS = 5;
@@ -52,12 +59,41 @@ if (config.workers > 1 && cluster.isPrimary) {
   let failedStarts = 0;
   const backoff = new RestartBackoff();
   const forkedAt = new Map<number, number>();
+  /** Replacements waiting for their delay: a stop cancels them. */
+  const pendingForks = new Set<NodeJS.Timeout>();
+  // SIGTERM / SIGINT to the primary stop the cluster cleanly: each worker is sent the signal and drains (its running
+  // events finish and are answered), none is forked again, and the primary exits once they all have, 0 when they all
+  // stopped cleanly. Before, the primary had no handler: the signal killed it (status 143, a failure to Docker and
+  // shells), and its workers, losing their channel to it, exited at once (Node's cluster does that), mid-event: the
+  // running events' answers never reached their tabs, also when the process manager signalled the whole group.
+  let stopping: NodeJS.Signals | undefined;
+  let failedStops = 0;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = signal;
+    for (const timer of pendingForks) clearTimeout(timer);
+    pendingForks.clear();
+    console.log(`Stopping (${signal}): ${forkedAt.size} worker(s) finish their running events, then exit`);
+    // Sent even when the whole group got the signal already: Nest's handler in the worker ignores it the second time.
+    for (const worker of Object.values(cluster.workers ?? {})) if (worker && !worker.isDead()) worker.process.kill(signal);
+    if (forkedAt.size === 0) process.exit(0);
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, stop);
   cluster.on('fork', (worker) => forkedAt.set(worker.id, Date.now()));
   cluster.on('listening', () => (anyListened = true));
   for (let i = 0; i < config.workers; i++) cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
     const uptimeMs = Date.now() - (forkedAt.get(worker.id) ?? Date.now());
     forkedAt.delete(worker.id);
+    if (stopping) {
+      // A worker still starting is ended by the signal itself, before it set up its handler: nothing ran there.
+      if (code !== 0 && signal !== stopping) {
+        failedStops++;
+        console.error(`Worker ${worker.process.pid} exited (${signal ?? code}) while stopping`);
+      }
+      if (forkedAt.size === 0) process.exit(failedStops > 0 ? 1 : 0);
+      return;
+    }
     if (!anyListened && ++failedStarts >= MAX_FAILED_STARTS) {
       console.error(`${failedStarts} workers exited before any listened (the last: ${signal ?? code}): they cannot start; stopping. Their errors are above.`);
       for (const other of Object.values(cluster.workers ?? {})) other?.process.kill();
@@ -65,7 +101,11 @@ if (config.workers > 1 && cluster.isPrimary) {
     }
     const delayMs = backoff.delayAfter(uptimeMs);
     console.warn(`Worker ${worker.process.pid} exited (${signal ?? code}); starting another in ${delayMs} ms`);
-    setTimeout(() => cluster.fork(), delayMs);
+    const timer = setTimeout(() => {
+      pendingForks.delete(timer);
+      cluster.fork();
+    }, delayMs);
+    pendingForks.add(timer);
   });
 } else {
   await bootstrap();
