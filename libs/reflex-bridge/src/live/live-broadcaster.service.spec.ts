@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { config as rxConfig } from 'rxjs';
 import { LiveBroadcaster, RECENT_CHANGES_MAX_BYTES } from './live-broadcaster.service.js';
@@ -311,6 +311,23 @@ describe('LiveBroadcaster', () => {
       expect(await broker.publish(change(1))).toBe(1);
       await module.close();
       expect(subscription.closed).toBe(true);
+    });
+
+    it("refuses a publish from an app's beforeApplicationShutdown (the transport closed): a LiveTransportError `closed` that says why", async () => {
+      let refusal: unknown;
+      @Injectable()
+      class PublishesAtShutdown implements BeforeApplicationShutdown {
+        constructor(private readonly live: LiveBroadcaster) {}
+        async beforeApplicationShutdown(): Promise<void> {
+          await this.live.publish(new ModelChange('shop.job', 'updated', 7)).catch((error: unknown) => (refusal = error));
+        }
+      }
+      const module = await Test.createTestingModule({ providers: [LiveBroadcaster, PublishesAtShutdown] }).compile();
+      await module.init();
+      await module.close();
+      expect(refusal).toBeInstanceOf(LiveTransportError);
+      // Before: 'LiveBroadcaster: start() after close()', naming neither the publish nor the shutdown.
+      expect(refusal).toMatchObject({ code: 'closed', message: expect.stringMatching(/^LiveBroadcaster\.publish refused the change updated "shop\.job": the app is shutting down/) });
     });
 
     it('uses the provided LiveTransport and options, starting it at init and closing it at shutdown', async () => {

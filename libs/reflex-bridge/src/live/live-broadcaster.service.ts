@@ -47,6 +47,15 @@ export const RECENT_CHANGES_MAX_BYTES = 8 * 1024 * 1024;
  */
 const RECENT_CHANGE_BYTES_ALLOWANCE = Math.floor(RECENT_CHANGES_MAX_BYTES / RECENT_CHANGES_MAX);
 
+/** The refusal of a publish once the broadcaster closed (the app shutting down). */
+function closedRefusal(change: ModelChange): LiveTransportError {
+  return new LiveTransportError(
+    'closed',
+    `LiveBroadcaster.publish refused the change ${change.action} "${change.modelLabel}": the app is shutting down and the live ` +
+      "transport is closed (the module closes it in its onModuleDestroy); no worker got it. Publish from onModuleDestroy or earlier.",
+  );
+}
+
 function checkLabel(label: unknown): asserts label is string {
   if (typeof label !== 'string' || label.trim() === '') {
     throw new TypeError(`LiveBroadcaster: a model label must be a non-empty string, got ${JSON.stringify(label)}`);
@@ -172,14 +181,18 @@ export class LiveBroadcaster implements OnModuleInit, OnModuleDestroy {
    *   `live.echoTimeoutMs`, or at once when the transport's listening connection is down: the echo cannot come
    *   back then; the other workers may still have received it).
    * @throws LiveTransportError when the transport refused or could not send the change; then no worker got it,
-   *   except after code `timeout`, when the server may still act on it later.
+   *   except after code `timeout`, when the server may still act on it later. Code `closed` once the app is shutting
+   *   down past the module's `onModuleDestroy` (an app's `beforeApplicationShutdown` or `onApplicationShutdown`), where
+   *   the module closed its transport: the change reached no worker.
    */
   async publish(change: ModelChange): Promise<number> {
     if (!(change instanceof ModelChange)) {
       throw new TypeError('LiveBroadcaster.publish expects a ModelChange (new ModelChange(label, action, pk))');
     }
+    // Before start(), whose own refusal ("start() after close()") named nothing the caller did.
+    if (this.closed) throw closedRefusal(change);
     await this.start();
-    if (this.closed) throw new LiveTransportError('closed', 'LiveBroadcaster: publish() after close()');
+    if (this.closed) throw closedRefusal(change);
     // Our own stamp (not the transport's) is what lets us recognise this change when it comes back.
     const stamped = this.sequencer.stamp(change);
     const seq = stamped.origin!.seq;
