@@ -72,4 +72,9 @@ export interface BridgeErrorPayload {
   status?: number;
   /** With `rate_limited`: milliseconds until the server accepts such events again. */
   retryAfterMs?: number;
+  /**
+   * With `server_stopping`, from ReflexBridge: the refused event's payload, as the client sent it, so that the client
+   * can send the event again once reconnected (`ReflexClient` does, and does not report the refusal then).
+   */
+  payload?: Record<string, unknown>;
 }

@@ -43,6 +43,11 @@ class TestReflexServer {
   handoffStatus = 200;
   /** Frontend events the answer to `on_load_internal` carries (a page whose on-load handler returns them). */
   onLoadEvents: Array<{ name: string; payload: Record<string, unknown> }> = [];
+  /**
+   * While set, the server is draining for a shutdown, as ReflexBridge's: the app's events are not run but answered
+   * `server_stopping`, with their payload unless this is `'without payload'` (an older server).
+   */
+  stopping: false | 'with payload' | 'without payload' = false;
   /** Tokens the server replaces (sends `new_token`) when a socket connects with them. */
   readonly replaceTokens = new Map<string, string>();
   private readonly counts = new Map<string, number>();
@@ -80,6 +85,11 @@ class TestReflexServer {
     });
   }
 
+  /** Closes every client connection at the transport (`transport close`), as a server ending its drain does. */
+  closeTransports(): void {
+    for (const socket of this.nsp.sockets.values()) socket.conn.close();
+  }
+
   /** Drops every client socket from the server side. */
   dropAll(): void {
     for (const socket of this.nsp.sockets.values()) socket.disconnect(true);
@@ -113,6 +123,11 @@ class TestReflexServer {
   private onEvent(socket: ServerSocket, token: string, event: OutboundEvent): void {
     this.received.push({ ...event, token, socketId: socket.id });
     const count = this.counts.get(token) ?? 0;
+    if (this.stopping && event.name !== HYDRATE_EVENT && event.name !== ON_LOAD_INTERNAL_EVENT) {
+      const error = { code: 'server_stopping', message: 'The server is shutting down; this event was not run.', event: event.name };
+      socket.emit('bridge_error', this.stopping === 'with payload' ? { ...error, payload: event.payload } : error);
+      return;
+    }
     switch (event.name) {
       case HYDRATE_EVENT:
         socket.emit('event', {
@@ -353,6 +368,45 @@ describe('ReflexClient against a real socket.io server', () => {
       message: `No handler named ${COUNTER}.nope.`,
       event: `${COUNTER}.nope`,
     });
+  });
+
+  it('sends an event the server refused `server_stopping` (with its payload) again once reconnected, in order, without reporting it', async () => {
+    const client = makeClient();
+    await client.connect();
+    client.call(COUNTER, 'increment');
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 1);
+    const errors: BridgeErrorPayload[] = [];
+    client.onError((error) => errors.push(error));
+
+    // A restart begins: the server refuses the user's clicks (not run), then closes the connection once drained.
+    server.stopping = 'with payload';
+    client.call(COUNTER, 'increment', { by: 5 });
+    client.call(COUNTER, 'increment', { by: 10 });
+    await until(() => client.queued === 2);
+    server.stopping = false;
+    server.closeTransports();
+
+    // Before: both clicks lost (count 1), each with an error for the app to show.
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 16);
+    expect(server.received.filter((event) => event.name === `${COUNTER}.increment`).map((event) => event.payload)).toEqual([{}, { by: 5 }, { by: 10 }, { by: 5 }, { by: 10 }]);
+    expect(server.eventsOfConnection(1)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, `${COUNTER}.increment`, `${COUNTER}.increment`]);
+    expect(errors).toEqual([]);
+  });
+
+  it('reports a `server_stopping` refusal without a payload (a server that does not send it back) and does not send it again', async () => {
+    const client = makeClient();
+    await client.connect();
+    const errors: BridgeErrorPayload[] = [];
+    client.onError((error) => errors.push(error));
+    server.stopping = 'without payload';
+    client.call(COUNTER, 'increment', { by: 5 });
+    await until(() => errors.length === 1);
+    server.stopping = false;
+    server.closeTransports();
+    await nextStatus(client, ['ready']);
+    expect(errors).toEqual([{ code: 'server_stopping', message: 'The server is shutting down; this event was not run.', event: `${COUNTER}.increment` }]);
+    expect(client.queued).toBe(0);
+    expect(server.eventsOfConnection(1)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT]);
   });
 
   it('replaces the token on new_token, persists it, and uses it for the next reconnect', async () => {

@@ -573,7 +573,7 @@ export class ReflexClient {
   }
 
   /**
-   * Listens to the server's structured errors (`bridge_error` messages: `{code, message, event?, details?, status?, retryAfterMs?}`).
+   * Listens to the server's structured errors (`bridge_error` messages: `{code, message, event?, details?, status?, retryAfterMs?, payload?}`; a `server_stopping` that carries the event's `payload` is not reported: the event is sent again once reconnected).
    * @returns A function that removes the listener.
    */
   onError(listener: (error: BridgeErrorPayload) => void): Unsubscribe {
@@ -1014,7 +1014,32 @@ export class ReflexClient {
     if (Array.isArray(payload['details'])) error.details = payload['details'].map((detail) => (typeof detail === 'string' ? detail : describe(detail)));
     if (typeof payload['status'] === 'number') error.status = payload['status'];
     if (typeof payload['retryAfterMs'] === 'number') error.retryAfterMs = payload['retryAfterMs'];
+    if (error.code === 'server_stopping' && error.event !== undefined && isRecord(payload['payload'])) {
+      this.sendAfterReconnect(error.event, payload['payload']);
+      return;
+    }
     this.bridgeErrorListeners.emit(error);
+  }
+
+  /**
+   * The server refused an event because it is shutting down (a restart, a deploy), and sent its payload back: it did
+   * not run it, so it is queued, as it was, for the next connection (the server closes this one once its drain ends),
+   * and not reported. Before, the user's click was lost, with an error, on every restart. The server refuses what a
+   * tab sends from the first such refusal on, so the queue keeps the order the user clicked in. The hydrate sequence
+   * and live subscriptions are not queued: every new connection sends them itself.
+   */
+  private sendAfterReconnect(name: string, payload: Record<string, unknown>): void {
+    if (name === HYDRATE_EVENT || name === ON_LOAD_INTERNAL_EVENT || name === UPDATE_VARS_INTERNAL_EVENT || this.liveSubscriptions.restores(name)) return;
+    let chars: number;
+    try {
+      chars = serializedLength(name, payload);
+    } catch {
+      return;
+    }
+    if (this.queue.length < this.maxQueuedEvents && this.queuedChars + chars <= this.maxQueuedChars) {
+      this.queue.push({ name, payload, chars, routerData: buildRouterData(this.page) });
+      this.queuedChars += chars;
+    } else this.refuseQueued(name);
   }
 
   private emitEvent(socket: Socket, name: string, payload: Record<string, unknown>, routerData: RouterData = buildRouterData(this.page)): void {

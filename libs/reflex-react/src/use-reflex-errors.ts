@@ -14,7 +14,7 @@ export interface ReflexErrors extends ReflexErrorLog {
 }
 
 /**
- * The server's recent refusals (`bridge_error`: `{code, message, event?, details?, status?, retryAfterMs?}`, oldest first) and the last
+ * The server's recent refusals (`bridge_error`: `{code, message, event?, details?, status?, retryAfterMs?, payload?}`, oldest first) and the last
  * connection problem (cleared when the client is ready again, except `events_unconfirmed`, kept until dismissed and not
  * replaced by a later problem of another kind; a later `events_unconfirmed` is added to it). Errors are kept by the provider, so a component
  * mounted later still sees them until dismissed.

@@ -228,7 +228,8 @@ describe('EventPipeline', () => {
     const client = await hydratedClient(events);
     await events.stop();
     void events.handle(client, frame(`${COUNTER}.bump`, { by: 2 }));
-    expect(client.errors).toEqual([expect.objectContaining({ code: 'server_stopping', event: `${COUNTER}.bump` })]);
+    // Its payload goes back with it: the event is safe to send again, and @reflex-bridge/client does once reconnected.
+    expect(client.errors).toEqual([{ code: 'server_stopping', message: expect.stringMatching(/shutting down/), event: `${COUNTER}.bump`, payload: { by: 2 } }]);
     expect(client.updates.filter((update) => update.delta !== undefined)).toEqual([]);
     // The default budget is 500 events in 10 s (the hydrate above took one).
     for (let i = 0; i < 1_000; i++) void events.handle(client, frame(`${COUNTER}.bump`, { by: 1 }));
@@ -270,6 +271,7 @@ describe('EventPipeline', () => {
     release();
     await until(() => client.errors.length === 3);
     expect(client.errors.map((error) => error.code)).toEqual(['server_stopping', 'server_stopping', 'server_stopping']);
+    expect(client.errors.map((error) => error.payload)).toEqual([{}, {}, {}]);
     expect(client.updates.flatMap((update) => (update.delta ? [update.delta] : []))).toEqual([]);
 
     // Within the grace, the same events run: answered with their deltas, nothing refused.

@@ -269,7 +269,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     // queues behind it and runs within the grace. Refused, it was lost: Reflex's state.js neither reads `bridge_error`
     // nor sends an event twice, so its user saw an error toast for a normal restart and the click undone.
     if (this.stopping && (this.graceOver || !this.queue.has(token))) {
-      this.reportError(client, SERVER_STOPPING, routed.name);
+      this.refuseStopping(client, routed);
       return;
     }
     // Nothing queued for the token (the common case): the event runs here, without a task closure for the queue.
@@ -310,7 +310,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     // Its turn came after the shutdown's grace ran out: not run (the app is closing what handlers use), and told so,
     // rather than lost with the socket. Within the grace it runs, as the event before it did.
     if (this.graceOver) {
-      this.reportError(client, SERVER_STOPPING, routed.name);
+      this.refuseStopping(client, routed);
       return;
     }
     if (client.outputBacklogged?.()) {
@@ -1451,6 +1451,21 @@ export class EventPipeline implements OnApplicationBootstrap {
       const message = this.options.production ? 'An error occurred while computing a value for the page.' : `Computed var ${where} failed: ${thrown.summary}`;
       this.sendError(client, { code: 'handler_error', message, ...(eventName ? { event: eventName } : {}) });
     }
+  }
+
+  /**
+   * `server_stopping` for a client event not run because the server is shutting down, with its payload: the event is
+   * safe to send again, and the client has nothing else to tell which of its events this was (events carry no id, and
+   * several may share a name), so `@reflex-bridge/client` sends it again, as it was, once reconnected (to another
+   * worker, or to this one restarted). Only on this refusal, which only a draining server sends: no cost on the event
+   * path, and no more bytes out than the client sent in. The error presenter is shown the refusal without it.
+   */
+  private refuseStopping(client: EventClient, routed: RoutedEvent): void {
+    const error = SERVER_STOPPING.toPayload(routed.name);
+    client.emitError({ ...error, payload: routed.payload });
+    if (!refusalNoticeDue(client, true)) return;
+    const events = this.presented(error);
+    if (events.length > 0) client.emitUpdate({ events });
   }
 
   /**
