@@ -336,10 +336,10 @@ describe('uploads from hostile clients', () => {
 });
 
 describe('uploads still arriving when the app shuts down', () => {
-  it('answers them 503 uploads_busy with Retry-After, removes their temp files, and app.close() does not wait for their clients', async () => {
+  it('answers them 503 uploads_busy with Retry-After once shutdownGraceMs ran out, removes their temp files, and app.close() does not wait for their clients', async () => {
     const tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-shutdown-e2e-'));
-    // Stalled clients are never timed out during the test: only the shutdown may end their uploads.
-    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, idleTimeoutMs: 600_000 } })], providers: [HostileUploadState] });
+    // Stalled clients are never timed out during the test: only the shutdown may end their uploads, after its grace.
+    const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ shutdownGraceMs: 1_000, uploads: { tempDirectory, idleTimeoutMs: 600_000 } })], providers: [HostileUploadState] });
     const tabs = [await RawSocket.hydrated(running.url), await RawSocket.hydrated(running.url)];
     const requests: ClientRequest[] = [];
     try {

@@ -110,3 +110,52 @@ describe('an upload that arrives once the app began shutting down', () => {
     await holder.until(() => holder.latest(DRAIN, 'count') === 1, 20_000, "the held event's delta");
   });
 });
+
+describe('an upload under way when the app begins shutting down', () => {
+  const sockets: RawSocket[] = [];
+  let running: RunningApp | undefined;
+  let tempDirectory: string | undefined;
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.close();
+    await running?.close().catch(() => undefined);
+    if (tempDirectory) await rm(tempDirectory, { recursive: true, force: true });
+    ran.length = 0;
+  });
+
+  it('finishes when its body arrives within shutdownGraceMs: its handler runs and it is answered 200, then the app closes', async () => {
+    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-shutdown-e2e-'));
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory } })], providers: [DrainUploadState] });
+    const uploader = await RawSocket.hydrated(running.url, sockets);
+    const probe = await RawSocket.hydrated(running.url, sockets);
+    const url = new URL(running.url);
+    const head = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="rows.csv"\r\nContent-Type: text/csv\r\n\r\nsome,`;
+    const rest = `rows\r\n--${BOUNDARY}--\r\n`;
+    const socket = connectTcp(Number(url.port), url.hostname);
+    socket.on('error', () => undefined);
+    const answer = (async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of socket) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString();
+    })();
+    socket.write(
+      `POST /_upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nReflex-Client-Token: ${uploader.token}\r\nReflex-Event-Handler: ${DRAIN}.attach\r\n` +
+        `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\nContent-Length: ${Buffer.byteLength(head + rest)}\r\n\r\n${head}`,
+    );
+    // Its file is being written: the upload passed its checks and its body is arriving.
+    await until(async () => (await readdir(tempDirectory!, { recursive: true })).length > 0 || undefined, 'the upload to be under way');
+    const closed = running.close();
+    // The drain has begun once an idle tab's event is refused (before: it ended at once, closing the tab's socket).
+    await until(() => {
+      probe.send(`${DRAIN}.bump`);
+      return probe.errors.some((error) => error.code === 'server_stopping') || !probe.socket.connected || undefined;
+    }, 'the shutdown to begin');
+    socket.write(rest);
+    const text = await answer;
+    // Before: 503 uploads_busy at the start of the drain, the user's file refused for a restart.
+    expect(text.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    expect(ran).toEqual(['attach']);
+    await closed;
+    running = undefined;
+    expect(await readdir(tempDirectory)).toEqual([]);
+  });
+});

@@ -147,7 +147,8 @@ export interface ReflexBridgeModuleOptions {
    * Milliseconds `app.close()` (a `SIGTERM` with `enableShutdownHooks()`) waits for the events running when it
    * began, so that their changes are saved and their answers reach their clients before the sockets close, and
    * before any of the app's shutdown hooks (`onModuleDestroy` and after, in every module) closes what they use; and
-   * for the session reads of connections still being admitted, which are then not let in. Events a client sends
+   * for the session reads of connections still being admitted, which are then not let in; and for the uploads under
+   * way (an upload whose body still arrives after this time is refused `503 uploads_busy`). Events a client sends
    * behind its running event (queued before the shutdown or after) run too, within this time: Reflex's `state.js`
    * never sends an event twice, so a refused one was lost. Other events that arrive after it began, those whose turn
    * comes after this time, and those sent by a connection still being admitted are answered `server_stopping` and not

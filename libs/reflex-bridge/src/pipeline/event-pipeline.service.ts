@@ -183,8 +183,12 @@ export class EventPipeline implements OnApplicationBootstrap {
   private stopping = false;
   /** Set once `shutdownGraceMs` ran out in {@link stop}: every client event is refused `server_stopping`. */
   private graceOver = false;
-  /** Called when the shutdown begins (the upload route refuses the uploads whose body is still arriving). */
-  private readonly stopListeners: Array<() => void> = [];
+  /** Called when the shutdown begins (the upload route refuses new uploads, and has the drain wait for those under way). */
+  private readonly stopListeners: Array<() => Promise<void> | void> = [];
+  /** What the {@link onStop} listeners asked the drain to wait for (within `shutdownGraceMs`). */
+  private readonly stopWaits: Array<Promise<void>> = [];
+  /** Called once, when `shutdownGraceMs` ran out with work still running (see {@link onGraceOver}). */
+  private readonly graceOverListeners: Array<() => void> = [];
   /** The `busy` answers as shared messages, encoded once per event name (see {@link BusyAnswers}). */
   private readonly busyAnswers: BusyAnswers;
   private readonly stateSize = new StateSizeMeter();
@@ -345,15 +349,22 @@ export class EventPipeline implements OnApplicationBootstrap {
   async stop(): Promise<void> {
     if (!this.stopping) {
       this.stopping = true;
-      for (const listener of this.stopListeners) listener();
+      for (const listener of this.stopListeners) {
+        const wait = listener();
+        if (wait) this.stopWaits.push(wait);
+      }
     }
-    if (this.queue.size === 0) return;
+    if (this.queue.size === 0 && this.stopWaits.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, this.options.shutdownGraceMs, false)));
-    const drained = await Promise.race([this.queue.whenAllIdle().then(() => true), grace]);
+    const drained = await Promise.race([Promise.all([this.queue.whenAllIdle(), ...this.stopWaits]).then(() => true), grace]);
     clearTimeout(timer);
-    if (!drained) this.graceOver = true;
-    if (!drained) this.logger.warn(`Shutting down with events of ${this.queue.size} client(s) still running after shutdownGraceMs (${this.options.shutdownGraceMs} ms).`);
+    if (drained) return;
+    if (!this.graceOver) {
+      this.graceOver = true;
+      for (const listener of this.graceOverListeners) listener();
+    }
+    if (this.queue.size > 0) this.logger.warn(`Shutting down with events of ${this.queue.size} client(s) still running after shutdownGraceMs (${this.options.shutdownGraceMs} ms).`);
   }
 
   /** True once the shutdown began ({@link stop}): work the server would start on its own from now on is not started. */
@@ -361,9 +372,17 @@ export class EventPipeline implements OnApplicationBootstrap {
     return this.stopping;
   }
 
-  /** Calls `listener` once, when the shutdown begins ({@link stop}). */
-  onStop(listener: () => void): void {
+  /**
+   * Calls `listener` once, when the shutdown begins ({@link stop}); the drain also waits (within `shutdownGraceMs`)
+   * for the promise it returns, if any: the uploads under way then.
+   */
+  onStop(listener: () => Promise<void> | void): void {
     this.stopListeners.push(listener);
+  }
+
+  /** Calls `listener` once, if `shutdownGraceMs` runs out before the drain ended: what still runs is then cut short. */
+  onGraceOver(listener: () => void): void {
+    this.graceOverListeners.push(listener);
   }
 
   /** True while events or other work of `token` are queued or running on this worker. */

@@ -208,8 +208,14 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   private readonly unreadAnswerLog = new RepeatedErrorLog({ perKind: 1, perWindow: 5, windowMs: 60_000 });
   /** The uploads past their checks, until they end: those whose body is still arriving are refused at shutdown. */
   private readonly underWay = new Map<AbortController, IncomingMessage>();
-  /** The app is shutting down: uploads that reach their body now are refused at once. */
+  /** Uploads from their arrival (past the caps) until they ended: the shutdown drain waits for them. */
+  private arrived = 0;
+  /** Resolved once no upload is in progress: the drain waiting for {@link arrived} to reach 0. */
+  private whenNoneInProgress: Array<() => void> = [];
+  /** The app is shutting down: new uploads are refused `server_stopping`; those under way go on, within the grace. */
   private stopping = false;
+  /** `shutdownGraceMs` ran out (or the app closes without a drain): uploads whose body still arrives are refused. */
+  private refusingArriving = false;
   /** Holds back `100 Continue` for this route's requests until their checks passed (see {@link ExpectContinueGate}). */
   private readonly continueGate = new ExpectContinueGate((req) => req.method === 'POST' && isRoutePath(pathAfterRoute(req, this.path)));
 
@@ -234,8 +240,10 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   onModuleInit(): void {
-    // The shutdown waits for the running events, uploads among them: one whose body still arrives is refused first.
-    this.pipeline.onStop(() => this.beforeApplicationShutdown());
+    // The shutdown lets the uploads under way finish within shutdownGraceMs, as it does the running events; one whose
+    // body still arrives after it is refused (a client sending a byte now and then must not hold the shutdown).
+    this.pipeline.onStop(() => this.drain());
+    this.pipeline.onGraceOver(() => this.beforeApplicationShutdown());
     const adapter = this.adapterHost.httpAdapter;
     const limits = this.options.uploads;
     const slots = this.slots;
@@ -263,6 +271,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
         return;
       }
       // Refusals before the body (tier, token, session) arrive here as errors; anything else is a bug, logged.
+      this.arrived += 1;
       this.upload(req, res, limits)
         .catch((error: unknown) => {
           const failure = failureAnswer(error, this.options.production);
@@ -276,13 +285,14 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
         // only once its handler ended and its temp files were removed. A body refused mid-way whose rest is still
         // read and dropped (up to the body's bound) keeps its slot until that ended: it was free before, and one
         // address opening connection after connection made the worker read about 1 GiB each, its share unspent.
-        .finally(() =>
+        .finally(() => {
+          this.uploadEnded();
           afterBodyEnded(req, () => {
             slot.release();
             this.busyLogged = false;
             this.addressesLogged.delete(address);
-          }),
-        );
+          });
+        });
     });
     const filesPrefix = `${this.path}/`;
     adapter.get(`${filesPrefix}*path`, (req: IncomingMessage, res: ServerResponse) => {
@@ -294,16 +304,18 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /**
-   * Before Nest closes the HTTP server, which waits for every request in progress: an upload whose body is still
-   * arriving is refused `503 uploads_busy` (with `Retry-After`, its connection closed, its temp files removed), as the
-   * gateway disconnects its sockets. Otherwise a client that sends a byte now and then held `app.close()` until
-   * Node's `requestTimeout` (300 s), past any process manager's stop timeout, whose kill then left its temp files
-   * behind. Uploads whose body has arrived (their handler at work) are left to finish: the store is still open.
+   * Once the shutdown drain's `shutdownGraceMs` ran out (or, for an app without the drain, when Nest calls this hook),
+   * before Nest closes the HTTP server, which waits for every request in progress: an upload whose body is still
+   * arriving is refused `503 uploads_busy` (with `Retry-After`, its connection closed, its temp files removed).
+   * Otherwise a client that sends a byte now and then held `app.close()` until Node's `requestTimeout` (300 s), past
+   * any process manager's stop timeout, whose kill then left its temp files behind. Uploads whose body has arrived
+   * (their handler at work) are left to finish: the store is still open.
    */
   beforeApplicationShutdown(): void {
-    // Called first when the event pipeline stops (the gateway's hook, which waits for the running uploads too).
-    if (this.stopping) return;
+    // Called first when the drain's shutdownGraceMs ran out (see onModuleInit), else by Nest.
     this.stopping = true;
+    if (this.refusingArriving) return;
+    this.refusingArriving = true;
     let refused = 0;
     for (const [cancel, req] of this.underWay) {
       if (req.complete) continue;
@@ -311,6 +323,25 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       refused += 1;
     }
     if (refused > 0) this.logger.log(`Shutting down: refused ${refused} upload(s) whose body was still arriving (503 uploads_busy, to try again).`);
+  }
+
+  /**
+   * The shutdown began: uploads arriving from now on are refused `server_stopping`; those in progress go on (their
+   * body, then their handler). Resolves once they all ended; the drain waits for that within `shutdownGraceMs`.
+   */
+  private drain(): Promise<void> | undefined {
+    this.stopping = true;
+    if (this.arrived === 0) return undefined;
+    return new Promise<void>((resolve) => this.whenNoneInProgress.push(resolve));
+  }
+
+  /** An upload ended (answered, refused, failed or cancelled, its handler done). */
+  private uploadEnded(): void {
+    this.arrived -= 1;
+    if (this.arrived > 0) return;
+    const waiting = this.whenNoneInProgress;
+    this.whenNoneInProgress = [];
+    for (const resolve of waiting) resolve();
   }
 
   /**
@@ -479,7 +510,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     // The client may have left while the tier ran: its 'close' was emitted before anyone listened.
     if (res.destroyed) onClose();
     this.underWay.set(cancel, req);
-    if (this.stopping && !req.complete) cancel.abort(shutdownRefusal());
+    if (this.refusingArriving && !req.complete) cancel.abort(shutdownRefusal());
     try {
       if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, tab, cancel });
       else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, tab, cancel });
