@@ -270,14 +270,16 @@ describe('one flooding socket against everyone else', () => {
   });
 
   it('counts a queued event by what its parsed values take, not by its frame alone', async () => {
-    // A frame of empty objects parses to about 21 times its size (64 bytes per `{}`, 3 bytes of JSON): counted by
-    // their frames, six such events of 600 kB fitted in the 4 MB default queue, and one client's queue held 76 MB.
+    // A frame of empty objects parsed to about 21 times its size (64 bytes per `{}`, 3 bytes of JSON): counted by
+    // their frames, six such events of 600 kB fitted in the 4 MB default queue, and one client's queue held 76 MB. The
+    // decoder now refuses that many objects unparsed (maxMessageBytes / 20); a list of numbers, 2 bytes of JSON each,
+    // carries as many values, each counted 64 bytes.
     await start();
     gate.current = new Gate();
     const user = await client();
     user.send(`${GATE}.hold`);
     await gate.current.entered;
-    const payload = { text: 'x', rows: Array.from({ length: 199_000 }, () => ({})) };
+    const payload = { text: 'x', rows: new Array(199_000).fill(0) };
     const before = heapHeld();
     for (let i = 0; i < 10; i++) user.send(`${GATE}.note`, payload);
     // Every event read was queued or refused: the server stopped reading the full queue, or refused the rest.
@@ -299,7 +301,7 @@ describe('one flooding socket against everyone else', () => {
     const users = await Promise.all(Array.from({ length: 12 }, () => client()));
     for (const user of users) user.send(`${GATE}.hold`);
     await gate.current.entered;
-    const payload = { text: 'x', rows: Array.from({ length: 199_000 }, () => ({})) };
+    const payload = { text: 'x', rows: new Array(199_000).fill(0) };
     const before = heapHeld();
     for (const user of users) user.send(`${GATE}.note`, payload);
     // Each note was queued (its token's queue now full: the socket is not read) or refused.
@@ -326,7 +328,7 @@ describe('one flooding socket against everyone else', () => {
     // made the worker hold ~13 MB each, for as long as the grace lasts, every time they connect again.
     await start({ maxTotalQueuedBytes: 30_000_000, tokenHandoverGraceMs: 120_000 });
     const holder = await client();
-    const payload = { text: 'x', rows: Array.from({ length: 199_000 }, () => ({})) };
+    const payload = { text: 'x', rows: new Array(199_000).fill(0) };
     const before = heapHeld();
     const twins = await Promise.all(
       Array.from({ length: 12 }, async () => {
@@ -434,7 +436,7 @@ describe('one flooding socket against everyone else', () => {
     }
     expect(waiting()).toBeGreaterThan(2_000_000);
     const before = heapHeld();
-    user.send(`${GATE}.note`, { text: 'x', rows: Array.from({ length: 320_000 }, () => ({})) });
+    user.send(`${GATE}.note`, { text: 'x', rows: new Array(320_000).fill(0) });
     // The server read it (and stopped reading the socket for its output) and held or refused it.
     await user.until(() => serverWebSocket(user.token).isPaused, 30_000, 'the event to be read');
     const grown = heapHeld() - before;

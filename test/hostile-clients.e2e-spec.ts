@@ -177,6 +177,22 @@ describe('hostile clients', () => {
       await victimServed();
     });
 
+    it('an event of more empty objects than its size allows is refused unparsed with invalid_payload, and its client goes on', async () => {
+      // V8 parses a frame of `{}` many times slower than plain values of the same size, and every client waits behind
+      // a parse: one object or array per 20 bytes of maxMessageBytes (100,000 here: 5,000) is all a frame may open.
+      const attacker = await open();
+      attacker.send(`${HOARD}.increment`, { value: new Array(30_000).fill({}) });
+      await attacker.until(() => attacker.errors.length > 0, WAIT_MS);
+      expect(attacker.errors).toEqual([{ code: 'invalid_payload', message: 'The event carries more than 5000 objects and arrays.' }]);
+      expect(attacker.socket.connected).toBe(true);
+      // Within the bound (4,000 objects, the envelope's own included) the event runs, and so does the next.
+      attacker.send(`${HOARD}.increment`, { value: new Array(3_990).fill({}) });
+      attacker.send(`${HOARD}.increment`);
+      await attacker.untilVar(HOARD, 'count', 2, WAIT_MS);
+      expect(attacker.errors).toHaveLength(1);
+      await victimServed();
+    });
+
     it('messages that are not events count against the connection budget: past it, the next event is refused', async () => {
       const attacker = await open();
       // The default budget: 500 messages per 10 s. A burst of 520 messages of another name, then an event; sent

@@ -1,4 +1,5 @@
 import { BridgeError } from './bridge-error.js';
+import { UnparsedEvent } from './unparsed-event.js';
 
 /** What the client sends about the page it is on (Reflex's `router_data`). */
 export interface ClientRouterData {
@@ -36,8 +37,8 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const MAX_DEPTH = 32;
 
 /**
- * How many values (keys and array items) one event may carry. A JSON frame within `maxMessageBytes` stays far
- * below it; the bound keeps the validation walk's work fixed whatever reached the parser.
+ * How many values (keys and array items) one event may carry. A frame within `maxMessageBytes` may carry more (a
+ * megabyte of `1,` carries 500,000); the bound keeps the validation walk's work fixed whatever reached the parser.
  */
 export const MAX_EVENT_VALUES = 200_000;
 
@@ -180,7 +181,11 @@ export function parseInboundEvent(frame: unknown): InboundEvent {
       throw new BridgeError('invalid_event', 'The event is not valid JSON.');
     }
   }
-  if (!isPlainObject(data)) throw new BridgeError('invalid_event', 'An event must be a JSON object.');
+  if (!isPlainObject(data)) {
+    // A frame the decoder refused to parse (too many objects and arrays): its reason, for its client.
+    if (data instanceof UnparsedEvent) throw data.error;
+    throw new BridgeError('invalid_event', 'An event must be a JSON object.');
+  }
   const { name, payload, router_data: routerData } = data;
   if (typeof name !== 'string' || name.length === 0 || name.length > 512) {
     throw new BridgeError('invalid_event', 'An event needs a "name" string of at most 512 characters.');

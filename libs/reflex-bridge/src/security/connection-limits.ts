@@ -46,8 +46,9 @@ export function connectionLimitSettings(namespace: string, maxMessageBytes: numb
 /**
  * How many characters of a frame count as one message against the connection's budget: an event up to this size
  * counts once (as the pipeline counts it), a larger message once more per further this many characters. Parsing a
- * frame costs the server time in proportion to its size (up to about 70 ms for a megabyte of small objects), so a
- * budget that counted frames alone would let one socket keep a core busy with large ones.
+ * frame costs the server time in proportion to its size (and to the objects it opens, which the decoder bounds, see
+ * `BYTES_PER_FRAME_CONTAINER`), so a budget that counted frames alone would let one socket keep a core busy with
+ * large ones.
  */
 export const CHARS_PER_BUDGET_UNIT = 8_192;
 

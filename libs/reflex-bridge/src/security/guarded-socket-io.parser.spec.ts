@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { Decoder, Encoder } from 'socket.io-parser';
-import { guardedSocketIoParser, isForNamespace, MAX_FRAME_DEPTH, MAX_JOIN_FRAME_CHARS, nestsDeeperThan, RefusedFrameError } from './guarded-socket-io.parser.js';
+import { UnparsedEvent } from '../protocol/unparsed-event.js';
+import { BYTES_PER_FRAME_CONTAINER, guardedSocketIoParser, isForNamespace, MAX_FRAME_DEPTH, MAX_JOIN_FRAME_CHARS, nestsDeeperThan, RefusedFrameError, scanFrame } from './guarded-socket-io.parser.js';
 
 const { Decoder: GuardedDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 10_000 });
 
@@ -22,6 +23,13 @@ function depthOf(value: unknown): number {
   if (value === null || typeof value !== 'object') return 0;
   const children = Array.isArray(value) ? value : Object.values(value);
   return 1 + children.reduce<number>((deepest, child) => Math.max(deepest, depthOf(child)), 0);
+}
+
+/** How many arrays and objects `value` holds, itself included. */
+function containersIn(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  const children = Array.isArray(value) ? value : Object.values(value);
+  return 1 + children.reduce<number>((sum, child) => sum + containersIn(child), 0);
 }
 
 const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
@@ -91,6 +99,43 @@ describe('guardedSocketIoParser', () => {
         expect(nestsDeeperThan(JSON.stringify(value), limit)).toBe(depthOf(value) > limit);
       }),
     );
+  });
+
+  it('counts the objects and arrays a frame opens outside JSON strings exactly', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (value) => {
+        expect(scanFrame(JSON.stringify(value), MAX_FRAME_DEPTH)).toBe(containersIn(value));
+      }),
+    );
+  });
+
+  it('hands on an event carrying more objects and arrays than its size allows unparsed, as invalid_payload, and goes on decoding', () => {
+    const limit = 10_000 / BYTES_PER_FRAME_CONTAINER;
+    const event = (items: string[]) => `2/_event,["event",{"name":"s.h","payload":{"v":[${items.join(',')}]}}]`;
+    // The packet's array, the event, its payload and the list count too: 4 besides the items.
+    const within = event(new Array(limit - 4).fill('{}'));
+    const over = event(new Array(limit - 3).fill('{}'));
+    const small = '2/_event,["event",{}]';
+    const { packets, error } = decode(new GuardedDecoder(), ['0/_event,', within, over, small]);
+    expect(error).toBeUndefined();
+    expect(packets).toHaveLength(4);
+    expect((packets[1] as { data: unknown[] }).data[1]).toEqual(JSON.parse(within.slice('2/_event,'.length))[1]);
+    const unparsed = (packets[2] as { type: number; nsp: string; data: unknown[] }).data[1];
+    expect(packets[2]).toMatchObject({ type: 2, nsp: '/_event', data: ['event', expect.any(UnparsedEvent)] });
+    expect((unparsed as UnparsedEvent).error).toMatchObject({ code: 'invalid_payload', message: `The event carries more than ${limit} objects and arrays.` });
+    expect(packets[3]).toEqual({ type: 2, nsp: '/_event', data: ['event', {}] });
+    // Brackets in strings are text, not objects.
+    expect(decode(new GuardedDecoder(), ['0/_event,', `2/_event,["event",${JSON.stringify('{}'.repeat(limit * 2))}]`]).packets[1]).toMatchObject({ data: ['event', '{}'.repeat(limit * 2)] });
+  });
+
+  it('drops any other message over the bound of objects and arrays, and closes a connection that sends one before it joined', () => {
+    const other = `2/_event,["other",[${new Array(600).fill('[]').join(',')}]]`;
+    expect(decode(new GuardedDecoder(), ['0/_event,', other, '2/_event,["event",{}]']).packets).toEqual([
+      { type: 0, nsp: '/_event', data: undefined },
+      { type: 2, nsp: '/_event', data: ['event', {}] },
+    ]);
+    const early = decode(new GuardedDecoder(), [`2/_event,["event",[${new Array(600).fill('{}').join(',')}]]`]);
+    expect([early.packets.length, early.error instanceof RefusedFrameError]).toEqual([0, true]);
   });
 
   it('closes a connection whose frame nests too deep, without parsing it, and lets any frame within the bound through', () => {

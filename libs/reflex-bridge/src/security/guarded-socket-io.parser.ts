@@ -1,4 +1,6 @@
-import { Decoder, Encoder } from 'socket.io-parser';
+import { Decoder, Encoder, PacketType } from 'socket.io-parser';
+import { BridgeError } from '../protocol/bridge-error.js';
+import { UnparsedEvent } from '../protocol/unparsed-event.js';
 import { exceedsMessageLimit } from './message-size.js';
 
 /** Socket.IO's CONNECT packet type (a text frame's first character): a join of a namespace. */
@@ -13,8 +15,8 @@ const COMMA = 0x2c;
 /**
  * The deepest nesting of arrays and objects a frame may have. The pipeline refuses event payloads deeper than 32
  * levels with a structured error; this bound is for what is never a client's mistake: V8's `JSON.parse` spends
- * about 0.3 s on a megabyte of nested brackets (about 10 ms on a megabyte of plain JSON), on the one thread every
- * client shares, before any check of ours could see the value.
+ * about 0.3 s on a megabyte of nested brackets (a few milliseconds on a megabyte of plain JSON), on the one thread
+ * every client shares, before any check of ours could see the value.
  */
 export const MAX_FRAME_DEPTH = 64;
 
@@ -29,6 +31,19 @@ export const MAX_JOIN_FRAME_CHARS = 4_096;
 /** Frames shorter than this are not scanned for depth: they cannot nest deeply enough to cost anything to parse. */
 const DEPTH_SCAN_FROM = 1_024;
 
+/**
+ * Bytes of `maxMessageBytes` per object or array a frame may carry: 50,000 at the default of 1,000,000. V8's
+ * `JSON.parse` spends far longer on an empty object than on a plain value of the same size (a megabyte of `{}`,
+ * 333,000 of them, took 46-118 ms here where a megabyte of short strings took 8-23 ms, on two loaded cores), and
+ * every client waits behind a parse: 16 connections sending such frames within their rate budget held another
+ * client's round trip for 5 s. With this bound a frame of the largest size costs at most about twice what plain
+ * values of that size cost. Forms and lists of records carry a few dozen bytes per object.
+ */
+export const BYTES_PER_FRAME_CONTAINER = 20;
+
+/** Nesting too deep (see {@link scanFrame}). */
+const TOO_DEEP = -1;
+
 /** What the `/_event` server's decoder refuses a frame for. */
 export class RefusedFrameError extends Error {}
 
@@ -37,7 +52,17 @@ export class RefusedFrameError extends Error {}
  * count). Linear, with no allocation: a few milliseconds for the largest frame the transport accepts.
  */
 export function nestsDeeperThan(text: string, maxDepth: number): boolean {
+  return scanFrame(text, maxDepth) === TOO_DEEP;
+}
+
+/**
+ * How many objects and arrays `text` opens (brackets inside JSON strings do not count), or {@link TOO_DEEP} (-1) as
+ * soon as it nests more than `maxDepth` levels. One pass, no allocation: a few milliseconds for the largest frame the
+ * transport accepts, against the tens to hundreds `JSON.parse` may spend on it.
+ */
+export function scanFrame(text: string, maxDepth: number): number {
   let depth = 0;
+  let containers = 0;
   let inString = false;
   for (let index = 0; index < text.length; index += 1) {
     const code = text.charCodeAt(index);
@@ -46,10 +71,11 @@ export function nestsDeeperThan(text: string, maxDepth: number): boolean {
       else if (code === 0x22 /* " */) inString = false;
     } else if (code === 0x22) inString = true;
     else if (code === 0x5b /* [ */ || code === 0x7b /* { */) {
-      if (++depth > maxDepth) return true;
+      if (++depth > maxDepth) return TOO_DEEP;
+      containers += 1;
     } else if (code === 0x5d /* ] */ || code === 0x7d /* } */) depth -= 1;
   }
-  return false;
+  return containers;
 }
 
 /**
@@ -89,6 +115,10 @@ const DECODER_DEFAULTS = Object.freeze((new Decoder() as unknown as { opts: obje
  * - a packet for another namespace than the bridge's closes the connection: the server serves nothing else, and
  *   Socket.IO would admit a socket to its default namespace `/` with no limit of the bridge's on it;
  * - a text frame nesting more than {@link MAX_FRAME_DEPTH} levels closes the connection, without being parsed;
+ * - a text frame opening more objects and arrays than one per {@link BYTES_PER_FRAME_CONTAINER} bytes of
+ *   `maxMessageBytes` is not parsed: an `event` in the shape Socket.IO clients send reaches the gateway as an
+ *   {@link UnparsedEvent}, answered `invalid_payload` to its client (its frame was charged to the connection's budget
+ *   as any other), any other message is dropped; before the join it closes the connection;
  * - a text frame over `maxMessageBytes` is not parsed (the gateway's connection answers it `payload_too_large`
  *   and counts it against the connection's budget); before the join, when no connection of the gateway exists to
  *   count it, it closes the connection (no Socket.IO client sends anything before its join);
@@ -106,6 +136,8 @@ const DECODER_DEFAULTS = Object.freeze((new Decoder() as unknown as { opts: obje
  */
 export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: typeof Encoder; Decoder: typeof Decoder } {
   const { namespace, maxMessageBytes } = settings;
+  const maxContainers = Math.floor(maxMessageBytes / BYTES_PER_FRAME_CONTAINER);
+  const eventPrefix = `${PacketType.EVENT}${namespace},["event",`;
   class GuardedDecoder extends Decoder {
     /** Bytes of the binary packet being put together (set only on connections that send one). */
     declare private binaryBytes?: number;
@@ -135,12 +167,26 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
           if (!this.joinAsked) throw new RefusedFrameError(`A frame over the ${maxMessageBytes}-byte limit came before the join.`);
           return;
         }
-        if (frame.length > DEPTH_SCAN_FROM && nestsDeeperThan(frame, MAX_FRAME_DEPTH)) throw new RefusedFrameError(`A frame nests more than ${MAX_FRAME_DEPTH} levels.`);
+        if (frame.length > DEPTH_SCAN_FROM) {
+          const containers = scanFrame(frame, MAX_FRAME_DEPTH);
+          if (containers === TOO_DEEP) throw new RefusedFrameError(`A frame nests more than ${MAX_FRAME_DEPTH} levels.`);
+          if (containers > maxContainers) {
+            if (this.joinAsked !== true) throw new RefusedFrameError(`A frame with more than ${maxContainers} objects and arrays came before the join.`);
+            if (frame.lastIndexOf(eventPrefix, 0) === 0) this.emitUnparsed(maxContainers);
+            return;
+          }
+        }
       } else {
         this.binaryBytes = (this.binaryBytes ?? 0) + ((frame as { byteLength?: number } | undefined)?.byteLength ?? 0);
       }
       if (this.binaryBytes !== undefined && this.binaryBytes > maxMessageBytes) throw new RefusedFrameError(`A binary packet exceeds the ${maxMessageBytes}-byte limit.`);
       super.add(frame);
+    }
+
+    /** Hands on an `event` refused unparsed, so that its client is told why (see {@link UnparsedEvent}). */
+    private emitUnparsed(maxContainers: number): void {
+      const error = new BridgeError('invalid_payload', `The event carries more than ${maxContainers} objects and arrays.`);
+      this.emitReserved('decoded', { type: PacketType.EVENT, nsp: namespace, data: ['event', new UnparsedEvent(error)] });
     }
   }
   return { Encoder, Decoder: GuardedDecoder };
