@@ -1,4 +1,4 @@
-import { isMain, measure, otherLoadFigure, runBenchmarks, sleep, type Benchmark, type BenchContext, type Measurement } from '../harness/benchmark.js';
+import { HEARTBEAT_INTERVAL_MS, IDLE_SETTLE_MS, isMain, measure, otherLoadFigure, runBenchmarks, sleep, type Benchmark, type BenchContext, type Measurement } from '../harness/benchmark.js';
 import { LoadProcess, ServerProcess } from '../harness/processes.js';
 import { boundedBy, compared, reported, type BenchResult } from '../harness/results.js';
 import type { LoadConfig, ServerConfig, ServerMemory } from '../harness/types.js';
@@ -9,12 +9,6 @@ const CONNECTIONS_PER_PROCESS = 2500;
 const WARM_CONNECTIONS = 20;
 const HEAP_TARGET = { text: '≤ 1.1× bare Socket.IO', ratioAtMost: 1.1 };
 const LATENCY_TARGET = { text: '≤ 1.1× without the idle connections', ratioAtMost: 1.1 };
-/**
- * Engine.IO's heartbeat interval on both servers (Socket.IO's and the bridge's default `pingInterval`). What idle
- * connections make a server do is answer their heartbeats, and connections opened together ping together: a
- * shorter window sees a burst, part of one or none, by chance.
- */
-const HEARTBEAT_INTERVAL_MS = 25_000;
 
 /**
  * The one client's events: a small state's handler, alternating between two values so that every event changes
@@ -77,7 +71,8 @@ function idleRounds(context: BenchContext): number {
 }
 
 /**
- * One latency window: a whole heartbeat interval, so that each idle connection pings once in the window with them,
+ * One latency window: a whole heartbeat interval, so that each idle connection pings once in the window with them
+ * (connections opened together ping together: a shorter window sees a burst, part of one or none, by chance),
  * and as long without them, so that both sides' p99 is taken over as many events and as much of the machine's drift
  * (not with `--quick`).
  */
@@ -109,7 +104,8 @@ async function measureServer(context: BenchContext, scenario: Scenario): Promise
       const started = performance.now();
       const idle = await openIdle(scenario.id, server.url, n);
       try {
-        await sleep(1000); // idle: let pending writes and timers settle
+        // The heap is read once the connections are idle (see IDLE_SETTLE_MS); later rounds only measure latency.
+        await sleep(round === 1 ? IDLE_SETTLE_MS : 1000);
         const after = await server.memory();
         context.log(`    ${tag}: ${n} connections hydrated in ${((performance.now() - started) / 1000).toFixed(1)} s; ${heapLine(before, after, n)}`);
         if (round === 1) {

@@ -1,4 +1,4 @@
-import { isMain, runBenchmarks, sleep, type Benchmark, type BenchContext } from '../harness/benchmark.js';
+import { IDLE_SETTLE_MS, isMain, runBenchmarks, sleep, type Benchmark, type BenchContext } from '../harness/benchmark.js';
 import { LoadProcess, ServerProcess } from '../harness/processes.js';
 import { compared, reported, type BenchResult } from '../harness/results.js';
 import type { ServerConfig, ServerMemory } from '../harness/types.js';
@@ -31,7 +31,7 @@ async function perConnection(context: BenchContext, label: string, config: Serve
     const started = performance.now();
     const load = await LoadProcess.setup(label, { url: server.url, clients: connections, hydrate: true, workload: [] });
     try {
-      await sleep(1000); // idle: let pending writes and timers settle
+      await sleep(IDLE_SETTLE_MS); // idle: every connection answered a ping, and pending writes and timers settled
       const after = await server.memory();
       const heap = (after.heapUsed - before.heapUsed) / connections;
       const rss = (after.rss - before.rss) / connections;

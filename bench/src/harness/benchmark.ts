@@ -408,6 +408,17 @@ export function otherLoadFigure(name: string, measured: Iterable<{ otherLoad: nu
   return reported(name, worst * 100, '%', undefined, 'CPU share of the machine other processes took during the windows (worst); above ~10% expect noisy ratios');
 }
 
+/** Engine.IO's heartbeat interval on the servers the benches start (Socket.IO's and the bridge's default `pingInterval`). */
+export const HEARTBEAT_INTERVAL_MS = 25_000;
+
+/**
+ * How long opened connections are left idle before a server's heap is read for them: a whole heartbeat and a little
+ * more, so that every connection has answered a ping, as any connection idle for a while has, on both servers. A
+ * connection read just after it opened still holds what its opening left behind (Engine.IO's emptied write queue's
+ * backing store until its next heartbeat, on the bridge).
+ */
+export const IDLE_SETTLE_MS = HEARTBEAT_INTERVAL_MS + 2_000;
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

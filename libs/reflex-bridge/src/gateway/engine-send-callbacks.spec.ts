@@ -3,20 +3,10 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Socket } from 'socket.io';
 import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
-import { releaseEmptiedSendCallbacks, SendCallbackQueue } from './engine-send-callbacks.js';
+import { releaseEmptiedSendCallbacks } from './engine-send-callbacks.js';
 
-describe('SendCallbackQueue', () => {
-  it('keeps entries first in, first out, as an array does', () => {
-    const queue = new SendCallbackQueue<string | null>();
-    queue.push('a', null);
-    queue.push('b');
-    expect(Array.isArray(queue)).toBe(true);
-    expect([queue.shift(), queue.shift(), queue.length]).toEqual(['a', null, 1]);
-    expect([queue.shift(), queue.shift(), queue.length]).toEqual(['b', undefined, 0]);
-    queue.push('c');
-    expect([...queue]).toEqual(['c']);
-  });
-});
+/** Engine.IO's queue of writes under way, as `releaseEmptiedSendCallbacks` finds it on a connection. */
+type Connection = { sentCallbackFn: unknown[]; send(data: string, options: object, callback: () => void): void };
 
 describe('releaseEmptiedSendCallbacks (a real Socket.IO server)', () => {
   let http: HttpServer;
@@ -27,7 +17,6 @@ describe('releaseEmptiedSendCallbacks (a real Socket.IO server)', () => {
   beforeAll(async () => {
     http = createServer();
     io = new Server(http, { transports: ['websocket'] });
-    releaseEmptiedSendCallbacks(io.engine as never);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const joined = new Promise<Socket>((resolve) => io.once('connection', resolve));
     client = connect(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, { transports: ['websocket'] });
@@ -38,24 +27,42 @@ describe('releaseEmptiedSendCallbacks (a real Socket.IO server)', () => {
     await io.close();
   });
 
-  it("runs each write's callbacks once it is written, in order, and ends empty", async () => {
-    const conn = server.conn as unknown as { sentCallbackFn: unknown; send(data: string, options: object, callback: () => void): void };
-    expect(conn.sentCallbackFn).toBeInstanceOf(SendCallbackQueue);
+  /** Writes `data` as Socket.IO `message` events, each with the callback Engine.IO runs once it is written. */
+  function write(conn: Connection, data: string[]): Promise<void> {
+    let left = data.length;
+    return new Promise<void>((resolve) => {
+      for (const text of data) conn.send(`2["message","${text}"]`, {}, () => void (--left === 0 && resolve()));
+    });
+  }
+
+  it('leaves a queue with writes under way as it is, and writes on an emptied one as before', async () => {
+    const conn = server.conn as unknown as Connection;
     const received: string[] = [];
     client.on('message', (data: string) => void received.push(data));
-    const written: string[] = [];
-    const all = new Promise<void>((resolve) => {
-      // Socket.IO events as Engine.IO writes them, each with the callback Engine.IO runs once it is written.
-      for (const data of ['one', 'two', 'three']) conn.send(`2["message","${data}"]`, {}, () => (written.push(data), written.length === 3 && resolve()));
-    });
-    await all;
-    expect(written).toEqual(['one', 'two', 'three']);
-    // Written and drained: the queue holds nothing, and the client got every message.
+    const queue = conn.sentCallbackFn;
+    const written = write(conn, ['one', 'two']);
+    // The first write is under way (its callback waits for the transport): nothing is taken from it.
+    expect(queue.length).toBeGreaterThan(0);
+    const entries = [...queue];
+    releaseEmptiedSendCallbacks(conn);
+    expect(conn.sentCallbackFn).toBe(queue);
+    expect([...queue]).toEqual(entries);
+    await written;
+    expect(queue).toHaveLength(0);
+    releaseEmptiedSendCallbacks(conn);
+    // Still Engine.IO's own array, used as before.
+    expect(conn.sentCallbackFn).toBe(queue);
+    await write(conn, ['three']);
     await new Promise<void>((resolve) => {
       const check = (): void => void (received.length === 3 ? resolve() : setImmediate(check));
       check();
     });
     expect(received).toEqual(['one', 'two', 'three']);
-    expect((conn.sentCallbackFn as unknown[]).length).toBe(0);
+  });
+
+  it('ignores a connection whose queue is not an array (another Engine.IO)', () => {
+    const conn = { sentCallbackFn: { length: 0 } };
+    releaseEmptiedSendCallbacks(conn);
+    expect(conn.sentCallbackFn).toEqual({ length: 0 });
   });
 });

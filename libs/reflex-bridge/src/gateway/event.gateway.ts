@@ -307,13 +307,12 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     namespace.server.engine.use(refuseSessionIdRequests);
     // Then, before anything else is spent on it, the address's share of the worker's connections.
     this.connectionsPerAddress.install(namespace.server.engine);
-    // Engine.IO's queue of writes under way gives back its memory once empty (see the class).
-    releaseEmptiedSendCallbacks(namespace.server.engine);
     // A connection the server closed does not wait 30 s for a client that stopped reading (see the function).
     cutClosedConnections(namespace.server.engine);
     // Engine.IO packets no Socket.IO client sends here cost the server a decode each, counted against no budget.
-    // The same listener hands each message to its connection's size limits before Socket.IO decodes it.
-    closeOnStrayEnginePackets(namespace.server.engine, SocketConnection.inspectEngineMessage);
+    // The same listener hands each message to its connection's size limits before Socket.IO decodes it, and at each
+    // heartbeat has Engine.IO's emptied queue of writes give back its memory (see the function).
+    closeOnStrayEnginePackets(namespace.server.engine, SocketConnection.inspectEngineMessage, releaseEmptiedSendCallbacks);
     // Nor are WebSocket ping and pong frames free: an allowance of their own, on whatever the event budget says,
     // counted from a connection's first one, which the walk below sees before `ws` reads it.
     const countControlFrames = limitWebSocketControlFrames<ControlFrameConnection>(this.options.rateLimit.controlFrames, {

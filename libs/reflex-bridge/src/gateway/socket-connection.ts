@@ -207,11 +207,11 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   }
 
   /**
-   * A message packet of Engine.IO connection `this`, before Socket.IO decodes it: the size limits of the connection
+   * A message packet of Engine.IO connection `conn`, before Socket.IO decodes it: the size limits of the connection
    * attached to it see the raw frame (the Engine.IO packet guard hands every connection's messages here).
    */
-  static inspectEngineMessage(this: object, data: unknown): void {
-    (this as Carrier)[CONNECTION]?.inspectFrame(data);
+  static inspectEngineMessage(this: void, conn: object, data: unknown): void {
+    (conn as Carrier)[CONNECTION]?.inspectFrame(data);
   }
 
   /**

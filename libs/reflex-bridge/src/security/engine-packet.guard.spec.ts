@@ -29,6 +29,8 @@ describe('closeOnStrayEnginePackets (a real Engine.IO server)', () => {
   const clients: RawClient[] = [];
   /** The message packets the guard handed on, as the gateway's frame inspection receives them. */
   const messages: unknown[] = [];
+  /** The connections whose heartbeat (a pong answering a ping) the guard handed on. */
+  const heartbeats: unknown[] = [];
 
   beforeAll(async () => {
     http = createServer();
@@ -36,7 +38,7 @@ describe('closeOnStrayEnginePackets (a real Engine.IO server)', () => {
     io = new Server(http, { transports: ['websocket'], allowUpgrades: false, pingInterval: 30, pingTimeout: 10_000 });
     // As the event gateway installs it: the guard stops reading a connection it closes, so the close grace ends it.
     cutClosedConnections(io.engine as never);
-    closeOnStrayEnginePackets(io.engine as never, (data) => void messages.push(data));
+    closeOnStrayEnginePackets(io.engine as never, (_connection, data) => void messages.push(data), (connection) => void heartbeats.push(connection));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/socket.io/?EIO=4&transport=websocket`;
   });
@@ -66,6 +68,8 @@ describe('closeOnStrayEnginePackets (a real Engine.IO server)', () => {
     client.ws.send('40');
     await until(() => client.received.some((frame) => frame.startsWith('40{')), 'the join');
     await until(() => client.received.filter((frame) => frame === '2').length >= 5, 'five pings answered');
+    // Each answered ping is the connection's heartbeat; at least four of the five pongs have been read by now.
+    await until(() => heartbeats.length >= 4, 'the heartbeats handed on');
     client.ws.send('42["still here"]');
     // Every message reaches the frame inspection, before Socket.IO decodes it; no ping answer does.
     await until(() => messages.includes('2["still here"]'), 'the event handed on');

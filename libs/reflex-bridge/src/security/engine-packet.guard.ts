@@ -11,10 +11,14 @@ interface EngineConnection {
   on(event: 'packet', listener: (this: EngineConnection, packet: { type: string; data?: unknown }) => void): unknown;
 }
 
-/** `packet` of a connection (called with it as `this`): anything but a message or the pong of a ping closes it. */
-function closeOnStrayPacket(connection: EngineConnection, packet: { type: string }): void {
+/** True for the pong of the ping Engine.IO sent last: the connection's heartbeat. */
+function answersPing(connection: EngineConnection, packet: { type: string }): boolean {
   // `undefined`: an Engine.IO that does not keep the field (a later version); its pongs are let through as before.
-  if (packet.type === 'pong' && connection.pingTimeoutTimer !== null) return;
+  return packet.type === 'pong' && connection.pingTimeoutTimer !== null;
+}
+
+/** Anything but a message or the pong of a ping: the connection is closed. */
+function closeOnStrayPacket(connection: EngineConnection): void {
   // Nothing more of what the client already sent is read: the frames of the same read would each be decoded on
   // the way to a connection that drops them. The close frame waits behind them; the close grace cuts it.
   connection.request?.websocket?.pause?.();
@@ -33,17 +37,20 @@ function closeOnStrayPacket(connection: EngineConnection, packet: { type: string
  * awaits its pong is Engine.IO's own timer. (A second listener on every outbound packet, and a flag set on each
  * connection, cost about 1,200 instructions more per `none` event than this: callgrind, GC excluded.)
  *
- * Every message packet goes to `onMessage` (called with the connection as `this`) from the same listener: the
- * gateway's look at each inbound frame. Two listeners of one event cost each packet a copy of Node's listener array
- * and each idle connection that array (64 bytes).
+ * Every message packet goes to `onMessage`, and every heartbeat (the pong of Engine.IO's ping) to `onHeartbeat`,
+ * each called with the connection, from the same listener: the gateway's look at each inbound frame, and its idle
+ * upkeep. Two listeners of one event cost each packet a copy of Node's listener array and each idle connection that
+ * array (64 bytes).
  */
 export function closeOnStrayEnginePackets(
   engine: { on(event: 'connection', listener: (connection: EngineConnection) => void): unknown },
-  onMessage: (this: EngineConnection, data: unknown) => void,
+  onMessage: (connection: EngineConnection, data: unknown) => void,
+  onHeartbeat?: (connection: EngineConnection) => void,
 ): void {
   const onPacket = function (this: EngineConnection, packet: { type: string; data?: unknown }): void {
-    if (packet.type === 'message') onMessage.call(this, packet.data);
-    else closeOnStrayPacket(this, packet);
+    if (packet.type === 'message') onMessage(this, packet.data);
+    else if (answersPing(this, packet)) onHeartbeat?.(this);
+    else closeOnStrayPacket(this);
   };
   engine.on('connection', (connection) => connection.on('packet', onPacket));
 }
