@@ -6,19 +6,9 @@ import { until } from './support/eventually.js';
 import { FailoverProxy, portOf } from './support/failover-proxy.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { Gate } from './support/handler-gate.js';
 
 const STATE = 'reflex___state____state.resend_gate_state';
-
-/** A handler the test holds open: another tab's event running keeps the stopping worker's drain, and its sockets, open. */
-class Gate {
-  static entered = false;
-  static release: () => void = () => undefined;
-  static opened: Promise<void> = Promise.resolve();
-  static reset(): void {
-    Gate.entered = false;
-    Gate.opened = new Promise<void>((resolve) => (Gate.release = resolve));
-  }
-}
 
 @State()
 class ResendGateState {

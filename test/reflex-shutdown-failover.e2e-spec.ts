@@ -7,20 +7,10 @@ import { FailoverProxy, portOf } from './support/failover-proxy.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { StateJsTab } from './support/state-js-reconnect.js';
+import { Gate } from './support/handler-gate.js';
 
 const GATE = 'reflex___state____state.failover_gate_state';
 const HYDRATE = 'reflex___state____state.hydrate';
-
-/** A handler the test holds open, to stop its worker while it runs. */
-class Gate {
-  static entered = false;
-  static release: () => void = () => undefined;
-  static opened: Promise<void> = Promise.resolve();
-  static reset(): void {
-    Gate.entered = false;
-    Gate.opened = new Promise<void>((resolve) => (Gate.release = resolve));
-  }
-}
 
 @State()
 class FailoverGateState {

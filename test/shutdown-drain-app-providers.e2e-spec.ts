@@ -10,19 +10,9 @@ import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { until } from './support/eventually.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { Gate } from './support/handler-gate.js';
 
 const VISITS = 'reflex___state____state.visits_state';
-
-/** A handler the test holds open, to shut the app down while it runs. */
-class Gate {
-  static entered = false;
-  static release: () => void = () => undefined;
-  static opened: Promise<void> = Promise.resolve();
-  static reset(): void {
-    Gate.entered = false;
-    Gate.opened = new Promise<void>((resolve) => (Gate.release = resolve));
-  }
-}
 
 /**
  * An app provider holding a real Redis connection that it closes in its own `onModuleDestroy`, as apps do with their

@@ -7,19 +7,9 @@ import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { createClient } from 'redis';
 import { randomUUID } from 'node:crypto';
 import { StateJsTab } from './support/state-js-reconnect.js';
+import { Gate } from './support/handler-gate.js';
 
 const GATE = 'reflex___state____state.gate_state';
-
-/** A handler the test holds open, to shut the app down while it runs. */
-class Gate {
-  static entered = false;
-  static release: () => void = () => undefined;
-  static reset(): void {
-    Gate.entered = false;
-    Gate.opened = new Promise<void>((resolve) => (Gate.release = resolve));
-  }
-  static opened: Promise<void> = Promise.resolve();
-}
 
 @State()
 class GateState {
