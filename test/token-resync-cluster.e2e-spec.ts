@@ -14,6 +14,7 @@ import calculateSlot from 'cluster-key-slot';
 import { ReflexBridgeModule, ReflexStateService } from '@reflex-bridge/nest';
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { eventually } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedisCluster, RedisTestCluster, type ClusterNodeInfo } from './support/redis-cluster.js';
 
@@ -46,6 +47,9 @@ describeWithRedisCluster('a tab that missed a change made on another worker, on 
    */
   const scenario = async (fail: (port: number) => Promise<void>, recover: (port: number) => void) => {
     const [a, b] = apps as [RunningApp, RunningApp];
+    // Both workers connected to every master: after the previous scenario's failover one may still be connecting to
+    // the promoted replica (the tab could get there first, its handshake refused 'state_store_unavailable').
+    for (const app of apps) await eventually('/_health up', async () => (await fetch(`${app.url}/_health`)).status, (status) => status === 200, 60_000);
     const layout = await cluster.layout();
     const masters = layout.filter((node) => node.role === 'master' && !node.failed);
     const replicated = (master: ClusterNodeInfo) => layout.some((node) => node.masterId === master.id && !node.failed);
