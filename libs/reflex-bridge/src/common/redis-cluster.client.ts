@@ -540,12 +540,38 @@ export class RedisClusterClient extends EventEmitter {
     return this.serially(undefined, () => this.classicWithinStall(() => this.cluster.unsubscribe(channel, listener as never)));
   }
 
+  /**
+   * A sharded subscription, on the master serving `channel`'s slot. It resolves once that master confirmed it, which
+   * a master frozen with no failover does only when it wakes; it is kept until then (see {@link untilSubscribed}).
+   */
   sSubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
-    return this.serially(channel, () => this.cluster.sSubscribe(channel, listener));
+    return this.serially(channel, () => this.untilSubscribed(() => this.cluster.sSubscribe(channel, listener)));
   }
 
   sUnsubscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<void> {
     return this.serially(channel, () => this.cluster.sUnsubscribe(channel, listener));
+  }
+
+  /**
+   * Runs a sharded subscription, and runs it again (after `refreshIntervalMs`) when the connection it was sent on is
+   * dropped before its master answered: node-redis then forgets it (a listener is kept only once confirmed), while
+   * the connection, opened again, subscribes only the channels confirmed before. The subscription probe drops the
+   * connection of a master that stops answering (see `probeRound`): with no failover, the subscription sent first
+   * after the freeze was lost that way for good (the Socket.IO room of a tab that connected then heard no other
+   * worker after the thaw), while those sent after it waited in the new connection's queue and were made at the thaw.
+   * Sent again, it waits there too. It ends when Redis refuses it (an error reply) or this client closes; an
+   * unsubscription of the channel waits behind it (see `serially`), so a late success is undone in order.
+   */
+  private async untilSubscribed(subscribe: () => Promise<void>): Promise<void> {
+    for (;;) {
+      try {
+        return await subscribe();
+      } catch (error) {
+        if (this.closed || !isConnectionLost(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, this.refreshIntervalMs).unref());
+        if (this.closed) throw error;
+      }
+    }
   }
 
   /**
@@ -556,7 +582,7 @@ export class RedisClusterClient extends EventEmitter {
   adapterSubscriber(onFailure: (error: Error) => void): { sSubscribe: ShardedCall; sUnsubscribe: ShardedCall } {
     const cluster = this.cluster as unknown as Record<'sSubscribe' | 'sUnsubscribe', ShardedCall>;
     return {
-      sSubscribe: (channel, listener, bufferMode) => this.serially(channel, () => cluster.sSubscribe(channel, listener, bufferMode)).catch(onFailure),
+      sSubscribe: (channel, listener, bufferMode) => this.serially(channel, () => this.untilSubscribed(() => cluster.sSubscribe(channel, listener, bufferMode))).catch(onFailure),
       sUnsubscribe: (channel, listener, bufferMode) => this.serially(channel, () => cluster.sUnsubscribe(channel, listener, bufferMode)).catch(() => undefined),
     };
   }
@@ -756,10 +782,18 @@ export class RedisClusterClient extends EventEmitter {
   private resubscribe(listeners: Map<string, ChannelListeners>): void {
     const cluster = this.cluster as unknown as Record<'sSubscribe', ShardedCall>;
     for (const [channel, { buffers, strings }] of listeners) {
-      for (const listener of buffers) this.serially(channel, () => cluster.sSubscribe(channel, listener, true)).catch(() => this.scheduleRefresh());
-      for (const listener of strings) this.serially(channel, () => cluster.sSubscribe(channel, listener)).catch(() => this.scheduleRefresh());
+      for (const listener of buffers) this.serially(channel, () => this.untilSubscribed(() => cluster.sSubscribe(channel, listener, true))).catch(() => this.scheduleRefresh());
+      for (const listener of strings) this.serially(channel, () => this.untilSubscribed(() => cluster.sSubscribe(channel, listener))).catch(() => this.scheduleRefresh());
     }
   }
+}
+
+/** node-redis's errors for a command whose connection was dropped, or closed, before it was answered. */
+const CONNECTION_LOST = new Set(['Disconnects client', 'The client is closed', 'Socket closed unexpectedly']);
+
+/** A command that failed because its connection went away, not because Redis refused it. */
+function isConnectionLost(error: unknown): boolean {
+  return error instanceof Error && CONNECTION_LOST.has(error.message);
 }
 
 /** A command refused because a slot migration split its keys between two masters (nothing ran). */
