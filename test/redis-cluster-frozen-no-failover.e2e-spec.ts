@@ -7,7 +7,8 @@
  *
  * What a user sees: the tab is admitted and its events answered during the freeze (nothing of the worker waits for
  * the frozen master), `/_health` answers 503 `redis: false` on every worker while it lasts and 200 once the master
- * answers again, and after the thaw the tab hears the changes other workers make to its state.
+ * answers again, the warnings say what still works, and after the thaw the tab hears the changes other workers make
+ * to its state.
  *
  * Needs redis-server and redis-cli (`apt-get install -y redis-server`). Without them the spec is skipped, except
  * under CI=true, where it fails.
@@ -109,6 +110,12 @@ describeWithRedisCluster('a Redis Cluster master frozen with no failover, then t
 
     // Every worker reports the frozen master's slots as unavailable; a load balancer sees each of them unhealthy.
     for (const app of [a, b]) expect(await health(app.url)).toEqual({ status: 503, body: { status: false, redis: false } });
+    // The warnings say what goes on: publishing moves to the nodes that answer, only that master's tokens fail. Before,
+    // they said "Publishing fails until it is back" and "events fail until it is back".
+    const warnings = logger.lines.filter((line) => line.level === 'warn').map((line) => line.message);
+    expect(warnings.filter((message) => /fails? until it is back/.test(message))).toEqual([]);
+    expect(warnings.filter((message) => message.startsWith('RedisTransport publisher connection')).every((message) => message.includes('publishing goes on through the nodes that answer'))).toBe(true);
+    expect(warnings.some((message) => message.startsWith('RedisTransport publisher connection'))).toBe(true);
 
     cluster.thaw(victim.port);
     frozen = undefined;

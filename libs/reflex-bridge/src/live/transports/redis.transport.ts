@@ -83,6 +83,20 @@ function attemptsFailed(clients: readonly RedisClient[], attempts: number): { pr
 }
 
 /**
+ * The warning for a node of a Redis Cluster that failed or stopped answering (the cluster connection's `error`, once
+ * per outage). Unlike one Redis, the other nodes carry on: publishes go to one node and move to another that answers
+ * (see `RedisClusterClient.publish`), and the classic channel, carried by one node, moves when that node stops
+ * answering a PING or a SUBSCRIBE (see `RedisClusterClient.moveClassicChannels`).
+ */
+function clusterNodeFailed(role: Role, safeUrl: string, reason: string): string {
+  const what =
+    role === 'subscriber'
+      ? 'changes still reach this worker, unless that node carried its subscription: then the subscription moves to another node after redisCluster.waitTimeoutMs + 1 s, and changes published until then do not reach this worker.'
+      : 'publishing goes on through the nodes that answer; a change that node left unanswered is sent again to another after redisCluster.waitTimeoutMs + 1 s.';
+  return `RedisTransport ${role} connection to ${safeUrl}: a node failed or stopped answering (${reason}); ${what}`;
+}
+
+/**
  * Fans changes out through Redis pub/sub (node-redis 5): one connection publishes, a second one subscribes
  * (a subscribed Redis connection cannot run other commands). Both are its own (`url`), or a worker's shared
  * {@link RedisConnections} (`connections`), where the channel is one subscription among the other users'.
@@ -425,12 +439,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
       }
       this.down.add(role);
       this.connectionChanged();
-      this.logger.warn(
-        `RedisTransport ${role} connection to ${this.safeUrl} failed (${error.message}); reconnecting. ` +
-          (role === 'subscriber'
-            ? 'Changes published until it is back do not reach this worker.'
-            : 'Publishing fails until it is back.'),
-      );
+      this.logger.warn(this.shared?.isCluster ? clusterNodeFailed(role, this.safeUrl, error.message) : `RedisTransport ${role} connection to ${this.safeUrl} failed (${error.message}); reconnecting. ` + (role === 'subscriber' ? 'Changes published until it is back do not reach this worker.' : 'Publishing fails until it is back.'));
     };
     // 'ready' comes after node-redis has re-sent SUBSCRIBE on a reconnected subscriber connection.
     const onReady = () => {

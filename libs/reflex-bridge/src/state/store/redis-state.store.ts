@@ -940,7 +940,11 @@ export class RedisStateStore extends StateStore {
         this.down = error.message;
         this.forgetKept();
         if (!first) return;
-        this.logger.warn(`RedisStateStore is not connected to ${this.safeUrl} (${error.message}); events fail until it is back.`);
+        this.logger.warn(
+          this.cluster
+            ? `RedisStateStore: a node of ${this.safeUrl} failed or stopped answering (${error.message}); events of the tokens whose state it holds fail until it answers or a replica takes its place, the other tokens' events go on.`
+            : `RedisStateStore is not connected to ${this.safeUrl} (${error.message}); events fail until it is back.`,
+        );
         // Let waiting callers find out now rather than at their next poll.
         this.wakeHeads();
       } else if (!this.subscriberDown) {
