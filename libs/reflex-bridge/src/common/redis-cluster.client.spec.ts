@@ -119,3 +119,45 @@ describe('RedisClusterClient.publish with a node that answers nothing', () => {
     expect(sent.filter((line) => line.startsWith('a:1')).length).toBeLessThanOrEqual(1);
   });
 });
+
+/** A one-master cluster whose `sSubscribe` answers each call with the next of `outcomes` (an Error rejects). */
+function fakeSubscriber(outcomes: unknown[]) {
+  let calls = 0;
+  const cluster = {
+    isOpen: false,
+    on: () => cluster,
+    connect: async () => void (cluster.isOpen = true),
+    close: async () => void (cluster.isOpen = false),
+    masters: [{ address: 'a:1' }],
+    _slots: { slots: [] },
+    sSubscribe: async () => {
+      calls++;
+      const outcome = outcomes.length > 1 ? outcomes.shift() : outcomes[0];
+      if (outcome instanceof Error) throw outcome;
+    },
+  };
+  return { client: new RedisClusterClient(cluster as unknown as RedisCluster, 1), calls: () => calls };
+}
+
+describe('RedisClusterClient.sSubscribe when its connection is dropped before the master answered', () => {
+  it('sends it again, and resolves once the master confirmed it', async () => {
+    // What the subscription probe's drop of a frozen master's connection fails it with: node-redis then forgets it.
+    const { client, calls } = fakeSubscriber([new Error('Disconnects client'), new Error('The client is closed'), undefined]);
+    await expect(client.sSubscribe('rx:io#/_event#rx:token:t#', () => undefined)).resolves.toBeUndefined();
+    expect(calls()).toBe(3);
+  });
+
+  it('does not send again one that Redis refused', async () => {
+    const { client, calls } = fakeSubscriber([new Error('MOVED 1 b:2'), undefined]);
+    await expect(client.sSubscribe('c', () => undefined)).rejects.toThrow('MOVED');
+    expect(calls()).toBe(1);
+  });
+
+  it('gives up once the client is closed', async () => {
+    const { client, calls } = fakeSubscriber([new Error('Disconnects client')]);
+    const subscribed = client.sSubscribe('c', () => undefined);
+    while (calls() === 0) await new Promise((resolve) => setImmediate(resolve));
+    await client.close();
+    await expect(subscribed).rejects.toThrow('Disconnects client');
+  });
+});

@@ -559,7 +559,7 @@ export class RedisClusterClient extends EventEmitter {
    * connection of a master that stops answering (see `probeRound`): with no failover, the subscription sent first
    * after the freeze was lost that way for good (the Socket.IO room of a tab that connected then heard no other
    * worker after the thaw), while those sent after it waited in the new connection's queue and were made at the thaw.
-   * Sent again, it waits there too. It ends when Redis refuses it (an error reply) or this client closes; an
+   * Sent again, it waits there too. It ends when Redis refuses it (an error reply) or the client closes; an
    * unsubscription of the channel waits behind it (see `serially`), so a late success is undone in order.
    */
   private async untilSubscribed(subscribe: () => Promise<void>): Promise<void> {
@@ -567,7 +567,8 @@ export class RedisClusterClient extends EventEmitter {
       try {
         return await subscribe();
       } catch (error) {
-        if (this.closed || !isConnectionLost(error)) throw error;
+        // Closed here, or by another user of the node-redis client: nothing will open it again.
+        if (this.closed || !this.cluster.isOpen || !isConnectionLost(error)) throw error;
         await new Promise((resolve) => setTimeout(resolve, this.refreshIntervalMs).unref());
         if (this.closed) throw error;
       }
