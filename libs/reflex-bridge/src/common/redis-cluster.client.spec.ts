@@ -161,3 +161,71 @@ describe('RedisClusterClient.sSubscribe when its connection is dropped before th
     await expect(subscribed).rejects.toThrow('Disconnects client');
   });
 });
+
+describe("RedisClusterClient.adapterSubscriber behind a master that answers nothing", () => {
+  /** One master; an SSUBSCRIBE of `held` waits until `release()`, every other (un)subscription is answered at once. */
+  function frozenHead(held: string) {
+    const calls: string[] = [];
+    let release = () => undefined as void;
+    const cluster = {
+      isOpen: false,
+      on: () => cluster,
+      connect: async () => void (cluster.isOpen = true),
+      masters: [{ address: 'a:1' }],
+      _slots: { slots: [] },
+      sSubscribe: (channel: string) => {
+        calls.push(`+${channel}`);
+        return channel === held ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
+      },
+      sUnsubscribe: async (channel: string) => void calls.push(`-${channel}`),
+    };
+    const client = new RedisClusterClient(cluster as unknown as RedisCluster, 1);
+    return { adapter: client.adapterSubscriber(() => undefined), calls, release: () => release() };
+  }
+  /** Every (un)subscription here settles in microtasks: all of them ran once the event loop turns. */
+  const settled = () => new Promise((resolve) => setImmediate(resolve));
+  const listener = () => undefined;
+
+  it('drops a room that came and went while its subscription waited, and keeps the one that stays', async () => {
+    const { adapter, calls, release } = frozenHead('frozen');
+    void adapter.sSubscribe('frozen', listener, true);
+    for (let i = 0; i < 100; i++) {
+      void adapter.sSubscribe(`room-${i}`, listener, true);
+      void adapter.sUnsubscribe(`room-${i}`, undefined, true);
+    }
+    void adapter.sSubscribe('stays', listener, true);
+    await settled();
+    expect(calls).toEqual(['+frozen']);
+    release();
+    await settled();
+    // Before: +room-0, -room-0, +room-1, ... 200 round trips at the thaw, each pair held in memory until then.
+    expect(calls).toEqual(['+frozen', '+stays']);
+  });
+
+  it('keeps the order of a room left and created again behind it: the room stays subscribed', async () => {
+    const { adapter, calls, release } = frozenHead('frozen');
+    await adapter.sSubscribe('room', listener, true);
+    void adapter.sSubscribe('frozen', listener, true);
+    void adapter.sUnsubscribe('room', undefined, true);
+    void adapter.sSubscribe('room', listener, true);
+    await settled();
+    release();
+    await settled();
+    expect(calls).toEqual(['+room', '+frozen', '-room', '+room']);
+  });
+
+  it("still unsubscribes a room subscribed before, when it comes back and goes again meanwhile", async () => {
+    const { adapter, calls, release } = frozenHead('frozen');
+    await adapter.sSubscribe('room', listener, true);
+    void adapter.sSubscribe('frozen', listener, true);
+    void adapter.sUnsubscribe('room', undefined, true);
+    void adapter.sSubscribe('room', listener, true);
+    void adapter.sUnsubscribe('room', undefined, true);
+    await settled();
+    expect(calls).toEqual(['+room', '+frozen']);
+    release();
+    await settled();
+    // The room's first unsubscription, queued before it came back, still runs: it is not left subscribed.
+    expect(calls).toEqual(['+room', '+frozen', '-room']);
+  });
+});

@@ -95,10 +95,12 @@ export class RedisClusterClient extends EventEmitter {
   private refreshTimer?: NodeJS.Timeout;
   private starting?: Promise<void>;
   /**
-   * The last (un)subscription queued per subscription connection (see `serially`): by master address for sharded
+   * The (un)subscriptions queued per subscription connection (see `serially`): by master address for sharded
    * channels, {@link CLASSIC_CHANNELS} for classic ones. At most one entry per master, removed once its queue is empty.
    */
-  private readonly pubSubChains = new Map<string, Promise<unknown>>();
+  private readonly pubSubQueues = new Map<string, PubSubQueue>();
+  /** The Socket.IO adapter's room subscriptions queued and not started, by channel (see {@link adapterSubscriber}). */
+  private readonly queuedRooms = new Map<string, { queue: PubSubQueue; entry: QueuedPubSub }>();
   /** When each command sent and not yet answered was sent, by a sequence number (so the oldest comes first). */
   private readonly unanswered = new Map<number, number>();
   private sent = 0;
@@ -583,9 +585,30 @@ export class RedisClusterClient extends EventEmitter {
   adapterSubscriber(onFailure: (error: Error) => void): { sSubscribe: ShardedCall; sUnsubscribe: ShardedCall } {
     const cluster = this.cluster as unknown as Record<'sSubscribe' | 'sUnsubscribe', ShardedCall>;
     return {
-      sSubscribe: (channel, listener, bufferMode) => this.serially(channel, () => this.untilSubscribed(() => cluster.sSubscribe(channel, listener, bufferMode))).catch(onFailure),
-      sUnsubscribe: (channel, listener, bufferMode) => this.serially(channel, () => cluster.sUnsubscribe(channel, listener, bufferMode)).catch(() => undefined),
+      sSubscribe: (channel, listener, bufferMode) => this.serially(channel, () => this.untilSubscribed(() => cluster.sSubscribe(channel, listener, bufferMode)), channel).catch(onFailure),
+      // A room left while its subscription still waits its turn (behind a frozen master's) takes it out of the queue
+      // instead of queueing its unsubscription too. The adapter subscribes a room's channel when the room is created
+      // and unsubscribes it when it is deleted, one after the other: what is queued for the channel before that
+      // subscription (its previous unsubscription, if any) still runs. So the queue of a master frozen with no failover
+      // holds one entry per room that exists, not two per tab that came and went (3.3 KB each, until the thaw, when
+      // each pair would cost two round trips).
+      sUnsubscribe: (channel, listener, bufferMode) =>
+        this.connect()
+          // Queued in the same turn as a subscription would be (not through `serially`, one turn later): a room created
+          // again right after would otherwise be subscribed before this, and then left unsubscribed.
+          .then(() => (this.cancelQueuedRoom(channel) ? undefined : this.enqueue(channel, () => cluster.sUnsubscribe(channel, listener, bufferMode))))
+          .catch(() => undefined),
     };
+  }
+
+  /** Takes the room subscription of `channel` out of its queue if it has not started: true if it was there. */
+  private cancelQueuedRoom(channel: string): boolean {
+    const queued = this.queuedRooms.get(channel);
+    if (!queued) return false;
+    this.queuedRooms.delete(channel);
+    queued.queue.waiting.delete(queued.entry);
+    queued.entry.resolve(undefined);
+    return true;
   }
 
   /**
@@ -597,22 +620,42 @@ export class RedisClusterClient extends EventEmitter {
    * until it wakes or a replica takes its slots, and with one queue every later subscription, to any master (the
    * adapter's rooms, the health probe's channels, `rx:resync`), waited behind it.
    */
-  private serially<T>(channel: string | undefined, operation: () => Promise<T>): Promise<T> {
+  private serially<T>(channel: string | undefined, operation: () => Promise<T>, room?: string): Promise<T> {
     // Every call waits for the same first connection, so they resume (and queue) in the order they were made.
-    const run = this.connect().then(() => {
+    return this.connect().then(() => this.enqueue(channel, operation, room));
+  }
+
+  /** Queues `operation` on its connection now (see {@link serially}); `room`: an adapter room's subscription. */
+  private enqueue<T>(channel: string | undefined, operation: () => Promise<T>, room?: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const key = channel === undefined ? CLASSIC_CHANNELS : (this.masterOf(channel) ?? CLASSIC_CHANNELS);
-      const turn = (this.pubSubChains.get(key) ?? Promise.resolve()).then(operation);
-      const tail = turn.then(
-        () => undefined,
-        () => undefined,
-      );
-      this.pubSubChains.set(key, tail);
-      void tail.then(() => {
-        if (this.pubSubChains.get(key) === tail) this.pubSubChains.delete(key);
-      });
-      return turn;
+      let queue = this.pubSubQueues.get(key);
+      if (!queue) this.pubSubQueues.set(key, (queue = { running: false, waiting: new Set() }));
+      const entry: QueuedPubSub = { run: operation, resolve: resolve as (value: unknown) => void, reject, room };
+      queue.waiting.add(entry);
+      if (room !== undefined) this.queuedRooms.set(room, { queue, entry });
+      this.runNext(key, queue);
     });
-    return run;
+  }
+
+  /** Starts the first (un)subscription waiting in `queue`, unless one runs; forgets the queue once empty. */
+  private runNext(key: string, queue: PubSubQueue): void {
+    if (queue.running) return;
+    const entry = queue.waiting.values().next().value;
+    if (entry === undefined) {
+      if (this.pubSubQueues.get(key) === queue) this.pubSubQueues.delete(key);
+      return;
+    }
+    queue.waiting.delete(entry);
+    if (entry.room !== undefined && this.queuedRooms.get(entry.room)?.entry === entry) this.queuedRooms.delete(entry.room);
+    queue.running = true;
+    void Promise.resolve()
+      .then(entry.run)
+      .then(entry.resolve, entry.reject)
+      .finally(() => {
+        queue.running = false;
+        this.runNext(key, queue);
+      });
   }
 
   /** Keyspace notifications are per node: a pattern subscription on one node misses the others' events. */
@@ -787,6 +830,21 @@ export class RedisClusterClient extends EventEmitter {
       for (const listener of strings) this.serially(channel, () => this.untilSubscribed(() => cluster.sSubscribe(channel, listener))).catch(() => this.scheduleRefresh());
     }
   }
+}
+
+/** An (un)subscription waiting for its turn on its connection (see `RedisClusterClient.serially`). */
+interface QueuedPubSub {
+  run(): Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  /** The channel of a Socket.IO adapter room's subscription, which the room's deletion may cancel while it waits. */
+  room?: string;
+}
+
+/** The (un)subscriptions of one connection: one runs at a time, the others wait in the order they came. */
+interface PubSubQueue {
+  running: boolean;
+  waiting: Set<QueuedPubSub>;
 }
 
 /** node-redis's errors for a command whose connection was dropped, or closed, before it was answered. */
