@@ -116,6 +116,10 @@ describeWithRedisCluster('a Redis Cluster master frozen with no failover, then t
     expect(warnings.filter((message) => /fails? until it is back/.test(message))).toEqual([]);
     expect(warnings.filter((message) => message.startsWith('RedisTransport publisher connection')).every((message) => message.includes('publishing goes on through the nodes that answer'))).toBe(true);
     expect(warnings.some((message) => message.startsWith('RedisTransport publisher connection'))).toBe(true);
+    // The worker's command connection, which said "reconnecting" while the other masters served on.
+    const commands = warnings.filter((message) => message.startsWith('Redis connection rx:commands'));
+    expect(commands.length).toBeGreaterThan(0);
+    expect(commands.filter((message) => !message.includes('the other nodes serve on'))).toEqual([]);
 
     cluster.thaw(victim.port);
     frozen = undefined;

@@ -503,7 +503,17 @@ export class RedisConnections {
       if (this.closed) return;
       const first = !this.down.has(role);
       this.down.set(role, error.message);
-      if (first) this.logger.warn(`Redis connection ${name} to ${this.safeUrl} failed (${error.message}); reconnecting.`);
+      if (!first) return;
+      // A connected cluster lost one node: the others serve on (see RedisClusterClient), so "reconnecting" would not
+      // say what goes on.
+      if (client instanceof RedisClusterClient && client.isReady) {
+        this.logger.warn(
+          `Redis connection ${name} to ${this.safeUrl}: a node failed or stopped answering (${error.message}); the other nodes serve on, ` +
+            'and the cluster is asked for its layout until that node answers or a replica takes its place.',
+        );
+      } else {
+        this.logger.warn(`Redis connection ${name} to ${this.safeUrl} failed (${error.message}); reconnecting.`);
+      }
     });
     client.on('ready', () => {
       if (!this.down.delete(role)) return;
