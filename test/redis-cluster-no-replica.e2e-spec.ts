@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { ReflexBridgeModule } from '@reflex-bridge/nest';
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
+import { eventually } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedisCluster, RedisTestCluster } from './support/redis-cluster.js';
 
@@ -38,6 +39,9 @@ describeWithRedisCluster('a Redis Cluster master left without a replica, with wa
   }, 60_000);
 
   it('logs once which master does not confirm saves and what to do, not a pair of lines per failed event', async () => {
+    // The worker connected to every master first: on a loaded machine a tab could otherwise come before its store did
+    // (its handshake refused 'state_store_unavailable'), which is not what this test is about.
+    await eventually('/_health up', async () => (await fetch(`${worker.url}/_health`)).status, (status) => status === 200, 60_000);
     const tabs = await Promise.all(Array.from({ length: 12 }, () => RawSocket.hydrated(worker.url, sockets)));
     for (const tab of tabs) {
       tab.send(INCREMENT);
