@@ -1,4 +1,4 @@
-import { type DynamicModule, Inject, Module, Optional, type OnApplicationShutdown } from '@nestjs/common';
+import { type DynamicModule, Inject, Logger, Module, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import {
@@ -233,7 +233,9 @@ import { InvalidOptionError } from './invalid-option.error.js';
     BridgeSecurityAudit,
   ],
 })
-export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implements OnApplicationShutdown {
+export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('ReflexBridge');
+
   constructor(
     private readonly store: StateStore,
     @Optional() @Inject(RedisConnections) private readonly connections?: RedisConnections | null,
@@ -254,6 +256,21 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
   /** Configures the module from a factory (`useFactory`, `useClass` or `useExisting`), for options known only at runtime. */
   static override forRootAsync(options: typeof REFLEX_BRIDGE_ASYNC_OPTIONS_TYPE): DynamicModule {
     return withAsyncSpa(withEventGateway(super.forRootAsync(options)), options.isGlobal !== false);
+  }
+
+  /**
+   * With `redisUrl` or `redisCluster`, the app does not listen before the shared Redis connections are ready, for up
+   * to their connect timeout (5 s), however many attempts fail meanwhile: Nest opens the port (`app.listen`) only after
+   * this hook, and a tab let in before then was refused `state_store_unavailable` (its token's owner cannot be read),
+   * as was every tab a process manager or Node's cluster sent to a worker whose first connection attempt had failed
+   * (a Redis restarting, or a loaded machine that timed the attempt out) until it connected. Past the timeout the app
+   * starts without Redis, as before, serving structured errors until Redis answers.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.connections || this.connections.isClosed) return;
+    await this.connections.ready().catch((error: unknown) =>
+      this.logger.warn(`${(error as Error)?.message ?? String(error)}; starting without it: tabs are refused (state_store_unavailable) and events fail until it answers.`),
+    );
   }
 
   /**
