@@ -224,4 +224,29 @@ describeWithRedis('a tab that missed a change made on another worker', () => {
       await holding.close();
     }
   }, 60_000);
+  it('subscribes to resync messages once Redis lets it, after refusing it at start (an ACL without the channel)', async () => {
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    // A user allowed every key and command but no pub/sub channel (Redis 7's default for new users).
+    await admin.sendCommand(['ACL', 'SETUSER', 'no-resync', 'on', 'nopass', '~*', '+@all', 'resetchannels']);
+    const logger = new CapturingLogger();
+    const holding = await RedisConnections.create({ url: redis.url.replace('redis://', 'redis://no-resync:any@'), logger });
+    try {
+      const resynced: string[] = [];
+      const held = new Set(['token-held-here']);
+      new TokenResync(holding, { tokens: () => held, holds: (token) => held.has(token), resync: async (token) => void resynced.push(token) }, logger as unknown as Logger);
+      await until(() => logger.lines.find((line) => line.level === 'warn' && line.message.includes('NOPERM')), 'the refusal logged');
+      // The operator allows the channel: before, the refused subscription was never made again, and no resync
+      // message reached this worker's tabs for as long as it ran.
+      await admin.sendCommand(['ACL', 'SETUSER', 'no-resync', '&rx:resync']);
+      await eventually('a resync message heard', async () => (await admin.publish('rx:resync', '["token-held-here"]'), resynced.length), (count) => count > 0, 60_000);
+      expect(resynced[0]).toBe('token-held-here');
+      expect(logger.lines.filter((line) => line.level === 'warn')).toHaveLength(1);
+      expect(logger.lines.some((line) => line.level === 'log' && line.message.startsWith('Subscribed to resync messages'))).toBe(true);
+    } finally {
+      await holding.close();
+      await admin.sendCommand(['ACL', 'DELUSER', 'no-resync']).catch(() => undefined);
+      await admin.quit().catch(() => undefined);
+    }
+  }, 90_000);
 });
