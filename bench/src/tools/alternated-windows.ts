@@ -9,7 +9,12 @@
 //
 // `--clients=N` has N clients send at once instead of one (the server CPU under load, as `server_cpu_loaded`).
 //
-// Usage: node bench/dist/tools/alternated-windows.js [--cycles=12] [--window=2000] [--warmup=500] [--clients=1] SPEC ...
+// `--allocations` also samples what each server allocates in each window (V8's sampling heap profiler, freed objects
+// included, as the benchmarks' `--allocations`) and prints KiB per event beside its CPU; each window's profile goes to
+// `.tmp/bench-profiles/alternated-<label>-<cycle>.heapprofile` for `heapprofile-summary.js`. Sampling costs CPU, so
+// read CPU ratios from a run without it.
+//
+// Usage: node bench/dist/tools/alternated-windows.js [--cycles=12] [--window=2000] [--warmup=500] [--clients=1] [--allocations] SPEC ...
 //   SPEC  label=kind[@lib dir][+node flag...]; kind: echo | floor | guarded | echo-in-nest | guarded-in-nest | echo-in-empty-nest | chain | chain-in-nest | none | auth_only | fast | full
 //         e.g. echo=echo none=none before=none@.tmp/before/libs/reflex-bridge/dist semi1=none+--max-semi-space-size=1
 //   (default: echo=echo floor=floor guarded=guarded none=none)
@@ -17,12 +22,14 @@ import { resolve } from 'node:path';
 import { LoadProcess, ServerProcess } from '../harness/processes.js';
 import { threadCpuUs } from '../peers/proc-cpu.js';
 import { ONE_CLIENT_SCENARIOS, type ScenarioLoad } from '../harness/one-client-scenarios.js';
+import { profilePath } from '../harness/benchmark.js';
 
 const flag = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
 const cycles = Number(flag('cycles') ?? 12);
 const windowMs = Number(flag('window') ?? 2_000);
 const warmupMs = Number(flag('warmup') ?? 500);
 const clients = Number(flag('clients') ?? 1);
+const allocations = process.argv.includes('--allocations');
 const specs = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
 
 /** The kinds a server can be: the measuring tools' one-client scenarios. */
@@ -38,6 +45,8 @@ interface Side {
   systemUs: number[];
   mainUserUs: number[];
   otherThreadsUs: number[];
+  /** Bytes allocated per event, each window (`--allocations`). */
+  allocatedBytes: number[];
 }
 
 /** `label=kind[@lib][+flag...]` */
@@ -68,16 +77,22 @@ async function start(spec: ReturnType<typeof parseSpec>): Promise<ServerProcess>
   }
 }
 
-async function measureWindow(side: Side): Promise<void> {
+async function measureWindow(side: Side, cycle: number): Promise<void> {
   const generator = await LoadProcess.setup(side.label, { ...side.load, url: side.server.url, clients, hydrate: true });
   try {
     await generator.start();
     await sleep(warmupMs);
+    if (allocations) await side.server.allocationStart();
     await Promise.all([side.server.cpuMark(), generator.mark()]);
     const before = threadCpuUs(side.server.pid!);
     await sleep(windowMs);
     const [stats, cpu] = await Promise.all([generator.stop(), side.server.cpuRead()]);
     if (stats.errors > 0 || stats.completed === 0) throw new Error(`${side.label}: ${stats.errors} of ${stats.completed} events failed; first: ${stats.firstError}`);
+    if (allocations) {
+      // Events completed in the window, as the CPU: sampling ran from just before the mark to just after the stop.
+      const profile = await side.server.allocationStop(profilePath(`alternated-${side.label}-${cycle}`, 'heapprofile'));
+      side.allocatedBytes.push(profile.bytes / stats.completed);
+    }
     side.cpuUs.push(cpu.cpuUs / stats.completed);
     const after = threadCpuUs(side.server.pid!);
     side.systemUs.push((after.mainSystem - before.mainSystem) / stats.completed);
@@ -91,18 +106,20 @@ async function measureWindow(side: Side): Promise<void> {
 const sides: Side[] = [];
 try {
   for (const spec of (specs.length ? specs : ['echo=echo', 'floor=floor', 'guarded=guarded', 'none=none']).map(parseSpec)) {
-    sides.push({ label: spec.label, server: await start(spec), load: KINDS[spec.kind]!.load, cpuUs: [], systemUs: [], mainUserUs: [], otherThreadsUs: [] });
+    sides.push({ label: spec.label, server: await start(spec), load: KINDS[spec.kind]!.load, cpuUs: [], systemUs: [], mainUserUs: [], otherThreadsUs: [], allocatedBytes: [] });
   }
   for (let cycle = 1; cycle <= cycles; cycle++) {
-    for (const side of cycle % 2 ? sides : [...sides].reverse()) await measureWindow(side);
-    console.log(`cycle ${cycle}: ${sides.map((side) => `${side.label} ${side.cpuUs.at(-1)!.toFixed(1)} us (${side.mainUserUs.at(-1)!.toFixed(1)}+${side.systemUs.at(-1)!.toFixed(1)}+${side.otherThreadsUs.at(-1)!.toFixed(1)})`).join('  ')}`);
+    for (const side of cycle % 2 ? sides : [...sides].reverse()) await measureWindow(side, cycle);
+    const allocated = (side: Side) => (allocations ? ` ${(side.allocatedBytes.at(-1)! / 1024).toFixed(1)} KiB` : '');
+    console.log(`cycle ${cycle}: ${sides.map((side) => `${side.label} ${side.cpuUs.at(-1)!.toFixed(1)} us (${side.mainUserUs.at(-1)!.toFixed(1)}+${side.systemUs.at(-1)!.toFixed(1)}+${side.otherThreadsUs.at(-1)!.toFixed(1)})${allocated(side)}`).join('  ')}`);
   }
   const base = sides[0]!;
   for (const side of sides) {
     const ratios = side.cpuUs.map((us, index) => us / base.cpuUs[index]!);
     console.log(
       `${side.label.padEnd(12)} ${median(side.cpuUs).toFixed(1)} us/event (main thread user ${median(side.mainUserUs).toFixed(1)}, system ${median(side.systemUs).toFixed(1)}; other threads ${median(side.otherThreadsUs).toFixed(1)})  ` +
-        `vs ${base.label}: median ${median(ratios).toFixed(3)}×, quartiles ${quantile(ratios, 0.25).toFixed(3)}-${quantile(ratios, 0.75).toFixed(3)}`,
+        `vs ${base.label}: median ${median(ratios).toFixed(3)}×, quartiles ${quantile(ratios, 0.25).toFixed(3)}-${quantile(ratios, 0.75).toFixed(3)}` +
+        (allocations ? `; allocated ${(median(side.allocatedBytes) / 1024).toFixed(1)} KiB/event` : ''),
     );
   }
 } finally {
