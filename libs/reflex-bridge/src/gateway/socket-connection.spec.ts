@@ -7,6 +7,7 @@ import { connectionLimitSettings } from '../security/connection-limits.js';
 import { WorkerOutputBudget } from '../security/worker-output-budget.js';
 import { SocketConnection, type SocketConnectionOwner } from './socket-connection.js';
 import { TokenQueue } from '../pipeline/token-queue.js';
+import { isSmallInteger } from '../common/small-integer.spec.support.js';
 
 /** The parts of a Socket.IO socket a connection reads: its Engine.IO queue, its WebSocket's buffer and pause. */
 function fakeSocket(options: { polling?: boolean } = {}) {
@@ -62,6 +63,17 @@ describe('SocketConnection', () => {
     connection.inspectFrame('2/_event,1["event",{}]');
     expect(socket.listenerCount('ping')).toBe(1);
     expect(socket.listenerCount('client_error')).toBe(1);
+  });
+
+  it('keeps its page load time inside the object, a small integer, and gives back the Date.now() time it was given', () => {
+    const { owner } = recordingOwner();
+    const connection = new SocketConnection(fakeSocket().socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
+    expect(connection.pageLoadedAt).toBeUndefined();
+    const at = Date.now();
+    connection.pageLoadedAt = at;
+    expect(connection.pageLoadedAt).toBe(at);
+    // A `Date.now()` time is a number object of its own: 16 bytes more for every connection that loaded a page.
+    expect(isSmallInteger((connection as unknown as { pageLoadedSince: unknown }).pageLoadedSince)).toBe(true);
   });
 
   it('runs events while the client reads its answers', () => {

@@ -8,6 +8,7 @@ import { PARSED_VALUE_BYTES, valuesUpTo } from '../protocol/parsed-values.js';
 import type { SharedMessage } from '../protocol/shared-message.js';
 import type { EventClient } from '../common/event-client.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
+import { toEpochMs, toSinceStartMs } from '../common/since-start-clock.js';
 import { ConnectionLimits, type ConnectionLimitSettings } from '../security/connection-limits.js';
 import { cookieBudgetUnits } from '../security/cookie-budget-units.js';
 import { SocketReadThrottle } from '../security/socket-read.throttle.js';
@@ -163,8 +164,11 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   budgetEndsAt: number | undefined = undefined;
   /** Kept by the pipeline (see {@link EventClient.refusalShownAt}). */
   refusalShownAt: number | undefined = undefined;
-  /** Kept by the pipeline (see {@link EventClient.pageLoadedAt}). */
-  pageLoadedAt: number | undefined = undefined;
+  /**
+   * {@link pageLoadedAt} on `sinceStartMs`'s clock: a small integer kept inside the object, where the `Date.now()`
+   * time the pipeline sets is a number object of its own (16 bytes for every connection that loaded a page).
+   */
+  private pageLoadedSince: number | undefined = undefined;
   /** Kept by the worker's output budget (see {@link OutputBudgetMember.budgetCounted}). */
   budgetCounted = 0;
 
@@ -175,6 +179,16 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   ) {
     super(context, cookieBudgetUnits(headers.cookie));
     this.token = socket.handshake.query.token as string;
+  }
+
+  /** Kept by the pipeline (see {@link EventClient.pageLoadedAt}): a `Date.now()` time. */
+  get pageLoadedAt(): number | undefined {
+    const since = this.pageLoadedSince;
+    return since === undefined ? undefined : toEpochMs(since);
+  }
+
+  set pageLoadedAt(at: number | undefined) {
+    this.pageLoadedSince = at === undefined ? undefined : toSinceStartMs(at);
   }
 
   /** The socket id (read from the socket: one field fewer per connection). */

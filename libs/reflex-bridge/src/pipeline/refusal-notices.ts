@@ -1,4 +1,5 @@
 import type { EventClient } from '../common/event-client.js';
+import { sinceStartMs } from '../common/since-start-clock.js';
 
 /**
  * The least time between two refusals shown to one connection's user when a flood of them is shown once (the
@@ -12,11 +13,6 @@ import type { EventClient } from '../common/event-client.js';
  */
 export const REFUSAL_NOTICE_EVERY_MS = 4_000;
 
-/**
- * The notices' clock: milliseconds since this module was loaded, small integers that V8 keeps inside the client object
- * (a `Date.now()` value would be a number object of its own per connection).
- */
-const STARTED = Date.now();
 
 /**
  * Whether to show `client`'s user an error: always when `shown` (an error shown each time, or the first refusal of an
@@ -25,7 +21,8 @@ const STARTED = Date.now();
  * runs for every refused frame of a flood.
  */
 export function refusalNoticeDue(client: EventClient, shown: boolean): boolean {
-  const now = Date.now() - STARTED;
+  // Small integers, kept inside the client object (see sinceStartMs).
+  const now = sinceStartMs();
   const shownAt = client.refusalShownAt;
   if (!shown && shownAt !== undefined && now - shownAt < REFUSAL_NOTICE_EVERY_MS) return false;
   client.refusalShownAt = now;

@@ -21,12 +21,8 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { ResolvedRateLimitOptions } from './rate-limit.options.js';
 import { isRateLimitStorage, RATE_LIMIT_STORAGE } from './rate-limit-storage.js';
 import { addressKey } from './client-address.js';
+import { sinceStartMs } from '../common/since-start-clock.js';
 
-/**
- * The connection budgets' clock: milliseconds since this module was loaded, small integers that V8 keeps inside
- * the client object (a `Date.now()` value would be a number object of its own per connection).
- */
-const STARTED = Date.now();
 
 /** Starts `client`'s budget window afresh when it has none or it (or its block) is over: counting starts at 0. */
 function openWindow(client: EventClient, now: number, ttlMs: number): void {
@@ -119,7 +115,7 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   admitConnection(client: EventClient, eventName: string): number {
     const budget = this.budget;
     if (budget === undefined || (this.exempt.size !== 0 && this.exempt.has(eventName))) return 0;
-    const now = Date.now() - STARTED;
+    const now = sinceStartMs();
     openWindow(client, now, budget.ttlMs);
     const hits = (client.budgetHits = client.budgetHits! + 1);
     // The first refused event starts the block; later refused events leave it as it is.
@@ -136,7 +132,7 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   chargeConnection(client: EventClient, units: number): number {
     const budget = this.budget;
     if (budget === undefined) return 0;
-    const now = Date.now() - STARTED;
+    const now = sinceStartMs();
     openWindow(client, now, budget.ttlMs);
     let hits = client.budgetHits!;
     if (hits < budget.limit) client.budgetHits = hits = Math.min(hits + units, budget.limit);
@@ -160,7 +156,7 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     const budget = this.budget;
     const hits = client.budgetHits;
     if (budget === undefined || hits === undefined || hits <= budget.limit) return 0;
-    const left = client.budgetEndsAt! - (Date.now() - STARTED);
+    const left = client.budgetEndsAt! - sinceStartMs();
     return left > 0 ? left : 0;
   }
 

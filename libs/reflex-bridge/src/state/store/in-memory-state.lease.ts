@@ -1,14 +1,12 @@
+import { sinceStartMs } from '../../common/since-start-clock.js';
 import { LockLostError, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
-
-/** When this module was loaded: entry times count from here. */
-const STARTED = Date.now();
 
 /**
  * Milliseconds since the store's clock started: small integers, which V8 keeps inside an entry, where a `Date.now()`
  * value is a number object of its own (16 bytes more per token, for the first 24 days of a process).
  */
 export function storeClock(): number {
-  return Date.now() - STARTED;
+  return sinceStartMs();
 }
 
 /** One token's entry in the in-memory store. */
