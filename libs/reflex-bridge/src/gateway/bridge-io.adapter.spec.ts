@@ -4,6 +4,7 @@ import { from, interval, isObservable, map, mergeAll, Observable, of } from 'rxj
 import type { Socket } from 'socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { BridgeIoAdapter } from './bridge-io.adapter.js';
+import { offerSharedDisconnect } from './shared-disconnect.listener.js';
 
 /** A Socket.IO socket as an adapter uses it: listeners, `connected`, and what it emitted. */
 class FakeSocket extends EventEmitter {
@@ -143,5 +144,43 @@ describe('BridgeIoAdapter', () => {
     socket.emit('disconnect', 'client namespace disconnect');
     expect(ended).toBe(true);
     expect(reasons).toEqual(['client namespace disconnect']);
+  });
+
+  it("gives the sockets of the bridge's namespace, when its gateway is the only one there, the gateway's shared disconnect listener instead of a closure each", () => {
+    const adapter = new BridgeIoAdapter();
+    const namespace = new EventEmitter();
+    const left: unknown[] = [];
+    offerSharedDisconnect(namespace, function (this: Socket): void {
+      left.push(this);
+    });
+    adapter.bindClientConnect(namespace, () => undefined);
+    const first = Object.assign(new FakeSocket(), { nsp: namespace });
+    const second = Object.assign(new FakeSocket(), { nsp: namespace });
+    const nestCalls: unknown[] = [];
+    // Nest's callback for each socket: a closure that holds the socket (about 100 bytes per idle connection).
+    for (const socket of [first, second]) adapter.bindClientDisconnect(socket as unknown as Socket, () => nestCalls.push(socket));
+    expect(first.listeners('disconnect')).toHaveLength(1);
+    expect(first.listeners('disconnect')).toEqual(second.listeners('disconnect'));
+    first.emit('disconnect', 'transport close');
+    second.emit('disconnect', 'client namespace disconnect');
+    expect(left).toEqual([first, second]);
+    expect(nestCalls).toEqual([]);
+  });
+
+  it("calls Nest's callbacks as before on a namespace shared with another gateway, and where no gateway offered a listener", () => {
+    const adapter = new BridgeIoAdapter();
+    const shared = new EventEmitter();
+    offerSharedDisconnect(shared, () => undefined);
+    adapter.bindClientConnect(shared, () => undefined);
+    adapter.bindClientConnect(shared, () => undefined);
+    const other = new EventEmitter();
+    adapter.bindClientConnect(other, () => undefined);
+    const calls: unknown[] = [];
+    for (const namespace of [shared, other]) {
+      const socket = Object.assign(new FakeSocket(), { nsp: namespace });
+      adapter.bindClientDisconnect(socket as unknown as Socket, (reason: unknown) => calls.push(reason));
+      socket.emit('disconnect', 'transport close');
+    }
+    expect(calls).toEqual(['transport close', 'transport close']);
   });
 });

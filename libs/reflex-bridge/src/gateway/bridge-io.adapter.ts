@@ -2,6 +2,7 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable, Subscription } from 'rxjs';
 import type { Socket } from 'socket.io';
+import { sharedDisconnectOf } from './shared-disconnect.listener.js';
 
 /** What one socket's message listener runs: the gateways' handlers of that message, in binding order. */
 interface BoundHandler {
@@ -44,6 +45,8 @@ export class BridgeIoAdapter extends IoAdapter {
   private readonly sockets = new WeakMap<Socket, SocketHandlers>();
   /** One listener per message name, shared by every socket. */
   private readonly listeners = new Map<string, (this: Socket, ...args: unknown[]) => void>();
+  /** How many gateways listen to the connections of each server or namespace (`bindClientConnect`). */
+  private readonly gatewaysOf = new WeakMap<object, number>();
   /** Ends what a socket's handlers still stream when it leaves; shared by every socket. */
   private readonly onDisconnect: (this: Socket) => void;
 
@@ -82,9 +85,22 @@ export class BridgeIoAdapter extends IoAdapter {
     }
   }
 
-  /** Calls `callback` when the socket disconnects: a plain listener (a socket emits `disconnect` once). */
+  /** Counts the gateways listening to each namespace's connections (see {@link bindClientDisconnect}). */
+  override bindClientConnect(server: object, callback: (...args: unknown[]) => void): void {
+    this.gatewaysOf.set(server, (this.gatewaysOf.get(server) ?? 0) + 1);
+    super.bindClientConnect(server, callback);
+  }
+
+  /**
+   * Calls `callback` when the socket disconnects: a plain listener (a socket emits `disconnect` once). On the
+   * `/_event` namespace, when the bridge's gateway is the only gateway on it, its own listener shared by every socket
+   * instead: Nest's `callback` is a closure made for each socket that would only have called that gateway's
+   * `handleDisconnect` (see `offerSharedDisconnect`).
+   */
   override bindClientDisconnect(client: Socket, callback: (...args: unknown[]) => void): void {
-    client.on('disconnect', callback);
+    const shared = sharedDisconnectOf(client.nsp);
+    if (shared !== undefined && this.gatewaysOf.get(client.nsp) === 1) client.on('disconnect', shared);
+    else client.on('disconnect', callback);
   }
 
   private listenerFor(name: string): (this: Socket, ...args: unknown[]) => void {

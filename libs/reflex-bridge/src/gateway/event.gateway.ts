@@ -37,6 +37,7 @@ import { AddressConnectionLimit } from '../security/address-connection-limit.js'
 import { TokenOwnership, type ConnectingSession } from '../security/token-ownership.service.js';
 import { OutageLog } from '../common/outage-log.js';
 import { drainBeforeClose } from './drain-before-close.js';
+import { offerSharedDisconnect } from './shared-disconnect.listener.js';
 
 function tokenRoom(token: string): string {
   return `rx:token:${token}`;
@@ -289,6 +290,11 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       return;
     }
     holder[NAMESPACE_GATEWAY] = this;
+    // One `disconnect` listener for every socket, taken by BridgeIoAdapter where this is the namespace's one gateway.
+    const disconnected = (socket: Socket): void => this.handleDisconnect(socket);
+    offerSharedDisconnect(namespace, function (this: Socket): void {
+      disconnected(this);
+    });
     // Before Engine.IO reads a request: none may name an existing connection (a takeover, see the guard).
     // First, so that every refusal (the next middleware's too) says no-store: Engine.IO writes no Cache-Control.
     namespace.server.engine.use(noStoreEngineAnswers);
