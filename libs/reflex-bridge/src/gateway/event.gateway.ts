@@ -31,6 +31,7 @@ import { closeAfterEventPathRequests } from '../security/pipelined-event-request
 import { destroyUnansweredUpgrades } from '../security/unanswered-upgrades.guard.js';
 import { CLOSE_GRACE_MS, cutClosedConnections } from '../security/close-grace.js';
 import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
+import { tapEnginePackets } from '../common/engine-packet.taps.js';
 import { type ControlFrameConnection, limitWebSocketControlFrames } from '../security/websocket-control-frames.guard.js';
 import { UnfinishedMessageBudget } from '../security/unfinished-message.budget.js';
 import { AddressConnectionLimit } from '../security/address-connection-limit.js';
@@ -319,6 +320,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // The same listener hands each message to its connection's size limits before Socket.IO decodes it, and at each
     // heartbeat has Engine.IO's emptied queue of writes give back its memory (see the function).
     closeOnStrayEnginePackets(namespace.server.engine, SocketConnection.inspectEngineMessage, releaseEmptiedSendCallbacks);
+    // Each packet queued for a client counts against its output limits, before Engine.IO queues it.
+    tapEnginePackets(namespace.server.engine, 'packetCreate', SocketConnection.countEngineOutput);
     // Nor are WebSocket ping and pong frames free: an allowance of their own, on whatever the event budget says,
     // counted from a connection's first one, which the walk below sees before `ws` reads it.
     const countControlFrames = limitWebSocketControlFrames<ControlFrameConnection>(this.options.rateLimit.controlFrames, {

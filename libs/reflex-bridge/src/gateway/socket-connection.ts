@@ -128,11 +128,6 @@ function inFlightBytes(conn: EngineConnection): number {
   return typeof buffered === 'number' ? buffered : 0;
 }
 
-/** `packetCreate` of the Engine.IO connection (called with it as `this`): a packet about to be queued for the client. */
-function onPacketCreate(this: Carrier & EngineConnection, packet: { data?: unknown }): void {
-  this[CONNECTION]?.countOutput(packet.data, this.writeBuffer.length, inFlightBytes(this));
-}
-
 /** The hot `event` listener of every socket (Socket.IO calls a listener with its socket as `this`). */
 function onEvent(this: Carrier, frame: unknown): void {
   this[CONNECTION]?.receive(frame);
@@ -229,7 +224,16 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   }
 
   /**
-   * Starts listening: the output and the hot `event` listener (its raw inbound frames come through
+   * A packet about to be queued on Engine.IO connection `conn`: counted against the output limits of the connection
+   * attached to it (the gateway taps every connection's `packetCreate` for it, see `tapEnginePackets`).
+   */
+  static countEngineOutput(this: void, conn: object, packet: { data?: unknown }): void {
+    const engine = conn as Carrier & EngineConnection;
+    engine[CONNECTION]?.countOutput(packet.data, engine.writeBuffer.length, inFlightBytes(engine));
+  }
+
+  /**
+   * Starts following: the output (through {@link countEngineOutput}) and the hot `event` listener (its raw inbound frames come through
    * {@link inspectEngineMessage}). The gateway attaches one connection per Engine.IO connection (see
    * {@link sharesEngine}).
    */
@@ -238,13 +242,13 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     const conn = socket.conn as Socket['conn'] & Carrier;
     socket[CONNECTION] = this;
     conn[CONNECTION] = this;
-    conn.on('packetCreate', onPacketCreate);
     socket.on('event', onEvent);
   }
 
   /**
    * Forgets the socket (its listeners find no connection any more, and {@link of} answers `undefined`) and stops
-   * watching the Engine.IO connection, which may outlive the socket (a client may join the namespace again on it).
+   * counting the output of the Engine.IO connection, which may outlive the socket (a client may join the namespace
+   * again on it).
    */
   detach(): void {
     const socket = this.socket as Socket & Carrier;
@@ -253,7 +257,6 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     if (conn[CONNECTION] === this) {
       // Undefined rather than deleted: every connection keeps the same shape.
       conn[CONNECTION] = undefined;
-      conn.off('packetCreate', onPacketCreate);
     }
     this.settings.outputBudget.release(this);
   }

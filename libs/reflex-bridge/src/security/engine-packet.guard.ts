@@ -1,3 +1,5 @@
+import { tapEnginePackets } from '../common/engine-packet.taps.js';
+
 /** An Engine.IO connection, as the guard sees it. */
 interface EngineConnection {
   /**
@@ -8,7 +10,6 @@ interface EngineConnection {
   pingTimeoutTimer?: unknown;
   request?: { websocket?: { pause?: () => void } };
   close(): void;
-  on(event: 'packet', listener: (this: EngineConnection, packet: { type: string; data?: unknown }) => void): unknown;
 }
 
 /** True for the pong of the ping Engine.IO sent last: the connection's heartbeat. */
@@ -38,19 +39,19 @@ function closeOnStrayPacket(connection: EngineConnection): void {
  * connection, cost about 1,200 instructions more per `none` event than this: callgrind, GC excluded.)
  *
  * Every message packet goes to `onMessage`, and every heartbeat (the pong of Engine.IO's ping) to `onHeartbeat`,
- * each called with the connection, from the same listener: the gateway's look at each inbound frame, and its idle
- * upkeep. Two listeners of one event cost each packet a copy of Node's listener array and each idle connection that
- * array (64 bytes).
+ * each called with the connection, from the same tap (see `tapEnginePackets`, which runs before Engine.IO handles
+ * the packet): the gateway's look at each inbound frame, and its idle upkeep. Two listeners of one event cost each
+ * packet a copy of Node's listener array and each idle connection that array (64 bytes).
  */
 export function closeOnStrayEnginePackets(
   engine: { on(event: 'connection', listener: (connection: EngineConnection) => void): unknown },
   onMessage: (connection: EngineConnection, data: unknown) => void,
   onHeartbeat?: (connection: EngineConnection) => void,
 ): void {
-  const onPacket = function (this: EngineConnection, packet: { type: string; data?: unknown }): void {
-    if (packet.type === 'message') onMessage(this, packet.data);
-    else if (answersPing(this, packet)) onHeartbeat?.(this);
-    else closeOnStrayPacket(this);
-  };
-  engine.on('connection', (connection) => connection.on('packet', onPacket));
+  // Tapped rather than listened to: see tapEnginePackets.
+  tapEnginePackets(engine, 'packet', (connection, packet) => {
+    if (packet.type === 'message') onMessage(connection, packet.data);
+    else if (answersPing(connection, packet)) onHeartbeat?.(connection);
+    else closeOnStrayPacket(connection);
+  });
 }
