@@ -57,6 +57,31 @@ describe('UnfinishedMessageBudget', () => {
     expect(connection.listenerCount('close')).toBe(0);
   });
 
+  it("follows each chunk before the stream's reader (ws) reads it, without a second data listener on the stream", () => {
+    const connection = new Connection();
+    // `ws` listens to the TCP stream before Engine.IO announces the connection.
+    const heldWhenRead: number[] = [];
+    connection.stream.on('data', () => heldWhenRead.push(budget.heldBytes));
+    engine.emit('connection', connection);
+    connection.send(frame(500, { fin: false }).subarray(0, 100));
+    expect(heldWhenRead).toEqual([budget.heldBytes]);
+    expect(budget.heldBytes).toBeGreaterThan(0);
+    // A second listener is an array of two, 64 bytes per idle connection (and a copy of it for every chunk).
+    expect(connection.stream.listenerCount('data')).toBe(1);
+    // A stream whose emit another library replaced is followed by a listener before the reader's.
+    const other = new Connection();
+    const replaced = other.stream.emit;
+    other.stream.emit = function (this: EventEmitter, ...args: [string, ...unknown[]]): boolean {
+      return replaced.apply(this, args);
+    };
+    other.stream.on('data', () => heldWhenRead.push(budget.heldBytes));
+    engine.emit('connection', other);
+    const before = budget.heldBytes;
+    other.send(frame(500, { fin: false }).subarray(0, 100));
+    expect(other.stream.listenerCount('data')).toBe(2);
+    expect(heldWhenRead[1]).toBeGreaterThan(before);
+  });
+
   it('counts a message split across chunks until its last byte, then lets the connection go', () => {
     const connection = open();
     const whole = frame(3_000);

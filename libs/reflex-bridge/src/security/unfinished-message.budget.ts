@@ -7,8 +7,12 @@ interface TrackedWebSocket {
   terminate?(): void;
 }
 
+/** A stream's `emit`, as Node's `EventEmitter` has it. */
+type Emit = (this: object, event: string | symbol, ...args: unknown[]) => boolean;
+
 /** The part of a TCP socket the budget uses. */
 interface InboundStream {
+  emit: Emit;
   prependListener(event: 'data', listener: (chunk: Buffer) => void): unknown;
   removeListener(event: 'data', listener: (chunk: Buffer) => void): unknown;
 }
@@ -90,6 +94,9 @@ export class UnfinishedMessageBudget {
    */
   private readonly onData: (this: OwnedStream, chunk: Buffer) => void;
   private readonly onClose: (this: TrackedEngineConnection) => void;
+  /** The `emit` the connections' streams inherit, and the one they get instead, which calls {@link onData} first. */
+  private inheritedEmit: Emit | undefined;
+  private tappedEmit: Emit | undefined;
 
   constructor(
     private readonly maxTotalBytes: number,
@@ -136,7 +143,14 @@ export class UnfinishedMessageBudget {
     if (!websocket || typeof stream?.prependListener !== 'function') return;
     stream[OWNER] = connection;
     // Before `ws` reads the chunk: what it holds of an unfinished message is known before its own listener runs.
-    stream.prependListener('data', this.onData);
+    // From the stream's `emit` rather than a listener before `ws`'s: a second `data` listener is an array of two
+    // (64 bytes per idle connection), which Node also copies for every chunk. The stream's own `emit` is one more
+    // property, held in the slots it already has for OWNER above; a stream whose `emit` is not the one the others
+    // inherit (another library replaced it) gets the listener instead.
+    const emit = stream.emit;
+    if (typeof emit === 'function' && emit === (this.inheritedEmit ??= emit) && !Object.hasOwn(stream, 'emit')) {
+      stream.emit = this.tappedEmit ??= tapData(this.onData, emit);
+    } else stream.prependListener('data', this.onData);
   }
 
   /** A chunk of `connection`'s inbound stream, before `ws` reads it. */
@@ -257,4 +271,13 @@ export class UnfinishedMessageBudget {
     // Still the connection's: whatever it sends until it is gone is ignored.
     this.unfollow(tracked);
   }
+}
+
+/** `inherited`, calling `onData` first with each `data` chunk (with the stream as `this`). */
+function tapData(onData: (this: OwnedStream, chunk: Buffer) => void, inherited: Emit): Emit {
+  return function (this: object, event: string | symbol, chunk?: unknown): boolean {
+    if (event === 'data') onData.call(this as OwnedStream, chunk as Buffer);
+    // eslint-disable-next-line prefer-rest-params -- every argument, as given, without an array per emit
+    return inherited.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
+  };
 }
