@@ -193,6 +193,24 @@ describe('hostile clients', () => {
       await victimServed();
     });
 
+    it('an event of more distinct key names than its size allows is refused unparsed with invalid_payload, and its client goes on', async () => {
+      // V8 gives each new object shape a hidden class: a megabyte of small objects whose key names no earlier object
+      // had takes many times longer to parse than plain values, and every client waits behind a parse. One key name
+      // per 100 bytes of maxMessageBytes (100,000 here: 1,000) is all a frame may carry; repeated names are free.
+      const attacker = await open();
+      const records = (count: number, name: (index: number) => string) => Array.from({ length: count }, (_, index) => ({ [name(index)]: 0 }));
+      attacker.send(`${HOARD}.increment`, { value: records(1_500, (index) => `name_${index}`) });
+      await attacker.until(() => attacker.errors.length > 0, WAIT_MS);
+      expect(attacker.errors).toEqual([{ code: 'invalid_payload', message: 'The event carries more than 1000 different key names.' }]);
+      expect(attacker.socket.connected).toBe(true);
+      // As many records with a few names each (a table), and a few hundred names of their own: both run.
+      attacker.send(`${HOARD}.increment`, { value: records(1_500, (index) => `name_${index % 10}`) });
+      attacker.send(`${HOARD}.increment`, { value: records(900, (index) => `name_${index}`) });
+      await attacker.untilVar(HOARD, 'count', 2, WAIT_MS);
+      expect(attacker.errors).toHaveLength(1);
+      await victimServed();
+    });
+
     it('messages that are not events count against the connection budget: past it, the next event is refused', async () => {
       const attacker = await open();
       // The default budget: 500 messages per 10 s. A burst of 520 messages of another name, then an event; sent

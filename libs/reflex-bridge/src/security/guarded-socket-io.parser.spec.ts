@@ -2,7 +2,10 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { Decoder, Encoder } from 'socket.io-parser';
 import { UnparsedEvent } from '../protocol/unparsed-event.js';
-import { BYTES_PER_FRAME_CONTAINER, guardedSocketIoParser, isForNamespace, MAX_FRAME_DEPTH, MAX_JOIN_FRAME_CHARS, nestsDeeperThan, RefusedFrameError, scanFrame } from './guarded-socket-io.parser.js';
+import {
+  BYTES_PER_FRAME_CONTAINER, BYTES_PER_FRAME_KEY_NAME, frameShapeLimits, guardedSocketIoParser, isForNamespace, keyNamesInLastScan, MAX_FRAME_DEPTH, MAX_JOIN_FRAME_CHARS,
+  nestsDeeperThan, RefusedFrameError, scanFrame, valuesInLastScan,
+} from './guarded-socket-io.parser.js';
 
 const { Decoder: GuardedDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 10_000 });
 
@@ -30,6 +33,21 @@ function containersIn(value: unknown): number {
   if (value === null || typeof value !== 'object') return 0;
   const children = Array.isArray(value) ? value : Object.values(value);
   return 1 + children.reduce<number>((sum, child) => sum + containersIn(child), 0);
+}
+
+/** How many keys and array items `value` holds, as the event validation counts them. */
+function valuesIn(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  const children = Array.isArray(value) ? value : Object.values(value);
+  return children.length + children.reduce<number>((sum, child) => sum + valuesIn(child), 0);
+}
+
+/** The distinct key names of every object in `value`. */
+function keyNamesIn(value: unknown, names = new Set<string>()): Set<string> {
+  if (value === null || typeof value !== 'object') return names;
+  if (!Array.isArray(value)) for (const key of Object.keys(value)) names.add(key);
+  for (const child of Array.isArray(value) ? value : Object.values(value)) keyNamesIn(child, names);
+  return names;
 }
 
 const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
@@ -107,6 +125,51 @@ describe('guardedSocketIoParser', () => {
         expect(scanFrame(JSON.stringify(value), MAX_FRAME_DEPTH)).toBe(containersIn(value));
       }),
     );
+  });
+
+  it('counts the keys and array items, and the distinct key names, outside JSON strings exactly', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), fc.constantFrom('', ' ', '\n\t '), (value, space) => {
+        scanFrame(JSON.stringify(value, null, space), MAX_FRAME_DEPTH, Number.MAX_SAFE_INTEGER);
+        expect(valuesInLastScan()).toBe(valuesIn(value));
+        expect(keyNamesInLastScan()).toBe(keyNamesIn(value).size);
+      }),
+    );
+  });
+
+  it('stops counting key names one past the limit it is given', () => {
+    const frame = JSON.stringify(Array.from({ length: 500 }, (_, index) => ({ [`k${index}`]: 0 })));
+    scanFrame(frame, MAX_FRAME_DEPTH, 100);
+    expect(keyNamesInLastScan()).toBe(101);
+  });
+
+  it('hands on an event carrying more distinct key names than its size allows unparsed, as invalid_payload; repeated names pass', () => {
+    const { maxKeyNames } = frameShapeLimits(10_000);
+    expect(maxKeyNames).toBe(10_000 / BYTES_PER_FRAME_KEY_NAME);
+    const event = (names: (index: number) => string, count: number) =>
+      `2/_event,["event",{"name":"s.h","payload":{"v":${JSON.stringify(Array.from({ length: count }, (_, index) => ({ [names(index)]: 0 })))}}}]`;
+    // The event's own keys (name, payload, v) are names too.
+    // Frames of up to a kilobyte are not scanned: names long enough to pass it.
+    const within = event((index) => `key_${index}`, maxKeyNames - 3);
+    const over = event((index) => `key_${index}`, maxKeyNames - 2);
+    const repeated = event((index) => `key_${index % 10}`, maxKeyNames * 2);
+    expect(within.length).toBeGreaterThan(1_024);
+    const { packets, error } = decode(new GuardedDecoder(), ['0/_event,', within, over, repeated]);
+    expect(error).toBeUndefined();
+    expect((packets[1] as { data: unknown[] }).data[1]).toEqual(JSON.parse(within.slice('2/_event,'.length))[1]);
+    expect(((packets[2] as { data: unknown[] }).data[1] as UnparsedEvent).error).toMatchObject({ code: 'invalid_payload', message: `The event carries more than ${maxKeyNames} different key names.` });
+    expect((packets[3] as { data: unknown[] }).data[1]).toEqual(JSON.parse(repeated.slice('2/_event,'.length))[1]);
+  });
+
+  it('hands on an event carrying more values than any event may unparsed, as invalid_payload', () => {
+    const { Decoder: LargeDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000 });
+    const { maxValues } = frameShapeLimits(1_000_000);
+    const event = (count: number) => `2/_event,["event",{"name":"s.h","payload":{"v":[${new Array(count).fill(0).join(',')}]}}]`;
+    // Besides the items: the namespace's comma, the packet's two items, the event's two keys and the payload's one.
+    const { packets, error } = decode(new LargeDecoder(), ['0/_event,', event(maxValues - 6), event(maxValues - 5)]);
+    expect(error).toBeUndefined();
+    expect(((packets[1] as { data: unknown[] }).data[1] as { payload: { v: unknown[] } }).payload.v).toHaveLength(maxValues - 6);
+    expect(((packets[2] as { data: unknown[] }).data[1] as UnparsedEvent).error).toMatchObject({ code: 'invalid_payload', message: `The event carries more than ${maxValues} values.` });
   });
 
   it('hands on an event carrying more objects and arrays than its size allows unparsed, as invalid_payload, and goes on decoding', () => {

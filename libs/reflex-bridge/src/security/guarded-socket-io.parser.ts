@@ -1,5 +1,6 @@
 import { Decoder, Encoder, PacketType } from 'socket.io-parser';
 import { BridgeError } from '../protocol/bridge-error.js';
+import { MAX_EVENT_VALUES, MAX_ROUTER_DATA_VALUES } from '../protocol/inbound-event.js';
 import { UnparsedEvent } from '../protocol/unparsed-event.js';
 import { exceedsMessageLimit } from './message-size.js';
 
@@ -41,11 +42,52 @@ const DEPTH_SCAN_FROM = 1_024;
  */
 export const BYTES_PER_FRAME_CONTAINER = 20;
 
+/**
+ * Bytes of `maxMessageBytes` per distinct key name a frame may carry: 10,000 names at the default of 1,000,000. V8's
+ * `JSON.parse` gives each object shape a hidden class of its own, and an object whose keys no earlier object had
+ * costs a new one: a megabyte of small objects with key names of their own (12,000 objects of 10 names) took
+ * 130-490 ms to parse here, where a megabyte of `0,` took 22-50 ms, and 16 connections sending such frames within
+ * their rate budgets held another client's round trip for 3.4 s (median). Forms and lists of records repeat a few
+ * dozen names; a map keyed by ids (a cart by product id) has one name per entry, 10,000 of them at the default.
+ */
+export const BYTES_PER_FRAME_KEY_NAME = 100;
+
+/**
+ * Values (keys and array items) a frame may carry besides those of an event's `payload` and `router_data`: the
+ * packet's array, the event's name and its envelope's keys. A frame past {@link MAX_EVENT_VALUES} and
+ * {@link MAX_ROUTER_DATA_VALUES} and this is refused by the validation anyway, so it is refused before it is parsed.
+ */
+const FRAME_ENVELOPE_VALUES = 16;
+
 /** Nesting too deep (see {@link scanFrame}). */
 const TOO_DEEP = -1;
 
 /** What the `/_event` server's decoder refuses a frame for. */
 export class RefusedFrameError extends Error {}
+
+/** Keys and array items of the frame {@link scanFrame} last scanned. */
+let lastValues = 0;
+/** The key names (distinct, counted up to the scan's limit and one more) of the frame {@link scanFrame} last scanned. */
+const keyNames = new Set<number>();
+/**
+ * Where each process's key name hashes start: a client cannot know it, so it cannot pick names that collide to pass
+ * more distinct names than the limit (a collision only ever counts two names as one).
+ */
+const KEY_NAME_HASH_SEED = (Math.random() * 0x1_0000_0000) | 0;
+
+/** Whether the text from `index` on, past JSON whitespace, starts with `code`. */
+function nextIs(text: string, index: number, code: number): boolean {
+  let next = text.charCodeAt(index);
+  while (next === 0x20 || next === 0x0a || next === 0x0d || next === 0x09) next = text.charCodeAt(++index);
+  return next === code;
+}
+
+/** An FNV-1a hash of `text`'s characters from `start` up to `end`, from the process's seed. */
+function hashOf(text: string, start: number, end: number): number {
+  let hash = KEY_NAME_HASH_SEED ^ 0x811c9dc5;
+  for (let index = start; index < end; index += 1) hash = Math.imul(hash ^ text.charCodeAt(index), 0x01000193);
+  return hash;
+}
 
 /**
  * Whether `text` nests arrays and objects more than `maxDepth` levels deep (brackets inside JSON strings do not
@@ -57,25 +99,87 @@ export function nestsDeeperThan(text: string, maxDepth: number): boolean {
 
 /**
  * How many objects and arrays `text` opens (brackets inside JSON strings do not count), or {@link TOO_DEEP} (-1) as
- * soon as it nests more than `maxDepth` levels. One pass, no allocation: a few milliseconds for the largest frame the
- * transport accepts, against the tens to hundreds `JSON.parse` may spend on it.
+ * soon as it nests more than `maxDepth` levels. One pass: a few milliseconds for the largest frame the transport
+ * accepts, against the tens to hundreds `JSON.parse` may spend on it. It also counts, read with
+ * {@link valuesInLastScan} and {@link keyNamesInLastScan} right after it: the keys and array items (every comma
+ * outside strings, and the first entry of every object and array that is not empty), and the distinct key names, up
+ * to `maxKeyNames` and one more (a hash of each name's characters as written, so `"a"` and `"\u0061"` count as two).
  */
-export function scanFrame(text: string, maxDepth: number): number {
+export function scanFrame(text: string, maxDepth: number, maxKeyNames = 0): number {
   let depth = 0;
   let containers = 0;
-  let inString = false;
+  let values = 0;
+  /** Where the string being read began (its first character), -1 outside strings. */
+  let stringStart = -1;
+  keyNames.clear();
   for (let index = 0; index < text.length; index += 1) {
     const code = text.charCodeAt(index);
-    if (inString) {
+    if (stringStart >= 0) {
       if (code === 0x5c /* \ */) index += 1;
-      else if (code === 0x22 /* " */) inString = false;
-    } else if (code === 0x22) inString = true;
+      else if (code === 0x22 /* " */) {
+        // A key is a string followed by a colon: only keys are hashed, and only until the limit was passed.
+        if (keyNames.size <= maxKeyNames && nextIs(text, index + 1, 0x3a /* : */)) keyNames.add(hashOf(text, stringStart, index));
+        stringStart = -1;
+      }
+    } else if (code === 0x22) stringStart = index + 1;
+    else if (code === 0x2c /* , */) values += 1;
     else if (code === 0x5b /* [ */ || code === 0x7b /* { */) {
       if (++depth > maxDepth) return TOO_DEEP;
       containers += 1;
+      // Its first entry: the commas count the others.
+      if (!nextIs(text, index + 1, code + 2 /* ] or } */)) values += 1;
     } else if (code === 0x5d /* ] */ || code === 0x7d /* } */) depth -= 1;
   }
+  lastValues = values;
   return containers;
+}
+
+/** The keys and array items of the frame {@link scanFrame} last scanned (commas outside strings count one each). */
+export function valuesInLastScan(): number {
+  return lastValues;
+}
+
+/** The distinct key names of the frame {@link scanFrame} last scanned, counted up to its `maxKeyNames` and one more. */
+export function keyNamesInLastScan(): number {
+  return keyNames.size;
+}
+
+/** What a frame (or an upload's arguments) of at most some size may open and carry before it is parsed. */
+export interface FrameShapeLimits {
+  /** Objects and arrays: one per {@link BYTES_PER_FRAME_CONTAINER} bytes. */
+  maxContainers: number;
+  /** Keys and array items: what an event may carry, its envelope's included. */
+  maxValues: number;
+  /** Distinct key names: one per {@link BYTES_PER_FRAME_KEY_NAME} bytes. */
+  maxKeyNames: number;
+}
+
+/** The shape limits of a frame of at most `maxBytes` (`maxMessageBytes`, or an upload's `maxEventArgsBytes`). */
+export function frameShapeLimits(maxBytes: number): FrameShapeLimits {
+  return {
+    maxContainers: Math.floor(maxBytes / BYTES_PER_FRAME_CONTAINER),
+    maxValues: MAX_EVENT_VALUES + MAX_ROUTER_DATA_VALUES + FRAME_ENVELOPE_VALUES,
+    maxKeyNames: Math.floor(maxBytes / BYTES_PER_FRAME_KEY_NAME),
+  };
+}
+
+/**
+ * Why `text` must not be parsed, as the end of a sentence ("more than 50000 objects and arrays"), or undefined: it
+ * nests deeper than `maxDepth`, opens or carries more than `limits` allow. Frames of up to a kilobyte are not scanned:
+ * they cannot hold enough to cost anything to parse.
+ */
+export function frameShapeRefusal(text: string, maxDepth: number, limits: FrameShapeLimits): string | undefined {
+  if (text.length <= DEPTH_SCAN_FROM) return undefined;
+  const containers = scanFrame(text, maxDepth, limits.maxKeyNames);
+  return containers === TOO_DEEP ? `more than ${maxDepth} levels of nesting` : shapeRefusal(containers, limits);
+}
+
+/** What the frame just scanned ({@link scanFrame}, `containers` its answer) carries past `limits`, or undefined. */
+function shapeRefusal(containers: number, limits: FrameShapeLimits): string | undefined {
+  if (containers > limits.maxContainers) return `more than ${limits.maxContainers} objects and arrays`;
+  if (lastValues > limits.maxValues) return `more than ${limits.maxValues} values`;
+  if (keyNames.size > limits.maxKeyNames) return `more than ${limits.maxKeyNames} different key names`;
+  return undefined;
 }
 
 /**
@@ -116,8 +220,9 @@ const DECODER_DEFAULTS = Object.freeze((new Decoder() as unknown as { opts: obje
  *   Socket.IO would admit a socket to its default namespace `/` with no limit of the bridge's on it;
  * - a text frame nesting more than {@link MAX_FRAME_DEPTH} levels closes the connection, without being parsed;
  * - a text frame opening more objects and arrays than one per {@link BYTES_PER_FRAME_CONTAINER} bytes of
- *   `maxMessageBytes` is not parsed: an `event` in the shape Socket.IO clients send reaches the gateway as an
- *   {@link UnparsedEvent}, answered `invalid_payload` to its client (its frame was charged to the connection's budget
+ *   `maxMessageBytes`, carrying more distinct key names than one per {@link BYTES_PER_FRAME_KEY_NAME} bytes, or more
+ *   values (keys and array items) than an event may carry, is not parsed: an `event` in the shape Socket.IO clients
+ *   send reaches the gateway as an {@link UnparsedEvent}, answered `invalid_payload` to its client (its frame was charged to the connection's budget
  *   as any other), any other message is dropped; before the join it closes the connection;
  * - a text frame over `maxMessageBytes` is not parsed (the gateway's connection answers it `payload_too_large`
  *   and counts it against the connection's budget); before the join, when no connection of the gateway exists to
@@ -136,7 +241,7 @@ const DECODER_DEFAULTS = Object.freeze((new Decoder() as unknown as { opts: obje
  */
 export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: typeof Encoder; Decoder: typeof Decoder } {
   const { namespace, maxMessageBytes } = settings;
-  const maxContainers = Math.floor(maxMessageBytes / BYTES_PER_FRAME_CONTAINER);
+  const limits = frameShapeLimits(maxMessageBytes);
   const eventPrefix = `${PacketType.EVENT}${namespace},["event",`;
   class GuardedDecoder extends Decoder {
     /** Bytes of the binary packet being put together (set only on connections that send one). */
@@ -168,11 +273,12 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
           return;
         }
         if (frame.length > DEPTH_SCAN_FROM) {
-          const containers = scanFrame(frame, MAX_FRAME_DEPTH);
+          const containers = scanFrame(frame, MAX_FRAME_DEPTH, limits.maxKeyNames);
           if (containers === TOO_DEEP) throw new RefusedFrameError(`A frame nests more than ${MAX_FRAME_DEPTH} levels.`);
-          if (containers > maxContainers) {
-            if (this.joinAsked !== true) throw new RefusedFrameError(`A frame with more than ${maxContainers} objects and arrays came before the join.`);
-            if (frame.lastIndexOf(eventPrefix, 0) === 0) this.emitUnparsed(maxContainers);
+          const refusal = shapeRefusal(containers, limits);
+          if (refusal !== undefined) {
+            if (this.joinAsked !== true) throw new RefusedFrameError(`A frame with ${refusal} came before the join.`);
+            if (frame.lastIndexOf(eventPrefix, 0) === 0) this.emitUnparsed(refusal);
             return;
           }
         }
@@ -184,8 +290,8 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
     }
 
     /** Hands on an `event` refused unparsed, so that its client is told why (see {@link UnparsedEvent}). */
-    private emitUnparsed(maxContainers: number): void {
-      const error = new BridgeError('invalid_payload', `The event carries more than ${maxContainers} objects and arrays.`);
+    private emitUnparsed(refusal: string): void {
+      const error = new BridgeError('invalid_payload', `The event carries ${refusal}.`);
       this.emitReserved('decoded', { type: PacketType.EVENT, nsp: namespace, data: ['event', new UnparsedEvent(error)] });
     }
   }
