@@ -872,6 +872,26 @@ describe('__reflex_event_args within the bounds of an event payload (property)',
     });
   }
 
+  it('refuses unparsed what costs V8 far more to parse than its size says: objects and arrays, distinct key names, values', async () => {
+    limits = options({ maxEventArgsBytes: 20_000 });
+    // One object or array per 20 bytes of maxEventArgsBytes (1,000), one key name per 100 (200), as for event frames.
+    for (const [args, shape] of [
+      [{ a: new Array(1_001).fill({}) }, 'more than 1000 objects and arrays'],
+      [{ a: Array.from({ length: 200 }, (_, index) => ({ [`k${index}`]: 0 })) }, 'more than 200 different key names'],
+    ] as const) {
+      for (const route of [bufferedRoute(), streamingRoute]) {
+        handler = route;
+        expect(await post(form(args))).toMatchObject({ status: 400, body: { code: 'upload_bad_args', detail: `__reflex_event_args is refused unparsed: it has ${shape}.` } });
+      }
+    }
+    // Within them: as many objects, the same few names.
+    handler = bufferedRoute();
+    expect((await post(form({ a: Array.from({ length: 900 }, (_, index) => ({ [`k${index % 10}`]: 0 })) }))).status).toBe(200);
+    limits = options({ maxEventArgsBytes: 1024 * 1024 });
+    const tooMany = { a: new Array<number>(MAX_EVENT_VALUES + 5_000).fill(0) };
+    expect(await post(form(tooMany))).toMatchObject({ status: 400, body: { code: 'upload_bad_args', detail: expect.stringContaining('refused unparsed') } });
+  });
+
   it('refuses more values than an event may carry, within maxEventArgsBytes', async () => {
     limits = options({ maxEventArgsBytes: 1024 * 1024 });
     handler = bufferedRoute();

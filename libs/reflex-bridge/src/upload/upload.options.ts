@@ -39,7 +39,8 @@ export interface UploadOptions {
   maxTotalBytes?: number;
   /**
    * Largest `__reflex_event_args` field (the handler's extra arguments as JSON), in bytes; also the cap of any other
-   * text field, which is read and ignored.
+   * text field, which is read and ignored. Before it is parsed, the field may open at most one object or array per 20
+   * bytes of this and carry at most one distinct key name per 100 bytes, as an event frame.
    * @default 1_048_576 (1 MiB, as Reflex's streaming mode)
    */
   maxEventArgsBytes?: number;
