@@ -286,6 +286,49 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     await (fromA as StateLease).release();
   }, 60_000);
 
+  it('a worker whose lock-request subscription Redis refused at start (an ACL without the channel) asks again, and then hands its kept locks over at once', async () => {
+    // A user allowed every key and command and the tokens' release channels, but not the owner channels.
+    await raw.sendCommand(['ACL', 'SETUSER', 'no-owner', 'on', 'nopass', '~*', '+@all', 'resetchannels', '&rx:state:v2:{*']);
+    const lines: { level: string; message: string }[] = [];
+    const logger: LoggerService = {
+      log: (message: unknown) => void lines.push({ level: 'log', message: String(message) }),
+      warn: (message: unknown) => void lines.push({ level: 'warn', message: String(message) }),
+      error: (message: unknown) => void lines.push({ level: 'error', message: String(message) }),
+      debug: (message: unknown) => void lines.push({ level: 'debug', message: String(message) }),
+    };
+    try {
+      // Linger, lock and polls of a minute on a: only the owner-channel request can hand its kept lock over in time.
+      const a = worker({ url: server.url.replace('redis://', 'redis://no-owner:any@'), logger, lockLingerMs: 60_000, lockTimeoutMs: 120_000, pollIntervalMs: 60_000 });
+      // b asks again often (each attempt sends the request to a), and would wait for a's lock up to two minutes.
+      const b = worker({ pollIntervalMs: 100, lockTimeoutMs: 120_000, acquireTimeoutMs: 120_000 });
+      await Promise.all([a.connect(), b.connect()]);
+      const t = newToken();
+      const lease = await a.acquire(t);
+      await lease.save({ s: { n: 1 } });
+      await lease.release();
+      // Redis notes each refusal in its ACL log.
+      const refusedChannel = async () => ((await raw.sendCommand(['ACL', 'LOG'])) as unknown[][]).some((entry) => entry.includes('no-owner') && entry.includes('channel'));
+      await until(refusedChannel, "Redis's refusal of a's subscription");
+      // A tab of this token on worker b clicks: before, b waited until a gave its kept lock back by itself (here a
+      // minute; by default up to a second per event while the tab's events kept coming on a), as Redis refused a's
+      // subscription once and it was never made again, even after the operator allowed the channel.
+      const bTurn = b.acquire(t);
+      await raw.sendCommand(['ACL', 'SETUSER', 'no-owner', '&rx:state:v2:owner:*']);
+      const other = await within(bTurn, 30_000);
+      expect(other).not.toBe('still waiting');
+      expect((other as StateLease).state).toEqual({ s: { n: 1 } });
+      await (other as StateLease).release();
+      // A slowness notice ("held for N ms") depends on the machine's load, not on this.
+      expect(lines.filter((line) => (line.level === 'warn' || line.level === 'error') && !line.message.includes('warning threshold'))).toHaveLength(1);
+      expect(lines.find((line) => line.level === 'warn')!.message).toMatch(/NOPERM.*allow the channel \(&rx:state:v2:owner:\*\)/);
+      expect(lines.some((line) => line.level === 'log' && line.message.startsWith("Subscribed to RedisStateStore's lock requests"))).toBe(true);
+    } finally {
+      await Promise.allSettled(stores.splice(0).map((store) => store.close()));
+      await raw.sendCommand(['ACL', 'DELUSER', 'no-owner']).catch(() => undefined);
+      await raw.sendCommand(['ACL', 'LOG', 'RESET']).catch(() => undefined);
+    }
+  }, 90_000);
+
   it('does not keep a lock it took while another worker was still waiting in line behind it', async () => {
     // Linger, lock and polls of a minute: a kept lock would stay in Redis for the whole test.
     const slow = { lockLingerMs: 60_000, lockTimeoutMs: 120_000, pollIntervalMs: 60_000, acquireTimeoutMs: 120_000 };

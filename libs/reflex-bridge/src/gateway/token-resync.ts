@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { BroadcastDropWatcher, RedisConnections } from '../common/redis-connections.js';
 import { isClientToken } from '../protocol/client-token.js';
+import { subscribeUntilAccepted } from '../common/subscribe-until-accepted.js';
 
 /** The channel of "resync these tokens" messages, which every worker hears. */
 const RESYNC_CHANNEL = 'rx:resync';
@@ -19,12 +20,6 @@ const TOKENS_PER_MESSAGE = 1_000;
 
 /** Tabs a worker resyncs at once: one store read each, so a return of the subscriber is no burst of reads. */
 const RESYNC_CONCURRENCY = 8;
-
-/** The first pause before a refused subscription to {@link RESYNC_CHANNEL} is sent again; it doubles each time. */
-const RESUBSCRIBE_FIRST_MS = 1_000;
-
-/** The longest pause between two attempts to subscribe to {@link RESYNC_CHANNEL}. */
-const RESUBSCRIBE_MAX_MS = 30_000;
 
 /** The token of an adapter channel aimed at one token's room (`<key>#<namespace>#rx:token:<token>#`). */
 const TOKEN_CHANNEL = /#rx:token:([A-Za-z0-9_-]{8,128})#$/;
@@ -94,36 +89,18 @@ export class TokenResync implements BroadcastDropWatcher {
     void this.subscribe();
   }
 
-  /**
-   * Subscribes to {@link RESYNC_CHANNEL}, again and again while Redis refuses it (an ACL without the channel, fixed by
-   * the operator later, or any other error reply): node-redis re-subscribes after a reconnection only the channels
-   * Redis accepted, so a subscription refused once was never made, and this worker's tabs missed every resync for as
-   * long as it ran. The first refusal is a warning, the
-   * later ones debug lines, and the success after them is logged.
-   */
+  /** Subscribes to {@link RESYNC_CHANNEL}, again while Redis refuses it (see {@link subscribeUntilAccepted}). */
   private async subscribe(): Promise<void> {
     const { connections } = this;
-    // A loop, not a call per attempt: a refusal that lasts (an ACL nobody fixes) keeps no chain of pending promises.
-    for (let refused = 0; !connections.isClosed; refused++) {
-      try {
-        await (connections.isCluster ? connections.clusterSubscriber!.sSubscribe(RESYNC_CHANNEL, this.heard) : connections.subscriber.subscribe(RESYNC_CHANNEL, this.heard));
-        if (refused > 0) this.logger.log(`Subscribed to resync messages ("${RESYNC_CHANNEL}") after ${refused} refused attempt(s); tabs that miss a broadcast are brought back in step again.`);
-        return;
-      } catch (error) {
-        if (connections.isClosed) return;
-        const delayMs = Math.min(RESUBSCRIBE_MAX_MS, RESUBSCRIBE_FIRST_MS * 2 ** Math.min(refused, 16));
-        const reason = (error as Error)?.message ?? String(error);
-        if (refused === 0) {
-          this.logger.warn(
-            `Could not subscribe to resync messages ("${RESYNC_CHANNEL}": ${reason}); tabs on this worker that miss a broadcast stay stale until their next change. ` +
-              `Trying again (every ${RESUBSCRIBE_MAX_MS / 1000} s at most); if Redis refuses it by an ACL, allow the channel (&${RESYNC_CHANNEL}).`,
-          );
-        } else {
-          this.logger.debug(`Subscribing to resync messages refused again (${reason}); trying again in ${delayMs} ms.`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
-      }
-    }
+    await subscribeUntilAccepted({
+      subscribe: () => (connections.isCluster ? connections.clusterSubscriber!.sSubscribe(RESYNC_CHANNEL, this.heard) : connections.subscriber.subscribe(RESYNC_CHANNEL, this.heard)),
+      isClosed: () => connections.isClosed,
+      logger: this.logger,
+      what: 'resync messages',
+      aclChannel: RESYNC_CHANNEL,
+      meanwhile: 'tabs on this worker that miss a broadcast stay stale until their next change.',
+      restored: 'tabs that miss a broadcast are brought back in step again.',
+    });
   }
 
   /** @inheritDoc */

@@ -11,6 +11,7 @@ import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
 import { DeadlineQueue } from '../../common/deadline-queue.js';
 import { isNotSent, isQueueFull, isRefusedBeforeWriting } from '../../common/fail-fast-redis.options.js';
 import { OutageLog } from '../../common/outage-log.js';
+import { subscribeUntilAccepted } from '../../common/subscribe-until-accepted.js';
 import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
 import { RedisSaveQueue, saveCommand } from './redis-save-queue.js';
 import { PendingSave, type PendingSaveHost } from './redis-pending-save.js';
@@ -920,8 +921,17 @@ export class RedisStateStore extends StateStore {
     this.subscriber = subscriber;
     this.cluster = connections.clusterCommands;
     this.clusterSubscriber = connections.clusterSubscriber;
-    // Other processes ask for the locks this one keeps on this channel (node-redis re-subscribes after an outage).
-    subscriber.subscribe(this.ownerChannel, this.onOwnerMessage).catch(noop);
+    // Other processes ask for the locks this one keeps on this channel. node-redis re-subscribes after an outage, but
+    // only to channels Redis accepted: one refused at start (an ACL without it) is asked for again until it is made.
+    void subscribeUntilAccepted({
+      subscribe: () => subscriber.subscribe(this.ownerChannel, this.onOwnerMessage),
+      isClosed: () => this.closed || connections.isClosed,
+      logger: this.logger,
+      what: "RedisStateStore's lock requests",
+      aclChannel: `${this.ownerChannelPrefix}*`,
+      meanwhile: `another worker that needs a state lock this one keeps between a tab's events (lockLingerMs) waits until it is given back by itself (up to ${Math.round(this.keepForMs)} ms each time).`,
+      restored: 'other workers get the state locks this one keeps at once again.',
+    });
   }
 
   private on(client: RedisClient, event: 'error', listener: (error: Error) => void): void;
