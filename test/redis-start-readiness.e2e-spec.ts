@@ -9,7 +9,7 @@
  * under CI=true, where they fail.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
-import { ReflexBridgeModule, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { ReflexBridgeModule, RedisStateStore, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -23,7 +23,7 @@ const COUNTER = 'reflex___state____state.counter_state';
  * Starts a worker on `redis` (whose first connection attempts the proxies reset), connects a tab as soon as the app
  * listens, and checks it is let in, hydrated, and its event answered.
  */
-async function tabAtFirstListen(redis: Pick<ReflexBridgeModuleOptions, 'redisUrl' | 'redisCluster'>, proxies: ResettingProxy[], cleanup: Array<() => Promise<void>>): Promise<void> {
+async function tabAtFirstListen(redis: Pick<ReflexBridgeModuleOptions, 'redisUrl' | 'redisCluster' | 'stateStore'>, proxies: ResettingProxy[], cleanup: Array<() => Promise<void>>): Promise<void> {
   const logger = new CapturingLogger();
   const worker: RunningApp = await startApp({ imports: [ReflexBridgeModule.forRoot(redis)], providers: [Clock, CounterState] }, undefined, logger);
   cleanup.push(() => worker.close());
@@ -32,11 +32,11 @@ async function tabAtFirstListen(redis: Pick<ReflexBridgeModuleOptions, 'redisUrl
   const tab = new RawSocket(worker.url);
   cleanup.push(async () => void tab.close());
   await tab.connected();
-  expect(proxies.reduce((sum, proxy) => sum + proxy.reset, 0)).toBeGreaterThan(0);
   await tab.hydrate();
   tab.send(`${COUNTER}.increment`);
   await tab.untilVar(COUNTER, 'count', 1);
   expect(tab.errors).toEqual([]);
+  expect(proxies.reduce((sum, proxy) => sum + proxy.reset, 0)).toBeGreaterThan(0);
 }
 
 describeWithRedis('a worker whose first connection attempts to one Redis fail', () => {
@@ -58,6 +58,13 @@ describeWithRedis('a worker whose first connection attempts to one Redis fail', 
     const proxy = await ResettingProxy.launch(redis.port, 'rx:commands', 3);
     cleanup.push(() => proxy.close());
     await tabAtFirstListen({ redisUrl: proxy.url }, [proxy], cleanup);
+  }, 120_000);
+
+  it("with a state store the app made itself (its own Redis URL): listens once the store reached Redis, a tab connecting the moment the port opens is hydrated", async () => {
+    // The store's own command connection: its first attempt and two retries.
+    const proxy = await ResettingProxy.launch(redis.port, 'rx:state:commands', 3);
+    cleanup.push(() => proxy.close());
+    await tabAtFirstListen({ stateStore: new RedisStateStore({ url: proxy.url }) }, [proxy], cleanup);
   }, 120_000);
 });
 

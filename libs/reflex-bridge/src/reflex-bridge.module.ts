@@ -77,6 +77,13 @@ import { BridgeSecurityAudit } from './audit/bridge-security-audit.service.js';
 import { DevServerProxy } from './spa/dev-server.proxy.js';
 import { spaServeStaticImport } from './spa/spa-serve-static.import.js';
 import { InvalidOptionError } from './invalid-option.error.js';
+import { DEADLINE_PASSED, withinDeadline } from './common/deadline.js';
+
+/**
+ * Milliseconds the app waits at start for its Redis connections and its state store (see
+ * `ReflexBridgeModule.onApplicationBootstrap`): the shared connections' connect timeout.
+ */
+const START_WAIT_MS = 5_000;
 
 /**
  * Serves a Reflex-style reactive UI from a Nest app: `@State()` classes driven over the `/_event` socket,
@@ -263,14 +270,22 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
    * to their connect timeout (5 s), however many attempts fail meanwhile: Nest opens the port (`app.listen`) only after
    * this hook, and a tab let in before then was refused `state_store_unavailable` (its token's owner cannot be read),
    * as was every tab a process manager or Node's cluster sent to a worker whose first connection attempt had failed
-   * (a Redis restarting, or a loaded machine that timed the attempt out) until it connected. Past the timeout the app
-   * starts without Redis, as before, serving structured errors until Redis answers.
+   * (a Redis restarting, or a loaded machine that timed the attempt out) until it connected. A `stateStore` the app
+   * made itself (its own Redis URL) is waited for the same way and as long ({@link StateStore.whenReady}): a tab let in
+   * before it connected was told "The state store is unavailable" (state_unavailable) at its hydrate and stayed
+   * blank. Past the bound the app starts without them, as before, serving structured errors until Redis answers.
    */
   async onApplicationBootstrap(): Promise<void> {
-    if (!this.connections || this.connections.isClosed) return;
-    await this.connections.ready().catch((error: unknown) =>
-      this.logger.warn(`${(error as Error)?.message ?? String(error)}; starting without it: tabs are refused (state_store_unavailable) and events fail until it answers.`),
-    );
+    const starting = (error: unknown) =>
+      this.logger.warn(`${(error as Error)?.message ?? String(error)}; starting without it: tabs are refused or told the state store is unavailable, and events fail, until it answers.`);
+    await Promise.all([
+      this.connections && !this.connections.isClosed ? this.connections.ready(START_WAIT_MS).catch(starting) : undefined,
+      this.store.whenReady
+        ? withinDeadline(this.store.whenReady(START_WAIT_MS), START_WAIT_MS + 1_000).catch((error: unknown) =>
+            starting(error === DEADLINE_PASSED ? new Error(`The state store was not ready within ${START_WAIT_MS} ms`) : error),
+          )
+        : undefined,
+    ]);
   }
 
   /**

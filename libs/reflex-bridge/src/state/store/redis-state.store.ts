@@ -400,6 +400,19 @@ export class RedisStateStore extends StateStore {
   }
 
   /**
+   * Opens the connections (when not open yet) and resolves once they are ready, however many attempts fail meanwhile;
+   * rejects once `timeoutMs` passed (they keep trying in the background). Unlike {@link connect}, a failed first
+   * attempt does not end the wait. On shared connections (`connections`), it only starts the store: their owner waits
+   * for them (the module does, with `redisUrl`). See {@link StateStore.whenReady}.
+   */
+  override async whenReady(timeoutMs: number): Promise<void> {
+    this.assertOpen();
+    await (this.starting ??= this.start());
+    if (this.shared || this.closed) return;
+    await this.connections?.ready(timeoutMs);
+  }
+
+  /**
    * Waits (local callers first come, first served) for the token's lock and returns a lease on its state.
    * @throws StateStoreError `unavailable` / `timeout` when Redis is down or slow, or the lock is not granted within
    * `acquireTimeoutMs`; `closed` after {@link close}.

@@ -82,6 +82,13 @@ export abstract class StateStore {
    * this process kept from the token's previous event), or leave it out.
    */
   tryAcquireSync?(token: string): StateLease | undefined;
+  /**
+   * Optional: resolves once the store can serve (its connections are up), however many connection attempts fail
+   * meanwhile; rejects, with the reason, once `timeoutMs` passed (the store goes on trying in the background). The
+   * module awaits it before the app listens (up to 5 s), so that a tab connecting the moment the port opens is
+   * hydrated rather than told the store is unavailable. Stores that need no connection leave it out.
+   */
+  whenReady?(timeoutMs: number): Promise<void>;
   /** The token's current state without locking, or `null`. For inspection only. */
   abstract read(token: string): Promise<StoredState | null>;
   /**
