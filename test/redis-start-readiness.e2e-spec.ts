@@ -9,13 +9,13 @@
  * under CI=true, where they fail.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
-import { ReflexBridgeModule, RedisStateStore, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
+import { InProcessTransport, ReflexBridgeModule, RedisStateStore, type ReflexBridgeModuleOptions } from '@reflex-bridge/nest';
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 import { describeWithRedisCluster, RedisTestCluster } from './support/redis-cluster.js';
-import { ResettingProxy } from './support/resetting-proxy.js';
+import { ResettingProxy, type FailureBudget } from './support/resetting-proxy.js';
 
 const COUNTER = 'reflex___state____state.counter_state';
 
@@ -23,7 +23,7 @@ const COUNTER = 'reflex___state____state.counter_state';
  * Starts a worker on `redis` (whose first connection attempts the proxies reset), connects a tab as soon as the app
  * listens, and checks it is let in, hydrated, and its event answered.
  */
-async function tabAtFirstListen(redis: Pick<ReflexBridgeModuleOptions, 'redisUrl' | 'redisCluster' | 'stateStore'>, proxies: ResettingProxy[], cleanup: Array<() => Promise<void>>): Promise<void> {
+async function tabAtFirstListen(redis: Pick<ReflexBridgeModuleOptions, 'redisUrl' | 'redisCluster' | 'stateStore' | 'live'>, proxies: ResettingProxy[], cleanup: Array<() => Promise<void>>): Promise<void> {
   const logger = new CapturingLogger();
   const worker: RunningApp = await startApp({ imports: [ReflexBridgeModule.forRoot(redis)], providers: [Clock, CounterState] }, undefined, logger);
   cleanup.push(() => worker.close());
@@ -89,5 +89,19 @@ describeWithRedisCluster('a worker whose first connection attempts to a Redis Cl
     cleanup.push(async () => void (await Promise.all(proxies.map((proxy) => proxy.close()))));
     const nodeAddressMap = Object.fromEntries(ports.map((port, i) => [`127.0.0.1:${port}`, { host: '127.0.0.1', port: proxies[i]!.port }]));
     await tabAtFirstListen({ redisCluster: { rootNodes: proxies.map((proxy) => proxy.url), nodeAddressMap } }, proxies, cleanup);
+  }, 180_000);
+
+  it('listens once it reached the cluster after a first attempt that a node answered nothing: a tab connecting the moment the port opens is admitted', async () => {
+    const ports = (await cluster.layout()).map((node) => node.port);
+    // The command connection's first attempt reaches a node that accepts it and answers nothing (frozen, or behind a
+    // black hole): it takes its whole limit (connect timeout + waitTimeoutMs + 1 s, 7 s), then the next one succeeds.
+    // Live changes go another way (no RedisTransport waiting for Redis first): before, the worker gave up waiting
+    // after 5 s and listened while that attempt still ran, and this tab was refused state_store_unavailable.
+    const silent: FailureBudget = { left: 1 };
+    const proxies = await Promise.all(ports.map((port) => ResettingProxy.launch(port, 'rx:commands', silent, 'hold')));
+    cleanup.push(async () => void (await Promise.all(proxies.map((proxy) => proxy.close()))));
+    const nodeAddressMap = Object.fromEntries(ports.map((port, i) => [`127.0.0.1:${port}`, { host: '127.0.0.1', port: proxies[i]!.port }]));
+    const redisCluster = { rootNodes: proxies.map((proxy) => proxy.url), nodeAddressMap };
+    await tabAtFirstListen({ redisCluster, live: { transport: new InProcessTransport() } }, proxies, cleanup);
   }, 180_000);
 });

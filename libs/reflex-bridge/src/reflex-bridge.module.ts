@@ -80,8 +80,8 @@ import { InvalidOptionError } from './invalid-option.error.js';
 import { DEADLINE_PASSED, withinDeadline } from './common/deadline.js';
 
 /**
- * Milliseconds the app waits at start for its Redis connections and its state store (see
- * `ReflexBridgeModule.onApplicationBootstrap`): the shared connections' connect timeout.
+ * Milliseconds the app waits at start for a state store it was given (see `ReflexBridgeModule.onApplicationBootstrap`):
+ * the shared connections' wait on one Redis.
  */
 const START_WAIT_MS = 5_000;
 
@@ -267,7 +267,8 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
 
   /**
    * With `redisUrl` or `redisCluster`, the app does not listen before the shared Redis connections are ready, for up
-   * to their connect timeout (5 s), however many attempts fail meanwhile: Nest opens the port (`app.listen`) only after
+   * to {@link RedisConnections.startWaitMs} (5 s; 12 s on a Redis Cluster, where one attempt may take 7 s), however
+   * many attempts fail meanwhile: Nest opens the port (`app.listen`) only after
    * this hook, and a tab let in before then was refused `state_store_unavailable` (its token's owner cannot be read),
    * as was every tab a process manager or Node's cluster sent to a worker whose first connection attempt had failed
    * (a Redis restarting, or a loaded machine that timed the attempt out) until it connected. A `stateStore` the app
@@ -279,7 +280,7 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
     const starting = (error: unknown) =>
       this.logger.warn(`${(error as Error)?.message ?? String(error)}; starting without it: tabs are refused or told the state store is unavailable, and events fail, until it answers.`);
     await Promise.all([
-      this.connections && !this.connections.isClosed ? this.connections.ready(START_WAIT_MS).catch(starting) : undefined,
+      this.connections && !this.connections.isClosed ? this.connections.ready(this.connections.startWaitMs).catch(starting) : undefined,
       this.store.whenReady
         ? withinDeadline(this.store.whenReady(START_WAIT_MS), START_WAIT_MS + 1_000).catch((error: unknown) =>
             starting(error === DEADLINE_PASSED ? new Error(`The state store was not ready within ${START_WAIT_MS} ms`) : error),

@@ -353,6 +353,16 @@ export class RedisConnections {
   }
 
   /**
+   * Milliseconds a first connection may need however its attempts go, which the module waits at start before the app
+   * listens: `connectTimeoutMs` on one Redis. On a Redis Cluster, one attempt's own limit (`connectTimeoutMs` +
+   * `waitTimeoutMs` + 1 s: a root node that accepts the connection and answers nothing holds it that long) and another
+   * attempt's connect timeout: 12 s with the defaults.
+   */
+  get startWaitMs(): number {
+    return this.replicaWait ? 2 * this.connectTimeoutMs + this.replicaWait.timeoutMs + STALL_MARGIN_MS : this.connectTimeoutMs;
+  }
+
+  /**
    * Resolves once the command connection (and the subscriber, when opened) is ready; rejects when that takes longer
    * than `connectTimeoutMs`, naming the URL without its password. The connections keep trying in the background.
    */
