@@ -17,8 +17,8 @@ import type { SyntheticRequest } from '../request/synthetic-request.js';
 import { SyntheticResponse } from '../request/synthetic-response.js';
 import { EventRateLimiter } from '../../security/event-rate-limiter.service.js';
 import { addressKey } from '../../security/client-address.js';
-import { DeadlineQueue } from '../../common/deadline-queue.js';
-import { SessionSaveWait } from './session-save-wait.js';
+import { BridgeError } from '../../protocol/bridge-error.js';
+import { DeadlineQueue, type DeadlineEntry } from '../../common/deadline-queue.js';
 
 /**
  * The name of the frontend event earlier versions sent for a cookie handoff (payload `{ url, secret }`).
@@ -108,17 +108,27 @@ export class SessionHandoff implements OnModuleDestroy {
       response.end();
       if (!response.finished) {
         return new Promise<void>((resolve, reject) => {
-          // Bounded like the chain that read the session (see SessionSaveWait).
-          const saved = () => {
+          // Bounded like the chain that read the session: a session store that stops answering would otherwise hold
+          // the event, and every later event of its tab, until it answers. A save that lands later writes no
+          // snapshot and hands no cookie off: the client was told its session change may be lost.
+          const deadline: DeadlineEntry = {
+            deadline: 0,
+            settled: false,
+            expire: () => {
+              response.cancelWhenFinished(onFinished);
+              reject(new BridgeError('session_unavailable', `The session could not be saved within ${this.middlewareDeadlines.timeoutMs} ms; the event's change to the page stands, its change to the session may be lost. Try again.`));
+            },
+          };
+          const onFinished = () => {
+            deadline.settled = true;
             try {
               resolve(then(afterEnd(outcome), () => this.handOffCookies(outcome, response, client)));
             } catch (error) {
               reject(error as Error);
             }
           };
-          const wait = new SessionSaveWait(response, this.middlewareDeadlines.timeoutMs, saved, reject);
-          this.middlewareDeadlines.track(wait);
-          response.whenFinished(wait.onFinished);
+          this.middlewareDeadlines.track(deadline);
+          response.whenFinished(onFinished);
         });
       }
     }
