@@ -218,11 +218,15 @@ const START_WAIT_MS = 5_000;
     DevServerProxy,
   ],
   exports: [
+    // The options as the app gave them (docs/configuration.md): a module of the app injects them by this token.
+    REFLEX_BRIDGE_MODULE_OPTIONS,
     StateStore,
     BridgeDevtools,
     ReflexStateService,
     EventCacheService,
     LiveBroadcaster,
+    // Its map() is the clientStorage option of @reflex-bridge/client (docs/state.md, "Client storage vars").
+    ClientStorageVars,
     EventGateway,
     OriginPolicy,
     SameOriginMiddleware,
