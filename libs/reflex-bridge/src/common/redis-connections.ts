@@ -246,7 +246,7 @@ export class RedisConnections {
     try {
       redis = await import('redis');
     } catch (error) {
-      throw new Error('Redis support needs the "redis" package (node-redis 5): npm install redis', { cause: error });
+      throw new Error('Redis support needs the "redis" package (node-redis 5): npm install redis@5', { cause: error });
     }
     return new RedisConnections(options, redis.createClient, redis.createCluster);
   }

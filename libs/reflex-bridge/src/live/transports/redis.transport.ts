@@ -172,7 +172,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
       // node-redis runs the reconnection loop; only its ceiling is an option.
       minReconnectDelayMs: 100,
       maxReconnectDelayMs: positiveTimerOption('RedisTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000),
-      driverHint: 'the "redis" package (node-redis 5): npm install redis',
+      driverHint: 'the "redis" package (node-redis 5): npm install redis@5',
       connectPhrase: 'connect to',
       deliveryNoun: 'message',
       maxMessageBytes: positiveOption('RedisTransport', 'maxMessageBytes', options.maxMessageBytes, RedisTransport.DEFAULT_MAX_MESSAGE_BYTES),
