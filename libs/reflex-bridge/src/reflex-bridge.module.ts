@@ -259,6 +259,7 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
     // Checked here, where the mistake is made: later it was a bare TypeError (null), an option named "0" (a string),
     // or an array started on the defaults.
     givenOptions(options, 'forRoot');
+    isGlobalOption(options.isGlobal);
     const module = withEventGateway(super.forRoot(options));
     // The SPA (`spa`), served on @nestjs/serve-static: imported only when asked for.
     return options.spa ? { ...module, imports: [...(module.imports ?? []), spaServeStaticImport({ options })] } : module;
@@ -266,6 +267,7 @@ export class ReflexBridgeModule extends ReflexBridgeConfigurableModule implement
 
   /** Configures the module from a factory (`useFactory`, `useClass` or `useExisting`), for options known only at runtime. */
   static override forRootAsync(options: typeof REFLEX_BRIDGE_ASYNC_OPTIONS_TYPE): DynamicModule {
+    isGlobalOption(options?.isGlobal);
     return withAsyncSpa(withEventGateway(super.forRootAsync(options)), options.isGlobal !== false);
   }
 
@@ -315,6 +317,17 @@ function givenOptions(options: unknown, from: 'forRoot' | 'forRootAsync' = 'forR
   const got = options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options === 'undefined' ? 'undefined' : `a ${typeof options}`;
   if (from === 'forRoot') throw new InvalidOptionError('forRoot', `expected an options object ({} or nothing for the defaults), got ${got}`);
   throw new InvalidOptionError('forRootAsync', `the options factory returned ${got}: return an options object ({} for the defaults)`);
+}
+
+/**
+ * `isGlobal`, a boolean like every boolean option. It never reaches {@link resolveOptions} (the module builder takes it
+ * out of the options), and the builder makes the module global only for `true`: the string `"true"` a config service
+ * returns left the module silently not global, and every module injecting `ReflexStateService` failed to resolve it.
+ */
+function isGlobalOption(value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new InvalidOptionError('isGlobal', `expected true or false, got ${JSON.stringify(value)} (${typeof value})`);
+  }
 }
 
 /**
