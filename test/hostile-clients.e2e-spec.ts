@@ -666,7 +666,7 @@ describe('hostile clients', () => {
   });
 });
 
-describe('hostile clients: binary attachments and the connection budget', () => {
+describe('hostile clients: binary attachments, key names and the connection budget', () => {
   // A window far longer than the test, so that it cannot end between the packets and the event after them.
   const hostile = hostileApp({ maxMessageBytes: 100_000, rateLimit: { perConnection: { limit: 100, ttlMs: 600_000 } } });
 
@@ -682,6 +682,33 @@ describe('hostile clients: binary attachments and the connection budget', () => 
     await attacker.until(() => attacker.errors.length > 0 || attacker.latest(HOARD, 'count') === 1, WAIT_MS, 'an answer to the event');
     expect(attacker.errors.map((error) => error.code)).toEqual(['rate_limited']);
     expect(attacker.latest(HOARD, 'count')).toBe(0);
+    victim.send(`${HOARD}.increment`);
+    await victim.untilVar(HOARD, 'count', 1, WAIT_MS);
+  });
+
+  it('charges an event for the distinct key names it carries: past the budget, the next event is refused', async () => {
+    // V8 parses a key name no earlier object had many times slower than plain values of its size. Charged by their
+    // size alone, 140 kB frames of 10,000 new names each cost 18 units of the budget for some 45 ms of the one thread,
+    // and 16 connections sending them within their budgets held another client's round trips. Now each 100 names
+    // cost a unit: here 990 new names in 14 kB cost 1 + 9 units and the event 1, so 10 such events are 110, past the
+    // 100 of the window with the hydration's 2 (charged by size, they were 20). Rows that repeat a few names cost
+    // their size alone.
+    const victim = await hostile.open();
+    const attacker = await hostile.open();
+    const table = await hostile.open();
+    const records = (name: (index: number) => string) => Array.from({ length: 990 }, (_, index) => ({ [name(index)]: 0 }));
+    for (let frame = 0; frame < 10; frame++) {
+      attacker.send(`${HOARD}.increment`, { value: records((index) => `n${frame}_${index}`) });
+      table.send(`${HOARD}.increment`, { value: records((index) => `n_${index % 10}`) });
+    }
+    attacker.send(`${HOARD}.increment`);
+    table.send(`${HOARD}.increment`);
+    await attacker.until(() => attacker.errors.length > 0 || attacker.latest(HOARD, 'count') === 11, WAIT_MS, 'a refusal, or every event run');
+    expect(attacker.errors.map((error) => error.code)).toContain('rate_limited');
+    expect(attacker.errors.every((error) => error.code === 'rate_limited' && typeof error.retryAfterMs === 'number')).toBe(true);
+    expect(attacker.latest(HOARD, 'count')).toBeLessThan(10);
+    await table.untilVar(HOARD, 'count', 11, WAIT_MS);
+    expect(table.errors).toEqual([]);
     victim.send(`${HOARD}.increment`);
     await victim.untilVar(HOARD, 'count', 1, WAIT_MS);
   });

@@ -1,5 +1,7 @@
 import { BridgeError } from '../protocol/bridge-error.js';
 import { exceedsMessageLimit } from './message-size.js';
+import { frameShapeLimits } from './guarded-socket-io.parser.js';
+import { keyNameBudgetUnits } from './key-name-budget-units.js';
 
 /** The limits every connection of one gateway applies: one object, shared by all of them. */
 export interface ConnectionLimitSettings {
@@ -7,6 +9,8 @@ export interface ConnectionLimitSettings {
   readonly eventPrefix: string;
   /** `maxMessageBytes`: the largest inbound message. */
   readonly maxMessageBytes: number;
+  /** The distinct key names a frame of `maxMessageBytes` may carry (the decoder's limit, see `frameShapeLimits`). */
+  readonly maxKeyNames: number;
   /** `maxOutboundBytes`: the most output that may wait for a client that does not read. */
   readonly maxOutboundBytes: number;
   /** Unsent output past which the connection is not read until it drains ({@link OUTPUT_PAUSE_SHARE} of `maxOutboundBytes`). */
@@ -37,6 +41,7 @@ export function connectionLimitSettings(namespace: string, maxMessageBytes: numb
   return {
     eventPrefix: `2${namespace},["event",`,
     maxMessageBytes,
+    maxKeyNames: frameShapeLimits(maxMessageBytes).maxKeyNames,
     maxOutboundBytes,
     outputPauseBytes: maxOutboundBytes * OUTPUT_PAUSE_SHARE,
     outputRefuseBytes: maxOutboundBytes * OUTPUT_REFUSE_SHARE,
@@ -65,8 +70,10 @@ export const CHARS_PER_BUDGET_UNIT = 8_192;
  *   one unit for each message that is not an `event` (an event counts once in the pipeline, where `@SkipThrottle()`
  *   can exempt it), one more per further {@link CHARS_PER_BUDGET_UNIT} characters of any message and per
  *   {@link CHARS_PER_BUDGET_UNIT} bytes of a binary attachment, and for an `event`, one more per
- *   `COOKIES_PER_BUDGET_UNIT` (250) cookies of the handshake's `Cookie` header.
- * The check costs a type test, a prefix test and two length comparisons per frame.
+ *   `COOKIES_PER_BUDGET_UNIT` (250) cookies of the handshake's `Cookie` header and one more per
+ *   `KEY_NAMES_PER_BUDGET_UNIT` (100) distinct key names the frame carries.
+ * The check costs a type test, a prefix test and three length comparisons per frame; an event frame over a kilobyte
+ * is scanned for its key names here, in the scan the decoder then takes instead of making its own.
  *
  * **Frame sizes** ({@link takeFrameSize}): each `event` is handed the size of the frame it came in, so the per-token
  * queue can bound the bytes it holds without serialising anything again. Engine.IO reports every frame while a
@@ -136,7 +143,8 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
       // `lastIndexOf(prefix, 0)` is `startsWith`, at a third of its cost on the sliced strings Engine.IO hands over
       // (a `charCodeAt` loop costs more still: each read unpacks the slice).
       this.recordSize(data.length);
-      units += this.eventSurcharge;
+      // New key names cost V8 far more to parse than their characters (a hidden class each): charged by their count.
+      units += this.eventSurcharge + keyNameBudgetUnits(data, this.settings.maxKeyNames);
     } else {
       units += 1;
       this.otherMessage();

@@ -29,8 +29,11 @@ export const MAX_FRAME_DEPTH = 64;
  */
 export const MAX_JOIN_FRAME_CHARS = 4_096;
 
-/** Frames shorter than this are not scanned for depth: they cannot nest deeply enough to cost anything to parse. */
-const DEPTH_SCAN_FROM = 1_024;
+/**
+ * Frames up to this long are not scanned: they cannot nest deeply enough, nor carry enough objects or key names (at
+ * most about 150), to cost anything to parse.
+ */
+export const DEPTH_SCAN_FROM = 1_024;
 
 /**
  * Bytes of `maxMessageBytes` per object or array a frame may carry: 50,000 at the default of 1,000,000. V8's
@@ -69,6 +72,14 @@ export class RefusedFrameError extends Error {}
 let lastValues = 0;
 /** The key names (distinct, counted up to the scan's limit and one more) of the frame {@link scanFrame} last scanned. */
 const keyNames = new Set<number>();
+/**
+ * The event frame {@link scanEventFrame} scanned last, the names limit it was scanned for and the scan's answer, until
+ * the next scan of it takes them: the connection's budget (see `ConnectionLimits.inspectFrame`) and then the decoder
+ * read the same frame, and one scan serves both. Any other scan clears it: the counts it left are another frame's.
+ */
+let eventScanFrame: string | undefined;
+let eventScanMaxKeyNames = 0;
+let eventScanContainers = 0;
 /**
  * Where each process's key name hashes start: a client cannot know it, so it cannot pick names that collide to pass
  * more distinct names than the limit (a collision only ever counts two names as one).
@@ -111,6 +122,7 @@ export function scanFrame(text: string, maxDepth: number, maxKeyNames = 0): numb
   let values = 0;
   /** Where the string being read began (its first character), -1 outside strings. */
   let stringStart = -1;
+  eventScanFrame = undefined;
   keyNames.clear();
   for (let index = 0; index < text.length; index += 1) {
     const code = text.charCodeAt(index);
@@ -131,6 +143,24 @@ export function scanFrame(text: string, maxDepth: number, maxKeyNames = 0): numb
     } else if (code === 0x5d /* ] */ || code === 0x7d /* } */) depth -= 1;
   }
   lastValues = values;
+  return containers;
+}
+
+/**
+ * {@link scanFrame} of an event frame, at {@link MAX_FRAME_DEPTH}, counting key names up to `maxKeyNames` and one
+ * more: its answer, with {@link valuesInLastScan} and {@link keyNamesInLastScan} set for the frame. The first call for
+ * a frame scans it; the next call for the same frame, when no other scan came in between, takes that scan's answer
+ * instead of scanning it again (the budget's charge, then the decoder, read every frame: one pass each).
+ */
+export function scanEventFrame(text: string, maxKeyNames: number): number {
+  if (text === eventScanFrame && maxKeyNames === eventScanMaxKeyNames) {
+    eventScanFrame = undefined;
+    return eventScanContainers;
+  }
+  const containers = scanFrame(text, MAX_FRAME_DEPTH, maxKeyNames);
+  eventScanFrame = text;
+  eventScanMaxKeyNames = maxKeyNames;
+  eventScanContainers = containers;
   return containers;
 }
 
@@ -273,7 +303,7 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
           return;
         }
         if (frame.length > DEPTH_SCAN_FROM) {
-          const containers = scanFrame(frame, MAX_FRAME_DEPTH, limits.maxKeyNames);
+          const containers = scanEventFrame(frame, limits.maxKeyNames);
           if (containers === TOO_DEEP) throw new RefusedFrameError(`A frame nests more than ${MAX_FRAME_DEPTH} levels.`);
           const refusal = shapeRefusal(containers, limits);
           if (refusal !== undefined) {

@@ -25,7 +25,8 @@ export interface RateLimitOptions {
    * included), counted in the process that holds the socket. An event over it is answered with `rate_limited`
    * before it is queued. Large frames count once more per 8,192 characters (binary attachments per 8,192 bytes), and each event of a connection whose
    * `Cookie` header holds 250 cookies or more once more per 250 (the session middleware parses them all for every
-   * event). `false` turns the budget off. Handlers marked `@SkipThrottle()` do not count.
+   * event); an event also counts once more per 100 distinct key names its frame carries (names no earlier object had
+   * cost V8's parser a hidden class each). `false` turns the budget off. Handlers marked `@SkipThrottle()` do not count.
    * @default { limit: 500, ttlMs: 10_000, blockDurationMs: 0 }
    */
   perConnection?: false | RateLimitWindow;
