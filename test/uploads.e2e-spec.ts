@@ -345,13 +345,30 @@ describe('POST /_upload', () => {
 
   it('answers a request without either header with Reflex\'s 400', async () => {
     const socket = await connect();
-    // An empty token, or one longer than any token, is as good as none (the event channel's `no_token`, answered here
-    // in Reflex's words).
-    for (const [handler, token] of [[undefined, socket.token], [`${PHOTO}.attach`, undefined], [undefined, undefined], [`${PHOTO}.attach`, ''], [`${PHOTO}.attach`, 'x'.repeat(300)]] as const) {
+    // An empty token is as good as none (the event channel's `no_token`, answered here in Reflex's words).
+    for (const [handler, token] of [[undefined, socket.token], [`${PHOTO}.attach`, undefined], [undefined, undefined], [`${PHOTO}.attach`, '']] as const) {
       const response = await upload(handler, token, form([{ name: 'a.txt', text: 'a' }]), token === '' ? { 'Reflex-Client-Token': '' } : {});
       expect(response.status).toBe(400);
       expect(await response.json()).toEqual({ detail: 'Missing reflex-client-token or reflex-event-handler header.', code: 'upload_headers_missing' });
     }
+  });
+
+  it('names the header that is longer than anything it may hold, instead of calling it missing', async () => {
+    // A 10,000-character token was answered "Missing reflex-client-token or reflex-event-handler header." although
+    // both were sent.
+    const socket = await connect();
+    const tooLongToken = await upload(`${PHOTO}.attach`, 'x'.repeat(10_000), form([{ name: 'a.txt', text: 'a' }]));
+    expect(tooLongToken.status).toBe(400);
+    expect(await tooLongToken.json()).toEqual({
+      detail: 'The reflex-client-token header has 10000 characters: a client token has 8 to 128 letters, digits, "-" or "_".',
+      code: 'upload_headers_missing',
+    });
+    const tooLongName = await upload(`${PHOTO}.${'a'.repeat(600)}`, socket.token, form([{ name: 'a.txt', text: 'a' }]));
+    expect(tooLongName.status).toBe(400);
+    expect(await tooLongName.json()).toEqual({
+      detail: `The reflex-event-handler header has ${PHOTO.length + 601} characters: a handler's full name has at most 512.`,
+      code: 'upload_headers_missing',
+    });
   });
 
   it('refuses unknown handlers, handlers without an upload parameter, unknown tokens and non-multipart bodies', async () => {

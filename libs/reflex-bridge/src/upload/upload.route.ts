@@ -48,6 +48,19 @@ export const UPLOAD_HANDLER_HEADER = 'reflex-event-handler';
 const MISSING_HEADERS = 'Missing reflex-client-token or reflex-event-handler header.';
 /** Longest handler name read from the header: full names are far shorter. */
 const MAX_HANDLER_NAME_CHARS = 512;
+/** The longest client token (see `isClientToken`): a longer header holds none. */
+const MAX_TOKEN_CHARS = 128;
+
+/**
+ * Which of an upload's two headers, both sent, is longer than anything it may hold, as a sentence naming it and its
+ * length; undefined when both are within their lengths. Such a header was answered with Reflex's "Missing ..."
+ * message, which sent the client's developer looking for a header that was there.
+ */
+function overlongHeader(token: string, handler: string): string | undefined {
+  if (token.length > MAX_TOKEN_CHARS) return `The reflex-client-token header has ${token.length} characters: a client token has 8 to ${MAX_TOKEN_CHARS} letters, digits, "-" or "_".`;
+  if (handler.length > MAX_HANDLER_NAME_CHARS) return `The reflex-event-handler header has ${handler.length} characters: a handler's full name has at most ${MAX_HANDLER_NAME_CHARS}.`;
+  return undefined;
+}
 
 /** Longest `Access-Control-Request-Headers` whose names a preflight allows: far beyond a real upload's few headers. */
 const MAX_REQUESTED_HEADERS_CHARS = 1024;
@@ -107,10 +120,6 @@ function noFailure(): undefined {
   return undefined;
 }
 
-function singleHeader(value: string | string[] | undefined, maxChars: number): string | undefined {
-  return typeof value === 'string' && value.length > 0 && value.length <= maxChars ? value : undefined;
-}
-
 function flattenHeaders(headers: IncomingMessage['headers']): Record<string, string> {
   const flat: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -161,7 +170,7 @@ function failureAnswer(error: unknown, production: boolean): { status: number; b
  * `server_stopping`, with `Retry-After`), the client address's
  * `uploads.maxConcurrentPerAddress` (429 `too_many_uploads`, with `Retry-After`), the worker's
  * `uploads.maxConcurrent` (503 `uploads_busy`, with `Retry-After`), the origin (403), the
- * headers (400, Reflex's message), the handler (404 `upload_not_accepted`), the content type (415), the token
+ * headers (400 `upload_headers_missing`, Reflex's message for a missing one), the handler (404 `upload_not_accepted`), the content type (415), the token
  * (410 `unknown_token` when it has no state), then the handler's tier on this very request (at least `auth_only`:
  * the auth middleware with the request's own cookies; on `full` all middleware and the handler's guards), and a
  * token bound to another session (403). Then:
@@ -419,10 +428,15 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       return;
     }
     allowCrossOrigin(this.origins, req, res);
-    const token = singleHeader(req.headers[CLIENT_TOKEN_HEADER], 256);
-    const name = singleHeader(req.headers[UPLOAD_HANDLER_HEADER], MAX_HANDLER_NAME_CHARS);
-    if (token === undefined || name === undefined) {
+    const token = req.headers[CLIENT_TOKEN_HEADER];
+    const name = req.headers[UPLOAD_HANDLER_HEADER];
+    if (typeof token !== 'string' || token === '' || typeof name !== 'string' || name === '') {
       refuse(res, 400, { detail: MISSING_HEADERS, code: 'upload_headers_missing' });
+      return;
+    }
+    const overlong = overlongHeader(token, name);
+    if (overlong !== undefined) {
+      refuse(res, 400, { detail: overlong, code: 'upload_headers_missing' });
       return;
     }
     const handler = this.registry.findHandler(name);
