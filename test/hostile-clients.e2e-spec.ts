@@ -712,6 +712,28 @@ describe('hostile clients: binary attachments, key names and the connection budg
     victim.send(`${HOARD}.increment`);
     await victim.untilVar(HOARD, 'count', 1, WAIT_MS);
   });
+
+  it('refuses the event frames of a connection past its budget without parsing them, and keeps it open', async () => {
+    // Past its budget a socket is read once a second (for its heartbeat), and every event frame read was parsed, up to
+    // maxMessageBytes, only to be refused: 64 connections of 4 addresses sending megabyte frames held another client's
+    // round trip for 1.7 s (median). Now a frame over a kilobyte is refused unread, here one that is not even JSON
+    // (parsed, it closed the connection). Each 80 kB event costs 9 + 1 units: the 10th passes the window's 100.
+    const victim = await hostile.open();
+    const attacker = await hostile.open();
+    for (let i = 0; i < 11; i++) attacker.send(`${HOARD}.increment`, { text: 'x'.repeat(80_000) });
+    await attacker.until(() => attacker.errors.length >= 2, WAIT_MS, 'the refusals');
+    const engine = attacker.socket.io.engine as unknown as { write(data: string): void };
+    engine.write(`2/_event,["event",{"name":"${HOARD}.increment","payload":{"text":"${'x'.repeat(5_000)}"`);
+    await attacker.until(() => attacker.errors.length >= 3 || !attacker.socket.connected, WAIT_MS, 'the refusal of the frame that is no JSON');
+    expect(attacker.socket.connected).toBe(true);
+    expect(attacker.errors.every((error) => error.code === 'rate_limited' && error.retryAfterMs! > 0)).toBe(true);
+    // The frame that passed the budget was parsed (its refusal names its event); those after it were not.
+    expect(attacker.errors[0]!.event).toBe(`${HOARD}.increment`);
+    expect(attacker.errors.slice(1).map((error) => error.event)).toEqual([undefined, undefined]);
+    expect(attacker.latest(HOARD, 'count')).toBeLessThan(11);
+    victim.send(`${HOARD}.increment`);
+    await victim.untilVar(HOARD, 'count', 1, WAIT_MS);
+  });
 });
 
 describe('hostile clients: many made-up tokens', () => {

@@ -64,6 +64,7 @@ function gatewayWith(options: { admit?: Promise<void> } = {}) {
     isQueueFull: () => false,
     stopsReading: () => false,
     connectionBlockedForMs: () => 0,
+    nextEventRefusedForMs: () => 0,
     onQueueDrained: () => undefined,
     // Events held during admission count against the worker's total (maxTotalQueuedBytes) until admitted.
     reserveHeld: (bytes: number) => {

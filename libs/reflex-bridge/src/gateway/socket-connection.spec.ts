@@ -27,6 +27,7 @@ function recordingOwner(queue = new TokenQueue()) {
     isQueueFull: () => false,
     stopsReading: () => false,
     connectionBlockedForMs: () => 0,
+    nextEventRefusedForMs: () => 0,
     onQueueDrained: () => undefined,
     reportError: (_client: EventClient, error: BridgeError, _name?: string, present?: boolean) => void errors.push({ code: error.code, present }),
     chargeConnection: () => 0,

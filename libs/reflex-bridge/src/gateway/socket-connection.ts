@@ -25,6 +25,8 @@ export interface SocketConnectionOwner {
   /** True while `token`'s queue is full, or an event of it was refused for the worker's `maxTotalQueuedBytes` and its events have not moved on. */
   stopsReading(token: string): boolean;
   connectionBlockedForMs(client: EventClient): number;
+  /** Milliseconds until the connection's budget would let its next event through (see `EventRateLimiter.nextEventRefusedForMs`). */
+  nextEventRefusedForMs(client: EventClient): number;
   onQueueDrained(token: string, callback: () => void): void;
   /** Takes `bytes` of the worker's `maxTotalQueuedBytes` for an event held here; false, taking nothing, past it. */
   reserveHeld(bytes: number): boolean;
@@ -303,6 +305,10 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
   chargeBudget(units: number): void {
     const blockedMs = this.settings.owner.chargeConnection(this, units);
     if (blockedMs > 0) this.pauseWhileBlocked(blockedMs);
+  }
+
+  nextEventRefusedForMs(): number {
+    return this.settings.owner.nextEventRefusedForMs(this);
   }
 
   /**

@@ -449,6 +449,11 @@ export class EventPipeline implements OnApplicationBootstrap {
     return this.rateLimiter.connectionBlockedForMs(client);
   }
 
+  /** See {@link EventRateLimiter.nextEventRefusedForMs}: an event frame of `client` may be refused unparsed meanwhile. */
+  nextEventRefusedForMs(client: EventClient): number {
+    return this.rateLimiter.nextEventRefusedForMs(client);
+  }
+
   /** Counts messages other than events against `client`'s connection budget (see {@link EventRateLimiter.chargeConnection}). */
   chargeConnection(client: EventClient, units: number): number {
     return this.rateLimiter.chargeConnection(client, units);

@@ -4,6 +4,8 @@ import { Encoder } from 'socket.io-parser';
 import type { BridgeError } from '../protocol/bridge-error.js';
 import { CHARS_PER_BUDGET_UNIT, ConnectionLimits, connectionLimitSettings } from './connection-limits.js';
 import { COOKIES_PER_BUDGET_UNIT, cookieBudgetUnits } from './cookie-budget-units.js';
+import { guardedSocketIoParser } from './guarded-socket-io.parser.js';
+import { UnparsedEvent } from '../protocol/unparsed-event.js';
 
 /** The data of the Engine.IO `message` packet a Socket.IO client sends for `socket.emit(name, body)`. */
 function engineMessageData(namespace: string, name: string, body: unknown): string {
@@ -24,6 +26,11 @@ class RecordingConnection extends ConnectionLimits {
   }
   chargeBudget(units: number): void {
     this.charged.push(units);
+  }
+  /** What the budget answers for the next event (0: it would let it through). */
+  refusedForMs = 0;
+  nextEventRefusedForMs(): number {
+    return this.refusedForMs;
   }
   outputExceeded(pendingBytes: number): void {
     this.exceeded.push(pendingBytes);
@@ -122,6 +129,39 @@ describe('ConnectionLimits', () => {
     connection.inspectFrame(table);
     // 9,990 names and the envelope's three (name, payload, value): 99 units more; ten names repeated: none.
     expect(connection.charged).toEqual([Math.floor(names.length / CHARS_PER_BUDGET_UNIT) + 99, Math.floor(table.length / CHARS_PER_BUDGET_UNIT)]);
+  });
+
+  it('hands an event frame over a kilobyte on unparsed, answered rate_limited, while the budget would refuse the next event', () => {
+    // Past its budget a socket is read once a second (for its heartbeat), and each read frame was parsed only to be
+    // refused: 64 connections sending megabyte frames held another client's round trip for 1.6 s (median).
+    const { Decoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000 });
+    const decoder = new Decoder();
+    const decoded: unknown[] = [];
+    decoder.add('0/_event,');
+    decoder.on('decoded', (packet) => void decoded.push((packet.data as unknown[])[1]));
+    const connection = new RecordingConnection();
+    const large = engineMessageData('/_event', 'event', { name: 'a.b', payload: { value: Array.from({ length: 999 }, (_, j) => ({ [`n${j}`]: j })) } });
+    const small = engineMessageData('/_event', 'event', { name: 'a.b', payload: {} });
+    // Not valid JSON: parsed, it would close the connection.
+    const broken = `${large.slice(0, -3)}`;
+    connection.refusedForMs = 4_200;
+    for (const frame of [large, broken, small]) {
+      connection.inspectFrame(frame);
+      decoder.add(frame);
+    }
+    expect(decoded).toHaveLength(3);
+    for (const refused of decoded.slice(0, 2)) {
+      expect(refused).toBeInstanceOf(UnparsedEvent);
+      expect((refused as UnparsedEvent).error.toPayload()).toEqual({ code: 'rate_limited', message: 'Too many events; try again in 5 s.', retryAfterMs: 4_200 });
+    }
+    // A frame of up to a kilobyte is parsed (its refusal names its event), and charged as before: its size, no names.
+    expect(decoded[2]).toEqual({ name: 'a.b', payload: {} });
+    expect(connection.charged).toEqual([Math.floor(large.length / CHARS_PER_BUDGET_UNIT), Math.floor(broken.length / CHARS_PER_BUDGET_UNIT)]);
+    // Within its budget, the same frame is parsed.
+    connection.refusedForMs = 0;
+    connection.inspectFrame(large);
+    decoder.add(large);
+    expect((decoded[3] as { payload: unknown }).payload).toEqual(JSON.parse(large.slice('2/_event,'.length))[1].payload);
   });
 
   it('charges a binary attachment by its size as it charges text, and a small one nothing (its packet was charged)', () => {

@@ -1,6 +1,6 @@
 import { BridgeError } from '../protocol/bridge-error.js';
 import { exceedsMessageLimit } from './message-size.js';
-import { frameShapeLimits } from './guarded-socket-io.parser.js';
+import { DEPTH_SCAN_FROM, frameShapeLimits, refuseEventFrameUnparsed } from './guarded-socket-io.parser.js';
 import { keyNameBudgetUnits } from './key-name-budget-units.js';
 
 /** The limits every connection of one gateway applies: one object, shared by all of them. */
@@ -48,6 +48,12 @@ export function connectionLimitSettings(namespace: string, maxMessageBytes: numb
   };
 }
 
+/** The `rate_limited` answer to an event its connection's budget refused unparsed (its name unread). */
+function budgetRefusal(waitMs: number): BridgeError {
+  const retryAfterMs = Math.max(1, Math.ceil(waitMs));
+  return new BridgeError('rate_limited', `Too many events; try again in ${Math.ceil(retryAfterMs / 1000)} s.`, undefined, undefined, retryAfterMs);
+}
+
 /**
  * How many characters of a frame count as one message against the connection's budget: an event up to this size
  * counts once (as the pipeline counts it), a larger message once more per further this many characters. Parsing a
@@ -71,7 +77,9 @@ export const CHARS_PER_BUDGET_UNIT = 8_192;
  *   can exempt it), one more per further {@link CHARS_PER_BUDGET_UNIT} characters of any message and per
  *   {@link CHARS_PER_BUDGET_UNIT} bytes of a binary attachment, and for an `event`, one more per
  *   `COOKIES_PER_BUDGET_UNIT` (250) cookies of the handshake's `Cookie` header and one more per
- *   `KEY_NAMES_PER_BUDGET_UNIT` (100) distinct key names the frame carries.
+ *   `KEY_NAMES_PER_BUDGET_UNIT` (100) distinct key names the frame carries. An `event` frame over a kilobyte that
+ *   arrives while the budget would refuse the next event ({@link nextEventRefusedForMs}) is handed on unparsed, to be
+ *   answered `rate_limited`.
  * The check costs a type test, a prefix test and three length comparisons per frame; an event frame over a kilobyte
  * is scanned for its key names here, in the scan the decoder then takes instead of making its own.
  *
@@ -117,6 +125,11 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
   abstract report(error: BridgeError): void;
   /** Counts `units` more against the connection's budget (see {@link inspectFrame}). */
   abstract chargeBudget(units: number): void;
+  /**
+   * Milliseconds until the connection's budget would let its next event through (0: it would now, or the event could
+   * be one it does not count).
+   */
+  abstract nextEventRefusedForMs(): number;
   /** More than `maxOutboundBytes` waits for the client; called once. */
   abstract outputExceeded(pendingBytes: number): void;
   /**
@@ -143,8 +156,14 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
       // `lastIndexOf(prefix, 0)` is `startsWith`, at a third of its cost on the sliced strings Engine.IO hands over
       // (a `charCodeAt` loop costs more still: each read unpacks the slice).
       this.recordSize(data.length);
+      units += this.eventSurcharge;
+      // Past its budget the event is refused whatever it holds, so a large frame is neither scanned nor parsed for it.
+      // The socket is read once a second meanwhile (for its heartbeat), and each such read was parsed only to be
+      // refused: 64 connections sending megabyte frames held another client's round trip for 1.6 s (median).
+      const refusedForMs = data.length > DEPTH_SCAN_FROM ? this.nextEventRefusedForMs() : 0;
+      if (refusedForMs > 0) refuseEventFrameUnparsed(data, budgetRefusal(refusedForMs));
       // New key names cost V8 far more to parse than their characters (a hidden class each): charged by their count.
-      units += this.eventSurcharge + keyNameBudgetUnits(data, this.settings.maxKeyNames);
+      else units += keyNameBudgetUnits(data, this.settings.maxKeyNames);
     } else {
       units += 1;
       this.otherMessage();

@@ -76,6 +76,28 @@ describe('EventRateLimiter', () => {
     expect(rate.admitConnection(first, 'root.plain_state.bump')).toBe(0);
   });
 
+  it('says when the next event of a connection would be refused, so that its frame need not be parsed; never while a handler may be exempt', () => {
+    const plain = handlersOf(PlainState, 'plain_state');
+    const rate = limiter({ rateLimit: { perConnection: { limit: 3, ttlMs: 60_000 } } }, undefined, plain);
+    const connection = client('sid-1');
+    expect(rate.nextEventRefusedForMs(connection)).toBe(0);
+    for (let i = 0; i < 2; i++) rate.admitConnection(connection, 'root.plain_state.bump');
+    expect(rate.nextEventRefusedForMs(connection)).toBe(0);
+    // Large frames used the rest up: the next event is the one refused.
+    rate.chargeConnection(connection, 5);
+    expect(rate.nextEventRefusedForMs(connection)).toBeGreaterThan(59_000);
+    expect(rate.admitConnection(connection, '')).toBeGreaterThan(59_000);
+    expect(rate.nextEventRefusedForMs(connection)).toBeGreaterThan(59_000);
+    connection.budgetEndsAt = -1;
+    expect(rate.nextEventRefusedForMs(connection)).toBe(0);
+    // With a @SkipThrottle() handler, an unparsed event could be one of its: never refused unread.
+    const withExempt = limiter({ rateLimit: { perConnection: { limit: 1, ttlMs: 60_000 } } });
+    const other = client('sid-2');
+    withExempt.chargeConnection(other, 5);
+    expect(withExempt.nextEventRefusedForMs(other)).toBe(0);
+    expect(limiter({ rateLimit: { perConnection: false } }, undefined, plain).nextEventRefusedForMs(other)).toBe(0);
+  });
+
   it('does not count @SkipThrottle() handlers against the connection budget, and has no budget when it is off', () => {
     const rate = limiter({ rateLimit: { perConnection: { limit: 1, ttlMs: 60_000 } } });
     const one = client('sid');

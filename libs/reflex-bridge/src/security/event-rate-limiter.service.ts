@@ -149,6 +149,21 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   }
 
   /**
+   * Milliseconds until `client`'s connection budget would let its next event through, 0 when it would now, or when
+   * some handler is marked `@SkipThrottle()` (an event that is not parsed could be one of its). While it says more,
+   * an event frame need not be parsed to be refused (see `ConnectionLimits.inspectFrame`): the budget counts hits up
+   * to its limit, and the next event is the one refused.
+   */
+  nextEventRefusedForMs(client: EventClient): number {
+    const budget = this.budget;
+    if (budget === undefined || this.exempt.size !== 0) return 0;
+    const hits = client.budgetHits;
+    if (hits === undefined || hits < budget.limit) return 0;
+    const left = client.budgetEndsAt! - sinceStartMs();
+    return left > 0 ? left : 0;
+  }
+
+  /**
    * Milliseconds until `client`'s connection budget lets events through again, 0 while it does. Reads what
    * {@link admitConnection} counted; no clock is read for a client within its budget.
    */

@@ -81,6 +81,21 @@ let eventScanFrame: string | undefined;
 let eventScanMaxKeyNames = 0;
 let eventScanContainers = 0;
 /**
+ * The event frame its connection's budget refuses whatever it holds, and the error its client is told, from the budget's
+ * look at it (see `ConnectionLimits.inspectFrame`) until the decoder, which reads it next, hands it on unparsed.
+ */
+let refusedEventFrame: string | undefined;
+let refusedEventError: BridgeError | undefined;
+
+/**
+ * Has the decoder hand on `frame`, an `event` the budget of its connection refuses (read just before the decoder reads
+ * it), as an {@link UnparsedEvent} carrying `error`, without scanning or parsing it.
+ */
+export function refuseEventFrameUnparsed(frame: string, error: BridgeError): void {
+  refusedEventFrame = frame;
+  refusedEventError = error;
+}
+/**
  * Where each process's key name hashes start: a client cannot know it, so it cannot pick names that collide to pass
  * more distinct names than the limit (a collision only ever counts two names as one).
  */
@@ -254,6 +269,8 @@ const DECODER_DEFAULTS = Object.freeze((new Decoder() as unknown as { opts: obje
  *   values (keys and array items) than an event may carry, is not parsed: an `event` in the shape Socket.IO clients
  *   send reaches the gateway as an {@link UnparsedEvent}, answered `invalid_payload` to its client (its frame was charged to the connection's budget
  *   as any other), any other message is dropped; before the join it closes the connection;
+ * - an `event` frame whose connection is past its rate budget is not parsed either when the connection says so
+ *   ({@link refuseEventFrameUnparsed}): it reaches the gateway as an {@link UnparsedEvent} answered `rate_limited`;
  * - a text frame over `maxMessageBytes` is not parsed (the gateway's connection answers it `payload_too_large`
  *   and counts it against the connection's budget); before the join, when no connection of the gateway exists to
  *   count it, it closes the connection (no Socket.IO client sends anything before its join);
@@ -291,6 +308,12 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
     override add(frame: unknown): void {
       if (typeof frame === 'string') {
         if (!isForNamespace(frame, namespace)) throw new RefusedFrameError(`No namespace but ${namespace} is served.`);
+        if (frame === refusedEventFrame) {
+          const error = refusedEventError!;
+          refusedEventFrame = refusedEventError = undefined;
+          this.emitUnparsed(error);
+          return;
+        }
         const type = frame.charCodeAt(0);
         if (type === CONNECT) {
           if (this.joinAsked) throw new RefusedFrameError('A connection may join once.');
@@ -308,7 +331,7 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
           const refusal = shapeRefusal(containers, limits);
           if (refusal !== undefined) {
             if (this.joinAsked !== true) throw new RefusedFrameError(`A frame with ${refusal} came before the join.`);
-            if (frame.lastIndexOf(eventPrefix, 0) === 0) this.emitUnparsed(refusal);
+            if (frame.lastIndexOf(eventPrefix, 0) === 0) this.emitUnparsed(new BridgeError('invalid_payload', `The event carries ${refusal}.`));
             return;
           }
         }
@@ -320,8 +343,7 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
     }
 
     /** Hands on an `event` refused unparsed, so that its client is told why (see {@link UnparsedEvent}). */
-    private emitUnparsed(refusal: string): void {
-      const error = new BridgeError('invalid_payload', `The event carries ${refusal}.`);
+    private emitUnparsed(error: BridgeError): void {
       this.emitReserved('decoded', { type: PacketType.EVENT, nsp: namespace, data: ['event', new UnparsedEvent(error)] });
     }
   }
