@@ -108,10 +108,17 @@ function nextIs(text: string, index: number, code: number): boolean {
   return next === code;
 }
 
+/**
+ * `Math.imul`, read once: inside a `vm` context (Jest runs every test file in one) each read of the global `Math` goes
+ * through the context's global object, and the key name hash, one read per character, scanned a 170 kB frame in 31 ms
+ * there instead of 1 ms. Apps' Jest suites run the bridge so, and so do its own e2e specs.
+ */
+const imul = Math.imul;
+
 /** An FNV-1a hash of `text`'s characters from `start` up to `end`, from the process's seed. */
 function hashOf(text: string, start: number, end: number): number {
   let hash = KEY_NAME_HASH_SEED ^ 0x811c9dc5;
-  for (let index = start; index < end; index += 1) hash = Math.imul(hash ^ text.charCodeAt(index), 0x01000193);
+  for (let index = start; index < end; index += 1) hash = imul(hash ^ text.charCodeAt(index), 0x01000193);
   return hash;
 }
 
