@@ -17,7 +17,10 @@ interface PgConnection {
 
 /** Options of {@link PostgresTransport}. */
 export interface PostgresTransportOptions {
-  /** libpq-style URL, e.g. `postgresql://app:secret@db:5432/app`. */
+  /**
+   * A `postgresql://` (or `postgres://`) URL, e.g. `postgresql://app:secret@db:5432/app`; for a Unix socket,
+   * `postgresql:///app?host=/var/run/postgresql`. libpq's key=value form (`host=db dbname=app`) is refused.
+   */
   connectionString: string;
   /**
    * LISTEN/NOTIFY channel shared by all workers of one app: lowercase letters, digits and `_`, at most 63
@@ -53,6 +56,12 @@ export interface PostgresTransportOptions {
 }
 
 const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+/**
+ * What `pg` reads as a connection URL: `postgres://`, `postgresql://`, `socket:`, or its `/socket/dir database` form.
+ * It resolves anything else against a dummy `postgres://base`: a key=value string ("host=db dbname=app") made every
+ * connection attempt fail with "getaddrinfo ENOTFOUND base", forever, while the app ran without live updates.
+ */
+const CONNECTION_URL_PATTERN = /^(?:(?:postgres|postgresql|socket):|\/)/i;
 
 function messageOf(error: unknown): string {
   return (error as Error)?.message ?? String(error);
@@ -162,8 +171,13 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
 
   /** @param options see {@link PostgresTransportOptions}. */
   constructor(options: PostgresTransportOptions) {
-    if (typeof options?.connectionString !== 'string' || options.connectionString === '') {
-      throw new TypeError('PostgresTransport: "connectionString" must be a URL such as postgresql://localhost/app');
+    if (typeof options?.connectionString !== 'string' || !CONNECTION_URL_PATTERN.test(options.connectionString)) {
+      // The value is not shown: it may hold a password.
+      throw new TypeError(
+        'PostgresTransport: "connectionString" must be a URL such as postgresql://user:password@host:5432/app ' +
+          '(libpq\'s key=value form, "host=db dbname=app", is not supported; a Unix socket is ' +
+          'postgresql:///app?host=/var/run/postgresql)',
+      );
     }
     const channel = options.channel ?? PostgresTransport.DEFAULT_CHANNEL;
     if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) {

@@ -1,0 +1,31 @@
+import { describe, expect, it } from '@jest/globals';
+import { PostgresTransport } from './postgres.transport.js';
+
+describe('PostgresTransport options', () => {
+  it('refuses a connection string that is not a URL at construction, without echoing it', () => {
+    // Before: accepted; the app started and every LISTEN attempt failed with "getaddrinfo ENOTFOUND base", forever.
+    for (const connectionString of ['host=db port=5432 dbname=app user=app password=secret', '5432/app?password=secret', '']) {
+      let thrown: unknown;
+      try {
+        new PostgresTransport({ connectionString });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(TypeError);
+      expect((thrown as Error).message).toMatch(/"connectionString" must be a URL such as postgresql:\/\/.*key=value form.*not supported/);
+      expect((thrown as Error).message).not.toContain('secret');
+    }
+  });
+
+  it('accepts the URL forms pg reads', () => {
+    for (const connectionString of [
+      'postgresql://app:secret@db:5432/app',
+      'postgres://app@db/app',
+      'postgresql:///app?host=/var/run/postgresql',
+      'socket:/var/run/postgresql?db=app',
+      '/var/run/postgresql app',
+    ]) {
+      expect(() => new PostgresTransport({ connectionString })).not.toThrow();
+    }
+  });
+});
