@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { MAX_LABEL_LENGTH } from './model-change.js';
 
 /** Options of {@link LiveList}. */
 export interface LiveListOptions {
@@ -54,6 +55,19 @@ const LIVE_LISTS = Symbol('reflex-bridge:live-lists');
  * @publicApi
  */
 export function LiveList(label: string, options: LiveListOptions = {}): PropertyDecorator {
+  // Checked here, when the state class is loaded: a label no ModelChange can carry, or a key or paginated of the
+  // wrong type, left the list silently unchanged by every change (no error anywhere).
+  if (typeof label !== 'string' || label.trim() === '' || label.length > MAX_LABEL_LENGTH) {
+    throw new TypeError(
+      `@LiveList: the label must be a non-empty string of at most ${MAX_LABEL_LENGTH} characters, such as 'shop.product' (the label your changes are published under), got ${showOption(label)}`,
+    );
+  }
+  if (options.key !== undefined && (typeof options.key !== 'string' || options.key === '')) {
+    throw new TypeError(`@LiveList('${label}'): key must be the name of the row field holding the primary key (a non-empty string), got ${showOption(options.key)}`);
+  }
+  if (options.paginated !== undefined && typeof options.paginated !== 'boolean' && typeof options.paginated !== 'function') {
+    throw new TypeError(`@LiveList('${label}'): paginated must be true, false or a function (state) => boolean, got ${showOption(options.paginated)}`);
+  }
   return (target, property) => {
     const existing: LiveListDefinition[] = Reflect.getOwnMetadata(LIVE_LISTS, target.constructor) ?? [];
     const definition: LiveListDefinition = { property: String(property), label, key: options.key ?? 'id', paginated: options.paginated ?? false };
@@ -63,6 +77,12 @@ export function LiveList(label: string, options: LiveListOptions = {}): Property
     }
     Reflect.defineMetadata(LIVE_LISTS, [...existing, definition], target.constructor);
   };
+}
+
+/** A short rendering of a bad option value for an error message. */
+function showOption(value: unknown): string {
+  if (typeof value === 'string' && value.length > 40) return `${JSON.stringify(value.slice(0, 40))}… (${value.length} characters)`;
+  return typeof value === 'function' ? 'a function' : String(JSON.stringify(value) ?? value);
 }
 
 /** The live lists declared on a state class and its ancestors. */

@@ -35,7 +35,8 @@ describe('LiveModelRegistry', () => {
 
   it('refuses bad labels and targets with a clear message', () => {
     const registry = new LiveModelRegistry();
-    expect(() => registry.register(Product, '')).toThrow(/label must be a non-empty string such as "shop.product"/);
+    expect(() => registry.register(Product, '')).toThrow(/label must be a non-empty string of at most 255 characters, such as "shop.product"/);
+    expect(() => registry.register(Product, 'x'.repeat(256))).toThrow(/at most 255 characters/);
     expect(() => registry.register(42 as never, 'a.b')).toThrow(/entity class or an entity schema name/);
   });
 });

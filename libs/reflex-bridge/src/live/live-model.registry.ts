@@ -1,10 +1,11 @@
+import { MAX_LABEL_LENGTH } from './model-change.js';
+
 /**
  * What identifies a model: an entity class, or the `name`/`target` string of a TypeORM `EntitySchema`.
  */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- any entity class, whatever its constructor
 export type LiveModelTarget = Function | string;
 
-const MAX_LABEL_LENGTH = 255;
 
 /**
  * Which entity classes are live, and under which label their changes are published (`"<app>.<model>"`, e.g.
@@ -24,7 +25,7 @@ export class LiveModelRegistry {
     }
     if (typeof label !== 'string' || label.trim() === '' || label.length > MAX_LABEL_LENGTH) {
       throw new TypeError(
-        `registerLiveModel: the label must be a non-empty string such as "shop.product", got ${JSON.stringify(label)}`,
+        `registerLiveModel: the label must be a non-empty string of at most ${MAX_LABEL_LENGTH} characters, such as "shop.product", got ${JSON.stringify(label)}`,
       );
     }
     this.labels.set(target, label);

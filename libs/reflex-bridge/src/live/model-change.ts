@@ -29,7 +29,8 @@ export interface ModelChangeJSON {
 }
 
 const ACTIONS: ReadonlySet<string> = new Set(['created', 'updated', 'deleted', 'refetch']);
-const MAX_LABEL_LENGTH = 255;
+/** Longest model label a change carries (and so the longest a live list or a registered model may use). */
+export const MAX_LABEL_LENGTH = 255;
 /**
  * Longest publisher id: ours are UUIDs (36 characters). Receivers remember up to 10,000 publishers, so ids as long
  * as a NOTIFY allows (~8 KB) sent by another writer on the channel would keep some 80 MB in every worker.
