@@ -60,7 +60,9 @@ describe('ModelChange', () => {
 
   it('validates in the constructor too (plain-JS callers)', () => {
     expect(() => new ModelChange('a.b', 'nope' as never, 1)).toThrow(/"action"/);
-    expect(() => new ModelChange('a.b', 'created', Number.NaN)).toThrow(/"pk"/);
+    expect(() => new ModelChange('a.b', 'created', Number.NaN)).toThrow(/"pk" must be a string or a finite number, got NaN$/);
+    expect(() => new ModelChange('a.b', 'created', Number('12abc'))).toThrow(/got NaN$/);
+    expect(() => new ModelChange('a.b', 'created', 1 / 0)).toThrow(/got Infinity$/);
     expect(() => new ModelChange('', 'created', 1)).toThrow(/"modelLabel"/);
     expect(() => new ModelChange('a.b', 'created', 1, new Date() as never)).toThrow(/"data"/);
   });

@@ -50,6 +50,8 @@ function fail(problem: string): never {
 
 function show(value: unknown): string {
   if (value === undefined) return 'undefined';
+  // JSON would print NaN and Infinity as null: `Number(req.params.id)` of a bad id must read as what it is.
+  if (typeof value === 'number') return String(value);
   try {
     return JSON.stringify(value)?.slice(0, 80) ?? String(value);
   } catch {
