@@ -436,23 +436,31 @@ describeWithRedis('client token binding: three shop workers sharing Redis', () =
     await addToCart(tab);
     tab.close();
     await until(async () => (await holderOf(token)) === null, 'the tab to be released');
+    // The worker keeps the token's state lock a moment after the tab's last event (lockLingerMs), then gives it back
+    // with a script: sent during the pause below, that write held every later command on the worker's connection,
+    // the handshake's read of the token's owner included, and the next connection was refused "cannot reach its state
+    // store" (whenever the test got here before the worker's 50 ms linger had run out: 2 of 20 times on a loaded machine).
+    await until(async () => (await data.exists(`rx:state:v2:{${token}}:lock`)) === 0, "the tab's state lock to be given back");
 
     // Redis holds every write for a while, so the admission of the next connection (its handshake's read of the
     // token's owner answered) is stuck at its first Redis write (the new token's record) when that connection goes
     // away: the drop lands inside admission. The pause is lifted once the worker has read the drop (an HTTP round
     // trip to it after the disconnect), not after a fixed time a loaded machine may outrun; it ends by itself after
-    // 10 s at worst.
+    // 10 s at worst, and at once when this test fails meanwhile (the next test's writes must not wait for it).
     await data.sendCommand(['CLIENT', 'PAUSE', '10000', 'WRITE']);
-    const dropper = io(`${a.url}/_event`, { path: '/_event', transports: ['websocket'], query: { token }, reconnection: false, forceNew: true });
-    await new Promise<void>((resolve, reject) => {
-      dropper.once('connect', () => {
-        dropper.disconnect();
-        resolve();
+    try {
+      const dropper = io(`${a.url}/_event`, { path: '/_event', transports: ['websocket'], query: { token }, reconnection: false, forceNew: true });
+      await new Promise<void>((resolve, reject) => {
+        dropper.once('connect', () => {
+          dropper.disconnect();
+          resolve();
+        });
+        dropper.once('connect_error', reject);
       });
-      dropper.once('connect_error', reject);
-    });
-    await fetch(`${a.url}/ping`);
-    await data.sendCommand(['CLIENT', 'UNPAUSE']);
+      await fetch(`${a.url}/ping`);
+    } finally {
+      await data.sendCommand(['CLIENT', 'UNPAUSE']);
+    }
     // The server says when the admission that lost its socket has finished and undone what it did.
     await until(() => a.output().includes(`left while it was being admitted (token ${token.slice(0, 8)}`), 'the dropped admission to finish');
     expect(await holderOf(token)).toBeNull();
