@@ -448,13 +448,20 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
 
   it('refuses the save of a holder whose lock expired, keeps the newer state, and hands the lock over on expiry', async () => {
     const loggerA = recordingLogger();
+    // Only A's lock is short: every step of the test that must happen while a lock holds is done under B's lock,
+    // which outlasts any stall of a loaded machine (with a 300 ms lock, B's saves failed when the process stalled).
+    // A's acquireTimeoutMs would default to 3 × 300 ms, which its first acquire (connecting) can take on a loaded machine.
+    const a = worker({ lockTimeoutMs: 300, acquireTimeoutMs: 60_000, logger: loggerA });
     // B never polls within the test: it can only get the lock by waking at the expiry, as the acquire script tells it to.
-    const a = worker({ lockTimeoutMs: 300, logger: loggerA });
-    const b = worker({ lockTimeoutMs: 300, pollIntervalMs: 600_000, acquireTimeoutMs: 600_000 });
+    const b = worker({ lockTimeoutMs: 30_000, pollIntervalMs: 600_000, acquireTimeoutMs: 600_000 });
     const t = newToken();
+    // The token's state, saved (and its lock given back at once) before A takes the lock.
+    const seeded = await worker({ lockLingerMs: 0 }).acquire(t);
+    await seeded.save({ s: { n: 1 } });
+    await seeded.release();
 
     const stale = await a.acquire(t);
-    await stale.save({ s: { n: 1 } });
+    expect(stale.state).toEqual({ s: { n: 1 } });
     // Worker A stalls (or died) without releasing: B gets the lock when it expires.
     const fresh = await b.acquire(t);
     expect(fresh.state).toEqual({ s: { n: 1 } });
