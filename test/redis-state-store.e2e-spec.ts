@@ -522,7 +522,8 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
       events.push('b acquired');
       return lease;
     });
-    await sleep(300);
+    // B waits in line in Redis (it registers after subscribing to the release), not merely a moment after asking.
+    await until(async () => (await raw.zCard(`rx:state:v2:{${t}}:waiters`)) === 1, "b's registration");
     expect(events).toEqual([]);
 
     events.push('a released');
@@ -532,9 +533,10 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     const wokenAfter = Date.now() - releasedAt;
     expect(events).toEqual(['a released', 'b acquired']);
     expect(next.state).toEqual({ s: { n: 1 } });
-    expect(wokenAfter).toBeLessThan(5000);
+    // Far within the poll or expiry it would otherwise have waited for, however loaded the machine.
+    expect(wokenAfter).toBeLessThan(slow.pollIntervalMs / 2);
     await next.release();
-  }, 20_000);
+  }, 40_000);
 
   it('falls back to polling when a release notification is lost', async () => {
     const a = worker({ lockTimeoutMs: 30_000 });
@@ -542,10 +544,13 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
     const t = newToken();
     const held = await a.acquire(t);
     const waiting = b.acquire(t);
-    await sleep(100);
+    // B waits in line in Redis (it found the lock busy), not merely a moment after asking: else it may find the lock
+    // free at its first attempt, and the test would prove nothing about polling.
+    await until(async () => (await raw.zCard(`rx:state:v2:{${t}}:waiters`)) === 1, "b's registration");
     // The lock disappears without a PUBLISH (as when a notification is lost).
     await raw.del(lockKey(t));
-    const next = await within(waiting, 3000);
+    // Polled every 200 ms: well before the lock's 30 s expiry, the only other way B could get it.
+    const next = await within(waiting, 15_000);
     expect(next).not.toBe('still waiting');
     await (next as StateLease).release();
     await expect(held.save({ s: { n: 1 } })).rejects.toBeInstanceOf(LockLostError);
