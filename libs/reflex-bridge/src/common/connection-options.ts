@@ -29,3 +29,13 @@ export function positiveTimerOption(owner: string, name: string, value: number |
   if (ms > MAX_TIMER_MS) throw new TypeError(`${owner}: "${name}" must be at most ${MAX_TIMER_MS} ms (about 24.8 days: Node's timers fire at once beyond), got ${ms}`);
   return ms;
 }
+
+/**
+ * Refuses an option `owner` does not know, naming it: a misspelt one (`publishTimeout` for `publishTimeoutMs`) would
+ * otherwise be ignored and its default used without a word, as the module's own options refuse theirs.
+ */
+export function knownOptions(owner: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new TypeError(`${owner}: unknown option "${key}" (it takes ${known.map((name) => `"${name}"`).join(', ')})`);
+  }
+}

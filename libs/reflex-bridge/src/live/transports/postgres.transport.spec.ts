@@ -28,4 +28,14 @@ describe('PostgresTransport options', () => {
       expect(() => new PostgresTransport({ connectionString })).not.toThrow();
     }
   });
+
+  it('refuses an option it does not know, naming it: a misspelt one was ignored and its default used', () => {
+    const connectionString = 'postgresql://app@db/app';
+    expect(() => new PostgresTransport({ connectionString, publishTimeout: 100 } as never)).toThrow(
+      'PostgresTransport: unknown option "publishTimeout" (it takes "connectionString", "channel", "publishTimeoutMs", "minReconnectDelayMs", "maxReconnectDelayMs", "heartbeatMs")',
+    );
+    expect(
+      () => new PostgresTransport({ connectionString, channel: 'app', publishTimeoutMs: 1, minReconnectDelayMs: 1, maxReconnectDelayMs: 2, heartbeatMs: 3 }),
+    ).not.toThrow();
+  });
 });

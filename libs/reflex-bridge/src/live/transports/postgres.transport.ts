@@ -5,7 +5,7 @@ import type { ModelChange } from '../model-change.js';
 import { asciiJson } from './ascii-json.js';
 import { STALE_WINDOW } from './change-sequencer.js';
 import { ReconnectingTransport } from './reconnecting.transport.js';
-import { positiveTimerOption } from '../../common/connection-options.js';
+import { knownOptions, positiveTimerOption } from '../../common/connection-options.js';
 
 type PgModule = typeof Pg;
 /** What {@link PostgresTransport} touches of a `pg` client's connection (not in `pg`'s types). */
@@ -56,6 +56,15 @@ export interface PostgresTransportOptions {
 }
 
 const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+/** The keys of {@link PostgresTransportOptions}: any other is refused. */
+const POSTGRES_TRANSPORT_OPTIONS: readonly (keyof PostgresTransportOptions)[] = [
+  'connectionString',
+  'channel',
+  'publishTimeoutMs',
+  'minReconnectDelayMs',
+  'maxReconnectDelayMs',
+  'heartbeatMs',
+];
 /**
  * What `pg` reads as a connection URL: `postgres://`, `postgresql://`, `socket:`, or its `/socket/dir database` form.
  * It resolves anything else against a dummy `postgres://base`: a key=value string ("host=db dbname=app") made every
@@ -179,6 +188,7 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
           'postgresql:///app?host=/var/run/postgresql)',
       );
     }
+    knownOptions('PostgresTransport', options, POSTGRES_TRANSPORT_OPTIONS);
     const channel = options.channel ?? PostgresTransport.DEFAULT_CHANNEL;
     if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) {
       throw new TypeError(

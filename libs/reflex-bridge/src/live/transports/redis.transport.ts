@@ -3,7 +3,7 @@ import type { createClient } from 'redis';
 import { LiveTransportError } from '../live-transport.error.js';
 import type { ModelChange } from '../model-change.js';
 import { ReconnectingTransport } from './reconnecting.transport.js';
-import { positiveOption, positiveTimerOption } from '../../common/connection-options.js';
+import { knownOptions, positiveOption, positiveTimerOption } from '../../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../../common/redis-connections.js';
 
 type Role = 'publisher' | 'subscriber';
@@ -62,6 +62,17 @@ export interface RedisTransportOptions {
    */
   maxMessageBytes?: number;
 }
+
+/** The keys of {@link RedisTransportOptions}: any other is refused. */
+const REDIS_TRANSPORT_OPTIONS: readonly (keyof RedisTransportOptions)[] = [
+  'url',
+  'connections',
+  'channel',
+  'publishTimeoutMs',
+  'maxReconnectDelayMs',
+  'startupAttempts',
+  'maxMessageBytes',
+];
 
 /**
  * Resolves once one of `clients` has reported `attempts` errors (failed connection attempts: node-redis emits one
@@ -158,6 +169,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
     } else if (typeof options?.url !== 'string' || options.url === '') {
       throw new TypeError('RedisTransport: "url" must be a Redis URL such as redis://localhost:6379');
     }
+    knownOptions('RedisTransport', options, REDIS_TRANSPORT_OPTIONS);
     const channel = options.channel ?? RedisTransport.DEFAULT_CHANNEL;
     if (typeof channel !== 'string' || channel === '') {
       throw new TypeError('RedisTransport: "channel" must be a non-empty string');
