@@ -2,7 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { BridgeError, type BridgeErrorCode, type BridgeErrorPayload } from '../protocol/bridge-error.js';
-import { isClientToken } from '../protocol/client-token.js';
+import { isClientToken, MAX_CLIENT_TOKEN_CHARS } from '../protocol/client-token.js';
 import type { RouterData } from '../protocol/inbound-event.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -48,8 +48,6 @@ export const UPLOAD_HANDLER_HEADER = 'reflex-event-handler';
 const MISSING_HEADERS = 'Missing reflex-client-token or reflex-event-handler header.';
 /** Longest handler name read from the header: full names are far shorter. */
 const MAX_HANDLER_NAME_CHARS = 512;
-/** The longest client token (see `isClientToken`): a longer header holds none. */
-const MAX_TOKEN_CHARS = 128;
 
 /**
  * Which of an upload's two headers, both sent, is longer than anything it may hold, as a sentence naming it and its
@@ -57,7 +55,7 @@ const MAX_TOKEN_CHARS = 128;
  * message, which sent the client's developer looking for a header that was there.
  */
 function overlongHeader(token: string, handler: string): string | undefined {
-  if (token.length > MAX_TOKEN_CHARS) return `The reflex-client-token header has ${token.length} characters: a client token has 8 to ${MAX_TOKEN_CHARS} letters, digits, "-" or "_".`;
+  if (token.length > MAX_CLIENT_TOKEN_CHARS) return `The reflex-client-token header has ${token.length} characters: a client token has 8 to ${MAX_CLIENT_TOKEN_CHARS} letters, digits, "-" or "_".`;
   if (handler.length > MAX_HANDLER_NAME_CHARS) return `The reflex-event-handler header has ${handler.length} characters: a handler's full name has at most ${MAX_HANDLER_NAME_CHARS}.`;
   return undefined;
 }
