@@ -39,13 +39,18 @@ const shared = {
 };
 
 export default {
+  // Jest's ESM mode keeps every spec file's module graph (Nest, socket.io, TypeORM...) alive in the process that ran
+  // it: ~30-50 MB per e2e file, 3.6 GB and an out-of-memory abort after ~100 of them in one process. A worker whose
+  // memory passes this after a file is replaced by a fresh one before the next file.
+  workerIdleMemoryLimit: '1GB',
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/libs/**/src/**/*.spec.ts', '<rootDir>/apps/**/src/**/*.spec.ts'] },
     {
       ...shared,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      // The specs share one process (--runInBand): an error of a socket nobody listens to says whose socket it is.
+      // The specs run one at a time in one worker (--maxWorkers=1): an error of a socket nobody listens to says whose
+      // socket it is.
       setupFilesAfterEnv: [...shared.setupFilesAfterEnv, '<rootDir>/test/support/unheard-socket-errors.ts'],
     },
   ],

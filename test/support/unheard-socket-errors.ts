@@ -1,11 +1,12 @@
 import { Socket } from 'node:net';
 
 /**
- * Names the socket behind an error nobody listens to. The e2e specs run in one process (`--runInBand`): a socket
- * some spec left without an `error` listener crashes whichever spec runs when its peer resets it, and Jest then
- * reports a bare `read ECONNRESET` against that spec. Each socket that connects remembers where it was connected
- * from (one stack per connection, cheap beside a connection), and an `error` it emits with no listener carries that
- * stack and the peer in its message. The error is still thrown, as Node would: this only says whose it is.
+ * Names the socket behind an error nobody listens to. The e2e specs run one at a time in one worker
+ * (`--maxWorkers=1`): a socket some spec left without an `error` listener crashes whichever spec runs when its peer
+ * resets it, and Jest then reports a bare `read ECONNRESET` against that spec. Each socket that connects remembers
+ * where it was connected from (one stack per connection, cheap beside a connection), and an `error` it emits with no
+ * listener carries that stack and the peer in its message. The error is still thrown, as Node would: this only says
+ * whose it is.
  */
 const PATCHED = Symbol.for('reflex-bridge.e2e.unheard-socket-errors');
 const CONNECTED_FROM = Symbol('connected from');
