@@ -475,8 +475,12 @@ describe('SPA serving across a deploy whose build has normalised file times (rep
     const index = join(root, 'index.html');
     const page = (hash: string): string => `<!doctype html><script type="module" src="/assets/app-${hash}.js"></script><div id="root"></div>`;
     const epoch = new Date('1980-01-01T00:00:00Z');
+    const robotsFile = join(root, 'robots.txt');
+    const robots = (hash: string): string => `User-agent: *\nDisallow: /${hash}\n`;
     await writeFile(index, page('aaaaaaaa'));
     await utimes(index, epoch, epoch);
+    await writeFile(robotsFile, robots('aaaaaaaa'));
+    await utimes(robotsFile, epoch, epoch);
     const running = await startApp({ imports: [ReflexBridgeModule.forRoot({ spa: { rootPath: root } })] });
     try {
       const before = new Map<string, string>();
@@ -488,6 +492,14 @@ describe('SPA serving across a deploy whose build has normalised file times (rep
       // The deploy: same size, same mtime, other content (written in place, as `cp` or an image layer does).
       await writeFile(index, page('bbbbbbbb'));
       await utimes(index, epoch, epoch);
+      await writeFile(robotsFile, robots('bbbbbbbb'));
+      await utimes(robotsFile, epoch, epoch);
+      // A cache that revalidates with the time alone (some proxies and CDNs send no If-None-Match) gets the new page
+      // and file too: no Last-Modified is sent for it to compare, the time saying nothing here.
+      for (const path of ['/', '/index.html', '/cart', '/robots.txt']) {
+        const byTime = await plainGet(`${running.url}${path}`, { accept: BROWSER, 'if-modified-since': epoch.toUTCString() });
+        expect([path, byTime.status, byTime.body, byTime.headers['last-modified']]).toEqual([path, 200, path === '/robots.txt' ? robots('bbbbbbbb') : page('bbbbbbbb'), undefined]);
+      }
       for (const path of ['/', '/index.html', '/cart']) {
         // What a browser sends to revalidate its copy (fetch() would add Cache-Control: no-cache, which skips the check).
         const again = await plainGet(`${running.url}${path}`, { accept: BROWSER, 'if-none-match': before.get(path) ?? '', 'if-modified-since': epoch.toUTCString() });

@@ -36,6 +36,9 @@ export function serveStaticOptionsOf(options: ResolvedReflexBridgeOptions): Serv
   const etags = new ContentEtags();
   const serveStaticOptions = {
     dotfiles: 'ignore' as const,
+    // No Last-Modified: reproducible builds (Nix, Bazel, BuildKit's rewrite-timestamp) give every file one time, so a
+    // cache revalidating with If-Modified-Since alone would be told a changed file is fresh. The ETag is the validator.
+    lastModified: false,
     // serve-static calls this for each file, before it sets its own defaults.
     setHeaders: (res: ServerResponse, path: string, stat: Stats) => {
       const hashedName = path.startsWith(assetsDir);
