@@ -335,6 +335,149 @@ describe('uploads from hostile clients', () => {
   });
 });
 
+describe('the budget of form text per client address (uploads.eventArgsPerAddress)', () => {
+  // A window far longer than the test: what it spends stays spent however slow the machine is.
+  const WINDOW = { limit: 6, ttlMs: 600_000 };
+  let running: RunningApp;
+  let tempDirectory: string;
+  const logger = new CapturingLogger();
+  const sockets: RawSocket[] = [];
+
+  beforeAll(async () => {
+    tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-args-budget-e2e-'));
+    running = await startApp({ imports: [ReflexBridgeModule.forRoot({ uploads: { tempDirectory, eventArgsPerAddress: WINDOW } })], providers: [HostileUploadState] }, undefined, logger);
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.close();
+    ran.length = 0;
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await rm(tempDirectory, { recursive: true, force: true });
+  });
+
+  const inProgress = (): number => running.app.get(UploadRoute).inProgress;
+
+  /** An upload to `attach` from `localAddress`, its headers sent: `send(args)` writes the form with those arguments. */
+  const openUpload = (token: string, localAddress: string) => {
+    const request = httpRequest({
+      host: '127.0.0.1',
+      port: new URL(running.url).port,
+      localAddress,
+      method: 'POST',
+      path: '/_upload',
+      headers: { 'Reflex-Client-Token': token, 'Reflex-Event-Handler': `${HOSTILE}.attach`, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}` },
+    });
+    request.on('error', () => undefined);
+    const response = new Promise<{ status: number; body: string; retryAfter?: string }>((resolve, reject) => {
+      request.once('response', (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString(), retryAfter: res.headers['retry-after'] }));
+        res.on('error', reject);
+      });
+      request.once('error', reject);
+    });
+    response.catch(() => undefined);
+    request.flushHeaders();
+    const send = (args: string) =>
+      request.end(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="__reflex_event_args"\r\n\r\n${args}\r\n${filePart()}a\r\n--${BOUNDARY}--\r\n`);
+    return { request, response, send };
+  };
+
+  const upload = (token: string, localAddress: string, args: string) => {
+    const opened = openUpload(token, localAddress);
+    opened.send(args);
+    return opened.response;
+  };
+
+  /**
+   * Posts an upload's headers from `localAddress` on a raw connection, its body chunked and not yet begun, and waits
+   * for the whole answer (no body byte has been sent: whatever comes was decided before the body was read); then
+   * writes an endless body until the server closes the connection. The answer's head and body.
+   */
+  const answerWithoutBody = async (token: string, localAddress: string): Promise<{ head: string; body: string }> => {
+    const socket = connectTcp({ port: Number(new URL(running.url).port), host: '127.0.0.1', localAddress });
+    let received = '';
+    let closed = false;
+    socket.on('data', (data: Buffer) => (received += data.toString('latin1')));
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => (closed = true));
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(
+        `POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nReflex-Client-Token: ${token}\r\nReflex-Event-Handler: ${HOSTILE}.attach\r\n` +
+          `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\n\r\n`,
+      );
+      const whole = (): boolean => {
+        const end = received.indexOf('\r\n\r\n');
+        const length = /\r\ncontent-length: (\d+)/i.exec(received)?.[1];
+        return end !== -1 && length !== undefined && received.length >= end + 4 + Number(length);
+      };
+      await until(() => closed || whole(), 'the answer, before any of the body was sent');
+      const end = received.indexOf('\r\n\r\n');
+      const answer = { head: received.slice(0, end), body: received.slice(end + 4) };
+      // The body, endless: the connection closes all the same (it is not read on until Node's requestTimeout).
+      const chunk = Buffer.from(`4000\r\n${'a'.repeat(0x4000)}\r\n`);
+      await until(() => {
+        if (!closed && socket.writableLength < 1_000_000) socket.write(chunk);
+        return closed;
+      }, 'the connection to close');
+      return answer;
+    } finally {
+      socket.destroy();
+    }
+  };
+
+  it('refuses an address that spent it 429 rate_limited before reading the body, with Retry-After; another address is still served', async () => {
+    const tab = await RawSocket.hydrated(running.url, sockets);
+    const from = logger.lines.length;
+    // 20,000 characters: 3 units each. Arguments refused for their shape were scanned, and are charged too.
+    const valid = JSON.stringify({ s: 'x'.repeat(19_992) });
+    const malformed = `{"s":"${'x'.repeat(19_994)}`;
+    expect((await upload(tab.token, '127.0.0.1', valid)).status).toBe(200);
+    expect(await upload(tab.token, '127.0.0.1', malformed)).toMatchObject({ status: 400, body: expect.stringContaining('upload_bad_args') as unknown });
+    expect(ran).toEqual(['attach']);
+
+    const refused = await answerWithoutBody(tab.token, '127.0.0.1');
+    expect(refused.head).toMatch(/^HTTP\/1\.1 429 /);
+    expect(refused.head).toMatch(/\r\nConnection: close(\r\n|$)/i);
+    const retryAfter = Number(/\r\nRetry-After: (\d+)/i.exec(refused.head)?.[1]);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(WINDOW.ttlMs / 1000);
+    expect(JSON.parse(refused.body)).toEqual({ detail: expect.stringContaining('try again in') as unknown, code: 'rate_limited' });
+
+    // Another address (a user behind another NAT) uploads as before.
+    expect((await upload(tab.token, '127.0.0.2', valid)).status).toBe(200);
+    expect(ran).toEqual(['attach', 'attach']);
+    // Told once, naming the option.
+    const warnings = logger.lines.slice(from).filter((line) => line.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toContain('127.0.0.1');
+    expect(warnings[0]!.message).toContain('uploads.eventArgsPerAddress');
+    await until(() => inProgress() === 0, 'the slots to be released');
+  });
+
+  it('refuses the arguments of an upload already under way once its address spent the budget, without scanning them', async () => {
+    const tab = await RawSocket.hydrated(running.url, sockets);
+    // Past the arrival check, waiting for its body.
+    const late = openUpload(tab.token, '127.0.0.3');
+    await until(() => inProgress() === 1, 'the first upload to be under way');
+    // 7 units: the budget is spent (taken whole: the field found room).
+    expect((await upload(tab.token, '127.0.0.3', JSON.stringify({ s: 'x'.repeat(50_000) }))).status).toBe(200);
+    // Malformed: scanned, it would be 400 upload_bad_args.
+    late.send(`{"s":"${'x'.repeat(10_000)}`);
+    const answered = await late.response;
+    expect(answered.status).toBe(429);
+    expect(JSON.parse(answered.body)).toMatchObject({ code: 'rate_limited' });
+    expect(Number(answered.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(ran).toEqual(['attach']);
+    await until(() => inProgress() === 0, 'the slots to be released');
+  });
+});
+
 describe('uploads still arriving when the app shuts down', () => {
   it('answers them 503 uploads_busy with Retry-After once shutdownGraceMs ran out, removes their temp files, and app.close() does not wait for their clients', async () => {
     const tempDirectory = await mkdtemp(join(tmpdir(), 'uploads-shutdown-e2e-'));

@@ -95,7 +95,11 @@ export const DEFAULT_RATE_LIMIT_OPTIONS = {
 
 const KNOWN = new Set(['perConnection', 'controlFrames', 'cookieHandoffs', 'storage', 'keyPrefix', 'ipv6SubnetPrefix']);
 
-function resolveWindow(field: string, value: unknown): Required<RateLimitWindow> {
+/**
+ * Validates one {@link RateLimitWindow} option (`limit` an integer ≥ 1, `ttlMs` positive, `blockDurationMs` ≥ 0,
+ * no other key) and fills in `blockDurationMs`; errors name `field`.
+ */
+export function resolveRateLimitWindow(field: string, value: unknown): Required<RateLimitWindow> {
   if (value === null || typeof value !== 'object') throw new InvalidOptionError(field, 'expected false or { limit, ttlMs }');
   for (const key of Object.keys(value)) {
     if (key !== 'limit' && key !== 'ttlMs' && key !== 'blockDurationMs') throw new InvalidOptionError(`${field}.${key}`, 'unknown option');
@@ -147,15 +151,15 @@ export function resolveRateLimitOptions(options: false | RateLimitOptions = {}, 
   const perConnection =
     options.perConnection === false
       ? undefined
-      : resolveWindow(`${prefix}.perConnection`, options.perConnection ?? DEFAULT_RATE_LIMIT_OPTIONS.perConnection);
+      : resolveRateLimitWindow(`${prefix}.perConnection`, options.perConnection ?? DEFAULT_RATE_LIMIT_OPTIONS.perConnection);
   // No `false`: an unbounded flood of ping or pong frames serves no client (see RateLimitOptions.controlFrames).
   if ((options.controlFrames as unknown) === false) {
     throw new InvalidOptionError(`${prefix}.controlFrames`, 'expected { limit, ttlMs }: it cannot be turned off (raise its limit instead)');
   }
-  const controlFrames = resolveWindow(`${prefix}.controlFrames`, options.controlFrames ?? DEFAULT_RATE_LIMIT_OPTIONS.controlFrames);
+  const controlFrames = resolveRateLimitWindow(`${prefix}.controlFrames`, options.controlFrames ?? DEFAULT_RATE_LIMIT_OPTIONS.controlFrames);
   const cookieHandoffs =
     options.cookieHandoffs === false
       ? undefined
-      : resolveWindow(`${prefix}.cookieHandoffs`, options.cookieHandoffs ?? DEFAULT_RATE_LIMIT_OPTIONS.cookieHandoffs);
+      : resolveRateLimitWindow(`${prefix}.cookieHandoffs`, options.cookieHandoffs ?? DEFAULT_RATE_LIMIT_OPTIONS.cookieHandoffs);
   return { enabled: true, perConnection, controlFrames, cookieHandoffs, storage, keyPrefix, ipv6SubnetPrefix };
 }

@@ -26,7 +26,7 @@ let limits: ResolvedUploadOptions;
 let budget: TempDiskBudget;
 
 function options(overrides: Partial<ResolvedUploadOptions> = {}): ResolvedUploadOptions {
-  return { directory: join(tempRoot, 'stored'), tempDirectory: tempRoot, maxFileBytes: 4096, maxFiles: 5, maxTotalBytes: 10_000, maxEventArgsBytes: 256, chunkQueueLength: 4, idleTimeoutMs: 30_000, maxConcurrent: 64, maxConcurrentPerAddress: 8, maxTempBytes: 1_000_000_000, ...overrides };
+  return { directory: join(tempRoot, 'stored'), tempDirectory: tempRoot, maxFileBytes: 4096, maxFiles: 5, maxTotalBytes: 10_000, maxEventArgsBytes: 256, chunkQueueLength: 4, idleTimeoutMs: 30_000, maxConcurrent: 64, maxConcurrentPerAddress: 8, maxTempBytes: 1_000_000_000, eventArgsPerAddress: undefined, ...overrides };
 }
 
 /** Temp entries left by the parser (the per-request directories it creates). */
@@ -899,4 +899,49 @@ describe('__reflex_event_args within the bounds of an event payload (property)',
     expect(eventAccepts(args)).toBe(false);
     expect(await post(form(args))).toMatchObject({ status: 400, body: { code: 'upload_bad_args' } });
   });
+});
+
+describe('text fields charged before they are looked into (uploads.eventArgsPerAddress)', () => {
+  for (const mode of ['buffered', 'streaming'] as const) {
+    it(`${mode}: charges every text field by its characters as read, and a refused charge fails the upload before the arguments are scanned`, async () => {
+      const charged: number[] = [];
+      let refuseFrom = Infinity;
+      handler = async (req, res) => {
+        const charge = (characters: number): Error | undefined => {
+          charged.push(characters);
+          return charged.length >= refuseFrom ? new UploadError(429, 'rate_limited', 'spent') : undefined;
+        };
+        try {
+          if (mode === 'buffered') {
+            const upload = await parseBufferedUpload(req, limits, new AbortController().signal, budget, charge);
+            await upload.dispose();
+            answer(res, 200, { args: upload.args });
+          } else {
+            const upload = streamUpload(req, limits, new AbortController().signal, charge);
+            const args = await upload.args;
+            for await (const chunk of upload.chunks) void chunk;
+            await upload.done;
+            answer(res, 202, { args });
+          }
+        } catch (error) {
+          answerError(res, error);
+        }
+      };
+      const form = (args: string) =>
+        multipart([
+          { name: 'note', data: 'n'.repeat(40) },
+          { name: '__reflex_event_args', data: args },
+          { name: 'files', filename: 'a.bin', data: 'x' },
+        ]);
+      expect(await post(form('{"a":1}'))).toMatchObject({ status: mode === 'buffered' ? 200 : 202, body: { args: { a: 1 } } });
+      // The ignored field and the arguments, each by its length; the file part is no text field.
+      expect(charged).toEqual([40, 7]);
+      // Refused at the arguments: answered with the charge's refusal, not the 400 their scan would give.
+      charged.length = 0;
+      refuseFrom = 2;
+      expect(await post(form('{"a":'))).toMatchObject({ status: 429, body: { code: 'rate_limited' } });
+      expect(charged).toEqual([40, 5]);
+      expect(leftovers()).toEqual([]);
+    });
+  }
 });

@@ -58,6 +58,15 @@ interface IncomingFilePart {
   data: AsyncIterable<Buffer>;
 }
 
+/**
+ * Charges a text field of `characters` characters, once busboy has read it and before anything looks inside it: returns
+ * the refusal to fail the upload with, or undefined to go on (see `UploadArgsBudget`).
+ */
+export type TextFieldCharge = (characters: number) => Error | undefined;
+
+/** Charges nothing: uploads without a budget of text fields. */
+const FREE_TEXT_FIELDS: TextFieldCharge = () => undefined;
+
 /** What each mode does with the parts the reader finds. */
 interface PartSink {
   args(args: Record<string, unknown>): void;
@@ -80,7 +89,8 @@ function asError(error: unknown): Error {
  * `__proto__`, `constructor` or `prototype` key at any depth, within an event's nesting and number of values. Its
  * shape is read before it is parsed, as an event frame's is (see `guardedSocketIoParser`), with the limits of a
  * frame of `maxEventArgsBytes`: V8 spends far longer on some JSON of a megabyte than on other (empty objects, key
- * names no earlier object had), every client waits behind the parse, and an upload counts against no rate budget.
+ * names no earlier object had), and every client waits behind the parse. How often one address may make the worker do
+ * it is bounded before this is called (the reader's `chargeTextField`, `uploads.eventArgsPerAddress`).
  */
 function parseEventArgs(value: string, maxEventArgsBytes: number): Record<string, unknown> {
   if (value === '') return {};
@@ -149,7 +159,12 @@ export function declaredBodyTooLarge(req: IncomingMessage, limits: ResolvedUploa
  * reading). Other refusals read and drop the rest, so a browser that sends its whole body first reads the answer.
  */
 export function closesConnection(error: unknown): boolean {
-  return isIdleTimeout(error) || error instanceof UploadBodyTooLargeError || isShutdownRefusal(error);
+  return isIdleTimeout(error) || error instanceof UploadBodyTooLargeError || isShutdownRefusal(error) || isRateLimited(error);
+}
+
+/** A text field refused for its address's budget (`uploads.eventArgsPerAddress`): the rest of its body is not read either. */
+function isRateLimited(error: unknown): boolean {
+  return error instanceof UploadError && error.code === 'rate_limited';
 }
 
 /**
@@ -200,6 +215,7 @@ class MultipartReader {
     private readonly limits: ResolvedUploadOptions,
     private readonly signal: AbortSignal,
     private readonly sink: PartSink,
+    private readonly chargeTextField: TextFieldCharge,
   ) {
     this.maxBodyBytes = maxUploadBodyBytes(limits, req.headers['content-type']?.length ?? 0);
   }
@@ -357,6 +373,10 @@ class MultipartReader {
 
   private onField(name: string, value: string, truncated: boolean): void {
     if (this.failure) return;
+    // Every text field busboy read is charged, the ignored ones too (decoding them cost the thread as well), before
+    // the arguments are scanned: an address past its budget has this one refused unscanned.
+    const refusal = this.chargeTextField(value.length);
+    if (refusal !== undefined) return this.fail(refusal);
     // busboy takes a file part without a file name (none, or `filename=""` as a browser sends a File with an empty
     // name) for a text field unless it is `application/octet-stream`: ignored, the user's file was dropped and the
     // handler ran on the others, answered as a success.
@@ -507,9 +527,10 @@ function storageFailure(error: unknown, budget: TempDiskBudget): unknown {
  * limit with the limit, 415 not multipart, 408 no body byte for `idleTimeoutMs`, 507 `budget` spent or the device full,
  * 503 `upload_storage_unavailable` the temp directory not writable), an {@link UploadAbortedError} (`signal` aborted, the client gone), or a
  * file system error; in every case after the temp files were removed. After it resolves, the caller owns the files
- * and must call `dispose()` when the handler ends, whatever happens.
+ * and must call `dispose()` when the handler ends, whatever happens. Each text field is passed to `chargeTextField`
+ * once read, before it is looked into; what that returns fails the upload (and its body's rest is not read).
  */
-export async function parseBufferedUpload(req: IncomingMessage, limits: ResolvedUploadOptions, signal: AbortSignal, budget: TempDiskBudget): Promise<BufferedUpload> {
+export async function parseBufferedUpload(req: IncomingMessage, limits: ResolvedUploadOptions, signal: AbortSignal, budget: TempDiskBudget, chargeTextField: TextFieldCharge = FREE_TEXT_FIELDS): Promise<BufferedUpload> {
   let args: Record<string, unknown> = {};
   const files: UploadFile[] = [];
   let directory: string | undefined;
@@ -564,7 +585,7 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
     failed: noop,
     cleanup: dispose,
   };
-  await new MultipartReader(req, limits, signal, sink).run();
+  await new MultipartReader(req, limits, signal, sink, chargeTextField).run();
   return { args, files, dispose };
 }
 
@@ -573,11 +594,11 @@ export async function parseBufferedUpload(req: IncomingMessage, limits: Resolved
  * bytes are pushed into `chunks` as they arrive, and the request is paused while the iterator is full. `args` resolves
  * at the first file part (start the handler then), `done` when the request was read to its end and `chunks` ended.
  *
- * On a failure (as for {@link parseBufferedUpload}) `args` (if still pending) and `done` reject with it and `chunks`
+ * On a failure (as for {@link parseBufferedUpload}, `chargeTextField` included) `args` (if still pending) and `done` reject with it and `chunks`
  * fails with it, so the handler's `for await` throws it (`UploadAbortedError` when the client went away). Neither
  * promise is left unhandled if the caller ignores one.
  */
-export function streamUpload(req: IncomingMessage, limits: ResolvedUploadOptions, signal: AbortSignal): StreamingUpload {
+export function streamUpload(req: IncomingMessage, limits: ResolvedUploadOptions, signal: AbortSignal, chargeTextField: TextFieldCharge = FREE_TEXT_FIELDS): StreamingUpload {
   const chunks = new UploadChunkIterator(limits.chunkQueueLength);
   // The reader stops listening once the body has arrived; a cancellation after that (the client gone, the state lock
   // lost) must still stop the handler's loop over the chunks it has not read yet.
@@ -611,7 +632,7 @@ export function streamUpload(req: IncomingMessage, limits: ResolvedUploadOptions
     },
     cleanup: () => Promise.resolve(),
   };
-  const done = new MultipartReader(req, limits, signal, sink).run().then(() => {
+  const done = new MultipartReader(req, limits, signal, sink, chargeTextField).run().then(() => {
     resolveArgs(parsedArgs);
     chunks.end();
   });

@@ -19,7 +19,13 @@ describe('uploads options', () => {
       maxConcurrent: 64,
       maxConcurrentPerAddress: 8,
       maxTempBytes: 16 * 1024 ** 3,
+      eventArgsPerAddress: { limit: 500, ttlMs: 10_000, blockDurationMs: 0 },
     });
+  });
+
+  it('eventArgsPerAddress: false turns the budget off; a window is taken as rateLimit.perConnection takes one', () => {
+    expect(resolveUploadOptions({ eventArgsPerAddress: false })?.eventArgsPerAddress).toBeUndefined();
+    expect(resolveUploadOptions({ eventArgsPerAddress: { limit: 50, ttlMs: 1_000 } })?.eventArgsPerAddress).toEqual({ limit: 50, ttlMs: 1_000, blockDurationMs: 0 });
   });
 
   it('false turns uploads off', () => {
@@ -27,8 +33,8 @@ describe('uploads options', () => {
   });
 
   it('takes given values, resolving relative directories', () => {
-    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3, maxConcurrentPerAddress: 2, maxTempBytes: 9 });
-    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3, maxConcurrentPerAddress: 2, maxTempBytes: 9 });
+    const resolved = resolveUploadOptions({ directory: 'media', tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3, maxConcurrentPerAddress: 2, maxTempBytes: 9, eventArgsPerAddress: { limit: 4, ttlMs: 5, blockDurationMs: 6 } });
+    expect(resolved).toEqual({ directory: resolve(process.cwd(), 'media'), tempDirectory: '/var/tmp/up', maxFileBytes: 10, maxFiles: 1, maxTotalBytes: 5, maxEventArgsBytes: 3, chunkQueueLength: 2, idleTimeoutMs: 7, maxConcurrent: 3, maxConcurrentPerAddress: 2, maxTempBytes: 9, eventArgsPerAddress: { limit: 4, ttlMs: 5, blockDurationMs: 6 } });
   });
 
   it.each([
@@ -50,6 +56,11 @@ describe('uploads options', () => {
     [{ directory: '' }, 'uploads.directory'],
     [{ tempDirectory: 'a\0b' }, 'uploads.tempDirectory'],
     [{ maxSize: 3 }, 'uploads.maxSize'],
+    [{ eventArgsPerAddress: true }, 'uploads.eventArgsPerAddress'],
+    [{ eventArgsPerAddress: { limit: 0, ttlMs: 1_000 } }, 'uploads.eventArgsPerAddress.limit'],
+    [{ eventArgsPerAddress: { limit: 10, ttlMs: 0 } }, 'uploads.eventArgsPerAddress.ttlMs'],
+    [{ eventArgsPerAddress: { limit: 10, ttlMs: 1_000, blockDurationMs: -1 } }, 'uploads.eventArgsPerAddress.blockDurationMs'],
+    [{ eventArgsPerAddress: { limit: 10, ttlMs: 1_000, units: 3 } }, 'uploads.eventArgsPerAddress.units'],
   ])('refuses %j naming %s', (uploads, field) => {
     expect(() => resolveOptions({ uploads } as never)).toThrow(InvalidOptionError);
     expect(() => resolveOptions({ uploads } as never)).toThrow(`"${field}"`);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { InvalidOptionError } from '../invalid-option.error.js';
 import { assertTimerMs } from '../common/timer-ms.js';
 import { DEFAULT_CHUNK_QUEUE_LENGTH } from './upload-chunk-iterator.js';
+import { resolveRateLimitWindow, type RateLimitWindow } from '../security/rate-limit.options.js';
 
 /**
  * The `uploads` section of the module options: where uploads go and how big they may be. Every limit passed is
@@ -93,6 +94,24 @@ export interface UploadOptions {
    * @default 17_179_869_184 (16 GiB)
    */
   maxTempBytes?: number;
+  /**
+   * The budget of form text one client address's uploads may send the worker, counted as `rateLimit.perConnection`
+   * counts a connection's messages: each text field (`__reflex_event_args`, and any other field, read and ignored)
+   * costs one unit per 8,192 characters or part of them, at most `limit` units per window of `ttlMs` milliseconds from
+   * the address's first charge, the address as {@link maxConcurrentPerAddress} counts it. A field is charged once
+   * busboy has read it, before `__reflex_event_args` is scanned and parsed (a field refused for its shape was scanned,
+   * and is charged). Once the budget is spent, a new upload from that address is refused before its body is read,
+   * `429 {"detail", "code": "rate_limited"}` with `Retry-After` and its connection closed, until the window ends (or for
+   * `blockDurationMs` after the first refusal, when above 0); a field one of its uploads under way reads meanwhile is
+   * refused the same way without being scanned. Other addresses' uploads go on. Scanning and parsing a megabyte of
+   * arguments costs the worker's one thread several milliseconds (far more for some shapes), and an upload counts
+   * against no connection's budget: without this, one address looping on uploads of 1 MB arguments, 4 or 8 at a time,
+   * took another client's round trips from about 1 ms to a median of 23-29 ms. A tab sends a few hundred characters
+   * per upload (one unit); the default lets one address send some 4 MB per 10 s. Independent of `rateLimit` (counted
+   * in the worker, whatever `rateLimit.storage` is). `false` turns it off.
+   * @default { limit: 500, ttlMs: 10_000, blockDurationMs: 0 }
+   */
+  eventArgsPerAddress?: false | RateLimitWindow;
 }
 
 /** {@link UploadOptions} after defaults: absolute directories and every limit set. */
@@ -108,6 +127,8 @@ export interface ResolvedUploadOptions {
   maxConcurrent: number;
   maxConcurrentPerAddress: number;
   maxTempBytes: number;
+  /** Undefined when off (`false`). */
+  eventArgsPerAddress: Required<RateLimitWindow> | undefined;
 }
 
 /** The defaults of {@link UploadOptions} (directories are resolved when the options are). */
@@ -122,10 +143,11 @@ export const DEFAULT_UPLOAD_OPTIONS = {
   maxConcurrent: 64,
   maxConcurrentPerAddress: 8,
   maxTempBytes: 16 * 1024 * 1024 * 1024,
+  eventArgsPerAddress: { limit: 500, ttlMs: 10_000, blockDurationMs: 0 },
 } as const;
 
 const LIMITS = ['maxFileBytes', 'maxFiles', 'maxTotalBytes', 'maxEventArgsBytes', 'chunkQueueLength', 'idleTimeoutMs', 'maxConcurrent', 'maxConcurrentPerAddress', 'maxTempBytes'] as const;
-const KNOWN = new Set<string>(['directory', 'tempDirectory', ...LIMITS]);
+const KNOWN = new Set<string>(['directory', 'tempDirectory', 'eventArgsPerAddress', ...LIMITS]);
 
 function directoryOption(field: string, value: unknown, fallback: string): string {
   const given = value ?? fallback;
@@ -159,5 +181,7 @@ export function resolveUploadOptions(options: false | UploadOptions | undefined,
   }
   // A longer delay makes Node's timers fire at once (with a warning): every upload would end as idle.
   assertTimerMs(`${prefix}.idleTimeoutMs`, resolved.idleTimeoutMs);
+  resolved.eventArgsPerAddress =
+    given.eventArgsPerAddress === false ? undefined : resolveRateLimitWindow(`${prefix}.eventArgsPerAddress`, given.eventArgsPerAddress ?? DEFAULT_UPLOAD_OPTIONS.eventArgsPerAddress);
   return resolved;
 }

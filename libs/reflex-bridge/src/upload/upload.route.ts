@@ -29,11 +29,12 @@ import { pathAfterRoute } from '../common/path-after-route.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
-import { closesConnection, declaredBodyTooLarge, isIdleTimeout, parseBufferedUpload, shutdownRefusal, streamUpload, type BufferedUpload } from './multipart-upload.parser.js';
+import { closesConnection, declaredBodyTooLarge, isIdleTimeout, parseBufferedUpload, shutdownRefusal, streamUpload, type BufferedUpload, type TextFieldCharge } from './multipart-upload.parser.js';
 import { UploadUpdateStream, NDJSON_CONTENT_TYPE, type UploadClientIdentity } from './upload-update.stream.js';
 import { UploadedFileServer } from './uploaded-file-server.js';
 import { UploadTabClient } from './upload-tab.client.js';
 import { UploadSlots } from './upload-slots.js';
+import { UploadArgsBudget } from './upload-args-budget.js';
 import { ExpectContinueGate } from './expect-continue.gate.js';
 import { TempDiskBudget } from './temp-disk-budget.js';
 import { TempDirectoryOutage } from './temp-directory-outage.js';
@@ -165,7 +166,8 @@ function failureAnswer(error: unknown, production: boolean): { status: number; b
  *
  * A `multipart/form-data` request with `Reflex-Client-Token` and `Reflex-Event-Handler` headers calls that handler,
  * which must have an upload parameter. In order, before any byte of the body is read: a worker shutting down (503
- * `server_stopping`, with `Retry-After`), the client address's
+ * `server_stopping`, with `Retry-After`), the client address's budget of form text, `uploads.eventArgsPerAddress` (429
+ * `rate_limited`, with `Retry-After`; each text field is charged to it once read, before it is scanned), its
  * `uploads.maxConcurrentPerAddress` (429 `too_many_uploads`, with `Retry-After`), the worker's
  * `uploads.maxConcurrent` (503 `uploads_busy`, with `Retry-After`), the origin (403), the
  * headers (400 `upload_headers_missing`, Reflex's message for a missing one), the handler (404 `upload_not_accepted`), the content type (415), the token
@@ -199,6 +201,13 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   readonly path: string;
   /** The uploads in progress, on the worker and per client address; undefined when uploads are off. */
   private readonly slots: UploadSlots | undefined;
+  /** The form text each address's uploads may send (`uploads.eventArgsPerAddress`); undefined when off. */
+  private readonly argsBudget: UploadArgsBudget | undefined;
+  /**
+   * Addresses refused for `uploads.eventArgsPerAddress`: a warning for the first refusal of each, at most one per address
+   * and five in all a minute (the rest counted in the next line): many addresses can spend their budgets.
+   */
+  private readonly argsBudgetLog = new RepeatedErrorLog({ perKind: 1, perWindow: 5, windowMs: 60_000 });
   /** The bytes this worker's buffered uploads hold in the temp directory (`uploads.maxTempBytes`). */
   private readonly tempDisk: TempDiskBudget;
   /** The first refusal for `uploads.maxConcurrent` until an upload ends is logged; the rest would flood the log. */
@@ -243,6 +252,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   ) {
     this.path = `${pathPrefixOf(options.path)}/_upload`;
     this.slots = options.uploads && new UploadSlots(options.uploads.maxConcurrent, options.uploads.maxConcurrentPerAddress);
+    const argsWindow = options.uploads ? options.uploads.eventArgsPerAddress : undefined;
+    this.argsBudget = argsWindow && new UploadArgsBudget(argsWindow);
     this.tempDisk = new TempDiskBudget(options.uploads ? options.uploads.maxTempBytes : 0);
   }
 
@@ -268,6 +279,13 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       // (its per-address share), and many addresses at once (which a proxy's per-address limit lets through) must
       // not hold temp disk and open requests without bound (the worker's cap).
       const address = this.addressOf(req);
+      // An address that spent its budget of form text is refused first, before its body is read (or anything else
+      // done for it): scanning its arguments is what it would cost the thread every client shares.
+      const argsWait = this.argsBudget?.refusedForMs(address) ?? 0;
+      if (argsWait > 0) {
+        this.refuseArgsBudget(req, res, address, argsWait);
+        return;
+      }
       const slot = slots.acquire(address);
       if (slot === 'address') {
         this.refuseAddress(req, res, address, limits.maxConcurrentPerAddress);
@@ -279,7 +297,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       }
       // Refusals before the body (tier, token, session) arrive here as errors; anything else is a bug, logged.
       this.arrived += 1;
-      this.upload(req, res, limits)
+      this.upload(req, res, limits, address)
         .catch((error: unknown) => {
           const failure = failureAnswer(error, this.options.production);
           // A refusal (a BridgeError) is answered, not logged with a stack: one from an outage (the state store, the
@@ -384,6 +402,46 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     answer(res, 429, { detail: `Too many uploads from your address are in progress; try again once one has finished.`, code: 'too_many_uploads', limit: max });
   }
 
+  /**
+   * `address` spent its budget of form text (`uploads.eventArgsPerAddress`): refused before the body is read, which is
+   * not waited for either, as for {@link refuseAddress}, with `Retry-After` when the budget has room again.
+   */
+  private refuseArgsBudget(req: IncomingMessage, res: ServerResponse, address: string, waitMs: number): void {
+    this.reportArgsBudget(address);
+    allowCrossOrigin(this.origins, req, res);
+    closeAfterAnswer(res);
+    res.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
+    answer(res, 429, argsBudgetRefusal(waitMs).toBody());
+  }
+
+  /**
+   * What charges an upload's text fields from `address` to its budget, setting `res`'s `Retry-After` when it refuses
+   * one (the refusal becomes the upload's answer; the rest of its body is not read).
+   */
+  private textFieldCharge(address: string, res: ServerResponse): TextFieldCharge | undefined {
+    const budget = this.argsBudget;
+    if (budget === undefined) return undefined;
+    return (characters) => {
+      const waitMs = budget.charge(address, characters);
+      if (waitMs === 0) return undefined;
+      this.reportArgsBudget(address);
+      if (!res.headersSent) res.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
+      return argsBudgetRefusal(waitMs);
+    };
+  }
+
+  /** A warning for an address refused for its budget of form text, within {@link argsBudgetLog}'s bounds. */
+  private reportArgsBudget(address: string): void {
+    const verdict = this.argsBudgetLog.take(address);
+    if (!verdict.log) return;
+    const window = this.argsBudget!.window;
+    const notLogged = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} more refusals since the last such line were not logged)` : '';
+    // Cut short and escaped: with bridge.trustProxy a client that bypasses the proxy writes its own X-Forwarded-For.
+    this.logger.warn(
+      `Refusing uploads from ${logText(address, 64)}: its uploads spent its budget of form text on this worker (uploads.eventArgsPerAddress: ${window.limit} units of 8,192 characters per ${window.ttlMs} ms).${notLogged}`,
+    );
+  }
+
   /** The worker is at `uploads.maxConcurrent`: refused before the body is read, which is not waited for either. */
   private refuseBusy(req: IncomingMessage, res: ServerResponse, max: number): void {
     if (!this.busyLogged) {
@@ -417,8 +475,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
   }
 
-  /** One upload, from its headers to its answer. */
-  private async upload(req: IncomingMessage, res: ServerResponse, limits: ResolvedUploadOptions): Promise<void> {
+  /** One upload, from its headers to its answer; `address` is its client's, as its caps count it. */
+  private async upload(req: IncomingMessage, res: ServerResponse, limits: ResolvedUploadOptions, address: string): Promise<void> {
     const verdict = this.origins.check(req);
     if (!verdict.allowed) {
       this.origins.reportRefusal(verdict, 'an upload');
@@ -504,11 +562,12 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     const tab = new UploadTabClient(identity, (current) => this.gateway.clientFor(current));
     // The client going away cancels the upload: the parser stops and cleans up, a streaming handler's loop throws.
     const cancel = new AbortController();
+    const chargeTextField = this.textFieldCharge(address, res);
     // A body that says it is longer than any form within the limits is refused as the parser would, before its
     // client is told to send it.
     const declared = declaredBodyTooLarge(req, limits);
     if (declared) {
-      this.answerFailure(res, declared, { handler, outcome, routerData, identity, tab, cancel });
+      this.answerFailure(res, declared, { handler, outcome, routerData, identity, tab, cancel, chargeTextField });
       this.followBrowserSession(token, req, res, outcome);
       return;
     }
@@ -524,8 +583,9 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     this.underWay.set(cancel, req);
     if (this.refusingArriving && !req.complete) cancel.abort(shutdownRefusal());
     try {
-      if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, tab, cancel });
-      else await this.streaming(req, res, limits, cancel.signal, { handler, outcome, routerData, identity, tab, cancel });
+      const call: UploadContext = { handler, outcome, routerData, identity, tab, cancel, chargeTextField };
+      if (handler.upload === 'buffered') await this.buffered(req, res, limits, cancel.signal, call);
+      else await this.streaming(req, res, limits, cancel.signal, call);
     } finally {
       this.underWay.delete(cancel);
       res.off('close', onClose);
@@ -556,7 +616,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   private async buffered(req: IncomingMessage, res: ServerResponse, limits: ResolvedUploadOptions, signal: AbortSignal, call: UploadContext): Promise<void> {
     let form: BufferedUpload;
     try {
-      form = await parseBufferedUpload(req, limits, signal, this.tempDisk);
+      form = await parseBufferedUpload(req, limits, signal, this.tempDisk, call.chargeTextField);
     } catch (error) {
       this.answerFailure(res, error, call);
       return;
@@ -601,7 +661,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
 
   /** Streaming mode: the handler reads chunks as they arrive; `202 {}` once both the request and the handler ended. */
   private async streaming(req: IncomingMessage, res: ServerResponse, limits: ResolvedUploadOptions, signal: AbortSignal, call: UploadContext): Promise<void> {
-    const upload = streamUpload(req, limits, signal);
+    const upload = streamUpload(req, limits, signal, call.chargeTextField);
     // A client that stopped sending ends the upload as a cancellation does: besides the loop throwing, the handler's
     // signal fires, for a handler that waits on something else with it while its tab's lock is held.
     upload.done.catch((error: unknown) => {
@@ -803,4 +863,14 @@ interface UploadContext {
   tab: UploadTabClient;
   /** Aborted by the client going away (here) or by a lost state lock (the pipeline). */
   cancel: AbortController;
+  /** Charges each text field to the address's budget (`uploads.eventArgsPerAddress`); undefined when it is off. */
+  chargeTextField: TextFieldCharge | undefined;
+}
+
+/**
+ * The refusal of an upload from an address that spent its budget of form text (`uploads.eventArgsPerAddress`), for
+ * `waitMs` more milliseconds: `429 rate_limited`, as a handler's `@Throttle()` refuses an upload.
+ */
+function argsBudgetRefusal(waitMs: number): UploadError {
+  return new UploadError(429, 'rate_limited', `Uploads from your address sent too much form data for now; try again in ${Math.ceil(waitMs / 1000)} s.`);
 }
