@@ -32,10 +32,14 @@ export function positiveTimerOption(owner: string, name: string, value: number |
 
 /**
  * Refuses an option `owner` does not know, naming it: a misspelt one (`publishTimeout` for `publishTimeoutMs`) would
- * otherwise be ignored and its default used without a word, as the module's own options refuse theirs.
+ * otherwise be ignored and its default used without a word, as the module's own options refuse theirs. `path` names a
+ * nested options object (`cluster.`), so the message names the option as the caller wrote it.
  */
-export function knownOptions(owner: string, options: object, known: readonly string[]): void {
+export function knownOptions(owner: string, options: object, known: readonly string[], path = ''): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${owner}: ${path ? `"${path.slice(0, -1)}"` : 'the options'} must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
   for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new TypeError(`${owner}: unknown option "${key}" (it takes ${known.map((name) => `"${name}"`).join(', ')})`);
+    if (!known.includes(key)) throw new TypeError(`${owner}: unknown option "${path}${key}" (it takes ${known.map((name) => `"${path}${name}"`).join(', ')})`);
   }
 }

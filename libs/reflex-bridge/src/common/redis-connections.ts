@@ -1,7 +1,7 @@
 import { Injectable, Logger, type LoggerService } from '@nestjs/common';
 import type * as Redis from 'redis';
 import type { createClient, createCluster } from 'redis';
-import { positiveOption, positiveTimerOption, redactUrl } from './connection-options.js';
+import { knownOptions, positiveOption, positiveTimerOption, redactUrl } from './connection-options.js';
 import { RedisClusterClient, type RedisCluster } from './redis-cluster.client.js';
 import type { RedisClusterOptions } from './redis-cluster.options.js';
 import { DEFAULT_MAX_PENDING_COMMANDS, failFastRedisOptions } from './fail-fast-redis.options.js';
@@ -88,6 +88,22 @@ export interface RedisConnectionsOptions {
   /** Where connection warnings go. @default new Logger('ReflexBridge') */
   logger?: LoggerService;
 }
+
+/** The keys of {@link RedisConnectionsOptions}: any other is refused. */
+const REDIS_CONNECTIONS_OPTIONS: readonly (keyof RedisConnectionsOptions)[] = [
+  'url',
+  'cluster',
+  'namePrefix',
+  'connectTimeoutMs',
+  'maxReconnectDelayMs',
+  'maxPendingCommands',
+  'maxPendingPublishBytes',
+  'subscriberCheckIntervalMs',
+  'commandsCheckIntervalMs',
+  'logger',
+];
+/** The keys of {@link RedisClusterOptions} (the module's `redisCluster` refuses any other the same way). */
+const CLUSTER_OPTIONS: readonly (keyof RedisClusterOptions)[] = ['rootNodes', 'defaults', 'waitReplicas', 'waitTimeoutMs', 'nodeAddressMap'];
 
 /**
  * The two clients the Socket.IO Redis adapter takes: `createAdapter(pub, sub)`, or, with `sharded` (a Redis
@@ -219,9 +235,13 @@ export class RedisConnections {
 
   /**
    * `shared` when given; else connections of the caller's own, named `<namePrefix>commands` / `…subscriber` and
-   * silent (the caller reports outages in its own words). A class that got `shared` must never close it.
+   * silent (the caller reports outages in its own words). A class that got `shared` must never close it. `own` names
+   * each option it passes (never a spread of the caller's own options, which {@link create} would refuse).
    */
-  static async sharedOr(shared: RedisConnections | undefined, own: Omit<RedisConnectionsOptions, 'logger'>): Promise<RedisConnections> {
+  static async sharedOr(
+    shared: RedisConnections | undefined,
+    own: Pick<RedisConnectionsOptions, 'url' | 'namePrefix' | 'connectTimeoutMs' | 'maxReconnectDelayMs'>,
+  ): Promise<RedisConnections> {
     return shared ?? RedisConnections.create({ ...own, logger: SILENT });
   }
 
@@ -233,12 +253,14 @@ export class RedisConnections {
   static async create(options: RedisConnectionsOptions): Promise<RedisConnections> {
     if (options?.cluster !== undefined) {
       if (options.url !== undefined) throw new TypeError('RedisConnections: give either "url" or "cluster", not both');
+      knownOptions('RedisConnections', options.cluster, CLUSTER_OPTIONS, 'cluster.');
       if (!Array.isArray(options.cluster?.rootNodes) || options.cluster.rootNodes.length === 0 || options.cluster.rootNodes.some((url) => typeof url !== 'string' || url === '')) {
         throw new TypeError('RedisConnections: "cluster.rootNodes" must list Redis URLs such as redis://127.0.0.1:7000');
       }
     } else if (typeof options?.url !== 'string' || options.url === '') {
       throw new TypeError('RedisConnections: "url" must be a Redis URL such as redis://localhost:6379');
     }
+    knownOptions('RedisConnections', options, REDIS_CONNECTIONS_OPTIONS);
     if (options.namePrefix !== undefined && (typeof options.namePrefix !== 'string' || !/^[\w:.-]*$/.test(options.namePrefix))) {
       throw new TypeError('RedisConnections: "namePrefix" may hold only letters, digits and ":._-"');
     }

@@ -173,6 +173,13 @@ describe('TypeormLiveSubscriber (real better-sqlite3 DataSource)', () => {
     expect(() => new TypeormLiveSubscriber(broadcaster, registry, { refetchAbove: -1 })).toThrow(/refetchAbove/);
   }, 30_000);
 
+  it('refuses an option it does not know, naming it: a misspelt one was ignored and its default used', () => {
+    expect(() => new TypeormLiveSubscriber(broadcaster, registry, { refetchOver: 1_000 } as never)).toThrow(
+      'TypeormLiveSubscriber: unknown option "refetchOver" (it takes "refetchAbove")',
+    );
+    expect(() => new TypeormLiveSubscriber(broadcaster, registry, { refetchAbove: 1_000 })).not.toThrow();
+  });
+
   it('ignores entities that are not live, and stops after unregister', async () => {
     await dataSource.getRepository(AuditEntry).save({ note: 'x' });
     registry.unregister(Product);

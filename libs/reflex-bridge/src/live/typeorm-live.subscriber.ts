@@ -17,6 +17,7 @@ import type {
 import { LiveBroadcaster } from './live-broadcaster.service.js';
 import { LiveModelRegistry, liveModelRegistry } from './live-model.registry.js';
 import { ModelChange } from './model-change.js';
+import { knownOptions } from '../common/connection-options.js';
 import type { ModelChangeAction } from './model-change.js';
 
 /** Options of {@link TypeormLiveSubscriber}. */
@@ -33,6 +34,9 @@ export interface TypeormLiveSubscriberOptions {
    */
   refetchAbove?: number;
 }
+
+/** The keys of {@link TypeormLiveSubscriberOptions}: any other is refused. */
+const TYPEORM_LIVE_SUBSCRIBER_OPTIONS: readonly (keyof TypeormLiveSubscriberOptions)[] = ['refetchAbove'];
 
 interface Pending {
   /** Transaction depth when the change was recorded: a rolled-back savepoint drops what was recorded inside it. */
@@ -160,6 +164,7 @@ export class TypeormLiveSubscriber implements EntitySubscriberInterface {
     @Optional() options: TypeormLiveSubscriberOptions = {},
   ) {
     this.registry = registry ?? liveModelRegistry();
+    knownOptions('TypeormLiveSubscriber', options ?? {}, TYPEORM_LIVE_SUBSCRIBER_OPTIONS);
     const above = options?.refetchAbove;
     if (above !== undefined && (!Number.isSafeInteger(above) || above < 0)) {
       throw new TypeError(`TypeormLiveSubscriber: refetchAbove must be a non-negative integer, got ${JSON.stringify(above)}`);

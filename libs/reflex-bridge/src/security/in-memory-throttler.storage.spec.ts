@@ -56,4 +56,11 @@ describe('InMemoryThrottlerStorage', () => {
   it('refuses a bad sweep interval, naming it', () => {
     expect(() => new InMemoryThrottlerStorage({ sweepIntervalMs: 0 })).toThrow(/"sweepIntervalMs" must be a positive number/);
   });
+
+  it('refuses an option it does not know, naming it: a misspelt one was ignored and its default used', () => {
+    expect(() => new InMemoryThrottlerStorage({ sweepInterval: 1_000 } as never)).toThrow(
+      'InMemoryThrottlerStorage: unknown option "sweepInterval" (it takes "sweepIntervalMs", "now")',
+    );
+    new InMemoryThrottlerStorage({ sweepIntervalMs: 1_000, now: Date.now }).close();
+  });
 });

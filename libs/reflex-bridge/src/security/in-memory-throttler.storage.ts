@@ -1,6 +1,6 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import { positiveTimerOption } from '../common/connection-options.js';
+import { knownOptions, positiveTimerOption } from '../common/connection-options.js';
 import type { RateLimitStorage } from './rate-limit-storage.js';
 
 /** What `@nestjs/throttler`'s `ThrottlerStorage.increment` resolves to (the type is not exported by name). */
@@ -17,6 +17,9 @@ export interface InMemoryThrottlerStorageOptions {
   /** The clock, in milliseconds (tests pass a fake one). @default Date.now */
   now?: () => number;
 }
+
+/** The keys of {@link InMemoryThrottlerStorageOptions}: any other is refused. */
+const IN_MEMORY_THROTTLER_STORAGE_OPTIONS: readonly (keyof InMemoryThrottlerStorageOptions)[] = ['sweepIntervalMs', 'now'];
 
 /** One counter: hits in the current window, and when the window (or the block) ends. */
 interface Counter {
@@ -44,6 +47,7 @@ export class InMemoryThrottlerStorage implements RateLimitStorage, OnApplication
 
   /** @param options see {@link InMemoryThrottlerStorageOptions}. */
   constructor(options: InMemoryThrottlerStorageOptions = {}) {
+    knownOptions('InMemoryThrottlerStorage', options, IN_MEMORY_THROTTLER_STORAGE_OPTIONS);
     this.sweepIntervalMs = positiveTimerOption('InMemoryThrottlerStorage', 'sweepIntervalMs', options.sweepIntervalMs, 60_000);
     this.now = options.now ?? Date.now;
   }

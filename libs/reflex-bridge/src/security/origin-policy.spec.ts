@@ -59,4 +59,11 @@ describe('OriginPolicy', () => {
       [null, true],
     ]);
   });
+
+  it('refuses an option it does not know, naming it: a misspelt one was ignored and its default used', () => {
+    expect(() => new OriginPolicy({ allowedOrigin: ['https://app.example'] } as never)).toThrow(
+      'OriginPolicy: unknown option "allowedOrigin" (it takes "allowedOrigins", "trustProxy")',
+    );
+    expect(new OriginPolicy({ allowedOrigins: ['https://app.example'], trustProxy: true }).isListed('https://app.example')).toBe(true);
+  });
 });

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Logger } from '@nestjs/common';
+import { knownOptions } from '../common/connection-options.js';
 import { logText } from '../common/log-text.js';
 
 /** What {@link OriginPolicy} reads from a request: its headers, and whether Node itself terminated TLS. */
@@ -34,6 +35,9 @@ export interface OriginPolicyOptions {
    */
   trustProxy?: boolean;
 }
+
+/** The keys of {@link OriginPolicyOptions}: any other is refused. */
+const ORIGIN_POLICY_OPTIONS: readonly (keyof OriginPolicyOptions)[] = ['allowedOrigins', 'trustProxy'];
 
 /** The Engine.IO `allowRequest` callback shape. */
 type AllowRequestCallback = (error: string | null | undefined, success: boolean) => void;
@@ -95,7 +99,9 @@ export class OriginPolicy {
   private readonly logged = new Set<string>();
   private unlogged = 0;
 
+  /** @param options see {@link OriginPolicyOptions}. */
   constructor(options: OriginPolicyOptions = {}) {
+    knownOptions('OriginPolicy', options, ORIGIN_POLICY_OPTIONS);
     this.allowAny = options.allowedOrigins === true;
     const list = Array.isArray(options.allowedOrigins) ? (options.allowedOrigins as readonly string[]) : [];
     const allowed = new Set<string>();

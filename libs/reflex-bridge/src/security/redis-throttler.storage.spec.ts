@@ -43,4 +43,18 @@ describe('RedisThrottlerStorage (without a server)', () => {
       await storage.close();
     }
   });
+
+  it('refuses an option it does not know, naming it: a misspelt one was ignored and its default used', async () => {
+    expect(() => new RedisThrottlerStorage({ url: 'redis://x', commandTimeout: 100 } as never)).toThrow(
+      'RedisThrottlerStorage: unknown option "commandTimeout" (it takes "url", "connections", "keyPrefix", "commandTimeoutMs", "maxReconnectDelayMs", "logger")',
+    );
+    // Every known option is taken, and so is the storage's own connection it opens with them on first use.
+    const port = await closedPort();
+    const storage = new RedisThrottlerStorage({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'app:', commandTimeoutMs: 2_000, maxReconnectDelayMs: 100, logger: silent });
+    try {
+      await expect(storage.hit('a', 1_000, 1, 0)).rejects.toThrow(/RedisThrottlerStorage could not count a hit|not connected|could not connect/);
+    } finally {
+      await storage.close();
+    }
+  });
 });

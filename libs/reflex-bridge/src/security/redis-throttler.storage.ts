@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Logger, type LoggerService, type OnApplicationShutdown } from '@nestjs/common';
-import { positiveTimerOption, redactUrl } from '../common/connection-options.js';
+import { knownOptions, positiveTimerOption, redactUrl } from '../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../common/redis-connections.js';
 import type { ThrottlerStorageRecord } from './in-memory-throttler.storage.js';
 import type { RateLimitStorage } from './rate-limit-storage.js';
@@ -41,6 +41,9 @@ export interface RedisThrottlerStorageOptions {
   /** Where warnings go. @default new Logger('ReflexBridge') */
   logger?: LoggerService;
 }
+
+/** The keys of {@link RedisThrottlerStorageOptions}: any other is refused. */
+const REDIS_THROTTLER_STORAGE_OPTIONS: readonly (keyof RedisThrottlerStorageOptions)[] = ['url', 'connections', 'keyPrefix', 'commandTimeoutMs', 'maxReconnectDelayMs', 'logger'];
 
 /**
  * Counts one hit atomically (one Lua script: nothing can slip in between the increment and the expiry).
@@ -118,6 +121,7 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
     } else if (typeof options?.url !== 'string' || options.url === '') {
       throw new TypeError('RedisThrottlerStorage: "url" must be a Redis URL such as redis://localhost:6379');
     }
+    knownOptions('RedisThrottlerStorage', options, REDIS_THROTTLER_STORAGE_OPTIONS);
     const keyPrefix = options.keyPrefix ?? RedisThrottlerStorage.DEFAULT_KEY_PREFIX;
     if (typeof keyPrefix !== 'string') throw new TypeError('RedisThrottlerStorage: "keyPrefix" must be a string');
     this.url = options.url;

@@ -35,4 +35,9 @@ describe('InProcessTransport', () => {
     await expect(a.start(() => undefined)).rejects.toThrow(/already/);
     await a.close();
   });
+
+  it('refuses an option it does not know, naming it: a misspelt one was ignored and its default used', () => {
+    expect(() => new InProcessTransport({ chanel: 'a' } as never)).toThrow('InProcessTransport: unknown option "chanel" (it takes "channel")');
+    expect(new InProcessTransport({ channel: 'a' }).channel).toBe('a');
+  });
 });

@@ -4,6 +4,7 @@ import { LiveTransport } from '../live-transport.js';
 import { LiveTransportError } from '../live-transport.error.js';
 import { ModelChange } from '../model-change.js';
 import { ChangeSequencer } from './change-sequencer.js';
+import { knownOptions } from '../../common/connection-options.js';
 
 /** Options of {@link InProcessTransport}. */
 export interface InProcessTransportOptions {
@@ -14,6 +15,9 @@ export interface InProcessTransportOptions {
    */
   channel?: string;
 }
+
+/** The keys of {@link InProcessTransportOptions}: any other is refused. */
+const IN_PROCESS_TRANSPORT_OPTIONS: readonly (keyof InProcessTransportOptions)[] = ['channel'];
 
 type Listener = (change: ModelChange) => void;
 
@@ -36,6 +40,7 @@ export class InProcessTransport extends LiveTransport {
   /** @param options see {@link InProcessTransportOptions}. */
   constructor(options: InProcessTransportOptions = {}) {
     super();
+    knownOptions('InProcessTransport', options, IN_PROCESS_TRANSPORT_OPTIONS);
     this.channel = options.channel ?? `in-process:${randomUUID()}`;
   }
 

@@ -172,3 +172,12 @@ describe('InMemoryStateStore maxBytes', () => {
     await store.close();
   });
 });
+
+describe('InMemoryStateStore options', () => {
+  it('refuses an option it does not know, naming it: a misspelt one was ignored and its default used', async () => {
+    expect(() => new InMemoryStateStore({ ttl: 60 } as never)).toThrow(
+      'InMemoryStateStore: unknown option "ttl" (it takes "ttlSeconds", "unusedTtlSeconds", "maxBytes", "isConnected")',
+    );
+    await new InMemoryStateStore({ ttlSeconds: 60, unusedTtlSeconds: 30, maxBytes: 1_000, isConnected: () => false }).close();
+  });
+});

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { getHeapStatistics } from 'node:v8';
 import { InMemoryStateLease, storeClock, type InMemoryEntry as Entry, type InMemoryLeaseOwner } from './in-memory-state.lease.js';
 import { StateStore, type StateLease, type StoredState } from './state-store.js';
+import { knownOptions } from '../../common/connection-options.js';
 
 /** Options of {@link InMemoryStateStore}. */
 export interface InMemoryStateStoreOptions {
@@ -24,6 +25,9 @@ export interface InMemoryStateStoreOptions {
    */
   isConnected?: (token: string) => boolean;
 }
+
+/** The keys of {@link InMemoryStateStoreOptions}: any other is refused. */
+const IN_MEMORY_STATE_STORE_OPTIONS: readonly (keyof InMemoryStateStoreOptions)[] = ['ttlSeconds', 'unusedTtlSeconds', 'maxBytes', 'isConnected'];
 
 /** What the store keeps after dropping states over its budget, as a share of it (so drops come in batches). */
 const REFILL_RATIO = 0.9;
@@ -61,8 +65,10 @@ export class InMemoryStateStore extends StateStore implements InMemoryLeaseOwner
   private droppedSinceWarning = 0;
   private lastWarning = -Infinity;
 
+  /** @param options see {@link InMemoryStateStoreOptions}. */
   constructor(options: InMemoryStateStoreOptions = {}) {
     super();
+    knownOptions('InMemoryStateStore', options, IN_MEMORY_STATE_STORE_OPTIONS);
     this.ttlMs = (options.ttlSeconds ?? 3600) * 1000;
     this.unusedTtlMs = Math.min(this.ttlMs, (options.unusedTtlSeconds ?? 120) * 1000);
     this.maxBytes = options.maxBytes ?? defaultInMemoryStateBytes();

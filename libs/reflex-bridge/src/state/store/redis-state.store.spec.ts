@@ -52,4 +52,32 @@ describe('RedisStateStore (without a server)', () => {
       await store.close();
     }
   });
+
+  it('refuses an option it does not know, naming it: a misspelt one was ignored and its default used', async () => {
+    expect(() => new RedisStateStore({ url: 'redis://x', lockTTLMs: 100 } as never)).toThrow(
+      'RedisStateStore: unknown option "lockTTLMs" (it takes "url", "connections", "keyPrefix", "ttlSeconds", "unusedTtlSeconds", "lockTimeoutMs", ' +
+        '"lockWarningMs", "lockLingerMs", "acquireTimeoutMs", "commandTimeoutMs", "pollIntervalMs", "maxReconnectDelayMs", "logger")',
+    );
+    // Every known option is taken, and so are the store's own connections it opens with them on first use.
+    const port = await closedPort();
+    const store = new RedisStateStore({
+      url: `redis://127.0.0.1:${port}`,
+      keyPrefix: 'app:',
+      ttlSeconds: 60,
+      unusedTtlSeconds: 30,
+      lockTimeoutMs: 1_000,
+      lockWarningMs: 500,
+      lockLingerMs: 0,
+      acquireTimeoutMs: 2_000,
+      commandTimeoutMs: 2_000,
+      pollIntervalMs: 100,
+      maxReconnectDelayMs: 100,
+      logger: silent,
+    });
+    try {
+      await expect(store.connect()).rejects.toMatchObject({ code: 'unavailable' });
+    } finally {
+      await store.close();
+    }
+  });
 });

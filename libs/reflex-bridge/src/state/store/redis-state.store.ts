@@ -4,7 +4,7 @@ import { ACQUIRE_SCRIPT, DELETE_SCRIPT, LEAVE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRI
 import { UnconfirmedWritesLog } from './unconfirmed-writes-log.js';
 import { StateStoreError } from './state-store.error.js';
 import { LockLostError, StateStore, type SaveOptions, type StateLease, type StoredState } from './state-store.js';
-import { positiveOption, positiveTimerOption, redactUrl } from '../../common/connection-options.js';
+import { knownOptions, positiveOption, positiveTimerOption, redactUrl } from '../../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../../common/redis-connections.js';
 import type { RedisClusterClient } from '../../common/redis-cluster.client.js';
 import { DEADLINE_PASSED, withinDeadline } from '../../common/deadline.js';
@@ -92,6 +92,23 @@ export interface RedisStateStoreOptions {
   /** Where warnings go. @default new Logger('ReflexBridge') */
   logger?: LoggerService;
 }
+
+/** The keys of {@link RedisStateStoreOptions}: any other is refused. */
+const REDIS_STATE_STORE_OPTIONS: readonly (keyof RedisStateStoreOptions)[] = [
+  'url',
+  'connections',
+  'keyPrefix',
+  'ttlSeconds',
+  'unusedTtlSeconds',
+  'lockTimeoutMs',
+  'lockWarningMs',
+  'lockLingerMs',
+  'acquireTimeoutMs',
+  'commandTimeoutMs',
+  'pollIntervalMs',
+  'maxReconnectDelayMs',
+  'logger',
+];
 
 /** Redis names of one token. The `{token}` hash tag keeps the lock and the state in one Redis Cluster slot. */
 interface TokenKeys {
@@ -364,6 +381,7 @@ export class RedisStateStore extends StateStore {
     } else if (typeof options?.url !== 'string' || options.url === '') {
       throw new TypeError('RedisStateStore: "url" must be a Redis URL such as redis://localhost:6379');
     }
+    knownOptions('RedisStateStore', options, REDIS_STATE_STORE_OPTIONS);
     const keyPrefix = options.keyPrefix ?? RedisStateStore.DEFAULT_KEY_PREFIX;
     if (typeof keyPrefix !== 'string') throw new TypeError('RedisStateStore: "keyPrefix" must be a string');
     this.url = options.url;

@@ -1,0 +1,46 @@
+import { describe, expect, it } from '@jest/globals';
+import { createServer } from 'node:net';
+import { RedisConnections } from './redis-connections.js';
+
+const silent = { log: () => undefined, error: () => undefined, warn: () => undefined };
+
+/** A loopback port with nothing listening on it. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+// No Redis server needed here: the connections against a real Redis are in test/redis-*.e2e-spec.ts.
+describe('RedisConnections options', () => {
+  it('refuses an option it does not know, naming it: a misspelt one was ignored and its default used', async () => {
+    await expect(RedisConnections.create({ url: 'redis://x', connectTimeout: 100 } as never)).rejects.toThrow(
+      'RedisConnections: unknown option "connectTimeout" (it takes "url", "cluster", "namePrefix", "connectTimeoutMs", "maxReconnectDelayMs", ' +
+        '"maxPendingCommands", "maxPendingPublishBytes", "subscriberCheckIntervalMs", "commandsCheckIntervalMs", "logger")',
+    );
+    await expect(RedisConnections.create({ cluster: { rootNodes: ['redis://x:7000'], waitReplica: 0 } as never })).rejects.toThrow(
+      'RedisConnections: unknown option "cluster.waitReplica" (it takes "cluster.rootNodes", "cluster.defaults", "cluster.waitReplicas", "cluster.waitTimeoutMs", "cluster.nodeAddressMap")',
+    );
+    await expect(RedisConnections.create({ url: 'redis://x', cluster: 'redis://x' } as never)).rejects.toThrow(/give either "url" or "cluster"/);
+    await expect(RedisConnections.create({ cluster: 'redis://x:7000' } as never)).rejects.toThrow('RedisConnections: "cluster" must be an object, got string');
+    // Every known option is taken.
+    const port = await closedPort();
+    const connections = await RedisConnections.create({
+      url: `redis://127.0.0.1:${port}`,
+      namePrefix: 'app:',
+      connectTimeoutMs: 1_000,
+      maxReconnectDelayMs: 100,
+      maxPendingCommands: 10,
+      maxPendingPublishBytes: 1_000,
+      subscriberCheckIntervalMs: 1_000,
+      commandsCheckIntervalMs: 1_000,
+      logger: silent,
+    });
+    await connections.close();
+  });
+});
