@@ -43,3 +43,14 @@ export function knownOptions(owner: string, options: object, known: readonly str
     if (!known.includes(key)) throw new TypeError(`${owner}: unknown option "${path}${key}" (it takes ${known.map((name) => `"${path}${name}"`).join(', ')})`);
   }
 }
+
+/**
+ * Refuses a first reconnection delay (`minName`) longer than the longest one (`maxName`): the backoff would start
+ * past its own bound, so the bound silently won and the first delay given was never used. Says when `max` is the
+ * default (`maxGiven` false), since the user then wrote only the first.
+ */
+export function orderedDelays(owner: string, minName: string, min: number, maxName: string, max: number, maxGiven: boolean): void {
+  if (min > max) {
+    throw new TypeError(`${owner}: "${minName}" (${min}) must be at most "${maxName}" (${max}${maxGiven ? '' : ', its default'}): the first reconnection delay cannot exceed the longest`);
+  }
+}

@@ -38,4 +38,15 @@ describe('PostgresTransport options', () => {
       () => new PostgresTransport({ connectionString, channel: 'app', publishTimeoutMs: 1, minReconnectDelayMs: 1, maxReconnectDelayMs: 2, heartbeatMs: 3 }),
     ).not.toThrow();
   });
+
+  it('refuses a first reconnection delay longer than the longest, naming both: the longest silently won', () => {
+    const connectionString = 'postgresql://app@db/app';
+    expect(() => new PostgresTransport({ connectionString, minReconnectDelayMs: 2_000, maxReconnectDelayMs: 1_000 })).toThrow(
+      'PostgresTransport: "minReconnectDelayMs" (2000) must be at most "maxReconnectDelayMs" (1000): the first reconnection delay cannot exceed the longest',
+    );
+    expect(() => new PostgresTransport({ connectionString, minReconnectDelayMs: 10_000 })).toThrow(
+      'PostgresTransport: "minReconnectDelayMs" (10000) must be at most "maxReconnectDelayMs" (5000, its default): the first reconnection delay cannot exceed the longest',
+    );
+    expect(() => new PostgresTransport({ connectionString, minReconnectDelayMs: 1_000, maxReconnectDelayMs: 1_000 })).not.toThrow();
+  });
 });

@@ -5,7 +5,7 @@ import type { ModelChange } from '../model-change.js';
 import { asciiJson } from './ascii-json.js';
 import { STALE_WINDOW } from './change-sequencer.js';
 import { ReconnectingTransport } from './reconnecting.transport.js';
-import { knownOptions, positiveTimerOption } from '../../common/connection-options.js';
+import { knownOptions, orderedDelays, positiveTimerOption } from '../../common/connection-options.js';
 
 type PgModule = typeof Pg;
 /** What {@link PostgresTransport} touches of a `pg` client's connection (not in `pg`'s types). */
@@ -195,13 +195,16 @@ export class PostgresTransport extends ReconnectingTransport<PgModule> {
         `PostgresTransport: "channel" must be lowercase letters, digits and "_" (max 63, not starting with a digit), got ${JSON.stringify(channel)}`,
       );
     }
+    const minReconnectDelayMs = positiveTimerOption('PostgresTransport', 'minReconnectDelayMs', options.minReconnectDelayMs, 100);
+    const maxReconnectDelayMs = positiveTimerOption('PostgresTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000);
+    orderedDelays('PostgresTransport', 'minReconnectDelayMs', minReconnectDelayMs, 'maxReconnectDelayMs', maxReconnectDelayMs, options.maxReconnectDelayMs !== undefined);
     super({
       name: 'PostgresTransport',
       url: options.connectionString,
       channel,
       publishTimeoutMs: positiveTimerOption('PostgresTransport', 'publishTimeoutMs', options.publishTimeoutMs, 5000),
-      minReconnectDelayMs: positiveTimerOption('PostgresTransport', 'minReconnectDelayMs', options.minReconnectDelayMs, 100),
-      maxReconnectDelayMs: positiveTimerOption('PostgresTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000),
+      minReconnectDelayMs,
+      maxReconnectDelayMs,
       driverHint: 'the "pg" package: npm install pg',
       connectPhrase: 'LISTEN on',
       deliveryNoun: 'notification',
