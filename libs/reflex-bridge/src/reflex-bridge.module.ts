@@ -61,6 +61,7 @@ import { RedisThrottlerStorage } from './security/redis-throttler.storage.js';
 import { EventRateLimiter } from './security/event-rate-limiter.service.js';
 import { TokenOwnership } from './security/token-ownership.service.js';
 import { SessionStoreWatcher } from './security/session-store.watcher.js';
+import { LiveLabelCheck } from './live/live-label.check.js';
 import { RedisConnections } from './common/redis-connections.js';
 import { ReflexRoutes } from './health/reflex-routes.route.js';
 import { NoStorePaths } from './spa/no-store-paths.js';
@@ -162,6 +163,8 @@ const START_WAIT_MS = 5_000;
     EventRateLimiter,
     LiveBroadcaster,
     LiveListSubscriptions,
+    // Warns about a @LiveList label that looks like a misspelt registered one, once the app listens.
+    LiveLabelCheck,
     StateRegistry,
     OnLoadRoutes,
     ClientStorageVars,

@@ -55,6 +55,11 @@ export class LiveModelRegistry {
     return this.labelOf(target) !== undefined;
   }
 
+  /** Every label some target is registered under, sorted, each once. */
+  registeredLabels(): string[] {
+    return [...new Set(this.labels.values())].sort();
+  }
+
   /** Forgets every registration (tests). */
   clear(): void {
     this.labels.clear();
