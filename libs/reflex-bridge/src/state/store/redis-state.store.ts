@@ -334,6 +334,12 @@ export class RedisStateStore extends StateStore {
   private ownerChannel = '';
   private readonly ownerChannelPrefix: string;
   private readonly onOwnerMessage = (token: string) => this.wanted(token);
+  /**
+   * Settles once Redis answered the first subscription to {@link ownerChannel} (accepted, or refused: then it is asked
+   * for again in the background), or the store closed: {@link connect} and {@link whenReady} wait for it.
+   */
+  private ownerChannelAnswered?: Promise<void>;
+  private answerOwnerChannel?: () => void;
   /** Bumped by every lost command connection: locks kept from before are not trusted after it. */
   private epoch = 0;
   /** Locks whose release failed (Redis unreachable), by lock value: given back as soon as the connection is ready. */
@@ -409,25 +415,43 @@ export class RedisStateStore extends StateStore {
   }
 
   /**
-   * Opens both connections and waits until the command connection is ready. Optional (the store connects on first
-   * use); call it at startup to fail early. Rejects with a {@link StateStoreError} when Redis cannot be reached;
-   * the store keeps trying in the background, so a later `acquire` may still succeed.
+   * Opens both connections and waits until the command connection is ready, and until Redis confirmed the store's
+   * subscription to lock requests (within `commandTimeoutMs`): from then on, a lock this process keeps after a release
+   * (`lockLingerMs`) goes at once to another process that asks for it. Optional (the store connects on first use);
+   * call it at startup to fail early. Rejects with a {@link StateStoreError} when Redis cannot be reached; the store
+   * keeps trying in the background, so a later `acquire` may still succeed.
    */
   async connect(): Promise<void> {
+    const deadline = Date.now() + this.commandTimeoutMs;
     await this.ready();
+    await this.ownerChannelBefore(deadline);
   }
 
   /**
    * Opens the connections (when not open yet) and resolves once they are ready, however many attempts fail meanwhile;
    * rejects once `timeoutMs` passed (they keep trying in the background). Unlike {@link connect}, a failed first
-   * attempt does not end the wait. On shared connections (`connections`), it only starts the store: their owner waits
-   * for them (the module does, with `redisUrl`). See {@link StateStore.whenReady}.
+   * attempt does not end the wait. On shared connections (`connections`), it does not wait for them: their owner does
+   * (the module does, with `redisUrl`). Either way it then waits, within `timeoutMs`, for Redis to confirm the store's
+   * subscription to lock requests, as {@link connect} does. See {@link StateStore.whenReady}.
    */
   override async whenReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     this.assertOpen();
     await (this.starting ??= this.start());
-    if (this.shared || this.closed) return;
-    await this.connections?.ready(timeoutMs);
+    if (this.closed) return;
+    if (!this.shared) await this.connections?.ready(timeoutMs);
+    await this.ownerChannelBefore(deadline);
+  }
+
+  /**
+   * Waits until Redis answered the subscription to lock requests, or until `deadline` (a time): past it the store
+   * works on without it (another process asking for a lock this one keeps waits until it is given back by itself, at
+   * most `lockLingerMs`), and the subscription is still made once Redis answers. Never rejects.
+   */
+  private async ownerChannelBefore(deadline: number): Promise<void> {
+    const answered = this.ownerChannelAnswered;
+    const leftMs = deadline - Date.now();
+    if (answered && leftMs > 0) await withinDeadline(answered, leftMs).catch(noop);
   }
 
   /**
@@ -560,6 +584,8 @@ export class RedisStateStore extends StateStore {
     await Promise.allSettled([...this.givingBack]);
     this.saveDeadlines.close();
     await this.starting?.catch(noop);
+    // Nobody waits for the lock-request subscription of a closed store.
+    this.answerOwnerChannel?.();
     // Our release-channel subscriptions go now: a shared subscriber stays open after us.
     const subscriber = this.subscriber;
     for (const [token, queue] of this.queues) {
@@ -954,8 +980,10 @@ export class RedisStateStore extends StateStore {
     this.clusterSubscriber = connections.clusterSubscriber;
     // Other processes ask for the locks this one keeps on this channel. node-redis re-subscribes after an outage, but
     // only to channels Redis accepted: one refused at start (an ACL without it) is asked for again until it is made.
+    this.ownerChannelAnswered = new Promise<void>((resolve) => (this.answerOwnerChannel = resolve));
     void subscribeUntilAccepted({
-      subscribe: () => subscriber.subscribe(this.ownerChannel, this.onOwnerMessage),
+      // Its first answer (node-redis resolves once Redis confirmed it) is what connect() and whenReady() wait for.
+      subscribe: () => subscriber.subscribe(this.ownerChannel, this.onOwnerMessage).finally(this.answerOwnerChannel),
       isClosed: () => this.closed || connections.isClosed,
       logger: this.logger,
       what: "RedisStateStore's lock requests",
