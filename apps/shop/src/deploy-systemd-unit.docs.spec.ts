@@ -1,0 +1,42 @@
+import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The systemd template unit docs/deploy.md gives for option A (the page's one `ini` block), as an operator copies it. */
+function documentedUnit(): string {
+  const page = readFileSync(join(repo, 'docs/deploy.md'), 'utf8');
+  const blocks = [...page.matchAll(/^```ini\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
+  expect(blocks).toHaveLength(1);
+  return blocks[0]!;
+}
+
+/** `systemctl`, when this machine has it (it runs offline with `--root`, no systemd needed). */
+const SYSTEMCTL = ['/usr/bin/systemctl', '/bin/systemctl'].find((path) => existsSync(path));
+
+describe('the systemd unit of docs/deploy.md', () => {
+  it('has no comment after a value, which systemd would read as part of the value (an EnvironmentFile path that does not exist)', () => {
+    // systemd.syntax(5): only lines starting with `#` or `;` are comments.
+    const settings = documentedUnit().split('\n').filter((line) => /^[A-Za-z]+=/.test(line));
+    expect(settings.filter((line) => /\s[#;]/.test(line))).toEqual([]);
+  });
+
+  it('can be enabled for the workers the page starts with `systemctl enable --now shop@3001 ...`, so they start at boot', () => {
+    const unit = documentedUnit();
+    expect(unit).toMatch(/^\[Install\]\n(?:.*\n)*?WantedBy=multi-user\.target$/m);
+    if (!SYSTEMCTL) return;
+    const root = mkdtempSync(join(tmpdir(), 'shop-unit-'));
+    try {
+      mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+      writeFileSync(join(root, 'etc/systemd/system/shop@.service'), unit);
+      execFileSync(SYSTEMCTL, [`--root=${root}`, 'enable', 'shop@3001', 'shop@3002'], { stdio: 'pipe' });
+      expect(readdirSync(join(root, 'etc/systemd/system/multi-user.target.wants')).sort()).toEqual(['shop@3001.service', 'shop@3002.service']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
