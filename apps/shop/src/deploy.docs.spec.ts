@@ -7,10 +7,12 @@ import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
+/** docs/deploy.md, which an operator follows literally. */
+const page = (): string => readFileSync(join(repo, 'docs/deploy.md'), 'utf8');
+
 /** The systemd template unit docs/deploy.md gives for option A (the page's one `ini` block), as an operator copies it. */
 function documentedUnit(): string {
-  const page = readFileSync(join(repo, 'docs/deploy.md'), 'utf8');
-  const blocks = [...page.matchAll(/^```ini\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
+  const blocks = [...page().matchAll(/^```ini\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
   expect(blocks).toHaveLength(1);
   return blocks[0]!;
 }
@@ -38,5 +40,13 @@ describe('the systemd unit of docs/deploy.md', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the build docs/deploy.md ships to the hosts', () => {
+  it('includes package-lock.json when it installs the production node_modules with npm ci (npm ci refuses to run without it)', () => {
+    const ship = /^Ship `apps\/shop\/dist`[\s\S]*?\n\n/m.exec(page())?.[0] ?? '';
+    expect(ship).toContain('npm ci --omit=dev');
+    expect(ship).toContain('`package-lock.json`');
   });
 });
