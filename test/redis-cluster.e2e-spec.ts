@@ -17,7 +17,7 @@ import { createCluster } from 'redis';
 import { EventCacheService, EventGateway, RATE_LIMIT_STORAGE, ReflexBridgeModule, ReflexStateService, type RateLimitStorage } from '@reflex-bridge/nest';
 import { CookieHandoffService } from '../libs/reflex-bridge/src/bridge/session/cookie-handoff.service.js';
 import { Clock, CounterState } from './fixtures/counter.states.js';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedisCluster, RedisTestCluster } from './support/redis-cluster.js';
 
@@ -36,6 +36,8 @@ class Clicker {
   /** Events whose outcome is unknown (a store answer lost, or no answer in time): they may have been saved. */
   uncertain = 0;
   readonly codes: string[] = [];
+  /** The last error's message: what the store said, for a failure's report. */
+  lastMessage?: string;
   private stopped = false;
   private loop?: Promise<void>;
 
@@ -74,6 +76,7 @@ class Clicker {
       const error = this.socket.errors[errors];
       if (error) {
         this.codes.push(error.code);
+        this.lastMessage = error.message;
         if (error.code === 'state_outcome_unknown') this.uncertain++;
         // Like a client backing off after an error, without hammering a shard that is being replaced (nor running
         // into its connection's event budget).
@@ -87,6 +90,12 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster (3 masters + 3 re
   let cluster: RedisTestCluster;
   let data: ReturnType<typeof createCluster>;
   let workers: RunningApp[] = [];
+  /** What each worker logged: a failure's report ends with their last lines (what the store and the cluster said). */
+  const logs = [new CapturingLogger(), new CapturingLogger()];
+  const lastLogLines = (): string =>
+    logs
+      .map((log, i) => `worker ${i}: ${log.lines.filter((line) => line.level !== 'debug' && line.level !== 'verbose').slice(-8).map((line) => `[${line.level}] ${line.message.slice(0, 300)}`).join(' | ')}`)
+      .join('\n');
   const sockets: RawSocket[] = [];
 
   /** The count stored for `token`, read from the cluster (the state hash's field of CounterState, as JSON). */
@@ -104,7 +113,7 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster (3 masters + 3 re
     data.on('error', () => undefined);
     await data.connect();
     const options = { redisCluster: { rootNodes: cluster.rootNodes } };
-    workers = await Promise.all([0, 1].map(() => startApp({ imports: [ReflexBridgeModule.forRoot(options)], providers: [Clock, CounterState] })));
+    workers = await Promise.all([0, 1].map((i) => startApp({ imports: [ReflexBridgeModule.forRoot(options)], providers: [Clock, CounterState] }, undefined, logs[i])));
   }, 180_000);
 
   afterEach(() => {
@@ -195,7 +204,7 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster (3 masters + 3 re
       // The killed node comes back (as a process supervisor would start it) and rejoins as a replica.
       await cluster.restart(victim);
       const before = clickers.map((clicker) => clicker.acks);
-      await eventuallyAll(clickers, (clicker, i) => clicker.acks >= before[i]! + 3, 'three more acknowledged events per client after the failover', 120_000);
+      await eventuallyAll(clickers, (clicker, i) => clicker.acks >= before[i]! + 3, 'three more acknowledged events per client after the failover', 120_000, lastLogLines);
     } finally {
       await Promise.all(clickers.map((clicker) => clicker.stop()));
     }
@@ -218,12 +227,13 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster (3 masters + 3 re
   }, 300_000);
 });
 
-/** Waits until `check` holds for every clicker (polled), or fails naming `what` and the clickers' progress. */
-async function eventuallyAll(clickers: Clicker[], check: (clicker: Clicker, index: number) => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+/** Waits until `check` holds for every clicker (polled), or fails naming `what`, the clickers' progress and `context()`. */
+async function eventuallyAll(clickers: Clicker[], check: (clicker: Clicker, index: number) => boolean, what: string, timeoutMs = 60_000, context?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!clickers.every(check)) {
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(clickers.map((clicker) => ({ acks: clicker.acks, codes: clicker.codes.slice(-3) })))}`);
+      const progress = JSON.stringify(clickers.map((clicker) => ({ acks: clicker.acks, codes: clicker.codes.slice(-3), last: clicker.lastMessage?.slice(0, 400) })));
+      throw new Error(`timed out waiting for ${what}: ${progress}${context ? `\n${context()}` : ''}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
