@@ -1,20 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:net';
 import { RedisConnections } from './redis-connections.js';
+import { freePort } from '../../../../test/support/ports.js';
 
 const silent = { log: () => undefined, error: () => undefined, warn: () => undefined };
-
-/** A loopback port with nothing listening on it. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 // No Redis server needed here: the connections against a real Redis are in test/redis-*.e2e-spec.ts.
 describe('RedisConnections options', () => {
@@ -29,7 +17,7 @@ describe('RedisConnections options', () => {
     await expect(RedisConnections.create({ url: 'redis://x', cluster: 'redis://x' } as never)).rejects.toThrow(/give either "url" or "cluster"/);
     await expect(RedisConnections.create({ cluster: 'redis://x:7000' } as never)).rejects.toThrow('RedisConnections: "cluster" must be an object, got string');
     // Every known option is taken.
-    const port = await closedPort();
+    const port = await freePort();
     const connections = await RedisConnections.create({
       url: `redis://127.0.0.1:${port}`,
       namePrefix: 'app:',

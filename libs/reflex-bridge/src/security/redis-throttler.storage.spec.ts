@@ -1,20 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:net';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
+import { freePort } from '../../../../test/support/ports.js';
 
 const silent = { log: () => undefined, error: () => undefined, warn: () => undefined };
-
-/** A loopback port with nothing listening on it. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 // No Redis server needed here: the contract against a real Redis runs in test/rate-limit.e2e-spec.ts.
 describe('RedisThrottlerStorage (without a server)', () => {
@@ -32,7 +20,7 @@ describe('RedisThrottlerStorage (without a server)', () => {
   });
 
   it('rejects a count with a clear error, without the password, when Redis cannot be reached', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const storage = new RedisThrottlerStorage({ url: `redis://user:secret@127.0.0.1:${port}`, logger: silent, commandTimeoutMs: 500 });
     try {
       const error = (await storage.hit('k', 1000, 1, 0).then(() => undefined, (e: unknown) => e)) as Error;
@@ -49,7 +37,7 @@ describe('RedisThrottlerStorage (without a server)', () => {
       'RedisThrottlerStorage: unknown option "commandTimeout" (it takes "url", "connections", "keyPrefix", "commandTimeoutMs", "maxReconnectDelayMs", "logger")',
     );
     // Every known option is taken, and so is the storage's own connection it opens with them on first use.
-    const port = await closedPort();
+    const port = await freePort();
     const storage = new RedisThrottlerStorage({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'app:', commandTimeoutMs: 2_000, maxReconnectDelayMs: 100, logger: silent });
     try {
       await expect(storage.hit('a', 1_000, 1, 0)).rejects.toThrow(/RedisThrottlerStorage could not count a hit|not connected|could not connect/);

@@ -1,21 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:net';
 import { RedisStateStore } from './redis-state.store.js';
 import { StateStoreError } from './state-store.error.js';
+import { freePort } from '../../../../../test/support/ports.js';
 
 const silent = { log: () => undefined, error: () => undefined, warn: () => undefined };
-
-/** A loopback port with nothing listening on it. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 // No Redis server needed here: the real-Redis behaviour is in test/redis-state-store.e2e-spec.ts.
 describe('RedisStateStore (without a server)', () => {
@@ -35,7 +23,7 @@ describe('RedisStateStore (without a server)', () => {
   });
 
   it('fails fast with a clear error, without the password, when Redis cannot be reached', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const store = new RedisStateStore({ url: `redis://user:secret@127.0.0.1:${port}`, logger: silent });
     try {
       const started = Date.now();
@@ -59,7 +47,7 @@ describe('RedisStateStore (without a server)', () => {
         '"lockWarningMs", "lockLingerMs", "acquireTimeoutMs", "commandTimeoutMs", "pollIntervalMs", "maxReconnectDelayMs", "logger")',
     );
     // Every known option is taken, and so are the store's own connections it opens with them on first use.
-    const port = await closedPort();
+    const port = await freePort();
     const store = new RedisStateStore({
       url: `redis://127.0.0.1:${port}`,
       keyPrefix: 'app:',
