@@ -10,6 +10,8 @@ import {
 } from '@reflex-bridge/nest';
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { UploadRoute } from '../libs/reflex-bridge/src/upload/upload.route.js';
+import { LINGER_MS } from '../libs/reflex-bridge/src/common/lingering-close.js';
+import { LINGER_DRAIN_BURST_BYTES, LINGER_DRAIN_BYTES_PER_SECOND } from '../libs/reflex-bridge/src/common/lingering-drain.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 
@@ -215,6 +217,52 @@ describe('uploads from hostile clients', () => {
     }
     expect(ran).toEqual([]);
     await until(() => inProgress() === 0, 'the slots to be released');
+  });
+
+  /**
+   * Posts `head` (a request's headers, the body chunked), waits for the answer's head, then writes an endless body as
+   * fast as the connection takes it until the server closes it: the answer's status line and the body bytes written.
+   */
+  const fastEndlessBody = async (head: string): Promise<{ status: string; written: number }> => {
+    // Half-open: it goes on sending after the server's end of the stream, as a client that never reads would.
+    const socket = connectTcp({ port: Number(new URL(running.url).port), host: '127.0.0.1', allowHalfOpen: true });
+    let answer = '';
+    let closed = false;
+    socket.on('data', (data: Buffer) => (answer += data.toString('latin1')));
+    const gone = new Promise<void>((resolve) => socket.once('close', resolve));
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => undefined);
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(head);
+      await until(() => closed || answer.includes('\r\n\r\n'), 'the answer');
+      const sentBefore = socket.bytesWritten;
+      const chunk = Buffer.from(`10000\r\n${'a'.repeat(0x10000)}\r\n`);
+      const pump = (): void => {
+        while (!closed && socket.write(chunk));
+      };
+      socket.on('drain', pump);
+      pump();
+      await gone;
+      // What the server took: what the kernel accepted (a chunk or two may still wait in Node's buffer).
+      return { status: answer.split('\r\n')[0]!, written: socket.bytesWritten - socket.writableLength - sentBefore };
+    } finally {
+      socket.destroy();
+    }
+  };
+
+  it('reads the bodies of uploads refused before their body at a bounded rate, however many connections send them', async () => {
+    // Refused on their headers, the bodies go on (a client writing as fast as it can) while the connections linger.
+    // Each was read as fast as it came, about 1 GB/s on loopback: refused uploads with 32 MB bodies, 4 at a time from
+    // one address, held another client at a median of 57 ms. Together they may read a burst, then a rate.
+    const head = `POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\n\r\n`;
+    const bodies = await Promise.all(Array.from({ length: 4 }, () => fastEndlessBody(head)));
+    for (const body of bodies) expect(body.status).toMatch(/^HTTP\/1\.1 400 /);
+    const total = bodies.reduce((sum, body) => sum + body.written, 0);
+    // The burst, the rate for the linger and a second more (a loaded machine's late timer), and the kernel's socket
+    // buffers on both sides of each connection (at most 16 MiB on Linux's defaults).
+    const bound = LINGER_DRAIN_BURST_BYTES + ((LINGER_MS + 1000) / 1000) * LINGER_DRAIN_BYTES_PER_SECOND + bodies.length * 16 * 1024 * 1024;
+    expect(total).toBeLessThan(bound);
   });
 
   it('reads the rest of a body refused mid-way (a file over maxFileBytes) only up to the body bound, then closes', async () => {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { lingeringDrain } from './lingering-drain.js';
 
 /**
  * How long a connection answered before its body was read may still receive that body (read and dropped) before it
@@ -12,7 +13,8 @@ export const LINGER_MS = 5000;
  * Answers `res` with `Connection: close` and closes its connection once the answer is sent the way nginx does
  * (`lingering_close`) when the request's body has not all arrived: our side is shut (the peer reads the answer, then
  * the end of the stream), and what the peer still sends is read and dropped for at most {@link LINGER_MS}, then the
- * socket is destroyed. A request read to its end closes as usual.
+ * socket is destroyed; all lingering connections of the process together read at a bounded rate
+ * ({@link lingeringDrain}). A request read to its end closes as usual.
  *
  * Why: Node closes the socket of a `Connection: close` answer right after sending it (`destroySoon`), with the unread
  * body in the kernel's receive queue, so the kernel resets the connection, and a peer still writing the body gets
@@ -62,10 +64,14 @@ export function closeIfBodyUnread(res: ServerResponse): void {
   if (bodyStillArriving(res.req)) closeAfterAnswer(res);
 }
 
-/** Our side of the connection shut; what the peer still sends is read and dropped for {@link LINGER_MS} at most. */
+/**
+ * Our side of the connection shut; what the peer still sends is read and dropped for {@link LINGER_MS} at most, at
+ * the rate all lingering connections of the process share ({@link lingeringDrain}).
+ */
 function linger(socket: Socket): void {
   if (socket.destroyed) return;
   socket.end();
+  lingeringDrain.add(socket);
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
