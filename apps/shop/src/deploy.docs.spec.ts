@@ -27,6 +27,12 @@ describe('the systemd unit of docs/deploy.md', () => {
     expect(settings.filter((line) => /\s[#;]/.test(line))).toEqual([]);
   });
 
+  it('runs the workers as a user of their own, not as root (a hole in the app or a dependency would own the machine)', () => {
+    const user = /^User=(.+)$/m.exec(documentedUnit())?.[1];
+    expect(user).toBeDefined();
+    expect(user).not.toBe('root');
+  });
+
   it('can be enabled for the workers the page starts with `systemctl enable --now shop@3001 ...`, so they start at boot', () => {
     const unit = documentedUnit();
     expect(unit).toMatch(/^\[Install\]\n(?:.*\n)*?WantedBy=multi-user\.target$/m);
