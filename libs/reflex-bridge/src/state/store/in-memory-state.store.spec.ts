@@ -180,4 +180,17 @@ describe('InMemoryStateStore options', () => {
     );
     await new InMemoryStateStore({ ttlSeconds: 60, unusedTtlSeconds: 30, maxBytes: 1_000, isConnected: () => false }).close();
   });
+
+  it('refuses a value that is not a positive number, naming the option: a negative TTL dropped every state at once', () => {
+    for (const [name, value] of [
+      ['ttlSeconds', -1],
+      ['ttlSeconds', Number.NaN],
+      ['unusedTtlSeconds', 0],
+      ['maxBytes', '1000'],
+      ['maxBytes', Number.POSITIVE_INFINITY],
+    ] as const) {
+      expect(() => new InMemoryStateStore({ [name]: value } as never)).toThrow(`InMemoryStateStore: "${name}" must be a positive number, got ${JSON.stringify(value)}`);
+    }
+    expect(() => new InMemoryStateStore({ isConnected: true } as never)).toThrow('InMemoryStateStore: "isConnected" must be a function (token) => boolean, got boolean');
+  });
 });

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { getHeapStatistics } from 'node:v8';
 import { InMemoryStateLease, storeClock, type InMemoryEntry as Entry, type InMemoryLeaseOwner } from './in-memory-state.lease.js';
 import { StateStore, type StateLease, type StoredState } from './state-store.js';
-import { knownOptions } from '../../common/connection-options.js';
+import { knownOptions, positiveOption } from '../../common/connection-options.js';
 
 /** Options of {@link InMemoryStateStore}. */
 export interface InMemoryStateStoreOptions {
@@ -69,10 +69,14 @@ export class InMemoryStateStore extends StateStore implements InMemoryLeaseOwner
   constructor(options: InMemoryStateStoreOptions = {}) {
     super();
     knownOptions('InMemoryStateStore', options, IN_MEMORY_STATE_STORE_OPTIONS);
-    this.ttlMs = (options.ttlSeconds ?? 3600) * 1000;
-    this.unusedTtlMs = Math.min(this.ttlMs, (options.unusedTtlSeconds ?? 120) * 1000);
-    this.maxBytes = options.maxBytes ?? defaultInMemoryStateBytes();
+    // A negative or NaN one would drop every state at once, or keep them all for ever, without a word.
+    this.ttlMs = positiveOption('InMemoryStateStore', 'ttlSeconds', options.ttlSeconds, 3600) * 1000;
+    this.unusedTtlMs = Math.min(this.ttlMs, positiveOption('InMemoryStateStore', 'unusedTtlSeconds', options.unusedTtlSeconds, 120) * 1000);
+    this.maxBytes = positiveOption('InMemoryStateStore', 'maxBytes', options.maxBytes, defaultInMemoryStateBytes());
     this.dropAbove = this.maxBytes;
+    if (options.isConnected !== undefined && typeof options.isConnected !== 'function') {
+      throw new TypeError(`InMemoryStateStore: "isConnected" must be a function (token) => boolean, got ${typeof options.isConnected}`);
+    }
     this.isConnected = options.isConnected ?? NEVER_CONNECTED;
     // Sweep a few times per TTL; unref so the timer never keeps a process alive.
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(60_000, this.unusedTtlMs / 4)));
