@@ -31,4 +31,18 @@ describe('RedisConnections options', () => {
     });
     await connections.close();
   });
+
+  it('refuses cluster values the module\'s redisCluster refuses, naming them: a negative waitReplicas made every save fail', async () => {
+    const rootNodes = ['redis://127.0.0.1:7000'];
+    for (const [cluster, message] of [
+      [{ rootNodes, waitReplicas: -1 }, '"cluster.waitReplicas" must be an integer ≥ 0, got -1'],
+      [{ rootNodes, waitReplicas: 1.5 }, '"cluster.waitReplicas" must be an integer ≥ 0, got 1.5'],
+      [{ rootNodes, waitTimeoutMs: '1000' }, '"cluster.waitTimeoutMs" must be a positive integer of milliseconds up to 2147483647, got "1000"'],
+      [{ rootNodes, waitTimeoutMs: 0 }, '"cluster.waitTimeoutMs" must be a positive integer of milliseconds up to 2147483647, got 0'],
+      [{ rootNodes, defaults: 'password' }, '"cluster.defaults" must be an object, got string'],
+      [{ rootNodes, nodeAddressMap: [] }, '"cluster.nodeAddressMap" must be an object, got an array'],
+    ] as const) {
+      await expect(RedisConnections.create({ cluster } as never)).rejects.toThrow(`RedisConnections: ${message}`);
+    }
+  });
 });

@@ -6,6 +6,7 @@ import { RedisClusterClient, type RedisCluster } from './redis-cluster.client.js
 import type { RedisClusterOptions } from './redis-cluster.options.js';
 import { DEFAULT_MAX_PENDING_COMMANDS, failFastRedisOptions } from './fail-fast-redis.options.js';
 import { withinDeadline } from './deadline.js';
+import { MAX_TIMER_MS } from './timer-ms.js';
 import { RedisAdapterSubscriber } from './redis-adapter-subscriber.js';
 import { RedisClientEvents } from './redis-client-events.js';
 import { SilentConnectionWatch } from './silent-connection-watch.js';
@@ -257,6 +258,7 @@ export class RedisConnections {
       if (!Array.isArray(options.cluster?.rootNodes) || options.cluster.rootNodes.length === 0 || options.cluster.rootNodes.some((url) => typeof url !== 'string' || url === '')) {
         throw new TypeError('RedisConnections: "cluster.rootNodes" must list Redis URLs such as redis://127.0.0.1:7000');
       }
+      assertClusterValues(options.cluster);
     } else if (typeof options?.url !== 'string' || options.url === '') {
       throw new TypeError('RedisConnections: "url" must be a Redis URL such as redis://localhost:6379');
     }
@@ -677,3 +679,22 @@ class RedisAdapterPublisher extends RedisClientEvents {
 }
 
 export type { RedisAdapterPublisher };
+
+/**
+ * The values of `cluster` besides its nodes, as the module's `redisCluster` checks them: a negative `waitReplicas`
+ * made every save wait for a `WAIT` Redis refuses, and a string `waitTimeoutMs` went to Redis as it was.
+ */
+function assertClusterValues(cluster: RedisClusterOptions): void {
+  const { waitReplicas, waitTimeoutMs, defaults, nodeAddressMap } = cluster;
+  if (waitReplicas !== undefined && (typeof waitReplicas !== 'number' || !Number.isSafeInteger(waitReplicas) || waitReplicas < 0)) {
+    throw new TypeError(`RedisConnections: "cluster.waitReplicas" must be an integer ≥ 0, got ${JSON.stringify(waitReplicas)}`);
+  }
+  if (waitTimeoutMs !== undefined && (typeof waitTimeoutMs !== 'number' || !Number.isSafeInteger(waitTimeoutMs) || waitTimeoutMs <= 0 || waitTimeoutMs > MAX_TIMER_MS)) {
+    throw new TypeError(`RedisConnections: "cluster.waitTimeoutMs" must be a positive integer of milliseconds up to ${MAX_TIMER_MS}, got ${JSON.stringify(waitTimeoutMs)}`);
+  }
+  for (const [name, value] of [['defaults', defaults], ['nodeAddressMap', nodeAddressMap]] as const) {
+    if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+      throw new TypeError(`RedisConnections: "cluster.${name}" must be an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+    }
+  }
+}
