@@ -58,6 +58,16 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       boundedBy(compared('modes/smart/throughput', candidate.throughput, base.throughput, 'events/s', target), target, ceilingFigure),
       ceilingFigure,
       compared('modes/smart/server_cpu', candidate.serverCpuPerEventUs, base.serverCpuPerEventUs, 'us/event'),
+      // The same ceiling in server CPU: what the mix's events cost alone, weighted, against what the mix cost. Unlike
+      // throughput it leaves out the load generator, which shares the cores and costs the same for every kind.
+      compared(
+        'modes/smart/server_cpu_alone',
+        UI_SHARE * uiAlone.serverCpuPerEventUs + (1 - UI_SHARE) * awareAlone.serverCpuPerEventUs,
+        candidate.serverCpuPerEventUs,
+        'us/event',
+        undefined,
+        `the mix's events alone on the smart server, weighted (UI-only ${uiAlone.serverCpuPerEventUs.toFixed(1)} us, bridge-aware ${awareAlone.serverCpuPerEventUs.toFixed(1)} us), against the mix`,
+      ),
       compared('modes/smart/latency_p50', candidate.latency.p50, base.latency.p50, 'ms', undefined, `under load (${context.options.clients} clients)`),
       otherLoadFigure('modes/machine_other_load', measured.values()),
     ];
