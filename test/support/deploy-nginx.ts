@@ -70,9 +70,10 @@ ${nginxScratchDirectives(dir)}
 `,
     'the http block',
   );
-  // As root nginx's workers would switch to `nobody`, which cannot use the temp dir: keep them as the current user.
-  const user = process.getuid?.() === 0 ? 'user root root;\n' : '';
-  return `${user}daemon off;\nmaster_process on;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n\n${conf}`;
+  // The shipped workers' account (www-data) cannot use the temp dir: as root keep them as the current user; a master
+  // that is not root cannot switch users at all (and would warn about the line).
+  conf = substitute(conf, /^user [^;\n]+;\n/m, process.getuid?.() === 0 ? 'user root root;\n' : '', 'the user line');
+  return `daemon off;\nmaster_process on;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n\n${conf}`;
 }
 
 function openssl(args: string[]): Promise<void> {
