@@ -22,8 +22,10 @@
  *   `data` names the first refused event (`{ event, maxQueuedEvents, maxQueuedChars }`) and `client.droppedEvents` counts them all.
  * - `events_unconfirmed`: the connection was lost (reported just before, as `disconnect` or `timeout`) while events the
  *   app sent on it had not been followed by anything from the server (a message, or its heartbeat, every 25 s by
- *   default): on a connection that died silently they may never have arrived, or may have run. They are not sent
- *   again (an app's `live_subscribe`, which the client sends again on the next connection itself, is left out).
+ *   default): on a connection that died silently they may never have arrived, or may have run (a ReflexBridge server
+ *   that shuts down tells the client first, and answers all of them before it closes the connection: not reported
+ *   then). They are not sent again (an app's `live_subscribe`, which the client sends again on the next connection
+ *   itself, is left out).
  *   `data` is `{ events, count }`: the first 100 names, in order, and how many there were.
  */
 export type ConnectionErrorKind =

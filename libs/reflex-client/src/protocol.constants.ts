@@ -66,4 +66,17 @@ export const SocketMessage = {
   ClientError: 'client_error',
   /** Both directions: liveness probe; the server answers a client `ping` with `ping` carrying `"pong"`. */
   Ping: 'ping',
+  /**
+   * Server → client, to a client whose handshake query carries {@link CLOSING_NOTICE_QUERY}: the server is shutting
+   * down and closes this connection once the client answered {@link SocketMessage.ClosingAck}; send nothing more on it.
+   */
+  ServerClosing: 'server_closing',
+  /** Client → server, after `server_closing`: everything the client sent on this connection came before it. */
+  ClosingAck: 'closing_ack',
 } as const;
+
+/**
+ * Handshake query parameter (`closing_notice=1`) with which the client asks a shutting-down server for
+ * `server_closing` before its connection is closed, so that no event on its way is lost.
+ */
+export const CLOSING_NOTICE_QUERY = 'closing_notice';

@@ -6,6 +6,7 @@ import type { ConnectionStatus } from './connection.status.js';
 import { ListenerSet, type Unsubscribe } from './listener.set.js';
 import type { OutboundEvent, RouterData } from './outbound-event.types.js';
 import {
+  CLOSING_NOTICE_QUERY,
   SESSION_COOKIE_EVENT,
   SESSION_COOKIE_PAYLOAD_KEY,
   BRIDGE_ERROR_PAYLOAD_KEY,
@@ -72,6 +73,11 @@ interface ConnectWaiter {
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 /** Most event names an `events_unconfirmed` report lists (it counts them all): a dead socket the app kept sending on. */
 const MAX_UNHEARD_LISTED = 100;
+/**
+ * How long the client waits, after answering a server's `server_closing`, for the server to close the connection
+ * before it drops it itself (a server waits at most 2 s for the answer, then closes every connection).
+ */
+const CLOSING_SOCKET_TIMEOUT_MS = 10_000;
 /** The `maxQueuedEvents` default: far more than a user clicks while a connection is re-established. */
 const DEFAULT_MAX_QUEUED_EVENTS = 1000;
 /** The `maxQueuedChars` default: far more than the events a server takes (1 MB each by default) a page queues. */
@@ -173,6 +179,13 @@ export class ReflexClient {
    */
   private unheard: string[] = [];
   private unheardCount = 0;
+  /**
+   * Once the server said it closes the current socket (`server_closing`): how many of the app's events were queued
+   * since, instead of sent on it. Undefined while the socket is not closing.
+   */
+  private heldWhileClosing: number | undefined;
+  /** Drops a closing socket the server did not close within {@link CLOSING_SOCKET_TIMEOUT_MS}. */
+  private closingTimer: ReturnType<typeof setTimeout> | undefined;
   /** The app's `live_subscribe` events, sent again once each new connection is ready. */
   private readonly liveSubscriptions = new LiveSubscriptions();
 
@@ -368,12 +381,13 @@ export class ReflexClient {
    */
   private sendOrQueue(name: string, payload: Record<string, unknown>): void {
     const socket = this.socket;
-    if (socket?.connected) this.emitEvent(socket, name, payload);
+    if (socket?.connected && this.heldWhileClosing === undefined) this.emitEvent(socket, name, payload);
     else {
       const chars = serializedLength(name, payload);
       if (this.queue.length < this.maxQueuedEvents && this.queuedChars + chars <= this.maxQueuedChars) {
         this.queue.push({ name, payload, chars, routerData: buildRouterData(this.page) });
         this.queuedChars += chars;
+        if (this.heldWhileClosing !== undefined) this.heldWhileClosing += 1;
         // The queue had room: a later overflow is a new one, reported again.
         this.queueFullReported = false;
       } else this.refuseQueued(name);
@@ -680,7 +694,7 @@ export class ReflexClient {
       maxPayload: 3 * (maxChars + 1),
       ...extra,
       path: this.path,
-      query: { ...(isRecord(extra.query) ? extra.query : {}), token: this.tokens.token },
+      query: { ...(isRecord(extra.query) ? extra.query : {}), token: this.tokens.token, [CLOSING_NOTICE_QUERY]: '1' },
       reconnection: false,
       forceNew: true,
       autoConnect: false,
@@ -726,6 +740,9 @@ export class ReflexClient {
     socket.on(SocketMessage.BridgeError, (payload: unknown) => {
       if (this.socket === socket && this.withinDepth(payload)) this.handleBridgeError(payload);
     });
+    socket.on(SocketMessage.ServerClosing, () => {
+      if (this.socket === socket) this.handleServerClosing(socket);
+    });
     socket.on(SocketMessage.Ping, () => {
       if (this.socket !== socket) return;
       // The late answer to a ping that timed out: taken for the next one's, it made a slow server look fast.
@@ -739,6 +756,22 @@ export class ReflexClient {
       entry.resolve(Date.now() - entry.sentAt);
     });
     socket.connect();
+  }
+
+  /**
+   * The server is shutting down and closes this socket once told that nothing more comes on it: the app's next events
+   * are queued for the next connection, and the answer follows everything sent before on the same ordered stream, so
+   * the server answers all of it before it closes (an event it refused `server_stopping` comes back with its payload
+   * and is sent again). Closed without this, a click on its way as the server closed the socket was lost.
+   */
+  private handleServerClosing(socket: Socket): void {
+    if (this.heldWhileClosing !== undefined) return;
+    this.heldWhileClosing = 0;
+    socket.emit(SocketMessage.ClosingAck);
+    this.closingTimer = startTimeout(() => {
+      this.closingTimer = undefined;
+      if (this.socket === socket) this.handleFailure(new ConnectionError('disconnect', `The server said it would close the connection, and had not ${CLOSING_SOCKET_TIMEOUT_MS} ms later.`));
+    }, CLOSING_SOCKET_TIMEOUT_MS);
   }
 
   /** A socket opened: send the hydrate sequence, then everything that was queued. */
@@ -1037,7 +1070,8 @@ export class ReflexClient {
       return;
     }
     if (this.queue.length < this.maxQueuedEvents && this.queuedChars + chars <= this.maxQueuedChars) {
-      this.queue.push({ name, payload, chars, routerData: buildRouterData(this.page) });
+      // Before the events the app sent after the server said it closes the socket: the user clicked those later.
+      this.queue.splice(this.queue.length - (this.heldWhileClosing ?? 0), 0, { name, payload, chars, routerData: buildRouterData(this.page) });
       this.queuedChars += chars;
     } else this.refuseQueued(name);
   }
@@ -1106,6 +1140,11 @@ export class ReflexClient {
     this.rootHydrated = false;
     // Answers owed on that socket never come on the next one.
     this.latePingAnswers = 0;
+    this.heldWhileClosing = undefined;
+    if (this.closingTimer !== undefined) {
+      clearTimeout(this.closingTimer);
+      this.closingTimer = undefined;
+    }
     const unheard = this.unheard;
     let count = this.unheardCount;
     this.unheard = [];

@@ -39,6 +39,7 @@ import { TokenOwnership, type ConnectingSession } from '../security/token-owners
 import { OutageLog } from '../common/outage-log.js';
 import { drainBeforeClose } from './drain-before-close.js';
 import { offerSharedDisconnect } from './shared-disconnect.listener.js';
+import { CLOSING_ACK_EVENT, CLOSING_ACK_WAIT_MS, ClosingNotices } from './closing-notice.js';
 
 function tokenRoom(token: string): string {
   return `rx:token:${token}`;
@@ -60,8 +61,11 @@ function payloadOf(args: unknown[]): unknown {
  * The listeners of the cold messages, made once per gateway and shared by every socket: Socket.IO calls a
  * listener with the socket as `this`, so no socket needs closures of its own for them.
  */
-function coldMessageListeners(gateway: EventGateway): { client_error: (this: Socket, ...args: unknown[]) => void; ping: (this: Socket) => void } {
+function coldMessageListeners(gateway: EventGateway): Record<'client_error' | 'ping' | typeof CLOSING_ACK_EVENT, (this: Socket, ...args: unknown[]) => void> {
   return {
+    [CLOSING_ACK_EVENT](this: Socket): void {
+      gateway.closingNotices.acknowledged(this);
+    },
     client_error(this: Socket, ...args: unknown[]): void {
       gateway.onClientError(this, payloadOf(args));
     },
@@ -160,6 +164,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
   /** True when the namespace's adapter reaches other workers (ours with `redisUrl`, or the app's own). */
   private clustered = false;
   private readonly coldListeners = coldMessageListeners(this);
+  /** The shutdown's last step for clients that take it: told, then closed once they acknowledged (see {@link drain}). */
+  readonly closingNotices = new ClosingNotices();
   /** Handshakes refused because the state store did not answer the owner read: logged once per outage. */
   private readonly storeOutage = new OutageLog(this.logger, 'The state store (reading the owners of reconnecting tabs\' tokens; their handshakes are refused until it answers)');
   /** What every connection of this gateway shares: its limits and the pipeline (one object). */
@@ -214,6 +220,9 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     this.drained ??= (async () => {
       await Promise.all([this.pipeline.stop(), this.sessionReadsEnded()]);
       await this.flushAnswers();
+      // Then the clients that take it are told, and each connection closed once its client said it sends nothing
+      // more: what it sent meanwhile was answered, where closing at once dropped a click on its way.
+      await this.closingNotices.closeAll(this.server?.sockets.values() ?? [], Math.min(CLOSING_ACK_WAIT_MS, this.options.shutdownGraceMs));
     })().catch((error: unknown) => this.logger.warn(`Waiting for the running events at shutdown failed: ${(error as Error)?.message}`));
     return this.drained;
   }
@@ -455,7 +464,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
         return (connection.admission = false);
       },
     );
-    // `ping` and `client_error` are listened to from the socket's first message of another name (see coldListeners).
+    // `ping`, `client_error` and `closing_ack` are listened to from the socket's first message of another name (see coldListeners).
     connection.attach();
   }
 
