@@ -33,6 +33,10 @@ class TestReflexServer {
   readonly handshakes: string[] = [];
   readonly received: Received[] = [];
   readonly clientErrors: unknown[] = [];
+  /** `closing_ack` answers: the id of the socket each came on, and how many events that socket had sent before it. */
+  readonly closingAcks: Array<{ socketId: string; eventsBefore: number }> = [];
+  /** The `closing_notice` query value of each handshake. */
+  readonly closingNoticeQueries: unknown[] = [];
   /** HTTP requests to the server (the session cookie handoff): method, path and headers. */
   readonly httpRequests: Array<{ method: string; url: string; headers: Record<string, unknown> }> = [];
   /** While true, a handshake is never answered (a server half up after a restart, its connect middleware stuck). */
@@ -90,6 +94,20 @@ class TestReflexServer {
     for (const socket of this.nsp.sockets.values()) socket.conn.close();
   }
 
+  /**
+   * Tells every client socket that the server closes it (`server_closing`), as ReflexBridge's drain ends, and records
+   * the `closing_ack` answers (the socket's id), after what each sent before.
+   */
+  tellClosing(): void {
+    for (const socket of this.nsp.sockets.values()) socket.emit('server_closing');
+  }
+
+  /** Answers an event `server_stopping` with its payload on every socket, as for an event sent before the notice came. */
+  refuseStopping(name: string, payload: Record<string, unknown>): void {
+    const error = { code: 'server_stopping', message: 'The server is shutting down; this event was not run.', event: name, payload };
+    for (const socket of this.nsp.sockets.values()) socket.emit('bridge_error', error);
+  }
+
   /** Drops every client socket from the server side. */
   dropAll(): void {
     for (const socket of this.nsp.sockets.values()) socket.disconnect(true);
@@ -108,6 +126,7 @@ class TestReflexServer {
   private onConnection(socket: ServerSocket): void {
     let token = socket.handshake.query['token'] as string;
     this.handshakes.push(token);
+    this.closingNoticeQueries.push(socket.handshake.query['closing_notice']);
     const replacement = this.replaceTokens.get(token);
     if (replacement) {
       this.replaceTokens.delete(token);
@@ -117,6 +136,7 @@ class TestReflexServer {
     }
     socket.on('event', (event: OutboundEvent) => this.onEvent(socket, token, event));
     socket.on('client_error', (report: unknown) => this.clientErrors.push(report));
+    socket.on('closing_ack', () => this.closingAcks.push({ socketId: socket.id, eventsBefore: this.received.filter((event) => event.socketId === socket.id).length }));
     socket.on('ping', () => socket.emit('ping', 'pong'));
   }
 
@@ -391,6 +411,38 @@ describe('ReflexClient against a real socket.io server', () => {
     expect(server.received.filter((event) => event.name === `${COUNTER}.increment`).map((event) => event.payload)).toEqual([{}, { by: 5 }, { by: 10 }, { by: 5 }, { by: 10 }]);
     expect(server.eventsOfConnection(1)).toEqual([HYDRATE_EVENT, ON_LOAD_INTERNAL_EVENT, `${COUNTER}.increment`, `${COUNTER}.increment`]);
     expect(errors).toEqual([]);
+  });
+
+  it('after `server_closing`, answers `closing_ack` behind what it sent, queues the next events for the next connection, and keeps the order the user clicked in', async () => {
+    const client = makeClient();
+    await client.connect();
+    expect(server.closingNoticeQueries).toEqual(['1']);
+    client.call(COUNTER, 'increment');
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 1);
+    const errors: BridgeErrorPayload[] = [];
+    const problems: ConnectionError[] = [];
+    client.onError((error) => errors.push(error));
+    client.onConnectionError((error) => problems.push(error));
+
+    // A click goes out, then the server (drained) says it closes the connection.
+    client.call(COUNTER, 'increment', { by: 2 });
+    server.tellClosing();
+    await until(() => server.closingAcks.length === 1);
+    // The answer came after the click, on the same connection: the server has everything the client sent on it.
+    expect(server.closingAcks).toEqual([{ socketId: server.received[0]!.socketId, eventsBefore: 4 }]);
+    // The user clicks on: held for the next connection, not sent on the closing one.
+    client.call(COUNTER, 'increment', { by: 10 });
+    expect(client.queued).toBe(1);
+    // An earlier click comes back refused (as one that reached the server after its drain): it goes before the held one.
+    server.refuseStopping(`${COUNTER}.increment`, { by: 100 });
+    await until(() => client.queued === 2);
+    server.closeTransports();
+
+    await client.waitFor<{ count: number }>(COUNTER, (vars) => vars.count === 113);
+    expect(server.eventsOfConnection(0).filter((name) => name === `${COUNTER}.increment`)).toHaveLength(2);
+    expect(server.received.filter((event) => event.socketId !== server.received[0]!.socketId && event.name === `${COUNTER}.increment`).map((event) => event.payload)).toEqual([{ by: 100 }, { by: 10 }]);
+    expect(errors).toEqual([]);
+    expect(problems.filter((problem) => problem.kind === 'events_unconfirmed')).toEqual([]);
   });
 
   it('reports a `server_stopping` refusal without a payload (a server that does not send it back) and does not send it again', async () => {
