@@ -223,9 +223,9 @@ describe('uploads from hostile clients', () => {
    * Posts `head` (a request's headers, the body chunked), waits for the answer's head, then writes an endless body as
    * fast as the connection takes it until the server closes it: the answer's status line and the body bytes written.
    */
-  const fastEndlessBody = async (head: string): Promise<{ status: string; written: number }> => {
+  const fastEndlessBody = async (head: string, localAddress = '127.0.0.1', onAnswer?: () => void): Promise<{ status: string; written: number }> => {
     // Half-open: it goes on sending after the server's end of the stream, as a client that never reads would.
-    const socket = connectTcp({ port: Number(new URL(running.url).port), host: '127.0.0.1', allowHalfOpen: true });
+    const socket = connectTcp({ port: Number(new URL(running.url).port), host: '127.0.0.1', localAddress, allowHalfOpen: true });
     let answer = '';
     let closed = false;
     socket.on('data', (data: Buffer) => (answer += data.toString('latin1')));
@@ -236,6 +236,7 @@ describe('uploads from hostile clients', () => {
       await new Promise((resolve) => socket.once('connect', resolve));
       socket.write(head);
       await until(() => closed || answer.includes('\r\n\r\n'), 'the answer');
+      onAnswer?.();
       const sentBefore = socket.bytesWritten;
       const chunk = Buffer.from(`10000\r\n${'a'.repeat(0x10000)}\r\n`);
       const pump = (): void => {
@@ -263,6 +264,87 @@ describe('uploads from hostile clients', () => {
     // buffers on both sides of each connection (at most 16 MiB on Linux's defaults).
     const bound = LINGER_DRAIN_BURST_BYTES + ((LINGER_MS + 1000) / 1000) * LINGER_DRAIN_BYTES_PER_SECOND + bodies.length * 16 * 1024 * 1024;
     expect(total).toBeLessThan(bound);
+  });
+
+  /**
+   * Keeps `count` connections from `localAddress` lingering, each a refused upload's endless body written as fast as
+   * the connection takes it (`head` is refused on its headers), a new one opened as each is cut, until `stop()`
+   * resolves once the last is cut. `answered()` counts the connections answered so far.
+   */
+  const keepLingering = (count: number, localAddress: string, head: string) => {
+    let stopping = false;
+    let answered = 0;
+    const live = new Set<Promise<void>>();
+    const linger = (): void => {
+      const done = fastEndlessBody(head, localAddress, () => (answered += 1)).then(() => {
+        live.delete(done);
+        if (!stopping) linger();
+      });
+      live.add(done);
+    };
+    for (let i = 0; i < count; i++) linger();
+    return {
+      answered: () => answered,
+      stop: async (): Promise<void> => {
+        stopping = true;
+        while (live.size > 0) await Promise.all(live);
+      },
+    };
+  };
+
+  /**
+   * A refused upload as a browser sends it, from `localAddress`: its headers and its whole `bytes`-long body written
+   * (as the connection takes it), its answer read once the connection ends. A browser that is cut before it sent the
+   * whole body sees a reset connection, not the answer (nginx in front answers 502).
+   */
+  const refusedWholeUpload = async (token: string, localAddress: string, bytes: number): Promise<{ status?: number; body: string; error?: string; written: number }> => {
+    const socket = connectTcp({ port: Number(new URL(running.url).port), host: '127.0.0.1', localAddress, allowHalfOpen: true });
+    let received = '';
+    let error: string | undefined;
+    socket.on('data', (data: Buffer) => (received += data.toString('latin1')));
+    socket.on('error', (failure: NodeJS.ErrnoException) => (error ??= failure.code ?? failure.message));
+    const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(
+        `POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${bytes}\r\nReflex-Client-Token: ${token}\r\nReflex-Event-Handler: ${HOSTILE}.attach\r\n` +
+          `Content-Type: multipart/form-data; boundary=${BOUNDARY}\r\n\r\n`,
+      );
+      const block = Buffer.alloc(64 * 1024, 'a');
+      let left = bytes;
+      while (left > 0 && error === undefined && !socket.destroyed) {
+        const piece = left >= block.length ? block : block.subarray(0, left);
+        left -= piece.length;
+        if (!socket.write(piece)) await new Promise<void>((resolve) => {
+          socket.once('drain', resolve);
+          socket.once('close', resolve);
+        });
+      }
+      if (error === undefined && !socket.destroyed) socket.end();
+      await gone;
+      const end = received.indexOf('\r\n\r\n');
+      const status = /^HTTP\/1\.1 (\d{3}) /.exec(received)?.[1];
+      return { status: error === undefined && status ? Number(status) : undefined, body: end === -1 ? '' : received.slice(end + 4), error, written: socket.bytesWritten };
+    } finally {
+      socket.destroy();
+    }
+  };
+
+  it("sends the answer of one address's refused upload whole while another address keeps endless refused bodies lingering", async () => {
+    const tab = await connect();
+    // The attacker: endless bodies refused on their headers, kept lingering from one address.
+    const head = `POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\n\r\n`;
+    const attacker = keepLingering(16, '127.0.0.1', head);
+    await until(() => attacker.answered() >= 16, 'the attacker to be answered');
+    // A browser on another address: a 20 MB file refused on its Content-Length (over maxTotalBytes), sent whole as
+    // browsers do before they read the answer. With one allowance for the whole process, the attacker's bodies spent it
+    // and this one was paused behind them: 0.6 MB of it read in the 5 s of the linger, then cut (EPIPE, not the answer).
+    const victim = await refusedWholeUpload(tab.token, '127.0.0.2', 20 * 1000 * 1000);
+    await attacker.stop();
+    expect(victim.error).toBeUndefined();
+    expect(victim.written).toBeGreaterThan(20 * 1000 * 1000);
+    expect(victim.status).toBe(413);
+    expect(JSON.parse(victim.body)).toMatchObject({ code: 'upload_too_large' });
   });
 
   it('reads the rest of a body refused mid-way (a file over maxFileBytes) only up to the body bound, then closes', async () => {

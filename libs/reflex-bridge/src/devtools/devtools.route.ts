@@ -8,7 +8,7 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { whenAnswerable } from '../common/pipelined-turn.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin } from '../security/cross-origin-headers.js';
-import { addressKey, clientIp } from '../security/client-address.js';
+import { addressKeyingOf, requestAddressKey, type AddressKeying } from '../security/client-address.js';
 import { UploadSlots } from '../upload/upload-slots.js';
 import { closeIfBodyUnread } from '../common/lingering-close.js';
 import { BridgeDevtools, type InspectionFilter } from './bridge-devtools.service.js';
@@ -31,9 +31,9 @@ const MAX_QUERY_VALUE = 256;
  */
 const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
+function send(res: ServerResponse, keying: AddressKeying, status: number, type: string, body: string): void {
   // Answered without reading a body: a request that sends one anyway is not read on (see closeIfBodyUnread).
-  closeIfBodyUnread(res);
+  closeIfBodyUnread(res, keying);
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Type', type);
@@ -41,12 +41,12 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   res.end(body);
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
+function json(res: ServerResponse, keying: AddressKeying, status: number, body: unknown): void {
+  send(res, keying, status, 'application/json; charset=utf-8', JSON.stringify(body));
 }
 
-function notFound(res: ServerResponse, what: string): void {
-  json(res, 404, { code: 'not_found', message: `${what} is not held by this worker's devtools.` });
+function notFound(res: ServerResponse, keying: AddressKeying, what: string): void {
+  json(res, keying, 404, { code: 'not_found', message: `${what} is not held by this worker's devtools.` });
 }
 
 /** The query of a request URL, each value bounded. */
@@ -104,6 +104,9 @@ export class DevtoolsRoute implements OnModuleInit {
   /** The state answers this worker holds for clients that have not read them (see {@link MAX_STATE_ANSWER_BYTES}). */
   private readonly stateAnswers = new AnswerBytesBudget(MAX_STATE_ANSWER_BYTES);
 
+  /** How a request's client address is keyed, for the streams per address and the lingering close's share. */
+  private readonly keying: AddressKeying;
+
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly adapterHost: HttpAdapterHost,
@@ -112,6 +115,7 @@ export class DevtoolsRoute implements OnModuleInit {
     private readonly histograms: DevtoolsHistograms,
   ) {
     this.origins = appOrigins.allowsAnyOrigin ? new OriginPolicy({ trustProxy: options.bridge.trustProxy }) : appOrigins;
+    this.keying = addressKeyingOf(options);
   }
 
   onModuleInit(): void {
@@ -131,13 +135,13 @@ export class DevtoolsRoute implements OnModuleInit {
       const turn = whenAnswerable(req, res);
       if (turn !== true && !(await turn)) return;
       if (!isDevelopmentHostAllowed(req.headers.host, devtools.allowedHosts)) {
-        json(res, 403, { code: 'host_not_allowed', message: 'The devtools answer only to IP addresses, localhost and the names in devtools.allowedHosts.' });
+        json(res, this.keying, 403, { code: 'host_not_allowed', message: 'The devtools answer only to IP addresses, localhost and the names in devtools.allowedHosts.' });
         return;
       }
       const verdict = this.origins.check(req);
       if (!verdict.allowed && !isOpenTo(req, open)) {
         this.origins.reportRefusal(verdict, 'the devtools');
-        json(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
+        json(res, this.keying, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
         return;
       }
       // A frontend on a listed origin (the overlay on its pages) reads the answers.
@@ -146,40 +150,40 @@ export class DevtoolsRoute implements OnModuleInit {
         await handler(req, res);
       } catch (error) {
         // A store or registry may reject with anything (undefined, a string): read it without throwing here.
-        if (!res.headersSent) json(res, 500, { code: 'devtools_error', message: cutText(textOf(error instanceof Error ? error.message : error), 2_000) });
+        if (!res.headersSent) json(res, this.keying, 500, { code: 'devtools_error', message: cutText(textOf(error instanceof Error ? error.message : error), 2_000) });
         // An answer cut short by the error (the events, written as they are read): its client must not wait for the rest.
         else res.destroy();
       }
     };
-    adapter.get(base, guarded((_req, res) => send(res, 200, 'text/html; charset=utf-8', DEVTOOLS_PAGE.replace('__DEVTOOLS_PATH__', base)), 'navigation'));
-    adapter.get(`${base}/overlay.js`, guarded((_req, res) => send(res, 200, 'text/javascript; charset=utf-8', DEVTOOLS_OVERLAY.replace('__DEVTOOLS_PATH__', base)), 'script'));
+    adapter.get(base, guarded((_req, res) => send(res, this.keying, 200, 'text/html; charset=utf-8', DEVTOOLS_PAGE.replace('__DEVTOOLS_PATH__', base)), 'navigation'));
+    adapter.get(`${base}/overlay.js`, guarded((_req, res) => send(res, this.keying, 200, 'text/javascript; charset=utf-8', DEVTOOLS_OVERLAY.replace('__DEVTOOLS_PATH__', base)), 'script'));
     adapter.get(`${base}/events`, guarded((req, res) => this.eventsAnswer(req, res, devtools.maxEvents)));
     adapter.delete(`${base}/events`, guarded((_req, res) => {
       this.devtools.clear();
-      json(res, 200, { ok: true });
+      json(res, this.keying, 200, { ok: true });
     }));
     adapter.get(`${base}/events/:id`, guarded((req, res) => {
       const id = Number(lastSegment(req));
       const event = Number.isSafeInteger(id) ? this.devtools.get(id) : undefined;
-      if (!event) return notFound(res, 'This event');
-      json(res, 200, event);
+      if (!event) return notFound(res, this.keying, 'This event');
+      json(res, this.keying, 200, event);
     }));
     adapter.get(`${base}/state/:token`, guarded(async (req, res) => {
       const token = lastSegment(req);
       const state = token.length > 0 && token.length <= MAX_QUERY_VALUE ? await this.devtools.stateOf(token) : null;
-      if (!state) return notFound(res, 'This token\'s state');
+      if (!state) return notFound(res, this.keying, 'This token\'s state');
       const body = JSON.stringify({ token, state });
       if (!this.stateAnswers.take(res, Buffer.byteLength(body))) {
         res.setHeader('Retry-After', '1');
-        return json(res, 503, {
+        return json(res, this.keying, 503, {
           code: 'devtools_busy',
           message: `This worker holds ${MAX_STATE_ANSWER_BYTES} bytes of devtools state answers not read yet; try again shortly.`,
         });
       }
-      send(res, 200, 'application/json; charset=utf-8', body);
+      send(res, this.keying, 200, 'application/json; charset=utf-8', body);
     }));
-    adapter.get(`${base}/advice`, guarded((_req, res) => json(res, 200, { advice: this.devtools.advice() })));
-    adapter.get(`${base}/metrics`, guarded(async (_req, res) => json(res, 200, { histograms: await this.histograms.read() })));
+    adapter.get(`${base}/advice`, guarded((_req, res) => json(res, this.keying, 200, { advice: this.devtools.advice() })));
+    adapter.get(`${base}/metrics`, guarded(async (_req, res) => json(res, this.keying, 200, { histograms: await this.histograms.read() })));
     adapter.get(`${base}/stream`, guarded((req, res) => this.stream(req, res)));
   }
 
@@ -216,8 +220,7 @@ export class DevtoolsRoute implements OnModuleInit {
       streamHeaders(res);
       return void res.end();
     }
-    const ip = clientIp(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', this.options.bridge.trustProxy === true);
-    const address = addressKey(ip, this.options.rateLimit.ipv6SubnetPrefix);
+    const address = requestAddressKey(req, this.keying);
     const slot = this.streams!.acquire(address);
     if (slot === 'address') {
       const limit = this.streams!.maxPerAddress;
@@ -226,7 +229,7 @@ export class DevtoolsRoute implements OnModuleInit {
         // Cut short: with bridge.trustProxy a client that bypasses the proxy writes its own X-Forwarded-For.
         this.logger.warn(`Refusing devtools event streams from ${logText(address, 64)}: it has ${limit} open on this worker (devtools.maxStreamsPerAddress). Logged once until a stream ends.`);
       }
-      return json(res, 429, { code: 'too_many_streams', message: `${limit} devtools event streams are open from your address (devtools.maxStreamsPerAddress); close one first.`, limit });
+      return json(res, this.keying, 429, { code: 'too_many_streams', message: `${limit} devtools event streams are open from your address (devtools.maxStreamsPerAddress); close one first.`, limit });
     }
     if (slot === 'worker') {
       const limit = this.streams!.maxConcurrent;
@@ -234,7 +237,7 @@ export class DevtoolsRoute implements OnModuleInit {
         this.refusedBusyLogged = true;
         this.logger.warn(`Refusing devtools event streams: ${limit} are open on this worker (devtools.maxStreams). Logged once until a stream ends.`);
       }
-      return json(res, 503, { code: 'devtools_streams_busy', message: `${limit} devtools event streams are open on this worker (devtools.maxStreams); close one first.`, limit });
+      return json(res, this.keying, 503, { code: 'devtools_streams_busy', message: `${limit} devtools event streams are open on this worker (devtools.maxStreams); close one first.`, limit });
     }
     // 'close' of the response: it comes when the stream ends for any reason (the client went, the server closed it).
     res.on('close', () => {

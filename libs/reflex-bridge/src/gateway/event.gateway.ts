@@ -24,6 +24,7 @@ import { connectionLimitSettings } from '../security/connection-limits.js';
 import { WorkerOutputBudget } from '../security/worker-output-budget.js';
 import { isClientToken } from '../protocol/client-token.js';
 import { OriginPolicy } from '../security/origin-policy.js';
+import { addressKeyingOf } from '../security/client-address.js';
 import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js';
 import { noStoreEngineAnswers } from '../security/no-store.engine-middleware.js';
 import { closeAfterEngineAnswers } from '../security/close-after-engine-answers.engine-middleware.js';
@@ -283,7 +284,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     this.unfinishedMessages = new UnfinishedMessageBudget(options.maxTotalUnfinishedInboundBytes, options.unfinishedMessageTimeoutMs, this.logger);
     this.connectionsPerAddress = new AddressConnectionLimit(
       options.maxConnectionsPerAddress,
-      { trustProxy: options.bridge.trustProxy === true, ipv6SubnetPrefix: options.rateLimit.ipv6SubnetPrefix },
+      addressKeyingOf(options),
       this.logger,
     );
   }

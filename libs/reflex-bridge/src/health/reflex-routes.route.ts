@@ -7,10 +7,11 @@ import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin } from '../security/cross-origin-headers.js';
 import { ReflexHealth } from './reflex-health.service.js';
 import { closeIfBodyUnread } from '../common/lingering-close.js';
+import { addressKeyingOf, type AddressKeying } from '../security/client-address.js';
 
-function answer(res: ServerResponse, status: number, body: unknown): void {
+function answer(res: ServerResponse, keying: AddressKeying, status: number, body: unknown): void {
   // Answered without reading a body: a request that sends one anyway is not read on (see closeIfBodyUnread).
-  closeIfBodyUnread(res);
+  closeIfBodyUnread(res, keying);
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Type', 'application/json');
@@ -33,12 +34,17 @@ function answer(res: ServerResponse, status: number, body: unknown): void {
 export class ReflexRoutes implements OnModuleInit {
   private readonly logger = new Logger('ReflexBridge');
 
+  /** How a request's client address is keyed, for the lingering close's share. */
+  private readonly keying: AddressKeying;
+
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly origins: OriginPolicy,
     private readonly health: ReflexHealth,
-  ) {}
+  ) {
+    this.keying = addressKeyingOf(options);
+  }
 
   onModuleInit(): void {
     const adapter = this.adapterHost.httpAdapter;
@@ -46,17 +52,17 @@ export class ReflexRoutes implements OnModuleInit {
     const { ping, health } = this.options.reflexRoutes;
     if (ping !== undefined) {
       adapter.get(ping, (req: IncomingMessage, res: ServerResponse) => {
-        if (this.admit(req, res, 'ping')) answer(res, 200, 'pong');
+        if (this.admit(req, res, 'ping')) answer(res, this.keying, 200, 'pong');
       });
     }
     if (health !== undefined) {
       adapter.get(health, (req: IncomingMessage, res: ServerResponse) => {
         if (!this.admit(req, res, 'health')) return;
         this.health.check().then(
-          ({ httpStatus, body }) => answer(res, httpStatus, body),
+          ({ httpStatus, body }) => answer(res, this.keying, httpStatus, body),
           (error: unknown) => {
             this.logger.error(`The health check failed: ${(error as Error)?.stack ?? String(error)}`);
-            answer(res, 503, { status: false });
+            answer(res, this.keying, 503, { status: false });
           },
         );
       });
@@ -68,7 +74,7 @@ export class ReflexRoutes implements OnModuleInit {
     const verdict = this.origins.check(req);
     if (!verdict.allowed) {
       this.origins.reportRefusal(verdict, `the ${route} route`);
-      answer(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
+      answer(res, this.keying, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
       return false;
     }
     allowCrossOrigin(this.origins, req, res);

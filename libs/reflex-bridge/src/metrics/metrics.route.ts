@@ -7,6 +7,7 @@ import type { PromExpositionLike } from './metrics.options.js';
 import { whenAnswerable } from '../common/pipelined-turn.js';
 import { OutageLog } from '../common/outage-log.js';
 import { closeIfBodyUnread } from '../common/lingering-close.js';
+import { addressKeyingOf, type AddressKeying } from '../security/client-address.js';
 import { logText } from '../common/log-text.js';
 
 /** The longest reason of a failed collection logged. */
@@ -49,10 +50,15 @@ export class MetricsRoute implements OnModuleInit {
   /** The collection under way, which scrapes arriving meanwhile share. */
   private collecting: Promise<string> | undefined;
 
+  /** How a request's client address is keyed, for the lingering close's share. */
+  private readonly keying: AddressKeying;
+
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly adapterHost: HttpAdapterHost,
-  ) {}
+  ) {
+    this.keying = addressKeyingOf(options);
+  }
 
   onModuleInit(): void {
     const adapter = this.adapterHost.httpAdapter;
@@ -61,7 +67,7 @@ export class MetricsRoute implements OnModuleInit {
     const registry = metrics.registry as unknown as PromExpositionLike;
     adapter.get(metrics.path, async (req: IncomingMessage, res: ServerResponse) => {
       // Answered without reading a body: a scrape that sends one anyway is not read on (see closeIfBodyUnread).
-      closeIfBodyUnread(res);
+      closeIfBodyUnread(res, this.keying);
       const turn = whenAnswerable(req, res);
       if (turn !== true) {
         if (!(await turn)) return;

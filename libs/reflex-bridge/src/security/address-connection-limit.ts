@@ -2,19 +2,11 @@ import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '@nestjs/common';
 import { compactListeners } from '../common/compact-listener.js';
-import { addressKey, clientIp } from './client-address.js';
+import { requestAddressKey, type AddressKeying } from './client-address.js';
 import type { EngineMiddleware } from './engine-session-id.guard.js';
 
 /** Seconds a refused client is told to wait (`Retry-After`): Socket.IO clients retry on their own backoff anyway. */
 const RETRY_AFTER_SECONDS = 5;
-
-/** Where a request's client address comes from and how it is grouped, as every per-address limit keys it. */
-export interface AddressKeying {
-  /** `bridge.trustProxy`: the last `X-Forwarded-For` entry is the client's address. */
-  readonly trustProxy: boolean;
-  /** `rateLimit.ipv6SubnetPrefix`: the bits of an IPv6 address that make one client. */
-  readonly ipv6SubnetPrefix: number;
-}
 
 /**
  * Bounds the connections one client address holds open to the event server (`maxConnectionsPerAddress`), checked
@@ -108,8 +100,7 @@ export class AddressConnectionLimit {
 
   /** The key a request counts under: its client address as the handler rate limits key it. */
   keyOf(request: IncomingMessage): string {
-    const ip = clientIp(request.headers['x-forwarded-for'], request.socket.remoteAddress ?? '', this.keying.trustProxy);
-    return addressKey(ip, this.keying.ipv6SubnetPrefix);
+    return requestAddressKey(request, this.keying);
   }
 
   private release(address: string): void {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { addressKey, clientIp } from './client-address.js';
+import type { IncomingMessage } from 'node:http';
+import { addressKey, addressKeyingOf, clientIp, requestAddressKey } from './client-address.js';
 
 describe('client address', () => {
   it('takes the last X-Forwarded-For entry only behind a trusted proxy, repeated headers joined as Node joins them', () => {
@@ -30,5 +31,15 @@ describe('client address', () => {
     expect(addressKey('2001:db8:1:2::1', 64)).not.toBe(addressKey('2001:db8:1:3::1', 64));
     expect(addressKey('::ffff:127.0.0.2', 64)).toBe('127.0.0.2');
     expect(addressKey('127.0.0.1', 64)).toBe('127.0.0.1');
+  });
+
+  it("keys a request by the options' trustProxy and IPv6 prefix, as every per-address limit (and the lingering close's share) does", () => {
+    const request = (forwardedFor: string | undefined, remoteAddress: string) => ({ headers: { 'x-forwarded-for': forwardedFor }, socket: { remoteAddress } }) as unknown as IncomingMessage;
+    const direct = addressKeyingOf({ bridge: { trustProxy: false }, rateLimit: { ipv6SubnetPrefix: 64 } } as Parameters<typeof addressKeyingOf>[0]);
+    const proxied = addressKeyingOf({ bridge: { trustProxy: true }, rateLimit: { ipv6SubnetPrefix: 48 } } as Parameters<typeof addressKeyingOf>[0]);
+    expect(direct).toEqual({ trustProxy: false, ipv6SubnetPrefix: 64 });
+    expect(requestAddressKey(request('203.0.113.7', '10.0.0.9'), direct)).toBe('10.0.0.9');
+    expect(requestAddressKey(request('198.51.100.1, 203.0.113.7:51234', '10.0.0.9'), proxied)).toBe('203.0.113.7');
+    expect(requestAddressKey(request('2001:db8:1:2::1', '10.0.0.9'), proxied)).toBe(requestAddressKey(request('2001:db8:1:ffff::2', '10.0.0.9'), proxied));
   });
 });

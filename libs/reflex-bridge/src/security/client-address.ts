@@ -1,6 +1,8 @@
 // A deep import of a dependency-free file: the package root is CommonJS that require()s Nest 12's ES modules, which
 // Node 20 itself handles but Jest on Node 20 cannot, so loading it here would break every app's Jest suite.
 import { normalizeIp } from '@nestjs/throttler/dist/ip.js';
+import type { IncomingMessage } from 'node:http';
+import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 
 /** `203.0.113.7:51234`: an IPv4 address with the client's source port, as some proxies write it. */
 const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
@@ -37,4 +39,22 @@ export function clientIp(forwardedFor: string | readonly string[] | undefined, r
  */
 export function addressKey(ip: string, ipv6SubnetPrefix: number): string {
   return normalizeIp(ip, ipv6SubnetPrefix);
+}
+
+/** Where a request's client address comes from and how it is grouped, as every per-address limit keys it. */
+export interface AddressKeying {
+  /** `bridge.trustProxy`: the last `X-Forwarded-For` entry is the client's address. */
+  readonly trustProxy: boolean;
+  /** `rateLimit.ipv6SubnetPrefix`: the bits of an IPv6 address that make one client. */
+  readonly ipv6SubnetPrefix: number;
+}
+
+/** How the module's options say a request's client address is keyed (`bridge.trustProxy`, `rateLimit.ipv6SubnetPrefix`). */
+export function addressKeyingOf(options: Pick<ResolvedReflexBridgeOptions, 'bridge' | 'rateLimit'>): AddressKeying {
+  return { trustProxy: options.bridge.trustProxy === true, ipv6SubnetPrefix: options.rateLimit.ipv6SubnetPrefix };
+}
+
+/** The key `request`'s client address counts under for per-address limits ({@link clientIp}, {@link addressKey}). */
+export function requestAddressKey(request: IncomingMessage, keying: AddressKeying): string {
+  return addressKey(clientIp(request.headers['x-forwarded-for'], request.socket.remoteAddress ?? '', keying.trustProxy), keying.ipv6SubnetPrefix);
 }

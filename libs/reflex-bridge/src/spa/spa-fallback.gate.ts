@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { acceptsPage } from './page-acceptance.js';
 import { requestPathname } from './request-pathname.js';
 import type { PathMatcher } from './reserved-paths.js';
+import type { AddressKeying } from '../security/client-address.js';
 import { pathRule } from './spa.options.js';
 
 /** DI token of the {@link SpaFallbackRules} the SPA's serve-static module reads. */
@@ -17,6 +18,8 @@ export interface SpaFallbackRules {
   rootPath: string;
   base: string;
   exclusion: PathMatcher;
+  /** How a request's client address is keyed: a page request's unread body lingers on its address's share. */
+  addressKeying: AddressKeying;
 }
 
 /**

@@ -5,6 +5,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import { resolveOptions, type ReflexBridgeModuleOptions, type ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { fallbackExclusion, serveStaticOptionsOf } from './spa-serve-static.options.js';
 import { SPA_FALLBACK_RULES, SpaFallbackGate, type SpaFallbackRules } from './spa-fallback.gate.js';
+import { addressKeyingOf } from '../security/client-address.js';
 
 /** The module options as the SPA's serve-static module sees them (inside it, the bridge module's own are out of reach). */
 const SPA_SOURCE_OPTIONS = Symbol('ReflexSpaSourceOptions');
@@ -35,6 +36,7 @@ export function spaServeStaticImport(source: { options: ReflexBridgeModuleOption
           rootPath: options.spa?.rootPath ?? '',
           base: options.spa?.base ?? '/',
           exclusion: fallbackExclusion(options),
+          addressKeying: addressKeyingOf(options),
         }),
         inject: [SPA_SOURCE_OPTIONS],
       },

@@ -59,7 +59,7 @@ export class SpaStaticLoader extends AbstractLoader {
     // and opens its file, only when its answer's turn has come (see whenAnswerable).
     httpAdapter.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
       // A page or file is answered without reading a body: a GET that sends one anyway is not read on.
-      if (req.method === 'GET' || req.method === 'HEAD') closeIfBodyUnread(res);
+      if (req.method === 'GET' || req.method === 'HEAD') closeIfBodyUnread(res, this.rules.addressKeying);
       const turn = whenAnswerable(req, res);
       if (turn === true) return next();
       void turn.then((answerable) => (answerable ? next() : undefined));

@@ -17,7 +17,7 @@ import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin, answerOptionsWithoutOrigin, approvePreflight } from '../security/cross-origin-headers.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
-import { addressKey, clientIp } from '../security/client-address.js';
+import { addressKeyingOf, requestAddressKey, type AddressKeying } from '../security/client-address.js';
 import { CLIENT_TOKEN_HEADER } from '../bridge/session/cookie-handoff.route.js';
 import { EventPipeline } from '../pipeline/event-pipeline.service.js';
 import { EventGateway } from '../gateway/event.gateway.js';
@@ -144,8 +144,8 @@ function answer(res: ServerResponse, status: number, body: UploadErrorBody | Rec
  * A refusal before the body is read (on the request's headers, the token, the tier): the connection closes once it is
  * answered when a body is still arriving, instead of Node reading and dropping it until its `requestTimeout` (300 s).
  */
-function refuse(res: ServerResponse, status: number, body: UploadErrorBody): void {
-  if (!res.headersSent && !res.destroyed) closeIfBodyUnread(res);
+function refuse(res: ServerResponse, keying: AddressKeying, status: number, body: UploadErrorBody): void {
+  if (!res.headersSent && !res.destroyed) closeIfBodyUnread(res, keying);
   answer(res, status, body);
 }
 
@@ -235,6 +235,9 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   /** Holds back `100 Continue` for this route's requests until their checks passed (see {@link ExpectContinueGate}). */
   private readonly continueGate = new ExpectContinueGate((req) => req.method === 'POST' && isRoutePath(pathAfterRoute(req, this.path)));
 
+  /** How a request's client address is keyed, for the per-address limits and the lingering close's share. */
+  private readonly keying: AddressKeying;
+
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly adapterHost: HttpAdapterHost,
@@ -251,6 +254,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     private readonly metrics: BridgeMetrics,
   ) {
     this.path = `${pathPrefixOf(options.path)}/_upload`;
+    this.keying = addressKeyingOf(options);
     this.slots = options.uploads && new UploadSlots(options.uploads.maxConcurrent, options.uploads.maxConcurrentPerAddress);
     const argsWindow = options.uploads ? options.uploads.eventArgsPerAddress : undefined;
     this.argsBudget = argsWindow && new UploadArgsBudget(argsWindow);
@@ -303,7 +307,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
           // A refusal (a BridgeError) is answered, not logged with a stack: one from an outage (the state store, the
           // session store) was logged once for it where it was met, as the event path does.
           if (!(error instanceof BridgeError) && (!failure || failure.status >= 500)) this.logger.error(`An upload failed: ${(error as Error)?.stack ?? String(error)}`);
-          if (failure) refuse(res, failure.status, failure.body);
+          if (failure) refuse(res, this.keying, failure.status, failure.body);
           else if (!res.writableEnded) res.destroy();
         })
         // Every end comes here (answered, refused, failed, cancelled, timed out, the client gone): upload() settles
@@ -322,7 +326,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     const filesPrefix = `${this.path}/`;
     adapter.get(`${filesPrefix}*path`, (req: IncomingMessage, res: ServerResponse) => {
       // A GET has no body: one sent anyway is not read on.
-      closeIfBodyUnread(res);
+      closeIfBodyUnread(res, this.keying);
       // Undefined only if a rewrite changed the URL after routing: then nothing is served (an empty path is a 404).
       void this.files.serve(req, res, pathAfterRoute(req, filesPrefix) ?? '');
     });
@@ -383,8 +387,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
    * address grouped by `rateLimit.ipv6SubnetPrefix`).
    */
   private addressOf(req: IncomingMessage): string {
-    const ip = clientIp(req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '', this.options.bridge.trustProxy === true);
-    return addressKey(ip, this.options.rateLimit.ipv6SubnetPrefix);
+    return requestAddressKey(req, this.keying);
   }
 
   /**
@@ -398,7 +401,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
       this.logger.warn(`Refusing uploads from ${logText(address, 64)}: it has ${max} in progress on this worker (uploads.maxConcurrentPerAddress). Logged once until one of them ends.`);
     }
     allowCrossOrigin(this.origins, req, res);
-    closeAfterAnswer(res);
+    closeAfterAnswer(res, this.keying);
     answer(res, 429, { detail: `Too many uploads from your address are in progress; try again once one has finished.`, code: 'too_many_uploads', limit: max });
   }
 
@@ -409,7 +412,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   private refuseArgsBudget(req: IncomingMessage, res: ServerResponse, address: string, waitMs: number): void {
     this.reportArgsBudget(address);
     allowCrossOrigin(this.origins, req, res);
-    closeAfterAnswer(res);
+    closeAfterAnswer(res, this.keying);
     res.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
     answer(res, 429, argsBudgetRefusal(waitMs).toBody());
   }
@@ -451,7 +454,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     // The same CORS headers as any answer, so a frontend on a listed origin can read the refusal.
     allowCrossOrigin(this.origins, req, res);
     // The body is not read: the connection closes once the answer is sent (lingering) instead of draining it.
-    closeAfterAnswer(res);
+    closeAfterAnswer(res, this.keying);
     answer(res, 503, { detail: `The server is handling too many uploads; try again shortly.`, code: 'uploads_busy', limit: max });
   }
 
@@ -463,14 +466,14 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
    */
   private refuseStopping(req: IncomingMessage, res: ServerResponse): void {
     allowCrossOrigin(this.origins, req, res);
-    closeAfterAnswer(res);
+    closeAfterAnswer(res, this.keying);
     answer(res, 503, { detail: 'The server is shutting down; send the upload again (to another worker, or to this one restarted).', code: 'server_stopping' });
   }
 
   /** The CORS preflight of a frontend on a listed origin (the upload's custom headers, and the app's, need one). */
   private preflight(req: IncomingMessage, res: ServerResponse): void {
     // A preflight has no body; one that sends one anyway is not read on.
-    closeIfBodyUnread(res);
+    closeIfBodyUnread(res, this.keying);
     if (approvePreflight(this.origins, req, res, preflightAllowedHeaders(req)) || answerOptionsWithoutOrigin(req, res, 'OPTIONS, POST')) return;
     answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
   }
@@ -480,29 +483,29 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     const verdict = this.origins.check(req);
     if (!verdict.allowed) {
       this.origins.reportRefusal(verdict, 'an upload');
-      refuse(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
+      refuse(res, this.keying, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
       return;
     }
     allowCrossOrigin(this.origins, req, res);
     const token = req.headers[CLIENT_TOKEN_HEADER];
     const name = req.headers[UPLOAD_HANDLER_HEADER];
     if (typeof token !== 'string' || token === '' || typeof name !== 'string' || name === '') {
-      refuse(res, 400, { detail: MISSING_HEADERS, code: 'upload_headers_missing' });
+      refuse(res, this.keying, 400, { detail: MISSING_HEADERS, code: 'upload_headers_missing' });
       return;
     }
     const overlong = overlongHeader(token, name);
     if (overlong !== undefined) {
-      refuse(res, 400, { detail: overlong, code: 'upload_headers_missing' });
+      refuse(res, this.keying, 400, { detail: overlong, code: 'upload_headers_missing' });
       return;
     }
     const handler = this.registry.findHandler(name);
     if (!handler?.upload) {
       const detail = handler ? `${name} takes no upload: give it an @EventUploads() or @EventUploadChunks() parameter.` : `No event handler is registered as "${name.slice(0, 200)}".`;
-      refuse(res, 404, { detail, code: 'upload_not_accepted' });
+      refuse(res, this.keying, 404, { detail, code: 'upload_not_accepted' });
       return;
     }
     if (!/^multipart\/form-data\s*;/i.test(req.headers['content-type'] ?? '')) {
-      refuse(res, 415, { detail: 'An upload is a multipart/form-data request.', code: 'upload_not_multipart' });
+      refuse(res, this.keying, 415, { detail: 'An upload is a multipart/form-data request.', code: 'upload_not_multipart' });
       return;
     }
     // An upload never creates state: the token is one a tab hydrated. Read without the lock: the handler's
@@ -526,7 +529,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     if (wait > 0) {
       const refusal = this.rateLimiter.refusal(handler.fullName, wait);
       res.setHeader('Retry-After', String(Math.ceil((refusal.retryAfterMs ?? wait) / 1000)));
-      refuse(res, 429, { detail: refusal.message, code: 'rate_limited' });
+      refuse(res, this.keying, 429, { detail: refusal.message, code: 'rate_limited' });
       return;
     }
     // Timed and recorded as an event (metrics, devtools): its tier, its handler, its delta, or its refusal.
@@ -548,7 +551,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     // A middleware answered (a redirect to a login page): that is the answer.
     if (outcome.redirect || res.headersSent || res.writableEnded) {
       // Its body is not read either: the connection closes once the answer is sent.
-      closeIfBodyUnread(res);
+      closeIfBodyUnread(res, this.keying);
       this.metrics.finish(timer);
       return;
     }
@@ -754,7 +757,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
     if (isIdleTimeout(error)) this.logger.debug(`An upload to ${call.handler.fullName} timed out: ${(error as Error).message}`);
     // The rest of the body is not waited for (a stalled client) or not worth reading (one past the body's bound): the
     // connection closes once the answer is sent, so the client holds no socket until Node's own requestTimeout.
-    if (closesConnection(error) && !res.headersSent) closeAfterAnswer(res);
+    if (closesConnection(error) && !res.headersSent) closeAfterAnswer(res, this.keying);
     answer(res, failure.status, failure.body);
   }
 

@@ -9,6 +9,7 @@ import { CookieHandoffService } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
 import { pathAfterRoute } from '../../common/path-after-route.js';
 import { closeIfBodyUnread } from '../../common/lingering-close.js';
+import { addressKeyingOf, type AddressKeying } from '../../security/client-address.js';
 
 /** Request header carrying the handoff's secret, which the tab received over its socket. @publicApi */
 export const HANDOFF_SECRET_HEADER = 'x-reflex-handoff';
@@ -22,9 +23,9 @@ function singleHeader(value: string | string[] | undefined): string | undefined 
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_PROOF_CHARS ? value : undefined;
 }
 
-function answer(res: ServerResponse, status: number, body: { code: string; message: string } | { ok: true }): void {
+function answer(res: ServerResponse, keying: AddressKeying, status: number, body: { code: string; message: string } | { ok: true }): void {
   // Answered without reading a body: a request that sends one anyway is not read on (see closeIfBodyUnread).
-  closeIfBodyUnread(res);
+  closeIfBodyUnread(res, keying);
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Type', 'application/json');
@@ -47,12 +48,17 @@ function answer(res: ServerResponse, status: number, body: { code: string; messa
  */
 @Injectable()
 export class CookieHandoffRoute implements OnModuleInit {
+  /** How a request's client address is keyed, for the lingering close's share. */
+  private readonly keying: AddressKeying;
+
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly handoffs: CookieHandoffService,
     private readonly origins: OriginPolicy,
-  ) {}
+  ) {
+    this.keying = addressKeyingOf(options);
+  }
 
   onModuleInit(): void {
     const adapter = this.adapterHost.httpAdapter;
@@ -62,25 +68,25 @@ export class CookieHandoffRoute implements OnModuleInit {
     adapter.options(route, (req: IncomingMessage, res: ServerResponse) => {
       // Answered without reading a body, 204 included: a preflight that sends one anyway is not read on (see
       // closeIfBodyUnread); kept alive, Node read and dropped an endless body until its requestTimeout.
-      closeIfBodyUnread(res);
+      closeIfBodyUnread(res, this.keying);
       // The preflight of a frontend on a listed origin; nothing else is approved (a request naming no origin is told
       // the route's methods).
       if (approvePreflight(this.origins, req, res, `${HANDOFF_SECRET_HEADER}, ${CLIENT_TOKEN_HEADER}`)) return;
       if (answerOptionsWithoutOrigin(req, res, 'OPTIONS, POST')) return;
-      answer(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
+      answer(res, this.keying, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
     });
     adapter.post(route, async (req: IncomingMessage, res: ServerResponse) => {
       const verdict = this.origins.check(req);
       if (!verdict.allowed) {
         this.origins.reportRefusal(verdict, 'a session cookie handoff');
-        answer(res, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
+        answer(res, this.keying, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
         return;
       }
       allowCrossOrigin(this.origins, req, res);
       const secret = singleHeader(req.headers[HANDOFF_SECRET_HEADER]);
       const clientToken = singleHeader(req.headers[CLIENT_TOKEN_HEADER]);
       if (!secret || !clientToken) {
-        answer(res, 403, {
+        answer(res, this.keying, 403, {
           code: 'handoff_refused',
           message: `Redeem the handoff from the tab it was sent to, with the ${HANDOFF_SECRET_HEADER} and ${CLIENT_TOKEN_HEADER} headers.`,
         });
@@ -95,11 +101,11 @@ export class CookieHandoffRoute implements OnModuleInit {
       }
       const setCookies = await this.handoffs.redeem(id, { cookies: parseCookieHeader(req.headers.cookie), secret, clientToken });
       if (!setCookies) {
-        answer(res, 410, { code: 'handoff_invalid', message: 'This session cookie handoff is spent, expired, unknown or not this tab\'s.' });
+        answer(res, this.keying, 410, { code: 'handoff_invalid', message: 'This session cookie handoff is spent, expired, unknown or not this tab\'s.' });
         return;
       }
       res.setHeader('Set-Cookie', setCookies);
-      answer(res, 200, { ok: true });
+      answer(res, this.keying, 200, { ok: true });
     });
   }
 }
