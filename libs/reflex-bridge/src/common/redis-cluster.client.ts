@@ -22,7 +22,7 @@ interface ClusterInternals {
   };
   masters: {
     address: string;
-    client?: { isReady: boolean; sendCommand(args: string[]): Promise<unknown> };
+    client?: { isReady: boolean; isOpen: boolean; sendCommand(args: string[]): Promise<unknown> };
     pubSub?: { client: { isReady: boolean; sendCommand(args: string[]): Promise<unknown>; getPubSubListeners(type: 'SHARDED'): Map<string, ChannelListeners> } };
   }[];
   pubSubNode?: { client: { isReady: boolean } };
@@ -81,6 +81,11 @@ const KEYS_AFTER_COUNT = new Set(['EVAL', 'EVALSHA', 'EVAL_RO', 'EVALSHA_RO', 'F
  *   sends no commands, PINGs its subscription connections every `stallMs` instead.
  * - A refresh drops the connections of a node that left the layout, with the sharded (`SSUBSCRIBE`) subscriptions
  *   they carried: they are made again on the slot's new master.
+ * - node-redis keeps the layout it was last given and a node's connection object for as long as the node is in it: a
+ *   layout with slots that no master serves, or a master's connection that was closed, failed the commands of those
+ *   slots for good (no node error, no `MOVED` ever came to start a refresh). A command refused that way starts the
+ *   refresh too, and a refresh is done only once its own request for the layout succeeded, every slot has a master
+ *   in it, and every master's connection is open (a closed one is opened again).
  *
  * Events: `error` once per outage (the first node connection that failed), `ready` at start and when every node
  * in use is reachable again. `isReady` stays true during a node's outage: the other masters' slots keep working,
@@ -378,7 +383,10 @@ export class RedisClusterClient extends EventEmitter {
     const id = ++this.sent;
     this.unanswered.set(id, Date.now());
     const answered = () => void this.unanswered.delete(id);
-    command.then(answered, answered);
+    command.then(answered, (error: unknown) => {
+      answered();
+      if (isUnroutable(error) && this.cluster.isOpen) this.failed(new Error(`a Redis Cluster command could not be routed (${(error as Error).message}); the layout is asked for again`));
+    });
     this.stallTimer ??= setTimeout(() => this.checkStall(), this.stallMs).unref();
     return command;
   }
@@ -773,8 +781,10 @@ export class RedisClusterClient extends EventEmitter {
     // node-redis asks `startWith`, then each root node, for the layout (discovery errors come as 'error' events). It
     // waits for the answer without a deadline, and every later rediscovery (on `MOVED`) waits for that one: it must
     // never be a frozen node, hence the PING first. A node that is down fails at once.
-    if (startWith) await cluster._slots.rediscover(startWith).catch(() => undefined);
+    // A request that failed (every node asked failed to give a layout) left the layout as it was: not done.
+    const rediscovered = startWith ? await cluster._slots.rediscover(startWith).then(() => true, () => false) : undefined;
     if (this.closed) return;
+    const reopened = this.reopenClosedMasters(cluster);
     const masters = new Set(cluster.masters.map((master) => master.address));
     for (const [address, listeners] of sharded) {
       // That node left the layout (a replica took its slots): its subscriptions were dropped with its connection.
@@ -782,6 +792,9 @@ export class RedisClusterClient extends EventEmitter {
     }
     const oldest = this.oldestUnanswered();
     const healthy =
+      rediscovered !== false &&
+      !reopened &&
+      servesEverySlot(cluster._slots.slots) &&
       !this.probeStalled &&
       (oldest === undefined || Date.now() - oldest < this.stallMs) &&
       cluster.masters.length > 0 &&
@@ -795,6 +808,25 @@ export class RedisClusterClient extends EventEmitter {
       this.down = undefined;
       this.emit('ready');
     }
+  }
+
+  /**
+   * Opens again the command connection of each master of the layout whose connection was closed (not down and
+   * reconnecting: closed, so node-redis would hand it to every command of the master's slots, each refused with "The
+   * client is closed", for as long as the master stays in the layout). True when there was one.
+   */
+  private reopenClosedMasters(cluster: ClusterInternals): boolean {
+    // Closed as a whole (by another user of the node-redis client): nothing is opened again.
+    if (!this.cluster.isOpen) return false;
+    let reopened = false;
+    for (const master of cluster.masters) {
+      if (!master.client || master.client.isOpen) continue;
+      // node-redis makes a new connection for a node without one on its next use; make it now.
+      master.client = undefined;
+      this.cluster.nodeClient(master as never).catch(() => undefined);
+      reopened = true;
+    }
+    return reopened;
   }
 
   /**
@@ -853,6 +885,21 @@ const CONNECTION_LOST = new Set(['Disconnects client', 'The client is closed', '
 /** A command that failed because its connection went away, not because Redis refused it. */
 function isConnectionLost(error: unknown): boolean {
   return error instanceof Error && CONNECTION_LOST.has(error.message);
+}
+
+/**
+ * A command node-redis could not route, so nothing was sent: its slot has no master in the layout node-redis holds
+ * (a `TypeError` reading the slot's entry), or the master's connection object was closed (not merely down: a down
+ * connection reports its failures as node errors, which start a refresh already).
+ */
+function isUnroutable(error: unknown): boolean {
+  return error instanceof TypeError || (error instanceof Error && error.constructor.name === 'ClientClosedError');
+}
+
+/** Every slot has a master in node-redis's layout. */
+function servesEverySlot(slots: readonly ({ master: unknown } | undefined)[]): boolean {
+  for (let slot = 0; slot < SLOTS; slot++) if (!slots[slot]?.master) return false;
+  return true;
 }
 
 /** A command refused because a slot migration split its keys between two masters (nothing ran). */
