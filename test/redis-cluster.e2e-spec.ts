@@ -14,7 +14,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import { createCluster } from 'redis';
-import { EventCacheService, EventGateway, RATE_LIMIT_STORAGE, ReflexBridgeModule, ReflexStateService, type RateLimitStorage } from '@reflex-bridge/nest';
+import { EventCacheService, EventGateway, RATE_LIMIT_STORAGE, RedisConnections, ReflexBridgeModule, ReflexStateService, type RateLimitStorage } from '@reflex-bridge/nest';
 import { CookieHandoffService } from '../libs/reflex-bridge/src/bridge/session/cookie-handoff.service.js';
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
@@ -26,6 +26,11 @@ const INCREMENT = `${COUNTER}.increment`;
 const stateKey = (token: string) => `rx:state:v2:{${token}}`;
 /** What an event may answer while a master is down or being replaced: structured store errors. */
 const STORE_FAILURES = new Set(['state_unavailable', 'state_outcome_unknown']);
+
+/** The part of node-redis's cluster client a failure's report reads: the connection it holds to each master. */
+interface NodeRedisMasters {
+  masters: { address: string; client?: { isOpen: boolean; isReady: boolean } }[];
+}
 
 /** A client that sends `increment` events one at a time and records what each got. */
 class Clicker {
@@ -97,6 +102,33 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster (3 masters + 3 re
       .map((log, i) => `worker ${i}: ${log.lines.filter((line) => line.level !== 'debug' && line.level !== 'verbose').slice(-8).map((line) => `[${line.level}] ${line.message.slice(0, 300)}`).join(' | ')}`)
       .join('\n');
   const sockets: RawSocket[] = [];
+  /**
+   * Where each worker sends the commands of `token` (the master its layout names for the token's slot, and the state
+   * of its connection there) beside the master `CLUSTER NODES` names: a layout kept stale, or a connection left closed
+   * or down, shows here.
+   */
+  const routeOf = async (token: string): Promise<string> => {
+    const key = stateKey(token);
+    const slot = await cluster.keyslot(key);
+    const owner = await cluster.masterOf(slot).then((port) => `127.0.0.1:${port}`, (error: Error) => error.message);
+    const believed = workers.map((worker, i) => {
+      const commands = worker.app.get(RedisConnections).clusterCommands!;
+      const address = commands.masterOf(key);
+      const master = (commands.cluster as unknown as NodeRedisMasters).masters.find((candidate) => candidate.address === address);
+      const connection = !master ? 'not among its masters' : !master.client ? 'no connection' : master.client.isReady ? 'ready' : master.client.isOpen ? 'open, not ready' : 'closed';
+      return `worker ${i} sends to ${address ?? 'no master'} (${connection})`;
+    });
+    return `token ${token.slice(0, 8)}… slot ${slot}: CLUSTER NODES names ${owner}; ${believed.join('; ')}`;
+  };
+  /** A failure's report: each stuck client's route (see {@link routeOf}), the cluster's layout, the workers' last log lines. */
+  const report = async (stuck: Clicker[]): Promise<string> => {
+    const routes = await Promise.all(stuck.map((clicker) => routeOf(clicker.socket.token).catch((error: Error) => `token ${clicker.socket.token.slice(0, 8)}…: ${error.message}`)));
+    const layout = await cluster.layout().then(
+      (nodes) => nodes.map((node) => `${node.port} ${node.role}${node.failed ? ' failed' : ''} ${node.slots.map(([from, to]) => `${from}-${to}`).join(',')}`).join(' | '),
+      (error: Error) => error.message,
+    );
+    return `${routes.join('\n')}\nCLUSTER NODES: ${layout}\n${lastLogLines()}`;
+  };
 
   /** The count stored for `token`, read from the cluster (the state hash's field of CounterState, as JSON). */
   const stored = async (token: string): Promise<number | undefined> => {
@@ -204,7 +236,7 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster (3 masters + 3 re
       // The killed node comes back (as a process supervisor would start it) and rejoins as a replica.
       await cluster.restart(victim);
       const before = clickers.map((clicker) => clicker.acks);
-      await eventuallyAll(clickers, (clicker, i) => clicker.acks >= before[i]! + 3, 'three more acknowledged events per client after the failover', 120_000, lastLogLines);
+      await eventuallyAll(clickers, (clicker, i) => clicker.acks >= before[i]! + 3, 'three more acknowledged events per client after the failover', 120_000, report);
     } finally {
       await Promise.all(clickers.map((clicker) => clicker.stop()));
     }
@@ -227,13 +259,23 @@ describeWithRedisCluster('ReflexBridge on a real Redis Cluster (3 masters + 3 re
   }, 300_000);
 });
 
-/** Waits until `check` holds for every clicker (polled), or fails naming `what`, the clickers' progress and `context()`. */
-async function eventuallyAll(clickers: Clicker[], check: (clicker: Clicker, index: number) => boolean, what: string, timeoutMs = 60_000, context?: () => string): Promise<void> {
+/**
+ * Waits until `check` holds for every clicker (polled), or fails naming `what`, the clickers' progress and what
+ * `context` says of those for which it does not hold.
+ */
+async function eventuallyAll(
+  clickers: Clicker[],
+  check: (clicker: Clicker, index: number) => boolean,
+  what: string,
+  timeoutMs = 60_000,
+  context?: (stuck: Clicker[]) => Promise<string>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!clickers.every(check)) {
     if (Date.now() > deadline) {
       const progress = JSON.stringify(clickers.map((clicker) => ({ acks: clicker.acks, codes: clicker.codes.slice(-3), last: clicker.lastMessage?.slice(0, 400) })));
-      throw new Error(`timed out waiting for ${what}: ${progress}${context ? `\n${context()}` : ''}`);
+      const stuck = clickers.filter((clicker, i) => !check(clicker, i));
+      throw new Error(`timed out waiting for ${what}: ${progress}${context ? `\n${await context(stuck)}` : ''}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
