@@ -10,8 +10,8 @@ import {
 } from '@reflex-bridge/nest';
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { UploadRoute } from '../libs/reflex-bridge/src/upload/upload.route.js';
-import { LINGER_MS } from '../libs/reflex-bridge/src/common/lingering-close.js';
-import { LINGER_DRAIN_BURST_BYTES, LINGER_DRAIN_BYTES_PER_SECOND } from '../libs/reflex-bridge/src/common/lingering-drain.js';
+import { LINGER_MS } from '../libs/reflex-bridge/src/security/lingering-close.js';
+import { LINGER_DRAIN_BURST_BYTES, LINGER_DRAIN_BYTES_PER_SECOND } from '../libs/reflex-bridge/src/security/lingering-drain.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 

@@ -10,7 +10,7 @@ import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin } from '../security/cross-origin-headers.js';
 import { addressKeyingOf, requestAddressKey, type AddressKeying } from '../security/client-address.js';
 import { UploadSlots } from '../upload/upload-slots.js';
-import { closeIfBodyUnread } from '../common/lingering-close.js';
+import { closeIfBodyUnread } from '../security/lingering-close.js';
 import { BridgeDevtools, type InspectionFilter } from './bridge-devtools.service.js';
 import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { DevtoolsHistograms } from './devtools-histograms.js';

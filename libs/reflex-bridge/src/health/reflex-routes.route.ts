@@ -6,7 +6,7 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin } from '../security/cross-origin-headers.js';
 import { ReflexHealth } from './reflex-health.service.js';
-import { closeIfBodyUnread } from '../common/lingering-close.js';
+import { closeIfBodyUnread } from '../security/lingering-close.js';
 import { addressKeyingOf, type AddressKeying } from '../security/client-address.js';
 
 function answer(res: ServerResponse, keying: AddressKeying, status: number, body: unknown): void {

@@ -6,7 +6,7 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { PromExpositionLike } from './metrics.options.js';
 import { whenAnswerable } from '../common/pipelined-turn.js';
 import { OutageLog } from '../common/outage-log.js';
-import { closeIfBodyUnread } from '../common/lingering-close.js';
+import { closeIfBodyUnread } from '../security/lingering-close.js';
 import { addressKeyingOf, type AddressKeying } from '../security/client-address.js';
 import { logText } from '../common/log-text.js';
 

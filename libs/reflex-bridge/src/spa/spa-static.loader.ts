@@ -5,7 +5,7 @@ import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs
 import type { AbstractHttpAdapter, ApplicationConfig } from '@nestjs/core';
 import { AbstractLoader, ExpressLoader, type ServeStaticModuleOptions } from '@nestjs/serve-static';
 import { whenAnswerable } from '../common/pipelined-turn.js';
-import { closeIfBodyUnread } from '../common/lingering-close.js';
+import { closeIfBodyUnread } from '../security/lingering-close.js';
 import { RepeatedErrorLog } from '../common/repeated-error-log.js';
 import { SPA_FALLBACK_RULES, type SpaFallbackRules } from './spa-fallback.gate.js';
 import { spaFallbackRoute } from './spa-fallback.route.js';

@@ -7,7 +7,7 @@ import type { RouterData } from '../protocol/inbound-event.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { pathPrefixOf } from '../health/reflex-routes.options.js';
-import { closeAfterAnswer, closeIfBodyUnread } from '../common/lingering-close.js';
+import { closeAfterAnswer, closeIfBodyUnread } from '../security/lingering-close.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import { StateStore, type StoredState } from '../state/store/state-store.js';

@@ -8,7 +8,7 @@ import { allowCrossOrigin, answerOptionsWithoutOrigin, approvePreflight } from '
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
 import { pathAfterRoute } from '../../common/path-after-route.js';
-import { closeIfBodyUnread } from '../../common/lingering-close.js';
+import { closeIfBodyUnread } from '../../security/lingering-close.js';
 import { addressKeyingOf, type AddressKeying } from '../../security/client-address.js';
 
 /** Request header carrying the handoff's secret, which the tab received over its socket. @publicApi */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { lingeringDrain } from './lingering-drain.js';
-import { requestAddressKey, type AddressKeying } from '../security/client-address.js';
+import { requestAddressKey, type AddressKeying } from './client-address.js';
 
 /**
  * How long a connection answered before its body was read may still receive that body (read and dropped) before it
