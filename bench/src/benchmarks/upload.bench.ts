@@ -1,6 +1,7 @@
 // `upload`: `POST /_upload` against a bare busboy endpoint on node:http that writes files to disk (the
 // baseline, measured in the same run), in both modes of the endpoint, and the server's RSS growth while one big
 // file streams through. See upload/ for the servers and the load generator.
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,7 +76,18 @@ function threadShares(before: ThreadCpu, after: ThreadCpu, mib: number): string 
  * One measured run: a fresh load generator sets up `load` against `server`, warms up, then the window opens on
  * both sides for `durationMs`. Fails when an upload failed, or when the server did not store what it received.
  */
+/**
+ * Waits until the kernel has written every dirty page to disk (`sync`). A window began with gigabytes still to write
+ * back (an earlier window's files, the 1 GiB RSS run, or a whole earlier `upload` run): its own writes then waited
+ * for them, and whichever side ran then read slow (our endpoint at 0.38-0.70× busboy in a run right after another,
+ * 0.86-0.90× after a `sync`).
+ */
+function writeBack(): Promise<void> {
+  return new Promise((resolve) => execFile('sync', () => resolve()));
+}
+
 async function measureUploads(context: BenchContext, server: UploadServerProcess, label: string, load: UploadLoadConfig): Promise<UploadMeasurement> {
+  await writeBack();
   const storedBefore = await server.stored();
   const generator = await UploadLoadProcess.setup(label, load);
   try {
