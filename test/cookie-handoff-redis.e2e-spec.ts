@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { CookieHandoffService } from '../libs/reflex-bridge/src/bridge/session/cookie-handoff.service.js';
 import { RedisConnections } from '../libs/reflex-bridge/src/common/redis-connections.js';
+import { loadRedisKeyv } from '../libs/reflex-bridge/src/common/keyv-redis.loader.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
 /** What `promise` gives within `ms` ('rejected: <message>' when it rejects), or 'still waiting'. */
@@ -33,7 +34,7 @@ describeWithRedis('CookieHandoffService on Redis', () => {
   });
 
   it('a frozen Redis (SIGSTOP): issuing fails and redeeming refuses within bounded time, instead of waiting for Redis', async () => {
-    const handoffs = new CookieHandoffService({ redisUrl: undefined }, connections);
+    const handoffs = new CookieHandoffService({ redisUrl: undefined }, connections, await loadRedisKeyv());
     const tab = 'tab-token-1';
     const issued = await handoffs.issue(['sid=new'], {}, tab);
     server.pause();

@@ -4,6 +4,7 @@ import { createClient } from 'redis';
 import { RedisConnections } from '../libs/reflex-bridge/src/common/redis-connections.js';
 import { RedisThrottlerStorage } from '../libs/reflex-bridge/src/security/redis-throttler.storage.js';
 import { EventCacheService } from '../libs/reflex-bridge/src/cache/event-cache.service.js';
+import { loadRedisKeyv } from '../libs/reflex-bridge/src/common/keyv-redis.loader.js';
 import { resolveOptions } from '../libs/reflex-bridge/src/reflex-bridge.options.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
@@ -65,7 +66,7 @@ describeWithRedis('Redis parts with a frozen Redis and a full command queue', ()
     const throttler = new RedisThrottlerStorage({ connections, commandTimeoutMs: 60_000 });
     toClose.push(throttler);
     await throttler.hit('warm-up', 10_000, 5, 0);
-    const cache = new EventCacheService(resolveOptions({ redisUrl: server.url, eventCache: { operationTimeoutMs: 60_000 } }), undefined, undefined, undefined, connections);
+    const cache = new EventCacheService(resolveOptions({ redisUrl: server.url, eventCache: { operationTimeoutMs: 60_000 } }), undefined, undefined, undefined, connections, await loadRedisKeyv());
     toClose.push({ close: () => cache.onModuleDestroy() });
     await cache.set('sid-1', { userId: 1, isAuthenticated: true });
     cache.forgetLocally('sid-1');
@@ -97,7 +98,7 @@ describeWithRedis('Redis parts with a frozen Redis and a full command queue', ()
   }, 60_000);
 
   it('the event cache on a connection of its own (eventCache.redisUrl) keeps at most maxPendingCommands commands for a frozen Redis', async () => {
-    const cache = new EventCacheService(resolveOptions({ eventCache: { redisUrl: server.url, operationTimeoutMs: 20 } }));
+    const cache = new EventCacheService(resolveOptions({ eventCache: { redisUrl: server.url, operationTimeoutMs: 20 } }), undefined, undefined, undefined, undefined, await loadRedisKeyv());
     toClose.push({ close: () => cache.onModuleDestroy() });
     await cache.set('sid-warm', { userId: 1, isAuthenticated: true });
     await raw.configResetStat();
@@ -155,7 +156,7 @@ describeWithRedis('Redis parts with a frozen Redis and a full command queue', ()
     expect(unhandled).toEqual([]);
   }, 60_000);
   it('the event cache waits for one unanswered read, then answers misses at once until Redis answers it', async () => {
-    const cache = new EventCacheService(resolveOptions({ eventCache: { redisUrl: server.url, operationTimeoutMs: 100 } }));
+    const cache = new EventCacheService(resolveOptions({ eventCache: { redisUrl: server.url, operationTimeoutMs: 100 } }), undefined, undefined, undefined, undefined, await loadRedisKeyv());
     toClose.push({ close: () => cache.onModuleDestroy() });
     await cache.set('sid-warm', { userId: 1, isAuthenticated: true });
     const gets = async () => Number(/cmdstat_get:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1] ?? 0);

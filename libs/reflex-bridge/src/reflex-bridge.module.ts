@@ -63,6 +63,7 @@ import { TokenOwnership } from './security/token-ownership.service.js';
 import { SessionStoreWatcher } from './security/session-store.watcher.js';
 import { LiveLabelCheck } from './live/live-label.check.js';
 import { RedisConnections } from './common/redis-connections.js';
+import { KEYV_REDIS, loadRedisKeyv } from './common/keyv-redis.loader.js';
 import { ReflexRoutes } from './health/reflex-routes.route.js';
 import { NoStorePaths } from './spa/no-store-paths.js';
 import { UploadRoute } from './upload/upload.route.js';
@@ -118,6 +119,13 @@ const START_WAIT_MS = 5_000;
           : options.redisCluster
             ? RedisConnections.create({ cluster: options.redisCluster })
             : null,
+      inject: [RESOLVED_OPTIONS],
+    },
+    {
+      // @keyv/redis (and node-redis with it) only for a module that keeps its event cache or cookie handoffs in Redis.
+      provide: KEYV_REDIS,
+      useFactory: (options: ResolvedReflexBridgeOptions) =>
+        options.redisUrl !== undefined || options.redisCluster !== undefined || options.eventCache.redisUrl !== undefined ? loadRedisKeyv() : null,
       inject: [RESOLVED_OPTIONS],
     },
     {

@@ -16,6 +16,7 @@ import { InvalidOptionError } from '../invalid-option.error.js';
 import type { AuthSnapshot, EventCacheInvalidation, ResolvedEventCacheOptions } from './event-cache.options.js';
 import { LocalSnapshotLayer } from './local-snapshot-layer.js';
 import { createOwnEventCache } from './own-event-cache.factory.js';
+import { KEYV_REDIS, type CreateRedisKeyv } from '../common/keyv-redis.loader.js';
 import { deleteByPrefix } from './delete-by-prefix.js';
 
 /** A request as express-session leaves it: its session store. */
@@ -85,6 +86,7 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     @Optional() endings?: SessionEndings,
     @Optional() private readonly storeObserver?: SessionStoreObserver,
     @Optional() @Inject(RedisConnections) connections?: RedisConnections | null,
+    @Optional() @Inject(KEYV_REDIS) createKeyv?: CreateRedisKeyv | null,
   ) {
     // A session that ended loses its snapshot, here and in the shared cache, whichever worker saw the end.
     endings?.subscribe('caches', (end) => (end.remote ? this.dropAfterRemoteEnd(end.sessionId) : this.invalidate(end.sessionId, end.reason)));
@@ -104,7 +106,7 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     if (this.local && this.settings.shared) connections?.onSubscriberBack(() => this.forgetAllLocally());
     // The app's cache is looked up once every provider exists (onModuleInit); the module's own is built now.
     if (this.settings.cache === undefined) {
-      const own = createOwnEventCache(this.settings, connections);
+      const own = createOwnEventCache(this.settings, connections, createKeyv);
       if (own.owned) this.ownedKeyv = own.keyv;
       // Connection errors of the module's own store (cache-manager reports only failed operations).
       own.keyv.on('error', (error: Error) => this.reportFailure(error));

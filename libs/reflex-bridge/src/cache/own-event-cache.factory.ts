@@ -4,6 +4,7 @@ import type { ResolvedEventCacheOptions } from './event-cache.options.js';
 import { BoundedMap } from './bounded-map.js';
 import { createRedisKeyv, createSharedRedisKeyv } from './redis-keyv.factory.js';
 import type { RedisConnections } from '../common/redis-connections.js';
+import { requireRedisKeyv, type CreateRedisKeyv } from '../common/keyv-redis.loader.js';
 
 /** The module's own event cache, and what it must close on shutdown. */
 export interface OwnEventCache {
@@ -20,19 +21,20 @@ export interface OwnEventCache {
  * `CACHE_MANAGER`. The store is `eventCache.store` when given, Redis (`@keyv/redis`, on the worker's shared
  * connection when `eventCache.redisUrl` is the module's `redisUrl`) with a `redisUrl`, on the module's Redis Cluster
  * with `redisCluster`, else
- * this process's memory (bounded by `localMaxEntries`). Keys are used as given: no Keyv namespace.
+ * this process's memory (bounded by `localMaxEntries`). Keys are used as given: no Keyv namespace. `createKeyv` is
+ * `@keyv/redis`'s, loaded by the module when it uses Redis (see `KEYV_REDIS`).
  */
-export function createOwnEventCache(options: ResolvedEventCacheOptions, shared?: RedisConnections | null): OwnEventCache {
+export function createOwnEventCache(options: ResolvedEventCacheOptions, shared?: RedisConnections | null, createKeyv?: CreateRedisKeyv | null): OwnEventCache {
   let keyv: Keyv;
   let owned = true;
   if (options.store) {
     keyv = options.store;
     owned = false;
   } else if ((options.redisUrl && shared && shared.isFor(options.redisUrl)) || (options.onModuleCluster && shared?.isCluster)) {
-    keyv = createSharedRedisKeyv(shared);
+    keyv = createSharedRedisKeyv(requireRedisKeyv(createKeyv, 'The event cache'), shared);
     owned = false;
   } else if (options.redisUrl) {
-    keyv = createRedisKeyv(options.redisUrl);
+    keyv = createRedisKeyv(requireRedisKeyv(createKeyv, 'The event cache'), options.redisUrl);
   } else {
     // Values kept as they are (no serialisation), as cache-manager's own in-memory default does.
     keyv = new Keyv({ store: new BoundedMap(options.localMaxEntries), namespace: undefined, useKeyPrefix: false });

@@ -1,5 +1,6 @@
 import type { Keyv } from 'keyv';
-import { createKeyv, type RedisClientType } from '@keyv/redis';
+import type { RedisClientType } from '@keyv/redis';
+import type { CreateRedisKeyv } from '../common/keyv-redis.loader.js';
 import type { RedisConnections } from '../common/redis-connections.js';
 import { DEFAULT_MAX_PENDING_COMMANDS } from '../common/fail-fast-redis.options.js';
 
@@ -9,7 +10,7 @@ import { DEFAULT_MAX_PENDING_COMMANDS } from '../common/fail-fast-redis.options.
  * lookup is a miss), and holds at most 10,000 unanswered commands (as the shared connections' `maxPendingCommands`). No Keyv namespace, so a snapshot is stored under exactly the key the service gives
  * (`<keyPrefix><session id>`), not `<namespace>::<key>`.
  */
-export function createRedisKeyv(url: string): Keyv {
+export function createRedisKeyv(createKeyv: CreateRedisKeyv, url: string): Keyv {
   // Bounded like the shared connections' queue: a Redis that keeps the connection but stops answering (SIGSTOP, a
   // frozen VM) would otherwise collect every event's lookup until it answers, and then run them all.
   return createKeyv({ url, disableOfflineQueue: true, commandsQueueMaxLength: DEFAULT_MAX_PENDING_COMMANDS }, KEYV_OPTIONS);
@@ -19,7 +20,7 @@ export function createRedisKeyv(url: string): Keyv {
  * The same store on the worker's shared command connection (`redisUrl`): one connection fewer. The connection
  * belongs to {@link RedisConnections}: never disconnect this Keyv (it would close the shared client).
  */
-export function createSharedRedisKeyv(connections: RedisConnections): Keyv {
+export function createSharedRedisKeyv(createKeyv: CreateRedisKeyv, connections: RedisConnections): Keyv {
   // On a Redis Cluster, @keyv/redis takes the node-redis cluster client itself: it routes each key to its slot's
   // master, groups multi-key commands by slot, and lists keys (SCAN) on every master.
   const cluster = connections.clusterCommands?.cluster;

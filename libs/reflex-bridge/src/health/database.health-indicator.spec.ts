@@ -1,5 +1,5 @@
-import { describe, expect, it } from '@jest/globals';
-import type { ModuleRef } from '@nestjs/core';
+import { describe, expect, it, jest } from '@jest/globals';
+import type { DiscoveryService, ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { DatabaseHealthIndicator } from './database.health-indicator.js';
 
@@ -13,10 +13,17 @@ function frozenDataSource() {
   return { dataSource, queries };
 }
 
+/** A container holding `tokens` (what `DiscoveryService.getProviders()` lists of it). */
+function containerOf(...tokens: unknown[]): DiscoveryService {
+  return { getProviders: () => tokens.map((token) => ({ token })) } as unknown as DiscoveryService;
+}
+
+class DataSource {}
+
 describe('DatabaseHealthIndicator', () => {
   it('sends one SELECT 1 at a time: checks made while it is unanswered are down without taking another connection', async () => {
     const { dataSource, queries } = frozenDataSource();
-    const indicator = new DatabaseHealthIndicator(new HealthIndicatorService(), { get: () => dataSource } as unknown as ModuleRef);
+    const indicator = new DatabaseHealthIndicator(new HealthIndicatorService(), { get: () => dataSource } as unknown as ModuleRef, containerOf(DataSource));
     await indicator.onModuleInit();
     expect(indicator.hasDatabase()).toBe(true);
     // Probes through a freeze: each check times out, down; before, each left its own query holding a pooled connection.
@@ -33,5 +40,13 @@ describe('DatabaseHealthIndicator', () => {
     expect(queries).toHaveLength(2);
     queries[1]!();
     expect(await next).toMatchObject({ database: { status: 'up' } });
+  });
+
+  it('does not look for a data source (nor load TypeORM) when no provider is registered under a DataSource class', async () => {
+    const get = jest.fn(() => frozenDataSource().dataSource);
+    const indicator = new DatabaseHealthIndicator(new HealthIndicatorService(), { get } as unknown as ModuleRef, containerOf('DataSource', class Other {}, Symbol('x')));
+    await indicator.onModuleInit();
+    expect(indicator.hasDatabase()).toBe(false);
+    expect(get).not.toHaveBeenCalled();
   });
 });

@@ -1,5 +1,5 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { DiscoveryService, ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthCheckAttempt } from '@nestjs/terminus';
 import { InFlightProbe } from './in-flight-probe.js';
 
@@ -15,7 +15,9 @@ interface PingableDataSource {
  * initialised and answers `SELECT 1` within the timeout. One query at a time: while the last one is unanswered (a
  * frozen or overloaded database), later checks wait on it rather than take another pooled connection. Without TypeORM installed, or without a `DataSource`
  * provider, {@link hasDatabase} is false and the module's `/_health` reports no `db`, as Reflex does without a
- * database. (Terminus's own `TypeOrmHealthIndicator` needs `@nestjs/typeorm`; this one does not.)
+ * database. TypeORM is imported only when the container has a provider under a class named `DataSource`: an app
+ * that has TypeORM installed without using it (a monorepo's other app, say) does not load it for this check.
+ * (Terminus's own `TypeOrmHealthIndicator` needs `@nestjs/typeorm`; this one does not.)
  * @publicApi
  */
 @Injectable()
@@ -26,9 +28,14 @@ export class DatabaseHealthIndicator implements OnModuleInit {
   constructor(
     private readonly health: HealthIndicatorService,
     private readonly moduleRef: ModuleRef,
+    private readonly discovery: DiscoveryService,
   ) {}
 
   async onModuleInit(): Promise<void> {
+    // TypeORM is large (about 5 MB of heap and 100 ms to load on its own): an app whose providers include no
+    // `DataSource` has none to check, whatever is installed. `@nestjs/typeorm` and hand-written providers alike
+    // register the default data source under the class itself.
+    if (!this.discovery.getProviders().some(({ token }) => typeof token === 'function' && token.name === 'DataSource')) return;
     let token: unknown;
     try {
       // Optional peer dependency: loaded only to find the app's data source.

@@ -2,7 +2,6 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { type ClientRequest, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createProxyMiddleware, fixRequestBody } from 'http-proxy-middleware';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { isDevelopmentHostAllowed } from '../security/development-host.js';
@@ -55,10 +54,12 @@ export class DevServerProxy implements OnModuleInit {
     private readonly adapterHost: HttpAdapterHost,
   ) {}
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
     const devServer = this.options.devServer;
     const adapter = this.adapterHost.httpAdapter;
     if (!devServer || !adapter) return;
+    // Loaded only for a dev server: a production app (no `devServer`) never loads the proxy and its dependencies.
+    const { createProxyMiddleware, fixRequestBody } = await import('http-proxy-middleware');
     const reserved = anyOf([...reservedPaths(this.options), ...devServer.exclude]);
     // One decision for the middleware, the upgrade listener and the proxy's own filter: the path as Express routes it.
     // The filter read http-proxy-middleware's pathname (url.parse for every target), which is not Express's for

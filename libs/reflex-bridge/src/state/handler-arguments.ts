@@ -1,10 +1,9 @@
-import { plainToInstance } from 'class-transformer';
-import { validate, type ValidationError } from 'class-validator';
 import { BridgeError } from '../protocol/bridge-error.js';
 import type { HandlerDefinition } from './state-definition.js';
 import type { EventParamDefinition } from './event-param.decorator.js';
 import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
 import { runPayloadPipes, type PipeRunRecorder } from './payload-pipes.js';
+import { validateDto } from './dto-validation.js';
 
 /** What a handler's decorated parameters can receive besides the payload. */
 export interface HandlerArgumentSources {
@@ -48,14 +47,6 @@ function isDtoClass(type: unknown): type is new () => object {
   return typeof type === 'function' && !PRIMITIVES.has(type) && type !== Object && type !== Array && type !== Function;
 }
 
-function flatten(errors: ValidationError[], prefix = ''): string[] {
-  return errors.flatMap((error) => {
-    const path = prefix + error.property;
-    const own = Object.values(error.constraints ?? {}).map((message) => `${path}: ${message}`);
-    return [...own, ...flatten(error.children ?? [], `${path}.`)];
-  });
-}
-
 /** Checks a payload value against its declared type: synchronous except for DTO validation. */
 function coerce(value: unknown, type: unknown, label: string): MaybePromise<unknown> {
   const primitive = PRIMITIVES.get(type);
@@ -72,11 +63,7 @@ function coerce(value: unknown, type: unknown, label: string): MaybePromise<unkn
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new BridgeError('invalid_payload', `${label} must be an object.`);
     }
-    const instance = plainToInstance(type, value);
-    return validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: false }).then((errors) => {
-      if (errors.length) throw new BridgeError('invalid_payload', `${label} failed validation.`, flatten(errors));
-      return instance;
-    });
+    return validateDto(type, value, label);
   }
   return value;
 }

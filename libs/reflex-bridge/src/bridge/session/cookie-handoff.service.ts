@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
-import { createKeyv, type RedisClientType } from '@keyv/redis';
+import type { RedisClientType } from '@keyv/redis';
+import { KEYV_REDIS, requireRedisKeyv, type CreateRedisKeyv } from '../../common/keyv-redis.loader.js';
 import type { Keyv } from 'keyv';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
@@ -72,15 +73,18 @@ export class CookieHandoffService implements OnModuleDestroy {
   constructor(
     @Inject(RESOLVED_OPTIONS) options: Pick<ResolvedReflexBridgeOptions, 'redisUrl'>,
     @Optional() @Inject(RedisConnections) private readonly shared?: RedisConnections | null,
+    @Optional() @Inject(KEYV_REDIS) loadedKeyv?: CreateRedisKeyv | null,
   ) {
     const keyvOptions = { namespace: 'rx:handoff', throwOnConnectError: false };
-    const redis = shared
-      ? // The same node-redis client (on a Redis Cluster, the cluster client itself: @keyv/redis routes each handoff
-        // to its slot): the \`redis\` package's type lists its bundled modules, @keyv/redis's does not.
-        (createKeyv((shared.clusterCommands?.cluster ?? shared.commands) as unknown as RedisClientType, keyvOptions) as Keyv<Handoff>)
-      : options.redisUrl
-        ? (createKeyv({ url: options.redisUrl, disableOfflineQueue: true }, keyvOptions) as Keyv<Handoff>)
-        : undefined;
+    let redis: Keyv<Handoff> | undefined;
+    if (shared) {
+      // The same node-redis client (on a Redis Cluster, the cluster client itself: @keyv/redis routes each handoff
+      // to its slot): the `redis` package's type lists its bundled modules, @keyv/redis's does not.
+      const client = (shared.clusterCommands?.cluster ?? shared.commands) as unknown as RedisClientType;
+      redis = requireRedisKeyv(loadedKeyv, 'The cookie handoff')(client, keyvOptions) as Keyv<Handoff>;
+    } else if (options.redisUrl) {
+      redis = requireRedisKeyv(loadedKeyv, 'The cookie handoff')({ url: options.redisUrl, disableOfflineQueue: true }, keyvOptions) as Keyv<Handoff>;
+    }
     redis?.on('error', () => undefined); // a failed handoff is reported to the browser as spent
     this.handoffs = redis ?? new InMemoryHandoffStore<Handoff>(MAX_IN_MEMORY_HANDOFFS);
   }
