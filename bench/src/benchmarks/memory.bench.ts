@@ -50,12 +50,36 @@ async function perConnection(context: BenchContext, label: string, config: Serve
   }
 }
 
+/**
+ * The heap (after GC) of a fresh server once a few connections came and went, as `perConnection` reads it before its
+ * connections: what the process holds before any client stays.
+ */
+async function heapAtStart(context: BenchContext, label: string, config: ServerConfig): Promise<number> {
+  const server = await ServerProcess.start(label, config);
+  if ('unavailable' in server) throw new Error(server.unavailable);
+  try {
+    const warm = await LoadProcess.setup(`${label} warm-up`, { url: server.url, clients: WARM_CONNECTIONS, hydrate: true, workload: [] });
+    await warm.close();
+    await sleep(500);
+    const { heapUsed } = await server.memory();
+    context.log(`    ${label}: heap at start ${(heapUsed / 2 ** 20).toFixed(1)} MiB`);
+    return heapUsed;
+  } finally {
+    await server.stop();
+  }
+}
+
 async function run(context: BenchContext): Promise<BenchResult[]> {
+  // What any Nest app's process holds with a Socket.IO server in it: the baseline of the module's heap at start.
+  const nestStart = await heapAtStart(context, 'echo beside an empty Nest app', { kind: 'echo', besideApp: 'nest' });
   const echo = await perConnection(context, 'echo', { kind: 'echo' });
   const bridge = await perConnection(context, 'bridge', { kind: 'bridge', suite: 'memory', mode: 'full', auth: false });
   const target = { text: '≤ 30 KiB per idle connection', valueAtMost: TARGET_BYTES };
   const n = context.options.connections;
   return [
+    reported('memory/nest/heap_at_start', nestStart / 2 ** 20, 'MiB', undefined, 'baseline: an empty Nest app on Express and a bare Socket.IO server in one process, after GC'),
+    compared('memory/bridge/heap_at_start', bridge.before.heapUsed / 2 ** 20, nestStart / 2 ** 20, 'MiB', undefined,
+      'the memory bench app (ReflexBridgeModule on its in-memory defaults, two small states) before its idle connections, after GC: what the module adds to a worker before any client'),
     reported('memory/echo/heap_per_connection', echo.heap, 'bytes', undefined, `baseline: bare Socket.IO, ${n} idle connections`),
     reported('memory/echo/rss_per_connection', echo.rss, 'bytes'),
     compared('memory/bridge/heap_per_connection', bridge.heap, echo.heap, 'bytes', target, `${n} idle hydrated connections, two small states each`),
