@@ -20,13 +20,8 @@ interface PerConnection {
  * "before" figure, not spread over the connections.
  */
 async function perConnection(context: BenchContext, label: string, config: ServerConfig): Promise<PerConnection> {
-  const server = await ServerProcess.start(label, config);
-  if ('unavailable' in server) throw new Error(server.unavailable);
+  const { server, before } = await warmedUp(label, config);
   try {
-    const warm = await LoadProcess.setup(`${label} warm-up`, { url: server.url, clients: WARM_CONNECTIONS, hydrate: true, workload: [] });
-    await warm.close();
-    await sleep(500);
-    const before = await server.memory();
     const connections = context.options.connections;
     const started = performance.now();
     const load = await LoadProcess.setup(label, { url: server.url, clients: connections, hydrate: true, workload: [] });
@@ -51,22 +46,29 @@ async function perConnection(context: BenchContext, label: string, config: Serve
 }
 
 /**
- * The heap (after GC) of a fresh server once a few connections came and went, as `perConnection` reads it before its
- * connections: what the process holds before any client stays.
+ * A fresh server once a few connections came and went (so lazily loaded code and first-use caches are in), and its
+ * memory after GC then: what the process holds before any client stays.
  */
-async function heapAtStart(context: BenchContext, label: string, config: ServerConfig): Promise<number> {
+async function warmedUp(label: string, config: ServerConfig): Promise<{ server: ServerProcess; before: ServerMemory }> {
   const server = await ServerProcess.start(label, config);
   if ('unavailable' in server) throw new Error(server.unavailable);
   try {
     const warm = await LoadProcess.setup(`${label} warm-up`, { url: server.url, clients: WARM_CONNECTIONS, hydrate: true, workload: [] });
     await warm.close();
     await sleep(500);
-    const { heapUsed } = await server.memory();
-    context.log(`    ${label}: heap at start ${(heapUsed / 2 ** 20).toFixed(1)} MiB`);
-    return heapUsed;
-  } finally {
+    return { server, before: await server.memory() };
+  } catch (error) {
     await server.stop();
+    throw error;
   }
+}
+
+/** The heap a fresh server holds before any client stays (see {@link warmedUp}). */
+async function heapAtStart(context: BenchContext, label: string, config: ServerConfig): Promise<number> {
+  const { server, before } = await warmedUp(label, config);
+  await server.stop();
+  context.log(`    ${label}: heap at start ${(before.heapUsed / 2 ** 20).toFixed(1)} MiB`);
+  return before.heapUsed;
 }
 
 async function run(context: BenchContext): Promise<BenchResult[]> {
