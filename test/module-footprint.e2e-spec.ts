@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
+import { buildShop } from './support/shop-workers.js';
 
 const FIXTURE = new URL('./fixtures/footprint-app.mjs', import.meta.url);
 const STATE = 'reflex___state____state.footprint_state';
@@ -53,9 +54,11 @@ describe('the module in an app on its defaults', () => {
   let socket: Socket | undefined;
 
   beforeAll(async () => {
+    // The fixture runs the built packages: build them first, so the spec runs in any order on a clean checkout.
+    await buildShop();
     app = fork(FIXTURE, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     ({ port } = await nextMessage<{ port: number }>(app, 'its port'));
-  }, 60_000);
+  }, 240_000);
 
   afterAll(async () => {
     socket?.close();
