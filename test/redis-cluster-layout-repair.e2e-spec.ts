@@ -7,7 +7,8 @@
  *
  * a. the command connection of a master was closed (not down: closed, so it never reconnects, and no node error starts
  *    a refresh of the layout);
- * b. the layout has no master for some slots (as after a layout request answered while those slots were unassigned).
+ * b. the layout has no master for some slots (as after a layout request answered while those slots were unassigned);
+ *    a save refused that way reports that nothing was sent.
  *
  * Needs redis-server and redis-cli (`apt-get install -y redis-server`). Without them the spec is skipped, except
  * under CI=true, where it fails.
@@ -106,6 +107,19 @@ describeWithRedisCluster('a Redis Cluster layout or master connection node-redis
     const slot = await cluster.keyslot(stateKey(token));
     for (let s = Math.max(0, slot - 10); s <= Math.min(16_383, slot + 10); s++) internals._slots.slots[s] = undefined;
     await expect(event(token)).rejects.toMatchObject({ code: 'unavailable' });
+    await untilEventsWork(token);
+  }, 120_000);
+
+  it('reports a save refused for a slot without a master as not saved, not as one that may have been', async () => {
+    const { internals, token } = await open();
+    const lease = await store!.acquire(token);
+    const slot = await cluster.keyslot(stateKey(token));
+    const layout = internals._slots.slots[slot];
+    internals._slots.slots[slot] = undefined;
+    // `unavailable`: nothing was sent, the tab may send the event again; `outcome_unknown` would have it reload.
+    await expect(lease.save({ counter: { count: 1 } })).rejects.toMatchObject({ code: 'unavailable', message: expect.stringContaining('nothing was sent') });
+    internals._slots.slots[slot] ??= layout;
+    await Promise.resolve(lease.release()).catch(() => undefined);
     await untilEventsWork(token);
   }, 120_000);
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { ClientClosedError, ClientOfflineError, ErrorReply } from 'redis';
+import { CommandNotRoutedError } from './command-not-routed.error.js';
 import { isNotSent, isRefusedBeforeWriting } from './fail-fast-redis.options.js';
 
 describe('isNotSent (node-redis refused a command without sending it)', () => {
@@ -9,11 +10,18 @@ describe('isNotSent (node-redis refused a command without sending it)', () => {
     expect(isNotSent(new ClientClosedError())).toBe(true);
   });
 
+  it('recognises a Redis Cluster command no master could take, and not the bare TypeError it came from', () => {
+    const routing = new TypeError("Cannot read properties of undefined (reading 'master')");
+    expect(isNotSent(new CommandNotRoutedError(routing))).toBe(true);
+    expect(isNotSent(routing)).toBe(false);
+  });
+
   it('never takes a Redis error reply or any other error for one (their outcome may be unknown)', () => {
     fc.assert(
       fc.property(fc.string(), (message) => {
         expect(isNotSent(new ErrorReply(message))).toBe(false);
         expect(isNotSent(new Error(message))).toBe(false);
+        expect(isNotSent(new TypeError(message))).toBe(false);
       }),
     );
     expect(isNotSent(new Error('The client is offline'))).toBe(false);

@@ -1,3 +1,5 @@
+import { CommandNotRoutedError } from './command-not-routed.error.js';
+
 /** What {@link failFastRedisOptions} needs to know about the connection's owner. */
 export interface FailFastRedisSettings {
   url: string;
@@ -30,10 +32,11 @@ const NOT_SENT = new Map([
 
 /**
  * True when node-redis refused a command without sending it because its connection is down or closed: on a Redis
- * Cluster, the connection of one node (a dead master) while the cluster client as a whole is ready.
+ * Cluster, the connection of one node (a dead master) while the cluster client as a whole is ready, or no master
+ * serves the command's slot in the layout it holds ({@link CommandNotRoutedError}).
  */
 export function isNotSent(error: unknown): boolean {
-  return error instanceof Error && NOT_SENT.get(error.constructor.name) === error.message;
+  return error instanceof CommandNotRoutedError || (error instanceof Error && NOT_SENT.get(error.constructor.name) === error.message);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import calculateSlot from 'cluster-key-slot';
 import type { createCluster } from 'redis';
+import { CommandNotRoutedError } from './command-not-routed.error.js';
 import { DEADLINE_PASSED, withinDeadline } from './deadline.js';
 
 /** A node-redis 5 cluster client, as `createCluster` from the `redis` package returns it. */
@@ -378,7 +379,8 @@ export class RedisClusterClient extends EventEmitter {
   }
 
   /** `command`, counted as unanswered until it settles (see {@link stallMs}). */
-  private watched<T>(command: Promise<T>): Promise<T> {
+  private watched<T>(sent: Promise<T>): Promise<T> {
+    const command = sent.catch(notRouted);
     if (this.stallMs === Infinity || this.watch !== 'commands') return command;
     const id = ++this.sent;
     this.unanswered.set(id, Date.now());
@@ -889,11 +891,16 @@ function isConnectionLost(error: unknown): boolean {
 
 /**
  * A command node-redis could not route, so nothing was sent: its slot has no master in the layout node-redis holds
- * (a `TypeError` reading the slot's entry), or the master's connection object was closed (not merely down: a down
+ * ({@link CommandNotRoutedError}, from node-redis's `TypeError` reading the slot's entry), or the master's connection object was closed (not merely down: a down
  * connection reports its failures as node errors, which start a refresh already).
  */
 function isUnroutable(error: unknown): boolean {
-  return error instanceof TypeError || (error instanceof Error && error.constructor.name === 'ClientClosedError');
+  return error instanceof CommandNotRoutedError || (error instanceof Error && error.constructor.name === 'ClientClosedError');
+}
+
+/** Rethrows node-redis's `TypeError` for a slot without a master as what it means: nothing was sent. */
+function notRouted(error: unknown): never {
+  throw error instanceof TypeError ? new CommandNotRoutedError(error) : error;
 }
 
 /** Every slot has a master in node-redis's layout. */
