@@ -27,7 +27,7 @@ export interface EchoServerConfig {
   /**
    * Start a Nest app in the same process first, left idle on its own port, so that the echo or floor runs in a process
    * like the module's servers: `tiers` is the bench app `none` is measured on (the module and the auth stack), `nest`
-   * an empty Nest app on Express (no module). See docs/performance.md, "The floors in a Nest app's process".
+   * an empty Nest app on Express (no module). See docs/performance-investigations.md, "The floors in a Nest app's process".
    */
   besideApp?: 'tiers' | 'nest';
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const packages = ['reflex-bridge', 'reflex-client', 'reflex-react'];
 /** Pages about the library's inside (its layers, its measurements): they name internal classes on purpose. */
-const internalPages = new Set(['architecture.md', 'performance.md']);
+const internalPages = new Set(['architecture.md', 'performance.md', 'performance-investigations.md']);
 /** Internal names a user page gives on purpose, with their file and the words "internal to the package". */
 const namedAsInternal = new Set(['REFLEX_CLIENT_EVENTS']);
 

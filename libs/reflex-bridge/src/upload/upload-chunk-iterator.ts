@@ -4,7 +4,7 @@ import type { UploadChunk } from './upload-chunk.js';
  * Default number of chunks an iterator holds. Reflex's holds 8; here 8 made a handler that writes each chunk to disk
  * cost 2.3-4.7 ms of CPU per MiB one upload at a time (4 of 7 runs above 2.9), against 2.2-3.4 with 4 (2 of 10) and
  * 2.3-2.8 with 2 (0 of 6; busboy alone 1.9-3.3): chunks waiting longer cost the process more than the deeper queue
- * saves, and the request is paused while the queue is full anyway (see docs/performance.md, "A shorter chunk queue").
+ * saves, and the request is paused while the queue is full anyway (see docs/performance-investigations.md, "A shorter chunk queue").
  */
 export const DEFAULT_CHUNK_QUEUE_LENGTH = 4;
 
