@@ -55,7 +55,9 @@ export interface ReflexBridgeModuleOptions {
    * Largest amount of inbound WebSocket messages, in bytes, one worker holds for all the connections that began one
    * and have not finished it (the transport holds a message's bytes until its last one arrives, up to twice
    * `maxMessageBytes` per connection). Past it, the connection holding the most is cut, until the worker is within
-   * it again. Bounds what many connections that send all but the last byte of a message cost together.
+   * it again. Bounds what many connections that send all but the last byte of a message cost together. The same
+   * amount bounds, apart, the Socket.IO binary packets begun and not finished (a packet whose attachments have not
+   * all come): the connection whose packet would pass it is closed.
    * @default 64_000_000
    */
   maxTotalUnfinishedInboundBytes?: number;

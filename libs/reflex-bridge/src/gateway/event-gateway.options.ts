@@ -10,7 +10,7 @@ import { guardedSocketIoParser } from '../security/guarded-socket-io.parser.js';
  * from these.
  */
 export function eventGatewayOptions(options: ResolvedReflexBridgeOptions, origins: OriginPolicy): GatewayMetadata {
-  const { path, maxMessageBytes, pingIntervalMs, pingTimeoutMs, corsOrigins } = options;
+  const { path, maxMessageBytes, maxTotalUnfinishedInboundBytes, pingIntervalMs, pingTimeoutMs, corsOrigins } = options;
   return {
     path,
     namespace: path,
@@ -22,7 +22,7 @@ export function eventGatewayOptions(options: ResolvedReflexBridgeOptions, origin
     maxHttpBufferSize: maxMessageBytes * 2,
     // Every frame of every connection is looked at before Socket.IO parses it: other namespaces, nesting, oversized
     // frames and binary attachments (see guardedSocketIoParser).
-    parser: guardedSocketIoParser({ namespace: path, maxMessageBytes }),
+    parser: guardedSocketIoParser({ namespace: path, maxMessageBytes, maxPendingBinaryBytes: maxTotalUnfinishedInboundBytes }),
     pingInterval: pingIntervalMs,
     pingTimeout: pingTimeoutMs,
     ...(corsOrigins !== undefined ? { cors: { origin: corsOrigins, credentials: true } } : {}),

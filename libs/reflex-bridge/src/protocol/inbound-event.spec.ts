@@ -69,7 +69,9 @@ describe('parseInboundEvent', () => {
       expect(errorOf({ name: 's.h', router_data: { query: value } })?.code).toBe('invalid_event');
       expect(errorOf({ name: 's.h', payload: value })?.code).toBe('invalid_payload');
     }
-    expect(errorOf(Buffer.from('{"name":"s.h"}'))?.code).toBe('invalid_event');
+    for (const binary of [Buffer.from('{"name":"s.h"}'), new ArrayBuffer(4), new Uint8Array(2)]) {
+      expect(errorOf(binary)).toEqual({ code: 'invalid_event', message: 'Events are JSON: binary attachments are refused.' });
+    }
   });
 
   it("refuses router data whose page fields are not a page's: a non-string path, a query that is not an object", () => {

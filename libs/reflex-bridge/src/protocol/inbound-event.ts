@@ -184,6 +184,8 @@ export function parseInboundEvent(frame: unknown): InboundEvent {
   if (!isPlainObject(data)) {
     // A frame the decoder refused to parse (too many objects and arrays): its reason, for its client.
     if (data instanceof UnparsedEvent) throw data.error;
+    // Socket.IO hands a binary attachment sent as the event itself over as a Buffer.
+    if (ArrayBuffer.isView(data) || data instanceof ArrayBuffer) throw new BridgeError('invalid_event', 'Events are JSON: binary attachments are refused.');
     throw new BridgeError('invalid_event', 'An event must be a JSON object.');
   }
   const { name, payload, router_data: routerData } = data;

@@ -78,21 +78,73 @@ describe('ConnectionLimits', () => {
     expect(connection.takeFrameSize()).toBe(1_000_000);
   });
 
-  it('records a size for exactly the frames that start with the event prefix, whatever else a client writes', () => {
+  it('records the size of every frame Socket.IO delivers as an event, and of no other, whatever a client writes', () => {
+    // The oracle is the decoder Socket.IO runs: a size is recorded for a frame exactly when it delivers an `event` for
+    // it (Socket.IO's `event` listener takes each event's size, in order), so no event takes another one's size.
+    const { Decoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000, maxPendingBinaryBytes: 64_000_000 });
     const prefix = '2/_event,["event",';
-    // Near misses of the prefix (cut short, one character changed) as well as any text, each as Engine.IO hands it
-    // over: a slice of the whole WebSocket message.
-    const nearMiss = fc.tuple(fc.nat(prefix.length), fc.string({ maxLength: 1 })).map(([at, char]) => prefix.slice(0, at) + char + prefix.slice(at + 1));
-    const text = fc.tuple(fc.oneof(nearMiss, fc.constant(prefix), fc.string()), fc.string({ maxLength: 40 })).map(([head, tail]) => `4${head}${tail}`.substring(1));
+    const body = '{"name":"a.b","payload":{"k":1}}';
+    const spaces = fc.constantFrom('', ' ', '\n', '\t', '\r', '\u00a0', '\u2028');
+    const eventName = fc.constantFrom('"event"', '"\\u0065vent"', '"ev\\u0065nt"', '"\\u0065\\u0076\\u0065\\u006e\\u0074"', '"event\\u0000"', '"Event"', '"client_error"', '"ping"', '"events"', '"ev"');
+    // What a hand-written client may put around the name: an acknowledgement id, whitespace, escapes, other names.
+    const written = fc
+      .tuple(fc.constantFrom('2/_event,', '2/_event', '2/,', '3/_event,', '2/_eventx,'), fc.option(fc.nat(999), { nil: undefined }), spaces, spaces, eventName, spaces, fc.constantFrom(`,${body}]`, ']', `,"x"]`, ` ${body}]`, `,${body}`))
+      .map(([head, id, before, inside, name, after, rest]) => `${head}${before}${id ?? ''}[${inside}${name}${after}${rest}`);
+    // Near misses of the exact prefix (cut short, one character changed), as well as any text.
+    const nearMiss = fc.tuple(fc.nat(prefix.length), fc.string({ maxLength: 1 })).map(([at, char]) => prefix.slice(0, at) + char + prefix.slice(at + 1) + body + ']');
+    const frame = fc.oneof(fc.constant(prefix + body + ']'), written, nearMiss, fc.string({ maxLength: 40 }));
     fc.assert(
-      fc.property(fc.array(text, { maxLength: 20 }), (frames) => {
+      fc.property(fc.array(frame, { maxLength: 12 }), (frames) => {
         const connection = new RecordingConnection();
-        for (const frame of frames) connection.inspectFrame(frame);
-        const expected = frames.filter((frame) => frame.startsWith(prefix));
-        expect(connection.pendingFrameSizes).toBe(expected.length);
-        expect(expected.map(() => connection.takeFrameSize())).toEqual(expected.map((frame) => frame.length));
+        const decoder = new Decoder();
+        decoder.add('0/_event,');
+        const taken: number[] = [];
+        decoder.on('decoded', (packet: { type: number; data?: unknown[] }) => {
+          if (packet.type === 2 && packet.data?.[0] === 'event') taken.push(connection.takeFrameSize());
+        });
+        for (const text of frames) {
+          const before = taken.length;
+          connection.inspectFrame(text);
+          try {
+            decoder.add(text);
+          } catch {
+            return; // Socket.IO closes the connection: nothing after counts.
+          }
+          if (taken.length > before) expect([taken.length - before, taken.at(-1)]).toEqual([1, text.length]);
+          expect(connection.pendingFrameSizes).toBe(0);
+        }
       }),
+      { numRuns: 2_000 },
     );
+  });
+
+  it('counts an event written otherwise than Socket.IO clients write it as an event, and has it refused unparsed', () => {
+    const { Decoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000, maxPendingBinaryBytes: 64_000_000 });
+    const decoder = new Decoder();
+    decoder.add('0/_event,');
+    const decoded: unknown[] = [];
+    decoder.on('decoded', (packet) => void decoded.push((packet.data as unknown[])[1]));
+    const names = JSON.stringify(Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`n${i}`, 0])));
+    const connection = new RecordingConnection(1_000_000, 1_000_000, 2);
+    for (const variant of [`2/_event,7["event",${names}]`, `2/_event,["\\u0065vent",${names}]`, `2/_event,[\n"event",${names}]`]) {
+      connection.inspectFrame(variant);
+      decoder.add(variant);
+    }
+    // The event's surcharge and the size's units, as an event pays; not the unit of a message of another name.
+    expect(connection.charged).toEqual(new Array(3).fill(2 + Math.floor((names.length + 20) / CHARS_PER_BUDGET_UNIT)));
+    expect(connection.otherMessages).toBe(0);
+    expect(decoded.map((event) => (event as UnparsedEvent).error?.code)).toEqual(['invalid_event', 'invalid_event', 'invalid_event']);
+  });
+
+  it('charges the key names of an event sent as a JSON string, as those of an event sent as an object', () => {
+    const event = { name: 'a.b', payload: { value: Array.from({ length: 999 }, (_, j) => Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`n${j}_${i}`, 0]))) } };
+    const asObject = engineMessageData('/_event', 'event', event);
+    const asString = engineMessageData('/_event', 'event', JSON.stringify(event));
+    const connection = new RecordingConnection();
+    connection.inspectFrame(asObject);
+    connection.inspectFrame(asString);
+    // 9,990 names and the envelope's three: 99 units beyond the size's, for both forms.
+    expect(connection.charged).toEqual([Math.floor(asObject.length / CHARS_PER_BUDGET_UNIT) + 99, Math.floor(asString.length / CHARS_PER_BUDGET_UNIT) + 99]);
   });
 
   it('tells the client of a text frame over the limit, records no size for it, and charges it', () => {
@@ -134,7 +186,7 @@ describe('ConnectionLimits', () => {
   it('hands an event frame over a kilobyte on unparsed, answered rate_limited, while the budget would refuse the next event', () => {
     // Past its budget a socket is read once a second (for its heartbeat), and each read frame was parsed only to be
     // refused: 64 connections sending megabyte frames held another client's round trip for 1.6 s (median).
-    const { Decoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000 });
+    const { Decoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000, maxPendingBinaryBytes: 64_000_000 });
     const decoder = new Decoder();
     const decoded: unknown[] = [];
     decoder.add('0/_event,');

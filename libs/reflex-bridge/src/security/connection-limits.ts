@@ -1,10 +1,14 @@
 import { BridgeError } from '../protocol/bridge-error.js';
 import { exceedsMessageLimit } from './message-size.js';
 import { DEPTH_SCAN_FROM, frameShapeLimits, refuseEventFrameUnparsed } from './guarded-socket-io.parser.js';
+import { eventFrameVariant } from './event-frame-variant.js';
 import { keyNameBudgetUnits } from './key-name-budget-units.js';
+import { stringEventPacket } from './string-event-frame.js';
 
 /** The limits every connection of one gateway applies: one object, shared by all of them. */
 export interface ConnectionLimitSettings {
+  /** The namespace of the gateway (`/_event`). */
+  readonly namespace: string;
   /** What the data of an Engine.IO message carrying an `event` of the namespace starts with. */
   readonly eventPrefix: string;
   /** `maxMessageBytes`: the largest inbound message. */
@@ -39,6 +43,7 @@ export const OUTPUT_REFUSE_SHARE = 1 / 4;
 export function connectionLimitSettings(namespace: string, maxMessageBytes: number, maxOutboundBytes: number): ConnectionLimitSettings {
   // A Socket.IO EVENT packet named `event` in the namespace, as Socket.IO clients write it.
   return {
+    namespace,
     eventPrefix: `2${namespace},["event",`,
     maxMessageBytes,
     maxKeyNames: frameShapeLimits(maxMessageBytes).maxKeyNames,
@@ -52,6 +57,11 @@ export function connectionLimitSettings(namespace: string, maxMessageBytes: numb
 function budgetRefusal(waitMs: number): BridgeError {
   const retryAfterMs = Math.max(1, Math.ceil(waitMs));
   return new BridgeError('rate_limited', `Too many events; try again in ${Math.ceil(retryAfterMs / 1000)} s.`, undefined, undefined, retryAfterMs);
+}
+
+/** The `invalid_event` answer to an event written otherwise than Socket.IO clients write it (see `eventFrameVariant`). */
+function variantRefusal(eventPrefix: string): BridgeError {
+  return new BridgeError('invalid_event', `An event must be written as Socket.IO clients write it (${eventPrefix}{…}]), with no acknowledgement id; it was not read.`);
 }
 
 /**
@@ -77,19 +87,22 @@ export const CHARS_PER_BUDGET_UNIT = 8_192;
  *   can exempt it), one more per further {@link CHARS_PER_BUDGET_UNIT} characters of any message and per
  *   {@link CHARS_PER_BUDGET_UNIT} bytes of a binary attachment, and for an `event`, one more per
  *   `COOKIES_PER_BUDGET_UNIT` (250) cookies of the handshake's `Cookie` header and one more per
- *   `KEY_NAMES_PER_BUDGET_UNIT` (100) distinct key names the frame carries. An `event` frame over a kilobyte that
- *   arrives while the budget would refuse the next event ({@link nextEventRefusedForMs}) is handed on unparsed, to be
- *   answered `rate_limited`.
+ *   `KEY_NAMES_PER_BUDGET_UNIT` (100) distinct key names the frame carries (inside the event's text when it came as
+ *   a JSON string). An `event` frame over a kilobyte that arrives while the budget would refuse the next event
+ *   ({@link nextEventRefusedForMs}) is handed on unparsed, to be answered `rate_limited`;
+ * - an `event` written otherwise than Socket.IO clients write it (an acknowledgement id, whitespace, an escaped name:
+ *   see `eventFrameVariant`) is counted as an event, and handed on unparsed to be answered `invalid_event`.
  * The check costs a type test, a prefix test and three length comparisons per frame; an event frame over a kilobyte
- * is scanned for its key names here, in the scan the decoder then takes instead of making its own.
+ * is scanned for its key names here, in the scan the decoder then takes instead of making its own; a frame that does
+ * not begin as an event's is read up to its first array item.
  *
  * **Frame sizes** ({@link takeFrameSize}): each `event` is handed the size of the frame it came in, so the per-token
  * queue can bound the bytes it holds without serialising anything again. Engine.IO reports every frame while a
  * socket read is decoded, but Socket.IO delivers the decoded events only after the whole read (one
- * `process.nextTick` each), in the same order: the sizes wait, first in first out, until their events come. Only
- * frames in the exact shape Socket.IO clients send are recorded (`2<namespace>,["event",`); a frame written
- * differently by hand still reaches the `event` listener and takes the next size or, when none waits, the largest
- * allowed: such a client can only be charged more than it sent, never less.
+ * `process.nextTick` each), in the same order: the sizes wait, first in first out, until their events come. Every
+ * frame Socket.IO delivers as an `event` is recorded: those in the exact shape Socket.IO clients send
+ * (`2<namespace>,["event",`) and those written otherwise (see `eventFrameVariant`); an event that still finds none
+ * waiting takes the largest allowed.
  *
  * **Output** ({@link countOutput}): what waits for the client is what waits in Engine.IO's queue (every packet adds
  * its size when it is queued; the queue is handed to the transport whole, so an empty queue counts from zero again)
@@ -162,11 +175,22 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
       // refused: 64 connections sending megabyte frames held another client's round trip for 1.6 s (median).
       const refusedForMs = data.length > DEPTH_SCAN_FROM ? this.nextEventRefusedForMs() : 0;
       if (refusedForMs > 0) refuseEventFrameUnparsed(data, budgetRefusal(refusedForMs));
-      // New key names cost V8 far more to parse than their characters (a hidden class each): charged by their count.
-      else units += keyNameBudgetUnits(data, this.settings.maxKeyNames);
+      // New key names cost V8 far more to parse than their characters (a hidden class each): charged by their count,
+      // inside the event's text when it came as a JSON string (see `stringEventPacket`).
+      else if (data.length > DEPTH_SCAN_FROM) units += keyNameBudgetUnits(stringEventPacket(data, this.settings.eventPrefix, true)?.[1] ?? data, this.settings.maxKeyNames);
     } else {
-      units += 1;
-      this.otherMessage();
+      const variant = eventFrameVariant(data, this.settings.namespace);
+      if (variant === undefined) {
+        units += 1;
+        this.otherMessage();
+      } else {
+        // An event written otherwise than Socket.IO clients write it: delivered to the `event` listener all the same,
+        // so it takes its frame size and pays an event's surcharge like one. A text one is refused unparsed; a binary
+        // one (its attachments follow) is refused by the pipeline once whole.
+        this.recordSize(data.length);
+        units += this.eventSurcharge;
+        if (variant === 'text') refuseEventFrameUnparsed(data, variantRefusal(this.settings.eventPrefix));
+      }
     }
     if (units !== 0) this.chargeBudget(units);
   }

@@ -7,7 +7,7 @@ import {
   nestsDeeperThan, RefusedFrameError, scanFrame, valuesInLastScan,
 } from './guarded-socket-io.parser.js';
 
-const { Decoder: GuardedDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 10_000 });
+const { Decoder: GuardedDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 10_000, maxPendingBinaryBytes: 1_000_000 });
 
 /** What a decoder emits for `frames` (the packets), or the error it threw. */
 function decode(decoder: Decoder, frames: unknown[]): { packets: unknown[]; error?: unknown } {
@@ -162,7 +162,7 @@ describe('guardedSocketIoParser', () => {
   });
 
   it('hands on an event carrying more values than any event may unparsed, as invalid_payload', () => {
-    const { Decoder: LargeDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000 });
+    const { Decoder: LargeDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000, maxPendingBinaryBytes: 64_000_000 });
     const { maxValues } = frameShapeLimits(1_000_000);
     const event = (count: number) => `2/_event,["event",{"name":"s.h","payload":{"v":[${new Array(count).fill(0).join(',')}]}}]`;
     // Besides the items: the namespace's comma, the packet's two items, the event's two keys and the payload's one.
@@ -187,8 +187,9 @@ describe('guardedSocketIoParser', () => {
     expect(packets[2]).toMatchObject({ type: 2, nsp: '/_event', data: ['event', expect.any(UnparsedEvent)] });
     expect((unparsed as UnparsedEvent).error).toMatchObject({ code: 'invalid_payload', message: `The event carries more than ${limit} objects and arrays.` });
     expect(packets[3]).toEqual({ type: 2, nsp: '/_event', data: ['event', {}] });
-    // Brackets in strings are text, not objects.
-    expect(decode(new GuardedDecoder(), ['0/_event,', `2/_event,["event",${JSON.stringify('{}'.repeat(limit * 2))}]`]).packets[1]).toMatchObject({ data: ['event', '{}'.repeat(limit * 2)] });
+    // Brackets in strings are text, not objects (an event sent as a JSON string is read as the JSON it holds).
+    const text = { name: 's.h', payload: { v: '{}'.repeat(limit * 2) } };
+    expect(decode(new GuardedDecoder(), ['0/_event,', `2/_event,["event",${JSON.stringify(text)}]`]).packets[1]).toMatchObject({ data: ['event', text] });
   });
 
   it('drops any other message over the bound of objects and arrays, and closes a connection that sends one before it joined', () => {
@@ -207,7 +208,7 @@ describe('guardedSocketIoParser', () => {
     const within = `2/_event,${nested(MAX_FRAME_DEPTH)}${' '.repeat(1_100)}`;
     // socket.io-parser refuses this one itself (no event name), after parsing: the guard let it through.
     expect(decode(new GuardedDecoder(), [within]).error).not.toBeInstanceOf(RefusedFrameError);
-    const strings = `2/_event,["event",${JSON.stringify('['.repeat(5_000))}]`;
+    const strings = `2/_event,["event",${JSON.stringify({ name: 's.h', payload: { v: '['.repeat(5_000) } })}]`;
     expect(decode(new GuardedDecoder(), [strings]).packets).toHaveLength(1);
   });
 
@@ -221,6 +222,42 @@ describe('guardedSocketIoParser', () => {
     const large = `2/_event,["event",${JSON.stringify('x'.repeat(12_000))}]`;
     const { packets, error } = decode(new GuardedDecoder(), [large]);
     expect([packets.length, error instanceof RefusedFrameError]).toEqual([0, true]);
+  });
+
+  it('checks an event sent as a JSON string on its text, as an event sent as an object, and hands it on parsed once', () => {
+    const { Decoder: LargeDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000, maxPendingBinaryBytes: 64_000_000 });
+    const { maxKeyNames, maxContainers } = frameShapeLimits(1_000_000);
+    const asString = (event: unknown) => `2/_event,["event",${JSON.stringify(JSON.stringify(event))}]`;
+    const names = { name: 'a.b', payload: Object.fromEntries(Array.from({ length: maxKeyNames + 1 }, (_, i) => [`n${i}`, 0])) };
+    const objects = { name: 'a.b', payload: { v: new Array(maxContainers + 1).fill({}) } };
+    const fine = { name: 'a.b', payload: { rows: Array.from({ length: 500 }, (_, i) => ({ id: i, label: `row ${i}` })) } };
+    const { packets, error } = decode(new LargeDecoder(), ['0/_event,', asString(names), asString(objects), asString(fine)]);
+    expect(error).toBeUndefined();
+    expect(packets.slice(1).map((packet) => (packet as { data: unknown[] }).data[1])).toEqual([
+      expect.objectContaining({ error: expect.objectContaining({ code: 'invalid_payload', message: `The event carries more than ${maxKeyNames} different key names.` }) }),
+      expect.objectContaining({ error: expect.objectContaining({ code: 'invalid_payload', message: `The event carries more than ${maxContainers} objects and arrays.` }) }),
+      JSON.stringify(fine),
+    ]);
+    // Nesting past the frame bound closes the connection, as it does for an event sent as an object.
+    const deep = `${'['.repeat(MAX_FRAME_DEPTH + 1)}${']'.repeat(MAX_FRAME_DEPTH + 1)}`;
+    const nested = decode(new LargeDecoder(), ['0/_event,', asString({ name: 'a.b', payload: { v: JSON.parse(deep), pad: 'x'.repeat(1_100) } })]);
+    expect(nested.error).toBeInstanceOf(RefusedFrameError);
+  });
+
+  it('bounds what all connections hold in binary packets begun and not finished, and frees it as each ends', () => {
+    const { Decoder: Bounded } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 10_000, maxPendingBinaryBytes: 25_000 });
+    const announce = (count: number) => `5${count}-/_event,["event",${Array.from({ length: count }, (_, num) => JSON.stringify({ _placeholder: true, num })).join(',')}]`;
+    // Three connections each hold a packet with one of its two attachments: the third takes the server past its bound.
+    const holders = [new Bounded(), new Bounded(), new Bounded()];
+    const held = holders.map((decoder) => decode(decoder, [announce(2), Buffer.alloc(9_000)]));
+    expect(held.map(({ error }) => error instanceof RefusedFrameError)).toEqual([false, false, true]);
+    // Socket.IO destroys the decoder of the connection it closed, and the first holder's connection closes too.
+    holders[2]!.destroy();
+    holders[0]!.destroy();
+    // A packet that ends frees what it held: others may then hold as much again.
+    const whole = new Bounded();
+    expect(decode(whole, [announce(1), Buffer.alloc(9_000), announce(1), Buffer.alloc(9_000)]).packets).toHaveLength(2);
+    expect(decode(new Bounded(), [announce(2), Buffer.alloc(9_000)]).error).toBeUndefined();
   });
 
   it('counts binary attachments with their packet, and closes the connection past the limit', () => {

@@ -3,6 +3,7 @@ import { BridgeError } from '../protocol/bridge-error.js';
 import { MAX_EVENT_VALUES, MAX_ROUTER_DATA_VALUES } from '../protocol/inbound-event.js';
 import { UnparsedEvent } from '../protocol/unparsed-event.js';
 import { exceedsMessageLimit } from './message-size.js';
+import { stringEventPacket } from './string-event-frame.js';
 
 /** Socket.IO's CONNECT packet type (a text frame's first character): a join of a namespace. */
 const CONNECT = 0x30; // '0'
@@ -257,6 +258,11 @@ export interface FrameGuardSettings {
   namespace: string;
   /** `maxMessageBytes`: a text frame and its binary attachments together. */
   maxMessageBytes: number;
+  /**
+   * `maxTotalUnfinishedInboundBytes`: what all the server's connections together may hold in binary packets begun
+   * and not finished (their text frames and the attachments received so far).
+   */
+  maxPendingBinaryBytes: number;
 }
 
 /** What socket.io-parser's `Decoder` makes of no options (no reviver, at most 10 binary attachments), kept once. */
@@ -281,8 +287,14 @@ const DECODER_DEFAULTS = Object.freeze((new Decoder() as unknown as { opts: obje
  * - a text frame over `maxMessageBytes` is not parsed (the gateway's connection answers it `payload_too_large`
  *   and counts it against the connection's budget); before the join, when no connection of the gateway exists to
  *   count it, it closes the connection (no Socket.IO client sends anything before its join);
+ * - an `event` that carries its event as a JSON string (which the pipeline parses, as Reflex's server does) is
+ *   checked on that text as a frame is (see `stringEventPacket`): nesting, objects, values and key names;
  * - binary attachments count with their packet against `maxMessageBytes`: past it the connection closes (Socket.IO
- *   keeps what it was promised until the packet is whole, and an attacker can promise and never send);
+ *   keeps what it was promised until the packet is whole, and an attacker can promise and never send). All the
+ *   binary packets begun and not finished on the server's connections together hold at most
+ *   `maxPendingBinaryBytes`: the connection whose packet would take them past it is closed. Without that bound, 500
+ *   connections each holding a packet with one of its two megabyte attachments held 375 MB for as long as they
+ *   answered the heartbeat (no Reflex client sends binary packets);
  * - a join (CONNECT packet) over {@link MAX_JOIN_FRAME_CHARS} closes the connection unparsed: Socket.IO keeps its
  *   payload for the connection's life;
  * - a second join (CONNECT packet) closes the connection. A Socket.IO client joins once per connection: after a
@@ -294,12 +306,16 @@ const DECODER_DEFAULTS = Object.freeze((new Decoder() as unknown as { opts: obje
  * Refusing means throwing from `add`, which Socket.IO answers by closing that connection; no other client notices.
  */
 export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: typeof Encoder; Decoder: typeof Decoder } {
-  const { namespace, maxMessageBytes } = settings;
+  const { namespace, maxMessageBytes, maxPendingBinaryBytes } = settings;
   const limits = frameShapeLimits(maxMessageBytes);
   const eventPrefix = `${PacketType.EVENT}${namespace},["event",`;
+  /** Bytes of the binary packets being put together on all the server's connections. */
+  let pendingBinaryBytes = 0;
   class GuardedDecoder extends Decoder {
-    /** Bytes of the binary packet being put together (set only on connections that send one). */
+    /** Bytes of the binary packet being put together, or of the last one (set only on connections that send one). */
     declare private binaryBytes?: number;
+    /** The part of {@link pendingBinaryBytes} that is this connection's packet being put together. */
+    declare private pendingBytes?: number;
     /** Set once the connection asked to join. */
     private joinAsked: boolean;
 
@@ -333,20 +349,54 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
           return;
         }
         if (frame.length > DEPTH_SCAN_FROM) {
-          const containers = scanEventFrame(frame, limits.maxKeyNames);
+          const isEvent = frame.lastIndexOf(eventPrefix, 0) === 0;
+          // An event sent as a JSON string: its text is what the pipeline parses, so its text is what is checked.
+          const stringEvent = isEvent ? stringEventPacket(frame, eventPrefix, false) : undefined;
+          const containers = scanEventFrame(stringEvent?.[1] ?? frame, limits.maxKeyNames);
           if (containers === TOO_DEEP) throw new RefusedFrameError(`A frame nests more than ${MAX_FRAME_DEPTH} levels.`);
           const refusal = shapeRefusal(containers, limits);
           if (refusal !== undefined) {
             if (this.joinAsked !== true) throw new RefusedFrameError(`A frame with ${refusal} came before the join.`);
-            if (frame.lastIndexOf(eventPrefix, 0) === 0) this.emitUnparsed(new BridgeError('invalid_payload', `The event carries ${refusal}.`));
+            if (isEvent) this.emitUnparsed(new BridgeError('invalid_payload', `The event carries ${refusal}.`));
+            return;
+          }
+          if (stringEvent !== undefined) {
+            // Already parsed: handed on as socket.io-parser would hand it, without parsing the frame again.
+            this.emitReserved('decoded', { type: PacketType.EVENT, nsp: namespace, data: stringEvent });
             return;
           }
         }
+        if (type === BINARY_EVENT || type === BINARY_ACK) this.holdPending(frame.length);
       } else {
-        this.binaryBytes = (this.binaryBytes ?? 0) + ((frame as { byteLength?: number } | undefined)?.byteLength ?? 0);
+        const bytes = (frame as { byteLength?: number } | undefined)?.byteLength ?? 0;
+        this.binaryBytes = (this.binaryBytes ?? 0) + bytes;
+        if (this.pendingBytes !== undefined) this.holdPending(bytes);
       }
       if (this.binaryBytes !== undefined && this.binaryBytes > maxMessageBytes) throw new RefusedFrameError(`A binary packet exceeds the ${maxMessageBytes}-byte limit.`);
       super.add(frame);
+      // Whole (socket.io-parser let go of its reconstructor): what it held is free.
+      if (this.pendingBytes !== undefined && !(this as unknown as { reconstructor?: unknown }).reconstructor) this.releasePending();
+    }
+
+    /** Socket.IO destroys the decoder of a connection that closed: its unfinished packet is gone. */
+    override destroy(): void {
+      super.destroy();
+      this.releasePending();
+    }
+
+    /** Counts `bytes` more of this connection's unfinished binary packet against the server's bound. */
+    private holdPending(bytes: number): void {
+      this.pendingBytes = (this.pendingBytes ?? 0) + bytes;
+      pendingBinaryBytes += bytes;
+      if (pendingBinaryBytes > maxPendingBinaryBytes) {
+        throw new RefusedFrameError(`Binary packets begun and not finished hold more than ${maxPendingBinaryBytes} bytes on this server.`);
+      }
+    }
+
+    private releasePending(): void {
+      if (this.pendingBytes === undefined) return;
+      pendingBinaryBytes -= this.pendingBytes;
+      this.pendingBytes = undefined;
     }
 
     /** Hands on an `event` refused unparsed, so that its client is told why (see {@link UnparsedEvent}). */
