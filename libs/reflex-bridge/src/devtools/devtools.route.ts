@@ -19,6 +19,8 @@ import { DEVTOOLS_OVERLAY } from './devtools-overlay.js';
 import { writeEventsAnswer } from './events-answer.js';
 import { AnswerBytesBudget, MAX_STATE_ANSWER_BYTES } from './answer-bytes.budget.js';
 import { logText } from '../common/log-text.js';
+import { undecodedRoutePath } from '../common/undecoded-route-path.js';
+import { decodedPathPart } from '../common/decoded-path-part.js';
 import { cutText, textOf } from '../common/bounded-text.js';
 
 /** Longest query value read (a handler name, a token): anything longer is not one. */
@@ -162,13 +164,15 @@ export class DevtoolsRoute implements OnModuleInit {
       this.devtools.clear();
       json(res, this.keying, 200, { ok: true });
     }));
-    adapter.get(`${base}/events/:id`, guarded((req, res) => {
+    // The id and the token are decoded here (lastSegment), not by Express: a malformed escape is these routes' 404,
+    // not Express's 400.
+    adapter.get(undecodedRoutePath(`${base}/events/`, 'segment'), guarded((req, res) => {
       const id = Number(lastSegment(req));
       const event = Number.isSafeInteger(id) ? this.devtools.get(id) : undefined;
       if (!event) return notFound(res, this.keying, 'This event');
       json(res, this.keying, 200, event);
     }));
-    adapter.get(`${base}/state/:token`, guarded(async (req, res) => {
+    adapter.get(undecodedRoutePath(`${base}/state/`, 'segment'), guarded(async (req, res) => {
       const token = lastSegment(req);
       const state = token.length > 0 && token.length <= MAX_QUERY_VALUE ? await this.devtools.stateOf(token) : null;
       if (!state) return notFound(res, this.keying, 'This token\'s state');
@@ -284,9 +288,5 @@ function isOpenTo(req: IncomingMessage, open: 'script' | 'navigation' | undefine
 /** The last path segment of a request URL, decoded ('' when it cannot be). */
 function lastSegment(req: IncomingMessage): string {
   const path = (req.url ?? '').split('?')[0];
-  try {
-    return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
-  } catch {
-    return '';
-  }
+  return decodedPathPart(path.slice(path.lastIndexOf('/') + 1)) ?? '';
 }

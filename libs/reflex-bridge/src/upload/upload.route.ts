@@ -26,6 +26,7 @@ import { mergeSetCookies } from '../bridge/request/cookie-header.js';
 import type { EventClient } from '../common/event-client.js';
 import { OutageLog } from '../common/outage-log.js';
 import { pathAfterRoute } from '../common/path-after-route.js';
+import { undecodedRoutePath } from '../common/undecoded-route-path.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
 import type { ResolvedUploadOptions } from './upload.options.js';
 import { UploadAbortedError, UploadError, type UploadErrorBody } from './upload.error.js';
@@ -324,7 +325,8 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
         });
     });
     const filesPrefix = `${this.path}/`;
-    adapter.get(`${filesPrefix}*path`, (req: IncomingMessage, res: ServerResponse) => {
+    // The path is decoded by the file server, not by Express: a malformed escape in it is a 404, not Express's 400.
+    adapter.get(undecodedRoutePath(filesPrefix, 'rest'), (req: IncomingMessage, res: ServerResponse) => {
       // A GET has no body: one sent anyway is not read on.
       closeIfBodyUnread(res, this.keying);
       // Undefined only if a rewrite changed the URL after routing: then nothing is served (an empty path is a 404).

@@ -8,6 +8,8 @@ import { allowCrossOrigin, answerOptionsWithoutOrigin, approvePreflight } from '
 import { CookieHandoffService } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
 import { pathAfterRoute } from '../../common/path-after-route.js';
+import { undecodedRoutePath } from '../../common/undecoded-route-path.js';
+import { decodedPathPart } from '../../common/decoded-path-part.js';
 import { closeIfBodyUnread } from '../../security/lingering-close.js';
 import { addressKeyingOf, type AddressKeying } from '../../security/client-address.js';
 
@@ -64,7 +66,8 @@ export class CookieHandoffRoute implements OnModuleInit {
     const adapter = this.adapterHost.httpAdapter;
     if (!adapter) return;
     const prefix = `${this.options.cookieHandoffPath}/`;
-    const route = `${this.options.cookieHandoffPath}/:id`;
+    // The id is read and decoded here, not by Express: a malformed escape in it is this route's 410, not Express's 400.
+    const route = undecodedRoutePath(prefix, 'segment');
     adapter.options(route, (req: IncomingMessage, res: ServerResponse) => {
       // Answered without reading a body, 204 included: a preflight that sends one anyway is not read on (see
       // closeIfBodyUnread); kept alive, Node read and dropped an endless body until its requestTimeout.
@@ -92,13 +95,8 @@ export class CookieHandoffRoute implements OnModuleInit {
         });
         return;
       }
-      let id: string;
-      try {
-        id = decodeURIComponent(pathAfterRoute(req, prefix) ?? '');
-      } catch {
-        // Malformed percent-encoding: no id, so the handoff's own 410.
-        id = '';
-      }
+      // Malformed percent-encoding: no id, so the handoff's own 410.
+      const id = decodedPathPart(pathAfterRoute(req, prefix) ?? '') ?? '';
       const setCookies = await this.handoffs.redeem(id, { cookies: parseCookieHeader(req.headers.cookie), secret, clientToken });
       if (!setCookies) {
         answer(res, this.keying, 410, { code: 'handoff_invalid', message: 'This session cookie handoff is spent, expired, unknown or not this tab\'s.' });
