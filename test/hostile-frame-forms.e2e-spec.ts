@@ -85,6 +85,25 @@ describe('hostile clients: frames written otherwise than Socket.IO clients write
     expect(charged.latest(HOARD, 'count')).toBeLessThan(10);
   });
 
+  it('refuses unparsed a string event with more items after it, and charges other messages for their key names', async () => {
+    const client = await open();
+    const text = JSON.stringify(JSON.stringify({ name: `${HOARD}.increment`, payload: { pad: 'x'.repeat(1_100) }, router_data: { pathname: '/' } }));
+    // What follows the string was parsed with it, unchecked (200,000 levels closed an object event's connection).
+    engineOf(client).write(`2/_event,["event",${text},${'['.repeat(40_000)}${']'.repeat(40_000)}]`);
+    await client.until(() => client.errors.length > 0 || client.latest(HOARD, 'count') === 1, WAIT_MS, 'an answer');
+    expect([client.errors.map((error) => error.code), client.socket.connected, client.latest(HOARD, 'count')]).toEqual([['invalid_event'], true, 0]);
+
+    // 990 new key names cost a `client_error` report 9 units beyond its size's, as they cost an event: ten of them
+    // pass the window's 100 (charged by their size, they were 20), and the next event is refused.
+    const reporter = await open();
+    for (let report = 0; report < 10; report++) {
+      reporter.socket.emit('client_error', { message: 'x', error_type: 'y', names: Object.fromEntries(Array.from({ length: 990 }, (_, index) => [`r${report}_${index}`, 0])) });
+    }
+    reporter.send(`${HOARD}.increment`);
+    await reporter.until(() => reporter.errors.length > 0 || reporter.latest(HOARD, 'count') === 1, WAIT_MS, 'an answer to the event');
+    expect(reporter.errors.map((error) => error.code)).toEqual(['rate_limited']);
+  });
+
   it('answers an event written with an acknowledgement id, whitespace or an escaped name invalid_event, unparsed, and goes on serving the connection', async () => {
     const client = await open();
     const event = { name: `${HOARD}.increment`, payload: {}, router_data: { pathname: '/' } };

@@ -147,6 +147,32 @@ describe('ConnectionLimits', () => {
     expect(connection.charged).toEqual([Math.floor(asObject.length / CHARS_PER_BUDGET_UNIT) + 99, Math.floor(asString.length / CHARS_PER_BUDGET_UNIT) + 99]);
   });
 
+  it('charges any other message over a kilobyte for its distinct key names as an event, and has it dropped unparsed past the budget', () => {
+    const { Decoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000, maxPendingBinaryBytes: 64_000_000 });
+    const decoder = new Decoder();
+    decoder.add('0/_event,');
+    const decoded: unknown[] = [];
+    decoder.on('decoded', (packet) => void decoded.push((packet.data as unknown[])[0]));
+    const names = Object.fromEntries(Array.from({ length: 990 }, (_, i) => [`n${i}`, 0]));
+    const report = engineMessageData('/_event', 'client_error', { message: 'x', names });
+    const other = engineMessageData('/_event', 'anything', names);
+    const connection = new RecordingConnection();
+    for (const frame of [report, other]) {
+      connection.inspectFrame(frame);
+      decoder.add(frame);
+    }
+    // Its size's units, the message's one, and one per 100 distinct names, as an event pays them.
+    expect(connection.charged).toEqual([report, other].map((frame) => Math.floor(frame.length / CHARS_PER_BUDGET_UNIT) + 1 + 9));
+    expect(decoded).toEqual(['client_error', 'anything']);
+    // Past the budget neither is parsed: both are dropped, and a small message still goes through.
+    connection.refusedForMs = 1_000;
+    for (const frame of [report, other, engineMessageData('/_event', 'ping', undefined)]) {
+      connection.inspectFrame(frame);
+      decoder.add(frame);
+    }
+    expect(decoded).toEqual(['client_error', 'anything', 'ping']);
+  });
+
   it('tells the client of a text frame over the limit, records no size for it, and charges it', () => {
     const connection = new RecordingConnection(1000);
     const large = engineMessageData('/_event', 'event', { name: 'a.b', payload: { text: 'x'.repeat(2000) } });

@@ -1,6 +1,6 @@
 import { BridgeError } from '../protocol/bridge-error.js';
 import { exceedsMessageLimit } from './message-size.js';
-import { DEPTH_SCAN_FROM, frameShapeLimits, refuseEventFrameUnparsed } from './guarded-socket-io.parser.js';
+import { DEPTH_SCAN_FROM, dropFrameUnparsed, frameShapeLimits, refuseEventFrameUnparsed } from './guarded-socket-io.parser.js';
 import { eventFrameVariant } from './event-frame-variant.js';
 import { keyNameBudgetUnits } from './key-name-budget-units.js';
 import { stringEventPacket } from './string-event-frame.js';
@@ -91,7 +91,9 @@ export const CHARS_PER_BUDGET_UNIT = 8_192;
  *   a JSON string). An `event` frame over a kilobyte that arrives while the budget would refuse the next event
  *   ({@link nextEventRefusedForMs}) is handed on unparsed, to be answered `rate_limited`;
  * - an `event` written otherwise than Socket.IO clients write it (an acknowledgement id, whitespace, an escaped name:
- *   see `eventFrameVariant`) is counted as an event, and handed on unparsed to be answered `invalid_event`.
+ *   see `eventFrameVariant`) is counted as an event, and handed on unparsed to be answered `invalid_event`;
+ * - any other message over a kilobyte (or a binary event's text) pays for its distinct key names as an event does,
+ *   and past the budget is dropped unparsed: Socket.IO parses every message alike.
  * The check costs a type test, a prefix test and three length comparisons per frame; an event frame over a kilobyte
  * is scanned for its key names here, in the scan the decoder then takes instead of making its own; a frame that does
  * not begin as an event's is read up to its first array item.
@@ -180,16 +182,28 @@ export abstract class ConnectionLimits<Settings extends ConnectionLimitSettings 
       else if (data.length > DEPTH_SCAN_FROM) units += keyNameBudgetUnits(stringEventPacket(data, this.settings.eventPrefix, true)?.[1] ?? data, this.settings.maxKeyNames);
     } else {
       const variant = eventFrameVariant(data, this.settings.namespace);
-      if (variant === undefined) {
-        units += 1;
-        this.otherMessage();
-      } else {
+      if (variant === 'text') {
         // An event written otherwise than Socket.IO clients write it: delivered to the `event` listener all the same,
-        // so it takes its frame size and pays an event's surcharge like one. A text one is refused unparsed; a binary
-        // one (its attachments follow) is refused by the pipeline once whole.
+        // so it takes its frame size and pays an event's surcharge like one, and is refused unparsed.
         this.recordSize(data.length);
         units += this.eventSurcharge;
-        if (variant === 'text') refuseEventFrameUnparsed(data, variantRefusal(this.settings.eventPrefix));
+        refuseEventFrameUnparsed(data, variantRefusal(this.settings.eventPrefix));
+      } else if (data.length > DEPTH_SCAN_FROM && this.nextEventRefusedForMs() > 0) {
+        // Any other message (or a binary event's text) Socket.IO parses as it parses an event: past the budget a large
+        // one is not parsed either. Dropped, a binary packet's attachments then close its connection.
+        units += 1;
+        dropFrameUnparsed(data);
+      } else {
+        // ... and within it, it pays for its distinct key names as an event does.
+        if (data.length > DEPTH_SCAN_FROM) units += keyNameBudgetUnits(data, this.settings.maxKeyNames);
+        if (variant === 'binary') {
+          // A binary event (its attachments follow): delivered to the `event` listener once whole, and refused there.
+          this.recordSize(data.length);
+          units += this.eventSurcharge;
+        } else {
+          units += 1;
+          this.otherMessage();
+        }
       }
     }
     if (units !== 0) this.chargeBudget(units);

@@ -244,6 +244,20 @@ describe('guardedSocketIoParser', () => {
     expect(nested.error).toBeInstanceOf(RefusedFrameError);
   });
 
+  it('refuses unparsed an event sent as a JSON string with more items after it, whatever they hold', () => {
+    const { Decoder: LargeDecoder } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 1_000_000, maxPendingBinaryBytes: 64_000_000 });
+    const text = JSON.stringify(JSON.stringify({ name: 'a.b', payload: { pad: 'x'.repeat(1_100) } }));
+    // Parsed with the string, 300,000 levels of nesting after it took 100 ms, unchecked, and the event ran.
+    const deep = `2/_event,["event",${text},${'['.repeat(300_000)}${']'.repeat(300_000)}]`;
+    const empty = `2/_event,["event",${text},{}]`;
+    const { packets, error } = decode(new LargeDecoder(), ['0/_event,', deep, empty]);
+    expect(error).toBeUndefined();
+    expect(packets.slice(1).map((packet) => ((packet as { data: unknown[] }).data[1] as UnparsedEvent).error)).toEqual([
+      expect.objectContaining({ code: 'invalid_event' }),
+      expect.objectContaining({ code: 'invalid_event' }),
+    ]);
+  });
+
   it('bounds what all connections hold in binary packets begun and not finished, and frees it as each ends', () => {
     const { Decoder: Bounded } = guardedSocketIoParser({ namespace: '/_event', maxMessageBytes: 10_000, maxPendingBinaryBytes: 25_000 });
     const announce = (count: number) => `5${count}-/_event,["event",${Array.from({ length: count }, (_, num) => JSON.stringify({ _placeholder: true, num })).join(',')}]`;

@@ -96,6 +96,17 @@ export function refuseEventFrameUnparsed(frame: string, error: BridgeError): voi
   refusedEventFrame = frame;
   refusedEventError = error;
 }
+
+/** A frame that is no `event` its connection's budget refuses, from the budget's look until the decoder drops it. */
+let droppedFrame: string | undefined;
+
+/**
+ * Has the decoder drop `frame`, a message other than an `event` the budget of its connection refuses (read just before
+ * the decoder reads it), without scanning or parsing it.
+ */
+export function dropFrameUnparsed(frame: string): void {
+  droppedFrame = frame;
+}
 /**
  * Where each process's key name hashes start: a client cannot know it, so it cannot pick names that collide to pass
  * more distinct names than the limit (a collision only ever counts two names as one).
@@ -284,6 +295,7 @@ const DECODER_DEFAULTS = Object.freeze((new Decoder() as unknown as { opts: obje
  *   as any other), any other message is dropped; before the join it closes the connection;
  * - an `event` frame whose connection is past its rate budget is not parsed either when the connection says so
  *   ({@link refuseEventFrameUnparsed}): it reaches the gateway as an {@link UnparsedEvent} answered `rate_limited`;
+ *   any other message the connection says so of is dropped unparsed ({@link dropFrameUnparsed});
  * - a text frame over `maxMessageBytes` is not parsed (the gateway's connection answers it `payload_too_large`
  *   and counts it against the connection's budget); before the join, when no connection of the gateway exists to
  *   count it, it closes the connection (no Socket.IO client sends anything before its join);
@@ -337,6 +349,10 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
           this.emitUnparsed(error);
           return;
         }
+        if (frame === droppedFrame) {
+          droppedFrame = undefined;
+          return;
+        }
         const type = frame.charCodeAt(0);
         if (type === CONNECT) {
           if (this.joinAsked) throw new RefusedFrameError('A connection may join once.');
@@ -352,6 +368,11 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
           const isEvent = frame.lastIndexOf(eventPrefix, 0) === 0;
           // An event sent as a JSON string: its text is what the pipeline parses, so its text is what is checked.
           const stringEvent = isEvent ? stringEventPacket(frame, eventPrefix, false) : undefined;
+          if (stringEvent === null) {
+            if (this.joinAsked !== true) throw new RefusedFrameError('An event came before the join.');
+            this.emitUnparsed(new BridgeError('invalid_event', 'An event sent as a JSON string must be the only item after its name; it was not read.'));
+            return;
+          }
           const containers = scanEventFrame(stringEvent?.[1] ?? frame, limits.maxKeyNames);
           if (containers === TOO_DEEP) throw new RefusedFrameError(`A frame nests more than ${MAX_FRAME_DEPTH} levels.`);
           const refusal = shapeRefusal(containers, limits);

@@ -1,6 +1,7 @@
 import type * as ClassTransformer from 'class-transformer';
 import type * as ClassValidator from 'class-validator';
 import { BridgeError } from '../protocol/bridge-error.js';
+import { detailText, MAX_DETAILS } from './refusal-details.js';
 
 /** What a DTO's check needs of class-transformer and class-validator. */
 interface Validation {
@@ -26,18 +27,24 @@ function validation(): Promise<Validation> {
   return loading;
 }
 
-function flatten(errors: ClassValidator.ValidationError[], prefix = ''): string[] {
-  return errors.flatMap((error) => {
+/** The failed constraints of `errors` by their paths, the first {@link MAX_DETAILS} of them (see `refusal-details.ts`). */
+function flatten(errors: ClassValidator.ValidationError[], into: string[] = [], prefix = ''): string[] {
+  for (const error of errors) {
     const path = prefix + error.property;
-    const own = Object.values(error.constraints ?? {}).map((message) => `${path}: ${message}`);
-    return [...own, ...flatten(error.children ?? [], `${path}.`)];
-  });
+    for (const message of Object.values(error.constraints ?? {})) {
+      if (into.length === MAX_DETAILS) return into;
+      into.push(detailText(`${path}: ${message}`));
+    }
+    flatten(error.children ?? [], into, `${path}.`);
+    if (into.length === MAX_DETAILS) return into;
+  }
+  return into;
 }
 
 /**
  * `value` (a plain object of the payload) as an instance of the DTO class `type`, once class-validator found it
  * valid: only the properties the DTO declares (an undeclared one is an error), each passing its constraints. Rejects
- * with `invalid_payload` listing every failed constraint by its path.
+ * with `invalid_payload` listing the failed constraints by their paths (the first 20, each cut to 300 characters).
  */
 export async function validateDto(type: new () => object, value: object, label: string): Promise<object> {
   const { plainToInstance, validate } = await validation();

@@ -2,6 +2,7 @@ import { HttpException, type ArgumentMetadata, type PipeTransform, type Type } f
 import { isThenable, type MaybePromise } from '../common/maybe-promise.js';
 import { BridgeError } from '../protocol/bridge-error.js';
 import type { EventParamDefinition } from './event-param.decorator.js';
+import { detailText, MAX_DETAILS } from './refusal-details.js';
 import type { HandlerDefinition } from './state-definition.js';
 
 /**
@@ -10,9 +11,6 @@ import type { HandlerDefinition } from './state-definition.js';
  * interceptors), with a pipe's 400 / 422 refusal as `invalid_payload`.
  */
 
-/** At most this many of a pipe's messages, each cut to {@link DETAIL_CHARS}, go into `details`: a pipe may echo input. */
-const MAX_DETAILS = 20;
-const DETAIL_CHARS = 300;
 
 /**
  * Told of each pipe's run (devtools: a `pipes` step under its class name): the pipe, and `performance.now()` when it
@@ -46,7 +44,7 @@ function refusal(error: unknown, label: string): unknown {
   const body = error.getResponse();
   const said = typeof body === 'string' ? body : (body as { message?: unknown }).message;
   const messages = (Array.isArray(said) ? said : [typeof said === 'string' ? said : error.message]).slice(0, MAX_DETAILS);
-  return new BridgeError('invalid_payload', `${label} was refused.`, messages.map((message) => `${label}: ${String(message).slice(0, DETAIL_CHARS)}`), status);
+  return new BridgeError('invalid_payload', `${label} was refused.`, messages.map((message) => `${label}: ${detailText(String(message))}`), status);
 }
 
 /**
