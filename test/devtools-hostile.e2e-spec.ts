@@ -159,6 +159,12 @@ describe('devtools: a route whose work fails', () => {
       expect(response.status).toBe(500);
       expect(response.headers.get('content-type')).toMatch(/^application\/json/);
       expect(await response.json()).toMatchObject({ code: 'devtools_error' });
+      // What cannot be a client token never reaches the store (a `}` would change a Redis key's hash tag): a 404.
+      for (const token of ['abc}defgh', 'a{b}cdefg', 'short', 'x'.repeat(200)]) {
+        const refused = await fetch(`${running.url}/_bridge/devtools/state/${encodeURIComponent(token)}`);
+        expect([token, refused.status]).toEqual([token, 404]);
+        await refused.body?.cancel();
+      }
     } finally {
       await running.close();
     }

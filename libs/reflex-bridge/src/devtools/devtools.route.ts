@@ -20,6 +20,7 @@ import { writeEventsAnswer } from './events-answer.js';
 import { AnswerBytesBudget, MAX_STATE_ANSWER_BYTES } from './answer-bytes.budget.js';
 import { logText } from '../common/log-text.js';
 import { undecodedRoutePath } from '../common/undecoded-route-path.js';
+import { isClientToken } from '../protocol/client-token.js';
 import { decodedPathPart } from '../common/decoded-path-part.js';
 import { cutText, textOf } from '../common/bounded-text.js';
 
@@ -174,7 +175,8 @@ export class DevtoolsRoute implements OnModuleInit {
     }));
     adapter.get(undecodedRoutePath(`${base}/state/`, 'segment'), guarded(async (req, res) => {
       const token = lastSegment(req);
-      const state = token.length > 0 && token.length <= MAX_QUERY_VALUE ? await this.devtools.stateOf(token) : null;
+      // Only what a client token can be reaches the store: a `}` would change a Redis key's hash tag.
+      const state = isClientToken(token) ? await this.devtools.stateOf(token) : null;
       if (!state) return notFound(res, this.keying, 'This token\'s state');
       const body = JSON.stringify({ token, state });
       if (!this.stateAnswers.take(res, Buffer.byteLength(body))) {
