@@ -55,7 +55,8 @@ export interface UploadOptions {
    * `408 upload_idle_timeout`, as a cancellation ends it: a streaming handler's signal fires and its loop throws, a
    * buffered upload's temp files are removed, and the tab's next event runs at once. Without it a client that stops
    * sending mid-body held the tab's state lock (streaming) or a temp file (buffered) until Node's `requestTimeout`.
-   * Time the server itself holds the body back (the disk or a streaming handler is behind) does not count.
+   * Time the server itself holds the body back (the disk or a streaming handler is behind) does not count. It also
+   * bounds a stored file's answer: a client that takes nothing of it for this long is cut.
    * @default 30_000
    */
   idleTimeoutMs?: number;

@@ -8,6 +8,8 @@ import { whenAnswerable } from '../common/pipelined-turn.js';
 import { byteRangeOf, type ByteRange } from './stored-file-range.js';
 import { isUnchanged, rangeStillApplies, validatorsOf } from './stored-file-validators.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
+import { destroyWhenUnread } from './unread-answer.watch.js';
+import { DEFAULT_UPLOAD_OPTIONS } from './upload.options.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 
 /**
@@ -93,10 +95,13 @@ function isInside(root: string, target: string): boolean {
 @Injectable()
 export class UploadedFileServer {
   private readonly directory: string | undefined;
+  /** `uploads.idleTimeoutMs`: how long a client may take nothing of a file's answer before it is cut. */
+  private readonly idleMs: number;
   private realDirectory: Promise<string | undefined> | undefined;
 
   constructor(@Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions) {
     this.directory = options.uploads?.directory;
+    this.idleMs = options.uploads?.idleTimeoutMs ?? DEFAULT_UPLOAD_OPTIONS.idleTimeoutMs;
   }
 
   /**
@@ -162,7 +167,13 @@ export class UploadedFileServer {
       // client taking the next answer for the rest of the file, so its connection is closed instead.
       if (length > 0) {
         const stream = handle.createReadStream({ start, end: start + length - 1, autoClose: false });
-        await pipeline(stream, res, { end: false });
+        // A client that takes nothing for `uploads.idleTimeoutMs` is cut: it would keep the file open for good.
+        const stopWatch = destroyWhenUnread(res, this.idleMs);
+        try {
+          await pipeline(stream, res, { end: false });
+        } finally {
+          stopWatch();
+        }
         if (stream.bytesRead !== length) {
           res.destroy();
           return;
