@@ -144,12 +144,16 @@ export class LingeringDrain {
   };
 
   /**
-   * Whether `drain`'s connections may read: while it has allowance left, and, for an address that has not read yet,
-   * once addresses gone owe nothing (else addresses opening a connection each in turn would each read what one reads
-   * between two looks, and leave owing it: the process would read past the rate).
+   * Whether `drain`'s connections may read: while it has allowance left. An address that has not read yet starts once
+   * addresses gone owe nothing (else addresses opening a connection each in turn would each read what one reads
+   * between two looks, and leave owing it: the process would read past the rate), and once it holds a look's equal
+   * part of the rate: joining between two looks, it may get only a scrap of what the others gave back, and an address
+   * reading less than its part would read past that scrap and be paused a look after it started.
    */
   private mayRead(drain: AddressDrain): boolean {
-    return drain.allowance > 0 && (drain.started || this.owedByGone === 0);
+    if (drain.started) return drain.allowance > 0;
+    const lookPart = Math.min((this.bytesPerSecond * TICK_MS) / 1000, this.burstBytes) / this.addresses.size;
+    return this.owedByGone === 0 && drain.allowance > 0 && drain.allowance >= lookPart;
   }
 
   /** What the rate gave since the last refill, into the pool; the whole never above the burst. */
