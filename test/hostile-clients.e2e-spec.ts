@@ -11,6 +11,7 @@ import { STATE_JS_FINAL_REASONS } from './support/state-js-reconnect.js';
 import { ClientRegistry } from '../libs/reflex-bridge/src/gateway/client-registry.js';
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { EventPipeline } from '../libs/reflex-bridge/src/pipeline/event-pipeline.service.js';
+import { MAX_FRAME_DEPTH } from '../libs/reflex-bridge/src/security/guarded-socket-io.parser.js';
 
 const ROOT = 'reflex___state____state';
 const HOARD = `${ROOT}.hoard_state`;
@@ -167,6 +168,9 @@ describe('hostile clients', () => {
       await until(() => unjoined.closed || unjoined.received.length > 0, 'the Engine.IO open packet');
       unjoined.send(deep);
       await until(() => joined.closed && unjoined.closed, 'both connections to close');
+      // The clients are told no reason; the operator is.
+      const why = `Closed a connection to /_event for a frame it may not send: A frame nests more than ${MAX_FRAME_DEPTH} levels.`;
+      await until(() => logger.lines.filter((line) => line.level === 'warn' && line.message === why).length === 2, 'the two closes logged');
       // A payload nested past the pipeline's 32 levels but within the frame bound is refused with a structured error.
       const attacker = await open();
       let payload: unknown = 1;

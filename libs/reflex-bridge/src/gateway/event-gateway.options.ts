@@ -1,7 +1,7 @@
 import type { GatewayMetadata } from '@nestjs/websockets';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { OriginPolicy } from '../security/origin-policy.js';
-import { guardedSocketIoParser } from '../security/guarded-socket-io.parser.js';
+import { guardedSocketIoParser, type FrameGuardSettings } from '../security/guarded-socket-io.parser.js';
 
 /**
  * The `@WebSocketGateway` options of `/_event`, from the module options: the Engine.IO path and the Socket.IO
@@ -9,7 +9,11 @@ import { guardedSocketIoParser } from '../security/guarded-socket-io.parser.js';
  * CORS and the origin check. Whichever adapter the app installed (`app.useWebSocketAdapter`) creates the server
  * from these.
  */
-export function eventGatewayOptions(options: ResolvedReflexBridgeOptions, origins: OriginPolicy): GatewayMetadata {
+export function eventGatewayOptions(
+  options: ResolvedReflexBridgeOptions,
+  origins: OriginPolicy,
+  onFrameClose?: FrameGuardSettings['onClose'],
+): GatewayMetadata {
   const { path, maxMessageBytes, maxTotalUnfinishedInboundBytes, pingIntervalMs, pingTimeoutMs, corsOrigins } = options;
   return {
     path,
@@ -21,8 +25,8 @@ export function eventGatewayOptions(options: ResolvedReflexBridgeOptions, origin
     // limit and that bound are read, answered with payload_too_large, and dropped (see ConnectionLimits).
     maxHttpBufferSize: maxMessageBytes * 2,
     // Every frame of every connection is looked at before Socket.IO parses it: other namespaces, nesting, oversized
-    // frames and binary attachments (see guardedSocketIoParser).
-    parser: guardedSocketIoParser({ namespace: path, maxMessageBytes, maxPendingBinaryBytes: maxTotalUnfinishedInboundBytes }),
+    // frames and binary attachments (see guardedSocketIoParser); the connections it closes are told to onFrameClose.
+    parser: guardedSocketIoParser({ namespace: path, maxMessageBytes, maxPendingBinaryBytes: maxTotalUnfinishedInboundBytes, onClose: onFrameClose }),
     pingInterval: pingIntervalMs,
     pingTimeout: pingTimeoutMs,
     ...(corsOrigins !== undefined ? { cors: { origin: corsOrigins, credentials: true } } : {}),

@@ -12,6 +12,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { ClientRegistry } from './client-registry.js';
 import { ClientErrorLog } from './client-error-log.js';
+import { ClosedFrameLog } from './closed-frame-log.js';
 import { ConnectionLifecycle } from '../common/connection-lifecycle.js';
 import { SessionTracker } from './session-tracker.service.js';
 import { ClusterLink } from './cluster-link.js';
@@ -273,7 +274,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     @Optional() @Inject(CLUSTER_LINK) private readonly cluster?: ClusterLink,
     @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {
-    WebSocketGateway(eventGatewayOptions(options, origins))(new.target);
+    WebSocketGateway(eventGatewayOptions(options, origins, new ClosedFrameLog(this.logger, options.path).record))(new.target);
     const limits = connectionLimitSettings(options.path, options.maxMessageBytes, options.maxOutboundBytes);
     this.connectionContext = {
       ...limits,

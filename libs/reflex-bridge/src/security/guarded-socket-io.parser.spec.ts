@@ -280,4 +280,28 @@ describe('guardedSocketIoParser', () => {
     const over = decode(new GuardedDecoder(), [announce(3), Buffer.alloc(4_000), Buffer.alloc(4_000), Buffer.alloc(4_000)]);
     expect([over.packets.length, over.error instanceof RefusedFrameError]).toEqual([0, true]);
   });
+
+  it('tells onClose of every frame it closes a connection for, its own refusals and the parser\'s errors, and of nothing else', () => {
+    const closes: Array<{ decoder: object; error: Error }> = [];
+    const { Decoder: Told } = guardedSocketIoParser({
+      namespace: '/_event',
+      maxMessageBytes: 10_000,
+      maxPendingBinaryBytes: 1_000_000,
+      onClose: (decoder, error) => closes.push({ decoder, error }),
+    });
+    // An event, a frame over the limit (dropped) and an event with too many arrays (refused unparsed): none closes.
+    const fine = new Told();
+    expect(decode(fine, ['0/_event,{"token":"a"}', '2/_event,["event",{"name":"a.b","payload":{}}]', `2/_event,["event","${'x'.repeat(20_000)}"]`, `2/_event,["event",${'[],'.repeat(3_000)}[]]`]).error).toBeUndefined();
+    expect(closes).toEqual([]);
+    const deep = new Told();
+    const refused = decode(deep, ['0/_event,', `2/_event,["event",${nested(MAX_FRAME_DEPTH + 1)}${' '.repeat(1_100)}]`]);
+    const unreadable = new Told();
+    const broken = decode(unreadable, ['0/_event,', '2/_event,["event",{']);
+    expect(closes).toEqual([
+      { decoder: deep, error: refused.error },
+      { decoder: unreadable, error: broken.error },
+    ]);
+    expect(closes[0]!.error).toBeInstanceOf(RefusedFrameError);
+    expect(closes[1]!.error.message).toBe('invalid payload');
+  });
 });

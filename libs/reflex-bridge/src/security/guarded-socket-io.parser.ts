@@ -274,6 +274,12 @@ export interface FrameGuardSettings {
    * and not finished (their text frames and the attachments received so far).
    */
   maxPendingBinaryBytes: number;
+  /**
+   * Told of every frame for which the decoder closes its connection (a refusal of its own, or socket.io-parser's
+   * error on a frame it cannot read), before Socket.IO closes it: the client is given no reason, so this is the only
+   * trace of why it was closed. `decoder` is the connection's (one per connection). Must not throw.
+   */
+  onClose?: (decoder: object, error: Error) => void;
 }
 
 /** What socket.io-parser's `Decoder` makes of no options (no reviver, at most 10 binary attachments), kept once. */
@@ -316,9 +322,10 @@ const DECODER_DEFAULTS = Object.freeze((new Decoder() as unknown as { opts: obje
  *   (up to `maxMessageBytes`), none of it counted against a budget: no connection of the gateway exists yet.
  *
  * Refusing means throwing from `add`, which Socket.IO answers by closing that connection; no other client notices.
+ * `onClose` is told why.
  */
 export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: typeof Encoder; Decoder: typeof Decoder } {
-  const { namespace, maxMessageBytes, maxPendingBinaryBytes } = settings;
+  const { namespace, maxMessageBytes, maxPendingBinaryBytes, onClose } = settings;
   const limits = frameShapeLimits(maxMessageBytes);
   const eventPrefix = `${PacketType.EVENT}${namespace},["event",`;
   /** Bytes of the binary packets being put together on all the server's connections. */
@@ -341,6 +348,16 @@ export function guardedSocketIoParser(settings: FrameGuardSettings): { Encoder: 
     }
 
     override add(frame: unknown): void {
+      try {
+        this.guardedAdd(frame);
+      } catch (error) {
+        // Socket.IO closes the connection for whatever `add` throws.
+        onClose?.(this, error instanceof Error ? error : new Error(String(error)));
+        throw error;
+      }
+    }
+
+    private guardedAdd(frame: unknown): void {
       if (typeof frame === 'string') {
         if (!isForNamespace(frame, namespace)) throw new RefusedFrameError(`No namespace but ${namespace} is served.`);
         if (frame === refusedEventFrame) {
