@@ -20,6 +20,8 @@ export interface SpaFallbackRules {
   exclusion: PathMatcher;
   /** How a request's client address is keyed: a page request's unread body lingers on its address's share. */
   addressKeying: AddressKeying;
+  /** `spa.idleTimeoutMs`: how long an answer may go without its client taking a byte of it. */
+  idleTimeoutMs: number;
 }
 
 /**

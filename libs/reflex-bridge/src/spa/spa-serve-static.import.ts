@@ -6,6 +6,7 @@ import { resolveOptions, type ReflexBridgeModuleOptions, type ResolvedReflexBrid
 import { fallbackExclusion, serveStaticOptionsOf } from './spa-serve-static.options.js';
 import { SPA_FALLBACK_RULES, SpaFallbackGate, type SpaFallbackRules } from './spa-fallback.gate.js';
 import { addressKeyingOf } from '../security/client-address.js';
+import { SPA_DEFAULTS } from './spa.options.js';
 
 /** The module options as the SPA's serve-static module sees them (inside it, the bridge module's own are out of reach). */
 const SPA_SOURCE_OPTIONS = Symbol('ReflexSpaSourceOptions');
@@ -37,6 +38,7 @@ export function spaServeStaticImport(source: { options: ReflexBridgeModuleOption
           base: options.spa?.base ?? '/',
           exclusion: fallbackExclusion(options),
           addressKeying: addressKeyingOf(options),
+          idleTimeoutMs: options.spa?.idleTimeoutMs ?? SPA_DEFAULTS.idleTimeoutMs,
         }),
         inject: [SPA_SOURCE_OPTIONS],
       },

@@ -6,6 +6,7 @@ import type { AbstractHttpAdapter, ApplicationConfig } from '@nestjs/core';
 import { AbstractLoader, ExpressLoader, type ServeStaticModuleOptions } from '@nestjs/serve-static';
 import { whenAnswerable } from '../common/pipelined-turn.js';
 import { closeIfBodyUnread } from '../security/lingering-close.js';
+import { destroyWhenUnread } from '../security/unread-answer.watch.js';
 import { RepeatedErrorLog } from '../common/repeated-error-log.js';
 import { SPA_FALLBACK_RULES, type SpaFallbackRules } from './spa-fallback.gate.js';
 import { spaFallbackRoute } from './spa-fallback.route.js';
@@ -58,11 +59,17 @@ export class SpaStaticLoader extends AbstractLoader {
     // Before serve-static's handlers (registered next, after the app's routes): a pipelined request reaches them,
     // and opens its file, only when its answer's turn has come (see whenAnswerable).
     httpAdapter.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+      const page = req.method === 'GET' || req.method === 'HEAD';
       // A page or file is answered without reading a body: a GET that sends one anyway is not read on.
-      if (req.method === 'GET' || req.method === 'HEAD') closeIfBodyUnread(res, this.rules.addressKeying);
+      if (page) closeIfBodyUnread(res, this.rules.addressKeying);
+      const answer = () => {
+        // A client that takes nothing of its file for spa.idleTimeoutMs is cut: it would keep the file open for good.
+        if (page) res.once('close', destroyWhenUnread(res, this.rules.idleTimeoutMs));
+        next();
+      };
       const turn = whenAnswerable(req, res);
-      if (turn === true) return next();
-      void turn.then((answerable) => (answerable ? next() : undefined));
+      if (turn === true) return answer();
+      void turn.then((answerable) => (answerable ? answer() : undefined));
     });
     // A rootPath relative to another directory, or a build step that did not run, made every page a silent 404.
     const index = join(this.rules.rootPath, 'index.html');

@@ -36,7 +36,7 @@ describe('profile, spa and devServer options', () => {
   });
 
   it('fills the spa defaults', () => {
-    expect(resolveOptions({ spa: { rootPath: ROOT } }).spa).toEqual({ rootPath: ROOT, base: '/', assetsPrefix: '/assets/', fallback: true, exclude: [], maxAgeSeconds: 300 });
+    expect(resolveOptions({ spa: { rootPath: ROOT } }).spa).toEqual({ rootPath: ROOT, base: '/', assetsPrefix: '/assets/', fallback: true, exclude: [], maxAgeSeconds: 300, idleTimeoutMs: 30_000 });
     expect(resolveOptions({ spa: false }).spa).toBeUndefined();
   });
 
@@ -102,6 +102,10 @@ describe('profile, spa and devServer options', () => {
     expect(resolveOptions({ spa: { rootPath: ROOT, base: '/app.v2', assetsPrefix: '/_app/immutable.x/' } }).spa).toMatchObject({ base: '/app.v2', assetsPrefix: '/_app/immutable.x/' });
     expect(() => resolveOptions({ spa: { rootPath: ROOT, exclude: ['api'] } })).toThrow('invalid option "spa.exclude[0]"');
     expect(() => resolveOptions({ spa: { rootPath: ROOT, maxAgeSeconds: -1 } })).toThrow('invalid option "spa.maxAgeSeconds"');
+    for (const idleTimeoutMs of [0, 1.5, -1, 2 ** 31, '1000', Number.NaN]) {
+      expect(() => resolveOptions({ spa: { rootPath: ROOT, idleTimeoutMs: idleTimeoutMs as number } })).toThrow('invalid option "spa.idleTimeoutMs"');
+    }
+    expect(resolveOptions({ spa: { rootPath: ROOT, idleTimeoutMs: 5_000 } }).spa?.idleTimeoutMs).toBe(5_000);
     expect(() => resolveOptions({ spa: { rootPath: ROOT, index: 'x' } as never })).toThrow('invalid option "spa.index"');
     expect(() => resolveOptions({ profile: 'split_dev', devServer: { url: 'localhost:5173' } })).toThrow('invalid option "devServer.url"');
     expect(() => resolveOptions({ profile: 'split_dev', devServer: { url: 'ftp://x' } })).toThrow('invalid option "devServer.url"');

@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { InvalidOptionError } from '../invalid-option.error.js';
+import { MAX_TIMER_MS } from '../common/timer-ms.js';
 
 /** The `spa` section of the module options: a built single-page app the module serves (on `@nestjs/serve-static`). */
 export interface SpaOptions {
@@ -41,6 +42,13 @@ export interface SpaOptions {
    * @default 300
    */
   maxAgeSeconds?: number;
+  /**
+   * How long (milliseconds) a file's or page's answer may go without its client taking a byte of it while output
+   * waits; then its connection is cut and the file closed. A client that reads, however slowly, is never cut; one
+   * that asked for a large file and read nothing kept the file open, and its connection, for as long as it stayed.
+   * @default 30000
+   */
+  idleTimeoutMs?: number;
 }
 
 /** The `devServer` section of the module options: the frontend's dev server, for `profile: 'split_dev'`. */
@@ -83,6 +91,7 @@ export interface ResolvedSpaOptions {
   fallback: boolean;
   exclude: RegExp[];
   maxAgeSeconds: number;
+  idleTimeoutMs: number;
 }
 
 /** `devServer` after defaults. */
@@ -101,7 +110,7 @@ export interface ResolvedServingOptions {
 }
 
 /** The defaults of {@link SpaOptions}. */
-export const SPA_DEFAULTS = Object.freeze({ base: '/', assetsPrefix: '/assets/', fallback: true, maxAgeSeconds: 300 });
+export const SPA_DEFAULTS = Object.freeze({ base: '/', assetsPrefix: '/assets/', fallback: true, maxAgeSeconds: 300, idleTimeoutMs: 30_000 });
 
 const PROFILES: readonly ReflexProfile[] = ['integrated', 'split_dev', 'reflex_only'];
 
@@ -145,7 +154,7 @@ function resolveSpa(spa: unknown): ResolvedSpaOptions | undefined {
   if (spa === undefined || spa === false) return undefined;
   if (spa === null || typeof spa !== 'object' || Array.isArray(spa)) throw new InvalidOptionError('spa', 'expected false or an object with rootPath');
   const given = spa as SpaOptions;
-  rejectUnknownKeys('spa', given, ['rootPath', 'base', 'assetsPrefix', 'fallback', 'exclude', 'maxAgeSeconds']);
+  rejectUnknownKeys('spa', given, ['rootPath', 'base', 'assetsPrefix', 'fallback', 'exclude', 'maxAgeSeconds', 'idleTimeoutMs']);
   if (typeof given.rootPath !== 'string' || !isAbsolute(given.rootPath)) {
     throw new InvalidOptionError('spa.rootPath', `expected the absolute path of the SPA's build directory, got ${JSON.stringify(given.rootPath)}`);
   }
@@ -170,7 +179,11 @@ function resolveSpa(spa: unknown): ResolvedSpaOptions | undefined {
   if (typeof maxAgeSeconds !== 'number' || !Number.isSafeInteger(maxAgeSeconds) || maxAgeSeconds < 0) {
     throw new InvalidOptionError('spa.maxAgeSeconds', `expected a whole number of seconds (0 or more), got ${JSON.stringify(maxAgeSeconds)}`);
   }
-  return { rootPath: given.rootPath, base, assetsPrefix, fallback, exclude: pathRules('spa.exclude', given.exclude), maxAgeSeconds };
+  const idleTimeoutMs = given.idleTimeoutMs ?? SPA_DEFAULTS.idleTimeoutMs;
+  if (typeof idleTimeoutMs !== 'number' || !Number.isSafeInteger(idleTimeoutMs) || idleTimeoutMs < 1 || idleTimeoutMs > MAX_TIMER_MS) {
+    throw new InvalidOptionError('spa.idleTimeoutMs', `expected a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${JSON.stringify(idleTimeoutMs)}`);
+  }
+  return { rootPath: given.rootPath, base, assetsPrefix, fallback, exclude: pathRules('spa.exclude', given.exclude), maxAgeSeconds, idleTimeoutMs };
 }
 
 function resolveDevServer(devServer: unknown): ResolvedDevServerOptions | undefined {

@@ -8,7 +8,7 @@ import { whenAnswerable } from '../common/pipelined-turn.js';
 import { byteRangeOf, type ByteRange } from './stored-file-range.js';
 import { isUnchanged, rangeStillApplies, validatorsOf } from './stored-file-validators.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
-import { destroyWhenUnread } from './unread-answer.watch.js';
+import { destroyWhenUnread } from '../security/unread-answer.watch.js';
 import { DEFAULT_UPLOAD_OPTIONS } from './upload.options.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 
