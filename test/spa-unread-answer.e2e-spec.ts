@@ -5,12 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReflexBridgeModule } from '@reflex-bridge/nest';
 import { startApp, type RunningApp } from './support/app.js';
-import { until } from './support/eventually.js';
+import { waitForUnreadAnswerCut } from './support/unread-answer.js';
 
 /** Far more than loopback's socket buffers hold: the server's writes stall while the client reads nothing. */
 const FILE_BYTES = 64 * 1024 * 1024;
@@ -32,20 +31,8 @@ describe('a file of the SPA whose client reads nothing', () => {
     await rm(rootPath, { recursive: true, force: true });
   });
 
-  const connections = () => new Promise<number>((resolve, reject) => running.app.getHttpServer().getConnections((error: Error | null, count: number) => (error ? reject(error) : resolve(count))));
-
   it('is cut once it has taken nothing for spa.idleTimeoutMs', async () => {
-    const socket = connectTcp(Number(new URL(running.url).port), '127.0.0.1');
-    socket.on('error', () => undefined);
-    try {
-      await new Promise((resolve) => socket.once('connect', resolve));
-      socket.pause();
-      socket.write('GET /assets/large-3f2a1b.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-      await until(async () => (await connections()) === 1 || undefined, 'the server to hold the connection');
-      await until(async () => (await connections()) === 0 || undefined, 'the server to cut the client that reads nothing');
-    } finally {
-      socket.destroy();
-    }
+    await waitForUnreadAnswerCut(running, '/assets/large-3f2a1b.bin');
   });
 
   it('still sends the whole file to a client that reads it, and pages as before', async () => {
