@@ -5,7 +5,7 @@ import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import { OriginPolicy } from '../../security/origin-policy.js';
 import { allowCrossOrigin, answerOptionsWithoutOrigin, approvePreflight } from '../../security/cross-origin-headers.js';
-import { CookieHandoffService } from './cookie-handoff.service.js';
+import { CookieHandoffService, isHandoffId } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
 import { pathAfterRoute } from '../../common/path-after-route.js';
 import { undecodedRoutePath } from '../../common/undecoded-route-path.js';
@@ -97,7 +97,8 @@ export class CookieHandoffRoute implements OnModuleInit {
       }
       // Malformed percent-encoding: no id, so the handoff's own 410.
       const id = decodedPathPart(pathAfterRoute(req, prefix) ?? '') ?? '';
-      const setCookies = await this.handoffs.redeem(id, { cookies: parseCookieHeader(req.headers.cookie), secret, clientToken });
+      // The cookies are read only for an id that could be one (their header may be 16 KB of the client's making).
+      const setCookies = isHandoffId(id) ? await this.handoffs.redeem(id, { cookies: parseCookieHeader(req.headers.cookie), secret, clientToken }) : undefined;
       if (!setCookies) {
         answer(res, this.keying, 410, { code: 'handoff_invalid', message: 'This session cookie handoff is spent, expired, unknown or not this tab\'s.' });
         return;

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { CookieHandoffService } from './cookie-handoff.service.js';
+import fc from 'fast-check';
+import { CookieHandoffService, isHandoffId } from './cookie-handoff.service.js';
 
 describe('CookieHandoffService', () => {
   afterEach(() => {
@@ -39,6 +40,24 @@ describe('CookieHandoffService', () => {
     const { id, secret } = await handoffs.issue(['sid=new'], {}, TAB);
     jest.setSystemTime(new Date('2026-01-01T00:00:31Z'));
     expect(await handoffs.redeem(id, { cookies: {}, secret, clientToken: TAB })).toBeUndefined();
+  });
+
+  it('looks up only what has the shape of an id it issued, never a key the client named', async () => {
+    const handoffs = service();
+    const { id } = await handoffs.issue(['sid=new'], {}, TAB);
+    expect(isHandoffId(id)).toBe(true);
+    const store = (handoffs as unknown as { handoffs: { get(key: string): unknown } }).handoffs;
+    const get = jest.spyOn(store, 'get');
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 80 }).filter((text) => !/^[A-Za-z0-9_-]{32}$/.test(text)), async (made) => {
+        expect(isHandoffId(made)).toBe(false);
+        expect(await handoffs.redeem(made, { cookies: {}, secret: 'x', clientToken: TAB })).toBeUndefined();
+      }),
+    );
+    for (const made of [`${id}x`, id.slice(1), `{${id.slice(1, -1)}}`, `${id.slice(0, -1)}=`]) {
+      expect(await handoffs.redeem(made, { cookies: {}, secret: 'x', clientToken: TAB })).toBeUndefined();
+    }
+    expect(get).not.toHaveBeenCalled();
   });
 
   it('refuses unknown ids', async () => {

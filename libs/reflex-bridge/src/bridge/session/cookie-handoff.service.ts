@@ -35,6 +35,19 @@ const MAX_IN_MEMORY_HANDOFFS = 20_000;
  */
 const HANDOFF_COMMAND_TIMEOUT_MS = 2_000;
 
+/** Random bytes of a handoff id; in the URL, base64url: 32 characters. */
+const HANDOFF_ID_BYTES = 24;
+const HANDOFF_ID_SHAPE = /^[A-Za-z0-9_-]{32}$/;
+
+/**
+ * Whether `id` has the shape of an id {@link CookieHandoffService.issue} makes: anything else is refused before the
+ * store is asked (with `redisUrl`, a key named by the client: any 2,000 characters, or a `{` that moves the key to
+ * another Redis Cluster slot) or the request's cookies are read.
+ */
+export function isHandoffId(id: string): boolean {
+  return HANDOFF_ID_SHAPE.test(id);
+}
+
 /** An issued handoff: the id goes in the URL, the secret only over the tab's socket. */
 export interface IssuedHandoff {
   id: string;
@@ -97,7 +110,7 @@ export class CookieHandoffService implements OnModuleDestroy {
   async issue(setCookies: string[], expectedCookies: Record<string, string | undefined>, clientToken: string, clientAddress?: string): Promise<IssuedHandoff> {
     // @keyv/redis reconnects a closed client on use: never touch shared connections once their owner closed them.
     if (this.shared?.isClosed) throw new Error('CookieHandoffService: the Redis connections are closed');
-    const id = randomBytes(24).toString('base64url');
+    const id = randomBytes(HANDOFF_ID_BYTES).toString('base64url');
     const secret = randomBytes(32).toString('base64url');
     const expected = Object.fromEntries(Object.entries(expectedCookies).map(([name, value]) => [name, value ?? null]));
     const handoff: Handoff = {
@@ -123,7 +136,7 @@ export class CookieHandoffService implements OnModuleDestroy {
    * bits, so guessing it is not an option.
    */
   async redeem(id: string, proof: HandoffProof): Promise<string[] | undefined> {
-    if (this.shared?.isClosed) return undefined;
+    if (!isHandoffId(id) || this.shared?.isClosed) return undefined;
     const handoff = await withinDeadline(this.handoffs.get(id), HANDOFF_COMMAND_TIMEOUT_MS).catch(() => undefined);
     if (!handoff || handoff.expiresAt < Date.now()) return undefined;
     // Compare digests: equal lengths, and no timing signal about the stored secret.
