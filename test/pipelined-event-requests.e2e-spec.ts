@@ -1,12 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, Get } from '@nestjs/common';
-import { connect, type Socket } from 'node:net';
 import { ReflexBridgeModule } from '@reflex-bridge/nest';
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { PingState } from './fixtures/flood.states.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { eventually } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
+import { get, PipeliningClient } from './support/pipelining-client.js';
 
 const PING = 'reflex___state____state.ping_state';
 const POLLING = '/_event/?EIO=4&transport=polling';
@@ -23,35 +23,6 @@ class OwnController {
   }
 }
 
-/** A raw TCP client: writes `requests` in one go, and collects what the server answers until it closes. */
-class PipeliningClient {
-  answer = '';
-  closed = false;
-  private readonly socket: Socket;
-
-  constructor(url: string) {
-    this.socket = connect(Number(new URL(url).port), '127.0.0.1');
-    this.socket.on('data', (data: Buffer) => (this.answer += data.toString('latin1')));
-    this.socket.on('close', () => (this.closed = true));
-    this.socket.on('error', () => (this.closed = true));
-  }
-
-  async write(requests: string): Promise<void> {
-    if (this.socket.connecting) await new Promise((resolve) => this.socket.once('connect', resolve));
-    this.socket.write(requests);
-  }
-
-  /** The status lines of the answers received so far. */
-  get statuses(): string[] {
-    return this.answer.match(/HTTP\/1\.1 \d{3}/g) ?? [];
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-}
-
-const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
 
 describe('requests pipelined behind a refused request to the event path', () => {
   let running: RunningApp;

@@ -1,7 +1,7 @@
 import { expect } from '@jest/globals';
 import { readdirSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { eventually } from './eventually.js';
 
 /** File descriptors this process holds (the apps under test run in it). */
@@ -46,3 +46,39 @@ export async function expectPipeliningHoldsNoFiles(server: Server, url: string, 
   attacker.leave();
   await eventually("the attacker's connection to be gone", () => openDescriptors() - before, (extra) => extra <= 2);
 }
+
+/** A raw TCP client: writes `requests` in one go, and collects what the server answers until it closes. */
+export class PipeliningClient {
+  answer = '';
+  closed = false;
+  private readonly socket: Socket;
+
+  constructor(url: string) {
+    this.socket = connect(Number(new URL(url).port), '127.0.0.1');
+    this.socket.on('data', (data: Buffer) => (this.answer += data.toString('latin1')));
+    this.socket.on('close', () => (this.closed = true));
+    this.socket.on('error', () => (this.closed = true));
+  }
+
+  async write(requests: string): Promise<void> {
+    if (this.socket.connecting) await new Promise((resolve) => this.socket.once('connect', resolve));
+    this.socket.write(requests);
+  }
+
+  /** The status lines of the answers received so far. */
+  get statuses(): string[] {
+    return this.answer.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+  }
+
+  /** Reads nothing more of what the server sends (its answers wait in the server's buffers and the kernel's). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A `GET path` request, as a pipelining client writes it. */
+export const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;

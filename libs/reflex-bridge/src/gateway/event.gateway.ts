@@ -30,6 +30,7 @@ import { refuseSessionIdRequests } from '../security/engine-session-id.guard.js'
 import { noStoreEngineAnswers } from '../security/no-store.engine-middleware.js';
 import { closeAfterEngineAnswers } from '../security/close-after-engine-answers.engine-middleware.js';
 import { closeAfterEventPathRequests } from '../security/pipelined-event-requests.guard.js';
+import { closePipelinesPastBound } from '../security/pipelined-requests.guard.js';
 import { destroyUnansweredUpgrades } from '../security/unanswered-upgrades.guard.js';
 import { CLOSE_GRACE_MS, cutClosedConnections } from '../security/close-grace.js';
 import { closeOnStrayEnginePackets } from '../security/engine-packet.guard.js';
@@ -319,6 +320,8 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     const enginePath = `${this.options.path.replace(/\/$/, '')}/`;
     if (httpServer) {
       closeAfterEventPathRequests(httpServer, enginePath);
+      // A connection pipelining past a bound is closed, on any route: its requests were all parsed and run at once.
+      closePipelinesPastBound(httpServer);
       // Upgrades to other paths that nothing answered: Engine.IO half-closes them, and nothing would ever close them.
       destroyUnansweredUpgrades(httpServer, enginePath);
     }

@@ -2,10 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** A `request` listener of an HTTP server. */
-type RequestListener = (this: unknown, request: IncomingMessage, response: ServerResponse) => void;
+export type RequestListener = (this: unknown, request: IncomingMessage, response: ServerResponse) => void;
 
 /** The part of an HTTP server whose `request` listeners are wrapped. */
-interface RequestEmitter {
+export interface RequestEmitter {
   listeners(event: 'request'): unknown[];
   removeAllListeners(event: 'request'): unknown;
   on(event: 'request', listener: RequestListener): unknown;
