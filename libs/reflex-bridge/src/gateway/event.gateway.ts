@@ -319,9 +319,10 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
     // Engine.IO's path: the event path with one trailing slash.
     const enginePath = `${this.options.path.replace(/\/$/, '')}/`;
     if (httpServer) {
-      closeAfterEventPathRequests(httpServer, enginePath);
       // A connection pipelining past a bound is closed, on any route: its requests were all parsed and run at once.
+      // Wrapped by the next: requests pipelined behind one to the event path never count (nothing runs them).
       closePipelinesPastBound(httpServer);
+      closeAfterEventPathRequests(httpServer, enginePath);
       // Upgrades to other paths that nothing answered: Engine.IO half-closes them, and nothing would ever close them.
       destroyUnansweredUpgrades(httpServer, enginePath);
     }
