@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, Get } from '@nestjs/common';
 import { ReflexBridgeModule } from '@reflex-bridge/nest';
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { PingState } from './fixtures/flood.states.js';
+import { OwnController } from './fixtures/own.controller.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { eventually } from './support/eventually.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -10,19 +10,6 @@ import { get, PipeliningClient } from './support/pipelining-client.js';
 
 const PING = 'reflex___state____state.ping_state';
 const POLLING = '/_event/?EIO=4&transport=polling';
-
-/** An app route of its own, counting the requests it is handed. */
-@Controller('own')
-class OwnController {
-  static served = 0;
-
-  @Get()
-  own(): string {
-    OwnController.served += 1;
-    return 'own';
-  }
-}
-
 
 describe('requests pipelined behind a refused request to the event path', () => {
   let running: RunningApp;

@@ -5,31 +5,19 @@
  * minute after they left. Past a bound of waiting answers a connection now gets nothing more run.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, Get } from '@nestjs/common';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReflexBridgeModule } from '@reflex-bridge/nest';
 import { MAX_WAITING_ANSWERS } from '../libs/reflex-bridge/src/security/pipelined-requests.guard.js';
 import { PingState } from './fixtures/flood.states.js';
+import { OwnController } from './fixtures/own.controller.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { eventually } from './support/eventually.js';
 import { get, PipeliningClient } from './support/pipelining-client.js';
 import { RawSocket } from './support/raw-socket.js';
 
 const PING = 'reflex___state____state.ping_state';
-
-/** An app route of its own, counting the requests it is handed. */
-@Controller('own')
-class OwnController {
-  static served = 0;
-
-  @Get()
-  own(): string {
-    OwnController.served += 1;
-    return 'own';
-  }
-}
 
 describe('a connection pipelining more requests than it may have answers waiting', () => {
   let running: RunningApp;
