@@ -9,6 +9,13 @@ describe('byteRangeOf', () => {
     }
   });
 
+  it('ignores a header with a range that ends before it starts, as RFC 9110 says, whatever else it asks', () => {
+    for (const header of ['bytes=1-0', 'bytes=0-1,5-3', 'bytes= 10 - 9 ', 'bytes=200-100', `bytes=${'9'.repeat(30)}-${'8'.repeat(30)}`]) {
+      expect([header, byteRangeOf(header, 100)]).toEqual([header, { kind: 'whole' }]);
+    }
+    expect(byteRangeOf('bytes=5-5', 100)).toEqual({ kind: 'part', start: 5, end: 5 });
+  });
+
   it('answers one range with its bytes, the end capped at the last byte', () => {
     expect(byteRangeOf('bytes=0-1', 100)).toEqual({ kind: 'part', start: 0, end: 1 });
     expect(byteRangeOf('bytes=10-', 100)).toEqual({ kind: 'part', start: 10, end: 99 });
