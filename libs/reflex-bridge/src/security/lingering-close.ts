@@ -68,10 +68,16 @@ export function closeIfBodyUnread(res: ServerResponse, keying: AddressKeying): v
 
 /**
  * Our side of the connection shut; what the peer still sends is read and dropped for {@link LINGER_MS} at most, at
- * `address`'s part of the rate all lingering connections of the process share ({@link lingeringDrain}).
+ * `address`'s part of the rate all lingering connections of the process share ({@link lingeringDrain}), unless the
+ * address already has its most lingering connections (then it is destroyed at once).
  */
 function linger(socket: Socket, address: string): void {
   if (socket.destroyed) return;
+  // Past its address's share of lingering connections: cut now, as Node would (the peer may miss the answer).
+  if (!lingeringDrain.admits(address)) {
+    socket.destroy();
+    return;
+  }
   socket.end();
   lingeringDrain.add(socket, address);
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);

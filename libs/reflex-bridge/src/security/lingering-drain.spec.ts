@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { LingeringDrain } from './lingering-drain.js';
+import { LingeringDrain, MAX_LINGERING_PER_ADDRESS } from './lingering-drain.js';
 
 /** A socket as the drain sees it: what it read so far, whether it is paused, its close. */
 class FakeSocket extends EventEmitter {
@@ -167,6 +167,17 @@ describe('LingeringDrain', () => {
     next.close();
     for (let look = 0; look < 3; look++) drain.tick();
     expect(drain.addressCount).toBe(0);
+  });
+
+  it('admits at most MAX_LINGERING_PER_ADDRESS lingering connections of one address at once, and others beside them', () => {
+    const { drain } = drainWithClock();
+    const sockets = Array.from({ length: MAX_LINGERING_PER_ADDRESS }, () => linger(drain, '203.0.113.7'));
+    expect(drain.admits('203.0.113.7')).toBe(false);
+    expect(drain.admits('198.51.100.9')).toBe(true);
+    sockets[0]!.close();
+    expect(drain.admits('203.0.113.7')).toBe(true);
+    for (const socket of sockets) socket.close();
+    drain.tick();
   });
 
   /** A lingering connection of a scenario: from which address, from which look to which, and what it reads a look. */
