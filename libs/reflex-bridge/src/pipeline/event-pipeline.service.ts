@@ -19,7 +19,8 @@ import { isPromise, isThenable, then, tryCatch, tryFinally, type MaybePromise } 
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { TokenQueue } from './token-queue.js';
-import { knownSize, nextTree, sizedSave, treeOf, type StateTree } from './state-tree.js';
+import { isProvisional, knownSize, nextTree, sizedSave, treeOf, type StateTree } from './state-tree.js';
+import { holdsFullTtl, NewStateLease } from './new-state.lease.js';
 import type { EventClient } from '../common/event-client.js';
 import { buildRouterVar, routerVarShows } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
@@ -112,18 +113,9 @@ interface ComputedVarFailure {
 /** What {@link EventPipeline}'s end of a leased run gets when the handler did not fail (`undefined` can be thrown). */
 const NO_FAILURE: unique symbol = Symbol('no failure');
 
-/**
- * A tree that holds nothing a handler made (nothing, or only the root state hydration sets) is saved as provisional:
- * the store keeps it only briefly, so tokens that connect, hydrate and leave do not pin memory.
- */
 /** False for a state no `hydrate` or `on_load_internal` has reached: it has no `router` var (Reflex: empty `router_data`). */
 function hasSeenAPage(state: StoredState): boolean {
   return state[ROOT_STATE_NAME]?.['router'] !== undefined;
-}
-
-function isProvisional(state: StoredState): boolean {
-  for (const name in state) if (name !== ROOT_STATE_NAME) return false;
-  return true;
 }
 
 /** An event after parsing, with the server's additions to `router_data`. */
@@ -202,6 +194,8 @@ export class EventPipeline implements OnApplicationBootstrap {
    */
   private readonly pageLoads = new Map<string, number>();
   private pageLoadCount = 0;
+  /** `rateLimit.newStates` is on: a state without the full TTL yet is leased through a {@link NewStateLease}. */
+  private readonly countsNewStates: boolean;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -220,6 +214,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const { maxQueuedEvents, maxQueuedBytes, maxTotalQueuedBytes } = options;
     this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes, maxTotalQueuedBytes });
     this.withheldHeaders = new Set(options.bridge.withheldHeaders);
+    this.countsNewStates = rateLimiter.countsNewStates;
     this.busy = new BridgeError('busy', `Too many events are waiting for this client (at most ${maxQueuedEvents} events or ${maxQueuedBytes} bytes), or for all clients of this server; this one was dropped. Send it again once earlier events were answered.`);
     const busy = this.busy;
     this.busyAnswers = new BusyAnswers(
@@ -592,7 +587,7 @@ export class EventPipeline implements OnApplicationBootstrap {
    */
   private runUploadLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[], cancel: AbortController): MaybePromise<void> {
     const followUps: ServerEvent[] = [];
-    const ran = this.withLease(token, (lease, tree) => {
+    const ran = this.withClientLease(client, token, (lease, tree) => {
       // Cancelled while it waited for its turn (behind the tab's other events, or for the lock): the user took the
       // upload back before its handler started, so it never starts, as Reflex cancels a disconnected upload's task.
       if (cancel.signal.aborted) throw cancel.signal.reason;
@@ -731,11 +726,15 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /** Runs the handler under the token's lease, ends the bridge's response, then queues the follow-ups. */
   private runLocked(client: EventClient, token: string, handler: HandlerDefinition, event: RoutedEvent, outcome: BridgeOutcome, args: unknown[] | PendingArguments): MaybePromise<void> {
-    const lease = this.store.tryAcquireSync?.(token);
-    if (lease) return this.runLeased({ client, token, handler, outcome, args, lease, tree: treeOf(lease), followUps: [], event });
-    return this.acquireLease(token).then((acquired) =>
-      this.runLeased({ client, token, handler, outcome, args, lease: acquired, tree: treeOf(acquired), followUps: [], event }),
-    );
+    const granted = this.store.tryAcquireSync?.(token);
+    if (granted) {
+      const lease = this.leaseFor(granted, client);
+      return this.runLeased({ client, token, handler, outcome, args, lease, tree: treeOf(lease), followUps: [], event });
+    }
+    return this.acquireLease(token).then((acquired) => {
+      const lease = this.leaseFor(acquired, client);
+      return this.runLeased({ client, token, handler, outcome, args, lease, tree: treeOf(lease), followUps: [], event });
+    });
   }
 
   /**
@@ -1158,7 +1157,7 @@ export class EventPipeline implements OnApplicationBootstrap {
   }
 
   private async hydrate(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
-    await this.withLease(token, async (lease, tree) => {
+    await this.withClientLease(client, token, async (lease, tree) => {
       // Client storage vars start from their initial values: the client sends what the browser holds next.
       tree.state = this.clientStorage.reset(tree.state);
       const root = { ...tree.state[ROOT_STATE_NAME], is_hydrated: false, router: buildRouterVar(event.routerData, this.withheldHeaders) };
@@ -1191,7 +1190,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const { match, routed } = this.pageOf(event);
     const router = buildRouterVar(routed.routerData, this.withheldHeaders);
     const hydrated = match === undefined;
-    await this.withLease(token, async (lease, tree) => {
+    await this.withClientLease(client, token, async (lease, tree) => {
       if (!hasSeenAPage(tree.state)) await this.rehydrate(client, token, lease, tree, event, false);
       const root = tree.state[ROOT_STATE_NAME] ?? {};
       const routerChanged = JSON.stringify(root['router']) !== JSON.stringify(router);
@@ -1249,7 +1248,7 @@ export class EventPipeline implements OnApplicationBootstrap {
   private async updateVars(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
     const update = this.clientStorage.parse(event.payload);
     if (update.size === 0) return;
-    await this.withLease(token, async (lease, tree) => {
+    await this.withClientLease(client, token, async (lease, tree) => {
       // No page load here: state.js sends `on_load_internal` right after this event, and it loads the page.
       if (!hasSeenAPage(tree.state)) await this.rehydrate(client, token, lease, tree, event, false);
       const delta: Delta = {};
@@ -1267,7 +1266,7 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   private async setHydrated(client: EventClient, token: string, event: RoutedEvent): Promise<void> {
     const value = event.name === SET_IS_HYDRATED ? event.payload.value !== false : true;
-    await this.withLease(token, async (lease, tree) => {
+    await this.withClientLease(client, token, async (lease, tree) => {
       tree.state = { ...tree.state, [ROOT_STATE_NAME]: { ...tree.state[ROOT_STATE_NAME], is_hydrated: value } };
       await lease.save(tree.state, { provisional: isProvisional(tree.state) });
     });
@@ -1279,9 +1278,24 @@ export class EventPipeline implements OnApplicationBootstrap {
    * store can grant it at once (the in-memory store, lock free), else awaited.
    */
   private withLease(token: string, work: (lease: StateLease, tree: StateTree) => MaybePromise<void>): MaybePromise<void> {
+    return this.withClientLease(undefined, token, work);
+  }
+
+  /** {@link withLease} for an event of `client`, whose new state counts against its address (see {@link leaseFor}). */
+  private withClientLease(client: EventClient | undefined, token: string, work: (lease: StateLease, tree: StateTree) => MaybePromise<void>): MaybePromise<void> {
     const lease = this.store.tryAcquireSync?.(token);
-    if (lease) return this.underLease(lease, work);
-    return this.acquireLease(token).then((acquired) => this.underLease(acquired, work));
+    if (lease) return this.underLease(this.leaseFor(lease, client), work);
+    return this.acquireLease(token).then((acquired) => this.underLease(this.leaseFor(acquired, client), work));
+  }
+
+  /**
+   * The lease an event of `client` works on: the store's own for a state that holds the full TTL already (the steady
+   * case), with `rateLimit.newStates` off, and for the app's own changes (no client); else one whose first save of a
+   * changed state counts against the client address's budget of new states (see {@link NewStateLease}).
+   */
+  private leaseFor(lease: StateLease, client: EventClient | undefined): StateLease {
+    if (client === undefined || !this.countsNewStates || holdsFullTtl(lease.state)) return lease;
+    return new NewStateLease(lease, () => this.rateLimiter.admitNewState(client.routerIp ?? this.bridge.clientIp(client)));
   }
 
   private async acquireLease(token: string): Promise<StateLease> {

@@ -1,4 +1,5 @@
 import type { SaveOptions, StateLease, StoredState } from '../state/store/state-store.js';
+import { ROOT_STATE_NAME } from '../protocol/state-naming.js';
 
 /**
  * A client's state tree while an event runs on it: the tree as the event's steps commit it, and its size when the
@@ -43,4 +44,13 @@ export function nextTree(state: StoredState, fullName: string, base: Record<stri
   const next = { ...state };
   next[fullName] = committed;
   return next;
+}
+
+/**
+ * A tree that holds nothing a handler made (nothing, or only the root state hydration sets) is saved as provisional:
+ * the store keeps it only briefly, so tokens that connect, hydrate and leave do not pin memory.
+ */
+export function isProvisional(state: StoredState): boolean {
+  for (const name in state) if (name !== ROOT_STATE_NAME) return false;
+  return true;
 }

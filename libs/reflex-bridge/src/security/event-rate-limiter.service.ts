@@ -14,7 +14,7 @@ import {
 import type { BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import { StateRegistry } from '../state/state-registry.service.js';
-import { isPromise, type MaybePromise } from '../common/maybe-promise.js';
+import { isPromise, then, type MaybePromise } from '../common/maybe-promise.js';
 import type { EventClient } from '../common/event-client.js';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
@@ -80,6 +80,8 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   private warnedAt = -Infinity;
   /** `rateLimit.cookieHandoffs` as a limit of the storage; undefined when off. */
   private readonly cookieHandoffs: HandlerLimit | undefined;
+  /** `rateLimit.newStates` as a limit of the storage; undefined when off. */
+  private readonly newStates: HandlerLimit | undefined;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
@@ -91,6 +93,8 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     this.budget = this.options.perConnection;
     const handoffs = this.options.cookieHandoffs;
     this.cookieHandoffs = handoffs && { name: 'cookie-handoff', limit: handoffs.limit, ttl: handoffs.ttlMs, blockDuration: handoffs.blockDurationMs, keyBase: 'cookie-handoff@' };
+    const states = this.options.newStates;
+    this.newStates = states && { name: 'new-state', limit: states.limit, ttl: states.ttlMs, blockDuration: states.blockDurationMs, keyBase: 'new-state@' };
   }
 
   /** Reads every handler's `@Throttle` / `@SkipThrottle` metadata once. */
@@ -204,6 +208,21 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     const limit = this.cookieHandoffs;
     if (limit === undefined) return 0;
     return this.count(limit, `${limit.keyBase}${addressKey(ip, this.options.ipv6SubnetPrefix)}`);
+  }
+
+  /** Whether new states are counted at all (`rateLimit.newStates` is on). */
+  get countsNewStates(): boolean {
+    return this.newStates !== undefined;
+  }
+
+  /**
+   * Counts one new state of client address `ip` against `rateLimit.newStates`: true when it may be kept for the full
+   * state TTL (also when the budget is off, and when the storage fails), false when the address spent its budget.
+   */
+  admitNewState(ip: string): MaybePromise<boolean> {
+    const limit = this.newStates;
+    if (limit === undefined) return true;
+    return then(this.count(limit, `${limit.keyBase}${addressKey(ip, this.options.ipv6SubnetPrefix)}`), (waitMs) => waitMs === 0);
   }
 
   /** The `bridge_error` payload of an event refused for `waitMs` milliseconds. */

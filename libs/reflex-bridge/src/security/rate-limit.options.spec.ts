@@ -9,6 +9,7 @@ describe('rateLimit options', () => {
       perConnection: { limit: 500, ttlMs: 10_000, blockDurationMs: 0 },
       controlFrames: { limit: 100, ttlMs: 10_000, blockDurationMs: 0 },
       cookieHandoffs: { limit: 100, ttlMs: 30_000, blockDurationMs: 0 },
+      newStates: { limit: 60, ttlMs: 60_000, blockDurationMs: 0 },
       storage: undefined,
       keyPrefix: 'rx:throttle:',
       ipv6SubnetPrefix: 64,
@@ -20,7 +21,9 @@ describe('rateLimit options', () => {
     const resolved = resolveOptions({ rateLimit: { perConnection: { limit: 10, ttlMs: 1000, blockDurationMs: 5000 }, storage, keyPrefix: 'shop:rl:' } }).rateLimit;
     expect(resolved).toMatchObject({ perConnection: { limit: 10, ttlMs: 1000, blockDurationMs: 5000 }, storage, keyPrefix: 'shop:rl:' });
     expect(resolveOptions({ rateLimit: { perConnection: false } }).rateLimit.perConnection).toBeUndefined();
-    expect(resolveOptions({ rateLimit: false }).rateLimit).toMatchObject({ enabled: false, perConnection: undefined, cookieHandoffs: undefined });
+    expect(resolveOptions({ rateLimit: false }).rateLimit).toMatchObject({ enabled: false, perConnection: undefined, cookieHandoffs: undefined, newStates: undefined });
+    expect(resolveOptions({ rateLimit: { newStates: false } }).rateLimit.newStates).toBeUndefined();
+    expect(resolveOptions({ rateLimit: { newStates: { limit: 3, ttlMs: 500, blockDurationMs: 100 } } }).rateLimit.newStates).toEqual({ limit: 3, ttlMs: 500, blockDurationMs: 100 });
     expect(resolveOptions({ rateLimit: { controlFrames: { limit: 20, ttlMs: 1000 } } }).rateLimit.controlFrames).toEqual({ limit: 20, ttlMs: 1000, blockDurationMs: 0 });
     expect(resolveOptions({ rateLimit: { cookieHandoffs: false } }).rateLimit.cookieHandoffs).toBeUndefined();
     expect(resolveOptions({ rateLimit: { cookieHandoffs: { limit: 5, ttlMs: 1000 } } }).rateLimit.cookieHandoffs).toEqual({ limit: 5, ttlMs: 1000, blockDurationMs: 0 });
@@ -38,6 +41,9 @@ describe('rateLimit options', () => {
     expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 0, ttlMs: 1000 } } })).toThrow(/"rateLimit\.perConnection\.limit": expected an integer ≥ 1/);
     expect(() => resolveOptions({ rateLimit: { cookieHandoffs: { limit: 1.5, ttlMs: 1000 } } })).toThrow(/"rateLimit\.cookieHandoffs\.limit": expected an integer ≥ 1/);
     expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 5, ttlMs: -1 } } })).toThrow(/"rateLimit\.perConnection\.ttlMs"/);
+    expect(() => resolveOptions({ rateLimit: { newStates: { limit: 0, ttlMs: 1000 } } })).toThrow(/"rateLimit\.newStates\.limit": expected an integer ≥ 1/);
+    expect(() => resolveOptions({ rateLimit: { newStates: { limit: 5, ttlMs: Number.NaN } } })).toThrow(/"rateLimit\.newStates\.ttlMs"/);
+    expect(() => resolveOptions({ rateLimit: { newStates: true as never } })).toThrow(/"rateLimit\.newStates": expected false or \{ limit, ttlMs \}/);
     expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 5, ttlMs: 10, ttl: 3 } as never } })).toThrow(/"rateLimit\.perConnection\.ttl": unknown option/);
     expect(() => resolveOptions({ rateLimit: { storage: {} as never } })).toThrow(/"rateLimit\.storage"/);
     expect(() => resolveOptions({ rateLimit: { ipv6SubnetPrefix: 129 } })).toThrow(/"rateLimit\.ipv6SubnetPrefix"/);

@@ -52,6 +52,16 @@ export interface RateLimitOptions {
    */
   cookieHandoffs?: false | RateLimitWindow;
   /**
+   * New client states per client address that are kept for the full `stateTtlSeconds`, counted in {@link storage} as
+   * handler limits are (every worker together with `redisUrl`). A state is new until a handler's change gave it that
+   * TTL; a new state past the budget is kept as an unchanged one is (`unusedStateTtlSeconds`, renewed by each event
+   * its tab sends) and asks again at its next change. Its tab works on as before: it loses its state only when left
+   * idle past that shorter life. One address opening tabs in a loop could otherwise keep a state for an hour per tab
+   * and fill a Redis store, whose other users' saves then fail. `false` turns it off.
+   * @default { limit: 60, ttlMs: 60_000, blockDurationMs: 0 }
+   */
+  newStates?: false | RateLimitWindow;
+  /**
    * Where `@Throttle` handler limits count: any `@nestjs/throttler` `ThrottlerStorage`.
    * @default a `RedisThrottlerStorage` on `redisUrl` when that is set (every worker shares the counters), else an
    * `InMemoryThrottlerStorage` (this process)
@@ -64,7 +74,7 @@ export interface RateLimitOptions {
    */
   keyPrefix?: string;
   /**
-   * Handler limits (and cookie handoffs, and `uploads.maxConcurrentPerAddress`) are keyed by client IP; IPv6
+   * Handler limits (and cookie handoffs, new states, and `uploads.maxConcurrentPerAddress`) are keyed by client IP; IPv6
    * addresses are grouped by this prefix length (as `ThrottlerGuard` does), since one client usually holds a whole /64.
    * @default 64
    */
@@ -79,6 +89,7 @@ export interface ResolvedRateLimitOptions {
   /** Always set: the control-frame allowance stays on whatever the other limits say. */
   controlFrames: Required<RateLimitWindow>;
   cookieHandoffs: Required<RateLimitWindow> | undefined;
+  newStates: Required<RateLimitWindow> | undefined;
   storage: ThrottlerStorage | undefined;
   keyPrefix: string;
   ipv6SubnetPrefix: number;
@@ -89,11 +100,12 @@ export const DEFAULT_RATE_LIMIT_OPTIONS = {
   perConnection: { limit: 500, ttlMs: 10_000, blockDurationMs: 0 },
   controlFrames: { limit: 100, ttlMs: 10_000, blockDurationMs: 0 },
   cookieHandoffs: { limit: 100, ttlMs: 30_000, blockDurationMs: 0 },
+  newStates: { limit: 60, ttlMs: 60_000, blockDurationMs: 0 },
   keyPrefix: 'rx:throttle:',
   ipv6SubnetPrefix: 64,
 } as const;
 
-const KNOWN = new Set(['perConnection', 'controlFrames', 'cookieHandoffs', 'storage', 'keyPrefix', 'ipv6SubnetPrefix']);
+const KNOWN = new Set(['perConnection', 'controlFrames', 'cookieHandoffs', 'newStates', 'storage', 'keyPrefix', 'ipv6SubnetPrefix']);
 
 /**
  * Validates one {@link RateLimitWindow} option (`limit` an integer ≥ 1, `ttlMs` positive, `blockDurationMs` ≥ 0,
@@ -129,6 +141,7 @@ export function resolveRateLimitOptions(options: false | RateLimitOptions = {}, 
       // A flood of control frames is no rate of events an app may want unbounded: it stays at its default.
       controlFrames: { ...DEFAULT_RATE_LIMIT_OPTIONS.controlFrames },
       cookieHandoffs: undefined,
+      newStates: undefined,
       storage: undefined,
       keyPrefix: DEFAULT_RATE_LIMIT_OPTIONS.keyPrefix,
       ipv6SubnetPrefix: DEFAULT_RATE_LIMIT_OPTIONS.ipv6SubnetPrefix,
@@ -161,5 +174,7 @@ export function resolveRateLimitOptions(options: false | RateLimitOptions = {}, 
     options.cookieHandoffs === false
       ? undefined
       : resolveRateLimitWindow(`${prefix}.cookieHandoffs`, options.cookieHandoffs ?? DEFAULT_RATE_LIMIT_OPTIONS.cookieHandoffs);
-  return { enabled: true, perConnection, controlFrames, cookieHandoffs, storage, keyPrefix, ipv6SubnetPrefix };
+  const newStates =
+    options.newStates === false ? undefined : resolveRateLimitWindow(`${prefix}.newStates`, options.newStates ?? DEFAULT_RATE_LIMIT_OPTIONS.newStates);
+  return { enabled: true, perConnection, controlFrames, cookieHandoffs, newStates, storage, keyPrefix, ipv6SubnetPrefix };
 }
