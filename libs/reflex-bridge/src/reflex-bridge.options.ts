@@ -123,7 +123,8 @@ export interface ReflexBridgeModuleOptions {
   /**
    * Seconds the state of a token that never ran a handler (no state, or only hydrated) is kept: such a state
    * holds nothing but defaults, so losing it costs nothing, while throw-away tokens must not pin memory for
-   * `stateTtlSeconds`. The first handler that changes the state gives it the full TTL.
+   * `stateTtlSeconds`. The first handler that changes the state gives it the full TTL, within its address's
+   * `rateLimit.newStates`; a changed state past that budget is kept this long after its tab's last event.
    * @default 120
    */
   unusedStateTtlSeconds?: number;
