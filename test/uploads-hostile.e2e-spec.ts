@@ -11,9 +11,10 @@ import {
 import { EventGateway } from '../libs/reflex-bridge/src/gateway/event.gateway.js';
 import { UploadRoute } from '../libs/reflex-bridge/src/upload/upload.route.js';
 import { LINGER_MS } from '../libs/reflex-bridge/src/security/lingering-close.js';
-import { LINGER_DRAIN_BURST_BYTES, LINGER_DRAIN_BYTES_PER_SECOND } from '../libs/reflex-bridge/src/security/lingering-drain.js';
+import { LINGER_DRAIN_BURST_BYTES, LINGER_DRAIN_BYTES_PER_SECOND, MAX_LINGERING_PER_ADDRESS } from '../libs/reflex-bridge/src/security/lingering-drain.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
+import { openConnections } from './support/unread-answer.js';
 
 const HOSTILE = 'reflex___state____state.hostile_upload_state';
 const DEFAULT_WAIT_MS = 20_000;
@@ -345,6 +346,22 @@ describe('uploads from hostile clients', () => {
     expect(victim.written).toBeGreaterThan(20 * 1000 * 1000);
     expect(victim.status).toBe(413);
     expect(JSON.parse(victim.body)).toMatchObject({ code: 'upload_too_large' });
+  });
+
+  it('keeps at most MAX_LINGERING_PER_ADDRESS connections of one address lingering at once: the next ones are cut as they are answered', async () => {
+    // Refused uploads from one address, each body endless and written as fast as the connection takes it, opened one
+    // after another as the one before was answered. Each lingered for 5 s: 800 a second held thousands of descriptors.
+    const head = `POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\n\r\n`;
+    const before = await openConnections(running);
+    const bodies: Array<Promise<unknown>> = [];
+    let most = 0;
+    for (let i = 0; i < MAX_LINGERING_PER_ADDRESS + 16; i++) {
+      await new Promise<void>((answered) => bodies.push(fastEndlessBody(head, '127.0.0.3', answered)));
+      most = Math.max(most, (await openConnections(running)) - before);
+    }
+    await Promise.all(bodies);
+    // The lingering ones, and the one just answered, which may not have been cut yet when counted.
+    expect(most).toBeLessThanOrEqual(MAX_LINGERING_PER_ADDRESS + 1);
   });
 
   it('reads the rest of a body refused mid-way (a file over maxFileBytes) only up to the body bound, then closes', async () => {
