@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
 import { EventHandler, ReflexBridgeModule, State } from '@reflex-bridge/nest';
-import { startApp, type RunningApp } from './support/app.js';
+import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
 
@@ -32,6 +32,7 @@ describeWithRedis('new states per client address (rateLimit.newStates) on a Redi
   let running: RunningApp;
   let redis: ReturnType<typeof createClient>;
   const sockets: RawSocket[] = [];
+  const logger = new CapturingLogger();
 
   beforeAll(async () => {
     server = await RedisTestServer.launch();
@@ -49,7 +50,7 @@ describeWithRedis('new states per client address (rateLimit.newStates) on a Redi
         }),
       ],
       providers: [TabState],
-    });
+    }, undefined, logger);
   }, 30_000);
 
   afterAll(async () => {
@@ -100,6 +101,8 @@ describeWithRedis('new states per client address (rateLimit.newStates) on a Redi
     const ttls = await Promise.all(a.map(ttlOf));
     expect(ttls.slice(0, 3).every((ttl) => ttl > SHORT_TTL_SECONDS)).toBe(true);
     expect(ttls.slice(3).every((ttl) => ttl > 0 && ttl <= SHORT_TTL_SECONDS)).toBe(true);
+    // The operator is told, once for the address: its users notice nothing until a tab idles.
+    expect(logger.lines.filter((line) => line.level === 'warn' && line.message.startsWith('Keeping new states from 203.0.113.7 short'))).toHaveLength(1);
 
     // The tabs kept short work as any other: their clicks count on, and their state stays short while the budget is spent.
     for (let i = 0; i < 3; i++) await click(a[3]!);

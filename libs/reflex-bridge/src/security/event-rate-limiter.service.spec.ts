@@ -182,6 +182,40 @@ describe('EventRateLimiter', () => {
     }
   });
 
+  it('admits new states per client address up to rateLimit.newStates, warns once per address past it, and lets them through when the storage fails', async () => {
+    const warnings: string[] = [];
+    const warn = Logger.prototype.warn;
+    Logger.prototype.warn = function (message: unknown) {
+      warnings.push(String(message));
+    };
+    try {
+      const rate = limiter({ rateLimit: { newStates: { limit: 2, ttlMs: 60_000 } }, unusedStateTtlSeconds: 90 });
+      expect(rate.countsNewStates).toBe(true);
+      expect([rate.admitNewState(IP), rate.admitNewState(IP), rate.admitNewState(IP), rate.admitNewState(IP)]).toEqual([true, true, false, false]);
+      // Its own budget per address, IPv6 by /64.
+      expect([rate.admitNewState('2001:db8:1:2::a'), rate.admitNewState('2001:db8:1:2::b'), rate.admitNewState('2001:db8:1:2::c')]).toEqual([true, true, false]);
+      expect(warnings).toEqual([
+        expect.stringMatching(/^Keeping new states from 203\.0\.113\.7 short: .*more than 2 new states in 60000 ms \(rateLimit\.newStates\).*idle 90 s .*bridge\.trustProxy/),
+        expect.stringContaining('Keeping new states from 2001:db8:1:2::/64 short'),
+      ]);
+      // An address written by a client that bypasses a trusted proxy cannot forge a line of the log.
+      void rate.admitNewState('a\nFAKE');
+      void rate.admitNewState('a\nFAKE');
+      void rate.admitNewState('a\nFAKE');
+      expect(warnings).toHaveLength(3);
+      expect(warnings[2]).toContain('Keeping new states from a\\nFAKE short');
+
+      const failing: ThrottlerStorage = { increment: () => Promise.reject(new Error('Redis is gone')) };
+      expect(await limiter({}, failing).admitNewState(IP)).toBe(true);
+      const off = limiter({ rateLimit: { newStates: false } });
+      expect(off.countsNewStates).toBe(false);
+      expect(off.admitNewState(IP)).toBe(true);
+      expect(limiter({ rateLimit: false }).countsNewStates).toBe(false);
+    } finally {
+      Logger.prototype.warn = warn;
+    }
+  });
+
   it('reads nothing with rateLimit: false', () => {
     const rate = limiter({ rateLimit: false });
     for (let i = 0; i < 10; i++) expect(rate.checkHandler(handler('root.guarded_state.reset'), IP)).toBe(0);

@@ -21,6 +21,8 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { ResolvedRateLimitOptions } from './rate-limit.options.js';
 import { isRateLimitStorage, RATE_LIMIT_STORAGE } from './rate-limit-storage.js';
 import { addressKey } from './client-address.js';
+import { RepeatedErrorLog } from '../common/repeated-error-log.js';
+import { logText } from '../common/log-text.js';
 import { sinceStartMs } from '../common/since-start-clock.js';
 
 
@@ -82,6 +84,13 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   private readonly cookieHandoffs: HandlerLimit | undefined;
   /** `rateLimit.newStates` as a limit of the storage; undefined when off. */
   private readonly newStates: HandlerLimit | undefined;
+  /**
+   * Addresses whose new states were kept short: a warning for the first of each, at most one per address and five in
+   * all a minute (the rest counted in the next line): many addresses can spend their budgets.
+   */
+  private readonly newStatesLog = new RepeatedErrorLog({ perKind: 1, perWindow: 5, windowMs: 60_000 });
+  /** `unusedStateTtlSeconds`, for the warning: how long an idle tab of such an address keeps its state. */
+  private readonly shortTtlSeconds: number;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) options: ResolvedReflexBridgeOptions,
@@ -95,6 +104,7 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     this.cookieHandoffs = handoffs && { name: 'cookie-handoff', limit: handoffs.limit, ttl: handoffs.ttlMs, blockDuration: handoffs.blockDurationMs, keyBase: 'cookie-handoff@' };
     const states = this.options.newStates;
     this.newStates = states && { name: 'new-state', limit: states.limit, ttl: states.ttlMs, blockDuration: states.blockDurationMs, keyBase: 'new-state@' };
+    this.shortTtlSeconds = options.unusedStateTtlSeconds;
   }
 
   /** Reads every handler's `@Throttle` / `@SkipThrottle` metadata once. */
@@ -222,7 +232,28 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   admitNewState(ip: string): MaybePromise<boolean> {
     const limit = this.newStates;
     if (limit === undefined) return true;
-    return then(this.count(limit, `${limit.keyBase}${addressKey(ip, this.options.ipv6SubnetPrefix)}`), (waitMs) => waitMs === 0);
+    const address = addressKey(ip, this.options.ipv6SubnetPrefix);
+    return then(this.count(limit, `${limit.keyBase}${address}`), (waitMs) => {
+      if (waitMs === 0) return true;
+      this.reportNewStates(address, limit);
+      return false;
+    });
+  }
+
+  /**
+   * A warning for an address whose new states are kept short, within {@link newStatesLog}'s bounds. Its users notice
+   * nothing until a tab idles past `unusedStateTtlSeconds`, so the log is where an operator learns of it: above all
+   * behind a proxy without `bridge.trustProxy`, where every client has the proxy's address and shares one budget.
+   */
+  private reportNewStates(address: string, limit: HandlerLimit): void {
+    const verdict = this.newStatesLog.take(address);
+    if (!verdict.log) return;
+    const notLogged = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} more since the last such line were not logged)` : '';
+    // Cut short and escaped: with bridge.trustProxy a client that bypasses the proxy writes its own X-Forwarded-For.
+    this.logger.warn(
+      `Keeping new states from ${logText(address, 64)} short: that address made more than ${limit.limit} new states in ${limit.ttl} ms (rateLimit.newStates). ` +
+        `Its tabs work on, but one left idle ${this.shortTtlSeconds} s loses its state. If this is your proxy's address, set bridge.trustProxy.${notLogged}`,
+    );
   }
 
   /** The `bridge_error` payload of an event refused for `waitMs` milliseconds. */
