@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
-import { EventHandler, ReflexBridgeModule, State } from '@reflex-bridge/nest';
+import { EventHandler, ReflexBridgeModule, ReflexStateService, State } from '@reflex-bridge/nest';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
@@ -116,6 +116,16 @@ describeWithRedis('new states per client address (rateLimit.newStates) on a Redi
     // A tab that only hydrated is not a new state of the budget: it has the short life it always had.
     const idle = await openTab('192.0.2.1');
     expect(await ttlOf(idle)).toBeLessThanOrEqual(SHORT_TTL_SECONDS);
+
+    // Changes no tab's event made (the app's, a live list's, which a client may set off for all its tabs at once) give
+    // no state the full TTL: a state kept short, or only hydrated, stays short, and the change is kept.
+    const states = running.app.get(ReflexStateService);
+    for (const tab of [a[3]!, idle]) {
+      await states.modify(tab.token, TabState, (state) => void state.clicks++);
+      expect(await ttlOf(tab)).toBeLessThanOrEqual(SHORT_TTL_SECONDS);
+    }
+    expect((await states.read(a[3]!.token, TabState)).clicks).toBe(5);
+    expect((await states.read(idle.token, TabState)).clicks).toBe(1);
 
     // Once the address's window ends (its counter expires), a short tab's next change gets the full TTL, keeping its clicks.
     const counters = [];

@@ -20,7 +20,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { TokenQueue } from './token-queue.js';
 import { isProvisional, knownSize, nextTree, sizedSave, treeOf, type StateTree } from './state-tree.js';
-import { holdsFullTtl, NewStateLease } from './new-state.lease.js';
+import { holdsFullTtl, KEEP_SHORT, NewStateLease } from './new-state.lease.js';
 import type { EventClient } from '../common/event-client.js';
 import { buildRouterVar, routerVarShows } from './router-var.js';
 import { BridgeMetrics } from '../metrics/bridge-metrics.service.js';
@@ -1290,11 +1290,14 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /**
    * The lease an event of `client` works on: the store's own for a state that holds the full TTL already (the steady
-   * case), with `rateLimit.newStates` off, and for the app's own changes (no client); else one whose first save of a
-   * changed state counts against the client address's budget of new states (see {@link NewStateLease}).
+   * case) and with `rateLimit.newStates` off; else one whose first save of a changed state counts against the client
+   * address's budget of new states (see {@link NewStateLease}). A change no client made (the app's `modify`, a live
+   * list's row) counts nothing and keeps such a state short: only its tab's own events ask for the full TTL, so live
+   * changes a client can set off (a like broadcast to a thousand tabs it opened) give none of them an hour.
    */
   private leaseFor(lease: StateLease, client: EventClient | undefined): StateLease {
-    if (client === undefined || !this.countsNewStates || holdsFullTtl(lease.state)) return lease;
+    if (!this.countsNewStates || holdsFullTtl(lease.state)) return lease;
+    if (client === undefined) return new NewStateLease(lease, KEEP_SHORT);
     return new NewStateLease(lease, () => this.rateLimiter.admitNewState(client.routerIp ?? this.bridge.clientIp(client)));
   }
 

@@ -17,6 +17,9 @@ export function holdsFullTtl(state: StoredState | null): boolean {
   return state !== null && !(SHORT_LIVED_KEY in state) && !isProvisional(state);
 }
 
+/** The answer for a change no client made (the app's, a live list's): a state without the full TTL stays short, uncounted. */
+export const KEEP_SHORT = (): boolean => false;
+
 /** `state` without the short-lived mark (itself when it has none). */
 function unmarked(state: StoredState): StoredState {
   if (!(SHORT_LIVED_KEY in state)) return state;

@@ -53,8 +53,8 @@ export interface RateLimitOptions {
   cookieHandoffs?: false | RateLimitWindow;
   /**
    * New client states per client address that are kept for the full `stateTtlSeconds`, counted in {@link storage} as
-   * handler limits are (every worker together with `redisUrl`). A state is new until a handler's change gave it that
-   * TTL; a new state past the budget is kept as an unchanged one is (`unusedStateTtlSeconds`, renewed by each event
+   * handler limits are (every worker together with `redisUrl`). A state is new until a change its tab's own event made
+   * gave it that TTL (the app's `modify` and live lists keep a new state short, uncounted); a new state past the budget is kept as an unchanged one is (`unusedStateTtlSeconds`, renewed by each event
    * its tab sends) and asks again at its next change. Its tab works on as before: it loses its state only when left
    * idle past that shorter life. One address opening tabs in a loop could otherwise keep a state for an hour per tab
    * and fill a Redis store, whose other users' saves then fail. `false` turns it off.
