@@ -1,6 +1,7 @@
 /**
- * `rateLimit.newStates` on a real Redis: how many new tab states one client address may have kept for the full
- * `stateTtlSeconds`, read where it matters, as the expiry Redis holds for each state.
+ * `rateLimit.newStates` and `rateLimit.newTabs` on a real Redis: how many new tab states one client address may have
+ * kept for the full `stateTtlSeconds`, read where it matters, as the expiry Redis holds for each state, and how many
+ * tabs with no state it may have a state made for at all.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
@@ -15,6 +16,8 @@ const SHORT_TTL_SECONDS = 60;
 const FULL_TTL_SECONDS = 3600;
 /** A window that cannot end during the test: a new window is made by deleting the counter (what its expiry does). */
 const BUDGET = { limit: 3, ttlMs: 600_000 };
+/** New tabs per address (`rateLimit.newTabs`), with a window as long. */
+const NEW_TABS = { limit: 6, ttlMs: 600_000 };
 
 /** A tab's state, changed by its clicks. */
 @State()
@@ -27,7 +30,7 @@ class TabState {
   }
 }
 
-describeWithRedis('new states per client address (rateLimit.newStates) on a Redis store', () => {
+describeWithRedis('new states and new tabs per client address (rateLimit.newStates, rateLimit.newTabs) on a Redis store', () => {
   let server: RedisTestServer;
   let running: RunningApp;
   let redis: ReturnType<typeof createClient>;
@@ -44,7 +47,7 @@ describeWithRedis('new states per client address (rateLimit.newStates) on a Redi
           redisUrl: server.url,
           stateTtlSeconds: FULL_TTL_SECONDS,
           unusedStateTtlSeconds: SHORT_TTL_SECONDS,
-          rateLimit: { newStates: BUDGET },
+          rateLimit: { newStates: BUDGET, newTabs: NEW_TABS },
           // Each socket says its address in X-Forwarded-For: two addresses from one test process.
           bridge: { trustProxy: true },
         }),
@@ -128,12 +131,49 @@ describeWithRedis('new states per client address (rateLimit.newStates) on a Redi
     expect((await states.read(idle.token, TabState)).clicks).toBe(1);
 
     // Once the address's window ends (its counter expires), a short tab's next change gets the full TTL, keeping its clicks.
-    const counters = [];
-    for await (const keys of redis.scanIterator({ MATCH: '*new-state@203.0.113.7*' })) counters.push(...([] as string[]).concat(keys));
-    expect(counters.length).toBe(1);
-    await redis.del(counters);
+    const counter = await counters('new-state', '203.0.113.7');
+    expect(counter).toHaveLength(1);
+    await redis.del(counter);
     await click(a[4]!);
     expect(a[4]!.latest(TAB, 'clicks')).toBe(2);
     expect(await ttlOf(a[4]!)).toBeGreaterThan(SHORT_TTL_SECONDS);
+  }, 60_000);
+
+  /** The counters of `rateLimit.<name>` for `ip` in Redis. */
+  async function counters(name: string, ip: string): Promise<string[]> {
+    const found: string[] = [];
+    for await (const keys of redis.scanIterator({ MATCH: `*${name}@${ip}*` })) found.push(...([] as string[]).concat(keys));
+    return found;
+  }
+
+  it("refuses a tab with no state past its address's budget of new tabs, stores nothing for it, and serves it once the window ends", async () => {
+    const ip = '198.18.0.1';
+    const tabs: RawSocket[] = [];
+    for (let i = 0; i < NEW_TABS.limit; i++) tabs.push(await openTab(ip));
+    const late = new RawSocket(running.url, undefined, { headers: { 'x-forwarded-for': ip } });
+    sockets.push(late);
+    await late.connected();
+    late.send('reflex___state____state.hydrate');
+    await late.until(() => late.errors.length > 0, undefined, 'the refusal');
+    expect(late.errors[0]).toMatchObject({ code: 'rate_limited', event: 'reflex___state____state.hydrate', message: expect.stringContaining('Too many new tabs from your address') });
+    expect(late.errors[0]!.retryAfterMs).toBeGreaterThan(0);
+    expect(late.errors[0]!.retryAfterMs).toBeLessThanOrEqual(NEW_TABS.ttlMs);
+    expect(await ttlOf(late)).toBe(-2);
+    expect(logger.lines.filter((line) => line.level === 'warn' && line.message.startsWith(`Refusing new tabs from ${ip}:`))).toHaveLength(1);
+
+    // The address's tabs that have a state work on, hydrating again included (as a reload does), and another address
+    // opens tabs.
+    await click(tabs[0]!);
+    await tabs[1]!.hydrate();
+    await click(tabs[1]!);
+    await openTab('198.18.0.2');
+
+    // Once the window ends (its counter expires), the refused tab is served.
+    const counter = await counters('new-tab', ip);
+    expect(counter).toHaveLength(1);
+    await redis.del(counter);
+    await late.hydrate();
+    await click(late);
+    expect(late.latest(TAB, 'clicks')).toBe(1);
   }, 60_000);
 });

@@ -194,7 +194,7 @@ export class EventPipeline implements OnApplicationBootstrap {
    */
   private readonly pageLoads = new Map<string, number>();
   private pageLoadCount = 0;
-  /** `rateLimit.newStates` is on: a state without the full TTL yet is leased through a {@link NewStateLease}. */
+  /** `rateLimit.newStates` or `rateLimit.newTabs` is on: a state without the full TTL yet is leased through a {@link NewStateLease}. */
   private readonly countsNewStates: boolean;
 
   constructor(
@@ -1290,15 +1290,17 @@ export class EventPipeline implements OnApplicationBootstrap {
 
   /**
    * The lease an event of `client` works on: the store's own for a state that holds the full TTL already (the steady
-   * case) and with `rateLimit.newStates` off; else one whose first save of a changed state counts against the client
-   * address's budget of new states (see {@link NewStateLease}). A change no client made (the app's `modify`, a live
-   * list's row) counts nothing and keeps such a state short: only its tab's own events ask for the full TTL, so live
-   * changes a client can set off (a like broadcast to a thousand tabs it opened) give none of them an hour.
+   * case) and with `rateLimit.newStates` and `rateLimit.newTabs` off; else one whose first save of a changed state
+   * counts against the client address's budget of new states, and whose first save of a token with no state against
+   * its budget of new tabs (see {@link NewStateLease}). A change no client made (the app's `modify`, a live list's
+   * row) counts nothing and keeps such a state short: only its tab's own events ask for the full TTL, so live changes
+   * a client can set off (a like broadcast to a thousand tabs it opened) give none of them an hour.
    */
   private leaseFor(lease: StateLease, client: EventClient | undefined): StateLease {
     if (!this.countsNewStates || holdsFullTtl(lease.state)) return lease;
     if (client === undefined) return new NewStateLease(lease, KEEP_SHORT);
-    return new NewStateLease(lease, () => this.rateLimiter.admitNewState(client.routerIp ?? this.bridge.clientIp(client)));
+    const ip = (): string => client.routerIp ?? this.bridge.clientIp(client);
+    return new NewStateLease(lease, () => this.rateLimiter.admitNewState(ip()), lease.state === null ? () => this.rateLimiter.admitNewTab(ip()) : undefined);
   }
 
   private async acquireLease(token: string): Promise<StateLease> {

@@ -89,6 +89,35 @@ describe('NewStateLease', () => {
     );
   });
 
+  it('asks for a new tab once, at the first save of a token with no state, and stores nothing when refused', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(aSave, { minLength: 1, maxLength: 6 }), fc.boolean(), fc.boolean(), async (saves, refused, answersLater) => {
+        const inner = recordingLease(null);
+        let asked = 0;
+        const refusal = new Error('too many new tabs');
+        const lease = new NewStateLease(inner, () => true, () => {
+          asked++;
+          if (!refused) return answersLater ? Promise.resolve() : undefined;
+          if (answersLater) return Promise.reject(refusal);
+          throw refusal;
+        });
+        for (const save of saves) {
+          const saving = (async () => lease.save(treeOf(save), save.flagged ? { provisional: !save.changed } : undefined))();
+          if (refused) await expect(saving).rejects.toBe(refusal);
+          else await saving;
+        }
+        expect(inner.saves).toHaveLength(refused ? 0 : saves.length);
+        // Asked once per lease; a refusal thrown at once is asked again by the next save (the event stops at the first).
+        expect(asked).toBe(refused && !answersLater ? saves.length : 1);
+      }),
+    );
+    // A token with a state already is no new tab: never asked.
+    let asked = 0;
+    const known = new NewStateLease(recordingLease({ [ROOT_STATE_NAME]: {} }), () => true, () => void asked++);
+    await known.save({ [ROOT_STATE_NAME]: {}, [TAB]: { clicks: 1 } });
+    expect(asked).toBe(0);
+  });
+
   it('passes the lease on as the store granted it: state, size, lock, renewal (only when the store renews) and release', async () => {
     const state = { [ROOT_STATE_NAME]: {} };
     const inner = recordingLease(state);

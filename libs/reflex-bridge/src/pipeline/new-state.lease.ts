@@ -42,6 +42,8 @@ function marked(state: StoredState): StoredState {
  * per lease) whether the client's address may have one more state kept for the full TTL: if so, the state is saved as
  * the pipeline gave it (without the mark); if not, it is saved provisional (the store's short, sliding TTL) and marked,
  * so that the tab's next event asks again, in whichever worker it runs. Provisional saves pass through untouched.
+ * For a token the store has no state for, `admitTab` is asked first, at its first save of any kind: when it throws (or
+ * rejects), that save fails with its error and nothing is stored (the client's address opened too many new tabs).
  *
  * Only such leases are wrapped: a state with the full TTL (the steady case) costs the event path one `in` test and a
  * look at its first two names, nothing more.
@@ -49,12 +51,17 @@ function marked(state: StoredState): StoredState {
 export class NewStateLease implements StateLease {
   /** The answer of `admit`, asked at the first save that needs it. */
   private admitted: MaybePromise<boolean> | undefined;
+  /** The answer of `admitTab`, asked at the first save of a token with no state (once it answered or is answering). */
+  private tabAdmitted: MaybePromise<void>;
+  private tabAsked = false;
   readonly renew?: () => void | Promise<void>;
 
   constructor(
     private readonly lease: StateLease,
     /** Counts one new state of the client's address; true when it may have the full TTL. Never rejects. */
     private readonly admit: () => MaybePromise<boolean>,
+    /** Counts one new tab of the client's address, for a lease of a token with no state; throws its refusal. */
+    private readonly admitTab?: () => MaybePromise<void>,
   ) {
     // Only when the store's lease has it: a holder tells "cannot renew" by its absence.
     if (lease.renew) this.renew = () => lease.renew!();
@@ -77,6 +84,16 @@ export class NewStateLease implements StateLease {
   }
 
   save(state: StoredState, options?: SaveOptions): void | Promise<void> {
+    if (this.admitTab === undefined || this.lease.state !== null) return this.saveAdmitted(state, options);
+    if (!this.tabAsked) {
+      this.tabAdmitted = this.admitTab();
+      this.tabAsked = true;
+    }
+    return then(this.tabAdmitted, () => this.saveAdmitted(state, options));
+  }
+
+  /** {@link save} once the tab may have a state at all. */
+  private saveAdmitted(state: StoredState, options?: SaveOptions): void | Promise<void> {
     if (options?.provisional === true || isProvisional(state)) return this.lease.save(state, options);
     const admitted = (this.admitted ??= this.admit());
     return then(admitted, (yes) => (yes ? this.lease.save(unmarked(state), options) : this.lease.save(marked(state), { ...options, provisional: true })));

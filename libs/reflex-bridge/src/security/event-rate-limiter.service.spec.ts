@@ -208,9 +208,41 @@ describe('EventRateLimiter', () => {
       const failing: ThrottlerStorage = { increment: () => Promise.reject(new Error('Redis is gone')) };
       expect(await limiter({}, failing).admitNewState(IP)).toBe(true);
       const off = limiter({ rateLimit: { newStates: false } });
-      expect(off.countsNewStates).toBe(false);
       expect(off.admitNewState(IP)).toBe(true);
+      expect(limiter({ rateLimit: { newStates: false, newTabs: false } }).countsNewStates).toBe(false);
       expect(limiter({ rateLimit: false }).countsNewStates).toBe(false);
+    } finally {
+      Logger.prototype.warn = warn;
+    }
+  });
+
+  it('admits new tabs per client address up to rateLimit.newTabs, then throws rate_limited with its wait; warns once per address', () => {
+    const warnings: string[] = [];
+    const warn = Logger.prototype.warn;
+    Logger.prototype.warn = function (message: unknown) {
+      warnings.push(String(message));
+    };
+    try {
+      const rate = limiter({ rateLimit: { newTabs: { limit: 2, ttlMs: 30_000 }, newStates: false } });
+      expect(rate.countsNewStates).toBe(true);
+      void rate.admitNewTab(IP);
+      void rate.admitNewTab(IP);
+      for (let i = 0; i < 2; i++) {
+        let refusal: unknown;
+        try {
+          void rate.admitNewTab(IP);
+        } catch (error) {
+          refusal = error;
+        }
+        expect(refusal).toMatchObject({ code: 'rate_limited', message: expect.stringMatching(/^Too many new tabs from your address; try again in \d+ s\.$/) });
+        expect((refusal as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(0);
+        expect((refusal as { retryAfterMs: number }).retryAfterMs).toBeLessThanOrEqual(30_000);
+      }
+      expect(() => rate.admitNewTab('198.51.100.9')).not.toThrow();
+      expect(warnings).toEqual([expect.stringMatching(/^Refusing new tabs from 203\.0\.113\.7: .*more than 2 tabs .* in 30000 ms \(rateLimit\.newTabs\).*bridge\.trustProxy/)]);
+      const off = limiter({ rateLimit: { newTabs: false, newStates: false } });
+      expect(off.countsNewStates).toBe(false);
+      for (let i = 0; i < 5; i++) expect(() => off.admitNewTab(IP)).not.toThrow();
     } finally {
       Logger.prototype.warn = warn;
     }

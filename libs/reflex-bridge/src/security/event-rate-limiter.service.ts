@@ -11,7 +11,7 @@ import {
   THROTTLER_TRACKER,
   THROTTLER_TTL,
 } from '@nestjs/throttler/dist/throttler.constants.js';
-import type { BridgeErrorPayload } from '../protocol/bridge-error.js';
+import { BridgeError, type BridgeErrorPayload } from '../protocol/bridge-error.js';
 import type { HandlerDefinition } from '../state/state-definition.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import { isPromise, then, type MaybePromise } from '../common/maybe-promise.js';
@@ -89,6 +89,10 @@ export class EventRateLimiter implements OnApplicationBootstrap {
    * all a minute (the rest counted in the next line): many addresses can spend their budgets.
    */
   private readonly newStatesLog = new RepeatedErrorLog({ perKind: 1, perWindow: 5, windowMs: 60_000 });
+  /** `rateLimit.newTabs` as a limit of the storage; undefined when off. */
+  private readonly newTabs: HandlerLimit | undefined;
+  /** Addresses refused new tabs: logged as {@link newStatesLog} logs its addresses. */
+  private readonly newTabsLog = new RepeatedErrorLog({ perKind: 1, perWindow: 5, windowMs: 60_000 });
   /** `unusedStateTtlSeconds`, for the warning: how long an idle tab of such an address keeps its state. */
   private readonly shortTtlSeconds: number;
 
@@ -105,6 +109,8 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     const states = this.options.newStates;
     this.newStates = states && { name: 'new-state', limit: states.limit, ttl: states.ttlMs, blockDuration: states.blockDurationMs, keyBase: 'new-state@' };
     this.shortTtlSeconds = options.unusedStateTtlSeconds;
+    const tabs = this.options.newTabs;
+    this.newTabs = tabs && { name: 'new-tab', limit: tabs.limit, ttl: tabs.ttlMs, blockDuration: tabs.blockDurationMs, keyBase: 'new-tab@' };
   }
 
   /** Reads every handler's `@Throttle` / `@SkipThrottle` metadata once. */
@@ -220,9 +226,26 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     return this.count(limit, `${limit.keyBase}${addressKey(ip, this.options.ipv6SubnetPrefix)}`);
   }
 
-  /** Whether new states are counted at all (`rateLimit.newStates` is on). */
+  /** Whether new states or new tabs are counted at all (`rateLimit.newStates` or `rateLimit.newTabs` is on). */
   get countsNewStates(): boolean {
-    return this.newStates !== undefined;
+    return this.newStates !== undefined || this.newTabs !== undefined;
+  }
+
+  /**
+   * Counts one new tab (a token the store has no state for) of client address `ip` against `rateLimit.newTabs`:
+   * resolves when it may have a state (also when the budget is off, and when the storage fails), throws (or rejects)
+   * the client's `rate_limited` error when the address spent its budget.
+   */
+  admitNewTab(ip: string): MaybePromise<void> {
+    const limit = this.newTabs;
+    if (limit === undefined) return;
+    const address = addressKey(ip, this.options.ipv6SubnetPrefix);
+    return then(this.count(limit, `${limit.keyBase}${address}`), (waitMs) => {
+      if (waitMs === 0) return;
+      this.reportNewTabs(address, limit);
+      const retryAfterMs = Math.max(1, Math.ceil(waitMs));
+      throw new BridgeError('rate_limited', `Too many new tabs from your address; try again in ${Math.ceil(retryAfterMs / 1000)} s.`, undefined, undefined, retryAfterMs);
+    });
   }
 
   /**
@@ -253,6 +276,17 @@ export class EventRateLimiter implements OnApplicationBootstrap {
     this.logger.warn(
       `Keeping new states from ${logText(address, 64)} short: that address made more than ${limit.limit} new states in ${limit.ttl} ms (rateLimit.newStates). ` +
         `Its tabs work on, but one left idle ${this.shortTtlSeconds} s loses its state. If this is your proxy's address, set bridge.trustProxy.${notLogged}`,
+    );
+  }
+
+  /** A warning for an address refused new tabs, within {@link newTabsLog}'s bounds. */
+  private reportNewTabs(address: string, limit: HandlerLimit): void {
+    const verdict = this.newTabsLog.take(address);
+    if (!verdict.log) return;
+    const notLogged = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} more since the last such line were not logged)` : '';
+    this.logger.warn(
+      `Refusing new tabs from ${logText(address, 64)}: that address opened more than ${limit.limit} tabs with no state in ${limit.ttl} ms (rateLimit.newTabs); ` +
+        `they are answered rate_limited until the window ends. If this is your proxy's address, set bridge.trustProxy.${notLogged}`,
     );
   }
 

@@ -10,6 +10,7 @@ describe('rateLimit options', () => {
       controlFrames: { limit: 100, ttlMs: 10_000, blockDurationMs: 0 },
       cookieHandoffs: { limit: 100, ttlMs: 30_000, blockDurationMs: 0 },
       newStates: { limit: 60, ttlMs: 60_000, blockDurationMs: 0 },
+      newTabs: { limit: 300, ttlMs: 60_000, blockDurationMs: 0 },
       storage: undefined,
       keyPrefix: 'rx:throttle:',
       ipv6SubnetPrefix: 64,
@@ -21,7 +22,9 @@ describe('rateLimit options', () => {
     const resolved = resolveOptions({ rateLimit: { perConnection: { limit: 10, ttlMs: 1000, blockDurationMs: 5000 }, storage, keyPrefix: 'shop:rl:' } }).rateLimit;
     expect(resolved).toMatchObject({ perConnection: { limit: 10, ttlMs: 1000, blockDurationMs: 5000 }, storage, keyPrefix: 'shop:rl:' });
     expect(resolveOptions({ rateLimit: { perConnection: false } }).rateLimit.perConnection).toBeUndefined();
-    expect(resolveOptions({ rateLimit: false }).rateLimit).toMatchObject({ enabled: false, perConnection: undefined, cookieHandoffs: undefined, newStates: undefined });
+    expect(resolveOptions({ rateLimit: false }).rateLimit).toMatchObject({ enabled: false, perConnection: undefined, cookieHandoffs: undefined, newStates: undefined, newTabs: undefined });
+    expect(resolveOptions({ rateLimit: { newTabs: false } }).rateLimit.newTabs).toBeUndefined();
+    expect(resolveOptions({ rateLimit: { newTabs: { limit: 7, ttlMs: 500 } } }).rateLimit.newTabs).toEqual({ limit: 7, ttlMs: 500, blockDurationMs: 0 });
     expect(resolveOptions({ rateLimit: { newStates: false } }).rateLimit.newStates).toBeUndefined();
     expect(resolveOptions({ rateLimit: { newStates: { limit: 3, ttlMs: 500, blockDurationMs: 100 } } }).rateLimit.newStates).toEqual({ limit: 3, ttlMs: 500, blockDurationMs: 100 });
     expect(resolveOptions({ rateLimit: { controlFrames: { limit: 20, ttlMs: 1000 } } }).rateLimit.controlFrames).toEqual({ limit: 20, ttlMs: 1000, blockDurationMs: 0 });
@@ -43,6 +46,7 @@ describe('rateLimit options', () => {
     expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 5, ttlMs: -1 } } })).toThrow(/"rateLimit\.perConnection\.ttlMs"/);
     expect(() => resolveOptions({ rateLimit: { newStates: { limit: 0, ttlMs: 1000 } } })).toThrow(/"rateLimit\.newStates\.limit": expected an integer ≥ 1/);
     expect(() => resolveOptions({ rateLimit: { newStates: { limit: 5, ttlMs: Number.NaN } } })).toThrow(/"rateLimit\.newStates\.ttlMs"/);
+    expect(() => resolveOptions({ rateLimit: { newTabs: { limit: -1, ttlMs: 1000 } } })).toThrow(/"rateLimit\.newTabs\.limit": expected an integer ≥ 1/);
     expect(() => resolveOptions({ rateLimit: { newStates: true as never } })).toThrow(/"rateLimit\.newStates": expected false or \{ limit, ttlMs \}/);
     expect(() => resolveOptions({ rateLimit: { perConnection: { limit: 5, ttlMs: 10, ttl: 3 } as never } })).toThrow(/"rateLimit\.perConnection\.ttl": unknown option/);
     expect(() => resolveOptions({ rateLimit: { storage: {} as never } })).toThrow(/"rateLimit\.storage"/);

@@ -62,6 +62,16 @@ export interface RateLimitOptions {
    */
   newStates?: false | RateLimitWindow;
   /**
+   * New tabs per client address: how many client tokens the store has no state for (a new tab, or one whose state
+   * expired) may get one per window, counted in {@link storage} as handler limits are. Past it, such a tab's first
+   * event (its hydrate) is answered `rate_limited` with `retryAfterMs` and nothing is stored for it; its tab is served
+   * once the window ends. A state lives at least `unusedStateTtlSeconds` and holds up to tens of kilobytes of what the
+   * tab sent (its page's path and query, its headers): one address opening tabs in a loop made Redis hold 3 GB of
+   * such states at once, and with `maxmemory` every other user's events failed. `false` turns it off.
+   * @default { limit: 300, ttlMs: 60_000, blockDurationMs: 0 }
+   */
+  newTabs?: false | RateLimitWindow;
+  /**
    * Where `@Throttle` handler limits count: any `@nestjs/throttler` `ThrottlerStorage`.
    * @default a `RedisThrottlerStorage` on `redisUrl` when that is set (every worker shares the counters), else an
    * `InMemoryThrottlerStorage` (this process)
@@ -74,7 +84,7 @@ export interface RateLimitOptions {
    */
   keyPrefix?: string;
   /**
-   * Handler limits (and cookie handoffs, new states, and `uploads.maxConcurrentPerAddress`) are keyed by client IP; IPv6
+   * Handler limits (and cookie handoffs, new states and tabs, and `uploads.maxConcurrentPerAddress`) are keyed by client IP; IPv6
    * addresses are grouped by this prefix length (as `ThrottlerGuard` does), since one client usually holds a whole /64.
    * @default 64
    */
@@ -90,6 +100,7 @@ export interface ResolvedRateLimitOptions {
   controlFrames: Required<RateLimitWindow>;
   cookieHandoffs: Required<RateLimitWindow> | undefined;
   newStates: Required<RateLimitWindow> | undefined;
+  newTabs: Required<RateLimitWindow> | undefined;
   storage: ThrottlerStorage | undefined;
   keyPrefix: string;
   ipv6SubnetPrefix: number;
@@ -101,11 +112,12 @@ export const DEFAULT_RATE_LIMIT_OPTIONS = {
   controlFrames: { limit: 100, ttlMs: 10_000, blockDurationMs: 0 },
   cookieHandoffs: { limit: 100, ttlMs: 30_000, blockDurationMs: 0 },
   newStates: { limit: 60, ttlMs: 60_000, blockDurationMs: 0 },
+  newTabs: { limit: 300, ttlMs: 60_000, blockDurationMs: 0 },
   keyPrefix: 'rx:throttle:',
   ipv6SubnetPrefix: 64,
 } as const;
 
-const KNOWN = new Set(['perConnection', 'controlFrames', 'cookieHandoffs', 'newStates', 'storage', 'keyPrefix', 'ipv6SubnetPrefix']);
+const KNOWN = new Set(['perConnection', 'controlFrames', 'cookieHandoffs', 'newStates', 'newTabs', 'storage', 'keyPrefix', 'ipv6SubnetPrefix']);
 
 /**
  * Validates one {@link RateLimitWindow} option (`limit` an integer ≥ 1, `ttlMs` positive, `blockDurationMs` ≥ 0,
@@ -142,6 +154,7 @@ export function resolveRateLimitOptions(options: false | RateLimitOptions = {}, 
       controlFrames: { ...DEFAULT_RATE_LIMIT_OPTIONS.controlFrames },
       cookieHandoffs: undefined,
       newStates: undefined,
+      newTabs: undefined,
       storage: undefined,
       keyPrefix: DEFAULT_RATE_LIMIT_OPTIONS.keyPrefix,
       ipv6SubnetPrefix: DEFAULT_RATE_LIMIT_OPTIONS.ipv6SubnetPrefix,
@@ -176,5 +189,6 @@ export function resolveRateLimitOptions(options: false | RateLimitOptions = {}, 
       : resolveRateLimitWindow(`${prefix}.cookieHandoffs`, options.cookieHandoffs ?? DEFAULT_RATE_LIMIT_OPTIONS.cookieHandoffs);
   const newStates =
     options.newStates === false ? undefined : resolveRateLimitWindow(`${prefix}.newStates`, options.newStates ?? DEFAULT_RATE_LIMIT_OPTIONS.newStates);
-  return { enabled: true, perConnection, controlFrames, cookieHandoffs, newStates, storage, keyPrefix, ipv6SubnetPrefix };
+  const newTabs = options.newTabs === false ? undefined : resolveRateLimitWindow(`${prefix}.newTabs`, options.newTabs ?? DEFAULT_RATE_LIMIT_OPTIONS.newTabs);
+  return { enabled: true, perConnection, controlFrames, cookieHandoffs, newStates, newTabs, storage, keyPrefix, ipv6SubnetPrefix };
 }
