@@ -52,7 +52,7 @@ export class NewStateLease implements StateLease {
   /** The answer of `admit`, asked at the first save that needs it. */
   private admitted: MaybePromise<boolean> | undefined;
   /** The answer of `admitTab`, asked at the first save of a token with no state (once it answered or is answering). */
-  private tabAdmitted: MaybePromise<void>;
+  private tabAdmitted: MaybePromise<void> = undefined;
   private tabAsked = false;
   readonly renew?: () => void | Promise<void>;
 
