@@ -195,7 +195,7 @@ export class EventPipeline implements OnApplicationBootstrap {
   private readonly pageLoads = new Map<string, number>();
   private pageLoadCount = 0;
   /** `rateLimit.newStates` or `rateLimit.newTabs` is on: a state without the full TTL yet is leased through a {@link NewStateLease}. */
-  private readonly countsNewStates: boolean;
+  private readonly countsNewStatesOrTabs: boolean;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
@@ -214,7 +214,7 @@ export class EventPipeline implements OnApplicationBootstrap {
     const { maxQueuedEvents, maxQueuedBytes, maxTotalQueuedBytes } = options;
     this.queue = new TokenQueue({ maxQueuedEvents, maxQueuedBytes, maxTotalQueuedBytes });
     this.withheldHeaders = new Set(options.bridge.withheldHeaders);
-    this.countsNewStates = rateLimiter.countsNewStates;
+    this.countsNewStatesOrTabs = rateLimiter.countsNewStatesOrTabs;
     this.busy = new BridgeError('busy', `Too many events are waiting for this client (at most ${maxQueuedEvents} events or ${maxQueuedBytes} bytes), or for all clients of this server; this one was dropped. Send it again once earlier events were answered.`);
     const busy = this.busy;
     this.busyAnswers = new BusyAnswers(
@@ -1297,7 +1297,7 @@ export class EventPipeline implements OnApplicationBootstrap {
    * a client can set off (a like broadcast to a thousand tabs it opened) give none of them an hour.
    */
   private leaseFor(lease: StateLease, client: EventClient | undefined): StateLease {
-    if (!this.countsNewStates || holdsFullTtl(lease.state)) return lease;
+    if (!this.countsNewStatesOrTabs || holdsFullTtl(lease.state)) return lease;
     if (client === undefined) return new NewStateLease(lease, KEEP_SHORT);
     const ip = (): string => client.routerIp ?? this.bridge.clientIp(client);
     return new NewStateLease(lease, () => this.rateLimiter.admitNewState(ip()), lease.state === null ? () => this.rateLimiter.admitNewTab(ip()) : undefined);

@@ -190,7 +190,7 @@ describe('EventRateLimiter', () => {
     };
     try {
       const rate = limiter({ rateLimit: { newStates: { limit: 2, ttlMs: 60_000 } }, unusedStateTtlSeconds: 90 });
-      expect(rate.countsNewStates).toBe(true);
+      expect(rate.countsNewStatesOrTabs).toBe(true);
       expect([rate.admitNewState(IP), rate.admitNewState(IP), rate.admitNewState(IP), rate.admitNewState(IP)]).toEqual([true, true, false, false]);
       // Its own budget per address, IPv6 by /64.
       expect([rate.admitNewState('2001:db8:1:2::a'), rate.admitNewState('2001:db8:1:2::b'), rate.admitNewState('2001:db8:1:2::c')]).toEqual([true, true, false]);
@@ -209,8 +209,8 @@ describe('EventRateLimiter', () => {
       expect(await limiter({}, failing).admitNewState(IP)).toBe(true);
       const off = limiter({ rateLimit: { newStates: false } });
       expect(off.admitNewState(IP)).toBe(true);
-      expect(limiter({ rateLimit: { newStates: false, newTabs: false } }).countsNewStates).toBe(false);
-      expect(limiter({ rateLimit: false }).countsNewStates).toBe(false);
+      expect(limiter({ rateLimit: { newStates: false, newTabs: false } }).countsNewStatesOrTabs).toBe(false);
+      expect(limiter({ rateLimit: false }).countsNewStatesOrTabs).toBe(false);
     } finally {
       Logger.prototype.warn = warn;
     }
@@ -224,7 +224,7 @@ describe('EventRateLimiter', () => {
     };
     try {
       const rate = limiter({ rateLimit: { newTabs: { limit: 2, ttlMs: 30_000 }, newStates: false } });
-      expect(rate.countsNewStates).toBe(true);
+      expect(rate.countsNewStatesOrTabs).toBe(true);
       void rate.admitNewTab(IP);
       void rate.admitNewTab(IP);
       for (let i = 0; i < 2; i++) {
@@ -241,7 +241,7 @@ describe('EventRateLimiter', () => {
       expect(() => rate.admitNewTab('198.51.100.9')).not.toThrow();
       expect(warnings).toEqual([expect.stringMatching(/^Refusing new tabs from 203\.0\.113\.7: .*more than 2 tabs .* in 30000 ms \(rateLimit\.newTabs\).*bridge\.trustProxy/)]);
       const off = limiter({ rateLimit: { newTabs: false, newStates: false } });
-      expect(off.countsNewStates).toBe(false);
+      expect(off.countsNewStatesOrTabs).toBe(false);
       for (let i = 0; i < 5; i++) expect(() => off.admitNewTab(IP)).not.toThrow();
     } finally {
       Logger.prototype.warn = warn;

@@ -227,7 +227,7 @@ export class EventRateLimiter implements OnApplicationBootstrap {
   }
 
   /** Whether new states or new tabs are counted at all (`rateLimit.newStates` or `rateLimit.newTabs` is on). */
-  get countsNewStates(): boolean {
+  get countsNewStatesOrTabs(): boolean {
     return this.newStates !== undefined || this.newTabs !== undefined;
   }
 
@@ -269,25 +269,34 @@ export class EventRateLimiter implements OnApplicationBootstrap {
    * behind a proxy without `bridge.trustProxy`, where every client has the proxy's address and shares one budget.
    */
   private reportNewStates(address: string, limit: HandlerLimit): void {
-    const verdict = this.newStatesLog.take(address);
-    if (!verdict.log) return;
-    const notLogged = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} more since the last such line were not logged)` : '';
-    // Cut short and escaped: with bridge.trustProxy a client that bypasses the proxy writes its own X-Forwarded-For.
-    this.logger.warn(
+    this.warnFor(
+      this.newStatesLog,
+      address,
       `Keeping new states from ${logText(address, 64)} short: that address made more than ${limit.limit} new states in ${limit.ttl} ms (rateLimit.newStates). ` +
-        `Its tabs work on, but one left idle ${this.shortTtlSeconds} s loses its state. If this is your proxy's address, set bridge.trustProxy.${notLogged}`,
+        `Its tabs work on, but one left idle ${this.shortTtlSeconds} s loses its state. If this is your proxy's address, set bridge.trustProxy.`,
     );
   }
 
   /** A warning for an address refused new tabs, within {@link newTabsLog}'s bounds. */
   private reportNewTabs(address: string, limit: HandlerLimit): void {
-    const verdict = this.newTabsLog.take(address);
+    this.warnFor(
+      this.newTabsLog,
+      address,
+      `Refusing new tabs from ${logText(address, 64)}: that address opened more than ${limit.limit} tabs with no state in ${limit.ttl} ms (rateLimit.newTabs); ` +
+        `they are answered rate_limited until the window ends. If this is your proxy's address, set bridge.trustProxy.`,
+    );
+  }
+
+  /**
+   * Logs `text` for `address` when `log` allows a line for it now, saying how many such lines it held back before.
+   * The address in `text` is cut short and escaped by the caller: with bridge.trustProxy a client that bypasses the
+   * proxy writes its own X-Forwarded-For.
+   */
+  private warnFor(log: RepeatedErrorLog, address: string, text: string): void {
+    const verdict = log.take(address);
     if (!verdict.log) return;
     const notLogged = verdict.notLoggedBefore > 0 ? ` (${verdict.notLoggedBefore} more since the last such line were not logged)` : '';
-    this.logger.warn(
-      `Refusing new tabs from ${logText(address, 64)}: that address opened more than ${limit.limit} tabs with no state in ${limit.ttl} ms (rateLimit.newTabs); ` +
-        `they are answered rate_limited until the window ends. If this is your proxy's address, set bridge.trustProxy.${notLogged}`,
-    );
+    this.logger.warn(`${text}${notLogged}`);
   }
 
   /** The `bridge_error` payload of an event refused for `waitMs` milliseconds. */
