@@ -37,6 +37,18 @@ async function login(url: string, username: string, password: string): Promise<s
   return response.headers.get('set-cookie')!.split(';')[0];
 }
 
+/** The shop on embedded defaults, started before the tests of the enclosing `describe` and closed after them. */
+function shopForTheseTests(): { app: INestApplication; url: string } {
+  const shop = {} as { app: INestApplication; url: string };
+  beforeAll(async () => {
+    Object.assign(shop, await startShop({}));
+  });
+  afterAll(async () => {
+    await shop.app?.close();
+  });
+  return shop;
+}
+
 describe('the shop under hostile input (SQLite)', () => {
   let app: INestApplication;
   let url: string;
@@ -278,21 +290,14 @@ describe('the shop under hostile input (PROFILE=reflex_only: events without a re
 });
 
 describe("the shop's cart on a shared machine: one tab, one user after another", () => {
-  let app: INestApplication;
-  let url: string;
-  beforeAll(async () => {
-    ({ app, url } = await startShop({}));
-  });
-  afterAll(async () => {
-    await app?.close();
-  });
+  const shop = shopForTheseTests();
 
   const productIds = (tab: RawSocket) => ((tab.latest(CART, 'lines') as Array<{ productId: number }> | undefined) ?? []).map((line) => line.productId);
 
   it("shows the cart only to the user who filled it, and starts the next user's cart empty", async () => {
     // The tab's state outlives a logout (the token follows the tab): the cart went on showing the last user's lines to
     // whoever used the browser next, and the next user's additions landed in that cart.
-    const tab = new RawSocket(url);
+    const tab = new RawSocket(shop.url);
     try {
       await tab.connected();
       await tab.hydrate();
@@ -315,6 +320,40 @@ describe("the shop's cart on a shared machine: one tab, one user after another",
       expect(tab.errors).toEqual([]);
     } finally {
       tab.close();
+    }
+  });
+});
+
+describe("the shop's logout, sent by many tabs of one session at once", () => {
+  const shop = shopForTheseTests();
+
+  it('stores no session per tab: one logout regenerates the session, and every tab ends logged out', async () => {
+    // passport's logout regenerates the session and express-session stores the new, empty one for a day: 20 tabs of
+    // one login sending logout together stored 20 sessions, of which the browser keeps one (hundreds per login for
+    // a client opening hundreds of sockets).
+    const store = shop.app.get<AuthMiddleware>(AUTH_MIDDLEWARE).store;
+    const sessions = () => new Promise<number>((resolve, reject) => store.length!((error, count) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(count ?? 0))));
+    const cookie = await login(shop.url, 'demo', 'demo123');
+    const tabs: RawSocket[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const tab = new RawSocket(shop.url, undefined, { headers: { cookie } });
+        tabs.push(tab);
+        await tab.connected();
+        await tab.hydrate();
+        tab.send(`${ACCOUNT}.refresh`);
+        await tab.untilVar(ACCOUNT, 'isAuthenticated', true);
+      }
+      const before = await sessions();
+      for (const tab of tabs) tab.send(`${ACCOUNT}.logout`);
+      await Promise.all(tabs.map((tab) => tab.untilVar(ACCOUNT, 'isAuthenticated', false)));
+      expect(tabs.flatMap((tab) => tab.errors)).toEqual([]);
+      // The logged-in session is gone and one new one took its place (its cookie handed to the tab that ran the logout).
+      expect(await sessions()).toBe(before);
+      const me = await fetch(`${shop.url}/auth/me`, { headers: { cookie } });
+      expect(await me.json()).toEqual({ user: null });
+    } finally {
+      for (const tab of tabs) tab.close();
     }
   });
 });

@@ -3,6 +3,7 @@ import type express from 'express';
 import { OriginPolicy, SameOriginMiddleware } from '@reflex-bridge/nest';
 import type { AuthMiddleware } from './auth/auth-middleware.js';
 import type { SessionUser } from './auth/user.entity.js';
+import { SessionLogouts } from './auth/session-logouts.service.js';
 
 /**
  * The shop's plain HTTP side: CORS, the same-origin check, and logout/me routes using the same session and passport
@@ -21,11 +22,13 @@ export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): vo
   // a browser POST/PATCH/DELETE from another origin than the shop's own or FRONTEND_ORIGINS gets a 403.
   app.use(app.get(SameOriginMiddleware).use);
   app.use(...auth.chain);
+  const logouts = app.get(SessionLogouts);
   http.post('/auth/logout', (req, res, next) => {
     // Nobody logged in: passport would still regenerate the session and store a new empty one, for good in the
-    // in-memory store (one per request a client cares to send).
+    // in-memory store (one per request a client cares to send). Once per session however many requests ask at the
+    // same time (see SessionLogouts).
     if (!req.user) return void res.json({ ok: true });
-    req.logout((error) => (error ? next(error) : res.json({ ok: true })));
+    logouts.logOut(req).then(() => res.json({ ok: true }), next);
   });
   http.get('/auth/me', (req, res) => {
     // Who is logged in: never kept by a shared cache, nor by the browser for the next user of the machine.

@@ -10,6 +10,7 @@ import type { SessionUser } from './user.entity.js';
 import { UserService } from './user.service.js';
 import { LOGIN_LIMIT } from './login-limit.js';
 import { LoginAttempts } from './login-attempts.service.js';
+import { SessionLogouts } from './session-logouts.service.js';
 import { TOO_MANY_LOGIN_ATTEMPTS } from './login-attempts.guard.js';
 
 /**
@@ -32,6 +33,7 @@ export class AccountState extends AppState {
     private readonly users: UserService,
     private readonly images: ImageStore,
     private readonly attempts: LoginAttempts,
+    private readonly logouts: SessionLogouts,
   ) {
     super();
   }
@@ -87,8 +89,9 @@ export class AccountState extends AppState {
   @EventHandler()
   async logout(@EventRequest() request: Request | undefined): Promise<void> {
     // Nobody to log out: passport would still regenerate the session, and the new cookie would need a handoff. Under
-    // PROFILE=reflex_only there is no request at all (tier none), so nobody either.
-    if (request?.user) await promisify(request.logout.bind(request))();
+    // PROFILE=reflex_only there is no request at all (tier none), so nobody either. Once per session however many
+    // tabs send it at the same time (see SessionLogouts).
+    if (request?.user) await this.logouts.logOut(request);
     this._staffOf = '';
   }
 

@@ -42,6 +42,8 @@ export interface AuthMiddleware {
   passport: passportModule.PassportStatic;
   /** `[session, passport.initialize(), passport.session()]`. */
   chain: RequestHandler[];
+  /** Where the session middleware keeps sessions (express-session's own MemoryStore when none was given). */
+  store: session.Store;
 }
 
 export function createAuthMiddleware(config: ShopConfig, users: UserService, store?: session.Store): AuthMiddleware {
@@ -55,15 +57,16 @@ export function createAuthMiddleware(config: ShopConfig, users: UserService, sto
   passport.deserializeUser((id: number, done) => {
     users.findById(id).then((user) => done(null, user ?? false), done);
   });
+  const sessions = store ?? new session.MemoryStore();
   const sessionMiddleware = session({
     name: 'shop.sid',
     secret: config.sessionSecret,
     resave: false,
     saveUninitialized: false,
-    store,
+    store: sessions,
     cookie: { httpOnly: true, sameSite: 'lax', secure: config.production },
   });
-  return { passport, chain: [sessionMiddleware, passport.initialize(), passport.session()] };
+  return { passport, chain: [sessionMiddleware, passport.initialize(), passport.session()], store: sessions };
 }
 
 /**

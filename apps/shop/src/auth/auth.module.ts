@@ -7,6 +7,7 @@ import { AccountState } from './account.state.js';
 import { LoginController } from './login.controller.js';
 import { LoginAttempts } from './login-attempts.service.js';
 import { LoginAttemptsGuard } from './login-attempts.guard.js';
+import { SessionLogouts } from './session-logouts.service.js';
 
 @Module({})
 export class AuthModule {
@@ -20,13 +21,14 @@ export class AuthModule {
         AccountState,
         LoginAttempts,
         LoginAttemptsGuard,
+        SessionLogouts,
         {
           provide: AUTH_MIDDLEWARE,
           useFactory: async (users: UserService) => createAuthMiddleware(config, users, await createSessionStore(config)),
           inject: [UserService],
         },
       ],
-      exports: [UserService, LoggedInGuard, AUTH_MIDDLEWARE],
+      exports: [UserService, LoggedInGuard, SessionLogouts, AUTH_MIDDLEWARE],
     };
   }
 }
