@@ -20,6 +20,7 @@ import { FrontendExceptionLog } from './pipeline/frontend-exception-log.js';
 import { bridgeErrorPresenterProvider } from './pipeline/bridge-error-presenter.provider.js';
 import { EventGateway } from './gateway/event.gateway.js';
 import { clusterLinkProvider } from './gateway/cluster-link.provider.js';
+import { tokenRecordKey } from './gateway/cluster-link.js';
 import { ClientRegistry } from './gateway/client-registry.js';
 import { BridgeRunner } from './bridge/bridge-runner.service.js';
 import { TierResolution } from './bridge/tiers/tier-resolution.service.js';
@@ -133,7 +134,14 @@ const START_WAIT_MS = 5_000;
       useFactory: (options: ResolvedReflexBridgeOptions, connections: RedisConnections | null, clients: ClientRegistry) =>
         options.stateStore ??
         (connections
-          ? new RedisStateStore({ connections, ttlSeconds: options.stateTtlSeconds, unusedTtlSeconds: options.unusedStateTtlSeconds })
+          ? new RedisStateStore({
+              connections,
+              ttlSeconds: options.stateTtlSeconds,
+              unusedTtlSeconds: options.unusedStateTtlSeconds,
+              memoryLimitBytes: options.redisMemoryLimitBytes,
+              // An open tab's state is never dropped over the limit: its token has a record while a socket holds it.
+              openTabKey: tokenRecordKey,
+            })
           : new InMemoryStateStore({
               ttlSeconds: options.stateTtlSeconds,
               unusedTtlSeconds: options.unusedStateTtlSeconds,

@@ -47,6 +47,12 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ bridge: { withheldHeaders: 'x-secret' as never } })).toThrow('invalid option "bridge.withheldHeaders"');
     expect(() => resolveOptions({ bridge: { withheldHeaders: ['x ok'] } })).toThrow('invalid option "bridge.withheldHeaders"');
     expect(() => resolveOptions({ maxInMemoryStateBytes: 0 })).toThrow('invalid option "maxInMemoryStateBytes"');
+    for (const redisMemoryLimitBytes of [0, -1, Number.NaN, true, '1gb']) {
+      expect(() => resolveOptions({ redisMemoryLimitBytes: redisMemoryLimitBytes as never })).toThrow('invalid option "redisMemoryLimitBytes"');
+    }
+    expect(resolveOptions({}).redisMemoryLimitBytes).toBe('auto');
+    expect(resolveOptions({ redisMemoryLimitBytes: false }).redisMemoryLimitBytes).toBe(false);
+    expect(resolveOptions({ redisMemoryLimitBytes: 5e8 }).redisMemoryLimitBytes).toBe(5e8);
     expect(() => resolveOptions({ maxTotalOutboundBytes: -1 })).toThrow('invalid option "maxTotalOutboundBytes"');
   });
 

@@ -138,6 +138,17 @@ export interface ReflexBridgeModuleOptions {
    */
   maxInMemoryStateBytes?: number;
   /**
+   * With `redisUrl`: Redis's used memory, in bytes, above which the state store drops states nobody is using
+   * (provisional ones first, then those used longest ago; never one under a lock, so never the state of an event
+   * running or of a tab between quick events, nor that of a tab that is open) until Redis uses 90% of it, and logs a
+   * warning. A dropped state is as
+   * an expired one. So clients making tabs faster than states expire cannot fill Redis, where a full Redis (under
+   * `noeviction`) would fail every user's events. `'auto'`: 80% of Redis's `maxmemory`, and nothing while Redis has
+   * none. `false`: never. Not on a Redis Cluster. Passed to `RedisStateStore` as `memoryLimitBytes`.
+   * @default 'auto'
+   */
+  redisMemoryLimitBytes?: number | 'auto' | false;
+  /**
    * Milliseconds a new socket presenting a token that another live socket holds (on this worker or, with
    * `redisUrl`, anywhere in the cluster) waits for that socket to leave before it gets `new_token` and a fresh
    * state. A reload closes the old socket as the new page loads, but a busy worker or a proxy can deliver the new
@@ -342,6 +353,7 @@ export interface ResolvedReflexBridgeOptions {
   unusedStateTtlSeconds: number;
   /** Undefined when not set: the in-memory store's own default. */
   maxInMemoryStateBytes: number | undefined;
+  redisMemoryLimitBytes: number | 'auto' | false;
   tokenHandoverGraceMs: number;
   shutdownGraceMs: number;
   production: boolean;
@@ -407,6 +419,16 @@ function positiveNumber(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new InvalidOptionError(name, `expected a positive number, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** A memory limit: a positive number of bytes, `'auto'` (the default) or `false`. */
+function memoryLimit(name: string, value: unknown): number | 'auto' | false {
+  if (value === undefined || value === 'auto') return 'auto';
+  if (value === false) return false;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionError(name, `expected a positive number of bytes, 'auto' or false, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -494,7 +516,7 @@ function httpPath(name: string, value: unknown): string {
 }
 
 const KNOWN_OPTIONS = new Set([
-  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxTotalUnfinishedInboundBytes', 'unfinishedMessageTimeoutMs', 'maxConnectionsPerAddress', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'maxTotalQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'tokenHandoverGraceMs', 'shutdownGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
+  'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxTotalUnfinishedInboundBytes', 'unfinishedMessageTimeoutMs', 'maxConnectionsPerAddress', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'maxTotalQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'redisMemoryLimitBytes', 'tokenHandoverGraceMs', 'shutdownGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'redisCluster', 'live', 'rateLimit', 'sessionStore', 'uploads',
   'audit', 'workers',
   'profile', 'spa', 'devServer',
@@ -597,6 +619,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
     stateTtlSeconds: positiveNumber('stateTtlSeconds', options.stateTtlSeconds) ?? DEFAULT_OPTIONS.stateTtlSeconds,
     unusedStateTtlSeconds: positiveNumber('unusedStateTtlSeconds', options.unusedStateTtlSeconds) ?? DEFAULT_OPTIONS.unusedStateTtlSeconds,
     maxInMemoryStateBytes: positiveNumber('maxInMemoryStateBytes', options.maxInMemoryStateBytes),
+    redisMemoryLimitBytes: memoryLimit('redisMemoryLimitBytes', options.redisMemoryLimitBytes),
     tokenHandoverGraceMs: timerMs('tokenHandoverGraceMs', nonNegativeNumber('tokenHandoverGraceMs', options.tokenHandoverGraceMs)) ?? DEFAULT_OPTIONS.tokenHandoverGraceMs,
     shutdownGraceMs: timerMs('shutdownGraceMs', nonNegativeNumber('shutdownGraceMs', options.shutdownGraceMs)) ?? DEFAULT_OPTIONS.shutdownGraceMs,
     production: options.production ?? DEFAULT_OPTIONS.production,

@@ -235,8 +235,15 @@ export class ClusterLink {
     await this.connections.commands.eval(RELEASE_SCRIPT, { keys: [this.recordKey(token)], arguments: [sid] }).catch(() => undefined);
   }
 
-  /** Hash-tagged by token, like every per-token key: on a Redis Cluster it lives in the token's slot. */
   private recordKey(token: string): string {
-    return `rx:socket:{${token}}`;
+    return tokenRecordKey(token);
   }
+}
+
+/**
+ * The Redis key of a connected token's record (the socket holding it), which exists while a tab holds the token.
+ * Hash-tagged by token, like every per-token key: on a Redis Cluster it lives in the token's slot.
+ */
+export function tokenRecordKey(token: string): string {
+  return `rx:socket:{${token}}`;
 }

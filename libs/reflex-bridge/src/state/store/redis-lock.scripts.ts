@@ -209,3 +209,23 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 `);
+
+/**
+ * Drops a token's state for the memory limit (see `RedisMemoryGuard`), only while none of the keys that keep it
+ * exists: its lock (an event running, or the lock kept between a tab's events) and, when given, the record of a tab
+ * holding the token. Nobody is told: without a lock, no process holds the state in memory, and the next event reads
+ * it afresh (a fresh state, as after its expiry).
+ * KEYS: state, then the keys that keep it. Returns 1 when dropped, 0 when kept or already gone.
+ */
+export const DROP_UNUSED_SCRIPT = script(`
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
+end
+return redis.call('DEL', KEYS[1])
+`);
+
+/** Compare-and-delete of a plain lease key (the memory guard's sweep lease). KEYS: key. ARGV: value. */
+export const RELEASE_LEASE_SCRIPT = script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`);

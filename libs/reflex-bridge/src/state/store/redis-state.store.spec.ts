@@ -44,7 +44,7 @@ describe('RedisStateStore (without a server)', () => {
   it('refuses an option it does not know, naming it: a misspelt one was ignored and its default used', async () => {
     expect(() => new RedisStateStore({ url: 'redis://x', lockTTLMs: 100 } as never)).toThrow(
       'RedisStateStore: unknown option "lockTTLMs" (it takes "url", "connections", "keyPrefix", "ttlSeconds", "unusedTtlSeconds", "lockTimeoutMs", ' +
-        '"lockWarningMs", "lockLingerMs", "acquireTimeoutMs", "commandTimeoutMs", "pollIntervalMs", "maxReconnectDelayMs", "logger")',
+        '"lockWarningMs", "lockLingerMs", "acquireTimeoutMs", "commandTimeoutMs", "pollIntervalMs", "maxReconnectDelayMs", "memoryLimitBytes", "memoryCheckIntervalMs", "openTabKey", "logger")',
     );
     // Every known option is taken, and so are the store's own connections it opens with them on first use.
     const port = await freePort();
@@ -60,6 +60,8 @@ describe('RedisStateStore (without a server)', () => {
       commandTimeoutMs: 2_000,
       pollIntervalMs: 100,
       maxReconnectDelayMs: 100,
+      memoryLimitBytes: 100_000_000,
+      memoryCheckIntervalMs: 500,
       logger: silent,
     });
     try {

@@ -15,6 +15,7 @@ import { subscribeUntilAccepted } from '../../common/subscribe-until-accepted.js
 import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
 import { RedisSaveQueue, saveCommand } from './redis-save-queue.js';
 import { PendingSave, type PendingSaveHost } from './redis-pending-save.js';
+import { RedisMemoryGuard } from './redis-memory-guard.js';
 
 /** Options of {@link RedisStateStore}. */
 export interface RedisStateStoreOptions {
@@ -89,6 +90,22 @@ export interface RedisStateStoreOptions {
    * @default 2_000
    */
   maxReconnectDelayMs?: number;
+  /**
+   * Redis's used memory, in bytes, above which the store drops states nobody is using (provisional ones first, then
+   * those used longest ago; never one under a lock, nor one {@link openTabKey} keeps) until Redis uses 90% of it. `'auto'`: 80% of Redis's
+   * `maxmemory`, and nothing while Redis has none. `false`: never. Checked every `memoryCheckIntervalMs` with
+   * `INFO memory`. Not on a Redis Cluster. See {@link RedisMemoryGuard}.
+   * @default 'auto'
+   */
+  memoryLimitBytes?: number | 'auto' | false;
+  /** Milliseconds between two readings of Redis's used memory for `memoryLimitBytes`. @default 1_000 */
+  memoryCheckIntervalMs?: number;
+  /**
+   * The Redis key that exists while a tab holds a token (the module passes its token records, `rx:socket:{<token>}`):
+   * the state of such a token is never dropped over `memoryLimitBytes`, as the in-memory store keeps an open tab's.
+   * Without it, only a lock keeps a state.
+   */
+  openTabKey?: (token: string) => string;
   /** Where warnings go. @default new Logger('ReflexBridge') */
   logger?: LoggerService;
 }
@@ -107,6 +124,9 @@ const REDIS_STATE_STORE_OPTIONS: readonly (keyof RedisStateStoreOptions)[] = [
   'commandTimeoutMs',
   'pollIntervalMs',
   'maxReconnectDelayMs',
+  'memoryLimitBytes',
+  'memoryCheckIntervalMs',
+  'openTabKey',
   'logger',
 ];
 
@@ -281,6 +301,8 @@ export class RedisStateStore extends StateStore {
    */
   private readonly registrationMs: number;
   private readonly logger: LoggerService;
+  /** Drops unused states when Redis's memory passes `memoryLimitBytes` (absent when it is `false`). */
+  private readonly memoryGuard?: RedisMemoryGuard;
   /** On a Redis Cluster, the masters whose writes `waitReplicas` replicas do not confirm (created on the first). */
   private unconfirmedWrites?: UnconfirmedWritesLog;
   /**
@@ -412,6 +434,47 @@ export class RedisStateStore extends StateStore {
     this.releaseOutage = new OutageLog(this.logger, `RedisStateStore (releasing state locks, which expire by themselves within ${this.lockTimeoutMs} ms)`);
     this.ownerChannelPrefix = `${keyPrefix}v2:owner:`;
     this.ownerChannel = `${this.ownerChannelPrefix}${this.ownerPrefix.slice(0, -1)}`;
+    const memoryLimit = options.memoryLimitBytes ?? 'auto';
+    if (memoryLimit !== false && memoryLimit !== 'auto' && (typeof memoryLimit !== 'number' || !Number.isFinite(memoryLimit) || memoryLimit <= 0)) {
+      throw new TypeError('RedisStateStore: "memoryLimitBytes" must be a positive number of bytes, \'auto\' or false');
+    }
+    if (options.openTabKey !== undefined && typeof options.openTabKey !== 'function') throw new TypeError('RedisStateStore: "openTabKey" must be a function of the token');
+    if (memoryLimit !== false) {
+      this.memoryGuard = new RedisMemoryGuard(
+        {
+          client: () => (this.closed || this.cluster || !this.commands?.isReady ? undefined : this.commands),
+          script: (client, script, keys, args) => this.script(client, script, keys, args),
+        },
+        {
+          limit: memoryLimit,
+          checkIntervalMs: positiveTimerOption('RedisStateStore', 'memoryCheckIntervalMs', options.memoryCheckIntervalMs, 1_000),
+          keyPrefix,
+          unusedTtlMs: this.unusedTtlMs,
+          openTabKey: options.openTabKey,
+          logger: this.logger,
+        },
+      );
+    }
+  }
+
+  /** States dropped so far because Redis's used memory passed `memoryLimitBytes`. */
+  get droppedOverMemoryLimit(): number {
+    return this.memoryGuard?.droppedStates ?? 0;
+  }
+
+  /**
+   * Reads Redis's used memory now and, over `memoryLimitBytes`, drops unused states as the periodic check does
+   * (connecting first if the store has not yet). Resolves once done; never rejects. For tests and for an app that
+   * wants room at once.
+   */
+  async checkMemory(): Promise<void> {
+    if (!this.memoryGuard) return;
+    try {
+      await this.ready();
+    } catch {
+      return; // down or closed: nothing to read, as for a periodic check
+    }
+    await this.memoryGuard.check();
   }
 
   /**
@@ -583,6 +646,7 @@ export class RedisStateStore extends StateStore {
     // them, their lock stayed in Redis until it expired, and the tab, reconnected to another worker, waited that long.
     await Promise.allSettled([...this.givingBack]);
     this.saveDeadlines.close();
+    this.memoryGuard?.stop();
     await this.starting?.catch(noop);
     // Nobody waits for the lock-request subscription of a closed store.
     this.answerOwnerChannel?.();
@@ -978,6 +1042,7 @@ export class RedisStateStore extends StateStore {
     this.subscriber = subscriber;
     this.cluster = connections.clusterCommands;
     this.clusterSubscriber = connections.clusterSubscriber;
+    if (!this.cluster) this.memoryGuard?.start();
     // Other processes ask for the locks this one keeps on this channel. node-redis re-subscribes after an outage, but
     // only to channels Redis accepted: one refused at start (an ACL without it) is asked for again until it is made.
     this.ownerChannelAnswered = new Promise<void>((resolve) => (this.answerOwnerChannel = resolve));
