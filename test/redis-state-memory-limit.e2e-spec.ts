@@ -101,6 +101,8 @@ describeWithRedis('RedisStateStore: Redis memory limit (memoryLimitBytes) agains
     const writer = store({ memoryLimitBytes: false });
     const tokens = Array.from({ length: 60 }, (_, i) => `tab-${i}`);
     for (const token of tokens) await put(writer, token, 50_000, 'provisional');
+    // Closed first: its connection's buffers (megabytes after these writes) are freed, and Redis's figure is the states'.
+    await writer.close();
     const used = await usedMemory();
     // Redis 90% full: past the guard's 80%, short of refusing writes.
     const maxmemory = Math.ceil(used / 0.9);

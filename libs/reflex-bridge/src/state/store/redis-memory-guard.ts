@@ -64,12 +64,13 @@ interface Candidate {
  * using make room first, as the in-memory store's `maxBytes` does.
  *
  * It reads `INFO memory` every `checkIntervalMs` (one command, no cost per event). Over the limit, one worker at a
- * time (a lease key) walks the store's states with `SCAN` and drops them with a script that leaves locked ones. Not on
+ * time (a lease key) walks the store's states with `SCAN` and drops them with a script that leaves those in use. Not on
  * a Redis Cluster, where each master holds part of the states and of the memory.
  */
 export class RedisMemoryGuard {
   private timer?: NodeJS.Timeout;
-  private checking = false;
+  /** The check in progress, if any: one at a time per store. */
+  private running?: Promise<void>;
   private readonly leaseKey: string;
   private readonly leaseValue = randomUUID();
   private readonly pattern: string;
@@ -99,10 +100,12 @@ export class RedisMemoryGuard {
     return this.dropped;
   }
 
-  /** Starts the readings (each after the last one ended); idempotent. */
+  /** Starts the readings (a reading due while one is in progress is skipped); idempotent. */
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.check(), this.options.checkIntervalMs);
+    this.timer = setInterval(() => {
+      if (!this.running) void this.check();
+    }, this.options.checkIntervalMs);
     this.timer.unref();
   }
 
@@ -112,12 +115,17 @@ export class RedisMemoryGuard {
   }
 
   /**
-   * Reads Redis's used memory and, over the limit, sweeps (unless another worker does). Resolves when done; never
-   * rejects (Redis down or slow: the next reading tries again). Exposed for tests.
+   * Reads Redis's used memory and, over the limit, sweeps (unless another worker does), after the check in progress
+   * if there is one: what it read may be older than the caller's question. Resolves when done; never rejects (Redis
+   * down or slow: the next reading tries again).
    */
   async check(): Promise<void> {
-    if (this.checking) return;
-    this.checking = true;
+    while (this.running) await this.running;
+    this.running = this.checkNow().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async checkNow(): Promise<void> {
     try {
       const client = this.host.client();
       if (!client) return;
@@ -137,8 +145,6 @@ export class RedisMemoryGuard {
       }
     } catch {
       // Redis down, slow or refusing (a read-only replica, an ACL): the store reports its own outages; try next time.
-    } finally {
-      this.checking = false;
     }
   }
 
