@@ -126,6 +126,24 @@ describeWithRedis('RedisStateStore: Redis memory limit (memoryLimitBytes) agains
     expect(logger.warnings.some((line) => line.includes('dropped'))).toBe(true);
   });
 
+  it('says once that the limit is not enforced when Redis refuses its INFO (an ACL, as on some managed services), and serves states on', async () => {
+    await redis.sendCommand(['ACL', 'SETUSER', 'no-info', 'on', '>secret', '~*', '&*', '+@all', '-info']);
+    const logger = recordingLogger();
+    const url = server.url.replace('redis://', 'redis://no-info:secret@');
+    const limited = new RedisStateStore({ url, lockLingerMs: 0, memoryLimitBytes: 1, memoryCheckIntervalMs: 10, logger });
+    try {
+      await limited.checkMemory();
+      await limited.checkMemory();
+      expect(logger.warnings.filter((line) => line.includes('the limit is not enforced'))).toHaveLength(1);
+      await put(limited, 'still-served', 1_000, 'kept');
+      expect(await exists('still-served')).toBe(true);
+    } finally {
+      // Closed before its user goes: Redis would cut its connections under it.
+      await limited.close();
+      await redis.sendCommand(['ACL', 'DELUSER', 'no-info']);
+    }
+  });
+
   it('refuses a memory limit that is not a positive number of bytes, auto or false', () => {
     for (const memoryLimitBytes of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '1gb', true]) {
       expect(() => new RedisStateStore({ url: server.url, memoryLimitBytes: memoryLimitBytes as never })).toThrow(/memoryLimitBytes/);

@@ -84,6 +84,8 @@ export class RedisMemoryGuard {
   private overLogged = false;
   /** No sweep before this time (see {@link SWEEP_BACKOFF_MS}). */
   private sweepAfter = 0;
+  /** Redis refused one of the guard's commands, and it was said. */
+  private refusalLogged = false;
 
   constructor(
     private readonly host: RedisMemoryGuardHost,
@@ -143,8 +145,16 @@ export class RedisMemoryGuard {
       } finally {
         await this.host.script(client, RELEASE_LEASE_SCRIPT, [this.leaseKey], [this.leaseValue]);
       }
-    } catch {
-      // Redis down, slow or refusing (a read-only replica, an ACL): the store reports its own outages; try next time.
+    } catch (error) {
+      // Redis down or slow: the store reports its own outages; try next time. A command Redis refuses (renamed or
+      // forbidden by an ACL, on some managed services) would be refused every time: said once.
+      if (!this.refusalLogged && error instanceof Error && /^(ERR unknown command|NOPERM)/.test(error.message)) {
+        this.refusalLogged = true;
+        this.options.logger.warn(
+          `RedisStateStore: Redis refused what the memory limit needs (${error.message}); the limit is not enforced. It needs INFO, SCAN, PTTL, SET, ` +
+            'EVALSHA and EVAL; or set memoryLimitBytes (redisMemoryLimitBytes) to false.',
+        );
+      }
     }
   }
 
