@@ -92,9 +92,9 @@ export interface RedisStateStoreOptions {
   maxReconnectDelayMs?: number;
   /**
    * Redis's used memory, in bytes, above which the store drops states nobody is using (provisional ones first, then
-   * those used longest ago; never one under a lock, nor one {@link openTabKey} keeps) until Redis uses 90% of it. `'auto'`: 80% of Redis's
-   * `maxmemory`, and nothing while Redis has none. `false`: never. Checked every `memoryCheckIntervalMs` with
-   * `INFO memory`. Not on a Redis Cluster. See {@link RedisMemoryGuard}.
+   * those used longest ago; never one under a lock, nor one `openTabKey` keeps) until Redis uses 90% of it.
+   * `'auto'`: 80% of Redis's `maxmemory`, and nothing while Redis has none. `false`: never. Checked every
+   * `memoryCheckIntervalMs` with `INFO memory`; one worker at a time sweeps. Not on a Redis Cluster.
    * @default 'auto'
    */
   memoryLimitBytes?: number | 'auto' | false;
@@ -438,7 +438,9 @@ export class RedisStateStore extends StateStore {
     if (memoryLimit !== false && memoryLimit !== 'auto' && (typeof memoryLimit !== 'number' || !Number.isFinite(memoryLimit) || memoryLimit <= 0)) {
       throw new TypeError('RedisStateStore: "memoryLimitBytes" must be a positive number of bytes, \'auto\' or false');
     }
-    if (options.openTabKey !== undefined && typeof options.openTabKey !== 'function') throw new TypeError('RedisStateStore: "openTabKey" must be a function of the token');
+    if (options.openTabKey !== undefined && typeof options.openTabKey !== 'function') {
+      throw new TypeError('RedisStateStore: "openTabKey" must be a function of the token');
+    }
     if (memoryLimit !== false) {
       this.memoryGuard = new RedisMemoryGuard(
         {
