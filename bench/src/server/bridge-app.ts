@@ -8,7 +8,7 @@ import type { BridgeServerConfig } from '../harness/types.js';
 import { createAuthStack, mountHttpAuth, type AuthStack } from './auth-stack.js';
 import { LoggedInGuard, SUITES } from './bench-states.js';
 import { FAST_AUTH_UNAVAILABLE, fastAuthModuleOptions } from './fast-auth.js';
-import { BENCH_CONNECTIONS_PER_ADDRESS, BENCH_NEW_STATES, BENCH_RATE_LIMIT } from './bench-rate-limit.js';
+import { BENCH_CONNECTIONS_PER_ADDRESS, BENCH_NEW_STATES, BENCH_NEW_TABS, BENCH_RATE_LIMIT } from './bench-rate-limit.js';
 
 @Module({})
 class BenchAppModule {}
@@ -36,7 +36,7 @@ export async function startBridgeServer(config: BridgeServerConfig): Promise<Bri
   }
   const options: ReflexBridgeModuleOptions = {
     ...extra,
-    rateLimit: config.connectionBudget ? { perConnection: { limit: config.connectionBudget, ttlMs: 10_000 }, newStates: BENCH_NEW_STATES } : BENCH_RATE_LIMIT,
+    rateLimit: config.connectionBudget ? { perConnection: { limit: config.connectionBudget, ttlMs: 10_000 }, newStates: BENCH_NEW_STATES, newTabs: BENCH_NEW_TABS } : BENCH_RATE_LIMIT,
     maxConnectionsPerAddress: BENCH_CONNECTIONS_PER_ADDRESS,
     // Library defaults; BENCH_ASYNC_CONTEXT=1 measures the module with `bridge.asyncContext: true` (see docs/performance.md).
     bridge: {
