@@ -85,7 +85,9 @@ describeWithRedis('the module keeps Redis within redisMemoryLimitBytes: throw-aw
     const store = running.app.get(StateStore) as RedisStateStore;
     await store.checkMemory();
 
-    expect(await usedMemory()).toBeLessThanOrEqual(0.9 * limit);
+    // Within the limit: a check over it sweeps down to 90% of it, and the periodic one may have swept before the last
+    // tabs came, which then stayed under the limit.
+    expect(await usedMemory()).toBeLessThanOrEqual(limit);
     expect(store.droppedOverMemoryLimit).toBeGreaterThan(TABS / 4);
     for (const tab of open) expect(await redis.exists(`rx:state:v2:{${tab.token}}`)).toBe(1);
     // The user's tab has its count still, and goes on from it.
