@@ -126,7 +126,8 @@ if (setupError !== undefined || (skipReason && isCI)) {
 
     beforeAll(async () => {
       await buildShop();
-      redis = await RedisTestServer.launch();
+      // Redis as docs/deploy.md sets it up: a memory bound, writes refused rather than keys evicted when full.
+      redis = await RedisTestServer.launch(['--maxmemory', '2gb', '--maxmemory-policy', 'noeviction']);
       postgres = await PostgresTestServer.launch();
       uploadDir = await mkdtemp(join(tmpdir(), 'reflex-deploy-uploads-'));
       workers = await ShopWorkers.start(WORKER_COUNT, {

@@ -303,9 +303,16 @@ describeWithRedis('the security audit with several workers sharing Redis', () =>
   let sessions: ReturnType<typeof createClient>;
 
   beforeAll(async () => {
-    redis = await RedisTestServer.launch();
+    // Redis as docs/deploy.md sets it up: a memory bound, and writes refused rather than keys evicted when full.
+    redis = await RedisTestServer.launch(['--maxmemory', '1gb', '--maxmemory-policy', 'noeviction']);
     sessions = createClient({ url: redis.url });
+    // While a test has Redis down, this client reconnects (and says so here) rather than crash the run.
+    sessions.on('error', () => undefined);
     await sessions.connect();
+  });
+
+  afterEach(async () => {
+    await sessions.configSet({ maxmemory: '1gb', 'maxmemory-policy': 'noeviction' });
   });
 
   afterAll(async () => {
@@ -320,6 +327,34 @@ describeWithRedis('the security audit with several workers sharing Redis', () =>
     expect(audited.codes()).toEqual([]);
     // The probes saved nothing: no session was written to the store.
     expect(await sessions.keys('audit:sess:*')).toEqual([]);
+  });
+
+  it("names a Redis without maxmemory (Redis's default), whose memory nothing then bounds, unless the store has a limit in bytes", async () => {
+    await sessions.configSet('maxmemory', '0');
+    const store = new RedisStore({ client: sessions, prefix: 'audit:sess:' });
+    const audited = await startAudited({ workers: 3, redisUrl: redis.url, session: { store }, sessionStore: { prefix: 'audit:sess:' } });
+    expect(audited.codes()).toEqual(['redis_maxmemory_unset']);
+    expect(audited.warnings()).toEqual([expect.stringMatching(/^\[redis_maxmemory_unset\] The state store's Redis has no maxmemory.*Fix: set maxmemory in redis\.conf/)]);
+
+    const bounded = await startAudited({ redisUrl: redis.url, redisMemoryLimitBytes: 200_000_000 });
+    expect(bounded.codes()).toEqual([]);
+  });
+
+  it('names a Redis that evicts keys when full (locks, states and sessions would vanish)', async () => {
+    await sessions.configSet('maxmemory-policy', 'allkeys-lru');
+    const audited = await startAudited({ redisUrl: redis.url });
+    expect(audited.codes()).toEqual(['redis_evicts_keys']);
+    expect(audited.warnings()).toEqual([expect.stringContaining('maxmemory-policy allkeys-lru')]);
+  });
+
+  it('starts without a Redis finding when Redis is down at startup (nothing to read; the store reconnects on its own)', async () => {
+    await redis.stop();
+    try {
+      const audited = await startAudited({ redisUrl: redis.url });
+      expect(audited.codes()).toEqual([]);
+    } finally {
+      await redis.start();
+    }
   });
 
   it('still names the in-memory session store when only the bridge uses Redis', async () => {

@@ -48,6 +48,8 @@ export class RedisTestServer {
     readonly binary: string,
     readonly port: number,
     readonly dir: string,
+    /** More `redis-server` arguments (`--maxmemory 2gb`), kept across restarts. */
+    readonly extraArgs: readonly string[] = [],
   ) {}
 
   /** Path of `redis-server` on PATH (or in the usual places), or undefined when it is not installed. */
@@ -69,12 +71,13 @@ export class RedisTestServer {
   /**
    * Starts a fresh server, on another free port when another process took the first one between the probe and the
    * bind (a port is only known to be free when it is checked). Throws when `redis-server` is not installed.
+   * `extraArgs` are passed on, e.g. `['--maxmemory', '2gb']` for what docs/deploy.md sets up.
    */
-  static async launch(): Promise<RedisTestServer> {
+  static async launch(extraArgs: readonly string[] = []): Promise<RedisTestServer> {
     const binary = RedisTestServer.findBinary();
     if (!binary) throw new Error(`redis-server not found; ${INSTALL_HINT}`);
     for (let attempt = 1; ; attempt++) {
-      const server = new RedisTestServer(binary, await freePort(), mkdtempSync(join(tmpdir(), 'reflex-redis-')));
+      const server = new RedisTestServer(binary, await freePort(), mkdtempSync(join(tmpdir(), 'reflex-redis-')), extraArgs);
       process.once('exit', server.killOnExit);
       try {
         await server.start();
@@ -111,6 +114,7 @@ export class RedisTestServer {
         '--appendonly', 'no',
         '--daemonize', 'no',
         '--protected-mode', 'no',
+        ...this.extraArgs,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

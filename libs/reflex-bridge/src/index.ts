@@ -104,7 +104,7 @@ export { RedisThrottlerStorage, type RedisThrottlerStorageOptions } from './secu
 export { StateStore, LockLostError, type StateLease, type StoredState, type SaveOptions } from './state/store/state-store.js';
 export { StateStoreError, type StateStoreErrorCode } from './state/store/state-store.error.js';
 export { InMemoryStateStore, type InMemoryStateStoreOptions } from './state/store/in-memory-state.store.js';
-export { RedisStateStore, type RedisStateStoreOptions } from './state/store/redis-state.store.js';
+export { RedisStateStore, type RedisMemorySettings, type RedisStateStoreOptions } from './state/store/redis-state.store.js';
 export { RedisConnections, type RedisConnectionsOptions, type RedisAdapterClients } from './common/redis-connections.js';
 export { RedisClusterClient, type RedisCluster } from './common/redis-cluster.client.js';
 export type { RedisClusterOptions } from './common/redis-cluster.options.js';

@@ -7,6 +7,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { StateStore } from '../state/store/state-store.js';
 import { InMemoryStateStore } from '../state/store/in-memory-state.store.js';
+import { RedisStateStore } from '../state/store/redis-state.store.js';
 import type { AuditMode } from './audit.options.js';
 import type { SecurityFinding } from './security-finding.js';
 import { describeFinding, FAST_AUTH_TTL_THRESHOLD_SECONDS, MAX_MESSAGE_BYTES_THRESHOLD, securityFinding } from './security-finding.catalog.js';
@@ -129,6 +130,7 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
       if (this.stateStore instanceof InMemoryStateStore) findings.push(securityFinding('state_store_in_memory', `Client states are kept in an InMemoryStateStore while ${workers} serve the app`));
       if (!options.redisUrl && !options.redisCluster) findings.push(securityFinding('workers_without_redis', `redisUrl is not set while ${workers} serve the app`));
     }
+    findings.push(...(await this.redisMemoryFindings()));
     if (this.expressTrustsEveryProxy()) {
       findings.push(securityFinding('express_trust_proxy_any', "Express's trust proxy is true: req.ip is the leftmost X-Forwarded-For entry, which the client writes"));
     }
@@ -142,6 +144,26 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
     if (!options.production) findings.push(securityFinding('error_detail_exposed', 'production is false: clients receive exception messages'));
     if (options.maxMessageBytes > MAX_MESSAGE_BYTES_THRESHOLD) {
       findings.push(securityFinding('max_message_bytes_high', `maxMessageBytes is ${options.maxMessageBytes} (more than ${MAX_MESSAGE_BYTES_THRESHOLD})`));
+    }
+    return findings;
+  }
+
+  /**
+   * The Redis of a {@link RedisStateStore}: a `maxmemory` (without it nothing bounds what clients leave, and the
+   * store's `'auto'` limit has nothing to work from) and `noeviction` (an evicting Redis deletes locks, states and
+   * sessions when full). Nothing when Redis is down or refuses `INFO` at startup, nor on a Redis Cluster.
+   */
+  private async redisMemoryFindings(): Promise<SecurityFinding[]> {
+    if (!(this.stateStore instanceof RedisStateStore)) return [];
+    const settings = await this.stateStore.memorySettings();
+    if (!settings) return [];
+    const findings: SecurityFinding[] = [];
+    if (settings.maxmemory === 0 && typeof settings.limitBytes !== 'number') {
+      const limit = settings.limitBytes === false ? 'redisMemoryLimitBytes is false' : "the state store's limit (redisMemoryLimitBytes: 'auto', 80% of maxmemory) is off";
+      findings.push(securityFinding('redis_maxmemory_unset', `The state store's Redis has no maxmemory, and ${limit}`));
+    }
+    if (settings.policy !== '' && settings.policy !== 'noeviction') {
+      findings.push(securityFinding('redis_evicts_keys', `The state store's Redis has maxmemory-policy ${settings.policy}`));
     }
     return findings;
   }

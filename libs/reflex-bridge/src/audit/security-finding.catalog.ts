@@ -63,6 +63,16 @@ const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'probl
     fix: 'set redisUrl to one Redis shared by every worker',
     option: 'redisUrl',
   },
+  redis_maxmemory_unset: {
+    why: "clients can open tabs faster than their states expire (each state holds up to 180 kB of what its tab sent, for at least unusedStateTtlSeconds), and nothing bounds what they leave: Redis grows until the host runs out of memory and kills it, with every session and state in it. The state store's own limit, 80% of maxmemory by default, needs a maxmemory to work from",
+    fix: 'set maxmemory in redis.conf to what the host can give Redis (e.g. maxmemory 2gb) with maxmemory-policy noeviction; or give redisMemoryLimitBytes a number of bytes',
+    option: 'Redis maxmemory (and redisMemoryLimitBytes)',
+  },
+  redis_evicts_keys: {
+    why: "a full Redis then deletes keys without a word, and every key the module writes has a TTL, so the volatile-* policies pick them too: a token's lock while its event runs (another worker can then run the same tab's events at once), states (tabs start afresh) and sessions (users logged out)",
+    fix: 'set maxmemory-policy noeviction: a full Redis refuses writes instead, and the state store keeps it under 80% of maxmemory by dropping states nobody uses',
+    option: 'Redis maxmemory-policy',
+  },
   origin_allowlist_off: {
     why: 'corsOrigins: true lets a page on any site open the event socket and redeem cookie handoffs with the user\'s cookies, so any site the user visits can act as them',
     fix: 'list the frontends that need access, e.g. corsOrigins: [\'https://app.example.com\'], or leave corsOrigins unset (your own origin only)',

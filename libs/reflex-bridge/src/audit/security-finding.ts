@@ -13,6 +13,8 @@ export type SecurityFindingCode =
   | 'session_store_in_memory'
   | 'state_store_in_memory'
   | 'workers_without_redis'
+  | 'redis_maxmemory_unset'
+  | 'redis_evicts_keys'
   | 'origin_allowlist_off'
   | 'http_cors_any_origin'
   | 'devtools_enabled'

@@ -131,7 +131,7 @@ export class RedisMemoryGuard {
     try {
       const client = this.host.client();
       if (!client) return;
-      const memory = await readMemory(client);
+      const memory = await readRedisMemory(client);
       const limit = this.options.limit === 'auto' ? (memory.maxmemory > 0 ? Math.floor(memory.maxmemory * AUTO_LIMIT_SHARE) : 0) : this.options.limit;
       if (limit <= 0 || memory.used <= limit) {
         this.overLogged = false;
@@ -184,7 +184,7 @@ export class RedisMemoryGuard {
       if (kept.length > MAX_KEPT_CANDIDATES) kept = oldestFirst(kept).slice(0, MAX_KEPT_CANDIDATES / 2);
       for (let start = 0; start < provisional.length; start += DROP_BATCH) {
         droppedNow += await this.drop(client, provisional.slice(start, start + DROP_BATCH));
-        used = (await readMemory(client)).used;
+        used = (await readRedisMemory(client)).used;
         if (used <= target) break;
       }
     } while (cursor !== '0' && used > target);
@@ -192,7 +192,7 @@ export class RedisMemoryGuard {
       const oldest = oldestFirst(kept);
       for (let start = 0; start < oldest.length && used > target; start += KEPT_DROP_BATCH) {
         droppedNow += await this.drop(client, oldest.slice(start, start + KEPT_DROP_BATCH).map((candidate) => candidate.key));
-        used = (await readMemory(client)).used;
+        used = (await readRedisMemory(client)).used;
       }
     }
     if (used > limit) this.sweepAfter = Date.now() + SWEEP_BACKOFF_MS;
@@ -229,14 +229,25 @@ export class RedisMemoryGuard {
   }
 }
 
-/** `used_memory` and `maxmemory` from `INFO memory`. */
-async function readMemory(client: RedisClient): Promise<{ used: number; maxmemory: number }> {
+/** What `INFO memory` says of Redis's memory. */
+export interface RedisMemoryReading {
+  /** `used_memory`, in bytes. */
+  used: number;
+  /** `maxmemory`, in bytes; 0 when Redis has none. */
+  maxmemory: number;
+  /** `maxmemory_policy` (`noeviction`, `allkeys-lru`, ...); `''` when Redis does not say. */
+  policy: string;
+}
+
+/** Reads `used_memory`, `maxmemory` and `maxmemory_policy` from `INFO memory`. */
+export async function readRedisMemory(client: RedisClient): Promise<RedisMemoryReading> {
   const info = String(await client.sendCommand(['INFO', 'memory']));
   const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? Number.NaN);
   const used = field('used_memory');
   if (!Number.isFinite(used)) throw new Error('INFO memory without used_memory');
   const maxmemory = field('maxmemory');
-  return { used, maxmemory: Number.isFinite(maxmemory) ? maxmemory : 0 };
+  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? '';
+  return { used, maxmemory: Number.isFinite(maxmemory) ? maxmemory : 0, policy };
 }
 
 /** Least time left first: a kept state's expiry restarts at each use, so that is the one used longest ago. */

@@ -15,7 +15,17 @@ import { subscribeUntilAccepted } from '../../common/subscribe-until-accepted.js
 import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
 import { RedisSaveQueue, saveCommand } from './redis-save-queue.js';
 import { PendingSave, type PendingSaveHost } from './redis-pending-save.js';
-import { RedisMemoryGuard } from './redis-memory-guard.js';
+import { readRedisMemory, RedisMemoryGuard } from './redis-memory-guard.js';
+
+/** How Redis bounds its memory, and the store's own limit: {@link RedisStateStore.memorySettings}. */
+export interface RedisMemorySettings {
+  /** Redis's `maxmemory`, in bytes; 0 when it has none (it then grows until the host runs out). */
+  readonly maxmemory: number;
+  /** Redis's `maxmemory-policy`: `noeviction`, or a policy that evicts keys when full. */
+  readonly policy: string;
+  /** The store's `memoryLimitBytes`. */
+  readonly limitBytes: number | 'auto' | false;
+}
 
 /** Options of {@link RedisStateStore}. */
 export interface RedisStateStoreOptions {
@@ -303,6 +313,8 @@ export class RedisStateStore extends StateStore {
   private readonly logger: LoggerService;
   /** Drops unused states when Redis's memory passes `memoryLimitBytes` (absent when it is `false`). */
   private readonly memoryGuard?: RedisMemoryGuard;
+  /** `memoryLimitBytes` as given (or its default). */
+  private readonly memoryLimit: number | 'auto' | false;
   /** On a Redis Cluster, the masters whose writes `waitReplicas` replicas do not confirm (created on the first). */
   private unconfirmedWrites?: UnconfirmedWritesLog;
   /**
@@ -438,6 +450,7 @@ export class RedisStateStore extends StateStore {
     if (memoryLimit !== false && memoryLimit !== 'auto' && (typeof memoryLimit !== 'number' || !Number.isFinite(memoryLimit) || memoryLimit <= 0)) {
       throw new TypeError('RedisStateStore: "memoryLimitBytes" must be a positive number of bytes, \'auto\' or false');
     }
+    this.memoryLimit = memoryLimit;
     if (options.openTabKey !== undefined && typeof options.openTabKey !== 'function') {
       throw new TypeError('RedisStateStore: "openTabKey" must be a function of the token');
     }
@@ -462,6 +475,23 @@ export class RedisStateStore extends StateStore {
   /** States dropped so far because Redis's used memory passed `memoryLimitBytes`. */
   get droppedOverMemoryLimit(): number {
     return this.memoryGuard?.droppedStates ?? 0;
+  }
+
+  /**
+   * How Redis bounds its memory (`INFO memory`'s `maxmemory`, 0 for none, and `maxmemory_policy`), with this store's
+   * own `memoryLimitBytes`: what the security audit checks at startup. Connects first if the store has not yet.
+   * Undefined on a Redis Cluster (one Redis per master), and while Redis is down or refuses `INFO`; never rejects.
+   */
+  async memorySettings(): Promise<RedisMemorySettings | undefined> {
+    try {
+      await this.ready();
+      const client = this.commands;
+      if (this.cluster || !client?.isReady) return undefined;
+      const { maxmemory, policy } = await readRedisMemory(client);
+      return { maxmemory, policy, limitBytes: this.memoryLimit };
+    } catch {
+      return undefined;
+    }
   }
 
   /**
