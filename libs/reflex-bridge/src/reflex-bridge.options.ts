@@ -138,12 +138,12 @@ export interface ReflexBridgeModuleOptions {
    */
   maxInMemoryStateBytes?: number;
   /**
-   * With `redisUrl`: Redis's used memory, in bytes, above which the state store drops states nobody is using
+   * With `redisUrl` or `redisCluster`: Redis's used memory, in bytes, above which the state store drops states nobody is using
    * (provisional ones first, then those used longest ago; never one under a lock, so never the state of an event
    * running or of a tab between quick events, nor that of a tab that is open) until Redis uses 90% of it, and logs a
    * warning. A dropped state is as an expired one. So clients making tabs faster than states expire cannot fill
    * Redis, where a full Redis (under `noeviction`) would fail every user's events. `'auto'`: 80% of Redis's
-   * `maxmemory`, and nothing while Redis has none. `false`: never. Not on a Redis Cluster. Passed to
+   * `maxmemory`, and nothing while Redis has none. `false`: never. On a Redis Cluster, each master on its own. Passed to
    * `RedisStateStore` as `memoryLimitBytes`.
    * @default 'auto'
    */

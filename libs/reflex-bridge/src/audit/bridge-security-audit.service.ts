@@ -151,19 +151,24 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
   /**
    * The Redis of a {@link RedisStateStore}: a `maxmemory` (without it nothing bounds what clients leave, and the
    * store's `'auto'` limit has nothing to work from) and `noeviction` (an evicting Redis deletes locks, states and
-   * sessions when full). Nothing when Redis is down or refuses `INFO` at startup, nor on a Redis Cluster.
+   * sessions when full); on a Redis Cluster, of each master. Nothing when Redis is down or refuses `INFO` at startup.
    */
   private async redisMemoryFindings(): Promise<SecurityFinding[]> {
     if (!(this.stateStore instanceof RedisStateStore)) return [];
     const settings = await this.stateStore.memorySettings();
     if (!settings) return [];
     const findings: SecurityFinding[] = [];
-    if (settings.maxmemory === 0 && typeof settings.limitBytes !== 'number') {
+    const several = settings.servers.length > 1;
+    const which = (names: string[]) => (several ? `The Redis Cluster master${names.length > 1 ? 's' : ''} ${names.join(', ')} of the state store` : "The state store's Redis");
+    const unbounded = settings.servers.filter((server) => server.maxmemory === 0).map((server) => server.name);
+    if (unbounded.length > 0 && typeof settings.limitBytes !== 'number') {
       const limit = settings.limitBytes === false ? 'redisMemoryLimitBytes is false' : "the state store's limit (redisMemoryLimitBytes: 'auto', 80% of maxmemory) is off";
-      findings.push(securityFinding('redis_maxmemory_unset', `The state store's Redis has no maxmemory, and ${limit}`));
+      findings.push(securityFinding('redis_maxmemory_unset', `${which(unbounded)} ${unbounded.length > 1 ? 'have' : 'has'} no maxmemory, and ${limit}`));
     }
-    if (settings.policy !== '' && settings.policy !== 'noeviction') {
-      findings.push(securityFinding('redis_evicts_keys', `The state store's Redis has maxmemory-policy ${settings.policy}`));
+    const evicting = settings.servers.filter((server) => server.policy !== '' && server.policy !== 'noeviction');
+    if (evicting.length > 0) {
+      const policies = [...new Set(evicting.map((server) => server.policy))].join(', ');
+      findings.push(securityFinding('redis_evicts_keys', `${which(evicting.map((server) => server.name))} ${evicting.length > 1 ? 'have' : 'has'} maxmemory-policy ${policies}`));
     }
     return findings;
   }

@@ -436,6 +436,16 @@ export class RedisClusterClient extends EventEmitter {
     this.probeSubscriptions();
   }
 
+  /**
+   * The command connection of each master of the current layout that is ready, by its address (`host:port`): for
+   * commands about one master's own data (`INFO memory`, `SCAN`), which routing by key cannot reach. Empty before the
+   * layout is known.
+   */
+  masterConnections(): { address: string; sendCommand(args: string[]): Promise<unknown> }[] {
+    const masters = (this.cluster as unknown as ClusterInternals).masters;
+    return masters.flatMap(({ address, client }) => (client?.isReady ? [{ address, sendCommand: (args: string[]) => this.watched(client.sendCommand(args)) }] : []));
+  }
+
   /** The address (`host:port`) of the master that serves `key`'s slot in the current layout, if known. */
   masterOf(key: string): string | undefined {
     return (this.cluster as unknown as ClusterInternals)._slots.slots[calculateSlot(key)]?.master.address;

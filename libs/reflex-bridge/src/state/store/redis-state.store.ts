@@ -15,14 +15,19 @@ import { subscribeUntilAccepted } from '../../common/subscribe-until-accepted.js
 import { RedisStateLease, type RedisLeaseHost } from './redis-state.lease.js';
 import { RedisSaveQueue, saveCommand } from './redis-save-queue.js';
 import { PendingSave, type PendingSaveHost } from './redis-pending-save.js';
-import { readRedisMemory, RedisMemoryGuard } from './redis-memory-guard.js';
+import { readRedisMemory, RedisMemoryGuard, type GuardedRedisServer } from './redis-memory-guard.js';
 
 /** How Redis bounds its memory, and the store's own limit: {@link RedisStateStore.memorySettings}. */
 export interface RedisMemorySettings {
-  /** Redis's `maxmemory`, in bytes; 0 when it has none (it then grows until the host runs out). */
-  readonly maxmemory: number;
-  /** Redis's `maxmemory-policy`: `noeviction`, or a policy that evicts keys when full. */
-  readonly policy: string;
+  /** The one Redis, or each master of a Redis Cluster. */
+  readonly servers: readonly {
+    /** Its address, `host:port`. */
+    readonly name: string;
+    /** Its `maxmemory`, in bytes; 0 when it has none (it then grows until the host runs out). */
+    readonly maxmemory: number;
+    /** Its `maxmemory-policy`: `noeviction`, or a policy that evicts keys when full. */
+    readonly policy: string;
+  }[];
   /** The store's `memoryLimitBytes`. */
   readonly limitBytes: number | 'auto' | false;
 }
@@ -104,7 +109,8 @@ export interface RedisStateStoreOptions {
    * Redis's used memory, in bytes, above which the store drops states nobody is using (provisional ones first, then
    * those used longest ago; never one under a lock, nor one `openTabKey` keeps) until Redis uses 90% of it.
    * `'auto'`: 80% of Redis's `maxmemory`, and nothing while Redis has none. `false`: never. Checked every
-   * `memoryCheckIntervalMs` with `INFO memory`; one worker at a time sweeps. Not on a Redis Cluster.
+   * `memoryCheckIntervalMs` with `INFO memory`; one worker at a time sweeps. On a Redis Cluster, each master is read,
+   * held to the limit (`'auto'`: 80% of its own `maxmemory`) and swept on its own.
    * @default 'auto'
    */
   memoryLimitBytes?: number | 'auto' | false;
@@ -457,12 +463,14 @@ export class RedisStateStore extends StateStore {
     if (memoryLimit !== false) {
       this.memoryGuard = new RedisMemoryGuard(
         {
-          client: () => (this.closed || this.cluster || !this.commands?.isReady ? undefined : this.commands),
-          script: (client, script, keys, args) => this.script(client, script, keys, args),
+          servers: () => this.memoryServers(),
+          commands: () => (this.closed ? undefined : (this.cluster ?? (this.commands?.isReady ? this.commands : undefined))),
+          script: (script, keys, args) => (this.commands ? this.script(this.commands, script, keys, args) : Promise.reject(new Error('RedisStateStore is closed'))),
         },
         {
           limit: memoryLimit,
           checkIntervalMs: positiveTimerOption('RedisStateStore', 'memoryCheckIntervalMs', options.memoryCheckIntervalMs, 1_000),
+          commandTimeoutMs: this.commandTimeoutMs,
           keyPrefix,
           unusedTtlMs: this.unusedTtlMs,
           openTabKey: options.openTabKey,
@@ -478,20 +486,29 @@ export class RedisStateStore extends StateStore {
   }
 
   /**
-   * How Redis bounds its memory (`INFO memory`'s `maxmemory`, 0 for none, and `maxmemory_policy`), with this store's
-   * own `memoryLimitBytes`: what the security audit checks at startup. Connects first if the store has not yet.
-   * Undefined on a Redis Cluster (one Redis per master), and while Redis is down or refuses `INFO`; never rejects.
+   * How Redis bounds its memory (`INFO memory`'s `maxmemory`, 0 for none, and `maxmemory_policy`), server by server (the
+   * one Redis, or each master of a Redis Cluster), with this store's own `memoryLimitBytes`: what the security audit
+   * checks at startup. Connects first if the store has not yet. Undefined while Redis is down or refuses `INFO`;
+   * never rejects.
    */
   async memorySettings(): Promise<RedisMemorySettings | undefined> {
     try {
       await this.ready();
-      const client = this.commands;
-      if (this.cluster || !client?.isReady) return undefined;
-      const { maxmemory, policy } = await readRedisMemory(client);
-      return { maxmemory, policy, limitBytes: this.memoryLimit };
+      const servers = this.memoryServers();
+      if (servers.length === 0) return undefined;
+      const readings = await Promise.all(servers.map(async (server) => ({ name: server.name, ...(await readRedisMemory(server)) })));
+      return { servers: readings.map(({ name, maxmemory, policy }) => ({ name, maxmemory, policy })), limitBytes: this.memoryLimit };
     } catch {
       return undefined;
     }
+  }
+
+  /** The servers holding states, each with its own connection: the one Redis, or each ready master of a cluster. */
+  private memoryServers(): GuardedRedisServer[] {
+    if (this.closed) return [];
+    if (this.cluster) return this.cluster.masterConnections().map(({ address, sendCommand }) => ({ name: address, sendCommand }));
+    const client = this.commands;
+    return client?.isReady ? [{ name: this.safeUrl, sendCommand: (args) => client.sendCommand(args) }] : [];
   }
 
   /**
@@ -1074,7 +1091,7 @@ export class RedisStateStore extends StateStore {
     this.subscriber = subscriber;
     this.cluster = connections.clusterCommands;
     this.clusterSubscriber = connections.clusterSubscriber;
-    if (!this.cluster) this.memoryGuard?.start();
+    this.memoryGuard?.start();
     // Other processes ask for the locks this one keeps on this channel. node-redis re-subscribes after an outage, but
     // only to channels Redis accepted: one refused at start (an ACL without it) is asked for again until it is made.
     this.ownerChannelAnswered = new Promise<void>((resolve) => (this.answerOwnerChannel = resolve));
