@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, type Server } from 'node:net';
 import fc from 'fast-check';
 import WebSocket from 'ws';
+import { Registry } from 'prom-client';
 import { type InMemoryStateStore, ReflexBridgeModule, type ReflexBridgeModuleOptions, ReflexStateService, StateStore, UnknownClientTokenError } from '@reflex-bridge/nest';
 import { BulkyState, HoardState, StashState } from './fixtures/hostile.states.js';
 import { CapturingLogger, startApp, type RunningApp } from './support/app.js';
@@ -742,7 +743,8 @@ describe('hostile clients: binary attachments, key names and the connection budg
 
 describe('hostile clients: many made-up tokens', () => {
   const BUDGET = 2_000_000;
-  const app = hostileApp({ maxMessageBytes: 100_000, maxStateBytes: 300_000, maxInMemoryStateBytes: BUDGET });
+  const registry = new Registry();
+  const app = hostileApp({ maxMessageBytes: 100_000, maxStateBytes: 300_000, maxInMemoryStateBytes: BUDGET, metrics: { registry, log: false } });
   const { logger, open } = app;
 
   it('keeps the states of all clients within maxInMemoryStateBytes, dropping the least recently used, never an open tab\'s', async () => {
@@ -772,6 +774,8 @@ describe('hostile clients: many made-up tokens', () => {
     expect(await app.running.app.get(StateStore).read(tokens[0]!)).toBeNull();
     expect((await app.running.app.get(StateStore).read(tokens[29]!))?.[HOARD]?.blob).toHaveLength(200_000);
     expect(store.droppedOverBudget).toBeGreaterThanOrEqual(20);
+    // What an operator's dashboard shows: the same count, at each scrape.
+    expect((await registry.getSingleMetricAsString('reflex_bridge_states_dropped_total')).split('\n').at(-1)).toBe(`reflex_bridge_states_dropped_total ${store.droppedOverBudget}`);
     expect((await app.running.app.get(StateStore).read(idle.token))?.[HOARD]?.count).toBe(1);
     expect(logger.lines.filter((line) => line.level === 'warn' && line.message.includes('reached its budget'))).toHaveLength(1);
     // The tab goes on as before.

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
+import { Registry } from 'prom-client';
 import { EventHandler, ReflexBridgeModule, State, StateStore } from '@reflex-bridge/nest';
 import type { RedisStateStore } from '../libs/reflex-bridge/src/state/store/redis-state.store.js';
 import { startApp, type RunningApp } from './support/app.js';
@@ -32,6 +33,7 @@ describeWithRedis('the module keeps Redis within redisMemoryLimitBytes: throw-aw
   let redis: ReturnType<typeof createClient>;
   const sockets: RawSocket[] = [];
   let limit = 0;
+  const registry = new Registry();
 
   const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))![1]);
 
@@ -42,7 +44,7 @@ describeWithRedis('the module keeps Redis within redisMemoryLimitBytes: throw-aw
     // Less than what the tabs' states will take beyond an empty Redis (about twice their queries): they cannot all stay.
     limit = (await usedMemory()) + Math.floor(0.75 * TABS * QUERY_BYTES);
     running = await startApp({
-      imports: [ReflexBridgeModule.forRoot({ redisUrl: server.url, redisMemoryLimitBytes: limit, rateLimit: { newStates: false, newTabs: false } })],
+      imports: [ReflexBridgeModule.forRoot({ redisUrl: server.url, redisMemoryLimitBytes: limit, rateLimit: { newStates: false, newTabs: false }, metrics: { registry, log: false } })],
       providers: [CounterState],
     });
   }, 30_000);
@@ -89,6 +91,8 @@ describeWithRedis('the module keeps Redis within redisMemoryLimitBytes: throw-aw
     // tabs came, which then stayed under the limit.
     expect(await usedMemory()).toBeLessThanOrEqual(limit);
     expect(store.droppedOverMemoryLimit).toBeGreaterThan(TABS / 4);
+    // What an operator's dashboard shows: the same count, at each scrape.
+    expect((await registry.getSingleMetricAsString('reflex_bridge_states_dropped_total')).split('\n').at(-1)).toBe(`reflex_bridge_states_dropped_total ${store.droppedOverMemoryLimit}`);
     for (const tab of open) expect(await redis.exists(`rx:state:v2:{${tab.token}}`)).toBe(1);
     // The user's tab has its count still, and goes on from it.
     user.send(`${TAB}.increment`);

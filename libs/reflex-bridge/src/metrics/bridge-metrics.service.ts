@@ -4,6 +4,9 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { EventTimer } from './event-timer.js';
 import { tryCatch, type MaybePromise } from '../common/maybe-promise.js';
 import { EventRecorder } from './event-recorder.js';
+import { StateStore } from '../state/store/state-store.js';
+import { InMemoryStateStore } from '../state/store/in-memory-state.store.js';
+import { RedisStateStore } from '../state/store/redis-state.store.js';
 import type * as PromClient from 'prom-client';
 
 interface HistogramLike {
@@ -32,6 +35,7 @@ export class BridgeMetrics implements OnModuleInit {
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     @Optional() recorder?: EventRecorder,
+    @Optional() private readonly stateStore?: StateStore,
   ) {
     const metrics = options.metrics;
     if (metrics?.log === true) this.logger = new Logger(metrics.logger);
@@ -59,6 +63,32 @@ export class BridgeMetrics implements OnModuleInit {
     });
     this.events = new prom.Counter({ name: 'reflex_bridge_events_total', help: 'ReflexBridge events handled, by tier', labelNames: ['tier'], registers });
     this.cache = new prom.Counter({ name: 'reflex_bridge_event_cache_total', help: 'Event cache lookups by fast auth, by result', labelNames: ['result'], registers });
+    const dropped = this.droppedStates();
+    if (dropped) {
+      // Read at each scrape from the store's own count: dropping costs the store nothing extra.
+      let counted = 0;
+      new prom.Counter({
+        name: 'reflex_bridge_states_dropped_total',
+        help: 'Client states the state store dropped to stay within its memory limit (maxInMemoryStateBytes, or redisMemoryLimitBytes with Redis)',
+        registers,
+        collect() {
+          const now = dropped();
+          if (now > counted) this.inc(now - counted);
+          counted = now;
+        },
+      });
+    }
+  }
+
+  /**
+   * How many states the store dropped over its memory limit, for the stores that have one: a worker's own drops (on
+   * Redis, those of the sweeps this worker ran).
+   */
+  private droppedStates(): (() => number) | undefined {
+    const store = this.stateStore;
+    if (store instanceof InMemoryStateStore) return () => store.droppedOverBudget;
+    if (store instanceof RedisStateStore) return () => store.droppedOverMemoryLimit;
+    return undefined;
   }
 
   /** True when anything is recorded (metrics or devtools); callers skip timing work otherwise. */
