@@ -29,7 +29,7 @@ export interface RedisCommandSender {
 
 /** One Redis server that holds states, and a connection to it alone. */
 export interface GuardedRedisServer extends RedisCommandSender {
-  /** Its address (`host:port`), for the log. */
+  /** For the log: the store's URL (without credentials) for one Redis, a master's `host:port` on a cluster. */
   readonly name: string;
 }
 

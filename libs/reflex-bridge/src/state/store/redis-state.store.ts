@@ -21,7 +21,7 @@ import { readRedisMemory, RedisMemoryGuard, type GuardedRedisServer } from './re
 export interface RedisMemorySettings {
   /** The one Redis, or each master of a Redis Cluster. */
   readonly servers: readonly {
-    /** Its address, `host:port`. */
+    /** The store's URL (without credentials) for one Redis; a master's `host:port` on a cluster. */
     readonly name: string;
     /** Its `maxmemory`, in bytes; 0 when it has none (it then grows until the host runs out). */
     readonly maxmemory: number;
@@ -488,15 +488,16 @@ export class RedisStateStore extends StateStore {
   /**
    * How Redis bounds its memory (`INFO memory`'s `maxmemory`, 0 for none, and `maxmemory_policy`), server by server (the
    * one Redis, or each master of a Redis Cluster), with this store's own `memoryLimitBytes`: what the security audit
-   * checks at startup. Connects first if the store has not yet. Undefined while Redis is down or refuses `INFO`;
-   * never rejects.
+   * checks at startup. Connects first if the store has not yet. Undefined while Redis is down, refuses `INFO` or does
+   * not answer within `commandTimeoutMs`; never rejects.
    */
   async memorySettings(): Promise<RedisMemorySettings | undefined> {
     try {
       await this.ready();
       const servers = this.memoryServers();
       if (servers.length === 0) return undefined;
-      const readings = await Promise.all(servers.map(async (server) => ({ name: server.name, ...(await readRedisMemory(server)) })));
+      // Bounded: a frozen server (a master of a cluster) must not hold the app's start.
+      const readings = await withinDeadline(Promise.all(servers.map(async (server) => ({ name: server.name, ...(await readRedisMemory(server)) }))), this.commandTimeoutMs);
       return { servers: readings.map(({ name, maxmemory, policy }) => ({ name, maxmemory, policy })), limitBytes: this.memoryLimit };
     } catch {
       return undefined;
