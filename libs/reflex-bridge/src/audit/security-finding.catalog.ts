@@ -64,7 +64,7 @@ const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'probl
     option: 'redisUrl',
   },
   redis_maxmemory_unset: {
-    why: "clients can open tabs faster than their states expire (each state holds up to 180 kB of what its tab sent, for at least unusedStateTtlSeconds), and nothing bounds what they leave: Redis grows until the host runs out of memory and kills it, with every session and state in it. The state store's own limit, 80% of maxmemory by default, needs a maxmemory to work from",
+    why: "clients can open tabs faster than their states expire (each state holds up to 180 kB of what its tab sent, for at least unusedStateTtlSeconds), and nothing bounds what they leave: Redis grows until the host runs out of memory and kills it, with every session and state in it. The state store's own limit is 80% of maxmemory by default, so without one it does nothing",
     fix: 'set maxmemory in redis.conf to what the host can give Redis (e.g. maxmemory 2gb) with maxmemory-policy noeviction; or give redisMemoryLimitBytes a number of bytes',
     option: 'Redis maxmemory (and redisMemoryLimitBytes)',
   },
