@@ -14,6 +14,7 @@ import { describeFinding, FAST_AUTH_TTL_THRESHOLD_SECONDS, MAX_MESSAGE_BYTES_THR
 import { SecurityAuditError } from './security-audit.error.js';
 import { probeCorsMiddleware, probeSessionMiddleware, type SessionProbe, type SessionProbeFailure } from './middleware.probe.js';
 import { secretWeakness } from './session-secret.check.js';
+import { redisWithoutPassword } from './redis-password.check.js';
 import { runMiddlewareChain } from '../bridge/request/middleware-runner.js';
 import type { SyntheticRequest } from '../bridge/request/synthetic-request.js';
 import type { SyntheticResponse } from '../bridge/request/synthetic-response.js';
@@ -131,6 +132,12 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
       if (!options.redisUrl && !options.redisCluster) findings.push(securityFinding('workers_without_redis', `redisUrl is not set while ${workers} serve the app`));
     }
     findings.push(...(await this.redisMemoryFindings()));
+    const cluster = options.redisCluster;
+    const clusterPassword = typeof cluster?.defaults?.['password'] === 'string' && cluster.defaults['password'] !== '';
+    const open = redisWithoutPassword([options.redisUrl, options.sessionStore?.redisUrl, ...(cluster && !clusterPassword ? cluster.rootNodes : [])]);
+    if (open.length > 0) {
+      findings.push(securityFinding('redis_without_password', `The module reaches Redis at ${open.join(', ')} without a password, so that Redis lets anyone in`));
+    }
     if (this.expressTrustsEveryProxy()) {
       findings.push(securityFinding('express_trust_proxy_any', "Express's trust proxy is true: req.ip is the leftmost X-Forwarded-For entry, which the client writes"));
     }

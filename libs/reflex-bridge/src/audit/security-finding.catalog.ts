@@ -73,6 +73,11 @@ const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'probl
     fix: 'set maxmemory-policy noeviction: a full Redis refuses writes instead, and the state store keeps it under 80% of maxmemory by dropping states nobody uses',
     option: 'Redis maxmemory-policy',
   },
+  redis_without_password: {
+    why: 'whoever reaches that address can read and change every session, state and cached user the module keeps there (logging in as anyone), and run commands on the Redis host: an open Redis is a common way into a server',
+    fix: 'give Redis a password (requirepass, or an ACL user for the app), put it in the URL (redis://app:<password>@host:6379, or redisCluster.defaults.password), use rediss:// over networks you do not trust, and let only the workers reach the port',
+    option: 'redisUrl / redisCluster / sessionStore.redisUrl',
+  },
   origin_allowlist_off: {
     why: 'corsOrigins: true lets a page on any site open the event socket and redeem cookie handoffs with the user\'s cookies, so any site the user visits can act as them',
     fix: 'list the frontends that need access, e.g. corsOrigins: [\'https://app.example.com\'], or leave corsOrigins unset (your own origin only)',

@@ -15,6 +15,7 @@ export type SecurityFindingCode =
   | 'workers_without_redis'
   | 'redis_maxmemory_unset'
   | 'redis_evicts_keys'
+  | 'redis_without_password'
   | 'origin_allowlist_off'
   | 'http_cors_any_origin'
   | 'devtools_enabled'

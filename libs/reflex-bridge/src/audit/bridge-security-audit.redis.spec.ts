@@ -5,11 +5,12 @@ import { RedisStateStore, type RedisMemorySettings } from '../state/store/redis-
 import { BridgeSecurityAudit } from './bridge-security-audit.service.js';
 
 /**
- * The audit's reading of Redis's memory settings, server by server: what it says of one Redis and of the masters of
- * a Redis Cluster (the real Redis and cluster cases run in test/security-audit.e2e-spec.ts and
- * test/redis-cluster-memory-limit.e2e-spec.ts; here the store's answer is given, so every shape of it is covered).
+ * What the audit says of the module's Redis: its memory settings, server by server (one Redis, the masters of a Redis
+ * Cluster; the real Redis and cluster cases run in test/security-audit.e2e-spec.ts and
+ * test/redis-cluster-memory-limit.e2e-spec.ts, here the store's answer is given so every shape of it is covered), and
+ * a Redis on another host reached without a password (read from the options: such an app never connects here).
  */
-describe('BridgeSecurityAudit: the state store Redis memory settings', () => {
+describe("BridgeSecurityAudit: the module's Redis (memory settings, password)", () => {
   const stores: RedisStateStore[] = [];
   const warnings: string[] = [];
   afterEach(async () => {
@@ -42,6 +43,25 @@ describe('BridgeSecurityAudit: the state store Redis memory settings', () => {
     const [off] = await findingsFor({ servers: [server('redis://127.0.0.1:6379', 0)], limitBytes: false });
     expect(off?.problem).toMatch(/redisMemoryLimitBytes is false$/);
     expect(await findingsFor({ servers: [server('redis://127.0.0.1:6379', 0)], limitBytes: 50_000_000 })).toEqual([]);
+  });
+
+  it('names a Redis on another host reached without a password, and not one on this machine or with one', async () => {
+    const audit = async (options: Parameters<typeof resolveOptions>[0]) => {
+      const store = new RedisStateStore({ url: 'redis://127.0.0.1:1' });
+      stores.push(store);
+      jest.spyOn(store, 'memorySettings').mockResolvedValue(undefined);
+      const audited = new BridgeSecurityAudit(resolveOptions({ production: true, audit: 'warn', ...options }), store);
+      await audited.onApplicationBootstrap();
+      audited.onApplicationShutdown();
+      return audited.findings().filter((finding) => finding.code === 'redis_without_password');
+    };
+    const [open] = await audit({ redisUrl: 'redis://10.0.0.5:6379', sessionStore: { redisUrl: 'redis://:pw@10.0.0.6:6379' } });
+    expect(open?.problem).toBe('The module reaches Redis at 10.0.0.5:6379 without a password, so that Redis lets anyone in');
+    expect(await audit({ redisUrl: 'redis://app:pw@10.0.0.5:6379' })).toEqual([]);
+    expect(await audit({ redisUrl: 'redis://127.0.0.1:6379' })).toEqual([]);
+    const [cluster] = await audit({ redisCluster: { rootNodes: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000'] }, sessionStore: { redisUrl: 'redis://:pw@10.0.0.9:6379' } });
+    expect(cluster?.problem).toMatch(/^The module reaches Redis at 10\.0\.0\.1:7000, 10\.0\.0\.2:7000 without a password/);
+    expect(await audit({ redisCluster: { rootNodes: ['redis://10.0.0.1:7000'], defaults: { password: 'pw' } }, sessionStore: { redisUrl: 'redis://:pw@10.0.0.9:6379' } })).toEqual([]);
   });
 
   it('names the masters of a cluster that have no maxmemory or evict, and only those', async () => {
