@@ -30,7 +30,8 @@ export class RawSocket {
   readonly socket: Socket;
   private waiters: Array<() => void> = [];
 
-  constructor(baseUrl: string, readonly token: string = randomUUID(), options: { headers?: Record<string, string>; path?: string } = {}) {
+  /** `protocols`: the WebSocket subprotocols offered, as Reflex's `state.js` offers its version (`['0.9.12']`). */
+  constructor(baseUrl: string, readonly token: string = randomUUID(), options: { headers?: Record<string, string>; path?: string; protocols?: string[] } = {}) {
     const path = options.path ?? '/_event';
     this.socket = io(`${baseUrl}${path}`, {
       path,
@@ -39,6 +40,7 @@ export class RawSocket {
       reconnection: false,
       forceNew: true,
       extraHeaders: options.headers,
+      protocols: options.protocols,
     });
     this.socket.on('event', (update: Update) => this.push(() => this.updates.push(update)));
     this.socket.on('bridge_error', (error: RawSocket['errors'][number]) => this.push(() => this.errors.push(error)));

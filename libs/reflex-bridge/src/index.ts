@@ -24,6 +24,7 @@ export type { LiveOptions } from './live/live.options.js';
 export type { ReflexRoutesOptions } from './health/reflex-routes.options.js';
 export type { UploadOptions } from './upload/upload.options.js';
 export type { SpaOptions, DevServerOptions, ReflexProfile } from './spa/spa.options.js';
+export type { RouterVarsOption, RouterVarsShape } from './protocol/router-vars-shape.js';
 export { InvalidOptionError } from './invalid-option.error.js';
 
 // ─── States and handlers ───────────────────────────────────────────────────────────────────────────────────────

@@ -1,6 +1,7 @@
 import type { Type } from '@nestjs/common';
 import type { StateStore } from './state/store/state-store.js';
 import type { BridgeErrorPresenter } from './pipeline/bridge-error.presenter.js';
+import type { RouterVarsOption } from './protocol/router-vars-shape.js';
 import type { BridgeOptions, MirrorOptions } from './bridge/bridge.options.js';
 import { EVENT_CACHE_DEFAULTS, resolveEventCacheOptions, type EventCacheOptions, type FastAuthOptions, type ResolvedEventCacheOptions } from './cache/event-cache.options.js';
 import type { MetricsOptions } from './metrics/metrics.options.js';
@@ -303,6 +304,16 @@ export interface ReflexBridgeModuleOptions {
    */
   devtools?: boolean | DevtoolsOptions;
   /**
+   * How the root state's router data (page, URL, headers, session, route id) goes to each client. Reflex 0.9.12
+   * split Reflex's one `router` var into five (`rx_router_session`, `rx_router_headers`, `rx_router_page`,
+   * `rx_router_url`, `rx_router_route_id`): a page compiled by 0.9.12 or later reads only those, an older one only
+   * `router`. `'auto'` sends each client the shape of the Reflex version its `state.js` announces (the WebSocket
+   * subprotocol, `reflex.json`'s version), and `router` to a client announcing none (`@reflex-bridge/client`);
+   * `'combined'` always sends `router`; `'split'` always the five. Server-side, handlers see the same data either way.
+   * @default 'auto'
+   */
+  routerVars?: RouterVarsOption;
+  /**
    * `'lean'` turns off, only where you left them unset, `bridge.authAutoSync` and the `bridge.mirrors`
    * (smaller deltas, less per-event work). Values you set explicitly are kept.
    * @default 'default'
@@ -375,6 +386,7 @@ export interface ResolvedReflexBridgeOptions {
   metrics: (Required<Omit<MetricsOptions, 'registry' | 'path'>> & Pick<MetricsOptions, 'registry' | 'path'>) | undefined;
   devtools: ResolvedDevtoolsOptions | undefined;
   preset: 'default' | 'lean';
+  routerVars: RouterVarsOption;
   redisUrl: string | undefined;
   redisCluster: ResolvedRedisClusterOptions | undefined;
   live: ResolvedLiveOptions;
@@ -518,7 +530,7 @@ function httpPath(name: string, value: unknown): string {
 const KNOWN_OPTIONS = new Set([
   'path', 'maxMessageBytes', 'maxOutboundBytes', 'maxTotalOutboundBytes', 'maxTotalUnfinishedInboundBytes', 'unfinishedMessageTimeoutMs', 'maxConnectionsPerAddress', 'maxStateBytes', 'maxClientStorageValueLength', 'maxQueuedEvents', 'maxQueuedBytes', 'maxTotalQueuedBytes', 'stateTtlSeconds', 'unusedStateTtlSeconds', 'maxInMemoryStateBytes', 'redisMemoryLimitBytes', 'tokenHandoverGraceMs', 'shutdownGraceMs', 'production', 'errorPresenter', 'corsOrigins', 'pingIntervalMs', 'pingTimeoutMs',
   'stateStore', 'bridge', 'isGlobal', 'cookieHandoffPath', 'reflexRoutes', 'eventCache', 'fastAuth', 'metrics', 'devtools', 'preset', 'redisUrl', 'redisCluster', 'live', 'rateLimit', 'sessionStore', 'uploads',
-  'audit', 'workers',
+  'audit', 'workers', 'routerVars',
   'profile', 'spa', 'devServer',
 ]);
 const BRIDGE_MODES = new Set(['full', 'smart', 'none']);
@@ -574,6 +586,10 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   if (options.stateStore !== undefined && (options.stateStore === null || typeof (options.stateStore as StateStore).acquire !== 'function')) {
     throw new InvalidOptionError('stateStore', 'expected a StateStore instance');
   }
+  const routerVars = options.routerVars ?? 'auto';
+  if (routerVars !== 'auto' && routerVars !== 'combined' && routerVars !== 'split') {
+    throw new InvalidOptionError('routerVars', `expected "auto", "combined" or "split", got ${JSON.stringify(routerVars)}`);
+  }
   const preset = options.preset ?? 'default';
   if (preset !== 'default' && preset !== 'lean') {
     throw new InvalidOptionError('preset', `expected "default" or "lean", got ${JSON.stringify(preset)}`);
@@ -595,6 +611,7 @@ export function resolveOptions(options: ReflexBridgeModuleOptions = {}): Resolve
   const resolved: ResolvedReflexBridgeOptions = {
     ...serving,
     preset,
+    routerVars,
     redisUrl: options.redisUrl,
     redisCluster,
     live: resolveLiveOptions(options.live),

@@ -282,6 +282,7 @@ export class EventGateway implements OnGatewayInit<Namespace>, OnGatewayConnecti
       owner: pipeline,
       outputBudget: new WorkerOutputBudget(options.maxTotalOutboundBytes, limits.outputPauseBytes),
       coldListeners: Object.entries(this.coldListeners),
+      routerVars: options.routerVars,
     };
     this.unfinishedMessages = new UnfinishedMessageBudget(options.maxTotalUnfinishedInboundBytes, options.unfinishedMessageTimeoutMs, this.logger);
     this.connectionsPerAddress = new AddressConnectionLimit(

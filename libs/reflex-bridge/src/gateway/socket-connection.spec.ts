@@ -53,7 +53,7 @@ describe('SocketConnection', () => {
     const ping = function (this: Socket): void {
       pings.push(this);
     };
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [['ping', ping], ['client_error', () => undefined]] });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [['ping', ping], ['client_error', () => undefined]], routerVars: 'auto' });
     // A tab that only sends events never has them.
     connection.inspectFrame(`${settings.eventPrefix}{"name":"a.b"}]`);
     expect(socket.eventNames()).toEqual([]);
@@ -68,7 +68,7 @@ describe('SocketConnection', () => {
 
   it('keeps its page load time inside the object, a small integer, and gives back the Date.now() time it was given', () => {
     const { owner } = recordingOwner();
-    const connection = new SocketConnection(fakeSocket().socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
+    const connection = new SocketConnection(fakeSocket().socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [], routerVars: 'auto' });
     expect(connection.pageLoadedAt).toBeUndefined();
     const at = Date.now();
     connection.pageLoadedAt = at;
@@ -80,7 +80,7 @@ describe('SocketConnection', () => {
   it('runs events while the client reads its answers', () => {
     const { socket, websocket } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [], routerVars: 'auto' });
     connection.admission = true;
     websocket.bufferedAmount = settings.outputPauseBytes;
     deliver(connection, 'a');
@@ -93,7 +93,7 @@ describe('SocketConnection', () => {
   it('stops reading a client whose output waits, holds what it still sends past the larger bound (refusing past a few), and reads again once it drained', () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [], routerVars: 'auto' });
     connection.admission = true;
     // Past the pause: this event still runs (a reading client's next event waits in TCP, it is never refused).
     websocket.bufferedAmount = settings.outputPauseBytes + 1;
@@ -133,7 +133,7 @@ describe('SocketConnection', () => {
   it("holds a slow link's click that arrives while live changes the server sent still wait, instead of refusing it with a toast", () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [], routerVars: 'auto' });
     connection.admission = true;
     // The server sent a burst of live changes (a big list, each change the whole list) faster than the link carries.
     websocket.bufferedAmount = settings.outputRefuseBytes + 1;
@@ -152,7 +152,7 @@ describe('SocketConnection', () => {
   it('holds at most maxMessageBytes of frames (the first whatever its size), refusing the rest', () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [], routerVars: 'auto' });
     connection.admission = true;
     websocket.bufferedAmount = settings.outputRefuseBytes + 1;
     deliver(connection, 'big', settings.maxMessageBytes);
@@ -170,7 +170,7 @@ describe('SocketConnection', () => {
     const connections = Array.from({ length: 5 }, () => {
       const { socket, websocket, transport } = fakeSocket();
       const { owner, handled, errors } = recordingOwner(queue);
-      const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
+      const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [], routerVars: 'auto' });
       connection.admission = true;
       websocket.bufferedAmount = settings.outputRefuseBytes + 1;
       return { connection, websocket, transport, handled, errors };
@@ -197,7 +197,7 @@ describe('SocketConnection', () => {
   it('runs nothing it held for a client that left meanwhile', async () => {
     const { socket, websocket, transport } = fakeSocket();
     const { owner, handled } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [], routerVars: 'auto' });
     connection.admission = true;
     websocket.bufferedAmount = settings.outputRefuseBytes + 1;
     deliver(connection, 'held');
@@ -211,7 +211,7 @@ describe('SocketConnection', () => {
     // Long polling: there is no WebSocket to pause, so only the refusals bound what the client asks for.
     const { socket, transport } = fakeSocket({ polling: true });
     const { owner, handled, errors } = recordingOwner();
-    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [] });
+    const connection = new SocketConnection(socket, {}, { ...settings, owner, outputBudget: new WorkerOutputBudget(256_000_000, settings.outputPauseBytes), coldListeners: [], routerVars: 'auto' });
     connection.admission = true;
     const conn = socket.conn as unknown as { writeBuffer: unknown[] };
     const backlog = () => {

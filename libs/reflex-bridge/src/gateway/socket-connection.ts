@@ -4,6 +4,7 @@ import { BRIDGE_ERROR_EVENT, type BridgeError, type BridgeErrorPayload } from '.
 import { OUTPUT_BACKLOG_ERROR } from '../security/output-backlog.error.js';
 import { WORKER_EVENTS_FULL_ERROR } from '../security/worker-events-full.error.js';
 import type { StateUpdate } from '../protocol/state-update.js';
+import { carriesRouterVar, routerVarsShapeFor, withSplitRouterVars, type RouterVarsOption } from '../protocol/router-vars-shape.js';
 import { PARSED_VALUE_BYTES, valuesUpTo } from '../protocol/parsed-values.js';
 import type { SharedMessage } from '../protocol/shared-message.js';
 import type { EventClient } from '../common/event-client.js';
@@ -51,6 +52,8 @@ export interface SocketConnectionContext extends ConnectionLimitSettings {
    * grows past three names (about 95 bytes per idle connection); nearly every tab only ever sends `event`s.
    */
   readonly coldListeners: ReadonlyArray<readonly [event: string, listener: ColdMessageListener]>;
+  /** The `routerVars` option: how the root state's router data goes out (by the client's Reflex version with `'auto'`). */
+  readonly routerVars: RouterVarsOption;
 }
 
 /** Where a socket and its Engine.IO connection keep their connection, so listeners shared by every socket find it. */
@@ -272,9 +275,15 @@ export class SocketConnection extends ConnectionLimits<SocketConnectionContext> 
     return this;
   }
 
-  /** Written as JSON without Socket.IO's search for binary parts (see {@link writeStateUpdate}). */
+  /**
+   * Written as JSON without Socket.IO's search for binary parts (see {@link writeStateUpdate}). The root state's
+   * router data in the shape this client reads (the `routerVars` option): decided when an update carries it (a
+   * hydration, a page change), from the subprotocol Reflex's `state.js` announces its version as, so an idle
+   * connection keeps no field for it.
+   */
   emitUpdate(update: StateUpdate): void {
-    writeStateUpdate(this.socket, update);
+    const split = carriesRouterVar(update) && routerVarsShapeFor(this.settings.routerVars, this.headers['sec-websocket-protocol']) === 'split';
+    writeStateUpdate(this.socket, split ? withSplitRouterVars(update) : update);
   }
 
   /** A message other sends repeat too: encoded once for all of them (see {@link writeSharedMessage}). */
