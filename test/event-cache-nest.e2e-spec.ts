@@ -13,7 +13,7 @@ import { RawSocket } from './support/raw-socket.js';
 
 const PROFILE_STATE = 'reflex___state____state.profile_state';
 
-const SNAPSHOT_OF_CAROL = { userId: 1, isAuthenticated: true };
+const SNAPSHOT_OF_CAROL = { userId: 1, isAuthenticated: true, readAtMs: expect.any(Number) };
 
 const COUNTER_STATE = 'reflex___state____state.cached_counter_state';
 
@@ -125,7 +125,7 @@ describe('event cache on the app\'s @nestjs/cache-manager Cache', () => {
     expect(await whoami(tab, '/after-hold')).toBe('anonymous');
     expect(await whoami(probe, '/later')).toBe('anonymous');
     // Carol's snapshot never came back: the ended session's id is cached as anonymous, so its tabs skip the store.
-    expect(await app.cache.get(sessionIdOf(cookie))).toEqual({ userId: null, isAuthenticated: false });
+    expect(await app.cache.get(sessionIdOf(cookie))).toEqual({ userId: null, isAuthenticated: false, readAtMs: expect.any(Number) });
   });
 
   it("keeps fast auth for a tab whose session was logged out in another tab: the store is read once, the app's cache gets one key", async () => {
@@ -143,7 +143,7 @@ describe('event cache on the app\'s @nestjs/cache-manager Cache', () => {
     // The first event after the logout read the store; the others were fast auth's "anonymous".
     expect(app.calls.session - calls).toBe(1);
     expect(writes).toEqual([key]);
-    expect(await reader.cache.get(key)).toEqual({ userId: null, isAuthenticated: false });
+    expect(await reader.cache.get(key)).toEqual({ userId: null, isAuthenticated: false, readAtMs: expect.any(Number) });
     // A login in the browser afterwards is a new session, with its own cookie: seen at once.
     const again = await loginOverHttp(app.url, 'carol', 'secret-carol');
     expect(await whoami(await connect(app, again), '/logged-in-again')).toBe('carol');

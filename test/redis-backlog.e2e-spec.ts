@@ -93,7 +93,7 @@ describeWithRedis('Redis parts with a frozen Redis and a full command queue', ()
     // Back without a restart: counts and the cache work again.
     await expect(throttler.hit('k', 10_000, 5, 0)).resolves.toBe(0);
     cache.forgetLocally('sid-1');
-    expect(await cache.get('sid-1')).toEqual({ userId: 1, isAuthenticated: true });
+    expect(await cache.get('sid-1')).toEqual({ userId: 1, isAuthenticated: true, readAtMs: expect.any(Number) });
     expect(unhandled).toEqual([]);
   }, 60_000);
 

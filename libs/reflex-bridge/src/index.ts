@@ -75,6 +75,7 @@ export { BridgeIoAdapter } from './gateway/bridge-io.adapter.js';
 
 // ─── Bridge tiers: decorator, resolver, guards ─────────────────────────────────────────────────────────────────
 export { BridgeTier } from './bridge/tiers/bridge-tier.decorator.js';
+export { AuthMaxAge } from './bridge/tiers/auth-max-age.decorator.js';
 export type { BridgeMode, BridgeTierName } from './bridge/tiers/bridge-tier.js';
 export type { BridgeTierResolver, BridgeTierResolverFn, BridgeEventInfo } from './bridge/tiers/bridge-tier-resolver.js';
 export { BridgeTierGuard } from './bridge/tiers/bridge-tier.guard.js';

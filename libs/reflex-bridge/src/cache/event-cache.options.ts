@@ -160,6 +160,12 @@ export interface FastAuthOptions {
 export interface AuthSnapshot {
   userId: string | number | null;
   isAuthenticated: boolean;
+  /**
+   * When the session it was made of was read (`Date.now()`): how old the user fast auth answers with is
+   * (`@AuthMaxAge`). Written by the module; a snapshot without it (written by a version before it, or by hand) is
+   * too old for any handler with an `@AuthMaxAge`.
+   */
+  readAtMs?: number;
 }
 
 /** Why an entry was dropped. */

@@ -11,6 +11,8 @@ import type { EventCacheOptions } from './event-cache.options.js';
 import { EventCacheService } from './event-cache.service.js';
 
 const ANN = { userId: 1, isAuthenticated: true } as const;
+/** `snapshot` as the cache gives it back: with the time its session was read. */
+const timed = (snapshot: object) => ({ ...snapshot, readAtMs: expect.any(Number) });
 
 /** A service over the app's cache-manager Cache, resolved the way the module does (through a DI fake of ModuleRef). */
 function withAppCache(cache: Cache, eventCache: Omit<EventCacheOptions, 'cache'> = {}, token: string | symbol = 'reflex_events'): EventCacheService {
@@ -34,9 +36,9 @@ describe('EventCacheService with its own in-memory cache (the default)', () => {
     cache.invalidated$.subscribe((event) => events.push(event));
     expect(cache.enabled).toBe(true);
     expect(cache.put('sid', ANN)).toBeUndefined();
-    expect(cache.peek('sid')).toEqual(ANN);
+    expect(cache.peek('sid')).toEqual(timed(ANN));
     expect(cache.peek('unknown')).toBeUndefined(); // a miss is synchronous too
-    expect(await cache.get('sid')).toEqual(ANN);
+    expect(await cache.get('sid')).toEqual(timed(ANN));
     await cache.invalidate('sid', 'logout');
     expect(cache.peek('sid')).toBeUndefined();
     await cache.set('other', { userId: 2, isAuthenticated: true });
@@ -76,7 +78,7 @@ describe('EventCacheService with its own in-memory cache (the default)', () => {
         expect(cache.put(sid, snapshot)).toBeUndefined();
         const found = cache.peek(sid);
         expect(isThenable(found)).toBe(false);
-        expect(found).toEqual(snapshot);
+        expect(found).toEqual(timed(snapshot));
         await cache.invalidate(sid);
         expect(cache.peek(sid)).toBeUndefined();
       }),
@@ -89,7 +91,7 @@ describe('EventCacheService over the app\'s cache-manager Cache', () => {
     const appCache = createCache();
     const cache = withAppCache(appCache, { keyPrefix: 'app:rx:' });
     await cache.set('s1', ANN);
-    expect(await appCache.get('app:rx:s1')).toEqual(ANN);
+    expect(await appCache.get('app:rx:s1')).toEqual(timed(ANN));
     expect(cache.keyOf('s1')).toBe('app:rx:s1');
   });
 
@@ -99,8 +101,8 @@ describe('EventCacheService over the app\'s cache-manager Cache', () => {
     await fc.assert(
       fc.asyncProperty(sessionIds, fc.integer(), async (sid, userId) => {
         await cache.set(sid, { userId, isAuthenticated: true });
-        expect(await cache.peek(sid)).toEqual({ userId, isAuthenticated: true });
-        expect(cache.peek(sid)).toEqual({ userId, isAuthenticated: true }); // now from the local layer
+        expect(await cache.peek(sid)).toEqual(timed({ userId, isAuthenticated: true }));
+        expect(cache.peek(sid)).toEqual(timed({ userId, isAuthenticated: true })); // now from the local layer
         await cache.invalidate(sid);
         expect(await cache.peek(sid)).toBeUndefined();
         expect(await appCache.get(`rx:event:${sid}`)).toBeUndefined();
@@ -114,13 +116,29 @@ describe('EventCacheService over the app\'s cache-manager Cache', () => {
     await cache.set('sid', ANN);
     const first = cache.peek('sid');
     expect(isThenable(first)).toBe(true); // this worker's write did not fill its local layer
-    expect(await first).toEqual(ANN);
-    expect(cache.peek('sid')).toEqual(ANN); // a hit from the cache did: synchronous now
+    expect(await first).toEqual(timed(ANN));
+    expect(cache.peek('sid')).toEqual(timed(ANN)); // a hit from the cache did: synchronous now
     // Another worker invalidated the shared entry, and the session-ended signal reached this one.
     await appCache.del('rx:event:sid');
-    expect(cache.peek('sid')).toEqual(ANN);
+    expect(cache.peek('sid')).toEqual(timed(ANN));
     cache.forgetLocally('sid');
     expect(await cache.peek('sid')).toBeUndefined();
+  });
+
+  it('keeps with each snapshot when its session was read, across the app\'s cache and this worker\'s copy', async () => {
+    const appCache = createCache();
+    const cache = withAppCache(appCache, { localTtlMs: 60_000 });
+    const readAtMs = Date.now() - 5_000;
+    await cache.put('sid', ANN, undefined, readAtMs);
+    expect(await appCache.get('rx:event:sid')).toEqual({ ...ANN, readAtMs });
+    expect(await cache.peek('sid')).toEqual({ ...ANN, readAtMs });
+    expect(cache.peek('sid')).toEqual({ ...ANN, readAtMs }); // the local copy
+    // A snapshot written by a version before these times, or by hand: none (too old for any @AuthMaxAge).
+    await appCache.set('rx:event:old', ANN);
+    await appCache.set('rx:event:odd', { ...ANN, readAtMs: 'yesterday' });
+    expect((await cache.peek('old'))?.readAtMs).toBeUndefined();
+    expect(await cache.peek('odd')).toEqual(ANN);
+    expect(cache.peek('odd')).toEqual({ ...ANN, readAtMs: undefined });
   });
 
   it('does not refill the local layer with a value read before an invalidation', async () => {
@@ -152,7 +170,7 @@ describe('EventCacheService over the app\'s cache-manager Cache', () => {
     const cache = withAppCache(appCache);
     await appCache.set('other', 1);
     await cache.set('a', ANN);
-    expect(await appCache.get('rx:event:a')).toEqual(ANN);
+    expect(await appCache.get('rx:event:a')).toEqual(timed(ANN));
     await cache.invalidateAll();
     expect(await appCache.get('rx:event:a')).toBeUndefined();
     expect(await appCache.get('other')).toBe(1);

@@ -203,6 +203,7 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
    * (so the default configuration stays synchronous), else as a promise (never rejecting). With `readAt` (see
    * {@link EventCacheService.dropCount}), nothing is written when a snapshot was dropped since; with `readAtMs` (when
    * the session was read, `Date.now()`), the snapshot lives for the TTL from then, and is not written once older.
+   * The snapshot keeps that time (`readAtMs`; the time of the write without it), which `@AuthMaxAge` reads.
    * @internal
    */
   put(sessionId: string, snapshot: AuthSnapshot, readAt?: number, readAtMs?: number): void | Promise<void> {
@@ -215,10 +216,8 @@ export class EventCacheService implements OnModuleInit, OnModuleDestroy {
     // promise, not for the event's duration on top.
     const ttlMs = readAtMs === undefined ? this.ttlMs : this.ttlMs - (Date.now() - readAtMs);
     if (ttlMs <= 0) return;
-    const stored =
-      this.local && this.fillOnWrite
-        ? this.local.set(sessionId, snapshot, Math.min(this.settings.localTtlMs, ttlMs))
-        : { userId: snapshot.userId, isAuthenticated: snapshot.isAuthenticated };
+    const made: AuthSnapshot = { userId: snapshot.userId, isAuthenticated: snapshot.isAuthenticated, readAtMs: readAtMs ?? Date.now() };
+    const stored = this.local && this.fillOnWrite ? this.local.set(sessionId, made, Math.min(this.settings.localTtlMs, ttlMs)) : made;
     if (!this.cache) return;
     const write = this.guard(() => this.cache!.set(this.keyOf(sessionId), stored, ttlMs), undefined).then(() => undefined);
     if (!this.localIsComplete) return write;

@@ -35,7 +35,9 @@ export class LocalSnapshotLayer {
   /** Keeps a frozen copy of `snapshot` for `ttlMs`; returns the copy. */
   set(sessionId: string, snapshot: AuthSnapshot, ttlMs: number): AuthSnapshot {
     // A copy, frozen: readers share it, and the caller's object stays its own (as with a serialising store).
-    const stored: AuthSnapshot = Object.freeze({ userId: snapshot.userId, isAuthenticated: snapshot.isAuthenticated });
+    // `readAtMs` only when it is a time: a shared cache's entry is read back as the store gave it.
+    const readAtMs = typeof snapshot.readAtMs === 'number' && Number.isFinite(snapshot.readAtMs) ? snapshot.readAtMs : undefined;
+    const stored: AuthSnapshot = Object.freeze({ userId: snapshot.userId, isAuthenticated: snapshot.isAuthenticated, readAtMs });
     if (ttlMs <= 0) return stored;
     // Re-inserted, so that the map's order stays the order of writes. Keyed by the canonical copy of the id, as fast
     // auth's verified ids are: a lookup then matches by identity instead of comparing characters.

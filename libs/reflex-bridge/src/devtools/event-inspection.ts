@@ -1,5 +1,5 @@
 import type { EventTimer } from '../metrics/event-timer.js';
-import type { TraceQuery, TraceStep } from '../metrics/event-trace.js';
+import type { FastAuthLookup, TraceQuery, TraceStep } from '../metrics/event-trace.js';
 
 /**
  * One event as devtools show it (the JSON of `GET /_bridge/devtools/events`). Built from the event's timer
@@ -27,7 +27,7 @@ export interface EventInspection {
   queryMs: number;
   queries: TraceQuery[];
   /** On `auth_only` with fast auth: whether the event cache held a fresh snapshot. */
-  fastAuth?: 'hit' | 'miss';
+  fastAuth?: FastAuthLookup;
   cache: { hits: number; misses: number };
   /** On `full`: the class names of the handler's guards, interceptors, pipes and filters. */
   enhancers?: Record<string, string[]>;

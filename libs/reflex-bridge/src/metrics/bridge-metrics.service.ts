@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { EventTimer } from './event-timer.js';
+import type { FastAuthLookup } from './event-trace.js';
 import { tryCatch, type MaybePromise } from '../common/maybe-promise.js';
 import { EventRecorder } from './event-recorder.js';
 import { StateStore } from '../state/store/state-store.js';
@@ -102,8 +103,8 @@ export class BridgeMetrics implements OnModuleInit {
   }
 
   /** Records a fast-auth cache lookup. */
-  cacheLookup(hit: boolean): void {
-    this.cache?.inc({ result: hit ? 'hit' : 'miss' });
+  cacheLookup(result: FastAuthLookup): void {
+    this.cache?.inc({ result });
   }
 
   /** Logs and observes a finished event. */

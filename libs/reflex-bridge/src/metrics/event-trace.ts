@@ -2,6 +2,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { cutText, textOf } from '../common/bounded-text.js';
 
+/**
+ * What fast auth's event-cache lookup found: `hit` (a snapshot answered the event), `miss` (none), or `stale` (one
+ * older than the handler's `@AuthMaxAge`: the middleware ran).
+ */
+export type FastAuthLookup = 'hit' | 'miss' | 'stale';
+
 /** One named step inside a phase (a middleware; a pipe, guard, interceptor or filter by class), with its offset and duration. */
 export interface TraceStep {
   phase: string;
@@ -53,7 +59,7 @@ export class EventTrace {
   readonly queries: TraceQuery[] = [];
   queryCount = 0;
   tierReason = '';
-  fastAuth: 'hit' | 'miss' | undefined = undefined;
+  fastAuth: FastAuthLookup | undefined = undefined;
   cacheHits = 0;
   cacheMisses = 0;
   /** Class names of the Nest enhancers around the handler on `full`, by kind. */
@@ -122,11 +128,11 @@ export class EventTrace {
     return at - this.started;
   }
 
-  /** Records a fast-auth event-cache lookup. */
-  cacheLookup(hit: boolean): void {
-    if (hit) this.cacheHits++;
+  /** Records a fast-auth event-cache lookup (a stale snapshot counts as a miss). */
+  cacheLookup(result: FastAuthLookup): void {
+    if (result === 'hit') this.cacheHits++;
     else this.cacheMisses++;
-    this.fastAuth = hit ? 'hit' : 'miss';
+    this.fastAuth = result;
   }
 
   /**

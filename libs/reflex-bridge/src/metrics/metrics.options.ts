@@ -23,8 +23,9 @@ export interface MetricsOptions {
   log?: boolean;
   /**
    * A prom-client registry: when given, event duration histograms (by tier and phase) and counters of events
-   * by tier, of event-cache hits and misses and of states the state store dropped over its memory limit
-   * (`reflex_bridge_states_dropped_total`) are registered on it. Requires the `prom-client` package.
+   * by tier, of event-cache lookups (hit, miss, or stale: older than the handler's `@AuthMaxAge`) and of states
+   * the state store dropped over its memory limit (`reflex_bridge_states_dropped_total`) are registered on it.
+   * Requires the `prom-client` package.
    * @default undefined
    */
   registry?: PromRegistryLike;

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import { EventCacheService } from '../../cache/event-cache.service.js';
 import { resolveOptions } from '../../reflex-bridge.options.js';
 import { FastAuth, FastAuthRequest, SessionNotLoadedError } from './fast-auth.js';
@@ -55,6 +56,36 @@ describe('FastAuth', () => {
       expect(fastAuth.authenticate(request, async () => undefined)).toEqual({ hit: true, sessionId: sid });
       expect(request.user).toBeUndefined();
     }
+  });
+
+  it('answers with a snapshot only as old as the handler accepts (@AuthMaxAge), and leaves the request untouched otherwise', () => {
+    const { cache, fastAuth } = setup();
+    // Ages within the cache's TTL (60 s; older ones are not kept at all), and well away from the limit, so that the
+    // milliseconds the test itself takes cannot change the answer.
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3_600_000 }), fc.integer({ min: 0, max: 50_000 }), (maxAgeMs, age) => {
+        fc.pre(Math.abs(age - maxAgeMs) > 1_000);
+        void cache.put('sid-1', { userId: 1, isAuthenticated: true }, undefined, Date.now() - age);
+        const request = requestWith(signedCookie('sid-1'));
+        const result = fastAuth.authenticate(request, async () => undefined, maxAgeMs);
+        if (age < maxAgeMs) {
+          expect(result).toEqual({ hit: true, sessionId: 'sid-1' });
+          expect(request.user).toEqual({ id: 1, name: 'ann' });
+        } else {
+          expect(result).toEqual({ hit: false, sessionId: 'sid-1', stale: true });
+          expect(request.user).toBeUndefined();
+        }
+      }),
+    );
+  });
+
+  it('takes a snapshot without the time its session was read as too old for any limit, and as fresh without one', async () => {
+    const { cache, fastAuth } = setup();
+    const shared = new Map<string, unknown>([['rx:event:old', { userId: 1, isAuthenticated: true }]]);
+    // A snapshot written by a version before these times: as another worker's cache would give it back.
+    (cache as unknown as { peek(sid: string): unknown }).peek = (sid: string) => shared.get(`rx:event:${sid}`);
+    expect(fastAuth.authenticate(requestWith(signedCookie('old')), async () => undefined, 3_600_000)).toEqual({ hit: false, sessionId: 'old', stale: true });
+    expect(fastAuth.authenticate(requestWith(signedCookie('old')), async () => undefined)).toEqual({ hit: true, sessionId: 'old' });
   });
 
   it('waits for an asynchronous loadUser', async () => {

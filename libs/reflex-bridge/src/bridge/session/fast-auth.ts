@@ -23,6 +23,8 @@ export class SessionNotLoadedError extends Error {
 export interface FastAuthResult {
   hit: boolean;
   sessionId?: string;
+  /** A miss because the snapshot was older than the handler accepts (`@AuthMaxAge`). */
+  stale?: boolean;
 }
 
 const NO_SESSION: FastAuthResult = Object.freeze({ hit: false });
@@ -41,6 +43,15 @@ class LazySession {
   loaded = false;
 
   constructor(readonly load: () => Promise<unknown>) {}
+}
+
+/**
+ * Whether `snapshot` was read from its session `maxAgeMs` ago or less. One without a time of its own (written before
+ * snapshots had one, or by hand) is as old as can be. A time ahead of this clock (another worker's) counts as now.
+ */
+function readWithin(snapshot: AuthSnapshot, maxAgeMs: number): boolean {
+  const readAtMs = snapshot.readAtMs;
+  return typeof readAtMs === 'number' && Date.now() - readAtMs <= maxAgeMs;
 }
 
 /** `req.isAuthenticated()` of a fast-auth hit: one shared function, as passport's own (it reads `this`). */
@@ -126,16 +137,16 @@ export class FastAuth {
 
   /**
    * Tries the fast path for `request`. `loadSession` runs the session middleware when a handler asks for
-   * the session. A miss (no verified cookie, no snapshot) leaves the request untouched; any failure is left
-   * to the caller, which falls back to the middleware.
+   * the session. A miss (no verified cookie, no snapshot, or one read from the session more than `maxAgeMs` ago)
+   * leaves the request untouched; any failure is left to the caller, which falls back to the middleware.
    */
-  authenticate(request: FastAuthRequest, loadSession: () => Promise<unknown>): FastAuthResult | Promise<FastAuthResult> {
+  authenticate(request: FastAuthRequest, loadSession: () => Promise<unknown>, maxAgeMs?: number): FastAuthResult | Promise<FastAuthResult> {
     const sessionId = this.sessionIdOf(request);
     if (!sessionId) return NO_SESSION;
     const snapshot = this.cache.peek(sessionId);
     return isThenable(snapshot)
-      ? Promise.resolve(snapshot).then((found) => this.withSnapshot(request, sessionId, found, loadSession))
-      : this.withSnapshot(request, sessionId, snapshot, loadSession);
+      ? Promise.resolve(snapshot).then((found) => this.withSnapshot(request, sessionId, found, loadSession, maxAgeMs))
+      : this.withSnapshot(request, sessionId, snapshot, loadSession, maxAgeMs);
   }
 
   private withSnapshot(
@@ -143,8 +154,10 @@ export class FastAuth {
     sessionId: string,
     snapshot: AuthSnapshot | undefined,
     loadSession: () => Promise<unknown>,
+    maxAgeMs: number | undefined,
   ): FastAuthResult | Promise<FastAuthResult> {
     if (!snapshot) return { hit: false, sessionId };
+    if (maxAgeMs !== undefined && !readWithin(snapshot, maxAgeMs)) return { hit: false, sessionId, stale: true };
     if (!snapshot.isAuthenticated || snapshot.userId === null) return this.bind(request, sessionId, undefined, loadSession);
     const user = this.config.loadUser(snapshot.userId);
     return isThenable(user)

@@ -46,12 +46,14 @@ describe('SnapshotWriter', () => {
 
   it('writes a snapshot for a session that arrived with its cookie, and for one whose cookie the middleware just set', async () => {
     const { cache, writer } = setup();
-    await finish(writer, bridgedEvent('returning', { cookie: cookieFor('returning'), user: { id: 7 } }));
-    await finish(writer, bridgedEvent('new-login', { setsCookie: true, user: { id: 8 } }));
-    await finish(writer, bridgedEvent('anonymous-with-cookie', { cookie: cookieFor('anonymous-with-cookie') }));
-    expect(cache.peek('returning')).toEqual({ userId: 7, isAuthenticated: true });
-    expect(cache.peek('new-login')).toEqual({ userId: 8, isAuthenticated: true });
-    expect(cache.peek('anonymous-with-cookie')).toEqual({ userId: null, isAuthenticated: false });
+    // Each snapshot keeps when its session was read (what @AuthMaxAge compares with), as the tier noted it.
+    const readAtMs = Date.now() - 2_000;
+    await finish(writer, { ...bridgedEvent('returning', { cookie: cookieFor('returning'), user: { id: 7 } }), sessionReadAtMs: readAtMs });
+    await finish(writer, { ...bridgedEvent('new-login', { setsCookie: true, user: { id: 8 } }), sessionReadAtMs: readAtMs });
+    await finish(writer, { ...bridgedEvent('anonymous-with-cookie', { cookie: cookieFor('anonymous-with-cookie') }), sessionReadAtMs: readAtMs });
+    expect(cache.peek('returning')).toEqual({ userId: 7, isAuthenticated: true, readAtMs });
+    expect(cache.peek('new-login')).toEqual({ userId: 8, isAuthenticated: true, readAtMs });
+    expect(cache.peek('anonymous-with-cookie')).toEqual({ userId: null, isAuthenticated: false, readAtMs });
   });
 
   it('writes nothing without fast auth, and nothing on the fast path itself', async () => {

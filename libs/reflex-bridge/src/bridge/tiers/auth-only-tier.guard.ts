@@ -13,11 +13,13 @@ import { SessionHandoff } from '../session/session-handoff.service.js';
 import type { SyntheticResponse } from '../request/synthetic-response.js';
 import type { DeadlineQueue } from '../../common/deadline-queue.js';
 import { outcomeOf, type TierEvent } from './tier-execution-context.js';
+import { authMaxAgeMsOf } from './auth-max-age.decorator.js';
 
 /**
- * The `auth_only` tier: the fast-auth path when it has a fresh snapshot for the session cookie, else
- * `bridge.authMiddleware` on the event's synthetic request. Synchronous when fast auth answers from the
- * in-memory cache with a synchronous `loadUser`, so such an event stays on the synchronous path.
+ * The `auth_only` tier: the fast-auth path when it has a fresh snapshot for the session cookie (read from the
+ * session no longer ago than the handler's `@AuthMaxAge`, when it has one), else `bridge.authMiddleware` on the
+ * event's synthetic request. Synchronous when fast auth answers from the in-memory cache with a synchronous
+ * `loadUser`, so such an event stays on the synchronous path.
  *
  * Hooks for a subclass: `shouldSkip(context)` (let the event through running nothing), `getChain(context)`
  * (the middleware to run), `tryFastAuth(context)` (the fast path: `true` when it bound the request), and
@@ -59,16 +61,19 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
   protected tryFastAuth(context: ExecutionContext): boolean | Promise<boolean> {
     const fastAuth = this.fastAuth();
     if (!fastAuth) return false;
+    const outcome = outcomeOf(context);
+    const maxAgeMs = authMaxAgeMsOf(outcome.handler);
+    // `@AuthMaxAge(0)`: no snapshot is recent enough for this handler, so the cache is not even read.
+    if (maxAgeMs === 0) return false;
     const request = context.switchToHttp().getRequest<FastAuthRequest>();
     if (!(request instanceof FastAuthRequest)) return false;
     const response = context.switchToHttp().getResponse<SyntheticResponse>();
-    const outcome = outcomeOf(context);
     const start = phaseStart(outcome.timer);
     const loadSession = sessionLoader(this.authChain, request, response, this.session.middlewareDeadlines);
     // The promise cases written out: a hit from the in-memory cache (the usual event) then makes no closure.
     let result: MaybePromise<FastAuthResult | undefined>;
     try {
-      result = fastAuth.authenticate(request, loadSession);
+      result = fastAuth.authenticate(request, loadSession, maxAgeMs);
     } catch (error) {
       result = this.fastAuthFailed(context, error);
     }
@@ -84,8 +89,9 @@ export class AuthOnlyTierGuard extends MiddlewareTierGuard {
   /** What fast auth found: `true` for a hit (the request is bound), counted in the metrics either way. */
   private fastAuthAnswered(outcome: TierEvent, start: number, found: FastAuthResult | undefined): boolean {
     if (found) {
-      this.metrics.cacheLookup(found.hit);
-      outcome.timer?.trace?.cacheLookup(found.hit);
+      const lookup = found.hit ? 'hit' : found.stale ? 'stale' : 'miss';
+      this.metrics.cacheLookup(lookup);
+      outcome.timer?.trace?.cacheLookup(lookup);
     }
     if (!found?.hit) return false;
     phaseEnd(outcome.timer, 'fast_auth', start);
