@@ -63,6 +63,7 @@ import { EventRateLimiter } from './security/event-rate-limiter.service.js';
 import { TokenOwnership } from './security/token-ownership.service.js';
 import { SessionStoreWatcher } from './security/session-store.watcher.js';
 import { LiveLabelCheck } from './live/live-label.check.js';
+import { AuthMaxAgeCheck } from './bridge/tiers/auth-max-age.check.js';
 import { RedisConnections } from './common/redis-connections.js';
 import { KEYV_REDIS, loadRedisKeyv } from './common/keyv-redis.loader.js';
 import { ReflexRoutes } from './health/reflex-routes.route.js';
@@ -191,6 +192,8 @@ const START_WAIT_MS = 5_000;
     BridgeMetrics,
     MetricsRoute,
     TierResolution,
+    // Warns at startup about an @AuthMaxAge on handlers whose tier reads no session.
+    AuthMaxAgeCheck,
     RequestBuilder,
     SessionHandoff,
     SnapshotWriter,
