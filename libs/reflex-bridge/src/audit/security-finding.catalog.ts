@@ -110,7 +110,7 @@ const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'probl
   },
   fast_auth_ttl_long: {
     why: 'fast auth trusts a cached "still logged in" for up to eventCache.ttlSeconds: a session revoked where the module cannot see it keeps working on auth_only events that long',
-    fix: `set eventCache.ttlSeconds to ${FAST_AUTH_TTL_THRESHOLD_SECONDS} or less (the default is 60), and set sessionStore when sessions live in Redis`,
+    fix: `set eventCache.ttlSeconds to ${FAST_AUTH_TTL_THRESHOLD_SECONDS} or less (the default is 60), and set sessionStore when sessions live in Redis; put @AuthMaxAge on handlers that must see a revoked session sooner`,
     option: 'eventCache.ttlSeconds (with fastAuth)',
   },
   error_detail_exposed: {
