@@ -10,7 +10,7 @@ import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin } from '../security/cross-origin-headers.js';
 import { addressKeyingOf, requestAddressKey, type AddressKeying } from '../security/client-address.js';
 import { UploadSlots } from '../upload/upload-slots.js';
-import { closeIfBodyUnread } from '../security/lingering-close.js';
+import { answerWithoutBody } from '../security/answer-without-body.js';
 import { BridgeDevtools, type InspectionFilter } from './bridge-devtools.service.js';
 import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { DevtoolsHistograms } from './devtools-histograms.js';
@@ -34,18 +34,8 @@ const MAX_QUERY_VALUE = 256;
  */
 const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
 
-function send(res: ServerResponse, keying: AddressKeying, status: number, type: string, body: string): void {
-  // Answered without reading a body: a request that sends one anyway is not read on (see closeIfBodyUnread).
-  closeIfBodyUnread(res, keying);
-  res.statusCode = status;
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Content-Type', type);
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.end(body);
-}
-
 function json(res: ServerResponse, keying: AddressKeying, status: number, body: unknown): void {
-  send(res, keying, status, 'application/json; charset=utf-8', JSON.stringify(body));
+  answerWithoutBody(res, keying, status, 'application/json; charset=utf-8', JSON.stringify(body));
 }
 
 function notFound(res: ServerResponse, keying: AddressKeying, what: string): void {
@@ -158,8 +148,8 @@ export class DevtoolsRoute implements OnModuleInit {
         else res.destroy();
       }
     };
-    adapter.get(base, guarded((_req, res) => send(res, this.keying, 200, 'text/html; charset=utf-8', DEVTOOLS_PAGE.replace('__DEVTOOLS_PATH__', base)), 'navigation'));
-    adapter.get(`${base}/overlay.js`, guarded((_req, res) => send(res, this.keying, 200, 'text/javascript; charset=utf-8', DEVTOOLS_OVERLAY.replace('__DEVTOOLS_PATH__', base)), 'script'));
+    adapter.get(base, guarded((_req, res) => answerWithoutBody(res, this.keying, 200, 'text/html; charset=utf-8', DEVTOOLS_PAGE.replace('__DEVTOOLS_PATH__', base)), 'navigation'));
+    adapter.get(`${base}/overlay.js`, guarded((_req, res) => answerWithoutBody(res, this.keying, 200, 'text/javascript; charset=utf-8', DEVTOOLS_OVERLAY.replace('__DEVTOOLS_PATH__', base)), 'script'));
     adapter.get(`${base}/events`, guarded((req, res) => this.eventsAnswer(req, res, devtools.maxEvents)));
     adapter.delete(`${base}/events`, guarded((_req, res) => {
       this.devtools.clear();
@@ -186,7 +176,7 @@ export class DevtoolsRoute implements OnModuleInit {
           message: `This worker holds ${MAX_STATE_ANSWER_BYTES} bytes of devtools state answers not read yet; try again shortly.`,
         });
       }
-      send(res, this.keying, 200, 'application/json; charset=utf-8', body);
+      answerWithoutBody(res, this.keying, 200, 'application/json; charset=utf-8', body);
     }));
     adapter.get(`${base}/advice`, guarded((_req, res) => json(res, this.keying, 200, { advice: this.devtools.advice() })));
     adapter.get(`${base}/metrics`, guarded(async (_req, res) => json(res, this.keying, 200, { histograms: await this.histograms.read() })));

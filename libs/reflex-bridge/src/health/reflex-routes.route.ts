@@ -6,18 +6,11 @@ import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { OriginPolicy } from '../security/origin-policy.js';
 import { allowCrossOrigin } from '../security/cross-origin-headers.js';
 import { ReflexHealth } from './reflex-health.service.js';
-import { closeIfBodyUnread } from '../security/lingering-close.js';
+import { answerWithoutBody } from '../security/answer-without-body.js';
 import { addressKeyingOf, type AddressKeying } from '../security/client-address.js';
 
 function answer(res: ServerResponse, keying: AddressKeying, status: number, body: unknown): void {
-  // Answered without reading a body: a request that sends one anyway is not read on (see closeIfBodyUnread).
-  closeIfBodyUnread(res, keying);
-  res.statusCode = status;
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Content-Type', 'application/json');
-  // JSON is JSON: a browser must not guess another type from the content (and render or run it).
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.end(JSON.stringify(body));
+  answerWithoutBody(res, keying, status, 'application/json', JSON.stringify(body));
 }
 
 /**

@@ -11,6 +11,7 @@ import { pathAfterRoute } from '../../common/path-after-route.js';
 import { undecodedRoutePath } from '../../common/undecoded-route-path.js';
 import { decodedPathPart } from '../../common/decoded-path-part.js';
 import { closeIfBodyUnread } from '../../security/lingering-close.js';
+import { answerWithoutBody } from '../../security/answer-without-body.js';
 import { addressKeyingOf, type AddressKeying } from '../../security/client-address.js';
 
 /** Request header carrying the handoff's secret, which the tab received over its socket. @publicApi */
@@ -26,14 +27,7 @@ function singleHeader(value: string | string[] | undefined): string | undefined 
 }
 
 function answer(res: ServerResponse, keying: AddressKeying, status: number, body: { code: string; message: string } | { ok: true }): void {
-  // Answered without reading a body: a request that sends one anyway is not read on (see closeIfBodyUnread).
-  closeIfBodyUnread(res, keying);
-  res.statusCode = status;
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Content-Type', 'application/json');
-  // JSON is JSON: a browser must not guess another type from the content (and render or run it).
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.end(JSON.stringify(body));
+  answerWithoutBody(res, keying, status, 'application/json', JSON.stringify(body));
 }
 
 /**
