@@ -62,8 +62,9 @@ export interface BridgeOptions {
   /**
    * Header names (any case) left out of the root state's `router` var, which page scripts can read, beside those
    * the module always leaves out: `cookie`, `authorization`, `proxy-authorization`, the client address chain
-   * (`forwarded`, `x-forwarded-for`, `x-real-ip`), and any name with a part such as `token`, `secret`, `jwt`,
-   * `auth`, `session`, `signature`, `password` or `api-key`. Name here the headers your proxy or CDN adds that page
+   * (`forwarded`, `x-forwarded-for`, `x-real-ip`), and any name containing a word such as `token`, `secret`,
+   * `jwt`, `auth`, `session`, `signature`, `password`, `api-key`, `principal`, `oidc` or `csrf` (`X-Csrftoken` too).
+   * Name here the headers your proxy or CDN adds that page
    * scripts must not see (a shared secret such as `x-origin-verify`). Handlers still read every header from the
    * request.
    * @default []

@@ -86,6 +86,8 @@ describe('buildRouterVar', () => {
   it("never carries what a proxy adds for the server: credentials by their names, the address chain, the app's own list", () => {
     // What oauth2-proxy, Cloudflare Access, API gateways and CDNs put on the requests they forward.
     const credentials = ['x-forwarded-access-token', 'X-Auth-Request-Access-Token', 'cf-access-jwt-assertion', 'x-api-key', 'x-amz-security-token', 'x-session-id', 'x-hub-signature', 'x-client-secret', 'x-auth-request-email', 'apikey'];
+    // AWS ALB's and Azure App Service's authentication, frameworks' CSRF tokens: the words spelt as one with the rest.
+    credentials.push('X-Amzn-Oidc-Accesstoken', 'X-Amzn-Oidc-Data', 'X-Amzn-Oidc-Identity', 'X-Ms-Client-Principal', 'X-Ms-Token-Aad-Id-Token', 'X-Csrftoken', 'X-Xsrf-Token', 'X-Sessionid', 'X-Authtoken', 'X-Accesstoken');
     const chain = ['forwarded', 'x-forwarded-for', 'x-real-ip'];
     const headers: Record<string, string> = { ...routerData().headers, 'x-origin-verify': 'cdn-shared', 'x-forwarded-proto': 'https', 'sec-websocket-key': 'nonce', 'x-requested-with': 'fetch' };
     for (const name of [...credentials, ...chain]) headers[name.toLowerCase()] = `secret-of-${name}`;

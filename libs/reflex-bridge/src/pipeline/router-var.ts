@@ -11,11 +11,13 @@ const WITHHELD_HEADERS = new Set(['cookie', 'authorization', 'proxy-authorizatio
 
 /**
  * Names that carry credentials by convention, withheld like the cookie: an auth proxy in front of the app adds its
- * user's access token or a signed assertion (`X-Forwarded-Access-Token`, `X-Auth-Request-Access-Token`,
- * `Cf-Access-Jwt-Assertion`), a CDN a shared secret, and none of it may reach page scripts.
+ * user's access token, a signed assertion or its claims (`X-Forwarded-Access-Token`, `Cf-Access-Jwt-Assertion`,
+ * AWS ALB's `X-Amzn-Oidc-Accesstoken` and `X-Amzn-Oidc-Data`, Azure's `X-Ms-Client-Principal`), a framework its CSRF
+ * token (`X-Csrftoken`), a CDN a shared secret, and none of it may reach page scripts. The words count anywhere in the
+ * name, not only as a dash-separated part: `Accesstoken`, `Sessionid` and `Apikey` are spelt as one word. Withholding
+ * a harmless header by mistake costs a page nothing it needs (handlers still read every header from the request).
  */
-const CREDENTIAL_HEADER = /(?:^|-)(?:token|secret|jwt|auth|authorization|password|passwd|credentials?|signature|assertion|session|cookie|api-?key)(?:-|$)/;
-
+const CREDENTIAL_HEADER = /token|secret|jwt|auth|passw|credential|signature|assertion|session|cookie|api-?key|principal|oidc|csrf|xsrf/;
 /** Whether `name` (lower case, as Node gives header names) stays out of the `router` var. */
 export function isWithheldHeader(name: string, extra: ReadonlySet<string>): boolean {
   return WITHHELD_HEADERS.has(name) || extra.has(name) || CREDENTIAL_HEADER.test(name);
