@@ -2,6 +2,7 @@ import type { GatewayMetadata } from '@nestjs/websockets';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import type { OriginPolicy } from '../security/origin-policy.js';
 import { guardedSocketIoParser, type FrameGuardSettings } from '../security/guarded-socket-io.parser.js';
+import { handshakeQueryRefusal } from '../security/handshake-query.check.js';
 
 /**
  * The `@WebSocketGateway` options of `/_event`, from the module options: the Engine.IO path and the Socket.IO
@@ -30,9 +31,14 @@ export function eventGatewayOptions(
     pingInterval: pingIntervalMs,
     pingTimeout: pingTimeoutMs,
     ...(corsOrigins !== undefined ? { cors: { origin: corsOrigins, credentials: true } } : {}),
-    // CORS does not govern WebSocket upgrades, and browsers send cookies with them from any page: the origin
-    // policy refuses handshakes from other origins than the app's own and the listed ones.
-    allowRequest: origins.allowRequest,
+    // First a query the server can serve (see handshakeQueryRefusal); then, as CORS does not govern WebSocket
+    // upgrades and browsers send cookies with them from any page, the origin policy refuses handshakes from other
+    // origins than the app's own and the listed ones. Both answer before the upgrade, with a readable refusal.
+    allowRequest: (request, callback) => {
+      const refusal = handshakeQueryRefusal(request);
+      if (refusal === undefined) origins.allowRequest(request, callback);
+      else callback(refusal, false);
+    },
     // split_dev: other upgrades on this server (Vite's HMR socket) belong to the dev-server proxy, which may take
     // longer than Engine.IO's one-second grace to reach the dev server; it closes the ones it does not proxy.
     ...(options.profile === 'split_dev' ? { destroyUpgrade: false } : {}),
