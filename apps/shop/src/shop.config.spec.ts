@@ -33,8 +33,12 @@ describe('readShopConfig', () => {
     for (const workers of ['four', '4x', '0', '-2', '2.5', '1e2', '100000']) expect(() => readShopConfig({ WORKERS: workers })).toThrow(/WORKERS must be/);
   });
 
-  it('listens on every interface unless HOST names one', () => {
+  it('listens on every interface unless HOST names one, and on loopback with the devtools on', () => {
     expect(readShopConfig({}).host).toBeUndefined();
     expect(readShopConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');
+    // The devtools show every tab's token and state to whoever reaches the port by IP address.
+    expect(readShopConfig({ DEVTOOLS: '1' }).host).toBe('127.0.0.1');
+    expect(readShopConfig({ DEVTOOLS: '1', HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(readShopConfig({ DEVTOOLS: '1', NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(48) }).host).toBeUndefined();
   });
 });

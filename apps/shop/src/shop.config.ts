@@ -14,7 +14,10 @@ export interface ShopConfig {
    * production only with DEMO_USERS=1 (a trial deployment; never on a public server: anyone could log in as staff).
    */
   demoUsers: boolean;
-  /** The interface to listen on (HOST); unset: every interface. Behind a proxy on the same machine, `127.0.0.1`. */
+  /**
+   * The interface to listen on (HOST); unset: every interface, or loopback (`127.0.0.1`) with DEVTOOLS=1, whose pages
+   * show every tab's token and state to whoever reaches the port. Behind a proxy on the same machine, `127.0.0.1`.
+   */
   host?: string;
   /** Behind a TLS proxy that sets X-Forwarded-For/-Proto (TRUST_PROXY=1): trust those headers. */
   trustProxy: boolean;
@@ -60,9 +63,10 @@ export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig
   if (production && (env.SESSION_SECRET ?? '').length < MIN_SECRET_CHARS) {
     throw new Error(`NODE_ENV=production needs a SESSION_SECRET of at least ${MIN_SECRET_CHARS} characters (openssl rand -base64 48)`);
   }
+  const devtools = (env.DEVTOOLS === '1' || env.DEVTOOLS === 'true') && env.NODE_ENV !== 'production';
   return {
     port: portOf(env.PORT),
-    host: env.HOST || undefined,
+    host: env.HOST || (devtools ? '127.0.0.1' : undefined),
     redisUrl: env.REDIS_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     sqlitePath: env.SQLITE_PATH ?? ':memory:',
@@ -72,7 +76,7 @@ export function readShopConfig(env: NodeJS.ProcessEnv = process.env): ShopConfig
     trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
     frontendOrigins: listOf(env.FRONTEND_ORIGINS),
     uploadDir: env.UPLOAD_DIR || 'data/uploads',
-    devtools: (env.DEVTOOLS === '1' || env.DEVTOOLS === 'true') && env.NODE_ENV !== 'production',
+    devtools,
     profile: profileOf(env.PROFILE),
     devServerUrl: env.VITE_DEV_URL || 'http://localhost:5173',
     workers: workersOf(env.WORKERS),

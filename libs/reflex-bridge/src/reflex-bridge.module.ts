@@ -49,6 +49,7 @@ import { MetricsRoute } from './metrics/metrics.route.js';
 import { BridgeDevtools } from './devtools/bridge-devtools.service.js';
 import { DevtoolsHistograms } from './devtools/devtools-histograms.js';
 import { DevtoolsRoute } from './devtools/devtools.route.js';
+import { DevtoolsExposureCheck } from './devtools/devtools-exposure.check.js';
 import { RedisStateStore } from './state/store/redis-state.store.js';
 import { LIVE_OPTIONS, type LiveOptions } from './live/live.options.js';
 import { LiveBroadcaster } from './live/live-broadcaster.service.js';
@@ -234,6 +235,7 @@ const START_WAIT_MS = 5_000;
     { provide: EventRecorder, useExisting: BridgeDevtools },
     DevtoolsHistograms,
     DevtoolsRoute,
+    DevtoolsExposureCheck,
     // The security review at startup (production: true, or an explicit `audit`).
     BridgeSecurityAudit,
     // profile "split_dev": the frontend proxied to its dev server (registers nothing in the other profiles).
