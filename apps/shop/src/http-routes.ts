@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import type express from 'express';
-import { OriginPolicy, SameOriginMiddleware } from '@reflex-bridge/nest';
+import { OriginPolicy, RequestTargetMiddleware, SameOriginMiddleware } from '@reflex-bridge/nest';
 import type { AuthMiddleware } from './auth/auth-middleware.js';
 import type { SessionUser } from './auth/user.entity.js';
 import { SessionLogouts } from './auth/session-logouts.service.js';
@@ -14,6 +14,9 @@ export function mountHttpRoutes(app: INestApplication, auth: AuthMiddleware): vo
   // A frontend served from its own origin (FRONTEND_ORIGINS: the corsOrigins of the bridge's origin policy) calls
   // these routes with the user's cookies and must read the answers: CORS with credentials, for those origins only.
   const origins = app.get(OriginPolicy);
+  // First: a target that is not a path (`OPTIONS *`) is answered here; express-session skips it, and passport's
+  // session middleware would then throw (a 500 and a stack in the log for each).
+  app.use(app.get(RequestTargetMiddleware).use);
   app.enableCors({
     origin: (origin: string | undefined, allow: (error: Error | null, allowed?: boolean) => void) => allow(null, typeof origin === 'string' && origin !== 'null' && origins.isListed(origin)),
     credentials: true,

@@ -98,6 +98,7 @@ export { HANDOFF_SECRET_HEADER, CLIENT_TOKEN_HEADER } from './bridge/session/coo
 // ─── Security ──────────────────────────────────────────────────────────────────────────────────────────────────
 export { OriginPolicy, ORIGIN_NOT_ALLOWED_MESSAGE, type OriginPolicyOptions, type OriginVerdict, type OriginCheckedRequest } from './security/origin-policy.js';
 export { SameOriginMiddleware } from './security/same-origin.middleware.js';
+export { RequestTargetMiddleware } from './security/request-target.middleware.js';
 export { RATE_LIMIT_STORAGE, type RateLimitStorage } from './security/rate-limit-storage.js';
 export { InMemoryThrottlerStorage, type InMemoryThrottlerStorageOptions } from './security/in-memory-throttler.storage.js';
 export { RedisThrottlerStorage, type RedisThrottlerStorageOptions } from './security/redis-throttler.storage.js';

@@ -57,6 +57,7 @@ import { LiveListSubscriptions } from './live/live-list-subscriptions.service.js
 import { RedisTransport } from './live/transports/redis.transport.js';
 import { OriginPolicy } from './security/origin-policy.js';
 import { SameOriginMiddleware } from './security/same-origin.middleware.js';
+import { RequestTargetMiddleware } from './security/request-target.middleware.js';
 import { RATE_LIMIT_STORAGE } from './security/rate-limit-storage.js';
 import { InMemoryThrottlerStorage } from './security/in-memory-throttler.storage.js';
 import { RedisThrottlerStorage } from './security/redis-throttler.storage.js';
@@ -168,6 +169,7 @@ const START_WAIT_MS = 5_000;
       inject: [RESOLVED_OPTIONS],
     },
     SameOriginMiddleware,
+    RequestTargetMiddleware,
     {
       // Where @Throttle handler limits count; exported so the app's ThrottlerModule can share it for HTTP routes.
       provide: RATE_LIMIT_STORAGE,
@@ -254,6 +256,7 @@ const START_WAIT_MS = 5_000;
     EventGateway,
     OriginPolicy,
     SameOriginMiddleware,
+    RequestTargetMiddleware,
     RESOLVED_OPTIONS,
     RATE_LIMIT_STORAGE,
     RedisConnections,

@@ -6,7 +6,7 @@ import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { isDevelopmentHostAllowed } from '../security/development-host.js';
 import { anyOf, reservedPaths } from './reserved-paths.js';
-import { requestPathname } from './request-pathname.js';
+import { requestPathname } from '../common/request-pathname.js';
 
 const HOST_NOT_ALLOWED = JSON.stringify({
   code: 'host_not_allowed',

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESOLVED_OPTIONS } from '../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../reflex-bridge.options.js';
 import { anyOf, reservedPaths } from './reserved-paths.js';
-import { requestPathname } from './request-pathname.js';
+import { requestPathname } from '../common/request-pathname.js';
 
 /**
  * Makes `Cache-Control: no-store` the default of every answer on the module's own paths (the event path, uploads,

@@ -2,7 +2,7 @@ import { Inject, Injectable, NotFoundException, type OnModuleInit } from '@nestj
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { acceptsPage } from './page-acceptance.js';
-import { requestPathname } from './request-pathname.js';
+import { requestPathname } from '../common/request-pathname.js';
 import type { PathMatcher } from './reserved-paths.js';
 import type { AddressKeying } from '../security/client-address.js';
 import { pathRule } from './spa.options.js';

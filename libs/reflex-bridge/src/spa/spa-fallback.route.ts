@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import fresh from 'fresh';
 import type { SpaIndexPage, SpaIndexVersion } from './spa-index.page.js';
 import { NO_CACHE } from './spa-serve-static.options.js';
-import { requestPathname } from './request-pathname.js';
+import { requestPathname } from '../common/request-pathname.js';
 import type { PathMatcher } from './reserved-paths.js';
 
 type Next = (error?: unknown) => void;

@@ -12,7 +12,7 @@ import { SPA_FALLBACK_RULES, type SpaFallbackRules } from './spa-fallback.gate.j
 import { spaFallbackRoute } from './spa-fallback.route.js';
 import { SpaIndexPage } from './spa-index.page.js';
 import { errorAnswersUncached } from './error-answers-uncached.js';
-import { requestPathname } from './request-pathname.js';
+import { requestPathname } from '../common/request-pathname.js';
 import { pathRule } from './spa.options.js';
 
 /**
