@@ -147,6 +147,20 @@ describe('shop uploads', () => {
     expect(await stored('avatars')).toEqual(before);
   });
 
+  it('refuses a socket event to an upload handler as invalid_payload, logged in or not, before its guard runs', async () => {
+    // Logged out, the login guard answered first (`unauthorized`), after reading the session, for an event that an upload
+    // handler refuses in any case: files arrive over POST /_upload only.
+    for (const cookie of [undefined, await demoCookie()]) {
+      const tab = await openTab(cookie);
+      tab.send(`${ACCOUNT}.uploadAvatar`);
+      await tab.until(() => tab.errors.length > 0, undefined, 'the refusal');
+      expect({ loggedIn: cookie !== undefined, errors: tab.errors.map(({ code, message }) => ({ code, message })) }).toEqual({
+        loggedIn: cookie !== undefined,
+        errors: [{ code: 'invalid_payload', message: expect.stringContaining('takes an upload: send it as a POST to the _upload route') }],
+      });
+    }
+  });
+
   it('refuses a file that is not an image, whatever its declared type', async () => {
     const cookie = await demoCookie();
     const tab = await openTab(cookie);

@@ -9,7 +9,7 @@ import type { Delta } from '../protocol/state-update.js';
 import { StateRegistry } from '../state/state-registry.service.js';
 import { StateView, toWireVars } from '../state/state-view.js';
 import type { HandlerDefinition, StateDefinition } from '../state/state-definition.js';
-import { resolveHandlerArguments, type PendingArguments } from '../state/handler-arguments.js';
+import { resolveHandlerArguments, uploadOnlyMessage, type PendingArguments } from '../state/handler-arguments.js';
 import { enhancerName } from '../bridge/enhancer-timing.js';
 import { LockLostError, StateStore, type StateLease, type StoredState } from '../state/store/state-store.js';
 import { StateStoreError } from '../state/store/state-store.error.js';
@@ -664,6 +664,9 @@ export class EventPipeline implements OnApplicationBootstrap {
       }
     }
     if (!handler) throw new BridgeError('unknown_handler', `No event handler is registered as "${event.name}".`);
+    // Files arrive over `POST <prefix>/_upload` only: an event can never give such a handler its upload, so it is
+    // refused before its tier runs (a guard's session read or database work would be spent on an event that fails).
+    if (handler.upload !== undefined) throw new BridgeError('invalid_payload', uploadOnlyMessage(handler));
     if (!fromClient) return this.runHandler(client, token, handler, event);
     // The handler's @Throttle limits, before the bridge tier spends anything on the event. The IP in the router
     // data is the server's (routerDataFor overwrites whatever the client sent). No closure unless the limiter has to

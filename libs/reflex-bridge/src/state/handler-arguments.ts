@@ -98,6 +98,11 @@ function resolveFrom(first: number, params: EventParamDefinition[], handler: Han
   return args;
 }
 
+/** The refusal of an event for a handler that takes an upload: files arrive over `POST <prefix>/_upload` only. */
+export function uploadOnlyMessage(handler: Pick<HandlerDefinition, 'fullName'>): string {
+  return `${handler.fullName} takes an upload: send it as a POST to the _upload route, not as an event.`;
+}
+
 function argumentFor(param: EventParamDefinition, handler: HandlerDefinition, sources: HandlerArgumentSources): MaybePromise<unknown> {
   switch (param.kind) {
     case 'payload': {
@@ -130,10 +135,10 @@ function argumentFor(param: EventParamDefinition, handler: HandlerDefinition, so
     case 'uploads':
     case 'upload-chunks':
       // Files arrive over `POST <prefix>/_upload` only: a socket event cannot stand in for them.
-      if (sources.upload === undefined) throw new BridgeError('invalid_payload', `${handler.fullName} takes an upload: send it as a POST to the _upload route, not as an event.`);
+      if (sources.upload === undefined) throw new BridgeError('invalid_payload', uploadOnlyMessage(handler));
       return sources.upload;
     case 'upload-signal':
-      if (sources.uploadSignal === undefined) throw new BridgeError('invalid_payload', `${handler.fullName} takes an upload: send it as a POST to the _upload route, not as an event.`);
+      if (sources.uploadSignal === undefined) throw new BridgeError('invalid_payload', uploadOnlyMessage(handler));
       return sources.uploadSignal;
     case 'request':
       return sources.request;
