@@ -244,6 +244,9 @@ describe('the session cookie handoff cannot be redeemed cross-site', () => {
       const listed = await fetch(`${running.url}${path}`, { method: 'OPTIONS', headers: { origin: FRONTEND, 'access-control-request-method': 'POST' } });
       expect(listed.status).toBe(204);
       expect(listed.headers.get('access-control-allow-origin')).toBe(FRONTEND);
+      // The app's own origin needs no CORS (browsers never preflight a same-origin request): the methods, no approval.
+      const own = await fetch(`${running.url}${path}`, { method: 'OPTIONS', headers: { origin: running.url, 'access-control-request-method': 'POST' } });
+      expect({ path, status: own.status, allow: own.headers.get('allow'), cors: own.headers.get('access-control-allow-origin') }).toEqual({ path, status: 204, allow: 'OPTIONS, POST', cors: null });
     }
   });
 

@@ -32,14 +32,15 @@ export function approvePreflight(policy: OriginPolicy, req: IncomingMessage, res
 }
 
 /**
- * Answers an `OPTIONS` request that carries no `Origin` with `204` and `Allow: <allow>`, and returns true; returns
- * false, having answered nothing, for one that carries an `Origin`. Browsers send an `Origin` with every CORS
- * preflight, so a request without one is no preflight but an HTTP client asking which methods the route takes: it
- * was answered 403 "Requests from this origin are not allowed here", about an origin it never named. Nothing is
- * approved for it (no CORS headers), and `Vary: Origin` keeps a cache from giving its answer to a preflight.
+ * Answers an `OPTIONS` request that needs no CORS approval with `204` and `Allow: <allow>`, and returns true; returns
+ * false, having answered nothing, for a preflight from an origin `policy` refuses. Such a request either carries no
+ * `Origin` (browsers send one with every CORS preflight, so it is an HTTP client asking which methods the route takes)
+ * or comes from the app's own origin (browsers never preflight a same-origin request): both were answered 403
+ * "Requests from this origin are not allowed here", about an origin never refused. Nothing is approved for them (no
+ * CORS headers), and `Vary: Origin` keeps a cache from giving the answer to a preflight.
  */
-export function answerOptionsWithoutOrigin(req: IncomingMessage, res: ServerResponse, allow: string): boolean {
-  if (req.headers.origin !== undefined) return false;
+export function answerPlainOptions(policy: OriginPolicy, req: IncomingMessage, res: ServerResponse, allow: string): boolean {
+  if (req.headers.origin !== undefined && !policy.check(req).allowed) return false;
   res.setHeader('Vary', 'Origin');
   res.setHeader('Allow', allow);
   res.setHeader('Cache-Control', 'no-store');

@@ -14,7 +14,7 @@ import { StateStore, type StoredState } from '../state/store/state-store.js';
 import { UnknownClientTokenError } from '../state/unknown-client-token.error.js';
 import { BridgeRunner, type BridgeOutcome } from '../bridge/bridge-runner.service.js';
 import { OriginPolicy } from '../security/origin-policy.js';
-import { allowCrossOrigin, answerOptionsWithoutOrigin, approvePreflight } from '../security/cross-origin-headers.js';
+import { allowCrossOrigin, answerPlainOptions, approvePreflight } from '../security/cross-origin-headers.js';
 import { TokenOwnership } from '../security/token-ownership.service.js';
 import { EventRateLimiter } from '../security/event-rate-limiter.service.js';
 import { addressKeyingOf, requestAddressKey, type AddressKeying } from '../security/client-address.js';
@@ -476,7 +476,7 @@ export class UploadRoute implements OnModuleInit, BeforeApplicationShutdown {
   private preflight(req: IncomingMessage, res: ServerResponse): void {
     // A preflight has no body; one that sends one anyway is not read on.
     closeIfBodyUnread(res, this.keying);
-    if (approvePreflight(this.origins, req, res, preflightAllowedHeaders(req)) || answerOptionsWithoutOrigin(req, res, 'OPTIONS, POST')) return;
+    if (approvePreflight(this.origins, req, res, preflightAllowedHeaders(req)) || answerPlainOptions(this.origins, req, res, 'OPTIONS, POST')) return;
     answer(res, 403, { detail: 'Requests from this origin are not allowed here.', code: 'forbidden' });
   }
 

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESOLVED_OPTIONS } from '../../reflex-bridge.module-definition.js';
 import type { ResolvedReflexBridgeOptions } from '../../reflex-bridge.options.js';
 import { OriginPolicy } from '../../security/origin-policy.js';
-import { allowCrossOrigin, answerOptionsWithoutOrigin, approvePreflight } from '../../security/cross-origin-headers.js';
+import { allowCrossOrigin, answerPlainOptions, approvePreflight } from '../../security/cross-origin-headers.js';
 import { CookieHandoffService, isHandoffId } from './cookie-handoff.service.js';
 import { parseCookieHeader } from '../request/cookie-header.js';
 import { pathAfterRoute } from '../../common/path-after-route.js';
@@ -66,10 +66,10 @@ export class CookieHandoffRoute implements OnModuleInit {
       // Answered without reading a body, 204 included: a preflight that sends one anyway is not read on (see
       // closeIfBodyUnread); kept alive, Node read and dropped an endless body until its requestTimeout.
       closeIfBodyUnread(res, this.keying);
-      // The preflight of a frontend on a listed origin; nothing else is approved (a request naming no origin is told
-      // the route's methods).
+      // The preflight of a frontend on a listed origin; nothing else is approved (a request naming no origin, or the
+      // app's own, is told the route's methods).
       if (approvePreflight(this.origins, req, res, `${HANDOFF_SECRET_HEADER}, ${CLIENT_TOKEN_HEADER}`)) return;
-      if (answerOptionsWithoutOrigin(req, res, 'OPTIONS, POST')) return;
+      if (answerPlainOptions(this.origins, req, res, 'OPTIONS, POST')) return;
       answer(res, this.keying, 403, { code: 'origin_not_allowed', message: 'Requests from this origin are not allowed here.' });
     });
     adapter.post(route, async (req: IncomingMessage, res: ServerResponse) => {
