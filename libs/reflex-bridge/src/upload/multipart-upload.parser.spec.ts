@@ -376,6 +376,16 @@ describe('parseBufferedUpload', () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it("says a part's headers may be too long when busboy calls them malformed (past its 16 KiB)", async () => {
+    handler = bufferedRoute();
+    const file = multipart([{ name: 'files', filename: 'a.bin', data: Buffer.alloc(10, 1) }]);
+    const longHeaders = Buffer.from(`--${BOUNDARY}\r\nX-Filler: ${'y'.repeat(17 * 1024)}\r\n\r\nx\r\n`);
+    const reply = await post(Buffer.concat([longHeaders, file]));
+    expect(reply).toMatchObject({ status: 400, body: { code: 'upload_bad_form' } });
+    expect((reply.body as { detail: string }).detail).toContain("a part's headers are malformed or longer than 16 KiB");
+    expect(leftovers()).toEqual([]);
+  });
+
   it('refuses a form with more parts than files, text fields and arguments, counting the parts busboy skips', async () => {
     handler = bufferedRoute();
     // Parts without Content-Disposition (or not form-data) are neither fields nor files: only the parts limit sees them.

@@ -80,6 +80,16 @@ interface PartSink {
 
 function noop(): void {}
 
+/**
+ * A body busboy could not read, told as `upload_bad_form`. busboy gives the same "Malformed part header" for a part's
+ * headers past its 16 KiB (Node's own header limit) as for broken ones: the answer names both.
+ */
+function malformedForm(error: unknown): UploadError {
+  const reason = error instanceof Error ? error.message : String(error);
+  const told = reason === 'Malformed part header' ? "a part's headers are malformed or longer than 16 KiB" : reason;
+  return new UploadError(400, 'upload_bad_form', `Malformed multipart request: ${told}.`);
+}
+
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
@@ -295,7 +305,7 @@ class MultipartReader {
         },
       });
     } catch (error) {
-      return this.fail(new UploadError(400, 'upload_bad_form', `Malformed multipart request: ${(error as Error).message}.`));
+      return this.fail(malformedForm(error));
     }
     this.bb = bb;
     bb.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
@@ -303,7 +313,7 @@ class MultipartReader {
     bb.on('filesLimit', () => this.fail(new UploadError(413, 'upload_too_many_files', `An upload may carry at most ${this.limits.maxFiles} files.`, this.limits.maxFiles)));
     bb.on('fieldsLimit', () => this.fail(new UploadError(400, 'upload_bad_form', `An upload form may have at most ${MAX_TEXT_FIELDS} text fields.`)));
     bb.on('partsLimit', () => this.fail(new UploadError(400, 'upload_bad_form', `An upload form may have at most ${this.limits.maxFiles + MAX_TEXT_FIELDS} parts.`)));
-    bb.on('error', (error) => this.fail(new UploadError(400, 'upload_bad_form', `Malformed multipart request: ${(error as Error).message}.`)));
+    bb.on('error', (error) => this.fail(malformedForm(error)));
     bb.on('close', () => {
       if (this.failure) return;
       // Every part was read; the last file may still be on its way to disk or into the iterator.
@@ -441,7 +451,7 @@ class MultipartReader {
       }
     } catch (error) {
       if (error instanceof UploadError || error instanceof UploadAbortedError || this.failure) throw error;
-      throw new UploadError(400, 'upload_bad_form', `Malformed multipart request: ${(error as Error).message}.`);
+      throw malformedForm(error);
     }
     if (stream.truncated) throw this.fileTooLarge();
   }
