@@ -64,9 +64,8 @@ export interface BridgeOptions {
    * the module always leaves out: `cookie`, `authorization`, `proxy-authorization`, the client address chain
    * (`forwarded`, `x-forwarded-for`, `x-real-ip`), and any name containing a word such as `token`, `secret`,
    * `jwt`, `auth`, `session`, `signature`, `password`, `api-key`, `principal`, `oidc` or `csrf` (`X-Csrftoken` too).
-   * Name here the headers your proxy or CDN adds that page
-   * scripts must not see (a shared secret such as `x-origin-verify`). Handlers still read every header from the
-   * request.
+   * Name here the headers your proxy or CDN adds that page scripts must not see (a shared secret such as
+   * `x-origin-verify`). Handlers still read every header from the request.
    * @default []
    */
   withheldHeaders?: string[];

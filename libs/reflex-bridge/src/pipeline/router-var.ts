@@ -18,6 +18,7 @@ const WITHHELD_HEADERS = new Set(['cookie', 'authorization', 'proxy-authorizatio
  * a harmless header by mistake costs a page nothing it needs (handlers still read every header from the request).
  */
 const CREDENTIAL_HEADER = /token|secret|jwt|auth|passw|credential|signature|assertion|session|cookie|api-?key|principal|oidc|csrf|xsrf/;
+
 /** Whether `name` (lower case, as Node gives header names) stays out of the `router` var. */
 export function isWithheldHeader(name: string, extra: ReadonlySet<string>): boolean {
   return WITHHELD_HEADERS.has(name) || extra.has(name) || CREDENTIAL_HEADER.test(name);
