@@ -9,12 +9,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import session from 'express-session';
+import passport from 'passport';
+import { connect as connectTcp } from 'node:net';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 import WebSocket from 'ws';
 import {
   BridgeSecurityAudit,
   ReflexBridgeModule,
+  RequestTargetMiddleware,
   SecurityAuditError,
   type ReflexBridgeModuleOptions,
   type SecurityFindingCode,
@@ -182,6 +185,28 @@ describe('the security audit at startup', () => {
     // A chain of the app's own that refuses an anonymous request for another reason is not this finding.
     const refusing = await startAudited({ session: null, bridge: { authMiddleware: [(_req, _res, next) => next(new Error('no token'))] } });
     expect(refusing.codes()).toEqual([]);
+  });
+
+  it("names passport mounted with app.use without RequestTargetMiddleware before it (OPTIONS * made it throw: a 500 and a logged stack each)", async () => {
+    const chain = () => [sessionMiddleware({}), passport.initialize(), passport.session()];
+    const unguarded = await startAudited({}, (app) => app.use(...chain()));
+    // What the finding is about: the request for * reaches passport without a session.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connectTcp(Number(new URL(unguarded.running.url).port), '127.0.0.1');
+      let answer = '';
+      socket.on('data', (data: Buffer) => (answer += data.toString('latin1')));
+      socket.on('end', () => resolve(answer));
+      socket.on('error', reject);
+      socket.write('OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 500 /);
+    expect(unguarded.codes()).toEqual(['request_target_unguarded']);
+    expect(unguarded.warnings()).toEqual([expect.stringMatching(/^\[request_target_unguarded\] .*Fix: .*RequestTargetMiddleware/)]);
+    const guarded = await startAudited({}, (app) => {
+      app.use(app.get(RequestTargetMiddleware).use);
+      app.use(...chain());
+    });
+    expect(guarded.codes()).toEqual([]);
   });
 
   it("names Express's trust proxy: true, under which every client picks its own req.ip (HTTP limits per address count nothing)", async () => {

@@ -12,6 +12,7 @@ import type { AuditMode } from './audit.options.js';
 import type { SecurityFinding } from './security-finding.js';
 import { describeFinding, FAST_AUTH_TTL_THRESHOLD_SECONDS, MAX_MESSAGE_BYTES_THRESHOLD, securityFinding } from './security-finding.catalog.js';
 import { SecurityAuditError } from './security-audit.error.js';
+import { RequestTargetMiddleware } from '../security/request-target.middleware.js';
 import { probeCorsMiddleware, probeSessionMiddleware, type SessionProbe, type SessionProbeFailure } from './middleware.probe.js';
 import { secretWeakness } from './session-secret.check.js';
 import { redisWithoutPassword } from './redis-password.check.js';
@@ -58,6 +59,7 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedReflexBridgeOptions,
     private readonly stateStore: StateStore,
     @Optional() private readonly adapterHost?: HttpAdapterHost,
+    @Optional() private readonly requestTarget?: RequestTargetMiddleware,
   ) {}
 
   /** What the audit does in this app: `'warn'`, `'strict'` or `'off'`. */
@@ -138,6 +140,9 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
     if (open.length > 0) {
       findings.push(securityFinding('redis_without_password', `The module reaches Redis at ${open.join(', ')} without a password, so that Redis lets anyone in`));
     }
+    if (this.passportBeforeRequestTarget()) {
+      findings.push(securityFinding('request_target_unguarded', "passport's middleware is mounted with app.use, and RequestTargetMiddleware is not mounted before it"));
+    }
     if (this.expressTrustsEveryProxy()) {
       findings.push(securityFinding('express_trust_proxy_any', "Express's trust proxy is true: req.ip is the leftmost X-Forwarded-For entry, which the client writes"));
     }
@@ -192,6 +197,20 @@ export class BridgeSecurityAudit implements OnApplicationBootstrap, OnApplicatio
   private expressTrustsEveryProxy(): boolean {
     const app = this.adapterHost?.httpAdapter?.getInstance?.() as ExpressLike | undefined;
     return typeof app?.get === 'function' && app.get('trust proxy') === true;
+  }
+
+  /**
+   * Whether the app's Express stack runs passport's middleware (`passport.session()` and `passport.authenticate(...)`
+   * are functions named `authenticate`) with no {@link RequestTargetMiddleware} before it: a request for `*` then
+   * skips express-session, and passport throws.
+   */
+  private passportBeforeRequestTarget(): boolean {
+    const guard = this.requestTarget?.use;
+    for (const handle of this.appMiddleware()) {
+      if (handle === guard) return false;
+      if (handle.name === 'authenticate') return true;
+    }
+    return false;
   }
 
   /** The app's Express middleware (`app.use`), when the HTTP adapter is Express. */

@@ -108,6 +108,11 @@ const CATALOG: Record<SecurityFindingCode, Omit<SecurityFinding, 'code' | 'probl
     fix: "trust only your proxy: app.set('trust proxy', 1) for one proxy in front (nginx), or its address ('loopback', '10.0.0.2'), as bridge.trustProxy takes the last entry",
     option: "Express app.set('trust proxy')",
   },
+  request_target_unguarded: {
+    why: "a request for * (OPTIONS *, HTTP's server-wide OPTIONS) skips express-session, whose cookie path it does not start with, and passport's session middleware then throws: every such request is a 500 with an error and its stack in the log, so any client can fill the log in a loop (eight connections wrote 34 MB in 10 s)",
+    fix: 'mount the module\'s RequestTargetMiddleware before your session and passport middleware: app.use(app.get(RequestTargetMiddleware).use), then app.use(...authMiddleware)',
+    option: 'app.use order (RequestTargetMiddleware first)',
+  },
   fast_auth_ttl_long: {
     why: 'fast auth trusts a cached "still logged in" for up to eventCache.ttlSeconds: a session revoked where the module cannot see it keeps working on auth_only events that long',
     fix: `set eventCache.ttlSeconds to ${FAST_AUTH_TTL_THRESHOLD_SECONDS} or less (the default is 60), and set sessionStore when sessions live in Redis; put @AuthMaxAge on handlers that must see a revoked session sooner`,

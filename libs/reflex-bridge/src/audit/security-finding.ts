@@ -22,6 +22,7 @@ export type SecurityFindingCode =
   | 'trust_proxy_unset'
   | 'trust_proxy_bypassed'
   | 'express_trust_proxy_any'
+  | 'request_target_unguarded'
   | 'fast_auth_ttl_long'
   | 'error_detail_exposed'
   | 'max_message_bytes_high';
