@@ -38,6 +38,25 @@ const shared = {
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/.tmp/'],
 };
 
+/**
+ * The module takes node-redis 5 and 6 (its `redis` peer range). The repository installs 6 as `redis`, which every
+ * spec uses, and 5 as `redis-5`: these specs, which between them use every Redis feature of the module in the spec's
+ * own process (state store and its lock hand-over, event cache, rate limits, live fan-out, the Socket.IO adapter, a
+ * Redis Cluster and its failover, outages), run a second time with `redis` resolved to node-redis 5
+ * (`npm run test:e2e:node-redis-5`).
+ */
+const NODE_REDIS_5_SPECS = [
+  'redis-state-store',
+  'event-cache',
+  'rate-limit',
+  'live-redis',
+  'nest-gateway',
+  'token-resync',
+  'redis-backlog',
+  'redis-cluster',
+  'cluster-link',
+];
+
 export default {
   // Jest's ESM mode keeps every spec file's module graph (Nest, socket.io, TypeORM...) alive in the process that ran
   // it: ~30-50 MB per e2e file, 3.6 GB and an out-of-memory abort after ~100 of them in one process. A worker whose
@@ -51,6 +70,13 @@ export default {
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       // The specs run one at a time in one worker (--maxWorkers=1): an error of a socket nobody listens to says whose
       // socket it is.
+      setupFilesAfterEnv: [...shared.setupFilesAfterEnv, '<rootDir>/test/support/unheard-socket-errors.ts'],
+    },
+    {
+      ...shared,
+      displayName: 'e2e-node-redis-5',
+      testMatch: ['<rootDir>/test/node-redis-5.mapping-spec.ts', ...NODE_REDIS_5_SPECS.map((name) => `<rootDir>/test/${name}.e2e-spec.ts`)],
+      moduleNameMapper: { '^redis$': 'redis-5', ...shared.moduleNameMapper },
       setupFilesAfterEnv: [...shared.setupFilesAfterEnv, '<rootDir>/test/support/unheard-socket-errors.ts'],
     },
   ],

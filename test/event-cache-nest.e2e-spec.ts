@@ -6,7 +6,7 @@ import { BridgeTier, EventHandler, ReflexBridgeModule, State, consoleLog } from 
 import type { Cache } from 'cache-manager';
 import KeyvRedis from '@keyv/redis';
 import { createClient } from 'redis';
-import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { describeWithRedis, RedisTestServer, type TestRedisClient } from './support/redis-server.js';
 import { cachedAuthHarness, HELD, loginOverHttp, resetCachedUsers, type CachedAuthApp } from './fixtures/cached-auth-app.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
@@ -157,7 +157,7 @@ describe('event cache on the app\'s @nestjs/cache-manager Cache', () => {
 describeWithRedis('event cache keys and local layers with a real Redis', () => {
   let redis: RedisTestServer;
   const { start, connect, whoami, closeAll } = cachedAuthHarness();
-  const withClient = async <T>(use: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T> => {
+  const withClient = async <T>(use: (client: TestRedisClient) => Promise<T>): Promise<T> => {
     const client = createClient({ url: redis.url });
     await client.connect();
     try {

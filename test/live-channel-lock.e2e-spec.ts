@@ -4,7 +4,7 @@ import pg from 'pg';
 import { createClient } from 'redis';
 import { eventually } from './support/eventually.js';
 import { describeWithPostgres, PostgresTestServer } from './support/postgres-server.js';
-import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { describeWithRedis, RedisTestServer, type TestRedisClient } from './support/redis-server.js';
 
 /**
  * The commands docs/live-updates.md ("Who else can write to the channel") gives to lock the live channel, run against
@@ -59,7 +59,7 @@ describe('locking the live channel', () => {
     });
 
     it('refuses a forged change from every other user once their channels are reset, and the app still gets its own', async () => {
-      const as = async (user: string, password: string | undefined, run: (client: ReturnType<typeof createClient>) => Promise<unknown>) => {
+      const as = async (user: string, password: string | undefined, run: (client: TestRedisClient) => Promise<unknown>) => {
         const client = createClient({ url: server.url, username: password === undefined ? undefined : user, password });
         await client.connect();
         try {

@@ -7,7 +7,7 @@ import { AccountState, createAuthStack, LoggedInGuard, mountHttpAuth, USERS, typ
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
 import { until } from './support/eventually.js';
-import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { describeWithRedis, RedisTestServer, type TestRedisClient } from './support/redis-server.js';
 import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
@@ -918,7 +918,7 @@ describeWithRedis('guarded live lists across two workers sharing Redis sessions'
   let redis: RedisTestServer;
   const apps: RunningApp[] = [];
   const sockets: RawSocket[] = [];
-  const clients: Array<ReturnType<typeof createClient>> = [];
+  const clients: Array<TestRedisClient> = [];
   /** A worker's auth stack with the sessions in the shared Redis (connect-redis), as every worker of an app has. */
   const redisSessions = async () => {
     const client = createClient({ url: redis.url });

@@ -11,7 +11,7 @@ import { BridgeIoAdapter, EventGateway, InMemoryStateStore, ReflexBridgeModule, 
 import { Clock, CounterState } from './fixtures/counter.states.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { RawSocket } from './support/raw-socket.js';
-import { describeWithRedis, RedisTestServer } from './support/redis-server.js';
+import { describeWithRedis, RedisTestServer, type TestRedisClient } from './support/redis-server.js';
 
 const COUNTER = 'reflex___state____state.counter_state';
 
@@ -27,7 +27,7 @@ class RecordingIoAdapter extends IoAdapter {
 /** Nest's documented Redis adapter recipe ("Adapters" chapter of the WebSockets docs), as an app writes it. */
 class RedisIoAdapter extends IoAdapter {
   private adapterConstructor?: ReturnType<typeof createAdapter>;
-  private readonly clients: Array<ReturnType<typeof createClient>> = [];
+  private readonly clients: Array<TestRedisClient> = [];
 
   constructor(app: INestApplicationContext, private readonly url: string) {
     super(app);

@@ -118,6 +118,28 @@ describeWithRedis('Redis parts with a frozen Redis and a full command queue', ()
     const gets = Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0);
     expect(gets).toBeLessThanOrEqual(10_000 + 10);
   }, 60_000);
+  it("commands that wait to be written to a Redis that stopped reading are sent once it reads again, however long that takes", async () => {
+    // node-redis 6 on its defaults rejects a command still waiting to be written after 5 s; node-redis 5 waited.
+    // The silence check would ask a new connection after 5 s; here only the commands' own wait is under test.
+    const connections = await RedisConnections.create({ url: server.url, commandsCheckIntervalMs: 120_000 });
+    toClose.push(connections);
+    await connections.ready();
+    server.pause();
+    const sent: Promise<unknown>[] = [];
+    try {
+      // 64 MB: more than the kernel's buffers on both ends of the connection hold, so the last ones wait in node-redis.
+      const value = 'x'.repeat(1 << 20);
+      for (let n = 0; n < 64; n++) sent.push(connections.commands.sendCommand(['SET', `big:${n % 4}`, value]));
+      sent.push(connections.commands.sendCommand(['INCR', 'held']));
+      expect(await within(Promise.race(sent), 6_000)).toBe('still waiting');
+    } finally {
+      server.resume();
+    }
+    await expect(sent.at(-1)).resolves.toBe(1);
+    await expect(Promise.all(sent.slice(0, -1))).resolves.toEqual(Array(64).fill('OK'));
+    expect(unhandled).toEqual([]);
+  }, 60_000);
+
   it('the rate-limit storage waits for one unanswered count, then refuses the next at once until Redis answers it', async () => {
     const connections = await RedisConnections.create({ url: server.url });
     toClose.push(connections);

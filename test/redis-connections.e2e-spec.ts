@@ -28,6 +28,8 @@ interface ClientInfo {
   name: string;
   sub: number;
   psub: number;
+  /** The protocol the connection speaks (2 or 3). */
+  resp: number;
 }
 
 async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
@@ -48,7 +50,7 @@ describeWithRedis('Redis connections per worker', () => {
     const list = await observer.clientList();
     return list
       .filter((client) => client.name !== 'test:observer')
-      .map((client) => ({ name: client.name, sub: Number(client.sub), psub: Number(client.psub) }));
+      .map((client) => ({ name: client.name, sub: Number(client.sub), psub: Number(client.psub), resp: Number(client.resp) }));
   };
   const named = (clients: ClientInfo[], prefix: string) => clients.filter((client) => client.name.startsWith(prefix)).map((client) => client.name).sort();
 
@@ -98,6 +100,8 @@ describeWithRedis('Redis connections per worker', () => {
     // The library's own: exactly one of each shared connection, and no other rx:* connection.
     expect({ names: named(clients, 'rx:'), diagnostics }).toEqual({ names: LIBRARY_CONNECTIONS, diagnostics });
     expect(named(clients, 'shop:')).toEqual(APP_CONNECTIONS);
+    // RESP2 on node-redis 6 too (its default is RESP3), as deploy.md says; the app's own client keeps node-redis's default.
+    expect(clients.filter((client) => client.name.startsWith('rx:')).map((client) => client.resp)).toEqual([2, 2]);
     // The subscriber carries the live channel and the session keyspace pattern.
     const subscriber = clients.find((client) => client.name === 'rx:subscriber')!;
     expect(subscriber.sub).toBeGreaterThanOrEqual(1);

@@ -306,8 +306,12 @@ describeWithRedis('RedisStateStore against a real redis-server', () => {
       const lease = await a.acquire(t);
       await lease.save({ s: { n: 1 } });
       await lease.release();
-      // Redis notes each refusal in its ACL log.
-      const refusedChannel = async () => ((await raw.sendCommand(['ACL', 'LOG'])) as unknown[][]).some((entry) => entry.includes('no-owner') && entry.includes('channel'));
+      // Redis notes each refusal in its ACL log (an entry is a list of names and values over RESP2, an object over RESP3).
+      const refusedChannel = async () =>
+        ((await raw.sendCommand(['ACL', 'LOG'])) as (unknown[] | Record<string, unknown>)[]).some((entry) => {
+          const fields = Array.isArray(entry) ? entry : Object.values(entry);
+          return fields.includes('no-owner') && fields.includes('channel');
+        });
       await until(refusedChannel, "Redis's refusal of a's subscription");
       // A tab of this token on worker b clicks: before, b waited until a gave its kept lock back by itself (here a
       // minute; by default up to a second per event while the tab's events kept coming on a), as Redis refused a's

@@ -5,11 +5,16 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { describe } from '@jest/globals';
+import type { RedisClientType } from 'redis';
 import { freePort } from './ports.js';
 
 const INSTALL_HINT = 'install it with: apt-get install -y redis-server';
 
 /** What `redis-server` logs once it listens (7.2 and later add " tcp"). */
+/** A client as `createClient({ url })` from `redis` makes it (node-redis 6 speaks RESP3 unless told otherwise). */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- node-redis's own spelling of "no modules, functions, scripts or type mapping"
+export type TestRedisClient = RedisClientType<{}, {}, {}, 3, {}>;
+
 export const REDIS_READY = 'Ready to accept connections';
 
 /** `redis-server` could not bind its port: another process has it. */

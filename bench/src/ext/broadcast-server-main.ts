@@ -25,7 +25,8 @@ let seq = 0;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 async function redisAdapterFor(server: Server, url: string): Promise<void> {
-  const pub = createClient({ url });
+  // RESP2 without a command timeout, as the module's own connections speak with node-redis 5 and 6 alike.
+  const pub = createClient({ url, RESP: 2, commandOptions: { timeout: undefined } });
   const sub = pub.duplicate();
   await Promise.all([pub.connect(), sub.connect()]);
   cleanups.push(() => pub.quit(), () => sub.quit());

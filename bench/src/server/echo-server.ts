@@ -129,7 +129,8 @@ async function authChain() {
  */
 async function redisRoundTrip(url: string) {
   const { createClient } = await import('redis');
-  const client = createClient({ url, disableOfflineQueue: true });
+  // RESP2 without a command timeout, as the module's own connections speak with node-redis 5 and 6 alike.
+  const client = createClient({ url, disableOfflineQueue: true, RESP: 2, commandOptions: { timeout: undefined } });
   client.on('error', () => undefined);
   await client.connect();
   const script = [

@@ -107,7 +107,8 @@ async function main(): Promise<void> {
     console.log(`redis-round-trip: ${redis.unavailable}`);
     return;
   }
-  const client = createClient({ url: redis.url, disableOfflineQueue: true });
+  // RESP2 without a command timeout, as the module's own connections speak with node-redis 5 and 6 alike.
+  const client = createClient({ url: redis.url, disableOfflineQueue: true, RESP: 2, commandOptions: { timeout: undefined } });
   client.on('error', () => undefined);
   try {
     await client.connect();

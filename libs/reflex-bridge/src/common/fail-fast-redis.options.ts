@@ -1,4 +1,5 @@
 import { CommandNotRoutedError } from './command-not-routed.error.js';
+import { REDIS_PROTOCOL_OPTIONS, REDIS_SOCKET_OPTIONS } from './redis-protocol.options.js';
 
 /** What {@link failFastRedisOptions} needs to know about the connection's owner. */
 export interface FailFastRedisSettings {
@@ -67,15 +68,18 @@ export function redisFailureReason(error: unknown): string {
  * node-redis client options for the library's own connections: commands fail at once while disconnected
  * instead of queueing until Redis returns (a caller waiting on a queued command would hang), and reconnection
  * backs off exponentially with jitter, so that many workers do not reconnect in lock step, until the owner closes.
+ * They include node-redis 5's protocol defaults ({@link REDIS_PROTOCOL_OPTIONS}), which node-redis 6 changed.
  */
 export function failFastRedisOptions(settings: FailFastRedisSettings) {
   return {
+    ...REDIS_PROTOCOL_OPTIONS,
     url: settings.url,
     disableOfflineQueue: true,
     // A Redis that stops answering but keeps its connection (SIGSTOP, a frozen VM, a network black hole) is never
     // "down": without a bound, every event's commands would pile up in node-redis's queue until it answers.
     ...(settings.maxPendingCommands === undefined ? {} : { commandsQueueMaxLength: settings.maxPendingCommands }),
     socket: {
+      ...REDIS_SOCKET_OPTIONS,
       connectTimeout: settings.connectTimeoutMs,
       reconnectStrategy: (retries: number): number | false => {
         if (settings.isClosed()) return false;

@@ -4,7 +4,7 @@ import type { createCluster } from 'redis';
 import { CommandNotRoutedError } from './command-not-routed.error.js';
 import { DEADLINE_PASSED, withinDeadline } from './deadline.js';
 
-/** A node-redis 5 cluster client, as `createCluster` from the `redis` package returns it. */
+/** A node-redis (5 or 6) cluster client, as `createCluster` from the `redis` package returns it. */
 export type RedisCluster = ReturnType<typeof createCluster>;
 
 /** One sharded channel's listeners, as node-redis keeps them (`getPubSubListeners('SHARDED')`). */
@@ -214,10 +214,16 @@ export class RedisClusterClient extends EventEmitter {
 
   /**
    * Redis `WAIT` on the master of `key`, after the commands sent there before: how many replicas confirmed them
-   * within `timeoutMs`.
+   * within `timeoutMs`. Sent on that master's connection itself, the one the key's commands went on: node-redis 6
+   * routes a `WAIT` given to the cluster client by Redis's command tips (to every master, answering the smallest
+   * count), so one master without a replica failed the saves of every token.
    */
   async waitForReplicas(key: string, replicas: number, timeoutMs: number): Promise<number> {
-    return Number(await this.watched(this.cluster.sendCommand(key, false, ['WAIT', String(replicas), String(timeoutMs)])));
+    const slot = calculateSlot(key);
+    const master = (this.cluster as unknown as ClusterInternals)._slots.slots[slot]?.master;
+    if (master === undefined) throw new CommandNotRoutedError(new Error(`slot ${slot} has no master`));
+    const client = await this.cluster.nodeClient(master as never);
+    return Number(await this.watched(client.sendCommand(['WAIT', String(replicas), String(timeoutMs)])));
   }
 
   /**

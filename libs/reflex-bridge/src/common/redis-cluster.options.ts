@@ -3,7 +3,7 @@ import { assertTimerMs } from './timer-ms.js';
 
 /**
  * A Redis Cluster for everything several workers share (`redisCluster` of the module, beside `redisUrl`), through
- * node-redis 5's cluster client (`createCluster`).
+ * node-redis's cluster client (`createCluster`).
  *
  * @example
  * ```ts

@@ -1,6 +1,6 @@
 import { Injectable, Logger, type LoggerService } from '@nestjs/common';
 import type * as Redis from 'redis';
-import type { createClient, createCluster } from 'redis';
+import type { createClient, createCluster, RedisClientType } from 'redis';
 import { knownOptions, positiveOption, positiveTimerOption, redactUrl } from './connection-options.js';
 import { RedisClusterClient, type RedisCluster } from './redis-cluster.client.js';
 import type { RedisClusterOptions } from './redis-cluster.options.js';
@@ -8,6 +8,7 @@ import { DEFAULT_MAX_PENDING_COMMANDS, failFastRedisOptions } from './fail-fast-
 import { withinDeadline } from './deadline.js';
 import { MAX_TIMER_MS } from './timer-ms.js';
 import { RedisAdapterSubscriber } from './redis-adapter-subscriber.js';
+import { REDIS_PROTOCOL_OPTIONS } from './redis-protocol.options.js';
 import { RedisClientEvents } from './redis-client-events.js';
 import { SilentConnectionWatch } from './silent-connection-watch.js';
 
@@ -17,8 +18,12 @@ import { SilentConnectionWatch } from './silent-connection-watch.js';
  */
 const STALL_MARGIN_MS = 1_000;
 
-/** A node-redis 5 client, as `createClient` from the `redis` package returns it. */
-export type RedisClient = ReturnType<typeof createClient>;
+/**
+ * A node-redis client (5 or 6) speaking RESP2, as `createClient` from the `redis` package returns it with the
+ * library's options (see `REDIS_PROTOCOL_OPTIONS`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- node-redis's own spelling of "no modules, functions, scripts or type mapping"
+export type RedisClient = RedisClientType<{}, {}, {}, 2, {}>;
 
 /** Options of {@link RedisConnections}. */
 export interface RedisConnectionsOptions {
@@ -270,7 +275,7 @@ export class RedisConnections {
     try {
       redis = await import('redis');
     } catch (error) {
-      throw new Error('Redis support needs the "redis" package (node-redis 5): npm install redis@5', { cause: error });
+      throw new Error('Redis support needs the "redis" package (node-redis 5 or 6): npm install redis', { cause: error });
     }
     return new RedisConnections(options, redis.createClient, redis.createCluster);
   }
@@ -503,6 +508,8 @@ export class RedisConnections {
     const name = `${this.namePrefix}${role}`;
     const given = cluster.defaults ?? {};
     const created = this.createClusterClient(<Parameters<typeof createCluster>[0]>{
+      // The cluster client gives its nodes its RESP version and sends every command with its own command options.
+      ...REDIS_PROTOCOL_OPTIONS,
       rootNodes: cluster.rootNodes.map((url) => ({ url })),
       defaults: {
         ...given,
@@ -568,7 +575,7 @@ export class RedisConnections {
   private async shutdown(client: RedisClient): Promise<void> {
     try {
       if (client.isReady) await withinDeadline(client.close(), this.connectTimeoutMs);
-      // node-redis 5's destroy throws on a client that is already closed.
+      // node-redis's destroy throws on a client that is already closed.
       else if (client.isOpen) client.destroy();
     } catch {
       // Not answering: drop the socket.

@@ -72,7 +72,7 @@ const noop = () => undefined;
 /** The logger of the storage's own connection: the storage reports its outages itself, in its own words. */
 
 /**
- * A `@nestjs/throttler` storage in Redis (node-redis 5), so that every worker counts against the same limits.
+ * A `@nestjs/throttler` storage in Redis (node-redis 5 or 6), so that every worker counts against the same limits.
  * Same semantics as {@link InMemoryThrottlerStorage} (fixed window, optional block), one key per counter, one
  * round trip per hit.
  *

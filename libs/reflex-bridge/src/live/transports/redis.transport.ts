@@ -5,6 +5,7 @@ import type { ModelChange } from '../model-change.js';
 import { ReconnectingTransport } from './reconnecting.transport.js';
 import { knownOptions, positiveOption, positiveTimerOption } from '../../common/connection-options.js';
 import { RedisConnections, type RedisClient } from '../../common/redis-connections.js';
+import { REDIS_PROTOCOL_OPTIONS, REDIS_SOCKET_OPTIONS } from '../../common/redis-protocol.options.js';
 
 type Role = 'publisher' | 'subscriber';
 
@@ -108,7 +109,7 @@ function clusterNodeFailed(role: Role, safeUrl: string, reason: string): string 
 }
 
 /**
- * Fans changes out through Redis pub/sub (node-redis 5): one connection publishes, a second one subscribes
+ * Fans changes out through Redis pub/sub (node-redis 5 or 6): one connection publishes, a second one subscribes
  * (a subscribed Redis connection cannot run other commands). Both are its own (`url`), or a worker's shared
  * {@link RedisConnections} (`connections`), where the channel is one subscription among the other users'.
  *
@@ -184,7 +185,7 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
       // node-redis runs the reconnection loop; only its ceiling is an option.
       minReconnectDelayMs: 100,
       maxReconnectDelayMs: positiveTimerOption('RedisTransport', 'maxReconnectDelayMs', options.maxReconnectDelayMs, 5000),
-      driverHint: 'the "redis" package (node-redis 5): npm install redis@5',
+      driverHint: 'the "redis" package (node-redis 5 or 6): npm install redis',
       connectPhrase: 'connect to',
       deliveryNoun: 'message',
       maxMessageBytes: positiveOption('RedisTransport', 'maxMessageBytes', options.maxMessageBytes, RedisTransport.DEFAULT_MAX_MESSAGE_BYTES),
@@ -424,10 +425,12 @@ export class RedisTransport extends ReconnectingTransport<typeof Redis> {
 
   private connection(create: typeof createClient, role: Role): RedisClient {
     const client = create({
+      ...REDIS_PROTOCOL_OPTIONS,
       url: this.url,
       name: `rx:live:${role}`,
       disableOfflineQueue: true,
       socket: {
+        ...REDIS_SOCKET_OPTIONS,
         // Never gives up until close, the first connection included: `start` stops waiting after `startupAttempts`.
         reconnectStrategy: (retries: number) => (this.state === 'closed' ? false : this.reconnectDelay(retries)),
       },

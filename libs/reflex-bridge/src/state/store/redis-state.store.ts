@@ -257,7 +257,7 @@ const noop = () => undefined;
 /** The logger of the store's own connections: the store reports their outages itself, in its own words. */
 
 /**
- * Keeps client states in Redis (node-redis 5), so that several workers share them.
+ * Keeps client states in Redis (node-redis 5 or 6), so that several workers share them.
  *
  * - **State**: one hash per token, one field per state holding its vars as JSON (readable from any language),
  *   expiring after `ttlSeconds` without use. A save writes only the states an event changed.
