@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as TS from 'typescript';
 import { propertyName } from './wire-type.printer.js';
+import { loadTypeScript } from './typescript-compiler.loader.js';
 
 /** How deep nested object types are spelt out before the printer says `unknown` (as for values). */
 const MAX_DEPTH = 6;
@@ -44,20 +45,22 @@ export async function declarationFiles(dir: string): Promise<string[]> {
  * server's types) as JSON carries them: a `Date` is a `string`, methods are dropped, `undefined` in a list is `null`.
  * A class name declared more than once in the files is skipped (the caller falls back to the initial values).
  * The files may be sources (`.ts`) too; `paths` maps module names as a tsconfig's `paths` does (packages of a
- * monorepo that are not built). `typescript` is loaded only here: without it the result is empty.
+ * monorepo that are not built). `typescript` is loaded only here: without its compiler API (not installed, or
+ * TypeScript 7) the result is empty, and `onUnavailable` is told why.
  */
 export async function readDeclaredTypes(
   files: string[],
   classNames: Iterable<string>,
   paths?: Record<string, string[]>,
+  onUnavailable?: (reason: string) => void,
 ): Promise<DeclaredStateTypes> {
   const result: DeclaredStateTypes = new Map();
-  let ts: typeof TS;
-  try {
-    ts = ((await import('typescript')) as unknown as { default: typeof TS }).default;
-  } catch {
+  const loaded = await loadTypeScript();
+  if ('unavailable' in loaded) {
+    onUnavailable?.(loaded.unavailable);
     return result;
   }
+  const { ts } = loaded;
   const wanted = new Set(classNames);
   const program = ts.createProgram(files, {
     target: ts.ScriptTarget.ES2022,

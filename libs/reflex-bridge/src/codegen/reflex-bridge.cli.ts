@@ -17,7 +17,7 @@ const USAGE = `Usage: reflex-bridge codegen --app <built module file> --out <fil
   --export       which export of --app to use (default: the default export, else the only module export)
   --types-package  the package the generated module imports its types from (default: @reflex-bridge/react)
   --declarations the folder of the app's built .d.ts files, where the vars' declared types are read (default: the
-                 folder of --app; needs the package typescript, else types come from the initial values)
+                 folder of --app; needs the package typescript 5.5 to 6, else types come from the initial values)
   --timeout      seconds the app may take to load, boot and close before the command gives up (default: 60); a
                  computed var's getter that runs for half of it is stopped, and the command fails naming it
   --main-thread  boot the app in the command's main thread rather than a worker thread, for an app that calls what
@@ -104,8 +104,15 @@ interface CodegenJob {
   getterTimeoutMs: number;
 }
 
-/** What the worker tells the command: the step it is on, then the module's text or what went wrong. */
-type WorkerMessage = { phase: string } | { text: string } | { error: string };
+/**
+ * What the worker tells the command: the step it is on and any warning, then the module's text or what went wrong.
+ */
+type WorkerMessage = { phase: string } | { warning: string } | { text: string } | { error: string };
+
+/** Writes a warning of the worker's to stderr: the command goes on. */
+function warn(warning: string): void {
+  process.stderr.write(`reflex-bridge codegen: ${warning}\n`);
+}
 
 /**
  * Runs the job in this thread (`--main-thread`), failing after `seconds`: for an app that needs the main thread. Its
@@ -116,6 +123,7 @@ function inMainThread(seconds: number, job: CodegenJob): Promise<string> {
     const timer = setTimeout(() => reject(new Error(`still ${phase} after ${seconds} s (--timeout); is the app waiting on a server that does not answer?`)), seconds * 1000);
     void runJob(job, (message) => {
       if ('phase' in message) phase = message.phase;
+      else if ('warning' in message) warn(message.warning);
       else {
         clearTimeout(timer);
         if ('text' in message) resolvePromise(message.text);
@@ -166,6 +174,7 @@ function inWorker(seconds: number, job: CodegenJob): Promise<string> {
         seconds * 1000,
       );
       if ('phase' in message) phase = message.phase;
+      else if ('warning' in message) warn(message.warning);
       else if ('text' in message) finish(() => resolvePromise(message.text));
       else finish(() => reject(new Error(message.error)));
     });
@@ -180,7 +189,13 @@ async function runJob(job: CodegenJob, report: (message: WorkerMessage) => void)
     report({ phase: `importing ${job.app}` });
     const module = await loadAppModule(job.app, job.exportName);
     report({ phase: 'booting the app module, reading its states and closing it' });
-    const text = await generateStateTypesFor(module, { importFrom: job.importFrom, source: job.app, declarationsDir: job.declarationsDir, getterTimeoutMs: job.getterTimeoutMs });
+    const text = await generateStateTypesFor(module, {
+      importFrom: job.importFrom,
+      source: job.app,
+      declarationsDir: job.declarationsDir,
+      getterTimeoutMs: job.getterTimeoutMs,
+      onTypesUnread: (reason) => report({ warning: `vars are typed by their initial values: ${reason}.` }),
+    });
     report({ text });
   } catch (error) {
     report({ error: workerRefusal(error) ?? (error instanceof Error ? error.message : String(error)) });

@@ -15,6 +15,11 @@ export interface StateTypesForOptions extends Omit<StateTypesOptions, 'declared'
   typeFiles?: string[];
   /** Module name mappings for {@link typeFiles}, as a tsconfig's `paths` (absolute targets). */
   typePaths?: Record<string, string[]>;
+  /**
+   * Told why the declared types could not be read (the `typescript` package missing, or TypeScript 7's, which has no
+   * compiler API): the types then come from the initial values.
+   */
+  onTypesUnread?: (reason: string) => void;
 }
 
 /**
@@ -26,9 +31,9 @@ export async function generateStateTypesFor(module: Type | DynamicModule, option
   try {
     const registry = app.get(StateRegistry, { strict: false });
     const states = registry.states();
-    const { declarationsDir, typeFiles, typePaths, ...rest } = options;
+    const { declarationsDir, typeFiles, typePaths, onTypesUnread, ...rest } = options;
     const files = typeFiles ?? (declarationsDir ? await declarationFiles(declarationsDir) : undefined);
-    const declared = files ? await readDeclaredTypes(files, states.map((state) => state.cls.name), typePaths) : undefined;
+    const declared = files ? await readDeclaredTypes(files, states.map((state) => state.cls.name), typePaths, onTypesUnread) : undefined;
     return generateStateTypes(states, { ...rest, declared });
   } finally {
     await app.close();
