@@ -27,5 +27,17 @@ export function compactListeners(emitter: object, event: string): void {
   const table = (emitter as ListenerTable)._events;
   const listeners = table?.[event];
   // Two stay in their two-slot array; only a push grows it past its length.
-  if (Array.isArray(listeners) && listeners.length > 2) table![event] = listeners.slice();
+  if (!Array.isArray(listeners) || listeners.length <= 2) return;
+  // Node 24 emits over the array itself and counts the emits under way on it (a symbol-keyed number), so that a
+  // listener added or removed meanwhile copies the array instead of changing it. A copy without that count read as
+  // "not emitting": a `once` listener removing itself during an emit spliced the array under the loop, and the
+  // listener after it was skipped. So the copy carries the array's own keys (the count, Node's `warned`), and an array
+  // being emitted is left as it is (it is replaced by a copy anyway once a listener is added or removed).
+  const array = listeners as unknown[] & Record<symbol | 'warned', unknown>;
+  const marks = Object.getOwnPropertySymbols(array);
+  if (marks.some((mark) => typeof array[mark] === 'number' && (array[mark] as number) > 0)) return;
+  const copy = array.slice() as typeof array;
+  for (const mark of marks) copy[mark] = array[mark];
+  if ('warned' in array) copy.warned = array.warned;
+  table![event] = copy;
 }
