@@ -133,8 +133,13 @@ export default AppModule;
     expect(await readFile(join(dir, 'same.js'), 'utf8')).toBe(app);
   }, 60_000);
 
-  it('says to pass the built JavaScript when --app is a TypeScript source Node cannot load', async () => {
-    await writeFile(join(dir, 'app.module.ts'), 'export class AppModule {}\n');
+  // Node 20 refuses the extension; Node 22.18 and later strip the types and stop at the decorator (a SyntaxError), or
+  // load a source without one, which then holds no Nest module.
+  it.each([
+    ['a class', 'export class AppModule {}\n'],
+    ['a decorated module', "import { Module } from '@nestjs/common';\n@Module({})\nexport class AppModule {}\n"],
+  ])('says to pass the built JavaScript when --app is a TypeScript source (%s) Node cannot load', async (_, source) => {
+    await writeFile(join(dir, 'app.module.ts'), source);
     const run = await codegen('--app', join(dir, 'app.module.ts'), '--out', join(dir, 'from-source.ts'));
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('app.module.ts is TypeScript, which Node cannot load here: pass the built JavaScript file');

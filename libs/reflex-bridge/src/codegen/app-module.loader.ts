@@ -9,6 +9,24 @@ function isModuleClass(value: unknown): value is Type {
   return typeof value === 'function' && ['imports', 'providers', 'controllers', 'exports'].some((key) => Reflect.hasMetadata(key, value));
 }
 
+/** A TypeScript source rather than built JavaScript. */
+const TYPESCRIPT_FILE = /\.[cm]?tsx?$/;
+
+/**
+ * How Node refuses a TypeScript source: Node 20 by its extension; Node 22.18 and later load it with the types
+ * stripped, and stop at what stripping cannot run (a decorator is a `SyntaxError` there, a parameter property
+ * `ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX`).
+ */
+function isTypeScriptRefused(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX' || code === 'ERR_INVALID_TYPESCRIPT_SYNTAX' || error instanceof SyntaxError;
+}
+
+/** What the command says about a TypeScript source it cannot use. */
+function builtJavaScriptNeeded(file: string, cause?: unknown): Error {
+  return new Error(`${file} is TypeScript, which Node cannot load here: pass the built JavaScript file (for example dist/app.module.js).`, { cause });
+}
+
 function isDynamicModule(value: unknown): value is DynamicModule {
   return typeof value === 'object' && value !== null && typeof (value as DynamicModule).module === 'function';
 }
@@ -23,10 +41,8 @@ export async function loadAppModule(file: string, exportName?: string): Promise<
   try {
     exports = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
   } catch (error) {
-    // Run under a TypeScript loader (tsx), a source loads; plain Node stops at the extension with no hint.
-    if ((error as { code?: unknown }).code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?tsx?$/.test(file)) {
-      throw new Error(`${file} is TypeScript, which Node cannot load here: pass the built JavaScript file (for example dist/app.module.js).`, { cause: error });
-    }
+    // Run under a TypeScript loader (tsx), a source loads; plain Node stops at it with no hint.
+    if (TYPESCRIPT_FILE.test(file) && isTypeScriptRefused(error)) throw builtJavaScriptNeeded(file, error);
     throw error;
   }
   let candidate: unknown;
@@ -37,6 +53,8 @@ export async function loadAppModule(file: string, exportName?: string): Promise<
     candidate = exports['default'];
   } else {
     const modules = Object.entries(exports).filter(([, value]) => isModuleClass(value) || isDynamicModule(value));
+    // Node 22.18+ loads a source without decorators (stripping types): its classes carry no @Module() metadata.
+    if (modules.length === 0 && TYPESCRIPT_FILE.test(file)) throw builtJavaScriptNeeded(file);
     if (modules.length !== 1) {
       throw new Error(`${file}: found ${modules.length} module exports (${modules.map(([key]) => key).join(', ') || 'none'}); name one with --export.`);
     }
