@@ -93,7 +93,8 @@ export interface BridgeOptions {
    * Bind each event's context to AsyncLocalStorage, so the free accessors `currentRequest()`,
    * `currentUser()`, `currentSession()` and `currentToken()` work in code called from handlers (services,
    * helpers). Off by default: on Node 20 AsyncLocalStorage slows every promise in the process once used,
-   * which costs the `full` tier about a third of its throughput (see docs/performance.md). Handler
+   * which costs the `full` tier about a third of its throughput; on Node 24 it adds about half the instructions per
+   * event it adds on Node 20 (see docs/performance.md). Handler
    * parameters (`@EventRequest()`, `@EventUser()`, `@EventSession()`), `this.request` / `this.user` on
    * `AppState` and Nest's guards, interceptors and filters work either way. Turn it on when your code uses
    * the free accessors, or when the app already uses AsyncLocalStorage (nestjs-cls, OpenTelemetry), which
