@@ -30,6 +30,7 @@ describe('ClientStorage', () => {
     local = new MemoryStorage();
     session = new MemoryStorage();
     cookies = [];
+    globals['window'] = globalThis;
     globals['localStorage'] = local;
     globals['sessionStorage'] = session;
     globals['document'] = {
@@ -42,6 +43,7 @@ describe('ClientStorage', () => {
     };
   });
   afterEach(() => {
+    delete globals['window'];
     delete globals['localStorage'];
     delete globals['sessionStorage'];
     delete globals['document'];
@@ -115,6 +117,16 @@ describe('ClientStorage', () => {
     } finally {
       for (const name of ['localStorage', 'sessionStorage']) Object.defineProperty(globals, name, { value: undefined, writable: true, configurable: true });
     }
+  });
+
+  it("leaves Node's own web storage alone (Node 25 and later): it is the whole process's, not a page's", () => {
+    delete globals['window'];
+    delete globals['document'];
+    local.setItem(`${PREFS}.category_rx_state_`, 'Tea');
+    session.setItem('draft', 'hi');
+    expect(storage.read()).toEqual({});
+    storage.write({ [PREFS]: { category_rx_state_: 'Cups', draft_rx_state_: 'bye' } });
+    expect([...local.items, ...session.items]).toEqual([[`${PREFS}.category_rx_state_`, 'Tea'], ['draft', 'hi']]);
   });
 
   it('reads and writes nothing without a browser', () => {

@@ -1,3 +1,4 @@
+import { pageGlobals } from './page-globals.js';
 import { FIELD_MARKER, ROOT_STATE_NAME } from './protocol.constants.js';
 
 /** Options of one cookie var, as a Reflex frontend's compiled client storage map holds them. */
@@ -47,10 +48,10 @@ interface BrowserGlobals {
   removeEventListener?: (type: 'storage', listener: (event: { key: string | null; newValue: string | null }) => void) => void;
 }
 
-/** Storage access can throw (disabled storage, a sandbox): treat that as "not available". */
+/** Storage access can throw (disabled storage, a sandbox): treat that as "not available", as outside a page. */
 function storageOf(name: 'localStorage' | 'sessionStorage'): WebStorage | undefined {
   try {
-    return (globalThis as BrowserGlobals)[name];
+    return pageGlobals<BrowserGlobals>()?.[name];
   } catch {
     return undefined;
   }

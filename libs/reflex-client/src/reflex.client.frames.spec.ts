@@ -177,6 +177,8 @@ describe('ReflexClient against frames over its limits', () => {
   it('runs the hydrate sequence again once per update, however many storage events it holds', async () => {
     const globals = globalThis as Record<string, unknown>;
     const removed: string[] = [];
+    // A page: its window and its localStorage.
+    globals['window'] = globalThis;
     globals['localStorage'] = { clear: () => removed.push('*'), removeItem: (key: string) => removed.push(key) };
     try {
       const { client: reflex } = await connected();
@@ -193,6 +195,7 @@ describe('ReflexClient against frames over its limits', () => {
       expect(server.received.filter((name) => name === ON_LOAD_INTERNAL_EVENT)).toHaveLength(2);
     } finally {
       delete globals['localStorage'];
+      delete globals['window'];
     }
   });
 

@@ -707,8 +707,10 @@ describe('ReflexClient against a real socket.io server', () => {
     const THEME = `${COUNTER}.theme_rx_state_`;
     const entries = new Map<string, string>([[THEME, 'dark']]);
     const localStorage = { getItem: (key: string) => entries.get(key) ?? null, setItem: (key: string, value: string) => void entries.set(key, value), removeItem: (key: string) => void entries.delete(key), clear: () => entries.clear() };
-    const scope = globalThis as { localStorage?: unknown };
+    // A page: its window and its localStorage.
+    const scope = globalThis as { localStorage?: unknown; window?: unknown };
     scope.localStorage = localStorage;
+    scope.window = globalThis;
     try {
       const client = makeClient({ clientStorage: { local_storage: { [THEME]: {} } } });
       await client.connect();
@@ -725,6 +727,7 @@ describe('ReflexClient against a real socket.io server', () => {
       expect(server.eventsOfConnection(1)).toEqual([HYDRATE_EVENT, UPDATE_VARS_INTERNAL_EVENT, ON_LOAD_INTERNAL_EVENT, `${COUNTER}.increment`]);
     } finally {
       delete scope.localStorage;
+      delete scope.window;
     }
   });
 
@@ -944,8 +947,10 @@ describe('ReflexClient against a real socket.io server', () => {
       removeItem: (key: string) => void entries.delete(key),
       clear: () => entries.clear(),
     };
-    const scope = globalThis as { sessionStorage?: unknown };
+    // A page: its window and its tab's sessionStorage.
+    const scope = globalThis as { sessionStorage?: unknown; window?: unknown };
     scope.sessionStorage = sessionStorage;
+    scope.window = globalThis;
     try {
       const client = makeClient();
       expect(entries.get('token')).toBe(client.token);
@@ -961,14 +966,17 @@ describe('ReflexClient against a real socket.io server', () => {
       expect(makeClient().token).toBe(client.token);
     } finally {
       delete scope.sessionStorage;
+      delete scope.window;
     }
   });
 
   it('runs the hydrate sequence again once for a page whose on-load handler clears storage, not in an endless loop', async () => {
     const entries = new Map<string, string>([['theme', 'dark']]);
     const localStorage = { getItem: (key: string) => entries.get(key) ?? null, setItem: (key: string, value: string) => void entries.set(key, value), removeItem: (key: string) => void entries.delete(key), clear: () => entries.clear() };
-    const scope = globalThis as { localStorage?: unknown };
+    // A page: its window and its localStorage.
+    const scope = globalThis as { localStorage?: unknown; window?: unknown };
     scope.localStorage = localStorage;
+    scope.window = globalThis;
     try {
       // A /logout page: its on-load handler returns rx.clear_local_storage(). Each storage event runs the hydrate
       // sequence again, which runs the on-load handler again: before, the tab and the server looped for good.
@@ -987,6 +995,7 @@ describe('ReflexClient against a real socket.io server', () => {
       await until(() => hydrates() === 3);
     } finally {
       delete scope.localStorage;
+      delete scope.window;
     }
   });
 

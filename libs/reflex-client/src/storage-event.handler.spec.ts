@@ -53,6 +53,22 @@ describe('applyBrowserStorageEvent', () => {
     }
   });
 
+  it("applies them to a page's storage by default, and leaves Node's own (Node 25 and later, no window) alone", () => {
+    const scope = globalThis as { sessionStorage?: unknown; window?: unknown };
+    const sessionStorage = memoryStorage({ a: '1' });
+    scope.sessionStorage = sessionStorage;
+    try {
+      expect(applyBrowserStorageEvent({ name: '_clear_session_storage', payload: {} })).toBe(false);
+      expect([...sessionStorage.map]).toEqual([['a', '1']]);
+      scope.window = globalThis;
+      expect(applyBrowserStorageEvent({ name: '_clear_session_storage', payload: {} })).toBe(true);
+      expect(sessionStorage.map.size).toBe(0);
+    } finally {
+      delete scope.sessionStorage;
+      delete scope.window;
+    }
+  });
+
   it('does nothing outside a browser, or for other events', () => {
     expect(applyBrowserStorageEvent({ name: '_clear_local_storage', payload: {} }, {})).toBe(false);
     expect(applyBrowserStorageEvent({ name: '_set_focus', payload: { ref: 'ref_x' } }, { localStorage: memoryStorage({}) })).toBe(false);

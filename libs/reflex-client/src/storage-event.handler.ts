@@ -1,4 +1,5 @@
 import type { ClientEvent } from './client-event.types.js';
+import { pageGlobals } from './page-globals.js';
 
 /** The frontend events that change browser storage; the client runs its hydrate sequence again after an update with any. */
 export const STORAGE_EVENTS: ReadonlySet<string> = new Set([
@@ -59,7 +60,7 @@ function attempt(change: () => boolean): boolean {
  * `_clear_session_storage`, `_remove_session_storage`) to the browser's storage, as Reflex's client does.
  * Returns whether it did: false outside a browser, where the page may not touch that storage, or for another event.
  */
-export function applyBrowserStorageEvent(event: ClientEvent, browser: BrowserStorage = globalThis as BrowserStorage): boolean {
+export function applyBrowserStorageEvent(event: ClientEvent, browser: BrowserStorage = pageGlobals<BrowserStorage>() ?? {}): boolean {
   return attempt(() => applyStorageEvent(event, browser));
 }
 

@@ -51,8 +51,27 @@ describe('generateToken / isToken', () => {
 });
 
 describe('TokenStore', () => {
+  const scope = globalThis as { sessionStorage?: unknown; window?: unknown };
+  /** What a browser tab has: a window and its sessionStorage. */
+  const asPage = (sessionStorage: unknown) => {
+    scope.window = globalThis;
+    scope.sessionStorage = sessionStorage;
+  };
   afterEach(() => {
-    delete (globalThis as { sessionStorage?: unknown }).sessionStorage;
+    delete scope.sessionStorage;
+    delete scope.window;
+  });
+
+  it("keeps the token in memory in Node, whose own sessionStorage (Node 25 and later) is the whole process's, not a tab's", () => {
+    const nodeSessionStorage = new MapStorage();
+    scope.sessionStorage = nodeSessionStorage;
+    expect(defaultTokenStorage()).toBeUndefined();
+    const first = new TokenStore();
+    const second = new TokenStore();
+    expect([first.persistent, second.persistent]).toEqual([false, false]);
+    // Two clients in one process are two tabs: with the process's storage they took one token, the server saw one tab twice.
+    expect(second.token).not.toBe(first.token);
+    expect(nodeSessionStorage.writes).toBe(0);
   });
 
   it('generates a UUID and keeps it in memory in Node (no sessionStorage)', () => {
@@ -112,7 +131,7 @@ describe('TokenStore', () => {
   it('uses browser sessionStorage under the key "token" by default', () => {
     const session = new MapStorage();
     session.items.set('token', '44444444-4444-4444-8444-444444444444');
-    (globalThis as { sessionStorage?: unknown }).sessionStorage = session;
+    asPage(session);
     const store = new TokenStore();
     expect(store.persistent).toBe(true);
     expect(store.token).toBe('44444444-4444-4444-8444-444444444444');
@@ -122,13 +141,14 @@ describe('TokenStore', () => {
 
   it('keeps the token in memory when storage is null, even in a browser', () => {
     const session = new MapStorage();
-    (globalThis as { sessionStorage?: unknown }).sessionStorage = session;
+    asPage(session);
     const store = new TokenStore({ storage: null });
     expect(store.persistent).toBe(false);
     expect(session.writes).toBe(0);
   });
 
   it('falls back to memory when sessionStorage throws (blocked storage)', () => {
+    scope.window = globalThis;
     Object.defineProperty(globalThis, 'sessionStorage', {
       configurable: true,
       get() {

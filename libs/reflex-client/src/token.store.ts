@@ -1,3 +1,4 @@
+import { pageGlobals } from './page-globals.js';
 import { TOKEN_STORAGE_KEY } from './protocol.constants.js';
 import { generateToken, isHandshakeToken } from './token.generator.js';
 
@@ -26,10 +27,13 @@ export interface TokenStoreOptions {
   key?: string;
 }
 
-/** The browser's `sessionStorage`, when present and working; `undefined` in Node or when access is blocked. */
+/**
+ * The browser's `sessionStorage`, when present and working; `undefined` in Node (whose own `sessionStorage`, from Node 25,
+ * is one for the whole process: see {@link pageGlobals}) or when access is blocked.
+ */
 export function defaultTokenStorage(): TokenStorage | undefined {
   try {
-    const storage = (globalThis as { sessionStorage?: TokenStorage }).sessionStorage;
+    const storage = pageGlobals<{ sessionStorage?: TokenStorage }>()?.sessionStorage;
     if (!storage || typeof storage.getItem !== 'function' || typeof storage.setItem !== 'function') return undefined;
     storage.getItem(TOKEN_STORAGE_KEY); // Throws when storage is disabled (privacy settings, sandboxed frames).
     return storage;
