@@ -72,8 +72,13 @@ describeWithRedis('a Redis command connection that goes silent', () => {
     // Each check that found the connection unanswered asked Redis on a fresh connection (through the proxy too),
     // which a paused Redis does not answer either.
     await until(() => proxy!.connections >= 3, 'two checks of the unanswered connection');
+    const written = proxy.writesFromClient(0);
     redis.resume();
     expect(await sent).toBe('OK');
+    // Redis woke while that check asked on its fresh connection: it answers it and the old connection at once. The
+    // check's answer must not get the old connection replaced (it would fail the commands Redis is answering now):
+    // the watch's next PING goes out on the same connection.
+    await until(() => proxy!.writesFromClient(0) > written, 'the next check on the same connection');
     expect(warnings.filter((line) => /went silent/.test(line))).toEqual([]);
   }, 60_000);
 });

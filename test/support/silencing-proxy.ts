@@ -4,6 +4,8 @@ interface Pair {
   client: Socket;
   upstream: Socket;
   silenced: boolean;
+  /** Chunks the client wrote that went through to the target. */
+  writes: number;
 }
 
 /**
@@ -22,9 +24,13 @@ export class SilencingProxy {
     const pairs: Pair[] = [];
     const server = createServer((client) => {
       const upstream = connect(targetPort, '127.0.0.1');
-      const pair = { client, upstream, silenced: false };
+      const pair: Pair = { client, upstream, silenced: false, writes: 0 };
       pairs.push(pair);
-      client.on('data', (chunk) => void (pair.silenced || upstream.write(chunk)));
+      client.on('data', (chunk) => {
+        if (pair.silenced) return;
+        pair.writes += 1;
+        upstream.write(chunk);
+      });
       upstream.on('data', (chunk) => void (pair.silenced || client.write(chunk)));
       client.on('close', () => pair.silenced || upstream.destroy());
       upstream.on('close', () => pair.silenced || client.destroy());
@@ -38,6 +44,11 @@ export class SilencingProxy {
   /** Connections accepted so far, in order. */
   get connections(): number {
     return this.pairs.length;
+  }
+
+  /** How many chunks the client of connection `index` wrote that went through to the target (its commands). */
+  writesFromClient(index: number): number {
+    return this.pairs[index]!.writes;
   }
 
   /**

@@ -86,8 +86,9 @@ export interface RedisConnectionsOptions {
    * commands wait), Redis is asked on a new connection: when it answers there, the command connection's network path
    * went silent (nothing reset: node-redis sees no error, and every command of this worker would wait, then be refused,
    * until the kernel gives up, many minutes later), and the connection is replaced. When Redis answers nobody (paused,
-   * frozen), the connection is kept: Redis answers what it was sent once it resumes. So a silent command connection
-   * is replaced within about three times this, for one PING per interval.
+   * frozen), or answers the first PING too within a second of the new connection's (it woke while asked), the
+   * connection is kept: Redis answers what it was sent once it resumes. So a silent command connection is replaced
+   * within about three times this plus a second, for one PING per interval.
    * @default 5_000
    */
   commandsCheckIntervalMs?: number;

@@ -35,4 +35,37 @@ describe('SilentConnectionWatch', () => {
     const never = () => new Promise<unknown>(() => undefined);
     expect(await watchUntil(clientFailing(never), async () => false, 2)).toEqual([]);
   });
+
+  it.each([
+    ['before', 0],
+    ['just after', 2],
+  ])('keeps a connection whose PING Redis answers %s confirm hears it (a freeze that ended meanwhile): it was not silent', async (_when, lateMs) => {
+    // The PING outlives its deadline (Redis frozen), then Redis wakes and answers the new connection and the PING at
+    // once, in either order. Replacing the connection would fail the commands it is answering now.
+    const silent: string[] = [];
+    let answerPing!: () => void;
+    let pings = 0;
+    let decided!: () => void;
+    // The check's decision is final once it replaced the connection or sent the next PING on it.
+    const decision = new Promise<void>((resolve) => (decided = resolve));
+    const client = {
+      isReady: true,
+      sendCommand: () => {
+        if (++pings === 2) decided();
+        return new Promise<unknown>((resolve) => (answerPing = () => resolve('PONG')));
+      },
+    };
+    const confirm = async () => {
+      setTimeout(answerPing, lateMs);
+      if (lateMs === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      return true;
+    };
+    const watch = new SilentConnectionWatch(client, 5, (reason) => {
+      silent.push(reason);
+      decided();
+    }, confirm);
+    await decision;
+    watch.stop();
+    expect(silent).toEqual([]);
+  });
 });

@@ -1,6 +1,9 @@
 import { DEADLINE_PASSED, withinDeadline } from './deadline.js';
 import { isQueueFull } from './fail-fast-redis.options.js';
 
+/** How long a PING may still be answered once `confirm` found Redis awake (see `answeredLate`). */
+const LATE_ANSWER_GRACE_MS = 1_000;
+
 /** What {@link SilentConnectionWatch} needs of a node-redis client. */
 export interface WatchedRedisClient {
   readonly isReady: boolean;
@@ -51,17 +54,32 @@ export class SilentConnectionWatch {
   private async probe(): Promise<void> {
     // A connection that is not ready is being (re)connected by node-redis, which has its own timeouts for that.
     if (this.client.isReady) {
+      const ping = this.client.sendCommand(['PING']);
       try {
-        await withinDeadline(this.client.sendCommand(['PING']), this.intervalMs);
+        await withinDeadline(ping, this.intervalMs);
       } catch (error) {
         // Any other failure (the connection dropped meanwhile) is node-redis's to handle: it reconnects by itself.
         const unanswered = error === DEADLINE_PASSED || (this.confirm !== undefined && isQueueFull(error));
-        if (unanswered && !this.stopped && this.client.isReady && (await this.confirmed())) {
+        if (unanswered && !this.stopped && this.client.isReady && (await this.confirmed()) && !(await this.answeredLate(ping))) {
           this.onSilent(`no answer to a PING within ${this.intervalMs} ms${this.confirm ? ', while Redis answered a new connection' : ''}`);
         }
       }
     }
     this.schedule();
+  }
+
+  /**
+   * After `confirm` said Redis answers a new connection: whether the PING is answered now all the same. A Redis that
+   * was frozen (paused, a stalled VM) and wakes while `confirm` asks answers both connections at once, in either order:
+   * the connection was never silent, and replacing it would fail the commands Redis is answering now. A silent path
+   * answers nothing: it costs at most {@link LATE_ANSWER_GRACE_MS} more before the connection is replaced.
+   */
+  private answeredLate(ping: Promise<unknown>): Promise<boolean> {
+    if (!this.confirm) return Promise.resolve(false);
+    return withinDeadline(ping, Math.min(this.intervalMs, LATE_ANSWER_GRACE_MS)).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** True when there is no `confirm`, or it says so (its failure: no). */
