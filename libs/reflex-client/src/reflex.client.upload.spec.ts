@@ -49,6 +49,17 @@ interface ReceivedUpload {
   aborted: boolean;
 }
 
+/** Waits until `res` can take more, or is closed; the other listener goes (one answer waits thousands of times). */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+}
+
 function line(update: unknown): string {
   return `${JSON.stringify(update)}\n`;
 }
@@ -208,7 +219,7 @@ class UploadTestServer {
       while (!res.destroyed && sent < 256 * 1024 * 1024) {
         sent += text.length;
         this.answerChars = sent;
-        if (!res.write(text)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+        if (!res.write(text)) await drainedOrClosed(res);
       }
       this.answerClosed = res.destroyed;
       res.end();
