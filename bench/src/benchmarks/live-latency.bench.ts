@@ -5,6 +5,7 @@
 import { isMain, profilePath, runBenchmarks, sleep, type Benchmark, type BenchContext } from '../harness/benchmark.js';
 import { compared, unavailable, type BenchResult, type Target } from '../harness/results.js';
 import { RpcChild } from '../harness/rpc.js';
+import { serverNodeFlags } from '../harness/server-node-flags.js';
 import { median, summarize } from '../harness/stats.js';
 import { startExtServer } from '../ext/ext-server.js';
 import { RedisProcess } from '../ext/redis-process.js';
@@ -63,7 +64,7 @@ async function startBridge(label: string, redisUrl?: string): Promise<Publisher>
 }
 
 async function startBaseline(label: string, redisUrl?: string): Promise<Publisher> {
-  const child = RpcChild.fork(`server ${label}`, BROADCAST_MAIN);
+  const child = RpcChild.fork(`server ${label}`, BROADCAST_MAIN, serverNodeFlags());
   try {
     const { url } = await child.call<{ url: string }>('start', redisUrl ? { redisUrl } : {}, 60_000);
     return { label, url, child, subscribed: () => child.call<number>('subscribers'), clear: () => child.call('clear'), profiles: false };

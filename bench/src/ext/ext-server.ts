@@ -2,11 +2,11 @@
 // the harness use it unchanged.
 import { ServerProcess } from '../harness/processes.js';
 import { RpcChild, type ProcessWrapper } from '../harness/rpc.js';
+import { serverNodeFlags } from '../harness/server-node-flags.js';
 import type { ServerStarted } from '../harness/types.js';
 import type { ExtServerConfig } from './ext-types.js';
 
 const EXT_SERVER_MAIN = new URL('./ext-server-main.js', import.meta.url);
-const LIBRARY_OVERRIDE = new URL('../harness/library-override.js', import.meta.url);
 
 export interface ExtServer {
   server: ServerProcess;
@@ -18,8 +18,7 @@ const ServerProcessOf = ServerProcess as unknown as new (child: RpcChild, url: s
 
 /** Starts an ext server with `config` (under `wrapper`, e.g. valgrind, when given). */
 export async function startExtServer(label: string, config: ExtServerConfig, wrapper?: ProcessWrapper): Promise<ExtServer> {
-  const override = process.env.BENCH_REFLEX_LIB ? ['--import', LIBRARY_OVERRIDE.href] : [];
-  const child = RpcChild.fork(`server ${label}`, EXT_SERVER_MAIN, override, wrapper);
+  const child = RpcChild.fork(`server ${label}`, EXT_SERVER_MAIN, serverNodeFlags(), wrapper);
   try {
     const started = await child.call<ServerStarted>('start', config, wrapper ? 600_000 : 60_000);
     if ('unavailable' in started) throw new Error(started.unavailable);

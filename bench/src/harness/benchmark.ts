@@ -7,6 +7,7 @@ import { processCpuUs } from '../peers/proc-cpu.js';
 import { median } from './stats.js';
 import { formatTable, reported, writeResults, type BenchResult } from './results.js';
 import { writeResultsChart } from './results-chart.js';
+import { parseServerNodeArgs, setServerNodeArgs } from './server-node-flags.js';
 import type { LoadConfig, LoadStats } from './types.js';
 
 /** Knobs every benchmark reads; set from the command line (see {@link USAGE}). */
@@ -35,6 +36,8 @@ export interface BenchOptions {
   allocations: boolean;
   /** Another build of the library for the bench apps (a `dist` folder), instead of libs/reflex-bridge/dist. */
   lib?: string;
+  /** Node flags for every server process of the run (`--server-node-args`), ours and the baselines' alike. */
+  serverNodeArgs?: string[];
   /** Share of the machine (0..1) other processes may take during a window before it is measured again. */
   maxOtherLoad: number;
   /** How many disturbed windows the whole run may measure again (each at most once). */
@@ -97,6 +100,9 @@ flags:
                       sampling costs CPU, so read no CPU figure of such a run
   --lib=DIR           bench apps import the library from DIR (a built dist folder, inside the
                       repository so its dependencies resolve) instead of libs/reflex-bridge/dist
+  --server-node-args="F ..."
+                      Node flags for every server process: ours, the baselines' and the Node
+                      peers' alike (V8's heap flags, say, which Node refuses in NODE_OPTIONS)
   --upload-mb=N       file size of the upload throughput runs, MiB   (default 16)
   --upload-rss-mb=N   file streamed through during the upload RSS run, MiB (default 1024)
   --upload-bridge=M   upload: our endpoint auto|on|off (auto: measured when the library
@@ -136,8 +142,9 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
       selected.push(arg);
       continue;
     }
-    const [name, value = 'true'] = arg.slice(2).split('=', 2);
-    flags.set(name, value);
+    // The value is everything after the first `=` (--server-node-args' flags have their own).
+    const equals = arg.indexOf('=');
+    flags.set(equals < 0 ? arg.slice(2) : arg.slice(2, equals), equals < 0 ? 'true' : arg.slice(equals + 1));
   }
   if (flags.has('help')) {
     console.log(USAGE);
@@ -180,6 +187,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
     options.lib = resolve(flags.get('lib')!);
     if (!existsSync(join(options.lib, 'index.js'))) throw new Error(`--lib: no index.js in ${options.lib}`);
   }
+  if (flags.has('server-node-args')) options.serverNodeArgs = parseServerNodeArgs(flags.get('server-node-args')!);
   if (flags.has('sizes')) {
     options.sizes = flags.get('sizes')!.split(',').map((size) => Number(size));
     if (options.sizes.some((size) => !Number.isInteger(size) || size < 0)) throw new Error(`--sizes: expected integers, got "${flags.get('sizes')}"`);
@@ -195,7 +203,7 @@ export function parseOptions(argv: string[]): { options: BenchOptions; selected:
   }
   const known = new Set([
     'duration', 'warmup', 'clients', 'connections', 'growth-clients', 'rounds', 'cpu-rounds', 'profile', 'allocations', 'lib', 'sizes', 'quick', 'help', 'max-other-load', 'retries',
-    'upload-mb', 'upload-rss-mb', 'upload-bridge', 'idle-connections', 'heap-snapshot', 'subscribers', 'live-where',
+    'upload-mb', 'upload-rss-mb', 'upload-bridge', 'idle-connections', 'heap-snapshot', 'subscribers', 'live-where', 'server-node-args',
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}\n${USAGE}`);
   return { options, selected };
@@ -443,12 +451,14 @@ export async function runBenchmarks(all: Benchmark[], argv: string[]): Promise<v
   const chosen = selected.length ? all.filter((benchmark) => selected.includes(benchmark.id)) : all;
   // Inherited by the server processes, which then load the library through library-override.js.
   if (options.lib) process.env.BENCH_REFLEX_LIB = options.lib;
+  setServerNodeArgs(options.serverNodeArgs ?? []);
   const context: BenchContext = { options, log: (message) => console.log(message) };
   retriesUsed = 0;
   console.log(
     `ReflexBridge benchmarks: ${chosen.map((benchmark) => benchmark.id).join(', ')} | node ${process.version}, ${availableParallelism()} CPUs | ` +
       `window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s warm-up, ${options.clients} clients, rounds ${options.rounds}` +
-      (options.lib ? ` | library: ${options.lib}` : ''),
+      (options.lib ? ` | library: ${options.lib}` : '') +
+      (options.serverNodeArgs ? ` | server node args: ${options.serverNodeArgs.join(' ')}` : ''),
   );
   console.log(`load average before: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
   const started = performance.now();

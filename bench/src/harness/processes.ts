@@ -1,9 +1,9 @@
 import { RpcChild, type ProcessWrapper } from './rpc.js';
+import { serverNodeFlags } from './server-node-flags.js';
 import type { AllocationProfile, LoadConfig, LoadStats, ServerConfig, ServerCpu, ServerMemory, ServerStarted } from './types.js';
 
 const SERVER_MAIN = new URL('../server/server-main.js', import.meta.url);
 const LOAD_GENERATOR = new URL('../load/load-generator.js', import.meta.url);
-const LIBRARY_OVERRIDE = new URL('./library-override.js', import.meta.url);
 
 /**
  * What every measured server process answers over RPC, whatever it serves: its CPU over a window, a CPU profile
@@ -60,9 +60,7 @@ export class ServerProcess extends MeasuredServerProcess {
    * have. `nodeFlags` go to the server's Node process only (V8 flags, say).
    */
   static async start(label: string, config: ServerConfig, wrapper?: ProcessWrapper, nodeFlags: string[] = []): Promise<ServerProcess | { unavailable: string }> {
-    // --lib=<dir> (BENCH_REFLEX_LIB): the server imports that build of the library instead of the workspace's.
-    const override = process.env.BENCH_REFLEX_LIB ? ['--import', LIBRARY_OVERRIDE.href] : [];
-    const child = RpcChild.fork(`server ${label}`, SERVER_MAIN, ['--expose-gc', ...override, ...nodeFlags], wrapper);
+    const child = RpcChild.fork(`server ${label}`, SERVER_MAIN, ['--expose-gc', ...serverNodeFlags(), ...nodeFlags], wrapper);
     try {
       // Under a wrapper (valgrind runs Node some 50 times slower) the app takes longer to start.
       const started = await child.call<ServerStarted>('start', config, wrapper ? 600_000 : 60_000);

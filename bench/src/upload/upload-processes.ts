@@ -1,11 +1,11 @@
 // The upload benchmark's child processes, as the orchestrator drives them.
 import { MeasuredServerProcess, RpcLoadProcess } from '../harness/processes.js';
 import { RpcChild } from '../harness/rpc.js';
+import { serverNodeFlags } from '../harness/server-node-flags.js';
 import type { SingleUpload, StoredFiles, UploadLoadConfig, UploadServerConfig, UploadServerStarted, UploadStats } from './upload-types.js';
 
 const UPLOAD_SERVER_MAIN = new URL('./upload-server-main.js', import.meta.url);
 const UPLOAD_LOAD = new URL('./upload-load.js', import.meta.url);
-const LIBRARY_OVERRIDE = new URL('../harness/library-override.js', import.meta.url);
 
 /** An upload server process (busboy baseline or bridge app) on a free loopback port. */
 export class UploadServerProcess extends MeasuredServerProcess {
@@ -20,9 +20,7 @@ export class UploadServerProcess extends MeasuredServerProcess {
 
   /** Forks a server process and starts `config`; resolves `{unavailable}` (the process gone) when it cannot. */
   static async start(label: string, config: UploadServerConfig): Promise<UploadServerProcess | { unavailable: string }> {
-    // --lib=<dir> (BENCH_REFLEX_LIB): the bridge app imports that build of the library instead of the workspace's.
-    const override = process.env.BENCH_REFLEX_LIB ? ['--import', LIBRARY_OVERRIDE.href] : [];
-    const child = RpcChild.fork(`upload server ${label}`, UPLOAD_SERVER_MAIN, override);
+    const child = RpcChild.fork(`upload server ${label}`, UPLOAD_SERVER_MAIN, serverNodeFlags());
     try {
       const started = await child.call<UploadServerStarted>('start', config, 60_000);
       if ('unavailable' in started) {
