@@ -49,6 +49,21 @@ describe('the systemd unit of docs/deploy.md', () => {
   });
 });
 
+describe('the Node flags docs/deploy.md starts the workers with', () => {
+  it('are flags this Node accepts (V8 renames and drops its flags between versions; a dropped one stops the worker at start)', () => {
+    const execStart = /^ExecStart=\/usr\/bin\/node (.*) \/srv\/shop\/apps\/shop\/dist\/main\.js$/m.exec(documentedUnit())?.[1];
+    expect(execStart).toBeDefined();
+    const flags = execStart!.split(' ');
+    expect(flags).toEqual(expect.arrayContaining(['--min-semi-space-size=16', '--initial-old-space-size=128']));
+    // Every command of the page that starts the shop passes the same flags as the unit.
+    const commands = page().match(/^.*\bnode (?:--\S+ )*apps\/shop\/dist\/main\.js.*$/gm) ?? [];
+    expect(commands.length).toBeGreaterThan(2);
+    for (const command of commands.filter((line) => !line.includes('--min-semi-space-size=16 apps/'))) expect(command).toContain(`node ${flags.join(' ')} apps/shop/dist/main.js`);
+    // Node exits with "bad option" on a flag it does not know; with the flags it knows, it runs the script.
+    expect(execFileSync(process.execPath, [...flags, '-e', 'process.stdout.write(String(require("v8").getHeapStatistics().total_heap_size > 0))'], { encoding: 'utf8' })).toBe('true');
+  });
+});
+
 describe('the build docs/deploy.md ships to the hosts', () => {
   it('includes package-lock.json when it installs the production node_modules with npm ci (npm ci refuses to run without it)', () => {
     const ship = /^Ship `apps\/shop\/dist`[\s\S]*?\n\n/m.exec(page())?.[0] ?? '';
