@@ -12,7 +12,7 @@ import { isClientToken } from './protocol/client-token.js';
  * client's state lock and queue like events, and the delta is pushed to the client when it is connected.
  * @example
  * ```ts
- * await states.modify(token, CartState, (cart) => { cart.items = []; });
+ * await states.modify(token, CounterState, (counter) => { counter.count += 1; });
  * ```
  * @publicApi
  */
