@@ -59,9 +59,20 @@ interface Example {
   tsx: boolean;
 }
 
-/** The page's TypeScript code blocks (```ts, ```tsx, ```typescript). */
+/**
+ * The packages' source files: their JSDoc examples are what a user's editor shows beside the API. A fence inside a
+ * comment reads as one once each line's leading `*` is taken off.
+ */
+const sources = ['reflex-bridge', 'reflex-client', 'reflex-react'].flatMap((name) =>
+  readdirSync(join(repo, 'libs', name, 'src'), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts') && !/\.spec(\.support)?\.ts$/.test(file))
+    .map((file) => `libs/${name}/src/${file}`),
+);
+
+/** The page's TypeScript code blocks (```ts, ```tsx, ```typescript), or those of a source file's comments. */
 function examplesOf(page: string): Example[] {
-  const text = readFileSync(join(repo, page), 'utf8');
+  const raw = readFileSync(join(repo, page), 'utf8');
+  const text = page.endsWith('.md') ? raw : raw.replace(/^[ \t]*\*(?!\/) ?/gm, '');
   return [...text.matchAll(/^```(ts|tsx|typescript)\b[^\n]*\n([\s\S]*?)^```/gm)].map((match) => ({
     page,
     fence: text.slice(0, match.index).split('\n').length,
@@ -74,7 +85,7 @@ function examplesOf(page: string): Example[] {
  * A snippet is a whole module, or a part of one: expressions (a module's entry in `imports`, a message on the
  * wire), members of an interface or of a state class, or entries of the module's options. Each part is checked
  * inside what it is a part of; the first form it parses in is the one it is. One that parses in none (an elision
- * written `...` where code goes; write `/* ... *\/`) fails as a module.
+ * written `...` where code goes: make it a comment) fails as a module.
  */
 const OPTIONS_FORM = (code: string) => `const __options: ReflexBridgeModuleOptions = {\n${code}\n};`;
 const FORMS: ((code: string) => string)[] = [
@@ -158,11 +169,17 @@ function exampleFile(
     }
     return '';
   });
-  const form = FORMS.find((wrap) => parses(wrap(code), example.tsx)) ?? FORMS[0]!;
-  const imported = new Set([...code.matchAll(IMPORT)].flatMap(([, , clause]) => [...identifiers(clause!)]));
-  const declared = new Set([...code.matchAll(/\b(?:class|function|const|let|var|interface|type|enum)\s+([A-Za-z_$][\w$]*)/g)].map(([, name]) => name!));
+  // Imports go first, outside the form (a class member's example may import its types); their lines stay blank.
+  const imports: string[] = [];
+  const body = code.replace(IMPORT, (line) => {
+    imports.push(line);
+    return '';
+  });
+  const form = FORMS.find((wrap) => parses(wrap(body), example.tsx)) ?? FORMS[0]!;
+  const imported = new Set(imports.flatMap((line) => [...identifiers(line.replace(/from\s+['"].*$/, ''))]));
+  const declared = new Set([...body.matchAll(/\b(?:class|function|const|let|var|interface|type|enum)\s+([A-Za-z_$][\w$]*)/g)].map(([, name]) => name!));
   const byPackage = new Map<string, string[]>();
-  for (const name of identifiers(code)) {
+  for (const name of identifiers(body)) {
     const from = context.origin.get(name);
     if (!from || imported.has(name) || declared.has(name) || stubbed.includes(name)) continue;
     byPackage.set(from, [...(byPackage.get(from) ?? []), name]);
@@ -171,12 +188,13 @@ function exampleFile(
     byPackage.set('@reflex-bridge/nest', [...new Set([...(byPackage.get('@reflex-bridge/nest') ?? []), 'ReflexBridgeModuleOptions'])]);
   }
   const prelude = [
+    ...imports,
     ...[...byPackage].map(([from, names]) => `import { ${names.join(', ')} } from '${from}';`),
     ...[...stubbed, ...free].map((name) => `declare const ${name}: any; type ${name} = any;`),
   ];
   // The example's own lines start where its form's opening line, if any, ends (imports it stubbed stay blank lines).
   const linesBefore = prelude.length + form('\u0000').split('\n').findIndex((line) => line.includes('\u0000'));
-  return { text: [...prelude, form(code), 'export {};\n'].join('\n'), linesBefore };
+  return { text: [...prelude, form(body), 'export {};\n'].join('\n'), linesBefore };
 }
 
 /** What an example may do only because its surroundings are `any`: `config.get<string>()` on an unknown service. */
@@ -213,7 +231,7 @@ describe('the docs', () => {
   it('show TypeScript examples that compile against the packages as they are', () => {
     const host = ts.createCompilerHost(OPTIONS, true);
     const context = { origin: exportsOf(host), shop: shopFilesByName(), host };
-    const examples = pages.flatMap(examplesOf);
+    const examples = [...pages, ...sources].flatMap(examplesOf);
     expect(examples.length).toBeGreaterThan(50);
     const pathOf = (example: Example, index: number) => join(repo, `.docs-examples/example-${index}.${example.tsx ? 'tsx' : 'ts'}`);
     const free = examples.map(() => new Set<string>());

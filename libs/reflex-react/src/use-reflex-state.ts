@@ -60,8 +60,12 @@ function trackingView(tracker: ReadTracker, holder: { vars: StateVars }): StateV
  * of `cart.lines` (spreading or enumerating the vars counts as reading them all). The object is read-only.
  * @example
  * ```ts
- * const cart = useReflexState(CartState);
- * return cart ? `${cart.count} items` : 'Loading…';
+ * import { CartState } from './reflex-states.js'; // written by `reflex-bridge codegen`
+ *
+ * function CartBadge() {
+ *   const cart = useReflexState(CartState);
+ *   return cart ? `${cart.count} items` : 'Loading…';
+ * }
  * ```
  */
 export function useReflexState<S extends StateRef<object>>(state: S): Readonly<VarsOf<S>> | undefined {

@@ -63,10 +63,14 @@ function hasUpload(client: ReflexClient): client is ReflexClient & UploadingClie
  * Uploads files to a handler that takes them (`@EventUploads()` or `@EventUploadChunks()` on the server), with
  * progress and abort. An unmounted component's upload is aborted.
  * @example
- * ```ts
- * const { upload, progress, abort, error } = useReflexUpload(CatalogState.attachImage);
- * // upload() rejects when the upload fails or is aborted; `error` shows it, so the rejection is only caught here.
- * <input type="file" onChange={(e) => upload([...e.target.files!], { productId: 3 }).catch(() => undefined)} />
+ * ```tsx
+ * import { StaffState } from './reflex-states.js'; // written by `reflex-bridge codegen`
+ *
+ * function ImagePicker() {
+ *   const { upload, progress, abort, error } = useReflexUpload(StaffState.attachImage);
+ *   // upload() rejects when the upload fails or is aborted; `error` shows it, so the rejection is only caught here.
+ *   return <input type="file" onChange={(e) => upload([...e.target.files!], { productId: 3 }).catch(() => undefined)} />;
+ * }
  * ```
  */
 export function useReflexUpload<H extends HandlerRef<object>>(handler: H): ReflexUpload<Partial<PayloadOf<H>>> {

@@ -7,7 +7,11 @@ import type { StateRef, VarsOf } from './state.ref.js';
  * var's value changes (a delta that carries it).
  * @example
  * ```ts
- * const total = useReflexVar(CartState, 'total');
+ * import { CartState } from './reflex-states.js'; // written by `reflex-bridge codegen`
+ *
+ * function CartTotal() {
+ *   return `${useReflexVar(CartState, 'total') ?? 0} €`;
+ * }
  * ```
  */
 export function useReflexVar<S extends StateRef<object>, K extends keyof VarsOf<S> & string>(state: S, name: K): VarsOf<S>[K] | undefined {

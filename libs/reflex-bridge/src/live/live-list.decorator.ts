@@ -48,6 +48,7 @@ const LIVE_LISTS = Symbol('reflex-bridge:live-lists');
  * ```ts
  * @State()
  * export class ProductsState {
+ *   constructor(private readonly catalogue: ProductService) {}
  *   @LiveList('shop.product') products: ProductRow[] = [];
  *   liveRow(change: ModelChange) { return this.catalogue.find(Number(change.pk)); }
  * }

@@ -103,6 +103,8 @@ export function Payload(keyOrPipe?: string | PayloadPipe, ...pipes: PayloadPipe[
  * tiers; in `smart` mode, asking for it makes the state bridge-aware.
  * @example
  * ```ts
+ * import type { Request } from 'express';
+ *
  * @EventHandler() where(@EventRequest() req: Request) { this.path = req.path; }
  * ```
  * @publicApi
@@ -127,7 +129,7 @@ export function EventUser(): ParameterDecorator {
  * Injects the request's session (`req.session`).
  * @example
  * ```ts
- * @EventHandler() remember(@EventSession() session: Session) { session.seen = true; }
+ * @EventHandler() remember(@EventSession() session: { seen?: boolean }) { session.seen = true; }
  * ```
  * @publicApi
  */

@@ -16,8 +16,12 @@ export const AuthMaxAgeMetadata = Reflector.createDecorator<number>();
  * ```ts
  * @State() @BridgeTier('auth_only')
  * export class AccountState {
+ *   constructor(private readonly users: UserService) {}
+ *
  *   @EventHandler() @AuthMaxAge(0)
- *   async changeEmail(@EventUser() user: User, @Payload('email') email: string) { ... }
+ *   async changeEmail(@EventUser() user: User, @Payload('email') email: string) {
+ *     await this.users.changeEmail(user.id, email);
+ *   }
  * }
  * ```
  * @publicApi
