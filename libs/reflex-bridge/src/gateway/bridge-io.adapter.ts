@@ -35,9 +35,11 @@ interface SocketHandlers {
  * Install it like any adapter, before `app.listen()`; extend it instead of `IoAdapter` to customise the server
  * (for example with Nest's Redis adapter recipe).
  * @example
+ * ```ts
  * const app = await NestFactory.create(AppModule);
  * app.useWebSocketAdapter(new BridgeIoAdapter(app));
  * await app.listen(3000);
+ * ```
  * @publicApi
  */
 export class BridgeIoAdapter extends IoAdapter {
